@@ -1,0 +1,67 @@
+"""One place for configuration: environment variables and `.env`.
+
+Tokens are `SecretStr`, so they never show in a repr or a log line.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_ALLOWED_HOSTS = (
+    "open.spotify.com,spotify.link,youtube.com,www.youtube.com,m.youtube.com,"
+    "music.youtube.com,youtu.be,youtube-nocookie.com,www.youtube-nocookie.com"
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Chat platforms. Neither set: the console front-end runs.
+    discord_token: SecretStr | None = None
+    telegram_token: SecretStr | None = None
+
+    # Spotify (client-credentials flow). Unset: free text goes straight to the audio search.
+    spotify_client_id: str | None = None
+    spotify_client_secret: SecretStr | None = None
+
+    # Storage. Unset: an embedded SecantusDB server is started under DATA_DIR.
+    mongodb_uri: SecretStr | None = None
+    mongodb_database: str = "moodbot"
+    data_dir: Path = Path("./data")
+
+    # Inference.
+    inference_workers: int = Field(default=1, ge=1)
+    inference_executor: str = "process"  # "process" or "dask://host:port"
+    inference_timeout_s: float = Field(default=20.0, gt=0)
+    inference_max_queue: int = Field(default=8, ge=0)
+
+    # Endpoints: each defaults to the real service; tests point them at local servers.
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_file_url: str = "https://api.telegram.org/file/bot"
+    discord_api_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str | None = None  # None: ask Discord's /gateway/bot
+    spotify_api_url: str = "https://api.spotify.com/v1/"
+    spotify_auth_url: str = "https://accounts.spotify.com/api/token"
+    audio_search: str = "ytsearch5:{artists} - {title} audio"
+
+    # Which hosts a user's link may make the bot fetch (comma-separated).
+    allowed_hosts: str = DEFAULT_ALLOWED_HOSTS
+    max_audio_bytes: int = 25 * 1024 * 1024
+    max_audio_duration_s: float = 20 * 60
+
+    # Abuse limits for /mood.
+    mood_rate_per_user: int = 6  # requests per minute
+    mood_rate_per_place: int = 30  # requests per minute per server/group
+    mood_concurrent_per_user: int = 2
+
+    log_level: str = "INFO"
+
+    @property
+    def allowed_host_set(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())
+
+    @property
+    def spotify_enabled(self) -> bool:
+        return bool(self.spotify_client_id and self.spotify_client_secret)

@@ -1,0 +1,153 @@
+"""Reply models: plain data the use cases return and each front-end renders its own way.
+
+No platform names here, and nothing that needs a network to render (charts are PNG bytes).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Awaitable, Callable
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asked, and where. `place` is "<platform>:<guild or group id>", None for DMs/console."""
+
+    platform: str  # "discord" | "telegram" | "console"
+    user_id: str
+    place: str | None = None
+    chat_id: str | None = None  # where a private message reaches this user
+    is_admin: bool = False
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An audio file the user attached, already saved to a local temporary path by the front-end
+    (which enforces the size limit before downloading)."""
+
+    path: str
+    filename: str
+    size: int
+
+
+# Progress stages reported while /mood works, in order.
+STAGE_FINDING = "Finding the song…"
+STAGE_DOWNLOADING = "Fetching a 30 s section…"
+STAGE_LISTENING = "Listening…"
+
+Progress = Callable[[str], Awaitable[None]]
+
+
+async def no_progress(_stage: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    message: str
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class TextReply:
+    text: str
+
+
+@dataclass(frozen=True)
+class MoodReply:
+    track_key: str
+    title: str
+    artists: tuple[str, ...]
+    mood: str
+    probabilities: dict[str, float]
+    valence: float
+    arousal: float
+    confidence: float
+    model: str  # "main" | "ann"
+    model_version: str
+    album: str | None = None
+    art_url: str | None = None
+    spotify_url: str | None = None
+    source_url: str | None = None
+    fallback_reason: str | None = None
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class Chart:
+    filename: str
+    png: bytes
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class HelpReply:
+    commands: list[tuple[str, str]]  # (usage, description)
+
+
+@dataclass(frozen=True)
+class JournalEntryView:
+    local_date: date
+    phrase: str
+    title: str
+    artists: tuple[str, ...]
+    mood: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class JournalListReply:
+    entries: list[JournalEntryView]
+    total: int
+
+
+@dataclass(frozen=True)
+class StatsReply:
+    summary: str
+    charts: list[Chart] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlaylistTrackView:
+    title: str
+    artists: tuple[str, ...]
+    spotify_url: str | None
+    members: int
+
+
+@dataclass(frozen=True)
+class PlaylistReply:
+    mood: str
+    tracks: list[PlaylistTrackView]
+
+
+@dataclass(frozen=True)
+class ServerMoodReply:
+    mood: str | None  # None when nothing was classified this week
+    counts: dict[str, int]
+    chart: Chart | None = None
+
+
+@dataclass(frozen=True)
+class ExportReply:
+    filename: str
+    data: bytes  # JSON
+
+
+@dataclass(frozen=True)
+class PromptMessage:
+    """A daily journal prompt to deliver to `chat_id` on `platform`."""
+
+    platform: str
+    user_id: str
+    chat_id: str
+    prompt_id: str
+    phrase: str
+
+
+@dataclass(frozen=True)
+class JournalSavedReply:
+    phrase: str
+    mood: MoodReply
+    local_date: date

@@ -1,0 +1,81 @@
+"""What the classifier answers, and the errors it raises.
+
+Plain data only: no torch, no onnxruntime, nothing about chat or storage.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Thayer's quadrants, in the order of the models' logits.
+MOODS: tuple[str, ...] = ("happy", "energetic", "sad", "calm")
+
+# Sign of each quadrant on the two axes (valence, arousal).
+QUADRANT_SIGNS: dict[str, tuple[int, int]] = {
+    "happy": (+1, +1),
+    "energetic": (-1, +1),
+    "sad": (-1, -1),
+    "calm": (+1, -1),
+}
+
+
+def valence_arousal(probabilities: dict[str, float]) -> tuple[float, float]:
+    """Project the four class probabilities onto the valence/arousal plane, in [-1, 1]."""
+    valence = sum(p * QUADRANT_SIGNS[m][0] for m, p in probabilities.items())
+    arousal = sum(p * QUADRANT_SIGNS[m][1] for m, p in probabilities.items())
+    return float(valence), float(arousal)
+
+
+@dataclass(frozen=True)
+class MoodResult:
+    mood: str
+    probabilities: dict[str, float]
+    valence: float
+    arousal: float
+    model: str  # "main" (ResNet18+BiLSTM) or "ann" (MLP on hand-crafted features)
+    model_version: str
+    seconds: float = 0.0
+    # Why the fallback answered instead of the main model ("timeout", "overload", ...), else None.
+    fallback_reason: str | None = None
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probabilities[self.mood])
+
+    @classmethod
+    def from_probabilities(
+        cls,
+        probabilities: dict[str, float],
+        *,
+        model: str,
+        model_version: str,
+        seconds: float = 0.0,
+        fallback_reason: str | None = None,
+    ) -> "MoodResult":
+        probs = {m: float(probabilities[m]) for m in MOODS}
+        mood = max(MOODS, key=lambda m: probs[m])
+        valence, arousal = valence_arousal(probs)
+        return cls(mood, probs, valence, arousal, model, model_version, seconds, fallback_reason)
+
+
+class InferenceError(Exception):
+    """Base class; str(error) is a message a user can read."""
+
+
+class AudioError(InferenceError):
+    """The audio itself cannot be analysed."""
+
+
+class UnreadableAudioError(AudioError):
+    pass
+
+
+class TooShortAudioError(AudioError):
+    pass
+
+
+class SilentAudioError(AudioError):
+    pass
+
+
+class ModelUnavailableError(InferenceError):
+    """Neither the main model nor the fallback could answer."""

@@ -1,0 +1,113 @@
+"""Typed documents at storage's border. Nothing here knows about chat platforms' APIs:
+`platform` is just a string ("discord", "telegram", "console")."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+
+@dataclass(frozen=True)
+class UserRef:
+    platform: str
+    user_id: str
+
+
+@dataclass
+class User:
+    platform: str
+    user_id: str
+    timezone: str = "UTC"
+    prompt_time: time | None = None  # local time of the daily prompt
+    journal_enabled: bool = False
+    share_with_server: bool = True  # counts in server playlists
+    chat_id: str | None = None  # where prompts are delivered (DM / private chat)
+    created_at: datetime | None = None
+
+    @property
+    def ref(self) -> UserRef:
+        return UserRef(self.platform, self.user_id)
+
+
+@dataclass(frozen=True)
+class StoredMood:
+    mood: str
+    probabilities: dict[str, float]
+    valence: float
+    arousal: float
+    model: str
+    model_version: str
+
+
+@dataclass
+class TrackRecord:
+    key: str  # "spotify:<id>" | "youtube:<id>" | "sha256:<hex>"
+    title: str
+    artists: list[str] = field(default_factory=list)
+    album: str | None = None
+    duration_s: float | None = None
+    isrc: str | None = None
+    art_url: str | None = None
+    spotify_id: str | None = None
+    spotify_url: str | None = None
+    youtube_id: str | None = None
+    mood: StoredMood | None = None
+    classified_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MoodRequest:
+    user: UserRef
+    place: str | None  # "<platform>:<guild or group id>", None for DMs / console
+    track_key: str
+    mood: str
+    created_at: datetime
+
+
+@dataclass
+class JournalEntry:
+    user: UserRef
+    local_date: date
+    prompt_id: str  # unique per prompt sent: makes a re-delivered reply idempotent
+    phrase: str
+    reply_text: str
+    track_key: str
+    track_title: str
+    mood: str
+    valence: float
+    arousal: float
+    created_at: datetime
+    note: str = ""  # the user's own words after the song
+
+
+@dataclass(frozen=True)
+class PlaylistItem:
+    track_key: str
+    title: str
+    artists: list[str]
+    spotify_url: str | None
+    members: int  # distinct members who classified or journaled it
+    last_at: datetime
+
+
+@dataclass(frozen=True)
+class PeriodMoods:
+    period: str  # "2026-W47" or "2026-11"
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class JournalStats:
+    total_entries: int
+    current_streak: int
+    longest_streak: int
+    weekly: list[PeriodMoods]
+    monthly: list[PeriodMoods]
+    songs: list[tuple[str, float, float, str]]  # (title, valence, arousal, mood)
+
+
+class StorageError(Exception):
+    """Base class; str(error) is a message a user can read."""
+
+
+class DatabaseUnavailableError(StorageError):
+    pass

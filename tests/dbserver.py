@@ -1,0 +1,69 @@
+"""Start and stop a real MongoDB wire-protocol server (SecantusDB) for tests.
+
+Run as a separate process, never imported: the GPL server stays out of the bot's address space.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _server_command() -> str:
+    exe = shutil.which("secantusd-py") or str(Path(sys.executable).with_name("secantusd-py"))
+    if not Path(exe).exists():
+        raise RuntimeError("secantusd-py not found: install the dev extra (pip install -e '.[dev]')")
+    return exe
+
+
+class DBServer:
+    """One secantusd-py process on 127.0.0.1. `storage_path` ':memory:' is throwaway."""
+
+    def __init__(self, port: int | None = None, storage_path: str = ":memory:") -> None:
+        self.port = port or free_port()
+        self.storage_path = storage_path
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/?retryWrites=false&serverSelectionTimeoutMS=3000"
+
+    def start(self, timeout: float = 30.0) -> "DBServer":
+        self.proc = subprocess.Popen(
+            [_server_command(), "--host", "127.0.0.1", "--port", str(self.port),
+             "--storage-path", self.storage_path, "--log-level", "WARNING"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"secantusd-py exited with {self.proc.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("secantusd-py did not start in time")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            (self.proc.kill if kill else self.proc.terminate)()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
