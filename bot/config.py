@@ -16,7 +16,9 @@ DEFAULT_ALLOWED_HOSTS = (
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     # Chat platforms. Neither set: the console front-end runs.
     discord_token: SecretStr | None = None

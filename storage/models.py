@@ -1,5 +1,5 @@
-"""Typed documents at storage's border. Nothing here knows about chat platforms' APIs:
-`platform` is just a string ("discord", "telegram", "console")."""
+"""Typed documents at storage's border. Nothing here knows about chat platforms:
+`platform` is an opaque string chosen by the front-end."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

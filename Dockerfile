@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# Build stage: resolve and install Python dependencies into a virtual environment.
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY inference ./inference
+COPY storage ./storage
+# Runtime only: ONNX Runtime serves the models, so neither torch nor the GPL test server is installed.
+RUN pip install .
+
+# Runtime stage: slim, ffmpeg for decoding and section downloads, no compilers, non-root.
+FROM python:3.11-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg ca-certificates tzdata \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --create-home --uid 10001 moodbot \
+ && mkdir -p /data && chown moodbot:moodbot /data
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    DATA_DIR=/data \
+    INFERENCE_WORKERS=1
+USER moodbot
+WORKDIR /home/moodbot
+VOLUME ["/data"]
+# The model weights ship inside the installed `inference` package (inference/weights/).
+ENTRYPOINT ["python", "-m", "bot"]
