@@ -1,0 +1,127 @@
+"""Structured logging: one `key=value` line per event, user and chat ids hashed, secrets redacted.
+
+Use it like this (the message is the event name; ids go in `extra` and are hashed here):
+
+    log.info("mood.answered", extra={"user": caller.user_id, "chat": caller.chat_id, "mood": "sad"})
+
+gives `ts=2026-11-24T15:30:00.123Z level=INFO logger=bot.usecases.mood event=mood.answered
+user=3f1a9c0b2d chat=8e7d6c5b4a mood=sad`.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import sys
+import time
+from typing import Iterable
+
+# `extra` keys whose values identify a person: logged as a salted hash, never in clear.
+HASHED_FIELDS = frozenset({"user", "chat", "user_id", "chat_id"})
+HASH_HEX_CHARS = 10
+REDACTED = "[REDACTED]"
+# Secrets shorter than this are not redacted: "a" would blank out every line.
+MIN_SECRET_LEN = 6
+
+# Attributes every LogRecord has; anything else on a record came from `extra`.
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime", "taskName"}
+)
+_QUIET_LIBRARIES = ("pymongo", "apscheduler", "httpx", "discord", "telegram", "matplotlib", "urllib3")
+
+
+def hash_id(value: object, salt: str) -> str:
+    """A stable pseudonym for an id: salted sha256, first 10 hex chars."""
+    return hashlib.sha256(f"{salt}:{value}".encode()).hexdigest()[:HASH_HEX_CHARS]
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    if text == "" or any(c in text for c in ' "=\n\t'):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return text
+
+
+class KeyValueFormatter(logging.Formatter):
+    def __init__(self, salt: str) -> None:
+        super().__init__()
+        self.salt = salt
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        fields = {
+            "ts": f"{ts}.{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key in _STANDARD_ATTRS or key.startswith("_") or value is None:
+                continue
+            fields[key] = hash_id(value, self.salt) if key in HASHED_FIELDS else value
+        line = " ".join(f"{k}={_quote(v)}" for k, v in fields.items())
+        exc = self.formatException(record.exc_info) if record.exc_info else record.exc_text
+        if exc:
+            line += " exc=" + _quote(exc)
+        return line
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces any configured secret value that sneaks into a message, its args or extras."""
+
+    def __init__(self, secret_values: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secret_values if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        # Render once, then redact the rendered text: secrets can hide in args of any type.
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD_ATTRS and isinstance(value, str):
+                setattr(record, key, self.redact(value))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+            record.exc_info = None
+        return True
+
+
+def secrets_of(settings) -> list[str]:
+    """Every secret value in a Settings object (SecretStr fields), to redact from logs."""
+    values = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if hasattr(value, "get_secret_value"):
+            values.append(value.get_secret_value())
+    return values
+
+
+def configure_logging(
+    level: str | int = "INFO",
+    *,
+    secret_values: Iterable[str] = (),
+    salt: str | None = None,
+    stream=None,
+) -> logging.Handler:
+    """Route every log record through one redacting key=value handler on stderr. Returns the handler."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(KeyValueFormatter(salt or secrets.token_hex(8)))
+    # On the handler, not a logger: a handler filter sees records from every logger.
+    handler.addFilter(RedactSecrets(secret_values))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper() if isinstance(level, str) else level)
+    for name in _QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    return handler
