@@ -1,0 +1,147 @@
+"""Plain-text rendering of reply models, shared by the chat front-ends.
+
+Pure functions, reply model in, text out. No markup, so nothing needs escaping on any platform.
+"""
+from __future__ import annotations
+
+from bot.replies import (
+    ErrorReply,
+    ExportReply,
+    HelpReply,
+    JournalListReply,
+    JournalSavedReply,
+    MoodReply,
+    PlaylistReply,
+    ServerMoodReply,
+    StatsReply,
+    TextReply,
+)
+
+MOOD_EMOJI: dict[str, str] = {"happy": "😊", "energetic": "⚡", "sad": "😢", "calm": "🌿"}
+MODEL_NAMES: dict[str, str] = {"main": "ResNet18+BiLSTM", "ann": "ANN fallback"}
+EMPTY_JOURNAL = "Your journal is empty. Turn on daily prompts with /journal on 21:30 Europe/Lisbon."
+NO_SERVER_MOOD = "Nobody here classified a song this week yet. Try /mood!"
+GENERIC_ERROR = "Sorry, something went wrong on my side. Please try again in a minute."
+PROMPT_HINT = "Reply to this message with a song (name, link or audio file)."
+
+
+def mood_label(mood: str) -> str:
+    return f"{MOOD_EMOJI.get(mood, '')} {mood}".strip()
+
+
+def artists_text(artists: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(artists)
+
+
+def song_title(title: str, artists: tuple[str, ...] | list[str]) -> str:
+    return f"{artists_text(artists)} – {title}" if artists else title
+
+
+def model_line(reply: MoodReply) -> str:
+    line = f"Model: {MODEL_NAMES.get(reply.model, reply.model)} ({reply.model_version})"
+    if reply.fallback_reason:
+        line += f", answering because the main model was unavailable ({reply.fallback_reason})"
+    return line
+
+
+def mood_facts(reply: MoodReply) -> list[str]:
+    """The lines under the title: mood, axes, confidence, model (shared by text and embeds)."""
+    return [
+        f"Mood: {mood_label(reply.mood)}",
+        f"Valence {reply.valence:+.2f} · Arousal {reply.arousal:+.2f}",
+        f"Confidence: {reply.confidence:.0%}",
+        model_line(reply),
+    ]
+
+
+def mood_text(reply: MoodReply) -> str:
+    lines = [f"🎵 {song_title(reply.title, reply.artists)}", *mood_facts(reply)]
+    link = reply.spotify_url or reply.source_url
+    if link:
+        lines.append(link)
+    if reply.cached:
+        lines.append("(from the cache)")
+    return "\n".join(lines)
+
+
+def help_text(reply: HelpReply, prefix: str = "") -> str:
+    lines = ["moodbot tells the mood of a song and keeps a music journal with you.", ""]
+    lines += [f"{prefix}{usage} – {description}" for usage, description in reply.commands]
+    return "\n".join(lines)
+
+
+def journal_list_text(reply: JournalListReply) -> str:
+    if not reply.entries:
+        return EMPTY_JOURNAL
+    lines = [f"Your journal ({len(reply.entries)} of {reply.total}):"]
+    for entry in reply.entries:
+        line = (f"{entry.local_date.isoformat()} · {entry.phrase} "
+                f"{song_title(entry.title, entry.artists)} ({mood_label(entry.mood)})")
+        if entry.note:
+            line += f" – {entry.note}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def journal_saved_text(reply: JournalSavedReply) -> str:
+    mood = reply.mood
+    return (f"Saved to your journal for {reply.local_date.isoformat()}:\n"
+            f"{reply.phrase} {song_title(mood.title, mood.artists)}\n"
+            f"Mood: {mood_label(mood.mood)} (confidence {mood.confidence:.0%})")
+
+
+def playlist_text(reply: PlaylistReply) -> str:
+    if not reply.tracks:
+        return f"No {reply.mood} songs here yet. Classify some with /mood!"
+    lines = [f"{mood_label(reply.mood)} playlist:"]
+    for number, track in enumerate(reply.tracks, start=1):
+        line = f"{number}. {song_title(track.title, track.artists)}"
+        if track.members > 1:
+            line += f" ({track.members} members)"
+        if track.spotify_url:
+            line += f" {track.spotify_url}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def server_mood_text(reply: ServerMoodReply) -> str:
+    if reply.mood is None:
+        return NO_SERVER_MOOD
+    counts = ", ".join(f"{mood} {count}" for mood, count in reply.counts.items() if count)
+    return f"This week's mood here: {mood_label(reply.mood)}\n({counts})"
+
+
+def prompt_text(phrase: str) -> str:
+    return f"{phrase}\n\n{PROMPT_HINT}"
+
+
+def error_text(reply: ErrorReply) -> str:
+    if reply.retry_after_s:
+        return f"{reply.message} (try again in {max(1, round(reply.retry_after_s))} s)"
+    return reply.message
+
+
+def reply_text(reply: object) -> str:
+    """The text of any reply model (charts and files are sent separately by the front-end)."""
+    match reply:
+        case ErrorReply():
+            return error_text(reply)
+        case TextReply():
+            return reply.text
+        case MoodReply():
+            return mood_text(reply)
+        case JournalSavedReply():
+            return journal_saved_text(reply)
+        case JournalListReply():
+            return journal_list_text(reply)
+        case PlaylistReply():
+            return playlist_text(reply)
+        case ServerMoodReply():
+            return server_mood_text(reply)
+        case StatsReply():
+            return reply.summary
+        case HelpReply():
+            return help_text(reply, prefix="/")
+        case ExportReply():
+            return f"Here is all moodbot keeps about you ({reply.filename})."
+    raise TypeError(f"no text rendering for {type(reply).__name__}")

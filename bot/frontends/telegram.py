@@ -1,0 +1,386 @@
+"""Telegram front-end: python-telegram-bot handlers that translate an Update into one use-case call
+and render the reply model. No business logic lives here.
+
+Runs inside the app's event loop: `start()` initialises, starts and polls; `stop()` reverses it.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import AsyncIterator
+
+from telegram import (
+    BotCommand,
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import BadRequest
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    BaseRateLimiter,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import Settings
+from bot.frontends import render
+from bot.replies import (
+    STAGE_FINDING,
+    Attachment,
+    Caller,
+    Chart,
+    ErrorReply,
+    ExportReply,
+    PromptMessage,
+    ServerMoodReply,
+    StatsReply,
+)
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+MOODS = ("happy", "energetic", "sad", "calm")
+MAX_RETRIES = 3  # how often the rate limiter retries a call that got 429 Too Many Requests
+POLL_TIMEOUT_S = 10  # long-poll length asked of the Bot API
+CONCURRENT_UPDATES = 256  # /mood waits on the classifier: handle updates concurrently
+ADMIN_CACHE_S = 60.0  # group admin status changes rarely; avoid a getChatMember per command
+JOURNAL_USAGE = "Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list"
+SHARE_USAGE = "Usage: /share on (count my songs in group playlists) or /share off"
+SERVERPLAYLIST_USAGE = "Usage: /serverplaylist on|off (group admins only)"
+TOO_LARGE = "That file is too large: I can analyse files up to {mb:.0f} MB."
+FORGET_CANCELLED = "Nothing was deleted."
+NOT_YOUR_BUTTON = "This button belongs to someone else."
+GROUP_TYPES = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
+ADMIN_STATUSES = frozenset({ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
+
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("mood", "Mood of a song: /mood <name or link>, or attach audio"),
+    ("journal", "Daily music journal: on <HH:MM> <Area/City> | off | list"),
+    ("stats", "Charts of your journal"),
+    ("playlist", "This group's playlist for a mood"),
+    ("servermood", "This group's mood of the week"),
+    ("share", "Count your songs in group playlists: on | off"),
+    ("export", "Download everything moodbot keeps about you"),
+    ("forget", "Delete everything moodbot keeps about you"),
+    ("help", "What moodbot can do"),
+)
+
+AUDIO_FILTER = filters.AUDIO | filters.VOICE | filters.Document.ALL
+
+
+class TelegramFrontend:
+    """Adapter between the Telegram Bot API and the use cases; also the Telegram `PromptSender`."""
+
+    platform = PLATFORM
+
+    def __init__(self, settings: Settings, usecases, *, rate_limiter: BaseRateLimiter | None = None,
+                 poll_timeout_s: float = POLL_TIMEOUT_S) -> None:
+        if settings.telegram_token is None:
+            raise ValueError("TELEGRAM_TOKEN is not set")
+        self.settings = settings
+        self.usecases = usecases
+        self.poll_timeout_s = poll_timeout_s
+        self.app: Application = (
+            Application.builder()
+            .token(settings.telegram_token.get_secret_value())
+            .base_url(settings.telegram_api_url)
+            .base_file_url(settings.telegram_file_url)
+            .rate_limiter(rate_limiter or AIORateLimiter(max_retries=MAX_RETRIES))
+            .concurrent_updates(CONCURRENT_UPDATES)
+            .build()
+        )
+        self._add_handlers()
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.app.initialize()
+        await self.app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+        await self.app.start()
+        await self.app.updater.start_polling(timeout=self.poll_timeout_s, drop_pending_updates=False)
+        log.info("telegram front-end polling as @%s", self.app.bot.username)
+
+    async def stop(self) -> None:
+        if self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    # ---- PromptSender ----------------------------------------------------------------------------
+    async def send_prompt(self, prompt: PromptMessage) -> str | None:
+        message = await self.app.bot.send_message(
+            chat_id=int(prompt.chat_id), text=render.prompt_text(prompt.phrase),
+            reply_markup=ForceReply(input_field_placeholder="A song…"),
+        )
+        return str(message.message_id)
+
+    # ---- wiring ----------------------------------------------------------------------------------
+    def _add_handlers(self) -> None:
+        app = self.app
+        app.add_handler(CommandHandler(["help", "start"], self.on_help))
+        app.add_handler(CommandHandler("mood", self.on_mood))
+        app.add_handler(CommandHandler("journal", self.on_journal))
+        app.add_handler(CommandHandler("stats", self.on_stats))
+        app.add_handler(CommandHandler("playlist", self.on_playlist))
+        app.add_handler(CommandHandler("servermood", self.on_server_mood))
+        app.add_handler(CommandHandler("share", self.on_share))
+        app.add_handler(CommandHandler("serverplaylist", self.on_server_playlist))
+        app.add_handler(CommandHandler("export", self.on_export))
+        app.add_handler(CommandHandler("forget", self.on_forget))
+        app.add_handler(CallbackQueryHandler(self.on_playlist_button, pattern=r"^playlist:"))
+        app.add_handler(CallbackQueryHandler(self.on_forget_button, pattern=r"^forget:"))
+        # A reply to a daily prompt in the private chat becomes a journal entry.
+        app.add_handler(MessageHandler(
+            filters.ChatType.PRIVATE & filters.REPLY & ((filters.TEXT & ~filters.COMMAND) | AUDIO_FILTER),
+            self.on_private_reply))
+        # Audio sent privately, or in a group with a /mood caption, gets classified.
+        app.add_handler(MessageHandler(
+            AUDIO_FILTER & (filters.ChatType.PRIVATE | filters.CaptionRegex(r"^/mood(@\w+)?\b")),
+            self.on_mood))
+        app.add_error_handler(self.on_error)
+
+    # ---- handlers --------------------------------------------------------------------------------
+    async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.effective_message.reply_text(render.reply_text(self.usecases.help()))
+
+    async def on_mood(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        text = command_text(message)
+        if not text and audio_of(message) is None:
+            await message.reply_text("Usage: /mood <song name or link>, or send an audio file.")
+            return
+        await self._run_with_progress(message, lambda attachment, progress: self.usecases.mood.run(
+            caller_of(update), text or None, attachment, progress=progress))
+
+    async def on_private_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        prompt_id = str(message.reply_to_message.message_id)
+        if not await self.usecases.journal.is_prompt_message(PLATFORM, str(message.chat_id), prompt_id):
+            if audio_of(message) is not None:  # a reply with audio to something else: still /mood
+                await self.on_mood(update, context)
+            return
+        await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
+            caller_of(update), message.text or message.caption or None, attachment,
+            prompt_message_id=prompt_id, progress=progress))
+
+    async def on_journal(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, args, caller = update.effective_message, context.args or [], caller_of(update)
+        action = args[0].lower() if args else ""
+        if action == "on" and len(args) == 3:
+            reply = await self.usecases.journal.enable(caller, args[1], args[2])
+        elif action == "off" and len(args) == 1:
+            reply = await self.usecases.journal.disable(caller)
+        elif action == "list" and len(args) == 1:
+            reply = await self.usecases.journal.list(caller)
+        else:
+            reply = ErrorReply(JOURNAL_USAGE)
+        await message.reply_text(render.reply_text(reply))
+
+    async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        reply = await self.usecases.journal.stats(caller_of(update))
+        await self._send(update.effective_message, reply)
+
+    async def on_playlist(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, args = update.effective_message, context.args or []
+        if not args:
+            keyboard = [[InlineKeyboardButton(render.mood_label(m), callback_data=f"playlist:{m}")
+                         for m in MOODS]]
+            await message.reply_text("Which mood?", reply_markup=InlineKeyboardMarkup(keyboard))
+            return
+        reply = await self.usecases.playlists.playlist(caller_of(update), args[0].lower())
+        await message.reply_text(render.reply_text(reply))
+
+    async def on_playlist_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        await query.answer()
+        reply = await self.usecases.playlists.playlist(caller_of(update), query.data.split(":", 1)[1])
+        await query.edit_message_text(render.reply_text(reply))
+
+    async def on_server_mood(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        reply = await self.usecases.playlists.server_mood(caller_of(update))
+        await self._send(update.effective_message, reply)
+
+    async def on_share(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        choice = on_off(context.args)
+        reply = (ErrorReply(SHARE_USAGE) if choice is None
+                 else await self.usecases.playlists.set_sharing(caller_of(update), choice))
+        await update.effective_message.reply_text(render.reply_text(reply))
+
+    async def on_server_playlist(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        choice = on_off(context.args)
+        if choice is None:
+            reply = ErrorReply(SERVERPLAYLIST_USAGE)
+        else:
+            caller = caller_of(update, is_admin=await self._is_admin(update, context))
+            reply = await self.usecases.playlists.set_enabled(caller, choice)
+        await update.effective_message.reply_text(render.reply_text(reply))
+
+    async def on_export(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        reply = await self.usecases.privacy.export(caller_of(update))
+        await self._send(update.effective_message, reply)
+
+    async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        reply = await self.usecases.privacy.forget(caller_of(update), confirmed=False)
+        user_id = update.effective_user.id
+        keyboard = [[InlineKeyboardButton("Yes, delete everything", callback_data=f"forget:yes:{user_id}"),
+                     InlineKeyboardButton("No, keep it", callback_data=f"forget:no:{user_id}")]]
+        await update.effective_message.reply_text(render.reply_text(reply),
+                                                  reply_markup=InlineKeyboardMarkup(keyboard))
+
+    async def on_forget_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        _, answer, owner = query.data.split(":", 2)
+        if owner != str(query.from_user.id):
+            await query.answer(NOT_YOUR_BUTTON, show_alert=True)
+            return
+        await query.answer()
+        if answer == "yes":
+            reply = await self.usecases.privacy.forget(caller_of(update), confirmed=True)
+            await query.edit_message_text(render.reply_text(reply))
+        else:
+            await query.edit_message_text(FORGET_CANCELLED)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram handler failed", exc_info=context.error)
+        if isinstance(update, Update) and update.effective_chat is not None:
+            with contextlib.suppress(Exception):
+                await context.bot.send_message(update.effective_chat.id, render.GENERIC_ERROR)
+
+    # ---- rendering helpers -----------------------------------------------------------------------
+    async def _run_with_progress(self, message: Message, call) -> None:
+        """Show progress in one status message, edited through the stages, then the result.
+        `call(attachment, progress)` is the single use-case call."""
+        status = await message.reply_text(STAGE_FINDING)
+        progress = StatusMessage(status)
+        async with self._download(message) as attachment:
+            if isinstance(attachment, ErrorReply):
+                reply = attachment
+            else:
+                reply = await call(attachment, progress)
+        await progress(render.reply_text(reply))
+
+    @contextlib.asynccontextmanager
+    async def _download(self, message: Message) -> AsyncIterator[Attachment | ErrorReply | None]:
+        """The message's audio saved to a temporary file (removed afterwards), refused before
+        downloading when larger than the limit."""
+        found = audio_of(message)
+        if found is None:
+            yield None
+            return
+        media, filename = found
+        limit = self.settings.max_audio_bytes
+        too_large = ErrorReply(TOO_LARGE.format(mb=limit / 1024 / 1024))
+        if media.file_size is not None and media.file_size > limit:
+            yield too_large
+            return
+        tg_file = await media.get_file()
+        if tg_file.file_size is not None and tg_file.file_size > limit:
+            yield too_large
+            return
+        folder = Path(tempfile.mkdtemp(prefix="moodbot-tg-"))
+        try:
+            path = await tg_file.download_to_drive(folder / safe_filename(filename))
+            size = path.stat().st_size
+            yield too_large if size > limit else Attachment(str(path), filename, size)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    async def _send(self, message: Message, reply: object) -> None:
+        """Text first, then whatever files the reply carries."""
+        if isinstance(reply, ExportReply):
+            await message.reply_document(document=reply.data, filename=reply.filename,
+                                         caption=render.reply_text(reply))
+            return
+        await message.reply_text(render.reply_text(reply))
+        for chart in charts_of(reply):
+            await message.reply_photo(photo=chart.png, caption=chart.caption or None,
+                                      filename=chart.filename)
+
+    async def _is_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        chat, user = update.effective_chat, update.effective_user
+        if chat.type not in GROUP_TYPES:
+            return False
+        cache: dict[int, tuple[bool, float]] = context.chat_data.setdefault("admins", {})
+        cached = cache.get(user.id)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        member = await context.bot.get_chat_member(chat.id, user.id)
+        is_admin = member.status in ADMIN_STATUSES
+        cache[user.id] = (is_admin, time.monotonic() + ADMIN_CACHE_S)
+        return is_admin
+
+
+class StatusMessage:
+    """The `Progress` callback: edits one message through the stages, skipping repeats (Telegram
+    refuses an edit that changes nothing)."""
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+        self.text = message.text
+
+    async def __call__(self, text: str) -> None:
+        if text == self.text:
+            return
+        self.text = text
+        try:
+            await self.message.edit_text(text)
+        except BadRequest as error:
+            if "not modified" not in str(error).lower():
+                raise
+
+
+def caller_of(update: Update, *, is_admin: bool = False) -> Caller:
+    chat, user = update.effective_chat, update.effective_user
+    place = f"{PLATFORM}:{chat.id}" if chat.type in GROUP_TYPES else None
+    return Caller(platform=PLATFORM, user_id=str(user.id), place=place, chat_id=str(user.id),
+                  is_admin=is_admin, display_name=user.full_name)
+
+
+def command_text(message: Message) -> str:
+    """What follows the command word ('/mood@bot Creep' -> 'Creep'), in text or caption."""
+    text = message.text or message.caption or ""
+    if text.startswith("/"):
+        _, _, text = text.partition(" ")
+    return text.strip()
+
+
+def audio_of(message: Message):
+    """(media object, file name) of the message's audio, voice note or document, else None."""
+    if message.audio:
+        return message.audio, message.audio.file_name or "audio.mp3"
+    if message.voice:
+        return message.voice, "voice.ogg"
+    if message.document:
+        return message.document, message.document.file_name or "audio"
+    return None
+
+
+def safe_filename(name: str) -> str:
+    """A bare file name: the user chose it, so it must not point outside our temp folder."""
+    return Path(name).name.replace("\x00", "") or "audio"
+
+
+def on_off(args: list[str] | None) -> bool | None:
+    if args and len(args) == 1 and args[0].lower() in ("on", "off"):
+        return args[0].lower() == "on"
+    return None
+
+
+def charts_of(reply: object) -> list[Chart]:
+    if isinstance(reply, StatsReply):
+        return list(reply.charts)
+    if isinstance(reply, ServerMoodReply) and reply.chart is not None:
+        return [reply.chart]
+    return []

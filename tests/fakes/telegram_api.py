@@ -1,0 +1,341 @@
+"""A fake Telegram Bot API on 127.0.0.1, speaking the real HTTP protocol.
+
+python-telegram-bot talks to it through `base_url`/`base_file_url`, exactly as it talks to
+api.telegram.org. Tests inject updates (`user_sends`, `user_clicks`) and wait for the bot's calls
+(`wait_for`). Every call is recorded with the time it arrived, so benchmarks can measure latency.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from aiohttp import web
+
+BOT_ID = 7000000001
+BOT_USERNAME = "moodbot_test_bot"
+# How long getUpdates holds a request open at most; short, so that stop() is quick.
+MAX_POLL_HOLD_S = 0.5
+# Parameters PTB sends JSON-encoded; all others stay plain strings.
+JSON_PARAMS = frozenset({
+    "reply_markup", "commands", "entities", "caption_entities", "allowed_updates",
+    "reply_parameters", "link_preview_options", "scope", "media", "offset", "limit", "timeout",
+})
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
+    status: int = 200
+
+    @property
+    def chat_id(self) -> str | None:
+        value = self.params.get("chat_id")
+        return None if value is None else str(value)
+
+    @property
+    def text(self) -> str:
+        return str(self.params.get("text") or self.params.get("caption") or "")
+
+
+@dataclass
+class Delivered:
+    update_id: int
+    at: float  # when getUpdates handed it to the bot
+
+
+class FakeTelegramBotAPI:
+    def __init__(self, token: str = "123456:TEST-token") -> None:
+        self.token = token
+        self.calls: list[Call] = []
+        self.delivered: dict[int, Delivered] = {}
+        self.admins: dict[str, set[str]] = {}  # chat id -> admin user ids, for getChatMember
+        self._updates: list[dict] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
+        self._failures: dict[str, list[int]] = {}  # method -> [remaining, retry_after]
+        self._changed = asyncio.Condition()
+        self._mark = 0
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> "FakeTelegramBotAPI":
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._api)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    # ---- what tests drive ----------------------------------------------------------------------
+    def fail_next(self, method: str, times: int, retry_after: int = 1) -> None:
+        """Answer the next `times` calls of `method` with 429 Too Many Requests."""
+        self._failures[method] = [times, retry_after]
+
+    def add_file(self, content: bytes | Path, suffix: str = ".ogg") -> str:
+        data = content.read_bytes() if isinstance(content, Path) else content
+        file_id = "F" + secrets.token_hex(8)
+        self._files[file_id] = (f"music/{file_id}{suffix}", data)
+        return file_id
+
+    def mark(self) -> int:
+        """Index of the next call; pass it as `after=` to wait only for calls made from now on."""
+        return len(self.calls)
+
+    async def user_sends(
+        self,
+        text: str | None = None,
+        *,
+        chat: int = 42,
+        user: int | None = None,
+        chat_type: str | None = None,
+        reply_to: int | None = None,
+        audio: dict | None = None,
+        voice: dict | None = None,
+        document: dict | None = None,
+        first_name: str = "Alice",
+    ) -> dict:
+        """Queue a message from a user; commands get their `bot_command` entity. Returns the update."""
+        user = chat if user is None else user
+        chat_type = chat_type or ("private" if chat > 0 else "supergroup")
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": self._chat(chat, chat_type),
+            "from": {"id": user, "is_bot": False, "first_name": first_name},
+        }
+        text_key, entities_key = ("caption", "caption_entities") if (audio or voice or document) else (
+            "text", "entities")
+        if text is not None:
+            message[text_key] = text
+            if text.startswith("/"):
+                command = text.split()[0]
+                message[entities_key] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        if reply_to is not None:
+            message["reply_to_message"] = {
+                "message_id": reply_to, "date": int(time.time()), "chat": self._chat(chat, chat_type),
+                "from": {"id": BOT_ID, "is_bot": True, "first_name": "moodbot", "username": BOT_USERNAME},
+                "text": "(prompt)",
+            }
+        for key, value in (("audio", audio), ("voice", voice), ("document", document)):
+            if value is not None:
+                message[key] = value
+        return await self._push({"message": message})
+
+    def audio_attachment(self, content: bytes | Path, *, file_name: str = "song.ogg",
+                         kind: str = "audio", file_size: int | None = None) -> dict:
+        """An `audio`/`voice`/`document` object for `user_sends`, backed by a downloadable file."""
+        data = content.read_bytes() if isinstance(content, Path) else content
+        file_id = self.add_file(data, Path(file_name).suffix)
+        obj = {"file_id": file_id, "file_unique_id": file_id[1:9],
+               "file_size": len(data) if file_size is None else file_size, "mime_type": "audio/ogg"}
+        if kind in ("audio", "voice"):
+            obj["duration"] = 30
+        if kind in ("audio", "document"):
+            obj["file_name"] = file_name
+        return obj
+
+    async def user_clicks(self, data: str, *, message: dict | Call, user: int = 42,
+                          chat: int | None = None) -> dict:
+        """Queue a callback query (an inline keyboard button press) on a bot message."""
+        msg = message if isinstance(message, dict) else self.message_of(message)
+        chat = chat if chat is not None else msg["chat"]["id"]
+        return await self._push({"callback_query": {
+            "id": secrets.token_hex(6), "chat_instance": str(chat), "data": data,
+            "from": {"id": user, "is_bot": False, "first_name": "Alice"}, "message": msg,
+        }})
+
+    async def wait_for(self, method: str, predicate: Callable[[Call], bool] | None = None,
+                       timeout: float = 10.0, *, after: int | None = None) -> Call:
+        """The first call of `method` (made since the last injected update, or since `after`)
+        for which `predicate` holds."""
+        start = self._mark if after is None else after
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while True:
+                for call in self.calls[start:]:
+                    if call.method == method and call.status == 200 and (predicate is None or predicate(call)):
+                        return call
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = [(c.method, c.text[:60]) for c in self.calls[start:]]
+                    raise TimeoutError(f"no {method} matching within {timeout}s; calls: {seen}")
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except asyncio.TimeoutError:
+                    pass
+
+    def calls_of(self, method: str, *, after: int = 0) -> list[Call]:
+        return [c for c in self.calls[after:] if c.method == method]
+
+    def message_of(self, call: Call) -> dict:
+        """The Message object the fake answered to a send/edit call."""
+        return call.params["_result"]
+
+    # ---- protocol --------------------------------------------------------------------------------
+    def _chat(self, chat_id: int, chat_type: str) -> dict:
+        chat = {"id": chat_id, "type": chat_type}
+        if chat_type == "private":
+            chat["first_name"] = "Alice"
+        else:
+            chat["title"] = f"Group {chat_id}"
+        return chat
+
+    async def _push(self, body: dict) -> dict:
+        update = {"update_id": next(self._update_ids), **body}
+        async with self._changed:
+            self._mark = len(self.calls)
+            self._updates.append(update)
+            self._changed.notify_all()
+        return update
+
+    async def _record(self, call: Call) -> None:
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+
+    async def _params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
+        params: dict[str, Any] = dict(request.query)
+        files: dict[str, bytes] = {}
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                params.update(await request.json())
+            else:
+                form = await request.post()
+                for key, value in form.items():
+                    if isinstance(value, web.FileField):
+                        files[key] = value.file.read()
+                        params[key] = value.filename
+                    else:
+                        params[key] = json.loads(value) if key in JSON_PARAMS else value
+        return params, files
+
+    async def _api(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"},
+                                     status=401)
+        method = request.match_info["method"]
+        params, files = await self._params(request)
+        failing = self._failures.get(method)
+        if failing and failing[0] > 0:
+            failing[0] -= 1
+            await self._record(Call(method, params, files, status=429))
+            return web.json_response({
+                "ok": False, "error_code": 429,
+                "description": f"Too Many Requests: retry after {failing[1]}",
+                "parameters": {"retry_after": failing[1]},
+            }, status=429)
+        if method.lower() == "getupdates":
+            return web.json_response({"ok": True, "result": await self._get_updates(params)})
+        handler = getattr(self, f"_m_{method.lower()}", None)
+        result = handler(params, files) if handler else True
+        params["_result"] = result
+        await self._record(Call(method, params, files))
+        return web.json_response({"ok": True, "result": result})
+
+    async def _get_updates(self, params: dict) -> list[dict]:
+        offset = int(params.get("offset") or 0)
+        hold = min(float(params.get("timeout") or 0), MAX_POLL_HOLD_S)
+        deadline = time.monotonic() + hold
+        async with self._changed:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            while not self._updates and time.monotonic() < deadline:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
+                except asyncio.TimeoutError:
+                    break
+            pending = list(self._updates)
+        now = time.monotonic()
+        for update in pending:
+            self.delivered.setdefault(update["update_id"], Delivered(update["update_id"], now))
+        return pending
+
+    async def _download(self, request: web.Request) -> web.Response:
+        path = request.match_info["path"]
+        for file_path, data in self._files.values():
+            if file_path == path and request.match_info["token"] == self.token:
+                await self._record(Call("download", {"file_path": path}))
+                return web.Response(body=data, content_type="application/octet-stream")
+        raise web.HTTPNotFound()
+
+    def _bot_user(self) -> dict:
+        return {"id": BOT_ID, "is_bot": True, "first_name": "moodbot", "username": BOT_USERNAME,
+                "can_join_groups": True, "can_read_all_group_messages": False,
+                "supports_inline_queries": False}
+
+    def _message(self, params: dict, **content: Any) -> dict:
+        chat_id = int(params["chat_id"])
+        return {"message_id": next(self._message_ids), "date": int(time.time()),
+                "chat": self._chat(chat_id, "private" if chat_id > 0 else "supergroup"),
+                "from": self._bot_user(), **content}
+
+    def _m_getme(self, params: dict, files: dict) -> dict:
+        return self._bot_user()
+
+    def _m_sendmessage(self, params: dict, files: dict) -> dict:
+        extra = {"reply_markup": params["reply_markup"]} if "reply_markup" in params else {}
+        return self._message(params, text=params.get("text", ""), **extra)
+
+    def _m_editmessagetext(self, params: dict, files: dict) -> dict:
+        message = self._message(params, text=params.get("text", ""))
+        message["message_id"] = int(params["message_id"])
+        message["edit_date"] = int(time.time())
+        return message
+
+    def _m_sendphoto(self, params: dict, files: dict) -> dict:
+        return self._message(params, caption=params.get("caption", ""), photo=[
+            {"file_id": "P" + secrets.token_hex(6), "file_unique_id": "p1", "width": 640, "height": 480}])
+
+    def _m_senddocument(self, params: dict, files: dict) -> dict:
+        return self._message(params, caption=params.get("caption", ""), document={
+            "file_id": "D" + secrets.token_hex(6), "file_unique_id": "d1",
+            "file_name": str(params.get("document", "file"))})
+
+    def _m_getfile(self, params: dict, files: dict) -> dict:
+        file_id = params["file_id"]
+        if file_id not in self._files:
+            raise web.HTTPBadRequest(text=json.dumps(
+                {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}),
+                content_type="application/json")
+        file_path, data = self._files[file_id]
+        return {"file_id": file_id, "file_unique_id": file_id[1:9], "file_size": len(data),
+                "file_path": file_path}
+
+    def _m_getchatmember(self, params: dict, files: dict) -> dict:
+        user_id = str(params["user_id"])
+        status = "administrator" if user_id in self.admins.get(str(params["chat_id"]), set()) else "member"
+        member: dict[str, Any] = {"status": status,
+                                  "user": {"id": int(user_id), "is_bot": False, "first_name": "U"}}
+        if status == "administrator":
+            member.update({k: False for k in (
+                "can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages",
+                "can_manage_video_chats", "can_restrict_members", "can_promote_members",
+                "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
+                "can_delete_stories")})
+        return member
