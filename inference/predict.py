@@ -1,0 +1,248 @@
+"""Runtime predictors: the weight files in, mood probabilities out. No torch here.
+
+`MainModel` runs the exported ONNX graph with onnxruntime; `AnnModel` is the fallback MLP in pure
+numpy. The job functions at the bottom (`classify_main`, `classify_ann`) are what the pool sends to
+its worker processes: they take a path (cheap to pickle) and return plain arrays and floats.
+
+Weight files (written by `inference.train`):
+- main.onnx: input `mel` float32 (B, N_SEGMENTS, N_MELS, N_FRAMES), output `logits` (B, 4) in MOODS
+  order; main.json with at least `version`.
+- ann.npz: `mean`, `std`, then `W0`, `b0`, `W1`, `b1`, ... (x @ W + b, ReLU between layers, softmax
+  at the end); ann.json with `version`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from inference.audio import N_FRAMES, N_MELS, N_SEGMENTS, load_audio, main_model_input, select_section
+from inference.features import N_FEATURES, handcrafted_features
+from inference.result import MOODS, ModelUnavailableError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+MAIN_WEIGHTS = "main.onnx"
+MAIN_META = "main.json"
+ANN_WEIGHTS = "ann.npz"
+ANN_META = "ann.json"
+INPUT_NAME = "mel"
+OUTPUT_NAME = "logits"
+N_MOODS = len(MOODS)
+STD_FLOOR = 1e-8  # a constant feature in training has std 0; do not divide by it
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stable for large logits."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def read_version(meta_path: Path) -> str:
+    """The `version` field of a model's json card."""
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        return str(meta["version"])
+    except FileNotFoundError:
+        raise ModelUnavailableError(f"The model card {meta_path.name} is missing.") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ModelUnavailableError(f"The model card {meta_path.name} is unreadable ({error}).") from None
+
+
+@dataclass
+class MainModel:
+    """The ResNet18 + BiLSTM, exported to ONNX."""
+
+    session: object  # onnxruntime.InferenceSession; typed loosely so importing this module stays cheap
+    version: str
+
+    @classmethod
+    def load(cls, weights_dir: str | Path = DEFAULT_WEIGHTS_DIR, *, threads: int = 1) -> "MainModel":
+        import onnxruntime as ort  # imported here so that workers can set thread env vars first
+
+        weights_dir = Path(weights_dir)
+        onnx_path = weights_dir / MAIN_WEIGHTS
+        if not onnx_path.is_file():
+            raise ModelUnavailableError(f"The main model's weights ({onnx_path}) are missing.")
+        version = read_version(weights_dir / MAIN_META)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, int(threads))
+        # One request at a time per worker: parallelism comes from the pool, not from ORT.
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3  # errors only: ORT's warnings would flood the bot's log
+        try:
+            session = ort.InferenceSession(
+                str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # ORT raises its own untyped exceptions for a corrupt graph
+            raise ModelUnavailableError(f"The main model's weights are corrupt ({error}).") from None
+        _check_signature(session)
+        return cls(session, version)
+
+    def predict(self, mel: np.ndarray) -> np.ndarray:
+        """(B, N_SEGMENTS, N_MELS, N_FRAMES) log-mel -> (B, 4) probabilities in MOODS order."""
+        mel = np.ascontiguousarray(mel, dtype=np.float32)
+        (logits,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: mel})
+        return softmax(np.asarray(logits, dtype=np.float64)).astype(np.float32)
+
+
+def _check_signature(session) -> None:
+    """Reject a graph that does not take our log-mel or does not answer four logits."""
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
+        raise ModelUnavailableError(
+            f"The main model must take `{INPUT_NAME}` and answer `{OUTPUT_NAME}`; it takes "
+            f"{sorted(inputs)} and answers {sorted(outputs)}."
+        )
+    expected = (N_SEGMENTS, N_MELS, N_FRAMES)
+    shape = inputs[INPUT_NAME].shape
+    fixed = [(got, want) for got, want in zip(shape[1:], expected) if isinstance(got, int)]
+    if len(shape) != 4 or any(got != want for got, want in fixed):
+        raise ModelUnavailableError(
+            f"The main model expects input {shape}, but the audio front makes (B, {expected})."
+        )
+    out_shape = outputs[OUTPUT_NAME].shape
+    if len(out_shape) != 2 or (isinstance(out_shape[1], int) and out_shape[1] != N_MOODS):
+        raise ModelUnavailableError(f"The main model answers {out_shape}, not (B, {N_MOODS}).")
+
+
+@dataclass
+class AnnModel:
+    """The fallback MLP on hand-crafted features, in numpy: loads in milliseconds, runs anywhere."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    layers: list[tuple[np.ndarray, np.ndarray]]
+    version: str
+
+    @classmethod
+    def load(cls, weights_dir: str | Path = DEFAULT_WEIGHTS_DIR) -> "AnnModel":
+        weights_dir = Path(weights_dir)
+        npz_path = weights_dir / ANN_WEIGHTS
+        if not npz_path.is_file():
+            raise ModelUnavailableError(f"The fallback model's weights ({npz_path}) are missing.")
+        version = read_version(weights_dir / ANN_META)
+        try:
+            with np.load(npz_path, allow_pickle=False) as archive:
+                arrays = {name: np.asarray(archive[name], dtype=np.float32) for name in archive.files}
+        except Exception as error:  # zipfile/pickle/value errors: all mean "not our file"
+            raise ModelUnavailableError(f"The fallback model's weights are corrupt ({error}).") from None
+        return cls(*_ann_arrays(arrays), version)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """(N_FEATURES,) or (B, N_FEATURES) -> (B, 4) probabilities in MOODS order."""
+        x = np.atleast_2d(np.asarray(features, dtype=np.float32))
+        x = (x - self.mean) / np.maximum(self.std, STD_FLOOR)
+        for index, (weight, bias) in enumerate(self.layers):
+            x = x @ weight + bias
+            if index < len(self.layers) - 1:
+                x = np.maximum(x, 0.0)
+        return softmax(x.astype(np.float64)).astype(np.float32)
+
+
+def _ann_arrays(arrays: dict[str, np.ndarray]):
+    """Validate the npz: mean/std of N_FEATURES, a chain of layers ending in N_MOODS outputs."""
+    try:
+        mean, std = arrays["mean"].ravel(), arrays["std"].ravel()
+    except KeyError as error:
+        raise ModelUnavailableError(f"The fallback model's weights lack {error}.") from None
+    layers = []
+    while f"W{len(layers)}" in arrays:
+        index = len(layers)
+        if f"b{index}" not in arrays:
+            raise ModelUnavailableError(f"The fallback model's weights lack b{index}.")
+        layers.append((arrays[f"W{index}"], arrays[f"b{index}"].ravel()))
+    width = N_FEATURES
+    if mean.size != width or std.size != width:
+        raise ModelUnavailableError(
+            f"The fallback model was trained on {mean.size} features; the code makes {width}."
+        )
+    for index, (weight, bias) in enumerate(layers):
+        if weight.ndim != 2 or weight.shape[0] != width or bias.size != weight.shape[1]:
+            raise ModelUnavailableError(f"The fallback model's layer {index} has the wrong shape.")
+        width = weight.shape[1]
+    if not layers or width != N_MOODS:
+        raise ModelUnavailableError(f"The fallback model must end in {N_MOODS} outputs.")
+    return mean, std, layers
+
+
+# --- What runs inside a worker process ---------------------------------------------------------
+
+@lru_cache(maxsize=4)
+def cached_main_model(weights_dir: str, threads: int) -> MainModel:
+    """One loaded session per (weights dir, threads) per process: loading costs far more than a run."""
+    return MainModel.load(weights_dir, threads=threads)
+
+
+@lru_cache(maxsize=4)
+def cached_ann_model(weights_dir: str) -> AnnModel:
+    return AnnModel.load(weights_dir)
+
+
+_worker_main: MainModel | None = None
+_worker_main_error: ModelUnavailableError | None = None
+_worker_weights_dir: str = str(DEFAULT_WEIGHTS_DIR)
+
+
+def load_worker_model(weights_dir: str | Path, threads: int) -> None:
+    """Called once by the pool's worker initializer. Never raises: an initializer that raises breaks
+    the whole pool, so a load failure is kept and reported by `main_model_version` instead."""
+    global _worker_main, _worker_main_error, _worker_weights_dir
+    _worker_weights_dir = str(weights_dir)
+    try:
+        _worker_main = cached_main_model(str(weights_dir), int(threads))
+        _worker_main_error = None
+    except ModelUnavailableError as error:
+        _worker_main, _worker_main_error = None, error
+
+
+def main_model_version(weights_dir: str | Path | None = None, threads: int = 1) -> str:
+    """Warm-up job: the loaded main model's version, or ModelUnavailableError.
+
+    With `weights_dir` (Dask workers, which have no initializer) the model is loaded and cached on
+    first call; without it, the worker-global model from the initializer answers.
+    """
+    return _main_model(weights_dir, threads).version
+
+
+def _main_model(weights_dir: str | Path | None, threads: int) -> MainModel:
+    if weights_dir is not None:
+        return cached_main_model(str(weights_dir), int(threads))
+    if _worker_main is None:
+        raise _worker_main_error or ModelUnavailableError("The main model was not loaded in this worker.")
+    return _worker_main
+
+
+def classify_main(
+    path: str | Path, weights_dir: str | Path | None = None, threads: int = 1
+) -> tuple[np.ndarray, float]:
+    """File -> ((4,) probabilities, seconds of compute). AudioError subclasses propagate."""
+    started = time.perf_counter()
+    model = _main_model(weights_dir, threads)
+    probabilities = model.predict(main_model_input(path))[0]
+    return probabilities, time.perf_counter() - started
+
+
+def classify_ann(
+    path: str | Path, model: AnnModel | None = None
+) -> tuple[np.ndarray, float]:
+    """File -> decode -> 30 s section -> hand-crafted features -> MLP: ((4,) probabilities, seconds)."""
+    started = time.perf_counter()
+    model = model or cached_ann_model(_worker_weights_dir)
+    features = handcrafted_features(select_section(load_audio(path)))
+    probabilities = model.predict(features)[0]
+    return probabilities, time.perf_counter() - started
+
+
+def probabilities_by_mood(probabilities: np.ndarray) -> dict[str, float]:
+    """(4,) array in MOODS order -> {mood: probability}, the shape MoodResult takes."""
+    return {mood: float(p) for mood, p in zip(MOODS, probabilities)}

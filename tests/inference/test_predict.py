@@ -1,0 +1,184 @@
+"""The runtime predictors: weight files in, four probabilities out, typed errors for bad weights.
+
+The weights here are tiny random models written in the shipped formats; the shipped model's
+accuracy is tested with the training code.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference import predict
+from inference.audio import N_FRAMES, N_MELS, N_SEGMENTS
+from inference.features import N_FEATURES
+from inference.predict import AnnModel, MainModel
+from inference.result import MOODS, ModelUnavailableError, TooShortAudioError
+
+TINY_VERSION = "tiny-test-1"
+ANN_HIDDEN = 8
+CLIPS = ("MT0000004637.ogg", "MT0000011357.ogg", "MT0000040632.ogg")
+
+
+def tiny_torch_model(seed: int = 0):
+    import torch
+
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(N_SEGMENTS, 4, kernel_size=3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, len(MOODS)),
+    ).eval()
+
+
+def write_main_weights(folder: Path, seed: int = 0, input_name: str = "mel"):
+    """A random tiny CNN exported like the real one: `mel` (B,3,N_MELS,N_FRAMES) -> `logits` (B,4)."""
+    import torch
+
+    model = tiny_torch_model(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter announces its own deprecation
+        torch.onnx.export(
+            model,
+            (torch.zeros(1, N_SEGMENTS, N_MELS, N_FRAMES),),
+            str(folder / predict.MAIN_WEIGHTS),
+            input_names=[input_name],
+            output_names=["logits"],
+            dynamic_axes={input_name: {0: "batch"}, "logits": {0: "batch"}},
+            dynamo=False,
+        )
+    (folder / predict.MAIN_META).write_text(json.dumps({"version": TINY_VERSION}))
+    return model
+
+
+def write_ann_weights(folder: Path, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "mean": rng.normal(size=N_FEATURES).astype(np.float32),
+        "std": rng.uniform(0.5, 2.0, size=N_FEATURES).astype(np.float32),
+        "W0": rng.normal(scale=0.3, size=(N_FEATURES, ANN_HIDDEN)).astype(np.float32),
+        "b0": rng.normal(size=ANN_HIDDEN).astype(np.float32),
+        "W1": rng.normal(scale=0.3, size=(ANN_HIDDEN, len(MOODS))).astype(np.float32),
+        "b1": rng.normal(size=len(MOODS)).astype(np.float32),
+    }
+    np.savez(folder / predict.ANN_WEIGHTS, **arrays)
+    (folder / predict.ANN_META).write_text(json.dumps({"version": f"ann-{TINY_VERSION}"}))
+    return arrays
+
+
+def write_tiny_weights(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_main_weights(folder)
+    write_ann_weights(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """A weights dir with a random main.onnx and ann.npz (treat as read-only)."""
+    return write_tiny_weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture(scope="session")
+def clips(shared_data) -> list[Path]:
+    """Three real 30 s clips of the 4Q dataset."""
+    paths = [shared_data / "audio" / name for name in CLIPS]
+    assert all(p.is_file() for p in paths)
+    return paths
+
+
+def test_main_model_gives_probabilities_of_the_exported_network(tiny_weights):
+    import torch
+
+    model = MainModel.load(tiny_weights, threads=1)
+    mel = np.random.default_rng(1).normal(size=(2, N_SEGMENTS, N_MELS, N_FRAMES)).astype(np.float32)
+    probabilities = model.predict(mel)
+    with torch.no_grad():
+        expected = torch.softmax(tiny_torch_model()(torch.from_numpy(mel)), dim=1).numpy()
+    assert probabilities.shape == (2, len(MOODS))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    np.testing.assert_array_equal(probabilities, model.predict(mel))  # deterministic
+    assert model.version == TINY_VERSION
+
+
+def test_ann_model_is_the_documented_mlp(tiny_weights):
+    arrays = dict(np.load(tiny_weights / predict.ANN_WEIGHTS))
+    model = AnnModel.load(tiny_weights)
+    features = np.random.default_rng(2).normal(size=(3, N_FEATURES)).astype(np.float32)
+    x = (features - arrays["mean"]) / arrays["std"]
+    hidden = np.maximum(x @ arrays["W0"] + arrays["b0"], 0)
+    logits = hidden @ arrays["W1"] + arrays["b1"]
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    probabilities = model.predict(features)
+    assert probabilities.shape == (3, len(MOODS))
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-4, atol=1e-6)
+    assert model.predict(features[0]).shape == (1, len(MOODS))
+    assert model.version == f"ann-{TINY_VERSION}"
+
+
+def test_missing_weights_raise_a_readable_typed_error(tmp_path):
+    with pytest.raises(ModelUnavailableError, match="missing"):
+        MainModel.load(tmp_path / "nowhere")
+    with pytest.raises(ModelUnavailableError, match="missing"):
+        AnnModel.load(tmp_path / "nowhere")
+
+
+def test_corrupt_weights_raise_a_readable_typed_error(tmp_path):
+    (tmp_path / predict.MAIN_WEIGHTS).write_bytes(b"not an onnx graph" * 10)
+    (tmp_path / predict.MAIN_META).write_text(json.dumps({"version": "1"}))
+    (tmp_path / predict.ANN_WEIGHTS).write_bytes(b"PK\x03\x04 truncated zip")
+    (tmp_path / predict.ANN_META).write_text(json.dumps({"version": "1"}))
+    with pytest.raises(ModelUnavailableError, match="corrupt"):
+        MainModel.load(tmp_path)
+    with pytest.raises(ModelUnavailableError, match="corrupt"):
+        AnnModel.load(tmp_path)
+
+
+def test_weights_of_another_shape_are_refused(tmp_path):
+    write_main_weights(tmp_path, input_name="spectrogram")
+    with pytest.raises(ModelUnavailableError, match="must take `mel`"):
+        MainModel.load(tmp_path)
+    arrays = write_ann_weights(tmp_path)
+    np.savez(tmp_path / predict.ANN_WEIGHTS, **{**arrays, "W1": arrays["W1"][:, :3], "b1": arrays["b1"][:3]})
+    with pytest.raises(ModelUnavailableError, match="4 outputs"):
+        AnnModel.load(tmp_path)
+    (tmp_path / predict.ANN_META).write_text("{}")
+    with pytest.raises(ModelUnavailableError, match="ann.json"):
+        AnnModel.load(tmp_path)
+
+
+def test_job_functions_classify_a_real_clip(tiny_weights, clips):
+    predict.load_worker_model(tiny_weights, threads=1)
+    assert predict.main_model_version() == TINY_VERSION
+    main_probabilities, main_seconds = predict.classify_main(clips[0])
+    ann_probabilities, ann_seconds = predict.classify_ann(clips[0], AnnModel.load(tiny_weights))
+    for probabilities, seconds in ((main_probabilities, main_seconds), (ann_probabilities, ann_seconds)):
+        assert probabilities.shape == (len(MOODS),)
+        assert abs(float(probabilities.sum()) - 1.0) < 1e-5
+        assert 0 < seconds < 30
+    again, _ = predict.classify_main(clips[0])
+    np.testing.assert_array_equal(main_probabilities, again)
+
+
+def test_job_functions_let_audio_errors_through(tiny_weights, tmp_path):
+    import soundfile as sf
+
+    short = tmp_path / "short.wav"
+    sf.write(short, np.sin(np.arange(22050) / 10).astype(np.float32), 22050)
+    predict.load_worker_model(tiny_weights, threads=1)
+    with pytest.raises(TooShortAudioError):
+        predict.classify_main(short)
+    with pytest.raises(TooShortAudioError):
+        predict.classify_ann(short, AnnModel.load(tiny_weights))
+
+
+def test_a_worker_without_its_model_says_why(tmp_path):
+    predict.load_worker_model(tmp_path, threads=1)
+    with pytest.raises(ModelUnavailableError, match="missing"):
+        predict.main_model_version()
