@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from enum import Enum
 
 
@@ -59,7 +60,7 @@ class TrackNotFoundError(SourceError):
 
 
 class SpotifyBusyError(SourceError):
-    pass
+    retry_after_s: float | None = None  # set when Spotify said how long to wait
 
 
 class SpotifyUnavailableError(SourceError):
@@ -72,3 +73,16 @@ class DownloadError(SourceError):
 
 class AudioTooLargeError(SourceError):
     pass
+
+
+@dataclass(frozen=True)
+class FetchedAudio:
+    """A downloaded section of a song, alive only inside `AudioFetcher.fetch(...)`'s `async with`."""
+
+    path: Path
+    youtube_id: str | None
+    source_url: str
+    bytes_downloaded: int
+    duration_s: float | None  # of the whole song, when known
+    title: str | None = None  # as the audio host named it
+    section_s: tuple[float, float] | None = None  # (start, end) of the window in the song, if cut

@@ -1,0 +1,127 @@
+"""Turn what a user typed into a `Query`, without touching the network.
+
+Accepted: a song name ("artist - title", "title by artist", any words), a Spotify track link or
+URI, a YouTube video link. Anything else that looks like a link is refused here, so a link to an
+unknown host is never fetched.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import parse_qs, urlsplit
+
+from bot.config import DEFAULT_ALLOWED_HOSTS
+from bot.sources.models import Query, QueryKind, UnsupportedInputError
+
+MAX_TEXT_CHARS = 200
+ACCEPTED = "I can read Spotify track links, YouTube links, a song name, or an attached audio file."
+
+SPOTIFY_ID = r"[0-9A-Za-z]{22}"
+YOUTUBE_ID = r"[0-9A-Za-z_-]{11}"
+SPOTIFY_HOSTS = frozenset({"open.spotify.com", "play.spotify.com"})
+YOUTUBE_HOSTS = frozenset({
+    "youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com",
+    "youtube-nocookie.com", "www.youtube-nocookie.com",
+})
+YOUTU_BE = "youtu.be"
+DEFAULT_ALLOWED = frozenset(h.strip() for h in DEFAULT_ALLOWED_HOSTS.split(",") if h.strip())
+
+SPOTIFY_URI_RE = re.compile(rf"^spotify:(?P<kind>[a-z]+):(?P<id>[^\s:]+)$", re.IGNORECASE)
+# /track/ID, /intl-fr/track/ID, /embed/track/ID
+SPOTIFY_PATH_RE = re.compile(r"^/(?:intl-[a-z]{2}(?:-[a-z]{2})?/)?(?:embed/)?(?P<kind>[a-z]+)/(?P<id>[^/]+)/?$", re.I)
+YOUTUBE_PATH_RE = re.compile(rf"^/(?:shorts|embed|live|v)/(?P<id>{YOUTUBE_ID})/?$")
+# A word is a link if it has a scheme, is a spotify: URI, or is a bare "host.tld/path".
+LINK_RE = re.compile(
+    r"^(?:[a-z][a-z0-9+.-]*://\S+|spotify:\S+|(?:[\w-]+\.)+[a-z]{2,}(?::\d+)?/\S*)$", re.IGNORECASE
+)
+CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def clean_text(text: str) -> str:
+    """Strip control/format characters, collapse whitespace, cap the length."""
+    text = unicodedata.normalize("NFC", text)
+    text = CONTROL_CHARS_RE.sub(" ", text)
+    text = " ".join(text.split())
+    return text[:MAX_TEXT_CHARS].strip()
+
+
+def is_link(word: str) -> bool:
+    return bool(LINK_RE.match(word))
+
+
+def host_of(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return host
+
+
+def host_allowed(host: str, allowed: frozenset[str]) -> bool:
+    """Exact match, or a subdomain of an allowed name (nobody else can own *.youtube.com)."""
+    return any(host == a or host.endswith("." + a) for a in allowed)
+
+
+def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> Query:
+    """Parse a user's message. Raises `UnsupportedInputError` saying what is accepted."""
+    cleaned = clean_text(text or "")
+    if not cleaned:
+        raise UnsupportedInputError(f"Tell me which song. {ACCEPTED}")
+    words = cleaned.split(" ")
+    links = [w for w in words if is_link(w)]
+    if not links:
+        return Query(kind=QueryKind.TEXT, text=cleaned)
+    if len(links) > 1:
+        raise UnsupportedInputError(f"One song at a time, please. {ACCEPTED}")
+    rest = " ".join(w for w in words if w != links[0])
+    return parse_link(links[0], rest, allowed_hosts)
+
+
+def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
+    uri = SPOTIFY_URI_RE.match(link)
+    if uri:
+        return spotify_query(uri.group("kind"), uri.group("id"), rest)
+    url = link if "://" in link else "https://" + link
+    try:
+        parts = urlsplit(url)
+        host = host_of(url)
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        raise UnsupportedInputError(f"That link doesn't look right. {ACCEPTED}") from None
+    if parts.scheme.lower() not in ("http", "https") or parts.username or parts.password:
+        raise UnsupportedInputError(f"I can't open that kind of link. {ACCEPTED}")
+    if not host_allowed(host, allowed_hosts):
+        raise UnsupportedInputError(f"I can't open links to {host or 'that site'}. {ACCEPTED}")
+    if host in SPOTIFY_HOSTS:
+        m = SPOTIFY_PATH_RE.match(parts.path)
+        if not m:
+            raise UnsupportedInputError(f"That Spotify link isn't a track. {ACCEPTED}")
+        return spotify_query(m.group("kind"), m.group("id"), rest)
+    if host in YOUTUBE_HOSTS or host == YOUTU_BE:
+        video_id = youtube_id_from(host, parts.path, parts.query)
+        if video_id is None:
+            raise UnsupportedInputError(f"That YouTube link isn't a single video. {ACCEPTED}")
+        return Query(
+            kind=QueryKind.YOUTUBE, text=rest, youtube_id=video_id,
+            url=f"https://www.youtube.com/watch?v={video_id}",
+        )
+    raise UnsupportedInputError(f"I can't read links to {host}. {ACCEPTED}")
+
+
+def spotify_query(kind: str, track_id: str, rest: str) -> Query:
+    if kind.lower() != "track":
+        raise UnsupportedInputError(f"That's a Spotify {kind.lower()}, not a track. {ACCEPTED}")
+    if not re.fullmatch(SPOTIFY_ID, track_id):
+        raise UnsupportedInputError(f"That Spotify track link looks broken. {ACCEPTED}")
+    return Query(
+        kind=QueryKind.SPOTIFY_TRACK, text=rest, spotify_id=track_id,
+        url=f"https://open.spotify.com/track/{track_id}",
+    )
+
+
+def youtube_id_from(host: str, path: str, query: str) -> str | None:
+    if host == YOUTU_BE:
+        candidate = path.strip("/")
+    elif path.rstrip("/") == "/watch":
+        candidate = (parse_qs(query).get("v") or [""])[0]
+    else:
+        m = YOUTUBE_PATH_RE.match(path)
+        candidate = m.group("id") if m else ""
+    return candidate if re.fullmatch(YOUTUBE_ID, candidate) else None

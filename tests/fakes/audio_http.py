@@ -1,0 +1,239 @@
+"""A local HTTP server that serves audio files the way a CDN does, for tests and benchmarks.
+
+It speaks plain HTTP/1.1 on 127.0.0.1 (random port): Content-Length, Accept-Ranges and
+`Range: bytes=a-b` -> 206, and it counts the bytes it actually wrote per path, so a test can
+show that a section download moved far fewer bytes than the whole file.
+
+Extra routes for fault tests:
+- redirects: `server.add_redirect("/r", "http://127.0.0.1:1/x")` answers 302 with that Location;
+- `/hang/...` accepts the request and never answers (until the server stops);
+- `/error/...` answers 500;
+- `server.add_playlist("/search.xspf", [...])` serves an XSPF playlist (yt-dlp's generic
+  extractor reads it as a list of candidates with durations, like a search result page).
+"""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+CHUNK_BYTES = 16 * 1024
+HANG_LIMIT_S = 30.0
+RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)$")
+CONTENT_TYPES = {
+    ".ogg": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".webm": "audio/webm",
+    ".m4a": "audio/mp4",
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+    ".flac": "audio/flac",
+}
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    method: str
+    path: str
+    range: str | None
+    host: str | None
+
+
+@dataclass(frozen=True)
+class PlaylistEntry:
+    """One candidate in a served XSPF playlist: `location` is a path on this server."""
+
+    location: str
+    duration_s: float
+    title: str = "candidate"
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(first, last) inclusive byte positions of a single-range request, None for the whole file."""
+    if not header:
+        return None
+    m = RANGE_RE.match(header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        return None
+    if not m.group(1):  # suffix range: the last N bytes
+        n = int(m.group(2))
+        return max(size - n, 0), size - 1
+    first = int(m.group(1))
+    last = int(m.group(2)) if m.group(2) else size - 1
+    return first, min(last, size - 1)
+
+
+def xspf_document(entries: list[PlaylistEntry], base_url: str) -> bytes:
+    tracks = "".join(
+        f"<track><title>{escape(e.title)}</title>"
+        f"<location>{escape(base_url + e.location)}</location>"
+        f"<duration>{int(e.duration_s * 1000)}</duration></track>"
+        for e in entries
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<playlist version="1" xmlns="http://xspf.org/ns/0/"><trackList>{tracks}</trackList></playlist>'
+    ).encode()
+
+
+class FakeAudioServer:
+    """Serve files under `root`. Use as a context manager or call start()/stop()."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        self.requests: list[RequestRecord] = []
+        self.bytes_served: dict[str, int] = {}
+        self._redirects: dict[str, str] = {}
+        self._playlists: dict[str, list[PlaylistEntry]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "FakeAudioServer":
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> "FakeAudioServer":
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+    # -- configuration -----------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + (path if path.startswith("/") else "/" + path)
+
+    def add_redirect(self, path: str, location: str) -> None:
+        self._redirects[path] = location
+
+    def add_playlist(self, path: str, entries: list[PlaylistEntry]) -> None:
+        self._playlists[path] = list(entries)
+
+    # -- observations ------------------------------------------------------------------------
+    def bytes_for(self, path: str) -> int:
+        with self._lock:
+            return self.bytes_served.get(path, 0)
+
+    def requests_for(self, path: str) -> list[RequestRecord]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.bytes_served.clear()
+
+    def _record(self, record: RequestRecord) -> None:
+        with self._lock:
+            self.requests.append(record)
+
+    def _count(self, path: str, n: int) -> None:
+        with self._lock:
+            self.bytes_served[path] = self.bytes_served.get(path, 0) + n
+
+
+def _handler_for(server: FakeAudioServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_args) -> None:  # keep test output quiet
+            pass
+
+        def do_HEAD(self) -> None:
+            self._serve(send_body=False)
+
+        def do_GET(self) -> None:
+            self._serve(send_body=True)
+
+        def _serve(self, send_body: bool) -> None:
+            path = self.path.split("?", 1)[0]
+            server._record(RequestRecord(self.command, path, self.headers.get("Range"), self.headers.get("Host")))
+            if path in server._redirects:
+                return self._empty(302, {"Location": server._redirects[path]})
+            if path.startswith("/hang/"):
+                server._stopping.wait(HANG_LIMIT_S)
+                return
+            if path.startswith("/error/"):
+                return self._empty(500)
+            if path in server._playlists:
+                body = xspf_document(server._playlists[path], server.base_url)
+                return self._bytes(body, "application/xspf+xml", send_body)
+            file = (server.root / path.lstrip("/")).resolve()
+            if not file.is_file() or server.root.resolve() not in file.parents:
+                return self._empty(404)
+            self._file(path, file, send_body)
+
+        def _empty(self, status: int, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _bytes(self, body: bytes, content_type: str, send_body: bool) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if send_body:
+                self.wfile.write(body)
+
+        def _file(self, path: str, file: Path, send_body: bool) -> None:
+            size = file.stat().st_size
+            span = parse_range(self.headers.get("Range"), size)
+            if span is not None and span[0] >= size:
+                return self._empty(416, {"Content-Range": f"bytes */{size}"})
+            first, last = span if span is not None else (0, size - 1)
+            self.send_response(206 if span is not None else 200)
+            self.send_header("Content-Type", CONTENT_TYPES.get(file.suffix.lower(), "application/octet-stream"))
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("Content-Length", str(last - first + 1))
+            if span is not None:
+                self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+            self.end_headers()
+            if send_body:
+                self._stream(path, file, first, last)
+
+        def _stream(self, path: str, file: Path, first: int, last: int) -> None:
+            # Write in small chunks and count only what the socket accepted: a client that
+            # stops reading early (a seeking decoder) is charged for what it really received.
+            remaining = last - first + 1
+            with file.open("rb") as f:
+                f.seek(first)
+                while remaining > 0:
+                    chunk = f.read(min(CHUNK_BYTES, remaining))
+                    if not chunk:
+                        break
+                    try:
+                        self.wfile.write(chunk)
+                    except (BrokenPipeError, ConnectionResetError):
+                        self.close_connection = True
+                        return
+                    server._count(path, len(chunk))
+                    remaining -= len(chunk)
+
+    return Handler
