@@ -1,0 +1,457 @@
+"""`Classifier`: the one place in moodbot that knows about processes.
+
+The main model runs in a warm pool of worker processes (or on a Dask cluster); each worker loads the
+ONNX session once. Whenever the main model cannot answer in time, the fallback ANN answers in a
+thread of this process instead, and `MoodResult.fallback_reason` says why:
+
+- "overloaded": more than `max_queue` jobs already in flight; shed load at once.
+- "timeout": the main model took longer than `timeout_s`.
+- "worker crashed": the worker died under the job; the pool is replaced, warm, for the next jobs.
+- "main model unavailable": the main weights are missing or corrupt; logged once at start.
+- "main model failed": anything else the main model raised.
+
+Audio errors (unreadable, too short, silent) are not the model's fault: they reach the caller as-is.
+
+Nothing heavy is imported at module level: a spawned worker imports this module to find its
+initializer, and the initializer must set the BLAS/OpenMP thread variables before numpy loads.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from inference.result import AudioError, ModelUnavailableError, MoodResult
+
+log = logging.getLogger(__name__)
+
+# The shipped weights. Spelled here rather than imported from `inference.predict`: importing predict
+# loads numpy, and a worker must set its thread variables before that happens.
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+MODELS = ("auto", "main", "ann")
+PROCESS_EXECUTOR = "process"
+DASK_SCHEME = "dask://"
+# spawn: a clean interpreter per worker, no locks or threads inherited from the event loop.
+START_METHOD = "spawn"
+THREAD_ENV_VARS = (
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+)
+WARM_UP_TIMEOUT_S = 180.0  # a cold spawn imports onnxruntime + librosa: seconds on a busy machine
+WARM_UP_HOLD_S = 0.05  # each warm-up job holds its worker a moment, so that every worker gets one
+CLOSE_GRACE_S = 5.0  # then workers still busy (a hung job) are terminated
+ANN_THREADS = 2  # the fallback's own tiny executor: it must not wait behind the main model
+
+FALLBACK_OVERLOADED = "overloaded"
+FALLBACK_TIMEOUT = "timeout"
+FALLBACK_CRASHED = "worker crashed"
+FALLBACK_UNAVAILABLE = "main model unavailable"
+FALLBACK_FAILED = "main model failed"
+
+
+def default_threads(workers: int) -> int:
+    """Threads per worker so that workers x threads <= the cores this process may use."""
+    return max(1, _usable_cores() // max(1, workers))
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# --- Inside a worker process -------------------------------------------------------------------
+
+def _init_worker(weights_dir: str, threads: int) -> None:
+    """Worker initializer: limit the numeric libraries' threads, then load the main model once."""
+    for name in THREAD_ENV_VARS:
+        os.environ[name] = str(threads)
+    from inference import predict  # only now: numpy and onnxruntime read the variables at import
+
+    predict.load_worker_model(weights_dir, threads)
+
+
+def _warm_up(hold_s: float) -> tuple[int, str]:
+    """(pid, main model version), or ModelUnavailableError from the initializer's load."""
+    from inference import predict
+
+    version = predict.main_model_version()
+    time.sleep(hold_s)
+    return os.getpid(), version
+
+
+# --- The parent's side ------------------------------------------------------------------------
+
+class _ProcessBackend:
+    """A ProcessPoolExecutor that is replaced, warm, when a worker dies."""
+
+    crash_errors: tuple[type[BaseException], ...] = (BrokenProcessPool,)
+
+    def __init__(self, weights_dir: Path, workers: int, threads: int) -> None:
+        self._weights_dir = weights_dir
+        self._workers = workers
+        self._threads = threads
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._retired: list[concurrent.futures.ProcessPoolExecutor] = []
+        self._warming: set[asyncio.Task] = set()
+
+    def _new_executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=multiprocessing.get_context(START_METHOD),
+            initializer=_init_worker,
+            initargs=(str(self._weights_dir), self._threads),
+        )
+
+    async def start(self) -> str:
+        self._executor = self._new_executor()
+        return await self._warm(self._executor)
+
+    async def _warm(self, executor: concurrent.futures.ProcessPoolExecutor) -> str:
+        """Wait until every worker has loaded the model; its version, or ModelUnavailableError.
+
+        Workers spawn on demand, one per job that finds none idle, so rounds of `workers` short
+        jobs start them all; rounds repeat until each worker has answered once.
+        """
+        seen: set[int] = set()
+        deadline = time.monotonic() + WARM_UP_TIMEOUT_S
+        version = ""
+        while len(seen) < self._workers:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ModelUnavailableError("The model workers did not start in time.")
+            jobs = [
+                asyncio.wrap_future(executor.submit(_warm_up, WARM_UP_HOLD_S))
+                for _ in range(self._workers)
+            ]
+            try:
+                answers = await asyncio.wait_for(asyncio.gather(*jobs), remaining)
+            except BrokenProcessPool:
+                raise ModelUnavailableError("A model worker died while loading the main model.") from None
+            except TimeoutError:
+                raise ModelUnavailableError("The model workers did not start in time.") from None
+            for pid, version in answers:
+                seen.add(pid)
+        return version
+
+    def submit(self, path: str) -> tuple[concurrent.futures.Future, object]:
+        """(future of classify_main, token naming the executor it went to)."""
+        from inference import predict
+
+        executor = self._executor
+        try:
+            return executor.submit(predict.classify_main, path), executor
+        except BrokenProcessPool:  # it broke between two jobs
+            self.recover(executor)
+            raise
+
+    @staticmethod
+    def wrap(handle) -> asyncio.Future:
+        return asyncio.wrap_future(handle)
+
+    @staticmethod
+    async def cancel(handle) -> None:
+        handle.cancel()  # only a job still queued can be taken back; a running one finishes
+
+    def recover(self, token: object) -> None:
+        """Replace the broken executor `token` (once, however many jobs saw it break)."""
+        if token is not self._executor or self._executor is None:
+            return
+        broken = self._executor
+        self._retired.append(broken)
+        broken.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._new_executor()
+        log.warning("A model worker crashed; the worker pool has been replaced.")
+        task = asyncio.get_running_loop().create_task(self._warm_replacement(self._executor))
+        self._warming.add(task)
+        task.add_done_callback(self._warming.discard)
+
+    async def _warm_replacement(self, executor) -> None:
+        try:
+            await self._warm(executor)
+        except (ModelUnavailableError, RuntimeError) as error:
+            log.error("The replacement worker pool did not warm up: %s", error)
+
+    def worker_pids(self) -> list[int]:
+        processes = getattr(self._executor, "_processes", None) or {}
+        return [p.pid for p in list(processes.values()) if p.is_alive()]
+
+    async def close(self) -> None:
+        for task in list(self._warming):
+            task.cancel()
+        executors = [e for e in [*self._retired, self._executor] if e is not None]
+        self._executor, self._retired = None, []
+        processes = []
+        for executor in executors:
+            processes += list((getattr(executor, "_processes", None) or {}).values())
+            executor.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(_reap, processes, CLOSE_GRACE_S)
+
+
+def _reap(processes: list, grace_s: float) -> None:
+    """Give workers `grace_s` to finish, then terminate any still running (a hung job)."""
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+            process.join(1.0)
+
+
+class _DaskBackend:
+    """The same job functions on a Dask distributed cluster.
+
+    Each Dask worker loads the model once and keeps it (a cache keyed by weights dir in
+    `inference.predict`). The weights dir and the audio paths must be visible to the workers at the
+    same paths (a shared volume), since only paths travel with the jobs.
+    """
+
+    def __init__(self, address: str, weights_dir: Path, threads: int) -> None:
+        self._address = address
+        self._weights_dir = str(weights_dir)
+        self._threads = threads
+        self._client = None
+        from distributed import KilledWorker
+        from distributed.comm.core import CommClosedError
+
+        self.crash_errors = (KilledWorker, CommClosedError)
+
+    async def start(self) -> str:
+        from distributed import Client
+
+        from inference import predict
+
+        self._client = await Client(self._address, asynchronous=True)
+        try:
+            versions = await asyncio.wait_for(
+                self._client.run(predict.main_model_version, self._weights_dir, self._threads),
+                WARM_UP_TIMEOUT_S,
+            )
+        except TimeoutError:
+            raise ModelUnavailableError("The Dask workers did not load the main model in time.") from None
+        if not versions:
+            raise ModelUnavailableError(f"The Dask cluster at {self._address} has no workers.")
+        return next(iter(versions.values()))
+
+    def submit(self, path: str):
+        from inference import predict
+
+        future = self._client.submit(
+            predict.classify_main, path, self._weights_dir, self._threads, pure=False
+        )
+        return future, None
+
+    @staticmethod
+    def wrap(handle):
+        return handle  # a Dask future of an asynchronous client is awaitable
+
+    @staticmethod
+    async def cancel(handle) -> None:
+        pending = handle.cancel()
+        if inspect.isawaitable(pending):
+            await pending
+
+    def recover(self, token: object) -> None:
+        pass  # Dask's nannies restart dead workers themselves
+
+    def worker_pids(self) -> list[int]:
+        return []
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+class Classifier:
+    """Audio file in, `MoodResult` out; the main model when it can, the fallback ANN when not.
+
+        async with Classifier(workers=2) as classifier:
+            result = await classifier.classify("song.ogg")
+    """
+
+    def __init__(
+        self,
+        weights_dir: str | Path = DEFAULT_WEIGHTS_DIR,
+        *,
+        workers: int = 1,
+        executor: str = PROCESS_EXECUTOR,
+        timeout_s: float = 20.0,
+        max_queue: int = 8,
+        threads_per_worker: int | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        if timeout_s <= 0 or max_queue < 0:
+            raise ValueError("timeout_s must be positive and max_queue not negative")
+        self.weights_dir = Path(weights_dir)
+        self.workers = workers
+        self.timeout_s = timeout_s
+        self.max_queue = max_queue
+        self.threads_per_worker = threads_per_worker or default_threads(workers)
+        self._backend = self._make_backend(executor)
+        self._ann = None
+        self._ann_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._main_version: str | None = None
+        self._main_error: str | None = None
+        self._in_flight: set = set()
+        self._started = False
+
+    def _make_backend(self, executor: str):
+        if executor == PROCESS_EXECUTOR:
+            return _ProcessBackend(self.weights_dir, self.workers, self.threads_per_worker)
+        if executor.startswith(DASK_SCHEME):
+            address = "tcp://" + executor[len(DASK_SCHEME):]
+            return _DaskBackend(address, self.weights_dir, self.threads_per_worker)
+        raise ValueError(f"Unknown executor {executor!r}: use 'process' or 'dask://host:port'.")
+
+    # --- lifecycle ---
+
+    async def start(self) -> None:
+        """Load the ANN here and the main model in every worker; raise only if neither loads."""
+        if self._started:
+            return
+        from inference.predict import AnnModel
+
+        self._ann_executor = concurrent.futures.ThreadPoolExecutor(
+            ANN_THREADS, thread_name_prefix="mood-fallback"
+        )
+        ann_error = None
+        try:
+            self._ann = AnnModel.load(self.weights_dir)
+        except ModelUnavailableError as error:
+            ann_error = error
+            log.warning("The fallback model is unavailable: %s", error)
+        try:
+            self._main_version = await self._backend.start()
+        except ModelUnavailableError as error:
+            self._main_error = str(error)
+        self._started = True
+        if self._main_version is None:
+            await self._backend.close()
+            if ann_error is not None:
+                await self.close()
+                raise ModelUnavailableError(
+                    f"No model can answer. Main model: {self._main_error} Fallback: {ann_error}"
+                )
+            log.error(
+                "MAIN MODEL UNAVAILABLE (%s): every answer will come from the fallback ANN.",
+                self._main_error,
+            )
+
+    async def close(self) -> None:
+        if self._ann_executor is not None:
+            self._ann_executor.shutdown(wait=False, cancel_futures=True)
+            self._ann_executor = None
+        await self._backend.close()
+        self._started = False
+
+    async def __aenter__(self) -> "Classifier":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    # --- state ---
+
+    @property
+    def queue_depth(self) -> int:
+        """Main-model jobs submitted and not yet finished (queued or running)."""
+        return len(self._in_flight)
+
+    @property
+    def main_model_available(self) -> bool:
+        return self._main_version is not None
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Live worker processes of the process pool (empty for Dask)."""
+        return self._backend.worker_pids()
+
+    # --- classify ---
+
+    async def classify(self, path: str | Path, *, model: str = "auto") -> MoodResult:
+        """Mood of the audio file at `path`. Raises AudioError for bad audio, and
+        ModelUnavailableError when the requested model cannot answer."""
+        if model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, not {model!r}")
+        if not self._started:
+            raise RuntimeError("Classifier.start() must be awaited before classify()")
+        started = time.perf_counter()
+        path = str(path)
+        if model == "ann":
+            return await self._classify_ann(path, started, None)
+        if self._main_version is None:
+            if model == "main":
+                raise ModelUnavailableError(f"The main model is unavailable: {self._main_error}")
+            return await self._classify_ann(path, started, FALLBACK_UNAVAILABLE)
+        if model == "auto" and self.queue_depth >= self.max_queue:
+            return await self._classify_ann(path, started, FALLBACK_OVERLOADED)
+        try:
+            probabilities, _ = await self._run_main(path)
+        except AudioError:
+            raise
+        except TimeoutError:
+            reason = FALLBACK_TIMEOUT
+        except self._backend.crash_errors:
+            reason = FALLBACK_CRASHED
+        except ModelUnavailableError:
+            reason = FALLBACK_UNAVAILABLE
+        except Exception:  # noqa: BLE001 - any other failure of the main model: still answer
+            log.exception("The main model failed on %s", path)
+            reason = FALLBACK_FAILED
+        else:
+            return self._result(probabilities, "main", self._main_version, started, None)
+        if model == "main":
+            raise ModelUnavailableError(f"The main model could not answer ({reason}).")
+        log.info("Fallback ANN answers for %s: %s", path, reason)
+        return await self._classify_ann(path, started, reason)
+
+    async def _run_main(self, path: str):
+        handle, token = self._backend.submit(path)
+        self._in_flight.add(handle)
+        handle.add_done_callback(self._in_flight.discard)
+        try:
+            return await asyncio.wait_for(self._backend.wrap(handle), self.timeout_s)
+        except TimeoutError:
+            await self._backend.cancel(handle)
+            raise
+        except self._backend.crash_errors:
+            self._backend.recover(token)
+            raise
+
+    async def _classify_ann(self, path: str, started: float, reason: str | None) -> MoodResult:
+        if self._ann is None:
+            raise ModelUnavailableError(
+                "The fallback model is unavailable"
+                + (f", and the main model could not answer ({reason})." if reason else ".")
+            )
+        from inference.predict import classify_ann
+
+        loop = asyncio.get_running_loop()
+        probabilities, _ = await loop.run_in_executor(
+            self._ann_executor, classify_ann, path, self._ann
+        )
+        return self._result(probabilities, "ann", self._ann.version, started, reason)
+
+    @staticmethod
+    def _result(probabilities, model: str, version: str, started: float, reason: str | None) -> MoodResult:
+        from inference.predict import probabilities_by_mood
+
+        return MoodResult.from_probabilities(
+            probabilities_by_mood(probabilities),
+            model=model,
+            model_version=version,
+            seconds=time.perf_counter() - started,
+            fallback_reason=reason,
+        )

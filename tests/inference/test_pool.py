@@ -1,0 +1,182 @@
+"""The warm pool: the main model answers when it can, the fallback ANN says why when it cannot."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from inference import Classifier, MOODS, MoodResult
+from inference.pool import (
+    FALLBACK_CRASHED,
+    FALLBACK_OVERLOADED,
+    FALLBACK_TIMEOUT,
+    FALLBACK_UNAVAILABLE,
+    default_threads,
+)
+from inference.predict import ANN_META, ANN_WEIGHTS, MAIN_WEIGHTS
+from inference.result import ModelUnavailableError, SilentAudioError, UnreadableAudioError
+from tests.inference.test_predict import TINY_VERSION, clips, tiny_weights  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+async def classifier(tiny_weights):
+    async with Classifier(tiny_weights, workers=1, timeout_s=30.0) as warm:
+        yield warm
+
+
+def assert_is_a_mood(result: MoodResult, model: str, reason: str | None) -> None:
+    assert result.mood in MOODS
+    assert set(result.probabilities) == set(MOODS)
+    assert abs(sum(result.probabilities.values()) - 1.0) < 1e-5
+    assert -1.0 <= result.valence <= 1.0 and -1.0 <= result.arousal <= 1.0
+    assert result.seconds > 0
+    assert (result.model, result.fallback_reason) == (model, reason)
+
+
+async def test_the_main_model_answers_from_a_warm_worker(classifier, clips):
+    assert classifier.main_model_available
+    assert len(classifier.worker_pids) == 1
+    first = await classifier.classify(clips[0])
+    assert_is_a_mood(first, "main", None)
+    assert first.model_version == TINY_VERSION
+    again = await classifier.classify(clips[0])
+    assert again.probabilities == first.probabilities  # deterministic across calls
+
+
+async def test_concurrent_files_all_get_an_answer(classifier, clips):
+    results = await asyncio.gather(*(classifier.classify(clip) for clip in clips))
+    assert [r.model for r in results] == ["main"] * len(clips)
+    assert classifier.queue_depth == 0
+
+
+async def test_the_ann_can_be_asked_for(classifier, clips):
+    result = await classifier.classify(clips[1], model="ann")
+    assert_is_a_mood(result, "ann", None)
+    assert result.model_version == f"ann-{TINY_VERSION}"
+
+
+async def test_bad_audio_is_reported_not_hidden_by_a_fallback(classifier, tmp_path):
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(22050 * 12, dtype=np.float32), 22050)
+    garbage = tmp_path / "garbage.mp3"
+    garbage.write_bytes(b"this is not audio" * 100)
+    with pytest.raises(SilentAudioError):
+        await classifier.classify(silent)
+    with pytest.raises(UnreadableAudioError):
+        await classifier.classify(garbage)
+    assert classifier.main_model_available
+
+
+async def test_a_missing_weights_dir_leaves_nothing_to_answer(tmp_path):
+    with pytest.raises(ModelUnavailableError):
+        await Classifier(tmp_path / "nowhere").start()
+
+
+async def test_without_main_weights_every_answer_comes_from_the_ann(tiny_weights, tmp_path, clips, caplog):
+    only_ann = tmp_path / "weights"
+    only_ann.mkdir()
+    for name in (ANN_WEIGHTS, ANN_META):
+        shutil.copy(tiny_weights / name, only_ann / name)
+    async with Classifier(only_ann) as classifier:
+        assert not classifier.main_model_available
+        result = await classifier.classify(clips[0])
+        assert_is_a_mood(result, "ann", FALLBACK_UNAVAILABLE)
+        with pytest.raises(ModelUnavailableError):
+            await classifier.classify(clips[0], model="main")
+    assert "MAIN MODEL UNAVAILABLE" in caplog.text
+
+
+async def test_a_corrupt_main_model_falls_back_to_the_ann(tiny_weights, tmp_path, clips):
+    corrupt = tmp_path / "weights"
+    shutil.copytree(tiny_weights, corrupt)
+    (corrupt / MAIN_WEIGHTS).write_bytes(b"\x08\x07garbage" * 50)
+    async with Classifier(corrupt) as classifier:
+        result = await classifier.classify(clips[0])
+    assert_is_a_mood(result, "ann", FALLBACK_UNAVAILABLE)
+
+
+async def test_a_slow_main_model_times_out_to_the_ann(tiny_weights, clips):
+    # Decoding 30 s of Opus alone takes far longer than 1 ms.
+    async with Classifier(tiny_weights, timeout_s=0.001) as classifier:
+        result = await classifier.classify(clips[0])
+        assert_is_a_mood(result, "ann", FALLBACK_TIMEOUT)
+        with pytest.raises(ModelUnavailableError, match="timeout"):
+            await classifier.classify(clips[0], model="main")
+
+
+async def test_an_overloaded_pool_sheds_to_the_ann_at_once(tiny_weights, clips):
+    async with Classifier(tiny_weights, max_queue=0) as classifier:
+        result = await classifier.classify(clips[0])
+        assert_is_a_mood(result, "ann", FALLBACK_OVERLOADED)
+        assert classifier.queue_depth == 0
+
+
+async def test_a_killed_worker_is_replaced_and_the_main_model_answers_again(classifier, clips):
+    (pid,) = classifier.worker_pids
+    job = asyncio.ensure_future(classifier.classify(clips[0]))
+    await asyncio.sleep(0.05)  # the job is in the worker (decoding takes far longer)
+    os.kill(pid, signal.SIGKILL)
+    crashed = await job
+    assert_is_a_mood(crashed, "ann", FALLBACK_CRASHED)
+    after = await classifier.classify(clips[1])
+    assert_is_a_mood(after, "main", None)
+    assert classifier.worker_pids and pid not in classifier.worker_pids
+
+
+async def test_the_ann_does_not_block_the_event_loop(tiny_weights, clips):
+    async with Classifier(tiny_weights, max_queue=0) as classifier:
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.ensure_future(ticker())
+        result = await classifier.classify(clips[2])
+        task.cancel()
+    assert result.model == "ann"
+    assert ticks >= 0.3 * result.seconds / 0.01  # the loop kept ticking while the ANN ran
+
+
+def test_workers_times_threads_fit_the_cores():
+    cores = len(os.sched_getaffinity(0))
+    for workers in (1, 2, 3, 8):
+        threads = default_threads(workers)
+        assert threads >= 1
+        assert workers * threads <= max(cores, workers)
+
+
+def test_the_worker_initializer_limits_threads_before_numpy_loads(tiny_weights):
+    script = (
+        "import sys, threadpoolctl\n"
+        "from inference.pool import _init_worker\n"
+        "assert 'numpy' not in sys.modules\n"
+        f"_init_worker({str(tiny_weights)!r}, 1)\n"
+        "print(sorted({p['num_threads'] for p in threadpoolctl.threadpool_info()}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[1]"
+
+
+async def test_two_workers_start_warm(tiny_weights, clips):
+    async with Classifier(tiny_weights, workers=2, threads_per_worker=1) as classifier:
+        assert len(classifier.worker_pids) == 2
+        results = await asyncio.gather(*(classifier.classify(c) for c in clips[:2]))
+    assert [r.model for r in results] == ["main", "main"]
+
+
+def test_an_unknown_executor_is_refused():
+    with pytest.raises(ValueError, match="dask://"):
+        Classifier(executor="threads")
