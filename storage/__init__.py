@@ -1,0 +1,1 @@
+"""MongoDB storage through PyMongo's async API. Start at `storage.database.Database`."""

@@ -2,7 +2,8 @@
 `platform` is an opaque string chosen by the front-end."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time
 
 
@@ -77,6 +78,7 @@ class JournalEntry:
     arousal: float
     created_at: datetime
     note: str = ""  # the user's own words after the song
+    place: str | None = None  # where the entry was written, when it was not a private chat
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,45 @@ class JournalStats:
     weekly: list[PeriodMoods]
     monthly: list[PeriodMoods]
     songs: list[tuple[str, float, float, str]]  # (title, valence, arousal, mood)
+
+
+@dataclass(frozen=True)
+class SentPrompt:
+    """A daily journal prompt that was sent: the scheduler's memory across restarts."""
+
+    user: UserRef
+    prompt_id: str
+    phrase: str
+    local_date: date
+    sent_at: datetime
+    chat_id: str | None
+    message_id: str | None = None  # None until the platform confirms delivery
+    answered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    place: str  # "<platform>:<guild or group id>"
+    playlist_enabled: bool = True
+
+
+@dataclass(frozen=True)
+class UserExport:
+    """Everything stored about one user (the right of access)."""
+
+    user: User | None
+    journal: list[JournalEntry]
+    requests: list[MoodRequest]
+    prompts: list[SentPrompt]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=_json_value, indent=2, ensure_ascii=False)
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 class StorageError(Exception):

@@ -1,0 +1,87 @@
+"""The process's one MongoDB client, the schema it needs, and the repositories over it."""
+from __future__ import annotations
+
+import logging
+from datetime import timezone
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from storage.failures import translated_errors
+from storage.journal import JournalRepo
+from storage.mood_requests import RequestRepo
+from storage.playlists import PlaylistQueries
+from storage.privacy import PrivacyRepo
+from storage.prompts import PromptRepo
+from storage.schema import JOURNAL, PROMPTS, REQUESTS, SERVERS, TRACKS, USERS, migrate
+from storage.servers import ServerRepo
+from storage.tracks import TrackRepo
+from storage.users import UserRepo
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB_NAME = "moodbot"
+DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 2000
+# A server that accepts a connection and then stalls must not hang a handler forever.
+SOCKET_TIMEOUT_MS = 30_000
+
+
+class Database:
+    """Create one per process with `await Database.connect(...)` and share it: the client
+    pools connections and is safe for concurrent use by every task of the event loop."""
+
+    def __init__(self, client: AsyncMongoClient, db: AsyncDatabase) -> None:
+        self.client = client
+        self.db = db
+        self.users = UserRepo(db[USERS])
+        self.tracks = TrackRepo(db[TRACKS])
+        self.requests = RequestRepo(db[REQUESTS])
+        self.journal = JournalRepo(db[JOURNAL])
+        self.prompts = PromptRepo(db[PROMPTS])
+        self.servers = ServerRepo(db[SERVERS])
+        self.playlists = PlaylistQueries(db)
+        self.privacy = PrivacyRepo(db)
+
+    @classmethod
+    async def connect(
+        cls,
+        uri: str,
+        db_name: str = DEFAULT_DB_NAME,
+        *,
+        server_selection_timeout_ms: int = DEFAULT_SERVER_SELECTION_TIMEOUT_MS,
+        verify: bool = True,
+    ) -> "Database":
+        """With `verify`, ping once so a wrong URI or a dead server fails here, quickly, with
+        DatabaseUnavailableError. Without it, a server that is down now is found later: each
+        call raises DatabaseUnavailableError until it is back."""
+        client: AsyncMongoClient = AsyncMongoClient(
+            uri,
+            tz_aware=True,
+            tzinfo=timezone.utc,
+            serverSelectionTimeoutMS=server_selection_timeout_ms,
+            connectTimeoutMS=server_selection_timeout_ms,
+            socketTimeoutMS=SOCKET_TIMEOUT_MS,
+            w=1,
+            journal=True,
+            appname="moodbot",
+        )
+        database = cls(client, client[db_name])
+        if verify:
+            try:
+                with translated_errors("connect"):
+                    await client.admin.command("ping")
+            except BaseException:
+                await client.close()
+                raise
+        return database
+
+    async def init(self) -> int:
+        """Idempotent: creates collections, validators and indexes and applies pending
+        migrations. Returns the schema version in place."""
+        with translated_errors("initialise schema"):
+            version = await migrate(self.db)
+        log.info("database %s at schema version %d", self.db.name, version)
+        return version
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,143 @@
+"""A local SecantusDB server for when MONGODB_URI is unset.
+
+It always runs as a separate process (`secantusd-py`), never imported: the GPL server stays
+out of the bot's address space, and the bot talks to it over the MongoDB wire protocol exactly
+as it would to mongod.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from storage.models import StorageError
+
+log = logging.getLogger(__name__)
+
+EXECUTABLE = "secantusd-py"
+HOST = "127.0.0.1"
+DB_SUBDIR = "db"
+LOG_FILENAME = "secantusd.log"
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+POLL_INTERVAL_S = 0.05
+LOG_TAIL_CHARS = 800
+
+
+class EmbeddedServerError(StorageError):
+    pass
+
+
+def find_executable() -> Path:
+    """Next to this interpreter first (a virtual environment), then on PATH."""
+    beside = Path(sys.executable).with_name(EXECUTABLE)
+    if beside.exists():
+        return beside
+    found = shutil.which(EXECUTABLE)
+    if found:
+        return Path(found)
+    raise EmbeddedServerError(
+        "The embedded database is not installed: install moodbot[embedded] "
+        "(which provides secantusd-py), or set MONGODB_URI to a MongoDB server."
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def accepts_connections(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class EmbeddedServer:
+    """`secantusd-py` on a free 127.0.0.1 port with its data under `DATA_DIR/db`.
+
+    `sync_on_commit` fsyncs the write-ahead log on every commit, so an acknowledged journal
+    write survives a power cut (the server otherwise only honours j:true at checkpoints).
+    A bot writes little, so the cost does not show.
+    """
+
+    def __init__(self, data_dir: Path | str, *, sync_on_commit: bool = True) -> None:
+        self.data_dir = Path(data_dir)
+        self.storage_path = self.data_dir / DB_SUBDIR
+        self.sync_on_commit = sync_on_commit
+        self.port: int | None = None
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        if self.port is None:
+            raise EmbeddedServerError("The embedded database is not running.")
+        return f"mongodb://{HOST}:{self.port}/?retryWrites=false"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / LOG_FILENAME
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> "EmbeddedServer":
+        executable = find_executable()
+        self.storage_path.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        command = [str(executable), "--host", HOST, "--port", str(self.port),
+                   "--storage-path", str(self.storage_path), "--log-level", "WARNING"]
+        if self.sync_on_commit:
+            command.append("--sync-on-commit")
+        with open(self.log_path, "ab") as server_log:
+            # Its own session: a Ctrl-C meant for the bot does not kill the database first.
+            self._proc = subprocess.Popen(command, stdout=server_log, stderr=server_log,
+                                          start_new_session=True)
+        self._wait_until_ready(timeout)
+        log.info("embedded database on port %d, data in %s", self.port, self.storage_path)
+        return self
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                code = self._proc.returncode
+                self._proc = None
+                raise EmbeddedServerError(
+                    f"The embedded database exited at start (code {code}): {self._log_tail()}"
+                )
+            if accepts_connections(self.port):
+                return
+            time.sleep(POLL_INTERVAL_S)
+        self.stop()
+        raise EmbeddedServerError("The embedded database did not start in time.")
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:].strip()
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        """Terminate (the server flushes and closes its storage), kill if it does not exit."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            log.warning("embedded database did not stop in %.0f s; killing it", STOP_TIMEOUT_S)
+            proc.kill()
+            proc.wait()
+
+    def __enter__(self) -> "EmbeddedServer":
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -1,0 +1,124 @@
+"""The music journal: one entry per answered daily prompt, and the statistics over it."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+from pymongo import DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from storage.codec import journal_from_doc, journal_to_doc, user_filter
+from storage.failures import translated_errors
+from storage.models import JournalEntry, JournalStats, PeriodMoods, UserRef
+
+NEWEST_FIRST = [("local_date", DESCENDING), ("created_at", DESCENDING)]
+MS_PER_DAY = 86_400_000
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+ISO_WEEK_FORMAT = "%G-W%V"  # "2026-W47": ISO year and week, so late-December days land right
+SONGS_LIMIT = 1000  # newest entries drawn on the valence/arousal chart
+
+_LOCAL_DAY = {"$dateFromString": {"dateString": "$local_date", "format": "%Y-%m-%d"}}
+
+
+def _mood_counts_by(period: Any) -> list[dict[str, Any]]:
+    return [{"$group": {"_id": {"period": period, "mood": "$mood"}, "n": {"$sum": 1}}}]
+
+
+def stats_pipeline(ref: UserRef) -> list[dict[str, Any]]:
+    """One round trip: totals, mood counts per ISO week and month, runs of consecutive days
+    (days minus their rank is constant along a run), and the songs for the chart."""
+    return [
+        {"$match": user_filter(ref)},
+        {"$facet": {
+            "total": [{"$count": "n"}],
+            "weekly": _mood_counts_by({"$dateToString": {"date": _LOCAL_DAY,
+                                                         "format": ISO_WEEK_FORMAT}}),
+            "monthly": _mood_counts_by({"$substrCP": ["$local_date", 0, 7]}),
+            "runs": [
+                {"$group": {"_id": "$local_date"}},
+                {"$project": {"day": {"$floor": {"$divide": [
+                    {"$toLong": {"$dateFromString": {"dateString": "$_id",
+                                                     "format": "%Y-%m-%d"}}},
+                    MS_PER_DAY]}}}},
+                {"$setWindowFields": {"sortBy": {"day": 1},
+                                      "output": {"rank": {"$documentNumber": {}}}}},
+                {"$group": {"_id": {"$subtract": ["$day", "$rank"]},
+                            "length": {"$sum": 1}, "last_day": {"$max": "$day"}}},
+            ],
+            "songs": [
+                {"$sort": {"local_date": -1, "created_at": -1}},
+                {"$limit": SONGS_LIMIT},
+                {"$project": {"_id": 0, "track_title": 1, "valence": 1, "arousal": 1,
+                              "mood": 1}},
+            ],
+        }},
+    ]
+
+
+def epoch_day(day: date) -> int:
+    return day.toordinal() - EPOCH_ORDINAL
+
+
+def streaks(runs: list[dict[str, Any]], today: date) -> tuple[int, int]:
+    """(current, longest). The current streak is the run ending today, or yesterday when today's
+    prompt is not answered yet: an unanswered morning does not break a streak."""
+    longest = max((int(run["length"]) for run in runs), default=0)
+    live_days = {epoch_day(today), epoch_day(today) - 1}
+    current = max((int(run["length"]) for run in runs if int(run["last_day"]) in live_days),
+                  default=0)
+    return current, longest
+
+
+def period_moods(rows: list[dict[str, Any]]) -> list[PeriodMoods]:
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for row in rows:
+        counts[row["_id"]["period"]][row["_id"]["mood"]] = int(row["n"])
+    return [PeriodMoods(period, dict(sorted(moods.items()))) for period, moods in
+            sorted(counts.items())]
+
+
+def journal_stats(facets: dict[str, Any], today: date) -> JournalStats:
+    current, longest = streaks(facets["runs"], today)
+    songs = [(s.get("track_title", ""), float(s["valence"]), float(s["arousal"]), s["mood"])
+             for s in reversed(facets["songs"])]
+    return JournalStats(
+        total_entries=facets["total"][0]["n"] if facets["total"] else 0,
+        current_streak=current,
+        longest_streak=longest,
+        weekly=period_moods(facets["weekly"]),
+        monthly=period_moods(facets["monthly"]),
+        songs=songs,
+    )
+
+
+class JournalRepo:
+    def __init__(self, collection: AsyncCollection) -> None:
+        self._journal = collection
+
+    async def add(self, entry: JournalEntry) -> bool:
+        """False when this prompt's reply is already stored: a re-delivered message is not an
+        error and never makes a second entry."""
+        with translated_errors("add journal entry"):
+            try:
+                await self._journal.insert_one(journal_to_doc(entry))
+            except DuplicateKeyError:
+                return False
+        return True
+
+    async def list(self, ref: UserRef, limit: int = 10, skip: int = 0) -> list[JournalEntry]:
+        with translated_errors("list journal"):
+            docs = await self._journal.find(user_filter(ref), sort=NEWEST_FIRST,
+                                            skip=skip, limit=limit).to_list()
+        return [journal_from_doc(doc) for doc in docs]
+
+    async def count(self, ref: UserRef) -> int:
+        with translated_errors("count journal"):
+            return await self._journal.count_documents(user_filter(ref))
+
+    async def stats(self, ref: UserRef, today: date) -> JournalStats:
+        with translated_errors("journal stats"):
+            cursor = await self._journal.aggregate(stats_pipeline(ref))
+            facets = (await cursor.to_list())[0]
+        return journal_stats(facets, today)

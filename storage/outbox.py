@@ -1,0 +1,200 @@
+"""Journal entries accepted while the database is down wait in a durable local file.
+
+The outbox is an append-only JSON-lines file; each append is fsynced before it returns, so an
+entry the user was told is saved survives a crash. Draining writes the entries to MongoDB, where
+the unique (user, prompt_id) index makes a repeated write harmless: a crash between writing an
+entry and truncating the file re-sends it, and nothing is duplicated. The file is then replaced
+atomically (temp file, fsync, rename).
+"""
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from storage.journal import JournalRepo
+from storage.models import DatabaseUnavailableError, JournalEntry, StorageError, UserRef
+
+log = logging.getLogger(__name__)
+
+OUTBOX_FILENAME = "journal-outbox.jsonl"
+REJECTED_SUFFIX = ".rejected"  # lines that can never be written, kept for a human to look at
+DEFAULT_DRAIN_INTERVAL_S = 30.0
+
+
+def entry_to_line(entry: JournalEntry) -> bytes:
+    record: dict[str, Any] = {
+        "platform": entry.user.platform,
+        "user_id": entry.user.user_id,
+        "local_date": entry.local_date.isoformat(),
+        "prompt_id": entry.prompt_id,
+        "phrase": entry.phrase,
+        "reply_text": entry.reply_text,
+        "track_key": entry.track_key,
+        "track_title": entry.track_title,
+        "mood": entry.mood,
+        "valence": entry.valence,
+        "arousal": entry.arousal,
+        "created_at": entry.created_at.isoformat(),
+        "note": entry.note,
+        "place": entry.place,
+    }
+    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def entry_from_line(line: bytes) -> JournalEntry:
+    record = json.loads(line)
+    return JournalEntry(
+        user=UserRef(record["platform"], record["user_id"]),
+        local_date=date.fromisoformat(record["local_date"]),
+        prompt_id=record["prompt_id"],
+        phrase=record["phrase"],
+        reply_text=record["reply_text"],
+        track_key=record["track_key"],
+        track_title=record["track_title"],
+        mood=record["mood"],
+        valence=float(record["valence"]),
+        arousal=float(record["arousal"]),
+        created_at=datetime.fromisoformat(record["created_at"]),
+        note=record.get("note", ""),
+        place=record.get("place"),
+    )
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a create or rename durable, not only the file's bytes."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _append_durably(path: Path, data: bytes) -> None:
+    existed = path.exists()
+    with open(path, "ab") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    if not existed:
+        _fsync_dir(path.parent)
+
+
+def _replace_durably(path: Path, data: bytes) -> None:
+    temp = path.with_name(path.name + ".tmp")
+    with open(temp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temp, path)
+    _fsync_dir(path.parent)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+class JournalOutbox:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Appends and the final rewrite of a drain must not interleave.
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path | str) -> "JournalOutbox":
+        return cls(Path(data_dir) / OUTBOX_FILENAME)
+
+    async def append(self, entry: JournalEntry) -> None:
+        """Returns once the entry is on disk (fsynced)."""
+        async with self._lock:
+            await asyncio.to_thread(_append_durably, self.path, entry_to_line(entry))
+
+    def pending(self) -> int:
+        return sum(1 for line in _read(self.path).splitlines() if line.strip())
+
+    async def drain(self, journal: JournalRepo) -> int:
+        """Write queued entries to the database, oldest first; returns how many left the outbox
+        (stored now, or found already stored). Stops at the first DatabaseUnavailableError and
+        keeps the rest. Entries appended meanwhile are kept for the next drain."""
+        snapshot = await asyncio.to_thread(_read, self.path)
+        if not snapshot:
+            return 0
+        lines = snapshot.splitlines(keepends=True)
+        delivered = 0
+        kept: list[bytes] = []
+        rejected: list[bytes] = []
+        for index, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                entry = entry_from_line(line)
+            except (ValueError, KeyError, TypeError) as exc:
+                # A torn last line from a crash mid-append: that append never returned.
+                log.error("outbox line %d is unreadable, set aside: %s", index, exc)
+                rejected.append(line if line.endswith(b"\n") else line + b"\n")
+                continue
+            try:
+                await journal.add(entry)
+            except DatabaseUnavailableError:
+                kept.extend(lines[index:])
+                break
+            except (StorageError, ValueError) as exc:
+                log.error("outbox entry %s refused by the database, set aside: %s",
+                          entry.prompt_id, exc)
+                rejected.append(line)
+                continue
+            delivered += 1
+        async with self._lock:
+            appended_meanwhile = (await asyncio.to_thread(_read, self.path))[len(snapshot):]
+            await asyncio.to_thread(_replace_durably, self.path,
+                                    b"".join(kept) + appended_meanwhile)
+            if rejected:
+                rejected_path = self.path.with_name(self.path.name + REJECTED_SUFFIX)
+                await asyncio.to_thread(_append_durably, rejected_path, b"".join(rejected))
+        if delivered:
+            log.info("outbox: %d journal entries written to the database", delivered)
+        return delivered
+
+
+class JournalWrite(enum.Enum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"  # this prompt was already answered and stored
+    QUEUED = "queued"  # the database is down; the entry is safe in the outbox
+
+
+class JournalWriter:
+    """The journal's write path for use cases: database first, outbox when it is down."""
+
+    def __init__(self, journal: JournalRepo, outbox: JournalOutbox) -> None:
+        self.journal = journal
+        self.outbox = outbox
+
+    async def add_or_queue(self, entry: JournalEntry) -> JournalWrite:
+        try:
+            stored = await self.journal.add(entry)
+        except DatabaseUnavailableError:
+            await self.outbox.append(entry)
+            return JournalWrite.QUEUED
+        return JournalWrite.STORED if stored else JournalWrite.DUPLICATE
+
+    async def drain(self) -> int:
+        return await self.outbox.drain(self.journal)
+
+    async def run_drainer(self, interval: float = DEFAULT_DRAIN_INTERVAL_S) -> None:
+        """Drain every `interval` seconds until cancelled (run it as a background task)."""
+        while True:
+            try:
+                if self.outbox.pending():
+                    await self.drain()
+            except Exception:  # keep the drainer alive: the next round may succeed
+                log.exception("outbox drain failed")
+            await asyncio.sleep(interval)

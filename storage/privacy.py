@@ -1,0 +1,48 @@
+"""The rights of access and erasure: everything stored about a user, out or gone."""
+from __future__ import annotations
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from storage.codec import (
+    journal_from_doc,
+    prompt_from_doc,
+    request_from_doc,
+    user_filter,
+    user_from_doc,
+)
+from storage.failures import translated_errors
+from storage.models import UserExport, UserRef
+from storage.schema import JOURNAL, PROMPTS, REQUESTS, USERS
+
+# Every collection holding documents about a user; `tracks` and `servers` hold none.
+PERSONAL_COLLECTIONS = (USERS, JOURNAL, REQUESTS, PROMPTS)
+OLDEST_FIRST = [("created_at", ASCENDING)]
+
+
+class PrivacyRepo:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._db = db
+
+    async def export(self, ref: UserRef) -> UserExport:
+        who = user_filter(ref)
+        with translated_errors("export user data"):
+            user = await self._db[USERS].find_one(who)
+            journal = await self._db[JOURNAL].find(who, sort=OLDEST_FIRST).to_list()
+            requests = await self._db[REQUESTS].find(who, sort=OLDEST_FIRST).to_list()
+            prompts = await self._db[PROMPTS].find(who, sort=[("sent_at", ASCENDING)]).to_list()
+        return UserExport(
+            user=None if user is None else user_from_doc(user),
+            journal=[journal_from_doc(doc) for doc in journal],
+            requests=[request_from_doc(doc) for doc in requests],
+            prompts=[prompt_from_doc(doc) for doc in prompts],
+        )
+
+    async def forget(self, ref: UserRef) -> int:
+        """Delete every document about the user; returns how many were deleted."""
+        deleted = 0
+        with translated_errors("forget user"):
+            for name in PERSONAL_COLLECTIONS:
+                result = await self._db[name].delete_many(user_filter(ref))
+                deleted += result.deleted_count
+        return deleted

@@ -1,0 +1,73 @@
+"""Sent daily prompts: what the scheduler sent, to whom, and whether it was answered."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from pymongo import DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from storage.codec import date_value, prompt_from_doc, prompt_to_doc, user_filter, utc
+from storage.failures import translated_errors
+from storage.models import SentPrompt, UserRef
+
+NEWEST_FIRST = [("sent_at", DESCENDING)]
+
+
+class PromptRepo:
+    def __init__(self, collection: AsyncCollection) -> None:
+        self._prompts = collection
+
+    async def record_sent(
+        self, ref: UserRef, prompt_id: str, phrase: str, local_date: date, sent_at: datetime,
+        chat_id: str | None, message_id: str | None,
+    ) -> bool:
+        """Returns False when this prompt_id was already recorded (a retried send)."""
+        prompt = SentPrompt(ref, prompt_id, phrase, local_date, sent_at, chat_id, message_id)
+        with translated_errors("record sent prompt"):
+            try:
+                await self._prompts.insert_one(prompt_to_doc(prompt))
+            except DuplicateKeyError:
+                return False
+        return True
+
+    async def set_message_id(self, prompt_id: str, message_id: str) -> None:
+        with translated_errors("set prompt message id"):
+            await self._prompts.update_one(
+                {"prompt_id": prompt_id}, {"$set": {"message_id": message_id}}
+            )
+
+    async def find_by_message(
+        self, platform: str, chat_id: str, message_id: str
+    ) -> SentPrompt | None:
+        query = {"platform": platform, "chat_id": chat_id, "message_id": message_id}
+        with translated_errors("find prompt by message"):
+            doc = await self._prompts.find_one(query)
+        return None if doc is None else prompt_from_doc(doc)
+
+    async def latest_open(self, ref: UserRef) -> SentPrompt | None:
+        query = {**user_filter(ref), "answered_at": None}
+        with translated_errors("find open prompt"):
+            doc = await self._prompts.find_one(query, sort=NEWEST_FIRST)
+        return None if doc is None else prompt_from_doc(doc)
+
+    async def mark_answered(self, prompt_id: str, at: datetime | None = None) -> None:
+        answered_at = utc(at) if at else datetime.now(timezone.utc)
+        with translated_errors("mark prompt answered"):
+            await self._prompts.update_one(
+                {"prompt_id": prompt_id, "answered_at": None},
+                {"$set": {"answered_at": answered_at}},
+            )
+
+    async def recent_phrases(self, ref: UserRef, since: datetime) -> set[str]:
+        query = {**user_filter(ref), "sent_at": {"$gte": utc(since)}}
+        with translated_errors("list recent phrases"):
+            phrases = await self._prompts.distinct("phrase", query)
+        return set(phrases)
+
+    async def last_sent_date(self, ref: UserRef) -> date | None:
+        with translated_errors("find last prompt date"):
+            doc = await self._prompts.find_one(
+                user_filter(ref), projection={"local_date": 1}, sort=[("local_date", DESCENDING)]
+            )
+        return None if doc is None else date_value(doc["local_date"])

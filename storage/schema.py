@@ -1,0 +1,175 @@
+"""Collections, `$jsonSchema` validators, indexes and the ordered list of migrations.
+
+The validators only check what a bug could get wrong silently: identity fields present,
+datetimes stored as BSON dates (not strings or numbers), ISO calendar dates, valence and
+arousal inside [-1, 1]. They leave optional fields free so documents can grow.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+log = logging.getLogger(__name__)
+
+USERS = "users"
+TRACKS = "tracks"
+REQUESTS = "requests"
+JOURNAL = "journal"
+PROMPTS = "prompts"
+SERVERS = "servers"
+META = "meta"
+
+SCHEMA_DOC_ID = "schema"
+
+ISO_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+CLOCK_PATTERN = r"^\d{2}:\d{2}$"
+TRACK_KEY_PATTERN = r"^[a-z0-9]+:.+$"
+
+_STRING = {"bsonType": "string", "minLength": 1}
+_DATE = {"bsonType": "date"}
+_OPTIONAL_DATE = {"bsonType": ["date", "null"]}
+_OPTIONAL_STRING = {"bsonType": ["string", "null"]}
+_ISO_DATE = {"bsonType": "string", "pattern": ISO_DATE_PATTERN}
+_UNIT_AXIS = {"bsonType": ["double", "int"], "minimum": -1, "maximum": 1}
+_IDENTITY = {"platform": _STRING, "user_id": _STRING}
+
+
+def _schema(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    return {"$jsonSchema": {"bsonType": "object", "required": required, "properties": properties}}
+
+
+VALIDATORS: dict[str, dict[str, Any]] = {
+    USERS: _schema(
+        ["platform", "user_id", "timezone", "journal_enabled", "share_with_server"],
+        {
+            **_IDENTITY,
+            "timezone": _STRING,
+            "prompt_time": {"bsonType": ["string", "null"], "pattern": CLOCK_PATTERN},
+            "journal_enabled": {"bsonType": "bool"},
+            "share_with_server": {"bsonType": "bool"},
+            "chat_id": _OPTIONAL_STRING,
+            "created_at": _DATE,
+        },
+    ),
+    TRACKS: _schema(
+        ["key", "title"],
+        {
+            "key": {"bsonType": "string", "pattern": TRACK_KEY_PATTERN},
+            "title": {"bsonType": "string"},
+            "artists": {"bsonType": "array", "items": {"bsonType": "string"}},
+            "classified_at": _OPTIONAL_DATE,
+        },
+    ),
+    REQUESTS: _schema(
+        ["platform", "user_id", "track_key", "mood", "created_at"],
+        {**_IDENTITY, "place": _OPTIONAL_STRING, "track_key": _STRING, "mood": _STRING,
+         "created_at": _DATE},
+    ),
+    JOURNAL: _schema(
+        ["platform", "user_id", "local_date", "prompt_id", "track_key", "mood", "valence",
+         "arousal", "created_at"],
+        {**_IDENTITY, "local_date": _ISO_DATE, "prompt_id": _STRING, "track_key": _STRING,
+         "mood": _STRING, "valence": _UNIT_AXIS, "arousal": _UNIT_AXIS, "created_at": _DATE,
+         "place": _OPTIONAL_STRING},
+    ),
+    PROMPTS: _schema(
+        ["platform", "user_id", "prompt_id", "phrase", "local_date", "sent_at"],
+        {**_IDENTITY, "prompt_id": _STRING, "phrase": {"bsonType": "string"},
+         "local_date": _ISO_DATE, "sent_at": _DATE, "answered_at": _OPTIONAL_DATE,
+         "chat_id": _OPTIONAL_STRING, "message_id": _OPTIONAL_STRING},
+    ),
+    SERVERS: _schema(["playlist_enabled"], {"playlist_enabled": {"bsonType": "bool"}}),
+}
+
+_USER = [("platform", ASCENDING), ("user_id", ASCENDING)]
+
+INDEXES: dict[str, list[IndexModel]] = {
+    USERS: [
+        IndexModel(_USER, unique=True, name="user_unique"),
+        IndexModel([("journal_enabled", ASCENDING)], name="journal_enabled"),
+    ],
+    TRACKS: [
+        IndexModel([("key", ASCENDING)], unique=True, name="key_unique"),
+        IndexModel([("spotify_id", ASCENDING)], sparse=True, name="spotify_id"),
+        IndexModel([("youtube_id", ASCENDING)], sparse=True, name="youtube_id"),
+    ],
+    REQUESTS: [
+        IndexModel([("place", ASCENDING), ("created_at", DESCENDING)], name="place_created"),
+        IndexModel([*_USER, ("created_at", DESCENDING)], name="user_created"),
+    ],
+    JOURNAL: [
+        IndexModel([*_USER, ("prompt_id", ASCENDING)], unique=True, name="user_prompt_unique"),
+        IndexModel([*_USER, ("local_date", DESCENDING)], name="user_local_date"),
+        IndexModel([("place", ASCENDING), ("created_at", DESCENDING)], sparse=True,
+                   name="place_created"),
+    ],
+    PROMPTS: [
+        IndexModel([("prompt_id", ASCENDING)], unique=True, name="prompt_unique"),
+        IndexModel([*_USER, ("sent_at", DESCENDING)], name="user_sent"),
+        IndexModel([("platform", ASCENDING), ("chat_id", ASCENDING), ("message_id", ASCENDING)],
+                   name="message"),
+    ],
+    SERVERS: [],
+}
+
+
+async def ensure_collection(db: AsyncDatabase, name: str, validator: dict[str, Any] | None) -> None:
+    """Create the collection with its validator, or bring an existing one's validator up to date."""
+    existing = set(await db.list_collection_names(filter={"name": name}))
+    if name not in existing:
+        options = {"validator": validator, "validationLevel": "strict"} if validator else {}
+        await db.create_collection(name, **options)
+    elif validator:
+        await db.command("collMod", name, validator=validator, validationLevel="strict")
+
+
+async def create_schema(db: AsyncDatabase) -> None:
+    for name, validator in VALIDATORS.items():
+        await ensure_collection(db, name, validator)
+        if INDEXES[name]:
+            await db[name].create_indexes(INDEXES[name])
+    await ensure_collection(db, META, None)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[AsyncDatabase], Awaitable[None]]
+
+
+# Applied in order, each once; a migration must be safe to re-run (a crash between applying
+# it and recording the new version re-runs it on the next start).
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "collections, validators and indexes", create_schema),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+async def schema_version(db: AsyncDatabase) -> int:
+    doc = await db[META].find_one({"_id": SCHEMA_DOC_ID})
+    return 0 if doc is None else int(doc["version"])
+
+
+async def migrate(db: AsyncDatabase) -> int:
+    """Apply the pending migrations; returns the schema version now in place."""
+    current = await schema_version(db)
+    for migration in MIGRATIONS:
+        if migration.version <= current:
+            continue
+        log.info("applying migration %d: %s", migration.version, migration.description)
+        await migration.apply(db)
+        await db[META].update_one(
+            {"_id": SCHEMA_DOC_ID},
+            {"$set": {"version": migration.version,
+                      "updated_at": datetime.now(timezone.utc)}},
+            upsert=True,
+        )
+        current = migration.version
+    return current
