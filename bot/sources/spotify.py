@@ -1,0 +1,367 @@
+"""Resolve a song name or a Spotify track link to a `TrackInfo`, through the real spotipy client.
+
+spotipy is synchronous, so every call runs in a worker thread. spotipy's own urllib3 retries are
+switched off (a plain requests.Session is passed in): a retry loop here honours Retry-After
+with a cap, and ends in an error a user can read.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import time
+import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Generic, Hashable, TypeVar
+
+import requests
+import spotipy
+from spotipy.cache_handler import MemoryCacheHandler
+from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOauthError
+
+from bot.sources.models import (
+    Query,
+    QueryKind,
+    SpotifyBusyError,
+    SpotifyUnavailableError,
+    TrackInfo,
+    TrackNotFoundError,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://api.spotify.com/v1/"
+DEFAULT_AUTH_URL = "https://accounts.spotify.com/api/token"
+SEARCH_LIMIT = 10  # the most a development-mode app may ask for (2026)
+REQUEST_TIMEOUT_S = 5.0
+CACHE_SIZE = 1024
+CACHE_TTL_S = 6 * 3600.0
+
+BUSY_MESSAGE = "Spotify is busy right now — try again in a minute."
+UNAVAILABLE_MESSAGE = "Spotify isn't answering right now — try again later."
+
+# Ranking weights: a title match matters most, then the artist; versions the user did not ask
+# for (live, karaoke, ...) lose to the studio track; popularity only breaks near-ties.
+TITLE_EXACT = 50.0
+TITLE_CONTAINS = 30.0
+TITLE_OVERLAP = 20.0
+ARTIST_EXACT = 40.0
+ARTIST_CONTAINS = 25.0
+VERSION_PENALTY = 35.0
+POPULARITY_WEIGHT = 5.0
+RANK_ORDER_WEIGHT = 0.1  # Spotify's own order, the last tie-break
+VERSION_TAGS = (
+    "live", "karaoke", "cover", "remix", "sped up", "slowed", "reverb", "instrumental",
+    "acoustic", "nightcore", "8d", "tribute", "demo", "originally performed", "made famous",
+)
+PAREN_RE = re.compile(r"[(\[].*?[)\]]")
+FEAT_RE = re.compile(r"\b(?:feat|ft|featuring)\b.*$")
+NON_WORD_RE = re.compile(r"[^\w\s]")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_tries: int = 3
+    max_wait_s: float = 10.0  # per wait; a longer Retry-After is capped
+    backoff_s: float = 0.5  # for 5xx and network errors, doubled each try
+
+
+# -- caching -------------------------------------------------------------------------------
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class TTLCache(Generic[K, V]):
+    """A small thread-safe LRU whose entries also expire."""
+
+    def __init__(self, maxsize: int, ttl_s: float, clock: Callable[[], float] = time.monotonic):
+        self.maxsize, self.ttl_s, self.clock = maxsize, ttl_s, clock
+        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None:
+                return None
+            expires, value = hit
+            if expires < self.clock():
+                del self._items[key]
+                return None
+            self._items.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = (self.clock() + self.ttl_s, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+
+
+# -- ranking ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Candidate:
+    title: str
+    artists: tuple[str, ...]
+    popularity: int = 0
+
+
+def normalise(text: str) -> str:
+    """Lower case, no accents, no punctuation, single spaces."""
+    text = unicodedata.normalize("NFKD", text.lower())
+    text = "".join(c for c in text if not unicodedata.combining(c)).replace("&", " and ")
+    return " ".join(NON_WORD_RE.sub(" ", text).split())
+
+
+def base_title(title: str) -> str:
+    """The title without "(Remastered 2011)", " - Live", "feat. X": what people type."""
+    title = PAREN_RE.sub(" ", title).split(" - ")[0]
+    return normalise(FEAT_RE.sub("", normalise(title)))
+
+
+def version_tags(text: str) -> set[str]:
+    words = f" {normalise(text)} "
+    return {tag for tag in VERSION_TAGS if f" {tag} " in words}
+
+
+def interpretations(text: str) -> list[tuple[str, str | None]]:
+    """Ways to read the query as (title, artist): "artist - title", "title by artist", or all title."""
+    readings: list[tuple[str, str | None]] = [(text, None)]
+    if " - " in text:
+        left, right = (p.strip() for p in text.split(" - ", 1))
+        readings += [(right, left), (left, right)]
+    lowered = text.lower()
+    if " by " in lowered:
+        cut = lowered.rindex(" by ")
+        readings.append((text[:cut].strip(), text[cut + 4:].strip()))
+    return [(t, a) for t, a in readings if t]
+
+
+def _overlap(a: str, b: str) -> float:
+    wa, wb = set(a.split()), set(b.split())
+    return len(wa & wb) / len(wa | wb) if wa and wb else 0.0
+
+
+def _title_score(title: str, wanted: str) -> float:
+    if title == wanted:
+        return TITLE_EXACT
+    if title and wanted and (f" {title} " in f" {wanted} " or f" {wanted} " in f" {title} "):
+        return TITLE_CONTAINS
+    return TITLE_OVERLAP * _overlap(title, wanted)
+
+
+def _artist_score(artists: list[str], wanted: str) -> float:
+    if wanted in artists:
+        return ARTIST_EXACT
+    if any(a and (f" {a} " in f" {wanted} " or f" {wanted} " in f" {a} ") for a in artists):
+        return ARTIST_CONTAINS
+    return 0.0
+
+
+def match_score(candidate: Candidate, query_text: str) -> float:
+    title = base_title(candidate.title)
+    artists = [normalise(a) for a in candidate.artists]
+    best = 0.0
+    for wanted_title, wanted_artist in interpretations(query_text):
+        wt = normalise(wanted_title)
+        if wanted_artist is None:
+            # The whole query: it may hold both title and artist words ("radiohead creep").
+            score = _title_score(title, wt)
+            if any(a and f" {a} " in f" {wt} " for a in artists):
+                score += ARTIST_CONTAINS
+        else:
+            score = _title_score(title, wt) + _artist_score(artists, normalise(wanted_artist))
+        best = max(best, score)
+    unwanted = version_tags(candidate.title) - version_tags(query_text)
+    return best - VERSION_PENALTY * len(unwanted) + POPULARITY_WEIGHT * candidate.popularity / 100
+
+
+def best_match_index(query_text: str, candidates: list[Candidate]) -> int | None:
+    """Index of the candidate that best fits what the user typed; None if there are none."""
+    if not candidates:
+        return None
+    scores = [match_score(c, query_text) - RANK_ORDER_WEIGHT * i for i, c in enumerate(candidates)]
+    return max(range(len(candidates)), key=scores.__getitem__)
+
+
+def search_text(query_text: str) -> str:
+    """What to send to Spotify's search: the words, without the " - " / " by " glue.
+    ("Stand by Me" becomes "Stand Me", which Spotify still finds; ranking uses the full text.)"""
+    text = query_text.replace(" - ", " ")
+    lowered = text.lower()
+    if " by " in lowered:
+        cut = lowered.rindex(" by ")
+        text = text[:cut] + " " + text[cut + 4:]
+    return " ".join(text.split())
+
+
+# -- Spotify JSON -> TrackInfo ---------------------------------------------------------------
+
+def track_info_from_json(item: dict) -> TrackInfo:
+    album = item.get("album") or {}
+    images = sorted(album.get("images") or [], key=lambda im: -(im.get("width") or 0))
+    duration_ms = item.get("duration_ms")
+    return TrackInfo(
+        key=f"spotify:{item['id']}",
+        title=item.get("name") or "",
+        artists=tuple(a.get("name", "") for a in item.get("artists") or []),
+        album=album.get("name"),
+        duration_s=duration_ms / 1000 if duration_ms else None,
+        isrc=(item.get("external_ids") or {}).get("isrc"),
+        art_url=images[0]["url"] if images else None,
+        spotify_id=item["id"],
+        spotify_url=(item.get("external_urls") or {}).get("spotify"),
+    )
+
+
+def candidate_from_json(item: dict) -> Candidate:
+    return Candidate(
+        title=item.get("name") or "",
+        artists=tuple(a.get("name", "") for a in item.get("artists") or []),
+        popularity=int(item.get("popularity") or 0),
+    )
+
+
+def retry_after_s(headers, default: float) -> float:
+    try:
+        return max(float((headers or {}).get("Retry-After")), 0.0)
+    except (TypeError, ValueError):
+        return default
+
+
+# -- the resolver ----------------------------------------------------------------------------
+
+class SpotifyResolver:
+    """Looks songs up on Spotify (client-credentials flow)."""
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        api_url: str = DEFAULT_API_URL,
+        auth_url: str = DEFAULT_AUTH_URL,
+        *,
+        timeout_s: float = REQUEST_TIMEOUT_S,
+        retry: RetryPolicy = RetryPolicy(),
+        cache_size: int = CACHE_SIZE,
+        cache_ttl_s: float = CACHE_TTL_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.retry = retry
+        self._sleep = sleep
+        self._cache: TTLCache[tuple[str, str], TrackInfo] = TTLCache(cache_size, cache_ttl_s)
+        auth = SpotifyClientCredentials(
+            client_id=client_id,
+            client_secret=client_secret,
+            requests_session=_plain_session(),
+            requests_timeout=timeout_s,
+            cache_handler=MemoryCacheHandler(),  # never write a token file to disk
+        )
+        auth.OAUTH_TOKEN_URL = auth_url  # spotipy reads the class attribute through self
+        self._client = spotipy.Spotify(
+            auth_manager=auth,
+            requests_session=_plain_session(),
+            requests_timeout=timeout_s,
+            retries=0,
+            status_retries=0,
+        )
+        self._client.prefix = api_url if api_url.endswith("/") else api_url + "/"
+
+    async def resolve(self, query: Query) -> TrackInfo:
+        """A track for a TEXT or SPOTIFY_TRACK query. Raises a `SourceError` subclass."""
+        return await asyncio.to_thread(self.resolve_sync, query)
+
+    def resolve_sync(self, query: Query) -> TrackInfo:
+        if query.kind is QueryKind.SPOTIFY_TRACK and query.spotify_id:
+            return self._track(query.spotify_id)
+        if query.kind is QueryKind.TEXT:
+            return self._search(query.text)
+        raise ValueError(f"Spotify cannot resolve a {query.kind.value} query")
+
+    def _track(self, track_id: str) -> TrackInfo:
+        cached = self._cache.get(("track", track_id))
+        if cached is not None:
+            return cached
+        try:
+            item = self._call(self._client.track, track_id)
+        except spotipy.SpotifyException as error:
+            if error.http_status in (400, 404):
+                raise TrackNotFoundError("I couldn't find that track on Spotify.") from None
+            raise self._unavailable(error) from None
+        track = track_info_from_json(item)
+        self._cache.put(("track", track_id), track)
+        return track
+
+    def _search(self, text: str) -> TrackInfo:
+        key = ("search", normalise(text))
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        try:
+            result = self._call(self._client.search, q=search_text(text), type="track", limit=SEARCH_LIMIT)
+        except spotipy.SpotifyException as error:
+            raise self._unavailable(error) from None
+        items = [i for i in ((result or {}).get("tracks") or {}).get("items") or [] if i and i.get("id")]
+        best = best_match_index(text, [candidate_from_json(i) for i in items])
+        if best is None:
+            raise TrackNotFoundError(f"I couldn't find “{text}” on Spotify.")
+        track = track_info_from_json(items[best])
+        self._cache.put(key, track)
+        self._cache.put(("track", track.spotify_id or ""), track)
+        return track
+
+    def _call(self, fn: Callable, *args, **kwargs):
+        """Run one spotipy call with bounded retries on 429 (Retry-After), 5xx and network errors."""
+        busy_wait: float | None = None
+        for attempt in range(1, self.retry.max_tries + 1):
+            try:
+                return fn(*args, **kwargs)
+            except spotipy.SpotifyException as error:
+                if error.http_status == 429:
+                    busy_wait = retry_after_s(error.headers, self.retry.backoff_s)
+                    wait = busy_wait
+                elif error.http_status >= 500:
+                    busy_wait, wait = None, self.retry.backoff_s * 2 ** (attempt - 1)
+                else:
+                    raise
+                log.warning("Spotify answered %s (try %d of %d)", error.http_status, attempt, self.retry.max_tries)
+            except (requests.ConnectionError, requests.Timeout) as error:
+                busy_wait, wait = None, self.retry.backoff_s * 2 ** (attempt - 1)
+                log.warning("Spotify unreachable: %s (try %d of %d)", type(error).__name__, attempt, self.retry.max_tries)
+            except SpotifyOauthError as error:
+                log.error("Spotify refused the client credentials: %s", error.error or "unknown")
+                raise SpotifyUnavailableError(UNAVAILABLE_MESSAGE) from None
+            if attempt < self.retry.max_tries:
+                self._sleep(min(wait, self.retry.max_wait_s))
+        if busy_wait is not None:
+            busy = SpotifyBusyError(BUSY_MESSAGE)
+            busy.retry_after_s = busy_wait
+            raise busy
+        raise SpotifyUnavailableError(UNAVAILABLE_MESSAGE)
+
+    @staticmethod
+    def _unavailable(error: spotipy.SpotifyException) -> SpotifyUnavailableError:
+        log.error("Spotify answered %s", error.http_status)
+        return SpotifyUnavailableError(UNAVAILABLE_MESSAGE)
+
+
+def _plain_session() -> requests.Session:
+    """A session with no retry adapter: retries are decided in `SpotifyResolver._call`."""
+    return requests.Session()
+
+
+def resolver_from_settings(settings) -> SpotifyResolver | None:
+    """The resolver for these `Settings`, or None when no Spotify credentials are configured."""
+    if not settings.spotify_enabled:
+        return None
+    return SpotifyResolver(
+        settings.spotify_client_id,
+        settings.spotify_client_secret.get_secret_value(),
+        api_url=settings.spotify_api_url,
+        auth_url=settings.spotify_auth_url,
+    )

@@ -1,0 +1,278 @@
+"""A local fake of the Spotify Web API, enough for the client-credentials flow and track lookup.
+
+    with FakeSpotify(tracks=[FakeTrack("Creep", ("Radiohead",))]) as spotify:
+        resolver = SpotifyResolver("id", "secret", api_url=spotify.api_url, auth_url=spotify.auth_url)
+
+Speaks real HTTP on 127.0.0.1 (random port) so the real spotipy/requests stack is exercised:
+- POST /api/token (Basic auth, grant_type=client_credentials) -> access_token, expires_in
+- GET  /v1/search?q=&type=track&limit=  (limit > 10 -> 400, like development-mode apps in 2026)
+- GET  /v1/tracks/{id}
+Faults: `fail_next(status, times, retry_after=...)` answers the next API calls with that status.
+Every request is logged in `requests` (token calls included).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+SEARCH_LIMIT_MAX = 10
+TOKEN_LIFETIME_S = 3600
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+WORD_RE = re.compile(r"\w+")
+
+
+def spotify_id_for(seed: str) -> str:
+    """A stable, valid 22-char base62 id derived from `seed`."""
+    n = int.from_bytes(hashlib.sha256(seed.encode()).digest(), "big")
+    chars = []
+    for _ in range(22):
+        n, r = divmod(n, 62)
+        chars.append(BASE62[r])
+    return "".join(chars)
+
+
+@dataclass(frozen=True)
+class FakeTrack:
+    name: str
+    artists: tuple[str, ...]
+    album: str = "Some Album"
+    duration_ms: int = 200_000
+    popularity: int = 50
+    isrc: str | None = None
+    id: str = ""
+    art_url: str | None = "https://i.scdn.co/image/fake"
+
+    @property
+    def track_id(self) -> str:
+        return self.id or spotify_id_for(f"{self.name}|{'|'.join(self.artists)}|{self.album}")
+
+    def to_json(self) -> dict:
+        tid = self.track_id
+        return {
+            "id": tid,
+            "type": "track",
+            "name": self.name,
+            "uri": f"spotify:track:{tid}",
+            "duration_ms": self.duration_ms,
+            "popularity": self.popularity,
+            "external_ids": {"isrc": self.isrc} if self.isrc else {},
+            "external_urls": {"spotify": f"https://open.spotify.com/track/{tid}"},
+            "artists": [
+                {"id": spotify_id_for(a), "name": a, "type": "artist"} for a in self.artists
+            ],
+            "album": {
+                "id": spotify_id_for(self.album),
+                "name": self.album,
+                "images": [{"url": self.art_url, "width": 640, "height": 640}] if self.art_url else [],
+            },
+        }
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    method: str
+    path: str
+    params: dict[str, str]
+    authorization: str | None
+
+
+@dataclass
+class _Fault:
+    status: int
+    times: int
+    retry_after: str | None
+
+
+def _words(text: str) -> set[str]:
+    text = unicodedata.normalize("NFKD", text.lower())
+    return set(WORD_RE.findall("".join(c for c in text if not unicodedata.combining(c))))
+
+
+@dataclass
+class FakeSpotify:
+    tracks: list[FakeTrack] = field(default_factory=list)
+    client_id: str = "test-client"
+    client_secret: str = "test-secret"
+    requests: list[LoggedRequest] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[_Fault] = []
+        self._tokens: set[str] = set()
+        self._httpd: ThreadingHTTPServer | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "FakeSpotify":
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> "FakeSpotify":
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + "/v1/"
+
+    @property
+    def auth_url(self) -> str:
+        return self.base_url + "/api/token"
+
+    # -- test controls -----------------------------------------------------------------------
+    def add(self, *tracks: FakeTrack) -> None:
+        with self._lock:
+            self.tracks.extend(tracks)
+
+    def fail_next(self, status: int, times: int = 1, retry_after: float | str | None = None) -> None:
+        """Answer the next `times` API calls (not token calls) with `status`."""
+        with self._lock:
+            ra = None if retry_after is None else str(retry_after)
+            self._faults.append(_Fault(status, times, ra))
+
+    def api_requests(self) -> list[LoggedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.path.startswith("/v1/")]
+
+    def token_requests(self) -> list[LoggedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.path == "/api/token"]
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    # -- behaviour ---------------------------------------------------------------------------
+    def _log(self, entry: LoggedRequest) -> None:
+        with self._lock:
+            self.requests.append(entry)
+
+    def _take_fault(self) -> _Fault | None:
+        with self._lock:
+            while self._faults:
+                fault = self._faults[0]
+                if fault.times > 0:
+                    fault.times -= 1
+                    return fault
+                self._faults.pop(0)
+            return None
+
+    def _issue_token(self) -> str:
+        with self._lock:
+            token = f"fake-token-{len(self._tokens) + 1}"
+            self._tokens.add(token)
+            return token
+
+    def _token_ok(self, authorization: str | None) -> bool:
+        with self._lock:
+            return bool(authorization) and authorization.removeprefix("Bearer ") in self._tokens
+
+    def _basic_ok(self, authorization: str | None) -> bool:
+        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        return authorization == f"Basic {expected}"
+
+    def search(self, q: str, limit: int) -> list[dict]:
+        wanted = _words(q)
+        with self._lock:
+            hits = [t for t in self.tracks if wanted and wanted <= _words(" ".join((t.name, *t.artists, t.album)))]
+        return [t.to_json() for t in hits[:limit]]
+
+    def track(self, track_id: str) -> dict | None:
+        with self._lock:
+            return next((t.to_json() for t in self.tracks if t.track_id == track_id), None)
+
+
+def _handler_for(fake: FakeSpotify) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_args) -> None:
+            pass
+
+        def _params(self) -> dict[str, str]:
+            return {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
+
+        def _json(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+            self._json(status, {"error": {"status": status, "message": message}}, headers)
+
+        def do_POST(self) -> None:
+            path = urlsplit(self.path).path
+            length = int(self.headers.get("Content-Length") or 0)
+            form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            auth = self.headers.get("Authorization")
+            fake._log(LoggedRequest("POST", path, form, None))  # never keep credentials
+            if path != "/api/token":
+                return self._error(404, "Not found")
+            if form.get("grant_type") != "client_credentials" or not fake._basic_ok(auth):
+                return self._json(400, {"error": "invalid_client", "error_description": "Invalid client"})
+            self._json(200, {
+                "access_token": fake._issue_token(), "token_type": "Bearer", "expires_in": TOKEN_LIFETIME_S,
+            })
+
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path
+            params = self._params()
+            auth = self.headers.get("Authorization")
+            fake._log(LoggedRequest("GET", path, params, "Bearer ***" if auth else None))
+            if not fake._token_ok(auth):
+                return self._error(401, "No token provided" if not auth else "Invalid access token")
+            fault = fake._take_fault()
+            if fault is not None:
+                headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
+                return self._error(fault.status, "Fault injected by the test", headers)
+            if path == "/v1/search":
+                return self._search(params)
+            m = re.fullmatch(r"/v1/tracks/([^/]+)", path)
+            if m:
+                return self._track(m.group(1))
+            self._error(404, "Service not found")
+
+        def _search(self, params: dict[str, str]) -> None:
+            limit = int(params.get("limit", "20"))
+            if params.get("type") != "track":
+                return self._error(400, "Unsupported type")
+            if not 1 <= limit <= SEARCH_LIMIT_MAX:
+                return self._error(400, "Invalid limit")
+            items = fake.search(params.get("q", ""), limit)
+            self._json(200, {"tracks": {"items": items, "limit": limit, "offset": 0, "total": len(items)}})
+
+        def _track(self, track_id: str) -> None:
+            if not re.fullmatch(r"[0-9A-Za-z]{22}", track_id):
+                return self._error(400, "Invalid base62 id")
+            item = fake.track(track_id)
+            if item is None:
+                return self._error(404, "Resource not found")
+            self._json(200, item)
+
+    return Handler
