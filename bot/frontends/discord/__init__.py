@@ -1,0 +1,122 @@
+"""Discord front-end: discord.py cogs over app commands (`MoodCog`, `JournalCog`, `ServerCog`),
+running inside the app's event loop. Also the Discord `PromptSender` (daily prompts by DM).
+
+Intents: the default ones plus `message_content`, which is privileged and needed only so that a
+DM answering a daily prompt can be read; guild messages are not subscribed to at all.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from bot.config import Settings
+from bot.frontends import render
+from bot.frontends.discord.interactions import PLATFORM
+from bot.frontends.discord.journal import JournalCog
+from bot.frontends.discord.mood import MoodCog
+from bot.frontends.discord.server import ServerCog
+from bot.replies import PromptMessage
+
+__all__ = ["DiscordFrontend", "MoodCog", "JournalCog", "ServerCog"]
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 60.0
+GUILD_READY_TIMEOUT_S = 2.0  # discord.py's default wait for GUILD_CREATEs after READY
+
+
+def bot_intents() -> discord.Intents:
+    intents = discord.Intents.default()
+    intents.guild_messages = False  # everything in servers arrives as interactions
+    intents.message_content = True  # privileged: to read DM replies to daily prompts
+    return intents
+
+
+def point_at(settings: Settings) -> None:
+    """Aim discord.py at the configured endpoints (tests: local fakes). Both are class-level in
+    discord.py: the REST base of every Route, and the gateway it connects to without asking."""
+    Route.BASE = settings.discord_api_url.rstrip("/")
+    if settings.discord_gateway_url:
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+class MoodBot(commands.Bot):
+    def __init__(self, settings: Settings, usecases, *, guild_ready_timeout: float) -> None:
+        super().__init__(command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None,
+                         guild_ready_timeout=guild_ready_timeout)
+        self.settings = settings
+        self.usecases = usecases
+        self.tree.on_error = self.on_app_command_error
+
+    async def setup_hook(self) -> None:
+        limit = self.settings.max_audio_bytes
+        await self.add_cog(MoodCog(self, self.usecases, limit))
+        await self.add_cog(JournalCog(self, self.usecases, limit))
+        await self.add_cog(ServerCog(self, self.usecases))
+        # One bulk overwrite per start keeps Discord's command list equal to the code's.
+        await self.tree.sync()
+
+    async def on_app_command_error(self, interaction: discord.Interaction,
+                                   error: app_commands.AppCommandError) -> None:
+        log.error("discord command failed", exc_info=error)
+        with contextlib.suppress(discord.HTTPException):
+            if interaction.response.is_done():
+                await interaction.edit_original_response(content=render.GENERIC_ERROR, embed=None)
+            else:
+                await interaction.response.send_message(render.GENERIC_ERROR, ephemeral=True)
+
+
+class DiscordFrontend:
+    """Adapter between Discord and the use cases; also the Discord `PromptSender`."""
+
+    platform = PLATFORM
+
+    def __init__(self, settings: Settings, usecases, *,
+                 guild_ready_timeout: float = GUILD_READY_TIMEOUT_S) -> None:
+        if settings.discord_token is None:
+            raise ValueError("DISCORD_TOKEN is not set")
+        self.settings = settings
+        self.usecases = usecases
+        self.bot = MoodBot(settings, usecases, guild_ready_timeout=guild_ready_timeout)
+        self._connection: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        point_at(self.settings)
+        try:
+            await self._connect()
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("discord front-end ready as %s", self.bot.user)
+
+    async def _connect(self) -> None:
+        await self.bot.login(self.settings.discord_token.get_secret_value())
+        self._connection = asyncio.create_task(self.bot.connect(reconnect=True), name="discord-gateway")
+        ready = asyncio.create_task(self.bot.wait_until_ready())
+        done, _ = await asyncio.wait({ready, self._connection}, timeout=READY_TIMEOUT_S,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done:
+            ready.cancel()
+            if self._connection in done:
+                self._connection.result()  # raises why the gateway connection ended
+            raise TimeoutError("Discord did not become ready in time")
+
+    async def stop(self) -> None:
+        await self.bot.close()
+        if self._connection is not None:
+            with contextlib.suppress(asyncio.CancelledError, discord.ConnectionClosed):
+                await self._connection
+            self._connection = None
+
+    async def send_prompt(self, prompt: PromptMessage) -> str | None:
+        channel = await self.bot.create_dm(discord.Object(id=int(prompt.chat_id)))
+        message = await channel.send(render.prompt_text(prompt.phrase))
+        return str(message.id)

@@ -1,0 +1,106 @@
+"""Shared plumbing of the cogs: who is asking, the attached audio, progress, showing a reply."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import AsyncIterator
+
+import discord
+
+from bot.frontends.discord.rendering import edit_parts, message_parts
+from bot.replies import Attachment, Caller, ErrorReply
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+TOO_LARGE = "That file is too large: I can analyse files up to {mb:.0f} MB."
+
+
+def caller_of(interaction: discord.Interaction) -> Caller:
+    user = interaction.user
+    in_guild = interaction.guild_id is not None
+    return Caller(
+        platform=PLATFORM,
+        user_id=str(user.id),
+        place=f"{PLATFORM}:{interaction.guild_id}" if in_guild else None,
+        chat_id=str(user.id),  # the front-end opens the DM channel from the user id
+        is_admin=in_guild and interaction.permissions.manage_guild,
+        display_name=user.display_name,
+    )
+
+
+def dm_caller_of(message: discord.Message) -> Caller:
+    author = message.author
+    return Caller(platform=PLATFORM, user_id=str(author.id), place=None, chat_id=str(author.id),
+                  display_name=author.display_name)
+
+
+def too_large(size: int, limit: int) -> ErrorReply | None:
+    return ErrorReply(TOO_LARGE.format(mb=limit / 1024 / 1024)) if size > limit else None
+
+
+@contextlib.asynccontextmanager
+async def downloaded(attachment: discord.Attachment | None, limit: int
+                     ) -> AsyncIterator[Attachment | ErrorReply | None]:
+    """The attachment saved to a temporary file (removed afterwards); refused before downloading
+    when larger than `limit`."""
+    if attachment is None:
+        yield None
+        return
+    refusal = too_large(attachment.size, limit)
+    if refusal is not None:
+        yield refusal
+        return
+    folder = Path(tempfile.mkdtemp(prefix="moodbot-dc-"))
+    try:
+        path = folder / (Path(attachment.filename).name or "audio")
+        await attachment.save(path)
+        size = path.stat().st_size
+        yield too_large(size, limit) or Attachment(str(path), attachment.filename, size)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class InteractionProgress:
+    """The `Progress` callback for a deferred interaction: edits the "thinking" response."""
+
+    def __init__(self, interaction: discord.Interaction) -> None:
+        self.interaction = interaction
+        self.stage: str | None = None
+
+    async def __call__(self, stage: str) -> None:
+        if stage != self.stage:
+            self.stage = stage
+            await self.interaction.edit_original_response(content=stage)
+
+
+class MessageProgress:
+    """The `Progress` callback in a DM: one status message, sent on the first stage, then edited."""
+
+    def __init__(self, channel: discord.abc.Messageable) -> None:
+        self.channel = channel
+        self.message: discord.Message | None = None
+
+    async def __call__(self, stage: str) -> None:
+        if self.message is None:
+            self.message = await self.channel.send(stage)
+        elif self.message.content != stage:
+            self.message = await self.message.edit(content=stage)
+
+    async def show(self, reply: object) -> None:
+        if self.message is None:
+            await self.channel.send(**{k: v for k, v in message_parts(reply).items() if v is not None})
+        else:
+            await self.message.edit(**edit_parts(reply))
+
+
+async def show(interaction: discord.Interaction, reply: object, *, ephemeral: bool = False) -> None:
+    """Answer the interaction with the reply: edit the deferred response, or send it."""
+    if interaction.response.is_done():
+        await interaction.edit_original_response(**edit_parts(reply))
+    else:
+        parts = {k: v for k, v in message_parts(reply).items() if v is not None}
+        await interaction.response.send_message(**parts, ephemeral=ephemeral)

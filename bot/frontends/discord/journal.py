@@ -1,0 +1,121 @@
+"""JournalCog: the daily music journal (/journal on|off|list, /stats), privacy (/export, /forget)
+and the DM replies to daily prompts."""
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.frontends.discord.interactions import (
+    PLATFORM,
+    MessageProgress,
+    caller_of,
+    dm_caller_of,
+    downloaded,
+    show,
+)
+from bot.frontends.discord.rendering import clip
+from bot.frontends import render
+from bot.replies import Caller, ErrorReply
+
+log = logging.getLogger(__name__)
+
+CONFIRM_TIMEOUT_S = 120.0
+FORGET_CANCELLED = "Nothing was deleted."
+NOT_YOUR_BUTTON = "This button belongs to someone else."
+
+
+class ConfirmForget(discord.ui.View):
+    """Yes/No buttons under /forget's explanation; only the user who asked may press them."""
+
+    def __init__(self, usecases, caller: Caller) -> None:
+        super().__init__(timeout=CONFIRM_TIMEOUT_S)
+        self.usecases = usecases
+        self.caller = caller
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if str(interaction.user.id) == self.caller.user_id:
+            return True
+        await interaction.response.send_message(NOT_YOUR_BUTTON, ephemeral=True)
+        return False
+
+    @discord.ui.button(label="Yes, delete everything", style=discord.ButtonStyle.danger,
+                       custom_id="forget:yes")
+    async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        reply = await self.usecases.privacy.forget(self.caller, confirmed=True)
+        self.stop()
+        await interaction.response.edit_message(content=clip(render.reply_text(reply)), view=None)
+
+    @discord.ui.button(label="No, keep it", style=discord.ButtonStyle.secondary, custom_id="forget:no")
+    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        self.stop()
+        await interaction.response.edit_message(content=FORGET_CANCELLED, view=None)
+
+
+class JournalCog(commands.Cog):
+    journal = app_commands.Group(name="journal", description="Your daily music journal")
+
+    def __init__(self, bot: commands.Bot, usecases, max_audio_bytes: int) -> None:
+        self.bot = bot
+        self.usecases = usecases
+        self.max_audio_bytes = max_audio_bytes
+
+    @journal.command(name="on", description="Get a daily prompt by DM at a time of your choice")
+    @app_commands.describe(time="Local time of the prompt, 24 h, e.g. 21:30",
+                           timezone="Your time zone, e.g. Europe/Lisbon")
+    async def journal_on(self, interaction: discord.Interaction, time: str, timezone: str) -> None:
+        reply = await self.usecases.journal.enable(caller_of(interaction), time, timezone)
+        await show(interaction, reply, ephemeral=True)
+
+    @journal_on.autocomplete("timezone")
+    async def timezone_choices(self, interaction: discord.Interaction, current: str
+                               ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=name, value=name)
+                for name in self.usecases.journal.timezones(current)]
+
+    @journal.command(name="off", description="Stop the daily prompts")
+    async def journal_off(self, interaction: discord.Interaction) -> None:
+        await show(interaction, await self.usecases.journal.disable(caller_of(interaction)), ephemeral=True)
+
+    @journal.command(name="list", description="Your latest journal entries")
+    async def journal_list(self, interaction: discord.Interaction) -> None:
+        await show(interaction, await self.usecases.journal.list(caller_of(interaction)), ephemeral=True)
+
+    @app_commands.command(name="stats", description="Charts of your journal: moods by week and month, streaks")
+    async def stats(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)  # charts take a moment
+        await show(interaction, await self.usecases.journal.stats(caller_of(interaction)))
+
+    @app_commands.command(name="export", description="Download everything moodbot keeps about you")
+    async def export(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await show(interaction, await self.usecases.privacy.export(caller_of(interaction)))
+
+    @app_commands.command(name="forget", description="Delete everything moodbot keeps about you")
+    async def forget(self, interaction: discord.Interaction) -> None:
+        caller = caller_of(interaction)
+        explanation = await self.usecases.privacy.forget(caller, confirmed=False)
+        await interaction.response.send_message(clip(render.reply_text(explanation)),
+                                                view=ConfirmForget(self.usecases, caller), ephemeral=True)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """A DM answering a daily prompt (a reply to it, or simply the next DM) becomes an entry."""
+        if message.author.bot or message.guild is not None:
+            return
+        caller = dm_caller_of(message)
+        prompt_id = None
+        if message.reference is not None and message.reference.message_id is not None:
+            referenced = str(message.reference.message_id)
+            if await self.usecases.journal.is_prompt_message(PLATFORM, caller.chat_id, referenced):
+                prompt_id = referenced
+        progress = MessageProgress(message.channel)
+        async with downloaded(next(iter(message.attachments), None), self.max_audio_bytes) as attachment:
+            if isinstance(attachment, ErrorReply):
+                reply = attachment
+            else:
+                reply = await self.usecases.journal.answer(caller, message.content or None, attachment,
+                                                           prompt_message_id=prompt_id, progress=progress)
+        await progress.show(reply)

@@ -1,0 +1,90 @@
+"""Reply models -> what a Discord user sees: embeds, text within Discord's limits, files."""
+from __future__ import annotations
+
+import io
+
+import discord
+
+from bot.frontends import render
+from bot.replies import (
+    Chart,
+    ExportReply,
+    JournalSavedReply,
+    MoodReply,
+    PlaylistReply,
+    ServerMoodReply,
+    StatsReply,
+)
+
+MAX_CONTENT = 2000  # Discord's limit for a message's content
+MAX_DESCRIPTION = 4096  # ... and for an embed's description
+MOOD_COLOURS: dict[str, int] = {"happy": 0xF7C948, "energetic": 0xE8590C, "sad": 0x4263EB, "calm": 0x2F9E44}
+
+
+def clip(text: str, limit: int = MAX_CONTENT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def mood_embed(reply: MoodReply) -> discord.Embed:
+    embed = discord.Embed(
+        title=clip(render.song_title(reply.title, reply.artists), 256),
+        url=reply.spotify_url or reply.source_url,
+        colour=MOOD_COLOURS.get(reply.mood),
+    )
+    embed.add_field(name="Mood", value=render.mood_label(reply.mood))
+    embed.add_field(name="Valence / Arousal", value=f"{reply.valence:+.2f} / {reply.arousal:+.2f}")
+    embed.add_field(name="Confidence", value=f"{reply.confidence:.0%}")
+    embed.add_field(name="Model", value=render.model_line(reply).removeprefix("Model: "), inline=False)
+    if reply.spotify_url:
+        embed.add_field(name="Spotify", value=reply.spotify_url, inline=False)
+    if reply.art_url:
+        embed.set_thumbnail(url=reply.art_url)
+    if reply.album:
+        embed.set_footer(text=reply.album + (" · from the cache" if reply.cached else ""))
+    elif reply.cached:
+        embed.set_footer(text="from the cache")
+    return embed
+
+
+def saved_embed(reply: JournalSavedReply) -> discord.Embed:
+    embed = mood_embed(reply.mood)
+    embed.description = f"Saved to your journal for {reply.local_date.isoformat()}:\n{reply.phrase}"
+    return embed
+
+
+def text_embed(title: str, text: str, mood: str | None = None) -> discord.Embed:
+    return discord.Embed(title=title, description=clip(text, MAX_DESCRIPTION), colour=MOOD_COLOURS.get(mood or ""))
+
+
+def chart_file(chart: Chart) -> discord.File:
+    return discord.File(io.BytesIO(chart.png), filename=chart.filename, description=chart.caption or None)
+
+
+def message_parts(reply: object) -> dict:
+    """Keyword arguments for `send_message` / `edit_original_response` showing this reply."""
+    match reply:
+        case MoodReply():
+            return {"content": None, "embed": mood_embed(reply)}
+        case JournalSavedReply():
+            return {"content": None, "embed": saved_embed(reply)}
+        case PlaylistReply():
+            return {"content": None, "embed": text_embed(f"{render.mood_label(reply.mood)} playlist",
+                                                         render.playlist_text(reply), reply.mood)}
+        case ServerMoodReply():
+            files = [chart_file(reply.chart)] if reply.chart is not None else []
+            return {"content": clip(render.server_mood_text(reply)), "files": files}
+        case StatsReply():
+            return {"content": clip(reply.summary), "files": [chart_file(c) for c in reply.charts]}
+        case ExportReply():
+            return {"content": render.reply_text(reply),
+                    "files": [discord.File(io.BytesIO(reply.data), filename=reply.filename)]}
+    return {"content": clip(render.reply_text(reply))}
+
+
+def edit_parts(reply: object) -> dict:
+    """Like `message_parts`, for an edit: files become attachments, stale content/embeds go."""
+    parts = message_parts(reply)
+    edit: dict = {"content": parts.get("content"), "embed": parts.get("embed")}
+    if parts.get("files"):
+        edit["attachments"] = parts["files"]
+    return edit

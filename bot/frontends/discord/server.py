@@ -1,0 +1,44 @@
+"""ServerCog: what a server shares: mood playlists, the mood of the week, sharing opt-out."""
+from __future__ import annotations
+
+from typing import Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.frontends.discord.interactions import caller_of, show
+
+Mood = Literal["happy", "energetic", "sad", "calm"]
+OnOff = Literal["on", "off"]
+
+
+class ServerCog(commands.Cog):
+    def __init__(self, bot: commands.Bot, usecases) -> None:
+        self.bot = bot
+        self.usecases = usecases
+
+    @app_commands.command(name="playlist", description="This server's playlist for a mood")
+    @app_commands.describe(mood="Which mood")
+    async def playlist(self, interaction: discord.Interaction, mood: Mood) -> None:
+        await interaction.response.defer(thinking=True)
+        await show(interaction, await self.usecases.playlists.playlist(caller_of(interaction), mood))
+
+    @app_commands.command(name="servermood", description="This server's mood of the week")
+    async def server_mood(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)  # the chart takes a moment
+        await show(interaction, await self.usecases.playlists.server_mood(caller_of(interaction)))
+
+    @app_commands.command(name="share", description="Count your songs in server playlists, or stop")
+    @app_commands.describe(choice="on: your songs count in server playlists; off: they don't")
+    async def share(self, interaction: discord.Interaction, choice: OnOff) -> None:
+        reply = await self.usecases.playlists.set_sharing(caller_of(interaction), choice == "on")
+        await show(interaction, reply, ephemeral=True)
+
+    @app_commands.command(name="serverplaylist", description="Turn this server's mood playlists on or off")
+    @app_commands.describe(state="on or off")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    async def server_playlist(self, interaction: discord.Interaction, state: OnOff) -> None:
+        reply = await self.usecases.playlists.set_enabled(caller_of(interaction), state == "on")
+        await show(interaction, reply, ephemeral=True)

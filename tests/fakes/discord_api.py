@@ -1,0 +1,405 @@
+"""A fake Discord on 127.0.0.1: the REST API under `Route.BASE` plus a minimal gateway websocket.
+
+discord.py logs in, connects and syncs its commands exactly as it does against discord.com. Tests
+then push gateway events (`INTERACTION_CREATE`, `MESSAGE_CREATE`) and assert on the REST calls the
+bot makes in answer: interaction callbacks, edits of the original response, DMs. Every call is
+recorded; any route can be made to answer 429 with Discord's rate-limit headers.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from aiohttp import WSMsgType, web
+
+API_PREFIX = "/api/v10"
+APP_ID = 900000000000000001
+BOT_USER_ID = APP_ID
+HEARTBEAT_INTERVAL_MS = 41250
+EPHEMERAL = 64
+
+# (HTTP method, path pattern) -> the name tests use for the call.
+ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("GET", r"/users/@me", "get_me"),
+    ("GET", r"/oauth2/applications/@me", "application_info"),
+    ("GET", r"/gateway(/bot)?", "gateway"),
+    ("PUT", r"/applications/\d+(/guilds/\d+)?/commands", "sync_commands"),
+    ("POST", r"/interactions/(?P<id>\d+)/(?P<token>[^/]+)/callback", "interaction_callback"),
+    ("PATCH", r"/webhooks/\d+/(?P<token>[^/]+)/messages/@original", "edit_original"),
+    ("GET", r"/webhooks/\d+/(?P<token>[^/]+)/messages/@original", "get_original"),
+    ("POST", r"/webhooks/\d+/(?P<token>[^/]+)", "followup"),
+    ("PATCH", r"/webhooks/\d+/(?P<token>[^/]+)/messages/(?P<message>\d+)", "edit_followup"),
+    ("POST", r"/users/@me/channels", "create_dm"),
+    ("POST", r"/channels/(?P<channel>\d+)/messages", "send_message"),
+    ("PATCH", r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)", "edit_message"),
+    ("POST", r"/channels/(?P<channel>\d+)/typing", "typing"),
+)
+
+
+@dataclass
+class Call:
+    name: str
+    method: str
+    path: str
+    json: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+    match: dict[str, str] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
+    status: int = 200
+    result: Any = None
+
+    @property
+    def content(self) -> str:
+        data = self.json.get("data", self.json) if self.name == "interaction_callback" else self.json
+        return str((data or {}).get("content") or "")
+
+    @property
+    def embeds(self) -> list[dict]:
+        data = self.json.get("data", self.json) if self.name == "interaction_callback" else self.json
+        return list((data or {}).get("embeds") or [])
+
+    @property
+    def flags(self) -> int:
+        data = self.json.get("data", self.json) if self.name == "interaction_callback" else self.json
+        return int((data or {}).get("flags") or 0)
+
+    @property
+    def token(self) -> str | None:
+        return self.match.get("token")
+
+
+def json_response(body: Any, status: int = 200, headers: dict | None = None) -> web.Response:
+    """Discord sends a bare `application/json` content type, and discord.py compares it exactly."""
+    return web.Response(body=json.dumps(body).encode(), status=status, headers={
+        "Content-Type": "application/json", **(headers or {})})
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def user_payload(user_id: int, name: str = "alice") -> dict:
+    return {"id": str(user_id), "username": name, "discriminator": "0", "global_name": name.title(),
+            "avatar": None, "bot": False}
+
+
+class FakeDiscord:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.files: dict[str, bytes] = {}  # CDN: attachment file name -> bytes
+        self.commands: list[dict] = []
+        self.identified = asyncio.Event()
+        self._ids = itertools.count(1_000_000_000_000_000_000)
+        self._seq = itertools.count(1)
+        self._sockets: list[web.WebSocketResponse] = []
+        self._failures: dict[str, list[float]] = {}  # call name -> [remaining, retry_after]
+        self._changed = asyncio.Condition()
+        self._mark = 0
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> "FakeDiscord":
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/gateway-ws", self._gateway)
+        app.router.add_get("/cdn/{name}", self._cdn)
+        app.router.add_route("*", API_PREFIX + "/{path:.*}", self._rest)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        for socket in list(self._sockets):
+            await socket.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{API_PREFIX}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway-ws"
+
+    def snowflake(self) -> int:
+        return next(self._ids)
+
+    # ---- what tests drive ----------------------------------------------------------------------
+    def fail_next(self, name: str, times: int, retry_after: float = 0.5) -> None:
+        """Answer the next `times` calls named `name` with 429 and rate-limit headers."""
+        self._failures[name] = [times, retry_after]
+
+    def add_file(self, filename: str, data: bytes) -> dict:
+        """An attachment payload (for `resolved.attachments` or a message) served by the fake CDN."""
+        attachment_id = self.snowflake()
+        stored = f"{attachment_id}-{filename}"
+        self.files[stored] = data
+        url = f"http://127.0.0.1:{self.port}/cdn/{stored}"
+        return {"id": str(attachment_id), "filename": filename, "size": len(data), "url": url,
+                "proxy_url": url, "content_type": "audio/ogg"}
+
+    def mark(self) -> int:
+        return len(self.calls)
+
+    async def dispatch(self, event: str, data: dict) -> None:
+        async with self._changed:
+            self._mark = len(self.calls)
+        for socket in list(self._sockets):
+            await socket.send_str(json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data}))
+
+    async def slash(self, name: str, options: list[dict] | None = None, *, user: int = 42,
+                    guild: int | None = None, resolved: dict | None = None, command_type: int = 1,
+                    target_id: str | None = None, interaction_type: int = 2) -> dict:
+        """Push an application command (or autocomplete, `interaction_type=4`) interaction."""
+        data: dict[str, Any] = {"id": str(self._command_id(name)), "name": name, "type": command_type}
+        if options:
+            data["options"] = options
+        if resolved:
+            data["resolved"] = resolved
+        if target_id:
+            data["target_id"] = target_id
+        payload = self._interaction(interaction_type, data, user=user, guild=guild)
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return payload
+
+    async def click(self, message_id: int | str, custom_id: str, *, user: int = 42,
+                    guild: int | None = None) -> dict:
+        """Push a button press on the bot's message `message_id`."""
+        payload = self._interaction(3, {"custom_id": custom_id, "component_type": 2}, user=user, guild=guild)
+        payload["message"] = self.message_payload(message_id=int(message_id), channel_id=payload["channel_id"],
+                                                  content="", author=self.bot_user())
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return payload
+
+    async def user_dms(self, content: str, *, user: int = 42, channel_id: int | None = None,
+                       reply_to: str | None = None, attachments: list[dict] | None = None) -> dict:
+        """Push a direct message from a user to the bot."""
+        channel_id = channel_id or self.dm_channel_id(user)
+        message = self.message_payload(channel_id=channel_id, content=content, author=user_payload(user),
+                                       attachments=attachments or [])
+        if reply_to is not None:
+            message["message_reference"] = {"message_id": str(reply_to), "channel_id": str(channel_id)}
+            message["type"] = 19
+        await self.dispatch("MESSAGE_CREATE", message)
+        return message
+
+    async def wait_for(self, name: str, predicate: Callable[[Call], bool] | None = None,
+                       timeout: float = 10.0, *, after: int | None = None) -> Call:
+        """The first successful call named `name` since the last pushed event (or `after`)."""
+        start = self._mark if after is None else after
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while True:
+                for call in self.calls[start:]:
+                    if call.name == name and call.status < 300 and (predicate is None or predicate(call)):
+                        return call
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = [(c.name, c.content[:50]) for c in self.calls[start:]]
+                    raise TimeoutError(f"no {name} matching within {timeout}s; calls: {seen}")
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except asyncio.TimeoutError:
+                    pass
+
+    def calls_of(self, name: str, *, after: int = 0) -> list[Call]:
+        return [c for c in self.calls[after:] if c.name == name]
+
+    def dm_channel_id(self, user: int) -> int:
+        """The DM channel between the bot and `user` (stable per user)."""
+        return 500_000_000_000_000_000 + int(user)
+
+    # ---- payloads --------------------------------------------------------------------------------
+    def bot_user(self) -> dict:
+        return {"id": str(BOT_USER_ID), "username": "moodbot", "discriminator": "0", "global_name": None,
+                "avatar": None, "bot": True, "verified": True, "mfa_enabled": False, "flags": 0}
+
+    def message_payload(self, *, channel_id: int | str, content: str, author: dict,
+                        message_id: int | None = None, embeds: list | None = None,
+                        attachments: list | None = None, components: list | None = None,
+                        flags: int = 0) -> dict:
+        return {
+            "id": str(message_id or self.snowflake()), "channel_id": str(channel_id), "author": author,
+            "content": content, "timestamp": _now_iso(), "edited_timestamp": None, "tts": False,
+            "mention_everyone": False, "mentions": [], "mention_roles": [],
+            "attachments": attachments or [], "embeds": embeds or [], "components": components or [],
+            "pinned": False, "type": 0, "flags": flags,
+        }
+
+    def _command_id(self, name: str) -> int:
+        for command in self.commands:
+            if command["name"] == name:
+                return int(command["id"])
+        return self.snowflake()
+
+    def _interaction(self, kind: int, data: dict, *, user: int, guild: int | None) -> dict:
+        interaction_id = self.snowflake()
+        payload: dict[str, Any] = {
+            "id": str(interaction_id), "application_id": str(APP_ID), "type": kind, "data": data,
+            "token": f"tok{interaction_id}", "version": 1, "locale": "en-US",
+            "attachment_size_limit": 25 * 1024 * 1024, "app_permissions": "2248473465835073",
+            "entitlements": [], "authorizing_integration_owners": {}, "context": 0 if guild else 1,
+        }
+        if guild is not None:
+            channel_id = guild + 1
+            payload.update(guild_id=str(guild), guild_locale="en-US", channel_id=str(channel_id),
+                           channel={"id": str(channel_id), "type": 0, "guild_id": str(guild), "name": "general",
+                                    "position": 0, "permission_overwrites": [], "nsfw": False,
+                                    "parent_id": None},
+                           member={"user": user_payload(user), "roles": [], "joined_at": _now_iso(),
+                                   "deaf": False, "mute": False, "flags": 0, "permissions": "2248473465835073",
+                                   "pending": False, "nick": None, "avatar": None})
+        else:
+            channel_id = self.dm_channel_id(user)
+            payload.update(channel_id=str(channel_id), user=user_payload(user),
+                           channel={"id": str(channel_id), "type": 1, "recipients": [user_payload(user)]})
+        return payload
+
+    # ---- protocol --------------------------------------------------------------------------------
+    async def _record(self, call: Call) -> None:
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+
+    async def _body(self, request: web.Request) -> tuple[dict, dict[str, bytes]]:
+        if not request.can_read_body:
+            return {}, {}
+        if request.content_type == "application/json":
+            body = await request.json()
+            return (body if isinstance(body, dict) else {"items": body}), {}
+        if request.content_type.startswith("multipart/"):
+            payload: dict = {}
+            files: dict[str, bytes] = {}
+            reader = await request.multipart()
+            async for part in reader:
+                if part.name == "payload_json":
+                    payload = json.loads(await part.text())
+                else:
+                    files[part.filename or part.name or "file"] = bytes(await part.read())
+            return payload, files
+        return {}, {}
+
+    def _route(self, method: str, path: str) -> tuple[str, dict[str, str]]:
+        for route_method, pattern, name in ROUTES:
+            found = re.fullmatch(pattern, path)
+            if found and route_method == method:
+                return name, {k: v for k, v in found.groupdict().items() if v is not None}
+        return f"{method} {path}", {}
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        path = "/" + request.match_info["path"]
+        name, match = self._route(request.method, path)
+        body, files = await self._body(request)
+        failing = self._failures.get(name)
+        if failing and failing[0] > 0:
+            failing[0] -= 1
+            await self._record(Call(name, request.method, path, body, files, match, status=429))
+            retry_after = failing[1]
+            return json_response(
+                {"message": "You are being rate limited.", "retry_after": retry_after, "global": False},
+                status=429, headers={"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
+                                     "X-RateLimit-Reset-After": str(retry_after),
+                                     "X-RateLimit-Bucket": f"fake-{name}", "X-RateLimit-Scope": "user",
+                                     "Retry-After": str(retry_after)})
+        result, status = self._answer(name, match, body, files)
+        await self._record(Call(name, request.method, path, body, files, match, status=status, result=result))
+        if result is None:
+            return web.Response(status=204)
+        return json_response(result, status=status)
+
+    def _answer(self, name: str, match: dict, body: dict, files: dict) -> tuple[Any, int]:
+        if name == "get_me":
+            return self.bot_user(), 200
+        if name == "application_info":
+            return {"id": str(APP_ID), "name": "moodbot", "icon": None, "description": "", "bot_public": True,
+                    "bot_require_code_grant": False, "verify_key": "0" * 64, "flags": 0,
+                    "owner": user_payload(1, "owner"), "team": None, "summary": "",
+                    "interactions_endpoint_url": None}, 200
+        if name == "gateway":
+            return {"url": self.gateway_url, "shards": 1, "session_start_limit": {
+                "total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}}, 200
+        if name == "sync_commands":
+            self.commands = [{"description": "", "options": [], "type": 1, **command,
+                              "id": str(self.snowflake()), "application_id": str(APP_ID), "version": "1"}
+                             for command in body.get("items", [])]
+            return self.commands, 200
+        if name == "interaction_callback":
+            return self._callback(match, body), 200
+        if name in ("edit_original", "followup", "edit_followup", "get_original"):
+            data = {k: body.get(k) for k in ("content", "embeds", "components") if k in body}
+            return self.message_payload(channel_id=1, author=self.bot_user(), content=data.get("content") or "",
+                                        embeds=data.get("embeds"), flags=int(body.get("flags") or 0),
+                                        message_id=int(match["message"]) if "message" in match else None,
+                                        attachments=self._attachments(files)), 200
+        if name == "create_dm":
+            user = int(body["recipient_id"])
+            return {"id": str(self.dm_channel_id(user)), "type": 1, "last_message_id": None,
+                    "recipients": [user_payload(user)]}, 200
+        if name in ("send_message", "edit_message"):
+            return self.message_payload(channel_id=match["channel"], author=self.bot_user(),
+                                        content=body.get("content") or "", embeds=body.get("embeds"),
+                                        message_id=int(match["message"]) if "message" in match else None,
+                                        attachments=self._attachments(files)), 200
+        if name == "typing":
+            return None, 204
+        return {"message": f"fake Discord has no route {name}", "code": 0}, 404
+
+    def _callback(self, match: dict, body: dict) -> dict:
+        kind = int(body.get("type", 0))
+        data = body.get("data") or {}
+        message_id = self.snowflake()
+        interaction = {"id": match["id"], "type": 2, "response_message_id": str(message_id),
+                       "response_message_loading": kind == 5,
+                       "response_message_ephemeral": bool(int(data.get("flags") or 0) & EPHEMERAL)}
+        result: dict[str, Any] = {"interaction": interaction}
+        if kind in (4, 5, 7):
+            result["resource"] = {"type": kind, "message": self.message_payload(
+                channel_id=1, author=self.bot_user(), content=data.get("content") or "",
+                embeds=data.get("embeds"), message_id=message_id, components=data.get("components"))}
+        return result
+
+    def _attachments(self, files: dict[str, bytes]) -> list[dict]:
+        return [{"id": str(self.snowflake()), "filename": name, "size": len(data), "url": "http://x/" + name,
+                 "proxy_url": "http://x/" + name} for name, data in files.items()]
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.match_info["name"])
+        if data is None:
+            raise web.HTTPNotFound()
+        await self._record(Call("download", "GET", request.path, {}))
+        return web.Response(body=data, content_type="application/octet-stream")
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        await socket.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}}))
+        self._sockets.append(socket)
+        try:
+            async for message in socket:
+                if message.type != WSMsgType.TEXT:
+                    continue
+                frame = json.loads(message.data)
+                if frame["op"] == 1:  # heartbeat
+                    await socket.send_str(json.dumps({"op": 11}))
+                elif frame["op"] == 2:  # identify
+                    await socket.send_str(json.dumps({"op": 0, "t": "READY", "s": next(self._seq), "d": {
+                        "v": 10, "user": self.bot_user(), "guilds": [], "session_id": "fake-session",
+                        "resume_gateway_url": self.gateway_url, "private_channels": [],
+                        "application": {"id": str(APP_ID), "flags": 0}, "shard": [0, 1]}}))
+                    self.identified.set()
+                elif frame["op"] == 6:  # resume
+                    await socket.send_str(json.dumps({"op": 0, "t": "RESUMED", "s": next(self._seq), "d": {}}))
+        finally:
+            self._sockets.remove(socket)
+        return socket
