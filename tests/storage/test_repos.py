@@ -1,0 +1,218 @@
+"""Users, tracks, mood requests, sent prompts and server settings, through their repositories."""
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+
+import pytest
+from pymongo.errors import DuplicateKeyError
+
+from storage.database import Database
+from storage.models import MoodRequest, ServerSettings, StoredMood, TrackRecord, User, UserRef
+from tests.storage.conftest import T0
+
+ALICE = UserRef("chat", "alice")
+BOB = UserRef("chat", "bob")
+
+
+# Users ------------------------------------------------------------------------------------
+
+
+async def test_unknown_user_is_none(db: Database):
+    assert await db.users.get(ALICE) is None
+
+
+async def test_upsert_then_get_round_trips_every_field(db: Database):
+    user = User("chat", "alice", timezone="Europe/Paris", prompt_time=time(20, 30),
+                journal_enabled=True, share_with_server=False, chat_id="dm-1", created_at=T0)
+    await db.users.upsert(user)
+    assert await db.users.get(ALICE) == user
+
+
+async def test_upsert_keeps_the_first_created_at(db: Database):
+    await db.users.upsert(User("chat", "alice", created_at=T0))
+    await db.users.upsert(User("chat", "alice", timezone="Asia/Tokyo",
+                               created_at=T0 + timedelta(days=3)))
+    stored = await db.users.get(ALICE)
+    assert stored.timezone == "Asia/Tokyo"
+    assert stored.created_at == T0
+
+
+async def test_platform_and_user_id_are_unique_together(db: Database):
+    await db.users.upsert(User("chat", "alice"))
+    await db.users.upsert(User("chat", "alice", timezone="UTC"))
+    await db.users.upsert(User("other", "alice"))
+    assert await db.db["users"].count_documents({}) == 2
+    with pytest.raises(DuplicateKeyError):
+        await db.db["users"].insert_one({"platform": "chat", "user_id": "alice",
+                                         "timezone": "UTC", "journal_enabled": False,
+                                         "share_with_server": True})
+
+
+async def test_set_journal_creates_a_user_with_defaults(db: Database):
+    await db.users.set_journal(ALICE, enabled=True, prompt_time=time(9, 0),
+                               timezone="America/Lima", chat_id="dm-7")
+    user = await db.users.get(ALICE)
+    assert (user.journal_enabled, user.prompt_time, user.timezone, user.chat_id) == (
+        True, time(9, 0), "America/Lima", "dm-7")
+    assert user.share_with_server is True
+    assert user.created_at is not None and user.created_at.tzinfo is not None
+
+
+async def test_set_journal_leaves_sharing_alone(db: Database):
+    await db.users.set_sharing(ALICE, False)
+    await db.users.set_journal(ALICE, enabled=True, prompt_time=time(9, 0), timezone="UTC",
+                               chat_id=None)
+    user = await db.users.get(ALICE)
+    assert user.share_with_server is False and user.journal_enabled is True
+
+
+async def test_set_sharing_toggles(db: Database):
+    await db.users.upsert(User("chat", "alice", journal_enabled=True))
+    await db.users.set_sharing(ALICE, False)
+    assert (await db.users.get(ALICE)).share_with_server is False
+    await db.users.set_sharing(ALICE, True)
+    user = await db.users.get(ALICE)
+    assert user.share_with_server is True and user.journal_enabled is True
+
+
+async def test_journal_users_lists_only_enabled_ones(db: Database):
+    await db.users.set_journal(ALICE, enabled=True, prompt_time=time(8), timezone="UTC",
+                               chat_id="a")
+    await db.users.set_journal(BOB, enabled=False, prompt_time=None, timezone="UTC",
+                               chat_id="b")
+    await db.users.upsert(User("chat", "carol"))
+    assert [u.ref for u in await db.users.journal_users()] == [ALICE]
+
+
+# Tracks -----------------------------------------------------------------------------------
+
+
+def creep(**changes) -> TrackRecord:
+    mood = StoredMood("sad", {"happy": 0.1, "energetic": 0.1, "sad": 0.7, "calm": 0.1},
+                      -0.6, -0.6, "main", "v1")
+    fields = dict(key="spotify:6b2oQ", title="Creep", artists=["Radiohead"], album="Pablo Honey",
+                  duration_s=238.6, isrc="GBAYE9200070", art_url="https://i/1.jpg",
+                  spotify_id="6b2oQ", spotify_url="https://open.spotify.com/track/6b2oQ",
+                  youtube_id=None, mood=mood, classified_at=T0)
+    return TrackRecord(**{**fields, **changes})
+
+
+async def test_track_save_and_get(db: Database):
+    assert await db.tracks.get("spotify:6b2oQ") is None
+    await db.tracks.save(creep())
+    assert await db.tracks.get("spotify:6b2oQ") == creep()
+
+
+async def test_track_save_upserts_by_key(db: Database):
+    await db.tracks.save(creep(mood=None, classified_at=None))
+    await db.tracks.save(creep(title="Creep (Remastered)"))
+    assert (await db.tracks.get("spotify:6b2oQ")).title == "Creep (Remastered)"
+    assert await db.db["tracks"].count_documents({}) == 1
+
+
+async def test_track_key_is_unique(db: Database):
+    await db.tracks.save(creep())
+    with pytest.raises(DuplicateKeyError):
+        await db.db["tracks"].insert_one({"key": "spotify:6b2oQ", "title": "again"})
+
+
+async def test_tracks_without_platform_ids_coexist_under_the_sparse_indexes(db: Database):
+    await db.tracks.save(creep(key="sha256:aa", spotify_id=None, spotify_url=None))
+    await db.tracks.save(creep(key="sha256:bb", spotify_id=None, spotify_url=None))
+    assert (await db.tracks.get("sha256:bb")).key == "sha256:bb"
+
+
+# Mood requests ----------------------------------------------------------------------------
+
+
+async def test_request_add_stores_one_document(db: Database):
+    await db.requests.add(MoodRequest(ALICE, "chat:guild", "spotify:1", "happy", T0))
+    await db.requests.add(MoodRequest(ALICE, None, "spotify:1", "happy", T0))
+    docs = await db.db["requests"].find({}, {"_id": 0}).to_list()
+    assert docs == [
+        {"platform": "chat", "user_id": "alice", "place": "chat:guild", "track_key": "spotify:1",
+         "mood": "happy", "created_at": T0},
+        {"platform": "chat", "user_id": "alice", "place": None, "track_key": "spotify:1",
+         "mood": "happy", "created_at": T0},
+    ]
+
+
+async def test_request_indexes_serve_place_and_user_queries(db: Database):
+    keys = [ix["key"] async for ix in await db.db["requests"].list_indexes()]
+    assert {"place": 1, "created_at": -1} in [dict(k) for k in keys]
+    assert {"platform": 1, "user_id": 1, "created_at": -1} in [dict(k) for k in keys]
+
+
+# Sent prompts -----------------------------------------------------------------------------
+
+
+async def send(db: Database, prompt_id: str, day: int, phrase: str = "What song?",
+               who: UserRef = ALICE, message_id: str | None = None) -> bool:
+    return await db.prompts.record_sent(who, prompt_id, phrase, date(2026, 11, day),
+                                        T0.replace(day=day), "dm-1", message_id)
+
+
+async def test_record_sent_is_idempotent_per_prompt_id(db: Database):
+    assert await send(db, "p1", 20) is True
+    assert await send(db, "p1", 20) is False
+    assert await db.db["prompts"].count_documents({}) == 1
+
+
+async def test_find_by_message_after_set_message_id(db: Database):
+    await send(db, "p1", 20)
+    assert await db.prompts.find_by_message("chat", "dm-1", "m-9") is None
+    await db.prompts.set_message_id("p1", "m-9")
+    found = await db.prompts.find_by_message("chat", "dm-1", "m-9")
+    assert (found.prompt_id, found.user, found.local_date, found.sent_at) == (
+        "p1", ALICE, date(2026, 11, 20), T0)
+    assert await db.prompts.find_by_message("other", "dm-1", "m-9") is None
+
+
+async def test_latest_open_skips_answered_prompts(db: Database):
+    assert await db.prompts.latest_open(ALICE) is None
+    await send(db, "p1", 18)
+    await send(db, "p2", 19)
+    await send(db, "p3", 20, who=BOB)
+    assert (await db.prompts.latest_open(ALICE)).prompt_id == "p2"
+    await db.prompts.mark_answered("p2")
+    assert (await db.prompts.latest_open(ALICE)).prompt_id == "p1"
+    await db.prompts.mark_answered("p1")
+    assert await db.prompts.latest_open(ALICE) is None
+    assert (await db.prompts.latest_open(BOB)).prompt_id == "p3"
+
+
+async def test_mark_answered_keeps_the_first_answer_time(db: Database):
+    await send(db, "p1", 20)
+    await db.prompts.mark_answered("p1", at=T0)
+    await db.prompts.mark_answered("p1", at=T0 + timedelta(hours=1))
+    doc = await db.db["prompts"].find_one({"prompt_id": "p1"})
+    assert doc["answered_at"] == T0
+
+
+async def test_recent_phrases_since_a_moment(db: Database):
+    await send(db, "p1", 1, phrase="old")
+    await send(db, "p2", 15, phrase="recent")
+    await send(db, "p3", 20, phrase="newest")
+    await send(db, "p4", 20, phrase="bob's", who=BOB)
+    since = T0.replace(day=10)
+    assert await db.prompts.recent_phrases(ALICE, since) == {"recent", "newest"}
+
+
+async def test_last_sent_date(db: Database):
+    assert await db.prompts.last_sent_date(ALICE) is None
+    await send(db, "p2", 19)
+    await send(db, "p1", 18)
+    await send(db, "p3", 22, who=BOB)
+    assert await db.prompts.last_sent_date(ALICE) == date(2026, 11, 19)
+
+
+# Server settings --------------------------------------------------------------------------
+
+
+async def test_server_settings_default_then_toggle(db: Database):
+    assert await db.servers.get("chat:guild") == ServerSettings("chat:guild", True)
+    await db.servers.set_playlist_enabled("chat:guild", False)
+    assert await db.servers.get("chat:guild") == ServerSettings("chat:guild", False)
+    assert await db.servers.get("chat:other") == ServerSettings("chat:other", True)
+    await db.servers.set_playlist_enabled("chat:guild", True)
+    assert (await db.servers.get("chat:guild")).playlist_enabled is True
