@@ -151,3 +151,6 @@ class JournalSavedReply:
     phrase: str
     mood: MoodReply
     local_date: date
+    # True when the database was down: the entry is safe in the outbox and appears in /journal list
+    # once the database is back. Front-ends say so ("saved, it will appear shortly").
+    queued: bool = False

@@ -1,0 +1,55 @@
+"""`python -m bot`: start moodbot (console front-end when no chat token is set)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot.config import Settings
+from bot.logs import configure_logging, secrets_of
+
+log = logging.getLogger("bot")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="moodbot: tells the mood of a song and keeps a music journal. Reads its settings "
+                    "from the environment and .env (see README). With no DISCORD_TOKEN or TELEGRAM_TOKEN "
+                    "it opens a console chat; with no MONGODB_URI it starts an embedded database under DATA_DIR.",
+    )
+    parser.add_argument("--console", action="store_true",
+                        help="run the console front-end even when chat tokens are set")
+    parser.add_argument("--log-level", default=None, metavar="LEVEL",
+                        help="DEBUG, INFO, WARNING or ERROR (default: LOG_LEVEL, else INFO)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = Settings()
+    from bot.app import App, LOG_FILE, log_salt
+
+    data_dir = Path(settings.data_dir)
+    console = args.console or (settings.telegram_token is None and settings.discord_token is None)
+    # In the console, log lines would interleave with the chat: they go to a file under DATA_DIR.
+    stream = None
+    if console:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        stream = open(data_dir / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
+    configure_logging(args.log_level or settings.log_level, secret_values=secrets_of(settings),
+                      salt=log_salt(data_dir), stream=stream)
+    try:
+        return asyncio.run(App(settings, force_console=args.console).run())
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # start-up failures: one readable line, the details in the log
+        log.exception("app.failed")
+        print(f"moodbot could not start: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

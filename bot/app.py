@@ -1,0 +1,224 @@
+"""The app: one process, one event loop, one classifier pool, one scheduler, and the front-ends.
+
+Start-up order: database (embedded when MONGODB_URI is unset) -> classifier warming in the
+background -> sources -> use cases -> scheduler -> front-ends. Shutdown is the reverse, on
+SIGINT/SIGTERM, on /quit, or at the end of the console's input.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import logging
+import secrets
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from bot.config import Settings
+from bot.ratelimit import MoodRateLimiter
+from bot.scheduler import PromptScheduler
+from bot.usecases import UseCases, build_usecases
+
+log = logging.getLogger(__name__)
+
+SALT_FILE = ".log-salt"
+LOG_FILE = "moodbot.log"
+OUTBOX_DRAIN_INTERVAL_S = 30.0
+
+
+class WarmingClassifier:
+    """The classifier, started in the background so the bot answers at once; the first /mood
+    waits for the warm-up (spawning workers and loading the model takes seconds)."""
+
+    def __init__(self, classifier) -> None:
+        self.classifier = classifier
+        self._started: asyncio.Task | None = None
+
+    def start_in_background(self) -> None:
+        self._started = asyncio.create_task(self.classifier.start(), name="classifier-warm-up")
+        self._started.add_done_callback(self._log_outcome)
+
+    @staticmethod
+    def _log_outcome(task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("classifier.start_failed", exc_info=task.exception())
+        elif not task.cancelled():
+            log.info("classifier.ready")
+
+    async def classify(self, path, **kwargs):
+        if self._started is None:
+            self.start_in_background()
+        await asyncio.shield(self._started)
+        return await self.classifier.classify(path, **kwargs)
+
+    async def close(self) -> None:
+        if self._started is not None and not self._started.done():
+            self._started.cancel()
+            with contextlib.suppress(BaseException):
+                await self._started
+        await self.classifier.close()
+
+
+async def _maybe_await(value):
+    return await value if inspect.isawaitable(value) else value
+
+
+def log_salt(data_dir: Path) -> str:
+    """A per-installation salt, so hashed ids in the logs stay stable across restarts."""
+    path = data_dir / SALT_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        salt = secrets.token_hex(16)
+        path.write_text(salt)
+        return salt
+
+
+def build_sources(settings: Settings):
+    """(resolver or None, fetcher) from the settings. Imported here: yt-dlp and spotipy are big."""
+    from bot.sources.audio import AudioFetcher
+
+    resolver = None
+    if settings.spotify_enabled:
+        from bot.sources.spotify import SpotifyResolver
+
+        resolver = SpotifyResolver(
+            client_id=settings.spotify_client_id,
+            client_secret=settings.spotify_client_secret.get_secret_value(),
+            api_url=settings.spotify_api_url,
+            auth_url=settings.spotify_auth_url,
+        )
+    fetcher = AudioFetcher(
+        search_template=settings.audio_search,
+        allowed_hosts=settings.allowed_host_set,
+        max_bytes=settings.max_audio_bytes,
+        max_duration_s=settings.max_audio_duration_s,
+    )
+    return resolver, fetcher
+
+
+def build_app_usecases(settings: Settings, db, classifier, *, resolver, fetcher, writer) -> UseCases:
+    from bot.sources.query import parse_query
+
+    return build_usecases(
+        db, classifier, fetcher, resolver=resolver, writer=writer,
+        limiter=MoodRateLimiter.from_settings(settings),
+        parse=functools.partial(parse_query, allowed_hosts=settings.allowed_host_set),
+    )
+
+
+def chat_frontends(settings: Settings, usecases: UseCases) -> list:
+    """The Telegram and/or Discord front-ends whose tokens are set (imported only then)."""
+    frontends = []
+    if settings.telegram_token is not None:
+        from bot.frontends.telegram import TelegramFrontend
+
+        frontends.append(TelegramFrontend(settings, usecases))
+    if settings.discord_token is not None:
+        from bot.frontends.discord import DiscordFrontend
+
+        frontends.append(DiscordFrontend(settings, usecases))
+    return frontends
+
+
+@dataclass
+class App:
+    settings: Settings
+    force_console: bool = False
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    usecases: UseCases | None = None
+    scheduler: PromptScheduler | None = None
+    frontends: list = field(default_factory=list)
+
+    async def run(self) -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                console = await self._start(stack)
+                waiters = [asyncio.create_task(stop.wait(), name="signal")]
+                if console is not None:
+                    waiters.append(asyncio.create_task(console.run(), name="console"))
+                done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                for task in pending:
+                    task.cancel()
+                for task in done:
+                    task.result()  # an exception in the console surfaces here
+                log.info("app.stopping")
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+        return 0
+
+    async def _start(self, stack: contextlib.AsyncExitStack):
+        from storage.database import Database
+        from storage.outbox import JournalOutbox, JournalWriter
+
+        settings = self.settings
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+
+        if settings.mongodb_uri is None:
+            from storage.embedded import EmbeddedServer
+
+            server = EmbeddedServer(data_dir)
+            await _maybe_await(server.start())
+            stack.push_async_callback(lambda: _maybe_await(server.stop()))
+            uri = server.uri
+        else:
+            uri = settings.mongodb_uri.get_secret_value()
+        db = await Database.connect(uri, settings.mongodb_database)
+        stack.push_async_callback(db.close)
+        await db.init()
+
+        from inference.pool import Classifier
+
+        classifier = WarmingClassifier(Classifier(
+            workers=settings.inference_workers, executor=settings.inference_executor,
+            timeout_s=settings.inference_timeout_s, max_queue=settings.inference_max_queue,
+        ))
+        classifier.start_in_background()
+        stack.push_async_callback(classifier.close)
+
+        resolver, fetcher = build_sources(settings)
+        writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(data_dir))
+        drainer = asyncio.create_task(writer.run_drainer(OUTBOX_DRAIN_INTERVAL_S), name="outbox-drainer")
+        stack.push_async_callback(_cancel, drainer)
+
+        self.usecases = build_app_usecases(settings, db, classifier, resolver=resolver, fetcher=fetcher, writer=writer)
+        self.scheduler = PromptScheduler(db, self.usecases.journal)
+        self.usecases.attach_schedule(self.scheduler)
+
+        console = None
+        self.frontends = [] if self.force_console else chat_frontends(settings, self.usecases)
+        if not self.frontends:
+            from bot.frontends.console import ConsoleFrontend
+
+            console = ConsoleFrontend(self.usecases, self.stdin, self.stdout, data_dir=data_dir,
+                                      scheduler=self.scheduler)
+            self.frontends = [console]
+        for frontend in self.frontends:
+            self.scheduler.register(frontend)
+            await frontend.start()
+            stack.push_async_callback(frontend.stop)
+        # After the front-ends: missed prompts are sent at start and need their senders.
+        await self.scheduler.start()
+        stack.push_async_callback(self.scheduler.stop)
+        log.info("app.started", extra={"frontends": ",".join(type(f).__name__ for f in self.frontends)})
+        return console
+
+
+async def _cancel(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

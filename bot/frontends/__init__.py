@@ -1,0 +1,1 @@
+"""Front-ends: adapters between a chat platform (or the terminal) and the use cases."""

@@ -1,0 +1,256 @@
+"""A terminal chat on stdin/stdout with the same commands as Discord and Telegram.
+
+stdin is read by a daemon thread that hands lines to the event loop, so a blocked `readline` never
+blocks the loop or the process exit. The console user is one local user in one local "server", so
+playlists and the server mood work too. It is also the `PromptSender` for the "console" platform.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+from bot.frontends import render
+from bot.replies import (
+    Attachment,
+    Caller,
+    Chart,
+    ExportReply,
+    PromptMessage,
+    ServerMoodReply,
+    StatsReply,
+)
+from inference.result import MOODS
+from storage.models import UserRef
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "console"
+CONSOLE_CALLER = Caller(PLATFORM, "local", place="console:local", chat_id="local", is_admin=True,
+                        display_name="you")
+CONSOLE_COMMANDS = (
+    ("journal prompt", "Send today's journal prompt now"),
+    ("journal answer <song> [your words]", "Answer the open journal prompt with a song"),
+    ("quit", "Leave moodbot"),
+)
+UNKNOWN_HINT = "I don't know that one. Type /help for the commands."
+PROMPT_MARK = "> "
+_EOF = object()
+
+
+def _attachment_if_file(arg: str) -> Attachment | None:
+    """`/mood path/to/song.mp3` classifies a local file; anything else is a song name or link."""
+    path = Path(arg).expanduser()
+    try:
+        if path.is_file():
+            return Attachment(str(path), path.name, path.stat().st_size)
+    except OSError:
+        return None
+    return None
+
+
+class ConsoleFrontend:
+    platform = PLATFORM
+
+    def __init__(self, usecases, stdin: TextIO, stdout: TextIO, *, data_dir: Path | str = "./data",
+                 scheduler=None, caller: Caller = CONSOLE_CALLER) -> None:
+        self.usecases = usecases
+        self.stdin = stdin
+        self.stdout = stdout
+        self.data_dir = Path(data_dir)
+        self.scheduler = scheduler
+        self.caller = caller
+        self._lines: asyncio.Queue | None = None
+        self._message_ids = itertools.count(1)
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._lines is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._lines = asyncio.Queue()
+
+        def pump() -> None:
+            try:
+                for line in iter(self.stdin.readline, ""):
+                    loop.call_soon_threadsafe(self._lines.put_nowait, line)
+            except (ValueError, OSError):  # stdin closed under us at shutdown
+                pass
+            finally:
+                try:
+                    loop.call_soon_threadsafe(self._lines.put_nowait, _EOF)
+                except RuntimeError:  # the loop is already closed
+                    pass
+
+        threading.Thread(target=pump, name="console-stdin", daemon=True).start()
+
+    async def stop(self) -> None:
+        self.stdout.flush()
+
+    async def run(self) -> None:
+        """The chat loop; returns on /quit or end of input."""
+        await self.start()
+        self.say("moodbot console — type /help for the commands, /quit to leave.")
+        while True:
+            self._mark()
+            line = await self._read()
+            if line is None:
+                self.say("")
+                return
+            line = line.strip()
+            if not line:
+                continue
+            if line in ("/quit", "/exit"):
+                self.say("Bye!")
+                return
+            try:
+                await self.handle(line)
+            except Exception:
+                log.exception("console.command_failed")
+                self.say(render.GENERIC_ERROR)
+
+    # ---- PromptSender -------------------------------------------------------------------------
+    async def send_prompt(self, prompt: PromptMessage) -> str | None:
+        message_id = str(next(self._message_ids))
+        self.say(f"\n📝 {prompt.phrase}\n(answer with /journal answer <song> [your words])")
+        return message_id
+
+    # ---- commands ----------------------------------------------------------------------------
+    async def handle(self, line: str) -> None:
+        if not line.startswith("/"):
+            self.say(UNKNOWN_HINT)
+            return
+        command, _, rest = line[1:].partition(" ")
+        rest = rest.strip()
+        handler = getattr(self, f"cmd_{command.lower()}", None)
+        if handler is None:
+            self.say(UNKNOWN_HINT)
+            return
+        await handler(rest)
+
+    async def cmd_help(self, _rest: str) -> None:
+        help_reply = self.usecases.help()
+        help_reply = type(help_reply)(list(help_reply.commands) + list(CONSOLE_COMMANDS))
+        self.say(render.help_text(help_reply, prefix="/"))
+
+    async def cmd_start(self, rest: str) -> None:
+        await self.cmd_help(rest)
+
+    async def cmd_mood(self, rest: str) -> None:
+        attachment = _attachment_if_file(rest) if rest else None
+        reply = await self.usecases.mood.run(self.caller, None if attachment else rest, attachment,
+                                             progress=self._progress)
+        self.show(reply)
+
+    async def cmd_journal(self, rest: str) -> None:
+        sub, _, args = rest.partition(" ")
+        sub, args = sub.lower(), args.strip()
+        if sub == "on":
+            parts = args.split()
+            if len(parts) != 2:
+                self.say("Usage: /journal on <HH:MM> <Area/City>, e.g. /journal on 21:30 Europe/Lisbon")
+                return
+            self.show(await self.usecases.journal.enable(self.caller, parts[0], parts[1]))
+        elif sub == "off":
+            self.show(await self.usecases.journal.disable(self.caller))
+        elif sub == "list":
+            self.show(await self.usecases.journal.list(self.caller))
+        elif sub == "prompt":
+            await self._prompt_now()
+        elif sub == "answer":
+            if not args:
+                self.say("Usage: /journal answer <song or link> [your own words]")
+                return
+            attachment = _attachment_if_file(args.split()[0]) if args else None
+            note = args.partition(" ")[2] if attachment else args
+            self.show(await self.usecases.journal.answer(self.caller, note, attachment, progress=self._progress))
+        else:
+            self.say("Usage: /journal on <HH:MM> <Area/City> | off | list | prompt | answer <song>")
+
+    async def cmd_stats(self, _rest: str) -> None:
+        self.show(await self.usecases.journal.stats(self.caller))
+
+    async def cmd_playlist(self, rest: str) -> None:
+        if not rest:
+            self.say(f"Usage: /playlist <{'|'.join(MOODS)}>")
+            return
+        self.show(await self.usecases.playlists.playlist(self.caller, rest.split()[0].lower()))
+
+    async def cmd_servermood(self, _rest: str) -> None:
+        self.show(await self.usecases.playlists.server_mood(self.caller))
+
+    async def cmd_share(self, rest: str) -> None:
+        if rest.lower() not in ("on", "off"):
+            self.say("Usage: /share on|off")
+            return
+        self.show(await self.usecases.playlists.set_sharing(self.caller, rest.lower() == "on"))
+
+    async def cmd_serverplaylist(self, rest: str) -> None:
+        if rest.lower() not in ("on", "off"):
+            self.say("Usage: /serverplaylist on|off")
+            return
+        self.show(await self.usecases.playlists.set_enabled(self.caller, rest.lower() == "on"))
+
+    async def cmd_export(self, _rest: str) -> None:
+        self.show(await self.usecases.privacy.export(self.caller))
+
+    async def cmd_forget(self, _rest: str) -> None:
+        self.say(render.reply_text(await self.usecases.privacy.forget(self.caller, confirmed=False)))
+        self.say("Delete everything? [y/N] ", end="")
+        answer = await self._read()
+        if answer is not None and answer.strip().lower() in ("y", "yes"):
+            self.show(await self.usecases.privacy.forget(self.caller, confirmed=True))
+        else:
+            self.say("Nothing was deleted.")
+
+    # ---- rendering ---------------------------------------------------------------------------
+    def show(self, reply: object) -> None:
+        self.say(render.reply_text(reply))
+        if isinstance(reply, StatsReply):
+            for chart in reply.charts:
+                self.say(f"  chart: {self._save_chart(chart)}")
+        elif isinstance(reply, ServerMoodReply) and reply.chart is not None:
+            self.say(f"  chart: {self._save_chart(reply.chart)}")
+        elif isinstance(reply, ExportReply):
+            path = self._write(self.data_dir / "exports" / reply.filename, reply.data)
+            self.say(f"  saved: {path}")
+
+    def say(self, text: str, end: str = "\n") -> None:
+        self.stdout.write(text + end)
+        self.stdout.flush()
+
+    async def _progress(self, stage: str) -> None:
+        self.say(f"  … {stage}")
+
+    async def _prompt_now(self) -> None:
+        ref = UserRef(self.caller.platform, self.caller.user_id)
+        if self.scheduler is not None:
+            prompt_id = await self.scheduler.fire_now(ref)
+            if prompt_id is None:
+                self.say("I couldn't send a prompt — turn the journal on first: /journal on 21:30 Europe/Lisbon")
+            return
+        self.say("The scheduler isn't running.")
+
+    def _save_chart(self, chart: Chart) -> Path:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        return self._write(self.data_dir / "charts" / f"{stamp}-{chart.filename}", chart.png)
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path.resolve()
+
+    def _mark(self) -> None:
+        # Only a terminal gets the "> " marker: piped output stays clean for scripts and tests.
+        if getattr(self.stdout, "isatty", lambda: False)():
+            self.say(PROMPT_MARK, end="")
+
+    async def _read(self) -> str | None:
+        assert self._lines is not None
+        line = await self._lines.get()
+        return None if line is _EOF else line

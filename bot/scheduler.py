@@ -1,0 +1,156 @@
+"""Daily journal prompts: one APScheduler cron job per opted-in user, in the user's own time zone.
+
+The state lives in MongoDB, not in the scheduler: at start the jobs are rebuilt from the users who
+opted in, and a prompt missed while the bot was down (today's time passed less than GRACE ago and
+nothing was sent today) is sent at once. Delivery goes through the front-end registered for the
+user's platform (a `PromptSender`), paced so a broadcast doesn't hit the platforms all at once.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.usecases.journal import JournalUseCase
+from bot.usecases.ports import PromptSender
+from storage.models import StorageError, User, UserRef
+
+log = logging.getLogger(__name__)
+
+# A prompt up to 3 h late is still worth sending (bot restarted, event loop busy); later, skip the day.
+GRACE = timedelta(hours=3)
+# At most this many deliveries at once, each followed by a short pause: the front-ends' own rate
+# limiters handle the platforms' per-chat limits, this keeps a 21:00 burst from flooding them.
+DELIVERY_CONCURRENCY = 4
+DELIVERY_PAUSE_S = 0.05
+
+
+def job_id(ref: UserRef) -> str:
+    return f"prompt:{ref.platform}:{ref.user_id}"
+
+
+def prompt_trigger(user: User) -> CronTrigger:
+    """Every day at the user's local time; the time zone makes it right across DST changes."""
+    assert user.prompt_time is not None
+    return CronTrigger(hour=user.prompt_time.hour, minute=user.prompt_time.minute, timezone=ZoneInfo(user.timezone))
+
+
+def missed_today(user: User, now: datetime, last_sent: object, grace: timedelta = GRACE) -> bool:
+    """True when today's prompt time (local) passed less than `grace` ago and none was sent today."""
+    if user.prompt_time is None:
+        return False
+    local_now = now.astimezone(ZoneInfo(user.timezone))
+    due = datetime.combine(local_now.date(), user.prompt_time, tzinfo=ZoneInfo(user.timezone))
+    return due <= local_now <= due + grace and last_sent != local_now.date()
+
+
+class PromptScheduler:
+    def __init__(
+        self,
+        db,
+        journal: JournalUseCase,
+        *,
+        grace: timedelta = GRACE,
+        concurrency: int = DELIVERY_CONCURRENCY,
+        pause_s: float = DELIVERY_PAUSE_S,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.db = db
+        self.journal = journal
+        self.grace = grace
+        self.pause_s = pause_s
+        self.now = now
+        self.senders: dict[str, PromptSender] = {}
+        self._scheduler = AsyncIOScheduler(timezone=timezone.utc)
+        self._pace = asyncio.Semaphore(concurrency)
+
+    def register(self, sender: PromptSender) -> None:
+        self.senders[sender.platform] = sender
+
+    async def start(self) -> int:
+        """Starts the scheduler, rebuilds every user's job, and sends today's missed prompts.
+        Returns how many missed prompts were sent."""
+        self._scheduler.start()
+        try:
+            users = await self.db.users.journal_users()
+        except StorageError as error:
+            log.error("scheduler.rebuild_failed", extra={"reason": str(error)})
+            return 0
+        for user in users:
+            self.schedule(user)
+        now = self.now()
+        missed = []
+        for user in users:
+            if user.platform in self.senders and missed_today(user, now, await self.db.prompts.last_sent_date(user.ref), self.grace):
+                missed.append(user)
+        log.info("scheduler.started", extra={"jobs": len(users), "missed": len(missed)})
+        sent = await asyncio.gather(*(self.deliver(u.ref) for u in missed))
+        return sum(1 for s in sent if s)
+
+    async def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    # PromptSchedule, used by the journal and privacy use cases.
+    def schedule(self, user: User) -> None:
+        if not user.journal_enabled or user.prompt_time is None:
+            self.unschedule(user.ref)
+            return
+        self._scheduler.add_job(
+            self.deliver, prompt_trigger(user), args=[user.ref], id=job_id(user.ref), replace_existing=True,
+            misfire_grace_time=int(self.grace.total_seconds()), coalesce=True, max_instances=1,
+        )
+
+    def unschedule(self, ref: UserRef) -> None:
+        if self._scheduler.get_job(job_id(ref)) is not None:
+            self._scheduler.remove_job(job_id(ref))
+
+    def next_fire_time(self, ref: UserRef) -> datetime | None:
+        job = self._scheduler.get_job(job_id(ref))
+        if job is None:
+            return None
+        return getattr(job, "next_run_time", None) or job.trigger.get_next_fire_time(None, self.now())
+
+    def is_scheduled(self, ref: UserRef) -> bool:
+        return self._scheduler.get_job(job_id(ref)) is not None
+
+    async def fire_now(self, ref: UserRef) -> str | None:
+        """Sends the user's prompt now (tests, the console's /journal prompt). Returns the prompt id."""
+        return await self.deliver(ref, force=True)
+
+    async def deliver(self, ref: UserRef, *, force: bool = False) -> str | None:
+        """One prompt to one user: re-read the user (they may have opted out since), skip if today's
+        was already sent, record it, send it, remember the platform message id."""
+        sender = self.senders.get(ref.platform)
+        if sender is None:
+            log.warning("scheduler.no_sender", extra={"platform": ref.platform})
+            return None
+        async with self._pace:
+            try:
+                user = await self.db.users.get(ref)
+                if user is None or not (user.journal_enabled or force):
+                    return None
+                today = self.now().astimezone(ZoneInfo(user.timezone)).date()
+                if not force and await self.db.prompts.last_sent_date(ref) == today:
+                    return None
+                prompt = await self.journal.make_prompt(user)
+            except StorageError as error:
+                log.warning("scheduler.prompt_not_made", extra={"user": ref.user_id, "reason": str(error)})
+                return None
+            try:
+                message_id = await sender.send_prompt(prompt)
+            except Exception:
+                log.exception("scheduler.send_failed", extra={"user": ref.user_id, "chat": prompt.chat_id})
+                return None
+            try:
+                await self.journal.prompt_delivered(prompt.prompt_id, message_id)
+            except StorageError as error:
+                log.warning("scheduler.message_id_not_saved", extra={"user": ref.user_id, "reason": str(error)})
+            log.info("scheduler.prompt_sent", extra={"user": ref.user_id, "chat": prompt.chat_id})
+            await asyncio.sleep(self.pause_s)
+            return prompt.prompt_id

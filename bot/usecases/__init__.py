@@ -1,0 +1,43 @@
+"""Platform-free use cases: the only API the front-ends call. They take plain values (`Caller`,
+text, `Attachment`) and return reply models from `bot/replies.py`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.replies import HelpReply
+from bot.usecases.help import help_reply
+from bot.usecases.journal import JournalUseCase
+from bot.usecases.mood import MoodUseCase
+from bot.usecases.playlists import PlaylistUseCase
+from bot.usecases.ports import PromptSchedule, PromptSender
+from bot.usecases.privacy import PrivacyUseCase
+
+__all__ = ["UseCases", "MoodUseCase", "JournalUseCase", "PlaylistUseCase", "PrivacyUseCase",
+           "PromptSchedule", "PromptSender", "build_usecases"]
+
+
+@dataclass
+class UseCases:
+    mood: MoodUseCase
+    journal: JournalUseCase
+    playlists: PlaylistUseCase
+    privacy: PrivacyUseCase
+
+    def help(self) -> HelpReply:
+        return help_reply()
+
+    def attach_schedule(self, schedule: PromptSchedule) -> None:
+        """The scheduler needs the use cases and they need it: wired after both exist."""
+        self.journal.schedule = schedule
+        self.privacy.schedule = schedule
+
+
+def build_usecases(db, classifier, fetcher, *, resolver=None, limiter=None, writer=None, **mood_kwargs) -> UseCases:
+    """Assembles the use cases from real adapters (the app and end-to-end tests use this)."""
+    mood = MoodUseCase(db, classifier, fetcher, resolver=resolver, limiter=limiter, **mood_kwargs)
+    return UseCases(
+        mood=mood,
+        journal=JournalUseCase(db, mood, writer=writer),
+        playlists=PlaylistUseCase(db),
+        privacy=PrivacyUseCase(db),
+    )

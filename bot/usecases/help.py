@@ -1,0 +1,23 @@
+"""The command list every front-end shows. Usages have no leading "/": each front-end adds its own
+command prefix when it renders them (render.help_text(reply, prefix="/"))."""
+from __future__ import annotations
+
+from bot.replies import HelpReply
+
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("mood <song | Spotify link | YouTube link>", "Tell the mood of a song (or attach an audio file)"),
+    ("journal on <HH:MM> <Area/City>", "Get a daily prompt to answer with a song, e.g. /journal on 21:30 Europe/Lisbon"),
+    ("journal off", "Stop the daily prompt"),
+    ("journal list", "Your latest journal entries"),
+    ("stats", "Your moods over time, a year in pixels and your songs on the mood map"),
+    ("playlist <happy|energetic|sad|calm>", "This server's playlist for a mood"),
+    ("servermood", "This server's mood of the week"),
+    ("share on|off", "Whether your songs count in server playlists"),
+    ("export", "Download everything stored about you (JSON)"),
+    ("forget", "Delete everything stored about you"),
+    ("help", "This list"),
+)
+
+
+def help_reply(extra: tuple[tuple[str, str], ...] = ()) -> HelpReply:
+    return HelpReply(list(COMMANDS) + list(extra))

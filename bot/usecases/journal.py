@@ -1,0 +1,337 @@
+"""The music journal: opt in/out, daily prompts, answers (a song + the user's own words), list, stats."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from typing import Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from bot import charts
+from bot.prompts import NO_REPEAT_DAYS, pick_phrase
+from bot.replies import (
+    Attachment,
+    Caller,
+    Chart,
+    ErrorReply,
+    JournalEntryView,
+    JournalListReply,
+    JournalSavedReply,
+    MoodReply,
+    Progress,
+    PromptMessage,
+    StatsReply,
+    TextReply,
+    no_progress,
+)
+from bot.sources.models import SourceError
+from bot.usecases.mood import GENERIC_ERROR, MoodUseCase
+from bot.usecases.ports import NoSchedule, PromptSchedule
+from inference.result import MOODS, InferenceError
+from storage.outbox import JournalWrite, JournalWriter
+from storage.models import DatabaseUnavailableError, JournalEntry, StorageError, User, UserRef
+
+log = logging.getLogger(__name__)
+
+TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:h.]([0-5]\d)\s*$")
+URL_RE = re.compile(r"(https?://\S+|spotify:track:\S+)", re.IGNORECASE)
+EXAMPLE_ZONES = ("Europe/Lisbon", "America/New_York", "Asia/Tokyo", "UTC")
+TIME_ERROR = "I need the time as HH:MM on a 24-hour clock, e.g. /journal on 21:30 Europe/Lisbon."
+NO_PROMPT_ERROR = ("There's no open journal prompt to answer. Turn the journal on with "
+                   "/journal on 21:30 Europe/Lisbon and reply to the next prompt with a song.")
+NO_SONG_ERROR = "Reply with a song — its name or a Spotify/YouTube link — optionally followed by a few words of your own."
+DB_DOWN_ERROR = "The database is unavailable — try again shortly."
+LIST_MAX = 50
+WEEKS_SHOWN = 12
+PIXEL_DAYS = 366
+# Prompts delivered by this process, kept in memory so an answer can be saved while the database is down.
+OPEN_PROMPTS_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class OpenPrompt:
+    prompt_id: str
+    ref: UserRef
+    phrase: str
+    local_date: date
+    chat_id: str | None = None
+    message_id: str | None = None
+
+
+def parse_prompt_time(text: str) -> time | None:
+    match = TIME_RE.match(text or "")
+    return time(int(match.group(1)), int(match.group(2))) if match else None
+
+
+@lru_cache(maxsize=1)
+def all_timezones() -> tuple[str, ...]:
+    return tuple(sorted(available_timezones()))
+
+
+def canonical_timezone(name: str) -> str | None:
+    """The IANA name the user meant ("europe/lisbon" -> "Europe/Lisbon"), or None."""
+    wanted = (name or "").strip().replace(" ", "_")
+    by_lower = {z.lower(): z for z in all_timezones()}
+    found = by_lower.get(wanted.lower())
+    if found is None:
+        return None
+    try:
+        ZoneInfo(found)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return found
+
+
+def split_answer(text: str) -> tuple[str, str]:
+    """A journal reply is a song (name or link) optionally followed by the user's own words.
+    A link anywhere is the song and the rest is the note; otherwise the first line is the song."""
+    text = (text or "").strip()
+    link = URL_RE.search(text)
+    if link:
+        note = (text[: link.start()] + " " + text[link.end():]).strip()
+        return link.group(0), re.sub(r"\s+", " ", note)
+    first, _, rest = text.partition("\n")
+    return first.strip(), rest.strip()
+
+
+def local_today(zone: str, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(zone)).date()
+
+
+def summary_text(total: int, current: int, longest: int, moods: Counter) -> str:
+    days = lambda n: f"{n} day" + ("" if n == 1 else "s")  # noqa: E731
+    lines = [f"{total} journal entr{'y' if total == 1 else 'ies'} — current streak {days(current)}, longest {days(longest)}."]
+    if moods:
+        top, count = moods.most_common(1)[0]
+        share = ", ".join(f"{m} {moods.get(m, 0)}" for m in MOODS)
+        lines.append(f"Your most frequent mood: {top} ({count} of {sum(moods.values())}). All: {share}.")
+    return "\n".join(lines)
+
+
+class JournalUseCase:
+    def __init__(
+        self,
+        db,
+        mood: MoodUseCase,
+        *,
+        writer: JournalWriter | None = None,
+        schedule: PromptSchedule | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.db = db
+        self.mood = mood
+        self.writer = writer
+        self.schedule: PromptSchedule = schedule or NoSchedule()
+        self.now = now
+        self._open: OrderedDict[str, OpenPrompt] = OrderedDict()
+
+    # ---- opting in and out -------------------------------------------------------------------
+    async def enable(self, caller: Caller, time_text: str, timezone: str) -> TextReply | ErrorReply:
+        prompt_time = parse_prompt_time(time_text)
+        if prompt_time is None:
+            return ErrorReply(TIME_ERROR)
+        zone = canonical_timezone(timezone)
+        if zone is None:
+            suggestions = self.timezones(timezone.split("/")[-1] if timezone else "", limit=3)
+            examples = ", ".join(suggestions or EXAMPLE_ZONES)
+            return ErrorReply(f"I don't know the time zone “{timezone}”. Use an IANA name such as {examples}.")
+        ref = UserRef(caller.platform, caller.user_id)
+        chat_id = caller.chat_id or caller.user_id
+        try:
+            await self._ensure_user(caller)
+            await self.db.users.set_journal(ref, enabled=True, prompt_time=prompt_time, timezone=zone, chat_id=chat_id)
+        except StorageError as error:
+            return ErrorReply(str(error))
+        self.schedule.schedule(User(caller.platform, caller.user_id, timezone=zone, prompt_time=prompt_time,
+                                    journal_enabled=True, chat_id=chat_id))
+        log.info("journal.enabled", extra={"user": caller.user_id, "tz": zone, "at": prompt_time.strftime("%H:%M")})
+        return TextReply(f"Journal on: every day at {prompt_time:%H:%M} ({zone}) I'll send you a moment of your day "
+                         "to answer with a song. /journal off stops it.")
+
+    async def disable(self, caller: Caller) -> TextReply:
+        ref = UserRef(caller.platform, caller.user_id)
+        self.schedule.unschedule(ref)
+        try:
+            user = await self.db.users.get(ref)
+            if user is not None:
+                await self.db.users.set_journal(ref, enabled=False, prompt_time=user.prompt_time,
+                                                timezone=user.timezone, chat_id=user.chat_id)
+        except StorageError as error:
+            log.warning("journal.disable_not_saved", extra={"user": caller.user_id, "reason": str(error)})
+            return TextReply("Journal off for now — I couldn't reach the database, so say /journal off again later "
+                             "to make it stick.")
+        log.info("journal.disabled", extra={"user": caller.user_id})
+        return TextReply("Journal off: no more daily prompts. Your entries are kept; /forget deletes them.")
+
+    # ---- prompts -----------------------------------------------------------------------------
+    async def make_prompt(self, user: User) -> PromptMessage:
+        """Picks a phrase this user hasn't seen for NO_REPEAT_DAYS, records it as sent, returns it."""
+        now = self.now()
+        recent = await self.db.prompts.recent_phrases(user.ref, now - timedelta(days=NO_REPEAT_DAYS))
+        phrase = pick_phrase(recent)
+        prompt_id = uuid.uuid4().hex
+        chat_id = user.chat_id or user.user_id
+        local = local_today(user.timezone, now)
+        await self.db.prompts.record_sent(user.ref, prompt_id, phrase, local, now, chat_id, None)
+        self._remember(OpenPrompt(prompt_id, user.ref, phrase, local, chat_id))
+        return PromptMessage(user.platform, user.user_id, chat_id, prompt_id, phrase)
+
+    async def prompt_delivered(self, prompt_id: str, message_id: str | None) -> None:
+        if message_id is None:
+            return
+        known = self._open.get(prompt_id)
+        if known is not None:
+            self._remember(OpenPrompt(known.prompt_id, known.ref, known.phrase, known.local_date,
+                                      known.chat_id, str(message_id)))
+        await self.db.prompts.set_message_id(prompt_id, str(message_id))
+
+    async def is_prompt_message(self, platform: str, chat_id: str, message_id: str) -> bool:
+        if self._memory_by_message(platform, str(chat_id), str(message_id)) is not None:
+            return True
+        try:
+            return await self.db.prompts.find_by_message(platform, str(chat_id), str(message_id)) is not None
+        except StorageError:
+            return False
+
+    def timezones(self, prefix: str, limit: int = 25) -> list[str]:
+        """IANA names for autocomplete: names starting with the text first, then any containing it."""
+        wanted = (prefix or "").strip().lower().replace(" ", "_")
+        zones = all_timezones()
+        starts = [z for z in zones if z.lower().startswith(wanted)]
+        parts = [z for z in zones if z not in starts and any(p.startswith(wanted) for p in z.lower().split("/"))]
+        return (starts + parts)[:limit]
+
+    # ---- answering ---------------------------------------------------------------------------
+    async def answer(self, caller: Caller, text: str | None, attachment: Attachment | None = None, *,
+                     prompt_message_id: str | None = None,
+                     progress: Progress = no_progress) -> JournalSavedReply | ErrorReply:
+        ref = UserRef(caller.platform, caller.user_id)
+        try:
+            prompt = await self._find_prompt(caller, ref, prompt_message_id)
+        except StorageError as error:
+            return ErrorReply(str(error))
+        if prompt is None:
+            return ErrorReply(NO_PROMPT_ERROR)
+        song, note = (None, (text or "").strip()) if attachment is not None else split_answer(text or "")
+        if attachment is None and not song:
+            return ErrorReply(NO_SONG_ERROR)
+        try:
+            reply = await self.mood.analyse(song, attachment, progress)
+        except (SourceError, InferenceError, StorageError) as error:
+            return ErrorReply(str(error))
+        except Exception:
+            log.exception("journal.answer_failed", extra={"user": caller.user_id})
+            return ErrorReply(GENERIC_ERROR)
+        entry = JournalEntry(
+            user=ref, local_date=prompt.local_date, prompt_id=prompt.prompt_id, phrase=prompt.phrase,
+            reply_text=(text or "").strip() or (attachment.filename if attachment else ""),
+            track_key=reply.track_key, track_title=display_title(reply), mood=reply.mood,
+            valence=reply.valence, arousal=reply.arousal, created_at=self.now(), note=note, place=caller.place,
+        )
+        queued = await self._store(entry)
+        self._open.pop(prompt.prompt_id, None)
+        log.info("journal.answered", extra={"user": caller.user_id, "mood": reply.mood, "queued": queued})
+        return JournalSavedReply(phrase=prompt.phrase, mood=reply, local_date=prompt.local_date, queued=queued)
+
+    async def _find_prompt(self, caller: Caller, ref: UserRef, prompt_message_id: str | None) -> OpenPrompt | None:
+        chat_id = str(caller.chat_id or caller.user_id)
+        try:
+            if prompt_message_id is not None:
+                sent = await self.db.prompts.find_by_message(caller.platform, chat_id, str(prompt_message_id))
+            else:
+                sent = await self.db.prompts.latest_open(ref)
+        except DatabaseUnavailableError:
+            # The prompt was sent by this process: its phrase and id are still in memory.
+            remembered = (self._memory_by_message(caller.platform, chat_id, str(prompt_message_id))
+                          if prompt_message_id is not None else self._memory_latest(ref))
+            if remembered is None:
+                raise
+            return remembered
+        if sent is None or sent.user != ref:
+            return None
+        return OpenPrompt(sent.prompt_id, sent.user, sent.phrase, sent.local_date, sent.chat_id, sent.message_id)
+
+    async def _store(self, entry: JournalEntry) -> bool:
+        """Saves the entry; with the database down it goes to the outbox. True when queued."""
+        if self.writer is not None:
+            queued = await self.writer.add_or_queue(entry) is JournalWrite.QUEUED
+        else:
+            await self.db.journal.add(entry)
+            queued = False
+        try:
+            await self.db.prompts.mark_answered(entry.prompt_id)
+        except StorageError as error:
+            log.warning("journal.prompt_not_marked", extra={"user": entry.user.user_id, "reason": str(error)})
+        return queued
+
+    def _remember(self, prompt: OpenPrompt) -> None:
+        self._open[prompt.prompt_id] = prompt
+        self._open.move_to_end(prompt.prompt_id)
+        while len(self._open) > OPEN_PROMPTS_MAX:
+            self._open.popitem(last=False)
+
+    def _memory_by_message(self, platform: str, chat_id: str, message_id: str) -> OpenPrompt | None:
+        for p in reversed(self._open.values()):
+            if p.ref.platform == platform and p.chat_id == chat_id and p.message_id == message_id:
+                return p
+        return None
+
+    def _memory_latest(self, ref: UserRef) -> OpenPrompt | None:
+        return next((p for p in reversed(self._open.values()) if p.ref == ref), None)
+
+    # ---- reading -----------------------------------------------------------------------------
+    async def list(self, caller: Caller, limit: int = 10) -> JournalListReply:
+        ref = UserRef(caller.platform, caller.user_id)
+        limit = max(1, min(limit, LIST_MAX))
+        entries = await self.db.journal.list(ref, limit=limit)
+        total = await self.db.journal.count(ref)
+        return JournalListReply([entry_view(e) for e in entries], total)
+
+    async def stats(self, caller: Caller) -> StatsReply | ErrorReply:
+        ref = UserRef(caller.platform, caller.user_id)
+        try:
+            user = await self.db.users.get(ref)
+            today = local_today(user.timezone if user else "UTC", self.now())
+            stats = await self.db.journal.stats(ref, today)
+            entries = await self.db.journal.list(ref, limit=PIXEL_DAYS)
+        except StorageError as error:
+            return ErrorReply(str(error))
+        if stats.total_entries == 0:
+            return ErrorReply("Your journal is empty so far. Turn it on with /journal on 21:30 Europe/Lisbon "
+                              "and answer a prompt with a song.")
+        moods = Counter(e.mood for e in entries)
+        weekly = [(p.period, p.counts) for p in stats.weekly[-WEEKS_SHOWN:]]
+        days = {e.local_date: e.mood for e in entries if e.local_date.year == today.year}
+        weekly_png, pixels_png, map_png = await asyncio.gather(
+            asyncio.to_thread(charts.mood_over_time, weekly),
+            asyncio.to_thread(charts.year_in_pixels, days, today.year),
+            asyncio.to_thread(charts.valence_arousal_map, stats.songs),
+        )
+        return StatsReply(
+            summary=summary_text(stats.total_entries, stats.current_streak, stats.longest_streak, moods),
+            charts=[
+                Chart("moods-by-week.png", weekly_png, "Your moods, week by week"),
+                Chart("year-in-pixels.png", pixels_png, f"{today.year} in pixels"),
+                Chart("mood-map.png", map_png, "Your songs on the valence/arousal map"),
+            ],
+        )
+
+    async def _ensure_user(self, caller: Caller) -> None:
+        ref = UserRef(caller.platform, caller.user_id)
+        if await self.db.users.get(ref) is None:
+            await self.db.users.upsert(User(caller.platform, caller.user_id, chat_id=caller.chat_id or caller.user_id,
+                                            created_at=self.now()))
+
+
+def display_title(reply: MoodReply) -> str:
+    return f"{', '.join(reply.artists)} – {reply.title}" if reply.artists else reply.title
+
+
+def entry_view(entry: JournalEntry) -> JournalEntryView:
+    return JournalEntryView(local_date=entry.local_date, phrase=entry.phrase, title=entry.track_title,
+                            artists=(), mood=entry.mood, note=entry.note)

@@ -1,0 +1,214 @@
+"""/mood: from what the user typed or attached to a mood, through the cache, the sources and the
+classifier. `analyse` is the shared path; the journal uses it too (without the rate limit).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from bot.ratelimit import MoodRateLimiter, RateLimited
+from bot.replies import (
+    STAGE_DOWNLOADING,
+    STAGE_FINDING,
+    STAGE_LISTENING,
+    Attachment,
+    Caller,
+    ErrorReply,
+    MoodReply,
+    Progress,
+    no_progress,
+)
+from bot.sources.models import Query, QueryKind, SourceError, TrackInfo
+from bot.usecases.ports import AudioSource, MoodClassifier, TrackResolver
+from inference.result import InferenceError, MoodResult
+from storage.models import MoodRequest, StorageError, StoredMood, TrackRecord, UserRef
+
+log = logging.getLogger(__name__)
+
+GENERIC_ERROR = "Sorry, something went wrong on my side while listening to that. Please try again in a moment."
+NO_INPUT_ERROR = "Tell me a song: /mood <song name | Spotify link | YouTube link>, or attach an audio file."
+SPOTIFY_OFF_ERROR = "Spotify links need Spotify to be configured on this bot — send the song's name or a YouTube link instead."
+MAX_TITLE_CHARS = 120
+
+Parse = Callable[[str], Query]
+FileKey = Callable[[str | Path], str]
+
+
+def title_from_filename(filename: str) -> str:
+    """"01_Some-Song.final.mp3" -> "01 Some-Song.final": what a person would call the file."""
+    stem = Path(filename).stem if "." in filename else filename
+    title = re.sub(r"[_\s]+", " ", stem).strip()
+    return (title or "Your audio file")[:MAX_TITLE_CHARS]
+
+
+def stored_mood(result: MoodResult) -> StoredMood:
+    return StoredMood(result.mood, dict(result.probabilities), result.valence, result.arousal,
+                      result.model, result.model_version)
+
+
+def track_record(track: TrackInfo, mood: StoredMood, classified_at: datetime) -> TrackRecord:
+    return TrackRecord(
+        key=track.key, title=track.title, artists=list(track.artists), album=track.album,
+        duration_s=track.duration_s, isrc=track.isrc, art_url=track.art_url, spotify_id=track.spotify_id,
+        spotify_url=track.spotify_url, youtube_id=track.youtube_id, mood=mood, classified_at=classified_at,
+    )
+
+
+def mood_reply(record: TrackRecord, *, cached: bool, source_url: str | None = None,
+               fallback_reason: str | None = None) -> MoodReply:
+    mood = record.mood
+    assert mood is not None, "only classified tracks make a reply"
+    if source_url is None and record.youtube_id:
+        source_url = f"https://www.youtube.com/watch?v={record.youtube_id}"
+    return MoodReply(
+        track_key=record.key, title=record.title, artists=tuple(record.artists), mood=mood.mood,
+        probabilities=dict(mood.probabilities), valence=mood.valence, arousal=mood.arousal,
+        confidence=float(mood.probabilities.get(mood.mood, 0.0)), model=mood.model,
+        model_version=mood.model_version, album=record.album, art_url=record.art_url,
+        spotify_url=record.spotify_url, source_url=source_url, fallback_reason=fallback_reason, cached=cached,
+    )
+
+
+class MoodUseCase:
+    def __init__(
+        self,
+        db,
+        classifier: MoodClassifier,
+        fetcher: AudioSource,
+        *,
+        resolver: TrackResolver | None = None,
+        limiter: MoodRateLimiter | None = None,
+        parse: Parse | None = None,
+        file_key: FileKey | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        if parse is None or file_key is None:
+            from bot.sources.keys import file_cache_key
+            from bot.sources.query import parse_query
+
+            parse, file_key = parse or parse_query, file_key or file_cache_key
+        self.db = db
+        self.classifier = classifier
+        self.fetcher = fetcher
+        self.resolver = resolver
+        self.limiter = limiter
+        self.parse = parse
+        self.file_key = file_key
+        self.now = now
+
+    async def run(self, caller: Caller, text: str | None = None, attachment: Attachment | None = None,
+                  progress: Progress = no_progress) -> MoodReply | ErrorReply:
+        """Given a user types `/mood Creep`, they get a reply naming a mood (or a readable error)."""
+        if not (text and text.strip()) and attachment is None:
+            return ErrorReply(NO_INPUT_ERROR)
+        try:
+            permit = self.limiter.acquire(f"{caller.platform}:{caller.user_id}", caller.place) if self.limiter else None
+        except RateLimited as limited:
+            log.info("mood.rate_limited", extra={"user": caller.user_id, "retry_after_s": limited.retry_after_s})
+            return ErrorReply(str(limited), retry_after_s=limited.retry_after_s)
+        try:
+            reply = await self.analyse(text, attachment, progress)
+        except (SourceError, InferenceError, StorageError) as error:
+            log.info("mood.refused", extra={"user": caller.user_id, "error": type(error).__name__, "reason": str(error)})
+            return ErrorReply(str(error))
+        except Exception:
+            log.exception("mood.failed", extra={"user": caller.user_id})
+            return ErrorReply(GENERIC_ERROR)
+        finally:
+            if permit is not None:
+                permit.release()
+        await self._record_request(caller, reply)
+        log.info("mood.answered", extra={"user": caller.user_id, "chat": caller.chat_id, "track": reply.track_key,
+                                         "mood": reply.mood, "cached": reply.cached, "model": reply.model})
+        return reply
+
+    async def analyse(self, text: str | None, attachment: Attachment | None = None,
+                      progress: Progress = no_progress) -> MoodReply:
+        """The mood of a song or file; typed errors (SourceError, InferenceError) propagate."""
+        if attachment is not None:
+            return await self._analyse_file(attachment, progress)
+        query = self.parse(text or "")
+        await progress(STAGE_FINDING)
+        track = await self._resolve(query)
+        if track is not None:
+            cached = await self._cached(track.key)
+            if cached is not None:
+                return mood_reply(cached, cached=True, source_url=track.source_url)
+        await progress(STAGE_DOWNLOADING)
+        async with self.fetcher.fetch(track or query) as audio:
+            if track is None:
+                # No resolver: the audio search found the song; its video id is the cache key.
+                track = await self._track_from_download(query, audio)
+                cached = await self._cached(track.key)
+                if cached is not None:
+                    return mood_reply(cached, cached=True, source_url=audio.source_url)
+            elif audio.youtube_id and not track.youtube_id:
+                track = replace(track, youtube_id=audio.youtube_id)
+            await progress(STAGE_LISTENING)
+            result = await self.classifier.classify(audio.path)
+        return await self._save(track, result, source_url=audio.source_url)
+
+    async def _analyse_file(self, attachment: Attachment, progress: Progress) -> MoodReply:
+        key = await asyncio.to_thread(self.file_key, attachment.path)
+        cached = await self._cached(key)
+        if cached is not None:
+            return mood_reply(cached, cached=True)
+        await progress(STAGE_LISTENING)
+        result = await self.classifier.classify(attachment.path)
+        track = TrackInfo(key=key, title=title_from_filename(attachment.filename))
+        return await self._save(track, result)
+
+    async def _resolve(self, query: Query) -> TrackInfo | None:
+        """The track when it can be known before downloading; None: let the audio search find it."""
+        if query.kind is QueryKind.YOUTUBE:
+            # YouTube links skip Spotify: the video id is the song.
+            return TrackInfo(key=f"youtube:{query.youtube_id}", title=query.text or "YouTube video",
+                             youtube_id=query.youtube_id, source_url=query.url)
+        if self.resolver is None:
+            if query.kind is QueryKind.SPOTIFY_TRACK:
+                raise SpotifyNotConfiguredError(SPOTIFY_OFF_ERROR)
+            return None
+        return await self.resolver.resolve(query)
+
+    async def _track_from_download(self, query: Query, audio) -> TrackInfo:
+        if audio.youtube_id:
+            key = f"youtube:{audio.youtube_id}"
+        else:
+            key = await asyncio.to_thread(self.file_key, audio.path)
+        return TrackInfo(key=key, title=query.text[:MAX_TITLE_CHARS] or "Unknown song",
+                         youtube_id=audio.youtube_id, source_url=audio.source_url)
+
+    async def _cached(self, key: str) -> TrackRecord | None:
+        try:
+            record = await self.db.tracks.get(key)
+        except StorageError as error:
+            # The classifier doesn't need the database: answer anyway, just without the cache.
+            log.warning("mood.cache_unavailable", extra={"track": key, "reason": str(error)})
+            return None
+        return record if record is not None and record.mood is not None else None
+
+    async def _save(self, track: TrackInfo, result: MoodResult, *, source_url: str | None = None) -> MoodReply:
+        record = track_record(track, stored_mood(result), self.now())
+        try:
+            await self.db.tracks.save(record)
+        except StorageError as error:
+            log.warning("mood.track_not_saved", extra={"track": track.key, "reason": str(error)})
+        return mood_reply(record, cached=False, source_url=source_url or track.source_url,
+                          fallback_reason=result.fallback_reason)
+
+    async def _record_request(self, caller: Caller, reply: MoodReply) -> None:
+        request = MoodRequest(UserRef(caller.platform, caller.user_id), caller.place, reply.track_key,
+                              reply.mood, self.now())
+        try:
+            await self.db.requests.add(request)
+        except StorageError as error:
+            log.warning("mood.request_not_saved", extra={"user": caller.user_id, "reason": str(error)})
+
+
+class SpotifyNotConfiguredError(SourceError):
+    pass

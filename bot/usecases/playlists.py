@@ -1,0 +1,84 @@
+"""Server and group features: mood playlists, the mood of the week, the admin switch, the user's opt-out."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from typing import Callable
+
+from bot import charts
+from bot.replies import Caller, Chart, ErrorReply, PlaylistReply, PlaylistTrackView, ServerMoodReply, TextReply
+from inference.result import MOODS
+from storage.models import StorageError, User, UserRef
+
+log = logging.getLogger(__name__)
+
+PLAYLIST_LENGTH = 20
+NOT_IN_SERVER = "Playlists belong to a server or group: use this command there, not in a private chat."
+DISABLED = "Server playlists are turned off here. An admin can turn them on again."
+NOT_ADMIN = "Only the server's admins can turn server playlists on or off."
+
+
+def mood_error(mood: str) -> ErrorReply:
+    return ErrorReply(f"“{mood}” isn't one of the moods I know: {', '.join(MOODS)}.")
+
+
+class PlaylistUseCase:
+    def __init__(self, db, *, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.db = db
+        self.now = now
+
+    async def playlist(self, caller: Caller, mood: str) -> PlaylistReply | ErrorReply:
+        mood = (mood or "").strip().lower()
+        if mood not in MOODS:
+            return mood_error(mood)
+        if caller.place is None:
+            return ErrorReply(NOT_IN_SERVER)
+        try:
+            settings = await self.db.servers.get(caller.place)
+            if not settings.playlist_enabled:
+                return ErrorReply(DISABLED)
+            items = await self.db.playlists.playlist(caller.place, mood, limit=PLAYLIST_LENGTH)
+        except StorageError as error:
+            return ErrorReply(str(error))
+        tracks = [PlaylistTrackView(i.title, tuple(i.artists), i.spotify_url, i.members) for i in items]
+        return PlaylistReply(mood, tracks)
+
+    async def server_mood(self, caller: Caller) -> ServerMoodReply | ErrorReply:
+        if caller.place is None:
+            return ErrorReply(NOT_IN_SERVER)
+        try:
+            counts = await self.db.playlists.server_mood_of_week(caller.place, self.now())
+        except StorageError as error:
+            return ErrorReply(str(error))
+        counts = {m: int(counts.get(m, 0)) for m in MOODS}
+        if not any(counts.values()):
+            return ServerMoodReply(None, counts)
+        top = max(MOODS, key=lambda m: counts[m])
+        png = await asyncio.to_thread(charts.server_mood_of_week, counts)
+        return ServerMoodReply(top, counts, Chart("server-mood.png", png, f"This week's mood: {top}"))
+
+    async def set_enabled(self, caller: Caller, enabled: bool) -> TextReply | ErrorReply:
+        if caller.place is None:
+            return ErrorReply(NOT_IN_SERVER)
+        if not caller.is_admin:
+            return ErrorReply(NOT_ADMIN)
+        try:
+            await self.db.servers.set_playlist_enabled(caller.place, enabled)
+        except StorageError as error:
+            return ErrorReply(str(error))
+        log.info("server.playlists", extra={"user": caller.user_id, "place": caller.place, "enabled": enabled})
+        return TextReply("Server playlists are on." if enabled else "Server playlists are off: /playlist won't answer here.")
+
+    async def set_sharing(self, caller: Caller, share: bool) -> TextReply:
+        ref = UserRef(caller.platform, caller.user_id)
+        try:
+            if await self.db.users.get(ref) is None:
+                await self.db.users.upsert(User(caller.platform, caller.user_id, chat_id=caller.chat_id or caller.user_id,
+                                                created_at=self.now()))
+            await self.db.users.set_sharing(ref, share)
+        except StorageError as error:
+            return TextReply(str(error))
+        if share:
+            return TextReply("Sharing on: your songs count in the playlists of the servers and groups you use me in.")
+        return TextReply("Sharing off: your songs no longer count in any server or group playlist.")

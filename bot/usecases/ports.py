@@ -1,0 +1,57 @@
+"""What the use cases need from the other side (ports). Adapters: `inference.pool.Classifier`,
+`bot.sources.SpotifyResolver` / `AudioFetcher`, `bot.scheduler.PromptScheduler`, and each front-end
+as a `PromptSender`. Tests plug in the real adapters; the protocols only document the shape.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import AsyncContextManager, Protocol
+
+from bot.replies import PromptMessage
+from bot.sources.models import Query, TrackInfo
+from inference.result import MoodResult
+from storage.models import User, UserRef
+
+
+class MoodClassifier(Protocol):
+    async def classify(self, path) -> MoodResult: ...
+
+
+class TrackResolver(Protocol):
+    async def resolve(self, query: Query) -> TrackInfo: ...
+
+
+class FetchedAudioLike(Protocol):
+    path: Path
+    youtube_id: str | None
+    source_url: str
+
+
+class AudioSource(Protocol):
+    def fetch(self, track_or_query: TrackInfo | Query) -> AsyncContextManager[FetchedAudioLike]: ...
+
+
+class PromptSchedule(Protocol):
+    """Where the journal use case puts and removes a user's daily prompt job."""
+
+    def schedule(self, user: User) -> None: ...
+
+    def unschedule(self, ref: UserRef) -> None: ...
+
+
+class NoSchedule:
+    """Until the app attaches the real scheduler (and in tests that don't need one)."""
+
+    def schedule(self, user: User) -> None:
+        return None
+
+    def unschedule(self, ref: UserRef) -> None:
+        return None
+
+
+class PromptSender(Protocol):
+    """Implemented by each front-end: delivers a prompt privately, returns the platform message id."""
+
+    platform: str
+
+    async def send_prompt(self, prompt: PromptMessage) -> str | None: ...

@@ -1,0 +1,44 @@
+"""Your data: take it (/export) or delete it (/forget)."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Callable
+
+from bot.replies import Caller, ExportReply, TextReply
+from bot.usecases.ports import NoSchedule, PromptSchedule
+from storage.models import StorageError, UserRef
+
+log = logging.getLogger(__name__)
+
+FORGET_EXPLANATION = (
+    "This deletes everything I store about you, on every server and group: your settings, your journal "
+    "entries, the songs you asked about and the prompts I sent you, and it stops your daily prompt. "
+    "Songs' moods stay cached (they aren't about you). This can't be undone."
+)
+
+
+class PrivacyUseCase:
+    def __init__(self, db, *, schedule: PromptSchedule | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.db = db
+        self.schedule: PromptSchedule = schedule or NoSchedule()
+        self.now = now
+
+    async def export(self, caller: Caller) -> ExportReply:
+        exported = await self.db.privacy.export(UserRef(caller.platform, caller.user_id))
+        log.info("privacy.export", extra={"user": caller.user_id})
+        return ExportReply(f"moodbot-export-{self.now().date().isoformat()}.json", exported.to_json().encode("utf-8"))
+
+    async def forget(self, caller: Caller, *, confirmed: bool) -> TextReply:
+        if not confirmed:
+            return TextReply(FORGET_EXPLANATION)
+        ref = UserRef(caller.platform, caller.user_id)
+        # Unschedule first: a prompt must not fire for someone being deleted.
+        self.schedule.unschedule(ref)
+        try:
+            deleted = await self.db.privacy.forget(ref)
+        except StorageError as error:
+            return TextReply(f"{error} Nothing was deleted; please try /forget again.")
+        log.info("privacy.forget", extra={"user": caller.user_id, "deleted": deleted})
+        return TextReply(f"Done: I deleted everything about you ({deleted} records) and stopped your daily prompt.")

@@ -1,0 +1,69 @@
+"""Fixtures for the use-case tests: the real database, the real classifier, real 4Q clips."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from bot.replies import Attachment, Caller
+from inference.pool import DEFAULT_WEIGHTS_DIR, Classifier
+from storage.database import Database
+
+# Three real 30 s clips of the 4Q dataset (one per file, different moods).
+CLIPS = ("MT0000004637.ogg", "MT0000011357.ogg", "MT0000011975.ogg")
+
+
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory) -> Path:
+    """The shipped weights when the train helper has committed them, else tiny random ones."""
+    if (DEFAULT_WEIGHTS_DIR / "main.onnx").is_file() and (DEFAULT_WEIGHTS_DIR / "ann.npz").is_file():
+        return DEFAULT_WEIGHTS_DIR
+    from tests.inference.test_predict import write_tiny_weights
+
+    return write_tiny_weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def classifier(weights_dir):
+    async with Classifier(weights_dir, workers=1, timeout_s=60.0) as warm:
+        yield warm
+
+
+class CountingClassifier:
+    """The real classifier, counting how often it is asked (to show the cache works)."""
+
+    def __init__(self, real: Classifier) -> None:
+        self.real = real
+        self.calls: list[str] = []
+
+    async def classify(self, path, **kwargs):
+        self.calls.append(str(path))
+        return await self.real.classify(path, **kwargs)
+
+
+@pytest.fixture
+def counting(classifier) -> CountingClassifier:
+    return CountingClassifier(classifier)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def db(mongo_uri, db_name):
+    database = await Database.connect(mongo_uri, db_name)
+    await database.init()
+    yield database
+    await database.close()
+
+
+@pytest.fixture(scope="session")
+def clip_paths(shared_data) -> list[Path]:
+    return [shared_data / "audio" / name for name in CLIPS]
+
+
+def attachment(path: Path) -> Attachment:
+    return Attachment(str(path), path.name, path.stat().st_size)
+
+
+ALICE = Caller("telegram", "1001", place="telegram:-500", chat_id="1001", display_name="Alice")
+BOB = Caller("telegram", "1002", place="telegram:-500", chat_id="1002", display_name="Bob")
+ALICE_DM = Caller("telegram", "1001", place=None, chat_id="1001", display_name="Alice")

@@ -1,0 +1,120 @@
+"""Given a user types /mood (or attaches a song), they get a reply naming a mood."""
+from __future__ import annotations
+
+import logging
+import shutil
+
+import pytest
+
+from bot.ratelimit import MoodRateLimiter
+from bot.replies import STAGE_LISTENING, ErrorReply, MoodReply
+from bot.usecases.mood import GENERIC_ERROR, MoodUseCase
+from inference.result import MOODS
+from storage.database import Database
+from storage.models import UserRef
+from tests.bot.conftest import ALICE, ALICE_DM, BOB, attachment
+from tests.dbserver import free_port
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def mood_usecase(db, classifier, **kwargs) -> MoodUseCase:
+    return MoodUseCase(db, classifier, fetcher=None, **kwargs)
+
+
+async def test_an_attached_song_gets_the_mood_the_classifier_hears(db, counting, classifier, clip_paths):
+    stages = []
+
+    async def progress(stage):
+        stages.append(stage)
+
+    reply = await mood_usecase(db, counting).run(ALICE, attachment=attachment(clip_paths[0]), progress=progress)
+
+    expected = await classifier.classify(clip_paths[0])
+    assert isinstance(reply, MoodReply)
+    assert reply.mood in MOODS and reply.mood == expected.mood
+    assert reply.probabilities == pytest.approx(expected.probabilities, abs=1e-5)
+    assert reply.confidence == pytest.approx(expected.probabilities[expected.mood], abs=1e-5)
+    assert reply.title == "MT0000004637" and reply.track_key.startswith("sha256:")
+    assert reply.cached is False and stages == [STAGE_LISTENING]
+    stored = await db.tracks.get(reply.track_key)
+    assert stored.mood.mood == reply.mood
+    requests = (await db.privacy.export(UserRef("telegram", "1001"))).requests
+    assert [(r.place, r.track_key, r.mood) for r in requests] == [("telegram:-500", reply.track_key, reply.mood)]
+
+
+async def test_the_second_time_the_answer_comes_from_the_cache(db, counting, clip_paths, tmp_path):
+    usecase = mood_usecase(db, counting)
+    first = await usecase.run(ALICE, attachment=attachment(clip_paths[1]))
+    # The same bytes under another name are the same song.
+    copy = tmp_path / "my favourite song.ogg"
+    shutil.copy(clip_paths[1], copy)
+    second = await usecase.run(BOB, attachment=attachment(copy))
+
+    assert len(counting.calls) == 1
+    assert second.cached is True and first.cached is False
+    assert (second.mood, second.track_key) == (first.mood, first.track_key)
+
+
+async def test_going_fast_is_refused_with_the_time_to_wait(db, counting, clip_paths):
+    limiter = MoodRateLimiter(per_user=2, per_place=30, concurrent_per_user=2)
+    usecase = mood_usecase(db, counting, limiter=limiter)
+    song = attachment(clip_paths[0])
+    assert isinstance(await usecase.run(ALICE, attachment=song), MoodReply)
+    assert isinstance(await usecase.run(ALICE, attachment=song), MoodReply)
+
+    refused = await usecase.run(ALICE, attachment=song)
+
+    assert isinstance(refused, ErrorReply)
+    assert refused.message.startswith("You're going fast — try again in ")
+    assert 50 <= refused.retry_after_s <= 60
+    assert isinstance(await usecase.run(BOB, attachment=song), MoodReply)  # others are not slowed down
+
+
+async def test_a_file_that_is_not_audio_gets_a_readable_error(db, counting, tmp_path):
+    text_file = tmp_path / "notes.mp3"
+    text_file.write_text("these are not the sounds you are looking for\n" * 200)
+
+    reply = await mood_usecase(db, counting).run(ALICE_DM, attachment=attachment(text_file))
+
+    assert isinstance(reply, ErrorReply) and reply.message and "Traceback" not in reply.message
+
+
+async def test_a_link_it_cannot_read_is_refused_politely(db, counting):
+    reply = await mood_usecase(db, counting).run(ALICE, "https://example.com/some/album")
+    assert isinstance(reply, ErrorReply)
+    assert "Spotify" in reply.message and counting.calls == []
+
+
+async def test_nothing_to_listen_to_explains_the_command(db, counting):
+    reply = await mood_usecase(db, counting).run(ALICE, "   ")
+    assert isinstance(reply, ErrorReply) and "/mood" in reply.message
+
+
+async def test_an_unexpected_failure_is_logged_and_answered_politely(db, counting, tmp_path, caplog):
+    vanished = attachment_of_missing_file(tmp_path)
+    with caplog.at_level(logging.ERROR, logger="bot.usecases.mood"):
+        reply = await mood_usecase(db, counting).run(ALICE, attachment=vanished)
+    assert reply == ErrorReply(GENERIC_ERROR)
+    failure = next(r for r in caplog.records if r.getMessage() == "mood.failed")
+    assert failure.exc_info is not None  # with its traceback
+
+
+def attachment_of_missing_file(tmp_path):
+    from bot.replies import Attachment
+
+    return Attachment(str(tmp_path / "deleted-before-we-read-it.ogg"), "gone.ogg", 1234)
+
+
+async def test_with_the_database_down_the_mood_is_still_answered(counting, classifier, clip_paths, caplog):
+    down = await Database.connect(f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=300",
+                                  "moodbot", server_selection_timeout_ms=300, verify=False)
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.usecases.mood"):
+            reply = await mood_usecase(down, counting).run(ALICE, attachment=attachment(clip_paths[2]))
+    finally:
+        await down.close()
+    assert isinstance(reply, MoodReply)
+    assert reply.mood == (await classifier.classify(clip_paths[2])).mood
+    events = {r.getMessage() for r in caplog.records}
+    assert {"mood.track_not_saved", "mood.request_not_saved"} <= events
