@@ -1,0 +1,62 @@
+"""Training end to end on a handful of real clips, and the promise that training sees serving's input."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from inference import train
+from inference.audio import main_model_input
+from inference.features import FEATURE_NAMES
+from inference.result import MOODS
+
+
+def test_cached_input_is_the_serving_input(shared_data, tmp_path):
+    clip = train.read_labels(shared_data, limit=4)[0]
+    mel, features = train.cached_inputs(clip, tmp_path)
+    again, _ = train.cached_inputs(clip, tmp_path)  # second call reads the cache
+    assert train.clip_cache_path(tmp_path, clip.song_id).exists()
+    np.testing.assert_array_equal(mel, again)
+    served = main_model_input(clip.path)
+    np.testing.assert_allclose(train.serving_crops(mel[np.newaxis]), served, atol=1e-4)
+    assert features.shape == (len(FEATURE_NAMES),)
+
+
+def test_folds_never_share_an_artist(shared_data):
+    clips = train.read_labels(shared_data)
+    labels = np.array([c.label for c in clips])
+    groups = np.array([c.artist for c in clips])
+    assert len(clips) == 720 and np.bincount(labels).tolist() == [180] * 4
+    for train_idx, val_idx in train.artist_folds(labels, groups, 4):
+        assert not set(groups[train_idx]) & set(groups[val_idx])
+
+
+def test_augmented_crops_have_the_model_shape():
+    rng = np.random.default_rng(0)
+    mels = rng.normal(-40, 10, size=(2, 64, 644)).astype(np.float32)
+    crops = train.augment_batch(mels, rng)
+    assert crops.shape == train.serving_crops(mels).shape
+    assert not np.array_equal(crops, train.serving_crops(mels))
+
+
+def test_tiny_training_run_writes_every_artifact(shared_data, tmp_path):
+    out = tmp_path / "weights"
+    code = train.main([
+        "--model", "both", "--data", str(shared_data), "--limit", "8", "--folds", "2",
+        "--epochs", "1", "--batch-size", "4", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+        "--log-file", str(tmp_path / "train.log"), "--workers", "1",
+    ])
+    assert code == 0
+    for name in ("main.onnx", "main.json", "ann.npz", "ann.json", "confusion_main.png",
+                 "confusion_ann.png", "MODEL_CARD_main.md", "MODEL_CARD_ann.md"):
+        assert (out / name).exists(), name
+    meta = json.loads((out / "main.json").read_text())
+    assert meta["name"] == "ResNet18BiLSTM" and meta["moods"] == list(MOODS)
+    assert meta["cv"]["folds"] == 2 and 0.0 <= meta["cv"]["macro_f1_mean"] <= 1.0
+    assert meta["onnx_torch_max_abs_diff"] <= 1e-4
+    ann = json.loads((out / "ann.json").read_text())
+    assert ann["feature_names"] == list(FEATURE_NAMES)
+    with np.load(out / "ann.npz") as arrays:
+        assert {"mean", "std", "W0", "b0"} <= set(arrays.files)
+    assert "macro-F1" in (out / "MODEL_CARD_main.md").read_text()
+    assert "fold" in (tmp_path / "train.log").read_text()
