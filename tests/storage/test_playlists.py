@@ -1,0 +1,97 @@
+"""Server playlists: distinct members, recency tie-break, opted-out members and other servers
+never counted; and the server's mood of the week."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from storage.database import Database
+from storage.models import JournalEntry, MoodRequest, TrackRecord, UserRef
+from tests.storage.conftest import T0
+
+PLACE = "chat:g1"
+OTHER_PLACE = "chat:g2"
+ALICE, BOB, CAROL, DAVE, ERIN, FRANK = (UserRef("chat", n) for n in
+                                        ("alice", "bob", "carol", "dave", "erin", "frank"))
+H = timedelta(hours=1)
+
+
+def journal(who: UserRef, track: str, mood: str, at, place: str | None = None) -> JournalEntry:
+    return JournalEntry(user=who, local_date=at.date(), prompt_id=f"{who.user_id}-{track}-{at}",
+                        phrase="Song?", reply_text=track, track_key=f"spotify:{track}",
+                        track_title=f"Title {track}", mood=mood, valence=0.0, arousal=0.0,
+                        created_at=at, place=place)
+
+
+async def seed(db: Database) -> None:
+    for who, place, track, mood, at in [
+        (ALICE, PLACE, "A", "sad", T0),
+        (ALICE, PLACE, "B", "sad", T0 + H),
+        (BOB, PLACE, "A", "sad", T0 + 2 * H),
+        (BOB, PLACE, "A", "sad", T0 + 3 * H),  # the same member twice: one vote
+        (CAROL, PLACE, "B", "sad", T0 - 24 * H),  # opted out below
+        (CAROL, PLACE, "C", "sad", T0 + 6 * H),
+        (DAVE, OTHER_PLACE, "B", "sad", T0 + 7 * H),  # another server
+        (DAVE, OTHER_PLACE, "B", "sad", T0 + 7 * H),
+        (ERIN, PLACE, "D", "happy", T0),
+        (ALICE, PLACE, "old", "calm", T0 - 10 * 24 * H),  # outside the mood-of-the-week window
+    ]:
+        await db.requests.add(MoodRequest(who, place, f"spotify:{track}", mood, at))
+    await db.journal.add(journal(ERIN, "C", "sad", T0 + 5 * H))  # a DM entry of a member
+    await db.journal.add(journal(FRANK, "E", "sad", T0 + 4 * H, place=PLACE))  # written there
+    await db.journal.add(journal(DAVE, "C", "sad", T0 + 8 * H))  # not a member of PLACE
+    await db.users.set_sharing(CAROL, False)
+    await db.tracks.save(TrackRecord("spotify:A", "Title A", ["Artist A"],
+                                     spotify_url="https://open.spotify.com/track/A"))
+    await db.tracks.save(TrackRecord("spotify:B", "Title B", ["Artist B"]))
+
+
+def ranking(items) -> list[tuple[str, int]]:
+    return [(item.track_key, item.members) for item in items]
+
+
+async def test_playlist_ranks_by_distinct_members_then_recency(db: Database):
+    await seed(db)
+    items = await db.playlists.playlist(PLACE, "sad")
+    assert ranking(items) == [("spotify:A", 2), ("spotify:C", 1), ("spotify:E", 1),
+                              ("spotify:B", 1)]
+    assert [item.last_at for item in items] == [T0 + 3 * H, T0 + 5 * H, T0 + 4 * H, T0 + H]
+    a, c, e, b = items
+    assert (a.title, a.artists, a.spotify_url) == ("Title A", ["Artist A"],
+                                                   "https://open.spotify.com/track/A")
+    assert (c.title, c.artists, c.spotify_url) == ("Title C", [], None)  # from the journal
+    assert b.title == "Title B"
+
+
+async def test_opted_out_member_counts_again_after_opting_in(db: Database):
+    await seed(db)
+    await db.users.set_sharing(CAROL, True)
+    items = await db.playlists.playlist(PLACE, "sad")
+    # Three tracks with two members each: the most recently played first.
+    assert ranking(items) == [("spotify:C", 2), ("spotify:A", 2), ("spotify:B", 2),
+                              ("spotify:E", 1)]
+
+
+async def test_playlist_since_and_limit(db: Database):
+    await seed(db)
+    recent = await db.playlists.playlist(PLACE, "sad", since=T0 + 1.5 * H)
+    assert ranking(recent) == [("spotify:C", 1), ("spotify:E", 1), ("spotify:A", 1)]
+    assert ranking(await db.playlists.playlist(PLACE, "sad", limit=2)) == [("spotify:A", 2),
+                                                                           ("spotify:C", 1)]
+
+
+async def test_playlist_of_another_mood_or_place(db: Database):
+    await seed(db)
+    assert ranking(await db.playlists.playlist(PLACE, "happy")) == [("spotify:D", 1)]
+    # Dave's journal entry (8 h) is newer than his requests there (7 h).
+    assert ranking(await db.playlists.playlist(OTHER_PLACE, "sad")) == [("spotify:C", 1),
+                                                                        ("spotify:B", 1)]
+    assert await db.playlists.playlist("chat:empty", "sad") == []
+
+
+async def test_server_mood_of_the_week(db: Database):
+    await seed(db)
+    # Alice A+B, Bob A twice, Erin's and Frank's journal: sad; Erin's request: happy.
+    # Carol opted out, Dave is elsewhere, Alice's calm request is ten days old.
+    assert await db.playlists.server_mood_of_week(PLACE, T0 + 24 * H) == {"happy": 1, "sad": 6}
+    assert await db.playlists.server_mood_of_week(PLACE, T0 + 9 * 24 * H) == {}
+    assert await db.playlists.server_mood_of_week("chat:empty", T0) == {}
