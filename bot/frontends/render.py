@@ -83,11 +83,15 @@ def journal_list_text(reply: JournalListReply) -> str:
     return "\n".join(lines)
 
 
+QUEUED_NOTE = "(The database is busy: your entry is safe and will appear in /journal list shortly.)"
+
+
 def journal_saved_text(reply: JournalSavedReply) -> str:
     mood = reply.mood
-    return (f"Saved to your journal for {reply.local_date.isoformat()}:\n"
+    text = (f"Saved to your journal for {reply.local_date.isoformat()}:\n"
             f"{reply.phrase} {song_title(mood.title, mood.artists)}\n"
             f"Mood: {mood_label(mood.mood)} (confidence {mood.confidence:.0%})")
+    return f"{text}\n{QUEUED_NOTE}" if getattr(reply, "queued", False) else text
 
 
 def playlist_text(reply: PlaylistReply) -> str:

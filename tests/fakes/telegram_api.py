@@ -299,7 +299,9 @@ class FakeTelegramBotAPI:
         return self._bot_user()
 
     def _m_sendmessage(self, params: dict, files: dict) -> dict:
-        extra = {"reply_markup": params["reply_markup"]} if "reply_markup" in params else {}
+        # Telegram echoes only inline keyboards in the sent Message (not ForceReply and the like).
+        markup = params.get("reply_markup") or {}
+        extra = {"reply_markup": markup} if "inline_keyboard" in markup else {}
         return self._message(params, text=params.get("text", ""), **extra)
 
     def _m_editmessagetext(self, params: dict, files: dict) -> dict:

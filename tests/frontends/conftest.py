@@ -1,0 +1,53 @@
+"""Front-end adapter tests: the real front-end and the real use cases over the test database,
+talking to the fake Telegram / Discord servers. These tests never classify a song (no classifier
+or audio sources are wired in: the end-to-end tests cover that path)."""
+from __future__ import annotations
+
+import pytest
+
+from bot.config import Settings
+from bot.frontends.discord import DiscordFrontend
+from bot.frontends.telegram import TelegramFrontend
+from bot.usecases import build_usecases
+from storage.database import Database
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.telegram_api import FakeTelegramBotAPI
+
+TELEGRAM_TOKEN = "123456:TEST-token"
+
+
+@pytest.fixture
+async def db(mongo_uri, db_name):
+    database = await Database.connect(mongo_uri, db_name)
+    await database.init()
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def usecases(db):
+    return build_usecases(db, classifier=None, fetcher=None)
+
+
+@pytest.fixture
+async def telegram(usecases):
+    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+    settings = Settings(_env_file=None, telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
+                        telegram_file_url=fake.base_file_url, max_audio_bytes=1024 * 1024)
+    frontend = TelegramFrontend(settings, usecases, poll_timeout_s=1)
+    await frontend.start()
+    yield fake, frontend
+    await frontend.stop()
+    await fake.stop()
+
+
+@pytest.fixture
+async def discord_bot(usecases):
+    fake = await FakeDiscord().start()
+    settings = Settings(_env_file=None, discord_token="discord-test-token", discord_api_url=fake.api_url,
+                        discord_gateway_url=fake.gateway_url, max_audio_bytes=1024 * 1024)
+    frontend = DiscordFrontend(settings, usecases, guild_ready_timeout=0.05)
+    await frontend.start()
+    yield fake, frontend
+    await frontend.stop()
+    await fake.stop()
