@@ -1,0 +1,160 @@
+"""Journal entries written while the database is down wait in the outbox, then arrive once."""
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from storage.database import Database
+from storage.models import JournalEntry, UserRef
+from storage.outbox import (
+    OUTBOX_FILENAME,
+    JournalOutbox,
+    JournalWrite,
+    JournalWriter,
+    entry_from_line,
+    entry_to_line,
+)
+from tests.dbserver import DBServer, free_port
+from tests.storage.conftest import T0
+
+ALICE = UserRef("chat", "alice")
+FAST_FAIL_MS = 300  # how long a write waits for a dead server before it is queued
+
+
+def entry(n: int, who: UserRef = ALICE) -> JournalEntry:
+    return JournalEntry(user=who, local_date=date(2026, 1, 1) + timedelta(days=n),
+                        prompt_id=f"prompt-{n}", phrase="Song?", reply_text=f"reply {n}",
+                        track_key=f"spotify:{n}", track_title=f"Song {n}", mood="happy",
+                        valence=0.5, arousal=0.25, created_at=T0 + timedelta(days=n),
+                        note="é ✓", place=None if n % 2 else "chat:g1")
+
+
+async def stored_prompt_ids(db: Database, who: UserRef = ALICE) -> list[str]:
+    docs = await db.db["journal"].find({"platform": who.platform, "user_id": who.user_id}).to_list()
+    return sorted(doc["prompt_id"] for doc in docs)
+
+
+async def dead_database() -> Database:
+    uri = f"mongodb://127.0.0.1:{free_port()}/?retryWrites=false"
+    return await Database.connect(uri, "down", server_selection_timeout_ms=FAST_FAIL_MS,
+                                  verify=False)
+
+
+def test_a_line_round_trips_an_entry():
+    assert entry_from_line(entry_to_line(entry(3))) == entry(3)
+    assert entry_from_line(entry_to_line(entry(4))) == entry(4)
+
+
+async def test_add_or_queue_stores_directly_when_the_database_is_up(db: Database, tmp_path):
+    writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(tmp_path))
+    assert await writer.add_or_queue(entry(1)) is JournalWrite.STORED
+    assert await writer.add_or_queue(entry(1)) is JournalWrite.DUPLICATE
+    assert writer.outbox.pending() == 0
+    assert not (tmp_path / OUTBOX_FILENAME).exists()
+
+
+async def test_entries_queue_while_down_and_drain_once_back(db: Database, tmp_path):
+    outbox = JournalOutbox(tmp_path / "nested" / OUTBOX_FILENAME)
+    down = await dead_database()
+    try:
+        writer = JournalWriter(down.journal, outbox)
+        for n in range(3):
+            assert await writer.add_or_queue(entry(n)) is JournalWrite.QUEUED
+        assert outbox.pending() == 3
+        assert await outbox.drain(down.journal) == 0  # still down: nothing lost
+        assert outbox.pending() == 3
+    finally:
+        await down.close()
+    assert await outbox.drain(db.journal) == 3
+    assert outbox.pending() == 0
+    assert await db.journal.list(ALICE, limit=10) == [entry(2), entry(1), entry(0)]
+
+
+async def test_drain_is_idempotent_when_entries_are_already_stored(db: Database, tmp_path):
+    """A crash after writing to the database but before truncating the outbox re-sends."""
+    outbox = JournalOutbox(tmp_path / OUTBOX_FILENAME)
+    for n in range(3):
+        await outbox.append(entry(n))
+    await db.journal.add(entry(1))
+    assert await outbox.drain(db.journal) == 3
+    for n in range(3):
+        await outbox.append(entry(n))
+    assert await outbox.drain(db.journal) == 3
+    assert await stored_prompt_ids(db) == ["prompt-0", "prompt-1", "prompt-2"]
+
+
+async def test_a_torn_line_is_set_aside_and_the_rest_delivered(db: Database, tmp_path):
+    path = tmp_path / OUTBOX_FILENAME
+    outbox = JournalOutbox(path)
+    await outbox.append(entry(0))
+    with open(path, "ab") as f:  # a crash in the middle of an append
+        f.write(entry_to_line(entry(1))[:40])
+    assert await outbox.drain(db.journal) == 1
+    assert path.read_bytes() == b""
+    assert path.with_name(path.name + ".rejected").read_bytes().startswith(
+        entry_to_line(entry(1))[:40])
+    assert await stored_prompt_ids(db) == ["prompt-0"]
+
+
+async def test_an_entry_the_database_refuses_is_set_aside(db: Database, tmp_path):
+    outbox = JournalOutbox(tmp_path / OUTBOX_FILENAME)
+    bad = entry(0)
+    bad.valence = 7.0  # out of [-1, 1]: the validator refuses it, forever
+    await outbox.append(bad)
+    await outbox.append(entry(1))
+    assert await outbox.drain(db.journal) == 1
+    assert outbox.pending() == 0
+    assert await stored_prompt_ids(db) == ["prompt-1"]
+
+
+async def test_background_drainer_delivers_queued_entries(db: Database, tmp_path):
+    writer = JournalWriter(db.journal, JournalOutbox(tmp_path / OUTBOX_FILENAME))
+    await writer.outbox.append(entry(5))
+    task = asyncio.create_task(writer.run_drainer(interval=0.05))
+    try:
+        deadline = time.monotonic() + 5
+        while writer.outbox.pending() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert await stored_prompt_ids(db) == ["prompt-5"]
+
+
+async def test_killing_the_server_mid_sequence_loses_and_duplicates_nothing(tmp_path: Path):
+    storage_path = str(tmp_path / "db")
+    server = DBServer(storage_path=storage_path).start()
+    db = await Database.connect(server.uri, "fault", server_selection_timeout_ms=FAST_FAIL_MS)
+    await db.init()
+    writer = JournalWriter(db.journal, JournalOutbox(tmp_path / OUTBOX_FILENAME))
+    outcomes: list[JournalWrite] = []
+    try:
+        for n in range(6):
+            outcomes.append(await writer.add_or_queue(entry(n)))
+        server.stop(kill=True)
+        for n in range(6, 10):
+            outcomes.append(await writer.add_or_queue(entry(n)))
+        # A reply delivered twice while down is queued twice; the index keeps one.
+        outcomes.append(await writer.add_or_queue(entry(7)))
+        server = DBServer(port=server.port, storage_path=storage_path).start()
+        for n in range(10, 14):
+            outcomes.append(await writer.add_or_queue(entry(n)))
+        deadline = time.monotonic() + 10
+        while writer.outbox.pending() and time.monotonic() < deadline:
+            await writer.drain()
+            await asyncio.sleep(0.1)
+        assert writer.outbox.pending() == 0
+        assert outcomes[:6] == [JournalWrite.STORED] * 6
+        assert outcomes[6:11] == [JournalWrite.QUEUED] * 5
+        assert set(outcomes[11:]) <= {JournalWrite.STORED, JournalWrite.QUEUED}
+        assert await stored_prompt_ids(db) == sorted(f"prompt-{n}" for n in range(14))
+        assert await db.journal.count(ALICE) == 14
+        assert await db.journal.list(ALICE, limit=1) == [entry(13)]
+    finally:
+        await db.close()
+        server.stop()
