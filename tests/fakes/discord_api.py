@@ -23,6 +23,8 @@ APP_ID = 900000000000000001
 BOT_USER_ID = APP_ID
 HEARTBEAT_INTERVAL_MS = 41250
 EPHEMERAL = 64
+MEMBER_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 31)  # view channel, send messages, use app commands
+ADMIN_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 5)  # + manage server
 
 # (HTTP method, path pattern) -> the name tests use for the call.
 ROUTES: tuple[tuple[str, str, str], ...] = (
@@ -94,6 +96,7 @@ class FakeDiscord:
         self.calls: list[Call] = []
         self.files: dict[str, bytes] = {}  # CDN: attachment file name -> bytes
         self.commands: list[dict] = []
+        self.admins: set[int] = set()  # users who get "manage server" in every guild
         self.identified = asyncio.Event()
         self._ids = itertools.count(1_000_000_000_000_000_000)
         self._seq = itertools.count(1)
@@ -258,7 +261,9 @@ class FakeDiscord:
                                     "position": 0, "permission_overwrites": [], "nsfw": False,
                                     "parent_id": None},
                            member={"user": user_payload(user), "roles": [], "joined_at": _now_iso(),
-                                   "deaf": False, "mute": False, "flags": 0, "permissions": "2248473465835073",
+                                   "deaf": False, "mute": False, "flags": 0,
+                                   "permissions": str(ADMIN_PERMISSIONS if user in self.admins
+                                                      else MEMBER_PERMISSIONS),
                                    "pending": False, "nick": None, "avatar": None})
         else:
             channel_id = self.dm_channel_id(user)
@@ -311,7 +316,9 @@ class FakeDiscord:
                 status=429, headers={"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
                                      "X-RateLimit-Reset-After": str(retry_after),
                                      "X-RateLimit-Bucket": f"fake-{name}", "X-RateLimit-Scope": "user",
-                                     "Retry-After": str(retry_after)})
+                                     "Retry-After": str(retry_after),
+                                     # discord.py takes a 429 without Via for a Cloudflare ban
+                                     "Via": "1.1 google"})
         result, status = self._answer(name, match, body, files)
         await self._record(Call(name, request.method, path, body, files, match, status=status, result=result))
         if result is None:
