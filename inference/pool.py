@@ -320,21 +320,30 @@ class Classifier:
         """Load the ANN here and the main model in every worker; raise only if neither loads."""
         if self._started:
             return
-        from inference.predict import AnnModel
+        from inference.predict import AnnModel, warm_up_pipeline
 
         self._ann_executor = concurrent.futures.ThreadPoolExecutor(
             ANN_THREADS, thread_name_prefix="mood-fallback"
         )
-        ann_error = None
+        ann_error = ann_warm_up = None
         try:
             self._ann = AnnModel.load(self.weights_dir)
         except ModelUnavailableError as error:
             ann_error = error
             log.warning("The fallback model is unavailable: %s", error)
+        else:  # off the event loop, while the workers start
+            ann_warm_up = asyncio.get_running_loop().run_in_executor(
+                self._ann_executor, warm_up_pipeline, self._ann
+            )
         try:
             self._main_version = await self._backend.start()
         except ModelUnavailableError as error:
             self._main_error = str(error)
+        if ann_warm_up is not None:
+            try:
+                await ann_warm_up
+            except Exception:  # noqa: BLE001 - a cold first fallback is better than none
+                log.warning("Warm-up of the fallback model failed.", exc_info=True)
         self._started = True
         if self._main_version is None:
             await self._backend.close()

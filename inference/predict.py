@@ -14,14 +14,24 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
-from inference.audio import N_FRAMES, N_MELS, N_SEGMENTS, load_audio, main_model_input, select_section
+from inference.audio import (
+    MIN_SECONDS,
+    N_FRAMES,
+    N_MELS,
+    N_SEGMENTS,
+    load_audio,
+    main_model_input,
+    select_section,
+)
 from inference.features import N_FEATURES, handcrafted_features
 from inference.result import MOODS, ModelUnavailableError
 
@@ -36,6 +46,10 @@ INPUT_NAME = "mel"
 OUTPUT_NAME = "logits"
 N_MOODS = len(MOODS)
 STD_FLOOR = 1e-8  # a constant feature in training has std 0; do not divide by it
+# The warm-up song is not at SAMPLE_RATE, so that the resampler (whose first call imports ~1.5 s of
+# libraries) loads during warm-up rather than on the first user's request.
+WARM_UP_SAMPLE_RATE = 24000
+WARM_UP_SECONDS = MIN_SECONDS + 1
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -175,12 +189,31 @@ def _ann_arrays(arrays: dict[str, np.ndarray]):
     return mean, std, layers
 
 
+def warm_up_pipeline(model: MainModel | AnnModel) -> None:
+    """Run a synthetic song through the model's whole path once, so that the first real request
+    costs what the next ones do (lazy imports, caches, ORT's first-run allocations)."""
+    noise = np.random.default_rng(0).normal(0.0, 0.1, WARM_UP_SECONDS * WARM_UP_SAMPLE_RATE)
+    with tempfile.TemporaryDirectory(prefix="moodbot-warm-up-") as folder:
+        path = Path(folder) / "warm-up.wav"
+        sf.write(path, noise.astype(np.float32), WARM_UP_SAMPLE_RATE)
+        if isinstance(model, MainModel):
+            model.predict(main_model_input(path))
+        else:
+            classify_ann(path, model)
+
+
 # --- What runs inside a worker process ---------------------------------------------------------
 
 @lru_cache(maxsize=4)
 def cached_main_model(weights_dir: str, threads: int) -> MainModel:
-    """One loaded session per (weights dir, threads) per process: loading costs far more than a run."""
-    return MainModel.load(weights_dir, threads=threads)
+    """One loaded, warmed session per (weights dir, threads) per process: loading costs far more
+    than a run."""
+    model = MainModel.load(weights_dir, threads=threads)
+    try:
+        warm_up_pipeline(model)
+    except Exception:  # noqa: BLE001 - a cold first request is better than no model at all
+        log.warning("Warm-up of the main model failed; the first request will be slower.", exc_info=True)
+    return model
 
 
 @lru_cache(maxsize=4)

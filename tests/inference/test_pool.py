@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+import pytest_asyncio
 import soundfile as sf
 
 from inference import Classifier, MOODS, MoodResult
@@ -24,10 +25,12 @@ from inference.predict import ANN_META, ANN_WEIGHTS, MAIN_WEIGHTS
 from inference.result import ModelUnavailableError, SilentAudioError, UnreadableAudioError
 from tests.inference.test_predict import TINY_VERSION, clips, tiny_weights  # noqa: F401 (fixtures)
 
+# One warm classifier serves the module: each start spawns and warms a worker (seconds).
 pytestmark = pytest.mark.timeout(120)
+in_module_loop = pytest.mark.asyncio(loop_scope="module")  # for the tests that use it
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def classifier(tiny_weights):
     async with Classifier(tiny_weights, workers=1, timeout_s=30.0) as warm:
         yield warm
@@ -42,6 +45,7 @@ def assert_is_a_mood(result: MoodResult, model: str, reason: str | None) -> None
     assert (result.model, result.fallback_reason) == (model, reason)
 
 
+@in_module_loop
 async def test_the_main_model_answers_from_a_warm_worker(classifier, clips):
     assert classifier.main_model_available
     assert len(classifier.worker_pids) == 1
@@ -52,18 +56,21 @@ async def test_the_main_model_answers_from_a_warm_worker(classifier, clips):
     assert again.probabilities == first.probabilities  # deterministic across calls
 
 
+@in_module_loop
 async def test_concurrent_files_all_get_an_answer(classifier, clips):
     results = await asyncio.gather(*(classifier.classify(clip) for clip in clips))
     assert [r.model for r in results] == ["main"] * len(clips)
     assert classifier.queue_depth == 0
 
 
+@in_module_loop
 async def test_the_ann_can_be_asked_for(classifier, clips):
     result = await classifier.classify(clips[1], model="ann")
     assert_is_a_mood(result, "ann", None)
     assert result.model_version == f"ann-{TINY_VERSION}"
 
 
+@in_module_loop
 async def test_bad_audio_is_reported_not_hidden_by_a_fallback(classifier, tmp_path):
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(22050 * 12, dtype=np.float32), 22050)
@@ -113,26 +120,7 @@ async def test_a_slow_main_model_times_out_to_the_ann(tiny_weights, clips):
             await classifier.classify(clips[0], model="main")
 
 
-async def test_an_overloaded_pool_sheds_to_the_ann_at_once(tiny_weights, clips):
-    async with Classifier(tiny_weights, max_queue=0) as classifier:
-        result = await classifier.classify(clips[0])
-        assert_is_a_mood(result, "ann", FALLBACK_OVERLOADED)
-        assert classifier.queue_depth == 0
-
-
-async def test_a_killed_worker_is_replaced_and_the_main_model_answers_again(classifier, clips):
-    (pid,) = classifier.worker_pids
-    job = asyncio.ensure_future(classifier.classify(clips[0]))
-    await asyncio.sleep(0.05)  # the job is in the worker (decoding takes far longer)
-    os.kill(pid, signal.SIGKILL)
-    crashed = await job
-    assert_is_a_mood(crashed, "ann", FALLBACK_CRASHED)
-    after = await classifier.classify(clips[1])
-    assert_is_a_mood(after, "main", None)
-    assert classifier.worker_pids and pid not in classifier.worker_pids
-
-
-async def test_the_ann_does_not_block_the_event_loop(tiny_weights, clips):
+async def test_an_overloaded_pool_sheds_to_the_ann_at_once_without_blocking_the_loop(tiny_weights, clips):
     async with Classifier(tiny_weights, max_queue=0) as classifier:
         ticks = 0
 
@@ -145,7 +133,8 @@ async def test_the_ann_does_not_block_the_event_loop(tiny_weights, clips):
         task = asyncio.ensure_future(ticker())
         result = await classifier.classify(clips[2])
         task.cancel()
-    assert result.model == "ann"
+        assert_is_a_mood(result, "ann", FALLBACK_OVERLOADED)
+        assert classifier.queue_depth == 0
     assert ticks >= 0.3 * result.seconds / 0.01  # the loop kept ticking while the ANN ran
 
 
@@ -180,3 +169,16 @@ async def test_two_workers_start_warm(tiny_weights, clips):
 def test_an_unknown_executor_is_refused():
     with pytest.raises(ValueError, match="dask://"):
         Classifier(executor="threads")
+
+
+@in_module_loop
+async def test_a_killed_worker_is_replaced_and_the_main_model_answers_again(classifier, clips):
+    (pid,) = classifier.worker_pids
+    job = asyncio.ensure_future(classifier.classify(clips[0]))
+    await asyncio.sleep(0.05)  # the job is in the worker (decoding takes far longer)
+    os.kill(pid, signal.SIGKILL)
+    crashed = await job
+    assert_is_a_mood(crashed, "ann", FALLBACK_CRASHED)
+    after = await classifier.classify(clips[1])
+    assert_is_a_mood(after, "main", None)
+    assert classifier.worker_pids and pid not in classifier.worker_pids
