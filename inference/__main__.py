@@ -1,0 +1,140 @@
+"""`python -m inference`: tell the mood of audio files offline, or train the models.
+
+    python -m inference classify song.mp3 other.ogg
+    python -m inference classify --json --model ann *.ogg
+    python -m inference train --help
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from inference.pool import DEFAULT_WEIGHTS_DIR, Classifier, default_threads
+from inference.result import MOODS, InferenceError, ModelUnavailableError, MoodResult
+
+log = logging.getLogger("inference")
+
+IN_FLIGHT_PER_WORKER = 2  # one running, one queued: workers never idle, nothing is shed
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_NO_MODEL = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m inference",
+        description="Tell the mood of songs (happy, energetic, sad, calm), offline.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    classify = commands.add_parser(
+        "classify", help="classify audio files", description="Classify audio files, concurrently."
+    )
+    classify.add_argument("files", nargs="+", metavar="FILE", help="audio files (any format ffmpeg reads)")
+    classify.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    classify.add_argument(
+        "--model", choices=("auto", "main", "ann"), default="auto",
+        help="main: the CNN+BiLSTM only; ann: the hand-crafted-feature MLP only; "
+        "auto (default): main, with the ANN as fallback",
+    )
+    classify.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="weights directory")
+    classify.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    classify.add_argument("--timeout", type=float, default=20.0, help="seconds per file before the fallback")
+    commands.add_parser("train", help="train the models (needs torch); see `train --help`", add_help=False)
+    return parser
+
+
+def format_line(file: str, result: MoodResult) -> str:
+    """`song.mp3: happy (0.71) valence +0.42 arousal +0.55 [main v3] 0.09 s`."""
+    line = (
+        f"{file}: {result.mood} ({result.confidence:.2f}) valence {result.valence:+.2f} "
+        f"arousal {result.arousal:+.2f} [{result.model} {result.model_version}] {result.seconds:.2f} s"
+    )
+    if result.fallback_reason:
+        line += f" (fallback: {result.fallback_reason})"
+    return line
+
+
+def format_json(file: str, result: MoodResult) -> str:
+    return json.dumps({
+        "file": file,
+        "mood": result.mood,
+        "probabilities": {mood: round(result.probabilities[mood], 6) for mood in MOODS},
+        "valence": round(result.valence, 6),
+        "arousal": round(result.arousal, 6),
+        "model": result.model,
+        "model_version": result.model_version,
+        "seconds": round(result.seconds, 4),
+    })
+
+
+def format_error(file: str, error: Exception, as_json: bool) -> str:
+    if isinstance(error, InferenceError):
+        message = str(error)
+    else:  # a bug, not the user's file: keep the traceback in the log
+        log.error("Unexpected failure on %s", file, exc_info=error)
+        message = f"internal error ({type(error).__name__})"
+    return json.dumps({"file": file, "error": message}) if as_json else f"{file}: error: {message}"
+
+
+async def classify_files(
+    files: list[str],
+    *,
+    weights: Path,
+    model: str,
+    workers: int | None,
+    timeout_s: float,
+    as_json: bool,
+    out: TextIO,
+) -> int:
+    """Classify every file through one warm pool; print results in the order given."""
+    workers = workers or max(1, min(len(files), default_threads(1)))
+    in_flight = workers * IN_FLIGHT_PER_WORKER
+    slots = asyncio.Semaphore(in_flight)
+    try:
+        classifier = Classifier(weights, workers=workers, timeout_s=timeout_s, max_queue=in_flight)
+        await classifier.start()
+    except ModelUnavailableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_NO_MODEL
+
+    async def one(file: str) -> MoodResult:
+        async with slots:
+            return await classifier.classify(file, model=model)
+
+    failures = 0
+    try:
+        tasks = [asyncio.ensure_future(one(file)) for file in files]
+        for file, task in zip(files, tasks):
+            try:
+                result = await task
+                line = format_json(file, result) if as_json else format_line(file, result)
+            except Exception as error:  # noqa: BLE001 - one bad file must not stop the others
+                failures += 1
+                line = format_error(file, error, as_json)
+            print(line, file=out, flush=True)
+    finally:
+        await classifier.close()
+    return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "train":
+        from inference.train import main as train_main  # torch is only needed here
+
+        return train_main(argv[1:]) or EXIT_OK
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return asyncio.run(classify_files(
+        args.files, weights=args.weights, model=args.model, workers=args.workers,
+        timeout_s=args.timeout, as_json=args.json, out=sys.stdout,
+    ))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""`python -m inference classify`, as a user runs it: real clips and one bad file, in a subprocess."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from inference.result import MOODS
+from tests.conftest import REPO
+from tests.inference.test_predict import TINY_VERSION, clips, tiny_weights  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.timeout(180)
+JSON_KEYS = {"file", "mood", "probabilities", "valence", "arousal", "model", "model_version", "seconds"}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "inference", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=170,
+    )
+
+
+@pytest.fixture
+def bad_file(tmp_path):
+    path = tmp_path / "not-a-song.mp3"
+    path.write_bytes(b"hello, I am text" * 64)
+    return path
+
+
+def test_help_lists_both_commands():
+    done = run_cli("--help")
+    assert done.returncode == 0
+    assert "classify" in done.stdout and "train" in done.stdout
+
+
+def test_json_gives_one_object_per_file_and_fails_for_the_bad_one(tiny_weights, clips, bad_file):
+    files = [str(clips[0]), str(bad_file), str(clips[1])]
+    done = run_cli("classify", "--json", "--weights", str(tiny_weights), *files)
+    assert done.returncode != 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["file"] for line in lines] == files
+    good = [lines[0], lines[2]]
+    for answer in good:
+        assert set(answer) == JSON_KEYS
+        assert answer["mood"] in MOODS
+        assert set(answer["probabilities"]) == set(MOODS)
+        assert abs(sum(answer["probabilities"].values()) - 1.0) < 1e-4
+        assert answer["mood"] == max(answer["probabilities"], key=answer["probabilities"].get)
+        assert (answer["model"], answer["model_version"]) == ("main", TINY_VERSION)
+        assert 0 < answer["seconds"] < 60
+    assert set(lines[1]) == {"file", "error"}
+    assert "not-a-song.mp3" in lines[1]["error"]
+
+
+def test_readable_lines_with_the_ann(tiny_weights, clips):
+    done = run_cli("classify", "--model", "ann", "--weights", str(tiny_weights), str(clips[2]))
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.splitlines()
+    pattern = (
+        rf"^{re.escape(str(clips[2]))}: (happy|energetic|sad|calm) \(\d\.\d\d\) "
+        rf"valence [+-]\d\.\d\d arousal [+-]\d\.\d\d \[ann ann-{TINY_VERSION}\] \d+\.\d\d s$"
+    )
+    assert re.match(pattern, line), line
+
+
+def test_no_weights_is_a_clear_error(tmp_path, clips):
+    done = run_cli("classify", "--weights", str(tmp_path / "nowhere"), str(clips[0]))
+    assert done.returncode == 2
+    assert "error:" in done.stderr and "missing" in done.stderr
