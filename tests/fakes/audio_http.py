@@ -79,6 +79,13 @@ def xspf_document(entries: list[PlaylistEntry], base_url: str) -> bytes:
     ).encode()
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    """Clients that hang up mid-body (seeking decoders) are normal here, not worth a traceback."""
+
+    def handle_error(self, request, client_address) -> None:
+        pass
+
+
 class FakeAudioServer:
     """Serve files under `root`. Use as a context manager or call start()/stop()."""
 
@@ -95,7 +102,7 @@ class FakeAudioServer:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "FakeAudioServer":
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()

@@ -1,0 +1,429 @@
+"""Fetch a short section of a song's audio to a temporary file.
+
+    async with fetcher.fetch(track) as audio:   # TrackInfo, or a TEXT / YOUTUBE Query
+        classify(audio.path)
+    # the temporary directory is gone here, also after an error
+
+Where the audio comes from is the operator's AUDIO_SEARCH template (trusted): a yt-dlp search
+("ytsearch5:{artists} - {title} audio") or a plain URL ("http://host/audio/{spotify_id}.ogg").
+A user's YouTube link goes through the SSRF guard, redirects included, before yt-dlp sees it.
+
+Only the middle `section_seconds` are fetched when the song's length is known: plain Ogg files
+with two HTTP Range requests (header + the byte span of the window), everything else through
+yt-dlp's `download_ranges` (ffmpeg cuts the section). Without a known length, the whole file is
+downloaded, bounded by `max_bytes`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import shutil
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import AsyncIterator
+from urllib.parse import quote, urlsplit
+
+import yt_dlp
+from yt_dlp.utils import download_range_func
+
+from bot.sources.keys import file_cache_key
+from bot.sources.models import (
+    AudioTooLargeError,
+    DownloadError,
+    FetchedAudio,
+    Query,
+    QueryKind,
+    TrackInfo,
+    TrackNotFoundError,
+)
+from bot.sources.oggsection import header_pages, splice_section
+from bot.sources.query import DEFAULT_ALLOWED
+from bot.sources.urlguard import Resolver, URLGuard, system_resolver
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SEARCH = "ytsearch5:{artists} - {title} audio"
+SECTION_SECONDS = 30.0
+DURATION_TOLERANCE_S = 10.0  # a search hit further than this from Spotify's length is another cut
+MAX_BYTES = 25 * 1024 * 1024
+MAX_DURATION_S = 20 * 60.0
+TIMEOUT_S = 90.0
+SOCKET_TIMEOUT_S = 15.0
+OGG_PREFIX_BYTES = (16 * 1024, 256 * 1024)  # first try, then room for cover art in the tags
+OGG_EXTS = ("ogg", "oga", "opus")
+RANGE_MARGIN = 0.05  # extra bytes around the window, as a share of it: bit rates vary
+TEMPLATE_FIELDS = ("artists", "title", "spotify_id", "isrc")
+PART_SUFFIXES = (".part", ".ytdl", ".temp")
+
+TOO_SLOW = "The download took too long — try again later."
+
+
+# -- pure helpers ----------------------------------------------------------------------------
+
+def section_window(duration_s: float, section_s: float = SECTION_SECONDS) -> tuple[float, float]:
+    """The `section_s` seconds around the middle of a song (the whole song if it is shorter)."""
+    if duration_s <= section_s:
+        return 0.0, duration_s
+    start = max(duration_s / 2 - section_s / 2, 0.0)
+    return start, min(start + section_s, duration_s)
+
+
+def choose_candidate(durations: list[float | None], target_s: float | None,
+                     tolerance_s: float = DURATION_TOLERANCE_S) -> int | None:
+    """Index of the search hit to download: the first one when the song's length is unknown,
+    else the one closest to it within `tolerance_s`. None if nothing fits."""
+    if not durations:
+        return None
+    if target_s is None:
+        return 0
+    fits = [(abs(d - target_s), i) for i, d in enumerate(durations) if d is not None and abs(d - target_s) <= tolerance_s]
+    return min(fits)[1] if fits else None
+
+
+def is_http_url(text: str) -> bool:
+    return text.lower().startswith(("http://", "https://"))
+
+
+def template_values(item: TrackInfo | Query) -> dict[str, str]:
+    if isinstance(item, TrackInfo):
+        return {"artists": ", ".join(item.artists), "title": item.title,
+                "spotify_id": item.spotify_id or "", "isrc": item.isrc or ""}
+    return {"artists": "", "title": item.text, "spotify_id": item.spotify_id or "", "isrc": ""}
+
+
+def render_source(template: str, item: TrackInfo | Query) -> str:
+    """Fill the AUDIO_SEARCH template. Values are URL-quoted in URL templates; in a search
+    string an empty artist leaves no dangling " - "."""
+    values = template_values(item)
+    needed = set(re.findall(r"{(\w+)}", template))
+    missing = [f for f in needed if f in TEMPLATE_FIELDS and not values.get(f)]
+    if is_http_url(template):
+        if missing:
+            raise TrackNotFoundError(f"No audio found for “{label_of(item)}”.")
+        return template.format_map({k: quote(v, safe="") for k, v in values.items()})
+    text = template.format_map(values)
+    text = re.sub(r"(^|:)\s*-\s+", r"\1", text)  # "ytsearch5: - Creep audio" -> "ytsearch5:Creep audio"
+    return " ".join(text.split())
+
+
+def label_of(item: TrackInfo | Query) -> str:
+    if isinstance(item, TrackInfo):
+        return item.display_name
+    return item.text or item.url or "that song"
+
+
+def map_ytdlp_error(message: str, label: str, source_url: str) -> Exception:
+    """A user-readable error for one of yt-dlp's DownloadError/ExtractorError messages."""
+    text = message.lower()
+    site = "YouTube" if "youtu" in urlsplit(source_url).netloc or source_url.startswith("ytsearch") else "The audio host"
+    if "timed out" in text or "timeout" in text:
+        return DownloadError(TOO_SLOW)
+    if "larger than max-filesize" in text or "file is larger" in text:
+        return AudioTooLargeError(f"“{label}” is too big to fetch.")
+    if any(s in text for s in ("unsupported url", "no video formats", "no entries", "http error 404",
+                               "video unavailable", "does not exist", "not found")):
+        return TrackNotFoundError(f"No audio found for “{label}”.")
+    m = re.search(r"http error (\d{3})", text)
+    reason = f"HTTP {m.group(1)}" if m else _short_reason(message)
+    return DownloadError(f"{site} refused the download ({reason}).")
+
+
+def _short_reason(message: str) -> str:
+    reason = re.sub(r"^error:\s*", "", message.strip(), flags=re.I)
+    reason = re.sub(r"^\[[^\]]+\]\s*[\w-]*:?\s*", "", reason)
+    return reason.split(";")[0].strip()[:120] or "unknown error"
+
+
+def direct_ogg_url(info: dict) -> str | None:
+    """The plain-HTTP URL of the chosen format if it is an Ogg file (cut by Range requests)."""
+    url = info.get("url")
+    if info.get("protocol") in ("http", "https") and url and is_http_url(url) and info.get("ext") in OGG_EXTS:
+        return url
+    return None
+
+
+def find_download(workdir: Path) -> Path | None:
+    files = [p for p in workdir.iterdir() if p.is_file() and not p.name.endswith(PART_SUFFIXES)]
+    return max(files, key=lambda p: p.stat().st_size) if files else None
+
+
+def track_from_fetch(item: TrackInfo | Query, audio: FetchedAudio) -> TrackInfo:
+    """The TrackInfo to show and store for a song found without Spotify: keyed by YouTube id,
+    else by the content hash of what was fetched."""
+    if isinstance(item, TrackInfo):
+        return item
+    key = f"youtube:{audio.youtube_id}" if audio.youtube_id else file_cache_key(audio.path)
+    return TrackInfo(
+        key=key, title=audio.title or item.text or "Unknown song", duration_s=audio.duration_s,
+        youtube_id=audio.youtube_id, source_url=audio.source_url,
+    )
+
+
+# -- plain files over HTTP Range -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RangeReply:
+    data: bytes
+    total_size: int | None
+
+
+def http_range(url: str, first: int, last: int, timeout_s: float) -> RangeReply | None:
+    """Bytes first..last of `url`; None if the server ignores Range (answers 200)."""
+    request = urllib.request.Request(url, headers={"Range": f"bytes={first}-{last}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            if response.status != 206:
+                return None  # close without reading the whole file
+            m = re.match(r"bytes \d+-\d+/(\d+)", response.headers.get("Content-Range", ""))
+            return RangeReply(response.read(last - first + 1), int(m.group(1)) if m else None)
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            raise TrackNotFoundError("No audio found for that song.") from None
+        raise DownloadError(f"The audio host refused the download (HTTP {error.code}).") from None
+    except TimeoutError:
+        raise DownloadError(TOO_SLOW) from None
+    except (urllib.error.URLError, OSError) as error:
+        if "timed out" in str(error):
+            raise DownloadError(TOO_SLOW) from None
+        raise DownloadError("The audio host could not be reached.") from None
+
+
+# -- yt-dlp plumbing -------------------------------------------------------------------------
+
+class _YtdlpLog:
+    """Collects yt-dlp's messages (it prints nothing with a logger set)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def debug(self, msg: str) -> None:
+        self.lines.append(msg)
+
+    info = warning = debug
+
+    def error(self, msg: str) -> None:
+        self.lines.append(msg)
+        log.info("yt-dlp: %s", msg)
+
+    def said(self, needle: str) -> bool:
+        return any(needle in line for line in self.lines)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+# -- the fetcher -----------------------------------------------------------------------------
+
+class AudioFetcher:
+    def __init__(
+        self,
+        search_template: str = DEFAULT_SEARCH,
+        allowed_hosts: frozenset[str] = DEFAULT_ALLOWED,
+        max_bytes: int = MAX_BYTES,
+        max_duration_s: float = MAX_DURATION_S,
+        section_seconds: float = SECTION_SECONDS,
+        timeout_s: float = TIMEOUT_S,
+        tmp_dir: Path | str | None = None,
+        *,
+        resolver: Resolver = system_resolver,
+        socket_timeout_s: float = SOCKET_TIMEOUT_S,
+    ):
+        self.search_template = search_template
+        self.guard = URLGuard(allowed_hosts, resolver)
+        self.max_bytes = max_bytes
+        self.max_duration_s = max_duration_s
+        self.section_seconds = section_seconds
+        self.timeout_s = timeout_s
+        self.tmp_dir = Path(tmp_dir) if tmp_dir else None
+        self.socket_timeout_s = min(socket_timeout_s, timeout_s)
+
+    @classmethod
+    def from_settings(cls, settings, tmp_dir: Path | str | None = None) -> "AudioFetcher":
+        return cls(
+            search_template=settings.audio_search,
+            allowed_hosts=settings.allowed_host_set,
+            max_bytes=settings.max_audio_bytes,
+            max_duration_s=settings.max_audio_duration_s,
+            tmp_dir=tmp_dir,
+        )
+
+    @asynccontextmanager
+    async def fetch(self, item: TrackInfo | Query) -> AsyncIterator[FetchedAudio]:
+        """Download a section of `item`'s audio; the file lives until the `async with` ends."""
+        if self.tmp_dir is not None:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix="moodbot-audio-", dir=self.tmp_dir))
+        cancel = threading.Event()
+        try:
+            try:
+                audio = await asyncio.wait_for(
+                    asyncio.to_thread(self.fetch_sync, item, workdir, cancel), self.timeout_s
+                )
+            except asyncio.TimeoutError:
+                raise DownloadError(TOO_SLOW) from None
+            yield audio
+        finally:
+            cancel.set()  # a download thread left behind by a timeout stops at its next chunk
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def fetch_sync(self, item: TrackInfo | Query, workdir: Path, cancel: threading.Event) -> FetchedAudio:
+        if isinstance(item, Query) and item.kind is QueryKind.YOUTUBE:
+            url = item.url or f"https://www.youtube.com/watch?v={item.youtube_id}"
+            final = self.guard.final_url(url, timeout_s=self.socket_timeout_s)  # every hop vetted
+            return self._ytdlp(final, None, label_of(item), workdir, cancel, youtube_id=item.youtube_id)
+        if isinstance(item, Query) and item.kind is not QueryKind.TEXT:
+            raise ValueError("resolve a Spotify link to a TrackInfo before fetching its audio")
+        source = render_source(self.search_template, item)
+        known = item.duration_s if isinstance(item, TrackInfo) else None
+        if known is not None and known > self.max_duration_s:
+            raise AudioTooLargeError(f"“{label_of(item)}” is too long for me to listen to.")
+        if is_http_url(source) and known:
+            audio = self._ogg_section(source, known, workdir, cancel)
+            if audio is not None:
+                return audio
+        return self._ytdlp(source, known, label_of(item), workdir, cancel)
+
+    # Plain Ogg file: header + the window's bytes, two Range requests.
+    def _ogg_section(self, url: str, duration_s: float, workdir: Path, cancel: threading.Event) -> FetchedAudio | None:
+        head = http_range(url, 0, OGG_PREFIX_BYTES[0] - 1, self.socket_timeout_s)
+        if head is None or head.total_size is None or not head.data.startswith(b"OggS"):
+            return None
+        size = head.total_size
+        if header_pages(head.data) is None and size > len(head.data):
+            head = http_range(url, 0, OGG_PREFIX_BYTES[1] - 1, self.socket_timeout_s)
+            if head is None:
+                return None
+        start, end = section_window(duration_s, self.section_seconds)
+        if end - start >= duration_s or size <= len(head.data):
+            return None  # short song: the whole file is the section
+        span = (end - start) / duration_s * size
+        first = max(math.floor(size * start / duration_s - RANGE_MARGIN * span), 0)
+        last = min(math.ceil(size * end / duration_s + RANGE_MARGIN * span), size - 1)
+        if last - first + len(head.data) > self.max_bytes:
+            raise AudioTooLargeError("That song's audio file is too big to fetch.")
+        if cancel.is_set():
+            raise _Cancelled()
+        middle = http_range(url, first, last, self.socket_timeout_s)
+        if middle is None:
+            return None
+        data = splice_section(head.data, middle.data, max_seconds=self.section_seconds)
+        if data is None:
+            log.info("could not cut an Ogg section from %s; falling back to yt-dlp", urlsplit(url).path)
+            return None
+        path = workdir / "section.ogg"
+        path.write_bytes(data)
+        return FetchedAudio(
+            path=path, youtube_id=None, source_url=url,
+            bytes_downloaded=len(head.data) + len(middle.data), duration_s=duration_s,
+            section_s=(start, end),
+        )
+
+    def _ytdlp_options(self, workdir: Path, messages: _YtdlpLog, hook) -> dict:
+        max_duration = self.max_duration_s
+
+        def duration_filter(info: dict, *, incomplete: bool = False) -> str | None:
+            duration = info.get("duration")
+            if duration and duration > max_duration:
+                return f"longer than {max_duration:.0f} s"
+            return None
+
+        return {
+            "format": "bestaudio/best",
+            "noplaylist": True,
+            "quiet": True,
+            "no_warnings": True,
+            "noprogress": True,
+            "logger": messages,
+            "socket_timeout": self.socket_timeout_s,
+            "max_filesize": self.max_bytes,
+            "match_filter": duration_filter,
+            "extract_flat": "in_playlist",
+            "outtmpl": str(workdir / "%(id).40s.%(ext)s"),
+            "restrictfilenames": True,
+            "cachedir": False,
+            "retries": 1,
+            "fragment_retries": 1,
+            "postprocessors": [],  # no conversion: the classifier decodes webm/m4a/ogg itself
+            "progress_hooks": [hook],
+        }
+
+    def _ytdlp(self, source: str, known_s: float | None, label: str, workdir: Path,
+               cancel: threading.Event, youtube_id: str | None = None) -> FetchedAudio:
+        messages = _YtdlpLog()
+        progress = {"bytes": 0}
+
+        def hook(status: dict) -> None:
+            if cancel.is_set():
+                raise _Cancelled()
+            done = status.get("downloaded_bytes") or 0
+            progress["bytes"] = max(progress["bytes"], done)
+            if done > self.max_bytes:
+                raise yt_dlp.utils.DownloadError("File is larger than max-filesize")
+
+        options = self._ytdlp_options(workdir, messages, hook)
+        try:
+            with yt_dlp.YoutubeDL(options) as ydl:
+                info = ydl.extract_info(source, download=False)
+                info = self._pick(ydl, info, known_s, label)
+            duration = info.get("duration") or known_s
+            if duration and duration > self.max_duration_s:
+                raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
+            direct = direct_ogg_url(info)
+            if direct and duration:
+                audio = self._ogg_section(direct, duration, workdir, cancel)
+                if audio is not None:
+                    return replace(audio, title=info.get("title"), source_url=info.get("webpage_url") or direct)
+            window = section_window(duration, self.section_seconds) if duration else None
+            if window and window[1] - window[0] < duration:
+                options["download_ranges"] = download_range_func([], [window])
+            else:
+                window = None
+            options["extract_flat"] = False
+            with yt_dlp.YoutubeDL(options) as ydl:
+                ydl.process_ie_result(info, download=True)
+        except (yt_dlp.utils.DownloadError, yt_dlp.utils.ExtractorError) as error:
+            raise map_ytdlp_error(str(error), label, source) from None
+        path = find_download(workdir)
+        if path is None:
+            if messages.said("max-filesize"):
+                raise AudioTooLargeError(f"“{label}” is too big to fetch.")
+            raise DownloadError(f"The download of “{label}” failed.")
+        size = path.stat().st_size
+        if size > self.max_bytes:
+            raise AudioTooLargeError(f"“{label}” is too big to fetch.")
+        is_youtube = str(info.get("extractor_key", "")).lower().startswith("youtube")
+        return FetchedAudio(
+            path=path,
+            youtube_id=youtube_id or (info.get("id") if is_youtube else None),
+            source_url=info.get("webpage_url") or info.get("url") or source,
+            bytes_downloaded=max(progress["bytes"], size),
+            duration_s=duration,
+            title=info.get("title"),
+            section_s=window,
+        )
+
+    def _pick(self, ydl: yt_dlp.YoutubeDL, info: dict | None, known_s: float | None, label: str) -> dict:
+        """The single video to download: the search hit whose length is closest to the song's."""
+        if info is None:
+            raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
+        if info.get("_type") != "playlist" and "entries" not in info:
+            return info
+        entries = [e for e in info.get("entries") or [] if e]
+        index = choose_candidate([e.get("duration") for e in entries], known_s)
+        if index is None:
+            raise TrackNotFoundError(f"No audio found for “{label}”.")
+        entry = entries[index]
+        if entry.get("_type") in ("url", "url_transparent"):
+            full = ydl.extract_info(entry["url"], download=False)
+            if full is None:
+                raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
+            return full
+        return entry

@@ -1,0 +1,175 @@
+"""Cut a time window out of an Ogg (Opus/Vorbis) file fetched with two HTTP Range requests.
+
+An Ogg stream is a chain of self-delimiting, CRC-protected pages. The header pages at the start
+(granule position 0) tell the decoder the codec; any later run of whole pages decodes on its
+own. So a section is: the header pages from the file's first bytes + the pages found in the
+byte range that covers the wanted time, renumbered and re-stamped so the result is a valid,
+short Ogg file that any decoder opens.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, replace
+
+CAPTURE = b"OggS"
+HEADER_FMT = "<4sBBqIIIB"  # capture, version, flags, granule, serial, sequence, crc, segments
+HEADER_LEN = struct.calcsize(HEADER_FMT)  # 27
+FLAG_CONTINUED = 0x01
+FLAG_BOS = 0x02
+FLAG_EOS = 0x04
+NO_GRANULE = -1  # a page on which no packet ends
+OPUS_RATE = 48_000  # Opus granule positions always count 48 kHz samples
+
+
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for i in range(256):
+        r = i << 24
+        for _ in range(8):
+            r = ((r << 1) ^ 0x04C11DB7) if r & 0x80000000 else (r << 1)
+        table.append(r & 0xFFFFFFFF)
+    return tuple(table)
+
+
+CRC_TABLE = _crc_table()
+
+
+def ogg_crc(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ CRC_TABLE[((crc >> 24) & 0xFF) ^ byte]
+    return crc
+
+
+@dataclass(frozen=True)
+class Page:
+    flags: int
+    granule: int
+    serial: int
+    sequence: int
+    segments: bytes  # the lacing table
+    body: bytes
+
+    @property
+    def size(self) -> int:
+        return HEADER_LEN + len(self.segments) + len(self.body)
+
+    def to_bytes(self) -> bytes:
+        head = struct.pack(HEADER_FMT, CAPTURE, 0, self.flags, self.granule, self.serial,
+                           self.sequence, 0, len(self.segments))
+        raw = head + self.segments + self.body
+        crc = ogg_crc(raw)
+        return raw[:22] + struct.pack("<I", crc) + raw[26:]
+
+
+def parse_page(buf: bytes, at: int) -> Page | None:
+    """The page starting at `at`, or None if it is cut off or its CRC is wrong."""
+    if len(buf) < at + HEADER_LEN or buf[at:at + 4] != CAPTURE:
+        return None
+    _, version, flags, granule, serial, seq, crc, nseg = struct.unpack_from(HEADER_FMT, buf, at)
+    seg_end = at + HEADER_LEN + nseg
+    if version != 0 or len(buf) < seg_end:
+        return None
+    segments = buf[at + HEADER_LEN:seg_end]
+    body_end = seg_end + sum(segments)
+    if len(buf) < body_end:
+        return None
+    page = Page(flags, granule, serial, seq, segments, buf[seg_end:body_end])
+    raw = bytearray(buf[at:body_end])
+    raw[22:26] = b"\0\0\0\0"
+    return page if ogg_crc(bytes(raw)) == crc else None
+
+
+def pages_in(buf: bytes) -> list[Page]:
+    """Every whole, valid page in `buf`, resynchronising on the capture pattern after junk."""
+    pages, at = [], buf.find(CAPTURE)
+    while at != -1:
+        page = parse_page(buf, at)
+        if page is None:
+            at = buf.find(CAPTURE, at + 1)
+            continue
+        pages.append(page)
+        at += page.size
+        if buf[at:at + 4] != CAPTURE:
+            at = buf.find(CAPTURE, at)
+    return pages
+
+
+def drop_continuation(page: Page) -> Page | None:
+    """`page` without the tail of a packet begun on an earlier page (we do not have its head)."""
+    if not page.flags & FLAG_CONTINUED:
+        return page
+    skip_bytes = 0
+    for i, lace in enumerate(page.segments):
+        skip_bytes += lace
+        if lace < 255:  # the continued packet ends here
+            rest = page.segments[i + 1:]
+            if not rest:
+                return None
+            return replace(page, flags=page.flags & ~FLAG_CONTINUED, segments=rest, body=page.body[skip_bytes:])
+    return None  # the whole page is the middle of one long packet
+
+
+def header_pages(prefix: bytes) -> list[Page] | None:
+    """The leading pages that carry codec headers (granule 0), or None if `prefix` is not a
+    single-stream Ogg file or the headers do not fit in it."""
+    if not prefix.startswith(CAPTURE):
+        return None
+    pages = pages_in(prefix)
+    headers = []
+    for page in pages:
+        if page.serial != pages[0].serial:
+            return None  # multiplexed streams: not worth cutting by hand
+        if page.granule not in (0, NO_GRANULE) or (page.granule == NO_GRANULE and not headers):
+            break
+        headers.append(page)
+    done = len(headers) < len(pages)  # an audio page follows, so the headers are complete
+    return headers if headers and done else None
+
+
+def sample_rate(headers: list[Page]) -> int | None:
+    first = headers[0].body
+    if first.startswith(b"OpusHead"):
+        return OPUS_RATE
+    if first.startswith(b"\x01vorbis") and len(first) >= 16:
+        return struct.unpack_from("<I", first, 12)[0]
+    return None
+
+
+def splice_section(prefix: bytes, middle: bytes, max_seconds: float | None = None) -> bytes | None:
+    """A playable Ogg file: the header pages of `prefix` + the whole pages found in `middle`,
+    trimmed to `max_seconds`. None if this cannot be done safely (caller falls back)."""
+    headers = header_pages(prefix)
+    if headers is None:
+        return None
+    serial = headers[0].serial
+    audio = [p for p in pages_in(middle) if p.serial == serial and p.granule > 0]
+    # The first page only marks where the section's timeline starts: its packets may be cut.
+    if len(audio) < 2:
+        return None
+    start_granule = audio[0].granule
+    rate = sample_rate(headers)
+    limit = None if max_seconds is None or rate is None else start_granule + int(max_seconds * rate)
+    kept = []
+    for page in audio[1:]:
+        if page.granule <= start_granule:
+            return None  # out of order or a chained stream: give up
+        if not kept:
+            page = drop_continuation(page)
+            if page is None:
+                continue
+        kept.append(page)
+        if limit is not None and page.granule >= limit:
+            break
+    out = bytearray()
+    sequence = 0
+    for page in headers:
+        out += replace(page, sequence=sequence).to_bytes()
+        sequence += 1
+    for i, page in enumerate(kept):
+        flags = page.flags & ~FLAG_BOS
+        if i == len(kept) - 1:
+            flags |= FLAG_EOS
+        out += replace(page, flags=flags, granule=page.granule - start_granule, sequence=sequence).to_bytes()
+        sequence += 1
+    return bytes(out)
