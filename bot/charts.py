@@ -5,6 +5,7 @@ can render in threads at once.
 from __future__ import annotations
 
 import io
+import threading
 from datetime import date, timedelta
 from typing import Iterable, Sequence
 
@@ -25,15 +26,26 @@ LIMIT = 1.22  # axis limit of the valence/arousal map
 FONT_SIZE = 10
 
 
-def _figure(width: float, height: float):
-    # Imported here so start-up does not pay for matplotlib until a chart is drawn.
-    import matplotlib
+_IMPORT_LOCK = threading.Lock()
 
-    matplotlib.use("Agg", force=False)
+
+def _load_matplotlib() -> None:
+    """Imported on first use so start-up does not pay for matplotlib; under a lock because charts
+    render in several threads at once and a concurrent first import of matplotlib breaks."""
+    with _IMPORT_LOCK:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+        import matplotlib.patches  # noqa: F401
+
+
+def _figure(width: float, height: float):
+    _load_matplotlib()
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=DPI, facecolor="white")
-    return fig
+    return Figure(figsize=(width, height), dpi=DPI, facecolor="white")
 
 
 def _style(ax) -> None:
@@ -85,9 +97,9 @@ def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "
 
 def year_in_pixels(days: dict[date, str], year: int, title: str | None = None) -> bytes:
     """A calendar of the year: one square per day, coloured by that day's journal mood."""
-    from matplotlib.patches import Rectangle
-
     fig = _figure(10.5, 2.6)
+    from matplotlib.patches import Rectangle  # after _figure: it loads matplotlib under the lock
+
     ax = fig.add_subplot()
     first = date(year, 1, 1)
     offset = first.weekday()  # column 0 starts on the Monday of the week holding Jan 1st

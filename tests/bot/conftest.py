@@ -67,3 +67,12 @@ def attachment(path: Path) -> Attachment:
 ALICE = Caller("telegram", "1001", place="telegram:-500", chat_id="1001", display_name="Alice")
 BOB = Caller("telegram", "1002", place="telegram:-500", chat_id="1002", display_name="Bob")
 ALICE_DM = Caller("telegram", "1001", place=None, chat_id="1001", display_name="Alice")
+
+
+def pytest_collection_modifyitems(items):
+    """Every async test here shares the session's event loop, so the warm classifier (started
+    once per session) can serve them all."""
+    session_loop = pytest.mark.asyncio(loop_scope="session")
+    for item in items:
+        if "tests/bot/" in str(item.fspath) and pytest_asyncio.is_async_test(item):
+            item.add_marker(session_loop, append=False)

@@ -15,8 +15,6 @@ from storage.models import UserRef
 from tests.bot.conftest import ALICE, ALICE_DM, BOB, attachment
 from tests.dbserver import free_port
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 
 def mood_usecase(db, classifier, **kwargs) -> MoodUseCase:
     return MoodUseCase(db, classifier, fetcher=None, **kwargs)

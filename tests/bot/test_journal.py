@@ -1,0 +1,146 @@
+"""The music journal: opt in, get a prompt, answer it with a song, browse and chart it."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+import pytest
+
+from bot.replies import Caller, ErrorReply, JournalListReply, JournalSavedReply, StatsReply, TextReply
+from bot.scheduler import PromptScheduler
+from bot.usecases.journal import JournalUseCase, split_answer
+from bot.usecases.mood import MoodUseCase
+from inference.result import MOODS
+from storage.models import User, UserRef
+from tests.bot.conftest import ALICE_DM, attachment
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ALICE_REF = UserRef("telegram", "1001")
+
+
+class Clock:
+    def __init__(self, start: datetime) -> None:
+        self.at = start
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def journal_usecase(db, classifier, now=lambda: datetime.now(timezone.utc)) -> JournalUseCase:
+    return JournalUseCase(db, MoodUseCase(db, classifier, fetcher=None, now=now), now=now)
+
+
+async def test_turning_the_journal_on_schedules_a_daily_prompt(db, counting):
+    journal = journal_usecase(db, counting)
+    scheduler = PromptScheduler(db, journal)
+    journal.schedule = scheduler
+
+    reply = await journal.enable(ALICE_DM, "21:30", "europe/lisbon")
+
+    assert isinstance(reply, TextReply) and "21:30" in reply.text and "Europe/Lisbon" in reply.text
+    user = await db.users.get(ALICE_REF)
+    assert (user.journal_enabled, user.prompt_time, user.timezone, user.chat_id) == (True, time(21, 30), "Europe/Lisbon", "1001")
+    next_fire = scheduler.next_fire_time(ALICE_REF)
+    assert (next_fire.hour, next_fire.minute) == (21, 30) and str(next_fire.tzinfo) == "Europe/Lisbon"
+
+    off = await journal.disable(ALICE_DM)
+    assert "off" in off.text.lower() and not scheduler.is_scheduled(ALICE_REF)
+    assert (await db.users.get(ALICE_REF)).journal_enabled is False
+
+
+@pytest.mark.parametrize("time_text, zone, needle", [
+    ("9pm", "Europe/Lisbon", "HH:MM"),
+    ("24:00", "Europe/Lisbon", "HH:MM"),
+    ("21:30", "Mars/Olympus_Mons", "Europe/Lisbon"),
+    ("21:30", "Lisbon", "Europe/Lisbon"),  # a city alone: the error suggests the full name
+])
+async def test_a_wrong_time_or_zone_gets_a_helpful_error(db, counting, time_text, zone, needle):
+    reply = await journal_usecase(db, counting).enable(ALICE_DM, time_text, zone)
+    assert isinstance(reply, ErrorReply) and needle in reply.message
+    assert await db.users.get(ALICE_REF) is None
+
+
+async def test_time_zones_autocomplete_by_prefix_or_city(db, counting):
+    journal = journal_usecase(db, counting)
+    assert journal.timezones("Europe/Lis") == ["Europe/Lisbon"]
+    assert "America/New_York" in journal.timezones("new_y")
+    assert len(journal.timezones("", limit=25)) == 25
+
+
+@pytest.mark.parametrize("text, song, note", [
+    ("Creep", "Creep", ""),
+    ("Radiohead - Creep\nthat was a long day", "Radiohead - Creep", "that was a long day"),
+    ("https://youtu.be/XFkzRNyygfk because of the rain", "https://youtu.be/XFkzRNyygfk", "because of the rain"),
+    ("listening to https://open.spotify.com/track/70LcF31zb1H0PyJoS1Sx1r again", "https://open.spotify.com/track/70LcF31zb1H0PyJoS1Sx1r", "listening to again"),
+])
+def test_a_journal_reply_is_a_song_then_the_users_own_words(text, song, note):
+    assert split_answer(text) == (song, note)
+
+
+async def test_the_journal_flow_prompt_answer_list_and_stats(db, counting, classifier, clip_paths):
+    journal = journal_usecase(db, counting)
+    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    user = await db.users.get(ALICE_REF)
+
+    prompt = await journal.make_prompt(user)
+    await journal.prompt_delivered(prompt.prompt_id, "777")
+    assert prompt.chat_id == "1001" and prompt.phrase.endswith("…")
+    assert await journal.is_prompt_message("telegram", "1001", "777")
+    assert not await journal.is_prompt_message("telegram", "1001", "778")
+
+    # The user replies to the prompt message (Telegram reply_to_message) with an audio file and words.
+    saved = await journal.answer(ALICE_DM, "rainy bus ride", attachment(clip_paths[0]), prompt_message_id="777")
+
+    assert isinstance(saved, JournalSavedReply) and saved.queued is False
+    assert saved.phrase == prompt.phrase
+    assert saved.mood.mood == (await classifier.classify(clip_paths[0])).mood
+    listing = await journal.list(ALICE_DM)
+    assert isinstance(listing, JournalListReply) and listing.total == 1
+    entry = listing.entries[0]
+    assert (entry.phrase, entry.mood, entry.note) == (prompt.phrase, saved.mood.mood, "rainy bus ride")
+    # The prompt is answered: a second answer has nothing to attach to.
+    again = await journal.answer(ALICE_DM, "another", attachment(clip_paths[1]))
+    assert isinstance(again, ErrorReply) and "no open journal prompt" in again.message
+
+    stats = await journal.stats(ALICE_DM)
+    assert isinstance(stats, StatsReply) and "1 journal entry" in stats.summary and saved.mood.mood in stats.summary
+    assert [c.filename for c in stats.charts] == ["moods-by-week.png", "year-in-pixels.png", "mood-map.png"]
+    assert all(c.png.startswith(PNG_MAGIC) and len(c.png) > 5000 for c in stats.charts)
+
+
+async def test_an_answer_without_a_prompt_is_explained(db, counting, clip_paths):
+    reply = await journal_usecase(db, counting).answer(ALICE_DM, "Creep")
+    assert isinstance(reply, ErrorReply) and "/journal on" in reply.message
+
+
+async def test_nobody_can_answer_someone_elses_prompt(db, counting, clip_paths):
+    journal = journal_usecase(db, counting)
+    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
+    await journal.prompt_delivered(prompt.prompt_id, "42")
+    mallory = Caller("telegram", "666", chat_id="1001")  # claims Alice's chat
+    reply = await journal.answer(mallory, "x", attachment(clip_paths[0]), prompt_message_id="42")
+    assert isinstance(reply, ErrorReply)
+    assert (await journal.list(ALICE_DM)).total == 0
+
+
+async def test_no_phrase_is_repeated_to_a_user_within_30_days(db, counting):
+    clock = Clock(datetime(2026, 1, 1, 21, 30, tzinfo=timezone.utc))
+    journal = journal_usecase(db, counting, now=clock)
+    user = User("telegram", "1001", timezone="UTC", prompt_time=time(21, 30), journal_enabled=True, chat_id="1001")
+    await db.users.upsert(user)
+
+    phrases = []
+    for _day in range(60):
+        phrases.append((await journal.make_prompt(user)).phrase)
+        clock.at += timedelta(days=1)
+
+    for day, phrase in enumerate(phrases):
+        window = phrases[max(0, day - 29): day]
+        assert phrase not in window, f"day {day} repeats a phrase from the last 30 days"
+    # Another user's history doesn't constrain this one, and the bank is varied enough for both.
+    assert len(set(phrases)) >= 30
+
+
+async def test_stats_of_an_empty_journal_say_how_to_start(db, counting):
+    reply = await journal_usecase(db, counting).stats(ALICE_DM)
+    assert isinstance(reply, ErrorReply) and "/journal on" in reply.message
