@@ -1,0 +1,36 @@
+"""The same classifier on a Dask cluster: `executor="dask://host:port"`."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from inference import Classifier
+from inference.pool import FALLBACK_TIMEOUT
+from inference.result import TooShortAudioError
+from tests.inference.test_predict import TINY_VERSION, clips, tiny_weights  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.timeout(180)
+
+
+async def test_a_dask_worker_answers_with_the_main_model(tiny_weights, clips, tmp_path):
+    from distributed import LocalCluster
+
+    short = tmp_path / "short.wav"
+    sf.write(short, np.sin(np.arange(3 * 22050) / 7).astype(np.float32), 22050)
+    async with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, asynchronous=True,
+    ) as cluster:
+        executor = "dask://" + cluster.scheduler_address.removeprefix("tcp://")
+        async with Classifier(tiny_weights, executor=executor, threads_per_worker=1) as classifier:
+            assert classifier.main_model_available
+            first = await classifier.classify(clips[0])
+            second = await classifier.classify(clips[0])
+            with pytest.raises(TooShortAudioError):  # the worker's audio error, as-is
+                await classifier.classify(short)
+        async with Classifier(tiny_weights, executor=executor, timeout_s=0.001) as impatient:
+            late = await impatient.classify(clips[1])
+    assert (first.model, first.model_version, first.fallback_reason) == ("main", TINY_VERSION, None)
+    assert second.probabilities == first.probabilities
+    assert (late.model, late.fallback_reason) == ("ann", FALLBACK_TIMEOUT)
