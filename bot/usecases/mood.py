@@ -180,7 +180,8 @@ class MoodUseCase:
             key = f"youtube:{audio.youtube_id}"
         else:
             key = await asyncio.to_thread(self.file_key, audio.path)
-        return TrackInfo(key=key, title=query.text[:MAX_TITLE_CHARS] or "Unknown song",
+        title = getattr(audio, "title", None) or query.text or "Unknown song"
+        return TrackInfo(key=key, title=title[:MAX_TITLE_CHARS], duration_s=getattr(audio, "duration_s", None),
                          youtube_id=audio.youtube_id, source_url=audio.source_url)
 
     async def _cached(self, key: str) -> TrackRecord | None:

@@ -1,0 +1,84 @@
+"""Given a user types `/mood <song>`, moodbot finds it on Spotify, fetches a section of its audio,
+listens, and names a mood; asked again, it answers from the cache without downloading anything.
+Real spotipy and yt-dlp/HTTP against local fake servers (tests/fakes), real DB, real classifier."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, ErrorReply, MoodReply
+from bot.sources.audio import AudioFetcher
+from bot.sources.spotify import SpotifyResolver
+from bot.usecases.mood import MoodUseCase
+from tests.bot.conftest import ALICE, BOB
+from tests.e2e.wiring import Catalog, load_songs
+from tests.fakes.audio_http import FakeAudioServer
+from tests.fakes.spotify_api import FakeSpotify, FakeTrack
+
+
+@pytest.fixture(scope="module")
+def catalog(shared_data, tmp_path_factory):
+    """Three 4Q clips published by the fake Spotify and served (as copies) by the fake audio CDN."""
+    songs = load_songs(shared_data, 3)
+    root = tmp_path_factory.mktemp("catalog")
+    (root / "audio").mkdir()
+    for song in songs:
+        shutil.copy(song.path, root / "audio" / f"{song.spotify_id}.ogg")
+    spotify = FakeSpotify().start()
+    spotify.add(*(FakeTrack(name=s.title, artists=(s.artist,), id=s.spotify_id, album="4Q", duration_ms=30_000)
+                  for s in songs))
+    running = Catalog(songs, spotify, FakeAudioServer(root).start())
+    yield running
+    running.stop()
+
+
+def usecase(db, classifier, catalog, *, with_spotify=True, template=None) -> MoodUseCase:
+    resolver = (SpotifyResolver(catalog.spotify.client_id, catalog.spotify.client_secret,
+                                catalog.spotify.api_url, catalog.spotify.auth_url) if with_spotify else None)
+    fetcher = AudioFetcher(search_template=template or catalog.audio_search,
+                           allowed_hosts=frozenset({"youtube.com", "youtu.be", "open.spotify.com"}))
+    return MoodUseCase(db, classifier, fetcher, resolver=resolver)
+
+
+async def test_mood_by_name_then_from_the_cache(db, counting, classifier, catalog):
+    song = catalog.songs[0]
+    stages = []
+
+    async def progress(stage):
+        stages.append(stage)
+
+    mood = usecase(db, counting, catalog)
+    reply = await mood.run(ALICE, song.query, progress=progress)
+
+    assert isinstance(reply, MoodReply), reply
+    assert reply.mood == (await classifier.classify(song.path)).mood
+    assert (reply.title, reply.artists) == (song.title, (song.artist,))
+    assert reply.track_key == f"spotify:{song.spotify_id}"
+    assert reply.spotify_url == f"https://open.spotify.com/track/{song.spotify_id}"
+    assert stages == [STAGE_FINDING, STAGE_DOWNLOADING, STAGE_LISTENING]
+    downloaded = catalog.audio.bytes_for(f"/audio/{song.spotify_id}.ogg")
+    assert downloaded > 0
+
+    stages.clear()
+    again = await mood.run(BOB, song.query, progress=progress)
+
+    assert again.cached is True and again.mood == reply.mood
+    assert len(counting.calls) == 1  # no second classification
+    assert catalog.audio.bytes_for(f"/audio/{song.spotify_id}.ogg") == downloaded  # no second download
+    assert stages == [STAGE_FINDING]
+
+
+async def test_without_spotify_the_name_goes_straight_to_the_audio_search(db, counting, catalog):
+    song = catalog.songs[1]
+    # The operator's search template, here a plain URL on the local audio server keyed by the text.
+    template = catalog.audio.url("/audio/{title}.ogg")
+    reply = await usecase(db, counting, catalog, with_spotify=False, template=template).run(ALICE, song.spotify_id)
+    assert isinstance(reply, MoodReply), reply
+    assert reply.track_key.startswith("sha256:")
+
+
+async def test_a_song_spotify_does_not_know_gets_a_readable_error(db, counting, catalog):
+    reply = await usecase(db, counting, catalog).run(ALICE, "zzqx nonexistent qqq song")
+    assert isinstance(reply, ErrorReply) and "find" in reply.message.lower()
+    assert counting.calls == []
