@@ -147,4 +147,7 @@ class _GuardedRedirects(urllib.request.HTTPRedirectHandler):
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         self.guard.check(newurl)  # before any connection to the next hop
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None:
+            new.method = req.get_method()  # stay HEAD: only the chain matters, not the body
+        return new

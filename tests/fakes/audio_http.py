@@ -104,7 +104,7 @@ class FakeAudioServer:
     def start(self) -> "FakeAudioServer":
         self._httpd = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -244,3 +244,27 @@ def _handler_for(server: FakeAudioServer) -> type[BaseHTTPRequestHandler]:
                     remaining -= len(chunk)
 
     return Handler
+
+
+def make_long_ogg(clips: list[Path], dst: Path) -> Path:
+    """One long Ogg/Opus song from several short clips (re-encoded: a stream copy of Ogg pages
+    from different files gives a timeline that some decoders reject)."""
+    import subprocess
+
+    listing = dst.with_suffix(".txt")
+    listing.write_text("".join(f"file '{Path(c).resolve()}'\n" for c in clips))
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
+         "-i", str(listing), "-c:a", "libopus", "-b:a", "48k", str(dst)],
+        check=True,
+    )
+    listing.unlink()
+    return dst
+
+
+def remux(src: Path, dst: Path) -> Path:
+    """The same audio in another container (e.g. .webm), without re-encoding."""
+    import subprocess
+
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-c", "copy", str(dst)], check=True)
+    return dst

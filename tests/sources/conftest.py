@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from tests.fakes.audio_http import FakeAudioServer, make_long_ogg, remux
+from tests.fakes.spotify_api import FakeSpotify
+
+LONG_CLIPS = 8  # 8 x 30 s clips: a 4-minute song
+
+
+@pytest.fixture(scope="session")
+def audio_root(shared_data, tmp_path_factory) -> Path:
+    """Served files: clip.ogg (a real 30 s clip), long.ogg (~4 min of real music), long.webm."""
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("ffmpeg is required (apt-get install -y ffmpeg)")
+    root = tmp_path_factory.mktemp("audio_root")
+    clips = sorted((shared_data / "audio").glob("*.ogg"))[:LONG_CLIPS]
+    shutil.copy(clips[0], root / "clip.ogg")
+    make_long_ogg(clips, root / "long.ogg")
+    remux(root / "long.ogg", root / "long.webm")
+    return root
+
+
+@pytest.fixture(scope="session")
+def long_duration(audio_root) -> float:
+    return sf.info(str(audio_root / "long.ogg")).duration
+
+
+@pytest.fixture
+def audio_server(audio_root):
+    with FakeAudioServer(audio_root) as server:
+        yield server
+
+
+@pytest.fixture
+def fake_spotify():
+    with FakeSpotify() as server:
+        yield server

@@ -1,0 +1,123 @@
+"""Given a user types a song name or pastes a link, moodbot knows what they mean — or says
+plainly what it can read, without touching the network."""
+from __future__ import annotations
+
+import pytest
+
+from bot.sources.keys import cache_key, file_cache_key
+from bot.sources.models import Query, QueryKind, TrackInfo, UnsupportedInputError
+from bot.sources.query import ACCEPTED, MAX_TEXT_CHARS, parse_query
+
+SP = "4uLU6hMCjMI75M1A2tKUQC"
+YT = "dQw4w9WgXcQ"
+
+ACCEPTED_CASES = [
+    # (user text, kind, id, trailing text)
+    ("Radiohead - Creep", QueryKind.TEXT, None, "Radiohead - Creep"),
+    ("Creep by Radiohead", QueryKind.TEXT, None, "Creep by Radiohead"),
+    ("  Creep\x00 by\tRadiohead\u200b ", QueryKind.TEXT, None, "Creep by Radiohead"),
+    ("Mr. Brightside", QueryKind.TEXT, None, "Mr. Brightside"),
+    ("AC/DC - Thunderstruck", QueryKind.TEXT, None, "AC/DC - Thunderstruck"),
+    ("t.A.T.u. - All the Things She Said", QueryKind.TEXT, None, "t.A.T.u. - All the Things She Said"),
+    (f"https://open.spotify.com/track/{SP}", QueryKind.SPOTIFY_TRACK, SP, ""),
+    (f"https://open.spotify.com/track/{SP}?si=abc123", QueryKind.SPOTIFY_TRACK, SP, ""),
+    (f"https://open.spotify.com/intl-de/track/{SP}?si=x", QueryKind.SPOTIFY_TRACK, SP, ""),
+    (f"https://open.spotify.com/intl-pt-br/track/{SP}", QueryKind.SPOTIFY_TRACK, SP, ""),
+    (f"https://open.spotify.com/embed/track/{SP}", QueryKind.SPOTIFY_TRACK, SP, ""),
+    (f"open.spotify.com/track/{SP}", QueryKind.SPOTIFY_TRACK, SP, ""),
+    (f"spotify:track:{SP}", QueryKind.SPOTIFY_TRACK, SP, ""),
+    (f"https://open.spotify.com/track/{SP} so sad today", QueryKind.SPOTIFY_TRACK, SP, "so sad today"),
+    (f"https://www.youtube.com/watch?v={YT}", QueryKind.YOUTUBE, YT, ""),
+    (f"https://www.youtube.com/watch?v={YT}&t=42s&list=PL123", QueryKind.YOUTUBE, YT, ""),
+    (f"https://youtube.com/watch?feature=share&v={YT}", QueryKind.YOUTUBE, YT, ""),
+    (f"https://youtu.be/{YT}", QueryKind.YOUTUBE, YT, ""),
+    (f"https://youtu.be/{YT}?si=Ab_c", QueryKind.YOUTUBE, YT, ""),
+    (f"https://music.youtube.com/watch?v={YT}&feature=share", QueryKind.YOUTUBE, YT, ""),
+    (f"https://www.youtube.com/shorts/{YT}", QueryKind.YOUTUBE, YT, ""),
+    (f"https://m.youtube.com/watch?v={YT}", QueryKind.YOUTUBE, YT, ""),
+    (f"youtube.com/watch?v={YT}", QueryKind.YOUTUBE, YT, ""),
+    (f"https://www.youtube-nocookie.com/embed/{YT}", QueryKind.YOUTUBE, YT, ""),
+    (f"HTTPS://WWW.YOUTUBE.COM/watch?v={YT}", QueryKind.YOUTUBE, YT, ""),
+    (f"loving this one https://youtu.be/{YT} !!", QueryKind.YOUTUBE, YT, "loving this one !!"),
+]
+
+REFUSED_CASES = [
+    # (user text, words the message should contain)
+    (f"https://open.spotify.com/album/{SP}", "album"),
+    (f"https://open.spotify.com/playlist/{SP}", "playlist"),
+    (f"https://open.spotify.com/artist/{SP}", "artist"),
+    (f"spotify:album:{SP}", "album"),
+    ("https://open.spotify.com/track/tooShort", "broken"),
+    ("https://www.youtube.com/playlist?list=PL590L5WQmH8fJ54F369BLDSqIwcs-TCfs", "single video"),
+    ("https://www.youtube.com/@radiohead", "single video"),
+    ("https://www.youtube.com/watch?v=short", "single video"),
+    ("https://youtu.be/", "single video"),
+    ("http://127.0.0.1/admin", "127.0.0.1"),
+    ("http://[::1]/x", "can't"),
+    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254"),
+    ("http://2130706433/", "can't"),
+    ("https://example.com/song.mp3", "example.com"),
+    (f"http://youtube.com.evil.example/watch?v={YT}", "evil.example"),
+    (f"https://youtube.com@127.0.0.1/watch?v={YT}", "can't"),
+    ("ftp://youtube.com/song.mp3", "can't"),
+    ("file:///etc/passwd", "can't"),
+    (f"https://youtu.be/{YT} https://youtu.be/{YT}", "One song"),
+    ("", "which song"),
+    ("\x00\x01 \u200b", "which song"),
+]
+
+
+@pytest.mark.parametrize("text, kind, ident, rest", ACCEPTED_CASES)
+def test_accepted_inputs(text, kind, ident, rest):
+    q = parse_query(text)
+    assert q.kind is kind
+    if kind is QueryKind.SPOTIFY_TRACK:
+        assert q.spotify_id == ident and q.url == f"https://open.spotify.com/track/{ident}"
+    elif kind is QueryKind.YOUTUBE:
+        assert q.youtube_id == ident and q.url == f"https://www.youtube.com/watch?v={ident}"
+    else:
+        assert q.spotify_id is None and q.youtube_id is None and q.url is None
+    assert q.text == rest
+
+
+@pytest.mark.parametrize("text, hint", REFUSED_CASES)
+def test_refused_inputs_say_what_is_accepted(text, hint):
+    with pytest.raises(UnsupportedInputError) as info:
+        parse_query(text)
+    message = str(info.value)
+    assert hint.lower() in message.lower()
+    assert ACCEPTED in message
+
+
+def test_long_text_is_capped():
+    q = parse_query("la " * 500)
+    assert q.kind is QueryKind.TEXT and len(q.text) <= MAX_TEXT_CHARS
+
+
+def test_operator_allowlist_is_respected():
+    with pytest.raises(UnsupportedInputError):
+        parse_query(f"https://youtu.be/{YT}", allowed_hosts=frozenset({"open.spotify.com"}))
+    assert parse_query(f"https://open.spotify.com/track/{SP}", allowed_hosts=frozenset({"open.spotify.com"})).spotify_id == SP
+
+
+def test_cache_keys():
+    assert cache_key(parse_query(f"spotify:track:{SP}")) == f"spotify:{SP}"
+    assert cache_key(parse_query(f"https://youtu.be/{YT}")) == f"youtube:{YT}"
+    assert cache_key(parse_query("Creep")) is None
+    both = TrackInfo(key=f"spotify:{SP}", title="x", spotify_id=SP, youtube_id=YT)
+    assert cache_key(both) == f"spotify:{SP}"
+    assert cache_key(TrackInfo(key="sha256:ab", title="upload")) == "sha256:ab"
+    assert cache_key(Query(kind=QueryKind.YOUTUBE, youtube_id=YT)) == f"youtube:{YT}"
+
+
+def test_file_cache_key_is_the_content_hash(tmp_path):
+    import hashlib
+
+    data = bytes(range(256)) * 10_000  # bigger than one read chunk
+    (tmp_path / "a.ogg").write_bytes(data)
+    (tmp_path / "b.ogg").write_bytes(data)
+    key = file_cache_key(tmp_path / "a.ogg")
+    assert key == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert file_cache_key(tmp_path / "b.ogg") == key
+    (tmp_path / "b.ogg").write_bytes(data + b"!")
+    assert file_cache_key(tmp_path / "b.ogg") != key
