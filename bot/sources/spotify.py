@@ -164,21 +164,25 @@ def _artist_score(artists: list[str], wanted: str) -> float:
 
 
 def match_score(candidate: Candidate, query_text: str) -> float:
-    title = base_title(candidate.title)
+    titles = (base_title(candidate.title), normalise(candidate.title))
     artists = [normalise(a) for a in candidate.artists]
     best = 0.0
     for wanted_title, wanted_artist in interpretations(query_text):
         wt = normalise(wanted_title)
+        title_score = max(_title_score(t, wt) for t in titles)
         if wanted_artist is None:
             # The whole query: it may hold both title and artist words ("radiohead creep").
-            score = _title_score(title, wt)
+            score = title_score
             if any(a and f" {a} " in f" {wt} " for a in artists):
                 score += ARTIST_CONTAINS
         else:
-            score = _title_score(title, wt) + _artist_score(artists, normalise(wanted_artist))
+            artist_score = _artist_score(artists, normalise(wanted_artist))
+            # A split whose "artist" matches nobody was probably a wrong reading ("Stand by Me").
+            score = title_score + artist_score if artist_score else title_score / 2
         best = max(best, score)
-    unwanted = version_tags(candidate.title) - version_tags(query_text)
-    return best - VERSION_PENALTY * len(unwanted) + POPULARITY_WEIGHT * candidate.popularity / 100
+    tags, asked = version_tags(candidate.title), version_tags(query_text)
+    versions = VERSION_PENALTY * (len(tags & asked) - len(tags - asked))
+    return best + versions + POPULARITY_WEIGHT * candidate.popularity / 100
 
 
 def best_match_index(query_text: str, candidates: list[Candidate]) -> int | None:

@@ -1,0 +1,199 @@
+"""Given a user types a song or pastes a Spotify link, moodbot finds the right track through the
+real spotipy client talking to a local fake of the Spotify Web API."""
+from __future__ import annotations
+
+import pytest
+
+from bot.config import Settings
+from bot.sources.models import (
+    QueryKind,
+    SpotifyBusyError,
+    SpotifyUnavailableError,
+    TrackNotFoundError,
+)
+from bot.sources.query import parse_query
+from bot.sources.spotify import (
+    Candidate,
+    RetryPolicy,
+    SpotifyResolver,
+    TTLCache,
+    best_match_index,
+    resolver_from_settings,
+    search_text,
+)
+from tests.fakes.spotify_api import FakeTrack
+
+CREEP = FakeTrack("Creep", ("Radiohead",), album="Pablo Honey", duration_ms=238_640,
+                  popularity=80, isrc="GBAYE9200070", art_url="https://i.scdn.co/image/pablo")
+CREEP_LIVE = FakeTrack("Creep - Live at Glastonbury", ("Radiohead",), album="Live", popularity=90)
+CREEP_KARAOKE = FakeTrack("Creep (Karaoke Version)", ("Karaoke Hits",), album="Karaoke", popularity=95)
+CREEP_TLC = FakeTrack("Creep", ("TLC",), album="CrazySexyCool", popularity=70)
+
+
+class SleepLog:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def make_resolver(fake, sleep=None, **retry) -> SpotifyResolver:
+    policy = RetryPolicy(**{"max_tries": 3, "max_wait_s": 10.0, "backoff_s": 0.01, **retry})
+    return SpotifyResolver(fake.client_id, fake.client_secret, api_url=fake.api_url, auth_url=fake.auth_url,
+                           retry=policy, sleep=sleep or SleepLog(), timeout_s=2.0)
+
+
+# -- ranking (pure) --------------------------------------------------------------------------
+
+def c(title: str, artist: str, popularity: int = 50) -> Candidate:
+    return Candidate(title, (artist,), popularity)
+
+
+@pytest.mark.parametrize("query, candidates, expected", [
+    ("Radiohead - Creep", [c("Creep (Karaoke Version)", "Karaoke Hits", 99), c("Creep", "Radiohead", 60)], 1),
+    ("Creep - Radiohead", [c("Creep", "TLC", 80), c("Creep", "Radiohead", 60)], 1),
+    ("creep by radiohead", [c("Creep - Live", "Radiohead", 90), c("Creep", "Radiohead", 60)], 1),
+    ("Radiohead Creep", [c("Creep", "Scala & Kolacny Brothers", 70), c("Creep", "Radiohead", 60)], 1),
+    ("Creep live", [c("Creep", "Radiohead", 90), c("Creep - Live", "Radiohead", 40)], 1),
+    ("Stand by Me", [c("Stand", "R.E.M.", 70), c("Stand by Me", "Ben E. King", 60)], 1),
+    ("Blinding Lights", [c("Blinding Lights - Sped Up", "The Weeknd", 90), c("Blinding Lights", "The Weeknd", 80),
+                         c("Blinding Lights (Slowed + Reverb)", "x", 99)], 1),
+    ("Yesterday", [c("Yesterday - Remastered 2009", "The Beatles", 80), c("Yesterday (Instrumental)", "y", 85)], 0),
+    ("Beyonce - Halo", [c("Halo", "Beyoncé", 80), c("Halo", "Haloween Band", 85)], 0),
+    ("Hello", [c("Hello", "Adele", 80), c("Hello", "Lionel Richie", 60)], 0),  # popularity breaks the tie
+])
+def test_ranking_prefers_the_song_the_user_meant(query, candidates, expected):
+    assert best_match_index(query, candidates) == expected
+
+
+def test_ranking_of_nothing_is_none():
+    assert best_match_index("anything", []) is None
+
+
+def test_search_text_drops_the_glue():
+    assert search_text("Radiohead - Creep") == "Radiohead Creep"
+    assert search_text("Creep by Radiohead") == "Creep Radiohead"
+
+
+def test_ttl_cache_expires_and_evicts():
+    now = [0.0]
+    cache: TTLCache[str, int] = TTLCache(maxsize=2, ttl_s=10, clock=lambda: now[0])
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1
+    cache.put("c", 3)  # evicts the least recently used: b
+    assert cache.get("b") is None and cache.get("c") == 3
+    now[0] = 11
+    assert cache.get("a") is None
+
+
+# -- the real client against the fake API ----------------------------------------------------
+
+async def test_free_text_resolves_to_the_best_track_with_all_metadata(fake_spotify):
+    fake_spotify.add(CREEP_KARAOKE, CREEP_LIVE, CREEP_TLC, CREEP)
+    track = await make_resolver(fake_spotify).resolve(parse_query("Radiohead - Creep"))
+    assert track.title == "Creep" and track.artists == ("Radiohead",)
+    assert track.album == "Pablo Honey"
+    assert track.duration_s == pytest.approx(238.64)
+    assert track.isrc == "GBAYE9200070"
+    assert track.art_url == "https://i.scdn.co/image/pablo"
+    assert track.key == f"spotify:{CREEP.track_id}" and track.spotify_id == CREEP.track_id
+    assert track.spotify_url == f"https://open.spotify.com/track/{CREEP.track_id}"
+    searches = [r for r in fake_spotify.api_requests() if r.path == "/v1/search"]
+    assert len(searches) == 1
+    assert searches[0].params["type"] == "track" and int(searches[0].params["limit"]) <= 10
+    assert len(fake_spotify.token_requests()) == 1  # the client-credentials token came from our URL
+
+
+async def test_track_link_resolves_by_id(fake_spotify):
+    fake_spotify.add(CREEP, CREEP_TLC)
+    query = parse_query(f"https://open.spotify.com/track/{CREEP_TLC.track_id}?si=x")
+    assert query.kind is QueryKind.SPOTIFY_TRACK
+    track = await make_resolver(fake_spotify).resolve(query)
+    assert track.artists == ("TLC",) and track.key == f"spotify:{CREEP_TLC.track_id}"
+    assert [r.path for r in fake_spotify.api_requests()] == [f"/v1/tracks/{CREEP_TLC.track_id}"]
+
+
+async def test_repeated_queries_are_served_from_memory(fake_spotify):
+    fake_spotify.add(CREEP)
+    resolver = make_resolver(fake_spotify)
+    first = await resolver.resolve(parse_query("Radiohead - Creep"))
+    again = await resolver.resolve(parse_query("radiohead  -  CREEP"))
+    by_link = await resolver.resolve(parse_query(f"spotify:track:{CREEP.track_id}"))
+    assert first == again == by_link
+    assert len(fake_spotify.api_requests()) == 1
+
+
+async def test_nothing_found_names_the_query(fake_spotify):
+    fake_spotify.add(CREEP)
+    with pytest.raises(TrackNotFoundError) as info:
+        await make_resolver(fake_spotify).resolve(parse_query("Zzyzx Qwerty"))
+    assert str(info.value) == "I couldn't find “Zzyzx Qwerty” on Spotify."
+
+
+async def test_unknown_track_id_is_not_found(fake_spotify):
+    with pytest.raises(TrackNotFoundError):
+        await make_resolver(fake_spotify).resolve(parse_query(f"spotify:track:{'A' * 22}"))
+
+
+async def test_429_honours_retry_after_then_succeeds(fake_spotify):
+    fake_spotify.add(CREEP)
+    fake_spotify.fail_next(429, times=2, retry_after=3)
+    sleeps = SleepLog()
+    track = await make_resolver(fake_spotify, sleep=sleeps).resolve(parse_query("Creep"))
+    assert track.title == "Creep"
+    assert sleeps.waits == [3.0, 3.0]
+    assert len(fake_spotify.api_requests()) == 3
+
+
+async def test_429_that_persists_becomes_a_busy_message(fake_spotify):
+    fake_spotify.add(CREEP)
+    fake_spotify.fail_next(429, times=10, retry_after=120)
+    sleeps = SleepLog()
+    with pytest.raises(SpotifyBusyError) as info:
+        await make_resolver(fake_spotify, sleep=sleeps).resolve(parse_query("Creep"))
+    assert str(info.value) == "Spotify is busy right now — try again in a minute."
+    assert info.value.retry_after_s == 120
+    assert sleeps.waits == [10.0, 10.0]  # each wait capped, bounded number of tries
+    assert len(fake_spotify.api_requests()) == 3
+
+
+async def test_5xx_is_retried_with_backoff(fake_spotify):
+    fake_spotify.add(CREEP)
+    fake_spotify.fail_next(503, times=1)
+    sleeps = SleepLog()
+    assert (await make_resolver(fake_spotify, sleep=sleeps).resolve(parse_query("Creep"))).title == "Creep"
+    assert len(sleeps.waits) == 1
+
+
+async def test_5xx_that_persists_is_unavailable(fake_spotify):
+    fake_spotify.fail_next(500, times=10)
+    sleeps = SleepLog()
+    with pytest.raises(SpotifyUnavailableError):
+        await make_resolver(fake_spotify, sleep=sleeps).resolve(parse_query("Creep"))
+    assert sleeps.waits == [0.01, 0.02]
+    assert len(fake_spotify.api_requests()) == 3
+
+
+async def test_wrong_credentials_are_unavailable_not_a_crash(fake_spotify):
+    resolver = SpotifyResolver("wrong", "creds", api_url=fake_spotify.api_url, auth_url=fake_spotify.auth_url)
+    with pytest.raises(SpotifyUnavailableError):
+        await resolver.resolve(parse_query("Creep"))
+    assert fake_spotify.api_requests() == []
+
+
+async def test_unreachable_spotify_is_unavailable():
+    resolver = SpotifyResolver("id", "secret", api_url="http://127.0.0.1:9/v1/", auth_url="http://127.0.0.1:9/api/token",
+                               retry=RetryPolicy(backoff_s=0.0), timeout_s=1.0)
+    with pytest.raises(SpotifyUnavailableError):
+        await resolver.resolve(parse_query("Creep"))
+
+
+def test_no_credentials_no_resolver(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SPOTIFY_CLIENT_ID", raising=False)
+    monkeypatch.delenv("SPOTIFY_CLIENT_SECRET", raising=False)
+    assert resolver_from_settings(Settings()) is None
+    settings = Settings(spotify_client_id="a", spotify_client_secret="b", spotify_api_url="http://127.0.0.1:1/v1/")
+    assert isinstance(resolver_from_settings(settings), SpotifyResolver)
