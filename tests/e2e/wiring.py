@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import soundfile
 
 from bot.app import build_app_usecases, build_sources
 from bot.config import Settings
@@ -85,12 +87,14 @@ class Catalog:
     def start(cls, songs: list[Song], root: Path) -> "Catalog":
         audio_dir = root / "audio"
         audio_dir.mkdir(parents=True, exist_ok=True)
-        for song in songs:
-            link = audio_dir / f"{song.spotify_id}.ogg"
-            if not link.exists():
-                os.symlink(song.path, link)
+        for song in songs:  # copies: the CDN serves nothing that resolves outside its root
+            served = audio_dir / f"{song.spotify_id}.ogg"
+            if not served.exists():
+                shutil.copyfile(song.path, served)
         spotify = FakeSpotify().start()
-        spotify.add(*(FakeTrack(name=s.title, artists=(s.artist,), id=s.spotify_id, album="4Q") for s in songs))
+        spotify.add(*(FakeTrack(name=s.title, artists=(s.artist,), id=s.spotify_id, album="4Q",
+                                duration_ms=round(soundfile.info(str(s.path)).duration * 1000))
+                      for s in songs))
         return cls(songs, spotify, FakeAudioServer(root).start())
 
     @property

@@ -1,0 +1,182 @@
+"""Latency of `/mood` inside the bot, through the Telegram front-end, for songs already in the cache.
+
+The real bot (python-telegram-bot, use cases, Spotify resolver over spotipy, database) runs against
+the fake Telegram Bot API and the fake Spotify, in one process. `CONCURRENT` users each send
+`/mood <song>` at the same moment; a song's latency runs from the moment getUpdates hands the update
+to the bot to the moment the answer (the final editMessageText naming the mood) reaches the fake
+server. The classifier is never needed: every song is pre-seeded in the tracks collection.
+
+Rows:
+- "fake Bot API round trip": a bare sendMessage to the fake server, the floor of any reply.
+- "AIORateLimiter(overall 30/s)": the front-end as shipped; Telegram's 30 messages/s bot-wide limit
+  dominates (400 API calls for 200 answers).
+- "AIORateLimiter(no overall limit)": the same bot with that limit off: the bot's own overhead.
+
+    .venv/bin/python benchmarks/telegram_latency.py [--concurrent 200]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+from telegram.ext import AIORateLimiter  # noqa: E402
+
+from bot.frontends.telegram import MAX_RETRIES, TelegramFrontend  # noqa: E402
+from inference.pool import Classifier  # noqa: E402
+from inference.result import MOODS, MoodResult  # noqa: E402
+from storage.models import StoredMood, TrackRecord  # noqa: E402
+from tests.conftest import SHARED_DATA  # noqa: E402
+from tests.dbserver import DBServer  # noqa: E402
+from tests.e2e.wiring import TELEGRAM_TOKEN, Catalog, bot_settings, load_songs, running_bot  # noqa: E402
+from tests.fakes.telegram_api import FakeTelegramBotAPI  # noqa: E402
+
+CONCURRENT = 200
+SONGS = 20
+WARM_UP_USERS = 20
+ANSWER_TIMEOUT_S = 120.0
+TARGET_P50_MS, TARGET_P99_MS = 50.0, 150.0
+FIRST_USER = 10_000
+REFERENCE_CALLS = 200
+POLL_S = 0.05
+
+
+def is_answer(text: str) -> bool:
+    """The final edit of a /mood: the mood, or a refusal (which counts as an error)."""
+    return "Mood:" in text or "Sorry" in text or "try again" in text
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+async def seed_tracks(db, songs) -> None:
+    """Every song already classified, as a previous /mood would have left it."""
+    now = datetime.now(timezone.utc)
+    for number, song in enumerate(songs):
+        probabilities = {m: (0.7 if i == number % len(MOODS) else 0.1) for i, m in enumerate(MOODS)}
+        result = MoodResult.from_probabilities(probabilities, model="main", model_version="bench")
+        await db.tracks.save(TrackRecord(
+            key=f"spotify:{song.spotify_id}", title=song.title, artists=[song.artist], album="4Q",
+            spotify_id=song.spotify_id, spotify_url=f"https://open.spotify.com/track/{song.spotify_id}",
+            mood=StoredMood(result.mood, result.probabilities, result.valence, result.arousal, "main", "bench"),
+            classified_at=now,
+        ))
+
+
+async def one_round(fake: FakeTelegramBotAPI, songs, users: range) -> tuple[list[float], int]:
+    """All `users` send /mood at once; returns (latencies in ms, errors)."""
+    mark = fake.mark()
+    update_of_chat: dict[int, int] = {}
+    for number, user in enumerate(users):
+        update = await fake.user_sends(f"/mood {songs[number % len(songs)].query}", chat=user)
+        update_of_chat[user] = update["update_id"]
+
+    # One poller rather than a waiter per chat: the fake shares the event loop with the bot.
+    answers: dict[str, object] = {}
+    deadline = time.monotonic() + ANSWER_TIMEOUT_S
+    scanned = mark
+    while len(answers) < len(users) and time.monotonic() < deadline:
+        await asyncio.sleep(POLL_S)
+        calls, scanned = fake.calls[scanned:], len(fake.calls)
+        for call in calls:
+            if call.method == "editMessageText" and call.status == 200 and is_answer(call.text):
+                answers.setdefault(call.chat_id, call)
+    latencies, errors = [], 0
+    for user in users:
+        answer = answers.get(str(user))
+        delivered = fake.delivered.get(update_of_chat[user])
+        if answer is None or delivered is None or "Mood:" not in answer.text:
+            errors += 1
+            continue
+        latencies.append((answer.at - delivered.at) * 1000)
+    errors += sum(1 for c in fake.calls[mark:] if c.status != 200)
+    return latencies, errors
+
+
+async def reference(fake: FakeTelegramBotAPI) -> list[float]:
+    """Round trips of a bare sendMessage to the fake server, one at a time."""
+    url = f"{fake.base_url}{TELEGRAM_TOKEN}/sendMessage"
+    times = []
+    async with httpx.AsyncClient() as client:
+        for _ in range(REFERENCE_CALLS):
+            started = time.perf_counter()
+            response = await client.post(url, data={"chat_id": "1", "text": "ping"})
+            response.raise_for_status()
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+async def measure(label: str, limiter: AIORateLimiter, catalog: Catalog, uri: str, concurrent: int,
+                  classifier: Classifier) -> tuple[str, list[float], int]:
+    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+    settings = bot_settings(catalog, uri, f"bench_{uuid.uuid4().hex[:8]}", Path(tempfile.mkdtemp()),
+                            telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
+                            telegram_file_url=fake.base_file_url)
+    factory = lambda s, u: TelegramFrontend(s, u, rate_limiter=limiter, poll_timeout_s=1)  # noqa: E731
+    try:
+        async with running_bot(settings, classifier, [factory]) as bot:
+            await seed_tracks(bot.db, catalog.songs)
+            # Warm up: connections, the resolver's cache of the songs.
+            await one_round(fake, catalog.songs, range(FIRST_USER, FIRST_USER + WARM_UP_USERS))
+            users = range(FIRST_USER + WARM_UP_USERS, FIRST_USER + WARM_UP_USERS + concurrent)
+            latencies, errors = await one_round(fake, catalog.songs, users)
+    finally:
+        await fake.stop()
+    return label, latencies, errors
+
+
+def table(rows: list[tuple[str, list[float], int]], reference_p50: float) -> str:
+    lines = [f"{'configuration':<38} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+             f"{'p50/ref':>8} {'errors':>6}"]
+    for label, values, errors in rows:
+        if values:
+            p50, p99 = statistics.median(values), percentile(values, 0.99)
+            lines.append(f"{label:<38} {len(values):>5} {p50:>8.1f} {p99:>8.1f} {max(values):>8.1f} "
+                         f"{p50 / reference_p50:>8.1f} {errors:>6}")
+        else:
+            lines.append(f"{label:<38} {0:>5} {'-':>8} {'-':>8} {'-':>8} {'-':>8} {errors:>6}")
+    lines.append(f"target (no overall limit): p50 <= {TARGET_P50_MS:.0f} ms, p99 <= {TARGET_P99_MS:.0f} ms, 0 errors")
+    return "\n".join(lines)
+
+
+async def main(concurrent: int) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    songs = load_songs(SHARED_DATA, SONGS)
+    server = DBServer().start()
+    catalog = Catalog.start(songs, Path(tempfile.mkdtemp(prefix="moodbot-bench-")))
+    # Never started: every song is cached, so a classification would be an error (and count as one).
+    classifier = Classifier(Path(tempfile.mkdtemp()))
+    try:
+        fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+        ref = await reference(fake)
+        await fake.stop()
+        rows = [("fake Bot API round trip (reference)", ref, 0)]
+        rows.append(await measure("AIORateLimiter(overall 30/s)", AIORateLimiter(max_retries=MAX_RETRIES),
+                                  catalog, server.uri, concurrent, classifier))
+        rows.append(await measure("AIORateLimiter(no overall limit)",
+                                  AIORateLimiter(overall_max_rate=0, max_retries=MAX_RETRIES),
+                                  catalog, server.uri, concurrent, classifier))
+    finally:
+        catalog.stop()
+        server.stop()
+    print(f"/mood of cached songs, {concurrent} users at once, latency inside the bot")
+    print(table(rows, statistics.median(ref)))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrent", type=int, default=CONCURRENT)
+    asyncio.run(main(parser.parse_args().concurrent))

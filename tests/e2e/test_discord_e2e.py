@@ -1,0 +1,117 @@
+"""Discord end to end: discord.py logs in and connects to the fake Discord (REST + gateway); the
+interactions go through discord.py's own dispatch; the rest of the bot is real."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from bot.frontends.discord import DiscordFrontend
+from storage.models import UserRef
+from tests.e2e.wiring import DISCORD_TOKEN, bot_settings, running_bot
+from tests.fakes.discord_api import EPHEMERAL, FakeDiscord
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+ALICE, BOB = 42, 43
+GUILD = 700000000000000001
+STRING, SUB_COMMAND = 3, 1
+DEFERRED, UPDATE_MESSAGE = 5, 7
+SLOW_S = 90.0
+
+
+def field_value(embed: dict, name: str) -> str:
+    return next(f["value"] for f in embed["fields"] if f["name"] == name)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def discord_bot(catalog, classifier, mongo_uri, db_name):
+    fake = await FakeDiscord().start()
+    settings = bot_settings(catalog, mongo_uri, db_name, Path(tempfile.mkdtemp(prefix="moodbot-dc-")),
+                            discord_token=DISCORD_TOKEN, discord_api_url=fake.api_url,
+                            discord_gateway_url=fake.gateway_url)
+    factory = lambda s, u: DiscordFrontend(s, u, guild_ready_timeout=0.05)  # noqa: E731
+    async with running_bot(settings, classifier, [factory]) as bot:
+        yield fake, bot
+    await fake.stop()
+
+
+async def slash_mood(fake, query: str, **where):
+    await fake.slash("mood", [{"name": "query", "type": STRING, "value": query}], **where)
+    deferred = await fake.wait_for("interaction_callback")
+    final = await fake.wait_for("edit_original", lambda c: bool(c.embeds) or "Sorry" in c.content, timeout=SLOW_S)
+    return deferred, final
+
+
+async def test_mood_defers_first_then_edits_in_the_embed(discord_bot, classifier, songs):
+    fake, _ = discord_bot
+    song = songs[0]
+    expected = (await classifier.classify(song.path)).mood
+    mark = fake.mark()
+    deferred, final = await slash_mood(fake, song.query, guild=GUILD)
+    assert fake.calls[mark].name == "interaction_callback" and deferred.json["type"] == DEFERRED
+    embed = final.embeds[0]
+    assert song.title in embed["title"]
+    assert field_value(embed, "Mood").endswith(expected)
+    assert field_value(embed, "Spotify") == f"https://open.spotify.com/track/{song.spotify_id}"
+    assert {"Valence / Arousal", "Confidence", "Model"} <= {f["name"] for f in embed["fields"]}
+    stages = [c.content for c in fake.calls_of("edit_original", after=mark)]
+    assert stages[0] == "Finding the song…" and "Listening…" in stages
+
+
+async def test_journal_by_dm_then_journal_list(discord_bot, songs):
+    fake, bot = discord_bot
+    await fake.slash("journal", [{"name": "on", "type": SUB_COMMAND, "options": [
+        {"name": "time", "type": STRING, "value": "08:15"},
+        {"name": "timezone", "type": STRING, "value": "America/Sao_Paulo"}]}])
+    assert "08:15" in (await fake.wait_for("interaction_callback")).content
+    mark = fake.mark()
+    prompt_id = await bot.scheduler.fire_now(UserRef("discord", str(ALICE)))
+    prompt = await fake.wait_for("send_message", after=mark)
+    assert prompt.match["channel"] == str(fake.dm_channel_id(ALICE))
+
+    song = songs[1]
+    await fake.user_dms(song.query, reply_to=prompt.result["id"])
+    saved = await fake.wait_for("edit_message", lambda c: bool(c.embeds), timeout=SLOW_S)
+    assert "Saved to your journal" in saved.embeds[0]["description"]
+    entries = await bot.db.journal.list(UserRef("discord", str(ALICE)))
+    assert [e.prompt_id for e in entries] == [prompt_id]
+
+    await fake.slash("journal", [{"name": "list", "type": SUB_COMMAND}])
+    listed = await fake.wait_for("interaction_callback")
+    assert listed.flags & EPHEMERAL and song.title in listed.content
+
+
+async def test_playlist_lists_the_server_s_songs(discord_bot, songs):
+    fake, _ = discord_bot
+    song = songs[2]
+    _, final = await slash_mood(fake, song.query, guild=GUILD, user=ALICE)
+    mood = field_value(final.embeds[0], "Mood").split()[-1]
+    await slash_mood(fake, song.query, guild=GUILD, user=BOB)
+    await fake.slash("playlist", [{"name": "mood", "type": STRING, "value": mood}], guild=GUILD)
+    assert (await fake.wait_for("interaction_callback")).json["type"] == DEFERRED
+    answer = await fake.wait_for("edit_original")
+    assert song.title in answer.embeds[0]["description"] and "(2 members)" in answer.embeds[0]["description"]
+
+    await fake.slash("servermood", guild=GUILD)
+    chart = await fake.wait_for("edit_original")
+    assert "This week's mood here" in chart.content
+    (name, png), = chart.files.items()
+    assert name.endswith(".png") and png.startswith(b"\x89PNG")
+
+
+async def test_forget_confirmation_deletes_the_user_s_data(discord_bot, songs):
+    fake, bot = discord_bot
+    alice = UserRef("discord", str(ALICE))
+    await slash_mood(fake, songs[3].query, user=ALICE)
+    assert (await bot.db.privacy.export(alice)).requests  # the bot remembers Alice asked
+    await fake.slash("forget", user=ALICE)
+    question = await fake.wait_for("interaction_callback")
+    assert question.flags & EPHEMERAL and question.json["data"]["components"]
+    await fake.click(question.result["interaction"]["response_message_id"], "forget:yes", user=ALICE)
+    done = await fake.wait_for("interaction_callback")
+    assert done.json["type"] == UPDATE_MESSAGE and done.content.startswith("Done: I deleted everything")
+    left = await bot.db.privacy.export(alice)
+    assert left.user is None and not left.requests and not left.journal

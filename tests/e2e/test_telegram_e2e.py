@@ -1,0 +1,145 @@
+"""Telegram end to end: the real Application polls the fake Bot API; Spotify and the audio CDN are
+local fakes; the classifier, database and use cases are the real ones.
+
+Given a user types `/mood <song>`, they get a reply naming the mood the classifier gives that clip.
+"""
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from bot.frontends.telegram import TelegramFrontend
+from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
+from storage.models import UserRef
+from tests.e2e.wiring import TELEGRAM_TOKEN, bot_settings, running_bot
+from tests.fakes.telegram_api import FakeTelegramBotAPI
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+ALICE, BOB = 42, 43
+GROUP = -100500
+MOOD_LINE = re.compile(r"^Mood: \S+ (\w+)$", re.MULTILINE)
+STAGES = (STAGE_FINDING, STAGE_DOWNLOADING, STAGE_LISTENING)
+SLOW_S = 90.0  # the first classification of a module waits for the pool's warm-up
+
+
+def told_mood(text: str) -> str:
+    found = MOOD_LINE.search(text)
+    assert found, f"no mood in {text!r}"
+    return found.group(1)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def telegram(catalog, classifier, mongo_uri, db_name):
+    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+    settings = bot_settings(catalog, mongo_uri, db_name, Path(tempfile.mkdtemp(prefix="moodbot-tg-")),
+                            telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
+                            telegram_file_url=fake.base_file_url)
+    factory = lambda s, u: TelegramFrontend(s, u, poll_timeout_s=1)  # noqa: E731
+    async with running_bot(settings, classifier, [factory]) as bot:
+        yield fake, bot
+    await fake.stop()
+
+
+async def ask_mood(fake, text: str, **where) -> str:
+    """Send `/mood <text>`; return the final answer (the status message's last edit)."""
+    mark = fake.mark()
+    await fake.user_sends(f"/mood {text}", **where)
+    status = await fake.wait_for("sendMessage", after=mark)
+    status_id = fake.message_of(status)["message_id"]
+    final = await fake.wait_for("editMessageText", lambda c: int(c.params["message_id"]) == status_id
+                                and c.text not in STAGES, timeout=SLOW_S, after=mark)
+    return final.text
+
+
+async def test_mood_by_name_names_the_clip_s_mood(telegram, classifier, songs):
+    fake, _ = telegram
+    song = songs[0]
+    expected = (await classifier.classify(song.path)).mood
+    mark = fake.mark()
+    answer = await ask_mood(fake, song.query)
+    assert song.title in answer
+    assert told_mood(answer) == expected
+    assert re.search(r"Valence [+-]\d\.\d\d · Arousal [+-]\d\.\d\d", answer)
+    assert f"https://open.spotify.com/track/{song.spotify_id}" in answer
+    # Progress: "Finding the song…" at once, then edits through the stages to the result.
+    first = fake.calls_of("sendMessage", after=mark)[0]
+    assert first.text == "Finding the song…"
+    stages = [c.text for c in fake.calls_of("editMessageText", after=mark)]
+    assert "Listening…" in stages and stages[-1] == answer
+
+
+async def test_the_journal_flow(telegram, songs):
+    fake, bot = telegram
+    await fake.user_sends("/journal on 21:30 Europe/Lisbon")
+    assert "21:30" in (await fake.wait_for("sendMessage")).text
+    mark = fake.mark()
+    prompt_id = await bot.scheduler.fire_now(UserRef("telegram", str(ALICE)))
+    assert prompt_id
+    prompt = await fake.wait_for("sendMessage", after=mark)
+    assert prompt.chat_id == str(ALICE) and "Reply to this message with a song" in prompt.text
+    prompt_message = fake.message_of(prompt)["message_id"]
+
+    song = songs[1]
+    await fake.user_sends(song.query, reply_to=prompt_message)
+    saved = await fake.wait_for("editMessageText", lambda c: "Saved to your journal" in c.text, timeout=SLOW_S)
+    assert song.title in saved.text
+
+    entries = await bot.db.journal.list(UserRef("telegram", str(ALICE)))
+    assert [e.prompt_id for e in entries] == [prompt_id]
+    assert song.title in entries[0].track_title
+
+    await fake.user_sends("/journal list")
+    listed = await fake.wait_for("sendMessage")
+    assert song.title in listed.text and entries[0].phrase in listed.text
+
+
+async def test_group_playlist_lists_what_members_classified(telegram, songs):
+    fake, _ = telegram
+    shared, other = songs[2], songs[3]
+    mood = told_mood(await ask_mood(fake, shared.query, chat=GROUP, user=ALICE))
+    assert told_mood(await ask_mood(fake, shared.query, chat=GROUP, user=BOB)) == mood
+    await ask_mood(fake, other.query, chat=GROUP, user=ALICE)
+
+    await fake.user_sends(f"/playlist {mood}", chat=GROUP, user=BOB)
+    playlist = await fake.wait_for("sendMessage")
+    lines = playlist.text.splitlines()
+    assert shared.title in lines[1] and "(2 members)" in lines[1]
+
+    await fake.user_sends(f"/playlist {mood}", chat=-100999, user=BOB)  # another group: nothing shared
+    assert "yet" in (await fake.wait_for("sendMessage")).text
+
+    await fake.user_sends("/servermood", chat=GROUP, user=BOB)
+    summary = await fake.wait_for("sendMessage")
+    assert "This week's mood here" in summary.text
+    chart = await fake.wait_for("sendPhoto")
+    assert chart.chat_id == str(GROUP) and chart.files["photo"].startswith(b"\x89PNG")
+
+
+async def test_an_attached_clip_is_classified(telegram, classifier, songs):
+    fake, _ = telegram
+    song = songs[4]
+    expected = (await classifier.classify(song.path)).mood
+    audio = fake.audio_attachment(song.path, file_name=f"{song.song_id}.ogg")
+    await fake.user_sends(None, audio=audio)
+    answer = await fake.wait_for("editMessageText", lambda c: "Mood:" in c.text, timeout=SLOW_S)
+    assert told_mood(answer.text) == expected and song.song_id in answer.text
+    assert fake.calls_of("download")  # the file really came through the Bot API's file URL
+
+
+async def test_a_429_from_telegram_is_waited_out(telegram, songs):
+    fake, _ = telegram
+    fake.fail_next("editMessageText", times=1, retry_after=1)
+    mark = fake.mark()
+    answer = await ask_mood(fake, songs[0].query)
+    assert "Mood:" in answer
+    edits = fake.calls_of("editMessageText", after=mark)
+    refused = [c for c in edits if c.status == 429]
+    assert len(refused) == 1
+    retried = edits[edits.index(refused[0]) + 1]
+    assert retried.status == 200 and retried.params["text"] == refused[0].params["text"]
+    assert retried.at - refused[0].at >= 1.0
