@@ -1,0 +1,106 @@
+"""Servers and groups (playlists, mood of the week, admin switch, opt-out) and the user's own data
+(export, forget)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.replies import Caller, ErrorReply, ExportReply, PlaylistReply, ServerMoodReply, TextReply
+from bot.scheduler import PromptScheduler
+from bot.usecases import build_usecases
+from storage.models import UserRef
+from tests.bot.conftest import ALICE, ALICE_DM, BOB, attachment
+
+ADMIN = Caller("telegram", "1003", place="telegram:-500", chat_id="1003", is_admin=True)
+ELSEWHERE = Caller("telegram", "1001", place="telegram:-999", chat_id="1001")
+
+
+@pytest.fixture
+def usecases(db, counting):
+    return build_usecases(db, counting, fetcher=None)
+
+
+async def test_the_group_playlist_lists_what_members_classified(usecases, clip_paths):
+    moods = {}
+    for caller, clip in ((ALICE, clip_paths[0]), (BOB, clip_paths[0]), (BOB, clip_paths[1])):
+        reply = await usecases.mood.run(caller, attachment=attachment(clip))
+        moods[clip.stem] = reply.mood
+
+    first_mood = moods[clip_paths[0].stem]
+    playlist = await usecases.playlists.playlist(ALICE, first_mood)
+
+    assert isinstance(playlist, PlaylistReply) and playlist.mood == first_mood
+    top = playlist.tracks[0]
+    assert (top.title, top.members) == (clip_paths[0].stem, 2)
+    # Another group has its own playlist.
+    assert (await usecases.playlists.playlist(ELSEWHERE, first_mood)).tracks == []
+
+    week = await usecases.playlists.server_mood(ALICE)
+    assert isinstance(week, ServerMoodReply) and sum(week.counts.values()) == 3
+    assert week.mood == max(week.counts, key=week.counts.get)
+    assert week.chart.png.startswith(b"\x89PNG")
+
+
+async def test_a_member_who_opts_out_is_not_counted(usecases, clip_paths):
+    reply = await usecases.mood.run(ALICE, attachment=attachment(clip_paths[2]))
+    off = await usecases.playlists.set_sharing(ALICE_DM, False)
+    assert isinstance(off, TextReply) and "off" in off.text.lower()
+    assert (await usecases.playlists.playlist(ALICE, reply.mood)).tracks == []
+    await usecases.playlists.set_sharing(ALICE_DM, True)
+    assert len((await usecases.playlists.playlist(ALICE, reply.mood)).tracks) == 1
+
+
+async def test_playlists_need_a_server_a_known_mood_and_an_admin_to_switch_them(usecases):
+    assert isinstance(await usecases.playlists.playlist(ALICE_DM, "happy"), ErrorReply)
+    assert "moods" in (await usecases.playlists.playlist(ALICE, "grumpy")).message
+    assert "admins" in (await usecases.playlists.set_enabled(ALICE, False)).message
+
+    assert isinstance(await usecases.playlists.set_enabled(ADMIN, False), TextReply)
+    disabled = await usecases.playlists.playlist(ALICE, "happy")
+    assert isinstance(disabled, ErrorReply) and "turned off" in disabled.message
+    await usecases.playlists.set_enabled(ADMIN, True)
+    assert isinstance(await usecases.playlists.playlist(ALICE, "happy"), PlaylistReply)
+
+
+async def test_export_gives_everything_about_the_caller_as_json(usecases, clip_paths):
+    await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    prompt = await usecases.journal.make_prompt(await usecases.journal.db.users.get(UserRef("telegram", "1001")))
+    await usecases.journal.answer(ALICE_DM, "on repeat", attachment(clip_paths[0]))
+    await usecases.mood.run(BOB, attachment=attachment(clip_paths[1]))
+
+    export = await usecases.privacy.export(ALICE_DM)
+
+    assert isinstance(export, ExportReply)
+    assert export.filename.startswith("moodbot-export-") and export.filename.endswith(".json")
+    data = json.loads(export.data)
+    assert data["user"]["user_id"] == "1001" and data["user"]["timezone"] == "Europe/Lisbon"
+    assert [e["phrase"] for e in data["journal"]] == [prompt.phrase]
+    assert data["journal"][0]["note"] == "on repeat"
+    assert "1002" not in export.data.decode()  # nothing about Bob
+
+
+async def test_forget_explains_first_then_deletes_everything_and_unschedules(db, usecases, clip_paths):
+    scheduler = PromptScheduler(db, usecases.journal)
+    usecases.attach_schedule(scheduler)
+    alice = UserRef("telegram", "1001")
+    await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    await usecases.journal.make_prompt(await db.users.get(alice))
+    await usecases.journal.answer(ALICE_DM, "", attachment(clip_paths[0]))
+    await usecases.mood.run(ALICE, attachment=attachment(clip_paths[1]))
+    assert scheduler.is_scheduled(alice)
+
+    explanation = await usecases.privacy.forget(ALICE_DM, confirmed=False)
+    assert "can't be undone" in explanation.text
+    assert (await usecases.journal.list(ALICE_DM)).total == 1  # nothing deleted yet
+
+    done = await usecases.privacy.forget(ALICE_DM, confirmed=True)
+
+    assert "deleted" in done.text
+    assert not scheduler.is_scheduled(alice)
+    assert await db.users.get(alice) is None
+    exported = await db.privacy.export(alice)
+    assert (exported.journal, exported.requests, exported.prompts) == ([], [], [])
+    # Nothing is left anywhere: scan every collection for Alice's id.
+    for name in await db.db.list_collection_names():
+        assert await db.db[name].count_documents({"user_id": "1001"}) == 0, name

@@ -1,0 +1,151 @@
+"""Daily prompts: one job per opted-in user in their own time zone, rebuilt from the database at
+start, missed prompts sent at start, and delivery through the front-end of the user's platform."""
+from __future__ import annotations
+
+import io
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.frontends.console import ConsoleFrontend
+from bot.scheduler import PromptScheduler, missed_today, prompt_trigger
+from bot.usecases.journal import JournalUseCase
+from bot.usecases.mood import MoodUseCase
+from storage.models import User, UserRef
+
+LISBON = ZoneInfo("Europe/Lisbon")
+
+
+def lisbon_user(hour: int, minute: int, user_id: str = "local") -> User:
+    return User("console", user_id, timezone="Europe/Lisbon", prompt_time=time(hour, minute),
+                journal_enabled=True, chat_id=user_id)
+
+
+def test_the_prompt_keeps_its_local_time_across_the_dst_change():
+    trigger = prompt_trigger(lisbon_user(21, 30))
+    # Lisbon moves from UTC+0 to UTC+1 on 2026-03-29 and back on 2026-10-25.
+    before = trigger.get_next_fire_time(None, datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc))
+    on_the_day = trigger.get_next_fire_time(None, datetime(2026, 3, 29, 12, 0, tzinfo=timezone.utc))
+    autumn = trigger.get_next_fire_time(None, datetime(2026, 10, 25, 12, 0, tzinfo=timezone.utc))
+
+    assert before.astimezone(timezone.utc) == datetime(2026, 3, 28, 21, 30, tzinfo=timezone.utc)
+    assert on_the_day.astimezone(timezone.utc) == datetime(2026, 3, 29, 20, 30, tzinfo=timezone.utc)
+    assert autumn.astimezone(timezone.utc) == datetime(2026, 10, 25, 21, 30, tzinfo=timezone.utc)
+    for fire in (before, on_the_day, autumn):
+        local = fire.astimezone(LISBON)
+        assert (local.hour, local.minute) == (21, 30)
+
+
+def test_a_prompt_time_inside_the_spring_gap_still_fires_that_day():
+    # 01:30 does not exist in Lisbon on 2026-03-29 (01:00 -> 02:00): the prompt must not skip the day.
+    trigger = prompt_trigger(lisbon_user(1, 30))
+    fire = trigger.get_next_fire_time(None, datetime(2026, 3, 29, 0, 0, tzinfo=timezone.utc))
+    assert fire.astimezone(LISBON).date().isoformat() == "2026-03-29"
+
+
+@pytest.mark.parametrize("now_utc, last_sent_today, expected", [
+    (datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc), False, True),    # 30 min late: send
+    (datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc), True, False),    # already sent today
+    (datetime(2026, 11, 25, 1, 31, tzinfo=timezone.utc), False, False),   # past midnight: a new day
+    (datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc), False, False),   # not yet time
+])
+def test_what_counts_as_a_missed_prompt(now_utc, last_sent_today, expected):
+    user = lisbon_user(21, 30)  # Lisbon is UTC+0 in November
+    last = now_utc.astimezone(LISBON).date() if last_sent_today else None
+    assert missed_today(user, now_utc, last) is expected
+
+
+def test_a_prompt_more_than_the_grace_period_late_is_skipped():
+    user = lisbon_user(18, 0)
+    assert not missed_today(user, datetime(2026, 11, 24, 21, 1, tzinfo=timezone.utc), None)
+    assert missed_today(user, datetime(2026, 11, 24, 20, 59, tzinfo=timezone.utc), None)
+
+
+def scheduler_with_console(db, classifier, now):
+    journal = JournalUseCase(db, MoodUseCase(db, classifier, fetcher=None, now=now), now=now)
+    scheduler = PromptScheduler(db, journal, pause_s=0, now=now)
+    out = io.StringIO()
+    scheduler.register(ConsoleFrontend(usecases=None, stdin=io.StringIO(), stdout=out))
+    return scheduler, journal, out
+
+
+async def test_jobs_are_rebuilt_at_start_and_a_missed_prompt_is_sent_once(db, counting):
+    restart = datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc)  # 22:00 in Lisbon (UTC+0 in November)
+    late = lisbon_user(21, 0, "late")  # an hour ago: within the grace period
+    too_late = lisbon_user(18, 0, "too-late")  # four hours ago: skipped
+    off = User("console", "off", timezone="UTC", prompt_time=time(21, 0), journal_enabled=False, chat_id="off")
+    for user in (late, too_late, off):
+        await db.users.upsert(user)
+
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: restart)
+    sent = await scheduler.start()
+    try:
+        assert sent == 1
+        assert scheduler.is_scheduled(late.ref) and scheduler.is_scheduled(too_late.ref)
+        assert not scheduler.is_scheduled(off.ref)
+        assert await db.prompts.last_sent_date(late.ref) == restart.date()
+        assert await db.prompts.last_sent_date(too_late.ref) is None
+        assert out.getvalue().count("📝") == 1
+        open_prompt = await db.prompts.latest_open(late.ref)
+        assert open_prompt.message_id == "1"  # the console's message id was remembered
+    finally:
+        await scheduler.stop()
+
+    # A restart the same evening does not send it again.
+    again, _, out_again = scheduler_with_console(db, counting, lambda: restart + timedelta(minutes=20))
+    try:
+        assert await again.start() == 0 and "📝" not in out_again.getvalue()
+    finally:
+        await again.stop()
+
+
+async def test_fire_now_sends_a_prompt_and_unschedule_stops_the_job(db, counting):
+    user = lisbon_user(21, 30)
+    await db.users.upsert(user)
+    scheduler, journal, out = scheduler_with_console(db, counting, lambda: datetime.now(timezone.utc))
+    await scheduler.start()
+    try:
+        prompt_id = await scheduler.fire_now(user.ref)
+        assert prompt_id is not None
+        sent = await db.prompts.latest_open(user.ref)
+        assert sent.prompt_id == prompt_id and sent.phrase in out.getvalue()
+        assert await journal.is_prompt_message("console", "local", sent.message_id)
+
+        scheduler.unschedule(user.ref)
+        assert scheduler.next_fire_time(user.ref) is None
+    finally:
+        await scheduler.stop()
+
+
+async def test_a_user_who_opted_out_since_gets_no_prompt(db, counting):
+    user = lisbon_user(21, 30)
+    await db.users.upsert(user)
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: datetime.now(timezone.utc))
+    scheduler.schedule(user)
+    await db.users.set_journal(user.ref, enabled=False, prompt_time=user.prompt_time, timezone=user.timezone,
+                               chat_id=user.chat_id)
+    assert await scheduler.deliver(user.ref) is None
+    assert out.getvalue() == ""
+
+
+async def test_the_cron_job_itself_delivers_through_the_event_loop(db, counting):
+    import asyncio
+
+    from bot.scheduler import job_id
+
+    user = lisbon_user(21, 30)
+    await db.users.upsert(user)
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: datetime.now(timezone.utc))
+    await scheduler.start()
+    try:
+        # Bring the job's next run forward to now, as if 21:30 had come.
+        scheduler._scheduler.modify_job(job_id(user.ref), next_run_time=datetime.now(timezone.utc))
+        for _ in range(100):
+            if "📝" in out.getvalue():
+                break
+            await asyncio.sleep(0.05)
+        assert "📝" in out.getvalue()
+        assert await db.prompts.latest_open(user.ref) is not None
+    finally:
+        await scheduler.stop()
