@@ -5,7 +5,8 @@ ONNX session once. Whenever the main model cannot answer in time, the fallback A
 thread of this process instead, and `MoodResult.fallback_reason` says why:
 
 - "overloaded": more than `max_queue` jobs already in flight; shed load at once.
-- "timeout": the main model took longer than `timeout_s`.
+- "timeout": the main model took longer than `timeout_s`. A job still running STUCK_AFTER_TIMEOUTS
+  timeouts later is stuck: its pool is killed and replaced, warm.
 - "worker crashed": the worker died under the job; the pool is replaced, warm, for the next jobs.
 - "main model unavailable": the main weights are missing or corrupt; logged once at start.
 - "main model failed": anything else the main model raised.
@@ -48,6 +49,9 @@ WARM_UP_TIMEOUT_S = 180.0  # a cold spawn imports onnxruntime + librosa: seconds
 WARM_UP_HOLD_S = 0.05  # each warm-up job holds its worker a moment, so that every worker gets one
 CLOSE_GRACE_S = 5.0  # then workers still busy (a hung job) are terminated
 ANN_THREADS = 2  # the fallback's own tiny executor: it must not wait behind the main model
+# A job still running this many timeouts after its own timeout is stuck (a decoder hanging on a
+# strange file, say): its worker would never serve again, so the pool is replaced.
+STUCK_AFTER_TIMEOUTS = 3
 
 FALLBACK_OVERLOADED = "overloaded"
 FALLBACK_TIMEOUT = "timeout"
@@ -102,6 +106,7 @@ class _ProcessBackend:
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
         self._retired: list[concurrent.futures.ProcessPoolExecutor] = []
         self._warming: set[asyncio.Task] = set()
+        self._stuck_checks: set[asyncio.TimerHandle] = set()
 
     def _new_executor(self) -> concurrent.futures.ProcessPoolExecutor:
         return concurrent.futures.ProcessPoolExecutor(
@@ -157,9 +162,22 @@ class _ProcessBackend:
     def wrap(handle) -> asyncio.Future:
         return asyncio.wrap_future(handle)
 
-    @staticmethod
-    async def cancel(handle) -> None:
-        handle.cancel()  # only a job still queued can be taken back; a running one finishes
+    async def abandon(self, handle: concurrent.futures.Future, token: object, stuck_after_s: float) -> None:
+        """A timed-out job: take it back if still queued; if it still runs `stuck_after_s` later,
+        kill its pool and replace it."""
+        if handle.cancel():
+            return
+
+        def replace_if_stuck() -> None:
+            self._stuck_checks.discard(timer)
+            if handle.done() or token is not self._executor:
+                return
+            log.warning("A job ran %.1f s past its timeout; replacing the stuck worker pool.", stuck_after_s)
+            _kill_workers(token)
+            self.recover(token)
+
+        timer = asyncio.get_running_loop().call_later(stuck_after_s, replace_if_stuck)
+        self._stuck_checks.add(timer)
 
     def recover(self, token: object) -> None:
         """Replace the broken executor `token` (once, however many jobs saw it break)."""
@@ -187,6 +205,8 @@ class _ProcessBackend:
     async def close(self) -> None:
         for task in list(self._warming):
             task.cancel()
+        for timer in list(self._stuck_checks):
+            timer.cancel()
         executors = [e for e in [*self._retired, self._executor] if e is not None]
         self._executor, self._retired = None, []
         processes = []
@@ -194,6 +214,12 @@ class _ProcessBackend:
             processes += list((getattr(executor, "_processes", None) or {}).values())
             executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(_reap, processes, CLOSE_GRACE_S)
+
+
+def _kill_workers(executor: concurrent.futures.ProcessPoolExecutor) -> None:
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.kill()
 
 
 def _reap(processes: list, grace_s: float) -> None:
@@ -255,8 +281,8 @@ class _DaskBackend:
         return handle  # a Dask future of an asynchronous client is awaitable
 
     @staticmethod
-    async def cancel(handle) -> None:
-        pending = handle.cancel()
+    async def abandon(handle, token: object, stuck_after_s: float) -> None:
+        pending = handle.cancel()  # Dask cancels a running task too; nannies restart stuck workers
         if inspect.isawaitable(pending):
             await pending
 
@@ -433,7 +459,7 @@ class Classifier:
         try:
             return await asyncio.wait_for(self._backend.wrap(handle), self.timeout_s)
         except TimeoutError:
-            await self._backend.cancel(handle)
+            await self._backend.abandon(handle, token, STUCK_AFTER_TIMEOUTS * self.timeout_s)
             raise
         except self._backend.crash_errors:
             self._backend.recover(token)

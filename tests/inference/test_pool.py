@@ -36,6 +36,15 @@ async def classifier(tiny_weights):
         yield warm
 
 
+async def eventually(condition, within_s: float = 30.0) -> bool:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
 def assert_is_a_mood(result: MoodResult, model: str, reason: str | None) -> None:
     assert result.mood in MOODS
     assert set(result.probabilities) == set(MOODS)
@@ -114,8 +123,11 @@ async def test_a_corrupt_main_model_falls_back_to_the_ann(tiny_weights, tmp_path
 async def test_a_slow_main_model_times_out_to_the_ann(tiny_weights, clips):
     # Decoding 30 s of Opus alone takes far longer than 1 ms.
     async with Classifier(tiny_weights, timeout_s=0.001) as classifier:
+        (pid,) = classifier.worker_pids
         result = await classifier.classify(clips[0])
         assert_is_a_mood(result, "ann", FALLBACK_TIMEOUT)
+        # The job ran on, far past STUCK_AFTER_TIMEOUTS x 1 ms: its worker counts as stuck.
+        assert await eventually(lambda: classifier.worker_pids and pid not in classifier.worker_pids)
         with pytest.raises(ModelUnavailableError, match="timeout"):
             await classifier.classify(clips[0], model="main")
 
