@@ -1,12 +1,20 @@
 """Server playlists and the server's mood of the week, built by aggregation.
 
-A place's members are the users seen there: they asked /mood there or wrote a journal entry
-there. Members who opted out of sharing (`share_with_server` false) are never counted.
-What counts for a place: its mood requests, plus every journal entry of its sharing members.
+A place's members are the users seen there: they asked /mood there, or wrote a journal entry
+there. What counts for a place: its mood requests by members, plus every journal entry of its
+members (most are written in private chats). Members who opted out of sharing
+(`share_with_server` false) are never counted; a member with no user document shares, the
+default.
+
+Two steps, both driven by indexes (SecantusDB runs `$unionWith` and pipeline-only `$lookup` as
+full collection scans, so neither appears here):
+1. who was seen in the place: the distinct authors of its requests and its journal entries;
+2. one pipeline over those members (`$documents`): `$lookup` the user to drop opted-out
+   members, `$lookup` their requests in the place and their journal entries (joined on the
+   indexed user_id, then filtered by platform), unwind, and group.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,39 +26,30 @@ from storage.models import PlaylistItem, UserRef
 from storage.schema import JOURNAL, REQUESTS, TRACKS, USERS
 
 WEEK = timedelta(days=7)
-_IDENTITY = {"_id": 0, "platform": 1, "user_id": 1}
 
-
-def sharing_members_pipeline(place: str) -> list[dict[str, Any]]:
-    """Runs on `requests`: who was seen in the place, minus who opted out."""
+# Step 1, run on `requests` and on `journal` alike.
+def seen_in_place_pipeline(place: str) -> list[dict[str, Any]]:
     return [
         {"$match": {"place": place}},
-        {"$project": _IDENTITY},
-        {"$unionWith": {"coll": JOURNAL, "pipeline": [{"$match": {"place": place}},
-                                                     {"$project": _IDENTITY}]}},
         {"$group": {"_id": {"platform": "$platform", "user_id": "$user_id"}}},
-        {"$lookup": {
-            "from": USERS,
-            "let": {"platform": "$_id.platform", "user_id": "$_id.user_id"},
-            "pipeline": [
-                {"$match": {"$expr": {"$and": [{"$eq": ["$platform", "$$platform"]},
-                                               {"$eq": ["$user_id", "$$user_id"]}]}}},
-                {"$project": {"_id": 0, "share_with_server": 1}},
-            ],
-            "as": "user",
-        }},
-        # An empty lookup (no user document yet) means the default: sharing.
-        {"$match": {"user.share_with_server": {"$ne": False}}},
     ]
 
 
-def members_filter(members: list[UserRef]) -> dict[str, Any]:
-    """Match documents of these members: one `$in` per platform, not one clause per member."""
-    by_platform: dict[str, list[str]] = defaultdict(list)
-    for member in members:
-        by_platform[member.platform].append(member.user_id)
-    return {"$or": [{"platform": platform, "user_id": {"$in": sorted(ids)}}
-                    for platform, ids in sorted(by_platform.items())]}
+def _join_member(collection: str, criteria: dict[str, Any], fields: dict[str, Any],
+                 into: str) -> dict[str, Any]:
+    """`$lookup` one member's documents in `collection` that match `criteria`."""
+    return {"$lookup": {
+        "from": collection,
+        "localField": "user_id",
+        "foreignField": "user_id",
+        "let": {"platform": "$platform"},
+        "pipeline": [
+            {"$match": {"$expr": {"$eq": ["$platform", "$$platform"]}}},
+            {"$match": criteria},
+            {"$project": {"_id": 0, **fields}},
+        ],
+        "as": into,
+    }}
 
 
 def _window(since: datetime | None, until: datetime | None = None) -> dict[str, Any]:
@@ -62,50 +61,60 @@ def _window(since: datetime | None, until: datetime | None = None) -> dict[str, 
     return {"created_at": bounds} if bounds else {}
 
 
-def place_activity(
-    place: str, members: list[UserRef], criteria: dict[str, Any], fields: dict[str, Any]
+def member_activity_pipeline(
+    place: str, members: list[UserRef], criteria: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Runs on `requests`: the place's requests by sharing members plus their journal entries,
-    both matching `criteria`, each projected to `fields` and a `title` (journal entries carry
-    one; requests get theirs from `tracks`)."""
-    who = members_filter(members)
+    """Runs with `$documents`: one row per counted action (`activity`: track_key, created_at,
+    mood, title) of a sharing member, from the place's requests and the member's journal."""
+    fields = {"track_key": 1, "created_at": 1, "mood": 1}
     return [
-        {"$match": {"$and": [{"place": place}, who, criteria]}},
-        {"$project": {"_id": 0, **fields, "title": None}},
-        {"$unionWith": {"coll": JOURNAL, "pipeline": [
-            {"$match": {"$and": [who, criteria]}},
-            {"$project": {"_id": 0, **fields, "title": "$track_title"}},
-        ]}},
+        {"$documents": [{"platform": m.platform, "user_id": m.user_id} for m in members]},
+        {"$lookup": {
+            "from": USERS,
+            "localField": "user_id",
+            "foreignField": "user_id",
+            "let": {"platform": "$platform"},
+            "pipeline": [{"$match": {"$expr": {"$eq": ["$platform", "$$platform"]}}},
+                         {"$project": {"_id": 0, "share_with_server": 1}}],
+            "as": "user",
+        }},
+        # An empty lookup (no user document yet) means the default: sharing.
+        {"$match": {"user.share_with_server": {"$ne": False}}},
+        _join_member(REQUESTS, {"place": place, **criteria}, {**fields, "title": None},
+                     "requests"),
+        _join_member(JOURNAL, criteria, {**fields, "title": "$track_title"}, "journal"),
+        {"$project": {"_id": 0, "platform": 1, "user_id": 1,
+                      "activity": {"$concatArrays": ["$requests", "$journal"]}}},
+        {"$unwind": "$activity"},
     ]
 
 
 def playlist_pipeline(
     place: str, members: list[UserRef], mood: str, limit: int, since: datetime | None
 ) -> list[dict[str, Any]]:
-    fields = {"platform": 1, "user_id": 1, "track_key": 1, "created_at": 1}
-    criteria = {"mood": mood, **_window(since)}
+    top_first = {"$sort": {"members": -1, "last_at": -1, "_id": 1}}
     return [
-        *place_activity(place, members, criteria, fields),
+        *member_activity_pipeline(place, members, {"mood": mood, **_window(since)}),
         # One row per (track, member) first, so a member who played a song ten times is one vote.
-        {"$group": {"_id": {"track": "$track_key", "platform": "$platform",
+        {"$group": {"_id": {"track": "$activity.track_key", "platform": "$platform",
                             "user_id": "$user_id"},
-                    "last_at": {"$max": "$created_at"}, "title": {"$max": "$title"}}},
+                    "last_at": {"$max": "$activity.created_at"},
+                    "title": {"$max": "$activity.title"}}},
         {"$group": {"_id": "$_id.track", "members": {"$sum": 1},
                     "last_at": {"$max": "$last_at"}, "title": {"$max": "$title"}}},
-        {"$sort": {"members": -1, "last_at": -1, "_id": 1}},
+        top_first,
         {"$limit": limit},
         {"$lookup": {"from": TRACKS, "localField": "_id", "foreignField": "key",
                      "as": "track"}},
         {"$unwind": {"path": "$track", "preserveNullAndEmptyArrays": True}},
-        {"$sort": {"members": -1, "last_at": -1, "_id": 1}},
+        top_first,
     ]
 
 
 def mood_of_week_pipeline(place: str, members: list[UserRef], now: datetime) -> list[dict]:
-    fields = {"mood": 1}
     return [
-        *place_activity(place, members, _window(now - WEEK, now), fields),
-        {"$group": {"_id": "$mood", "n": {"$sum": 1}}},
+        *member_activity_pipeline(place, members, _window(now - WEEK, now)),
+        {"$group": {"_id": "$activity.mood", "n": {"$sum": 1}}},
     ]
 
 
@@ -129,26 +138,30 @@ class PlaylistQueries:
         self, place: str, mood: str, *, limit: int = 20, since: datetime | None = None
     ) -> list[PlaylistItem]:
         """The place's top tracks of this mood: most distinct members first, then most recent."""
-        members = await self._sharing_members(place)
+        members = await self.members_seen(place)
         if not members or limit <= 0:
             return []
         pipeline = playlist_pipeline(place, members, mood, limit, since)
         with translated_errors("server playlist"):
-            rows = await (await self._db[REQUESTS].aggregate(pipeline)).to_list()
+            rows = await (await self._db.aggregate(pipeline)).to_list()
         return [playlist_item(row) for row in rows]
 
     async def server_mood_of_week(self, place: str, now: datetime) -> dict[str, int]:
         """Counts per mood over the seven days up to `now`; moods with no entry are absent."""
-        members = await self._sharing_members(place)
+        members = await self.members_seen(place)
         if not members:
             return {}
         with translated_errors("server mood of the week"):
-            cursor = await self._db[REQUESTS].aggregate(mood_of_week_pipeline(place, members, now))
+            cursor = await self._db.aggregate(mood_of_week_pipeline(place, members, now))
             rows = await cursor.to_list()
         return {row["_id"]: int(row["n"]) for row in sorted(rows, key=lambda r: r["_id"])}
 
-    async def _sharing_members(self, place: str) -> list[UserRef]:
+    async def members_seen(self, place: str) -> list[UserRef]:
+        """Everyone seen in the place, whatever their sharing choice (filtered in step 2)."""
+        seen: set[UserRef] = set()
         with translated_errors("server members"):
-            cursor = await self._db[REQUESTS].aggregate(sharing_members_pipeline(place))
-            rows = await cursor.to_list()
-        return [UserRef(row["_id"]["platform"], row["_id"]["user_id"]) for row in rows]
+            for collection in (REQUESTS, JOURNAL):
+                cursor = await self._db[collection].aggregate(seen_in_place_pipeline(place))
+                seen.update(UserRef(row["_id"]["platform"], row["_id"]["user_id"])
+                            for row in await cursor.to_list())
+        return sorted(seen, key=lambda ref: (ref.platform, ref.user_id))

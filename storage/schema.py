@@ -86,7 +86,9 @@ VALIDATORS: dict[str, dict[str, Any]] = {
     SERVERS: _schema(["playlist_enabled"], {"playlist_enabled": {"bsonType": "bool"}}),
 }
 
-_USER = [("platform", ASCENDING), ("user_id", ASCENDING)]
+# user_id leads: equality queries on both fields use it either way, and SecantusDB's $lookup
+# joins on user_id only through an index whose first field is user_id (else it scans).
+_USER = [("user_id", ASCENDING), ("platform", ASCENDING)]
 
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [

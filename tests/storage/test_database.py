@@ -8,7 +8,16 @@ import pytest
 
 from storage.database import Database
 from storage.models import DatabaseUnavailableError, JournalEntry, StorageError, UserRef
-from storage.schema import INDEXES, LATEST_VERSION, META, SCHEMA_DOC_ID, VALIDATORS, create_schema
+from storage.schema import (
+    INDEXES,
+    LATEST_VERSION,
+    META,
+    MIGRATIONS,
+    SCHEMA_DOC_ID,
+    VALIDATORS,
+    create_schema,
+    schema_version,
+)
 from tests.dbserver import free_port
 from tests.storage.conftest import T0
 
@@ -110,3 +119,25 @@ async def test_one_client_serves_every_repository(db: Database):
     assert db.db.client is db.client
     assert db.db.codec_options.tz_aware
     assert db.db.codec_options.tzinfo == timezone.utc
+
+
+async def test_init_applies_pending_migrations_in_order_and_keeps_data(db: Database):
+    versions = [m.version for m in MIGRATIONS]
+    assert versions == sorted(set(versions)) and versions[0] == 1
+    assert await db.journal.add(entry())
+    # A database whose schema record says nothing was applied yet.
+    await db.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 0}})
+    assert await db.init() == LATEST_VERSION
+    assert await schema_version(db.db) == LATEST_VERSION
+    assert await db.journal.count(ALICE) == 1
+
+
+async def test_a_fresh_database_reaches_the_latest_version(mongo_uri: str, db_name: str):
+    database = await Database.connect(mongo_uri, db_name)
+    try:
+        assert await schema_version(database.db) == 0
+        assert await database.init() == LATEST_VERSION
+        assert await schema_version(database.db) == LATEST_VERSION
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
