@@ -47,7 +47,7 @@ THREAD_ENV_VARS = (
 )
 WARM_UP_TIMEOUT_S = 180.0  # a cold spawn imports onnxruntime + librosa: seconds on a busy machine
 WARM_UP_HOLD_S = 0.05  # each warm-up job holds its worker a moment, so that every worker gets one
-CLOSE_GRACE_S = 5.0  # then workers still busy (a hung job) are terminated
+CLOSE_GRACE_S = 5.0  # then workers still busy (a hung job) are killed
 ANN_THREADS = 2  # the fallback's own tiny executor: it must not wait behind the main model
 # A job still running this many timeouts after its own timeout is stuck (a decoder hanging on a
 # strange file, say): its worker would never serve again, so the pool is replaced.
@@ -223,13 +223,13 @@ def _kill_workers(executor: concurrent.futures.ProcessPoolExecutor) -> None:
 
 
 def _reap(processes: list, grace_s: float) -> None:
-    """Give workers `grace_s` to finish, then terminate any still running (a hung job)."""
+    """Give workers `grace_s` to finish, then kill any still running (a hung job)."""
     deadline = time.monotonic() + grace_s
     for process in processes:
         process.join(max(0.0, deadline - time.monotonic()))
     for process in processes:
         if process.is_alive():
-            process.terminate()
+            process.kill()  # SIGKILL: also ends a stopped or signal-ignoring worker
             process.join(1.0)
 
 

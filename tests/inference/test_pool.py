@@ -123,13 +123,23 @@ async def test_a_corrupt_main_model_falls_back_to_the_ann(tiny_weights, tmp_path
 async def test_a_slow_main_model_times_out_to_the_ann(tiny_weights, clips):
     # Decoding 30 s of Opus alone takes far longer than 1 ms.
     async with Classifier(tiny_weights, timeout_s=0.001) as classifier:
-        (pid,) = classifier.worker_pids
         result = await classifier.classify(clips[0])
         assert_is_a_mood(result, "ann", FALLBACK_TIMEOUT)
-        # The job ran on, far past STUCK_AFTER_TIMEOUTS x 1 ms: its worker counts as stuck.
-        assert await eventually(lambda: classifier.worker_pids and pid not in classifier.worker_pids)
         with pytest.raises(ModelUnavailableError, match="timeout"):
             await classifier.classify(clips[0], model="main")
+
+
+async def test_a_stuck_worker_is_replaced(tiny_weights, clips):
+    async with Classifier(tiny_weights, timeout_s=0.5) as classifier:
+        (pid,) = classifier.worker_pids
+        os.kill(pid, signal.SIGSTOP)  # the worker hangs, like a decoder that never returns
+        result = await classifier.classify(clips[0])
+        assert_is_a_mood(result, "ann", FALLBACK_TIMEOUT)
+        # STUCK_AFTER_TIMEOUTS x 0.5 s later the hung pool is killed and a new one warms up.
+        assert await eventually(lambda: classifier.worker_pids and pid not in classifier.worker_pids)
+        classifier.timeout_s = 60.0  # let the next job wait for the replacement's warm-up
+        after = await classifier.classify(clips[1])
+        assert_is_a_mood(after, "main", None)
 
 
 async def test_an_overloaded_pool_sheds_to_the_ann_at_once_without_blocking_the_loop(tiny_weights, clips):
