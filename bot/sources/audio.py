@@ -63,6 +63,7 @@ TEMPLATE_FIELDS = ("artists", "title", "spotify_id", "isrc")
 PART_SUFFIXES = (".part", ".ytdl", ".temp")
 
 TOO_SLOW = "The download took too long — try again later."
+TOO_LONG_REASON = "longer than the limit of"  # our match_filter's words, found again in yt-dlp's log
 
 
 # -- pure helpers ----------------------------------------------------------------------------
@@ -286,13 +287,21 @@ class AudioFetcher:
         if known is not None and known > self.max_duration_s:
             raise AudioTooLargeError(f"“{label_of(item)}” is too long for me to listen to.")
         if is_http_url(source) and known:
-            audio = self._ogg_section(source, known, workdir, cancel)
+            audio = self._ogg_section(source, known, workdir, cancel, label_of(item))
             if audio is not None:
                 return audio
         return self._ytdlp(source, known, label_of(item), workdir, cancel)
 
     # Plain Ogg file: header + the window's bytes, two Range requests.
-    def _ogg_section(self, url: str, duration_s: float, workdir: Path, cancel: threading.Event) -> FetchedAudio | None:
+    def _ogg_section(self, url: str, duration_s: float, workdir: Path, cancel: threading.Event,
+                     label: str) -> FetchedAudio | None:
+        try:
+            return self._ogg_section_or_none(url, duration_s, workdir, cancel)
+        except TrackNotFoundError:
+            raise TrackNotFoundError(f"No audio found for “{label}”.") from None
+
+    def _ogg_section_or_none(self, url: str, duration_s: float, workdir: Path,
+                             cancel: threading.Event) -> FetchedAudio | None:
         head = http_range(url, 0, OGG_PREFIX_BYTES[0] - 1, self.socket_timeout_s)
         if head is None or head.total_size is None or not head.data.startswith(b"OggS"):
             return None
@@ -332,7 +341,7 @@ class AudioFetcher:
         def duration_filter(info: dict, *, incomplete: bool = False) -> str | None:
             duration = info.get("duration")
             if duration and duration > max_duration:
-                return f"longer than {max_duration:.0f} s"
+                return f"{TOO_LONG_REASON} {max_duration:.0f} s"
             return None
 
         return {
@@ -372,13 +381,13 @@ class AudioFetcher:
         try:
             with yt_dlp.YoutubeDL(options) as ydl:
                 info = ydl.extract_info(source, download=False)
-                info = self._pick(ydl, info, known_s, label)
+                info = self._pick(ydl, info, known_s, label, messages)
             duration = info.get("duration") or known_s
             if duration and duration > self.max_duration_s:
                 raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
             direct = direct_ogg_url(info)
             if direct and duration:
-                audio = self._ogg_section(direct, duration, workdir, cancel)
+                audio = self._ogg_section(direct, duration, workdir, cancel, label)
                 if audio is not None:
                     return replace(audio, title=info.get("title"), source_url=info.get("webpage_url") or direct)
             window = section_window(duration, self.section_seconds) if duration else None
@@ -410,7 +419,8 @@ class AudioFetcher:
             section_s=window,
         )
 
-    def _pick(self, ydl: yt_dlp.YoutubeDL, info: dict | None, known_s: float | None, label: str) -> dict:
+    def _pick(self, ydl: yt_dlp.YoutubeDL, info: dict | None, known_s: float | None, label: str,
+              messages: _YtdlpLog) -> dict:
         """The single video to download: the search hit whose length is closest to the song's."""
         if info is None:
             raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
@@ -418,6 +428,8 @@ class AudioFetcher:
             return info
         entries = [e for e in info.get("entries") or [] if e]
         index = choose_candidate([e.get("duration") for e in entries], known_s)
+        if index is None and messages.said(TOO_LONG_REASON):
+            raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
         if index is None:
             raise TrackNotFoundError(f"No audio found for “{label}”.")
         entry = entries[index]

@@ -1,0 +1,221 @@
+"""Given a resolved song, moodbot fetches only a 30 s section of its audio, through the real
+yt-dlp (generic extractor) and plain HTTP Range requests against a local audio server, and
+always cleans up after itself."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy.signal import correlate
+
+from bot.sources.audio import (
+    AudioFetcher,
+    choose_candidate,
+    map_ytdlp_error,
+    render_source,
+    section_window,
+    track_from_fetch,
+)
+from bot.sources.models import (
+    AudioTooLargeError,
+    DownloadError,
+    Query,
+    QueryKind,
+    TrackInfo,
+    TrackNotFoundError,
+)
+from tests.fakes.audio_http import PlaylistEntry
+
+
+def song(duration_s: float | None, spotify_id: str = "long", title: str = "Long Song") -> TrackInfo:
+    return TrackInfo(key=f"spotify:{spotify_id}", title=title, artists=("Band",), duration_s=duration_s,
+                     spotify_id=spotify_id)
+
+
+def probe_duration(path: Path) -> float:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return float(json.loads(out)["format"]["duration"])
+
+
+# -- pure helpers ----------------------------------------------------------------------------
+
+def test_section_window_is_the_middle_30_s():
+    assert section_window(240.0) == (105.0, 135.0)
+    assert section_window(20.0) == (0.0, 20.0)
+    assert section_window(31.0) == (0.5, 30.5)
+
+
+@pytest.mark.parametrize("durations, target, expected", [
+    ([300.0, 238.0, 100.0], 240.0, 1),
+    ([245.0, 236.0], 240.0, 1),
+    ([None, 239.0], 240.0, 1),
+    ([300.0, 100.0], 240.0, None),  # nothing within 10 s: another cut of the song
+    ([300.0, 100.0], None, 0),  # length unknown: the search's first hit
+    ([], 240.0, None),
+])
+def test_choose_candidate_by_duration(durations, target, expected):
+    assert choose_candidate(durations, target) == expected
+
+
+def test_render_source():
+    track = TrackInfo(key="spotify:x", title="Creep", artists=("Radiohead",), spotify_id="abc", isrc="GB1")
+    assert render_source("ytsearch5:{artists} - {title} audio", track) == "ytsearch5:Radiohead - Creep audio"
+    text = Query(kind=QueryKind.TEXT, text="Creep")
+    assert render_source("ytsearch5:{artists} - {title} audio", text) == "ytsearch5:Creep audio"
+    odd = TrackInfo(key="k", title="A/B ?&", spotify_id="abc")
+    assert render_source("http://h/a/{spotify_id}/{title}.ogg", odd) == "http://h/a/abc/A%2FB%20%3F%26.ogg"
+    with pytest.raises(TrackNotFoundError):
+        render_source("http://h/a/{spotify_id}.ogg", text)
+
+
+@pytest.mark.parametrize("message, error, words", [
+    ("ERROR: [youtube] abc: Sign in to confirm you’re not a bot", DownloadError, "YouTube refused the download"),
+    ("ERROR: [youtube] abc: HTTP Error 403: Forbidden", DownloadError, "HTTP 403"),
+    ("ERROR: Unable to download webpage: The read operation timed out", DownloadError, "took too long"),
+    ("ERROR: [youtube] abc: Video unavailable", TrackNotFoundError, "No audio found for “Song”"),
+    ("ERROR: Unsupported URL: http://x", TrackNotFoundError, "No audio found"),
+    ("ERROR: File is larger than max-filesize", AudioTooLargeError, "too big"),
+])
+def test_ytdlp_errors_are_named_plainly(message, error, words):
+    mapped = map_ytdlp_error(message, "Song", "https://www.youtube.com/watch?v=abc")
+    assert isinstance(mapped, error) and words in str(mapped)
+
+
+# -- against the local audio server ----------------------------------------------------------
+
+async def test_section_download_moves_a_fraction_of_the_bytes(audio_server, audio_root, long_duration, tmp_path):
+    size = (audio_root / "long.ogg").stat().st_size
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/{spotify_id}.ogg", tmp_dir=tmp_path)
+    async with fetcher.fetch(song(long_duration)) as audio:
+        section_bytes = audio_server.bytes_for("/long.ogg")
+        assert audio.bytes_downloaded == section_bytes
+        assert all(r.range for r in audio_server.requests_for("/long.ogg"))
+        assert probe_duration(audio.path) == pytest.approx(30.0, abs=1.0)
+        start, end = audio.section_s
+        assert (start + end) / 2 == pytest.approx(long_duration / 2)
+        # The section really is the middle of the song: find its 6th second in the original.
+        section, rate = sf.read(str(audio.path))
+        original, _ = sf.read(str(audio_root / "long.ogg"))
+        probe = section[5 * rate:6 * rate]
+        lo = int((start - 15) * rate)
+        corr = correlate(original[lo:lo + 40 * rate], probe, mode="valid", method="fft")
+        found_at = (lo + int(np.argmax(np.abs(corr)))) / rate - 5
+        assert found_at == pytest.approx(start, abs=10.0)
+        kept = audio.path
+    assert not kept.exists() and list(tmp_path.iterdir()) == []
+
+    audio_server.reset_counts()
+    whole = AudioFetcher(search_template=audio_server.base_url + "/{title}.ogg", tmp_dir=tmp_path)
+    async with whole.fetch(Query(kind=QueryKind.TEXT, text="long")) as audio:  # length unknown: whole file
+        assert audio.duration_s is None and audio.section_s is None
+        assert audio.path.stat().st_size == size
+    full_bytes = audio_server.bytes_for("/long.ogg")
+    assert full_bytes >= size
+    assert section_bytes * 4 < full_bytes, (section_bytes, full_bytes)
+
+
+async def test_other_containers_are_cut_by_ytdlp_download_ranges(audio_server, long_duration, tmp_path):
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/{spotify_id}.webm", tmp_dir=tmp_path)
+    async with fetcher.fetch(song(long_duration)) as audio:
+        assert audio.path.suffix == ".webm"  # no conversion
+        # ffmpeg cuts a stream copy at cluster boundaries: a little over 30 s, far from 240 s.
+        assert 29.0 <= probe_duration(audio.path) <= 40.0
+        assert audio.section_s == pytest.approx(section_window(long_duration))
+        assert audio.youtube_id is None
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_search_hit_closest_to_the_songs_length_wins(audio_server, long_duration, tmp_path):
+    audio_server.add_playlist("/search.xspf", [
+        PlaylistEntry("/long.webm", long_duration + 60, "extended mix"),
+        PlaylistEntry("/long.ogg", long_duration - 2, "the song"),
+        PlaylistEntry("/clip.ogg", 30, "a clip"),
+    ])
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/search.xspf?q={artists}+{title}", tmp_dir=tmp_path)
+    async with fetcher.fetch(song(long_duration)) as audio:
+        assert audio.title == "the song"
+    assert audio_server.bytes_for("/long.webm") == 0 and audio_server.bytes_for("/clip.ogg") == 0
+    with pytest.raises(TrackNotFoundError) as info:
+        async with fetcher.fetch(song(long_duration + 100, title="Other Cut")):
+            pass
+    assert "Other Cut" in str(info.value)
+
+
+async def test_free_text_without_spotify_gets_a_content_key(audio_server, tmp_path):
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/{title}.ogg", tmp_dir=tmp_path)
+    query = Query(kind=QueryKind.TEXT, text="clip")
+    async with fetcher.fetch(query) as audio:
+        track = track_from_fetch(query, audio)
+        assert track.key.startswith("sha256:") and track.source_url == audio.source_url
+
+
+async def test_missing_audio_is_not_found(audio_server, tmp_path):
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/{spotify_id}.ogg", tmp_dir=tmp_path)
+    with pytest.raises(TrackNotFoundError) as info:
+        async with fetcher.fetch(song(200.0, spotify_id="nope", title="Ghost")):
+            pass
+    assert str(info.value) == "No audio found for “Band – Ghost”."
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_server_error_is_named(audio_server, tmp_path):
+    for template, track in ((audio_server.base_url + "/error/{spotify_id}.ogg", song(200.0)),
+                            (audio_server.base_url + "/error/{title}.ogg", Query(kind=QueryKind.TEXT, text="x"))):
+        fetcher = AudioFetcher(search_template=template, tmp_dir=tmp_path)
+        with pytest.raises(DownloadError) as info:
+            async with fetcher.fetch(track):
+                pass
+        assert "refused the download (HTTP 500)" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("template, item", [
+    ("/hang/{spotify_id}.ogg", song(200.0)),  # Range path
+    ("/hang/{title}.ogg", Query(kind=QueryKind.TEXT, text="x")),  # yt-dlp path
+])
+async def test_a_hanging_server_times_out(audio_server, tmp_path, template, item):
+    fetcher = AudioFetcher(search_template=audio_server.base_url + template, tmp_dir=tmp_path, timeout_s=1.5)
+    started = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        async with fetcher.fetch(item):
+            pass
+    assert "took too long" in str(info.value)
+    assert time.monotonic() - started < 5
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_too_big_and_too_long_are_refused(audio_server, long_duration, tmp_path):
+    small = AudioFetcher(search_template=audio_server.base_url + "/{title}.ogg", tmp_dir=tmp_path, max_bytes=100_000)
+    with pytest.raises(AudioTooLargeError):
+        async with small.fetch(Query(kind=QueryKind.TEXT, text="long")):
+            pass
+    short_limit = AudioFetcher(search_template=audio_server.base_url + "/{spotify_id}.ogg", tmp_dir=tmp_path,
+                               max_duration_s=60)
+    audio_server.reset_counts()
+    with pytest.raises(AudioTooLargeError):
+        async with short_limit.fetch(song(long_duration)):
+            pass
+    assert audio_server.requests == []  # Spotify's length was enough to say no
+    audio_server.add_playlist("/search.xspf", [PlaylistEntry("/long.ogg", long_duration, "the song")])
+    searching = AudioFetcher(search_template=audio_server.base_url + "/search.xspf?q={title}", tmp_dir=tmp_path,
+                             max_duration_s=60)
+    with pytest.raises(AudioTooLargeError):  # length learnt from the search result
+        async with searching.fetch(Query(kind=QueryKind.TEXT, text="long")):
+            pass
+    assert audio_server.bytes_for("/long.ogg") == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_the_file_is_removed_even_when_the_caller_fails(audio_server, long_duration, tmp_path):
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/{spotify_id}.ogg", tmp_dir=tmp_path)
+    with pytest.raises(RuntimeError):
+        async with fetcher.fetch(song(long_duration)) as audio:
+            assert audio.path.exists()
+            raise RuntimeError("classifier crashed")
+    assert not audio.path.exists() and list(tmp_path.iterdir()) == []
