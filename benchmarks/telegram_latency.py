@@ -8,9 +8,9 @@ server. The classifier is never needed: every song is pre-seeded in the tracks c
 
 Rows:
 - "fake Bot API round trip": a bare sendMessage to the fake server, the floor of any reply.
-- "AIORateLimiter(overall 30/s)": the front-end as shipped; Telegram's 30 messages/s bot-wide limit
+- "as shipped (overall 30 msg/s)": the front-end as shipped; Telegram's 30 messages/s bot-wide limit
   dominates (400 API calls for 200 answers).
-- "AIORateLimiter(no overall limit)": the same bot with that limit off: the bot's own overhead.
+- "overall limit off (bot overhead)": the same bot with that limit off: the bot's own overhead.
 
     .venv/bin/python benchmarks/telegram_latency.py [--concurrent 200]
 """
@@ -31,9 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
-from telegram.ext import AIORateLimiter  # noqa: E402
 
-from bot.frontends.telegram import MAX_RETRIES, TelegramFrontend  # noqa: E402
+from bot.frontends.telegram import MAX_RETRIES, BoundedRateLimiter, TelegramFrontend  # noqa: E402
 from inference.pool import Classifier  # noqa: E402
 from inference.result import MOODS, MoodResult  # noqa: E402
 from storage.models import StoredMood, TrackRecord  # noqa: E402
@@ -119,7 +118,7 @@ async def reference(fake: FakeTelegramBotAPI) -> list[float]:
     return times
 
 
-async def measure(label: str, limiter: AIORateLimiter, catalog: Catalog, uri: str, concurrent: int,
+async def measure(label: str, limiter: BoundedRateLimiter, catalog: Catalog, uri: str, concurrent: int,
                   classifier: Classifier) -> tuple[str, list[float], int]:
     fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
     settings = bot_settings(catalog, uri, f"bench_{uuid.uuid4().hex[:8]}", Path(tempfile.mkdtemp()),
@@ -164,10 +163,10 @@ async def main(concurrent: int) -> None:
         ref = await reference(fake)
         await fake.stop()
         rows = [("fake Bot API round trip (reference)", ref, 0)]
-        rows.append(await measure("AIORateLimiter(overall 30/s)", AIORateLimiter(max_retries=MAX_RETRIES),
+        rows.append(await measure("as shipped (overall 30 msg/s)", BoundedRateLimiter(max_retries=MAX_RETRIES),
                                   catalog, server.uri, concurrent, classifier))
-        rows.append(await measure("AIORateLimiter(no overall limit)",
-                                  AIORateLimiter(overall_max_rate=0, max_retries=MAX_RETRIES),
+        rows.append(await measure("overall limit off (bot overhead)",
+                                  BoundedRateLimiter(overall_max_rate=0, max_retries=MAX_RETRIES),
                                   catalog, server.uri, concurrent, classifier))
     finally:
         catalog.stop()

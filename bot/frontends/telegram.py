@@ -5,13 +5,14 @@ Runs inside the app's event loop: `start()` initialises, starts and polls; `stop
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from telegram import (
     BotCommand,
@@ -55,6 +56,12 @@ MOODS = ("happy", "energetic", "sad", "calm")
 MAX_RETRIES = 3  # how often the rate limiter retries a call that got 429 Too Many Requests
 POLL_TIMEOUT_S = 10  # long-poll length asked of the Bot API
 CONCURRENT_UPDATES = 256  # /mood waits on the classifier: handle updates concurrently
+# httpx's pool scans every connection (and every queued request) for each request it schedules:
+# a big pool costs CPU under load and buys nothing, as Telegram allows ~30 messages/s anyway.
+# API calls in flight stay below the pool size, leaving connections for file downloads.
+CONNECTION_POOL_SIZE = 16
+MAX_API_CALLS_IN_FLIGHT = 8
+POOL_TIMEOUT_S = 30.0  # a reply waiting for a free connection in a burst must not fail
 ADMIN_CACHE_S = 60.0  # group admin status changes rarely; avoid a getChatMember per command
 JOURNAL_USAGE = "Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list"
 SHARE_USAGE = "Usage: /share on (count my songs in group playlists) or /share off"
@@ -80,6 +87,23 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 AUDIO_FILTER = filters.AUDIO | filters.VOICE | filters.Document.ALL
 
 
+class BoundedRateLimiter(AIORateLimiter):
+    """Telegram's flood limits (AIORateLimiter, with retries after 429), plus a bound on requests
+    in flight: a burst then waits here, in one semaphore, instead of in httpx's connection pool,
+    whose scheduling cost grows with the number of requests queued in it."""
+
+    def __init__(self, *, max_in_flight: int = MAX_API_CALLS_IN_FLIGHT, **limits: Any) -> None:
+        super().__init__(**limits)
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+
+    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
+        async def bounded(*call_args: Any, **call_kwargs: Any):
+            async with self._in_flight:
+                return await callback(*call_args, **call_kwargs)
+
+        return await super().process_request(bounded, args, kwargs, endpoint, data, rate_limit_args)
+
+
 class TelegramFrontend:
     """Adapter between the Telegram Bot API and the use cases; also the Telegram `PromptSender`."""
 
@@ -97,8 +121,10 @@ class TelegramFrontend:
             .token(settings.telegram_token.get_secret_value())
             .base_url(settings.telegram_api_url)
             .base_file_url(settings.telegram_file_url)
-            .rate_limiter(rate_limiter or AIORateLimiter(max_retries=MAX_RETRIES))
+            .rate_limiter(rate_limiter or BoundedRateLimiter(max_retries=MAX_RETRIES))
             .concurrent_updates(CONCURRENT_UPDATES)
+            .connection_pool_size(CONNECTION_POOL_SIZE)
+            .pool_timeout(POOL_TIMEOUT_S)
             .build()
         )
         self._add_handlers()
