@@ -70,3 +70,9 @@ def test_no_weights_is_a_clear_error(tmp_path, clips):
     done = run_cli("classify", "--weights", str(tmp_path / "nowhere"), str(clips[0]))
     assert done.returncode == 2
     assert "error:" in done.stderr and "missing" in done.stderr
+
+
+def test_train_is_dispatched_to_the_training_code():
+    done = run_cli("train", "--help")
+    assert done.returncode == 0, done.stderr
+    assert "--epochs" in done.stdout  # train.main's own options, not the classify parser's
