@@ -182,3 +182,17 @@ def test_a_worker_without_its_model_says_why(tmp_path):
     predict.load_worker_model(tmp_path, threads=1)
     with pytest.raises(ModelUnavailableError, match="missing"):
         predict.main_model_version()
+
+
+def test_importing_inference_loads_no_model_library():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, inference\n"
+        "from inference import Classifier, MoodResult, MOODS, ModelUnavailableError\n"
+        "print(sorted(m for m in ('numpy', 'onnxruntime', 'torch', 'librosa') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
