@@ -172,3 +172,11 @@ async def test_stop_closes_the_gateway(discord_bot):
     await frontend.stop()
     await asyncio.sleep(0.1)
     assert frontend.bot.is_closed()
+
+
+async def test_an_unexpected_failure_gets_a_polite_private_message(discord_bot, db):
+    fake, _ = discord_bot
+    await db.close()  # the use case now fails with an error it does not expect
+    await fake.slash("journal", [{"name": "list", "type": SUB_COMMAND}])
+    reply = await fake.wait_for("interaction_callback")
+    assert reply.content == render.GENERIC_ERROR and reply.flags & EPHEMERAL
