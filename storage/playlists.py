@@ -27,8 +27,9 @@ from storage.schema import JOURNAL, REQUESTS, TRACKS, USERS
 
 WEEK = timedelta(days=7)
 
-# Step 1, run on `requests` and on `journal` alike.
+
 def seen_in_place_pipeline(place: str) -> list[dict[str, Any]]:
+    """Step 1, run on `requests` and on `journal` alike: the distinct authors in a place."""
     return [
         {"$match": {"place": place}},
         {"$group": {"_id": {"platform": "$platform", "user_id": "$user_id"}}},

@@ -119,7 +119,8 @@ async def test_stats_on_a_hand_made_history(db: Database):
     assert stats.monthly == expected_periods(lambda d: f"{d.year}-{d.month:02d}")
     # Spot checks of the independent computation itself.
     assert stats.weekly[0] == PeriodMoods("2026-W01", {"calm": 1, "happy": 1})
-    assert PeriodMoods("2026-11", {"calm": 2, "energetic": 1, "happy": 2, "sad": 1}) in stats.monthly
+    november = PeriodMoods("2026-11", {"calm": 2, "energetic": 1, "happy": 2, "sad": 1})
+    assert november in stats.monthly
     assert stats.songs == [(f"Song {i}", VALENCE[m], AROUSAL[m], m)
                            for i, (_, m) in enumerate(HISTORY)]
 

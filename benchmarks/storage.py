@@ -1,0 +1,157 @@
+"""Storage latency on a seeded throwaway SecantusDB: the bot's read and write paths.
+
+    .venv/bin/python -m benchmarks.storage [--requests 100000] [--journal 10000] [--runs 7]
+
+Seeds mood requests, journal entries, users and tracks with bulk `insert_many` in batches,
+then times each query several times and prints one table of medians, with the ratio to a
+`ping` round trip measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from typing import Awaitable, Callable
+
+from storage.codec import journal_to_doc, request_to_doc, track_to_doc, user_fields
+from storage.database import Database
+from storage.embedded import EmbeddedServer
+from storage.models import JournalEntry, MoodRequest, TrackRecord, User, UserRef
+
+MOODS = ("happy", "energetic", "sad", "calm")
+PLATFORM = "chat"
+USERS = 2000
+PLACES = 20
+TRACKS = 5000
+OPTED_OUT_SHARE = 0.1
+HISTORY_DAYS = 120
+HEAVY_JOURNAL_DAYS = 365  # the user whose personal stats are timed
+BATCH = 1000
+SEED = 7
+NOW = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
+
+
+def user_ref(i: int) -> UserRef:
+    return UserRef(PLATFORM, f"u{i}")
+
+
+def place_of(i: int) -> str:
+    return f"{PLATFORM}:guild{i % PLACES}"
+
+
+def popular_track(rng: random.Random) -> str:
+    """Few tracks are asked for a lot, most rarely (roughly Zipf)."""
+    return f"spotify:t{min(int(rng.paretovariate(1.1)) - 1, TRACKS - 1)}"
+
+
+def seed_requests(rng: random.Random, n: int) -> list[dict]:
+    docs = []
+    for _ in range(n):
+        user = rng.randrange(USERS)
+        at = NOW - timedelta(minutes=rng.randrange(HISTORY_DAYS * 24 * 60))
+        request = MoodRequest(user_ref(user), place_of(user), popular_track(rng),
+                              rng.choice(MOODS), at)
+        docs.append(request_to_doc(request))
+    return docs
+
+
+def journal_entry(user: UserRef, day: date, prompt_id: str, rng: random.Random) -> JournalEntry:
+    mood = rng.choice(MOODS)
+    track = popular_track(rng)
+    return JournalEntry(user=user, local_date=day, prompt_id=prompt_id, phrase="Song?",
+                        reply_text=track, track_key=track, track_title=track, mood=mood,
+                        valence=rng.uniform(-1, 1), arousal=rng.uniform(-1, 1),
+                        created_at=datetime(day.year, day.month, day.day, 21, tzinfo=timezone.utc))
+
+
+def seed_journal(rng: random.Random, n: int) -> list[dict]:
+    today = NOW.date()
+    heavy = [journal_entry(user_ref(0), today - timedelta(days=d), f"heavy-{d}", rng)
+             for d in range(min(HEAVY_JOURNAL_DAYS, n))]
+    rest = [journal_entry(user_ref(1 + rng.randrange(USERS - 1)),
+                          today - timedelta(days=rng.randrange(HISTORY_DAYS)), f"j-{i}", rng)
+            for i in range(n - len(heavy))]
+    return [journal_to_doc(e) for e in heavy + rest]
+
+
+def seed_users(rng: random.Random) -> list[dict]:
+    return [{"platform": PLATFORM, "user_id": f"u{i}", "created_at": NOW,
+             **user_fields(User(PLATFORM, f"u{i}", journal_enabled=i % 3 == 0,
+                                share_with_server=rng.random() >= OPTED_OUT_SHARE))}
+            for i in range(USERS)]
+
+
+def seed_tracks() -> list[dict]:
+    return [track_to_doc(TrackRecord(f"spotify:t{i}", f"Track {i}", [f"Artist {i % 300}"],
+                                     spotify_id=f"t{i}")) for i in range(TRACKS)]
+
+
+async def insert_batches(db: Database, collection: str, docs: list[dict]) -> None:
+    for start in range(0, len(docs), BATCH):
+        await db.db[collection].insert_many(docs[start:start + BATCH], ordered=False)
+
+
+async def median_ms(action: Callable[[], Awaitable[object]], runs: int) -> float:
+    await action()  # warm-up: connection, caches
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        await action()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+async def run(requests: int, journal: int, runs: int) -> None:
+    rng = random.Random(SEED)
+    with tempfile.TemporaryDirectory(prefix="moodbot-bench-") as data_dir:
+        with EmbeddedServer(data_dir) as server:
+            db = await Database.connect(server.uri, "bench")
+            await db.init()
+            started = time.perf_counter()
+            await insert_batches(db, "users", seed_users(rng))
+            await insert_batches(db, "tracks", seed_tracks())
+            await insert_batches(db, "requests", seed_requests(rng, requests))
+            await insert_batches(db, "journal", seed_journal(rng, journal))
+            seed_s = time.perf_counter() - started
+
+            counter = iter(range(10**9))
+            place = place_of(0)
+            cases: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+                ("ping (reference)", lambda: db.client.admin.command("ping")),
+                ("track lookup by key", lambda: db.tracks.get("spotify:t42")),
+                ("single journal insert", lambda: db.journal.add(
+                    journal_entry(user_ref(1), NOW.date(), f"bench-{next(counter)}", rng))),
+                (f"personal stats ({HEAVY_JOURNAL_DAYS} entries)",
+                 lambda: db.journal.stats(user_ref(0), NOW.date())),
+                ("server playlist (top 20)", lambda: db.playlists.playlist(place, "sad")),
+                ("server mood of the week", lambda: db.playlists.server_mood_of_week(place, NOW)),
+            ]
+            medians = [(name, await median_ms(action, runs)) for name, action in cases]
+            place_requests = await db.db["requests"].count_documents({"place": place})
+            await db.close()
+
+    reference = medians[0][1]
+    print(f"seeded {requests} requests, {journal} journal entries, {USERS} users, "
+          f"{TRACKS} tracks in {seed_s:.1f} s; {place_requests} requests in the timed place; "
+          f"median of {runs} runs")
+    print(f"| {'operation':<34} | {'median ms':>10} | {'x ping':>8} |")
+    print(f"|{'-' * 36}|{'-' * 12}|{'-' * 10}|")
+    for name, ms in medians:
+        print(f"| {name:<34} | {ms:>10.2f} | {ms / reference:>8.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--journal", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    asyncio.run(run(args.requests, args.journal, args.runs))
+
+
+if __name__ == "__main__":
+    main()
