@@ -114,6 +114,13 @@ def render_source(template: str, item: TrackInfo | Query) -> str:
     return " ".join(text.split())
 
 
+def is_user_link(item: TrackInfo | Query) -> bool:
+    """A YouTube video named by the user: a YOUTUBE query, or a track known only by its video id."""
+    if isinstance(item, Query):
+        return item.kind is QueryKind.YOUTUBE
+    return bool(item.youtube_id) and not item.spotify_id
+
+
 def label_of(item: TrackInfo | Query) -> str:
     if isinstance(item, TrackInfo):
         return item.display_name
@@ -276,10 +283,13 @@ class AudioFetcher:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def fetch_sync(self, item: TrackInfo | Query, workdir: Path, cancel: threading.Event) -> FetchedAudio:
-        if isinstance(item, Query) and item.kind is QueryKind.YOUTUBE:
-            url = item.url or f"https://www.youtube.com/watch?v={item.youtube_id}"
-            final = self.guard.final_url(url, timeout_s=self.socket_timeout_s)  # every hop vetted
-            return self._ytdlp(final, None, label_of(item), workdir, cancel, youtube_id=item.youtube_id)
+        if is_user_link(item):
+            # A link the user gave (not the operator's template): vet it and every redirect hop.
+            url = item.url if isinstance(item, Query) else item.source_url
+            url = url or f"https://www.youtube.com/watch?v={item.youtube_id}"
+            final = self.guard.final_url(url, timeout_s=self.socket_timeout_s)
+            return self._ytdlp(final, item.duration_s if isinstance(item, TrackInfo) else None,
+                               label_of(item), workdir, cancel, youtube_id=item.youtube_id)
         if isinstance(item, Query) and item.kind is not QueryKind.TEXT:
             raise ValueError("resolve a Spotify link to a TrackInfo before fetching its audio")
         source = render_source(self.search_template, item)

@@ -82,7 +82,7 @@ class FetchedAudio:
     path: Path
     youtube_id: str | None
     source_url: str
-    bytes_downloaded: int
+    bytes_downloaded: int  # as the downloader counted them (for ffmpeg-cut sections: the section's size)
     duration_s: float | None  # of the whole song, when known
     title: str | None = None  # as the audio host named it
     section_s: tuple[float, float] | None = None  # (start, end) of the window in the song, if cut

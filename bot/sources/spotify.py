@@ -31,6 +31,9 @@ from bot.sources.models import (
 )
 
 log = logging.getLogger(__name__)
+# spotipy logs request headers (the bearer token, the Basic client secret) at DEBUG: never let
+# those lines through, whatever LOG_LEVEL says.
+logging.getLogger("spotipy").setLevel(max(logging.getLogger("spotipy").level, logging.INFO))
 
 DEFAULT_API_URL = "https://api.spotify.com/v1/"
 DEFAULT_AUTH_URL = "https://accounts.spotify.com/api/token"

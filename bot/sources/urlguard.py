@@ -115,7 +115,11 @@ class URLGuard:
 
     @staticmethod
     def _blocked(url: str, why: str) -> BlockedURLError:
-        log.info("blocked URL %s: %s", urlsplit(url).netloc, why)
+        try:
+            host = urlsplit(url).hostname  # never the netloc: it may carry a password
+        except ValueError:
+            host = None
+        log.info("blocked URL to %s: %s", host, why)
         return BlockedURLError(BLOCKED_MESSAGE)
 
     def final_url(self, url: str, timeout_s: float = REDIRECT_TIMEOUT_S) -> str:

@@ -167,3 +167,32 @@ async def test_fetcher_refuses_a_user_link_to_a_private_address_without_any_requ
         async with fetcher.fetch(link):
             pass
     assert target.requests == []
+
+
+async def test_a_track_known_only_by_its_video_id_is_vetted_too(front, target, tmp_path):
+    from bot.sources.models import TrackInfo
+
+    front.add_redirect("/watch", f"http://127.0.0.1:{target.port}/secret.ogg")
+    fetcher = AudioFetcher(allowed_hosts=frozenset({"localhost"}), tmp_dir=tmp_path,
+                           resolver=table_resolver({"localhost": [PUBLIC]}))
+    track = TrackInfo(key="youtube:dQw4w9WgXcQ", title="x", youtube_id="dQw4w9WgXcQ",
+                      source_url=f"http://localhost:{front.port}/watch")
+    with pytest.raises(BlockedURLError):
+        async with fetcher.fetch(track):
+            pass
+    assert target.requests == []
+
+
+async def test_a_vetted_user_link_is_fetched_and_keyed_by_its_video_id(front, tmp_path):
+    from bot.sources.audio import track_from_fetch
+
+    front.add_redirect("/watch", f"http://localhost:{front.port}/clip.ogg")
+    fetcher = AudioFetcher(allowed_hosts=frozenset({"localhost"}), tmp_dir=tmp_path,
+                           resolver=table_resolver({"localhost": [PUBLIC]}))
+    link = Query(kind=QueryKind.YOUTUBE, youtube_id="dQw4w9WgXcQ", url=f"http://localhost:{front.port}/watch")
+    async with fetcher.fetch(link) as audio:
+        assert audio.path.stat().st_size > 0
+        assert audio.youtube_id == "dQw4w9WgXcQ"
+        assert track_from_fetch(link, audio).key == "youtube:dQw4w9WgXcQ"
+    # yt-dlp was handed the vetted end of the chain, not the redirecting link
+    assert [r.path for r in front.requests if r.method == "GET"] == ["/clip.ogg", "/clip.ogg"]

@@ -1,0 +1,11 @@
+"""Music sources: what the user typed -> a track (Spotify) -> a 30 s section of its audio.
+
+    parse_query(text)                      bot.sources.query
+    SpotifyResolver(...).resolve(query)    bot.sources.spotify
+    AudioFetcher(...).fetch(track)         bot.sources.audio   (async context manager)
+    URLGuard(allowed_hosts).check(url)     bot.sources.urlguard
+    cache_key(track), file_cache_key(p)    bot.sources.keys
+
+Submodules are imported directly (no re-exports) so that importing the models does not pull in
+yt-dlp or spotipy.
+"""
