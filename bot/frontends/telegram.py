@@ -48,11 +48,11 @@ from bot.replies import (
     ServerMoodReply,
     StatsReply,
 )
+from inference.result import MOODS  # the shared vocabulary: the order of the playlist buttons
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-MOODS = ("happy", "energetic", "sad", "calm")
 MAX_RETRIES = 3  # how often the rate limiter retries a call that got 429 Too Many Requests
 POLL_TIMEOUT_S = 10  # long-poll length asked of the Bot API
 CONCURRENT_UPDATES = 256  # /mood waits on the classifier: handle updates concurrently
