@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 SALT_FILE = ".log-salt"
 LOG_FILE = "moodbot.log"
 OUTBOX_DRAIN_INTERVAL_S = 30.0
+WARM_UP_WAIT_ON_CLOSE_S = 15.0
 
 
 class WarmingClassifier:
@@ -57,7 +58,11 @@ class WarmingClassifier:
 
     async def close(self) -> None:
         if self._started is not None and not self._started.done():
-            self._started.cancel()
+            # Let a warm-up in progress finish (idle workers close at once; busy ones are only
+            # terminated after the pool's grace period), cancelling it only if it hangs.
+            await asyncio.wait({self._started}, timeout=WARM_UP_WAIT_ON_CLOSE_S)
+            if not self._started.done():
+                self._started.cancel()
             with contextlib.suppress(BaseException):
                 await self._started
         await self.classifier.close()

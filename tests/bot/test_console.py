@@ -1,0 +1,139 @@
+"""The console front-end: a terminal chat with the same commands as Discord and Telegram.
+
+In-process with the real use cases, database and classifier; and `python -m bot` end to end in a
+subprocess on an embedded database that must start and stop cleanly."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.frontends.console import ConsoleFrontend
+from bot.scheduler import PromptScheduler
+from bot.usecases import build_usecases
+from storage.models import UserRef
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def chat(db, classifier, data_dir: Path, lines: list[str]) -> str:
+    usecases = build_usecases(db, classifier, fetcher=None)
+    scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
+    usecases.attach_schedule(scheduler)
+    out = io.StringIO()
+    console = ConsoleFrontend(usecases, io.StringIO("\n".join(lines) + "\n"), out, data_dir=data_dir,
+                              scheduler=scheduler)
+    scheduler.register(console)
+    await scheduler.start()
+    try:
+        await console.run()
+    finally:
+        await scheduler.stop()
+    return out.getvalue()
+
+
+async def test_a_console_session_from_mood_to_forget(db, counting, classifier, clip_paths, tmp_path):
+    song = clip_paths[0]
+    expected = (await classifier.classify(song)).mood
+    out = await chat(db, counting, tmp_path, [
+        "/help",
+        "/dance",
+        "hello?",
+        f"/mood {song}",
+        f"/mood {song}",
+        "/journal on 21:30 Europe/Lisbon",
+        "/journal prompt",
+        f"/journal answer {clip_paths[1]} walking home in the rain",
+        "/journal list",
+        "/stats",
+        f"/playlist {expected}",
+        "/servermood",
+        "/share off",
+        "/export",
+        "/forget",
+        "y",
+        "/journal list",
+        "/quit",
+        "/help",  # never read: /quit ends the session
+    ])
+
+    assert out.count("/journal on <HH:MM> <Area/City>") == 1 and "/quit – Leave moodbot" in out
+    assert out.count("I don't know that one. Type /help for the commands.") == 2
+    assert "… Listening…" in out and f"Mood: " in out and expected in out
+    assert "(from the cache)" in out and len(counting.calls) == 2  # the song once, the journal answer once
+    assert "Journal on: every day at 21:30 (Europe/Lisbon)" in out
+    assert "📝 " in out and "Saved to your journal" in out
+    assert "walking home in the rain" in out  # the note shows in /journal list
+    charts = sorted((tmp_path / "charts").glob("*.png"))
+    assert {p.name.split("-", 2)[-1] for p in charts} >= {"moods-by-week.png", "year-in-pixels.png", "mood-map.png",
+                                                         "server-mood.png"}
+    assert all(str(p.resolve()) in out for p in charts)
+    playlist = out.split(f"{expected} playlist:\n", 1)[1].split("This week's mood here")[0]
+    assert f". {song.stem}\n" in playlist  # the group's playlist has the song the console user classified
+    assert "Sharing off" in out
+    exports = list((tmp_path / "exports").glob("moodbot-export-*.json"))
+    assert len(exports) == 1 and json.loads(exports[0].read_text())["user"]["user_id"] == "local"
+    assert "can't be undone" in out and "Delete everything? [y/N]" in out and "Done: I deleted everything" in out
+    assert out.rstrip().endswith("Bye!")
+    assert out.count("Your journal is empty") == 1  # the last /journal list, after /forget
+    assert await db.users.get(UserRef("console", "local")) is None
+
+
+async def test_forget_is_not_confirmed_by_anything_but_yes(db, counting, tmp_path):
+    out = await chat(db, counting, tmp_path, ["/share on", "/forget", "", "/quit"])
+    assert "Nothing was deleted." in out
+    assert await db.users.get(UserRef("console", "local")) is not None
+
+
+async def test_end_of_input_ends_the_session_cleanly(db, counting, tmp_path):
+    out = await chat(db, counting, tmp_path, ["/servermood"])  # no /quit: stdin just ends
+    assert "Nobody here classified a song this week yet" in out
+
+
+def moodbot_processes(marker: str) -> list[str]:
+    """Command lines of live processes that mention `marker` (our temp DATA_DIR)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if marker in cmdline:
+                found.append(cmdline)
+    return found
+
+
+def test_python_m_bot_prints_the_commands_and_exits_cleanly(tmp_path):
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MONGODB_URI", "TELEGRAM_TOKEN", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
+    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO))
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "bot"], input="/help\n/quit\n", capture_output=True,
+                            text=True, cwd=tmp_path, env=env, timeout=120)
+    elapsed = time.monotonic() - started
+
+    assert result.returncode == 0, result.stderr
+    assert "/mood <song | Spotify link | YouTube link>" in result.stdout and "/forget" in result.stdout
+    assert result.stdout.rstrip().endswith("Bye!")
+    assert (data_dir / "db").is_dir()  # the embedded database lived under DATA_DIR
+    log = (data_dir / "moodbot.log").read_text()
+    assert "event=app.started" in log and "event=app.stopping" in log, log
+    # No failure of ours, no task left dangling (the model may legitimately log that its weights are missing).
+    assert "level=ERROR logger=bot" not in log and "logger=asyncio" not in log and "Traceback" not in log, log
+    assert moodbot_processes(str(data_dir)) == []  # the embedded server was stopped
+    assert elapsed < 60
+
+
+def test_python_m_bot_help():
+    result = subprocess.run([sys.executable, "-m", "bot", "--help"], capture_output=True, text=True,
+                            cwd=REPO, timeout=60)
+    assert result.returncode == 0
+    assert "--console" in result.stdout and "--log-level" in result.stdout

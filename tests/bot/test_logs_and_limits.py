@@ -1,0 +1,106 @@
+"""Log lines are structured, never show a user's id in clear, and never show a secret; the /mood
+abuse limits count per user, per place and concurrently."""
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from bot.logs import REDACTED, configure_logging, hash_id, secrets_of
+from bot.ratelimit import CONCURRENT_RETRY_S, MoodRateLimiter, RateLimited
+
+
+@pytest.fixture
+def log_stream():
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    configure_logging("INFO", secret_values=["SENTINEL-token-123", "short"], salt="pepper", stream=stream)
+    yield stream
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in saved[0]:
+        root.addHandler(handler)
+    root.setLevel(saved[1])
+
+
+def test_one_structured_line_per_event_with_hashed_ids(log_stream):
+    logging.getLogger("bot.usecases.mood").info(
+        "mood.answered", extra={"user": "1001", "chat": "-500", "mood": "sad", "title": "Fake Plastic Trees"})
+    line = log_stream.getvalue().strip()
+    assert "\n" not in line
+    assert line.startswith("ts=") and " level=INFO logger=bot.usecases.mood event=mood.answered" in line
+    assert f"user={hash_id('1001', 'pepper')}" in line and f"chat={hash_id('-500', 'pepper')}" in line
+    assert "1001" not in line and "-500" not in line
+    assert 'title="Fake Plastic Trees"' in line and "mood=sad" in line
+    assert len(hash_id("1001", "pepper")) == 10 and hash_id("1001", "pepper") != hash_id("1001", "salt")
+
+
+def test_a_secret_is_redacted_wherever_it_sneaks_in(log_stream):
+    log = logging.getLogger("bot.frontends.telegram")
+    log.warning("calling https://api.telegram.org/botSENTINEL-token-123/getMe")
+    log.warning("token %s in args", "SENTINEL-token-123")
+    log.info("event", extra={"url": "x/SENTINEL-token-123/y"})
+    try:
+        raise RuntimeError("boom with SENTINEL-token-123")
+    except RuntimeError:
+        log.exception("failed")
+    text = log_stream.getvalue()
+    assert "SENTINEL" not in text
+    assert text.count(REDACTED) >= 4 and "Traceback" in text
+    assert len(text.strip().splitlines()) == 4  # the traceback stays inside its event's line
+
+
+def test_the_secrets_of_the_settings_are_the_secret_fields(monkeypatch):
+    from bot.config import Settings
+
+    monkeypatch.setenv("TELEGRAM_TOKEN", "123:SENTINEL")
+    monkeypatch.setenv("MONGODB_URI", "mongodb://u:pw-SENTINEL@db/")
+    values = secrets_of(Settings(_env_file=None))
+    assert "123:SENTINEL" in values and "mongodb://u:pw-SENTINEL@db/" in values
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_per_user_sliding_window():
+    clock = FakeClock()
+    limiter = MoodRateLimiter(per_user=2, per_place=100, concurrent_per_user=10, clock=clock)
+    limiter.acquire("u1", None).release()
+    clock.t += 10
+    limiter.acquire("u1", None).release()
+    with pytest.raises(RateLimited) as refused:
+        limiter.acquire("u1", None)
+    assert refused.value.retry_after_s == 50  # the first hit leaves the window 60 s after it
+    assert str(refused.value) == "You're going fast — try again in 50 s."
+    clock.t += 50
+    limiter.acquire("u1", None).release()  # the window slid
+
+
+def test_per_place_limit_counts_everyone_in_the_place():
+    clock = FakeClock()
+    limiter = MoodRateLimiter(per_user=10, per_place=3, concurrent_per_user=10, clock=clock)
+    for user in ("a", "b", "c"):
+        limiter.acquire(user, "discord:1").release()
+    with pytest.raises(RateLimited):
+        limiter.acquire("d", "discord:1")
+    limiter.acquire("d", "discord:2").release()  # another server is not affected
+    limiter.acquire("d", None).release()  # nor a DM
+
+
+def test_concurrent_analyses_per_user_and_a_refusal_costs_no_quota():
+    limiter = MoodRateLimiter(per_user=3, per_place=100, concurrent_per_user=2, clock=FakeClock())
+    first, second = limiter.acquire("u", None), limiter.acquire("u", None)
+    with pytest.raises(RateLimited) as refused:
+        limiter.acquire("u", None)
+    assert refused.value.retry_after_s == CONCURRENT_RETRY_S
+    first.release()
+    with limiter.acquire("u", None):  # the refused attempt did not use up the third slot of the minute
+        pass
+    second.release()
