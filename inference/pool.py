@@ -104,7 +104,6 @@ class _ProcessBackend:
         self._workers = workers
         self._threads = threads
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
-        self._retired: list[concurrent.futures.ProcessPoolExecutor] = []
         self._warming: set[asyncio.Task] = set()
         self._stuck_checks: set[asyncio.TimerHandle] = set()
 
@@ -183,11 +182,10 @@ class _ProcessBackend:
         """Replace the broken executor `token` (once, however many jobs saw it break)."""
         if token is not self._executor or self._executor is None:
             return
-        broken = self._executor
-        self._retired.append(broken)
-        broken.shutdown(wait=False, cancel_futures=True)
+        # A broken pool's manager thread has already ended its workers; a stuck one was killed.
+        self._executor.shutdown(wait=False, cancel_futures=True)
         self._executor = self._new_executor()
-        log.warning("A model worker crashed; the worker pool has been replaced.")
+        log.warning("A model worker crashed or hung; the worker pool has been replaced.")
         task = asyncio.get_running_loop().create_task(self._warm_replacement(self._executor))
         self._warming.add(task)
         task.add_done_callback(self._warming.discard)
@@ -199,27 +197,30 @@ class _ProcessBackend:
             log.error("The replacement worker pool did not warm up: %s", error)
 
     def worker_pids(self) -> list[int]:
-        processes = getattr(self._executor, "_processes", None) or {}
-        return [p.pid for p in list(processes.values()) if p.is_alive()]
+        return [p.pid for p in _live_processes(self._executor)]
 
     async def close(self) -> None:
         for task in list(self._warming):
             task.cancel()
         for timer in list(self._stuck_checks):
             timer.cancel()
-        executors = [e for e in [*self._retired, self._executor] if e is not None]
-        self._executor, self._retired = None, []
-        processes = []
-        for executor in executors:
-            processes += list((getattr(executor, "_processes", None) or {}).values())
-            executor.shutdown(wait=False, cancel_futures=True)
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        processes = _live_processes(executor)  # before shutdown(), which forgets them
+        executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(_reap, processes, CLOSE_GRACE_S)
 
 
+def _live_processes(executor: concurrent.futures.ProcessPoolExecutor | None) -> list:
+    """The executor's worker processes still alive (the executor keeps them in `_processes`)."""
+    processes = getattr(executor, "_processes", None) or {}
+    return [p for p in list(processes.values()) if p.is_alive()]
+
+
 def _kill_workers(executor: concurrent.futures.ProcessPoolExecutor) -> None:
-    for process in list((getattr(executor, "_processes", None) or {}).values()):
-        if process.is_alive():
-            process.kill()
+    for process in _live_processes(executor):
+        process.kill()
 
 
 def _reap(processes: list, grace_s: float) -> None:
