@@ -32,7 +32,7 @@ from inference.audio import (
     main_model_input,
     select_section,
 )
-from inference.features import N_FEATURES, handcrafted_features
+from inference.features import FEATURE_NAMES, N_FEATURES, handcrafted_features
 from inference.result import MOODS, ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -59,11 +59,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def read_version(meta_path: Path) -> str:
-    """The `version` field of a model's json card."""
+def read_card(meta_path: Path) -> dict:
+    """A model's json card; it has at least a `version`."""
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        return str(meta["version"])
+        meta["version"] = str(meta["version"])
+        return meta
     except FileNotFoundError:
         raise ModelUnavailableError(f"The model card {meta_path.name} is missing.") from None
     except (OSError, ValueError, KeyError, TypeError) as error:
@@ -85,7 +86,7 @@ class MainModel:
         onnx_path = weights_dir / MAIN_WEIGHTS
         if not onnx_path.is_file():
             raise ModelUnavailableError(f"The main model's weights ({onnx_path}) are missing.")
-        version = read_version(weights_dir / MAIN_META)
+        version = read_card(weights_dir / MAIN_META)["version"]
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, int(threads))
         # One request at a time per worker: parallelism comes from the pool, not from ORT.
@@ -144,13 +145,17 @@ class AnnModel:
         npz_path = weights_dir / ANN_WEIGHTS
         if not npz_path.is_file():
             raise ModelUnavailableError(f"The fallback model's weights ({npz_path}) are missing.")
-        version = read_version(weights_dir / ANN_META)
+        card = read_card(weights_dir / ANN_META)
+        if list(card.get("feature_names", FEATURE_NAMES)) != list(FEATURE_NAMES):
+            raise ModelUnavailableError(
+                "The fallback model was trained on other hand-crafted features than the code makes."
+            )
         try:
             with np.load(npz_path, allow_pickle=False) as archive:
                 arrays = {name: np.asarray(archive[name], dtype=np.float32) for name in archive.files}
         except Exception as error:  # zipfile/pickle/value errors: all mean "not our file"
             raise ModelUnavailableError(f"The fallback model's weights are corrupt ({error}).") from None
-        return cls(*_ann_arrays(arrays), version)
+        return cls(*_ann_arrays(arrays), card["version"])
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """(N_FEATURES,) or (B, N_FEATURES) -> (B, 4) probabilities in MOODS order."""

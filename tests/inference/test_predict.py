@@ -148,6 +148,9 @@ def test_weights_of_another_shape_are_refused(tmp_path):
     np.savez(tmp_path / predict.ANN_WEIGHTS, **{**arrays, "W1": arrays["W1"][:, :3], "b1": arrays["b1"][:3]})
     with pytest.raises(ModelUnavailableError, match="4 outputs"):
         AnnModel.load(tmp_path)
+    (tmp_path / predict.ANN_META).write_text(json.dumps({"version": "2", "feature_names": ["tempo_bpm"]}))
+    with pytest.raises(ModelUnavailableError, match="other hand-crafted features"):
+        AnnModel.load(tmp_path)
     (tmp_path / predict.ANN_META).write_text("{}")
     with pytest.raises(ModelUnavailableError, match="ann.json"):
         AnnModel.load(tmp_path)
