@@ -84,6 +84,23 @@ async def test_journal_by_dm_then_journal_list(discord_bot, songs):
     assert listed.flags & EPHEMERAL and song.title in listed.content
 
 
+async def test_the_next_dm_after_a_prompt_answers_it_even_without_a_reply(discord_bot, songs):
+    fake, bot = discord_bot
+    await fake.slash("journal", [{"name": "on", "type": SUB_COMMAND, "options": [
+        {"name": "time", "type": STRING, "value": "22:00"},
+        {"name": "timezone", "type": STRING, "value": "Asia/Tokyo"}]}], user=BOB)
+    await fake.wait_for("interaction_callback")
+    prompt_id = await bot.scheduler.fire_now(UserRef("discord", str(BOB)))
+    song = songs[5]
+    attachment = fake.add_file(f"{song.song_id}.ogg", song.path.read_bytes())
+    await fake.user_dms("", user=BOB, attachments=[attachment])
+    saved = await fake.wait_for("edit_message", lambda c: bool(c.embeds), timeout=SLOW_S)
+    assert "Saved to your journal" in saved.embeds[0]["description"]
+    assert fake.calls_of("download")  # the attachment came from the CDN
+    entries = await bot.db.journal.list(UserRef("discord", str(BOB)))
+    assert [e.prompt_id for e in entries] == [prompt_id]
+
+
 async def test_playlist_lists_the_server_s_songs(discord_bot, songs):
     fake, _ = discord_bot
     song = songs[2]
