@@ -34,3 +34,119 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "labels.csv").exists():
         pytest.fail(f"the 4Q dataset is missing at {SHARED_DATA}")
     return SHARED_DATA
+
+
+# --- Secrets: the whole suite runs with sentinel tokens, and no log record may ever show one. ---
+
+import logging  # noqa: E402
+import os  # noqa: E402
+import threading  # noqa: E402
+
+SENTINELS = {
+    "TELEGRAM_TOKEN": "987654:SENTINEL-telegram-token-3f9c",
+    "DISCORD_TOKEN": "SENTINEL.discord-token.7d1e",
+    "SPOTIFY_CLIENT_SECRET": "SENTINEL-spotify-secret-b2a4",
+}
+# Tokens the tests hand to the fake servers themselves (tests/e2e/wiring.py, tests/frontends/
+# conftest.py, tests/fakes/spotify_api.py): secrets too, as far as the logs are concerned.
+DECLARED_TEST_SECRETS = ("123456:TEST-token", "discord-test-token")
+# Libraries production quiets to WARNING (bot.logs._QUIET_LIBRARIES, plus the fakes' own aiohttp
+# access log): their records below WARNING never reach a production log, so they are not judged.
+# httpx logs every request URL at INFO, and a Telegram URL carries the token: production drops those.
+PRODUCTION_QUIET = ("pymongo", "apscheduler", "httpx", "discord", "telegram", "matplotlib", "urllib3",
+                    "aiohttp.access")
+# Chatty libraries whose DEBUG output only costs time (numba dumps its compiler passes).
+# pymongo is quieted in production too, and at DEBUG it renders every command it sends.
+SILENCED_IN_TESTS = ("numba", "matplotlib", "PIL", "fontTools", "asyncio", "filelock", "fsspec", "pymongo",
+                     "httpcore")
+
+
+class SecretWatch(logging.Handler):
+    """A root handler that formats every record at DEBUG and remembers any that shows a secret."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.secrets: set[str] = set()
+        self.leaks: list[str] = []
+        self.seen = 0
+        self._guard = threading.Lock()
+
+    def declare(self, *values: str) -> None:
+        with self._guard:
+            self.secrets.update(v for v in values if v)
+
+    @staticmethod
+    def production_drops(record: logging.LogRecord) -> bool:
+        return record.levelno < logging.WARNING and any(
+            record.name == q or record.name.startswith(q + ".") for q in PRODUCTION_QUIET)
+
+    @staticmethod
+    def rendered(record: logging.LogRecord) -> str:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string is not a leak
+            text = str(record.msg)
+        extras = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _RECORD_ATTRS)
+        exc = logging.Formatter().formatException(record.exc_info) if record.exc_info else (record.exc_text or "")
+        return f"{record.name} {text} {extras} {exc}"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.production_drops(record):
+            return
+        text = self.rendered(record)
+        with self._guard:
+            self.seen += 1
+            for secret in self.secrets:
+                if secret in text:
+                    self.leaks.append(f"{record.name}:{record.levelname}: …{_around(text, secret)}…")
+
+
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime", "taskName"})
+
+
+def _around(text: str, secret: str, width: int = 60) -> str:
+    at = text.find(secret)
+    return text[max(0, at - width): at + len(secret) + width].replace("\n", " ")
+
+
+_WATCH = SecretWatch()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_watch():
+    """Sentinel tokens in the environment (where a test sets none), every log record watched;
+    at the end of the session, any record that showed a sentinel or a declared secret fails it."""
+    patch = pytest.MonkeyPatch()
+    for name, value in SENTINELS.items():
+        if not os.environ.get(name):
+            patch.setenv(name, value)
+    _WATCH.declare(*SENTINELS.values(), *DECLARED_TEST_SECRETS, *(os.environ.get(n, "") for n in SENTINELS))
+    from tests.fakes.spotify_api import FakeSpotify
+
+    _WATCH.declare(FakeSpotify.client_secret)
+    root = logging.getLogger()
+    saved_level = root.level
+    for name in SILENCED_IN_TESTS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    root.addHandler(_WATCH)
+    root.setLevel(logging.DEBUG)
+    yield _WATCH
+    root.removeHandler(_WATCH)
+    root.setLevel(saved_level)
+    patch.undo()
+    if _WATCH.leaks:
+        shown = "\n".join(_WATCH.leaks[:20])
+        pytest.fail(f"{len(_WATCH.leaks)} log records showed a secret:\n{shown}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _secret_watch_stays_attached(secret_watch):
+    """`bot.logs.configure_logging` replaces the root handlers: put the watch back for each test."""
+    root = logging.getLogger()
+    if secret_watch not in root.handlers:
+        root.addHandler(secret_watch)
+    if root.level != logging.DEBUG:
+        root.setLevel(logging.DEBUG)
+    yield
+    if secret_watch not in root.handlers:
+        root.addHandler(secret_watch)
