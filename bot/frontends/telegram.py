@@ -125,6 +125,7 @@ class TelegramFrontend:
             .concurrent_updates(CONCURRENT_UPDATES)
             .connection_pool_size(CONNECTION_POOL_SIZE)
             .pool_timeout(POOL_TIMEOUT_S)
+            .job_queue(None)  # daily prompts are scheduled by bot.scheduler, not per front-end
             .build()
         )
         self._add_handlers()
