@@ -1,0 +1,86 @@
+"""The shared text rendering of reply models: what a user reads on Telegram (and in Discord text)."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from bot.frontends import render
+from bot.frontends.discord.rendering import MAX_CONTENT, clip, mood_embed
+from bot.replies import (
+    ErrorReply,
+    JournalEntryView,
+    JournalListReply,
+    JournalSavedReply,
+    MoodReply,
+    PlaylistReply,
+    PlaylistTrackView,
+    ServerMoodReply,
+)
+
+CREEP = MoodReply(
+    track_key="spotify:1", title="Creep", artists=("Radiohead",), mood="sad",
+    probabilities={"happy": 0.1, "energetic": 0.1, "sad": 0.7, "calm": 0.1}, valence=-0.6, arousal=-0.6,
+    confidence=0.7, model="main", model_version="v3", spotify_url="https://open.spotify.com/track/1",
+    art_url="https://i.scdn.co/image/x",
+)
+
+
+def test_a_mood_reply_names_song_mood_axes_confidence_model_and_link():
+    text = render.mood_text(CREEP)
+    assert text.splitlines() == [
+        "🎵 Radiohead – Creep", "Mood: 😢 sad", "Valence -0.60 · Arousal -0.60", "Confidence: 70%",
+        "Model: ResNet18+BiLSTM (v3)", "https://open.spotify.com/track/1",
+    ]
+
+
+def test_a_fallback_answer_says_why_the_ann_answered():
+    text = render.mood_text(MoodReply(**{**CREEP.__dict__, "model": "ann", "fallback_reason": "timeout"}))
+    assert "ANN fallback" in text and "(timeout)" in text
+
+
+def test_the_embed_carries_the_same_facts_and_the_cover_art():
+    embed = mood_embed(CREEP).to_dict()
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Mood"] == "😢 sad" and fields["Confidence"] == "70%"
+    assert fields["Valence / Arousal"] == "-0.60 / -0.60" and fields["Spotify"] == CREEP.spotify_url
+    assert embed["thumbnail"]["url"] == CREEP.art_url and embed["url"] == CREEP.spotify_url
+
+
+def test_journal_list_shows_date_phrase_song_and_mood():
+    entry = JournalEntryView(date(2026, 11, 24), "On the way home,", "Creep", ("Radiohead",), "sad", "rainy")
+    text = render.journal_list_text(JournalListReply([entry], total=3))
+    assert text.splitlines() == ["Your journal (1 of 3):",
+                                 "2026-11-24 · On the way home, Radiohead – Creep (😢 sad) – rainy"]
+    assert render.journal_list_text(JournalListReply([], 0)) == render.EMPTY_JOURNAL
+
+
+def test_a_queued_journal_entry_says_it_will_appear_shortly():
+    saved = JournalSavedReply("At lunch,", CREEP, date(2026, 11, 24), queued=True)
+    assert render.QUEUED_NOTE in render.journal_saved_text(saved)
+    assert render.QUEUED_NOTE not in render.journal_saved_text(
+        JournalSavedReply("At lunch,", CREEP, date(2026, 11, 24)))
+
+
+def test_playlist_numbers_songs_and_counts_members():
+    reply = PlaylistReply("calm", [PlaylistTrackView("Teardrop", ("Massive Attack",), None, 3),
+                                   PlaylistTrackView("Creep", ("Radiohead",), "https://s/1", 1)])
+    assert render.playlist_text(reply).splitlines() == [
+        "🌿 calm playlist:", "1. Massive Attack – Teardrop (3 members)", "2. Radiohead – Creep https://s/1"]
+
+
+def test_server_mood_without_songs_invites_to_try():
+    assert render.server_mood_text(ServerMoodReply(None, {})) == render.NO_SERVER_MOOD
+
+
+def test_errors_show_the_message_and_when_to_retry():
+    assert render.reply_text(ErrorReply("Slow down.", retry_after_s=12.4)) == "Slow down. (try again in 12 s)"
+
+
+def test_unknown_replies_are_a_programming_error():
+    with pytest.raises(TypeError):
+        render.reply_text(object())
+
+
+def test_long_text_is_clipped_to_discord_s_limit():
+    assert len(clip("x" * 5000)) == MAX_CONTENT
