@@ -64,6 +64,10 @@ class MoodBot(commands.Bot):
         # One bulk overwrite per start keeps Discord's command list equal to the code's.
         await self.tree.sync()
 
+    async def on_message(self, message: discord.Message) -> None:
+        """No prefix commands: only slash commands, and DMs handled by `JournalCog`'s listener."""
+        return None
+
     async def on_app_command_error(self, interaction: discord.Interaction,
                                    error: app_commands.AppCommandError) -> None:
         log.error("discord command failed", exc_info=error)
