@@ -20,6 +20,7 @@ from bot.replies import (
     Caller,
     Chart,
     ExportReply,
+    JournalSavedReply,
     PromptMessage,
     ServerMoodReply,
     StatsReply,
@@ -39,6 +40,7 @@ CONSOLE_COMMANDS = (
 )
 UNKNOWN_HINT = "I don't know that one. Type /help for the commands."
 PROMPT_MARK = "> "
+QUEUED_NOTE = "(The database is unavailable right now: your entry is safe and will appear in /journal list shortly.)"
 _EOF = object()
 
 
@@ -215,6 +217,8 @@ class ConsoleFrontend:
                 self.say(f"  chart: {self._save_chart(chart)}")
         elif isinstance(reply, ServerMoodReply) and reply.chart is not None:
             self.say(f"  chart: {self._save_chart(reply.chart)}")
+        elif isinstance(reply, JournalSavedReply) and reply.queued:
+            self.say(QUEUED_NOTE)
         elif isinstance(reply, ExportReply):
             path = self._write(self.data_dir / "exports" / reply.filename, reply.data)
             self.say(f"  saved: {path}")

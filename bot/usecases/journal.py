@@ -143,7 +143,6 @@ class JournalUseCase:
         ref = UserRef(caller.platform, caller.user_id)
         chat_id = caller.chat_id or caller.user_id
         try:
-            await self._ensure_user(caller)
             await self.db.users.set_journal(ref, enabled=True, prompt_time=prompt_time, timezone=zone, chat_id=chat_id)
         except StorageError as error:
             return ErrorReply(str(error))
@@ -320,12 +319,6 @@ class JournalUseCase:
                 Chart("mood-map.png", map_png, "Your songs on the valence/arousal map"),
             ],
         )
-
-    async def _ensure_user(self, caller: Caller) -> None:
-        ref = UserRef(caller.platform, caller.user_id)
-        if await self.db.users.get(ref) is None:
-            await self.db.users.upsert(User(caller.platform, caller.user_id, chat_id=caller.chat_id or caller.user_id,
-                                            created_at=self.now()))
 
 
 def display_title(reply: MoodReply) -> str:

@@ -9,7 +9,7 @@ import re
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Callable
 
 from bot.ratelimit import MoodRateLimiter, RateLimited
 from bot.replies import (

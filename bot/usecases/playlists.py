@@ -9,7 +9,7 @@ from typing import Callable
 from bot import charts
 from bot.replies import Caller, Chart, ErrorReply, PlaylistReply, PlaylistTrackView, ServerMoodReply, TextReply
 from inference.result import MOODS
-from storage.models import StorageError, User, UserRef
+from storage.models import StorageError, UserRef
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,6 @@ class PlaylistUseCase:
     async def set_sharing(self, caller: Caller, share: bool) -> TextReply:
         ref = UserRef(caller.platform, caller.user_id)
         try:
-            if await self.db.users.get(ref) is None:
-                await self.db.users.upsert(User(caller.platform, caller.user_id, chat_id=caller.chat_id or caller.user_id,
-                                                created_at=self.now()))
             await self.db.users.set_sharing(ref, share)
         except StorageError as error:
             return TextReply(str(error))

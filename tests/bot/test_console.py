@@ -7,12 +7,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from bot.frontends.console import ConsoleFrontend
 from bot.scheduler import PromptScheduler
@@ -137,3 +137,24 @@ def test_python_m_bot_help():
                             cwd=REPO, timeout=60)
     assert result.returncode == 0
     assert "--console" in result.stdout and "--log-level" in result.stdout
+
+
+def test_sigterm_stops_the_bot_cleanly_while_it_waits_for_input(tmp_path):
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MONGODB_URI", "TELEGRAM_TOKEN", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
+    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "bot"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+    try:
+        assert proc.stdout.readline().startswith("moodbot console")  # up, and waiting for the user
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "Fatal" not in err and "Traceback" not in err
+    assert "event=app.stopping" in (data_dir / "moodbot.log").read_text()
+    assert moodbot_processes(str(data_dir)) == []

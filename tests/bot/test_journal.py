@@ -1,7 +1,7 @@
 """The music journal: opt in, get a prompt, answer it with a song, browse and chart it."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
@@ -9,7 +9,6 @@ from bot.replies import Caller, ErrorReply, JournalListReply, JournalSavedReply,
 from bot.scheduler import PromptScheduler
 from bot.usecases.journal import JournalUseCase, split_answer
 from bot.usecases.mood import MoodUseCase
-from inference.result import MOODS
 from storage.models import User, UserRef
 from tests.bot.conftest import ALICE_DM, attachment
 
@@ -144,3 +143,43 @@ async def test_no_phrase_is_repeated_to_a_user_within_30_days(db, counting):
 async def test_stats_of_an_empty_journal_say_how_to_start(db, counting):
     reply = await journal_usecase(db, counting).stats(ALICE_DM)
     assert isinstance(reply, ErrorReply) and "/journal on" in reply.message
+
+
+async def test_with_the_database_down_an_answer_is_kept_and_appears_later(counting, classifier, clip_paths, tmp_path):
+    import asyncio
+    import time as time_module
+
+    from storage.database import Database
+    from storage.outbox import JournalOutbox, JournalWriter
+    from tests.dbserver import DBServer
+
+    storage_path = str(tmp_path / "db")
+    server = DBServer(storage_path=storage_path).start()
+    db = await Database.connect(server.uri, "outage", server_selection_timeout_ms=300)
+    try:
+        await db.init()
+        writer = JournalWriter(db.journal, JournalOutbox(tmp_path / "outbox.jsonl"))
+        journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), writer=writer)
+        await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+        prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
+        await journal.prompt_delivered(prompt.prompt_id, "901")
+
+        server.stop(kill=True)  # the database goes down before the user answers
+        saved = await journal.answer(ALICE_DM, "still here", attachment(clip_paths[0]), prompt_message_id="901")
+
+        assert isinstance(saved, JournalSavedReply) and saved.queued is True
+        assert saved.phrase == prompt.phrase
+        assert saved.mood.mood == (await classifier.classify(clip_paths[0])).mood
+        assert writer.outbox.pending() == 1
+
+        server = DBServer(port=server.port, storage_path=storage_path).start()
+        drained, deadline = 0, time_module.monotonic() + 10
+        while writer.outbox.pending() and time_module.monotonic() < deadline:  # the client reconnects
+            drained += await writer.drain()
+            await asyncio.sleep(0.1)
+        assert drained == 1 and writer.outbox.pending() == 0
+        listing = await journal.list(ALICE_DM)
+        assert listing.total == 1 and listing.entries[0].note == "still here"
+    finally:
+        await db.close()
+        server.stop()

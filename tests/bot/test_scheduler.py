@@ -12,7 +12,7 @@ from bot.frontends.console import ConsoleFrontend
 from bot.scheduler import PromptScheduler, missed_today, prompt_trigger
 from bot.usecases.journal import JournalUseCase
 from bot.usecases.mood import MoodUseCase
-from storage.models import User, UserRef
+from storage.models import User
 
 LISBON = ZoneInfo("Europe/Lisbon")
 
