@@ -2,15 +2,16 @@
 
     .venv/bin/python -m benchmarks.fetch [--songs 3] [--runs 3]
 
-Builds ~4 min songs by re-encoding real clips from the 4Q data set (Ogg/Opus, plus the same
-audio remuxed to WebM), serves them from the local Range-capable test server, and fetches each
-through `AudioFetcher` four ways:
-- full Ogg      length unknown: yt-dlp downloads the whole file (the reference)
-- section Ogg   length known: two HTTP Range requests (header + the window's bytes)
-- full WebM     length unknown: yt-dlp, whole file
-- section WebM  length known: yt-dlp `download_ranges` (ffmpeg seeks over HTTP and cuts)
-Bytes are what the server wrote to its sockets. Prints one table of medians, with ratios to
-"full Ogg" measured in the same run.
+Builds ~4 min songs by re-encoding real clips from the 4Q data set (Ogg/Opus; the same audio
+remuxed to WebM and encoded to AAC/M4A), serves them from the local Range-capable test server,
+and fetches each through `AudioFetcher`:
+- full <fmt>     length unknown: yt-dlp downloads the whole file ("full Ogg" is the reference)
+- section Ogg    length known: two HTTP Range requests (header + the window's bytes)
+- section WebM   the same, cutting whole Matroska clusters
+- section M4A    no splicer for MP4: yt-dlp `download_ranges` (ffmpeg seeks over HTTP and cuts)
+Bytes are what the server wrote to its sockets (on loopback the kernel buffers take whatever a
+client does not read before it hangs up, so an abandoned open-ended request counts in full).
+Prints one table of medians, with ratios to "full Ogg" measured in the same run.
 """
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ MODES = (
     Mode("section Ogg", "ogg", True),
     Mode("full WebM", "webm", False),
     Mode("section WebM", "webm", True),
+    Mode("full M4A", "m4a", False),
+    Mode("section M4A", "m4a", True),
 )
 
 
@@ -55,6 +58,7 @@ def build_songs(root: Path, count: int) -> list[tuple[str, float]]:
         name = f"song{i}"
         make_long_ogg(clips[i * CLIPS_PER_SONG:(i + 1) * CLIPS_PER_SONG], root / f"{name}.ogg")
         remux(root / f"{name}.ogg", root / f"{name}.webm")
+        remux(root / f"{name}.ogg", root / f"{name}.m4a", ("-c:a", "aac", "-b:a", "64k"))
         songs.append((name, sf.info(str(root / f"{name}.ogg")).duration))
     return songs
 

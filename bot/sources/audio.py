@@ -27,7 +27,7 @@ import urllib.request
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 from urllib.parse import quote, urlsplit
 
 import yt_dlp
@@ -43,7 +43,8 @@ from bot.sources.models import (
     TrackInfo,
     TrackNotFoundError,
 )
-from bot.sources.oggsection import header_pages, splice_section
+from bot.sources import oggsection as ogg
+from bot.sources import webmsection as webm
 from bot.sources.query import DEFAULT_ALLOWED
 from bot.sources.urlguard import Resolver, URLGuard, system_resolver
 
@@ -56,8 +57,8 @@ MAX_BYTES = 25 * 1024 * 1024
 MAX_DURATION_S = 20 * 60.0
 TIMEOUT_S = 90.0
 SOCKET_TIMEOUT_S = 15.0
-OGG_PREFIX_BYTES = (16 * 1024, 256 * 1024)  # first try, then room for cover art in the tags
-OGG_EXTS = ("ogg", "oga", "opus")
+SECTION_PREFIX_BYTES = (16 * 1024, 256 * 1024)  # first try, then room for cover art / a front index
+SECTION_EXTS = ("ogg", "oga", "opus", "webm", "weba", "mka")
 RANGE_MARGIN = 0.05  # extra bytes around the window, as a share of it: bit rates vary
 TEMPLATE_FIELDS = ("artists", "title", "spotify_id", "isrc")
 PART_SUFFIXES = (".part", ".ytdl", ".temp")
@@ -149,12 +150,30 @@ def _short_reason(message: str) -> str:
     return reason.split(";")[0].strip()[:120] or "unknown error"
 
 
-def direct_ogg_url(info: dict) -> str | None:
-    """The plain-HTTP URL of the chosen format if it is an Ogg file (cut by Range requests)."""
+def direct_range_url(info: dict) -> str | None:
+    """The plain-HTTP URL of the chosen format if it is a file we can cut with Range requests."""
     url = info.get("url")
-    if info.get("protocol") in ("http", "https") and url and is_http_url(url) and info.get("ext") in OGG_EXTS:
+    if info.get("protocol") in ("http", "https") and url and is_http_url(url) and info.get("ext") in SECTION_EXTS:
         return url
     return None
+
+
+@dataclass(frozen=True)
+class Container:
+    ext: str
+    magic: bytes
+    header_ok: Callable[[bytes], bool]  # the codec set-up is complete in these first bytes
+    splice: Callable[..., bytes | None]
+
+
+CONTAINERS = (
+    Container("ogg", b"OggS", lambda data: ogg.header_pages(data) is not None, ogg.splice_section),
+    Container("webm", b"\x1a\x45\xdf\xa3", lambda data: webm.parse_header(data) is not None, webm.splice_section),
+)
+
+
+def container_of(first_bytes: bytes) -> Container | None:
+    return next((c for c in CONTAINERS if first_bytes.startswith(c.magic)), None)
 
 
 def find_download(workdir: Path) -> Path | None:
@@ -182,9 +201,10 @@ class RangeReply:
     total_size: int | None
 
 
-def http_range(url: str, first: int, last: int, timeout_s: float) -> RangeReply | None:
+def http_range(url: str, first: int, last: int, timeout_s: float,
+               headers: dict[str, str] | None = None) -> RangeReply | None:
     """Bytes first..last of `url`; None if the server ignores Range (answers 200)."""
-    request = urllib.request.Request(url, headers={"Range": f"bytes={first}-{last}"})
+    request = urllib.request.Request(url, headers={**(headers or {}), "Range": f"bytes={first}-{last}"})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             if response.status != 206:
@@ -297,27 +317,28 @@ class AudioFetcher:
         if known is not None and known > self.max_duration_s:
             raise AudioTooLargeError(f"“{label_of(item)}” is too long for me to listen to.")
         if is_http_url(source) and known:
-            audio = self._ogg_section(source, known, workdir, cancel, label_of(item))
+            audio = self._range_section(source, known, workdir, cancel, label_of(item))
             if audio is not None:
                 return audio
         return self._ytdlp(source, known, label_of(item), workdir, cancel)
 
-    # Plain Ogg file: header + the window's bytes, two Range requests.
-    def _ogg_section(self, url: str, duration_s: float, workdir: Path, cancel: threading.Event,
-                     label: str) -> FetchedAudio | None:
+    # Plain Ogg/WebM file: header + the window's bytes, two Range requests.
+    def _range_section(self, url: str, duration_s: float, workdir: Path, cancel: threading.Event,
+                       label: str, headers: dict[str, str] | None = None) -> FetchedAudio | None:
         try:
-            return self._ogg_section_or_none(url, duration_s, workdir, cancel)
+            return self._range_section_or_none(url, duration_s, workdir, cancel, headers or {})
         except TrackNotFoundError:
             raise TrackNotFoundError(f"No audio found for “{label}”.") from None
 
-    def _ogg_section_or_none(self, url: str, duration_s: float, workdir: Path,
-                             cancel: threading.Event) -> FetchedAudio | None:
-        head = http_range(url, 0, OGG_PREFIX_BYTES[0] - 1, self.socket_timeout_s)
-        if head is None or head.total_size is None or not head.data.startswith(b"OggS"):
+    def _range_section_or_none(self, url: str, duration_s: float, workdir: Path, cancel: threading.Event,
+                               headers: dict[str, str]) -> FetchedAudio | None:
+        head = http_range(url, 0, SECTION_PREFIX_BYTES[0] - 1, self.socket_timeout_s, headers)
+        container = container_of(head.data) if head is not None else None
+        if head is None or head.total_size is None or container is None:
             return None
         size = head.total_size
-        if header_pages(head.data) is None and size > len(head.data):
-            head = http_range(url, 0, OGG_PREFIX_BYTES[1] - 1, self.socket_timeout_s)
+        if not container.header_ok(head.data) and size > len(head.data):
+            head = http_range(url, 0, SECTION_PREFIX_BYTES[1] - 1, self.socket_timeout_s, headers)
             if head is None:
                 return None
         start, end = section_window(duration_s, self.section_seconds)
@@ -330,14 +351,14 @@ class AudioFetcher:
             raise AudioTooLargeError("That song's audio file is too big to fetch.")
         if cancel.is_set():
             raise _Cancelled()
-        middle = http_range(url, first, last, self.socket_timeout_s)
+        middle = http_range(url, first, last, self.socket_timeout_s, headers)
         if middle is None:
             return None
-        data = splice_section(head.data, middle.data, max_seconds=self.section_seconds)
+        data = container.splice(head.data, middle.data, max_seconds=self.section_seconds)
         if data is None:
-            log.info("could not cut an Ogg section from %s; falling back to yt-dlp", urlsplit(url).path)
+            log.info("could not cut a %s section from %s; falling back to yt-dlp", container.ext, urlsplit(url).path)
             return None
-        path = workdir / "section.ogg"
+        path = workdir / f"section.{container.ext}"
         path.write_bytes(data)
         return FetchedAudio(
             path=path, youtube_id=None, source_url=url,
@@ -395,9 +416,9 @@ class AudioFetcher:
             duration = info.get("duration") or known_s
             if duration and duration > self.max_duration_s:
                 raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
-            direct = direct_ogg_url(info)
+            direct = direct_range_url(info)
             if direct and duration:
-                audio = self._ogg_section(direct, duration, workdir, cancel, label)
+                audio = self._range_section(direct, duration, workdir, cancel, label, info.get("http_headers"))
                 if audio is not None:
                     return replace(audio, title=info.get("title"), source_url=info.get("webpage_url") or direct)
             window = section_window(duration, self.section_seconds) if duration else None

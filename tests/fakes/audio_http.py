@@ -262,9 +262,10 @@ def make_long_ogg(clips: list[Path], dst: Path) -> Path:
     return dst
 
 
-def remux(src: Path, dst: Path) -> Path:
-    """The same audio in another container (e.g. .webm), without re-encoding."""
+def remux(src: Path, dst: Path, codec_args: tuple[str, ...] = ("-c", "copy")) -> Path:
+    """The same audio in another container (.webm: stream copy; .m4a: pass ("-c:a", "aac"))."""
     import subprocess
 
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-c", "copy", str(dst)], check=True)
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), *codec_args, str(dst)],
+                   check=True)
     return dst

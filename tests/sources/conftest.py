@@ -14,7 +14,8 @@ LONG_CLIPS = 8  # 8 x 30 s clips: a 4-minute song
 
 @pytest.fixture(scope="session")
 def audio_root(shared_data, tmp_path_factory) -> Path:
-    """Served files: clip.ogg (a real 30 s clip), long.ogg (~4 min of real music), long.webm."""
+    """Served files: clip.ogg (a real 30 s clip), long.ogg (~4 min of real music), and the same
+    song as long.webm and long.m4a."""
     if shutil.which("ffmpeg") is None:
         pytest.fail("ffmpeg is required (apt-get install -y ffmpeg)")
     root = tmp_path_factory.mktemp("audio_root")
@@ -22,6 +23,7 @@ def audio_root(shared_data, tmp_path_factory) -> Path:
     shutil.copy(clips[0], root / "clip.ogg")
     make_long_ogg(clips, root / "long.ogg")
     remux(root / "long.ogg", root / "long.webm")
+    remux(root / "long.ogg", root / "long.m4a", ("-c:a", "aac", "-b:a", "64k"))
     return root
 
 

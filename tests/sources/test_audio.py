@@ -3,7 +3,6 @@ yt-dlp (generic extractor) and plain HTTP Range requests against a local audio s
 always cleans up after itself."""
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from pathlib import Path
@@ -37,10 +36,29 @@ def song(duration_s: float | None, spotify_id: str = "long", title: str = "Long 
                      spotify_id=spotify_id)
 
 
-def probe_duration(path: Path) -> float:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(path)],
-                         capture_output=True, text=True, check=True).stdout
-    return float(json.loads(out)["format"]["duration"])
+DECODE_RATE = 48_000
+
+
+def decode(path: Path) -> np.ndarray:
+    """Mono float samples at DECODE_RATE, via ffmpeg (which reads every container we produce);
+    fails the test if ffmpeg reports any error."""
+    run = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(DECODE_RATE), "-"],
+                         capture_output=True, check=True)
+    assert run.stderr == b"", run.stderr[-500:]
+    return np.frombuffer(run.stdout, np.float32)
+
+
+def decoded_seconds(path: Path) -> float:
+    return len(decode(path)) / DECODE_RATE
+
+
+def section_start_in(original: np.ndarray, section: np.ndarray, near_s: float) -> float:
+    """Where the section's 6th second sits in the original, searched within ±20 s of `near_s`."""
+    rate = DECODE_RATE
+    probe = section[5 * rate:6 * rate]
+    lo = max(int((near_s - 20) * rate), 0)
+    corr = correlate(original[lo:lo + 45 * rate], probe, mode="valid", method="fft")
+    return (lo + int(np.argmax(np.abs(corr)))) / rate - 5
 
 
 # -- pure helpers ----------------------------------------------------------------------------
@@ -89,44 +107,48 @@ def test_ytdlp_errors_are_named_plainly(message, error, words):
 
 # -- against the local audio server ----------------------------------------------------------
 
-async def test_section_download_moves_a_fraction_of_the_bytes(audio_server, audio_root, long_duration, tmp_path):
-    size = (audio_root / "long.ogg").stat().st_size
-    fetcher = AudioFetcher(search_template=audio_server.base_url + "/{spotify_id}.ogg", tmp_dir=tmp_path)
+@pytest.mark.parametrize("ext", ["ogg", "webm"])
+async def test_section_download_moves_a_fraction_of_the_bytes(audio_server, audio_root, long_duration, tmp_path, ext):
+    served = f"/long.{ext}"
+    size = (audio_root / f"long.{ext}").stat().st_size
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/{spotify_id}." + ext, tmp_dir=tmp_path)
     async with fetcher.fetch(song(long_duration)) as audio:
-        section_bytes = audio_server.bytes_for("/long.ogg")
+        section_bytes = audio_server.bytes_for(served)
         assert audio.bytes_downloaded == section_bytes
-        assert all(r.range for r in audio_server.requests_for("/long.ogg"))
-        assert probe_duration(audio.path) == pytest.approx(30.0, abs=1.0)
+        assert len(audio_server.requests_for(served)) == 2  # header + window, both ranged
+        assert all(r.range for r in audio_server.requests_for(served))
+        assert audio.path.suffix == f".{ext}"  # same container, no conversion
+        section = decode(audio.path)
+        assert len(section) / DECODE_RATE == pytest.approx(30.0, abs=1.0)
+        if ext == "ogg":
+            assert sf.info(str(audio.path)).duration == pytest.approx(30.0, abs=1.0)  # the classifier's reader
         start, end = audio.section_s
         assert (start + end) / 2 == pytest.approx(long_duration / 2)
-        # The section really is the middle of the song: find its 6th second in the original.
-        section, rate = sf.read(str(audio.path))
-        original, _ = sf.read(str(audio_root / "long.ogg"))
-        probe = section[5 * rate:6 * rate]
-        lo = int((start - 15) * rate)
-        corr = correlate(original[lo:lo + 40 * rate], probe, mode="valid", method="fft")
-        found_at = (lo + int(np.argmax(np.abs(corr)))) / rate - 5
-        assert found_at == pytest.approx(start, abs=10.0)
+        # The section really is the middle of the song.
+        assert section_start_in(decode(audio_root / f"long.{ext}"), section, start) == pytest.approx(start, abs=10.0)
         kept = audio.path
     assert not kept.exists() and list(tmp_path.iterdir()) == []
 
     audio_server.reset_counts()
-    whole = AudioFetcher(search_template=audio_server.base_url + "/{title}.ogg", tmp_dir=tmp_path)
+    whole = AudioFetcher(search_template=audio_server.base_url + "/{title}." + ext, tmp_dir=tmp_path)
     async with whole.fetch(Query(kind=QueryKind.TEXT, text="long")) as audio:  # length unknown: whole file
         assert audio.duration_s is None and audio.section_s is None
         assert audio.path.stat().st_size == size
-    full_bytes = audio_server.bytes_for("/long.ogg")
+    full_bytes = audio_server.bytes_for(served)
     assert full_bytes >= size
     assert section_bytes * 4 < full_bytes, (section_bytes, full_bytes)
 
 
-async def test_other_containers_are_cut_by_ytdlp_download_ranges(audio_server, long_duration, tmp_path):
-    fetcher = AudioFetcher(search_template=audio_server.base_url + "/{spotify_id}.webm", tmp_dir=tmp_path)
+async def test_other_containers_are_cut_by_ytdlp_download_ranges(audio_server, audio_root, long_duration, tmp_path):
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/{spotify_id}.m4a", tmp_dir=tmp_path)
     async with fetcher.fetch(song(long_duration)) as audio:
-        assert audio.path.suffix == ".webm"  # no conversion
-        # ffmpeg cuts a stream copy at cluster boundaries: a little over 30 s, far from 240 s.
-        assert 29.0 <= probe_duration(audio.path) <= 40.0
+        assert audio.path.suffix == ".m4a"  # no conversion
+        # ffmpeg cuts a stream copy at packet boundaries: about 30 s, far from the 240 s song.
+        section = decode(audio.path)
+        assert 29.0 <= len(section) / DECODE_RATE <= 40.0
         assert audio.section_s == pytest.approx(section_window(long_duration))
+        start = audio.section_s[0]
+        assert section_start_in(decode(audio_root / "long.m4a"), section, start) == pytest.approx(start, abs=10.0)
         assert audio.youtube_id is None
     assert list(tmp_path.iterdir()) == []
 
@@ -140,6 +162,7 @@ async def test_search_hit_closest_to_the_songs_length_wins(audio_server, long_du
     fetcher = AudioFetcher(search_template=audio_server.base_url + "/search.xspf?q={artists}+{title}", tmp_dir=tmp_path)
     async with fetcher.fetch(song(long_duration)) as audio:
         assert audio.title == "the song"
+        assert audio.path.name == "section.ogg"  # the chosen hit's file was cut by Range requests
     assert audio_server.bytes_for("/long.webm") == 0 and audio_server.bytes_for("/clip.ogg") == 0
     with pytest.raises(TrackNotFoundError) as info:
         async with fetcher.fetch(song(long_duration + 100, title="Other Cut")):

@@ -1,0 +1,179 @@
+"""Cut a time window out of a WebM (Matroska) file fetched with two HTTP Range requests.
+
+A WebM file is the EBML header, then a Segment holding the codec set-up (Info, Tracks, ...)
+and then Clusters: self-contained runs of audio blocks, each with its own timestamp. A section
+is the set-up elements from the file's first bytes + the whole clusters found in the byte range
+covering the wanted time. Index elements that point at byte positions of the original file
+(SeekHead, Cues) are blanked out as Void, and the Segment's size is marked unknown, so decoders
+read the short file to its end without looking for the rest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EBML_ID = 0x1A45DFA3
+SEGMENT_ID = 0x18538067
+CLUSTER_ID = 0x1F43B675
+CLUSTER_MAGIC = CLUSTER_ID.to_bytes(4, "big")
+INFO_ID = 0x1549A966
+TIMESTAMP_SCALE_ID = 0x2AD7B1
+DURATION_ID = 0x4489
+CLUSTER_TIMESTAMP_ID = 0xE7
+VOID_ID = 0xEC
+BLANKED = {0x114D9B74, 0x1C53BB6B}  # SeekHead, Cues: byte positions in the original file
+DEFAULT_TIMESTAMP_SCALE_NS = 1_000_000
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Element:
+    id: int
+    start: int  # offset of the ID
+    data_start: int  # offset of the payload
+    size: int | None  # None: unknown size
+    size_len: int
+
+    @property
+    def end(self) -> int | None:
+        return None if self.size is None else self.data_start + self.size
+
+
+def read_vint(buf: bytes, at: int, keep_marker: bool) -> tuple[int, int] | None:
+    """(value, length) of the EBML variable-length integer at `at`; None if cut off or invalid."""
+    if at >= len(buf) or buf[at] == 0:
+        return None
+    first = buf[at]
+    length = 8 - first.bit_length() + 1
+    if at + length > len(buf):
+        return None
+    value = first if keep_marker else first & ((1 << (8 - length)) - 1)
+    for b in buf[at + 1:at + length]:
+        value = (value << 8) | b
+    return value, length
+
+
+def read_element(buf: bytes, at: int) -> Element | None:
+    ident = read_vint(buf, at, keep_marker=True)
+    if ident is None or ident[1] > 4:
+        return None
+    size = read_vint(buf, at + ident[1], keep_marker=False)
+    if size is None:
+        return None
+    value, size_len = size
+    unknown = value == (1 << (7 * size_len)) - 1
+    return Element(ident[0], at, at + ident[1] + size_len, None if unknown else value, size_len)
+
+
+def void_element(total: int) -> bytes:
+    """A Void element exactly `total` bytes long (total >= 2), to blank out an element."""
+    if total - 2 < 0x7F:
+        return bytes([VOID_ID, 0x80 | (total - 2)]) + b"\0" * (total - 2)
+    size = total - 1 - 8
+    return bytes([VOID_ID, 0x01]) + size.to_bytes(7, "big") + b"\0" * size
+
+
+def unknown_size(length: int) -> bytes:
+    """The `length`-byte EBML size meaning "unknown": the length marker, then all ones."""
+    return bytes([(1 << (9 - length)) - 1]) + b"\xff" * (length - 1)
+
+
+def read_info(buf: bytes, info: Element) -> tuple[bytes, int]:
+    """(the Info element with its Duration blanked — the section is shorter —, timestamp scale)."""
+    out = bytearray(buf[info.start:info.end])
+    scale = DEFAULT_TIMESTAMP_SCALE_NS
+    at = info.data_start
+    while info.end is not None and at < info.end:
+        child = read_element(buf, at)
+        if child is None or child.end is None:
+            break
+        if child.id == TIMESTAMP_SCALE_ID:
+            scale = int.from_bytes(buf[child.data_start:child.end], "big") or DEFAULT_TIMESTAMP_SCALE_NS
+        elif child.id == DURATION_ID:
+            out[child.start - info.start:child.end - info.start] = void_element(child.end - child.start)
+        at = child.end
+    return bytes(out), scale
+
+
+@dataclass(frozen=True)
+class Header:
+    data: bytes  # EBML header + Segment start + set-up elements, ready to prepend
+    timestamp_scale_ns: int
+
+
+def parse_header(prefix: bytes) -> Header | None:
+    """The set-up part of a WebM file (everything before the first Cluster), or None if `prefix`
+    is not WebM or does not reach the first Cluster."""
+    ebml = read_element(prefix, 0)
+    if ebml is None or ebml.id != EBML_ID or ebml.end is None:
+        return None
+    segment = read_element(prefix, ebml.end)
+    if segment is None or segment.id != SEGMENT_ID:
+        return None
+    out = bytearray(prefix[:segment.data_start])
+    out[segment.data_start - segment.size_len:segment.data_start] = unknown_size(segment.size_len)
+    scale = DEFAULT_TIMESTAMP_SCALE_NS
+    at = segment.data_start
+    while True:
+        child = read_element(prefix, at)
+        if child is None:
+            return None
+        if child.id == CLUSTER_ID:
+            return Header(bytes(out), scale)
+        if child.end is None or child.end > len(prefix):
+            return None
+        raw = prefix[child.start:child.end]
+        if child.id in BLANKED:
+            raw = void_element(len(raw))
+        elif child.id == INFO_ID:
+            raw, scale = read_info(prefix, child)
+        out += raw
+        at = child.end
+
+
+def _cluster_timestamp(buf: bytes, cluster: Element) -> int | None:
+    first = read_element(buf, cluster.data_start)
+    if first is None or first.id != CLUSTER_TIMESTAMP_ID or first.end is None or first.size > 8:
+        return None
+    return int.from_bytes(buf[first.data_start:first.end], "big")
+
+
+def clusters_in(buf: bytes) -> list[tuple[int, bytes]]:
+    """(timestamp, bytes) of each whole Cluster in a run of consecutive ones found in `buf`."""
+    at = buf.find(CLUSTER_MAGIC)
+    while at != -1:
+        found = []
+        pos = at
+        while True:
+            cluster = read_element(buf, pos)
+            if cluster is None or cluster.id != CLUSTER_ID or cluster.end is None or cluster.end > len(buf):
+                break
+            timestamp = _cluster_timestamp(buf, cluster)
+            if timestamp is None:
+                break
+            found.append((timestamp, buf[cluster.start:cluster.end]))
+            pos = cluster.end
+        if found:
+            return found
+        at = buf.find(CLUSTER_MAGIC, at + 1)  # a false match inside audio data: look further
+    return []
+
+
+def splice_section(prefix: bytes, middle: bytes, max_seconds: float | None = None) -> bytes | None:
+    """A playable WebM file: the set-up of `prefix` + the whole clusters found in `middle`,
+    trimmed to about `max_seconds`. None if this cannot be done safely (caller falls back)."""
+    header = parse_header(prefix)
+    if header is None:
+        return None
+    clusters = clusters_in(middle)
+    if not clusters:
+        return None
+    start = clusters[0][0]
+    limit = None if max_seconds is None else max_seconds * NS_PER_S / header.timestamp_scale_ns
+    out = bytearray(header.data)
+    for timestamp, raw in clusters:
+        if timestamp < start:
+            return None  # out of order: not a plain single-track file
+        if limit is not None and timestamp - start >= limit:
+            break
+        out += raw
+    return bytes(out)

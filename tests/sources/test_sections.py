@@ -1,0 +1,67 @@
+"""The container surgery behind section downloads: valid pieces in, a playable file out, and a
+plain "can't" (None, so the fetcher falls back to yt-dlp) for anything unexpected."""
+from __future__ import annotations
+
+import pytest
+
+from bot.sources import oggsection as ogg
+from bot.sources import webmsection as webm
+
+
+@pytest.fixture(scope="module")
+def files(audio_root):
+    return {ext: (audio_root / f"long.{ext}").read_bytes() for ext in ("ogg", "webm")}
+
+
+def middle_of(data: bytes) -> bytes:
+    n = len(data)
+    return data[int(n * 0.45):int(n * 0.6)]
+
+
+def test_ogg_pages_parse_and_round_trip(files):
+    data = files["ogg"]
+    pages = ogg.pages_in(data[:200_000])
+    assert len(pages) > 10
+    assert b"".join(p.to_bytes() for p in pages) == data[:sum(p.size for p in pages)]  # CRCs recomputed equal
+
+
+def test_ogg_splice_renumbers_and_restamps(files):
+    data = files["ogg"]
+    out = ogg.splice_section(data[:16384], middle_of(data), max_seconds=30)
+    pages = ogg.pages_in(out)
+    assert [p.sequence for p in pages] == list(range(len(pages)))
+    audio = [p for p in pages if p.granule > 0]
+    assert audio[-1].granule == pytest.approx(30 * ogg.OPUS_RATE, rel=0.05)
+    assert audio[-1].flags & ogg.FLAG_EOS and not audio[0].flags & ogg.FLAG_CONTINUED
+
+
+def test_webm_splice_keeps_setup_and_whole_clusters(files):
+    data = files["webm"]
+    out = webm.splice_section(data[:16384], middle_of(data), max_seconds=30)
+    header = webm.parse_header(data[:16384])
+    assert out.startswith(header.data)
+    clusters = webm.clusters_in(out)
+    assert clusters and (clusters[-1][0] - clusters[0][0]) * header.timestamp_scale_ns / 1e9 < 30
+    segment = webm.read_element(out, webm.read_element(out, 0).end)
+    assert segment.id == webm.SEGMENT_ID and segment.size is None  # read to the end of the file
+
+
+@pytest.mark.parametrize("total", [2, 7, 11, 128, 129, 4000])
+def test_void_elements_have_the_exact_length(total):
+    element = webm.read_element(webm.void_element(total), 0)
+    assert element.id == webm.VOID_ID and element.end == total
+
+
+@pytest.mark.parametrize("length", range(1, 9))
+def test_unknown_size_reads_back_as_unknown(length):
+    assert webm.read_vint(webm.unknown_size(length), 0, keep_marker=False) == ((1 << (7 * length)) - 1, length)
+
+
+def test_unexpected_input_gives_none_not_garbage(files):
+    ogg_data, webm_data = files["ogg"], files["webm"]
+    assert ogg.splice_section(b"not an ogg file", middle_of(ogg_data)) is None
+    assert ogg.splice_section(ogg_data[:100], middle_of(ogg_data)) is None  # headers cut off
+    assert ogg.splice_section(ogg_data[:16384], b"\0" * 5000) is None  # no pages in the middle
+    assert webm.splice_section(b"RIFF....WAVE", middle_of(webm_data)) is None
+    assert webm.splice_section(webm_data[:40], middle_of(webm_data)) is None
+    assert webm.splice_section(webm_data[:16384], b"\x1f\x43\xb6\x75 broken") is None
