@@ -284,11 +284,14 @@ class JournalUseCase:
         return next((p for p in reversed(self._open.values()) if p.ref == ref), None)
 
     # ---- reading -----------------------------------------------------------------------------
-    async def list(self, caller: Caller, limit: int = 10) -> JournalListReply:
+    async def list(self, caller: Caller, limit: int = 10) -> JournalListReply | ErrorReply:
         ref = UserRef(caller.platform, caller.user_id)
         limit = max(1, min(limit, LIST_MAX))
-        entries = await self.db.journal.list(ref, limit=limit)
-        total = await self.db.journal.count(ref)
+        try:
+            entries = await self.db.journal.list(ref, limit=limit)
+            total = await self.db.journal.count(ref)
+        except StorageError as error:
+            return ErrorReply(str(error))
         return JournalListReply([entry_view(e) for e in entries], total)
 
     async def stats(self, caller: Caller) -> StatsReply | ErrorReply:

@@ -5,7 +5,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Callable
 
-from bot.replies import Caller, ExportReply, TextReply
+from bot.replies import Caller, ErrorReply, ExportReply, TextReply
 from bot.usecases.ports import NoSchedule, PromptSchedule
 from storage.models import StorageError, UserRef
 
@@ -25,8 +25,11 @@ class PrivacyUseCase:
         self.schedule: PromptSchedule = schedule or NoSchedule()
         self.now = now
 
-    async def export(self, caller: Caller) -> ExportReply:
-        exported = await self.db.privacy.export(UserRef(caller.platform, caller.user_id))
+    async def export(self, caller: Caller) -> ExportReply | ErrorReply:
+        try:
+            exported = await self.db.privacy.export(UserRef(caller.platform, caller.user_id))
+        except StorageError as error:
+            return ErrorReply(str(error))
         log.info("privacy.export", extra={"user": caller.user_id})
         return ExportReply(f"moodbot-export-{self.now().date().isoformat()}.json", exported.to_json().encode("utf-8"))
 

@@ -183,3 +183,29 @@ async def test_with_the_database_down_an_answer_is_kept_and_appears_later(counti
     finally:
         await db.close()
         server.stop()
+
+
+def test_the_phrase_bank_has_at_least_60_varied_moments_of_a_day():
+    from bot.prompts import phrase_bank
+
+    bank = phrase_bank()
+    assert len(bank) >= 60 and len(set(bank)) == len(bank)
+    assert all(p.endswith("…") for p in bank)
+    assert "On the way home today, the song in my head was…" in bank
+    assert "Burning dinner, I felt like…" in bank
+    assert len({p.split()[0] for p in bank}) >= 20  # not all the same opening
+
+
+async def test_reading_the_journal_with_the_database_down_says_so(counting):
+    from storage.database import Database
+    from tests.dbserver import free_port
+
+    down = await Database.connect(f"mongodb://127.0.0.1:{free_port()}/", "x", server_selection_timeout_ms=200,
+                                  verify=False)
+    try:
+        journal = journal_usecase(down, counting)
+        for reply in (await journal.list(ALICE_DM), await journal.stats(ALICE_DM),
+                      await journal.answer(ALICE_DM, "Creep")):
+            assert isinstance(reply, ErrorReply) and "unavailable" in reply.message
+    finally:
+        await down.close()

@@ -104,3 +104,11 @@ async def test_forget_explains_first_then_deletes_everything_and_unschedules(db,
     # Nothing is left anywhere: scan every collection for Alice's id.
     for name in await db.db.list_collection_names():
         assert await db.db[name].count_documents({"user_id": "1001"}) == 0, name
+
+
+def test_help_lists_every_command_with_a_description(usecases):
+    commands = dict(usecases.help().commands)
+    for usage in ("mood", "journal on", "journal off", "journal list", "stats", "playlist", "servermood",
+                  "share on|off", "export", "forget", "help"):
+        assert any(u.startswith(usage) for u in commands), usage
+    assert all(description for description in commands.values())
