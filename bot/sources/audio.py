@@ -8,10 +8,11 @@ Where the audio comes from is the operator's AUDIO_SEARCH template (trusted): a 
 ("ytsearch5:{artists} - {title} audio") or a plain URL ("http://host/audio/{spotify_id}.ogg").
 A user's YouTube link goes through the SSRF guard, redirects included, before yt-dlp sees it.
 
-Only the middle `section_seconds` are fetched when the song's length is known: plain Ogg files
-with two HTTP Range requests (header + the byte span of the window), everything else through
-yt-dlp's `download_ranges` (ffmpeg cuts the section). Without a known length, the whole file is
-downloaded, bounded by `max_bytes`.
+Only the middle `section_seconds` are fetched when the song's length is known: Ogg and WebM
+files over plain HTTP with two Range requests (the header + the byte span of the window, spliced
+into a valid file by `oggsection` / `webmsection`), anything else through yt-dlp's
+`download_ranges` (ffmpeg seeks and cuts). Without a known length, the whole file is downloaded,
+bounded by `max_bytes`. Nothing is converted: the classifier decodes webm/m4a/ogg itself.
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ from urllib.parse import quote, urlsplit
 import yt_dlp
 from yt_dlp.utils import download_range_func
 
+from bot.sources import oggsection as ogg
+from bot.sources import webmsection as webm
 from bot.sources.keys import file_cache_key
 from bot.sources.models import (
     AudioTooLargeError,
@@ -43,8 +46,6 @@ from bot.sources.models import (
     TrackInfo,
     TrackNotFoundError,
 )
-from bot.sources import oggsection as ogg
-from bot.sources import webmsection as webm
 from bot.sources.query import DEFAULT_ALLOWED
 from bot.sources.urlguard import Resolver, URLGuard, system_resolver
 
@@ -416,11 +417,18 @@ class AudioFetcher:
             duration = info.get("duration") or known_s
             if duration and duration > self.max_duration_s:
                 raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
+            is_youtube = str(info.get("extractor_key", "")).lower().startswith("youtube")
+            video_id = youtube_id or (info.get("id") if is_youtube else None)
             direct = direct_range_url(info)
             if direct and duration:
-                audio = self._range_section(direct, duration, workdir, cancel, label, info.get("http_headers"))
+                try:
+                    audio = self._range_section(direct, duration, workdir, cancel, label, info.get("http_headers"))
+                except DownloadError as error:  # the host may want yt-dlp's way; let yt-dlp try
+                    log.info("Range section failed (%s); falling back to yt-dlp", error)
+                    audio = None
                 if audio is not None:
-                    return replace(audio, title=info.get("title"), source_url=info.get("webpage_url") or direct)
+                    return replace(audio, title=info.get("title"), youtube_id=video_id,
+                                   source_url=info.get("webpage_url") or direct)
             window = section_window(duration, self.section_seconds) if duration else None
             if window and window[1] - window[0] < duration:
                 options["download_ranges"] = download_range_func([], [window])
@@ -439,10 +447,9 @@ class AudioFetcher:
         size = path.stat().st_size
         if size > self.max_bytes:
             raise AudioTooLargeError(f"“{label}” is too big to fetch.")
-        is_youtube = str(info.get("extractor_key", "")).lower().startswith("youtube")
         return FetchedAudio(
             path=path,
-            youtube_id=youtube_id or (info.get("id") if is_youtube else None),
+            youtube_id=video_id,
             source_url=info.get("webpage_url") or info.get("url") or source,
             bytes_downloaded=max(progress["bytes"], size),
             duration_s=duration,
