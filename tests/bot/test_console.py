@@ -158,3 +158,17 @@ def test_sigterm_stops_the_bot_cleanly_while_it_waits_for_input(tmp_path):
     assert "Fatal" not in err and "Traceback" not in err
     assert "event=app.stopping" in (data_dir / "moodbot.log").read_text()
     assert moodbot_processes(str(data_dir)) == []
+
+
+def test_the_first_mood_waits_for_the_model_to_warm_up(tmp_path, clip_paths):
+    """The console answers at once while the classifier warms up in the background; the first
+    /mood simply waits for it (shipped weights, the embedded database, a real 4Q clip)."""
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MONGODB_URI", "TELEGRAM_TOKEN", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
+    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-m", "bot"], input=f"/mood {clip_paths[0]}\n/quit\n",
+                            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "… Listening…" in result.stdout and f"🎵 {clip_paths[0].stem}\nMood: " in result.stdout, result.stdout
+    assert moodbot_processes(str(data_dir)) == []
