@@ -126,7 +126,9 @@ def is_user_link(item: TrackInfo | Query) -> bool:
 def label_of(item: TrackInfo | Query) -> str:
     if isinstance(item, TrackInfo):
         return item.display_name
-    return item.text or item.url or "that song"
+    if item.kind is QueryKind.TEXT:
+        return item.text or "that song"
+    return item.url or "that link"  # a link's trailing words are the user's comment, not its name
 
 
 def map_ytdlp_error(message: str, label: str, source_url: str) -> Exception:
