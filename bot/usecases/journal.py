@@ -45,12 +45,16 @@ TIME_ERROR = "I need the time as HH:MM on a 24-hour clock, e.g. /journal on 21:3
 NO_PROMPT_ERROR = ("There's no open journal prompt to answer. Turn the journal on with "
                    "/journal on 21:30 Europe/Lisbon and reply to the next prompt with a song.")
 NO_SONG_ERROR = "Reply with a song — its name or a Spotify/YouTube link — optionally followed by a few words of your own."
-DB_DOWN_ERROR = "The database is unavailable — try again shortly."
+ALREADY_ANSWERED = "You've already answered that prompt — your journal keeps one song per prompt."
 LIST_MAX = 50
 WEEKS_SHOWN = 12
 PIXEL_DAYS = 366
 # Prompts delivered by this process, kept in memory so an answer can be saved while the database is down.
 OPEN_PROMPTS_MAX = 10_000
+
+
+class PromptAlreadyAnswered(Exception):
+    pass
 
 
 @dataclass(frozen=True)
@@ -212,7 +216,7 @@ class JournalUseCase:
         ref = UserRef(caller.platform, caller.user_id)
         try:
             prompt = await self._find_prompt(caller, ref, prompt_message_id)
-        except StorageError as error:
+        except (StorageError, PromptAlreadyAnswered) as error:
             return ErrorReply(str(error))
         if prompt is None:
             return ErrorReply(NO_PROMPT_ERROR)
@@ -253,6 +257,8 @@ class JournalUseCase:
             return remembered
         if sent is None or sent.user != ref:
             return None
+        if sent.answered_at is not None:
+            raise PromptAlreadyAnswered(ALREADY_ANSWERED)
         return OpenPrompt(sent.prompt_id, sent.user, sent.phrase, sent.local_date, sent.chat_id, sent.message_id)
 
     async def _store(self, entry: JournalEntry) -> bool:

@@ -99,6 +99,8 @@ async def test_the_journal_flow_prompt_answer_list_and_stats(db, counting, class
     # The prompt is answered: a second answer has nothing to attach to.
     again = await journal.answer(ALICE_DM, "another", attachment(clip_paths[1]))
     assert isinstance(again, ErrorReply) and "no open journal prompt" in again.message
+    replied_again = await journal.answer(ALICE_DM, "another", attachment(clip_paths[1]), prompt_message_id="777")
+    assert isinstance(replied_again, ErrorReply) and "already answered" in replied_again.message
 
     stats = await journal.stats(ALICE_DM)
     assert isinstance(stats, StatsReply) and "1 journal entry" in stats.summary and saved.mood.mood in stats.summary
