@@ -27,7 +27,7 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from inference.result import SilentAudioError, TooShortAudioError, UnreadableAudioError
+from inference.result import SilentAudioError, TooLongAudioError, TooShortAudioError, UnreadableAudioError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,9 @@ SEGMENT_SECONDS = 10
 N_SEGMENTS = 3
 SECTION_SECONDS = 30
 MIN_SECONDS = 10  # under this there is not one full segment to listen to
+# Longest audio decoded (the bot's MAX_AUDIO_DURATION_S default). Decoding is all in memory: a
+# 3-hour file is ~1 GB of float32 at SAMPLE_RATE, so a longer file is refused before decoding.
+MAX_SECONDS = 20 * 60
 SILENCE_DB = -60.0  # RMS of the section in dBFS under which we call it silence
 LOG_FLOOR = 1e-10  # power floor before the log, -100 dB
 
@@ -68,6 +71,7 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     if not path.is_file():
         raise UnreadableAudioError(f"Cannot find the audio file {path.name}.")
     try:
+        _refuse_if_too_long(sf.info(str(path)).duration, path)
         audio, native_sr = _read_soundfile(path)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
         audio, native_sr = _read_ffmpeg(path, sr), sr
@@ -76,6 +80,13 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     if native_sr != sr:
         audio = librosa.resample(audio, orig_sr=native_sr, target_sr=sr, res_type="soxr_hq")
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def _refuse_if_too_long(seconds: float, path: Path) -> None:
+    if seconds > MAX_SECONDS:
+        raise TooLongAudioError(
+            f"The file {path.name} lasts over {MAX_SECONDS // 60} minutes; send a song shorter than that."
+        )
 
 
 def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
@@ -90,6 +101,9 @@ def _read_ffmpeg(path: Path, sr: int) -> np.ndarray:
         )
     command = [
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
+        # -t bounds the decode (and its memory) whatever the container claims; just over the
+        # limit, so that a file that is longer is told apart from one that is exactly as long.
+        "-t", str(MAX_SECONDS + 1),
         "-vn", "-ac", "1", "-ar", str(sr), "-f", "f32le", "-acodec", "pcm_f32le", "-",
     ]
     result = subprocess.run(command, capture_output=True, check=False)
@@ -97,6 +111,7 @@ def _read_ffmpeg(path: Path, sr: int) -> np.ndarray:
         log.debug("ffmpeg failed on %s: %s", path, result.stderr[-500:])
         raise UnreadableAudioError(f"The file {path.name} is not audio we can read.")
     usable = len(result.stdout) - len(result.stdout) % 4
+    _refuse_if_too_long(usable / 4 / sr, path)
     return np.frombuffer(result.stdout[:usable], dtype="<f4").copy()
 
 

@@ -77,5 +77,9 @@ class SilentAudioError(AudioError):
     pass
 
 
+class TooLongAudioError(AudioError):
+    """Longer than the classifier will decode: refused before decoding (memory, time)."""
+
+
 class ModelUnavailableError(InferenceError):
     """Neither the main model nor the fallback could answer."""
