@@ -12,6 +12,7 @@ from inference.result import (
     ModelUnavailableError,
     MoodResult,
     SilentAudioError,
+    TooLongAudioError,
     TooShortAudioError,
     UnreadableAudioError,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "ModelUnavailableError",
     "MoodResult",
     "SilentAudioError",
+    "TooLongAudioError",
     "TooShortAudioError",
     "UnreadableAudioError",
 ]
