@@ -98,6 +98,22 @@ async def test_the_journal_flow(telegram, songs):
     assert song.title in listed.text and entries[0].phrase in listed.text
 
 
+async def test_a_prompt_answered_with_an_audio_file(telegram, songs):
+    fake, bot = telegram
+    await fake.user_sends("/journal on 07:00 Europe/Berlin", chat=BOB)
+    await fake.wait_for("sendMessage")
+    mark = fake.mark()
+    prompt_id = await bot.scheduler.fire_now(UserRef("telegram", str(BOB)))
+    prompt = fake.message_of(await fake.wait_for("sendMessage", after=mark))
+    song = songs[5]
+    audio = fake.audio_attachment(song.path, file_name=f"{song.song_id}.ogg")
+    await fake.user_sends("humming along", chat=BOB, audio=audio, reply_to=prompt["message_id"])
+    saved = await fake.wait_for("editMessageText", lambda c: "Saved to your journal" in c.text, timeout=SLOW_S)
+    assert saved.chat_id == str(BOB)
+    entries = await bot.db.journal.list(UserRef("telegram", str(BOB)))
+    assert [e.prompt_id for e in entries] == [prompt_id] and entries[0].note == "humming along"
+
+
 async def test_group_playlist_lists_what_members_classified(telegram, songs):
     fake, _ = telegram
     shared, other = songs[2], songs[3]
