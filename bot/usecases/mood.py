@@ -115,7 +115,8 @@ class MoodUseCase:
             reply = await self.analyse(text, attachment, progress)
         except (SourceError, InferenceError, StorageError) as error:
             log.info("mood.refused", extra={"user": caller.user_id, "error": type(error).__name__, "reason": str(error)})
-            return ErrorReply(str(error))
+            # A busy service may say how long to wait (Spotify's Retry-After): pass it on to the user.
+            return ErrorReply(str(error), retry_after_s=getattr(error, "retry_after_s", None))
         except Exception:
             log.exception("mood.failed", extra={"user": caller.user_id})
             return ErrorReply(GENERIC_ERROR)
