@@ -27,6 +27,8 @@ MIN_SECRET_LEN = 6
 _STANDARD_ATTRS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime", "taskName"}
 )
+# Chatty libraries stay at WARNING even at DEBUG: httpx and the chat libraries log request URLs,
+# and Telegram's URLs carry the bot token (the redaction filter is the second line of defence).
 _QUIET_LIBRARIES = ("pymongo", "apscheduler", "httpx", "discord", "telegram", "matplotlib", "urllib3")
 
 

@@ -39,8 +39,12 @@ Parse = Callable[[str], Query]
 FileKey = Callable[[str | Path], str]
 
 
+class SpotifyNotConfiguredError(SourceError):
+    pass
+
+
 def title_from_filename(filename: str) -> str:
-    """"01_Some-Song.final.mp3" -> "01 Some-Song.final": what a person would call the file."""
+    """What a person would call the file: "01_Some-Song.final.mp3" -> "01 Some-Song.final"."""
     stem = Path(filename).stem if "." in filename else filename
     title = re.sub(r"[_\s]+", " ", stem).strip()
     return (title or "Your audio file")[:MAX_TITLE_CHARS]
@@ -210,7 +214,3 @@ class MoodUseCase:
             await self.db.requests.add(request)
         except StorageError as error:
             log.warning("mood.request_not_saved", extra={"user": caller.user_id, "reason": str(error)})
-
-
-class SpotifyNotConfiguredError(SourceError):
-    pass
