@@ -23,6 +23,9 @@ TEXT_COLOUR = "#263238"
 GRID_COLOUR = "#CFD8DC"
 DPI = 110
 LIMIT = 1.22  # axis limit of the valence/arousal map
+MIN_WEEKS = 8  # the weekly chart always spans at least two months…
+MAX_WEEKS = 16  # …and at most four, so the bars stay readable
+MIN_Y_TOP = 3
 FONT_SIZE = 10
 
 
@@ -73,8 +76,32 @@ def _legend(ax, **kwargs) -> None:
     ax.legend(handles=handles, frameon=False, fontsize=FONT_SIZE - 1, **kwargs)
 
 
+def continuous_weeks(periods: Sequence[tuple[str, dict[str, int]]],
+                     min_weeks: int = MIN_WEEKS) -> list[tuple[str, dict[str, int]]]:
+    """ISO weeks ("2026-W47") from the first to the last, the silent ones as empty bars, and at least
+    `min_weeks` of them: a time axis with gaps or a single fat bar would misread."""
+    known = dict(periods)
+    try:
+        starts = [date.fromisocalendar(int(p[:4]), int(p[6:]), 1) for p in known]
+    except ValueError:
+        return list(periods)  # not ISO weeks: draw them as given
+    if not starts:
+        return []
+    last = max(starts)
+    first = min(min(starts), last - timedelta(weeks=min_weeks - 1))
+    weeks = []
+    day = first
+    while day <= last:
+        year, week, _ = day.isocalendar()
+        label = f"{year}-W{week:02d}"
+        weeks.append((label, known.get(label, known.get(f"{year}-W{week}", {}))))
+        day += timedelta(weeks=1)
+    return weeks[-MAX_WEEKS:]
+
+
 def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "Your moods, week by week") -> bytes:
     """Stacked bars: one bar per period ("2026-W47"), one segment per mood."""
+    periods = continuous_weeks(periods)
     fig = _figure(7.5, 3.6)
     ax = fig.add_subplot()
     labels = [p for p, _ in periods]
@@ -85,6 +112,7 @@ def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "
         ax.bar(x, heights, bottom=bottom, color=MOOD_COLOURS[mood], width=0.72, label=mood, edgecolor="white", linewidth=0.6)
         bottom = [b + h for b, h in zip(bottom, heights)]
     ax.set_xticks(list(x), [label.replace("-W", "\nW") for label in labels])
+    ax.set_ylim(0, max(bottom + [MIN_Y_TOP]) * 1.12)
     ax.set_ylabel("songs", color=TEXT_COLOUR, fontsize=FONT_SIZE)
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.grid(axis="y", color=GRID_COLOUR, linewidth=0.6)

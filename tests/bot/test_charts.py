@@ -1,0 +1,33 @@
+"""Charts are PNG bytes in one consistent palette; the weekly chart reads as a time axis."""
+from __future__ import annotations
+
+from datetime import date
+
+from bot import charts
+from inference.result import MOODS
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_mood_has_its_own_colour():
+    assert set(charts.MOOD_COLOURS) == set(MOODS)
+    assert len(set(charts.MOOD_COLOURS.values())) == len(MOODS)
+
+
+def test_silent_weeks_show_as_gaps_and_the_axis_spans_at_least_two_months():
+    weeks = charts.continuous_weeks([("2025-W51", {"sad": 1}), ("2026-W02", {"happy": 2})])
+    labels = [label for label, _ in weeks]
+    assert labels[-4:] == ["2025-W51", "2025-W52", "2026-W01", "2026-W02"]  # across the new year
+    assert len(labels) == charts.MIN_WEEKS and weeks[-1][1] == {"happy": 2} and weeks[-2][1] == {}
+    long_history = charts.continuous_weeks([("2024-W01", {"sad": 1}), ("2026-W10", {"calm": 1})])
+    assert len(long_history) == charts.MAX_WEEKS and long_history[-1][0] == "2026-W10"
+
+
+def test_each_chart_renders_a_png():
+    pngs = [
+        charts.mood_over_time([("2026-W47", {"happy": 2, "sad": 1})]),
+        charts.year_in_pixels({date(2026, 1, 1): "calm", date(2026, 11, 24): "sad"}, 2026),
+        charts.valence_arousal_map([("Creep", -0.6, -0.3, "sad"), ("Happy", 0.8, 0.7, "happy")]),
+        charts.server_mood_of_week({"happy": 3, "energetic": 0, "sad": 1, "calm": 0}),
+    ]
+    assert all(png.startswith(PNG_MAGIC) and len(png) > 5_000 for png in pngs)
