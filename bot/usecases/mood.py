@@ -145,13 +145,17 @@ class MoodUseCase:
             if cached is not None:
                 return mood_reply(cached, cached=True, source_url=track.source_url)
         await progress(STAGE_DOWNLOADING)
-        async with self.fetcher.fetch(track or query) as audio:
+        # A YouTube link is fetched as the link itself; anything else through the search template.
+        item = query if query.kind is QueryKind.YOUTUBE or track is None else track
+        async with self.fetcher.fetch(item) as audio:
             if track is None:
                 # No resolver: the audio search found the song; its video id is the cache key.
                 track = await self._track_from_download(query, audio)
                 cached = await self._cached(track.key)
                 if cached is not None:
                     return mood_reply(cached, cached=True, source_url=audio.source_url)
+            elif query.kind is QueryKind.YOUTUBE and getattr(audio, "title", None):
+                track = replace(track, title=audio.title[:MAX_TITLE_CHARS])
             elif audio.youtube_id and not track.youtube_id:
                 track = replace(track, youtube_id=audio.youtube_id)
             await progress(STAGE_LISTENING)
@@ -172,7 +176,7 @@ class MoodUseCase:
         """The track when it can be known before downloading; None: let the audio search find it."""
         if query.kind is QueryKind.YOUTUBE:
             # YouTube links skip Spotify: the video id is the song.
-            return TrackInfo(key=f"youtube:{query.youtube_id}", title=query.text or "YouTube video",
+            return TrackInfo(key=f"youtube:{query.youtube_id}", title=f"YouTube video {query.youtube_id}",
                              youtube_id=query.youtube_id, source_url=query.url)
         if self.resolver is None:
             if query.kind is QueryKind.SPOTIFY_TRACK:

@@ -82,3 +82,23 @@ async def test_a_song_spotify_does_not_know_gets_a_readable_error(db, counting, 
     reply = await usecase(db, counting, catalog).run(ALICE, "zzqx nonexistent qqq song")
     assert isinstance(reply, ErrorReply) and "find" in reply.message.lower()
     assert counting.calls == []
+
+
+async def test_a_youtube_link_skips_spotify_and_uses_the_cache(db, counting, catalog):
+    from datetime import datetime, timezone
+
+    from storage.models import StoredMood, TrackRecord
+
+    probabilities = {"happy": 0.1, "energetic": 0.1, "sad": 0.2, "calm": 0.6}
+    await db.tracks.save(TrackRecord(
+        key="youtube:XFkzRNyygfk", title="Radiohead - Creep (Official Video)", youtube_id="XFkzRNyygfk",
+        mood=StoredMood("calm", probabilities, 0.4, -0.6, "main", "v-test"),
+        classified_at=datetime.now(timezone.utc)))
+    spotify_calls = len(catalog.spotify.requests)
+
+    reply = await usecase(db, counting, catalog).run(ALICE, "https://youtu.be/XFkzRNyygfk?si=abc")
+
+    assert isinstance(reply, MoodReply) and reply.cached and reply.mood == "calm"
+    assert reply.source_url == "https://www.youtube.com/watch?v=XFkzRNyygfk"
+    assert len(catalog.spotify.requests) == spotify_calls  # Spotify was not asked
+    assert counting.calls == []  # nothing downloaded or classified
