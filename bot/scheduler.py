@@ -120,7 +120,8 @@ class PromptScheduler:
         return self._scheduler.get_job(job_id(ref)) is not None
 
     async def fire_now(self, ref: UserRef) -> str | None:
-        """Sends the user's prompt now (tests, the console's /journal prompt). Returns the prompt id."""
+        """Sends an opted-in user's prompt now, even if today's was sent (tests, the console's
+        /journal prompt). Returns the prompt id, None when the user has no journal."""
         return await self.deliver(ref, force=True)
 
     async def deliver(self, ref: UserRef, *, force: bool = False) -> str | None:
@@ -133,7 +134,7 @@ class PromptScheduler:
         async with self._pace:
             try:
                 user = await self.db.users.get(ref)
-                if user is None or not (user.journal_enabled or force):
+                if user is None or not user.journal_enabled:
                     return None
                 today = self.now().astimezone(ZoneInfo(user.timezone)).date()
                 if not force and await self.db.prompts.last_sent_date(ref) == today:

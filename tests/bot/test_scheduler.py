@@ -149,3 +149,12 @@ async def test_the_cron_job_itself_delivers_through_the_event_loop(db, counting)
         assert await db.prompts.latest_open(user.ref) is not None
     finally:
         await scheduler.stop()
+
+
+async def test_fire_now_needs_the_journal_on(db, counting):
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: datetime.now(timezone.utc))
+    stranger = User("console", "nobody")
+    assert await scheduler.fire_now(stranger.ref) is None
+    await db.users.upsert(User("console", "off", timezone="UTC", prompt_time=time(9, 0), journal_enabled=False))
+    assert await scheduler.fire_now(User("console", "off").ref) is None
+    assert out.getvalue() == ""
