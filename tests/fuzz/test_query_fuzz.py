@@ -3,7 +3,7 @@
 Whatever arrives — any unicode, 100 kB, control characters, mention spam, hostile links (userinfo,
 IP spellings, IDN look-alikes, odd ports, file:/gopher:/javascript: schemes) — the answer is a valid
 `Query` or a typed error with a readable message, never a crash; and /mood never makes the bot
-contact a host off the allowlist. 5 000 + 5 000 parse cases, plus a few hundred through /mood.
+contact a host off the allowlist. 5 000 + 5 000 parse cases, plus 200 through /mood.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from tests.fakes.audio_http import FakeAudioServer
 
 ALLOWED = frozenset(h.strip() for h in DEFAULT_ALLOWED_HOSTS.split(","))
 PARSE_EXAMPLES = 5000
-USECASE_EXAMPLES = 300
+USECASE_EXAMPLES = 200
 CONTROL = "".join(map(chr, [*range(0, 32), 127, *range(0x80, 0xA0), 0x200B, 0x200E, 0x202E, 0x2066, 0x2028]))
 
 SCHEMES = ["http", "https", "HTTPS", "file", "gopher", "javascript", "ftp", "data", "ws", "spotify", ""]
@@ -112,8 +112,8 @@ def test_a_hostile_link_never_becomes_a_fetch_off_the_allowlist(link, words):
         assert query.url is not None
     if query is not None and query.kind is QueryKind.TEXT:
         # Free text only ever becomes a search term; still, no "scheme://" word may slip through
-        # as a "song name" ("file:x" or "javascript:x" without slashes is just words to a search).
-        assert not any(re.match(r"[a-z][a-z0-9+.-]*://", w, re.IGNORECASE) for w in query.text.split())
+        # as a "song name" ("file:x", "javascript:x" or a bare "a://" is just words to a search).
+        assert not any(re.match(r"[a-z][a-z0-9+.-]*://\S", w, re.IGNORECASE) for w in query.text.split())
 
 
 # --- Through /mood: a fetcher whose network entry points record every host contacted -------------
