@@ -236,8 +236,12 @@ class JournalUseCase:
             track_key=reply.track_key, track_title=display_title(reply), mood=reply.mood,
             valence=reply.valence, arousal=reply.arousal, created_at=self.now(), note=note, place=caller.place,
         )
-        queued = await self._store(entry)
-        self._open.pop(prompt.prompt_id, None)
+        try:
+            queued = await self._store(entry)
+        except (StorageError, PromptAlreadyAnswered) as error:
+            return ErrorReply(str(error))
+        finally:
+            self._open.pop(prompt.prompt_id, None)
         log.info("journal.answered", extra={"user": caller.user_id, "mood": reply.mood, "queued": queued})
         return JournalSavedReply(phrase=prompt.phrase, mood=reply, local_date=prompt.local_date, queued=queued)
 
@@ -264,15 +268,17 @@ class JournalUseCase:
     async def _store(self, entry: JournalEntry) -> bool:
         """Saves the entry; with the database down it goes to the outbox. True when queued."""
         if self.writer is not None:
-            queued = await self.writer.add_or_queue(entry) is JournalWrite.QUEUED
+            outcome = await self.writer.add_or_queue(entry)
         else:
-            await self.db.journal.add(entry)
-            queued = False
+            outcome = JournalWrite.STORED if await self.db.journal.add(entry) else JournalWrite.DUPLICATE
         try:
             await self.db.prompts.mark_answered(entry.prompt_id)
         except StorageError as error:
             log.warning("journal.prompt_not_marked", extra={"user": entry.user.user_id, "reason": str(error)})
-        return queued
+        if outcome is JournalWrite.DUPLICATE:
+            # This prompt already has its song (e.g. saved from the outbox while the prompt stayed open).
+            raise PromptAlreadyAnswered(ALREADY_ANSWERED)
+        return outcome is JournalWrite.QUEUED
 
     def _remember(self, prompt: OpenPrompt) -> None:
         self._open[prompt.prompt_id] = prompt

@@ -182,6 +182,11 @@ async def test_with_the_database_down_an_answer_is_kept_and_appears_later(counti
         assert drained == 1 and writer.outbox.pending() == 0
         listing = await journal.list(ALICE_DM)
         assert listing.total == 1 and listing.entries[0].note == "still here"
+        # The prompt could not be marked answered while the database was down; answering it again
+        # does not add a second song to it.
+        again = await journal.answer(ALICE_DM, "twice", attachment(clip_paths[0]))
+        assert isinstance(again, ErrorReply) and "already answered" in again.message
+        assert (await journal.list(ALICE_DM)).total == 1
     finally:
         await db.close()
         server.stop()
