@@ -101,7 +101,7 @@ class FakeDiscord:
         self._ids = itertools.count(1_000_000_000_000_000_000)
         self._seq = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
-        self._failures: dict[str, list[float]] = {}  # call name -> [remaining, retry_after]
+        self._failures: dict[str, list[float]] = {}  # call name -> [remaining, retry_after, status]
         self._changed = asyncio.Condition()
         self._mark = 0
         self._runner: web.AppRunner | None = None
@@ -139,9 +139,10 @@ class FakeDiscord:
         return next(self._ids)
 
     # ---- what tests drive ----------------------------------------------------------------------
-    def fail_next(self, name: str, times: int, retry_after: float = 0.5) -> None:
-        """Answer the next `times` calls named `name` with 429 and rate-limit headers."""
-        self._failures[name] = [times, retry_after]
+    def fail_next(self, name: str, times: int, retry_after: float = 0.5, *, status: int = 429) -> None:
+        """Answer the next `times` calls named `name` with 429 and rate-limit headers, or with
+        another error `status` (400: Discord refused the payload)."""
+        self._failures[name] = [times, retry_after, status]
 
     def add_file(self, filename: str, data: bytes) -> dict:
         """An attachment payload (for `resolved.attachments` or a message) served by the fake CDN."""
@@ -309,8 +310,10 @@ class FakeDiscord:
         failing = self._failures.get(name)
         if failing and failing[0] > 0:
             failing[0] -= 1
-            await self._record(Call(name, request.method, path, body, files, match, status=429))
-            retry_after = failing[1]
+            retry_after, status = failing[1], failing[2]
+            await self._record(Call(name, request.method, path, body, files, match, status=status))
+            if status != 429:
+                return json_response({"message": "Invalid Form Body", "code": 50035}, status=status)
             return json_response(
                 {"message": "You are being rate limited.", "retry_after": retry_after, "global": False},
                 status=429, headers={"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",

@@ -94,9 +94,11 @@ class FakeTelegramBotAPI:
         return f"http://127.0.0.1:{self.port}/file/bot"
 
     # ---- what tests drive ----------------------------------------------------------------------
-    def fail_next(self, method: str, times: int, retry_after: int = 1) -> None:
-        """Answer the next `times` calls of `method` with 429 Too Many Requests."""
-        self._failures[method] = [times, retry_after]
+    def fail_next(self, method: str, times: int, retry_after: int = 1, *, status: int = 429,
+                  description: str = "Bad Request: message is too long") -> None:
+        """Answer the next `times` calls of `method` with 429 Too Many Requests (retry after
+        `retry_after` s), or with another error `status` and `description`."""
+        self._failures[method] = [times, retry_after, status, description]
 
     def add_file(self, content: bytes | Path, suffix: str = ".ogg") -> str:
         data = content.read_bytes() if isinstance(content, Path) else content
@@ -245,12 +247,15 @@ class FakeTelegramBotAPI:
         failing = self._failures.get(method)
         if failing and failing[0] > 0:
             failing[0] -= 1
-            await self._record(Call(method, params, files, status=429))
-            return web.json_response({
-                "ok": False, "error_code": 429,
-                "description": f"Too Many Requests: retry after {failing[1]}",
-                "parameters": {"retry_after": failing[1]},
-            }, status=429)
+            _, retry_after, status, description = failing
+            await self._record(Call(method, params, files, status=status))
+            if status == 429:
+                return web.json_response({
+                    "ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {retry_after}",
+                    "parameters": {"retry_after": retry_after},
+                }, status=429)
+            return web.json_response({"ok": False, "error_code": status, "description": description},
+                                     status=status)
         if method.lower() == "getupdates":
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
         handler = getattr(self, f"_m_{method.lower()}", None)

@@ -174,9 +174,11 @@ async def test_stop_closes_the_gateway(discord_bot):
     assert frontend.bot.is_closed()
 
 
-async def test_an_unexpected_failure_gets_a_polite_private_message(discord_bot, db):
+async def test_an_unexpected_failure_gets_a_polite_private_message(discord_bot):
     fake, _ = discord_bot
-    await db.close()  # the use case now fails with an error it does not expect
-    await fake.slash("journal", [{"name": "list", "type": SUB_COMMAND}])
-    reply = await fake.wait_for("interaction_callback")
-    assert reply.content == render.GENERIC_ERROR and reply.flags & EPHEMERAL
+    fake.fail_next("edit_original", times=1, status=400)  # Discord refuses the export's edit
+    await fake.slash("export")
+    deferred = await fake.wait_for("interaction_callback")
+    assert deferred.json["type"] == DEFERRED and deferred.flags & EPHEMERAL
+    reply = await fake.wait_for("edit_original")
+    assert reply.content == render.GENERIC_ERROR

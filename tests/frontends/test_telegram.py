@@ -148,9 +148,9 @@ async def test_a_429_is_waited_out_then_the_reply_is_delivered(telegram):
     assert delivered.at - started >= 1.0  # Telegram said: retry after 1 s
 
 
-async def test_an_unexpected_failure_gets_a_polite_message(telegram, db):
+async def test_an_unexpected_failure_gets_a_polite_message(telegram):
     fake, _ = telegram
-    await db.close()  # the use case now fails with an error it does not expect
-    await fake.user_sends("/journal list")
+    fake.fail_next("sendDocument", times=1, status=400, description="Bad Request: file is too big")
+    await fake.user_sends("/export")
     reply = await fake.wait_for("sendMessage")
     assert reply.text == render.GENERIC_ERROR
