@@ -33,6 +33,6 @@ def catalog(songs, scratch):
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def classifier(scratch):
-    async with started_classifier(scratch) as classifier:
+async def classifier():
+    async with started_classifier() as classifier:
         yield classifier

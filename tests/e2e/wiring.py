@@ -63,16 +63,12 @@ def load_songs(shared_data: Path, count: int) -> list[Song]:
     return songs
 
 
-def weights_dir(scratch: Path) -> Path:
-    """The shipped weights when present, else tiny random ones written for the test."""
-    if all((DEFAULT_WEIGHTS_DIR / name).exists() for name in SHIPPED_WEIGHT_FILES):
-        return DEFAULT_WEIGHTS_DIR
-    from tests.inference.test_predict import write_tiny_weights
-
-    folder = scratch / "weights"
-    folder.mkdir(parents=True, exist_ok=True)
-    write_tiny_weights(folder)
-    return folder
+def weights_dir() -> Path:
+    """The shipped weights: the end-to-end tests run the model users get."""
+    missing = [name for name in SHIPPED_WEIGHT_FILES if not (DEFAULT_WEIGHTS_DIR / name).exists()]
+    if missing:
+        raise FileNotFoundError(f"shipped weights missing in {DEFAULT_WEIGHTS_DIR}: {', '.join(missing)}")
+    return DEFAULT_WEIGHTS_DIR
 
 
 @dataclass
@@ -158,8 +154,8 @@ async def running_bot(settings: Settings, classifier: Classifier, frontend_facto
 
 
 @contextlib.asynccontextmanager
-async def started_classifier(scratch: Path):
-    async with Classifier(weights_dir(scratch), workers=1, timeout_s=60, max_queue=64) as classifier:
+async def started_classifier():
+    async with Classifier(weights_dir(), workers=1, timeout_s=60, max_queue=64) as classifier:
         yield classifier
 
 
