@@ -10,7 +10,8 @@ Rows:
 - "fake Bot API round trip": a bare sendMessage to the fake server, the floor of any reply.
 - "as shipped (overall 30 msg/s)": the front-end as shipped; Telegram's 30 messages/s bot-wide limit
   dominates (400 API calls for 200 answers).
-- "overall limit off (bot overhead)": the same bot with that limit off: the bot's own overhead.
+- "overall limit off (bot overhead)": the same bot with that limit off: the bot's own overhead;
+  then the same bot answering `SEQUENTIAL` users one at a time (no queueing behind other updates).
 
     .venv/bin/python benchmarks/telegram_latency.py [--concurrent 200]
 """
@@ -48,6 +49,7 @@ ANSWER_TIMEOUT_S = 120.0
 TARGET_P50_MS, TARGET_P99_MS = 50.0, 150.0
 FIRST_USER = 10_000
 REFERENCE_CALLS = 200
+SEQUENTIAL = 50  # users who ask one after the other, each after the previous answer
 POLL_S = 0.05
 
 
@@ -119,7 +121,7 @@ async def reference(fake: FakeTelegramBotAPI) -> list[float]:
 
 
 async def measure(label: str, limiter: BoundedRateLimiter, catalog: Catalog, uri: str, concurrent: int,
-                  classifier: Classifier) -> tuple[str, list[float], int]:
+                  classifier: Classifier, sequential: int = 0) -> list[tuple[str, list[float], int]]:
     fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
     settings = bot_settings(catalog, uri, f"bench_{uuid.uuid4().hex[:8]}", Path(tempfile.mkdtemp()),
                             telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
@@ -132,21 +134,29 @@ async def measure(label: str, limiter: BoundedRateLimiter, catalog: Catalog, uri
             await one_round(fake, catalog.songs, range(FIRST_USER, FIRST_USER + WARM_UP_USERS))
             users = range(FIRST_USER + WARM_UP_USERS, FIRST_USER + WARM_UP_USERS + concurrent)
             latencies, errors = await one_round(fake, catalog.songs, users)
+            rows = [(label, latencies, errors)]
+            if sequential:  # the same bot, one user at a time: the latency without queueing
+                alone, alone_errors = [], 0
+                for user in range(users.stop, users.stop + sequential):
+                    latency, error = await one_round(fake, catalog.songs, range(user, user + 1))
+                    alone += latency
+                    alone_errors += error
+                rows.append((f"{label}, 1 at a time", alone, alone_errors))
     finally:
         await fake.stop()
-    return label, latencies, errors
+    return rows
 
 
 def table(rows: list[tuple[str, list[float], int]], reference_p50: float) -> str:
-    lines = [f"{'configuration':<38} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+    lines = [f"{'configuration':<45} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
              f"{'p50/ref':>8} {'errors':>6}"]
     for label, values, errors in rows:
         if values:
             p50, p99 = statistics.median(values), percentile(values, 0.99)
-            lines.append(f"{label:<38} {len(values):>5} {p50:>8.1f} {p99:>8.1f} {max(values):>8.1f} "
+            lines.append(f"{label:<45} {len(values):>5} {p50:>8.1f} {p99:>8.1f} {max(values):>8.1f} "
                          f"{p50 / reference_p50:>8.1f} {errors:>6}")
         else:
-            lines.append(f"{label:<38} {0:>5} {'-':>8} {'-':>8} {'-':>8} {'-':>8} {errors:>6}")
+            lines.append(f"{label:<45} {0:>5} {'-':>8} {'-':>8} {'-':>8} {'-':>8} {errors:>6}")
     lines.append(f"target (no overall limit): p50 <= {TARGET_P50_MS:.0f} ms, p99 <= {TARGET_P99_MS:.0f} ms, 0 errors")
     return "\n".join(lines)
 
@@ -163,11 +173,11 @@ async def main(concurrent: int) -> None:
         ref = await reference(fake)
         await fake.stop()
         rows = [("fake Bot API round trip (reference)", ref, 0)]
-        rows.append(await measure("as shipped (overall 30 msg/s)", BoundedRateLimiter(max_retries=MAX_RETRIES),
-                                  catalog, server.uri, concurrent, classifier))
-        rows.append(await measure("overall limit off (bot overhead)",
-                                  BoundedRateLimiter(overall_max_rate=0, max_retries=MAX_RETRIES),
-                                  catalog, server.uri, concurrent, classifier))
+        rows += await measure("as shipped (overall 30 msg/s)", BoundedRateLimiter(max_retries=MAX_RETRIES),
+                              catalog, server.uri, concurrent, classifier)
+        rows += await measure("overall limit off (bot overhead)",
+                              BoundedRateLimiter(overall_max_rate=0, max_retries=MAX_RETRIES),
+                              catalog, server.uri, concurrent, classifier, sequential=SEQUENTIAL)
     finally:
         catalog.stop()
         server.stop()
