@@ -91,7 +91,7 @@ def journal_saved_text(reply: JournalSavedReply) -> str:
     text = (f"Saved to your journal for {reply.local_date.isoformat()}:\n"
             f"{reply.phrase} {song_title(mood.title, mood.artists)}\n"
             f"Mood: {mood_label(mood.mood)} (confidence {mood.confidence:.0%})")
-    return f"{text}\n{QUEUED_NOTE}" if getattr(reply, "queued", False) else text
+    return f"{text}\n{QUEUED_NOTE}" if reply.queued else text
 
 
 def playlist_text(reply: PlaylistReply) -> str:

@@ -49,7 +49,7 @@ def mood_embed(reply: MoodReply) -> discord.Embed:
 def saved_embed(reply: JournalSavedReply) -> discord.Embed:
     embed = mood_embed(reply.mood)
     embed.description = f"Saved to your journal for {reply.local_date.isoformat()}:\n{reply.phrase}"
-    if getattr(reply, "queued", False):
+    if reply.queued:
         embed.description += "\n" + render.QUEUED_NOTE
     return embed
 
