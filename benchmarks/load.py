@@ -41,7 +41,7 @@ from telegram_latency import FIRST_USER, WARM_UP_USERS, one_round, percentile, r
 
 from bot.frontends.telegram import MAX_RETRIES, BoundedRateLimiter, TelegramFrontend  # noqa: E402
 from bot.replies import Caller, MoodReply  # noqa: E402
-from inference.pool import DEFAULT_WEIGHTS_DIR, Classifier  # noqa: E402
+from inference.pool import Classifier  # noqa: E402
 from tests.conftest import SHARED_DATA  # noqa: E402
 from tests.dbserver import DBServer  # noqa: E402
 from tests.e2e.wiring import TELEGRAM_TOKEN, Catalog, bot_settings, load_songs, running_bot, weights_dir  # noqa: E402
@@ -150,8 +150,7 @@ async def main(cached_users: int, uncached: int) -> None:
     server = DBServer().start()
     scratch = Path(tempfile.mkdtemp(prefix="moodbot-load-"))
     catalog = Catalog.start(songs, scratch / "cdn")
-    weights = weights_dir(scratch)
-    shipped = weights == DEFAULT_WEIGHTS_DIR
+    weights = weights_dir()  # the shipped model: what users get
     try:
         fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
         ref = await reference(fake)
@@ -171,7 +170,7 @@ async def main(cached_users: int, uncached: int) -> None:
     finally:
         catalog.stop()
         server.stop()
-    print(f"/mood under load, latency inside the bot; weights: {'shipped' if shipped else 'tiny random (no main.onnx yet)'}")
+    print("/mood under load, latency inside the bot; shipped weights")
     print(table(rows))
 
 

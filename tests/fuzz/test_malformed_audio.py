@@ -77,7 +77,7 @@ def scratch():
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def classifier(scratch):
-    async with Classifier(weights_dir(scratch), workers=1, timeout_s=30) as warm:
+    async with Classifier(weights_dir(), workers=1, timeout_s=30) as warm:
         yield warm
 
 
