@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.config import DEFAULT_ALLOWED_HOSTS
@@ -52,6 +52,18 @@ def hostile_links(draw) -> str:
     prefix = f"{scheme}://" if scheme and draw(st.booleans()) else (f"{scheme}:" if scheme else "")
     return (prefix + draw(st.sampled_from(USERINFO)) + draw(st.sampled_from(HOSTS))
             + draw(st.sampled_from(PORTS)) + draw(st.sampled_from(PATHS)))
+
+
+YOUTUBE_LINK_HOSTS = sorted(h for h in ALLOWED if "youtu" in h)
+
+
+@st.composite
+def youtube_links(draw) -> str:
+    """Well-formed video links to allowed hosts, so every run reaches the fetcher's URL guard."""
+    video = draw(st.from_regex(r"[0-9A-Za-z_-]{11}", fullmatch=True))
+    host = draw(st.sampled_from(YOUTUBE_LINK_HOSTS))
+    path = f"/{video}" if host == "youtu.be" else draw(st.sampled_from([f"/watch?v={video}", f"/shorts/{video}"]))
+    return draw(st.sampled_from(["https://", "http://", ""])) + host + path
 
 
 def huge(text: str, times: int) -> str:
@@ -152,7 +164,9 @@ def test_mood_never_contacts_a_host_off_the_allowlist(search_server, mongo_uri, 
 
     @settings(max_examples=USECASE_EXAMPLES, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-    @given(st.one_of(hostile_links(), messages))
+    @given(st.one_of(youtube_links(), hostile_links(), messages))
+    @example("https://www.youtube.com/watch?v=dQw4w9WgXcQ")
+    @example("youtu.be/dQw4w9WgXcQ?t=1 my favourite")
     def through_mood(text):
         reply = loop.run_until_complete(mood.run(caller, text))
         assert isinstance(reply, (MoodReply, ErrorReply))
