@@ -120,7 +120,8 @@ def prompt_text(phrase: str) -> str:
 
 
 def error_text(reply: ErrorReply) -> str:
-    if reply.retry_after_s:
+    # Say when to retry, unless the message already does (the rate limiter's does).
+    if reply.retry_after_s and "try again in" not in reply.message:
         return f"{reply.message} (try again in {max(1, round(reply.retry_after_s))} s)"
     return reply.message
 

@@ -84,3 +84,8 @@ def test_unknown_replies_are_a_programming_error():
 
 def test_long_text_is_clipped_to_discord_s_limit():
     assert len(clip("x" * 5000)) == MAX_CONTENT
+
+
+def test_a_rate_limit_message_says_when_to_retry_once():
+    text = render.reply_text(ErrorReply("You're going fast — try again in 7 s.", retry_after_s=7))
+    assert text.count("try again in") == 1
