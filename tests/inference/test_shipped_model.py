@@ -1,0 +1,80 @@
+"""The weights we ship tell moods apart on real songs.
+
+40 clips of the 4Q training data, 10 per mood, a fixed choice (every 18th clip of each mood by song
+id). These clips were also used to fit the final models, so this is a sanity check of the shipped
+files and of the serving path (audio front -> ONNX / numpy), NOT a generalisation estimate: the
+cross-validated scores are in inference/weights/MODEL_CARD_*.md.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from inference.audio import N_FRAMES, N_MELS, N_SEGMENTS, load_audio, main_model_input, select_section
+from inference.features import FEATURE_NAMES, handcrafted_features
+from inference.result import MOODS
+from inference.train import read_labels
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "inference" / "weights"
+PER_MOOD = 10
+STRIDE = 18
+MIN_ACCURACY = 0.45  # chance is 0.25
+MAX_WEIGHTS_BYTES = 30_000_000
+
+
+@pytest.fixture(scope="module")
+def sample(shared_data):
+    clips = read_labels(shared_data)
+    chosen = [c for k in range(len(MOODS)) for c in [x for x in clips if x.label == k][::STRIDE][:PER_MOOD]]
+    assert len(chosen) == PER_MOOD * len(MOODS)
+    return chosen
+
+
+def numpy_ann_probabilities(arrays, features: np.ndarray) -> np.ndarray:
+    """The fallback exactly as the file format says: standardise, x @ W + b, ReLU, softmax."""
+    x = (features - arrays["mean"]) / arrays["std"]
+    layers = sorted(int(name[1:]) for name in arrays.files if name.startswith("W"))
+    for i in layers:
+        x = x @ arrays[f"W{i}"] + arrays[f"b{i}"]
+        if i != layers[-1]:
+            x = np.maximum(x, 0.0)
+    exp = np.exp(x - x.max(axis=-1, keepdims=True))
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def test_weights_fit_in_the_repository():
+    total = sum(p.stat().st_size for p in WEIGHTS.iterdir() if p.is_file())
+    assert total <= MAX_WEIGHTS_BYTES
+
+
+def test_main_model_card_matches_the_audio_front():
+    meta = json.loads((WEIGHTS / "main.json").read_text())
+    assert meta["name"] == "ResNet18BiLSTM" and meta["moods"] == list(MOODS)
+    assert meta["input"]["shape"][1:] == [N_SEGMENTS, N_MELS, N_FRAMES]
+    assert {"macro_f1_mean", "macro_f1_sd", "accuracy_mean", "accuracy_sd", "folds"} <= set(meta["cv"])
+
+
+def test_shipped_main_model_beats_chance_on_real_clips(sample):
+    session = ort.InferenceSession(str(WEIGHTS / "main.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["mel"]
+    assert [o.name for o in session.get_outputs()] == ["logits"]
+    mel = np.concatenate([main_model_input(c.path) for c in sample])
+    logits = session.run(["logits"], {"mel": mel})[0]
+    assert logits.shape == (len(sample), len(MOODS))
+    accuracy = np.mean(logits.argmax(axis=1) == np.array([c.label for c in sample]))
+    assert accuracy >= MIN_ACCURACY, accuracy
+
+
+def test_shipped_ann_beats_chance_on_real_clips(sample):
+    meta = json.loads((WEIGHTS / "ann.json").read_text())
+    assert meta["feature_names"] == list(FEATURE_NAMES)
+    features = np.stack([handcrafted_features(select_section(load_audio(c.path))) for c in sample])
+    with np.load(WEIGHTS / "ann.npz") as arrays:
+        probabilities = numpy_ann_probabilities(arrays, features)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    accuracy = np.mean(probabilities.argmax(axis=1) == np.array([c.label for c in sample]))
+    assert accuracy >= MIN_ACCURACY, accuracy
