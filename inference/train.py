@@ -38,7 +38,7 @@ from inference import audio
 from inference.audio import N_FRAMES, N_MELS, N_SEGMENTS, log_mel, select_section
 from inference.features import FEATURE_NAMES, N_FEATURES, handcrafted_features
 from inference.models import MoodMLP, ResNet18BiLSTM
-from inference.result import MOODS, AudioError
+from inference.result import MOODS
 
 log = logging.getLogger(__name__)
 
@@ -172,10 +172,10 @@ def load_dataset(clips: list[Clip], cache_dir: Path, workers: int) -> Dataset:
     return Dataset(clips, mels, features)
 
 
-def check_unreadable(clips: list[Clip]) -> None:
+def check_clips_exist(clips: list[Clip]) -> None:
     missing = [c.path for c in clips if not c.path.exists()]
     if missing:
-        raise AudioError(f"{len(missing)} clips are missing, e.g. {missing[0]}")
+        raise FileNotFoundError(f"{len(missing)} clips of the data set are missing, e.g. {missing[0]}")
 
 
 # ---------------------------------------------------------------- metrics
@@ -797,7 +797,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_file)
     torch.set_num_threads(args.threads)
     clips = read_labels(args.data, args.limit)
-    check_unreadable(clips)
+    check_clips_exist(clips)
     log.info("training %s on %d clips from %s, device %s", args.model, len(clips), args.data,
              pick_device())
     data = load_dataset(clips, args.cache_dir, args.workers)

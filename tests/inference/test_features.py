@@ -1,13 +1,11 @@
 """Hand-crafted features: a fixed, named, finite vector, fast enough to compute per request."""
 from __future__ import annotations
 
-
 import numpy as np
 
-from inference.audio import SAMPLE_RATE, load_audio, select_section
+from inference.audio import SAMPLE_RATE, select_section
 from inference.features import FEATURE_NAMES, N_FEATURES, handcrafted_features, key_clarity_and_mode
 from tests.inference.conftest import synthetic_song
-
 
 
 def _section(seed: int = 0) -> np.ndarray:
