@@ -61,6 +61,9 @@ SOCKET_TIMEOUT_S = 15.0
 SECTION_PREFIX_BYTES = (16 * 1024, 256 * 1024)  # first try, then room for cover art / a front index
 SECTION_EXTS = ("ogg", "oga", "opus", "webm", "weba", "mka")
 RANGE_MARGIN = 0.05  # extra bytes around the window, as a share of it: bit rates vary
+# A song at most this much longer than the section is fetched whole: cutting a 30 s window out of
+# a 35 s preview saves little and would hand the classifier a slightly different cut of it.
+WHOLE_FILE_SLACK_S = 15.0
 TEMPLATE_FIELDS = ("artists", "title", "spotify_id", "isrc")
 PART_SUFFIXES = (".part", ".ytdl", ".temp")
 
@@ -345,7 +348,7 @@ class AudioFetcher:
             if head is None:
                 return None
         start, end = section_window(duration_s, self.section_seconds)
-        if end - start >= duration_s or size <= len(head.data):
+        if duration_s <= self.section_seconds + WHOLE_FILE_SLACK_S or size <= len(head.data):
             return None  # short song: the whole file is the section
         span = (end - start) / duration_s * size
         first = max(math.floor(size * start / duration_s - RANGE_MARGIN * span), 0)
@@ -432,7 +435,7 @@ class AudioFetcher:
                     return replace(audio, title=info.get("title"), youtube_id=video_id,
                                    source_url=info.get("webpage_url") or direct)
             window = section_window(duration, self.section_seconds) if duration else None
-            if window and window[1] - window[0] < duration:
+            if window and duration > self.section_seconds + WHOLE_FILE_SLACK_S:
                 options["download_ranges"] = download_range_func([], [window])
             else:
                 window = None

@@ -242,3 +242,12 @@ async def test_the_file_is_removed_even_when_the_caller_fails(audio_server, long
             assert audio.path.exists()
             raise RuntimeError("classifier crashed")
     assert not audio.path.exists() and list(tmp_path.iterdir()) == []
+
+
+async def test_a_preview_barely_longer_than_the_section_is_fetched_whole(audio_server, audio_root, tmp_path):
+    """A 30-odd-second preview is not cut: the classifier gets exactly the file the host serves."""
+    clip = audio_root / "clip.ogg"
+    duration = sf.info(str(clip)).duration
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/{spotify_id}.ogg", tmp_dir=tmp_path)
+    async with fetcher.fetch(song(duration + 10.0, spotify_id="clip")) as audio:
+        assert audio.path.read_bytes() == clip.read_bytes()
