@@ -29,8 +29,9 @@ from inference.audio import (
     N_MELS,
     N_SEGMENTS,
     load_audio,
-    main_model_input,
+    log_mel,
     select_section,
+    split_segments,
 )
 from inference.features import FEATURE_NAMES, N_FEATURES, handcrafted_features
 from inference.result import MOODS, ModelUnavailableError
@@ -73,10 +74,16 @@ def read_card(meta_path: Path) -> dict:
 
 @dataclass
 class MainModel:
-    """The ResNet18 + BiLSTM, exported to ONNX."""
+    """The ResNet18 + BiLSTM, exported to ONNX.
+
+    When its card names a fusion weight (`"fusion": {"ann_weight": a}`, chosen on out-of-fold
+    cross-validation predictions), the main answer averages its probabilities with the ANN's on the
+    same 30 s section: (1 - a) * p_main + a * p_ann. Its version then ends in "+ann".
+    """
 
     session: object  # onnxruntime.InferenceSession; typed loosely so importing this module stays cheap
     version: str
+    fusion: "tuple[AnnModel, float] | None" = None
 
     @classmethod
     def load(cls, weights_dir: str | Path = DEFAULT_WEIGHTS_DIR, *, threads: int = 1) -> "MainModel":
@@ -100,7 +107,20 @@ class MainModel:
         except Exception as error:  # ORT raises its own untyped exceptions for a corrupt graph
             raise ModelUnavailableError(f"The main model's weights are corrupt ({error}).") from None
         _check_signature(session)
-        return cls(session, version)
+        fusion = None
+        ann_weight = read_card(weights_dir / MAIN_META).get("fusion", {}).get("ann_weight")
+        if ann_weight:
+            fusion = (AnnModel.load(weights_dir), float(ann_weight))
+            version = f"{version}+ann"
+        return cls(session, version, fusion)
+
+    def predict_section(self, section: np.ndarray) -> np.ndarray:
+        """A 30 s section -> (4,) probabilities, fused with the ANN's when the card says so."""
+        probabilities = self.predict(log_mel(split_segments(section))[np.newaxis])[0]
+        if self.fusion is not None:
+            ann, weight = self.fusion
+            probabilities = (1.0 - weight) * probabilities + weight * ann.predict(handcrafted_features(section))[0]
+        return probabilities
 
     def predict(self, mel: np.ndarray) -> np.ndarray:
         """(B, N_SEGMENTS, N_MELS, N_FRAMES) log-mel -> (B, 4) probabilities in MOODS order."""
@@ -202,7 +222,7 @@ def warm_up_pipeline(model: MainModel | AnnModel) -> None:
         path = Path(folder) / "warm-up.wav"
         sf.write(path, noise.astype(np.float32), WARM_UP_SAMPLE_RATE)
         if isinstance(model, MainModel):
-            model.predict(main_model_input(path))
+            model.predict_section(select_section(load_audio(path)))
         else:
             classify_ann(path, model)
 
@@ -266,7 +286,7 @@ def classify_main(
     """File -> ((4,) probabilities, seconds of compute). AudioError subclasses propagate."""
     started = time.perf_counter()
     model = _main_model(weights_dir, threads)
-    probabilities = model.predict(main_model_input(path))[0]
+    probabilities = model.predict_section(select_section(load_audio(path)))
     return probabilities, time.perf_counter() - started
 
 

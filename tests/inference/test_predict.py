@@ -199,3 +199,40 @@ def test_importing_inference_loads_no_model_library():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def with_fusion(source: Path, target: Path, ann_weight: float) -> Path:
+    """A copy of a weights dir whose main card asks for fusion with the ANN."""
+    import shutil
+
+    shutil.copytree(source, target)
+    card_path = target / predict.MAIN_META
+    card = json.loads(card_path.read_text())
+    card["fusion"] = {"ann_weight": ann_weight}
+    card_path.write_text(json.dumps(card))
+    return target
+
+
+def test_a_fused_main_answer_is_the_weighted_mean_of_both_models(tiny_weights, clips, tmp_path):
+    from inference.audio import load_audio, log_mel, select_section, split_segments
+    from inference.features import handcrafted_features
+
+    fused_dir = with_fusion(tiny_weights, tmp_path / "fused", ann_weight=0.3)
+    fused = MainModel.load(fused_dir)
+    assert fused.version == f"{TINY_VERSION}+ann"
+    section = select_section(load_audio(clips[0]))
+    p_main = MainModel.load(tiny_weights).predict(log_mel(split_segments(section))[np.newaxis])[0]
+    p_ann = AnnModel.load(tiny_weights).predict(handcrafted_features(section))[0]
+    np.testing.assert_allclose(fused.predict_section(section), 0.7 * p_main + 0.3 * p_ann, atol=1e-6)
+    # The worker's job function serves the fused answer.
+    probabilities, _ = predict.classify_main(clips[0], fused_dir)
+    np.testing.assert_allclose(probabilities, 0.7 * p_main + 0.3 * p_ann, atol=1e-6)
+
+
+def test_a_card_without_fusion_serves_the_network_alone(tiny_weights, clips):
+    from inference.audio import main_model_input
+
+    model = MainModel.load(tiny_weights)
+    assert model.fusion is None and model.version == TINY_VERSION
+    probabilities, _ = predict.classify_main(clips[0], tiny_weights)
+    np.testing.assert_allclose(probabilities, model.predict(main_model_input(clips[0]))[0], atol=1e-6)
