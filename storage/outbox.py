@@ -9,6 +9,7 @@ atomically (temp file, fsync, rename).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import json
 import logging
@@ -28,42 +29,20 @@ DEFAULT_DRAIN_INTERVAL_S = 30.0
 
 
 def entry_to_line(entry: JournalEntry) -> bytes:
-    record: dict[str, Any] = {
-        "platform": entry.user.platform,
-        "user_id": entry.user.user_id,
-        "local_date": entry.local_date.isoformat(),
-        "prompt_id": entry.prompt_id,
-        "phrase": entry.phrase,
-        "reply_text": entry.reply_text,
-        "track_key": entry.track_key,
-        "track_title": entry.track_title,
-        "mood": entry.mood,
-        "valence": entry.valence,
-        "arousal": entry.arousal,
-        "created_at": entry.created_at.isoformat(),
-        "note": entry.note,
-        "place": entry.place,
-    }
+    # Every field of the entry, so a field added to JournalEntry is queued too.
+    record: dict[str, Any] = dataclasses.asdict(entry)  # user -> {"platform", "user_id"}
+    record["local_date"] = entry.local_date.isoformat()
+    record["created_at"] = entry.created_at.isoformat()
     return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def entry_from_line(line: bytes) -> JournalEntry:
     record = json.loads(line)
-    return JournalEntry(
-        user=UserRef(record["platform"], record["user_id"]),
-        local_date=date.fromisoformat(record["local_date"]),
-        prompt_id=record["prompt_id"],
-        phrase=record["phrase"],
-        reply_text=record["reply_text"],
-        track_key=record["track_key"],
-        track_title=record["track_title"],
-        mood=record["mood"],
-        valence=float(record["valence"]),
-        arousal=float(record["arousal"]),
-        created_at=datetime.fromisoformat(record["created_at"]),
-        note=record.get("note", ""),
-        place=record.get("place"),
-    )
+    record["user"] = UserRef(**record["user"])
+    record["local_date"] = date.fromisoformat(record["local_date"])
+    record["created_at"] = datetime.fromisoformat(record["created_at"])
+    record["valence"], record["arousal"] = float(record["valence"]), float(record["arousal"])
+    return JournalEntry(**record)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.calls import wait_for_call
+
 API_PREFIX = "/api/v10"
 APP_ID = 900000000000000001
 BOT_USER_ID = APP_ID
@@ -202,20 +204,9 @@ class FakeDiscord:
                        timeout: float = 10.0, *, after: int | None = None) -> Call:
         """The first successful call named `name` since the last pushed event (or `after`)."""
         start = self._mark if after is None else after
-        deadline = time.monotonic() + timeout
-        async with self._changed:
-            while True:
-                for call in self.calls[start:]:
-                    if call.name == name and call.status < 300 and (predicate is None or predicate(call)):
-                        return call
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    seen = [(c.name, c.content[:50]) for c in self.calls[start:]]
-                    raise TimeoutError(f"no {name} matching within {timeout}s; calls: {seen}")
-                try:
-                    await asyncio.wait_for(self._changed.wait(), remaining)
-                except asyncio.TimeoutError:
-                    pass
+        return await wait_for_call(self._changed, self.calls, start,
+                                   lambda call: call.name == name and call.status < 300 and (predicate is None or predicate(call)),
+                                   timeout, lambda c: (c.name, c.content[:50]), name)
 
     def calls_of(self, name: str, *, after: int = 0) -> list[Call]:
         return [c for c in self.calls[after:] if c.name == name]

@@ -17,6 +17,8 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+from tests.fakes.calls import wait_for_call
+
 BOT_ID = 7000000001
 BOT_USERNAME = "moodbot_test_bot"
 # How long getUpdates holds a request open at most; short, so that stop() is quick.
@@ -178,20 +180,9 @@ class FakeTelegramBotAPI:
         """The first call of `method` (made since the last injected update, or since `after`)
         for which `predicate` holds."""
         start = self._mark if after is None else after
-        deadline = time.monotonic() + timeout
-        async with self._changed:
-            while True:
-                for call in self.calls[start:]:
-                    if call.method == method and call.status == 200 and (predicate is None or predicate(call)):
-                        return call
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    seen = [(c.method, c.text[:60]) for c in self.calls[start:]]
-                    raise TimeoutError(f"no {method} matching within {timeout}s; calls: {seen}")
-                try:
-                    await asyncio.wait_for(self._changed.wait(), remaining)
-                except asyncio.TimeoutError:
-                    pass
+        return await wait_for_call(self._changed, self.calls, start,
+                                   lambda call: call.method == method and call.status == 200 and (predicate is None or predicate(call)),
+                                   timeout, lambda c: (c.method, c.text[:60]), method)
 
     def calls_of(self, method: str, *, after: int = 0) -> list[Call]:
         return [c for c in self.calls[after:] if c.method == method]
