@@ -9,6 +9,7 @@ short Ogg file that any decoder opens.
 from __future__ import annotations
 
 import struct
+import zlib
 from dataclasses import dataclass, replace
 
 CAPTURE = b"OggS"
@@ -21,24 +22,21 @@ NO_GRANULE = -1  # a page on which no packet ends
 OPUS_RATE = 48_000  # Opus granule positions always count 48 kHz samples
 
 
-def _crc_table() -> tuple[int, ...]:
-    table = []
-    for i in range(256):
-        r = i << 24
-        for _ in range(8):
-            r = ((r << 1) ^ 0x04C11DB7) if r & 0x80000000 else (r << 1)
-        table.append(r & 0xFFFFFFFF)
-    return tuple(table)
+# Ogg's CRC-32 is the MSB-first ("non-reflected") one: polynomial 0x04C11DB7, initial value 0, no
+# final XOR. zlib.crc32 computes the same polynomial LSB-first, in C. Reversing the bits of every
+# input byte and of the 32-bit result turns one into the other, and undoing zlib's initial and
+# final inversion leaves Ogg's: a per-byte Python loop cost ~60 ms per 184 kB, this ~0.3 ms.
+BIT_REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+ZLIB_INVERT = 0xFFFFFFFF
 
 
-CRC_TABLE = _crc_table()
+def _reverse32(value: int) -> int:
+    return int.from_bytes(value.to_bytes(4, "little").translate(BIT_REVERSED), "big")
 
 
 def ogg_crc(data: bytes) -> int:
-    crc = 0
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFFFFFF) ^ CRC_TABLE[((crc >> 24) & 0xFF) ^ byte]
-    return crc
+    reflected = zlib.crc32(data.translate(BIT_REVERSED), ZLIB_INVERT) ^ ZLIB_INVERT
+    return _reverse32(reflected)
 
 
 @dataclass(frozen=True)
