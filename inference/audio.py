@@ -18,14 +18,12 @@ the same numbers.
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-import librosa
+import av
 import numpy as np
-import soundfile as sf
+import soxr
 
 from inference.result import SilentAudioError, TooLongAudioError, TooShortAudioError, UnreadableAudioError
 
@@ -45,6 +43,10 @@ MIN_SECONDS = 10  # under this there is not one full segment to listen to
 # Longest audio decoded (the bot's MAX_AUDIO_DURATION_S default). Decoding is all in memory: a
 # 3-hour file is ~1 GB of float32 at SAMPLE_RATE, so a longer file is refused before decoding.
 MAX_SECONDS = 20 * 60
+# A header claiming more than this is lying (the fuzz suite's WAV claims 65535 channels at 4 GHz).
+MAX_NATIVE_RATE = 768_000
+MAX_CHANNELS = 64
+RESAMPLE_QUALITY = "HQ"  # soxr's high quality, the same as librosa's res_type="soxr_hq"
 SILENCE_DB = -60.0  # RMS of the section in dBFS under which we call it silence
 LOG_FLOOR = 1e-10  # power floor before the log, -100 dB
 
@@ -64,22 +66,40 @@ assert (N_SEGMENTS - 1) * SEGMENT_STRIDE + SEGMENT_SAMPLES <= SECTION_SAMPLES
 def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     """Decode any audio file to mono float32 at `sr`.
 
-    soundfile first (fast, in-process: wav, flac, ogg/opus, mp3); ffmpeg for the rest (m4a/aac,
-    webm/opus), decoding straight to float PCM so nothing is re-encoded on the way.
+    FFmpeg's decoders run in-process through PyAV, for every container (wav, flac, ogg/opus, mp3,
+    m4a/aac, webm/opus): nothing is re-encoded, and no ffmpeg process is started (starting one
+    costs ~150 ms here, more than decoding a 30 s clip). Its native Opus decoder is ~3x faster
+    than libopus, and agrees with it to better than -110 dB. Channels are averaged, then soxr's HQ
+    resampler brings the native rate to `sr`.
     """
     path = Path(path)
     if not path.is_file():
         raise UnreadableAudioError(f"Cannot find the audio file {path.name}.")
     try:
-        _refuse_if_too_long(sf.info(str(path)).duration, path)
-        audio, native_sr = _read_soundfile(path)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
-        audio, native_sr = _read_ffmpeg(path, sr), sr
+        audio, native_sr = _decode(path)
+    except (av.FFmpegError, ValueError, OSError, IndexError) as error:
+        log.debug("Cannot decode %s: %s", path, error)
+        raise _unreadable(path) from None
     if audio.size == 0 or not np.all(np.isfinite(audio)):
         raise UnreadableAudioError(f"The file {path.name} holds no playable audio.")
-    if native_sr != sr:
-        audio = librosa.resample(audio, orig_sr=native_sr, target_sr=sr, res_type="soxr_hq")
-    return np.ascontiguousarray(audio, dtype=np.float32)
+    return resample(audio, native_sr, sr)
+
+
+def _unreadable(path: Path) -> UnreadableAudioError:
+    return UnreadableAudioError(f"The file {path.name} is not audio we can read.")
+
+
+def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """soxr HQ, exactly as `librosa.resample(res_type="soxr_hq")` does it (length included),
+    without importing librosa."""
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    if orig_sr == target_sr:
+        return audio
+    resampled = soxr.resample(audio, orig_sr, target_sr, quality=RESAMPLE_QUALITY)
+    length = int(np.ceil(audio.size * target_sr / orig_sr))  # librosa's fix_length
+    if resampled.size < length:
+        resampled = np.pad(resampled, (0, length - resampled.size))
+    return np.ascontiguousarray(resampled[:length], dtype=np.float32)
 
 
 def _refuse_if_too_long(seconds: float, path: Path) -> None:
@@ -89,30 +109,68 @@ def _refuse_if_too_long(seconds: float, path: Path) -> None:
         )
 
 
-def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
-    audio, native_sr = sf.read(path, dtype="float32", always_2d=True)
-    return audio.mean(axis=1), int(native_sr)
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """(mono float32 at the file's own rate, that rate). Refuses a file over MAX_SECONDS from its
+    header when it says so, else as soon as the decoded audio passes the limit: memory stays
+    bounded whatever the container claims."""
+    with av.open(str(path), metadata_errors="ignore") as container:
+        if not container.streams.audio:  # a picture or a video without sound
+            raise _unreadable(path)
+        stream = container.streams.audio[0]
+        native_sr = int(stream.codec_context.sample_rate or 0)
+        channels = int(stream.codec_context.channels or 0)
+        if not 0 < native_sr <= MAX_NATIVE_RATE or not 0 < channels <= MAX_CHANNELS:
+            raise _unreadable(path)
+        if container.duration is not None:
+            _refuse_if_too_long(container.duration / av.time_base, path)
+        limit = MAX_SECONDS * native_sr
+        chunks, decoded = [], 0
+        for frame in _frames(container, stream):
+            if frame.sample_rate != native_sr:
+                raise _unreadable(path)  # a rate that changes midway: no one rate to resample from
+            chunk = _mono(frame)
+            chunks.append(chunk)
+            decoded += chunk.size
+            if decoded > limit:
+                _refuse_if_too_long(decoded / native_sr, path)
+    if not chunks:
+        return np.zeros(0, dtype=np.float32), native_sr
+    return np.concatenate(chunks), native_sr
 
 
-def _read_ffmpeg(path: Path, sr: int) -> np.ndarray:
-    if shutil.which("ffmpeg") is None:
-        raise UnreadableAudioError(
-            f"Cannot read {path.name}: this format needs ffmpeg, which is not installed."
-        )
-    command = [
-        "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
-        # -t bounds the decode (and its memory) whatever the container claims; just over the
-        # limit, so that a file that is longer is told apart from one that is exactly as long.
-        "-t", str(MAX_SECONDS + 1),
-        "-vn", "-ac", "1", "-ar", str(sr), "-f", "f32le", "-acodec", "pcm_f32le", "-",
-    ]
-    result = subprocess.run(command, capture_output=True, check=False)
-    if result.returncode != 0:
-        log.debug("ffmpeg failed on %s: %s", path, result.stderr[-500:])
-        raise UnreadableAudioError(f"The file {path.name} is not audio we can read.")
-    usable = len(result.stdout) - len(result.stdout) % 4
-    _refuse_if_too_long(usable / 4 / sr, path)
-    return np.frombuffer(result.stdout[:usable], dtype="<f4").copy()
+def _frames(container, stream):
+    """Decoded frames; a corrupt packet is skipped, as the ffmpeg command line does, and a file cut
+    short ends the stream where it is cut rather than failing it."""
+    try:
+        for packet in container.demux(stream):
+            try:
+                yield from packet.decode()
+            except av.InvalidDataError:
+                log.debug("Skipping a corrupt packet in %s", container.name)
+    except av.InvalidDataError:
+        log.debug("%s ends in corrupt data; decoding what came before", container.name)
+
+
+def _mono(frame) -> np.ndarray:
+    """One frame -> mono float32: the mean of its channels, in float whatever the codec's format."""
+    samples = frame.to_ndarray()
+    layout_channels = len(frame.layout.channels)
+    if not frame.format.is_planar:  # interleaved: (1, samples x channels)
+        samples = samples.reshape(-1, layout_channels).T
+    if samples.dtype.kind == "f":
+        samples = samples.astype(np.float32, copy=False)
+    else:
+        samples = _int_to_float(samples)
+    return samples[0] if samples.shape[0] == 1 else samples.mean(axis=0, dtype=np.float32)
+
+
+def _int_to_float(samples: np.ndarray) -> np.ndarray:
+    """Integer PCM -> [-1, 1), the scaling libsndfile and ffmpeg use (s16 / 32768, u8 centred)."""
+    info = np.iinfo(samples.dtype)
+    if info.min == 0:  # unsigned 8-bit PCM is centred on 128
+        offset = (info.max + 1) // 2
+        return ((samples.astype(np.float32) - offset) / offset).astype(np.float32)
+    return (samples.astype(np.float64) / -float(info.min)).astype(np.float32)
 
 
 def rms_db(audio: np.ndarray) -> float:
@@ -165,6 +223,8 @@ def split_segments(section: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=None)
 def mel_filters() -> np.ndarray:
     """(N_MELS, 1 + N_FFT // 2) Slaney mel filterbank, built once."""
+    import librosa
+
     return librosa.filters.mel(
         sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX
     ).astype(np.float32)

@@ -23,6 +23,7 @@ from inference.audio import (
 from inference.result import (
     AudioError,
     SilentAudioError,
+    TooLongAudioError,
     TooShortAudioError,
     UnreadableAudioError,
 )
@@ -154,3 +155,74 @@ def test_truncated_files_raise_typed_errors(song_files, tmp_path):
     half.write_bytes(wav[: len(wav) // 3])
     with pytest.raises(AudioError):
         main_model_input(half)
+
+
+# --- Decoding: PyAV's in-process decoders, a change of implementation and not of the signal ----------
+
+REAL_CLIP = "audio/MT0000011357.ogg"  # Ogg Opus at 24 kHz, like every clip the models learned from
+SAME_SIGNAL_SNR_DB = 90.0  # decoder rounding only: a lossy re-encode would sit near 20-40 dB
+
+
+def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
+    n = min(reference.size, other.size)
+    error = np.sum((reference[:n].astype(np.float64) - other[:n]) ** 2)
+    return float(10 * np.log10(np.sum(reference[:n].astype(np.float64) ** 2) / max(error, 1e-30)))
+
+
+def test_a_real_clip_decodes_to_the_signal_libsndfile_and_librosa_gave(shared_data):
+    """The models were trained on libsndfile (libopus) + librosa's soxr_hq; the serving decoder must
+    hand them the same numbers, down to decoder rounding."""
+    import librosa
+
+    path = shared_data / REAL_CLIP
+    samples, native_sr = sf.read(path, dtype="float32", always_2d=True)
+    before = librosa.resample(samples.mean(axis=1), orig_sr=native_sr, target_sr=SAMPLE_RATE, res_type="soxr_hq")
+    after = load_audio(path)
+    assert abs(after.size - before.size) <= 1
+    assert snr_db(before, after) > SAME_SIGNAL_SNR_DB
+    np.testing.assert_allclose(main_model_input(path)[0], log_mel(split_segments(select_section(before))), atol=1.0)
+
+
+def test_resample_is_librosas_soxr_hq_exactly():
+    import librosa
+
+    y = synthetic_song(3.0, 24000)
+    ours = audio.resample(y, 24000, SAMPLE_RATE)
+    theirs = librosa.resample(y, orig_sr=24000, target_sr=SAMPLE_RATE, res_type="soxr_hq")
+    assert ours.dtype == np.float32 and ours.shape == theirs.shape
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_U8", "FLOAT"])
+def test_stereo_pcm_is_the_mean_of_its_channels_at_libsndfiles_scale(tmp_path, subtype):
+    left, right = synthetic_song(11.0, SAMPLE_RATE, seed=1), synthetic_song(11.0, SAMPLE_RATE, seed=2)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([left, right], axis=1), SAMPLE_RATE, subtype=subtype)
+    expected = sf.read(path, dtype="float32")[0].mean(axis=1)
+    np.testing.assert_allclose(load_audio(path), expected, atol=1e-6)
+
+
+def test_a_header_with_absurd_channels_or_rate_is_unreadable(tmp_path):
+    import struct
+
+    fmt = struct.pack("<IHHIIHH", 16, 1, 65535, 0xFFFFFFFF, 0xFFFFFFFF, 65535, 16)
+    path = tmp_path / "lying.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", 1060) + b"WAVE" + b"fmt " + fmt
+                     + b"data" + struct.pack("<I", 1024) + b"\x01" * 1024)
+    with pytest.raises(UnreadableAudioError) as error:
+        load_audio(path)
+    assert "lying.wav" in str(error.value)
+
+
+def test_a_long_file_is_refused_while_decoding_when_its_header_does_not_say(tmp_path, monkeypatch):
+    """FLAC written to a pipe has no length in its header: the limit holds on decoded audio."""
+    import subprocess
+
+    monkeypatch.setattr(audio, "MAX_SECONDS", 12)
+    path = tmp_path / "unsized.flac"
+    with open(path, "wb") as out:
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                        "sine=frequency=440:sample_rate=8000:duration=20", "-f", "flac", "-"],
+                       stdout=out, check=True)
+    with pytest.raises(TooLongAudioError):
+        load_audio(path)
