@@ -51,6 +51,7 @@ FIRST_USER = 10_000
 REFERENCE_CALLS = 200
 SEQUENTIAL = 50  # users who ask one after the other, each after the previous answer
 POLL_S = 0.05
+ANSWER_METHODS = ("sendMessage", "editMessageText")  # a quick answer is one message; a slow one, an edit
 
 
 def is_answer(text: str) -> bool:
@@ -93,7 +94,7 @@ async def one_round(fake: FakeTelegramBotAPI, songs, users: range) -> tuple[list
         await asyncio.sleep(POLL_S)
         calls, scanned = fake.calls[scanned:], len(fake.calls)
         for call in calls:
-            if call.method == "editMessageText" and call.status == 200 and is_answer(call.text):
+            if call.method in ANSWER_METHODS and call.status == 200 and is_answer(call.text):
                 answers.setdefault(call.chat_id, call)
     latencies, errors = [], 0
     for user in users:

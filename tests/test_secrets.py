@@ -96,7 +96,7 @@ async def test_a_telegram_journal_flow_logs_no_token_no_private_words_no_clear_i
         await usecases.journal.prompt_delivered(prompt.prompt_id, message_id)
 
         await fake.user_sends(f"{link} {PRIVATE_NOTE}", user=ALICE, reply_to=int(message_id))
-        await fake.wait_for("editMessageText", lambda c: "Saved to your journal" in c.text)
+        await fake.wait_for_reply(lambda c: "Saved to your journal" in c.text)
         entries = await db.journal.list(UserRef("telegram", str(ALICE)))
         assert [e.note for e in entries] == [PRIVATE_NOTE]  # the note was stored: it was really handled
 

@@ -37,8 +37,11 @@ from telegram.ext import (
 
 from bot.config import Settings
 from bot.frontends import render
+from bot.frontends.telegram_http import AiohttpRequest
 from bot.replies import (
+    STAGE_DOWNLOADING,
     STAGE_FINDING,
+    STAGE_LISTENING,
     Attachment,
     Caller,
     Chart,
@@ -56,9 +59,8 @@ PLATFORM = "telegram"
 MAX_RETRIES = 3  # how often the rate limiter retries a call that got 429 Too Many Requests
 POLL_TIMEOUT_S = 10  # long-poll length asked of the Bot API
 CONCURRENT_UPDATES = 256  # /mood waits on the classifier: handle updates concurrently
-# httpx's pool scans every connection (and every queued request) for each request it schedules:
-# a big pool costs CPU under load and buys nothing, as Telegram allows ~30 messages/s anyway.
-# API calls in flight stay below the pool size, leaving connections for file downloads.
+# A big pool buys nothing, as Telegram allows ~30 messages/s anyway. API calls in flight stay
+# below the pool size, leaving connections for file downloads.
 CONNECTION_POOL_SIZE = 16
 MAX_API_CALLS_IN_FLIGHT = 8
 POOL_TIMEOUT_S = 30.0  # a reply waiting for a free connection in a burst must not fail
@@ -68,6 +70,11 @@ SHARE_USAGE = "Usage: /share on (count my songs in group playlists) or /share of
 SERVERPLAYLIST_USAGE = "Usage: /serverplaylist on|off (group admins only)"
 TOO_LARGE = "That file is too large: I can analyse files up to {mb:.0f} MB."
 FORGET_CANCELLED = "Nothing was deleted."
+# Progress: an answer that comes quickly (a song already in the cache) is one message; a status
+# message appears only once the work is known to be slow: a download or the model starts, or
+# nothing came back within STATUS_DELAY_S. Half the API calls for cached songs, and no flicker.
+STATUS_DELAY_S = 0.5
+SLOW_STAGES = frozenset({STAGE_DOWNLOADING, STAGE_LISTENING})
 NOT_YOUR_BUTTON = "This button belongs to someone else."
 GROUP_TYPES = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
 ADMIN_STATUSES = frozenset({ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
@@ -123,8 +130,8 @@ class TelegramFrontend:
             .base_file_url(settings.telegram_file_url)
             .rate_limiter(rate_limiter or BoundedRateLimiter(max_retries=MAX_RETRIES))
             .concurrent_updates(CONCURRENT_UPDATES)
-            .connection_pool_size(CONNECTION_POOL_SIZE)
-            .pool_timeout(POOL_TIMEOUT_S)
+            .request(AiohttpRequest(CONNECTION_POOL_SIZE, pool_timeout=POOL_TIMEOUT_S))
+            .get_updates_request(AiohttpRequest(1))  # one long poll at a time
             .job_queue(None)  # daily prompts are scheduled by bot.scheduler, not per front-end
             .build()
         )
@@ -287,16 +294,19 @@ class TelegramFrontend:
 
     # ---- rendering helpers -----------------------------------------------------------------------
     async def _run_with_progress(self, message: Message, call) -> None:
-        """Show progress in one status message, edited through the stages, then the result.
+        """Answer in one message, showing progress in it while the work is slow (`StatusMessage`).
         `call(attachment, progress)` is the single use-case call."""
-        status = await message.reply_text(STAGE_FINDING)
-        progress = StatusMessage(status)
-        async with self._download(message) as attachment:
-            if isinstance(attachment, ErrorReply):
-                reply = attachment
-            else:
-                reply = await call(attachment, progress)
-        await progress(render.reply_text(reply))
+        status = StatusMessage(message)
+        status.show_later(STAGE_FINDING)
+        try:
+            async with self._download(message) as attachment:
+                if isinstance(attachment, ErrorReply):
+                    reply = attachment
+                else:
+                    reply = await call(attachment, status)
+        finally:
+            status.cancel()
+        await status.finish(render.reply_text(reply))
 
     @contextlib.asynccontextmanager
     async def _download(self, message: Message) -> AsyncIterator[Attachment | ErrorReply | None]:
@@ -350,22 +360,68 @@ class TelegramFrontend:
 
 
 class StatusMessage:
-    """The `Progress` callback: edits one message through the stages, skipping repeats (Telegram
-    refuses an edit that changes nothing)."""
+    """The `Progress` callback of one request, and its answer, in one Telegram message.
 
-    def __init__(self, message: Message) -> None:
-        self.message = message
-        self.text = message.text
+    Nothing is sent while the work is quick. A slow stage (download, model), or STATUS_DELAY_S
+    without an answer, sends the status message; later stages edit it, skipping repeats (Telegram
+    refuses an edit that changes nothing), and `finish` puts the answer in it. A quick answer is
+    a single reply."""
 
-    async def __call__(self, text: str) -> None:
-        if text == self.text:
-            return
-        self.text = text
+    def __init__(self, reply_to: Message, delay_s: float = STATUS_DELAY_S) -> None:
+        self.reply_to = reply_to
+        self.delay_s = delay_s
+        self.message: Message | None = None
+        self.text: str | None = None  # what the user sees now
+        self.stage: str | None = None  # the latest stage, shown or not
+        self._timer: asyncio.Task | None = None
+        self._waiting = False  # the timer is still in its sleep, where cancelling it is harmless
+        self._finished = False  # the answer is out: no stage may replace it
+        self._lock = asyncio.Lock()  # one send/edit at a time: the timer may race a stage or the answer
+
+    def show_later(self, stage: str) -> None:
+        """Show `stage` unless the answer comes first."""
+        self.stage = stage
+        self._waiting = True
+        self._timer = asyncio.get_running_loop().create_task(self._show_after_delay())
+
+    def cancel(self) -> None:
+        """Stop the timer, unless its message is already on the way (cancelling that send could
+        leave an orphan status message behind)."""
+        if self._timer is not None and self._waiting:
+            self._timer.cancel()
+
+    async def __call__(self, stage: str) -> None:
+        self.stage = stage
+        if self.message is not None or stage in SLOW_STAGES:
+            await self._show(stage)
+
+    async def finish(self, text: str) -> None:
+        self.cancel()
+        self._finished = True
+        await self._show(text, final=True)
+
+    async def _show_after_delay(self) -> None:
+        await asyncio.sleep(self.delay_s)
+        self._waiting = False
         try:
-            await self.message.edit_text(text)
-        except BadRequest as error:
-            if "not modified" not in str(error).lower():
-                raise
+            await self._show(self.stage)
+        except Exception as error:  # the answer will still try; a lost status is not worth a crash
+            log.warning("telegram.status_not_shown: %s", type(error).__name__)
+
+    async def _show(self, text: str, *, final: bool = False) -> None:
+        async with self._lock:
+            if text == self.text or (self._finished and not final):
+                return
+            if self.message is None:
+                self.message = await self.reply_to.reply_text(text)
+                self.text = text
+                return
+            self.text = text
+            try:
+                await self.message.edit_text(text)
+            except BadRequest as error:
+                if "not modified" not in str(error).lower():
+                    raise
 
 
 def caller_of(update: Update, *, is_admin: bool = False) -> Caller:

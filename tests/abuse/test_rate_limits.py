@@ -105,9 +105,9 @@ async def test_telegram_user_going_too_fast_is_told_when_to_retry(db):
     try:
         for _ in range(2):
             await fake.user_sends(f"/mood {link}")
-            await fake.wait_for("editMessageText", lambda c: "Mood:" in c.text)
+            await fake.wait_for_reply(lambda c: "Mood:" in c.text)
         await fake.user_sends(f"/mood {link}")
-        refused = await fake.wait_for("editMessageText", lambda c: "try again in" in c.text)
+        refused = await fake.wait_for_reply(lambda c: "try again in" in c.text)
         assert "Mood:" not in refused.text
     finally:
         await frontend.stop()

@@ -46,13 +46,11 @@ async def telegram(catalog, classifier, mongo_uri, db_name):
 
 
 async def ask_mood(fake, text: str, **where) -> str:
-    """Send `/mood <text>`; return the final answer (the status message's last edit)."""
+    """Send `/mood <text>`; return the answer: a message of its own when it comes at once (a cached
+    song), else the last edit of the status message."""
     mark = fake.mark()
     await fake.user_sends(f"/mood {text}", **where)
-    status = await fake.wait_for("sendMessage", after=mark)
-    status_id = fake.message_of(status)["message_id"]
-    final = await fake.wait_for("editMessageText", lambda c: int(c.params["message_id"]) == status_id
-                                and c.text not in STAGES, timeout=SLOW_S, after=mark)
+    final = await fake.wait_for_reply(lambda c: c.text not in STAGES, timeout=SLOW_S, after=mark)
     return final.text
 
 
@@ -66,11 +64,21 @@ async def test_mood_by_name_names_the_clip_s_mood(telegram, classifier, songs):
     assert told_mood(answer) == expected
     assert re.search(r"Valence [+-]\d\.\d\d · Arousal [+-]\d\.\d\d", answer)
     assert f"https://open.spotify.com/track/{song.spotify_id}" in answer
-    # Progress: "Finding the song…" at once, then edits through the stages to the result.
-    first = fake.calls_of("sendMessage", after=mark)[0]
-    assert first.text == "Finding the song…"
-    stages = [c.text for c in fake.calls_of("editMessageText", after=mark)]
+    # Slow work shows progress: one status message, edited through the stages to the result.
+    sent = fake.calls_of("sendMessage", after=mark)
+    assert len(sent) == 1 and sent[0].text in STAGES
+    status_id = fake.message_of(sent[0])["message_id"]
+    edits = fake.calls_of("editMessageText", after=mark)
+    assert all(int(c.params["message_id"]) == status_id for c in edits)
+    stages = [c.text for c in edits]
     assert "Listening…" in stages and stages[-1] == answer
+
+    # The same song again is in the cache: the answer comes at once, as one message, no status.
+    mark = fake.mark()
+    again = await ask_mood(fake, song.query)
+    assert told_mood(again) == expected and "(from the cache)" in again
+    assert [c.text for c in fake.calls_of("sendMessage", after=mark)] == [again]
+    assert not fake.calls_of("editMessageText", after=mark)
 
 
 async def test_the_journal_flow(telegram, songs):
@@ -86,7 +94,7 @@ async def test_the_journal_flow(telegram, songs):
 
     song = songs[1]
     await fake.user_sends(song.query, reply_to=prompt_message)
-    saved = await fake.wait_for("editMessageText", lambda c: "Saved to your journal" in c.text, timeout=SLOW_S)
+    saved = await fake.wait_for_reply(lambda c: "Saved to your journal" in c.text, timeout=SLOW_S)
     assert song.title in saved.text
 
     entries = await bot.db.journal.list(UserRef("telegram", str(ALICE)))
@@ -108,7 +116,7 @@ async def test_a_prompt_answered_with_an_audio_file(telegram, songs):
     song = songs[5]
     audio = fake.audio_attachment(song.path, file_name=f"{song.song_id}.ogg")
     await fake.user_sends("humming along", chat=BOB, audio=audio, reply_to=prompt["message_id"])
-    saved = await fake.wait_for("editMessageText", lambda c: "Saved to your journal" in c.text, timeout=SLOW_S)
+    saved = await fake.wait_for_reply(lambda c: "Saved to your journal" in c.text, timeout=SLOW_S)
     assert saved.chat_id == str(BOB)
     entries = await bot.db.journal.list(UserRef("telegram", str(BOB)))
     assert [e.prompt_id for e in entries] == [prompt_id] and entries[0].note == "humming along"
@@ -142,20 +150,20 @@ async def test_an_attached_clip_is_classified(telegram, classifier, songs):
     expected = (await classifier.classify(song.path)).mood
     audio = fake.audio_attachment(song.path, file_name=f"{song.song_id}.ogg")
     await fake.user_sends(None, audio=audio)
-    answer = await fake.wait_for("editMessageText", lambda c: "Mood:" in c.text, timeout=SLOW_S)
+    answer = await fake.wait_for_reply(lambda c: "Mood:" in c.text, timeout=SLOW_S)
     assert told_mood(answer.text) == expected and song.song_id in answer.text
     assert fake.calls_of("download")  # the file really came through the Bot API's file URL
 
 
 async def test_a_429_from_telegram_is_waited_out(telegram, songs):
     fake, _ = telegram
-    fake.fail_next("editMessageText", times=1, retry_after=1)
+    fake.fail_next("sendMessage", times=1, retry_after=1)  # the status, or a cached song's answer
     mark = fake.mark()
     answer = await ask_mood(fake, songs[0].query)
     assert "Mood:" in answer
-    edits = fake.calls_of("editMessageText", after=mark)
-    refused = [c for c in edits if c.status == 429]
+    sends = fake.calls_of("sendMessage", after=mark)
+    refused = [c for c in sends if c.status == 429]
     assert len(refused) == 1
-    retried = edits[edits.index(refused[0]) + 1]
+    retried = sends[sends.index(refused[0]) + 1]
     assert retried.status == 200 and retried.params["text"] == refused[0].params["text"]
     assert retried.at - refused[0].at >= 1.0

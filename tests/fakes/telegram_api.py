@@ -23,6 +23,7 @@ BOT_ID = 7000000001
 BOT_USERNAME = "moodbot_test_bot"
 # How long getUpdates holds a request open at most; short, so that stop() is quick.
 MAX_POLL_HOLD_S = 0.5
+TEXT_METHODS = ("sendMessage", "editMessageText")  # calls that put text in a chat
 # Parameters PTB sends JSON-encoded; all others stay plain strings.
 JSON_PARAMS = frozenset({
     "reply_markup", "commands", "entities", "caption_entities", "allowed_updates",
@@ -183,6 +184,16 @@ class FakeTelegramBotAPI:
         return await wait_for_call(self._changed, self.calls, start,
                                    lambda call: call.method == method and call.status == 200 and (predicate is None or predicate(call)),
                                    timeout, lambda c: (c.method, c.text[:60]), method)
+
+    async def wait_for_reply(self, predicate: Callable[[Call], bool] | None = None, timeout: float = 10.0,
+                             *, after: int | None = None) -> Call:
+        """The first text the chat shows (a new message or an edit of one) for which `predicate`
+        holds: a quick answer is a message of its own, a slow one the last edit of its status."""
+        start = self._mark if after is None else after
+        return await wait_for_call(self._changed, self.calls, start,
+                                   lambda call: call.method in TEXT_METHODS and call.status == 200
+                                   and (predicate is None or predicate(call)),
+                                   timeout, lambda c: (c.method, c.text[:60]), "reply")
 
     def calls_of(self, method: str, *, after: int = 0) -> list[Call]:
         return [c for c in self.calls[after:] if c.method == method]

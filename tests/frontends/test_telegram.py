@@ -115,7 +115,7 @@ async def test_an_attachment_over_the_limit_is_refused_before_downloading(telegr
     limit = frontend.settings.max_audio_bytes
     audio = fake.audio_attachment(b"\0" * 16, file_name="huge.ogg", file_size=limit + 1)
     await fake.user_sends(None, audio=audio)
-    reply = await fake.wait_for("editMessageText", lambda c: "too large" in c.text)
+    reply = await fake.wait_for_reply(lambda c: "too large" in c.text)
     assert "1 MB" in reply.text
     assert not fake.calls_of("getFile") and not fake.calls_of("download")
 

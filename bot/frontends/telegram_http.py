@@ -1,0 +1,114 @@
+"""python-telegram-bot's HTTP transport on aiohttp instead of httpx.
+
+PTB lets a bot bring its own `BaseRequest`. Under a burst of answers the httpx stack (httpx,
+httpcore, anyio, sniffio, h11: pure Python) was the largest cost per Bot API call in the
+Telegram latency benchmark; aiohttp parses HTTP in C and keeps its connection pool in a dict.
+Behaviour follows `telegram.request.HTTPXRequest`: the same defaults, timeouts resolved the same
+way, timeouts raised as `TimedOut` and transport errors as `NetworkError`, so PTB's own error
+handling (and AIORateLimiter's retries) is unchanged.
+
+aiohttp has no separate write timeout: a request's whole exchange is bounded by write + read
+timeouts instead, and waiting for a free pooled connection by the pool timeout plus the connect one.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+from telegram._utils.defaultvalue import DefaultValue
+from telegram._utils.types import ODVInput
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+log = logging.getLogger(__name__)
+
+# HTTPXRequest's defaults.
+READ_TIMEOUT_S = 5.0
+WRITE_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 5.0
+POOL_TIMEOUT_S = 1.0
+MEDIA_WRITE_TIMEOUT_S = 20.0
+
+
+def _resolve(value: ODVInput[float], default: float | None) -> float | None:
+    return default if isinstance(value, DefaultValue) else value
+
+
+def _sum(*timeouts: float | None) -> float | None:
+    """The sum of timeouts, None (no limit) when any is None."""
+    return None if any(t is None for t in timeouts) else sum(timeouts)
+
+
+class AiohttpRequest(BaseRequest):
+    """A `BaseRequest` over one `aiohttp.ClientSession` with at most `connection_pool_size`
+    connections."""
+
+    def __init__(self, connection_pool_size: int = 1, *, read_timeout: float | None = READ_TIMEOUT_S,
+                 write_timeout: float | None = WRITE_TIMEOUT_S, connect_timeout: float | None = CONNECT_TIMEOUT_S,
+                 pool_timeout: float | None = POOL_TIMEOUT_S,
+                 media_write_timeout: float | None = MEDIA_WRITE_TIMEOUT_S) -> None:
+        self.connection_pool_size = connection_pool_size
+        self._read_timeout = read_timeout
+        self._write_timeout = write_timeout
+        self._connect_timeout = connect_timeout
+        self._pool_timeout = pool_timeout
+        self._media_write_timeout = media_write_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            # The session must be made inside the running loop it will serve.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.connection_pool_size),
+                headers={"User-Agent": self.USER_AGENT},
+            )
+
+    async def shutdown(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+        files = request_data.multipart_data if request_data else None
+        fields = request_data.json_parameters if request_data else None
+        read = _resolve(read_timeout, self._read_timeout)
+        write = _resolve(write_timeout, self._media_write_timeout if files else self._write_timeout)
+        connect = _resolve(connect_timeout, self._connect_timeout)
+        pool = _resolve(pool_timeout, self._pool_timeout)
+        timeout = aiohttp.ClientTimeout(total=_sum(connect, pool, write, read), connect=_sum(pool, connect),
+                                        sock_connect=connect, sock_read=read)
+        try:
+            async with self._session.request(method, url, data=_body(fields, files), timeout=timeout) as response:
+                return response.status, await response.read()
+        except asyncio.TimeoutError as error:
+            raise TimedOut from error
+        except aiohttp.ClientError as error:
+            # The class name helps when the error's message is empty, as in HTTPXRequest.
+            raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+
+
+def _body(fields: dict[str, str] | None, files: dict | None) -> aiohttp.FormData | dict[str, str] | None:
+    """Form fields as application/x-www-form-urlencoded; with files, multipart/form-data."""
+    if not files:
+        return fields
+    form = aiohttp.FormData()
+    for name, value in (fields or {}).items():
+        form.add_field(name, value)
+    for name, (filename, content, mime_type) in files.items():
+        form.add_field(name, content, filename=filename, content_type=mime_type)
+    return form
