@@ -39,7 +39,7 @@ class StoredMood:
     model_version: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrackRecord:
     key: str  # "spotify:<id>" | "youtube:<id>" | "sha256:<hex>"
     title: str

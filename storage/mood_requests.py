@@ -1,5 +1,13 @@
-"""Mood requests: one document per answered /mood, the raw material of server playlists."""
+"""Mood requests: one document per answered /mood, the raw material of server playlists.
+
+Writes are group-committed: every `add` waits until its document is stored (or raises the
+storage error), as a plain insert would, but the documents added while one insert is on its way
+go together in the next `insert_many`. Alone, a request costs one insert as before; in a burst of
+answers, a few inserts serve hundreds of them, which keeps the event loop free for the replies.
+"""
 from __future__ import annotations
+
+import asyncio
 
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -7,11 +15,37 @@ from storage.codec import request_to_doc
 from storage.failures import translated_errors
 from storage.models import MoodRequest
 
+MAX_BATCH = 500  # documents per insert_many; far under MongoDB's 100 000 and 48 MB limits
+
 
 class RequestRepo:
     def __init__(self, collection: AsyncCollection) -> None:
         self._requests = collection
+        self._pending: list[tuple[dict, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
 
     async def add(self, request: MoodRequest) -> None:
-        with translated_errors("record mood request"):
-            await self._requests.insert_one(request_to_doc(request))
+        stored = asyncio.get_running_loop().create_future()
+        self._pending.append((request_to_doc(request), stored))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_pending())
+        # Shielded: a caller that gives up must not cancel the insert its neighbours wait on.
+        await asyncio.shield(stored)
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            try:
+                with translated_errors("record mood requests"):
+                    await self._requests.insert_many([doc for doc, _ in batch], ordered=False)
+            except Exception as error:  # StorageError, or anything unexpected: each caller hears of it
+                outcome: BaseException | None = error
+            else:
+                outcome = None
+            for _, stored in batch:
+                if stored.done():
+                    continue
+                if outcome is None:
+                    stored.set_result(None)
+                else:
+                    stored.set_exception(outcome)

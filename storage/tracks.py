@@ -1,5 +1,15 @@
-"""Tracks: metadata and the classified mood, cached by track key."""
+"""Tracks: metadata and the classified mood, cached by track key.
+
+A song's mood, once classified, does not change, and the same popular songs are asked for again
+and again: found tracks stay in a small in-process LRU for TRACK_CACHE_TTL_S, so a burst of
+`/mood` for cached songs costs no database round trip after the first. The TTL bounds how long a
+record written by another process (another bot instance) can be missed here.
+"""
 from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Callable
 
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -7,17 +17,43 @@ from storage.codec import track_from_doc, track_to_doc
 from storage.failures import translated_errors
 from storage.models import TrackRecord
 
+TRACK_CACHE_SIZE = 10_000  # records; a few MB at most
+TRACK_CACHE_TTL_S = 300.0
+
 
 class TrackRepo:
-    def __init__(self, collection: AsyncCollection) -> None:
+    def __init__(self, collection: AsyncCollection, *, cache_size: int = TRACK_CACHE_SIZE,
+                 ttl_s: float = TRACK_CACHE_TTL_S, clock: Callable[[], float] = time.monotonic) -> None:
         self._tracks = collection
+        self._cache_size = cache_size
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._recent: OrderedDict[str, tuple[float, TrackRecord]] = OrderedDict()
 
     async def get(self, key: str) -> TrackRecord | None:
+        remembered = self._recent.get(key)
+        if remembered is not None and remembered[0] > self._clock():
+            self._recent.move_to_end(key)
+            return remembered[1]
         with translated_errors("get track"):
             doc = await self._tracks.find_one({"key": key})
-        return None if doc is None else track_from_doc(doc)
+        if doc is None:
+            return None
+        record = track_from_doc(doc)
+        self._remember(record)
+        return record
 
     async def save(self, track: TrackRecord) -> None:
         """Insert or replace the track with this key (the unique index keeps it single)."""
         with translated_errors("save track"):
             await self._tracks.replace_one({"key": track.key}, track_to_doc(track), upsert=True)
+        # Forget rather than remember: the next get reads back exactly what the database keeps.
+        self._recent.pop(track.key, None)
+
+    def _remember(self, track: TrackRecord) -> None:
+        if self._cache_size <= 0:
+            return
+        self._recent[track.key] = (self._clock() + self._ttl_s, track)
+        self._recent.move_to_end(track.key)
+        while len(self._recent) > self._cache_size:
+            self._recent.popitem(last=False)

@@ -1,13 +1,17 @@
 """Users, tracks, mood requests, sent prompts and server settings, through their repositories."""
 from __future__ import annotations
 
+import asyncio
 from datetime import date, time, timedelta
 
 import pytest
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.errors import DuplicateKeyError
 
 from storage.database import Database
-from storage.models import MoodRequest, ServerSettings, StoredMood, TrackRecord, User, UserRef
+from storage.models import DatabaseUnavailableError, MoodRequest, ServerSettings, StoredMood, TrackRecord, User, UserRef
+from storage.mood_requests import RequestRepo
+from storage.tracks import TrackRepo
 from tests.storage.conftest import T0
 
 ALICE = UserRef("chat", "alice")
@@ -137,6 +141,48 @@ async def test_request_add_stores_one_document(db: Database):
     ]
 
 
+class InsertCounter(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.inserts = 0
+
+    def started(self, event) -> None:
+        self.inserts += event.command_name == "insert"
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        pass
+
+
+async def test_a_burst_of_requests_is_stored_whole_in_few_inserts(mongo_uri: str, db_name: str):
+    counter = InsertCounter()
+    client = AsyncMongoClient(mongo_uri, event_listeners=[counter])
+    try:
+        repo = RequestRepo(client[db_name]["requests"])
+        burst = [MoodRequest(UserRef("chat", f"u{i}"), "chat:guild", f"spotify:{i}", "calm", T0) for i in range(300)]
+        await asyncio.gather(*(repo.add(request) for request in burst))
+        stored = await client[db_name]["requests"].distinct("user_id")
+        assert sorted(stored) == sorted(f"u{i}" for i in range(300))  # every add awaited its own write
+        assert 1 <= counter.inserts <= 10  # grouped: not one insert per request
+        await repo.add(burst[0])  # alone, at once
+        assert await client[db_name]["requests"].count_documents({"user_id": "u0"}) == 2
+    finally:
+        await client.drop_database(db_name)
+        await client.close()
+
+
+async def test_every_request_in_a_failed_batch_hears_of_the_failure():
+    client = AsyncMongoClient("mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200")  # nothing listens
+    try:
+        repo = RequestRepo(client["x"]["requests"])
+        results = await asyncio.gather(*(repo.add(MoodRequest(ALICE, None, f"k{i}", "sad", T0)) for i in range(5)),
+                                       return_exceptions=True)
+        assert all(isinstance(r, DatabaseUnavailableError) for r in results)
+    finally:
+        await client.close()
+
+
 async def test_request_indexes_serve_place_and_user_queries(db: Database):
     keys = [ix["key"] async for ix in await db.db["requests"].list_indexes()]
     assert {"place": 1, "created_at": -1} in [dict(k) for k in keys]
@@ -216,3 +262,29 @@ async def test_server_settings_default_then_toggle(db: Database):
     assert await db.servers.get("chat:other") == ServerSettings("chat:other", True)
     await db.servers.set_playlist_enabled("chat:guild", True)
     assert (await db.servers.get("chat:guild")).playlist_enabled is True
+
+
+async def test_a_found_track_is_served_from_memory_until_its_ttl(db: Database):
+    """A burst of /mood for one song reads the database once; a change made elsewhere (another
+    bot process) shows after the TTL; the bound on remembered tracks holds."""
+    now = [0.0]
+    repo = TrackRepo(db.db["tracks"], cache_size=2, ttl_s=60.0, clock=lambda: now[0])
+    await repo.save(creep())
+    assert await repo.get("spotify:6b2oQ") == creep()
+    await db.db["tracks"].update_one({"key": "spotify:6b2oQ"}, {"$set": {"title": "Changed elsewhere"}})
+    assert (await repo.get("spotify:6b2oQ")).title == "Creep"  # remembered
+    now[0] = 61.0
+    assert (await repo.get("spotify:6b2oQ")).title == "Changed elsewhere"  # expired: read again
+
+    for key in ("sha256:aa", "sha256:bb"):  # two more found tracks push the first one out
+        await repo.save(creep(key=key, spotify_id=None, spotify_url=None))
+        await repo.get(key)
+    await db.db["tracks"].update_one({"key": "spotify:6b2oQ"}, {"$set": {"title": "Again"}})
+    assert (await repo.get("spotify:6b2oQ")).title == "Again"
+
+
+async def test_saving_a_track_replaces_what_was_remembered(db: Database):
+    await db.tracks.save(creep(mood=None, classified_at=None))
+    assert (await db.tracks.get("spotify:6b2oQ")).mood is None
+    await db.tracks.save(creep())
+    assert await db.tracks.get("spotify:6b2oQ") == creep()
