@@ -22,7 +22,6 @@ import math
 import re
 import shutil
 import tempfile
-import threading
 import urllib.error
 import urllib.request
 from contextlib import asynccontextmanager
@@ -35,6 +34,7 @@ import yt_dlp
 from yt_dlp.utils import download_range_func
 
 from bot.sources import oggsection as ogg
+from bot.sources.downloadpool import DownloadPool, WorkerCrashedError, shared_pool
 from bot.sources import webmsection as webm
 from bot.sources.keys import file_cache_key
 from bot.sources.models import (
@@ -250,11 +250,19 @@ class _YtdlpLog:
         return any(needle in line for line in self.lines)
 
 
-class _Cancelled(Exception):
-    pass
-
-
 # -- the fetcher -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DownloadJob:
+    """What a download worker needs to fetch one song: plain data, it travels by pickle."""
+
+    source: str  # a URL or a yt-dlp search
+    known_s: float | None  # the song's length, if Spotify said
+    label: str  # the song's name in error messages
+    workdir: Path
+    youtube_id: str | None = None
+    try_range: bool = False  # a plain file URL: try the two Range requests before yt-dlp
+
 
 class AudioFetcher:
     def __init__(
@@ -269,15 +277,15 @@ class AudioFetcher:
         *,
         resolver: Resolver = system_resolver,
         socket_timeout_s: float = SOCKET_TIMEOUT_S,
+        pool: DownloadPool | None = None,
     ):
         self.search_template = search_template
         self.guard = URLGuard(allowed_hosts, resolver)
-        self.max_bytes = max_bytes
-        self.max_duration_s = max_duration_s
-        self.section_seconds = section_seconds
+        self.downloader = SectionDownloader(max_bytes, max_duration_s, section_seconds,
+                                            min(socket_timeout_s, timeout_s))
         self.timeout_s = timeout_s
         self.tmp_dir = Path(tmp_dir) if tmp_dir else None
-        self.socket_timeout_s = min(socket_timeout_s, timeout_s)
+        self._pool = pool  # None: the process-wide one, started with the first fetch
 
     @classmethod
     def from_settings(cls, settings, tmp_dir: Path | str | None = None) -> "AudioFetcher":
@@ -289,54 +297,81 @@ class AudioFetcher:
             tmp_dir=tmp_dir,
         )
 
+    @property
+    def pool(self) -> DownloadPool:
+        if self._pool is None:
+            self._pool = shared_pool(preload=(__name__,))
+        return self._pool
+
     @asynccontextmanager
     async def fetch(self, item: TrackInfo | Query) -> AsyncIterator[FetchedAudio]:
         """Download a section of `item`'s audio; the file lives until the `async with` ends."""
         if self.tmp_dir is not None:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix="moodbot-audio-", dir=self.tmp_dir))
-        cancel = threading.Event()
         try:
             try:
-                audio = await asyncio.wait_for(
-                    asyncio.to_thread(self.fetch_sync, item, workdir, cancel), self.timeout_s
-                )
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.timeout_s):
+                    job = await self.plan(item, workdir)
+                    # A timeout or a cancellation kills the worker: nothing writes to workdir after.
+                    audio = await self.pool.run(download, self.downloader, job)
+            except TimeoutError:
                 raise DownloadError(TOO_SLOW) from None
+            except WorkerCrashedError as error:
+                log.warning("download worker crashed: %s", error)
+                raise DownloadError(f"The download of “{label_of(item)}” failed.") from None
             yield audio
         finally:
-            cancel.set()  # a download thread left behind by a timeout stops at its next chunk
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def fetch_sync(self, item: TrackInfo | Query, workdir: Path, cancel: threading.Event) -> FetchedAudio:
+    async def plan(self, item: TrackInfo | Query, workdir: Path) -> DownloadJob:
+        """The download to run for `item`. A user's link is vetted here, redirects included,
+        so the worker only ever sees the vetted end of its chain."""
         if is_user_link(item):
-            # A link the user gave (not the operator's template): vet it and every redirect hop.
             url = item.url if isinstance(item, Query) else item.source_url
             url = url or f"https://www.youtube.com/watch?v={item.youtube_id}"
-            final = self.guard.final_url(url, timeout_s=self.socket_timeout_s)
-            return self._ytdlp(final, item.duration_s if isinstance(item, TrackInfo) else None,
-                               label_of(item), workdir, cancel, youtube_id=item.youtube_id)
+            final = await asyncio.to_thread(self.guard.final_url, url, self.downloader.socket_timeout_s)
+            return DownloadJob(final, item.duration_s if isinstance(item, TrackInfo) else None,
+                               label_of(item), workdir, youtube_id=item.youtube_id)
         if isinstance(item, Query) and item.kind is not QueryKind.TEXT:
             raise ValueError("resolve a Spotify link to a TrackInfo before fetching its audio")
         source = render_source(self.search_template, item)
         known = item.duration_s if isinstance(item, TrackInfo) else None
-        if known is not None and known > self.max_duration_s:
+        if known is not None and known > self.downloader.max_duration_s:
             raise AudioTooLargeError(f"“{label_of(item)}” is too long for me to listen to.")
-        if is_http_url(source) and known:
-            audio = self._range_section(source, known, workdir, cancel, label_of(item))
+        return DownloadJob(source, known, label_of(item), workdir, try_range=bool(is_http_url(source) and known))
+
+
+def download(downloader: "SectionDownloader", job: DownloadJob) -> FetchedAudio:
+    """Run in a download worker: `job`'s audio section into `job.workdir`."""
+    return downloader.download(job)
+
+
+@dataclass(frozen=True)
+class SectionDownloader:
+    """Range requests, container splicing and yt-dlp: the part of a fetch that runs in a worker."""
+
+    max_bytes: int
+    max_duration_s: float
+    section_seconds: float
+    socket_timeout_s: float
+
+    def download(self, job: DownloadJob) -> FetchedAudio:
+        if job.try_range:
+            audio = self._range_section(job.source, job.known_s, job.workdir, job.label)
             if audio is not None:
                 return audio
-        return self._ytdlp(source, known, label_of(item), workdir, cancel)
+        return self._ytdlp(job.source, job.known_s, job.label, job.workdir, youtube_id=job.youtube_id)
 
     # Plain Ogg/WebM file: header + the window's bytes, two Range requests.
-    def _range_section(self, url: str, duration_s: float, workdir: Path, cancel: threading.Event,
-                       label: str, headers: dict[str, str] | None = None) -> FetchedAudio | None:
+    def _range_section(self, url: str, duration_s: float, workdir: Path, label: str,
+                       headers: dict[str, str] | None = None) -> FetchedAudio | None:
         try:
-            return self._range_section_or_none(url, duration_s, workdir, cancel, headers or {})
+            return self._range_section_or_none(url, duration_s, workdir, headers or {})
         except TrackNotFoundError:
             raise TrackNotFoundError(f"No audio found for “{label}”.") from None
 
-    def _range_section_or_none(self, url: str, duration_s: float, workdir: Path, cancel: threading.Event,
+    def _range_section_or_none(self, url: str, duration_s: float, workdir: Path,
                                headers: dict[str, str]) -> FetchedAudio | None:
         head = http_range(url, 0, SECTION_PREFIX_BYTES[0] - 1, self.socket_timeout_s, headers)
         container = container_of(head.data) if head is not None else None
@@ -355,8 +390,6 @@ class AudioFetcher:
         last = min(math.ceil(size * end / duration_s + RANGE_MARGIN * span), size - 1)
         if last - first + len(head.data) > self.max_bytes:
             raise AudioTooLargeError("That song's audio file is too big to fetch.")
-        if cancel.is_set():
-            raise _Cancelled()
         middle = http_range(url, first, last, self.socket_timeout_s, headers)
         if middle is None:
             return None
@@ -402,13 +435,11 @@ class AudioFetcher:
         }
 
     def _ytdlp(self, source: str, known_s: float | None, label: str, workdir: Path,
-               cancel: threading.Event, youtube_id: str | None = None) -> FetchedAudio:
+               youtube_id: str | None = None) -> FetchedAudio:
         messages = _YtdlpLog()
         progress = {"bytes": 0}
 
         def hook(status: dict) -> None:
-            if cancel.is_set():
-                raise _Cancelled()
             done = status.get("downloaded_bytes") or 0
             progress["bytes"] = max(progress["bytes"], done)
             if done > self.max_bytes:
@@ -427,7 +458,7 @@ class AudioFetcher:
             direct = direct_range_url(info)
             if direct and duration:
                 try:
-                    audio = self._range_section(direct, duration, workdir, cancel, label, info.get("http_headers"))
+                    audio = self._range_section(direct, duration, workdir, label, info.get("http_headers"))
                 except DownloadError as error:  # the host may want yt-dlp's way; let yt-dlp try
                     log.info("Range section failed (%s); falling back to yt-dlp", error)
                     audio = None
