@@ -6,8 +6,8 @@ import json
 import time
 
 from bot.frontends import render
-from bot.frontends.telegram import COMMANDS, JOURNAL_USAGE
-from bot.replies import PromptMessage
+from bot.frontends.telegram import COMMANDS, JOURNAL_USAGE, StatusMessage
+from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, PromptMessage
 
 GROUP = -100777
 ALICE, BOB = 42, 43
@@ -154,3 +154,46 @@ async def test_an_unexpected_failure_gets_a_polite_message(telegram):
     await fake.user_sends("/export")
     reply = await fake.wait_for("sendMessage")
     assert reply.text == render.GENERIC_ERROR
+
+
+# Progress in one message ---------------------------------------------------------------------
+
+
+async def status_for(fake, frontend, delay_s: float) -> tuple[StatusMessage, int]:
+    """A StatusMessage answering a real message of the bot, and the mark after it."""
+    asked = await frontend.app.bot.send_message(chat_id=ALICE, text="/mood Creep")
+    return StatusMessage(asked, delay_s=delay_s), fake.mark()
+
+
+async def test_a_quick_answer_is_one_message_and_no_status(telegram):
+    fake, frontend = telegram
+    status, mark = await status_for(fake, frontend, delay_s=0.2)
+    status.show_later(STAGE_FINDING)
+    await status.finish("Mood: calm")
+    await asyncio.sleep(0.4)  # past the delay: the cancelled status must not appear late
+    assert [(c.method, c.text) for c in fake.calls[mark:]] == [("sendMessage", "Mood: calm")]
+
+
+async def test_slow_work_shows_a_status_after_the_delay_and_the_answer_replaces_it(telegram):
+    fake, frontend = telegram
+    status, mark = await status_for(fake, frontend, delay_s=0.05)
+    status.show_later(STAGE_FINDING)
+    shown = await fake.wait_for("sendMessage", after=mark)
+    assert shown.text == STAGE_FINDING
+    await status.finish("Mood: sad")
+    edit = await fake.wait_for("editMessageText", after=mark)
+    assert edit.text == "Mood: sad"
+    assert int(edit.params["message_id"]) == fake.message_of(shown)["message_id"]
+
+
+async def test_a_slow_stage_is_shown_at_once_then_edited_through(telegram):
+    fake, frontend = telegram
+    status, mark = await status_for(fake, frontend, delay_s=60)
+    status.show_later(STAGE_FINDING)
+    await status(STAGE_DOWNLOADING)
+    await status(STAGE_DOWNLOADING)  # a repeat changes nothing: Telegram would refuse the edit
+    await status(STAGE_LISTENING)
+    await status.finish("Mood: happy")
+    assert [(c.method, c.text) for c in fake.calls[mark:]] == [
+        ("sendMessage", STAGE_DOWNLOADING), ("editMessageText", STAGE_LISTENING),
+        ("editMessageText", "Mood: happy")]

@@ -1,0 +1,63 @@
+"""The aiohttp transport under python-telegram-bot fails the way PTB expects of any transport."""
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from aiohttp import web
+from telegram.error import NetworkError, TimedOut
+from telegram.request import RequestData
+
+from bot.frontends.telegram_http import AiohttpRequest
+
+
+@pytest.fixture
+async def stalling_server():
+    """Accepts requests and answers none until the test is over."""
+    released = asyncio.Event()
+
+    async def stall(_request: web.Request) -> web.Response:
+        await released.wait()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", stall)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    released.set()
+    await runner.cleanup()
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_a_server_that_does_not_answer_is_a_timeout(stalling_server):
+    request = AiohttpRequest(read_timeout=0.2)
+    await request.initialize()
+    try:
+        with pytest.raises(TimedOut):
+            await request.do_request(f"{stalling_server}/sendMessage", "POST", RequestData())
+    finally:
+        await request.shutdown()
+
+
+async def test_a_refused_connection_is_a_network_error():
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        with pytest.raises(NetworkError, match="aiohttp"):
+            await request.do_request(f"http://127.0.0.1:{closed_port()}/getMe", "POST")
+    finally:
+        await request.shutdown()
+
+
+async def test_it_must_be_initialised_first():
+    with pytest.raises(RuntimeError, match="not initialized"):
+        await AiohttpRequest().do_request("http://127.0.0.1:9/getMe", "POST")
