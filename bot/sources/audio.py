@@ -13,6 +13,11 @@ files over plain HTTP with two Range requests (the header + the byte span of the
 into a valid file by `oggsection` / `webmsection`), anything else through yt-dlp's
 `download_ranges` (ffmpeg seeks and cuts). Without a known length, the whole file is downloaded,
 bounded by `max_bytes`. Nothing is converted: the classifier decodes webm/m4a/ogg itself.
+
+The download itself (Range requests, splicing, yt-dlp) runs in a warm worker process of a
+`DownloadPool`, not in a thread: yt-dlp is pure Python and would hold the GIL that the bot's event
+loop needs. The link vetting and the temporary directory stay here; a download that overruns
+`timeout_s` is killed with its worker before the directory is removed.
 """
 from __future__ import annotations
 

@@ -1,0 +1,130 @@
+"""Downloads run in warm worker processes, not in the bot's: a job that overruns is killed with its
+worker, a worker that dies is replaced, and no more than `max_workers` run at once."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+
+import pytest
+
+from bot.sources.audio import AudioFetcher
+from bot.sources.downloadpool import DownloadPool, WorkerCrashedError
+from bot.sources.models import DownloadError, Query, QueryKind
+
+JOB_TIMEOUT_S = 30.0  # generous: a cold worker imports the download code on a busy machine
+
+
+def is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def pool():
+    pool = DownloadPool(max_workers=2)
+    yield pool
+    pool.close()
+
+
+async def test_a_job_runs_in_another_process_and_the_worker_stays_warm(pool):
+    first = await pool.run(os.getpid, timeout_s=JOB_TIMEOUT_S)
+    second = await pool.run(os.getpid, timeout_s=JOB_TIMEOUT_S)
+    assert first != os.getpid()
+    assert second == first  # the same warm worker took the next job
+
+
+async def test_the_jobs_error_comes_back_with_its_type_and_words(pool):
+    with pytest.raises(ValueError, match="invalid literal"):
+        await pool.run(int, "not a number", timeout_s=JOB_TIMEOUT_S)
+    assert await pool.run(int, "7", timeout_s=JOB_TIMEOUT_S) == 7  # the worker survived it
+
+
+async def test_an_overrunning_job_is_killed_with_its_worker(pool):
+    worker = await pool.run(os.getpid, timeout_s=JOB_TIMEOUT_S)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await pool.run(time.sleep, 60, timeout_s=0.5)
+    assert time.monotonic() - started < 5
+    assert not is_running(worker)
+    assert await pool.run(os.getpid, timeout_s=JOB_TIMEOUT_S) not in (worker, os.getpid())
+
+
+async def test_a_cancelled_job_kills_its_worker(pool):
+    worker = await pool.run(os.getpid, timeout_s=JOB_TIMEOUT_S)
+    task = asyncio.create_task(pool.run(time.sleep, 60))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not is_running(worker)
+
+
+async def test_a_worker_that_dies_mid_job_is_reported_and_replaced(pool):
+    with pytest.raises(WorkerCrashedError) as info:
+        await pool.run(os._exit, 3, timeout_s=JOB_TIMEOUT_S)
+    assert "stopped unexpectedly" in str(info.value)
+    assert await pool.run(int, "1", timeout_s=JOB_TIMEOUT_S) == 1
+
+
+async def test_no_more_than_max_workers_run_at_once(pool):
+    pids = await asyncio.gather(*(pool.run(os.getpid, timeout_s=JOB_TIMEOUT_S) for _ in range(8)))
+    assert len(set(pids)) <= 2 and os.getpid() not in pids
+    assert len(pool.worker_pids()) <= 2
+
+
+async def test_the_workers_log_lines_are_logged_again_in_the_bot(pool, caplog):
+    with caplog.at_level(logging.INFO, logger="bot.sources.somewhere"):
+        await pool.run(logging.getLogger("bot.sources.somewhere").info, "cut %s", "failed",
+                       timeout_s=JOB_TIMEOUT_S)
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
+        ("bot.sources.somewhere", logging.INFO, "cut failed")]
+
+
+async def test_a_closed_pool_leaves_no_process_behind():
+    pool = DownloadPool(max_workers=2)
+    pids = set(await asyncio.gather(*(pool.run(os.getpid, timeout_s=JOB_TIMEOUT_S) for _ in range(2))))
+    pool.close()
+    assert not any(is_running(pid) for pid in pids)
+    with pytest.raises(RuntimeError):
+        await pool.run(os.getpid, timeout_s=JOB_TIMEOUT_S)
+
+
+# -- through the fetcher ---------------------------------------------------------------------
+
+async def test_a_hung_download_kills_its_worker_and_leaves_no_files(audio_server, tmp_path, pool):
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/hang/{title}.ogg", tmp_dir=tmp_path,
+                           timeout_s=2.0, pool=pool)
+    worker = await pool.run(os.getpid, timeout_s=JOB_TIMEOUT_S)  # warm: the 2 s are the download's alone
+    with pytest.raises(DownloadError, match="took too long"):
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="x")):
+            pass
+    assert not is_running(worker)
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_download_worker_killed_mid_download_gives_a_readable_error(audio_server, tmp_path, pool):
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/hang/{title}.ogg", tmp_dir=tmp_path,
+                           timeout_s=JOB_TIMEOUT_S, pool=pool)
+    worker = await pool.run(os.getpid, timeout_s=JOB_TIMEOUT_S)
+
+    async def kill_when_it_asks() -> None:
+        while not audio_server.requests:  # the worker is inside the download now
+            await asyncio.sleep(0.05)
+        os.kill(worker, signal.SIGKILL)
+
+    killer = asyncio.create_task(kill_when_it_asks())
+    with pytest.raises(DownloadError) as info:
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="clip")):
+            pass
+    await killer
+    assert str(info.value) == "The download of “clip” failed."
+    assert list(tmp_path.iterdir()) == []
+    ok = AudioFetcher(search_template=audio_server.base_url + "/{title}.ogg", tmp_dir=tmp_path, pool=pool)
+    async with ok.fetch(Query(kind=QueryKind.TEXT, text="clip")) as audio:  # a fresh worker answers
+        assert audio.path.stat().st_size > 0
