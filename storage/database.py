@@ -39,8 +39,9 @@ class Database:
         self.journal = JournalRepo(db[JOURNAL])
         self.prompts = PromptRepo(db[PROMPTS])
         self.servers = ServerRepo(db[SERVERS])
-        self.playlists = PlaylistQueries(db)
-        self.privacy = PrivacyRepo(db)
+        # Readers of the requests collection wait for the requests still being written.
+        self.playlists = PlaylistQueries(db, self.requests)
+        self.privacy = PrivacyRepo(db, self.requests)
 
     @classmethod
     async def connect(
@@ -84,4 +85,5 @@ class Database:
         return version
 
     async def close(self) -> None:
+        await self.requests.settled()  # nothing recorded is dropped at shutdown
         await self.client.close()

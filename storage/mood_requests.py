@@ -1,19 +1,26 @@
 """Mood requests: one document per answered /mood, the raw material of server playlists.
 
-Writes are group-committed: every `add` waits until its document is stored (or raises the
-storage error), as a plain insert would, but the documents added while one insert is on its way
-go together in the next `insert_many`. Alone, a request costs one insert as before; in a burst of
-answers, a few inserts serve hundreds of them, which keeps the event loop free for the replies.
+Writes are group-committed: the documents added while one insert is on its way go together in
+the next `insert_many`. Alone, a request costs one insert as before; in a burst of answers, a few
+inserts serve hundreds of them, which keeps the event loop free for the replies.
+
+- `add` waits until its document is stored, or raises the storage error.
+- `record` does not wait: the answer to the user need not wait for its bookkeeping. A failure is
+  logged. Readers of the collection (playlists, export, forget) first wait for `settled`, so
+  within the process every recorded request is seen, and none is written after a `forget`.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 from storage.codec import request_to_doc
 from storage.failures import translated_errors
-from storage.models import MoodRequest
+from storage.models import MoodRequest, StorageError
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 500  # documents per insert_many; far under MongoDB's 100 000 and 48 MB limits
 
@@ -25,12 +32,25 @@ class RequestRepo:
         self._writer: asyncio.Task | None = None
 
     async def add(self, request: MoodRequest) -> None:
-        stored = asyncio.get_running_loop().create_future()
+        # Shielded: a caller that gives up must not cancel the insert its neighbours wait on.
+        await asyncio.shield(self._enqueue(request))
+
+    def record(self, request: MoodRequest) -> None:
+        """Store the request in the background; see the module's docstring."""
+        self._enqueue(request).add_done_callback(_log_failure)
+
+    async def settled(self) -> None:
+        """Wait until every request added or recorded so far is written (or has failed)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
+    def _enqueue(self, request: MoodRequest) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        stored = loop.create_future()
         self._pending.append((request_to_doc(request), stored))
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_pending())
-        # Shielded: a caller that gives up must not cancel the insert its neighbours wait on.
-        await asyncio.shield(stored)
+            self._writer = loop.create_task(self._write_pending())
+        return stored
 
     async def _write_pending(self) -> None:
         while self._pending:
@@ -49,3 +69,13 @@ class RequestRepo:
                     stored.set_result(None)
                 else:
                     stored.set_exception(outcome)
+
+
+def _log_failure(stored: asyncio.Future) -> None:
+    if stored.cancelled():
+        return
+    error = stored.exception()
+    if isinstance(error, StorageError):
+        log.warning("mood request not recorded: %s", error)
+    elif error is not None:
+        log.error("mood request not recorded", exc_info=error)

@@ -23,6 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from storage.codec import utc
 from storage.failures import translated_errors
 from storage.models import PlaylistItem, UserRef
+from storage.mood_requests import RequestRepo
 from storage.schema import JOURNAL, REQUESTS, TRACKS, USERS
 
 WEEK = timedelta(days=7)
@@ -132,8 +133,9 @@ def playlist_item(row: dict[str, Any]) -> PlaylistItem:
 
 
 class PlaylistQueries:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, requests: RequestRepo | None = None) -> None:
         self._db = db
+        self._requests = requests
 
     async def playlist(
         self, place: str, mood: str, *, limit: int = 20, since: datetime | None = None
@@ -159,6 +161,8 @@ class PlaylistQueries:
 
     async def members_seen(self, place: str) -> list[UserRef]:
         """Everyone seen in the place, whatever their sharing choice (filtered in step 2)."""
+        if self._requests is not None:  # every query here starts from this: see the writes first
+            await self._requests.settled()
         seen: set[UserRef] = set()
         with translated_errors("server members"):
             for collection in (REQUESTS, JOURNAL):

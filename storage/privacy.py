@@ -13,6 +13,7 @@ from storage.codec import (
 )
 from storage.failures import translated_errors
 from storage.models import UserExport, UserRef
+from storage.mood_requests import RequestRepo
 from storage.schema import JOURNAL, PROMPTS, REQUESTS, USERS
 
 # Every collection holding documents about a user; `tracks` and `servers` hold none.
@@ -21,10 +22,12 @@ OLDEST_FIRST = [("created_at", ASCENDING)]
 
 
 class PrivacyRepo:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, requests: RequestRepo | None = None) -> None:
         self._db = db
+        self._requests = requests
 
     async def export(self, ref: UserRef) -> UserExport:
+        await self._settled()
         who = user_filter(ref)
         with translated_errors("export user data"):
             user = await self._db[USERS].find_one(who)
@@ -38,8 +41,13 @@ class PrivacyRepo:
             prompts=[prompt_from_doc(doc) for doc in prompts],
         )
 
+    async def _settled(self) -> None:
+        if self._requests is not None:
+            await self._requests.settled()
+
     async def forget(self, ref: UserRef) -> int:
         """Delete every document about the user; returns how many were deleted."""
+        await self._settled()  # a request still being written must not outlive the deletion
         deleted = 0
         with translated_errors("forget user"):
             for name in PERSONAL_COLLECTIONS:

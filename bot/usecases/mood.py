@@ -127,7 +127,7 @@ class MoodUseCase:
         finally:
             if permit is not None:
                 permit.release()
-        await self._record_request(caller, reply)
+        self._record_request(caller, reply)
         log.info("mood.answered", extra={"user": caller.user_id, "chat": caller.chat_id, "track": reply.track_key,
                                          "mood": reply.mood, "cached": reply.cached, "model": reply.model})
         return reply
@@ -211,10 +211,9 @@ class MoodUseCase:
         return mood_reply(record, cached=False, source_url=source_url or track.source_url,
                           fallback_reason=result.fallback_reason)
 
-    async def _record_request(self, caller: Caller, reply: MoodReply) -> None:
+    def _record_request(self, caller: Caller, reply: MoodReply) -> None:
+        """In the background: the answer need not wait for its bookkeeping (storage logs a failure,
+        and its readers see the request once written)."""
         request = MoodRequest(UserRef(caller.platform, caller.user_id), caller.place, reply.track_key,
                               reply.mood, self.now())
-        try:
-            await self.db.requests.add(request)
-        except StorageError as error:
-            log.warning("mood.request_not_saved", extra={"user": caller.user_id, "reason": str(error)})
+        self.db.requests.record(request)

@@ -288,3 +288,26 @@ async def test_saving_a_track_replaces_what_was_remembered(db: Database):
     assert (await db.tracks.get("spotify:6b2oQ")).mood is None
     await db.tracks.save(creep())
     assert await db.tracks.get("spotify:6b2oQ") == creep()
+
+
+async def test_a_recorded_request_is_seen_by_readers_and_does_not_outlive_forget(db: Database):
+    """`record` returns at once; playlists, export and forget still see the request."""
+    db.requests.record(MoodRequest(ALICE, "chat:guild", "spotify:1", "happy", T0))
+    assert [r.track_key for r in (await db.privacy.export(ALICE)).requests] == ["spotify:1"]
+    assert await db.playlists.members_seen("chat:guild") == [ALICE]
+    db.requests.record(MoodRequest(ALICE, "chat:guild", "spotify:2", "sad", T0))
+    await db.privacy.forget(ALICE)
+    await db.requests.settled()
+    assert await db.db["requests"].count_documents({}) == 0
+
+
+async def test_a_recorded_request_that_cannot_be_stored_is_logged(caplog):
+    client = AsyncMongoClient("mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200")
+    try:
+        repo = RequestRepo(client["x"]["requests"])
+        repo.record(MoodRequest(ALICE, None, "k", "sad", T0))
+        await repo.settled()
+        await asyncio.sleep(0)  # the failure is logged in the future's done callback
+    finally:
+        await client.close()
+    assert any("mood request not recorded" in r.getMessage() for r in caplog.records)
