@@ -114,6 +114,15 @@ class Candidate:
     popularity: int = 0
 
 
+def cache_key(query: Query) -> tuple[str, str] | None:
+    """Where the resolver caches the answer to `query`."""
+    if query.kind is QueryKind.SPOTIFY_TRACK and query.spotify_id:
+        return ("track", query.spotify_id)
+    if query.kind is QueryKind.TEXT:
+        return ("search", normalise(query.text))
+    return None
+
+
 def normalise(text: str) -> str:
     """Lower case, no accents, no punctuation, single spaces."""
     text = unicodedata.normalize("NFKD", text.lower())
@@ -281,6 +290,10 @@ class SpotifyResolver:
 
     async def resolve(self, query: Query) -> TrackInfo:
         """A track for a TEXT or SPOTIFY_TRACK query. Raises a `SourceError` subclass."""
+        # A cached answer is a dict lookup: no need for a thread (spotipy blocks, so misses go to one).
+        cached = self._cache.get(cache_key(query))
+        if cached is not None:
+            return cached
         return await asyncio.to_thread(self.resolve_sync, query)
 
     def resolve_sync(self, query: Query) -> TrackInfo:
@@ -305,7 +318,7 @@ class SpotifyResolver:
         return track
 
     def _search(self, text: str) -> TrackInfo:
-        key = ("search", normalise(text))
+        key = ("search", normalise(text))  # as cache_key
         cached = self._cache.get(key)
         if cached is not None:
             return cached

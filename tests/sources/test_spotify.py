@@ -2,6 +2,9 @@
 real spotipy client talking to a local fake of the Spotify Web API."""
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+
 import pytest
 
 from bot.config import Settings
@@ -123,6 +126,18 @@ async def test_repeated_queries_are_served_from_memory(fake_spotify):
     by_link = await resolver.resolve(parse_query(f"spotify:track:{CREEP.track_id}"))
     assert first == again == by_link
     assert len(fake_spotify.api_requests()) == 1
+
+
+async def test_a_cached_answer_needs_no_thread(fake_spotify):
+    """spotipy blocks, so lookups run in threads; a cache hit is answered in the event loop."""
+    fake_spotify.add(CREEP)
+    resolver = make_resolver(fake_spotify)
+    first = await resolver.resolve(parse_query("Radiohead - Creep"))
+    no_threads = concurrent.futures.ThreadPoolExecutor()
+    no_threads.shutdown()  # any to_thread from here on raises RuntimeError
+    asyncio.get_running_loop().set_default_executor(no_threads)
+    assert await resolver.resolve(parse_query("radiohead - creep")) == first
+    assert await resolver.resolve(parse_query(f"https://open.spotify.com/track/{CREEP.track_id}")) == first
 
 
 async def test_nothing_found_names_the_query(fake_spotify):
