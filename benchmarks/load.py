@@ -22,7 +22,11 @@ other machines: their server threads would otherwise take the GIL from the bot's
 count as the bot's lag. `--fakes-in-process` puts them back in the bot's process (how this
 benchmark measured before).
 
+The download workers are started before the uncached burst, as the bot does at start-up
+(`--cold-downloads`: they start with the burst's first songs).
+
     nice -n 15 .venv/bin/python benchmarks/load.py [--cached 500] [--uncached 50] [--fakes-in-process]
+                                                   [--cold-downloads]
 """
 from __future__ import annotations
 
@@ -170,10 +174,12 @@ async def cached_burst(label: str, limiter: BoundedRateLimiter, catalog: Catalog
     return Row(label, latencies, errors, lag.lags_ms)
 
 
-async def uncached_burst(catalog: Catalog, uri: str, classifier: Classifier) -> Row:
+async def uncached_burst(catalog: Catalog, uri: str, classifier: Classifier, warm_downloads: bool) -> Row:
     settings = bot_settings(catalog, uri, f"load_{uuid.uuid4().hex[:8]}", Path(tempfile.mkdtemp()))
     lag = LoopLag()
     async with running_bot(settings, classifier, []) as bot:
+        if warm_downloads:  # what the bot does at start-up, minutes before any burst
+            await bot.usecases.mood.fetcher.warm_up()
         async def ask(number: int, song) -> tuple[object, float]:
             caller = Caller("telegram", str(50_000 + number), chat_id=str(50_000 + number))
             started = time.perf_counter()
@@ -209,7 +215,7 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-async def main(cached_users: int, uncached: int, fakes_in_process: bool = False) -> None:
+async def main(cached_users: int, uncached: int, fakes_in_process: bool = False, warm_downloads: bool = True) -> None:
     logging.basicConfig(level=logging.WARNING)
     songs = load_songs(SHARED_DATA, max(uncached, 20))
     server = DBServer().start()
@@ -217,7 +223,7 @@ async def main(cached_users: int, uncached: int, fakes_in_process: bool = False)
     weights = weights_dir()  # the shipped model: what users get
     try:
         with services(songs, scratch / "cdn", fakes_in_process) as catalog:
-            rows = await measure(catalog, server.uri, weights, cached_users, uncached)
+            rows = await measure(catalog, server.uri, weights, cached_users, uncached, warm_downloads)
     finally:
         server.stop()
     where = "in the bot's process" if fakes_in_process else "in a process of their own"
@@ -225,7 +231,8 @@ async def main(cached_users: int, uncached: int, fakes_in_process: bool = False)
     print(table(rows))
 
 
-async def measure(catalog: Catalog, uri: str, weights: Path, cached_users: int, uncached: int) -> list[Row]:
+async def measure(catalog: Catalog, uri: str, weights: Path, cached_users: int, uncached: int,
+                  warm_downloads: bool) -> list[Row]:
     fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
     ref = await reference(fake)
     await fake.stop()
@@ -242,7 +249,7 @@ async def measure(catalog: Catalog, uri: str, weights: Path, cached_users: int, 
     if uncached > 0:
         async with Classifier(weights) as classifier:  # production defaults
             rows.append(await uncached_burst(Catalog(catalog.songs[:uncached], catalog.spotify, catalog.audio),
-                                             uri, classifier))
+                                             uri, classifier, warm_downloads))
     return rows
 
 
@@ -252,5 +259,7 @@ if __name__ == "__main__":
     parser.add_argument("--uncached", type=int, default=UNCACHED_SONGS)
     parser.add_argument("--fakes-in-process", action="store_true",
                         help="run the fake Spotify and audio CDN in the bot's process (the old setup)")
+    parser.add_argument("--cold-downloads", action="store_true",
+                        help="do not start the download workers before the uncached burst")
     args = parser.parse_args()
-    asyncio.run(main(args.cached, args.uncached, args.fakes_in_process))
+    asyncio.run(main(args.cached, args.uncached, args.fakes_in_process, not args.cold_downloads))

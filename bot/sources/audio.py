@@ -308,6 +308,10 @@ class AudioFetcher:
             self._pool = shared_pool(preload=(__name__,))
         return self._pool
 
+    async def warm_up(self) -> None:
+        """Start the download workers now, so the first songs do not wait for them (call at start-up)."""
+        await self.pool.warm_up()
+
     @asynccontextmanager
     async def fetch(self, item: TrackInfo | Query) -> AsyncIterator[FetchedAudio]:
         """Download a section of `item`'s audio; the file lives until the `async with` ends."""

@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 # executor has min(32, cores + 4) threads, 6 on the 2-core machine. Real downloads wait on the
 # network, so fewer would throttle them; each worker costs ~50 MB.
 MAX_WORKERS = 6
-WARM_WORKERS = 1  # started with the first job, kept for the next one
+# Started by `warm_up` (at the bot's start) or with the first job. More start as a burst needs
+# them (a few ms of the event loop each, once: workers are kept), up to MAX_WORKERS.
+WARM_WORKERS = 2
 # Downloads are background work: the kernel should run the bot's event loop first when both want a core.
 WORKER_NICE = 5
 KILL_WAIT_S = 2.0
@@ -197,10 +199,21 @@ class DownloadPool:
             raise value
         return value
 
-    def warm_up(self) -> None:
-        """Start the warm workers now rather than with the first job."""
-        while len(self._workers) < self.warm_workers and not self._closed:
-            self._idle.append(self._start_worker())
+    async def warm_up(self) -> None:
+        """Start the warm workers and wait until each has imported the download code (at the
+        bot's start, so that the first songs find them ready)."""
+        fresh = [self._start_worker() for _ in range(self.warm_workers - len(self._workers))]
+        for worker in fresh:
+            try:
+                worker.jobs.send((int, ("0",)))  # a no-op: answered once the imports are done
+                await _reply_from(worker)
+            except (EOFError, OSError):
+                self._discard(worker)
+                raise WorkerCrashedError(f"exit status {worker.process.returncode}") from None
+            except BaseException:
+                self._discard(worker)
+                raise
+            self._release(worker)
 
     def close(self) -> None:
         """Stop every worker: idle ones are asked (their pipe closes), busy ones are killed."""
@@ -239,7 +252,8 @@ class DownloadPool:
             self._forget(worker)
         if len(self._workers) < self.max_workers:
             worker = self._start_worker()
-            self.warm_up()  # the burst has begun: have the next worker importing already
+            if len(self._workers) < self.max_workers:  # a burst has begun: the next job finds one ready
+                self._idle.append(self._start_worker())
             return worker
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -267,9 +281,8 @@ class DownloadPool:
         self._forget(worker)
         if self._closed:
             return
-        if self._waiters:
+        if self._waiters or len(self._workers) < self.warm_workers:
             self._release(self._start_worker())  # its place goes to the next job in line
-        self.warm_up()
 
     def _forget(self, worker: _Worker) -> None:
         self._workers.discard(worker)

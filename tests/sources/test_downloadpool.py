@@ -39,6 +39,14 @@ async def test_a_job_runs_in_another_process_and_the_worker_stays_warm(pool):
     assert second == first  # the same warm worker took the next job
 
 
+async def test_warm_up_starts_workers_that_take_the_first_jobs(pool):
+    await pool.warm_up()
+    warm = pool.worker_pids()
+    assert len(warm) == pool.warm_workers == 2
+    pids = await asyncio.gather(*(pool.run(os.getpid, timeout_s=JOB_TIMEOUT_S) for _ in range(2)))
+    assert set(pids) <= set(warm) and pool.worker_pids() == warm
+
+
 async def test_the_jobs_error_comes_back_with_its_type_and_words(pool):
     with pytest.raises(ValueError, match="invalid literal"):
         await pool.run(int, "not a number", timeout_s=JOB_TIMEOUT_S)
