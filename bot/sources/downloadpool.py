@@ -303,4 +303,7 @@ def shared_pool(preload: tuple[str, ...] = ()) -> DownloadPool:
 
 
 if __name__ == "__main__":
-    worker_main(sys.argv[1:])
+    # Run the imported module's copy, so what the worker pickles names bot.sources.downloadpool, not __main__.
+    from bot.sources.downloadpool import worker_main as imported_worker_main
+
+    imported_worker_main(sys.argv[1:])

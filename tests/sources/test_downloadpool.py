@@ -6,12 +6,13 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 import time
 
 import pytest
 
 from bot.sources.audio import AudioFetcher
-from bot.sources.downloadpool import DownloadPool, WorkerCrashedError
+from bot.sources.downloadpool import DownloadPool, JobFailedError, WorkerCrashedError
 from bot.sources.models import DownloadError, Query, QueryKind
 
 JOB_TIMEOUT_S = 30.0  # generous: a cold worker imports the download code on a busy machine
@@ -51,6 +52,11 @@ async def test_the_jobs_error_comes_back_with_its_type_and_words(pool):
     with pytest.raises(ValueError, match="invalid literal"):
         await pool.run(int, "not a number", timeout_s=JOB_TIMEOUT_S)
     assert await pool.run(int, "7", timeout_s=JOB_TIMEOUT_S) == 7  # the worker survived it
+
+
+async def test_a_result_that_cannot_travel_back_is_a_named_error(pool):
+    with pytest.raises(JobFailedError, match="lock"):
+        await pool.run(threading.Lock, timeout_s=JOB_TIMEOUT_S)
 
 
 async def test_an_overrunning_job_is_killed_with_its_worker(pool):
