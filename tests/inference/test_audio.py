@@ -29,6 +29,8 @@ from inference.result import (
 )
 from tests.inference.conftest import SYNTH_SECONDS, synthetic_song
 
+REAL_CLIP = "audio/MT0000011357.ogg"  # Ogg Opus at 24 kHz, like every clip the models learned from
+
 
 def test_constants_are_consistent():
     assert N_FRAMES == (SEGMENT_SAMPLES - audio.N_FFT) // audio.HOP_LENGTH + 1
@@ -79,6 +81,24 @@ def test_log_mel_matches_librosa():
         ref=1.0, amin=audio.LOG_FLOOR, top_db=None,
     )
     np.testing.assert_allclose(ours, theirs, atol=0.01)
+
+
+def reference_log_mel(y: np.ndarray) -> np.ndarray:
+    """The log-mel the shipped models were trained on: numpy's FFT and an einsum, term by term."""
+    frames = np.lib.stride_tricks.sliding_window_view(y, audio.N_FFT, axis=-1)[..., :: audio.HOP_LENGTH, :]
+    spectrum = np.fft.rfft(frames * np.hanning(audio.N_FFT + 1)[:-1].astype(np.float32), axis=-1)
+    power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
+    mel = np.einsum("mf,...tf->...mt", audio.mel_filters(), power)
+    return (10.0 * np.log10(np.maximum(mel, audio.LOG_FLOOR))).astype(np.float32)
+
+
+def test_log_mel_of_a_real_clip_is_the_training_log_mel_to_float32_rounding(shared_data):
+    segments = split_segments(select_section(load_audio(shared_data / REAL_CLIP)))
+    ours, theirs = log_mel(segments), reference_log_mel(segments)
+    assert ours.shape == theirs.shape == (N_SEGMENTS, N_MELS, N_FRAMES) and ours.flags.c_contiguous
+    loud = theirs > theirs.max() - 60.0  # bins within 60 dB of the peak: float32 resolves them well
+    assert np.abs(ours - theirs)[loud].max() < 1e-3
+    assert np.abs(ours - theirs).mean() < 1e-3
 
 
 def test_short_clip_is_repeated_to_fill_the_section():
@@ -159,7 +179,6 @@ def test_truncated_files_raise_typed_errors(song_files, tmp_path):
 
 # --- Decoding: PyAV's in-process decoders, a change of implementation and not of the signal ----------
 
-REAL_CLIP = "audio/MT0000011357.ogg"  # Ogg Opus at 24 kHz, like every clip the models learned from
 SAME_SIGNAL_SNR_DB = 90.0  # decoder rounding only: a lossy re-encode would sit near 20-40 dB
 
 
