@@ -6,6 +6,9 @@ Prints one table of medians over real 30 s clips of the 4Q dataset. Ratios are t
 measured in the same run: each stage as a share of the end-to-end time through the warm pool, and
 the main model against its FLOP floor = model FLOPs (conv/linear/LSTM multiply-adds x 2, counted
 from the ONNX graph) / fp32 matmul throughput (numpy, 2048 x 2048) at the same thread count.
+Two start-up rows: a worker (re)start, forked from the fork server an earlier pool started (what a
+crashed or stuck worker's replacement costs), and a process's first pool, fork server included
+(what the bot pays once at start).
 """
 from __future__ import annotations
 
@@ -14,12 +17,12 @@ import asyncio
 import csv
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 from threadpoolctl import threadpool_limits
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,6 +54,8 @@ def median_seconds(run, inputs, repeats: int) -> float:
 
 def count_flops(onnx_path: Path) -> float:
     """FLOPs of one forward pass at batch 1: 2 x multiply-adds of Conv, Gemm, MatMul, LSTM, GRU."""
+    import onnx  # here: the pool's fork server imports this script, and onnx is no worker's business
+
     model = onnx.load(str(onnx_path))
     model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
     inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
@@ -66,6 +71,8 @@ def count_flops(onnx_path: Path) -> float:
 
 
 def _node_macs(node, shapes: dict[str, list[int]]) -> int:
+    import onnx
+
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     if node.op_type == "Conv":
         out, weight = shapes[node.output[0]], shapes[node.input[1]]
@@ -121,7 +128,8 @@ async def end_to_end(weights: Path, clips: list[Path], repeats: int) -> float:
 
 
 async def cold_start(weights: Path, threads: int) -> float:
-    """Spawn one worker until its model is loaded and warmed (what a replaced pool costs)."""
+    """Start one worker until its model is loaded and warmed (what a replaced pool costs): forked
+    from this process's fork server, which an earlier pool has started."""
     times = []
     for _ in range(COLD_START_REPEATS):
         backend = _ProcessBackend(weights, workers=1, threads=threads)
@@ -129,6 +137,35 @@ async def cold_start(weights: Path, threads: int) -> float:
         await backend.start()
         times.append(time.perf_counter() - started)
         await backend.close()
+    return statistics.median(times)
+
+
+FIRST_START_SCRIPT = """
+import asyncio, sys, time
+from pathlib import Path
+from inference.pool import _ProcessBackend
+
+async def first_start():
+    backend = _ProcessBackend(Path(sys.argv[1]), workers=1, threads=int(sys.argv[2]))
+    started = time.perf_counter()
+    await backend.start()
+    print(time.perf_counter() - started)
+    await backend.close()
+
+asyncio.run(first_start())
+"""
+
+
+def first_start(weights: Path, threads: int) -> float:
+    """A process's first pool: its fork server starts and imports the libraries, then forks the
+    worker (what the bot pays once at start). A fresh interpreter per repeat."""
+    times = []
+    for _ in range(COLD_START_REPEATS):
+        done = subprocess.run(
+            [sys.executable, "-c", FIRST_START_SCRIPT, str(weights), str(threads)],
+            cwd=REPO, capture_output=True, text=True, check=True,
+        )
+        times.append(float(done.stdout.strip().splitlines()[-1]))
     return statistics.median(times)
 
 
@@ -165,7 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     rows.append(("ANN (numpy MLP)", median_seconds(ann.predict, features, repeats * 10), None))
     e2e = asyncio.run(end_to_end(args.weights, clips, repeats))
     rows.append(("end-to-end file -> mood, warm pool", e2e, None))
-    rows.append(("worker cold start (spawn -> model warm)", asyncio.run(cold_start(args.weights, 1)), None))
+    rows.append(("worker (re)start (fork -> model warm)", asyncio.run(cold_start(args.weights, 1)), None))
+    rows.append(("first pool start (+ fork server)", first_start(args.weights, 1), None))
 
     print(f"clips: {len(clips)} x 30 s from {SHARED_DATA}, {repeats} repeats; weights: {args.weights}")
     print(f"cores usable: {len(os.sched_getaffinity(0))}; load average at end: "

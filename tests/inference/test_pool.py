@@ -14,6 +14,7 @@ import pytest_asyncio
 import soundfile as sf
 
 from inference import Classifier, MOODS, MoodResult
+from inference import pool
 from inference.pool import (
     FALLBACK_CRASHED,
     FALLBACK_OVERLOADED,
@@ -208,10 +209,37 @@ def test_an_unknown_executor_is_refused():
 async def test_a_killed_worker_is_replaced_and_the_main_model_answers_again(classifier, clips):
     (pid,) = classifier.worker_pids
     job = asyncio.ensure_future(classifier.classify(clips[0]))
-    await asyncio.sleep(0.05)  # the job is in the worker (decoding takes far longer)
+    # The job is submitted; whether it is running or still queued, killing the worker breaks it.
+    await asyncio.sleep(0.01)
     os.kill(pid, signal.SIGKILL)
     crashed = await job
     assert_is_a_mood(crashed, "ann", FALLBACK_CRASHED)
     after = await classifier.classify(clips[1])
     assert_is_a_mood(after, "main", None)
     assert classifier.worker_pids and pid not in classifier.worker_pids
+
+
+def _in_every_worker(classifier: Classifier, job, *args):
+    """Run a picklable library function in the classifier's worker (one worker here)."""
+    return classifier._backend._executor.submit(job, *args).result(timeout=30)
+
+
+@in_module_loop
+async def test_workers_are_forked_from_the_preloaded_fork_server(classifier, clips):
+    """Not spawned from this process: a replaced worker starts with the libraries imported."""
+    from multiprocessing import forkserver
+
+    server = _in_every_worker(classifier, os.getppid)
+    assert server != os.getpid()
+    assert forkserver._forkserver._preload_modules == pool.WORKER_PRELOAD
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+async def test_a_forked_worker_runs_one_blas_thread(tiny_weights, clips, threads):
+    """numpy was loaded in the fork server before the worker's thread variables were set."""
+    import threadpoolctl
+
+    async with Classifier(tiny_weights, workers=1, threads_per_worker=threads) as classifier:
+        assert (await classifier.classify(clips[0])).model == "main"
+        blas = _in_every_worker(classifier, threadpoolctl.threadpool_info)
+    assert {found["num_threads"] for found in blas if found["user_api"] == "blas"} == {1}
