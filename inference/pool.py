@@ -13,8 +13,10 @@ thread of this process instead, and `MoodResult.fallback_reason` says why:
 
 Audio errors (unreadable, too short, silent) are not the model's fault: they reach the caller as-is.
 
-Nothing heavy is imported at module level: a spawned worker imports this module to find its
-initializer, and the initializer must set the BLAS/OpenMP thread variables before numpy loads.
+Workers fork from a fork server that has imported the heavy libraries once (WORKER_PRELOAD), so a
+replaced worker is warm in a fraction of a second. This module itself imports nothing heavy: the bot
+imports it early, and a worker's initializer sets its thread limits (the variables, for libraries
+that load after it, and BLAS's live, as numpy came with the server).
 """
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ THREAD_ENV_VARS = (
     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
 )
 BLAS_THREADS = 1
-WARM_UP_TIMEOUT_S = 180.0  # a cold spawn imports onnxruntime + librosa: seconds on a busy machine
+WARM_UP_TIMEOUT_S = 180.0  # the first pool starts the fork server too: seconds on a busy machine
 WARM_UP_HOLD_S = 0.05  # each warm-up job holds its worker a moment, so that every worker gets one
 CLOSE_GRACE_S = 5.0  # then workers still busy (a hung job) are killed
 ANN_THREADS = 2  # the fallback's own tiny executor: it must not wait behind the main model
