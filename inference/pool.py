@@ -49,7 +49,7 @@ START_METHOD = "forkserver"
 # "__main__" first, as multiprocessing's own default: the server then imports the bot's entry
 # module once, rather than every worker importing it. An import that fails is skipped.
 WORKER_PRELOAD = [
-    "__main__", "inference.predict", "onnxruntime", "scipy.signal",
+    "__main__", "inference.predict", "onnxruntime", "threadpoolctl", "scipy.signal",
     "librosa.filters", "librosa.feature", "librosa.onset",
 ]
 THREAD_ENV_VARS = (
