@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/inference.py [--weights DIR] [--clips 5] [--repeats 3]
 
-Prints one table of medians over real 30 s clips of the 4Q dataset. Ratios are to references
+Prints one table of medians over real 30 s clips of the 4Q dataset; the stages run with a worker's
+BLAS threads. Ratios are to references
 measured in the same run: each stage as a share of the end-to-end time through the warm pool, and
 the main model against its FLOP floor = model FLOPs (conv/linear/LSTM multiply-adds x 2, counted
 from the ONNX graph) / fp32 matmul throughput (numpy, 2048 x 2048) at the same thread count.
@@ -30,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from inference.audio import load_audio, log_mel, select_section, split_segments  # noqa: E402
 from inference.features import handcrafted_features  # noqa: E402
-from inference.pool import DEFAULT_WEIGHTS_DIR, Classifier, _ProcessBackend  # noqa: E402
+from inference.pool import BLAS_THREADS, DEFAULT_WEIGHTS_DIR, Classifier, _ProcessBackend  # noqa: E402
 from inference.predict import MAIN_WEIGHTS, AnnModel, MainModel  # noqa: E402
 
 SHARED_DATA = REPO.parent / "shared" / "data" / "4q"
@@ -184,12 +185,13 @@ def main(argv: list[str] | None = None) -> None:
     ann = AnnModel.load(args.weights)
     rows: list[tuple[str, float, float | None]] = []  # (stage, seconds, floor seconds)
 
-    rows.append(("decode (file -> 22.05 kHz mono)", median_seconds(load_audio, clips, repeats), None))
-    rows.append((
-        "section + log-mel (3 x 64 x 214)",
-        median_seconds(lambda a: log_mel(split_segments(select_section(a))), audio, repeats), None,
-    ))
-    rows.append(("hand-crafted features", median_seconds(handcrafted_features, sections, repeats), None))
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):  # as a worker runs them
+        rows.append(("decode (file -> 22.05 kHz mono)", median_seconds(load_audio, clips, repeats), None))
+        rows.append((
+            "section + log-mel (3 x 64 x 214)",
+            median_seconds(lambda a: log_mel(split_segments(select_section(a))), audio, repeats), None,
+        ))
+        rows.append(("hand-crafted features", median_seconds(handcrafted_features, sections, repeats), None))
     flops = count_flops(args.weights / MAIN_WEIGHTS)
     throughput = {threads: matmul_flops_per_second(threads) for threads in THREAD_COUNTS}
     for threads in THREAD_COUNTS:
@@ -199,7 +201,8 @@ def main(argv: list[str] | None = None) -> None:
             f"main model, onnxruntime {threads} thread(s)",
             median_seconds(model.predict, mels, repeats), flops / throughput[threads],
         ))
-    rows.append(("ANN (numpy MLP)", median_seconds(ann.predict, features, repeats * 10), None))
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        rows.append(("ANN (numpy MLP)", median_seconds(ann.predict, features, repeats * 10), None))
     e2e = asyncio.run(end_to_end(args.weights, clips, repeats))
     rows.append(("end-to-end file -> mood, warm pool", e2e, None))
     rows.append(("worker (re)start (fork -> model warm)", asyncio.run(cold_start(args.weights, 1)), None))
