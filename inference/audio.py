@@ -73,8 +73,9 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     FFmpeg's decoders run in-process through PyAV, for every container (wav, flac, ogg/opus, mp3,
     m4a/aac, webm/opus): nothing is re-encoded, and no ffmpeg process is started (starting one
     costs ~150 ms here, more than decoding a 30 s clip). Its native Opus decoder is ~3x faster
-    than libopus, and agrees with it to better than -110 dB. Channels are averaged, then soxr's HQ
-    resampler brings the native rate to `sr`.
+    than libopus, and on the 4Q clips the result matches libsndfile + librosa's soxr_hq with an
+    SNR of 105 dB or more. Channels are averaged, then soxr's HQ resampler brings the native rate
+    to `sr`.
     """
     path = Path(path)
     if not path.is_file():
@@ -168,7 +169,7 @@ def _frames(container, stream):
 
 def _planes(frame, planar: bool, channels: int) -> list[np.ndarray]:
     """A frame's samples as views of its planes: one per channel when planar, else one interleaved.
-    (PyAV's to_ndarray stacks them per 20 ms frame, which cost a third of the decode.)"""
+    (PyAV's to_ndarray copies and stacks them per 20 ms frame: ~15% of a 30 s clip's decode.)"""
     dtype = SAMPLE_DTYPES[frame.format.name.removesuffix("p")]
     planes = frame.planes
     if planar:
