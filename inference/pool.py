@@ -46,8 +46,11 @@ DASK_SCHEME = "dask://"
 # once (WORKER_PRELOAD), so a worker started later, such as the replacement of a crashed one,
 # skips ~1.5 s of imports (scipy.signal, librosa's numba caches, onnxruntime, PyAV).
 START_METHOD = "forkserver"
-# "__main__" first, as multiprocessing's own default: the server then imports the bot's entry
-# module once, rather than every worker importing it. An import that fails is skipped.
+FALLBACK_START_METHOD = "spawn"
+# What a worker's job imports, the costly parts named (librosa loads its submodules lazily: these
+# are the ones inference/features.py reaches; keep them in step). "__main__" first, as in
+# multiprocessing's own default: the server imports the bot's entry module once, not every worker.
+# An import that fails is skipped.
 WORKER_PRELOAD = [
     "__main__", "inference.predict", "onnxruntime", "threadpoolctl", "scipy.signal",
     "librosa.filters", "librosa.feature", "librosa.onset",
@@ -86,7 +89,10 @@ def _usable_cores() -> int:
 
 def worker_context() -> multiprocessing.context.BaseContext:
     """The multiprocessing context workers start from. The fork server is one per bot process,
-    started with the first pool; the preload list only counts before it starts."""
+    started with the first pool; the preload list only counts before it starts. Where there is
+    no fork server (Windows), workers are spawned, each importing the libraries itself."""
+    if START_METHOD not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context(FALLBACK_START_METHOD)
     context = multiprocessing.get_context(START_METHOD)
     context.set_forkserver_preload(WORKER_PRELOAD)
     return context
