@@ -107,6 +107,12 @@ def test_main_model_gives_probabilities_of_the_exported_network(tiny_weights):
     assert model.version == TINY_VERSION
 
 
+def test_the_network_threads_sleep_rather_than_spin_between_operators(tiny_weights):
+    options = MainModel.load(tiny_weights, threads=2).session.get_session_options()
+    assert options.intra_op_num_threads == 2
+    assert options.get_session_config_entry(predict.SPIN_CONFIG_KEY) == "0"
+
+
 def test_ann_model_is_the_documented_mlp(tiny_weights):
     arrays = dict(np.load(tiny_weights / predict.ANN_WEIGHTS))
     model = AnnModel.load(tiny_weights)
