@@ -39,8 +39,8 @@ import yt_dlp
 from yt_dlp.utils import download_range_func
 
 from bot.sources import oggsection as ogg
-from bot.sources.downloadpool import DownloadPool, WorkerCrashedError, shared_pool
 from bot.sources import webmsection as webm
+from bot.sources.downloadpool import DownloadPool, WorkerCrashedError, shared_pool
 from bot.sources.keys import file_cache_key
 from bot.sources.models import (
     AudioTooLargeError,
