@@ -2,7 +2,7 @@
 
 Everything real except the services across HTTP (fake Telegram Bot API, fake Spotify, a local audio
 CDN serving distinct 4Q clips): python-telegram-bot, the use cases, spotipy, the audio fetcher, the
-classifier pool (production defaults: 1 worker, 20 s timeout, 8 jobs in flight before the ANN
+classifier pool (the defaults of `Settings`: workers, timeout, jobs in flight before the ANN
 answers), SecantusDB over the wire. A ticker task in the same event loop sleeps 10 ms again and again
 and records how late it wakes up: the event-loop lag every other user would feel.
 
@@ -11,15 +11,15 @@ Rows:
 - "500 cached, overall limit off": 500 users send /mood of an already classified song at once;
   latency from the update leaving getUpdates to the final answer reaching the fake Bot API, with
   Telegram's bot-wide 30 msg/s limit switched off: the bot's own overhead (target p99 <= 100 ms).
-- "500 cached, as shipped (30 msg/s)": the same with that limit on, as in production: 1 000 API calls
-  at 30/s take half a minute whatever the bot does.
+- "500 cached, as shipped (30 msg/s)": the same with that limit on, as in production: 500 API calls
+  at 30/s take ~17 s whatever the bot does.
 - "50 uncached songs at once": 50 users each ask for a different song (Spotify lookup, 30 s
   section over HTTP Range, classification); every song must be answered, by the main model or the
   ANN (counted).
 
-The fake Spotify and the fake audio CDN run in a process of their own, as the real ones run on
-other machines: their server threads would otherwise take the GIL from the bot's event loop and
-count as the bot's lag. `--fakes-in-process` puts them back in the bot's process (how this
+The fake Spotify, the fake audio CDN and the fake Bot API run in processes of their own, as the
+real ones run on other machines: their servers would otherwise take the GIL and the event loop from
+the bot and count as its lag. `--fakes-in-process` puts them back in the bot's process (how this
 benchmark measured before).
 
 The download workers are started before the uncached burst, as the bot does at start-up
@@ -48,7 +48,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from telegram_latency import FIRST_USER, WARM_UP_USERS, one_round, percentile, reference, seed_tracks  # noqa: E402
+from remote_telegram import RemoteTelegramBotAPI  # noqa: E402
+from telegram_latency import FIRST_USER, WARM_UP_USERS, percentile, reference, remote_round, seed_tracks  # noqa: E402
+
+from bot.config import Settings  # noqa: E402
 
 from bot.frontends.telegram import MAX_RETRIES, BoundedRateLimiter, TelegramFrontend  # noqa: E402
 from bot.replies import Caller, MoodReply  # noqa: E402
@@ -56,7 +59,6 @@ from inference.pool import Classifier  # noqa: E402
 from tests.conftest import SHARED_DATA  # noqa: E402
 from tests.dbserver import DBServer  # noqa: E402
 from tests.e2e.wiring import TELEGRAM_TOKEN, Catalog, bot_settings, load_songs, running_bot, weights_dir  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegramBotAPI  # noqa: E402
 
 CACHED_USERS = 500
 UNCACHED_SONGS = 50
@@ -156,7 +158,7 @@ class Row:
 
 async def cached_burst(label: str, limiter: BoundedRateLimiter, catalog: Catalog, uri: str, users: int,
                        classifier: Classifier) -> Row:
-    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+    fake = await RemoteTelegramBotAPI(TELEGRAM_TOKEN).start()
     settings = bot_settings(catalog, uri, f"load_{uuid.uuid4().hex[:8]}", Path(tempfile.mkdtemp()),
                             telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
                             telegram_file_url=fake.base_file_url)
@@ -165,10 +167,10 @@ async def cached_burst(label: str, limiter: BoundedRateLimiter, catalog: Catalog
     try:
         async with running_bot(settings, classifier, [factory]) as bot:
             await seed_tracks(bot.db, catalog.songs)
-            await one_round(fake, catalog.songs, range(FIRST_USER, FIRST_USER + WARM_UP_USERS))
+            await remote_round(fake, catalog.songs, range(FIRST_USER, FIRST_USER + WARM_UP_USERS))
             first = FIRST_USER + WARM_UP_USERS
             async with lag.running():
-                latencies, errors = await one_round(fake, catalog.songs, range(first, first + users))
+                latencies, errors = await remote_round(fake, catalog.songs, range(first, first + users))
     finally:
         await fake.stop()
     return Row(label, latencies, errors, lag.lags_ms)
@@ -233,7 +235,7 @@ async def main(cached_users: int, uncached: int, fakes_in_process: bool = False,
 
 async def measure(catalog: Catalog, uri: str, weights: Path, cached_users: int, uncached: int,
                   warm_downloads: bool) -> list[Row]:
-    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+    fake = await RemoteTelegramBotAPI(TELEGRAM_TOKEN).start()
     ref = await reference(fake)
     await fake.stop()
     rows = [Row("fake Bot API round trip (floor)", ref, 0)]
@@ -247,7 +249,9 @@ async def measure(catalog: Catalog, uri: str, weights: Path, cached_users: int, 
                                        BoundedRateLimiter(max_retries=MAX_RETRIES),
                                        catalog, uri, cached_users, idle))
     if uncached > 0:
-        async with Classifier(weights) as classifier:  # production defaults
+        production = Settings(_env_file=None)  # the defaults users get
+        async with Classifier(weights, workers=production.inference_workers, timeout_s=production.inference_timeout_s,
+                              max_queue=production.inference_max_queue) as classifier:
             rows.append(await uncached_burst(Catalog(catalog.songs[:uncached], catalog.spotify, catalog.audio),
                                              uri, classifier, warm_downloads))
     return rows

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
-from remote_telegram import RemoteTelegramBotAPI, is_answer  # noqa: E402
+from remote_telegram import RemoteTelegramBotAPI  # noqa: E402
 
 from bot.frontends.telegram import MAX_RETRIES, BoundedRateLimiter, TelegramFrontend  # noqa: E402
 from inference.pool import Classifier  # noqa: E402
@@ -42,7 +42,6 @@ from storage.models import StoredMood, TrackRecord  # noqa: E402
 from tests.conftest import SHARED_DATA  # noqa: E402
 from tests.dbserver import DBServer  # noqa: E402
 from tests.e2e.wiring import TELEGRAM_TOKEN, Catalog, bot_settings, load_songs, running_bot  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegramBotAPI  # noqa: E402
 
 CONCURRENT = 200
 SONGS = 20
@@ -52,8 +51,6 @@ TARGET_P50_MS, TARGET_P99_MS = 50.0, 150.0
 FIRST_USER = 10_000
 REFERENCE_CALLS = 200
 SEQUENTIAL = 50  # users who ask one after the other, each after the previous answer
-POLL_S = 0.05
-ANSWER_METHODS = ("sendMessage", "editMessageText")  # a quick answer is one message; a slow one, an edit
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -73,36 +70,6 @@ async def seed_tracks(db, songs) -> None:
             mood=StoredMood(result.mood, result.probabilities, result.valence, result.arousal, "main", "bench"),
             classified_at=now,
         ))
-
-
-async def one_round(fake: FakeTelegramBotAPI, songs, users: range) -> tuple[list[float], int]:
-    """All `users` send /mood at once; returns (latencies in ms, errors)."""
-    mark = fake.mark()
-    update_of_chat: dict[int, int] = {}
-    for number, user in enumerate(users):
-        update = await fake.user_sends(f"/mood {songs[number % len(songs)].query}", chat=user)
-        update_of_chat[user] = update["update_id"]
-
-    # One poller rather than a waiter per chat: the fake shares the event loop with the bot.
-    answers: dict[str, object] = {}
-    deadline = time.monotonic() + ANSWER_TIMEOUT_S
-    scanned = mark
-    while len(answers) < len(users) and time.monotonic() < deadline:
-        await asyncio.sleep(POLL_S)
-        calls, scanned = fake.calls[scanned:], len(fake.calls)
-        for call in calls:
-            if call.method in ANSWER_METHODS and call.status == 200 and is_answer(call.text):
-                answers.setdefault(call.chat_id, call)
-    latencies, errors = [], 0
-    for user in users:
-        answer = answers.get(str(user))
-        delivered = fake.delivered.get(update_of_chat[user])
-        if answer is None or delivered is None or "Mood:" not in answer.text:
-            errors += 1
-            continue
-        latencies.append((answer.at - delivered.at) * 1000)
-    errors += sum(1 for c in fake.calls[mark:] if c.status != 200)
-    return latencies, errors
 
 
 async def remote_round(fake: RemoteTelegramBotAPI, songs, users: range) -> tuple[list[float], int]:

@@ -196,6 +196,10 @@ class App:
         stack.push_async_callback(classifier.close)
 
         resolver, fetcher = build_sources(settings)
+        # The download workers start now, in the background, so the first songs do not wait for them.
+        downloads_ready = asyncio.create_task(fetcher.warm_up(), name="downloads-warm-up")
+        downloads_ready.add_done_callback(_log_warm_up)
+        stack.push_async_callback(_cancel, downloads_ready)
         writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(data_dir))
         drainer = asyncio.create_task(writer.run_drainer(OUTBOX_DRAIN_INTERVAL_S), name="outbox-drainer")
         stack.push_async_callback(_cancel, drainer)
@@ -221,6 +225,12 @@ class App:
         stack.push_async_callback(self.scheduler.stop)
         log.info("app.started", extra={"frontends": ",".join(type(f).__name__ for f in self.frontends)})
         return console
+
+
+def _log_warm_up(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        # Not fatal: a download starts its worker itself when none is ready.
+        log.warning("downloads.warm_up_failed", exc_info=task.exception())
 
 
 async def _cancel(task: asyncio.Task) -> None:
