@@ -21,6 +21,7 @@ from tests.fakes.calls import wait_for_call
 
 BOT_ID = 7000000001
 BOT_USERNAME = "moodbot_test_bot"
+MAX_UPDATES_PER_CALL = 100  # getUpdates' `limit`: "Values between 1-100 are accepted. Defaults to 100."
 # How long getUpdates holds a request open at most; short, so that stop() is quick.
 MAX_POLL_HOLD_S = 0.5
 TEXT_METHODS = ("sendMessage", "editMessageText")  # calls that put text in a chat
@@ -268,6 +269,8 @@ class FakeTelegramBotAPI:
 
     async def _get_updates(self, params: dict) -> list[dict]:
         offset = int(params.get("offset") or 0)
+        # As Telegram: at most `limit` updates per call, 1 to 100, 100 when not given.
+        limit = min(max(int(params.get("limit") or MAX_UPDATES_PER_CALL), 1), MAX_UPDATES_PER_CALL)
         hold = min(float(params.get("timeout") or 0), MAX_POLL_HOLD_S)
         deadline = time.monotonic() + hold
         async with self._changed:
@@ -277,7 +280,7 @@ class FakeTelegramBotAPI:
                     await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
                 except asyncio.TimeoutError:
                     break
-            pending = list(self._updates)
+            pending = self._updates[:limit]
         now = time.monotonic()
         for update in pending:
             self.delivered.setdefault(update["update_id"], Delivered(update["update_id"], now))

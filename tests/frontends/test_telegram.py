@@ -197,3 +197,17 @@ async def test_a_slow_stage_is_shown_at_once_then_edited_through(telegram):
     assert [(c.method, c.text) for c in fake.calls[mark:]] == [
         ("sendMessage", STAGE_DOWNLOADING), ("editMessageText", STAGE_LISTENING),
         ("editMessageText", "Mood: happy")]
+
+
+async def test_a_burst_longer_than_one_getupdates_batch_is_answered_whole(telegram):
+    """Telegram hands out at most 100 updates per getUpdates: the bot must come back for the rest."""
+    fake, _ = telegram
+    users = range(5000, 5150)
+    ids = [(await fake.user_sends("/help", chat=user, user=user))["update_id"] for user in users]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len({c.chat_id for c in fake.calls_of("sendMessage")} & {str(u) for u in users}) < len(users):
+        await asyncio.sleep(0.05)
+    answered = {c.chat_id for c in fake.calls_of("sendMessage")}
+    assert {str(u) for u in users} <= answered
+    batches = {fake.delivered[update_id].at for update_id in ids}  # one delivery time per getUpdates
+    assert len(batches) >= 2
