@@ -16,7 +16,7 @@ import time
 import aiohttp
 from aiohttp import web
 
-from tests.fakes.telegram_api import TEXT_METHODS, FakeTelegramBotAPI
+from tests.fakes.telegram_api import TEXT_METHODS, BotAPIAddress, FakeTelegramBotAPI
 
 POLL_S = 0.02  # how often the control server scans the calls while a round is on
 START_TIMEOUT_S = 30.0
@@ -79,7 +79,7 @@ def _main(token: str, ready) -> None:
     asyncio.run(_serve(token, ready))
 
 
-class RemoteTelegramBotAPI:
+class RemoteTelegramBotAPI(BotAPIAddress):
     """Starts the fake in a spawned process; `answer_round` plays one round of messages."""
 
     def __init__(self, token: str) -> None:
@@ -110,14 +110,6 @@ class RemoteTelegramBotAPI:
             await asyncio.to_thread(self._process.join, 10)
             if self._process.is_alive():
                 self._process.kill()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/bot"
-
-    @property
-    def base_file_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/file/bot"
 
     async def answer_round(self, messages: list[tuple[int, str]], timeout_s: float) -> tuple[list[float], int]:
         """Every (chat, text) sent at once; (latency of each answer in ms, errors)."""

@@ -56,7 +56,21 @@ class Delivered:
     at: float  # when getUpdates handed it to the bot
 
 
-class FakeTelegramBotAPI:
+class BotAPIAddress:
+    """Where a Bot API server on 127.0.0.1:`port` is reached: python-telegram-bot's two base URLs."""
+
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+
+class FakeTelegramBotAPI(BotAPIAddress):
     def __init__(self, token: str = "123456:TEST-token") -> None:
         self.token = token
         self.calls: list[Call] = []
@@ -88,14 +102,6 @@ class FakeTelegramBotAPI:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/bot"
-
-    @property
-    def base_file_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/file/bot"
 
     # ---- what tests drive ----------------------------------------------------------------------
     def fail_next(self, method: str, times: int, retry_after: int = 1, *, status: int = 429,
