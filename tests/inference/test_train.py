@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from inference import train
+from inference import fusion, train
 from inference.audio import main_model_input
 from inference.features import FEATURE_NAMES
 from inference.result import MOODS
@@ -60,3 +60,21 @@ def test_tiny_training_run_writes_every_artifact(shared_data, tmp_path):
         assert {"mean", "std", "W0", "b0"} <= set(arrays.files)
     assert "macro-F1" in (out / "MODEL_CARD_main.md").read_text()
     assert "fold" in (tmp_path / "train.log").read_text()
+
+
+def _fusion_result(weight: float) -> dict:
+    scores = {"macro_f1_mean": 0.7, "macro_f1_sd": 0.01, "accuracy_mean": 0.71, "accuracy_sd": 0.02,
+              "per_fold_macro_f1": [0.69, 0.7, 0.71]}
+    return {"ann_weight": weight, "folds": 3, "epochs": 18, "ann_epochs": 69,
+            "cv": {"main": scores, "ann": scores, "fused": scores}}
+
+
+def test_fusion_rewrites_its_card_section_and_keeps_the_rest():
+    card = "# Card\n\n## Cross-validated results\nx\n\n## Known limits\n- few clips\n"
+    first = fusion.with_card_section(card, fusion.card_section(_fusion_result(0.5)))
+    assert first.count(fusion.CARD_SECTION) == 1 and "0.5 × p(ANN)" in first
+    assert "0.690, 0.700, 0.710" in first
+    second = fusion.with_card_section(first, fusion.card_section(_fusion_result(0.3)))
+    assert second.count(fusion.CARD_SECTION) == 1
+    assert "0.3 × p(ANN)" in second and "0.5 × p(ANN)" not in second
+    assert second.startswith("# Card\n\n## Cross-validated results\nx\n") and second.endswith("- few clips\n")
