@@ -96,7 +96,7 @@ AUDIO_FILTER = filters.AUDIO | filters.VOICE | filters.Document.ALL
 
 class BoundedRateLimiter(AIORateLimiter):
     """Telegram's flood limits (AIORateLimiter, with retries after 429), plus a bound on requests
-    in flight: a burst then waits here, in one semaphore, instead of in httpx's connection pool,
+    in flight: a burst then waits here, in one semaphore, instead of in the HTTP connection pool,
     whose scheduling cost grows with the number of requests queued in it."""
 
     def __init__(self, *, max_in_flight: int = MAX_API_CALLS_IN_FLIGHT, **limits: Any) -> None:
