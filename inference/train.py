@@ -738,14 +738,21 @@ def run_ann(data: Dataset, folds: int, epochs: int | None, out: Path) -> dict:
 
 def run_main(data: Dataset, folds: int, epochs: int, batch_size: int, out: Path) -> dict:
     started = time.perf_counter()
-    cv = cross_validate_main(data, folds, epochs, batch_size)
-    summary = cv.summary()
+    summary = cross_validate_main(data, folds, epochs, batch_size).summary()
     log.info("main CV: macro-F1 %.3f ± %.3f, accuracy %.3f ± %.3f (epoch %d)",
              summary["macro_f1_mean"], summary["macro_f1_sd"], summary["accuracy_mean"],
              summary["accuracy_sd"], summary["epoch"])
+    return fit_main(data, summary, epochs, batch_size, out, started)
+
+
+def fit_main(data: Dataset, summary: dict, epochs: int, batch_size: int, out: Path, started: float) -> dict:
+    """The final fit for the CV's epoch (`summary["epoch"]`) on all clips, exported with its card.
+
+    Apart from `run_main` so that a CV measured by itself can be shipped without running it twice."""
+    final_epochs = summary["epoch"]
     final_started = time.perf_counter()
-    model = train_main(data.mels, data.labels, cv.final_epochs, epochs, SEED, batch_size, desc="final")
-    epoch_seconds = (time.perf_counter() - final_started) / max(cv.final_epochs, 1)
+    model = train_main(data.mels, data.labels, final_epochs, epochs, SEED, batch_size, desc="final")
+    epoch_seconds = (time.perf_counter() - final_started) / max(final_epochs, 1)
     exported, weights_dtype = export_onnx(model, out / "main.onnx")
     # The shipped graph must answer like the torch model it came from.
     probe = serving_crops(data.mels[:4])
@@ -755,7 +762,7 @@ def run_main(data: Dataset, folds: int, epochs: int, batch_size: int, out: Path)
     meta = {
         "name": "ResNet18BiLSTM", "version": file_version(out / "main.onnx"), "moods": list(MOODS),
         "input": input_spec(), "output": {"name": "logits", "shape": ["batch", len(MOODS)]},
-        "cv": summary, "final_epochs": cv.final_epochs, "n_clips": len(data.clips),
+        "cv": summary, "final_epochs": final_epochs, "n_clips": len(data.clips),
         "parameters": sum(p.numel() for p in model.parameters()),
         "weights_dtype": weights_dtype,
         "onnx_torch_max_abs_diff": parity, "epoch_seconds": round(epoch_seconds, 1),
@@ -768,7 +775,8 @@ def run_main(data: Dataset, folds: int, epochs: int, batch_size: int, out: Path)
         },
     }
     write_json(out / "main.json", meta)
-    save_confusion(summary["confusion"], f"main, {folds}-fold artist CV (out-of-fold)", out / "confusion_main.png")
+    save_confusion(summary["confusion"], f"main, {summary['folds']}-fold artist CV (out-of-fold)",
+                   out / "confusion_main.png")
     (out / "MODEL_CARD_main.md").write_text(main_card(meta, len(data.clips)))
     return meta
 
