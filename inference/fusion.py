@@ -1,6 +1,6 @@
 """Choose how much the ANN weighs in the main answer, on out-of-fold predictions.
 
-    python -m inference.fusion [--folds 3] [--epochs 18] [--write]
+    python -m inference.fusion [--folds 3] [--epochs N] [--write]
 
 For each artist fold (the same split as `train`), fit the main model (on the shipped schedule:
 one-cycle over MAIN_EPOCHS, stopped at the final fit's epoch) and the ANN on the other folds, keep
@@ -149,10 +149,13 @@ def with_card_section(card: str, section: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inference.fusion", description=__doc__.split("\n")[0])
     parser.add_argument("--folds", type=int, default=T.MAIN_FOLDS)
-    parser.add_argument("--epochs", type=int, default=18, help="the final fit's epoch (main.json)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="main model epochs (default: the shipped final fit's, from main.json)")
     parser.add_argument("--write", action="store_true",
                         help="record the chosen weight in main.json and MODEL_CARD_main.md")
     args = parser.parse_args(argv)
+    if args.epochs is None:
+        args.epochs = json.loads((T.DEFAULT_OUT / "main.json").read_text())["final_epochs"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(2)
     data = T.load_dataset(T.read_labels(T.DEFAULT_DATA), T.DEFAULT_CACHE, workers=1)
