@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import inspect
 import logging
 import secrets
@@ -223,8 +224,18 @@ class App:
         # After the front-ends: missed prompts are sent at start and need their senders.
         await self.scheduler.start()
         stack.push_async_callback(self.scheduler.stop)
+        settle_heap()
         log.info("app.started", extra={"frontends": ",".join(type(f).__name__ for f in self.frontends)})
         return console
+
+
+def settle_heap() -> None:
+    """Once started: collect start-up's garbage, then move every object alive now (modules,
+    libraries, clients: they live as long as the process) out of the collector's sight. A full
+    collection then scans only what came later: in a burst of 200 cached /mood it had stopped the
+    event loop for 73 ms, which became every queued user's latency."""
+    gc.collect()
+    gc.freeze()
 
 
 def _log_warm_up(task: asyncio.Task) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import soundfile
 
-from bot.app import build_app_usecases, build_sources
+from bot.app import build_app_usecases, build_sources, settle_heap
 from bot.config import Settings
 from bot.scheduler import PromptScheduler
 from inference.pool import DEFAULT_WEIGHTS_DIR, Classifier
@@ -151,6 +151,7 @@ async def running_bot(settings: Settings, classifier: Classifier, frontend_facto
             bot.frontends.append(frontend)
         await scheduler.start()
         stack.push_async_callback(scheduler.stop)
+        settle_heap()  # as the app does once started
         yield bot
 
 
