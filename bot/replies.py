@@ -5,7 +5,7 @@ No platform names here, and nothing that needs a network to render (charts are P
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Awaitable, Callable
 
 

@@ -4,7 +4,7 @@ Plain data only: no torch, no onnxruntime, nothing about chat or storage.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Thayer's quadrants, in the order of the models' logits.
 MOODS: tuple[str, ...] = ("happy", "energetic", "sad", "calm")

@@ -4,7 +4,6 @@ Run as a separate process, never imported: the GPL server stays out of the bot's
 """
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess

@@ -1,7 +1,7 @@
 """Plain data that music sources hand to the use cases."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from enum import Enum
 

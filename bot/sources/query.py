@@ -26,7 +26,7 @@ YOUTUBE_HOSTS = frozenset({
 YOUTU_BE = "youtu.be"
 DEFAULT_ALLOWED = frozenset(h.strip() for h in DEFAULT_ALLOWED_HOSTS.split(",") if h.strip())
 
-SPOTIFY_URI_RE = re.compile(rf"^spotify:(?P<kind>[a-z]+):(?P<id>[^\s:]+)$", re.IGNORECASE)
+SPOTIFY_URI_RE = re.compile(r"^spotify:(?P<kind>[a-z]+):(?P<id>[^\s:]+)$", re.IGNORECASE)
 # /track/ID, /intl-fr/track/ID, /embed/track/ID
 SPOTIFY_PATH_RE = re.compile(r"^/(?:intl-[a-z]{2}(?:-[a-z]{2})?/)?(?:embed/)?(?P<kind>[a-z]+)/(?P<id>[^/]+)/?$", re.I)
 YOUTUBE_PATH_RE = re.compile(rf"^/(?:shorts|embed|live|v)/(?P<id>{YOUTUBE_ID})/?$")

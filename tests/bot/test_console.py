@@ -65,7 +65,7 @@ async def test_a_console_session_from_mood_to_forget(db, counting, classifier, c
 
     assert out.count("/journal on <HH:MM> <Area/City>") == 1 and "/quit – Leave moodbot" in out
     assert out.count("I don't know that one. Type /help for the commands.") == 2
-    assert "… Listening…" in out and f"Mood: " in out and expected in out
+    assert "… Listening…" in out and "Mood: " in out and expected in out
     assert "(from the cache)" in out and len(counting.calls) == 2  # the song once, the journal answer once
     assert "Journal on: every day at 21:30 (Europe/Lisbon)" in out
     assert "📝 " in out and "Saved to your journal" in out

@@ -2,7 +2,7 @@
 never counted; and the server's mood of the week."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from storage.database import Database
 from storage.models import JournalEntry, MoodRequest, TrackRecord, UserRef
