@@ -244,14 +244,56 @@ def split_segments(section: np.ndarray) -> np.ndarray:
     return np.stack([section[s : s + SEGMENT_SAMPLES] for s in starts]).astype(np.float32)
 
 
+# Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above.
+MEL_LINEAR_HZ_PER_MEL = 200.0 / 3
+MEL_LOG_START_HZ = 1000.0
+MEL_LOG_STEP = np.log(6.4) / 27.0  # natural-log Hz per mel above MEL_LOG_START_HZ
+MEL_LOG_START = MEL_LOG_START_HZ / MEL_LINEAR_HZ_PER_MEL
+
+
+def hz_to_mel(frequencies: np.ndarray) -> np.ndarray:
+    """Slaney mel of each frequency, the same arithmetic as librosa.hz_to_mel."""
+    frequencies = np.asarray(frequencies, dtype=np.float64)
+    mels = frequencies / MEL_LINEAR_HZ_PER_MEL
+    high = frequencies >= MEL_LOG_START_HZ
+    mels[high] = MEL_LOG_START + np.log(frequencies[high] / MEL_LOG_START_HZ) / MEL_LOG_STEP
+    return mels
+
+
+def mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    """Inverse of `hz_to_mel`, the same arithmetic as librosa.mel_to_hz."""
+    mels = np.asarray(mels, dtype=np.float64)
+    frequencies = MEL_LINEAR_HZ_PER_MEL * mels
+    high = mels >= MEL_LOG_START
+    frequencies[high] = MEL_LOG_START_HZ * np.exp(MEL_LOG_STEP * (mels[high] - MEL_LOG_START))
+    return frequencies
+
+
+def fft_frequencies() -> np.ndarray:
+    """(1 + N_FFT // 2,) centre frequency of each STFT bin in Hz."""
+    return np.fft.rfftfreq(n=N_FFT, d=1.0 / SAMPLE_RATE)
+
+
 @lru_cache(maxsize=None)
 def mel_filters() -> np.ndarray:
-    """(N_MELS, 1 + N_FFT // 2) Slaney mel filterbank, built once."""
-    import librosa
+    """(N_MELS, 1 + N_FFT // 2) Slaney-normalised mel filterbank, built once.
 
-    return librosa.filters.mel(
-        sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX
-    ).astype(np.float32)
+    The steps and dtypes of librosa.filters.mel (float32 weights, float64 ramps), so the filters are
+    the ones the models were trained with, bit for bit, without importing librosa: its submodules
+    and numba cost ~1.5 s of imports, the bulk of a first worker pool's start.
+    """
+    frequencies = fft_frequencies()
+    lowest, highest = hz_to_mel(np.array([FMIN, FMAX]))
+    edges = mel_to_hz(np.linspace(lowest, highest, N_MELS + 2))  # band edges and centres, in Hz
+    widths = np.diff(edges)
+    ramps = np.subtract.outer(edges, frequencies)
+    weights = np.zeros((N_MELS, frequencies.size), dtype=np.float32)
+    for i in range(N_MELS):
+        rising = -ramps[i] / widths[i]
+        falling = ramps[i + 2] / widths[i + 1]
+        weights[i] = np.maximum(0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges[2 : N_MELS + 2] - edges[:N_MELS]))[:, np.newaxis]  # equal area
+    return weights
 
 
 @lru_cache(maxsize=None)

@@ -28,16 +28,21 @@ The vector, in FEATURE_NAMES order:
 - modulation_m_b: log energy of how the loudness of spectral band b (4 mel quarters) fluctuates
   at modulation rate m (0.5-1, 1-2, 2-4, 4-8, 8-16 Hz), over 3 s windows (fluctuation patterns).
 - texture_centroid/rms/flux/flatness: spread of their 1 s averages (change over the section).
+
+The librosa functions the vector was first defined with (mfcc, delta, spectral flatness and
+contrast, chroma_stft, tonnetz, rms, onset strength and detection, autocorrelate, power_to_db) are
+written out below in numpy, with librosa's arguments and dtypes, and tested against librosa: the
+shipped ANN and the fusion were trained on these numbers. Serving never imports librosa, whose
+submodules and numba cost ~1.5 s of imports in every fresh process.
 """
 from __future__ import annotations
 
 from functools import lru_cache
 
-import librosa
 import numpy as np
 import scipy.fft
 
-from inference.audio import N_FFT, SAMPLE_RATE, mel_filters
+from inference.audio import N_FFT, SAMPLE_RATE, fft_frequencies, mel_filters
 
 FEATURE_HOP = 512  # finer than the model's hop: onsets and tempo need ~23 ms resolution
 FRAME_RATE = SAMPLE_RATE / FEATURE_HOP  # frames per second
@@ -54,6 +59,28 @@ MODULATION_WINDOW_S = 3.0
 MODULATION_EDGES_HZ = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 TEXTURE_WINDOW_S = 1.0
 EPSILON = 1e-10
+# librosa's defaults for the functions reimplemented below, as the vector was defined with them.
+POWER_FLOOR = 1e-10  # power_to_db's amin (amplitude_to_db's 1e-5, squared)
+TOP_DB = 80.0  # power_to_db: nothing lower than the loudest value minus this
+DELTA_WIDTH = 9  # frames of the Savitzky-Golay fit behind the MFCC deltas
+CONTRAST_FMIN = 200.0  # lower edge of the first contrast octave, Hz
+CONTRAST_QUANTILE = 0.02  # share of each band taken as its peak and its valley
+CHROMA_REFERENCE_HZ = 440.0 / 16  # A0: the chroma filterbank counts octaves and semitones from here
+CHROMA_CENTRE_OCTAVE = 5.0  # its Gaussian weighting over octaves: centre (A5, 880 Hz)...
+CHROMA_OCTAVE_WIDTH = 2.0  # ...and width, in octaves
+# Tonnetz (Harte et al.): pitch classes as points on the circles of fifths, minor and major thirds.
+TONNETZ_SCALE = np.array([7.0 / 6, 7.0 / 6, 3.0 / 2, 3.0 / 2, 2.0 / 3, 2.0 / 3])
+TONNETZ_RADIUS = np.array([1.0, 1.0, 1.0, 1.0, 0.5, 0.5])
+# onset_detect's peak picking at FEATURE_HOP, in frames: a peak is the maximum of the 30 ms before
+# it, ONSET_DELTA above the mean of 100 ms before to 100 ms after, and the next one is 30 ms later.
+ONSET_PRE_MAX = int(np.ceil(0.03 * SAMPLE_RATE // FEATURE_HOP))
+ONSET_POST_MAX = int(np.ceil(0.00 * SAMPLE_RATE // FEATURE_HOP + 1))
+ONSET_PRE_AVG = int(np.ceil(0.10 * SAMPLE_RATE // FEATURE_HOP))
+ONSET_POST_AVG = int(np.ceil(0.10 * SAMPLE_RATE // FEATURE_HOP + 1))
+ONSET_WAIT = int(np.ceil(0.03 * SAMPLE_RATE // FEATURE_HOP))
+# onset_strength(center=True) delays the envelope by the lag plus half a frame, in hops.
+ONSET_LAG = 1
+ONSET_DELAY = ONSET_LAG + N_FFT // (2 * FEATURE_HOP)
 
 # Krumhansl-Kessler key profiles, starting on the tonic.
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -176,11 +203,202 @@ def spectral_flux(magnitude: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ft,ft->t", rise, rise))
 
 
+# --- librosa's functions, as the vector uses them ---------------------------------------------
+
+def power_to_db(power: np.ndarray) -> np.ndarray:
+    """librosa.power_to_db(power) (ref 1, amin POWER_FLOOR, top_db TOP_DB), same dtype."""
+    db = 10.0 * np.log10(np.maximum(POWER_FLOOR, power))
+    return np.maximum(db, db.max() - TOP_DB)
+
+
+def amplitude_to_db(amplitude: np.ndarray) -> np.ndarray:
+    """librosa.amplitude_to_db(amplitude, ref=1.0): the dB of the squared amplitude."""
+    return power_to_db(np.square(amplitude))
+
+
+def mfcc(mel_db: np.ndarray) -> np.ndarray:
+    """(N_MFCC, frames) librosa.feature.mfcc(S=mel_db): the orthonormal DCT-II over mel bands."""
+    return scipy.fft.dct(mel_db, axis=0, type=2, norm="ortho")[:N_MFCC]
+
+
+def delta(data: np.ndarray) -> np.ndarray:
+    """librosa.feature.delta(data): the slope of a least-squares line over DELTA_WIDTH frames.
+
+    That is a Savitzky-Golay first derivative of order 1 (the same numbers as scipy's
+    savgol_filter(data, 9, 1, deriv=1, mode="interp")): a fixed filter inside, and at each edge
+    the slope of the line through the first (last) DELTA_WIDTH frames, which is the filter's value
+    at the frame DELTA_WIDTH // 2 from the edge.
+    """
+    half = DELTA_WIDTH // 2
+    if data.shape[-1] < DELTA_WIDTH:
+        raise ValueError(f"delta needs at least {DELTA_WIDTH} frames, got {data.shape[-1]}")
+    offsets = np.arange(-half, half + 1, dtype=np.float64)
+    weights = offsets / np.sum(offsets**2)
+    windows = np.lib.stride_tricks.sliding_window_view(data, DELTA_WIDTH, axis=-1)
+    inner = (windows @ weights).astype(data.dtype)
+    left = np.repeat(inner[..., :1], half, axis=-1)
+    right = np.repeat(inner[..., -1:], half, axis=-1)
+    return np.concatenate([left, inner, right], axis=-1)
+
+
+def spectral_flatness(magnitude: np.ndarray) -> np.ndarray:
+    """(frames,) librosa.feature.spectral_flatness(S=magnitude): geometric over arithmetic mean
+    of the power."""
+    power = np.maximum(POWER_FLOOR, magnitude**2)
+    return np.exp(np.mean(np.log(power), axis=0)) / np.mean(power, axis=0)
+
+
+@lru_cache(maxsize=None)
+def _contrast_bands() -> tuple[tuple[np.ndarray, int], ...]:
+    """For each contrast band: the STFT bins it sorts, and how many of them make its peak and valley
+    (librosa's octave bands from CONTRAST_FMIN, each reaching one bin below its lower edge, the
+    last one up to Nyquist)."""
+    frequencies = fft_frequencies()
+    n_bands = N_CONTRAST_BANDS - 1
+    octaves = np.zeros(n_bands + 2)
+    octaves[1:] = CONTRAST_FMIN * 2.0 ** np.arange(0, n_bands + 1)
+    bands = []
+    for k, (low, high) in enumerate(zip(octaves[:-1], octaves[1:])):
+        in_band = (frequencies >= low) & (frequencies <= high)
+        inside = np.flatnonzero(in_band)
+        if k > 0:
+            in_band[inside[0] - 1] = True
+        if k == n_bands:
+            in_band[inside[-1] + 1 :] = True
+        count = max(int(np.rint(CONTRAST_QUANTILE * np.sum(in_band))), 1)
+        rows = np.flatnonzero(in_band)
+        if k < n_bands:
+            rows = rows[:-1]  # librosa drops each band's top bin but the last band's
+        bands.append((rows, count))
+    return tuple(bands)
+
+
+def spectral_contrast(magnitude: np.ndarray) -> np.ndarray:
+    """(N_CONTRAST_BANDS, frames) librosa.feature.spectral_contrast(S=magnitude): dB of the mean of
+    each band's loudest CONTRAST_QUANTILE over the mean of its quietest."""
+    peak = np.zeros((N_CONTRAST_BANDS, magnitude.shape[1]))
+    valley = np.zeros_like(peak)
+    for k, (rows, count) in enumerate(_contrast_bands()):
+        ordered = np.sort(magnitude[rows], axis=0)
+        valley[k] = np.mean(ordered[:count], axis=0)
+        peak[k] = np.mean(ordered[-count:], axis=0)
+    return power_to_db(peak) - power_to_db(valley)
+
+
+def _normalize(values: np.ndarray, order: float) -> np.ndarray:
+    """librosa.util.normalize along axis 0 with the given norm; columns whose norm is below the
+    dtype's smallest normal number are left as they are."""
+    magnitude = np.abs(values).astype(np.float64)
+    if order == np.inf:
+        length = np.max(magnitude, axis=0, keepdims=True)
+    else:
+        length = np.sum(magnitude**order, axis=0, keepdims=True) ** (1.0 / order)
+    length[length < np.finfo(values.dtype).tiny] = 1.0
+    return (values / length).astype(values.dtype)
+
+
+@lru_cache(maxsize=None)
+def chroma_filters() -> np.ndarray:
+    """(12, 1 + N_FFT // 2) librosa.filters.chroma(sr=SAMPLE_RATE, n_fft=N_FFT, tuning=0), float32:
+    each bin's energy spread over the pitch classes near it (a Gaussian one semitone wide), weighted
+    by a Gaussian over octaves, C first."""
+    n_chroma = 12
+    frequencies = np.linspace(0, SAMPLE_RATE, N_FFT, endpoint=False)[1:]
+    bins = n_chroma * np.log2(frequencies / CHROMA_REFERENCE_HZ)  # semitones above A0
+    bins = np.concatenate(([bins[0] - 1.5 * n_chroma], bins))
+    widths = np.concatenate((np.maximum(bins[1:] - bins[:-1], 1.0), [1]))
+    distance = np.subtract.outer(bins, np.arange(0, n_chroma, dtype="d")).T
+    half = np.round(float(n_chroma) / 2)
+    distance = np.remainder(distance + half + 10 * n_chroma, n_chroma) - half
+    weights = np.exp(-0.5 * (2 * distance / np.tile(widths, (n_chroma, 1))) ** 2)
+    weights = _normalize(weights, 2.0)
+    octave_weights = np.exp(-0.5 * ((bins / n_chroma - CHROMA_CENTRE_OCTAVE) / CHROMA_OCTAVE_WIDTH) ** 2)
+    weights *= np.tile(octave_weights, (n_chroma, 1))
+    weights = np.roll(weights, -3, axis=0)  # A first -> C first (librosa's base_c)
+    return np.ascontiguousarray(weights[:, : 1 + N_FFT // 2], dtype=np.float32)
+
+
+def chroma_stft(power: np.ndarray) -> np.ndarray:
+    """(12, frames) librosa.feature.chroma_stft(S=power, tuning=0): each frame's pitch-class energy,
+    its loudest class scaled to 1."""
+    return _normalize(chroma_filters() @ power, np.inf)
+
+
+@lru_cache(maxsize=None)
+def _tonnetz_basis() -> np.ndarray:
+    """(6, 12) projection of the pitch classes onto the three circles."""
+    angles = np.multiply.outer(TONNETZ_SCALE, np.linspace(0, 12, num=12, endpoint=False))
+    angles[::2] -= 0.5
+    return TONNETZ_RADIUS[:, np.newaxis] * np.cos(np.pi * angles)
+
+
+def tonnetz(chroma: np.ndarray) -> np.ndarray:
+    """(6, frames) librosa.feature.tonnetz(chroma=chroma): the tonal centroid of each frame."""
+    return _tonnetz_basis() @ _normalize(chroma, 1.0)
+
+
+def rms(magnitude: np.ndarray) -> np.ndarray:
+    """(frames,) librosa.feature.rms(S=magnitude, frame_length=N_FFT): by Parseval, from the
+    one-sided spectrum (DC and Nyquist counted once)."""
+    power = np.square(magnitude)
+    power[0] *= 0.5
+    power[-1] *= 0.5
+    return np.sqrt(2 * np.sum(power, axis=0) / N_FFT**2)
+
+
+def onset_strength(mel_db: np.ndarray) -> np.ndarray:
+    """(frames,) librosa.onset.onset_strength(S=mel_db, hop_length=FEATURE_HOP): the mean rise of
+    the dB mel bands from one frame to the next, delayed ONSET_DELAY frames so that it lines up
+    with the centred frames."""
+    rise = np.maximum(0.0, mel_db[:, ONSET_LAG:] - mel_db[:, :-ONSET_LAG])
+    envelope = np.pad(np.mean(rise, axis=0), (ONSET_DELAY, 0))
+    return envelope[: mel_db.shape[1]]
+
+
+def onset_detect(onset_env: np.ndarray) -> np.ndarray:
+    """Frames of the onsets, librosa.onset.onset_detect(onset_envelope=onset_env, delta=ONSET_DELTA)
+    at FEATURE_HOP: peaks of the envelope scaled to [0, 1] (see ONSET_PRE_MAX and the rest).
+
+    librosa walks the frames one by one in numba; here every frame's test is vectorised and only
+    the ONSET_WAIT rule walks the few candidates left.
+    """
+    x = onset_env - onset_env.min()
+    x /= x.max() + np.finfo(x.dtype).tiny
+    if not x.any() or not np.all(np.isfinite(x)):
+        return np.zeros(0, dtype=int)
+    n = x.size
+    frames = np.arange(n)
+    padded = np.concatenate([np.full(ONSET_PRE_MAX, -np.inf, dtype=x.dtype), x,
+                             np.full(ONSET_POST_MAX - 1, -np.inf, dtype=x.dtype)])
+    local_max = np.lib.stride_tricks.sliding_window_view(padded, ONSET_PRE_MAX + ONSET_POST_MAX).max(axis=1)
+    cumulative = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])
+    low = np.maximum(frames - ONSET_PRE_AVG, 0)
+    high = np.minimum(frames + ONSET_POST_AVG, n)
+    local_mean = (cumulative[high] - cumulative[low]) / (high - low)
+    # librosa passes delta to numba as float32: the same threshold, to the last bit.
+    candidates = np.flatnonzero((x == local_max) & (x >= local_mean + np.float32(ONSET_DELTA)))
+    onsets = []
+    next_allowed = 0
+    for frame in candidates:
+        if frame >= next_allowed:
+            onsets.append(frame)
+            next_allowed = frame + ONSET_WAIT + 1
+    return np.array(onsets, dtype=int)
+
+
+def autocorrelate(y: np.ndarray, max_size: int) -> np.ndarray:
+    """librosa.autocorrelate(y, max_size=max_size): the first lags, through one real FFT."""
+    size = scipy.fft.next_fast_len(2 * y.size - 1, real=True)
+    spectrum = scipy.fft.rfft(y, n=size)
+    power = spectrum.real**2 + spectrum.imag**2
+    return scipy.fft.irfft(power, n=size)[: min(max_size, y.size)]
+
+
 def beat_autocorrelation(onset_env: np.ndarray) -> np.ndarray:
     """Autocorrelation of the onset envelope, 1 at lag 0, up to the slowest beat searched."""
     max_lag = int(np.ceil(FRAME_RATE * 60.0 / TEMPO_RANGE_BPM[0])) + 1
     centred = onset_env - onset_env.mean()
-    autocorrelation = librosa.autocorrelate(centred, max_size=max_lag)
+    autocorrelation = autocorrelate(centred, max_size=max_lag)
     return autocorrelation / max(float(autocorrelation[0]), EPSILON)
 
 
@@ -241,40 +459,38 @@ def handcrafted_features(section: np.ndarray) -> np.ndarray:
     y = np.asarray(section, dtype=np.float32)
     magnitude = stft_magnitude(y)
     power = magnitude**2
-    mel_db = librosa.power_to_db(mel_filters() @ power)
-    frequencies = librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=N_FFT)
+    mel_db = power_to_db(mel_filters() @ power)
+    frequencies = fft_frequencies()
 
-    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=N_MFCC)
-    delta = librosa.feature.delta(mfcc)
+    mfccs = mfcc(mel_db)
+    deltas = delta(mfccs)
     centroid, bandwidth, rolloff = spectral_shape(magnitude, frequencies)
-    flatness = librosa.feature.spectral_flatness(S=magnitude)[0]
-    contrast = librosa.feature.spectral_contrast(S=magnitude, sr=SAMPLE_RATE, freq=frequencies)
-    chroma = librosa.feature.chroma_stft(S=power, sr=SAMPLE_RATE, tuning=0.0)
-    tonnetz = librosa.feature.tonnetz(chroma=chroma)
-    rms = librosa.feature.rms(S=magnitude, frame_length=N_FFT)[0]
+    flatness = spectral_flatness(magnitude)
+    contrast = spectral_contrast(magnitude)
+    chroma = chroma_stft(power)
+    tonal = tonnetz(chroma)
+    loudness = rms(magnitude)
     zcr = zero_crossing_rate(y)
     flux = spectral_flux(magnitude)
 
-    onset_env = librosa.onset.onset_strength(S=mel_db, sr=SAMPLE_RATE, hop_length=FEATURE_HOP)
+    onset_env = onset_strength(mel_db)
     tempo, pulse_clarity, pulse_mean = tempo_and_pulse(beat_autocorrelation(onset_env))
-    onsets = librosa.onset.onset_detect(
-        onset_envelope=onset_env, sr=SAMPLE_RATE, hop_length=FEATURE_HOP, delta=ONSET_DELTA
-    )
+    onsets = onset_detect(onset_env)
     chroma_mean = chroma.mean(axis=1)
     clarity, mode = key_clarity_and_mode(chroma_mean)
-    rms_db = librosa.amplitude_to_db(rms, ref=1.0)
+    rms_db = amplitude_to_db(loudness)
     low, high = np.percentile(rms_db, RANGE_PERCENTILES)
     onset_mean = onset_env.mean()
     attacks = band_onsets(mel_db)
 
     parts = [
-        mfcc.mean(axis=1), mfcc.std(axis=1), delta.std(axis=1), np.abs(delta).mean(axis=1),
+        mfccs.mean(axis=1), mfccs.std(axis=1), deltas.std(axis=1), np.abs(deltas).mean(axis=1),
         *_mean_std(centroid), *_mean_std(bandwidth), *_mean_std(rolloff), *_mean_std(flatness),
         *_mean_std(contrast),
         chroma_mean, chroma.std(axis=1), chroma_in_key(chroma_mean),
-        *_mean_std(tonnetz),
-        rms.mean(), rms.std(), high - low,
-        np.percentile(rms_db, SPREAD_PERCENTILES), rms_db.std(), np.mean(rms < rms.mean()),
+        *_mean_std(tonal),
+        loudness.mean(), loudness.std(), high - low,
+        np.percentile(rms_db, SPREAD_PERCENTILES), rms_db.std(), np.mean(loudness < loudness.mean()),
         rms_db.max() - np.median(rms_db),
         *_mean_std(zcr),
         tempo, len(onsets) / (y.size / SAMPLE_RATE), onset_mean,

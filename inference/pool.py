@@ -47,13 +47,12 @@ DASK_SCHEME = "dask://"
 # skips ~1.5 s of imports (scipy.signal, librosa's numba caches, onnxruntime, PyAV).
 START_METHOD = "forkserver"
 FALLBACK_START_METHOD = "spawn"
-# What a worker's job imports, the costly parts named (librosa loads its submodules lazily: these
-# are the ones inference/features.py reaches; keep them in step). "__main__" first, as in
-# multiprocessing's own default: the server imports the bot's entry module once, not every worker.
-# An import that fails is skipped.
+# What a worker's job imports, the costly parts named. No librosa (nor numba): serving computes its
+# features in numpy, and librosa's submodules alone took ~1.5 s to import, most of a first pool's
+# start. "__main__" first, as in multiprocessing's own default: the server imports the bot's entry
+# module once, not every worker. An import that fails is skipped.
 WORKER_PRELOAD = [
     "__main__", "inference.predict", "onnxruntime", "threadpoolctl", "scipy.signal",
-    "librosa.filters", "librosa.feature", "librosa.onset",
 ]
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",

@@ -1,16 +1,32 @@
-"""Hand-crafted features: a fixed, named, finite vector, fast enough to compute per request."""
+"""Hand-crafted features: a fixed, named, finite vector, fast enough to compute per request.
+
+The shipped ANN and the fusion were trained on this vector as librosa computed it; serving computes
+it in numpy alone. The parity tests below hold each reimplemented function, and the whole vector,
+to librosa's numbers on real clips of the 4Q dataset.
+"""
 from __future__ import annotations
 
 import librosa
 import numpy as np
 import pytest
 
-from inference.audio import N_FFT, SAMPLE_RATE, select_section
+from inference import features
+from inference.audio import N_FFT, SAMPLE_RATE, load_audio, mel_filters, select_section
 from inference.features import (
     FEATURE_HOP, FEATURE_NAMES, N_FEATURES, chroma_in_key, handcrafted_features, key_clarity_and_mode,
     spectral_shape, stft_magnitude,
 )
 from tests.inference.conftest import synthetic_song
+
+# Real clips, one per mood (sad, energetic, happy, calm per labels.csv).
+PARITY_CLIPS = ("MT0000004637.ogg", "MT0000011357.ogg", "MT0000040632.ogg", "MT0000054705.ogg")
+# Float32 rounding, relative to the largest value of the quantity: the only difference allowed.
+# Every function but `delta` reproduces librosa's arithmetic step for step (bit for bit on the
+# development machine); `delta` sums the same 9 products in another order than scipy's
+# savgol_filter (measured: 7e-7 of the largest delta). 1e-5 leaves room for another BLAS's
+# summation order and still fails on any real change (a wrong band edge or norm moves values by
+# percents).
+PARITY_RTOL = 1e-5
 
 
 def _section(seed: int = 0) -> np.ndarray:
@@ -97,3 +113,138 @@ def test_modulation_energy_finds_a_tremolo_rate():
     for band in range(4):
         assert named[1.5][f"modulation_1_{band}"] > named[6.0][f"modulation_1_{band}"] + 0.5
         assert named[6.0][f"modulation_3_{band}"] > named[1.5][f"modulation_3_{band}"] + 0.5
+
+
+# --- Parity with librosa ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def parity_sections(shared_data) -> list[np.ndarray]:
+    return [select_section(load_audio(shared_data / "audio" / name)) for name in PARITY_CLIPS]
+
+
+def assert_close(ours: np.ndarray, theirs: np.ndarray) -> None:
+    ours, theirs = np.asarray(ours), np.asarray(theirs)
+    assert ours.shape == theirs.shape
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=PARITY_RTOL * float(np.abs(theirs).max()))
+
+
+def test_filterbanks_are_librosas_bit_for_bit():
+    mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=mel_filters().shape[0],
+                              fmin=20.0, fmax=SAMPLE_RATE / 2)
+    np.testing.assert_array_equal(mel_filters(), mel)
+    np.testing.assert_array_equal(features.chroma_filters(),
+                                  librosa.filters.chroma(sr=SAMPLE_RATE, n_fft=N_FFT, tuning=0.0))
+
+
+def test_each_function_gives_librosas_numbers_on_real_clips(parity_sections):
+    frequencies = librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=N_FFT)
+    for section in parity_sections:
+        magnitude = stft_magnitude(section)
+        power = magnitude**2
+        mel_db = librosa.power_to_db(mel_filters() @ power)
+        assert_close(features.power_to_db(mel_filters() @ power), mel_db)
+        mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=features.N_MFCC)
+        assert_close(features.mfcc(mel_db), mfcc)
+        assert_close(features.delta(mfcc), librosa.feature.delta(mfcc))
+        assert_close(features.spectral_flatness(magnitude), librosa.feature.spectral_flatness(S=magnitude)[0])
+        assert_close(features.spectral_contrast(magnitude),
+                     librosa.feature.spectral_contrast(S=magnitude, sr=SAMPLE_RATE, freq=frequencies))
+        chroma = librosa.feature.chroma_stft(S=power, sr=SAMPLE_RATE, tuning=0.0)
+        assert_close(features.chroma_stft(power), chroma)
+        assert_close(features.tonnetz(chroma), librosa.feature.tonnetz(chroma=chroma))
+        rms = librosa.feature.rms(S=magnitude, frame_length=N_FFT)[0]
+        assert_close(features.rms(magnitude), rms)
+        assert_close(features.amplitude_to_db(rms), librosa.amplitude_to_db(rms, ref=1.0))
+        envelope = librosa.onset.onset_strength(S=mel_db, sr=SAMPLE_RATE, hop_length=FEATURE_HOP)
+        assert_close(features.onset_strength(mel_db), envelope)
+        # Onsets are frame indices: they must be the same frames, not close ones.
+        np.testing.assert_array_equal(
+            features.onset_detect(envelope),
+            librosa.onset.onset_detect(onset_envelope=envelope, sr=SAMPLE_RATE, hop_length=FEATURE_HOP,
+                                       delta=features.ONSET_DELTA),
+        )
+        centred = envelope - envelope.mean()
+        assert_close(features.autocorrelate(centred, 300), librosa.autocorrelate(centred, max_size=300))
+
+
+def test_onset_peak_picking_waits_and_thresholds_as_librosa_does():
+    """Plateaus, adjacent peaks and a peak on the first frame: the cases the wait rule decides."""
+    envelope = np.array([5, 0, 0, 3, 3, 0, 0, 4, 4.5, 0, 0, 0, 2, 0, 9, 9, 9, 0, 0, 1, 0], dtype=np.float32)
+    theirs = librosa.onset.onset_detect(onset_envelope=envelope, sr=SAMPLE_RATE, hop_length=FEATURE_HOP,
+                                        delta=features.ONSET_DELTA)
+    np.testing.assert_array_equal(features.onset_detect(envelope), theirs)
+    assert theirs.size >= 4
+    assert features.onset_detect(np.zeros(20, dtype=np.float32)).size == 0
+
+
+def librosa_reference_features(section: np.ndarray) -> np.ndarray:
+    """The vector as it was computed with librosa (the code the shipped ANN was trained with),
+    with the helpers that never used librosa taken from inference.features."""
+    y = np.asarray(section, dtype=np.float32)
+    magnitude = stft_magnitude(y)
+    power = magnitude**2
+    mel_db = librosa.power_to_db(librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=64, fmin=20.0) @ power)
+    frequencies = librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=N_FFT)
+    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=features.N_MFCC)
+    delta = librosa.feature.delta(mfcc)
+    centroid, bandwidth, rolloff = spectral_shape(magnitude, frequencies)
+    flatness = librosa.feature.spectral_flatness(S=magnitude)[0]
+    contrast = librosa.feature.spectral_contrast(S=magnitude, sr=SAMPLE_RATE, freq=frequencies)
+    chroma = librosa.feature.chroma_stft(S=power, sr=SAMPLE_RATE, tuning=0.0)
+    tonnetz = librosa.feature.tonnetz(chroma=chroma)
+    rms = librosa.feature.rms(S=magnitude, frame_length=N_FFT)[0]
+    zcr = features.zero_crossing_rate(y)
+    flux = features.spectral_flux(magnitude)
+    onset_env = librosa.onset.onset_strength(S=mel_db, sr=SAMPLE_RATE, hop_length=FEATURE_HOP)
+    tempo, pulse_clarity, pulse_mean = features.tempo_and_pulse(
+        (lambda ac: ac / max(float(ac[0]), features.EPSILON))(
+            librosa.autocorrelate(onset_env - onset_env.mean(),
+                                  max_size=int(np.ceil(features.FRAME_RATE * 60.0 / features.TEMPO_RANGE_BPM[0])) + 1)
+        )
+    )
+    onsets = librosa.onset.onset_detect(
+        onset_envelope=onset_env, sr=SAMPLE_RATE, hop_length=FEATURE_HOP, delta=features.ONSET_DELTA
+    )
+    chroma_mean = chroma.mean(axis=1)
+    clarity, mode = key_clarity_and_mode(chroma_mean)
+    rms_db = librosa.amplitude_to_db(rms, ref=1.0)
+    low, high = np.percentile(rms_db, features.RANGE_PERCENTILES)
+    onset_mean = onset_env.mean()
+    attacks = features.band_onsets(mel_db)
+    spread = features.SPREAD_PERCENTILES
+    texture = features.texture_spread
+
+    def mean_std(values):
+        return [values.mean(axis=-1), values.std(axis=-1)]
+
+    parts = [
+        mfcc.mean(axis=1), mfcc.std(axis=1), delta.std(axis=1), np.abs(delta).mean(axis=1),
+        *mean_std(centroid), *mean_std(bandwidth), *mean_std(rolloff), *mean_std(flatness),
+        *mean_std(contrast),
+        chroma_mean, chroma.std(axis=1), chroma_in_key(chroma_mean),
+        *mean_std(tonnetz),
+        rms.mean(), rms.std(), high - low,
+        np.percentile(rms_db, spread), rms_db.std(), np.mean(rms < rms.mean()),
+        rms_db.max() - np.median(rms_db),
+        *mean_std(zcr),
+        tempo, len(onsets) / (y.size / SAMPLE_RATE), onset_mean,
+        clarity, mode,
+        *mean_std(flux), np.percentile(flux, spread),
+        pulse_clarity, pulse_mean, onset_env.std(), np.percentile(onset_env, (50, 90)),
+        onset_env.std() / max(float(onset_mean), features.EPSILON),
+        *mean_std(attacks),
+        features.modulation_energy(mel_db).ravel(),
+        texture(np.log1p(centroid)), texture(rms_db[: flux.size]), texture(flux), texture(flatness),
+    ]
+    vector = np.concatenate([np.atleast_1d(np.asarray(p, dtype=np.float64)).ravel() for p in parts])
+    return np.nan_to_num(vector).astype(np.float32)
+
+
+def test_the_whole_vector_is_the_one_the_ann_was_trained_on(parity_sections):
+    for section in [*parity_sections, _section(0), _click_track(100.0)]:
+        ours, theirs = handcrafted_features(section), librosa_reference_features(section)
+        assert theirs.shape == (N_FEATURES,)
+        # Per feature: float32 rounding of the value, or of the features' typical scale (1e-5 of
+        # a unit) for values near zero (a mean of deltas, a tonnetz mean).
+        np.testing.assert_allclose(ours, theirs, rtol=PARITY_RTOL, atol=1e-5)
