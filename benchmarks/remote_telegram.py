@@ -5,13 +5,16 @@ server would take a share of the bot's one event loop and inflate every figure, 
 run it here: a spawned process serving the Bot API on one port and a small control API on another.
 The benchmark drives a whole round with one control call, and the fake itself times each answer
 (`answer.at - delivered.at`, both from the system-wide monotonic clock), so the benchmark's own
-polling costs the bot nothing.
+polling costs the bot nothing. It also times each answer from the moment the user's message
+reached the fake (`answer.at - sent`): what the user waits, including the time an update spends at
+"Telegram" before the bot fetches it.
 """
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
 import time
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -22,6 +25,13 @@ POLL_S = 0.02  # how often the control server scans the calls while a round is o
 START_TIMEOUT_S = 30.0
 
 
+@dataclass(frozen=True)
+class RoundResult:
+    latencies_ms: list[float]  # inside the bot: from getUpdates handing the update out to the answer
+    errors: int
+    from_send_ms: list[float]  # what the user waits: from the message reaching the fake to the answer
+
+
 def is_answer(text: str) -> bool:
     """The last word of a /mood: the mood, or a refusal (which counts as an error)."""
     return "Mood:" in text or "Sorry" in text or "try again" in text
@@ -29,12 +39,15 @@ def is_answer(text: str) -> bool:
 
 async def _round(fake: FakeTelegramBotAPI, request: web.Request) -> web.Response:
     """Body {"messages": [[chat, text], ...], "timeout": s}: every chat sends its text at once;
-    answers {"latencies_ms": [...], "errors": n} once every chat has an answer or time is up."""
+    answers {"latencies_ms": [...], "errors": n, "from_send_ms": [...]} once every chat has an
+    answer or time is up."""
     body = await request.json()
     mark = fake.mark()
     update_of_chat: dict[str, int] = {}
+    sent_at: dict[str, float] = {}
     for chat, text in body["messages"]:
         update_of_chat[str(chat)] = (await fake.user_sends(text, chat=int(chat)))["update_id"]
+        sent_at[str(chat)] = time.monotonic()
     answers: dict[str, object] = {}
     scanned, deadline = mark, time.monotonic() + float(body["timeout"])
     while len(answers) < len(update_of_chat) and time.monotonic() < deadline:
@@ -43,15 +56,16 @@ async def _round(fake: FakeTelegramBotAPI, request: web.Request) -> web.Response
         for call in calls:
             if call.method in TEXT_METHODS and call.status == 200 and is_answer(call.text):
                 answers.setdefault(call.chat_id, call)
-    latencies, errors = [], 0
+    latencies, from_send, errors = [], [], 0
     for chat, update_id in update_of_chat.items():
         answer, delivered = answers.get(chat), fake.delivered.get(update_id)
         if answer is None or delivered is None or "Mood:" not in answer.text:
             errors += 1
             continue
         latencies.append((answer.at - delivered.at) * 1000)
+        from_send.append((answer.at - sent_at[chat]) * 1000)
     errors += sum(1 for c in fake.calls[mark:] if c.status != 200)
-    return web.json_response({"latencies_ms": latencies, "errors": errors})
+    return web.json_response({"latencies_ms": latencies, "errors": errors, "from_send_ms": from_send})
 
 
 async def _serve(token: str, ready) -> None:
@@ -111,10 +125,10 @@ class RemoteTelegramBotAPI(BotAPIAddress):
             if self._process.is_alive():
                 self._process.kill()
 
-    async def answer_round(self, messages: list[tuple[int, str]], timeout_s: float) -> tuple[list[float], int]:
-        """Every (chat, text) sent at once; (latency of each answer in ms, errors)."""
+    async def answer_round(self, messages: list[tuple[int, str]], timeout_s: float) -> RoundResult:
+        """Every (chat, text) sent at once; each answer's latencies in ms, and the errors."""
         async with self._session.post(f"http://127.0.0.1:{self.control_port}/round",
                                       json={"messages": messages, "timeout": timeout_s}) as response:
             response.raise_for_status()
             result = await response.json()
-        return result["latencies_ms"], result["errors"]
+        return RoundResult(result["latencies_ms"], result["errors"], result["from_send_ms"])

@@ -37,6 +37,7 @@ from telegram.ext import (
 
 from bot.config import Settings
 from bot.frontends import render
+from bot.frontends.telegram_flow import UpdateFlow
 from bot.frontends.telegram_http import AiohttpRequest
 from bot.replies import (
     STAGE_DOWNLOADING,
@@ -58,7 +59,6 @@ log = logging.getLogger(__name__)
 PLATFORM = "telegram"
 MAX_RETRIES = 3  # how often the rate limiter retries a call that got 429 Too Many Requests
 POLL_TIMEOUT_S = 10  # long-poll length asked of the Bot API
-CONCURRENT_UPDATES = 256  # /mood waits on the classifier: handle updates concurrently
 # A big pool buys nothing, as Telegram allows ~30 messages/s anyway. API calls in flight stay
 # below the pool size, leaving connections for file downloads.
 CONNECTION_POOL_SIZE = 16
@@ -123,15 +123,19 @@ class TelegramFrontend:
         self.settings = settings
         self.usecases = usecases
         self.poll_timeout_s = poll_timeout_s
+        # Updates run concurrently (/mood waits on the classifier), but a burst is answered in
+        # arrival order and fetched only as fast as it is answered (telegram_flow).
+        self.flow = UpdateFlow()
         self.app: Application = (
             Application.builder()
             .token(settings.telegram_token.get_secret_value())
             .base_url(settings.telegram_api_url)
             .base_file_url(settings.telegram_file_url)
             .rate_limiter(rate_limiter or BoundedRateLimiter(max_retries=MAX_RETRIES))
-            .concurrent_updates(CONCURRENT_UPDATES)
+            .update_queue(self.flow.queue)
+            .concurrent_updates(self.flow.processor)
             .request(AiohttpRequest(CONNECTION_POOL_SIZE, pool_timeout=POOL_TIMEOUT_S))
-            .get_updates_request(AiohttpRequest(1))  # one long poll at a time
+            .get_updates_request(AiohttpRequest(1, gate=self.flow.gate))  # one long poll at a time
             .job_queue(None)  # daily prompts are scheduled by bot.scheduler, not per front-end
             .build()
         )

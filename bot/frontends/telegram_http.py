@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Awaitable, Callable
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
@@ -42,12 +43,14 @@ def _sum(*timeouts: float | None) -> float | None:
 
 class AiohttpRequest(BaseRequest):
     """A `BaseRequest` over one `aiohttp.ClientSession` with at most `connection_pool_size`
-    connections."""
+    connections. `gate`, when given, is awaited before each request, outside its timeouts (the
+    getUpdates request waits there until the bot has room for more updates)."""
 
     def __init__(self, connection_pool_size: int = 1, *, read_timeout: float | None = READ_TIMEOUT_S,
                  write_timeout: float | None = WRITE_TIMEOUT_S, connect_timeout: float | None = CONNECT_TIMEOUT_S,
                  pool_timeout: float | None = POOL_TIMEOUT_S,
-                 media_write_timeout: float | None = MEDIA_WRITE_TIMEOUT_S) -> None:
+                 media_write_timeout: float | None = MEDIA_WRITE_TIMEOUT_S,
+                 gate: Callable[[], Awaitable[None]] | None = None) -> None:
         self.connection_pool_size = connection_pool_size
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
@@ -55,6 +58,7 @@ class AiohttpRequest(BaseRequest):
         self._pool_timeout = pool_timeout
         self._media_write_timeout = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._gate = gate
 
     @property
     def read_timeout(self) -> float | None:
@@ -84,6 +88,8 @@ class AiohttpRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
+        if self._gate is not None:
+            await self._gate()
         files = request_data.multipart_data if request_data else None
         fields = request_data.json_parameters if request_data else None
         read = _resolve(read_timeout, self._read_timeout)

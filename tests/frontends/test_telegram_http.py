@@ -61,3 +61,25 @@ async def test_a_refused_connection_is_a_network_error():
 async def test_it_must_be_initialised_first():
     with pytest.raises(RuntimeError, match="not initialized"):
         await AiohttpRequest().do_request("http://127.0.0.1:9/getMe", "POST")
+
+
+async def test_a_gate_is_passed_before_the_request_is_sent(stalling_server):
+    """The getUpdates request waits at its gate, outside its timeouts, before any byte is sent."""
+    opened, sent = asyncio.Event(), []
+
+    async def gate() -> None:
+        await opened.wait()
+        sent.append(True)
+
+    request = AiohttpRequest(read_timeout=0.2, gate=gate)
+    await request.initialize()
+    try:
+        call = asyncio.create_task(request.do_request(f"{stalling_server}/getUpdates", "POST", RequestData()))
+        await asyncio.sleep(0.4)  # longer than the read timeout: waiting at the gate is not a timeout
+        assert not call.done() and not sent
+        opened.set()
+        with pytest.raises(TimedOut):  # then the stalling server times it out as usual
+            await call
+        assert sent == [True]
+    finally:
+        await request.shutdown()
