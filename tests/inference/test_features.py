@@ -21,11 +21,11 @@ from tests.inference.conftest import synthetic_song
 # Real clips, one per mood (sad, energetic, happy, calm per labels.csv).
 PARITY_CLIPS = ("MT0000004637.ogg", "MT0000011357.ogg", "MT0000040632.ogg", "MT0000054705.ogg")
 # Float32 rounding, relative to the largest value of the quantity: the only difference allowed.
-# Every function but `delta` reproduces librosa's arithmetic step for step (bit for bit on the
-# development machine); `delta` sums the same 9 products in another order than scipy's
-# savgol_filter (measured: 7e-7 of the largest delta). 1e-5 leaves room for another BLAS's
-# summation order and still fails on any real change (a wrong band edge or norm moves values by
-# percents).
+# Every function but `delta` reproduces librosa's arithmetic step for step (bit for bit on all 720
+# clips of the 4Q set, onset frames included); `delta` sums the same 9 products in another order
+# than scipy's savgol_filter (at most 2e-6 of the largest delta over the 720 clips). 1e-5 leaves
+# room for another BLAS's summation order and still fails on any real change (a wrong band edge or
+# norm moves values by percents).
 PARITY_RTOL = 1e-5
 
 
