@@ -71,13 +71,14 @@ CHROMA_OCTAVE_WIDTH = 2.0  # ...and width, in octaves
 # Tonnetz (Harte et al.): pitch classes as points on the circles of fifths, minor and major thirds.
 TONNETZ_SCALE = np.array([7.0 / 6, 7.0 / 6, 3.0 / 2, 3.0 / 2, 2.0 / 3, 2.0 / 3])
 TONNETZ_RADIUS = np.array([1.0, 1.0, 1.0, 1.0, 0.5, 0.5])
-# onset_detect's peak picking at FEATURE_HOP, in frames: a peak is the maximum of the 30 ms before
-# it, ONSET_DELTA above the mean of 100 ms before to 100 ms after, and the next one is 30 ms later.
-ONSET_PRE_MAX = int(np.ceil(0.03 * SAMPLE_RATE // FEATURE_HOP))
-ONSET_POST_MAX = int(np.ceil(0.00 * SAMPLE_RATE // FEATURE_HOP + 1))
-ONSET_PRE_AVG = int(np.ceil(0.10 * SAMPLE_RATE // FEATURE_HOP))
-ONSET_POST_AVG = int(np.ceil(0.10 * SAMPLE_RATE // FEATURE_HOP + 1))
-ONSET_WAIT = int(np.ceil(0.03 * SAMPLE_RATE // FEATURE_HOP))
+# onset_detect's peak picking (librosa's defaults at FEATURE_HOP), in frames: an onset is a frame at
+# least as high as those up to 30 ms before it, ONSET_DELTA above the mean from 100 ms before to
+# 100 ms after it, and at least 30 ms after the previous onset.
+ONSET_PRE_MAX = int(0.03 * SAMPLE_RATE // FEATURE_HOP)
+ONSET_POST_MAX = 1  # the frame itself
+ONSET_PRE_AVG = int(0.10 * SAMPLE_RATE // FEATURE_HOP)
+ONSET_POST_AVG = int(0.10 * SAMPLE_RATE // FEATURE_HOP) + 1  # the frame itself, then 100 ms
+ONSET_WAIT = int(0.03 * SAMPLE_RATE // FEATURE_HOP)
 # onset_strength(center=True) delays the envelope by the lag plus half a frame, in hops.
 ONSET_LAG = 1
 ONSET_DELAY = ONSET_LAG + N_FFT // (2 * FEATURE_HOP)
@@ -370,7 +371,8 @@ def onset_detect(onset_env: np.ndarray) -> np.ndarray:
     frames = np.arange(n)
     padded = np.concatenate([np.full(ONSET_PRE_MAX, -np.inf, dtype=x.dtype), x,
                              np.full(ONSET_POST_MAX - 1, -np.inf, dtype=x.dtype)])
-    local_max = np.lib.stride_tricks.sliding_window_view(padded, ONSET_PRE_MAX + ONSET_POST_MAX).max(axis=1)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, ONSET_PRE_MAX + ONSET_POST_MAX)
+    local_max = windows.max(axis=1)
     cumulative = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])
     low = np.maximum(frames - ONSET_PRE_AVG, 0)
     high = np.minimum(frames + ONSET_POST_AVG, n)

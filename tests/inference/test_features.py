@@ -184,7 +184,8 @@ def librosa_reference_features(section: np.ndarray) -> np.ndarray:
     y = np.asarray(section, dtype=np.float32)
     magnitude = stft_magnitude(y)
     power = magnitude**2
-    mel_db = librosa.power_to_db(librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=64, fmin=20.0) @ power)
+    mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=64, fmin=20.0, fmax=SAMPLE_RATE / 2)
+    mel_db = librosa.power_to_db(mel @ power)
     frequencies = librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=N_FFT)
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=features.N_MFCC)
     delta = librosa.feature.delta(mfcc)
@@ -197,12 +198,10 @@ def librosa_reference_features(section: np.ndarray) -> np.ndarray:
     zcr = features.zero_crossing_rate(y)
     flux = features.spectral_flux(magnitude)
     onset_env = librosa.onset.onset_strength(S=mel_db, sr=SAMPLE_RATE, hop_length=FEATURE_HOP)
-    tempo, pulse_clarity, pulse_mean = features.tempo_and_pulse(
-        (lambda ac: ac / max(float(ac[0]), features.EPSILON))(
-            librosa.autocorrelate(onset_env - onset_env.mean(),
-                                  max_size=int(np.ceil(features.FRAME_RATE * 60.0 / features.TEMPO_RANGE_BPM[0])) + 1)
-        )
-    )
+    max_lag = int(np.ceil(features.FRAME_RATE * 60.0 / features.TEMPO_RANGE_BPM[0])) + 1
+    autocorrelation = librosa.autocorrelate(onset_env - onset_env.mean(), max_size=max_lag)
+    autocorrelation = autocorrelation / max(float(autocorrelation[0]), features.EPSILON)
+    tempo, pulse_clarity, pulse_mean = features.tempo_and_pulse(autocorrelation)
     onsets = librosa.onset.onset_detect(
         onset_envelope=onset_env, sr=SAMPLE_RATE, hop_length=FEATURE_HOP, delta=features.ONSET_DELTA
     )
