@@ -322,7 +322,9 @@ def chroma_filters() -> np.ndarray:
 def chroma_stft(power: np.ndarray) -> np.ndarray:
     """(12, frames) librosa.feature.chroma_stft(S=power, tuning=0): each frame's pitch-class energy,
     its loudest class scaled to 1."""
-    return _normalize(chroma_filters() @ power, np.inf)
+    # Frames-major, as librosa's einsum leaves it: the later means over frames then add in the same
+    # order, and give the same float32 numbers.
+    return _normalize((power.T @ chroma_filters().T).T, np.inf)
 
 
 @lru_cache(maxsize=None)
@@ -335,7 +337,7 @@ def _tonnetz_basis() -> np.ndarray:
 
 def tonnetz(chroma: np.ndarray) -> np.ndarray:
     """(6, frames) librosa.feature.tonnetz(chroma=chroma): the tonal centroid of each frame."""
-    return _tonnetz_basis() @ _normalize(chroma, 1.0)
+    return (_normalize(chroma, 1.0).T @ _tonnetz_basis().T).T  # frames-major, as librosa's
 
 
 def rms(magnitude: np.ndarray) -> np.ndarray:
