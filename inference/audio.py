@@ -247,7 +247,7 @@ def split_segments(section: np.ndarray) -> np.ndarray:
 # Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above.
 MEL_LINEAR_HZ_PER_MEL = 200.0 / 3
 MEL_LOG_START_HZ = 1000.0
-MEL_LOG_STEP = np.log(6.4) / 27.0  # natural-log Hz per mel above MEL_LOG_START_HZ
+MEL_LOG_STEP = np.log(6.4) / 27.0  # log frequency ratio per mel above MEL_LOG_START_HZ
 MEL_LOG_START = MEL_LOG_START_HZ / MEL_LINEAR_HZ_PER_MEL
 
 
