@@ -1,6 +1,6 @@
 """Audio in, mood out. Knows nothing of chat or storage.
 
-`import inference` stays cheap: the classifier (and with it numpy, librosa and onnxruntime) loads on
+`import inference` stays cheap: the classifier (and with it numpy, scipy and onnxruntime) loads on
 first use of `inference.Classifier`.
 """
 from __future__ import annotations

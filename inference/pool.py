@@ -44,7 +44,7 @@ DASK_SCHEME = "dask://"
 # forkserver: each worker is forked from a clean server process, never from the event loop's
 # process, so it inherits no locks or threads of the bot. The server imports the heavy libraries
 # once (WORKER_PRELOAD), so a worker started later, such as the replacement of a crashed one,
-# skips ~1.5 s of imports (scipy.signal, librosa's numba caches, onnxruntime, PyAV).
+# skips their imports (onnxruntime, scipy's FFT, PyAV, soxr).
 START_METHOD = "forkserver"
 FALLBACK_START_METHOD = "spawn"
 # What a worker's job imports, the costly parts named. No librosa (nor numba): serving computes its
@@ -52,7 +52,7 @@ FALLBACK_START_METHOD = "spawn"
 # start. "__main__" first, as in multiprocessing's own default: the server imports the bot's entry
 # module once, not every worker. An import that fails is skipped.
 WORKER_PRELOAD = [
-    "__main__", "inference.predict", "onnxruntime", "threadpoolctl", "scipy.signal",
+    "__main__", "inference.predict", "onnxruntime", "threadpoolctl",
 ]
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",

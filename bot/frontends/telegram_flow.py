@@ -18,6 +18,11 @@ bot's memory, where a crash would lose it, rather than at Telegram, which keeps 
 
 The `queue` counts the updates handed to the application; the processor uncounts each one once,
 when it gives its slot back.
+
+The cost: a batch's getUpdates round trip overlaps only the last `low_water` answers of the
+previous batch. Against Telegram (tens of ms away) a sustained burst is read at about 100 updates
+per (round trip + batch time), some 1000 a second, still far above the 30 messages a second
+Telegram lets a bot send.
 """
 from __future__ import annotations
 
