@@ -1,17 +1,20 @@
-"""Choose how much the ANN weighs in the main answer, on out-of-fold predictions.
+"""Choose how much each part weighs in the main answer, on out-of-fold predictions.
 
     python -m inference.fusion [--folds 3] [--epochs N] [--write]
 
-For each artist fold (the same split as `train`), fit the main model (on the shipped schedule:
-one-cycle over MAIN_EPOCHS, stopped at the final fit's epoch) and the ANN on the other folds, keep
-both models' probabilities for the held-out clips, then score p = (1 - a) * p_main + a * p_ann for
-a = 0, 0.1, ..., 1. With --write, the best `a` and the scores go into weights/main.json, where
-`predict.MainModel` picks them up. Choosing one scalar on the same out-of-fold predictions is
-slightly optimistic; the card says so.
+Three parts: the network (ResNet18BiLSTM), the ANN on hand-crafted features, and a logistic
+regression "head" on musicnn's pretrained embedding (`inference.embedding`). For each artist fold
+(the same split as `train`), fit the network (on the shipped schedule: one-cycle over MAIN_EPOCHS,
+stopped at the final fit's epoch), the ANN and the head on the other folds, keep their
+probabilities for the held-out clips, then score p = m * p_main + a * p_ann + e * p_head for every
+(m, a, e) on a 0.1 grid with m + a + e = 1. With --write, the best weights, the scores and the
+head refitted on all clips go into weights/main.json, where `predict.MainModel` picks them up.
+Choosing the weights on the same out-of-fold predictions is slightly optimistic; the card says so.
 
-The main model's out-of-fold probabilities cost ~10 min of CPU and do not depend on the ANN, so
+The network's out-of-fold probabilities cost ~10 min of CPU and do not depend on the others, so
 they are kept under the cache directory, keyed by the shipped main.onnx, the audio front and the
-fold/epoch settings: retraining only the ANN re-runs fusion in seconds.
+fold/epoch settings; the embeddings are cached per clip (`train.load_embeddings`): re-choosing the
+weights costs seconds once the caches exist.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import argparse
 import hashlib
 import json
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -27,10 +31,14 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, confusion_matrix
 
+from inference import embedding as E
 from inference import train as T
 
 log = logging.getLogger(__name__)
 WEIGHT_GRID = np.round(np.linspace(0.0, 1.0, 11), 1)
+# (main, ann, embedding) weights summing to 1, in steps of 0.1: 66 candidates.
+SIMPLEX_GRID = [(float(round(1.0 - a - e, 1)), float(a), float(e)) for a in WEIGHT_GRID for e in WEIGHT_GRID
+                if a + e <= 1.0 + 1e-9]
 
 
 def main_cache_path(cache_dir: Path, folds: int, epochs: int) -> Path:
@@ -99,24 +107,28 @@ def scores(labels: np.ndarray, probabilities: np.ndarray, fold_of: np.ndarray) -
             "per_fold_macro_f1": [round(float(f), 4) for f in f1s]}
 
 
-CARD_SECTION = "## What the bot serves: the network fused with the ANN"
+CARD_SECTION = "## What the bot serves: the fused answer"
+OLD_CARD_SECTIONS = ("## What the bot serves: the network fused with the ANN",)  # replaced like the current one
 CARD_NEXT_SECTION = "## Known limits"
+
+
+def _row(name: str, s: dict, bold: bool = False) -> str:
+    f1 = f"{s['macro_f1_mean']:.3f} ± {s['macro_f1_sd']:.3f}"
+    folds = ", ".join(f"{f:.3f}" for f in s.get("per_fold_macro_f1", []))
+    return f"| {name} | {f'**{f1}**' if bold else f1} | {s['accuracy_mean']:.3f} ± {s['accuracy_sd']:.3f} | {folds} |\n"
+
+
+def _gain(better: dict, worse: dict) -> str:
+    per_fold = [b - w for b, w in zip(better.get("per_fold_macro_f1", []), worse.get("per_fold_macro_f1", []))]
+    folds = ", ".join(f"{d:+.3f}" for d in per_fold)
+    return f"{better['macro_f1_mean'] - worse['macro_f1_mean']:+.3f} macro-F1 (per fold {folds})"
 
 
 def card_section(result: dict) -> str:
     """The main model card's section on fusion, from the figures `main` measured."""
+    if result.get("embedding_weight"):
+        return three_part_card_section(result)
     a, cv = result["ann_weight"], result["cv"]
-
-    def row(name: str, s: dict, bold: bool = False) -> str:
-        f1 = f"{s['macro_f1_mean']:.3f} ± {s['macro_f1_sd']:.3f}"
-        folds = ", ".join(f"{f:.3f}" for f in s.get("per_fold_macro_f1", []))
-        return f"| {name} | {f'**{f1}**' if bold else f1} | {s['accuracy_mean']:.3f} ± {s['accuracy_sd']:.3f} | {folds} |\n"
-
-    def gain(better: dict, worse: dict) -> str:
-        per_fold = [b - w for b, w in zip(better.get("per_fold_macro_f1", []), worse.get("per_fold_macro_f1", []))]
-        folds = ", ".join(f"{d:+.3f}" for d in per_fold)
-        return f"{better['macro_f1_mean'] - worse['macro_f1_mean']:+.3f} macro-F1 (per fold {folds})"
-
     return (
         f"{CARD_SECTION}\n"
         f'`main.json` carries `"fusion": {{"ann_weight": {a}, ...}}`, so the main answer is\n'
@@ -128,22 +140,124 @@ def card_section(result: dict) -> str:
         "out-of-fold probabilities mixed with ANN weights 0, 0.1, …, 1.\n\n"
         f"| out-of-fold, {result['folds']} artist folds | macro-F1 | accuracy | per-fold macro-F1 |\n"
         "|---|---|---|---|\n"
-        + row("ResNet18BiLSTM alone", cv["main"]) + row("ANN alone", cv["ann"])
-        + row(f"fused, ANN weight {a}", cv["fused"], bold=True)
-        + f"\nFused minus ANN alone: {gain(cv['fused'], cv['ann'])}; fused minus network alone: "
-        f"{gain(cv['fused'], cv['main'])}.\nA difference smaller than the folds' sd is within noise. "
+        + _row("ResNet18BiLSTM alone", cv["main"]) + _row("ANN alone", cv["ann"])
+        + _row(f"fused, ANN weight {a}", cv["fused"], bold=True)
+        + f"\nFused minus ANN alone: {_gain(cv['fused'], cv['ann'])}; fused minus network alone: "
+        f"{_gain(cv['fused'], cv['main'])}.\nA difference smaller than the folds' sd is within noise. "
         "Choosing one scalar on the same out-of-fold predictions is slightly optimistic. The serving "
         "cost of fusion\nis the hand-crafted features on the main path (see the README's benchmark).\n\n"
     )
 
 
+def three_part_card_section(result: dict) -> str:
+    m, a, e, cv = result["main_weight"], result["ann_weight"], result["embedding_weight"], result["cv"]
+    two = result["main_and_ann_weights"]
+    patches = ", ".join(str(p) for p in result["head"]["patches"])
+    skipped = ("\nWith weight 0 the network is not run at all when serving." if m == 0 else "")
+    return (
+        f"{CARD_SECTION}\n"
+        f'`main.json` carries `"fusion": {{"main_weight": {m}, "ann_weight": {a}, "embedding_weight": {e}, ...}}` '
+        "and the head's\narrays (`\"embedding_head\"`), so the main answer is "
+        f"{m:.1f} × p(ResNet18BiLSTM) + {a:.1f} × p(ANN) + {e:.1f} × p(head)\non the same 30 s section "
+        "(`predict.MainModel.predict_section`; the version gains a `+ann+musicnn` suffix)."
+        f"{skipped}\n\n"
+        "The head: musicnn's pretrained MSD_musicnn network (`weights/musicnn.onnx`: Pons & Serra's weights, "
+        "trained on\nMillion Song Dataset tags, ISC licence, see `weights/LICENSE_musicnn.md`; converted by "
+        "`inference/convert_musicnn.py`,\nwhich checks it against musicnn's TensorFlow graph) embeds the "
+        f"3 s patch(es) {patches} of the section (patch k\nstarts at 3k s) into 200 numbers, averaged; "
+        "a logistic regression "
+        f"(C = {result['head']['C']}) on the standardised\nembedding gives 4 probabilities. "
+        "The weights were chosen by `python -m inference.fusion`: the three parts refitted\n"
+        f"on the same {result['folds']} artist folds (network: {result['epochs']} epochs of the "
+        f"{T.MAIN_EPOCHS}-epoch schedule; ANN: {result['ann_epochs']} epochs, as its final fit;\n"
+        "head: as its final fit), their out-of-fold probabilities mixed with every weight triple on a 0.1 grid "
+        "summing to 1.\n\n"
+        f"| out-of-fold, {result['folds']} artist folds | macro-F1 | accuracy | per-fold macro-F1 |\n"
+        "|---|---|---|---|\n"
+        + _row("ResNet18BiLSTM alone", cv["main"]) + _row("ANN alone", cv["ann"])
+        + _row("embedding head alone", cv["embedding"])
+        + _row(f"network + ANN (best without the head: {two[0]}, {two[1]})", cv["main_and_ann"])
+        + _row(f"**served**: {m}, {a}, {e}", cv["fused"], bold=True)
+        + f"\nServed minus network + ANN (the previous main answer): {_gain(cv['fused'], cv['main_and_ann'])}; "
+        f"served minus\nANN alone: {_gain(cv['fused'], cv['ann'])}. A difference smaller than the folds' sd "
+        "is within noise. Choosing the\nweights (and the head's C and patch among a few) on the same "
+        "out-of-fold predictions is optimistic.\n![confusion matrix of the served answer, out of fold]"
+        "(confusion_main.png)\n\n"
+    )
+
+
 def with_card_section(card: str, section: str) -> str:
     """`card` with its fusion section replaced by `section` (inserted before the limits if absent)."""
-    start = card.find(CARD_SECTION)
+    start = max(card.find(title) for title in (CARD_SECTION, *OLD_CARD_SECTIONS))
     end = card.find(CARD_NEXT_SECTION)
     if end < 0:
         return card.rstrip("\n") + "\n\n" + section
     return card[: start if start >= 0 else end] + section + card[end:]
+
+
+def fuse(weights: tuple[float, float, float], p_main: np.ndarray, p_ann: np.ndarray,
+         p_head: np.ndarray) -> np.ndarray:
+    main_weight, ann_weight, embedding_weight = weights
+    return main_weight * p_main + ann_weight * p_ann + embedding_weight * p_head
+
+
+def choose_weights(labels: np.ndarray, parts: tuple[np.ndarray, np.ndarray, np.ndarray],
+                   fold_of: np.ndarray) -> tuple[tuple[float, float, float], dict]:
+    """The grid's best (main, ann, embedding) weights by mean macro-F1 (the first on ties), and all scores."""
+    table = {w: scores(labels, fuse(w, *parts), fold_of) for w in SIMPLEX_GRID}
+    return max(table, key=lambda w: table[w]["macro_f1_mean"]), table
+
+
+def three_part_result(data: T.Dataset, embeddings: np.ndarray, folds: int, epochs: int, ann_epochs: int,
+                      cache_dir: Path | None) -> dict:
+    """Out-of-fold scores of each part and of the best fusion, with the chosen weights."""
+    main_cache = main_cache_path(cache_dir, folds, epochs) if cache_dir is not None else None
+    p_main, p_ann, fold_of = out_of_fold(data, folds, epochs, ann_epochs, main_cache)
+    p_head = T.head_out_of_fold(embeddings, data.labels, data.groups, folds)
+    parts = (p_main, p_ann, p_head)
+    best, table = choose_weights(data.labels, parts, fold_of)
+    two = max((w for w in table if w[2] == 0), key=lambda w: table[w]["macro_f1_mean"])
+    for w in sorted(table, key=lambda w: -table[w]["macro_f1_mean"])[:5]:
+        log.info("weights (main, ann, embedding) %s: macro-F1 %.3f ± %.3f", w, table[w]["macro_f1_mean"],
+                 table[w]["macro_f1_sd"])
+    return {
+        "main_weight": best[0], "ann_weight": best[1], "embedding_weight": best[2],
+        "folds": folds, "epochs": epochs, "ann_epochs": ann_epochs,
+        "head": {"C": T.HEAD_C, "patches": list(E.SERVED_PATCHES)},
+        "main_and_ann_weights": list(two),
+        "cv": {"main": table[(1.0, 0.0, 0.0)], "ann": table[(0.0, 1.0, 0.0)], "embedding": table[(0.0, 0.0, 1.0)],
+               "main_and_ann": table[two], "fused": table[best]},
+        "confusion": confusion_matrix(data.labels, fuse(best, *parts).argmax(axis=1), labels=range(4)).tolist(),
+    }
+
+
+def write_result(result: dict, head: E.EmbeddingHead, out: Path) -> None:
+    """Record the fusion and the head in `out`/main.json, its card and the confusion matrix."""
+    card_path = out / "main.json"
+    card = json.loads(card_path.read_text())
+    card["fusion"] = result
+    card["embedding"] = {"weights": E.WEIGHTS, "network": "musicnn MSD_musicnn (Pons & Serra), ISC licence",
+                         "patches": list(E.SERVED_PATCHES), "size": E.EMBEDDING_SIZE}
+    card["embedding_head"] = head.to_card()
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    text_path = out / "MODEL_CARD_main.md"
+    text_path.write_text(with_card_section(text_path.read_text(), card_section(result)))
+    T.save_confusion(result["confusion"], f"served answer, {result['folds']}-fold artist CV (out-of-fold)",
+                     out / "confusion_main.png")
+
+
+def run(data: T.Dataset, folds: int, epochs: int, cache_dir: Path, out: Path, workers: int,
+        write: bool) -> dict:
+    """Embeddings, out-of-fold parts, weights; with `write`, the head refitted on all clips is shipped."""
+    weights = out / E.WEIGHTS
+    if not weights.exists():  # a fresh output folder: ship the same embedding network
+        shutil.copyfile(T.DEFAULT_OUT / E.WEIGHTS, weights)
+    embeddings = T.served_embedding(T.load_embeddings(data.clips, cache_dir, weights, workers))
+    ann_epochs = json.loads((out / "ann.json").read_text())["final_epochs"]  # the final ANN's
+    result = three_part_result(data, embeddings, folds, epochs, ann_epochs, cache_dir)
+    if write:
+        write_result(result, T.train_head(embeddings, data.labels), out)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,35 +265,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=T.MAIN_FOLDS)
     parser.add_argument("--epochs", type=int, default=None,
                         help="main model epochs (default: the shipped final fit's, from main.json)")
+    parser.add_argument("--workers", type=int, default=2, help="processes that compute missing embeddings")
     parser.add_argument("--write", action="store_true",
-                        help="record the chosen weight in main.json and MODEL_CARD_main.md")
+                        help="record the weights and the head in main.json and MODEL_CARD_main.md")
     args = parser.parse_args(argv)
     if args.epochs is None:
         args.epochs = json.loads((T.DEFAULT_OUT / "main.json").read_text())["final_epochs"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(2)
     data = T.load_dataset(T.read_labels(T.DEFAULT_DATA), T.DEFAULT_CACHE, workers=1)
-    ann_epochs = json.loads((T.DEFAULT_OUT / "ann.json").read_text())["cv"]["epoch"]  # the final ANN's
-    p_main, p_ann, fold_of = out_of_fold(data, args.folds, args.epochs, ann_epochs,
-                                         main_cache_path(T.DEFAULT_CACHE, args.folds, args.epochs))
-    table = {float(a): scores(data.labels, (1 - a) * p_main + a * p_ann, fold_of) for a in WEIGHT_GRID}
-    for a, s in table.items():
-        print(f"ann_weight={a:.1f}  macro-F1 {s['macro_f1_mean']:.3f} ± {s['macro_f1_sd']:.3f}")
-    best = max(table, key=lambda a: table[a]["macro_f1_mean"])
-    fused = (1 - best) * p_main + best * p_ann
-    result = {
-        "ann_weight": best, "folds": args.folds, "epochs": args.epochs, "ann_epochs": ann_epochs,
-        "cv": {"main": table[0.0], "ann": table[1.0], "fused": table[best]},
-        "confusion": confusion_matrix(data.labels, fused.argmax(axis=1), labels=range(4)).tolist(),
-    }
+    result = run(data, args.folds, args.epochs, T.DEFAULT_CACHE, T.DEFAULT_OUT, args.workers, args.write)
     print(json.dumps(result, indent=2))
-    if args.write:
-        card_path = T.DEFAULT_OUT / "main.json"
-        card = json.loads(card_path.read_text())
-        card["fusion"] = result
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
-        text_path = T.DEFAULT_OUT / "MODEL_CARD_main.md"
-        text_path.write_text(with_card_section(text_path.read_text(), card_section(result)))
     return 0
 
 

@@ -52,7 +52,7 @@ FALLBACK_START_METHOD = "spawn"
 # start. "__main__" first, as in multiprocessing's own default: the server imports the bot's entry
 # module once, not every worker. An import that fails is skipped.
 WORKER_PRELOAD = [
-    "__main__", "inference.predict", "onnxruntime", "threadpoolctl",
+    "__main__", "inference.predict", "onnxruntime", "threadpoolctl", "inference.embedding",
 ]
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",

@@ -77,14 +77,17 @@ def read_card(meta_path: Path) -> dict:
 class MainModel:
     """The ResNet18 + BiLSTM, exported to ONNX.
 
-    When its card names a fusion weight (`"fusion": {"ann_weight": a}`, chosen on out-of-fold
-    cross-validation predictions), the main answer averages its probabilities with the ANN's on the
-    same 30 s section: (1 - a) * p_main + a * p_ann. Its version then ends in "+ann".
+    When its card names fusion weights (chosen on out-of-fold cross-validation predictions by
+    `inference.fusion`), the main answer is a weighted mean of probabilities on the same 30 s
+    section. `"fusion": {"ann_weight": a}`: (1 - a) * p_main + a * p_ann, version + "+ann".
+    With `"embedding_weight": e` and `"main_weight": m` too (and the card's `"embedding_head"`):
+    m * p_main + a * p_ann + e * p_head(musicnn embedding), version + "+ann+musicnn"; a part
+    whose weight is 0 is not computed.
     """
 
     session: object  # onnxruntime.InferenceSession; typed loosely so importing this module stays cheap
     version: str
-    fusion: "tuple[AnnModel, float] | None" = None
+    fusion: "Fusion | None" = None
 
     @classmethod
     def load(cls, weights_dir: str | Path = DEFAULT_WEIGHTS_DIR, *, threads: int = 1) -> "MainModel":
@@ -112,20 +115,24 @@ class MainModel:
         except Exception as error:  # ORT raises its own untyped exceptions for a corrupt graph
             raise ModelUnavailableError(f"The main model's weights are corrupt ({error}).") from None
         _check_signature(session)
-        fusion = None
-        ann_weight = read_card(weights_dir / MAIN_META).get("fusion", {}).get("ann_weight")
-        if ann_weight:
-            fusion = (AnnModel.load(weights_dir), float(ann_weight))
-            version = f"{version}+ann"
+        fusion = Fusion.from_card(read_card(weights_dir / MAIN_META), weights_dir, threads)
+        if fusion is not None:
+            version = f"{version}{fusion.version_suffix}"
         return cls(session, version, fusion)
 
     def predict_section(self, section: np.ndarray) -> np.ndarray:
-        """A 30 s section -> (4,) probabilities, fused with the ANN's when the card says so."""
-        probabilities = self.predict(log_mel(split_segments(section))[np.newaxis])[0]
-        if self.fusion is not None:
-            ann, weight = self.fusion
-            probabilities = (1.0 - weight) * probabilities + weight * ann.predict(handcrafted_features(section))[0]
-        return probabilities
+        """A 30 s section -> (4,) probabilities, fused as the card says."""
+        if self.fusion is None:
+            return self.predict(log_mel(split_segments(section))[np.newaxis])[0]
+        fusion = self.fusion
+        probabilities = np.zeros(N_MOODS, dtype=np.float64)
+        if fusion.main_weight > 0:
+            probabilities += fusion.main_weight * self.predict(log_mel(split_segments(section))[np.newaxis])[0]
+        if fusion.ann_weight > 0:
+            probabilities += fusion.ann_weight * fusion.ann.predict(handcrafted_features(section))[0]
+        if fusion.embedding_weight > 0:
+            probabilities += fusion.embedding_weight * fusion.head.predict(fusion.embedder.embed(section))[0]
+        return probabilities.astype(np.float32)
 
     def predict(self, mel: np.ndarray) -> np.ndarray:
         """(B, N_SEGMENTS, N_MELS, N_FRAMES) log-mel -> (B, 4) probabilities in MOODS order."""
@@ -153,6 +160,37 @@ def _check_signature(session) -> None:
     out_shape = outputs[OUTPUT_NAME].shape
     if len(out_shape) != 2 or (isinstance(out_shape[1], int) and out_shape[1] != N_MOODS):
         raise ModelUnavailableError(f"The main model answers {out_shape}, not (B, {N_MOODS}).")
+
+
+@dataclass
+class Fusion:
+    """The weights of the main answer's parts, and the parts besides the network."""
+
+    main_weight: float
+    ann_weight: float
+    ann: "AnnModel | None"
+    embedding_weight: float = 0.0
+    embedder: object = None  # inference.embedding.Embedder
+    head: object = None  # inference.embedding.EmbeddingHead
+
+    @property
+    def version_suffix(self) -> str:
+        return "+ann" + ("+musicnn" if self.embedding_weight > 0 else "")
+
+    @classmethod
+    def from_card(cls, card: dict, weights_dir: Path, threads: int) -> "Fusion | None":
+        spec = card.get("fusion") or {}
+        ann_weight = float(spec.get("ann_weight") or 0.0)
+        embedding_weight = float(spec.get("embedding_weight") or 0.0)
+        if embedding_weight <= 0:
+            # The two-part card: the network takes what the ANN leaves.
+            return cls(1.0 - ann_weight, ann_weight, AnnModel.load(weights_dir)) if ann_weight else None
+        from inference.embedding import Embedder, EmbeddingHead
+
+        main_weight = float(spec.get("main_weight", 1.0 - ann_weight - embedding_weight))
+        ann = AnnModel.load(weights_dir) if ann_weight > 0 else None
+        head = EmbeddingHead.from_card(card.get("embedding_head") or {})
+        return cls(main_weight, ann_weight, ann, embedding_weight, Embedder.load(weights_dir, threads=threads), head)
 
 
 @dataclass

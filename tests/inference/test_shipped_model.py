@@ -78,3 +78,33 @@ def test_shipped_ann_beats_chance_on_real_clips(sample):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     accuracy = np.mean(probabilities.argmax(axis=1) == np.array([c.label for c in sample]))
     assert accuracy >= MIN_ACCURACY, accuracy
+
+
+def test_shipped_main_answer_is_its_cards_mix_of_the_three_parts_and_beats_chance(sample):
+    from inference.embedding import Embedder, EmbeddingHead
+    from inference.predict import AnnModel, MainModel
+
+    card = json.loads((WEIGHTS / "main.json").read_text())
+    fusion = card["fusion"]
+    weights = (fusion["main_weight"], fusion["ann_weight"], fusion["embedding_weight"])
+    assert abs(sum(weights) - 1.0) < 1e-9 and fusion["embedding_weight"] > 0
+    model = MainModel.load(WEIGHTS)
+    assert model.version.endswith("+ann+musicnn")
+    network = ort.InferenceSession(str(WEIGHTS / "main.onnx"), providers=["CPUExecutionProvider"])
+    ann, embedder = AnnModel.load(WEIGHTS), Embedder.load(WEIGHTS)
+    head = EmbeddingHead.from_card(card["embedding_head"])
+    served, heads = [], []
+    for clip in sample[::4]:  # 10 clips: the mix is checked exactly, accuracy on all 40 below
+        section = select_section(load_audio(clip.path))
+        logits = network.run(["logits"], {"mel": main_model_input(clip.path)})[0][0]
+        p_main = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        expected = (weights[0] * p_main + weights[1] * ann.predict(handcrafted_features(section))[0]
+                    + weights[2] * head.predict(embedder.embed(section))[0])
+        np.testing.assert_allclose(model.predict_section(section), expected, atol=1e-5)
+    for clip in sample:
+        section = select_section(load_audio(clip.path))
+        served.append(model.predict_section(section).argmax())
+        heads.append(head.predict(embedder.embed(section))[0].argmax())
+    labels = np.array([c.label for c in sample])
+    assert np.mean(np.array(heads) == labels) >= MIN_ACCURACY
+    assert np.mean(np.array(served) == labels) >= MIN_ACCURACY

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from inference import fusion, train
 from inference.audio import main_model_input
@@ -42,7 +43,7 @@ def test_augmented_crops_have_the_model_shape():
 def test_tiny_training_run_writes_every_artifact(shared_data, tmp_path):
     out = tmp_path / "weights"
     code = train.main([
-        "--model", "both", "--data", str(shared_data), "--limit", "8", "--folds", "2",
+        "--model", "all", "--data", str(shared_data), "--limit", "8", "--folds", "2",
         "--epochs", "1", "--batch-size", "4", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
         "--log-file", str(tmp_path / "train.log"), "--workers", "1",
     ])
@@ -60,6 +61,13 @@ def test_tiny_training_run_writes_every_artifact(shared_data, tmp_path):
         assert {"mean", "std", "W0", "b0"} <= set(arrays.files)
     assert "macro-F1" in (out / "MODEL_CARD_main.md").read_text()
     assert "fold" in (tmp_path / "train.log").read_text()
+    # The embedding head and the three-part fusion, from embeddings the shipped ONNX graph computed.
+    weights = (meta["fusion"]["main_weight"], meta["fusion"]["ann_weight"], meta["fusion"]["embedding_weight"])
+    assert weights in fusion.SIMPLEX_GRID and meta["fusion"]["folds"] == 2
+    assert (out / "musicnn.onnx").read_bytes() == (train.DEFAULT_OUT / "musicnn.onnx").read_bytes()
+    assert len(meta["embedding_head"]["W"]) == 200 and len(meta["embedding_head"]["W"][0]) == 4
+    assert len(list((tmp_path / "cache").glob("musicnn-*/*.npy"))) == 8
+    assert fusion.CARD_SECTION in (out / "MODEL_CARD_main.md").read_text()
 
 
 def _fusion_result(weight: float) -> dict:
@@ -78,3 +86,27 @@ def test_fusion_rewrites_its_card_section_and_keeps_the_rest():
     assert second.count(fusion.CARD_SECTION) == 1
     assert "0.3 × p(ANN)" in second and "0.5 × p(ANN)" not in second
     assert second.startswith("# Card\n\n## Cross-validated results\nx\n") and second.endswith("- few clips\n")
+
+
+def test_the_fusion_grid_covers_every_mix_and_picks_the_best():
+    assert len(fusion.SIMPLEX_GRID) == 66 and (1.0, 0.0, 0.0) in fusion.SIMPLEX_GRID
+    assert all(abs(sum(w) - 1.0) < 1e-9 and min(w) >= 0 for w in fusion.SIMPLEX_GRID)
+    labels = np.arange(40) % 4
+    right = 0.2 + 0.2 * np.eye(4)[labels]  # 0.4 on the true mood: right, but unsure
+    wrong = 0.1 + 0.6 * np.eye(4)[(labels + 1) % 4]  # 0.7 on a wrong mood
+    fold_of = np.arange(40) % 2
+    best, table = fusion.choose_weights(labels, (wrong, wrong, right), fold_of)
+    # The right part wins only above 0.75 of the mix (0.3 e + 0.1 > 0.7 - 0.5 e).
+    assert best[2] >= 0.8 and table[best]["macro_f1_mean"] == 1.0
+    assert table[(0.3, 0.0, 0.7)]["macro_f1_mean"] < 0.5
+
+
+def test_the_head_learns_separable_embeddings():
+    rng = np.random.default_rng(0)
+    labels = np.arange(80) % 4
+    centres = rng.normal(size=(4, 200)) * 3
+    x = (centres[labels] + rng.normal(size=(80, 200))).astype(np.float32)
+    head = train.train_head(x, labels)
+    assert (head.predict(x).argmax(axis=1) == labels).mean() > 0.95
+    with pytest.raises(ValueError, match="all 4 moods"):
+        train.train_head(x[labels < 3], labels[labels < 3])
