@@ -204,7 +204,10 @@ def embedding_cache_dir(cache_dir: Path, weights: Path) -> Path:
 
 
 def clip_patch_embeddings(clip: Clip, folder: Path, weights: Path) -> np.ndarray:
-    """(N_PATCHES, EMBEDDING_SIZE) embeddings of the clip's section, by the serving ONNX graph."""
+    """(N_PATCHES, EMBEDDING_SIZE) embeddings of the clip's section, by the serving ONNX graph.
+
+    All patches from the whole section resampled at once; serving resamples only its patch's window,
+    which moves the embedding by ~2e-5 (tests/inference/test_embedding.py)."""
     target = folder / f"{clip.song_id}.npy"
     if target.exists():
         return np.load(target)

@@ -59,11 +59,20 @@ def test_embedding_is_the_mean_of_the_served_patches_and_deterministic(section, 
     first = embedder.embed(section)
     assert first.shape == (E.EMBEDDING_SIZE,) and np.isfinite(first).all()
     np.testing.assert_array_equal(first, embedder.embed(section))
-    patches = E.log_mel_patches(E.to_embedding_rate(section), E.SERVED_PATCHES)
+    patches = E.log_mel_patches(E.patches_at_embedding_rate(section), E.SERVED_PATCHES)
     np.testing.assert_allclose(first, embedder.patch_embeddings(patches).mean(axis=0), atol=1e-6)
     # Different music, different embedding.
     other = embedder.embed(np.roll(section, section.size // 3) * 0.5)
     assert np.abs(other - first).max() > 1e-2
+
+
+@pytest.mark.parametrize("patches", [(0,), E.SERVED_PATCHES, (E.N_PATCHES - 1,), (2, 7)])
+def test_resampling_only_the_served_window_answers_like_resampling_the_section(section, embedder, patches):
+    whole = E.log_mel_patches(E.to_embedding_rate(section), patches)
+    window = E.log_mel_patches(E.patches_at_embedding_rate(section, patches), patches)
+    # Float rounding of the resampler can flip musicnn's float16 rounding of a mel value: <= 1e-3 in log10.
+    np.testing.assert_allclose(window, whole, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(embedder.patch_embeddings(window), embedder.patch_embeddings(whole), atol=1e-4)
 
 
 def test_a_section_of_the_wrong_length_is_refused():
