@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from inference.audio import load_audio, log_mel, select_section, split_segments  # noqa: E402
+from inference.embedding import SERVED_PATCHES, Embedder  # noqa: E402
+from inference.embedding import WEIGHTS as EMBEDDING_WEIGHTS  # noqa: E402
 from inference.features import handcrafted_features  # noqa: E402
 from inference.pool import BLAS_THREADS, DEFAULT_WEIGHTS_DIR, Classifier, _ProcessBackend  # noqa: E402
 from inference.predict import MAIN_WEIGHTS, AnnModel, MainModel  # noqa: E402
@@ -201,7 +203,12 @@ def main(argv: list[str] | None = None) -> None:
             f"main model, onnxruntime {threads} thread(s)",
             median_seconds(model.predict, mels, repeats), flops / throughput[threads],
         ))
+    embedder = Embedder.load(args.weights, threads=1)  # as a worker runs it
+    embedder.embed(sections[0])  # first run allocates
+    embedding_flops = count_flops(args.weights / EMBEDDING_WEIGHTS) * len(SERVED_PATCHES)
     with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        rows.append((f"musicnn embedding ({len(SERVED_PATCHES)} x 3 s patch), 1 thread",
+                     median_seconds(embedder.embed, sections, repeats), embedding_flops / throughput[1]))
         rows.append(("ANN (numpy MLP)", median_seconds(ann.predict, features, repeats * 10), None))
     e2e = asyncio.run(end_to_end(args.weights, clips, repeats))
     rows.append(("end-to-end file -> mood, warm pool", e2e, None))
@@ -211,7 +218,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"clips: {len(clips)} x 30 s from {SHARED_DATA}, {repeats} repeats; weights: {args.weights}")
     print(f"cores usable: {len(os.sched_getaffinity(0))}; load average at end: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"main model: {flops / 1e9:.3f} GFLOP per song (batch 1); fp32 matmul {MATMUL_N}^2: "
+    print(f"musicnn: {embedding_flops / 1e9:.3f} GFLOP per song; "
+          f"main model: {flops / 1e9:.3f} GFLOP per song (batch 1); fp32 matmul {MATMUL_N}^2: "
           + ", ".join(f"{t} thread(s) {throughput[t] / 1e9:.1f} GFLOP/s" for t in THREAD_COUNTS))
     print()
     print(f"| {'stage':<42} | {'median':>10} | {'share of e2e':>12} | {'floor':>9} | {'x floor':>7} |")

@@ -98,6 +98,7 @@ def test_the_fusion_grid_covers_every_mix_and_picks_the_best():
     best, table = fusion.choose_weights(labels, (wrong, wrong, right), fold_of)
     # The right part wins only above 0.75 of the mix (0.3 e + 0.1 > 0.7 - 0.5 e).
     assert best[2] >= 0.8 and table[best]["macro_f1_mean"] == 1.0
+    assert best[0] >= fusion.MIN_NETWORK_WEIGHT  # the network always stays in the served answer
     assert table[(0.3, 0.0, 0.7)]["macro_f1_mean"] < 0.5
 
 
