@@ -55,22 +55,35 @@ def median_seconds(run, inputs, repeats: int) -> float:
 
 # --- FLOPs of the ONNX graph ---------------------------------------------------------------------
 
+COUNTED_OPS = ("Conv", "Gemm", "MatMul", "LSTM", "GRU")
+
+
 def count_flops(onnx_path: Path) -> float:
-    """FLOPs of one forward pass at batch 1: 2 x multiply-adds of Conv, Gemm, MatMul, LSTM, GRU."""
+    """FLOPs of one forward pass at batch 1: 2 x multiply-adds of Conv, Gemm, MatMul, LSTM, GRU.
+
+    Shapes come from running the graph once on zeros with every counted node's inputs and outputs
+    exposed: ONNX's static shape inference cannot follow graphs that compute their own padding."""
     import onnx  # here: the pool's fork server imports this script, and onnx is no worker's business
+    import onnxruntime as ort
 
     model = onnx.load(str(onnx_path))
-    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
-    inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    shapes = {
-        value.name: [d.dim_value for d in value.type.tensor_type.shape.dim]
-        for value in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]
-    }
-    shapes.update({init.name: list(init.dims) for init in inferred.graph.initializer})
-    macs = 0
-    for node in inferred.graph.node:
-        macs += _node_macs(node, shapes)
-    return 2.0 * macs
+    counted = [node for node in model.graph.node if node.op_type in COUNTED_OPS]
+    known = {init.name: list(init.dims) for init in model.graph.initializer}
+    graph_inputs = {value.name for value in model.graph.input}
+    probe = sorted({name for node in counted for name in (*node.input, *node.output)
+                    if name and name not in known and name not in graph_inputs}
+                   - {value.name for value in model.graph.output})
+    for name in probe:
+        model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {}
+    for value in session.get_inputs():  # batch 1: a symbolic dimension becomes 1
+        feeds[value.name] = np.zeros([d if isinstance(d, int) else 1 for d in value.shape], dtype=np.float32)
+    names = [o.name for o in session.get_outputs()]
+    shapes = dict(known)
+    shapes.update({name: list(array.shape) for name, array in zip(names, session.run(names, feeds))})
+    shapes.update({name: list(array.shape) for name, array in feeds.items()})
+    return 2.0 * sum(_node_macs(node, shapes) for node in counted)
 
 
 def _node_macs(node, shapes: dict[str, list[int]]) -> int:
@@ -207,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     embedder.embed(sections[0])  # first run allocates
     embedding_flops = count_flops(args.weights / EMBEDDING_WEIGHTS) * len(SERVED_PATCHES)
     with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
-        rows.append((f"musicnn embedding ({len(SERVED_PATCHES)} x 3 s patch), 1 thread",
+        rows.append((f"musicnn embedding, {len(SERVED_PATCHES)} patch(es), 1 thread",
                      median_seconds(embedder.embed, sections, repeats), embedding_flops / throughput[1]))
         rows.append(("ANN (numpy MLP)", median_seconds(ann.predict, features, repeats * 10), None))
     e2e = asyncio.run(end_to_end(args.weights, clips, repeats))
