@@ -5,8 +5,10 @@ import asyncio
 import json
 import time
 
+from telegram import Message
+
 from bot.frontends import render
-from bot.frontends.telegram import COMMANDS, JOURNAL_USAGE, StatusMessage
+from bot.frontends.telegram import COMMANDS, JOURNAL_USAGE, StatusMessage, send_reply
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, PromptMessage
 
 GROUP = -100777
@@ -211,3 +213,28 @@ async def test_a_burst_longer_than_one_getupdates_batch_is_answered_whole(telegr
     assert {str(u) for u in users} <= answered
     batches = {fake.delivered[update_id].at for update_id in ids}  # one delivery time per getUpdates
     assert len(batches) >= 2
+
+
+async def test_a_quick_answer_is_sent_as_ptb_would_reply_in_private_groups_and_topics(telegram):
+    """`send_reply` skips parsing the sent message; what it sends must equal `reply_text`'s request."""
+    fake, frontend = telegram
+    bot = frontend.app.bot
+    private = await bot.send_message(chat_id=ALICE, text="/mood Creep")
+    group = await bot.send_message(chat_id=GROUP, text="/mood Creep")
+    topic = Message.de_json({**group.to_dict(), "is_topic_message": True, "message_thread_id": 77}, bot)
+    sent = []
+    for message in (private, group, topic):
+        mark = fake.mark()
+        await message.reply_text("Mood: calm")
+        await send_reply(message, "Mood: calm")
+        ptb, ours = (sent_params(call) for call in fake.calls[mark:])
+        assert ours == ptb
+        sent.append(ours[1])
+    assert "reply_parameters" not in sent[0]  # private: no quote, as PTB does
+    assert sent[1]["reply_parameters"]["message_id"] == group.message_id
+    assert int(sent[2]["message_thread_id"]) == 77
+
+
+def sent_params(call) -> tuple[str, dict]:
+    """What the bot sent (the fake also keeps the message it answered with)."""
+    return call.method, {k: v for k, v in call.params.items() if k != "_result"}
