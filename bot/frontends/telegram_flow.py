@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 
 ACTIVE_UPDATES = 8  # enough to overlap each answer's Bot API round trip with the next one's work
 LEASE_S = 0.05  # a cached /mood takes a few ms; anything slower is waiting on slow work
-LOW_WATER = 16  # fetch the next batch while this few remain: ~10 ms of work hides its round trip
+# Fetch the next batch once every update left already holds a slot: their answers hide the
+# getUpdates round trip, and no update waits in the bot that could have waited at Telegram.
+LOW_WATER = ACTIVE_UPDATES
 MAX_GATE_S = 1.0
 MAX_CONCURRENT_UPDATES = 256  # updates in progress at all, slow ones included (PTB's own bound)
 
