@@ -59,6 +59,9 @@ THREAD_ENV_VARS = (
     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
 )
 BLAS_THREADS = 1
+# Workers yield the CPU to the process that started them: with both cores busy classifying, the
+# bot's event loop had waited up to 60 ms for a core in a burst of uncached songs.
+WORKER_NICE = 5
 WARM_UP_TIMEOUT_S = 180.0  # the first pool starts the fork server too: seconds on a busy machine
 WARM_UP_HOLD_S = 0.05  # each warm-up job holds its worker a moment, so that every worker gets one
 CLOSE_GRACE_S = 5.0  # then workers still busy (a hung job) are killed
@@ -100,7 +103,9 @@ def worker_context() -> multiprocessing.context.BaseContext:
 # --- Inside a worker process -------------------------------------------------------------------
 
 def _init_worker(weights_dir: str, threads: int) -> None:
-    """Worker initializer: limit the numeric libraries' threads, then load the main model once."""
+    """Worker initializer: lower the worker's CPU priority and limit the numeric libraries'
+    threads, then load the main model once."""
+    os.nice(WORKER_NICE)
     for name in THREAD_ENV_VARS:
         os.environ[name] = str(threads)
     from threadpoolctl import threadpool_limits

@@ -67,6 +67,14 @@ async def test_the_main_model_answers_from_a_warm_worker(classifier, clips):
 
 
 @in_module_loop
+async def test_workers_run_at_a_lower_cpu_priority_than_the_bot(classifier):
+    """The event loop must not wait for a core behind a classification."""
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    for pid in classifier.worker_pids:
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, ours + pool.WORKER_NICE)
+
+
+@in_module_loop
 async def test_concurrent_files_all_get_an_answer(classifier, clips):
     results = await asyncio.gather(*(classifier.classify(clip) for clip in clips))
     assert [r.model for r in results] == ["main"] * len(clips)
