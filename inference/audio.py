@@ -276,23 +276,28 @@ def fft_frequencies() -> np.ndarray:
 
 @lru_cache(maxsize=None)
 def mel_filters() -> np.ndarray:
-    """(N_MELS, 1 + N_FFT // 2) Slaney-normalised mel filterbank, built once.
+    """(N_MELS, 1 + N_FFT // 2) Slaney-normalised mel filterbank of the model's front, built once."""
+    return slaney_mel_filterbank(SAMPLE_RATE, N_FFT, N_MELS, FMIN, FMAX)
+
+
+def slaney_mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """(n_mels, 1 + n_fft // 2) float32 Slaney-normalised mel filters.
 
     The steps and dtypes of librosa.filters.mel (float32 weights, float64 ramps), so the filters are
     the ones the models were trained with, bit for bit, without importing librosa: its submodules
     and numba cost ~1.5 s of imports, the bulk of a first worker pool's start.
     """
-    frequencies = fft_frequencies()
-    lowest, highest = hz_to_mel(np.array([FMIN, FMAX]))
-    edges = mel_to_hz(np.linspace(lowest, highest, N_MELS + 2))  # band edges and centres, in Hz
+    frequencies = np.fft.rfftfreq(n=n_fft, d=1.0 / sample_rate)
+    lowest, highest = hz_to_mel(np.array([fmin, fmax]))
+    edges = mel_to_hz(np.linspace(lowest, highest, n_mels + 2))  # band edges and centres, in Hz
     widths = np.diff(edges)
     ramps = np.subtract.outer(edges, frequencies)
-    weights = np.zeros((N_MELS, frequencies.size), dtype=np.float32)
-    for i in range(N_MELS):
+    weights = np.zeros((n_mels, frequencies.size), dtype=np.float32)
+    for i in range(n_mels):
         rising = -ramps[i] / widths[i]
         falling = ramps[i + 2] / widths[i + 1]
         weights[i] = np.maximum(0, np.minimum(rising, falling))
-    weights *= (2.0 / (edges[2 : N_MELS + 2] - edges[:N_MELS]))[:, np.newaxis]  # equal area
+    weights *= (2.0 / (edges[2 : n_mels + 2] - edges[:n_mels]))[:, np.newaxis]  # equal area
     return weights
 
 

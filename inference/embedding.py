@@ -89,37 +89,10 @@ def patches_at_embedding_rate(section: np.ndarray, patches: tuple[int, ...] = SE
     return out
 
 
-def _hz_to_mel(frequencies: np.ndarray) -> np.ndarray:
-    """Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz, log above."""
-    frequencies = np.asarray(frequencies, dtype=np.float64)
-    mels = frequencies * 3.0 / 200.0
-    high = frequencies >= 1000.0
-    mels[high] = 15.0 + np.log(frequencies[high] / 1000.0) / (np.log(6.4) / 27.0)
-    return mels
-
-
-def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
-    mels = np.asarray(mels, dtype=np.float64)
-    frequencies = mels * 200.0 / 3.0
-    high = mels >= 15.0
-    frequencies[high] = 1000.0 * np.exp(np.log(6.4) / 27.0 * (mels[high] - 15.0))
-    return frequencies
-
-
 @lru_cache(maxsize=None)
 def mel_filters() -> np.ndarray:
     """(N_MELS, 1 + N_FFT // 2) float32 Slaney-normalised filters, librosa.filters.mel's steps."""
-    frequencies = np.fft.rfftfreq(n=N_FFT, d=1.0 / SAMPLE_RATE)
-    edges = _mel_to_hz(np.linspace(*_hz_to_mel(np.array([FMIN, FMAX])), N_MELS + 2))
-    widths = np.diff(edges)
-    ramps = np.subtract.outer(edges, frequencies)
-    weights = np.zeros((N_MELS, frequencies.size), dtype=np.float32)
-    for i in range(N_MELS):
-        rising = -ramps[i] / widths[i]
-        falling = ramps[i + 2] / widths[i + 1]
-        weights[i] = np.maximum(0, np.minimum(rising, falling))
-    weights *= (2.0 / (edges[2 : N_MELS + 2] - edges[:N_MELS]))[:, np.newaxis]
-    return weights
+    return audio.slaney_mel_filterbank(SAMPLE_RATE, N_FFT, N_MELS, FMIN, FMAX)
 
 
 @lru_cache(maxsize=None)
