@@ -171,15 +171,17 @@ def _cached_inputs_job(args: tuple[Clip, Path]) -> tuple[np.ndarray, np.ndarray]
     return cached_inputs(*args)
 
 
+def map_clips(job, jobs: list, workers: int, desc: str) -> list:
+    """`job` over `jobs` with a progress bar, in `workers` processes when there is enough to share."""
+    if workers > 1 and len(jobs) > 8:
+        with ProcessPoolExecutor(workers) as pool:
+            return list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs), desc=desc, mininterval=5))
+    return [job(item) for item in tqdm(jobs, desc=desc, mininterval=5)]
+
+
 def load_dataset(clips: list[Clip], cache_dir: Path, workers: int) -> Dataset:
     """Every clip's cached inputs, computing the missing ones in `workers` processes."""
-    jobs = [(clip, cache_dir) for clip in clips]
-    if workers > 1 and len(clips) > 8:
-        with ProcessPoolExecutor(workers) as pool:
-            results = list(tqdm(pool.map(_cached_inputs_job, jobs, chunksize=4),
-                                total=len(jobs), desc="cache", mininterval=5))
-    else:
-        results = [_cached_inputs_job(job) for job in tqdm(jobs, desc="cache", mininterval=5)]
+    results = map_clips(_cached_inputs_job, [(clip, cache_dir) for clip in clips], workers, "cache")
     mels = np.stack([mel for mel, _ in results])
     features = np.stack([feats for _, feats in results])
     return Dataset(clips, mels, features)
@@ -238,13 +240,7 @@ def load_embeddings(clips: list[Clip], cache_dir: Path, weights: Path, workers: 
     """(n, N_PATCHES, EMBEDDING_SIZE): every clip's patch embeddings, computing the missing ones."""
     folder = embedding_cache_dir(cache_dir, weights)
     jobs = [(clip, folder, weights) for clip in clips]
-    if workers > 1 and len(clips) > 8:
-        with ProcessPoolExecutor(workers) as pool:
-            results = list(tqdm(pool.map(_clip_embeddings_job, jobs, chunksize=4),
-                                total=len(jobs), desc="embeddings", mininterval=5))
-    else:
-        results = [_clip_embeddings_job(job) for job in tqdm(jobs, desc="embeddings", mininterval=5)]
-    return np.stack(results)
+    return np.stack(map_clips(_clip_embeddings_job, jobs, workers, "embeddings"))
 
 
 def served_embedding(patch_embeddings: np.ndarray) -> np.ndarray:
