@@ -6,7 +6,7 @@ they all share the event loop at once. In a burst every answer then waits for ev
 (up to 100) updates is fetched as soon as the previous one is queued, so a burst piles up in the
 bot's memory, where a crash would lose it, rather than at Telegram, which keeps unfetched updates.
 
-`UpdateFlow` changes two things and nothing else:
+`UpdateFlow` changes three things and nothing else:
 - Its `processor` (a PTB `BaseUpdateProcessor`) lets at most `active` updates run at a time, in
   the order they arrived. An update still running after `lease_s` (a download, the model, a
   chart) gives its slot back and carries on concurrently, so slow work never holds up quick
@@ -15,14 +15,20 @@ bot's memory, where a crash would lose it, rather than at Telegram, which keeps 
   `low_water` fetched updates still wait for, or hold, a slot. Updates beyond that wait at
   Telegram. After `max_gate_s` the batch is fetched whatever happens, so the bot never stops
   reading updates because some handler is stuck.
+- The gate also sets how many updates a batch may bring (getUpdates' `limit`): `batch` (32), not
+  Telegram's 100. PTB parses a whole batch before it runs any update of it, and the last update
+  of a batch waits for every answer before it, so a batch of 100 kept each update in the bot
+  about three times as long. The next batch is fetched while `low_water` (16) updates are still
+  pending, so the smaller batches do not make users wait longer from their send (README,
+  "Latency": both measured, before and after).
 
 The `queue` counts the updates handed to the application; the processor uncounts each one once,
 when it gives its slot back.
 
 The cost: a batch's getUpdates round trip overlaps only the last `low_water` answers of the
-previous batch. Against Telegram (tens of ms away) a sustained burst is read at about 100 updates
-per (round trip + batch time), some 1000 a second, still far above the 30 messages a second
-Telegram lets a bot send.
+previous batch. Against Telegram (some 50 ms away) a sustained burst is read at about `batch`
+updates per round trip, some 600 a second, still far above the 30 messages a second Telegram
+lets a bot send.
 """
 from __future__ import annotations
 
@@ -39,9 +45,10 @@ log = logging.getLogger(__name__)
 
 ACTIVE_UPDATES = 8  # enough to overlap each answer's Bot API round trip with the next one's work
 LEASE_S = 0.05  # a cached /mood takes a few ms; anything slower is waiting on slow work
-# Fetch the next batch once every update left already holds a slot: their answers hide the
-# getUpdates round trip, and no update waits in the bot that could have waited at Telegram.
-LOW_WATER = ACTIVE_UPDATES
+# Fetch the next batch while two slots' worth of updates are still pending: their answers hide
+# the getUpdates round trip, and few updates wait in the bot that could have waited at Telegram.
+LOW_WATER = 2 * ACTIVE_UPDATES
+BATCH_UPDATES = 4 * ACTIVE_UPDATES  # getUpdates' limit (Telegram's own default and maximum: 100)
 MAX_GATE_S = 1.0
 MAX_CONCURRENT_UPDATES = 256  # updates in progress at all, slow ones included (PTB's own bound)
 
@@ -115,11 +122,13 @@ class UpdateFlow:
     """The queue, processor and gate of one Telegram application (see the module's docstring)."""
 
     def __init__(self, *, active: int = ACTIVE_UPDATES, lease_s: float = LEASE_S, low_water: int = LOW_WATER,
-                 max_gate_s: float = MAX_GATE_S, max_concurrent_updates: int = MAX_CONCURRENT_UPDATES) -> None:
-        if active < 1 or low_water < 1:
-            raise ValueError("active and low_water must be at least 1")
+                 batch: int = BATCH_UPDATES, max_gate_s: float = MAX_GATE_S,
+                 max_concurrent_updates: int = MAX_CONCURRENT_UPDATES) -> None:
+        if active < 1 or low_water < 1 or not 1 <= batch <= 100:
+            raise ValueError("active and low_water must be at least 1, batch from 1 to 100")
         self.lease_s = lease_s
         self.low_water = low_water
+        self.batch = batch
         self.max_gate_s = max_gate_s
         self.pending = 0  # updates handed to the application that have not given their slot back
         self._slots = asyncio.Semaphore(active)
@@ -128,16 +137,18 @@ class UpdateFlow:
         self.queue: asyncio.Queue = _CountingQueue(self)
         self.processor = _FairProcessor(self, max_concurrent_updates)
 
-    async def gate(self) -> None:
-        """Return once the bot has room for another batch, or after `max_gate_s`."""
+    async def gate(self) -> int:
+        """Return once the bot has room for another batch, or after `max_gate_s`, with the most
+        updates that batch may bring."""
         if self.pending < self.low_water:
-            return
+            return self.batch
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._room.wait(), self.max_gate_s)
-            return
+            return self.batch
         # Expected while Telegram's 30 messages/s limit holds answers back: not a failure.
         log.info("telegram.flow: %d updates still pending after %.1f s; fetching more anyway",
                  self.pending, self.max_gate_s)
+        return self.batch
 
     def _arrived(self) -> None:
         self.pending += 1

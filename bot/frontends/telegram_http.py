@@ -44,13 +44,14 @@ def _sum(*timeouts: float | None) -> float | None:
 class AiohttpRequest(BaseRequest):
     """A `BaseRequest` over one `aiohttp.ClientSession` with at most `connection_pool_size`
     connections. `gate`, when given, is awaited before each request, outside its timeouts (the
-    getUpdates request waits there until the bot has room for more updates)."""
+    getUpdates request waits there until the bot has room for more updates). A number it returns
+    caps the request's `limit` (how many updates getUpdates may bring)."""
 
     def __init__(self, connection_pool_size: int = 1, *, read_timeout: float | None = READ_TIMEOUT_S,
                  write_timeout: float | None = WRITE_TIMEOUT_S, connect_timeout: float | None = CONNECT_TIMEOUT_S,
                  pool_timeout: float | None = POOL_TIMEOUT_S,
                  media_write_timeout: float | None = MEDIA_WRITE_TIMEOUT_S,
-                 gate: Callable[[], Awaitable[None]] | None = None) -> None:
+                 gate: Callable[[], Awaitable[int | None]] | None = None) -> None:
         self.connection_pool_size = connection_pool_size
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
@@ -88,10 +89,12 @@ class AiohttpRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
-        if self._gate is not None:
-            await self._gate()
+        limit = await self._gate() if self._gate is not None else None
         files = request_data.multipart_data if request_data else None
-        fields = request_data.json_parameters if request_data else None
+        fields = request_data.json_parameters if request_data else None  # a fresh dict per call
+        if limit is not None:
+            fields = fields if fields is not None else {}
+            fields["limit"] = str(min(limit, int(fields.get("limit", limit))))
         read = _resolve(read_timeout, self._read_timeout)
         write = _resolve(write_timeout, self._media_write_timeout if files else self._write_timeout)
         connect = _resolve(connect_timeout, self._connect_timeout)

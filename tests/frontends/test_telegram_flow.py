@@ -80,10 +80,10 @@ async def test_the_gate_waits_for_room_before_the_next_batch():
     await asyncio.sleep(0.1)
     assert not gate.done()  # 10 pending >= 4: getUpdates must wait
     release.set()
-    await asyncio.wait_for(gate, 1)
+    assert await asyncio.wait_for(gate, 1) == flow.batch
     await asyncio.gather(*tasks)
     assert flow.pending == 0
-    await asyncio.wait_for(flow.gate(), 0.01)  # nothing pending: no wait at all
+    assert await asyncio.wait_for(flow.gate(), 0.01) == flow.batch  # nothing pending: no wait at all
 
 
 async def test_the_gate_opens_after_its_limit_even_if_handlers_are_stuck(caplog):
@@ -138,3 +138,6 @@ async def test_other_objects_in_the_queue_are_not_counted():
 def test_nonsense_limits_are_refused():
     with pytest.raises(ValueError):
         UpdateFlow(active=0)
+    for batch in (0, 101):  # Telegram's getUpdates takes a limit from 1 to 100
+        with pytest.raises(ValueError):
+            UpdateFlow(batch=batch)

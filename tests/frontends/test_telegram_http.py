@@ -8,6 +8,7 @@ import pytest
 from aiohttp import web
 from telegram.error import NetworkError, TimedOut
 from telegram.request import RequestData
+from telegram.request._requestparameter import RequestParameter
 
 from bot.frontends.telegram_http import AiohttpRequest
 
@@ -83,3 +84,34 @@ async def test_a_gate_is_passed_before_the_request_is_sent(stalling_server):
         assert sent == [True]
     finally:
         await request.shutdown()
+
+
+async def test_a_number_from_the_gate_caps_how_many_updates_get_updates_may_bring():
+    """The flow's batch size reaches Telegram as getUpdates' `limit`, never raising a smaller one."""
+    bodies = []
+
+    async def record(request: web.Request) -> web.Response:
+        bodies.append(dict(await request.post()))
+        return web.json_response({"ok": True, "result": []})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", record)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/getUpdates"
+
+    async def gate() -> int:
+        return 32
+
+    request = AiohttpRequest(gate=gate)
+    await request.initialize()
+    try:
+        await request.do_request(url, "POST", RequestData([RequestParameter.from_input("offset", 7)]))
+        await request.do_request(url, "POST", RequestData([RequestParameter.from_input("limit", 5)]))
+        await request.do_request(url, "POST")
+    finally:
+        await request.shutdown()
+        await runner.cleanup()
+    assert bodies == [{"offset": "7", "limit": "32"}, {"limit": "5"}, {"limit": "32"}]
