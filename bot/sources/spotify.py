@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import threading
 import time
@@ -42,7 +43,7 @@ REQUEST_TIMEOUT_S = 5.0
 CACHE_SIZE = 1024
 CACHE_TTL_S = 6 * 3600.0
 
-BUSY_MESSAGE = "Spotify is busy right now — try again in a minute."
+BUSY_MESSAGE = "Spotify is busy right now — try again in {when}."
 UNAVAILABLE_MESSAGE = "Spotify isn't answering right now — try again later."
 
 # Ranking weights: a title match matters most, then the artist; versions the user did not ask
@@ -243,6 +244,19 @@ def candidate_from_json(item: dict) -> Candidate:
     )
 
 
+def busy_message(wait_s: float) -> str:
+    """BUSY_MESSAGE with the wait Spotify asked for, in words a person reads at a glance."""
+    if wait_s <= 10:
+        when = "a few seconds"
+    elif wait_s <= 60:
+        when = "a minute"
+    elif wait_s < 3600:
+        when = f"about {math.ceil(wait_s / 60)} minutes"
+    else:
+        when = "an hour or so"
+    return BUSY_MESSAGE.format(when=when)
+
+
 def retry_after_s(headers, default: float) -> float:
     try:
         return max(float((headers or {}).get("Retry-After")), 0.0)
@@ -359,7 +373,7 @@ class SpotifyResolver:
             if attempt < self.retry.max_tries:
                 self._sleep(min(wait, self.retry.max_wait_s))
         if busy_wait is not None:
-            busy = SpotifyBusyError(BUSY_MESSAGE)
+            busy = SpotifyBusyError(busy_message(busy_wait))
             busy.retry_after_s = busy_wait
             raise busy
         raise SpotifyUnavailableError(UNAVAILABLE_MESSAGE)

@@ -25,7 +25,7 @@ import pytest_asyncio
 
 from bot.replies import Attachment, Caller, ErrorReply, MoodReply
 from bot.sources.audio import TOO_SLOW, AudioFetcher
-from bot.sources.spotify import BUSY_MESSAGE, UNAVAILABLE_MESSAGE, RetryPolicy, SpotifyResolver
+from bot.sources.spotify import UNAVAILABLE_MESSAGE, RetryPolicy, SpotifyResolver, busy_message
 from bot.usecases.mood import GENERIC_ERROR, MoodUseCase
 from inference.pool import FALLBACK_CRASHED
 from storage.database import Database
@@ -152,7 +152,7 @@ async def test_spotify_429_is_waited_out_then_answered(db, spotify):
 
 
 @pytest.mark.parametrize("status, retry_after, message", [
-    (429, 3600, BUSY_MESSAGE),  # an absurd Retry-After is capped per wait
+    (429, 3600, busy_message(3600)),  # an absurd Retry-After is capped per wait
     (503, None, UNAVAILABLE_MESSAGE),
     (500, None, UNAVAILABLE_MESSAGE),
 ])

@@ -21,6 +21,7 @@ from bot.sources.spotify import (
     SpotifyResolver,
     TTLCache,
     best_match_index,
+    busy_message,
     resolver_from_settings,
     search_text,
 )
@@ -168,7 +169,7 @@ async def test_429_that_persists_becomes_a_busy_message(fake_spotify):
     sleeps = SleepLog()
     with pytest.raises(SpotifyBusyError) as info:
         await make_resolver(fake_spotify, sleep=sleeps).resolve(parse_query("Creep"))
-    assert str(info.value) == "Spotify is busy right now — try again in a minute."
+    assert str(info.value) == "Spotify is busy right now — try again in about 2 minutes."
     assert info.value.retry_after_s == 120
     assert sleeps.waits == [10.0, 10.0]  # each wait capped, bounded number of tries
     assert len(fake_spotify.api_requests()) == 3
@@ -212,3 +213,11 @@ def test_no_credentials_no_resolver(monkeypatch, tmp_path):
     assert resolver_from_settings(Settings()) is None
     settings = Settings(spotify_client_id="a", spotify_client_secret="b", spotify_api_url="http://127.0.0.1:1/v1/")
     assert isinstance(resolver_from_settings(settings), SpotifyResolver)
+
+
+@pytest.mark.parametrize("wait_s, when", [
+    (1, "a few seconds"), (10, "a few seconds"), (30, "a minute"), (60, "a minute"),
+    (61, "about 2 minutes"), (1800, "about 30 minutes"), (86400, "an hour or so"),
+])
+def test_the_busy_message_says_how_long_spotify_asked_to_wait(wait_s, when):
+    assert busy_message(wait_s) == f"Spotify is busy right now — try again in {when}."
