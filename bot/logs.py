@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 import sys
 import time
@@ -35,6 +36,15 @@ _QUIET_LIBRARIES = ("pymongo", "apscheduler", "httpx", "discord", "telegram", "m
 def hash_id(value: object, salt: str) -> str:
     """A stable pseudonym for an id: salted sha256, first 10 hex chars."""
     return hashlib.sha256(f"{salt}:{value}".encode()).hexdigest()[:HASH_HEX_CHARS]
+
+
+_USER_TEXT = re.compile(r"“[^”]*”")
+
+
+def without_user_text(message: str) -> str:
+    """A reply's text fit for the logs: what the user typed, which replies quote as “…”, is left
+    out (its length stays, to tell a typo from a 100 kB paste)."""
+    return _USER_TEXT.sub(lambda m: f"“<{len(m.group()) - 2} chars>”", message)
 
 
 def _quote(value: object) -> str:

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from bot.logs import without_user_text
 from bot.ratelimit import MoodRateLimiter, RateLimited
 from bot.replies import (
     STAGE_DOWNLOADING,
@@ -118,7 +119,8 @@ class MoodUseCase:
         try:
             reply = await self.analyse(text, attachment, progress)
         except (SourceError, InferenceError, StorageError) as error:
-            log.info("mood.refused", extra={"user": caller.user_id, "error": type(error).__name__, "reason": str(error)})
+            log.info("mood.refused", extra={"user": caller.user_id, "error": type(error).__name__,
+                                            "reason": without_user_text(str(error))})
             # A busy service may say how long to wait (Spotify's Retry-After): pass it on to the user.
             return ErrorReply(str(error), retry_after_s=getattr(error, "retry_after_s", None))
         except Exception:

@@ -3,6 +3,7 @@ listens, and names a mood; asked again, it answers from the cache without downlo
 Real spotipy and yt-dlp/HTTP against local fake servers (tests/fakes), real DB, real classifier."""
 from __future__ import annotations
 
+import logging
 import shutil
 
 import pytest
@@ -78,10 +79,14 @@ async def test_without_spotify_the_name_goes_straight_to_the_audio_search(db, co
     assert reply.track_key.startswith("sha256:")
 
 
-async def test_a_song_spotify_does_not_know_gets_a_readable_error(db, counting, catalog):
-    reply = await usecase(db, counting, catalog).run(ALICE, "zzqx nonexistent qqq song")
+async def test_a_song_spotify_does_not_know_gets_a_readable_error(db, counting, catalog, caplog):
+    with caplog.at_level(logging.INFO, logger="bot.usecases.mood"):
+        reply = await usecase(db, counting, catalog).run(ALICE, "zzqx nonexistent qqq song")
     assert isinstance(reply, ErrorReply) and "find" in reply.message.lower()
+    assert "zzqx nonexistent qqq song" in reply.message  # the user sees what was not found
     assert counting.calls == []
+    (refusal,) = [r for r in caplog.records if r.getMessage() == "mood.refused"]
+    assert refusal.reason == "I couldn't find “<25 chars>” on Spotify."  # the log, not what they typed
 
 
 async def test_a_youtube_link_skips_spotify_and_uses_the_cache(db, counting, catalog):
