@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 
 import pytest
@@ -13,6 +14,21 @@ from telegram.request._requestparameter import RequestParameter
 from bot.frontends.telegram_http import AiohttpRequest
 
 
+@contextlib.asynccontextmanager
+async def local_server(handler):
+    """An aiohttp server on 127.0.0.1 answering every POST with `handler`; yields its base URL."""
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    finally:
+        await runner.cleanup()
+
+
 @pytest.fixture
 async def stalling_server():
     """Accepts requests and answers none until the test is over."""
@@ -22,15 +38,9 @@ async def stalling_server():
         await released.wait()
         return web.json_response({})
 
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", stall)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-    released.set()
-    await runner.cleanup()
+    async with local_server(stall) as url:
+        yield url
+        released.set()
 
 
 def closed_port() -> int:
@@ -94,24 +104,17 @@ async def test_a_number_from_the_gate_caps_how_many_updates_get_updates_may_brin
         bodies.append(dict(await request.post()))
         return web.json_response({"ok": True, "result": []})
 
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", record)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/getUpdates"
-
     async def gate() -> int:
         return 32
 
     request = AiohttpRequest(gate=gate)
     await request.initialize()
     try:
-        await request.do_request(url, "POST", RequestData([RequestParameter.from_input("offset", 7)]))
-        await request.do_request(url, "POST", RequestData([RequestParameter.from_input("limit", 5)]))
-        await request.do_request(url, "POST")
+        async with local_server(record) as base:
+            url = f"{base}/getUpdates"
+            await request.do_request(url, "POST", RequestData([RequestParameter.from_input("offset", 7)]))
+            await request.do_request(url, "POST", RequestData([RequestParameter.from_input("limit", 5)]))
+            await request.do_request(url, "POST")
     finally:
         await request.shutdown()
-        await runner.cleanup()
     assert bodies == [{"offset": "7", "limit": "32"}, {"limit": "5"}, {"limit": "32"}]
