@@ -1,8 +1,8 @@
 """`Classifier`: the one place in moodbot that knows about processes.
 
 The main model runs in a warm pool of worker processes (or on a Dask cluster); each worker loads the
-ONNX session once. Whenever the main model cannot answer in time, the fallback ANN answers in a
-thread of this process instead, and `MoodResult.fallback_reason` says why:
+ONNX session once. Whenever the main model cannot answer in time, the fallback ANN answers instead,
+in a worker process of its own (ANN_WORKERS), and `MoodResult.fallback_reason` says why:
 
 - "overloaded": more than `max_queue` jobs already in flight; shed load at once.
 - "timeout": the main model took longer than `timeout_s`. A job still running STUCK_AFTER_TIMEOUTS
@@ -65,7 +65,13 @@ WORKER_NICE = 5
 WARM_UP_TIMEOUT_S = 180.0  # the first pool starts the fork server too: seconds on a busy machine
 WARM_UP_HOLD_S = 0.05  # each warm-up job holds its worker a moment, so that every worker gets one
 CLOSE_GRACE_S = 5.0  # then workers still busy (a hung job) are killed
-ANN_THREADS = 2  # the fallback's own tiny executor: it must not wait behind the main model
+# The fallback ANN runs in a process of its own, never behind the main model's queue. Not in a
+# thread of the bot: decoding and the features hold the GIL for up to tens of ms at a time, and in
+# a burst of uncached songs every stall of the event loop past 40 ms came while ANN jobs ran.
+ANN_WORKERS = 1
+# An ANN job takes ~0.1 s; one still unanswered after this long (queue included) means its worker
+# hangs (a decoder stuck on a strange file): the worker is killed and replaced.
+ANN_TIMEOUT_S = 30.0
 # A job still running this many timeouts after its own timeout is stuck (a decoder hanging on a
 # strange file, say): its worker would never serve again, so the pool is replaced.
 STUCK_AFTER_TIMEOUTS = 3
@@ -117,6 +123,33 @@ def _init_worker(weights_dir: str, threads: int) -> None:
     # against onnxruntime's threads and the features' thread, badly so on a busy machine.
     threadpool_limits(limits=BLAS_THREADS, user_api="blas")
     predict.load_worker_model(weights_dir, threads)
+
+
+def _init_ann_worker(weights_dir: str) -> None:
+    """Fallback worker initializer: low priority, one thread, the ANN loaded and warmed once."""
+    os.nice(WORKER_NICE)
+    for name in THREAD_ENV_VARS:
+        os.environ[name] = "1"
+    from threadpoolctl import threadpool_limits
+
+    from inference import predict
+
+    threadpool_limits(limits=BLAS_THREADS, user_api="blas")
+    try:
+        predict.warm_up_pipeline(predict.cached_ann_model(weights_dir))
+    except Exception:  # noqa: BLE001 - never raise here: it would break the pool; jobs report it
+        log.warning("Loading the fallback model in its worker failed.", exc_info=True)
+
+
+def _ann_job(path: str, weights_dir: str):
+    """In the fallback worker: ((4,) probabilities, seconds) of the ANN for the file at `path`."""
+    from inference import predict
+
+    return predict.classify_ann(path, predict.cached_ann_model(weights_dir))
+
+
+def _ann_pid() -> int:
+    return os.getpid()
 
 
 def _warm_up(hold_s: float) -> tuple[int, str]:
@@ -360,10 +393,11 @@ class Classifier:
         self.workers = workers
         self.timeout_s = timeout_s
         self.max_queue = max_queue
+        self.ann_timeout_s = ANN_TIMEOUT_S
         self.threads_per_worker = threads_per_worker or default_threads(workers)
         self._backend = self._make_backend(executor)
         self._ann = None
-        self._ann_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._ann_executor: concurrent.futures.ProcessPoolExecutor | None = None
         self._main_version: str | None = None
         self._main_error: str | None = None
         self._in_flight: set = set()
@@ -383,21 +417,17 @@ class Classifier:
         """Load the ANN here and the main model in every worker; raise only if neither loads."""
         if self._started:
             return
-        from inference.predict import AnnModel, warm_up_pipeline
+        from inference.predict import AnnModel
 
-        self._ann_executor = concurrent.futures.ThreadPoolExecutor(
-            ANN_THREADS, thread_name_prefix="mood-fallback"
-        )
         ann_error = ann_warm_up = None
         try:
-            self._ann = AnnModel.load(self.weights_dir)
+            self._ann = AnnModel.load(self.weights_dir)  # here too: its version, and a clear error
         except ModelUnavailableError as error:
             ann_error = error
             log.warning("The fallback model is unavailable: %s", error)
-        else:  # off the event loop, while the workers start
-            ann_warm_up = asyncio.get_running_loop().run_in_executor(
-                self._ann_executor, warm_up_pipeline, self._ann
-            )
+        else:  # its worker starts and warms while the main workers do
+            self._ann_executor = self._new_ann_executor()
+            ann_warm_up = asyncio.wrap_future(self._ann_executor.submit(_ann_pid))
         try:
             self._main_version = await self._backend.start()
         except ModelUnavailableError as error:
@@ -421,11 +451,19 @@ class Classifier:
             )
 
     async def close(self) -> None:
-        if self._ann_executor is not None:
-            self._ann_executor.shutdown(wait=False, cancel_futures=True)
-            self._ann_executor = None
+        ann, self._ann_executor = self._ann_executor, None
+        if ann is not None:
+            processes = _live_processes(ann)  # before shutdown(), which forgets them
+            ann.shutdown(wait=False, cancel_futures=True)
+            await asyncio.to_thread(_reap, processes, CLOSE_GRACE_S)
         await self._backend.close()
         self._started = False
+
+    def _new_ann_executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
+            max_workers=ANN_WORKERS, mp_context=worker_context(),
+            initializer=_init_ann_worker, initargs=(str(self.weights_dir),),
+        )
 
     async def __aenter__(self) -> "Classifier":
         await self.start()
@@ -449,6 +487,11 @@ class Classifier:
     def worker_pids(self) -> list[int]:
         """Live worker processes of the process pool (empty for Dask)."""
         return self._backend.worker_pids()
+
+    @property
+    def ann_worker_pids(self) -> list[int]:
+        """Live worker processes of the fallback ANN."""
+        return [p.pid for p in _live_processes(self._ann_executor)]
 
     # --- classify ---
 
@@ -508,13 +551,36 @@ class Classifier:
                 "The fallback model is unavailable"
                 + (f", and the main model could not answer ({reason})." if reason else ".")
             )
-        from inference.predict import classify_ann
-
-        loop = asyncio.get_running_loop()
-        probabilities, _ = await loop.run_in_executor(
-            self._ann_executor, classify_ann, path, self._ann
-        )
+        probabilities, _ = await self._run_ann(path)
         return self._result(probabilities, "ann", self._ann.version, started, reason)
+
+    async def _run_ann(self, path: str):
+        """The ANN's job in its worker. A worker that dies is replaced and the job tried once more
+        there; one that overruns `ann_timeout_s` is killed and replaced, and the ANN cannot answer."""
+        for attempt in (1, 2):
+            executor = self._ann_executor
+            if executor is None:
+                raise ModelUnavailableError("The fallback model is not running.")
+            try:
+                job = executor.submit(_ann_job, path, str(self.weights_dir))
+                return await asyncio.wait_for(asyncio.wrap_future(job), self.ann_timeout_s)
+            except BrokenProcessPool:
+                self._replace_ann_executor(executor, "crashed")
+                if attempt == 2:
+                    raise ModelUnavailableError("The fallback model's worker crashed twice on this file.") from None
+            except TimeoutError:
+                _kill_workers(executor)
+                self._replace_ann_executor(executor, "hung")
+                raise ModelUnavailableError("The fallback model took too long on this file.") from None
+        raise AssertionError("unreachable")
+
+    def _replace_ann_executor(self, broken: concurrent.futures.ProcessPoolExecutor, why: str) -> None:
+        if broken is not self._ann_executor:
+            return  # another job has replaced it already
+        broken.shutdown(wait=False, cancel_futures=True)
+        self._ann_executor = self._new_ann_executor()
+        self._ann_executor.submit(_ann_pid)  # starts and warms the replacement now, not on the next song
+        log.warning("The fallback model's worker %s; it has been replaced.", why)
 
     @staticmethod
     def _result(probabilities, model: str, version: str, started: float, reason: str | None) -> MoodResult:

@@ -89,6 +89,44 @@ async def test_the_ann_can_be_asked_for(classifier, clips):
 
 
 @in_module_loop
+async def test_the_ann_runs_in_a_low_priority_process_of_its_own(classifier, clips):
+    """Not in a thread of the bot, where decoding and features would hold the event loop's GIL."""
+    (ann_pid,) = classifier.ann_worker_pids
+    assert ann_pid != os.getpid() and ann_pid not in classifier.worker_pids
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, ann_pid) == min(19, ours + pool.WORKER_NICE)
+    in_thread = pool.concurrent.futures.ThreadPoolExecutor()
+    in_thread.shutdown()  # the ANN must not need a thread of this process
+    asyncio.get_running_loop().set_default_executor(in_thread)
+    try:
+        assert_is_a_mood(await classifier.classify(clips[0], model="ann"), "ann", None)
+    finally:
+        asyncio.get_running_loop().set_default_executor(pool.concurrent.futures.ThreadPoolExecutor())
+
+
+@in_module_loop
+async def test_a_killed_ann_worker_is_replaced_and_the_song_still_answered(classifier, clips):
+    (ann_pid,) = classifier.ann_worker_pids
+    os.kill(ann_pid, signal.SIGKILL)
+    assert await eventually(lambda: ann_pid not in classifier.ann_worker_pids)
+    result = await classifier.classify(clips[2], model="ann")  # finds the pool broken: replaced, retried
+    assert_is_a_mood(result, "ann", None)
+    assert classifier.ann_worker_pids and ann_pid not in classifier.ann_worker_pids
+
+
+async def test_a_hung_ann_worker_is_killed_and_replaced(tiny_weights, clips):
+    async with Classifier(tiny_weights, timeout_s=30.0) as classifier:
+        classifier.ann_timeout_s = 0.5
+        (ann_pid,) = classifier.ann_worker_pids
+        os.kill(ann_pid, signal.SIGSTOP)  # hangs, like a decoder that never returns
+        with pytest.raises(ModelUnavailableError, match="fallback model took too long"):
+            await classifier.classify(clips[0], model="ann")
+        assert await eventually(lambda: classifier.ann_worker_pids and ann_pid not in classifier.ann_worker_pids)
+        classifier.ann_timeout_s = 30.0
+        assert_is_a_mood(await classifier.classify(clips[0], model="ann"), "ann", None)
+
+
+@in_module_loop
 async def test_bad_audio_is_reported_not_hidden_by_a_fallback(classifier, tmp_path):
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(22050 * 12, dtype=np.float32), 22050)
