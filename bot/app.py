@@ -208,6 +208,10 @@ class App:
         self.usecases = build_app_usecases(settings, db, classifier, resolver=resolver, fetcher=fetcher, writer=writer)
         self.scheduler = PromptScheduler(db, self.usecases.journal)
         self.usecases.attach_schedule(self.scheduler)
+        # The database answers now (init passed): prompts the previous process sent stay answerable
+        # through the outbox if it goes down later.
+        recalled = await self.usecases.journal.recall_open_prompts()
+        log.info("journal.recalled_open_prompts", extra={"count": recalled})
 
         console = None
         self.frontends = [] if self.force_console else chat_frontends(settings, self.usecases)

@@ -51,6 +51,13 @@ class PromptRepo:
             doc = await self._prompts.find_one(query, sort=NEWEST_FIRST)
         return None if doc is None else prompt_from_doc(doc)
 
+    async def open_since(self, since: datetime, limit: int) -> list[SentPrompt]:
+        """Unanswered prompts of every user sent at or after `since`: the newest `limit`, oldest first."""
+        query = {"answered_at": None, "sent_at": {"$gte": utc(since)}}
+        with translated_errors("list open prompts"):
+            docs = await self._prompts.find(query, sort=NEWEST_FIRST, limit=limit).to_list()
+        return [prompt_from_doc(doc) for doc in reversed(docs)]
+
     async def mark_answered(self, prompt_id: str, at: datetime | None = None) -> None:
         answered_at = utc(at) if at else datetime.now(timezone.utc)
         with translated_errors("mark prompt answered"):

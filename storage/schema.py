@@ -90,6 +90,9 @@ VALIDATORS: dict[str, dict[str, Any]] = {
 # joins on user_id only through an index whose first field is user_id (else it scans).
 _USER = [("user_id", ASCENDING), ("platform", ASCENDING)]
 
+# The open prompts of the last days, for all users: recalled once at start (bot/usecases/journal.py).
+PROMPTS_BY_SENT_AT = IndexModel([("sent_at", DESCENDING)], name="sent")
+
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [
         IndexModel(_USER, unique=True, name="user_unique"),
@@ -115,6 +118,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([*_USER, ("sent_at", DESCENDING)], name="user_sent"),
         IndexModel([("platform", ASCENDING), ("chat_id", ASCENDING), ("message_id", ASCENDING)],
                    name="message"),
+        PROMPTS_BY_SENT_AT,
     ],
     SERVERS: [],
 }
@@ -145,10 +149,15 @@ class Migration:
     apply: Callable[[AsyncDatabase], Awaitable[None]]
 
 
+async def index_prompts_by_send_time(db: AsyncDatabase) -> None:
+    await db[PROMPTS].create_indexes([PROMPTS_BY_SENT_AT])
+
+
 # Applied in order, each once; a migration must be safe to re-run (a crash between applying
 # it and recording the new version re-runs it on the next start).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "collections, validators and indexes", create_schema),
+    Migration(2, "prompts by send time (open prompts recalled at start)", index_prompts_by_send_time),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

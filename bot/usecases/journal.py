@@ -51,6 +51,7 @@ WEEKS_SHOWN = 12
 PIXEL_DAYS = 366
 # Prompts delivered by this process, kept in memory so an answer can be saved while the database is down.
 OPEN_PROMPTS_MAX = 10_000
+RECALL_DAYS = 7  # open prompts older than this are recalled from the database only
 
 
 class PromptAlreadyAnswered(Exception):
@@ -279,6 +280,15 @@ class JournalUseCase:
             # This prompt already has its song (e.g. saved from the outbox while the prompt stayed open).
             raise PromptAlreadyAnswered(ALREADY_ANSWERED)
         return outcome is JournalWrite.QUEUED
+
+    async def recall_open_prompts(self) -> int:
+        """At start, while the database answers: remember the prompts still open from the last
+        RECALL_DAYS, so that an answer to one of them is still queued in the outbox if the
+        database goes down later. Returns how many."""
+        sent = await self.db.prompts.open_since(self.now() - timedelta(days=RECALL_DAYS), OPEN_PROMPTS_MAX)
+        for p in sent:
+            self._remember(OpenPrompt(p.prompt_id, p.user, p.phrase, p.local_date, p.chat_id, p.message_id))
+        return len(sent)
 
     def _remember(self, prompt: OpenPrompt) -> None:
         self._open[prompt.prompt_id] = prompt

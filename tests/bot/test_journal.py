@@ -192,6 +192,47 @@ async def test_with_the_database_down_an_answer_is_kept_and_appears_later(counti
         server.stop()
 
 
+async def test_a_prompt_sent_before_a_restart_is_still_answerable_in_an_outage(counting, clip_paths, tmp_path):
+    """The process that sent the prompt is gone; the new one recalls open prompts at start, so an
+    answer during a later outage is queued in the outbox rather than refused."""
+    from storage.database import Database
+    from storage.outbox import JournalOutbox, JournalWriter
+    from tests.dbserver import DBServer
+
+    server = DBServer(storage_path=str(tmp_path / "db")).start()
+    db = await Database.connect(server.uri, "restart", server_selection_timeout_ms=300)
+    try:
+        await db.init()
+        before = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None))
+        await before.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+        prompt = await before.make_prompt(await db.users.get(ALICE_REF))
+        await before.prompt_delivered(prompt.prompt_id, "902")
+        old = await before.make_prompt(await db.users.get(ALICE_REF))
+        await db.prompts.mark_answered(old.prompt_id)  # answered prompts are not recalled
+
+        writer = JournalWriter(db.journal, JournalOutbox(tmp_path / "outbox.jsonl"))
+        after = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), writer=writer)  # the restart
+        assert await after.recall_open_prompts() == 1
+
+        server.stop(kill=True)
+        saved = await after.answer(ALICE_DM, "after the restart", attachment(clip_paths[0]), prompt_message_id="902")
+        assert isinstance(saved, JournalSavedReply) and saved.queued is True
+        assert saved.phrase == prompt.phrase and writer.outbox.pending() == 1
+    finally:
+        await db.close()
+        server.stop()
+
+
+async def test_recall_takes_only_recent_open_prompts(db, counting):
+    now = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), now=lambda: now)
+    for days_ago, prompt_id in ((1, "recent"), (30, "old")):
+        sent = now - timedelta(days=days_ago)
+        await db.prompts.record_sent(ALICE_REF, prompt_id, f"phrase {prompt_id}", sent.date(), sent, "1001", None)
+    assert await journal.recall_open_prompts() == 1
+    assert [p.prompt_id for p in await db.prompts.open_since(now - timedelta(days=60), 10)] == ["old", "recent"]
+
+
 def test_the_phrase_bank_has_at_least_60_varied_moments_of_a_day():
     from bot.prompts import phrase_bank
 
