@@ -100,6 +100,7 @@ class JournalEntryView:
 class JournalListReply:
     entries: list[JournalEntryView]
     total: int
+    prompt_at: str | None = None  # "21:30 (Europe/Lisbon)" when daily prompts are on
 
 
 @dataclass(frozen=True)

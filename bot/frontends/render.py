@@ -20,6 +20,14 @@ from bot.replies import (
 MOOD_EMOJI: dict[str, str] = {"happy": "😊", "energetic": "⚡", "sad": "😢", "calm": "🌿"}
 MODEL_NAMES: dict[str, str] = {"main": "ResNet18+BiLSTM", "ann": "ANN fallback"}
 EMPTY_JOURNAL = "Your journal is empty. Turn on daily prompts with /journal on 21:30 Europe/Lisbon."
+
+
+def empty_journal_text(prompt_at: str | None) -> str:
+    """What an empty journal says: how to turn prompts on, or when the next one comes."""
+    if prompt_at is None:
+        return EMPTY_JOURNAL
+    return (f"Your journal is empty so far. Your daily prompt comes at {prompt_at}; "
+            "answer it with a song, or ask for today's now with /journal prompt.")
 NO_SERVER_MOOD = "Nobody here classified a song this week yet. Try /mood!"
 GENERIC_ERROR = "Sorry, something went wrong on my side. Please try again in a minute."
 PROMPT_HINT = "Reply to this message with a song (name, link or audio file)."
@@ -72,7 +80,7 @@ def help_text(reply: HelpReply, prefix: str = "") -> str:
 
 def journal_list_text(reply: JournalListReply) -> str:
     if not reply.entries:
-        return EMPTY_JOURNAL
+        return empty_journal_text(reply.prompt_at)
     lines = [f"Your journal ({len(reply.entries)} of {reply.total}):"]
     for entry in reply.entries:
         line = (f"{entry.local_date.isoformat()} · {entry.phrase} "

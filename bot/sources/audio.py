@@ -73,6 +73,10 @@ TEMPLATE_FIELDS = ("artists", "title", "spotify_id", "isrc")
 PART_SUFFIXES = (".part", ".ytdl", ".temp")
 
 TOO_SLOW = "The download took too long — try again later."
+# yt-dlp's words when the site could not be reached at all (DNS, refused or reset connections)
+UNREACHABLE_WORDS = ("unable to download api page", "urlopen error", "name resolution", "name or service not known",
+                     "connection refused", "connection reset", "network is unreachable", "remote end closed",
+                     "httpsconnection", "httpconnection", "failed to resolve", "max retries exceeded")
 TOO_LONG_REASON = "longer than the limit of"  # our match_filter's words, found again in yt-dlp's log
 
 
@@ -151,6 +155,9 @@ def map_ytdlp_error(message: str, label: str, source_url: str) -> Exception:
                                "video unavailable", "does not exist", "not found")):
         return TrackNotFoundError(f"No audio found for “{label}”.")
     m = re.search(r"http error (\d{3})", text)
+    if m is None and any(words in text for words in UNREACHABLE_WORDS):
+        return DownloadError(f"I couldn't reach {'YouTube' if site == 'YouTube' else 'the audio host'} "
+                             "to fetch the song — try again in a few minutes.")
     reason = f"HTTP {m.group(1)}" if m else _short_reason(message)
     return DownloadError(f"{site} refused the download ({reason}).")
 

@@ -118,6 +118,13 @@ def summary_text(total: int, current: int, longest: int, moods: Counter) -> str:
     return "\n".join(lines)
 
 
+def prompt_at(user: User | None) -> str | None:
+    """When the daily prompt comes, e.g. "21:30 (Europe/Lisbon)"; None when prompts are off."""
+    if user is None or not user.journal_enabled or user.prompt_time is None:
+        return None
+    return f"{user.prompt_time:%H:%M} ({user.timezone})"
+
+
 class JournalUseCase:
     def __init__(
         self,
@@ -312,9 +319,10 @@ class JournalUseCase:
         try:
             entries = await self.db.journal.list(ref, limit=limit)
             total = await self.db.journal.count(ref)
+            user = None if entries else await self.db.users.get(ref)
         except StorageError as error:
             return ErrorReply(str(error))
-        return JournalListReply([entry_view(e) for e in entries], total)
+        return JournalListReply([entry_view(e) for e in entries], total, prompt_at=prompt_at(user))
 
     async def stats(self, caller: Caller) -> StatsReply | ErrorReply:
         ref = UserRef(caller.platform, caller.user_id)
@@ -326,6 +334,10 @@ class JournalUseCase:
         except StorageError as error:
             return ErrorReply(str(error))
         if stats.total_entries == 0:
+            when = prompt_at(user)
+            if when is not None:
+                return ErrorReply(f"No journal entries to chart yet. Your daily prompt comes at {when}; "
+                                  "answer it with a song, or ask for today's now with /journal prompt.")
             return ErrorReply("Your journal is empty so far. Turn it on with /journal on 21:30 Europe/Lisbon "
                               "and answer a prompt with a song.")
         moods = Counter(e.mood for e in entries)

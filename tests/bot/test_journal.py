@@ -147,6 +147,23 @@ async def test_stats_of_an_empty_journal_say_how_to_start(db, counting):
     assert isinstance(reply, ErrorReply) and "/journal on" in reply.message
 
 
+async def test_an_empty_journal_with_prompts_on_says_when_the_next_one_comes(db, counting):
+    journal = journal_usecase(db, counting)
+    listed = await journal.list(ALICE_DM)
+    assert isinstance(listed, JournalListReply) and listed.prompt_at is None
+
+    await journal.enable(ALICE_DM, "07:05", "Asia/Tokyo")
+
+    listed = await journal.list(ALICE_DM)
+    assert listed.entries == [] and listed.prompt_at == "07:05 (Asia/Tokyo)"
+    stats = await journal.stats(ALICE_DM)
+    assert isinstance(stats, ErrorReply) and "07:05 (Asia/Tokyo)" in stats.message
+    assert "/journal on" not in stats.message  # not "turn it on" to someone who just did
+
+    await journal.disable(ALICE_DM)
+    assert (await journal.list(ALICE_DM)).prompt_at is None
+
+
 async def test_with_the_database_down_an_answer_is_kept_and_appears_later(counting, classifier, clip_paths, tmp_path):
     import asyncio
     import time as time_module

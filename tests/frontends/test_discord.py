@@ -63,7 +63,7 @@ async def test_journal_on_then_list_are_private(discord_bot):
     assert "21:30" in enabled.content and enabled.flags & EPHEMERAL
     await fake.slash("journal", sub("list"))
     listed = await fake.wait_for("interaction_callback")
-    assert listed.content == render.EMPTY_JOURNAL and listed.flags & EPHEMERAL
+    assert listed.content == render.empty_journal_text("21:30 (Europe/Lisbon)") and listed.flags & EPHEMERAL
 
 
 async def test_playlist_defers_then_edits_in_the_answer(discord_bot):

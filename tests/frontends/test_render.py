@@ -53,6 +53,8 @@ def test_journal_list_shows_date_phrase_song_and_mood():
     assert text.splitlines() == ["Your journal (1 of 3):",
                                  "2026-11-24 · On the way home, Radiohead – Creep (😢 sad) – rainy"]
     assert render.journal_list_text(JournalListReply([], 0)) == render.EMPTY_JOURNAL
+    waiting = render.journal_list_text(JournalListReply([], 0, prompt_at="21:30 (Europe/Lisbon)"))
+    assert "21:30 (Europe/Lisbon)" in waiting and "/journal on" not in waiting
 
 
 def test_a_queued_journal_entry_says_it_will_appear_shortly():

@@ -99,10 +99,17 @@ def test_render_source():
     ("ERROR: [youtube] abc: Video unavailable", TrackNotFoundError, "No audio found for “Song”"),
     ("ERROR: Unsupported URL: http://x", TrackNotFoundError, "No audio found"),
     ("ERROR: File is larger than max-filesize", AudioTooLargeError, "too big"),
+    # what yt-dlp says with no route to YouTube: no socket internals in the reply
+    ("ERROR: [youtube:search] Unable to download API page: HTTPSConnection(host='www.youtube.com', port=443): "
+     "Failed to resolve 'www.youtube.com'", DownloadError, "I couldn't reach YouTube"),
+    ("ERROR: Unable to download webpage: <urlopen error [Errno 111] Connection refused>", DownloadError,
+     "I couldn't reach YouTube"),
+    ("ERROR: Unable to download webpage: HTTP Error 429: Too Many Requests", DownloadError, "HTTP 429"),
 ])
 def test_ytdlp_errors_are_named_plainly(message, error, words):
     mapped = map_ytdlp_error(message, "Song", "https://www.youtube.com/watch?v=abc")
     assert isinstance(mapped, error) and words in str(mapped)
+    assert "Connection" not in str(mapped) and "Errno" not in str(mapped)
 
 
 # -- against the local audio server ----------------------------------------------------------
