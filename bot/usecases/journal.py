@@ -218,6 +218,17 @@ class JournalUseCase:
         return (starts + parts)[:limit]
 
     # ---- answering ---------------------------------------------------------------------------
+    async def _no_prompt_message(self, ref: UserRef) -> str:
+        """Why there is nothing to answer: the journal is off, or today's prompt is answered."""
+        try:
+            when = prompt_at(await self.db.users.get(ref))
+        except StorageError:
+            when = None
+        if when is None:
+            return NO_PROMPT_ERROR
+        return (f"There's no open journal prompt to answer: the next one comes at {when}. "
+                "/journal prompt sends one now.")
+
     async def answer(self, caller: Caller, text: str | None, attachment: Attachment | None = None, *,
                      prompt_message_id: str | None = None,
                      progress: Progress = no_progress) -> JournalSavedReply | ErrorReply:
@@ -227,7 +238,7 @@ class JournalUseCase:
         except (StorageError, PromptAlreadyAnswered) as error:
             return ErrorReply(str(error))
         if prompt is None:
-            return ErrorReply(NO_PROMPT_ERROR)
+            return ErrorReply(await self._no_prompt_message(ref))
         song, note = (None, (text or "").strip()) if attachment is not None else split_answer(text or "")
         if attachment is None and not song:
             return ErrorReply(NO_SONG_ERROR)

@@ -99,6 +99,7 @@ async def test_the_journal_flow_prompt_answer_list_and_stats(db, counting, class
     # The prompt is answered: a second answer has nothing to attach to.
     again = await journal.answer(ALICE_DM, "another", attachment(clip_paths[1]))
     assert isinstance(again, ErrorReply) and "no open journal prompt" in again.message
+    assert "21:30 (Europe/Lisbon)" in again.message and "/journal on" not in again.message  # it is on
     replied_again = await journal.answer(ALICE_DM, "another", attachment(clip_paths[1]), prompt_message_id="777")
     assert isinstance(replied_again, ErrorReply) and "already answered" in replied_again.message
 
@@ -151,6 +152,8 @@ async def test_an_empty_journal_with_prompts_on_says_when_the_next_one_comes(db,
     journal = journal_usecase(db, counting)
     listed = await journal.list(ALICE_DM)
     assert isinstance(listed, JournalListReply) and listed.prompt_at is None
+    unprompted = await journal.answer(ALICE_DM, "Creep")
+    assert isinstance(unprompted, ErrorReply) and "/journal on" in unprompted.message  # off: how to turn it on
 
     await journal.enable(ALICE_DM, "07:05", "Asia/Tokyo")
 
