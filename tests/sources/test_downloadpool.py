@@ -40,6 +40,23 @@ async def test_a_job_runs_in_another_process_and_the_worker_stays_warm(pool):
     assert second == first  # the same warm worker took the next job
 
 
+def scheduling_identity() -> tuple[int, int, int, int, str | None]:
+    try:
+        with open("/proc/self/autogroup") as f:
+            autogroup = f.read().split()[0]
+    except OSError:  # autogroup scheduling compiled out
+        autogroup = None
+    return os.getpid(), os.getpgid(0), os.getsid(0), os.nice(0), autogroup
+
+
+async def test_a_worker_has_its_own_process_group_in_the_bots_session_and_runs_niced(pool):
+    pid, group, session, nice, autogroup = await pool.run(scheduling_identity, timeout_s=JOB_TIMEOUT_S)
+    assert group == pid != os.getpid()  # a kill of the group reaches the worker's ffmpeg, and nothing else
+    assert session == os.getsid(0)  # not a session of its own: its nice counts against the bot's loop
+    assert autogroup == scheduling_identity()[4]
+    assert nice == os.nice(0) + pool.nice
+
+
 async def test_warm_up_starts_workers_that_take_the_first_jobs(pool):
     await pool.warm_up()
     warm = pool.worker_pids()
