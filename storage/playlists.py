@@ -116,7 +116,10 @@ def playlist_pipeline(
 def mood_of_week_pipeline(place: str, members: list[UserRef], now: datetime) -> list[dict]:
     return [
         *member_activity_pipeline(place, members, _window(now - WEEK, now)),
-        {"$group": {"_id": "$activity.mood", "n": {"$sum": 1}}},
+        # One vote per (member, track), as in the playlists: ten /mood of one song are one vote.
+        {"$group": {"_id": {"track": "$activity.track_key", "platform": "$platform", "user_id": "$user_id"},
+                    "mood": {"$last": "$activity.mood"}}},
+        {"$group": {"_id": "$mood", "n": {"$sum": 1}}},
     ]
 
 
