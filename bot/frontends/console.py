@@ -55,6 +55,21 @@ def _attachment_if_file(arg: str) -> Attachment | None:
     return None
 
 
+def _not_a_file(arg: str) -> str | None:
+    """What to say when the argument is clearly meant as a local path but names no file."""
+    if not arg.startswith(("/", "./", "../", "~/")) or " " in arg:
+        return None
+    path = Path(arg).expanduser()
+    try:
+        if path.is_dir():
+            return f"{arg} is a folder. Give me one audio file in it, e.g. /mood {arg.rstrip('/')}/song.mp3"
+        if not path.exists():
+            return f"There is no file at {arg}."
+    except OSError:
+        return f"I can't open {arg}."
+    return None
+
+
 class ConsoleFrontend:
     platform = PLATFORM
 
@@ -144,6 +159,9 @@ class ConsoleFrontend:
 
     async def cmd_mood(self, rest: str) -> None:
         attachment = _attachment_if_file(rest) if rest else None
+        if attachment is None and (problem := _not_a_file(rest)):
+            self.say(problem)
+            return
         reply = await self.usecases.mood.run(self.caller, None if attachment else rest, attachment,
                                              progress=self._progress)
         self.show(reply)

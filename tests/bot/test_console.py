@@ -91,6 +91,14 @@ async def test_forget_is_not_confirmed_by_anything_but_yes(db, counting, tmp_pat
     assert await db.users.get(UserRef("console", "local")) is not None
 
 
+async def test_a_path_that_names_no_audio_file_is_answered_without_a_search(db, counting, tmp_path):
+    (tmp_path / "songs").mkdir()
+    out = await chat(db, counting, tmp_path, [f"/mood {tmp_path}/songs/", f"/mood {tmp_path}/nope.mp3", "/quit"])
+    assert f"{tmp_path}/songs/ is a folder" in out and f"/mood {tmp_path}/songs/song.mp3" in out
+    assert f"There is no file at {tmp_path}/nope.mp3." in out
+    assert counting.calls == [] and "Listening" not in out
+
+
 async def test_end_of_input_ends_the_session_cleanly(db, counting, tmp_path):
     out = await chat(db, counting, tmp_path, ["/servermood"])  # no /quit: stdin just ends
     assert "Nobody here classified a song this week yet" in out
