@@ -15,6 +15,7 @@ from bot.replies import (
     ServerMoodReply,
     StatsReply,
     TextReply,
+    next_prompt_text,
 )
 
 MOOD_EMOJI: dict[str, str] = {"happy": "😊", "energetic": "⚡", "sad": "😢", "calm": "🌿"}
@@ -26,8 +27,7 @@ def empty_journal_text(prompt_at: str | None) -> str:
     """What an empty journal says: how to turn prompts on, or when the next one comes."""
     if prompt_at is None:
         return EMPTY_JOURNAL
-    return (f"Your journal is empty so far. Your daily prompt comes at {prompt_at}; "
-            "answer it with a song, or ask for today's now with /journal prompt.")
+    return f"Your journal is empty so far. {next_prompt_text(prompt_at)}"
 NO_SERVER_MOOD = "Nobody here classified a song this week yet. Try /mood!"
 GENERIC_ERROR = "Sorry, something went wrong on my side. Please try again in a minute."
 PROMPT_HINT = "Reply to this message with a song (name, link or audio file)."

@@ -27,6 +27,7 @@ from bot.replies import (
     PromptMessage,
     StatsReply,
     TextReply,
+    next_prompt_text,
     no_progress,
 )
 from bot.sources.models import SourceError
@@ -226,8 +227,7 @@ class JournalUseCase:
             when = None
         if when is None:
             return NO_PROMPT_ERROR
-        return (f"There's no open journal prompt to answer: the next one comes at {when}. "
-                "/journal prompt sends one now.")
+        return f"There's no open journal prompt to answer. {next_prompt_text(when)}"
 
     async def answer(self, caller: Caller, text: str | None, attachment: Attachment | None = None, *,
                      prompt_message_id: str | None = None,
@@ -347,8 +347,7 @@ class JournalUseCase:
         if stats.total_entries == 0:
             when = prompt_at(user)
             if when is not None:
-                return ErrorReply(f"No journal entries to chart yet. Your daily prompt comes at {when}; "
-                                  "answer it with a song, or ask for today's now with /journal prompt.")
+                return ErrorReply(f"No journal entries to chart yet. {next_prompt_text(when)}")
             return ErrorReply("Your journal is empty so far. Turn it on with /journal on 21:30 Europe/Lisbon "
                               "and answer a prompt with a song.")
         moods = Counter(e.mood for e in entries)
