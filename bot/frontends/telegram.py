@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -41,6 +39,7 @@ from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.telegram_flow import UpdateFlow
 from bot.frontends.telegram_http import AiohttpRequest
+from bot.tempfiles import temporary_folder
 from bot.replies import (
     STAGE_DOWNLOADING,
     STAGE_FINDING,
@@ -335,13 +334,10 @@ class TelegramFrontend:
         if tg_file.file_size is not None and tg_file.file_size > limit:
             yield too_large
             return
-        folder = Path(tempfile.mkdtemp(prefix="moodbot-tg-"))
-        try:
+        async with temporary_folder("moodbot-tg-") as folder:
             path = await tg_file.download_to_drive(folder / safe_filename(filename))
             size = path.stat().st_size
             yield too_large if size > limit else Attachment(str(path), filename, size)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
 
     async def _send(self, message: Message, reply: object) -> None:
         """Text first, then whatever files the reply carries."""

@@ -25,8 +25,6 @@ import asyncio
 import logging
 import math
 import re
-import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from contextlib import asynccontextmanager
@@ -53,6 +51,7 @@ from bot.sources.models import (
 )
 from bot.sources.query import DEFAULT_ALLOWED
 from bot.sources.urlguard import Resolver, URLGuard, system_resolver
+from bot.tempfiles import temporary_folder
 
 log = logging.getLogger(__name__)
 
@@ -322,10 +321,7 @@ class AudioFetcher:
     @asynccontextmanager
     async def fetch(self, item: TrackInfo | Query) -> AsyncIterator[FetchedAudio]:
         """Download a section of `item`'s audio; the file lives until the `async with` ends."""
-        if self.tmp_dir is not None:
-            self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        workdir = Path(tempfile.mkdtemp(prefix="moodbot-audio-", dir=self.tmp_dir))
-        try:
+        async with temporary_folder("moodbot-audio-", self.tmp_dir) as workdir:
             try:
                 async with asyncio.timeout(self.timeout_s):
                     job = await self.plan(item, workdir)
@@ -337,8 +333,6 @@ class AudioFetcher:
                 log.warning("download worker crashed: %s", error)
                 raise DownloadError(f"The download of “{label_of(item)}” failed.") from None
             yield audio
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
 
     async def plan(self, item: TrackInfo | Query, workdir: Path) -> DownloadJob:
         """The download to run for `item`. A user's link is vetted here, redirects included,

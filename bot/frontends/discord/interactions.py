@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -12,6 +10,7 @@ import discord
 
 from bot.frontends.discord.rendering import edit_parts, message_parts
 from bot.replies import Attachment, Caller, ErrorReply
+from bot.tempfiles import temporary_folder
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +53,11 @@ async def downloaded(attachment: discord.Attachment | None, limit: int
     if refusal is not None:
         yield refusal
         return
-    folder = Path(tempfile.mkdtemp(prefix="moodbot-dc-"))
-    try:
+    async with temporary_folder("moodbot-dc-") as folder:
         path = folder / (Path(attachment.filename).name or "audio")
         await attachment.save(path)
         size = path.stat().st_size
         yield too_large(size, limit) or Attachment(str(path), attachment.filename, size)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 class InteractionProgress:
