@@ -36,12 +36,12 @@ STAGE_FINDING = "Finding the song…"
 STAGE_DOWNLOADING = "Fetching a 30 s section…"
 STAGE_LISTENING = "Listening…"
 
+Progress = Callable[[str], Awaitable[None]]
+
 
 def next_prompt_text(prompt_at: str) -> str:
     """For a user whose daily prompts are on: when the next one comes, and how to get one now."""
     return f"Your daily prompt comes at {prompt_at}; answer it with a song, or ask for today's now with /journal prompt."
-
-Progress = Callable[[str], Awaitable[None]]
 
 
 async def no_progress(_stage: str) -> None:

@@ -9,7 +9,6 @@ behind Spotify lookups in asyncio's default executor.
 from __future__ import annotations
 
 import asyncio
-import functools
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -35,15 +34,29 @@ def _make_folder(prefix: str, parent: Path | None) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
 
 
+def _remove(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_once_made(made: asyncio.Future) -> None:
+    """For a folder whose creation was abandoned (the caller was cancelled): delete it once made."""
+    if not made.cancelled() and made.exception() is None:
+        _files_executor().submit(_remove, made.result())
+
+
 @asynccontextmanager
 async def temporary_folder(prefix: str, parent: Path | None = None) -> AsyncIterator[Path]:
     """A new empty folder, deleted with everything in it when the block ends, however it ends.
 
-    A cancellation while the folder is being deleted does not stop the deletion."""
+    A cancellation while the folder is being made or deleted does not leave it behind."""
     loop = asyncio.get_running_loop()
-    folder = await loop.run_in_executor(_files_executor(), _make_folder, prefix, parent)
+    making = loop.run_in_executor(_files_executor(), _make_folder, prefix, parent)
+    try:
+        folder = await asyncio.shield(making)
+    except asyncio.CancelledError:
+        making.add_done_callback(_remove_once_made)
+        raise
     try:
         yield folder
     finally:
-        removal = loop.run_in_executor(_files_executor(), functools.partial(shutil.rmtree, folder, ignore_errors=True))
-        await asyncio.shield(removal)
+        await asyncio.shield(loop.run_in_executor(_files_executor(), _remove, folder))

@@ -21,13 +21,6 @@ from bot.replies import (
 MOOD_EMOJI: dict[str, str] = {"happy": "😊", "energetic": "⚡", "sad": "😢", "calm": "🌿"}
 MODEL_NAMES: dict[str, str] = {"main": "ResNet18+BiLSTM", "ann": "ANN fallback"}
 EMPTY_JOURNAL = "Your journal is empty. Turn on daily prompts with /journal on 21:30 Europe/Lisbon."
-
-
-def empty_journal_text(prompt_at: str | None) -> str:
-    """What an empty journal says: how to turn prompts on, or when the next one comes."""
-    if prompt_at is None:
-        return EMPTY_JOURNAL
-    return f"Your journal is empty so far. {next_prompt_text(prompt_at)}"
 NO_SERVER_MOOD = "Nobody here classified a song this week yet. Try /mood!"
 GENERIC_ERROR = "Sorry, something went wrong on my side. Please try again in a minute."
 PROMPT_HINT = "Reply to this message with a song (name, link or audio file)."
@@ -76,6 +69,13 @@ def help_text(reply: HelpReply, prefix: str = "") -> str:
     lines = ["moodbot tells the mood of a song and keeps a music journal with you.", ""]
     lines += [f"{prefix}{usage} – {description}" for usage, description in reply.commands]
     return "\n".join(lines)
+
+
+def empty_journal_text(prompt_at: str | None) -> str:
+    """What an empty journal says: how to turn prompts on, or when the next one comes."""
+    if prompt_at is None:
+        return EMPTY_JOURNAL
+    return f"Your journal is empty so far. {next_prompt_text(prompt_at)}"
 
 
 def journal_list_text(reply: JournalListReply) -> str:

@@ -39,7 +39,6 @@ from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.telegram_flow import UpdateFlow
 from bot.frontends.telegram_http import AiohttpRequest
-from bot.tempfiles import temporary_folder
 from bot.replies import (
     STAGE_DOWNLOADING,
     STAGE_FINDING,
@@ -53,6 +52,7 @@ from bot.replies import (
     ServerMoodReply,
     StatsReply,
 )
+from bot.tempfiles import temporary_folder
 from inference.result import MOODS  # the shared vocabulary: the order of the playlist buttons
 
 log = logging.getLogger(__name__)

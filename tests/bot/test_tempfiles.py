@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import tempfile
 import threading
 import time
 
@@ -78,3 +79,31 @@ async def test_a_slow_deletion_does_not_stall_the_event_loop(tmp_path, monkeypat
     assert not folder.exists()
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     assert len(ticks) >= 10 and max(gaps) < 0.15  # the loop ran all through the 0.3 s deletion
+
+
+async def test_a_block_cancelled_while_its_folder_is_being_made_leaves_nothing(tmp_path, monkeypatch):
+    real_mkdtemp = tempfile.mkdtemp
+    started = threading.Event()
+    made = []
+
+    def slow_mkdtemp(*args, **kwargs):
+        started.set()
+        time.sleep(0.2)
+        made.append(real_mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", slow_mkdtemp)
+
+    async def body():
+        async with temporary_folder("moodbot-t-", tmp_path):
+            raise AssertionError("not reached: cancelled while the folder was being made")
+
+    task = asyncio.create_task(body())
+    await asyncio.to_thread(started.wait, 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    deadline = time.monotonic() + 5
+    while not (made and not any(tmp_path.iterdir())) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)  # made after the cancellation, then removed in a thread
+    assert made and not any(tmp_path.iterdir())
