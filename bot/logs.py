@@ -16,6 +16,7 @@ import secrets
 import sys
 import time
 from typing import Iterable
+from urllib.parse import unquote, urlsplit
 
 # `extra` keys whose values identify a person: logged as a salted hash, never in clear.
 HASHED_FIELDS = frozenset({"user", "chat", "user_id", "chat_id"})
@@ -108,13 +109,28 @@ class RedactSecrets(logging.Filter):
 
 
 def secrets_of(settings) -> list[str]:
-    """Every secret value in a Settings object (SecretStr fields), to redact from logs."""
+    """Every secret value in a Settings object (SecretStr fields), to redact from logs, and the
+    password of any that is a URL (MONGODB_URI), as written and decoded: a library may log the
+    URI's parts, or the password alone, rather than the whole."""
     values = []
     for name in type(settings).model_fields:
         value = getattr(settings, name)
         if hasattr(value, "get_secret_value"):
             values.append(value.get_secret_value())
+            values.extend(url_passwords(values[-1]))
     return values
+
+
+def url_passwords(value: str) -> list[str]:
+    """[as written, decoded] for a URL with a password (mongodb://user:pass@host/...), else []."""
+    if "://" not in value:
+        return []
+    try:
+        userinfo = urlsplit(value).netloc.rpartition("@")[0]
+    except ValueError:
+        return []
+    user, colon, password = userinfo.partition(":")
+    return [password, unquote(password)] if colon and password else []
 
 
 def configure_logging(

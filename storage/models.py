@@ -152,3 +152,7 @@ class StorageError(Exception):
 
 class DatabaseUnavailableError(StorageError):
     pass
+
+
+class DatabaseLoginError(StorageError):
+    """The server refused the credentials: a setting to fix, not an outage to wait out."""

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import pytest
 
@@ -11,9 +12,14 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "4q"
 
 
+# The suite's database wants a password, a sentinel like the tokens below: a URI with it reaches
+# every Database.connect and the bot's settings, and no log record may show it.
+MONGO_PASSWORD = "SENTINEL-mongo-p@ss/5e8a"
+
+
 @pytest.fixture(scope="session")
 def db_server():
-    server = DBServer().start()
+    server = DBServer(password=MONGO_PASSWORD).start()
     yield server
     server.stop()
 
@@ -123,7 +129,7 @@ def secret_watch():
     _WATCH.declare(*SENTINELS.values(), *DECLARED_TEST_SECRETS, *(os.environ.get(n, "") for n in SENTINELS))
     from tests.fakes.spotify_api import FakeSpotify
 
-    _WATCH.declare(FakeSpotify.client_secret)
+    _WATCH.declare(FakeSpotify.client_secret, MONGO_PASSWORD, quote_plus(MONGO_PASSWORD))  # as in the URI
     root = logging.getLogger()
     saved_level = root.level
     for name in SILENCED_IN_TESTS:

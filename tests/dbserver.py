@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote_plus
 
 
 def free_port() -> int:
@@ -25,17 +26,33 @@ def _server_command() -> str:
     return exe
 
 
-class DBServer:
-    """One secantusd-py process on 127.0.0.1. `storage_path` ':memory:' is throwaway."""
+USER = "moodbot"
 
-    def __init__(self, port: int | None = None, storage_path: str = ":memory:") -> None:
+
+class DBServer:
+    """One secantusd-py process on 127.0.0.1. `storage_path` ':memory:' is throwaway. With a
+    `password`, a user USER is created at start and `uri` logs in as it (SCRAM), as a production
+    MongoDB URI would."""
+
+    def __init__(self, port: int | None = None, storage_path: str = ":memory:", password: str | None = None) -> None:
         self.port = port or free_port()
         self.storage_path = storage_path
+        self.password = password
         self.proc: subprocess.Popen | None = None
 
     @property
     def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/?retryWrites=false&serverSelectionTimeoutMS=3000"
+        options = "retryWrites=false&serverSelectionTimeoutMS=3000"
+        if self.password is None:
+            return f"mongodb://127.0.0.1:{self.port}/?{options}"
+        login = f"{USER}:{quote_plus(self.password)}@"
+        return f"mongodb://{login}127.0.0.1:{self.port}/?{options}&authSource=admin"
+
+    def _create_user(self) -> None:
+        from pymongo import MongoClient
+
+        with MongoClient(f"mongodb://127.0.0.1:{self.port}/?retryWrites=false&serverSelectionTimeoutMS=3000") as client:
+            client.admin.command("createUser", USER, pwd=self.password, roles=["root"])
 
     def start(self, timeout: float = 30.0) -> "DBServer":
         self.proc = subprocess.Popen(
@@ -49,9 +66,13 @@ class DBServer:
                 raise RuntimeError(f"secantusd-py exited with {self.proc.returncode}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
+                    pass
             except OSError:
                 time.sleep(0.05)
+                continue
+            if self.password is not None:
+                self._create_user()
+            return self
         self.stop()
         raise RuntimeError("secantusd-py did not start in time")
 

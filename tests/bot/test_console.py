@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote_plus
 
 
 from bot.frontends.console import ConsoleFrontend
@@ -138,6 +139,21 @@ def test_python_m_bot_prints_the_commands_and_exits_cleanly(tmp_path):
     assert "level=ERROR logger=bot" not in log and "logger=asyncio" not in log and "Traceback" not in log, log
     assert moodbot_processes(str(data_dir)) == []  # the embedded server was stopped
     assert elapsed < 60
+
+
+def test_a_refused_database_login_stops_the_start_with_what_to_fix(tmp_path, mongo_uri):
+    from tests.conftest import MONGO_PASSWORD
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
+    env.update(DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO),
+               MONGODB_URI=mongo_uri.replace(quote_plus(MONGO_PASSWORD), "Wrong-SENTINEL-pw"))
+    result = subprocess.run([sys.executable, "-m", "bot"], input="/quit\n", capture_output=True, text=True,
+                            cwd=tmp_path, env=env, timeout=120)
+    assert result.returncode == 1
+    assert "moodbot could not start: The database refused moodbot's login: check the user and password " \
+           "in MONGODB_URI." in result.stderr, result.stderr
+    log = (tmp_path / "data" / "moodbot.log").read_text()
+    assert "event=app.failed" in log and "Wrong-SENTINEL-pw" not in log + result.stderr  # redacted
 
 
 def test_python_m_bot_help():

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from bot.logs import REDACTED, configure_logging, hash_id, secrets_of
+from bot.logs import REDACTED, RedactSecrets, configure_logging, hash_id, secrets_of, url_passwords
 from bot.ratelimit import CONCURRENT_RETRY_S, MoodRateLimiter, RateLimited
 
 
@@ -59,6 +59,18 @@ def test_the_secrets_of_the_settings_are_the_secret_fields(monkeypatch):
     monkeypatch.setenv("MONGODB_URI", "mongodb://u:pw-SENTINEL@db/")
     values = secrets_of(Settings(_env_file=None))
     assert "123:SENTINEL" in values and "mongodb://u:pw-SENTINEL@db/" in values
+    assert "pw-SENTINEL" in values  # the password alone, too
+
+
+def test_a_mongodb_password_is_redacted_alone_as_written_and_decoded():
+    uri = "mongodb://moodbot:p%40ss%2FSENTINEL@db1:27017,db2:27017/moodbot?replicaSet=rs0"
+    assert url_passwords(uri) == ["p%40ss%2FSENTINEL", "p@ss/SENTINEL"]
+    assert url_passwords("mongodb://db1:27017/") == [] and url_passwords("not a url") == []
+    redact = RedactSecrets([uri, *url_passwords(uri)])
+    record = logging.LogRecord("pymongo", logging.ERROR, __file__, 1, "auth as %s with %s failed on %s",
+                               ("moodbot", "p@ss/SENTINEL", "db1:27017"), None)
+    redact.filter(record)
+    assert "SENTINEL" not in record.getMessage() and "db1:27017" in record.getMessage()
 
 
 class FakeClock:

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import quote_plus
 from datetime import date, datetime, timezone
 
 import pytest
 
 from storage.database import Database
-from storage.models import DatabaseUnavailableError, JournalEntry, StorageError, UserRef
+from storage.models import DatabaseLoginError, DatabaseUnavailableError, JournalEntry, StorageError, UserRef
 from storage.schema import (
     INDEXES,
     LATEST_VERSION,
@@ -141,3 +142,17 @@ async def test_a_fresh_database_reaches_the_latest_version(mongo_uri: str, db_na
     finally:
         await database.client.drop_database(db_name)
         await database.close()
+
+
+async def test_a_wrong_password_is_a_login_error_that_says_what_to_fix(mongo_uri: str, db_name: str):
+    from tests.conftest import MONGO_PASSWORD
+    from tests.dbserver import USER
+
+    assert f"{USER}:" in mongo_uri  # the suite's server wants a login, and gets it
+    wrong = mongo_uri.replace(quote_plus(MONGO_PASSWORD), "not-the-password")
+    started = time.monotonic()
+    with pytest.raises(DatabaseLoginError) as refused:
+        await Database.connect(wrong, db_name)
+    assert time.monotonic() - started < 2.0  # no waiting out server selection: retrying will not help
+    assert "MONGODB_URI" in str(refused.value) and "not-the-password" not in str(refused.value)
+    assert not isinstance(refused.value, DatabaseUnavailableError)  # no "try again shortly"
