@@ -58,6 +58,15 @@ def test_compose_file_parses_and_names_the_settings_variables():
     )
 
 
+def test_compose_mongodb_wants_a_login_and_the_bot_logs_in():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    mongo = compose["services"]["mongo"]["environment"]
+    uri = compose["services"]["bot"]["environment"]["MONGODB_URI"]
+    assert mongo["MONGO_INITDB_ROOT_PASSWORD"].startswith("${MONGO_PASSWORD:?")  # no password, no start
+    assert uri.startswith(f"mongodb://{mongo['MONGO_INITDB_ROOT_USERNAME']}:${{MONGO_PASSWORD:?")
+    assert "authSource=admin" in uri  # the root user lives in admin
+
+
 def test_readme_documents_every_variable():
     readme = (REPO / "README.md").read_text()
     documented = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.M))
