@@ -129,7 +129,7 @@ def url_passwords(value: str) -> list[str]:
         userinfo = urlsplit(value).netloc.rpartition("@")[0]
     except ValueError:
         return []
-    user, colon, password = userinfo.partition(":")
+    _user, colon, password = userinfo.partition(":")
     return [password, unquote(password)] if colon and password else []
 
 

@@ -26,12 +26,9 @@ def translated_errors(action: str) -> Iterator[None]:
     except ConnectionFailure as exc:
         log.warning("database unavailable during %s: %s", action, exc)
         raise DatabaseUnavailableError(UNAVAILABLE_MESSAGE) from exc
-    except OperationFailure as exc:
-        if exc.code != AUTHENTICATION_FAILED:
-            log.error("database error during %s: %s", action, exc)
-            raise StorageError(FAILED_MESSAGE) from exc
-        log.error("database login refused during %s: %s", action, exc)
-        raise DatabaseLoginError(LOGIN_MESSAGE) from exc
     except PyMongoError as exc:
+        if isinstance(exc, OperationFailure) and exc.code == AUTHENTICATION_FAILED:
+            log.error("database login refused during %s: %s", action, exc)
+            raise DatabaseLoginError(LOGIN_MESSAGE) from exc
         log.error("database error during %s: %s", action, exc)
         raise StorageError(FAILED_MESSAGE) from exc

@@ -42,16 +42,19 @@ class DBServer:
 
     @property
     def uri(self) -> str:
-        options = "retryWrites=false&serverSelectionTimeoutMS=3000"
         if self.password is None:
-            return f"mongodb://127.0.0.1:{self.port}/?{options}"
+            return self._uri_without_login
         login = f"{USER}:{quote_plus(self.password)}@"
-        return f"mongodb://{login}127.0.0.1:{self.port}/?{options}&authSource=admin"
+        return self._uri_without_login.replace("//", f"//{login}", 1) + "&authSource=admin"
+
+    @property
+    def _uri_without_login(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/?retryWrites=false&serverSelectionTimeoutMS=3000"
 
     def _create_user(self) -> None:
         from pymongo import MongoClient
 
-        with MongoClient(f"mongodb://127.0.0.1:{self.port}/?retryWrites=false&serverSelectionTimeoutMS=3000") as client:
+        with MongoClient(self._uri_without_login) as client:
             client.admin.command("createUser", USER, pwd=self.password, roles=["root"])
 
     def start(self, timeout: float = 30.0) -> "DBServer":
