@@ -45,11 +45,12 @@ SECTION_SAMPLES = audio.SECTION_SECONDS * SAMPLE_RATE  # 480000
 SECTION_FRAMES = 1 + SECTION_SAMPLES // HOP_LENGTH  # centred frames: 1876
 N_PATCHES = SECTION_FRAMES // PATCH_FRAMES  # 10 back-to-back patches
 ALL_PATCHES = tuple(range(N_PATCHES))
-# Patches served: one, the 3 s from 15 s into the section (its middle). The network costs ~2.7 GFLOP
-# per patch (~30 ms on one core), and the end-to-end budget is 150 ms. On 3 artist folds the fused
-# answer scored 0.709-0.716 macro-F1 with this patch, 0.715-0.718 with two (2 and 7), 0.727-0.736
-# with three (1, 4, 7) and 0.738-0.745 with all ten (heads on musicnn's own TF outputs).
-SERVED_PATCHES = (5,)
+# Patches served: three, the 3 s from 3, 12 and 21 s into the section. The network costs ~2.8 GFLOP
+# per patch (~30 ms on one core), and the end-to-end budget is 150 ms, which three fit since the
+# embedding runs beside the features (predict.py). On 3 artist folds the fused answer scored 0.711
+# macro-F1 with one patch (5), 0.725 with two (4, 6), 0.723-0.730 with three (1, 4, 7; 2, 5, 8; 3, 5, 7)
+# and 0.735 with all ten (python -m inference.fusion, embeddings by this ONNX graph).
+SERVED_PATCHES = (1, 4, 7)
 
 WEIGHTS = "musicnn.onnx"
 INPUT_NAME = "patches"
@@ -77,7 +78,7 @@ RESAMPLE_MARGIN = SAMPLE_RATE // 4
 
 def patches_at_embedding_rate(section: np.ndarray, patches: tuple[int, ...] = SERVED_PATCHES) -> np.ndarray:
     """`to_embedding_rate(section)` where `patches` read it, zeros elsewhere: resampling only what
-    one 3 s patch needs costs ~1 ms instead of ~6 ms for the whole 30 s."""
+    a 3 s patch needs costs ~1 ms instead of ~6 ms for the whole 30 s."""
     out = np.zeros(SECTION_SAMPLES, dtype=np.float32)
     for patch in patches:
         first = max(0, patch * PATCH_FRAMES * HOP_LENGTH - N_FFT // 2 - RESAMPLE_MARGIN)
@@ -125,9 +126,19 @@ class Embedder:
     patches: tuple[int, ...] = SERVED_PATCHES
 
     @classmethod
-    def load(cls, weights_dir: str | Path, *, threads: int = 1) -> "Embedder":
+    def load(cls, weights_dir: str | Path, *, threads: int = 1, patches=None) -> "Embedder":
+        """`patches`: the ones the head was trained on (main.json's `embedding.patches`), by default
+        SERVED_PATCHES."""
         import onnxruntime as ort
 
+        chosen = SERVED_PATCHES if patches is None else patches
+        try:
+            chosen = tuple(int(p) for p in chosen)
+        except (TypeError, ValueError):
+            chosen = ()
+        if not chosen or len(set(chosen)) != len(chosen) or not all(0 <= p < N_PATCHES for p in chosen):
+            raise ModelUnavailableError(
+                f"The music embedding's patches {patches!r} are not distinct patches 0-{N_PATCHES - 1}.")
         path = Path(weights_dir) / WEIGHTS
         if not path.is_file():
             raise ModelUnavailableError(f"The music embedding's weights ({path}) are missing.")
@@ -144,7 +155,7 @@ class Embedder:
         names = {o.name for o in session.get_outputs()}
         if OUTPUT_NAME not in names or INPUT_NAME not in {i.name for i in session.get_inputs()}:
             raise ModelUnavailableError(f"The music embedding must take `{INPUT_NAME}` and answer `{OUTPUT_NAME}`.")
-        return cls(session)
+        return cls(session, chosen)
 
     def patch_embeddings(self, log_mel: np.ndarray) -> np.ndarray:
         """(P, PATCH_FRAMES, N_MELS) -> (P, EMBEDDING_SIZE)."""

@@ -756,8 +756,8 @@ is the served answer's once `inference.fusion --write` has run (below), the netw
   {100 * (cv['folds'] - 1) // cv['folds']} % of the clips, so the CV score is a pessimistic estimate for
   the final model, and with so few folds the ± is itself rough.
 - Labels come from AllMusic mood tags of whole songs; a 30 s preview may not carry the song's mood.
-- The served answer's embedding head hears one 3 s patch of the section (a CPU budget choice); musicnn
-  was pretrained on Million Song Dataset tags (mostly Western popular music, 2000s last.fm users).
+- The served answer's embedding head hears {len(E.SERVED_PATCHES)} of the section's {E.N_PATCHES} 3 s patches (a CPU budget
+  choice: ~30 ms of CPU per patch); musicnn was pretrained on Million Song Dataset tags (mostly Western popular music, 2000s last.fm users).
 - Western popular music dominates the data; other traditions are out of distribution.
 - Q1/Q4 (positive valence) versus Q2/Q3 is the hard axis; arousal is easier (see the confusion matrix).
 - fp16 weight storage moves the logits slightly against the fp32 torch model (the tests bound it at

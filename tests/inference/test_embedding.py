@@ -80,6 +80,19 @@ def test_a_section_of_the_wrong_length_is_refused():
         E.log_mel_patches(np.zeros(1000, dtype=np.float32))
 
 
+@pytest.mark.parametrize("patches", [[], [3, 3], [E.N_PATCHES], [-1], ["five"], 5])
+def test_patches_a_card_names_must_be_distinct_patches_of_the_section(patches):
+    with pytest.raises(ModelUnavailableError, match="patches"):
+        E.Embedder.load(DEFAULT_WEIGHTS_DIR, patches=patches)
+
+
+def test_the_embedder_serves_the_patches_it_is_given(section):
+    embedder = E.Embedder.load(DEFAULT_WEIGHTS_DIR, patches=[2, 7])
+    assert embedder.patches == (2, 7)
+    patches = E.log_mel_patches(E.to_embedding_rate(section), (2, 7))
+    np.testing.assert_allclose(embedder.embed(section), embedder.patch_embeddings(patches).mean(axis=0), atol=1e-4)
+
+
 def test_missing_weights_are_a_readable_error(tmp_path):
     with pytest.raises(ModelUnavailableError, match="missing"):
         E.Embedder.load(tmp_path)

@@ -90,6 +90,8 @@ def test_shipped_main_answer_is_its_cards_mix_of_the_three_parts_and_beats_chanc
     assert abs(sum(weights) - 1.0) < 1e-9 and fusion["embedding_weight"] > 0
     model = MainModel.load(WEIGHTS)
     assert model.version.endswith("+ann+musicnn")
+    # The head was trained on the mean of the card's patches, and those are the ones served.
+    assert model.fusion.embedder.patches == tuple(card["embedding"]["patches"])
     network = ort.InferenceSession(str(WEIGHTS / "main.onnx"), providers=["CPUExecutionProvider"])
     ann, embedder = AnnModel.load(WEIGHTS), Embedder.load(WEIGHTS)
     head = EmbeddingHead.from_card(card["embedding_head"])
@@ -108,3 +110,16 @@ def test_shipped_main_answer_is_its_cards_mix_of_the_three_parts_and_beats_chanc
     labels = np.array([c.label for c in sample])
     assert np.mean(np.array(heads) == labels) >= MIN_ACCURACY
     assert np.mean(np.array(served) == labels) >= MIN_ACCURACY
+
+
+def test_on_two_threads_the_embedding_runs_beside_the_rest_and_answers_the_same(sample):
+    from inference.predict import MainModel
+
+    one, two = MainModel.load(WEIGHTS, threads=1), MainModel.load(WEIGHTS, threads=2)
+    assert one.fusion.beside is None and two.fusion.beside is not None
+    # Each part's ONNX session gets one thread of the two, the embedding's thread the other.
+    assert two.fusion.embedder.session.get_session_options().intra_op_num_threads == 1
+    assert two.session.get_session_options().intra_op_num_threads == 1
+    for clip in sample[::10]:
+        section = select_section(load_audio(clip.path))
+        np.testing.assert_allclose(two.predict_section(section), one.predict_section(section), atol=1e-5)
