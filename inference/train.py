@@ -132,15 +132,26 @@ def read_labels(data_dir: Path, limit: int | None = None) -> list[Clip]:
     return clips
 
 
-def cache_key() -> str:
-    """Changes whenever the audio front or the feature vector changes, so stale caches are ignored."""
-    settings = {
+def _front_settings() -> dict:
+    return {
         name: getattr(audio, name)
         for name in ("SAMPLE_RATE", "N_FFT", "HOP_LENGTH", "N_MELS", "FMIN", "FMAX",
                      "SECTION_SECONDS", "LOG_FLOOR")
     }
-    settings["features"] = FEATURE_NAMES
+
+
+def _hash(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def cache_key() -> str:
+    """Changes whenever the audio front or the feature vector changes, so stale caches are ignored."""
+    return _hash({**_front_settings(), "features": FEATURE_NAMES})
+
+
+def section_key() -> str:
+    """Changes whenever the audio front (and so the section chosen) changes; not with the features."""
+    return _hash(_front_settings())
 
 
 def clip_cache_path(cache_dir: Path, song_id: str) -> Path:
@@ -199,7 +210,7 @@ def embedding_cache_dir(cache_dir: Path, weights: Path) -> Path:
         "onnx": hashlib.sha256(weights.read_bytes()).hexdigest(),
         "front": {name: getattr(E, name) for name in (
             "SAMPLE_RATE", "N_FFT", "HOP_LENGTH", "N_MELS", "FMIN", "FMAX", "LOG_SCALE", "PATCH_FRAMES")},
-        "section": cache_key(),
+        "section": section_key(),
     }
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return cache_dir / f"musicnn-{key}"

@@ -23,6 +23,18 @@ def test_cached_input_is_the_serving_input(shared_data, tmp_path):
     assert features.shape == (len(FEATURE_NAMES),)
 
 
+def test_the_embedding_cache_follows_the_section_not_the_feature_vector(monkeypatch, tmp_path):
+    """A new hand-crafted feature leaves musicnn's cached embeddings valid; a new audio front does not."""
+    weights = tmp_path / "musicnn.onnx"
+    weights.write_bytes(b"graph")
+    before, features_before = train.embedding_cache_dir(tmp_path, weights), train.cache_key()
+    monkeypatch.setattr(train, "FEATURE_NAMES", (*FEATURE_NAMES, "another_feature"))
+    assert train.cache_key() != features_before
+    assert train.embedding_cache_dir(tmp_path, weights) == before
+    monkeypatch.setattr(train.audio, "SECTION_SECONDS", train.audio.SECTION_SECONDS + 1)
+    assert train.embedding_cache_dir(tmp_path, weights) != before
+
+
 def test_folds_never_share_an_artist(shared_data):
     clips = train.read_labels(shared_data)
     labels = np.array([c.label for c in clips])
