@@ -38,6 +38,7 @@ from torch import nn
 from tqdm import tqdm
 
 from inference import audio
+from inference import features as features_module
 from inference import embedding as E
 from inference.audio import N_FRAMES, N_MELS, N_SEGMENTS, log_mel, select_section
 from inference.features import FEATURE_NAMES, N_FEATURES, handcrafted_features
@@ -70,7 +71,7 @@ GAIN_DB = 6.0
 TIME_MASK_FRAMES = 20
 FREQ_MASK_BANDS = 8
 
-# Fallback ANN. Chosen by artist CV on the 209-feature vector: the earlier 1e-3 learning rate with
+# Fallback ANN. Chosen by artist CV on the 209-feature vector (kept for the 227): the earlier 1e-3 learning rate with
 # light regularisation peaked after ~15 epochs and then overfitted; a slower rate, more dropout,
 # more weight decay and Gaussian noise on the standardised inputs give a flat plateau, so the
 # median best epoch of the folds transfers to the final fit.
@@ -145,8 +146,11 @@ def _hash(settings: dict) -> str:
 
 
 def cache_key() -> str:
-    """Changes whenever the audio front or the feature vector changes, so stale caches are ignored."""
-    return _hash({**_front_settings(), "features": FEATURE_NAMES})
+    """Changes whenever the audio front or the feature vector changes, so stale caches are ignored.
+
+    The features' source is hashed too: a feature computed another way keeps its name."""
+    source = hashlib.sha256(Path(features_module.__file__).read_bytes()).hexdigest()
+    return _hash({**_front_settings(), "features": FEATURE_NAMES, "features_source": source})
 
 
 def section_key() -> str:
@@ -783,9 +787,10 @@ def ann_card(meta: dict, n_clips: int) -> str:
 
 The fast fallback: {N_FEATURES} hand-crafted features of the 30 s section
 (`inference.features.handcrafted_features`, one STFT: timbre (MFCC and delta statistics), spectral
-shape, contrast and flux, chroma (mean, spread, profile in the detected key), tonnetz, key clarity
-and mode, loudness dynamics, tempo, pulse clarity, band-wise onsets, loudness modulation spectrum,
-1 s texture spread; the docstring lists every name) -> standardise -> MLP -> 4 logits in
+shape, moments and entropy, contrast, band-wise flatness, irregularity, peak energy share and flux,
+chroma (mean, spread, profile in the detected key), tonnetz, key clarity and mode, loudness
+dynamics, tempo, pulse clarity, band-wise onsets, loudness modulation spectrum, 1 s texture spread;
+the docstring lists every name) -> standardise -> MLP -> 4 logits in
 {', '.join(MOODS)} order. Serves in pure numpy from `ann.npz` (`mean`, `std`, `W0`, `b0`, ...:
 x = (x - mean) / std, then x @ W + b with ReLU between layers, softmax at the end).
 
@@ -813,6 +818,8 @@ Target was macro-F1 >= 0.70. ![confusion matrix](confusion_ann.png)
 - Tempo from one autocorrelation estimate can be off by a factor of two.
 - Valence (happy vs energetic, calm vs sad) is the hard axis for these features, as for the
   network (see the confusion matrix).
+- The score above is one training seed's: between seeds of the same recipe the CV macro-F1 moves
+  by about ±0.01 (README, "Measured quality", has three seeds).
 - Same data limits as the main model (AllMusic tags, {n_clips} clips, mostly Western music).
 """
 

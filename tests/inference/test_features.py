@@ -212,6 +212,7 @@ def librosa_reference_features(section: np.ndarray) -> np.ndarray:
     onset_mean = onset_env.mean()
     attacks = features.band_onsets(mel_db)
     spread = features.SPREAD_PERCENTILES
+    sparse = magnitude[:, :: features.DESCRIPTOR_STRIDE]  # the frames the spectral descriptors read
     texture = features.texture_spread
 
     def mean_std(values):
@@ -235,6 +236,10 @@ def librosa_reference_features(section: np.ndarray) -> np.ndarray:
         *mean_std(attacks),
         features.modulation_energy(mel_db).ravel(),
         texture(np.log1p(centroid)), texture(rms_db[: flux.size]), texture(flux), texture(flatness),
+        # librosa has none of these: the helpers are held to their definitions in the tests below.
+        *mean_std(np.stack(features.spectral_moments(sparse, frequencies))),
+        *mean_std(features.band_flatness(sparse)),
+        *mean_std(features.spectral_irregularity(sparse)), *mean_std(features.peak_share(sparse)),
     ]
     vector = np.concatenate([np.atleast_1d(np.asarray(p, dtype=np.float64)).ravel() for p in parts])
     return np.nan_to_num(vector).astype(np.float32)
@@ -248,3 +253,56 @@ def test_the_whole_vector_is_the_one_the_ann_was_trained_on(parity_sections):
         # differ at all), the ANN's probabilities within 1e-7, no answer changed. atol covers
         # values near zero (a difference of correlations, a tonnetz mean).
         np.testing.assert_allclose(ours, theirs, rtol=PARITY_RTOL, atol=1e-5)
+
+
+# --- The spectral descriptors librosa has no function for -------------------------------------
+
+def test_spectral_moments_are_the_moments_of_each_frames_spectrum(parity_sections):
+    """Raw moments in one product give the textbook central moments, computed the slow way."""
+    frequencies = librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=N_FFT)
+    magnitude = stft_magnitude(parity_sections[1])[:, ::25]
+    skewness, log_kurtosis, entropy = features.spectral_moments(magnitude, frequencies)
+    share = magnitude / magnitude.sum(axis=0, dtype=np.float64)
+    centre = frequencies @ share
+    deviation = frequencies[:, None] - centre
+    variance = (deviation**2 * share).sum(axis=0)
+    np.testing.assert_allclose(skewness, (deviation**3 * share).sum(axis=0) / variance**1.5, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(log_kurtosis, np.log((deviation**4 * share).sum(axis=0) / variance**2),
+                               rtol=1e-5, atol=1e-6)
+    reference = -(share * np.log(np.maximum(share, 1e-12))).sum(axis=0) / np.log(share.shape[0])
+    np.testing.assert_allclose(entropy, reference, rtol=1e-5)
+
+
+def _tones_and_noise() -> tuple[np.ndarray, np.ndarray]:
+    t = np.arange(10 * SAMPLE_RATE) / SAMPLE_RATE
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6, 880.0, 2637.0, 7040.0))
+    noise = np.random.default_rng(6).normal(0, 0.3, t.size)
+    return stft_magnitude((0.1 * chord).astype(np.float32)), stft_magnitude(noise.astype(np.float32))
+
+
+def test_descriptors_tell_partials_from_noise():
+    chord, noise = _tones_and_noise()
+    frequencies = librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=N_FFT)
+    # Noise spreads over every bin (entropy near 1); six partials fill few of them.
+    assert features.spectral_moments(noise, frequencies)[2].mean() > 0.95
+    assert features.spectral_moments(chord, frequencies)[2].mean() < 0.7
+    # Every band of white noise is flat (log flatness of exponential power: -Euler's gamma, -0.58);
+    # each band of the chord holds one or two partials and nothing else.
+    assert np.all(np.abs(features.band_flatness(noise).mean(axis=1) + 0.58) < 0.1)
+    assert np.all(features.band_flatness(chord).mean(axis=1) < -5.0)
+    assert features.peak_share(chord).mean() > 0.5 > 0.1 > features.peak_share(noise).mean()
+
+
+def test_descriptors_of_silence_are_zero_not_nan():
+    silence = np.zeros((1 + N_FFT // 2, 40), dtype=np.float32)
+    frequencies = librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=N_FFT)
+    for values in (*features.spectral_moments(silence, frequencies), features.spectral_irregularity(silence),
+                   features.peak_share(silence)):
+        assert np.isfinite(values).all() and not np.any(values)
+    assert np.isfinite(features.band_flatness(silence)).all()
+
+
+def test_irregularity_is_jensens():
+    magnitude = np.array([[1.0, 0.0], [3.0, 0.0], [2.0, 1.0]], dtype=np.float32)
+    # (3-1)^2 + (2-3)^2 over 1 + 9 + 4; (0-0)^2 + (1-0)^2 over 1
+    np.testing.assert_allclose(features.spectral_irregularity(magnitude), [5 / 14, 1.0])

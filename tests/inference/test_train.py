@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +34,15 @@ def test_the_embedding_cache_follows_the_section_not_the_feature_vector(monkeypa
     assert train.embedding_cache_dir(tmp_path, weights) == before
     monkeypatch.setattr(train.audio, "SECTION_SECONDS", train.audio.SECTION_SECONDS + 1)
     assert train.embedding_cache_dir(tmp_path, weights) != before
+
+
+def test_the_feature_cache_follows_the_features_code(monkeypatch, tmp_path):
+    """A feature computed another way under the same name must not be read from an old cache."""
+    before = train.cache_key()
+    source = tmp_path / "features.py"
+    source.write_bytes(Path(train.features_module.__file__).read_bytes() + b"# changed")
+    monkeypatch.setattr(train.features_module, "__file__", str(source))
+    assert train.cache_key() != before
 
 
 def test_folds_never_share_an_artist(shared_data):
