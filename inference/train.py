@@ -38,8 +38,8 @@ from torch import nn
 from tqdm import tqdm
 
 from inference import audio
-from inference import features as features_module
 from inference import embedding as E
+from inference import features as features_module
 from inference.audio import N_FRAMES, N_MELS, N_SEGMENTS, log_mel, select_section
 from inference.features import FEATURE_NAMES, N_FEATURES, handcrafted_features
 from inference.models import MoodMLP, ResNet18BiLSTM
@@ -71,10 +71,10 @@ GAIN_DB = 6.0
 TIME_MASK_FRAMES = 20
 FREQ_MASK_BANDS = 8
 
-# Fallback ANN. Chosen by artist CV on the 209-feature vector (kept for the 227): the earlier 1e-3 learning rate with
-# light regularisation peaked after ~15 epochs and then overfitted; a slower rate, more dropout,
-# more weight decay and Gaussian noise on the standardised inputs give a flat plateau, so the
-# median best epoch of the folds transfers to the final fit.
+# Fallback ANN. Chosen by artist CV on the 209-feature vector (kept for the 227): the earlier 1e-3
+# learning rate with light regularisation peaked after ~15 epochs and then overfitted; a slower
+# rate, more dropout, more weight decay and Gaussian noise on the standardised inputs give a flat
+# plateau, so the median best epoch of the folds transfers to the final fit.
 ANN_EPOCHS = 300
 ANN_BATCH = 32
 ANN_LR = 3e-4

@@ -266,7 +266,8 @@ def test_spectral_moments_are_the_moments_of_each_frames_spectrum(parity_section
     centre = frequencies @ share
     deviation = frequencies[:, None] - centre
     variance = (deviation**2 * share).sum(axis=0)
-    np.testing.assert_allclose(skewness, (deviation**3 * share).sum(axis=0) / variance**1.5, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(skewness, (deviation**3 * share).sum(axis=0) / variance**1.5,
+                               rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(log_kurtosis, np.log((deviation**4 * share).sum(axis=0) / variance**2),
                                rtol=1e-5, atol=1e-6)
     reference = -(share * np.log(np.maximum(share, 1e-12))).sum(axis=0) / np.log(share.shape[0])
