@@ -55,9 +55,14 @@ def _attachment_if_file(arg: str) -> Attachment | None:
     return None
 
 
+# A single word ending in one of these is a file name, not a song to search for.
+AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".webm", ".wav", ".flac")
+
+
 def _not_a_file(arg: str) -> str | None:
     """What to say when the argument is clearly meant as a local path but names no file."""
-    if not arg.startswith(("/", "./", "../", "~/")) or " " in arg:
+    looks_like_path = arg.startswith(("/", "./", "../", "~/")) or arg.lower().endswith(AUDIO_SUFFIXES)
+    if not looks_like_path or " " in arg:
         return None
     path = Path(arg).expanduser()
     try:

@@ -94,9 +94,11 @@ async def test_forget_is_not_confirmed_by_anything_but_yes(db, counting, tmp_pat
 
 async def test_a_path_that_names_no_audio_file_is_answered_without_a_search(db, counting, tmp_path):
     (tmp_path / "songs").mkdir()
-    out = await chat(db, counting, tmp_path, [f"/mood {tmp_path}/songs/", f"/mood {tmp_path}/nope.mp3", "/quit"])
+    out = await chat(db, counting, tmp_path, [f"/mood {tmp_path}/songs/", f"/mood {tmp_path}/nope.mp3",
+                                              "/mood missing-song.FLAC", "/quit"])
     assert f"{tmp_path}/songs/ is a folder" in out and f"/mood {tmp_path}/songs/song.mp3" in out
     assert f"There is no file at {tmp_path}/nope.mp3." in out
+    assert "There is no file at missing-song.FLAC." in out  # a bare file name, relative to the working folder
     assert counting.calls == [] and "Listening" not in out
 
 
