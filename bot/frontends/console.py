@@ -55,14 +55,14 @@ def _attachment_if_file(arg: str) -> Attachment | None:
     return None
 
 
-# A single word ending in one of these is a file name, not a song to search for.
+# An argument ending in one of these is a file name, not a song to search for.
 AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".webm", ".wav", ".flac")
 
 
 def _not_a_file(arg: str) -> str | None:
     """What to say when the argument is clearly meant as a local path but names no file."""
-    looks_like_path = arg.startswith(("/", "./", "../", "~/")) or arg.lower().endswith(AUDIO_SUFFIXES)
-    if not looks_like_path or " " in arg:
+    path_like = arg.startswith(("/", "./", "../", "~/")) and " " not in arg
+    if not (path_like or arg.lower().endswith(AUDIO_SUFFIXES)):
         return None
     path = Path(arg).expanduser()
     try:
@@ -190,7 +190,11 @@ class ConsoleFrontend:
             if not args:
                 self.say("Usage: /journal answer <song or link> [your own words]")
                 return
-            attachment = _attachment_if_file(args.split()[0]) if args else None
+            first = args.split()[0]
+            attachment = _attachment_if_file(first)
+            if attachment is None and (problem := _not_a_file(first)):
+                self.say(problem)  # the prompt stays open: answer it again
+                return
             note = args.partition(" ")[2] if attachment else args
             self.show(await self.usecases.journal.answer(self.caller, note, attachment, progress=self._progress))
         else:

@@ -50,6 +50,7 @@ async def test_a_console_session_from_mood_to_forget(db, counting, classifier, c
         f"/mood {song}",
         "/journal on 21:30 Europe/Lisbon",
         "/journal prompt",
+        "/journal answer missing.ogg walking home",  # no such file: said, and the prompt stays open
         f"/journal answer {clip_paths[1]} walking home in the rain",
         "/journal list",
         "/stats",
@@ -69,6 +70,7 @@ async def test_a_console_session_from_mood_to_forget(db, counting, classifier, c
     assert "… Listening…" in out and "Mood: " in out and expected in out
     assert "(from the cache)" in out and len(counting.calls) == 2  # the song once, the journal answer once
     assert "Journal on: every day at 21:30 (Europe/Lisbon)" in out
+    assert "There is no file at missing.ogg." in out
     assert "📝 " in out and "Saved to your journal" in out
     assert "walking home in the rain" in out  # the note shows in /journal list
     charts = sorted((tmp_path / "charts").glob("*.png"))
@@ -95,10 +97,11 @@ async def test_forget_is_not_confirmed_by_anything_but_yes(db, counting, tmp_pat
 async def test_a_path_that_names_no_audio_file_is_answered_without_a_search(db, counting, tmp_path):
     (tmp_path / "songs").mkdir()
     out = await chat(db, counting, tmp_path, [f"/mood {tmp_path}/songs/", f"/mood {tmp_path}/nope.mp3",
-                                              "/mood missing-song.FLAC", "/quit"])
+                                              "/mood missing-song.FLAC", "/mood My Song.mp3", "/quit"])
     assert f"{tmp_path}/songs/ is a folder" in out and f"/mood {tmp_path}/songs/song.mp3" in out
     assert f"There is no file at {tmp_path}/nope.mp3." in out
     assert "There is no file at missing-song.FLAC." in out  # a bare file name, relative to the working folder
+    assert "There is no file at My Song.mp3." in out
     assert counting.calls == [] and "Listening" not in out
 
 
