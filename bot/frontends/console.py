@@ -61,6 +61,8 @@ AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".webm", ".wa
 
 def _not_a_file(arg: str) -> str | None:
     """What to say when the argument is clearly meant as a local path but names no file."""
+    if "://" in arg or arg.lower().startswith("www."):
+        return None  # a link, however it ends: the use case checks it against the allowlist
     path_like = arg.startswith(("/", "./", "../", "~/")) and " " not in arg
     if not (path_like or arg.lower().endswith(AUDIO_SUFFIXES)):
         return None

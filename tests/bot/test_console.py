@@ -105,6 +105,15 @@ async def test_a_path_that_names_no_audio_file_is_answered_without_a_search(db, 
     assert counting.calls == [] and "Listening" not in out
 
 
+async def test_a_link_ending_in_an_audio_suffix_is_a_link_not_a_missing_file(db, counting, tmp_path):
+    out = await chat(db, counting, tmp_path, ["/mood http://evil.example.com/x.mp3", "/mood www.evil.example.com/a.ogg",
+                                              "/quit"])
+    assert "There is no file" not in out
+    assert "I can't open links to evil.example.com." in out
+    assert "I can't open links to www.evil.example.com." in out
+    assert counting.calls == [] and "Listening" not in out
+
+
 async def test_end_of_input_ends_the_session_cleanly(db, counting, tmp_path):
     out = await chat(db, counting, tmp_path, ["/servermood"])  # no /quit: stdin just ends
     assert "Nobody here classified a song this week yet" in out
