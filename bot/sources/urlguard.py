@@ -103,8 +103,12 @@ class URLGuard:
     def _resolve(self, url: str, host: str) -> list[IPAddress]:
         try:
             found = self.resolver(host)
-        except OSError:
-            raise self._blocked(url, "does not resolve") from None
+        except OSError as error:
+            # The host is on the allowlist: a failed lookup is an outage (or no network), not a bad
+            # link. Nothing is fetched either way, but the user is told to try again later.
+            log.warning("could not resolve %s: %s", host, error)
+            site = "YouTube" if "youtu" in host else host
+            raise DownloadError(f"I couldn't reach {site} right now — try again in a few minutes.") from None
         addresses = []
         for text in found:
             ip = parse_ip_literal(text)

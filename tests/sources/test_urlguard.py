@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from bot.sources.audio import AudioFetcher
-from bot.sources.models import BlockedURLError, Query, QueryKind
+from bot.sources.models import BlockedURLError, DownloadError, Query, QueryKind
 from bot.sources.query import DEFAULT_ALLOWED
 from bot.sources.urlguard import URLGuard, is_public_address, parse_ip_literal
 from tests.fakes.audio_http import FakeAudioServer
@@ -104,6 +104,15 @@ def test_names_that_resolve_to_private_addresses_are_refused():
 def test_subdomains_of_allowed_hosts_pass():
     guard = URLGuard(frozenset({"youtube.com"}), resolver=table_resolver({"consent.youtube.com": [PUBLIC]}))
     assert guard.check("https://consent.youtube.com/x")
+
+
+def test_an_allowed_host_that_does_not_resolve_is_an_outage_not_a_bad_link():
+    guard = URLGuard(frozenset({"youtube.com", "youtu.be"}), resolver=table_resolver({}))
+    for url in ("https://youtu.be/dQw4w9WgXcQ", "https://www.youtube.com/watch?v=dQw4w9WgXcQ"):
+        with pytest.raises(DownloadError, match="couldn't reach YouTube right now"):
+            guard.check(url)
+    with pytest.raises(BlockedURLError):  # off the allowlist: refused before any lookup, as before
+        URLGuard(frozenset({"youtube.com"}), resolver=no_dns).check("https://nowhere.example/a.mp3")
 
 
 @pytest.fixture
