@@ -78,6 +78,8 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     to `sr`.
     """
     path = Path(path)
+    if path.is_dir():
+        raise UnreadableAudioError(f"{path.name} is a folder, not an audio file.")
     if not path.is_file():
         raise UnreadableAudioError(f"Cannot find the audio file {path.name}.")
     try:

@@ -159,8 +159,14 @@ def test_png_renamed_mp3_is_unreadable(tmp_path):
 
 
 def test_missing_file_is_unreadable(tmp_path):
-    with pytest.raises(UnreadableAudioError):
+    with pytest.raises(UnreadableAudioError, match="Cannot find the audio file nowhere.ogg"):
         load_audio(tmp_path / "nowhere.ogg")
+
+
+def test_a_folder_is_named_as_a_folder(tmp_path):
+    (tmp_path / "songs").mkdir()
+    with pytest.raises(UnreadableAudioError, match="songs is a folder, not an audio file"):
+        load_audio(tmp_path / "songs")
 
 
 def test_truncated_files_raise_typed_errors(song_files, tmp_path):
