@@ -218,8 +218,7 @@ class App:
         if not self.frontends:
             from bot.frontends.console import ConsoleFrontend
 
-            console = ConsoleFrontend(self.usecases, self.stdin, self.stdout, data_dir=data_dir,
-                                      scheduler=self.scheduler)
+            console = ConsoleFrontend(self.usecases, self.stdin, self.stdout, data_dir=data_dir)
             self.frontends = [console]
         for frontend in self.frontends:
             self.scheduler.register(frontend)

@@ -19,6 +19,7 @@ from bot.replies import (
     Attachment,
     Caller,
     Chart,
+    ErrorReply,
     ExportReply,
     JournalSavedReply,
     PromptMessage,
@@ -26,7 +27,6 @@ from bot.replies import (
     StatsReply,
 )
 from inference.result import MOODS
-from storage.models import UserRef
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +81,11 @@ class ConsoleFrontend:
     platform = PLATFORM
 
     def __init__(self, usecases, stdin: TextIO, stdout: TextIO, *, data_dir: Path | str = "./data",
-                 scheduler=None, caller: Caller = CONSOLE_CALLER) -> None:
+                 caller: Caller = CONSOLE_CALLER) -> None:
         self.usecases = usecases
         self.stdin = stdin
         self.stdout = stdout
         self.data_dir = Path(data_dir)
-        self.scheduler = scheduler
         self.caller = caller
         self._lines: asyncio.Queue | None = None
         self._message_ids = itertools.count(1)
@@ -260,13 +259,9 @@ class ConsoleFrontend:
         self.say(f"  … {stage}")
 
     async def _prompt_now(self) -> None:
-        ref = UserRef(self.caller.platform, self.caller.user_id)
-        if self.scheduler is not None:
-            prompt_id = await self.scheduler.fire_now(ref)
-            if prompt_id is None:
-                self.say("I couldn't send a prompt — turn the journal on first: /journal on 21:30 Europe/Lisbon")
-            return
-        self.say("The scheduler isn't running.")
+        reply = await self.usecases.journal.prompt_now(self.caller)
+        if isinstance(reply, ErrorReply):  # on success the prompt itself was just printed
+            self.say(render.reply_text(reply))
 
     def _save_chart(self, chart: Chart) -> Path:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")

@@ -46,6 +46,10 @@ TIME_ERROR = "I need the time as HH:MM on a 24-hour clock, e.g. /journal on 21:3
 NO_PROMPT_ERROR = ("There's no open journal prompt to answer. Turn the journal on with "
                    "/journal on 21:30 Europe/Lisbon and reply to the next prompt with a song.")
 NO_SONG_ERROR = "Reply with a song — its name or a Spotify/YouTube link — optionally followed by a few words of your own."
+JOURNAL_OFF = "Your journal is off. Turn it on first, e.g. /journal on 21:30 Europe/Lisbon."
+PROMPT_NOT_SENT = ("I couldn't send you a prompt. Open a private chat with me (and allow messages from me), "
+                   "then ask again with /journal prompt.")
+PROMPT_SENT = "Sent: today's prompt is in our private chat. Answer it with a song."
 ALREADY_ANSWERED = "You've already answered that prompt — your journal keeps one song per prompt."
 LIST_MAX = 50
 WEEKS_SHOWN = 12
@@ -192,6 +196,19 @@ class JournalUseCase:
         await self.db.prompts.record_sent(user.ref, prompt_id, phrase, local, now, chat_id, None)
         self._remember(OpenPrompt(prompt_id, user.ref, phrase, local, chat_id))
         return PromptMessage(user.platform, user.user_id, chat_id, prompt_id, phrase)
+
+    async def prompt_now(self, caller: Caller) -> TextReply | ErrorReply:
+        """/journal prompt: today's prompt now, through the scheduler (which records and sends it)."""
+        ref = UserRef(caller.platform, caller.user_id)
+        try:
+            user = await self.db.users.get(ref)
+        except StorageError as error:
+            return ErrorReply(str(error))
+        if user is None or not user.journal_enabled:
+            return ErrorReply(JOURNAL_OFF)
+        if await self.schedule.fire_now(ref) is None:  # the scheduler logged why
+            return ErrorReply(PROMPT_NOT_SENT)
+        return TextReply(PROMPT_SENT)
 
     async def prompt_delivered(self, prompt_id: str, message_id: str | None) -> None:
         if message_id is None:

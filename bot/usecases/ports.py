@@ -38,6 +38,10 @@ class PromptSchedule(Protocol):
 
     def unschedule(self, ref: UserRef) -> None: ...
 
+    async def fire_now(self, ref: UserRef) -> str | None:
+        """Send an opted-in user's prompt now; the prompt id, or None when none could be sent."""
+        ...
+
 
 class NoSchedule:
     """Until the app attaches the real scheduler (and in tests that don't need one)."""
@@ -46,6 +50,9 @@ class NoSchedule:
         return None
 
     def unschedule(self, ref: UserRef) -> None:
+        return None
+
+    async def fire_now(self, ref: UserRef) -> str | None:
         return None
 
 

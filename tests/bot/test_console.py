@@ -28,8 +28,7 @@ async def chat(db, classifier, data_dir: Path, lines: list[str]) -> str:
     scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
     usecases.attach_schedule(scheduler)
     out = io.StringIO()
-    console = ConsoleFrontend(usecases, io.StringIO("\n".join(lines) + "\n"), out, data_dir=data_dir,
-                              scheduler=scheduler)
+    console = ConsoleFrontend(usecases, io.StringIO("\n".join(lines) + "\n"), out, data_dir=data_dir)
     scheduler.register(console)
     await scheduler.start()
     try:

@@ -277,3 +277,28 @@ async def test_reading_the_journal_with_the_database_down_says_so(counting):
             assert isinstance(reply, ErrorReply) and "unavailable" in reply.message
     finally:
         await down.close()
+
+
+async def test_journal_prompt_sends_todays_prompt_now_or_says_why_not(db, counting):
+    """/journal prompt on every platform: the use case asks the scheduler, which sends through the
+    user's own front-end (here the console's; a closed terminal stands in for a chat it can't reach)."""
+    import io
+
+    from bot.frontends.console import CONSOLE_CALLER, ConsoleFrontend
+    from bot.usecases.journal import JOURNAL_OFF, PROMPT_NOT_SENT, PROMPT_SENT
+
+    journal = journal_usecase(db, counting)
+    scheduler = PromptScheduler(db, journal, pause_s=0)
+    journal.schedule = scheduler
+    out = io.StringIO()
+    scheduler.register(ConsoleFrontend(usecases=None, stdin=io.StringIO(), stdout=out))
+    ref = UserRef(CONSOLE_CALLER.platform, CONSOLE_CALLER.user_id)
+
+    assert await journal.prompt_now(CONSOLE_CALLER) == ErrorReply(JOURNAL_OFF)
+    await journal.enable(CONSOLE_CALLER, "21:30", "Europe/Lisbon")
+    assert await journal.prompt_now(CONSOLE_CALLER) == TextReply(PROMPT_SENT)
+    sent = await db.prompts.latest_open(ref)
+    assert sent is not None and sent.phrase in out.getvalue()
+
+    out.close()  # the front-end can no longer deliver: the user is told, nothing pretends it was sent
+    assert await journal.prompt_now(CONSOLE_CALLER) == ErrorReply(PROMPT_NOT_SENT)
