@@ -40,6 +40,9 @@ from storage.models import DatabaseUnavailableError, JournalEntry, StorageError,
 log = logging.getLogger(__name__)
 
 TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:h.]([0-5]\d)\s*$")
+# "UTC+2", "GMT-5", "utc+02:00": a whole-hour offset. IANA spells UTC+2 "Etc/GMT-2" (POSIX signs),
+# so the user's own sign is read here and never handed to them as an IANA name.
+OFFSET_RE = re.compile(r"^(?:utc|gmt)\s*([+\-\u2212])\s*(\d{1,2})(?::?00)?$", re.IGNORECASE)
 URL_RE = re.compile(r"(https?://\S+|spotify:track:\S+)", re.IGNORECASE)
 EXAMPLE_ZONES = ("Europe/Lisbon", "America/New_York", "Asia/Tokyo", "UTC")
 TIME_ERROR = "I need the time as HH:MM on a 24-hour clock, e.g. /journal on 21:30 Europe/Lisbon."
@@ -83,8 +86,32 @@ def all_timezones() -> tuple[str, ...]:
     return tuple(sorted(available_timezones()))
 
 
+def offset_timezone(text: str) -> str | None:
+    """The IANA zone of a whole-hour offset as people write it: "UTC+2" -> "Etc/GMT-2"."""
+    match = OFFSET_RE.match((text or "").strip())
+    if match is None:
+        return None
+    hours, east = int(match.group(2)), match.group(1) == "+"
+    if hours == 0:
+        return "UTC"
+    if hours > (14 if east else 12):
+        return None
+    return f"Etc/GMT{'-' if east else '+'}{hours}"
+
+
+def zone_label(zone: str) -> str:
+    """How a zone is shown: its name, except the Etc/GMT±N offsets, shown as UTC±HH:MM."""
+    if not zone.startswith("Etc/GMT") or zone in ("Etc/GMT", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0"):
+        return zone
+    offset = datetime.now(ZoneInfo(zone)).utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    return f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
 def canonical_timezone(name: str) -> str | None:
-    """The IANA name the user meant ("europe/lisbon" -> "Europe/Lisbon"), or None."""
+    """The IANA name the user meant ("europe/lisbon" -> "Europe/Lisbon", "UTC+2" -> "Etc/GMT-2"), or None."""
+    if (offset := offset_timezone(name)) is not None:
+        return offset
     wanted = (name or "").strip().replace(" ", "_")
     by_lower = {z.lower(): z for z in all_timezones()}
     found = by_lower.get(wanted.lower())
@@ -127,7 +154,7 @@ def prompt_at(user: User | None) -> str | None:
     """When the daily prompt comes, e.g. "21:30 (Europe/Lisbon)"; None when prompts are off."""
     if user is None or not user.journal_enabled or user.prompt_time is None:
         return None
-    return f"{user.prompt_time:%H:%M} ({user.timezone})"
+    return f"{user.prompt_time:%H:%M} ({zone_label(user.timezone)})"
 
 
 class JournalUseCase:
@@ -156,7 +183,8 @@ class JournalUseCase:
         if zone is None:
             suggestions = self.timezones(timezone.split("/")[-1] if timezone else "", limit=3)
             examples = ", ".join(suggestions or EXAMPLE_ZONES)
-            return ErrorReply(f"I don't know the time zone “{timezone}”. Use an IANA name such as {examples}.")
+            return ErrorReply(f"I don't know the time zone “{timezone}”. Use an IANA name such as {examples}, "
+                              "or a whole-hour offset such as UTC+2.")
         ref = UserRef(caller.platform, caller.user_id)
         chat_id = caller.chat_id or caller.user_id
         try:
@@ -166,7 +194,7 @@ class JournalUseCase:
         self.schedule.schedule(User(caller.platform, caller.user_id, timezone=zone, prompt_time=prompt_time,
                                     journal_enabled=True, chat_id=chat_id))
         log.info("journal.enabled", extra={"user": caller.user_id, "tz": zone, "at": prompt_time.strftime("%H:%M")})
-        return TextReply(f"Journal on: every day at {prompt_time:%H:%M} ({zone}) I'll send you a moment of your day "
+        return TextReply(f"Journal on: every day at {prompt_time:%H:%M} ({zone_label(zone)}) I'll send you a moment of your day "
                          "to answer with a song. /journal off stops it.")
 
     async def disable(self, caller: Caller) -> TextReply:
@@ -229,8 +257,12 @@ class JournalUseCase:
 
     def timezones(self, prefix: str, limit: int = 25) -> list[str]:
         """IANA names for autocomplete: names starting with the text first, then any containing it."""
+        offset = offset_timezone(prefix)
+        if offset is not None:
+            return [offset]
         wanted = (prefix or "").strip().lower().replace(" ", "_")
-        zones = all_timezones()
+        # Etc/GMT+2 is UTC-2: never offered to someone typing "GMT+2" (who gets the line above).
+        zones = [z for z in all_timezones() if not z.startswith("Etc/GMT")]
         starts = [z for z in zones if z.lower().startswith(wanted)]
         parts = [z for z in zones if z not in starts and any(p.startswith(wanted) for p in z.lower().split("/"))]
         return (starts + parts)[:limit]

@@ -65,6 +65,27 @@ async def test_time_zones_autocomplete_by_prefix_or_city(db, counting):
     assert len(journal.timezones("", limit=25)) == 25
 
 
+@pytest.mark.parametrize("typed, zone, shown", [
+    ("GMT+1", "Etc/GMT-1", "UTC+01:00"),  # IANA's Etc/GMT-1 is one hour east of UTC, as the user meant
+    ("utc-5", "Etc/GMT+5", "UTC-05:00"),
+    ("UTC+14:00", "Etc/GMT-14", "UTC+14:00"),
+    ("GMT+0", "UTC", "UTC"),
+])
+async def test_a_whole_hour_offset_is_read_with_the_users_sign(db, counting, typed, zone, shown):
+    journal = journal_usecase(db, counting)
+    reply = await journal.enable(ALICE_DM, "21:30", typed)
+    assert isinstance(reply, TextReply) and f"21:30 ({shown})" in reply.text
+    assert (await db.users.get(ALICE_REF)).timezone == zone
+    assert journal.timezones(typed) == [zone]  # autocomplete offers the right zone, not its mirror
+
+
+async def test_a_mirrored_offset_zone_is_never_suggested(db, counting):
+    journal = journal_usecase(db, counting)
+    reply = await journal.enable(ALICE_DM, "21:30", "UTC+15")  # no such offset
+    assert isinstance(reply, ErrorReply) and "UTC+2" in reply.message and "Etc/GMT" not in reply.message
+    assert not any(z.startswith("Etc/GMT") for z in journal.timezones("gmt"))
+
+
 @pytest.mark.parametrize("text, song, note", [
     ("Creep", "Creep", ""),
     ("Radiohead - Creep\nthat was a long day", "Radiohead - Creep", "that was a long day"),
