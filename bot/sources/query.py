@@ -49,6 +49,17 @@ def is_link(word: str) -> bool:
     return bool(LINK_RE.match(word))
 
 
+# What people put around a link in chat: <url>, (url), ||url|| (a Discord spoiler), "url", url!
+LINK_OPENERS = "<([{'\"|*"
+LINK_CLOSERS = ".,!?;:)]}>'\"|*"
+
+
+def link_in(word: str) -> str | None:
+    """The link in `word` once that punctuation is removed, or None if it is no link."""
+    core = word.lstrip(LINK_OPENERS).rstrip(LINK_CLOSERS)
+    return core if core and is_link(core) else None
+
+
 def host_of(url: str) -> str:
     host = (urlsplit(url).hostname or "").lower().rstrip(".")
     return host
@@ -65,13 +76,14 @@ def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> Q
     if not cleaned:
         raise UnsupportedInputError(f"Tell me which song. {ACCEPTED}")
     words = cleaned.split(" ")
-    links = [w for w in words if is_link(w)]
+    links = [(i, link) for i, w in enumerate(words) if (link := link_in(w))]
     if not links:
         return Query(kind=QueryKind.TEXT, text=cleaned)
     if len(links) > 1:
         raise UnsupportedInputError(f"One song at a time, please. {ACCEPTED}")
-    rest = " ".join(w for w in words if w != links[0])
-    return parse_link(links[0], rest, allowed_hosts)
+    (at, link), = links
+    rest = " ".join(w for i, w in enumerate(words) if i != at)
+    return parse_link(link, rest, allowed_hosts)
 
 
 def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:

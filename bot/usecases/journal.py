@@ -31,6 +31,7 @@ from bot.replies import (
     no_progress,
 )
 from bot.sources.models import SourceError
+from bot.sources.query import LINK_CLOSERS
 from bot.usecases.mood import GENERIC_ERROR, MoodUseCase
 from bot.usecases.ports import NoSchedule, PromptSchedule
 from inference.result import MOODS, InferenceError
@@ -43,7 +44,7 @@ TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:h.]([0-5]\d)\s*$")
 # "UTC+2", "GMT-5", "utc+02:00": a whole-hour offset. IANA spells UTC+2 "Etc/GMT-2" (POSIX signs),
 # so the user's own sign is read here and never handed to them as an IANA name.
 OFFSET_RE = re.compile(r"^(?:utc|gmt)\s*([+\-\u2212])\s*(\d{1,2})(?::?00)?$", re.IGNORECASE)
-URL_RE = re.compile(r"(https?://\S+|spotify:track:\S+)", re.IGNORECASE)
+URL_RE = re.compile(r"[<(\[{'\"|*]*(https?://\S+|spotify:track:\S+)", re.IGNORECASE)  # with its wrappers
 EXAMPLE_ZONES = ("Europe/Lisbon", "America/New_York", "Asia/Tokyo", "UTC")
 TIME_ERROR = "I need the time as HH:MM on a 24-hour clock, e.g. /journal on 21:30 Europe/Lisbon."
 NO_PROMPT_ERROR = ("There's no open journal prompt to answer. Turn the journal on with "
@@ -131,7 +132,7 @@ def split_answer(text: str) -> tuple[str, str]:
     link = URL_RE.search(text)
     if link:
         note = (text[: link.start()] + " " + text[link.end():]).strip()
-        return link.group(0), re.sub(r"\s+", " ", note)
+        return link.group(1).rstrip(LINK_CLOSERS), re.sub(r"\s+", " ", note)
     first, _, rest = text.partition("\n")
     return first.strip(), rest.strip()
 

@@ -91,6 +91,8 @@ async def test_a_mirrored_offset_zone_is_never_suggested(db, counting):
     ("Radiohead - Creep\nthat was a long day", "Radiohead - Creep", "that was a long day"),
     ("https://youtu.be/XFkzRNyygfk because of the rain", "https://youtu.be/XFkzRNyygfk", "because of the rain"),
     ("listening to https://open.spotify.com/track/70LcF31zb1H0PyJoS1Sx1r again", "https://open.spotify.com/track/70LcF31zb1H0PyJoS1Sx1r", "listening to again"),
+    ("this one: https://open.spotify.com/track/70LcF31zb1H0PyJoS1Sx1r!", "https://open.spotify.com/track/70LcF31zb1H0PyJoS1Sx1r", "this one:"),
+    ("||https://youtu.be/XFkzRNyygfk|| shh", "https://youtu.be/XFkzRNyygfk", "shh"),
 ])
 def test_a_journal_reply_is_a_song_then_the_users_own_words(text, song, note):
     assert split_answer(text) == (song, note)

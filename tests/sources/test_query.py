@@ -39,6 +39,13 @@ ACCEPTED_CASES = [
     (f"https://www.youtube-nocookie.com/embed/{YT}", QueryKind.YOUTUBE, YT, ""),
     (f"HTTPS://WWW.YOUTUBE.COM/watch?v={YT}", QueryKind.YOUTUBE, YT, ""),
     (f"loving this one https://youtu.be/{YT} !!", QueryKind.YOUTUBE, YT, "loving this one !!"),
+    # punctuation people put around a link in chat is not part of it
+    (f"listen to this: https://open.spotify.com/track/{SP}!", QueryKind.SPOTIFY_TRACK, SP, "listen to this:"),
+    (f"https://open.spotify.com/track/{SP}, so good", QueryKind.SPOTIFY_TRACK, SP, "so good"),
+    (f"||https://open.spotify.com/track/{SP}||", QueryKind.SPOTIFY_TRACK, SP, ""),
+    (f"(<https://youtu.be/{YT}>)", QueryKind.YOUTUBE, YT, ""),
+    (f"is it sad? https://www.youtube.com/watch?v={YT}.", QueryKind.YOUTUBE, YT, "is it sad?"),
+    ("https://youtu.be/dQw4w9WgXc_!", QueryKind.YOUTUBE, "dQw4w9WgXc_", ""),  # an id may end in "_"
 ]
 
 REFUSED_CASES = [
