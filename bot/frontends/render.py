@@ -78,6 +78,17 @@ def empty_journal_text(prompt_at: str | None) -> str:
     return f"Your journal is empty so far. {next_prompt_text(prompt_at)}"
 
 
+LIST_NOTE_CHARS = 120  # a note is shown whole on saving and in /export; the list shows its start
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text`, cut at a word boundary with '…' when longer than `limit` characters."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0] if " " in text[: limit - 1] else text[: limit - 1]
+    return cut.rstrip(" ,;:.-–") + "…"
+
+
 def journal_list_text(reply: JournalListReply) -> str:
     if not reply.entries:
         return empty_journal_text(reply.prompt_at)
@@ -86,7 +97,7 @@ def journal_list_text(reply: JournalListReply) -> str:
         line = (f"{entry.local_date.isoformat()} · {entry.phrase} "
                 f"{song_title(entry.title, entry.artists)} ({mood_label(entry.mood)})")
         if entry.note:
-            line += f" – {entry.note}"
+            line += f" – {shorten(entry.note, LIST_NOTE_CHARS)}"
         lines.append(line)
     return "\n".join(lines)
 

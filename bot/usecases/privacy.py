@@ -44,4 +44,5 @@ class PrivacyUseCase:
         except StorageError as error:
             return TextReply(f"{error} Nothing was deleted; please try /forget again.")
         log.info("privacy.forget", extra={"user": caller.user_id, "deleted": deleted})
-        return TextReply(f"Done: I deleted everything about you ({deleted} records) and stopped your daily prompt.")
+        records = "1 record" if deleted == 1 else f"{deleted} records"
+        return TextReply(f"Done: I deleted everything about you ({records}) and stopped your daily prompt.")

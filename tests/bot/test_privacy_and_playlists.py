@@ -112,3 +112,10 @@ def test_help_lists_every_command_with_a_description(usecases):
                   "share on|off", "export", "forget", "help"):
         assert any(u.startswith(usage) for u in commands), usage
     assert all(description for description in commands.values())
+
+
+async def test_forget_counts_what_it_deleted_in_plain_english(db, usecases):
+    await usecases.playlists.set_sharing(BOB, False)  # Bob's only record: his settings
+    done = await usecases.privacy.forget(BOB, confirmed=True)
+    assert "(1 record)" in done.text
+    assert "(0 records)" in (await usecases.privacy.forget(BOB, confirmed=True)).text

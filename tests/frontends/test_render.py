@@ -57,6 +57,19 @@ def test_journal_list_shows_date_phrase_song_and_mood():
     assert "21:30 (Europe/Lisbon)" in waiting and "/journal on" not in waiting
 
 
+def test_a_long_note_is_shortened_in_the_list_at_a_word_boundary():
+    note = "we drove to the coast and " * 40  # ~1000 characters, as a chat message allows
+    entries = [JournalEntryView(date(2026, 11, d), "On the way home,", "Creep", ("Radiohead",), "sad", note)
+               for d in range(1, 11)]
+    text = render.journal_list_text(JournalListReply(entries, total=10))
+    lines = text.splitlines()
+    assert len(lines) == 11 and lines[0] == "Your journal (10 of 10):"
+    assert all(line.endswith("…") and len(line.split(" – ", 2)[2]) <= render.LIST_NOTE_CHARS for line in lines[1:])
+    assert all(line.split(" – ", 2)[2][:-1].endswith(("drove", "to", "the", "coast", "and", "we"))
+               for line in lines[1:])  # whole words only
+    assert len(text) < 2000  # fits one Discord message, and Telegram's 4096
+
+
 def test_a_queued_journal_entry_says_it_will_appear_shortly():
     saved = JournalSavedReply("At lunch,", CREEP, date(2026, 11, 24), queued=True)
     assert render.QUEUED_NOTE in render.journal_saved_text(saved)
