@@ -176,11 +176,11 @@ class ConsoleFrontend:
         sub, _, args = rest.partition(" ")
         sub, args = sub.lower(), args.strip()
         if sub == "on":
-            parts = args.split()
-            if len(parts) != 2:
+            when, _, zone = args.strip().partition(" ")
+            if not zone.strip():  # the zone may hold a space: "America/New York"
                 self.say("Usage: /journal on <HH:MM> <Area/City>, e.g. /journal on 21:30 Europe/Lisbon")
                 return
-            self.show(await self.usecases.journal.enable(self.caller, parts[0], parts[1]))
+            self.show(await self.usecases.journal.enable(self.caller, when, zone.strip()))
         elif sub == "off":
             self.show(await self.usecases.journal.disable(self.caller))
         elif sub == "list":

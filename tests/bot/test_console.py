@@ -113,6 +113,12 @@ async def test_a_link_ending_in_an_audio_suffix_is_a_link_not_a_missing_file(db,
     assert counting.calls == [] and "Listening" not in out
 
 
+async def test_a_time_zone_may_be_typed_with_a_space(db, counting, tmp_path):
+    out = await chat(db, counting, tmp_path, ["/journal on 07:15 America/New York", "/journal on 07:15", "/quit"])
+    assert "Journal on: every day at 07:15 (America/New_York)" in out
+    assert "Usage: /journal on <HH:MM> <Area/City>" in out  # a time without a zone
+
+
 async def test_end_of_input_ends_the_session_cleanly(db, counting, tmp_path):
     out = await chat(db, counting, tmp_path, ["/servermood"])  # no /quit: stdin just ends
     assert "Nobody here classified a song this week yet" in out
