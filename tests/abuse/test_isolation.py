@@ -92,11 +92,17 @@ async def test_telegram_bob_cannot_see_export_or_delete_alices_journal(db, teleg
     assert [e.note for e in await db.journal.list(alice)] == [ALICE_SECRET, ALICE_SECRET]
 
 
+async def answer_after_defer(fake):
+    """Commands that read the database acknowledge first (Discord's 3 s), then edit in the answer."""
+    deferred = await fake.wait_for("interaction_callback")
+    return await fake.wait_for("edit_original", lambda c: c.token == deferred.token)
+
+
 async def test_discord_bob_cannot_see_export_or_delete_alices_journal(db, discord_fake):
     fake = discord_fake
     alice = await seed(db, "discord")
     await fake.slash("journal", [{"name": "list", "type": SUB_COMMAND}], user=BOB, guild=GUILD)
-    listed = await fake.wait_for("interaction_callback")
+    listed = await answer_after_defer(fake)
     assert "Bob's Song" in listed.content and ALICE_TITLE not in listed.content
 
     await fake.slash("export", user=BOB, guild=GUILD)
@@ -116,7 +122,7 @@ async def test_discord_bob_cannot_see_export_or_delete_alices_journal(db, discor
     await fake.slash("forget", user=BOB, guild=GUILD)
     question = await fake.wait_for("interaction_callback")
     await fake.click(question.result["interaction"]["response_message_id"], "forget:yes", user=BOB)
-    done = await fake.wait_for("interaction_callback")
+    done = await answer_after_defer(fake)
     assert done.content.startswith("Done: I deleted everything")
     assert await db.journal.count(UserRef("discord", str(BOB))) == 0
     assert [e.note for e in await db.journal.list(alice)] == [ALICE_SECRET, ALICE_SECRET]
@@ -143,12 +149,12 @@ async def test_discord_server_playlist_switch_is_admin_only(db, discord_fake):
     place = f"discord:{GUILD}"
     for state in ("off", "on"):
         await fake.slash("serverplaylist", [{"name": "state", "type": STRING, "value": state}], guild=GUILD, user=BOB)
-        assert "admin" in (await fake.wait_for("interaction_callback")).content
+        assert "admin" in (await answer_after_defer(fake)).content
     assert (await db.servers.get(place)).playlist_enabled is True
     fake.admins.add(ALICE)
     await fake.slash("serverplaylist", [{"name": "state", "type": STRING, "value": "off"}], guild=GUILD, user=ALICE)
-    await fake.wait_for("interaction_callback")
+    await answer_after_defer(fake)
     assert (await db.servers.get(place)).playlist_enabled is False
     await fake.slash("serverplaylist", [{"name": "state", "type": STRING, "value": "on"}], guild=GUILD, user=BOB)
-    assert "admin" in (await fake.wait_for("interaction_callback")).content
+    assert "admin" in (await answer_after_defer(fake)).content
     assert (await db.servers.get(place)).playlist_enabled is False

@@ -11,14 +11,14 @@ import pytest_asyncio
 from bot.frontends.discord import DiscordFrontend
 from storage.models import UserRef
 from tests.e2e.wiring import DISCORD_TOKEN, bot_settings, running_bot
-from tests.fakes.discord_api import EPHEMERAL, FakeDiscord
+from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, user_payload
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 ALICE, BOB = 42, 43
 GUILD = 700000000000000001
 STRING, SUB_COMMAND = 3, 1
-DEFERRED, UPDATE_MESSAGE = 5, 7
+DEFERRED, DEFERRED_UPDATE = 5, 6
 SLOW_S = 90.0
 
 
@@ -45,6 +45,13 @@ async def slash_mood(fake, query: str, **where):
     return deferred, final
 
 
+async def private_answer(fake):
+    """The answer to a command that defers privately at once (before the database), then edits."""
+    deferred = await fake.wait_for("interaction_callback")
+    assert deferred.json["type"] == DEFERRED and deferred.flags & EPHEMERAL
+    return await fake.wait_for("edit_original", lambda c: c.token == deferred.token)
+
+
 async def test_mood_defers_first_then_edits_in_the_embed(discord_bot, classifier, songs):
     fake, _ = discord_bot
     song = songs[0]
@@ -66,7 +73,7 @@ async def test_journal_by_dm_then_journal_list(discord_bot, songs):
     await fake.slash("journal", [{"name": "on", "type": SUB_COMMAND, "options": [
         {"name": "time", "type": STRING, "value": "08:15"},
         {"name": "timezone", "type": STRING, "value": "America/Sao_Paulo"}]}])
-    assert "08:15" in (await fake.wait_for("interaction_callback")).content
+    assert "08:15" in (await private_answer(fake)).content
     mark = fake.mark()
     prompt_id = await bot.scheduler.fire_now(UserRef("discord", str(ALICE)))
     prompt = await fake.wait_for("send_message", after=mark)
@@ -80,8 +87,7 @@ async def test_journal_by_dm_then_journal_list(discord_bot, songs):
     assert [e.prompt_id for e in entries] == [prompt_id]
 
     await fake.slash("journal", [{"name": "list", "type": SUB_COMMAND}])
-    listed = await fake.wait_for("interaction_callback")
-    assert listed.flags & EPHEMERAL and song.title in listed.content
+    assert song.title in (await private_answer(fake)).content
 
 
 async def test_the_next_dm_after_a_prompt_answers_it_even_without_a_reply(discord_bot, songs):
@@ -89,7 +95,7 @@ async def test_the_next_dm_after_a_prompt_answers_it_even_without_a_reply(discor
     await fake.slash("journal", [{"name": "on", "type": SUB_COMMAND, "options": [
         {"name": "time", "type": STRING, "value": "22:00"},
         {"name": "timezone", "type": STRING, "value": "Asia/Tokyo"}]}], user=BOB)
-    await fake.wait_for("interaction_callback")
+    await private_answer(fake)
     prompt_id = await bot.scheduler.fire_now(UserRef("discord", str(BOB)))
     song = songs[5]
     attachment = fake.add_file(f"{song.song_id}.ogg", song.path.read_bytes())
@@ -128,7 +134,38 @@ async def test_forget_confirmation_deletes_the_user_s_data(discord_bot, songs):
     question = await fake.wait_for("interaction_callback")
     assert question.flags & EPHEMERAL and question.json["data"]["components"]
     await fake.click(question.result["interaction"]["response_message_id"], "forget:yes", user=ALICE)
-    done = await fake.wait_for("interaction_callback")
-    assert done.json["type"] == UPDATE_MESSAGE and done.content.startswith("Done: I deleted everything")
+    deferred = await fake.wait_for("interaction_callback")
+    assert deferred.json["type"] == DEFERRED_UPDATE  # acknowledged before the database deletes
+    done = await fake.wait_for("edit_original", lambda c: c.token == deferred.token)
+    assert done.content.startswith("Done: I deleted everything")
     left = await bot.db.privacy.export(alice)
     assert left.user is None and not left.requests and not left.journal
+
+
+async def test_journal_prompt_sends_today_s_prompt_to_answer_by_dm(discord_bot, songs):
+    fake, bot = discord_bot
+    carol = 44
+    await fake.slash("journal", [{"name": "on", "type": SUB_COMMAND, "options": [
+        {"name": "time", "type": STRING, "value": "07:00"},
+        {"name": "timezone", "type": STRING, "value": "Europe/Lisbon"}]}], user=carol, guild=GUILD)
+    await private_answer(fake)
+    mark = fake.mark()
+    await fake.slash("journal", [{"name": "prompt", "type": SUB_COMMAND}], user=carol, guild=GUILD)
+    assert "Sent" in (await private_answer(fake)).content
+    prompt = await fake.wait_for("send_message", after=mark)
+    assert prompt.match["channel"] == str(fake.dm_channel_id(carol))
+    await fake.user_dms(songs[4].query, user=carol, reply_to=prompt.result["id"])
+    saved = await fake.wait_for("edit_message", lambda c: bool(c.embeds), timeout=SLOW_S)
+    assert "Saved to your journal" in saved.embeds[0]["description"]
+    assert len(await bot.db.journal.list(UserRef("discord", str(carol)))) == 1
+
+
+async def test_the_message_command_classifies_the_link_it_can_read(discord_bot, songs):
+    fake, _ = discord_bot
+    song = songs[2]
+    content = f"https://tenor.com/view/dance-gif-123 and ||https://open.spotify.com/track/{song.spotify_id}||!"
+    target = fake.message_payload(channel_id=GUILD + 1, content=content, author=user_payload(BOB))
+    await fake.slash("Mood of this song", command_type=3, target_id=target["id"],
+                     resolved={"messages": {target["id"]: target}}, guild=GUILD)
+    final = await fake.wait_for("edit_original", lambda c: bool(c.embeds) or "Sorry" in c.content, timeout=SLOW_S)
+    assert song.title in final.embeds[0]["title"]

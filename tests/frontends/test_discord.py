@@ -3,23 +3,40 @@ would see it. Interactions arrive over the (fake) gateway and go through discord
 from __future__ import annotations
 
 import asyncio
+import logging
+from datetime import date, datetime, timedelta, timezone
+
+import discord
+import pytest
 
 from bot.frontends import render
-from bot.frontends.discord.journal import FORGET_CANCELLED, NOT_YOUR_BUTTON
-from bot.frontends.discord.mood import NO_SONG_IN_MESSAGE
+from bot.frontends.discord import journal as journal_cog
+from bot.frontends.discord.journal import FORGET_CANCELLED, FORGET_TIMED_OUT, NOT_YOUR_BUTTON
+from bot.frontends.discord.mood import NO_SONG_IN_MESSAGE, first_link, links_in
 from bot.replies import PromptMessage
-from tests.fakes.discord_api import EPHEMERAL, user_payload
+from bot.scheduler import PromptScheduler
+from bot.usecases.journal import PROMPT_SENT
+from bot.usecases.mood import SPOTIFY_OFF_ERROR
+from storage.models import JournalEntry, StoredMood, TrackRecord, UserRef
+from tests.fakes.discord_api import EPHEMERAL, Call, user_payload
 
 GUILD = 777000000000000001
 ALICE, BOB = 42, 43
 
 SUB_COMMAND, STRING, ATTACHMENT = 1, 3, 11
-DEFERRED, MESSAGE, UPDATE_MESSAGE, AUTOCOMPLETE = 5, 4, 7, 8
+DEFERRED, MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE, AUTOCOMPLETE = 5, 4, 6, 7, 8
 
 
 def sub(name: str, **options: str) -> list[dict]:
     return [{"name": name, "type": SUB_COMMAND,
              "options": [{"name": k, "type": STRING, "value": v} for k, v in options.items()]}]
+
+
+async def private_answer(fake, **wait) -> Call:
+    """The answer to a command that defers privately at once (before the database), then edits."""
+    deferred = await fake.wait_for("interaction_callback", **wait)
+    assert deferred.json["type"] == DEFERRED and deferred.flags & EPHEMERAL
+    return await fake.wait_for("edit_original", lambda c: c.token == deferred.token, **wait)
 
 
 async def test_start_registers_every_command_with_descriptions(discord_bot):
@@ -34,6 +51,8 @@ async def test_start_registers_every_command_with_descriptions(discord_bot):
                 assert option["description"]
     playlist = next(c for c in fake.commands if c["name"] == "playlist")
     assert [c["value"] for c in playlist["options"][0]["choices"]] == ["happy", "energetic", "sad", "calm"]
+    journal = next(c for c in fake.commands if c["name"] == "journal")
+    assert {o["name"] for o in journal["options"]} == {"on", "off", "list", "prompt"}
     admin = next(c for c in fake.commands if c["name"] == "serverplaylist")
     assert int(admin["default_member_permissions"]) == 1 << 5  # manage_guild
 
@@ -59,11 +78,9 @@ async def test_timezone_autocomplete_suggests_iana_names(discord_bot):
 async def test_journal_on_then_list_are_private(discord_bot):
     fake, _ = discord_bot
     await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
-    enabled = await fake.wait_for("interaction_callback")
-    assert "21:30" in enabled.content and enabled.flags & EPHEMERAL
+    assert "21:30" in (await private_answer(fake)).content
     await fake.slash("journal", sub("list"))
-    listed = await fake.wait_for("interaction_callback")
-    assert listed.content == render.empty_journal_text("21:30 (Europe/Lisbon)") and listed.flags & EPHEMERAL
+    assert (await private_answer(fake)).content == render.empty_journal_text("21:30 (Europe/Lisbon)")
 
 
 async def test_playlist_defers_then_edits_in_the_answer(discord_bot):
@@ -79,7 +96,7 @@ async def test_playlist_defers_then_edits_in_the_answer(discord_bot):
 async def test_forget_asks_first_only_the_owner_confirms_and_no_cancels(discord_bot):
     fake, _ = discord_bot
     await fake.slash("share", [{"name": "choice", "type": STRING, "value": "off"}], user=ALICE)
-    await fake.wait_for("interaction_callback")
+    await private_answer(fake)
     await fake.slash("forget", user=ALICE)
     question = await fake.wait_for("interaction_callback")
     assert question.flags & EPHEMERAL
@@ -89,14 +106,16 @@ async def test_forget_asks_first_only_the_owner_confirms_and_no_cancels(discord_
     await fake.click(message_id, "forget:yes", user=BOB)
     assert (await fake.wait_for("interaction_callback")).content == NOT_YOUR_BUTTON
     await fake.click(message_id, "forget:yes", user=ALICE)
-    done = await fake.wait_for("interaction_callback")
-    assert done.json["type"] == UPDATE_MESSAGE and done.content.startswith("Done: I deleted everything")
-    assert done.json["data"]["components"] == []
+    deferred = await fake.wait_for("interaction_callback")
+    assert deferred.json["type"] == DEFERRED_UPDATE  # acknowledged before the database deletes
+    done = await fake.wait_for("edit_original", lambda c: c.token == deferred.token)
+    assert done.content.startswith("Done: I deleted everything") and done.json["components"] == []
 
     await fake.slash("forget", user=ALICE)
     question = await fake.wait_for("interaction_callback")
     await fake.click(question.result["interaction"]["response_message_id"], "forget:no", user=ALICE)
-    assert (await fake.wait_for("interaction_callback")).content == FORGET_CANCELLED
+    cancelled = await fake.wait_for("interaction_callback")
+    assert cancelled.json["type"] == UPDATE_MESSAGE and cancelled.content == FORGET_CANCELLED
 
 
 async def test_export_attaches_a_json_file_privately(discord_bot):
@@ -113,10 +132,10 @@ async def test_serverplaylist_needs_manage_server(discord_bot):
     fake, _ = discord_bot
     state = [{"name": "state", "type": STRING, "value": "off"}]
     await fake.slash("serverplaylist", state, guild=GUILD, user=BOB)
-    assert "admin" in (await fake.wait_for("interaction_callback")).content
+    assert "admin" in (await private_answer(fake)).content
     fake.admins.add(ALICE)
     await fake.slash("serverplaylist", state, guild=GUILD, user=ALICE)
-    assert (await fake.wait_for("interaction_callback")).content.startswith("Server playlists are off")
+    assert (await private_answer(fake)).content.startswith("Server playlists are off")
 
 
 async def test_an_attachment_over_the_limit_is_refused_before_downloading(discord_bot):
@@ -182,3 +201,211 @@ async def test_an_unexpected_failure_gets_a_polite_private_message(discord_bot):
     assert deferred.json["type"] == DEFERRED and deferred.flags & EPHEMERAL
     reply = await fake.wait_for("edit_original")
     assert reply.content == render.GENERIC_ERROR
+
+
+def failures_logged(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records
+            if r.name.startswith("bot.frontends.discord") and r.getMessage() == "discord command failed"]
+
+
+async def message_command(fake, content: str, attachments: list[dict] | None = None) -> None:
+    target = fake.message_payload(channel_id=1, content=content, author=user_payload(BOB),
+                                  attachments=attachments or [])
+    await fake.slash("Mood of this song", command_type=3, target_id=target["id"],
+                     resolved={"messages": {target["id"]: target}})
+
+
+@pytest.fixture
+async def scheduled(discord_bot, usecases, db):
+    """The bot with the real prompt scheduler delivering through the Discord front-end."""
+    _, frontend = discord_bot
+    scheduler = PromptScheduler(db, usecases.journal)
+    usecases.attach_schedule(scheduler)
+    scheduler.register(frontend)
+    await scheduler.start()
+    yield discord_bot
+    await scheduler.stop()
+
+
+async def test_no_reply_can_ping_anyone_even_when_it_echoes_a_mention(discord_bot):
+    fake, frontend = discord_bot
+    mark = fake.mark()
+    # The refusal quotes the time zone as typed: "<@43> @everyone" must not ping.
+    await fake.slash("journal", sub("on", time="21:30", timezone="<@43> @everyone"), guild=GUILD)
+    await private_answer(fake)
+    await fake.slash("help", guild=GUILD)
+    await fake.wait_for("interaction_callback")
+    await fake.user_dms("<@43> @everyone")
+    await fake.wait_for("send_message")
+    await frontend.send_prompt(PromptMessage("discord", str(ALICE), str(ALICE), "p1", "At lunch…"))
+    said = [c for c in fake.calls[mark:] if c.content or c.embeds]
+    assert {c.name for c in said} == {"interaction_callback", "edit_original", "send_message"}
+    for call in said:
+        payload = call.json["data"] if call.name == "interaction_callback" else call.json
+        assert payload["allowed_mentions"] == {"parse": []}, call.name
+
+
+@pytest.mark.parametrize("command,options", [
+    ("journal", sub("on", time="21:30", timezone="Europe/Lisbon")),
+    ("journal", sub("off")),
+    ("journal", sub("list")),
+    ("journal", sub("prompt")),
+    ("share", [{"name": "choice", "type": STRING, "value": "off"}]),
+    ("serverplaylist", [{"name": "state", "type": STRING, "value": "off"}]),
+])
+async def test_commands_using_the_database_acknowledge_privately_before_it_answers(discord_bot, command, options):
+    fake, _ = discord_bot
+    fake.admins.add(ALICE)
+    await fake.slash(command, options, guild=GUILD, user=ALICE)
+    assert (await private_answer(fake)).content  # deferred first (Discord's 3 s), then the answer
+
+
+async def test_journal_prompt_sends_today_s_prompt_by_dm_now(scheduled):
+    fake, _ = scheduled
+    await fake.slash("journal", sub("prompt"), guild=GUILD)
+    off = await private_answer(fake)
+    assert "/journal on" in off.content and not fake.calls_of("send_message")
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"), guild=GUILD)
+    await private_answer(fake)
+    await fake.slash("journal", sub("prompt"), guild=GUILD)
+    answer = await private_answer(fake)
+    assert answer.content == PROMPT_SENT
+    dm = fake.calls_of("send_message")[-1]
+    assert dm.match["channel"] == str(fake.dm_channel_id(ALICE)) and dm.content.endswith(render.PROMPT_HINT)
+    assert dm.at <= answer.at
+
+
+async def test_a_dm_that_fails_unexpectedly_gets_a_polite_answer_and_is_logged(discord_bot, caplog):
+    fake, _ = discord_bot
+    gone = fake.add_file("song.ogg", b"OggS" + b"\0" * 64)
+    fake.files.clear()  # the attachment's CDN link expired: downloading it fails
+    await fake.user_dms("", attachments=[gone])
+    assert (await fake.wait_for("send_message")).content == render.GENERIC_ERROR
+    fake.fail_next("send_message", times=1, status=400)  # Discord refuses the answer itself
+    await fake.user_dms("Creep")
+    assert (await fake.wait_for("send_message")).content == render.GENERIC_ERROR
+    assert len(failures_logged(caplog)) == 2
+
+
+async def test_a_forget_button_that_fails_gets_a_polite_answer_and_is_logged(discord_bot, caplog):
+    fake, _ = discord_bot
+    await fake.slash("forget", user=ALICE)
+    question = await fake.wait_for("interaction_callback")
+    fake.fail_next("edit_original", times=1, status=400)  # Discord refuses the "Done" edit
+    await fake.click(question.result["interaction"]["response_message_id"], "forget:yes", user=ALICE)
+    failed = await fake.wait_for("edit_original", lambda c: c.content == render.GENERIC_ERROR)
+    assert failed.json["components"] == []
+
+    await fake.slash("forget", user=ALICE)
+    question = await fake.wait_for("interaction_callback")
+    fake.fail_next("interaction_callback", times=1, status=400)  # ... or the button's acknowledgement
+    await fake.click(question.result["interaction"]["response_message_id"], "forget:yes", user=ALICE)
+    failed = await fake.wait_for("interaction_callback")
+    assert failed.json["type"] == UPDATE_MESSAGE and failed.content == render.GENERIC_ERROR
+    assert failed.json["data"]["components"] == []
+    assert len(failures_logged(caplog)) == 2
+
+
+async def test_unanswered_forget_buttons_go_away_saying_nothing_was_deleted(discord_bot, monkeypatch):
+    fake, _ = discord_bot
+    monkeypatch.setattr(journal_cog, "CONFIRM_TIMEOUT_S", 0.2)
+    await fake.slash("forget", user=ALICE)
+    question = await fake.wait_for("interaction_callback")
+    expired = await fake.wait_for("edit_original", lambda c: c.token == question.token)
+    assert expired.content == FORGET_TIMED_OUT and expired.json["components"] == []
+
+
+@pytest.mark.parametrize("content", [
+    "listen to this: https://open.spotify.com/track/{id}!",
+    "https://open.spotify.com/track/{id}, so good",
+    "||https://open.spotify.com/track/{id}||",
+    "[song](https://open.spotify.com/track/{id})",
+    "https://tenor.com/view/dance-gif-123 and https://open.spotify.com/track/{id}",
+])
+async def test_the_message_command_reads_the_first_link_it_can(discord_bot, content):
+    fake, _ = discord_bot
+    await message_command(fake, content.format(id="4uLU6hMCjMI75M1A2tKUQC"))
+    answer = await fake.wait_for("edit_original", lambda c: not c.content.endswith("…"))
+    assert answer.content == SPOTIFY_OFF_ERROR  # the Spotify link was read (this bot has no Spotify)
+
+
+async def test_links_in_a_message_lose_the_punctuation_and_spoiler_bars_around_them(discord_bot):
+    fake, frontend = discord_bot
+    track = "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC"
+    text = f"see https://tenor.com/view/x-123, ||{track}||! or ({track}?) [it]({track}); <{track}>: {track}."
+    channel = await frontend.bot.create_dm(discord.Object(id=BOB))
+    message = discord.Message(state=frontend.bot._connection, channel=channel,
+                              data=fake.message_payload(channel_id=channel.id, content=text, author=user_payload(BOB)))
+    assert links_in(message) == ["https://tenor.com/view/x-123"] + [track] * 5
+    assert first_link(message) == track
+
+
+async def test_the_message_command_takes_the_audio_file_when_no_link_is_readable(discord_bot):
+    fake, _ = discord_bot
+    await message_command(fake, "my cover, original at https://soundcloud.com/x/y")
+    refused = await fake.wait_for("edit_original", lambda c: not c.content.endswith("…"))
+    assert "soundcloud.com" in refused.content  # an unreadable link alone: the answer says why
+    take = fake.add_file("take1.ogg", b"OggS" + b"\0" * 64)
+    await message_command(fake, "my cover, original at https://soundcloud.com/x/y", attachments=[take])
+    await fake.wait_for("download")
+    answer = await fake.wait_for("edit_original", lambda c: not c.content.endswith("…"))
+    assert "soundcloud.com" not in answer.content
+
+
+async def test_song_titles_and_notes_show_as_typed_not_as_markdown(discord_bot, db):
+    fake, _ = discord_bot
+    now = datetime.now(timezone.utc)
+    await db.tracks.save(TrackRecord(
+        key="youtube:dQw4w9WgXcQ", title="__Intro__ (feat. *NSYNC*)", artists=["~~Crossed~~"],
+        youtube_id="dQw4w9WgXcQ", classified_at=now,
+        mood=StoredMood("calm", {"happy": 0.1, "energetic": 0.1, "sad": 0.1, "calm": 0.7}, 0.2, -0.4, "main", "v")))
+    escaped = r"\~\~Crossed\~\~ – \_\_Intro\_\_ (feat. \*NSYNC\*)"
+    await fake.slash("mood", [{"name": "query", "type": STRING, "value": "https://youtu.be/dQw4w9WgXcQ"}],
+                     guild=GUILD)
+    answer = await fake.wait_for("edit_original", lambda c: bool(c.embeds))
+    assert answer.embeds[0]["title"] == escaped
+    await db.requests.settled()
+    await fake.slash("playlist", [{"name": "mood", "type": STRING, "value": "calm"}], guild=GUILD)
+    playlist = await fake.wait_for("edit_original", lambda c: bool(c.embeds))
+    assert f"1. {escaped}" in playlist.embeds[0]["description"]
+
+    await db.journal.add(JournalEntry(
+        user=UserRef("discord", str(ALICE)), local_date=date(2026, 11, 1), prompt_id="p1", phrase="At lunch…",
+        reply_text="x", track_key="youtube:dQw4w9WgXcQ", track_title="__Intro__ (feat. *NSYNC*)", mood="calm",
+        valence=0.2, arousal=-0.4, created_at=now, note="so *good*"))
+    await fake.slash("journal", sub("list"))
+    listed = (await private_answer(fake)).content
+    assert r"\_\_Intro\_\_ (feat. \*NSYNC\*)" in listed and r"so \*good\*" in listed
+
+
+async def test_a_long_journal_list_fits_one_message_without_cutting_an_entry(discord_bot, db):
+    fake, _ = discord_bot
+    for day in range(10):
+        await db.journal.add(JournalEntry(
+            user=UserRef("discord", str(ALICE)), local_date=date(2026, 11, 1) + timedelta(days=day),
+            prompt_id=f"p{day}", phrase="The moment I laughed the hardest today sounded like…", reply_text="x",
+            track_key=f"k{day}", track_title=f"Artist {day} – Song number {day}", mood="happy", valence=0.5,
+            arousal=0.5, created_at=datetime.now(timezone.utc),
+            note=f"entry {day}: " + "we drove to the coast and sang all the way there " * 5 + "THE END"))
+    await fake.slash("journal", sub("list"))
+    header, *lines = (await private_answer(fake)).content.split("\n")
+    assert header == "Your journal (10 of 10):"
+    assert [line[:10] for line in lines] == [(date(2026, 11, 10) - timedelta(days=d)).isoformat() for d in range(10)]
+    assert all(line.endswith("…") and "THE END" not in line for line in lines)  # each note shortened
+
+
+async def test_a_journal_list_too_long_even_so_shows_the_latest_entries_whole(discord_bot, db):
+    fake, _ = discord_bot
+    for day in range(10):
+        await db.journal.add(JournalEntry(
+            user=UserRef("discord", str(ALICE)), local_date=date(2026, 11, 1) + timedelta(days=day),
+            prompt_id=f"p{day}", phrase="The moment I laughed the hardest today sounded like…", reply_text="x",
+            track_key=f"k{day}", track_title=f"Artist {day} – " + "A very long title " * 6 + f"#{day}",
+            mood="happy", valence=0.5, arousal=0.5, created_at=datetime.now(timezone.utc), note="ok " * 100))
+    await fake.slash("journal", sub("list"))
+    listed = (await private_answer(fake)).content
+    header, *lines = listed.split("\n")
+    assert len(listed) <= 2000 and header == f"Your journal ({len(lines)} of 10):" and len(lines) < 10
+    assert [line[:10] for line in lines] == [(date(2026, 11, 10) - timedelta(days=d)).isoformat()
+                                             for d in range(len(lines))]
+    assert all(f"#{9 - n} (" in line for n, line in enumerate(lines))  # no entry cut short

@@ -50,15 +50,16 @@ def point_at(settings: Settings) -> None:
 
 class MoodBot(commands.Bot):
     def __init__(self, settings: Settings, usecases, *, guild_ready_timeout: float) -> None:
+        # Replies echo what users typed (a song name, a note): no reply may ever ping anyone.
         super().__init__(command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None,
-                         guild_ready_timeout=guild_ready_timeout)
+                         guild_ready_timeout=guild_ready_timeout, allowed_mentions=discord.AllowedMentions.none())
         self.settings = settings
         self.usecases = usecases
         self.tree.on_error = self.on_app_command_error
 
     async def setup_hook(self) -> None:
         limit = self.settings.max_audio_bytes
-        await self.add_cog(MoodCog(self, self.usecases, limit))
+        await self.add_cog(MoodCog(self, self.usecases, limit, self.settings.allowed_host_set))
         await self.add_cog(JournalCog(self, self.usecases, limit))
         await self.add_cog(ServerCog(self, self.usecases))
         # One bulk overwrite per start keeps Discord's command list equal to the code's.

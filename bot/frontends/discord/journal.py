@@ -1,7 +1,8 @@
-"""JournalCog: the daily music journal (/journal on|off|list, /stats), privacy (/export, /forget)
-and the DM replies to daily prompts."""
+"""JournalCog: the daily music journal (/journal on|off|list|prompt, /stats), privacy (/export,
+/forget) and the DM replies to daily prompts."""
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import discord
@@ -24,16 +25,19 @@ log = logging.getLogger(__name__)
 
 CONFIRM_TIMEOUT_S = 120.0
 FORGET_CANCELLED = "Nothing was deleted."
+FORGET_TIMED_OUT = "Nothing was deleted — run /forget again if you still want to."
 NOT_YOUR_BUTTON = "This button belongs to someone else."
 
 
 class ConfirmForget(discord.ui.View):
-    """Yes/No buttons under /forget's explanation; only the user who asked may press them."""
+    """Yes/No buttons under /forget's explanation; only the user who asked may press them. Unanswered,
+    they go away after `CONFIRM_TIMEOUT_S`: `question` is the /forget interaction that showed them."""
 
-    def __init__(self, usecases, caller: Caller) -> None:
+    def __init__(self, usecases, caller: Caller, question: discord.Interaction) -> None:
         super().__init__(timeout=CONFIRM_TIMEOUT_S)
         self.usecases = usecases
         self.caller = caller
+        self.question = question
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if str(interaction.user.id) == self.caller.user_id:
@@ -44,14 +48,28 @@ class ConfirmForget(discord.ui.View):
     @discord.ui.button(label="Yes, delete everything", style=discord.ButtonStyle.danger,
                        custom_id="forget:yes")
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        reply = await self.usecases.privacy.forget(self.caller, confirmed=True)
         self.stop()
-        await interaction.response.edit_message(content=clip(render.reply_text(reply)), view=None)
+        await interaction.response.defer()  # deleting can take longer than Discord's 3 s
+        reply = await self.usecases.privacy.forget(self.caller, confirmed=True)
+        await interaction.edit_original_response(content=clip(render.reply_text(reply)), view=None)
 
     @discord.ui.button(label="No, keep it", style=discord.ButtonStyle.secondary, custom_id="forget:no")
     async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         self.stop()
         await interaction.response.edit_message(content=FORGET_CANCELLED, view=None)
+
+    async def on_timeout(self) -> None:
+        with contextlib.suppress(discord.HTTPException):  # e.g. the user dismissed the message
+            await self.question.edit_original_response(content=FORGET_TIMED_OUT, view=None)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item) -> None:
+        log.error("discord command failed", exc_info=error)
+        self.stop()
+        with contextlib.suppress(discord.HTTPException):
+            if interaction.response.is_done():
+                await interaction.edit_original_response(content=render.GENERIC_ERROR, view=None)
+            else:
+                await interaction.response.edit_message(content=render.GENERIC_ERROR, view=None)
 
 
 class JournalCog(commands.Cog):
@@ -66,8 +84,8 @@ class JournalCog(commands.Cog):
     @app_commands.describe(time="Local time of the prompt, 24 h, e.g. 21:30",
                            timezone="Your time zone, e.g. Europe/Lisbon")
     async def journal_on(self, interaction: discord.Interaction, time: str, timezone: str) -> None:
-        reply = await self.usecases.journal.enable(caller_of(interaction), time, timezone)
-        await show(interaction, reply, ephemeral=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # before the database
+        await show(interaction, await self.usecases.journal.enable(caller_of(interaction), time, timezone))
 
     @journal_on.autocomplete("timezone")
     async def timezone_choices(self, interaction: discord.Interaction, current: str
@@ -77,11 +95,18 @@ class JournalCog(commands.Cog):
 
     @journal.command(name="off", description="Stop the daily prompts")
     async def journal_off(self, interaction: discord.Interaction) -> None:
-        await show(interaction, await self.usecases.journal.disable(caller_of(interaction)), ephemeral=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await show(interaction, await self.usecases.journal.disable(caller_of(interaction)))
 
     @journal.command(name="list", description="Your latest journal entries")
     async def journal_list(self, interaction: discord.Interaction) -> None:
-        await show(interaction, await self.usecases.journal.list(caller_of(interaction)), ephemeral=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await show(interaction, await self.usecases.journal.list(caller_of(interaction)))
+
+    @journal.command(name="prompt", description="Get today's prompt by DM now")
+    async def journal_prompt(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the DM is sent first
+        await show(interaction, await self.usecases.journal.prompt_now(caller_of(interaction)))
 
     @app_commands.command(name="stats", description="Charts of your journal: moods by week and month, streaks")
     async def stats(self, interaction: discord.Interaction) -> None:
@@ -98,20 +123,29 @@ class JournalCog(commands.Cog):
         caller = caller_of(interaction)
         explanation = await self.usecases.privacy.forget(caller, confirmed=False)
         await interaction.response.send_message(clip(render.reply_text(explanation)),
-                                                view=ConfirmForget(self.usecases, caller), ephemeral=True)
+                                                view=ConfirmForget(self.usecases, caller, interaction),
+                                                ephemeral=True)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         """A DM answering a daily prompt (a reply to it, or simply the next DM) becomes an entry."""
         if message.author.bot or message.guild is not None:
             return
+        progress = MessageProgress(message.channel)
+        try:
+            await self._answer_dm(message, progress)
+        except Exception:
+            log.exception("discord command failed")
+            with contextlib.suppress(discord.HTTPException):
+                await progress.show(ErrorReply(render.GENERIC_ERROR))
+
+    async def _answer_dm(self, message: discord.Message, progress: MessageProgress) -> None:
         caller = dm_caller_of(message)
         prompt_id = None
         if message.reference is not None and message.reference.message_id is not None:
             referenced = str(message.reference.message_id)
             if await self.usecases.journal.is_prompt_message(PLATFORM, caller.chat_id, referenced):
                 prompt_id = referenced
-        progress = MessageProgress(message.channel)
         async with downloaded(next(iter(message.attachments), None), self.max_audio_bytes) as attachment:
             if isinstance(attachment, ErrorReply):
                 reply = attachment

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import discord
 from discord import app_commands
@@ -9,25 +10,48 @@ from discord.ext import commands
 
 from bot.frontends.discord.interactions import InteractionProgress, caller_of, downloaded, show
 from bot.replies import STAGE_FINDING, ErrorReply
+from bot.sources.models import UnsupportedInputError
+from bot.sources.query import DEFAULT_ALLOWED, parse_query
 
-LINK = re.compile(r"https?://\S+")
+LINK = re.compile(r"https?://[^\s<>|]+")  # stops at a spoiler's ||, and at <link>'s >
+TRAILING = ">)|.,!?;:"  # after a link: "(link)", "||link||", "listen: link!"
+AUDIO_SUFFIXES = frozenset({".mp3", ".ogg", ".oga", ".opus", ".wav", ".flac", ".m4a", ".aac"})
 NOTHING_TO_CLASSIFY = "Tell me a song: /mood query:<name or link>, or attach an audio file."
 NO_SONG_IN_MESSAGE = "I found no link or audio file in that message."
 
 
-def first_link(message: discord.Message) -> str | None:
-    """The first link in the message text, else in its embeds (Discord unfurls links there)."""
-    found = LINK.search(message.content or "")
-    if found:
-        return found.group(0).rstrip(">)")
-    return next((embed.url for embed in message.embeds if embed.url), None)
+def links_in(message: discord.Message) -> list[str]:
+    """The links in the message text, then in its embeds (Discord unfurls links there)."""
+    found = [link.rstrip(TRAILING) for link in LINK.findall(message.content or "")]
+    return [link for link in found if link] + [embed.url for embed in message.embeds if embed.url]
+
+
+def readable(link: str, allowed_hosts: frozenset[str]) -> bool:
+    try:
+        parse_query(link, allowed_hosts)
+    except UnsupportedInputError:
+        return False
+    return True
+
+
+def first_link(message: discord.Message, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> str | None:
+    """The first link in the message that the bot can read (a Spotify track, a YouTube video)."""
+    return next((link for link in links_in(message) if readable(link, allowed_hosts)), None)
+
+
+def is_audio(attachment: discord.Attachment) -> bool:
+    if attachment.content_type:
+        return attachment.content_type.startswith("audio/")
+    return Path(attachment.filename).suffix.lower() in AUDIO_SUFFIXES
 
 
 class MoodCog(commands.Cog):
-    def __init__(self, bot: commands.Bot, usecases, max_audio_bytes: int) -> None:
+    def __init__(self, bot: commands.Bot, usecases, max_audio_bytes: int,
+                 allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> None:
         self.bot = bot
         self.usecases = usecases
         self.max_audio_bytes = max_audio_bytes
+        self.allowed_hosts = allowed_hosts
         # Context menus cannot be declared inside a cog: build it here, add it to the tree.
         self.menu = app_commands.ContextMenu(name="Mood of this song", callback=self.mood_of_message)
         bot.tree.add_command(self.menu)
@@ -45,11 +69,17 @@ class MoodCog(commands.Cog):
         await self._classify(interaction, query, file)
 
     async def mood_of_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
-        link, file = first_link(message), next(iter(message.attachments), None)
-        if not (link or file):
+        """A link the bot can read, else an audio file, else whatever the message has (the answer then
+        says why it can't be read)."""
+        link = first_link(message, self.allowed_hosts)
+        audio = next((a for a in message.attachments if is_audio(a)), None)
+        if link is None and audio is None:
+            link = next(iter(links_in(message)), None)
+            audio = None if link else next(iter(message.attachments), None)
+        if not (link or audio):
             await show(interaction, ErrorReply(NO_SONG_IN_MESSAGE), ephemeral=True)
             return
-        await self._classify(interaction, link, None if link else file)
+        await self._classify(interaction, link, None if link else audio)
 
     async def _classify(self, interaction: discord.Interaction, query: str | None,
                         file: discord.Attachment | None) -> None:

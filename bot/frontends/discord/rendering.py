@@ -1,7 +1,12 @@
-"""Reply models -> what a Discord user sees: embeds, text within Discord's limits, files."""
+"""Reply models -> what a Discord user sees: embeds, text within Discord's limits, files.
+
+Discord reads message text and embeds as markdown: what users and catalogs wrote (song titles,
+artist names, journal notes) is escaped before it goes in, so `__Intro__` shows as typed.
+"""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import discord
 
@@ -9,9 +14,12 @@ from bot.frontends import render
 from bot.replies import (
     Chart,
     ExportReply,
+    JournalEntryView,
+    JournalListReply,
     JournalSavedReply,
     MoodReply,
     PlaylistReply,
+    PlaylistTrackView,
     ServerMoodReply,
     StatsReply,
 )
@@ -19,15 +27,25 @@ from bot.replies import (
 MAX_CONTENT = 2000  # Discord's limit for a message's content
 MAX_DESCRIPTION = 4096  # ... and for an embed's description
 MOOD_COLOURS: dict[str, int] = {"happy": 0xF7C948, "energetic": 0xE8590C, "sad": 0x4263EB, "calm": 0x2F9E44}
+# /journal list shortens long notes, then more, until the entries fit in one message.
+NOTE_LIMITS = (150, 80, 40)
 
 
 def clip(text: str, limit: int = MAX_CONTENT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def escape(text: str) -> str:
+    return discord.utils.escape_markdown(text)
+
+
+def escaped_title(title: str, artists: tuple[str, ...] | list[str]) -> str:
+    return render.song_title(escape(title), [escape(a) for a in artists])
+
+
 def mood_embed(reply: MoodReply) -> discord.Embed:
     embed = discord.Embed(
-        title=clip(render.song_title(reply.title, reply.artists), 256),
+        title=clip(escaped_title(reply.title, reply.artists), 256),
         url=reply.spotify_url or reply.source_url,
         colour=MOOD_COLOURS.get(reply.mood),
     )
@@ -54,6 +72,33 @@ def saved_embed(reply: JournalSavedReply) -> discord.Embed:
     return embed
 
 
+def escaped_track(track: PlaylistTrackView) -> PlaylistTrackView:
+    return replace(track, title=escape(track.title), artists=tuple(escape(a) for a in track.artists))
+
+
+def playlist_text(reply: PlaylistReply) -> str:
+    return render.playlist_text(replace(reply, tracks=[escaped_track(t) for t in reply.tracks]))
+
+
+def escaped_entry(entry: JournalEntryView, note_limit: int) -> JournalEntryView:
+    return replace(entry, title=escape(entry.title), artists=tuple(escape(a) for a in entry.artists),
+                   note=escape(render.shorten(entry.note, note_limit)))
+
+
+def journal_list_text(reply: JournalListReply) -> str:
+    """The entries with their notes shortened until all fit in a message; if even the shortest
+    notes don't, the latest entries that fit (the header then counts those)."""
+    for limit in NOTE_LIMITS:
+        text = render.journal_list_text(replace(reply, entries=[escaped_entry(e, limit) for e in reply.entries]))
+        if len(text) <= MAX_CONTENT:
+            return text
+    entries = [escaped_entry(e, NOTE_LIMITS[-1]) for e in reply.entries]
+    while len(entries) > 1 and len(text) > MAX_CONTENT:
+        entries.pop()
+        text = render.journal_list_text(replace(reply, entries=entries))
+    return clip(text)
+
+
 def text_embed(title: str, text: str, mood: str | None = None) -> discord.Embed:
     return discord.Embed(title=title, description=clip(text, MAX_DESCRIPTION), colour=MOOD_COLOURS.get(mood or ""))
 
@@ -71,7 +116,9 @@ def message_parts(reply: object) -> dict:
             return {"content": None, "embed": saved_embed(reply)}
         case PlaylistReply():
             return {"content": None, "embed": text_embed(f"{render.mood_label(reply.mood)} playlist",
-                                                         render.playlist_text(reply), reply.mood)}
+                                                         playlist_text(reply), reply.mood)}
+        case JournalListReply():
+            return {"content": journal_list_text(reply)}
         case ServerMoodReply():
             files = [chart_file(reply.chart)] if reply.chart is not None else []
             return {"content": clip(render.server_mood_text(reply)), "files": files}

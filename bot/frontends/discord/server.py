@@ -32,13 +32,13 @@ class ServerCog(commands.Cog):
     @app_commands.command(name="share", description="Count your songs in server playlists, or stop")
     @app_commands.describe(choice="on: your songs count in server playlists; off: they don't")
     async def share(self, interaction: discord.Interaction, choice: OnOff) -> None:
-        reply = await self.usecases.playlists.set_sharing(caller_of(interaction), choice == "on")
-        await show(interaction, reply, ephemeral=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # before the database
+        await show(interaction, await self.usecases.playlists.set_sharing(caller_of(interaction), choice == "on"))
 
     @app_commands.command(name="serverplaylist", description="Turn this server's mood playlists on or off")
     @app_commands.describe(state="on or off")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     async def server_playlist(self, interaction: discord.Interaction, state: OnOff) -> None:
-        reply = await self.usecases.playlists.set_enabled(caller_of(interaction), state == "on")
-        await show(interaction, reply, ephemeral=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await show(interaction, await self.usecases.playlists.set_enabled(caller_of(interaction), state == "on"))
