@@ -1,6 +1,11 @@
 """Telegram front-end: python-telegram-bot handlers that translate an Update into one use-case call
 and render the reply model. No business logic lives here.
 
+Only new messages are handled (an edit must not run a command or a journal answer twice). Personal
+data (journal, stats, export, forget) is served in the private chat only, and never to a message
+posted as a chat (an anonymous admin), which would make everyone behind it one person. Every text
+sent is clipped to Telegram's length limits (`text_of`, `clip`).
+
 Runs inside the app's event loop: `start()` initialises, starts and polls; `stop()` reverses it.
 """
 from __future__ import annotations
@@ -8,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import warnings
 from pathlib import Path
 from typing import Any, AsyncIterator
+from urllib.parse import urlsplit
 
 from telegram import (
     BotCommand,
@@ -21,7 +28,7 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.constants import ChatMemberStatus, ChatType
+from telegram.constants import ChatMemberStatus, ChatType, MessageLimit
 from telegram.error import BadRequest
 from telegram.warnings import PTBUserWarning
 from telegram.ext import (
@@ -66,10 +73,21 @@ CONNECTION_POOL_SIZE = 16
 MAX_API_CALLS_IN_FLIGHT = 8
 POOL_TIMEOUT_S = 30.0  # a reply waiting for a free connection in a burst must not fail
 ADMIN_CACHE_S = 60.0  # group admin status changes rarely; avoid a getChatMember per command
-JOURNAL_USAGE = "Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list"
+JOURNAL_USAGE = "Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list · /journal prompt"
+MOOD_USAGE = "Usage: /mood <song name or link>, or send an audio file."
+GROUP_MOOD_USAGE = "Usage: /mood <song name or link>, or attach an audio file with the caption /mood."
 SHARE_USAGE = "Usage: /share on (count my songs in group playlists) or /share off"
 SERVERPLAYLIST_USAGE = "Usage: /serverplaylist on|off (group admins only)"
 TOO_LARGE = "That file is too large: I can analyse files up to {mb:.0f} MB."
+# getFile: "bots can download files of up to 20MB in size". A local Bot API server (any other
+# address than api.telegram.org) has no such limit: there only max_audio_bytes applies.
+OFFICIAL_API_HOST = "api.telegram.org"
+BOT_API_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+PRIVATE_ONLY = "/{command} works in a private chat with me, to keep your data to yourself: https://t.me/{bot}"
+POST_AS_YOURSELF = "Post as yourself to use this."
+UNKNOWN_COMMAND = "I don't know that command. Type /help to see what I can do."
+TEXT_HINT = ("To get a song's mood, send /mood <song> or an audio file; "
+             "to answer your journal prompt, reply to it.")
 FORGET_CANCELLED = "Nothing was deleted."
 # Progress: an answer that comes quickly (a song already in the cache) is one message; a status
 # message appears only once the work is known to be slow: a download or the model starts, or
@@ -78,6 +96,9 @@ STATUS_DELAY_S = 0.5
 SLOW_STAGES = frozenset({STAGE_DOWNLOADING, STAGE_LISTENING})
 NOT_YOUR_BUTTON = "This button belongs to someone else."
 SEND_MESSAGE = "sendMessage"  # the Bot API method, for the one call made without PTB's shortcut
+MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH  # 4096: Telegram refuses longer texts ("message is too long")
+MAX_CAPTION = MessageLimit.CAPTION_LENGTH  # 1024
+ELLIPSIS = "…"
 # PTB points callers of do_api_request("sendMessage") to its shortcut; `send_reply` avoids it on purpose.
 warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'", category=PTBUserWarning)
 GROUP_TYPES = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
@@ -85,17 +106,19 @@ ADMIN_STATUSES = frozenset({ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWN
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("mood", "Mood of a song: /mood <name or link>, or attach audio"),
-    ("journal", "Daily music journal: on <HH:MM> <Area/City> | off | list"),
+    ("journal", "Daily music journal: on <HH:MM> <Area/City> | off | list | prompt"),
     ("stats", "Charts of your journal"),
     ("playlist", "This group's playlist for a mood"),
     ("servermood", "This group's mood of the week"),
     ("share", "Count your songs in group playlists: on | off"),
+    ("serverplaylist", "Group admins: turn group playlists on | off"),
     ("export", "Download everything moodbot keeps about you"),
     ("forget", "Delete everything moodbot keeps about you"),
     ("help", "What moodbot can do"),
 )
 
 AUDIO_FILTER = filters.AUDIO | filters.VOICE | filters.Document.ALL
+NEW_MESSAGE = filters.UpdateType.MESSAGE  # not edits, not channel posts
 
 
 class BoundedRateLimiter(AIORateLimiter):
@@ -163,7 +186,7 @@ class TelegramFrontend:
     # ---- PromptSender ----------------------------------------------------------------------------
     async def send_prompt(self, prompt: PromptMessage) -> str | None:
         message = await self.app.bot.send_message(
-            chat_id=int(prompt.chat_id), text=render.prompt_text(prompt.phrase),
+            chat_id=int(prompt.chat_id), text=clip(render.prompt_text(prompt.phrase)),
             reply_markup=ForceReply(input_field_placeholder="A song…"),
         )
         return str(message.message_id)
@@ -171,37 +194,48 @@ class TelegramFrontend:
     # ---- wiring ----------------------------------------------------------------------------------
     def _add_handlers(self) -> None:
         app = self.app
-        app.add_handler(CommandHandler(["help", "start"], self.on_help))
-        app.add_handler(CommandHandler("mood", self.on_mood))
-        app.add_handler(CommandHandler("journal", self.on_journal))
-        app.add_handler(CommandHandler("stats", self.on_stats))
-        app.add_handler(CommandHandler("playlist", self.on_playlist))
-        app.add_handler(CommandHandler("servermood", self.on_server_mood))
-        app.add_handler(CommandHandler("share", self.on_share))
-        app.add_handler(CommandHandler("serverplaylist", self.on_server_playlist))
-        app.add_handler(CommandHandler("export", self.on_export))
-        app.add_handler(CommandHandler("forget", self.on_forget))
+        for names, callback in (
+            (["help", "start"], self.on_help), ("mood", self.on_mood), ("journal", self.on_journal),
+            ("stats", self.on_stats), ("playlist", self.on_playlist), ("servermood", self.on_server_mood),
+            ("share", self.on_share), ("serverplaylist", self.on_server_playlist),
+            ("export", self.on_export), ("forget", self.on_forget),
+        ):
+            app.add_handler(CommandHandler(names, callback, filters=NEW_MESSAGE))
         app.add_handler(CallbackQueryHandler(self.on_playlist_button, pattern=r"^playlist:"))
         app.add_handler(CallbackQueryHandler(self.on_forget_button, pattern=r"^forget:"))
+        private = NEW_MESSAGE & filters.ChatType.PRIVATE
+        # Any other command in the private chat: say so (in groups, it may be another bot's).
+        app.add_handler(MessageHandler(private & filters.COMMAND, self.on_unknown_command))
         # A reply to a daily prompt in the private chat becomes a journal entry.
         app.add_handler(MessageHandler(
-            filters.ChatType.PRIVATE & filters.REPLY & ((filters.TEXT & ~filters.COMMAND) | AUDIO_FILTER),
+            private & filters.REPLY & ((filters.TEXT & ~filters.COMMAND) | AUDIO_FILTER),
             self.on_private_reply))
+        # Other private text: a hint (in groups, the bot only listens to commands).
+        app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, self.on_private_text))
         # Audio sent privately, or in a group with a /mood caption, gets classified.
         app.add_handler(MessageHandler(
-            AUDIO_FILTER & (filters.ChatType.PRIVATE | filters.CaptionRegex(r"^/mood(@\w+)?\b")),
+            NEW_MESSAGE & AUDIO_FILTER & (filters.ChatType.PRIVATE | filters.CaptionRegex(r"^/mood(@\w+)?\b")),
             self.on_mood))
         app.add_error_handler(self.on_error)
 
     # ---- handlers --------------------------------------------------------------------------------
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await update.effective_message.reply_text(render.reply_text(self.usecases.help()))
+        await update.effective_message.reply_text(text_of(self.usecases.help()))
+
+    async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.effective_message.reply_text(UNKNOWN_COMMAND)
+
+    async def on_private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.effective_message.reply_text(TEXT_HINT)
 
     async def on_mood(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
+        if addressed_elsewhere(message, context.bot.username):  # '/mood@other_bot' on an audio file
+            return
         text = command_text(message)
         if not text and audio_of(message) is None:
-            await message.reply_text("Usage: /mood <song name or link>, or send an audio file.")
+            in_group = update.effective_chat.type in GROUP_TYPES
+            await message.reply_text(GROUP_MOOD_USAGE if in_group else MOOD_USAGE)
             return
         await self._run_with_progress(message, lambda attachment, progress: self.usecases.mood.run(
             caller_of(update), text or None, attachment, progress=progress))
@@ -212,53 +246,65 @@ class TelegramFrontend:
         if not await self.usecases.journal.is_prompt_message(PLATFORM, str(message.chat_id), prompt_id):
             if audio_of(message) is not None:  # a reply with audio to something else: still /mood
                 await self.on_mood(update, context)
+            else:
+                await self.on_private_text(update, context)
             return
         await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
             caller_of(update), message.text or message.caption or None, attachment,
             prompt_message_id=prompt_id, progress=progress))
 
     async def on_journal(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if await self._refused(update, context, "journal", private_only=True):
+            return
         message, args, caller = update.effective_message, context.args or [], caller_of(update)
         action = args[0].lower() if args else ""
-        if action == "on" and len(args) == 3:
-            reply = await self.usecases.journal.enable(caller, args[1], args[2])
+        if action == "on" and len(args) >= 3:  # a zone typed with spaces: 'America/New York'
+            reply = await self.usecases.journal.enable(caller, args[1], " ".join(args[2:]))
         elif action == "off" and len(args) == 1:
             reply = await self.usecases.journal.disable(caller)
         elif action == "list" and len(args) == 1:
             reply = await self.usecases.journal.list(caller)
+        elif action == "prompt" and len(args) == 1:
+            reply = await self.usecases.journal.prompt_now(caller)
         else:
             reply = ErrorReply(JOURNAL_USAGE)
-        await message.reply_text(render.reply_text(reply))
+        await message.reply_text(text_of(reply))
 
     async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if await self._refused(update, context, "stats", private_only=True):
+            return
         reply = await self.usecases.journal.stats(caller_of(update))
         await self._send(update.effective_message, reply)
 
     async def on_playlist(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message, args = update.effective_message, context.args or []
+        message, args, caller = update.effective_message, context.args or [], caller_of(update)
+        if not args and caller.place is None:
+            args = [""]  # no keyboard whose every button would fail: the use case says why at once
         if not args:
             keyboard = [[InlineKeyboardButton(render.mood_label(m), callback_data=f"playlist:{m}")
                          for m in MOODS]]
             await message.reply_text("Which mood?", reply_markup=InlineKeyboardMarkup(keyboard))
             return
-        reply = await self.usecases.playlists.playlist(caller_of(update), args[0].lower())
-        await message.reply_text(render.reply_text(reply))
+        reply = await self.usecases.playlists.playlist(caller, args[0].lower())
+        await message.reply_text(text_of(reply))
 
     async def on_playlist_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         await query.answer()
         reply = await self.usecases.playlists.playlist(caller_of(update), query.data.split(":", 1)[1])
-        await query.edit_message_text(render.reply_text(reply))
+        await query.edit_message_text(text_of(reply))
 
     async def on_server_mood(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         reply = await self.usecases.playlists.server_mood(caller_of(update))
         await self._send(update.effective_message, reply)
 
     async def on_share(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if await self._refused(update, context, "share"):
+            return
         choice = on_off(context.args)
         reply = (ErrorReply(SHARE_USAGE) if choice is None
                  else await self.usecases.playlists.set_sharing(caller_of(update), choice))
-        await update.effective_message.reply_text(render.reply_text(reply))
+        await update.effective_message.reply_text(text_of(reply))
 
     async def on_server_playlist(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         choice = on_off(context.args)
@@ -267,19 +313,22 @@ class TelegramFrontend:
         else:
             caller = caller_of(update, is_admin=await self._is_admin(update, context))
             reply = await self.usecases.playlists.set_enabled(caller, choice)
-        await update.effective_message.reply_text(render.reply_text(reply))
+        await update.effective_message.reply_text(text_of(reply))
 
     async def on_export(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if await self._refused(update, context, "export", private_only=True):
+            return
         reply = await self.usecases.privacy.export(caller_of(update))
         await self._send(update.effective_message, reply)
 
     async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if await self._refused(update, context, "forget", private_only=True):
+            return
         reply = await self.usecases.privacy.forget(caller_of(update), confirmed=False)
         user_id = update.effective_user.id
         keyboard = [[InlineKeyboardButton("Yes, delete everything", callback_data=f"forget:yes:{user_id}"),
                      InlineKeyboardButton("No, keep it", callback_data=f"forget:no:{user_id}")]]
-        await update.effective_message.reply_text(render.reply_text(reply),
-                                                  reply_markup=InlineKeyboardMarkup(keyboard))
+        await update.effective_message.reply_text(text_of(reply), reply_markup=InlineKeyboardMarkup(keyboard))
 
     async def on_forget_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -290,7 +339,7 @@ class TelegramFrontend:
         await query.answer()
         if answer == "yes":
             reply = await self.usecases.privacy.forget(caller_of(update), confirmed=True)
-            await query.edit_message_text(render.reply_text(reply))
+            await query.edit_message_text(text_of(reply))
         else:
             await query.edit_message_text(FORGET_CANCELLED)
 
@@ -300,21 +349,39 @@ class TelegramFrontend:
             with contextlib.suppress(Exception):
                 await context.bot.send_message(update.effective_chat.id, render.GENERIC_ERROR)
 
+    async def _refused(self, update: Update, context: ContextTypes.DEFAULT_TYPE, command: str, *,
+                       private_only: bool = False) -> bool:
+        """Refuse a personal command, and say why: sent as a chat (an anonymous group admin, or a
+        channel), where nobody in particular is behind the message; or, for `private_only`
+        commands, outside the private chat, where the group would see the person's data."""
+        message = update.effective_message
+        if message.sender_chat is not None:
+            await message.reply_text(POST_AS_YOURSELF)
+            return True
+        if private_only and update.effective_chat.type != ChatType.PRIVATE:
+            await message.reply_text(PRIVATE_ONLY.format(command=command, bot=context.bot.username))
+            return True
+        return False
+
     # ---- rendering helpers -----------------------------------------------------------------------
     async def _run_with_progress(self, message: Message, call) -> None:
         """Answer in one message, showing progress in it while the work is slow (`StatusMessage`).
-        `call(attachment, progress)` is the single use-case call."""
+        `call(attachment, progress)` is the single use-case call. A failure becomes the apology in
+        that same message, not a second message under a status that never ends."""
         status = StatusMessage(message)
-        status.show_later(STAGE_FINDING)
+        status.show_later(STAGE_LISTENING if audio_of(message) is not None else STAGE_FINDING)
         try:
             async with self._download(message) as attachment:
                 if isinstance(attachment, ErrorReply):
                     reply = attachment
                 else:
                     reply = await call(attachment, status)
+        except Exception:
+            log.exception("telegram handler failed")
+            reply = ErrorReply(render.GENERIC_ERROR)
         finally:
             status.cancel()
-        await status.finish(render.reply_text(reply))
+        await status.finish(text_of(reply))
 
     @contextlib.asynccontextmanager
     async def _download(self, message: Message) -> AsyncIterator[Attachment | ErrorReply | None]:
@@ -325,12 +392,18 @@ class TelegramFrontend:
             yield None
             return
         media, filename = found
-        limit = self.settings.max_audio_bytes
+        limit = download_limit(self.settings)
         too_large = ErrorReply(TOO_LARGE.format(mb=limit / 1024 / 1024))
         if media.file_size is not None and media.file_size > limit:
             yield too_large
             return
-        tg_file = await media.get_file()
+        try:
+            tg_file = await media.get_file()
+        except BadRequest as error:
+            if "file is too big" not in str(error).lower():
+                raise
+            yield too_large
+            return
         if tg_file.file_size is not None and tg_file.file_size > limit:
             yield too_large
             return
@@ -343,11 +416,11 @@ class TelegramFrontend:
         """Text first, then whatever files the reply carries."""
         if isinstance(reply, ExportReply):
             await message.reply_document(document=reply.data, filename=reply.filename,
-                                         caption=render.reply_text(reply))
+                                         caption=clip(render.reply_text(reply), MAX_CAPTION))
             return
-        await message.reply_text(render.reply_text(reply))
+        await message.reply_text(text_of(reply))
         for chart in charts_of(reply):
-            await message.reply_photo(photo=chart.png, caption=chart.caption or None,
+            await message.reply_photo(photo=chart.png, caption=clip(chart.caption or "", MAX_CAPTION) or None,
                                       filename=chart.filename)
 
     async def _is_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
@@ -452,12 +525,43 @@ def caller_of(update: Update, *, is_admin: bool = False) -> Caller:
                   is_admin=is_admin, display_name=user.full_name)
 
 
+def text_of(reply: object) -> str:
+    """The text of a reply model, as Telegram accepts it: every reply's text goes through here."""
+    return clip(render.reply_text(reply))
+
+
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """`text` cut to `limit`, ending with '…' when cut. Counted in UTF-16 code units, as Telegram
+    counts entity offsets: an emoji is two, so a cut never exceeds the limit however it counts."""
+    data = text.encode("utf-16-le")
+    if len(data) <= 2 * limit:
+        return text
+    # A cut through a surrogate pair leaves half an emoji: 'ignore' drops it.
+    return data[:2 * (limit - len(ELLIPSIS))].decode("utf-16-le", errors="ignore").rstrip() + ELLIPSIS
+
+
+def download_limit(settings: Settings) -> int:
+    """The largest attachment to fetch: max_audio_bytes, and at most what the official Bot API lets
+    a bot download (a local Bot API server lets it download more)."""
+    if urlsplit(settings.telegram_api_url).hostname == OFFICIAL_API_HOST:
+        return min(settings.max_audio_bytes, BOT_API_DOWNLOAD_LIMIT)
+    return settings.max_audio_bytes
+
+
 def command_text(message: Message) -> str:
-    """What follows the command word ('/mood@bot Creep' -> 'Creep'), in text or caption."""
+    """What follows the command word ('/mood@bot Creep' -> 'Creep'), in text or caption. A newline
+    or tab after the command separates like a space."""
     text = message.text or message.caption or ""
     if text.startswith("/"):
-        _, _, text = text.partition(" ")
+        parts = text.split(None, 1)
+        text = parts[1] if len(parts) > 1 else ""
     return text.strip()
+
+
+def addressed_elsewhere(message: Message, bot_username: str | None) -> bool:
+    """The message's command names another bot ('/mood@other_bot')."""
+    found = re.match(r"/\w+@(\w+)", message.text or message.caption or "")
+    return found is not None and found.group(1).lower() != (bot_username or "").lower()
 
 
 def audio_of(message: Message):

@@ -30,10 +30,10 @@ class PlaylistUseCase:
 
     async def playlist(self, caller: Caller, mood: str) -> PlaylistReply | ErrorReply:
         mood = (mood or "").strip().lower()
+        if caller.place is None:  # first: in a private chat no mood would help
+            return ErrorReply(NOT_IN_SERVER)
         if mood not in MOODS:
             return mood_error(mood)
-        if caller.place is None:
-            return ErrorReply(NOT_IN_SERVER)
         try:
             settings = await self.db.servers.get(caller.place)
             if not settings.playlist_enabled:

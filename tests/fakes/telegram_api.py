@@ -3,6 +3,8 @@
 python-telegram-bot talks to it through `base_url`/`base_file_url`, exactly as it talks to
 api.telegram.org. Tests inject updates (`user_sends`, `user_clicks`) and wait for the bot's calls
 (`wait_for`). Every call is recorded with the time it arrived, so benchmarks can measure latency.
+As Telegram does, it refuses texts and captions over their length limits and getFile for a file
+over the 20 MB a bot may download (400 Bad Request).
 """
 from __future__ import annotations
 
@@ -25,6 +27,12 @@ MAX_UPDATES_PER_CALL = 100  # getUpdates' `limit`: "Values between 1-100 are acc
 # How long getUpdates holds a request open at most; short, so that stop() is quick.
 MAX_POLL_HOLD_S = 0.5
 TEXT_METHODS = ("sendMessage", "editMessageText")  # calls that put text in a chat
+CAPTION_METHODS = ("sendPhoto", "sendDocument", "sendAudio", "sendVoice")
+MAX_TEXT = 4096  # Telegram refuses a longer text: 400 "Bad Request: message is too long"
+MAX_CAPTION = 1024  # ... and a longer caption: 400 "Bad Request: message caption is too long"
+# getFile: "For the moment, bots can download files of up to 20MB in size."
+MAX_DOWNLOAD = 20 * 1024 * 1024
+ANONYMOUS_ADMIN = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
 # Parameters PTB sends JSON-encoded; all others stay plain strings.
 JSON_PARAMS = frozenset({
     "reply_markup", "commands", "entities", "caption_entities", "allowed_updates",
@@ -80,6 +88,7 @@ class FakeTelegramBotAPI(BotAPIAddress):
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
+        self._sizes: dict[str, int] = {}  # file_id -> the size Telegram knows, when not len(content)
         self._failures: dict[str, list[int]] = {}  # method -> [remaining, retry_after]
         self._changed = asyncio.Condition()
         self._mark = 0
@@ -105,10 +114,10 @@ class FakeTelegramBotAPI(BotAPIAddress):
 
     # ---- what tests drive ----------------------------------------------------------------------
     def fail_next(self, method: str, times: int, retry_after: int = 1, *, status: int = 429,
-                  description: str = "Bad Request: message is too long") -> None:
+                  description: str = "Bad Request: message is too long", delay_s: float = 0.0) -> None:
         """Answer the next `times` calls of `method` with 429 Too Many Requests (retry after
-        `retry_after` s), or with another error `status` and `description`."""
-        self._failures[method] = [times, retry_after, status, description]
+        `retry_after` s), or with another error `status` and `description`, after `delay_s`."""
+        self._failures[method] = [times, retry_after, status, description, delay_s]
 
     def add_file(self, content: bytes | Path, suffix: str = ".ogg") -> str:
         data = content.read_bytes() if isinstance(content, Path) else content
@@ -132,8 +141,11 @@ class FakeTelegramBotAPI(BotAPIAddress):
         voice: dict | None = None,
         document: dict | None = None,
         first_name: str = "Alice",
+        anonymous: bool = False,
     ) -> dict:
-        """Queue a message from a user; commands get their `bot_command` entity. Returns the update."""
+        """Queue a message from a user; commands get their `bot_command` entity. Returns the update.
+        `anonymous`: an anonymous group admin posting as the group, as Telegram shows it (`from` is
+        GroupAnonymousBot, `sender_chat` the group itself)."""
         user = chat if user is None else user
         chat_type = chat_type or ("private" if chat > 0 else "supergroup")
         message: dict[str, Any] = {
@@ -142,6 +154,9 @@ class FakeTelegramBotAPI(BotAPIAddress):
             "chat": self._chat(chat, chat_type),
             "from": {"id": user, "is_bot": False, "first_name": first_name},
         }
+        if anonymous:
+            message["from"] = dict(ANONYMOUS_ADMIN)
+            message["sender_chat"] = self._chat(chat, chat_type)
         text_key, entities_key = ("caption", "caption_entities") if (audio or voice or document) else (
             "text", "entities")
         if text is not None:
@@ -160,11 +175,22 @@ class FakeTelegramBotAPI(BotAPIAddress):
                 message[key] = value
         return await self._push({"message": message})
 
+    async def user_edits(self, update: dict, text: str) -> dict:
+        """Queue the `edited_message` update Telegram sends when the user edits the message of
+        `update` (one `user_sends` returned) to say `text`."""
+        message = dict(update["message"])
+        key = "caption" if "caption" in message else "text"
+        message[key] = text
+        message["edit_date"] = int(time.time())
+        return await self._push({"edited_message": message})
+
     def audio_attachment(self, content: bytes | Path, *, file_name: str = "song.ogg",
                          kind: str = "audio", file_size: int | None = None) -> dict:
         """An `audio`/`voice`/`document` object for `user_sends`, backed by a downloadable file."""
         data = content.read_bytes() if isinstance(content, Path) else content
         file_id = self.add_file(data, Path(file_name).suffix)
+        if file_size is not None:  # a big file, without the test holding its bytes
+            self._sizes[file_id] = file_size
         obj = {"file_id": file_id, "file_unique_id": file_id[1:9],
                "file_size": len(data) if file_size is None else file_size, "mime_type": "audio/ogg"}
         if kind in ("audio", "voice"):
@@ -256,7 +282,8 @@ class FakeTelegramBotAPI(BotAPIAddress):
         failing = self._failures.get(method)
         if failing and failing[0] > 0:
             failing[0] -= 1
-            _, retry_after, status, description = failing
+            _, retry_after, status, description, delay_s = failing
+            await asyncio.sleep(delay_s)
             await self._record(Call(method, params, files, status=status))
             if status == 429:
                 return web.json_response({
@@ -267,11 +294,29 @@ class FakeTelegramBotAPI(BotAPIAddress):
                                      status=status)
         if method.lower() == "getupdates":
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
+        refusal = self._refusal(method, params)
+        if refusal is not None:
+            await self._record(Call(method, params, files, status=400))
+            return web.json_response({"ok": False, "error_code": 400, "description": refusal}, status=400)
         handler = getattr(self, f"_m_{method.lower()}", None)
         result = handler(params, files) if handler else True
         params["_result"] = result
         await self._record(Call(method, params, files))
         return web.json_response({"ok": True, "result": result})
+
+    def _refusal(self, method: str, params: dict) -> str | None:
+        """What Telegram answers 400 for, of what a bot may send here: a text or caption over the
+        limit, a getFile for a file over the download limit."""
+        if method in TEXT_METHODS and len(str(params.get("text") or "")) > MAX_TEXT:
+            return "Bad Request: message is too long"
+        if method in CAPTION_METHODS and len(str(params.get("caption") or "")) > MAX_CAPTION:
+            return "Bad Request: message caption is too long"
+        file_id = str(params.get("file_id") or "")
+        if method.lower() == "getfile" and file_id in self._files:
+            size = self._sizes.get(file_id, len(self._files[file_id][1]))
+            if size > MAX_DOWNLOAD:
+                return "Bad Request: file is too big"
+        return None
 
     async def _get_updates(self, params: dict) -> list[dict]:
         offset = int(params.get("offset") or 0)

@@ -4,21 +4,45 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import date, datetime, timezone
 
-from telegram import Message
+import pytest
+from telegram import Chat, Message
 
+from bot.config import Settings
 from bot.frontends import render
-from bot.frontends.telegram import COMMANDS, JOURNAL_USAGE, StatusMessage, send_reply
+from bot.frontends.telegram import (
+    COMMANDS,
+    GROUP_MOOD_USAGE,
+    JOURNAL_USAGE,
+    MAX_TEXT,
+    POST_AS_YOURSELF,
+    PRIVATE_ONLY,
+    TEXT_HINT,
+    UNKNOWN_COMMAND,
+    StatusMessage,
+    TelegramFrontend,
+    clip,
+    command_text,
+    download_limit,
+    send_reply,
+)
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, PromptMessage
+from bot.scheduler import PromptScheduler
+from storage.models import JournalEntry, UserRef
+from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegramBotAPI
+from tests.frontends.conftest import TELEGRAM_TOKEN
 
 GROUP = -100777
 ALICE, BOB = 42, 43
+MB = 1024 * 1024
 
 
 async def test_start_sets_the_command_list_and_help_lists_every_command(telegram):
     fake, _ = telegram
     registered = fake.calls_of("setMyCommands")[0].params["commands"]
     assert [c["command"] for c in registered] == [name for name, _ in COMMANDS]
+    assert "serverplaylist" in [c["command"] for c in registered]  # group admins can find it
     await fake.user_sends("/help")
     reply = await fake.wait_for("sendMessage")
     for command in ("/mood", "/journal", "/playlist", "/forget"):
@@ -131,12 +155,13 @@ async def test_a_prompt_goes_to_the_private_chat_with_a_hint_and_forced_reply(te
     assert message_id == str(fake.message_of(sent)["message_id"])
 
 
-async def test_a_reply_to_a_message_that_is_not_a_prompt_is_ignored(telegram):
+async def test_a_reply_to_a_message_that_is_not_a_prompt_gets_the_hint_not_a_journal_entry(telegram):
     fake, _ = telegram
     mark = fake.mark()
     await fake.user_sends("Creep", reply_to=5)
     await asyncio.sleep(0.5)
-    assert not [c for c in fake.calls[mark:] if c.method in ("sendMessage", "editMessageText")]
+    assert [(c.method, c.text) for c in fake.calls[mark:] if c.method in ("sendMessage", "editMessageText")] == [
+        ("sendMessage", TEXT_HINT)]
 
 
 async def test_a_429_is_waited_out_then_the_reply_is_delivered(telegram):
@@ -238,3 +263,202 @@ async def test_a_quick_answer_is_sent_as_ptb_would_reply_in_private_groups_and_t
 def sent_params(call) -> tuple[str, dict]:
     """What the bot sent (the fake also keeps the message it answered with)."""
     return call.method, {k: v for k, v in call.params.items() if k != "_result"}
+
+
+# Privacy in groups ----------------------------------------------------------------------------
+
+
+async def test_personal_commands_in_a_group_only_point_to_the_private_chat(telegram, db):
+    fake, _ = telegram
+    await add_entry(db, ALICE, note="I cried on the bus")
+    mark = fake.mark()
+    for command, name in (("/journal list", "journal"), ("/journal on 06:15 Asia/Tokyo", "journal"),
+                          ("/journal", "journal"), ("/stats", "stats"), ("/export", "export"),
+                          ("/forget", "forget")):
+        await fake.user_sends(command, chat=GROUP, user=ALICE)
+        reply = await fake.wait_for("sendMessage")
+        assert reply.text == PRIVATE_ONLY.format(command=name, bot=BOT_USERNAME)
+        assert f"https://t.me/{BOT_USERNAME}" in reply.text and "reply_markup" not in reply.params
+    await asyncio.sleep(0.3)
+    assert [c.method for c in fake.calls[mark:] if c.method != "getUpdates"] == ["sendMessage"] * 6
+    assert not (await db.users.get(UserRef("telegram", str(ALICE)))).journal_enabled  # /journal on did nothing
+
+
+async def test_an_anonymous_admin_cannot_use_personal_commands(telegram, db):
+    """Every anonymous admin's message comes from one GroupAnonymousBot: one shared identity."""
+    fake, _ = telegram
+    for command in ("/share off", "/journal on 06:15 Asia/Tokyo", "/journal list", "/stats", "/export",
+                    "/forget"):
+        await fake.user_sends(command, chat=GROUP, anonymous=True)
+        assert (await fake.wait_for("sendMessage")).text == POST_AS_YOURSELF
+    assert await db.users.get(UserRef("telegram", "1087968824")) is None
+
+
+async def test_group_commands_stay_usable_in_groups(telegram):
+    fake, _ = telegram
+    await fake.user_sends("/share off", chat=GROUP, user=ALICE)
+    assert (await fake.wait_for("sendMessage")).text != POST_AS_YOURSELF
+    await fake.user_sends("/mood", chat=GROUP, user=ALICE)
+    assert (await fake.wait_for("sendMessage")).text == GROUP_MOOD_USAGE  # the caption that works in groups
+    await fake.user_sends("/help", chat=GROUP, user=ALICE)
+    assert "/mood" in (await fake.wait_for("sendMessage")).text
+
+
+# The journal ---------------------------------------------------------------------------------
+
+
+async def test_journal_prompt_sends_today_s_prompt_now(telegram, db, usecases):
+    fake, frontend = telegram
+    scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
+    usecases.attach_schedule(scheduler)
+    scheduler.register(frontend)
+    assert "/journal prompt" in JOURNAL_USAGE and "prompt" in dict(COMMANDS)["journal"]
+    await fake.user_sends("/journal on 21:30 Europe/Lisbon")
+    await fake.wait_for("sendMessage")
+    await fake.user_sends("/journal prompt")
+    prompt = await fake.wait_for("sendMessage", lambda c: "force_reply" in c.params.get("reply_markup", {}))
+    assert prompt.chat_id == str(ALICE) and render.PROMPT_HINT in prompt.text
+    confirmation = await fake.wait_for("sendMessage", lambda c: c is not prompt)
+    assert confirmation.text.startswith("Sent")
+    assert await usecases.journal.is_prompt_message("telegram", str(ALICE), str(fake.message_of(prompt)["message_id"]))
+
+
+async def test_journal_on_takes_a_zone_typed_with_a_space(telegram):
+    fake, _ = telegram
+    await fake.user_sends("/journal on 21:30 America/New York")
+    reply = await fake.wait_for("sendMessage")
+    assert "21:30" in reply.text and "New York" in reply.text.replace("_", " ")
+
+
+# Texts Telegram would refuse -----------------------------------------------------------------
+
+
+async def test_long_answers_are_clipped_to_telegram_s_limit(telegram, db):
+    fake, _ = telegram
+    for n in range(2):
+        await add_entry(db, ALICE, n=n, note="Long day. " * 300)  # a normal Telegram message each
+    await fake.user_sends("/journal list")
+    listed = await fake.wait_for("sendMessage")
+    await fake.user_sends("/journal on 21:30 Europe/" + "x" * MAX_TEXT)  # echoed in the refusal
+    echoed = await fake.wait_for("sendMessage")
+    for reply in (listed, echoed):
+        assert len(reply.text) <= MAX_TEXT and reply.text.endswith("…")
+    assert all(c.status == 200 for c in fake.calls_of("sendMessage"))
+
+
+def test_clip_counts_as_telegram_does_and_leaves_short_texts_alone():
+    assert clip("Mood: 😊 happy") == "Mood: 😊 happy"
+    clipped = clip("😊" * MAX_TEXT)  # two UTF-16 code units each: the cut falls inside one
+    # (encoding fails on half an emoji)
+    assert clipped.endswith("…") and len(clipped.encode("utf-16-le")) // 2 <= MAX_TEXT
+
+
+# What a message says -------------------------------------------------------------------------
+
+
+def test_a_newline_or_tab_after_the_command_separates_like_a_space():
+    def text(value: str) -> str:
+        return command_text(Message(1, datetime.now(timezone.utc), Chat(ALICE, "private"), text=value))
+
+    assert text("/mood\nRadiohead - Creep") == "Radiohead - Creep"
+    assert text("/mood\tCreep") == "Creep"
+    assert text("/mood@moodbot_test_bot  Radiohead - Creep ") == "Radiohead - Creep"
+    assert text("/mood\n") == ""
+
+
+async def test_an_unknown_command_or_plain_text_in_private_gets_a_hint_and_groups_stay_quiet(telegram):
+    fake, _ = telegram
+    await fake.user_sends("/foo")
+    assert (await fake.wait_for("sendMessage")).text == UNKNOWN_COMMAND
+    await fake.user_sends("Radiohead - Creep")
+    assert (await fake.wait_for("sendMessage")).text == TEXT_HINT
+    mark = fake.mark()
+    await fake.user_sends("/foo", chat=GROUP, user=ALICE)
+    await fake.user_sends("Radiohead - Creep", chat=GROUP, user=ALICE)
+    await asyncio.sleep(0.5)
+    assert not fake.calls_of("sendMessage", after=mark)
+
+
+async def test_an_edited_message_runs_nothing_again(telegram):
+    fake, _ = telegram
+    command = await fake.user_sends("/help")
+    await fake.wait_for("sendMessage")
+    text = await fake.user_sends("Radiohead - Creeep")
+    await fake.wait_for("sendMessage")
+    mark = fake.mark()
+    await fake.user_edits(command, "/help")
+    await fake.user_edits(text, "Radiohead - Creep")  # a typo fixed in an answer must not answer twice
+    await asyncio.sleep(0.5)
+    assert not fake.calls_of("sendMessage", after=mark)
+
+
+async def test_audio_captioned_for_another_bot_is_left_to_it(telegram):
+    fake, _ = telegram
+    mark = fake.mark()
+    audio = fake.audio_attachment(b"OggS", file_name="g.ogg")
+    await fake.user_sends("/mood@some_other_bot", audio=audio, chat=GROUP, user=ALICE)
+    await asyncio.sleep(0.5)
+    assert [c.method for c in fake.calls[mark:] if c.method != "getUpdates"] == []
+
+
+async def test_playlist_without_mood_in_a_private_chat_says_playlists_belong_to_groups(telegram):
+    fake, _ = telegram
+    await fake.user_sends("/playlist")
+    reply = await fake.wait_for("sendMessage")
+    assert "group" in reply.text.lower() and "reply_markup" not in reply.params
+
+
+# Attachments ---------------------------------------------------------------------------------
+
+
+def test_the_official_bot_api_downloads_20_mb_at_most_a_local_server_more():
+    official = Settings(_env_file=None, max_audio_bytes=25 * MB)
+    assert download_limit(official) == 20 * MB
+    assert download_limit(Settings(_env_file=None, max_audio_bytes=5 * MB)) == 5 * MB
+    local = Settings(_env_file=None, max_audio_bytes=25 * MB, telegram_api_url="http://127.0.0.1:8081/bot",
+                     telegram_file_url="http://127.0.0.1:8081/file/bot")
+    assert download_limit(local) == 25 * MB
+
+
+@pytest.fixture
+async def telegram_25_mb(usecases):
+    """The front-end with a 25 MB limit against the fake (which Telegram lets download 20 MB)."""
+    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+    settings = Settings(_env_file=None, telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
+                        telegram_file_url=fake.base_file_url, max_audio_bytes=25 * MB)
+    frontend = TelegramFrontend(settings, usecases, poll_timeout_s=1)
+    await frontend.start()
+    yield fake, frontend
+    await frontend.stop()
+    await fake.stop()
+
+
+async def test_a_file_telegram_will_not_hand_out_is_called_too_large(telegram_25_mb):
+    fake, _ = telegram_25_mb
+    audio = fake.audio_attachment(b"\0" * 16, file_name="long-mix.mp3", file_size=22 * MB)
+    await fake.user_sends(None, audio=audio)
+    reply = await fake.wait_for_reply(lambda c: c.text not in (STAGE_LISTENING, STAGE_FINDING))
+    assert "too large" in reply.text
+    assert [c.status for c in fake.calls_of("getFile")] == [400] and not fake.calls_of("download")
+
+
+async def test_a_failure_after_the_status_appeared_turns_the_status_into_the_apology(telegram):
+    fake, _ = telegram
+    fake.fail_next("getFile", times=1, status=500, description="Internal Server Error", delay_s=1.0)
+    audio = fake.audio_attachment(b"OggS", file_name="clip.ogg")
+    mark = fake.mark()
+    await fake.user_sends(None, audio=audio)
+    apology = await fake.wait_for("editMessageText")
+    assert apology.text == render.GENERIC_ERROR
+    status, = fake.calls_of("sendMessage", after=mark)
+    assert status.text == STAGE_LISTENING  # a file is not a song to find
+    assert int(apology.params["message_id"]) == fake.message_of(status)["message_id"]
+
+
+async def add_entry(db, user: int, *, n: int = 0, note: str = "") -> None:
+    ref = UserRef("telegram", str(user))
+    await db.users.set_journal(ref, enabled=False, prompt_time=None, timezone="Europe/Lisbon", chat_id=str(user))
+    assert await db.journal.add(JournalEntry(
+        user=ref, local_date=date(2025, 1, 1 + n), prompt_id=f"p{user}-{n}", phrase="On the way home…",
+        reply_text="Creep", track_key=f"spotify:{n:022d}", track_title="Radiohead – Creep", mood="sad",
+        valence=-0.5, arousal=0.1, created_at=datetime(2025, 1, 1 + n, tzinfo=timezone.utc), note=note))
