@@ -34,7 +34,6 @@ PLATFORM = "console"
 CONSOLE_CALLER = Caller(PLATFORM, "local", place="console:local", chat_id="local", is_admin=True,
                         display_name="you")
 CONSOLE_COMMANDS = (
-    ("journal prompt", "Send today's journal prompt now"),
     ("journal answer <song> [your words]", "Answer the open journal prompt with a song"),
     ("quit", "Leave moodbot"),
 )

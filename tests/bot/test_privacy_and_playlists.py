@@ -108,8 +108,8 @@ async def test_forget_explains_first_then_deletes_everything_and_unschedules(db,
 
 def test_help_lists_every_command_with_a_description(usecases):
     commands = dict(usecases.help().commands)
-    for usage in ("mood", "journal on", "journal off", "journal list", "stats", "playlist", "servermood",
-                  "share on|off", "export", "forget", "help"):
+    for usage in ("mood", "journal on", "journal off", "journal list", "journal prompt", "stats", "playlist",
+                  "servermood", "share on|off", "serverplaylist on|off", "export", "forget", "help"):
         assert any(u.startswith(usage) for u in commands), usage
     assert all(description for description in commands.values())
 
