@@ -11,7 +11,7 @@ import pytest
 
 from bot.frontends import render
 from bot.frontends.discord import journal as journal_cog
-from bot.frontends.discord.journal import FORGET_CANCELLED, FORGET_TIMED_OUT, NOT_YOUR_BUTTON
+from bot.frontends.discord.journal import DM_WELCOME, DMS_CLOSED, FORGET_CANCELLED, FORGET_TIMED_OUT, NOT_YOUR_BUTTON
 from bot.frontends.discord.mood import NO_SONG_IN_MESSAGE, first_link, links_in
 from bot.replies import PromptMessage
 from bot.scheduler import PromptScheduler
@@ -258,6 +258,20 @@ async def test_commands_using_the_database_acknowledge_privately_before_it_answe
     fake.admins.add(ALICE)
     await fake.slash(command, options, guild=GUILD, user=ALICE)
     assert (await private_answer(fake)).content  # deferred first (Discord's 3 s), then the answer
+
+
+async def test_journal_on_in_a_server_checks_that_a_dm_reaches_the_user(discord_bot):
+    fake, _ = discord_bot
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"), guild=GUILD)
+    answer = await private_answer(fake)
+    welcome = fake.calls_of("send_message")[-1]
+    assert welcome.match["channel"] == str(fake.dm_channel_id(ALICE)) and welcome.content == DM_WELCOME
+    assert "21:30" in answer.content and DMS_CLOSED not in answer.content
+
+    fake.fail_next("send_message", times=1, status=403)  # Alice closed her DMs to the server's members
+    await fake.slash("journal", sub("on", time="07:00", timezone="Europe/Lisbon"), guild=GUILD)
+    answer = await private_answer(fake)
+    assert "07:00" in answer.content and answer.content.endswith(DMS_CLOSED)
 
 
 async def test_journal_prompt_sends_today_s_prompt_by_dm_now(scheduled):

@@ -19,7 +19,7 @@ from bot.frontends.discord.interactions import (
 )
 from bot.frontends.discord.rendering import clip
 from bot.frontends import render
-from bot.replies import Caller, ErrorReply
+from bot.replies import Caller, ErrorReply, TextReply
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,10 @@ CONFIRM_TIMEOUT_S = 120.0
 FORGET_CANCELLED = "Nothing was deleted."
 FORGET_TIMED_OUT = "Nothing was deleted — run /forget again if you still want to."
 NOT_YOUR_BUTTON = "This button belongs to someone else."
+# /journal on in a server: prompts come by DM, so a first DM checks that one can reach the user.
+DM_WELCOME = "Your moodbot journal is on: your daily prompts will arrive here. Answer each with a song."
+DMS_CLOSED = ("But I couldn't send you a direct message, and the prompts come by DM: allow direct messages "
+              "from this server's members (Privacy Settings), then try /journal prompt.")
 
 
 class ConfirmForget(discord.ui.View):
@@ -85,7 +89,14 @@ class JournalCog(commands.Cog):
                            timezone="Your time zone, e.g. Europe/Lisbon")
     async def journal_on(self, interaction: discord.Interaction, time: str, timezone: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # before the database
-        await show(interaction, await self.usecases.journal.enable(caller_of(interaction), time, timezone))
+        reply = await self.usecases.journal.enable(caller_of(interaction), time, timezone)
+        if isinstance(reply, TextReply) and interaction.guild is not None:
+            try:
+                await interaction.user.send(DM_WELCOME)
+            except discord.HTTPException as error:  # 403: the user's DMs are closed to this server
+                log.info("discord.dm_closed", extra={"user": interaction.user.id, "status": error.status})
+                reply = TextReply(f"{reply.text}\n{DMS_CLOSED}")
+        await show(interaction, reply)
 
     @journal_on.autocomplete("timezone")
     async def timezone_choices(self, interaction: discord.Interaction, current: str
