@@ -4,7 +4,8 @@ The outbox is an append-only JSON-lines file; each append is fsynced before it r
 entry the user was told is saved survives a crash. Draining writes the entries to MongoDB, where
 the unique (user, prompt_id) index makes a repeated write harmless: a crash between writing an
 entry and truncating the file re-sends it, and nothing is duplicated. The file is then replaced
-atomically (temp file, fsync, rename).
+atomically (temp file, fsync, rename). The file holds users' words, so /export reads a user's
+queued entries and /forget removes them (`queued`, `remove`).
 """
 from __future__ import annotations
 
@@ -43,6 +44,13 @@ def entry_from_line(line: bytes) -> JournalEntry:
     record["created_at"] = datetime.fromisoformat(record["created_at"])
     record["valence"], record["arousal"] = float(record["valence"]), float(record["arousal"])
     return JournalEntry(**record)
+
+
+def _readable(line: bytes) -> JournalEntry | None:
+    try:
+        return entry_from_line(line) if line.strip() else None
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -87,6 +95,12 @@ class JournalOutbox:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Appends and the final rewrite of a drain must not interleave.
         self._lock = asyncio.Lock()
+        # One drain at a time, and none while a user's entries are being removed (/forget).
+        self._drain_lock = asyncio.Lock()
+
+    @property
+    def rejected_path(self) -> Path:
+        return self.path.with_name(self.path.name + REJECTED_SUFFIX)
 
     @classmethod
     def in_data_dir(cls, data_dir: Path | str) -> "JournalOutbox":
@@ -100,10 +114,32 @@ class JournalOutbox:
     def pending(self) -> int:
         return sum(1 for line in _read(self.path).splitlines() if line.strip())
 
+    async def queued(self, ref: UserRef) -> list[JournalEntry]:
+        """The user's entries still waiting for the database (they belong in an /export)."""
+        lines = (await asyncio.to_thread(_read, self.path)).splitlines()
+        return [entry for entry in map(_readable, lines) if entry is not None and entry.user == ref]
+
+    async def remove(self, ref: UserRef) -> int:
+        """Drop the user's entries, queued or set aside (/forget); returns how many. A drain in
+        progress finishes first, so none of them reaches the database after this returns."""
+        removed = 0
+        async with self._drain_lock, self._lock:
+            for path in (self.path, self.rejected_path):
+                lines = (await asyncio.to_thread(_read, path)).splitlines(keepends=True)
+                kept = [line for line in lines if getattr(_readable(line), "user", None) != ref]
+                if len(kept) < len(lines):
+                    removed += len(lines) - len(kept)
+                    await asyncio.to_thread(_replace_durably, path, b"".join(kept))
+        return removed
+
     async def drain(self, journal: JournalRepo) -> int:
         """Write queued entries to the database, oldest first; returns how many left the outbox
         (stored now, or found already stored). Stops at the first DatabaseUnavailableError and
         keeps the rest. Entries appended meanwhile are kept for the next drain."""
+        async with self._drain_lock:
+            return await self._drain(journal)
+
+    async def _drain(self, journal: JournalRepo) -> int:
         snapshot = await asyncio.to_thread(_read, self.path)
         if not snapshot:
             return 0
@@ -137,8 +173,7 @@ class JournalOutbox:
             await asyncio.to_thread(_replace_durably, self.path,
                                     b"".join(kept) + appended_meanwhile)
             if rejected:
-                rejected_path = self.path.with_name(self.path.name + REJECTED_SUFFIX)
-                await asyncio.to_thread(_append_durably, rejected_path, b"".join(rejected))
+                await asyncio.to_thread(_append_durably, self.rejected_path, b"".join(rejected))
         if delivered:
             log.info("outbox: %d journal entries written to the database", delivered)
         return delivered
@@ -167,6 +202,12 @@ class JournalWriter:
 
     async def drain(self) -> int:
         return await self.outbox.drain(self.journal)
+
+    async def queued(self, ref: UserRef) -> list[JournalEntry]:
+        return await self.outbox.queued(ref)
+
+    async def forget(self, ref: UserRef) -> int:
+        return await self.outbox.remove(ref)
 
     async def run_drainer(self, interval: float = DEFAULT_DRAIN_INTERVAL_S) -> None:
         """Drain every `interval` seconds until cancelled (run it as a background task)."""

@@ -39,5 +39,5 @@ def build_usecases(db, classifier, fetcher, *, resolver=None, limiter=None, writ
         mood=mood,
         journal=JournalUseCase(db, mood, writer=writer),
         playlists=PlaylistUseCase(db),
-        privacy=PrivacyUseCase(db),
+        privacy=PrivacyUseCase(db, writer=writer),
     )

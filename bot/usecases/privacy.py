@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
 
 from bot.replies import Caller, ErrorReply, ExportReply, TextReply
 from bot.usecases.ports import NoSchedule, PromptSchedule
 from storage.models import StorageError, UserRef
+from storage.outbox import JournalWriter
 
 log = logging.getLogger(__name__)
 
@@ -19,17 +21,26 @@ FORGET_EXPLANATION = (
 
 
 class PrivacyUseCase:
-    def __init__(self, db, *, schedule: PromptSchedule | None = None,
+    """`writer`, when given, is the journal's write path: entries it queued while the database was
+    down are the user's data too, so they are exported and forgotten with the rest."""
+
+    def __init__(self, db, *, writer: JournalWriter | None = None, schedule: PromptSchedule | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.db = db
+        self.writer = writer
         self.schedule: PromptSchedule = schedule or NoSchedule()
         self.now = now
 
     async def export(self, caller: Caller) -> ExportReply | ErrorReply:
+        ref = UserRef(caller.platform, caller.user_id)
         try:
-            exported = await self.db.privacy.export(UserRef(caller.platform, caller.user_id))
+            exported = await self.db.privacy.export(ref)
         except StorageError as error:
             return ErrorReply(str(error))
+        if self.writer is not None:
+            stored = {entry.prompt_id for entry in exported.journal}
+            waiting = [entry for entry in await self.writer.queued(ref) if entry.prompt_id not in stored]
+            exported = replace(exported, journal=exported.journal + waiting)
         log.info("privacy.export", extra={"user": caller.user_id})
         return ExportReply(f"moodbot-export-{self.now().date().isoformat()}.json", exported.to_json().encode("utf-8"))
 
@@ -39,8 +50,10 @@ class PrivacyUseCase:
         ref = UserRef(caller.platform, caller.user_id)
         # Unschedule first: a prompt must not fire for someone being deleted.
         self.schedule.unschedule(ref)
+        # The queue first: once it is empty of this user, nothing of theirs can reach the database.
+        queued = await self.writer.forget(ref) if self.writer is not None else 0
         try:
-            deleted = await self.db.privacy.forget(ref)
+            deleted = queued + await self.db.privacy.forget(ref)
         except StorageError as error:
             return TextReply(f"{error} Nothing was deleted; please try /forget again.")
         log.info("privacy.forget", extra={"user": caller.user_id, "deleted": deleted})

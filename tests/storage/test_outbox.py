@@ -111,6 +111,24 @@ async def test_an_entry_the_database_refuses_is_set_aside(db: Database, tmp_path
     assert await stored_prompt_ids(db) == ["prompt-1"]
 
 
+async def test_remove_drops_one_users_queued_and_set_aside_entries_only(db: Database, tmp_path):
+    bob = UserRef("chat", "bob")
+    outbox = JournalOutbox(tmp_path / OUTBOX_FILENAME)
+    bad = entry(0)
+    bad.valence = 7.0  # set aside by the drain below: the database refuses it
+    await outbox.append(bad)
+    await outbox.drain(db.journal)
+    for n, who in ((1, ALICE), (2, bob), (3, ALICE)):
+        await outbox.append(entry(n, who))
+    assert [e.prompt_id for e in await outbox.queued(ALICE)] == ["prompt-1", "prompt-3"]
+
+    assert await outbox.remove(ALICE) == 3  # two queued, one set aside
+    assert await outbox.queued(ALICE) == [] and [e.prompt_id for e in await outbox.queued(bob)] == ["prompt-2"]
+    assert outbox.rejected_path.read_bytes() == b""
+    assert await outbox.drain(db.journal) == 1
+    assert await stored_prompt_ids(db) == [] and await stored_prompt_ids(db, bob) == ["prompt-2"]
+
+
 async def test_background_drainer_delivers_queued_entries(db: Database, tmp_path):
     writer = JournalWriter(db.journal, JournalOutbox(tmp_path / OUTBOX_FILENAME))
     await writer.outbox.append(entry(5))
