@@ -76,10 +76,11 @@ def _legend(ax, **kwargs) -> None:
     ax.legend(handles=handles, frameon=False, fontsize=FONT_SIZE - 1, **kwargs)
 
 
-def continuous_weeks(periods: Sequence[tuple[str, dict[str, int]]],
-                     min_weeks: int = MIN_WEEKS) -> list[tuple[str, dict[str, int]]]:
-    """ISO weeks ("2026-W47") from the first to the last, the silent ones as empty bars, and at least
-    `min_weeks` of them: a time axis with gaps or a single fat bar would misread."""
+def continuous_weeks(periods: Sequence[tuple[str, dict[str, int]]], min_weeks: int = MIN_WEEKS,
+                     until: date | None = None) -> list[tuple[str, dict[str, int]]]:
+    """ISO weeks ("2026-W47") from the first to the last (or to the week of `until`, today: months
+    without an entry show as such), the silent ones as empty bars, and at least `min_weeks` of
+    them: a time axis with gaps or a single fat bar would misread."""
     known = dict(periods)
     try:
         starts = [date.fromisocalendar(int(p[:4]), int(p[6:]), 1) for p in known]
@@ -88,6 +89,8 @@ def continuous_weeks(periods: Sequence[tuple[str, dict[str, int]]],
     if not starts:
         return []
     last = max(starts)
+    if until is not None:
+        last = max(last, until - timedelta(days=until.weekday()))
     first = min(min(starts), last - timedelta(weeks=min_weeks - 1))
     weeks = []
     day = first
@@ -99,9 +102,10 @@ def continuous_weeks(periods: Sequence[tuple[str, dict[str, int]]],
     return weeks[-MAX_WEEKS:]
 
 
-def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "Your moods, week by week") -> bytes:
-    """Stacked bars: one bar per period ("2026-W47"), one segment per mood."""
-    periods = continuous_weeks(periods)
+def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "Your moods, week by week",
+                   until: date | None = None) -> bytes:
+    """Stacked bars: one bar per period ("2026-W47"), one segment per mood, up to the week of `until`."""
+    periods = continuous_weeks(periods, until=until)
     fig = _figure(7.5, 3.6)
     ax = fig.add_subplot()
     labels = [p for p, _ in periods]

@@ -56,7 +56,6 @@ PROMPT_NOT_SENT = ("I couldn't send you a prompt. Open a private chat with me (a
 PROMPT_SENT = "Sent: today's prompt is in our private chat. Answer it with a song."
 ALREADY_ANSWERED = "You've already answered that prompt — your journal keeps one song per prompt."
 LIST_MAX = 50
-WEEKS_SHOWN = 12
 PIXEL_DAYS = 366
 # Prompts delivered by this process, kept in memory so an answer can be saved while the database is down.
 OPEN_PROMPTS_MAX = 10_000
@@ -400,11 +399,13 @@ class JournalUseCase:
                 return ErrorReply(f"No journal entries to chart yet. {next_prompt_text(when)}")
             return ErrorReply("Your journal is empty so far. Turn it on with /journal on 21:30 Europe/Lisbon "
                               "and answer a prompt with a song.")
-        moods = Counter(e.mood for e in entries)
-        weekly = [(p.period, p.counts) for p in stats.weekly[-WEEKS_SHOWN:]]
+        moods = Counter()
+        for month in stats.monthly:  # every entry, not only the year of pixels
+            moods.update(month.counts)
+        weekly = [(p.period, p.counts) for p in stats.weekly]  # the chart keeps the latest weeks
         days = {e.local_date: e.mood for e in entries if e.local_date.year == today.year}
         weekly_png, pixels_png, map_png = await asyncio.gather(
-            asyncio.to_thread(charts.mood_over_time, weekly),
+            asyncio.to_thread(charts.mood_over_time, weekly, until=today),
             asyncio.to_thread(charts.year_in_pixels, days, today.year),
             asyncio.to_thread(charts.valence_arousal_map, stats.songs),
         )

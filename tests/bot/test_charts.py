@@ -23,6 +23,12 @@ def test_silent_weeks_show_as_gaps_and_the_axis_spans_at_least_two_months():
     assert len(long_history) == charts.MAX_WEEKS and long_history[-1][0] == "2026-W10"
 
 
+def test_the_weekly_axis_runs_to_this_week_when_given_today():
+    weeks = charts.continuous_weeks([("2026-W09", {"sad": 1}), ("2026-W10", {"calm": 1})], until=date(2026, 12, 20))
+    assert weeks[-1] == ("2026-W51", {}) and len(weeks) == charts.MAX_WEEKS  # months of silence show as such
+    assert charts.continuous_weeks([("2026-W10", {"calm": 1})], until=date(2026, 3, 4))[-1][0] == "2026-W10"
+
+
 def test_each_chart_renders_a_png():
     pngs = [
         charts.mood_over_time([("2026-W47", {"happy": 2, "sad": 1})]),

@@ -325,3 +325,19 @@ async def test_journal_prompt_sends_todays_prompt_now_or_says_why_not(db, counti
 
     out.close()  # the front-end can no longer deliver: the user is told, nothing pretends it was sent
     assert await journal.prompt_now(CONSOLE_CALLER) == ErrorReply(PROMPT_NOT_SENT)
+
+
+async def test_stats_count_every_entry_not_only_the_latest_year(db, counting):
+    from storage.models import JournalEntry
+
+    start = datetime(2025, 6, 1, 20, 0, tzinfo=timezone.utc)
+    for n in range(400):  # 200 sad days, then 200 happy ones: more than a year of pixels
+        day = start + timedelta(days=n)
+        mood = "sad" if n < 200 else "happy"
+        await db.journal.add(JournalEntry(user=ALICE_REF, local_date=day.date(), prompt_id=f"p{n}", phrase="Today,",
+                                          reply_text="x", track_key=f"t{n}", track_title=f"Song {n}", mood=mood,
+                                          valence=0.5 if mood == "happy" else -0.5, arousal=-0.2, created_at=day))
+    now = start + timedelta(days=399, hours=1)
+    reply = await journal_usecase(db, counting, now=lambda: now).stats(ALICE_DM)
+    assert isinstance(reply, StatsReply)
+    assert "(200 of 400)" in reply.summary and "happy 200, energetic 0, sad 200, calm 0" in reply.summary
