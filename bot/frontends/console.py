@@ -21,7 +21,6 @@ from bot.replies import (
     Chart,
     ErrorReply,
     ExportReply,
-    JournalSavedReply,
     PromptMessage,
     ServerMoodReply,
     StatsReply,
@@ -39,7 +38,6 @@ CONSOLE_COMMANDS = (
 )
 UNKNOWN_HINT = "I don't know that one. Type /help for the commands."
 PROMPT_MARK = "> "
-QUEUED_NOTE = "(The database is unavailable right now: your entry is safe and will appear in /journal list shortly.)"
 _EOF = object()
 
 
@@ -244,8 +242,6 @@ class ConsoleFrontend:
                 self.say(f"  chart: {self._save_chart(chart)}")
         elif isinstance(reply, ServerMoodReply) and reply.chart is not None:
             self.say(f"  chart: {self._save_chart(reply.chart)}")
-        elif isinstance(reply, JournalSavedReply) and reply.queued:
-            self.say(QUEUED_NOTE)
         elif isinstance(reply, ExportReply):
             path = self._write(self.data_dir / "exports" / reply.filename, reply.data)
             self.say(f"  saved: {path}")

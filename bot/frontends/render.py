@@ -82,7 +82,8 @@ LIST_NOTE_CHARS = 120  # a note is shown whole on saving and in /export; the lis
 
 
 def shorten(text: str, limit: int) -> str:
-    """`text`, cut at a word boundary with '…' when longer than `limit` characters."""
+    """`text` on one line, cut at a word boundary with '…' when longer than `limit` characters."""
+    text = " ".join(text.split())
     if len(text) <= limit:
         return text
     cut = text[: limit - 1].rsplit(" ", 1)[0] if " " in text[: limit - 1] else text[: limit - 1]

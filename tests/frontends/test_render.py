@@ -70,6 +70,24 @@ def test_a_long_note_is_shortened_in_the_list_at_a_word_boundary():
     assert len(text) < 2000  # fits one Discord message, and Telegram's 4096
 
 
+def test_the_console_says_a_queued_entry_is_safe_once():
+    import io
+
+    from bot.frontends.console import ConsoleFrontend
+
+    out = io.StringIO()
+    ConsoleFrontend(usecases=None, stdin=io.StringIO(), stdout=out).show(
+        JournalSavedReply("At lunch,", CREEP, date(2026, 11, 24), queued=True))
+    assert out.getvalue().count("your entry is safe") == 1
+
+
+def test_a_note_written_on_several_lines_is_one_line_in_the_list():
+    entry = JournalEntryView(date(2026, 6, 29), "Today felt like…", "Song", (), "happy",
+                             "first line 🎉\nsecond line\n\nthird line")
+    text = render.journal_list_text(JournalListReply([entry], total=1))
+    assert text.splitlines()[1].endswith("– first line 🎉 second line third line") and len(text.splitlines()) == 2
+
+
 def test_a_queued_journal_entry_says_it_will_appear_shortly():
     saved = JournalSavedReply("At lunch,", CREEP, date(2026, 11, 24), queued=True)
     assert render.QUEUED_NOTE in render.journal_saved_text(saved)
