@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -40,13 +40,19 @@ def prompt_trigger(user: User) -> CronTrigger:
     return CronTrigger(hour=user.prompt_time.hour, minute=user.prompt_time.minute, timezone=ZoneInfo(user.timezone))
 
 
-def missed_today(user: User, now: datetime, last_sent: object, grace: timedelta = GRACE) -> bool:
-    """True when today's prompt time (local) passed less than `grace` ago and none was sent today."""
+def missed_day(user: User, now: datetime, last_sent: date | None, grace: timedelta = GRACE) -> date | None:
+    """The local day whose prompt time passed less than `grace` ago with no prompt sent for it, else
+    None. Yesterday's counts too: a 23:00 prompt missed by a restart at 00:30 is still sent, for
+    yesterday (the day it asks about)."""
     if user.prompt_time is None:
-        return False
-    local_now = now.astimezone(ZoneInfo(user.timezone))
-    due = datetime.combine(local_now.date(), user.prompt_time, tzinfo=ZoneInfo(user.timezone))
-    return due <= local_now <= due + grace and last_sent != local_now.date()
+        return None
+    zone = ZoneInfo(user.timezone)
+    local_now = now.astimezone(zone)
+    for day in (local_now.date(), local_now.date() - timedelta(days=1)):
+        due = datetime.combine(day, user.prompt_time, tzinfo=zone)
+        if due <= local_now <= due + grace:
+            return None if last_sent is not None and last_sent >= day else day
+    return None
 
 
 class PromptScheduler:
@@ -84,12 +90,14 @@ class PromptScheduler:
         for user in users:
             self.schedule(user)
         now = self.now()
-        missed = []
+        missed: list[tuple[User, date]] = []
         for user in users:
-            if user.platform in self.senders and missed_today(user, now, await self.db.prompts.last_sent_date(user.ref), self.grace):
-                missed.append(user)
+            if user.platform in self.senders:
+                day = missed_day(user, now, await self.db.prompts.last_sent_date(user.ref), self.grace)
+                if day is not None:
+                    missed.append((user, day))
         log.info("scheduler.started", extra={"jobs": len(users), "missed": len(missed)})
-        sent = await asyncio.gather(*(self.deliver(u.ref) for u in missed))
+        sent = await asyncio.gather(*(self.deliver(u.ref, day=day) for u, day in missed))
         return sum(1 for s in sent if s)
 
     async def stop(self) -> None:
@@ -124,9 +132,10 @@ class PromptScheduler:
         /journal prompt). Returns the prompt id, None when the user has no journal."""
         return await self.deliver(ref, force=True)
 
-    async def deliver(self, ref: UserRef, *, force: bool = False) -> str | None:
-        """One prompt to one user: re-read the user (they may have opted out since), skip if today's
-        was already sent, record it, send it, remember the platform message id."""
+    async def deliver(self, ref: UserRef, *, force: bool = False, day: date | None = None) -> str | None:
+        """One prompt to one user: re-read the user (they may have opted out since), skip if the
+        day's was already sent, record it, send it, remember the platform message id. The day is
+        today (local), unless a missed prompt is caught up for `day`."""
         sender = self.senders.get(ref.platform)
         if sender is None:
             log.warning("scheduler.no_sender", extra={"platform": ref.platform})
@@ -136,10 +145,10 @@ class PromptScheduler:
                 user = await self.db.users.get(ref)
                 if user is None or not user.journal_enabled:
                     return None
-                today = self.now().astimezone(ZoneInfo(user.timezone)).date()
+                today = day or self.now().astimezone(ZoneInfo(user.timezone)).date()
                 if not force and await self.db.prompts.last_sent_date(ref) == today:
                     return None
-                prompt = await self.journal.make_prompt(user)
+                prompt = await self.journal.make_prompt(user, day=day)
             except StorageError as error:
                 log.warning("scheduler.prompt_not_made", extra={"user": ref.user_id, "reason": str(error)})
                 return None

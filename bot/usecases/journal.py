@@ -213,14 +213,15 @@ class JournalUseCase:
         return TextReply("Journal off: no more daily prompts. Your entries are kept; /forget deletes them.")
 
     # ---- prompts -----------------------------------------------------------------------------
-    async def make_prompt(self, user: User) -> PromptMessage:
-        """Picks a phrase this user hasn't seen for NO_REPEAT_DAYS, records it as sent, returns it."""
+    async def make_prompt(self, user: User, day: date | None = None) -> PromptMessage:
+        """Picks a phrase this user hasn't seen for NO_REPEAT_DAYS, records it as sent for `day`
+        (today, local, unless a missed prompt is caught up), returns it."""
         now = self.now()
         recent = await self.db.prompts.recent_phrases(user.ref, now - timedelta(days=NO_REPEAT_DAYS))
         phrase = pick_phrase(recent)
         prompt_id = uuid.uuid4().hex
         chat_id = user.chat_id or user.user_id
-        local = local_today(user.timezone, now)
+        local = day or local_today(user.timezone, now)
         await self.db.prompts.record_sent(user.ref, prompt_id, phrase, local, now, chat_id, None)
         self._remember(OpenPrompt(prompt_id, user.ref, phrase, local, chat_id))
         return PromptMessage(user.platform, user.user_id, chat_id, prompt_id, phrase)

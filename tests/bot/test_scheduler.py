@@ -3,13 +3,13 @@ start, missed prompts sent at start, and delivery through the front-end of the u
 from __future__ import annotations
 
 import io
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.frontends.console import ConsoleFrontend
-from bot.scheduler import PromptScheduler, missed_today, prompt_trigger
+from bot.scheduler import PromptScheduler, missed_day, prompt_trigger
 from bot.usecases.journal import JournalUseCase
 from bot.usecases.mood import MoodUseCase
 from storage.models import User
@@ -44,22 +44,26 @@ def test_a_prompt_time_inside_the_spring_gap_still_fires_that_day():
     assert fire.astimezone(LISBON).date().isoformat() == "2026-03-29"
 
 
-@pytest.mark.parametrize("now_utc, last_sent_today, expected", [
-    (datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc), False, True),    # 30 min late: send
-    (datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc), True, False),    # already sent today
-    (datetime(2026, 11, 25, 1, 31, tzinfo=timezone.utc), False, False),   # past midnight: a new day
-    (datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc), False, False),   # not yet time
+NOV_24, NOV_25 = date(2026, 11, 24), date(2026, 11, 25)
+
+
+@pytest.mark.parametrize("hour, minute, now_utc, last_sent, expected", [
+    (21, 30, datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc), None, NOV_24),     # 30 min late: send
+    (21, 30, datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc), NOV_24, None),     # already sent today
+    (21, 30, datetime(2026, 11, 25, 1, 31, tzinfo=timezone.utc), None, None),       # 4 h late: too late
+    (21, 30, datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc), None, None),       # not yet time
+    (23, 0, datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc), None, NOV_24),      # across midnight: yesterday's
+    (23, 0, datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc), NOV_24, None),      # ... unless it was sent
 ])
-def test_what_counts_as_a_missed_prompt(now_utc, last_sent_today, expected):
-    user = lisbon_user(21, 30)  # Lisbon is UTC+0 in November
-    last = now_utc.astimezone(LISBON).date() if last_sent_today else None
-    assert missed_today(user, now_utc, last) is expected
+def test_what_counts_as_a_missed_prompt(hour, minute, now_utc, last_sent, expected):
+    user = lisbon_user(hour, minute)  # Lisbon is UTC+0 in November
+    assert missed_day(user, now_utc, last_sent) == expected
 
 
 def test_a_prompt_more_than_the_grace_period_late_is_skipped():
     user = lisbon_user(18, 0)
-    assert not missed_today(user, datetime(2026, 11, 24, 21, 1, tzinfo=timezone.utc), None)
-    assert missed_today(user, datetime(2026, 11, 24, 20, 59, tzinfo=timezone.utc), None)
+    assert missed_day(user, datetime(2026, 11, 24, 21, 1, tzinfo=timezone.utc), None) is None
+    assert missed_day(user, datetime(2026, 11, 24, 20, 59, tzinfo=timezone.utc), None) == NOV_24
 
 
 def scheduler_with_console(db, classifier, now):
@@ -98,6 +102,24 @@ async def test_jobs_are_rebuilt_at_start_and_a_missed_prompt_is_sent_once(db, co
         assert await again.start() == 0 and "📝" not in out_again.getvalue()
     finally:
         await again.stop()
+
+
+async def test_a_prompt_missed_across_midnight_is_sent_for_its_own_day(db, counting):
+    night_owl = lisbon_user(23, 0, "owl")
+    await db.users.upsert(night_owl)
+    restart = datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc)  # down from 22:50 to 00:30
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: restart)
+    try:
+        assert await scheduler.start() == 1 and out.getvalue().count("📝") == 1
+        assert await db.prompts.last_sent_date(night_owl.ref) == NOV_24  # the day it asks about
+    finally:
+        await scheduler.stop()
+    # Tonight's 23:00 prompt still goes out: it is for the 25th.
+    tonight, _, out_tonight = scheduler_with_console(db, counting, lambda: restart + timedelta(hours=22, minutes=40))
+    try:
+        assert await tonight.start() == 1 and await db.prompts.last_sent_date(night_owl.ref) == NOV_25
+    finally:
+        await tonight.stop()
 
 
 async def test_fire_now_sends_a_prompt_and_unschedule_stops_the_job(db, counting):
