@@ -7,8 +7,10 @@ import logging
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from bot.config import Settings
-from bot.logs import configure_logging, secrets_of
+from bot.logs import RedactSecrets, configure_logging, secrets_of
 
 log = logging.getLogger("bot")
 
@@ -27,27 +29,56 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def refuse(message: str) -> int:
+    """A configuration the bot cannot start with: one line saying what to fix, exit status 2."""
+    print(f"moodbot could not start: {message}", file=sys.stderr)
+    return 2
+
+
+def settings_problem(error: ValidationError) -> str:
+    """'MAX_AUDIO_BYTES: Input should be a valid integer (got 'abc')' for each wrong setting."""
+    parts = []
+    for problem in error.errors():
+        name = str(problem["loc"][0]).upper() if problem["loc"] else "settings"
+        got = f" (got {problem['input']!r})" if isinstance(problem.get("input"), (str, int, float)) else ""
+        parts.append(f"{name}: {problem['msg']}{got}")
+    return "; ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        return refuse(settings_problem(error))
+    level = (args.log_level or settings.log_level).upper()
+    if level not in LOG_LEVELS:
+        return refuse(f"LOG_LEVEL: {level!r} is not one of {', '.join(LOG_LEVELS)}")
     from bot.app import App, LOG_FILE, log_salt
 
     data_dir = Path(settings.data_dir)
     console = args.console or (settings.telegram_token is None and settings.discord_token is None)
     # In the console, log lines would interleave with the chat: they go to a file under DATA_DIR.
     stream = None
-    if console:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        stream = open(data_dir / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
-    configure_logging(args.log_level or settings.log_level, secret_values=secrets_of(settings),
-                      salt=log_salt(data_dir), stream=stream)
+    try:
+        if console:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            stream = open(data_dir / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
+        salt = log_salt(data_dir)
+    except OSError as error:
+        return refuse(f"DATA_DIR {data_dir} is not a folder moodbot can write to ({error.strerror})")
+    secrets = secrets_of(settings)
+    configure_logging(level, secret_values=secrets, salt=salt, stream=stream)
     try:
         return asyncio.run(App(settings, force_console=args.console).run())
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # start-up failures: one readable line, the details in the log
         log.exception("app.failed")
-        print(f"moodbot could not start: {error}", file=sys.stderr)
+        print(f"moodbot could not start: {RedactSecrets(secrets).redact(str(error))}", file=sys.stderr)
         return 1
 
 

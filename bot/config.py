@@ -4,15 +4,19 @@ Tokens are `SecretStr`, so they never show in a repr or a log line.
 """
 from __future__ import annotations
 
+import string
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ALLOWED_HOSTS = (
     "open.spotify.com,spotify.link,youtube.com,www.youtube.com,m.youtube.com,"
     "music.youtube.com,youtu.be,youtube-nocookie.com,www.youtube-nocookie.com"
 )
+
+# What an AUDIO_SEARCH template may use (bot.sources.audio fills them).
+AUDIO_SEARCH_FIELDS = ("artists", "title", "spotify_id", "isrc")
 
 
 class Settings(BaseSettings):
@@ -51,15 +55,28 @@ class Settings(BaseSettings):
 
     # Which hosts a user's link may make the bot fetch (comma-separated).
     allowed_hosts: str = DEFAULT_ALLOWED_HOSTS
-    max_audio_bytes: int = 25 * 1024 * 1024
-    max_audio_duration_s: float = 20 * 60
+    max_audio_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    max_audio_duration_s: float = Field(default=20 * 60, gt=0)
 
     # Abuse limits for /mood.
-    mood_rate_per_user: int = 6  # requests per minute
-    mood_rate_per_place: int = 30  # requests per minute per server/group
-    mood_concurrent_per_user: int = 2
+    mood_rate_per_user: int = Field(default=6, ge=1)  # requests per minute
+    mood_rate_per_place: int = Field(default=30, ge=1)  # requests per minute per server/group
+    mood_concurrent_per_user: int = Field(default=2, ge=1)
 
     log_level: str = "INFO"
+
+    @field_validator("audio_search")
+    @classmethod
+    def _a_template_the_fetcher_can_fill(cls, template: str) -> str:
+        """Checked at start, not at the first /mood: '{artist}' or an unclosed brace would fail every search."""
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        except ValueError as error:
+            raise ValueError(f"not a valid template: {error}") from None
+        unknown = fields - set(AUDIO_SEARCH_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}; use {', '.join(f'{{{f}}}' for f in AUDIO_SEARCH_FIELDS)}")
+        return template
 
     @property
     def allowed_host_set(self) -> frozenset[str]:

@@ -153,6 +153,8 @@ class TelegramFrontend:
         # Updates run concurrently (/mood waits on the classifier), but a burst is answered in
         # arrival order and fetched only as fast as it is answered (telegram_flow).
         self.flow = UpdateFlow()
+        self._requests = (AiohttpRequest(CONNECTION_POOL_SIZE, pool_timeout=POOL_TIMEOUT_S),
+                          AiohttpRequest(1, gate=self.flow.gate))
         self.app: Application = (
             Application.builder()
             .token(settings.telegram_token.get_secret_value())
@@ -161,8 +163,8 @@ class TelegramFrontend:
             .rate_limiter(rate_limiter or BoundedRateLimiter(max_retries=MAX_RETRIES))
             .update_queue(self.flow.queue)
             .concurrent_updates(self.flow.processor)
-            .request(AiohttpRequest(CONNECTION_POOL_SIZE, pool_timeout=POOL_TIMEOUT_S))
-            .get_updates_request(AiohttpRequest(1, gate=self.flow.gate))  # one long poll at a time
+            .request(self._requests[0])
+            .get_updates_request(self._requests[1])  # one long poll at a time
             .job_queue(None)  # daily prompts are scheduled by bot.scheduler, not per front-end
             .build()
         )
@@ -170,10 +172,19 @@ class TelegramFrontend:
 
     # ---- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
-        await self.app.initialize()
-        await self.app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
-        await self.app.start()
-        await self.app.updater.start_polling(timeout=self.poll_timeout_s, drop_pending_updates=False)
+        try:
+            await self.app.initialize()
+        except BaseException:  # e.g. a rejected token: PTB leaves its HTTP sessions open
+            for request in self._requests:
+                await request.shutdown()
+            raise
+        try:
+            await self.app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+            await self.app.start()
+            await self.app.updater.start_polling(timeout=self.poll_timeout_s, drop_pending_updates=False)
+        except BaseException:
+            await self.stop()
+            raise
         log.info("telegram front-end polling as @%s", self.app.bot.username)
 
     async def stop(self) -> None:

@@ -36,6 +36,7 @@ from urllib.parse import quote, urlsplit
 import yt_dlp
 from yt_dlp.utils import download_range_func
 
+from bot.config import AUDIO_SEARCH_FIELDS
 from bot.sources import oggsection as ogg
 from bot.sources import webmsection as webm
 from bot.sources.downloadpool import DownloadPool, WorkerCrashedError, shared_pool
@@ -68,7 +69,7 @@ RANGE_MARGIN = 0.05  # extra bytes around the window, as a share of it: bit rate
 # A song at most this much longer than the section is fetched whole: cutting a 30 s window out of
 # a 35 s preview saves little and would hand the classifier a slightly different cut of it.
 WHOLE_FILE_SLACK_S = 15.0
-TEMPLATE_FIELDS = ("artists", "title", "spotify_id", "isrc")
+TEMPLATE_FIELDS = AUDIO_SEARCH_FIELDS
 PART_SUFFIXES = (".part", ".ytdl", ".temp")
 
 TOO_SLOW = "The download took too long — try again later."

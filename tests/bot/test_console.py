@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from urllib.parse import quote_plus
 
+import pytest
+
 
 from bot.frontends.console import ConsoleFrontend
 from bot.scheduler import PromptScheduler
@@ -173,6 +175,46 @@ def test_a_refused_database_login_stops_the_start_with_what_to_fix(tmp_path, mon
            "in MONGODB_URI." in result.stderr, result.stderr
     log = (tmp_path / "data" / "moodbot.log").read_text()
     assert "event=app.failed" in log and "Wrong-SENTINEL-pw" not in log + result.stderr  # redacted
+
+
+@pytest.mark.parametrize("setting, value, says", [
+    ("MAX_AUDIO_BYTES", "abc", "MAX_AUDIO_BYTES: Input should be a valid integer"),
+    ("MOOD_RATE_PER_USER", "0", "MOOD_RATE_PER_USER: Input should be greater than or equal to 1"),
+    ("AUDIO_SEARCH", "ytsearch5:{artist} - {title}", "AUDIO_SEARCH: Value error, unknown placeholder {artist}"),
+    ("LOG_LEVEL", "LOUD", "LOG_LEVEL: 'LOUD' is not one of DEBUG, INFO"),
+    ("DATA_DIR", "a-file", "DATA_DIR a-file is not a folder moodbot can write to"),
+])
+def test_a_bad_setting_stops_the_start_with_one_line_naming_it(tmp_path, setting, value, says):
+    (tmp_path / "a-file").write_text("not a folder")
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "DISCORD_TOKEN")}
+    env.update({"DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(REPO), setting: value})
+    result = subprocess.run([sys.executable, "-m", "bot"], input="/quit\n", capture_output=True, text=True,
+                            cwd=tmp_path, env=env, timeout=60)
+    assert result.returncode == 2 and result.stderr.startswith(f"moodbot could not start: {says}"), result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+async def test_a_rejected_telegram_token_is_not_printed(tmp_path, mongo_uri):
+    import asyncio
+
+    from tests.fakes.telegram_api import FakeTelegramBotAPI
+
+    fake = await FakeTelegramBotAPI().start()
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
+        env.update(DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO), MONGODB_URI=mongo_uri,
+                   TELEGRAM_TOKEN="654321:SENTINEL-not-the-fakes-token", TELEGRAM_API_URL=fake.base_url,
+                   TELEGRAM_FILE_URL=fake.base_file_url)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, cwd=tmp_path, env=env)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    finally:
+        await fake.stop()
+    stderr = err.decode()
+    assert proc.returncode == 1 and "moodbot could not start: The token `[REDACTED]` was rejected" in stderr, stderr
+    assert "SENTINEL" not in stderr + out.decode()
+    assert "Unclosed client session" not in stderr  # the failed start closed its HTTP sessions
 
 
 def test_python_m_bot_help():
