@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from inference.cliargs import at_least, positive_float
 from inference.pool import DEFAULT_WEIGHTS_DIR, Classifier, default_threads
 from inference.result import MOODS, InferenceError, ModelUnavailableError, MoodResult
 
@@ -42,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         "auto (default): main, with the ANN as fallback",
     )
     classify.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="weights directory")
-    classify.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
-    classify.add_argument("--timeout", type=float, default=20.0, help="seconds per file before the fallback")
+    classify.add_argument("--workers", type=at_least(1), default=None, help="worker processes (default: one per core)")
+    classify.add_argument("--timeout", type=positive_float, default=20.0, help="seconds per file before the fallback")
     commands.add_parser("train", help="train the models (needs torch); see `train --help`", add_help=False)
     return parser
 

@@ -40,6 +40,7 @@ from tqdm import tqdm
 from inference import audio
 from inference import embedding as E
 from inference import features as features_module
+from inference.cliargs import at_least
 from inference.audio import N_FRAMES, N_MELS, N_SEGMENTS, log_mel, select_section
 from inference.features import FEATURE_NAMES, N_FEATURES, handcrafted_features
 from inference.models import MoodMLP, ResNet18BiLSTM
@@ -900,20 +901,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", choices=("main", "ann", "both", "head", "all"), default="all",
                         help="both: the network and the ANN; head: the embedding head and the fusion "
                              "weights (needs a trained network and ANN in --out); all: the three")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--folds", type=int, default=None,
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help=f"the 4Q dataset folder, with labels.csv and audio/ (default {DEFAULT_DATA})")
+    parser.add_argument("--folds", type=at_least(2), default=None,
                         help=f"CV folds (default: ann {ANN_FOLDS}, main {MAIN_FOLDS})")
-    parser.add_argument("--epochs", type=int, default=None,
+    parser.add_argument("--epochs", type=at_least(1), default=None,
                         help=f"main: epochs of the schedule (default {MAIN_EPOCHS}); ann: max epochs "
                              f"(default {ANN_EPOCHS})")
-    parser.add_argument("--batch-size", type=int, default=MAIN_BATCH)
+    parser.add_argument("--batch-size", type=at_least(2), default=MAIN_BATCH)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--log-file", type=Path, default=DEFAULT_LOG)
-    parser.add_argument("--limit", type=int, default=None, help="use only this many clips (tests)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2, help="processes that build the cache")
-    return parser.parse_args(argv)
+    parser.add_argument("--limit", type=at_least(1), default=None, help="use only this many clips (tests)")
+    parser.add_argument("--threads", type=at_least(1), default=2)
+    parser.add_argument("--workers", type=at_least(1), default=2, help="processes that build the cache")
+    args = parser.parse_args(argv)
+    if not (args.data / "labels.csv").is_file():
+        parser.error(f"--data {args.data}: no labels.csv there (the 4Q dataset folder is expected)")
+    return args
 
 
 def setup_logging(log_file: Path) -> None:

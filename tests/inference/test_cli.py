@@ -30,6 +30,17 @@ def bad_file(tmp_path):
     return path
 
 
+@pytest.mark.parametrize("args, says", [
+    (("classify", "--workers", "-3", "x.wav"), "argument --workers: must be at least 1, not -3"),
+    (("classify", "--timeout", "0", "x.wav"), "argument --timeout: must be more than 0, not 0"),
+    (("train", "--folds", "1"), "argument --folds: must be at least 2, not 1"),
+    (("train", "--data", "/nonexistent"), "--data /nonexistent: no labels.csv there"),
+])
+def test_a_wrong_argument_is_a_usage_error_not_a_traceback(args, says):
+    done = run_cli(*args)
+    assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
 def test_help_lists_both_commands():
     done = run_cli("--help")
     assert done.returncode == 0
