@@ -99,6 +99,11 @@ def build_sources(settings: Settings):
             api_url=settings.spotify_api_url,
             auth_url=settings.spotify_auth_url,
         )
+    elif settings.spotify_client_id or settings.spotify_client_secret:
+        log.warning("spotify.half_configured: SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET are both needed; "
+                    "songs are searched on YouTube only and Spotify links are refused")
+    else:
+        log.info("spotify.off: no SPOTIFY_CLIENT_ID; songs are searched on YouTube only")
     fetcher = AudioFetcher(
         search_template=settings.audio_search,
         allowed_hosts=settings.allowed_host_set,

@@ -55,3 +55,12 @@ async def test_with_a_telegram_token_the_app_serves_telegram_and_stops_on_sigter
     assert "SENTINEL" not in logs  # the token never reaches a log line, even at DEBUG
     assert moodbot_processes(str(data_dir)) == []
     assert not Path(data_dir / "moodbot.log").exists()  # outside the console, logs go to stderr
+
+
+def test_a_half_set_spotify_configuration_is_said_in_the_log(caplog):
+    from bot.app import build_sources
+    from bot.config import Settings
+
+    resolver, _ = build_sources(Settings(_env_file=None, spotify_client_id="only-the-id"))
+    assert resolver is None
+    assert any("spotify.half_configured" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
