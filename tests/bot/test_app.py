@@ -61,6 +61,6 @@ def test_a_half_set_spotify_configuration_is_said_in_the_log(caplog):
     from bot.app import build_sources
     from bot.config import Settings
 
-    resolver, _ = build_sources(Settings(_env_file=None, spotify_client_id="only-the-id"))
+    resolver, _ = build_sources(Settings(_env_file=None, spotify_client_id="only-the-id", spotify_client_secret=None))
     assert resolver is None
     assert any("spotify.half_configured" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
