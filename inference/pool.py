@@ -63,6 +63,7 @@ BLAS_THREADS = 1
 # bot's event loop had waited up to 60 ms for a core in a burst of uncached songs.
 WORKER_NICE = 5
 WARM_UP_TIMEOUT_S = 180.0  # the first pool starts the fork server too: seconds on a busy machine
+CONNECT_TIMEOUT_S = 10.0  # a Dask scheduler that does not answer by then is down
 WARM_UP_HOLD_S = 0.05  # each warm-up job holds its worker a moment, so that every worker gets one
 CLOSE_GRACE_S = 5.0  # then workers still busy (a hung job) are killed
 # The fallback ANN runs in a process of its own, never behind the main model's queue. Not in a
@@ -326,7 +327,10 @@ class _DaskBackend:
 
         from inference import predict
 
-        self._client = await Client(self._address, asynchronous=True)
+        try:
+            self._client = await Client(self._address, asynchronous=True, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as error:  # nothing listens there, or it does not answer
+            raise ModelUnavailableError(f"The Dask scheduler at {self._address} cannot be reached ({error}).") from None
         try:
             versions = await asyncio.wait_for(
                 self._client.run(predict.main_model_version, self._weights_dir, self._threads),

@@ -34,3 +34,14 @@ async def test_a_dask_worker_answers_with_the_main_model(tiny_weights, clips, tm
     assert (first.model, first.model_version, first.fallback_reason) == ("main", TINY_VERSION, None)
     assert second.probabilities == first.probabilities
     assert (late.model, late.fallback_reason) == ("ann", FALLBACK_TIMEOUT)
+
+
+async def test_an_unreachable_dask_scheduler_leaves_the_fallback_answering(tiny_weights, clips, caplog):
+    from tests.dbserver import free_port
+
+    executor = f"dask://127.0.0.1:{free_port()}"  # nothing listens there
+    async with Classifier(tiny_weights, executor=executor, threads_per_worker=1) as classifier:
+        assert not classifier.main_model_available
+        answer = await classifier.classify(clips[0])
+    assert answer.model == "ann"
+    assert any("cannot be reached" in r.getMessage() for r in caplog.records)
