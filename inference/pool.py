@@ -26,6 +26,7 @@ import inspect
 import logging
 import multiprocessing
 import os
+import signal
 import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -109,9 +110,16 @@ def worker_context() -> multiprocessing.context.BaseContext:
 
 # --- Inside a worker process -------------------------------------------------------------------
 
+def ignore_terminal_interrupt() -> None:
+    """Ctrl-C in a terminal interrupts the whole process group. The bot handles it, closing its
+    pools; a worker interrupted mid-job would only print a traceback over the user's terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _init_worker(weights_dir: str, threads: int) -> None:
     """Worker initializer: lower the worker's CPU priority and limit the numeric libraries'
     threads, then load the main model once."""
+    ignore_terminal_interrupt()
     os.nice(WORKER_NICE)
     for name in THREAD_ENV_VARS:
         os.environ[name] = str(threads)
@@ -128,6 +136,7 @@ def _init_worker(weights_dir: str, threads: int) -> None:
 
 def _init_ann_worker(weights_dir: str) -> None:
     """Fallback worker initializer: low priority, one thread, the ANN loaded and warmed once."""
+    ignore_terminal_interrupt()
     os.nice(WORKER_NICE)
     for name in THREAD_ENV_VARS:
         os.environ[name] = "1"

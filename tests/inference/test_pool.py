@@ -75,6 +75,19 @@ async def test_workers_run_at_a_lower_cpu_priority_than_the_bot(classifier):
 
 
 @in_module_loop
+async def test_ctrl_c_in_the_terminal_is_left_to_the_bot(classifier, clips):
+    """SIGINT reaches every process of the terminal's group; the workers leave it to the bot."""
+    import signal
+
+    pids = classifier.worker_pids + classifier.ann_worker_pids
+    for pid in pids:
+        os.kill(pid, signal.SIGINT)
+    await asyncio.sleep(0.5)
+    assert sorted(classifier.worker_pids + classifier.ann_worker_pids) == sorted(pids)
+    assert (await classifier.classify(clips[0])).model == "main"
+
+
+@in_module_loop
 async def test_concurrent_files_all_get_an_answer(classifier, clips):
     results = await asyncio.gather(*(classifier.classify(clip) for clip in clips))
     assert [r.model for r in results] == ["main"] * len(clips)
