@@ -69,6 +69,12 @@ class WarmingClassifier:
         await self.classifier.close()
 
 
+def hosts_of(uri: str) -> str:
+    """The host part of a MongoDB URI, without the user and password: "db1:27017,db2:27017"."""
+    netloc = uri.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
+    return netloc.rsplit("@", 1)[-1] or "(none)"
+
+
 async def _maybe_await(value):
     return await value if inspect.isawaitable(value) else value
 
@@ -173,6 +179,7 @@ class App:
 
     async def _start(self, stack: contextlib.AsyncExitStack):
         from storage.database import Database
+        from storage.models import DatabaseLoginError, StorageError
         from storage.outbox import JournalOutbox, JournalWriter
 
         settings = self.settings
@@ -188,9 +195,16 @@ class App:
             uri = server.uri
         else:
             uri = settings.mongodb_uri.get_secret_value()
-        db = await Database.connect(uri, settings.mongodb_database)
-        stack.push_async_callback(db.close)
-        await db.init()
+        try:
+            db = await Database.connect(uri, settings.mongodb_database)
+            stack.push_async_callback(db.close)
+            await db.init()
+        except StorageError as error:
+            if settings.mongodb_uri is None or isinstance(error, DatabaseLoginError):  # that one names what to fix
+                raise
+            # A chat user's words ("try again shortly") don't tell an operator what to check.
+            raise StorageError(f"{error} Check MONGODB_URI: the server at {hosts_of(uri)} must be "
+                               "reachable from here.") from error
 
         from inference.pool import Classifier
 
