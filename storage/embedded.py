@@ -7,6 +7,7 @@ as it would to mongod.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -26,6 +27,16 @@ START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 POLL_INTERVAL_S = 0.05
 LOG_TAIL_CHARS = 800
+IN_USE_SIGN = "already being managed by another process"  # the storage engine's lock on DATA_DIR/db
+# Linux: the server gets SIGTERM when the bot dies, even by SIGKILL (an OOM kill), instead of
+# living on as an orphan that keeps DATA_DIR locked. The launcher sets it, then becomes the server.
+PR_SET_PDEATHSIG = 1
+DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(%d, signal.SIGTERM)\n"
+    "if os.getppid() != int(sys.argv[1]): sys.exit(1)  # the bot died before the line above\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n" % PR_SET_PDEATHSIG
+)
 
 
 class EmbeddedServerError(StorageError):
@@ -74,6 +85,7 @@ class EmbeddedServer:
         self.sync_on_commit = sync_on_commit
         self.port: int | None = None
         self._proc: subprocess.Popen | None = None
+        self._log_start = 0
 
     @property
     def uri(self) -> str:
@@ -93,6 +105,9 @@ class EmbeddedServer:
                    "--storage-path", str(self.storage_path), "--log-level", "WARNING"]
         if self.sync_on_commit:
             command.append("--sync-on-commit")
+        if sys.platform.startswith("linux"):
+            command = [sys.executable, "-c", DIE_WITH_PARENT, str(os.getpid()), *command]
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as server_log:
             # Its own session: a Ctrl-C meant for the bot does not kill the database first.
             self._proc = subprocess.Popen(command, stdout=server_log, stderr=server_log,
@@ -108,9 +123,15 @@ class EmbeddedServer:
             if self._proc.poll() is not None:
                 code = self._proc.returncode
                 self._proc = None
+                said = self._log_tail()
+                if IN_USE_SIGN in said:
+                    raise EmbeddedServerError(
+                        f"DATA_DIR {self.data_dir} is in use: another moodbot, or a secantusd-py left "
+                        "behind by one, has its database open. Stop it, or give this one another DATA_DIR.")
+                last = said.splitlines()[-1] if said else "(nothing)"
                 raise EmbeddedServerError(
-                    f"The embedded database exited at start (code {code}): {self._log_tail()}"
-                )
+                    f"The embedded database exited at start (code {code}); the last line of "
+                    f"{self.log_path}: {last}")
             if accepts_connections(self.port):
                 return
             time.sleep(POLL_INTERVAL_S)
@@ -118,10 +139,13 @@ class EmbeddedServer:
         raise EmbeddedServerError("The embedded database did not start in time.")
 
     def _log_tail(self) -> str:
+        """What the server wrote during this start (the log file holds earlier runs too)."""
         try:
-            return self.log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:].strip()
+            with open(self.log_path, "rb") as server_log:
+                server_log.seek(self._log_start)
+                return server_log.read().decode(errors="replace")[-LOG_TAIL_CHARS:].strip()
         except OSError:
-            return "(no log)"
+            return ""
 
     def stop(self) -> None:
         """Terminate (the server flushes and closes its storage), kill if it does not exit."""

@@ -45,3 +45,42 @@ def test_a_clear_error_when_the_server_is_not_installed(tmp_path, monkeypatch):
 def test_uri_before_start_is_a_readable_error(tmp_path):
     with pytest.raises(EmbeddedServerError):
         EmbeddedServer(tmp_path).uri
+
+
+def test_a_data_dir_in_use_is_said_in_one_line(tmp_path):
+    with EmbeddedServer(tmp_path):
+        with pytest.raises(EmbeddedServerError) as caught:
+            EmbeddedServer(tmp_path).start()
+    message = str(caught.value)
+    assert message.startswith(f"DATA_DIR {tmp_path} is in use: another moodbot") and "\n" not in message
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux only")
+def test_the_server_does_not_outlive_a_killed_bot(tmp_path):
+    """An OOM kill (SIGKILL) of the bot must not leave the database running with DATA_DIR locked."""
+    import os
+    import signal
+    import subprocess
+    import time as clock
+
+    from tests.conftest import REPO
+
+    bot = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from storage.embedded import EmbeddedServer; "
+                               "s = EmbeddedServer(sys.argv[1]).start(); print(s._proc.pid, flush=True); "
+                               "time.sleep(120)", str(tmp_path)],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    server_pid = int(bot.stdout.readline())
+    os.kill(bot.pid, signal.SIGKILL)
+    bot.wait()
+    deadline = clock.monotonic() + 15
+    while clock.monotonic() < deadline:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            break
+        clock.sleep(0.1)
+    else:
+        os.kill(server_pid, signal.SIGKILL)
+        pytest.fail("the embedded database outlived the killed bot")
+    EmbeddedServer(tmp_path).start().stop()  # and the next start finds DATA_DIR free
