@@ -70,6 +70,14 @@ def test_a_long_note_is_shortened_in_the_list_at_a_word_boundary():
     assert len(text) < 2000  # fits one Discord message, and Telegram's 4096
 
 
+def test_an_error_quoting_what_the_user_typed_shows_it_as_typed_on_discord():
+    from bot.frontends.discord.rendering import message_parts
+    from bot.replies import ErrorReply
+
+    parts = message_parts(ErrorReply("I couldn't find “__Intro__ *live*” on Spotify."))
+    assert parts["content"] == "I couldn't find “\\_\\_Intro\\_\\_ \\*live\\*” on Spotify."
+
+
 def test_the_console_says_a_queued_entry_is_safe_once():
     import io
 

@@ -13,6 +13,7 @@ import discord
 from bot.frontends import render
 from bot.replies import (
     Chart,
+    ErrorReply,
     ExportReply,
     JournalEntryView,
     JournalListReply,
@@ -127,6 +128,8 @@ def message_parts(reply: object) -> dict:
         case ExportReply():
             return {"content": render.reply_text(reply),
                     "files": [discord.File(io.BytesIO(reply.data), filename=reply.filename)]}
+        case ErrorReply():  # it may quote what the user typed: "I couldn't find “__x__”"
+            return {"content": clip(escape(render.reply_text(reply)))}
     return {"content": clip(render.reply_text(reply))}
 
 
