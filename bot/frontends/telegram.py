@@ -438,6 +438,9 @@ class TelegramFrontend:
         chat, user = update.effective_chat, update.effective_user
         if chat.type not in GROUP_TYPES:
             return False
+        sender = update.effective_message.sender_chat
+        if sender is not None and sender.id == chat.id:  # posted as the group: only its admins can
+            return True
         cache: dict[int, tuple[bool, float]] = context.chat_data.setdefault("admins", {})
         cached = cache.get(user.id)
         if cached and cached[1] > time.monotonic():

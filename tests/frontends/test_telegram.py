@@ -294,6 +294,14 @@ async def test_an_anonymous_admin_cannot_use_personal_commands(telegram, db):
     assert await db.users.get(UserRef("telegram", "1087968824")) is None
 
 
+async def test_an_anonymous_admin_may_switch_the_group_playlists(telegram, db):
+    """Only a group's admins can post as the group, so such a message is an admin's."""
+    fake, _ = telegram
+    await fake.user_sends("/serverplaylist off", chat=GROUP, anonymous=True)
+    assert "admin" not in (await fake.wait_for("sendMessage")).text.lower()
+    assert (await db.servers.get(f"telegram:{GROUP}")).playlist_enabled is False
+
+
 async def test_group_commands_stay_usable_in_groups(telegram):
     fake, _ = telegram
     await fake.user_sends("/share off", chat=GROUP, user=ALICE)
