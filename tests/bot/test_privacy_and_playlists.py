@@ -2,7 +2,9 @@
 (export, forget)."""
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import pytest
 
@@ -143,8 +145,13 @@ async def test_an_entry_waiting_in_the_outbox_is_exported_and_forgotten_too(coun
         saved = await usecases.journal.answer(ALICE_DM, "my private words", attachment(clip_paths[0]))
         assert saved.queued and writer.outbox.pending() == 1
         server = DBServer(port=server.port, storage_path=storage_path).start()  # back, not drained yet
+        deadline = time.monotonic() + 20
+        while isinstance(exported := await usecases.privacy.export(ALICE_DM), ErrorReply):  # the client reconnects
+            assert time.monotonic() < deadline, exported
+            await asyncio.sleep(0.1)
+        assert writer.outbox.pending() == 1  # nothing drained it meanwhile
 
-        exported = json.loads((await usecases.privacy.export(ALICE_DM)).data)
+        exported = json.loads(exported.data)
         assert [e["note"] for e in exported["journal"]] == ["my private words"]
 
         done = await usecases.privacy.forget(ALICE_DM, confirmed=True)
