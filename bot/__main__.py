@@ -30,6 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+NO_TOKENS_NOTICE = ("moodbot: no DISCORD_TOKEN or TELEGRAM_TOKEN is set, so the console front-end runs "
+                    "and reads its commands from standard input.")
 
 
 def refuse(message: str) -> int:
@@ -72,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         return refuse(f"DATA_DIR {data_dir} is not a folder moodbot can write to ({error.strerror})")
     secrets = secrets_of(settings)
     configure_logging(level, secret_values=secrets, salt=salt, stream=stream)
+    if console and not args.console and not sys.stdin.isatty():
+        # E.g. a container started without tokens: its stdin is empty, so the console ends at once.
+        print(NO_TOKENS_NOTICE, file=sys.stderr)
     try:
         return asyncio.run(App(settings, force_console=args.console).run())
     except KeyboardInterrupt:

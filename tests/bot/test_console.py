@@ -17,6 +17,7 @@ from urllib.parse import quote_plus
 import pytest
 
 
+from bot.__main__ import NO_TOKENS_NOTICE
 from bot.frontends.console import ConsoleFrontend
 from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
@@ -153,6 +154,8 @@ def test_python_m_bot_prints_the_commands_and_exits_cleanly(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "/mood <song | Spotify link | YouTube link>" in result.stdout and "/forget" in result.stdout
     assert result.stdout.rstrip().endswith("Bye!")
+    # Not a terminal (a pipe here; in a container without tokens, nothing): it says why a console runs.
+    assert result.stderr.splitlines() == [NO_TOKENS_NOTICE]
     assert (data_dir / "db").is_dir()  # the embedded database lived under DATA_DIR
     log = (data_dir / "moodbot.log").read_text()
     assert "event=app.started" in log and "event=app.stopping" in log, log
