@@ -86,6 +86,8 @@ BOT_API_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 PRIVATE_ONLY = "/{command} works in a private chat with me, to keep your data to yourself: https://t.me/{bot}"
 POST_AS_YOURSELF = "Post as yourself to use this."
 UNKNOWN_COMMAND = "I don't know that command. Type /help to see what I can do."
+A_PICTURE = ("That's a picture, and I listen to music: send /mood with a song's name or link, or an "
+             "audio or video file.")
 TEXT_HINT = ("To get a song's mood, send /mood <song> or an audio file; "
              "to answer your journal prompt, reply to it.")
 FORGET_CANCELLED = "Nothing was deleted."
@@ -117,7 +119,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("help", "What moodbot can do"),
 )
 
-AUDIO_FILTER = filters.AUDIO | filters.VOICE | filters.Document.ALL
+# What can carry a song: audio, a voice note, a file, and a video's or video note's sound track.
+AUDIO_FILTER = filters.AUDIO | filters.VOICE | filters.Document.ALL | filters.VIDEO | filters.VIDEO_NOTE
 NEW_MESSAGE = filters.UpdateType.MESSAGE  # not edits, not channel posts
 
 
@@ -224,9 +227,9 @@ class TelegramFrontend:
         # Other private text: a hint (in groups, the bot only listens to commands).
         app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, self.on_private_text))
         # Audio sent privately, or in a group with a /mood caption, gets classified.
-        app.add_handler(MessageHandler(
-            NEW_MESSAGE & AUDIO_FILTER & (filters.ChatType.PRIVATE | filters.CaptionRegex(r"^/mood(@\w+)?\b")),
-            self.on_mood))
+        asked = filters.ChatType.PRIVATE | filters.CaptionRegex(r"^/mood(@\w+)?\b")
+        app.add_handler(MessageHandler(NEW_MESSAGE & AUDIO_FILTER & asked, self.on_mood))
+        app.add_handler(MessageHandler(NEW_MESSAGE & filters.PHOTO & asked, self.on_picture))
         app.add_error_handler(self.on_error)
 
     # ---- handlers --------------------------------------------------------------------------------
@@ -235,6 +238,10 @@ class TelegramFrontend:
 
     async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text(UNKNOWN_COMMAND)
+
+    async def on_picture(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not addressed_elsewhere(update.effective_message, context.bot.username):
+            await update.effective_message.reply_text(A_PICTURE)
 
     async def on_private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text(TEXT_HINT)
@@ -579,13 +586,17 @@ def addressed_elsewhere(message: Message, bot_username: str | None) -> bool:
 
 
 def audio_of(message: Message):
-    """(media object, file name) of the message's audio, voice note or document, else None."""
+    """(media object, file name) of the message's audio, voice note, document or video, else None."""
     if message.audio:
         return message.audio, message.audio.file_name or "audio.mp3"
     if message.voice:
         return message.voice, "voice.ogg"
     if message.document:
         return message.document, message.document.file_name or "audio"
+    if message.video:
+        return message.video, message.video.file_name or "video.mp4"
+    if message.video_note:
+        return message.video_note, "video-note.mp4"
     return None
 
 

@@ -155,6 +155,20 @@ async def test_an_attached_clip_is_classified(telegram, classifier, songs):
     assert fake.calls_of("download")  # the file really came through the Bot API's file URL
 
 
+async def test_the_sound_of_a_video_is_classified(telegram, classifier, songs, tmp_path):
+    import subprocess
+
+    fake, _ = telegram
+    song = songs[4]
+    video = tmp_path / "clip.mp4"  # a phone video: a picture track and the song as its sound
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "color=black:s=64x64:r=5",
+                    "-i", str(song.path), "-shortest", "-c:v", "mpeg4", "-c:a", "aac", str(video)], check=True)
+    expected = (await classifier.classify(video)).mood
+    await fake.user_sends(None, video=fake.audio_attachment(video, file_name="clip.mp4", kind="video"))
+    answer = await fake.wait_for_reply(lambda c: "Mood:" in c.text, timeout=SLOW_S)
+    assert told_mood(answer.text) == expected
+
+
 async def test_a_429_from_telegram_is_waited_out(telegram, songs):
     fake, _ = telegram
     fake.fail_next("sendMessage", times=1, retry_after=1)  # the status, or a cached song's answer

@@ -140,6 +140,8 @@ class FakeTelegramBotAPI(BotAPIAddress):
         audio: dict | None = None,
         voice: dict | None = None,
         document: dict | None = None,
+        video: dict | None = None,
+        photo: list[dict] | None = None,
         first_name: str = "Alice",
         anonymous: bool = False,
     ) -> dict:
@@ -157,8 +159,8 @@ class FakeTelegramBotAPI(BotAPIAddress):
         if anonymous:
             message["from"] = dict(ANONYMOUS_ADMIN)
             message["sender_chat"] = self._chat(chat, chat_type)
-        text_key, entities_key = ("caption", "caption_entities") if (audio or voice or document) else (
-            "text", "entities")
+        media = audio or voice or document or video or photo
+        text_key, entities_key = ("caption", "caption_entities") if media else ("text", "entities")
         if text is not None:
             message[text_key] = text
             if text.startswith("/"):
@@ -170,7 +172,8 @@ class FakeTelegramBotAPI(BotAPIAddress):
                 "from": {"id": BOT_ID, "is_bot": True, "first_name": "moodbot", "username": BOT_USERNAME},
                 "text": "(prompt)",
             }
-        for key, value in (("audio", audio), ("voice", voice), ("document", document)):
+        for key, value in (("audio", audio), ("voice", voice), ("document", document), ("video", video),
+                           ("photo", photo)):
             if value is not None:
                 message[key] = value
         return await self._push({"message": message})
@@ -186,18 +189,25 @@ class FakeTelegramBotAPI(BotAPIAddress):
 
     def audio_attachment(self, content: bytes | Path, *, file_name: str = "song.ogg",
                          kind: str = "audio", file_size: int | None = None) -> dict:
-        """An `audio`/`voice`/`document` object for `user_sends`, backed by a downloadable file."""
+        """An `audio`/`voice`/`document`/`video` object for `user_sends`, backed by a downloadable file."""
         data = content.read_bytes() if isinstance(content, Path) else content
         file_id = self.add_file(data, Path(file_name).suffix)
         if file_size is not None:  # a big file, without the test holding its bytes
             self._sizes[file_id] = file_size
         obj = {"file_id": file_id, "file_unique_id": file_id[1:9],
                "file_size": len(data) if file_size is None else file_size, "mime_type": "audio/ogg"}
-        if kind in ("audio", "voice"):
+        if kind in ("audio", "voice", "video"):
             obj["duration"] = 30
-        if kind in ("audio", "document"):
+        if kind in ("audio", "document", "video"):
             obj["file_name"] = file_name
+        if kind == "video":
+            obj.update(width=64, height=64, mime_type="video/mp4")
         return obj
+
+    def photo_attachment(self) -> list[dict]:
+        """A `photo` (its sizes) for `user_sends`."""
+        file_id = self.add_file(b"\x89PNG\r\n\x1a\n", ".png")
+        return [{"file_id": file_id, "file_unique_id": file_id[1:9], "width": 64, "height": 64, "file_size": 8}]
 
     async def user_clicks(self, data: str, *, message: dict | Call, user: int = 42,
                           chat: int | None = None) -> dict:

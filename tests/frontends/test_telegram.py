@@ -12,6 +12,7 @@ from telegram import Chat, Message
 from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.telegram import (
+    A_PICTURE,
     COMMANDS,
     GROUP_MOOD_USAGE,
     JOURNAL_USAGE,
@@ -300,6 +301,14 @@ async def test_an_anonymous_admin_may_switch_the_group_playlists(telegram, db):
     await fake.user_sends("/serverplaylist off", chat=GROUP, anonymous=True)
     assert "admin" not in (await fake.wait_for("sendMessage")).text.lower()
     assert (await db.servers.get(f"telegram:{GROUP}")).playlist_enabled is False
+
+
+async def test_a_picture_sent_for_its_mood_is_answered_not_ignored(telegram):
+    fake, _ = telegram
+    await fake.user_sends("/mood", photo=fake.photo_attachment(), chat=GROUP, user=ALICE)
+    assert (await fake.wait_for("sendMessage")).text == A_PICTURE
+    await fake.user_sends(None, photo=fake.photo_attachment())  # privately, no caption needed
+    assert (await fake.wait_for("sendMessage")).text == A_PICTURE
 
 
 async def test_group_commands_stay_usable_in_groups(telegram):
