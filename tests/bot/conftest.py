@@ -55,6 +55,51 @@ async def db(mongo_uri, db_name):
     await database.close()
 
 
+class Outage:
+    """A database server on files of its own that a test takes down (`down`) and brings back on the
+    same port and data (`up`); its client fails fast while it is down, and the journal's outbox
+    writer queues what cannot be written."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        from storage.outbox import JournalOutbox, JournalWriter
+        from tests.dbserver import DBServer
+
+        self._storage_path = str(tmp_path / "db")
+        self._server_class = DBServer
+        self.server = DBServer(storage_path=self._storage_path).start()
+        self.outbox_path = tmp_path / "outbox.jsonl"
+        self.db: Database | None = None
+        self.writer: JournalWriter | None = None
+        self._writer_class, self._outbox_class = JournalWriter, JournalOutbox
+
+    async def connect(self) -> "Outage":
+        self.db = await Database.connect(self.server.uri, "outage", server_selection_timeout_ms=300)
+        await self.db.init()
+        self.writer = self._writer_class(self.db.journal, self._outbox_class(self.outbox_path))
+        return self
+
+    def down(self) -> None:
+        self.server.stop(kill=True)
+
+    def up(self) -> None:
+        self.server = self._server_class(port=self.server.port, storage_path=self._storage_path).start()
+
+    async def close(self) -> None:
+        if self.db is not None:
+            await self.db.close()
+        self.server.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def outage(tmp_path):
+    """A database that the test can take down and bring back: see `Outage`."""
+    down_and_up = Outage(tmp_path)
+    try:
+        yield await down_and_up.connect()
+    finally:
+        await down_and_up.close()
+
+
 @pytest.fixture(scope="session")
 def clip_paths(shared_data) -> list[Path]:
     return [shared_data / "audio" / name for name in CLIPS]

@@ -190,80 +190,57 @@ async def test_an_empty_journal_with_prompts_on_says_when_the_next_one_comes(db,
     assert (await journal.list(ALICE_DM)).prompt_at is None
 
 
-async def test_with_the_database_down_an_answer_is_kept_and_appears_later(counting, classifier, clip_paths, tmp_path):
+async def test_with_the_database_down_an_answer_is_kept_and_appears_later(counting, classifier, clip_paths, outage):
     import asyncio
     import time as time_module
 
-    from storage.database import Database
-    from storage.outbox import JournalOutbox, JournalWriter
-    from tests.dbserver import DBServer
+    db, writer = outage.db, outage.writer
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), writer=writer)
+    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
+    await journal.prompt_delivered(prompt.prompt_id, "901")
 
-    storage_path = str(tmp_path / "db")
-    server = DBServer(storage_path=storage_path).start()
-    db = await Database.connect(server.uri, "outage", server_selection_timeout_ms=300)
-    try:
-        await db.init()
-        writer = JournalWriter(db.journal, JournalOutbox(tmp_path / "outbox.jsonl"))
-        journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), writer=writer)
-        await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
-        prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
-        await journal.prompt_delivered(prompt.prompt_id, "901")
+    outage.down()  # the database goes down before the user answers
+    saved = await journal.answer(ALICE_DM, "still here", attachment(clip_paths[0]), prompt_message_id="901")
 
-        server.stop(kill=True)  # the database goes down before the user answers
-        saved = await journal.answer(ALICE_DM, "still here", attachment(clip_paths[0]), prompt_message_id="901")
+    assert isinstance(saved, JournalSavedReply) and saved.queued is True
+    assert saved.phrase == prompt.phrase
+    assert saved.mood.mood == (await classifier.classify(clip_paths[0])).mood
+    assert writer.outbox.pending() == 1
 
-        assert isinstance(saved, JournalSavedReply) and saved.queued is True
-        assert saved.phrase == prompt.phrase
-        assert saved.mood.mood == (await classifier.classify(clip_paths[0])).mood
-        assert writer.outbox.pending() == 1
-
-        server = DBServer(port=server.port, storage_path=storage_path).start()
-        drained, deadline = 0, time_module.monotonic() + 10
-        while writer.outbox.pending() and time_module.monotonic() < deadline:  # the client reconnects
-            drained += await writer.drain()
-            await asyncio.sleep(0.1)
-        assert drained == 1 and writer.outbox.pending() == 0
-        listing = await journal.list(ALICE_DM)
-        assert listing.total == 1 and listing.entries[0].note == "still here"
-        # The prompt could not be marked answered while the database was down; answering it again
-        # does not add a second song to it.
-        again = await journal.answer(ALICE_DM, "twice", attachment(clip_paths[0]))
-        assert isinstance(again, ErrorReply) and "already answered" in again.message
-        assert (await journal.list(ALICE_DM)).total == 1
-    finally:
-        await db.close()
-        server.stop()
+    outage.up()
+    drained, deadline = 0, time_module.monotonic() + 10
+    while writer.outbox.pending() and time_module.monotonic() < deadline:  # the client reconnects
+        drained += await writer.drain()
+        await asyncio.sleep(0.1)
+    assert drained == 1 and writer.outbox.pending() == 0
+    listing = await journal.list(ALICE_DM)
+    assert listing.total == 1 and listing.entries[0].note == "still here"
+    # The prompt could not be marked answered while the database was down; answering it again
+    # does not add a second song to it.
+    again = await journal.answer(ALICE_DM, "twice", attachment(clip_paths[0]))
+    assert isinstance(again, ErrorReply) and "already answered" in again.message
+    assert (await journal.list(ALICE_DM)).total == 1
 
 
-async def test_a_prompt_sent_before_a_restart_is_still_answerable_in_an_outage(counting, clip_paths, tmp_path):
+async def test_a_prompt_sent_before_a_restart_is_still_answerable_in_an_outage(counting, clip_paths, outage):
     """The process that sent the prompt is gone; the new one recalls open prompts at start, so an
     answer during a later outage is queued in the outbox rather than refused."""
-    from storage.database import Database
-    from storage.outbox import JournalOutbox, JournalWriter
-    from tests.dbserver import DBServer
+    db, writer = outage.db, outage.writer
+    before = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None))
+    await before.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    prompt = await before.make_prompt(await db.users.get(ALICE_REF))
+    await before.prompt_delivered(prompt.prompt_id, "902")
+    old = await before.make_prompt(await db.users.get(ALICE_REF))
+    await db.prompts.mark_answered(old.prompt_id)  # answered prompts are not recalled
 
-    server = DBServer(storage_path=str(tmp_path / "db")).start()
-    db = await Database.connect(server.uri, "restart", server_selection_timeout_ms=300)
-    try:
-        await db.init()
-        before = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None))
-        await before.enable(ALICE_DM, "21:30", "Europe/Lisbon")
-        prompt = await before.make_prompt(await db.users.get(ALICE_REF))
-        await before.prompt_delivered(prompt.prompt_id, "902")
-        old = await before.make_prompt(await db.users.get(ALICE_REF))
-        await db.prompts.mark_answered(old.prompt_id)  # answered prompts are not recalled
+    after = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), writer=writer)  # the restart
+    assert await after.recall_open_prompts() == 1
 
-        writer = JournalWriter(db.journal, JournalOutbox(tmp_path / "outbox.jsonl"))
-        after = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), writer=writer)  # the restart
-        assert await after.recall_open_prompts() == 1
-
-        server.stop(kill=True)
-        saved = await after.answer(ALICE_DM, "after the restart", attachment(clip_paths[0]), prompt_message_id="902")
-        assert isinstance(saved, JournalSavedReply) and saved.queued is True
-        assert saved.phrase == prompt.phrase and writer.outbox.pending() == 1
-    finally:
-        await db.close()
-        server.stop()
+    outage.down()
+    saved = await after.answer(ALICE_DM, "after the restart", attachment(clip_paths[0]), prompt_message_id="902")
+    assert isinstance(saved, JournalSavedReply) and saved.queued is True
+    assert saved.phrase == prompt.phrase and writer.outbox.pending() == 1
 
 
 async def test_recall_takes_only_recent_open_prompts(db, counting):

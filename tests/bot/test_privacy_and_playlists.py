@@ -123,42 +123,30 @@ async def test_forget_counts_what_it_deleted_in_plain_english(db, usecases):
     assert "(0 records)" in (await usecases.privacy.forget(BOB, confirmed=True)).text
 
 
-async def test_an_entry_waiting_in_the_outbox_is_exported_and_forgotten_too(counting, clip_paths, tmp_path):
+async def test_an_entry_waiting_in_the_outbox_is_exported_and_forgotten_too(counting, clip_paths, outage):
     """An answer given while the database was down waits in the local outbox. It is the user's data:
     /export shows it, and /forget removes it, so it can't reach the database afterwards."""
-    from storage.database import Database
-    from storage.outbox import JournalOutbox, JournalWriter
-    from tests.dbserver import DBServer
+    db, writer = outage.db, outage.writer
+    usecases = build_usecases(db, counting, fetcher=None, writer=writer)
+    alice = UserRef(ALICE_DM.platform, ALICE_DM.user_id)
+    await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    await usecases.journal.make_prompt(await db.users.get(alice))
 
-    storage_path = str(tmp_path / "db")
-    server = DBServer(storage_path=storage_path).start()
-    db = await Database.connect(server.uri, "outage", server_selection_timeout_ms=300)
-    try:
-        await db.init()
-        writer = JournalWriter(db.journal, JournalOutbox(tmp_path / "outbox.jsonl"))
-        usecases = build_usecases(db, counting, fetcher=None, writer=writer)
-        alice = UserRef(ALICE_DM.platform, ALICE_DM.user_id)
-        await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
-        await usecases.journal.make_prompt(await db.users.get(alice))
+    outage.down()
+    saved = await usecases.journal.answer(ALICE_DM, "my private words", attachment(clip_paths[0]))
+    assert saved.queued and writer.outbox.pending() == 1
+    outage.up()  # back, not drained yet
+    deadline = time.monotonic() + 20
+    while isinstance(exported := await usecases.privacy.export(ALICE_DM), ErrorReply):  # the client reconnects
+        assert time.monotonic() < deadline, exported
+        await asyncio.sleep(0.1)
+    assert writer.outbox.pending() == 1  # nothing drained it meanwhile
 
-        server.stop(kill=True)
-        saved = await usecases.journal.answer(ALICE_DM, "my private words", attachment(clip_paths[0]))
-        assert saved.queued and writer.outbox.pending() == 1
-        server = DBServer(port=server.port, storage_path=storage_path).start()  # back, not drained yet
-        deadline = time.monotonic() + 20
-        while isinstance(exported := await usecases.privacy.export(ALICE_DM), ErrorReply):  # the client reconnects
-            assert time.monotonic() < deadline, exported
-            await asyncio.sleep(0.1)
-        assert writer.outbox.pending() == 1  # nothing drained it meanwhile
+    exported = json.loads(exported.data)
+    assert [e["note"] for e in exported["journal"]] == ["my private words"]
 
-        exported = json.loads(exported.data)
-        assert [e["note"] for e in exported["journal"]] == ["my private words"]
-
-        done = await usecases.privacy.forget(ALICE_DM, confirmed=True)
-        assert done.text.startswith("Done") and writer.outbox.pending() == 0
-        await writer.drain()
-        assert await db.journal.count(alice) == 0
-        assert "my private words" not in (tmp_path / "outbox.jsonl").read_text()
-    finally:
-        await db.close()
-        server.stop()
+    done = await usecases.privacy.forget(ALICE_DM, confirmed=True)
+    assert done.text.startswith("Done") and writer.outbox.pending() == 0
+    await writer.drain()
+    assert await db.journal.count(alice) == 0
+    assert "my private words" not in outage.outbox_path.read_text()

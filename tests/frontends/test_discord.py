@@ -392,15 +392,21 @@ async def test_song_titles_and_notes_show_as_typed_not_as_markdown(discord_bot, 
     assert r"\_\_Intro\_\_ (feat. \*NSYNC\*)" in listed and r"so \*good\*" in listed
 
 
-async def test_a_long_journal_list_fits_one_message_without_cutting_an_entry(discord_bot, db):
-    fake, _ = discord_bot
+async def add_ten_days(db, *, title, note) -> None:
+    """Alice's journal entries of 2026-11-01 to 2026-11-10, titles and notes made from the day."""
     for day in range(10):
         await db.journal.add(JournalEntry(
             user=UserRef("discord", str(ALICE)), local_date=date(2026, 11, 1) + timedelta(days=day),
             prompt_id=f"p{day}", phrase="The moment I laughed the hardest today sounded like…", reply_text="x",
-            track_key=f"k{day}", track_title=f"Artist {day} – Song number {day}", mood="happy", valence=0.5,
-            arousal=0.5, created_at=datetime.now(timezone.utc),
-            note=f"entry {day}: " + "we drove to the coast and sang all the way there " * 5 + "THE END"))
+            track_key=f"k{day}", track_title=title(day), mood="happy", valence=0.5, arousal=0.5,
+            created_at=datetime.now(timezone.utc), note=note(day)))
+
+
+async def test_a_long_journal_list_fits_one_message_without_cutting_an_entry(discord_bot, db):
+    fake, _ = discord_bot
+    await add_ten_days(db, title=lambda day: f"Artist {day} – Song number {day}",
+                       note=lambda day: f"entry {day}: " + "we drove to the coast and sang all the way there " * 5
+                       + "THE END")
     await fake.slash("journal", sub("list"))
     header, *lines = (await private_answer(fake)).content.split("\n")
     assert header == "Your journal (10 of 10):"
@@ -410,12 +416,8 @@ async def test_a_long_journal_list_fits_one_message_without_cutting_an_entry(dis
 
 async def test_a_journal_list_too_long_even_so_shows_the_latest_entries_whole(discord_bot, db):
     fake, _ = discord_bot
-    for day in range(10):
-        await db.journal.add(JournalEntry(
-            user=UserRef("discord", str(ALICE)), local_date=date(2026, 11, 1) + timedelta(days=day),
-            prompt_id=f"p{day}", phrase="The moment I laughed the hardest today sounded like…", reply_text="x",
-            track_key=f"k{day}", track_title=f"Artist {day} – " + "A very long title " * 6 + f"#{day}",
-            mood="happy", valence=0.5, arousal=0.5, created_at=datetime.now(timezone.utc), note="ok " * 100))
+    await add_ten_days(db, title=lambda day: f"Artist {day} – " + "A very long title " * 6 + f"#{day}",
+                       note=lambda day: "ok " * 100)
     await fake.slash("journal", sub("list"))
     listed = (await private_answer(fake)).content
     header, *lines = listed.split("\n")
