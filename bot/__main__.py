@@ -4,12 +4,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot.config import Settings
+from bot.config import Settings, unread_settings
 from bot.logs import RedactSecrets, configure_logging, secrets_of
 
 log = logging.getLogger("bot")
@@ -74,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         return refuse(f"DATA_DIR {data_dir} is not a folder moodbot can write to ({error.strerror})")
     secrets = secrets_of(settings)
     configure_logging(level, secret_values=secrets, salt=salt, stream=stream)
+    for problem in unread_settings(os.environ):
+        log.warning("settings.unknown: %s", problem)
+        print(f"moodbot: {problem}.", file=sys.stderr)
     if console and not args.console and not sys.stdin.isatty():
         # E.g. a container started without tokens: its stdin is empty, so the console ends at once.
         print(NO_TOKENS_NOTICE, file=sys.stderr)

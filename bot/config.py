@@ -4,7 +4,9 @@ Tokens are `SecretStr`, so they never show in a repr or a log line.
 """
 from __future__ import annotations
 
+import difflib
 import string
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -85,3 +87,29 @@ class Settings(BaseSettings):
     @property
     def spotify_enabled(self) -> bool:
         return bool(self.spotify_client_id and self.spotify_client_secret)
+
+
+# Variables that start like one of ours but are not a setting are probably misspelt (MONGODB_URL):
+# said at start, because an ignored MONGODB_URI silently puts the journal in the embedded database.
+SETTING_FAMILIES = ("DISCORD_", "TELEGRAM_", "SPOTIFY_", "MONGODB_", "MONGO_", "INFERENCE_", "MOOD_", "AUDIO_")
+NOT_OURS = frozenset({"MONGO_PASSWORD"})  # read by docker-compose.yml from the same .env
+
+
+def unread_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> list[str]:
+    """'MONGODB_URL is not a setting moodbot reads (did you mean MONGODB_URI?)' for each likely typo.
+
+    Names are compared upper-cased, as settings are read case-insensitively."""
+    known = {name.upper() for name in Settings.model_fields}
+    names = {name.upper() for name in environ}
+    if env_file is not None and env_file.is_file():
+        from dotenv import dotenv_values
+
+        names |= {name.upper() for name in dotenv_values(env_file)}
+    said = []
+    for name in sorted(names - known - NOT_OURS):
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        if not (name.startswith(SETTING_FAMILIES) or difflib.get_close_matches(name, known, n=1, cutoff=0.85)):
+            continue
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        said.append(f"{name} is not a setting moodbot reads{hint}; it is ignored")
+    return said

@@ -197,6 +197,36 @@ def test_a_bad_setting_stops_the_start_with_one_line_naming_it(tmp_path, setting
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
 
 
+def test_a_misspelt_setting_is_said_at_start_and_the_bot_still_runs(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "DISCORD_TOKEN", "MONGODB_URI")}
+    env.update(DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO), MONGODB_URL="mongodb://db.example:27017")
+    (tmp_path / ".env").write_text("spotify_client_secert=abc\nMONGO_PASSWORD=for-compose\n")
+    result = subprocess.run([sys.executable, "-m", "bot"], input="/quit\n", capture_output=True, text=True,
+                            cwd=tmp_path, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "moodbot: MONGODB_URL is not a setting moodbot reads (did you mean MONGODB_URI?); it is ignored.",
+        "moodbot: SPOTIFY_CLIENT_SECERT is not a setting moodbot reads (did you mean SPOTIFY_CLIENT_SECRET?); "
+        "it is ignored.",
+        NO_TOKENS_NOTICE,
+    ]
+    assert "settings.unknown: MONGODB_URL" in (tmp_path / "data" / "moodbot.log").read_text()
+
+
+@pytest.mark.parametrize("name, said", [
+    ("MONGODB_URL", "MONGODB_URL is not a setting moodbot reads (did you mean MONGODB_URI?); it is ignored"),
+    ("telegram_tokn", "TELEGRAM_TOKN is not a setting moodbot reads (did you mean TELEGRAM_TOKEN?); it is ignored"),
+    ("LOG_LEVLE", "LOG_LEVEL"),
+    ("SPOTIFY_REDIRECT_URI", "SPOTIFY_REDIRECT_URI is not a setting moodbot reads"),
+    ("MONGODB_URI", None), ("log_level", None), ("PATH", None), ("LOGNAME", None), ("MONGO_PASSWORD", None),
+])
+def test_only_names_that_look_like_a_setting_are_said(name, said):
+    from bot.config import unread_settings
+
+    found = unread_settings({name: "x", "HOME": "/root", "DATA_HOME": "/x"}, env_file=None)
+    assert (found == []) if said is None else (len(found) == 1 and said in found[0]), found
+
+
 async def test_a_rejected_telegram_token_is_not_printed(tmp_path, mongo_uri):
     import asyncio
 
