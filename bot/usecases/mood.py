@@ -35,6 +35,10 @@ GENERIC_ERROR = "Sorry, something went wrong on my side while listening to that.
 NO_INPUT_ERROR = "Tell me a song: /mood <song name | Spotify link | YouTube link>, or attach an audio file."
 SPOTIFY_OFF_ERROR = "Spotify links need Spotify to be configured on this bot — send the song's name or a YouTube link instead."
 MAX_TITLE_CHARS = 120
+# `MoodResult.model` of the main model's answers. Only those are served from the cache: the ANN
+# answers when the main model is overloaded or down, and the song deserves the main model's
+# answer once it is back (the ANN is cheap to run again meanwhile).
+MAIN_MODEL = "main"
 
 Parse = Callable[[str], Query]
 FileKey = Callable[[str | Path], str]
@@ -202,7 +206,9 @@ class MoodUseCase:
             # The classifier doesn't need the database: answer anyway, just without the cache.
             log.warning("mood.cache_unavailable", extra={"track": key, "reason": str(error)})
             return None
-        return record if record is not None and record.mood is not None else None
+        if record is None or record.mood is None or record.mood.model != MAIN_MODEL:
+            return None
+        return record
 
     async def _save(self, track: TrackInfo, result: MoodResult, *, source_url: str | None = None) -> MoodReply:
         record = track_record(track, stored_mood(result), self.now())

@@ -118,3 +118,21 @@ async def test_with_the_database_down_the_mood_is_still_answered(counting, class
     events = {r.getMessage() for r in caplog.records}
     assert "mood.track_not_saved" in events
     assert any(event.startswith("mood request not recorded") for event in events)
+
+
+async def test_an_answer_of_the_fallback_is_not_served_from_the_cache_once_the_main_model_is_back(
+        db, counting, classifier, clip_paths):
+    usecase = mood_usecase(db, counting)
+    song = attachment(clip_paths[0])
+    shedding, classifier.max_queue = classifier.max_queue, 0  # every job over the queue: the ANN answers
+    try:
+        overloaded = await usecase.run(ALICE, attachment=song)
+    finally:
+        classifier.max_queue = shedding
+    assert overloaded.model == "ann" and overloaded.fallback_reason == "overloaded"
+
+    later = await usecase.run(BOB, attachment=song)
+
+    assert (later.model, later.cached, len(counting.calls)) == ("main", False, 2)
+    assert (await db.tracks.get(later.track_key)).mood.model == "main"
+    assert (await usecase.run(ALICE, attachment=song)).cached is True  # the main model's answer is kept
