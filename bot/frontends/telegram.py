@@ -540,8 +540,16 @@ async def send_reply(to: Message, text: str) -> None:
 
 
 def caller_of(update: Update, *, is_admin: bool = False) -> Caller:
+    """Who asks. A message posted as a chat (an anonymous group admin, a channel) is that chat's:
+    its `from` is GroupAnonymousBot, one id shared by every such admin on Telegram, which would put
+    them all in one rate limit and one playlist contributor. Chat ids are negative, so they never
+    meet a person's."""
     chat, user = update.effective_chat, update.effective_user
     place = f"{PLATFORM}:{chat.id}" if chat.type in GROUP_TYPES else None
+    sender = update.effective_message.sender_chat if update.effective_message else None
+    if sender is not None:
+        return Caller(platform=PLATFORM, user_id=str(sender.id), place=place, chat_id=str(chat.id),
+                      is_admin=is_admin, display_name=sender.title or sender.effective_name or "")
     return Caller(platform=PLATFORM, user_id=str(user.id), place=place, chat_id=str(user.id),
                   is_admin=is_admin, display_name=user.full_name)
 

@@ -23,6 +23,7 @@ from bot.frontends.telegram import (
     UNKNOWN_COMMAND,
     StatusMessage,
     TelegramFrontend,
+    caller_of,
     clip,
     command_text,
     download_limit,
@@ -293,6 +294,26 @@ async def test_an_anonymous_admin_cannot_use_personal_commands(telegram, db):
         await fake.user_sends(command, chat=GROUP, anonymous=True)
         assert (await fake.wait_for("sendMessage")).text == POST_AS_YOURSELF
     assert await db.users.get(UserRef("telegram", "1087968824")) is None
+
+
+def test_a_message_posted_as_the_group_is_the_groups_not_every_anonymous_admins():
+    """GroupAnonymousBot is one id for every anonymous admin on Telegram: a /mood counted under it
+    would share one rate limit and one playlist contributor across all groups."""
+    from telegram import Bot, Update
+
+    bot = Bot(TELEGRAM_TOKEN)
+    group = {"id": GROUP, "type": "supergroup", "title": "Night owls"}
+
+    def update(**sender) -> Update:
+        return Update.de_json({"update_id": 1, "message": {
+            "message_id": 5, "date": 0, "chat": group, "text": "/mood Creep", **sender}}, bot)
+
+    anonymous = caller_of(update(**{"from": {"id": 1087968824, "is_bot": True, "first_name": "Group",
+                                             "username": "GroupAnonymousBot"}, "sender_chat": group}))
+    assert (anonymous.user_id, anonymous.place, anonymous.display_name) == (str(GROUP), f"telegram:{GROUP}",
+                                                                             "Night owls")
+    alice = caller_of(update(**{"from": {"id": ALICE, "is_bot": False, "first_name": "Alice"}}))
+    assert (alice.user_id, alice.chat_id, alice.display_name) == (str(ALICE), str(ALICE), "Alice")
 
 
 async def test_an_anonymous_admin_may_switch_the_group_playlists(telegram, db):
