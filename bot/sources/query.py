@@ -13,7 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 from bot.config import DEFAULT_ALLOWED_HOSTS
 from bot.sources.models import Query, QueryKind, UnsupportedInputError
 
-MAX_TEXT_CHARS = 200
+MAX_TEXT_CHARS = 200  # the words kept for a search (or a link's comment)
+MAX_MESSAGE_CHARS = 4096  # the longest chat message (Telegram's): a link anywhere in it is found
 ACCEPTED = "I can read Spotify track links, YouTube links, a song name, or an attached audio file."
 
 SPOTIFY_ID = r"[0-9A-Za-z]{22}"
@@ -37,12 +38,12 @@ LINK_RE = re.compile(
 CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
-def clean_text(text: str) -> str:
+def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
     """Strip control/format characters, collapse whitespace, cap the length."""
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", text[:MAX_MESSAGE_CHARS])
     text = CONTROL_CHARS_RE.sub(" ", text)
     text = " ".join(text.split())
-    return text[:MAX_TEXT_CHARS].strip()
+    return text[:max_chars].strip()
 
 
 def is_link(word: str) -> bool:
@@ -72,17 +73,18 @@ def host_allowed(host: str, allowed: frozenset[str]) -> bool:
 
 def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> Query:
     """Parse a user's message. Raises `UnsupportedInputError` saying what is accepted."""
-    cleaned = clean_text(text or "")
+    # Links are looked for in the whole message; only the words around them are capped.
+    cleaned = clean_text(text or "", MAX_MESSAGE_CHARS)
     if not cleaned:
         raise UnsupportedInputError(f"Tell me which song. {ACCEPTED}")
     words = cleaned.split(" ")
     links = [(i, link) for i, w in enumerate(words) if (link := link_in(w))]
     if not links:
-        return Query(kind=QueryKind.TEXT, text=cleaned)
+        return Query(kind=QueryKind.TEXT, text=clean_text(cleaned))
     if len(links) > 1:
         raise UnsupportedInputError(f"One song at a time, please. {ACCEPTED}")
     (at, link), = links
-    rest = " ".join(w for i, w in enumerate(words) if i != at)
+    rest = clean_text(" ".join(w for i, w in enumerate(words) if i != at))
     return parse_link(link, rest, allowed_hosts)
 
 

@@ -128,3 +128,24 @@ def test_file_cache_key_is_the_content_hash(tmp_path):
     assert file_cache_key(tmp_path / "b.ogg") == key
     (tmp_path / "b.ogg").write_bytes(data + b"!")
     assert file_cache_key(tmp_path / "b.ogg") != key
+
+
+def test_a_link_after_a_long_comment_is_still_read():
+    # The 200-character cap is for the words sent to a search, not for the message: a link
+    # past it was cut in half ("isn't a single video") or dropped (the comment was searched).
+    comment = ("this was playing when we drove down the coast last summer and I still can't tell "
+               "whether it is a happy song or a sad one, what do you all think about it, honestly?")
+    assert len(comment) + len(" https://www.youtube.com/watch?v=") > MAX_TEXT_CHARS - 11
+    for link, kind in ((f"https://www.youtube.com/watch?v={YT}", QueryKind.YOUTUBE),
+                       (f"https://open.spotify.com/track/{SP}?si=8a1b2c3d4e5f6a7b", QueryKind.SPOTIFY_TRACK)):
+        q = parse_query(f"{comment} {link}")
+        assert q.kind is kind and (q.youtube_id or q.spotify_id) in link
+        assert q.text and len(q.text) <= MAX_TEXT_CHARS
+
+
+def test_a_link_longer_than_the_text_cap_is_read_whole():
+    params = "&".join(f"p{i}=AbCdEfGhIjKlMnOpQrSt" for i in range(10))
+    link = f"https://www.youtube.com/watch?{params}&v={YT}"
+    assert len(link) > MAX_TEXT_CHARS
+    q = parse_query(link)
+    assert q.kind is QueryKind.YOUTUBE and q.youtube_id == YT
