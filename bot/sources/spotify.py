@@ -293,6 +293,7 @@ class SpotifyResolver:
             cache_handler=MemoryCacheHandler(),  # never write a token file to disk
         )
         auth.OAUTH_TOKEN_URL = auth_url  # spotipy reads the class attribute through self
+        self._auth = auth
         self._client = spotipy.Spotify(
             auth_manager=auth,
             requests_session=_plain_session(),
@@ -350,7 +351,20 @@ class SpotifyResolver:
         return track
 
     def _call(self, fn: Callable, *args, **kwargs):
-        """Run one spotipy call with bounded retries on 429 (Retry-After), 5xx and network errors."""
+        """Run one spotipy call with bounded retries on 429 (Retry-After), 5xx and network errors,
+        and once more with a new token if Spotify refused the one it gave (401)."""
+        try:
+            return self._call_with_retries(fn, *args, **kwargs)
+        except spotipy.SpotifyException as error:
+            if error.http_status != 401:
+                raise
+        # Spotify may end a token before the expires_in it gave, and spotipy would keep sending it
+        # until then: forget it, so this one more call fetches a fresh one.
+        log.warning("Spotify refused the access token; fetching a new one")
+        self._auth.cache_handler.save_token_to_cache(None)
+        return self._call_with_retries(fn, *args, **kwargs)
+
+    def _call_with_retries(self, fn: Callable, *args, **kwargs):
         busy_wait: float | None = None
         for attempt in range(1, self.retry.max_tries + 1):
             try:

@@ -7,7 +7,8 @@ Speaks real HTTP on 127.0.0.1 (random port) so the real spotipy/requests stack i
 - POST /api/token (Basic auth, grant_type=client_credentials) -> access_token, expires_in
 - GET  /v1/search?q=&type=track&limit=  (limit > 10 -> 400, like development-mode apps in 2026)
 - GET  /v1/tracks/{id}
-Faults: `fail_next(status, times, retry_after=...)` answers the next API calls with that status.
+Faults: `fail_next(status, times, retry_after=...)` answers the next API calls with that status;
+`expire_tokens()` makes the tokens issued so far answer 401.
 Every request is logged in `requests` (token calls included).
 """
 from __future__ import annotations
@@ -108,6 +109,7 @@ class FakeSpotify:
         self._lock = threading.Lock()
         self._faults: list[_Fault] = []
         self._tokens: set[str] = set()
+        self._expired: set[str] = set()
         self._httpd: ThreadingHTTPServer | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -152,6 +154,13 @@ class FakeSpotify:
         with self._lock:
             ra = None if retry_after is None else str(retry_after)
             self._faults.append(_Fault(status, times, ra))
+
+    def expire_tokens(self) -> None:
+        """Forget every token issued so far, as Spotify does when one expires or is revoked early:
+        the next API call with one is answered 401 "The access token expired"."""
+        with self._lock:
+            self._expired |= self._tokens
+            self._tokens.clear()
 
     def api_requests(self) -> list[LoggedRequest]:
         with self._lock:
@@ -248,6 +257,8 @@ def _handler_for(fake: FakeSpotify) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("Authorization")
             fake._log(LoggedRequest("GET", path, params, "Bearer ***" if auth else None))
             if not fake._token_ok(auth):
+                if auth and auth.removeprefix("Bearer ") in fake._expired:
+                    return self._error(401, "The access token expired")
                 return self._error(401, "No token provided" if not auth else "Invalid access token")
             fault = fake._take_fault()
             if fault is not None:

@@ -192,6 +192,27 @@ async def test_5xx_that_persists_is_unavailable(fake_spotify):
     assert len(fake_spotify.api_requests()) == 3
 
 
+async def test_a_token_that_expires_mid_session_is_renewed(fake_spotify):
+    # Spotify may end a token before the expires_in it gave: the bot must not answer
+    # "Spotify isn't answering" until the token it cached runs out on its own (up to an hour).
+    fake_spotify.add(CREEP, CREEP_TLC)
+    resolver = make_resolver(fake_spotify)
+    assert (await resolver.resolve(parse_query("Radiohead - Creep"))).artists == ("Radiohead",)
+    fake_spotify.expire_tokens()
+    track = await resolver.resolve(parse_query(f"spotify:track:{CREEP_TLC.track_id}"))
+    assert track.artists == ("TLC",)
+    assert len(fake_spotify.token_requests()) == 2
+    assert len(fake_spotify.api_requests()) == 3  # the one refused call is made again, once
+
+
+async def test_a_token_refused_again_after_renewal_is_unavailable(fake_spotify):
+    fake_spotify.add(CREEP)
+    fake_spotify.fail_next(401, times=10)
+    with pytest.raises(SpotifyUnavailableError):
+        await make_resolver(fake_spotify).resolve(parse_query("Creep"))
+    assert len(fake_spotify.api_requests()) == 2  # one renewal, no loop
+
+
 async def test_wrong_credentials_are_unavailable_not_a_crash(fake_spotify):
     resolver = SpotifyResolver("wrong", "creds", api_url=fake_spotify.api_url, auth_url=fake_spotify.auth_url)
     with pytest.raises(SpotifyUnavailableError):
