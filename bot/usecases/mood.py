@@ -170,12 +170,14 @@ class MoodUseCase:
 
     async def _analyse_file(self, attachment: Attachment, progress: Progress) -> MoodReply:
         key = await asyncio.to_thread(self.file_key, attachment.path)
+        # Named as this sender named it: the cache is shared, and another's file name is theirs.
+        title = title_from_filename(attachment.filename)
         cached = await self._cached(key)
         if cached is not None:
-            return mood_reply(cached, cached=True)
+            return mood_reply(replace(cached, title=title), cached=True)
         await progress(STAGE_LISTENING)
         result = await self.classifier.classify(attachment.path)
-        track = TrackInfo(key=key, title=title_from_filename(attachment.filename))
+        track = TrackInfo(key=key, title=title)
         return await self._save(track, result)
 
     async def _resolve(self, query: Query) -> TrackInfo | None:

@@ -136,3 +136,16 @@ async def test_an_answer_of_the_fallback_is_not_served_from_the_cache_once_the_m
     assert (later.model, later.cached, len(counting.calls)) == ("main", False, 2)
     assert (await db.tracks.get(later.track_key)).mood.model == "main"
     assert (await usecase.run(ALICE, attachment=song)).cached is True  # the main model's answer is kept
+
+
+async def test_a_file_someone_else_sent_before_is_named_as_you_named_it(db, counting, clip_paths, tmp_path):
+    usecase = mood_usecase(db, counting)
+    private = tmp_path / "voice memo for Jane.ogg"
+    shutil.copy(clip_paths[1], private)
+    await usecase.run(ALICE_DM, attachment=attachment(private))
+    mine = tmp_path / "b-side.ogg"
+    shutil.copy(clip_paths[1], mine)
+
+    reply = await usecase.run(BOB, attachment=attachment(mine))
+
+    assert reply.cached is True and reply.title == "b-side"
