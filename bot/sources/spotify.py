@@ -120,8 +120,14 @@ def cache_key(query: Query) -> tuple[str, str] | None:
     if query.kind is QueryKind.SPOTIFY_TRACK and query.spotify_id:
         return ("track", query.spotify_id)
     if query.kind is QueryKind.TEXT:
-        return ("search", normalise(query.text))
+        return ("search", search_key(query.text))
     return None
+
+
+def search_key(text: str) -> str:
+    """Queries that differ only in case, accents or punctuation share one cache entry; a query
+    of symbols alone ("💔") normalises to nothing and is kept as typed instead."""
+    return normalise(text) or " ".join(text.casefold().split())
 
 
 def normalise(text: str) -> str:
@@ -333,7 +339,7 @@ class SpotifyResolver:
         return track
 
     def _search(self, text: str) -> TrackInfo:
-        key = ("search", normalise(text))  # as cache_key
+        key = ("search", search_key(text))  # as cache_key
         cached = self._cache.get(key)
         if cached is not None:
             return cached

@@ -129,6 +129,14 @@ async def test_repeated_queries_are_served_from_memory(fake_spotify):
     assert len(fake_spotify.api_requests()) == 1
 
 
+async def test_queries_of_only_symbols_are_not_one_cache_entry(fake_spotify):
+    # "💔" and "🔥" normalise to nothing: they must not share the answer to whichever came first.
+    fake_spotify.add(FakeTrack("💔", ("Heartbreak Band",)), FakeTrack("🔥", ("Fire Band",)))
+    resolver = make_resolver(fake_spotify)
+    assert (await resolver.resolve(parse_query("💔"))).artists == ("Heartbreak Band",)
+    assert (await resolver.resolve(parse_query("🔥"))).artists == ("Fire Band",)
+
+
 async def test_a_cached_answer_needs_no_thread(fake_spotify):
     """spotipy blocks, so lookups run in threads; a cache hit is answered in the event loop."""
     fake_spotify.add(CREEP)
