@@ -105,7 +105,26 @@ def worker_context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context(FALLBACK_START_METHOD)
     context = multiprocessing.get_context(START_METHOD)
     context.set_forkserver_preload(WORKER_PRELOAD)
+    _start_fork_server_deaf_to_ctrl_c()
     return context
+
+
+def _start_fork_server_deaf_to_ctrl_c() -> None:
+    """Start the fork server, if not yet running, with SIGINT ignored. Ctrl-C reaches the whole
+    process group, and the server only ignores it once its preload imports are done: a Ctrl-C in
+    the first seconds of a start printed a KeyboardInterrupt traceback from inside an import. An
+    ignored signal stays ignored across exec, and Python then leaves it so. Only the main thread
+    may change a signal's handler; elsewhere the server starts as before."""
+    import threading
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # --- Inside a worker process -------------------------------------------------------------------

@@ -87,6 +87,28 @@ async def test_ctrl_c_in_the_terminal_is_left_to_the_bot(classifier, clips):
     assert (await classifier.classify(clips[0])).model == "main"
 
 
+FORK_SERVER_UNDER_CTRL_C = """
+import os, signal, sys, time
+from multiprocessing import forkserver
+from inference.pool import worker_context
+worker_context()  # starts the fork server, which then imports WORKER_PRELOAD for a second or more
+pid = forkserver._forkserver._forkserver_pid
+os.kill(pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, the server mid-import too
+time.sleep(0.3)
+os.kill(pid, signal.SIGINT)
+alive = os.waitpid(pid, os.WNOHANG) == (0, 0)
+print("alive" if alive else "dead", signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+"""
+
+
+def test_ctrl_c_while_the_fork_server_imports_prints_nothing_and_kills_nothing():
+    """The server ignores SIGINT from its first instruction, not only once its imports are done."""
+    done = subprocess.run([sys.executable, "-c", FORK_SERVER_UNDER_CTRL_C], capture_output=True, text=True,
+                          timeout=120, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    assert done.stdout.split() == ["alive", "True"], done.stdout + done.stderr  # and the bot keeps its Ctrl-C
+    assert "KeyboardInterrupt" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
 @in_module_loop
 async def test_concurrent_files_all_get_an_answer(classifier, clips):
     results = await asyncio.gather(*(classifier.classify(clip) for clip in clips))
