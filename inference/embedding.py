@@ -56,6 +56,7 @@ WEIGHTS = "musicnn.onnx"
 INPUT_NAME = "patches"
 OUTPUT_NAME = "embedding"
 STD_FLOOR = 1e-8
+FLOAT16_MAX = np.float32(np.finfo(np.float16).max)
 
 
 def to_embedding_rate(section: np.ndarray) -> np.ndarray:
@@ -114,7 +115,9 @@ def log_mel_patches(samples: np.ndarray, patches: tuple[int, ...] = SERVED_PATCH
     power = np.square(np.abs(spectrum))
     mel = power @ mel_filters().T
     # musicnn rounds the mel power to float16 before the log (its training data was stored so).
-    mel = mel.astype(np.float16).astype(np.float32)
+    # Power past float16's range (a float file at integer scale) saturates instead of becoming inf,
+    # which the network would turn into NaN.
+    mel = np.minimum(mel, FLOAT16_MAX).astype(np.float16).astype(np.float32)
     return np.log10(np.float32(LOG_SCALE) * mel + np.float32(1.0)).reshape(len(patches), PATCH_FRAMES, N_MELS)
 
 

@@ -124,3 +124,14 @@ def test_a_malformed_head_is_a_readable_error():
         E.EmbeddingHead.from_card(card)
     with pytest.raises(ModelUnavailableError, match="unreadable"):
         E.EmbeddingHead.from_card({"mean": [0.0]})
+
+
+def test_a_float_file_written_at_integer_scale_still_embeds_to_finite_numbers(section, embedder):
+    """Float WAVs written with int16-scaled samples (peaks near 32767) are common: musicnn's float16
+    rounding of the mel power overflowed to inf, and the main answer became NaN."""
+    loud = section * np.float32(32768)
+    patches = E.log_mel_patches(E.patches_at_embedding_rate(loud))
+    assert np.isfinite(patches).all()
+    # The overflowing bands saturate at float16's largest value.
+    assert patches.max() == pytest.approx(np.log10(E.LOG_SCALE * float(np.finfo(np.float16).max) + 1))
+    assert np.isfinite(embedder.embed(loud)).all()
