@@ -47,6 +47,9 @@ MAX_SECONDS = 20 * 60
 # A header claiming more than this is lying (the fuzz suite's WAV claims 65535 channels at 4 GHz).
 MAX_NATIVE_RATE = 768_000
 MAX_CHANNELS = 64
+# A float sample louder than this is not sound: a float file at int32 scale (2**31) is the loudest
+# real mistake, and from ~1e16 the float32 spectra overflow and the models answer NaN.
+MAX_SAMPLE = 2.0**31
 # FFmpeg's sample formats (planar ones end in "p") as numpy types.
 SAMPLE_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64,
                  "flt": np.float32, "dbl": np.float64}
@@ -87,7 +90,8 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     except (av.FFmpegError, ValueError, OSError, LookupError) as error:
         log.debug("Cannot decode %s: %s", path, error)
         raise _unreadable(path) from None
-    if audio.size == 0 or not np.all(np.isfinite(audio)):
+    # max/min propagate NaN, and the comparison is False for it: NaN, inf and absurd peaks all fail.
+    if audio.size == 0 or not max(float(audio.max()), -float(audio.min())) <= MAX_SAMPLE:
         raise UnreadableAudioError(f"The file {path.name} holds no playable audio.")
     return resample(audio, native_sr, sr)
 

@@ -183,6 +183,24 @@ def test_truncated_files_raise_typed_errors(song_files, tmp_path):
         main_model_input(half)
 
 
+@pytest.mark.parametrize("poison", [np.nan, np.inf, 1e30])
+def test_a_float_file_with_samples_no_speaker_could_play_is_unreadable(tmp_path, poison):
+    """NaN, inf or a sample so large that the spectra overflow: the models would answer NaN."""
+    samples = synthetic_song(12.0, SAMPLE_RATE)
+    samples[1000] = poison
+    path = tmp_path / "poisoned.wav"
+    sf.write(path, samples, SAMPLE_RATE, subtype="FLOAT")
+    with pytest.raises(UnreadableAudioError, match="poisoned.wav holds no playable audio"):
+        load_audio(path)
+
+
+def test_a_float_file_at_integer_scale_is_still_audio(tmp_path):
+    samples = synthetic_song(12.0, SAMPLE_RATE)
+    path = tmp_path / "int-scaled.wav"
+    sf.write(path, samples * np.float32(2.0**31), SAMPLE_RATE, subtype="FLOAT")
+    assert np.isfinite(log_mel(load_audio(path))).all()
+
+
 # --- Decoding: PyAV's in-process decoders, a change of implementation and not of the signal ----------
 
 SAME_SIGNAL_SNR_DB = 90.0  # decoder rounding only: a lossy re-encode would sit near 20-40 dB
