@@ -49,6 +49,7 @@ from bot.sources.models import (
     QueryKind,
     TrackInfo,
     TrackNotFoundError,
+    UnsupportedInputError,
 )
 from bot.sources.query import DEFAULT_ALLOWED
 from bot.sources.urlguard import Resolver, URLGuard, system_resolver
@@ -78,6 +79,7 @@ UNREACHABLE_WORDS = ("unable to download api page", "urlopen error", "name resol
                      "connection refused", "connection reset", "network is unreachable", "remote end closed",
                      "httpsconnection", "httpconnection", "failed to resolve", "max retries exceeded")
 TOO_LONG_REASON = "longer than the limit of"  # our match_filter's words, found again in yt-dlp's log
+LIVE_STATUSES = ("is_live", "is_upcoming")  # yt-dlp's live_status of a stream that has no end yet
 
 
 # -- pure helpers ----------------------------------------------------------------------------
@@ -100,6 +102,11 @@ def choose_candidate(durations: list[float | None], target_s: float | None,
         return 0
     fits = [(abs(d - target_s), i) for i, d in enumerate(durations) if d is not None and abs(d - target_s) <= tolerance_s]
     return min(fits)[1] if fits else None
+
+
+def is_live(info: dict) -> bool:
+    """A stream still on air (or not started): it has no end to take a section from."""
+    return bool(info.get("is_live")) or info.get("live_status") in LIVE_STATUSES
 
 
 def is_http_url(text: str) -> bool:
@@ -461,6 +468,8 @@ class SectionDownloader:
             with yt_dlp.YoutubeDL(options) as ydl:
                 info = ydl.extract_info(source, download=False)
                 info = self._pick(ydl, info, known_s, label, messages)
+            if is_live(info):
+                raise UnsupportedInputError(f"“{label}” is a live stream — send me a recorded song instead.")
             duration = info.get("duration") or known_s
             if duration and duration > self.max_duration_s:
                 raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")

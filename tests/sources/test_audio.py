@@ -27,8 +27,9 @@ from bot.sources.models import (
     QueryKind,
     TrackInfo,
     TrackNotFoundError,
+    UnsupportedInputError,
 )
-from tests.fakes.audio_http import PlaylistEntry
+from tests.fakes.audio_http import FakeAudioServer, PlaylistEntry
 
 
 def song(duration_s: float | None, spotify_id: str = "long", title: str = "Long Song") -> TrackInfo:
@@ -258,3 +259,26 @@ async def test_a_preview_barely_longer_than_the_section_is_fetched_whole(audio_s
     fetcher = AudioFetcher(search_template=audio_server.base_url + "/{spotify_id}.ogg", tmp_dir=tmp_path)
     async with fetcher.fetch(song(duration + 10.0, spotify_id="clip")) as audio:
         assert audio.path.read_bytes() == clip.read_bytes()
+
+
+async def test_a_live_stream_is_refused_at_once(audio_root, tmp_path):
+    """A live stream never ends: it must be named as such, not downloaded until the timeout and
+    then called slow ("try again later" would never help)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(audio_root / "clip.ogg"), "-c:a", "aac", "-f", "mpegts",
+                    str(served / "seg1.ts")], check=True)
+    # No #EXT-X-ENDLIST: the playlist is still growing, as a live stream's does.
+    (served / "live.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:30\n"
+                                      "#EXT-X-MEDIA-SEQUENCE:1\n#EXTINF:30.0,\nseg1.ts\n")
+    work = tmp_path / "work"
+    with FakeAudioServer(served) as server:
+        fetcher = AudioFetcher(search_template=server.url("/live.m3u8"), tmp_dir=work, timeout_s=10)
+        started = time.monotonic()
+        with pytest.raises(UnsupportedInputError) as info:
+            async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="lofi radio")):
+                pass
+        assert time.monotonic() - started < 5
+        assert str(info.value) == "“lofi radio” is a live stream — send me a recorded song instead."
+        assert not server.requests_for("/seg1.ts")
+    assert list(work.iterdir()) == []
