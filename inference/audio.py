@@ -218,9 +218,9 @@ def select_section(audio: np.ndarray) -> np.ndarray:
     part a listener would name the mood from. It costs one pass over the samples.
     """
     if audio.size < MIN_SAMPLES:
-        raise TooShortAudioError(
-            f"The audio lasts {audio.size / SAMPLE_RATE:.1f} s; I need at least {MIN_SECONDS} s."
-        )
+        # Rounded down: 9.97 s must not read "lasts 10.0 s; I need at least 10 s".
+        tenths = audio.size * 10 // SAMPLE_RATE
+        raise TooShortAudioError(f"The audio lasts {tenths / 10:.1f} s; I need at least {MIN_SECONDS} s.")
     if audio.size <= SECTION_SAMPLES:
         section = np.resize(audio, SECTION_SAMPLES)  # np.resize repeats the input cyclically
     else:

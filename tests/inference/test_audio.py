@@ -126,6 +126,14 @@ def test_five_second_clip_is_too_short(tmp_path):
     assert "10 s" in str(error.value)
 
 
+def test_a_clip_just_under_ten_seconds_is_not_said_to_last_ten(tmp_path):
+    path = tmp_path / "almost.wav"
+    sf.write(path, synthetic_song(9.97, SAMPLE_RATE), SAMPLE_RATE)
+    with pytest.raises(TooShortAudioError) as error:
+        main_model_input(path)
+    assert "lasts 9.9 s" in str(error.value), str(error.value)
+
+
 def test_silence_is_refused(tmp_path):
     path = tmp_path / "silence.wav"
     sf.write(path, np.zeros(20 * 22050, dtype=np.float32), 22050)
