@@ -162,6 +162,7 @@ def request_to_doc(request: MoodRequest) -> Document:
         "track_key": request.track_key,
         "mood": request.mood,
         "created_at": utc(request.created_at),
+        "title": request.title,
     }
 
 
@@ -172,6 +173,7 @@ def request_from_doc(doc: Mapping[str, Any]) -> MoodRequest:
         track_key=doc["track_key"],
         mood=doc["mood"],
         created_at=doc["created_at"],
+        title=doc.get("title"),
     )
 
 

@@ -39,6 +39,10 @@ class StoredMood:
     model_version: str
 
 
+# The key of an uploaded file: its name is its sender's, so a shared record of it holds none.
+UPLOAD_KEY_PREFIX = "sha256:"
+
+
 @dataclass(frozen=True)
 class TrackRecord:
     key: str  # "spotify:<id>" | "youtube:<id>" | "sha256:<hex>"
@@ -62,6 +66,7 @@ class MoodRequest:
     track_key: str
     mood: str
     created_at: datetime
+    title: str | None = None  # the song as the user was answered; an upload's is its file name
 
 
 @dataclass

@@ -22,11 +22,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from storage.codec import utc
 from storage.failures import translated_errors
-from storage.models import PlaylistItem, UserRef
+from storage.models import UPLOAD_KEY_PREFIX, PlaylistItem, UserRef
 from storage.mood_requests import RequestRepo
 from storage.schema import JOURNAL, REQUESTS, TRACKS, USERS
 
 WEEK = timedelta(days=7)
+UPLOAD_TITLE = "An audio file"  # an upload nobody here named (recorded before requests kept titles)
 
 
 def seen_in_place_pipeline(place: str) -> list[dict[str, Any]]:
@@ -82,8 +83,7 @@ def member_activity_pipeline(
         }},
         # An empty lookup (no user document yet) means the default: sharing.
         {"$match": {"user.share_with_server": {"$ne": False}}},
-        _join_member(REQUESTS, {"place": place, **criteria}, {**fields, "title": None},
-                     "requests"),
+        _join_member(REQUESTS, {"place": place, **criteria}, {**fields, "title": 1}, "requests"),
         _join_member(JOURNAL, criteria, {**fields, "title": "$track_title"}, "journal"),
         {"$project": {"_id": 0, "platform": 1, "user_id": 1,
                       "activity": {"$concatArrays": ["$requests", "$journal"]}}},
@@ -125,9 +125,13 @@ def mood_of_week_pipeline(place: str, members: list[UserRef], now: datetime) -> 
 
 def playlist_item(row: dict[str, Any]) -> PlaylistItem:
     track = row.get("track") or {}
+    # An upload is named as the place's members named it; a record written before uploads were
+    # kept nameless may still hold its first sender's file name.
+    upload = row["_id"].startswith(UPLOAD_KEY_PREFIX)
+    catalog_title = None if upload else track.get("title")
     return PlaylistItem(
         track_key=row["_id"],
-        title=track.get("title") or row.get("title") or row["_id"],
+        title=catalog_title or row.get("title") or (UPLOAD_TITLE if upload else row["_id"]),
         artists=list(track.get("artists", [])),
         spotify_url=track.get("spotify_url"),
         members=int(row["members"]),

@@ -177,8 +177,8 @@ class MoodUseCase:
             return mood_reply(replace(cached, title=title), cached=True)
         await progress(STAGE_LISTENING)
         result = await self.classifier.classify(attachment.path)
-        track = TrackInfo(key=key, title=title)
-        return await self._save(track, result)
+        reply = await self._save(TrackInfo(key=key, title=""), result)  # the shared record: no file name
+        return replace(reply, title=title)
 
     async def _resolve(self, query: Query) -> TrackInfo | None:
         """The track when it can be known before downloading; None: let the audio search find it."""
@@ -225,5 +225,5 @@ class MoodUseCase:
         """In the background: the answer need not wait for its bookkeeping (storage logs a failure,
         and its readers see the request once written)."""
         request = MoodRequest(UserRef(caller.platform, caller.user_id), caller.place, reply.track_key,
-                              reply.mood, self.now())
+                              reply.mood, self.now(), title=reply.title)
         self.db.requests.record(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 
 import pytest
@@ -150,3 +151,20 @@ async def test_an_entry_waiting_in_the_outbox_is_exported_and_forgotten_too(coun
     await writer.drain()
     assert await db.journal.count(alice) == 0
     assert "my private words" not in outage.outbox_path.read_text()
+
+
+async def test_a_file_sent_privately_lends_its_name_to_no_playlist_and_is_forgotten(db, usecases, clip_paths,
+                                                                                    tmp_path):
+    private = tmp_path / "voice memo for Jane.ogg"
+    shutil.copy(clip_paths[2], private)
+    await usecases.mood.run(ALICE_DM, attachment=attachment(private))
+    shared = tmp_path / "b-side.ogg"
+    shutil.copy(clip_paths[2], shared)
+    reply = await usecases.mood.run(BOB, attachment=attachment(shared))
+
+    playlist = await usecases.playlists.playlist(BOB, reply.mood)
+
+    assert [t.title for t in playlist.tracks] == ["b-side"]
+    await usecases.privacy.forget(ALICE_DM, confirmed=True)
+    for name in await db.db.list_collection_names():  # her file's name went with her
+        assert "Jane" not in str(await db.db[name].find().to_list()), name

@@ -130,14 +130,14 @@ async def test_tracks_without_platform_ids_coexist_under_the_sparse_indexes(db: 
 
 
 async def test_request_add_stores_one_document(db: Database):
-    await db.requests.add(MoodRequest(ALICE, "chat:guild", "spotify:1", "happy", T0))
+    await db.requests.add(MoodRequest(ALICE, "chat:guild", "spotify:1", "happy", T0, title="Song 1"))
     await db.requests.add(MoodRequest(ALICE, None, "spotify:1", "happy", T0))
     docs = await db.db["requests"].find({}, {"_id": 0}).to_list()
     assert docs == [
         {"platform": "chat", "user_id": "alice", "place": "chat:guild", "track_key": "spotify:1",
-         "mood": "happy", "created_at": T0},
+         "mood": "happy", "created_at": T0, "title": "Song 1"},
         {"platform": "chat", "user_id": "alice", "place": None, "track_key": "spotify:1",
-         "mood": "happy", "created_at": T0},
+         "mood": "happy", "created_at": T0, "title": None},
     ]
 
 
