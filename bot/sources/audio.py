@@ -79,6 +79,9 @@ UNREACHABLE_WORDS = ("unable to download api page", "urlopen error", "name resol
                      "connection refused", "connection reset", "network is unreachable", "remote end closed",
                      "httpsconnection", "httpconnection", "failed to resolve", "max retries exceeded")
 TOO_LONG_REASON = "longer than the limit of"  # our match_filter's words, found again in yt-dlp's log
+MAX_REASON_CHARS = 120  # of the site's words quoted in a refusal
+SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+")
+YTDLP_ADVICE_RE = re.compile(r"--\w|https?://|yt-dlp|please report", re.IGNORECASE)
 LIVE_STATUSES = ("is_live", "is_upcoming")  # yt-dlp's live_status of a stream that has no end yet
 
 
@@ -170,9 +173,19 @@ def map_ytdlp_error(message: str, label: str, source_url: str) -> Exception:
 
 
 def _short_reason(message: str) -> str:
+    """The site's own words from a yt-dlp error: whole sentences, up to the advice yt-dlp adds for
+    its command-line user ("Use --cookies ...", "See https://...") that a chat user can't follow."""
     reason = re.sub(r"^error:\s*", "", message.strip(), flags=re.I)
     reason = re.sub(r"^\[[^\]]+\]\s*[\w-]*:?\s*", "", reason)
-    return reason.split(";")[0].strip()[:120] or "unknown error"
+    kept: list[str] = []
+    for sentence in SENTENCE_END_RE.split(reason.split(";")[0].strip()):
+        if YTDLP_ADVICE_RE.search(sentence) or (kept and len(" ".join([*kept, sentence])) > MAX_REASON_CHARS):
+            break
+        kept.append(sentence)
+    reason = " ".join(kept)
+    if len(reason) > MAX_REASON_CHARS:  # one long sentence: cut between words
+        reason = reason[:MAX_REASON_CHARS].rsplit(" ", 1)[0]
+    return reason.rstrip(".") or "unknown error"
 
 
 def direct_range_url(info: dict) -> str | None:

@@ -113,6 +113,31 @@ def test_ytdlp_errors_are_named_plainly(message, error, words):
     assert "Connection" not in str(mapped) and "Errno" not in str(mapped)
 
 
+
+COOKIES_HINT = ("Use --cookies-from-browser or --cookies for the authentication. See  "
+                "https://github.com/yt-dlp/yt-dlp/wiki/FAQ#how-do-i-pass-cookies-to-yt-dlp  for how to manually "
+                "pass cookies")
+
+
+@pytest.mark.parametrize("message, reason", [
+    # yt-dlp's whole messages, as it words them for YouTube's most common refusals
+    (f"ERROR: [youtube] abc: Sign in to confirm you’re not a bot. {COOKIES_HINT}. Also see  "
+     "https://github.com/yt-dlp/yt-dlp/wiki/Extractors#exporting-youtube-cookies  for tips",
+     "Sign in to confirm you’re not a bot"),
+    (f"ERROR: [youtube] abc: Sign in to confirm your age. This video may be inappropriate for some users. {COOKIES_HINT}",
+     "Sign in to confirm your age. This video may be inappropriate for some users"),
+    (f"ERROR: [youtube] abc: Private video. Sign in if you've been granted access to this video. {COOKIES_HINT}",
+     "Private video. Sign in if you've been granted access to this video"),
+    ("ERROR: [youtube] abc: Requested format is not available. Use --list-formats for a list of available formats",
+     "Requested format is not available"),
+])
+def test_ytdlp_refusals_keep_youtubes_words_without_ytdlps_advice(message, reason):
+    # The user can't pass cookies to anything: the advice meant for yt-dlp's user is left out,
+    # and the reason is never cut in the middle of a word or a URL.
+    assert str(map_ytdlp_error(message, "Song", "https://www.youtube.com/watch?v=abc")) == \
+        f"YouTube refused the download ({reason})."
+
+
 # -- against the local audio server ----------------------------------------------------------
 
 @pytest.mark.parametrize("ext", ["ogg", "webm"])
