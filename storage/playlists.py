@@ -2,7 +2,7 @@
 
 A place's members are the users seen there: they asked /mood there, or wrote a journal entry
 there. What counts for a place: its mood requests by members, plus every journal entry of its
-members (most are written in private chats). Members who opted out of sharing
+members (most are written in private chats) but the files they uploaded elsewhere. Members who opted out of sharing
 (`share_with_server` false) are never counted; a member with no user document shares, the
 default.
 
@@ -15,6 +15,7 @@ full collection scans, so neither appears here):
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -64,6 +65,13 @@ def _window(since: datetime | None, until: datetime | None = None) -> dict[str, 
     return {"created_at": bounds} if bounds else {}
 
 
+def shareable_entry(place: str) -> dict[str, Any]:
+    """A journal entry counts in a place unless it is an upload written elsewhere: a file sent in
+    a private chat is the member's own, not a song of the place (nor is its file name)."""
+    return {"$or": [{"place": place},
+                    {"track_key": {"$not": re.compile("^" + re.escape(UPLOAD_KEY_PREFIX))}}]}
+
+
 def member_activity_pipeline(
     place: str, members: list[UserRef], criteria: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -84,7 +92,8 @@ def member_activity_pipeline(
         # An empty lookup (no user document yet) means the default: sharing.
         {"$match": {"user.share_with_server": {"$ne": False}}},
         _join_member(REQUESTS, {"place": place, **criteria}, {**fields, "title": 1}, "requests"),
-        _join_member(JOURNAL, criteria, {**fields, "title": "$track_title"}, "journal"),
+        _join_member(JOURNAL, {**criteria, **shareable_entry(place)}, {**fields, "title": "$track_title"},
+                     "journal"),
         {"$project": {"_id": 0, "platform": 1, "user_id": 1,
                       "activity": {"$concatArrays": ["$requests", "$journal"]}}},
         {"$unwind": "$activity"},

@@ -168,3 +168,16 @@ async def test_a_file_sent_privately_lends_its_name_to_no_playlist_and_is_forgot
     await usecases.privacy.forget(ALICE_DM, confirmed=True)
     for name in await db.db.list_collection_names():  # her file's name went with her
         assert "Jane" not in str(await db.db[name].find().to_list()), name
+
+
+async def test_a_file_journaled_privately_stays_out_of_the_group_playlist(db, usecases, clip_paths, tmp_path):
+    await usecases.mood.run(ALICE, attachment=attachment(clip_paths[0]))  # Alice is seen in the group
+    await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    await usecases.journal.make_prompt(await db.users.get(UserRef("telegram", "1001")))
+    private = tmp_path / "voice memo for Jane.ogg"
+    shutil.copy(clip_paths[1], private)
+    saved = await usecases.journal.answer(ALICE_DM, "", attachment(private))
+
+    playlist = await usecases.playlists.playlist(BOB, saved.mood.mood)
+
+    assert "voice memo for Jane" not in [t.title for t in playlist.tracks]
