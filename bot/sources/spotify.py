@@ -68,7 +68,7 @@ NON_WORD_RE = re.compile(r"[^\w\s]")
 @dataclass(frozen=True)
 class RetryPolicy:
     max_tries: int = 3
-    max_wait_s: float = 10.0  # per wait; a longer Retry-After is capped
+    max_wait_s: float = 10.0  # the longest Retry-After waited for; a longer one is passed on to the user
     backoff_s: float = 0.5  # for 5xx and network errors, doubled each try
 
 
@@ -378,6 +378,8 @@ class SpotifyResolver:
             except spotipy.SpotifyException as error:
                 if error.http_status == 429:
                     busy_wait = retry_after_s(error.headers, self.retry.backoff_s)
+                    if busy_wait > self.retry.max_wait_s:
+                        break  # asking again sooner only gets another 429: pass the wait on now
                     wait = busy_wait
                 elif error.http_status >= 500:
                     busy_wait, wait = None, self.retry.backoff_s * 2 ** (attempt - 1)

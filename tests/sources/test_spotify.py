@@ -179,7 +179,19 @@ async def test_429_that_persists_becomes_a_busy_message(fake_spotify):
         await make_resolver(fake_spotify, sleep=sleeps).resolve(parse_query("Creep"))
     assert str(info.value) == "Spotify is busy right now — try again in about 2 minutes."
     assert info.value.retry_after_s == 120
-    assert sleeps.waits == [10.0, 10.0]  # each wait capped, bounded number of tries
+    # Asking again before Retry-After is over only gets another 429 (and keeps the user waiting
+    # for an answer known at once): a wait longer than the cap is passed on, not slept through.
+    assert sleeps.waits == []
+    assert len(fake_spotify.api_requests()) == 1
+
+
+async def test_429_with_a_short_wait_that_persists_is_retried_then_busy(fake_spotify):
+    fake_spotify.fail_next(429, times=10, retry_after=10)
+    sleeps = SleepLog()
+    with pytest.raises(SpotifyBusyError) as info:
+        await make_resolver(fake_spotify, sleep=sleeps).resolve(parse_query("Creep"))
+    assert info.value.retry_after_s == 10
+    assert sleeps.waits == [10.0, 10.0]  # bounded number of tries
     assert len(fake_spotify.api_requests()) == 3
 
 
