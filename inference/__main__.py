@@ -24,6 +24,7 @@ IN_FLIGHT_PER_WORKER = 2  # one running, one queued: workers never idle, nothing
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_NO_MODEL = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,19 +97,20 @@ async def classify_files(
     workers = workers or max(1, min(len(files), default_threads(1)))
     in_flight = workers * IN_FLIGHT_PER_WORKER
     slots = asyncio.Semaphore(in_flight)
-    try:
-        classifier = Classifier(weights, workers=workers, timeout_s=timeout_s, max_queue=in_flight)
-        await classifier.start()
-    except ModelUnavailableError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_NO_MODEL
+    classifier = Classifier(weights, workers=workers, timeout_s=timeout_s, max_queue=in_flight)
 
     async def one(file: str) -> MoodResult:
         async with slots:
             return await classifier.classify(file, model=model)
 
     failures = 0
+    tasks: list[asyncio.Future] = []
     try:
+        try:
+            await classifier.start()
+        except ModelUnavailableError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_NO_MODEL
         tasks = [asyncio.ensure_future(one(file)) for file in files]
         for file, task in zip(files, tasks):
             try:
@@ -119,6 +121,11 @@ async def classify_files(
                 line = format_error(file, error, as_json)
             print(line, file=out, flush=True)
     finally:
+        # Interrupted (Ctrl-C cancels this task): the jobs not yet printed are dropped before the
+        # pool closes, so none of them fails on the closed pool and logs a stray traceback.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await classifier.close()
     return EXIT_SOME_FAILED if failures else EXIT_OK
 
@@ -131,10 +138,14 @@ def main(argv: list[str] | None = None) -> int:
         return train_main(argv[1:]) or EXIT_OK
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return asyncio.run(classify_files(
-        args.files, weights=args.weights, model=args.model, workers=args.workers,
-        timeout_s=args.timeout, as_json=args.json, out=sys.stdout,
-    ))
+    try:
+        return asyncio.run(classify_files(
+            args.files, weights=args.weights, model=args.model, workers=args.workers,
+            timeout_s=args.timeout, as_json=args.json, out=sys.stdout,
+        ))
+    except KeyboardInterrupt:  # the pool is closed by then; the lines printed so far are whole
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -230,12 +230,15 @@ class _ProcessBackend:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ModelUnavailableError("The model workers did not start in time.")
-            jobs = [
+            jobs = asyncio.gather(*(
                 asyncio.wrap_future(executor.submit(_warm_up, WARM_UP_HOLD_S))
                 for _ in range(self._workers)
-            ]
+            ))
+            # Timed out or cancelled (Ctrl-C while starting), the gathering ends with an error no
+            # one awaits any more; seen here, asyncio does not print it as "never retrieved".
+            jobs.add_done_callback(_seen)
             try:
-                answers = await asyncio.wait_for(asyncio.gather(*jobs), remaining)
+                answers = await asyncio.wait_for(jobs, remaining)
             except BrokenProcessPool:
                 raise ModelUnavailableError("A model worker died while loading the main model.") from None
             except TimeoutError:
@@ -308,6 +311,11 @@ class _ProcessBackend:
         processes = _live_processes(executor)  # before shutdown(), which forgets them
         executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(_reap, processes, CLOSE_GRACE_S)
+
+
+def _seen(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _live_processes(executor: concurrent.futures.ProcessPoolExecutor | None) -> list:

@@ -87,3 +87,37 @@ def test_train_is_dispatched_to_the_training_code():
     done = run_cli("train", "--help")
     assert done.returncode == 0, done.stderr
     assert "--epochs" in done.stdout  # train.main's own options, not the classify parser's
+
+
+def test_ctrl_c_stops_the_run_with_status_130_and_no_traceback(tiny_weights, clips):
+    """A terminal's Ctrl-C reaches the whole process group: the lines printed so far stay whole, the
+    rest are dropped, and the user reads one line, not tracebacks of the jobs still in flight."""
+    import os
+    import signal
+    import time
+
+    files = [str(clips[i % len(clips)]) for i in range(60)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inference", "classify", "--json", "--workers", "1",
+         "--weights", str(tiny_weights), *files],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal starts it
+    )
+    first = process.stdout.readline()  # the pool is up and answering
+    os.killpg(process.pid, signal.SIGINT)
+    rest, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "never retrieved" not in err, err
+    assert "interrupted" in err
+    lines = [first, *rest.splitlines()]
+    assert len(lines) < len(files)
+    assert all(json.loads(line)["file"] in files for line in lines)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # no worker of the run is left behind
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("a process of the interrupted run is still alive")

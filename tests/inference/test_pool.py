@@ -179,6 +179,29 @@ async def test_a_missing_weights_dir_leaves_nothing_to_answer(tmp_path):
         await Classifier(tmp_path / "nowhere").start()
 
 
+async def test_a_start_cancelled_while_the_workers_load_closes_without_stray_errors(tiny_weights):
+    """Ctrl-C during the CLI's start cancels it: the warm-up jobs must not be left for asyncio to
+    report as "exception was never retrieved" over the user's terminal."""
+    import gc
+
+    loop = asyncio.get_running_loop()
+    reported = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context["message"]))
+    try:
+        classifier = Classifier(tiny_weights)
+        starting = asyncio.ensure_future(classifier.start())
+        assert await eventually(lambda: classifier.worker_pids)  # a worker is loading the model
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+        await classifier.close()
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert reported == []
+
+
 async def test_without_main_weights_every_answer_comes_from_the_ann(tiny_weights, tmp_path, clips, caplog):
     only_ann = tmp_path / "weights"
     only_ann.mkdir()
