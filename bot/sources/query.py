@@ -53,12 +53,17 @@ def is_link(word: str) -> bool:
 # What people put around a link in chat: <url>, (url), ||url|| (a Discord spoiler), "url", url!
 LINK_OPENERS = "<([{'\"|*"
 LINK_CLOSERS = ".,!?;:)]}>'\"|*"
+# A Markdown link, [label](url) (Discord's "masked link"): the label's end, up to the "(".
+MARKDOWN_LABEL_RE = re.compile(r"^\S*?\]\(")
 
 
 def link_in(word: str) -> str | None:
     """The link in `word` once that punctuation is removed, or None if it is no link."""
-    core = word.lstrip(LINK_OPENERS).rstrip(LINK_CLOSERS)
-    return core if core and is_link(core) else None
+    for candidate in (word, MARKDOWN_LABEL_RE.sub("", word, count=1)):
+        core = candidate.lstrip(LINK_OPENERS).rstrip(LINK_CLOSERS)
+        if core and is_link(core):
+            return core
+    return None
 
 
 def host_of(url: str) -> str:

@@ -46,6 +46,9 @@ ACCEPTED_CASES = [
     (f"(<https://youtu.be/{YT}>)", QueryKind.YOUTUBE, YT, ""),
     (f"is it sad? https://www.youtube.com/watch?v={YT}.", QueryKind.YOUTUBE, YT, "is it sad?"),
     ("https://youtu.be/dQw4w9WgXc_!", QueryKind.YOUTUBE, "dQw4w9WgXc_", ""),  # an id may end in "_"
+    # a Markdown link ("masked link" in Discord) is its URL, not a song name with a URL in it
+    (f"[Creep](https://open.spotify.com/track/{SP})", QueryKind.SPOTIFY_TRACK, SP, ""),
+    (f"is this sad? [listen](<https://youtu.be/{YT}>)", QueryKind.YOUTUBE, YT, "is this sad?"),
 ]
 
 REFUSED_CASES = [
