@@ -9,7 +9,7 @@ import re
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 from bot.logs import without_user_text
 from bot.ratelimit import MoodRateLimiter, RateLimited
@@ -109,6 +109,7 @@ class MoodUseCase:
         self.parse = parse
         self.file_key = file_key
         self.now = now
+        self._listening: dict[str, asyncio.Future[MoodReply]] = {}
 
     async def run(self, caller: Caller, text: str | None = None, attachment: Attachment | None = None,
                   progress: Progress = no_progress) -> MoodReply | ErrorReply:
@@ -146,10 +147,15 @@ class MoodUseCase:
         query = self.parse(text or "")
         await progress(STAGE_FINDING)
         track = await self._resolve(query)
-        if track is not None:
-            cached = await self._cached(track.key)
-            if cached is not None:
-                return mood_reply(cached, cached=True, source_url=track.source_url)
+        if track is None:
+            return await self._listen(query, None, progress)
+        cached = await self._cached(track.key)
+        if cached is not None:
+            return mood_reply(cached, cached=True, source_url=track.source_url)
+        return await self._once(track.key, lambda: self._listen(query, track, progress))
+
+    async def _listen(self, query: Query, track: TrackInfo | None, progress: Progress) -> MoodReply:
+        """Download and classify: the track's when known, else what the audio search finds."""
         await progress(STAGE_DOWNLOADING)
         # A YouTube link is fetched as the link itself; anything else through the search template.
         item = query if query.kind is QueryKind.YOUTUBE or track is None else track
@@ -175,10 +181,30 @@ class MoodUseCase:
         cached = await self._cached(key)
         if cached is not None:
             return mood_reply(replace(cached, title=title), cached=True)
-        await progress(STAGE_LISTENING)
-        result = await self.classifier.classify(attachment.path)
-        reply = await self._save(TrackInfo(key=key, title=""), result)  # the shared record: no file name
-        return replace(reply, title=title)
+
+        async def listen() -> MoodReply:
+            await progress(STAGE_LISTENING)
+            result = await self.classifier.classify(attachment.path)
+            return await self._save(TrackInfo(key=key, title=""), result)  # the shared record: no file name
+
+        return replace(await self._once(key, listen), title=title)
+
+    async def _once(self, key: str, listen: Callable[[], Awaitable[MoodReply]]) -> MoodReply:
+        """One download and classification per track at a time: whoever asks for a track that is
+        being listened to waits for that answer (a popular song posted to a server is asked for by
+        many at once). Shielded: one asker who gives up doesn't cancel it for the others."""
+        running = self._listening.get(key)
+        if running is None or running.done():
+            running = asyncio.ensure_future(listen())
+            self._listening[key] = running
+            running.add_done_callback(lambda done: self._listened(key, done))
+        return await asyncio.shield(running)
+
+    def _listened(self, key: str, done: asyncio.Future) -> None:
+        if self._listening.get(key) is done:
+            del self._listening[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: the askers heard of it, or all of them gave up
 
     async def _resolve(self, query: Query) -> TrackInfo | None:
         """The track when it can be known before downloading; None: let the audio search find it."""

@@ -1,6 +1,7 @@
 """Given a user types /mood (or attaches a song), they get a reply naming a mood."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 
@@ -149,3 +150,16 @@ async def test_a_file_someone_else_sent_before_is_named_as_you_named_it(db, coun
     reply = await usecase.run(BOB, attachment=attachment(mine))
 
     assert reply.cached is True and reply.title == "b-side"
+
+
+async def test_a_song_asked_for_by_two_members_at_once_is_classified_once(db, counting, clip_paths, tmp_path):
+    usecase = mood_usecase(db, counting)
+    hers, his = tmp_path / "hers.ogg", tmp_path / "his.ogg"
+    shutil.copy(clip_paths[0], hers)
+    shutil.copy(clip_paths[0], his)
+
+    first, second = await asyncio.gather(usecase.run(ALICE, attachment=attachment(hers)),
+                                         usecase.run(BOB, attachment=attachment(his)))
+
+    assert len(counting.calls) == 1
+    assert (first.title, second.title) == ("hers", "his") and first.mood == second.mood

@@ -3,6 +3,7 @@ listens, and names a mood; asked again, it answers from the cache without downlo
 Real spotipy and yt-dlp/HTTP against local fake servers (tests/fakes), real DB, real classifier."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 
@@ -107,3 +108,21 @@ async def test_a_youtube_link_skips_spotify_and_uses_the_cache(db, counting, cat
     assert reply.source_url == "https://www.youtube.com/watch?v=XFkzRNyygfk"
     assert len(catalog.spotify.requests) == spotify_calls  # Spotify was not asked
     assert counting.calls == []  # nothing downloaded or classified
+
+
+async def test_a_song_asked_for_by_two_members_at_once_is_downloaded_and_classified_once(db, counting, catalog):
+    def fetches(song) -> int:
+        return len(catalog.audio.requests_for(f"/audio/{song.spotify_id}.ogg"))
+
+    alone, song = catalog.songs[2], catalog.songs[1]
+    mood = usecase(db, counting, catalog)
+    before = fetches(alone)
+    assert isinstance(await mood.run(ALICE, alone.query), MoodReply)
+    one_download = fetches(alone) - before
+    before = fetches(song)
+
+    first, second = await asyncio.gather(mood.run(ALICE, song.query), mood.run(BOB, song.query))
+
+    assert isinstance(first, MoodReply) and isinstance(second, MoodReply), (first, second)
+    assert first.mood == second.mood and len(counting.calls) == 2  # the song alone, then the two askers' song
+    assert fetches(song) - before == one_download > 0
