@@ -25,6 +25,7 @@ YOUTUBE_HOSTS = frozenset({
     "youtube-nocookie.com", "www.youtube-nocookie.com",
 })
 YOUTU_BE = "youtu.be"
+SPOTIFY_SHORT_HOSTS = frozenset({"spotify.link", "spotify.app.link"})
 DEFAULT_ALLOWED = frozenset(h.strip() for h in DEFAULT_ALLOWED_HOSTS.split(",") if h.strip())
 
 SPOTIFY_URI_RE = re.compile(r"^spotify:(?P<kind>[a-z]+):(?P<id>[^\s:]+)$", re.IGNORECASE)
@@ -113,6 +114,10 @@ def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
         if not m:
             raise UnsupportedInputError(f"That Spotify link isn't a track. {ACCEPTED}")
         return spotify_query(m.group("kind"), m.group("id"), rest)
+    if host in SPOTIFY_SHORT_HOSTS:
+        raise UnsupportedInputError(
+            f"I can't follow Spotify's short links — open it and send me the open.spotify.com link "
+            f"it leads to. {ACCEPTED}")
     if host in YOUTUBE_HOSTS or host == YOUTU_BE:
         video_id = youtube_id_from(host, parts.path, parts.query)
         if video_id is None:

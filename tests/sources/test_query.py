@@ -62,6 +62,8 @@ REFUSED_CASES = [
     ("https://www.youtube.com/@radiohead", "single video"),
     ("https://www.youtube.com/watch?v=short", "single video"),
     ("https://youtu.be/", "single video"),
+    # Spotify's app shares short links; they can only be read by following them over the network
+    ("https://spotify.link/AbCdEfGh1jk", "open.spotify.com"),
     ("http://127.0.0.1/admin", "127.0.0.1"),
     ("http://[::1]/x", "can't"),
     ("http://169.254.169.254/latest/meta-data/", "169.254.169.254"),
