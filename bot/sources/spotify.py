@@ -386,7 +386,7 @@ class SpotifyResolver:
                 else:
                     raise
                 log.warning("Spotify answered %s (try %d of %d)", error.http_status, attempt, self.retry.max_tries)
-            except (requests.ConnectionError, requests.Timeout) as error:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
                 busy_wait, wait = None, self.retry.backoff_s * 2 ** (attempt - 1)
                 log.warning("Spotify unreachable: %s (try %d of %d)", type(error).__name__, attempt, self.retry.max_tries)
             except SpotifyOauthError as error:

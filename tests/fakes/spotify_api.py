@@ -8,6 +8,7 @@ Speaks real HTTP on 127.0.0.1 (random port) so the real spotipy/requests stack i
 - GET  /v1/search?q=&type=track&limit=  (limit > 10 -> 400, like development-mode apps in 2026)
 - GET  /v1/tracks/{id}
 Faults: `fail_next(status, times, retry_after=...)` answers the next API calls with that status;
+`cut_next(times)` drops the connection halfway through the next answers;
 `expire_tokens()` makes the tokens issued so far answer 401.
 Every request is logged in `requests` (token calls included).
 """
@@ -26,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 from tests.fakes.audio_http import QuietHTTPServer
 
 SEARCH_LIMIT_MAX = 10
+CUT_OFF = 0  # a fault "status": a 200 whose body stops halfway and the connection closes
 TOKEN_LIFETIME_S = 3600
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 WORD_RE = re.compile(r"\w+")
@@ -155,6 +157,10 @@ class FakeSpotify:
             ra = None if retry_after is None else str(retry_after)
             self._faults.append(_Fault(status, times, ra))
 
+    def cut_next(self, times: int = 1) -> None:
+        """Cut the next `times` API answers off mid-body (the connection drops after half of it)."""
+        self.fail_next(CUT_OFF, times)
+
     def expire_tokens(self) -> None:
         """Forget every token issued so far, as Spotify does when one expires or is revoked early:
         the next API call with one is answered 401 "The access token expired"."""
@@ -237,6 +243,16 @@ def _handler_for(fake: FakeSpotify) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _cut_off(self) -> None:
+            body = json.dumps({"tracks": {"items": [], "total": 0}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+
         def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
             self._json(status, {"error": {"status": status, "message": message}}, headers)
 
@@ -264,6 +280,8 @@ def _handler_for(fake: FakeSpotify) -> type[BaseHTTPRequestHandler]:
                     return self._error(401, "The access token expired")
                 return self._error(401, "No token provided" if not auth else "Invalid access token")
             fault = fake._take_fault()
+            if fault is not None and fault.status == CUT_OFF:
+                return self._cut_off()
             if fault is not None:
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
                 return self._error(fault.status, "Fault injected by the test", headers)

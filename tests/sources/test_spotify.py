@@ -233,6 +233,22 @@ async def test_a_token_refused_again_after_renewal_is_unavailable(fake_spotify):
     assert len(fake_spotify.api_requests()) == 2  # one renewal, no loop
 
 
+async def test_an_answer_cut_off_midway_is_retried(fake_spotify):
+    fake_spotify.add(CREEP)
+    fake_spotify.cut_next(times=1)
+    sleeps = SleepLog()
+    assert (await make_resolver(fake_spotify, sleep=sleeps).resolve(parse_query("Creep"))).title == "Creep"
+    assert len(sleeps.waits) == 1 and len(fake_spotify.api_requests()) == 2
+
+
+async def test_answers_that_keep_being_cut_off_are_unavailable_not_a_crash(fake_spotify):
+    fake_spotify.add(CREEP)
+    fake_spotify.cut_next(times=10)
+    with pytest.raises(SpotifyUnavailableError):
+        await make_resolver(fake_spotify).resolve(parse_query(f"spotify:track:{CREEP.track_id}"))
+    assert len(fake_spotify.api_requests()) == 3
+
+
 async def test_wrong_credentials_are_unavailable_not_a_crash(fake_spotify):
     resolver = SpotifyResolver("wrong", "creds", api_url=fake_spotify.api_url, auth_url=fake_spotify.auth_url)
     with pytest.raises(SpotifyUnavailableError):
