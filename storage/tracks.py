@@ -43,6 +43,13 @@ class TrackRepo:
         self._remember(record)
         return record
 
+    async def find_by_youtube_id(self, youtube_id: str) -> TrackRecord | None:
+        """A classified catalog track whose audio was fetched from this video (indexed)."""
+        with translated_errors("find track by video"):
+            doc = await self._tracks.find_one({"youtube_id": youtube_id, "key": {"$ne": f"youtube:{youtube_id}"},
+                                               "mood": {"$ne": None}})
+        return None if doc is None else track_from_doc(doc)
+
     async def save(self, track: TrackRecord) -> None:
         """Insert or replace the track with this key (the unique index keeps it single)."""
         with translated_errors("save track"):

@@ -150,6 +150,8 @@ class MoodUseCase:
         if track is None:
             return await self._listen(query, None, progress)
         cached = await self._cached(track.key)
+        if cached is None and query.kind is QueryKind.YOUTUBE:
+            cached = await self._cached_video(query.youtube_id)
         if cached is not None:
             return mood_reply(cached, cached=True, source_url=track.source_url)
         return await self._once(track.key, lambda: self._listen(query, track, progress))
@@ -237,6 +239,16 @@ class MoodUseCase:
         if record is None or record.mood is None or record.mood.model != MAIN_MODEL:
             return None
         return record
+
+    async def _cached_video(self, youtube_id: str) -> TrackRecord | None:
+        """The catalog song whose audio came from this video: its link is that song, in the cache
+        and in the playlists (one entry, not one per link)."""
+        try:
+            record = await self.db.tracks.find_by_youtube_id(youtube_id)
+        except StorageError as error:
+            log.warning("mood.cache_unavailable", extra={"track": f"youtube:{youtube_id}", "reason": str(error)})
+            return None
+        return record if record is not None and record.mood.model == MAIN_MODEL else None
 
     async def _save(self, track: TrackInfo, result: MoodResult, *, source_url: str | None = None) -> MoodReply:
         record = track_record(track, stored_mood(result), self.now())

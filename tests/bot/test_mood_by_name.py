@@ -126,3 +126,25 @@ async def test_a_song_asked_for_by_two_members_at_once_is_downloaded_and_classif
     assert isinstance(first, MoodReply) and isinstance(second, MoodReply), (first, second)
     assert first.mood == second.mood and len(counting.calls) == 2  # the song alone, then the two askers' song
     assert fetches(song) - before == one_download > 0
+
+
+async def test_the_youtube_link_of_a_song_known_from_spotify_is_that_song(db, counting, catalog):
+    """/mood Creep was fetched from a YouTube video; that video's link is the same song, not a new one."""
+    from datetime import datetime, timezone
+
+    from storage.models import StoredMood, TrackRecord
+
+    probabilities = {"happy": 0.1, "energetic": 0.1, "sad": 0.6, "calm": 0.2}
+    await db.tracks.save(TrackRecord(
+        key="spotify:6b2oQwSGFkzsMtQruIWm2p", title="Creep", artists=["Radiohead"], youtube_id="XFkzRNyygfk",
+        spotify_url="https://open.spotify.com/track/6b2oQwSGFkzsMtQruIWm2p",
+        mood=StoredMood("sad", probabilities, -0.4, -0.6, "main", "v-test"),
+        classified_at=datetime.now(timezone.utc)))
+
+    reply = await usecase(db, counting, catalog).run(ALICE, "https://www.youtube.com/watch?v=XFkzRNyygfk")
+
+    assert isinstance(reply, MoodReply) and reply.cached, reply
+    assert (reply.track_key, reply.title, reply.artists, reply.mood) == (
+        "spotify:6b2oQwSGFkzsMtQruIWm2p", "Creep", ("Radiohead",), "sad")
+    assert reply.source_url == "https://www.youtube.com/watch?v=XFkzRNyygfk"
+    assert counting.calls == []  # nothing downloaded or classified
