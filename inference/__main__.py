@@ -71,6 +71,7 @@ def format_json(file: str, result: MoodResult) -> str:
         "model": result.model,
         "model_version": result.model_version,
         "seconds": round(result.seconds, 4),
+        "fallback_reason": result.fallback_reason,  # why the ANN answered instead, else null
     })
 
 

@@ -13,7 +13,8 @@ from tests.conftest import REPO
 from tests.inference.test_predict import TINY_VERSION, clips, tiny_weights  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.timeout(180)
-JSON_KEYS = {"file", "mood", "probabilities", "valence", "arousal", "model", "model_version", "seconds"}
+JSON_KEYS = {"file", "mood", "probabilities", "valence", "arousal", "model", "model_version", "seconds",
+             "fallback_reason"}
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -60,10 +61,19 @@ def test_json_gives_one_object_per_file_and_fails_for_the_bad_one(tiny_weights, 
         assert set(answer["probabilities"]) == set(MOODS)
         assert abs(sum(answer["probabilities"].values()) - 1.0) < 1e-4
         assert answer["mood"] == max(answer["probabilities"], key=answer["probabilities"].get)
-        assert (answer["model"], answer["model_version"]) == ("main", TINY_VERSION)
+        assert (answer["model"], answer["model_version"], answer["fallback_reason"]) == ("main", TINY_VERSION, None)
         assert 0 < answer["seconds"] < 60
     assert set(lines[1]) == {"file", "error"}
     assert "not-a-song.mp3" in lines[1]["error"]
+
+
+def test_json_says_why_the_fallback_answered(tiny_weights, clips):
+    """The readable line ends in "(fallback: timeout)"; the JSON object must not lose that."""
+    done = run_cli("classify", "--json", "--timeout", "0.001", "--weights", str(tiny_weights), str(clips[0]))
+    assert done.returncode == 0, done.stderr
+    (answer,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert set(answer) == JSON_KEYS
+    assert (answer["model"], answer["fallback_reason"]) == ("ann", "timeout")
 
 
 def test_readable_lines_with_the_ann(tiny_weights, clips):
