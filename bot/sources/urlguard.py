@@ -140,7 +140,9 @@ class URLGuard:
             with opener.open(request, timeout=timeout_s) as response:
                 return response.geturl()
         except urllib.error.HTTPError as error:
-            return error.geturl()
+            # Usually a vetted hop that answered 4xx/5xx; but urllib also stops this way at a
+            # redirect to a scheme it won't follow (file:, data:, ...), whose URL nobody vetted.
+            return self.check(error.geturl())
         except (urllib.error.URLError, OSError) as error:
             if isinstance(getattr(error, "reason", None), BlockedURLError):
                 raise error.reason from None

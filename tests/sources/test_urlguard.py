@@ -150,6 +150,23 @@ def test_redirect_to_a_private_address_is_refused_before_any_request(front, targ
     assert [r.path for r in front.requests] == ["/to-loopback", "/to-decimal", "/to-internal-name", "/hop", "/to-loopback"]
 
 
+@pytest.mark.parametrize("location", [
+    "file:///etc/passwd", "gopher://127.0.0.1:25/x", "data:audio/ogg;base64,T2dnUw==", "javascript:alert(1)",
+])
+def test_redirect_to_a_scheme_urllib_will_not_follow_is_refused_not_handed_on(front, location):
+    # urllib stops at such a hop with an HTTPError whose URL is the hop's target: that URL was
+    # never vetted, so it must not become the "end of the chain" given to the downloader.
+    front.add_redirect("/away", location)
+    with pytest.raises(BlockedURLError):
+        localhost_guard().final_url(f"http://localhost:{front.port}/away")
+
+
+def test_an_http_error_at_the_end_of_a_vetted_chain_is_left_to_the_downloader(front):
+    front.add_redirect("/gone", f"http://localhost:{front.port}/missing.ogg")
+    final = localhost_guard().final_url(f"http://localhost:{front.port}/gone")
+    assert final == f"http://localhost:{front.port}/missing.ogg"
+
+
 def test_redirect_between_allowed_hosts_is_followed(front):
     front.add_redirect("/short", f"http://localhost:{front.port}/clip.ogg")
     final = localhost_guard().final_url(f"http://localhost:{front.port}/short")
