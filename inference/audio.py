@@ -81,12 +81,16 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     to `sr`.
     """
     path = Path(path)
+    if not path.exists():
+        raise UnreadableAudioError(f"Cannot find the audio file {path.name}.")
     if path.is_dir():
         raise UnreadableAudioError(f"{path.name} is a folder, not an audio file.")
-    if not path.is_file():
-        raise UnreadableAudioError(f"Cannot find the audio file {path.name}.")
+    if not path.is_file():  # a FIFO or a device: opening one may block for ever
+        raise UnreadableAudioError(f"{path.name} is not a regular file, so not an audio file.")
     try:
         audio, native_sr = _decode(path)
+    except PermissionError:  # the file may be fine audio: say what is wrong
+        raise UnreadableAudioError(f"I am not allowed to read the file {path.name}.") from None
     except (av.FFmpegError, ValueError, OSError, LookupError) as error:
         log.debug("Cannot decode %s: %s", path, error)
         raise _unreadable(path) from None

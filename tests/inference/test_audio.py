@@ -177,6 +177,29 @@ def test_a_folder_is_named_as_a_folder(tmp_path):
         load_audio(tmp_path / "songs")
 
 
+def test_a_fifo_is_named_as_not_a_file_and_never_opened(tmp_path):
+    """Opening a FIFO with no writer would block the worker forever; it must not be called missing."""
+    import os
+
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    with pytest.raises(UnreadableAudioError, match="pipe.wav is not a regular file"):
+        load_audio(fifo)
+
+
+def test_a_file_we_may_not_read_is_not_called_bad_audio(song_files, monkeypatch):
+    """chmod 000 (the suite may run as root, whom permissions do not stop: FFmpeg's error is raised
+    as it raises it)."""
+    import av
+
+    def denied(name, *args, **kwargs):
+        raise av.error.PermissionError(13, "Permission denied", name)
+
+    monkeypatch.setattr(audio.av, "open", denied)
+    with pytest.raises(UnreadableAudioError, match="not allowed to read the file song.wav"):
+        load_audio(song_files["wav"])
+
+
 def test_truncated_files_raise_typed_errors(song_files, tmp_path):
     data = song_files["m4a"].read_bytes()
     header_only = tmp_path / "header.m4a"
