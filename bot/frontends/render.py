@@ -24,6 +24,8 @@ EMPTY_JOURNAL = "Your journal is empty. Turn on daily prompts with /journal on 2
 NO_SERVER_MOOD = "Nobody here classified a song this week yet. Try /mood!"
 GENERIC_ERROR = "Sorry, something went wrong on my side. Please try again in a minute."
 PROMPT_HINT = "Reply to this message with a song (name, link or audio file)."
+# Telegram's limit for a message and Discord's for an embed's description, in UTF-16 code units.
+MAX_PLAYLIST_CHARS = 4096
 
 
 def mood_label(mood: str) -> str:
@@ -114,7 +116,14 @@ def journal_saved_text(reply: JournalSavedReply) -> str:
     return f"{text}\n{QUEUED_NOTE}" if reply.queued else text
 
 
-def playlist_text(reply: PlaylistReply) -> str:
+def text_length(text: str) -> int:
+    """Length in UTF-16 code units, as Telegram and Discord count it (an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def playlist_text(reply: PlaylistReply, limit: int = MAX_PLAYLIST_CHARS) -> str:
+    """The playlist in whole lines: the songs that fit in `limit`, then how many more there are
+    (a song cut in half would show half a title and a broken link)."""
     if not reply.tracks:
         return f"No {reply.mood} songs here yet. Classify some with /mood!"
     lines = [f"{mood_label(reply.mood)} playlist:"]
@@ -125,7 +134,11 @@ def playlist_text(reply: PlaylistReply) -> str:
         if track.spotify_url:
             line += f" {track.spotify_url}"
         lines.append(line)
-    return "\n".join(lines)
+    text, shown = "\n".join(lines), len(reply.tracks)
+    while text_length(text) > limit and shown > 0:
+        shown -= 1
+        text = "\n".join([*lines[:1 + shown], f"…and {len(reply.tracks) - shown} more."])
+    return text
 
 
 def server_mood_text(reply: ServerMoodReply) -> str:

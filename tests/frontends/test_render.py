@@ -110,6 +110,22 @@ def test_playlist_numbers_songs_and_counts_members():
         "🌿 calm playlist:", "1. Massive Attack – Teardrop (3 members)", "2. Radiohead – Creep https://s/1"]
 
 
+def test_a_playlist_of_long_titles_fits_a_telegram_message_and_a_discord_embed_in_whole_lines():
+    from bot.frontends.discord.rendering import message_parts
+    from bot.frontends.telegram import text_of
+
+    track = PlaylistTrackView("Symphony_No._9_in_D_minor,_Op._125_*Choral*: IV. Presto – Allegro assai " * 2,
+                              ("Berliner Philharmoniker", "Herbert von Karajan", "Gundula Janowitz"),
+                              "https://open.spotify.com/track/6b2oQwSGFkzsMtQruIWm2p", 2)
+    reply = PlaylistReply("calm", [track] * 20)
+
+    for text in (text_of(reply), message_parts(reply)["embed"].description):
+        assert len(text.encode("utf-16-le")) <= 2 * 4096
+        *songs, more = text.splitlines()[1:]
+        assert songs and all(song.endswith(track.spotify_url) for song in songs)  # no song cut in half
+        assert more == f"…and {20 - len(songs)} more."
+
+
 def test_server_mood_without_songs_invites_to_try():
     assert render.server_mood_text(ServerMoodReply(None, {})) == render.NO_SERVER_MOOD
 
