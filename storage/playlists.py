@@ -2,9 +2,9 @@
 
 A place's members are the users seen there: they asked /mood there, or wrote a journal entry
 there. What counts for a place: its mood requests by members, plus every journal entry of its
-members (most are written in private chats) but the files they uploaded elsewhere. Members who opted out of sharing
-(`share_with_server` false) are never counted; a member with no user document shares, the
-default.
+members (most are written in private chats) but the files they uploaded elsewhere. Members who
+opted out of sharing (`share_with_server` false) are never counted; a member with no user
+document shares, the default.
 
 Two steps, both driven by indexes (SecantusDB runs `$unionWith` and pipeline-only `$lookup` as
 full collection scans, so neither appears here):
