@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -25,6 +26,7 @@ EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_NO_MODEL = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a tool whose reader left reports it
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # the pool is closed by then; the lines printed so far are whole
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader left (`| head -1`); the pool is closed by then
+        # Python flushes stdout again at exit: point it at /dev/null so that it does not fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -131,3 +131,19 @@ def test_ctrl_c_stops_the_run_with_status_130_and_no_traceback(tiny_weights, cli
         time.sleep(0.1)
     else:
         pytest.fail("a process of the interrupted run is still alive")
+
+
+def test_piped_into_head_the_run_stops_quietly(tiny_weights, clips):
+    """`classify --json *.ogg | head -1`: once the reader is gone, no BrokenPipeError traceback."""
+    files = [str(clips[i % len(clips)]) for i in range(30)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inference", "classify", "--json", "--model", "ann", "--workers", "1",
+         "--weights", str(tiny_weights), *files],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    json.loads(process.stdout.readline())
+    process.stdout.close()  # what `head -1` does after its line
+    err = process.stderr.read()
+    process.wait(timeout=60)
+    assert "Traceback" not in err and "Broken pipe" not in err, err
+    assert process.returncode == 141  # 128 + SIGPIPE, as a shell tool reports it
