@@ -144,7 +144,8 @@ def youtube_id_from(host: str, path: str, query: str) -> str | None:
     if host == YOUTU_BE:
         candidate = path.strip("/")
     elif path.rstrip("/") == "/watch":
-        candidate = (parse_qs(query).get("v") or [""])[0]
+        # "v=ID?si=…": a parameter glued on with a second '?' belongs to no video id.
+        candidate = (parse_qs(query).get("v") or [""])[0].split("?", 1)[0]
     else:
         m = YOUTUBE_PATH_RE.match(path)
         candidate = m.group("id") if m else ""

@@ -35,6 +35,8 @@ ACCEPTED_CASES = [
     (f"https://music.youtube.com/watch?v={YT}&feature=share", QueryKind.YOUTUBE, YT, ""),
     (f"https://www.youtube.com/shorts/{YT}", QueryKind.YOUTUBE, YT, ""),
     (f"https://m.youtube.com/watch?v={YT}", QueryKind.YOUTUBE, YT, ""),
+    # A share parameter glued on with a second '?' (copied from an app, or edited by hand).
+    (f"https://www.youtube.com/watch?v={YT}?si=abc", QueryKind.YOUTUBE, YT, ""),
     (f"youtube.com/watch?v={YT}", QueryKind.YOUTUBE, YT, ""),
     (f"https://www.youtube-nocookie.com/embed/{YT}", QueryKind.YOUTUBE, YT, ""),
     (f"HTTPS://WWW.YOUTUBE.COM/watch?v={YT}", QueryKind.YOUTUBE, YT, ""),
