@@ -141,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         return train_main(argv[1:]) or EXIT_OK
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # A file name that is not UTF-8 reaches us with surrogates: print it back as its own bytes, as
+    # `ls` does, rather than fail the run on a strict UTF-8 terminal.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="surrogateescape")
     try:
         return asyncio.run(classify_files(
             args.files, weights=args.weights, model=args.model, workers=args.workers,

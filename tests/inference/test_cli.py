@@ -147,3 +147,18 @@ def test_piped_into_head_the_run_stops_quietly(tiny_weights, clips):
     process.wait(timeout=60)
     assert "Traceback" not in err and "Broken pipe" not in err, err
     assert process.returncode == 141  # 128 + SIGPIPE, as a shell tool reports it
+
+
+def test_a_file_name_that_is_not_utf8_is_printed_as_its_bytes(tiny_weights, clips, tmp_path):
+    """Under a strict UTF-8 terminal (en_US.UTF-8), printing a Latin-1 file name failed the whole run."""
+    import os
+    import shutil
+
+    name = tmp_path / os.fsdecode(b"caf\xe9.ogg")  # a Latin-1 name, as old rips have
+    shutil.copy(clips[0], name)
+    done = subprocess.run(
+        [sys.executable, "-m", "inference", "classify", "--model", "ann", "--weights", str(tiny_weights), str(name)],
+        cwd=REPO, capture_output=True, timeout=170, env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode(errors="replace")
+    assert done.stdout.startswith(os.fsencode(name) + b": ")
