@@ -51,6 +51,10 @@ class WarmingClassifier:
         elif not task.cancelled():
             log.info("classifier.ready")
 
+    @property
+    def main_model_version(self) -> str | None:
+        return self.classifier.main_model_version
+
     async def classify(self, path, **kwargs):
         if self._started is None:
             self.start_in_background()

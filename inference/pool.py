@@ -524,6 +524,11 @@ class Classifier:
         return self._main_version is not None
 
     @property
+    def main_model_version(self) -> str | None:
+        """The version of the main model the workers serve; None before start or when unavailable."""
+        return self._main_version
+
+    @property
     def worker_pids(self) -> list[int]:
         """Live worker processes of the process pool (empty for Dask)."""
         return self._backend.worker_pids()

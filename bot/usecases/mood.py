@@ -236,9 +236,7 @@ class MoodUseCase:
             # The classifier doesn't need the database: answer anyway, just without the cache.
             log.warning("mood.cache_unavailable", extra={"track": key, "reason": str(error)})
             return None
-        if record is None or record.mood is None or record.mood.model != MAIN_MODEL:
-            return None
-        return record
+        return record if self._current(record) else None
 
     async def _cached_video(self, youtube_id: str) -> TrackRecord | None:
         """The catalog song whose audio came from this video: its link is that song, in the cache
@@ -248,7 +246,16 @@ class MoodUseCase:
         except StorageError as error:
             log.warning("mood.cache_unavailable", extra={"track": f"youtube:{youtube_id}", "reason": str(error)})
             return None
-        return record if record is not None and record.mood.model == MAIN_MODEL else None
+        return record if self._current(record) else None
+
+    def _current(self, record: TrackRecord | None) -> bool:
+        """A cached answer is served only if the main model gave it, and the model serving now (when
+        known) is the same version: after new weights ship, each song is heard again once. While the
+        main model is unavailable, its earlier answers still beat the fallback's."""
+        if record is None or record.mood is None or record.mood.model != MAIN_MODEL:
+            return False
+        serving = getattr(self.classifier, "main_model_version", None)
+        return serving is None or record.mood.model_version == serving
 
     async def _save(self, track: TrackInfo, result: MoodResult, *, source_url: str | None = None) -> MoodReply:
         record = track_record(track, stored_mood(result), self.now())

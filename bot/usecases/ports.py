@@ -14,6 +14,9 @@ from storage.models import User, UserRef
 
 
 class MoodClassifier(Protocol):
+    # None while unknown (warming up) or when the main model is unavailable.
+    main_model_version: str | None
+
     async def classify(self, path) -> MoodResult: ...
 
 

@@ -37,6 +37,10 @@ class CountingClassifier:
         self.real = real
         self.calls: list[str] = []
 
+    @property
+    def main_model_version(self) -> str | None:
+        return self.real.main_model_version
+
     async def classify(self, path, **kwargs):
         self.calls.append(str(path))
         return await self.real.classify(path, **kwargs)

@@ -139,6 +139,23 @@ async def test_an_answer_of_the_fallback_is_not_served_from_the_cache_once_the_m
     assert (await usecase.run(ALICE, attachment=song)).cached is True  # the main model's answer is kept
 
 
+async def test_an_answer_of_older_weights_is_heard_again_by_the_model_serving_now(db, counting, classifier,
+                                                                               clip_paths):
+    from dataclasses import replace
+
+    usecase = mood_usecase(db, counting)
+    song = attachment(clip_paths[2])
+    first = await usecase.run(ALICE, attachment=song)
+    stored = await db.tracks.get(first.track_key)
+    await db.tracks.save(replace(stored, mood=replace(stored.mood, model_version="main-2025-01-01")))
+
+    again = await usecase.run(BOB, attachment=song)
+
+    assert (again.cached, len(counting.calls)) == (False, 2)
+    assert (await db.tracks.get(first.track_key)).mood.model_version == classifier.main_model_version
+    assert (await usecase.run(ALICE, attachment=song)).cached is True  # and the new answer is kept
+
+
 async def test_a_file_someone_else_sent_before_is_named_as_you_named_it(db, counting, clip_paths, tmp_path):
     usecase = mood_usecase(db, counting)
     private = tmp_path / "voice memo for Jane.ogg"

@@ -98,7 +98,7 @@ async def test_a_youtube_link_skips_spotify_and_uses_the_cache(db, counting, cat
     probabilities = {"happy": 0.1, "energetic": 0.1, "sad": 0.2, "calm": 0.6}
     await db.tracks.save(TrackRecord(
         key="youtube:XFkzRNyygfk", title="Radiohead - Creep (Official Video)", youtube_id="XFkzRNyygfk",
-        mood=StoredMood("calm", probabilities, 0.4, -0.6, "main", "v-test"),
+        mood=StoredMood("calm", probabilities, 0.4, -0.6, "main", counting.main_model_version),
         classified_at=datetime.now(timezone.utc)))
     spotify_calls = len(catalog.spotify.requests)
 
@@ -138,7 +138,7 @@ async def test_the_youtube_link_of_a_song_known_from_spotify_is_that_song(db, co
     await db.tracks.save(TrackRecord(
         key="spotify:6b2oQwSGFkzsMtQruIWm2p", title="Creep", artists=["Radiohead"], youtube_id="XFkzRNyygfk",
         spotify_url="https://open.spotify.com/track/6b2oQwSGFkzsMtQruIWm2p",
-        mood=StoredMood("sad", probabilities, -0.4, -0.6, "main", "v-test"),
+        mood=StoredMood("sad", probabilities, -0.4, -0.6, "main", counting.main_model_version),
         classified_at=datetime.now(timezone.utc)))
 
     reply = await usecase(db, counting, catalog).run(ALICE, "https://www.youtube.com/watch?v=XFkzRNyygfk")
