@@ -180,7 +180,9 @@ def valence_arousal_map(songs: Iterable[tuple[str, float, float, str]], title: s
     # Label a handful of songs only: more would be unreadable.
     for name, v, a, _ in songs[:12]:
         short = name if len(name) <= 24 else name[:23] + "…"
-        ax.annotate(short, (v, a), xytext=(5, 4), textcoords="offset points", fontsize=FONT_SIZE - 2, color=TEXT_COLOUR)
+        # parse_math=False: a "$" in a title is a dollar sign, not TeX (which may not even parse).
+        ax.annotate(short, (v, a), xytext=(5, 4), textcoords="offset points", fontsize=FONT_SIZE - 2, color=TEXT_COLOUR,
+                    parse_math=False)
     ax.set_xlim(-LIMIT, LIMIT)
     ax.set_ylim(-LIMIT, LIMIT)
     ax.set_xticks([-1, -0.5, 0, 0.5, 1])

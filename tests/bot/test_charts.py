@@ -37,3 +37,11 @@ def test_each_chart_renders_a_png():
         charts.server_mood_of_week({"happy": 3, "energetic": 0, "sad": 1, "calm": 0}),
     ]
     assert all(png.startswith(PNG_MAGIC) and len(png) > 5_000 for png in pngs)
+
+
+def test_song_titles_with_dollar_signs_are_drawn_as_typed_not_as_maths():
+    # Titles are the user's (or a catalogue's) text: "$_$" or "a$\frac$" is not TeX to parse,
+    # and one such song must not break /stats for good.
+    songs = [("Ke$ha – Tik To$k", 0.6, 0.5, "happy"), ("x $^$ y", -0.2, 0.4, "energetic"),
+             ("a$\\frac$", -0.5, -0.5, "sad")]
+    assert charts.valence_arousal_map(songs).startswith(PNG_MAGIC)
