@@ -164,6 +164,8 @@ def map_ytdlp_error(message: str, label: str, source_url: str) -> Exception:
     if any(s in text for s in ("unsupported url", "no video formats", "no entries", "http error 404",
                                "video unavailable", "does not exist", "not found")):
         return TrackNotFoundError(f"No audio found for “{label}”.")
+    if "did not get any data blocks" in text:  # the host answered with an empty body
+        return TrackNotFoundError(EMPTY_FILE.format(label=label))
     m = re.search(r"http error (\d{3})", text)
     if m is None and any(words in text for words in UNREACHABLE_WORDS):
         return DownloadError(f"I couldn't reach {'YouTube' if site == 'YouTube' else 'the audio host'} "
@@ -233,6 +235,13 @@ def track_from_fetch(item: TrackInfo | Query, audio: FetchedAudio) -> TrackInfo:
 
 # -- plain files over HTTP Range -------------------------------------------------------------
 
+EMPTY_FILE = "The audio host sent an empty file for “{label}”."
+
+
+class EmptyFileError(Exception):
+    """The file at the URL has no bytes (a 416 whose Content-Range is 'bytes */0')."""
+
+
 @dataclass(frozen=True)
 class RangeReply:
     data: bytes
@@ -252,6 +261,8 @@ def http_range(url: str, first: int, last: int, timeout_s: float,
     except urllib.error.HTTPError as error:
         if error.code == 404:
             raise TrackNotFoundError("No audio found for that song.") from None
+        if error.code == 416 and error.headers.get("Content-Range", "").strip() == "bytes */0":
+            raise EmptyFileError from None
         raise DownloadError(f"The audio host refused the download (HTTP {error.code}).") from None
     except TimeoutError:
         raise DownloadError(TOO_SLOW) from None
@@ -401,6 +412,8 @@ class SectionDownloader:
             return self._range_section_or_none(url, duration_s, workdir, headers or {})
         except TrackNotFoundError:
             raise TrackNotFoundError(f"No audio found for “{label}”.") from None
+        except EmptyFileError:
+            raise TrackNotFoundError(EMPTY_FILE.format(label=label)) from None
 
     def _range_section_or_none(self, url: str, duration_s: float, workdir: Path,
                                headers: dict[str, str]) -> FetchedAudio | None:
