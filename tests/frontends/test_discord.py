@@ -13,7 +13,7 @@ from bot.frontends import render
 from bot.frontends.discord import journal as journal_cog
 from bot.frontends.discord.journal import DM_WELCOME, DMS_CLOSED, FORGET_CANCELLED, FORGET_TIMED_OUT, NOT_YOUR_BUTTON
 from bot.frontends.discord.mood import NO_SONG_IN_MESSAGE, first_link, links_in
-from bot.replies import PromptMessage
+from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, PromptMessage
 from bot.scheduler import PromptScheduler
 from bot.usecases.journal import PROMPT_SENT
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
@@ -213,6 +213,14 @@ async def message_command(fake, content: str, attachments: list[dict] | None = N
                                   attachments=attachments or [])
     await fake.slash("Mood of this song", command_type=3, target_id=target["id"],
                      resolved={"messages": {target["id"]: target}})
+
+
+async def dm_answer(fake) -> Call:
+    """The bot's answer to a DM: its message, or its status message ("Listening…") edited into it."""
+    first = await fake.wait_for("send_message")
+    if first.content not in (STAGE_FINDING, STAGE_DOWNLOADING, STAGE_LISTENING):
+        return first
+    return await fake.wait_for("edit_message", lambda c: c.content not in (STAGE_DOWNLOADING, STAGE_LISTENING))
 
 
 @pytest.fixture
@@ -425,3 +433,17 @@ async def test_a_journal_list_too_long_even_so_shows_the_latest_entries_whole(di
     assert [line[:10] for line in lines] == [(date(2026, 11, 10) - timedelta(days=d)).isoformat()
                                              for d in range(len(lines))]
     assert all(f"#{9 - n} (" in line for n, line in enumerate(lines))  # no entry cut short
+
+
+async def test_a_dm_naming_a_song_with_a_screenshot_attached_is_answered_with_the_song(scheduled):
+    fake, _ = scheduled
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
+    await private_answer(fake)
+    await fake.slash("journal", sub("prompt"))
+    await private_answer(fake)
+    screenshot = fake.add_file("Screenshot 2026-11-01.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    screenshot["content_type"] = "image/png"
+    await fake.user_dms("https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC so good", attachments=[screenshot])
+    assert (await dm_answer(fake)).content == SPOTIFY_OFF_ERROR  # the link was read (this bot has no Spotify)
+    assert not fake.calls_of("download")  # and the picture was never fetched as if it were audio
+

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 TOO_LARGE = "That file is too large: I can analyse files up to {mb:.0f} MB."
+AUDIO_SUFFIXES = frozenset({".mp3", ".ogg", ".oga", ".opus", ".wav", ".flac", ".m4a", ".aac"})
 
 
 def caller_of(interaction: discord.Interaction) -> Caller:
@@ -35,6 +36,21 @@ def dm_caller_of(message: discord.Message) -> Caller:
     author = message.author
     return Caller(platform=PLATFORM, user_id=str(author.id), place=None, chat_id=str(author.id),
                   display_name=author.display_name)
+
+
+def is_audio(attachment: discord.Attachment) -> bool:
+    if attachment.content_type:
+        return attachment.content_type.startswith("audio/")
+    return Path(attachment.filename).suffix.lower() in AUDIO_SUFFIXES
+
+
+def song_attachment(message: discord.Message) -> discord.Attachment | None:
+    """The message's audio file. Without one, its first file only when it has no text (the answer
+    then says why that file can't be heard): a screenshot beside a song's name is not the song."""
+    audio = next((a for a in message.attachments if is_audio(a)), None)
+    if audio is None and not message.content:
+        return next(iter(message.attachments), None)
+    return audio
 
 
 def too_large(size: int, limit: int) -> ErrorReply | None:

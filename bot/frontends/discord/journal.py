@@ -16,6 +16,7 @@ from bot.frontends.discord.interactions import (
     dm_caller_of,
     downloaded,
     show,
+    song_attachment,
 )
 from bot.frontends.discord.rendering import clip
 from bot.frontends import render
@@ -157,7 +158,7 @@ class JournalCog(commands.Cog):
             referenced = str(message.reference.message_id)
             if await self.usecases.journal.is_prompt_message(PLATFORM, caller.chat_id, referenced):
                 prompt_id = referenced
-        async with downloaded(next(iter(message.attachments), None), self.max_audio_bytes) as attachment:
+        async with downloaded(song_attachment(message), self.max_audio_bytes) as attachment:
             if isinstance(attachment, ErrorReply):
                 reply = attachment
             else:

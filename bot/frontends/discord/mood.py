@@ -2,20 +2,18 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.frontends.discord.interactions import InteractionProgress, caller_of, downloaded, show
+from bot.frontends.discord.interactions import InteractionProgress, caller_of, downloaded, is_audio, show
 from bot.replies import STAGE_FINDING, ErrorReply
 from bot.sources.models import UnsupportedInputError
 from bot.sources.query import DEFAULT_ALLOWED, parse_query
 
 LINK = re.compile(r"https?://[^\s<>|]+")  # stops at a spoiler's ||, and at <link>'s >
 TRAILING = ">)|.,!?;:"  # after a link: "(link)", "||link||", "listen: link!"
-AUDIO_SUFFIXES = frozenset({".mp3", ".ogg", ".oga", ".opus", ".wav", ".flac", ".m4a", ".aac"})
 NOTHING_TO_CLASSIFY = "Tell me a song: /mood query:<name or link>, or attach an audio file."
 NO_SONG_IN_MESSAGE = "I found no link or audio file in that message."
 
@@ -37,12 +35,6 @@ def readable(link: str, allowed_hosts: frozenset[str]) -> bool:
 def first_link(message: discord.Message, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> str | None:
     """The first link in the message that the bot can read (a Spotify track, a YouTube video)."""
     return next((link for link in links_in(message) if readable(link, allowed_hosts)), None)
-
-
-def is_audio(attachment: discord.Attachment) -> bool:
-    if attachment.content_type:
-        return attachment.content_type.startswith("audio/")
-    return Path(attachment.filename).suffix.lower() in AUDIO_SUFFIXES
 
 
 class MoodCog(commands.Cog):
