@@ -541,21 +541,25 @@ class SectionDownloader:
 
     def _pick(self, ydl: yt_dlp.YoutubeDL, info: dict | None, known_s: float | None, label: str,
               messages: _YtdlpLog) -> dict:
-        """The single video to download: the search hit whose length is closest to the song's."""
+        """The single video to download: the search hit whose length is closest to the song's.
+        A hit that turns out to be a live stream gives way to the next one, if any is left (the
+        caller refuses a live stream it is given)."""
         if info is None:
             raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
         if info.get("_type") != "playlist" and "entries" not in info:
             return info
         entries = [e for e in info.get("entries") or [] if e]
-        index = choose_candidate([e.get("duration") for e in entries], known_s)
-        if index is None and messages.said(TOO_LONG_REASON):
-            raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
-        if index is None:
-            raise TrackNotFoundError(f"No audio found for “{label}”.")
-        entry = entries[index]
-        if entry.get("_type") in ("url", "url_transparent"):
-            full = ydl.extract_info(entry["url"], download=False)
-            if full is None:
+        while True:
+            index = choose_candidate([e.get("duration") for e in entries], known_s)
+            if index is None and messages.said(TOO_LONG_REASON):
                 raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
-            return full
-        return entry
+            if index is None:
+                raise TrackNotFoundError(f"No audio found for “{label}”.")
+            entry = entries.pop(index)
+            if entry.get("_type") in ("url", "url_transparent"):
+                entry = ydl.extract_info(entry["url"], download=False)
+                if entry is None:
+                    raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
+            if not (is_live(entry) and entries):
+                return entry
+            log.info("search hit %s is a live stream; trying the next one", entry.get("id"))

@@ -3,6 +3,7 @@ yt-dlp (generic extractor) and plain HTTP Range requests against a local audio s
 always cleans up after itself."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -320,3 +321,24 @@ async def test_a_live_stream_is_refused_at_once(audio_root, tmp_path):
         assert str(info.value) == "“lofi radio” is a live stream — send me a recorded song instead."
         assert not server.requests_for("/seg1.ts")
     assert list(work.iterdir()) == []
+
+
+async def test_a_live_search_hit_gives_way_to_the_next_one(audio_root, tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(audio_root / "clip.ogg", served / "clip.ogg")
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(audio_root / "clip.ogg"), "-c:a", "aac", "-f", "mpegts",
+                    str(served / "seg1.ts")], check=True)
+    (served / "live.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:30\n"
+                                      "#EXT-X-MEDIA-SEQUENCE:1\n#EXTINF:30.0,\nseg1.ts\n")
+    with FakeAudioServer(served) as server:
+        # A feed's items are links to resolve, as YouTube's search hits are: whether one is live
+        # shows only once it is resolved.
+        items = "".join(f"<item><title>{title}</title><link>{server.url(path)}</link>"
+                        f"<enclosure url=\"{server.url(path)}\" type=\"audio/x\"/></item>"
+                        for title, path in (("lofi radio 24/7", "/live.m3u8"), ("lofi song", "/clip.ogg")))
+        (served / "search.xml").write_text(f"<rss version=\"2.0\"><channel><title>hits</title>{items}</channel></rss>")
+        fetcher = AudioFetcher(search_template=server.url("/search.xml?q={title}"), tmp_dir=tmp_path / "work")
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="lofi")) as audio:
+            assert audio.source_url.endswith("/clip.ogg")
+        assert not server.requests_for("/seg1.ts")
