@@ -447,3 +447,12 @@ async def test_a_dm_naming_a_song_with_a_screenshot_attached_is_answered_with_th
     assert (await dm_answer(fake)).content == SPOTIFY_OFF_ERROR  # the link was read (this bot has no Spotify)
     assert not fake.calls_of("download")  # and the picture was never fetched as if it were audio
 
+
+
+async def test_timezone_autocomplete_shows_an_offset_as_typed_not_as_its_inverted_iana_name(discord_bot):
+    fake, _ = discord_bot
+    options = sub("on", time="21:30")
+    options[0]["options"].append({"name": "timezone", "type": STRING, "value": "UTC+2", "focused": True})
+    await fake.slash("journal", options, interaction_type=4)
+    reply = await fake.wait_for("interaction_callback")
+    assert reply.json["data"]["choices"] == [{"name": "UTC+02:00", "value": "Etc/GMT-2"}]

@@ -21,6 +21,7 @@ from bot.frontends.discord.interactions import (
 from bot.frontends.discord.rendering import clip
 from bot.frontends import render
 from bot.replies import Caller, ErrorReply, TextReply
+from bot.usecases.journal import zone_label
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,8 @@ class JournalCog(commands.Cog):
     @journal_on.autocomplete("timezone")
     async def timezone_choices(self, interaction: discord.Interaction, current: str
                                ) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=name, value=name)
+        # Shown as zone_label shows it: "UTC+2" suggests UTC+02:00, not Etc/GMT-2 (POSIX signs).
+        return [app_commands.Choice(name=zone_label(name), value=name)
                 for name in self.usecases.journal.timezones(current)]
 
     @journal.command(name="off", description="Stop the daily prompts")
