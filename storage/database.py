@@ -39,9 +39,10 @@ class Database:
         self.journal = JournalRepo(db[JOURNAL])
         self.prompts = PromptRepo(db[PROMPTS])
         self.servers = ServerRepo(db[SERVERS])
-        # Readers of the requests collection wait for the requests still being written.
+        # Readers of the requests collection wait for the requests still being written (and
+        # /forget for the journal entries too).
         self.playlists = PlaylistQueries(db, self.requests)
-        self.privacy = PrivacyRepo(db, self.requests)
+        self.privacy = PrivacyRepo(db, self.requests, self.journal)
 
     @classmethod
     async def connect(

@@ -1,6 +1,7 @@
 """The music journal: one entry per answered daily prompt, and the statistics over it."""
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import date
 from typing import Any
@@ -96,10 +97,23 @@ def journal_stats(facets: dict[str, Any], today: date) -> JournalStats:
 class JournalRepo:
     def __init__(self, collection: AsyncCollection) -> None:
         self._journal = collection
+        self._adding: set[asyncio.Future] = set()
 
     async def add(self, entry: JournalEntry) -> bool:
         """False when this prompt's reply is already stored: a re-delivered message is not an
         error and never makes a second entry."""
+        # Shielded and tracked: a /forget waits for the entries on their way (`settled`).
+        adding = asyncio.ensure_future(self._add(entry))
+        self._adding.add(adding)
+        adding.add_done_callback(self._adding.discard)
+        return await asyncio.shield(adding)
+
+    async def settled(self) -> None:
+        """Wait until every entry added so far is written (or has failed)."""
+        if self._adding:
+            await asyncio.wait(set(self._adding))
+
+    async def _add(self, entry: JournalEntry) -> bool:
         with translated_errors("add journal entry"):
             try:
                 await self._journal.insert_one(journal_to_doc(entry))

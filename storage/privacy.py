@@ -1,6 +1,8 @@
 """The rights of access and erasure: everything stored about a user, out or gone."""
 from __future__ import annotations
 
+from collections import Counter
+
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -12,6 +14,7 @@ from storage.codec import (
     user_from_doc,
 )
 from storage.failures import translated_errors
+from storage.journal import JournalRepo
 from storage.models import UserExport, UserRef
 from storage.mood_requests import RequestRepo
 from storage.schema import JOURNAL, PROMPTS, REQUESTS, USERS
@@ -22,9 +25,22 @@ OLDEST_FIRST = [("created_at", ASCENDING)]
 
 
 class PrivacyRepo:
-    def __init__(self, db: AsyncDatabase, requests: RequestRepo | None = None) -> None:
+    def __init__(self, db: AsyncDatabase, requests: RequestRepo | None = None,
+                 journal: JournalRepo | None = None) -> None:
         self._db = db
         self._requests = requests
+        self._journal = journal
+        # Erasures per user since start. A write for a user that began before an erasure (a song
+        # still being listened to) compares the count and is dropped, not stored after /forget.
+        self._erasures: Counter[UserRef] = Counter()
+
+    def erasures(self, ref: UserRef) -> int:
+        return self._erasures[ref]
+
+    def erasing(self, ref: UserRef) -> None:
+        """Say, before anything of the user's is deleted, that it is being: from now on their
+        writes already under way are dropped (see `erasures`). `forget` says so itself."""
+        self._erasures[ref] += 1
 
     async def export(self, ref: UserRef) -> UserExport:
         await self._settled()
@@ -44,9 +60,12 @@ class PrivacyRepo:
     async def _settled(self) -> None:
         if self._requests is not None:
             await self._requests.settled()
+        if self._journal is not None:
+            await self._journal.settled()
 
     async def forget(self, ref: UserRef) -> int:
         """Delete every document about the user; returns how many were deleted."""
+        self.erasing(ref)
         await self._settled()  # a request still being written must not outlive the deletion
         deleted = 0
         with translated_errors("forget user"):

@@ -55,6 +55,8 @@ PROMPT_NOT_SENT = ("I couldn't send you a prompt. Open a private chat with me (a
                    "then ask again with /journal prompt.")
 PROMPT_SENT = "Sent: today's prompt is in our private chat. Answer it with a song."
 ALREADY_ANSWERED = "You've already answered that prompt — your journal keeps one song per prompt."
+FORGOTTEN_MEANWHILE = ("You deleted your data with /forget while I was listening to that song, so I didn't save "
+                       "this answer. Turn the journal on again with /journal on to start a new one.")
 LIST_MAX = 50
 PIXEL_DAYS = 366
 # Prompts delivered by this process, kept in memory so an answer can be saved while the database is down.
@@ -283,6 +285,7 @@ class JournalUseCase:
                      prompt_message_id: str | None = None,
                      progress: Progress = no_progress) -> JournalSavedReply | ErrorReply:
         ref = UserRef(caller.platform, caller.user_id)
+        erasures = self.db.privacy.erasures(ref)
         try:
             prompt = await self._find_prompt(caller, ref, prompt_message_id)
         except (StorageError, PromptAlreadyAnswered) as error:
@@ -305,6 +308,9 @@ class JournalUseCase:
             track_key=reply.track_key, track_title=display_title(reply), mood=reply.mood,
             valence=reply.valence, arousal=reply.arousal, created_at=self.now(), note=note, place=caller.place,
         )
+        if self.db.privacy.erasures(ref) != erasures:  # /forget came while the song was being listened to
+            log.info("journal.answer_dropped_after_forget", extra={"user": caller.user_id})
+            return ErrorReply(FORGOTTEN_MEANWHILE)
         try:
             queued = await self._store(entry)
         except (StorageError, PromptAlreadyAnswered) as error:

@@ -48,6 +48,8 @@ class PrivacyUseCase:
         if not confirmed:
             return TextReply(FORGET_EXPLANATION)
         ref = UserRef(caller.platform, caller.user_id)
+        # Before anything else: an answer or request still being listened to is dropped, not saved after.
+        self.db.privacy.erasing(ref)
         # Unschedule first: a prompt must not fire for someone being deleted.
         self.schedule.unschedule(ref)
         # The queue first: once it is empty of this user, nothing of theirs can reach the database.

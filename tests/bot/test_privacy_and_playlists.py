@@ -181,3 +181,42 @@ async def test_a_file_journaled_privately_stays_out_of_the_group_playlist(db, us
     playlist = await usecases.playlists.playlist(BOB, saved.mood.mood)
 
     assert "voice memo for Jane" not in [t.title for t in playlist.tracks]
+
+
+class HeldClassifier:
+    """The real classifier, holding each song until the test lets it go: a /forget can come in
+    while the song is being listened to."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.listening = asyncio.Event()
+        self.release = asyncio.Event()
+
+    @property
+    def main_model_version(self):
+        return self.real.main_model_version
+
+    async def classify(self, path, **kwargs):
+        self.listening.set()
+        await self.release.wait()
+        return await self.real.classify(path, **kwargs)
+
+
+async def test_a_journal_answer_in_flight_during_forget_is_not_saved_afterwards(db, counting, clip_paths):
+    held = HeldClassifier(counting)
+    usecases = build_usecases(db, held, fetcher=None)
+    alice = UserRef(ALICE_DM.platform, ALICE_DM.user_id)
+    await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    await usecases.journal.make_prompt(await db.users.get(alice))
+
+    answering = asyncio.create_task(usecases.journal.answer(ALICE_DM, "my private words", attachment(clip_paths[0])))
+    await held.listening.wait()
+    done = await usecases.privacy.forget(ALICE_DM, confirmed=True)
+    held.release.set()
+    reply = await answering
+
+    assert done.text.startswith("Done")
+    assert isinstance(reply, ErrorReply) and "/forget" in reply.message  # not "Saved to your journal"
+    assert await db.journal.count(alice) == 0
+    for name in await db.db.list_collection_names():
+        assert "my private words" not in str(await db.db[name].find().to_list()), name
