@@ -27,6 +27,8 @@ HEARTBEAT_INTERVAL_MS = 41250
 EPHEMERAL = 64
 MEMBER_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 31)  # view channel, send messages, use app commands
 ADMIN_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 5)  # + manage server
+PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # guild members, presences, message content
+DISALLOWED_INTENTS = 4014  # gateway close code: an intent the Developer Portal has not enabled
 
 # (HTTP method, path pattern) -> the name tests use for the call.
 ROUTES: tuple[tuple[str, str, str], ...] = (
@@ -99,7 +101,10 @@ class FakeDiscord:
         self.files: dict[str, bytes] = {}  # CDN: attachment file name -> bytes
         self.commands: list[dict] = []
         self.admins: set[int] = set()  # users who get "manage server" in every guild
+        # As a new application in the Developer Portal: no privileged intent switched on.
+        self.privileged_intents = 0
         self.identified = asyncio.Event()
+        self.identify: dict[str, Any] = {}  # the last IDENTIFY's payload
         self._ids = itertools.count(1_000_000_000_000_000_000)
         self._seq = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
@@ -394,6 +399,10 @@ class FakeDiscord:
                 if frame["op"] == 1:  # heartbeat
                     await socket.send_str(json.dumps({"op": 11}))
                 elif frame["op"] == 2:  # identify
+                    self.identify = frame["d"]
+                    if int(frame["d"].get("intents", 0)) & PRIVILEGED_INTENTS & ~self.privileged_intents:
+                        await socket.close(code=DISALLOWED_INTENTS, message=b"Disallowed intent(s).")
+                        break
                     await socket.send_str(json.dumps({"op": 0, "t": "READY", "s": next(self._seq), "d": {
                         "v": 10, "user": self.bot_user(), "guilds": [], "session_id": "fake-session",
                         "resume_gateway_url": self.gateway_url, "private_channels": [],

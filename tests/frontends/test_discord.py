@@ -18,7 +18,7 @@ from bot.scheduler import PromptScheduler
 from bot.usecases.journal import PROMPT_SENT
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from storage.models import JournalEntry, StoredMood, TrackRecord, UserRef
-from tests.fakes.discord_api import EPHEMERAL, Call, user_payload
+from tests.fakes.discord_api import EPHEMERAL, PRIVILEGED_INTENTS, Call, user_payload
 
 GUILD = 777000000000000001
 ALICE, BOB = 42, 43
@@ -456,3 +456,10 @@ async def test_timezone_autocomplete_shows_an_offset_as_typed_not_as_its_inverte
     await fake.slash("journal", options, interaction_type=4)
     reply = await fake.wait_for("interaction_callback")
     assert reply.json["data"]["choices"] == [{"name": "UTC+02:00", "value": "Etc/GMT-2"}]
+
+
+async def test_it_needs_no_privileged_intent_to_read_dm_answers(discord_bot):
+    fake, _ = discord_bot  # connected to an application with every privileged intent off
+    assert fake.privileged_intents == 0 and not int(fake.identify["intents"]) & PRIVILEGED_INTENTS
+    await fake.user_dms("Creep")  # Discord gives a bot the text of DMs to it without the intent
+    assert "prompt" in (await fake.wait_for("send_message")).content.lower()

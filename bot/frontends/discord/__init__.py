@@ -1,8 +1,9 @@
 """Discord front-end: discord.py cogs over app commands (`MoodCog`, `JournalCog`, `ServerCog`),
 running inside the app's event loop. Also the Discord `PromptSender` (daily prompts by DM).
 
-Intents: the default ones plus `message_content`, which is privileged and needed only so that a
-DM answering a daily prompt can be read; guild messages are not subscribed to at all.
+Intents: the default ones, none privileged: Discord gives a bot the text of DMs to it (the answers
+to daily prompts) and of the message a message command targets without `message_content`. Guild
+messages are not subscribed to at all.
 """
 from __future__ import annotations
 
@@ -36,7 +37,6 @@ GUILD_READY_TIMEOUT_S = 2.0  # discord.py's default wait for GUILD_CREATEs after
 def bot_intents() -> discord.Intents:
     intents = discord.Intents.default()
     intents.guild_messages = False  # everything in servers arrives as interactions
-    intents.message_content = True  # privileged: to read DM replies to daily prompts
     return intents
 
 
