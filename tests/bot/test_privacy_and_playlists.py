@@ -220,3 +220,18 @@ async def test_a_journal_answer_in_flight_during_forget_is_not_saved_afterwards(
     assert await db.journal.count(alice) == 0
     for name in await db.db.list_collection_names():
         assert "my private words" not in str(await db.db[name].find().to_list()), name
+
+
+async def test_a_mood_request_in_flight_during_forget_is_not_recorded_afterwards(db, counting, clip_paths):
+    held = HeldClassifier(counting)
+    usecases = build_usecases(db, held, fetcher=None)
+    alice = UserRef(ALICE.platform, ALICE.user_id)
+
+    asking = asyncio.create_task(usecases.mood.run(ALICE, attachment=attachment(clip_paths[1])))
+    await held.listening.wait()
+    await usecases.privacy.forget(ALICE_DM, confirmed=True)
+    held.release.set()
+    reply = await asking
+
+    assert reply.mood in ("happy", "energetic", "sad", "calm")  # the song's mood is still answered
+    assert (await db.privacy.export(alice)).requests == []  # but nothing of Alice's is kept
