@@ -4,8 +4,8 @@ The outbox is an append-only JSON-lines file; each append is fsynced before it r
 entry the user was told is saved survives a crash. Draining writes the entries to MongoDB, where
 the unique (user, prompt_id) index makes a repeated write harmless: a crash between writing an
 entry and truncating the file re-sends it, and nothing is duplicated. The file is then replaced
-atomically (temp file, fsync, rename). The file holds users' words, so /export reads a user's
-queued entries and /forget removes them (`queued`, `remove`).
+atomically (temp file, fsync, rename). The file, and the one of entries set aside, hold users'
+words, so /export reads a user's entries in both and /forget removes them (`held`, `remove`).
 """
 from __future__ import annotations
 
@@ -115,9 +115,20 @@ class JournalOutbox:
         return sum(1 for line in _read(self.path).splitlines() if line.strip())
 
     async def queued(self, ref: UserRef) -> list[JournalEntry]:
-        """The user's entries still waiting for the database (they belong in an /export)."""
-        lines = (await asyncio.to_thread(_read, self.path)).splitlines()
-        return [entry for entry in map(_readable, lines) if entry is not None and entry.user == ref]
+        """The user's entries still waiting for the database."""
+        return await self._entries_of(ref, self.path)
+
+    async def held(self, ref: UserRef) -> list[JournalEntry]:
+        """Every entry of the user the outbox holds, waiting or set aside: what /export shows
+        (and /forget removes, see `remove`)."""
+        return await self._entries_of(ref, self.path, self.rejected_path)
+
+    async def _entries_of(self, ref: UserRef, *paths: Path) -> list[JournalEntry]:
+        entries = []
+        for path in paths:
+            lines = (await asyncio.to_thread(_read, path)).splitlines()
+            entries += [entry for entry in map(_readable, lines) if entry is not None and entry.user == ref]
+        return entries
 
     async def remove(self, ref: UserRef) -> int:
         """Drop the user's entries, queued or set aside (/forget); returns how many. A drain in
@@ -203,8 +214,9 @@ class JournalWriter:
     async def drain(self) -> int:
         return await self.outbox.drain(self.journal)
 
-    async def queued(self, ref: UserRef) -> list[JournalEntry]:
-        return await self.outbox.queued(ref)
+    async def held(self, ref: UserRef) -> list[JournalEntry]:
+        """The user's entries in the outbox, waiting or set aside (they belong in an /export)."""
+        return await self.outbox.held(ref)
 
     async def forget(self, ref: UserRef) -> int:
         return await self.outbox.remove(ref)

@@ -22,7 +22,8 @@ FORGET_EXPLANATION = (
 
 class PrivacyUseCase:
     """`writer`, when given, is the journal's write path: entries it queued while the database was
-    down are the user's data too, so they are exported and forgotten with the rest."""
+    down (or set aside when the database refused them) are the user's data too, so they are
+    exported and forgotten with the rest."""
 
     def __init__(self, db, *, writer: JournalWriter | None = None, schedule: PromptSchedule | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
@@ -39,7 +40,7 @@ class PrivacyUseCase:
             return ErrorReply(str(error))
         if self.writer is not None:
             stored = {entry.prompt_id for entry in exported.journal}
-            waiting = [entry for entry in await self.writer.queued(ref) if entry.prompt_id not in stored]
+            waiting = [entry for entry in await self.writer.held(ref) if entry.prompt_id not in stored]
             exported = replace(exported, journal=exported.journal + waiting)
         log.info("privacy.export", extra={"user": caller.user_id})
         return ExportReply(f"moodbot-export-{self.now().date().isoformat()}.json", exported.to_json().encode("utf-8"))

@@ -235,3 +235,30 @@ async def test_a_mood_request_in_flight_during_forget_is_not_recorded_afterwards
 
     assert reply.mood in ("happy", "energetic", "sad", "calm")  # the song's mood is still answered
     assert (await db.privacy.export(alice)).requests == []  # but nothing of Alice's is kept
+
+
+async def test_an_entry_set_aside_by_the_outbox_is_exported_like_the_rest(db, counting, tmp_path):
+    """An answer the database refused when the outbox drained is kept aside for a human to look at,
+    and /forget deletes it: it is the user's data, so /export shows it too."""
+    from dataclasses import replace
+    from datetime import date, datetime, timezone
+
+    from storage.models import JournalEntry
+    from storage.outbox import JournalOutbox, JournalWriter
+
+    writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(tmp_path))
+    usecases = build_usecases(db, counting, fetcher=None, writer=writer)
+    alice = UserRef(ALICE_DM.platform, ALICE_DM.user_id)
+    refused = JournalEntry(user=alice, local_date=date(2026, 11, 24), prompt_id="p-refused", phrase="Today,",
+                           reply_text="x", track_key="spotify:1", track_title="Song", mood="happy", valence=7.0,
+                           arousal=0.2, created_at=datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc),
+                           note="words the database refused")  # valence out of range: refused for good
+    await writer.outbox.append(refused)
+    await writer.outbox.append(replace(refused, prompt_id="p-waiting", valence=0.5, note="words still waiting"))
+    await writer.drain()  # stores the good one; the refused one is set aside
+    await writer.outbox.append(replace(refused, prompt_id="p-queued", valence=0.5, note="words queued"))
+
+    exported = json.loads((await usecases.privacy.export(ALICE_DM)).data)
+
+    assert sorted(e["note"] for e in exported["journal"]) == [
+        "words queued", "words still waiting", "words the database refused"]
