@@ -463,3 +463,17 @@ async def test_it_needs_no_privileged_intent_to_read_dm_answers(discord_bot):
     assert fake.privileged_intents == 0 and not int(fake.identify["intents"]) & PRIVILEGED_INTENTS
     await fake.user_dms("Creep")  # Discord gives a bot the text of DMs to it without the intent
     assert "prompt" in (await fake.wait_for("send_message")).content.lower()
+
+
+@pytest.mark.parametrize("filename,content_type", [("clip.mp4", "video/mp4"), ("take 2.m4a", "application/octet-stream")])
+async def test_a_dm_with_a_video_or_audio_file_and_a_few_words_hears_the_file(scheduled, filename, content_type):
+    fake, _ = scheduled
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
+    await private_answer(fake)
+    await fake.slash("journal", sub("prompt"))
+    await private_answer(fake)
+    clip = fake.add_file(filename, b"\0" * 64)
+    clip["content_type"] = content_type
+    await fake.user_dms("my favourite this week", attachments=[clip])
+    await dm_answer(fake)
+    assert fake.calls_of("download")  # the file is the song; the words are the note

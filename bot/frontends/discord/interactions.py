@@ -39,8 +39,10 @@ def dm_caller_of(message: discord.Message) -> Caller:
 
 
 def is_audio(attachment: discord.Attachment) -> bool:
-    if attachment.content_type:
-        return attachment.content_type.startswith("audio/")
+    """A file that may carry a song: audio, a video (the classifier hears its sound), or an audio
+    file's name under a content type Discord did not know (octet-stream, or none)."""
+    if (attachment.content_type or "").startswith(("audio/", "video/")):
+        return True
     return Path(attachment.filename).suffix.lower() in AUDIO_SUFFIXES
 
 
