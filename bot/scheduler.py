@@ -1,4 +1,4 @@
-"""Daily journal prompts: one APScheduler cron job per opted-in user, in the user's own time zone.
+"""Daily journal prompts: one APScheduler job per opted-in user, in the user's own time zone.
 
 The state lives in MongoDB, not in the scheduler: at start the jobs are rebuilt from the users who
 opted in, and a prompt missed while the bot was down (today's time passed less than GRACE ago and
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 
 from bot.usecases.journal import JournalUseCase
 from bot.usecases.ports import PromptSender
@@ -34,10 +34,42 @@ def job_id(ref: UserRef) -> str:
     return f"prompt:{ref.platform}:{ref.user_id}"
 
 
-def prompt_trigger(user: User) -> CronTrigger:
+class DailyAt(BaseTrigger):
+    """Once a day at a local wall-clock time, whatever DST does to that day. A time the clocks skip
+    (01:30 on a spring-forward night) fires as late as it would have, one hour on; a time that
+    happens twice (an autumn night) fires at its first occurrence only. APScheduler's CronTrigger
+    answers the second 01:30 with itself as the next fire time, for ever: the scheduler's catch-up
+    loop then never ends."""
+
+    def __init__(self, at: time, zone: ZoneInfo) -> None:
+        self.at = at
+        self.timezone = zone
+
+    def fire_time(self, day: date) -> datetime:
+        """The instant, in UTC. fold=0: the first of a repeated time; a skipped time keeps the
+        offset from before the change."""
+        return datetime.combine(day, self.at, tzinfo=self.timezone).astimezone(timezone.utc)
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
+        # As APScheduler's triggers do: the first fire time after the previous one, even if it is
+        # already past (the scheduler decides what a late run is worth), else the next from now.
+        # All in UTC: aware datetimes of one zone add and compare as wall clocks.
+        start = now.astimezone(timezone.utc)
+        if previous_fire_time is not None:
+            start = min(start, previous_fire_time.astimezone(timezone.utc) + timedelta(microseconds=1))
+        day = start.astimezone(self.timezone).date() - timedelta(days=1)
+        while (due := self.fire_time(day)) < start:
+            day += timedelta(days=1)
+        return due.astimezone(self.timezone)
+
+    def __repr__(self) -> str:
+        return f"DailyAt({self.at:%H:%M}, {self.timezone})"
+
+
+def prompt_trigger(user: User) -> DailyAt:
     """Every day at the user's local time; the time zone makes it right across DST changes."""
     assert user.prompt_time is not None
-    return CronTrigger(hour=user.prompt_time.hour, minute=user.prompt_time.minute, timezone=ZoneInfo(user.timezone))
+    return DailyAt(user.prompt_time, ZoneInfo(user.timezone))
 
 
 def missed_day(user: User, now: datetime, last_sent: date | None, grace: timedelta = GRACE) -> date | None:

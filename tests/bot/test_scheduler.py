@@ -44,6 +44,21 @@ def test_a_prompt_time_inside_the_spring_gap_still_fires_that_day():
     assert fire.astimezone(LISBON).date().isoformat() == "2026-03-29"
 
 
+def test_a_prompt_time_in_the_repeated_autumn_hour_fires_once_and_the_days_go_on():
+    # 01:30 happens twice in Lisbon on 2026-10-25 (02:00 -> 01:00). The next fire time after the
+    # second 01:30 must be the next day's, never that same instant again: the scheduler asks for fire
+    # times until one is in the future, so a trigger that stands still hangs the bot's event loop.
+    trigger = prompt_trigger(lisbon_user(1, 30))
+    fires = [trigger.get_next_fire_time(None, datetime(2026, 10, 24, 12, 0, tzinfo=timezone.utc))]
+    for _ in range(3):
+        fires.append(trigger.get_next_fire_time(fires[-1], fires[-1] + timedelta(seconds=1)))
+
+    assert all(earlier < later for earlier, later in zip(fires, fires[1:]))
+    assert [f.astimezone(LISBON).date().isoformat() for f in fires] == [
+        "2026-10-25", "2026-10-26", "2026-10-27", "2026-10-28"]  # one prompt a day, the change day too
+    assert all((f.astimezone(LISBON).hour, f.astimezone(LISBON).minute) == (1, 30) for f in fires)
+
+
 NOV_24, NOV_25 = date(2026, 11, 24), date(2026, 11, 25)
 
 
