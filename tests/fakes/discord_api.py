@@ -194,11 +194,14 @@ class FakeDiscord:
         return payload
 
     async def user_dms(self, content: str, *, user: int = 42, channel_id: int | None = None,
-                       reply_to: str | None = None, attachments: list[dict] | None = None) -> dict:
-        """Push a direct message from a user to the bot."""
+                       reply_to: str | None = None, attachments: list[dict] | None = None,
+                       forward_of: dict | None = None) -> dict:
+        """Push a direct message from a user to the bot (`forward_of`: a message they forward)."""
         channel_id = channel_id or self.dm_channel_id(user)
         message = self.message_payload(channel_id=channel_id, content=content, author=user_payload(user),
                                        attachments=attachments or [])
+        if forward_of is not None:
+            message = self.forward_payload(forward_of, channel_id=channel_id, author=user_payload(user))
         if reply_to is not None:
             message["message_reference"] = {"message_id": str(reply_to), "channel_id": str(channel_id)}
             message["type"] = 19
@@ -236,6 +239,18 @@ class FakeDiscord:
             "attachments": attachments or [], "embeds": embeds or [], "components": components or [],
             "pinned": False, "type": 0, "flags": flags,
         }
+
+    def forward_payload(self, original: dict, *, channel_id: int | str, author: dict) -> dict:
+        """`original` forwarded by `author` to `channel_id`: Discord sends an empty message whose
+        reference is typed FORWARD and whose snapshot carries the original's content and files."""
+        snapshot = {k: original[k] for k in ("type", "content", "embeds", "attachments", "timestamp",
+                                              "edited_timestamp", "flags", "mentions", "mention_roles",
+                                              "components")}
+        forward = self.message_payload(channel_id=channel_id, content="", author=author)
+        forward["message_reference"] = {"type": 1, "message_id": original["id"],
+                                        "channel_id": str(original["channel_id"])}
+        forward["message_snapshots"] = [{"message": snapshot}]
+        return forward
 
     def _command_id(self, name: str) -> int:
         for command in self.commands:

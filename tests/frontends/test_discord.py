@@ -477,3 +477,27 @@ async def test_a_dm_with_a_video_or_audio_file_and_a_few_words_hears_the_file(sc
     await fake.user_dms("my favourite this week", attachments=[clip])
     await dm_answer(fake)
     assert fake.calls_of("download")  # the file is the song; the words are the note
+
+
+SPOTIFY_TRACK = "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC"
+
+
+async def test_the_message_command_reads_a_forwarded_song(discord_bot):
+    fake, _ = discord_bot
+    original = fake.message_payload(channel_id=GUILD + 5, content=f"this one {SPOTIFY_TRACK}", author=user_payload(BOB))
+    forward = fake.forward_payload(original, channel_id=GUILD + 1, author=user_payload(BOB))
+    await fake.slash("Mood of this song", command_type=3, target_id=forward["id"],
+                     resolved={"messages": {forward["id"]: forward}}, guild=GUILD)
+    answer = await fake.wait_for("edit_original", lambda c: not c.content.endswith("…"))
+    assert answer.content == SPOTIFY_OFF_ERROR  # the forwarded Spotify link was read
+
+
+async def test_a_song_forwarded_into_the_dm_answers_the_prompt(scheduled):
+    fake, _ = scheduled
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
+    await private_answer(fake)
+    await fake.slash("journal", sub("prompt"))
+    await private_answer(fake)
+    original = fake.message_payload(channel_id=GUILD + 5, content=SPOTIFY_TRACK, author=user_payload(BOB))
+    await fake.user_dms("", forward_of=original)
+    assert (await dm_answer(fake)).content == SPOTIFY_OFF_ERROR

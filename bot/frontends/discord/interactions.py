@@ -46,7 +46,15 @@ def is_audio(attachment: discord.Attachment) -> bool:
     return Path(attachment.filename).suffix.lower() in AUDIO_SUFFIXES
 
 
-def song_attachment(message: discord.Message) -> discord.Attachment | None:
+def shown(message: discord.Message) -> discord.Message | discord.MessageSnapshot:
+    """What the message shows: a forwarded message is empty, and the original's text and files
+    are in its snapshot."""
+    if not message.content and not message.attachments and message.message_snapshots:
+        return message.message_snapshots[0]
+    return message
+
+
+def song_attachment(message: discord.Message | discord.MessageSnapshot) -> discord.Attachment | None:
     """The message's audio file. Without one, its first file only when it has no text (the answer
     then says why that file can't be heard): a screenshot beside a song's name is not the song."""
     audio = next((a for a in message.attachments if is_audio(a)), None)

@@ -16,6 +16,7 @@ from bot.frontends.discord.interactions import (
     dm_caller_of,
     downloaded,
     show,
+    shown,
     song_attachment,
 )
 from bot.frontends.discord.rendering import clip
@@ -160,10 +161,11 @@ class JournalCog(commands.Cog):
             referenced = str(message.reference.message_id)
             if await self.usecases.journal.is_prompt_message(PLATFORM, caller.chat_id, referenced):
                 prompt_id = referenced
-        async with downloaded(song_attachment(message), self.max_audio_bytes) as attachment:
+        song = shown(message)  # a song forwarded into the DM answers as if sent
+        async with downloaded(song_attachment(song), self.max_audio_bytes) as attachment:
             if isinstance(attachment, ErrorReply):
                 reply = attachment
             else:
-                reply = await self.usecases.journal.answer(caller, message.content or None, attachment,
+                reply = await self.usecases.journal.answer(caller, song.content or None, attachment,
                                                            prompt_message_id=prompt_id, progress=progress)
         await progress.show(reply)

@@ -7,7 +7,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.frontends.discord.interactions import InteractionProgress, caller_of, downloaded, is_audio, show
+from bot.frontends.discord.interactions import InteractionProgress, caller_of, downloaded, is_audio, show, shown
 from bot.replies import STAGE_FINDING, ErrorReply
 from bot.sources.models import UnsupportedInputError
 from bot.sources.query import DEFAULT_ALLOWED, parse_query
@@ -18,7 +18,7 @@ NOTHING_TO_CLASSIFY = "Tell me a song: /mood query:<name or link>, or attach an 
 NO_SONG_IN_MESSAGE = "I found no link or audio file in that message."
 
 
-def links_in(message: discord.Message) -> list[str]:
+def links_in(message: discord.Message | discord.MessageSnapshot) -> list[str]:
     """The links in the message text, then in its embeds (Discord unfurls links there)."""
     found = [link.rstrip(TRAILING) for link in LINK.findall(message.content or "")]
     return [link for link in found if link] + [embed.url for embed in message.embeds if embed.url]
@@ -32,7 +32,8 @@ def readable(link: str, allowed_hosts: frozenset[str]) -> bool:
     return True
 
 
-def first_link(message: discord.Message, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> str | None:
+def first_link(message: discord.Message | discord.MessageSnapshot,
+               allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> str | None:
     """The first link in the message that the bot can read (a Spotify track, a YouTube video)."""
     return next((link for link in links_in(message) if readable(link, allowed_hosts)), None)
 
@@ -62,7 +63,8 @@ class MoodCog(commands.Cog):
 
     async def mood_of_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """A link the bot can read, else an audio file, else whatever the message has (the answer then
-        says why it can't be read)."""
+        says why it can't be read). A forwarded message: the same, in what it forwards."""
+        message = shown(message)
         link = first_link(message, self.allowed_hosts)
         audio = next((a for a in message.attachments if is_audio(a)), None)
         if link is None and audio is None:
