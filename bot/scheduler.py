@@ -78,11 +78,12 @@ def missed_day(user: User, now: datetime, last_sent: date | None, grace: timedel
     yesterday (the day it asks about)."""
     if user.prompt_time is None:
         return None
-    zone = ZoneInfo(user.timezone)
-    local_now = now.astimezone(zone)
-    for day in (local_now.date(), local_now.date() - timedelta(days=1)):
-        due = datetime.combine(day, user.prompt_time, tzinfo=zone)
-        if due <= local_now <= due + grace:
+    trigger = prompt_trigger(user)
+    now = now.astimezone(timezone.utc)  # real hours, not wall-clock ones, on a night the clocks change
+    today = now.astimezone(trigger.timezone).date()
+    for day in (today, today - timedelta(days=1)):
+        due = trigger.fire_time(day)
+        if due <= now <= due + grace:
             return None if last_sent is not None and last_sent >= day else day
     return None
 

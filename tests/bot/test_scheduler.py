@@ -75,6 +75,14 @@ def test_what_counts_as_a_missed_prompt(hour, minute, now_utc, last_sent, expect
     assert missed_day(user, now_utc, last_sent) == expected
 
 
+def test_the_grace_period_is_real_hours_on_the_night_the_clocks_change():
+    # 00:30 on 2026-03-29 in Lisbon is 00:30 UTC; at 03:10 UTC (04:10 local, the clocks went
+    # forward) it is 2 h 40 min late, within the 3 h grace, though 3 h 40 min late by the wall clock.
+    assert missed_day(lisbon_user(0, 30), datetime(2026, 3, 29, 3, 10, tzinfo=timezone.utc), None) == date(2026, 3, 29)
+    # 00:30 on 2026-10-25 is 23:30 UTC the day before; 02:40 UTC (02:40 local) is 3 h 10 min late.
+    assert missed_day(lisbon_user(0, 30), datetime(2026, 10, 25, 2, 40, tzinfo=timezone.utc), None) is None
+
+
 def test_a_prompt_more_than_the_grace_period_late_is_skipped():
     user = lisbon_user(18, 0)
     assert missed_day(user, datetime(2026, 11, 24, 21, 1, tzinfo=timezone.utc), None) is None
