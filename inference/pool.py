@@ -6,7 +6,8 @@ in a worker process of its own (ANN_WORKERS), and `MoodResult.fallback_reason` s
 
 - "overloaded": more than `max_queue` jobs already in flight; shed load at once.
 - "timeout": the main model took longer than `timeout_s`. A job still running STUCK_AFTER_TIMEOUTS
-  timeouts later is stuck: its pool is killed and replaced, warm.
+  timeouts later, counted from when a worker was free for it, is stuck: its pool is killed and
+  replaced, warm. A job waiting behind others, or for a pool that is still warming up, is not.
 - "worker crashed": the worker died under the job; the pool is replaced, warm, for the next jobs.
 - "main model unavailable": the main weights are missing or corrupt; logged once at start.
 - "main model failed": anything else the main model raised.
@@ -75,7 +76,8 @@ ANN_WORKERS = 1
 # hangs (a decoder stuck on a strange file): the worker is killed and replaced.
 ANN_TIMEOUT_S = 30.0
 # A job still running this many timeouts after its own timeout is stuck (a decoder hanging on a
-# strange file, say): its worker would never serve again, so the pool is replaced.
+# strange file, say): its worker would never serve again, so the pool is replaced. Its clock starts
+# when a worker is free for it, not when it was submitted.
 STUCK_AFTER_TIMEOUTS = 3
 
 FALLBACK_OVERLOADED = "overloaded"
@@ -204,6 +206,12 @@ class _ProcessBackend:
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
         self._warming: set[asyncio.Task] = set()
         self._stuck_checks: set[asyncio.TimerHandle] = set()
+        # When a worker was free for each job, as far as this process can tell: a pool runs its
+        # jobs in the order given, so a job starts once fewer than `workers` jobs before it are
+        # unfinished, and none starts before the pool is warm. Jobs of the current executor only.
+        self._ready = False
+        self._waiting: list[concurrent.futures.Future] = []
+        self._started: dict[concurrent.futures.Future, float] = {}
 
     def _new_executor(self) -> concurrent.futures.ProcessPoolExecutor:
         return concurrent.futures.ProcessPoolExecutor(
@@ -215,7 +223,9 @@ class _ProcessBackend:
 
     async def start(self) -> str:
         self._executor = self._new_executor()
-        return await self._warm(self._executor)
+        version = await self._warm(self._executor)
+        self._ready = True
+        return version
 
     async def _warm(self, executor: concurrent.futures.ProcessPoolExecutor) -> str:
         """Wait until every worker has loaded the model; its version, or ModelUnavailableError.
@@ -253,31 +263,66 @@ class _ProcessBackend:
 
         executor = self._executor
         try:
-            return executor.submit(predict.classify_main, path), executor
+            handle = executor.submit(predict.classify_main, path)
         except BrokenProcessPool:  # it broke between two jobs
             self.recover(executor)
             raise
+        self._waiting.append(handle)
+        self._start_waiting_jobs()
+        loop = asyncio.get_running_loop()
+        handle.add_done_callback(lambda done: _call_soon(loop, self._job_done, done))
+        return handle, executor
+
+    def _job_done(self, handle: concurrent.futures.Future) -> None:
+        self._started.pop(handle, None)
+        if handle in self._waiting:
+            self._waiting.remove(handle)
+        self._start_waiting_jobs()
+
+    def _start_waiting_jobs(self) -> None:
+        """Start the clock of the jobs that a worker is now free for."""
+        if not self._ready:
+            return
+        now = time.monotonic()
+        while self._waiting and len(self._started) < self._workers:
+            self._started[self._waiting.pop(0)] = now
 
     @staticmethod
     def wrap(handle) -> asyncio.Future:
         return asyncio.wrap_future(handle)
 
-    async def abandon(self, handle: concurrent.futures.Future, token: object, stuck_after_s: float) -> None:
-        """A timed-out job: take it back if still queued; if it still runs `stuck_after_s` later,
-        kill its pool and replace it."""
+    async def abandon(
+        self, handle: concurrent.futures.Future, token: object, timeout_s: float, stuck_after_s: float
+    ) -> None:
+        """A timed-out job: take it back if still queued; if it still runs `timeout_s` +
+        `stuck_after_s` after a worker was free for it, kill its pool and replace it."""
         if handle.cancel():
             return
+        loop = asyncio.get_running_loop()
+        timer: asyncio.TimerHandle | None = None
+
+        def check_later(delay_s: float) -> None:
+            nonlocal timer
+            timer = loop.call_later(delay_s, replace_if_stuck)
+            self._stuck_checks.add(timer)
 
         def replace_if_stuck() -> None:
             self._stuck_checks.discard(timer)
             if handle.done() or token is not self._executor:
                 return
+            started = self._started.get(handle)
+            if started is None:  # still waiting for a worker, or for the pool to warm up
+                check_later(stuck_after_s)
+                return
+            left_s = started + timeout_s + stuck_after_s - time.monotonic()
+            if left_s > 0:
+                check_later(left_s)
+                return
             log.warning("A job ran %.1f s past its timeout; replacing the stuck worker pool.", stuck_after_s)
             _kill_workers(token)
             self.recover(token)
 
-        timer = asyncio.get_running_loop().call_later(stuck_after_s, replace_if_stuck)
-        self._stuck_checks.add(timer)
+        check_later(stuck_after_s)
 
     def recover(self, token: object) -> None:
         """Replace the broken executor `token` (once, however many jobs saw it break)."""
@@ -286,6 +331,7 @@ class _ProcessBackend:
         # A broken pool's manager thread has already ended its workers; a stuck one was killed.
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._executor = self._new_executor()
+        self._ready, self._waiting, self._started = False, [], {}
         log.warning("A model worker crashed or hung; the worker pool has been replaced.")
         task = asyncio.get_running_loop().create_task(self._warm_replacement(self._executor))
         self._warming.add(task)
@@ -296,6 +342,9 @@ class _ProcessBackend:
             await self._warm(executor)
         except (ModelUnavailableError, RuntimeError) as error:
             log.error("The replacement worker pool did not warm up: %s", error)
+        if executor is self._executor:  # warm, or as warm as it gets: the jobs' clocks start
+            self._ready = True
+            self._start_waiting_jobs()
 
     def worker_pids(self) -> list[int]:
         return [p.pid for p in _live_processes(self._executor)]
@@ -311,6 +360,14 @@ class _ProcessBackend:
         processes = _live_processes(executor)  # before shutdown(), which forgets them
         executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(_reap, processes, CLOSE_GRACE_S)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback, *args) -> None:
+    """Have `loop` run `callback(*args)`, from any thread; nothing once the loop has closed."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:  # closed: no one is left to tell
+        pass
 
 
 def _seen(future: asyncio.Future) -> None:
@@ -391,7 +448,7 @@ class _DaskBackend:
         return handle  # a Dask future of an asynchronous client is awaitable
 
     @staticmethod
-    async def abandon(handle, token: object, stuck_after_s: float) -> None:
+    async def abandon(handle, token: object, timeout_s: float, stuck_after_s: float) -> None:
         pending = handle.cancel()  # Dask cancels a running task too; nannies restart stuck workers
         if inspect.isawaitable(pending):
             await pending
@@ -584,7 +641,7 @@ class Classifier:
         try:
             return await asyncio.wait_for(self._backend.wrap(handle), self.timeout_s)
         except TimeoutError:
-            await self._backend.abandon(handle, token, STUCK_AFTER_TIMEOUTS * self.timeout_s)
+            await self._backend.abandon(handle, token, self.timeout_s, STUCK_AFTER_TIMEOUTS * self.timeout_s)
             raise
         except self._backend.crash_errors:
             self._backend.recover(token)

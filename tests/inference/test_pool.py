@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -256,6 +257,57 @@ async def test_a_stuck_worker_is_replaced(tiny_weights, clips):
         classifier.timeout_s = 60.0  # let the next job wait for the replacement's warm-up
         after = await classifier.classify(clips[1])
         assert_is_a_mood(after, "main", None)
+
+
+async def test_a_job_waiting_behind_a_slow_one_is_not_taken_for_a_stuck_one(tiny_weights, clips):
+    """A job's stuck clock starts when a worker is free for it, not when it was submitted: with a
+    short timeout, a job still queued behind a slow one was judged stuck and the pool killed."""
+    timeout = 0.5
+    async with Classifier(tiny_weights, timeout_s=timeout) as classifier:
+        (pid,) = classifier.worker_pids
+        os.kill(pid, signal.SIGSTOP)  # both jobs wait in the pool past their timeouts
+        submitted = asyncio.get_running_loop().time()
+        answers = await asyncio.gather(classifier.classify(clips[0]), classifier.classify(clips[1]))
+        assert [a.fallback_reason for a in answers] == [FALLBACK_TIMEOUT] * 2
+        assert classifier.queue_depth == 2  # taken by the worker's queue: too late to cancel
+
+        held = []
+
+        def hold_the_second(_job) -> None:  # it starts now, and runs long, but is not stuck yet
+            if not held:
+                held.append(_job)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+
+        for job in list(classifier._in_flight):
+            job.add_done_callback(hold_the_second)
+        os.kill(pid, signal.SIGCONT)  # the first job runs and ends, well within its stuck limit
+        # The second job was submitted STUCK_AFTER_TIMEOUTS + 1 timeouts ago, but started later.
+        await asyncio.sleep(submitted + (pool.STUCK_AFTER_TIMEOUTS + 1.5) * timeout - asyncio.get_running_loop().time())
+        assert classifier.worker_pids == [pid]
+        assert classifier.queue_depth == 1  # the second job, held in its worker
+        os.kill(pid, signal.SIGCONT)
+        classifier.timeout_s = 60.0
+        assert_is_a_mood(await classifier.classify(clips[2]), "main", None)
+
+
+async def test_a_replacement_pool_still_warming_up_is_not_killed_as_stuck(tiny_weights, clips, caplog, monkeypatch):
+    timeout = 0.25
+    async with Classifier(tiny_weights, timeout_s=timeout) as classifier:
+        (pid,) = classifier.worker_pids
+        monkeypatch.setattr(pool, "WARM_UP_HOLD_S", 12 * timeout)  # the replacement warms up slowly
+        os.kill(pid, signal.SIGKILL)
+        assert (await classifier.classify(clips[0])).model == "ann"  # and the pool is replaced
+        assert await eventually(lambda: classifier.worker_pids)
+        (warming,) = classifier.worker_pids
+        # Queued behind the warm-up, this job times out; STUCK_AFTER_TIMEOUTS timeouts later the
+        # replacement is still warming up, and must be left to.
+        assert_is_a_mood(await classifier.classify(clips[1]), "ann", FALLBACK_TIMEOUT)
+        await asyncio.sleep((pool.STUCK_AFTER_TIMEOUTS + 1) * timeout)
+        assert classifier.worker_pids == [warming]
+        classifier.timeout_s = 60.0
+        assert_is_a_mood(await classifier.classify(clips[2]), "main", None)
+    assert "did not warm up" not in caplog.text
 
 
 async def test_an_overloaded_pool_sheds_to_the_ann_at_once_without_blocking_the_loop(tiny_weights, clips):
