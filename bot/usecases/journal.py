@@ -6,7 +6,7 @@ import logging
 import re
 import uuid
 from collections import Counter, OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from typing import Callable
@@ -76,6 +76,7 @@ class OpenPrompt:
     local_date: date
     chat_id: str | None = None
     message_id: str | None = None
+    erasures: int = 0  # the user's /forget count when it was sent: a later /forget makes it gone
 
 
 def parse_prompt_time(text: str) -> time | None:
@@ -225,7 +226,8 @@ class JournalUseCase:
         chat_id = user.chat_id or user.user_id
         local = day or local_today(user.timezone, now)
         await self.db.prompts.record_sent(user.ref, prompt_id, phrase, local, now, chat_id, None)
-        self._remember(OpenPrompt(prompt_id, user.ref, phrase, local, chat_id))
+        self._remember(OpenPrompt(prompt_id, user.ref, phrase, local, chat_id,
+                                  erasures=self.db.privacy.erasures(user.ref)))
         return PromptMessage(user.platform, user.user_id, chat_id, prompt_id, phrase)
 
     async def prompt_now(self, caller: Caller) -> TextReply | ErrorReply:
@@ -246,8 +248,7 @@ class JournalUseCase:
             return
         known = self._open.get(prompt_id)
         if known is not None:
-            self._remember(OpenPrompt(known.prompt_id, known.ref, known.phrase, known.local_date,
-                                      known.chat_id, str(message_id)))
+            self._remember(replace(known, message_id=str(message_id)))
         await self.db.prompts.set_message_id(prompt_id, str(message_id))
 
     async def is_prompt_message(self, platform: str, chat_id: str, message_id: str) -> bool:
@@ -331,8 +332,8 @@ class JournalUseCase:
             # The prompt was sent by this process: its phrase and id are still in memory.
             remembered = (self._memory_by_message(caller.platform, chat_id, str(prompt_message_id))
                           if prompt_message_id is not None else self._memory_latest(ref))
-            if remembered is None:
-                raise
+            if remembered is None or remembered.erasures != self.db.privacy.erasures(ref):
+                raise  # not sent by this process, or deleted since with /forget
             return remembered
         if sent is None or sent.user != ref:
             return None
@@ -361,7 +362,8 @@ class JournalUseCase:
         database goes down later. Returns how many."""
         sent = await self.db.prompts.open_since(self.now() - timedelta(days=RECALL_DAYS), OPEN_PROMPTS_MAX)
         for p in sent:
-            self._remember(OpenPrompt(p.prompt_id, p.user, p.phrase, p.local_date, p.chat_id, p.message_id))
+            self._remember(OpenPrompt(p.prompt_id, p.user, p.phrase, p.local_date, p.chat_id, p.message_id,
+                                      erasures=self.db.privacy.erasures(p.user)))
         return len(sent)
 
     def _remember(self, prompt: OpenPrompt) -> None:

@@ -262,3 +262,22 @@ async def test_an_entry_set_aside_by_the_outbox_is_exported_like_the_rest(db, co
 
     assert sorted(e["note"] for e in exported["journal"]) == [
         "words queued", "words still waiting", "words the database refused"]
+
+
+async def test_a_forgotten_prompt_is_not_answerable_from_memory_in_an_outage(counting, clip_paths, outage):
+    """The process remembers the prompts it sent, to accept answers while the database is down. A
+    prompt the user deleted with /forget is gone there too: an answer to it is refused, as it is
+    with the database up, not queued and written back later."""
+    db, writer = outage.db, outage.writer
+    usecases = build_usecases(db, counting, fetcher=None, writer=writer)
+    alice = UserRef(ALICE_DM.platform, ALICE_DM.user_id)
+    await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    prompt = await usecases.journal.make_prompt(await db.users.get(alice))
+    await usecases.journal.prompt_delivered(prompt.prompt_id, "903")
+    await usecases.privacy.forget(ALICE_DM, confirmed=True)
+
+    outage.down()
+    reply = await usecases.journal.answer(ALICE_DM, "after forgetting", attachment(clip_paths[0]),
+                                          prompt_message_id="903")
+
+    assert isinstance(reply, ErrorReply) and writer.outbox.pending() == 0
