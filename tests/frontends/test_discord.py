@@ -9,7 +9,9 @@ from datetime import date, datetime, timedelta, timezone
 import discord
 import pytest
 
+from bot.config import Settings
 from bot.frontends import render
+from bot.frontends.discord import DiscordFrontend
 from bot.frontends.discord import journal as journal_cog
 from bot.frontends.discord.journal import DM_WELCOME, DMS_CLOSED, FORGET_CANCELLED, FORGET_TIMED_OUT, NOT_YOUR_BUTTON
 from bot.frontends.discord.mood import NO_SONG_IN_MESSAGE, first_link, links_in
@@ -18,7 +20,7 @@ from bot.scheduler import PromptScheduler
 from bot.usecases.journal import PROMPT_SENT
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from storage.models import JournalEntry, StoredMood, TrackRecord, UserRef
-from tests.fakes.discord_api import EPHEMERAL, PRIVILEGED_INTENTS, Call, user_payload
+from tests.fakes.discord_api import EPHEMERAL, PRIVILEGED_INTENTS, Call, FakeDiscord, user_payload
 
 GUILD = 777000000000000001
 ALICE, BOB = 42, 43
@@ -41,6 +43,7 @@ async def private_answer(fake, **wait) -> Call:
 
 async def test_start_registers_every_command_with_descriptions(discord_bot):
     fake, _ = discord_bot
+    await fake.wait_for("sync_commands", after=0)
     names = {c["name"] for c in fake.commands}
     assert {"mood", "journal", "stats", "export", "forget", "playlist", "servermood", "share",
             "serverplaylist", "help", "Mood of this song"} <= names
@@ -501,3 +504,21 @@ async def test_a_song_forwarded_into_the_dm_answers_the_prompt(scheduled):
     original = fake.message_payload(channel_id=GUILD + 5, content=SPOTIFY_TRACK, author=user_payload(BOB))
     await fake.user_dms("", forward_of=original)
     assert (await dm_answer(fake)).content == SPOTIFY_OFF_ERROR
+
+
+@pytest.mark.parametrize("refusal", [{"status": 503}, {"status": 429, "retry_after": 60}])
+async def test_a_refused_command_sync_neither_stops_nor_delays_the_start(usecases, caplog, refusal):
+    fake = await FakeDiscord().start()
+    fake.fail_next("sync_commands", times=1, **refusal)  # Discord is down, or says: not for a minute
+    settings = Settings(_env_file=None, discord_token="discord-test-token", discord_api_url=fake.api_url,
+                        discord_gateway_url=fake.gateway_url)
+    frontend = DiscordFrontend(settings, usecases, guild_ready_timeout=0.05)
+    try:
+        await asyncio.wait_for(frontend.start(), timeout=10)
+        await fake.slash("help")  # the commands Discord kept from the last start still answer
+        assert "/mood" in (await fake.wait_for("interaction_callback")).content
+    finally:
+        await frontend.stop()
+        await fake.stop()
+    if refusal["status"] == 503:
+        assert any(r.getMessage() == "discord.commands_not_synced" for r in caplog.records)

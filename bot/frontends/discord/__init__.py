@@ -56,14 +56,28 @@ class MoodBot(commands.Bot):
         self.settings = settings
         self.usecases = usecases
         self.tree.on_error = self.on_app_command_error
+        self.command_sync: asyncio.Task | None = None
 
     async def setup_hook(self) -> None:
         limit = self.settings.max_audio_bytes
         await self.add_cog(MoodCog(self, self.usecases, limit, self.settings.allowed_host_set))
         await self.add_cog(JournalCog(self, self.usecases, limit))
         await self.add_cog(ServerCog(self, self.usecases))
-        # One bulk overwrite per start keeps Discord's command list equal to the code's.
-        await self.tree.sync()
+        # One bulk overwrite per start keeps Discord's command list equal to the code's. In the
+        # background: Discord keeps the last start's commands, which answer meanwhile, and a refused
+        # sync (an outage, a long rate limit) must not keep this bot, or the app's others, down.
+        self.command_sync = asyncio.create_task(self._sync_commands(), name="discord-command-sync")
+
+    async def _sync_commands(self) -> None:
+        try:
+            await self.tree.sync()
+        except discord.HTTPException:
+            log.error("discord.commands_not_synced", exc_info=True)
+
+    async def close(self) -> None:
+        if self.command_sync is not None:
+            self.command_sync.cancel()
+        await super().close()
 
     async def on_message(self, message: discord.Message) -> None:
         """No prefix commands: only slash commands, and DMs handled by `JournalCog`'s listener."""
