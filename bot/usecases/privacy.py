@@ -58,6 +58,10 @@ class PrivacyUseCase:
         try:
             deleted = queued + await self.db.privacy.forget(ref)
         except StorageError as error:
+            if queued:
+                entries = "1 journal entry" if queued == 1 else f"{queued} journal entries"
+                return TextReply(f"{error} I deleted the {entries} waiting to be saved, but nothing else yet; "
+                                 "please try /forget again.")
             return TextReply(f"{error} Nothing was deleted; please try /forget again.")
         log.info("privacy.forget", extra={"user": caller.user_id, "deleted": deleted})
         records = "1 record" if deleted == 1 else f"{deleted} records"

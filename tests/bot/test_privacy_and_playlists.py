@@ -281,3 +281,18 @@ async def test_a_forgotten_prompt_is_not_answerable_from_memory_in_an_outage(cou
                                           prompt_message_id="903")
 
     assert isinstance(reply, ErrorReply) and writer.outbox.pending() == 0
+
+
+async def test_forget_with_the_database_down_says_what_it_did_delete(counting, clip_paths, outage):
+    db, writer = outage.db, outage.writer
+    usecases = build_usecases(db, counting, fetcher=None, writer=writer)
+    await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    await usecases.journal.make_prompt(await db.users.get(UserRef(ALICE_DM.platform, ALICE_DM.user_id)))
+    outage.down()
+    assert (await usecases.journal.answer(ALICE_DM, "queued words", attachment(clip_paths[0]))).queued
+
+    done = await usecases.privacy.forget(ALICE_DM, confirmed=True)
+
+    assert writer.outbox.pending() == 0  # the answer waiting for the database is gone…
+    assert "Nothing was deleted" not in done.text and "1 journal entry" in done.text  # …and the reply says so
+    assert "try /forget again" in done.text
