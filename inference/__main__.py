@@ -98,9 +98,11 @@ async def classify_files(
 ) -> int:
     """Classify every file through one warm pool; print results in the order given."""
     workers = workers or max(1, min(len(files), default_threads(1)))
-    in_flight = workers * IN_FLIGHT_PER_WORKER
-    slots = asyncio.Semaphore(in_flight)
-    classifier = Classifier(weights, workers=workers, timeout_s=timeout_s, max_queue=in_flight)
+    slots = asyncio.Semaphore(workers * IN_FLIGHT_PER_WORKER)
+    # The slots bound the run's load; the pool is never to shed a file as "overloaded". It counts a
+    # job that timed out, still in its worker, as in flight after its file's slot is free again;
+    # but every file submits one job at most, so the pool never holds `len(files)` of them.
+    classifier = Classifier(weights, workers=workers, timeout_s=timeout_s, max_queue=len(files))
 
     async def one(file: str) -> MoodResult:
         async with slots:

@@ -162,3 +162,33 @@ def test_a_file_name_that_is_not_utf8_is_printed_as_its_bytes(tiny_weights, clip
     )
     assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode(errors="replace")
     assert done.stdout.startswith(os.fsencode(name) + b": ")
+
+
+async def test_jobs_left_running_by_timeouts_do_not_make_the_run_shed_files(tiny_weights, clips, monkeypatch):
+    """The run keeps IN_FLIGHT_PER_WORKER files per worker in flight and sheds none: a job that
+    timed out, still in its worker, must not count against the files after it as "overloaded"."""
+    import io
+    import os
+    import signal
+
+    from inference import __main__ as cli
+    from inference import pool
+
+    monkeypatch.setattr(pool, "STUCK_AFTER_TIMEOUTS", 1000)  # the hung worker is kept for the run
+    monkeypatch.setattr(pool, "CLOSE_GRACE_S", 0.1)
+
+    class HungWorkers(cli.Classifier):
+        async def start(self) -> None:
+            await super().start()
+            for pid in self.worker_pids:
+                os.kill(pid, signal.SIGSTOP)  # every main-model job times out, and stays in flight
+
+    monkeypatch.setattr(cli, "Classifier", HungWorkers)
+    out = io.StringIO()
+    files = [str(clips[i % len(clips)]) for i in range(2 * cli.IN_FLIGHT_PER_WORKER + 1)]
+    status = await cli.classify_files(
+        files, weights=tiny_weights, model="auto", workers=1, timeout_s=0.2, as_json=True, out=out
+    )
+    assert status == cli.EXIT_OK
+    answers = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(a["file"], a["model"], a["fallback_reason"]) for a in answers] == [(f, "ann", "timeout") for f in files]
