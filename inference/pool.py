@@ -318,7 +318,7 @@ class _ProcessBackend:
             if left_s > 0:
                 check_later(left_s)
                 return
-            log.warning("A job ran %.1f s past its timeout; replacing the stuck worker pool.", stuck_after_s)
+            log.warning("A job ran %.4g s past its timeout; replacing the stuck worker pool.", stuck_after_s)
             _kill_workers(token)
             self.recover(token)
 

@@ -259,6 +259,19 @@ async def test_a_stuck_worker_is_replaced(tiny_weights, clips):
         assert_is_a_mood(after, "main", None)
 
 
+async def test_the_stuck_log_line_says_how_long_even_for_a_tiny_timeout(tiny_weights, clips, caplog):
+    import re
+
+    timeout = 0.005
+    async with Classifier(tiny_weights, timeout_s=timeout) as classifier:
+        (pid,) = classifier.worker_pids
+        os.kill(pid, signal.SIGSTOP)
+        assert_is_a_mood(await classifier.classify(clips[0]), "ann", FALLBACK_TIMEOUT)
+        assert await eventually(lambda: "stuck" in caplog.text)
+    (said,) = re.findall(r"A job ran (\S+) s past its timeout", caplog.text)
+    assert float(said) == pytest.approx(pool.STUCK_AFTER_TIMEOUTS * timeout)  # not "0.0 s"
+
+
 async def test_a_job_waiting_behind_a_slow_one_is_not_taken_for_a_stuck_one(tiny_weights, clips):
     """A job's stuck clock starts when a worker is free for it, not when it was submitted: with a
     short timeout, a job still queued behind a slow one was judged stuck and the pool killed."""
