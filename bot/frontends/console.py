@@ -52,6 +52,17 @@ def _attachment_if_file(arg: str) -> Attachment | None:
     return None
 
 
+def _file_then_words(args: str) -> tuple[Attachment | None, str]:
+    """`/journal answer ~/my song.ogg on the bus`: the longest run of leading words that names a
+    file (its name may hold spaces) and the words after it; else no file, and all of it."""
+    words = args.split(" ")
+    for end in range(len(words), 0, -1):
+        attachment = _attachment_if_file(" ".join(words[:end]))
+        if attachment is not None:
+            return attachment, " ".join(words[end:]).strip()
+    return None, args
+
+
 # An argument ending in one of these is a file name, not a song to search for.
 AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".webm", ".wav", ".flac")
 
@@ -188,12 +199,10 @@ class ConsoleFrontend:
             if not args:
                 self.say("Usage: /journal answer <song or link> [your own words]")
                 return
-            first = args.split()[0]
-            attachment = _attachment_if_file(first)
-            if attachment is None and (problem := _not_a_file(first)):
+            attachment, note = _file_then_words(args)
+            if attachment is None and (problem := _not_a_file(args.split()[0])):
                 self.say(problem)  # the prompt stays open: answer it again
                 return
-            note = args.partition(" ")[2] if attachment else args
             self.show(await self.usecases.journal.answer(self.caller, note, attachment, progress=self._progress))
         else:
             self.say("Usage: /journal on <HH:MM> <Area/City> | off | list | prompt | answer <song>")

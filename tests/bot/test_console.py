@@ -116,6 +116,17 @@ async def test_a_link_ending_in_an_audio_suffix_is_a_link_not_a_missing_file(db,
     assert counting.calls == [] and "Listening" not in out
 
 
+async def test_a_journal_answer_may_be_a_file_whose_name_holds_spaces(db, counting, clip_paths, tmp_path):
+    import shutil
+
+    song = tmp_path / "my song.ogg"
+    shutil.copy(clip_paths[0], song)
+    out = await chat(db, counting, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                              f"/journal answer {song} on a rainy bus", "/journal list", "/quit"])
+    assert "There is no file" not in out and "Saved to your journal" in out
+    assert "my song" in out and "– on a rainy bus" in out  # the file's title, then the user's words
+
+
 async def test_a_time_zone_may_be_typed_with_a_space(db, counting, tmp_path):
     out = await chat(db, counting, tmp_path, ["/journal on 07:15 America/New York", "/journal on 07:15", "/quit"])
     assert "Journal on: every day at 07:15 (America/New_York)" in out
