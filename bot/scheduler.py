@@ -189,6 +189,10 @@ class PromptScheduler:
                 message_id = await sender.send_prompt(prompt)
             except Exception:
                 log.exception("scheduler.send_failed", extra={"user": ref.user_id, "chat": prompt.chat_id})
+                try:  # not sent: a restart within the grace period, or /journal prompt, still sends the day's
+                    await self.journal.prompt_not_delivered(prompt.prompt_id)
+                except StorageError as error:
+                    log.warning("scheduler.prompt_not_withdrawn", extra={"user": ref.user_id, "reason": str(error)})
                 return None
             try:
                 await self.journal.prompt_delivered(prompt.prompt_id, message_id)

@@ -58,6 +58,11 @@ class PromptRepo:
             docs = await self._prompts.find(query, sort=NEWEST_FIRST, limit=limit).to_list()
         return [prompt_from_doc(doc) for doc in reversed(docs)]
 
+    async def withdraw(self, prompt_id: str) -> None:
+        """Forget a prompt that never reached its user (its delivery failed), unless answered."""
+        with translated_errors("withdraw prompt"):
+            await self._prompts.delete_one({"prompt_id": prompt_id, "answered_at": None})
+
     async def mark_answered(self, prompt_id: str, at: datetime | None = None) -> None:
         answered_at = utc(at) if at else datetime.now(timezone.utc)
         with translated_errors("mark prompt answered"):

@@ -243,6 +243,11 @@ class JournalUseCase:
             return ErrorReply(PROMPT_NOT_SENT)
         return TextReply(PROMPT_SENT)
 
+    async def prompt_not_delivered(self, prompt_id: str) -> None:
+        """The prompt never reached the user: it is not the day's prompt, nor open to answers."""
+        self._open.pop(prompt_id, None)
+        await self.db.prompts.withdraw(prompt_id)
+
     async def prompt_delivered(self, prompt_id: str, message_id: str | None) -> None:
         if message_id is None:
             return

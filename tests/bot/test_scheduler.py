@@ -203,3 +203,37 @@ async def test_fire_now_needs_the_journal_on(db, counting):
     await db.users.upsert(User("console", "off", timezone="UTC", prompt_time=time(9, 0), journal_enabled=False))
     assert await scheduler.fire_now(User("console", "off").ref) is None
     assert out.getvalue() == ""
+
+
+class FlakyConsole(ConsoleFrontend):
+    """The console, failing its first delivery as a chat platform that is briefly down does."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.failures = 1
+
+    async def send_prompt(self, prompt):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("platform unreachable")
+        return await super().send_prompt(prompt)
+
+
+async def test_a_prompt_that_could_not_be_delivered_is_not_counted_as_sent(db, counting):
+    user = lisbon_user(21, 0, "flaky")
+    await db.users.upsert(user)
+    at_nine = datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)  # 21:00 in Lisbon
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), now=lambda: at_nine)
+    scheduler = PromptScheduler(db, journal, pause_s=0, now=lambda: at_nine)
+    out = io.StringIO()
+    scheduler.register(FlakyConsole(usecases=None, stdin=io.StringIO(), stdout=out))
+
+    assert await scheduler.deliver(user.ref) is None  # the platform was down at 21:00
+    assert await db.prompts.last_sent_date(user.ref) is None and await db.prompts.latest_open(user.ref) is None
+
+    # A restart (or the next try) within the grace period still sends the day's prompt.
+    later, _journal, out_later = scheduler_with_console(db, counting, lambda: at_nine + timedelta(minutes=30))
+    try:
+        assert await later.start() == 1 and out_later.getvalue().count("📝") == 1
+    finally:
+        await later.stop()
