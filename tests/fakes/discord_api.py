@@ -39,6 +39,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", r"/interactions/(?P<id>\d+)/(?P<token>[^/]+)/callback", "interaction_callback"),
     ("PATCH", r"/webhooks/\d+/(?P<token>[^/]+)/messages/@original", "edit_original"),
     ("GET", r"/webhooks/\d+/(?P<token>[^/]+)/messages/@original", "get_original"),
+    ("DELETE", r"/webhooks/\d+/(?P<token>[^/]+)/messages/@original", "delete_original"),
     ("POST", r"/webhooks/\d+/(?P<token>[^/]+)", "followup"),
     ("PATCH", r"/webhooks/\d+/(?P<token>[^/]+)/messages/(?P<message>\d+)", "edit_followup"),
     ("POST", r"/users/@me/channels", "create_dm"),
@@ -372,7 +373,7 @@ class FakeDiscord:
                                         content=body.get("content") or "", embeds=body.get("embeds"),
                                         message_id=int(match["message"]) if "message" in match else None,
                                         attachments=self._attachments(files)), 200
-        if name == "typing":
+        if name in ("typing", "delete_original"):
             return None, 204
         return {"message": f"fake Discord has no route {name}", "code": 0}, 404
 

@@ -365,6 +365,21 @@ async def test_links_in_a_message_lose_the_punctuation_and_spoiler_bars_around_t
     assert first_link(message) == track
 
 
+async def test_a_refused_mood_in_a_server_is_told_to_the_asker_alone(discord_bot):
+    """In a channel, a refusal is nobody else's business, and a spammer past the rate limit must not
+    fill the channel with them: the public "thinking" answer gives way to an ephemeral one."""
+    fake, _ = discord_bot
+    await fake.slash("mood", [{"name": "query", "type": STRING, "value": "https://soundcloud.com/x/y"}], guild=GUILD)
+    refusal = await fake.wait_for("followup")
+    assert "soundcloud.com" in refusal.content and refusal.flags & EPHEMERAL
+    assert fake.calls_of("delete_original")
+    assert not [c for c in fake.calls_of("edit_original") if "soundcloud.com" in c.content]
+    # Outside a server the answer is private anyway, and stays in place.
+    await fake.slash("mood", [{"name": "query", "type": STRING, "value": "https://soundcloud.com/x/z"}])
+    answer = await fake.wait_for("edit_original", lambda c: "soundcloud.com" in c.content)
+    assert answer.content and len(fake.calls_of("delete_original")) == 1
+
+
 async def test_the_message_command_takes_the_audio_file_when_no_link_is_readable(discord_bot):
     fake, _ = discord_bot
     await message_command(fake, "my cover, original at https://soundcloud.com/x/y")
@@ -491,7 +506,7 @@ async def test_the_message_command_reads_a_forwarded_song(discord_bot):
     forward = fake.forward_payload(original, channel_id=GUILD + 1, author=user_payload(BOB))
     await fake.slash("Mood of this song", command_type=3, target_id=forward["id"],
                      resolved={"messages": {forward["id"]: forward}}, guild=GUILD)
-    answer = await fake.wait_for("edit_original", lambda c: not c.content.endswith("…"))
+    answer = await fake.wait_for("followup")  # a refusal in a server: told to the asker alone
     assert answer.content == SPOTIFY_OFF_ERROR  # the forwarded Spotify link was read
 
 

@@ -119,6 +119,19 @@ class MessageProgress:
             await self.message.edit(**edit_parts(reply))
 
 
+async def show_privately(interaction: discord.Interaction, reply: object) -> None:
+    """Move a deferred public answer to the asker alone: in a server, a refusal ("try again in
+    40 s", "no audio found") is nobody else's business, and posting each one in the channel would
+    let a spammer flood it past the rate limit. Shown in place if Discord refuses the move."""
+    try:
+        await interaction.delete_original_response()
+        parts = {k: v for k, v in message_parts(reply).items() if v is not None}
+        await interaction.followup.send(**parts, ephemeral=True)
+    except discord.HTTPException as error:
+        log.warning("discord.private_answer_failed", extra={"reason": str(error)})
+        await show(interaction, reply)
+
+
 async def show(interaction: discord.Interaction, reply: object, *, ephemeral: bool = False) -> None:
     """Answer the interaction with the reply: edit the deferred response, or send it."""
     if interaction.response.is_done():

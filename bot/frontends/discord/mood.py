@@ -7,7 +7,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.frontends.discord.interactions import InteractionProgress, caller_of, downloaded, is_audio, show, shown
+from bot.frontends.discord.interactions import (
+    InteractionProgress,
+    caller_of,
+    downloaded,
+    is_audio,
+    show,
+    show_privately,
+    shown,
+)
 from bot.replies import STAGE_FINDING, ErrorReply
 from bot.sources.models import UnsupportedInputError
 from bot.sources.query import DEFAULT_ALLOWED, parse_query
@@ -86,7 +94,10 @@ class MoodCog(commands.Cog):
             else:
                 reply = await self.usecases.mood.run(caller_of(interaction), query, attachment,
                                                      progress=progress)
-        await show(interaction, reply)
+        if isinstance(reply, ErrorReply) and interaction.guild_id is not None:
+            await show_privately(interaction, reply)
+        else:
+            await show(interaction, reply)
 
     @app_commands.command(name="help", description="What moodbot can do")
     async def help(self, interaction: discord.Interaction) -> None:
