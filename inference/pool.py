@@ -329,7 +329,9 @@ class _ProcessBackend:
         if token is not self._executor or self._executor is None:
             return
         # A broken pool's manager thread has already ended its workers; a stuck one was killed.
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        # Its jobs still queued are not cancelled: the manager fails them with BrokenProcessPool,
+        # which their callers answer as a crash; a cancelled one raised CancelledError in them.
+        self._executor.shutdown(wait=False)
         self._executor = self._new_executor()
         self._ready, self._waiting, self._started = False, [], {}
         log.warning("A model worker crashed or hung; the worker pool has been replaced.")

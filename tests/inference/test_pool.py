@@ -323,6 +323,22 @@ async def test_a_replacement_pool_still_warming_up_is_not_killed_as_stuck(tiny_w
     assert "did not warm up" not in caplog.text
 
 
+async def test_a_job_still_queued_when_a_stuck_pool_is_replaced_gets_an_answer(tiny_weights, clips):
+    """Replacing a stuck pool must not cancel the other callers' jobs: their classify() raised
+    CancelledError, which ended the CLI with a traceback and reads as a cancelled task in the bot."""
+    timeout = 0.5
+    async with Classifier(tiny_weights, timeout_s=timeout) as classifier:
+        (pid,) = classifier.worker_pids
+        os.kill(pid, signal.SIGSTOP)
+        stuck = [asyncio.ensure_future(classifier.classify(clip)) for clip in clips[:2]]  # fill the worker's queue
+        # Submitted half a timeout before the first job is judged stuck, this one is still queued then.
+        await asyncio.sleep((pool.STUCK_AFTER_TIMEOUTS + 0.5) * timeout)
+        queued = await classifier.classify(clips[2])
+        assert_is_a_mood(queued, "ann", FALLBACK_CRASHED)
+        await asyncio.gather(*stuck)
+        assert pid not in classifier.worker_pids
+
+
 async def test_an_overloaded_pool_sheds_to_the_ann_at_once_without_blocking_the_loop(tiny_weights, clips):
     async with Classifier(tiny_weights, max_queue=0) as classifier:
         ticks = 0
