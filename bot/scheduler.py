@@ -174,6 +174,7 @@ class PromptScheduler:
             log.warning("scheduler.no_sender", extra={"platform": ref.platform})
             return None
         async with self._pace:
+            erasures = self.db.privacy.erasures(ref)  # before the user is read: a /forget after it shows
             try:
                 user = await self.db.users.get(ref)
                 if user is None or not user.journal_enabled:
@@ -181,9 +182,11 @@ class PromptScheduler:
                 today = day or self.now().astimezone(ZoneInfo(user.timezone)).date()
                 if not force and await self.db.prompts.last_sent_date(ref) == today:
                     return None
-                prompt = await self.journal.make_prompt(user, day=day)
+                prompt = await self.journal.make_prompt(user, day=day, erasures=erasures)
             except StorageError as error:
                 log.warning("scheduler.prompt_not_made", extra={"user": ref.user_id, "reason": str(error)})
+                return None
+            if prompt is None:  # the user ran /forget meanwhile
                 return None
             try:
                 message_id = await sender.send_prompt(prompt)

@@ -216,9 +216,13 @@ class JournalUseCase:
         return TextReply("Journal off: no more daily prompts. Your entries are kept; /forget deletes them.")
 
     # ---- prompts -----------------------------------------------------------------------------
-    async def make_prompt(self, user: User, day: date | None = None) -> PromptMessage:
+    async def make_prompt(self, user: User, day: date | None = None, *,
+                          erasures: int | None = None) -> PromptMessage | None:
         """Picks a phrase this user hasn't seen for NO_REPEAT_DAYS, records it as sent for `day`
-        (today, local, unless a missed prompt is caught up), returns it."""
+        (today, local, unless a missed prompt is caught up), returns it. None when the user ran
+        /forget meanwhile (since `erasures` was read, by the caller before it read `user`): the
+        record written after the deletion is withdrawn and nothing is to be sent."""
+        seen = self.db.privacy.erasures(user.ref) if erasures is None else erasures
         now = self.now()
         recent = await self.db.prompts.recent_phrases(user.ref, now - timedelta(days=NO_REPEAT_DAYS))
         phrase = pick_phrase(recent)
@@ -226,8 +230,11 @@ class JournalUseCase:
         chat_id = user.chat_id or user.user_id
         local = day or local_today(user.timezone, now)
         await self.db.prompts.record_sent(user.ref, prompt_id, phrase, local, now, chat_id, None)
-        self._remember(OpenPrompt(prompt_id, user.ref, phrase, local, chat_id,
-                                  erasures=self.db.privacy.erasures(user.ref)))
+        if self.db.privacy.erasures(user.ref) != seen:
+            log.info("journal.prompt_dropped_after_forget", extra={"user": user.user_id})
+            await self.db.prompts.withdraw(prompt_id)
+            return None
+        self._remember(OpenPrompt(prompt_id, user.ref, phrase, local, chat_id, erasures=seen))
         return PromptMessage(user.platform, user.user_id, chat_id, prompt_id, phrase)
 
     async def prompt_now(self, caller: Caller) -> TextReply | ErrorReply:

@@ -222,6 +222,22 @@ async def test_a_journal_answer_in_flight_during_forget_is_not_saved_afterwards(
         assert "my private words" not in str(await db.db[name].find().to_list()), name
 
 
+async def test_a_prompt_made_while_forget_runs_is_not_kept_nor_sent(db, usecases):
+    """The scheduler reads the user, then records the prompt: a /forget between the two must not
+    leave a prompt record behind, nor a prompt to send."""
+    alice = UserRef(ALICE_DM.platform, ALICE_DM.user_id)
+    await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    erasures = db.privacy.erasures(alice)  # as the scheduler reads it, before the user
+    user = await db.users.get(alice)
+    await usecases.privacy.forget(ALICE_DM, confirmed=True)
+
+    prompt = await usecases.journal.make_prompt(user, erasures=erasures)
+
+    assert prompt is None
+    assert await db.prompts.last_sent_date(alice) is None
+    assert (await db.privacy.export(alice)).prompts == []
+
+
 async def test_a_mood_request_in_flight_during_forget_is_not_recorded_afterwards(db, counting, clip_paths):
     held = HeldClassifier(counting)
     usecases = build_usecases(db, held, fetcher=None)
