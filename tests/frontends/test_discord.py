@@ -453,12 +453,17 @@ async def test_a_journal_list_too_long_even_so_shows_the_latest_entries_whole(di
     assert all(f"#{9 - n} (" in line for n, line in enumerate(lines))  # no entry cut short
 
 
-async def test_a_dm_naming_a_song_with_a_screenshot_attached_is_answered_with_the_song(scheduled):
-    fake, _ = scheduled
+async def open_a_prompt(fake) -> None:
+    """Opt in, and have today's prompt sent now: the DM's next message answers it."""
     await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
     await private_answer(fake)
     await fake.slash("journal", sub("prompt"))
     await private_answer(fake)
+
+
+async def test_a_dm_naming_a_song_with_a_screenshot_attached_is_answered_with_the_song(scheduled):
+    fake, _ = scheduled
+    await open_a_prompt(fake)
     screenshot = fake.add_file("Screenshot 2026-11-01.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
     screenshot["content_type"] = "image/png"
     await fake.user_dms("https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC so good", attachments=[screenshot])
@@ -486,10 +491,7 @@ async def test_it_needs_no_privileged_intent_to_read_dm_answers(discord_bot):
 @pytest.mark.parametrize("filename,content_type", [("clip.mp4", "video/mp4"), ("take 2.m4a", "application/octet-stream")])
 async def test_a_dm_with_a_video_or_audio_file_and_a_few_words_hears_the_file(scheduled, filename, content_type):
     fake, _ = scheduled
-    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
-    await private_answer(fake)
-    await fake.slash("journal", sub("prompt"))
-    await private_answer(fake)
+    await open_a_prompt(fake)
     clip = fake.add_file(filename, b"\0" * 64)
     clip["content_type"] = content_type
     await fake.user_dms("my favourite this week", attachments=[clip])
@@ -512,10 +514,7 @@ async def test_the_message_command_reads_a_forwarded_song(discord_bot):
 
 async def test_a_song_forwarded_into_the_dm_answers_the_prompt(scheduled):
     fake, _ = scheduled
-    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
-    await private_answer(fake)
-    await fake.slash("journal", sub("prompt"))
-    await private_answer(fake)
+    await open_a_prompt(fake)
     original = fake.message_payload(channel_id=GUILD + 5, content=SPOTIFY_TRACK, author=user_payload(BOB))
     await fake.user_dms("", forward_of=original)
     assert (await dm_answer(fake)).content == SPOTIFY_OFF_ERROR
