@@ -64,7 +64,12 @@ def _fsync_dir(directory: Path) -> None:
 
 def _append_durably(path: Path, data: bytes) -> None:
     existed = path.exists()
-    with open(path, "ab") as f:
+    with open(path, "a+b") as f:
+        if f.seek(0, os.SEEK_END) > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                # A crash tore the last append: start a line of our own rather than finish that one.
+                data = b"\n" + data
         f.write(data)
         f.flush()
         os.fsync(f.fileno())

@@ -100,6 +100,20 @@ async def test_a_torn_line_is_set_aside_and_the_rest_delivered(db: Database, tmp
     assert await stored_prompt_ids(db) == ["prompt-0"]
 
 
+async def test_an_entry_queued_after_a_torn_line_is_delivered_not_glued_to_it(db: Database, tmp_path):
+    """A crash mid-append leaves a line without its newline; the next append (after the restart)
+    must start a line of its own, or the entry the user was told is saved is set aside with it."""
+    path = tmp_path / OUTBOX_FILENAME
+    with open(path, "wb") as f:
+        f.write(entry_to_line(entry(0))[:40])
+    outbox = JournalOutbox(path)
+    await outbox.append(entry(1))
+    assert [e.prompt_id for e in await outbox.queued(ALICE)] == ["prompt-1"]
+    assert await outbox.drain(db.journal) == 1
+    assert await stored_prompt_ids(db) == ["prompt-1"]
+    assert outbox.rejected_path.read_bytes() == entry_to_line(entry(0))[:40] + b"\n"
+
+
 async def test_an_entry_the_database_refuses_is_set_aside(db: Database, tmp_path):
     outbox = JournalOutbox(tmp_path / OUTBOX_FILENAME)
     bad = entry(0)
