@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from telegram import (
     BotCommand,
+    CallbackQuery,
     ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -97,6 +98,7 @@ FORGET_CANCELLED = "Nothing was deleted."
 STATUS_DELAY_S = 0.5
 SLOW_STAGES = frozenset({STAGE_DOWNLOADING, STAGE_LISTENING})
 NOT_YOUR_BUTTON = "This button belongs to someone else."
+EXPIRED_QUERY = ("query is too old", "query id is invalid")  # answerCallbackQuery's 400 for a late press
 SEND_MESSAGE = "sendMessage"  # the Bot API method, for the one call made without PTB's shortcut
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH  # 4096: Telegram refuses longer texts ("message is too long")
 MAX_CAPTION = MessageLimit.CAPTION_LENGTH  # 1024
@@ -308,7 +310,7 @@ class TelegramFrontend:
 
     async def on_playlist_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
-        await query.answer()
+        await answer_query(query)
         reply = await self.usecases.playlists.playlist(caller_of(update), query.data.split(":", 1)[1])
         await query.edit_message_text(text_of(reply))
 
@@ -352,9 +354,9 @@ class TelegramFrontend:
         query = update.callback_query
         _, answer, owner = query.data.split(":", 2)
         if owner != str(query.from_user.id):
-            await query.answer(NOT_YOUR_BUTTON, show_alert=True)
+            await answer_query(query, NOT_YOUR_BUTTON, show_alert=True)
             return
-        await query.answer()
+        await answer_query(query)
         if answer == "yes":
             reply = await self.usecases.privacy.forget(caller_of(update), confirmed=True)
             await query.edit_message_text(text_of(reply))
@@ -537,6 +539,17 @@ async def send_reply(to: Message, text: str) -> None:
     if to.is_topic_message and to.message_thread_id is not None:
         params["message_thread_id"] = to.message_thread_id
     await to.get_bot().do_api_request(SEND_MESSAGE, api_kwargs=params)
+
+
+async def answer_query(query: CallbackQuery, text: str | None = None, *, show_alert: bool = False) -> None:
+    """Stop the button's spinner. Telegram refuses once the press is some 15 s old (it waited out a
+    restart, or a burst): the button's work is still done, only the spinner is past saving."""
+    try:
+        await query.answer(text, show_alert=show_alert)
+    except BadRequest as error:
+        if not any(words in str(error).lower() for words in EXPIRED_QUERY):
+            raise
+        log.info("telegram.callback_query_expired")
 
 
 def caller_of(update: Update, *, is_admin: bool = False) -> Caller:

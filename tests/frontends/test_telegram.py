@@ -500,3 +500,22 @@ async def add_entry(db, user: int, *, n: int = 0, note: str = "") -> None:
         user=ref, local_date=date(2025, 1, 1 + n), prompt_id=f"p{user}-{n}", phrase="On the way home…",
         reply_text="Creep", track_key=f"spotify:{n:022d}", track_title="Radiohead – Creep", mood="sad",
         valence=-0.5, arousal=0.1, created_at=datetime(2025, 1, 1 + n, tzinfo=timezone.utc), note=note))
+
+
+# Buttons ---------------------------------------------------------------------------------------
+
+
+async def test_a_button_pressed_while_the_bot_was_down_still_answers(telegram):
+    """Telegram refuses to answer a callback query after ~15 s ('query is too old'): a press that
+    waited out a restart can no longer stop its spinner, but the playlist is still shown."""
+    fake, _ = telegram
+    await fake.user_sends("/playlist", chat=GROUP, user=ALICE)
+    keyboard = await fake.wait_for("sendMessage")
+    fake.fail_next("answerCallbackQuery", times=1, status=400, description=(
+        "Bad Request: query is too old and response timeout expired or query id is invalid"))
+    mark = fake.mark()
+    await fake.user_clicks("playlist:sad", message=keyboard, user=ALICE)
+    answer = await fake.wait_for("editMessageText")
+    assert "No sad songs here yet" in answer.text
+    await asyncio.sleep(0.3)
+    assert not fake.calls_of("sendMessage", after=mark)  # no apology for Telegram's refusal
