@@ -27,6 +27,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    MessageEntity,
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, MessageLimit
@@ -270,7 +271,7 @@ class TelegramFrontend:
                 await self.on_private_text(update, context)
             return
         await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
-            caller_of(update), message.text or message.caption or None, attachment,
+            caller_of(update), linked_text(message) or None, attachment,
             prompt_message_id=prompt_id, progress=progress))
 
     async def on_journal(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -593,11 +594,26 @@ def download_limit(settings: Settings) -> int:
 def command_text(message: Message) -> str:
     """What follows the command word ('/mood@bot Creep' -> 'Creep'), in text or caption. A newline
     or tab after the command separates like a space."""
-    text = message.text or message.caption or ""
+    text = linked_text(message)
     if text.startswith("/"):
         parts = text.split(None, 1)
         text = parts[1] if len(parts) > 1 else ""
     return text.strip()
+
+
+def linked_text(message: Message) -> str:
+    """The message's text or caption, each link typed under words (a text_link entity, which
+    Telegram keeps beside the text) put in place of those words, as the song to look up."""
+    text, entities = ((message.text, message.entities) if message.text is not None
+                      else (message.caption or "", message.caption_entities))
+    links = [e for e in entities if e.type == MessageEntity.TEXT_LINK and e.url]
+    if not links:
+        return text
+    units = text.encode("utf-16-le")  # entity offsets count UTF-16 code units
+    for link in sorted(links, key=lambda e: e.offset, reverse=True):
+        start, end = 2 * link.offset, 2 * (link.offset + link.length)
+        units = units[:start] + link.url.encode("utf-16-le") + units[end:]
+    return units.decode("utf-16-le")
 
 
 def addressed_elsewhere(message: Message, bot_username: str | None) -> bool:

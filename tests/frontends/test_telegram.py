@@ -7,7 +7,7 @@ import time
 from datetime import date, datetime, timezone
 
 import pytest
-from telegram import Chat, Message
+from telegram import Chat, Message, MessageEntity
 
 from bot.config import Settings
 from bot.frontends import render
@@ -402,6 +402,21 @@ def test_a_newline_or_tab_after_the_command_separates_like_a_space():
     assert text("/mood\tCreep") == "Creep"
     assert text("/mood@moodbot_test_bot  Radiohead - Creep ") == "Radiohead - Creep"
     assert text("/mood\n") == ""
+
+
+def test_a_song_linked_under_words_is_read_as_its_link():
+    """Telegram keeps a link typed under words (a text_link) beside the text, not in it."""
+    track = "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC"
+
+    def text(value: str, linked: str, url: str, *, caption: bool = False) -> str:
+        start = value.encode("utf-16-le").find(linked.encode("utf-16-le")) // 2
+        entities = (MessageEntity(MessageEntity.TEXT_LINK, start, len(linked.encode("utf-16-le")) // 2, url=url),)
+        content = {"caption": value, "caption_entities": entities} if caption else {"text": value, "entities": entities}
+        return command_text(Message(1, datetime.now(timezone.utc), Chat(ALICE, "private"), **content))
+
+    assert text("/mood this one", "this one", track) == track
+    assert text("/mood 😊 my song of the day!", "my song", track) == f"😊 {track} of the day!"  # offsets in UTF-16
+    assert text("/mood listen", "listen", track, caption=True) == track
 
 
 async def test_an_unknown_command_or_plain_text_in_private_gets_a_hint_and_groups_stay_quiet(telegram):
