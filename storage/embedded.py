@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +28,9 @@ START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 POLL_INTERVAL_S = 0.05
 LOG_TAIL_CHARS = 800
+# A server that dies while the bot runs is started again, on its port, after these waits (doubling).
+RESTART_DELAY_S = 0.5
+RESTART_DELAY_MAX_S = 60.0
 IN_USE_SIGN = "already being managed by another process"  # the storage engine's lock on DATA_DIR/db
 # Linux: the server gets SIGTERM when the bot dies, even by SIGKILL (an OOM kill), instead of
 # living on as an orphan that keeps DATA_DIR locked. The launcher sets it, then becomes the server.
@@ -86,6 +90,9 @@ class EmbeddedServer:
         self.port: int | None = None
         self._proc: subprocess.Popen | None = None
         self._log_start = 0
+        self._command: list[str] = []
+        self._stopping = False
+        self._restarting = threading.Lock()  # held while the server is being started again
 
     @property
     def uri(self) -> str:
@@ -107,14 +114,48 @@ class EmbeddedServer:
             command.append("--sync-on-commit")
         if sys.platform.startswith("linux"):
             command = [sys.executable, "-c", DIE_WITH_PARENT, str(os.getpid()), *command]
+        self._command = command
+        self._stopping = False
+        self._launch(timeout)
+        log.info("embedded database on port %d, data in %s", self.port, self.storage_path)
+        # It watches from its own thread, which lives as long as the server it started: the
+        # parent-death signal belongs to the thread that started the process.
+        threading.Thread(target=self._keep_running, name="embedded-database", daemon=True).start()
+        return self
+
+    def _launch(self, timeout: float) -> None:
         self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as server_log:
             # Its own session: a Ctrl-C meant for the bot does not kill the database first.
-            self._proc = subprocess.Popen(command, stdout=server_log, stderr=server_log,
+            self._proc = subprocess.Popen(self._command, stdout=server_log, stderr=server_log,
                                           start_new_session=True)
         self._wait_until_ready(timeout)
-        log.info("embedded database on port %d, data in %s", self.port, self.storage_path)
-        return self
+
+    def _keep_running(self) -> None:
+        """Start the server again, on the same port and data, whenever it dies while the bot runs
+        (killed, out of memory, crashed): the client reconnects by itself, so users are told
+        "try again shortly" only until it is back, not until an operator restarts the bot."""
+        while (proc := self._proc) is not None:
+            code = proc.wait()
+            if not self._stopping:
+                log.error("embedded database exited while the bot ran (code %s); starting it again", code)
+                self._start_again()
+
+    def _start_again(self) -> None:
+        delay = RESTART_DELAY_S
+        while True:
+            with self._restarting:
+                if self._stopping:
+                    return
+                try:
+                    self._launch(START_TIMEOUT_S)
+                except EmbeddedServerError as error:
+                    log.error("embedded database did not start again: %s (next try in %.1f s)", error, delay)
+                else:
+                    log.warning("embedded database started again on port %d", self.port)
+                    return
+            time.sleep(delay)
+            delay = min(2 * delay, RESTART_DELAY_MAX_S)
 
     def _wait_until_ready(self, timeout: float) -> None:
         assert self._proc is not None
@@ -135,7 +176,8 @@ class EmbeddedServer:
             if accepts_connections(self.port):
                 return
             time.sleep(POLL_INTERVAL_S)
-        self.stop()
+        proc, self._proc = self._proc, None
+        _terminate(proc)
         raise EmbeddedServerError("The embedded database did not start in time.")
 
     def _log_tail(self) -> str:
@@ -149,19 +191,25 @@ class EmbeddedServer:
 
     def stop(self) -> None:
         """Terminate (the server flushes and closes its storage), kill if it does not exit."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            log.warning("embedded database did not stop in %.0f s; killing it", STOP_TIMEOUT_S)
-            proc.kill()
-            proc.wait()
+        self._stopping = True
+        with self._restarting:
+            proc, self._proc = self._proc, None
+        _terminate(proc)
 
     def __enter__(self) -> "EmbeddedServer":
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+def _terminate(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        log.warning("embedded database did not stop in %.0f s; killing it", STOP_TIMEOUT_S)
+        proc.kill()
+        proc.wait()

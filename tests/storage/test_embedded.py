@@ -84,3 +84,38 @@ def test_the_server_does_not_outlive_a_killed_bot(tmp_path):
         os.kill(server_pid, signal.SIGKILL)
         pytest.fail("the embedded database outlived the killed bot")
     EmbeddedServer(tmp_path).start().stop()  # and the next start finds DATA_DIR free
+
+
+async def test_a_server_killed_while_the_bot_runs_is_restarted_with_its_data(tmp_path):
+    """An OOM kill or a crash of the database alone: the bot must not answer "unavailable" until
+    someone restarts it by hand. The server comes back on its port and the client reconnects."""
+    import asyncio
+    import os
+    import signal
+    import time as clock
+
+    from storage.models import DatabaseUnavailableError
+
+    server = EmbeddedServer(tmp_path).start()
+    db = await Database.connect(server.uri, "moodbot", server_selection_timeout_ms=500)
+    try:
+        await db.init()
+        await db.users.upsert(User("chat", "alice", prompt_time=time(20)))
+        killed = server._proc
+        os.kill(killed.pid, signal.SIGKILL)
+        deadline = clock.monotonic() + 20
+        while True:
+            try:
+                back = await db.users.get(ALICE)
+                break
+            except DatabaseUnavailableError:
+                if clock.monotonic() > deadline:
+                    pytest.fail("the embedded database was not restarted within 20 s")
+                await asyncio.sleep(0.2)
+        assert back.prompt_time == time(20)
+        assert server._proc is not killed
+    finally:
+        await db.close()
+        restarted = server._proc
+        server.stop()
+    assert restarted is None or restarted.poll() is not None  # and stop still stops it
