@@ -367,8 +367,12 @@ class TelegramFrontend:
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("telegram handler failed", exc_info=context.error)
         if isinstance(update, Update) and update.effective_chat is not None:
+            message = update.effective_message
+            topic = (message.message_thread_id if isinstance(message, Message) and message.is_topic_message
+                     else None)  # else a forum shows it in its General topic, away from the asker
             with contextlib.suppress(Exception):
-                await context.bot.send_message(update.effective_chat.id, render.GENERIC_ERROR)
+                await context.bot.send_message(update.effective_chat.id, render.GENERIC_ERROR,
+                                               message_thread_id=topic)
 
     async def _refused(self, update: Update, context: ContextTypes.DEFAULT_TYPE, command: str, *,
                        private_only: bool = False) -> bool:

@@ -144,10 +144,13 @@ class FakeTelegramBotAPI(BotAPIAddress):
         photo: list[dict] | None = None,
         first_name: str = "Alice",
         anonymous: bool = False,
+        topic: int | None = None,
+        extra: dict | None = None,
     ) -> dict:
         """Queue a message from a user; commands get their `bot_command` entity. Returns the update.
         `anonymous`: an anonymous group admin posting as the group, as Telegram shows it (`from` is
-        GroupAnonymousBot, `sender_chat` the group itself)."""
+        GroupAnonymousBot, `sender_chat` the group itself). `topic`: sent in that forum topic of a
+        forum supergroup. `extra`: more fields of the Message (`forward_origin`, entities...)."""
         user = chat if user is None else user
         chat_type = chat_type or ("private" if chat > 0 else "supergroup")
         message: dict[str, Any] = {
@@ -156,6 +159,9 @@ class FakeTelegramBotAPI(BotAPIAddress):
             "chat": self._chat(chat, chat_type),
             "from": {"id": user, "is_bot": False, "first_name": first_name},
         }
+        if topic is not None:
+            message["chat"]["is_forum"] = True
+            message.update(is_topic_message=True, message_thread_id=topic)
         if anonymous:
             message["from"] = dict(ANONYMOUS_ADMIN)
             message["sender_chat"] = self._chat(chat, chat_type)
@@ -176,6 +182,7 @@ class FakeTelegramBotAPI(BotAPIAddress):
                            ("photo", photo)):
             if value is not None:
                 message[key] = value
+        message.update(extra or {})
         return await self._push({"message": message})
 
     async def user_edits(self, update: dict, text: str) -> dict:

@@ -185,6 +185,17 @@ async def test_an_unexpected_failure_gets_a_polite_message(telegram):
     assert reply.text == render.GENERIC_ERROR
 
 
+async def test_the_apology_for_a_failure_in_a_forum_topic_goes_to_that_topic(telegram):
+    """Without the topic, Telegram puts a message in the forum's General topic, where the asker
+    is not looking."""
+    fake, _ = telegram
+    fake.fail_next("sendMessage", times=1, status=400, description="Bad Request: can't parse entities")
+    await fake.user_sends("/help", chat=GROUP, user=ALICE, topic=77)
+    apology = await fake.wait_for("sendMessage")
+    assert apology.text == render.GENERIC_ERROR
+    assert int(apology.params.get("message_thread_id", 0)) == 77
+
+
 # Progress in one message ---------------------------------------------------------------------
 
 
