@@ -183,7 +183,7 @@ class App:
 
     async def _start(self, stack: contextlib.AsyncExitStack):
         from storage.database import Database
-        from storage.models import DatabaseLoginError, StorageError
+        from storage.models import DatabaseUnavailableError, StorageError
         from storage.outbox import JournalOutbox, JournalWriter
 
         settings = self.settings
@@ -204,8 +204,8 @@ class App:
             stack.push_async_callback(db.close)
             await db.init()
         except StorageError as error:
-            if settings.mongodb_uri is None or isinstance(error, DatabaseLoginError):  # that one names what to fix
-                raise
+            if settings.mongodb_uri is None or not isinstance(error, DatabaseUnavailableError):
+                raise  # a refused login or database name says itself what to fix
             # A chat user's words ("try again shortly") don't tell an operator what to check.
             raise StorageError(f"{error} Check MONGODB_URI: the server at {hosts_of(uri)} must be "
                                "reachable from here.") from error

@@ -8,6 +8,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from storage.failures import translated_errors
+from storage.models import DatabaseNameError
 from storage.journal import JournalRepo
 from storage.mood_requests import RequestRepo
 from storage.playlists import PlaylistQueries
@@ -24,6 +25,22 @@ DEFAULT_DB_NAME = "moodbot"
 DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 2000
 # A server that accepts a connection and then stalls must not hang a handler forever.
 SOCKET_TIMEOUT_MS = 30_000
+# What MongoDB refuses in a database name (its rules for every platform it runs on), and the
+# longest name it takes, in bytes.
+FORBIDDEN_IN_DB_NAME = '/\\. "$*<>:|?\0'
+DB_NAME_MAX_BYTES = 63
+
+
+def database_name_problem(name: str) -> str | None:
+    """Why MongoDB would refuse this database name, or None."""
+    if not name:
+        return "it is empty"
+    forbidden = next((c for c in name if c in FORBIDDEN_IN_DB_NAME), None)
+    if forbidden is not None:
+        return f"MongoDB allows no {forbidden!r} in a database name"
+    if len(name.encode("utf-8")) > DB_NAME_MAX_BYTES:
+        return f"MongoDB takes names of at most {DB_NAME_MAX_BYTES} bytes (64 and more are refused)"
+    return None
 
 
 class Database:
@@ -55,7 +72,11 @@ class Database:
     ) -> "Database":
         """With `verify`, ping once so a wrong URI or a dead server fails here, quickly, with
         DatabaseUnavailableError. Without it, a server that is down now is found later: each
-        call raises DatabaseUnavailableError until it is back."""
+        call raises DatabaseUnavailableError until it is back. A database name MongoDB refuses
+        raises DatabaseNameError before anything connects."""
+        problem = database_name_problem(db_name)
+        if problem is not None:
+            raise DatabaseNameError(f"MONGODB_DATABASE {db_name[:DB_NAME_MAX_BYTES]!r} cannot be used: {problem}.")
         client: AsyncMongoClient = AsyncMongoClient(
             uri,
             tz_aware=True,

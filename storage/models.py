@@ -161,3 +161,7 @@ class DatabaseUnavailableError(StorageError):
 
 class DatabaseLoginError(StorageError):
     """The server refused the credentials: a setting to fix, not an outage to wait out."""
+
+
+class DatabaseNameError(StorageError):
+    """MongoDB refuses the database name (MONGODB_DATABASE): a setting to fix, not an outage."""

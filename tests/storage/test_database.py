@@ -156,3 +156,16 @@ async def test_a_wrong_password_is_a_login_error_that_says_what_to_fix(mongo_uri
     assert time.monotonic() - started < 2.0  # no waiting out server selection: retrying will not help
     assert "MONGODB_URI" in str(refused.value) and "not-the-password" not in str(refused.value)
     assert not isinstance(refused.value, DatabaseUnavailableError)  # no "try again shortly"
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("my moodbot", "' '"), ("moodbot.prod", "'.'"), ("x" * 64, "64"), ("", "empty"),
+])
+async def test_a_database_name_mongodb_refuses_is_said_as_a_setting_to_fix(mongo_uri: str, name: str, reason: str):
+    """Said at connect, before anything is created; not "try again shortly": the same name is
+    refused on every start."""
+    with pytest.raises(StorageError) as refused:
+        await (await Database.connect(mongo_uri, name)).close()
+    message = str(refused.value)
+    assert message.startswith("MONGODB_DATABASE ") and reason in message, message
+    assert not isinstance(refused.value, DatabaseUnavailableError)
