@@ -175,6 +175,14 @@ class PlaylistQueries:
             rows = await cursor.to_list()
         return {row["_id"]: int(row["n"]) for row in sorted(rows, key=lambda r: r["_id"])}
 
+    async def move_place(self, old_place: str, new_place: str) -> None:
+        """Everything heard or written in `old_place` counts in `new_place` from now on."""
+        if self._requests is not None:
+            await self._requests.settled()
+        with translated_errors("move a place's songs"):
+            for collection in (REQUESTS, JOURNAL):
+                await self._db[collection].update_many({"place": old_place}, {"$set": {"place": new_place}})
+
     async def members_seen(self, place: str) -> list[UserRef]:
         """Everyone seen in the place, whatever their sharing choice (filtered in step 2)."""
         if self._requests is not None:  # every query here starts from this: see the writes first

@@ -24,3 +24,13 @@ class ServerRepo:
             await self._servers.update_one(
                 {"_id": place}, {"$set": {"playlist_enabled": enabled}}, upsert=True
             )
+
+    async def move(self, old_place: str, new_place: str) -> None:
+        """The settings of `old_place` become `new_place`'s (a Telegram group given a new id)."""
+        with translated_errors("move server settings"):
+            doc = await self._servers.find_one({"_id": old_place})
+            if doc is None:
+                return
+            doc.pop("_id")
+            await self._servers.update_one({"_id": new_place}, {"$set": doc}, upsert=True)
+            await self._servers.delete_one({"_id": old_place})

@@ -218,6 +218,8 @@ class TelegramFrontend:
             ("export", self.on_export), ("forget", self.on_forget),
         ):
             app.add_handler(CommandHandler(names, callback, filters=NEW_MESSAGE))
+        # A group upgraded to a supergroup gets a new id (both chats get a service message).
+        app.add_handler(MessageHandler(NEW_MESSAGE & filters.StatusUpdate.MIGRATE, self.on_migrate))
         app.add_handler(CallbackQueryHandler(self.on_playlist_button, pattern=r"^playlist:"))
         app.add_handler(CallbackQueryHandler(self.on_forget_button, pattern=r"^forget:"))
         private = NEW_MESSAGE & filters.ChatType.PRIVATE
@@ -318,6 +320,12 @@ class TelegramFrontend:
     async def on_server_mood(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         reply = await self.usecases.playlists.server_mood(caller_of(update))
         await self._send(update.effective_message, reply)
+
+    async def on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        old, new = ((message.chat_id, message.migrate_to_chat_id) if message.migrate_to_chat_id
+                    else (message.migrate_from_chat_id, message.chat_id))
+        await self.usecases.playlists.place_moved(PLATFORM, str(old), str(new))
 
     async def on_share(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "share"):

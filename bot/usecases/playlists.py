@@ -70,6 +70,18 @@ class PlaylistUseCase:
         log.info("server.playlists", extra={"user": caller.user_id, "place": caller.place, "enabled": enabled})
         return TextReply("Server playlists are on." if enabled else "Server playlists are off: /playlist won't answer here.")
 
+    async def place_moved(self, platform: str, old_id: str, new_id: str) -> None:
+        """A group got a new id on its platform (a Telegram group upgraded to a supergroup): its
+        songs and settings follow it."""
+        old_place, new_place = f"{platform}:{old_id}", f"{platform}:{new_id}"
+        try:
+            await self.db.playlists.move_place(old_place, new_place)
+            await self.db.servers.move(old_place, new_place)
+        except StorageError as error:
+            log.warning("server.place_not_moved", extra={"place": old_place, "to": new_place, "reason": str(error)})
+            return
+        log.info("server.place_moved", extra={"place": old_place, "to": new_place})
+
     async def set_sharing(self, caller: Caller, share: bool) -> TextReply:
         ref = UserRef(caller.platform, caller.user_id)
         try:

@@ -31,7 +31,7 @@ from bot.frontends.telegram import (
 )
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, PromptMessage
 from bot.scheduler import PromptScheduler
-from storage.models import JournalEntry, UserRef
+from storage.models import JournalEntry, MoodRequest, UserRef
 from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegramBotAPI
 from tests.frontends.conftest import TELEGRAM_TOKEN
 
@@ -351,6 +351,29 @@ async def test_group_commands_stay_usable_in_groups(telegram):
     assert (await fake.wait_for("sendMessage")).text == GROUP_MOOD_USAGE  # the caption that works in groups
     await fake.user_sends("/help", chat=GROUP, user=ALICE)
     assert "/mood" in (await fake.wait_for("sendMessage")).text
+
+
+async def test_a_group_upgraded_to_a_supergroup_keeps_its_playlists_and_settings(telegram, db):
+    """Telegram gives a group a new id when it becomes a supergroup (more members, topics, a public
+    link): its songs and its admins' choices must follow it there."""
+    fake, _ = telegram
+    old, new = -777, -100777
+    fake.admins[str(old)] = {str(ALICE)}
+    await fake.user_sends("/serverplaylist off", chat=old, chat_type="group", user=ALICE)
+    assert (await fake.wait_for("sendMessage")).text.startswith("Server playlists are off")
+    await db.requests.add(MoodRequest(UserRef("telegram", str(BOB)), f"telegram:{old}", f"spotify:{0:022d}",
+                                      "sad", datetime.now(timezone.utc), title="Radiohead – Creep"))
+    # What Telegram sends: a service message in the old group, then one in the new supergroup.
+    await fake.user_sends(None, chat=old, chat_type="group", user=ALICE, extra={"migrate_to_chat_id": new})
+    await fake.user_sends(None, chat=new, user=ALICE, extra={"migrate_from_chat_id": old})
+    await asyncio.sleep(0.5)
+    await fake.user_sends("/playlist sad", chat=new, user=ALICE)
+    assert "off" in (await fake.wait_for("sendMessage")).text.lower()
+    fake.admins[str(new)] = {str(ALICE)}
+    await fake.user_sends("/serverplaylist on", chat=new, user=ALICE)
+    await fake.wait_for("sendMessage")
+    await fake.user_sends("/playlist sad", chat=new, user=ALICE)
+    assert "Creep" in (await fake.wait_for("sendMessage")).text
 
 
 # The journal ---------------------------------------------------------------------------------
