@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 from datetime import timezone
+from urllib.parse import unquote_plus
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConfigurationError
 
 from storage.failures import translated_errors
-from storage.models import DatabaseNameError
+from storage.models import DatabaseNameError, DatabaseUriError
 from storage.journal import JournalRepo
 from storage.mood_requests import RequestRepo
 from storage.playlists import PlaylistQueries
@@ -43,6 +45,16 @@ def database_name_problem(name: str) -> str | None:
     return None
 
 
+def uri_problem(error: Exception, uri: str) -> DatabaseUriError:
+    """The driver's reason, which names what is wrong, without the URI's password."""
+    login = uri.split("://", 1)[-1].split("/", 1)[0].rpartition("@")[0]
+    password = login.partition(":")[2]
+    reason = str(error).rstrip(".")
+    for secret in {password, unquote_plus(password)} - {""}:
+        reason = reason.replace(secret, "[REDACTED]")
+    return DatabaseUriError(f"MONGODB_URI cannot be used: {reason}.")
+
+
 class Database:
     """Create one per process with `await Database.connect(...)` and share it: the client
     pools connections and is safe for concurrent use by every task of the event loop."""
@@ -73,26 +85,33 @@ class Database:
         """With `verify`, ping once so a wrong URI or a dead server fails here, quickly, with
         DatabaseUnavailableError. Without it, a server that is down now is found later: each
         call raises DatabaseUnavailableError until it is back. A database name MongoDB refuses
-        raises DatabaseNameError before anything connects."""
+        raises DatabaseNameError before anything connects; a URI the driver cannot use (or whose
+        SRV name does not resolve), DatabaseUriError."""
         problem = database_name_problem(db_name)
         if problem is not None:
             raise DatabaseNameError(f"MONGODB_DATABASE {db_name[:DB_NAME_MAX_BYTES]!r} cannot be used: {problem}.")
-        client: AsyncMongoClient = AsyncMongoClient(
-            uri,
-            tz_aware=True,
-            tzinfo=timezone.utc,
-            serverSelectionTimeoutMS=server_selection_timeout_ms,
-            connectTimeoutMS=server_selection_timeout_ms,
-            socketTimeoutMS=SOCKET_TIMEOUT_MS,
-            w=1,
-            journal=True,
-            appname="moodbot",
-        )
+        try:
+            client: AsyncMongoClient = AsyncMongoClient(
+                uri,
+                tz_aware=True,
+                tzinfo=timezone.utc,
+                serverSelectionTimeoutMS=server_selection_timeout_ms,
+                connectTimeoutMS=server_selection_timeout_ms,
+                socketTimeoutMS=SOCKET_TIMEOUT_MS,
+                w=1,
+                journal=True,
+                appname="moodbot",
+            )
+        except (ConfigurationError, ValueError) as error:  # not a URI, or an option it cannot take
+            raise uri_problem(error, uri) from error
         database = cls(client, client[db_name])
         if verify:
             try:
                 with translated_errors("connect"):
-                    await client.admin.command("ping")
+                    try:
+                        await client.admin.command("ping")
+                    except ConfigurationError as error:  # an SRV name that does not resolve
+                        raise uri_problem(error, uri) from error
             except BaseException:
                 await client.close()
                 raise

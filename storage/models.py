@@ -165,3 +165,7 @@ class DatabaseLoginError(StorageError):
 
 class DatabaseNameError(StorageError):
     """MongoDB refuses the database name (MONGODB_DATABASE): a setting to fix, not an outage."""
+
+
+class DatabaseUriError(StorageError):
+    """The driver cannot use MONGODB_URI (not a URI, an SRV name that does not resolve)."""

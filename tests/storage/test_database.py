@@ -169,3 +169,18 @@ async def test_a_database_name_mongodb_refuses_is_said_as_a_setting_to_fix(mongo
     message = str(refused.value)
     assert message.startswith("MONGODB_DATABASE ") and reason in message, message
     assert not isinstance(refused.value, DatabaseUnavailableError)
+
+
+@pytest.mark.parametrize("uri, said", [
+    # NXDOMAIN here ("The DNS query name does not exist"); a machine with no DNS says it otherwise.
+    ("mongodb+srv://moodbot:Sentinel-PW@cluster0.no-such-host.invalid/?retryWrites=false", ""),
+    ("mongodb://moodbot:Sentinel-PW@127.0.0.1:99999/?retryWrites=false", "Port"),
+])
+async def test_a_mongodb_uri_the_driver_cannot_use_is_said_with_the_drivers_reason(uri: str, said: str):
+    """An SRV name that does not resolve, or a URI that is not one: the operator learns what is
+    wrong with MONGODB_URI, not "could not complete that — try again shortly" or a bare driver line."""
+    with pytest.raises(StorageError) as refused:
+        await (await Database.connect(uri, "moodbot")).close()
+    message = str(refused.value)
+    assert message.startswith("MONGODB_URI ") and said in message, message
+    assert "Sentinel-PW" not in message
