@@ -120,10 +120,31 @@ class Dataset:
         return np.array([c.artist for c in self.clips])
 
 
+class TrainingSetupError(ValueError):
+    """The data or the options given cannot train: said in one line, before any training starts."""
+
+
+LABEL_COLUMNS = ("song_id", "file", "mood", "artist")
+
+
 def read_labels(data_dir: Path, limit: int | None = None) -> list[Clip]:
     """Clips of labels.csv; with `limit`, the first limit/4 of each mood by song id (for tests)."""
-    with open(data_dir / "labels.csv", newline="") as handle:
-        rows = sorted(csv.DictReader(handle), key=lambda row: row["song_id"])
+    labels = data_dir / "labels.csv"
+    with open(labels, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [name for name in LABEL_COLUMNS if name not in (reader.fieldnames or ())]
+        if missing:
+            raise TrainingSetupError(f"{labels} has no {', '.join(missing)} column (it needs "
+                                     f"{', '.join(LABEL_COLUMNS)})")
+        rows = []
+        for row in reader:
+            if row["mood"] not in MOODS:
+                raise TrainingSetupError(f"{labels}, line {reader.line_num}: unknown mood {row['mood']!r} "
+                                         f"(the moods are {', '.join(MOODS)})")
+            rows.append(row)
+    if not rows:
+        raise TrainingSetupError(f"{labels} lists no clips")
+    rows.sort(key=lambda row: row["song_id"])
     clips = [
         Clip(row["song_id"], data_dir / row["file"], MOODS.index(row["mood"]), row["artist"])
         for row in rows
@@ -206,7 +227,23 @@ def load_dataset(clips: list[Clip], cache_dir: Path, workers: int) -> Dataset:
 def check_clips_exist(clips: list[Clip]) -> None:
     missing = [c.path for c in clips if not c.path.exists()]
     if missing:
-        raise FileNotFoundError(f"{len(missing)} clips of the data set are missing, e.g. {missing[0]}")
+        raise TrainingSetupError(f"{len(missing)} clip(s) of the {len(clips)} in labels.csv have no audio "
+                                 f"file, e.g. {missing[0]}")
+
+
+def check_folds(clips: list[Clip], folds: int) -> None:
+    """Every artist fold must hold out some clips, and every mood must reach every fold."""
+    labels, groups = np.array([c.label for c in clips]), np.array([c.artist for c in clips])
+    artists = np.unique(groups).size
+    rarest = int(np.bincount(labels, minlength=len(MOODS)).min())
+    problem = ""
+    if artists < folds or rarest < folds:
+        problem = f"these {len(clips)} clips have {artists} artist(s) and {rarest} clip(s) of the rarest mood"
+    elif any(val_idx.size == 0 for _, val_idx in artist_folds(labels, groups, folds)):
+        problem = f"the {artists} artists of these {len(clips)} clips leave a fold empty"
+    if problem:
+        raise TrainingSetupError(f"--folds {folds}: {folds} artist folds need at least {folds} artists and "
+                                 f"{folds} clips of each mood; {problem} (use fewer folds or more clips)")
 
 
 def embedding_cache_dir(cache_dir: Path, weights: Path) -> Path:
@@ -896,7 +933,7 @@ def fit_main(data: Dataset, summary: dict, epochs: int, batch_size: int, out: Pa
     return meta
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m inference train", description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=("main", "ann", "both", "head", "all"), default="all",
                         help="both: the network and the ANN; head: the embedding head and the fusion "
@@ -915,6 +952,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--limit", type=at_least(1), default=None, help="use only this many clips (tests)")
     parser.add_argument("--threads", type=at_least(1), default=2)
     parser.add_argument("--workers", type=at_least(1), default=2, help="processes that build the cache")
+    return parser
+
+
+def parse_args(argv: list[str] | None, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    parser = parser or build_parser()
     args = parser.parse_args(argv)
     if not (args.data / "labels.csv").is_file():
         parser.error(f"--data {args.data}: no labels.csv there (the 4Q dataset folder is expected)")
@@ -933,12 +975,29 @@ def setup_logging(log_file: Path) -> None:
         root.addHandler(logging.StreamHandler(sys.stderr))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    setup_logging(args.log_file)
-    torch.set_num_threads(args.threads)
+def training_clips(args: argparse.Namespace) -> list[Clip]:
+    """The clips to train on, checked against the folds each model in `args.model` will use."""
     clips = read_labels(args.data, args.limit)
     check_clips_exist(clips)
+    fold_counts = set()
+    if args.model in ("ann", "both", "all"):
+        fold_counts.add(args.folds or ANN_FOLDS)
+    if args.model in ("main", "both", "head", "all"):
+        fold_counts.add(args.folds or MAIN_FOLDS)
+    for folds in sorted(fold_counts):
+        check_folds(clips, folds)
+    return clips
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parse_args(argv, parser)
+    try:
+        clips = training_clips(args)
+    except TrainingSetupError as error:
+        parser.error(str(error))
+    setup_logging(args.log_file)
+    torch.set_num_threads(args.threads)
     log.info("training %s on %d clips from %s, device %s", args.model, len(clips), args.data,
              pick_device())
     data = load_dataset(clips, args.cache_dir, args.workers)

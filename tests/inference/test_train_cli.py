@@ -1,0 +1,86 @@
+"""`python -m inference train` as an engineer retraining on their own machine: bad input is a usage
+error (exit 2, one line naming the problem) before any training starts, never a traceback."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from inference import train
+
+COLUMNS = ["song_id", "file", "quadrant", "mood", "artist", "title", "allmusic_moods", "genres"]
+
+
+def write_labels(folder: Path, rows: list[dict], columns: list[str] = COLUMNS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "labels.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return folder
+
+
+def real_rows(shared_data: Path, per_mood: int) -> list[dict]:
+    """The first `per_mood` clips of each mood, their files named by absolute path."""
+    with open(shared_data / "labels.csv", newline="") as handle:
+        rows = sorted(csv.DictReader(handle), key=lambda row: row["song_id"])
+    chosen = []
+    for mood in ("happy", "energetic", "sad", "calm"):
+        chosen += [row for row in rows if row["mood"] == mood][:per_mood]
+    return [{**row, "file": str(shared_data / row["file"])} for row in chosen]
+
+
+def train_fails(tmp_path: Path, capsys, *args: str) -> str:
+    """Run the train CLI expecting a usage error; return its error line."""
+    with pytest.raises(SystemExit) as stopped:
+        train.main([*args, "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"),
+                    "--log-file", str(tmp_path / "train.log"), "--workers", "1"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2, err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing trained, nothing written
+    return err.strip().splitlines()[-1]
+
+
+def test_a_label_with_an_unknown_mood_is_named(shared_data, tmp_path, capsys):
+    rows = real_rows(shared_data, 2)
+    rows[3] = {**rows[3], "mood": "joyful"}
+    data = write_labels(tmp_path / "data", rows)
+    line = train_fails(tmp_path, capsys, "--data", str(data))
+    assert "'joyful'" in line and "line 5" in line and "happy, energetic, sad, calm" in line
+
+
+def test_a_labels_file_without_the_needed_columns_is_named(tmp_path, capsys):
+    data = write_labels(tmp_path / "data", [{"song_id": "a", "file": "a.ogg"}], ["song_id", "file"])
+    line = train_fails(tmp_path, capsys, "--data", str(data))
+    assert "labels.csv" in line and "mood" in line and "artist" in line
+
+
+def test_an_empty_labels_file_is_named(tmp_path, capsys):
+    data = write_labels(tmp_path / "data", [])
+    assert "no clips" in train_fails(tmp_path, capsys, "--data", str(data))
+
+
+def test_missing_audio_is_named(shared_data, tmp_path, capsys):
+    rows = real_rows(shared_data, 2)
+    rows[0] = {**rows[0], "file": "audio/not-there.ogg"}
+    data = write_labels(tmp_path / "data", rows)
+    line = train_fails(tmp_path, capsys, "--data", str(data))
+    assert "1 clip" in line and "not-there.ogg" in line
+
+
+@pytest.mark.parametrize("args", [
+    ("--limit", "3", "--folds", "2"),  # one clip per mood cannot fill two folds
+    ("--limit", "8", "--folds", "5"),  # two clips per mood, five folds
+])
+def test_too_few_clips_for_the_folds_is_a_usage_error(shared_data, tmp_path, capsys, args):
+    line = train_fails(tmp_path, capsys, "--model", "ann", "--data", str(shared_data), *args)
+    assert "--folds" in line and "artist" in line
+
+
+def test_too_few_artists_for_the_folds_is_a_usage_error(shared_data, tmp_path, capsys):
+    rows = [{**row, "artist": "The Same Band"} for row in real_rows(shared_data, 3)]
+    data = write_labels(tmp_path / "data", rows)
+    line = train_fails(tmp_path, capsys, "--model", "ann", "--data", str(data), "--folds", "2")
+    assert "--folds 2" in line and "1 artist" in line
