@@ -17,7 +17,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from bot.usecases.journal import JournalUseCase
-from bot.usecases.ports import PromptSender
+from bot.replies import Caller
+from bot.usecases.ports import PromptSender, RecipientGone
 from storage.models import StorageError, User, UserRef
 
 log = logging.getLogger(__name__)
@@ -190,12 +191,18 @@ class PromptScheduler:
                 return None
             try:
                 message_id = await sender.send_prompt(prompt)
-            except Exception:
-                log.exception("scheduler.send_failed", extra={"user": ref.user_id, "chat": prompt.chat_id})
+            except Exception as failure:
+                gone = isinstance(failure, RecipientGone)
+                if gone:
+                    log.info("scheduler.recipient_gone", extra={"user": ref.user_id, "reason": str(failure)})
+                else:
+                    log.exception("scheduler.send_failed", extra={"user": ref.user_id, "chat": prompt.chat_id})
                 try:  # not sent: a restart within the grace period, or /journal prompt, still sends the day's
                     await self.journal.prompt_not_delivered(prompt.prompt_id)
                 except StorageError as error:
                     log.warning("scheduler.prompt_not_withdrawn", extra={"user": ref.user_id, "reason": str(error)})
+                if gone:  # their entries are kept; /journal on starts the prompts again
+                    await self.journal.disable(Caller(ref.platform, ref.user_id, chat_id=prompt.chat_id))
                 return None
             try:
                 await self.journal.prompt_delivered(prompt.prompt_id, message_id)

@@ -31,7 +31,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, MessageLimit
-from telegram.error import BadRequest
+from telegram.error import BadRequest, Forbidden
 from telegram.warnings import PTBUserWarning
 from telegram.ext import (
     AIORateLimiter,
@@ -48,6 +48,7 @@ from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.telegram_flow import UpdateFlow
 from bot.frontends.telegram_http import AiohttpRequest
+from bot.usecases.ports import RecipientGone
 from bot.replies import (
     STAGE_DOWNLOADING,
     STAGE_FINDING,
@@ -202,10 +203,13 @@ class TelegramFrontend:
 
     # ---- PromptSender ----------------------------------------------------------------------------
     async def send_prompt(self, prompt: PromptMessage) -> str | None:
-        message = await self.app.bot.send_message(
-            chat_id=int(prompt.chat_id), text=clip(render.prompt_text(prompt.phrase)),
-            reply_markup=ForceReply(input_field_placeholder="A song…"),
-        )
+        try:
+            message = await self.app.bot.send_message(
+                chat_id=int(prompt.chat_id), text=clip(render.prompt_text(prompt.phrase)),
+                reply_markup=ForceReply(input_field_placeholder="A song…"),
+            )
+        except Forbidden as error:  # "bot was blocked by the user", "user is deactivated"
+            raise RecipientGone(str(error)) from error
         return str(message.message_id)
 
     # ---- wiring ----------------------------------------------------------------------------------

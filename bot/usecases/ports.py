@@ -59,8 +59,14 @@ class NoSchedule:
         return None
 
 
+class RecipientGone(Exception):
+    """The platform will never deliver to this user again as things stand (they blocked the bot,
+    or deleted their account): no use trying every day."""
+
+
 class PromptSender(Protocol):
-    """Implemented by each front-end: delivers a prompt privately, returns the platform message id."""
+    """Implemented by each front-end: delivers a prompt privately, returns the platform message id.
+    Raises `RecipientGone` when the platform refuses the user for good."""
 
     platform: str
 

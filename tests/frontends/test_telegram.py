@@ -395,6 +395,26 @@ async def test_journal_prompt_sends_today_s_prompt_now(telegram, db, usecases):
     assert await usecases.journal.is_prompt_message("telegram", str(ALICE), str(fake.message_of(prompt)["message_id"]))
 
 
+async def test_a_user_who_blocked_the_bot_gets_no_more_daily_prompts(telegram, db, usecases):
+    """Telegram answers 403 to every message for a user who blocked the bot: trying again every day
+    only fills the log; the journal is turned off (entries kept) until they turn it on again."""
+    fake, frontend = telegram
+    scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
+    usecases.attach_schedule(scheduler)
+    scheduler.register(frontend)
+    await fake.user_sends("/journal on 21:30 Europe/Lisbon")
+    await fake.wait_for("sendMessage")
+    ref = UserRef("telegram", str(ALICE))
+    assert scheduler.is_scheduled(ref)
+    fake.fail_next("sendMessage", times=1, status=403, description="Forbidden: bot was blocked by the user")
+    assert await scheduler.deliver(ref) is None
+    assert not scheduler.is_scheduled(ref)
+    user = await db.users.get(ref)
+    assert not user.journal_enabled and user.timezone == "Europe/Lisbon"
+    await fake.user_sends("/journal on 21:30 Europe/Lisbon")  # unblocked, and back
+    await fake.wait_for("sendMessage")
+    assert scheduler.is_scheduled(ref)
+
 async def test_journal_on_takes_a_zone_typed_with_a_space(telegram):
     fake, _ = telegram
     await fake.user_sends("/journal on 21:30 America/New York")
