@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -989,11 +990,36 @@ def training_clips(args: argparse.Namespace) -> list[Clip]:
     return clips
 
 
+def writable(option: str, path: Path, folder: Path) -> None:
+    """Create `path`'s `folder` and write there now, so that a bad path fails before the training."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if path == folder:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        else:
+            path.open("a").close()
+    except OSError as error:
+        raise TrainingSetupError(f"{option} {path}: cannot write there ({error.strerror or error})") from None
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    if args.model == "head":
+        missing = [name for name in ("main.json", "ann.json") if not (args.out / name).is_file()]
+        if missing:
+            raise TrainingSetupError(f"--model head needs a trained network and ANN in --out {args.out} "
+                                     f"({', '.join(missing)} missing): train them first with --model both")
+    writable("--out", args.out, args.out)
+    writable("--cache-dir", args.cache_dir, args.cache_dir)
+    writable("--log-file", args.log_file, args.log_file.parent)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_args(argv, parser)
     try:
         clips = training_clips(args)
+        check_outputs(args)
     except TrainingSetupError as error:
         parser.error(str(error))
     setup_logging(args.log_file)

@@ -84,3 +84,31 @@ def test_too_few_artists_for_the_folds_is_a_usage_error(shared_data, tmp_path, c
     data = write_labels(tmp_path / "data", rows)
     line = train_fails(tmp_path, capsys, "--model", "ann", "--data", str(data), "--folds", "2")
     assert "--folds 2" in line and "1 artist" in line
+
+
+def test_head_without_a_trained_network_in_out_says_so_before_any_work(shared_data, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        train.main(["--model", "head", "--data", str(shared_data), "--limit", "8", "--folds", "2",
+                    "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"),
+                    "--log-file", str(tmp_path / "train.log"), "--workers", "1"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    assert "--model head" in line and "main.json" in line and "ann.json" in line
+    assert not (tmp_path / "cache").exists()  # no clip was decoded for nothing
+
+
+@pytest.mark.parametrize("option", ["--out", "--cache-dir", "--log-file"])
+def test_an_output_path_that_cannot_be_written_is_refused_before_training(shared_data, tmp_path, capsys, option):
+    """A typo such as `--out inference/weights/main.onnx` must not cost a whole cross-validation first."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    paths = {"--out": tmp_path / "out", "--cache-dir": tmp_path / "cache", "--log-file": tmp_path / "train.log"}
+    paths[option] = blocker / "inside"
+    with pytest.raises(SystemExit) as stopped:
+        train.main(["--model", "ann", "--data", str(shared_data), "--limit", "8", "--folds", "2",
+                    "--epochs", "1", "--workers", "1", *[str(x) for pair in paths.items() for x in pair]])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "Traceback" not in err, err
+    assert f"{option} {blocker / 'inside'}" in err.strip().splitlines()[-1]
+    assert not list(tmp_path.rglob("*.npz"))  # refused before any clip was decoded or trained
