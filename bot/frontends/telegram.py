@@ -40,6 +40,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    Defaults,
     MessageHandler,
     filters,
 )
@@ -168,6 +169,9 @@ class TelegramFrontend:
             .base_url(settings.telegram_api_url)
             .base_file_url(settings.telegram_file_url)
             .rate_limiter(rate_limiter or BoundedRateLimiter(max_retries=MAX_RETRIES))
+            # A group's command-cleaning bot may delete the command before it is answered: the
+            # answer still goes out, without the quote.
+            .defaults(Defaults(allow_sending_without_reply=True))
             .update_queue(self.flow.queue)
             .concurrent_updates(self.flow.processor)
             .request(self._requests[0])
@@ -552,7 +556,7 @@ async def send_reply(to: Message, text: str) -> None:
     through the same bot, so the rate limiter and retries still apply."""
     params: dict[str, Any] = {"chat_id": to.chat_id, "text": text}
     if to.chat.type != ChatType.PRIVATE:
-        params["reply_parameters"] = {"message_id": to.message_id}
+        params["reply_parameters"] = {"message_id": to.message_id, "allow_sending_without_reply": True}
     if to.is_topic_message and to.message_thread_id is not None:
         params["message_thread_id"] = to.message_thread_id
     await to.get_bot().do_api_request(SEND_MESSAGE, api_kwargs=params)

@@ -84,6 +84,7 @@ class FakeTelegramBotAPI(BotAPIAddress):
         self.calls: list[Call] = []
         self.delivered: dict[int, Delivered] = {}
         self.admins: dict[str, set[str]] = {}  # chat id -> admin user ids, for getChatMember
+        self.deleted: set[tuple[str, int]] = set()  # (chat id, message id) of messages users deleted
         self._updates: list[dict] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -193,6 +194,12 @@ class FakeTelegramBotAPI(BotAPIAddress):
         message[key] = text
         message["edit_date"] = int(time.time())
         return await self._push({"edited_message": message})
+
+    def user_deletes(self, update: dict) -> None:
+        """The user (or a group's command-cleaning bot) deletes the message of `update`: Telegram
+        sends no update for it, but refuses replies quoting it."""
+        message = update["message"]
+        self.deleted.add((str(message["chat"]["id"]), int(message["message_id"])))
 
     def audio_attachment(self, content: bytes | Path, *, file_name: str = "song.ogg",
                          kind: str = "audio", file_size: int | None = None) -> dict:
@@ -323,11 +330,16 @@ class FakeTelegramBotAPI(BotAPIAddress):
 
     def _refusal(self, method: str, params: dict) -> str | None:
         """What Telegram answers 400 for, of what a bot may send here: a text or caption over the
-        limit, a getFile for a file over the download limit."""
+        limit, a reply quoting a deleted message (unless sent without it), a getFile for a file over
+        the download limit."""
         if method in TEXT_METHODS and len(str(params.get("text") or "")) > MAX_TEXT:
             return "Bad Request: message is too long"
         if method in CAPTION_METHODS and len(str(params.get("caption") or "")) > MAX_CAPTION:
             return "Bad Request: message caption is too long"
+        quoted = params.get("reply_parameters") or {}
+        if ((str(params.get("chat_id")), int(quoted.get("message_id", 0))) in self.deleted
+                and not quoted.get("allow_sending_without_reply")):
+            return "Bad Request: message to be replied not found"
         file_id = str(params.get("file_id") or "")
         if method.lower() == "getfile" and file_id in self._files:
             size = self._sizes.get(file_id, len(self._files[file_id][1]))

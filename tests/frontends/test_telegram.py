@@ -273,6 +273,21 @@ async def test_a_quick_answer_is_sent_as_ptb_would_reply_in_private_groups_and_t
     assert int(sent[2]["message_thread_id"]) == 77
 
 
+async def test_a_command_deleted_before_its_answer_still_gets_the_answer(telegram):
+    """Groups often run a bot that deletes command messages at once: the answer can no longer
+    quote its command, and Telegram refuses a reply to a deleted message unless told to send it
+    anyway."""
+    fake, _ = telegram
+    fake.admins[str(GROUP)] = {str(ALICE)}
+    # (A quick /mood answer, sent by `send_reply`, sends what PTB sends: see the test above.)
+    for command, answer in (("/help", "/mood"), ("/serverplaylist off", "Server playlists are off")):
+        mark = fake.mark()
+        update = await fake.user_sends(command, chat=GROUP, user=ALICE)
+        fake.user_deletes(update)
+        reply = await fake.wait_for_reply(after=mark)
+        assert answer in reply.text
+        assert reply.params["reply_parameters"]["message_id"] == update["message"]["message_id"]
+
 def sent_params(call) -> tuple[str, dict]:
     """What the bot sent (the fake also keeps the message it answered with)."""
     return call.method, {k: v for k, v in call.params.items() if k != "_result"}
