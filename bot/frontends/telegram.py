@@ -240,7 +240,8 @@ class TelegramFrontend:
         # Other private text: a hint (in groups, the bot only listens to commands).
         app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, self.on_private_text))
         # Audio sent privately, or in a group with a /mood caption, gets classified.
-        asked = filters.ChatType.PRIVATE | filters.CaptionRegex(r"^/mood(@\w+)?\b")
+        # Any case, as CommandHandler reads '/Mood' (phones capitalise a caption's first letter).
+        asked = filters.ChatType.PRIVATE | filters.CaptionRegex(re.compile(r"^/mood(@\w+)?\b", re.IGNORECASE))
         app.add_handler(MessageHandler(NEW_MESSAGE & AUDIO_FILTER & asked, self.on_mood))
         app.add_handler(MessageHandler(NEW_MESSAGE & filters.PHOTO & asked, self.on_picture))
         app.add_error_handler(self.on_error)

@@ -523,6 +523,14 @@ async def test_audio_captioned_for_another_bot_is_left_to_it(telegram):
     assert [c.method for c in fake.calls[mark:] if c.method != "getUpdates"] == []
 
 
+async def test_a_capitalised_mood_caption_on_audio_in_a_group_is_heard_like_the_typed_command(telegram):
+    """Phones capitalise a caption's first letter; '/Mood Creep' typed as a message already works."""
+    fake, _ = telegram
+    mark = fake.mark()
+    await fake.user_sends("/Mood", audio=fake.audio_attachment(b"OggS", file_name="g.ogg"), chat=GROUP, user=ALICE)
+    await fake.wait_for("getFile", after=mark)
+    assert await fake.wait_for_reply(after=mark)
+
 async def test_playlist_without_mood_in_a_private_chat_says_playlists_belong_to_groups(telegram):
     fake, _ = telegram
     await fake.user_sends("/playlist")
