@@ -22,6 +22,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -58,9 +59,10 @@ def main_cache_path(cache_dir: Path, folds: int, epochs: int) -> Path:
 
 def main_out_of_fold(data: T.Dataset, folds: int, epochs: int, cache: Path | None) -> np.ndarray:
     """(n, 4) main-model probabilities of each clip, from the fold that held it out."""
-    if cache is not None and cache.exists():
+    stored = T.read_cache(cache, np.load) if cache is not None else None
+    if stored is not None:
         log.info("main out-of-fold probabilities from %s", cache)
-        return np.load(cache)
+        return stored
     labels = data.labels
     p_main = np.zeros((labels.size, 4))
     for k, (train_idx, val_idx) in enumerate(T.artist_folds(labels, data.groups, folds)):
@@ -72,7 +74,9 @@ def main_out_of_fold(data: T.Dataset, folds: int, epochs: int, cache: Path | Non
         log.info("fusion fold %d/%d: %.0f s", k + 1, folds, time.perf_counter() - started)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cache, p_main)
+        partial = cache.with_suffix(".tmp.npy")
+        np.save(partial, p_main)
+        os.replace(partial, cache)
     return p_main
 
 

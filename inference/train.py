@@ -191,11 +191,28 @@ def section_inputs(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return log_mel(section), handcrafted_features(section)
 
 
+def read_cache(target: Path, read):
+    """`read(target)`, or None when the file is missing or unreadable: a file cut short (a full disk,
+    a copied cache) is computed again rather than failing every later run."""
+    if not target.exists():
+        return None
+    try:
+        return read(target)
+    except Exception as error:  # noqa: BLE001 - numpy and zipfile raise many kinds for a bad file
+        log.warning("cache file %s is unreadable (%s): computing it again", target, error)
+        return None
+
+
+def _read_inputs(target: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(target) as stored:
+        return stored["mel"], stored["features"]
+
+
 def cached_inputs(clip: Clip, cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     target = clip_cache_path(cache_dir, clip.song_id)
-    if target.exists():
-        with np.load(target) as stored:
-            return stored["mel"], stored["features"]
+    stored = read_cache(target, _read_inputs)
+    if stored is not None:
+        return stored
     torch.set_num_threads(1)
     mel, features = section_inputs(clip.path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -265,8 +282,9 @@ def clip_patch_embeddings(clip: Clip, folder: Path, weights: Path) -> np.ndarray
     All patches from the whole section resampled at once; serving resamples only its patch's window,
     which moves the embedding by ~2e-5 (tests/inference/test_embedding.py)."""
     target = folder / f"{clip.song_id}.npy"
-    if target.exists():
-        return np.load(target)
+    stored = read_cache(target, np.load)
+    if stored is not None:
+        return stored
     embedder = _embedder(str(weights))
     section = select_section(audio.load_audio(clip.path))
     patches = embedder.patch_embeddings(E.log_mel_patches(E.to_embedding_rate(section), E.ALL_PATCHES))

@@ -133,3 +133,47 @@ def test_the_head_learns_separable_embeddings():
     assert (head.predict(x).argmax(axis=1) == labels).mean() > 0.95
     with pytest.raises(ValueError, match="all 4 moods"):
         train.train_head(x[labels < 3], labels[labels < 3])
+
+
+def test_a_truncated_cache_entry_is_computed_again_not_a_crash_on_every_run(shared_data, tmp_path):
+    """A cache file cut short (a full disk, a copied cache) is read as missing and rewritten."""
+    clip = train.read_labels(shared_data, limit=4)[0]
+    mel, features = train.cached_inputs(clip, tmp_path)
+    target = train.clip_cache_path(tmp_path, clip.song_id)
+    for size in (0, target.stat().st_size // 2):
+        with open(target, "r+b") as handle:
+            handle.truncate(size)
+        again, features_again = train.cached_inputs(clip, tmp_path)
+        np.testing.assert_array_equal(again, mel)
+        np.testing.assert_array_equal(features_again, features)
+    with np.load(target) as stored:  # rewritten whole
+        np.testing.assert_array_equal(stored["mel"], mel)
+
+
+def test_a_truncated_embedding_cache_entry_is_computed_again(shared_data, tmp_path):
+    clip = train.read_labels(shared_data, limit=4)[0]
+    weights = train.DEFAULT_OUT / "musicnn.onnx"
+    patches = train.clip_patch_embeddings(clip, tmp_path, weights)
+    target = tmp_path / f"{clip.song_id}.npy"
+    with open(target, "r+b") as handle:
+        handle.truncate(target.stat().st_size // 2)
+    np.testing.assert_array_equal(train.clip_patch_embeddings(clip, tmp_path, weights), patches)
+    np.testing.assert_array_equal(np.load(target), patches)
+
+
+def synthetic_dataset(n: int = 8, seed: int = 0) -> train.Dataset:
+    """`n` clips of random log-mels and features, two per mood, one artist each."""
+    rng = np.random.default_rng(seed)
+    clips = [train.Clip(f"s{i}", Path(f"s{i}.ogg"), i % 4, f"artist {i}") for i in range(n)]
+    mels = rng.normal(-40, 10, size=(n, 64, train.audio.SECTION_FRAMES)).astype(np.float32)
+    return train.Dataset(clips, mels, rng.normal(size=(n, len(FEATURE_NAMES))).astype(np.float32))
+
+
+def test_a_truncated_fusion_cache_is_computed_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "MAIN_EPOCHS", 1)
+    data, cache = synthetic_dataset(), tmp_path / "fusion-main.npy"
+    first = fusion.main_out_of_fold(data, 2, 1, cache)
+    with open(cache, "r+b") as handle:
+        handle.truncate(cache.stat().st_size // 2)
+    np.testing.assert_allclose(fusion.main_out_of_fold(data, 2, 1, cache), first, atol=1e-5)
+    np.testing.assert_allclose(np.load(cache), first, atol=1e-5)
