@@ -213,7 +213,6 @@ def cached_inputs(clip: Clip, cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     stored = read_cache(target, _read_inputs)
     if stored is not None:
         return stored
-    torch.set_num_threads(1)
     mel, features = section_inputs(clip.path)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".tmp.npz")

@@ -177,3 +177,16 @@ def test_a_truncated_fusion_cache_is_computed_again(tmp_path, monkeypatch):
         handle.truncate(cache.stat().st_size // 2)
     np.testing.assert_allclose(fusion.main_out_of_fold(data, 2, 1, cache), first, atol=1e-5)
     np.testing.assert_allclose(np.load(cache), first, atol=1e-5)
+
+
+def test_building_the_cache_in_process_keeps_the_training_threads(shared_data, tmp_path):
+    """`--workers 1` on a cold cache must still train on `--threads`, as a warm cache does."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        train.load_dataset(train.read_labels(shared_data, limit=4)[:1], tmp_path, workers=1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
