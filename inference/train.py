@@ -773,6 +773,12 @@ def _data_lines(n_clips: int, folds: int) -> str:
     )
 
 
+def _device_words(meta: dict) -> str:
+    if meta["device"].startswith("cuda"):
+        return "a CUDA GPU"
+    return f"this machine's CPU ({meta['threads']} threads)"
+
+
 def main_card(meta: dict, n_clips: int) -> str:
     cv, hp = meta["cv"], meta["hyper_parameters"]
     spec = meta["input"]
@@ -808,8 +814,8 @@ fold (scored from epoch {max(1, int(hp['schedule_epochs'] * SCORE_FROM_FRACTION)
 (~5 s), random gain ±{GAIN_DB:.0f} dB, one time mask (≤{TIME_MASK_FRAMES} frames) and one frequency mask
 (≤{FREQ_MASK_BANDS} bands) per segment. No pretrained weights. Final model: all {n_clips} clips,
 {meta['final_epochs']} epochs (median best epoch of the folds) on the same schedule. Seed {SEED}.
-Measured on this machine's CPU (2 threads): {meta['epoch_seconds']:.0f} s per epoch over the full
-data set; whole run {meta['train_minutes']:.0f} min.
+Measured on {_device_words(meta)}: {meta['epoch_seconds']:.0f} s per epoch over {n_clips} clips;
+whole run {meta['train_minutes']:.0f} min.
 
 ## Cross-validated results (measured)
 Out-of-fold predictions after {cv['epoch']} epochs, mean ± sd over {cv['folds']} artist-disjoint folds:

@@ -190,3 +190,13 @@ def test_building_the_cache_in_process_keeps_the_training_threads(shared_data, t
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("device, threads, says", [
+    ("cpu", 4, "CPU (4 threads)"), ("cuda", 2, "CUDA GPU"),
+])
+def test_the_main_card_names_the_device_and_threads_the_run_used(device, threads, says):
+    meta = {**json.loads((train.DEFAULT_OUT / "main.json").read_text()), "device": device, "threads": threads}
+    card = " ".join(train.main_card(meta, 8).split())
+    assert says in card and "CPU (2 threads)" not in card
+    assert "per epoch over 8 clips" in card
