@@ -4,8 +4,8 @@
 
 Three parts: the network (ResNet18BiLSTM), the ANN on hand-crafted features, and a logistic
 regression "head" on musicnn's pretrained embedding (`inference.embedding`). For each artist fold
-(the same split as `train`), fit the network (on the shipped schedule: one-cycle over MAIN_EPOCHS,
-stopped at the final fit's epoch), the ANN and the head on the other folds, keep their
+(the same split as `train`), fit the network (on the one-cycle schedule and batch of the network in
+main.json, stopped at its final fit's epoch), the ANN and the head on the other folds, keep their
 probabilities for the held-out clips, then score p = m * p_main + a * p_ann + e * p_head for every
 (m, a, e) on a 0.1 grid with m + a + e = 1 and m >= MIN_NETWORK_WEIGHT. With --write, the best weights, the scores and the
 head refitted on all clips go into weights/main.json, where `predict.MainModel` picks them up.
@@ -46,19 +46,28 @@ SIMPLEX_GRID = [(float(round(1.0 - a - e, 1)), float(a), float(e)) for a in WEIG
 MIN_NETWORK_WEIGHT = 0.1
 
 
-def main_cache_path(cache_dir: Path, folds: int, epochs: int) -> Path:
-    """Where the main model's out-of-fold probabilities for these settings are kept."""
-    main_meta = json.loads((T.DEFAULT_OUT / "main.json").read_text())
+def main_cache_path(cache_dir: Path, folds: int, epochs: int, data: T.Dataset, out: Path) -> Path:
+    """Where the main model's out-of-fold probabilities for these settings and clips are kept."""
+    main_meta = json.loads((out / "main.json").read_text())
     settings = {
         "main_version": main_meta["version"], "input": main_meta["input"], "folds": folds,
-        "epochs": epochs, "schedule": T.MAIN_EPOCHS, "seed": T.SEED,
+        "epochs": epochs, **_recipe(main_meta), "seed": T.SEED,
+        "clips": [(clip.song_id, clip.label, clip.artist) for clip in data.clips],
     }
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return cache_dir / f"fusion-main-{key}.npy"
 
 
-def main_out_of_fold(data: T.Dataset, folds: int, epochs: int, cache: Path | None) -> np.ndarray:
-    """(n, 4) main-model probabilities of each clip, from the fold that held it out."""
+def _recipe(main_meta: dict) -> dict:
+    """The one-cycle schedule and batch the network in main.json was trained with."""
+    hyper = main_meta.get("hyper_parameters", {})
+    return {"schedule": hyper.get("schedule_epochs", T.MAIN_EPOCHS), "batch": hyper.get("batch", T.MAIN_BATCH)}
+
+
+def main_out_of_fold(data: T.Dataset, folds: int, epochs: int, cache: Path | None,
+                     schedule: int | None = None, batch: int = T.MAIN_BATCH) -> np.ndarray:
+    """(n, 4) main-model probabilities of each clip, from the fold that held it out, each fold's network
+    trained for `epochs` of a one-cycle `schedule` (default MAIN_EPOCHS), as the final fit was."""
     stored = T.read_cache(cache, np.load) if cache is not None else None
     if stored is not None:
         log.info("main out-of-fold probabilities from %s", cache)
@@ -67,8 +76,8 @@ def main_out_of_fold(data: T.Dataset, folds: int, epochs: int, cache: Path | Non
     p_main = np.zeros((labels.size, 4))
     for k, (train_idx, val_idx) in enumerate(T.artist_folds(labels, data.groups, folds)):
         started = time.perf_counter()
-        model = T.train_main(data.mels[train_idx], labels[train_idx], epochs, T.MAIN_EPOCHS, T.SEED + k,
-                             desc=f"fusion fold {k + 1}/{folds}")
+        model = T.train_main(data.mels[train_idx], labels[train_idx], epochs, schedule or T.MAIN_EPOCHS,
+                             T.SEED + k, batch, desc=f"fusion fold {k + 1}/{folds}")
         logits = T.main_predict(model, T.serving_crops(data.mels[val_idx]), T.pick_device())
         p_main[val_idx] = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
         log.info("fusion fold %d/%d: %.0f s", k + 1, folds, time.perf_counter() - started)
@@ -96,9 +105,12 @@ def ann_out_of_fold(data: T.Dataset, folds: int, ann_epochs: int) -> tuple[np.nd
 
 
 def out_of_fold(
-    data: T.Dataset, folds: int, epochs: int, ann_epochs: int, main_cache: Path | None = None
+    data: T.Dataset, folds: int, epochs: int, ann_epochs: int, main_cache: Path | None = None,
+    recipe: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    p_main = main_out_of_fold(data, folds, epochs, main_cache)
+    recipe = recipe or {}
+    p_main = main_out_of_fold(data, folds, epochs, main_cache, recipe.get("schedule"),
+                              recipe.get("batch", T.MAIN_BATCH))
     p_ann, fold_of = ann_out_of_fold(data, folds, ann_epochs)
     return p_main, p_ann, fold_of
 
@@ -144,7 +156,7 @@ def card_section(result: dict) -> str:
         "(`predict.MainModel.predict_section`;\nthe version gains a `+ann` suffix). The weight was chosen by "
         "`python -m inference.fusion`: both models\n"
         f"refitted on the same {result['folds']} artist folds (main: {result['epochs']} epochs of the "
-        f"{T.MAIN_EPOCHS}-epoch schedule; ANN: {result['ann_epochs']} epochs, as\nits final fit), their "
+        f"{result.get('schedule_epochs', T.MAIN_EPOCHS)}-epoch schedule; ANN: {result['ann_epochs']} epochs, as\nits final fit), their "
         "out-of-fold probabilities mixed with ANN weights 0, 0.1, …, 1.\n\n"
         f"| out-of-fold, {result['folds']} artist folds | macro-F1 | accuracy | per-fold macro-F1 |\n"
         "|---|---|---|---|\n"
@@ -182,7 +194,7 @@ def three_part_card_section(result: dict) -> str:
         f"(C = {result['head']['C']}) on the standardised\nembedding gives 4 probabilities. "
         "The weights were chosen by `python -m inference.fusion`: the three parts refitted\n"
         f"on the same {result['folds']} artist folds (network: {result['epochs']} epochs of the "
-        f"{T.MAIN_EPOCHS}-epoch schedule; ANN: {result['ann_epochs']} epochs, as its final fit;\n"
+        f"{result.get('schedule_epochs', T.MAIN_EPOCHS)}-epoch schedule; ANN: {result['ann_epochs']} epochs, as its final fit;\n"
         "head: as its final fit), their out-of-fold probabilities mixed with every weight triple on a 0.1 grid "
         "summing to 1.\n\n"
         f"| out-of-fold, {result['folds']} artist folds | macro-F1 | accuracy | per-fold macro-F1 |\n"
@@ -224,10 +236,12 @@ def choose_weights(labels: np.ndarray, parts: tuple[np.ndarray, np.ndarray, np.n
 
 
 def three_part_result(data: T.Dataset, embeddings: np.ndarray, folds: int, epochs: int, ann_epochs: int,
-                      cache_dir: Path | None) -> dict:
-    """Out-of-fold scores of each part and of the best fusion, with the chosen weights."""
-    main_cache = main_cache_path(cache_dir, folds, epochs) if cache_dir is not None else None
-    p_main, p_ann, fold_of = out_of_fold(data, folds, epochs, ann_epochs, main_cache)
+                      cache_dir: Path | None, out: Path = T.DEFAULT_OUT) -> dict:
+    """Out-of-fold scores of each part and of the best fusion, with the chosen weights; the network is
+    refitted on the recipe of the one in `out`/main.json."""
+    recipe = _recipe(json.loads((out / "main.json").read_text()))
+    main_cache = main_cache_path(cache_dir, folds, epochs, data, out) if cache_dir is not None else None
+    p_main, p_ann, fold_of = out_of_fold(data, folds, epochs, ann_epochs, main_cache, recipe)
     p_head = T.head_out_of_fold(embeddings, data.labels, data.groups, folds)
     parts = (p_main, p_ann, p_head)
     best, table = choose_weights(data.labels, parts, fold_of)
@@ -238,7 +252,7 @@ def three_part_result(data: T.Dataset, embeddings: np.ndarray, folds: int, epoch
                  table[w]["macro_f1_sd"])
     return {
         "main_weight": best[0], "ann_weight": best[1], "embedding_weight": best[2],
-        "folds": folds, "epochs": epochs, "ann_epochs": ann_epochs,
+        "folds": folds, "epochs": epochs, "schedule_epochs": recipe["schedule"], "ann_epochs": ann_epochs,
         "head": {"C": T.HEAD_C, "patches": list(E.SERVED_PATCHES)},
         "main_and_ann_weights": list(two),
         "best_any_network_weight": {"weights": list(free), "macro_f1_mean": table[free]["macro_f1_mean"],
@@ -272,7 +286,7 @@ def run(data: T.Dataset, folds: int, epochs: int, cache_dir: Path, out: Path, wo
         shutil.copyfile(T.DEFAULT_OUT / E.WEIGHTS, weights)
     embeddings = T.served_embedding(T.load_embeddings(data.clips, cache_dir, weights, workers))
     ann_epochs = json.loads((out / "ann.json").read_text())["final_epochs"]  # the final ANN's
-    result = three_part_result(data, embeddings, folds, epochs, ann_epochs, cache_dir)
+    result = three_part_result(data, embeddings, folds, epochs, ann_epochs, cache_dir, out)
     if write:
         write_result(result, T.train_head(embeddings, data.labels), out)
     return result

@@ -200,3 +200,40 @@ def test_the_main_card_names_the_device_and_threads_the_run_used(device, threads
     card = " ".join(train.main_card(meta, 8).split())
     assert says in card and "CPU (2 threads)" not in card
     assert "per epoch over 8 clips" in card
+
+
+def _trained_cards(out: Path, schedule_epochs: int, batch: int) -> Path:
+    """main.json and ann.json as `train` leaves them in `out` before the fusion step."""
+    out.mkdir(parents=True, exist_ok=True)
+    shipped = json.loads((train.DEFAULT_OUT / "main.json").read_text())
+    (out / "main.json").write_text(json.dumps({
+        "version": "test-main", "input": shipped["input"], "final_epochs": schedule_epochs,
+        "hyper_parameters": {"schedule_epochs": schedule_epochs, "batch": batch},
+    }))
+    (out / "ann.json").write_text(json.dumps({"version": "test-ann", "final_epochs": 1}))
+    return out
+
+
+def test_fusion_refits_the_network_on_the_schedule_it_was_trained_with(shared_data, tmp_path, monkeypatch):
+    """`train --epochs 30` may stop its final fit after epoch 25; fusion's refits must follow the 30-epoch
+    schedule, not the default 20 (the one-cycle scheduler refuses to step past its end)."""
+    monkeypatch.setattr(train, "MAIN_EPOCHS", 1)  # the default schedule, shorter than the trained one
+    data = train.load_dataset(train.read_labels(shared_data, limit=8), tmp_path / "cache", workers=1)
+    out = _trained_cards(tmp_path / "out", schedule_epochs=2, batch=4)
+    result = fusion.run(data, 2, 2, tmp_path / "cache", out, 1, write=False)
+    assert result["epochs"] == 2 and result["schedule_epochs"] == 2
+    assert "2 epochs of the 2-epoch schedule" in " ".join(fusion.card_section(result).split())
+
+
+def test_fusion_cache_is_kept_apart_for_other_clips_and_networks(tmp_path):
+    """A tiny run (--limit) must not hand its out-of-fold probabilities to a run on other clips."""
+    out = _trained_cards(tmp_path / "out", schedule_epochs=20, batch=16)
+    small, other = synthetic_dataset(8), synthetic_dataset(12)
+    path = fusion.main_cache_path(tmp_path, 3, 18, small, out)
+    assert path == fusion.main_cache_path(tmp_path, 3, 18, synthetic_dataset(8, seed=1), out)
+    assert path != fusion.main_cache_path(tmp_path, 3, 18, other, out)
+    renamed = train.Dataset([train.Clip(c.song_id + "x", c.path, c.label, c.artist) for c in small.clips],
+                            small.mels, small.features)
+    assert path != fusion.main_cache_path(tmp_path, 3, 18, renamed, out)
+    longer = _trained_cards(tmp_path / "longer", schedule_epochs=30, batch=16)
+    assert path != fusion.main_cache_path(tmp_path, 3, 18, small, longer)
