@@ -264,13 +264,16 @@ class TelegramFrontend:
         message = update.effective_message
         if addressed_elsewhere(message, context.bot.username):  # '/mood@other_bot' on an audio file
             return
-        text = command_text(message)
+        text, source = command_text(message), message
         if not text and audio_of(message) is None:
+            source = song_replied_to(message, context.bot.id)
+            text = "" if source is None or audio_of(source) is not None else linked_text(source).strip()
+        if source is None or (not text and audio_of(source) is None):
             in_group = update.effective_chat.type in GROUP_TYPES
             await message.reply_text(GROUP_MOOD_USAGE if in_group else MOOD_USAGE)
             return
         await self._run_with_progress(message, lambda attachment, progress: self.usecases.mood.run(
-            caller_of(update), text or None, attachment, progress=progress))
+            caller_of(update), text or None, attachment, progress=progress), source=source)
 
     async def on_private_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -406,14 +409,16 @@ class TelegramFrontend:
         return False
 
     # ---- rendering helpers -----------------------------------------------------------------------
-    async def _run_with_progress(self, message: Message, call) -> None:
+    async def _run_with_progress(self, message: Message, call, *, source: Message | None = None) -> None:
         """Answer in one message, showing progress in it while the work is slow (`StatusMessage`).
-        `call(attachment, progress)` is the single use-case call. A failure becomes the apology in
-        that same message, not a second message under a status that never ends."""
+        `call(attachment, progress)` is the single use-case call, with the audio of `source` (the
+        message itself unless it points at another). A failure becomes the apology in that same
+        message, not a second message under a status that never ends."""
+        source = source or message
         status = StatusMessage(message)
-        status.show_later(STAGE_LISTENING if audio_of(message) is not None else STAGE_FINDING)
+        status.show_later(STAGE_LISTENING if audio_of(source) is not None else STAGE_FINDING)
         try:
-            async with self._download(message) as attachment:
+            async with self._download(source) as attachment:
                 if isinstance(attachment, ErrorReply):
                     reply = attachment
                 else:
@@ -635,6 +640,18 @@ def linked_text(message: Message) -> str:
         start, end = 2 * link.offset, 2 * (link.offset + link.length)
         units = units[:start] + link.url.encode("utf-16-le") + units[end:]
     return units.decode("utf-16-le")
+
+
+def song_replied_to(message: Message, bot_id: int) -> Message | None:
+    """The message a bare '/mood' replies to, when it may hold a song: someone's audio or link in a
+    group. Not the bot's own answers, nor the service message every message of a forum topic
+    replies to by default."""
+    replied = message.reply_to_message
+    if replied is None or replied.forum_topic_created is not None:
+        return None
+    if replied.from_user is not None and replied.from_user.id == bot_id:
+        return None
+    return replied
 
 
 def addressed_elsewhere(message: Message, bot_username: str | None) -> bool:

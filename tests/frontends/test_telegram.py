@@ -531,6 +531,28 @@ async def test_a_capitalised_mood_caption_on_audio_in_a_group_is_heard_like_the_
     await fake.wait_for("getFile", after=mark)
     assert await fake.wait_for_reply(after=mark)
 
+async def test_mood_in_reply_to_a_song_someone_posted_hears_that_song(telegram):
+    """In a group, '/mood' answering Bob's audio (or Bob's link) asks about that song."""
+    from bot.usecases.mood import SPOTIFY_OFF_ERROR
+
+    fake, _ = telegram
+    audio = fake.audio_attachment(b"OggS", file_name="bobs-take.ogg")
+    bobs = {"message_id": 900, "date": 0, "chat": {"id": GROUP, "type": "supergroup", "title": "g"},
+            "from": {"id": BOB, "is_bot": False, "first_name": "Bob"}}
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=GROUP, user=ALICE, extra={"reply_to_message": {**bobs, "audio": audio}})
+    fetched = await fake.wait_for("getFile", after=mark)
+    assert fetched.params["file_id"] == audio["file_id"]
+
+    link = "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC"
+    await fake.user_sends("/mood", chat=GROUP, user=ALICE, extra={"reply_to_message": {**bobs, "text": f"{link} 🔥"}})
+    assert (await fake.wait_for("sendMessage", lambda c: c.text == SPOTIFY_OFF_ERROR)).text  # the link was read
+
+    # A reply to the bot's own answer is not a song: the usage, as for a bare /mood.
+    await fake.user_sends("/mood", chat=GROUP, user=ALICE, reply_to=901)
+    assert (await fake.wait_for("sendMessage", lambda c: c.text == GROUP_MOOD_USAGE)).text
+
+
 async def test_playlist_without_mood_in_a_private_chat_says_playlists_belong_to_groups(telegram):
     fake, _ = telegram
     await fake.user_sends("/playlist")
