@@ -138,9 +138,13 @@ async def classify_files(
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "train":
-        from inference.train import main as train_main  # torch is only needed here
+        try:
+            from inference.train import main as train_main  # torch is only needed here
 
-        return train_main(argv[1:]) or EXIT_OK
+            return train_main(argv[1:]) or EXIT_OK
+        except KeyboardInterrupt:  # while torch imports or the clips are checked: nothing written yet
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # A file name that is not UTF-8 reaches us with surrogates: print it back as its own bytes, as

@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -228,8 +229,11 @@ def _cached_inputs_job(args: tuple[Clip, Path]) -> tuple[np.ndarray, np.ndarray]
 def map_clips(job, jobs: list, workers: int, desc: str) -> list:
     """`job` over `jobs` with a progress bar, in `workers` processes when there is enough to share."""
     if workers > 1 and len(jobs) > 8:
-        with ProcessPoolExecutor(workers) as pool:
+        pool = ProcessPoolExecutor(workers)
+        try:
             return list(tqdm(pool.map(job, jobs, chunksize=4), total=len(jobs), desc=desc, mininterval=5))
+        finally:  # on Ctrl-C, drop the clips not started rather than wait for them all
+            pool.shutdown(cancel_futures=True)
     return [job(item) for item in tqdm(jobs, desc=desc, mininterval=5)]
 
 
@@ -1037,6 +1041,39 @@ def check_outputs(args: argparse.Namespace) -> None:
     writable("--log-file", args.log_file, args.log_file.parent)
 
 
+# What the head step reads from --out besides what this run trains; copied into the staging folder.
+HEAD_INPUTS = ("main.json", "ann.json", "MODEL_CARD_main.md", E.WEIGHTS)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+
+
+def publish(stage: Path, out: Path) -> list[str]:
+    """Move every file of `stage` into `out`, each by one atomic rename (the cards last, as they name
+    the weights' versions): a bot loading from `out` meanwhile reads an old or a new file, never half."""
+    names = sorted((p.name for p in stage.iterdir()), key=lambda name: (name.endswith(".json"), name))
+    for name in names:
+        os.replace(stage / name, out / name)
+    return names
+
+
+def train_into(stage: Path, args: argparse.Namespace, data: Dataset) -> None:
+    if args.model in ("ann", "both", "all"):
+        run_ann(data, args.folds or ANN_FOLDS, args.epochs, stage)
+    if args.model in ("main", "both", "all"):
+        run_main(data, args.folds or MAIN_FOLDS, args.epochs or MAIN_EPOCHS, args.batch_size, stage)
+    if args.model in ("head", "all"):
+        from inference import fusion  # it imports this module
+
+        for name in HEAD_INPUTS:
+            if not (stage / name).exists() and (args.out / name).exists():
+                shutil.copy2(args.out / name, stage / name)
+        final_epochs = json.loads((stage / "main.json").read_text())["final_epochs"]
+        result = fusion.run(data, args.folds or MAIN_FOLDS, final_epochs, args.cache_dir, stage,
+                            args.workers, write=True)
+        log.info("fusion (main, ann, embedding) = (%s, %s, %s): macro-F1 %.3f ± %.3f", result["main_weight"],
+                 result["ann_weight"], result["embedding_weight"], result["cv"]["fused"]["macro_f1_mean"],
+                 result["cv"]["fused"]["macro_f1_sd"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_args(argv, parser)
@@ -1049,20 +1086,18 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     log.info("training %s on %d clips from %s, device %s", args.model, len(clips), args.data,
              pick_device())
-    data = load_dataset(clips, args.cache_dir, args.workers)
-    if args.model in ("ann", "both", "all"):
-        run_ann(data, args.folds or ANN_FOLDS, args.epochs, args.out)
-    if args.model in ("main", "both", "all"):
-        run_main(data, args.folds or MAIN_FOLDS, args.epochs or MAIN_EPOCHS, args.batch_size, args.out)
-    if args.model in ("head", "all"):
-        from inference import fusion  # it imports this module
-
-        final_epochs = json.loads((args.out / "main.json").read_text())["final_epochs"]
-        result = fusion.run(data, args.folds or MAIN_FOLDS, final_epochs, args.cache_dir, args.out,
-                            args.workers, write=True)
-        log.info("fusion (main, ann, embedding) = (%s, %s, %s): macro-F1 %.3f ± %.3f", result["main_weight"],
-                 result["ann_weight"], result["embedding_weight"], result["cv"]["fused"]["macro_f1_mean"],
-                 result["cv"]["fused"]["macro_f1_sd"])
+    # Everything is written to a staging folder beside the weights and moved into --out only when the
+    # whole run has finished: Ctrl-C or a failure leaves the weights there as they were.
+    stage = Path(tempfile.mkdtemp(prefix=".train-staging-", dir=args.out))
+    try:
+        data = load_dataset(clips, args.cache_dir, args.workers)
+        train_into(stage, args, data)
+        log.info("wrote %s to %s", ", ".join(publish(stage, args.out)), args.out)
+    except KeyboardInterrupt:
+        log.warning("interrupted: nothing in %s was replaced", args.out)
+        return EXIT_INTERRUPTED
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return 0
 
 

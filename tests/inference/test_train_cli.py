@@ -3,8 +3,10 @@ error (exit 2, one line naming the problem) before any training starts, never a 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from inference import train
@@ -112,3 +114,53 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_training(shared
     assert stopped.value.code == 2 and "Traceback" not in err, err
     assert f"{option} {blocker / 'inside'}" in err.strip().splitlines()[-1]
     assert not list(tmp_path.rglob("*.npz"))  # refused before any clip was decoded or trained
+
+
+def test_ctrl_c_late_in_a_run_leaves_the_weights_in_out_as_they_were(shared_data, tmp_path, capsys, monkeypatch):
+    """Ctrl-C after the ANN was trained and main.onnx exported, while the card is written: a bot serving
+    from --out must not be left with a new ANN or network beside an old main.json (or half a file)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    shipped = {"ann.npz": b"old ann", "ann.json": b'{"version": "old"}', "main.onnx": b"old network",
+               "main.json": b'{"version": "old", "fusion": {}}', "MODEL_CARD_main.md": b"# old card"}
+    for name, content in shipped.items():
+        (out / name).write_bytes(content)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "main_card", interrupted)
+    code = train.main(["--model", "both", "--data", str(shared_data), "--limit", "8", "--folds", "2",
+                       "--epochs", "1", "--batch-size", "4", "--out", str(out), "--workers", "1",
+                       "--cache-dir", str(tmp_path / "cache"), "--log-file", str(tmp_path / "train.log")])
+    assert code == 130 and "Traceback" not in capsys.readouterr().err
+    assert "interrupted: nothing in" in (tmp_path / "train.log").read_text()  # the log goes to stderr too
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == shipped  # nothing replaced, nothing left over
+
+
+def test_a_finished_run_replaces_the_weights_in_out_and_leaves_no_staging_folder(shared_data, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "ann.npz").write_bytes(b"old ann")
+    (out / "notes.txt").write_text("mine")
+    assert train.main(["--model", "ann", "--data", str(shared_data), "--limit", "8", "--folds", "2",
+                       "--epochs", "1", "--out", str(out), "--workers", "1", "--cache-dir", str(tmp_path / "cache"),
+                       "--log-file", str(tmp_path / "train.log")]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "MODEL_CARD_ann.md", "ann.json", "ann.npz", "confusion_ann.png", "notes.txt"]
+    with np.load(out / "ann.npz") as arrays:
+        assert "W0" in arrays.files
+    assert json.loads((out / "ann.json").read_text())["version"].endswith(
+        train.file_version(out / "ann.npz").split("-")[-1])
+
+
+def test_ctrl_c_before_the_run_is_set_up_exits_130_without_a_traceback(monkeypatch, capsys):
+    """Ctrl-C while torch imports (seconds) or the clips are checked is the same quiet exit."""
+    from inference import __main__ as cli
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "main", interrupted)
+    assert cli.main(["train", "--model", "ann"]) == 130
+    assert "interrupted" in capsys.readouterr().err
