@@ -33,6 +33,7 @@ import torch
 from sklearn.metrics import accuracy_score, confusion_matrix
 
 from inference import embedding as E
+from inference.cliargs import at_least
 from inference import train as T
 
 log = logging.getLogger(__name__)
@@ -294,10 +295,12 @@ def run(data: T.Dataset, folds: int, epochs: int, cache_dir: Path, out: Path, wo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inference.fusion", description=__doc__.split("\n")[0])
-    parser.add_argument("--folds", type=int, default=T.MAIN_FOLDS)
-    parser.add_argument("--epochs", type=int, default=None,
+    parser.add_argument("--folds", type=at_least(2), default=T.MAIN_FOLDS,
+                        help=f"artist folds (default {T.MAIN_FOLDS})")
+    parser.add_argument("--epochs", type=at_least(1), default=None,
                         help="main model epochs (default: the shipped final fit's, from main.json)")
-    parser.add_argument("--workers", type=int, default=2, help="processes that compute missing embeddings")
+    parser.add_argument("--workers", type=at_least(1), default=2,
+                        help="processes that compute missing embeddings (default 2)")
     parser.add_argument("--write", action="store_true",
                         help="record the weights and the head in main.json and MODEL_CARD_main.md")
     args = parser.parse_args(argv)

@@ -164,3 +164,20 @@ def test_ctrl_c_before_the_run_is_set_up_exits_130_without_a_traceback(monkeypat
     monkeypatch.setattr(train, "main", interrupted)
     assert cli.main(["train", "--model", "ann"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--folds", "1"), "argument --folds: must be at least 2, not 1"),
+    (("--epochs", "0"), "argument --epochs: must be at least 1, not 0"),
+    (("--workers", "-1"), "argument --workers: must be at least 1, not -1"),
+])
+def test_fusion_refuses_a_wrong_number_before_loading_anything(monkeypatch, capsys, args, says):
+    from inference import fusion
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the data set was loaded for a run that cannot work")
+
+    monkeypatch.setattr(train, "load_dataset", no_loading)
+    with pytest.raises(SystemExit) as stopped:
+        fusion.main(list(args))
+    assert stopped.value.code == 2 and says in capsys.readouterr().err
