@@ -973,13 +973,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=at_least(1), default=None,
                         help=f"main: epochs of the schedule (default {MAIN_EPOCHS}); ann: max epochs "
                              f"(default {ANN_EPOCHS})")
-    parser.add_argument("--batch-size", type=at_least(2), default=MAIN_BATCH)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--log-file", type=Path, default=DEFAULT_LOG)
+    parser.add_argument("--batch-size", type=at_least(2), default=MAIN_BATCH,
+                        help=f"main model batch (default {MAIN_BATCH})")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help=f"where the weights, cards and confusion matrices go, replaced only when the "
+                             f"run has finished (default {DEFAULT_OUT}, the shipped weights)")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+                        help=f"spectrograms, features and embeddings computed once per clip "
+                             f"(default {DEFAULT_CACHE})")
+    parser.add_argument("--log-file", type=Path, default=DEFAULT_LOG,
+                        help=f"appended to; the progress bars go to stderr only (default {DEFAULT_LOG})")
     parser.add_argument("--limit", type=at_least(1), default=None, help="use only this many clips (tests)")
-    parser.add_argument("--threads", type=at_least(1), default=2)
-    parser.add_argument("--workers", type=at_least(1), default=2, help="processes that build the cache")
+    parser.add_argument("--threads", type=at_least(1), default=2, help="torch threads for training (default 2)")
+    parser.add_argument("--workers", type=at_least(1), default=2,
+                        help="processes that build the cache (default 2)")
     return parser
 
 

@@ -181,3 +181,12 @@ def test_fusion_refuses_a_wrong_number_before_loading_anything(monkeypatch, caps
     with pytest.raises(SystemExit) as stopped:
         fusion.main(list(args))
     assert stopped.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_help_says_where_the_weights_cache_and_log_go():
+    text = " ".join(train.build_parser().format_help().split())
+    for option, default in [("--out", train.DEFAULT_OUT), ("--cache-dir", train.DEFAULT_CACHE),
+                            ("--log-file", train.DEFAULT_LOG), ("--batch-size", train.MAIN_BATCH),
+                            ("--threads", 2), ("--workers", 2)]:
+        help_of_option = text.split(f"{option} {option.lstrip('-').replace('-', '_').upper()}")[-1]
+        assert f"default {default}" in help_of_option.split(" --")[0], option
