@@ -965,7 +965,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m inference train", description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=("main", "ann", "both", "head", "all"), default="all",
                         help="both: the network and the ANN; head: the embedding head and the fusion "
-                             "weights (needs a trained network and ANN in --out); all: the three")
+                             "weights (needs a trained network and ANN in --out); all (default): the three")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
                         help=f"the 4Q dataset folder, with labels.csv and audio/ (default {DEFAULT_DATA})")
     parser.add_argument("--folds", type=at_least(2), default=None,
