@@ -1062,11 +1062,22 @@ def publish(stage: Path, out: Path) -> list[str]:
     return names
 
 
+def _has_fusion(card: Path) -> bool:
+    try:
+        return bool(json.loads(card.read_text()).get("fusion"))
+    except (OSError, ValueError):
+        return False
+
+
 def train_into(stage: Path, args: argparse.Namespace, data: Dataset) -> None:
     if args.model in ("ann", "both", "all"):
         run_ann(data, args.folds or ANN_FOLDS, args.epochs, stage)
     if args.model in ("main", "both", "all"):
         run_main(data, args.folds or MAIN_FOLDS, args.epochs or MAIN_EPOCHS, args.batch_size, stage)
+    if args.model in ("main", "both") and _has_fusion(args.out / "main.json"):
+        log.warning("the new main.json has no fusion weights, so the bot will serve the network alone "
+                    "instead of its mix with the ANN and the musicnn head: run `python -m inference train "
+                    "--model head --out %s` after this to choose them again", args.out)
     if args.model in ("head", "all"):
         from inference import fusion  # it imports this module
 

@@ -190,3 +190,17 @@ def test_help_says_where_the_weights_cache_and_log_go():
                             ("--threads", 2), ("--workers", 2)]:
         help_of_option = text.split(f"{option} {option.lstrip('-').replace('-', '_').upper()}")[-1]
         assert f"default {default}" in help_of_option.split(" --")[0], option
+
+
+def test_retraining_only_the_network_warns_that_the_fused_answer_is_dropped(shared_data, tmp_path, caplog):
+    """main.json of `--model main` has no fusion weights: the bot would serve the network alone (0.5 F1
+    instead of the fused 0.73) without a word, unless the user runs `--model head` after it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "main.json").write_text(json.dumps({"version": "old", "fusion": {"main_weight": 0.1}}))
+    assert train.main(["--model", "main", "--data", str(shared_data), "--limit", "8", "--folds", "2",
+                       "--epochs", "1", "--batch-size", "4", "--out", str(out), "--workers", "1",
+                       "--cache-dir", str(tmp_path / "cache"), "--log-file", str(tmp_path / "train.log")]) == 0
+    assert "fusion" not in json.loads((out / "main.json").read_text())
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("--model head" in message and "network alone" in message for message in warnings), warnings
