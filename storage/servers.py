@@ -26,7 +26,7 @@ class ServerRepo:
             )
 
     async def move(self, old_place: str, new_place: str) -> None:
-        """The settings of `old_place` become `new_place`'s (a Telegram group given a new id)."""
+        """The settings of `old_place` become `new_place`'s (a chat platform gave the group a new id)."""
         with translated_errors("move server settings"):
             doc = await self._servers.find_one({"_id": old_place})
             if doc is None:
