@@ -272,11 +272,21 @@ def write_result(result: dict, head: E.EmbeddingHead, out: Path) -> None:
     card["embedding"] = {"weights": E.WEIGHTS, "network": "musicnn MSD_musicnn (Pons & Serra), ISC licence",
                          "patches": list(E.SERVED_PATCHES), "size": E.EMBEDDING_SIZE}
     card["embedding_head"] = head.to_card()
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
     text_path = out / "MODEL_CARD_main.md"
-    text_path.write_text(with_card_section(text_path.read_text(), card_section(result)))
-    T.save_confusion(result["confusion"], f"served answer, {result['folds']}-fold artist CV (out-of-fold)",
-                     out / "confusion_main.png")
+    text = with_card_section(text_path.read_text(), card_section(result))
+    # Each file whole or not at all: a worker (re)starting meanwhile must not read half a main.json.
+    picture = out / ".confusion_main.partial.png"
+    T.save_confusion(result["confusion"], f"served answer, {result['folds']}-fold artist CV (out-of-fold)", picture)
+    os.replace(picture, out / "confusion_main.png")
+    replace_text(text_path, text)
+    replace_text(card_path, json.dumps(card, indent=2) + "\n")
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically: to a file beside it, then renamed over it."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 def run(data: T.Dataset, folds: int, epochs: int, cache_dir: Path, out: Path, workers: int,

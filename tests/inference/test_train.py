@@ -90,6 +90,7 @@ def test_tiny_training_run_writes_every_artifact(shared_data, tmp_path):
     assert len(meta["embedding_head"]["W"]) == 200 and len(meta["embedding_head"]["W"][0]) == 4
     assert len(list((tmp_path / "cache").glob("musicnn-*/*.npy"))) == 8
     assert fusion.CARD_SECTION in (out / "MODEL_CARD_main.md").read_text()
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no partial or staging files left
 
 
 def _fusion_result(weight: float) -> dict:
