@@ -983,7 +983,8 @@ def build_parser() -> argparse.ArgumentParser:
                              f"(default {DEFAULT_CACHE})")
     parser.add_argument("--log-file", type=Path, default=DEFAULT_LOG,
                         help=f"appended to; the progress bars go to stderr only (default {DEFAULT_LOG})")
-    parser.add_argument("--limit", type=at_least(1), default=None, help="use only this many clips (tests)")
+    parser.add_argument("--limit", type=at_least(1), default=None,
+                        help="use only about this many clips, the same number per mood (limit // 4 each; tests)")
     parser.add_argument("--threads", type=at_least(1), default=2, help="torch threads for training (default 2)")
     parser.add_argument("--workers", type=at_least(1), default=2,
                         help="processes that build the cache (default 2)")
