@@ -68,12 +68,17 @@ async def test_help_is_ephemeral_and_lists_the_commands(discord_bot):
     assert "/mood" in reply.content and "/journal" in reply.content
 
 
+async def zone_suggestions(fake, typed: str) -> Call:
+    """The autocomplete answer to typing `typed` in /journal on's time-zone option."""
+    options = sub("on", time="21:30")
+    options[0]["options"].append({"name": "timezone", "type": STRING, "value": typed, "focused": True})
+    await fake.slash("journal", options, interaction_type=4)
+    return await fake.wait_for("interaction_callback")
+
+
 async def test_timezone_autocomplete_suggests_iana_names(discord_bot):
     fake, _ = discord_bot
-    options = sub("on", time="21:30")
-    options[0]["options"].append({"name": "timezone", "type": STRING, "value": "Europe/Lis", "focused": True})
-    await fake.slash("journal", options, interaction_type=4)
-    reply = await fake.wait_for("interaction_callback")
+    reply = await zone_suggestions(fake, "Europe/Lis")
     assert reply.json["type"] == AUTOCOMPLETE
     assert [c["value"] for c in reply.json["data"]["choices"]] == ["Europe/Lisbon"]
 
@@ -474,10 +479,7 @@ async def test_a_dm_naming_a_song_with_a_screenshot_attached_is_answered_with_th
 
 async def test_timezone_autocomplete_shows_an_offset_as_typed_not_as_its_inverted_iana_name(discord_bot):
     fake, _ = discord_bot
-    options = sub("on", time="21:30")
-    options[0]["options"].append({"name": "timezone", "type": STRING, "value": "UTC+2", "focused": True})
-    await fake.slash("journal", options, interaction_type=4)
-    reply = await fake.wait_for("interaction_callback")
+    reply = await zone_suggestions(fake, "UTC+2")
     assert reply.json["data"]["choices"] == [{"name": "UTC+02:00", "value": "Etc/GMT-2"}]
 
 
