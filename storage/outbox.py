@@ -37,8 +37,18 @@ def entry_to_line(entry: JournalEntry) -> bytes:
     return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+def _upgraded(record: dict[str, Any]) -> dict[str, Any]:
+    """A line in the outbox's first format (until 2026-11-24, before every field was written via
+    asdict) has the user's platform and id at the top level; nest them under "user" as now."""
+    if "user" in record or "platform" not in record or "user_id" not in record:
+        return record
+    upgraded = {key: value for key, value in record.items() if key not in ("platform", "user_id")}
+    upgraded["user"] = {"platform": record["platform"], "user_id": record["user_id"]}
+    return upgraded
+
+
 def entry_from_line(line: bytes) -> JournalEntry:
-    record = json.loads(line)
+    record = _upgraded(json.loads(line))
     record["user"] = UserRef(**record["user"])
     record["local_date"] = date.fromisoformat(record["local_date"])
     record["created_at"] = datetime.fromisoformat(record["created_at"])

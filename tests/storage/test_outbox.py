@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,58 @@ async def dead_database() -> Database:
 def test_a_line_round_trips_an_entry():
     assert entry_from_line(entry_to_line(entry(3))) == entry(3)
     assert entry_from_line(entry_to_line(entry(4))) == entry(4)
+
+
+# A line exactly as the outbox wrote it until 2026-11-24 (fd33d16, before 1d5b3b7): the user's
+# platform and id at the top level instead of under "user".
+OLD_FORMAT_LINE = (
+    '{"platform": "chat", "user_id": "alice", "local_date": "2026-11-24", "prompt_id": "p-old", '
+    '"phrase": "On the way home today, the song in my head was…", "reply_text": "Creep", '
+    '"track_key": "spotify:6b2oQwSGFkzsMtQruIWm2p", "track_title": "Creep", "mood": "sad", '
+    '"valence": -0.62, "arousal": -0.25, "created_at": "2026-11-24T16:05:09+00:00", '
+    '"note": "rainy bus", "place": "chat:g1"}\n'
+).encode("utf-8")
+OLD_FORMAT_ENTRY = JournalEntry(
+    user=ALICE, local_date=date(2026, 11, 24), prompt_id="p-old",
+    phrase="On the way home today, the song in my head was…", reply_text="Creep",
+    track_key="spotify:6b2oQwSGFkzsMtQruIWm2p", track_title="Creep", mood="sad",
+    valence=-0.62, arousal=-0.25, created_at=datetime(2026, 11, 24, 16, 5, 9, tzinfo=timezone.utc),
+    note="rainy bus", place="chat:g1")
+
+
+def test_a_line_in_the_outboxs_first_format_is_read():
+    assert entry_from_line(OLD_FORMAT_LINE) == OLD_FORMAT_ENTRY
+
+
+async def test_an_answer_queued_in_the_first_format_is_delivered_once(db: Database, tmp_path, caplog):
+    """An outbox left by a bot from before the format change (user fields at the top level)
+    still delivers its answers; a line that is truly torn is still set aside, with a log line."""
+    path = tmp_path / OUTBOX_FILENAME
+    path.write_bytes(OLD_FORMAT_LINE + OLD_FORMAT_LINE[:50] + b"\n")
+    outbox = JournalOutbox(path)
+    await outbox.append(entry(1))
+    assert [e.prompt_id for e in await outbox.queued(ALICE)] == ["p-old", "prompt-1"]
+    assert outbox.pending() == 3
+
+    with caplog.at_level(logging.ERROR, logger="storage.outbox"):
+        assert await outbox.drain(db.journal) == 2
+    assert await stored_prompt_ids(db) == ["p-old", "prompt-1"]
+    assert [e for e in await db.journal.list(ALICE, limit=10) if e.prompt_id == "p-old"] == [OLD_FORMAT_ENTRY]
+    assert outbox.pending() == 0
+    assert outbox.rejected_path.read_bytes() == OLD_FORMAT_LINE[:50] + b"\n"
+    unreadable = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
+    assert len(unreadable) == 1 and unreadable[0].startswith("outbox line 1 is unreadable, set aside:")
+    assert await outbox.drain(db.journal) == 0
+    assert await db.journal.count(ALICE) == 2
+
+
+async def test_forget_removes_an_answer_queued_in_the_first_format(tmp_path):
+    path = tmp_path / OUTBOX_FILENAME
+    path.write_bytes(OLD_FORMAT_LINE)
+    outbox = JournalOutbox(path)
+    assert await outbox.held(ALICE) == [OLD_FORMAT_ENTRY]
+    assert await outbox.remove(ALICE) == 1
+    assert path.read_bytes() == b""
 
 
 async def test_add_or_queue_stores_directly_when_the_database_is_up(db: Database, tmp_path):
