@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,8 @@ VALIDATORS: dict[str, dict[str, Any]] = {
 }
 
 # user_id leads: equality queries on both fields use it either way, and SecantusDB's $lookup
-# joins on user_id only through an index whose first field is user_id (else it scans).
+# joins on user_id only through an index whose first field is user_id (else it scans). Until
+# 44d6fee platform led, under the same index names: migration 3 rebuilds those.
 _USER = [("user_id", ASCENDING), ("platform", ASCENDING)]
 
 # The open prompts of the last days, for all users: recalled once at start (bot/usecases/journal.py).
@@ -124,6 +127,91 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
+# Names of indexes moodbot created once and no longer wants, per collection: set-up drops them.
+# Only names listed here or in INDEXES are ever dropped, never `_id_` or an operator's own.
+RETIRED_INDEXES: dict[str, tuple[str, ...]] = {}
+
+# What tells two indexes apart besides their key (the options moodbot sets or might set).
+_INDEX_OPTIONS = ("unique", "sparse", "partialFilterExpression", "expireAfterSeconds")
+INDEX_NOT_FOUND = 27
+# A create that met an index of the same name or key but another spec: another process may have
+# dropped or created one between this one's listing and its create.
+INDEX_CONFLICTS = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict
+_CONVERGE_ATTEMPTS = 3
+
+
+def _spec(index: Mapping[str, Any]) -> tuple:
+    """An index's key, in order, and its options: equal specs make the same index."""
+    options = tuple((o, index[o]) for o in _INDEX_OPTIONS if index.get(o) not in (None, False))
+    return tuple(index["key"].items()), options
+
+
+def _described(index: Mapping[str, Any]) -> str:
+    key = ", ".join(f"{field} {direction}" for field, direction in index["key"].items())
+    options = " ".join(o if v is True else f"{o}={v}" for o, v in _spec(index)[1])
+    return f"({key}) {options}".rstrip()
+
+
+async def _indexes(collection: AsyncCollection) -> dict[str, Mapping[str, Any]]:
+    return {index["name"]: index async for index in await collection.list_indexes()}
+
+
+async def _drop_index(collection: AsyncCollection, name: str) -> None:
+    try:
+        await collection.drop_index(name)
+    except OperationFailure as error:
+        if error.code != INDEX_NOT_FOUND:  # else another process dropped it first
+            raise
+
+
+async def ensure_indexes(collection: AsyncCollection, wanted: list[IndexModel],
+                         retired: Iterable[str] = ()) -> None:
+    """Create the wanted indexes, rebuilding one of the same name whose key or options differ (as
+    an older moodbot made it) and dropping the `retired` names. Any other index is left alone: an
+    operator's index with the key of a wanted one serves in its place, with a warning.
+
+    Safe when two processes start at once: a drop that finds nothing and a create that meets the
+    other's index are looked at again. Each process creates after it drops, so whichever finishes
+    last leaves the wanted index in place."""
+    existing = await _indexes(collection)
+    for name in retired:
+        if name in existing:
+            log.info("index %s.%s dropped: moodbot no longer uses it", collection.name, name)
+            await _drop_index(collection, name)
+            del existing[name]
+    for model in wanted:
+        for attempt in range(_CONVERGE_ATTEMPTS):
+            if await _converge_index(collection, model.document, existing):
+                break
+            try:
+                await collection.create_indexes([model])
+                break
+            except OperationFailure as error:
+                if error.code not in INDEX_CONFLICTS or attempt == _CONVERGE_ATTEMPTS - 1:
+                    raise
+            existing = await _indexes(collection)
+
+
+async def _converge_index(collection: AsyncCollection, want: Mapping[str, Any],
+                          existing: Mapping[str, Mapping[str, Any]]) -> bool:
+    """True when nothing is left to create; drops an outdated index of the wanted name."""
+    name, spec = want["name"], _spec(want)
+    have = existing.get(name)
+    if have is not None and _spec(have) == spec:
+        return True
+    if have is not None:
+        log.info("index %s.%s rebuilt: %s -> %s", collection.name, name, _described(have),
+                 _described(want))
+        await _drop_index(collection, name)
+        return False
+    twin = next((other for other, index in existing.items() if _spec(index) == spec), None)
+    if twin is not None:  # MongoDB refuses a second index of the same spec
+        log.warning("index %s.%s not created: %s, an index moodbot did not make, is %s already",
+                    collection.name, name, twin, _described(want))
+        return True
+    return False
+
+
 async def ensure_collection(db: AsyncDatabase, name: str, validator: dict[str, Any] | None) -> None:
     """Create the collection with its validator, or bring an existing one's validator up to date."""
     existing = set(await db.list_collection_names(filter={"name": name}))
@@ -137,8 +225,7 @@ async def ensure_collection(db: AsyncDatabase, name: str, validator: dict[str, A
 async def create_schema(db: AsyncDatabase) -> None:
     for name, validator in VALIDATORS.items():
         await ensure_collection(db, name, validator)
-        if INDEXES[name]:
-            await db[name].create_indexes(INDEXES[name])
+        await ensure_indexes(db[name], INDEXES[name], RETIRED_INDEXES.get(name, ()))
     await ensure_collection(db, META, None)
 
 
@@ -153,11 +240,18 @@ async def index_prompts_by_send_time(db: AsyncDatabase) -> None:
     await db[PROMPTS].create_indexes([PROMPTS_BY_SENT_AT])
 
 
+async def rebuild_outdated_indexes(db: AsyncDatabase) -> None:
+    for name, wanted in INDEXES.items():
+        await ensure_indexes(db[name], wanted, RETIRED_INDEXES.get(name, ()))
+
+
 # Applied in order, each once; a migration must be safe to re-run (a crash between applying
 # it and recording the new version re-runs it on the next start).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "collections, validators and indexes", create_schema),
     Migration(2, "prompts by send time (open prompts recalled at start)", index_prompts_by_send_time),
+    Migration(3, "per-user indexes lead with user_id (platform led before 44d6fee)",
+              rebuild_outdated_indexes),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,170 @@
+"""A database made by an older moodbot gets today's indexes at start, and keeps its data.
+
+Until 44d6fee (2026-11-24) the per-user indexes led with platform; they now lead with user_id
+(SecantusDB's $lookup joins on user_id through an index only when user_id comes first). Same
+names, new key order: the start must rebuild them, and touch no index moodbot did not make.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import date
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from storage.database import Database
+from storage.models import JournalEntry, User, UserRef
+from storage.schema import (
+    INDEXES,
+    JOURNAL,
+    LATEST_VERSION,
+    META,
+    PROMPTS,
+    REQUESTS,
+    SCHEMA_DOC_ID,
+    USERS,
+    VALIDATORS,
+    ensure_indexes,
+)
+from tests.storage.conftest import T0
+
+ALICE = UserRef("chat", "alice")
+
+# The indexes exactly as fd33d16 created them, with the user's fields platform first.
+_OLD_USER = [("platform", ASCENDING), ("user_id", ASCENDING)]
+OLD_INDEXES: dict[str, list[IndexModel]] = {
+    USERS: [
+        IndexModel(_OLD_USER, unique=True, name="user_unique"),
+        IndexModel([("journal_enabled", ASCENDING)], name="journal_enabled"),
+    ],
+    "tracks": [
+        IndexModel([("key", ASCENDING)], unique=True, name="key_unique"),
+        IndexModel([("spotify_id", ASCENDING)], sparse=True, name="spotify_id"),
+        IndexModel([("youtube_id", ASCENDING)], sparse=True, name="youtube_id"),
+    ],
+    REQUESTS: [
+        IndexModel([("place", ASCENDING), ("created_at", DESCENDING)], name="place_created"),
+        IndexModel([*_OLD_USER, ("created_at", DESCENDING)], name="user_created"),
+    ],
+    JOURNAL: [
+        IndexModel([*_OLD_USER, ("prompt_id", ASCENDING)], unique=True, name="user_prompt_unique"),
+        IndexModel([*_OLD_USER, ("local_date", DESCENDING)], name="user_local_date"),
+        IndexModel([("place", ASCENDING), ("created_at", DESCENDING)], sparse=True,
+                   name="place_created"),
+    ],
+    PROMPTS: [
+        IndexModel([("prompt_id", ASCENDING)], unique=True, name="prompt_unique"),
+        IndexModel([*_OLD_USER, ("sent_at", DESCENDING)], name="user_sent"),
+        IndexModel([("platform", ASCENDING), ("chat_id", ASCENDING), ("message_id", ASCENDING)],
+                   name="message"),
+        IndexModel([("sent_at", DESCENDING)], name="sent"),  # migration 2
+    ],
+}
+# One an operator added by hand: never moodbot's to drop.
+OPERATOR_INDEX = IndexModel([("mood", ASCENDING), ("created_at", DESCENDING)], name="ops_mood")
+MIGRATED = {USERS: {"user_unique"}, REQUESTS: {"user_created"},
+            JOURNAL: {"user_prompt_unique", "user_local_date"}, PROMPTS: {"user_sent"}}
+
+
+def entry(prompt_id: str) -> JournalEntry:
+    return JournalEntry(user=ALICE, local_date=date(2026, 11, 20), prompt_id=prompt_id,
+                        phrase="A song?", reply_text="Creep", track_key="spotify:1",
+                        track_title="Creep", mood="sad", valence=-0.5, arousal=-0.3, created_at=T0)
+
+
+def rebuilt(messages: list[str]) -> set[str]:
+    """The indexes the log says were rebuilt, as collection.name."""
+    return {m.split()[1] for m in messages if m.startswith("index ") and " rebuilt: " in m}
+
+
+def spec(index) -> tuple:
+    return (list(index["key"].items()), bool(index.get("unique")), bool(index.get("sparse")))
+
+
+async def index_specs(database: Database, collection: str) -> dict[str, tuple]:
+    return {ix["name"]: spec(ix) async for ix in await database.db[collection].list_indexes()}
+
+
+async def make_old_database(database: Database) -> None:
+    """As the moodbot of 2026-11-24 left it: schema version 2, platform-first indexes, data."""
+    for name, validator in VALIDATORS.items():
+        await database.db.create_collection(name, validator=validator, validationLevel="strict")
+        if OLD_INDEXES.get(name):
+            await database.db[name].create_indexes(OLD_INDEXES[name])
+    await database.db[JOURNAL].create_indexes([OPERATOR_INDEX])
+    await database.db[META].insert_one({"_id": SCHEMA_DOC_ID, "version": 2, "updated_at": T0})
+    await database.users.upsert(User(ALICE.platform, ALICE.user_id, timezone="Europe/Lisbon"))
+    assert await database.journal.add(entry("p1"))
+    assert await database.journal.add(entry("p2"))
+
+
+async def assert_todays_indexes(database: Database) -> None:
+    for collection, models in INDEXES.items():
+        specs = await index_specs(database, collection)
+        for model in models:
+            assert specs[model.document["name"]] == spec(model.document), (collection, model.document)
+        assert not [name for name, (key, _, _) in specs.items() if key[:2] == _OLD_USER]
+    assert (await index_specs(database, JOURNAL))["ops_mood"] == spec(OPERATOR_INDEX.document)
+
+
+async def test_platform_first_indexes_are_rebuilt_user_id_first_at_start(mongo_uri, db_name, caplog):
+    database = await Database.connect(mongo_uri, db_name)
+    try:
+        await make_old_database(database)
+        before = {c: set(await index_specs(database, c)) for c in INDEXES}
+        with caplog.at_level(logging.INFO, logger="storage.schema"):
+            assert await database.init() == LATEST_VERSION
+        await assert_todays_indexes(database)
+        assert {c: set(await index_specs(database, c)) for c in INDEXES} == before  # same names
+        assert rebuilt(caplog.messages) == {f"{c}.{name}" for c, names in MIGRATED.items() for name in names}
+        assert "index users.user_unique rebuilt: (platform 1, user_id 1) unique -> (user_id 1, platform 1) unique" in caplog.messages
+
+        # The data is intact, and the rebuilt unique index still refuses a second answer.
+        assert (await database.users.get(ALICE)).timezone == "Europe/Lisbon"
+        assert await database.journal.count(ALICE) == 2
+        assert not await database.journal.add(entry("p1"))
+        assert await database.journal.count(ALICE) == 2
+
+        # A second start finds nothing to do.
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="storage.schema"):
+            assert await database.init() == LATEST_VERSION
+        assert rebuilt(caplog.messages) == set()
+        await assert_todays_indexes(database)
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
+
+
+async def test_two_bots_starting_at_once_on_an_old_database_both_start(mongo_uri, db_name):
+    first, second = [await Database.connect(mongo_uri, db_name) for _ in range(2)]
+    try:
+        await make_old_database(first)
+        assert await asyncio.gather(first.init(), second.init()) == [LATEST_VERSION] * 2
+        await assert_todays_indexes(first)
+        assert await first.journal.count(ALICE) == 2
+    finally:
+        await first.client.drop_database(db_name)
+        await first.close()
+        await second.close()
+
+
+async def test_set_up_drops_only_index_names_moodbot_made(db: Database, caplog):
+    """A retired name of moodbot's goes; `_id_` and an operator's indexes stay, even one with the
+    very key of an index moodbot wants (it serves the same queries; the start goes on)."""
+    journal = db.db[JOURNAL]
+    await journal.drop_index("user_local_date")
+    await journal.create_indexes([
+        IndexModel([("track_key", ASCENDING)], name="by_track_old"),  # moodbot's, retired
+        IndexModel([("user_id", ASCENDING), ("platform", ASCENDING), ("local_date", DESCENDING)],
+                   name="ops_user_day"),  # an operator's, on what user_local_date would index
+        OPERATOR_INDEX,
+    ])
+    with caplog.at_level(logging.INFO, logger="storage.schema"):
+        await ensure_indexes(journal, INDEXES[JOURNAL], retired=["by_track_old", "never_made"])
+    specs = await index_specs(db, JOURNAL)
+    assert "by_track_old" not in specs and "user_local_date" not in specs
+    assert {"_id_", "ops_user_day", "ops_mood", "user_prompt_unique", "place_created"} <= set(specs)
+    assert "index journal.by_track_old dropped: moodbot no longer uses it" in caplog.messages
+    assert any("ops_user_day" in m and "user_local_date" in m
+               for m in caplog.messages), caplog.messages
