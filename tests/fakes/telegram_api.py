@@ -88,6 +88,7 @@ class FakeTelegramBotAPI(BotAPIAddress):
         self._updates: list[dict] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
+        self._media_groups = itertools.count(13_000_000_000_000_001)
         self._files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
         self._sizes: dict[str, int] = {}  # file_id -> the size Telegram knows, when not len(content)
         self._failures: dict[str, list[int]] = {}  # method -> [remaining, retry_after]
@@ -185,6 +186,17 @@ class FakeTelegramBotAPI(BotAPIAddress):
                 message[key] = value
         message.update(extra or {})
         return await self._push({"message": message})
+
+    async def user_sends_album(self, items: list[dict], caption: str | None = None, *, captioned: int = 0,
+                               **where: Any) -> list[dict]:
+        """Queue an album (a media group) as Telegram sends one: one message, in its own update, per
+        item (`{"audio": ...}`, `{"photo": ...}`...), all sharing a `media_group_id`; only item
+        `captioned` carries the caption. `where`: the other arguments of `user_sends`."""
+        group = {"media_group_id": str(next(self._media_groups))}
+        extra = where.pop("extra", {})
+        return [await self.user_sends(caption if index == captioned else None, **item, **where,
+                                      extra={**group, **extra})
+                for index, item in enumerate(items)]
 
     async def user_edits(self, update: dict, text: str) -> dict:
         """Queue the `edited_message` update Telegram sends when the user edits the message of
