@@ -4,7 +4,8 @@ and render the reply model. No business logic lives here.
 Only new messages are handled (an edit must not run a command or a journal answer twice). Personal
 data (journal, stats, export, forget) is served in the private chat only, and never to a message
 posted as a chat (an anonymous admin), which would make everyone behind it one person. Every text
-sent is clipped to Telegram's length limits (`text_of`, `clip`).
+sent is clipped to Telegram's length limits (`text_of`, `clip`). An album (a media group: one
+message per item, the caption on one) is collected for a moment and answered whole (`collect_album`).
 
 Runs inside the app's event loop: `start()` initialises, starts and polls; `stop()` reverses it.
 """
@@ -17,7 +18,7 @@ import re
 import time
 import warnings
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 from telegram import (
@@ -109,6 +110,18 @@ ELLIPSIS = "…"
 # PTB points callers of do_api_request("sendMessage") to its shortcut; `send_reply` avoids it on purpose.
 warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'", category=PTBUserWarning)
 GROUP_TYPES = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
+# A caption asking for a song's mood, in any case: CommandHandler reads '/Mood' too (phones
+# capitalise a caption's first letter).
+MOOD_CAPTION = re.compile(r"^/mood(@\w+)?\b", re.IGNORECASE)
+# Albums (media groups): Telegram sends each item as a message of its own, sharing a
+# media_group_id, with the caption on one of them (any one), all within a moment. An album is
+# collected until no item came for ALBUM_WINDOW_S (at most ALBUM_MAX_WINDOWS of them), then
+# answered whole, one song after another.
+ALBUM_WINDOW_S = 1.0
+ALBUM_MAX_WINDOWS = 5  # a steady trickle of items cannot hold an album open for ever
+MAX_ALBUM_ITEMS = 10  # sendMediaGroup: "must include 2-10 items"
+ALBUM_STOPPED = "The rest of this album ({count} more) was not heard: send those again then."
+ALBUM_ONE_SONG_PER_PROMPT = "A prompt keeps one song: I saved the first of the {count} you sent."
 ADMIN_STATUSES = frozenset({ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
 
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -127,6 +140,18 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 # What can carry a song: audio, a voice note, a file, and a video's or video note's sound track.
 AUDIO_FILTER = filters.AUDIO | filters.VOICE | filters.Document.ALL | filters.VIDEO | filters.VIDEO_NOTE
 NEW_MESSAGE = filters.UpdateType.MESSAGE  # not edits, not channel posts
+
+
+class _InAlbum(filters.MessageFilter):
+    """A message that is one item of an album (a media group)."""
+
+    __slots__ = ()
+
+    def filter(self, message: Message) -> bool:
+        return message.media_group_id is not None
+
+
+IN_ALBUM = _InAlbum(name="IN_ALBUM")
 
 
 class BoundedRateLimiter(AIORateLimiter):
@@ -152,12 +177,13 @@ class TelegramFrontend:
     platform = PLATFORM
 
     def __init__(self, settings: Settings, usecases, *, rate_limiter: BaseRateLimiter | None = None,
-                 poll_timeout_s: float = POLL_TIMEOUT_S) -> None:
+                 poll_timeout_s: float = POLL_TIMEOUT_S, album_window_s: float = ALBUM_WINDOW_S) -> None:
         if settings.telegram_token is None:
             raise ValueError("TELEGRAM_TOKEN is not set")
         self.settings = settings
         self.usecases = usecases
         self.poll_timeout_s = poll_timeout_s
+        self.album_window_s = album_window_s
         # Updates run concurrently (/mood waits on the classifier), but a burst is answered in
         # arrival order and fetched only as fast as it is answered (telegram_flow).
         self.flow = UpdateFlow()
@@ -233,6 +259,9 @@ class TelegramFrontend:
         private = NEW_MESSAGE & filters.ChatType.PRIVATE
         # Any other command in the private chat: say so (in groups, it may be another bot's).
         app.add_handler(MessageHandler(private & filters.COMMAND, self.on_unknown_command))
+        # An album's items, wherever its caption sits, are answered together (before the handlers
+        # below, which would each answer one item, or only the captioned one).
+        app.add_handler(MessageHandler(NEW_MESSAGE & IN_ALBUM & (AUDIO_FILTER | filters.PHOTO), self.on_album_item))
         # A reply to a daily prompt in the private chat becomes a journal entry.
         app.add_handler(MessageHandler(
             private & filters.REPLY & ((filters.TEXT & ~filters.COMMAND) | AUDIO_FILTER),
@@ -240,8 +269,7 @@ class TelegramFrontend:
         # Other private text: a hint (in groups, the bot only listens to commands).
         app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, self.on_private_text))
         # Audio sent privately, or in a group with a /mood caption, gets classified.
-        # Any case, as CommandHandler reads '/Mood' (phones capitalise a caption's first letter).
-        asked = filters.ChatType.PRIVATE | filters.CaptionRegex(re.compile(r"^/mood(@\w+)?\b", re.IGNORECASE))
+        asked = filters.ChatType.PRIVATE | filters.CaptionRegex(MOOD_CAPTION)
         app.add_handler(MessageHandler(NEW_MESSAGE & AUDIO_FILTER & asked, self.on_mood))
         app.add_handler(MessageHandler(NEW_MESSAGE & filters.PHOTO & asked, self.on_picture))
         app.add_error_handler(self.on_error)
@@ -274,6 +302,63 @@ class TelegramFrontend:
             return
         await self._run_with_progress(message, lambda attachment, progress: self.usecases.mood.run(
             caller_of(update), text or None, attachment, progress=progress), source=source)
+
+    async def on_album_item(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        items = await collect_album(update, context.chat_data.setdefault("albums", {}), self.album_window_s)
+        if items is not None:  # else another item's handler collects and answers the album
+            await self._answer_album(items, context)
+
+    async def _answer_album(self, items: list[Update], context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An album is asked about as one message would be: privately, or with a /mood caption on
+        any item (in a group, by whoever captioned it). Its pictures are skipped."""
+        messages = [item.effective_message for item in items]
+        if any(addressed_elsewhere(message, context.bot.username) for message in messages):
+            return
+        asker = next((item for item in items if MOOD_CAPTION.match(item.effective_message.caption or "")), None)
+        private = items[0].effective_chat.type == ChatType.PRIVATE
+        if asker is None and not private:
+            return
+        asker = asker or items[0]
+        songs = [message for message in messages if audio_of(message) is not None]
+        if not songs:
+            await asker.effective_message.reply_text(A_PICTURE)
+            return
+        prompt_id = await self._prompt_answered(messages) if private else None
+        if prompt_id is not None:
+            caption = next((linked_text(message) for message in messages if message.caption), "")
+            await self._answer_prompt_with_album(caller_of(asker), songs, caption, prompt_id)
+        else:
+            await self._album_moods(caller_of(asker), songs)
+
+    async def _album_moods(self, caller: Caller, songs: list[Message]) -> None:
+        """Each song's mood under it, one song at a time; after a refusal to wait (the per-user
+        limit), the rest would be refused too, one message each: the refusal says so once."""
+        for index, song in enumerate(songs):
+            left = len(songs) - index - 1
+            reply = await self._run_with_progress(
+                song, lambda attachment, progress: self.usecases.mood.run(caller, None, attachment, progress=progress),
+                as_text=lambda reply: noted(reply, ALBUM_STOPPED.format(count=left)
+                                            if told_to_wait(reply) and left else None))
+            if told_to_wait(reply):
+                return
+
+    async def _answer_prompt_with_album(self, caller: Caller, songs: list[Message], caption: str,
+                                        prompt_id: str) -> None:
+        """A prompt keeps one song: the album's first, saying so when there were more."""
+        note = ALBUM_ONE_SONG_PER_PROMPT.format(count=len(songs)) if len(songs) > 1 else None
+        await self._run_with_progress(
+            songs[0], lambda attachment, progress: self.usecases.journal.answer(
+                caller, caption or None, attachment, prompt_message_id=prompt_id, progress=progress),
+            as_text=lambda reply: noted(reply, None if isinstance(reply, ErrorReply) else note))
+
+    async def _prompt_answered(self, messages: list[Message]) -> str | None:
+        """The id of the journal prompt the album replies to, if it replies to one."""
+        replied = next((m.reply_to_message for m in messages if m.reply_to_message is not None), None)
+        if replied is None:
+            return None
+        prompt_id = str(replied.message_id)
+        found = await self.usecases.journal.is_prompt_message(PLATFORM, str(messages[0].chat_id), prompt_id)
+        return prompt_id if found else None
 
     async def on_private_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -409,11 +494,13 @@ class TelegramFrontend:
         return False
 
     # ---- rendering helpers -----------------------------------------------------------------------
-    async def _run_with_progress(self, message: Message, call, *, source: Message | None = None) -> None:
+    async def _run_with_progress(self, message: Message, call, *, source: Message | None = None,
+                                 as_text: Callable[[object], str] | None = None) -> object:
         """Answer in one message, showing progress in it while the work is slow (`StatusMessage`).
         `call(attachment, progress)` is the single use-case call, with the audio of `source` (the
-        message itself unless it points at another). A failure becomes the apology in that same
-        message, not a second message under a status that never ends."""
+        message itself unless it points at another); `as_text` (else `text_of`) renders its reply,
+        which is returned. A failure becomes the apology in that same message, not a second
+        message under a status that never ends."""
         source = source or message
         status = StatusMessage(message)
         status.show_later(STAGE_LISTENING if audio_of(source) is not None else STAGE_FINDING)
@@ -428,7 +515,8 @@ class TelegramFrontend:
             reply = ErrorReply(render.GENERIC_ERROR)
         finally:
             status.cancel()
-        await status.finish(text_of(reply))
+        await status.finish((as_text or text_of)(reply))
+        return reply
 
     @contextlib.asynccontextmanager
     async def _download(self, message: Message) -> AsyncIterator[Attachment | ErrorReply | None]:
@@ -597,6 +685,55 @@ def caller_of(update: Update, *, is_admin: bool = False) -> Caller:
 def text_of(reply: object) -> str:
     """The text of a reply model, as Telegram accepts it: every reply's text goes through here."""
     return clip(render.reply_text(reply))
+
+
+def noted(reply: object, note: str | None) -> str:
+    """The text of a reply model with `note` on a line under it."""
+    return clip(f"{render.reply_text(reply)}\n{note}") if note else text_of(reply)
+
+
+def told_to_wait(reply: object) -> bool:
+    """The reply refuses for now: a rate limit, or a busy service that said how long to wait."""
+    return isinstance(reply, ErrorReply) and reply.retry_after_s is not None
+
+
+class Album:
+    """The items of one album seen so far, and a signal for each new one."""
+
+    __slots__ = ("updates", "grew")
+
+    def __init__(self, first: Update) -> None:
+        self.updates = [first]
+        self.grew = asyncio.Event()
+
+    def add(self, update: Update) -> None:
+        if len(self.updates) < MAX_ALBUM_ITEMS:
+            self.updates.append(update)
+            self.grew.set()
+
+
+async def collect_album(update: Update, albums: dict[str, Album], window_s: float) -> list[Update] | None:
+    """Every item of the album `update` belongs to, in the order they were sent, once none came
+    for `window_s`; None for the items after the first, whose handler collects the album.
+    `albums`: the chat's albums being collected, by media_group_id."""
+    key = update.effective_message.media_group_id
+    album = albums.get(key)
+    if album is not None:
+        album.add(update)
+        return None
+    album = albums[key] = Album(update)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ALBUM_MAX_WINDOWS * window_s
+    try:
+        while len(album.updates) < MAX_ALBUM_ITEMS and (left := deadline - loop.time()) > 0:
+            album.grew.clear()
+            try:
+                await asyncio.wait_for(album.grew.wait(), min(window_s, left))
+            except asyncio.TimeoutError:
+                break
+    finally:
+        del albums[key]
+    return sorted(album.updates, key=lambda item: item.effective_message.message_id)
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:

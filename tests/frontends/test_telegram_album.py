@@ -1,0 +1,191 @@
+"""Given a Telegram user sends an album of songs (a media group) captioned `/mood` once, every song
+of it gets its mood, one reply per song; a journal prompt answered with an album keeps one song.
+
+Telegram sends an album as one message per item, each in its own update, all sharing a
+`media_group_id`; only one item carries the caption. The songs here are in the track cache (keyed
+by the file's hash), so each gets a real mood without a classifier.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import datetime, timezone
+
+import pytest
+
+from bot.config import Settings
+from bot.frontends import render
+from bot.frontends.telegram import (
+    A_PICTURE,
+    ALBUM_ONE_SONG_PER_PROMPT,
+    ALBUM_STOPPED,
+    MAX_ALBUM_ITEMS,
+    TelegramFrontend,
+)
+from bot.ratelimit import MoodRateLimiter
+from bot.scheduler import PromptScheduler
+from bot.usecases import build_usecases
+from storage.models import StoredMood, TrackRecord, UserRef
+from tests.fakes.telegram_api import FakeTelegramBotAPI
+from tests.frontends.conftest import TELEGRAM_TOKEN
+
+GROUP = -100777
+ALICE = 42
+WINDOW_S = 0.3  # the album's collection window, short for tests
+QUIET_S = 1.0  # long enough for the bot to have answered whatever it was going to answer
+PER_USER = 3  # /mood requests per user per minute in these tests
+MOODS = ("happy", "energetic", "sad", "calm")
+
+
+@pytest.fixture
+def usecases(db):
+    limiter = MoodRateLimiter(per_user=PER_USER, per_place=30, concurrent_per_user=2)
+    return build_usecases(db, classifier=None, fetcher=None, limiter=limiter)
+
+
+@pytest.fixture
+def unlimited(db):
+    return build_usecases(db, classifier=None, fetcher=None)
+
+
+async def started(usecases):
+    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+    settings = Settings(_env_file=None, telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
+                        telegram_file_url=fake.base_file_url, max_audio_bytes=1024 * 1024)
+    frontend = TelegramFrontend(settings, usecases, poll_timeout_s=1, album_window_s=WINDOW_S)
+    await frontend.start()
+    return fake, frontend
+
+
+@pytest.fixture
+async def telegram(usecases):
+    fake, frontend = await started(usecases)
+    yield fake, frontend
+    await frontend.stop()
+    await fake.stop()
+
+
+@pytest.fixture
+async def telegram_unlimited(unlimited):
+    fake, frontend = await started(unlimited)
+    yield fake, frontend
+    await frontend.stop()
+    await fake.stop()
+
+
+async def cached_songs(fake, db, count: int) -> list[tuple[dict, str, str]]:
+    """`count` audio files whose moods the cache already knows: (item for `user_sends_album`,
+    title the reply shows, mood)."""
+    songs = []
+    for n in range(count):
+        content = f"OggS song {n}".encode()
+        mood = MOODS[n % len(MOODS)]
+        await db.tracks.save(TrackRecord(
+            key=f"sha256:{hashlib.sha256(content).hexdigest()}", title="", artists=[],
+            classified_at=datetime.now(timezone.utc),
+            mood=StoredMood(mood, {m: 0.7 if m == mood else 0.1 for m in MOODS}, 0.1, 0.2, "main", "v1")))
+        songs.append(({"audio": fake.audio_attachment(content, file_name=f"song-{n}.ogg")}, f"song-{n}", mood))
+    return songs
+
+
+async def replies_after(fake, mark: int) -> list:
+    """The messages the chats show after `mark`, once the bot has gone quiet."""
+    await asyncio.sleep(QUIET_S)
+    return [c for c in fake.calls[mark:] if c.method == "sendMessage" and c.status == 200]
+
+
+async def test_mood_captioned_on_one_item_of_a_group_album_hears_every_song(telegram, db):
+    """The caption sits on the middle item: songs arrive both before and after it."""
+    fake, _ = telegram
+    songs = await cached_songs(fake, db, 3)
+    mark = fake.mark()
+    sent = await fake.user_sends_album([item for item, _, _ in songs], "/mood", captioned=1,
+                                       chat=GROUP, user=ALICE)
+    replies = await replies_after(fake, mark)
+    assert len(replies) == 3
+    for reply, update, (_, title, mood) in zip(replies, sent, songs):
+        assert title in reply.text and f"Mood: {render.mood_label(mood)}" in reply.text
+        # Each answer quotes its own song, so the group sees which mood is whose.
+        assert reply.params["reply_parameters"]["message_id"] == update["message"]["message_id"]
+    assert len(fake.calls_of("getFile", after=mark)) == 3
+
+
+async def test_an_album_captioned_for_nobody_in_a_group_is_left_alone(telegram, db):
+    fake, _ = telegram
+    songs = await cached_songs(fake, db, 2)
+    mark = fake.mark()
+    await fake.user_sends_album([item for item, _, _ in songs], chat=GROUP, user=ALICE)
+    await fake.user_sends_album([item for item, _, _ in songs], "/mood@some_other_bot", chat=GROUP, user=ALICE)
+    await asyncio.sleep(QUIET_S)
+    assert [c.method for c in fake.calls[mark:] if c.method != "getUpdates"] == []
+
+
+async def test_an_album_in_the_private_chat_is_heard_song_by_song_in_its_order(telegram, db):
+    fake, _ = telegram
+    songs = await cached_songs(fake, db, 3)
+    mark = fake.mark()
+    await fake.user_sends_album([item for item, _, _ in songs])  # privately, no caption needed
+    replies = await replies_after(fake, mark)
+    assert [title in reply.text for reply, (_, title, _) in zip(replies, songs)] == [True] * 3
+    assert len(replies) == 3
+
+
+async def test_an_album_past_the_rate_limit_stops_there_and_says_so_once(telegram, db):
+    fake, _ = telegram
+    songs = await cached_songs(fake, db, PER_USER + 3)
+    mark = fake.mark()
+    await fake.user_sends_album([item for item, _, _ in songs], "/mood", chat=GROUP, user=ALICE)
+    replies = await replies_after(fake, mark)
+    assert len(replies) == PER_USER + 1
+    assert all("Mood:" in reply.text for reply in replies[:PER_USER])
+    refusal = replies[-1].text
+    assert refusal.startswith("You're going fast") and ALBUM_STOPPED.format(count=2) in refusal
+    assert len(fake.calls_of("getFile", after=mark)) == PER_USER + 1  # the last two never downloaded
+
+
+async def test_an_album_is_at_most_telegram_s_ten_items(telegram_unlimited, db):
+    fake, _ = telegram_unlimited
+    songs = await cached_songs(fake, db, MAX_ALBUM_ITEMS + 2)
+    mark = fake.mark()
+    await fake.user_sends_album([item for item, _, _ in songs], "/mood", chat=GROUP, user=ALICE)
+    replies = await replies_after(fake, mark)
+    assert len(replies) == MAX_ALBUM_ITEMS == 10
+    assert all("Mood:" in reply.text for reply in replies)
+
+
+async def test_an_album_of_pictures_gets_one_answer_not_one_per_picture(telegram):
+    fake, _ = telegram
+    mark = fake.mark()
+    await fake.user_sends_album([{"photo": fake.photo_attachment()} for _ in range(3)])
+    assert [c.text for c in await replies_after(fake, mark)] == [A_PICTURE]
+
+
+async def test_the_song_in_an_album_of_pictures_is_heard_and_the_pictures_skipped(telegram, db):
+    fake, _ = telegram
+    (song, title, mood), = await cached_songs(fake, db, 1)
+    mark = fake.mark()
+    await fake.user_sends_album([{"photo": fake.photo_attachment()}, song], "/mood", chat=GROUP, user=ALICE)
+    reply, = await replies_after(fake, mark)
+    assert title in reply.text and f"Mood: {render.mood_label(mood)}" in reply.text
+
+
+async def test_a_prompt_answered_with_an_album_keeps_the_first_song_and_says_so(telegram, db, usecases):
+    fake, frontend = telegram
+    scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
+    usecases.attach_schedule(scheduler)
+    scheduler.register(frontend)
+    await fake.user_sends("/journal on 21:30 Europe/Lisbon")
+    await fake.wait_for("sendMessage")
+    mark = fake.mark()
+    prompt_id = await scheduler.fire_now(UserRef("telegram", str(ALICE)))
+    prompt = fake.message_of(await fake.wait_for("sendMessage", after=mark))
+    songs = await cached_songs(fake, db, 3)
+    mark = fake.mark()
+    await fake.user_sends_album([item for item, _, _ in songs], "my evening", captioned=2,
+                                reply_to=prompt["message_id"])
+    reply, = await replies_after(fake, mark)
+    assert reply.text.startswith("Saved to your journal") and songs[0][1] in reply.text
+    assert ALBUM_ONE_SONG_PER_PROMPT.format(count=3) in reply.text
+    entry, = await db.journal.list(UserRef("telegram", str(ALICE)))
+    assert entry.prompt_id == prompt_id and songs[0][1] in entry.track_title
+    assert entry.note == "my evening"  # the album's caption, wherever it sat
