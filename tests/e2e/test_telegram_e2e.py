@@ -20,7 +20,7 @@ from tests.fakes.telegram_api import FakeTelegramBotAPI
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-ALICE, BOB = 42, 43
+ALICE, BOB, CAROL = 42, 43, 44  # Carol's /mood stays clear of the others' rate limit
 GROUP = -100500
 MOOD_LINE = re.compile(r"^Mood: \S+ (\w+)$", re.MULTILINE)
 STAGES = (STAGE_FINDING, STAGE_DOWNLOADING, STAGE_LISTENING)
@@ -153,6 +153,37 @@ async def test_an_attached_clip_is_classified(telegram, classifier, songs):
     answer = await fake.wait_for_reply(lambda c: "Mood:" in c.text, timeout=SLOW_S)
     assert told_mood(answer.text) == expected and song.song_id in answer.text
     assert fake.calls_of("download")  # the file really came through the Bot API's file URL
+
+
+async def test_an_album_captioned_mood_once_gets_every_song_s_mood(telegram, classifier, songs):
+    """Telegram sends an album as one message per item; the caption sits on one of them."""
+    fake, _ = telegram
+    album = songs[1:4]
+    expected = [(await classifier.classify(song.path)).mood for song in album]
+    items = [{"audio": fake.audio_attachment(song.path, file_name=f"{song.song_id}.ogg")} for song in album]
+    mark = fake.mark()
+    sent = await fake.user_sends_album(items, "/mood", captioned=1, chat=GROUP, user=CAROL)
+    answers = [await fake.wait_for_reply(answer_to(fake, update["message"]["message_id"], mark),
+                                         timeout=SLOW_S, after=mark) for update in sent]
+    for answer, song, mood in zip(answers, album, expected):
+        assert song.song_id in answer.text and told_mood(answer.text) == mood
+
+
+def answer_to(fake, quoted: int, mark: int):
+    """Whether a call is the mood answer to message `quoted`: sent quoting it, or edited into the
+    status message that quoted it."""
+    def quotes(call) -> bool:
+        return (call.params.get("reply_parameters") or {}).get("message_id") == quoted
+
+    def predicate(call) -> bool:
+        if "Mood:" not in call.text:
+            return False
+        if call.method == "sendMessage":
+            return quotes(call)
+        return any(quotes(sent) and fake.message_of(sent)["message_id"] == int(call.params["message_id"])
+                   for sent in fake.calls_of("sendMessage", after=mark))
+
+    return predicate
 
 
 async def test_the_sound_of_a_video_is_classified(telegram, classifier, songs, tmp_path):
