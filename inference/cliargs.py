@@ -28,3 +28,17 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
     return value
+
+
+SEED_MAX = 2**32 - 1  # the largest seed numpy's RandomState, under sklearn's splitters, accepts
+
+
+def random_seed(text: str) -> int:
+    """An argparse `type` for a random seed: a whole number from 0 to SEED_MAX."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {SEED_MAX}, not {text}")
+    return value

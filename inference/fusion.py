@@ -47,14 +47,17 @@ SIMPLEX_GRID = [(float(round(1.0 - a - e, 1)), float(a), float(e)) for a in WEIG
 MIN_NETWORK_WEIGHT = 0.1
 
 
-def main_cache_path(cache_dir: Path, folds: int, epochs: int, data: T.Dataset, out: Path) -> Path:
-    """Where the main model's out-of-fold probabilities for these settings and clips are kept."""
+def main_cache_path(cache_dir: Path, folds: int, epochs: int, data: T.Dataset, out: Path,
+                    seed: int = T.SEED, split_seed: int = T.SEED) -> Path:
+    """Where the main model's out-of-fold probabilities for these settings, seeds and clips are kept."""
     main_meta = json.loads((out / "main.json").read_text())
     settings = {
         "main_version": main_meta["version"], "input": main_meta["input"], "folds": folds,
-        "epochs": epochs, **_recipe(main_meta), "seed": T.SEED,
+        "epochs": epochs, **_recipe(main_meta), "seed": seed,
         "clips": [(clip.song_id, clip.label, clip.artist) for clip in data.clips],
     }
+    if split_seed != seed:  # one "seed" stood for both before --split-seed: those caches keep their key
+        settings["split_seed"] = split_seed
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return cache_dir / f"fusion-main-{key}.npy"
 
@@ -66,7 +69,8 @@ def _recipe(main_meta: dict) -> dict:
 
 
 def main_out_of_fold(data: T.Dataset, folds: int, epochs: int, cache: Path | None,
-                     schedule: int | None = None, batch: int = T.MAIN_BATCH) -> np.ndarray:
+                     schedule: int | None = None, batch: int = T.MAIN_BATCH, seed: int = T.SEED,
+                     split_seed: int = T.SEED) -> np.ndarray:
     """(n, 4) main-model probabilities of each clip, from the fold that held it out, each fold's network
     trained for `epochs` of a one-cycle `schedule` (default MAIN_EPOCHS), as the final fit was."""
     stored = T.read_cache(cache, np.load) if cache is not None else None
@@ -75,10 +79,10 @@ def main_out_of_fold(data: T.Dataset, folds: int, epochs: int, cache: Path | Non
         return stored
     labels = data.labels
     p_main = np.zeros((labels.size, 4))
-    for k, (train_idx, val_idx) in enumerate(T.artist_folds(labels, data.groups, folds)):
+    for k, (train_idx, val_idx) in enumerate(T.artist_folds(labels, data.groups, folds, split_seed)):
         started = time.perf_counter()
         model = T.train_main(data.mels[train_idx], labels[train_idx], epochs, schedule or T.MAIN_EPOCHS,
-                             T.SEED + k, batch, desc=f"fusion fold {k + 1}/{folds}")
+                             seed + k, batch, desc=f"fusion fold {k + 1}/{folds}")
         logits = T.main_predict(model, T.serving_crops(data.mels[val_idx]), T.pick_device())
         p_main[val_idx] = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
         log.info("fusion fold %d/%d: %.0f s", k + 1, folds, time.perf_counter() - started)
@@ -90,15 +94,16 @@ def main_out_of_fold(data: T.Dataset, folds: int, epochs: int, cache: Path | Non
     return p_main
 
 
-def ann_out_of_fold(data: T.Dataset, folds: int, ann_epochs: int) -> tuple[np.ndarray, np.ndarray]:
+def ann_out_of_fold(data: T.Dataset, folds: int, ann_epochs: int, seed: int = T.SEED,
+                    split_seed: int = T.SEED) -> tuple[np.ndarray, np.ndarray]:
     """(n, 4) ANN probabilities of each clip from the fold that held it out, and each clip's fold."""
     labels = data.labels
     p_ann = np.zeros((labels.size, 4))
     fold_of = np.zeros(labels.size, dtype=int)
-    for k, (train_idx, val_idx) in enumerate(T.artist_folds(labels, data.groups, folds)):
+    for k, (train_idx, val_idx) in enumerate(T.artist_folds(labels, data.groups, folds, split_seed)):
         fold_of[val_idx] = k
         scale = T.Standardiser.fit(data.features[train_idx])
-        ann = T.train_ann(scale(data.features[train_idx]), labels[train_idx], ann_epochs, T.SEED + k)
+        ann = T.train_ann(scale(data.features[train_idx]), labels[train_idx], ann_epochs, seed + k)
         with torch.no_grad():
             x = torch.from_numpy(scale(data.features[val_idx]))
             p_ann[val_idx] = torch.softmax(ann.eval()(x), dim=1).numpy()
@@ -107,12 +112,13 @@ def ann_out_of_fold(data: T.Dataset, folds: int, ann_epochs: int) -> tuple[np.nd
 
 def out_of_fold(
     data: T.Dataset, folds: int, epochs: int, ann_epochs: int, main_cache: Path | None = None,
-    recipe: dict | None = None,
+    recipe: dict | None = None, seed: int = T.SEED, split_seed: int = T.SEED,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The network's and the ANN's out-of-fold probabilities, on the same artist folds, and each clip's fold."""
     recipe = recipe or {}
     p_main = main_out_of_fold(data, folds, epochs, main_cache, recipe.get("schedule"),
-                              recipe.get("batch", T.MAIN_BATCH))
-    p_ann, fold_of = ann_out_of_fold(data, folds, ann_epochs)
+                              recipe.get("batch", T.MAIN_BATCH), seed, split_seed)
+    p_ann, fold_of = ann_out_of_fold(data, folds, ann_epochs, seed, split_seed)
     return p_main, p_ann, fold_of
 
 
@@ -237,13 +243,16 @@ def choose_weights(labels: np.ndarray, parts: tuple[np.ndarray, np.ndarray, np.n
 
 
 def three_part_result(data: T.Dataset, embeddings: np.ndarray, folds: int, epochs: int, ann_epochs: int,
-                      cache_dir: Path | None, out: Path = T.DEFAULT_OUT) -> dict:
+                      cache_dir: Path | None, out: Path = T.DEFAULT_OUT, seed: int = T.SEED,
+                      split_seed: int = T.SEED) -> dict:
     """Out-of-fold scores of each part and of the best fusion, with the chosen weights; the network is
-    refitted on the recipe of the one in `out`/main.json."""
+    refitted on the recipe of the one in `out`/main.json. All three parts share the artist folds of
+    `split_seed`, so each clip's three probabilities come from models that never heard its artist."""
     recipe = _recipe(json.loads((out / "main.json").read_text()))
-    main_cache = main_cache_path(cache_dir, folds, epochs, data, out) if cache_dir is not None else None
-    p_main, p_ann, fold_of = out_of_fold(data, folds, epochs, ann_epochs, main_cache, recipe)
-    p_head = T.head_out_of_fold(embeddings, data.labels, data.groups, folds)
+    main_cache = (main_cache_path(cache_dir, folds, epochs, data, out, seed, split_seed)
+                  if cache_dir is not None else None)
+    p_main, p_ann, fold_of = out_of_fold(data, folds, epochs, ann_epochs, main_cache, recipe, seed, split_seed)
+    p_head = T.head_out_of_fold(embeddings, data.labels, data.groups, folds, split_seed)
     parts = (p_main, p_ann, p_head)
     best, table = choose_weights(data.labels, parts, fold_of)
     two = max((w for w in table if w[2] == 0), key=lambda w: table[w]["macro_f1_mean"])
@@ -254,6 +263,7 @@ def three_part_result(data: T.Dataset, embeddings: np.ndarray, folds: int, epoch
     return {
         "main_weight": best[0], "ann_weight": best[1], "embedding_weight": best[2],
         "folds": folds, "epochs": epochs, "schedule_epochs": recipe["schedule"], "ann_epochs": ann_epochs,
+        "seed": seed, "split_seed": split_seed,
         "head": {"C": T.HEAD_C, "patches": list(E.SERVED_PATCHES)},
         "main_and_ann_weights": list(two),
         "best_any_network_weight": {"weights": list(free), "macro_f1_mean": table[free]["macro_f1_mean"],
@@ -290,14 +300,14 @@ def replace_text(path: Path, text: str) -> None:
 
 
 def run(data: T.Dataset, folds: int, epochs: int, cache_dir: Path, out: Path, workers: int,
-        write: bool) -> dict:
+        write: bool, seed: int = T.SEED, split_seed: int = T.SEED) -> dict:
     """Embeddings, out-of-fold parts, weights; with `write`, the head refitted on all clips is shipped."""
     weights = out / E.WEIGHTS
     if not weights.exists():  # a fresh output folder: ship the same embedding network
         shutil.copyfile(T.DEFAULT_OUT / E.WEIGHTS, weights)
     embeddings = T.served_embedding(T.load_embeddings(data.clips, cache_dir, weights, workers))
     ann_epochs = json.loads((out / "ann.json").read_text())["final_epochs"]  # the final ANN's
-    result = three_part_result(data, embeddings, folds, epochs, ann_epochs, cache_dir, out)
+    result = three_part_result(data, embeddings, folds, epochs, ann_epochs, cache_dir, out, seed, split_seed)
     if write:
         write_result(result, T.train_head(embeddings, data.labels), out)
     return result

@@ -1,7 +1,8 @@
 """Train the mood models on the 4Q clips and write the shipped weights.
 
     python -m inference train [--model main|ann|both|head|all] [--data ../shared/data/4q] [--folds N]
-                              [--epochs N] [--out inference/weights] [--cache-dir cache/]
+                              [--epochs N] [--seed N] [--split-seed N] [--out inference/weights]
+                              [--cache-dir cache/]
 
 1. Cache, once per clip, the log-mel of its 30 s section and its hand-crafted features, computed by
    the same `audio`/`features` functions that serve requests (`cache/4q-<key>/<song_id>.npz`).
@@ -42,7 +43,7 @@ from tqdm import tqdm
 from inference import audio
 from inference import embedding as E
 from inference import features as features_module
-from inference.cliargs import at_least
+from inference.cliargs import at_least, random_seed
 from inference.audio import N_FRAMES, N_MELS, N_SEGMENTS, log_mel, select_section
 from inference.features import FEATURE_NAMES, N_FEATURES, handcrafted_features
 from inference.models import MoodMLP, ResNet18BiLSTM
@@ -55,6 +56,8 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "4q"
 DEFAULT_OUT = REPO / "inference" / "weights"
 DEFAULT_CACHE = REPO / "cache"
 DEFAULT_LOG = REPO / "logs" / "train.log"
+# The default of both seeds: --seed (the networks' initialisation, batch order, augmentation and
+# dropout; CV fold k trains on seed + k) and --split-seed (the artist folds).
 SEED = 20261124
 
 # Main model: one epoch over 720 clips costs ~45 s on two idle CPU cores, ~3x more when the cores
@@ -252,7 +255,7 @@ def check_clips_exist(clips: list[Clip]) -> None:
                                  f"file, e.g. {missing[0]}")
 
 
-def check_folds(clips: list[Clip], folds: int) -> None:
+def check_folds(clips: list[Clip], folds: int, split_seed: int = SEED) -> None:
     """Every artist fold must hold out some clips, and every mood must reach every fold."""
     labels, groups = np.array([c.label for c in clips]), np.array([c.artist for c in clips])
     artists = np.unique(groups).size
@@ -260,7 +263,7 @@ def check_folds(clips: list[Clip], folds: int) -> None:
     problem = ""
     if artists < folds or rarest < folds:
         problem = f"these {len(clips)} clips have {artists} artist(s) and {rarest} clip(s) of the rarest mood"
-    elif any(val_idx.size == 0 for _, val_idx in artist_folds(labels, groups, folds)):
+    elif any(val_idx.size == 0 for _, val_idx in artist_folds(labels, groups, folds, split_seed)):
         problem = f"the {artists} artists of these {len(clips)} clips leave a fold empty"
     if problem:
         raise TrainingSetupError(f"--folds {folds}: {folds} artist folds need at least {folds} artists and "
@@ -335,6 +338,7 @@ class CVResult:
     best_epochs: list[int] = field(default_factory=list)
     best_f1: list[float] = field(default_factory=list)
     fold_of: np.ndarray | None = None
+    held_out_artists: list[list[str]] = field(default_factory=list)  # fold k's validation artists
     # predictions[e] = out-of-fold predicted class after epoch e+1 (-1 where the fold had stopped)
     predictions: dict[int, np.ndarray] = field(default_factory=dict)
 
@@ -383,11 +387,13 @@ class CVResult:
             "best_epochs": self.best_epochs,
             "at_each_folds_best_epoch": self.metrics(best),
             "confusion": confusion_matrix(self.labels, at_final, labels=range(len(MOODS))).tolist(),
+            "held_out_artists": self.held_out_artists,
         }
 
 
-def artist_folds(labels: np.ndarray, groups: np.ndarray, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=SEED)
+def artist_folds(labels: np.ndarray, groups: np.ndarray, folds: int,
+                 split_seed: int = SEED) -> list[tuple[np.ndarray, np.ndarray]]:
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=split_seed)
     return list(splitter.split(np.zeros(labels.size), labels, groups))
 
 
@@ -442,11 +448,13 @@ def ann_predict(model: MoodMLP, x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(x)).argmax(dim=1).numpy()
 
 
-def cross_validate_ann(data: Dataset, folds: int, epochs: int) -> CVResult:
+def cross_validate_ann(data: Dataset, folds: int, epochs: int, seed: int = SEED,
+                       split_seed: int = SEED) -> CVResult:
     labels = data.labels
     result = CVResult(labels, folds, fold_of=np.zeros(labels.size, dtype=int))
-    for k, (train_idx, val_idx) in enumerate(artist_folds(labels, data.groups, folds)):
+    for k, (train_idx, val_idx) in enumerate(artist_folds(labels, data.groups, folds, split_seed)):
         result.fold_of[val_idx] = k
+        result.held_out_artists.append(sorted(set(data.groups[val_idx].tolist())))
         scale = Standardiser.fit(data.features[train_idx])
         x_val, y_val = scale(data.features[val_idx]), labels[val_idx]
         best = {"f1": -1.0, "epoch": 1}
@@ -459,7 +467,7 @@ def cross_validate_ann(data: Dataset, folds: int, epochs: int) -> CVResult:
                 best.update(f1=score, epoch=epoch)
             return epoch - best["epoch"] < 10 * PATIENCE
 
-        train_ann(scale(data.features[train_idx]), labels[train_idx], epochs, SEED + k, on_epoch)
+        train_ann(scale(data.features[train_idx]), labels[train_idx], epochs, seed + k, on_epoch)
         result.best_epochs.append(best["epoch"])
         result.best_f1.append(best["f1"])
         log.info("ann fold %d/%d: best macro-F1 %.3f at epoch %d", k + 1, folds, best["f1"], best["epoch"])
@@ -500,10 +508,11 @@ def train_head(x: np.ndarray, y: np.ndarray) -> E.EmbeddingHead:
                            model.coef_.T.astype(np.float32), model.intercept_.astype(np.float32))
 
 
-def head_out_of_fold(embeddings: np.ndarray, labels: np.ndarray, groups: np.ndarray, folds: int) -> np.ndarray:
+def head_out_of_fold(embeddings: np.ndarray, labels: np.ndarray, groups: np.ndarray, folds: int,
+                     split_seed: int = SEED) -> np.ndarray:
     """(n, 4) head probabilities of each clip, from the artist fold that held it out."""
     probabilities = np.zeros((labels.size, len(MOODS)))
-    for train_idx, val_idx in artist_folds(labels, groups, folds):
+    for train_idx, val_idx in artist_folds(labels, groups, folds, split_seed):
         probabilities[val_idx] = train_head(embeddings[train_idx], labels[train_idx]).predict(embeddings[val_idx])
     return probabilities
 
@@ -593,13 +602,15 @@ def train_main(
     return model.eval()
 
 
-def cross_validate_main(data: Dataset, folds: int, epochs: int, batch_size: int) -> CVResult:
+def cross_validate_main(data: Dataset, folds: int, epochs: int, batch_size: int, seed: int = SEED,
+                        split_seed: int = SEED) -> CVResult:
     labels = data.labels
     device = pick_device()
     result = CVResult(labels, folds, fold_of=np.zeros(labels.size, dtype=int))
     first_scored = max(1, int(epochs * SCORE_FROM_FRACTION))
-    for k, (train_idx, val_idx) in enumerate(artist_folds(labels, data.groups, folds)):
+    for k, (train_idx, val_idx) in enumerate(artist_folds(labels, data.groups, folds, split_seed)):
         result.fold_of[val_idx] = k
+        result.held_out_artists.append(sorted(set(data.groups[val_idx].tolist())))
         crops, y_val = serving_crops(data.mels[val_idx]), labels[val_idx]
         best = {"f1": -1.0, "epoch": 1}
 
@@ -615,7 +626,7 @@ def cross_validate_main(data: Dataset, folds: int, epochs: int, batch_size: int)
                      accuracy_score(y_val, predicted))
             return epoch - best["epoch"] < PATIENCE
 
-        train_main(data.mels[train_idx], labels[train_idx], epochs, epochs, SEED + k,
+        train_main(data.mels[train_idx], labels[train_idx], epochs, epochs, seed + k,
                    batch_size, on_epoch, desc=f"fold {k + 1}/{folds}")
         result.best_epochs.append(best["epoch"])
         result.best_f1.append(best["f1"])
@@ -767,12 +778,13 @@ def _metrics_lines(cv: dict) -> str:
     )
 
 
-def _data_lines(n_clips: int, folds: int) -> str:
+def _data_lines(n_clips: int, folds: int, split_seed: int) -> str:
     return (
         f"- 4Q audio emotion dataset (Panda et al., 2018), training part: {n_clips} clips of ~30 s "
         "(AllMusic previews), balanced over Q1 happy, Q2 energetic (tense), Q3 sad, Q4 calm.\n"
-        f"- Split: {folds}-fold StratifiedGroupKFold grouped by artist (seed {SEED}): no artist is in "
-        "both train and validation.\n"
+        f"- Split: {folds}-fold StratifiedGroupKFold grouped by artist (split seed {split_seed}, "
+        "--split-seed): no artist is in both train and validation; the JSON card lists each fold's "
+        "held-out artists.\n"
         "- Inputs come from `inference/audio.py` / `inference/features.py`, the functions that serve.\n"
     )
 
@@ -795,7 +807,7 @@ features and a head on musicnn's pretrained embedding, with weights chosen out o
 "What the bot serves" below; this network's weight there may be 0).
 
 ## Data
-{_data_lines(n_clips, cv['folds'])}
+{_data_lines(n_clips, cv['folds'], meta.get('split_seed', SEED))}
 ## Input
 `mel` float32 (B, {N_SEGMENTS}, {N_MELS}, {N_FRAMES}): log-mel power in dB of three back-to-back ~10 s
 segments of the song's 30 s section (sr {spec['sample_rate']}, n_fft {spec['n_fft']}, hop
@@ -817,7 +829,8 @@ epochs, batch {hp['batch']}, label smoothing {hp['label_smoothing']}, early stop
 fold (scored from epoch {max(1, int(hp['schedule_epochs'] * SCORE_FROM_FRACTION))}, patience {hp['patience']}). Augmentation: each segment shifted up to ±{JITTER_FRAMES} frames
 (~5 s), random gain ±{GAIN_DB:.0f} dB, one time mask (≤{TIME_MASK_FRAMES} frames) and one frequency mask
 (≤{FREQ_MASK_BANDS} bands) per segment. No pretrained weights. Final model: all {n_clips} clips,
-{meta['final_epochs']} epochs (median best epoch of the folds) on the same schedule. Seed {SEED}.
+{meta['final_epochs']} epochs (median best epoch of the folds) on the same schedule. Seed {meta.get('seed', SEED)}
+(--seed: initialisation, batch order, augmentation, dropout; CV fold k uses seed + k).
 Measured on {_device_words(meta)}: {meta['epoch_seconds']:.0f} s per epoch over {n_clips} clips;
 whole run {meta['train_minutes']:.0f} min.
 
@@ -861,14 +874,14 @@ the docstring lists every name) -> standardise -> MLP -> 4 logits in
 x = (x - mean) / std, then x @ W + b with ReLU between layers, softmax at the end).
 
 ## Data
-{_data_lines(n_clips, cv['folds'])}
+{_data_lines(n_clips, cv['folds'], meta.get('split_seed', SEED))}
 ## Model and training
 MLP {N_FEATURES} -> {' -> '.join(str(h) for h in ANN_HIDDEN)} -> 4, ReLU, dropout {ANN_DROPOUT}. AdamW (lr
 {ANN_LR}, weight decay {ANN_WEIGHT_DECAY}), batch {ANN_BATCH}, label smoothing {LABEL_SMOOTHING}, Gaussian
 noise (sd {ANN_INPUT_NOISE}) on the standardised inputs while training, up to
 {ANN_EPOCHS} epochs with early stopping on the validation fold. Final model: all {n_clips} clips for
 {meta['final_epochs']} epochs (median best epoch of the folds), standardisation fitted on all clips.
-Seed {SEED}.
+Seed {meta.get('seed', SEED)} (--seed: initialisation, batch order, input noise, dropout; CV fold k uses seed + k).
 
 ## Cross-validated results (measured)
 Out-of-fold predictions after {cv['epoch']} epochs, mean ± sd over {cv['folds']} artist-disjoint folds:
@@ -893,22 +906,23 @@ Target was macro-F1 >= 0.70. ![confusion matrix](confusion_ann.png)
 # ---------------------------------------------------------------- commands
 
 
-def run_ann(data: Dataset, folds: int, epochs: int | None, out: Path) -> dict:
+def run_ann(data: Dataset, folds: int, epochs: int | None, out: Path, seed: int = SEED,
+            split_seed: int = SEED) -> dict:
     started = time.perf_counter()
-    cv = cross_validate_ann(data, folds, epochs or ANN_EPOCHS)
+    cv = cross_validate_ann(data, folds, epochs or ANN_EPOCHS, seed, split_seed)
     summary = cv.summary()
     log.info("ANN CV: macro-F1 %.3f ± %.3f, accuracy %.3f ± %.3f (epoch %d)",
              summary["macro_f1_mean"], summary["macro_f1_sd"], summary["accuracy_mean"],
              summary["accuracy_sd"], summary["epoch"])
     scale = Standardiser.fit(data.features)
-    model = train_ann(scale(data.features), data.labels, cv.final_epochs, SEED)
+    model = train_ann(scale(data.features), data.labels, cv.final_epochs, seed)
     out.mkdir(parents=True, exist_ok=True)
     np.savez(out / "ann.npz", **ann_arrays(model, scale))
     meta = {
         "name": "MoodMLP", "version": file_version(out / "ann.npz"), "moods": list(MOODS),
         "feature_names": list(FEATURE_NAMES), "hidden": list(ANN_HIDDEN),
         "final_epochs": cv.final_epochs, "cv": summary, "n_clips": len(data.clips),
-        "train_seconds": round(time.perf_counter() - started, 1),
+        "seed": seed, "split_seed": split_seed, "train_seconds": round(time.perf_counter() - started, 1),
     }
     write_json(out / "ann.json", meta)
     save_confusion(summary["confusion"], f"ANN, {folds}-fold artist CV (out-of-fold)", out / "confusion_ann.png")
@@ -916,22 +930,24 @@ def run_ann(data: Dataset, folds: int, epochs: int | None, out: Path) -> dict:
     return meta
 
 
-def run_main(data: Dataset, folds: int, epochs: int, batch_size: int, out: Path) -> dict:
+def run_main(data: Dataset, folds: int, epochs: int, batch_size: int, out: Path, seed: int = SEED,
+             split_seed: int = SEED) -> dict:
     started = time.perf_counter()
-    summary = cross_validate_main(data, folds, epochs, batch_size).summary()
+    summary = cross_validate_main(data, folds, epochs, batch_size, seed, split_seed).summary()
     log.info("main CV: macro-F1 %.3f ± %.3f, accuracy %.3f ± %.3f (epoch %d)",
              summary["macro_f1_mean"], summary["macro_f1_sd"], summary["accuracy_mean"],
              summary["accuracy_sd"], summary["epoch"])
-    return fit_main(data, summary, epochs, batch_size, out, started)
+    return fit_main(data, summary, epochs, batch_size, out, started, seed, split_seed)
 
 
-def fit_main(data: Dataset, summary: dict, epochs: int, batch_size: int, out: Path, started: float) -> dict:
+def fit_main(data: Dataset, summary: dict, epochs: int, batch_size: int, out: Path, started: float,
+             seed: int = SEED, split_seed: int = SEED) -> dict:
     """The final fit for the CV's epoch (`summary["epoch"]`) on all clips, exported with its card.
 
     Apart from `run_main` so that a CV measured by itself can be shipped without running it twice."""
     final_epochs = summary["epoch"]
     final_started = time.perf_counter()
-    model = train_main(data.mels, data.labels, final_epochs, epochs, SEED, batch_size, desc="final")
+    model = train_main(data.mels, data.labels, final_epochs, epochs, seed, batch_size, desc="final")
     epoch_seconds = (time.perf_counter() - final_started) / max(final_epochs, 1)
     exported, weights_dtype = export_onnx(model, out / "main.onnx")
     # The shipped graph must answer like the torch model it came from.
@@ -943,6 +959,7 @@ def fit_main(data: Dataset, summary: dict, epochs: int, batch_size: int, out: Pa
         "name": "ResNet18BiLSTM", "version": file_version(out / "main.onnx"), "moods": list(MOODS),
         "input": input_spec(), "output": {"name": "logits", "shape": ["batch", len(MOODS)]},
         "cv": summary, "final_epochs": final_epochs, "n_clips": len(data.clips),
+        "seed": seed, "split_seed": split_seed,
         "parameters": sum(p.numel() for p in model.parameters()),
         "weights_dtype": weights_dtype,
         "onnx_torch_max_abs_diff": parity, "epoch_seconds": round(epoch_seconds, 1),
@@ -973,6 +990,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=at_least(1), default=None,
                         help=f"main: epochs of the schedule (default {MAIN_EPOCHS}); ann: max epochs "
                              f"(default {ANN_EPOCHS})")
+    parser.add_argument("--seed", type=random_seed, default=SEED,
+                        help=f"seeds the networks' initialisation, batch order, augmentation and dropout "
+                             f"(default {SEED})")
+    parser.add_argument("--split-seed", type=random_seed, default=SEED,
+                        help=f"seeds the artist folds of the cross-validation and the fusion; keep it while "
+                             f"changing the seed to compare seeds on the same folds (default {SEED})")
     parser.add_argument("--batch-size", type=at_least(2), default=MAIN_BATCH,
                         help=f"main model batch (default {MAIN_BATCH})")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
@@ -1021,7 +1044,7 @@ def training_clips(args: argparse.Namespace) -> list[Clip]:
     if args.model in ("main", "both", "head", "all"):
         fold_counts.add(args.folds or MAIN_FOLDS)
     for folds in sorted(fold_counts):
-        check_folds(clips, folds)
+        check_folds(clips, folds, args.split_seed)
     return clips
 
 
@@ -1072,9 +1095,10 @@ def _has_fusion(card: Path) -> bool:
 
 def train_into(stage: Path, args: argparse.Namespace, data: Dataset) -> None:
     if args.model in ("ann", "both", "all"):
-        run_ann(data, args.folds or ANN_FOLDS, args.epochs, stage)
+        run_ann(data, args.folds or ANN_FOLDS, args.epochs, stage, args.seed, args.split_seed)
     if args.model in ("main", "both", "all"):
-        run_main(data, args.folds or MAIN_FOLDS, args.epochs or MAIN_EPOCHS, args.batch_size, stage)
+        run_main(data, args.folds or MAIN_FOLDS, args.epochs or MAIN_EPOCHS, args.batch_size, stage,
+                 args.seed, args.split_seed)
     if args.model in ("main", "both") and _has_fusion(args.out / "main.json"):
         log.warning("the new main.json has no fusion weights, so the bot will serve the network alone "
                     "instead of its mix with the ANN and the musicnn head: run `python -m inference train "
@@ -1087,7 +1111,7 @@ def train_into(stage: Path, args: argparse.Namespace, data: Dataset) -> None:
                 shutil.copy2(args.out / name, stage / name)
         final_epochs = json.loads((stage / "main.json").read_text())["final_epochs"]
         result = fusion.run(data, args.folds or MAIN_FOLDS, final_epochs, args.cache_dir, stage,
-                            args.workers, write=True)
+                            args.workers, write=True, seed=args.seed, split_seed=args.split_seed)
         log.info("fusion (main, ann, embedding) = (%s, %s, %s): macro-F1 %.3f ± %.3f", result["main_weight"],
                  result["ann_weight"], result["embedding_weight"], result["cv"]["fused"]["macro_f1_mean"],
                  result["cv"]["fused"]["macro_f1_sd"])
@@ -1103,8 +1127,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     setup_logging(args.log_file)
     torch.set_num_threads(args.threads)
-    log.info("training %s on %d clips from %s, device %s", args.model, len(clips), args.data,
-             pick_device())
+    log.info("training %s on %d clips from %s, device %s, seed %d, split seed %d", args.model, len(clips),
+             args.data, pick_device(), args.seed, args.split_seed)
     # Everything is written to a staging folder beside the weights and moved into --out only when the
     # whole run has finished: Ctrl-C or a failure leaves the weights there as they were.
     stage = Path(tempfile.mkdtemp(prefix=".train-staging-", dir=args.out))

@@ -238,3 +238,14 @@ def test_fusion_cache_is_kept_apart_for_other_clips_and_networks(tmp_path):
     assert path != fusion.main_cache_path(tmp_path, 3, 18, renamed, out)
     longer = _trained_cards(tmp_path / "longer", schedule_epochs=30, batch=16)
     assert path != fusion.main_cache_path(tmp_path, 3, 18, small, longer)
+
+
+def test_fusion_cache_is_kept_apart_for_other_seeds_and_not_moved_for_the_defaults(tmp_path):
+    """The network's out-of-fold probabilities depend on both seeds; the cache of a default run stays valid."""
+    out = _trained_cards(tmp_path / "out", schedule_epochs=20, batch=16)
+    data = synthetic_dataset(8)
+    default = fusion.main_cache_path(tmp_path, 3, 18, data, out)
+    assert fusion.main_cache_path(tmp_path, 3, 18, data, out, seed=train.SEED, split_seed=train.SEED) == default
+    others = {fusion.main_cache_path(tmp_path, 3, 18, data, out, seed=seed, split_seed=split)
+              for seed, split in [(1, train.SEED), (train.SEED, 1), (1, 1), (1, 2), (2, 1)]}
+    assert len(others) == 5 and default not in others

@@ -187,7 +187,8 @@ def test_help_says_where_the_weights_cache_and_log_go():
     text = " ".join(train.build_parser().format_help().split())
     for option, default in [("--out", train.DEFAULT_OUT), ("--cache-dir", train.DEFAULT_CACHE),
                             ("--log-file", train.DEFAULT_LOG), ("--batch-size", train.MAIN_BATCH),
-                            ("--threads", 2), ("--workers", 2)]:
+                            ("--threads", 2), ("--workers", 2), ("--seed", train.SEED),
+                            ("--split-seed", train.SEED)]:
         help_of_option = text.split(f"{option} {option.lstrip('-').replace('-', '_').upper()}")[-1]
         assert f"default {default}" in help_of_option.split(" --")[0], option
 
@@ -204,3 +205,97 @@ def test_retraining_only_the_network_warns_that_the_fused_answer_is_dropped(shar
     assert "fusion" not in json.loads((out / "main.json").read_text())
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("--model head" in message and "network alone" in message for message in warnings), warnings
+
+
+def tiny_ann_run(shared_data: Path, tmp_path: Path, name: str, *extra: str) -> Path:
+    """A few-second `--model ann` run on 8 clips into tmp_path/name; returns that folder."""
+    out = tmp_path / name
+    assert train.main(["--model", "ann", "--data", str(shared_data), "--limit", "8", "--folds", "2",
+                       "--epochs", "20", "--out", str(out), "--workers", "1", "--cache-dir", str(tmp_path / "cache"),
+                       "--log-file", str(tmp_path / "train.log"), *extra]) == 0
+    return out
+
+
+def test_another_seed_trains_another_ann_on_the_same_artist_folds(shared_data, tmp_path):
+    """Seed comparisons (README, "Measured quality") need the training seed apart from the split."""
+    first = tiny_ann_run(shared_data, tmp_path, "first", "--seed", "1", "--split-seed", "7")
+    second = tiny_ann_run(shared_data, tmp_path, "second", "--seed", "2", "--split-seed", "7")
+    resplit = tiny_ann_run(shared_data, tmp_path, "resplit", "--seed", "1", "--split-seed", str(train.SEED))
+    cards = {run: json.loads((run / "ann.json").read_text()) for run in (first, second, resplit)}
+    assert [(cards[run]["seed"], cards[run]["split_seed"]) for run in (first, second, resplit)] == [
+        (1, 7), (2, 7), (1, train.SEED)]
+    folds = cards[first]["cv"]["held_out_artists"]
+    artists = {clip.artist for clip in train.read_labels(shared_data, limit=8)}
+    assert len(folds) == 2 and sorted(a for fold in folds for a in fold) == sorted(artists)
+    assert cards[second]["cv"]["held_out_artists"] == folds  # the same folds under another seed
+    assert cards[resplit]["cv"]["held_out_artists"] != folds  # the split seed alone moves them
+    with np.load(first / "ann.npz") as a, np.load(second / "ann.npz") as b:
+        assert not np.allclose(a["W0"], b["W0"])  # another initialisation, order and dropout
+    card = " ".join((first / "MODEL_CARD_ann.md").read_text().split())
+    assert "Seed 1 (--seed" in card and "(split seed 7, --split-seed)" in card
+
+
+def test_a_run_without_seeds_trains_as_before(shared_data, tmp_path):
+    """The defaults are the old SEED for both: the folds and the final fit are the ones it gave."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    out = tiny_ann_run(shared_data, tmp_path, "default")
+    card = json.loads((out / "ann.json").read_text())
+    assert card["seed"] == card["split_seed"] == 20261124 == train.SEED
+    clips = train.read_labels(shared_data, limit=8)
+    labels, groups = np.array([c.label for c in clips]), np.array([c.artist for c in clips])
+    splitter = StratifiedGroupKFold(n_splits=2, shuffle=True, random_state=20261124)
+    assert card["cv"]["held_out_artists"] == [sorted(set(groups[val])) for _, val in splitter.split(labels, labels, groups)]
+    data = train.load_dataset(clips, tmp_path / "cache", workers=1)
+    scale = train.Standardiser.fit(data.features)
+    refit = train.ann_arrays(train.train_ann(scale(data.features), data.labels, card["final_epochs"], 20261124), scale)
+    with np.load(out / "ann.npz") as shipped:
+        for name in shipped.files:
+            np.testing.assert_array_equal(shipped[name], refit[name], err_msg=name)
+
+
+def test_the_seeds_reach_the_network_and_the_fusion(shared_data, tmp_path, monkeypatch):
+    """`--model all`: every network, ANN and fold of the run, the fusion's included, follows the two seeds."""
+    from inference import fusion
+
+    splits, seeds = [], []
+    real_folds, real_main, real_ann = train.artist_folds, train.train_main, train.train_ann
+
+    def folds_spy(labels, groups, folds, split_seed=train.SEED):
+        splits.append(split_seed)
+        return real_folds(labels, groups, folds, split_seed)
+
+    def seed_spy(real, at):
+        def spy(*args, **kwargs):
+            seeds.append((real.__name__, args[at] if len(args) > at else kwargs["seed"]))
+            return real(*args, **kwargs)
+        return spy
+
+    monkeypatch.setattr(train, "artist_folds", folds_spy)
+    monkeypatch.setattr(train, "train_main", seed_spy(real_main, 4))
+    monkeypatch.setattr(train, "train_ann", seed_spy(real_ann, 3))
+    out = tmp_path / "out"
+    assert train.main(["--model", "all", "--data", str(shared_data), "--limit", "8", "--folds", "2",
+                       "--epochs", "1", "--batch-size", "4", "--out", str(out), "--workers", "1",
+                       "--cache-dir", str(tmp_path / "cache"), "--log-file", str(tmp_path / "train.log"),
+                       "--seed", "5", "--split-seed", "7"]) == 0
+    assert splits and set(splits) == {7}
+    # CV folds 0 and 1 train on seed + k, the final fits on the seed itself; fusion refits both per fold.
+    assert sorted(seeds) == sorted([("train_ann", s) for s in (5, 6, 5, 5, 6)]
+                                   + [("train_main", s) for s in (5, 6, 5, 5, 6)])
+    card = json.loads((out / "main.json").read_text())
+    assert (card["seed"], card["split_seed"]) == (5, 7)
+    assert (card["fusion"]["seed"], card["fusion"]["split_seed"]) == (5, 7)
+    assert card["cv"]["held_out_artists"] == json.loads((out / "ann.json").read_text())["cv"]["held_out_artists"]
+    assert fusion.CARD_SECTION in (out / "MODEL_CARD_main.md").read_text()
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--seed", "-1"), "argument --seed: must be from 0 to 4294967295, not -1"),
+    (("--seed", "1.5"), "argument --seed: '1.5' is not a whole number"),
+    (("--split-seed", "x"), "argument --split-seed: 'x' is not a whole number"),
+    (("--split-seed", str(2**32)), f"argument --split-seed: must be from 0 to 4294967295, not {2**32}"),
+])
+def test_a_wrong_seed_is_a_usage_error(shared_data, tmp_path, capsys, args, says):
+    line = train_fails(tmp_path, capsys, "--model", "ann", "--data", str(shared_data), *args)
+    assert line.endswith(says)
