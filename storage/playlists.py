@@ -125,10 +125,12 @@ def playlist_pipeline(
 def mood_of_week_pipeline(place: str, members: list[UserRef], now: datetime) -> list[dict]:
     return [
         *member_activity_pipeline(place, members, _window(now - WEEK, now)),
-        # One vote per (member, track), as in the playlists: ten /mood of one song are one vote.
+        # One vote per (member, track), as in the playlists: ten /mood of one song are one vote, for
+        # the mood the member was told last (the fallback ANN may have heard it before the main
+        # model did). The latest is the greatest {at, mood}: documents compare field by field.
         {"$group": {"_id": {"track": "$activity.track_key", "platform": "$platform", "user_id": "$user_id"},
-                    "mood": {"$last": "$activity.mood"}}},
-        {"$group": {"_id": "$mood", "n": {"$sum": 1}}},
+                    "latest": {"$max": {"at": "$activity.created_at", "mood": "$activity.mood"}}}},
+        {"$group": {"_id": "$latest.mood", "n": {"$sum": 1}}},
     ]
 
 
