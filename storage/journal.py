@@ -6,15 +6,16 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from pymongo import DESCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from storage.codec import journal_from_doc, journal_to_doc, user_filter
+from storage.codec import date_text, date_value, journal_from_doc, journal_to_doc, user_filter
 from storage.failures import translated_errors
 from storage.models import JournalEntry, JournalStats, PeriodMoods, UserRef
 
 NEWEST_FIRST = [("local_date", DESCENDING), ("created_at", DESCENDING)]
+OLDEST_FIRST = [("local_date", ASCENDING), ("created_at", ASCENDING)]
 MS_PER_DAY = 86_400_000
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 ISO_WEEK_FORMAT = "%G-W%V"  # "2026-W47": ISO year and week, so late-December days land right
@@ -126,6 +127,15 @@ class JournalRepo:
             docs = await self._journal.find(user_filter(ref), sort=NEWEST_FIRST,
                                             skip=skip, limit=limit).to_list()
         return [journal_from_doc(doc) for doc in docs]
+
+    async def day_moods(self, ref: UserRef, first: date, last: date) -> dict[date, str]:
+        """The mood of each day from `first` to `last` that has an entry: the day's latest answer's
+        (a day may hold several, one per prompt). By date, not a number of entries."""
+        query = {**user_filter(ref), "local_date": {"$gte": date_text(first), "$lte": date_text(last)}}
+        with translated_errors("journal days"):
+            docs = await self._journal.find(query, projection={"_id": 0, "local_date": 1, "mood": 1},
+                                            sort=OLDEST_FIRST).to_list()
+        return {date_value(doc["local_date"]): doc["mood"] for doc in docs}
 
     async def count(self, ref: UserRef) -> int:
         with translated_errors("count journal"):

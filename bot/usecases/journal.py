@@ -58,7 +58,6 @@ ALREADY_ANSWERED = "You've already answered that prompt — your journal keeps o
 FORGOTTEN_MEANWHILE = ("You deleted your data with /forget while I was listening to that song, so I didn't save "
                        "this answer. Turn the journal on again with /journal on to start a new one.")
 LIST_MAX = 50
-PIXEL_DAYS = 366
 # Prompts delivered by this process, kept in memory so an answer can be saved while the database is down.
 OPEN_PROMPTS_MAX = 10_000
 RECALL_DAYS = 7  # open prompts older than this are recalled from the database only
@@ -411,7 +410,7 @@ class JournalUseCase:
             user = await self.db.users.get(ref)
             today = local_today(user.timezone if user else "UTC", self.now())
             stats = await self.db.journal.stats(ref, today)
-            entries = await self.db.journal.list(ref, limit=PIXEL_DAYS)
+            days = await self.db.journal.day_moods(ref, date(today.year, 1, 1), date(today.year, 12, 31))
         except StorageError as error:
             return ErrorReply(str(error))
         if stats.total_entries == 0:
@@ -424,7 +423,6 @@ class JournalUseCase:
         for month in stats.monthly:  # every entry, not only the year of pixels
             moods.update(month.counts)
         weekly = [(p.period, p.counts) for p in stats.weekly]  # the chart keeps the latest weeks
-        days = {e.local_date: e.mood for e in entries if e.local_date.year == today.year}
         weekly_png, pixels_png, map_png = await asyncio.gather(
             asyncio.to_thread(charts.mood_over_time, weekly, until=today),
             asyncio.to_thread(charts.year_in_pixels, days, today.year),

@@ -318,3 +318,26 @@ async def test_stats_count_every_entry_not_only_the_latest_year(db, counting):
     reply = await journal_usecase(db, counting, now=lambda: now).stats(ALICE_DM)
     assert isinstance(reply, StatsReply)
     assert "(200 of 400)" in reply.summary and "happy 200, energetic 0, sad 200, calm 0" in reply.summary
+
+
+async def test_the_year_in_pixels_colours_every_day_of_a_year_with_several_answers_a_day(db, counting):
+    """A keen user asks /journal prompt again after the daily one: two songs a day for 200 days are
+    400 entries, and every one of those days is a coloured square (the day's latest answer's mood)."""
+    from bot import charts
+    from storage.models import JournalEntry
+
+    first = datetime(2026, 1, 1, 20, 0, tzinfo=timezone.utc)
+    coloured = {}
+    for n in range(200):
+        day = first + timedelta(days=n)
+        for k, mood in enumerate(("sad", "calm")):  # the evening's second answer comes last
+            await db.journal.add(JournalEntry(user=ALICE_REF, local_date=day.date(), prompt_id=f"p{n}-{k}", phrase="Today,",
+                                              reply_text="x", track_key=f"t{n}", track_title=f"Song {n}", mood=mood,
+                                              valence=-0.5, arousal=-0.2, created_at=day + timedelta(minutes=k)))
+        coloured[day.date()] = "calm"
+    now = first + timedelta(days=200)
+    reply = await journal_usecase(db, counting, now=lambda: now).stats(ALICE_DM)
+
+    assert isinstance(reply, StatsReply) and "400 journal entries" in reply.summary
+    pixels = next(c.png for c in reply.charts if c.filename == "year-in-pixels.png")
+    assert pixels == charts.year_in_pixels(coloured, 2026)
