@@ -102,6 +102,20 @@ def continuous_weeks(periods: Sequence[tuple[str, dict[str, int]]], min_weeks: i
     return weeks[-MAX_WEEKS:]
 
 
+def week_tick_labels(labels: Sequence[str]) -> list[str]:
+    """The x axis's week labels: "2026-W38" reads "W38", its year under it only on the first bar
+    and where a new year starts (sixteen "2026"s side by side run together into one line)."""
+    ticks, shown_year = [], None
+    for label in labels:
+        year, sep, week = label.partition("-W")
+        if not sep:
+            ticks.append(label)
+            continue
+        ticks.append(f"W{week}" if year == shown_year else f"W{week}\n{year}")
+        shown_year = year
+    return ticks
+
+
 def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "Your moods, week by week",
                    until: date | None = None) -> bytes:
     """Stacked bars: one bar per period ("2026-W47"), one segment per mood, up to the week of `until`."""
@@ -115,7 +129,7 @@ def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "
         heights = [counts.get(mood, 0) for _, counts in periods]
         ax.bar(x, heights, bottom=bottom, color=MOOD_COLOURS[mood], width=0.72, label=mood, edgecolor="white", linewidth=0.6)
         bottom = [b + h for b, h in zip(bottom, heights)]
-    ax.set_xticks(list(x), [label.replace("-W", "\nW") for label in labels])
+    ax.set_xticks(list(x), week_tick_labels(labels))
     ax.set_ylim(0, max(bottom + [MIN_Y_TOP]) * 1.12)
     ax.set_ylabel("songs", color=TEXT_COLOUR, fontsize=FONT_SIZE)
     ax.yaxis.get_major_locator().set_params(integer=True)

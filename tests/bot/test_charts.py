@@ -45,3 +45,8 @@ def test_song_titles_with_dollar_signs_are_drawn_as_typed_not_as_maths():
     songs = [("Ke$ha – Tik To$k", 0.6, 0.5, "happy"), ("x $^$ y", -0.2, 0.4, "energetic"),
              ("a$\\frac$", -0.5, -0.5, "sad")]
     assert charts.valence_arousal_map(songs).startswith(PNG_MAGIC)
+
+
+def test_the_weekly_axis_names_each_year_once_so_sixteen_labels_stay_apart():
+    labels = ["2025-W51", "2025-W52", "2026-W01", "2026-W02", "2026-W03"]
+    assert charts.week_tick_labels(labels) == ["W51\n2025", "W52", "W01\n2026", "W02", "W03"]
