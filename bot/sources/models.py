@@ -59,6 +59,12 @@ class TrackNotFoundError(SourceError):
     pass
 
 
+class NoCloseMatchError(TrackNotFoundError):
+    """Spotify answered, but no song it found is close to the name the user typed."""
+
+    closest: tuple[str, ...] = ()  # the nearest songs found, as "artists – title"
+
+
 class SpotifyBusyError(SourceError):
     retry_after_s: float | None = None  # set when Spotify said how long to wait
 

@@ -1,4 +1,5 @@
-"""Resolve a song name or a Spotify track link to a `TrackInfo`, through the real spotipy client.
+"""Resolve a song name or a Spotify track link to a `TrackInfo`, through the real spotipy
+client. A name is matched only to a hit close to it (`closeness`), never just to the first.
 
 spotipy is synchronous, so every call runs in a worker thread. spotipy's own urllib3 retries are
 switched off (a plain requests.Session is passed in): a retry loop here honours Retry-After
@@ -7,6 +8,7 @@ with a cap, and ends in an error a user can read.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 import math
 import re
@@ -23,6 +25,7 @@ from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOauthError
 
 from bot.sources.models import (
+    NoCloseMatchError,
     Query,
     QueryKind,
     SpotifyBusyError,
@@ -60,6 +63,19 @@ VERSION_TAGS = (
     "live", "karaoke", "cover", "remix", "sped up", "slowed", "reverb", "instrumental",
     "acoustic", "nightcore", "8d", "tribute", "demo", "originally performed", "made famous",
 )
+# Closeness: how much of the found title the user typed, and how much of what they typed the
+# found song holds (title and artists), each word allowing a typo; the two combined as an F-score.
+CLOSE_ENOUGH = 0.5  # below this the hit is not taken for the song asked for
+WORD_SIMILARITY = 0.8  # difflib ratio at which two words count as one with a typo ("rapsody")
+MIN_FUZZY_WORD = 4  # shorter words must match exactly (or "me" would be "mr")
+# Glue between a title and its artist, and words people add to a name ("official audio"): not
+# counted against a match.
+FILLER_WORDS = frozenset({"the", "a", "an", "by", "and", "of", "to", "in", "on", "for", "with", "feat", "ft",
+                          "featuring", "x", "vs"})
+NOISE_WORDS = frozenset({"official", "audio", "video", "lyrics", "lyric", "remastered", "remaster", "version",
+                         "song", "track", "music", "hq", "hd", "mv"})
+CLOSEST_SHOWN = 3
+CLOSEST_NAME_CHARS = 60
 PAREN_RE = re.compile(r"[(\[].*?[)\]]")
 FEAT_RE = re.compile(r"\b(?:feat|ft|featuring)\b.*$")
 NON_WORD_RE = re.compile(r"[^\w\s]")
@@ -212,6 +228,79 @@ def best_match_index(query_text: str, candidates: list[Candidate]) -> int | None
     return max(range(len(candidates)), key=scores.__getitem__)
 
 
+def _similar(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if min(len(a), len(b)) < MIN_FUZZY_WORD:
+        return False
+    return difflib.SequenceMatcher(None, a, b).ratio() >= WORD_SIMILARITY
+
+
+def _found(word: str, words: list[str], joined: str) -> bool:
+    """`word` is among `words` (allowing a typo), or is part of them written without spaces
+    ("acdc" for "AC/DC", "brightside" for "bright side")."""
+    return any(_similar(word, w) for w in words) or (len(word) >= MIN_FUZZY_WORD and word in joined)
+
+
+def _share(found: list[bool]) -> float:
+    return sum(found) / len(found) if found else 0.0
+
+
+def _latin(text: str) -> bool:
+    return any(c.isascii() and c.isalnum() for c in text)
+
+
+def closeness(candidate: Candidate, query_text: str) -> float:
+    """How close a found song is to what the user typed, from 0 (nothing in common) to 1.
+
+    Lenient to typos, to words glued around a name ("the", "feat.", "by", "official audio"),
+    to "artist - title" / "title by artist", and to version tags the title carries
+    ("- Remastered 2009"): those need not be typed."""
+    typed = normalise(query_text).split()
+    if not typed:  # symbols only ("💔"): the title holds them or not
+        wanted = " ".join(query_text.casefold().split())
+        return 1.0 if wanted and wanted in candidate.title.casefold() else 0.0
+    title = base_title(candidate.title).split() or normalise(candidate.title).split()
+    if title and _latin(" ".join(title)) != _latin(" ".join(typed)):
+        # "yoru ni kakeru" for 夜に駆ける: nothing to compare; Spotify's search matched it across scripts.
+        return 1.0
+    held = normalise(candidate.title).split() + [w for a in candidate.artists for w in normalise(a).split()]
+    title_words = [w for w in title if w not in FILLER_WORDS] or title
+    typed_words = [w for w in typed if w not in FILLER_WORDS | NOISE_WORDS] or typed
+    of_title = _share([_found(w, typed, "".join(typed)) for w in title_words])
+    of_typed = _share([_found(w, held, "".join(held)) for w in typed_words])
+    if not of_title or not of_typed:
+        return 0.0
+    return 2 * of_title * of_typed / (of_title + of_typed)
+
+
+def pick_match(query_text: str, candidates: list[Candidate]) -> int | None:
+    """Index of the best-ranked candidate close enough to what the user typed; None if none is."""
+    close = [i for i, c in enumerate(candidates) if closeness(c, query_text) >= CLOSE_ENOUGH]
+    best = best_match_index(query_text, [candidates[i] for i in close])
+    return None if best is None else close[best]
+
+
+def no_close_match(query_text: str, candidates: list[Candidate]) -> NoCloseMatchError:
+    """The error naming the nearest songs found, so the user can tell which one they meant."""
+    ranked = sorted(range(len(candidates)), key=lambda i: -closeness(candidates[i], query_text))
+    names: list[str] = []
+    for i in ranked:
+        c = candidates[i]
+        name = f"{', '.join(c.artists)} – {c.title}" if c.artists else c.title
+        name = name if len(name) <= CLOSEST_NAME_CHARS else name[:CLOSEST_NAME_CHARS - 1] + "…"
+        if name not in names:
+            names.append(name)
+        if len(names) == CLOSEST_SHOWN:
+            break
+    nearest = ", ".join(f"“{n}”" for n in names)
+    error = NoCloseMatchError(
+        f"I couldn't find “{query_text}” on Spotify; the nearest songs were {nearest}. "
+        f"Send me a Spotify link, or the exact name as artist - title.")
+    error.closest = tuple(names)
+    return error
+
+
 def search_text(query_text: str) -> str:
     """What to send to Spotify's search: the words, without the " - " / " by " glue.
     ("Stand by Me" becomes "Stand Me", which Spotify still finds; ranking uses the full text.)"""
@@ -348,9 +437,13 @@ class SpotifyResolver:
         except spotipy.SpotifyException as error:
             raise self._unavailable(error) from None
         items = [i for i in ((result or {}).get("tracks") or {}).get("items") or [] if i and i.get("id")]
-        best = best_match_index(text, [candidate_from_json(i) for i in items])
-        if best is None:
+        if not items:
             raise TrackNotFoundError(f"I couldn't find “{text}” on Spotify.")
+        # Spotify's search always answers something: its first hit may be another song altogether.
+        candidates = [candidate_from_json(i) for i in items]
+        best = pick_match(text, candidates)
+        if best is None:
+            raise no_close_match(text, candidates)
         track = track_info_from_json(items[best])
         self._cache.put(key, track)
         self._cache.put(("track", track.spotify_id or ""), track)

@@ -148,3 +148,25 @@ async def test_the_youtube_link_of_a_song_known_from_spotify_is_that_song(db, co
         "spotify:6b2oQwSGFkzsMtQruIWm2p", "Creep", ("Radiohead",), "sad")
     assert reply.source_url == "https://www.youtube.com/watch?v=XFkzRNyygfk"
     assert counting.calls == []  # nothing downloaded or classified
+
+
+async def test_a_misspelt_name_with_extra_words_still_finds_the_song(db, counting, catalog):
+    song = catalog.songs[1]
+    typo = song.artist[:-1]  # "Dismembe"
+    reply = await usecase(db, counting, catalog).run(ALICE, f"{song.title} by {typo} (official audio)")
+    assert isinstance(reply, MoodReply), reply
+    assert reply.track_key == f"spotify:{song.spotify_id}"
+
+
+async def test_a_name_spotify_has_no_close_match_for_is_not_classified_as_another_song(db, counting, catalog, caplog):
+    """Spotify answers with a song sharing a word; the bot names it and asks, instead of guessing."""
+    song = catalog.songs[1]
+    first_word = song.title.split()[0]  # "Reborn" of "Reborn in Blasphemy"
+    with caplog.at_level(logging.INFO, logger="bot.usecases.mood"):
+        reply = await usecase(db, counting, catalog).run(ALICE, f"{first_word} Something Else Entirely")
+    assert isinstance(reply, ErrorReply), reply
+    assert f"“{song.artist} – {song.title}”" in reply.message  # the nearest song, named
+    assert "Spotify link" in reply.message and "artist - title" in reply.message
+    assert counting.calls == []
+    (refusal,) = [r for r in caplog.records if r.getMessage() == "mood.refused"]
+    assert "Something Else" not in refusal.reason  # the log, not what they typed

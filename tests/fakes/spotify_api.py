@@ -5,7 +5,9 @@
 
 Speaks real HTTP on 127.0.0.1 (random port) so the real spotipy/requests stack is exercised:
 - POST /api/token (Basic auth, grant_type=client_credentials) -> access_token, expires_in
-- GET  /v1/search?q=&type=track&limit=  (limit > 10 -> 400, like development-mode apps in 2026)
+- GET  /v1/search?q=&type=track&limit=  (limit > 10 -> 400, like development-mode apps in 2026): the
+  tracks holding every word of q in their name, artists or album; if none, those holding any
+  (most first), as Spotify always answers something
 - GET  /v1/tracks/{id}
 Faults: `fail_next(status, times, retry_after=...)` answers the next API calls with that status;
 `cut_next(times)` drops the connection halfway through the next answers;
@@ -215,7 +217,12 @@ class FakeSpotify:
             if not wanted:  # no words at all ("💔"): Spotify still finds titles that hold the symbols
                 hits = [t for t in self.tracks if q.strip() and q.strip() in t.name]
             else:
-                hits = [t for t in self.tracks if wanted <= _words(" ".join((t.name, *t.artists, t.album)))]
+                held = [(t, wanted & _words(" ".join((t.name, *t.artists, t.album)))) for t in self.tracks]
+                hits = [t for t, shared in held if shared == wanted]
+                if not hits:
+                    # Like Spotify, which always answers something: the tracks sharing any word,
+                    # those sharing most first.
+                    hits = [t for t, shared in sorted(held, key=lambda ts: -len(ts[1])) if shared]
         return [t.to_json() for t in hits[:limit]]
 
     def track(self, track_id: str) -> dict | None:
@@ -310,3 +317,4 @@ def _handler_for(fake: FakeSpotify) -> type[BaseHTTPRequestHandler]:
             self._json(200, item)
 
     return Handler
+

@@ -9,6 +9,7 @@ import pytest
 
 from bot.config import Settings
 from bot.sources.models import (
+    NoCloseMatchError,
     QueryKind,
     SpotifyBusyError,
     SpotifyUnavailableError,
@@ -16,12 +17,14 @@ from bot.sources.models import (
 )
 from bot.sources.query import parse_query
 from bot.sources.spotify import (
+    CLOSE_ENOUGH,
     Candidate,
     RetryPolicy,
     SpotifyResolver,
     TTLCache,
     best_match_index,
     busy_message,
+    closeness,
     resolver_from_settings,
     search_text,
 )
@@ -73,6 +76,40 @@ def test_ranking_prefers_the_song_the_user_meant(query, candidates, expected):
 
 def test_ranking_of_nothing_is_none():
     assert best_match_index("anything", []) is None
+
+
+@pytest.mark.parametrize("query, title, artists", [
+    ("Radiohead - Creep", "Creep", ("Radiohead",)),
+    ("creep by radiohead", "Creep", ("Radiohead",)),
+    ("Creep", "Creep", ("Radiohead",)),
+    ("bohemian rapsody", "Bohemian Rhapsody - Remastered 2011", ("Queen",)),  # a typo, a remaster tag
+    ("Hallo by Adel", "Hello", ("Adele",)),
+    ("The Weekend - Blinding Lights (official audio)", "Blinding Lights", ("The Weeknd",)),
+    ("Shape of You feat. Ed Sheeran", "Shape of You", ("Ed Sheeran",)),
+    ("acdc thunderstruck", "Thunderstruck", ("AC/DC",)),
+    ("mr bright side", "Mr. Brightside", ("The Killers",)),
+    ("Beyonce - Halo", "Halo", ("Beyoncé",)),
+    ("Despacito", "Despacito - Remix", ("Luis Fonsi", "Daddy Yankee")),
+    ("Bohemian", "Bohemian Rhapsody", ("Queen",)),  # part of the title
+    ("rule the world tears for fears", "Everybody Wants To Rule The World", ("Tears For Fears",)),
+    ("Gangnam Style", "강남스타일 (Gangnam Style)", ("PSY",)),
+    ("yoru ni kakeru", "夜に駆ける", ("YOASOBI",)),  # another script: Spotify's word is taken
+    ("💔", "💔", ("Heartbreak Band",)),
+])
+def test_a_close_match_is_close_despite_typos_and_extra_words(query, title, artists):
+    assert closeness(Candidate(title, artists), query) >= CLOSE_ENOUGH
+
+
+@pytest.mark.parametrize("query, title, artists", [
+    ("Lost Mountain Tune by Joe Nobody", "Mountain Song", ("Jane's Addiction",)),
+    ("my favourite song that nobody knows", "Favourite Song", ("Chance the Rapper",)),
+    ("radiohead", "Creep", ("Radiohead",)),  # an artist is not a song
+    ("Heart", "Heartbreak Hotel", ("Elvis Presley",)),
+    ("Bohemian Rapsody Quen", "Rapsody in Blue", ("Gershwin Orchestra",)),
+    ("🔥", "💔", ("Heartbreak Band",)),
+])
+def test_another_song_is_not_close(query, title, artists):
+    assert closeness(Candidate(title, artists), query) < CLOSE_ENOUGH
 
 
 def test_search_text_drops_the_glue():
@@ -154,6 +191,32 @@ async def test_nothing_found_names_the_query(fake_spotify):
     with pytest.raises(TrackNotFoundError) as info:
         await make_resolver(fake_spotify).resolve(parse_query("Zzyzx Qwerty"))
     assert str(info.value) == "I couldn't find “Zzyzx Qwerty” on Spotify."
+
+
+async def test_the_closest_hit_wins_over_spotifys_first_one(fake_spotify):
+    # Two typos: no title or artist matches exactly, so the ranking alone trusted popularity.
+    fake_spotify.add(FakeTrack("Rapsody in Blue", ("Gershwin Orchestra",), popularity=90),
+                     FakeTrack("Bohemian Rhapsody - Remastered 2011", ("Queen",), popularity=50))
+    track = await make_resolver(fake_spotify).resolve(parse_query("Bohemian Rapsody Quen"))
+    assert (track.title, track.artists) == ("Bohemian Rhapsody - Remastered 2011", ("Queen",))
+
+
+async def test_a_name_with_no_close_match_names_the_nearest_songs_instead_of_guessing(fake_spotify):
+    fake_spotify.add(FakeTrack("Mountain Song", ("Jane's Addiction",)), FakeTrack("Tune", ("Tuners",)), CREEP)
+    resolver = make_resolver(fake_spotify)
+    with pytest.raises(NoCloseMatchError) as info:
+        await resolver.resolve(parse_query("Lost Mountain Tune by Joe Nobody"))
+    assert isinstance(info.value, TrackNotFoundError)
+    assert str(info.value) == (
+        "I couldn't find “Lost Mountain Tune by Joe Nobody” on Spotify; the nearest songs were "
+        "“Tuners – Tune”, “Jane's Addiction – Mountain Song”. Send me a Spotify link, or the exact name as "
+        "artist - title.")
+    assert info.value.closest == ("Tuners – Tune", "Jane's Addiction – Mountain Song")  # closest first
+    searches = [r for r in fake_spotify.api_requests() if r.path == "/v1/search"]
+    assert int(searches[0].params["limit"]) > 1  # the other hits were looked at
+    with pytest.raises(NoCloseMatchError):  # a refusal is not cached as an answer
+        await resolver.resolve(parse_query("Lost Mountain Tune by Joe Nobody"))
+    assert len(fake_spotify.api_requests()) == 2
 
 
 async def test_unknown_track_id_is_not_found(fake_spotify):
