@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import threading
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 from inference.result import MOODS
@@ -27,6 +28,8 @@ MIN_WEEKS = 8  # the weekly chart always spans at least two months…
 MAX_WEEKS = 16  # …and at most four, so the bars stay readable
 MIN_Y_TOP = 3
 FONT_SIZE = 10
+MAP_LABELS = 12  # songs named on the valence/arousal map: more would be unreadable
+LABEL_CHARS = 24
 
 
 _IMPORT_LOCK = threading.Lock()
@@ -171,8 +174,42 @@ def year_in_pixels(days: dict[date, str], year: int, title: str | None = None) -
     return _png(fig)
 
 
+@lru_cache(maxsize=1)
+def _font_code_points() -> frozenset[int]:
+    """The characters the charts' font can draw (DejaVu Sans: no emoji, no CJK)."""
+    _load_matplotlib()
+    from matplotlib.font_manager import FontProperties, findfont
+    from matplotlib.ft2font import FT2Font
+
+    return frozenset(FT2Font(findfont(FontProperties())).get_charmap())
+
+
+def drawable(text: str) -> str:
+    """`text` without the characters the font lacks (matplotlib draws each as an empty box), and
+    without the separators those leave dangling: "🎶 Fuego" -> "Fuego", "아이유 – 좋은 날" -> ""."""
+    known = _font_code_points()
+    kept = "".join(c if ord(c) in known else " " for c in text)
+    return " ".join(kept.split()).strip(" -–—·,;:/|")
+
+
+def map_labels(songs: Sequence[tuple[str, float, float, str]],
+               limit: int = MAP_LABELS) -> list[tuple[str, float, float]]:
+    """The names drawn on the map, newest first: the latest `limit` different songs (`songs` come
+    oldest first), each at its latest dot, in the glyphs the font has, shortened."""
+    labels: dict[str, tuple[str, float, float]] = {}
+    for name, valence, arousal, _ in reversed(songs):
+        shown = drawable(name)
+        if shown and shown not in labels:
+            short = shown if len(shown) <= LABEL_CHARS else shown[:LABEL_CHARS - 1] + "…"
+            labels[shown] = (short, valence, arousal)
+            if len(labels) == limit:
+                break
+    return list(labels.values())
+
+
 def valence_arousal_map(songs: Iterable[tuple[str, float, float, str]], title: str = "Your songs on the mood map") -> bytes:
-    """Each song as a dot at (valence, arousal), coloured by mood; the four quadrants labelled."""
+    """Each song (oldest first) as a dot at (valence, arousal), coloured by mood; the four
+    quadrants labelled, and the newest songs named."""
     songs = list(songs)
     fig = _figure(6.0, 6.0)
     ax = fig.add_subplot()
@@ -191,9 +228,7 @@ def valence_arousal_map(songs: Iterable[tuple[str, float, float, str]], title: s
         if points:
             xs, ys = zip(*points)
             ax.scatter(xs, ys, s=70, color=MOOD_COLOURS[mood], edgecolor="white", linewidth=0.8, alpha=0.9, zorder=3)
-    # Label a handful of songs only: more would be unreadable.
-    for name, v, a, _ in songs[:12]:
-        short = name if len(name) <= 24 else name[:23] + "…"
+    for short, v, a in map_labels(songs):
         # parse_math=False: a "$" in a title is a dollar sign, not TeX (which may not even parse).
         ax.annotate(short, (v, a), xytext=(5, 4), textcoords="offset points", fontsize=FONT_SIZE - 2, color=TEXT_COLOUR,
                     parse_math=False)

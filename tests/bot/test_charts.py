@@ -1,6 +1,7 @@
 """Charts are PNG bytes in one consistent palette; the weekly chart reads as a time axis."""
 from __future__ import annotations
 
+import warnings
 from datetime import date
 
 from bot import charts
@@ -50,3 +51,21 @@ def test_song_titles_with_dollar_signs_are_drawn_as_typed_not_as_maths():
 def test_the_weekly_axis_names_each_year_once_so_sixteen_labels_stay_apart():
     labels = ["2025-W51", "2025-W52", "2026-W01", "2026-W02", "2026-W03"]
     assert charts.week_tick_labels(labels) == ["W51\n2025", "W52", "W01\n2026", "W02", "W03"]
+
+
+def test_the_mood_map_names_the_newest_songs_once_each():
+    # Songs come oldest first (the newest dots are drawn on top): the names go to the latest ones,
+    # and a song journaled on many days takes one name, not a pile of the same text.
+    songs = [(f"Song {n}", 0.1, 0.2, "calm") for n in range(30)] + [("Creep", -0.6, -0.3, "sad")] * 5
+    names = [name for name, _, _ in charts.map_labels(songs)]
+    assert names == ["Creep", *(f"Song {n}" for n in range(29, 18, -1))]
+
+
+def test_song_titles_are_named_on_the_map_in_the_glyphs_the_font_has():
+    # The chart's font has no emoji and no Hangul: such characters would be drawn as empty boxes.
+    songs = [("🎶🔥 Fuego 💃🏽", 0.6, 0.7, "happy"), ("아이유 – 좋은 날", 0.5, -0.4, "calm"),
+             ("Fairuz – أعطني الناي", -0.3, -0.2, "sad"), ("Sigur Rós – Hoppípolla", 0.2, -0.6, "calm")]
+    assert [name for name, _, _ in charts.map_labels(songs)] == ["Sigur Rós – Hoppípolla", "Fairuz – أعطني الناي", "Fuego"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns of each glyph it cannot draw
+        assert charts.valence_arousal_map(songs).startswith(PNG_MAGIC)
