@@ -73,6 +73,17 @@ def prompt_trigger(user: User) -> DailyAt:
     return DailyAt(user.prompt_time, ZoneInfo(user.timezone))
 
 
+def due_day(user: User, now: datetime) -> date:
+    """The local day of the latest prompt time at or before `now`: a daily prompt that runs late,
+    past midnight (queued behind other users' prompts, the event loop busy), asks about the day it
+    was due, and the next day still gets its own."""
+    zone = ZoneInfo(user.timezone)
+    today = now.astimezone(zone).date()
+    if user.prompt_time is None or prompt_trigger(user).fire_time(today) <= now:
+        return today
+    return today - timedelta(days=1)
+
+
 def missed_day(user: User, now: datetime, last_sent: date | None, grace: timedelta = GRACE) -> date | None:
     """The local day whose prompt time passed less than `grace` ago with no prompt sent for it, else
     None. Yesterday's counts too: a 23:00 prompt missed by a restart at 00:30 is still sent, for
@@ -169,7 +180,8 @@ class PromptScheduler:
     async def deliver(self, ref: UserRef, *, force: bool = False, day: date | None = None) -> str | None:
         """One prompt to one user: re-read the user (they may have opted out since), skip if the
         day's was already sent, record it, send it, remember the platform message id. The day is
-        today (local), unless a missed prompt is caught up for `day`."""
+        the one whose prompt time passed last (local), unless a missed prompt is caught up for
+        `day`; /journal prompt (`force`) is for today."""
         sender = self.senders.get(ref.platform)
         if sender is None:
             log.warning("scheduler.no_sender", extra={"platform": ref.platform})
@@ -180,9 +192,13 @@ class PromptScheduler:
                 user = await self.db.users.get(ref)
                 if user is None or not user.journal_enabled:
                     return None
-                today = day or self.now().astimezone(ZoneInfo(user.timezone)).date()
-                if not force and await self.db.prompts.last_sent_date(ref) == today:
-                    return None
+                now = self.now()
+                if force:  # /journal prompt: today's, even if it was sent
+                    day = day or now.astimezone(ZoneInfo(user.timezone)).date()
+                else:
+                    day = day or due_day(user, now)
+                    if await self.db.prompts.last_sent_date(ref) == day:
+                        return None
                 prompt = await self.journal.make_prompt(user, day=day, erasures=erasures)
             except StorageError as error:
                 log.warning("scheduler.prompt_not_made", extra={"user": ref.user_id, "reason": str(error)})

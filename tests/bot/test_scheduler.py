@@ -237,3 +237,19 @@ async def test_a_prompt_that_could_not_be_delivered_is_not_counted_as_sent(db, c
         assert await later.start() == 1 and out_later.getvalue().count("📝") == 1
     finally:
         await later.stop()
+
+
+async def test_a_scheduled_prompt_delivered_after_midnight_is_for_the_day_it_was_due(db, counting):
+    # 23:58 in Kathmandu (UTC+05:45): the delivery waited its turn behind a busy minute of other
+    # users' prompts and runs at 00:03. It asks about the 24th, and the 25th still gets its own.
+    user = User("console", "local", timezone="Asia/Kathmandu", prompt_time=time(23, 58), journal_enabled=True,
+                chat_id="local")
+    await db.users.upsert(user)
+    at = [datetime(2026, 11, 24, 18, 18, tzinfo=timezone.utc)]  # 00:03 on the 25th in Kathmandu
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: at[0])
+
+    assert await scheduler.deliver(user.ref) is not None
+    assert await db.prompts.last_sent_date(user.ref) == NOV_24
+    at[0] += timedelta(hours=23, minutes=55)  # 23:58 on the 25th
+    assert await scheduler.deliver(user.ref) is not None
+    assert await db.prompts.last_sent_date(user.ref) == NOV_25 and out.getvalue().count("📝") == 2
