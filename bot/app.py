@@ -108,6 +108,7 @@ def build_sources(settings: Settings):
             client_secret=settings.spotify_client_secret.get_secret_value(),
             api_url=settings.spotify_api_url,
             auth_url=settings.spotify_auth_url,
+            allowed_hosts=settings.allowed_host_set,  # a short link's hops are judged by it too
         )
     elif settings.spotify_client_id or settings.spotify_client_secret:
         log.warning("spotify.half_configured: SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET are both needed; "

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ALLOWED_HOSTS = (
-    "open.spotify.com,spotify.link,youtube.com,www.youtube.com,m.youtube.com,"
+    "open.spotify.com,spotify.link,spotify.app.link,youtube.com,www.youtube.com,m.youtube.com,"
     "music.youtube.com,youtu.be,youtube-nocookie.com,www.youtube-nocookie.com"
 )
 

@@ -4,6 +4,7 @@
     SpotifyResolver(...).resolve(query)    bot.sources.spotify
     AudioFetcher(...).fetch(track)         bot.sources.audio   (async context manager)
     URLGuard(allowed_hosts).check(url)     bot.sources.urlguard
+    ShortLinkResolver(...).track_id(url)   bot.sources.shortlink  (spotify.link -> a track id)
     cache_key(track), file_cache_key(p)    bot.sources.keys
 
 Submodules are imported directly (no re-exports) so that importing the models does not pull in

@@ -9,6 +9,7 @@ from enum import Enum
 class QueryKind(str, Enum):
     TEXT = "text"
     SPOTIFY_TRACK = "spotify_track"
+    SPOTIFY_SHORT_LINK = "spotify_short_link"  # spotify.link/…: the track is known once the link is followed
     YOUTUBE = "youtube"
 
 

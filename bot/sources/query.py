@@ -1,8 +1,8 @@
 """Turn what a user typed into a `Query`, without touching the network.
 
 Accepted: a song name ("artist - title", "title by artist", any words), a Spotify track link or
-URI, a YouTube video link. Anything else that looks like a link is refused here, so a link to an
-unknown host is never fetched.
+URI, a Spotify short link (spotify.link/…: followed later, by the resolver), a YouTube video link.
+Anything else that looks like a link is refused here, so a link to an unknown host is never fetched.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ DEFAULT_ALLOWED = frozenset(h.strip() for h in DEFAULT_ALLOWED_HOSTS.split(",") 
 SPOTIFY_URI_RE = re.compile(r"^spotify:(?P<kind>[a-z]+):(?P<id>[^\s:]+)$", re.IGNORECASE)
 # /track/ID, /intl-fr/track/ID, /embed/track/ID
 SPOTIFY_PATH_RE = re.compile(r"^/(?:intl-[a-z]{2}(?:-[a-z]{2})?/)?(?:embed/)?(?P<kind>[a-z]+)/(?P<id>[^/]+)/?$", re.I)
+SHORT_LINK_PATH_RE = re.compile(r"^/[0-9A-Za-z_-]{1,64}/?$")  # spotify.link/<code>
 YOUTUBE_PATH_RE = re.compile(rf"^/(?:shorts|embed|live|v)/(?P<id>{YOUTUBE_ID})/?$")
 # A word is a link if it has a scheme, is a spotify: URI, or is a bare "host.tld/path".
 LINK_RE = re.compile(
@@ -115,9 +116,10 @@ def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
             raise UnsupportedInputError(f"That Spotify link isn't a track. {ACCEPTED}")
         return spotify_query(m.group("kind"), m.group("id"), rest)
     if host in SPOTIFY_SHORT_HOSTS:
-        raise UnsupportedInputError(
-            f"I can't follow Spotify's short links — open it and send me the open.spotify.com link "
-            f"it leads to. {ACCEPTED}")
+        if not SHORT_LINK_PATH_RE.match(parts.path):
+            raise UnsupportedInputError(f"That Spotify link looks broken. {ACCEPTED}")
+        # Only the code is kept: nothing the user added to the link is sent to its host.
+        return Query(kind=QueryKind.SPOTIFY_SHORT_LINK, text=rest, url=f"https://{host}{parts.path.rstrip('/')}")
     if host in YOUTUBE_HOSTS or host == YOUTU_BE:
         video_id = youtube_id_from(host, parts.path, parts.query)
         if video_id is None:

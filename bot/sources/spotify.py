@@ -1,5 +1,5 @@
-"""Resolve a song name or a Spotify track link to a `TrackInfo`, through the real spotipy
-client. A name is matched only to a hit close to it (`closeness`), never just to the first.
+"""Resolve a song name, a Spotify track link or a short link to a `TrackInfo`, through the real
+spotipy client. A name is matched only to a hit close to it (`closeness`), never just to the first.
 
 spotipy is synchronous, so every call runs in a worker thread. spotipy's own urllib3 retries are
 switched off (a plain requests.Session is passed in): a retry loop here honours Retry-After
@@ -33,6 +33,8 @@ from bot.sources.models import (
     TrackInfo,
     TrackNotFoundError,
 )
+from bot.sources.query import DEFAULT_ALLOWED
+from bot.sources.shortlink import ShortLinkResolver
 
 log = logging.getLogger(__name__)
 # spotipy logs request headers (the bearer token, the Basic client secret) at DEBUG: never let
@@ -137,6 +139,8 @@ def cache_key(query: Query) -> tuple[str, str] | None:
         return ("track", query.spotify_id)
     if query.kind is QueryKind.TEXT:
         return ("search", search_key(query.text))
+    if query.kind is QueryKind.SPOTIFY_SHORT_LINK and query.url:
+        return ("link", query.url)
     return None
 
 
@@ -376,8 +380,12 @@ class SpotifyResolver:
         cache_size: int = CACHE_SIZE,
         cache_ttl_s: float = CACHE_TTL_S,
         sleep: Callable[[float], None] = time.sleep,
+        allowed_hosts: frozenset[str] = DEFAULT_ALLOWED,
+        short_link_url: str | None = None,
     ):
         self.retry = retry
+        # short_link_url: where spotify.link is asked instead of itself (tests: a local server).
+        self.short_links = ShortLinkResolver(allowed_hosts, base_url=short_link_url)
         self._sleep = sleep
         self._cache: TTLCache[tuple[str, str], TrackInfo] = TTLCache(cache_size, cache_ttl_s)
         auth = SpotifyClientCredentials(
@@ -411,6 +419,8 @@ class SpotifyResolver:
             return self._track(query.spotify_id)
         if query.kind is QueryKind.TEXT:
             return self._search(query.text)
+        if query.kind is QueryKind.SPOTIFY_SHORT_LINK and query.url:
+            return self._short_link(query.url)
         raise ValueError(f"Spotify cannot resolve a {query.kind.value} query")
 
     def _track(self, track_id: str) -> TrackInfo:
@@ -425,6 +435,15 @@ class SpotifyResolver:
             raise self._unavailable(error) from None
         track = track_info_from_json(item)
         self._cache.put(("track", track_id), track)
+        return track
+
+    def _short_link(self, url: str) -> TrackInfo:
+        key = ("link", url)  # as cache_key
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        track = self._track(self.short_links.track_id(url))
+        self._cache.put(key, track)
         return track
 
     def _search(self, text: str) -> TrackInfo:
@@ -513,4 +532,5 @@ def resolver_from_settings(settings) -> SpotifyResolver | None:
         settings.spotify_client_secret.get_secret_value(),
         api_url=settings.spotify_api_url,
         auth_url=settings.spotify_auth_url,
+        allowed_hosts=settings.allowed_host_set,
     )

@@ -217,7 +217,7 @@ class MoodUseCase:
             return TrackInfo(key=f"youtube:{query.youtube_id}", title=f"YouTube video {query.youtube_id}",
                              youtube_id=query.youtube_id, source_url=query.url)
         if self.resolver is None:
-            if query.kind is QueryKind.SPOTIFY_TRACK:
+            if query.kind in (QueryKind.SPOTIFY_TRACK, QueryKind.SPOTIFY_SHORT_LINK):
                 raise SpotifyNotConfiguredError(SPOTIFY_OFF_ERROR)
             return None
         return await self.resolver.resolve(query)

@@ -16,7 +16,7 @@ from bot.usecases.mood import MoodUseCase
 from tests.bot.conftest import ALICE, BOB
 from tests.e2e.wiring import Catalog, load_songs
 from tests.fakes.audio_http import FakeAudioServer
-from tests.fakes.spotify_api import FakeSpotify, FakeTrack
+from tests.fakes.spotify_api import FakeSpotify, FakeSpotifyLinks, FakeTrack
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +35,17 @@ def catalog(shared_data, tmp_path_factory):
     running.stop()
 
 
-def usecase(db, classifier, catalog, *, with_spotify=True, template=None) -> MoodUseCase:
+@pytest.fixture(scope="module")
+def links():
+    """spotify.link and spotify.app.link, local."""
+    with FakeSpotifyLinks() as fake:
+        yield fake
+
+
+def usecase(db, classifier, catalog, *, with_spotify=True, template=None, links=None) -> MoodUseCase:
     resolver = (SpotifyResolver(catalog.spotify.client_id, catalog.spotify.client_secret,
-                                catalog.spotify.api_url, catalog.spotify.auth_url) if with_spotify else None)
+                                catalog.spotify.api_url, catalog.spotify.auth_url,
+                                short_link_url=links.base_url if links else None) if with_spotify else None)
     fetcher = AudioFetcher(search_template=template or catalog.audio_search,
                            allowed_hosts=frozenset({"youtube.com", "youtu.be", "open.spotify.com"}))
     return MoodUseCase(db, classifier, fetcher, resolver=resolver)
@@ -148,6 +156,38 @@ async def test_the_youtube_link_of_a_song_known_from_spotify_is_that_song(db, co
         "spotify:6b2oQwSGFkzsMtQruIWm2p", "Creep", ("Radiohead",), "sad")
     assert reply.source_url == "https://www.youtube.com/watch?v=XFkzRNyygfk"
     assert counting.calls == []  # nothing downloaded or classified
+
+
+async def test_a_spotify_short_link_is_followed_to_its_song(db, counting, catalog, links):
+    song = catalog.songs[2]
+    links.redirect("https://spotify.link/Q1w2E3r4T5y", "https://spotify.app.link/Q1w2E3r4T5y?_p=c1", status=307)
+    links.page("https://spotify.app.link/Q1w2E3r4T5y",
+               f'<meta property="og:url" content="https://open.spotify.com/track/{song.spotify_id}?si=ab">')
+
+    reply = await usecase(db, counting, catalog, links=links).run(ALICE, "https://spotify.link/Q1w2E3r4T5y")
+
+    assert isinstance(reply, MoodReply), reply
+    assert (reply.track_key, reply.title) == (f"spotify:{song.spotify_id}", song.title)
+    assert len(counting.calls) == 1
+
+
+async def test_a_short_link_that_leads_off_spotify_or_nowhere_gets_a_readable_error(db, counting, catalog, links):
+    links.redirect("https://spotify.link/Away", "http://127.0.0.1:9/admin")
+    links.redirect("https://spotify.link/Album", "https://open.spotify.com/album/6400dnyeDyD2mIFHfkwHXN")
+    mood = usecase(db, counting, catalog, links=links)
+    for link, words in (("https://spotify.link/Away", "leads away from Spotify"),
+                        ("https://spotify.link/Album", "album, not a track"),
+                        ("https://spotify.link/Gone", "doesn't lead to a song")):
+        reply = await mood.run(ALICE, link)
+        assert isinstance(reply, ErrorReply) and words in reply.message, reply
+    assert counting.calls == []
+
+
+async def test_a_short_link_needs_spotify(db, counting, catalog, links):
+    asked = len(links.requests)
+    reply = await usecase(db, counting, catalog, with_spotify=False).run(ALICE, "https://spotify.link/Q1w2E3r4T5y")
+    assert isinstance(reply, ErrorReply) and "Spotify links need Spotify" in reply.message
+    assert len(links.requests) == asked
 
 
 async def test_a_misspelt_name_with_extra_words_still_finds_the_song(db, counting, catalog):

@@ -13,6 +13,11 @@ Faults: `fail_next(status, times, retry_after=...)` answers the next API calls w
 `cut_next(times)` drops the connection halfway through the next answers;
 `expire_tokens()` makes the tokens issued so far answer 401.
 Every request is logged in `requests` (token calls included).
+
+`FakeSpotifyLinks` stands in for the short-link hosts (spotify.link, spotify.app.link): the
+resolver is given its `base_url` and asks it for https://spotify.link/Code at /spotify.link/Code.
+Each link answers as the test says: a redirect, an HTML page naming the target, a status, or
+nothing at all (`hang`).
 """
 from __future__ import annotations
 
@@ -318,3 +323,126 @@ def _handler_for(fake: FakeSpotify) -> type[BaseHTTPRequestHandler]:
 
     return Handler
 
+
+# -- short links -----------------------------------------------------------------------------
+
+SHORT_LINK_CHUNK_BYTES = 16 * 1024
+HANG_LIMIT_S = 30.0
+
+
+@dataclass(frozen=True)
+class _LinkAnswer:
+    status: int
+    location: str | None = None
+    page: bytes = b""
+    padding_bytes: int = 0  # filler sent before `page`
+    hang: bool = False
+
+
+class FakeSpotifyLinks:
+    """spotify.link and spotify.app.link on 127.0.0.1. Unknown links answer 404, as dead ones do."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []  # the logical URLs asked for, "https://spotify.link/Code"
+        self.bytes_sent: dict[str, int] = {}
+        self._answers: dict[str, _LinkAnswer] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+
+    def start(self) -> "FakeSpotifyLinks":
+        self._httpd = QuietHTTPServer(("127.0.0.1", 0), _links_handler_for(self))
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> "FakeSpotifyLinks":
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    # -- what each link answers --------------------------------------------------------------
+    def redirect(self, link: str, location: str, status: int = 302) -> None:
+        self._answers[_link_key(link)] = _LinkAnswer(status, location=location)
+
+    def page(self, link: str, html: str, padding_bytes: int = 0) -> None:
+        """A 200 HTML page (as spotify.app.link answers browsers), after `padding_bytes` of filler."""
+        self._answers[_link_key(link)] = _LinkAnswer(200, page=html.encode(), padding_bytes=padding_bytes)
+
+    def status(self, link: str, status: int) -> None:
+        self._answers[_link_key(link)] = _LinkAnswer(status)
+
+    def hang(self, link: str) -> None:
+        """Accept the request and never answer (until the server stops)."""
+        self._answers[_link_key(link)] = _LinkAnswer(200, hang=True)
+
+    def answer_for(self, key: str) -> _LinkAnswer | None:
+        return self._answers.get(key)
+
+    def _log(self, key: str) -> None:
+        with self._lock:
+            self.requests.append("https:/" + key)
+
+    def _count(self, key: str, n: int) -> None:
+        with self._lock:
+            self.bytes_sent[key] = self.bytes_sent.get(key, 0) + n
+
+
+def _link_key(link: str) -> str:
+    """"https://spotify.link/Code" -> "/spotify.link/Code", the path the resolver asks the fake for."""
+    parts = urlsplit(link)
+    return f"/{parts.hostname}{parts.path}"
+
+
+def _links_handler_for(fake: FakeSpotifyLinks) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            key = urlsplit(self.path).path
+            fake._log(key)
+            answer = fake.answer_for(key) or _LinkAnswer(404)
+            if answer.hang:
+                fake._stopping.wait(HANG_LIMIT_S)
+                return
+            self.send_response(answer.status)
+            if answer.location is not None:
+                self.send_header("Location", answer.location)
+            body_bytes = answer.padding_bytes + len(answer.page)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(body_bytes))
+            self.end_headers()
+            try:
+                self._send_padding(key, answer.padding_bytes)
+                self.wfile.write(answer.page)
+                fake._count(key, len(answer.page))
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+        def _send_padding(self, key: str, size: int) -> None:
+            # Sent in chunks and counted as the socket takes them: a reader that stops early is
+            # charged only for what it let through.
+            filler = b"<!-- " + b"x" * (SHORT_LINK_CHUNK_BYTES - 9) + b" -->"
+            while size > 0:
+                chunk = filler[:size]
+                self.wfile.write(chunk)
+                fake._count(key, len(chunk))
+                size -= len(chunk)
+
+    return Handler

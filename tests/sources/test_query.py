@@ -27,6 +27,11 @@ ACCEPTED_CASES = [
     (f"open.spotify.com/track/{SP}", QueryKind.SPOTIFY_TRACK, SP, ""),
     (f"spotify:track:{SP}", QueryKind.SPOTIFY_TRACK, SP, ""),
     (f"https://open.spotify.com/track/{SP} so sad today", QueryKind.SPOTIFY_TRACK, SP, "so sad today"),
+    # Spotify's app shares short links: only the code is kept, to be followed by the resolver
+    ("https://spotify.link/AbCdEfGh1jk", QueryKind.SPOTIFY_SHORT_LINK, "https://spotify.link/AbCdEfGh1jk", ""),
+    ("spotify.link/AbCdEfGh1jk?si=x#y listen", QueryKind.SPOTIFY_SHORT_LINK, "https://spotify.link/AbCdEfGh1jk",
+     "listen"),
+    ("HTTP://Spotify.App.Link/AbCdEfGh1jk/", QueryKind.SPOTIFY_SHORT_LINK, "https://spotify.app.link/AbCdEfGh1jk", ""),
     (f"https://www.youtube.com/watch?v={YT}", QueryKind.YOUTUBE, YT, ""),
     (f"https://www.youtube.com/watch?v={YT}&t=42s&list=PL123", QueryKind.YOUTUBE, YT, ""),
     (f"https://youtube.com/watch?feature=share&v={YT}", QueryKind.YOUTUBE, YT, ""),
@@ -64,8 +69,9 @@ REFUSED_CASES = [
     ("https://www.youtube.com/@radiohead", "single video"),
     ("https://www.youtube.com/watch?v=short", "single video"),
     ("https://youtu.be/", "single video"),
-    # Spotify's app shares short links; they can only be read by following them over the network
-    ("https://spotify.link/AbCdEfGh1jk", "open.spotify.com"),
+    ("https://spotify.link/", "broken"),
+    ("https://spotify.link/a/b/c", "broken"),
+    ("https://spotify.link/%2e%2e%2fadmin", "broken"),
     ("http://127.0.0.1/admin", "127.0.0.1"),
     ("http://[::1]/x", "can't"),
     ("http://169.254.169.254/latest/meta-data/", "169.254.169.254"),
@@ -89,6 +95,8 @@ def test_accepted_inputs(text, kind, ident, rest):
         assert q.spotify_id == ident and q.url == f"https://open.spotify.com/track/{ident}"
     elif kind is QueryKind.YOUTUBE:
         assert q.youtube_id == ident and q.url == f"https://www.youtube.com/watch?v={ident}"
+    elif kind is QueryKind.SPOTIFY_SHORT_LINK:
+        assert q.spotify_id is None and q.youtube_id is None and q.url == ident
     else:
         assert q.spotify_id is None and q.youtube_id is None and q.url is None
     assert q.text == rest

@@ -1,0 +1,197 @@
+"""Follow a Spotify short link (spotify.link/…, spotify.app.link/…) to the track it names.
+
+Spotify's app shares links like https://spotify.link/hRkBrwub9xb. They answer with a redirect
+(often to spotify.app.link first), or with a small HTML page that names the open.spotify.com link
+in a meta refresh, og:url or a script. Each hop is requested only if its host is a short-link
+host on the allowlist (and, as for every user link, resolves to public addresses only); the
+open.spotify.com link at the end is read, never fetched. At most `max_hops` requests, all within
+`timeout_s`, and no more than `max_page_bytes` of any page are read.
+"""
+from __future__ import annotations
+
+import html
+import http.client
+import logging
+import re
+import time
+from urllib.parse import urljoin, urlsplit
+
+from bot.sources.models import BlockedURLError, SpotifyUnavailableError, TrackNotFoundError, UnsupportedInputError
+from bot.sources.query import (
+    SPOTIFY_HOSTS,
+    SPOTIFY_ID,
+    SPOTIFY_PATH_RE,
+    SPOTIFY_SHORT_HOSTS,
+    SPOTIFY_URI_RE,
+    host_allowed,
+)
+from bot.sources.urlguard import Resolver, URLGuard, system_resolver
+
+log = logging.getLogger(__name__)
+
+MAX_HOPS = 4  # spotify.link -> spotify.app.link -> the page is two; a chain longer than this is not Spotify's
+TIMEOUT_S = 5.0  # for all hops together
+MAX_PAGE_BYTES = 64 * 1024  # the pages are a few kB; nothing past this is read
+READ_CHUNK_BYTES = 8 * 1024
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+SPOTIFY_KINDS = frozenset({"track", "album", "playlist", "artist", "episode", "show", "user", "audiobook"})
+USER_AGENT = "moodbot (link preview)"
+# open.spotify.com links in a page: attributes, meta refresh ("0; url=…"), JSON in a script.
+PAGE_LINK_RE = re.compile(r"(?:https?:)?//open\.spotify\.com/[^\s\"'<>\\]+", re.IGNORECASE)
+
+INSTEAD = "Send me the song's name or its open.spotify.com link instead."
+DEAD_MESSAGE = f"That Spotify link doesn't lead to a song any more. {INSTEAD}"
+AWAY_MESSAGE = f"That Spotify link leads away from Spotify, so I didn't follow it. {INSTEAD}"
+LOOP_MESSAGE = f"That Spotify link goes through too many redirects. {INSTEAD}"
+UNREACHABLE_MESSAGE = f"I couldn't open that Spotify link right now. Try again later, or {INSTEAD[0].lower()}{INSTEAD[1:]}"
+
+
+def not_a_track_message(kind: str) -> str:
+    return f"That link leads to a Spotify {kind}, not a track. {INSTEAD}"
+
+
+def spotify_link_in(page: bytes) -> str | None:
+    """The first open.spotify.com link to a track, album, … that an HTML page names, else None."""
+    text = html.unescape(page.decode("utf-8", "replace")).replace("\\/", "/")
+    for found in PAGE_LINK_RE.findall(text):
+        url = "https:" + found if found.startswith("//") else found
+        m = SPOTIFY_PATH_RE.match(urlsplit(url).path)
+        if m and m.group("kind").lower() in SPOTIFY_KINDS:
+            return url
+    return None
+
+
+class ShortLinkResolver:
+    """Turns a Spotify short link into the id of the track it leads to.
+
+    `base_url`, when set, is where every short-link host is asked instead of itself
+    ({base_url}/{host}{path}), like SPOTIFY_API_URL: the tests' local server. It is the operator's
+    and trusted, so its address is not vetted; the allowlist still judges every hop.
+    """
+
+    def __init__(self, allowed_hosts: frozenset[str], *, base_url: str | None = None,
+                 resolver: Resolver = system_resolver, timeout_s: float = TIMEOUT_S,
+                 max_hops: int = MAX_HOPS, max_page_bytes: int = MAX_PAGE_BYTES):
+        self.guard = URLGuard(allowed_hosts, resolver)
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.timeout_s, self.max_hops, self.max_page_bytes = timeout_s, max_hops, max_page_bytes
+
+    def track_id(self, url: str) -> str:
+        """The Spotify id of the track `url` leads to. Raises a `SourceError` subclass."""
+        deadline = time.monotonic() + self.timeout_s
+        for _ in range(self.max_hops):
+            self._vet(url)
+            status, location, page = self._get(url, deadline)
+            if status in REDIRECT_STATUSES and location:
+                try:
+                    target = urljoin(url, location.strip())
+                except ValueError:
+                    raise BlockedURLError(AWAY_MESSAGE) from None
+            elif status == 200:
+                target = spotify_link_in(page)
+                if target is None:
+                    log.info("short link page names no Spotify link (%d bytes read)", len(page))
+                    raise TrackNotFoundError(DEAD_MESSAGE)
+            elif 400 <= status < 500:
+                raise TrackNotFoundError(DEAD_MESSAGE)
+            else:
+                log.warning("short link answered %s", status)
+                raise SpotifyUnavailableError(UNREACHABLE_MESSAGE)
+            if _host(target) in SPOTIFY_SHORT_HOSTS:
+                url = target
+                continue
+            return self._spotify_track_id(target)
+        raise TrackNotFoundError(LOOP_MESSAGE)
+
+    def _vet(self, url: str) -> None:
+        """Only a short-link host on the allowlist is asked, and only over HTTP(S), without userinfo."""
+        try:
+            parts = urlsplit(url)
+            host = _host(url)
+            _ = parts.port
+        except ValueError:
+            raise BlockedURLError(AWAY_MESSAGE) from None
+        if (parts.scheme.lower() not in ("http", "https") or "@" in parts.netloc
+                or host not in SPOTIFY_SHORT_HOSTS or not host_allowed(host, self.guard.allowed_hosts)):
+            log.info("short link hop refused: %s", host or "no host")
+            raise BlockedURLError(AWAY_MESSAGE)
+        if self.base_url is None:
+            self.guard.check(url)  # the addresses it resolves to, as for any user link
+
+    def _spotify_track_id(self, target: str) -> str:
+        """The end of the chain: an open.spotify.com link (or spotify: URI), read but not fetched."""
+        uri = SPOTIFY_URI_RE.match(target)
+        if uri:
+            kind, ident = uri.group("kind").lower(), uri.group("id")
+        else:
+            try:
+                parts = urlsplit(target)
+                host = _host(target)
+            except ValueError:
+                raise BlockedURLError(AWAY_MESSAGE) from None
+            if (parts.scheme.lower() not in ("http", "https") or "@" in parts.netloc
+                    or host not in SPOTIFY_HOSTS or not host_allowed(host, self.guard.allowed_hosts)):
+                log.info("short link leads off Spotify: %s", host or "no host")
+                raise BlockedURLError(AWAY_MESSAGE)
+            m = SPOTIFY_PATH_RE.match(parts.path)
+            if not m:  # Spotify's home page or a search: where an expired link ends
+                raise TrackNotFoundError(DEAD_MESSAGE)
+            kind, ident = m.group("kind").lower(), m.group("id")
+        if kind != "track":
+            if kind in SPOTIFY_KINDS:
+                raise UnsupportedInputError(not_a_track_message(kind))
+            raise TrackNotFoundError(DEAD_MESSAGE)
+        if not re.fullmatch(SPOTIFY_ID, ident):
+            raise TrackNotFoundError(DEAD_MESSAGE)
+        return ident
+
+    def _get(self, url: str, deadline: float) -> tuple[int, str | None, bytes]:
+        """(status, Location, the first `max_page_bytes` of a 200's body) of one GET."""
+        where = urlsplit(self._where(url))
+        connection_class = http.client.HTTPSConnection if where.scheme == "https" else http.client.HTTPConnection
+        connection = connection_class(where.netloc)
+        try:
+            connection.timeout = self._left(deadline)
+            connection.request("GET", (where.path or "/") + (f"?{where.query}" if where.query else ""), headers={
+                "User-Agent": USER_AGENT, "Accept": "text/html", "Accept-Encoding": "identity",
+            })
+            response = connection.getresponse()
+            if response.status != 200:
+                return response.status, response.getheader("Location"), b""
+            return 200, None, self._read_page(connection, response, deadline)
+        except (OSError, http.client.HTTPException) as error:
+            log.warning("short link unreachable: %s", type(error).__name__)
+            raise SpotifyUnavailableError(UNREACHABLE_MESSAGE) from None
+        finally:
+            connection.close()
+
+    def _read_page(self, connection, response, deadline: float) -> bytes:
+        page = bytearray()
+        while len(page) < self.max_page_bytes:
+            if connection.sock is not None:
+                connection.sock.settimeout(self._left(deadline))
+            chunk = response.read1(min(READ_CHUNK_BYTES, self.max_page_bytes - len(page)))
+            if not chunk:
+                break
+            page += chunk
+        return bytes(page)
+
+    def _where(self, url: str) -> str:
+        if self.base_url is None:
+            return url
+        parts = urlsplit(url)
+        return f"{self.base_url}/{_host(url)}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
+
+    @staticmethod
+    def _left(deadline: float) -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("short link took too long")
+        return left
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower().rstrip(".")
+    except ValueError:
+        return ""

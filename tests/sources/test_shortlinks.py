@@ -1,0 +1,238 @@
+"""Given a user pastes a Spotify short link (spotify.link/…), moodbot follows it to the track — and
+never anywhere else: each hop must be a short-link host on the allowlist, the end must be an
+open.spotify.com track, and a dead link, an album or a redirect off Spotify gets a clear answer.
+The short-link hosts are a local fake (tests/fakes/spotify_api.py) on 127.0.0.1."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.sources.models import (
+    BlockedURLError,
+    DownloadError,
+    QueryKind,
+    SpotifyUnavailableError,
+    TrackNotFoundError,
+    UnsupportedInputError,
+)
+from bot.sources.query import DEFAULT_ALLOWED, parse_query
+from bot.sources.shortlink import AWAY_MESSAGE, DEAD_MESSAGE, LOOP_MESSAGE, MAX_HOPS, MAX_PAGE_BYTES, ShortLinkResolver
+from bot.sources.spotify import RetryPolicy, SpotifyResolver
+from tests.fakes.audio_http import FakeAudioServer
+from tests.fakes.spotify_api import FakeSpotifyLinks, FakeTrack
+
+CREEP = FakeTrack("Creep", ("Radiohead",), album="Pablo Honey", popularity=80)
+LINK = "https://spotify.link/hRkBrwub9xb"
+APP_LINK = "https://spotify.app.link/hRkBrwub9xb"
+ALBUM_ID = "6400dnyeDyD2mIFHfkwHXN"
+
+
+def track_url(track_id: str) -> str:
+    return f"https://open.spotify.com/track/{track_id}?si=0a1b2c3d4e5f"
+
+
+@pytest.fixture
+def links():
+    with FakeSpotifyLinks() as fake:
+        yield fake
+
+
+@pytest.fixture
+def spotify(fake_spotify):
+    fake_spotify.add(CREEP)
+    return fake_spotify
+
+
+def resolver_for(spotify, links, allowed_hosts=DEFAULT_ALLOWED) -> SpotifyResolver:
+    return SpotifyResolver(spotify.client_id, spotify.client_secret, api_url=spotify.api_url,
+                           auth_url=spotify.auth_url, retry=RetryPolicy(backoff_s=0.0), timeout_s=2.0,
+                           allowed_hosts=allowed_hosts, short_link_url=links.base_url)
+
+
+async def resolve(spotify, links, text=LINK, **kwargs):
+    query = parse_query(text)
+    assert query.kind is QueryKind.SPOTIFY_SHORT_LINK
+    return await resolver_for(spotify, links, **kwargs).resolve(query)
+
+
+# -- followed --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_short_link_that_redirects_is_followed_to_its_track(spotify, links, status):
+    links.redirect(LINK, track_url(CREEP.track_id), status=status)
+    track = await resolve(spotify, links)
+    assert (track.title, track.artists, track.key) == ("Creep", ("Radiohead",), f"spotify:{CREEP.track_id}")
+    assert links.requests == [LINK]  # open.spotify.com is read from the redirect, never fetched
+    assert [r.path for r in spotify.api_requests()] == [f"/v1/tracks/{CREEP.track_id}"]
+
+
+OG_URL = '<meta property="og:url" content="https://open.spotify.com/track/{id}?si=x&amp;context=y">'
+META_REFRESH = '<meta http-equiv="refresh" content="0; url=https://open.spotify.com/intl-fr/track/{id}">'
+SCRIPT = '<script>var d = {{"$desktop_url":"https:\\/\\/open.spotify.com\\/track\\/{id}?si=z"}};</script>'
+ANCHOR = '<a href="//open.spotify.com/track/{id}">Open in Spotify</a>'
+
+
+@pytest.mark.parametrize("naming", [OG_URL, META_REFRESH, SCRIPT, ANCHOR])
+async def test_spotify_link_to_spotify_app_link_to_a_page_naming_the_track(spotify, links, naming):
+    """What spotify.link does today: a redirect to spotify.app.link, whose page names the track
+    (the home page's link and the page's own assets come first and are not taken for it)."""
+    links.redirect(LINK, APP_LINK + "?_p=c11f1e2c", status=307)
+    links.page(APP_LINK, '<html><head><link rel="icon" href="https://open.spotify.com/favicon.ico">'
+                         '<a href="https://open.spotify.com/">Spotify</a>'
+                         + naming.format(id=CREEP.track_id) + "</head><body></body></html>")
+    track = await resolve(spotify, links)
+    assert track.key == f"spotify:{CREEP.track_id}"
+    assert links.requests == [LINK, APP_LINK]
+
+
+async def test_a_short_link_is_followed_once_then_remembered(spotify, links):
+    links.redirect(LINK, track_url(CREEP.track_id))
+    resolver = resolver_for(spotify, links)
+    first = await resolver.resolve(parse_query(LINK))
+    again = await resolver.resolve(parse_query(f"{LINK}?si=other so sad"))
+    assert first == again
+    assert links.requests == [LINK] and len(spotify.api_requests()) == 1
+
+
+# -- clear answers ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("set_up", [
+    lambda links: None,  # unknown: 404
+    lambda links: links.status(LINK, 410),
+    lambda links: links.redirect(LINK, "https://open.spotify.com/"),  # where an expired link ends
+    lambda links: links.redirect(LINK, "https://open.spotify.com/track/not-an-id"),
+    lambda links: links.page(LINK, "<html><title>Spotify</title><p>This link has expired.</p></html>"),
+], ids=["404", "410", "home page", "broken id", "page without a link"])
+async def test_a_dead_link_says_so(spotify, links, set_up):
+    set_up(links)
+    with pytest.raises(TrackNotFoundError) as info:
+        await resolve(spotify, links)
+    assert str(info.value) == DEAD_MESSAGE
+    assert "open.spotify.com link" in DEAD_MESSAGE
+    assert spotify.api_requests() == []
+
+
+@pytest.mark.parametrize("target, kind", [
+    (f"https://open.spotify.com/album/{ALBUM_ID}", "album"),
+    (f"https://open.spotify.com/playlist/{ALBUM_ID}?si=x", "playlist"),
+    (f"spotify:artist:{ALBUM_ID}", "artist"),
+])
+async def test_a_link_to_something_that_is_not_a_track_says_what_it_is(spotify, links, target, kind):
+    links.redirect(LINK, target)
+    with pytest.raises(UnsupportedInputError) as info:
+        await resolve(spotify, links)
+    assert f"leads to a Spotify {kind}, not a track" in str(info.value)
+    assert spotify.api_requests() == []
+
+
+async def test_a_page_naming_an_album_is_not_a_track(spotify, links):
+    links.page(LINK, f'<meta property="og:url" content="https://open.spotify.com/album/{ALBUM_ID}">')
+    with pytest.raises(UnsupportedInputError, match="album, not a track"):
+        await resolve(spotify, links)
+
+
+@pytest.fixture
+def internal(tmp_path):
+    """A service no user link may reach."""
+    (tmp_path / "secret").write_bytes(b"internal")
+    with FakeAudioServer(tmp_path) as server:
+        yield server
+
+
+@pytest.mark.parametrize("location", [
+    "http://127.0.0.1:{port}/secret",
+    "http://2130706433:{port}/secret",
+    "https://evil.example/track/{id}",
+    "https://open.spotify.com.evil.example/track/{id}",
+    "https://spotify.link@127.0.0.1:{port}/secret",
+    "https://www.youtube.com/watch?v=dQw4w9WgXcQ",  # on the allowlist, but not where a Spotify link goes
+    "https://apps.apple.com/app/spotify/id324684580",
+    "file:///etc/passwd",
+    "javascript:alert(1)",
+])
+async def test_a_redirect_off_spotify_is_refused_without_following_it(spotify, links, internal, location):
+    links.redirect(LINK, location.format(port=internal.port, id=CREEP.track_id))
+    with pytest.raises(BlockedURLError) as info:
+        await resolve(spotify, links)
+    assert str(info.value) == AWAY_MESSAGE
+    assert internal.requests == [] and links.requests == [LINK]
+    assert spotify.api_requests() == []
+
+
+async def test_a_short_link_host_off_the_operators_allowlist_is_never_asked(spotify, links):
+    links.redirect(LINK, APP_LINK)
+    links.redirect(APP_LINK, track_url(CREEP.track_id))
+    with pytest.raises(BlockedURLError):
+        await resolve(spotify, links, allowed_hosts=frozenset({"open.spotify.com", "spotify.link"}))
+    assert links.requests == [LINK]
+
+
+async def test_a_redirect_loop_ends_after_a_few_hops(spotify, links):
+    links.redirect(LINK, APP_LINK)
+    links.redirect(APP_LINK, "/hRkBrwub9xb")  # relative: spotify.app.link/hRkBrwub9xb, itself
+    with pytest.raises(TrackNotFoundError) as info:
+        await resolve(spotify, links)
+    assert str(info.value) == LOOP_MESSAGE
+    assert links.requests == [LINK] + [APP_LINK] * (MAX_HOPS - 1)
+
+
+def test_no_more_than_a_small_part_of_a_big_page_is_read(links):
+    """A page is read up to MAX_PAGE_BYTES: a link past them is not seen, and the 32 MB page is
+    not downloaded."""
+    short_links = ShortLinkResolver(DEFAULT_ALLOWED, base_url=links.base_url)
+    links.page(LINK, OG_URL.format(id=CREEP.track_id), padding_bytes=MAX_PAGE_BYTES // 2)
+    assert short_links.track_id(LINK) == CREEP.track_id  # within the cap: found
+
+    big = "https://spotify.link/BigPage"
+    links.page(big, OG_URL.format(id=CREEP.track_id), padding_bytes=32 * 1024 * 1024)
+    started = time.monotonic()
+    with pytest.raises(TrackNotFoundError):
+        short_links.track_id(big)
+    assert time.monotonic() - started < 2.0
+    time.sleep(0.2)  # the server notices the closed connection
+    assert links.bytes_sent["/spotify.link/BigPage"] < 16 * 1024 * 1024
+
+
+def test_a_short_link_host_that_never_answers_is_given_up_on_in_time(links):
+    links.hang(LINK)
+    started = time.monotonic()
+    with pytest.raises(SpotifyUnavailableError, match="couldn't open that Spotify link"):
+        ShortLinkResolver(DEFAULT_ALLOWED, base_url=links.base_url, timeout_s=0.5).track_id(LINK)
+    assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize("status", [500, 503])
+async def test_a_short_link_host_that_fails_is_unavailable(spotify, links, status):
+    links.status(LINK, status)
+    with pytest.raises(SpotifyUnavailableError):
+        await resolve(spotify, links)
+
+
+# -- the production path: the link's own host, vetted like every user link ------------------
+
+def test_a_short_link_host_resolving_to_a_private_address_is_not_asked():
+    short_links = ShortLinkResolver(DEFAULT_ALLOWED, resolver=lambda host: ["10.0.0.5"])
+    with pytest.raises(BlockedURLError):
+        short_links.track_id(LINK)
+
+
+def test_a_short_link_host_that_does_not_resolve_is_an_outage():
+    def no_such_host(host: str) -> list[str]:
+        raise OSError(f"unknown host {host}")
+
+    with pytest.raises(DownloadError, match="couldn't reach spotify.link"):
+        ShortLinkResolver(DEFAULT_ALLOWED, resolver=no_such_host).track_id(LINK)
+
+
+def test_the_operators_allowlist_judges_short_links_as_it_judges_every_link(monkeypatch, tmp_path):
+    from bot.app import build_sources
+    from bot.config import Settings
+    from bot.sources.spotify import resolver_from_settings
+
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(spotify_client_id="a", spotify_client_secret="b",
+                        allowed_hosts="open.spotify.com,spotify.link,youtube.com")
+    for resolver in (resolver_from_settings(settings), build_sources(settings)[0]):
+        with pytest.raises(BlockedURLError):  # refused before any lookup or request
+            resolver.short_links.track_id(APP_LINK)
