@@ -20,16 +20,19 @@ import argparse
 import copy
 import csv
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -1075,12 +1078,83 @@ def check_outputs(args: argparse.Namespace) -> None:
 # What the head step reads from --out besides what this run trains; copied into the staging folder.
 HEAD_INPUTS = ("main.json", "ann.json", "MODEL_CARD_main.md", E.WEIGHTS)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+STAGE_PREFIX = ".train-staging-"
+# In each staging folder, flock-ed by its run from just after the folder is made until it is removed.
+# The kernel frees the lock when the run dies, however it dies, so a lock anyone can take is stale.
+STAGE_LOCK = ".lock"
+# A staging folder without a lock is left by a run from before the lock, or is this instant being
+# made or removed (and so has just changed): it is removed once it has not changed for this long.
+UNLOCKED_STAGE_SECONDS = 24 * 3600
+
+
+@contextmanager
+def staging_folder(out: Path):
+    """A new staging folder in `out`, locked for this run while the block runs, then removed."""
+    stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=out))
+    lock = None
+    try:
+        # Locked before it has its name, so no other run ever finds this run's lock free.
+        partial = stage / f"{STAGE_LOCK}.partial"
+        lock = open(partial, "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.write(f"pid {os.getpid()} on {socket.gethostname()}, started "
+                   f"{dt.datetime.now().isoformat(timespec='seconds')}\n")
+        lock.flush()
+        os.replace(partial, stage / STAGE_LOCK)
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        if lock is not None:
+            lock.close()
+
+
+def remove_stale_stages(out: Path) -> list[Path]:
+    """Remove the staging folders in `out` that no live run holds: those of runs killed outright
+    (SIGKILL, the out-of-memory killer, a power cut), which could not remove their own."""
+    removed = []
+    for folder in sorted(out.glob(f"{STAGE_PREFIX}*")):
+        if folder.is_dir() and _remove_if_stale(folder):
+            removed.append(folder)
+    return removed
+
+
+def _remove_if_stale(folder: Path) -> bool:
+    try:
+        lock = open(folder / STAGE_LOCK, "r+")
+    except FileNotFoundError:
+        try:
+            unchanged = time.time() - folder.stat().st_mtime
+        except FileNotFoundError:  # its run has just removed it
+            return False
+        if unchanged < UNLOCKED_STAGE_SECONDS:
+            log.info("kept %s: it has no lock (a run from before the lock, or one starting or ending now) "
+                     "and changed %.0f min ago; it is removed once unchanged for a day", folder, unchanged / 60)
+            return False
+        shutil.rmtree(folder, ignore_errors=True)
+        log.info("removed %s, a staging folder without a lock unchanged for %.0f h", folder, unchanged / 3600)
+        return True
+    except OSError as error:
+        log.warning("kept %s: cannot open its lock (%s)", folder, error.strerror or error)
+        return False
+    with lock:
+        owner = lock.read().strip() or "owner unknown"
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("kept %s: the run that holds it is still going (%s)", folder, owner)
+            return False
+        if os.fstat(lock.fileno()).st_nlink == 0:  # its run finished and removed it meanwhile
+            return False
+        shutil.rmtree(folder, ignore_errors=True)
+    log.info("removed %s, left by a run that was killed or died (%s)", folder, owner)
+    return True
 
 
 def publish(stage: Path, out: Path) -> list[str]:
     """Move every file of `stage` into `out`, each by one atomic rename (the cards last, as they name
     the weights' versions): a bot loading from `out` meanwhile reads an old or a new file, never half."""
-    names = sorted((p.name for p in stage.iterdir()), key=lambda name: (name.endswith(".json"), name))
+    names = sorted((p.name for p in stage.iterdir() if p.name != STAGE_LOCK),
+                   key=lambda name: (name.endswith(".json"), name))
     for name in names:
         os.replace(stage / name, out / name)
     return names
@@ -1129,18 +1203,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     log.info("training %s on %d clips from %s, device %s, seed %d, split seed %d", args.model, len(clips),
              args.data, pick_device(), args.seed, args.split_seed)
+    remove_stale_stages(args.out)
     # Everything is written to a staging folder beside the weights and moved into --out only when the
     # whole run has finished: Ctrl-C or a failure leaves the weights there as they were.
-    stage = Path(tempfile.mkdtemp(prefix=".train-staging-", dir=args.out))
-    try:
-        data = load_dataset(clips, args.cache_dir, args.workers)
-        train_into(stage, args, data)
-        log.info("wrote %s to %s", ", ".join(publish(stage, args.out)), args.out)
-    except KeyboardInterrupt:
-        log.warning("interrupted: nothing in %s was replaced", args.out)
-        return EXIT_INTERRUPTED
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+    with staging_folder(args.out) as stage:
+        try:
+            data = load_dataset(clips, args.cache_dir, args.workers)
+            train_into(stage, args, data)
+            log.info("wrote %s to %s", ", ".join(publish(stage, args.out)), args.out)
+        except KeyboardInterrupt:
+            log.warning("interrupted: nothing in %s was replaced", args.out)
+            return EXIT_INTERRUPTED
     return 0
 
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +16,7 @@ import pytest
 
 from inference import train
 
+REPO = Path(__file__).resolve().parents[2]
 COLUMNS = ["song_id", "file", "quadrant", "mood", "artist", "title", "allmusic_moods", "genres"]
 
 
@@ -299,3 +305,85 @@ def test_the_seeds_reach_the_network_and_the_fusion(shared_data, tmp_path, monke
 def test_a_wrong_seed_is_a_usage_error(shared_data, tmp_path, capsys, args, says):
     line = train_fails(tmp_path, capsys, "--model", "ann", "--data", str(shared_data), *args)
     assert line.endswith(says)
+
+
+# A real training process that stops for good once its staging folder is made: it touches
+# $STUCK_MARKER where it would start loading the clips, then sleeps until killed.
+STUCK_RUN = """
+import os, sys, time
+from pathlib import Path
+from inference import train
+
+def load_dataset_forever(*args, **kwargs):
+    Path(os.environ["STUCK_MARKER"]).touch()
+    time.sleep(600)
+
+train.load_dataset = load_dataset_forever
+sys.exit(train.main(sys.argv[1:]))
+"""
+
+
+def start_stuck_run(shared_data: Path, tmp_path: Path, out: Path) -> subprocess.Popen:
+    """`python -m inference train --out out` in its own process, returned once it is mid-run."""
+    marker = tmp_path / "stuck-run-is-mid-run"
+    with open(tmp_path / "stuck-run.err", "w") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-c", STUCK_RUN, "--model", "ann", "--data", str(shared_data), "--limit", "8",
+             "--folds", "2", "--out", str(out), "--workers", "1", "--cache-dir", str(tmp_path / "cache"),
+             "--log-file", str(tmp_path / "stuck-run.log")],
+            cwd=REPO, env={**os.environ, "STUCK_MARKER": str(marker)}, stdout=subprocess.DEVNULL, stderr=errors)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            pytest.fail(f"the stuck run never got mid-run: {(tmp_path / 'stuck-run.err').read_text()}")
+        time.sleep(0.05)
+    return process
+
+
+def test_a_staging_folder_left_by_a_killed_run_is_removed_by_the_next_run(shared_data, tmp_path):
+    out = tmp_path / "out"
+    process = start_stuck_run(shared_data, tmp_path, out)
+    process.send_signal(signal.SIGKILL)  # no finally block runs, as after the OOM killer or a power cut
+    assert process.wait() == -signal.SIGKILL
+    left = list(out.glob(".train-staging-*"))
+    assert len(left) == 1 and left[0].is_dir()
+    tiny_ann_run(shared_data, tmp_path, "out")
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert f"removed {left[0]}" in (tmp_path / "train.log").read_text()
+    assert (out / "ann.npz").is_file()
+
+
+def test_a_run_in_progress_keeps_its_staging_folder_while_another_run_finishes(shared_data, tmp_path):
+    """Two runs into the same --out: the one that starts later must not clean away the other's work."""
+    out = tmp_path / "out"
+    process = start_stuck_run(shared_data, tmp_path, out)
+    try:
+        [live] = out.glob(".train-staging-*")
+        inside = sorted(p.name for p in live.iterdir())
+        tiny_ann_run(shared_data, tmp_path, "out")
+        assert live.is_dir() and sorted(p.name for p in live.iterdir()) == inside
+        assert list(out.glob(".train-staging-*")) == [live]  # the second run's own folder is gone
+        assert process.poll() is None and (out / "ann.npz").is_file()
+        assert f"kept {live}" in (tmp_path / "train.log").read_text()
+    finally:
+        process.kill()
+        process.wait()
+    tiny_ann_run(shared_data, tmp_path, "out")  # now that its run is dead, the folder goes
+    assert not list(out.glob(".train-staging-*"))
+
+
+def test_a_staging_folder_without_a_lock_goes_once_it_has_not_changed_for_a_day(shared_data, tmp_path):
+    """Runs before the lock left folders without one; a folder this instant being made or removed has none
+    either, but has just changed."""
+    out = tmp_path / "out"
+    old, fresh = out / ".train-staging-old", out / ".train-staging-fresh"
+    for folder in (old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "ann.npz").write_bytes(b"half an ANN")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    tiny_ann_run(shared_data, tmp_path, "out")
+    assert not old.exists() and fresh.is_dir()
+    assert f"removed {old}" in (tmp_path / "train.log").read_text()
