@@ -47,7 +47,8 @@ def stats_pipeline(ref: UserRef) -> list[dict[str, Any]]:
                 {"$setWindowFields": {"sortBy": {"day": 1},
                                       "output": {"rank": {"$documentNumber": {}}}}},
                 {"$group": {"_id": {"$subtract": ["$day", "$rank"]},
-                            "length": {"$sum": 1}, "last_day": {"$max": "$day"}}},
+                            "length": {"$sum": 1}, "first_day": {"$min": "$day"},
+                            "last_day": {"$max": "$day"}}},
             ],
             "songs": [
                 {"$sort": {"local_date": -1, "created_at": -1}},
@@ -64,11 +65,12 @@ def epoch_day(day: date) -> int:
 
 
 def streaks(runs: list[dict[str, Any]], today: date) -> tuple[int, int]:
-    """(current, longest). The current streak is the run ending today, or yesterday when today's
-    prompt is not answered yet: an unanswered morning does not break a streak."""
+    """(current, longest). The current streak is the run through today, or through yesterday when
+    today's prompt is not answered yet: an unanswered morning does not break a streak. The run may
+    go on past today, with days dated in a time zone ahead of the one the user has now."""
     longest = max((int(run["length"]) for run in runs), default=0)
-    live_days = {epoch_day(today), epoch_day(today) - 1}
-    current = max((int(run["length"]) for run in runs if int(run["last_day"]) in live_days),
+    current = max((int(run["length"]) for run in runs
+                   if int(run["first_day"]) <= epoch_day(today) <= int(run["last_day"]) + 1),
                   default=0)
     return current, longest
 

@@ -341,3 +341,20 @@ async def test_the_year_in_pixels_colours_every_day_of_a_year_with_several_answe
     assert isinstance(reply, StatsReply) and "400 journal entries" in reply.summary
     pixels = next(c.png for c in reply.charts if c.filename == "year-in-pixels.png")
     assert pixels == charts.year_in_pixels(coloured, 2026)
+
+
+async def test_a_streak_survives_moving_the_journal_to_a_time_zone_behind(db, counting):
+    """Alice answered this morning in Tokyo (the 25th there), then set her journal to Los Angeles,
+    where it is still the 24th: her entry for 'tomorrow' keeps her streak alive."""
+    from storage.models import JournalEntry
+
+    journal = journal_usecase(db, counting, now=lambda: datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc))
+    for n in range(3):  # the 23rd, 24th and 25th in Tokyo
+        day = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc) + timedelta(days=n)
+        await db.journal.add(JournalEntry(user=ALICE_REF, local_date=day.date(), prompt_id=f"p{n}", phrase="This morning,",
+                                          reply_text="x", track_key="t", track_title="Song", mood="calm",
+                                          valence=0.3, arousal=-0.4, created_at=day))
+    await journal.enable(ALICE_DM, "08:00", "America/Los_Angeles")  # 16:30 on the 24th there
+
+    reply = await journal.stats(ALICE_DM)
+    assert isinstance(reply, StatsReply) and "current streak 3 days, longest 3 days" in reply.summary
