@@ -146,9 +146,14 @@ def summary_text(total: int, current: int, longest: int, moods: Counter) -> str:
     days = lambda n: f"{n} day" + ("" if n == 1 else "s")  # noqa: E731
     lines = [f"{total} journal entr{'y' if total == 1 else 'ies'} — current streak {days(current)}, longest {days(longest)}."]
     if moods:
-        top, count = moods.most_common(1)[0]
+        count = max(moods.values())
+        top = [m for m in MOODS if moods.get(m, 0) == count]  # a tie names them all, not the first counted
         share = ", ".join(f"{m} {moods.get(m, 0)}" for m in MOODS)
-        lines.append(f"Your most frequent mood: {top} ({count} of {sum(moods.values())}). All: {share}.")
+        if len(top) == 1:
+            lines.append(f"Your most frequent mood: {top[0]} ({count} of {sum(moods.values())}). All: {share}.")
+        else:
+            names = f"{', '.join(top[:-1])} and {top[-1]}"
+            lines.append(f"Your most frequent moods: {names} ({count} each of {sum(moods.values())}). All: {share}.")
     return "\n".join(lines)
 
 

@@ -317,7 +317,7 @@ async def test_stats_count_every_entry_not_only_the_latest_year(db, counting):
     now = start + timedelta(days=399, hours=1)
     reply = await journal_usecase(db, counting, now=lambda: now).stats(ALICE_DM)
     assert isinstance(reply, StatsReply)
-    assert "(200 of 400)" in reply.summary and "happy 200, energetic 0, sad 200, calm 0" in reply.summary
+    assert "happy and sad (200 each of 400)" in reply.summary and "happy 200, energetic 0, sad 200, calm 0" in reply.summary
 
 
 async def test_the_year_in_pixels_colours_every_day_of_a_year_with_several_answers_a_day(db, counting):
@@ -358,3 +358,16 @@ async def test_a_streak_survives_moving_the_journal_to_a_time_zone_behind(db, co
 
     reply = await journal.stats(ALICE_DM)
     assert isinstance(reply, StatsReply) and "current streak 3 days, longest 3 days" in reply.summary
+
+
+@pytest.mark.parametrize("moods, line", [
+    ({"sad": 3, "calm": 1}, "Your most frequent mood: sad (3 of 4)."),
+    ({"energetic": 1, "sad": 1}, "Your most frequent moods: energetic and sad (1 each of 2)."),
+    ({"calm": 2, "happy": 2, "sad": 2}, "Your most frequent moods: happy, sad and calm (2 each of 6)."),
+])
+def test_the_stats_summary_names_every_mood_tied_for_most_frequent(moods, line):
+    from collections import Counter
+
+    from bot.usecases.journal import summary_text
+
+    assert line in summary_text(sum(moods.values()), 1, 1, Counter(moods))
