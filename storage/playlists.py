@@ -11,7 +11,8 @@ full collection scans, so neither appears here):
 1. who was seen in the place: the distinct authors of its requests and its journal entries;
 2. one pipeline over those members (`$documents`): `$lookup` the user to drop opted-out
    members, `$lookup` their requests in the place and their journal entries (joined on the
-   indexed user_id, then filtered by platform), unwind, and group.
+   indexed user_id, then filtered by platform), unwind, and group. A YouTube video that a catalog
+   song's audio came from counts as that song (`same_song`), however the members asked for it.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from storage.mood_requests import RequestRepo
 from storage.schema import JOURNAL, REQUESTS, TRACKS, USERS
 
 WEEK = timedelta(days=7)
+YOUTUBE_KEY_PREFIX = "youtube:"  # a video heard under its own key (bot.usecases.mood)
 UPLOAD_TITLE = "An audio file"  # an upload nobody here named (recorded before requests kept titles)
 
 
@@ -100,18 +102,58 @@ def member_activity_pipeline(
     ]
 
 
+def same_song(track: str) -> list[dict[str, Any]]:
+    """Stages that set `song` to the song the key at `track` (a field path) is: itself, or, for a
+    YouTube video that a catalog track's audio was fetched from, that track's key (the first, if
+    several). The cache answers a video's link as its catalog song only once the song is known: a
+    link asked for before anyone asked for the song by name keeps a record of its own."""
+    prefix = len(YOUTUBE_KEY_PREFIX)
+    return [
+        # Not a video: False, which no track's youtube_id is (null would join every unnamed track).
+        {"$addFields": {"video": {"$cond": [
+            {"$eq": [{"$substrCP": [track, 0, prefix]}, YOUTUBE_KEY_PREFIX]},
+            {"$substrCP": [track, prefix, {"$strLenCP": track}]},
+            False,
+        ]}}},
+        {"$lookup": {
+            "from": TRACKS,
+            "localField": "video",
+            "foreignField": "youtube_id",
+            "pipeline": [
+                {"$match": {"key": {"$not": re.compile("^" + re.escape(YOUTUBE_KEY_PREFIX))},
+                            "mood": {"$ne": None}}},
+                {"$sort": {"key": 1}},
+                {"$limit": 1},
+                {"$project": {"_id": 0, "key": 1}},
+            ],
+            "as": "catalog",
+        }},
+        {"$unwind": {"path": "$catalog", "preserveNullAndEmptyArrays": True}},
+        {"$addFields": {"song": {"$ifNull": ["$catalog.key", track]}}},
+    ]
+
+
 def playlist_pipeline(
     place: str, members: list[UserRef], mood: str, limit: int, since: datetime | None
 ) -> list[dict[str, Any]]:
     top_first = {"$sort": {"members": -1, "last_at": -1, "_id": 1}}
     return [
         *member_activity_pipeline(place, members, {"mood": mood, **_window(since)}),
-        # One row per (track, member) first, so a member who played a song ten times is one vote.
-        {"$group": {"_id": {"track": "$activity.track_key", "platform": "$platform",
-                            "user_id": "$user_id"},
+        # One row per (track, member), then per track: each track's song is looked up once.
+        {"$group": {"_id": {"track": "$activity.track_key", "platform": "$platform", "user_id": "$user_id"},
                     "last_at": {"$max": "$activity.created_at"},
                     "title": {"$max": "$activity.title"}}},
-        {"$group": {"_id": "$_id.track", "members": {"$sum": 1},
+        {"$group": {"_id": "$_id.track",
+                    "voters": {"$push": {"platform": "$_id.platform", "user_id": "$_id.user_id"}},
+                    "last_at": {"$max": "$last_at"},
+                    "title": {"$max": "$title"}}},
+        *same_song("$_id"),
+        # One vote per (song, member): a member who played a song ten times, or by its link and by
+        # its name, is one vote.
+        {"$unwind": "$voters"},
+        {"$group": {"_id": {"song": "$song", "voter": "$voters"},
+                    "last_at": {"$max": "$last_at"}, "title": {"$max": "$title"}}},
+        {"$group": {"_id": "$_id.song", "members": {"$sum": 1},
                     "last_at": {"$max": "$last_at"}, "title": {"$max": "$title"}}},
         top_first,
         {"$limit": limit},
@@ -125,11 +167,15 @@ def playlist_pipeline(
 def mood_of_week_pipeline(place: str, members: list[UserRef], now: datetime) -> list[dict]:
     return [
         *member_activity_pipeline(place, members, _window(now - WEEK, now)),
-        # One vote per (member, track), as in the playlists: ten /mood of one song are one vote, for
+        {"$group": {"_id": "$activity.track_key",
+                    "votes": {"$push": {"voter": {"platform": "$platform", "user_id": "$user_id"},
+                                        "said": {"at": "$activity.created_at", "mood": "$activity.mood"}}}}},
+        *same_song("$_id"),
+        # One vote per (member, song), as in the playlists: ten /mood of one song are one vote, for
         # the mood the member was told last (the fallback ANN may have heard it before the main
         # model did). The latest is the greatest {at, mood}: documents compare field by field.
-        {"$group": {"_id": {"track": "$activity.track_key", "platform": "$platform", "user_id": "$user_id"},
-                    "latest": {"$max": {"at": "$activity.created_at", "mood": "$activity.mood"}}}},
+        {"$unwind": "$votes"},
+        {"$group": {"_id": {"song": "$song", "voter": "$votes.voter"}, "latest": {"$max": "$votes.said"}}},
         {"$group": {"_id": "$latest.mood", "n": {"$sum": 1}}},
     ]
 

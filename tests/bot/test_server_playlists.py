@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.replies import ServerMoodReply
+from bot.replies import Caller, ServerMoodReply
 from bot.usecases.playlists import PlaylistUseCase
 from storage.models import JournalEntry, MoodRequest, StoredMood, TrackRecord, UserRef
 from tests.bot.conftest import ALICE, BOB
@@ -14,6 +14,7 @@ from tests.bot.conftest import ALICE, BOB
 NOW = datetime(2026, 11, 27, 20, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
 GROUP = ALICE.place
+CAROL = Caller("telegram", "1004", place=GROUP, chat_id="1004", display_name="Carol")
 
 
 def member(caller) -> UserRef:
@@ -47,3 +48,53 @@ async def test_the_mood_of_the_week_counts_a_members_latest_answer_for_a_song(db
 
     assert isinstance(week, ServerMoodReply)
     assert week.counts == {"happy": 0, "energetic": 0, "sad": 1, "calm": 1}
+
+
+CREEP_VIDEO = "XFkzRNyygfk"
+
+
+async def creep_heard_from_youtube_first(db) -> None:
+    """Alice posts Creep's YouTube link: nobody had asked for Creep yet, so the video is heard under
+    its own key. Bob then asks for Creep by name: Spotify finds it and its audio comes from the same
+    video. Carol posts the link again later: the video's record answers from the cache."""
+    sad = StoredMood("sad", {"happy": 0.1, "energetic": 0.1, "sad": 0.6, "calm": 0.2}, -0.4, -0.6, "main", "v1")
+    video_title = "Radiohead - Creep (Official Video)"
+    await db.tracks.save(TrackRecord(f"youtube:{CREEP_VIDEO}", video_title, youtube_id=CREEP_VIDEO, mood=sad))
+    await db.requests.add(MoodRequest(member(ALICE), GROUP, f"youtube:{CREEP_VIDEO}", "sad", NOW - 3 * DAY,
+                                      title=video_title))
+    await db.tracks.save(TrackRecord("spotify:6b2oQwSGFkzsMtQruIWm2p", "Creep", ["Radiohead"], youtube_id=CREEP_VIDEO,
+                                     spotify_url="https://open.spotify.com/track/6b2oQwSGFkzsMtQruIWm2p", mood=sad))
+    await db.requests.add(MoodRequest(member(BOB), GROUP, "spotify:6b2oQwSGFkzsMtQruIWm2p", "sad", NOW - 2 * DAY,
+                                      title="Creep"))
+    await db.requests.add(MoodRequest(member(CAROL), GROUP, f"youtube:{CREEP_VIDEO}", "sad", NOW - DAY,
+                                      title=video_title))
+    await db.requests.add(MoodRequest(member(ALICE), GROUP, "spotify:6b2oQwSGFkzsMtQruIWm2p", "sad", NOW - DAY,
+                                      title="Creep"))  # Alice again, by name: still one member
+
+
+async def test_a_song_asked_for_by_its_youtube_link_and_by_name_is_one_song_in_the_playlist(db, playlists):
+    await creep_heard_from_youtube_first(db)
+
+    playlist = await playlists.playlist(BOB, "sad")
+
+    assert [(t.title, t.artists, t.members) for t in playlist.tracks] == [("Creep", ("Radiohead",), 3)]
+    assert playlist.tracks[0].spotify_url == "https://open.spotify.com/track/6b2oQwSGFkzsMtQruIWm2p"
+
+
+async def test_a_song_asked_for_by_its_youtube_link_and_by_name_is_one_vote_in_the_mood_of_the_week(db, playlists):
+    await creep_heard_from_youtube_first(db)
+
+    week = await playlists.server_mood(BOB)
+
+    assert week.counts == {"happy": 0, "energetic": 0, "sad": 3, "calm": 0}  # Alice, Bob, Carol: once each
+
+
+async def test_a_video_no_catalog_song_came_from_stays_a_song_of_its_own(db, playlists):
+    await creep_heard_from_youtube_first(db)
+    await db.tracks.save(TrackRecord("youtube:dQw4w9WgXcQ", "Some video", youtube_id="dQw4w9WgXcQ",
+                                     mood=StoredMood("sad", {"sad": 1.0}, -0.5, -0.5, "main", "v1")))
+    await db.requests.add(MoodRequest(member(CAROL), GROUP, "youtube:dQw4w9WgXcQ", "sad", NOW, title="Some video"))
+
+    playlist = await playlists.playlist(BOB, "sad")
+
+    assert [(t.title, t.members) for t in playlist.tracks] == [("Creep", 3), ("Some video", 1)]
