@@ -141,11 +141,19 @@ def playlist_text(reply: PlaylistReply, limit: int = MAX_PLAYLIST_CHARS) -> str:
     return text
 
 
+def joined(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return " and ".join([", ".join(items[:-1]), items[-1]]) if len(items) > 1 else "".join(items)
+
+
 def server_mood_text(reply: ServerMoodReply) -> str:
     if reply.mood is None:
         return NO_SERVER_MOOD
     counts = ", ".join(f"{mood} {count}" for mood, count in reply.counts.items() if count)
-    return f"This week's mood here: {mood_label(reply.mood)}\n({counts})"
+    top = max(reply.counts.values())
+    tied = [mood_label(mood) for mood, count in reply.counts.items() if count == top]
+    mood = f"a tie between {joined(tied)}" if len(tied) > 1 else mood_label(reply.mood)
+    return f"This week's mood here: {mood}\n({counts})"
 
 
 def prompt_text(phrase: str) -> str:

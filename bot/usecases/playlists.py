@@ -54,9 +54,11 @@ class PlaylistUseCase:
         counts = {m: int(counts.get(m, 0)) for m in MOODS}
         if not any(counts.values()):
             return ServerMoodReply(None, counts)
-        top = max(MOODS, key=lambda m: counts[m])
+        top = max(MOODS, key=lambda m: counts[m])  # the first of a tie; the caption names them all
+        tied = [m for m in MOODS if counts[m] == counts[top]]
+        caption = f"a tie between {', '.join(tied[:-1])} and {tied[-1]}" if len(tied) > 1 else top
         png = await asyncio.to_thread(charts.server_mood_of_week, counts)
-        return ServerMoodReply(top, counts, Chart("server-mood.png", png, f"This week's mood: {top}"))
+        return ServerMoodReply(top, counts, Chart("server-mood.png", png, f"This week's mood: {caption}"))
 
     async def set_enabled(self, caller: Caller, enabled: bool) -> TextReply | ErrorReply:
         if caller.place is None:

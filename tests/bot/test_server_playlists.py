@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bot.frontends import render
 from bot.replies import Caller, ServerMoodReply
 from bot.usecases.playlists import PlaylistUseCase
 from storage.models import JournalEntry, MoodRequest, StoredMood, TrackRecord, UserRef
@@ -98,3 +99,24 @@ async def test_a_video_no_catalog_song_came_from_stays_a_song_of_its_own(db, pla
     playlist = await playlists.playlist(BOB, "sad")
 
     assert [(t.title, t.members) for t in playlist.tracks] == [("Creep", 3), ("Some video", 1)]
+
+
+async def test_a_tie_for_the_mood_of_the_week_names_every_mood_in_it(db, playlists):
+    for who, song, mood in ((ALICE, "a", "sad"), (BOB, "b", "happy"), (CAROL, "c", "calm"), (CAROL, "d", "sad"),
+                            (BOB, "e", "happy")):
+        await db.requests.add(MoodRequest(member(who), GROUP, f"spotify:{song}", mood, NOW - DAY, title=song))
+
+    week = await playlists.server_mood(ALICE)
+
+    assert render.server_mood_text(week).splitlines()[0] == "This week's mood here: a tie between 😊 happy and 😢 sad"
+    assert week.chart.caption == "This week's mood: a tie between happy and sad"
+
+
+async def test_a_clear_mood_of_the_week_is_named_alone(db, playlists):
+    for who, song, mood in ((ALICE, "a", "sad"), (BOB, "b", "happy"), (CAROL, "c", "sad")):
+        await db.requests.add(MoodRequest(member(who), GROUP, f"spotify:{song}", mood, NOW - DAY, title=song))
+
+    week = await playlists.server_mood(ALICE)
+
+    assert render.server_mood_text(week) == "This week's mood here: 😢 sad\n(happy 1, sad 2)"
+    assert week.chart.caption == "This week's mood: sad"
