@@ -24,7 +24,7 @@ def member(caller) -> UserRef:
 
 def journal_entry(caller, track_key: str, title: str, mood: str, at: datetime) -> JournalEntry:
     """An answer to a daily prompt, written in the member's private chat."""
-    return JournalEntry(user=member(caller), local_date=at.date(), prompt_id=f"{caller.user_id}-{at:%s}",
+    return JournalEntry(user=member(caller), local_date=at.date(), prompt_id=f"{caller.user_id}-{at.isoformat()}",
                         phrase="Today, the song in my head was", reply_text=title, track_key=track_key,
                         track_title=title, mood=mood, valence=0.0, arousal=0.0, created_at=at)
 
