@@ -107,6 +107,8 @@ SEND_MESSAGE = "sendMessage"  # the Bot API method, for the one call made withou
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH  # 4096: Telegram refuses longer texts ("message is too long")
 MAX_CAPTION = MessageLimit.CAPTION_LENGTH  # 1024
 ELLIPSIS = "…"
+# '@' and a character a Telegram username may start with (Telegram's own parser is as eager).
+MENTION_RE = re.compile(r"@(?=[A-Za-z0-9_])")
 # PTB points callers of do_api_request("sendMessage") to its shortcut; `send_reply` avoids it on purpose.
 warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'", category=PTBUserWarning)
 GROUP_TYPES = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
@@ -737,13 +739,22 @@ async def collect_album(update: Update, albums: dict[str, Album], window_s: floa
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:
-    """`text` cut to `limit`, ending with '…' when cut. Counted in UTF-16 code units, as Telegram
-    counts entity offsets: an emoji is two, so a cut never exceeds the limit however it counts."""
+    """`text` cut to `limit`, ending with '…' when cut, with no @mention in it (`unmentioned`).
+    Counted in UTF-16 code units, as Telegram counts entity offsets: an emoji is two, so a cut
+    never exceeds the limit however it counts."""
+    text = unmentioned(text)
     data = text.encode("utf-16-le")
     if len(data) <= 2 * limit:
         return text
     # A cut through a surrogate pair leaves half an emoji: 'ignore' drops it.
     return data[:2 * (limit - len(ELLIPSIS))].decode("utf-16-le", errors="ignore").rstrip() + ELLIPSIS
+
+
+def unmentioned(text: str) -> str:
+    """`text` with a word joiner after each '@' that starts a username. Telegram finds mentions in
+    plain text on its own and notifies the member named: a song title, a file name or a note
+    reading '@boss' would ping @boss in every /playlist it shows up in. The text reads the same."""
+    return MENTION_RE.sub("@\u2060", text)
 
 
 def download_limit(settings: Settings) -> int:

@@ -17,6 +17,7 @@ from bot.frontends.telegram import (
     GROUP_MOOD_USAGE,
     JOURNAL_USAGE,
     MAX_TEXT,
+    MENTION_RE,
     POST_AS_YOURSELF,
     PRIVATE_ONLY,
     TEXT_HINT,
@@ -389,6 +390,19 @@ async def test_a_group_upgraded_to_a_supergroup_keeps_its_playlists_and_settings
     await fake.wait_for("sendMessage")
     await fake.user_sends("/playlist sad", chat=new, user=ALICE)
     assert "Creep" in (await fake.wait_for("sendMessage")).text
+
+
+async def test_a_title_reading_like_a_username_pings_nobody_in_a_group_playlist(telegram, db):
+    """Telegram turns '@name' in a plain text into a mention and notifies that member: an upload
+    named '@boss.ogg' must not ping @boss each time the playlist is shown."""
+    fake, _ = telegram
+    await db.requests.add(MoodRequest(UserRef("telegram", str(BOB)), f"telegram:{GROUP}", "file:" + "a" * 64,
+                                      "sad", datetime.now(timezone.utc), title="@boss (cc @all_hands)"))
+    await fake.user_sends("/playlist sad", chat=GROUP, user=ALICE)
+    text = (await fake.wait_for("sendMessage")).text
+    assert "boss" in text and "all_hands" in text
+    assert not MENTION_RE.search(text), repr(text)  # Telegram's parser finds no username after an '@'
+    assert clip("mail me @ home, @x") == "mail me @ home, @\u2060x"
 
 
 # The journal ---------------------------------------------------------------------------------
