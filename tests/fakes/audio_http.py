@@ -5,7 +5,9 @@ It speaks plain HTTP/1.1 on 127.0.0.1 (random port): Content-Length, Accept-Rang
 show that a section download moved far fewer bytes than the whole file.
 
 Extra routes for fault tests:
-- redirects: `server.add_redirect("/r", "http://127.0.0.1:1/x")` answers 302 with that Location;
+- redirects: `server.add_redirect("/r", "http://127.0.0.1:1/x")` answers 302 with that Location
+  (`methods=("GET",)`: to a GET only; a HEAD is answered as if there were no redirect);
+- pages: `server.add_page("/p", body, "text/html")` serves those bytes (an HTML page, a playlist);
 - `/hang/...` accepts the request and never answers (until the server stops);
 - `/error/...` answers 500;
 - `server.add_playlist("/search.xspf", [...])` serves an XSPF playlist (yt-dlp's generic
@@ -93,7 +95,8 @@ class FakeAudioServer:
         self.root = Path(root)
         self.requests: list[RequestRecord] = []
         self.bytes_served: dict[str, int] = {}
-        self._redirects: dict[str, str] = {}
+        self._redirects: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._pages: dict[str, tuple[bytes, str]] = {}
         self._playlists: dict[str, list[PlaylistEntry]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -134,8 +137,11 @@ class FakeAudioServer:
     def url(self, path: str) -> str:
         return self.base_url + (path if path.startswith("/") else "/" + path)
 
-    def add_redirect(self, path: str, location: str) -> None:
-        self._redirects[path] = location
+    def add_redirect(self, path: str, location: str, methods: tuple[str, ...] = ("GET", "HEAD")) -> None:
+        self._redirects[path] = (location, methods)
+
+    def add_page(self, path: str, body: bytes | str, content_type: str = "text/html") -> None:
+        self._pages[path] = (body.encode() if isinstance(body, str) else body, content_type)
 
     def add_playlist(self, path: str, entries: list[PlaylistEntry]) -> None:
         self._playlists[path] = list(entries)
@@ -179,13 +185,16 @@ def _handler_for(server: FakeAudioServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self, send_body: bool) -> None:
             path = self.path.split("?", 1)[0]
             server._record(RequestRecord(self.command, path, self.headers.get("Range"), self.headers.get("Host")))
-            if path in server._redirects:
-                return self._empty(302, {"Location": server._redirects[path]})
+            location, methods = server._redirects.get(path, (None, ()))
+            if self.command in methods:
+                return self._empty(302, {"Location": location})
             if path.startswith("/hang/"):
                 server._stopping.wait(HANG_LIMIT_S)
                 return
             if path.startswith("/error/"):
                 return self._empty(500)
+            if path in server._pages:
+                return self._bytes(*server._pages[path], send_body)
             if path in server._playlists:
                 body = xspf_document(server._playlists[path], server.base_url)
                 return self._bytes(body, "application/xspf+xml", send_body)
