@@ -4,6 +4,7 @@
     SpotifyResolver(...).resolve(query)    bot.sources.spotify
     AudioFetcher(...).fetch(track)         bot.sources.audio   (async context manager)
     URLGuard(allowed_hosts).check(url)     bot.sources.urlguard
+    public_connections_only(policy)        bot.sources.connectguard  (a download worker, for a user's link)
     ShortLinkResolver(...).track_id(url)   bot.sources.shortlink  (spotify.link -> a track id)
     cache_key(track), file_cache_key(p)    bot.sources.keys
 

@@ -6,7 +6,8 @@
 
 Where the audio comes from is the operator's AUDIO_SEARCH template (trusted): a yt-dlp search
 ("ytsearch5:{artists} - {title} audio") or a plain URL ("http://host/audio/{spotify_id}.ogg").
-A user's YouTube link goes through the SSRF guard, redirects included, before yt-dlp sees it.
+A user's YouTube link goes through the SSRF guard, redirects included, before yt-dlp sees it;
+while yt-dlp fetches it, the worker connects to public addresses only (`connectguard`).
 
 Only the middle `section_seconds` are fetched when the song's length is known: Ogg and WebM
 files over plain HTTP with two Range requests (the header + the byte span of the window, spliced
@@ -39,10 +40,12 @@ from yt_dlp.utils import download_range_func
 from bot.config import AUDIO_SEARCH_FIELDS
 from bot.sources import oggsection as ogg
 from bot.sources import webmsection as webm
+from bot.sources.connectguard import Watch, public_connections_only, vet_program_url
 from bot.sources.downloadpool import DownloadPool, WorkerCrashedError, shared_pool
 from bot.sources.keys import file_cache_key
 from bot.sources.models import (
     AudioTooLargeError,
+    BlockedURLError,
     DownloadError,
     FetchedAudio,
     Query,
@@ -52,7 +55,7 @@ from bot.sources.models import (
     UnsupportedInputError,
 )
 from bot.sources.query import DEFAULT_ALLOWED
-from bot.sources.urlguard import Resolver, URLGuard, system_resolver
+from bot.sources.urlguard import BLOCKED_MESSAGE, ConnectPolicy, Resolver, URLGuard, system_resolver
 from bot.tempfiles import temporary_folder
 
 log = logging.getLogger(__name__)
@@ -83,6 +86,13 @@ MAX_REASON_CHARS = 120  # of the site's words quoted in a refusal
 SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+")
 YTDLP_ADVICE_RE = re.compile(r"--\w|https?://|yt-dlp|please report", re.IGNORECASE)
 LIVE_STATUSES = ("is_live", "is_upcoming")  # yt-dlp's live_status of a stream that has no end yet
+# For a user's link, yt-dlp downloads only through its own (Python) downloaders, which the
+# connection guard watches, and these protocols only: no rtmpdump or other program.
+USER_LINK_PROTOCOLS = ("http", "https", "m3u8_native", "m3u8", "http_dash_segments", "http_dash_segments_generator")
+# ffmpeg (a section cut) may open only a plain audio file over HTTP(S): a playlist or manifest
+# behind the vetted URL would have it fetch segments from anywhere, a redirect to file: the disk.
+FFMPEG_USER_LINK_ARGS = ["-protocol_whitelist", "http,https,tcp,tls",
+                         "-format_whitelist", "mov,matroska,ogg,mp3,aac,flac,wav"]
 
 
 # -- pure helpers ----------------------------------------------------------------------------
@@ -305,6 +315,7 @@ class DownloadJob:
     workdir: Path
     youtube_id: str | None = None
     try_range: bool = False  # a plain file URL: try the two Range requests before yt-dlp
+    connections: ConnectPolicy | None = None  # a user's link: where the download may connect
 
 
 class AudioFetcher:
@@ -321,9 +332,13 @@ class AudioFetcher:
         resolver: Resolver = system_resolver,
         socket_timeout_s: float = SOCKET_TIMEOUT_S,
         pool: DownloadPool | None = None,
+        public_stand_ins: frozenset[tuple[str, int]] = frozenset(),
     ):
+        """`resolver` and `public_stand_ins` (address, port pairs a user's link may reach although
+        they are not public) let tests play the internet with local servers."""
         self.search_template = search_template
-        self.guard = URLGuard(allowed_hosts, resolver)
+        self.connections = ConnectPolicy(frozenset(public_stand_ins))
+        self.guard = URLGuard(allowed_hosts, resolver, self.connections)
         self.downloader = SectionDownloader(max_bytes, max_duration_s, section_seconds,
                                             min(socket_timeout_s, timeout_s))
         self.timeout_s = timeout_s
@@ -374,7 +389,7 @@ class AudioFetcher:
             url = url or f"https://www.youtube.com/watch?v={item.youtube_id}"
             final = await asyncio.to_thread(self.guard.final_url, url, self.downloader.socket_timeout_s)
             return DownloadJob(final, item.duration_s if isinstance(item, TrackInfo) else None,
-                               label_of(item), workdir, youtube_id=item.youtube_id)
+                               label_of(item), workdir, youtube_id=item.youtube_id, connections=self.connections)
         if isinstance(item, Query) and item.kind is not QueryKind.TEXT:
             raise ValueError("resolve a Spotify link to a TrackInfo before fetching its audio")
         source = render_source(self.search_template, item)
@@ -399,6 +414,15 @@ class SectionDownloader:
     socket_timeout_s: float
 
     def download(self, job: DownloadJob) -> FetchedAudio:
+        if job.connections is not None:
+            with public_connections_only(job.connections) as watch:
+                try:
+                    return self._ytdlp(job.source, job.known_s, job.label, job.workdir, youtube_id=job.youtube_id,
+                                       watch=watch)
+                except Exception:
+                    if watch.refused:  # the refusal, however yt-dlp passed it on ("unable to download", ...)
+                        raise BlockedURLError(BLOCKED_MESSAGE) from None
+                    raise
         if job.try_range:
             audio = self._range_section(job.source, job.known_s, job.workdir, job.label)
             if audio is not None:
@@ -479,7 +503,8 @@ class SectionDownloader:
         }
 
     def _ytdlp(self, source: str, known_s: float | None, label: str, workdir: Path,
-               youtube_id: str | None = None) -> FetchedAudio:
+               youtube_id: str | None = None, watch: Watch | None = None) -> FetchedAudio:
+        """`watch`: a user's link, whose every connection the connection guard watches."""
         messages = _YtdlpLog()
         progress = {"bytes": 0}
 
@@ -490,6 +515,9 @@ class SectionDownloader:
                 raise yt_dlp.utils.DownloadError("File is larger than max-filesize")
 
         options = self._ytdlp_options(workdir, messages, hook)
+        if watch is not None:
+            options["external_downloader"] = {"default": "native"}
+            options["external_downloader_args"] = {"ffmpeg_i": FFMPEG_USER_LINK_ARGS}
         try:
             with yt_dlp.YoutubeDL(options) as ydl:
                 info = ydl.extract_info(source, download=False)
@@ -512,6 +540,8 @@ class SectionDownloader:
                     return replace(audio, title=info.get("title"), youtube_id=video_id,
                                    source_url=info.get("webpage_url") or direct)
             window = section_window(duration, self.section_seconds) if duration else None
+            if watch is not None and not self._vet_user_link_formats(info, watch):
+                window = None  # a playlist or manifest: fetched whole by yt-dlp itself, never by ffmpeg
             if window and duration > self.section_seconds + WHOLE_FILE_SLACK_S:
                 options["download_ranges"] = download_range_func([], [window])
             else:
@@ -538,6 +568,19 @@ class SectionDownloader:
             title=info.get("title"),
             section_s=window,
         )
+
+    @staticmethod
+    def _vet_user_link_formats(info: dict, watch: Watch) -> bool:
+        """Refuse a user link's chosen format unless yt-dlp's own downloaders can fetch it and its
+        URL goes to an allowed address (ffmpeg, which the guard cannot watch, may be handed it).
+        True if it is one plain file over HTTP(S), which ffmpeg may cut a section of."""
+        formats = info.get("requested_formats") or [info]
+        protocols = [f.get("protocol") or yt_dlp.utils.determine_protocol(f) for f in formats]
+        for fmt, protocol in zip(formats, protocols):
+            if protocol not in USER_LINK_PROTOCOLS:
+                watch.refuse(f"a {protocol} download")
+            vet_program_url(watch, str(fmt.get("url") or ""))
+        return all(p in ("http", "https") for p in protocols)
 
     def _pick(self, ydl: yt_dlp.YoutubeDL, info: dict | None, known_s: float | None, label: str,
               messages: _YtdlpLog) -> dict:

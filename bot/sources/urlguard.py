@@ -4,18 +4,23 @@ A user's link is fetched only if its host is on the allowlist AND every address 
 resolves to is a public unicast address. IP literals in any spelling inet_aton accepts
 (decimal "2130706433", octal "0177.0.0.1", hex "0x7f.1", short "127.1") are caught before any
 DNS lookup. Redirects are followed here, hop by hop, each hop re-checked, so the downloader is
-handed a URL whose whole chain was vetted.
+handed a URL whose whole chain was vetted. Each hop connects only to the addresses its name
+resolved to when they were checked (`open_connection`): a name can't answer a public address to
+the check and 127.0.0.1 to the connection (DNS rebinding).
 
 Operator-configured templates (AUDIO_SEARCH) are trusted and do not pass through here.
 """
 from __future__ import annotations
 
+import functools
+import http.client
 import ipaddress
 import logging
 import re
 import socket
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -71,12 +76,63 @@ def is_public_address(ip: IPAddress) -> bool:
     return ip.is_global and not bad
 
 
+@dataclass(frozen=True)
+class ConnectPolicy:
+    """Where a connection made for a user's link may go: public addresses, and `stand_ins`,
+    (address, port) pairs of local servers that play public hosts (tests: nothing local is
+    public). Plain data: it travels to a download worker with the job."""
+
+    stand_ins: frozenset[tuple[str, int]] = frozenset()
+
+    def allows(self, ip: IPAddress, port: int) -> bool:
+        return is_public_address(ip) or (str(ip), port) in self.stand_ins
+
+
+def open_connection(policy: ConnectPolicy, address: tuple[str, int],
+                    timeout: float | None | object = socket._GLOBAL_DEFAULT_TIMEOUT,
+                    source_address: tuple[str, int] | None = None) -> socket.socket:
+    """`socket.create_connection` that connects only if every address the name resolves to is
+    allowed, and then to those very addresses: no second lookup that a rebinding name could answer
+    differently. Raises `BlockedURLError` (not an OSError: no caller mistakes it for an outage)."""
+    host, port = address
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not found or not all(policy.allows(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]), port)
+                            for info in found):
+        log.info("blocked a connection to %s: a non-public address", host)
+        raise BlockedURLError(BLOCKED_MESSAGE)
+    error: OSError | None = None
+    for family, kind, proto, _, sockaddr in found:
+        sock = socket.socket(family, kind, proto)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as failed:
+            sock.close()
+            error = failed
+    raise error
+
+
+def pinned(connection_class: type[http.client.HTTPConnection], policy: ConnectPolicy):
+    """A factory of `connection_class` connections that connect through `open_connection`."""
+    def connection(*args, **kwargs) -> http.client.HTTPConnection:
+        made = connection_class(*args, **kwargs)
+        made._create_connection = functools.partial(open_connection, policy)  # what connect() calls
+        return made
+    return connection
+
+
 class URLGuard:
     """Vets user-supplied URLs against an allowlist and the addresses they resolve to."""
 
-    def __init__(self, allowed_hosts: frozenset[str], resolver: Resolver = system_resolver):
+    def __init__(self, allowed_hosts: frozenset[str], resolver: Resolver = system_resolver,
+                 connections: ConnectPolicy = ConnectPolicy()):
         self.allowed_hosts = frozenset(h.lower().rstrip(".") for h in allowed_hosts)
         self.resolver = resolver
+        self.connections = connections
 
     def check(self, url: str) -> str:
         """Return `url` if it may be fetched, else raise `BlockedURLError`. May do a DNS lookup."""
@@ -134,6 +190,7 @@ class URLGuard:
         """
         opener = urllib.request.build_opener(
             urllib.request.ProxyHandler({}), _GuardedRedirects(self),
+            _PinnedHTTP(self.connections), _PinnedHTTPS(self.connections),
         )
         request = urllib.request.Request(self.check(url), method="HEAD")
         try:
@@ -147,6 +204,24 @@ class URLGuard:
             if isinstance(getattr(error, "reason", None), BlockedURLError):
                 raise error.reason from None
             raise DownloadError("I couldn't reach that link.") from None
+
+
+class _PinnedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, policy: ConnectPolicy):
+        super().__init__()
+        self.policy = policy
+
+    def http_open(self, req):
+        return self.do_open(pinned(http.client.HTTPConnection, self.policy), req)
+
+
+class _PinnedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, policy: ConnectPolicy):
+        super().__init__()
+        self.policy = policy
+
+    def https_open(self, req):
+        return self.do_open(pinned(http.client.HTTPSConnection, self.policy), req, context=self._context)
 
 
 class _GuardedRedirects(urllib.request.HTTPRedirectHandler):

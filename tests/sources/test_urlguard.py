@@ -9,7 +9,7 @@ import pytest
 from bot.sources.audio import AudioFetcher
 from bot.sources.models import BlockedURLError, DownloadError, Query, QueryKind
 from bot.sources.query import DEFAULT_ALLOWED
-from bot.sources.urlguard import URLGuard, is_public_address, parse_ip_literal
+from bot.sources.urlguard import ConnectPolicy, URLGuard, is_public_address, parse_ip_literal
 from tests.fakes.audio_http import FakeAudioServer
 
 PUBLIC = "93.184.216.34"
@@ -131,10 +131,16 @@ def front(tmp_path_factory, audio_root):
         yield server
 
 
-def localhost_guard() -> URLGuard:
+def stand_in(server: FakeAudioServer) -> frozenset[tuple[str, int]]:
+    """The local server plays a public host for the download worker's connections too (the
+    resolver says so only to the URL guard)."""
+    return frozenset({("127.0.0.1", server.port), ("::1", server.port)})
+
+
+def localhost_guard(front: FakeAudioServer) -> URLGuard:
     return URLGuard(frozenset({"localhost"}), resolver=table_resolver({
         "localhost": [PUBLIC], "internal.example": ["10.0.0.7"],
-    }))
+    }), connections=ConnectPolicy(stand_in(front)))
 
 
 def test_redirect_to_a_private_address_is_refused_before_any_request(front, target):
@@ -142,7 +148,7 @@ def test_redirect_to_a_private_address_is_refused_before_any_request(front, targ
     front.add_redirect("/to-decimal", f"http://2130706433:{target.port}/secret.ogg")
     front.add_redirect("/to-internal-name", f"http://internal.example:{target.port}/secret.ogg")
     front.add_redirect("/hop", f"http://localhost:{front.port}/to-loopback")
-    guard = localhost_guard()
+    guard = localhost_guard(front)
     for path in ("/to-loopback", "/to-decimal", "/to-internal-name", "/hop"):
         with pytest.raises(BlockedURLError):
             guard.final_url(f"http://localhost:{front.port}{path}")
@@ -158,18 +164,26 @@ def test_redirect_to_a_scheme_urllib_will_not_follow_is_refused_not_handed_on(fr
     # never vetted, so it must not become the "end of the chain" given to the downloader.
     front.add_redirect("/away", location)
     with pytest.raises(BlockedURLError):
-        localhost_guard().final_url(f"http://localhost:{front.port}/away")
+        localhost_guard(front).final_url(f"http://localhost:{front.port}/away")
 
 
 def test_an_http_error_at_the_end_of_a_vetted_chain_is_left_to_the_downloader(front):
     front.add_redirect("/gone", f"http://localhost:{front.port}/missing.ogg")
-    final = localhost_guard().final_url(f"http://localhost:{front.port}/gone")
+    final = localhost_guard(front).final_url(f"http://localhost:{front.port}/gone")
     assert final == f"http://localhost:{front.port}/missing.ogg"
+
+
+def test_a_hop_whose_name_resolves_to_a_private_address_when_connecting_is_never_asked(front):
+    # The guard's resolver says public; the system's lookup, which the connection used, says 127.0.0.1.
+    rebinding = URLGuard(frozenset({"localhost"}), resolver=table_resolver({"localhost": [PUBLIC]}))
+    with pytest.raises(BlockedURLError):
+        rebinding.final_url(f"http://localhost:{front.port}/clip.ogg")
+    assert front.requests == []
 
 
 def test_redirect_between_allowed_hosts_is_followed(front):
     front.add_redirect("/short", f"http://localhost:{front.port}/clip.ogg")
-    final = localhost_guard().final_url(f"http://localhost:{front.port}/short")
+    final = localhost_guard(front).final_url(f"http://localhost:{front.port}/short")
     assert final == f"http://localhost:{front.port}/clip.ogg"
     assert [(r.method, r.path) for r in front.requests] == [("HEAD", "/short"), ("HEAD", "/clip.ogg")]
 
@@ -177,7 +191,7 @@ def test_redirect_between_allowed_hosts_is_followed(front):
 async def test_fetcher_checks_redirects_of_a_user_link_before_ytdlp_sees_it(front, target, tmp_path):
     front.add_redirect("/watch", f"http://127.0.0.1:{target.port}/secret.ogg")
     fetcher = AudioFetcher(allowed_hosts=frozenset({"localhost"}), tmp_dir=tmp_path / "work",
-                           resolver=table_resolver({"localhost": [PUBLIC]}))
+                           resolver=table_resolver({"localhost": [PUBLIC]}), public_stand_ins=stand_in(front))
     link = Query(kind=QueryKind.YOUTUBE, youtube_id="dQw4w9WgXcQ", url=f"http://localhost:{front.port}/watch")
     with pytest.raises(BlockedURLError):
         async with fetcher.fetch(link):
@@ -200,7 +214,7 @@ async def test_a_track_known_only_by_its_video_id_is_vetted_too(front, target, t
 
     front.add_redirect("/watch", f"http://127.0.0.1:{target.port}/secret.ogg")
     fetcher = AudioFetcher(allowed_hosts=frozenset({"localhost"}), tmp_dir=tmp_path,
-                           resolver=table_resolver({"localhost": [PUBLIC]}))
+                           resolver=table_resolver({"localhost": [PUBLIC]}), public_stand_ins=stand_in(front))
     track = TrackInfo(key="youtube:dQw4w9WgXcQ", title="x", youtube_id="dQw4w9WgXcQ",
                       source_url=f"http://localhost:{front.port}/watch")
     with pytest.raises(BlockedURLError):
@@ -214,7 +228,7 @@ async def test_a_vetted_user_link_is_fetched_and_keyed_by_its_video_id(front, tm
 
     front.add_redirect("/watch", f"http://localhost:{front.port}/clip.ogg")
     fetcher = AudioFetcher(allowed_hosts=frozenset({"localhost"}), tmp_dir=tmp_path,
-                           resolver=table_resolver({"localhost": [PUBLIC]}))
+                           resolver=table_resolver({"localhost": [PUBLIC]}), public_stand_ins=stand_in(front))
     link = Query(kind=QueryKind.YOUTUBE, youtube_id="dQw4w9WgXcQ", url=f"http://localhost:{front.port}/watch")
     async with fetcher.fetch(link) as audio:
         assert audio.path.stat().st_size > 0
@@ -222,3 +236,92 @@ async def test_a_vetted_user_link_is_fetched_and_keyed_by_its_video_id(front, tm
         assert track_from_fetch(link, audio).key == "youtube:dQw4w9WgXcQ"
     # yt-dlp was handed the vetted end of the chain, not the redirecting link
     assert [r.path for r in front.requests if r.method == "GET"] == ["/clip.ogg", "/clip.ogg"]
+
+
+# -- what yt-dlp does with the vetted link: it asks again, follows, resolves and reads on its own --
+
+@pytest.fixture
+def work(tmp_path):
+    """The fetcher's temporary folder (beside the target's files, which tmp_path holds)."""
+    return tmp_path / "work"
+
+
+def user_link_fetcher(front: FakeAudioServer, work, public_stand_ins=None) -> AudioFetcher:
+    return AudioFetcher(allowed_hosts=frozenset({"localhost"}), tmp_dir=work, timeout_s=30,
+                        resolver=table_resolver({"localhost": [PUBLIC]}),
+                        public_stand_ins=stand_in(front) if public_stand_ins is None else public_stand_ins)
+
+
+def user_link(front: FakeAudioServer, path: str = "/watch") -> Query:
+    return Query(kind=QueryKind.YOUTUBE, youtube_id="dQw4w9WgXcQ", url=f"http://localhost:{front.port}{path}")
+
+
+def video_known_by_id(front: FakeAudioServer, duration_s: float, path: str = "/watch"):
+    """A track known only by its video, and its length: a section of it is cut (by ffmpeg, unless
+    it is Ogg or WebM)."""
+    from bot.sources.models import TrackInfo
+
+    return TrackInfo(key="youtube:dQw4w9WgXcQ", title="x", youtube_id="dQw4w9WgXcQ", duration_s=duration_s,
+                     source_url=f"http://localhost:{front.port}{path}")
+
+
+async def assert_refused(fetcher: AudioFetcher, item, work) -> None:
+    with pytest.raises(BlockedURLError):
+        async with fetcher.fetch(item):
+            pass
+    assert list(work.iterdir()) == []  # the download's folder is gone
+
+
+async def test_a_redirect_made_only_to_ytdlps_get_is_refused(front, target, work):
+    # The guard's HEAD is answered 404; the GET after it is redirected to an internal address.
+    front.add_redirect("/watch", f"http://127.0.0.1:{target.port}/secret.ogg", methods=("GET",))
+    await assert_refused(user_link_fetcher(front, work), user_link(front), work)
+    assert target.requests == []
+    assert [r.method for r in front.requests] == ["HEAD", "GET"]
+
+
+async def test_a_name_that_resolves_to_a_private_address_after_the_guard_looked_is_refused(front, work):
+    # DNS rebinding: "localhost" gave the guard a public address; yt-dlp's own lookup gives 127.0.0.1.
+    await assert_refused(user_link_fetcher(front, work, public_stand_ins=frozenset()), user_link(front, "/clip.ogg"), work)
+    assert front.requests == []  # not even the guard's HEAD: it checks the addresses it connects to
+
+
+async def test_an_internal_address_named_by_the_page_is_never_fetched(front, target, work):
+    # yt-dlp's generic extractor reads a page's <audio src> and downloads it.
+    front.add_page("/watch", f'<html><body><audio src="http://127.0.0.1:{target.port}/secret.ogg"></audio></body></html>')
+    await assert_refused(user_link_fetcher(front, work), user_link(front), work)
+    assert target.requests == []
+
+
+async def test_an_hls_playlist_whose_segments_are_internal_is_never_fetched(front, target, work):
+    front.add_page("/watch", f"#EXTM3U\n#EXT-X-TARGETDURATION:30\n#EXTINF:30.0,\n"
+                             f"http://127.0.0.1:{target.port}/secret.ogg\n#EXT-X-ENDLIST\n", "application/vnd.apple.mpegurl")
+    await assert_refused(user_link_fetcher(front, work), user_link(front), work)
+    assert target.requests == []
+
+
+async def test_ffmpeg_is_never_handed_an_internal_address(front, target, work):
+    # A known length and an m4a: the section is cut by ffmpeg, a process the socket guard cannot see.
+    front.add_page("/watch", f'<html><body><audio src="http://127.0.0.1:{target.port}/secret.m4a"></audio></body></html>')
+    await assert_refused(user_link_fetcher(front, work), video_known_by_id(front, 240.0), work)
+    assert target.requests == []
+
+
+async def test_ffmpeg_does_not_read_a_playlist_posing_as_a_file(front, target, work):
+    # The URL ffmpeg gets is the front's own, vetted; what it serves is an HLS playlist of internal segments.
+    front.add_page("/song.m4a", f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\n"
+                                f"http://127.0.0.1:{target.port}/secret.ts\n#EXT-X-ENDLIST\n", "audio/mp4")
+    front.add_redirect("/watch", f"http://localhost:{front.port}/song.m4a")
+    with pytest.raises(DownloadError):
+        async with user_link_fetcher(front, work).fetch(video_known_by_id(front, 240.0)):
+            pass
+    assert target.requests == []
+    assert list(work.iterdir()) == []
+
+
+async def test_a_user_links_section_is_still_cut_by_ffmpeg(front, long_duration, work):
+    front.add_redirect("/watch", f"http://localhost:{front.port}/long.m4a")
+    async with user_link_fetcher(front, work).fetch(video_known_by_id(front, long_duration)) as audio:
+        assert audio.path.suffix == ".m4a" and audio.youtube_id == "dQw4w9WgXcQ"
+        assert audio.section_s is not None
+        assert audio.path.stat().st_size < (front.root / "long.m4a").stat().st_size / 3

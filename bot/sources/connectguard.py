@@ -1,0 +1,103 @@
+"""While a user's link downloads, the download worker connects to public addresses only.
+
+`URLGuard` vets a user's link and each of its redirects before the download starts. yt-dlp then
+asks for the link again, on its own: it follows redirects itself (a host may redirect the GET
+where it answered the guard's HEAD), resolves the name again (one that gave the guard a public
+address may give 127.0.0.1 now: DNS rebinding), and its extractors fetch what a page or a
+playlist names (an <audio src>, an HLS playlist's segments). None of that passes the guard. So,
+for the length of such a job, the worker refuses, at the socket, every connection to an address
+that is not public, whichever library makes it: Python's audit hook sees each `socket.connect`,
+with the address about to be connected.
+
+ffmpeg, which cuts a section, is a process of its own that the hook cannot see into: the URL it
+is given is vetted here (`vet_program_url`) just before, and the downloader lets it open only
+plain audio files over HTTP(S), no playlists (`audio.FFMPEG_USER_LINK_ARGS`). Its own lookup of
+that name and the redirects it follows are not watched.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+from urllib.parse import urlsplit
+
+from bot.sources.urlguard import ConnectPolicy, parse_ip_literal, system_resolver
+
+log = logging.getLogger(__name__)
+
+INET_FAMILIES = (socket.AF_INET, socket.AF_INET6)
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class RefusedConnectionError(ConnectionRefusedError):
+    """A connection the guard refused: an OSError, so that every library passes it on as the
+    failed connection it is (the fetch then ends with `BlockedURLError`, see `Watch.refused`)."""
+
+
+@dataclass
+class Watch:
+    """The running job's policy, and what it refused (yt-dlp may report a refusal as anything)."""
+
+    policy: ConnectPolicy
+    refused: list[str] = field(default_factory=list)
+
+    def check(self, host: str, port: int | None, what: str) -> None:
+        """Raise `RefusedConnectionError` unless every address `host` stands for is allowed at `port`.
+        Libraries hand `socket.connect` the address they looked up; a name is looked up here."""
+        literal = parse_ip_literal(host)
+        try:
+            addresses = [literal] if literal is not None else [parse_ip_literal(a) for a in system_resolver(host)]
+        except OSError:
+            addresses = []  # unresolvable: nothing to connect to, nothing to allow
+        if port is None or not addresses or not all(a is not None and self.policy.allows(a, port) for a in addresses):
+            self.refuse(f"{what} to {host}:{port}")
+
+    def refuse(self, what: str) -> None:
+        self.refused.append(what)
+        log.info("refused %s while fetching a user's link", what)
+        raise RefusedConnectionError(f"moodbot refused {what}")
+
+
+_watch: Watch | None = None  # one job at a time per worker; yt-dlp's own threads see it too
+_hook_installed = False
+
+
+@contextmanager
+def public_connections_only(policy: ConnectPolicy) -> Iterator[Watch]:
+    """Within the block, every socket this process connects must go where `policy` allows."""
+    global _watch, _hook_installed
+    if not _hook_installed:  # for good: an audit hook cannot be removed, so it waits idle between jobs
+        sys.addaudithook(_audit)
+        _hook_installed = True
+    if _watch is not None:
+        raise RuntimeError("a user-link download is already being watched in this process")
+    _watch = Watch(policy)
+    try:
+        yield _watch
+    finally:
+        _watch = None
+
+
+def vet_program_url(watch: Watch, url: str) -> None:
+    """Before a URL is handed to a program (ffmpeg) the hook cannot watch: HTTP(S), allowed addresses."""
+    try:
+        parts = urlsplit(url)
+        scheme, host, port = parts.scheme.lower(), parts.hostname or "", parts.port
+    except ValueError:
+        scheme, host, port = "", "", None
+    if scheme not in DEFAULT_PORTS or not host:
+        watch.refuse(f"a {scheme or 'malformed'} URL for ffmpeg")
+    watch.check(host, port or DEFAULT_PORTS[scheme], "ffmpeg's URL")
+
+
+def _audit(event: str, args: tuple) -> None:
+    watch = _watch
+    if event != "socket.connect" or watch is None:
+        return
+    sock, address = args
+    if sock.family not in INET_FAMILIES:
+        watch.refuse(f"a connection of family {sock.family}")
+    watch.check(str(address[0]), int(address[1]), "a connection")
