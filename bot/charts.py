@@ -30,6 +30,11 @@ MIN_Y_TOP = 3
 FONT_SIZE = 10
 MAP_LABELS = 12  # songs named on the valence/arousal map: more would be unreadable
 LABEL_CHARS = 24
+BAR_WIDTH = 0.72
+SQUARE = 0.86  # a day's square in the pixel chart; the rest of its 1 × 1 cell is the white between squares
+WEEK_COLUMNS = 54  # the pixel chart's x axis: any year's days fit in 54 week columns
+PAD_INCHES = 0.1  # white around a chart's content (as savefig's bbox_inches="tight" leaves)
+ROOM_INCHES = 1.0  # room around the figure while it is drawn: legends and axis labels reach past it
 
 
 _IMPORT_LOCK = threading.Lock()
@@ -43,6 +48,7 @@ def _load_matplotlib() -> None:
 
         matplotlib.use("Agg", force=False)
         import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.collections  # noqa: F401
         import matplotlib.figure  # noqa: F401
         import matplotlib.patches  # noqa: F401
 
@@ -64,11 +70,37 @@ def _style(ax) -> None:
 
 
 def _png(fig) -> bytes:
+    """The figure cut to its content plus PAD_INCHES, drawn once. savefig(bbox_inches="tight")
+    draws it twice (once to measure, once to paint), and matplotlib's layout costs more than the
+    painting. Here the canvas grows by ROOM_INCHES on each side, every axes keeping its size and
+    place in inches (these charts' artists all hang on their axes: titles, labels, legends), so what
+    reached past the figure is painted too; the content is where the white canvas was painted over
+    (fig.get_tightbbox would lay every text out again to find it)."""
+    import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
 
-    FigureCanvasAgg(fig)
+    width, height = fig.get_size_inches()
+    room = ROOM_INCHES
+    for ax in fig.axes:
+        x0, y0, w, h = ax.get_position().bounds
+        ax.set_position([(x0 * width + room) / (width + 2 * room), (y0 * height + room) / (height + 2 * room),
+                         w * width / (width + 2 * room), h * height / (height + 2 * room)])
+    fig.set_size_inches(width + 2 * room, height + 2 * room)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    canvas_w, canvas_h = canvas.get_width_height()
+    rgba = np.asarray(canvas.buffer_rgba())
+    inked = rgba.view(np.uint32)[:, :, 0] != 0xFFFFFFFF  # any pixel but opaque white, four bytes at once
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
+    pad = round(PAD_INCHES * fig.dpi)
+    top, bottom = (rows[0] - pad, rows[-1] + 1 + pad) if rows.size else (-1, -1)
+    left, right = (cols[0] - pad, cols[-1] + 1 + pad) if cols.size else (-1, -1)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", facecolor=fig.get_facecolor(), bbox_inches="tight")
+    if top < 0 or left < 0 or bottom > canvas_h or right > canvas_w:  # blank, or past even the room
+        fig.savefig(buf, format="png", facecolor=fig.get_facecolor(), bbox_inches="tight", pad_inches=PAD_INCHES)
+        return buf.getvalue()
+    Image.fromarray(rgba[top:bottom, left:right]).save(buf, format="png", dpi=(fig.dpi, fig.dpi))
     return buf.getvalue()
 
 
@@ -77,6 +109,10 @@ def _legend(ax, **kwargs) -> None:
 
     handles = [Patch(color=MOOD_COLOURS[m], label=m) for m in MOODS]
     ax.legend(handles=handles, frameon=False, fontsize=FONT_SIZE - 1, **kwargs)
+
+
+def _box(x: float, y: float, width: float, height: float) -> list[tuple[float, float]]:
+    return [(x, y), (x + width, y), (x + width, y + height), (x, y + height)]
 
 
 def continuous_weeks(periods: Sequence[tuple[str, dict[str, int]]], min_weeks: int = MIN_WEEKS,
@@ -124,16 +160,28 @@ def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "
     """Stacked bars: one bar per period ("2026-W47"), one segment per mood, up to the week of `until`."""
     periods = continuous_weeks(periods, until=until)
     fig = _figure(7.5, 3.6)
+    from matplotlib.collections import PolyCollection  # after _figure: it loads matplotlib under the lock
+
     ax = fig.add_subplot()
     labels = [p for p, _ in periods]
     x = range(len(labels))
-    bottom = [0] * len(labels)
-    for mood in MOODS:
-        heights = [counts.get(mood, 0) for _, counts in periods]
-        ax.bar(x, heights, bottom=bottom, color=MOOD_COLOURS[mood], width=0.72, label=mood, edgecolor="white", linewidth=0.6)
-        bottom = [b + h for b, h in zip(bottom, heights)]
+    segments, colours, totals = [], [], []
+    for n, (_, counts) in enumerate(periods):
+        left, bottom = n - BAR_WIDTH / 2, 0
+        for mood in MOODS:
+            if counts.get(mood, 0):
+                top = bottom + counts[mood]
+                segments.append(_box(left, bottom, BAR_WIDTH, top - bottom))
+                colours.append(MOOD_COLOURS[mood])
+                bottom = top
+        totals.append(bottom)
+    # One artist for every segment: ax.bar made a patch per mood and week, empty ones included.
+    ax.add_collection(PolyCollection(segments, facecolors=colours, edgecolors="white", linewidths=0.6), autolim=False)
+    if labels:
+        span = len(labels) - 1 + BAR_WIDTH
+        ax.set_xlim(-BAR_WIDTH / 2 - 0.05 * span, len(labels) - 1 + BAR_WIDTH / 2 + 0.05 * span)  # ax.bar's margins
     ax.set_xticks(list(x), week_tick_labels(labels))
-    ax.set_ylim(0, max(bottom + [MIN_Y_TOP]) * 1.12)
+    ax.set_ylim(0, max(totals + [MIN_Y_TOP]) * 1.12)
     ax.set_ylabel("songs", color=TEXT_COLOUR, fontsize=FONT_SIZE)
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.grid(axis="y", color=GRID_COLOUR, linewidth=0.6)
@@ -144,34 +192,53 @@ def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "
     return _png(fig)
 
 
-def year_in_pixels(days: dict[date, str], year: int, title: str | None = None) -> bytes:
-    """A calendar of the year: one square per day, coloured by that day's journal mood."""
+def pixels_name(first: date, last: date) -> str:
+    """"2026" for a calendar year, else its dates: "11 Jan 2025 – 10 Jan 2026"."""
+    if (first.month, first.day, last.month, last.day) == (1, 1, 12, 31) and first.year == last.year:
+        return str(first.year)
+    return f"{first.day} {first:%b %Y} – {last.day} {last:%b %Y}"
+
+
+def day_cell(day: date, first: date) -> tuple[int, int]:
+    """(week column, weekday row) of `day` in the pixel chart starting on `first`: column 0 is the
+    week holding `first`, row 0 Monday."""
+    return ((day - first).days + first.weekday()) // 7, day.weekday()
+
+
+def days_in_pixels(days: dict[date, str], first: date, last: date, title: str | None = None) -> bytes:
+    """A calendar from `first` to `last`: one square per day, coloured by that day's journal mood,
+    EMPTY_COLOUR for a day without one."""
     fig = _figure(10.5, 2.6)
-    from matplotlib.patches import Rectangle  # after _figure: it loads matplotlib under the lock
+    from matplotlib.collections import PolyCollection  # after _figure: it loads matplotlib under the lock
 
     ax = fig.add_subplot()
-    first = date(year, 1, 1)
-    offset = first.weekday()  # column 0 starts on the Monday of the week holding Jan 1st
-    day = first
-    while day.year == year:
-        index = (day - first).days + offset
-        col, row = divmod(index, 7)
-        colour = MOOD_COLOURS.get(days.get(day, ""), EMPTY_COLOUR)
-        ax.add_patch(Rectangle((col, 6 - row), 0.86, 0.86, color=colour, linewidth=0))
-        day += timedelta(days=1)
-    weeks = (date(year, 12, 31) - first).days // 7 + 2
-    ax.set_xlim(-0.3, weeks)
+    squares, colours = [], []
+    for n in range((last - first).days + 1):
+        day = first + timedelta(days=n)
+        col, row = day_cell(day, first)
+        squares.append(_box(col, 6 - row, SQUARE, SQUARE))
+        colours.append(MOOD_COLOURS.get(days.get(day, ""), EMPTY_COLOUR))
+    # One artist for the whole grid: a Rectangle patch per day took ~0.3 s to add and draw.
+    ax.add_collection(PolyCollection(squares, facecolors=colours, linewidths=0), autolim=False)
+    ax.set_xlim(-0.3, WEEK_COLUMNS)
     ax.set_ylim(-0.3, 7.2)
     ax.set_aspect("equal")
-    month_starts = [date(year, m, 1) for m in range(1, 13)]
-    ax.set_xticks([((d - first).days + offset) // 7 + 0.43 for d in month_starts], [d.strftime("%b") for d in month_starts])
-    ax.set_yticks([6.43, 4.43, 2.43, 0.43], ["Mon", "Wed", "Fri", "Sun"])
+    month_starts = [date(y, m, 1) for y in range(first.year, last.year + 1) for m in range(1, 13)
+                    if first <= date(y, m, 1) <= last]
+    ax.set_xticks([day_cell(d, first)[0] + SQUARE / 2 for d in month_starts], [d.strftime("%b") for d in month_starts])
+    ax.set_yticks([6 - row + SQUARE / 2 for row in (0, 2, 4, 6)], ["Mon", "Wed", "Fri", "Sun"])
     ax.tick_params(length=0, colors=TEXT_COLOUR, labelsize=FONT_SIZE - 1)
     for spine in ax.spines.values():
         spine.set_visible(False)
-    ax.set_title(title or f"{year} in pixels — one square a day", loc="left", fontsize=FONT_SIZE + 2, fontweight="bold", color=TEXT_COLOUR)
+    ax.set_title(title or f"{pixels_name(first, last)} in pixels — one square a day", loc="left",
+                 fontsize=FONT_SIZE + 2, fontweight="bold", color=TEXT_COLOUR)
     _legend(ax, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _png(fig)
+
+
+def year_in_pixels(days: dict[date, str], year: int, title: str | None = None) -> bytes:
+    """A calendar of the year: one square per day, coloured by that day's journal mood."""
+    return days_in_pixels(days, date(year, 1, 1), date(year, 12, 31), title)
 
 
 @lru_cache(maxsize=1)

@@ -1,13 +1,40 @@
 """Charts are PNG bytes in one consistent palette; the weekly chart reads as a time axis."""
 from __future__ import annotations
 
+import io
 import warnings
 from datetime import date
+
+import numpy as np
+from PIL import Image
 
 from bot import charts
 from inference.result import MOODS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+WHITE = (255, 255, 255)
+
+
+def rgb(colour: str) -> tuple[int, int, int]:
+    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def pixels_of(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def square_colour(png: bytes, first: date, last: date, day: date) -> tuple[int, int, int]:
+    """The colour at the centre of `day`'s square in a pixel chart of `first`..`last` (a day
+    outside them: where its square would be). The grid is found by its blank squares, so the
+    first and the last week must each hold a day without an entry, as must Mondays and Sundays."""
+    image = pixels_of(png)
+    ys, xs = np.nonzero((image == rgb(charts.EMPTY_COLOUR)).all(axis=2))
+    columns = charts.day_cell(last, first)[0] + 1
+    unit_x = (xs.max() + 1 - xs.min()) / (columns - 1 + charts.SQUARE)
+    unit_y = (ys.max() + 1 - ys.min()) / (6 + charts.SQUARE)
+    col, row = charts.day_cell(day, first)
+    return tuple(int(c) for c in image[round(ys.min() + (row + charts.SQUARE / 2) * unit_y),
+                                       round(xs.min() + (col + charts.SQUARE / 2) * unit_x)])
 
 
 def test_every_mood_has_its_own_colour():
@@ -69,3 +96,52 @@ def test_song_titles_are_named_on_the_map_in_the_glyphs_the_font_has():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # matplotlib warns of each glyph it cannot draw
         assert charts.valence_arousal_map(songs).startswith(PNG_MAGIC)
+
+
+def test_the_year_in_pixels_colours_each_days_square_and_leaves_the_others_blank():
+    days = {date(2026, 3, 14): "happy", date(2026, 7, 1): "sad", date(2026, 11, 24): "calm",
+            date(2026, 11, 25): "energetic"}
+    first, last = date(2026, 1, 1), date(2026, 12, 31)  # 1 January 2026 is a Thursday
+    png = charts.year_in_pixels(days, 2026)
+
+    for day, mood in days.items():
+        assert square_colour(png, first, last, day) == rgb(charts.MOOD_COLOURS[mood]), day
+    for blank in (first, date(2026, 3, 15), date(2026, 11, 23), last):  # days without an entry
+        assert square_colour(png, first, last, blank) == rgb(charts.EMPTY_COLOUR), blank
+    for outside in (date(2025, 12, 29), date(2025, 12, 31), date(2027, 1, 3)):  # not in 2026: no square
+        assert square_colour(png, first, last, outside) == WHITE, outside
+
+
+def test_a_weeks_moods_stack_in_the_legends_order_each_as_tall_as_its_count():
+    png = charts.mood_over_time([("2026-W40", {"happy": 2, "sad": 1})], until=date(2026, 11, 30))
+    image = pixels_of(png)
+    bars = image[:, : image.shape[1] // 2]  # W40 is the first of ten bars; the legend is on the right
+
+    def extent(mood):
+        ys, xs = np.nonzero((bars == rgb(charts.MOOD_COLOURS[mood])).all(axis=2))
+        return (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) if ys.size else None
+
+    happy_top, happy_bottom, happy_left, happy_right = extent("happy")
+    sad_top, sad_bottom, sad_left, sad_right = extent("sad")
+    assert extent("energetic") is None and extent("calm") is None
+    assert sad_bottom <= happy_top and happy_top - sad_bottom <= 2  # sad sits right on top of happy
+    assert abs((happy_bottom - happy_top) - 2 * (sad_bottom - sad_top)) <= 3  # two songs, one song
+    assert abs(happy_left - sad_left) <= 1 and abs(happy_right - sad_right) <= 1
+
+
+def test_every_chart_keeps_its_whole_content_inside_a_white_margin():
+    # The charts are cut to their content: nothing cut off (the legends and labels reach past the
+    # figure, so ink would touch an edge), and no wide white border either.
+    pad = round(charts.PAD_INCHES * charts.DPI)
+    pngs = [
+        charts.mood_over_time([("2026-W47", {"happy": 2, "sad": 1})]),
+        charts.year_in_pixels({date(2026, 1, 1): "calm"}, 2026),
+        charts.valence_arousal_map([("Creep", -0.6, -0.3, "sad"), ("Happy", 0.8, 0.7, "happy")]),
+        charts.server_mood_of_week({"happy": 3, "energetic": 0, "sad": 1, "calm": 0}),
+    ]
+    for png in pngs:
+        inked = (pixels_of(png) != 255).any(axis=2)
+        rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
+        height, width = inked.shape
+        margins = rows[0], height - 1 - rows[-1], cols[0], width - 1 - cols[-1]
+        assert all(pad // 2 <= margin <= 2 * pad for margin in margins), margins
