@@ -33,6 +33,7 @@ LABEL_CHARS = 24
 BAR_WIDTH = 0.72
 SQUARE = 0.86  # a day's square in the pixel chart; the rest of its 1 × 1 cell is the white between squares
 WEEK_COLUMNS = 54  # the pixel chart's x axis: any year's days fit in 54 week columns
+PIXEL_WINDOW_DAYS = 365  # what the pixel chart shows in January, when the calendar year is a few weeks at most
 PAD_INCHES = 0.1  # white around a chart's content (as savefig's bbox_inches="tight" leaves)
 ROOM_INCHES = 1.0  # room around the figure while it is drawn: legends and axis labels reach past it
 
@@ -190,6 +191,15 @@ def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "
     _style(ax)
     _legend(ax, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _png(fig)
+
+
+def pixel_window(today: date) -> tuple[date, date]:
+    """The days the pixel chart shows on `today`: its calendar year, except in January, when that
+    year is a few weeks at most and the one just ended would be seen nowhere: then the last 365
+    days, up to today."""
+    if today.month == 1:
+        return today - timedelta(days=PIXEL_WINDOW_DAYS - 1), today
+    return date(today.year, 1, 1), date(today.year, 12, 31)
 
 
 def pixels_name(first: date, last: date) -> str:

@@ -415,7 +415,8 @@ class JournalUseCase:
             user = await self.db.users.get(ref)
             today = local_today(user.timezone if user else "UTC", self.now())
             stats = await self.db.journal.stats(ref, today)
-            days = await self.db.journal.day_moods(ref, date(today.year, 1, 1), date(today.year, 12, 31))
+            first, last = charts.pixel_window(today)
+            days = await self.db.journal.day_moods(ref, first, last)
         except StorageError as error:
             return ErrorReply(str(error))
         if stats.total_entries == 0:
@@ -430,14 +431,14 @@ class JournalUseCase:
         weekly = [(p.period, p.counts) for p in stats.weekly]  # the chart keeps the latest weeks
         weekly_png, pixels_png, map_png = await asyncio.gather(
             asyncio.to_thread(charts.mood_over_time, weekly, until=today),
-            asyncio.to_thread(charts.year_in_pixels, days, today.year),
+            asyncio.to_thread(charts.days_in_pixels, days, first, last),
             asyncio.to_thread(charts.valence_arousal_map, stats.songs),
         )
         return StatsReply(
             summary=summary_text(stats.total_entries, stats.current_streak, stats.longest_streak, moods),
             charts=[
                 Chart("moods-by-week.png", weekly_png, "Your moods, week by week"),
-                Chart("year-in-pixels.png", pixels_png, f"{today.year} in pixels"),
+                Chart("year-in-pixels.png", pixels_png, f"{charts.pixels_name(first, last)} in pixels"),
                 Chart("mood-map.png", map_png, "Your songs on the valence/arousal map"),
             ],
         )

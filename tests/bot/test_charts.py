@@ -112,6 +112,24 @@ def test_the_year_in_pixels_colours_each_days_square_and_leaves_the_others_blank
         assert square_colour(png, first, last, outside) == WHITE, outside
 
 
+def test_in_january_the_pixels_show_the_last_365_days_so_the_year_just_ended_is_seen():
+    assert charts.pixel_window(date(2026, 1, 1)) == (date(2025, 1, 2), date(2026, 1, 1))
+    assert charts.pixel_window(date(2026, 1, 31)) == (date(2025, 2, 1), date(2026, 1, 31))
+    assert charts.pixel_window(date(2026, 2, 1)) == (date(2026, 1, 1), date(2026, 12, 31))
+    assert charts.pixel_window(date(2026, 12, 31)) == (date(2026, 1, 1), date(2026, 12, 31))
+    assert charts.pixels_name(date(2026, 1, 1), date(2026, 12, 31)) == "2026"
+    assert charts.pixels_name(date(2025, 1, 2), date(2026, 1, 1)) == "2 Jan 2025 – 1 Jan 2026"
+
+    first, last = charts.pixel_window(date(2026, 1, 1))
+    days = {date(2025, 1, 15): "calm", date(2025, 12, 24): "sad", date(2026, 1, 1): "happy"}
+    png = charts.days_in_pixels(days, first, last)
+    for day, mood in days.items():
+        assert square_colour(png, first, last, day) == rgb(charts.MOOD_COLOURS[mood]), day
+    assert square_colour(png, first, last, date(2025, 12, 25)) == rgb(charts.EMPTY_COLOUR)
+    assert square_colour(png, first, last, date(2025, 1, 1)) == WHITE  # the day before the window
+    assert square_colour(png, first, last, date(2026, 1, 2)) == WHITE  # tomorrow
+
+
 def test_a_weeks_moods_stack_in_the_legends_order_each_as_tall_as_its_count():
     png = charts.mood_over_time([("2026-W40", {"happy": 2, "sad": 1})], until=date(2026, 11, 30))
     image = pixels_of(png)

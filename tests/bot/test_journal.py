@@ -1,7 +1,7 @@
 """The music journal: opt in, get a prompt, answer it with a song, browse and chart it."""
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
@@ -341,6 +341,31 @@ async def test_the_year_in_pixels_colours_every_day_of_a_year_with_several_answe
     assert isinstance(reply, StatsReply) and "400 journal entries" in reply.summary
     pixels = next(c.png for c in reply.charts if c.filename == "year-in-pixels.png")
     assert pixels == charts.year_in_pixels(coloured, 2026)
+
+
+async def test_on_new_years_day_the_pixels_show_the_last_365_days_not_an_empty_year(db, counting):
+    """On 1 January the calendar year is a day old: /stats draws the last 365 days instead, so the
+    year that just ended is still there to see, and says so in the chart's name."""
+    from bot import charts
+    from storage.models import JournalEntry
+    from tests.bot.test_charts import rgb, square_colour
+
+    moods = {date(2025, 12, 20): "sad", date(2025, 12, 21): "calm", date(2025, 12, 31): "happy"}
+    for n, (day, mood) in enumerate(moods.items()):
+        await db.journal.add(JournalEntry(user=ALICE_REF, local_date=day, prompt_id=f"p{n}", phrase="Today,",
+                                          reply_text="x", track_key=f"t{n}", track_title=f"Song {n}", mood=mood,
+                                          valence=0.1, arousal=0.1,
+                                          created_at=datetime(day.year, day.month, day.day, 21, tzinfo=timezone.utc)))
+    new_years_day = datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc)
+    reply = await journal_usecase(db, counting, now=lambda: new_years_day).stats(ALICE_DM)
+
+    assert isinstance(reply, StatsReply)
+    pixels = next(c for c in reply.charts if c.filename == "year-in-pixels.png")
+    assert pixels.caption == "2 Jan 2025 – 1 Jan 2026 in pixels"
+    first, last = date(2025, 1, 2), date(2026, 1, 1)
+    for day, mood in moods.items():
+        assert square_colour(pixels.png, first, last, day) == rgb(charts.MOOD_COLOURS[mood]), day
+    assert square_colour(pixels.png, first, last, date(2025, 12, 22)) == rgb(charts.EMPTY_COLOUR)
 
 
 async def test_a_streak_survives_moving_the_journal_to_a_time_zone_behind(db, counting):
