@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from bot.replies import Caller, ErrorReply, ExportReply, TextReply
+from bot.usecases.journal import local_today
 from bot.usecases.ports import NoSchedule, PromptSchedule
 from storage.models import StorageError, UserRef
 from storage.outbox import JournalWriter
@@ -43,7 +44,10 @@ class PrivacyUseCase:
             waiting = [entry for entry in await self.writer.held(ref) if entry.prompt_id not in stored]
             exported = replace(exported, journal=exported.journal + waiting)
         log.info("privacy.export", extra={"user": caller.user_id})
-        return ExportReply(f"moodbot-export-{self.now().date().isoformat()}.json", exported.to_json().encode("utf-8"))
+        # Dated where the user is: at 23:30 in Los Angeles it is today's export, not tomorrow's (UTC's).
+        zone = exported.user.timezone if exported.user is not None else "UTC"
+        return ExportReply(f"moodbot-export-{local_today(zone, self.now()).isoformat()}.json",
+                           exported.to_json().encode("utf-8"))
 
     async def forget(self, caller: Caller, *, confirmed: bool) -> TextReply:
         if not confirmed:

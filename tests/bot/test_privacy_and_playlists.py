@@ -6,12 +6,16 @@ import asyncio
 import json
 import shutil
 import time
+from datetime import datetime
+from datetime import time as clock_time
+from datetime import timezone
 
 import pytest
 
 from bot.replies import Caller, ErrorReply, ExportReply, PlaylistReply, ServerMoodReply, TextReply
 from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
+from bot.usecases.privacy import PrivacyUseCase
 from storage.models import UserRef
 from tests.bot.conftest import ALICE, ALICE_DM, BOB, attachment
 
@@ -81,6 +85,22 @@ async def test_export_gives_everything_about_the_caller_as_json(usecases, clip_p
     assert [e["phrase"] for e in data["journal"]] == [prompt.phrase]
     assert data["journal"][0]["note"] == "on repeat"
     assert "1002" not in export.data.decode()  # nothing about Bob
+
+
+async def test_the_export_file_is_dated_where_the_user_is(db):
+    """06:30 UTC on 25 November is still the 24th in Los Angeles: Alice's export is dated her day.
+    In Tokyo it is the 25th at 20:00 UTC of the 24th. Bob keeps no journal (no time zone): UTC's date."""
+    alice = UserRef("telegram", "1001")
+    await db.users.set_journal(alice, enabled=True, prompt_time=clock_time(21, 30), timezone="America/Los_Angeles",
+                               chat_id="1001")
+    morning_in_utc = PrivacyUseCase(db, now=lambda: datetime(2026, 11, 25, 6, 30, tzinfo=timezone.utc))
+    assert (await morning_in_utc.export(ALICE_DM)).filename == "moodbot-export-2026-11-24.json"
+    assert (await morning_in_utc.export(BOB)).filename == "moodbot-export-2026-11-25.json"
+
+    await db.users.set_journal(alice, enabled=False, prompt_time=clock_time(7, 0), timezone="Asia/Tokyo", chat_id="1001")
+    evening_in_utc = PrivacyUseCase(db, now=lambda: datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc))
+    assert (await evening_in_utc.export(ALICE_DM)).filename == "moodbot-export-2026-11-25.json"
+    assert (await evening_in_utc.export(BOB)).filename == "moodbot-export-2026-11-24.json"
 
 
 async def test_forget_explains_first_then_deletes_everything_and_unschedules(db, usecases, clip_paths):
