@@ -5,6 +5,7 @@ Tokens are `SecretStr`, so they never show in a repr or a log line.
 from __future__ import annotations
 
 import difflib
+import re
 import string
 from collections.abc import Mapping
 from pathlib import Path
@@ -78,6 +79,14 @@ class Settings(BaseSettings):
         unknown = fields - set(AUDIO_SEARCH_FIELDS)
         if unknown:
             raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}; use {', '.join(f'{{{f}}}' for f in AUDIO_SEARCH_FIELDS)}")
+        # A song's name must never choose what is fetched: in a URL template placeholders belong
+        # after the host; any other template is a yt-dlp search ('ytsearch5:…'), not a bare '{title}'
+        # that a Spotify title reading 'https://…' would turn into a link.
+        url = re.match(r"(?i)https?://([^/?#]*)", template)
+        if url and "{" in url.group(1):
+            raise ValueError("a placeholder in the host of a URL template; put it in the path or query")
+        if not url and not re.match(r"(?i)[a-z0-9]*search(\d+|all)?:", template):
+            raise ValueError("neither a http(s) URL template nor a yt-dlp search such as ytsearch5:{artists} - {title}")
         return template
 
     @property

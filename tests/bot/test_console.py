@@ -195,6 +195,8 @@ def test_a_refused_database_login_stops_the_start_with_what_to_fix(tmp_path, mon
     ("MAX_AUDIO_BYTES", "abc", "MAX_AUDIO_BYTES: Input should be a valid integer"),
     ("MOOD_RATE_PER_USER", "0", "MOOD_RATE_PER_USER: Input should be greater than or equal to 1"),
     ("AUDIO_SEARCH", "ytsearch5:{artist} - {title}", "AUDIO_SEARCH: Value error, unknown placeholder {artist}"),
+    ("AUDIO_SEARCH", "https://{title}.example/a.ogg", "AUDIO_SEARCH: Value error, a placeholder in the host"),
+    ("AUDIO_SEARCH", "{artists} - {title}", "AUDIO_SEARCH: Value error, neither a http(s) URL template nor"),
     ("LOG_LEVEL", "LOUD", "LOG_LEVEL: 'LOUD' is not one of DEBUG, INFO"),
     ("DATA_DIR", "a-file", "DATA_DIR a-file is not a folder moodbot can write to"),
 ])
