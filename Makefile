@@ -37,6 +37,7 @@ bench: $(VENV)/.stamp-test
 	$(PY) benchmarks/storage.py
 	$(PY) benchmarks/fetch.py
 	$(PY) benchmarks/telegram_latency.py
+	$(PY) -m benchmarks.charts
 
 clean:
 	rm -rf $(VENV) .pytest_cache cache
