@@ -45,8 +45,11 @@ class PromptRepo:
             doc = await self._prompts.find_one(query)
         return None if doc is None else prompt_from_doc(doc)
 
-    async def latest_open(self, ref: UserRef) -> SentPrompt | None:
+    async def latest_open(self, ref: UserRef, since: datetime | None = None) -> SentPrompt | None:
+        """The user's newest unanswered prompt (sent at or after `since`, when given)."""
         query = {**user_filter(ref), "answered_at": None}
+        if since is not None:
+            query["sent_at"] = {"$gte": utc(since)}
         with translated_errors("find open prompt"):
             doc = await self._prompts.find_one(query, sort=NEWEST_FIRST)
         return None if doc is None else prompt_from_doc(doc)

@@ -61,6 +61,10 @@ LIST_MAX = 50
 # Prompts delivered by this process, kept in memory so an answer can be saved while the database is down.
 OPEN_PROMPTS_MAX = 10_000
 RECALL_DAYS = 7  # open prompts older than this are recalled from the database only
+# A message that does not reply to a prompt (a Discord DM, the console's /journal answer) answers
+# the newest open prompt of the last ANSWER_DAYS only: one forgotten weeks ago, or left open before
+# /journal off, must not take the next message and file it under its old date.
+ANSWER_DAYS = 7
 
 
 class PromptAlreadyAnswered(Exception):
@@ -343,7 +347,7 @@ class JournalUseCase:
             if prompt_message_id is not None:
                 sent = await self.db.prompts.find_by_message(caller.platform, chat_id, str(prompt_message_id))
             else:
-                sent = await self.db.prompts.latest_open(ref)
+                sent = await self.db.prompts.latest_open(ref, since=self.now() - timedelta(days=ANSWER_DAYS))
         except DatabaseUnavailableError:
             # The prompt was sent by this process: its phrase and id are still in memory.
             remembered = (self._memory_by_message(caller.platform, chat_id, str(prompt_message_id))

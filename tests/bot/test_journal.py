@@ -137,6 +137,29 @@ async def test_an_answer_without_a_prompt_is_explained(db, counting, clip_paths)
     assert isinstance(reply, ErrorReply) and "/journal on" in reply.message
 
 
+async def test_a_message_that_replies_to_no_prompt_answers_only_a_prompt_of_the_last_week(db, counting, clip_paths):
+    """A Discord DM or the console's /journal answer names no prompt: a prompt left open for weeks
+    must not take it and file the song under its old date. Replying to that prompt still works."""
+    clock = Clock(datetime(2026, 3, 2, 21, 30, tzinfo=timezone.utc))
+    journal = journal_usecase(db, counting, now=clock)
+    await journal.enable(ALICE_DM, "21:30", "UTC")
+    old = await journal.make_prompt(await db.users.get(ALICE_REF))
+    await journal.prompt_delivered(old.prompt_id, "500")
+
+    clock.at += timedelta(days=20)
+    stale = await journal.answer(ALICE_DM, "out of the blue", attachment(clip_paths[0]))
+    assert isinstance(stale, ErrorReply) and "no open journal prompt" in stale.message
+    assert (await journal.list(ALICE_DM)).total == 0
+
+    recent = await journal.make_prompt(await db.users.get(ALICE_REF))
+    await journal.prompt_delivered(recent.prompt_id, "501")
+    clock.at += timedelta(days=6)
+    saved = await journal.answer(ALICE_DM, "a week on", attachment(clip_paths[0]))
+    assert isinstance(saved, JournalSavedReply) and saved.local_date == date(2026, 3, 22)
+    replied = await journal.answer(ALICE_DM, "late but meant", attachment(clip_paths[1]), prompt_message_id="500")
+    assert isinstance(replied, JournalSavedReply) and replied.local_date == date(2026, 3, 2)
+
+
 async def test_nobody_can_answer_someone_elses_prompt(db, counting, clip_paths):
     journal = journal_usecase(db, counting)
     await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
