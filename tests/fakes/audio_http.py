@@ -88,7 +88,49 @@ class QuietHTTPServer(ThreadingHTTPServer):
         pass
 
 
-class FakeAudioServer:
+class LoopbackServer:
+    """A fake service's HTTP server on 127.0.0.1, on a free port, served from a thread: call
+    start()/stop() or use it as a context manager. `_stopping` is set on stop, so that handlers
+    holding a request open (a hanging host) let go. Subclasses name their request handler."""
+
+    _httpd: ThreadingHTTPServer | None = None
+    _stopping: threading.Event | None = None
+
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    def start(self):
+        self._stopping = threading.Event()
+        self._httpd = QuietHTTPServer(("127.0.0.1", 0), self._request_handler())
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class FakeAudioServer(LoopbackServer):
     """Serve files under `root`. Use as a context manager or call start()/stop()."""
 
     def __init__(self, root: Path | str):
@@ -100,40 +142,11 @@ class FakeAudioServer:
         self._playlists: dict[str, list[PlaylistEntry]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "FakeAudioServer":
-        self._httpd = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> "FakeAudioServer":
-        return self.start()
-
-    def __exit__(self, *_exc) -> None:
-        self.stop()
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     # -- configuration -----------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        assert self._httpd is not None, "server not started"
-        return self._httpd.server_address[1]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def url(self, path: str) -> str:
         return self.base_url + (path if path.startswith("/") else "/" + path)
 

@@ -28,10 +28,10 @@ import re
 import threading
 import unicodedata
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.audio_http import QuietHTTPServer
+from tests.fakes.audio_http import LoopbackServer
 
 SEARCH_LIMIT_MAX = 10
 CUT_OFF = 0  # a fault "status": a 200 whose body stops halfway and the connection closes
@@ -108,7 +108,7 @@ def _words(text: str) -> set[str]:
 
 
 @dataclass
-class FakeSpotify:
+class FakeSpotify(LoopbackServer):
     tracks: list[FakeTrack] = field(default_factory=list)
     client_id: str = "test-client"
     client_secret: str = "test-secret"
@@ -119,31 +119,9 @@ class FakeSpotify:
         self._faults: list[_Fault] = []
         self._tokens: set[str] = set()
         self._expired: set[str] = set()
-        self._httpd: ThreadingHTTPServer | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "FakeSpotify":
-        self._httpd = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> "FakeSpotify":
-        return self.start()
-
-    def __exit__(self, *_exc) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def api_url(self) -> str:
@@ -339,7 +317,7 @@ class _LinkAnswer:
     hang: bool = False
 
 
-class FakeSpotifyLinks:
+class FakeSpotifyLinks(LoopbackServer):
     """spotify.link and spotify.app.link on 127.0.0.1. Unknown links answer 404, as dead ones do."""
 
     def __init__(self) -> None:
@@ -348,31 +326,9 @@ class FakeSpotifyLinks:
         self._answers: dict[str, _LinkAnswer] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
 
-    def start(self) -> "FakeSpotifyLinks":
-        self._httpd = QuietHTTPServer(("127.0.0.1", 0), _links_handler_for(self))
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> "FakeSpotifyLinks":
-        return self.start()
-
-    def __exit__(self, *_exc) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        return _links_handler_for(self)
 
     # -- what each link answers --------------------------------------------------------------
     def redirect(self, link: str, location: str, status: int = 302) -> None:
