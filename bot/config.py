@@ -89,6 +89,14 @@ class Settings(BaseSettings):
             raise ValueError("neither a http(s) URL template nor a yt-dlp search such as ytsearch5:{artists} - {title}")
         return template
 
+    @field_validator("inference_executor")
+    @classmethod
+    def _an_executor_the_pool_knows(cls, executor: str) -> str:
+        """Checked at start like the other settings (named, exit 2), not when the pool is built."""
+        if executor != "process" and not re.fullmatch(r"dask://[^/\s]+", executor):
+            raise ValueError("neither 'process' nor a Dask scheduler as dask://host:port")
+        return executor
+
     @property
     def allowed_host_set(self) -> frozenset[str]:
         return frozenset(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())

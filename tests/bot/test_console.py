@@ -199,6 +199,8 @@ def test_a_refused_database_login_stops_the_start_with_what_to_fix(tmp_path, mon
     ("AUDIO_SEARCH", "{artists} - {title}", "AUDIO_SEARCH: Value error, neither a http(s) URL template nor"),
     ("LOG_LEVEL", "LOUD", "LOG_LEVEL: 'LOUD' is not one of DEBUG, INFO"),
     ("DATA_DIR", "a-file", "DATA_DIR a-file is not a folder moodbot can write to"),
+    ("INFERENCE_EXECUTOR", "dask:/scheduler:8786", "INFERENCE_EXECUTOR: Value error, neither 'process' nor"),
+    ("INFERENCE_EXECUTOR", "dask://", "INFERENCE_EXECUTOR: Value error, neither 'process' nor"),
 ])
 def test_a_bad_setting_stops_the_start_with_one_line_naming_it(tmp_path, setting, value, says):
     (tmp_path / "a-file").write_text("not a folder")
