@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 PLATFORM = "console"
 CONSOLE_CALLER = Caller(PLATFORM, "local", place="console:local", chat_id="local", is_admin=True,
                         display_name="you")
+# A terminal has nothing to attach: a song may be a local file's path instead.
+CONSOLE_MOOD = ("mood <song | Spotify link | YouTube link | path/to/song.mp3>",
+                "Tell the mood of a song, or of an audio file on this computer")
 CONSOLE_COMMANDS = (
     ("journal answer <song> [your words]", "Answer the open journal prompt with a song"),
     ("quit", "Leave moodbot"),
@@ -164,15 +167,16 @@ class ConsoleFrontend:
         await handler(rest)
 
     async def cmd_help(self, _rest: str) -> None:
-        help_reply = self.usecases.help()
-        help_reply = type(help_reply)(list(help_reply.commands) + list(CONSOLE_COMMANDS))
-        self.say(render.help_text(help_reply, prefix="/"))
+        self.say(render.help_text(self.usecases.help(CONSOLE_COMMANDS, mood=CONSOLE_MOOD), prefix="/"))
 
     async def cmd_start(self, rest: str) -> None:
         await self.cmd_help(rest)
 
     async def cmd_mood(self, rest: str) -> None:
-        attachment = _attachment_if_file(rest) if rest else None
+        if not rest:
+            self.say(f"Usage: /{CONSOLE_MOOD[0]}")
+            return
+        attachment = _attachment_if_file(rest)
         if attachment is None and (problem := _not_a_file(rest)):
             self.say(problem)
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.replies import HelpReply
-from bot.usecases.help import help_reply
+from bot.usecases.help import MOOD, help_reply
 from bot.usecases.journal import JournalUseCase
 from bot.usecases.mood import MoodUseCase
 from bot.usecases.playlists import PlaylistUseCase
@@ -23,8 +23,8 @@ class UseCases:
     playlists: PlaylistUseCase
     privacy: PrivacyUseCase
 
-    def help(self) -> HelpReply:
-        return help_reply()
+    def help(self, extra: tuple[tuple[str, str], ...] = (), *, mood: tuple[str, str] = MOOD) -> HelpReply:
+        return help_reply(extra, mood=mood)
 
     def attach_schedule(self, schedule: PromptSchedule) -> None:
         """The scheduler needs the use cases and they need it: wired after both exist."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from bot.replies import HelpReply
 
+MOOD: tuple[str, str] = ("mood <song | Spotify link | YouTube link>", "Tell the mood of a song (or attach an audio file)")
 COMMANDS: tuple[tuple[str, str], ...] = (
-    ("mood <song | Spotify link | YouTube link>", "Tell the mood of a song (or attach an audio file)"),
+    MOOD,
     ("journal on <HH:MM> <Area/City>", "Get a daily prompt to answer with a song, e.g. /journal on 21:30 Europe/Lisbon"),
     ("journal off", "Stop the daily prompt"),
     ("journal list", "Your latest journal entries"),
@@ -21,5 +22,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def help_reply(extra: tuple[tuple[str, str], ...] = ()) -> HelpReply:
-    return HelpReply(list(COMMANDS) + list(extra))
+def help_reply(extra: tuple[tuple[str, str], ...] = (), *, mood: tuple[str, str] = MOOD) -> HelpReply:
+    """The command list. `extra`: a front-end's own commands, listed last; `mood`: how that front-end
+    takes a song, where it differs (the console reads a file's path, Discord has a message menu)."""
+    return HelpReply([mood if command is MOOD else command for command in COMMANDS] + list(extra))

@@ -127,6 +127,14 @@ async def test_a_journal_answer_may_be_a_file_whose_name_holds_spaces(db, counti
     assert "my song" in out and "– on a rainy bus" in out  # the file's title, then the user's words
 
 
+async def test_help_and_a_bare_mood_say_a_song_may_be_a_file_on_this_computer(db, counting, tmp_path):
+    out = await chat(db, counting, tmp_path, ["/help", "/mood", "/quit"])
+    usage = "/mood <song | Spotify link | YouTube link | path/to/song.mp3>"
+    assert f"{usage} – " in out and f"Usage: {usage}" in out
+    assert "attach" not in out  # a terminal has nothing to attach
+    assert counting.calls == []
+
+
 async def test_a_time_zone_may_be_typed_with_a_space(db, counting, tmp_path):
     out = await chat(db, counting, tmp_path, ["/journal on 07:15 America/New York", "/journal on 07:15", "/quit"])
     assert "Journal on: every day at 07:15 (America/New_York)" in out
@@ -163,7 +171,8 @@ def test_python_m_bot_prints_the_commands_and_exits_cleanly(tmp_path):
     elapsed = time.monotonic() - started
 
     assert result.returncode == 0, result.stderr
-    assert "/mood <song | Spotify link | YouTube link>" in result.stdout and "/forget" in result.stdout
+    assert "/mood <song | Spotify link | YouTube link | path/to/song.mp3>" in result.stdout
+    assert "/forget" in result.stdout
     assert result.stdout.rstrip().endswith("Bye!")
     # Not a terminal (a pipe here; in a container without tokens, nothing): it says why a console runs.
     assert result.stderr.splitlines() == [NO_TOKENS_NOTICE]
