@@ -68,6 +68,43 @@ async def test_help_is_ephemeral_and_lists_the_commands(discord_bot):
     assert "/mood" in reply.content and "/journal" in reply.content
 
 
+async def test_help_names_the_message_command_too(discord_bot):
+    fake, _ = discord_bot
+    await fake.slash("help")
+    reply = await fake.wait_for("interaction_callback")
+    assert "Apps → Mood of this song" in reply.content
+
+
+def descriptions(command: dict, path: str = "") -> dict[str, str]:
+    """Every name in a synced command (its options and sub-commands too) with its description."""
+    name = f"{path} {command['name']}".strip()
+    found = {name: command.get("description", "")}
+    for option in command.get("options", []):
+        found |= descriptions(option, name)
+    return found
+
+
+async def test_command_names_and_descriptions_are_within_discord_limits(discord_bot):
+    fake, _ = discord_bot
+    await fake.wait_for("sync_commands", after=0)
+    for command in fake.commands:
+        if command["type"] != 1:  # a message command: a name of up to 32 characters, no description
+            assert 1 <= len(command["name"]) <= 32 and not command["description"], command
+            continue
+        for name, description in descriptions(command).items():
+            leaf = name.rsplit(" ", 1)[-1]
+            assert 1 <= len(leaf) <= 32 and leaf == leaf.lower(), name
+            assert 1 <= len(description) <= 100, (name, description)
+
+
+async def test_the_stats_description_names_what_stats_sends(discord_bot):
+    fake, _ = discord_bot
+    await fake.wait_for("sync_commands", after=0)
+    stats = next(c for c in fake.commands if c["name"] == "stats")["description"]
+    assert all(chart in stats for chart in ("week", "year in pixels", "map")), stats
+    assert "month" not in stats  # no chart by month since the year in pixels replaced it
+
+
 async def zone_suggestions(fake, typed: str) -> Call:
     """The autocomplete answer to typing `typed` in /journal on's time-zone option."""
     options = sub("on", time="21:30")

@@ -123,7 +123,8 @@ class JournalCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)  # the DM is sent first
         await show(interaction, await self.usecases.journal.prompt_now(caller_of(interaction)))
 
-    @app_commands.command(name="stats", description="Charts of your journal: moods by week and month, streaks")
+    @app_commands.command(name="stats",
+                          description="Charts of your journal: moods by week, a year in pixels, your songs on the mood map")
     async def stats(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # charts take a moment
         await show(interaction, await self.usecases.journal.stats(caller_of(interaction)))

@@ -19,11 +19,15 @@ from bot.frontends.discord.interactions import (
 from bot.replies import STAGE_FINDING, ErrorReply
 from bot.sources.models import UnsupportedInputError
 from bot.sources.query import DEFAULT_ALLOWED, parse_query
+from bot.usecases.help import MOOD
 
 LINK = re.compile(r"https?://[^\s<>|]+")  # stops at a spoiler's ||, and at <link>'s >
 TRAILING = ">)|.,!?;:"  # after a link: "(link)", "||link||", "listen: link!"
 NOTHING_TO_CLASSIFY = "Tell me a song: /mood query:<name or link>, or attach an audio file."
 NO_SONG_IN_MESSAGE = "I found no link or audio file in that message."
+MENU_NAME = "Mood of this song"
+# /help names the message command too: Discord lists it only in a message's Apps menu.
+MOOD_HELP = (MOOD[0], f"{MOOD[1]}; on any message: Apps → {MENU_NAME}")
 
 
 def links_in(message: discord.Message | discord.MessageSnapshot) -> list[str]:
@@ -54,7 +58,7 @@ class MoodCog(commands.Cog):
         self.max_audio_bytes = max_audio_bytes
         self.allowed_hosts = allowed_hosts
         # Context menus cannot be declared inside a cog: build it here, add it to the tree.
-        self.menu = app_commands.ContextMenu(name="Mood of this song", callback=self.mood_of_message)
+        self.menu = app_commands.ContextMenu(name=MENU_NAME, callback=self.mood_of_message)
         bot.tree.add_command(self.menu)
 
     async def cog_unload(self) -> None:
@@ -101,4 +105,4 @@ class MoodCog(commands.Cog):
 
     @app_commands.command(name="help", description="What moodbot can do")
     async def help(self, interaction: discord.Interaction) -> None:
-        await show(interaction, self.usecases.help(), ephemeral=True)
+        await show(interaction, self.usecases.help(mood=MOOD_HELP), ephemeral=True)
