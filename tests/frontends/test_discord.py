@@ -13,7 +13,14 @@ from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.discord import DiscordFrontend
 from bot.frontends.discord import journal as journal_cog
-from bot.frontends.discord.journal import DM_WELCOME, DMS_CLOSED, FORGET_CANCELLED, FORGET_TIMED_OUT, NOT_YOUR_BUTTON
+from bot.frontends.discord.journal import (
+    DM_WELCOME,
+    DMS_CLOSED,
+    FORGET_CANCELLED,
+    FORGET_TIMED_OUT,
+    NOT_YOUR_BUTTON,
+    UNKNOWN_COMMAND,
+)
 from bot.frontends.discord.mood import NO_SONG_IN_MESSAGE, first_link, links_in
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, PromptMessage
 from bot.scheduler import PromptScheduler
@@ -512,6 +519,20 @@ async def test_a_dm_naming_a_song_with_a_screenshot_attached_is_answered_with_th
     assert (await dm_answer(fake)).content == SPOTIFY_OFF_ERROR  # the link was read (this bot has no Spotify)
     assert not fake.calls_of("download")  # and the picture was never fetched as if it were audio
 
+
+
+@pytest.mark.parametrize("prompt_open", [False, True])
+async def test_a_mistyped_command_in_the_dm_gets_a_hint_not_taken_for_a_song(scheduled, db, prompt_open):
+    """Discord sends a '/command' that names no command of the bot as a plain message."""
+    fake, _ = scheduled
+    if prompt_open:
+        await open_a_prompt(fake)
+    mark = fake.mark()
+    await fake.user_dms("/mod Creep")
+    assert (await fake.wait_for("send_message")).content == UNKNOWN_COMMAND
+    await asyncio.sleep(0.2)
+    assert len(fake.calls_of("send_message", after=mark)) == 1  # no "Finding the song…" after it
+    assert await db.journal.count(UserRef("discord", str(ALICE))) == 0
 
 
 async def test_timezone_autocomplete_shows_an_offset_as_typed_not_as_its_inverted_iana_name(discord_bot):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 
 import discord
 from discord import app_commands
@@ -30,6 +31,9 @@ CONFIRM_TIMEOUT_S = 120.0
 FORGET_CANCELLED = "Nothing was deleted."
 FORGET_TIMED_OUT = "Nothing was deleted — run /forget again if you still want to."
 NOT_YOUR_BUTTON = "This button belongs to someone else."
+UNKNOWN_COMMAND = "I don't know that command. Type / and pick one of mine from Discord's list, or see /help."
+# What Discord sends as a plain DM when a typed '/name' matches none of the bot's commands.
+TYPED_COMMAND = re.compile(r"/[\w-]+(?:\s|$)")
 # /journal on in a server: prompts come by DM, so a first DM checks that one can reach the user.
 DM_WELCOME = "Your moodbot journal is on: your daily prompts will arrive here. Answer each with a song."
 DMS_CLOSED = ("But I couldn't send you a direct message, and the prompts come by DM: allow direct messages "
@@ -146,6 +150,9 @@ class JournalCog(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         """A DM answering a daily prompt (a reply to it, or simply the next DM) becomes an entry."""
         if message.author.bot or message.guild is not None:
+            return
+        if TYPED_COMMAND.match(message.content):  # a mistyped command, not a song answering the prompt
+            await message.channel.send(UNKNOWN_COMMAND)
             return
         progress = MessageProgress(message.channel)
         try:
