@@ -1,0 +1,46 @@
+"""A new user's first contact on each front-end: /start, /help, and /help listing exactly the
+commands that front-end has, in words that fit it."""
+from __future__ import annotations
+
+import io
+
+from bot.frontends.console import ConsoleFrontend
+from bot.frontends.telegram import COMMANDS as TELEGRAM_COMMANDS
+
+GROUP, ALICE = -100777, 42
+
+
+def command_names(help_reply) -> set[str]:
+    """'journal on <HH:MM> <Area/City>' -> 'journal'."""
+    return {usage.split()[0] for usage, _ in help_reply.commands}
+
+
+async def test_a_new_telegram_user_s_start_gets_the_command_list(telegram):
+    fake, _ = telegram
+    await fake.user_sends("/start")
+    first = await fake.wait_for("sendMessage")
+    await fake.user_sends("/help")  # waits for the reply to this update only
+    assert first.text == (await fake.wait_for("sendMessage")).text
+    assert "/mood <song | Spotify link | YouTube link>" in first.text
+
+
+async def test_telegram_help_lists_the_commands_telegram_has_and_speaks_of_groups(telegram, usecases):
+    fake, _ = telegram
+    assert command_names(usecases.help()) == {name for name, _ in TELEGRAM_COMMANDS}
+    await fake.user_sends("/help", chat=GROUP, user=ALICE)
+    text = (await fake.wait_for("sendMessage")).text
+    for usage in ("/playlist <happy|energetic|sad|calm>", "/servermood", "/share on|off", "/serverplaylist on|off"):
+        line = next(line for line in text.splitlines() if line.startswith(f"{usage} – "))
+        assert "group" in line, line  # a Telegram group is no "server"
+
+
+async def test_discord_help_lists_the_slash_commands_discord_has(discord_bot, usecases):
+    fake, _ = discord_bot
+    await fake.wait_for("sync_commands", after=0)
+    assert command_names(usecases.help()) == {c["name"] for c in fake.commands if c["type"] == 1}
+
+
+def test_console_help_lists_commands_the_console_runs(usecases):
+    console = ConsoleFrontend(usecases, io.StringIO(), io.StringIO())
+    for name in command_names(usecases.help()) - {"quit"}:
+        assert callable(getattr(console, f"cmd_{name}", None)), name
