@@ -6,7 +6,9 @@ resolves to is a public unicast address. IP literals in any spelling inet_aton a
 DNS lookup. Redirects are followed here, hop by hop, each hop re-checked, so the downloader is
 handed a URL whose whole chain was vetted. Each hop connects only to the addresses its name
 resolved to when they were checked (`open_connection`): a name can't answer a public address to
-the check and 127.0.0.1 to the connection (DNS rebinding).
+the check and 127.0.0.1 to the connection (DNS rebinding). The whole chain has one `Deadline`:
+a host that sends a byte every few seconds never lets a per-read timeout fire, so every
+connection and every read waits only for what is left of it.
 
 Operator-configured templates (AUDIO_SEARCH) are trusted and do not pass through here.
 """
@@ -14,10 +16,12 @@ from __future__ import annotations
 
 import functools
 import http.client
+import io
 import ipaddress
 import logging
 import re
 import socket
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -88,27 +92,53 @@ class ConnectPolicy:
         return is_public_address(ip) or (str(ip), port) in self.stand_ins
 
 
+class Deadline:
+    """One time limit for a whole exchange: every hop, connection and read of it. A per-read
+    timeout never fires for a host that sends a byte every few seconds; this does."""
+
+    def __init__(self, seconds: float):
+        self.at = time.monotonic() + seconds
+
+    def left(self, per_op: float | None | object = None) -> float:
+        """Seconds the next wait may take (no more than a numeric `per_op`); raises `TimeoutError`
+        (an OSError, as a socket's own timeout) once the time is up."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("out of time for this link")
+        return min(left, per_op) if isinstance(per_op, (int, float)) else left
+
+
 def open_connection(policy: ConnectPolicy, address: tuple[str, int],
                     timeout: float | None | object = socket._GLOBAL_DEFAULT_TIMEOUT,
-                    source_address: tuple[str, int] | None = None) -> socket.socket:
+                    source_address: tuple[str, int] | None = None, *,
+                    resolver: Resolver | None = None, deadline: Deadline | None = None) -> socket.socket:
     """`socket.create_connection` that connects only if every address the name resolves to is
     allowed, and then to those very addresses: no second lookup that a rebinding name could answer
-    differently. Raises `BlockedURLError` (not an OSError: no caller mistakes it for an outage)."""
+    differently. The name is looked up by the system, or by `resolver` where given. Raises
+    `BlockedURLError` (not an OSError: no caller mistakes it for an outage).
+
+    With a `deadline`, connecting waits only for what is left of it, and the socket is left with
+    what remains after (for a TLS handshake and the request). The lookup itself can't be cut short."""
     host, port = address
-    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    if not found or not all(policy.allows(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]), port)
-                            for info in found):
+    if deadline is not None:
+        deadline.left()
+    found = _addresses(host, port, resolver)
+    if not found or not all(_allowed(policy, sockaddr[0], port) for _, sockaddr in found):
         log.info("blocked a connection to %s: a non-public address", host)
         raise BlockedURLError(BLOCKED_MESSAGE)
     error: OSError | None = None
-    for family, kind, proto, _, sockaddr in found:
-        sock = socket.socket(family, kind, proto)
+    for family, sockaddr in found:
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+            if deadline is not None:
+                sock.settimeout(deadline.left(timeout))
+            elif timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
                 sock.settimeout(timeout)
             if source_address:
                 sock.bind(source_address)
             sock.connect(sockaddr)
+            if deadline is not None:
+                sock.settimeout(deadline.left(timeout))
             return sock
         except OSError as failed:
             sock.close()
@@ -116,13 +146,67 @@ def open_connection(policy: ConnectPolicy, address: tuple[str, int],
     raise error
 
 
-def pinned(connection_class: type[http.client.HTTPConnection], policy: ConnectPolicy):
-    """A factory of `connection_class` connections that connect through `open_connection`."""
+def _addresses(host: str, port: int, resolver: Resolver | None) -> list[tuple[int, tuple]]:
+    """(family, socket address) of every address `host` stands for: the system's, or `resolver`'s."""
+    if resolver is None:
+        return [(info[0], info[4]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    return [(socket.AF_INET6 if ":" in text else socket.AF_INET, (text, port)) for text in resolver(host)]
+
+
+def _allowed(policy: ConnectPolicy, text: str, port: int) -> bool:
+    try:
+        return policy.allows(ipaddress.ip_address(str(text).split("%", 1)[0]), port)
+    except ValueError:  # a resolver's answer that is no address
+        return False
+
+
+def pinned(connection_class: type[http.client.HTTPConnection], policy: ConnectPolicy,
+           deadline: Deadline | None = None, resolver: Resolver | None = None):
+    """A factory of `connection_class` connections that connect through `open_connection` (the
+    name looked up by `resolver`, else the system) and, given a `deadline`, are done by then."""
     def connection(*args, **kwargs) -> http.client.HTTPConnection:
         made = connection_class(*args, **kwargs)
-        made._create_connection = functools.partial(open_connection, policy)  # what connect() calls
-        return made
+        # what connect() calls
+        made._create_connection = functools.partial(open_connection, policy, resolver=resolver, deadline=deadline)
+        return made if deadline is None else within(deadline, made)
     return connection
+
+
+def within(deadline: Deadline, connection: http.client.HTTPConnection) -> http.client.HTTPConnection:
+    """`connection`, made to be done by `deadline`: connecting waits for what is left of it at
+    most, and so does every read of the response, its head and body."""
+    connection.timeout = deadline.left(connection.timeout)
+    connection.response_class = functools.partial(DeadlineResponse, deadline=deadline)
+    return connection
+
+
+class DeadlineResponse(http.client.HTTPResponse):
+    """An HTTP response read within `deadline`, however slowly the server sends it."""
+
+    def __init__(self, sock: socket.socket, *args, deadline: Deadline, **kwargs):
+        super().__init__(sock, *args, **kwargs)
+        self.fp = io.BufferedReader(_ReadsWithin(self.fp.detach(), sock, deadline))
+
+
+class _ReadsWithin(io.RawIOBase):
+    """The socket's reads (`raw`, its file), each waiting only for what is left of `deadline`."""
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket, deadline: Deadline):
+        self.raw, self.sock, self.deadline = raw, sock, deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int | None:
+        self.sock.settimeout(self.deadline.left())
+        return self.raw.readinto(buffer)
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def close(self) -> None:
+        self.raw.close()  # lets the socket close: the response held it open
+        super().close()
 
 
 class URLGuard:
@@ -185,12 +269,14 @@ class URLGuard:
     def final_url(self, url: str, timeout_s: float = REDIRECT_TIMEOUT_S) -> str:
         """Follow `url`'s redirects with HEAD requests, vetting every hop before it is requested.
 
-        Returns the last URL of the chain; raises `BlockedURLError` if any hop is refused.
+        Returns the last URL of the chain; raises `BlockedURLError` if any hop is refused, and
+        `DownloadError` if the chain is not done within `timeout_s`, all hops together.
         An HTTP error at the end of the chain is not ours to judge: the downloader reports it.
         """
+        deadline = Deadline(timeout_s)
         opener = urllib.request.build_opener(
             urllib.request.ProxyHandler({}), _GuardedRedirects(self),
-            _PinnedHTTP(self.connections), _PinnedHTTPS(self.connections),
+            _PinnedHTTP(self.connections, deadline), _PinnedHTTPS(self.connections, deadline),
         )
         request = urllib.request.Request(self.check(url), method="HEAD")
         try:
@@ -207,21 +293,22 @@ class URLGuard:
 
 
 class _PinnedHTTP(urllib.request.HTTPHandler):
-    def __init__(self, policy: ConnectPolicy):
+    def __init__(self, policy: ConnectPolicy, deadline: Deadline):
         super().__init__()
-        self.policy = policy
+        self.policy, self.deadline = policy, deadline
 
     def http_open(self, req):
-        return self.do_open(pinned(http.client.HTTPConnection, self.policy), req)
+        return self.do_open(pinned(http.client.HTTPConnection, self.policy, self.deadline), req)
 
 
 class _PinnedHTTPS(urllib.request.HTTPSHandler):
-    def __init__(self, policy: ConnectPolicy):
+    def __init__(self, policy: ConnectPolicy, deadline: Deadline):
         super().__init__()
-        self.policy = policy
+        self.policy, self.deadline = policy, deadline
 
     def https_open(self, req):
-        return self.do_open(pinned(http.client.HTTPSConnection, self.policy), req, context=self._context)
+        return self.do_open(pinned(http.client.HTTPSConnection, self.policy, self.deadline), req,
+                            context=self._context)
 
 
 class _GuardedRedirects(urllib.request.HTTPRedirectHandler):

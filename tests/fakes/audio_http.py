@@ -8,6 +8,10 @@ Extra routes for fault tests:
 - redirects: `server.add_redirect("/r", "http://127.0.0.1:1/x")` answers 302 with that Location
   (`methods=("GET",)`: to a GET only; a HEAD is answered as if there were no redirect);
 - pages: `server.add_page("/p", body, "text/html")` serves those bytes (an HTML page, a playlist);
+- slow drips: `server.add_drip("/d", raw_response, every_s=0.2)` writes those raw bytes (status
+  line, headers, body: as the test spells them) one at a time, `every_s` apart, so that no single
+  read waits long but the whole answer takes ages (`drip_response` builds one; `at_once=n` sends
+  the first n bytes at once, a quick head before a slow body);
 - `/hang/...` accepts the request and never answers (until the server stops);
 - `/error/...` answers 500;
 - `server.add_playlist("/search.xspf", [...])` serves an XSPF playlist (yt-dlp's generic
@@ -81,6 +85,30 @@ def xspf_document(entries: list[PlaylistEntry], base_url: str) -> bytes:
     ).encode()
 
 
+def drip_response(status: str = "200 OK", headers: dict[str, str] | None = None, body: bytes = b"",
+                  padding_bytes: int = 0) -> bytes:
+    """A raw HTTP/1.1 answer to drip: `padding_bytes` of filler go in an X-Padding header (a slow
+    head); the body is sent as given (a slow body)."""
+    lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in (headers or {}).items()),
+             f"Content-Length: {len(body)}", "Connection: close"]
+    if padding_bytes:
+        lines.append("X-Padding: " + "x" * padding_bytes)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def drip(wfile, data: bytes, every_s: float, stopping: threading.Event, at_once: int = 0) -> None:
+    """Write the first `at_once` bytes of `data`, then the rest one byte at a time, `every_s`
+    apart, until done, the client hangs up or the server stops."""
+    pieces = ([data[:at_once]] if at_once else []) + [data[i:i + 1] for i in range(at_once, len(data))]
+    for n, piece in enumerate(pieces):
+        if n and stopping.wait(every_s):
+            return
+        try:
+            wfile.write(piece)
+        except OSError:  # the client gave up: what the test wants
+            return
+
+
 class QuietHTTPServer(ThreadingHTTPServer):
     """Clients that hang up mid-body (seeking decoders) are normal here, not worth a traceback."""
 
@@ -139,6 +167,7 @@ class FakeAudioServer(LoopbackServer):
         self.bytes_served: dict[str, int] = {}
         self._redirects: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._pages: dict[str, tuple[bytes, str]] = {}
+        self._drips: dict[str, tuple[bytes, float, int]] = {}
         self._playlists: dict[str, list[PlaylistEntry]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -155,6 +184,9 @@ class FakeAudioServer(LoopbackServer):
 
     def add_page(self, path: str, body: bytes | str, content_type: str = "text/html") -> None:
         self._pages[path] = (body.encode() if isinstance(body, str) else body, content_type)
+
+    def add_drip(self, path: str, response: bytes, every_s: float, at_once: int = 0) -> None:
+        self._drips[path] = (response, every_s, at_once)
 
     def add_playlist(self, path: str, entries: list[PlaylistEntry]) -> None:
         self._playlists[path] = list(entries)
@@ -204,6 +236,10 @@ def _handler_for(server: FakeAudioServer) -> type[BaseHTTPRequestHandler]:
             if path.startswith("/hang/"):
                 server._stopping.wait(HANG_LIMIT_S)
                 return
+            if path in server._drips:
+                self.close_connection = True
+                response, every_s, at_once = server._drips[path]
+                return drip(self.wfile, response, every_s, server._stopping, at_once)
             if path.startswith("/error/"):
                 return self._empty(500)
             if path in server._pages:

@@ -3,6 +3,7 @@ not through DNS, not through a redirect."""
 from __future__ import annotations
 
 import ipaddress
+import time
 
 import pytest
 
@@ -10,7 +11,7 @@ from bot.sources.audio import AudioFetcher
 from bot.sources.models import BlockedURLError, DownloadError, Query, QueryKind
 from bot.sources.query import DEFAULT_ALLOWED
 from bot.sources.urlguard import ConnectPolicy, URLGuard, is_public_address, parse_ip_literal
-from tests.fakes.audio_http import FakeAudioServer
+from tests.fakes.audio_http import FakeAudioServer, drip_response
 
 PUBLIC = "93.184.216.34"
 
@@ -186,6 +187,28 @@ def test_redirect_between_allowed_hosts_is_followed(front):
     final = localhost_guard(front).final_url(f"http://localhost:{front.port}/short")
     assert final == f"http://localhost:{front.port}/clip.ogg"
     assert [(r.method, r.path) for r in front.requests] == [("HEAD", "/short"), ("HEAD", "/clip.ogg")]
+
+
+# -- a host that answers a byte at a time is given up on when the chain's time is up ---------
+
+def test_a_host_that_drips_its_answer_is_given_up_on_at_the_deadline(front):
+    # A byte every 0.2 s: no single read waits long, but the head alone would take ~30 s.
+    front.add_drip("/drip", drip_response(padding_bytes=100), every_s=0.2)
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="couldn't reach that link"):
+        localhost_guard(front).final_url(f"http://localhost:{front.port}/drip", timeout_s=0.5)
+    assert time.monotonic() - started < 3.0
+
+
+def test_the_deadline_is_for_the_whole_chain_not_for_each_hop(front):
+    # Four redirects, each answered in about 0.4 s: each one alone is in time, all of them are not.
+    for n in range(1, 5):
+        target = f"http://localhost:{front.port}/" + (f"hop{n + 1}" if n < 4 else "clip.ogg")
+        front.add_drip(f"/hop{n}", drip_response("302 Found", {"Location": target}), every_s=0.004)
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="couldn't reach that link"):
+        localhost_guard(front).final_url(f"http://localhost:{front.port}/hop1", timeout_s=0.5)
+    assert time.monotonic() - started < 3.0
 
 
 async def test_fetcher_checks_redirects_of_a_user_link_before_ytdlp_sees_it(front, target, tmp_path):
