@@ -3,9 +3,11 @@
 Spotify's app shares links like https://spotify.link/hRkBrwub9xb. They answer with a redirect
 (often to spotify.app.link first), or with a small HTML page that names the open.spotify.com link
 in a meta refresh, og:url or a script. Each hop is requested only if its host is a short-link
-host on the allowlist (and, as for every user link, resolves to public addresses only); the
+host on the allowlist (and, as for every user link, resolves to public addresses only, and is
+connected to only at the public addresses its name gives when connecting: `urlguard.pinned`); the
 open.spotify.com link at the end is read, never fetched. At most `max_hops` requests, all within
-`timeout_s`, and no more than `max_page_bytes` of any page are read.
+`timeout_s` however slowly a host answers (`urlguard.Deadline`), and no more than
+`max_page_bytes` of any page are read.
 """
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ import html
 import http.client
 import logging
 import re
-import time
 from urllib.parse import urljoin, urlsplit
 
 from bot.sources.models import BlockedURLError, SpotifyUnavailableError, TrackNotFoundError, UnsupportedInputError
@@ -25,7 +26,7 @@ from bot.sources.query import (
     SPOTIFY_URI_RE,
     host_allowed,
 )
-from bot.sources.urlguard import Resolver, URLGuard, system_resolver
+from bot.sources.urlguard import ConnectPolicy, Deadline, Resolver, URLGuard, pinned, system_resolver, within
 
 log = logging.getLogger(__name__)
 
@@ -67,18 +68,20 @@ class ShortLinkResolver:
     `base_url`, when set, is where every short-link host is asked instead of itself
     ({base_url}/{host}{path}), like SPOTIFY_API_URL: the tests' local server. It is the operator's
     and trusted, so its address is not vetted; the allowlist still judges every hop.
+    Without it, `resolver` looks each hop's name up, for the check and again for the connection,
+    and `connections` says where a connection may go (tests: a local server that plays public).
     """
 
     def __init__(self, allowed_hosts: frozenset[str], *, base_url: str | None = None,
-                 resolver: Resolver = system_resolver, timeout_s: float = TIMEOUT_S,
-                 max_hops: int = MAX_HOPS, max_page_bytes: int = MAX_PAGE_BYTES):
-        self.guard = URLGuard(allowed_hosts, resolver)
+                 resolver: Resolver = system_resolver, connections: ConnectPolicy = ConnectPolicy(),
+                 timeout_s: float = TIMEOUT_S, max_hops: int = MAX_HOPS, max_page_bytes: int = MAX_PAGE_BYTES):
+        self.guard = URLGuard(allowed_hosts, resolver, connections)
         self.base_url = base_url.rstrip("/") if base_url else None
         self.timeout_s, self.max_hops, self.max_page_bytes = timeout_s, max_hops, max_page_bytes
 
     def track_id(self, url: str) -> str:
         """The Spotify id of the track `url` leads to. Raises a `SourceError` subclass."""
-        deadline = time.monotonic() + self.timeout_s
+        deadline = Deadline(self.timeout_s)
         for _ in range(self.max_hops):
             self._vet(url)
             status, location, page = self._get(url, deadline)
@@ -145,31 +148,37 @@ class ShortLinkResolver:
             raise TrackNotFoundError(DEAD_MESSAGE)
         return ident
 
-    def _get(self, url: str, deadline: float) -> tuple[int, str | None, bytes]:
+    def _get(self, url: str, deadline: Deadline) -> tuple[int, str | None, bytes]:
         """(status, Location, the first `max_page_bytes` of a 200's body) of one GET."""
         where = urlsplit(self._where(url))
-        connection_class = http.client.HTTPSConnection if where.scheme == "https" else http.client.HTTPConnection
-        connection = connection_class(where.netloc)
+        connection = None
         try:
-            connection.timeout = self._left(deadline)
+            connection = self._connection(where.scheme, where.netloc, deadline)
             connection.request("GET", (where.path or "/") + (f"?{where.query}" if where.query else ""), headers={
                 "User-Agent": USER_AGENT, "Accept": "text/html", "Accept-Encoding": "identity",
             })
-            response = connection.getresponse()
-            if response.status != 200:
-                return response.status, response.getheader("Location"), b""
-            return 200, None, self._read_page(connection, response, deadline)
-        except (OSError, http.client.HTTPException) as error:
+            with connection.getresponse() as response:
+                if response.status != 200:
+                    return response.status, response.getheader("Location"), b""
+                return 200, None, self._read_page(response)
+        except (OSError, http.client.HTTPException) as error:  # TimeoutError too: out of time
             log.warning("short link unreachable: %s", type(error).__name__)
             raise SpotifyUnavailableError(UNREACHABLE_MESSAGE) from None
         finally:
-            connection.close()
+            if connection is not None:
+                connection.close()
 
-    def _read_page(self, connection, response, deadline: float) -> bytes:
+    def _connection(self, scheme: str, netloc: str, deadline: Deadline) -> http.client.HTTPConnection:
+        connection_class = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+        if self.base_url is not None:  # the operator's server: trusted, not vetted
+            return within(deadline, connection_class(netloc))
+        # The link's own host: connected to only at the addresses its name gives now, if allowed
+        # (the check's lookup may have answered differently: DNS rebinding).
+        return pinned(connection_class, self.guard.connections, deadline, self.guard.resolver)(netloc)
+
+    def _read_page(self, response: http.client.HTTPResponse) -> bytes:
         page = bytearray()
         while len(page) < self.max_page_bytes:
-            if connection.sock is not None:
-                connection.sock.settimeout(self._left(deadline))
             chunk = response.read1(min(READ_CHUNK_BYTES, self.max_page_bytes - len(page)))
             if not chunk:
                 break
@@ -181,13 +190,6 @@ class ShortLinkResolver:
             return url
         parts = urlsplit(url)
         return f"{self.base_url}/{_host(url)}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
-
-    @staticmethod
-    def _left(deadline: float) -> float:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("short link took too long")
-        return left
 
 
 def _host(url: str) -> str:

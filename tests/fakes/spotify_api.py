@@ -16,8 +16,10 @@ Every request is logged in `requests` (token calls included).
 
 `FakeSpotifyLinks` stands in for the short-link hosts (spotify.link, spotify.app.link): the
 resolver is given its `base_url` and asks it for https://spotify.link/Code at /spotify.link/Code.
-Each link answers as the test says: a redirect, an HTML page naming the target, a status, or
-nothing at all (`hang`).
+Each link answers as the test says: a redirect, an HTML page naming the target, a status,
+nothing at all (`hang`), or a raw answer dripped a byte at a time (`drip`). A request sent to the
+link's own host (Host: spotify.link, the resolver's production path with a test resolver that
+names 127.0.0.1) is answered as the same link.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.audio_http import LoopbackServer
+from tests.fakes.audio_http import LoopbackServer, drip
 
 SEARCH_LIMIT_MAX = 10
 CUT_OFF = 0  # a fault "status": a 200 whose body stops halfway and the connection closes
@@ -304,6 +306,7 @@ def _handler_for(fake: FakeSpotify) -> type[BaseHTTPRequestHandler]:
 
 # -- short links -----------------------------------------------------------------------------
 
+SHORT_LINK_HOSTS = frozenset({"spotify.link", "spotify.app.link"})
 SHORT_LINK_CHUNK_BYTES = 16 * 1024
 HANG_LIMIT_S = 30.0
 
@@ -315,6 +318,9 @@ class _LinkAnswer:
     page: bytes = b""
     padding_bytes: int = 0  # filler sent before `page`
     hang: bool = False
+    drip: bytes = b""  # a raw answer (status line, headers, body) written a byte at a time
+    drip_every_s: float = 0.0
+    drip_at_once: int = 0
 
 
 class FakeSpotifyLinks(LoopbackServer):
@@ -345,6 +351,11 @@ class FakeSpotifyLinks(LoopbackServer):
         """Accept the request and never answer (until the server stops)."""
         self._answers[_link_key(link)] = _LinkAnswer(200, hang=True)
 
+    def drip(self, link: str, response: bytes, every_s: float, at_once: int = 0) -> None:
+        """Answer with these raw bytes (`audio_http.drip_response`): the first `at_once` at once,
+        then one at a time, `every_s` apart."""
+        self._answers[_link_key(link)] = _LinkAnswer(200, drip=response, drip_every_s=every_s, drip_at_once=at_once)
+
     def answer_for(self, key: str) -> _LinkAnswer | None:
         return self._answers.get(key)
 
@@ -372,11 +383,17 @@ def _links_handler_for(fake: FakeSpotifyLinks) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             key = urlsplit(self.path).path
+            host = urlsplit(f"//{self.headers.get('Host', '')}").hostname
+            if host in SHORT_LINK_HOSTS:
+                key = f"/{host}{key}"
             fake._log(key)
             answer = fake.answer_for(key) or _LinkAnswer(404)
             if answer.hang:
                 fake._stopping.wait(HANG_LIMIT_S)
                 return
+            if answer.drip:
+                self.close_connection = True
+                return drip(self.wfile, answer.drip, answer.drip_every_s, fake._stopping, answer.drip_at_once)
             self.send_response(answer.status)
             if answer.location is not None:
                 self.send_header("Location", answer.location)

@@ -19,13 +19,15 @@ from bot.sources.models import (
 from bot.sources.query import DEFAULT_ALLOWED, parse_query
 from bot.sources.shortlink import AWAY_MESSAGE, DEAD_MESSAGE, LOOP_MESSAGE, MAX_HOPS, MAX_PAGE_BYTES, ShortLinkResolver
 from bot.sources.spotify import RetryPolicy, SpotifyResolver
-from tests.fakes.audio_http import FakeAudioServer
+from bot.sources.urlguard import ConnectPolicy
+from tests.fakes.audio_http import FakeAudioServer, drip_response
 from tests.fakes.spotify_api import FakeSpotifyLinks, FakeTrack
 
 CREEP = FakeTrack("Creep", ("Radiohead",), album="Pablo Honey", popularity=80)
 LINK = "https://spotify.link/hRkBrwub9xb"
 APP_LINK = "https://spotify.app.link/hRkBrwub9xb"
 ALBUM_ID = "6400dnyeDyD2mIFHfkwHXN"
+PUBLIC = "93.184.216.34"
 
 
 def track_url(track_id: str) -> str:
@@ -54,6 +56,25 @@ async def resolve(spotify, links, text=LINK, **kwargs):
     query = parse_query(text)
     assert query.kind is QueryKind.SPOTIFY_SHORT_LINK
     return await resolver_for(spotify, links, **kwargs).resolve(query)
+
+
+def rebinding(first: str, then: str):
+    """A name that answers `first` to its first lookup and `then` to every later one."""
+    lookups: list[str] = []
+
+    def resolve(host: str) -> list[str]:
+        lookups.append(host)
+        return [first if len(lookups) == 1 else then]
+
+    return resolve
+
+
+def on_its_own_host(links, **kwargs) -> tuple[ShortLinkResolver, str]:
+    """A resolver on the production path (no base_url), where 127.0.0.1 at the fake's port plays
+    a public address for the connections, and LINK on its own host's name at the fake's port."""
+    short_links = ShortLinkResolver(DEFAULT_ALLOWED, connections=ConnectPolicy(frozenset({("127.0.0.1", links.port)})),
+                                    **kwargs)
+    return short_links, f"http://spotify.link:{links.port}/hRkBrwub9xb"
 
 
 # -- followed --------------------------------------------------------------------------------
@@ -202,6 +223,32 @@ def test_a_short_link_host_that_never_answers_is_given_up_on_in_time(links):
     assert time.monotonic() - started < 2.0
 
 
+def slow_head() -> tuple[bytes, int]:
+    """A redirect whose head comes a byte at a time (~30 s at 0.2 s a byte)."""
+    return drip_response("302 Found", {"Location": track_url(CREEP.track_id)}, padding_bytes=100), 0
+
+
+def slow_page() -> tuple[bytes, int]:
+    """A page whose head comes at once and whose body a byte at a time."""
+    answer = drip_response(body=b" " * 100 + OG_URL.format(id=CREEP.track_id).encode())
+    return answer, answer.index(b"\r\n\r\n") + 4
+
+
+@pytest.mark.parametrize("route", ["base_url", "own host"])
+@pytest.mark.parametrize("answer", [slow_head, slow_page], ids=["head", "page"])
+def test_a_short_link_host_that_drips_its_answer_is_given_up_on_in_time(links, answer, route):
+    response, at_once = answer()
+    links.drip(LINK, response, every_s=0.2, at_once=at_once)
+    if route == "base_url":
+        short_links, link = ShortLinkResolver(DEFAULT_ALLOWED, base_url=links.base_url, timeout_s=0.5), LINK
+    else:
+        short_links, link = on_its_own_host(links, resolver=rebinding(PUBLIC, "127.0.0.1"), timeout_s=0.5)
+    started = time.monotonic()
+    with pytest.raises(SpotifyUnavailableError, match="couldn't open that Spotify link"):
+        short_links.track_id(link)
+    assert time.monotonic() - started < 3.0
+
+
 @pytest.mark.parametrize("status", [500, 503])
 async def test_a_short_link_host_that_fails_is_unavailable(spotify, links, status):
     links.status(LINK, status)
@@ -215,6 +262,24 @@ def test_a_short_link_host_resolving_to_a_private_address_is_not_asked():
     short_links = ShortLinkResolver(DEFAULT_ALLOWED, resolver=lambda host: ["10.0.0.5"])
     with pytest.raises(BlockedURLError):
         short_links.track_id(LINK)
+
+
+def test_a_short_link_hop_connects_to_the_address_its_connection_vetted(links):
+    # The check's lookup says public; the connection looks the name up again, vets the answer
+    # (the fake's 127.0.0.1, which plays a public address here) and connects to that very address.
+    links.redirect(LINK, track_url(CREEP.track_id))
+    short_links, link = on_its_own_host(links, resolver=rebinding(PUBLIC, "127.0.0.1"))
+    assert short_links.track_id(link) == CREEP.track_id
+    assert links.requests == [LINK]
+
+
+def test_a_short_link_host_that_rebinds_to_a_private_address_is_never_asked(links):
+    # DNS rebinding: a public address for the check, 127.0.0.1 (public to nobody here) for the connection.
+    links.redirect(LINK, track_url(CREEP.track_id))
+    short_links = ShortLinkResolver(DEFAULT_ALLOWED, resolver=rebinding(PUBLIC, "127.0.0.1"))
+    with pytest.raises(BlockedURLError):
+        short_links.track_id(f"http://spotify.link:{links.port}/hRkBrwub9xb")
+    assert links.requests == []
 
 
 def test_a_short_link_host_that_does_not_resolve_is_an_outage():
