@@ -27,6 +27,8 @@ EXIT_SOME_FAILED = 1
 EXIT_NO_MODEL = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a tool whose reader left reports it
+# What the `train` extra installs (pyproject.toml), as imported.
+TRAIN_MODULES = frozenset({"torch", "torchvision", "onnx", "sklearn", "tqdm"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +147,13 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:  # while torch imports or the clips are checked: nothing written yet
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except ModuleNotFoundError as error:
+            if error.name is None or error.name.split(".")[0] not in TRAIN_MODULES:
+                raise
+            # `make run` installs serving only: say what to install, not a traceback.
+            print(f"python -m inference train: training needs the train extra ({error.name.split('.')[0]} is not "
+                  f"installed): {sys.executable} -m pip install -e '.[train]'", file=sys.stderr)
+            return EXIT_NO_MODEL
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # A file name that is not UTF-8 reaches us with surrogates: print it back as its own bytes, as

@@ -387,3 +387,17 @@ def test_a_staging_folder_without_a_lock_goes_once_it_has_not_changed_for_a_day(
     tiny_ann_run(shared_data, tmp_path, "out")
     assert not old.exists() and fresh.is_dir()
     assert f"removed {old}" in (tmp_path / "train.log").read_text()
+
+
+@pytest.mark.parametrize("missing", ["torch", "sklearn"])
+def test_training_without_the_train_extra_says_what_to_install(missing):
+    """`make run` installs serving only; `python -m inference train` then names the extra to install
+    (one line, exit 2) instead of a ModuleNotFoundError traceback. The package is made missing the
+    way Python sees a package that is not installed (sys.modules[name] = None)."""
+    code = (f"import sys; sys.modules[{missing!r}] = None; from inference.__main__ import main; "
+            "sys.exit(main(['train', '--help']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+    assert f"training needs the train extra ({missing} is not installed)" in result.stderr
+    assert "-m pip install -e '.[train]'" in result.stderr
