@@ -12,7 +12,7 @@ import logging
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
 from bot.frontends import render
 from bot.replies import (
@@ -92,12 +92,14 @@ class ConsoleFrontend:
     platform = PLATFORM
 
     def __init__(self, usecases, stdin: TextIO, stdout: TextIO, *, data_dir: Path | str = "./data",
-                 caller: Caller = CONSOLE_CALLER) -> None:
+                 caller: Caller = CONSOLE_CALLER,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.usecases = usecases
         self.stdin = stdin
         self.stdout = stdout
         self.data_dir = Path(data_dir)
         self.caller = caller
+        self.now = now
         self._lines: asyncio.Queue | None = None
         self._message_ids = itertools.count(1)
 
@@ -272,8 +274,21 @@ class ConsoleFrontend:
             self.say(render.reply_text(reply))
 
     def _save_chart(self, chart: Chart) -> Path:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-        return self._write(self.data_dir / "charts" / f"{stamp}-{chart.filename}", chart.png)
+        """A new file for each chart: two made in the same second (two /stats, say) get
+        `…-server-mood.png` and `…-server-mood-2.png`, never one over the other."""
+        stamp = self.now().strftime("%Y%m%d-%H%M%S")
+        directory = self.data_dir / "charts"
+        directory.mkdir(parents=True, exist_ok=True)
+        name = Path(chart.filename)
+        path, number = directory / f"{stamp}-{name.name}", 1
+        while True:
+            try:
+                with path.open("xb") as file:  # exclusive: a name taken meanwhile is not overwritten
+                    file.write(chart.png)
+                return path.resolve()
+            except FileExistsError:
+                number += 1
+                path = directory / f"{stamp}-{name.stem}-{number}{name.suffix}"
 
     @staticmethod
     def _write(path: Path, data: bytes) -> Path:

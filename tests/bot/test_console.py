@@ -328,3 +328,23 @@ def test_the_first_mood_waits_for_the_model_to_warm_up(tmp_path, clip_paths):
     assert result.returncode == 0, result.stderr
     assert "… Listening…" in result.stdout and f"🎵 {clip_paths[0].stem}\nMood: " in result.stdout, result.stdout
     assert moodbot_processes(str(data_dir)) == []
+
+
+def test_two_charts_made_in_the_same_second_are_two_files(tmp_path):
+    """/servermood twice within a second: the second chart is saved beside the first, not over it."""
+    from datetime import datetime, timezone
+
+    from bot.replies import Chart, ServerMoodReply
+
+    out = io.StringIO()
+    same_second = datetime(2026, 11, 27, 20, 0, 5, tzinfo=timezone.utc)
+    console = ConsoleFrontend(usecases=None, stdin=io.StringIO(), stdout=out, data_dir=tmp_path,
+                              now=lambda: same_second)
+    counts = {"happy": 0, "energetic": 0, "sad": 1, "calm": 0}
+    for png in (b"first chart", b"second chart"):
+        console.show(ServerMoodReply("sad", counts, Chart("server-mood.png", png)))
+
+    charts = sorted((tmp_path / "charts").iterdir())
+    assert sorted(p.read_bytes() for p in charts) == [b"first chart", b"second chart"]
+    assert all(p.name.startswith("20261127-200005-server-mood") and p.suffix == ".png" for p in charts)
+    assert all(str(p.resolve()) in out.getvalue() for p in charts)
