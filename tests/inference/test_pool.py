@@ -92,6 +92,9 @@ FORK_SERVER_UNDER_CTRL_C = """
 import os, signal, sys, time
 from multiprocessing import forkserver
 from inference.pool import worker_context
+# As Python run from a terminal has it, whatever this test's runner inherited (a shell's
+# background job starts with SIGINT ignored).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 worker_context()  # starts the fork server, which then imports WORKER_PRELOAD for a second or more
 pid = forkserver._forkserver._forkserver_pid
 os.kill(pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, the server mid-import too
