@@ -8,15 +8,19 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 
 .PHONY: run test bench system-deps clean
 
+# A venv made without ensurepip has a python but no pip: remove it, so the next try starts clean.
 $(PY):
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 
-# ffmpeg decodes m4a/webm and cuts sections out of downloads; install it when missing.
+# Debian and Ubuntu ship Python's venv module (ensurepip) and ffmpeg (decodes m4a/webm, cuts
+# sections out of downloads) as packages of their own: install what is missing.
+APT_INSTALL = if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(1) >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq $(1) >/dev/null; \
+	  else echo "please install $(1) (apt-get install $(1))" >&2; fi
 system-deps:
-	@command -v ffmpeg >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq ffmpeg >/dev/null; \
-	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq ffmpeg >/dev/null; \
-	  else echo "please install ffmpeg (apt-get install ffmpeg)" >&2; fi; }
+	@$(PYTHON) -c 'import ensurepip' >/dev/null 2>&1 || [ -x $(PY) ] || { \
+	  $(call APT_INSTALL,python$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv); }
+	@command -v ffmpeg >/dev/null 2>&1 || { $(call APT_INSTALL,ffmpeg); }
 
 $(VENV)/.stamp-run: pyproject.toml | $(PY)
 	$(PIP) install -q -e '.[embedded]' >&2
