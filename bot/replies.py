@@ -118,7 +118,7 @@ class StatsReply:
 class PlaylistTrackView:
     title: str
     artists: tuple[str, ...]
-    spotify_url: str | None
+    url: str | None  # its Spotify page, else the YouTube video it is known by; an upload has none
     members: int
 
 

@@ -94,6 +94,7 @@ class PlaylistItem:
     spotify_url: str | None
     members: int  # distinct members who classified or journaled it
     last_at: datetime
+    youtube_id: str | None = None  # the video its audio was heard from (never an upload's)
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,9 @@ def playlist_item(row: dict[str, Any]) -> PlaylistItem:
     # kept nameless may still hold its first sender's file name.
     upload = row["_id"].startswith(UPLOAD_KEY_PREFIX)
     catalog_title = None if upload else track.get("title")
+    video = track.get("youtube_id")
+    if video is None and row["_id"].startswith(YOUTUBE_KEY_PREFIX):  # heard, but its record not saved
+        video = row["_id"][len(YOUTUBE_KEY_PREFIX):]
     return PlaylistItem(
         track_key=row["_id"],
         title=catalog_title or row.get("title") or (UPLOAD_TITLE if upload else row["_id"]),
@@ -193,6 +196,7 @@ def playlist_item(row: dict[str, Any]) -> PlaylistItem:
         spotify_url=track.get("spotify_url"),
         members=int(row["members"]),
         last_at=row["last_at"],
+        youtube_id=None if upload else video,
     )
 
 

@@ -131,8 +131,8 @@ def playlist_text(reply: PlaylistReply, limit: int = MAX_PLAYLIST_CHARS) -> str:
         line = f"{number}. {song_title(track.title, track.artists)}"
         if track.members > 1:
             line += f" ({track.members} members)"
-        if track.spotify_url:
-            line += f" {track.spotify_url}"
+        if track.url:
+            line += f" {track.url}"
         lines.append(line)
     text, shown = "\n".join(lines), len(reply.tracks)
     while text_length(text) > limit and shown > 0:

@@ -3,20 +3,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import datetime, timezone
 from typing import Callable
 
 from bot import charts
 from bot.replies import Caller, Chart, ErrorReply, PlaylistReply, PlaylistTrackView, ServerMoodReply, TextReply
+from bot.sources.query import YOUTUBE_ID
 from inference.result import MOODS
-from storage.models import StorageError, UserRef
+from storage.models import PlaylistItem, StorageError, UserRef
 
 log = logging.getLogger(__name__)
 
 PLAYLIST_LENGTH = 20
+YOUTUBE_WATCH_URL = "https://www.youtube.com/watch?v={}"
 NOT_IN_SERVER = "Playlists belong to a server or group: use this command there, not in a private chat."
 DISABLED = "Server playlists are turned off here. An admin can turn them on again."
 NOT_ADMIN = "Only the server's admins can turn server playlists on or off."
+
+
+def song_link(item: PlaylistItem) -> str | None:
+    """The song's Spotify page, else the video it was heard from: a song known only by its YouTube
+    link is listed with it. Built from the stored video id (checked), never from what users typed."""
+    if item.spotify_url:
+        return item.spotify_url
+    if item.youtube_id and re.fullmatch(YOUTUBE_ID, item.youtube_id):
+        return YOUTUBE_WATCH_URL.format(item.youtube_id)
+    return None
 
 
 def mood_error(mood: str) -> ErrorReply:
@@ -41,7 +54,7 @@ class PlaylistUseCase:
             items = await self.db.playlists.playlist(caller.place, mood, limit=PLAYLIST_LENGTH)
         except StorageError as error:
             return ErrorReply(str(error))
-        tracks = [PlaylistTrackView(i.title, tuple(i.artists), i.spotify_url, i.members) for i in items]
+        tracks = [PlaylistTrackView(i.title, tuple(i.artists), song_link(i), i.members) for i in items]
         return PlaylistReply(mood, tracks)
 
     async def server_mood(self, caller: Caller) -> ServerMoodReply | ErrorReply:

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.frontends import render
+from bot.frontends.discord.rendering import message_parts
+from bot.frontends.telegram import text_of as telegram_text_of
 from bot.replies import Caller, ServerMoodReply
 from bot.usecases.playlists import PlaylistUseCase
 from storage.models import JournalEntry, MoodRequest, StoredMood, TrackRecord, UserRef
@@ -79,7 +81,7 @@ async def test_a_song_asked_for_by_its_youtube_link_and_by_name_is_one_song_in_t
     playlist = await playlists.playlist(BOB, "sad")
 
     assert [(t.title, t.artists, t.members) for t in playlist.tracks] == [("Creep", ("Radiohead",), 3)]
-    assert playlist.tracks[0].spotify_url == "https://open.spotify.com/track/6b2oQwSGFkzsMtQruIWm2p"
+    assert playlist.tracks[0].url == "https://open.spotify.com/track/6b2oQwSGFkzsMtQruIWm2p"
 
 
 async def test_a_song_asked_for_by_its_youtube_link_and_by_name_is_one_vote_in_the_mood_of_the_week(db, playlists):
@@ -99,6 +101,32 @@ async def test_a_video_no_catalog_song_came_from_stays_a_song_of_its_own(db, pla
     playlist = await playlists.playlist(BOB, "sad")
 
     assert [(t.title, t.members) for t in playlist.tracks] == [("Creep", 3), ("Some video", 1)]
+
+
+async def test_a_song_known_only_by_its_video_links_to_it_and_an_upload_links_nowhere(db, playlists):
+    """Carol posted a video Spotify knows nothing of, and Bob an audio file named like a link: in every
+    front-end's /playlist the video has its YouTube link, built from the stored video id, and the file none."""
+    sad = StoredMood("sad", {"sad": 1.0}, -0.5, -0.5, "main", "v1")
+    await db.tracks.save(TrackRecord("youtube:dQw4w9WgXcQ", "Some video", youtube_id="dQw4w9WgXcQ", mood=sad))
+    await db.requests.add(MoodRequest(member(CAROL), GROUP, "youtube:dQw4w9WgXcQ", "sad", NOW, title="Some video"))
+    upload = "https://www.youtube.com/watch?v=XFkzRNyygfk.mp3"
+    await db.tracks.save(TrackRecord("sha256:ab12", "", mood=sad))
+    await db.requests.add(MoodRequest(member(BOB), GROUP, "sha256:ab12", "sad", NOW - DAY, title=upload))
+
+    playlist = await playlists.playlist(BOB, "sad")
+
+    video = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    assert [(t.title, t.url) for t in playlist.tracks] == [("Some video", video), (upload, None)]
+    for text in (render.reply_text(playlist), telegram_text_of(playlist), message_parts(playlist)["embed"].description):
+        assert text.splitlines()[1:] == [f"1. Some video {video}", f"2. {upload}"]
+
+
+async def test_a_stored_video_id_that_is_not_one_makes_no_link(db, playlists):
+    odd = StoredMood("calm", {"calm": 1.0}, 0.1, -0.5, "main", "v1")
+    await db.tracks.save(TrackRecord("youtube:dQw4w9WgXcQ", "Some video", youtube_id="x&list=evil", mood=odd))
+    await db.requests.add(MoodRequest(member(CAROL), GROUP, "youtube:dQw4w9WgXcQ", "calm", NOW, title="Some video"))
+
+    assert [(t.title, t.url) for t in (await playlists.playlist(BOB, "calm")).tracks] == [("Some video", None)]
 
 
 async def test_a_tie_for_the_mood_of_the_week_names_every_mood_in_it(db, playlists):

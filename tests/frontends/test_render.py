@@ -122,7 +122,7 @@ def test_a_playlist_of_long_titles_fits_a_telegram_message_and_a_discord_embed_i
     for text in (text_of(reply), message_parts(reply)["embed"].description):
         assert len(text.encode("utf-16-le")) <= 2 * 4096
         *songs, more = text.splitlines()[1:]
-        assert songs and all(song.endswith(track.spotify_url) for song in songs)  # no song cut in half
+        assert songs and all(song.endswith(track.url) for song in songs)  # no song cut in half
         assert more == f"…and {20 - len(songs)} more."
 
 

@@ -95,3 +95,12 @@ async def test_server_mood_of_the_week(db: Database):
     assert await db.playlists.server_mood_of_week(PLACE, T0 + 24 * H) == {"happy": 1, "sad": 5}
     assert await db.playlists.server_mood_of_week(PLACE, T0 + 9 * 24 * H) == {}
     assert await db.playlists.server_mood_of_week("chat:empty", T0) == {}
+
+
+async def test_a_video_is_listed_with_its_id_even_when_its_record_was_not_saved(db: Database):
+    await db.requests.add(MoodRequest(ALICE, PLACE, "youtube:dQw4w9WgXcQ", "sad", T0, title="Some video"))
+    await db.requests.add(MoodRequest(BOB, PLACE, "sha256:ab12", "sad", T0 - H, title="song.mp3"))
+
+    items = await db.playlists.playlist(PLACE, "sad")
+
+    assert [(item.title, item.youtube_id) for item in items] == [("Some video", "dQw4w9WgXcQ"), ("song.mp3", None)]
