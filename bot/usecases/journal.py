@@ -47,8 +47,11 @@ OFFSET_RE = re.compile(r"^(?:utc|gmt)\s*([+\-\u2212])\s*(\d{1,2})(?::?00)?$", re
 URL_RE = re.compile(r"[<(\[{'\"|*]*(https?://\S+|spotify:track:\S+)", re.IGNORECASE)  # with its wrappers
 EXAMPLE_ZONES = ("Europe/Lisbon", "America/New_York", "Asia/Tokyo", "UTC")
 TIME_ERROR = "I need the time as HH:MM on a 24-hour clock, e.g. /journal on 21:30 Europe/Lisbon."
+# Said to a message that answers no prompt: often a new user's first words (a Discord DM, where
+# every message is heard), so it also points at /mood and /help.
+NOT_A_JOURNAL_ANSWER = "To hear a song's mood now, use /mood <song>; /help lists the rest."
 NO_PROMPT_ERROR = ("There's no open journal prompt to answer. Turn the journal on with "
-                   "/journal on 21:30 Europe/Lisbon and reply to the next prompt with a song.")
+                   f"/journal on 21:30 Europe/Lisbon and answer the next prompt with a song. {NOT_A_JOURNAL_ANSWER}")
 NO_SONG_ERROR = "Reply with a song — its name or a Spotify/YouTube link — optionally followed by a few words of your own."
 JOURNAL_OFF = "Your journal is off. Turn it on first, e.g. /journal on 21:30 Europe/Lisbon."
 PROMPT_NOT_SENT = ("I couldn't send you a prompt. Open a private chat with me (and allow messages from me), "
@@ -300,7 +303,7 @@ class JournalUseCase:
             when = None
         if when is None:
             return NO_PROMPT_ERROR
-        return f"There's no open journal prompt to answer. {next_prompt_text(when)}"
+        return f"There's no open journal prompt to answer. {next_prompt_text(when)} {NOT_A_JOURNAL_ANSWER}"
 
     async def answer(self, caller: Caller, text: str | None, attachment: Attachment | None = None, *,
                      prompt_message_id: str | None = None,

@@ -133,8 +133,15 @@ async def test_the_journal_flow_prompt_answer_list_and_stats(db, counting, class
 
 
 async def test_an_answer_without_a_prompt_is_explained(db, counting, clip_paths):
-    reply = await journal_usecase(db, counting).answer(ALICE_DM, "Creep")
+    """Often a new user's first words (a Discord DM is heard whole): say how to start the journal,
+    and where the song's mood is."""
+    journal = journal_usecase(db, counting)
+    reply = await journal.answer(ALICE_DM, "Creep")
     assert isinstance(reply, ErrorReply) and "/journal on" in reply.message
+    assert "/mood <song>" in reply.message and "/help" in reply.message
+    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    reply = await journal.answer(ALICE_DM, "Creep")
+    assert "21:30 (Europe/Lisbon)" in reply.message and "/mood <song>" in reply.message
 
 
 async def test_a_message_that_replies_to_no_prompt_answers_only_a_prompt_of_the_last_week(db, counting, clip_paths):
