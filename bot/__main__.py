@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--console", action="store_true",
                         help="run the console front-end even when chat tokens are set")
     parser.add_argument("--log-level", default=None, metavar="LEVEL",
-                        help="DEBUG, INFO, WARNING or ERROR (default: LOG_LEVEL, else INFO)")
+                        help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default: LOG_LEVEL, else INFO)")
     return parser.parse_args(argv)
 
 
