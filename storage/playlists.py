@@ -13,6 +13,13 @@ full collection scans, so neither appears here):
    members, `$lookup` their requests in the place and their journal entries (joined on the
    indexed user_id, then filtered by platform), unwind, and group. A YouTube video that a catalog
    song's audio came from counts as that song (`same_song`), however the members asked for it.
+
+A member has one vote per song, for the mood they were told last (`member_songs_pipeline`): the
+fallback ANN may have called a song happy before the main model called it sad, and both the
+playlists and the mood of the week count it as sad. So a playlist reads the documents of every
+mood, not only its own; each lookup groups them by track inside it, and what comes out is one row
+per member and track (about as many rows as one mood's documents were). Letting every document
+out of the lookups and grouping afterwards took about twice the time on SecantusDB.
 """
 from __future__ import annotations
 
@@ -41,9 +48,9 @@ def seen_in_place_pipeline(place: str) -> list[dict[str, Any]]:
     ]
 
 
-def _join_member(collection: str, criteria: dict[str, Any], fields: dict[str, Any],
-                 into: str) -> dict[str, Any]:
-    """`$lookup` one member's documents in `collection` that match `criteria`."""
+def _join_member(collection: str, criteria: dict[str, Any], title: str, into: str) -> dict[str, Any]:
+    """`$lookup` one member's documents in `collection` that match `criteria`, one row per track:
+    `_id` the track key, `latest` the last {at, mood} they were told, `title` (from `title`)."""
     return {"$lookup": {
         "from": collection,
         "localField": "user_id",
@@ -52,7 +59,10 @@ def _join_member(collection: str, criteria: dict[str, Any], fields: dict[str, An
         "pipeline": [
             {"$match": {"$expr": {"$eq": ["$platform", "$$platform"]}}},
             {"$match": criteria},
-            {"$project": {"_id": 0, **fields}},
+            # The latest is the greatest {at, mood}: documents compare field by field.
+            {"$group": {"_id": "$track_key",
+                        "latest": {"$max": {"at": "$created_at", "mood": "$mood"}},
+                        "title": {"$max": title}}},
         ],
         "as": into,
     }}
@@ -77,9 +87,9 @@ def shareable_entry(place: str) -> dict[str, Any]:
 def member_activity_pipeline(
     place: str, members: list[UserRef], criteria: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Runs with `$documents`: one row per counted action (`activity`: track_key, created_at,
-    mood, title) of a sharing member, from the place's requests and the member's journal."""
-    fields = {"track_key": 1, "created_at": 1, "mood": 1}
+    """Runs with `$documents`: one row per sharing member and track they asked for or journaled
+    (`activity`: _id the track key, latest {at, mood}, title), from the place's requests and the
+    member's journal (a track in both is two rows)."""
     return [
         {"$documents": [{"platform": m.platform, "user_id": m.user_id} for m in members]},
         {"$lookup": {
@@ -93,9 +103,8 @@ def member_activity_pipeline(
         }},
         # An empty lookup (no user document yet) means the default: sharing.
         {"$match": {"user.share_with_server": {"$ne": False}}},
-        _join_member(REQUESTS, {"place": place, **criteria}, {**fields, "title": 1}, "requests"),
-        _join_member(JOURNAL, {**criteria, **shareable_entry(place)}, {**fields, "title": "$track_title"},
-                     "journal"),
+        _join_member(REQUESTS, {"place": place, **criteria}, "$title", "requests"),
+        _join_member(JOURNAL, {**criteria, **shareable_entry(place)}, "$track_title", "journal"),
         {"$project": {"_id": 0, "platform": 1, "user_id": 1,
                       "activity": {"$concatArrays": ["$requests", "$journal"]}}},
         {"$unwind": "$activity"},
@@ -133,28 +142,36 @@ def same_song(track: str) -> list[dict[str, Any]]:
     ]
 
 
+def member_songs_pipeline(
+    place: str, members: list[UserRef], criteria: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One row per (song, member): `_id` {song, voter}, `latest` {at, mood}, the last answer the
+    member was told for the song (by any of its keys, in the requests or the journal), `title`."""
+    return [
+        *member_activity_pipeline(place, members, criteria),
+        # Per track first: each track's song is looked up once.
+        {"$group": {"_id": "$activity._id",
+                    "votes": {"$push": {"voter": {"platform": "$platform", "user_id": "$user_id"},
+                                        "latest": "$activity.latest", "title": "$activity.title"}}}},
+        *same_song("$_id"),
+        # One vote per (song, member): a member who played a song ten times, or by its link and by
+        # its name, is one vote.
+        {"$unwind": "$votes"},
+        {"$group": {"_id": {"song": "$song", "voter": "$votes.voter"},
+                    "latest": {"$max": "$votes.latest"}, "title": {"$max": "$votes.title"}}},
+    ]
+
+
 def playlist_pipeline(
     place: str, members: list[UserRef], mood: str, limit: int, since: datetime | None
 ) -> list[dict[str, Any]]:
     top_first = {"$sort": {"members": -1, "last_at": -1, "_id": 1}}
     return [
-        *member_activity_pipeline(place, members, {"mood": mood, **_window(since)}),
-        # One row per (track, member), then per track: each track's song is looked up once.
-        {"$group": {"_id": {"track": "$activity.track_key", "platform": "$platform", "user_id": "$user_id"},
-                    "last_at": {"$max": "$activity.created_at"},
-                    "title": {"$max": "$activity.title"}}},
-        {"$group": {"_id": "$_id.track",
-                    "voters": {"$push": {"platform": "$_id.platform", "user_id": "$_id.user_id"}},
-                    "last_at": {"$max": "$last_at"},
-                    "title": {"$max": "$title"}}},
-        *same_song("$_id"),
-        # One vote per (song, member): a member who played a song ten times, or by its link and by
-        # its name, is one vote.
-        {"$unwind": "$voters"},
-        {"$group": {"_id": {"song": "$song", "voter": "$voters"},
-                    "last_at": {"$max": "$last_at"}, "title": {"$max": "$title"}}},
+        *member_songs_pipeline(place, members, _window(since)),
+        # A member's vote goes to the mood they were told last, as in the mood of the week.
+        {"$match": {"latest.mood": mood}},
         {"$group": {"_id": "$_id.song", "members": {"$sum": 1},
-                    "last_at": {"$max": "$last_at"}, "title": {"$max": "$title"}}},
+                    "last_at": {"$max": "$latest.at"}, "title": {"$max": "$title"}}},
         top_first,
         {"$limit": limit},
         {"$lookup": {"from": TRACKS, "localField": "_id", "foreignField": "key",
@@ -166,16 +183,7 @@ def playlist_pipeline(
 
 def mood_of_week_pipeline(place: str, members: list[UserRef], now: datetime) -> list[dict]:
     return [
-        *member_activity_pipeline(place, members, _window(now - WEEK, now)),
-        {"$group": {"_id": "$activity.track_key",
-                    "votes": {"$push": {"voter": {"platform": "$platform", "user_id": "$user_id"},
-                                        "said": {"at": "$activity.created_at", "mood": "$activity.mood"}}}}},
-        *same_song("$_id"),
-        # One vote per (member, song), as in the playlists: ten /mood of one song are one vote, for
-        # the mood the member was told last (the fallback ANN may have heard it before the main
-        # model did). The latest is the greatest {at, mood}: documents compare field by field.
-        {"$unwind": "$votes"},
-        {"$group": {"_id": {"song": "$song", "voter": "$votes.voter"}, "latest": {"$max": "$votes.said"}}},
+        *member_songs_pipeline(place, members, _window(now - WEEK, now)),
         {"$group": {"_id": "$latest.mood", "n": {"$sum": 1}}},
     ]
 

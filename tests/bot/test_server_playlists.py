@@ -53,6 +53,22 @@ async def test_the_mood_of_the_week_counts_a_members_latest_answer_for_a_song(db
     assert week.counts == {"happy": 0, "energetic": 0, "sad": 1, "calm": 1}
 
 
+async def test_a_song_is_in_the_playlist_of_the_mood_each_member_was_told_last(db, playlists):
+    """Alice journaled a song while the main model was busy and the fallback ANN heard it as happy;
+    two days later she asked for it in the group and the main model heard it as sad. Bob asked for it
+    while only the ANN answered. Each member's vote sits in one playlist: Alice's in sad, Bob's in happy."""
+    await db.journal.add(journal_entry(ALICE, "spotify:song", "Song", "happy", NOW - 3 * DAY))
+    await db.requests.add(MoodRequest(member(ALICE), GROUP, "spotify:song", "sad", NOW - DAY, title="Song"))
+    await db.requests.add(MoodRequest(member(BOB), GROUP, "spotify:song", "happy", NOW - 2 * DAY, title="Song"))
+
+    happy = await playlists.playlist(ALICE, "happy")
+    sad = await playlists.playlist(ALICE, "sad")
+
+    assert [(t.title, t.members) for t in happy.tracks] == [("Song", 1)]
+    assert [(t.title, t.members) for t in sad.tracks] == [("Song", 1)]
+    assert (await playlists.server_mood(ALICE)).counts == {"happy": 1, "energetic": 0, "sad": 1, "calm": 0}
+
+
 CREEP_VIDEO = "XFkzRNyygfk"
 
 
@@ -148,3 +164,20 @@ async def test_a_clear_mood_of_the_week_is_named_alone(db, playlists):
 
     assert render.server_mood_text(week) == "This week's mood here: 😢 sad\n(happy 1, sad 2)"
     assert week.chart.caption == "This week's mood: sad"
+
+
+async def test_a_song_heard_by_its_video_and_then_by_name_is_in_the_playlist_of_the_last_answer(db, playlists):
+    """Alice posted Creep's video while the main model was busy: the ANN called it happy. A day later
+    she asked for Creep by name (its audio from the same video) and was told sad."""
+    happy = StoredMood("happy", {"happy": 0.7, "energetic": 0.1, "sad": 0.1, "calm": 0.1}, 0.5, 0.2, "ann", "ann-1")
+    sad = StoredMood("sad", {"happy": 0.1, "energetic": 0.1, "sad": 0.6, "calm": 0.2}, -0.4, -0.6, "main", "v1")
+    await db.tracks.save(TrackRecord(f"youtube:{CREEP_VIDEO}", "Creep (video)", youtube_id=CREEP_VIDEO, mood=happy))
+    await db.requests.add(MoodRequest(member(ALICE), GROUP, f"youtube:{CREEP_VIDEO}", "happy", NOW - 2 * DAY,
+                                      title="Creep (video)"))
+    await db.tracks.save(TrackRecord("spotify:6b2oQwSGFkzsMtQruIWm2p", "Creep", ["Radiohead"], youtube_id=CREEP_VIDEO,
+                                     mood=sad))
+    await db.requests.add(MoodRequest(member(ALICE), GROUP, "spotify:6b2oQwSGFkzsMtQruIWm2p", "sad", NOW - DAY,
+                                      title="Creep"))
+
+    assert (await playlists.playlist(ALICE, "happy")).tracks == []
+    assert [(t.title, t.members) for t in (await playlists.playlist(ALICE, "sad")).tracks] == [("Creep", 1)]
