@@ -8,6 +8,7 @@ import pytest
 from bot.config import Settings
 from bot.frontends.discord import DiscordFrontend
 from bot.frontends.telegram import TelegramFrontend
+from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
 from storage.database import Database
 from tests.fakes.discord_api import FakeDiscord
@@ -51,3 +52,14 @@ async def discord_bot(usecases):
     yield fake, frontend
     await frontend.stop()
     await fake.stop()
+
+
+async def journal_on_telegram(fake: FakeTelegramBotAPI, frontend: TelegramFrontend, db, usecases) -> PromptScheduler:
+    """A prompt scheduler sending through `frontend`, and the default user's journal turned on
+    (21:30 Europe/Lisbon) with its confirmation read."""
+    scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
+    usecases.attach_schedule(scheduler)
+    scheduler.register(frontend)
+    await fake.user_sends("/journal on 21:30 Europe/Lisbon")
+    await fake.wait_for("sendMessage")
+    return scheduler

@@ -31,10 +31,9 @@ from bot.frontends.telegram import (
     send_reply,
 )
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, PromptMessage
-from bot.scheduler import PromptScheduler
 from storage.models import JournalEntry, MoodRequest, UserRef
 from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegramBotAPI
-from tests.frontends.conftest import TELEGRAM_TOKEN
+from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram
 
 GROUP = -100777
 ALICE, BOB = 42, 43
@@ -410,12 +409,8 @@ async def test_a_title_reading_like_a_username_pings_nobody_in_a_group_playlist(
 
 async def test_journal_prompt_sends_today_s_prompt_now(telegram, db, usecases):
     fake, frontend = telegram
-    scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
-    usecases.attach_schedule(scheduler)
-    scheduler.register(frontend)
     assert "/journal prompt" in JOURNAL_USAGE and "prompt" in dict(COMMANDS)["journal"]
-    await fake.user_sends("/journal on 21:30 Europe/Lisbon")
-    await fake.wait_for("sendMessage")
+    await journal_on_telegram(fake, frontend, db, usecases)
     await fake.user_sends("/journal prompt")
     prompt = await fake.wait_for("sendMessage", lambda c: "force_reply" in c.params.get("reply_markup", {}))
     assert prompt.chat_id == str(ALICE) and render.PROMPT_HINT in prompt.text
@@ -428,11 +423,7 @@ async def test_a_user_who_blocked_the_bot_gets_no_more_daily_prompts(telegram, d
     """Telegram answers 403 to every message for a user who blocked the bot: trying again every day
     only fills the log; the journal is turned off (entries kept) until they turn it on again."""
     fake, frontend = telegram
-    scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
-    usecases.attach_schedule(scheduler)
-    scheduler.register(frontend)
-    await fake.user_sends("/journal on 21:30 Europe/Lisbon")
-    await fake.wait_for("sendMessage")
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
     ref = UserRef("telegram", str(ALICE))
     assert scheduler.is_scheduled(ref)
     fake.fail_next("sendMessage", times=1, status=403, description="Forbidden: bot was blocked by the user")

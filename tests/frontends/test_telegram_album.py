@@ -23,11 +23,10 @@ from bot.frontends.telegram import (
     TelegramFrontend,
 )
 from bot.ratelimit import MoodRateLimiter
-from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
 from storage.models import StoredMood, TrackRecord, UserRef
 from tests.fakes.telegram_api import FakeTelegramBotAPI
-from tests.frontends.conftest import TELEGRAM_TOKEN
+from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram
 
 GROUP = -100777
 ALICE = 42
@@ -171,11 +170,7 @@ async def test_the_song_in_an_album_of_pictures_is_heard_and_the_pictures_skippe
 
 async def test_a_prompt_answered_with_an_album_keeps_the_first_song_and_says_so(telegram, db, usecases):
     fake, frontend = telegram
-    scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
-    usecases.attach_schedule(scheduler)
-    scheduler.register(frontend)
-    await fake.user_sends("/journal on 21:30 Europe/Lisbon")
-    await fake.wait_for("sendMessage")
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
     mark = fake.mark()
     prompt_id = await scheduler.fire_now(UserRef("telegram", str(ALICE)))
     prompt = fake.message_of(await fake.wait_for("sendMessage", after=mark))
