@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import defaultdict
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
+from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
@@ -16,6 +19,10 @@ from storage.models import JournalEntry, JournalStats, PeriodMoods, UserRef
 
 NEWEST_FIRST = [("local_date", DESCENDING), ("created_at", DESCENDING)]
 OLDEST_FIRST = [("local_date", ASCENDING), ("created_at", ASCENDING)]
+# Paging needs a total order: `_id` breaks a tie between two entries of the same day and instant.
+PAGE_NEWEST_FIRST = [*NEWEST_FIRST, ("_id", DESCENDING)]
+PAGE_OLDEST_FIRST = [*OLDEST_FIRST, ("_id", ASCENDING)]
+CURSOR_RE = re.compile(r"^[0-9a-f]{24}$")  # an entry's `_id`, as `JournalPage.cursors` gives it
 MS_PER_DAY = 86_400_000
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 ISO_WEEK_FORMAT = "%G-W%V"  # "2026-W47": ISO year and week, so late-December days land right
@@ -97,6 +104,32 @@ def journal_stats(facets: dict[str, Any], today: date) -> JournalStats:
     )
 
 
+@dataclass(frozen=True)
+class JournalPage:
+    """Some of a user's entries, newest first, and where they stand in the whole journal."""
+    entries: list[JournalEntry]
+    cursors: list[str]  # each entry's place, for `page(before=...)` / `page(after=...)`
+    offset: int  # how many entries are newer than the first one here
+    total: int
+
+    @property
+    def has_older(self) -> bool:
+        return self.offset + len(self.entries) < self.total
+
+    @property
+    def has_newer(self) -> bool:
+        return self.offset > 0
+
+
+def _beyond(day: str, at: datetime, entry_id: ObjectId, *, older: bool) -> dict[str, Any]:
+    """The entries after (older=True: before) one in PAGE_NEWEST_FIRST order. The range on
+    local_date is what the user_local_date index serves; the $or settles that day's ties."""
+    lt, lte = ("$lt", "$lte") if older else ("$gt", "$gte")
+    return {"local_date": {lte: day},
+            "$or": [{"local_date": {lt: day}}, {"created_at": {lt: at}},
+                    {"created_at": at, "_id": {lt: entry_id}}]}
+
+
 class JournalRepo:
     def __init__(self, collection: AsyncCollection) -> None:
         self._journal = collection
@@ -129,6 +162,44 @@ class JournalRepo:
             docs = await self._journal.find(user_filter(ref), sort=NEWEST_FIRST,
                                             skip=skip, limit=limit).to_list()
         return [journal_from_doc(doc) for doc in docs]
+
+    async def page(self, ref: UserRef, limit: int = 10, *, skip: int = 0, before: str | None = None,
+                   after: str | None = None) -> JournalPage | None:
+        """`limit` entries, newest first: from the `skip`th newest, or the ones just older than the
+        entry `before` names, or just newer than `after`'s (a full page: the newest `limit` when
+        fewer are newer). A cursor stays put while new entries arrive. None when the cursor names
+        no entry of this user's (deleted since, or never theirs)."""
+        user = user_filter(ref)
+        with translated_errors("list journal"):
+            if before is None and after is None:
+                docs = await self._journal.find(user, sort=PAGE_NEWEST_FIRST, skip=skip, limit=limit).to_list()
+            else:
+                mark = await self._entry_at(user, before or after)
+                if mark is None:
+                    return None
+                if before is not None:
+                    docs = await self._journal.find({**user, **_beyond(*mark, older=True)},
+                                                    sort=PAGE_NEWEST_FIRST, limit=limit).to_list()
+                else:
+                    docs = (await self._journal.find({**user, **_beyond(*mark, older=False)},
+                                                     sort=PAGE_OLDEST_FIRST, limit=limit).to_list())[::-1]
+                    if len(docs) < limit:
+                        docs = await self._journal.find(user, sort=PAGE_NEWEST_FIRST, limit=limit).to_list()
+            if docs and (before is not None or after is not None):
+                first = docs[0]
+                offset = await self._journal.count_documents(
+                    {**user, **_beyond(first["local_date"], first["created_at"], first["_id"], older=False)})
+            else:
+                offset = skip
+            total = await self._journal.count_documents(user)
+        return JournalPage([journal_from_doc(d) for d in docs], [str(d["_id"]) for d in docs], offset, total)
+
+    async def _entry_at(self, user: dict[str, Any], cursor: str) -> tuple[str, datetime, ObjectId] | None:
+        if not CURSOR_RE.match(cursor or ""):
+            return None
+        doc = await self._journal.find_one({**user, "_id": ObjectId(cursor)},
+                                           projection={"local_date": 1, "created_at": 1})
+        return None if doc is None else (doc["local_date"], doc["created_at"], doc["_id"])
 
     async def day_moods(self, ref: UserRef, first: date, last: date) -> dict[date, str]:
         """The mood of each day from `first` to `last` that has an entry: the day's latest answer's
