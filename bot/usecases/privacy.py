@@ -1,6 +1,8 @@
 """Your data: take it (/export) or delete it (/forget)."""
 from __future__ import annotations
 
+import asyncio
+import gzip
 import logging
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -9,10 +11,16 @@ from typing import Callable
 from bot.replies import Caller, ErrorReply, ExportReply, TextReply
 from bot.usecases.journal import local_today
 from bot.usecases.ports import NoSchedule, PromptSchedule
-from storage.models import StorageError, UserRef
+from storage.models import StorageError, UserExport, UserRef
 from storage.outbox import JournalWriter
 
 log = logging.getLogger(__name__)
+
+# The largest file every front-end can send: Discord's limit without server boosts (10 MB since
+# 2025, 8 MB before); Telegram's is 50 MB. A larger export is sent gzipped (JSON shrinks about 10x).
+EXPORT_MAX_BYTES = 8 * 1024 * 1024
+EXPORT_TOO_LARGE = ("Your data is too large to send as one file ({mb:.0f} MB even compressed). "
+                    "Nothing was deleted; please ask the bot's operator for a copy.")
 
 FORGET_EXPLANATION = (
     "This deletes everything I store about you, on every server and group: your settings, your journal "
@@ -20,6 +28,14 @@ FORGET_EXPLANATION = (
     "A /share off goes too: songs you ask about afterwards count in server playlists unless you say it again. "
     "Songs' moods stay cached (they aren't about you). This can't be undone."
 )
+
+
+def export_file(name: str, exported: UserExport) -> tuple[str, bytes]:
+    """The export as a file every front-end can send: JSON, gzipped (`name.gz`) when too large."""
+    data = exported.to_json().encode("utf-8")
+    if len(data) <= EXPORT_MAX_BYTES:
+        return name, data
+    return f"{name}.gz", gzip.compress(data, compresslevel=6, mtime=0)
 
 
 class PrivacyUseCase:
@@ -44,11 +60,15 @@ class PrivacyUseCase:
             stored = {entry.prompt_id for entry in exported.journal}
             waiting = [entry for entry in await self.writer.held(ref) if entry.prompt_id not in stored]
             exported = replace(exported, journal=exported.journal + waiting)
-        log.info("privacy.export", extra={"user": caller.user_id})
         # Dated where the user is: at 23:30 in Los Angeles it is today's export, not tomorrow's (UTC's).
         zone = exported.user.timezone if exported.user is not None else "UTC"
-        return ExportReply(f"moodbot-export-{local_today(zone, self.now()).isoformat()}.json",
-                           exported.to_json().encode("utf-8"))
+        name = f"moodbot-export-{local_today(zone, self.now()).isoformat()}.json"
+        # Off the event loop: years of entries make megabytes of JSON, seconds of work.
+        name, data = await asyncio.to_thread(export_file, name, exported)
+        log.info("privacy.export", extra={"user": caller.user_id, "bytes": len(data)})
+        if len(data) > EXPORT_MAX_BYTES:
+            return ErrorReply(EXPORT_TOO_LARGE.format(mb=len(data) / 1024 / 1024))
+        return ExportReply(name, data)
 
     async def forget(self, caller: Caller, *, confirmed: bool) -> TextReply:
         if not confirmed:

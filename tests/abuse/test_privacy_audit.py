@@ -1,0 +1,54 @@
+"""A hostile audit of /export and /forget: everything about a user comes out, and goes."""
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import date, datetime, timedelta, timezone
+
+from bot.replies import Caller, ExportReply
+from bot.usecases.privacy import EXPORT_MAX_BYTES, PrivacyUseCase
+from storage.codec import journal_to_doc, prompt_to_doc, request_to_doc
+from storage.models import JournalEntry, MoodRequest, SentPrompt, UserRef
+from storage.schema import JOURNAL, PROMPTS, REQUESTS
+
+T0 = datetime(2023, 1, 1, 21, 0, tzinfo=timezone.utc)
+HEAVY = Caller("telegram", "4242", chat_id="4242")
+
+
+async def seed_heavy_user(db, ref: UserRef, *, days: int, requests: int) -> None:
+    """Years of journal (a long note a day: a Telegram message holds 4096 characters) and
+    thousands of /mood requests."""
+    note = "words of my own " * 250  # 4 kB
+    journal, prompts = [], []
+    for n in range(days):
+        at = T0 + timedelta(days=n)
+        prompt_id = f"p{n:06d}"
+        prompts.append(prompt_to_doc(SentPrompt(ref, prompt_id, "Which song was today?", at.date(), at,
+                                                ref.user_id, str(n), answered_at=at)))
+        journal.append(journal_to_doc(JournalEntry(
+            user=ref, local_date=at.date(), prompt_id=prompt_id, phrase="Which song was today?",
+            reply_text=f"Creep {note}", track_key=f"spotify:{n:022d}", track_title="Radiohead – Creep",
+            mood="sad", valence=-0.5, arousal=-0.2, created_at=at, note=note)))
+    asked = [request_to_doc(MoodRequest(ref, "telegram:-500", f"spotify:{n % 5000:022d}", "happy",
+                                        T0 + timedelta(minutes=n), title=f"Some song {n}"))
+             for n in range(requests)]
+    for name, docs in ((JOURNAL, journal), (PROMPTS, prompts), (REQUESTS, asked)):
+        for start in range(0, len(docs), 5000):
+            await db.db[name].insert_many(docs[start:start + 5000], ordered=False)
+
+
+async def test_a_heavy_users_export_fits_every_front_ends_upload_limit_and_is_whole(db):
+    """Two years of long journal answers and 10 000 /mood requests: about 15 MB of JSON, over
+    Discord's upload limit without server boosts (10 MB), which would refuse the file."""
+    ref = UserRef(HEAVY.platform, HEAVY.user_id)
+    await seed_heavy_user(db, ref, days=2 * 365, requests=10_000)
+
+    export = await PrivacyUseCase(db).export(HEAVY)
+
+    assert isinstance(export, ExportReply)
+    assert len(export.data) <= EXPORT_MAX_BYTES
+    assert export.filename.endswith(".json.gz")
+    raw = gzip.decompress(export.data)
+    assert len(raw) > EXPORT_MAX_BYTES
+    data = json.loads(raw)
+    assert (len(data["journal"]), len(data["prompts"]), len(data["requests"])) == (2 * 365, 2 * 365, 10_000)
