@@ -15,6 +15,7 @@ import enum
 import json
 import logging
 import os
+from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -211,17 +212,33 @@ class JournalWrite(enum.Enum):
     QUEUED = "queued"  # the database is down; the entry is safe in the outbox
 
 
+class ErasedMeanwhileError(StorageError):
+    """The user's data was erased (/forget) while their entry was on its way: it is not kept."""
+
+
+ERASED_MEANWHILE = ("You deleted your data with /forget while I was saving this answer, so I didn't keep it. "
+                    "Turn the journal on again with /journal on to start a new one.")
+
+
 class JournalWriter:
     """The journal's write path for use cases: database first, outbox when it is down."""
 
     def __init__(self, journal: JournalRepo, outbox: JournalOutbox) -> None:
         self.journal = journal
         self.outbox = outbox
+        # Erasures per user: an entry whose database write was under way when the user's queued
+        # entries were removed is not queued after them (the next drain would write it back).
+        self._erasures: Counter[UserRef] = Counter()
 
     async def add_or_queue(self, entry: JournalEntry) -> JournalWrite:
+        erasures = self._erasures[entry.user]
         try:
             stored = await self.journal.add(entry)
         except DatabaseUnavailableError:
+            if self._erasures[entry.user] != erasures:
+                raise ErasedMeanwhileError(ERASED_MEANWHILE) from None
+            # No await before the append takes the outbox's lock: a `forget` from now on waits
+            # for it, then removes this entry with the rest.
             await self.outbox.append(entry)
             return JournalWrite.QUEUED
         return JournalWrite.STORED if stored else JournalWrite.DUPLICATE
@@ -234,6 +251,8 @@ class JournalWriter:
         return await self.outbox.held(ref)
 
     async def forget(self, ref: UserRef) -> int:
+        """Remove the user's entries from the outbox; an entry still on its way is dropped too."""
+        self._erasures[ref] += 1
         return await self.outbox.remove(ref)
 
     async def run_drainer(self, interval: float = DEFAULT_DRAIN_INTERVAL_S) -> None:

@@ -332,3 +332,32 @@ async def test_forget_with_the_database_down_says_what_it_did_delete(counting, c
     assert writer.outbox.pending() == 0  # the answer waiting for the database is gone…
     assert "Nothing was deleted" not in done.text and "1 journal entry" in done.text  # …and the reply says so
     assert "try /forget again" in done.text
+
+
+async def test_an_answer_failing_over_to_the_outbox_during_forget_is_not_queued_after_it(counting, clip_paths,
+                                                                                         outage):
+    """The database is down: an answer's write is on its way to failing (its server selection
+    times out) when /forget empties the outbox. The answer must not be queued after that, to be
+    written back by the next drain once the database is up."""
+    db, writer = outage.db, outage.writer
+    usecases = build_usecases(db, counting, fetcher=None, writer=writer)
+    alice = UserRef(ALICE_DM.platform, ALICE_DM.user_id)
+    await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    await usecases.journal.make_prompt(await db.users.get(alice))
+    outage.down()
+
+    answering = asyncio.create_task(usecases.journal.answer(ALICE_DM, "words in flight", attachment(clip_paths[0])))
+    while not db.journal._adding:  # the entry's write has begun, and waits for the database
+        assert not answering.done(), answering.result()
+        await asyncio.sleep(0.005)
+    await usecases.privacy.forget(ALICE_DM, confirmed=True)
+    reply = await answering
+
+    assert isinstance(reply, ErrorReply) and "/forget" in reply.message  # not "Saved, queued"
+    assert writer.outbox.pending() == 0
+    outage.up()
+    deadline = time.monotonic() + 20
+    while (drained := await writer.drain()) == 0 and writer.outbox.pending():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    assert await db.journal.count(alice) == 0
