@@ -627,13 +627,13 @@ class Classifier:
         except ModelUnavailableError:
             reason = FALLBACK_UNAVAILABLE
         except Exception:  # noqa: BLE001 - any other failure of the main model: still answer
-            log.exception("The main model failed on %s", path)
+            log.exception("The main model failed")  # no path: an upload keeps its sender's file name
             reason = FALLBACK_FAILED
         else:
             return self._result(probabilities, "main", self._main_version, started, None)
         if model == "main":
             raise ModelUnavailableError(f"The main model could not answer ({reason}).")
-        log.info("Fallback ANN answers for %s: %s", path, reason)
+        log.info("Fallback ANN answers: %s", reason)  # no path, as above
         return await self._classify_ann(path, started, reason)
 
     async def _run_main(self, path: str):
