@@ -361,3 +361,42 @@ async def test_an_answer_failing_over_to_the_outbox_during_forget_is_not_queued_
         assert time.monotonic() < deadline
         await asyncio.sleep(0.1)
     assert await db.journal.count(alice) == 0
+
+
+async def test_the_same_number_on_telegram_and_discord_is_two_people_to_export_and_forget(db, counting, clip_paths,
+                                                                                          tmp_path):
+    """Telegram's user 1001 and Discord's user 1001 are different people: one's /export shows
+    nothing of the other's, and one's /forget leaves the other's settings, journal, requests,
+    queued answers and daily prompt alone."""
+    from dataclasses import replace
+
+    from storage.outbox import JournalOutbox, JournalWriter
+
+    writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(tmp_path))
+    usecases = build_usecases(db, counting, fetcher=None, writer=writer)
+    scheduler = PromptScheduler(db, usecases.journal)
+    usecases.attach_schedule(scheduler)
+    on_discord = Caller("discord", ALICE_DM.user_id, chat_id="9001")
+    in_a_server = Caller("discord", ALICE_DM.user_id, place="discord:77", chat_id="9002")
+    for dm, group, words in ((ALICE_DM, ALICE, "telegram words"), (on_discord, in_a_server, "discord words")):
+        await usecases.journal.enable(dm, "21:30", "Europe/Lisbon")
+        await usecases.journal.make_prompt(await db.users.get(UserRef(dm.platform, dm.user_id)))
+        await usecases.journal.answer(dm, words, attachment(clip_paths[0]))
+        await usecases.mood.run(group, attachment=attachment(clip_paths[1]))
+    stored = (await db.privacy.export(UserRef("discord", ALICE_DM.user_id))).journal[0]
+    await writer.outbox.append(replace(stored, prompt_id="queued", note="discord words queued"))
+
+    telegram_export = (await usecases.privacy.export(ALICE_DM)).data.decode()
+    assert "telegram words" in telegram_export and "discord" not in telegram_export
+    discord_export = json.loads((await usecases.privacy.export(on_discord)).data)
+    assert sorted(e["note"] for e in discord_export["journal"]) == ["discord words", "discord words queued"]
+
+    await usecases.privacy.forget(on_discord, confirmed=True)
+
+    alice = UserRef(ALICE_DM.platform, ALICE_DM.user_id)
+    assert scheduler.is_scheduled(alice) and not scheduler.is_scheduled(UserRef("discord", alice.user_id))
+    kept = await db.privacy.export(alice)
+    assert (len(kept.journal), len(kept.requests), len(kept.prompts)) == (1, 1, 1) and kept.user is not None
+    assert writer.outbox.pending() == 0
+    for name in await db.db.list_collection_names():
+        assert await db.db[name].count_documents({"platform": "discord"}) == 0, name
