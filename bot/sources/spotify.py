@@ -8,7 +8,6 @@ with a cap, and ends in an error a user can read.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import logging
 import math
 import re
@@ -65,21 +64,33 @@ VERSION_TAGS = (
     "live", "karaoke", "cover", "remix", "sped up", "slowed", "reverb", "instrumental",
     "acoustic", "nightcore", "8d", "tribute", "demo", "originally performed", "made famous",
 )
-# Closeness: how much of the found title the user typed, and how much of what they typed the
-# found song holds (title and artists), each word allowing a typo; the two combined as an F-score.
-CLOSE_ENOUGH = 0.5  # below this the hit is not taken for the song asked for
-WORD_SIMILARITY = 0.8  # difflib ratio at which two words count as one with a typo ("rapsody")
-MIN_FUZZY_WORD = 4  # shorter words must match exactly (or "me" would be "mr")
-# Glue between a title and its artist, and words people add to a name ("official audio"): not
-# counted against a match.
+# Closeness is a judgement with two sides. Every word the user typed must be in the hit (its title
+# or artists), and the hit's title must have been typed: all of its words, or at least half of
+# them, in their order ("Bohemian" for "Bohemian Rhapsody"). Little words need not be typed, and
+# a word may carry typos in proportion to its length; "Let it go" is not "Let It Be".
+CLOSE_ENOUGH = 0.5  # a hit scores at least this exactly when it is taken (refusals are scaled below it)
+PART_OF_TITLE = 0.5  # the least share of a title's words that, typed in order, names it
+MIN_FUZZY_WORD = 4  # shorter words must match exactly (or "go" would be "be", "me" "mr")
+LONG_WORD = 8  # from this length a word may carry two typos ("dismembe", "ramstein"), below it one
+MAX_GLUED = 3  # words typed without spaces ("acdc"), or split ("bright side"), up to this many
+# Glue between a title and its artist: not needed in a title, not counted in what was typed.
 FILLER_WORDS = frozenset({"the", "a", "an", "by", "and", "of", "to", "in", "on", "for", "with", "feat", "ft",
                           "featuring", "x", "vs"})
+# Words people add to a name ("official audio"): not counted in what was typed. ("song" and
+# "track" are not among them: "Love Song" is not "Love".)
 NOISE_WORDS = frozenset({"official", "audio", "video", "lyrics", "lyric", "remastered", "remaster", "version",
-                         "song", "track", "music", "hq", "hd", "mv"})
+                         "music", "hq", "hd", "mv"})
+YEAR_RE = re.compile(r"(?:19|20)\d\d")  # "creep radiohead 1992": a year typed need not be in the hit
+APOSTROPHES_RE = re.compile(r"['’`´ʼ]")  # "don't" is typed "dont"; "Guns N' Roses" keeps its "n"
+# Scripts written without spaces: each character is compared as a word ("夜に駆ける").
+UNSPACED_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3\uf900-\ufaff]")
+LATIN_END = "\u0250"  # letters below this are Latin (accents included)
+ACCENTED_END = "\u0530"  # accents are dropped from Latin, Greek and Cyrillic letters only (not kana's)
 CLOSEST_SHOWN = 3
 CLOSEST_NAME_CHARS = 60
 PAREN_RE = re.compile(r"[(\[].*?[)\]]")
 FEAT_RE = re.compile(r"\b(?:feat|ft|featuring)\b.*$")
+PAREN_CONTENT_RE = re.compile(r"[(\[](.*?)[)\]]")
 NON_WORD_RE = re.compile(r"[^\w\s]")
 
 
@@ -232,50 +243,147 @@ def best_match_index(query_text: str, candidates: list[Candidate]) -> int | None
     return max(range(len(candidates)), key=scores.__getitem__)
 
 
-def _similar(a: str, b: str) -> bool:
+def name_words(text: str) -> list[str]:
+    """The words of a name as they are compared: case folded, full-width letters as plain ones,
+    no accents, no apostrophes or other punctuation, and a character of Japanese, Chinese or
+    Korean as a word of its own."""
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
+    kept: list[str] = []
+    for ch in text:
+        if unicodedata.combining(ch) and kept and kept[-1] < ACCENTED_END:
+            continue  # "é" is "e", "ё" is "е"; "が" stays "が"
+        kept.append(ch)
+    text = APOSTROPHES_RE.sub("", unicodedata.normalize("NFC", "".join(kept))).replace("&", " and ")
+    return UNSPACED_RE.sub(r" \g<0> ", NON_WORD_RE.sub(" ", text)).split()
+
+
+def _script(word: str) -> str:
+    if UNSPACED_RE.search(word):
+        return "unspaced"
+    return "latin" if any(ch < LATIN_END for ch in word) else "other"
+
+
+def _typos_allowed(length: int) -> int:
+    return 0 if length < MIN_FUZZY_WORD else 1 if length < LONG_WORD else 2
+
+
+def _edits(a: str, b: str) -> int:
+    """Insertions, deletions, substitutions and swaps of neighbours that turn `a` into `b`."""
+    before, row = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (ca != cb))
+            if before is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
+        before, row = row, current
+    return row[-1]
+
+
+def same_word(a: str, b: str) -> bool:
+    """`a` and `b` are one word, allowing typos in proportion to its length: none in a word of
+    up to three letters, one up to seven, two beyond. A typo keeps the first letter, as nearly
+    all do ("Hallo" is "Hello"; "Pain" is not "Rain")."""
     if a == b:
         return True
-    if min(len(a), len(b)) < MIN_FUZZY_WORD:
+    allowed = _typos_allowed(min(len(a), len(b)))
+    return (allowed > 0 and a[0] == b[0] and abs(len(a) - len(b)) <= allowed
+            and _edits(a, b) <= allowed)
+
+
+def _runs(words: list[str]) -> list[tuple[int, int, str]]:
+    """(start, end, the words written together) for each run of 2 to MAX_GLUED words."""
+    return [(i, i + n, "".join(words[i:i + n]))
+            for n in range(2, MAX_GLUED + 1) for i in range(len(words) - n + 1)]
+
+
+def words_found(words: list[str], among: list[str]) -> list[bool]:
+    """Which of `words` are among `among`: as a word, as words of it written together ("acdc"
+    for "AC/DC"), or written apart themselves ("bright side" for "Brightside")."""
+    whole = among + [glued for _, _, glued in _runs(among)]
+    found = [_among(w, whole) for w in words]
+    for start, end, glued in _runs(words):
+        if _among(glued, among):
+            found[start:end] = [True] * (end - start)
+    return found
+
+
+def _among(word: str, among: list[str]) -> bool:
+    if len(word) < MIN_FUZZY_WORD:  # no typo allowed: a plain lookup (a CJK character, "go")
+        return word in among
+    return any(same_word(word, other) for other in among)
+
+
+def _in_order(words: list[str], typed: list[str]) -> bool:
+    """`words` were typed in this order, whatever else was typed between them."""
+    at = 0
+    for word in words:
+        at = next((i + 1 for i in range(at, len(typed)) if same_word(word, typed[i])), -1)
+        if at < 0:
+            return False
+    return True
+
+
+def title_forms(title: str) -> list[list[str]]:
+    """The words of a title as people type it: without "(Remastered 2011)", " - Live" or
+    "feat. X"; and a name in brackets in another script ("강남스타일 (Gangnam Style)")."""
+    core = FEAT_RE.sub("", PAREN_RE.sub(" ", title).split(" - ")[0].casefold())
+    forms = [name_words(core) or name_words(title)]
+    scripts = {_script(w) for w in forms[0]}
+    for inner in PAREN_CONTENT_RE.findall(title):
+        words = name_words(inner)
+        if words and not scripts & {_script(w) for w in words}:
+            forms.append(words)
+    return forms
+
+
+def _f_score(a: float, b: float) -> float:
+    return 2 * a * b / (a + b) if a and b else 0.0
+
+
+def closeness(candidate: Candidate, query_text: str) -> float:
+    """How close a found song is to what the user typed, from 0 to 1; `CLOSE_ENOUGH` or more when
+    it is taken for the song asked for (see the judgement above), less when refused, the nearer
+    refusals scoring higher.
+
+    A name typed in another script than every form of the title ("yoru ni kakeru" for
+    夜に駆ける) cannot be compared: Spotify's search matched it, and is taken at its word."""
+    typed = name_words(query_text)
+    if not typed:  # symbols only ("💔"): the title holds them or not
+        wanted = " ".join(query_text.casefold().split())
+        return 1.0 if wanted and wanted in candidate.title.casefold() else 0.0
+    typed_scripts = {_script(w) for w in typed}
+    forms = [f for f in title_forms(candidate.title) if typed_scripts & {_script(w) for w in f}]
+    if not forms:
+        return 1.0
+    held = name_words(candidate.title) + [w for a in candidate.artists for w in name_words(a)]
+    typed_words = [w for w in typed if w not in FILLER_WORDS | NOISE_WORDS and not YEAR_RE.fullmatch(w)] or typed
+    of_typed = _share(words_found(typed_words, held))
+    best = 0.0
+    for form in forms:
+        title_words = [w for w in form if w not in FILLER_WORDS] or form
+        found = words_found(title_words, typed)
+        score = _f_score(_share(found), of_typed)
+        taken = of_typed == 1 and _title_typed(title_words, found, typed)
+        best = max(best, score if taken else score * CLOSE_ENOUGH)
+    return best
+
+
+def _title_typed(title_words: list[str], found: list[bool], typed: list[str]) -> bool:
+    """All of the title was typed, or at least `PART_OF_TITLE` of it: one run of its words, in
+    their order ("rule the world" for "Everybody Wants To Rule The World", not "let it go" for
+    "Go Let It Out")."""
+    if all(found):
+        return True
+    if _share(found) < PART_OF_TITLE:
         return False
-    return difflib.SequenceMatcher(None, a, b).ratio() >= WORD_SIMILARITY
-
-
-def _found(word: str, words: list[str], joined: str) -> bool:
-    """`word` is among `words` (allowing a typo), or is part of them written without spaces
-    ("acdc" for "AC/DC", "brightside" for "bright side")."""
-    return any(_similar(word, w) for w in words) or (len(word) >= MIN_FUZZY_WORD and word in joined)
+    first, last = found.index(True), len(found) - found[::-1].index(True)
+    return all(found[first:last]) and _in_order(title_words[first:last], typed)
 
 
 def _share(found: list[bool]) -> float:
     return sum(found) / len(found) if found else 0.0
-
-
-def _latin(text: str) -> bool:
-    return any(c.isascii() and c.isalnum() for c in text)
-
-
-def closeness(candidate: Candidate, query_text: str) -> float:
-    """How close a found song is to what the user typed, from 0 (nothing in common) to 1.
-
-    Lenient to typos, to words glued around a name ("the", "feat.", "by", "official audio"),
-    to "artist - title" / "title by artist", and to version tags the title carries
-    ("- Remastered 2009"): those need not be typed."""
-    typed = normalise(query_text).split()
-    if not typed:  # symbols only ("💔"): the title holds them or not
-        wanted = " ".join(query_text.casefold().split())
-        return 1.0 if wanted and wanted in candidate.title.casefold() else 0.0
-    title = base_title(candidate.title).split() or normalise(candidate.title).split()
-    if title and _latin(" ".join(title)) != _latin(" ".join(typed)):
-        # "yoru ni kakeru" for 夜に駆ける: nothing to compare; Spotify's search matched it across scripts.
-        return 1.0
-    held = normalise(candidate.title).split() + [w for a in candidate.artists for w in normalise(a).split()]
-    title_words = [w for w in title if w not in FILLER_WORDS] or title
-    typed_words = [w for w in typed if w not in FILLER_WORDS | NOISE_WORDS] or typed
-    of_title = _share([_found(w, typed, "".join(typed)) for w in title_words])
-    of_typed = _share([_found(w, held, "".join(held)) for w in typed_words])
-    if not of_title or not of_typed:
-        return 0.0
-    return 2 * of_title * of_typed / (of_title + of_typed)
 
 
 def pick_match(query_text: str, candidates: list[Candidate]) -> int | None:

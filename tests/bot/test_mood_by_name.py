@@ -210,3 +210,14 @@ async def test_a_name_spotify_has_no_close_match_for_is_not_classified_as_anothe
     assert counting.calls == []
     (refusal,) = [r for r in caplog.records if r.getMessage() == "mood.refused"]
     assert "Something Else" not in refusal.reason  # the log, not what they typed
+
+
+async def test_a_name_one_distinctive_word_from_the_only_hit_is_refused_and_the_hit_named(db, counting, catalog):
+    """Spotify has "Let It Be" but no "Let It Go": two of three words shared is not the song asked for."""
+    catalog.spotify.add(FakeTrack(name="Let It Be - Remastered 2009", artists=("The Beatles",),
+                                  id="7iN1s7xHE4ifF5povM6A48", album="Let It Be", duration_ms=243_000))
+    reply = await usecase(db, counting, catalog).run(ALICE, "Let it go")
+    assert isinstance(reply, ErrorReply), reply
+    assert reply.message.startswith("I couldn't find “Let it go” on Spotify; the nearest songs were")
+    assert "“The Beatles – Let It Be - Remastered 2009”" in reply.message  # named, not fetched
+    assert counting.calls == []
