@@ -19,8 +19,8 @@ log = logging.getLogger(__name__)
 # The largest file every front-end can send: Discord's limit without server boosts (10 MB since
 # 2025, 8 MB before); Telegram's is 50 MB. A larger export is sent gzipped (JSON shrinks about 10x).
 EXPORT_MAX_BYTES = 8 * 1024 * 1024
-EXPORT_TOO_LARGE = ("Your data is too large to send as one file ({mb:.0f} MB even compressed). "
-                    "Nothing was deleted; please ask the bot's operator for a copy.")
+EXPORT_TOO_LARGE = ("Your data is too large to send as one file ({mb:.0f} MB even compressed); "
+                    "please ask the bot's operator for a copy.")
 
 FORGET_EXPLANATION = (
     "This deletes everything I store about you, on every server and group: your settings, your journal "
