@@ -30,6 +30,7 @@ class SlidingWindow:
         self.window_s = window_s
         self._clock = clock
         self._hits: dict[str, deque[float]] = {}
+        self._swept_at = clock()
 
     def retry_after(self, key: str) -> float:
         """0 when a hit is allowed now, else the seconds until the oldest hit leaves the window."""
@@ -39,7 +40,14 @@ class SlidingWindow:
         return hits[0] + self.window_s - self._clock()
 
     def record(self, key: str) -> None:
-        self._hits.setdefault(key, deque()).append(self._clock())
+        now = self._clock()
+        if now - self._swept_at >= self.window_s:
+            # Once a window: keys whose hits have all left it go, so who asked (a user id) is not
+            # held until that key is asked about again, perhaps never (after /forget).
+            self._swept_at = now
+            for stale in [k for k, hits in self._hits.items() if hits[-1] <= now - self.window_s]:
+                del self._hits[stale]
+        self._hits.setdefault(key, deque()).append(now)
 
     def _prune(self, key: str, now: float) -> deque[float]:
         hits = self._hits.get(key)

@@ -112,3 +112,19 @@ async def test_telegram_user_going_too_fast_is_told_when_to_retry(db):
     finally:
         await frontend.stop()
         await fake.stop()
+
+
+def test_the_limiter_forgets_who_asked_once_their_window_has_passed():
+    """The limiter holds who asked lately ("telegram:1001") and when: personal data, kept in
+    memory only as long as a window needs it, not until that user asks again (or forever, for
+    one who ran /forget and never came back)."""
+    clock = Clock()
+    limiter = MoodRateLimiter(per_user=5, per_place=50, concurrent_per_user=2, clock=clock)
+    with limiter.acquire("telegram:1001", GROUP):
+        pass
+    clock.now += 3 * WINDOW_S
+    with limiter.acquire("telegram:1002", "telegram:-600"):  # someone else, somewhere else
+        pass
+
+    held = str(vars(limiter.users)) + str(vars(limiter.places)) + str(vars(limiter))
+    assert "1001" not in held and GROUP not in held
