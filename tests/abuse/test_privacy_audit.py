@@ -8,8 +8,9 @@ from datetime import date, datetime, timedelta, timezone
 from bot.replies import Caller, ExportReply
 from bot.usecases.privacy import EXPORT_MAX_BYTES, PrivacyUseCase
 from storage.codec import journal_to_doc, prompt_to_doc, request_to_doc
-from storage.models import JournalEntry, MoodRequest, SentPrompt, UserRef
-from storage.schema import JOURNAL, PROMPTS, REQUESTS
+from storage.models import JournalEntry, MoodRequest, SentPrompt, UserExport, UserRef
+from storage.privacy import PERSONAL_COLLECTIONS
+from storage.schema import INDEXES, JOURNAL, PROMPTS, REQUESTS, USERS, VALIDATORS
 
 T0 = datetime(2023, 1, 1, 21, 0, tzinfo=timezone.utc)
 HEAVY = Caller("telegram", "4242", chat_id="4242")
@@ -52,3 +53,14 @@ async def test_a_heavy_users_export_fits_every_front_ends_upload_limit_and_is_wh
     assert len(raw) > EXPORT_MAX_BYTES
     data = json.loads(raw)
     assert (len(data["journal"]), len(data["prompts"]), len(data["requests"])) == (2 * 365, 2 * 365, 10_000)
+
+
+def test_every_collection_that_names_a_user_is_exported_and_forgotten():
+    """A collection added later with documents about users (a `user_id` in its validator) must be
+    in PERSONAL_COLLECTIONS, which /forget empties of the user; and the export has a key for each."""
+    naming_users = {name for name, validator in VALIDATORS.items()
+                    if "user_id" in validator["$jsonSchema"]["properties"]}
+    assert naming_users == set(PERSONAL_COLLECTIONS)
+    assert set(VALIDATORS) == set(INDEXES)  # no collection without a validator to look at
+    export_keys = {USERS: "user", JOURNAL: "journal", REQUESTS: "requests", PROMPTS: "prompts"}
+    assert {export_keys[name] for name in PERSONAL_COLLECTIONS} == set(UserExport.__dataclass_fields__)
