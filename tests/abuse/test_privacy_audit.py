@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import date, datetime, timedelta, timezone
+from datetime import time as clock_time
 
 from bot.replies import Caller, ExportReply
 from bot.usecases.privacy import EXPORT_MAX_BYTES, PrivacyUseCase
@@ -64,3 +65,31 @@ def test_every_collection_that_names_a_user_is_exported_and_forgotten():
     assert set(VALIDATORS) == set(INDEXES)  # no collection without a validator to look at
     export_keys = {USERS: "user", JOURNAL: "journal", REQUESTS: "requests", PROMPTS: "prompts"}
     assert {export_keys[name] for name in PERSONAL_COLLECTIONS} == set(UserExport.__dataclass_fields__)
+
+
+async def test_the_export_carries_every_field_stored_about_the_user(db):
+    """Each field of each of the user's documents, as the repositories write them, is in the
+    export: a field added to a document but not to its export would be kept but never shown."""
+    ref = UserRef("chat", "u-audit")
+    await db.users.set_journal(ref, enabled=True, prompt_time=clock_time(21, 30), timezone="Europe/Oslo", chat_id="dm")
+    await db.users.set_sharing(ref, False)
+    await db.prompts.record_sent(ref, "p1", "A phrase", date(2026, 11, 20), T0, "dm", None)
+    await db.prompts.set_message_id("p1", "m1")
+    await db.prompts.mark_answered("p1", T0)
+    await db.journal.add(JournalEntry(user=ref, local_date=date(2026, 11, 20), prompt_id="p1", phrase="A phrase",
+                                      reply_text="Creep my words", track_key="spotify:1", track_title="Creep",
+                                      mood="sad", valence=-0.5, arousal=-0.2, created_at=T0, note="my words",
+                                      place="chat:g1"))
+    await db.requests.add(MoodRequest(ref, "chat:g1", "spotify:1", "sad", T0, title="Creep"))
+
+    exported = json.loads((await PrivacyUseCase(db).export(Caller(ref.platform, ref.user_id))).data)
+
+    sections = {USERS: [exported["user"]], JOURNAL: exported["journal"], REQUESTS: exported["requests"],
+                PROMPTS: exported["prompts"]}
+    for name, items in sections.items():
+        docs = await db.db[name].find({"platform": ref.platform, "user_id": ref.user_id}).to_list()
+        assert len(docs) == len(items), name
+        for doc, item in zip(docs, items):
+            stored = set(doc) - {"_id", "platform", "user_id"}
+            shown = set(item) - {"user", "platform", "user_id"}
+            assert stored <= shown, (name, stored - shown)
