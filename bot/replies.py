@@ -99,6 +99,7 @@ class JournalEntryView:
     artists: tuple[str, ...]
     mood: str
     note: str = ""
+    cursor: str = ""  # its place in the journal: the use case lists the entries before or after it
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,16 @@ class JournalListReply:
     entries: list[JournalEntryView]
     total: int
     prompt_at: str | None = None  # "21:30 (Europe/Lisbon)" when daily prompts are on
+    offset: int = 0  # how many entries are newer than the first one shown
+    page_size: int = 10
+
+    @property
+    def has_older(self) -> bool:
+        return self.offset + len(self.entries) < self.total
+
+    @property
+    def has_newer(self) -> bool:
+        return self.offset > 0
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,13 @@ ALREADY_ANSWERED = "You've already answered that prompt — your journal keeps o
 FORGOTTEN_MEANWHILE = ("You deleted your data with /forget while I was listening to that song, so I didn't save "
                        "this answer. Turn the journal on again with /journal on to start a new one.")
 LIST_MAX = 50
+LIST_PAGE = 10  # entries on a page of /journal list
+PAGE_DIGITS = 9
+PAGE_LABEL_CHARS = 20
+BAD_PAGE = ("“{page}” isn't a page number. Pages count from 1, your latest {limit} entries; "
+            "page 2 holds the {limit} before those.")
+NO_OLDER = "There are no older entries: that was the start of your journal."
+PAGE_GONE = "Those entries are no longer in your journal. /journal list shows your latest."
 # Prompts delivered by this process, kept in memory so an answer can be saved while the database is down.
 OPEN_PROMPTS_MAX = 10_000
 RECALL_DAYS = 7  # open prompts older than this are recalled from the database only
@@ -405,16 +412,36 @@ class JournalUseCase:
         return next((p for p in reversed(self._open.values()) if p.ref == ref), None)
 
     # ---- reading -----------------------------------------------------------------------------
-    async def list(self, caller: Caller, limit: int = 10) -> JournalListReply | ErrorReply:
+    async def list(self, caller: Caller, limit: int = LIST_PAGE, page: int | str = 1, *,
+                   before: str | None = None, after: str | None = None) -> JournalListReply | ErrorReply:
+        """A page of the caller's journal, newest first: page `page` (counted from 1, as typed),
+        or the entries just older than the entry `before` names, or just newer than `after`'s.
+        The buttons page by cursor: unlike a page number, it stays put while new entries arrive."""
         ref = UserRef(caller.platform, caller.user_id)
         limit = max(1, min(limit, LIST_MAX))
+        number = page_number(page)
+        if number is None:
+            return ErrorReply(BAD_PAGE.format(page=page_label(page), limit=limit))
         try:
-            entries = await self.db.journal.list(ref, limit=limit)
-            total = await self.db.journal.count(ref)
-            user = None if entries else await self.db.users.get(ref)
+            if before is not None or after is not None:
+                found = await self.db.journal.page(ref, limit, before=before, after=after)
+                if found is not None and not found.entries and found.total:
+                    return ErrorReply(NO_OLDER)
+            else:
+                if number > 1:
+                    total = await self.db.journal.count(ref)
+                    pages = -(-total // limit)
+                    if total and number > pages:
+                        return ErrorReply(beyond_last_page(page_label(page), pages, total))
+                    number = number if total else 1
+                found = await self.db.journal.page(ref, limit, skip=(number - 1) * limit)
+            if found is None:
+                return ErrorReply(PAGE_GONE)
+            user = None if found.entries else await self.db.users.get(ref)
         except StorageError as error:
             return ErrorReply(str(error))
-        return JournalListReply([entry_view(e) for e in entries], total, prompt_at=prompt_at(user))
+        return JournalListReply([entry_view(e, c) for e, c in zip(found.entries, found.cursors)], found.total,
+                                prompt_at=prompt_at(user), offset=found.offset, page_size=limit)
 
     async def stats(self, caller: Caller) -> StatsReply | ErrorReply:
         ref = UserRef(caller.platform, caller.user_id)
@@ -455,6 +482,30 @@ def display_title(reply: MoodReply) -> str:
     return f"{', '.join(reply.artists)} – {reply.title}" if reply.artists else reply.title
 
 
-def entry_view(entry: JournalEntry) -> JournalEntryView:
+def entry_view(entry: JournalEntry, cursor: str = "") -> JournalEntryView:
     return JournalEntryView(local_date=entry.local_date, phrase=entry.phrase, title=entry.track_title,
-                            artists=(), mood=entry.mood, note=entry.note)
+                            artists=(), mood=entry.mood, note=entry.note, cursor=cursor)
+
+
+def page_number(page: int | str) -> int | None:
+    """The page the user asked for ("2", " 3 "), or None unless it is a whole number from 1.
+    A number of more than PAGE_DIGITS digits is past every journal's last page (and Python
+    refuses int() of over 4300 digits)."""
+    text = str(page).strip()
+    digits = text.lstrip("0")
+    if not (text.isascii() and text.isdigit()) or not digits:
+        return None
+    return int(digits) if len(digits) <= PAGE_DIGITS else 10 ** PAGE_DIGITS
+
+
+def page_label(page: int | str) -> str:
+    """The page as the user typed it, cut short if long: it is quoted back to them."""
+    text = str(page).strip()
+    return text if len(text) <= PAGE_LABEL_CHARS else text[:PAGE_LABEL_CHARS] + "…"
+
+
+def beyond_last_page(number: str, pages: int, total: int) -> str:
+    entries = f"{total} entr{'y' if total == 1 else 'ies'}"
+    if pages == 1:
+        return f"Your journal has {entries}, all on page 1: there's no page {number}."
+    return f"Your journal has {pages} pages ({entries}): there's no page {number}. Page {pages} holds the oldest."

@@ -1,0 +1,112 @@
+"""Given a user with a long journal types /journal list 2 or presses "◀ Older", they get the next
+ten entries, told where those stand in the whole journal; a wrong page number is answered plainly."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from bot.replies import Caller, ErrorReply, JournalListReply
+from bot.usecases.journal import BAD_PAGE, NO_OLDER, PAGE_GONE, JournalUseCase
+from storage.models import JournalEntry, UserRef
+from tests.bot.conftest import ALICE_DM
+
+ALICE_REF = UserRef(ALICE_DM.platform, ALICE_DM.user_id)
+BOB_DM = Caller(platform=ALICE_DM.platform, user_id="2002", chat_id="2002", display_name="Bob")
+DAY0 = date(2026, 1, 1)
+
+
+def journal(db) -> JournalUseCase:
+    return JournalUseCase(db, mood=None)  # listing never classifies a song
+
+
+async def write_days(db, count: int, ref: UserRef = ALICE_REF) -> list[str]:
+    """`count` entries on consecutive days; their titles newest first, as the list shows them."""
+    for n in range(count):
+        day = DAY0 + timedelta(days=n)
+        assert await db.journal.add(JournalEntry(
+            user=ref, local_date=day, prompt_id=f"{ref.user_id}-{n}", phrase="Today sounded like",
+            reply_text="x", track_key=f"spotify:{n}", track_title=f"Song {n}", mood="calm", valence=0.1,
+            arousal=-0.2, created_at=datetime(day.year, day.month, day.day, 21, tzinfo=timezone.utc)))
+    return [f"Song {n}" for n in reversed(range(count))]
+
+
+def titles(reply) -> list[str]:
+    assert isinstance(reply, JournalListReply), reply
+    return [e.title for e in reply.entries]
+
+
+async def test_an_empty_journal_lists_nothing_on_any_page(db):
+    for page in (1, "1", 2):
+        reply = await journal(db).list(ALICE_DM, page=page)
+        assert titles(reply) == [] and reply.total == 0 and not reply.has_older and not reply.has_newer
+
+
+async def test_exactly_ten_entries_are_one_page_with_nothing_older(db):
+    newest_first = await write_days(db, 10)
+    reply = await journal(db).list(ALICE_DM)
+    assert titles(reply) == newest_first and (reply.offset, reply.total) == (0, 10)
+    assert not reply.has_older and not reply.has_newer
+    beyond = await journal(db).list(ALICE_DM, page=2)
+    assert isinstance(beyond, ErrorReply) and beyond.message == "Your journal has 10 entries, all on page 1: there's no page 2."
+    again = await journal(db).list(ALICE_DM, before=reply.entries[-1].cursor)
+    assert isinstance(again, ErrorReply) and again.message == NO_OLDER
+
+
+async def test_eleven_entries_make_a_second_page_of_one(db):
+    newest_first = await write_days(db, 11)
+    first = await journal(db).list(ALICE_DM)
+    assert titles(first) == newest_first[:10] and first.has_older and not first.has_newer
+    by_number = await journal(db).list(ALICE_DM, page="2")
+    by_button = await journal(db).list(ALICE_DM, before=first.entries[-1].cursor)
+    for second in (by_number, by_button):
+        assert titles(second) == ["Song 0"] and (second.offset, second.total) == (10, 11)
+        assert second.has_newer and not second.has_older
+    back = await journal(db).list(ALICE_DM, after=by_button.entries[0].cursor)
+    assert titles(back) == newest_first[:10]
+
+
+async def test_pages_by_number_cover_the_journal_in_order(db):
+    newest_first = await write_days(db, 57)
+    pages = [await journal(db).list(ALICE_DM, page=n) for n in range(1, 7)]
+    assert sum((titles(p) for p in pages), []) == newest_first
+    assert [(p.offset, len(p.entries)) for p in pages] == [(0, 10), (10, 10), (20, 10), (30, 10), (40, 10), (50, 7)]
+    assert [p.has_older for p in pages] == [True] * 5 + [False]
+    beyond = await journal(db).list(ALICE_DM, page=7)
+    assert isinstance(beyond, ErrorReply)
+    assert beyond.message == "Your journal has 6 pages (57 entries): there's no page 7. Page 6 holds the oldest."
+
+
+@pytest.mark.parametrize("page", [0, -1, "0", "000", "-1", "abc", "2.5", "", "１"])
+async def test_a_page_that_is_not_a_whole_number_from_one_is_refused_plainly(db, page):
+    await write_days(db, 3)
+    reply = await journal(db).list(ALICE_DM, page=page)
+    assert isinstance(reply, ErrorReply)
+    assert reply.message == BAD_PAGE.format(page=str(page).strip(), limit=10)
+
+
+@pytest.mark.parametrize("digits", [30, 5000])  # Python refuses int() of over 4300 digits
+async def test_a_huge_page_number_is_beyond_the_last_page(db, digits):
+    assert titles(await journal(db).list(ALICE_DM, page=" 0001 ")) == []  # page 1 of an empty journal
+    await write_days(db, 3)
+    reply = await journal(db).list(ALICE_DM, page="9" * digits)
+    assert isinstance(reply, ErrorReply) and "there's no page 999" in reply.message and len(reply.message) < 200
+
+
+async def test_someone_elses_cursor_shows_nothing_of_their_journal(db):
+    await write_days(db, 12)
+    bobs = await journal(db).list(BOB_DM)
+    assert titles(bobs) == []
+    alices = await journal(db).list(ALICE_DM)
+    for cursor in (alices.entries[-1].cursor, alices.entries[0].cursor):
+        for direction in ("before", "after"):
+            reply = await journal(db).list(BOB_DM, **{direction: cursor})
+            assert isinstance(reply, ErrorReply) and reply.message == PAGE_GONE
+
+
+async def test_a_page_of_entries_deleted_since_says_so(db):
+    await write_days(db, 12)
+    first = await journal(db).list(ALICE_DM)
+    await db.privacy.forget(ALICE_REF)
+    reply = await journal(db).list(ALICE_DM, before=first.entries[-1].cursor)
+    assert isinstance(reply, ErrorReply) and reply.message == PAGE_GONE
