@@ -21,6 +21,7 @@ from bot.replies import (
     Chart,
     ErrorReply,
     ExportReply,
+    JournalListReply,
     PromptMessage,
     ServerMoodReply,
     StatsReply,
@@ -37,8 +38,10 @@ CONSOLE_MOOD = ("mood <song | Spotify link | YouTube link | path/to/song.mp3>",
                 "Tell the mood of a song, or of an audio file on this computer")
 CONSOLE_COMMANDS = (
     ("journal answer <song> [your words]", "Answer the open journal prompt with a song"),
+    ("journal list older|newer", "The entries before or after those listed last"),
     ("quit", "Leave moodbot"),
 )
+OLDER_HINT = "Older entries: /journal list older (or a page: /journal list {page})"
 UNKNOWN_HINT = "I don't know that one. Type /help for the commands."
 PROMPT_MARK = "> "
 _EOF = object()
@@ -102,6 +105,7 @@ class ConsoleFrontend:
         self.now = now
         self._lines: asyncio.Queue | None = None
         self._message_ids = itertools.count(1)
+        self._listed: JournalListReply | None = None  # the last /journal list, for "older" / "newer"
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -198,7 +202,7 @@ class ConsoleFrontend:
         elif sub == "off":
             self.show(await self.usecases.journal.disable(self.caller))
         elif sub == "list":
-            self.show(await self.usecases.journal.list(self.caller))
+            await self._list(args.lower())
         elif sub == "prompt":
             await self._prompt_now()
         elif sub == "answer":
@@ -211,7 +215,24 @@ class ConsoleFrontend:
                 return
             self.show(await self.usecases.journal.answer(self.caller, note, attachment, progress=self._progress))
         else:
-            self.say("Usage: /journal on <HH:MM> <Area/City> | off | list | prompt | answer <song>")
+            self.say("Usage: /journal on <HH:MM> <Area/City> | off | list [page | older | newer] | prompt "
+                     "| answer <song>")
+
+    async def _list(self, which: str) -> None:
+        """`/journal list [page | older | newer]`: older and newer go on from the list shown last."""
+        shown = self._listed
+        if which == "older" and shown is not None and shown.entries:
+            reply = await self.usecases.journal.list(self.caller, before=shown.entries[-1].cursor)
+        elif which == "newer" and shown is not None and shown.entries:
+            reply = await self.usecases.journal.list(self.caller, after=shown.entries[0].cursor)
+        else:
+            page = {"": 1, "older": 2, "newer": 1}.get(which, which)  # nothing shown yet: from the top
+            reply = await self.usecases.journal.list(self.caller, page=page)
+        if isinstance(reply, JournalListReply):
+            self._listed = reply
+            self.say(render.journal_list_text(reply, older_hint=OLDER_HINT))
+        else:
+            self.show(reply)
 
     async def cmd_stats(self, _rest: str) -> None:
         self.show(await self.usecases.journal.stats(self.caller))

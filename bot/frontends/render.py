@@ -92,16 +92,35 @@ def shorten(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:.-–") + "…"
 
 
-def journal_list_text(reply: JournalListReply) -> str:
+def journal_list_header(reply: JournalListReply) -> str:
+    """"Your journal (3 of 3):" when it is all shown, else where the shown entries stand in it:
+    "Your journal, entries 11–20 of 57 (newest first):"."""
+    if not reply.has_older and not reply.has_newer:
+        return f"Your journal ({len(reply.entries)} of {reply.total}):"
+    first, last = reply.offset + 1, reply.offset + len(reply.entries)
+    shown = f"entry {first}" if first == last else f"entries {first}–{last}"
+    return f"Your journal, {shown} of {reply.total} (newest first):"
+
+
+def next_page(reply: JournalListReply) -> int:
+    """The page number of the entries after those shown (pages of `page_size`, counted from 1)."""
+    return (reply.offset + len(reply.entries)) // reply.page_size + 1
+
+
+def journal_list_text(reply: JournalListReply, older_hint: str | None = None) -> str:
+    """`older_hint`, e.g. "Older entries: /journal list {page}", ends the text while older entries
+    exist: for a front-end that has no buttons to page with."""
     if not reply.entries:
         return empty_journal_text(reply.prompt_at)
-    lines = [f"Your journal ({len(reply.entries)} of {reply.total}):"]
+    lines = [journal_list_header(reply)]
     for entry in reply.entries:
         line = (f"{entry.local_date.isoformat()} · {entry.phrase} "
                 f"{song_title(entry.title, entry.artists)} ({mood_label(entry.mood)})")
         if entry.note:
             line += f" – {shorten(entry.note, LIST_NOTE_CHARS)}"
         lines.append(line)
+    if older_hint and reply.has_older:
+        lines.append(older_hint.format(page=next_page(reply)))
     return "\n".join(lines)
 
 

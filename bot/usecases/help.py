@@ -9,7 +9,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     MOOD,
     ("journal on <HH:MM> <Area/City>", "Get a daily prompt to answer with a song, e.g. /journal on 21:30 Europe/Lisbon"),
     ("journal off", "Stop the daily prompt"),
-    ("journal list", "Your latest journal entries"),
+    ("journal list [page]", "Your latest journal entries; page 2 and on go further back"),
     ("journal prompt", "Today's journal prompt now"),
     ("stats", "Your moods over time, a year in pixels and your songs on the mood map"),
     ("playlist <happy|energetic|sad|calm>", "This server's (or group's) playlist for a mood"),

@@ -496,7 +496,8 @@ async def test_a_journal_list_too_long_even_so_shows_the_latest_entries_whole(di
     await fake.slash("journal", sub("list"))
     listed = (await private_answer(fake)).content
     header, *lines = listed.split("\n")
-    assert len(listed) <= 2000 and header == f"Your journal ({len(lines)} of 10):" and len(lines) < 10
+    assert len(listed) <= 2000 and len(lines) < 10
+    assert header == f"Your journal, entries 1–{len(lines)} of 10 (newest first):"  # the rest a button away
     assert [line[:10] for line in lines] == [(date(2026, 11, 10) - timedelta(days=d)).isoformat()
                                              for d in range(len(lines))]
     assert all(f"#{9 - n} (" in line for n, line in enumerate(lines))  # no entry cut short

@@ -50,11 +50,25 @@ def test_the_embed_carries_the_same_facts_and_the_cover_art():
 def test_journal_list_shows_date_phrase_song_and_mood():
     entry = JournalEntryView(date(2026, 11, 24), "On the way home,", "Creep", ("Radiohead",), "sad", "rainy")
     text = render.journal_list_text(JournalListReply([entry], total=3))
-    assert text.splitlines() == ["Your journal (1 of 3):",
+    assert text.splitlines() == ["Your journal, entry 1 of 3 (newest first):",
                                  "2026-11-24 · On the way home, Radiohead – Creep (😢 sad) – rainy"]
     assert render.journal_list_text(JournalListReply([], 0)) == render.EMPTY_JOURNAL
     waiting = render.journal_list_text(JournalListReply([], 0, prompt_at="21:30 (Europe/Lisbon)"))
     assert "21:30 (Europe/Lisbon)" in waiting and "/journal on" not in waiting
+
+
+def test_a_page_of_a_long_journal_says_where_it_stands_and_how_to_go_further_back():
+    entries = [JournalEntryView(date(2026, 11, 20 - n), "Today,", f"Song {n}", (), "calm") for n in range(10)]
+    hint = "Older: /journal list {page}"
+    page_two = JournalListReply(entries, total=57, offset=10)
+    assert render.journal_list_text(page_two).splitlines()[0] == "Your journal, entries 11–20 of 57 (newest first):"
+    assert render.journal_list_text(page_two, older_hint=hint).splitlines()[-1] == "Older: /journal list 3"
+    last = JournalListReply(entries[:7], total=57, offset=50)
+    assert render.journal_list_text(last).splitlines()[0] == "Your journal, entries 51–57 of 57 (newest first):"
+    assert not render.journal_list_text(last, older_hint=hint).endswith("/journal list 7")  # nothing older
+    whole = JournalListReply(entries, total=10)
+    assert render.journal_list_text(whole, older_hint=hint).splitlines() == render.journal_list_text(whole).splitlines()
+    assert render.journal_list_text(whole).splitlines()[0] == "Your journal (10 of 10):"
 
 
 def test_a_long_note_is_shortened_in_the_list_at_a_word_boundary():

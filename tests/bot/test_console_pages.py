@@ -1,0 +1,45 @@
+"""Given a console user with 23 journal entries, /journal list shows the latest ten and how to go
+further back; /journal list 2, older and newer page through the rest."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from bot.usecases.journal import BAD_PAGE
+from storage.models import JournalEntry, UserRef
+from tests.bot.test_console import chat
+
+CONSOLE_REF = UserRef("console", "local")
+
+
+async def write_days(db, count: int) -> None:
+    for n in range(count):
+        day = date(2026, 1, 1) + timedelta(days=n)
+        assert await db.journal.add(JournalEntry(
+            user=CONSOLE_REF, local_date=day, prompt_id=f"p{n}", phrase="Today sounded like", reply_text="x",
+            track_key=f"spotify:{n}", track_title=f"Song {n}", mood="calm", valence=0.1, arousal=-0.2,
+            created_at=datetime(day.year, day.month, day.day, 21, tzinfo=timezone.utc)))
+
+
+def listings(out: str) -> list[list[str]]:
+    """Each page shown: its header and its entries (what follows it is cut off)."""
+    blocks = out.split("Your journal, entries ")[1:]
+    return [[line for line in ("Your journal, entries " + block).splitlines()
+             if line.startswith(("Your journal, entries", "2026-", "Older entries"))] for block in blocks]
+
+
+async def test_the_console_pages_by_number_and_older_newer(db, counting, tmp_path):
+    await write_days(db, 23)
+    out = await chat(db, counting, tmp_path, ["/journal list", "/journal list older", "/journal list older",
+                                              "/journal list older", "/journal list newer", "/journal list 3",
+                                              "/journal list 4", "/journal list 0", "/journal list abc", "/quit"])
+    first, second, third, back, by_number = listings(out)  # the fourth "older" lists nothing
+    assert first[0] == "Your journal, entries 1–10 of 23 (newest first):"
+    assert first[1].startswith("2026-01-23") and first[10].startswith("2026-01-14")
+    assert first[-1] == "Older entries: /journal list older (or a page: /journal list 2)"
+    assert second[0] == "Your journal, entries 11–20 of 23 (newest first):" and second[1].startswith("2026-01-13")
+    assert third[0] == "Your journal, entries 21–23 of 23 (newest first):" and "Older entries" not in third[-1]
+    assert "There are no older entries: that was the start of your journal." in out  # a fourth "older"
+    assert back == second
+    assert by_number == third
+    assert "Your journal has 3 pages (23 entries): there's no page 4. Page 3 holds the oldest." in out
+    assert BAD_PAGE.format(page="0", limit=10) in out and BAD_PAGE.format(page="abc", limit=10) in out
