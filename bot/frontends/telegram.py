@@ -60,6 +60,7 @@ from bot.replies import (
     Chart,
     ErrorReply,
     ExportReply,
+    JournalListReply,
     PromptMessage,
     ServerMoodReply,
     StatsReply,
@@ -78,7 +79,7 @@ CONNECTION_POOL_SIZE = 16
 MAX_API_CALLS_IN_FLIGHT = 8
 POOL_TIMEOUT_S = 30.0  # a reply waiting for a free connection in a burst must not fail
 ADMIN_CACHE_S = 60.0  # group admin status changes rarely; avoid a getChatMember per command
-JOURNAL_USAGE = "Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list · /journal prompt"
+JOURNAL_USAGE = "Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list [page] · /journal prompt"
 MOOD_USAGE = "Usage: /mood <song name or link>, or send an audio file."
 GROUP_MOOD_USAGE = "Usage: /mood <song name or link>, or attach an audio file with the caption /mood."
 SHARE_USAGE = "Usage: /share on (count my songs in group playlists) or /share off"
@@ -102,6 +103,9 @@ FORGET_CANCELLED = "Nothing was deleted."
 STATUS_DELAY_S = 0.5
 SLOW_STAGES = frozenset({STAGE_DOWNLOADING, STAGE_LISTENING})
 NOT_YOUR_BUTTON = "This button belongs to someone else."
+# The journal's page buttons: "journal:<owner>:older|newer:<cursor>" (64 bytes at most, Telegram's limit).
+JOURNAL_PAGE_DATA = re.compile(r"^journal:(\d{1,20}):(older|newer):([0-9a-f]{24})$")
+OLDER_BUTTON, NEWER_BUTTON = "◀ Older", "Newer ▶"
 EXPIRED_QUERY = ("query is too old", "query id is invalid")  # answerCallbackQuery's 400 for a late press
 SEND_MESSAGE = "sendMessage"  # the Bot API method, for the one call made without PTB's shortcut
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH  # 4096: Telegram refuses longer texts ("message is too long")
@@ -128,7 +132,7 @@ ADMIN_STATUSES = frozenset({ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWN
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("mood", "Mood of a song: /mood <name or link>, or attach audio"),
-    ("journal", "Daily music journal: on <HH:MM> <Area/City> | off | list | prompt"),
+    ("journal", "Daily music journal: on <HH:MM> <Area/City> | off | list [page] | prompt"),
     ("stats", "Charts of your journal"),
     ("playlist", "This group's playlist for a mood"),
     ("servermood", "This group's mood of the week"),
@@ -258,6 +262,7 @@ class TelegramFrontend:
         app.add_handler(MessageHandler(NEW_MESSAGE & filters.StatusUpdate.MIGRATE, self.on_migrate))
         app.add_handler(CallbackQueryHandler(self.on_playlist_button, pattern=r"^playlist:"))
         app.add_handler(CallbackQueryHandler(self.on_forget_button, pattern=r"^forget:"))
+        app.add_handler(CallbackQueryHandler(self.on_journal_page_button, pattern=r"^journal:"))
         private = NEW_MESSAGE & filters.ChatType.PRIVATE
         # Any other command in the private chat: say so (in groups, it may be another bot's).
         app.add_handler(MessageHandler(private & filters.COMMAND, self.on_unknown_command))
@@ -384,13 +389,35 @@ class TelegramFrontend:
             reply = await self.usecases.journal.enable(caller, args[1], " ".join(args[2:]))
         elif action == "off" and len(args) == 1:
             reply = await self.usecases.journal.disable(caller)
-        elif action == "list" and len(args) == 1:
-            reply = await self.usecases.journal.list(caller)
+        elif action == "list" and len(args) <= 2:
+            reply = await self.usecases.journal.list(caller, page=args[1] if len(args) == 2 else 1)
+            await message.reply_text(text_of(reply), reply_markup=journal_pages_keyboard(reply, caller))
+            return
         elif action == "prompt" and len(args) == 1:
             reply = await self.usecases.journal.prompt_now(caller)
         else:
             reply = ErrorReply(JOURNAL_USAGE)
         await message.reply_text(text_of(reply))
+
+    async def on_journal_page_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """◀ Older / Newer ▶ under /journal list: the next page replaces the shown one. Only in the
+        owner's private chat, pressed by the owner: a journal is never shown where others see it."""
+        query = update.callback_query
+        pressed = JOURNAL_PAGE_DATA.match(query.data or "")
+        chat = query.message.chat if query.message is not None else None
+        if (pressed is None or pressed.group(1) != str(query.from_user.id) or chat is None
+                or chat.type != ChatType.PRIVATE or chat.id != query.from_user.id):
+            await answer_query(query, NOT_YOUR_BUTTON, show_alert=True)
+            return
+        await answer_query(query)
+        caller = caller_of(update)
+        _, direction, cursor = pressed.groups()
+        reply = await self.usecases.journal.list(caller, **{"before" if direction == "older" else "after": cursor})
+        try:
+            await query.edit_message_text(text_of(reply), reply_markup=journal_pages_keyboard(reply, caller))
+        except BadRequest as error:  # pressed twice: the page is already shown
+            if "not modified" not in str(error).lower():
+                raise
 
     async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "stats", private_only=True):
@@ -682,6 +709,20 @@ def caller_of(update: Update, *, is_admin: bool = False) -> Caller:
                       is_admin=is_admin, display_name=sender.title or sender.effective_name or "")
     return Caller(platform=PLATFORM, user_id=str(user.id), place=place, chat_id=str(user.id),
                   is_admin=is_admin, display_name=user.full_name)
+
+
+def journal_pages_keyboard(reply: object, caller: Caller) -> InlineKeyboardMarkup | None:
+    """◀ Older / Newer ▶ under a page of the journal, each where there is something to go to."""
+    if not isinstance(reply, JournalListReply) or not reply.entries:
+        return None
+    row = []
+    if reply.has_older:
+        row.append(InlineKeyboardButton(
+            OLDER_BUTTON, callback_data=f"journal:{caller.user_id}:older:{reply.entries[-1].cursor}"))
+    if reply.has_newer:
+        row.append(InlineKeyboardButton(
+            NEWER_BUTTON, callback_data=f"journal:{caller.user_id}:newer:{reply.entries[0].cursor}"))
+    return InlineKeyboardMarkup([row]) if row else None
 
 
 def text_of(reply: object) -> str:

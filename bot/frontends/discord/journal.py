@@ -20,14 +20,17 @@ from bot.frontends.discord.interactions import (
     shown,
     song_attachment,
 )
-from bot.frontends.discord.rendering import clip
+from bot.frontends.discord.rendering import clip, edit_parts, fitted_journal_list
 from bot.frontends import render
-from bot.replies import Caller, ErrorReply, TextReply
+from bot.replies import Caller, ErrorReply, JournalListReply, TextReply
 from bot.usecases.journal import zone_label
 
 log = logging.getLogger(__name__)
 
 CONFIRM_TIMEOUT_S = 120.0
+# The page buttons under /journal list go away after this (an interaction's token lasts 15 min).
+PAGES_TIMEOUT_S = 600.0
+OLDER_BUTTON, NEWER_BUTTON = "◀ Older", "Newer ▶"
 FORGET_CANCELLED = "Nothing was deleted."
 FORGET_TIMED_OUT = "Nothing was deleted — run /forget again if you still want to."
 NOT_YOUR_BUTTON = "This button belongs to someone else."
@@ -83,6 +86,63 @@ class ConfirmForget(discord.ui.View):
                 await interaction.response.edit_message(content=render.GENERIC_ERROR, view=None)
 
 
+class JournalPages(discord.ui.View):
+    """◀ Older / Newer ▶ under /journal list: a press shows the next page in the same (private)
+    message. They page from the entries shown, not by number, so new entries move nothing."""
+
+    def __init__(self, usecases, caller: Caller, question: discord.Interaction, shown: JournalListReply) -> None:
+        super().__init__(timeout=PAGES_TIMEOUT_S)
+        self.usecases = usecases
+        self.caller = caller
+        self.question = question
+        self.shown = shown
+        self._enable()
+
+    @property
+    def needed(self) -> bool:
+        return self.shown.has_older or self.shown.has_newer
+
+    def _enable(self) -> None:
+        self.older.disabled = not self.shown.has_older
+        self.newer.disabled = not self.shown.has_newer
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if str(interaction.user.id) == self.caller.user_id:
+            return True
+        await interaction.response.send_message(NOT_YOUR_BUTTON, ephemeral=True)
+        return False
+
+    @discord.ui.button(label=OLDER_BUTTON, style=discord.ButtonStyle.secondary, custom_id="journal:older")
+    async def older(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await self._turn(interaction, before=self.shown.entries[-1].cursor)
+
+    @discord.ui.button(label=NEWER_BUTTON, style=discord.ButtonStyle.secondary, custom_id="journal:newer")
+    async def newer(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await self._turn(interaction, after=self.shown.entries[0].cursor)
+
+    async def _turn(self, interaction: discord.Interaction, **cursor: str) -> None:
+        reply = await self.usecases.journal.list(self.caller, **cursor)
+        if not isinstance(reply, JournalListReply):  # e.g. the entries were deleted meanwhile
+            self.stop()
+            await interaction.response.edit_message(**edit_parts(reply), view=None)
+            return
+        text, self.shown = fitted_journal_list(reply)
+        self._enable()
+        await interaction.response.edit_message(content=text, view=self)
+
+    async def on_timeout(self) -> None:
+        with contextlib.suppress(discord.HTTPException):  # e.g. the user dismissed the message
+            await self.question.edit_original_response(view=None)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item) -> None:
+        log.error("discord command failed", exc_info=error)
+        with contextlib.suppress(discord.HTTPException):
+            if interaction.response.is_done():
+                await interaction.followup.send(render.GENERIC_ERROR, ephemeral=True)
+            else:
+                await interaction.response.send_message(render.GENERIC_ERROR, ephemeral=True)
+
+
 class JournalCog(commands.Cog):
     journal = app_commands.Group(name="journal", description="Your daily music journal")
 
@@ -117,10 +177,20 @@ class JournalCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         await show(interaction, await self.usecases.journal.disable(caller_of(interaction)))
 
-    @journal.command(name="list", description="Your latest journal entries")
-    async def journal_list(self, interaction: discord.Interaction) -> None:
+    @journal.command(name="list", description="Your latest journal entries, or older ones by page")
+    @app_commands.describe(page="1 is your latest entries, 2 the ones before them, and so on")
+    async def journal_list(self, interaction: discord.Interaction, page: int = 1) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await show(interaction, await self.usecases.journal.list(caller_of(interaction)))
+        caller = caller_of(interaction)
+        reply = await self.usecases.journal.list(caller, page=page)
+        if not isinstance(reply, JournalListReply):
+            await show(interaction, reply)
+            return
+        text, shown = fitted_journal_list(reply)
+        pages = JournalPages(self.usecases, caller, interaction, shown)
+        await interaction.edit_original_response(content=text, view=pages if pages.needed else None)
+        if not pages.needed:
+            pages.stop()
 
     @journal.command(name="prompt", description="Get today's prompt by DM now")
     async def journal_prompt(self, interaction: discord.Interaction) -> None:

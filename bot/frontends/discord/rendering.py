@@ -87,17 +87,22 @@ def escaped_entry(entry: JournalEntryView, note_limit: int) -> JournalEntryView:
 
 
 def journal_list_text(reply: JournalListReply) -> str:
+    return fitted_journal_list(reply)[0]
+
+
+def fitted_journal_list(reply: JournalListReply) -> tuple[str, JournalListReply]:
     """The entries with their notes shortened until all fit in a message; if even the shortest
-    notes don't, the latest entries that fit (the header then counts those)."""
+    notes don't, the latest entries that fit (the header then counts those). Returned with the
+    reply cut to the entries shown: the next page starts after the last one shown."""
     for limit in NOTE_LIMITS:
         text = render.journal_list_text(replace(reply, entries=[escaped_entry(e, limit) for e in reply.entries]))
         if len(text) <= MAX_CONTENT:
-            return text
+            return text, reply
     entries = [escaped_entry(e, NOTE_LIMITS[-1]) for e in reply.entries]
     while len(entries) > 1 and len(text) > MAX_CONTENT:
         entries.pop()
         text = render.journal_list_text(replace(reply, entries=entries))
-    return clip(text)
+    return clip(text), replace(reply, entries=reply.entries[:len(entries)])
 
 
 def text_embed(title: str, text: str, mood: str | None = None) -> discord.Embed:

@@ -1,0 +1,213 @@
+"""Given a user with a long journal, /journal list pages through it on Telegram and Discord:
+a page number, and ◀ Older / Newer ▶ buttons that show the next page in the same message. The
+buttons answer their owner only, and never show a journal where others could see it."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from bot.frontends.discord.journal import NEWER_BUTTON, NOT_YOUR_BUTTON as DISCORD_NOT_YOURS, OLDER_BUTTON
+from bot.frontends.telegram import NOT_YOUR_BUTTON
+from bot.usecases.journal import BAD_PAGE
+from storage.models import JournalEntry, UserRef
+from tests.fakes.discord_api import EPHEMERAL
+from tests.frontends.test_discord import UPDATE_MESSAGE, private_answer
+
+ALICE, BOB = 42, 43
+GROUP = -100777
+INTEGER = 4  # a Discord option's type
+
+
+async def write_days(db, platform: str, user: int, count: int) -> None:
+    """`count` entries of consecutive days from 2026-01-01, titled "Song 0" (oldest) on."""
+    ref = UserRef(platform, str(user))
+    for n in range(count):
+        day = date(2026, 1, 1) + timedelta(days=n)
+        assert await db.journal.add(JournalEntry(
+            user=ref, local_date=day, prompt_id=f"p{n}", phrase="Today sounded like", reply_text="x",
+            track_key=f"spotify:{n}", track_title=f"Song {n}", mood="calm", valence=0.1, arousal=-0.2,
+            created_at=datetime(day.year, day.month, day.day, 21, tzinfo=timezone.utc)))
+
+
+def days_listed(text: str) -> list[str]:
+    return [line[:10] for line in text.splitlines()[1:] if line[:4] == "2026"]
+
+
+def newest(count: int, skip: int = 0) -> list[str]:
+    """The dates of `count` entries after skipping `skip`, newest first, of a 23-day journal."""
+    return [(date(2026, 1, 23) - timedelta(days=skip + n)).isoformat() for n in range(count)]
+
+
+# Telegram -----------------------------------------------------------------------------------------
+
+
+def buttons(call) -> list[tuple[str, str]]:
+    markup = call.params.get("reply_markup") or {"inline_keyboard": []}
+    return [(b["text"], b["callback_data"]) for row in markup["inline_keyboard"] for b in row]
+
+
+async def test_telegram_pages_with_buttons_that_edit_the_list_in_place(telegram, db):
+    fake, _ = telegram
+    await write_days(db, "telegram", ALICE, 23)
+    await fake.user_sends("/journal list", user=ALICE, chat=ALICE)
+    first = await fake.wait_for("sendMessage")
+    assert first.text.splitlines()[0] == "Your journal, entries 1–10 of 23 (newest first):"
+    assert days_listed(first.text) == newest(10)
+    [(label, older)] = buttons(first)
+    assert label == "◀ Older" and older.startswith(f"journal:{ALICE}:older:") and len(older.encode()) <= 64
+
+    await fake.user_clicks(older, message=first, user=ALICE)
+    second = await fake.wait_for("editMessageText")
+    assert int(second.params["message_id"]) == fake.message_of(first)["message_id"]  # the same message, edited
+    assert second.text.splitlines()[0] == "Your journal, entries 11–20 of 23 (newest first):"
+    assert days_listed(second.text) == newest(10, skip=10)
+    assert [label for label, _ in buttons(second)] == ["◀ Older", "Newer ▶"]
+
+    await fake.user_clicks(buttons(second)[0][1], message=second.params["_result"], user=ALICE)
+    third = await fake.wait_for("editMessageText")
+    assert days_listed(third.text) == newest(3, skip=20)
+    [(label, newer)] = buttons(third)
+    assert label == "Newer ▶"
+    await fake.user_clicks(newer, message=third.params["_result"], user=ALICE)
+    assert days_listed((await fake.wait_for("editMessageText")).text) == newest(10, skip=10)
+    assert all(c.status == 200 for c in fake.calls_of("answerCallbackQuery"))
+
+
+async def test_telegram_takes_a_page_number_and_refuses_a_wrong_one_plainly(telegram, db):
+    fake, _ = telegram
+    await write_days(db, "telegram", ALICE, 23)
+    await fake.user_sends("/journal list 3", user=ALICE, chat=ALICE)
+    third = await fake.wait_for("sendMessage")
+    assert days_listed(third.text) == newest(3, skip=20)
+    assert [label for label, _ in buttons(third)] == ["Newer ▶"]
+    for page, answer in (("0", BAD_PAGE.format(page="0", limit=10)), ("-1", BAD_PAGE.format(page="-1", limit=10)),
+                         ("abc", BAD_PAGE.format(page="abc", limit=10)),
+                         ("4", "Your journal has 3 pages (23 entries): there's no page 4. Page 3 holds the oldest.")):
+        await fake.user_sends(f"/journal list {page}", user=ALICE, chat=ALICE)
+        refusal = await fake.wait_for("sendMessage")
+        assert refusal.text == answer and not buttons(refusal)
+
+
+async def test_telegram_a_short_journal_has_no_buttons(telegram, db):
+    fake, _ = telegram
+    await write_days(db, "telegram", ALICE, 10)
+    await fake.user_sends("/journal list", user=ALICE, chat=ALICE)
+    listed = await fake.wait_for("sendMessage")
+    assert listed.text.splitlines()[0] == "Your journal (10 of 10):" and "reply_markup" not in listed.params
+
+
+async def test_telegram_a_page_button_pressed_by_someone_else_shows_no_journal(telegram, db):
+    fake, _ = telegram
+    await write_days(db, "telegram", ALICE, 23)
+    await write_days(db, "telegram", BOB, 23)
+    await fake.user_sends("/journal list", user=ALICE, chat=ALICE)
+    first = await fake.wait_for("sendMessage")
+    [(_, older)] = buttons(first)
+    cursor = older.rsplit(":", 1)[1]
+    for data, user in ((older, BOB),  # Alice's button, pressed by Bob
+                       (f"journal:{BOB}:older:{cursor}", BOB),  # Bob's id put in Alice's data
+                       (f"journal:{ALICE}:older:{cursor}'; $gt", ALICE),  # not data this bot made
+                       (f"journal:{ALICE}:sideways:{cursor}", ALICE)):
+        await fake.user_clicks(data, message=first, user=user)
+        refused = await fake.wait_for("answerCallbackQuery")
+        assert refused.params["text"] == NOT_YOUR_BUTTON and refused.params["show_alert"] in (True, "true")
+    # The same button on a message in a group (where everyone would read the page) is refused too.
+    in_group = {**fake.message_of(first), "chat": {"id": GROUP, "type": "supergroup", "title": "Group"}}
+    await fake.user_clicks(older, message=in_group, user=ALICE)
+    assert (await fake.wait_for("answerCallbackQuery")).params["text"] == NOT_YOUR_BUTTON
+    assert not fake.calls_of("editMessageText")
+
+
+async def test_telegram_a_button_on_a_page_deleted_since_says_so(telegram, db, usecases):
+    fake, _ = telegram
+    await write_days(db, "telegram", ALICE, 23)
+    await fake.user_sends("/journal list", user=ALICE, chat=ALICE)
+    first = await fake.wait_for("sendMessage")
+    await db.privacy.forget(UserRef("telegram", str(ALICE)))
+    await fake.user_clicks(buttons(first)[0][1], message=first, user=ALICE)
+    gone = await fake.wait_for("editMessageText")
+    assert gone.text == "Those entries are no longer in your journal. /journal list shows your latest."
+    assert not (gone.params.get("reply_markup") or {}).get("inline_keyboard")
+
+
+# Discord ------------------------------------------------------------------------------------------
+
+
+def page_option(page: int) -> list[dict]:
+    return [{"name": "list", "type": 1, "options": [{"name": "page", "type": INTEGER, "value": page}]}]
+
+
+def discord_buttons(call) -> list[tuple[str, str, bool]]:
+    rows = (call.json.get("data") or call.json).get("components") or []
+    return [(b["label"], b["custom_id"], bool(b.get("disabled"))) for row in rows for b in row["components"]]
+
+
+async def test_discord_pages_privately_with_buttons_and_a_page_option(discord_bot, db):
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 23)
+    await fake.slash("journal", [{"name": "list", "type": 1}], user=ALICE)
+    first = await private_answer(fake)
+    assert first.content.splitlines()[0] == "Your journal, entries 1–10 of 23 (newest first):"
+    assert days_listed(first.content) == newest(10)
+    assert discord_buttons(first) == [(OLDER_BUTTON, "journal:older", False), (NEWER_BUTTON, "journal:newer", True)]
+
+    message_id = first.result["id"]
+    await fake.click(message_id, "journal:older", user=ALICE)
+    second = await fake.wait_for("interaction_callback")
+    assert second.json["type"] == UPDATE_MESSAGE  # the same private message, edited
+    assert days_listed(second.json["data"]["content"]) == newest(10, skip=10)
+    assert discord_buttons(second) == [(OLDER_BUTTON, "journal:older", False), (NEWER_BUTTON, "journal:newer", False)]
+    await fake.click(message_id, "journal:older", user=ALICE)
+    third = await fake.wait_for("interaction_callback")
+    assert days_listed(third.json["data"]["content"]) == newest(3, skip=20)
+    assert discord_buttons(third) == [(OLDER_BUTTON, "journal:older", True), (NEWER_BUTTON, "journal:newer", False)]
+    await fake.click(message_id, "journal:newer", user=ALICE)
+    assert days_listed((await fake.wait_for("interaction_callback")).json["data"]["content"]) == newest(10, skip=10)
+
+    await fake.slash("journal", page_option(3), user=ALICE)
+    by_number = await private_answer(fake)
+    assert days_listed(by_number.content) == newest(3, skip=20)
+    for page in (0, -1, 4):
+        await fake.slash("journal", page_option(page), user=ALICE)
+        refusal = await private_answer(fake)
+        assert ("isn't a page number" if page < 1 else "there's no page 4") in refusal.content
+        assert not discord_buttons(refusal)
+
+
+async def test_discord_page_buttons_answer_their_owner_only(discord_bot, db):
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 23)
+    await write_days(db, "discord", BOB, 23)
+    await fake.slash("journal", [{"name": "list", "type": 1}], user=ALICE)
+    first = await private_answer(fake)
+    await fake.click(first.result["id"], "journal:older", user=BOB)
+    refused = await fake.wait_for("interaction_callback")
+    assert refused.content == DISCORD_NOT_YOURS and refused.flags & EPHEMERAL
+    assert "2026" not in refused.content and len(fake.calls_of("interaction_callback")) == 2  # defer, refusal
+
+
+async def test_discord_a_short_journal_has_no_buttons(discord_bot, db):
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 3)
+    await fake.slash("journal", [{"name": "list", "type": 1}], user=ALICE)
+    listed = await private_answer(fake)
+    assert listed.content.splitlines()[0] == "Your journal (3 of 3):" and not discord_buttons(listed)
+
+
+async def test_discord_older_goes_on_after_the_last_entry_that_fit_in_the_message(discord_bot, db):
+    fake, _ = discord_bot
+    ref = UserRef("discord", str(ALICE))
+    for n in range(23):  # titles so long that ten entries cannot fit in one message
+        day = date(2026, 1, 1) + timedelta(days=n)
+        assert await db.journal.add(JournalEntry(
+            user=ref, local_date=day, prompt_id=f"p{n}", phrase="Today sounded like", reply_text="x",
+            track_key=f"spotify:{n}", track_title="A very long title " * 12 + f"#{n}", mood="calm",
+            valence=0.1, arousal=-0.2, created_at=datetime(day.year, day.month, day.day, 21, tzinfo=timezone.utc)))
+    await fake.slash("journal", [{"name": "list", "type": 1}], user=ALICE)
+    first = await private_answer(fake)
+    shown = len(days_listed(first.content))
+    assert 1 <= shown < 10 and len(first.content) <= 2000
+    assert first.content.splitlines()[0] == f"Your journal, entries 1–{shown} of 23 (newest first):"
+    await fake.click(first.result["id"], "journal:older", user=ALICE)
+    second = (await fake.wait_for("interaction_callback")).json["data"]["content"]
+    assert days_listed(second)[0] == newest(1, skip=shown)[0]  # none skipped
+    assert second.splitlines()[0].startswith(f"Your journal, entries {shown + 1}–")
