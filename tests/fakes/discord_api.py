@@ -97,7 +97,8 @@ def user_payload(user_id: int, name: str = "alice") -> dict:
 
 
 class FakeDiscord:
-    def __init__(self) -> None:
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token  # when set, a REST call with another token is answered 401, as Discord does
         self.calls: list[Call] = []
         self.files: dict[str, bytes] = {}  # CDN: attachment file name -> bytes
         self.commands: list[dict] = []
@@ -109,7 +110,8 @@ class FakeDiscord:
         self._ids = itertools.count(1_000_000_000_000_000_000)
         self._seq = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
-        self._failures: dict[str, list[float]] = {}  # call name -> [remaining, retry_after, status]
+        # call name -> [remaining, retry_after, status, error code, error message]
+        self._failures: dict[str, list[Any]] = {}
         self._changed = asyncio.Condition()
         self._mark = 0
         self._runner: web.AppRunner | None = None
@@ -147,10 +149,12 @@ class FakeDiscord:
         return next(self._ids)
 
     # ---- what tests drive ----------------------------------------------------------------------
-    def fail_next(self, name: str, times: int, retry_after: float = 0.5, *, status: int = 429) -> None:
+    def fail_next(self, name: str, times: int, retry_after: float = 0.5, *, status: int = 429,
+                  code: int = 50035, message: str = "Invalid Form Body") -> None:
         """Answer the next `times` calls named `name` with 429 and rate-limit headers, or with
-        another error `status` (400: Discord refused the payload)."""
-        self._failures[name] = [times, retry_after, status]
+        another error `status` (400: Discord refused the payload) and Discord's JSON error `code`
+        and `message` (403 50007: "Cannot send messages to this user")."""
+        self._failures[name] = [times, retry_after, status, code, message]
 
     def add_file(self, filename: str, data: bytes) -> dict:
         """An attachment payload (for `resolved.attachments` or a message) served by the fake CDN."""
@@ -319,13 +323,16 @@ class FakeDiscord:
         path = "/" + request.match_info["path"]
         name, match = self._route(request.method, path)
         body, files = await self._body(request)
+        if self.token is not None and request.headers.get("Authorization") != f"Bot {self.token}":
+            await self._record(Call(name, request.method, path, body, files, match, status=401))
+            return json_response({"message": "401: Unauthorized", "code": 0}, status=401)
         failing = self._failures.get(name)
         if failing and failing[0] > 0:
             failing[0] -= 1
-            retry_after, status = failing[1], failing[2]
+            retry_after, status, code, message = failing[1:]
             await self._record(Call(name, request.method, path, body, files, match, status=status))
             if status != 429:
-                return json_response({"message": "Invalid Form Body", "code": 50035}, status=status)
+                return json_response({"message": message, "code": code}, status=status)
             return json_response(
                 {"message": "You are being rate limited.", "retry_after": retry_after, "global": False},
                 status=429, headers={"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",

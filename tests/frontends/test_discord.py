@@ -597,3 +597,35 @@ async def test_a_refused_command_sync_neither_stops_nor_delays_the_start(usecase
         await fake.stop()
     if refusal["status"] == 503:
         assert any(r.getMessage() == "discord.commands_not_synced" for r in caplog.records)
+
+
+@pytest.mark.parametrize("status,code,message", [(403, 50007, "Cannot send messages to this user"),
+                                                 (404, 10013, "Unknown User")])
+async def test_a_user_whose_dms_are_closed_gets_no_more_daily_prompts(scheduled, db, usecases, caplog,
+                                                                      status, code, message):
+    """Discord answers 50007 to every DM for a user who closed their DMs or blocked the bot (10013:
+    the account is gone): trying again every day only fills the log with tracebacks; the journal is
+    turned off (entries kept) until they turn it on again."""
+    fake, _ = scheduled
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
+    await private_answer(fake)
+    scheduler, ref = usecases.journal.schedule, UserRef("discord", str(ALICE))
+    fake.fail_next("send_message", times=1, status=status, code=code, message=message)
+    assert await scheduler.deliver(ref) is None
+    assert not scheduler.is_scheduled(ref)
+    user = await db.users.get(ref)
+    assert not user.journal_enabled and user.timezone == "Europe/Lisbon"
+    assert not [r for r in caplog.records if r.name == "bot.scheduler" and r.levelno >= logging.ERROR]
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))  # DMs open again
+    await private_answer(fake)
+    assert scheduler.is_scheduled(ref)
+
+
+async def test_a_prompt_refused_for_another_reason_keeps_the_journal_on(scheduled, usecases):
+    fake, _ = scheduled  # e.g. Discord's outage, or the bot's own missing access: not the user's doing
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
+    await private_answer(fake)
+    scheduler, ref = usecases.journal.schedule, UserRef("discord", str(ALICE))
+    fake.fail_next("send_message", times=1, status=403, code=50001, message="Missing Access")
+    assert await scheduler.deliver(ref) is None
+    assert scheduler.is_scheduled(ref)

@@ -25,6 +25,7 @@ from bot.frontends.discord.journal import JournalCog
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
 from bot.replies import PromptMessage
+from bot.usecases.ports import RecipientGone
 
 __all__ = ["DiscordFrontend", "MoodCog", "JournalCog", "ServerCog"]
 
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 60.0
 GUILD_READY_TIMEOUT_S = 2.0  # discord.py's default wait for GUILD_CREATEs after READY
+# Discord's JSON error codes for a DM that will keep failing: the user closed their DMs (to the
+# bot's servers, or blocked it) or shares no server with it any more; the account is gone.
+CANNOT_MESSAGE_USER = 50007
+UNKNOWN_USER = 10013
 
 
 def bot_intents() -> discord.Intents:
@@ -136,6 +141,11 @@ class DiscordFrontend:
             self._connection = None
 
     async def send_prompt(self, prompt: PromptMessage) -> str | None:
-        channel = await self.bot.create_dm(discord.Object(id=int(prompt.chat_id)))
-        message = await channel.send(render.prompt_text(prompt.phrase))
+        try:
+            channel = await self.bot.create_dm(discord.Object(id=int(prompt.chat_id)))
+            message = await channel.send(render.prompt_text(prompt.phrase))
+        except (discord.Forbidden, discord.NotFound) as error:
+            if error.code in (CANNOT_MESSAGE_USER, UNKNOWN_USER):
+                raise RecipientGone(f"{error.status} {error.code} {error.text}") from error
+            raise
         return str(message.id)
