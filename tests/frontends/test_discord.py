@@ -629,3 +629,37 @@ async def test_a_prompt_refused_for_another_reason_keeps_the_journal_on(schedule
     fake.fail_next("send_message", times=1, status=403, code=50001, message="Missing Access")
     assert await scheduler.deliver(ref) is None
     assert scheduler.is_scheduled(ref)
+
+
+VIDEO = "https://youtu.be/dQw4w9WgXcQ"
+
+
+async def cache_video(db) -> None:
+    """VIDEO's mood in the cache: these tests have no classifier, and a cached song needs none."""
+    await db.tracks.save(TrackRecord(
+        key="youtube:dQw4w9WgXcQ", title="Never Gonna Give You Up", artists=["Rick Astley"],
+        youtube_id="dQw4w9WgXcQ", classified_at=datetime.now(timezone.utc),
+        mood=StoredMood("happy", {"happy": 0.7, "energetic": 0.1, "sad": 0.1, "calm": 0.1}, 0.6, 0.3, "main", "v")))
+
+
+async def test_a_progress_edit_discord_refuses_does_not_stop_the_answer(discord_bot, db):
+    """discord.py gives up on an edit after five 429s in a row: the "Finding the song…" it was
+    showing is not worth the answer."""
+    fake, _ = discord_bot
+    await cache_video(db)
+    fake.fail_next("edit_original", times=5, retry_after=0.05)
+    await fake.slash("mood", [{"name": "query", "type": STRING, "value": VIDEO}], guild=GUILD)
+    answer = await fake.wait_for("edit_original", lambda c: bool(c.embeds))
+    assert "Never Gonna Give You Up" in answer.embeds[0]["title"]
+    assert not fake.calls_of("followup")  # no apology beside it
+
+
+async def test_a_dm_answer_whose_status_message_fails_is_still_saved_and_shown(scheduled, db):
+    fake, _ = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    fake.fail_next("send_message", times=1, status=503, code=0, message="upstream connect error")
+    await fake.user_dms(f"{VIDEO} on the bus")  # the status message ("Finding the song…") is refused
+    saved = await fake.wait_for("send_message", lambda c: bool(c.embeds))
+    assert saved.embeds[0]["description"].startswith("Saved to your journal")
+    assert await db.journal.count(UserRef("discord", str(ALICE))) == 1

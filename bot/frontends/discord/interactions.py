@@ -86,6 +86,16 @@ async def downloaded(attachment: discord.Attachment | None, limit: int
         yield too_large(size, limit) or Attachment(str(path), attachment.filename, size)
 
 
+@contextlib.asynccontextmanager
+async def shown_if_possible(stage: str) -> AsyncIterator[None]:
+    """A progress stage Discord refuses (an outage, the 429s discord.py gives up on) is skipped:
+    the song being listened to, and the journal entry it makes, matter more than "Listening…"."""
+    try:
+        yield
+    except discord.HTTPException as error:
+        log.warning("discord.progress_not_shown", extra={"stage": stage, "status": error.status, "code": error.code})
+
+
 class InteractionProgress:
     """The `Progress` callback for a deferred interaction: edits the "thinking" response."""
 
@@ -96,7 +106,8 @@ class InteractionProgress:
     async def __call__(self, stage: str) -> None:
         if stage != self.stage:
             self.stage = stage
-            await self.interaction.edit_original_response(content=stage)
+            async with shown_if_possible(stage):
+                await self.interaction.edit_original_response(content=stage)
 
 
 class MessageProgress:
@@ -107,10 +118,11 @@ class MessageProgress:
         self.message: discord.Message | None = None
 
     async def __call__(self, stage: str) -> None:
-        if self.message is None:
-            self.message = await self.channel.send(stage)
-        elif self.message.content != stage:
-            self.message = await self.message.edit(content=stage)
+        async with shown_if_possible(stage):
+            if self.message is None:
+                self.message = await self.channel.send(stage)
+            elif self.message.content != stage:
+                self.message = await self.message.edit(content=stage)
 
     async def show(self, reply: object) -> None:
         if self.message is None:
