@@ -1,12 +1,13 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    start moodbot (console front-end on an embedded database when no tokens are set)
 #   make test   run the whole test suite (starts its own throwaway database server)
+#   make check  say, one line a check, what would keep moodbot from working here (python -m bot --check)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: run test bench system-deps clean
+.PHONY: run test check bench system-deps clean
 
 # A venv made without ensurepip has a python but no pip: remove it, so the next try starts clean.
 $(PY):
@@ -32,6 +33,10 @@ $(VENV)/.stamp-test: pyproject.toml | $(PY)
 
 run: system-deps $(VENV)/.stamp-run
 	@$(PY) -m bot $(ARGS)
+
+# No system-deps: a missing ffmpeg is for the check to report, not to install.
+check: $(VENV)/.stamp-run
+	@$(PY) -m bot --check
 
 test: system-deps $(VENV)/.stamp-test
 	$(PY) -m pytest $(PYTEST_ARGS)

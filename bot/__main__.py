@@ -27,6 +27,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="run the console front-end even when chat tokens are set")
     parser.add_argument("--log-level", default=None, metavar="LEVEL",
                         help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default: LOG_LEVEL, else INFO)")
+    doctor = parser.add_mutually_exclusive_group()
+    doctor.add_argument("--check", action="store_true",
+                        help="do not start: check the settings, the database, ffmpeg, yt-dlp, the models and "
+                             "the tokens, one OK/FAIL/SKIP line each; exit 1 if any FAILed")
+    doctor.add_argument("--alive", action="store_true",
+                        help="do not start: exit 0 if the bot running on this DATA_DIR has touched its "
+                             "heartbeat lately, else 1 (the Docker HEALTHCHECK)")
     return parser.parse_args(argv)
 
 
@@ -54,12 +61,18 @@ def settings_problem(error: ValidationError) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        settings = Settings()
+        settings, problem = Settings(), None
     except ValidationError as error:
-        return refuse(settings_problem(error))
-    level = (args.log_level or settings.log_level).upper()
-    if level not in LOG_LEVELS:
-        return refuse(f"LOG_LEVEL: {level!r} is not one of {', '.join(LOG_LEVELS)}")
+        settings, problem = None, settings_problem(error)
+    level = (args.log_level or (settings.log_level if settings else "INFO")).upper()
+    if problem is None and level not in LOG_LEVELS:
+        problem = f"LOG_LEVEL: {level!r} is not one of {', '.join(LOG_LEVELS)}"
+    if args.alive:
+        return alive(settings, problem)
+    if args.check:
+        return check(settings, problem, args.log_level)
+    if problem is not None:
+        return refuse(problem)
     from bot.app import App, LOG_FILE, log_salt
 
     data_dir = Path(settings.data_dir)
@@ -89,6 +102,33 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("app.failed")
         print(f"moodbot could not start: {RedactSecrets(secrets).redact(str(error))}", file=sys.stderr)
         return 1
+
+
+def alive(settings: Settings | None, problem: str | None) -> int:
+    """One line, exit 0 or 1 only: Docker reads any other status as an error of the check itself."""
+    from bot.health import heartbeat_path, liveness
+
+    if settings is None:
+        print(f"moodbot: cannot tell: {problem}", file=sys.stderr)
+        return 1
+    ok, line = liveness(heartbeat_path(settings.data_dir))
+    print(f"moodbot: {line}", file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
+def check(settings: Settings | None, problem: str | None, log_level: str | None) -> int:
+    from bot.doctor import exit_status, run_checks
+
+    # The findings say what went wrong; the libraries' own log lines only on request.
+    level = (log_level or "CRITICAL").upper()
+    configure_logging(level if level in LOG_LEVELS else "CRITICAL",
+                      secret_values=secrets_of(settings) if settings is not None else ())
+    notes = unread_settings(os.environ) if settings is not None else []
+    findings = asyncio.run(run_checks(settings, problem=problem, notes=notes,
+                                      say=lambda finding: print(finding.line, flush=True)))
+    failed = sum(f.status == "FAIL" for f in findings)
+    print("moodbot --check: " + (f"{failed} FAILed" if failed else "nothing FAILed"), flush=True)
+    return exit_status(findings)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.config import Settings
+from bot.health import heartbeat, heartbeat_path
 from bot.ratelimit import MoodRateLimiter
 from bot.scheduler import PromptScheduler
 from bot.usecases import UseCases, build_usecases
@@ -251,6 +252,8 @@ class App:
         # After the front-ends: missed prompts are sent at start and need their senders.
         await self.scheduler.start()
         stack.push_async_callback(self.scheduler.stop)
+        # Last: a live heartbeat says the bot serves, and that its event loop still turns.
+        await stack.enter_async_context(heartbeat(heartbeat_path(data_dir)))
         settle_heap()
         log.info("app.started", extra={"frontends": ",".join(type(f).__name__ for f in self.frontends)})
         return console

@@ -1,0 +1,243 @@
+"""`python -m bot --check` tells an operator why moodbot does not work, one line a check, and
+`python -m bot --alive` whether a running bot's event loop still turns (the Docker HEALTHCHECK).
+
+Against the real clients and the local fakes: Telegram, Discord and Spotify over HTTP, SecantusDB
+over the wire, the shipped weights in a real worker pool."""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import pytest_asyncio
+
+from bot.config import Settings
+from bot.doctor import (DB_TIMEOUT_S, FAIL, OK, SKIP, check_database, check_discord, check_models,
+                        check_spotify, check_telegram, exit_status)
+from bot.health import heartbeat, heartbeat_path, liveness
+from inference.pool import DEFAULT_WEIGHTS_DIR
+from tests.conftest import MONGO_PASSWORD
+from tests.dbserver import free_port
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.spotify_api import FakeSpotify
+from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegramBotAPI
+
+REPO = Path(__file__).resolve().parents[2]
+TELEGRAM_TOKEN = "123456:TEST-token"
+DISCORD_TOKEN = "discord-test-token"
+# Settings a test gives itself; the suite's sentinel tokens in the environment are not wanted here.
+OURS = ("TELEGRAM_", "DISCORD_", "SPOTIFY_", "MONGODB_", "DATA_DIR", "INFERENCE_", "LOG_LEVEL")
+
+
+@pytest_asyncio.fixture(loop_scope="session")  # tests/bot's tests all run on the session's loop
+async def fakes():
+    telegram = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+    discord = await FakeDiscord(token=DISCORD_TOKEN).start()
+    spotify = FakeSpotify().start()
+    yield telegram, discord, spotify
+    spotify.stop()
+    await discord.stop()
+    await telegram.stop()
+
+
+def env_for(fakes, mongo_uri: str, data_dir: Path, **overrides: str) -> dict[str, str]:
+    telegram, discord, spotify = fakes
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
+    env.update(PYTHONPATH=str(REPO), DATA_DIR=str(data_dir), MONGODB_URI=mongo_uri,
+               TELEGRAM_TOKEN=TELEGRAM_TOKEN, TELEGRAM_API_URL=telegram.base_url,
+               TELEGRAM_FILE_URL=telegram.base_file_url,
+               DISCORD_TOKEN=DISCORD_TOKEN, DISCORD_API_URL=discord.api_url,
+               SPOTIFY_CLIENT_ID=spotify.client_id, SPOTIFY_CLIENT_SECRET=spotify.client_secret,
+               SPOTIFY_API_URL=spotify.api_url, SPOTIFY_AUTH_URL=spotify.auth_url)
+    env.update(overrides)
+    return env
+
+
+async def moodbot(*args: str, env: dict[str, str], cwd: Path, timeout: float = 240) -> tuple[int, str, str]:
+    """`python -m bot ARGS` as an operator runs it; the fakes keep serving from this loop meanwhile."""
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", *args, env=env, cwd=cwd,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def lines_of(stdout: str) -> dict[str, str]:
+    """{"telegram": "OK    telegram  @moodbot_test_bot ...", ...}"""
+    return {line.split()[1]: line for line in stdout.splitlines() if line.split()[:1] in (["OK"], ["FAIL"], ["SKIP"])}
+
+
+def settings_for(fakes, **values) -> Settings:
+    telegram, discord, spotify = fakes
+    return Settings(_env_file=None, **{
+        "telegram_token": TELEGRAM_TOKEN, "telegram_api_url": telegram.base_url,
+        "telegram_file_url": telegram.base_file_url, "discord_token": DISCORD_TOKEN,
+        "discord_api_url": discord.api_url, "spotify_client_id": spotify.client_id,
+        "spotify_client_secret": spotify.client_secret, "spotify_api_url": spotify.api_url,
+        "spotify_auth_url": spotify.auth_url, **values})
+
+
+# --- --check ------------------------------------------------------------------------------------
+
+async def test_everything_in_order_prints_an_ok_line_each_and_exits_0(fakes, mongo_uri, db_name, tmp_path):
+    telegram, discord, spotify = fakes
+    env = env_for(fakes, mongo_uri, tmp_path / "data", MONGODB_DATABASE=db_name)
+
+    status, out, err = await moodbot("--check", env=env, cwd=tmp_path)
+
+    assert status == 0, out + err
+    lines = lines_of(out)
+    assert set(lines) == {"settings", "data", "database", "ffmpeg", "yt-dlp", "models", "telegram", "discord", "spotify"}
+    assert all(line.startswith("OK") for line in lines.values()), out
+    assert f"@{BOT_USERNAME}" in lines["telegram"]
+    assert "moodbot" in lines["discord"] and "127.0.0.1" in lines["discord"]
+    assert "version" in lines["database"] and "127.0.0.1" in lines["database"]
+    assert "main model" in lines["models"] and "12 s test signal" in lines["models"]
+    # Each asked at its configured address, with the configured token.
+    assert telegram.calls_of("getMe") and discord.calls_of("get_me")[-1].status == 200
+    assert spotify.token_requests() and spotify.api_requests()
+    assert MONGO_PASSWORD not in out + err and "SENTINEL" not in out + err
+    assert "Traceback" not in err
+
+
+async def test_a_rejected_telegram_token_is_one_fail_line_and_exit_1(fakes, mongo_uri, db_name, tmp_path):
+    env = env_for(fakes, mongo_uri, tmp_path / "data", MONGODB_DATABASE=db_name, TELEGRAM_TOKEN="123456:WRONG-token")
+
+    status, out, err = await moodbot("--check", env=env, cwd=tmp_path)
+
+    assert status == 1, out + err
+    fails = [line for line in lines_of(out).values() if line.startswith("FAIL")]
+    assert fails == [lines_of(out)["telegram"]]
+    assert "token rejected" in fails[0] and "401" in fails[0] and "TELEGRAM_TOKEN" in fails[0]
+    assert "WRONG-token" not in out + err
+
+
+async def test_rejected_discord_and_spotify_credentials_fail_naming_what_to_fix(fakes):
+    discord = await check_discord(settings_for(fakes, discord_token="another-token"))
+    spotify = await check_spotify(settings_for(fakes, spotify_client_secret="not-the-secret"))
+
+    assert discord.status == FAIL and "token rejected" in discord.detail and "DISCORD_TOKEN" in discord.detail
+    assert fakes[1].calls_of("get_me")[-1].status == 401
+    assert spotify.status == FAIL and "invalid_client" in spotify.detail and "SPOTIFY_CLIENT_SECRET" in spotify.detail
+    assert exit_status([discord, spotify]) == 1
+
+
+async def test_tokens_not_given_are_skipped_as_not_configured():
+    settings = Settings(_env_file=None, telegram_token=None, discord_token=None, spotify_client_id=None,
+                        spotify_client_secret=None)
+    found = [await check(settings) for check in (check_telegram, check_discord, check_spotify)]
+    assert [f.status for f in found] == [SKIP] * 3
+    assert all("not configured" in f.detail for f in found)
+    assert exit_status(found) == 0
+
+
+async def test_an_unreachable_mongodb_uri_fails_within_the_timeout(db_name):
+    port = free_port()  # nothing listens there
+    uri = f"mongodb://moodbot:{quote_plus(MONGO_PASSWORD)}@127.0.0.1:{port}/?serverSelectionTimeoutMS=60000"
+    started = time.monotonic()
+
+    found = await check_database(Settings(_env_file=None, mongodb_uri=uri, mongodb_database=db_name))
+
+    assert time.monotonic() - started < DB_TIMEOUT_S + 3  # the URI's own 60 s do not hold the check up
+    assert found.status == FAIL
+    assert f"127.0.0.1:{port}" in found.detail and "MONGODB_URI" in found.detail
+    assert MONGO_PASSWORD not in found.detail and quote_plus(MONGO_PASSWORD) not in found.detail
+
+
+async def test_without_a_uri_the_embedded_database_is_started_and_stopped(tmp_path):
+    data_dir = tmp_path / "data"
+    found = await check_database(Settings(_env_file=None, mongodb_uri=None, data_dir=data_dir))
+    assert found.status == OK and "embedded" in found.detail and "version" in found.detail
+
+    # While a moodbot runs on this DATA_DIR it holds the database: not a failure.
+    heartbeat_path(data_dir).touch()
+    held = await check_database(Settings(_env_file=None, mongodb_uri=None, data_dir=data_dir))
+    assert held.status == SKIP and "running" in held.detail
+
+
+async def test_missing_main_weights_fail_saying_the_ann_would_answer(tmp_path):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for shipped in DEFAULT_WEIGHTS_DIR.iterdir():
+        if shipped.name != "main.onnx":
+            (weights / shipped.name).symlink_to(shipped)
+
+    found = await check_models(Settings(_env_file=None), weights)
+
+    assert found.status == FAIL
+    assert "main.onnx is missing" in found.detail and "fallback ANN would answer" in found.detail
+    assert "ann model" in found.detail  # and it did answer the test signal
+
+
+def test_a_bad_setting_is_one_fail_line_not_a_traceback(monkeypatch, capsys, tmp_path):
+    from bot.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAX_AUDIO_BYTES", "abc")
+
+    assert main(["--check"]) == 1
+
+    out = capsys.readouterr().out
+    assert lines_of(out)["settings"].startswith("FAIL") and "MAX_AUDIO_BYTES" in lines_of(out)["settings"]
+    assert lines_of(out)["models"].startswith("SKIP")
+
+
+# --- heartbeat and --alive --------------------------------------------------------------------------
+
+async def test_the_heartbeat_goes_stale_when_the_event_loop_hangs(tmp_path):
+    path = tmp_path / "heartbeat"
+    async with heartbeat(path, interval_s=0.05):
+        await asyncio.sleep(0.1)
+        assert liveness(path, max_age_s=0.3)[0]
+        time.sleep(0.5)  # a blocking call: the loop turns no more
+        alive, line = liveness(path, max_age_s=0.3)
+        assert not alive and "stuck" in line
+        await asyncio.sleep(0.1)
+        assert liveness(path, max_age_s=0.3)[0]  # turning again
+    assert not path.exists()  # a stopped bot is not alive
+
+
+async def test_alive_exits_0_on_a_fresh_heartbeat_and_1_on_a_stale_or_missing_one(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
+    env.update(PYTHONPATH=str(REPO), DATA_DIR=str(data_dir))
+
+    status, out, err = await moodbot("--alive", env=env, cwd=tmp_path)
+    assert status == 1 and "no heartbeat" in err and len(err.splitlines()) == 1
+
+    heartbeat_path(data_dir).touch()
+    status, out, _ = await moodbot("--alive", env=env, cwd=tmp_path)
+    assert status == 0 and "alive" in out
+
+    ten_minutes_ago = time.time() - 600
+    os.utime(heartbeat_path(data_dir), (ten_minutes_ago, ten_minutes_ago))
+    status, out, err = await moodbot("--alive", env=env, cwd=tmp_path)
+    assert status == 1 and "600 s old" in err and len(err.splitlines()) == 1
+
+
+async def test_a_running_bot_is_alive_and_a_stopped_one_is_not(mongo_uri, db_name, tmp_path):
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
+    env.update(PYTHONPATH=str(REPO), DATA_DIR=str(data_dir), MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name)
+    bot = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "--console", env=env, cwd=tmp_path,
+                                               stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+                                               stderr=asyncio.subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not heartbeat_path(data_dir).exists() and time.monotonic() < deadline and bot.returncode is None:
+            await asyncio.sleep(0.1)
+        status, out, err = await moodbot("--alive", env=env, cwd=tmp_path)
+        assert status == 0, out + err
+
+        bot.stdin.close()  # the console's input ends: the bot stops
+        await asyncio.wait_for(bot.wait(), 60)
+    finally:
+        if bot.returncode is None:
+            bot.kill()
+            await bot.wait()
+    assert bot.returncode == 0
+    status, _, err = await moodbot("--alive", env=env, cwd=tmp_path)
+    assert status == 1 and "no heartbeat" in err
