@@ -28,4 +28,7 @@ USER moodbot
 WORKDIR /home/moodbot
 VOLUME ["/data"]
 # The model weights ship inside the installed `inference` package (inference/weights/).
+# Liveness: the running bot's event loop touches /data/heartbeat every 10 s; `--alive` fails once it
+# is 60 s old (a hung loop, a dead bot). `docker compose exec bot python -m bot --check` says why.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=2m --retries=3 CMD ["python", "-m", "bot", "--alive"]
 ENTRYPOINT ["python", "-m", "bot"]
