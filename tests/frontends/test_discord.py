@@ -663,3 +663,16 @@ async def test_a_dm_answer_whose_status_message_fails_is_still_saved_and_shown(s
     saved = await fake.wait_for("send_message", lambda c: bool(c.embeds))
     assert saved.embeds[0]["description"].startswith("Saved to your journal")
     assert await db.journal.count(UserRef("discord", str(ALICE))) == 1
+
+
+async def test_a_saved_dm_answer_whose_status_message_cannot_be_edited_comes_as_a_new_message(scheduled, db):
+    """The entry is saved: an apology in place of the answer would have the user answer again."""
+    fake, _ = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    fake.fail_next("edit_message", times=1, status=503, code=0, message="upstream connect error")
+    await fake.user_dms(VIDEO)
+    saved = await fake.wait_for("send_message", lambda c: bool(c.embeds))
+    assert saved.embeds[0]["description"].startswith("Saved to your journal")
+    assert not [c for c in fake.calls if c.content == render.GENERIC_ERROR]
+    assert await db.journal.count(UserRef("discord", str(ALICE))) == 1

@@ -125,10 +125,15 @@ class MessageProgress:
                 self.message = await self.message.edit(content=stage)
 
     async def show(self, reply: object) -> None:
-        if self.message is None:
-            await self.channel.send(**{k: v for k, v in message_parts(reply).items() if v is not None})
-        else:
-            await self.message.edit(**edit_parts(reply))
+        """The reply in place of the status message; as a new message if Discord refuses the edit
+        (the work is done, a journal entry saved: the user must hear of it, not of a failure)."""
+        if self.message is not None:
+            try:
+                await self.message.edit(**edit_parts(reply))
+                return
+            except discord.HTTPException as error:
+                log.warning("discord.status_message_not_edited", extra={"status": error.status, "code": error.code})
+        await self.channel.send(**{k: v for k, v in message_parts(reply).items() if v is not None})
 
 
 async def show_privately(interaction: discord.Interaction, reply: object) -> None:
