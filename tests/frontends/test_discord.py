@@ -3,6 +3,7 @@ would see it. Interactions arrive over the (fake) gateway and go through discord
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from datetime import date, datetime, timedelta, timezone
 
@@ -676,3 +677,20 @@ async def test_a_saved_dm_answer_whose_status_message_cannot_be_edited_comes_as_
     assert saved.embeds[0]["description"].startswith("Saved to your journal")
     assert not [c for c in fake.calls if c.content == render.GENERIC_ERROR]
     assert await db.journal.count(UserRef("discord", str(ALICE))) == 1
+
+
+@pytest.mark.parametrize("filename", ["夜に駆ける" * 20 + ".mp3", "..", "..mp3"])
+async def test_an_attachment_is_heard_whatever_its_file_name(discord_bot, db, filename):
+    """Discord keeps a file's name as uploaded: 100 Japanese characters are 300 bytes, past what a
+    file system takes, and '..' names the folder above."""
+    fake, _ = discord_bot
+    audio = b"OggS" + b"\1" * 64
+    await db.tracks.save(TrackRecord(
+        key="sha256:" + hashlib.sha256(audio).hexdigest(), title="", artists=[], classified_at=datetime.now(timezone.utc),
+        mood=StoredMood("sad", {"happy": 0.1, "energetic": 0.1, "sad": 0.7, "calm": 0.1}, -0.5, -0.2, "main", "v")))
+    attachment = fake.add_file("take.mp3", audio)
+    attachment["filename"] = filename
+    await fake.slash("mood", [{"name": "file", "type": ATTACHMENT, "value": attachment["id"]}],
+                     resolved={"attachments": {attachment["id"]: attachment}})
+    answer = await fake.wait_for("edit_original", lambda c: bool(c.embeds) or "Sorry" in c.content)
+    assert answer.embeds and [f["value"] for f in answer.embeds[0]["fields"] if f["name"] == "Mood"][0].endswith("sad")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 TOO_LARGE = "That file is too large: I can analyse files up to {mb:.0f} MB."
+SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
 AUDIO_SUFFIXES = frozenset({".mp3", ".ogg", ".oga", ".opus", ".wav", ".flac", ".m4a", ".aac"})
 
 
@@ -67,6 +69,14 @@ def too_large(size: int, limit: int) -> ErrorReply | None:
     return ErrorReply(TOO_LARGE.format(mb=limit / 1024 / 1024)) if size > limit else None
 
 
+def local_name(filename: str) -> str:
+    """The attachment's name in its temporary folder. Discord keeps the uploader's name, of any
+    length ("夜に駆ける…" × 20 is past a file system's 255 bytes) and even "..": only a plain
+    suffix of it is kept, which tells the decoder the format."""
+    suffix = Path(filename).suffix.lower()
+    return "audio" + (suffix if SAFE_SUFFIX.fullmatch(suffix) else "")
+
+
 @contextlib.asynccontextmanager
 async def downloaded(attachment: discord.Attachment | None, limit: int
                      ) -> AsyncIterator[Attachment | ErrorReply | None]:
@@ -80,7 +90,7 @@ async def downloaded(attachment: discord.Attachment | None, limit: int
         yield refusal
         return
     async with temporary_folder("moodbot-dc-") as folder:
-        path = folder / (Path(attachment.filename).name or "audio")
+        path = folder / local_name(attachment.filename)
         await attachment.save(path)
         size = path.stat().st_size
         yield too_large(size, limit) or Attachment(str(path), attachment.filename, size)
