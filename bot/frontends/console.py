@@ -41,6 +41,8 @@ CONSOLE_COMMANDS = (
     ("journal list older|newer", "The entries before or after those listed last"),
     ("quit", "Leave moodbot"),
 )
+SAVED_FILES_KEPT = ("The {n} chart and export file{s} saved on this computer ({where}) are your own copies "
+                    "and were not deleted; remove them yourself if you no longer want them.")
 OLDER_HINT = "Older entries: /journal list older (or a page: /journal list {page})"
 UNKNOWN_HINT = "I don't know that one. Type /help for the commands."
 PROMPT_MARK = "> "
@@ -266,7 +268,14 @@ class ConsoleFrontend:
         self.say("Delete everything? [y/N] ", end="")
         answer = await self._read()
         if answer is not None and answer.strip().lower() in ("y", "yes"):
-            self.show(await self.usecases.privacy.forget(self.caller, confirmed=True))
+            reply = await self.usecases.privacy.forget(self.caller, confirmed=True)
+            self.show(reply)
+            kept = self._saved_files()
+            if kept:
+                # Taken out on purpose (an /export just before /forget is the usual way out): the
+                # user's copies now, not the bot's data; said, so that "everything" is not misread.
+                self.say(SAVED_FILES_KEPT.format(n=len(kept), s="" if len(kept) == 1 else "s",
+                                                 where=" and ".join(sorted({str(p.parent) for p in kept}))))
         else:
             self.say("Nothing was deleted.")
 
@@ -293,6 +302,11 @@ class ConsoleFrontend:
         reply = await self.usecases.journal.prompt_now(self.caller)
         if isinstance(reply, ErrorReply):  # on success the prompt itself was just printed
             self.say(render.reply_text(reply))
+
+    def _saved_files(self) -> list[Path]:
+        """The charts and exports this console wrote under DATA_DIR."""
+        return [p.resolve() for folder in (self.data_dir / "charts", self.data_dir / "exports")
+                if folder.is_dir() for p in folder.iterdir() if p.is_file()]
 
     def _save_chart(self, chart: Chart) -> Path:
         """A new file for each chart: two made in the same second (two /stats, say) get
