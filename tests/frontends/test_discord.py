@@ -694,3 +694,19 @@ async def test_an_attachment_is_heard_whatever_its_file_name(discord_bot, db, fi
                      resolved={"attachments": {attachment["id"]: attachment}})
     answer = await fake.wait_for("edit_original", lambda c: bool(c.embeds) or "Sorry" in c.content)
     assert answer.embeds and [f["value"] for f in answer.embeds[0]["fields"] if f["name"] == "Mood"][0].endswith("sad")
+
+
+@pytest.mark.parametrize("embed", [
+    {"type": "rich", "title": "Now playing", "description": f"[Karma Police]({SPOTIFY_TRACK}) · requested by @bob"},
+    {"type": "rich", "title": "Queue", "fields": [{"name": "Up next", "value": f"1. <{SPOTIFY_TRACK}>", "inline": False}]},
+    {"type": "link", "url": SPOTIFY_TRACK, "title": "Karma Police"},  # a link preview: the message had only the link
+])
+async def test_the_message_command_reads_a_link_in_another_bot_s_embed(discord_bot, embed):
+    """A music bot's "Now playing" card carries its song as a link in the embed's text."""
+    fake, _ = discord_bot
+    card = fake.message_payload(channel_id=GUILD + 1, content="", embeds=[embed],
+                                author={**user_payload(BOB, "jukebox"), "bot": True})
+    await fake.slash("Mood of this song", command_type=3, target_id=card["id"],
+                     resolved={"messages": {card["id"]: card}}, guild=GUILD)
+    answer = await fake.wait_for("followup")  # a refusal in a server: told to the asker alone
+    assert answer.content == SPOTIFY_OFF_ERROR  # the Spotify link was read (this bot has no Spotify)

@@ -30,10 +30,21 @@ MENU_NAME = "Mood of this song"
 MOOD_HELP = (MOOD[0], f"{MOOD[1]}; on any message: Apps → {MENU_NAME}")
 
 
+def links_in_text(text: str | None) -> list[str]:
+    found = [link.rstrip(TRAILING) for link in LINK.findall(text or "")]
+    return [link for link in found if link]
+
+
 def links_in(message: discord.Message | discord.MessageSnapshot) -> list[str]:
-    """The links in the message text, then in its embeds (Discord unfurls links there)."""
-    found = [link.rstrip(TRAILING) for link in LINK.findall(message.content or "")]
-    return [link for link in found if link] + [embed.url for embed in message.embeds if embed.url]
+    """The links in the message text, then in its embeds: a link preview's URL (Discord unfurls
+    links there), and the links in an embed's text (a music bot's "Now playing" card)."""
+    found = links_in_text(message.content)
+    for embed in message.embeds:
+        found += [embed.url] if embed.url else []
+        found += links_in_text(embed.description)
+        for embed_field in embed.fields:
+            found += links_in_text(embed_field.value)
+    return found
 
 
 def readable(link: str, allowed_hosts: frozenset[str]) -> bool:
