@@ -12,7 +12,8 @@ full collection scans, so neither appears here):
 2. one pipeline over those members (`$documents`): `$lookup` the user to drop opted-out
    members, `$lookup` their requests in the place and their journal entries (joined on the
    indexed user_id, then filtered by platform), unwind, and group. A YouTube video that a catalog
-   song's audio came from counts as that song (`same_song`), however the members asked for it.
+   song's audio came from counts as that song, and the releases of one recording (the single and
+   the album: one ISRC, two Spotify ids) as one song (`same_song`), however the members asked.
 
 A member has one vote per song, for the mood they were told last (`member_songs_pipeline`): the
 fallback ANN may have called a song happy before the main model called it sad, and both the
@@ -20,6 +21,9 @@ playlists and the mood of the week count it as sad. So a playlist reads the docu
 mood, not only its own; each lookup groups them by track inside it, and what comes out is one row
 per member and track (about as many rows as one mood's documents were). Letting every document
 out of the lookups and grouping afterwards took about twice the time on SecantusDB.
+
+Each track's song costs three indexed joins on `tracks` (video, key, ISRC): about a fifth more
+time for a playlist on SecantusDB than the video join alone (README, Storage benchmark).
 """
 from __future__ import annotations
 
@@ -139,6 +143,28 @@ def same_song(track: str) -> list[dict[str, Any]]:
         }},
         {"$unwind": {"path": "$catalog", "preserveNullAndEmptyArrays": True}},
         {"$addFields": {"song": {"$ifNull": ["$catalog.key", track]}}},
+        *same_recording(),
+    ]
+
+
+def same_recording() -> list[dict[str, Any]]:
+    """Stages that set `song`, a track key, to its recording: Spotify gives the single and the
+    album release of a song their own ids, but both carry the recording's ISRC. Every track of one
+    ISRC is the song of the smallest key among them (stable while no new release is saved); a key
+    with no record, or whose record has no ISRC, stays itself. Both joins are indexed equalities."""
+    return [
+        # Nested, one stage: SecantusDB copies every outer row (with all its votes) per $lookup.
+        {"$lookup": {"from": TRACKS, "localField": "song", "foreignField": "key", "pipeline": [
+            # No ISRC (absent, null or ""): False, which no track's isrc is (null would join every
+            # track without one). Only a non-empty string sorts above "".
+            {"$project": {"_id": 0, "isrc": {"$cond": [{"$gt": ["$isrc", ""]}, "$isrc", False]}}},
+            {"$lookup": {"from": TRACKS, "localField": "isrc", "foreignField": "isrc", "pipeline": [
+                {"$sort": {"key": 1}}, {"$limit": 1}, {"$project": {"_id": 0, "key": 1}}], "as": "first"}},
+            {"$unwind": "$first"},
+            {"$project": {"key": "$first.key"}},
+        ], "as": "recording"}},
+        {"$unwind": {"path": "$recording", "preserveNullAndEmptyArrays": True}},
+        {"$addFields": {"song": {"$ifNull": ["$recording.key", "$song"]}}},
     ]
 
 

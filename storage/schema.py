@@ -95,6 +95,9 @@ _USER = [("user_id", ASCENDING), ("platform", ASCENDING)]
 
 # The open prompts of the last days, for all users: recalled once at start (bot/usecases/journal.py).
 PROMPTS_BY_SENT_AT = IndexModel([("sent_at", DESCENDING)], name="sent")
+# The releases of one recording (the single, the album): the playlists join tracks on it
+# (storage/playlists.py), and /mood reuses a release's mood for another (bot/usecases/mood.py).
+TRACKS_BY_ISRC = IndexModel([("isrc", ASCENDING)], sparse=True, name="isrc")
 
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [
@@ -105,6 +108,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("key", ASCENDING)], unique=True, name="key_unique"),
         IndexModel([("spotify_id", ASCENDING)], sparse=True, name="spotify_id"),
         IndexModel([("youtube_id", ASCENDING)], sparse=True, name="youtube_id"),
+        TRACKS_BY_ISRC,
     ],
     REQUESTS: [
         IndexModel([("place", ASCENDING), ("created_at", DESCENDING)], name="place_created"),
@@ -240,6 +244,10 @@ async def index_prompts_by_send_time(db: AsyncDatabase) -> None:
     await db[PROMPTS].create_indexes([PROMPTS_BY_SENT_AT])
 
 
+async def index_tracks_by_isrc(db: AsyncDatabase) -> None:
+    await ensure_indexes(db[TRACKS], [TRACKS_BY_ISRC])
+
+
 async def rebuild_outdated_indexes(db: AsyncDatabase) -> None:
     for name, wanted in INDEXES.items():
         await ensure_indexes(db[name], wanted, RETIRED_INDEXES.get(name, ()))
@@ -252,6 +260,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "prompts by send time (open prompts recalled at start)", index_prompts_by_send_time),
     Migration(3, "per-user indexes lead with user_id (platform led before 44d6fee)",
               rebuild_outdated_indexes),
+    Migration(4, "tracks by ISRC (the releases of one recording are one song)", index_tracks_by_isrc),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -181,3 +181,26 @@ async def test_a_song_heard_by_its_video_and_then_by_name_is_in_the_playlist_of_
 
     assert (await playlists.playlist(ALICE, "happy")).tracks == []
     assert [(t.title, t.members) for t in (await playlists.playlist(ALICE, "sad")).tracks] == [("Creep", 1)]
+
+
+async def test_the_single_and_the_album_release_of_a_song_are_one_song(db, playlists):
+    """Spotify lists Creep on Pablo Honey and as a single, each with its own track id; both carry the
+    recording's ISRC. Alice asked for the single, Bob for the album's: one song, two members. A
+    remaster is another recording (another ISRC), and a song with no ISRC is only itself."""
+    sad = StoredMood("sad", {"happy": 0.1, "energetic": 0.1, "sad": 0.6, "calm": 0.2}, -0.4, -0.6, "main", "v1")
+    releases = [("spotify:3single", "Creep", "GBAYE9200070"), ("spotify:2album", "Creep", "GBAYE9200070"),
+                ("spotify:1remaster", "Creep (Remastered)", "GBAYE0800001"), ("spotify:4live", "Creep (Live)", None)]
+    for key, title, isrc in releases:
+        await db.tracks.save(TrackRecord(key, title, ["Radiohead"], isrc=isrc, mood=sad,
+                                         spotify_url=f"https://open.spotify.com/track/{key[8:]}"))
+    for who, key, at in ((ALICE, "spotify:3single", NOW - 2 * DAY), (BOB, "spotify:2album", NOW - DAY),
+                         (CAROL, "spotify:1remaster", NOW - 3 * DAY), (CAROL, "spotify:4live", NOW - 4 * DAY)):
+        await db.requests.add(MoodRequest(member(who), GROUP, key, "sad", at, title="Creep"))
+
+    playlist = await playlists.playlist(ALICE, "sad")
+
+    assert [(t.title, t.members, t.url) for t in playlist.tracks] == [
+        ("Creep", 2, "https://open.spotify.com/track/2album"),
+        ("Creep (Remastered)", 1, "https://open.spotify.com/track/1remaster"),
+        ("Creep (Live)", 1, "https://open.spotify.com/track/4live")]
+    assert (await playlists.server_mood(ALICE)).counts == {"happy": 0, "energetic": 0, "sad": 4, "calm": 0}

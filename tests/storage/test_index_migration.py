@@ -13,7 +13,7 @@ from datetime import date
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from storage.database import Database
-from storage.models import JournalEntry, User, UserRef
+from storage.models import JournalEntry, MoodRequest, TrackRecord, User, UserRef
 from storage.schema import (
     INDEXES,
     JOURNAL,
@@ -22,6 +22,8 @@ from storage.schema import (
     PROMPTS,
     REQUESTS,
     SCHEMA_DOC_ID,
+    TRACKS,
+    TRACKS_BY_ISRC,
     USERS,
     VALIDATORS,
     ensure_indexes,
@@ -37,7 +39,7 @@ OLD_INDEXES: dict[str, list[IndexModel]] = {
         IndexModel(_OLD_USER, unique=True, name="user_unique"),
         IndexModel([("journal_enabled", ASCENDING)], name="journal_enabled"),
     ],
-    "tracks": [
+    TRACKS: [
         IndexModel([("key", ASCENDING)], unique=True, name="key_unique"),
         IndexModel([("spotify_id", ASCENDING)], sparse=True, name="spotify_id"),
         IndexModel([("youtube_id", ASCENDING)], sparse=True, name="youtube_id"),
@@ -115,7 +117,8 @@ async def test_platform_first_indexes_are_rebuilt_user_id_first_at_start(mongo_u
         with caplog.at_level(logging.INFO, logger="storage.schema"):
             assert await database.init() == LATEST_VERSION
         await assert_todays_indexes(database)
-        assert {c: set(await index_specs(database, c)) for c in INDEXES} == before  # same names
+        # Same names, and the one migration 4 adds.
+        assert {c: set(await index_specs(database, c)) for c in INDEXES} == {**before, TRACKS: before[TRACKS] | {"isrc"}}
         assert rebuilt(caplog.messages) == {f"{c}.{name}" for c, names in MIGRATED.items() for name in names}
         assert "index users.user_unique rebuilt: (platform 1, user_id 1) unique -> (user_id 1, platform 1) unique" in caplog.messages
 
@@ -168,3 +171,48 @@ async def test_set_up_drops_only_index_names_moodbot_made(db: Database, caplog):
     assert "index journal.by_track_old dropped: moodbot no longer uses it" in caplog.messages
     assert any("ops_user_day" in m and "user_local_date" in m
                for m in caplog.messages), caplog.messages
+
+
+async def make_version_3_database(database: Database) -> None:
+    """As moodbot left it before tracks were indexed by ISRC: schema version 3, two releases of one
+    recording saved (the single and the album) and asked for in a group."""
+    assert await database.init() == LATEST_VERSION
+    await database.db[TRACKS].drop_index("isrc")
+    await database.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 3}})
+    for key in ("spotify:single", "spotify:album"):
+        await database.tracks.save(TrackRecord(key, "Creep", ["Radiohead"], isrc="GBAYE9200070"))
+        await database.requests.add(MoodRequest(ALICE, "chat:g1", key, "sad", T0))
+
+
+async def test_a_version_3_database_gets_the_isrc_index_and_keeps_its_tracks(mongo_uri, db_name, caplog):
+    database = await Database.connect(mongo_uri, db_name)
+    try:
+        await make_version_3_database(database)
+        assert "isrc" not in await index_specs(database, TRACKS)
+        with caplog.at_level(logging.INFO, logger="storage.schema"):
+            assert await database.init() == LATEST_VERSION
+        assert "applying migration 4: tracks by ISRC (the releases of one recording are one song)" in caplog.messages
+        assert (await index_specs(database, TRACKS))["isrc"] == spec(TRACKS_BY_ISRC.document)
+        assert await database.db[TRACKS].count_documents({"isrc": "GBAYE9200070"}) == 2
+        [song] = await database.playlists.playlist("chat:g1", "sad")
+        assert (song.track_key, song.members) == ("spotify:album", 1)
+        # Re-running it (a crash before the version was recorded) changes nothing.
+        await database.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 3}})
+        before = await index_specs(database, TRACKS)
+        assert await database.init() == LATEST_VERSION
+        assert await index_specs(database, TRACKS) == before
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
+
+
+async def test_two_bots_starting_at_once_on_a_version_3_database_both_start(mongo_uri, db_name):
+    first, second = [await Database.connect(mongo_uri, db_name) for _ in range(2)]
+    try:
+        await make_version_3_database(first)
+        assert await asyncio.gather(first.init(), second.init()) == [LATEST_VERSION] * 2
+        assert (await index_specs(first, TRACKS))["isrc"] == spec(TRACKS_BY_ISRC.document)
+    finally:
+        await first.client.drop_database(db_name)
+        await first.close()
+        await second.close()

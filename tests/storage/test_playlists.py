@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from storage.database import Database
-from storage.models import JournalEntry, MoodRequest, TrackRecord, UserRef
+from storage.models import JournalEntry, MoodRequest, StoredMood, TrackRecord, UserRef
 from tests.storage.conftest import T0
 
 PLACE = "chat:g1"
@@ -104,3 +104,67 @@ async def test_a_video_is_listed_with_its_id_even_when_its_record_was_not_saved(
     items = await db.playlists.playlist(PLACE, "sad")
 
     assert [(item.title, item.youtube_id) for item in items] == [("Some video", "dQw4w9WgXcQ"), ("song.mp3", None)]
+
+
+# One recording, two Spotify releases (the single and the album): each has its own track id, and
+# both carry the recording's ISRC.
+CREEP_ISRC = "GBAYE9200070"
+SAD = StoredMood("sad", {"sad": 0.7, "calm": 0.3}, -0.4, -0.6, "main", "v1")
+
+
+async def two_releases(db: Database, album_isrc: str | None = CREEP_ISRC,
+                       single_isrc: str | None = CREEP_ISRC) -> None:
+    await db.tracks.save(TrackRecord("spotify:single", "Creep", ["Radiohead"], album="Creep",
+                                     isrc=single_isrc, youtube_id="XFkzRNyygfk",
+                                     spotify_url="https://open.spotify.com/track/single", mood=SAD))
+    await db.tracks.save(TrackRecord("spotify:album", "Creep", ["Radiohead"], album="Pablo Honey",
+                                     isrc=album_isrc, spotify_url="https://open.spotify.com/track/album",
+                                     mood=SAD))
+    await db.requests.add(MoodRequest(ALICE, PLACE, "spotify:single", "sad", T0, title="Creep"))
+    await db.requests.add(MoodRequest(BOB, PLACE, "spotify:album", "sad", T0 + H, title="Creep"))
+
+
+async def test_two_releases_of_one_recording_are_one_song_with_both_members_votes(db: Database):
+    await two_releases(db)
+
+    [song] = await db.playlists.playlist(PLACE, "sad")
+
+    # The song is listed as its release of the smallest key, whichever release a member asked for.
+    assert (song.track_key, song.members, song.last_at) == ("spotify:album", 2, T0 + H)
+    assert (song.title, song.spotify_url) == ("Creep", "https://open.spotify.com/track/album")
+    assert await db.playlists.server_mood_of_week(PLACE, T0 + 24 * H) == {"sad": 2}
+
+
+async def test_a_member_who_asked_for_both_releases_has_one_vote_in_the_mood_told_last(db: Database):
+    await two_releases(db)
+    await db.requests.add(MoodRequest(ALICE, PLACE, "spotify:album", "calm", T0 + 2 * H, title="Creep"))
+
+    assert ranking(await db.playlists.playlist(PLACE, "sad")) == [("spotify:album", 1)]  # Bob's
+    assert ranking(await db.playlists.playlist(PLACE, "calm")) == [("spotify:album", 1)]  # Alice's
+    assert await db.playlists.server_mood_of_week(PLACE, T0 + 24 * H) == {"calm": 1, "sad": 1}
+
+
+async def test_the_video_a_release_was_heard_from_is_that_recording_too(db: Database):
+    await two_releases(db)
+    await db.requests.add(MoodRequest(CAROL, PLACE, "youtube:XFkzRNyygfk", "sad", T0 + 2 * H, title="Creep (video)"))
+
+    assert ranking(await db.playlists.playlist(PLACE, "sad")) == [("spotify:album", 3)]
+
+
+async def test_releases_of_different_recordings_stay_apart(db: Database):
+    await two_releases(db, album_isrc="GBAYE9300001")
+
+    assert ranking(await db.playlists.playlist(PLACE, "sad")) == [("spotify:album", 1), ("spotify:single", 1)]
+
+
+async def test_tracks_without_an_isrc_stay_apart(db: Database):
+    """A missing ISRC is no recording: tracks without one (and a request whose track was never
+    saved) are each a song of their own, as before."""
+    await two_releases(db, album_isrc=None, single_isrc=None)
+    await db.tracks.save(TrackRecord("spotify:blank", "Blank", isrc="", mood=SAD))
+    await db.requests.add(MoodRequest(CAROL, PLACE, "spotify:blank", "sad", T0 + 2 * H, title="Blank"))
+    await db.requests.add(MoodRequest(ERIN, PLACE, "spotify:unsaved", "sad", T0 + 3 * H, title="Unsaved"))
+
+    assert ranking(await db.playlists.playlist(PLACE, "sad")) == [
+        ("spotify:unsaved", 1), ("spotify:blank", 1), ("spotify:album", 1), ("spotify:single", 1)]
+    assert await db.playlists.server_mood_of_week(PLACE, T0 + 24 * H) == {"sad": 4}
