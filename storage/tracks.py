@@ -19,6 +19,7 @@ from storage.models import TrackRecord
 
 TRACK_CACHE_SIZE = 10_000  # records; a few MB at most
 TRACK_CACHE_TTL_S = 300.0
+RELEASES_LIMIT = 20  # releases of one recording read at most (a song has a handful)
 
 
 class TrackRepo:
@@ -49,6 +50,15 @@ class TrackRepo:
             doc = await self._tracks.find_one({"youtube_id": youtube_id, "key": {"$ne": f"youtube:{youtube_id}"},
                                                "mood": {"$ne": None}})
         return None if doc is None else track_from_doc(doc)
+
+    async def find_by_isrc(self, isrc: str, *, limit: int = RELEASES_LIMIT) -> list[TrackRecord]:
+        """The classified tracks of this recording (the releases sharing its ISRC), by key (indexed)."""
+        if not isrc:  # no recording: an empty ISRC is not one
+            return []
+        with translated_errors("find track by ISRC"):
+            cursor = self._tracks.find({"isrc": isrc, "mood": {"$ne": None}}).sort("key", 1).limit(limit)
+            docs = await cursor.to_list()
+        return [track_from_doc(doc) for doc in docs]
 
     async def save(self, track: TrackRecord) -> None:
         """Insert or replace the track with this key (the unique index keeps it single)."""

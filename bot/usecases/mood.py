@@ -154,6 +154,8 @@ class MoodUseCase:
         cached = await self._cached(track.key)
         if cached is None and query.kind is QueryKind.YOUTUBE:
             cached = await self._cached_video(query.youtube_id)
+        if cached is None and track.isrc:
+            cached = await self._cached_release(track)
         if cached is not None:
             return mood_reply(cached, cached=True, source_url=track.source_url)
         return await self._once(track.key, lambda: self._listen(query, track, progress))
@@ -249,6 +251,27 @@ class MoodUseCase:
             log.warning("mood.cache_unavailable", extra={"track": f"youtube:{youtube_id}", "reason": str(error)})
             return None
         return record if self._current(record) else None
+
+    async def _cached_release(self, track: TrackInfo) -> TrackRecord | None:
+        """Another release of the same recording (the album's, for the single: one ISRC, two Spotify
+        ids) already heard by the model serving now: its mood is this track's too. Saved under this
+        track's key, with this release's own metadata, so the next ask is a plain cache hit and the
+        playlists find the release's ISRC."""
+        try:
+            releases = await self.db.tracks.find_by_isrc(track.isrc)
+        except StorageError as error:
+            log.warning("mood.cache_unavailable", extra={"track": track.key, "reason": str(error)})
+            return None
+        heard = next((r for r in releases if r.key != track.key and self._current(r)), None)
+        if heard is None:
+            return None
+        record = replace(track_record(track, heard.mood, heard.classified_at),
+                         youtube_id=track.youtube_id or heard.youtube_id)  # where the mood was heard
+        try:
+            await self.db.tracks.save(record)
+        except StorageError as error:
+            log.warning("mood.track_not_saved", extra={"track": track.key, "reason": str(error)})
+        return record
 
     def _current(self, record: TrackRecord | None) -> bool:
         """A cached answer is served only if the main model gave it, and the model serving now (when

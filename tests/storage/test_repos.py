@@ -126,6 +126,17 @@ async def test_tracks_without_platform_ids_coexist_under_the_sparse_indexes(db: 
     assert (await db.tracks.get("sha256:bb")).key == "sha256:bb"
 
 
+async def test_the_classified_releases_of_a_recording_are_found_by_its_isrc(db: Database):
+    await db.tracks.save(creep(key="spotify:single"))
+    await db.tracks.save(creep())
+    await db.tracks.save(creep(key="spotify:unheard", mood=None, classified_at=None))
+    await db.tracks.save(creep(key="spotify:remaster", isrc="GBAYE0800001"))
+    await db.tracks.save(creep(key="spotify:blank", isrc=None))
+
+    assert [t.key for t in await db.tracks.find_by_isrc("GBAYE9200070")] == ["spotify:6b2oQ", "spotify:single"]
+    assert await db.tracks.find_by_isrc("") == []  # no ISRC is no recording, not every track without one
+
+
 # Mood requests ----------------------------------------------------------------------------
 
 
