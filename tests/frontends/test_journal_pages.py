@@ -10,7 +10,7 @@ from bot.frontends.telegram import NOT_YOUR_BUTTON
 from bot.usecases.journal import BAD_PAGE
 from storage.models import JournalEntry, UserRef
 from tests.fakes.discord_api import EPHEMERAL
-from tests.frontends.test_discord import UPDATE_MESSAGE, private_answer
+from tests.frontends.test_discord import DEFERRED_UPDATE, private_answer
 
 ALICE, BOB = 42, 43
 GROUP = -100777
@@ -136,8 +136,17 @@ def page_option(page: int) -> list[dict]:
     return [{"name": "list", "type": 1, "options": [{"name": "page", "type": INTEGER, "value": page}]}]
 
 
+async def turned(fake) -> dict:
+    """The page a button press shows: acknowledged at once (a deferred update, before the database
+    is read), then the same private message edited."""
+    acknowledged = await fake.wait_for("interaction_callback")
+    assert acknowledged.json["type"] == DEFERRED_UPDATE
+    return (await fake.wait_for("edit_original")).json
+
+
 def discord_buttons(call) -> list[tuple[str, str, bool]]:
-    rows = (call.json.get("data") or call.json).get("components") or []
+    payload = call if isinstance(call, dict) else call.json
+    rows = (payload.get("data") or payload).get("components") or []
     return [(b["label"], b["custom_id"], bool(b.get("disabled"))) for row in rows for b in row["components"]]
 
 
@@ -152,16 +161,15 @@ async def test_discord_pages_privately_with_buttons_and_a_page_option(discord_bo
 
     message_id = first.result["id"]
     await fake.click(message_id, "journal:older", user=ALICE)
-    second = await fake.wait_for("interaction_callback")
-    assert second.json["type"] == UPDATE_MESSAGE  # the same private message, edited
-    assert days_listed(second.json["data"]["content"]) == newest(10, skip=10)
+    second = await turned(fake)
+    assert days_listed(second["content"]) == newest(10, skip=10)
     assert discord_buttons(second) == [(OLDER_BUTTON, "journal:older", False), (NEWER_BUTTON, "journal:newer", False)]
     await fake.click(message_id, "journal:older", user=ALICE)
-    third = await fake.wait_for("interaction_callback")
-    assert days_listed(third.json["data"]["content"]) == newest(3, skip=20)
+    third = await turned(fake)
+    assert days_listed(third["content"]) == newest(3, skip=20)
     assert discord_buttons(third) == [(OLDER_BUTTON, "journal:older", True), (NEWER_BUTTON, "journal:newer", False)]
     await fake.click(message_id, "journal:newer", user=ALICE)
-    assert days_listed((await fake.wait_for("interaction_callback")).json["data"]["content"]) == newest(10, skip=10)
+    assert days_listed((await turned(fake))["content"]) == newest(10, skip=10)
 
     await fake.slash("journal", page_option(3), user=ALICE)
     by_number = await private_answer(fake)
@@ -208,6 +216,6 @@ async def test_discord_older_goes_on_after_the_last_entry_that_fit_in_the_messag
     assert 1 <= shown < 10 and len(first.content) <= 2000
     assert first.content.splitlines()[0] == f"Your journal, entries 1–{shown} of 23 (newest first):"
     await fake.click(first.result["id"], "journal:older", user=ALICE)
-    second = (await fake.wait_for("interaction_callback")).json["data"]["content"]
+    second = (await turned(fake))["content"]
     assert days_listed(second)[0] == newest(1, skip=shown)[0]  # none skipped
     assert second.splitlines()[0].startswith(f"Your journal, entries {shown + 1}–")

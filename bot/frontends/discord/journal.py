@@ -121,14 +121,16 @@ class JournalPages(discord.ui.View):
         await self._turn(interaction, after=self.shown.entries[0].cursor)
 
     async def _turn(self, interaction: discord.Interaction, **cursor: str) -> None:
+        # Acknowledged first: Discord allows 3 s, and a slow or failing database takes longer.
+        await interaction.response.defer()
         reply = await self.usecases.journal.list(self.caller, **cursor)
         if not isinstance(reply, JournalListReply):  # e.g. the entries were deleted meanwhile
             self.stop()
-            await interaction.response.edit_message(**edit_parts(reply), view=None)
+            await interaction.edit_original_response(**edit_parts(reply), view=None)
             return
         text, self.shown = fitted_journal_list(reply)
         self._enable()
-        await interaction.response.edit_message(content=text, view=self)
+        await interaction.edit_original_response(content=text, view=self)
 
     async def on_timeout(self) -> None:
         with contextlib.suppress(discord.HTTPException):  # e.g. the user dismissed the message
