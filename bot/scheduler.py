@@ -217,7 +217,9 @@ class PromptScheduler:
                     await self.journal.prompt_not_delivered(prompt.prompt_id)
                 except StorageError as error:
                     log.warning("scheduler.prompt_not_withdrawn", extra={"user": ref.user_id, "reason": str(error)})
-                if gone:  # their entries are kept; /journal on starts the prompts again
+                # Their entries are kept; /journal on starts the prompts again. Not for /journal
+                # prompt (`force`): the user is there, and told to open their DMs and ask again.
+                if gone and not force:
                     await self.journal.disable(Caller(ref.platform, ref.user_id, chat_id=prompt.chat_id))
                 return None
             try:

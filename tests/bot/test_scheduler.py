@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.frontends.console import ConsoleFrontend
+from bot.replies import Caller, ErrorReply
 from bot.scheduler import PromptScheduler, missed_day, prompt_trigger
-from bot.usecases.journal import JournalUseCase
+from bot.usecases.journal import PROMPT_NOT_SENT, JournalUseCase
 from bot.usecases.mood import MoodUseCase
+from bot.usecases.ports import RecipientGone
 from storage.models import User
 
 LISBON = ZoneInfo("Europe/Lisbon")
@@ -253,3 +255,30 @@ async def test_a_scheduled_prompt_delivered_after_midnight_is_for_the_day_it_was
     at[0] += timedelta(hours=23, minutes=55)  # 23:58 on the 25th
     assert await scheduler.deliver(user.ref) is not None
     assert await db.prompts.last_sent_date(user.ref) == NOV_25 and out.getvalue().count("📝") == 2
+
+
+class ClosedConsole(ConsoleFrontend):
+    """A user the platform refuses for good (Discord's 50007: DMs closed; Telegram: bot blocked)."""
+
+    async def send_prompt(self, prompt):
+        raise RecipientGone("403 50007 Cannot send messages to this user")
+
+
+async def test_a_prompt_asked_for_that_cannot_reach_the_user_says_so_and_keeps_the_journal_on(db, counting):
+    # /journal prompt is asked for by a user who is there: they are told to open their DMs and
+    # ask again, which a journal turned off by the failure would refuse ("Your journal is off").
+    user = lisbon_user(21, 0, "closed")
+    await db.users.upsert(user)
+    noon = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), now=lambda: noon)
+    scheduler = PromptScheduler(db, journal, pause_s=0, now=lambda: noon)
+    journal.schedule = scheduler
+    scheduler.register(ClosedConsole(usecases=None, stdin=io.StringIO(), stdout=io.StringIO()))
+
+    reply = await journal.prompt_now(Caller("console", "closed", chat_id="closed"))
+    assert isinstance(reply, ErrorReply) and reply.message == PROMPT_NOT_SENT
+    assert (await db.users.get(user.ref)).journal_enabled
+
+    # The daily prompt nobody is waiting for: refused for good, it turns the journal off.
+    assert await scheduler.deliver(user.ref, day=NOV_24) is None
+    assert not (await db.users.get(user.ref)).journal_enabled
