@@ -134,6 +134,15 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class Departure:
+    """A member left a place (or was removed) at `left_at`: until they come back, or act there
+    again, their songs stop counting in its playlists."""
+
+    place: str  # "<platform>:<guild or group id>"
+    left_at: datetime
+
+
+@dataclass(frozen=True)
 class UserExport:
     """Everything stored about one user (the right of access)."""
 
@@ -141,6 +150,7 @@ class UserExport:
     journal: list[JournalEntry]
     requests: list[MoodRequest]
     prompts: list[SentPrompt]
+    departures: list[Departure] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=_json_value, indent=2, ensure_ascii=False)

@@ -1,14 +1,16 @@
 """Server playlists and the server's mood of the week, built by aggregation.
 
 A place's members are the users seen there: they asked /mood there, or wrote a journal entry
-there. What counts for a place: its mood requests by members, plus every journal entry of its
+there, and have not left since (`departures`: a member who left, or was removed, counts again once
+they come back, or ask /mood or write there again, with all their songs). What counts for a place: its mood requests by members, plus every journal entry of its
 members (most are written in private chats) but the files they uploaded elsewhere. Members who
 opted out of sharing (`share_with_server` false) are never counted; a member with no user
 document shares, the default.
 
 Two steps, both driven by indexes (SecantusDB runs `$unionWith` and pipeline-only `$lookup` as
 full collection scans, so neither appears here):
-1. who was seen in the place: the distinct authors of its requests and its journal entries;
+1. who was seen in the place: the distinct authors of its requests and its journal entries, with
+   when each was last seen there, less those whose departure came later;
 2. one pipeline over those members (`$documents`): `$lookup` the user to drop opted-out
    members, `$lookup` their requests in the place and their journal entries (joined on the
    indexed user_id, then filtered by platform), unwind, and group. A YouTube video that a catalog
@@ -32,12 +34,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from storage.codec import utc
 from storage.failures import translated_errors
 from storage.models import UPLOAD_KEY_PREFIX, PlaylistItem, UserRef
 from storage.mood_requests import RequestRepo
-from storage.schema import JOURNAL, REQUESTS, TRACKS, USERS
+from storage.schema import DEPARTURES, JOURNAL, REQUESTS, TRACKS, USERS
 
 WEEK = timedelta(days=7)
 YOUTUBE_KEY_PREFIX = "youtube:"  # a video heard under its own key (bot.usecases.mood)
@@ -45,10 +48,12 @@ UPLOAD_TITLE = "An audio file"  # an upload nobody here named (recorded before r
 
 
 def seen_in_place_pipeline(place: str) -> list[dict[str, Any]]:
-    """Step 1, run on `requests` and on `journal` alike: the distinct authors in a place."""
+    """Step 1, run on `requests` and on `journal` alike: the distinct authors in a place, and
+    when each was last seen there (`last`)."""
     return [
         {"$match": {"place": place}},
-        {"$group": {"_id": {"platform": "$platform", "user_id": "$user_id"}}},
+        {"$group": {"_id": {"platform": "$platform", "user_id": "$user_id"},
+                    "last": {"$max": "$created_at"}}},
     ]
 
 
@@ -268,15 +273,42 @@ class PlaylistQueries:
         with translated_errors("move a place's songs"):
             for collection in (REQUESTS, JOURNAL):
                 await self._db[collection].update_many({"place": old_place}, {"$set": {"place": new_place}})
+            # One departure per place and member (a unique index): each is carried over on its own.
+            async for doc in self._db[DEPARTURES].find({"place": old_place}):
+                await self.member_left(new_place, UserRef(doc["platform"], doc["user_id"]), doc["left_at"])
+            await self._db[DEPARTURES].delete_many({"place": old_place})
 
     async def members_seen(self, place: str) -> list[UserRef]:
-        """Everyone seen in the place, whatever their sharing choice (filtered in step 2)."""
+        """Everyone seen in the place and not gone since, whatever their sharing choice (filtered
+        in step 2): a member whose departure is later than the last time they were seen there
+        is not counted."""
         if self._requests is not None:  # every query here starts from this: see the writes first
             await self._requests.settled()
-        seen: set[UserRef] = set()
+        last_seen: dict[UserRef, datetime] = {}
         with translated_errors("server members"):
             for collection in (REQUESTS, JOURNAL):
                 cursor = await self._db[collection].aggregate(seen_in_place_pipeline(place))
-                seen.update(UserRef(row["_id"]["platform"], row["_id"]["user_id"])
-                            for row in await cursor.to_list())
-        return sorted(seen, key=lambda ref: (ref.platform, ref.user_id))
+                for row in await cursor.to_list():
+                    ref = UserRef(row["_id"]["platform"], row["_id"]["user_id"])
+                    last_seen[ref] = max(last_seen.get(ref, row["last"]), row["last"])
+            async for doc in self._db[DEPARTURES].find({"place": place}):
+                ref = UserRef(doc["platform"], doc["user_id"])
+                if ref in last_seen and doc["left_at"] > last_seen[ref]:
+                    del last_seen[ref]
+        return sorted(last_seen, key=lambda ref: (ref.platform, ref.user_id))
+
+    async def member_left(self, place: str, member: UserRef, at: datetime) -> None:
+        """The member left the place (or was removed) at `at`: what they did there before stops
+        counting. Said twice (a service message and a membership update), the later time stays."""
+        where = {"place": place, "platform": member.platform, "user_id": member.user_id}
+        with translated_errors("record a departure"):
+            try:
+                await self._db[DEPARTURES].update_one(where, {"$max": {"left_at": utc(at)}}, upsert=True)
+            except DuplicateKeyError:  # the same departure, said at once: the other one inserted it
+                await self._db[DEPARTURES].update_one(where, {"$max": {"left_at": utc(at)}})
+
+    async def member_returned(self, place: str, member: UserRef) -> None:
+        """The member joined the place again: everything they did there counts again."""
+        with translated_errors("record a return"):
+            await self._db[DEPARTURES].delete_one(
+                {"place": place, "platform": member.platform, "user_id": member.user_id})

@@ -15,12 +15,12 @@ from storage.codec import (
 )
 from storage.failures import translated_errors
 from storage.journal import JournalRepo
-from storage.models import UserExport, UserRef
+from storage.models import Departure, UserExport, UserRef
 from storage.mood_requests import RequestRepo
-from storage.schema import JOURNAL, PROMPTS, REQUESTS, USERS
+from storage.schema import DEPARTURES, JOURNAL, PROMPTS, REQUESTS, USERS
 
 # Every collection holding documents about a user; `tracks` and `servers` hold none.
-PERSONAL_COLLECTIONS = (USERS, JOURNAL, REQUESTS, PROMPTS)
+PERSONAL_COLLECTIONS = (USERS, JOURNAL, REQUESTS, PROMPTS, DEPARTURES)
 OLDEST_FIRST = [("created_at", ASCENDING)]
 
 
@@ -50,11 +50,13 @@ class PrivacyRepo:
             journal = await self._db[JOURNAL].find(who, sort=OLDEST_FIRST).to_list()
             requests = await self._db[REQUESTS].find(who, sort=OLDEST_FIRST).to_list()
             prompts = await self._db[PROMPTS].find(who, sort=[("sent_at", ASCENDING)]).to_list()
+            departures = await self._db[DEPARTURES].find(who, sort=[("left_at", ASCENDING)]).to_list()
         return UserExport(
             user=None if user is None else user_from_doc(user),
             journal=[journal_from_doc(doc) for doc in journal],
             requests=[request_from_doc(doc) for doc in requests],
             prompts=[prompt_from_doc(doc) for doc in prompts],
+            departures=[Departure(doc["place"], doc["left_at"]) for doc in departures],
         )
 
     async def _settled(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import CollectionInvalid, OperationFailure
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ REQUESTS = "requests"
 JOURNAL = "journal"
 PROMPTS = "prompts"
 SERVERS = "servers"
+DEPARTURES = "departures"
 META = "meta"
 
 SCHEMA_DOC_ID = "schema"
@@ -86,6 +87,9 @@ VALIDATORS: dict[str, dict[str, Any]] = {
          "chat_id": _OPTIONAL_STRING, "message_id": _OPTIONAL_STRING},
     ),
     SERVERS: _schema(["playlist_enabled"], {"playlist_enabled": {"bsonType": "bool"}}),
+    # A member's last departure from a place (left or removed): one document per place and member.
+    DEPARTURES: _schema(["platform", "user_id", "place", "left_at"],
+                        {**_IDENTITY, "place": _STRING, "left_at": _DATE}),
 }
 
 # user_id leads: equality queries on both fields use it either way, and SecantusDB's $lookup
@@ -98,6 +102,10 @@ PROMPTS_BY_SENT_AT = IndexModel([("sent_at", DESCENDING)], name="sent")
 # The releases of one recording (the single, the album): the playlists join tracks on it
 # (storage/playlists.py), and /mood reuses a release's mood for another (bot/usecases/mood.py).
 TRACKS_BY_ISRC = IndexModel([("isrc", ASCENDING)], sparse=True, name="isrc")
+# A place's departures, read by every playlist; unique, so a departure is one document however
+# often it is said. The user's, for /forget and /export.
+DEPARTURES_BY_PLACE = IndexModel([("place", ASCENDING), *_USER], unique=True, name="place_user_unique")
+DEPARTURES_BY_USER = IndexModel(_USER, name="user")
 
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [
@@ -128,6 +136,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         PROMPTS_BY_SENT_AT,
     ],
     SERVERS: [],
+    DEPARTURES: [DEPARTURES_BY_PLACE, DEPARTURES_BY_USER],
 }
 
 
@@ -138,6 +147,7 @@ RETIRED_INDEXES: dict[str, tuple[str, ...]] = {}
 # What tells two indexes apart besides their key (the options moodbot sets or might set).
 _INDEX_OPTIONS = ("unique", "sparse", "partialFilterExpression", "expireAfterSeconds")
 INDEX_NOT_FOUND = 27
+NAMESPACE_EXISTS = 48
 # A create that met an index of the same name or key but another spec: another process may have
 # dropped or created one between this one's listing and its create.
 INDEX_CONFLICTS = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict
@@ -217,12 +227,20 @@ async def _converge_index(collection: AsyncCollection, want: Mapping[str, Any],
 
 
 async def ensure_collection(db: AsyncDatabase, name: str, validator: dict[str, Any] | None) -> None:
-    """Create the collection with its validator, or bring an existing one's validator up to date."""
+    """Create the collection with its validator, or bring an existing one's validator up to date.
+    Safe when two processes start at once: a create that finds the other's collection updates it."""
     existing = set(await db.list_collection_names(filter={"name": name}))
     if name not in existing:
         options = {"validator": validator, "validationLevel": "strict"} if validator else {}
-        await db.create_collection(name, **options)
-    elif validator:
+        try:
+            await db.create_collection(name, **options)
+            return
+        except CollectionInvalid:  # created by another process since the listing
+            pass
+        except OperationFailure as error:
+            if error.code != NAMESPACE_EXISTS:
+                raise
+    if validator:
         await db.command("collMod", name, validator=validator, validationLevel="strict")
 
 
@@ -248,6 +266,11 @@ async def index_tracks_by_isrc(db: AsyncDatabase) -> None:
     await ensure_indexes(db[TRACKS], [TRACKS_BY_ISRC])
 
 
+async def record_departures(db: AsyncDatabase) -> None:
+    await ensure_collection(db, DEPARTURES, VALIDATORS[DEPARTURES])
+    await ensure_indexes(db[DEPARTURES], INDEXES[DEPARTURES])
+
+
 async def rebuild_outdated_indexes(db: AsyncDatabase) -> None:
     for name, wanted in INDEXES.items():
         await ensure_indexes(db[name], wanted, RETIRED_INDEXES.get(name, ()))
@@ -261,6 +284,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "per-user indexes lead with user_id (platform led before 44d6fee)",
               rebuild_outdated_indexes),
     Migration(4, "tracks by ISRC (the releases of one recording are one song)", index_tracks_by_isrc),
+    Migration(5, "departures (a member who left a place stops counting in its playlists)",
+              record_departures),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

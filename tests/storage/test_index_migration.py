@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date
+from datetime import date, timedelta
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from storage.database import Database
 from storage.models import JournalEntry, MoodRequest, TrackRecord, User, UserRef
 from storage.schema import (
+    DEPARTURES,
     INDEXES,
     JOURNAL,
     LATEST_VERSION,
@@ -22,6 +23,7 @@ from storage.schema import (
     PROMPTS,
     REQUESTS,
     SCHEMA_DOC_ID,
+    SERVERS,
     TRACKS,
     TRACKS_BY_ISRC,
     USERS,
@@ -89,8 +91,8 @@ async def index_specs(database: Database, collection: str) -> dict[str, tuple]:
 
 async def make_old_database(database: Database) -> None:
     """As the moodbot of 2026-11-24 left it: schema version 2, platform-first indexes, data."""
-    for name, validator in VALIDATORS.items():
-        await database.db.create_collection(name, validator=validator, validationLevel="strict")
+    for name in (*OLD_INDEXES, SERVERS):
+        await database.db.create_collection(name, validator=VALIDATORS[name], validationLevel="strict")
         if OLD_INDEXES.get(name):
             await database.db[name].create_indexes(OLD_INDEXES[name])
     await database.db[JOURNAL].create_indexes([OPERATOR_INDEX])
@@ -117,8 +119,9 @@ async def test_platform_first_indexes_are_rebuilt_user_id_first_at_start(mongo_u
         with caplog.at_level(logging.INFO, logger="storage.schema"):
             assert await database.init() == LATEST_VERSION
         await assert_todays_indexes(database)
-        # Same names, and the one migration 4 adds.
-        assert {c: set(await index_specs(database, c)) for c in INDEXES} == {**before, TRACKS: before[TRACKS] | {"isrc"}}
+        # Same names, and those migrations 4 and 5 add.
+        assert {c: set(await index_specs(database, c)) for c in INDEXES} == {
+            **before, TRACKS: before[TRACKS] | {"isrc"}, DEPARTURES: {"_id_", "place_user_unique", "user"}}
         assert rebuilt(caplog.messages) == {f"{c}.{name}" for c, names in MIGRATED.items() for name in names}
         assert "index users.user_unique rebuilt: (platform 1, user_id 1) unique -> (user_id 1, platform 1) unique" in caplog.messages
 
@@ -212,6 +215,56 @@ async def test_two_bots_starting_at_once_on_a_version_3_database_both_start(mong
         await make_version_3_database(first)
         assert await asyncio.gather(first.init(), second.init()) == [LATEST_VERSION] * 2
         assert (await index_specs(first, TRACKS))["isrc"] == spec(TRACKS_BY_ISRC.document)
+    finally:
+        await first.client.drop_database(db_name)
+        await first.close()
+        await second.close()
+
+
+async def make_version_4_database(database: Database) -> None:
+    """As moodbot left it before departures were recorded: schema version 4, no `departures`."""
+    assert await database.init() == LATEST_VERSION
+    await database.db.drop_collection(DEPARTURES)
+    await database.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 4}})
+    await database.requests.add(MoodRequest(ALICE, "chat:g1", "spotify:1", "sad", T0))
+
+
+async def test_a_version_4_database_gets_the_departures_and_a_departure_counts(mongo_uri, db_name, caplog):
+    database = await Database.connect(mongo_uri, db_name)
+    try:
+        await make_version_4_database(database)
+        assert DEPARTURES not in await database.db.list_collection_names()
+        with caplog.at_level(logging.INFO, logger="storage.schema"):
+            assert await database.init() == LATEST_VERSION
+        assert ("applying migration 5: departures (a member who left a place stops counting in its playlists)"
+                in caplog.messages)
+        specs = await index_specs(database, DEPARTURES)
+        for model in INDEXES[DEPARTURES]:
+            assert specs[model.document["name"]] == spec(model.document)
+        options = await database.db[DEPARTURES].options()
+        assert options["validator"] == VALIDATORS[DEPARTURES]
+
+        assert await database.playlists.members_seen("chat:g1") == [ALICE]
+        await database.playlists.member_left("chat:g1", ALICE, T0 + timedelta(hours=1))
+        assert await database.playlists.members_seen("chat:g1") == []
+        # Re-running it (a crash before the version was recorded) changes nothing, the departure stays.
+        await database.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 4}})
+        assert await database.init() == LATEST_VERSION
+        assert await index_specs(database, DEPARTURES) == specs
+        assert await database.playlists.members_seen("chat:g1") == []
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
+
+
+async def test_two_bots_starting_at_once_on_a_version_4_database_both_start(mongo_uri, db_name):
+    first, second = [await Database.connect(mongo_uri, db_name) for _ in range(2)]
+    try:
+        await make_version_4_database(first)
+        assert await asyncio.gather(first.init(), second.init()) == [LATEST_VERSION] * 2
+        specs = await index_specs(first, DEPARTURES)
+        assert {m.document["name"] for m in INDEXES[DEPARTURES]} <= set(specs)
+        assert (await first.db[DEPARTURES].options())["validator"] == VALIDATORS[DEPARTURES]
     finally:
         await first.client.drop_database(db_name)
         await first.close()
