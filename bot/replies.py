@@ -19,6 +19,10 @@ class Caller:
     chat_id: str | None = None  # where a private message reaches this user
     is_admin: bool = False
     display_name: str = ""
+    # The user's /forget count when the message arrived (`PrivacyUseCase.arrived`): what was sent
+    # before a /forget is not saved after it, even when its file was still downloading. None: read
+    # when the use case starts.
+    erasures: int | None = None
 
 
 @dataclass(frozen=True)

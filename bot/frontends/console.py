@@ -172,6 +172,7 @@ class ConsoleFrontend:
         if handler is None:
             self.say(UNKNOWN_HINT)
             return
+        self.caller = self.usecases.privacy.arrived(self.caller)  # as the line came: a later /forget drops it
         await handler(rest)
 
     async def cmd_help(self, _rest: str) -> None:

@@ -17,6 +17,7 @@ import logging
 import re
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 from urllib.parse import urlsplit
@@ -295,7 +296,8 @@ class TelegramFrontend:
     async def on_private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text(TEXT_HINT)
 
-    async def on_mood(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_mood(self, update: Update, context: ContextTypes.DEFAULT_TYPE, caller: Caller | None = None) -> None:
+        caller = caller or self.usecases.privacy.arrived(caller_of(update))  # before the download
         message = update.effective_message
         if addressed_elsewhere(message, context.bot.username):  # '/mood@other_bot' on an audio file
             return
@@ -308,42 +310,49 @@ class TelegramFrontend:
             await message.reply_text(GROUP_MOOD_USAGE if in_group else MOOD_USAGE)
             return
         await self._run_with_progress(message, lambda attachment, progress: self.usecases.mood.run(
-            caller_of(update), text or None, attachment, progress=progress), source=source)
+            caller, text or None, attachment, progress=progress), source=source)
 
     async def on_album_item(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        items = await collect_album(update, context.chat_data.setdefault("albums", {}), self.album_window_s)
+        arrived = self.usecases.privacy.arrived(caller_of(update))  # this item's moment, not the album's
+        items = await collect_album(update, arrived, context.chat_data.setdefault("albums", {}), self.album_window_s)
         if items is not None:  # else another item's handler collects and answers the album
             await self._answer_album(items, context)
 
-    async def _answer_album(self, items: list[Update], context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _answer_album(self, items: list[tuple[Update, Caller]], context: ContextTypes.DEFAULT_TYPE) -> None:
         """An album is asked about as one message would be: privately, or with a /mood caption on
-        any item (in a group, by whoever captioned it). Its pictures are skipped."""
-        messages = [item.effective_message for item in items]
+        any item (in a group, by whoever captioned it). Its pictures are skipped. Each item comes
+        with its caller as it arrived (`collect_album`)."""
+        messages = [item.effective_message for item, _ in items]
         if any(addressed_elsewhere(message, context.bot.username) for message in messages):
             return
-        asker = next((item for item in items if MOOD_CAPTION.match(item.effective_message.caption or "")), None)
-        private = items[0].effective_chat.type == ChatType.PRIVATE
+        asker = next((item for item in items if MOOD_CAPTION.match(item[0].effective_message.caption or "")), None)
+        private = items[0][0].effective_chat.type == ChatType.PRIVATE
         if asker is None and not private:
             return
-        asker = asker or items[0]
-        songs = [message for message in messages if audio_of(message) is not None]
+        asker, caller = asker or items[0]
+        songs = [(item.effective_message, arrived) for item, arrived in items
+                 if audio_of(item.effective_message) is not None]
         if not songs:
             await asker.effective_message.reply_text(A_PICTURE)
             return
         prompt_id = await self._prompt_answered(messages) if private else None
         if prompt_id is not None:
             caption = next((linked_text(message) for message in messages if message.caption), "")
-            await self._answer_prompt_with_album(caller_of(asker), songs, caption, prompt_id)
+            # One entry of the whole album: a /forget after any of its items drops it.
+            first = replace(caller, erasures=min(arrived.erasures for _, arrived in items))
+            await self._answer_prompt_with_album(first, [song for song, _ in songs], caption, prompt_id)
         else:
-            await self._album_moods(caller_of(asker), songs)
+            await self._album_moods(caller, songs)
 
-    async def _album_moods(self, caller: Caller, songs: list[Message]) -> None:
+    async def _album_moods(self, caller: Caller, songs: list[tuple[Message, Caller]]) -> None:
         """Each song's mood under it, one song at a time; after a refusal to wait (the per-user
-        limit), the rest would be refused too, one message each: the refusal says so once."""
-        for index, song in enumerate(songs):
+        limit), the rest would be refused too, one message each: the refusal says so once. Each
+        song is the asker's as it arrived: a /forget after it drops its record."""
+        for index, (song, arrived) in enumerate(songs):
             left = len(songs) - index - 1
+            asked = replace(caller, erasures=arrived.erasures)
             reply = await self._run_with_progress(
-                song, lambda attachment, progress: self.usecases.mood.run(caller, None, attachment, progress=progress),
+                song, lambda attachment, progress: self.usecases.mood.run(asked, None, attachment, progress=progress),
                 as_text=lambda reply: noted(reply, ALBUM_STOPPED.format(count=left)
                                             if told_to_wait(reply) and left else None))
             if told_to_wait(reply):
@@ -368,16 +377,17 @@ class TelegramFrontend:
         return prompt_id if found else None
 
     async def on_private_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        caller = self.usecases.privacy.arrived(caller_of(update))  # before the download
         message = update.effective_message
         prompt_id = str(message.reply_to_message.message_id)
         if not await self.usecases.journal.is_prompt_message(PLATFORM, str(message.chat_id), prompt_id):
             if audio_of(message) is not None:  # a reply with audio to something else: still /mood
-                await self.on_mood(update, context)
+                await self.on_mood(update, context, caller)
             else:
                 await self.on_private_text(update, context)
             return
         await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
-            caller_of(update), linked_text(message) or None, attachment,
+            caller, linked_text(message) or None, attachment,
             prompt_message_id=prompt_id, progress=progress))
 
     async def on_journal(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -741,34 +751,37 @@ def told_to_wait(reply: object) -> bool:
 
 
 class Album:
-    """The items of one album seen so far, and a signal for each new one."""
+    """The items of one album seen so far, each with its caller as it arrived, and a signal for
+    each new one."""
 
-    __slots__ = ("updates", "grew")
+    __slots__ = ("items", "grew")
 
-    def __init__(self, first: Update) -> None:
-        self.updates = [first]
+    def __init__(self, first: Update, caller: Caller) -> None:
+        self.items = [(first, caller)]
         self.grew = asyncio.Event()
 
-    def add(self, update: Update) -> None:
-        if len(self.updates) < MAX_ALBUM_ITEMS:
-            self.updates.append(update)
+    def add(self, update: Update, caller: Caller) -> None:
+        if len(self.items) < MAX_ALBUM_ITEMS:
+            self.items.append((update, caller))
             self.grew.set()
 
 
-async def collect_album(update: Update, albums: dict[str, Album], window_s: float) -> list[Update] | None:
-    """Every item of the album `update` belongs to, in the order they were sent, once none came
-    for `window_s`; None for the items after the first, whose handler collects the album.
+async def collect_album(update: Update, caller: Caller, albums: dict[str, Album],
+                        window_s: float) -> list[tuple[Update, Caller]] | None:
+    """Every item of the album `update` belongs to, with the caller each arrived with (`caller`
+    is this one's), in the order they were sent, once none came for `window_s`; None for the
+    items after the first, whose handler collects the album.
     `albums`: the chat's albums being collected, by media_group_id."""
     key = update.effective_message.media_group_id
     album = albums.get(key)
     if album is not None:
-        album.add(update)
+        album.add(update, caller)
         return None
-    album = albums[key] = Album(update)
+    album = albums[key] = Album(update, caller)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ALBUM_MAX_WINDOWS * window_s
     try:
-        while len(album.updates) < MAX_ALBUM_ITEMS and (left := deadline - loop.time()) > 0:
+        while len(album.items) < MAX_ALBUM_ITEMS and (left := deadline - loop.time()) > 0:
             album.grew.clear()
             try:
                 await asyncio.wait_for(album.grew.wait(), min(window_s, left))
@@ -776,7 +789,7 @@ async def collect_album(update: Update, albums: dict[str, Album], window_s: floa
                 break
     finally:
         del albums[key]
-    return sorted(album.updates, key=lambda item: item.effective_message.message_id)
+    return sorted(album.items, key=lambda item: item[0].effective_message.message_id)
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:

@@ -316,7 +316,8 @@ class JournalUseCase:
                      prompt_message_id: str | None = None,
                      progress: Progress = no_progress) -> JournalSavedReply | ErrorReply:
         ref = UserRef(caller.platform, caller.user_id)
-        erasures = self.db.privacy.erasures(ref)
+        # As the answer arrived (the front-end's stamp), else now: a /forget since drops it.
+        erasures = self.db.privacy.erasures(ref) if caller.erasures is None else caller.erasures
         try:
             prompt = await self._find_prompt(caller, ref, prompt_message_id)
         except (StorageError, PromptAlreadyAnswered) as error:
@@ -339,7 +340,7 @@ class JournalUseCase:
             track_key=reply.track_key, track_title=display_title(reply), mood=reply.mood,
             valence=reply.valence, arousal=reply.arousal, created_at=self.now(), note=note, place=caller.place,
         )
-        if self.db.privacy.erasures(ref) != erasures:  # /forget came while the song was being listened to
+        if self.db.privacy.erasures(ref) != erasures:  # /forget came since the answer did (download, listening)
             log.info("journal.answer_dropped_after_forget", extra={"user": caller.user_id})
             return ErrorReply(FORGOTTEN_MEANWHILE)
         try:

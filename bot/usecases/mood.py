@@ -116,7 +116,9 @@ class MoodUseCase:
         """Given a user types `/mood Creep`, they get a reply naming a mood (or a readable error)."""
         if not (text and text.strip()) and attachment is None:
             return ErrorReply(NO_INPUT_ERROR)
-        erasures = self.db.privacy.erasures(UserRef(caller.platform, caller.user_id))
+        # As the message arrived (the front-end's stamp), else now: a /forget since drops the record.
+        ref = UserRef(caller.platform, caller.user_id)
+        erasures = self.db.privacy.erasures(ref) if caller.erasures is None else caller.erasures
         try:
             permit = self.limiter.acquire(f"{caller.platform}:{caller.user_id}", caller.place) if self.limiter else None
         except RateLimited as limited:
@@ -135,8 +137,8 @@ class MoodUseCase:
         finally:
             if permit is not None:
                 permit.release()
-        if self.db.privacy.erasures(UserRef(caller.platform, caller.user_id)) == erasures:
-            self._record_request(caller, reply)  # not after a /forget that came while listening
+        if self.db.privacy.erasures(ref) == erasures:
+            self._record_request(caller, reply)  # not after a /forget sent since the message
         log.info("mood.answered", extra={"user": caller.user_id, "chat": caller.chat_id, "track": reply.track_key,
                                          "mood": reply.mood, "cached": reply.cached, "model": reply.model})
         return reply

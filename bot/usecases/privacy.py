@@ -50,6 +50,12 @@ class PrivacyUseCase:
         self.schedule: PromptSchedule = schedule or NoSchedule()
         self.now = now
 
+    def arrived(self, caller: Caller) -> Caller:
+        """The caller of a message that has just arrived, stamped with the user's /forget count:
+        the front-end calls this first, before it downloads anything, so that a /forget sent after
+        the message drops what the message would have saved (a request, a journal entry)."""
+        return replace(caller, erasures=self.db.privacy.erasures(UserRef(caller.platform, caller.user_id)))
+
     async def export(self, caller: Caller) -> ExportReply | ErrorReply:
         ref = UserRef(caller.platform, caller.user_id)
         try:

@@ -101,6 +101,8 @@ class FakeDiscord:
         self.token = token  # when set, a REST call with another token is answered 401, as Discord does
         self.calls: list[Call] = []
         self.files: dict[str, bytes] = {}  # CDN: attachment file name -> bytes
+        self.cdn_open = asyncio.Event()  # cleared: the CDN holds each download until it is set (a slow file)
+        self.cdn_open.set()
         self.commands: list[dict] = []
         self.admins: set[int] = set()  # users who get "manage server" in every guild
         # As a new application in the Developer Portal: no privileged intent switched on.
@@ -407,6 +409,7 @@ class FakeDiscord:
         if data is None:
             raise web.HTTPNotFound()
         await self._record(Call("download", "GET", request.path, {}))
+        await self.cdn_open.wait()
         return web.Response(body=data, content_type="application/octet-stream")
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:

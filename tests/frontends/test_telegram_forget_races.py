@@ -1,12 +1,25 @@
 """/forget while a daily prompt is on its way to Telegram: nothing of the prompt is kept, no
-prompt comes the next day, and an answer to the prompt that arrived is not saved."""
+prompt comes the next day, and an answer to the prompt that arrived is not saved. /forget while a
+song sent before it is still downloading: the song is answered, but not recorded after it."""
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from bot.config import Settings
+from bot.frontends.telegram import TelegramFrontend
 from bot.replies import Caller
 from storage.models import UserRef
-from tests.frontends.conftest import journal_on_telegram
+from tests.fakes.telegram_api import FakeTelegramBotAPI
+from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram
+from tests.frontends.test_telegram_album import (  # noqa: F401 (fixtures)
+    GROUP,
+    QUIET_S,
+    cached_songs,
+    telegram_unlimited,
+    unlimited,
+)
 
 ALICE = UserRef("telegram", "42")
 
@@ -37,3 +50,83 @@ async def test_forget_while_a_prompt_is_being_sent_leaves_nothing_and_stops_tomo
             assert await db.db[name].count_documents({"user_id": "42"}) == 0, name
     finally:
         await scheduler.stop()
+
+
+# ---- /forget while a song sent before it is still downloading ------------------------------------
+# The request was sent before the /forget: it is answered, but not recorded after the deletion.
+
+ALBUM_WINDOW_S = 1.0  # long enough for a /forget to come between two items of one album
+
+
+@pytest.fixture
+async def telegram_slow_album(unlimited):
+    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+    settings = Settings(_env_file=None, telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
+                        telegram_file_url=fake.base_file_url, max_audio_bytes=1024 * 1024)
+    frontend = TelegramFrontend(settings, unlimited, poll_timeout_s=1, album_window_s=ALBUM_WINDOW_S)
+    await frontend.start()
+    yield fake, frontend
+    await frontend.stop()
+    await fake.stop()
+
+
+async def forget_alice(usecases) -> None:
+    done = await usecases.privacy.forget(Caller("telegram", str(ALICE.user_id), chat_id=ALICE.user_id), confirmed=True)
+    assert done.text.startswith("Done")
+
+
+async def answered_after(fake, mark: int) -> list:
+    await asyncio.sleep(QUIET_S + 1)
+    return [c for c in fake.calls[mark:] if c.method == "sendMessage" and c.status == 200]
+
+
+async def test_an_albums_songs_answered_after_forget_are_not_recorded(telegram_unlimited, unlimited, db):
+    fake, _ = telegram_unlimited
+    songs = await cached_songs(fake, db, 3)
+    # The first song's file is slow to come (Telegram says wait 1 s): /forget arrives meanwhile.
+    fake.fail_next("getFile", 1, retry_after=1)
+    mark = fake.mark()
+    await fake.user_sends_album([item for item, _, _ in songs], "/mood", chat=GROUP, user=int(ALICE.user_id))
+    while not fake.calls_of("getFile", after=mark):
+        await asyncio.sleep(0.01)
+
+    await forget_alice(unlimited)
+
+    assert len(await answered_after(fake, mark)) == 3  # every song still gets its mood…
+    assert (await db.privacy.export(ALICE)).requests == []  # …but none is kept
+
+
+async def test_an_album_item_sent_after_forget_is_recorded_and_one_sent_before_is_not(telegram_slow_album,
+                                                                                      unlimited, db):
+    """Each item of an album counts from its own arrival, not the album's first or last."""
+    fake, _ = telegram_slow_album
+    (first, _, _), (second, title, _) = await cached_songs(fake, db, 2)
+    album = {"media_group_id": "forget-in-between"}
+    mark = fake.mark()
+    sent = await fake.user_sends(**first, chat=GROUP, user=int(ALICE.user_id), extra=album)
+    while sent["update_id"] not in fake.delivered:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # the bot has the first item, and waits for the rest of the album
+
+    await forget_alice(unlimited)
+    await fake.user_sends("/mood", **second, chat=GROUP, user=int(ALICE.user_id), extra=album)
+
+    assert len(await answered_after(fake, mark)) == 2
+    assert [r.title for r in (await db.privacy.export(ALICE)).requests] == [title]
+
+
+async def test_a_mood_file_still_downloading_at_forget_is_answered_not_recorded(telegram_unlimited, unlimited, db):
+    fake, _ = telegram_unlimited
+    (song, title, _), = await cached_songs(fake, db, 1)
+    fake.fail_next("getFile", 1, retry_after=1)
+    mark = fake.mark()
+    await fake.user_sends(**song)  # privately: no /mood needed
+    while not fake.calls_of("getFile", after=mark):
+        await asyncio.sleep(0.01)
+
+    await forget_alice(unlimited)
+
+    await asyncio.sleep(QUIET_S + 1)
+    shown = [c.text for c in fake.calls[mark:] if c.method in ("sendMessage", "editMessageText") and c.status == 200]
+    assert title in shown[-1]  # "Listening…" while the file comes, then the mood in its place
+    assert (await db.privacy.export(ALICE)).requests == []

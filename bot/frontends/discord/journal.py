@@ -235,7 +235,7 @@ class JournalCog(commands.Cog):
                 await progress.show(ErrorReply(render.GENERIC_ERROR))
 
     async def _answer_dm(self, message: discord.Message, progress: MessageProgress) -> None:
-        caller = dm_caller_of(message)
+        caller = self.usecases.privacy.arrived(dm_caller_of(message))  # before the download: /forget beats it
         prompt_id = None
         if message.reference is not None and message.reference.message_id is not None:
             referenced = str(message.reference.message_id)

@@ -100,6 +100,7 @@ class MoodCog(commands.Cog):
 
     async def _classify(self, interaction: discord.Interaction, query: str | None,
                         file: discord.Attachment | None) -> None:
+        caller = self.usecases.privacy.arrived(caller_of(interaction))  # before the download: /forget beats it
         await interaction.response.defer(thinking=True)
         progress = InteractionProgress(interaction)
         await progress(STAGE_FINDING)
@@ -107,7 +108,7 @@ class MoodCog(commands.Cog):
             if isinstance(attachment, ErrorReply):
                 reply = attachment
             else:
-                reply = await self.usecases.mood.run(caller_of(interaction), query, attachment,
+                reply = await self.usecases.mood.run(caller, query, attachment,
                                                      progress=progress)
         if isinstance(reply, ErrorReply) and interaction.guild_id is not None:
             await show_privately(interaction, reply)
