@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from telegram import (
     BotCommand,
     CallbackQuery,
+    ChatMember,
     ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -40,6 +41,7 @@ from telegram.ext import (
     Application,
     BaseRateLimiter,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
@@ -130,6 +132,11 @@ MAX_ALBUM_ITEMS = 10  # sendMediaGroup: "must include 2-10 items"
 ALBUM_STOPPED = "The rest of this album ({count} more) was not heard: send those again then."
 ALBUM_ONE_SONG_PER_PROMPT = "A prompt keeps one song: I saved the first of the {count} you sent."
 ADMIN_STATUSES = frozenset({ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
+MEMBER_STATUSES = ADMIN_STATUSES | {ChatMemberStatus.MEMBER}
+# What Telegram sends when not told (all but chat_member and reactions), and chat_member: who
+# joins or leaves a group, sent only to a bot that is one of its admins.
+ALLOWED_UPDATES = [kind for kind in Update.ALL_TYPES
+                   if kind not in (Update.MESSAGE_REACTION, Update.MESSAGE_REACTION_COUNT)]
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("mood", "Mood of a song: /mood <name or link>, or attach audio"),
@@ -225,7 +232,8 @@ class TelegramFrontend:
         try:
             await self.app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
             await self.app.start()
-            await self.app.updater.start_polling(timeout=self.poll_timeout_s, drop_pending_updates=False)
+            await self.app.updater.start_polling(timeout=self.poll_timeout_s, drop_pending_updates=False,
+                                                 allowed_updates=ALLOWED_UPDATES)
         except BaseException:
             await self.stop()
             raise
@@ -261,6 +269,11 @@ class TelegramFrontend:
             app.add_handler(CommandHandler(names, callback, filters=NEW_MESSAGE))
         # A group upgraded to a supergroup gets a new id (both chats get a service message).
         app.add_handler(MessageHandler(NEW_MESSAGE & filters.StatusUpdate.MIGRATE, self.on_migrate))
+        # Members leaving and joining: the service messages, and chat_member where the bot is an admin.
+        app.add_handler(MessageHandler(NEW_MESSAGE & filters.StatusUpdate.LEFT_CHAT_MEMBER, self.on_member_left))
+        app.add_handler(MessageHandler(NEW_MESSAGE & filters.StatusUpdate.NEW_CHAT_MEMBERS, self.on_members_joined))
+        app.add_handler(ChatMemberHandler(self.on_chat_member, ChatMemberHandler.CHAT_MEMBER))
+        app.add_handler(ChatMemberHandler(self.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
         app.add_handler(CallbackQueryHandler(self.on_playlist_button, pattern=r"^playlist:"))
         app.add_handler(CallbackQueryHandler(self.on_forget_button, pattern=r"^forget:"))
         app.add_handler(CallbackQueryHandler(self.on_journal_page_button, pattern=r"^journal:"))
@@ -462,6 +475,33 @@ class TelegramFrontend:
         old, new = ((message.chat_id, message.migrate_to_chat_id) if message.migrate_to_chat_id
                     else (message.migrate_from_chat_id, message.chat_id))
         await self.usecases.playlists.place_moved(PLATFORM, str(old), str(new))
+
+    async def on_member_left(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message.left_chat_member.id != context.bot.id:  # the bot's own removal: my_chat_member
+            await self.usecases.playlists.member_left(PLATFORM, str(message.chat_id), str(message.left_chat_member.id))
+
+    async def on_members_joined(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        for member in message.new_chat_members:
+            if member.id != context.bot.id:
+                await self.usecases.playlists.member_joined(PLATFORM, str(message.chat_id), str(member.id))
+
+    async def on_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        change = update.chat_member
+        was, is_now = is_member(change.old_chat_member), is_member(change.new_chat_member)
+        if change.chat.type not in GROUP_TYPES or was == is_now:
+            return
+        place_id, user_id = str(change.chat.id), str(change.new_chat_member.user.id)
+        if is_now:
+            await self.usecases.playlists.member_joined(PLATFORM, place_id, user_id)
+        else:
+            await self.usecases.playlists.member_left(PLATFORM, place_id, user_id)
+
+    async def on_my_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        change = update.my_chat_member
+        if change.chat.type in GROUP_TYPES and not is_member(change.new_chat_member):
+            self.usecases.playlists.bot_removed(PLATFORM, str(change.chat.id))
 
     async def on_share(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "share"):
@@ -719,6 +759,13 @@ def caller_of(update: Update, *, is_admin: bool = False) -> Caller:
                       is_admin=is_admin, display_name=sender.title or sender.effective_name or "")
     return Caller(platform=PLATFORM, user_id=str(user.id), place=place, chat_id=str(user.id),
                   is_admin=is_admin, display_name=user.full_name)
+
+
+def is_member(member: ChatMember) -> bool:
+    """In the chat: an owner, an admin, a member, or a restricted member who has not left."""
+    if member.status == ChatMemberStatus.RESTRICTED:
+        return bool(member.is_member)
+    return member.status in MEMBER_STATUSES
 
 
 def journal_pages_keyboard(reply: object, caller: Caller) -> InlineKeyboardMarkup | None:

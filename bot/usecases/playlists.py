@@ -97,6 +97,30 @@ class PlaylistUseCase:
             return
         log.info("server.place_moved", extra={"place": old_place, "to": new_place})
 
+    async def member_left(self, platform: str, place_id: str, user_id: str) -> None:
+        """A member left the server or group, or was removed: their songs stop counting there until
+        they join again, or ask /mood or write there again."""
+        place = f"{platform}:{place_id}"
+        try:
+            await self.db.playlists.member_left(place, UserRef(platform, user_id), self.now())
+        except StorageError as error:
+            log.warning("server.departure_not_recorded", extra={"user": user_id, "place": place, "reason": str(error)})
+            return
+        log.info("server.member_left", extra={"user": user_id, "place": place})
+
+    async def member_joined(self, platform: str, place_id: str, user_id: str) -> None:
+        """A member joined the server or group (again): whatever they did there counts again."""
+        place = f"{platform}:{place_id}"
+        try:
+            await self.db.playlists.member_returned(place, UserRef(platform, user_id))
+        except StorageError as error:
+            log.warning("server.return_not_recorded", extra={"user": user_id, "place": place, "reason": str(error)})
+
+    def bot_removed(self, platform: str, place_id: str) -> None:
+        """The bot was removed from a server or group. Nothing is deleted: its members' songs stay
+        theirs (/forget), and count again if the bot is added back."""
+        log.info("server.bot_removed", extra={"place": f"{platform}:{place_id}"})
+
     async def set_sharing(self, caller: Caller, share: bool) -> TextReply:
         ref = UserRef(caller.platform, caller.user_id)
         try:

@@ -33,6 +33,8 @@ MAX_CAPTION = 1024  # ... and a longer caption: 400 "Bad Request: message captio
 # getFile: "For the moment, bots can download files of up to 20MB in size."
 MAX_DOWNLOAD = 20 * 1024 * 1024
 ANONYMOUS_ADMIN = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
+# What getUpdates leaves out until a bot lists it in `allowed_updates`.
+NOT_SENT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 # Parameters PTB sends JSON-encoded; all others stay plain strings.
 JSON_PARAMS = frozenset({
     "reply_markup", "commands", "entities", "caption_entities", "allowed_updates",
@@ -86,6 +88,8 @@ class FakeTelegramBotAPI(BotAPIAddress):
         self.admins: dict[str, set[str]] = {}  # chat id -> admin user ids, for getChatMember
         self.deleted: set[tuple[str, int]] = set()  # (chat id, message id) of messages users deleted
         self._updates: list[dict] = []
+        # The bot's last `allowed_updates` (Telegram remembers it across calls); None: never said.
+        self.allowed_updates: list[str] | None = None
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._media_groups = itertools.count(13_000_000_000_000_001)
@@ -186,6 +190,21 @@ class FakeTelegramBotAPI(BotAPIAddress):
                 message[key] = value
         message.update(extra or {})
         return await self._push({"message": message})
+
+    async def member_changes(self, user: int, old: str, new: str, *, chat: int, by: int | None = None,
+                             bot: bool = False) -> dict:
+        """Queue a `chat_member` update: `user`'s status in the group went from `old` to `new`
+        ("member", "left", "kicked", "administrator"...), changed by `by` (themselves by default).
+        `bot`: the bot's own membership (`my_chat_member`; `user` is ignored)."""
+        who = self._bot_user() if bot else {"id": user, "is_bot": False, "first_name": "Member"}
+
+        def member(status: str) -> dict:
+            return {"status": status, "user": who, **({"until_date": 0} if status == "kicked" else {})}
+
+        change = {"chat": self._chat(chat, "supergroup"), "date": int(time.time()),
+                  "from": {"id": user if by is None else by, "is_bot": False, "first_name": "Member"},
+                  "old_chat_member": member(old), "new_chat_member": member(new)}
+        return await self._push({"my_chat_member" if bot else "chat_member": change})
 
     async def user_sends_album(self, items: list[dict], caption: str | None = None, *, captioned: int = 0,
                                **where: Any) -> list[dict]:
@@ -365,18 +384,28 @@ class FakeTelegramBotAPI(BotAPIAddress):
         limit = min(max(int(params.get("limit") or MAX_UPDATES_PER_CALL), 1), MAX_UPDATES_PER_CALL)
         hold = min(float(params.get("timeout") or 0), MAX_POLL_HOLD_S)
         deadline = time.monotonic() + hold
+        if params.get("allowed_updates") is not None:
+            self.allowed_updates = list(params["allowed_updates"])
         async with self._changed:
-            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            # An update of a kind not asked for is never sent, as on Telegram.
+            self._updates = [u for u in self._updates if u["update_id"] >= offset and self._allowed(u)]
             while not self._updates and time.monotonic() < deadline:
                 try:
                     await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
                 except asyncio.TimeoutError:
                     break
+                self._updates = [u for u in self._updates if self._allowed(u)]
             pending = self._updates[:limit]
         now = time.monotonic()
         for update in pending:
             self.delivered.setdefault(update["update_id"], Delivered(update["update_id"], now))
         return pending
+
+    def _allowed(self, update: dict) -> bool:
+        kind = next(key for key in update if key != "update_id")
+        if self.allowed_updates:  # an empty list means the default, as on Telegram
+            return kind in self.allowed_updates
+        return kind not in NOT_SENT_BY_DEFAULT
 
     async def _download(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]

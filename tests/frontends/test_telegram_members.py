@@ -1,0 +1,118 @@
+"""Given a member leaves a Telegram group (or is removed), their songs stop counting in its
+/playlist and /servermood; when they come back, their songs count again."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+
+from storage.models import MoodRequest, UserRef
+from tests.fakes.telegram_api import BOT_ID
+
+GROUP, OTHER_GROUP = -100777, -100888
+ALICE, BOB, CAROL = 42, 43, 44
+
+
+async def asked(db, user: int, group: int, title: str, mood: str = "sad") -> None:
+    """`user` asked /mood for `title` in `group` (these tests classify no song)."""
+    await db.requests.add(MoodRequest(UserRef("telegram", str(user)), f"telegram:{group}", f"spotify:{title}",
+                                      mood, datetime.now(timezone.utc), title=title))
+
+
+async def playlist(fake, group: int = GROUP, user: int = ALICE) -> str:
+    mark = fake.mark()
+    await fake.user_sends("/playlist sad", chat=group, user=user)
+    return (await fake.wait_for("sendMessage", after=mark)).text
+
+
+async def server_mood(fake, group: int = GROUP, user: int = ALICE) -> str:
+    mark = fake.mark()
+    await fake.user_sends("/servermood", chat=group, user=user)
+    return (await fake.wait_for("sendMessage", after=mark)).text
+
+
+async def settled(fake) -> None:
+    """The update is handled: a command sent after it is answered after it (updates of one chat
+    are answered in order), so wait for that answer."""
+    await fake.user_sends("/help", chat=GROUP, user=ALICE)
+    await fake.wait_for("sendMessage", lambda call: "/mood" in call.text, after=fake.mark())
+
+
+async def test_a_member_who_leaves_is_gone_from_the_playlist_and_comes_back_when_they_rejoin(telegram, db):
+    fake, _ = telegram
+    await asked(db, BOB, GROUP, "Creep")
+    await asked(db, CAROL, GROUP, "Hurt")
+    await asked(db, BOB, OTHER_GROUP, "Creep")
+    assert "Creep" in await playlist(fake) and "(2 members)" not in await playlist(fake)
+    assert "sad 2" in await server_mood(fake)
+
+    # What Telegram sends in the group when Bob leaves (or an admin removes him).
+    await fake.user_sends(None, chat=GROUP, user=BOB, extra={
+        "left_chat_member": {"id": BOB, "is_bot": False, "first_name": "Bob"}})
+    await settled(fake)
+
+    text = await playlist(fake)
+    assert "Hurt" in text and "Creep" not in text
+    assert "sad 1" in await server_mood(fake)
+    assert "Creep" in await playlist(fake, OTHER_GROUP)  # he is still in the other group
+
+    await fake.user_sends(None, chat=GROUP, user=BOB, extra={
+        "new_chat_members": [{"id": BOB, "is_bot": False, "first_name": "Bob"}]})
+    await settled(fake)
+
+    text = await playlist(fake)
+    assert "Creep" in text and "Hurt" in text
+    assert "sad 2" in await server_mood(fake)
+
+
+async def test_a_member_who_asks_there_again_after_leaving_counts_again(telegram, db):
+    fake, _ = telegram
+    await asked(db, BOB, GROUP, "Creep")
+    await fake.user_sends(None, chat=GROUP, user=BOB, extra={
+        "left_chat_member": {"id": BOB, "is_bot": False, "first_name": "Bob"}})
+    await settled(fake)
+    assert "Creep" not in await playlist(fake)
+
+    await asked(db, BOB, GROUP, "Hurt")  # he is back, and asked /mood there (no join message seen)
+
+    text = await playlist(fake)
+    assert "Creep" in text and "Hurt" in text
+
+
+async def test_membership_updates_for_admin_bots_are_asked_for_and_followed(telegram, db):
+    """Telegram sends `chat_member` only to a bot that lists it in allowed_updates (and is an admin
+    of the group); in large groups it is the only news of a member leaving."""
+    fake, _ = telegram
+    await asked(db, BOB, GROUP, "Creep")
+    await settled(fake)  # polling
+    assert "chat_member" in fake.allowed_updates
+
+    await fake.member_changes(BOB, "member", "kicked", chat=GROUP, by=ALICE)
+    await settled(fake)
+    assert "Creep" not in await playlist(fake)
+
+    await fake.member_changes(BOB, "kicked", "left", chat=GROUP, by=ALICE)  # unbanned: still out
+    await settled(fake)
+    assert "Creep" not in await playlist(fake)
+
+    await fake.member_changes(BOB, "left", "member", chat=GROUP)
+    await settled(fake)
+    assert "Creep" in await playlist(fake)
+
+
+async def test_the_bot_removed_from_a_group_deletes_nothing_and_says_so_in_the_log(telegram, db, caplog):
+    fake, _ = telegram
+    await asked(db, BOB, GROUP, "Creep")
+    with caplog.at_level(logging.INFO, logger="bot.usecases.playlists"):
+        await fake.member_changes(BOT_ID, "member", "kicked", chat=GROUP, by=ALICE, bot=True)
+        for _ in range(50):
+            if any(r.getMessage() == "server.bot_removed" for r in caplog.records):
+                break
+            await asyncio.sleep(0.1)
+    [record] = [r for r in caplog.records if r.getMessage() == "server.bot_removed"]
+    assert record.place == f"telegram:{GROUP}"
+    assert await db.db["requests"].count_documents({}) == 1
+    assert await db.db["departures"].count_documents({}) == 0
+    # Added back, it finds the group's songs where they were.
+    await fake.member_changes(BOT_ID, "left", "member", chat=GROUP, by=ALICE, bot=True)
+    assert "Creep" in await playlist(fake)
