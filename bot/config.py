@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     # Chat platforms. Neither set: the console front-end runs.
     discord_token: SecretStr | None = None
     telegram_token: SecretStr | None = None
+    # Discord's privileged members intent (the Developer Portal's Server Members Intent switch,
+    # which must be on too): Discord then says when a member leaves a server, and their songs stop
+    # counting in its playlists. Off: Discord never says so, and they count until /forget.
+    discord_members_intent: bool = False
 
     # Spotify (client-credentials flow). Unset: free text goes straight to the audio search.
     spotify_client_id: str | None = None

@@ -29,6 +29,8 @@ MEMBER_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 31)  # view channel, send mes
 ADMIN_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 5)  # + manage server
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # guild members, presences, message content
 DISALLOWED_INTENTS = 4014  # gateway close code: an intent the Developer Portal has not enabled
+# Gateway events Discord sends only to a bot that identified with their intent (guild members).
+EVENT_INTENTS = {"GUILD_MEMBER_ADD": 1 << 1, "GUILD_MEMBER_REMOVE": 1 << 1, "GUILD_MEMBER_UPDATE": 1 << 1}
 
 # (HTTP method, path pattern) -> the name tests use for the call.
 ROUTES: tuple[tuple[str, str, str], ...] = (
@@ -171,6 +173,10 @@ class FakeDiscord:
         return len(self.calls)
 
     async def dispatch(self, event: str, data: dict) -> None:
+        """Push a gateway event, unless the bot did not ask for its intent (Discord would not send it)."""
+        needed = EVENT_INTENTS.get(event)
+        if needed is not None and not int(self.identify.get("intents", 0)) & needed:
+            return
         async with self._changed:
             self._mark = len(self.calls)
         for socket in list(self._sockets):

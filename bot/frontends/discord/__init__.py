@@ -3,7 +3,8 @@ running inside the app's event loop. Also the Discord `PromptSender` (daily prom
 
 Intents: the default ones, none privileged: Discord gives a bot the text of DMs to it (the answers
 to daily prompts) and of the message a message command targets without `message_content`. Guild
-messages are not subscribed to at all.
+messages are not subscribed to at all. The privileged members intent only with
+DISCORD_MEMBERS_INTENT: members leaving and joining (`ServerCog`), no member list.
 """
 from __future__ import annotations
 
@@ -39,9 +40,10 @@ CANNOT_MESSAGE_USER = 50007
 UNKNOWN_USER = 10013
 
 
-def bot_intents() -> discord.Intents:
+def bot_intents(members: bool = False) -> discord.Intents:
     intents = discord.Intents.default()
     intents.guild_messages = False  # everything in servers arrives as interactions
+    intents.members = members  # privileged: only when the Developer Portal's switch is on too
     return intents
 
 
@@ -56,8 +58,11 @@ def point_at(settings: Settings) -> None:
 class MoodBot(commands.Bot):
     def __init__(self, settings: Settings, usecases, *, guild_ready_timeout: float) -> None:
         # Replies echo what users typed (a song name, a note): no reply may ever ping anyone.
-        super().__init__(command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None,
-                         guild_ready_timeout=guild_ready_timeout, allowed_mentions=discord.AllowedMentions.none())
+        # The members intent is for members leaving and joining: no member list fetched or kept.
+        super().__init__(command_prefix=commands.when_mentioned, intents=bot_intents(settings.discord_members_intent),
+                         help_command=None, guild_ready_timeout=guild_ready_timeout,
+                         allowed_mentions=discord.AllowedMentions.none(), chunk_guilds_at_startup=False,
+                         member_cache_flags=discord.MemberCacheFlags.none())
         self.settings = settings
         self.usecases = usecases
         self.tree.on_error = self.on_app_command_error

@@ -7,7 +7,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.frontends.discord.interactions import caller_of, show
+from bot.frontends.discord.interactions import PLATFORM, caller_of, show
 
 Mood = Literal["happy", "energetic", "sad", "calm"]
 OnOff = Literal["on", "off"]
@@ -34,6 +34,15 @@ class ServerCog(commands.Cog):
     async def share(self, interaction: discord.Interaction, choice: OnOff) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # before the database
         await show(interaction, await self.usecases.playlists.set_sharing(caller_of(interaction), choice == "on"))
+
+    # Sent only with the privileged members intent (DISCORD_MEMBERS_INTENT).
+    @commands.Cog.listener()
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        await self.usecases.playlists.member_left(PLATFORM, str(payload.guild_id), str(payload.user.id))
+
+    @commands.Cog.listener()
+    async def on_member_join(self, member: discord.Member) -> None:
+        await self.usecases.playlists.member_joined(PLATFORM, str(member.guild.id), str(member.id))
 
     @app_commands.command(name="serverplaylist", description="Turn this server's mood playlists on or off")
     @app_commands.describe(state="on or off")
