@@ -323,6 +323,8 @@ class JournalUseCase:
         except (StorageError, PromptAlreadyAnswered) as error:
             return ErrorReply(str(error))
         if prompt is None:
+            if self.db.privacy.erasures(ref) != erasures:  # its prompt went with a /forget sent after it
+                return ErrorReply(FORGOTTEN_MEANWHILE)
             return ErrorReply(await self._no_prompt_message(ref))
         song, note = (None, (text or "").strip()) if attachment is not None else split_answer(text or "")
         if attachment is None and not song:

@@ -10,6 +10,7 @@ import pytest
 from bot.config import Settings
 from bot.frontends.telegram import TelegramFrontend
 from bot.replies import Caller
+from bot.usecases.journal import FORGOTTEN_MEANWHILE
 from storage.models import UserRef
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram
@@ -70,6 +71,13 @@ async def telegram_slow_album(unlimited):
     await fake.stop()
 
 
+async def until(condition, timeout_s: float = 10.0) -> None:
+    async def polled() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+    await asyncio.wait_for(polled(), timeout_s)
+
+
 async def forget_alice(usecases) -> None:
     done = await usecases.privacy.forget(Caller("telegram", str(ALICE.user_id), chat_id=ALICE.user_id), confirmed=True)
     assert done.text.startswith("Done")
@@ -87,8 +95,7 @@ async def test_an_albums_songs_answered_after_forget_are_not_recorded(telegram_u
     fake.fail_next("getFile", 1, retry_after=1)
     mark = fake.mark()
     await fake.user_sends_album([item for item, _, _ in songs], "/mood", chat=GROUP, user=int(ALICE.user_id))
-    while not fake.calls_of("getFile", after=mark):
-        await asyncio.sleep(0.01)
+    await until(lambda: fake.calls_of("getFile", after=mark))
 
     await forget_alice(unlimited)
 
@@ -104,8 +111,7 @@ async def test_an_album_item_sent_after_forget_is_recorded_and_one_sent_before_i
     album = {"media_group_id": "forget-in-between"}
     mark = fake.mark()
     sent = await fake.user_sends(**first, chat=GROUP, user=int(ALICE.user_id), extra=album)
-    while sent["update_id"] not in fake.delivered:
-        await asyncio.sleep(0.01)
+    await until(lambda: sent["update_id"] in fake.delivered)
     await asyncio.sleep(0.1)  # the bot has the first item, and waits for the rest of the album
 
     await forget_alice(unlimited)
@@ -121,8 +127,7 @@ async def test_a_mood_file_still_downloading_at_forget_is_answered_not_recorded(
     fake.fail_next("getFile", 1, retry_after=1)
     mark = fake.mark()
     await fake.user_sends(**song)  # privately: no /mood needed
-    while not fake.calls_of("getFile", after=mark):
-        await asyncio.sleep(0.01)
+    await until(lambda: fake.calls_of("getFile", after=mark))
 
     await forget_alice(unlimited)
 
@@ -130,3 +135,34 @@ async def test_a_mood_file_still_downloading_at_forget_is_answered_not_recorded(
     shown = [c.text for c in fake.calls[mark:] if c.method in ("sendMessage", "editMessageText") and c.status == 200]
     assert title in shown[-1]  # "Listening…" while the file comes, then the mood in its place
     assert (await db.privacy.export(ALICE)).requests == []
+
+
+async def open_prompt(fake, frontend, db, usecases) -> dict:
+    """The journal on and today's prompt sent: the message a reply answers."""
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
+    mark = fake.mark()
+    await scheduler.fire_now(ALICE)
+    return fake.message_of(await fake.wait_for("sendMessage", after=mark))
+
+
+@pytest.mark.parametrize("songs", [1, 3])
+async def test_a_journal_answer_still_downloading_at_forget_is_not_saved_and_says_why(telegram, db, usecases, songs):
+    """A reply with a song (or an album of them) to the prompt: /forget deletes the prompt while
+    the file comes, and the user is told their answer went with it, not that no prompt is open."""
+    fake, frontend = telegram
+    prompt = await open_prompt(fake, frontend, db, usecases)
+    items = [item for item, _, _ in await cached_songs(fake, db, songs)]
+    fake.fail_next("getFile", 1, retry_after=1)
+    mark = fake.mark()
+    if songs == 1:
+        await fake.user_sends(reply_to=prompt["message_id"], **items[0])
+    else:
+        await fake.user_sends_album(items, reply_to=prompt["message_id"])
+    await until(lambda: fake.calls_of("getFile", after=mark))
+
+    await forget_alice(usecases)
+
+    await asyncio.sleep(QUIET_S + 1)
+    shown = [c.text for c in fake.calls[mark:] if c.method in ("sendMessage", "editMessageText") and c.status == 200]
+    assert shown[-1] == FORGOTTEN_MEANWHILE
+    assert await db.journal.count(ALICE) == 0
