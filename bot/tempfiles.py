@@ -9,6 +9,7 @@ behind Spotify lookups in asyncio's default executor.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -17,6 +18,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 FILE_THREADS = 2
+SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
+
+
+def local_name(filename: str) -> str:
+    """The name a user's file is saved under in its temporary folder. Chat platforms keep the
+    sender's name, of any length ("夜に駆ける" × 20 is past a file system's 255 bytes), and even
+    "..": only a plain suffix of it is kept, which tells the decoder the format."""
+    suffix = Path(filename).suffix.lower()
+    return "audio" + (suffix if SAFE_SUFFIX.fullmatch(suffix) else "")
 
 _executor: ThreadPoolExecutor | None = None
 

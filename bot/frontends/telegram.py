@@ -18,7 +18,6 @@ import re
 import time
 import warnings
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 from urllib.parse import urlsplit
 
@@ -68,7 +67,7 @@ from bot.replies import (
     ServerMoodReply,
     StatsReply,
 )
-from bot.tempfiles import temporary_folder
+from bot.tempfiles import local_name, temporary_folder
 from inference.result import MOODS  # the shared vocabulary: the order of the playlist buttons
 
 log = logging.getLogger(__name__)
@@ -622,7 +621,7 @@ class TelegramFrontend:
             yield too_large
             return
         async with temporary_folder("moodbot-tg-") as folder:
-            path = await tg_file.download_to_drive(folder / safe_filename(filename))
+            path = await tg_file.download_to_drive(folder / local_name(filename))
             size = path.stat().st_size
             yield too_large if size > limit else Attachment(str(path), filename, size)
 
@@ -922,11 +921,6 @@ def audio_of(message: Message):
     if message.video_note:
         return message.video_note, "video-note.mp4"
     return None
-
-
-def safe_filename(name: str) -> str:
-    """A bare file name: the user chose it, so it must not point outside our temp folder."""
-    return Path(name).name.replace("\x00", "") or "audio"
 
 
 def on_off(args: list[str] | None) -> bool | None:

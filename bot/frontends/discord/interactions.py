@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -11,13 +10,12 @@ import discord
 
 from bot.frontends.discord.rendering import edit_parts, message_parts
 from bot.replies import Attachment, Caller, ErrorReply
-from bot.tempfiles import temporary_folder
+from bot.tempfiles import local_name, temporary_folder
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 TOO_LARGE = "That file is too large: I can analyse files up to {mb:.0f} MB."
-SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
 AUDIO_SUFFIXES = frozenset({".mp3", ".ogg", ".oga", ".opus", ".wav", ".flac", ".m4a", ".aac"})
 
 
@@ -67,14 +65,6 @@ def song_attachment(message: discord.Message | discord.MessageSnapshot) -> disco
 
 def too_large(size: int, limit: int) -> ErrorReply | None:
     return ErrorReply(TOO_LARGE.format(mb=limit / 1024 / 1024)) if size > limit else None
-
-
-def local_name(filename: str) -> str:
-    """The attachment's name in its temporary folder. Discord keeps the uploader's name, of any
-    length ("夜に駆ける…" × 20 is past a file system's 255 bytes) and even "..": only a plain
-    suffix of it is kept, which tells the decoder the format."""
-    suffix = Path(filename).suffix.lower()
-    return "audio" + (suffix if SAFE_SUFFIX.fullmatch(suffix) else "")
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,24 @@
+"""Telegram keeps a file's name as its sender gave it: the name a song is saved under in its
+temporary folder must be one any file system takes, whatever the sender wrote."""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+
+import pytest
+
+from storage.models import StoredMood, TrackRecord
+
+
+@pytest.mark.parametrize("file_name", ["夜に駆ける" * 20 + ".mp3", "..", "..mp3", "a/../../b.ogg"],
+                         ids=["300 bytes", "dot-dot", "dot-dot-suffix", "a path"])
+async def test_an_upload_is_heard_whatever_its_file_name(telegram, db, file_name):
+    fake, _ = telegram
+    audio = b"OggS" + b"\2" * 64
+    await db.tracks.save(TrackRecord(
+        key="sha256:" + hashlib.sha256(audio).hexdigest(), title="", artists=[],
+        classified_at=datetime.now(timezone.utc),
+        mood=StoredMood("sad", {"happy": 0.1, "energetic": 0.1, "sad": 0.7, "calm": 0.1}, -0.5, -0.2, "main", "v")))
+    await fake.user_sends(None, audio=fake.audio_attachment(audio, file_name=file_name))
+    reply = await fake.wait_for_reply(lambda c: "sad" in c.text.lower() or "sorry" in c.text.lower())
+    assert "sorry" not in reply.text.lower() and "sad" in reply.text.lower()
