@@ -58,8 +58,8 @@ PROMPT_NOT_SENT = ("I couldn't send you a prompt. Open a private chat with me (a
                    "then ask again with /journal prompt.")
 PROMPT_SENT = "Sent: today's prompt is in our private chat. Answer it with a song."
 ALREADY_ANSWERED = "You've already answered that prompt — your journal keeps one song per prompt."
-FORGOTTEN_MEANWHILE = ("You deleted your data with /forget while I was listening to that song, so I didn't save "
-                       "this answer. Turn the journal on again with /journal on to start a new one.")
+FORGOTTEN_MEANWHILE = ("You deleted your data with /forget while I was fetching or listening to that song, so I "
+                       "didn't save this answer. Turn the journal on again with /journal on to start a new one.")
 LIST_MAX = 50
 LIST_PAGE = 10  # entries on a page of /journal list
 PAGE_DIGITS = 9

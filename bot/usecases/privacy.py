@@ -24,7 +24,8 @@ EXPORT_TOO_LARGE = ("Your data is too large to send as one file ({mb:.0f} MB eve
 
 FORGET_EXPLANATION = (
     "This deletes everything I store about you, on every server and group: your settings, your journal "
-    "entries, the songs you asked about and the prompts I sent you, and it stops your daily prompt. "
+    "entries, the songs you asked about, the prompts I sent you and which servers or groups you left, and it "
+    "stops your daily prompt. "
     "A /share off goes too: songs you ask about afterwards count in server playlists unless you say it again. "
     "Songs' moods stay cached (they aren't about you). This can't be undone."
 )
