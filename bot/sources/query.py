@@ -33,9 +33,10 @@ SPOTIFY_URI_RE = re.compile(r"^spotify:(?P<kind>[a-z]+):(?P<id>[^\s:]+)$", re.IG
 SPOTIFY_PATH_RE = re.compile(r"^/(?:intl-[a-z]{2}(?:-[a-z]{2})?/)?(?:embed/)?(?P<kind>[a-z]+)/(?P<id>[^/]+)/?$", re.I)
 SHORT_LINK_PATH_RE = re.compile(r"^/[0-9A-Za-z_-]{1,64}/?$")  # spotify.link/<code>
 YOUTUBE_PATH_RE = re.compile(rf"^/(?:shorts|embed|live|v)/(?P<id>{YOUTUBE_ID})/?$")
-# A word is a link if it has a scheme, is a spotify: URI, or is a bare "host.tld/path".
+# A word is a link if it has a scheme (even with nothing after it: "https://" cut short is a
+# broken link, not words to search for), is a spotify: URI, or is a bare "host.tld/path".
 LINK_RE = re.compile(
-    r"^(?:[a-z][a-z0-9+.-]*://\S+|spotify:\S+|(?:[\w-]+\.)+[a-z]{2,}(?::\d+)?/\S*)$", re.IGNORECASE
+    r"^(?:[a-z][a-z0-9+.-]*://\S*|spotify:\S+|(?:[\w-]+\.)+[a-z]{2,}(?::\d+)?/\S*)$", re.IGNORECASE
 )
 CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
@@ -108,6 +109,8 @@ def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
         raise UnsupportedInputError(f"That link doesn't look right. {ACCEPTED}") from None
     if parts.scheme.lower() not in ("http", "https") or parts.username or parts.password:
         raise UnsupportedInputError(f"I can't open that kind of link. {ACCEPTED}")
+    if not host:  # "https://", "http://:" (a link cut short): not a song name either
+        raise UnsupportedInputError(f"That link doesn't look right. {ACCEPTED}")
     if not host_allowed(host, allowed_hosts):
         raise UnsupportedInputError(f"I can't open links to {host or 'that site'}. {ACCEPTED}")
     if host in SPOTIFY_HOSTS:

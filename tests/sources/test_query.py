@@ -61,6 +61,10 @@ ACCEPTED_CASES = [
 REFUSED_CASES = [
     # (user text, words the message should contain)
     (f"https://open.spotify.com/album/{SP}", "album"),
+    # A link cut short has no host: a broken link, not a song name to search for (found by the fuzzer).
+    ("http://:", "doesn't look right"),
+    ("Creep https://", "doesn't look right"),
+    ("https:// radiohead", "doesn't look right"),
     (f"https://open.spotify.com/playlist/{SP}", "playlist"),
     (f"https://open.spotify.com/artist/{SP}", "artist"),
     (f"spotify:album:{SP}", "album"),
