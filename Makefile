@@ -42,9 +42,9 @@ test: system-deps $(VENV)/.stamp-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.stamp-test
-	$(PY) benchmarks/inference.py
-	$(PY) benchmarks/storage.py
-	$(PY) benchmarks/fetch.py
+	$(PY) -m benchmarks.inference
+	$(PY) -m benchmarks.storage
+	$(PY) -m benchmarks.fetch
 	$(PY) benchmarks/telegram_latency.py
 	$(PY) -m benchmarks.charts
 
