@@ -7,6 +7,11 @@ Behaviour follows `telegram.request.HTTPXRequest`: the same defaults, timeouts r
 way, timeouts raised as `TimedOut` and transport errors as `NetworkError`, so PTB's own error
 handling (and AIORateLimiter's retries) is unchanged.
 
+One difference: a request Telegram's servers answer with 500, 502 or 503 (the Bot API restarting,
+a proxy without its backend: the call was not carried out) is sent once more after a moment, so an
+answer is not lost to a passing server error. Not 504, nor a timeout: the call may have been
+carried out, and the chat would see it twice.
+
 aiohttp has no separate write timeout: a request's whole exchange is bounded by write + read
 timeouts instead, and waiting for a free pooled connection by the pool timeout plus the connect one.
 """
@@ -30,6 +35,8 @@ WRITE_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 5.0
 POOL_TIMEOUT_S = 1.0
 MEDIA_WRITE_TIMEOUT_S = 20.0
+RETRIED_STATUSES = frozenset({500, 502, 503})  # a server error: the call was not carried out
+SERVER_ERROR_PAUSE_S = 0.5  # before the one retry
 
 
 def _resolve(value: ODVInput[float], default: float | None) -> float | None:
@@ -101,6 +108,17 @@ class AiohttpRequest(BaseRequest):
         pool = _resolve(pool_timeout, self._pool_timeout)
         timeout = aiohttp.ClientTimeout(total=_sum(connect, pool, write, read), connect=_sum(pool, connect),
                                         sock_connect=connect, sock_read=read)
+        status, body = await self._exchange(method, url, fields, files, timeout)
+        if status in RETRIED_STATUSES:
+            log.info("telegram.server_error_retried: %d %s", status, url.rsplit("/", 1)[-1])
+            await asyncio.sleep(SERVER_ERROR_PAUSE_S)
+            status, body = await self._exchange(method, url, fields, files, timeout)
+        return status, body
+
+    async def _exchange(self, method: str, url: str, fields: dict[str, str] | None, files: dict | None,
+                        timeout: aiohttp.ClientTimeout) -> tuple[int, bytes]:
+        """One HTTP request and its response (a multipart body is built anew each time: aiohttp
+        sends a FormData once)."""
         try:
             async with self._session.request(method, url, data=_body(fields, files), timeout=timeout) as response:
                 return response.status, await response.read()

@@ -601,7 +601,8 @@ async def test_a_file_telegram_will_not_hand_out_is_called_too_large(telegram_25
 
 async def test_a_failure_after_the_status_appeared_turns_the_status_into_the_apology(telegram):
     fake, _ = telegram
-    fake.fail_next("getFile", times=1, status=500, description="Internal Server Error", delay_s=1.0)
+    # Twice: a server error is tried once more (telegram_http).
+    fake.fail_next("getFile", times=2, status=500, description="Internal Server Error", delay_s=1.0)
     audio = fake.audio_attachment(b"OggS", file_name="clip.ogg")
     mark = fake.mark()
     await fake.user_sends(None, audio=audio)
