@@ -659,7 +659,11 @@ class StatusMessage:
     Nothing is sent while the work is quick. A slow stage (download, model), or STATUS_DELAY_S
     without an answer, sends the status message; later stages edit it, skipping repeats (Telegram
     refuses an edit that changes nothing), and `finish` puts the answer in it. A quick answer is
-    a single reply."""
+    a single reply.
+
+    A stage Telegram refuses to show never stops the work it reports on (the use case awaits each
+    stage: a journal answer would be lost). A status message Telegram no longer lets the bot edit
+    (the user deleted it) is left alone, and the answer comes as a new message."""
 
     def __init__(self, reply_to: Message, delay_s: float = STATUS_DELAY_S) -> None:
         self.reply_to = reply_to
@@ -670,6 +674,7 @@ class StatusMessage:
         self._timer: asyncio.Task | None = None
         self._waiting = False  # the timer is still in its sleep, where cancelling it is harmless
         self._finished = False  # the answer is out: no stage may replace it
+        self._gone = False  # Telegram refused to edit the status message (deleted): show no more stages
         self._lock = asyncio.Lock()  # one send/edit at a time: the timer may race a stage or the answer
 
     def show_later(self, stage: str) -> None:
@@ -687,7 +692,10 @@ class StatusMessage:
     async def __call__(self, stage: str) -> None:
         self.stage = stage
         if self.message is not None or stage in SLOW_STAGES:
-            await self._show(stage)
+            try:
+                await self._show(stage)
+            except Exception as error:  # the work goes on: its answer will still try
+                log.warning("telegram.status_not_shown: %s", type(error).__name__)
 
     async def finish(self, text: str) -> None:
         self.cancel()
@@ -704,9 +712,9 @@ class StatusMessage:
 
     async def _show(self, text: str, *, final: bool = False) -> None:
         async with self._lock:
-            if text == self.text or (self._finished and not final):
+            if text == self.text or (self._finished and not final) or (self._gone and not final):
                 return
-            if self.message is None:
+            if self.message is None or self._gone:
                 if final:  # nothing will edit the answer: no need for the sent Message back
                     await send_reply(self.reply_to, text)
                 else:
@@ -717,8 +725,13 @@ class StatusMessage:
             try:
                 await self.message.edit_text(text)
             except BadRequest as error:
-                if "not modified" not in str(error).lower():
-                    raise
+                if "not modified" in str(error).lower():
+                    return
+                # "message to edit not found", "message can't be edited": the user deleted it.
+                log.info("telegram.status_gone: %s", error)
+                self._gone = True
+                if final:
+                    await send_reply(self.reply_to, text)
 
 
 async def send_reply(to: Message, text: str) -> None:

@@ -9,12 +9,17 @@ import asyncio
 from datetime import datetime, timezone
 
 from bot.frontends import render
+from bot.frontends.telegram import StatusMessage
+from bot.replies import STAGE_DOWNLOADING, STAGE_LISTENING
 from storage.models import MoodRequest, UserRef
+from tests.frontends.conftest import journal_on_telegram
 from tests.frontends.test_telegram_album import cached_songs
 
 GROUP = -100777
 ALICE, BOB = 42, 43
 QUIET_S = 1.0  # long enough for the bot to have said whatever it was going to say
+EDIT_NOT_FOUND = "Bad Request: message to edit not found"
+CANT_BE_EDITED = "Bad Request: message can't be edited"
 
 
 async def shown_after(fake, mark: int) -> list[tuple[str, str]]:
@@ -22,6 +27,11 @@ async def shown_after(fake, mark: int) -> list[tuple[str, str]]:
     await asyncio.sleep(QUIET_S)
     return [(c.method, c.text) for c in fake.calls[mark:]
             if c.method in ("sendMessage", "editMessageText") and c.status == 200]
+
+
+def slow_download(fake) -> None:
+    """The next getFile is told to wait a second: the work is slow, so its status appears."""
+    fake.fail_next("getFile", times=1, retry_after=1)
 
 
 # Server errors -------------------------------------------------------------------------------
@@ -64,3 +74,71 @@ async def test_the_mood_of_the_week_and_its_chart_stay_in_the_forum_topic(telegr
     chart = await fake.wait_for("sendPhoto", after=mark)
     summary, = fake.calls_of("sendMessage", after=mark)
     assert int(summary.params["message_thread_id"]) == 77 and int(chart.params["message_thread_id"]) == 77
+
+
+# A status message the user deleted -----------------------------------------------------------
+
+
+async def test_a_status_message_deleted_meanwhile_leaves_the_mood_as_a_new_message(telegram, db):
+    fake, _ = telegram
+    (item, title, mood), = await cached_songs(fake, db, 1)
+    slow_download(fake)
+    fake.fail_next("editMessageText", times=5, status=400, description=EDIT_NOT_FOUND)
+    mark = fake.mark()
+    await fake.user_sends(None, **item)
+    await asyncio.sleep(1.0)  # the download waited a second
+    shown = await shown_after(fake, mark)
+    assert shown[0] == ("sendMessage", STAGE_LISTENING)
+    answers = [text for _, text in shown[1:]]
+    assert len(answers) == 1 and title in answers[0] and mood in answers[0], shown
+    assert render.GENERIC_ERROR not in answers
+
+
+async def test_a_journal_answer_whose_status_was_deleted_is_saved_and_confirmed(telegram, db, usecases):
+    """The entry is saved; the confirmation must say so, not apologise for a failure."""
+    fake, frontend = telegram
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
+    (item, title, _), = await cached_songs(fake, db, 1)
+    mark = fake.mark()
+    await scheduler.fire_now(UserRef("telegram", str(ALICE)))
+    prompt = await fake.wait_for("sendMessage", after=mark)
+    slow_download(fake)
+    fake.fail_next("editMessageText", times=5, status=400, description=CANT_BE_EDITED)
+    mark = fake.mark()
+    await fake.user_sends(None, **item, reply_to=fake.message_of(prompt)["message_id"])
+    await asyncio.sleep(1.0)
+    shown = await shown_after(fake, mark)
+    assert [text for _, text in shown if "Saved to your journal" in text], shown
+    assert render.GENERIC_ERROR not in [text for _, text in shown]
+    entries = await db.journal.list(UserRef("telegram", str(ALICE)))
+    assert len(entries) == 1
+
+
+async def status_for(fake, frontend) -> tuple[StatusMessage, int]:
+    """A StatusMessage answering a real message of the bot, and the mark after it."""
+    asked = await frontend.app.bot.send_message(chat_id=ALICE, text="/mood Creep")
+    return StatusMessage(asked, delay_s=60), fake.mark()
+
+
+async def test_a_stage_telegram_refuses_to_show_does_not_stop_the_work(telegram):
+    """The use case awaits each stage: an edit Telegram refuses must not end the answer (a journal
+    answer would be lost), nor bring back a status message the user deleted."""
+    fake, frontend = telegram
+    status, mark = await status_for(fake, frontend)
+    await status(STAGE_DOWNLOADING)
+    fake.fail_next("editMessageText", times=5, status=400, description=EDIT_NOT_FOUND)
+    await status(STAGE_LISTENING)
+    await status("Still listening…")
+    await status.finish("Mood: happy")
+    assert [(c.method, c.text, c.status) for c in fake.calls[mark:]] == [
+        ("sendMessage", STAGE_DOWNLOADING, 200), ("editMessageText", STAGE_LISTENING, 400),
+        ("sendMessage", "Mood: happy", 200)]
+
+
+async def test_a_status_that_cannot_be_sent_does_not_stop_the_work(telegram):
+    fake, frontend = telegram
+    status, mark = await status_for(fake, frontend)
+    fake.fail_next("sendMessage", times=2, status=500, description="Internal Server Error")
+    await status(STAGE_DOWNLOADING)
+    await status.finish("Mood: happy")
+    assert [(c.method, c.text) for c in fake.calls[mark:] if c.status == 200] == [("sendMessage", "Mood: happy")]
