@@ -33,7 +33,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, MessageLimit
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, ChatMigrated, Forbidden
 from telegram.warnings import PTBUserWarning
 from telegram.ext import (
     AIORateLimiter,
@@ -109,6 +109,7 @@ NOT_YOUR_BUTTON = "This button belongs to someone else."
 JOURNAL_PAGE_DATA = re.compile(r"^journal:(\d{1,20}):(older|newer):([0-9a-f]{24})$")
 OLDER_BUTTON, NEWER_BUTTON = "◀ Older", "Newer ▶"
 EXPIRED_QUERY = ("query is too old", "query id is invalid")  # answerCallbackQuery's 400 for a late press
+QUOTE_PARAMS = ("reply_parameters", "reply_to_message_id")  # what makes a message quote another
 SEND_MESSAGE = "sendMessage"  # the Bot API method, for the one call made without PTB's shortcut
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH  # 4096: Telegram refuses longer texts ("message is too long")
 MAX_CAPTION = MessageLimit.CAPTION_LENGTH  # 1024
@@ -170,7 +171,12 @@ IN_ALBUM = _InAlbum(name="IN_ALBUM")
 class BoundedRateLimiter(AIORateLimiter):
     """Telegram's flood limits (AIORateLimiter, with retries after 429), plus a bound on requests
     in flight: a burst then waits here, in one semaphore, instead of in the HTTP connection pool,
-    whose scheduling cost grows with the number of requests queued in it."""
+    whose scheduling cost grows with the number of requests queued in it.
+
+    Also the one place every call passes: a message sent to a group that became a supergroup
+    meanwhile (Telegram refuses it, naming the new chat) is sent there instead, without quoting
+    the message it answered, which stayed in the old group. An edit is not redirected: the same
+    message id is another message in the new chat."""
 
     def __init__(self, *, max_in_flight: int = MAX_API_CALLS_IN_FLIGHT, **limits: Any) -> None:
         super().__init__(**limits)
@@ -181,7 +187,16 @@ class BoundedRateLimiter(AIORateLimiter):
             async with self._in_flight:
                 return await callback(*call_args, **call_kwargs)
 
-        return await super().process_request(bounded, args, kwargs, endpoint, data, rate_limit_args)
+        try:
+            return await super().process_request(bounded, args, kwargs, endpoint, data, rate_limit_args)
+        except ChatMigrated as moved:
+            if "message_id" in data:
+                raise
+            log.info("telegram.chat_migrated: %s to %s", endpoint, moved.new_chat_id)
+            data["chat_id"] = moved.new_chat_id  # `data` is the dict the call (args) is made of
+            for quote in QUOTE_PARAMS:
+                data.pop(quote, None)
+            return await super().process_request(bounded, args, kwargs, endpoint, data, rate_limit_args)
 
 
 class TelegramFrontend:
@@ -724,10 +739,11 @@ class StatusMessage:
             self.text = text
             try:
                 await self.message.edit_text(text)
-            except BadRequest as error:
+            except (BadRequest, ChatMigrated) as error:
                 if "not modified" in str(error).lower():
                     return
-                # "message to edit not found", "message can't be edited": the user deleted it.
+                # "message to edit not found", "message can't be edited": the user deleted it;
+                # or it stayed in a group that became a supergroup.
                 log.info("telegram.status_gone: %s", error)
                 self._gone = True
                 if final:

@@ -87,6 +87,7 @@ class FakeTelegramBotAPI(BotAPIAddress):
         self.delivered: dict[int, Delivered] = {}
         self.admins: dict[str, set[str]] = {}  # chat id -> admin user ids, for getChatMember
         self.deleted: set[tuple[str, int]] = set()  # (chat id, message id) of messages users deleted
+        self.upgraded: dict[str, int] = {}  # chat id of a group -> its supergroup's, once upgraded
         self._updates: list[dict] = []
         # The bot's last `allowed_updates` (Telegram remembers it across calls); None: never said.
         self.allowed_updates: list[str] | None = None
@@ -232,6 +233,11 @@ class FakeTelegramBotAPI(BotAPIAddress):
         message = update["message"]
         self.deleted.add((str(message["chat"]["id"]), int(message["message_id"])))
 
+    def group_upgraded(self, chat: int, to: int) -> None:
+        """The group `chat` became the supergroup `to`: Telegram refuses every call naming the old
+        id (400, with the new id in `parameters.migrate_to_chat_id`)."""
+        self.upgraded[str(chat)] = to
+
     def audio_attachment(self, content: bytes | Path, *, file_name: str = "song.ogg",
                          kind: str = "audio", file_size: int | None = None) -> dict:
         """An `audio`/`voice`/`document`/`video` object for `user_sends`, backed by a downloadable file."""
@@ -349,6 +355,13 @@ class FakeTelegramBotAPI(BotAPIAddress):
                                      status=status)
         if method.lower() == "getupdates":
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
+        moved_to = self.upgraded.get(str(params.get("chat_id")))
+        if moved_to is not None:
+            await self._record(Call(method, params, files, status=400))
+            return web.json_response({
+                "ok": False, "error_code": 400,
+                "description": "Bad Request: group chat was upgraded to a supergroup chat",
+                "parameters": {"migrate_to_chat_id": moved_to}}, status=400)
         refusal = self._refusal(method, params)
         if refusal is not None:
             await self._record(Call(method, params, files, status=400))

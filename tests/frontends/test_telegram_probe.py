@@ -142,3 +142,40 @@ async def test_a_status_that_cannot_be_sent_does_not_stop_the_work(telegram):
     await status(STAGE_DOWNLOADING)
     await status.finish("Mood: happy")
     assert [(c.method, c.text) for c in fake.calls[mark:] if c.status == 200] == [("sendMessage", "Mood: happy")]
+
+
+# A group upgraded to a supergroup ------------------------------------------------------------
+
+
+async def test_an_answer_to_a_group_upgraded_meanwhile_goes_to_the_supergroup(telegram, db):
+    """Telegram refuses anything sent to the old group's id, naming the new one; the answer (and
+    its status, and a chart) must go there, not be lost to 'Sorry, something went wrong'."""
+    fake, _ = telegram
+    old, new = -555, -100555
+    (item, title, _), = await cached_songs(fake, db, 1)
+    fake.group_upgraded(old, new)
+    mark = fake.mark()
+    await fake.user_sends("/mood", **item, chat=old, chat_type="group", user=ALICE)
+    shown = await fake.wait_for("sendMessage", lambda c: title in c.text, after=mark)
+    assert shown.chat_id == str(new)
+    assert "reply_parameters" not in shown.params  # the quoted message stayed in the old group
+    await fake.user_sends("/help", chat=old, chat_type="group", user=ALICE)
+    assert (await fake.wait_for("sendMessage", after=mark + 1)).chat_id == str(new)
+    await asyncio.sleep(QUIET_S)
+    assert render.GENERIC_ERROR not in [c.text for c in fake.calls[mark:] if c.status == 200]
+
+
+async def test_a_status_left_in_a_group_upgraded_meanwhile_gives_way_to_an_answer_in_the_supergroup(telegram, db):
+    fake, _ = telegram
+    old, new = -556, -100556
+    (item, title, _), = await cached_songs(fake, db, 1)
+    slow_download(fake)
+    mark = fake.mark()
+    await fake.user_sends("/mood", **item, chat=old, chat_type="group", user=ALICE)
+    status = await fake.wait_for("sendMessage", after=mark)
+    assert status.chat_id == str(old) and status.text == STAGE_LISTENING
+    fake.group_upgraded(old, new)  # while the song downloads
+    answer = await fake.wait_for("sendMessage", lambda c: title in c.text, after=mark)
+    assert answer.chat_id == str(new)
+    await asyncio.sleep(QUIET_S)
+    assert render.GENERIC_ERROR not in [c.text for c in fake.calls[mark:] if c.status == 200]
