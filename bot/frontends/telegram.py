@@ -33,7 +33,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, MessageLimit
-from telegram.error import BadRequest, ChatMigrated, Forbidden
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError
 from telegram.warnings import PTBUserWarning
 from telegram.ext import (
     AIORateLimiter,
@@ -641,15 +641,20 @@ class TelegramFrontend:
             yield too_large if size > limit else Attachment(str(path), filename, size)
 
     async def _send(self, message: Message, reply: object) -> None:
-        """Text first, then whatever files the reply carries."""
+        """Text first, then whatever files the reply carries (a chart Telegram refuses is skipped)."""
         if isinstance(reply, ExportReply):
             await message.reply_document(document=reply.data, filename=reply.filename,
                                          caption=clip(render.reply_text(reply), MAX_CAPTION))
             return
         await message.reply_text(text_of(reply))
         for chart in charts_of(reply):
-            await message.reply_photo(photo=chart.png, caption=clip(chart.caption or "", MAX_CAPTION) or None,
-                                      filename=chart.filename)
+            try:
+                await message.reply_photo(photo=chart.png, caption=clip(chart.caption or "", MAX_CAPTION) or None,
+                                          filename=chart.filename)
+            except NetworkError as error:
+                # Refused (PHOTO_INVALID_DIMENSIONS, 413 too large) or timed out: the text is out,
+                # and an apology would ask for a retry that fails the same way. The others still go.
+                log.warning("telegram.chart_not_sent: %s: %s", chart.filename, error)
 
     async def _is_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
         chat, user = update.effective_chat, update.effective_user

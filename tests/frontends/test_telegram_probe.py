@@ -13,6 +13,7 @@ from bot.frontends.telegram import StatusMessage
 from bot.replies import STAGE_DOWNLOADING, STAGE_LISTENING
 from storage.models import MoodRequest, UserRef
 from tests.frontends.conftest import journal_on_telegram
+from tests.frontends.test_telegram import add_entry
 from tests.frontends.test_telegram_album import cached_songs
 
 GROUP = -100777
@@ -179,3 +180,34 @@ async def test_a_status_left_in_a_group_upgraded_meanwhile_gives_way_to_an_answe
     assert answer.chat_id == str(new)
     await asyncio.sleep(QUIET_S)
     assert render.GENERIC_ERROR not in [c.text for c in fake.calls[mark:] if c.status == 200]
+
+
+# Charts Telegram refuses ---------------------------------------------------------------------
+
+
+async def test_a_chart_telegram_refuses_is_skipped_and_the_other_charts_still_come(telegram, db):
+    """The text is out already; an apology after it would ask for a retry that fails the same way."""
+    fake, _ = telegram
+    for n in range(3):
+        await add_entry(db, ALICE, n=n)
+    fake.fail_next("sendPhoto", times=1, status=400, description="Bad Request: PHOTO_INVALID_DIMENSIONS")
+    mark = fake.mark()
+    await fake.user_sends("/stats")
+    await fake.wait_for("sendPhoto", after=mark)
+    await asyncio.sleep(QUIET_S)
+    photos = fake.calls_of("sendPhoto", after=mark)
+    assert [c.status for c in photos][:2] == [400, 200] and len(photos) >= 3
+    assert render.GENERIC_ERROR not in [c.text for c in fake.calls[mark:] if c.status == 200]
+
+
+async def test_a_chart_too_large_for_telegram_is_skipped_without_an_apology(telegram, db):
+    fake, _ = telegram
+    await db.requests.add(MoodRequest(UserRef("telegram", str(BOB)), f"telegram:{GROUP}", f"spotify:{0:022d}",
+                                      "sad", datetime.now(timezone.utc), title="Radiohead – Creep"))
+    fake.fail_next("sendPhoto", times=1, status=413, description="Request Entity Too Large")
+    mark = fake.mark()
+    await fake.user_sends("/servermood", chat=GROUP, user=ALICE)
+    summary = await fake.wait_for("sendMessage", after=mark)
+    assert "This week's mood here" in summary.text
+    await asyncio.sleep(QUIET_S)
+    assert [c.text for c in fake.calls[mark:] if c.method == "sendMessage"] == [summary.text]
