@@ -317,8 +317,13 @@ class TelegramFrontend:
         await update.effective_message.reply_text(UNKNOWN_COMMAND)
 
     async def on_picture(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not addressed_elsewhere(update.effective_message, context.bot.username):
-            await update.effective_message.reply_text(A_PICTURE)
+        message = update.effective_message
+        if addressed_elsewhere(message, context.bot.username):
+            return
+        if MOOD_CAPTION.match(message.caption or "") and command_text(message):
+            await self.on_mood(update, context)  # '/mood <song>' under a picture: the song
+            return
+        await message.reply_text(A_PICTURE)
 
     async def on_private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text(TEXT_HINT)

@@ -9,9 +9,9 @@ import asyncio
 from datetime import datetime, timezone
 
 from bot.frontends import render
-from bot.frontends.telegram import StatusMessage
+from bot.frontends.telegram import A_PICTURE, StatusMessage
 from bot.replies import STAGE_DOWNLOADING, STAGE_LISTENING
-from storage.models import MoodRequest, UserRef
+from storage.models import MoodRequest, StoredMood, TrackRecord, UserRef
 from tests.frontends.conftest import journal_on_telegram
 from tests.frontends.test_telegram import add_entry
 from tests.frontends.test_telegram_album import cached_songs
@@ -211,3 +211,51 @@ async def test_a_chart_too_large_for_telegram_is_skipped_without_an_apology(tele
     assert "This week's mood here" in summary.text
     await asyncio.sleep(QUIET_S)
     assert [c.text for c in fake.calls[mark:] if c.method == "sendMessage"] == [summary.text]
+
+
+# A song named in a caption, or under the words of a link -------------------------------------
+
+VIDEO_ID = "dQw4w9WgXcQ"
+
+
+async def cached_video(db) -> None:
+    """A YouTube video whose mood the cache knows: a link to it is answered without listening."""
+    await db.tracks.save(TrackRecord(
+        key=f"youtube:{VIDEO_ID}", title="Never Gonna Give You Up", youtube_id=VIDEO_ID,
+        classified_at=datetime.now(timezone.utc),
+        mood=StoredMood("happy", {"happy": 0.7, "energetic": 0.1, "sad": 0.1, "calm": 0.1}, 0.5, 0.4, "main", "v1")))
+
+
+async def test_a_picture_captioned_mood_and_a_song_gets_that_song_s_mood(telegram, db):
+    """A screenshot of a player with '/mood <link>' under it: the link is the song."""
+    fake, _ = telegram
+    await cached_video(db)
+    mark = fake.mark()
+    await fake.user_sends(f"/mood https://youtu.be/{VIDEO_ID}", photo=fake.photo_attachment(),
+                          chat=GROUP, user=ALICE)
+    answer = await fake.wait_for("sendMessage", after=mark)
+    assert "Never Gonna Give You Up" in answer.text and "happy" in answer.text
+    await fake.user_sends("/mood", photo=fake.photo_attachment(), chat=GROUP, user=ALICE)
+    assert (await fake.wait_for("sendMessage")).text == A_PICTURE  # no song named: still a picture
+
+
+def linked(text: str, words: str, url: str) -> list[dict]:
+    """A text_link entity over `words` in `text` (offsets in UTF-16 code units, as Telegram's)."""
+    offset = len(text[:text.index(words)].encode("utf-16-le")) // 2
+    return [{"type": "bot_command", "offset": 0, "length": len("/mood")},
+            {"type": "text_link", "offset": offset, "length": len(words.encode("utf-16-le")) // 2, "url": url}]
+
+
+async def test_a_link_under_a_caption_s_words_is_read_and_a_host_not_allowed_is_refused(telegram, db):
+    """Telegram keeps a text link's address beside the text: '/mood this one' may point anywhere.
+    The address is what is looked up, and an unknown host is refused, not searched as words."""
+    fake, _ = telegram
+    await cached_video(db)
+    caption = "/mood this one 🎶"
+    for url, expected in ((f"https://www.youtube.com/watch?v={VIDEO_ID}", "Never Gonna Give You Up"),
+                          ("https://evil.example/this-one.mp3", "can't open links to evil.example")):
+        mark = fake.mark()
+        await fake.user_sends(caption, photo=fake.photo_attachment(), chat=GROUP, user=ALICE,
+                              extra={"caption_entities": linked(caption, "this one", url)})
+        answer = await fake.wait_for("sendMessage", after=mark)
+        assert expected in answer.text
