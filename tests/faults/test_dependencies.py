@@ -37,6 +37,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CALLER = Caller("discord", "31", place="discord:900", chat_id="31")
 FETCH_TIMEOUT_S = 2.0
+ANSWERING_HOST_TIMEOUT_S = 15.0
 MAIN_BACK_WITHIN_S = 120.0  # a replacement worker spawns and loads the model on a busy machine
 
 
@@ -104,7 +105,10 @@ DOWNLOAD_FAULTS = {
 async def test_a_failed_download_gets_a_clear_error_and_leaves_no_files(fault, db, classifier, audio_host, tmp_path):
     template, words = DOWNLOAD_FAULTS[fault]
     tmp = tmp_path / "downloads"
-    fetcher = AudioFetcher(search_template=audio_host.url(template), tmp_dir=tmp, timeout_s=FETCH_TIMEOUT_S)
+    # The short limit only where the host never answers: a web page goes through yt-dlp's generic
+    # extractor, which on a loaded machine (the suite beside other work) took longer than 2 s.
+    timeout_s = FETCH_TIMEOUT_S if words == TOO_SLOW else ANSWERING_HOST_TIMEOUT_S
+    fetcher = AudioFetcher(search_template=audio_host.url(template), tmp_dir=tmp, timeout_s=timeout_s)
     mood = MoodUseCase(db, classifier, fetcher)
     started = time.monotonic()
     reply = await mood.run(CALLER, "Some Song")
@@ -112,7 +116,7 @@ async def test_a_failed_download_gets_a_clear_error_and_leaves_no_files(fault, d
     assert isinstance(reply, ErrorReply) and reply.message != GENERIC_ERROR, reply
     assert words in reply.message, reply.message
     print(f"{fault}: {reply.message}")
-    assert elapsed < FETCH_TIMEOUT_S + 5.0
+    assert elapsed < timeout_s + 5.0
     await asyncio.sleep(0.1)
     assert tmp.is_dir() and not list(tmp.iterdir()), list(tmp.iterdir())
 
