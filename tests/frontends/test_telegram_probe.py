@@ -12,6 +12,7 @@ from bot.frontends import render
 from bot.frontends.telegram import A_PICTURE, StatusMessage
 from bot.replies import STAGE_DOWNLOADING, STAGE_LISTENING
 from storage.models import MoodRequest, StoredMood, TrackRecord, UserRef
+from tests.fakes.telegram_api import BOT_USERNAME
 from tests.frontends.conftest import journal_on_telegram
 from tests.frontends.test_telegram import add_entry
 from tests.frontends.test_telegram_album import cached_songs
@@ -115,6 +116,26 @@ async def test_a_journal_answer_whose_status_was_deleted_is_saved_and_confirmed(
     assert len(entries) == 1
 
 
+async def test_a_journal_answer_whose_edits_telegram_throttles_is_confirmed_once(telegram, db, usecases):
+    """429 on the status edits (a busy group, or a burst): waited out, and said once."""
+    fake, frontend = telegram
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
+    (item, _, _), = await cached_songs(fake, db, 1)
+    mark = fake.mark()
+    await scheduler.fire_now(UserRef("telegram", str(ALICE)))
+    prompt = await fake.wait_for("sendMessage", after=mark)
+    slow_download(fake)
+    fake.fail_next("editMessageText", times=2, retry_after=1)
+    mark = fake.mark()
+    await fake.user_sends(None, **item, reply_to=fake.message_of(prompt)["message_id"])
+    saved = await fake.wait_for_reply(lambda c: "Saved to your journal" in c.text, timeout=15, after=mark)
+    assert saved.method == "editMessageText"
+    await asyncio.sleep(QUIET_S)
+    shown = [c.text for c in fake.calls[mark:] if c.method in ("sendMessage", "editMessageText") and c.status == 200]
+    assert shown == [STAGE_LISTENING, saved.text]
+    assert len(await db.journal.list(UserRef("telegram", str(ALICE)))) == 1
+
+
 async def status_for(fake, frontend) -> tuple[StatusMessage, int]:
     """A StatusMessage answering a real message of the bot, and the mark after it."""
     asked = await frontend.app.bot.send_message(chat_id=ALICE, text="/mood Creep")
@@ -213,6 +234,19 @@ async def test_a_chart_too_large_for_telegram_is_skipped_without_an_apology(tele
     assert [c.text for c in fake.calls[mark:] if c.method == "sendMessage"] == [summary.text]
 
 
+async def test_a_chart_for_a_command_deleted_meanwhile_still_comes(telegram, db):
+    """A group's command-cleaning bot deleted /servermood: the summary and its chart come unquoted."""
+    fake, _ = telegram
+    await db.requests.add(MoodRequest(UserRef("telegram", str(BOB)), f"telegram:{GROUP}", f"spotify:{0:022d}",
+                                      "sad", datetime.now(timezone.utc), title="Radiohead – Creep"))
+    mark = fake.mark()
+    update = await fake.user_sends("/servermood", chat=GROUP, user=ALICE)
+    fake.user_deletes(update)
+    chart = await fake.wait_for("sendPhoto", after=mark)
+    assert chart.params["reply_parameters"]["allow_sending_without_reply"] is True
+    assert [c.status for c in fake.calls[mark:] if c.method in ("sendMessage", "sendPhoto")] == [200, 200]
+
+
 # A song named in a caption, or under the words of a link -------------------------------------
 
 VIDEO_ID = "dQw4w9WgXcQ"
@@ -259,3 +293,50 @@ async def test_a_link_under_a_caption_s_words_is_read_and_a_host_not_allowed_is_
                               extra={"caption_entities": linked(caption, "this one", url)})
         answer = await fake.wait_for("sendMessage", after=mark)
         assert expected in answer.text
+
+
+# A channel's discussion group ----------------------------------------------------------------
+
+CHANNEL = {"id": -100900, "type": "channel", "title": "Song of the day"}
+
+
+async def test_a_bare_mood_under_a_channel_post_in_its_discussion_group_reads_the_post(telegram, db):
+    """A comment under a channel post replies to the post's automatic forward (from Telegram's
+    service account, posted as the channel): its link is the song."""
+    fake, _ = telegram
+    await cached_video(db)
+    forward = {"message_id": 77, "date": 0, "chat": {"id": GROUP, "type": "supergroup", "title": "Comments"},
+               "from": {"id": 777000, "is_bot": False, "first_name": "Telegram"}, "sender_chat": CHANNEL,
+               "is_automatic_forward": True, "text": f"Today: https://youtu.be/{VIDEO_ID}"}
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=GROUP, user=ALICE, extra={"reply_to_message": forward,
+                                                                  "message_thread_id": 77})
+    answer = await fake.wait_for("sendMessage", after=mark)
+    assert "Never Gonna Give You Up" in answer.text
+    assert "message_thread_id" not in answer.params  # a comment thread is no forum topic: the quote places it
+
+
+async def test_a_channel_post_forwarded_to_its_discussion_group_cannot_switch_its_playlists(telegram, db):
+    fake, _ = telegram
+    mark = fake.mark()
+    await fake.user_sends("/serverplaylist off", chat=GROUP, user=777000, extra={
+        "sender_chat": CHANNEL, "is_automatic_forward": True})
+    reply = await fake.wait_for("sendMessage", after=mark)
+    assert "admin" in reply.text.lower()
+    server = await db.servers.get(f"telegram:{GROUP}")
+    assert server is None or server.playlist_enabled is not False
+
+
+# Several bots in one group -------------------------------------------------------------------
+
+
+async def test_a_command_naming_this_bot_in_any_case_is_answered_and_one_naming_another_is_not(telegram, db):
+    fake, _ = telegram
+    await cached_video(db)
+    mark = fake.mark()
+    await fake.user_sends(f"/mood@other_music_bot https://youtu.be/{VIDEO_ID}", chat=GROUP, user=ALICE)
+    await fake.user_sends(f"/mood@{BOT_USERNAME.upper()} https://youtu.be/{VIDEO_ID}", chat=GROUP, user=BOB)
+    answer = await fake.wait_for("sendMessage", after=mark)
+    assert "Never Gonna Give You Up" in answer.text
+    await asyncio.sleep(QUIET_S)
+    assert len([c for c in fake.calls[mark:] if c.method == "sendMessage"]) == 1
