@@ -33,7 +33,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, MessageLimit
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, TelegramError
 from telegram.warnings import PTBUserWarning
 from telegram.ext import (
     AIORateLimiter,
@@ -688,7 +688,8 @@ class StatusMessage:
 
     A stage Telegram refuses to show never stops the work it reports on (the use case awaits each
     stage: a journal answer would be lost). A status message Telegram no longer lets the bot edit
-    (the user deleted it) is left alone, and the answer comes as a new message."""
+    (the user deleted it) is left alone, and the answer comes as a new message, as it does when
+    the last edit fails otherwise (timed out, throttled past the retries)."""
 
     def __init__(self, reply_to: Message, delay_s: float = STATUS_DELAY_S) -> None:
         self.reply_to = reply_to
@@ -758,6 +759,13 @@ class StatusMessage:
                 self._gone = True
                 if final:
                     await send_reply(self.reply_to, text)
+            except TelegramError as error:
+                if not final:
+                    raise
+                # No answer in time, or throttled past the retries: the answer (a journal entry may
+                # be saved) comes as a message of its own, not as an apology, which would be one too.
+                log.warning("telegram.answer_not_edited: %s", type(error).__name__)
+                await send_reply(self.reply_to, text)
 
 
 async def send_reply(to: Message, text: str) -> None:
