@@ -21,7 +21,7 @@ from typing import TextIO
 
 from bot.config import Settings
 from bot.health import heartbeat, heartbeat_path
-from bot.ratelimit import MoodRateLimiter
+from bot.ratelimit import HeavyLimits, MoodRateLimiter
 from bot.scheduler import PromptScheduler
 from bot.usecases import UseCases, build_usecases
 
@@ -130,7 +130,7 @@ def build_app_usecases(settings: Settings, db, classifier, *, resolver, fetcher,
 
     return build_usecases(
         db, classifier, fetcher, resolver=resolver, writer=writer,
-        limiter=MoodRateLimiter.from_settings(settings),
+        limiter=MoodRateLimiter.from_settings(settings), heavy_limits=HeavyLimits.from_settings(settings),
         parse=functools.partial(parse_query, allowed_hosts=settings.allowed_host_set),
     )
 

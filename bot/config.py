@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     mood_rate_per_user: int = Field(default=6, ge=1)  # requests per minute
     mood_rate_per_place: int = Field(default=30, ge=1)  # requests per minute per server/group
     mood_concurrent_per_user: int = Field(default=2, ge=1)
+    # Abuse limits for the commands that cost CPU (per minute): /stats draws three charts, /export
+    # writes every entry as JSON, /playlist and /servermood (one window) read all of a place's songs.
+    stats_rate_per_user: int = Field(default=3, ge=1)
+    export_rate_per_user: int = Field(default=2, ge=1)
+    playlist_rate_per_user: int = Field(default=6, ge=1)
+    playlist_rate_per_place: int = Field(default=20, ge=1)
+    # Charts drawn at once, bot-wide; more wait their turn. Each holds the GIL the event loop needs.
+    chart_renders_max: int = Field(default=2, ge=1)
 
     log_level: str = "INFO"
 

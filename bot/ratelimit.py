@@ -1,19 +1,31 @@
-"""Abuse limits for /mood: sliding windows per user and per place, plus a cap on concurrent analyses.
+"""Abuse limits: for /mood, sliding windows per user and per place plus a cap on concurrent
+analyses; for the heavy commands (/stats, /export, /playlist, /servermood), sliding windows per
+user (and per place) plus one bot-wide cap on chart renders running at once.
 
 Every limit is checked before anything is recorded, so a refused request costs no quota.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
 from collections import deque
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+from bot.replies import Caller, ErrorReply
+
+log = logging.getLogger(__name__)
 
 WINDOW_S = 60.0
 # A user already at the concurrency cap is told to wait this long: one analysis takes a few seconds.
 CONCURRENT_RETRY_S = 5.0
+# Chart renders at once, bot-wide (CHART_RENDERS_MAX): one /stats draws three.
+DEFAULT_RENDERS = 2
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 
 
 class RateLimited(Exception):
@@ -126,3 +138,73 @@ class MoodRateLimiter:
             self._running[user_key] = left
         else:
             self._running.pop(user_key, None)
+
+
+class CommandLimit:
+    """One command's sliding windows: `per_user` requests per user and, when given, `per_place`
+    per server or group (a private chat has no place and counts for the user only)."""
+
+    def __init__(self, per_user: int, per_place: int | None = None, *, window_s: float = WINDOW_S,
+                 clock: Clock = time.monotonic) -> None:
+        self.users = SlidingWindow(per_user, window_s, clock)
+        self.places = SlidingWindow(per_place, window_s, clock) if per_place is not None else None
+
+    def check(self, user_key: str, place: str | None = None) -> None:
+        """Counts one request, or raises `RateLimited` naming how long to wait (counting nothing)."""
+        waits = [self.users.retry_after(user_key)]
+        if place is not None and self.places is not None:
+            waits.append(self.places.retry_after(place))
+        wait = max(waits)
+        if wait > 0:
+            raise RateLimited(wait)
+        self.users.record(user_key)
+        if place is not None and self.places is not None:
+            self.places.record(place)
+
+
+class RenderSlots:
+    """At most `limit` chart renders (or other CPU-bound work in threads) at once, bot-wide; the
+    rest wait their turn, they are not refused. A render holds the GIL most of its time, so every
+    extra thread drawing at once takes turns from the event loop, which answers everyone else."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._slots = asyncio.Semaphore(limit)
+
+    async def run(self, func: Callable[..., T], /, *args, **kwargs) -> T:
+        async with self._slots:
+            return await asyncio.to_thread(func, *args, **kwargs)
+
+
+@dataclass
+class HeavyLimits:
+    """The limits on the commands that cost the bot CPU: each its own windows, so exporting does
+    not use up /stats; /playlist and /servermood share theirs (both read the place's songs)."""
+
+    stats: CommandLimit | None = None
+    export: CommandLimit | None = None
+    server: CommandLimit | None = None
+    renders: RenderSlots = field(default_factory=lambda: RenderSlots(DEFAULT_RENDERS))
+
+    @classmethod
+    def from_settings(cls, settings, clock: Clock = time.monotonic) -> "HeavyLimits":
+        return cls(
+            stats=CommandLimit(settings.stats_rate_per_user, clock=clock),
+            export=CommandLimit(settings.export_rate_per_user, clock=clock),
+            server=CommandLimit(settings.playlist_rate_per_user, settings.playlist_rate_per_place, clock=clock),
+            renders=RenderSlots(settings.chart_renders_max),
+        )
+
+
+def refusal(limit: CommandLimit | None, caller: Caller, command: str, *, per_place: bool = False) -> ErrorReply | None:
+    """The "You're going fast" reply when `caller` is over `limit` for `command` (counting the
+    request otherwise), or None. No limit (use cases built without one, in tests): None."""
+    if limit is None:
+        return None
+    try:
+        limit.check(f"{caller.platform}:{caller.user_id}", caller.place if per_place else None)
+    except RateLimited as limited:
+        log.info("command.rate_limited", extra={"command": command, "user": caller.user_id,
+                                                 "retry_after_s": limited.retry_after_s})
+        return ErrorReply(str(limited), retry_after_s=limited.retry_after_s)
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.ratelimit import HeavyLimits
 from bot.replies import HelpReply
 from bot.usecases.help import MOOD, help_reply
 from bot.usecases.journal import JournalUseCase
@@ -32,12 +33,15 @@ class UseCases:
         self.privacy.schedule = schedule
 
 
-def build_usecases(db, classifier, fetcher, *, resolver=None, limiter=None, writer=None, **mood_kwargs) -> UseCases:
-    """Assembles the use cases from real adapters (the app and end-to-end tests use this)."""
+def build_usecases(db, classifier, fetcher, *, resolver=None, limiter=None, writer=None,
+                   heavy_limits: HeavyLimits | None = None, **mood_kwargs) -> UseCases:
+    """Assembles the use cases from real adapters (the app and end-to-end tests use this).
+    `heavy_limits` is shared, so its cap on chart renders holds across /stats and /servermood."""
+    heavy_limits = heavy_limits or HeavyLimits()
     mood = MoodUseCase(db, classifier, fetcher, resolver=resolver, limiter=limiter, **mood_kwargs)
     return UseCases(
         mood=mood,
-        journal=JournalUseCase(db, mood, writer=writer),
-        playlists=PlaylistUseCase(db),
-        privacy=PrivacyUseCase(db, writer=writer),
+        journal=JournalUseCase(db, mood, writer=writer, limits=heavy_limits),
+        playlists=PlaylistUseCase(db, limits=heavy_limits),
+        privacy=PrivacyUseCase(db, writer=writer, limits=heavy_limits),
     )

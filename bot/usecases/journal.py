@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot import charts
 from bot.prompts import NO_REPEAT_DAYS, pick_phrase
+from bot.ratelimit import HeavyLimits, refusal
 from bot.replies import (
     Attachment,
     Caller,
@@ -186,10 +187,12 @@ class JournalUseCase:
         *,
         writer: JournalWriter | None = None,
         schedule: PromptSchedule | None = None,
+        limits: HeavyLimits | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         self.db = db
         self.mood = mood
+        self.limits = limits or HeavyLimits()
         self.writer = writer
         self.schedule: PromptSchedule = schedule or NoSchedule()
         self.now = now
@@ -447,6 +450,8 @@ class JournalUseCase:
                                 prompt_at=prompt_at(user), offset=found.offset, page_size=limit)
 
     async def stats(self, caller: Caller) -> StatsReply | ErrorReply:
+        if (refused := refusal(self.limits.stats, caller, "stats")) is not None:
+            return refused
         ref = UserRef(caller.platform, caller.user_id)
         try:
             user = await self.db.users.get(ref)
@@ -466,10 +471,11 @@ class JournalUseCase:
         for month in stats.monthly:  # every entry, not only the year of pixels
             moods.update(month.counts)
         weekly = [(p.period, p.counts) for p in stats.weekly]  # the chart keeps the latest weeks
+        render = self.limits.renders.run
         weekly_png, pixels_png, map_png = await asyncio.gather(
-            asyncio.to_thread(charts.mood_over_time, weekly, until=today),
-            asyncio.to_thread(charts.days_in_pixels, days, first, last),
-            asyncio.to_thread(charts.valence_arousal_map, stats.songs),
+            render(charts.mood_over_time, weekly, until=today),
+            render(charts.days_in_pixels, days, first, last),
+            render(charts.valence_arousal_map, stats.songs),
         )
         return StatsReply(
             summary=summary_text(stats.total_entries, stats.current_streak, stats.longest_streak, moods),

@@ -1,13 +1,13 @@
 """Server and group features: mood playlists, the mood of the week, the admin switch, the user's opt-out."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from datetime import datetime, timezone
 from typing import Callable
 
 from bot import charts
+from bot.ratelimit import HeavyLimits, refusal
 from bot.replies import Caller, Chart, ErrorReply, PlaylistReply, PlaylistTrackView, ServerMoodReply, TextReply
 from bot.sources.query import YOUTUBE_ID
 from inference.result import MOODS
@@ -37,8 +37,10 @@ def mood_error(mood: str) -> ErrorReply:
 
 
 class PlaylistUseCase:
-    def __init__(self, db, *, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+    def __init__(self, db, *, limits: HeavyLimits | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.db = db
+        self.limits = limits or HeavyLimits()
         self.now = now
 
     async def playlist(self, caller: Caller, mood: str) -> PlaylistReply | ErrorReply:
@@ -47,6 +49,8 @@ class PlaylistUseCase:
             return ErrorReply(NOT_IN_SERVER)
         if mood not in MOODS:
             return mood_error(mood)
+        if (refused := refusal(self.limits.server, caller, "playlist", per_place=True)) is not None:
+            return refused
         try:
             settings = await self.db.servers.get(caller.place)
             if not settings.playlist_enabled:
@@ -60,6 +64,8 @@ class PlaylistUseCase:
     async def server_mood(self, caller: Caller) -> ServerMoodReply | ErrorReply:
         if caller.place is None:
             return ErrorReply(NOT_IN_SERVER)
+        if (refused := refusal(self.limits.server, caller, "servermood", per_place=True)) is not None:
+            return refused
         try:
             counts = await self.db.playlists.server_mood_of_week(caller.place, self.now())
         except StorageError as error:
@@ -70,7 +76,7 @@ class PlaylistUseCase:
         top = max(MOODS, key=lambda m: counts[m])  # the first of a tie; the caption names them all
         tied = [m for m in MOODS if counts[m] == counts[top]]
         caption = f"a tie between {', '.join(tied[:-1])} and {tied[-1]}" if len(tied) > 1 else top
-        png = await asyncio.to_thread(charts.server_mood_of_week, counts)
+        png = await self.limits.renders.run(charts.server_mood_of_week, counts)
         return ServerMoodReply(top, counts, Chart("server-mood.png", png, f"This week's mood: {caption}"))
 
     async def set_enabled(self, caller: Caller, enabled: bool) -> TextReply | ErrorReply:

@@ -1,13 +1,13 @@
 """Your data: take it (/export) or delete it (/forget)."""
 from __future__ import annotations
 
-import asyncio
 import gzip
 import logging
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
 
+from bot.ratelimit import HeavyLimits, refusal
 from bot.replies import Caller, ErrorReply, ExportReply, TextReply
 from bot.usecases.journal import local_today
 from bot.usecases.ports import NoSchedule, PromptSchedule
@@ -45,9 +45,11 @@ class PrivacyUseCase:
     exported and forgotten with the rest."""
 
     def __init__(self, db, *, writer: JournalWriter | None = None, schedule: PromptSchedule | None = None,
+                 limits: HeavyLimits | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.db = db
         self.writer = writer
+        self.limits = limits or HeavyLimits()
         self.schedule: PromptSchedule = schedule or NoSchedule()
         self.now = now
 
@@ -58,6 +60,8 @@ class PrivacyUseCase:
         return replace(caller, erasures=self.db.privacy.erasures(UserRef(caller.platform, caller.user_id)))
 
     async def export(self, caller: Caller) -> ExportReply | ErrorReply:
+        if (refused := refusal(self.limits.export, caller, "export")) is not None:
+            return refused
         ref = UserRef(caller.platform, caller.user_id)
         try:
             exported = await self.db.privacy.export(ref)
@@ -70,8 +74,9 @@ class PrivacyUseCase:
         # Dated where the user is: at 23:30 in Los Angeles it is today's export, not tomorrow's (UTC's).
         zone = exported.user.timezone if exported.user is not None else "UTC"
         name = f"moodbot-export-{local_today(zone, self.now()).isoformat()}.json"
-        # Off the event loop: years of entries make megabytes of JSON, seconds of work.
-        name, data = await asyncio.to_thread(export_file, name, exported)
+        # Off the event loop: years of entries make megabytes of JSON, seconds of work, holding the
+        # GIL as a chart does, so it takes a render slot too.
+        name, data = await self.limits.renders.run(export_file, name, exported)
         log.info("privacy.export", extra={"user": caller.user_id, "bytes": len(data)})
         if len(data) > EXPORT_MAX_BYTES:
             return ErrorReply(EXPORT_TOO_LARGE.format(mb=len(data) / 1024 / 1024))

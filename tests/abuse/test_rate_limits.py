@@ -1,22 +1,32 @@
 """Given one user (or one group) sends /mood too fast, the excess is refused politely with the time
-to wait; the limits come from Settings; at most N analyses per user run at once."""
+to wait; the limits come from Settings; at most N analyses per user run at once. The same for the
+commands that cost CPU (/stats, /export, /playlist and /servermood), and at most N charts are drawn
+at once, bot-wide."""
 from __future__ import annotations
 
 import asyncio
+import random
+import sys
 import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from bot import charts
 from bot.config import Settings
 from bot.frontends.telegram import TelegramFrontend
-from bot.ratelimit import CONCURRENT_RETRY_S, WINDOW_S, MoodRateLimiter
-from bot.replies import Caller, ErrorReply, MoodReply
+from bot.ratelimit import CONCURRENT_RETRY_S, WINDOW_S, HeavyLimits, MoodRateLimiter
+from bot.replies import Caller, ErrorReply, ExportReply, MoodReply, PlaylistReply, ServerMoodReply, StatsReply
+from bot.usecases import privacy
 from bot.sources.audio import AudioFetcher
 from bot.usecases import build_usecases
 from bot.usecases.mood import MoodUseCase
 from tests.fakes.audio_http import FakeAudioServer
 from tests.fakes.telegram_api import FakeTelegramBotAPI
+from storage.models import JournalEntry, UserRef
 from tests.faults.support import cache_youtube_song
 
 GROUP = "telegram:-500"
@@ -128,3 +138,170 @@ def test_the_limiter_forgets_who_asked_once_their_window_has_passed():
 
     held = str(vars(limiter.users)) + str(vars(limiter.places)) + str(vars(limiter))
     assert "1001" not in held and GROUP not in held
+
+
+# ---- the commands that cost CPU: /stats, /export, /playlist, /servermood --------------------------
+
+MOODS = ("happy", "energetic", "sad", "calm")
+
+
+async def journal_of(db, user: str, days: int = 40) -> None:
+    """`days` evenings of journal answers, the latest yesterday: enough for all three /stats charts."""
+    rng = random.Random(user)
+    today = datetime.now(timezone.utc).date()
+    for n in range(1, days + 1):
+        day = today - timedelta(days=n)
+        mood = rng.choice(MOODS)
+        await db.journal.add(JournalEntry(
+            UserRef("telegram", user), day, f"{user}-{day}", "A song for today?", "Song", f"youtube:{n:011d}",
+            f"Song {n}", mood, rng.uniform(-1, 1), rng.uniform(-1, 1),
+            datetime(day.year, day.month, day.day, 21, tzinfo=timezone.utc)))
+
+
+def heavy(clock: Clock | None = None, **settings) -> HeavyLimits:
+    return HeavyLimits.from_settings(Settings(_env_file=None, **settings), clock=clock or Clock())
+
+
+async def test_stats_over_its_limit_is_refused_with_the_time_to_wait_and_others_still_get_theirs(db):
+    clock = Clock()
+    usecases = build_usecases(db, classifier=None, fetcher=None, heavy_limits=heavy(clock, stats_rate_per_user=2))
+    for user in ("1", "2"):
+        await journal_of(db, user)
+    for _ in range(2):
+        assert isinstance(await usecases.journal.stats(caller("1", place=None)), StatsReply)
+        clock.now += 5
+    refused = await usecases.journal.stats(caller("1", place=None))
+    assert isinstance(refused, ErrorReply) and refused.retry_after_s == WINDOW_S - 10
+    assert f"You're going fast — try again in {refused.retry_after_s} s" in refused.message
+    assert isinstance(await usecases.journal.stats(caller("2", place=None)), StatsReply)  # someone else
+    # /stats's window is its own: the user can still export and ask for the group's playlist.
+    assert isinstance(await usecases.privacy.export(caller("1")), ExportReply)
+    assert isinstance(await usecases.playlists.playlist(caller("1"), "happy"), PlaylistReply)
+    clock.now += refused.retry_after_s
+    assert isinstance(await usecases.journal.stats(caller("1", place=None)), StatsReply)
+
+
+async def test_export_over_its_limit_is_refused_until_the_window_frees_it(db):
+    clock = Clock()
+    usecases = build_usecases(db, classifier=None, fetcher=None, heavy_limits=heavy(clock, export_rate_per_user=1))
+    await journal_of(db, "1", days=3)
+    assert isinstance(await usecases.privacy.export(caller("1", place=None)), ExportReply)
+    clock.now += 20
+    refused = await usecases.privacy.export(caller("1", place=None))
+    assert isinstance(refused, ErrorReply) and refused.retry_after_s == WINDOW_S - 20
+    assert "try again in" in refused.message
+    assert isinstance(await usecases.privacy.export(caller("2", place=None)), ExportReply)
+    clock.now += refused.retry_after_s
+    assert isinstance(await usecases.privacy.export(caller("1", place=None)), ExportReply)
+
+
+async def test_playlist_and_servermood_share_a_window_per_member_and_one_per_group(db):
+    clock = Clock()
+    limits = heavy(clock, playlist_rate_per_user=2, playlist_rate_per_place=3)
+    playlists = build_usecases(db, classifier=None, fetcher=None, heavy_limits=limits).playlists
+    assert isinstance(await playlists.playlist(caller("1"), "happy"), PlaylistReply)
+    assert isinstance(await playlists.server_mood(caller("1")), ServerMoodReply)
+    over_own = await playlists.playlist(caller("1"), "sad")
+    assert isinstance(over_own, ErrorReply) and over_own.retry_after_s == WINDOW_S
+    assert isinstance(await playlists.server_mood(caller("2")), ServerMoodReply)  # the group's third
+    over_group = await playlists.playlist(caller("3"), "calm")
+    assert isinstance(over_group, ErrorReply) and 0 < over_group.retry_after_s <= WINDOW_S
+    assert "try again in" in over_group.message
+    # Another group, and a request refused for what it is (a typo, a private chat), are not counted.
+    assert isinstance(await playlists.server_mood(caller("3", place="telegram:-600")), ServerMoodReply)
+    assert "isn't one of the moods" in (await playlists.playlist(caller("4"), "hapy")).message
+    assert "server or group" in (await playlists.playlist(caller("4", place=None), "happy")).message
+    clock.now += WINDOW_S
+    assert isinstance(await playlists.playlist(caller("3"), "calm"), PlaylistReply)
+
+
+class BusyRenders:
+    """Samples every thread's stack from a thread of its own: how many were drawing a chart (or
+    writing an export) at the same moment, at most. Watches; changes nothing in the bot."""
+
+    WORK = {(charts.__file__, None), (privacy.__file__, "export_file")}
+
+    def __init__(self) -> None:
+        self.most = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _drawing(self, frame) -> bool:
+        while frame is not None:
+            code = frame.f_code
+            if (code.co_filename, None) in self.WORK or (code.co_filename, code.co_name) in self.WORK:
+                return True
+            frame = frame.f_back
+        return False
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            frames = sys._current_frames()
+            self.most = max(self.most, sum(self._drawing(f) for f in frames.values()))
+            time.sleep(0.001)
+
+    def __enter__(self) -> "BusyRenders":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def test_at_most_n_charts_are_drawn_at_once_the_rest_wait_and_none_is_refused(db):
+    """Six users' /stats (three charts each), two groups' /servermood and two exports at once, with
+    CHART_RENDERS_MAX=2: never more than two threads draw (or write an export) at once, each fighting
+    the event loop for the GIL; every request is answered."""
+    limits = heavy(chart_renders_max=2)
+    usecases = build_usecases(db, classifier=None, fetcher=None, heavy_limits=limits)
+    users = [str(n) for n in range(6)]
+    for user in users:
+        await journal_of(db, user, days=60)
+    for n, place in enumerate(("telegram:-500", "telegram:-600")):  # a mood of the week to draw
+        await usecases.mood.run(caller(f"9{n}", place=place), await cache_youtube_song(db, f"week{n:07d}"))
+    with BusyRenders() as busy:
+        replies = await asyncio.gather(
+            *(usecases.journal.stats(caller(user, place=None)) for user in users),
+            usecases.playlists.server_mood(caller("90", place="telegram:-500")),
+            usecases.playlists.server_mood(caller("91", place="telegram:-600")),
+            *(usecases.privacy.export(caller(user, place=None)) for user in users[:2]),
+        )
+    assert [type(r) for r in replies] == [StatsReply] * 6 + [ServerMoodReply] * 2 + [ExportReply] * 2
+    assert all(r.chart is not None for r in replies[6:8])
+    assert busy.most == 2
+
+
+async def test_telegram_user_sending_stats_too_fast_is_told_when_to_retry(db):
+    fake = await FakeTelegramBotAPI("123456:TEST-token").start()
+    settings = Settings(_env_file=None, telegram_token="123456:TEST-token", telegram_api_url=fake.base_url,
+                        telegram_file_url=fake.base_file_url, stats_rate_per_user=2)
+    usecases = build_usecases(db, classifier=None, fetcher=None, heavy_limits=HeavyLimits.from_settings(settings))
+    frontend = TelegramFrontend(settings, usecases, poll_timeout_s=1)
+    await frontend.start()
+    try:
+        for _ in range(2):  # an empty journal: answered, and counted all the same
+            await fake.user_sends("/stats")
+            await fake.wait_for_reply(lambda c: "journal is empty" in c.text)
+        await fake.user_sends("/stats")
+        refused = await fake.wait_for_reply(lambda c: "try again in" in c.text)
+        assert "You're going fast" in refused.text and "journal is empty" not in refused.text
+    finally:
+        await frontend.stop()
+        await fake.stop()
+
+
+def test_the_heavy_command_limits_forget_who_asked_once_their_window_has_passed():
+    """Like /mood's: who asked and where is held only as long as a window needs it."""
+    clock = Clock()
+    limits = heavy(clock)
+    for window in (limits.stats, limits.export, limits.server):
+        window.check("telegram:1001", GROUP)
+    clock.now += 3 * WINDOW_S
+    for window in (limits.stats, limits.export, limits.server):
+        window.check("telegram:1002", "telegram:-600")  # someone else, somewhere else
+
+    held = "".join(str(vars(w.users)) + str(vars(w.places) if w.places else "")
+                   for w in (limits.stats, limits.export, limits.server))
+    assert "1001" not in held and GROUP not in held
+    assert "1002" in held and "telegram:-600" in held  # the check above looks where they would be
