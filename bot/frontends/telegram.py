@@ -33,7 +33,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, MessageLimit
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.warnings import PTBUserWarning
 from telegram.ext import (
     AIORateLimiter,
@@ -742,7 +742,7 @@ class StatusMessage:
                 return
             if self.message is None or self._gone:
                 if final:  # nothing will edit the answer: no need for the sent Message back
-                    await send_reply(self.reply_to, text)
+                    await self._send_answer(text)
                 else:
                     self.message = await self.reply_to.reply_text(text)
                 self.text = text
@@ -758,14 +758,24 @@ class StatusMessage:
                 log.info("telegram.status_gone: %s", error)
                 self._gone = True
                 if final:
-                    await send_reply(self.reply_to, text)
+                    await self._send_answer(text)
             except TelegramError as error:
                 if not final:
                     raise
                 # No answer in time, or throttled past the retries: the answer (a journal entry may
                 # be saved) comes as a message of its own, not as an apology, which would be one too.
                 log.warning("telegram.answer_not_edited: %s", type(error).__name__)
-                await send_reply(self.reply_to, text)
+                await self._send_answer(text)
+
+    async def _send_answer(self, text: str) -> None:
+        """The answer as a new message, sent once more when it timed out or stayed throttled past
+        the retries: at worst the chat sees it twice, where an apology would be a false second
+        message."""
+        try:
+            await send_reply(self.reply_to, text)
+        except (TimedOut, RetryAfter) as error:
+            log.warning("telegram.answer_resent: %s", type(error).__name__)
+            await send_reply(self.reply_to, text)
 
 
 async def send_reply(to: Message, text: str) -> None:

@@ -158,6 +158,23 @@ async def test_a_journal_answer_whose_last_edit_times_out_is_still_confirmed_not
     assert len(await db.journal.list(UserRef("telegram", str(ALICE)))) == 1
 
 
+async def test_a_quick_journal_answer_whose_confirmation_times_out_is_sent_again_not_apologised_for(
+        telegram, db, usecases):
+    fake, frontend = telegram
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
+    (item, _, _), = await cached_songs(fake, db, 1)
+    mark = fake.mark()
+    await scheduler.fire_now(UserRef("telegram", str(ALICE)))
+    prompt = await fake.wait_for("sendMessage", after=mark)
+    fake.fail_next("sendMessage", times=1, status=502, description="Bad Gateway", delay_s=6.0)  # past the read timeout
+    mark = fake.mark()
+    await fake.user_sends(None, **item, reply_to=fake.message_of(prompt)["message_id"])
+    await fake.wait_for("sendMessage", lambda c: "Saved to your journal" in c.text, timeout=15, after=mark)
+    await asyncio.sleep(QUIET_S)
+    assert render.GENERIC_ERROR not in [c.text for c in fake.calls[mark:] if c.status == 200]
+    assert len(await db.journal.list(UserRef("telegram", str(ALICE)))) == 1
+
+
 async def status_for(fake, frontend) -> tuple[StatusMessage, int]:
     """A StatusMessage answering a real message of the bot, and the mark after it."""
     asked = await frontend.app.bot.send_message(chat_id=ALICE, text="/mood Creep")
