@@ -6,12 +6,14 @@ over the wire, the shipped weights in a real worker pool."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import time
 from pathlib import Path
 from urllib.parse import quote_plus
 
+import pytest
 import pytest_asyncio
 
 from bot.config import Settings
@@ -171,7 +173,21 @@ async def test_missing_main_weights_fail_saying_the_ann_would_answer(tmp_path):
     assert "ann model" in found.detail  # and it did answer the test signal
 
 
-def test_a_bad_setting_is_one_fail_line_not_a_traceback(monkeypatch, capsys, tmp_path):
+@pytest.fixture
+def root_logging():
+    """`main` routes the root logger to a handler on this test's captured stderr, which is closed
+    after it: the handlers are put back, or later tests' log lines fail on that stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def test_a_bad_setting_is_one_fail_line_not_a_traceback(monkeypatch, capsys, tmp_path, root_logging):
     from bot.__main__ import main
 
     monkeypatch.chdir(tmp_path)
