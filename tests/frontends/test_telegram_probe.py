@@ -49,11 +49,16 @@ async def test_a_server_error_on_the_answer_is_retried_and_the_answer_said_once(
     assert len(shown) == 1 and title in shown[0][1], shown
 
 
+async def bob_voted_in_the_group(db) -> None:
+    """One song in the group's week, so /servermood has a chart to send."""
+    await db.requests.add(MoodRequest(UserRef("telegram", str(BOB)), f"telegram:{GROUP}", f"spotify:{0:022d}",
+                                      "sad", datetime.now(timezone.utc), title="Radiohead – Creep"))
+
+
 async def test_a_chart_refused_by_a_server_error_is_sent_again(telegram, db):
     """An upload is a multipart body, built anew for the second try."""
     fake, _ = telegram
-    await db.requests.add(MoodRequest(UserRef("telegram", str(BOB)), f"telegram:{GROUP}", f"spotify:{0:022d}",
-                                      "sad", datetime.now(timezone.utc), title="Radiohead – Creep"))
+    await bob_voted_in_the_group(db)
     fake.fail_next("sendPhoto", times=1, status=503, description="Service Unavailable")
     mark = fake.mark()
     await fake.user_sends("/servermood", chat=GROUP, user=ALICE)
@@ -69,8 +74,7 @@ async def test_a_chart_refused_by_a_server_error_is_sent_again(telegram, db):
 
 async def test_the_mood_of_the_week_and_its_chart_stay_in_the_forum_topic(telegram, db):
     fake, _ = telegram
-    await db.requests.add(MoodRequest(UserRef("telegram", str(BOB)), f"telegram:{GROUP}", f"spotify:{0:022d}",
-                                      "sad", datetime.now(timezone.utc), title="Radiohead – Creep"))
+    await bob_voted_in_the_group(db)
     mark = fake.mark()
     await fake.user_sends("/servermood", chat=GROUP, user=ALICE, topic=77)
     chart = await fake.wait_for("sendPhoto", after=mark)
@@ -262,8 +266,7 @@ async def test_a_chart_telegram_refuses_is_skipped_and_the_other_charts_still_co
 
 async def test_a_chart_too_large_for_telegram_is_skipped_without_an_apology(telegram, db):
     fake, _ = telegram
-    await db.requests.add(MoodRequest(UserRef("telegram", str(BOB)), f"telegram:{GROUP}", f"spotify:{0:022d}",
-                                      "sad", datetime.now(timezone.utc), title="Radiohead – Creep"))
+    await bob_voted_in_the_group(db)
     fake.fail_next("sendPhoto", times=1, status=413, description="Request Entity Too Large")
     mark = fake.mark()
     await fake.user_sends("/servermood", chat=GROUP, user=ALICE)
@@ -276,8 +279,7 @@ async def test_a_chart_too_large_for_telegram_is_skipped_without_an_apology(tele
 async def test_a_chart_for_a_command_deleted_meanwhile_still_comes(telegram, db):
     """A group's command-cleaning bot deleted /servermood: the summary and its chart come unquoted."""
     fake, _ = telegram
-    await db.requests.add(MoodRequest(UserRef("telegram", str(BOB)), f"telegram:{GROUP}", f"spotify:{0:022d}",
-                                      "sad", datetime.now(timezone.utc), title="Radiohead – Creep"))
+    await bob_voted_in_the_group(db)
     mark = fake.mark()
     update = await fake.user_sends("/servermood", chat=GROUP, user=ALICE)
     fake.user_deletes(update)
