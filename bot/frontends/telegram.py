@@ -18,6 +18,7 @@ import re
 import time
 import warnings
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any, AsyncIterator, Callable
 from urllib.parse import urlsplit
 
@@ -173,6 +174,11 @@ class BoundedRateLimiter(AIORateLimiter):
     in flight: a burst then waits here, in one semaphore, instead of in the HTTP connection pool,
     whose scheduling cost grows with the number of requests queued in it.
 
+    A 429 Too Many Requests for a chat pauses that chat's calls only, for the `retry_after`
+    Telegram named (AIORateLimiter pauses every call, so one busy group held up every answer of
+    the bot); one for a call naming no chat still pauses them all. The retries are
+    AIORateLimiter's: at most `max_retries`, each after the pause.
+
     Also the one place every call passes: a message sent to a group that became a supergroup
     meanwhile (Telegram refuses it, naming the new chat) is sent there instead, without quoting
     the message it answered, which stayed in the old group. An edit is not redirected: the same
@@ -181,14 +187,17 @@ class BoundedRateLimiter(AIORateLimiter):
     def __init__(self, *, max_in_flight: int = MAX_API_CALLS_IN_FLIGHT, **limits: Any) -> None:
         super().__init__(**limits)
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._retries = limits.get("max_retries", 0)
+        self._paused_until: dict[object, float] = {}  # chat id, or EVERY_CHAT -> loop time
 
     async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
         async def bounded(*call_args: Any, **call_kwargs: Any):
             async with self._in_flight:
                 return await callback(*call_args, **call_kwargs)
 
+        retries = rate_limit_args or self._retries
         try:
-            return await super().process_request(bounded, args, kwargs, endpoint, data, rate_limit_args)
+            return await self._paced(bounded, args, kwargs, endpoint, data, retries)
         except ChatMigrated as moved:
             if "message_id" in data:
                 raise
@@ -196,7 +205,66 @@ class BoundedRateLimiter(AIORateLimiter):
             data["chat_id"] = moved.new_chat_id  # `data` is the dict the call (args) is made of
             for quote in QUOTE_PARAMS:
                 data.pop(quote, None)
-            return await super().process_request(bounded, args, kwargs, endpoint, data, rate_limit_args)
+            return await self._paced(bounded, args, kwargs, endpoint, data, retries)
+
+    async def _paced(self, callback, args, kwargs, endpoint, data, retries: int):
+        """The call under AIORateLimiter's flood limits, once its chat's pause (and any pause of
+        every chat) is over; after a 429, paused and tried again, `retries` times at most."""
+        chat = data.get("chat_id")
+        for attempt in range(retries + 1):
+            await self._paused(chat)
+            # The 429 comes back as a value through AIORateLimiter, whose own retry would pause
+            # every chat; `retries` is passed on only because 0 would mean its default.
+            outcome = await super().process_request(_returning_retry_after(callback), args, kwargs, endpoint,
+                                                    data, retries)
+            if not isinstance(outcome, RetryAfter):
+                return outcome
+            if attempt == retries:
+                raise outcome
+            self._pause(chat, outcome)
+        raise AssertionError("unreachable")  # the last attempt returned or raised
+
+    async def _paused(self, chat: object) -> None:
+        """Return once neither `chat` nor every chat is paused."""
+        loop = asyncio.get_running_loop()
+        keys = (EVERY_CHAT,) if chat is None else (EVERY_CHAT, chat_key(chat))
+        while (left := max(self._paused_until.get(key, 0.0) for key in keys) - loop.time()) > 0:
+            await asyncio.sleep(left)
+
+    def _pause(self, chat: object, refusal: RetryAfter) -> None:
+        now = asyncio.get_running_loop().time()
+        # Expired pauses are dropped here, so that a bot serving many chats keeps few of them.
+        self._paused_until = {key: until for key, until in self._paused_until.items() if until > now}
+        key = EVERY_CHAT if chat is None else chat_key(chat)
+        until = now + seconds_of(refusal.retry_after) + RETRY_AFTER_MARGIN_S
+        self._paused_until[key] = max(until, self._paused_until.get(key, 0.0))
+        log.info("telegram.flood_wait: %s for %.1f s", "every chat" if chat is None else "one chat", until - now)
+
+
+EVERY_CHAT = object()  # the key of a pause for a 429 naming no chat
+RETRY_AFTER_MARGIN_S = 0.1  # AIORateLimiter's: Telegram's retry_after is rounded to whole seconds
+
+
+def _returning_retry_after(callback):
+    """`callback`, returning the RetryAfter (429) it would raise."""
+    async def call(*args: Any, **kwargs: Any):
+        try:
+            return await callback(*args, **kwargs)
+        except RetryAfter as refusal:
+            return refusal
+    return call
+
+
+def chat_key(chat_id: object) -> object:
+    """One key per chat, whether PTB passes its id as a number or a string ('@name' as it is)."""
+    with contextlib.suppress(ValueError, TypeError):
+        return int(chat_id)
+    return chat_id
+
+
+def seconds_of(wait: int | float | timedelta) -> float:
+    """RetryAfter.retry_after in seconds: PTB gives a number, or a timedelta when PTB_TIMEDELTA is on."""
+    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
 
 
 class TelegramFrontend:
