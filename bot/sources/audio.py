@@ -12,8 +12,10 @@ while yt-dlp fetches it, the worker connects to public addresses only (`connectg
 Only the middle `section_seconds` are fetched when the song's length is known: Ogg and WebM
 files over plain HTTP with two Range requests (the header + the byte span of the window, spliced
 into a valid file by `oggsection` / `webmsection`), anything else through yt-dlp's
-`download_ranges` (ffmpeg seeks and cuts). Without a known length, the whole file is downloaded,
-bounded by `max_bytes`. Nothing is converted: the classifier decodes webm/m4a/ogg itself.
+`download_ranges` (ffmpeg seeks and cuts). A user's link is never opened by ffmpeg, which the
+connection guard cannot watch: yt-dlp downloads the file whole and ffmpeg cuts the section from
+the local copy. Without a known length, the whole file is downloaded, bounded by `max_bytes`.
+Nothing is converted: the classifier decodes webm/m4a/ogg itself.
 
 The download itself (Range requests, splicing, yt-dlp) runs in a warm worker process of a
 `DownloadPool`, not in a thread: yt-dlp is pure Python and would hold the GIL that the bot's event
@@ -26,6 +28,7 @@ import asyncio
 import logging
 import math
 import re
+import subprocess
 import urllib.error
 import urllib.request
 from contextlib import asynccontextmanager
@@ -35,12 +38,13 @@ from typing import AsyncIterator, Callable
 from urllib.parse import quote, urlsplit
 
 import yt_dlp
+from yt_dlp.postprocessor.ffmpeg import EXT_TO_OUT_FORMATS
 from yt_dlp.utils import download_range_func
 
 from bot.config import AUDIO_SEARCH_FIELDS
 from bot.sources import oggsection as ogg
 from bot.sources import webmsection as webm
-from bot.sources.connectguard import Watch, public_connections_only, vet_program_url
+from bot.sources.connectguard import Watch, public_connections_only, vet_format_url
 from bot.sources.downloadpool import DownloadPool, WorkerCrashedError, shared_pool
 from bot.sources.keys import file_cache_key
 from bot.sources.models import (
@@ -89,10 +93,18 @@ LIVE_STATUSES = ("is_live", "is_upcoming")  # yt-dlp's live_status of a stream t
 # For a user's link, yt-dlp downloads only through its own (Python) downloaders, which the
 # connection guard watches, and these protocols only: no rtmpdump or other program.
 USER_LINK_PROTOCOLS = ("http", "https", "m3u8_native", "m3u8", "http_dash_segments", "http_dash_segments_generator")
-# ffmpeg (a section cut) may open only a plain audio file over HTTP(S): a playlist or manifest
-# behind the vetted URL would have it fetch segments from anywhere, a redirect to file: the disk.
-FFMPEG_USER_LINK_ARGS = ["-protocol_whitelist", "http,https,tcp,tls",
-                         "-format_whitelist", "mov,matroska,ogg,mp3,aac,flac,wav"]
+# ffmpeg is a process of its own, whose DNS lookups and redirects the connection guard cannot
+# see: for a user's link it never opens a URL. yt-dlp's own downloader fetches the file (whole,
+# within max_bytes) and ffmpeg cuts the section from the local copy. yt-dlp is told of no ffmpeg
+# (a location that does not exist) so that none of its downloaders hands ffmpeg a URL: the HLS one
+# does, for a playlist with features it does not support.
+NO_FFMPEG = "/nonexistent/moodbot-user-links-get-no-ffmpeg"
+NEEDS_FFMPEG = "ffmpeg could not be found"  # yt-dlp's words when only ffmpeg could have fetched it
+# What the section cut may read: the local file only, as a plain audio container (a playlist or
+# a concat list saved in its place would have ffmpeg read other files).
+USER_AUDIO_FORMATS = "mov,matroska,ogg,mp3,aac,flac,wav"
+FFMPEG_LOCAL_CUT_ARGS = ["-protocol_whitelist", "file", "-format_whitelist", USER_AUDIO_FORMATS]
+CUT_TIMEOUT_S = 30.0
 
 
 # -- pure helpers ----------------------------------------------------------------------------
@@ -224,6 +236,28 @@ CONTAINERS = (
 
 def container_of(first_bytes: bytes) -> Container | None:
     return next((c for c in CONTAINERS if first_bytes.startswith(c.magic)), None)
+
+
+def cut_local_section(path: Path, window: tuple[float, float], timeout_s: float = CUT_TIMEOUT_S) -> Path | None:
+    """`window` of the downloaded file `path`, cut by ffmpeg (a stream copy) into a file beside it;
+    None if ffmpeg cannot cut it. ffmpeg may read that file and nothing else."""
+    start, end = window
+    ext = path.suffix.lstrip(".").lower()
+    out = path.with_name(f"section-{path.name}")
+    command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *FFMPEG_LOCAL_CUT_ARGS,
+               "-ss", f"{start:.3f}", "-t", f"{end - start:.3f}", "-i", f"file:{path}", "-map", "0:a:0",
+               "-c", "copy", "-f", EXT_TO_OUT_FORMATS.get(ext, ext), f"file:{out}"]
+    try:
+        run = subprocess.run(command, capture_output=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        run = None
+        log.info("could not cut a section of %s: %s", path.name, error)
+    if run is not None and run.returncode != 0:
+        log.info("could not cut a section of %s: %s", path.name, run.stderr.decode(errors="replace")[-300:].strip())
+    if run is None or run.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
+        out.unlink(missing_ok=True)
+        return None
+    return out
 
 
 def find_download(workdir: Path) -> Path | None:
@@ -517,7 +551,7 @@ class SectionDownloader:
         options = self._ytdlp_options(workdir, messages, hook)
         if watch is not None:
             options["external_downloader"] = {"default": "native"}
-            options["external_downloader_args"] = {"ffmpeg_i": FFMPEG_USER_LINK_ARGS}
+            options["ffmpeg_location"] = NO_FFMPEG
         try:
             with yt_dlp.YoutubeDL(options) as ydl:
                 info = ydl.extract_info(source, download=False)
@@ -541,15 +575,18 @@ class SectionDownloader:
                                    source_url=info.get("webpage_url") or direct)
             window = section_window(duration, self.section_seconds) if duration else None
             if watch is not None and not self._vet_user_link_formats(info, watch):
-                window = None  # a playlist or manifest: fetched whole by yt-dlp itself, never by ffmpeg
-            if window and duration > self.section_seconds + WHOLE_FILE_SLACK_S:
-                options["download_ranges"] = download_range_func([], [window])
-            else:
+                window = None  # a playlist or manifest: fetched whole by yt-dlp itself
+            if not (window and duration > self.section_seconds + WHOLE_FILE_SLACK_S):
                 window = None
+            elif watch is None:  # ffmpeg fetches and cuts the section; a user's link is cut below
+                options["download_ranges"] = download_range_func([], [window])
             options["extract_flat"] = False
             with yt_dlp.YoutubeDL(options) as ydl:
                 ydl.process_ie_result(info, download=True)
         except (yt_dlp.utils.DownloadError, yt_dlp.utils.ExtractorError) as error:
+            if watch is not None and NEEDS_FFMPEG in str(error):
+                raise UnsupportedInputError(f"“{label}” is a kind of stream I can't fetch — "
+                                            "send me a link to a plain song instead.") from None
             raise map_ytdlp_error(str(error), label, source) from None
         path = find_download(workdir)
         if path is None:
@@ -559,6 +596,12 @@ class SectionDownloader:
         size = path.stat().st_size
         if size > self.max_bytes:
             raise AudioTooLargeError(f"“{label}” is too big to fetch.")
+        if watch is not None and window:
+            section = cut_local_section(path, window)
+            if section is None:  # not a plain audio file after all (ffmpeg cutting it from the URL would fail too)
+                raise DownloadError(f"The download of “{label}” failed.")
+            path.unlink()
+            path = section
         return FetchedAudio(
             path=path,
             youtube_id=video_id,
@@ -572,14 +615,14 @@ class SectionDownloader:
     @staticmethod
     def _vet_user_link_formats(info: dict, watch: Watch) -> bool:
         """Refuse a user link's chosen format unless yt-dlp's own downloaders can fetch it and its
-        URL goes to an allowed address (ffmpeg, which the guard cannot watch, may be handed it).
-        True if it is one plain file over HTTP(S), which ffmpeg may cut a section of."""
+        URL goes to an allowed address. True if it is one plain file over HTTP(S), whose section
+        is cut from the downloaded copy."""
         formats = info.get("requested_formats") or [info]
         protocols = [f.get("protocol") or yt_dlp.utils.determine_protocol(f) for f in formats]
         for fmt, protocol in zip(formats, protocols):
             if protocol not in USER_LINK_PROTOCOLS:
                 watch.refuse(f"a {protocol} download")
-            vet_program_url(watch, str(fmt.get("url") or ""))
+            vet_format_url(watch, str(fmt.get("url") or ""))
         return all(p in ("http", "https") for p in protocols)
 
     def _pick(self, ydl: yt_dlp.YoutubeDL, info: dict | None, known_s: float | None, label: str,

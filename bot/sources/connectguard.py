@@ -9,10 +9,12 @@ for the length of such a job, the worker refuses, at the socket, every connectio
 that is not public, whichever library makes it: Python's audit hook sees each `socket.connect`,
 with the address about to be connected.
 
-ffmpeg, which cuts a section, is a process of its own that the hook cannot see into: the URL it
-is given is vetted here (`vet_program_url`) just before, and the downloader lets it open only
-plain audio files over HTTP(S), no playlists (`audio.FFMPEG_USER_LINK_ARGS`). Its own lookup of
-that name and the redirects it follows are not watched.
+ffmpeg is a process of its own that the hook cannot see into (its DNS lookups, the redirects it
+follows), so for a user's link it opens no URL at all: yt-dlp's own downloaders fetch the file,
+whole, within the size limit, and ffmpeg only cuts the section out of that local copy
+(`audio.cut_local_section`). yt-dlp is told of no ffmpeg, so that none of its downloaders hands
+ffmpeg a URL either. Each format's URL is still vetted (`vet_format_url`) before the download, so
+that a refusal comes before any request.
 """
 from __future__ import annotations
 
@@ -81,16 +83,16 @@ def public_connections_only(policy: ConnectPolicy) -> Iterator[Watch]:
         _watch = None
 
 
-def vet_program_url(watch: Watch, url: str) -> None:
-    """Before a URL is handed to a program (ffmpeg) the hook cannot watch: HTTP(S), allowed addresses."""
+def vet_format_url(watch: Watch, url: str) -> None:
+    """Before yt-dlp downloads a format of a user's link: HTTP(S), allowed addresses only."""
     try:
         parts = urlsplit(url)
         scheme, host, port = parts.scheme.lower(), parts.hostname or "", parts.port
     except ValueError:
         scheme, host, port = "", "", None
     if scheme not in DEFAULT_PORTS or not host:
-        watch.refuse(f"a {scheme or 'malformed'} URL for ffmpeg")
-    watch.check(host, port or DEFAULT_PORTS[scheme], "ffmpeg's URL")
+        watch.refuse(f"a {scheme or 'malformed'} URL to download")
+    watch.check(host, port or DEFAULT_PORTS[scheme], "a format's URL")
 
 
 def _audit(event: str, args: tuple) -> None:

@@ -1,0 +1,101 @@
+"""A user's link whose section is cut by ffmpeg (an M4A, an MP3: not Ogg or WebM) never lets
+ffmpeg open a network URL: ffmpeg is a process of its own, whose DNS lookups and redirects the
+connection guard cannot watch. And an HLS playlist from a user's link stays within the limits."""
+from __future__ import annotations
+
+import shutil
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from tests.fakes.audio_http import FakeAudioServer
+from bot.sources.audio import section_window
+from bot.sources.models import UnsupportedInputError
+from tests.sources.test_audio import DECODE_RATE, decode, section_start_in
+from tests.sources.test_urlguard import user_link, user_link_fetcher, video_known_by_id
+
+FFMPEG_MARK = "Icy-MetaData"  # ffmpeg's HTTP client asks every server for ICY metadata; Python's clients never do
+
+
+class FfmpegRedirectingServer(FakeAudioServer):
+    """Answers yt-dlp and the guard as usual, but redirects ffmpeg's own requests (known by the
+    header only ffmpeg sends) for the paths in `ffmpeg_redirects`."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.ffmpeg_redirects: dict[str, str] = {}
+        self.ffmpeg_requests: list[str] = []
+
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        server, base = self, super()._request_handler()
+
+        class Handler(base):
+            def _serve(self, send_body: bool) -> None:
+                path = self.path.split("?", 1)[0]
+                if self.headers.get(FFMPEG_MARK) is None:
+                    return super()._serve(send_body)
+                server.ffmpeg_requests.append(path)
+                if path not in server.ffmpeg_redirects:
+                    return super()._serve(send_body)
+                return self._empty(302, {"Location": server.ffmpeg_redirects[path]})
+
+        return Handler
+
+
+@pytest.fixture
+def forbidden(tmp_path, audio_root):
+    """A host off the allowlist (here: a loopback port that is no stand-in for a public host),
+    serving a perfectly good song, so that nothing but the guard would stop a fetch of it."""
+    root = tmp_path / "forbidden"
+    root.mkdir()
+    shutil.copy(audio_root / "long.m4a", root / "secret.m4a")
+    with FakeAudioServer(root) as server:
+        yield server
+
+
+@pytest.fixture
+def front(audio_root):
+    with FfmpegRedirectingServer(audio_root) as server:
+        yield server
+
+
+@pytest.fixture
+def work(tmp_path):
+    return tmp_path / "work"
+
+
+async def test_a_redirect_made_only_to_ffmpeg_never_reaches_a_forbidden_host(front, forbidden, long_duration, work):
+    front.add_redirect("/watch", f"http://localhost:{front.port}/long.m4a")
+    front.ffmpeg_redirects["/long.m4a"] = f"http://127.0.0.1:{forbidden.port}/secret.m4a"
+    try:
+        async with user_link_fetcher(front, work).fetch(video_known_by_id(front, long_duration)) as audio:
+            # Still the middle 30 s, cut by ffmpeg from the copy that yt-dlp's watched downloader fetched.
+            assert audio.path.suffix == ".m4a" and audio.section_s == pytest.approx(section_window(long_duration))
+            section = decode(audio.path)
+            assert 29.0 <= len(section) / DECODE_RATE <= 40.0
+            start = audio.section_s[0]
+            assert section_start_in(decode(front.root / "long.m4a"), section, start) == pytest.approx(start, abs=10.0)
+            assert audio.bytes_downloaded == (front.root / "long.m4a").stat().st_size
+    finally:
+        assert forbidden.requests == []
+    assert front.ffmpeg_requests == []  # ffmpeg opened no network URL at all
+    assert list(work.iterdir()) == []
+
+
+async def test_an_hls_playlist_yt_dlp_hands_to_ffmpeg_never_reaches_a_forbidden_host(front, forbidden, work):
+    # yt-dlp's own HLS downloader passes a playlist with features it does not support (here a
+    # SAMPLE-AES key) to ffmpeg, which would fetch it again, following the redirect made for it.
+    front.add_page("/list.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:30\n"
+                                 f'#EXT-X-KEY:METHOD=SAMPLE-AES,URI="http://localhost:{front.port}/key"\n'
+                                 f"#EXTINF:30.0,\nhttp://localhost:{front.port}/clip.ogg\n#EXT-X-ENDLIST\n",
+                   "application/vnd.apple.mpegurl")
+    front.add_redirect("/watch", f"http://localhost:{front.port}/list.m3u8")
+    front.ffmpeg_redirects["/list.m3u8"] = f"http://127.0.0.1:{forbidden.port}/secret.m4a"
+    try:
+        with pytest.raises(UnsupportedInputError, match="a kind of stream I can't fetch"):
+            async with user_link_fetcher(front, work).fetch(user_link(front)):
+                pass
+    finally:
+        assert forbidden.requests == []
+    assert front.ffmpeg_requests == []
+    assert list(work.iterdir()) == []
