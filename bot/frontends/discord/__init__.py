@@ -135,15 +135,18 @@ class DiscordFrontend:
         if ready not in done:
             ready.cancel()
             if self._connection in done:
-                self._connection.result()  # raises why the gateway connection ended
+                # start() raises why the gateway connection ended; stop() has no more to say.
+                connection, self._connection = self._connection, None
+                connection.result()
             raise TimeoutError("Discord did not become ready in time")
 
     async def stop(self) -> None:
+        """Close the connection; safe to call again, and after a failed start."""
         await self.bot.close()
-        if self._connection is not None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
             with contextlib.suppress(asyncio.CancelledError, discord.ConnectionClosed):
-                await self._connection
-            self._connection = None
+                await connection
 
     async def send_prompt(self, prompt: PromptMessage) -> str | None:
         try:

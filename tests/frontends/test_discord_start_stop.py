@@ -1,0 +1,62 @@
+"""Given the Discord front-end fails to start (a wrong token, an intent the Developer Portal has not
+switched on), start() says why once, and the app's shutdown that follows, stop(), is quiet however
+often it comes."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+import pytest
+
+from bot.config import Settings
+from bot.frontends.discord import DiscordFrontend
+from tests.fakes.discord_api import FakeDiscord
+
+
+def frontend_for(fake: FakeDiscord, usecases, *, token: str = "discord-test-token",
+                 members: bool = False) -> DiscordFrontend:
+    settings = Settings(_env_file=None, discord_token=token, discord_api_url=fake.api_url,
+                        discord_gateway_url=fake.gateway_url, discord_members_intent=members)
+    return DiscordFrontend(settings, usecases, guild_ready_timeout=0.05)
+
+
+async def test_a_start_refused_for_a_wrong_token_says_so_once_and_stop_is_quiet(usecases):
+    fake = await FakeDiscord(token="the-real-token").start()
+    try:
+        frontend = frontend_for(fake, usecases, token="a-wrong-token")
+        with pytest.raises(discord.LoginFailure):
+            await asyncio.wait_for(frontend.start(), timeout=10)
+        assert [c.status for c in fake.calls] == [401]
+        await asyncio.wait_for(frontend.stop(), timeout=5)
+        await asyncio.wait_for(frontend.stop(), timeout=5)
+        assert frontend.bot.is_closed()
+    finally:
+        await fake.stop()
+
+
+async def test_a_start_the_gateway_refuses_says_why_once_and_stop_is_quiet(usecases, caplog):
+    fake = await FakeDiscord().start()  # the members intent is off in the Developer Portal
+    try:
+        frontend = frontend_for(fake, usecases, members=True)
+        with pytest.raises(discord.PrivilegedIntentsRequired):
+            await asyncio.wait_for(frontend.start(), timeout=10)
+        await asyncio.wait_for(frontend.stop(), timeout=5)
+        await asyncio.wait_for(frontend.stop(), timeout=5)
+        assert frontend.bot.is_closed()
+    finally:
+        await fake.stop()
+    # start() raised it; nothing reported it a second time.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_stop_after_a_good_start_is_quiet_when_called_twice(usecases):
+    fake = await FakeDiscord().start()
+    try:
+        frontend = frontend_for(fake, usecases)
+        await asyncio.wait_for(frontend.start(), timeout=10)
+        await asyncio.wait_for(frontend.stop(), timeout=5)
+        await asyncio.wait_for(frontend.stop(), timeout=5)
+        assert frontend.bot.is_closed()
+    finally:
+        await fake.stop()
