@@ -123,7 +123,7 @@ class JournalPage:
 
 def _beyond(day: str, at: datetime, entry_id: ObjectId, *, older: bool) -> dict[str, Any]:
     """The entries after (older=True: before) one in PAGE_NEWEST_FIRST order. The range on
-    local_date is what the user_local_date index serves; the $or settles that day's ties."""
+    local_date is what the user_page index serves; the $or settles that day's ties."""
     lt, lte = ("$lt", "$lte") if older else ("$gt", "$gte")
     return {"local_date": {lte: day},
             "$or": [{"local_date": {lt: day}}, {"created_at": {lt: at}},

@@ -106,6 +106,12 @@ TRACKS_BY_ISRC = IndexModel([("isrc", ASCENDING)], sparse=True, name="isrc")
 # often it is said. The user's, for /forget and /export.
 DEPARTURES_BY_PLACE = IndexModel([("place", ASCENDING), *_USER], unique=True, name="place_user_unique")
 DEPARTURES_BY_USER = IndexModel(_USER, name="user")
+# A user's journal in /journal list order (storage/journal.py PAGE_NEWEST_FIRST; backwards for
+# PAGE_OLDEST_FIRST): equality on the user's fields, then every sort key, in the sort's directions.
+# MongoDB then reads a page's `limit` entries in order, where before it sorted the whole journal.
+# Its prefix serves all that user_local_date (user, local_date) served, which it replaces.
+JOURNAL_BY_PAGE = IndexModel([*_USER, ("local_date", DESCENDING), ("created_at", DESCENDING),
+                              ("_id", DESCENDING)], name="user_page")
 
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [
@@ -124,7 +130,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     JOURNAL: [
         IndexModel([*_USER, ("prompt_id", ASCENDING)], unique=True, name="user_prompt_unique"),
-        IndexModel([*_USER, ("local_date", DESCENDING)], name="user_local_date"),
+        JOURNAL_BY_PAGE,
         IndexModel([("place", ASCENDING), ("created_at", DESCENDING)], sparse=True,
                    name="place_created"),
     ],
@@ -142,7 +148,9 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 # Names of indexes moodbot created once and no longer wants, per collection: set-up drops them.
 # Only names listed here or in INDEXES are ever dropped, never `_id_` or an operator's own.
-RETIRED_INDEXES: dict[str, tuple[str, ...]] = {}
+RETIRED_INDEXES: dict[str, tuple[str, ...]] = {
+    JOURNAL: ("user_local_date",),  # migration 6: a prefix of user_page
+}
 
 # What tells two indexes apart besides their key (the options moodbot sets or might set).
 _INDEX_OPTIONS = ("unique", "sparse", "partialFilterExpression", "expireAfterSeconds")
@@ -271,6 +279,12 @@ async def record_departures(db: AsyncDatabase) -> None:
     await ensure_indexes(db[DEPARTURES], INDEXES[DEPARTURES])
 
 
+async def index_journal_pages(db: AsyncDatabase) -> None:
+    # The new index first: the journal is never without one that serves its pages.
+    await ensure_indexes(db[JOURNAL], [JOURNAL_BY_PAGE])
+    await ensure_indexes(db[JOURNAL], [], RETIRED_INDEXES[JOURNAL])
+
+
 async def rebuild_outdated_indexes(db: AsyncDatabase) -> None:
     for name, wanted in INDEXES.items():
         await ensure_indexes(db[name], wanted, RETIRED_INDEXES.get(name, ()))
@@ -286,6 +300,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "tracks by ISRC (the releases of one recording are one song)", index_tracks_by_isrc),
     Migration(5, "departures (a member who left a place stops counting in its playlists)",
               record_departures),
+    Migration(6, "journal pages in list order (user, local_date, created_at, _id)", index_journal_pages),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import date, timedelta
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
+from storage.codec import user_filter
 from storage.database import Database
+from storage.journal import PAGE_NEWEST_FIRST, PAGE_OLDEST_FIRST
 from storage.models import JournalEntry, MoodRequest, TrackRecord, User, UserRef
 from storage.schema import (
     DEPARTURES,
     INDEXES,
     JOURNAL,
+    JOURNAL_BY_PAGE,
     LATEST_VERSION,
     META,
     PROMPTS,
@@ -67,7 +71,7 @@ OLD_INDEXES: dict[str, list[IndexModel]] = {
 # One an operator added by hand: never moodbot's to drop.
 OPERATOR_INDEX = IndexModel([("mood", ASCENDING), ("created_at", DESCENDING)], name="ops_mood")
 MIGRATED = {USERS: {"user_unique"}, REQUESTS: {"user_created"},
-            JOURNAL: {"user_prompt_unique", "user_local_date"}, PROMPTS: {"user_sent"}}
+            JOURNAL: {"user_prompt_unique"}, PROMPTS: {"user_sent"}}
 
 
 def entry(prompt_id: str) -> JournalEntry:
@@ -119,10 +123,12 @@ async def test_platform_first_indexes_are_rebuilt_user_id_first_at_start(mongo_u
         with caplog.at_level(logging.INFO, logger="storage.schema"):
             assert await database.init() == LATEST_VERSION
         await assert_todays_indexes(database)
-        # Same names, and those migrations 4 and 5 add.
+        # Same names, and those migrations 4 and 5 add; user_page replaces user_local_date.
         assert {c: set(await index_specs(database, c)) for c in INDEXES} == {
-            **before, TRACKS: before[TRACKS] | {"isrc"}, DEPARTURES: {"_id_", "place_user_unique", "user"}}
+            **before, TRACKS: before[TRACKS] | {"isrc"}, DEPARTURES: {"_id_", "place_user_unique", "user"},
+            JOURNAL: before[JOURNAL] - {"user_local_date"} | {"user_page"}}
         assert rebuilt(caplog.messages) == {f"{c}.{name}" for c, names in MIGRATED.items() for name in names}
+        assert "index journal.user_local_date dropped: moodbot no longer uses it" in caplog.messages
         assert "index users.user_unique rebuilt: (platform 1, user_id 1) unique -> (user_id 1, platform 1) unique" in caplog.messages
 
         # The data is intact, and the rebuilt unique index still refuses a second answer.
@@ -159,20 +165,20 @@ async def test_set_up_drops_only_index_names_moodbot_made(db: Database, caplog):
     """A retired name of moodbot's goes; `_id_` and an operator's indexes stay, even one with the
     very key of an index moodbot wants (it serves the same queries; the start goes on)."""
     journal = db.db[JOURNAL]
-    await journal.drop_index("user_local_date")
+    await journal.drop_index("user_page")
     await journal.create_indexes([
         IndexModel([("track_key", ASCENDING)], name="by_track_old"),  # moodbot's, retired
-        IndexModel([("user_id", ASCENDING), ("platform", ASCENDING), ("local_date", DESCENDING)],
-                   name="ops_user_day"),  # an operator's, on what user_local_date would index
+        IndexModel(JOURNAL_BY_PAGE.document["key"].items(),
+                   name="ops_user_page"),  # an operator's, on what user_page would index
         OPERATOR_INDEX,
     ])
     with caplog.at_level(logging.INFO, logger="storage.schema"):
         await ensure_indexes(journal, INDEXES[JOURNAL], retired=["by_track_old", "never_made"])
     specs = await index_specs(db, JOURNAL)
-    assert "by_track_old" not in specs and "user_local_date" not in specs
-    assert {"_id_", "ops_user_day", "ops_mood", "user_prompt_unique", "place_created"} <= set(specs)
+    assert "by_track_old" not in specs and "user_page" not in specs
+    assert {"_id_", "ops_user_page", "ops_mood", "user_prompt_unique", "place_created"} <= set(specs)
     assert "index journal.by_track_old dropped: moodbot no longer uses it" in caplog.messages
-    assert any("ops_user_day" in m and "user_local_date" in m
+    assert any("ops_user_page" in m and "user_page" in m
                for m in caplog.messages), caplog.messages
 
 
@@ -265,6 +271,85 @@ async def test_two_bots_starting_at_once_on_a_version_4_database_both_start(mong
         specs = await index_specs(first, DEPARTURES)
         assert {m.document["name"] for m in INDEXES[DEPARTURES]} <= set(specs)
         assert (await first.db[DEPARTURES].options())["validator"] == VALIDATORS[DEPARTURES]
+    finally:
+        await first.client.drop_database(db_name)
+        await first.close()
+        await second.close()
+
+
+def test_the_page_index_is_the_page_query_s_equality_fields_then_its_sort():
+    """MongoDB reads a sort from a compound index when the query has equality conditions on every
+    key before the sort keys, and the sort has the index's directions or all of them inverted."""
+    key = list(JOURNAL_BY_PAGE.document["key"].items())
+    assert {field for field, _ in key[:2]} == set(user_filter(ALICE))
+    assert key[2:] == PAGE_NEWEST_FIRST
+    assert PAGE_OLDEST_FIRST == [(field, -direction) for field, direction in PAGE_NEWEST_FIRST]
+
+
+# The index moodbot made until migration 6, whose key user_page begins with.
+USER_LOCAL_DATE = IndexModel([("user_id", ASCENDING), ("platform", ASCENDING), ("local_date", DESCENDING)],
+                             name="user_local_date")
+
+
+async def make_version_5_database(database: Database) -> None:
+    """As moodbot left it before the journal was indexed in page order: schema version 5, the
+    journal by (user, local_date), an operator's index on the journal, 25 entries of two days."""
+    assert await database.init() == LATEST_VERSION
+    if "user_page" in await index_specs(database, JOURNAL):
+        await database.db[JOURNAL].drop_index("user_page")
+    await database.db[JOURNAL].create_indexes([USER_LOCAL_DATE, OPERATOR_INDEX])
+    await database.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 5}})
+    for i in range(25):
+        assert await database.journal.add(
+            replace(entry(f"p{i}"), local_date=date(2026, 11, 20 + i % 2), created_at=T0 + timedelta(minutes=i // 3)))
+
+
+async def pages(database: Database) -> list[list[str]]:
+    """Every page of Alice's journal, by cursor, oldest last; then back again."""
+    page = await database.journal.page(ALICE, limit=4)
+    seen = [[e.prompt_id for e in page.entries]]
+    while page.has_older:
+        page = await database.journal.page(ALICE, limit=4, before=page.cursors[-1])
+        seen.append([e.prompt_id for e in page.entries])
+    while page.has_newer:
+        page = await database.journal.page(ALICE, limit=4, after=page.cursors[0])
+        seen.append([e.prompt_id for e in page.entries])
+    return seen
+
+
+async def test_a_version_5_database_gets_the_page_index_and_its_pages_stay_the_same(mongo_uri, db_name, caplog):
+    database = await Database.connect(mongo_uri, db_name)
+    try:
+        await make_version_5_database(database)
+        before = await pages(database)
+        assert sum(map(len, before[:7])) == 25 and before[-1] == before[0]
+        with caplog.at_level(logging.INFO, logger="storage.schema"):
+            assert await database.init() == LATEST_VERSION
+        assert "applying migration 6: journal pages in list order (user, local_date, created_at, _id)" in caplog.messages
+        assert "index journal.user_local_date dropped: moodbot no longer uses it" in caplog.messages
+        specs = await index_specs(database, JOURNAL)
+        assert specs["user_page"] == ([("user_id", 1), ("platform", 1), ("local_date", -1), ("created_at", -1),
+                                       ("_id", -1)], False, False)
+        assert "user_local_date" not in specs
+        assert specs["ops_mood"] == spec(OPERATOR_INDEX.document)  # not moodbot's to drop
+        assert await pages(database) == before
+        # Re-running it (a crash before the version was recorded) changes nothing.
+        await database.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 5}})
+        assert await database.init() == LATEST_VERSION
+        assert await index_specs(database, JOURNAL) == specs
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
+
+
+async def test_two_bots_starting_at_once_on_a_version_5_database_both_start(mongo_uri, db_name):
+    first, second = [await Database.connect(mongo_uri, db_name) for _ in range(2)]
+    try:
+        await make_version_5_database(first)
+        assert await asyncio.gather(first.init(), second.init()) == [LATEST_VERSION] * 2
+        specs = await index_specs(first, JOURNAL)
+        assert specs["user_page"] == spec(JOURNAL_BY_PAGE.document) and "user_local_date" not in specs
+        assert await first.journal.count(ALICE) == 25
     finally:
         await first.client.drop_database(db_name)
         await first.close()
