@@ -532,6 +532,9 @@ class SectionDownloader:
             "cachedir": False,
             "retries": 1,
             "fragment_retries": 1,
+            # A fragment that fails ends the download: yt-dlp would skip it and carry on, also when
+            # the progress hook stops it for max_bytes, with the next fragment and the next.
+            "skip_unavailable_fragments": False,
             "postprocessors": [],  # no conversion: the classifier decodes webm/m4a/ogg itself
             "progress_hooks": [hook],
         }
@@ -588,6 +591,8 @@ class SectionDownloader:
                 raise UnsupportedInputError(f"“{label}” is a kind of stream I can't fetch — "
                                             "send me a link to a plain song instead.") from None
             raise map_ytdlp_error(str(error), label, source) from None
+        if progress["bytes"] > self.max_bytes:  # however yt-dlp passed the hook's stop on
+            raise AudioTooLargeError(f"“{label}” is too big to fetch.")
         path = find_download(workdir)
         if path is None:
             if messages.said("max-filesize"):

@@ -4,15 +4,16 @@ connection guard cannot watch. And an HLS playlist from a user's link stays with
 from __future__ import annotations
 
 import shutil
+import subprocess
 from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from tests.fakes.audio_http import FakeAudioServer
-from bot.sources.audio import section_window
-from bot.sources.models import UnsupportedInputError
+from bot.sources.audio import AudioFetcher, section_window
+from bot.sources.models import AudioTooLargeError, UnsupportedInputError
 from tests.sources.test_audio import DECODE_RATE, decode, section_start_in
-from tests.sources.test_urlguard import user_link, user_link_fetcher, video_known_by_id
+from tests.sources.test_urlguard import PUBLIC, stand_in, table_resolver, user_link, user_link_fetcher, video_known_by_id
 
 FFMPEG_MARK = "Icy-MetaData"  # ffmpeg's HTTP client asks every server for ICY metadata; Python's clients never do
 
@@ -98,4 +99,40 @@ async def test_an_hls_playlist_yt_dlp_hands_to_ffmpeg_never_reaches_a_forbidden_
     finally:
         assert forbidden.requests == []
     assert front.ffmpeg_requests == []
+    assert list(work.iterdir()) == []
+
+
+# -- HLS from a user's link: yt-dlp's own HLS downloader, within the limits -------------------
+
+HLS_SEGMENT_S = 10
+
+
+@pytest.fixture(scope="session")
+def hls_root(audio_root, tmp_path_factory):
+    """long.m4a as an HLS playlist (song.m3u8) of ~10 s MPEG-TS segments, as a CDN serves it."""
+    root = tmp_path_factory.mktemp("hls")
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(audio_root / "long.m4a"), "-c", "copy", "-f", "hls",
+                    "-hls_time", str(HLS_SEGMENT_S), "-hls_playlist_type", "vod",
+                    "-hls_segment_filename", str(root / "seg%03d.ts"), str(root / "song.m3u8")], check=True)
+    return root
+
+
+@pytest.fixture
+def hls_host(hls_root):
+    with FakeAudioServer(hls_root) as server:
+        yield server
+
+
+def segments_served(server: FakeAudioServer) -> list[str]:
+    return [r.path for r in server.requests if r.path.endswith(".ts")]
+
+
+async def test_an_hls_stream_larger_than_the_limit_is_refused_once_the_limit_is_reached(hls_host, hls_root, work):
+    whole = sum(p.stat().st_size for p in hls_root.glob("*.ts"))
+    fetcher = AudioFetcher(allowed_hosts=frozenset({"localhost"}), tmp_dir=work, timeout_s=30, max_bytes=whole // 8,
+                           resolver=table_resolver({"localhost": [PUBLIC]}), public_stand_ins=stand_in(hls_host))
+    with pytest.raises(AudioTooLargeError):
+        async with fetcher.fetch(user_link(hls_host, "/song.m3u8")):
+            pass
+    assert sum(hls_host.bytes_for(path) for path in segments_served(hls_host)) < whole // 4
     assert list(work.iterdir()) == []
