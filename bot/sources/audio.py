@@ -14,7 +14,10 @@ files over plain HTTP with two Range requests (the header + the byte span of the
 into a valid file by `oggsection` / `webmsection`), anything else through yt-dlp's
 `download_ranges` (ffmpeg seeks and cuts). A user's link is never opened by ffmpeg, which the
 connection guard cannot watch: yt-dlp downloads the file whole and ffmpeg cuts the section from
-the local copy. Without a known length, the whole file is downloaded, bounded by `max_bytes`.
+the local copy. An HLS playlist from a user's link is cut to the segments around the section
+(`hls_section`) and fetched by yt-dlp's own HLS downloader; a DASH manifest, or a playlist that
+cannot be cut safely, is fetched whole. Without a known length, the whole file or stream is
+downloaded, bounded by `max_bytes` (and `max_duration_s` where yt-dlp knows the length).
 Nothing is converted: the classifier decodes webm/m4a/ogg itself.
 
 The download itself (Range requests, splicing, yt-dlp) runs in a warm worker process of a
@@ -105,6 +108,11 @@ NEEDS_FFMPEG = "ffmpeg could not be found"  # yt-dlp's words when only ffmpeg co
 USER_AUDIO_FORMATS = "mov,matroska,ogg,mp3,aac,flac,wav"
 FFMPEG_LOCAL_CUT_ARGS = ["-protocol_whitelist", "file", "-format_whitelist", USER_AUDIO_FORMATS]
 CUT_TIMEOUT_S = 30.0
+MAX_PLAYLIST_BYTES = 1024 * 1024
+# HLS playlists that cannot be cut to a section safely: a master playlist (variants, not
+# segments), byte ranges (one may start where the one before ended) or one without an end (live).
+HLS_UNCUTTABLE_TAGS = ("#EXT-X-STREAM-INF", "#EXT-X-I-FRAME-STREAM-INF", "#EXT-X-BYTERANGE")
+HLS_STATE_TAGS = ("#EXT-X-KEY", "#EXT-X-MAP")  # apply to every segment after them, until the next
 
 
 # -- pure helpers ----------------------------------------------------------------------------
@@ -258,6 +266,63 @@ def cut_local_section(path: Path, window: tuple[float, float], timeout_s: float 
         out.unlink(missing_ok=True)
         return None
     return out
+
+
+@dataclass(frozen=True)
+class HlsSegment:
+    start_s: float
+    duration_s: float
+    lines: tuple[str, ...]  # its own tags, #EXTINF last, then its URI
+    state: tuple[str, ...]  # the #EXT-X-KEY / #EXT-X-MAP lines in force for it
+
+
+def hls_section(playlist: str, window: tuple[float, float]) -> tuple[str, tuple[float, float]] | None:
+    """A media playlist of only `playlist`'s segments that overlap `window`, and the span of the
+    song they cover; None if it cannot be cut safely or nothing would be left out. The media
+    sequence number moves on by the segments left out: an AES-128 key without an IV uses it."""
+    lines = [line.strip() for line in playlist.splitlines() if line.strip()]
+    if not lines or lines[0] != "#EXTM3U" or "#EXT-X-ENDLIST" not in lines:
+        return None
+    if any(line.startswith(HLS_UNCUTTABLE_TAGS) for line in lines):
+        return None
+    header: list[str] = []
+    segments: list[HlsSegment] = []
+    state: dict[str, str] = {}
+    own: list[str] = []
+    sequence, clock, duration = 0, 0.0, None
+    try:
+        for line in lines[1:]:
+            if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
+                sequence = int(line.split(":", 1)[1])
+            elif line == "#EXT-X-ENDLIST":
+                continue
+            elif line.startswith(HLS_STATE_TAGS):
+                state[line.split(":", 1)[0]] = line
+            elif line.startswith("#EXTINF:"):
+                duration = float(line.split(":", 1)[1].split(",", 1)[0])
+                own.append(line)
+            elif line.startswith("#"):
+                (own if segments or duration is not None else header).append(line)
+            elif duration is not None:
+                segments.append(HlsSegment(clock, duration, (*own, line), tuple(state.values())))
+                clock, duration, own = clock + duration, None, []
+            else:
+                return None  # a URI without its #EXTINF
+    except ValueError:
+        return None
+    start, end = window
+    kept = [i for i, seg in enumerate(segments) if seg.start_s < end and seg.start_s + seg.duration_s > start]
+    if not kept or len(kept) == len(segments):
+        return None
+    out = ["#EXTM3U", *header, f"#EXT-X-MEDIA-SEQUENCE:{sequence + kept[0]}"]
+    in_force: tuple[str, ...] = ()
+    for seg in (segments[i] for i in kept):
+        out += [line for line in seg.state if line not in in_force]
+        in_force = seg.state
+        out += seg.lines
+    out.append("#EXT-X-ENDLIST")
+    first, last = segments[kept[0]], segments[kept[-1]]
+    return "\n".join(out) + "\n", (first.start_s, last.start_s + last.duration_s)
 
 
 def find_download(workdir: Path) -> Path | None:
@@ -577,14 +642,16 @@ class SectionDownloader:
                     return replace(audio, title=info.get("title"), youtube_id=video_id,
                                    source_url=info.get("webpage_url") or direct)
             window = section_window(duration, self.section_seconds) if duration else None
-            if watch is not None and not self._vet_user_link_formats(info, watch):
-                window = None  # a playlist or manifest: fetched whole by yt-dlp itself
             if not (window and duration > self.section_seconds + WHOLE_FILE_SLACK_S):
                 window = None
-            elif watch is None:  # ffmpeg fetches and cuts the section; a user's link is cut below
+            plain_file = watch is None or self._vet_user_link_formats(info, watch)
+            cut_here = window if watch is not None and plain_file else None  # from the downloaded copy
+            if window and watch is None:  # ffmpeg fetches and cuts the section
                 options["download_ranges"] = download_range_func([], [window])
             options["extract_flat"] = False
             with yt_dlp.YoutubeDL(options) as ydl:
+                if not plain_file:  # a playlist or manifest: yt-dlp's own downloader, its section's segments if it can
+                    window = self._hls_section(ydl, info, window, watch) if window else None
                 ydl.process_ie_result(info, download=True)
         except (yt_dlp.utils.DownloadError, yt_dlp.utils.ExtractorError) as error:
             if watch is not None and NEEDS_FFMPEG in str(error):
@@ -601,8 +668,8 @@ class SectionDownloader:
         size = path.stat().st_size
         if size > self.max_bytes:
             raise AudioTooLargeError(f"“{label}” is too big to fetch.")
-        if watch is not None and window:
-            section = cut_local_section(path, window)
+        if cut_here:
+            section = cut_local_section(path, cut_here)
             if section is None:  # not a plain audio file after all (ffmpeg cutting it from the URL would fail too)
                 raise DownloadError(f"The download of “{label}” failed.")
             path.unlink()
@@ -616,6 +683,31 @@ class SectionDownloader:
             title=info.get("title"),
             section_s=window,
         )
+
+    @staticmethod
+    def _hls_section(ydl: yt_dlp.YoutubeDL, info: dict, window: tuple[float, float],
+                     watch: Watch) -> tuple[float, float] | None:
+        """Have yt-dlp's HLS downloader fetch only the segments around `window`, by handing it the
+        playlist cut to them; the span they cover, or None if the whole stream is to be fetched."""
+        if info.get("requested_formats") or info.get("protocol") != "m3u8_native":
+            return None  # DASH, or separate audio and video: fetched whole
+        url = info["url"]
+        try:
+            with ydl.urlopen(yt_dlp.networking.Request(url, headers=info.get("http_headers"))) as response:
+                if response.url != url:  # the downloader would resolve the segments against `url`
+                    return None
+                playlist = response.read(MAX_PLAYLIST_BYTES + 1)
+        except (OSError, yt_dlp.networking.exceptions.RequestError):
+            if watch.refused:
+                raise
+            return None  # the download tries again and says what went wrong
+        cut = hls_section(playlist.decode("utf-8", "replace"), window) if len(playlist) <= MAX_PLAYLIST_BYTES else None
+        if cut is None:
+            return None
+        text, span = cut
+        for fmt in (info, *(f for f in info.get("formats") or () if f.get("format_id") == info.get("format_id"))):
+            fmt["hls_media_playlist_data"] = text  # yt-dlp picks the format again from info["formats"]
+        return span
 
     @staticmethod
     def _vet_user_link_formats(info: dict, watch: Watch) -> bool:

@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from tests.fakes.audio_http import FakeAudioServer
-from bot.sources.audio import AudioFetcher, section_window
+from bot.sources.audio import AudioFetcher, hls_section, section_window
+from inference.audio import SAMPLE_RATE, load_audio
 from bot.sources.models import AudioTooLargeError, UnsupportedInputError
 from tests.sources.test_audio import DECODE_RATE, decode, section_start_in
 from tests.sources.test_urlguard import PUBLIC, stand_in, table_resolver, user_link, user_link_fetcher, video_known_by_id
@@ -136,3 +137,60 @@ async def test_an_hls_stream_larger_than_the_limit_is_refused_once_the_limit_is_
             pass
     assert sum(hls_host.bytes_for(path) for path in segments_served(hls_host)) < whole // 4
     assert list(work.iterdir()) == []
+
+
+async def test_an_hls_stream_from_a_user_link_fetches_only_the_segments_of_its_middle(hls_host, hls_root, audio_root,
+                                                                                    long_duration, work):
+    all_segments = sorted(p.name for p in hls_root.glob("*.ts"))
+    async with user_link_fetcher(hls_host, work).fetch(user_link(hls_host, "/song.m3u8")) as audio:
+        start, end = audio.section_s
+        middle = section_window(long_duration)
+        assert start <= middle[0] and end >= middle[1] and end - start <= 30 + 2 * HLS_SEGMENT_S + 1
+        served = segments_served(hls_host)
+        assert len(served) <= 4 < len(all_segments)
+        samples = load_audio(audio.path)  # the classifier reads it
+        assert 29.0 <= len(samples) / SAMPLE_RATE <= end - start + 1
+        section = decode(audio.path)
+        assert section_start_in(decode(audio_root / "long.m4a"), section, start) == pytest.approx(start, abs=2.0)
+    assert list(work.iterdir()) == []
+
+
+def media_playlist(segments: int, *, key_at: int | None = None, sequence: int = 7, extra: str = "") -> str:
+    lines = ["#EXTM3U", "#EXT-X-VERSION:6", "#EXT-X-TARGETDURATION:10", f"#EXT-X-MEDIA-SEQUENCE:{sequence}",
+             '#EXT-X-MAP:URI="init.mp4"', *([extra] if extra else [])]
+    for n in range(segments):
+        if n == key_at:
+            lines.append('#EXT-X-KEY:METHOD=AES-128,URI="key.bin"')
+        lines += ["#EXTINF:10.0,", f"seg{n}.m4s"]
+    return "\n".join([*lines, "#EXT-X-ENDLIST"]) + "\n"
+
+
+def test_an_hls_playlist_is_cut_to_the_segments_of_the_window_with_what_they_need():
+    text, span = hls_section(media_playlist(24, key_at=3), (105.0, 135.0))
+    assert span == (100.0, 140.0)
+    lines = text.splitlines()
+    assert [line for line in lines if not line.startswith("#")] == ["seg10.m4s", "seg11.m4s", "seg12.m4s", "seg13.m4s"]
+    # the init segment and the key from before the window still apply; the sequence moves on by ten
+    assert lines[:4] == ["#EXTM3U", "#EXT-X-VERSION:6", "#EXT-X-TARGETDURATION:10", "#EXT-X-MEDIA-SEQUENCE:17"]
+    assert lines[4:6] == ['#EXT-X-MAP:URI="init.mp4"', '#EXT-X-KEY:METHOD=AES-128,URI="key.bin"']
+    assert lines[-1] == "#EXT-X-ENDLIST" and lines.count('#EXT-X-KEY:METHOD=AES-128,URI="key.bin"') == 1
+
+
+@pytest.mark.parametrize("playlist", [
+    media_playlist(24, extra="#EXT-X-BYTERANGE:1000@0"),  # ranges may continue one another
+    media_playlist(24).replace("#EXT-X-ENDLIST\n", ""),  # no end: live
+    "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=64000\naudio.m3u8\n#EXT-X-ENDLIST\n",  # variants, not segments
+    media_playlist(3),  # all of it is the window
+    "not a playlist",
+])
+def test_an_hls_playlist_that_cannot_be_cut_safely_is_left_whole(playlist):
+    assert hls_section(playlist, (105.0, 135.0)) is None
+
+
+async def test_an_hls_stream_longer_than_the_limit_is_refused_before_any_segment(hls_host, work):
+    fetcher = AudioFetcher(allowed_hosts=frozenset({"localhost"}), tmp_dir=work, timeout_s=30, max_duration_s=60,
+                           resolver=table_resolver({"localhost": [PUBLIC]}), public_stand_ins=stand_in(hls_host))
+    with pytest.raises(AudioTooLargeError, match="too long"):
+        async with fetcher.fetch(user_link(hls_host, "/song.m3u8")):
+            pass
+    assert segments_served(hls_host) == []
