@@ -105,6 +105,7 @@ FORGET_CANCELLED = "Nothing was deleted."
 # nothing came back within STATUS_DELAY_S. Half the API calls for cached songs, and no flicker.
 STATUS_DELAY_S = 0.5
 SLOW_STAGES = frozenset({STAGE_DOWNLOADING, STAGE_LISTENING})
+PROGRESS_RETRIES = 0  # a stage edit refused with 429 is dropped: a later stage, or the answer, follows
 NOT_YOUR_BUTTON = "This button belongs to someone else."
 # The journal's page buttons: "journal:<owner>:older|newer:<cursor>" (64 bytes at most, Telegram's limit).
 JOURNAL_PAGE_DATA = re.compile(r"^journal:(\d{1,20}):(older|newer):([0-9a-f]{24})$")
@@ -177,7 +178,10 @@ class BoundedRateLimiter(AIORateLimiter):
     A 429 Too Many Requests for a chat pauses that chat's calls only, for the `retry_after`
     Telegram named (AIORateLimiter pauses every call, so one busy group held up every answer of
     the bot); one for a call naming no chat still pauses them all. The retries are
-    AIORateLimiter's: at most `max_retries`, each after the pause.
+    AIORateLimiter's: at most `max_retries`, each after the pause; a call's `rate_limit_args`
+    sets its own number, 0 for none (a progress edit is not worth waiting for: `StatusMessage`).
+    A call that gives up still leaves its chat paused, so the next one waits instead of being
+    refused again.
 
     Also the one place every call passes: a message sent to a group that became a supergroup
     meanwhile (Telegram refuses it, naming the new chat) is sent there instead, without quoting
@@ -195,7 +199,7 @@ class BoundedRateLimiter(AIORateLimiter):
             async with self._in_flight:
                 return await callback(*call_args, **call_kwargs)
 
-        retries = rate_limit_args or self._retries
+        retries = self._retries if rate_limit_args is None else rate_limit_args
         try:
             return await self._paced(bounded, args, kwargs, endpoint, data, retries)
         except ChatMigrated as moved:
@@ -214,14 +218,14 @@ class BoundedRateLimiter(AIORateLimiter):
         for attempt in range(retries + 1):
             await self._paused(chat)
             # The 429 comes back as a value through AIORateLimiter, whose own retry would pause
-            # every chat; `retries` is passed on only because 0 would mean its default.
+            # every chat (so none is left to it).
             outcome = await super().process_request(_returning_retry_after(callback), args, kwargs, endpoint,
-                                                    data, retries)
+                                                    data, None)
             if not isinstance(outcome, RetryAfter):
                 return outcome
+            self._pause(chat, outcome)
             if attempt == retries:
                 raise outcome
-            self._pause(chat, outcome)
         raise AssertionError("unreachable")  # the last attempt returned or raised
 
     async def _paused(self, chat: object) -> None:
@@ -754,10 +758,14 @@ class StatusMessage:
     refuses an edit that changes nothing), and `finish` puts the answer in it. A quick answer is
     a single reply.
 
-    A stage Telegram refuses to show never stops the work it reports on (the use case awaits each
-    stage: a journal answer would be lost). A status message Telegram no longer lets the bot edit
-    (the user deleted it) is left alone, and the answer comes as a new message, as it does when
-    the last edit fails otherwise (timed out, throttled past the retries)."""
+    Progress is best-effort: a stage is shown by a background task, and reporting it returns at
+    once, so a slow or throttled edit never holds up the work (nor a journal answer, which the use
+    case saves after its stages). The task shows the latest stage only, dropping those passed
+    meanwhile, and gives up on a 429 rather than waiting it out. The answer waits for the one
+    stage already on its way, which Telegram could otherwise make after it. A status message
+    Telegram no longer lets the bot edit (the user deleted it) is left alone, and the answer comes
+    as a new message, as it does when the last edit fails otherwise (timed out, throttled past the
+    retries)."""
 
     def __init__(self, reply_to: Message, delay_s: float = STATUS_DELAY_S) -> None:
         self.reply_to = reply_to
@@ -765,44 +773,53 @@ class StatusMessage:
         self.message: Message | None = None
         self.text: str | None = None  # what the user sees now
         self.stage: str | None = None  # the latest stage, shown or not
-        self._timer: asyncio.Task | None = None
-        self._waiting = False  # the timer is still in its sleep, where cancelling it is harmless
+        self._timer: asyncio.TimerHandle | None = None
+        self._painter: asyncio.Task | None = None  # shows the latest stage, in the background
         self._finished = False  # the answer is out: no stage may replace it
         self._gone = False  # Telegram refused to edit the status message (deleted): show no more stages
-        self._lock = asyncio.Lock()  # one send/edit at a time: the timer may race a stage or the answer
+        self._lock = asyncio.Lock()  # one send/edit at a time: a stage's and the answer's
 
     def show_later(self, stage: str) -> None:
         """Show `stage` unless the answer comes first."""
         self.stage = stage
-        self._waiting = True
-        self._timer = asyncio.get_running_loop().create_task(self._show_after_delay())
+        self._timer = asyncio.get_running_loop().call_later(self.delay_s, self._paint)
 
     def cancel(self) -> None:
-        """Stop the timer, unless its message is already on the way (cancelling that send could
-        leave an orphan status message behind)."""
-        if self._timer is not None and self._waiting:
+        """Stop the timer (a stage already on its way is awaited by `finish`)."""
+        if self._timer is not None:
             self._timer.cancel()
 
     async def __call__(self, stage: str) -> None:
         self.stage = stage
         if self.message is not None or stage in SLOW_STAGES:
-            try:
-                await self._show(stage)
-            except Exception as error:  # the work goes on: its answer will still try
-                log.warning("telegram.status_not_shown: %s", type(error).__name__)
+            self._paint()
 
     async def finish(self, text: str) -> None:
         self.cancel()
-        self._finished = True
+        self._finished = True  # the painter starts no other stage
+        # Let the stage on its way through rather than cancel it: once sent, Telegram could still
+        # make that edit after the answer's, and the answer would read "Listening…".
+        await self.shown()
         await self._show(text, final=True)
 
-    async def _show_after_delay(self) -> None:
-        await asyncio.sleep(self.delay_s)
-        self._waiting = False
-        try:
-            await self._show(self.stage)
-        except Exception as error:  # the answer will still try; a lost status is not worth a crash
-            log.warning("telegram.status_not_shown: %s", type(error).__name__)
+    async def shown(self) -> None:
+        """Return once the stages reported so far are shown, or given up."""
+        if self._painter is not None:
+            await asyncio.wait([self._painter])
+
+    def _paint(self) -> None:
+        """Start showing the latest stage, unless that is under way already."""
+        if self._painter is None or self._painter.done():
+            self._painter = asyncio.get_running_loop().create_task(self._paint_latest())
+
+    async def _paint_latest(self) -> None:
+        """Show the latest stage until the chat shows it: stages passed during an edit are dropped."""
+        while not (self._finished or self._gone) and self.stage != self.text:
+            try:
+                await self._show(self.stage)
+            except Exception as error:  # the answer will still try; a lost status is not worth a crash
+                log.warning("telegram.status_not_shown: %s", type(error).__name__)
+                return
 
     async def _show(self, text: str, *, final: bool = False) -> None:
         async with self._lock:
@@ -817,7 +834,7 @@ class StatusMessage:
                 return
             self.text = text
             try:
-                await self.message.edit_text(text)
+                await self._edit(text, final)
             except (BadRequest, ChatMigrated) as error:
                 if "not modified" in str(error).lower():
                     return
@@ -834,6 +851,15 @@ class StatusMessage:
                 # be saved) comes as a message of its own, not as an apology, which would be one too.
                 log.warning("telegram.answer_not_edited: %s", type(error).__name__)
                 await self._send_answer(text)
+
+    async def _edit(self, text: str, final: bool) -> None:
+        """Put `text` in the status message; a stage is not retried after a 429 (the answer is)."""
+        bot = self.message.get_bot()
+        if final or getattr(bot, "rate_limiter", None) is None:
+            await self.message.edit_text(text)
+            return
+        await bot.edit_message_text(text, chat_id=self.message.chat_id, message_id=self.message.message_id,
+                                    rate_limit_args=PROGRESS_RETRIES)
 
     async def _send_answer(self, text: str) -> None:
         """The answer as a new message, sent once more when it timed out or stayed throttled past

@@ -231,8 +231,11 @@ async def test_a_slow_stage_is_shown_at_once_then_edited_through(telegram):
     status, mark = await status_for(fake, frontend, delay_s=60)
     status.show_later(STAGE_FINDING)
     await status(STAGE_DOWNLOADING)
+    await status.shown()  # the work goes on meanwhile; here it takes as long as the stage's message
     await status(STAGE_DOWNLOADING)  # a repeat changes nothing: Telegram would refuse the edit
+    await status.shown()
     await status(STAGE_LISTENING)
+    await status.shown()
     await status.finish("Mood: happy")
     assert [(c.method, c.text) for c in fake.calls[mark:]] == [
         ("sendMessage", STAGE_DOWNLOADING), ("editMessageText", STAGE_LISTENING),

@@ -191,9 +191,12 @@ async def test_a_stage_telegram_refuses_to_show_does_not_stop_the_work(telegram)
     fake, frontend = telegram
     status, mark = await status_for(fake, frontend)
     await status(STAGE_DOWNLOADING)
+    await status.shown()  # each step of the work takes as long as its stage's message here
     fake.fail_next("editMessageText", times=5, status=400, description=EDIT_NOT_FOUND)
     await status(STAGE_LISTENING)
+    await status.shown()
     await status("Still listening…")
+    await status.shown()
     await status.finish("Mood: happy")
     assert [(c.method, c.text, c.status) for c in fake.calls[mark:]] == [
         ("sendMessage", STAGE_DOWNLOADING, 200), ("editMessageText", STAGE_LISTENING, 400),
@@ -205,6 +208,7 @@ async def test_a_status_that_cannot_be_sent_does_not_stop_the_work(telegram):
     status, mark = await status_for(fake, frontend)
     fake.fail_next("sendMessage", times=2, status=500, description="Internal Server Error")
     await status(STAGE_DOWNLOADING)
+    await status.shown()  # refused: the work goes on
     await status.finish("Mood: happy")
     assert [(c.method, c.text) for c in fake.calls[mark:] if c.status == 200] == [("sendMessage", "Mood: happy")]
 

@@ -1,0 +1,122 @@
+"""Progress edits are best-effort: a status edit Telegram is slow to make (or throttles) holds up
+neither the work it reports on nor the answer, and the answer is always the last text the chat
+sees in the status message."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from aiohttp import web
+from telegram import Message
+
+from bot.config import Settings
+from bot.frontends.telegram import StatusMessage, TelegramFrontend
+from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
+from tests.fakes.telegram_api import FakeTelegramBotAPI
+from tests.frontends.conftest import TELEGRAM_TOKEN
+
+ALICE = 42
+EDIT_DELAY_S = 2.0  # how long the fake takes over each editMessageText
+STEP_S = 0.6  # each step of the work: past the status delay (0.5 s), so the status appears
+ANSWER = "Mood: 😊 happy"
+PROMPTLY_S = 0.2  # a stage reported "at once": far below an edit's delay
+
+
+class SlowEditsAPI(FakeTelegramBotAPI):
+    """The fake Bot API, taking `edit_delay_s` over every editMessageText it answers (a busy
+    Telegram); the edit is recorded, as the chat sees it, once made."""
+
+    edit_delay_s = 0.0
+
+    async def _api(self, request: web.Request) -> web.Response:
+        if request.match_info["method"] == "editMessageText":
+            await asyncio.sleep(self.edit_delay_s)
+        return await super()._api(request)
+
+
+@pytest.fixture
+async def slow_edits(usecases):
+    fake = await SlowEditsAPI(TELEGRAM_TOKEN).start()
+    settings = Settings(_env_file=None, telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
+                        telegram_file_url=fake.base_file_url, max_audio_bytes=1024 * 1024)
+    frontend = TelegramFrontend(settings, usecases, poll_timeout_s=1)
+    await frontend.start()
+    yield fake, frontend
+    await frontend.stop()
+    await fake.stop()
+
+
+async def run_three_steps(frontend: TelegramFrontend, asked: Message) -> list[float]:
+    """A /mood's work as the use case does it (finding, downloading, listening, each a step of
+    STEP_S), through the front-end's progress, answering `asked`; returns how long each stage
+    report held the work up."""
+    held = []
+
+    async def work(attachment, progress) -> str:
+        for stage in (STAGE_FINDING, STAGE_DOWNLOADING, STAGE_LISTENING):
+            reported = time.monotonic()
+            await progress(stage)
+            held.append(time.monotonic() - reported)
+            await asyncio.sleep(STEP_S)
+        return ANSWER
+
+    await frontend._run_with_progress(asked, work, as_text=str)
+    return held
+
+
+def status_texts(fake: FakeTelegramBotAPI, mark: int) -> list[str]:
+    """What the chat saw, in order: the status message, then each edit Telegram made."""
+    return [c.text for c in fake.calls[mark:]
+            if c.method in ("sendMessage", "editMessageText") and c.status == 200]
+
+
+async def test_slow_status_edits_hold_up_neither_the_work_nor_the_answer(slow_edits):
+    fake, frontend = slow_edits
+    fake.edit_delay_s = EDIT_DELAY_S
+    asked = await frontend.app.bot.send_message(chat_id=ALICE, text="/mood Creep")
+    mark, started = fake.mark(), time.monotonic()
+    held = await asyncio.wait_for(run_three_steps(frontend, asked), 30)
+    answer = await fake.wait_for("editMessageText", lambda c: c.text == ANSWER, timeout=10, after=mark)
+    assert max(held) < PROMPTLY_S, f"the work waited on its progress: {held}"
+    # Serialised, the answer came after the work and all three edits (3 × 2 s). Now at most the one
+    # progress edit on its way when the work ended comes before the answer's own edit.
+    assert answer.at - started < 3 * STEP_S + 2 * EDIT_DELAY_S + 0.5
+    await asyncio.sleep(EDIT_DELAY_S + 0.5)  # a late progress edit would land by now
+    seen = status_texts(fake, mark)
+    assert seen[0] == STAGE_FINDING and seen[-1] == ANSWER, seen
+    assert seen.count(ANSWER) == 1
+
+
+async def test_a_throttled_status_edit_holds_up_neither_the_work_nor_the_answer(slow_edits):
+    """Telegram answers the progress edit 429 (retry after 2 s): the work goes on at once, and the
+    answer is put in the status message once the chat may be edited again."""
+    fake, frontend = slow_edits
+    fake.fail_next("editMessageText", times=1, retry_after=2)
+    asked = await frontend.app.bot.send_message(chat_id=ALICE, text="/mood Creep")
+    mark = fake.mark()
+    held = await asyncio.wait_for(run_three_steps(frontend, asked), 30)
+    answer = await fake.wait_for("editMessageText", lambda c: c.text == ANSWER, timeout=10, after=mark)
+    assert max(held) < PROMPTLY_S, f"the work waited on its progress: {held}"
+    refused = next(c for c in fake.calls[mark:] if c.status == 429)
+    assert answer.at - refused.at >= 2.0  # the chat's pause is waited out, not run into again
+    await asyncio.sleep(1.0)
+    seen = status_texts(fake, mark)
+    assert seen[0] == STAGE_FINDING and seen[-1] == ANSWER, seen
+    assert [c.status for c in fake.calls[mark:] if c.method == "editMessageText"].count(429) == 1
+
+
+async def test_stages_passed_during_an_edit_are_dropped_for_the_latest(slow_edits):
+    fake, frontend = slow_edits
+    fake.edit_delay_s = 0.5
+    asked = await frontend.app.bot.send_message(chat_id=ALICE, text="/mood Creep")
+    status, mark = StatusMessage(asked, delay_s=60), fake.mark()
+    await status(STAGE_DOWNLOADING)
+    await status.shown()
+    await status(STAGE_LISTENING)
+    await asyncio.sleep(0.2)  # its edit is under way (the fake takes 0.5 s) while the others come
+    for stage in ("Listening… 1/3", "Listening… 2/3", "Listening… 3/3"):
+        await status(stage)
+    await status.shown()
+    await status.finish(ANSWER)
+    assert status_texts(fake, mark) == [STAGE_DOWNLOADING, STAGE_LISTENING, "Listening… 3/3", ANSWER]
