@@ -670,10 +670,11 @@ class SectionDownloader:
             raise AudioTooLargeError(f"“{label}” is too big to fetch.")
         if cut_here:
             section = cut_local_section(path, cut_here)
-            if section is None:  # not a plain audio file after all (ffmpeg cutting it from the URL would fail too)
-                raise DownloadError(f"The download of “{label}” failed.")
-            path.unlink()
-            path = section
+            if section is None:  # e.g. a container named by no extension ffmpeg can write: the
+                window = None    # classifier decodes the whole file and picks its section itself
+            else:
+                path.unlink()
+                path = section
         return FetchedAudio(
             path=path,
             youtube_id=video_id,

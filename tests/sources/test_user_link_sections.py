@@ -194,3 +194,14 @@ async def test_an_hls_stream_longer_than_the_limit_is_refused_before_any_segment
         async with fetcher.fetch(user_link(hls_host, "/song.m3u8")):
             pass
     assert segments_served(hls_host) == []
+
+
+async def test_a_download_ffmpeg_cannot_cut_is_kept_whole_for_the_classifier(front, long_duration, work):
+    """yt-dlp names a file served as /long.bin `long.unknown_video`, a format ffmpeg cannot write:
+    the song is not refused for it, the whole download goes on to the classifier."""
+    shutil.copy(front.root / "long.m4a", front.root / "long.bin")
+    front.add_redirect("/watch", f"http://localhost:{front.port}/long.bin")
+    async with user_link_fetcher(front, work).fetch(video_known_by_id(front, long_duration)) as audio:
+        assert audio.section_s is None
+        assert audio.path.stat().st_size == (front.root / "long.m4a").stat().st_size
+        assert len(load_audio(audio.path)) / SAMPLE_RATE == pytest.approx(long_duration, abs=1.0)  # it decodes
