@@ -97,6 +97,10 @@ POST_AS_YOURSELF = "Post as yourself to use this."
 UNKNOWN_COMMAND = "I don't know that command. Type /help to see what I can do."
 A_PICTURE = ("That's a picture, and I listen to music: send /mood with a song's name or link, or an "
              "audio or video file.")
+# Telegram sends a GIF (or a soundless MP4 it shows as one) as an `animation`, with a `document`
+# beside it for older clients: without this, the document was downloaded and "listened to".
+A_GIF = ("That's a GIF, and GIFs have no sound: send /mood with a song's name or link, or an audio or "
+         "video file.")
 TEXT_HINT = ("To get a song's mood, send /mood <song> or an audio file; "
              "to answer your journal prompt, reply to it.")
 FORGET_CANCELLED = "Nothing was deleted."
@@ -153,8 +157,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("help", "What moodbot can do"),
 )
 
-# What can carry a song: audio, a voice note, a file, and a video's or video note's sound track.
-AUDIO_FILTER = filters.AUDIO | filters.VOICE | filters.Document.ALL | filters.VIDEO | filters.VIDEO_NOTE
+# What can carry a song: audio, a voice note, a file, and a video's or video note's sound track;
+# not a GIF, which comes as a document too.
+AUDIO_FILTER = ((filters.AUDIO | filters.VOICE | filters.Document.ALL | filters.VIDEO | filters.VIDEO_NOTE)
+                & ~filters.ANIMATION)
 NEW_MESSAGE = filters.UpdateType.MESSAGE  # not edits, not channel posts
 
 
@@ -378,7 +384,7 @@ class TelegramFrontend:
         # Audio sent privately, or in a group with a /mood caption, gets classified.
         asked = filters.ChatType.PRIVATE | filters.CaptionRegex(MOOD_CAPTION)
         app.add_handler(MessageHandler(NEW_MESSAGE & AUDIO_FILTER & asked, self.on_mood))
-        app.add_handler(MessageHandler(NEW_MESSAGE & filters.PHOTO & asked, self.on_picture))
+        app.add_handler(MessageHandler(NEW_MESSAGE & (filters.PHOTO | filters.ANIMATION) & asked, self.on_picture))
         app.add_error_handler(self.on_error)
 
     # ---- handlers --------------------------------------------------------------------------------
@@ -395,7 +401,7 @@ class TelegramFrontend:
         if MOOD_CAPTION.match(message.caption or "") and command_text(message):
             await self.on_mood(update, context)  # '/mood <song>' under a picture: the song
             return
-        await message.reply_text(A_PICTURE)
+        await message.reply_text(A_GIF if message.animation is not None else A_PICTURE)
 
     async def on_private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text(TEXT_HINT)
@@ -409,6 +415,9 @@ class TelegramFrontend:
         if not text and audio_of(message) is None:
             source = song_replied_to(message, context.bot.id)
             text = "" if source is None or audio_of(source) is not None else linked_text(source).strip()
+        if source is not None and not text and source.animation is not None:  # '/mood' under a GIF
+            await message.reply_text(A_GIF)
+            return
         if source is None or (not text and audio_of(source) is None):
             in_group = update.effective_chat.type in GROUP_TYPES
             await message.reply_text(GROUP_MOOD_USAGE if in_group else MOOD_USAGE)
@@ -1060,7 +1069,10 @@ def addressed_elsewhere(message: Message, bot_username: str | None) -> bool:
 
 
 def audio_of(message: Message):
-    """(media object, file name) of the message's audio, voice note, document or video, else None."""
+    """(media object, file name) of the message's audio, voice note, document or video, else None
+    (also for a GIF, whose document has no sound)."""
+    if message.animation:
+        return None
     if message.audio:
         return message.audio, message.audio.file_name or "audio.mp3"
     if message.voice:
