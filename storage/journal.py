@@ -121,13 +121,12 @@ class JournalPage:
         return self.offset > 0
 
 
-def _beyond(day: str, at: datetime, entry_id: ObjectId, *, older: bool) -> dict[str, Any]:
-    """The entries after (older=True: before) one in PAGE_NEWEST_FIRST order. The range on
-    local_date is what the user_page index serves; the $or settles that day's ties."""
-    lt, lte = ("$lt", "$lte") if older else ("$gt", "$gte")
-    return {"local_date": {lte: day},
-            "$or": [{"local_date": {lt: day}}, {"created_at": {lt: at}},
-                    {"created_at": at, "_id": {lt: entry_id}}]}
+Place = tuple[str, datetime, ObjectId]
+
+
+def _place(doc: dict[str, Any]) -> Place:
+    """An entry's place in PAGE_OLDEST_FIRST order: of two entries, the greater is the newer."""
+    return doc["local_date"], doc["created_at"], doc["_id"]
 
 
 class JournalRepo:
@@ -178,28 +177,51 @@ class JournalRepo:
                 if mark is None:
                     return None
                 if before is not None:
-                    docs = await self._journal.find({**user, **_beyond(*mark, older=True)},
-                                                    sort=PAGE_NEWEST_FIRST, limit=limit).to_list()
+                    docs = await self._next_to(user, mark, limit, older=True)
                 else:
-                    docs = (await self._journal.find({**user, **_beyond(*mark, older=False)},
-                                                     sort=PAGE_OLDEST_FIRST, limit=limit).to_list())[::-1]
+                    docs = (await self._next_to(user, mark, limit, older=False))[::-1]
                     if len(docs) < limit:
                         docs = await self._journal.find(user, sort=PAGE_NEWEST_FIRST, limit=limit).to_list()
             if docs and (before is not None or after is not None):
-                first = docs[0]
-                offset = await self._journal.count_documents(
-                    {**user, **_beyond(first["local_date"], first["created_at"], first["_id"], older=False)})
+                offset = await self._count_newer(user, _place(docs[0]))
             else:
                 offset = skip
             total = await self._journal.count_documents(user)
         return JournalPage([journal_from_doc(d) for d in docs], [str(d["_id"]) for d in docs], offset, total)
 
-    async def _entry_at(self, user: dict[str, Any], cursor: str) -> tuple[str, datetime, ObjectId] | None:
+    # The reads around a cursor take equality on the user, then on the day or a range of days: the
+    # user_page index serves them on the embedded SecantusDB as on MongoDB. SecantusDB's planner
+    # scans the whole collection, every user's journal, for a filter with a top-level $or (one read
+    # settling a day's ties needs one) or with `_id` beside other fields: 190 ms and 11 ms against
+    # 9 ms and 0.6 ms over 10 000 entries.
+
+    async def _entry_at(self, user: dict[str, Any], cursor: str) -> Place | None:
         if not CURSOR_RE.match(cursor or ""):
             return None
-        doc = await self._journal.find_one({**user, "_id": ObjectId(cursor)},
-                                           projection={"local_date": 1, "created_at": 1})
-        return None if doc is None else (doc["local_date"], doc["created_at"], doc["_id"])
+        doc = await self._journal.find_one({"_id": ObjectId(cursor)},
+                                           projection={"platform": 1, "user_id": 1, "local_date": 1, "created_at": 1})
+        if doc is None or any(doc.get(field) != value for field, value in user.items()):
+            return None
+        return _place(doc)
+
+    async def _next_to(self, user: dict[str, Any], mark: Place, limit: int, *, older: bool) -> list[dict[str, Any]]:
+        """Up to `limit` entries next to the one at `mark`: the older ones newest first, or the newer
+        ones oldest first. The mark's day, then the days beyond it."""
+        day = mark[0]
+        sort = PAGE_NEWEST_FIRST if older else PAGE_OLDEST_FIRST
+        same_day = await self._journal.find({**user, "local_date": day}, sort=sort).to_list()
+        docs = [doc for doc in same_day if (_place(doc) < mark if older else _place(doc) > mark)][:limit]
+        if len(docs) < limit:
+            docs += await self._journal.find({**user, "local_date": {"$lt" if older else "$gt": day}},
+                                             sort=sort, limit=limit - len(docs)).to_list()
+        return docs
+
+    async def _count_newer(self, user: dict[str, Any], mark: Place) -> int:
+        day = mark[0]
+        same_day = await self._journal.find({**user, "local_date": day},
+                                            projection={"local_date": 1, "created_at": 1}).to_list()
+        later_days = await self._journal.count_documents({**user, "local_date": {"$gt": day}})
+        return later_days + sum(1 for doc in same_day if _place(doc) > mark)
 
     async def day_moods(self, ref: UserRef, first: date, last: date) -> dict[date, str]:
         """The mood of each day from `first` to `last` that has an entry: the day's latest answer's
