@@ -128,6 +128,8 @@ async def run(requests: int, journal: int, runs: int) -> None:
             counter = iter(range(10**9))
             place = place_of(0)
             uncached_tracks = TrackRepo(db.db["tracks"], cache_size=0)  # every lookup goes to the database
+            heavy = user_ref(0)
+            middle = await db.journal.page(heavy, 10, skip=100)  # a page turned to, then ◀ / ▶ from it
             cases: list[tuple[str, Callable[[], Awaitable[object]]]] = [
                 ("ping (reference)", lambda: db.client.admin.command("ping")),
                 ("track lookup by key", lambda: uncached_tracks.get("spotify:t42")),
@@ -136,6 +138,9 @@ async def run(requests: int, journal: int, runs: int) -> None:
                     journal_entry(user_ref(1), NOW.date(), f"bench-{next(counter)}", rng))),
                 (f"personal stats ({HEAVY_JOURNAL_DAYS} entries)",
                  lambda: db.journal.stats(user_ref(0), NOW.date())),
+                ("journal page, the newest 10", lambda: db.journal.page(heavy, 10)),
+                ("journal page from a cursor, older 10", lambda: db.journal.page(heavy, 10, before=middle.cursors[-1])),
+                ("journal page from a cursor, newer 10", lambda: db.journal.page(heavy, 10, after=middle.cursors[0])),
                 ("server playlist (top 20)", lambda: db.playlists.playlist(place, "sad")),
                 ("server mood of the week", lambda: db.playlists.server_mood_of_week(place, NOW)),
             ]
