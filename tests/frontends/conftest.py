@@ -3,6 +3,9 @@ talking to the fake Telegram / Discord servers. These tests never classify a son
 or audio sources are wired in: the end-to-end tests cover that path)."""
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
 import pytest
 
 from bot.config import Settings
@@ -30,16 +33,26 @@ def usecases(db):
     return build_usecases(db, classifier=None, fetcher=None)
 
 
-@pytest.fixture
-async def telegram(usecases):
-    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+@asynccontextmanager
+async def telegram_on(fake: FakeTelegramBotAPI, usecases) -> AsyncIterator[tuple[FakeTelegramBotAPI, TelegramFrontend]]:
+    """The Telegram front-end polling `fake` (a FakeTelegramBotAPI, or a subclass that answers some
+    calls its own way), both started here and stopped after."""
+    await fake.start()
     settings = Settings(_env_file=None, telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
                         telegram_file_url=fake.base_file_url, max_audio_bytes=1024 * 1024)
     frontend = TelegramFrontend(settings, usecases, poll_timeout_s=1)
     await frontend.start()
-    yield fake, frontend
-    await frontend.stop()
-    await fake.stop()
+    try:
+        yield fake, frontend
+    finally:
+        await frontend.stop()
+        await fake.stop()
+
+
+@pytest.fixture
+async def telegram(usecases):
+    async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as both:
+        yield both
 
 
 @pytest.fixture

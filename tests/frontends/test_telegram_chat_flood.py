@@ -8,10 +8,8 @@ import time
 import pytest
 from aiohttp import web
 
-from bot.config import Settings
-from bot.frontends.telegram import TelegramFrontend
 from tests.fakes.telegram_api import Call, FakeTelegramBotAPI
-from tests.frontends.conftest import TELEGRAM_TOKEN
+from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on
 
 CHAT_A, CHAT_B = 42, 43
 RETRY_AFTER_S = 2
@@ -50,14 +48,8 @@ class FloodedChatAPI(FakeTelegramBotAPI):
 
 @pytest.fixture
 async def flooded(usecases):
-    fake = await FloodedChatAPI(TELEGRAM_TOKEN).start()
-    settings = Settings(_env_file=None, telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
-                        telegram_file_url=fake.base_file_url, max_audio_bytes=1024 * 1024)
-    frontend = TelegramFrontend(settings, usecases, poll_timeout_s=1)
-    await frontend.start()
-    yield fake, frontend
-    await frontend.stop()
-    await fake.stop()
+    async with telegram_on(FloodedChatAPI(TELEGRAM_TOKEN), usecases) as both:
+        yield both
 
 
 async def first_refusal(fake: FakeTelegramBotAPI, mark: int, timeout: float = 5.0) -> Call:

@@ -10,11 +10,10 @@ import pytest
 from aiohttp import web
 from telegram import Message
 
-from bot.config import Settings
 from bot.frontends.telegram import StatusMessage, TelegramFrontend
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
 from tests.fakes.telegram_api import FakeTelegramBotAPI
-from tests.frontends.conftest import TELEGRAM_TOKEN
+from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on
 
 ALICE = 42
 EDIT_DELAY_S = 2.0  # how long the fake takes over each editMessageText
@@ -37,14 +36,8 @@ class SlowEditsAPI(FakeTelegramBotAPI):
 
 @pytest.fixture
 async def slow_edits(usecases):
-    fake = await SlowEditsAPI(TELEGRAM_TOKEN).start()
-    settings = Settings(_env_file=None, telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
-                        telegram_file_url=fake.base_file_url, max_audio_bytes=1024 * 1024)
-    frontend = TelegramFrontend(settings, usecases, poll_timeout_s=1)
-    await frontend.start()
-    yield fake, frontend
-    await frontend.stop()
-    await fake.stop()
+    async with telegram_on(SlowEditsAPI(TELEGRAM_TOKEN), usecases) as both:
+        yield both
 
 
 async def run_three_steps(frontend: TelegramFrontend, asked: Message) -> list[float]:
