@@ -79,7 +79,8 @@ def _not_a_file(arg: str) -> str | None:
     """What to say when the argument is clearly meant as a local path but names no file."""
     if "://" in arg or arg.lower().startswith("www."):
         return None  # a link, however it ends: the use case checks it against the allowlist
-    path_like = arg.startswith(("/", "./", "../", "~/")) and " " not in arg
+    # A folder's or file's name may hold spaces ("~/Music/My Album"): no song name starts like this.
+    path_like = arg.startswith(("/", "./", "../", "~/"))
     if not (path_like or arg.lower().endswith(AUDIO_SUFFIXES)):
         return None
     path = Path(arg).expanduser()

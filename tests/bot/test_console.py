@@ -112,6 +112,17 @@ async def test_a_path_that_names_no_audio_file_is_answered_without_a_search(db, 
     assert counting.calls == [] and "Listening" not in out
 
 
+async def test_a_path_with_spaces_that_names_a_folder_or_nothing_is_answered_without_a_search(db, counting, tmp_path):
+    # "~/Music/My Album" is a folder, not a song to look for on Spotify or YouTube.
+    (tmp_path / "My Album").mkdir()
+    out = await chat(db, counting, tmp_path, [f"/mood {tmp_path}/My Album", f"/mood {tmp_path}/My Album/",
+                                              f"/mood {tmp_path}/No Such Album/side a", "/quit"])
+    assert out.count(f"{tmp_path}/My Album is a folder") == 1 and out.count(f"{tmp_path}/My Album/ is a folder") == 1
+    assert f"/mood {tmp_path}/My Album/song.mp3" in out
+    assert f"There is no file at {tmp_path}/No Such Album/side a." in out
+    assert counting.calls == [] and "Finding" not in out and "Listening" not in out
+
+
 async def test_a_link_ending_in_an_audio_suffix_is_a_link_not_a_missing_file(db, counting, tmp_path):
     out = await chat(db, counting, tmp_path, ["/mood http://evil.example.com/x.mp3", "/mood www.evil.example.com/a.ogg",
                                               "/quit"])
