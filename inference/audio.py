@@ -54,6 +54,7 @@ MAX_SAMPLE = 2.0**31
 # is kept, so memory follows the length alone, not the channels (a 19-minute 96 kHz 5.1 FLAC of
 # 6.5 MB held ~10 GB when all its channels were kept until the end).
 MONO_RUN_SAMPLES = 1 << 16
+MIN_VIDEO_SECONDS = 1  # a file with pictures but no sound, at least this long, is a muted video
 # FFmpeg's sample formats (planar ones end in "p") as numpy types.
 SAMPLE_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64,
                  "flt": np.float32, "dbl": np.float64}
@@ -108,6 +109,14 @@ def _unreadable(path: Path) -> UnreadableAudioError:
     return UnreadableAudioError(f"The file {path.name} is not audio we can read.")
 
 
+def _soundless(path: Path, container) -> UnreadableAudioError:
+    """A file without an audio stream: a video that lasts (a muted recording), or anything else (a
+    picture has one frame and no length, or a single frame's)."""
+    if container.streams.video and (container.duration or 0) >= av.time_base * MIN_VIDEO_SECONDS:
+        return UnreadableAudioError(f"The file {path.name} is a video without sound; there is nothing to listen to.")
+    return _unreadable(path)
+
+
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """soxr HQ, exactly as `librosa.resample(res_type="soxr_hq")` does it (length included),
     without importing librosa."""
@@ -133,8 +142,8 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
     header when it says so, else as soon as the decoded audio passes the limit: memory stays
     bounded whatever the container claims."""
     with av.open(str(path), metadata_errors="ignore") as container:
-        if not container.streams.audio:  # a picture or a video without sound
-            raise _unreadable(path)
+        if not container.streams.audio:
+            raise _soundless(path, container)
         stream = container.streams.audio[0]
         native_sr = int(stream.codec_context.sample_rate or 0)
         channels = int(stream.codec_context.channels or 0)

@@ -166,6 +166,23 @@ def test_png_renamed_mp3_is_unreadable(tmp_path):
     assert "picture.mp3" in str(error.value)
 
 
+def test_a_video_without_sound_is_called_that(tmp_path):
+    """Given a user sends a muted screen recording, they are told it has no sound, not that it
+    "is not audio we can read"; a picture is still not audio."""
+    import subprocess
+
+    path = tmp_path / "muted.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=duration=3:size=64x64:rate=10", "-an", "-c:v", "mpeg4", str(path)], check=True)
+    with pytest.raises(UnreadableAudioError, match="muted.mp4 is a video without sound"):
+        load_audio(path)
+    still = tmp_path / "cover.jpg"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=duration=1:size=64x64:rate=1", "-frames:v", "1", str(still)], check=True)
+    with pytest.raises(UnreadableAudioError, match="cover.jpg is not audio we can read"):
+        load_audio(still)
+
+
 def test_missing_file_is_unreadable(tmp_path):
     with pytest.raises(UnreadableAudioError, match="Cannot find the audio file nowhere.ogg"):
         load_audio(tmp_path / "nowhere.ogg")
