@@ -117,6 +117,8 @@ def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
         m = SPOTIFY_PATH_RE.match(parts.path)
         if not m:
             raise UnsupportedInputError(f"That Spotify link isn't a track. {ACCEPTED}")
+        if m.group("kind").lower() != "track" and (highlighted := highlighted_track(parts.query)):
+            return spotify_query("track", highlighted, rest)
         return spotify_query(m.group("kind"), m.group("id"), rest)
     if host in SPOTIFY_SHORT_HOSTS:
         if not SHORT_LINK_PATH_RE.match(parts.path):
@@ -143,6 +145,13 @@ def spotify_query(kind: str, track_id: str, rest: str) -> Query:
         kind=QueryKind.SPOTIFY_TRACK, text=rest, spotify_id=track_id,
         url=f"https://open.spotify.com/track/{track_id}",
     )
+
+
+def highlighted_track(query: str) -> str | None:
+    """The track an album or playlist link points at: Spotify shares a song seen in its album as
+    /album/ID?highlight=spotify:track:ID."""
+    uri = SPOTIFY_URI_RE.match((parse_qs(query).get("highlight") or [""])[0])
+    return uri.group("id") if uri and uri.group("kind").lower() == "track" else None
 
 
 def youtube_id_from(host: str, path: str, query: str) -> str | None:
