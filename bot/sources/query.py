@@ -56,6 +56,9 @@ def is_link(word: str) -> bool:
 # What people put around a link in chat: <url>, (url), ||url|| (a Discord spoiler), "url", url!
 LINK_OPENERS = "<([{'\"|*"
 LINK_CLOSERS = ".,!?;:)]}>'\"|*"
+# Chinese and Japanese put no space around a link, only their full-width punctuation
+# ("听听：https://youtu.be/…。", "「https://…」"): it ends a word, as a space would. No link of ours holds it.
+FULL_WIDTH_PUNCTUATION_RE = re.compile("[、。，．：；！？（）「」『』【】《》〈〉]")
 # A Markdown link, [label](url) (Discord's "masked link"): the label's end, up to the "(".
 MARKDOWN_LABEL_RE = re.compile(r"^\S*?\]\(")
 
@@ -85,14 +88,15 @@ def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> Q
     cleaned = clean_text(text or "", MAX_MESSAGE_CHARS)
     if not cleaned:
         raise UnsupportedInputError(f"Tell me which song. {ACCEPTED}")
-    words = cleaned.split(" ")
+    words = FULL_WIDTH_PUNCTUATION_RE.sub(r" \g<0> ", cleaned).split()
     links = [(i, link) for i, w in enumerate(words) if (link := link_in(w))]
     if not links:
         return Query(kind=QueryKind.TEXT, text=clean_text(cleaned))
     if len(links) > 1:
         raise UnsupportedInputError(f"One song at a time, please. {ACCEPTED}")
     (at, link), = links
-    rest = clean_text(" ".join(w for i, w in enumerate(words) if i != at))
+    rest = clean_text(" ".join(w for i, w in enumerate(words)
+                               if i != at and not FULL_WIDTH_PUNCTUATION_RE.fullmatch(w)))
     return parse_link(link, rest, allowed_hosts)
 
 

@@ -58,6 +58,10 @@ ACCEPTED_CASES = [
     (f"(<https://youtu.be/{YT}>)", QueryKind.YOUTUBE, YT, ""),
     (f"is it sad? https://www.youtube.com/watch?v={YT}.", QueryKind.YOUTUBE, YT, "is it sad?"),
     ("https://youtu.be/dQw4w9WgXc_!", QueryKind.YOUTUBE, "dQw4w9WgXc_", ""),  # an id may end in "_"
+    # Chinese and Japanese put no space around a link, only full-width punctuation: no part of it
+    (f"听听这首：https://youtu.be/{YT}。", QueryKind.YOUTUBE, YT, "听听这首"),
+    (f"「https://open.spotify.com/track/{SP}」 いい曲！", QueryKind.SPOTIFY_TRACK, SP, "いい曲"),
+    (f"（https://www.youtube.com/watch?v={YT}），好听", QueryKind.YOUTUBE, YT, "好听"),
     # a Markdown link ("masked link" in Discord) is its URL, not a song name with a URL in it
     (f"[Creep](https://open.spotify.com/track/{SP})", QueryKind.SPOTIFY_TRACK, SP, ""),
     (f"is this sad? [listen](<https://youtu.be/{YT}>)", QueryKind.YOUTUBE, YT, "is this sad?"),
