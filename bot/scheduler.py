@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -17,7 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from bot.usecases.journal import JournalUseCase
-from bot.replies import Caller
+from bot.replies import Caller, PromptMessage
 from bot.usecases.ports import PromptSender, RecipientGone
 from storage.models import StorageError, User, UserRef
 
@@ -119,6 +120,7 @@ class PromptScheduler:
         self.senders: dict[str, PromptSender] = {}
         self._scheduler = AsyncIOScheduler(timezone=timezone.utc)
         self._pace = asyncio.Semaphore(concurrency)
+        self._making: weakref.WeakValueDictionary[UserRef, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def register(self, sender: PromptSender) -> None:
         self.senders[sender.platform] = sender
@@ -177,6 +179,31 @@ class PromptScheduler:
         /journal prompt). Returns the prompt id, None when the user has no journal."""
         return await self.deliver(ref, force=True)
 
+    def _making_for(self, ref: UserRef) -> asyncio.Lock:
+        """One prompt made at a time per user. The day's is skipped when one is recorded for it, and
+        two deliveries at once (the daily job and start's catch-up, on a restart in the prompt's
+        minute; /journal prompt as the daily one fires) would otherwise both find none and both send."""
+        lock = self._making.get(ref)
+        if lock is None:
+            lock = self._making[ref] = asyncio.Lock()
+        return lock
+
+    async def _make_prompt(self, ref: UserRef, *, force: bool, day: date | None,
+                           erasures: int) -> PromptMessage | None:
+        """The prompt to send, recorded as sent; None when the user has no journal now, the day's
+        was already sent (unless `force`), or the user ran /forget meanwhile."""
+        user = await self.db.users.get(ref)
+        if user is None or not user.journal_enabled:
+            return None
+        now = self.now()
+        if force:  # /journal prompt: today's, even if it was sent
+            day = day or now.astimezone(ZoneInfo(user.timezone)).date()
+        else:
+            day = day or due_day(user, now)
+            if await self.db.prompts.last_sent_date(ref) == day:
+                return None
+        return await self.journal.make_prompt(user, day=day, erasures=erasures)
+
     async def deliver(self, ref: UserRef, *, force: bool = False, day: date | None = None) -> str | None:
         """One prompt to one user: re-read the user (they may have opted out since), skip if the
         day's was already sent, record it, send it, remember the platform message id. The day is
@@ -189,17 +216,8 @@ class PromptScheduler:
         async with self._pace:
             erasures = self.db.privacy.erasures(ref)  # before the user is read: a /forget after it shows
             try:
-                user = await self.db.users.get(ref)
-                if user is None or not user.journal_enabled:
-                    return None
-                now = self.now()
-                if force:  # /journal prompt: today's, even if it was sent
-                    day = day or now.astimezone(ZoneInfo(user.timezone)).date()
-                else:
-                    day = day or due_day(user, now)
-                    if await self.db.prompts.last_sent_date(ref) == day:
-                        return None
-                prompt = await self.journal.make_prompt(user, day=day, erasures=erasures)
+                async with self._making_for(ref):
+                    prompt = await self._make_prompt(ref, force=force, day=day, erasures=erasures)
             except StorageError as error:
                 log.warning("scheduler.prompt_not_made", extra={"user": ref.user_id, "reason": str(error)})
                 return None

@@ -2,6 +2,7 @@
 start, missed prompts sent at start, and delivery through the front-end of the user's platform."""
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -127,6 +128,23 @@ async def test_jobs_are_rebuilt_at_start_and_a_missed_prompt_is_sent_once(db, co
         assert await again.start() == 0 and "📝" not in out_again.getvalue()
     finally:
         await again.stop()
+
+
+async def test_the_daily_job_and_the_catch_up_at_once_send_the_days_prompt_once(db, counting):
+    """A restart in the prompt's minute: the daily job fires while start's catch-up delivers the same
+    day's prompt. Each found no prompt sent for the day before the other recorded one, and the user
+    got two."""
+    user = lisbon_user(21, 0, "restarted")
+    await db.users.upsert(user)
+    just_after_nine = datetime(2026, 11, 24, 21, 0, 1, tzinfo=timezone.utc)  # 21:00:01 in Lisbon
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: just_after_nine)
+    # A running bot's connection pool is warm: the two deliveries' reads overlap, as they would there.
+    await asyncio.gather(*(db.users.get(user.ref) for _ in range(4)))
+
+    job, catch_up = await asyncio.gather(scheduler.deliver(user.ref), scheduler.deliver(user.ref, day=NOV_24))
+
+    assert out.getvalue().count("📝") == 1 and [job, catch_up].count(None) == 1
+    assert len(await db.prompts.open_since(just_after_nine - timedelta(days=1), 10)) == 1
 
 
 async def test_a_prompt_missed_across_midnight_is_sent_for_its_own_day(db, counting):
