@@ -5,7 +5,7 @@ import asyncio
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -24,6 +24,7 @@ PAGE_NEWEST_FIRST = [*NEWEST_FIRST, ("_id", DESCENDING)]
 PAGE_OLDEST_FIRST = [*OLDEST_FIRST, ("_id", ASCENDING)]
 CURSOR_RE = re.compile(r"^[0-9a-f]{24}$")  # an entry's `_id`, as `JournalPage.cursors` gives it
 MS_PER_DAY = 86_400_000
+ONE_DAY = timedelta(days=1)
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 ISO_WEEK_FORMAT = "%G-W%V"  # "2026-W47": ISO year and week, so late-December days land right
 SONGS_LIMIT = 1000  # newest entries drawn on the valence/arousal chart
@@ -226,7 +227,11 @@ class JournalRepo:
     async def day_moods(self, ref: UserRef, first: date, last: date) -> dict[date, str]:
         """The mood of each day from `first` to `last` that has an entry: the day's latest answer's
         (a day may hold several, one per prompt). By date, not a number of entries."""
-        query = {**user_filter(ref), "local_date": {"$gte": date_text(first), "$lte": date_text(last)}}
+        # Strict bounds on the days beside the window, the same days: SecantusDB (0.7) reads an
+        # inclusive bound on an index field followed by others as a strict one, and user_page has two
+        # after local_date, so `$gte` left out the window's first day (1 January in the year in pixels).
+        days = {"$gt": date_text(first - ONE_DAY), "$lt": date_text(last + ONE_DAY)}
+        query = {**user_filter(ref), "local_date": days}
         with translated_errors("journal days"):
             docs = await self._journal.find(query, projection={"_id": 0, "local_date": 1, "mood": 1},
                                             sort=OLDEST_FIRST).to_list()

@@ -139,3 +139,16 @@ async def test_stats_of_an_empty_journal(db: Database):
     stats = await db.journal.stats(ALICE, date(2026, 11, 20))
     assert (stats.total_entries, stats.current_streak, stats.longest_streak) == (0, 0, 0)
     assert stats.weekly == stats.monthly == stats.songs == []
+
+
+async def test_the_days_of_a_window_are_read_from_its_first_day_to_its_last(db: Database):
+    """The year in pixels reads the days of its window: 1 January and 31 December are in the year,
+    the days beside them are not. On SecantusDB an entry of 1 January was left out: the index that
+    serves the read has fields after the day, and the engine took `$gte` for `$gt` there."""
+    for i, (day, mood) in enumerate([("2025-12-31", "sad"), ("2026-01-01", "happy"), ("2026-06-15", "calm"),
+                                     ("2026-12-31", "energetic"), ("2027-01-01", "sad")]):
+        assert await db.journal.add(entry(ALICE, i, day, mood))
+
+    days = await db.journal.day_moods(ALICE, date(2026, 1, 1), date(2026, 12, 31))
+
+    assert days == {date(2026, 1, 1): "happy", date(2026, 6, 15): "calm", date(2026, 12, 31): "energetic"}
