@@ -19,8 +19,14 @@ from storage.models import Departure, UserExport, UserRef
 from storage.mood_requests import RequestRepo
 from storage.schema import DEPARTURES, JOURNAL, PROMPTS, REQUESTS, USERS
 
-# Every collection holding documents about a user; `tracks` and `servers` hold none.
-PERSONAL_COLLECTIONS = (USERS, JOURNAL, REQUESTS, PROMPTS, DEPARTURES)
+# Every collection holding documents about a user; `tracks` and `servers` hold none. Erased in
+# this order: the prompts after the entries and requests (a prompt recorded while /forget runs is
+# still caught), the settings last, so that a /forget the database cuts short leaves them saying
+# what `withdraw` made them say.
+PERSONAL_COLLECTIONS = (JOURNAL, REQUESTS, DEPARTURES, PROMPTS, USERS)
+# What a user's settings say from the start of a /forget until they are deleted: no daily prompt
+# (nor one scheduled at the next start), and none of their songs in a server's playlists.
+WITHDRAWN = {"journal_enabled": False, "share_with_server": False}
 OLDEST_FIRST = [("created_at", ASCENDING)]
 
 
@@ -39,7 +45,7 @@ class PrivacyRepo:
 
     def erasing(self, ref: UserRef) -> None:
         """Say, before anything of the user's is deleted, that it is being: from now on their
-        writes already under way are dropped (see `erasures`). `forget` says so itself."""
+        writes already under way are dropped (see `erasures`). `forget` and `erase` say so themselves."""
         self._erasures[ref] += 1
 
     async def export(self, ref: UserRef) -> UserExport:
@@ -65,8 +71,28 @@ class PrivacyRepo:
         if self._journal is not None:
             await self._journal.settled()
 
+    async def withdraw(self, ref: UserRef) -> int:
+        """The first step of a /forget: the user's settings turn the journal off and sharing off
+        (made so for a user who had none: sharing is the default). Whatever the database then fails
+        to delete makes no prompt and counts in no playlist; a /forget cut short after the settings
+        went put an opted-out member's songs back in the playlists. Returns 1 when it made the
+        settings (then deleted with the rest, but not the user's), else 0."""
+        await self._settled()  # what was on its way has been written, or has failed, before the answer
+        with translated_errors("forget user"):
+            result = await self._db[USERS].update_one(
+                user_filter(ref), {"$set": WITHDRAWN, "$setOnInsert": {"timezone": "UTC"}}, upsert=True)
+        return 0 if result.upserted_id is None else 1
+
     async def forget(self, ref: UserRef) -> int:
         """Delete every document about the user; returns how many were deleted."""
+        self.erasing(ref)
+        made = await self.withdraw(ref)
+        return await self.erase(ref) - made
+
+    async def erase(self, ref: UserRef) -> int:
+        """Delete every document about the user (`forget` after `withdraw`); returns how many.
+        Says `erasing` again: a write whose count was read while the settings were withdrawn is
+        dropped too."""
         self.erasing(ref)
         await self._settled()  # a request still being written must not outlive the deletion
         deleted = 0

@@ -22,6 +22,10 @@ EXPORT_MAX_BYTES = 8 * 1024 * 1024
 EXPORT_TOO_LARGE = ("Your data is too large to send as one file ({mb:.0f} MB even compressed); "
                     "please ask the bot's operator for a copy.")
 
+# Said when the database fails between /forget's first step (`PrivacyRepo.withdraw`) and its last.
+FORGET_CUT_SHORT = ("I couldn't delete everything: your daily prompt is stopped and your songs no longer count "
+                    "in server playlists, but some of your data is still stored; please try /forget again.")
+
 FORGET_EXPLANATION = (
     "This deletes everything I store about you, on every server and group: your settings, your journal "
     "entries, the songs you asked about, the prompts I sent you and which servers or groups you left, and it "
@@ -88,18 +92,26 @@ class PrivacyUseCase:
         ref = UserRef(caller.platform, caller.user_id)
         # Before anything else: an answer or request still being listened to is dropped, not saved after.
         self.db.privacy.erasing(ref)
-        # Unschedule first: a prompt must not fire for someone being deleted.
-        self.schedule.unschedule(ref)
         # The queue first: once it is empty of this user, nothing of theirs can reach the database.
         queued = await self.writer.forget(ref) if self.writer is not None else 0
         try:
-            deleted = queued + await self.db.privacy.forget(ref)
-        except StorageError as error:
+            made = await self.db.privacy.withdraw(ref)
+        except StorageError as error:  # their journal and prompt stay as they were, and say so
             if queued:
-                entries = "1 journal entry" if queued == 1 else f"{queued} journal entries"
-                return TextReply(f"{error} I deleted the {entries} waiting to be saved, but nothing else yet; "
-                                 "please try /forget again.")
+                return TextReply(f"{error} I deleted the {entries(queued)} waiting to be saved, but nothing else "
+                                 "yet; please try /forget again.")
             return TextReply(f"{error} Nothing was deleted; please try /forget again.")
+        # The settings say "no prompt" now: a prompt must not fire for someone being deleted.
+        self.schedule.unschedule(ref)
+        try:
+            deleted = queued + await self.db.privacy.erase(ref) - made
+        except StorageError as error:
+            log.warning("privacy.forget_cut_short", extra={"user": caller.user_id, "reason": str(error)})
+            return TextReply(f"{error} {FORGET_CUT_SHORT}")
         log.info("privacy.forget", extra={"user": caller.user_id, "deleted": deleted})
         records = "1 record" if deleted == 1 else f"{deleted} records"
         return TextReply(f"Done: I deleted everything about you ({records}) and stopped your daily prompt.")
+
+
+def entries(count: int) -> str:
+    return "1 journal entry" if count == 1 else f"{count} journal entries"

@@ -11,12 +11,14 @@ from datetime import time as clock_time
 from datetime import timezone
 
 import pytest
+from pymongo import AsyncMongoClient, monitoring
 
 from bot.replies import Caller, ErrorReply, ExportReply, PlaylistReply, ServerMoodReply, TextReply
 from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
 from bot.usecases.privacy import PrivacyUseCase
-from storage.models import UserRef
+from storage.database import Database
+from storage.models import MoodRequest, StorageError, UserRef
 from tests.bot.conftest import ALICE, ALICE_DM, BOB, attachment
 
 ADMIN = Caller("telegram", "1003", place="telegram:-500", chat_id="1003", is_admin=True)
@@ -332,6 +334,80 @@ async def test_forget_with_the_database_down_says_what_it_did_delete(counting, c
     assert writer.outbox.pending() == 0  # the answer waiting for the database is gone…
     assert "Nothing was deleted" not in done.text and "1 journal entry" in done.text  # …and the reply says so
     assert "try /forget again" in done.text
+
+
+async def test_a_forget_the_database_refused_leaves_the_daily_prompt_on(counting, outage):
+    """The reply says nothing was deleted and asks to try again: the user's journal is as it was,
+    and so is their daily prompt (it was taken off the scheduler, silently, until the bot restarted)."""
+    db, writer = outage.db, outage.writer
+    usecases = build_usecases(db, counting, fetcher=None, writer=writer)
+    scheduler = PromptScheduler(db, usecases.journal)
+    usecases.attach_schedule(scheduler)
+    await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    outage.down()
+
+    done = await usecases.privacy.forget(ALICE_DM, confirmed=True)
+
+    assert "Nothing was deleted" in done.text
+    assert scheduler.is_scheduled(UserRef(ALICE_DM.platform, ALICE_DM.user_id))
+
+
+class CutAfterFirstDelete(monitoring.CommandListener):
+    """Watches the driver's commands: the database goes down as soon as one delete has succeeded."""
+
+    def __init__(self, outage) -> None:
+        self.outage = outage
+        self.cut = False
+
+    def started(self, event) -> None:
+        pass
+
+    def succeeded(self, event) -> None:
+        if event.command_name == "delete" and not self.cut:
+            self.cut = True
+            self.outage.down()
+
+    def failed(self, event) -> None:
+        pass
+
+
+async def test_a_forget_cut_short_by_the_database_leaves_no_song_counting_nor_prompt_coming(counting, outage):
+    """The database goes down between two of /forget's deletions. What is left must not be worse
+    than before: a member who had said /share off must not count in the group's playlist (her
+    settings went first and her songs stayed, counting as a sharer's), no prompt may come, and the
+    reply must not say that nothing was deleted."""
+    # As Database.connect makes its client (journaled writes outlive the server's death), watched.
+    client = AsyncMongoClient(outage.server.uri, tz_aware=True, tzinfo=timezone.utc, w=1, journal=True,
+                              serverSelectionTimeoutMS=300, event_listeners=[CutAfterFirstDelete(outage)])
+    db = Database(client, client[outage.db.db.name])
+    try:
+        usecases = build_usecases(db, counting, fetcher=None)
+        scheduler = PromptScheduler(db, usecases.journal)
+        usecases.attach_schedule(scheduler)
+        alice = UserRef(ALICE.platform, ALICE.user_id)
+        await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+        await usecases.playlists.set_sharing(ALICE, False)
+        await db.requests.add(MoodRequest(alice, ALICE.place, "spotify:alices-song", "sad",
+                                          datetime.now(timezone.utc), title="Alice's song"))
+
+        done = await usecases.privacy.forget(ALICE_DM, confirmed=True)
+
+        assert "Nothing was deleted" not in done.text and "try /forget again" in done.text
+        outage.up()
+        deadline = time.monotonic() + 20
+        while True:  # the client reconnects
+            try:
+                playlist = await db.playlists.playlist(ALICE.place, "sad")
+                user = await db.users.get(alice)
+                break
+            except StorageError:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+        assert playlist == []
+        assert user is None or not user.journal_enabled  # a restart schedules no prompt for her
+        assert not scheduler.is_scheduled(alice)
+    finally:
+        await client.close()
 
 
 async def test_an_answer_failing_over_to_the_outbox_during_forget_is_not_queued_after_it(counting, clip_paths,
