@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import shlex
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,9 +50,19 @@ PROMPT_MARK = "> "
 _EOF = object()
 
 
+def _unquoted(arg: str) -> str:
+    """A path as a terminal pastes a dropped file, quoted ('/My Music/a.mp3') or with its spaces
+    escaped (/My\\ Music/a.mp3), as the one path it stands for; anything else as typed."""
+    try:
+        words = shlex.split(arg)
+    except ValueError:  # an apostrophe in a song name: "Don't Stop Me Now"
+        return arg
+    return words[0] if len(words) == 1 else arg
+
+
 def _attachment_if_file(arg: str) -> Attachment | None:
     """`/mood path/to/song.mp3` classifies a local file; anything else is a song name or link."""
-    path = Path(arg).expanduser()
+    path = Path(_unquoted(arg)).expanduser()
     try:
         if path.is_file():
             return Attachment(str(path), path.name, path.stat().st_size)
@@ -77,6 +88,7 @@ AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".webm", ".wa
 
 def _not_a_file(arg: str) -> str | None:
     """What to say when the argument is clearly meant as a local path but names no file."""
+    arg = _unquoted(arg)
     if "://" in arg or arg.lower().startswith("www."):
         return None  # a link, however it ends: the use case checks it against the allowlist
     # A folder's or file's name may hold spaces ("~/Music/My Album"): no song name starts like this.

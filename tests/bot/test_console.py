@@ -123,6 +123,27 @@ async def test_a_path_with_spaces_that_names_a_folder_or_nothing_is_answered_wit
     assert counting.calls == [] and "Finding" not in out and "Listening" not in out
 
 
+async def test_a_path_quoted_or_escaped_as_a_terminal_pastes_it_is_the_file(db, counting, clip_paths, tmp_path):
+    # Dropping a file on a terminal types its path quoted ('…', GNOME) or with its spaces escaped
+    # (macOS): that is the file, not a song name to search for nor a file that isn't there.
+    import shlex
+    import shutil
+
+    (tmp_path / "My Music").mkdir()
+    song = tmp_path / "My Music" / "rainy day.ogg"
+    shutil.copy(clip_paths[0], song)
+    escaped = str(song).replace(" ", "\\ ")
+    out = await chat(db, counting, tmp_path, [f"/mood {shlex.quote(str(song))}", f'/mood "{song}"', f"/mood {escaped}",
+                                              f"/mood '{tmp_path}/My Music/gone.ogg'", f"/mood '{tmp_path}/My Music'",
+                                              "/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                              f"/journal answer {shlex.quote(str(song))} on the bus", "/journal list",
+                                              "/quit"])
+    assert out.count("Mood: ") >= 3 and "Saved to your journal" in out and "on the bus" in out
+    assert "There is no file at" in out and f"{tmp_path}/My Music/gone.ogg." in out
+    assert f"{tmp_path}/My Music is a folder" in out
+    assert "Finding" not in out and len(counting.calls) == 1  # one song, heard once, then from the cache
+
+
 async def test_a_link_ending_in_an_audio_suffix_is_a_link_not_a_missing_file(db, counting, tmp_path):
     out = await chat(db, counting, tmp_path, ["/mood http://evil.example.com/x.mp3", "/mood www.evil.example.com/a.ogg",
                                               "/quit"])
