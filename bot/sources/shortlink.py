@@ -24,6 +24,7 @@ from bot.sources.query import (
     SPOTIFY_PATH_RE,
     SPOTIFY_SHORT_HOSTS,
     SPOTIFY_URI_RE,
+    highlighted_track,
     host_allowed,
 )
 from bot.sources.urlguard import ConnectPolicy, Deadline, Resolver, URLGuard, pinned, system_resolver, within
@@ -140,6 +141,8 @@ class ShortLinkResolver:
             if not m:  # Spotify's home page or a search: where an expired link ends
                 raise TrackNotFoundError(DEAD_MESSAGE)
             kind, ident = m.group("kind").lower(), m.group("id")
+            if kind != "track" and (highlighted := highlighted_track(parts.query)):
+                kind, ident = "track", highlighted  # a song shared from its album's page
         if kind != "track":
             if kind in SPOTIFY_KINDS:
                 raise UnsupportedInputError(not_a_track_message(kind))

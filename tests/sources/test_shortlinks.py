@@ -147,6 +147,13 @@ async def test_a_link_to_something_that_is_not_a_track_says_what_it_is(spotify, 
     assert spotify.api_requests() == []
 
 
+async def test_a_short_link_to_an_album_that_highlights_a_track_is_that_track(spotify, links):
+    # A song shared from its album's page: the album's link, with the song highlighted.
+    links.redirect(LINK, f"https://open.spotify.com/album/{ALBUM_ID}?highlight=spotify:track:{CREEP.track_id}&si=x")
+    track = await resolve(spotify, links)
+    assert (track.title, track.key) == ("Creep", f"spotify:{CREEP.track_id}")
+
+
 async def test_a_page_naming_an_album_is_not_a_track(spotify, links):
     links.page(LINK, f'<meta property="og:url" content="https://open.spotify.com/album/{ALBUM_ID}">')
     with pytest.raises(UnsupportedInputError, match="album, not a track"):
