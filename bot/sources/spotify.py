@@ -394,23 +394,38 @@ def pick_match(query_text: str, candidates: list[Candidate]) -> int | None:
 
 
 def no_close_match(query_text: str, candidates: list[Candidate]) -> NoCloseMatchError:
-    """The error naming the nearest songs found, so the user can tell which one they meant."""
-    ranked = sorted(range(len(candidates)), key=lambda i: -closeness(candidates[i], query_text))
+    """The error naming the nearest songs found, so the user can tell which one they meant. A name
+    that is an artist's alone ("radiohead") is asked which of their songs, naming theirs."""
+    typed = name_words(query_text)
+    theirs = [c for c in candidates if typed and any(name_words(a) == typed for a in c.artists)]
+    if theirs:
+        names = _song_names(theirs)  # in Spotify's order: their best known first
+        message = (f"“{query_text}” is an artist: which of their songs? The nearest I found were "
+                   f"{_quoted(names)}. Send me a Spotify link, or the name as artist - title.")
+    else:
+        names = _song_names(sorted(candidates, key=lambda c: -closeness(c, query_text)))
+        message = (f"I couldn't find “{query_text}” on Spotify; the nearest songs were {_quoted(names)}. "
+                   f"Send me a Spotify link, or the exact name as artist - title.")
+    error = NoCloseMatchError(message)
+    error.closest = tuple(names)
+    return error
+
+
+def _song_names(candidates: list[Candidate]) -> list[str]:
+    """The first `CLOSEST_SHOWN` different songs, as "artists – title", each cut to a length."""
     names: list[str] = []
-    for i in ranked:
-        c = candidates[i]
+    for c in candidates:
         name = f"{', '.join(c.artists)} – {c.title}" if c.artists else c.title
         name = name if len(name) <= CLOSEST_NAME_CHARS else name[:CLOSEST_NAME_CHARS - 1] + "…"
         if name not in names:
             names.append(name)
         if len(names) == CLOSEST_SHOWN:
             break
-    nearest = ", ".join(f"“{n}”" for n in names)
-    error = NoCloseMatchError(
-        f"I couldn't find “{query_text}” on Spotify; the nearest songs were {nearest}. "
-        f"Send me a Spotify link, or the exact name as artist - title.")
-    error.closest = tuple(names)
-    return error
+    return names
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(f"“{n}”" for n in names)
 
 
 def search_text(query_text: str) -> str:

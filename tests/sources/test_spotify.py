@@ -219,6 +219,19 @@ async def test_a_name_with_no_close_match_names_the_nearest_songs_instead_of_gue
     assert len(fake_spotify.api_requests()) == 2
 
 
+async def test_an_artists_name_alone_is_asked_which_of_their_songs(fake_spotify):
+    # "radiohead" is nobody's song title: Spotify's hits are their songs, and the user is asked which.
+    fake_spotify.add(CREEP, FakeTrack("Karma Police", ("Radiohead",)))
+    with pytest.raises(NoCloseMatchError) as info:
+        await make_resolver(fake_spotify).resolve(parse_query("radiohead"))
+    assert str(info.value).startswith(
+        "“radiohead” is an artist: which of their songs? The nearest I found were “Radiohead – ")
+    assert str(info.value).endswith("Send me a Spotify link, or the name as artist - title.")
+    assert info.value.closest == ("Radiohead – Creep", "Radiohead – Karma Police")
+    with pytest.raises(NoCloseMatchError, match="^I couldn't find “Radiohead Creep acoustic”"):
+        await make_resolver(fake_spotify).resolve(parse_query("Radiohead Creep acoustic"))  # more than an artist
+
+
 async def test_unknown_track_id_is_not_found(fake_spotify):
     with pytest.raises(TrackNotFoundError):
         await make_resolver(fake_spotify).resolve(parse_query(f"spotify:track:{'A' * 22}"))
