@@ -275,7 +275,8 @@ class PlaylistQueries:
                 await self._db[collection].update_many({"place": old_place}, {"$set": {"place": new_place}})
             # One departure per place and member (a unique index): each is carried over on its own.
             async for doc in self._db[DEPARTURES].find({"place": old_place}):
-                await self.member_left(new_place, UserRef(doc["platform"], doc["user_id"]), doc["left_at"])
+                where = {"place": new_place, "platform": doc["platform"], "user_id": doc["user_id"]}
+                await self._record_departure(where, doc["left_at"])
             await self._db[DEPARTURES].delete_many({"place": old_place})
 
     async def members_seen(self, place: str) -> list[UserRef]:
@@ -299,8 +300,24 @@ class PlaylistQueries:
 
     async def member_left(self, place: str, member: UserRef, at: datetime) -> None:
         """The member left the place (or was removed) at `at`: what they did there before stops
-        counting. Said twice (a service message and a membership update), the later time stays."""
+        counting. Said twice (a service message and a membership update), the later time stays.
+        Someone never seen there (who never used the bot there, or deleted it all with /forget)
+        has nothing there to stop counting: nothing is recorded about them."""
+        if self._requests is not None:  # a request on its way is a visit
+            await self._requests.settled()
         where = {"place": place, "platform": member.platform, "user_id": member.user_id}
+        if await self._ever_seen(where):
+            await self._record_departure(where, at)
+
+    async def _ever_seen(self, where: dict[str, Any]) -> bool:
+        """Whether the member asked /mood or wrote a journal entry in the place (indexed reads)."""
+        with translated_errors("record a departure"):
+            for collection in (REQUESTS, JOURNAL):
+                if await self._db[collection].find_one(where, projection={"_id": 1}) is not None:
+                    return True
+        return False
+
+    async def _record_departure(self, where: dict[str, Any], at: datetime) -> None:
         with translated_errors("record a departure"):
             try:
                 await self._db[DEPARTURES].update_one(where, {"$max": {"left_at": utc(at)}}, upsert=True)

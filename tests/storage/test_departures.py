@@ -102,6 +102,23 @@ async def test_a_departure_is_exported_and_forgotten(db: Database):
     assert (await db.privacy.export(BOB)).departures == [Departure(PLACE, T0 + 5 * H)]
 
 
+async def test_someone_never_seen_in_a_place_leaving_it_leaves_no_record_about_them(db: Database):
+    """Telegram says so of everyone who leaves a group the bot is in (Discord too, with the members
+    intent): a person who never used the bot there, or deleted everything with /forget, has no
+    songs there to stop counting, and no record of their comings and goings is kept."""
+    await seed(db)
+    carol = UserRef("chat", "carol")  # never used the bot
+    await db.playlists.member_left(PLACE, carol, T0 + 3 * H)
+    await db.playlists.member_left("chat:g3", ALICE, T0 + 3 * H)  # Alice never used it in g3
+    await db.privacy.forget(BOB)
+    await db.playlists.member_left(PLACE, BOB, T0 + 4 * H)
+
+    assert await db.db["departures"].count_documents({}) == 0
+    assert (await db.privacy.export(carol)).departures == []
+    assert (await db.privacy.export(BOB)).departures == []
+    assert await db.playlists.members_seen(PLACE) == [ALICE]
+
+
 async def test_departures_follow_a_group_that_got_a_new_id(db: Database):
     await seed(db)
     await db.playlists.member_left(PLACE, ALICE, T0 + 3 * H)
