@@ -64,6 +64,22 @@ def _readable(line: bytes) -> JournalEntry | None:
         return None
 
 
+def _line_prefixes(ref: UserRef) -> tuple[bytes, ...]:
+    """How every line of the user's starts, in the outbox's format and in its first one."""
+    user = {"platform": ref.platform, "user_id": ref.user_id}
+    return (json.dumps({"user": user}, ensure_ascii=False)[:-1].encode("utf-8"),
+            json.dumps(user, ensure_ascii=False)[:-1].encode("utf-8") + b",")
+
+
+def is_users_line(line: bytes, ref: UserRef) -> bool:
+    """Whether the line is one of the user's entries: read whole, or, torn by a crash or a full
+    disk in the middle of an append (their words, but not all of the entry), by how it starts."""
+    entry = _readable(line)
+    if entry is not None:
+        return entry.user == ref
+    return line.lstrip().startswith(_line_prefixes(ref))
+
+
 def _fsync_dir(directory: Path) -> None:
     """Make a create or rename durable, not only the file's bytes."""
     fd = os.open(directory, os.O_RDONLY)
@@ -147,13 +163,14 @@ class JournalOutbox:
         return entries
 
     async def remove(self, ref: UserRef) -> int:
-        """Drop the user's entries, queued or set aside (/forget); returns how many. A drain in
-        progress finishes first, so none of them reaches the database after this returns."""
+        """Drop the user's entries, queued or set aside (/forget), the torn ones too; returns how
+        many. A drain in progress finishes first, so none of them reaches the database after this
+        returns."""
         removed = 0
         async with self._drain_lock, self._lock:
             for path in (self.path, self.rejected_path):
                 lines = (await asyncio.to_thread(_read, path)).splitlines(keepends=True)
-                kept = [line for line in lines if getattr(_readable(line), "user", None) != ref]
+                kept = [line for line in lines if not is_users_line(line, ref)]
                 if len(kept) < len(lines):
                     removed += len(lines) - len(kept)
                     await asyncio.to_thread(_replace_durably, path, b"".join(kept))

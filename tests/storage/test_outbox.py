@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -194,6 +195,31 @@ async def test_remove_drops_one_users_queued_and_set_aside_entries_only(db: Data
     assert outbox.rejected_path.read_bytes() == b""
     assert await outbox.drain(db.journal) == 1
     assert await stored_prompt_ids(db) == [] and await stored_prompt_ids(db, bob) == ["prompt-2"]
+
+
+async def test_remove_drops_one_users_torn_lines_too(db: Database, tmp_path):
+    """A crash, or a full disk, in the middle of an append leaves part of a line: the user's name,
+    then the start of their words. The drain sets it aside as unreadable; /forget must still take
+    it, in either format, and leave another user's alone."""
+    bob = UserRef("chat", "bob")
+    path = tmp_path / OUTBOX_FILENAME
+    secret = replace(entry(0), reply_text="alice's secret words", note="more of them")
+    with open(path, "wb") as f:
+        f.write(entry_to_line(secret)[:-40])  # torn after her words
+    outbox = JournalOutbox(path)
+    await outbox.append(entry(1, bob))
+    await outbox.drain(db.journal)
+    with open(outbox.rejected_path, "ab") as f:
+        f.write(OLD_FORMAT_LINE[:-60] + b"\n")  # torn in the first format, set aside long ago
+        f.write(entry_to_line(entry(2, bob))[:-40] + b"\n")
+    assert b"alice's secret words" in outbox.rejected_path.read_bytes()
+
+    assert await outbox.remove(ALICE) == 2
+
+    rejected = outbox.rejected_path.read_bytes()
+    assert b"secret words" not in rejected and b"rainy bus" not in rejected
+    assert rejected == entry_to_line(entry(2, bob))[:-40] + b"\n"
+    assert await stored_prompt_ids(db, bob) == ["prompt-1"]
 
 
 async def test_background_drainer_delivers_queued_entries(db: Database, tmp_path):
