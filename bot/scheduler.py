@@ -126,16 +126,26 @@ class PromptScheduler:
         self.senders[sender.platform] = sender
 
     async def start(self) -> int:
-        """Starts the scheduler, rebuilds every user's job, and sends today's missed prompts.
-        Returns how many missed prompts were sent."""
-        self._scheduler.start()
+        """Rebuilds every user's job, starts the scheduler, and sends today's missed prompts.
+        Returns how many missed prompts were sent. Raises StorageError, logged, when the database
+        cannot say who gets prompts: the bot does not start then, as with the database down at
+        its start, rather than run on with nobody's prompt scheduled until the next restart."""
         try:
-            users = await self.db.users.journal_users()
+            users, missed = await self._read_jobs()
         except StorageError as error:
             log.error("scheduler.rebuild_failed", extra={"reason": str(error)})
-            return 0
+            raise StorageError(f"The daily prompts could not be scheduled: {error}") from error
+        self._scheduler.start()
         for user in users:
             self.schedule(user)
+        log.info("scheduler.started", extra={"jobs": len(users), "missed": len(missed)})
+        sent = await asyncio.gather(*(self.deliver(u.ref, day=day) for u, day in missed))
+        return sum(1 for s in sent if s)
+
+    async def _read_jobs(self) -> tuple[list[User], list[tuple[User, date]]]:
+        """The users who opted in, and those whose prompt of a day was missed while the bot was
+        down (with that day), read before anything is scheduled."""
+        users = await self.db.users.journal_users()
         now = self.now()
         missed: list[tuple[User, date]] = []
         for user in users:
@@ -143,9 +153,7 @@ class PromptScheduler:
                 day = missed_day(user, now, await self.db.prompts.last_sent_date(user.ref), self.grace)
                 if day is not None:
                     missed.append((user, day))
-        log.info("scheduler.started", extra={"jobs": len(users), "missed": len(missed)})
-        sent = await asyncio.gather(*(self.deliver(u.ref, day=day) for u, day in missed))
-        return sum(1 for s in sent if s)
+        return users, missed
 
     async def stop(self) -> None:
         if self._scheduler.running:

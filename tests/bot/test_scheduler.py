@@ -300,3 +300,41 @@ async def test_a_prompt_asked_for_that_cannot_reach_the_user_says_so_and_keeps_t
     # The daily prompt nobody is waiting for: refused for good, it turns the journal off.
     assert await scheduler.deliver(user.ref, day=NOV_24) is None
     assert not (await db.users.get(user.ref)).journal_enabled
+
+
+async def test_a_database_lost_before_the_jobs_are_rebuilt_stops_the_start(counting, outage, caplog):
+    """The database answered at start (the open prompts were recalled) and drops before the daily
+    jobs are rebuilt: the start fails, saying why, as it does with the database down, rather than
+    running on with nobody's prompt scheduled until the next restart."""
+    import logging
+    import time as time_module
+
+    from storage.models import StorageError
+
+    db = outage.db
+    user = lisbon_user(21, 30, "daily")
+    await db.users.upsert(user)
+    scheduler, journal, _out = scheduler_with_console(db, counting, lambda: datetime.now(timezone.utc))
+    await journal.recall_open_prompts()
+    outage.down()
+
+    with caplog.at_level(logging.ERROR, logger="bot.scheduler"), \
+            pytest.raises(StorageError, match="daily prompts could not be scheduled.*try again shortly"):
+        await scheduler.start()
+    assert any(r.getMessage() == "scheduler.rebuild_failed" for r in caplog.records)
+    assert not scheduler.is_scheduled(user.ref)
+
+    # Nothing was left half-started: once the database is back, the start (a restart) goes through.
+    outage.up()
+    deadline = time_module.monotonic() + 10
+    while True:
+        try:
+            await scheduler.start()
+            break
+        except StorageError:  # the client reconnects
+            assert time_module.monotonic() < deadline, "the database did not come back within 10 s"
+            await asyncio.sleep(0.1)
+    try:
+        assert scheduler.is_scheduled(user.ref)
+    finally:
+        await scheduler.stop()
