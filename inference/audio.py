@@ -47,6 +47,10 @@ MAX_SECONDS = 20 * 60
 # A header claiming more than this is lying (the fuzz suite's WAV claims 65535 channels at 4 GHz).
 MAX_NATIVE_RATE = 768_000
 MAX_CHANNELS = 64
+# Decoded audio is held at the file's own rate until it is resampled: MAX_SECONDS of it at up to
+# this rate (0.9 GB of float32). A file at a higher rate may last that many samples, no longer: a
+# 4 MB FLAC of 19 minutes at 384 kHz (silence around a tone) took 3.5 GB, and at 768 kHz twice that.
+FULL_LENGTH_MAX_RATE = 192_000
 # A float sample louder than this is not sound: a float file at int32 scale (2**31) is the loudest
 # real mistake, and from ~1e16 the float32 spectra overflow and the models answer NaN.
 MAX_SAMPLE = 2.0**31
@@ -130,11 +134,21 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return np.ascontiguousarray(resampled[:length], dtype=np.float32)
 
 
-def _refuse_if_too_long(seconds: float, path: Path) -> None:
+def _refuse_if_too_long(seconds: float, path: Path, native_sr: int) -> None:
     if seconds > MAX_SECONDS:
         raise TooLongAudioError(
             f"The file {path.name} lasts over {MAX_SECONDS // 60} minutes; send a song shorter than that."
         )
+    if seconds * native_sr > _max_decoded_samples():
+        minutes = _max_decoded_samples() / native_sr / 60
+        raise TooLongAudioError(
+            f"The file {path.name} is too long for its sample rate of {native_sr / 1000:g} kHz (at that rate "
+            f"I take {minutes:.1f} minutes at most); send it at 48 kHz, or a shorter song."
+        )
+
+
+def _max_decoded_samples() -> int:
+    return MAX_SECONDS * FULL_LENGTH_MAX_RATE
 
 
 def _decode(path: Path) -> tuple[np.ndarray, int]:
@@ -150,8 +164,8 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
         if not 0 < native_sr <= MAX_NATIVE_RATE or not 0 < channels <= MAX_CHANNELS:
             raise _unreadable(path)
         if container.duration is not None:
-            _refuse_if_too_long(container.duration / av.time_base, path)
-        limit = MAX_SECONDS * native_sr
+            _refuse_if_too_long(container.duration / av.time_base, path, native_sr)
+        limit = min(MAX_SECONDS * native_sr, _max_decoded_samples())
         pieces: list[np.ndarray] = []  # mono float32, one per run of frames (one layout, a bounded length)
         run: list[list[np.ndarray]] = []  # per plane, the frames' samples as decoded
         run_layout = None
@@ -172,7 +186,7 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
             run_samples += frame.samples
             decoded += frame.samples
             if decoded > limit:
-                _refuse_if_too_long(decoded / native_sr, path)
+                _refuse_if_too_long(decoded / native_sr, path, native_sr)
         if run:
             pieces.append(_mono(run, *run_layout))
     audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)

@@ -343,3 +343,29 @@ def test_a_many_channel_file_is_decoded_in_memory_for_its_mono_audio_alone(tmp_p
     np.testing.assert_allclose(mono, expected, atol=1e-6)
     # The mono pieces, their concatenation and one small run: not the 8 channels (~36x as much).
     assert peak < 3 * mono_bytes, f"peak {peak / 1e6:.1f} MB for {mono_bytes / 1e6:.1f} MB of mono audio"
+
+
+def test_a_long_file_at_a_very_high_sample_rate_is_refused_before_it_fills_memory(tmp_path, monkeypatch):
+    """Decoded audio is held at the file's own rate: 19 minutes of a 4 MB 384 kHz FLAC (silence
+    around a tone) took 3.5 GB. Above FULL_LENGTH_MAX_RATE a file may be as long as MAX_SECONDS
+    at that rate, whether its header says its length or only decoding finds it."""
+    import subprocess
+
+    monkeypatch.setattr(audio, "MAX_SECONDS", 12)
+    monkeypatch.setattr(audio, "FULL_LENGTH_MAX_RATE", 8000, raising=False)  # 12 s at 8 kHz: 96 000 samples
+
+    def tone(name: str, rate: int, seconds: int, *, piped: bool = False) -> Path:
+        path = tmp_path / name
+        with open(path, "wb") as out:  # written to a pipe, a FLAC has no length in its header
+            subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                            f"sine=frequency=440:sample_rate={rate}:duration={seconds}",
+                            *(["-f", "flac", "-"] if piped else ["-y", str(path)])],
+                           stdout=out, check=True)
+        return path
+
+    sized = tone("sized.flac", 48000, 10)  # 480 000 samples
+    unsized = tone("unsized.flac", 48000, 10, piped=True)
+    for path in (sized, unsized):
+        with pytest.raises(TooLongAudioError, match=f"{path.name} is too long for its sample rate of 48 kHz"):
+            load_audio(path)
+    assert load_audio(tone("low.flac", 8000, 11)).size == 11 * SAMPLE_RATE  # within both limits
