@@ -32,6 +32,7 @@ SPOTIFY_URI_RE = re.compile(r"^spotify:(?P<kind>[a-z]+):(?P<id>[^\s:]+)$", re.IG
 # /track/ID, /intl-fr/track/ID, /embed/track/ID
 SPOTIFY_PATH_RE = re.compile(r"^/(?:intl-[a-z]{2}(?:-[a-z]{2})?/)?(?:embed/)?(?P<kind>[a-z]+)/(?P<id>[^/]+)/?$", re.I)
 SHORT_LINK_PATH_RE = re.compile(r"^/[0-9A-Za-z_-]{1,64}/?$")  # spotify.link/<code>
+YOUTUBE_EMBEDDED_PLAYLIST = "videoseries"  # /embed/videoseries?list=…: as long as a video id, and none
 YOUTUBE_PATH_RE = re.compile(rf"^/(?:shorts|embed|live|v)/(?P<id>{YOUTUBE_ID})/?$")
 # A word is a link if it has a scheme (even with nothing after it: "https://" cut short is a
 # broken link, not words to search for), is a spotify: URI, or is a bare "host.tld/path".
@@ -167,4 +168,4 @@ def youtube_id_from(host: str, path: str, query: str) -> str | None:
     else:
         m = YOUTUBE_PATH_RE.match(path)
         candidate = m.group("id") if m else ""
-    return candidate if re.fullmatch(YOUTUBE_ID, candidate) else None
+    return candidate if re.fullmatch(YOUTUBE_ID, candidate) and candidate != YOUTUBE_EMBEDDED_PLAYLIST else None

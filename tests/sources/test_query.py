@@ -83,6 +83,8 @@ REFUSED_CASES = [
     ("https://www.youtube.com/playlist?list=PL590L5WQmH8fJ54F369BLDSqIwcs-TCfs", "single video"),
     ("https://www.youtube.com/@radiohead", "single video"),
     ("https://www.youtube.com/watch?v=short", "single video"),
+    # A playlist's embed link: "videoseries" has the length of a video id, and is none.
+    ("https://www.youtube.com/embed/videoseries?list=PL590L5WQmH8fJ54F369BLDSqIwcs-TCfs", "single video"),
     ("https://youtu.be/", "single video"),
     ("https://spotify.link/", "broken"),
     ("https://spotify.link/a/b/c", "broken"),
