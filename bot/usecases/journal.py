@@ -88,6 +88,7 @@ class OpenPrompt:
     ref: UserRef
     phrase: str
     local_date: date
+    sent_at: datetime  # an answer that names no prompt takes one of the last ANSWER_DAYS only
     chat_id: str | None = None
     message_id: str | None = None
     erasures: int = 0  # the user's /forget count when it was sent: a later /forget makes it gone
@@ -255,7 +256,7 @@ class JournalUseCase:
             log.info("journal.prompt_dropped_after_forget", extra={"user": user.user_id})
             await self.db.prompts.withdraw(prompt_id)
             return None
-        self._remember(OpenPrompt(prompt_id, user.ref, phrase, local, chat_id, erasures=seen))
+        self._remember(OpenPrompt(prompt_id, user.ref, phrase, local, now, chat_id, erasures=seen))
         return PromptMessage(user.platform, user.user_id, chat_id, prompt_id, phrase)
 
     async def prompt_now(self, caller: Caller) -> TextReply | ErrorReply:
@@ -359,15 +360,17 @@ class JournalUseCase:
 
     async def _find_prompt(self, caller: Caller, ref: UserRef, prompt_message_id: str | None) -> OpenPrompt | None:
         chat_id = str(caller.chat_id or caller.user_id)
+        since = self.now() - timedelta(days=ANSWER_DAYS)
         try:
             if prompt_message_id is not None:
                 sent = await self.db.prompts.find_by_message(caller.platform, chat_id, str(prompt_message_id))
             else:
-                sent = await self.db.prompts.latest_open(ref, since=self.now() - timedelta(days=ANSWER_DAYS))
+                sent = await self.db.prompts.latest_open(ref, since=since)
         except DatabaseUnavailableError:
-            # The prompt was sent by this process: its phrase and id are still in memory.
+            # The prompt was sent by this process: its phrase and id are still in memory. The same
+            # week's limit holds: an older one is answered once the database is back.
             remembered = (self._memory_by_message(caller.platform, chat_id, str(prompt_message_id))
-                          if prompt_message_id is not None else self._memory_latest(ref))
+                          if prompt_message_id is not None else self._memory_latest(ref, since))
             if remembered is None or remembered.erasures != self.db.privacy.erasures(ref):
                 raise  # not sent by this process, or deleted since with /forget
             return remembered
@@ -375,7 +378,8 @@ class JournalUseCase:
             return None
         if sent.answered_at is not None:
             raise PromptAlreadyAnswered(ALREADY_ANSWERED)
-        return OpenPrompt(sent.prompt_id, sent.user, sent.phrase, sent.local_date, sent.chat_id, sent.message_id)
+        return OpenPrompt(sent.prompt_id, sent.user, sent.phrase, sent.local_date, sent.sent_at, sent.chat_id,
+                          sent.message_id)
 
     async def _store(self, entry: JournalEntry) -> bool:
         """Saves the entry; with the database down it goes to the outbox. True when queued."""
@@ -398,8 +402,8 @@ class JournalUseCase:
         database goes down later. Returns how many."""
         sent = await self.db.prompts.open_since(self.now() - timedelta(days=RECALL_DAYS), OPEN_PROMPTS_MAX)
         for p in sent:
-            self._remember(OpenPrompt(p.prompt_id, p.user, p.phrase, p.local_date, p.chat_id, p.message_id,
-                                      erasures=self.db.privacy.erasures(p.user)))
+            self._remember(OpenPrompt(p.prompt_id, p.user, p.phrase, p.local_date, p.sent_at, p.chat_id,
+                                      p.message_id, erasures=self.db.privacy.erasures(p.user)))
         return len(sent)
 
     def _remember(self, prompt: OpenPrompt) -> None:
@@ -414,8 +418,9 @@ class JournalUseCase:
                 return p
         return None
 
-    def _memory_latest(self, ref: UserRef) -> OpenPrompt | None:
-        return next((p for p in reversed(self._open.values()) if p.ref == ref), None)
+    def _memory_latest(self, ref: UserRef, since: datetime) -> OpenPrompt | None:
+        """The user's newest prompt in memory sent at or after `since`, as latest_open reads it."""
+        return next((p for p in reversed(self._open.values()) if p.ref == ref and p.sent_at >= since), None)
 
     # ---- reading -----------------------------------------------------------------------------
     async def list(self, caller: Caller, limit: int = LIST_PAGE, page: int | str = 1, *,

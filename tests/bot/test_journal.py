@@ -273,6 +273,30 @@ async def test_a_prompt_sent_before_a_restart_is_still_answerable_in_an_outage(c
     assert saved.phrase == prompt.phrase and writer.outbox.pending() == 1
 
 
+async def test_in_an_outage_a_message_that_replies_to_no_prompt_answers_only_a_prompt_of_the_last_week(
+        counting, clip_paths, outage):
+    """The database is down and a Discord DM (or the console's /journal answer) names no prompt: the
+    prompt held in memory answers it only if sent in the last week, as the database's does. One
+    left open for weeks must not take it and file the song under its old date; the user is told to
+    try again shortly. Replying to that old prompt is still kept in the outbox."""
+    db, writer = outage.db, outage.writer
+    clock = Clock(datetime(2026, 3, 2, 21, 30, tzinfo=timezone.utc))
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None, now=clock), writer=writer, now=clock)
+    await journal.enable(ALICE_DM, "21:30", "UTC")
+    old = await journal.make_prompt(await db.users.get(ALICE_REF))
+    await journal.prompt_delivered(old.prompt_id, "600")
+
+    clock.at += timedelta(days=20)
+    outage.down()
+    stale = await journal.answer(ALICE_DM, "out of the blue", attachment(clip_paths[0]))
+    assert isinstance(stale, ErrorReply) and "try again shortly" in stale.message, stale
+    assert writer.outbox.pending() == 0
+
+    replied = await journal.answer(ALICE_DM, "late but meant", attachment(clip_paths[1]), prompt_message_id="600")
+    assert isinstance(replied, JournalSavedReply) and replied.queued and replied.local_date == date(2026, 3, 2)
+    assert writer.outbox.pending() == 1
+
+
 async def test_recall_takes_only_recent_open_prompts(db, counting):
     now = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)
     journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), now=lambda: now)
