@@ -67,14 +67,16 @@ class PrivacyUseCase:
         if (refused := refusal(self.limits.export, caller, "export")) is not None:
             return refused
         ref = UserRef(caller.platform, caller.user_id)
+        # The outbox before the database: an entry the drainer moves from one to the other in
+        # between is then read in both (and shown once), not in neither.
+        held = await self.writer.held(ref) if self.writer is not None else []
         try:
             exported = await self.db.privacy.export(ref)
         except StorageError as error:
             return ErrorReply(str(error))
-        if self.writer is not None:
-            stored = {entry.prompt_id for entry in exported.journal}
-            waiting = [entry for entry in await self.writer.held(ref) if entry.prompt_id not in stored]
-            exported = replace(exported, journal=exported.journal + waiting)
+        stored = {entry.prompt_id for entry in exported.journal}
+        waiting = [entry for entry in held if entry.prompt_id not in stored]
+        exported = replace(exported, journal=exported.journal + waiting)
         # Dated where the user is: at 23:30 in Los Angeles it is today's export, not tomorrow's (UTC's).
         zone = exported.user.timezone if exported.user is not None else "UTC"
         name = f"moodbot-export-{local_today(zone, self.now()).isoformat()}.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import threading
 import time
 from datetime import datetime
 from datetime import time as clock_time
@@ -334,6 +335,64 @@ async def test_forget_with_the_database_down_says_what_it_did_delete(counting, c
     assert writer.outbox.pending() == 0  # the answer waiting for the database is gone…
     assert "Nothing was deleted" not in done.text and "1 journal entry" in done.text  # …and the reply says so
     assert "try /forget again" in done.text
+
+
+class DrainWhenTheJournalIsRead(monitoring.CommandListener):
+    """Watches the driver's commands: once a read of the journal has its answer, the outbox is
+    drained (by the real drain, on a client and a loop of its own) before anything else happens."""
+
+    def __init__(self, uri: str, db_name: str, outbox_path) -> None:
+        self.uri, self.db_name, self.outbox_path = uri, db_name, outbox_path
+        self.journal_reads: set[int] = set()
+        self.drained = 0
+
+    def started(self, event) -> None:
+        if event.command_name == "find" and event.command.get("find") == "journal":
+            self.journal_reads.add(event.request_id)
+
+    def succeeded(self, event) -> None:
+        if event.request_id in self.journal_reads and not self.drained:
+            thread = threading.Thread(target=lambda: asyncio.run(self._drain()))
+            thread.start()
+            thread.join()
+
+    def failed(self, event) -> None:
+        pass
+
+    async def _drain(self) -> None:
+        from storage.outbox import JournalOutbox
+
+        other = await Database.connect(self.uri, self.db_name)
+        try:
+            self.drained = await JournalOutbox(self.outbox_path).drain(other.journal)
+        finally:
+            await other.close()
+
+
+async def test_an_answer_drained_from_the_outbox_while_export_reads_is_exported(counting, clip_paths, outage):
+    """Once the database is back, the outbox is drained in the background. An /export reading the
+    database, then the outbox, missed an answer that moved from the one to the other in between."""
+    from storage.outbox import JournalOutbox, JournalWriter
+
+    db, writer = outage.db, outage.writer
+    usecases = build_usecases(db, counting, fetcher=None, writer=writer)
+    await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    await usecases.journal.make_prompt(await db.users.get(UserRef(ALICE_DM.platform, ALICE_DM.user_id)))
+    outage.down()
+    assert (await usecases.journal.answer(ALICE_DM, "words on their way", attachment(clip_paths[0]))).queued
+    outage.up()
+    watcher = DrainWhenTheJournalIsRead(outage.server.uri, outage.db.db.name, outage.outbox_path)
+    client = AsyncMongoClient(outage.server.uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[watcher])
+    watched = Database(client, client[outage.db.db.name])
+    try:
+        privacy = PrivacyUseCase(watched, writer=JournalWriter(watched.journal, JournalOutbox(outage.outbox_path)))
+
+        exported = await privacy.export(ALICE_DM)
+
+        assert watcher.drained == 1  # it moved while the export read
+        assert [e["note"] for e in json.loads(exported.data)["journal"]] == ["words on their way"]
+    finally:
+        await client.close()
 
 
 async def test_a_forget_the_database_refused_leaves_the_daily_prompt_on(counting, outage):
