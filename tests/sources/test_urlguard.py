@@ -332,12 +332,16 @@ async def test_ffmpeg_is_never_handed_an_internal_address(front, target, work):
 
 async def test_ffmpeg_does_not_read_a_playlist_posing_as_a_file(front, target, work):
     # The URL ffmpeg gets is the front's own, vetted; what it serves is an HLS playlist of internal segments.
+    # ffmpeg will not cut it, so it goes whole to the classifier (605c54f), whose decoder must not follow it either.
+    from inference.audio import load_audio
+    from inference.result import UnreadableAudioError
+
     front.add_page("/song.m4a", f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\n"
                                 f"http://127.0.0.1:{target.port}/secret.ts\n#EXT-X-ENDLIST\n", "audio/mp4")
     front.add_redirect("/watch", f"http://localhost:{front.port}/song.m4a")
-    with pytest.raises(DownloadError):
-        async with user_link_fetcher(front, work).fetch(video_known_by_id(front, 240.0)):
-            pass
+    async with user_link_fetcher(front, work).fetch(video_known_by_id(front, 240.0)) as audio:
+        with pytest.raises(UnreadableAudioError):
+            load_audio(audio.path)
     assert target.requests == []
     assert list(work.iterdir()) == []
 
