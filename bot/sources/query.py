@@ -59,7 +59,8 @@ LINK_OPENERS = "<([{'\"|*"
 LINK_CLOSERS = ".,!?;:)]}>'\"|*"
 # Chinese and Japanese put no space around a link, only their full-width punctuation
 # ("听听：https://youtu.be/…。", "「https://…」"): it ends a word, as a space would. No link of ours holds it.
-FULL_WIDTH_PUNCTUATION_RE = re.compile("[、。，．：；！？（）「」『』【】《》〈〉]")
+FULL_WIDTH_PUNCTUATION = "、。，．：；！？（）「」『』【】《》〈〉"
+FULL_WIDTH_PUNCTUATION_RE = re.compile(f"[{FULL_WIDTH_PUNCTUATION}]")
 # A Markdown link, [label](url) (Discord's "masked link"): the label's end, up to the "(".
 MARKDOWN_LABEL_RE = re.compile(r"^\S*?\]\(")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import string
 import uuid
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
@@ -32,7 +33,7 @@ from bot.replies import (
     no_progress,
 )
 from bot.sources.models import SourceError
-from bot.sources.query import LINK_CLOSERS
+from bot.sources.query import FULL_WIDTH_PUNCTUATION, LINK_CLOSERS
 from bot.usecases.mood import GENERIC_ERROR, MoodUseCase
 from bot.usecases.ports import NoSchedule, PromptSchedule
 from inference.result import MOODS, InferenceError
@@ -45,7 +46,9 @@ TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:h.]([0-5]\d)\s*$")
 # "UTC+2", "GMT-5", "utc+02:00": a whole-hour offset. IANA spells UTC+2 "Etc/GMT-2" (POSIX signs),
 # so the user's own sign is read here and never handed to them as an IANA name.
 OFFSET_RE = re.compile(r"^(?:utc|gmt)\s*([+\-\u2212])\s*(\d{1,2})(?::?00)?$", re.IGNORECASE)
-URL_RE = re.compile(r"[<(\[{'\"|*]*(https?://\S+|spotify:track:\S+)", re.IGNORECASE)  # with its wrappers
+# A link with its wrappers; it ends at a space or at full-width punctuation ("https://youtu.be/…。下雨天").
+_LINK_CHARS = rf"[^\s{FULL_WIDTH_PUNCTUATION}]+"
+URL_RE = re.compile(rf"[<(\[{{'\"|*]*(https?://{_LINK_CHARS}|spotify:track:{_LINK_CHARS})", re.IGNORECASE)
 EXAMPLE_ZONES = ("Europe/Lisbon", "America/New_York", "Asia/Tokyo", "UTC")
 TIME_ERROR = "I need the time as HH:MM on a 24-hour clock, e.g. /journal on 21:30 Europe/Lisbon."
 # Said to a message that answers no prompt: often a new user's first words (a Discord DM, where
@@ -148,7 +151,8 @@ def split_answer(text: str) -> tuple[str, str]:
     text = (text or "").strip()
     link = URL_RE.search(text)
     if link:
-        note = (text[: link.start()] + " " + text[link.end():]).strip()
+        edge = string.whitespace + FULL_WIDTH_PUNCTUATION  # what sat against the link, as a space would
+        note = (text[: link.start()].rstrip(edge) + " " + text[link.end():].lstrip(edge)).strip()
         return link.group(1).rstrip(LINK_CLOSERS), re.sub(r"\s+", " ", note)
     first, _, rest = text.partition("\n")
     return first.strip(), rest.strip()

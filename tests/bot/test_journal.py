@@ -93,6 +93,10 @@ async def test_a_mirrored_offset_zone_is_never_suggested(db, counting):
     ("listening to https://open.spotify.com/track/70LcF31zb1H0PyJoS1Sx1r again", "https://open.spotify.com/track/70LcF31zb1H0PyJoS1Sx1r", "listening to again"),
     ("this one: https://open.spotify.com/track/70LcF31zb1H0PyJoS1Sx1r!", "https://open.spotify.com/track/70LcF31zb1H0PyJoS1Sx1r", "this one:"),
     ("||https://youtu.be/XFkzRNyygfk|| shh", "https://youtu.be/XFkzRNyygfk", "shh"),
+    # Chinese and Japanese put no space around a link, only full-width punctuation.
+    ("https://youtu.be/XFkzRNyygfk。下雨天", "https://youtu.be/XFkzRNyygfk", "下雨天"),
+    ("听听：https://youtu.be/XFkzRNyygfk。", "https://youtu.be/XFkzRNyygfk", "听听"),
+    ("「https://youtu.be/XFkzRNyygfk」雨の日", "https://youtu.be/XFkzRNyygfk", "雨の日"),
 ])
 def test_a_journal_reply_is_a_song_then_the_users_own_words(text, song, note):
     assert split_answer(text) == (song, note)
