@@ -226,7 +226,7 @@ class App:
         downloads_ready = asyncio.create_task(fetcher.warm_up(), name="downloads-warm-up")
         downloads_ready.add_done_callback(_log_warm_up)
         stack.push_async_callback(_cancel, downloads_ready)
-        writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(data_dir))
+        writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(data_dir), db.prompts)
         drainer = asyncio.create_task(writer.run_drainer(OUTBOX_DRAIN_INTERVAL_S), name="outbox-drainer")
         stack.push_async_callback(_cancel, drainer)
 

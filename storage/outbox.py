@@ -3,8 +3,9 @@
 The outbox is an append-only JSON-lines file; each append is fsynced before it returns, so an
 entry the user was told is saved survives a crash. Draining writes the entries to MongoDB, where
 the unique (user, prompt_id) index makes a repeated write harmless: a crash between writing an
-entry and truncating the file re-sends it, and nothing is duplicated. The file is then replaced
-atomically (temp file, fsync, rename). The file, and the one of entries set aside, hold users'
+entry and truncating the file re-sends it, and nothing is duplicated. Each entry written marks
+its prompt answered, as an answer saved directly does. The file is then replaced atomically
+(temp file, fsync, rename). The file, and the one of entries set aside, hold users'
 words, so /export reads a user's entries in both and /forget removes them (`held`, `remove`).
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from storage.journal import JournalRepo
 from storage.models import DatabaseUnavailableError, JournalEntry, StorageError, UserRef
+from storage.prompts import PromptRepo
 
 log = logging.getLogger(__name__)
 
@@ -176,14 +178,15 @@ class JournalOutbox:
                     await asyncio.to_thread(_replace_durably, path, b"".join(kept))
         return removed
 
-    async def drain(self, journal: JournalRepo) -> int:
-        """Write queued entries to the database, oldest first; returns how many left the outbox
-        (stored now, or found already stored). Stops at the first DatabaseUnavailableError and
-        keeps the rest. Entries appended meanwhile are kept for the next drain."""
+    async def drain(self, journal: JournalRepo, prompts: PromptRepo | None = None) -> int:
+        """Write queued entries to the database, oldest first, and mark their prompts answered
+        (in `prompts`, when given); returns how many left the outbox (stored now, or found already
+        stored). Stops at the first DatabaseUnavailableError and keeps the rest. Entries appended
+        meanwhile are kept for the next drain."""
         async with self._drain_lock:
-            return await self._drain(journal)
+            return await self._drain(journal, prompts)
 
-    async def _drain(self, journal: JournalRepo) -> int:
+    async def _drain(self, journal: JournalRepo, prompts: PromptRepo | None) -> int:
         snapshot = await asyncio.to_thread(_read, self.path)
         if not snapshot:
             return 0
@@ -211,6 +214,11 @@ class JournalOutbox:
                           entry.prompt_id, exc)
                 rejected.append(line)
                 continue
+            try:
+                await _mark_answered(prompts, entry)
+            except DatabaseUnavailableError:
+                kept.extend(lines[index:])  # sent again next time: a stored entry is a no-op, then marked
+                break
             delivered += 1
         async with self._lock:
             appended_meanwhile = (await asyncio.to_thread(_read, self.path))[len(snapshot):]
@@ -221,6 +229,19 @@ class JournalOutbox:
         if delivered:
             log.info("outbox: %d journal entries written to the database", delivered)
         return delivered
+
+
+async def _mark_answered(prompts: PromptRepo | None, entry: JournalEntry) -> None:
+    """An entry saved from the outbox answers its prompt: left open, the prompt would take the
+    user's next message, which would be downloaded and heard only to be told "already answered"."""
+    if prompts is None:
+        return
+    try:
+        await prompts.mark_answered(entry.prompt_id, at=entry.created_at)
+    except DatabaseUnavailableError:
+        raise
+    except StorageError as exc:  # the entry is stored: it stays so, and the prompt stays open
+        log.warning("outbox entry %s stored, but its prompt was not marked answered: %s", entry.prompt_id, exc)
 
 
 class JournalWrite(enum.Enum):
@@ -240,9 +261,10 @@ ERASED_MEANWHILE = ("You deleted your data with /forget while I was saving this 
 class JournalWriter:
     """The journal's write path for use cases: database first, outbox when it is down."""
 
-    def __init__(self, journal: JournalRepo, outbox: JournalOutbox) -> None:
+    def __init__(self, journal: JournalRepo, outbox: JournalOutbox, prompts: PromptRepo | None = None) -> None:
         self.journal = journal
         self.outbox = outbox
+        self.prompts = prompts  # where a drained entry marks its prompt answered
         # Erasures per user: an entry whose database write was under way when the user's queued
         # entries were removed is not queued after them (the next drain would write it back).
         self._erasures: Counter[UserRef] = Counter()
@@ -261,7 +283,7 @@ class JournalWriter:
         return JournalWrite.STORED if stored else JournalWrite.DUPLICATE
 
     async def drain(self) -> int:
-        return await self.outbox.drain(self.journal)
+        return await self.outbox.drain(self.journal, self.prompts)
 
     async def held(self, ref: UserRef) -> list[JournalEntry]:
         """The user's entries in the outbox, waiting or set aside (they belong in an /export)."""

@@ -79,7 +79,7 @@ class Outage:
     async def connect(self) -> "Outage":
         self.db = await Database.connect(self.server.uri, "outage", server_selection_timeout_ms=300)
         await self.db.init()
-        self.writer = self._writer_class(self.db.journal, self._outbox_class(self.outbox_path))
+        self.writer = self._writer_class(self.db.journal, self._outbox_class(self.outbox_path), self.db.prompts)
         return self
 
     def down(self) -> None:

@@ -250,10 +250,14 @@ async def test_with_the_database_down_an_answer_is_kept_and_appears_later(counti
     assert drained == 1 and writer.outbox.pending() == 0
     listing = await journal.list(ALICE_DM)
     assert listing.total == 1 and listing.entries[0].note == "still here"
-    # The prompt could not be marked answered while the database was down; answering it again
-    # does not add a second song to it.
+    # The drained answer marked its prompt answered, so a later message is told so before its song
+    # is fetched or heard: a DM finds no open prompt, a reply to the prompt finds it answered.
+    heard = len(counting.calls)
     again = await journal.answer(ALICE_DM, "twice", attachment(clip_paths[0]))
-    assert isinstance(again, ErrorReply) and "already answered" in again.message
+    assert isinstance(again, ErrorReply) and again.message.startswith("There's no open journal prompt"), again
+    replied = await journal.answer(ALICE_DM, "twice", attachment(clip_paths[0]), prompt_message_id="901")
+    assert isinstance(replied, ErrorReply) and "already answered" in replied.message
+    assert len(counting.calls) == heard
     assert (await journal.list(ALICE_DM)).total == 1
 
 

@@ -28,6 +28,8 @@ EPHEMERAL = 64
 MEMBER_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 31)  # view channel, send messages, use app commands
 ADMIN_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 5)  # + manage server
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # guild members, presences, message content
+UNKNOWN_INTERACTION = 10062  # an interaction answered too late (3 s), or its token's 15 minutes are over
+INVALID_WEBHOOK_TOKEN = 50027  # an interaction token used after its 15 minutes
 DISALLOWED_INTENTS = 4014  # gateway close code: an intent the Developer Portal has not enabled
 # Gateway events Discord sends only to a bot that identified with their intent (guild members).
 EVENT_INTENTS = {"GUILD_MEMBER_ADD": 1 << 1, "GUILD_MEMBER_REMOVE": 1 << 1, "GUILD_MEMBER_UPDATE": 1 << 1}
@@ -116,6 +118,7 @@ class FakeDiscord:
         self._sockets: list[web.WebSocketResponse] = []
         # call name -> [remaining, retry_after, status, error code, error message]
         self._failures: dict[str, list[Any]] = {}
+        self.expired: set[str] = set()  # interaction tokens past their 15 minutes
         self._changed = asyncio.Condition()
         self._mark = 0
         self._runner: web.AppRunner | None = None
@@ -159,6 +162,11 @@ class FakeDiscord:
         another error `status` (400: Discord refused the payload) and Discord's JSON error `code`
         and `message` (403 50007: "Cannot send messages to this user")."""
         self._failures[name] = [times, retry_after, status, code, message]
+
+    def expire(self, token: str) -> None:
+        """Make an interaction's token as Discord has it after 15 minutes: its callback is an
+        unknown interaction, and editing or following up its messages an invalid webhook token."""
+        self.expired.add(token)
 
     def add_file(self, filename: str, data: bytes) -> dict:
         """An attachment payload (for `resolved.attachments` or a message) served by the fake CDN."""
@@ -334,6 +342,11 @@ class FakeDiscord:
         if self.token is not None and request.headers.get("Authorization") != f"Bot {self.token}":
             await self._record(Call(name, request.method, path, body, files, match, status=401))
             return json_response({"message": "401: Unauthorized", "code": 0}, status=401)
+        if match.get("token") in self.expired:
+            await self._record(Call(name, request.method, path, body, files, match, status=404 if "id" in match else 401))
+            if "id" in match:
+                return json_response({"message": "Unknown interaction", "code": UNKNOWN_INTERACTION}, status=404)
+            return json_response({"message": "Invalid Webhook Token", "code": INVALID_WEBHOOK_TOKEN}, status=401)
         failing = self._failures.get(name)
         if failing and failing[0] > 0:
             failing[0] -= 1

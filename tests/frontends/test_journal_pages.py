@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+from bot.frontends.discord import journal as journal_cog
 from bot.frontends.discord.journal import NEWER_BUTTON, NOT_YOUR_BUTTON as DISCORD_NOT_YOURS, OLDER_BUTTON
 from bot.frontends.telegram import NOT_YOUR_BUTTON
 from bot.usecases.journal import BAD_PAGE
@@ -219,3 +220,19 @@ async def test_discord_older_goes_on_after_the_last_entry_that_fit_in_the_messag
     second = (await turned(fake))["content"]
     assert days_listed(second)[0] == newest(1, skip=shown)[0]  # none skipped
     assert second.splitlines()[0].startswith(f"Your journal, entries {shown + 1}–")
+
+
+async def test_discord_page_buttons_go_away_even_when_the_list_s_own_token_has_expired(discord_bot, db, monkeypatch):
+    """Each press keeps the buttons for another PAGES_TIMEOUT_S, so a journal read slowly outlives
+    /journal list's token (15 minutes); they are then taken away through the last press's token,
+    rather than left under the list, dead."""
+    fake, _ = discord_bot
+    monkeypatch.setattr(journal_cog, "PAGES_TIMEOUT_S", 2.0)
+    await write_days(db, "discord", ALICE, 23)
+    await fake.slash("journal", [{"name": "list", "type": 1}], user=ALICE)
+    first = await private_answer(fake)
+    press = await fake.click(first.result["id"], "journal:older", user=ALICE)
+    await turned(fake)
+    fake.expire(first.token)  # the list was asked for more than 15 minutes ago
+    gone = await fake.wait_for("edit_original", lambda c: c.json.get("components") == [])
+    assert gone.token == press["token"]

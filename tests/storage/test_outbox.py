@@ -141,6 +141,24 @@ async def test_drain_is_idempotent_when_entries_are_already_stored(db: Database,
     assert await stored_prompt_ids(db) == ["prompt-0", "prompt-1", "prompt-2"]
 
 
+async def test_a_drained_entry_marks_its_prompt_answered(db: Database, tmp_path):
+    """An answer saved from the outbox answers its prompt, as one saved directly does: left open,
+    the prompt would take the user's next message, which would be heard only to be refused. It is
+    marked at the answer's own time; an entry found already stored marks its prompt too."""
+    for n in range(3):
+        await db.prompts.record_sent(ALICE, f"prompt-{n}", "Song?", entry(n).local_date,
+                                     entry(n).created_at - timedelta(minutes=5), "alice", f"m{n}")
+    writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(tmp_path), db.prompts)
+    await db.journal.add(entry(1))  # a crash after writing it, before the outbox was truncated
+    for n in range(2):
+        await writer.outbox.append(entry(n))
+
+    assert await writer.drain() == 2
+    answered = [(await db.prompts.find_by_message("chat", "alice", f"m{n}")).answered_at for n in range(3)]
+    assert answered == [entry(0).created_at, entry(1).created_at, None]
+    assert (await db.prompts.latest_open(ALICE)).prompt_id == "prompt-2"
+
+
 async def test_a_torn_line_is_set_aside_and_the_rest_delivered(db: Database, tmp_path):
     path = tmp_path / OUTBOX_FILENAME
     outbox = JournalOutbox(path)

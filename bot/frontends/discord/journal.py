@@ -28,7 +28,8 @@ from bot.usecases.journal import zone_label
 log = logging.getLogger(__name__)
 
 CONFIRM_TIMEOUT_S = 120.0
-# The page buttons under /journal list go away after this (an interaction's token lasts 15 min).
+# The page buttons under /journal list go away after this long without a press (within the 15 min
+# an interaction token lasts, counted from the last press).
 PAGES_TIMEOUT_S = 600.0
 OLDER_BUTTON, NEWER_BUTTON = "◀ Older", "Newer ▶"
 FORGET_CANCELLED = "Nothing was deleted."
@@ -94,7 +95,9 @@ class JournalPages(discord.ui.View):
         super().__init__(timeout=PAGES_TIMEOUT_S)
         self.usecases = usecases
         self.caller = caller
-        self.question = question
+        # The latest interaction on the message: each press keeps the buttons PAGES_TIMEOUT_S more,
+        # so they may outlive /journal list's token (15 minutes), never the last press's.
+        self.latest = question
         self.shown = shown
         self._enable()
 
@@ -123,6 +126,7 @@ class JournalPages(discord.ui.View):
     async def _turn(self, interaction: discord.Interaction, **cursor: str) -> None:
         # Acknowledged first: Discord allows 3 s, and a slow or failing database takes longer.
         await interaction.response.defer()
+        self.latest = interaction
         reply = await self.usecases.journal.list(self.caller, **cursor)
         if not isinstance(reply, JournalListReply):  # e.g. the entries were deleted meanwhile
             self.stop()
@@ -134,7 +138,7 @@ class JournalPages(discord.ui.View):
 
     async def on_timeout(self) -> None:
         with contextlib.suppress(discord.HTTPException):  # e.g. the user dismissed the message
-            await self.question.edit_original_response(view=None)
+            await self.latest.edit_original_response(view=None)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item) -> None:
         log.error("discord command failed", exc_info=error)
