@@ -8,6 +8,8 @@ inserts serve hundreds of them, which keeps the event loop free for the replies.
 - `record` does not wait: the answer to the user need not wait for its bookkeeping. A failure is
   logged. Readers of the collection (playlists, export, forget) first wait for `settled`, so
   within the process every recorded request is seen, and none is written after a `forget`.
+- `place_moved`: a place that got a new id (a Telegram group upgraded to a supergroup) gets the
+  requests added afterwards under the old id too: answers still being worked on when it moved.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class RequestRepo:
         self._requests = collection
         self._pending: list[tuple[dict, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
+        self._moved: dict[str, str] = {}  # old place -> new place, for requests still on their way
 
     async def add(self, request: MoodRequest) -> None:
         # Shielded: a caller that gives up must not cancel the insert its neighbours wait on.
@@ -44,10 +47,18 @@ class RequestRepo:
         while self._writer is not None and not self._writer.done():
             await asyncio.shield(self._writer)
 
+    def place_moved(self, old_place: str, new_place: str) -> None:
+        """Requests of `old_place` added from now on are stored under `new_place`: the old id can
+        send nothing new, but a /mood asked there before the move may be answered after it."""
+        self._moved[old_place] = new_place
+
     def _enqueue(self, request: MoodRequest) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         stored = loop.create_future()
-        self._pending.append((request_to_doc(request), stored))
+        doc = request_to_doc(request)
+        if doc.get("place") in self._moved:
+            doc["place"] = self._moved[doc["place"]]
+        self._pending.append((doc, stored))
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._write_pending())
         return stored

@@ -267,8 +267,10 @@ class PlaylistQueries:
         return {row["_id"]: int(row["n"]) for row in sorted(rows, key=lambda r: r["_id"])}
 
     async def move_place(self, old_place: str, new_place: str) -> None:
-        """Everything heard or written in `old_place` counts in `new_place` from now on."""
+        """Everything heard or written in `old_place` counts in `new_place` from now on, the
+        requests recorded after this call too (answers still on their way)."""
         if self._requests is not None:
+            self._requests.place_moved(old_place, new_place)
             await self._requests.settled()
         with translated_errors("move a place's songs"):
             for collection in (REQUESTS, JOURNAL):

@@ -126,3 +126,16 @@ async def test_departures_follow_a_group_that_got_a_new_id(db: Database):
 
     assert await db.playlists.members_seen("chat:g1-new") == [BOB]
     assert await db.db["departures"].count_documents({"place": PLACE}) == 0
+
+
+async def test_a_request_recorded_after_its_group_got_a_new_id_counts_in_the_new_one(db: Database):
+    """A /mood asked in the group just before Telegram gave it a new id (a supergroup), or read from
+    the backlog after a restart, is answered seconds after the move: its song belongs to the group
+    under its new id, not to the old id that no message can come from again."""
+    await seed(db)
+    await db.playlists.move_place(PLACE, "chat:g1-new")
+    db.requests.record(MoodRequest(ALICE, PLACE, "spotify:C", "sad", T0 + 4 * H))
+
+    assert ranking(await db.playlists.playlist("chat:g1-new", "sad")) == [
+        ("spotify:A", 2), ("spotify:C", 1), ("spotify:B", 1)]
+    assert await db.db["requests"].count_documents({"place": PLACE}) == 0
