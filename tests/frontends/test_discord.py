@@ -24,6 +24,7 @@ from bot.frontends.discord.journal import (
 )
 from bot.frontends.discord.mood import NO_SONG_IN_MESSAGE, first_link, links_in
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, PromptMessage
+from bot.ratelimit import CommandLimit, HeavyLimits
 from bot.scheduler import PromptScheduler
 from bot.usecases.journal import PROMPT_SENT
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
@@ -428,6 +429,24 @@ async def test_a_refused_mood_in_a_server_is_told_to_the_asker_alone(discord_bot
     await fake.slash("mood", [{"name": "query", "type": STRING, "value": "https://soundcloud.com/x/z"}])
     answer = await fake.wait_for("edit_original", lambda c: "soundcloud.com" in c.content)
     assert answer.content and len(fake.calls_of("delete_original")) == 1
+
+
+@pytest.mark.parametrize("command,options", [
+    ("playlist", [{"name": "mood", "type": STRING, "value": "calm"}]),
+    ("servermood", None),
+])
+async def test_a_refused_playlist_or_server_mood_is_told_to_the_asker_alone(discord_bot, usecases, command, options):
+    """Past the rate limit a spammer's every /playlist or /servermood is refused: the refusals must
+    not fill the channel in place of the answers the limit holds back."""
+    fake, _ = discord_bot
+    usecases.playlists.limits = HeavyLimits(server=CommandLimit(per_user=1, per_place=20))
+    await fake.slash(command, options, guild=GUILD)
+    await fake.wait_for("edit_original")
+    await fake.slash(command, options, guild=GUILD)
+    refusal = await fake.wait_for("followup")
+    assert "try again in" in refusal.content and refusal.flags & EPHEMERAL
+    assert fake.calls_of("delete_original")
+    assert not [c for c in fake.calls_of("edit_original") if "try again in" in c.content]
 
 
 async def test_the_message_command_takes_the_audio_file_when_no_link_is_readable(discord_bot):

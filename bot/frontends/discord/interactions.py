@@ -149,6 +149,15 @@ async def show_privately(interaction: discord.Interaction, reply: object) -> Non
         await show(interaction, reply)
 
 
+async def show_in_channel(interaction: discord.Interaction, reply: object) -> None:
+    """The answer to a command deferred in public: in the channel, but a refusal (the rate limit,
+    a song not found, playlists turned off) to the asker alone in a server (`show_privately`)."""
+    if isinstance(reply, ErrorReply) and interaction.guild_id is not None:
+        await show_privately(interaction, reply)
+    else:
+        await show(interaction, reply)
+
+
 async def show(interaction: discord.Interaction, reply: object, *, ephemeral: bool = False) -> None:
     """Answer the interaction with the reply: edit the deferred response, or send it."""
     if interaction.response.is_done():

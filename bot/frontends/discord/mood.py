@@ -13,7 +13,7 @@ from bot.frontends.discord.interactions import (
     downloaded,
     is_audio,
     show,
-    show_privately,
+    show_in_channel,
     shown,
 )
 from bot.replies import STAGE_FINDING, ErrorReply
@@ -110,10 +110,7 @@ class MoodCog(commands.Cog):
             else:
                 reply = await self.usecases.mood.run(caller, query, attachment,
                                                      progress=progress)
-        if isinstance(reply, ErrorReply) and interaction.guild_id is not None:
-            await show_privately(interaction, reply)
-        else:
-            await show(interaction, reply)
+        await show_in_channel(interaction, reply)
 
     @app_commands.command(name="help", description="What moodbot can do")
     async def help(self, interaction: discord.Interaction) -> None:

@@ -7,7 +7,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.frontends.discord.interactions import PLATFORM, caller_of, show
+from bot.frontends.discord.interactions import PLATFORM, caller_of, show, show_in_channel
 
 Mood = Literal["happy", "energetic", "sad", "calm"]
 OnOff = Literal["on", "off"]
@@ -22,12 +22,12 @@ class ServerCog(commands.Cog):
     @app_commands.describe(mood="Which mood")
     async def playlist(self, interaction: discord.Interaction, mood: Mood) -> None:
         await interaction.response.defer(thinking=True)
-        await show(interaction, await self.usecases.playlists.playlist(caller_of(interaction), mood))
+        await show_in_channel(interaction, await self.usecases.playlists.playlist(caller_of(interaction), mood))
 
     @app_commands.command(name="servermood", description="This server's mood of the week")
     async def server_mood(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(thinking=True)  # the chart takes a moment
-        await show(interaction, await self.usecases.playlists.server_mood(caller_of(interaction)))
+        await show_in_channel(interaction, await self.usecases.playlists.server_mood(caller_of(interaction)))
 
     @app_commands.command(name="share", description="Count your songs in server playlists, or stop")
     @app_commands.describe(choice="on: your songs count in server playlists; off: they don't")
