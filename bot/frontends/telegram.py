@@ -81,7 +81,7 @@ POLL_TIMEOUT_S = 10  # long-poll length asked of the Bot API
 CONNECTION_POOL_SIZE = 16
 MAX_API_CALLS_IN_FLIGHT = 8
 POOL_TIMEOUT_S = 30.0  # a reply waiting for a free connection in a burst must not fail
-ADMIN_CACHE_S = 60.0  # group admin status changes rarely; avoid a getChatMember per command
+ADMIN_CACHE_S = 60.0  # an admin stays one a while: no getChatMember per command (a refusal is asked again)
 JOURNAL_USAGE = "Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list [page] · /journal prompt"
 MOOD_USAGE = "Usage: /mood <song name or link>, or send an audio file."
 GROUP_MOOD_USAGE = "Usage: /mood <song name or link>, or attach an audio file with the caption /mood."
@@ -755,7 +755,8 @@ class TelegramFrontend:
             return cached[0]
         member = await context.bot.get_chat_member(chat.id, user.id)
         is_admin = member.status in ADMIN_STATUSES
-        cache[user.id] = (is_admin, time.monotonic() + ADMIN_CACHE_S)
+        if is_admin:  # a refusal is not kept: one made admin after it tries again at once
+            cache[user.id] = (is_admin, time.monotonic() + ADMIN_CACHE_S)
         return is_admin
 
 

@@ -138,6 +138,18 @@ async def test_serverplaylist_asks_telegram_who_is_admin_and_caches_it(telegram)
     assert len(fake.calls_of("getChatMember")) == 2  # Bob once, Alice once: then cached
 
 
+async def test_a_member_made_admin_just_after_a_refusal_may_switch_the_group_playlists(telegram, db):
+    """Refused, a member asks the owner to promote them and tries again: Telegram is asked again,
+    not the refusal of a minute ago."""
+    fake, _ = telegram
+    await fake.user_sends("/serverplaylist off", chat=GROUP, user=BOB)
+    assert "admin" in (await fake.wait_for("sendMessage")).text.lower()
+    fake.admins[str(GROUP)] = {str(BOB)}
+    await fake.user_sends("/serverplaylist off", chat=GROUP, user=BOB)
+    assert (await fake.wait_for("sendMessage")).text.startswith("Server playlists are off")
+    assert (await db.servers.get(f"telegram:{GROUP}")).playlist_enabled is False
+
+
 async def test_an_attachment_over_the_limit_is_refused_before_downloading(telegram):
     fake, frontend = telegram
     limit = frontend.settings.max_audio_bytes
