@@ -132,6 +132,7 @@ def build_app_usecases(settings: Settings, db, classifier, *, resolver, fetcher,
         db, classifier, fetcher, resolver=resolver, writer=writer,
         limiter=MoodRateLimiter.from_settings(settings), heavy_limits=HeavyLimits.from_settings(settings),
         parse=functools.partial(parse_query, allowed_hosts=settings.allowed_host_set),
+        max_audio_seconds=settings.max_audio_duration_s,
     )
 
 

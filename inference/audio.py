@@ -41,8 +41,9 @@ SEGMENT_SECONDS = 10
 N_SEGMENTS = 3
 SECTION_SECONDS = 30
 MIN_SECONDS = 10  # under this there is not one full segment to listen to
-# Longest audio decoded (the bot's MAX_AUDIO_DURATION_S default). Decoding is all in memory: a
-# 3-hour file is ~1 GB of float32 at SAMPLE_RATE, so a longer file is refused before decoding.
+# Longest audio ever decoded (the bot's MAX_AUDIO_DURATION_S default). Decoding is all in memory: a
+# 3-hour file is ~1 GB of float32 at SAMPLE_RATE, so a longer file is refused before decoding. A
+# caller may ask for less (`load_audio(max_seconds=...)`), never for more.
 MAX_SECONDS = 20 * 60
 # A header claiming more than this is lying (the fuzz suite's WAV claims 65535 channels at 4 GHz).
 MAX_NATIVE_RATE = 768_000
@@ -79,8 +80,9 @@ CANDIDATE_STEP_SECONDS = 5
 assert (N_SEGMENTS - 1) * SEGMENT_STRIDE + SEGMENT_SAMPLES <= SECTION_SAMPLES
 
 
-def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode any audio file to mono float32 at `sr`.
+def load_audio(path: str | Path, sr: int = SAMPLE_RATE, *, max_seconds: float = MAX_SECONDS) -> np.ndarray:
+    """Decode any audio file to mono float32 at `sr`; a file longer than `max_seconds` (at most
+    MAX_SECONDS) is refused, from its header when it says its length, else while decoding.
 
     FFmpeg's decoders run in-process through PyAV, for every container (wav, flac, ogg/opus, mp3,
     m4a/aac, webm/opus): nothing is re-encoded, and no ffmpeg process is started (starting one
@@ -97,7 +99,7 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     if not path.is_file():  # a FIFO or a device: opening one may block for ever
         raise UnreadableAudioError(f"{path.name} is not a regular file, so not an audio file.")
     try:
-        audio, native_sr = _decode(path)
+        audio, native_sr = _decode(path, min(max_seconds, MAX_SECONDS))
     except PermissionError:  # the file may be fine audio: say what is wrong
         raise UnreadableAudioError(f"I am not allowed to read the file {path.name}.") from None
     except (av.FFmpegError, ValueError, OSError, LookupError) as error:
@@ -134,10 +136,10 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return np.ascontiguousarray(resampled[:length], dtype=np.float32)
 
 
-def _refuse_if_too_long(seconds: float, path: Path, native_sr: int) -> None:
-    if seconds > MAX_SECONDS:
+def _refuse_if_too_long(seconds: float, path: Path, native_sr: int, max_seconds: float) -> None:
+    if seconds > max_seconds:
         raise TooLongAudioError(
-            f"The file {path.name} lasts over {MAX_SECONDS // 60} minutes; send a song shorter than that."
+            f"The file {path.name} lasts over {duration_words(max_seconds)}; send a song shorter than that."
         )
     if seconds * native_sr > _max_decoded_samples():
         minutes = _max_decoded_samples() / native_sr / 60
@@ -147,12 +149,21 @@ def _refuse_if_too_long(seconds: float, path: Path, native_sr: int) -> None:
         )
 
 
+def duration_words(seconds: float) -> str:
+    """A length limit as a person says it: "20 minutes", "1 minute 30 s", "45 s"."""
+    minutes, rest = divmod(round(seconds), 60)
+    if not minutes:
+        return f"{rest} s"
+    said = f"{minutes} minute" + ("s" if minutes > 1 else "")
+    return f"{said} {rest} s" if rest else said
+
+
 def _max_decoded_samples() -> int:
     return MAX_SECONDS * FULL_LENGTH_MAX_RATE
 
 
-def _decode(path: Path) -> tuple[np.ndarray, int]:
-    """(mono float32 at the file's own rate, that rate). Refuses a file over MAX_SECONDS from its
+def _decode(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
+    """(mono float32 at the file's own rate, that rate). Refuses a file over `max_seconds` from its
     header when it says so, else as soon as the decoded audio passes the limit: memory stays
     bounded whatever the container claims."""
     with av.open(str(path), metadata_errors="ignore") as container:
@@ -164,8 +175,8 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
         if not 0 < native_sr <= MAX_NATIVE_RATE or not 0 < channels <= MAX_CHANNELS:
             raise _unreadable(path)
         if container.duration is not None:
-            _refuse_if_too_long(container.duration / av.time_base, path, native_sr)
-        limit = min(MAX_SECONDS * native_sr, _max_decoded_samples())
+            _refuse_if_too_long(container.duration / av.time_base, path, native_sr, max_seconds)
+        limit = min(max_seconds * native_sr, _max_decoded_samples())
         pieces: list[np.ndarray] = []  # mono float32, one per run of frames (one layout, a bounded length)
         run: list[list[np.ndarray]] = []  # per plane, the frames' samples as decoded
         run_layout = None
@@ -186,7 +197,7 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
             run_samples += frame.samples
             decoded += frame.samples
             if decoded > limit:
-                _refuse_if_too_long(decoded / native_sr, path, native_sr)
+                _refuse_if_too_long(decoded / native_sr, path, native_sr, max_seconds)
         if run:
             pieces.append(_mono(run, *run_layout))
     audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)

@@ -172,11 +172,11 @@ def _init_ann_worker(weights_dir: str) -> None:
         log.warning("Loading the fallback model in its worker failed.", exc_info=True)
 
 
-def _ann_job(path: str, weights_dir: str):
+def _ann_job(path: str, weights_dir: str, max_seconds: float | None = None):
     """In the fallback worker: ((4,) probabilities, seconds) of the ANN for the file at `path`."""
     from inference import predict
 
-    return predict.classify_ann(path, predict.cached_ann_model(weights_dir))
+    return predict.classify_ann(path, predict.cached_ann_model(weights_dir), max_seconds=max_seconds)
 
 
 def _ann_pid() -> int:
@@ -257,13 +257,13 @@ class _ProcessBackend:
                 seen.add(pid)
         return version
 
-    def submit(self, path: str) -> tuple[concurrent.futures.Future, object]:
+    def submit(self, path: str, max_seconds: float | None) -> tuple[concurrent.futures.Future, object]:
         """(future of classify_main, token naming the executor it went to)."""
         from inference import predict
 
         executor = self._executor
         try:
-            handle = executor.submit(predict.classify_main, path)
+            handle = executor.submit(predict.classify_main, path, max_seconds=max_seconds)
         except BrokenProcessPool:  # it broke between two jobs
             self.recover(executor)
             raise
@@ -437,11 +437,11 @@ class _DaskBackend:
             raise ModelUnavailableError(f"The Dask cluster at {self._address} has no workers.")
         return next(iter(versions.values()))
 
-    def submit(self, path: str):
+    def submit(self, path: str, max_seconds: float | None):
         from inference import predict
 
         future = self._client.submit(
-            predict.classify_main, path, self._weights_dir, self._threads, pure=False
+            predict.classify_main, path, self._weights_dir, self._threads, max_seconds=max_seconds, pure=False
         )
         return future, None
 
@@ -599,25 +599,30 @@ class Classifier:
 
     # --- classify ---
 
-    async def classify(self, path: str | Path, *, model: str = "auto") -> MoodResult:
-        """Mood of the audio file at `path`. Raises AudioError for bad audio, and
-        ModelUnavailableError when the requested model cannot answer."""
+    async def classify(
+        self, path: str | Path, *, model: str = "auto", max_seconds: float | None = None
+    ) -> MoodResult:
+        """Mood of the audio file at `path`. Raises AudioError for bad audio (TooLongAudioError for
+        a file over `max_seconds`; None, or more than the decoder's own limit of 20 minutes, is that
+        limit), and ModelUnavailableError when the requested model cannot answer."""
         if model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, not {model!r}")
+        if max_seconds is not None and not max_seconds > 0:
+            raise ValueError(f"max_seconds must be positive, not {max_seconds!r}")
         if not self._started:
             raise RuntimeError("Classifier.start() must be awaited before classify()")
         started = time.perf_counter()
         path = str(path)
         if model == "ann":
-            return await self._classify_ann(path, started, None)
+            return await self._classify_ann(path, max_seconds, started, None)
         if self._main_version is None:
             if model == "main":
                 raise ModelUnavailableError(f"The main model is unavailable: {self._main_error}")
-            return await self._classify_ann(path, started, FALLBACK_UNAVAILABLE)
+            return await self._classify_ann(path, max_seconds, started, FALLBACK_UNAVAILABLE)
         if model == "auto" and self.queue_depth >= self.max_queue:
-            return await self._classify_ann(path, started, FALLBACK_OVERLOADED)
+            return await self._classify_ann(path, max_seconds, started, FALLBACK_OVERLOADED)
         try:
-            probabilities, _ = await self._run_main(path)
+            probabilities, _ = await self._run_main(path, max_seconds)
         except AudioError:
             raise
         except TimeoutError:
@@ -634,10 +639,10 @@ class Classifier:
         if model == "main":
             raise ModelUnavailableError(f"The main model could not answer ({reason}).")
         log.info("Fallback ANN answers: %s", reason)  # no path, as above
-        return await self._classify_ann(path, started, reason)
+        return await self._classify_ann(path, max_seconds, started, reason)
 
-    async def _run_main(self, path: str):
-        handle, token = self._backend.submit(path)
+    async def _run_main(self, path: str, max_seconds: float | None):
+        handle, token = self._backend.submit(path, max_seconds)
         self._in_flight.add(handle)
         handle.add_done_callback(self._in_flight.discard)
         try:
@@ -649,16 +654,18 @@ class Classifier:
             self._backend.recover(token)
             raise
 
-    async def _classify_ann(self, path: str, started: float, reason: str | None) -> MoodResult:
+    async def _classify_ann(
+        self, path: str, max_seconds: float | None, started: float, reason: str | None
+    ) -> MoodResult:
         if self._ann is None:
             raise ModelUnavailableError(
                 "The fallback model is unavailable"
                 + (f", and the main model could not answer ({reason})." if reason else ".")
             )
-        probabilities, _ = await self._run_ann(path)
+        probabilities, _ = await self._run_ann(path, max_seconds)
         return self._result(probabilities, "ann", self._ann.version, started, reason)
 
-    async def _run_ann(self, path: str):
+    async def _run_ann(self, path: str, max_seconds: float | None):
         """The ANN's job in its worker. A worker that dies is replaced and the job tried once more
         there; one that overruns `ann_timeout_s` is killed and replaced, and the ANN cannot answer."""
         for attempt in (1, 2):
@@ -666,7 +673,7 @@ class Classifier:
             if executor is None:
                 raise ModelUnavailableError("The fallback model is not running.")
             try:
-                job = executor.submit(_ann_job, path, str(self.weights_dir))
+                job = executor.submit(_ann_job, path, str(self.weights_dir), max_seconds)
                 return await asyncio.wait_for(asyncio.wrap_future(job), self.ann_timeout_s)
             except BrokenProcessPool:
                 self._replace_ann_executor(executor, "crashed")

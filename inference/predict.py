@@ -25,6 +25,7 @@ import numpy as np
 import soundfile as sf
 
 from inference.audio import (
+    MAX_SECONDS,
     MIN_SECONDS,
     N_FRAMES,
     N_MELS,
@@ -350,24 +351,30 @@ def _main_model(weights_dir: str | Path | None, threads: int) -> MainModel:
 
 
 def classify_main(
-    path: str | Path, weights_dir: str | Path | None = None, threads: int = 1
+    path: str | Path, weights_dir: str | Path | None = None, threads: int = 1, *, max_seconds: float | None = None
 ) -> tuple[np.ndarray, float]:
-    """File -> ((4,) probabilities, seconds of compute). AudioError subclasses propagate."""
+    """File -> ((4,) probabilities, seconds of compute). AudioError subclasses propagate: a file
+    longer than `max_seconds` (None: MAX_SECONDS, and never more) is TooLongAudioError."""
     started = time.perf_counter()
     model = _main_model(weights_dir, threads)
-    probabilities = model.predict_section(select_section(load_audio(path)))
+    probabilities = model.predict_section(select_section(_load(path, max_seconds)))
     return probabilities, time.perf_counter() - started
 
 
 def classify_ann(
-    path: str | Path, model: AnnModel | None = None
+    path: str | Path, model: AnnModel | None = None, *, max_seconds: float | None = None
 ) -> tuple[np.ndarray, float]:
-    """File -> decode -> 30 s section -> hand-crafted features -> MLP: ((4,) probabilities, seconds)."""
+    """File -> decode -> 30 s section -> hand-crafted features -> MLP: ((4,) probabilities, seconds).
+    `max_seconds` as for `classify_main`."""
     started = time.perf_counter()
     model = model or cached_ann_model(_worker_weights_dir)
-    features = handcrafted_features(select_section(load_audio(path)))
+    features = handcrafted_features(select_section(_load(path, max_seconds)))
     probabilities = model.predict(features)[0]
     return probabilities, time.perf_counter() - started
+
+
+def _load(path: str | Path, max_seconds: float | None) -> np.ndarray:
+    return load_audio(path, max_seconds=MAX_SECONDS if max_seconds is None else max_seconds)
 
 
 def probabilities_by_mood(probabilities: np.ndarray) -> dict[str, float]:

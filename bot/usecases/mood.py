@@ -95,6 +95,7 @@ class MoodUseCase:
         parse: Parse | None = None,
         file_key: FileKey | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        max_audio_seconds: float | None = None,
     ) -> None:
         if parse is None or file_key is None:
             from bot.sources.keys import file_cache_key
@@ -109,6 +110,9 @@ class MoodUseCase:
         self.parse = parse
         self.file_key = file_key
         self.now = now
+        # The longest song accepted (MAX_AUDIO_DURATION_S): the downloads are held to it, and so
+        # is what the classifier decodes, an attached file's whole length included.
+        self.max_audio_seconds = max_audio_seconds
         self._listening: dict[str, asyncio.Future[MoodReply]] = {}
 
     async def run(self, caller: Caller, text: str | None = None, attachment: Attachment | None = None,
@@ -179,7 +183,7 @@ class MoodUseCase:
             elif audio.youtube_id and not track.youtube_id:
                 track = replace(track, youtube_id=audio.youtube_id)
             await progress(STAGE_LISTENING)
-            result = await self.classifier.classify(audio.path)
+            result = await self._classify(audio.path)
         return await self._save(track, result, source_url=audio.source_url)
 
     async def _analyse_file(self, attachment: Attachment, progress: Progress) -> MoodReply:
@@ -192,10 +196,13 @@ class MoodUseCase:
 
         async def listen() -> MoodReply:
             await progress(STAGE_LISTENING)
-            result = await self.classifier.classify(attachment.path)
+            result = await self._classify(attachment.path)
             return await self._save(TrackInfo(key=key, title=""), result)  # the shared record: no file name
 
         return replace(await self._once(key, listen), title=title)
+
+    async def _classify(self, path) -> MoodResult:
+        return await self.classifier.classify(path, max_seconds=self.max_audio_seconds)
 
     async def _once(self, key: str, listen: Callable[[], Awaitable[MoodReply]]) -> MoodReply:
         """One download and classification per track at a time: whoever asks for a track that is

@@ -17,7 +17,8 @@ class MoodClassifier(Protocol):
     # None while unknown (warming up) or when the main model is unavailable.
     main_model_version: str | None
 
-    async def classify(self, path) -> MoodResult: ...
+    # max_seconds: the longest audio to decode (TooLongAudioError beyond); None: the classifier's own.
+    async def classify(self, path, *, max_seconds: float | None = None) -> MoodResult: ...
 
 
 class TrackResolver(Protocol):

@@ -9,6 +9,7 @@ import pytest
 
 from bot.ratelimit import MoodRateLimiter
 from bot.replies import STAGE_LISTENING, ErrorReply, MoodReply
+from bot.sources.keys import file_cache_key
 from bot.usecases.mood import GENERIC_ERROR, MoodUseCase
 from inference.result import MOODS
 from storage.database import Database
@@ -180,3 +181,22 @@ async def test_a_song_asked_for_by_two_members_at_once_is_classified_once(db, co
 
     assert len(counting.calls) == 1
     assert (first.title, second.title) == ("hers", "his") and first.mood == second.mood
+
+
+async def test_an_attached_song_longer_than_the_bots_limit_is_refused_with_that_limit(db, counting, clip_paths):
+    """MAX_AUDIO_DURATION_S holds for attached files too, not only downloads: the operator's lower
+    limit protects the workers' memory (the 4Q clips last 30 s)."""
+    from bot.app import build_app_usecases
+    from bot.config import Settings
+
+    def usecases(limit_s: float):
+        settings = Settings(_env_file=None, max_audio_duration_s=limit_s)
+        return build_app_usecases(settings, db, counting, resolver=None, fetcher=None, writer=None)
+
+    refused = await usecases(20).mood.run(ALICE_DM, attachment=attachment(clip_paths[0]))
+    assert isinstance(refused, ErrorReply)
+    assert refused.message == "The file MT0000004637.ogg lasts over 20 s; send a song shorter than that."
+    assert await db.tracks.get(await asyncio.to_thread(file_cache_key, clip_paths[0])) is None
+
+    answered = await usecases(40).mood.run(ALICE_DM, attachment=attachment(clip_paths[0]))
+    assert isinstance(answered, MoodReply) and answered.model == "main"

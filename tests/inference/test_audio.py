@@ -319,6 +319,25 @@ def test_a_long_file_is_refused_while_decoding_when_its_header_does_not_say(tmp_
         load_audio(path)
 
 
+def test_a_callers_length_limit_may_be_lower_than_the_decoders_but_never_higher(tmp_path, monkeypatch):
+    """The bot passes its MAX_AUDIO_DURATION_S; MAX_SECONDS stays the ceiling that bounds memory."""
+    path = tmp_path / "twenty.wav"
+    sf.write(path, synthetic_song(20.0, 8000), 8000)
+    with pytest.raises(TooLongAudioError, match="twenty.wav lasts over 15 s; send a song shorter than that"):
+        load_audio(path, max_seconds=15)
+    assert load_audio(path, max_seconds=25).size == 20 * SAMPLE_RATE
+    monkeypatch.setattr(audio, "MAX_SECONDS", 12)
+    with pytest.raises(TooLongAudioError, match="lasts over 12 s"):
+        load_audio(path, max_seconds=3600)
+
+
+@pytest.mark.parametrize("seconds, said", [
+    (20 * 60, "20 minutes"), (60, "1 minute"), (90, "1 minute 30 s"), (45, "45 s"), (1500.4, "25 minutes"),
+])
+def test_a_length_limit_is_said_as_a_person_says_it(seconds, said):
+    assert audio.duration_words(seconds) == said
+
+
 def test_a_many_channel_file_is_decoded_in_memory_for_its_mono_audio_alone(tmp_path, monkeypatch):
     """Given a user attaches a long 5.1 (or 8-channel) file, decoding keeps only its mono mix: a
     19-minute 96 kHz 5.1 FLAC of 6.5 MB took ~10 GB, as every channel was kept until the end."""

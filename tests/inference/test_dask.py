@@ -7,7 +7,7 @@ import soundfile as sf
 
 from inference import Classifier
 from inference.pool import FALLBACK_TIMEOUT
-from inference.result import TooShortAudioError
+from inference.result import TooLongAudioError, TooShortAudioError
 from tests.inference.test_predict import TINY_VERSION, clips, tiny_weights  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.timeout(180)
@@ -29,6 +29,8 @@ async def test_a_dask_worker_answers_with_the_main_model(tiny_weights, clips, tm
             second = await classifier.classify(clips[0])
             with pytest.raises(TooShortAudioError):  # the worker's audio error, as-is
                 await classifier.classify(short)
+            with pytest.raises(TooLongAudioError, match="over 20 s"):  # the caller's length limit travels
+                await classifier.classify(clips[0], max_seconds=20)
         async with Classifier(tiny_weights, executor=executor, timeout_s=0.001) as impatient:
             late = await impatient.classify(clips[1])
     assert (first.model, first.model_version, first.fallback_reason) == ("main", TINY_VERSION, None)

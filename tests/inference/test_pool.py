@@ -24,7 +24,7 @@ from inference.pool import (
     default_threads,
 )
 from inference.predict import ANN_META, ANN_WEIGHTS, MAIN_WEIGHTS
-from inference.result import ModelUnavailableError, SilentAudioError, UnreadableAudioError
+from inference.result import ModelUnavailableError, SilentAudioError, TooLongAudioError, UnreadableAudioError
 from tests.inference.test_predict import TINY_VERSION, clips, tiny_weights  # noqa: F401 (fixtures)
 
 # One warm classifier serves the module: each start spawns and warms a worker (seconds).
@@ -176,6 +176,20 @@ async def test_bad_audio_is_reported_not_hidden_by_a_fallback(classifier, tmp_pa
     with pytest.raises(UnreadableAudioError):
         await classifier.classify(garbage)
     assert classifier.main_model_available
+
+
+@in_module_loop
+async def test_a_file_over_the_callers_length_limit_is_refused_by_either_model(classifier, clips):
+    """The caller's limit (the bot's MAX_AUDIO_DURATION_S) reaches the decoder in the workers, the
+    fallback's too, which decodes the file again when the main model times out (the clips last 30 s)."""
+    for model in ("auto", "main", "ann"):
+        with pytest.raises(TooLongAudioError, match="lasts over 20 s; send a song shorter than that"):
+            await classifier.classify(clips[0], model=model, max_seconds=20)
+    assert_is_a_mood(await classifier.classify(clips[0], max_seconds=40), "main", None)
+    assert_is_a_mood(await classifier.classify(clips[0], model="ann", max_seconds=40), "ann", None)
+    with pytest.raises(ValueError, match="max_seconds must be positive"):
+        await classifier.classify(clips[0], max_seconds=0)
+    assert classifier.main_model_available and classifier.queue_depth == 0
 
 
 async def test_a_missing_weights_dir_leaves_nothing_to_answer(tmp_path):
