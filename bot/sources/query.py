@@ -39,12 +39,17 @@ YOUTUBE_PATH_RE = re.compile(rf"^/(?:shorts|embed|live|v)/(?P<id>{YOUTUBE_ID})/?
 LINK_RE = re.compile(
     r"^(?:[a-z][a-z0-9+.-]*://\S*|spotify:\S+|(?:[\w-]+\.)+[a-z]{2,}(?::\d+)?/\S*)$", re.IGNORECASE
 )
-CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+# Invisible characters that sit inside a word, put there by copying rather than typing: a soft
+# hyphen, a zero-width space or joiner, a word joiner (our own Telegram replies put one in
+# "@name"), a byte-order mark. Dropped, not spaced: "Beyon\u200bcé" is Beyoncé, and a link after
+# a byte-order mark is still a link.
+INVISIBLE_CHARS_RE = re.compile("[\u00ad\u200b\u200d\u2060\ufeff]")
 
 
 def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
     """Strip control/format characters, collapse whitespace, cap the length."""
-    text = unicodedata.normalize("NFC", text[:MAX_MESSAGE_CHARS])
+    text = unicodedata.normalize("NFC", INVISIBLE_CHARS_RE.sub("", text[:MAX_MESSAGE_CHARS]))
     text = CONTROL_CHARS_RE.sub(" ", text)
     text = " ".join(text.split())
     return text[:max_chars].strip()

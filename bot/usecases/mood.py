@@ -25,6 +25,7 @@ from bot.replies import (
     no_progress,
 )
 from bot.sources.models import Query, QueryKind, SourceError, TrackInfo
+from bot.sources.query import clean_text
 from bot.usecases.ports import AudioSource, MoodClassifier, TrackResolver
 from inference.result import InferenceError, MoodResult
 from storage.models import MoodRequest, StorageError, StoredMood, TrackRecord, UserRef
@@ -118,7 +119,7 @@ class MoodUseCase:
     async def run(self, caller: Caller, text: str | None = None, attachment: Attachment | None = None,
                   progress: Progress = no_progress) -> MoodReply | ErrorReply:
         """Given a user types `/mood Creep`, they get a reply naming a mood (or a readable error)."""
-        if not (text and text.strip()) and attachment is None:
+        if not clean_text(text or "") and attachment is None:  # nothing, or nothing visible ("\ufeff")
             return ErrorReply(NO_INPUT_ERROR)
         # As the message arrived (the front-end's stamp), else now: a /forget since drops the record.
         ref = UserRef(caller.platform, caller.user_id)

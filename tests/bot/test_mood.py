@@ -10,7 +10,7 @@ import pytest
 from bot.ratelimit import MoodRateLimiter
 from bot.replies import STAGE_LISTENING, ErrorReply, MoodReply
 from bot.sources.keys import file_cache_key
-from bot.usecases.mood import GENERIC_ERROR, MoodUseCase
+from bot.usecases.mood import GENERIC_ERROR, NO_INPUT_ERROR, MoodUseCase
 from inference.result import MOODS
 from storage.database import Database
 from storage.models import UserRef
@@ -86,9 +86,14 @@ async def test_a_link_it_cannot_read_is_refused_politely(db, counting):
     assert "Spotify" in reply.message and counting.calls == []
 
 
-async def test_nothing_to_listen_to_explains_the_command(db, counting):
-    reply = await mood_usecase(db, counting).run(ALICE, "   ")
-    assert isinstance(reply, ErrorReply) and "/mood" in reply.message
+@pytest.mark.parametrize("text", ["   ", "\ufeff", " \u200b\u00ad \u2060\u200d "])
+async def test_nothing_to_listen_to_explains_the_command(db, counting, text):
+    """Nothing typed, or only invisible characters (a byte-order mark, zero-width or soft
+    hyphen, copied along with nothing): the command's usage, and no rate-limit slot taken."""
+    limiter = MoodRateLimiter(per_user=1, per_place=10, concurrent_per_user=1)
+    reply = await mood_usecase(db, counting, limiter=limiter).run(ALICE, text)
+    assert reply == ErrorReply(NO_INPUT_ERROR)
+    limiter.acquire(f"{ALICE.platform}:{ALICE.user_id}", ALICE.place).release()  # the minute's one is left
 
 
 async def test_an_unexpected_failure_is_logged_and_answered_politely(db, counting, tmp_path, caplog):

@@ -128,6 +128,30 @@ def test_refused_inputs_say_what_is_accepted(text, hint):
     assert ACCEPTED in message
 
 
+# Invisible characters that come with copied text: a byte-order mark, a zero-width space or
+# joiner, a soft hyphen, a word joiner (moodbot's own Telegram replies put one in "@name").
+INVISIBLE = "\ufeff\u200b\u200d\u00ad\u2060"
+
+
+@pytest.mark.parametrize("text", [*INVISIBLE, INVISIBLE, f" {INVISIBLE} \u00ad "])
+def test_a_message_of_invisible_characters_alone_is_no_song(text):
+    with pytest.raises(UnsupportedInputError, match="which song"):
+        parse_query(text)
+
+
+@pytest.mark.parametrize("text, kind, ident, rest", [
+    ("Beyon\u200bcé \u2013 Ha\u00adlo", QueryKind.TEXT, None, "Beyoncé \u2013 Halo"),
+    ("\ufeffCreep by Radio\u2060head", QueryKind.TEXT, None, "Creep by Radiohead"),
+    (f"\ufeffhttps://youtu.be/{YT}\u2060", QueryKind.YOUTUBE, YT, ""),
+    (f"so good\u200d https://open.spotify.com/track/{SP}\ufeff", QueryKind.SPOTIFY_TRACK, SP, "so good"),
+])
+def test_invisible_characters_inside_a_name_or_around_a_link_are_dropped(text, kind, ident, rest):
+    """Dropped, not read as a space: "Beyon\u200bcé" is searched as "Beyoncé", and a link after a
+    byte-order mark is still the link (it was searched for as words)."""
+    q = parse_query(text)
+    assert (q.kind, q.spotify_id or q.youtube_id, q.text) == (kind, ident, rest)
+
+
 def test_long_text_is_capped():
     q = parse_query("la " * 500)
     assert q.kind is QueryKind.TEXT and len(q.text) <= MAX_TEXT_CHARS
