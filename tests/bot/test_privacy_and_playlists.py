@@ -140,6 +140,13 @@ def test_help_lists_every_command_with_a_description(usecases):
     assert all(description for description in commands.values())
 
 
+def test_help_says_songs_count_in_server_playlists_until_sharing_is_turned_off(usecases):
+    """Sharing is on for everyone who never said /share off: the help line must say so, or a member
+    can't tell their songs are listed in the group's playlists."""
+    share = dict(usecases.help().commands)["share on|off"]
+    assert "until you turn it off" in share
+
+
 async def test_forget_counts_what_it_deleted_in_plain_english(db, usecases):
     await usecases.playlists.set_sharing(BOB, False)  # Bob's only record: his settings
     done = await usecases.privacy.forget(BOB, confirmed=True)
