@@ -34,6 +34,10 @@ SPOTIFY_PATH_RE = re.compile(r"^/(?:intl-[a-z]{2}(?:-[a-z]{2})?/)?(?:embed/)?(?P
 SHORT_LINK_PATH_RE = re.compile(r"^/[0-9A-Za-z_-]{1,64}/?$")  # spotify.link/<code>
 YOUTUBE_EMBEDDED_PLAYLIST = "videoseries"  # /embed/videoseries?list=…: as long as a video id, and none
 YOUTUBE_PATH_RE = re.compile(rf"^/(?:shorts|embed|live|v)/(?P<id>{YOUTUBE_ID})/?$")
+# A clip (/clip/Ugkx…) names a part of a video by an id of its own: only YouTube's page says which
+# video, so it cannot be read here, nor its song cached, and it is refused with what to send instead.
+YOUTUBE_CLIP_RE = re.compile(r"^/clip/[^/]+/?$")
+YOUTUBE_CLIP_REFUSED = "YouTube clips aren't supported: send the link of the video the clip is from."
 # A word is a link if it has a scheme (even with nothing after it: "https://" cut short is a
 # broken link, not words to search for), is a spotify: URI, or is a bare "host.tld/path".
 LINK_RE = re.compile(
@@ -138,6 +142,8 @@ def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
         return Query(kind=QueryKind.SPOTIFY_SHORT_LINK, text=rest, url=f"https://{host}{parts.path.rstrip('/')}")
     if host in YOUTUBE_HOSTS or host == YOUTU_BE:
         video_id = youtube_id_from(host, parts.path, parts.query)
+        if video_id is None and YOUTUBE_CLIP_RE.match(parts.path):
+            raise UnsupportedInputError(f"{YOUTUBE_CLIP_REFUSED} {ACCEPTED}")
         if video_id is None:
             raise UnsupportedInputError(f"That YouTube link isn't a single video. {ACCEPTED}")
         return Query(

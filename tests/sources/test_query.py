@@ -86,6 +86,9 @@ REFUSED_CASES = [
     # A playlist's embed link: "videoseries" has the length of a video id, and is none.
     ("https://www.youtube.com/embed/videoseries?list=PL590L5WQmH8fJ54F369BLDSqIwcs-TCfs", "single video"),
     ("https://youtu.be/", "single video"),
+    # A clip is part of a video, under an id of its own that only YouTube's page resolves.
+    ("https://www.youtube.com/clip/UgkxU2HSeGL_NvmDJ-nQJrlLwllwMDBdGZFs", "clips aren't supported"),
+    ("youtube.com/clip/UgytZKpehg-hEMBSn3F4AaABCQ/?si=x so good", "send the link of the video"),
     ("https://spotify.link/", "broken"),
     ("https://spotify.link/a/b/c", "broken"),
     ("https://spotify.link/%2e%2e%2fadmin", "broken"),
