@@ -138,7 +138,7 @@ async def running_bot(settings: Settings, classifier: Classifier, frontend_facto
         await db.init()
         resolver, fetcher = build_sources(settings)
         await fetcher.warm_up()  # as the app does at start-up
-        writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(settings.data_dir))
+        writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(settings.data_dir), db.prompts)
         usecases = build_app_usecases(settings, db, classifier, resolver=resolver, fetcher=fetcher, writer=writer)
         scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
         usecases.attach_schedule(scheduler)
