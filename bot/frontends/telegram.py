@@ -536,11 +536,7 @@ class TelegramFrontend:
         caller = caller_of(update)
         _, direction, cursor = pressed.groups()
         reply = await self.usecases.journal.list(caller, **{"before" if direction == "older" else "after": cursor})
-        try:
-            await query.edit_message_text(text_of(reply), reply_markup=journal_pages_keyboard(reply, caller))
-        except BadRequest as error:  # pressed twice: the page is already shown
-            if "not modified" not in str(error).lower():
-                raise
+        await edit_shown(query, text_of(reply), journal_pages_keyboard(reply, caller))
 
     async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "stats", private_only=True):
@@ -564,7 +560,7 @@ class TelegramFrontend:
         query = update.callback_query
         await answer_query(query)
         reply = await self.usecases.playlists.playlist(caller_of(update), query.data.split(":", 1)[1])
-        await query.edit_message_text(text_of(reply))
+        await edit_shown(query, text_of(reply))
 
     async def on_server_mood(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         reply = await self.usecases.playlists.server_mood(caller_of(update))
@@ -904,6 +900,16 @@ async def answer_query(query: CallbackQuery, text: str | None = None, *, show_al
         if not any(words in str(error).lower() for words in EXPIRED_QUERY):
             raise
         log.info("telegram.callback_query_expired")
+
+
+async def edit_shown(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Put `text` in the message of the button pressed. Pressed twice (a double tap, or two members
+    at once), the second edit changes nothing, which Telegram refuses: the text is already shown."""
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as error:
+        if "not modified" not in str(error).lower():
+            raise
 
 
 def caller_of(update: Update, *, is_admin: bool = False) -> Caller:

@@ -640,6 +640,27 @@ async def add_entry(db, user: int, *, n: int = 0, note: str = "") -> None:
 # Buttons ---------------------------------------------------------------------------------------
 
 
+async def test_a_mood_button_pressed_again_on_the_shown_playlist_brings_no_apology(telegram):
+    """A double tap, or two members pressing 'sad' at once: the second press edits the message into
+    the text it already shows, which Telegram refuses (400 'message is not modified'). The group sees
+    the playlist, not 'Sorry, something went wrong'."""
+    fake, _ = telegram
+    await fake.user_sends("/playlist", chat=GROUP, user=ALICE)
+    keyboard = await fake.wait_for("sendMessage")
+    await fake.user_clicks("playlist:sad", message=keyboard, user=ALICE)
+    assert "No sad songs here yet" in (await fake.wait_for("editMessageText")).text
+    fake.fail_next("editMessageText", times=1, status=400, description=(
+        "Bad Request: message is not modified: specified new message content and reply markup are exactly "
+        "the same as a current content and reply markup of the message"))
+    mark = fake.mark()
+    await fake.user_clicks("playlist:sad", message=keyboard, user=BOB)
+    while not [c for c in fake.calls_of("editMessageText", after=mark) if c.status == 400]:
+        await asyncio.sleep(0.01)
+    await fake.user_sends("/help", chat=GROUP, user=ALICE)  # answered after any apology would be
+    await fake.wait_for("sendMessage", lambda c: "/mood" in c.text)
+    assert render.GENERIC_ERROR not in [c.text for c in fake.calls_of("sendMessage", after=mark)]
+
+
 async def test_a_button_pressed_while_the_bot_was_down_still_answers(telegram):
     """Telegram refuses to answer a callback query after ~15 s ('query is too old'): a press that
     waited out a restart can no longer stop its spinner, but the playlist is still shown."""
