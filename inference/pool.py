@@ -72,8 +72,9 @@ CLOSE_GRACE_S = 5.0  # then workers still busy (a hung job) are killed
 # thread of the bot: decoding and the features hold the GIL for up to tens of ms at a time, and in
 # a burst of uncached songs every stall of the event loop past 40 ms came while ANN jobs ran.
 ANN_WORKERS = 1
-# An ANN job takes ~0.1 s; one still unanswered after this long (queue included) means its worker
-# hangs (a decoder stuck on a strange file): the worker is killed and replaced.
+# An ANN job takes ~0.1 s; one still running after this long means its worker hangs (a decoder
+# stuck on a strange file): the worker is killed and replaced. Jobs are handed to the worker one at
+# a time, so this times a job's own run, never its wait behind the others of a burst.
 ANN_TIMEOUT_S = 30.0
 # A job still running this many timeouts after its own timeout is stuck (a decoder hanging on a
 # strange file, say): its worker would never serve again, so the pool is replaced. Its clock starts
@@ -497,6 +498,7 @@ class Classifier:
         self._backend = self._make_backend(executor)
         self._ann = None
         self._ann_executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._ann_turns = asyncio.Semaphore(ANN_WORKERS)  # jobs in the fallback's worker at once
         self._main_version: str | None = None
         self._main_error: str | None = None
         self._in_flight: set = set()
@@ -667,7 +669,14 @@ class Classifier:
 
     async def _run_ann(self, path: str, max_seconds: float | None):
         """The ANN's job in its worker. A worker that dies is replaced and the job tried once more
-        there; one that overruns `ann_timeout_s` is killed and replaced, and the ANN cannot answer."""
+        there; one that overruns `ann_timeout_s` is killed and replaced, and the ANN cannot answer.
+        Jobs wait their turn here, not in the worker's queue: 40 songs of ~0.1 s queued there at once
+        were judged hung by their wait (the worker killed under a song it was answering), and the
+        songs queued behind a hung one were cancelled with it."""
+        async with self._ann_turns:
+            return await self._run_ann_job(path, max_seconds)
+
+    async def _run_ann_job(self, path: str, max_seconds: float | None):
         for attempt in (1, 2):
             executor = self._ann_executor
             if executor is None:
@@ -688,7 +697,9 @@ class Classifier:
     def _replace_ann_executor(self, broken: concurrent.futures.ProcessPoolExecutor, why: str) -> None:
         if broken is not self._ann_executor:
             return  # another job has replaced it already
-        broken.shutdown(wait=False, cancel_futures=True)
+        # Not cancel_futures: a job still queued there would raise CancelledError in its caller; it
+        # fails with BrokenProcessPool instead, and is tried again on the replacement.
+        broken.shutdown(wait=False)
         self._ann_executor = self._new_ann_executor()
         self._ann_executor.submit(_ann_pid)  # starts and warms the replacement now, not on the next song
         log.warning("The fallback model's worker %s; it has been replaced.", why)

@@ -165,6 +165,37 @@ async def test_a_hung_ann_worker_is_killed_and_replaced(tiny_weights, clips):
         assert_is_a_mood(await classifier.classify(clips[0], model="ann"), "ann", None)
 
 
+async def test_a_burst_of_fallback_songs_is_not_taken_for_a_hung_worker(tiny_weights, clips):
+    """The fallback's time limit counts each song's own run, not its wait behind the others: with 40
+    songs of ~0.1 s queued at once, the later ones passed the limit while waiting, were refused as
+    'took too long', and the worker was killed under a song it was answering."""
+    async with Classifier(tiny_weights, timeout_s=30.0) as classifier:
+        classifier.ann_timeout_s = 1.5  # far above one song's run, far below forty's
+        (ann_pid,) = classifier.ann_worker_pids
+        songs = [clips[i % len(clips)] for i in range(40)]
+        answers = await asyncio.gather(*(classifier.classify(song, model="ann") for song in songs))
+        for answer in answers:
+            assert_is_a_mood(answer, "ann", None)
+        assert classifier.ann_worker_pids == [ann_pid]
+
+
+async def test_songs_queued_behind_a_hung_fallback_job_are_answered_not_cancelled(tiny_weights, clips):
+    """Only the song whose job hangs is refused; the songs behind it get the replacement worker.
+    Replacing the hung worker cancelled the jobs queued there: their callers got CancelledError (no
+    answer at all in the bot, a traceback from the command line)."""
+    async with Classifier(tiny_weights, timeout_s=30.0) as classifier:
+        classifier.ann_timeout_s = 4.0  # a song's run, and the replacement worker's start before it
+        (ann_pid,) = classifier.ann_worker_pids
+        os.kill(ann_pid, signal.SIGSTOP)  # hangs, like a decoder that never returns
+        hung = asyncio.ensure_future(classifier.classify(clips[0], model="ann"))
+        behind = [asyncio.ensure_future(classifier.classify(clips[i % len(clips)], model="ann")) for i in range(6)]
+        with pytest.raises(ModelUnavailableError, match="fallback model took too long"):
+            await hung
+        for answer in await asyncio.gather(*behind):
+            assert_is_a_mood(answer, "ann", None)
+        assert classifier.ann_worker_pids and ann_pid not in classifier.ann_worker_pids
+
+
 @in_module_loop
 async def test_bad_audio_is_reported_not_hidden_by_a_fallback(classifier, tmp_path):
     silent = tmp_path / "silent.wav"
