@@ -261,7 +261,7 @@ ERASED_MEANWHILE = ("You deleted your data with /forget while I was saving this 
 class JournalWriter:
     """The journal's write path for use cases: database first, outbox when it is down."""
 
-    def __init__(self, journal: JournalRepo, outbox: JournalOutbox, prompts: PromptRepo | None = None) -> None:
+    def __init__(self, journal: JournalRepo, outbox: JournalOutbox, prompts: PromptRepo) -> None:
         self.journal = journal
         self.outbox = outbox
         self.prompts = prompts  # where a drained entry marks its prompt answered

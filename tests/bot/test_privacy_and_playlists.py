@@ -292,7 +292,7 @@ async def test_an_entry_set_aside_by_the_outbox_is_exported_like_the_rest(db, co
     from storage.models import JournalEntry
     from storage.outbox import JournalOutbox, JournalWriter
 
-    writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(tmp_path))
+    writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(tmp_path), db.prompts)
     usecases = build_usecases(db, counting, fetcher=None, writer=writer)
     alice = UserRef(ALICE_DM.platform, ALICE_DM.user_id)
     refused = JournalEntry(user=alice, local_date=date(2026, 11, 24), prompt_id="p-refused", phrase="Today,",
@@ -392,7 +392,7 @@ async def test_an_answer_drained_from_the_outbox_while_export_reads_is_exported(
     client = AsyncMongoClient(outage.server.uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[watcher])
     watched = Database(client, client[outage.db.db.name])
     try:
-        privacy = PrivacyUseCase(watched, writer=JournalWriter(watched.journal, JournalOutbox(outage.outbox_path)))
+        privacy = PrivacyUseCase(watched, writer=JournalWriter(watched.journal, JournalOutbox(outage.outbox_path), watched.prompts))
 
         exported = await privacy.export(ALICE_DM)
 
@@ -514,7 +514,7 @@ async def test_the_same_number_on_telegram_and_discord_is_two_people_to_export_a
 
     from storage.outbox import JournalOutbox, JournalWriter
 
-    writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(tmp_path))
+    writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(tmp_path), db.prompts)
     usecases = build_usecases(db, counting, fetcher=None, writer=writer)
     scheduler = PromptScheduler(db, usecases.journal)
     usecases.attach_schedule(scheduler)

@@ -65,7 +65,7 @@ async def test_database_killed_and_restarted_during_a_burst(classifier, clips, t
     db = await Database.connect(server.uri, db_name)
     await db.init()
     outbox = JournalOutbox(tmp_path / "outbox.jsonl")
-    writer = JournalWriter(db.journal, outbox)
+    writer = JournalWriter(db.journal, outbox, db.prompts)
     usecases = build_usecases(db, classifier, fetcher=None, writer=writer)
     try:
         cached_clip, *songs = clips

@@ -104,7 +104,7 @@ async def test_forget_removes_an_answer_queued_in_the_first_format(tmp_path):
 
 
 async def test_add_or_queue_stores_directly_when_the_database_is_up(db: Database, tmp_path):
-    writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(tmp_path))
+    writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(tmp_path), db.prompts)
     assert await writer.add_or_queue(entry(1)) is JournalWrite.STORED
     assert await writer.add_or_queue(entry(1)) is JournalWrite.DUPLICATE
     assert writer.outbox.pending() == 0
@@ -115,7 +115,7 @@ async def test_entries_queue_while_down_and_drain_once_back(db: Database, tmp_pa
     outbox = JournalOutbox(tmp_path / "nested" / OUTBOX_FILENAME)
     down = await dead_database()
     try:
-        writer = JournalWriter(down.journal, outbox)
+        writer = JournalWriter(down.journal, outbox, down.prompts)
         for n in range(3):
             assert await writer.add_or_queue(entry(n)) is JournalWrite.QUEUED
         assert outbox.pending() == 3
@@ -241,7 +241,7 @@ async def test_remove_drops_one_users_torn_lines_too(db: Database, tmp_path):
 
 
 async def test_background_drainer_delivers_queued_entries(db: Database, tmp_path):
-    writer = JournalWriter(db.journal, JournalOutbox(tmp_path / OUTBOX_FILENAME))
+    writer = JournalWriter(db.journal, JournalOutbox(tmp_path / OUTBOX_FILENAME), db.prompts)
     await writer.outbox.append(entry(5))
     task = asyncio.create_task(writer.run_drainer(interval=0.05))
     try:
@@ -260,7 +260,7 @@ async def test_killing_the_server_mid_sequence_loses_and_duplicates_nothing(tmp_
     server = DBServer(storage_path=storage_path).start()
     db = await Database.connect(server.uri, "fault", server_selection_timeout_ms=FAST_FAIL_MS)
     await db.init()
-    writer = JournalWriter(db.journal, JournalOutbox(tmp_path / OUTBOX_FILENAME))
+    writer = JournalWriter(db.journal, JournalOutbox(tmp_path / OUTBOX_FILENAME), db.prompts)
     outcomes: list[JournalWrite] = []
     try:
         for n in range(6):
