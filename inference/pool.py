@@ -32,7 +32,7 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from inference.result import AudioError, ModelUnavailableError, MoodResult
+from inference.result import AudioError, ModelFailedOnFileError, ModelUnavailableError, MoodResult
 
 log = logging.getLogger(__name__)
 
@@ -687,11 +687,11 @@ class Classifier:
             except BrokenProcessPool:
                 self._replace_ann_executor(executor, "crashed")
                 if attempt == 2:
-                    raise ModelUnavailableError("The fallback model's worker crashed twice on this file.") from None
+                    raise ModelFailedOnFileError("The fallback model's worker crashed twice on this file.") from None
             except TimeoutError:
                 _kill_workers(executor)
                 self._replace_ann_executor(executor, "hung")
-                raise ModelUnavailableError("The fallback model took too long on this file.") from None
+                raise ModelFailedOnFileError("The fallback model took too long on this file.") from None
         raise AssertionError("unreachable")
 
     def _replace_ann_executor(self, broken: concurrent.futures.ProcessPoolExecutor, why: str) -> None:

@@ -83,3 +83,8 @@ class TooLongAudioError(AudioError):
 
 class ModelUnavailableError(InferenceError):
     """Neither the main model nor the fallback could answer."""
+
+
+class ModelFailedOnFileError(ModelUnavailableError):
+    """The fallback could not answer for this file (it hung or crashed its worker): another song may
+    well be answered, so the message is worth a user's reading, unlike the others' server detail."""

@@ -27,13 +27,16 @@ from bot.replies import (
 from bot.sources.models import Query, QueryKind, SourceError, TrackInfo
 from bot.sources.query import clean_text
 from bot.usecases.ports import AudioSource, MoodClassifier, TrackResolver
-from inference.result import InferenceError, MoodResult
+from inference.result import InferenceError, ModelFailedOnFileError, ModelUnavailableError, MoodResult
 from storage.models import MoodRequest, StorageError, StoredMood, TrackRecord, UserRef
 
 log = logging.getLogger(__name__)
 
 GENERIC_ERROR = "Sorry, something went wrong on my side while listening to that. Please try again in a moment."
 NO_INPUT_ERROR = "Tell me a song: /mood <song name | Spotify link | YouTube link>, or attach an audio file."
+# When neither model can answer: the reason (weights missing, a Dask address unreachable) is the
+# operator's, and goes to the log; the user is only told to come back.
+MODEL_UNAVAILABLE_ERROR = "I can't listen to songs right now. Please try again later."
 SPOTIFY_OFF_ERROR = "Spotify links need Spotify to be configured on this bot — send the song's name or a YouTube link instead."
 MAX_TITLE_CHARS = 120
 # `MoodResult.model` of the main model's answers. Only those are served from the cache: the ANN
@@ -203,7 +206,14 @@ class MoodUseCase:
         return replace(await self._once(key, listen), title=title)
 
     async def _classify(self, path) -> MoodResult:
-        return await self.classifier.classify(path, max_seconds=self.max_audio_seconds)
+        try:
+            return await self.classifier.classify(path, max_seconds=self.max_audio_seconds)
+        except ModelFailedOnFileError:
+            raise  # "took too long on this file": the user may try another song
+        except ModelUnavailableError as error:
+            # Its text names server paths or a Dask address: the log's, not the chat's.
+            log.error("mood.no_model", extra={"reason": str(error)})
+            raise ModelUnavailableError(MODEL_UNAVAILABLE_ERROR) from None
 
     async def _once(self, key: str, listen: Callable[[], Awaitable[MoodReply]]) -> MoodReply:
         """One download and classification per track at a time: whoever asks for a track that is

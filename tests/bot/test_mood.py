@@ -205,3 +205,51 @@ async def test_an_attached_song_longer_than_the_bots_limit_is_refused_with_that_
 
     answered = await usecases(40).mood.run(ALICE_DM, attachment=attachment(clip_paths[0]))
     assert isinstance(answered, MoodReply) and answered.model == "main"
+
+
+async def test_with_no_model_able_to_listen_the_user_is_told_to_try_later_and_the_log_says_why(
+        db, weights_dir, clip_paths, tmp_path, caplog):
+    """The main weights were never shipped, and the fallback's went missing from disk while its worker
+    was replaced (a deploy that removed the folder): the user reads a plain sentence, not the server's
+    paths; the operator finds them in the log."""
+    import os
+    import signal
+
+    from bot.usecases.mood import MODEL_UNAVAILABLE_ERROR
+    from inference.pool import Classifier
+
+    ann_only = weights_of_the_fallback_alone(weights_dir, tmp_path)
+    async with Classifier(ann_only, workers=1, timeout_s=60.0) as broken:
+        assert not broken.main_model_available
+        (ann_only / "ann.npz").unlink()
+        for pid in broken.ann_worker_pids:
+            os.kill(pid, signal.SIGKILL)  # its replacement loads the weights again, and finds none
+        with caplog.at_level(logging.WARNING, logger="bot.usecases.mood"):
+            reply = await mood_usecase(db, broken).run(ALICE, attachment=attachment(clip_paths[0]))
+    assert reply == ErrorReply(MODEL_UNAVAILABLE_ERROR)
+    assert str(tmp_path) not in reply.message
+    logged = next(r for r in caplog.records if r.getMessage() == "mood.no_model")
+    assert str(ann_only / "ann.npz") in logged.reason
+
+
+def weights_of_the_fallback_alone(weights_dir, tmp_path):
+    ann_only = tmp_path / "weights"
+    ann_only.mkdir()
+    for name in ("ann.npz", "ann.json"):
+        shutil.copy(weights_dir / name, ann_only / name)
+    return ann_only
+
+
+async def test_a_song_the_fallback_hangs_on_is_said_to_be_the_trouble(db, weights_dir, clip_paths, tmp_path):
+    """That message helps the user (another song may do), so it reaches them as it is."""
+    import os
+    import signal
+
+    from inference.pool import Classifier
+
+    async with Classifier(weights_of_the_fallback_alone(weights_dir, tmp_path), workers=1) as fallback_only:
+        fallback_only.ann_timeout_s = 0.5
+        for pid in fallback_only.ann_worker_pids:
+            os.kill(pid, signal.SIGSTOP)  # hangs, like a decoder that never returns (killed when replaced)
+        reply = await mood_usecase(db, fallback_only).run(ALICE, attachment=attachment(clip_paths[0]))
+    assert reply == ErrorReply("The fallback model took too long on this file.")
