@@ -104,6 +104,7 @@ A_GIF = ("That's a GIF, and GIFs have no sound: send /mood with a song's name or
 TEXT_HINT = ("To get a song's mood, send /mood <song> or an audio file; "
              "to answer your journal prompt, reply to it.")
 FORGET_CANCELLED = "Nothing was deleted."
+FORGET_ANSWERED = "forget_answered"  # chat_data: ids of the /forget questions a press answered
 # Progress: an answer that comes quickly (a song already in the cache) is one message; a status
 # message appears only once the work is known to be slow: a download or the model starts, or
 # nothing came back within STATUS_DELAY_S. Half the API calls for cached songs, and no flicker.
@@ -637,12 +638,21 @@ class TelegramFrontend:
         if owner != str(query.from_user.id):
             await answer_query(query, NOT_YOUR_BUTTON, show_alert=True)
             return
+        # A double tap sends two presses before the first one's edit takes the buttons away: the
+        # second would forget again and show its '0 records' over what the first deleted. Marked
+        # before any await, so the first press alone answers the question.
+        answered: set[int] = context.chat_data.setdefault(FORGET_ANSWERED, set())
+        question = query.message.message_id if query.message is not None else None
+        if question in answered:
+            await answer_query(query)
+            return
+        answered.add(question)
         await answer_query(query)
         if answer == "yes":
             reply = await self.usecases.privacy.forget(caller_of(update), confirmed=True)
-            await query.edit_message_text(text_of(reply))
+            await edit_shown(query, text_of(reply))
         else:
-            await query.edit_message_text(FORGET_CANCELLED)
+            await edit_shown(query, FORGET_CANCELLED)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("telegram handler failed", exc_info=context.error)

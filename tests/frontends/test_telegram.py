@@ -675,3 +675,23 @@ async def test_a_button_pressed_while_the_bot_was_down_still_answers(telegram):
     assert "No sad songs here yet" in answer.text
     await asyncio.sleep(0.3)
     assert not fake.calls_of("sendMessage", after=mark)  # no apology for Telegram's refusal
+
+
+async def test_a_forget_button_pressed_twice_is_answered_once(telegram):
+    """A double tap on 'Yes, delete everything' sends two presses before the first one's edit takes the
+    buttons away: the question shows what the first one deleted, not the second's '0 records', and
+    no apology."""
+    fake, frontend = telegram
+    await fake.user_sends("/share off", user=ALICE, chat=ALICE)  # something to delete
+    await fake.wait_for("sendMessage")
+    await fake.user_sends("/forget", user=ALICE, chat=ALICE)
+    question = await fake.wait_for("sendMessage")
+    mark = fake.mark()
+    await fake.user_clicks(f"forget:yes:{ALICE}", message=question, user=ALICE)
+    await fake.user_clicks(f"forget:yes:{ALICE}", message=question, user=ALICE)
+    await fake.wait_for("editMessageText", after=mark)
+    while len(fake.calls_of("answerCallbackQuery", after=mark)) < 2 or frontend.flow.pending:
+        await asyncio.sleep(0.01)  # both presses handled to the end
+    edits = [c.text for c in fake.calls_of("editMessageText", after=mark)]
+    assert edits and all("(1 record)" in text for text in edits)
+    assert render.GENERIC_ERROR not in [c.text for c in fake.calls_of("sendMessage", after=mark)]
