@@ -43,6 +43,8 @@ MAX_TITLE_CHARS = 120
 # answers when the main model is overloaded or down, and the song deserves the main model's
 # answer once it is back (the ANN is cheap to run again meanwhile).
 MAIN_MODEL = "main"
+# What two askers of one name share while the audio search finds it (its track is known only after).
+SEARCH_KEY = "search:{text}"
 
 Parse = Callable[[str], Query]
 FileKey = Callable[[str | Path], str]
@@ -159,8 +161,9 @@ class MoodUseCase:
         query = self.parse(text or "")
         await progress(STAGE_FINDING)
         track = await self._resolve(query)
-        if track is None:
-            return await self._listen(query, None, progress)
+        if track is None:  # no Spotify: askers of one name share its search, download and listening
+            return await self._once(SEARCH_KEY.format(text=" ".join(query.text.casefold().split())),
+                                    lambda: self._listen(query, None, progress))
         cached = await self._cached(track.key)
         if cached is None and query.kind is QueryKind.YOUTUBE:
             cached = await self._cached_video(query.youtube_id)
