@@ -16,7 +16,7 @@ import time
 import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Callable, Generic, Hashable, Mapping, TypeVar
 
 import requests
 import spotipy
@@ -486,6 +486,19 @@ def retry_after_s(headers, default: float) -> float:
         return default
 
 
+def is_transient(status: int | None) -> bool:
+    """Spotify is busy (429) or failing (5xx): worth asking again, and not the request's fault."""
+    return status is not None and (status == 429 or status >= 500)
+
+
+def token_answer(error: SpotifyOauthError) -> tuple[int | None, Mapping[str, str]]:
+    """The HTTP status and headers of the token service's answer behind spotipy's error. spotipy
+    keeps only the body's words, which say "server_error" for an outage as for a refusal; the
+    status is on the HTTPError it was raised from (None when there was no answer)."""
+    response = getattr(error.__context__, "response", None)
+    return getattr(response, "status_code", None), getattr(response, "headers", None) or {}  # any case
+
+
 # -- the resolver ----------------------------------------------------------------------------
 
 class SpotifyResolver:
@@ -611,22 +624,27 @@ class SpotifyResolver:
             try:
                 return fn(*args, **kwargs)
             except spotipy.SpotifyException as error:
-                if error.http_status == 429:
-                    busy_wait = retry_after_s(error.headers, self.retry.backoff_s)
-                    if busy_wait > self.retry.max_wait_s:
-                        break  # asking again sooner only gets another 429: pass the wait on now
-                    wait = busy_wait
-                elif error.http_status >= 500:
-                    busy_wait, wait = None, self.retry.backoff_s * 2 ** (attempt - 1)
-                else:
+                if not is_transient(error.http_status):
                     raise
-                log.warning("Spotify answered %s (try %d of %d)", error.http_status, attempt, self.retry.max_tries)
+                status, headers = error.http_status, error.headers
+            except SpotifyOauthError as error:
+                status, headers = token_answer(error)
+                if not is_transient(status):
+                    log.error("Spotify refused the client credentials: %s", error.error or "unknown")
+                    raise SpotifyUnavailableError(UNAVAILABLE_MESSAGE) from None
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
                 busy_wait, wait = None, self.retry.backoff_s * 2 ** (attempt - 1)
                 log.warning("Spotify unreachable: %s (try %d of %d)", type(error).__name__, attempt, self.retry.max_tries)
-            except SpotifyOauthError as error:
-                log.error("Spotify refused the client credentials: %s", error.error or "unknown")
-                raise SpotifyUnavailableError(UNAVAILABLE_MESSAGE) from None
+                status = None
+            if status == 429:
+                busy_wait = retry_after_s(headers, self.retry.backoff_s)
+                if busy_wait > self.retry.max_wait_s:
+                    break  # asking again sooner only gets another 429: pass the wait on now
+                wait = busy_wait
+            elif status is not None:
+                busy_wait, wait = None, self.retry.backoff_s * 2 ** (attempt - 1)
+            if status is not None:
+                log.warning("Spotify answered %s (try %d of %d)", status, attempt, self.retry.max_tries)
             if attempt < self.retry.max_tries:
                 self._sleep(min(wait, self.retry.max_wait_s))
         if busy_wait is not None:

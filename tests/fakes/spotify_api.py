@@ -119,6 +119,7 @@ class FakeSpotify(LoopbackServer):
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[_Fault] = []
+        self._token_faults: list[_Fault] = []
         self._tokens: set[str] = set()
         self._expired: set[str] = set()
 
@@ -143,6 +144,12 @@ class FakeSpotify(LoopbackServer):
         with self._lock:
             ra = None if retry_after is None else str(retry_after)
             self._faults.append(_Fault(status, times, ra))
+
+    def fail_next_token(self, status: int, times: int = 1, retry_after: float | str | None = None) -> None:
+        """Answer the next `times` token calls with `status` (an outage or a rate limit of Spotify's
+        accounts service, not a refusal of the credentials)."""
+        with self._lock:
+            self._token_faults.append(_Fault(status, times, None if retry_after is None else str(retry_after)))
 
     def cut_next(self, times: int = 1) -> None:
         """Cut the next `times` API answers off mid-body (the connection drops after half of it)."""
@@ -172,14 +179,15 @@ class FakeSpotify(LoopbackServer):
         with self._lock:
             self.requests.append(entry)
 
-    def _take_fault(self) -> _Fault | None:
+    def _take_fault(self, token: bool = False) -> _Fault | None:
         with self._lock:
-            while self._faults:
-                fault = self._faults[0]
+            faults = self._token_faults if token else self._faults
+            while faults:
+                fault = faults[0]
                 if fault.times > 0:
                     fault.times -= 1
                     return fault
-                self._faults.pop(0)
+                faults.pop(0)
             return None
 
     def _issue_token(self) -> str:
@@ -256,6 +264,10 @@ def _handler_for(fake: FakeSpotify) -> type[BaseHTTPRequestHandler]:
             fake._log(LoggedRequest("POST", path, form, None))  # never keep credentials
             if path != "/api/token":
                 return self._error(404, "Not found")
+            fault = fake._take_fault(token=True)
+            if fault is not None:
+                headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
+                return self._json(fault.status, {"error": "server_error", "error_description": "Fault injected"}, headers)
             if form.get("grant_type") != "client_credentials" or not fake._basic_ok(auth):
                 return self._json(400, {"error": "invalid_client", "error_description": "Invalid client"})
             self._json(200, {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 
 import pytest
 
@@ -330,6 +331,25 @@ async def test_wrong_credentials_are_unavailable_not_a_crash(fake_spotify):
     with pytest.raises(SpotifyUnavailableError):
         await resolver.resolve(parse_query("Creep"))
     assert fake_spotify.api_requests() == []
+
+
+async def test_an_outage_of_spotifys_token_service_is_retried_not_taken_for_wrong_credentials(fake_spotify, caplog):
+    fake_spotify.add(CREEP)
+    fake_spotify.fail_next_token(503, times=1)
+    sleeps = SleepLog()
+    with caplog.at_level(logging.WARNING, logger="bot.sources.spotify"):
+        assert (await make_resolver(fake_spotify, sleep=sleeps).resolve(parse_query("Creep"))).title == "Creep"
+    assert len(sleeps.waits) == 1 and len(fake_spotify.token_requests()) == 2
+    assert not any("credentials" in r.getMessage() for r in caplog.records)  # the operator's secret is fine
+
+
+async def test_a_rate_limit_of_spotifys_token_service_passes_its_wait_on(fake_spotify):
+    fake_spotify.fail_next_token(429, times=10, retry_after=120)
+    sleeps = SleepLog()
+    with pytest.raises(SpotifyBusyError) as info:
+        await make_resolver(fake_spotify, sleep=sleeps).resolve(parse_query("Creep"))
+    assert info.value.retry_after_s == 120 and sleeps.waits == []
+    assert len(fake_spotify.token_requests()) == 1
 
 
 async def test_unreachable_spotify_is_unavailable():
