@@ -655,6 +655,11 @@ class TelegramFrontend:
             await edit_shown(query, FORGET_CANCELLED)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if isinstance(context.error, Forbidden):
+            # "bot was blocked by the user", "bot was kicked from the group chat": the chat refuses
+            # every message now, an apology too, and the bot did nothing wrong.
+            log.info("telegram.chat_refuses_the_bot: %s", context.error)
+            return
         log.error("telegram handler failed", exc_info=context.error)
         if isinstance(update, Update) and update.effective_chat is not None:
             message = update.effective_message

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from datetime import date, datetime, timezone
 
@@ -206,6 +207,20 @@ async def test_the_apology_for_a_failure_in_a_forum_topic_goes_to_that_topic(tel
     apology = await fake.wait_for("sendMessage")
     assert apology.text == render.GENERIC_ERROR
     assert int(apology.params.get("message_thread_id", 0)) == 77
+
+
+async def test_a_user_who_blocked_the_bot_before_its_answer_is_logged_once_and_sent_no_apology(telegram, caplog):
+    """Telegram answers 403 to every message for a user who blocked the bot (or a group that removed
+    it): the apology would be refused the same way, and a blocked bot is no failure of the bot's."""
+    fake, frontend = telegram
+    fake.fail_next("sendMessage", times=1, status=403, description="Forbidden: bot was blocked by the user")
+    mark = fake.mark()
+    await fake.user_sends("/help")
+    while not fake.calls_of("sendMessage", after=mark) or frontend.flow.pending:
+        await asyncio.sleep(0.01)  # the update handled to the end
+    assert [c.status for c in fake.calls_of("sendMessage", after=mark)] == [403]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len([r for r in caplog.records if "blocked by the user" in r.getMessage()]) == 1
 
 
 # Progress in one message ---------------------------------------------------------------------
