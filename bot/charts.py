@@ -29,6 +29,8 @@ MAX_WEEKS = 16  # …and at most four, so the bars stay readable
 MIN_Y_TOP = 3
 FONT_SIZE = 10
 MAP_LABELS = 12  # songs named on the valence/arousal map: more would be unreadable
+MAP_CANDIDATES = 4 * MAP_LABELS  # the newest songs tried for those names, where older names overlap newer ones
+LABEL_GAP_PX = 2  # the least white between two names on the map
 LABEL_CHARS = 24
 BAR_WIDTH = 0.72
 SQUARE = 0.86  # a day's square in the pixel chart; the rest of its 1 × 1 cell is the white between squares
@@ -286,9 +288,17 @@ def map_labels(songs: Sequence[tuple[str, float, float, str]],
 
 def valence_arousal_map(songs: Iterable[tuple[str, float, float, str]], title: str = "Your songs on the mood map") -> bytes:
     """Each song (oldest first) as a dot at (valence, arousal), coloured by mood; the four
-    quadrants labelled, and the newest songs named."""
+    quadrants labelled, and the newest songs named where their names fit."""
+    return _png(mood_map_figure(songs, title))
+
+
+def mood_map_figure(songs: Iterable[tuple[str, float, float, str]], title: str = "Your songs on the mood map"):
+    """The valence/arousal map's figure, on an Agg canvas, before it is cut to a PNG."""
     songs = list(songs)
     fig = _figure(6.0, 6.0)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.axhline(0, color=GRID_COLOUR, linewidth=1, zorder=1)
     ax.axvline(0, color=GRID_COLOUR, linewidth=1, zorder=1)
@@ -305,20 +315,39 @@ def valence_arousal_map(songs: Iterable[tuple[str, float, float, str]], title: s
         if points:
             xs, ys = zip(*points)
             ax.scatter(xs, ys, s=70, color=MOOD_COLOURS[mood], edgecolor="white", linewidth=0.8, alpha=0.9, zorder=3)
-    for short, v, a in map_labels(songs):
-        # parse_math=False: a "$" in a title is a dollar sign, not TeX (which may not even parse).
-        ax.annotate(short, (v, a), xytext=(5, 4), textcoords="offset points", fontsize=FONT_SIZE - 2, color=TEXT_COLOUR,
-                    parse_math=False)
     ax.set_xlim(-LIMIT, LIMIT)
     ax.set_ylim(-LIMIT, LIMIT)
     ax.set_xticks([-1, -0.5, 0, 0.5, 1])
     ax.set_yticks([-1, -0.5, 0, 0.5, 1])
     ax.set_aspect("equal")
+    _name_songs(ax, songs, fig.canvas.get_renderer())
     ax.set_xlabel("valence  (negative → positive)", color=TEXT_COLOUR, fontsize=FONT_SIZE)
     ax.set_ylabel("arousal  (low energy → high energy)", color=TEXT_COLOUR, fontsize=FONT_SIZE)
     ax.set_title(title, loc="left", fontsize=FONT_SIZE + 2, fontweight="bold")
     _style(ax)
-    return _png(fig)
+    return fig
+
+
+def _name_songs(ax, songs: Sequence[tuple[str, float, float, str]], renderer) -> None:
+    """The newest songs' names beside their dots, MAP_LABELS at most, each only where it overlaps
+    no name already written (a newer song's, or a quadrant's): a mood's songs crowd together, and
+    two names written over each other are one unreadable line. A name that does not fit gives its
+    place to the next newest song's, among the newest MAP_CANDIDATES."""
+    ax.apply_aspect()  # the axes' final box, so each name is measured where it will be drawn
+    taken = [text.get_window_extent(renderer) for text in ax.texts]
+    named = 0
+    for short, v, a in map_labels(songs, limit=MAP_CANDIDATES):
+        # parse_math=False: a "$" in a title is a dollar sign, not TeX (which may not even parse).
+        note = ax.annotate(short, (v, a), xytext=(5, 4), textcoords="offset points", fontsize=FONT_SIZE - 2,
+                           color=TEXT_COLOUR, parse_math=False)
+        box = note.get_window_extent(renderer)
+        if any(box.padded(LABEL_GAP_PX).overlaps(other) for other in taken):
+            note.remove()
+            continue
+        taken.append(box)
+        named += 1
+        if named == MAP_LABELS:
+            return
 
 
 def server_mood_of_week(counts: dict[str, int], title: str = "This server's mood of the week") -> bytes:

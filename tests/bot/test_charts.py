@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import random
 import warnings
 from datetime import date
 
@@ -13,6 +14,7 @@ from inference.result import MOODS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 WHITE = (255, 255, 255)
+QUADRANTS = {"happy": (1, 1), "energetic": (-1, 1), "sad": (-1, -1), "calm": (1, -1)}
 
 
 def rgb(colour: str) -> tuple[int, int, int]:
@@ -163,3 +165,22 @@ def test_every_chart_keeps_its_whole_content_inside_a_white_margin():
         height, width = inked.shape
         margins = rows[0], height - 1 - rows[-1], cols[0], width - 1 - cols[-1]
         assert all(pad // 2 <= margin <= 2 * pad for margin in margins), margins
+
+
+def test_song_names_on_the_map_never_overlap_and_the_newer_name_is_kept():
+    # Songs of one mood sit close together: drawn as they came, two 24-character names a few
+    # pixels apart ran into one unreadable line ("PharrellArtist 88 – Song 321").
+    songs = [("Radiohead – Creep", -0.5, -0.5, "sad"), ("Artist 88 – Song 321", 0.5, 0.5, "happy"),
+             ("Pharrell – Happy", 0.53, 0.51, "happy")]  # oldest first
+    fig = charts.mood_map_figure(songs)
+    named = [note.get_text() for note in fig.axes[0].texts if note.get_text() not in charts.MOOD_COLOURS]
+    assert named == ["Pharrell – Happy", "Radiohead – Creep"]
+
+    rng = random.Random(7)  # the newest of 300 songs crowded in their quadrants, as real moods are
+    crowded = [(f"Artist {n} – Song {n}", sx * rng.uniform(0.05, 0.95), sy * rng.uniform(0.05, 0.95), mood)
+               for n in range(300) for mood, (sx, sy) in [rng.choice(list(QUADRANTS.items()))]]
+    fig = charts.mood_map_figure(crowded)
+    renderer = fig.canvas.get_renderer()
+    boxes = [text.get_window_extent(renderer) for text in fig.axes[0].texts]  # quadrant names too
+    assert all(not a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert len(boxes) == len(charts.MOOD_COLOURS) + charts.MAP_LABELS  # still a dozen names
