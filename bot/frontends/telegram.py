@@ -797,7 +797,7 @@ class StatusMessage:
         self._timer: asyncio.TimerHandle | None = None
         self._painter: asyncio.Task | None = None  # shows the latest stage, in the background
         self._finished = False  # the answer is out: no stage may replace it
-        self._gone = False  # Telegram refused to edit the status message (deleted): show no more stages
+        self._gone = False  # Telegram refused the status message (deleted; or 403, blocked): show no more stages
         self._lock = asyncio.Lock()  # one send/edit at a time: a stage's and the answer's
 
     def show_later(self, stage: str) -> None:
@@ -838,6 +838,9 @@ class StatusMessage:
         while not (self._finished or self._gone) and self.stage != self.text:
             try:
                 await self._show(self.stage)
+            except Forbidden:  # blocked, or removed from the group: every stage would be refused too
+                self._gone = True  # (the answer is still tried, and its refusal logged)
+                return
             except Exception as error:  # the answer will still try; a lost status is not worth a crash
                 log.warning("telegram.status_not_shown: %s", type(error).__name__)
                 return

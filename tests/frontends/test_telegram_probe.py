@@ -6,6 +6,7 @@ real mood without a classifier; a slow getFile (a 429 waited out) makes the stat
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timezone
 
 from bot.frontends import render
@@ -211,6 +212,23 @@ async def test_a_status_that_cannot_be_sent_does_not_stop_the_work(telegram):
     await status.shown()  # refused: the work goes on
     await status.finish("Mood: happy")
     assert [(c.method, c.text) for c in fake.calls[mark:] if c.status == 200] == [("sendMessage", "Mood: happy")]
+
+
+async def test_a_status_refused_by_a_user_who_blocked_the_bot_is_not_sent_again_at_each_stage(telegram, caplog):
+    """Telegram answers 403 to every message for a user who blocked the bot while it was listening:
+    the later stages would be refused the same way, one call each. The answer is still tried
+    (the refusal is logged once, by the front-end's error handler)."""
+    fake, frontend = telegram
+    status, mark = await status_for(fake, frontend)
+    fake.fail_next("sendMessage", times=1, status=403, description="Forbidden: bot was blocked by the user")
+    await status(STAGE_DOWNLOADING)
+    await status.shown()
+    await status(STAGE_LISTENING)
+    await status.shown()
+    await status.finish("Mood: happy")
+    assert [(c.method, c.text, c.status) for c in fake.calls[mark:]] == [
+        ("sendMessage", STAGE_DOWNLOADING, 403), ("sendMessage", "Mood: happy", 200)]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 # A group upgraded to a supergroup ------------------------------------------------------------
