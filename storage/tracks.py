@@ -44,12 +44,14 @@ class TrackRepo:
         self._remember(record)
         return record
 
-    async def find_by_youtube_id(self, youtube_id: str) -> TrackRecord | None:
-        """A classified catalog track whose audio was fetched from this video (indexed)."""
+    async def find_by_youtube_id(self, youtube_id: str, *, limit: int = RELEASES_LIMIT) -> list[TrackRecord]:
+        """The classified catalog tracks whose audio was fetched from this video (indexed): the
+        releases of one recording may share it, heard by different models, so all of them."""
         with translated_errors("find track by video"):
-            doc = await self._tracks.find_one({"youtube_id": youtube_id, "key": {"$ne": f"youtube:{youtube_id}"},
-                                               "mood": {"$ne": None}})
-        return None if doc is None else track_from_doc(doc)
+            cursor = self._tracks.find({"youtube_id": youtube_id, "key": {"$ne": f"youtube:{youtube_id}"},
+                                        "mood": {"$ne": None}}).sort("key", 1).limit(limit)
+            docs = await cursor.to_list()
+        return [track_from_doc(doc) for doc in docs]
 
     async def find_by_isrc(self, isrc: str, *, limit: int = RELEASES_LIMIT) -> list[TrackRecord]:
         """The classified tracks of this recording (the releases sharing its ISRC), by key (indexed)."""

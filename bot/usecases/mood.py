@@ -269,11 +269,12 @@ class MoodUseCase:
         """The catalog song whose audio came from this video: its link is that song, in the cache
         and in the playlists (one entry, not one per link)."""
         try:
-            record = await self.db.tracks.find_by_youtube_id(youtube_id)
+            records = await self.db.tracks.find_by_youtube_id(youtube_id)
         except StorageError as error:
             log.warning("mood.cache_unavailable", extra={"track": f"youtube:{youtube_id}", "reason": str(error)})
             return None
-        return record if self._current(record) else None
+        # Releases of one recording share a video: the one the model serving now heard, if any.
+        return next((record for record in records if self._current(record)), None)
 
     async def _cached_release(self, track: TrackInfo) -> TrackRecord | None:
         """Another release of the same recording (the album's, for the single: one ISRC, two Spotify

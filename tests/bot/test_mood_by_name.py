@@ -181,6 +181,28 @@ async def test_the_youtube_link_of_a_song_known_from_spotify_is_that_song(db, co
     assert counting.calls == []  # nothing downloaded or classified
 
 
+async def test_the_youtube_link_of_two_releases_is_the_one_the_model_serving_now_heard(db, counting, catalog):
+    """The album's release was answered by the fallback (overloaded) and the single's, from the same
+    video, by the main model: the video's link is the single's answer, not a new entry of its own."""
+    from datetime import datetime, timezone
+
+    from storage.models import StoredMood, TrackRecord
+
+    probabilities = {"happy": 0.1, "energetic": 0.1, "sad": 0.6, "calm": 0.2}
+    for spotify_id, model, version in (("0AlbumReleaseOfCreep00", "ann", "ann-1"),
+                                       ("0SingleReleaseOfCreep0", "main", counting.main_model_version)):
+        await db.tracks.save(TrackRecord(
+            key=f"spotify:{spotify_id}", title="Creep", artists=["Radiohead"], isrc="GBAYE9200070",
+            youtube_id="XFkzRNyygfk", mood=StoredMood("sad", probabilities, -0.4, -0.6, model, version),
+            classified_at=datetime.now(timezone.utc)))
+
+    reply = await usecase(db, counting, catalog).run(ALICE, "https://www.youtube.com/watch?v=XFkzRNyygfk")
+
+    assert isinstance(reply, MoodReply) and reply.cached, reply
+    assert (reply.track_key, reply.model) == ("spotify:0SingleReleaseOfCreep0", "main")
+    assert counting.calls == []  # nothing downloaded or classified
+
+
 async def test_a_spotify_short_link_is_followed_to_its_song(db, counting, catalog, links):
     song = catalog.songs[2]
     links.redirect("https://spotify.link/Q1w2E3r4T5y", "https://spotify.app.link/Q1w2E3r4T5y?_p=c1", status=307)
