@@ -310,11 +310,12 @@ def mood_map_figure(songs: Iterable[tuple[str, float, float, str]], title: str =
         ax.fill_between([0, sx * LIMIT], 0, sy * LIMIT, color=MOOD_COLOURS[mood], alpha=0.06, linewidth=0, zorder=0)
         ax.text(x - sx * 0.03, y - sy * 0.03, mood, ha=ha, va=va, color=MOOD_COLOURS[mood],
                 fontsize=FONT_SIZE + 3, fontweight="bold")
-    for mood in MOODS:
-        points = [(v, a) for _, v, a, m in songs if m == mood]
-        if points:
-            xs, ys = zip(*points)
-            ax.scatter(xs, ys, s=70, color=MOOD_COLOURS[mood], edgecolor="white", linewidth=0.8, alpha=0.9, zorder=3)
+    dots = [(v, a, MOOD_COLOURS[m]) for _, v, a, m in songs if m in MOOD_COLOURS]
+    if dots:
+        # One collection in the order the songs came: the newest dot, the one named, lies on top
+        # (a song called happy may sit among calm ones: its mood is the likeliest, its dot a blend).
+        xs, ys, colours = zip(*dots)
+        ax.scatter(xs, ys, s=70, c=colours, edgecolor="white", linewidth=0.8, alpha=0.9, zorder=3)
     ax.set_xlim(-LIMIT, LIMIT)
     ax.set_ylim(-LIMIT, LIMIT)
     ax.set_xticks([-1, -0.5, 0, 0.5, 1])

@@ -184,3 +184,16 @@ def test_song_names_on_the_map_never_overlap_and_the_newer_name_is_kept():
     boxes = [text.get_window_extent(renderer) for text in fig.axes[0].texts]  # quadrant names too
     assert all(not a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
     assert len(boxes) == len(charts.MOOD_COLOURS) + charts.MAP_LABELS  # still a dozen names
+
+
+def test_the_newest_song_is_drawn_on_top_of_older_ones_at_the_same_place():
+    # A mood is the likeliest of four, its dot the blend of all four: a song called happy can sit
+    # among calm ones. The newest dot is the one named, so it must not hide under an older one.
+    songs = [("Older calm", 0.3, -0.1, "calm"), ("Newest", 0.3, -0.1, "happy")]
+    fig = charts.mood_map_figure(songs)
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[:, :, :3]
+    x, y = fig.axes[0].transData.transform((0.3, -0.1))
+    centre = image[image.shape[0] - round(y), round(x)].astype(int)
+    nearest = min(charts.MOOD_COLOURS, key=lambda mood: np.abs(centre - rgb(charts.MOOD_COLOURS[mood])).sum())
+    assert nearest == "happy"
