@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from bot.config import DEFAULT_ALLOWED_HOSTS
 from bot.sources.models import Query, QueryKind, UnsupportedInputError
@@ -31,6 +31,12 @@ DEFAULT_ALLOWED = frozenset(h.strip() for h in DEFAULT_ALLOWED_HOSTS.split(",") 
 SPOTIFY_URI_RE = re.compile(r"^spotify:(?P<kind>[a-z]+):(?P<id>[^\s:]+)$", re.IGNORECASE)
 # /track/ID, /intl-fr/track/ID, /embed/track/ID
 SPOTIFY_PATH_RE = re.compile(r"^/(?:intl-[a-z]{2}(?:-[a-z]{2})?/)?(?:embed/)?(?P<kind>[a-z]+)/(?P<id>[^/]+)/?$", re.I)
+# A local file in someone's Spotify app has no track id, only its tags: spotify:local:artist:album:
+# title:seconds, or /local/artist/album/title/seconds, each URL-encoded ("Karma+Police").
+SPOTIFY_LOCAL_URI_RE = re.compile(r"^spotify:local:(?P<artist>[^:]*):[^:]*:(?P<title>[^:]*):\d*$", re.I)
+SPOTIFY_LOCAL_PATH_RE = re.compile(r"^/local/(?P<artist>[^/]*)/[^/]*/(?P<title>[^/]*)/\d*/?$")
+LOCAL_FILE_REFUSED = ("That's a local file in someone's Spotify app, and it carries no song name: "
+                      "send me the song's name, or attach the file.")
 SHORT_LINK_PATH_RE = re.compile(r"^/[0-9A-Za-z_-]{1,64}/?$")  # spotify.link/<code>
 YOUTUBE_EMBEDDED_PLAYLIST = "videoseries"  # /embed/videoseries?list=…: as long as a video id, and none
 YOUTUBE_PATH_RE = re.compile(rf"^/(?:shorts|embed|live|v)/(?P<id>{YOUTUBE_ID})/?$")
@@ -112,6 +118,9 @@ def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> Q
 
 
 def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
+    local = SPOTIFY_LOCAL_URI_RE.match(link)
+    if local:
+        return local_file_query(local.group("artist"), local.group("title"))
     uri = SPOTIFY_URI_RE.match(link)
     if uri:
         return spotify_query(uri.group("kind"), uri.group("id"), rest)
@@ -129,6 +138,8 @@ def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
     if not host_allowed(host, allowed_hosts):
         raise UnsupportedInputError(f"I can't open links to {host or 'that site'}. {ACCEPTED}")
     if host in SPOTIFY_HOSTS:
+        if local := SPOTIFY_LOCAL_PATH_RE.match(parts.path):
+            return local_file_query(local.group("artist"), local.group("title"))
         m = SPOTIFY_PATH_RE.match(parts.path)
         if not m:
             raise UnsupportedInputError(f"That Spotify link isn't a track. {ACCEPTED}")
@@ -162,6 +173,14 @@ def spotify_query(kind: str, track_id: str, rest: str) -> Query:
         kind=QueryKind.SPOTIFY_TRACK, text=rest, spotify_id=track_id,
         url=f"https://open.spotify.com/track/{track_id}",
     )
+
+
+def local_file_query(artist: str, title: str) -> Query:
+    """A search for the song a Spotify local file's link names by its tags ("artist - title")."""
+    artist, title = clean_text(unquote_plus(artist)), clean_text(unquote_plus(title))
+    if not title:
+        raise UnsupportedInputError(f"{LOCAL_FILE_REFUSED} {ACCEPTED}")
+    return Query(kind=QueryKind.TEXT, text=clean_text(f"{artist} - {title}" if artist else title))
 
 
 def highlighted_track(query: str) -> str | None:

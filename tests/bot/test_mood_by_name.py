@@ -203,6 +203,18 @@ async def test_the_youtube_link_of_two_releases_is_the_one_the_model_serving_now
     assert counting.calls == []  # nothing downloaded or classified
 
 
+async def test_a_spotify_local_files_link_is_the_song_its_tags_name(db, counting, catalog):
+    """Shared from someone's Spotify app, a local file has no track id; its link names it, and the
+    song is looked up by that name."""
+    from urllib.parse import quote_plus
+
+    song = catalog.songs[1]
+    link = f"spotify:local:{quote_plus(song.artist)}:4Q:{quote_plus(song.title)}:30"
+    reply = await usecase(db, counting, catalog).run(ALICE, link)
+    assert isinstance(reply, MoodReply), reply
+    assert (reply.track_key, reply.title) == (f"spotify:{song.spotify_id}", song.title)
+
+
 async def test_a_spotify_short_link_is_followed_to_its_song(db, counting, catalog, links):
     song = catalog.songs[2]
     links.redirect("https://spotify.link/Q1w2E3r4T5y", "https://spotify.app.link/Q1w2E3r4T5y?_p=c1", status=307)

@@ -65,6 +65,11 @@ ACCEPTED_CASES = [
     # a Markdown link ("masked link" in Discord) is its URL, not a song name with a URL in it
     (f"[Creep](https://open.spotify.com/track/{SP})", QueryKind.SPOTIFY_TRACK, SP, ""),
     (f"is this sad? [listen](<https://youtu.be/{YT}>)", QueryKind.YOUTUBE, YT, "is this sad?"),
+    # A local file in someone's Spotify app has no track id, but its link names the song: searched for.
+    ("spotify:local:Radiohead:OK+Computer:Karma+Police:264", QueryKind.TEXT, None, "Radiohead - Karma Police"),
+    ("https://open.spotify.com/local/Sigur+R%C3%B3s/%C3%81g%C3%A6tis+byrjun/Sv%C3%A9fn-g-englar/600 so calm",
+     QueryKind.TEXT, None, "Sigur Rós - Svéfn-g-englar"),
+    ("spotify:local:::Untitled+demo:95", QueryKind.TEXT, None, "Untitled demo"),
 ]
 
 REFUSED_CASES = [
@@ -80,6 +85,8 @@ REFUSED_CASES = [
     (f"https://open.spotify.com/album/{SP}?highlight=spotify:album:{SP}", "album"),
     (f"https://open.spotify.com/album/{SP}?highlight=spotify:track:tooShort", "broken"),
     ("https://open.spotify.com/track/tooShort", "broken"),
+    ("spotify:local::::0", "local file"),  # no tags: nothing to search for
+    ("https://open.spotify.com/local////0", "local file"),
     ("https://www.youtube.com/playlist?list=PL590L5WQmH8fJ54F369BLDSqIwcs-TCfs", "single video"),
     ("https://www.youtube.com/@radiohead", "single video"),
     ("https://www.youtube.com/watch?v=short", "single video"),
