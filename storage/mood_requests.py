@@ -8,7 +8,7 @@ inserts serve hundreds of them, which keeps the event loop free for the replies.
 - `record` does not wait: the answer to the user need not wait for its bookkeeping. A failure is
   logged. Readers of the collection (playlists, export, forget) first wait for `settled`, so
   within the process every recorded request is seen, and none is written after a `forget`.
-- `place_moved`: a place that got a new id (a chat group that was upgraded and got a new id) gets the
+- `place_moved`: a place that got a new id (a group its platform upgraded) gets the
   requests added afterwards under the old id too: answers still being worked on when it moved.
 """
 from __future__ import annotations
