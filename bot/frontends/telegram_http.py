@@ -12,8 +12,9 @@ a proxy without its backend: the call was not carried out) is sent once more aft
 answer is not lost to a passing server error. Not 504, nor a timeout: the call may have been
 carried out, and the chat would see it twice.
 
-aiohttp has no separate write timeout: a request's whole exchange is bounded by write + read
+aiohttp has no separate write timeout: a Bot API call's whole exchange is bounded by write + read
 timeouts instead, and waiting for a free pooled connection by the pool timeout plus the connect one.
+A file download is not bounded as a whole, only between reads (as with httpx).
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ POOL_TIMEOUT_S = 1.0
 MEDIA_WRITE_TIMEOUT_S = 20.0
 RETRIED_STATUSES = frozenset({500, 502, 503})  # a server error: the call was not carried out
 SERVER_ERROR_PAUSE_S = 0.5  # before the one retry
+DOWNLOAD_METHOD = "GET"  # BaseRequest.retrieve (File.download_*); every Bot API call is a POST
 
 
 def _resolve(value: ODVInput[float], default: float | None) -> float | None:
@@ -106,8 +108,11 @@ class AiohttpRequest(BaseRequest):
         write = _resolve(write_timeout, self._media_write_timeout if files else self._write_timeout)
         connect = _resolve(connect_timeout, self._connect_timeout)
         pool = _resolve(pool_timeout, self._pool_timeout)
-        timeout = aiohttp.ClientTimeout(total=_sum(connect, pool, write, read), connect=_sum(pool, connect),
-                                        sock_connect=connect, sock_read=read)
+        # A file download (an attachment, up to 20 MB) lasts as long as the link needs: as with
+        # HTTPXRequest, only a pause between reads times it out, not the whole transfer.
+        total = None if method == DOWNLOAD_METHOD else _sum(connect, pool, write, read)
+        timeout = aiohttp.ClientTimeout(total=total, connect=_sum(pool, connect), sock_connect=connect,
+                                        sock_read=read)
         status, body = await self._exchange(method, url, fields, files, timeout)
         if status in RETRIED_STATUSES:
             log.info("telegram.server_error_retried: %d %s", status, url.rsplit("/", 1)[-1])

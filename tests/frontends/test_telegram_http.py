@@ -118,3 +118,43 @@ async def test_a_number_from_the_gate_caps_how_many_updates_get_updates_may_brin
     finally:
         await request.shutdown()
     assert bodies == [{"offset": "7", "limit": "32"}, {"limit": "5"}, {"limit": "32"}]
+
+
+@contextlib.asynccontextmanager
+async def file_server(chunks: int, gap_s: float):
+    """A file server on 127.0.0.1 sending a file in `chunks` pieces, `gap_s` apart (a slow link)."""
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for _ in range(chunks):
+            await response.write(b"x" * 1024)
+            await asyncio.sleep(gap_s)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/file/{tail:.*}", trickle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/file/song.ogg"
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_file_download_longer_than_every_timeout_together_is_not_cut_off_while_it_flows():
+    """An attachment of up to 20 MB comes as fast as the link allows: like PTB's own transport,
+    only a pause between reads times it out. (The API calls' bound, connect + pool + write + read,
+    some 45 s, cut off a 20 MB file under ~0.45 MB/s, or sooner after a wait for a connection.)"""
+    request = AiohttpRequest(read_timeout=0.3, write_timeout=0.1, connect_timeout=0.1, pool_timeout=0.1)
+    await request.initialize()
+    try:
+        async with file_server(chunks=12, gap_s=0.1) as url:  # 1.2 s in all, never 0.3 s silent
+            assert len(await request.retrieve(url)) == 12 * 1024
+        async with file_server(chunks=2, gap_s=1.0) as url:  # silent longer than the read timeout
+            with pytest.raises(TimedOut):
+                await request.retrieve(url)
+    finally:
+        await request.shutdown()
