@@ -15,10 +15,11 @@ from bot.frontends.telegram_http import AiohttpRequest
 
 
 @contextlib.asynccontextmanager
-async def local_server(handler):
-    """An aiohttp server on 127.0.0.1 answering every POST with `handler`; yields its base URL."""
+async def local_server(handler, method: str = "POST"):
+    """An aiohttp server on 127.0.0.1 answering every `method` request with `handler`; yields its
+    base URL."""
     app = web.Application()
-    app.router.add_post("/{tail:.*}", handler)
+    app.router.add_route(method, "/{tail:.*}", handler)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -132,16 +133,8 @@ async def file_server(chunks: int, gap_s: float):
         await response.write_eof()
         return response
 
-    app = web.Application()
-    app.router.add_get("/file/{tail:.*}", trickle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/file/song.ogg"
-    finally:
-        await runner.cleanup()
+    async with local_server(trickle, "GET") as base:
+        yield f"{base}/file/song.ogg"
 
 
 async def test_a_file_download_longer_than_every_timeout_together_is_not_cut_off_while_it_flows():
