@@ -27,6 +27,7 @@ from bot.replies import (
     ServerMoodReply,
     StatsReply,
 )
+from bot.sources.query import clean_text
 from inference.result import MOODS
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ class ConsoleFrontend:
         await self.cmd_help(rest)
 
     async def cmd_mood(self, rest: str) -> None:
-        if not rest:
+        if not clean_text(rest):  # nothing, or nothing visible (a pasted byte-order mark)
             self.say(f"Usage: /{CONSOLE_MOOD[0]}")
             return
         attachment = _attachment_if_file(rest)

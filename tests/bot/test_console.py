@@ -164,8 +164,9 @@ async def test_a_journal_answer_may_be_a_file_whose_name_holds_spaces(db, counti
     assert "my song" in out and "– on a rainy bus" in out  # the file's title, then the user's words
 
 
-async def test_help_and_a_bare_mood_say_a_song_may_be_a_file_on_this_computer(db, counting, tmp_path):
-    out = await chat(db, counting, tmp_path, ["/help", "/mood", "/quit"])
+@pytest.mark.parametrize("bare", ["/mood", "/mood \ufeff", "/mood \u00ad\u200b"])  # nothing visible either
+async def test_help_and_a_bare_mood_say_a_song_may_be_a_file_on_this_computer(db, counting, tmp_path, bare):
+    out = await chat(db, counting, tmp_path, ["/help", bare, "/quit"])
     usage = "/mood <song | Spotify link | YouTube link | path/to/song.mp3>"
     assert f"{usage} – " in out and f"Usage: {usage}" in out
     assert "attach" not in out  # a terminal has nothing to attach
