@@ -88,6 +88,15 @@ GROUP_MOOD_USAGE = "Usage: /mood <song name or link>, or attach an audio file wi
 SHARE_USAGE = "Usage: /share on (count my songs in group playlists) or /share off"
 SERVERPLAYLIST_USAGE = "Usage: /serverplaylist on|off (group admins only)"
 TOO_LARGE = "That file is too large: I can analyse files up to {mb:.0f} MB."
+# A document whose type the sender's app named as plainly not sound (a PDF, a picture, text, an
+# archive, an office file) is refused before it is downloaded, as the decoder would refuse it; any
+# other type, or none, is tried (a song may come as application/octet-stream).
+NOT_SOUND_TYPES = ("image/", "text/", "application/pdf", "application/zip", "application/x-rar",
+                   "application/x-7z", "application/json", "application/msword", "application/vnd.ms-",
+                   "application/vnd.openxmlformats", "application/vnd.oasis.opendocument",
+                   "application/vnd.android.package-archive")
+NOT_AUDIO = "The file {name} is not audio we can read."
+MAX_SHOWN_NAME = 80  # characters of a file's name said back
 # getFile: "bots can download files of up to 20MB in size". A local Bot API server (any other
 # address than api.telegram.org) has no such limit: there only max_audio_bytes applies.
 OFFICIAL_API_HOST = "api.telegram.org"
@@ -717,6 +726,9 @@ class TelegramFrontend:
             yield None
             return
         media, filename = found
+        if media is message.document and (media.mime_type or "").lower().startswith(NOT_SOUND_TYPES):
+            yield ErrorReply(NOT_AUDIO.format(name=clip(filename, MAX_SHOWN_NAME)))
+            return
         limit = download_limit(self.settings)
         too_large = ErrorReply(TOO_LARGE.format(mb=limit / 1024 / 1024))
         if media.file_size is not None and media.file_size > limit:
