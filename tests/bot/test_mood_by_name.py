@@ -118,45 +118,44 @@ async def test_a_youtube_link_skips_spotify_and_uses_the_cache(db, counting, cat
     assert counting.calls == []  # nothing downloaded or classified
 
 
-async def test_a_song_asked_for_by_two_members_at_once_is_downloaded_and_classified_once(db, counting, catalog):
-    def fetches(song) -> int:
-        return len(catalog.audio.requests_for(f"/audio/{song.spotify_id}.ogg"))
+def fetches(catalog, song) -> int:
+    """How often the song's audio was downloaded from the local audio server."""
+    return len(catalog.audio.requests_for(f"/audio/{song.spotify_id}.ogg"))
 
+
+async def test_a_song_asked_for_by_two_members_at_once_is_downloaded_and_classified_once(db, counting, catalog):
     alone, song = catalog.songs[2], catalog.songs[1]
     mood = usecase(db, counting, catalog)
-    before = fetches(alone)
+    before = fetches(catalog, alone)
     assert isinstance(await mood.run(ALICE, alone.query), MoodReply)
-    one_download = fetches(alone) - before
-    before = fetches(song)
+    one_download = fetches(catalog, alone) - before
+    before = fetches(catalog, song)
 
     first, second = await asyncio.gather(mood.run(ALICE, song.query), mood.run(BOB, song.query))
 
     assert isinstance(first, MoodReply) and isinstance(second, MoodReply), (first, second)
     assert first.mood == second.mood and len(counting.calls) == 2  # the song alone, then the two askers' song
-    assert fetches(song) - before == one_download > 0
+    assert fetches(catalog, song) - before == one_download > 0
 
 
 async def test_without_spotify_a_name_asked_for_by_two_members_at_once_is_downloaded_and_classified_once(
         db, counting, catalog):
     """With no Spotify credentials a name goes straight to the audio search: the two askers share
     that one search, download and classification, as they do a Spotify track's."""
-    def fetches(song) -> int:
-        return len(catalog.audio.requests_for(f"/audio/{song.spotify_id}.ogg"))
-
     alone, song = catalog.songs[2], catalog.songs[0]
     template = catalog.audio.url("/audio/{title}.ogg")  # the operator's search, keyed by the text
     mood = usecase(db, counting, catalog, with_spotify=False, template=template)
-    before = fetches(alone)
+    before = fetches(catalog, alone)
     assert isinstance(await mood.run(ALICE, alone.spotify_id), MoodReply)
-    one_download = fetches(alone) - before
-    before = fetches(song)
+    one_download = fetches(catalog, alone) - before
+    before = fetches(catalog, song)
 
     first, second = await asyncio.gather(mood.run(ALICE, song.spotify_id), mood.run(BOB, song.spotify_id))
 
     assert isinstance(first, MoodReply) and isinstance(second, MoodReply), (first, second)
     assert first.track_key == second.track_key and first.mood == second.mood
     assert len(counting.calls) == 2  # the song alone, then the two askers' song
-    assert fetches(song) - before == one_download > 0
+    assert fetches(catalog, song) - before == one_download > 0
 
 
 async def test_the_youtube_link_of_a_song_known_from_spotify_is_that_song(db, counting, catalog):

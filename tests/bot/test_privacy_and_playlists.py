@@ -329,13 +329,20 @@ async def test_a_forgotten_prompt_is_not_answerable_from_memory_in_an_outage(cou
     assert isinstance(reply, ErrorReply) and writer.outbox.pending() == 0
 
 
-async def test_forget_with_the_database_down_says_what_it_did_delete(counting, clip_paths, outage):
+async def answer_queued_in_an_outage(counting, clip_paths, outage, words: str):
+    """Alice's journal on, a prompt sent, then the database down: her answer waits in the outbox.
+    Returns the use cases and the outbox's writer."""
     db, writer = outage.db, outage.writer
     usecases = build_usecases(db, counting, fetcher=None, writer=writer)
     await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
     await usecases.journal.make_prompt(await db.users.get(UserRef(ALICE_DM.platform, ALICE_DM.user_id)))
     outage.down()
-    assert (await usecases.journal.answer(ALICE_DM, "queued words", attachment(clip_paths[0]))).queued
+    assert (await usecases.journal.answer(ALICE_DM, words, attachment(clip_paths[0]))).queued
+    return usecases, writer
+
+
+async def test_forget_with_the_database_down_says_what_it_did_delete(counting, clip_paths, outage):
+    usecases, writer = await answer_queued_in_an_outage(counting, clip_paths, outage, "queued words")
 
     done = await usecases.privacy.forget(ALICE_DM, confirmed=True)
 
@@ -381,12 +388,7 @@ async def test_an_answer_drained_from_the_outbox_while_export_reads_is_exported(
     database, then the outbox, missed an answer that moved from the one to the other in between."""
     from storage.outbox import JournalOutbox, JournalWriter
 
-    db, writer = outage.db, outage.writer
-    usecases = build_usecases(db, counting, fetcher=None, writer=writer)
-    await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
-    await usecases.journal.make_prompt(await db.users.get(UserRef(ALICE_DM.platform, ALICE_DM.user_id)))
-    outage.down()
-    assert (await usecases.journal.answer(ALICE_DM, "words on their way", attachment(clip_paths[0]))).queued
+    await answer_queued_in_an_outage(counting, clip_paths, outage, "words on their way")
     outage.up()
     watcher = DrainWhenTheJournalIsRead(outage.server.uri, outage.db.db.name, outage.outbox_path)
     client = AsyncMongoClient(outage.server.uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[watcher])
@@ -499,7 +501,7 @@ async def test_an_answer_failing_over_to_the_outbox_during_forget_is_not_queued_
     assert writer.outbox.pending() == 0
     outage.up()
     deadline = time.monotonic() + 20
-    while (drained := await writer.drain()) == 0 and writer.outbox.pending():
+    while await writer.drain() == 0 and writer.outbox.pending():
         assert time.monotonic() < deadline
         await asyncio.sleep(0.1)
     assert await db.journal.count(alice) == 0
