@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
 import warnings
 from dataclasses import replace
 from datetime import timedelta
@@ -81,7 +80,6 @@ POLL_TIMEOUT_S = 10  # long-poll length asked of the Bot API
 CONNECTION_POOL_SIZE = 16
 MAX_API_CALLS_IN_FLIGHT = 8
 POOL_TIMEOUT_S = 30.0  # a reply waiting for a free connection in a burst must not fail
-ADMIN_CACHE_S = 60.0  # an admin stays one a while: no getChatMember per command (a refusal is asked again)
 JOURNAL_USAGE = "Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list [page] · /journal prompt"
 MOOD_USAGE = "Usage: /mood <song name or link>, or send an audio file."
 GROUP_MOOD_USAGE = "Usage: /mood <song name or link>, or attach an audio file with the caption /mood."
@@ -766,21 +764,18 @@ class TelegramFrontend:
                 log.warning("telegram.chart_not_sent: %s: %s", chart.filename, error)
 
     async def _is_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        """Whether the sender is an admin of the group, as Telegram says now. Not cached: the one
+        admin-only action, /serverplaylist, changes the group's settings, and a member demoted (or
+        promoted) a moment ago is judged by their role now. A refusal was never cached either, so
+        this adds one getChatMember per switch by an admin, a rare command."""
         chat, user = update.effective_chat, update.effective_user
         if chat.type not in GROUP_TYPES:
             return False
         sender = update.effective_message.sender_chat
         if sender is not None and sender.id == chat.id:  # posted as the group: only its admins can
             return True
-        cache: dict[int, tuple[bool, float]] = context.chat_data.setdefault("admins", {})
-        cached = cache.get(user.id)
-        if cached and cached[1] > time.monotonic():
-            return cached[0]
         member = await context.bot.get_chat_member(chat.id, user.id)
-        is_admin = member.status in ADMIN_STATUSES
-        if is_admin:  # a refusal is not kept: one made admin after it tries again at once
-            cache[user.id] = (is_admin, time.monotonic() + ADMIN_CACHE_S)
-        return is_admin
+        return member.status in ADMIN_STATUSES
 
 
 class StatusMessage:

@@ -125,7 +125,7 @@ async def test_export_sends_a_json_document(telegram):
     assert json.loads(data)
 
 
-async def test_serverplaylist_asks_telegram_who_is_admin_and_caches_it(telegram):
+async def test_serverplaylist_asks_telegram_who_is_admin_each_time(telegram):
     fake, _ = telegram
     await fake.user_sends("/serverplaylist off", chat=GROUP, user=BOB)
     assert "admin" in (await fake.wait_for("sendMessage")).text.lower()
@@ -136,7 +136,20 @@ async def test_serverplaylist_asks_telegram_who_is_admin_and_caches_it(telegram)
     assert "off" in (await fake.wait_for("sendMessage")).text.lower()
     await fake.user_sends("/serverplaylist on", chat=GROUP, user=ALICE)
     assert (await fake.wait_for("sendMessage")).text == "Server playlists are on."
-    assert len(fake.calls_of("getChatMember")) == 2  # Bob once, Alice once: then cached
+    assert [c.params["user_id"] for c in fake.calls_of("getChatMember")] == [str(BOB), str(ALICE), str(ALICE)]
+
+
+async def test_an_admin_demoted_a_moment_ago_can_no_longer_switch_the_group_playlists(telegram, db):
+    """Alice turns the group's playlists off, the owner demotes her, and she tries to turn them
+    back on: Telegram is asked again, not her answer of a moment ago."""
+    fake, _ = telegram
+    fake.admins[str(GROUP)] = {str(ALICE)}
+    await fake.user_sends("/serverplaylist off", chat=GROUP, user=ALICE)
+    assert (await fake.wait_for("sendMessage")).text.startswith("Server playlists are off")
+    fake.admins[str(GROUP)] = set()
+    await fake.user_sends("/serverplaylist on", chat=GROUP, user=ALICE)
+    assert "admin" in (await fake.wait_for("sendMessage")).text.lower()
+    assert (await db.servers.get(f"telegram:{GROUP}")).playlist_enabled is False
 
 
 async def test_a_member_made_admin_just_after_a_refusal_may_switch_the_group_playlists(telegram, db):
