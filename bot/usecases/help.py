@@ -15,7 +15,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("playlist <happy|energetic|sad|calm>", "This server's (or group's) playlist for a mood"),
     ("servermood", "This server's (or group's) mood of the week"),
     ("share on|off", "Whether your songs count in server (or group) playlists: they do until you turn it off"),
-    ("serverplaylist on|off", "Admins: turn this server's (or group's) playlists on or off"),
+    ("serverplaylist on|off", "Admins: turn this server's (or group's) playlists and mood of the week on or off"),
     ("export", "Download everything stored about you (JSON)"),
     ("forget", "Delete everything stored about you"),
     ("help", "This list"),

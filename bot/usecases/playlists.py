@@ -67,6 +67,9 @@ class PlaylistUseCase:
         if (refused := refusal(self.limits.server, caller, "servermood", per_place=True)) is not None:
             return refused
         try:
+            # The mood of the week is made of the playlists' songs: off with them.
+            if not (await self.db.servers.get(caller.place)).playlist_enabled:
+                return ErrorReply(DISABLED)
             counts = await self.db.playlists.server_mood_of_week(caller.place, self.now())
         except StorageError as error:
             return ErrorReply(str(error))
@@ -89,7 +92,8 @@ class PlaylistUseCase:
         except StorageError as error:
             return ErrorReply(str(error))
         log.info("server.playlists", extra={"user": caller.user_id, "place": caller.place, "enabled": enabled})
-        return TextReply("Server playlists are on." if enabled else "Server playlists are off: /playlist won't answer here.")
+        return TextReply("Server playlists are on." if enabled
+                         else "Server playlists are off: /playlist and /servermood won't answer here.")
 
     async def place_moved(self, platform: str, old_id: str, new_id: str) -> None:
         """A group got a new id on its platform (a Telegram group upgraded to a supergroup): its

@@ -73,6 +73,20 @@ async def test_playlists_need_a_server_a_known_mood_and_an_admin_to_switch_them(
     assert isinstance(await usecases.playlists.playlist(ALICE, "happy"), PlaylistReply)
 
 
+async def test_the_mood_of_the_week_is_off_while_the_servers_playlists_are(usecases, clip_paths):
+    """An admin who turns the server playlists off turns off what they are made of: the members'
+    songs of the week are not shown through /servermood either."""
+    await usecases.mood.run(ALICE, attachment=attachment(clip_paths[0]))
+    off = await usecases.playlists.set_enabled(ADMIN, False)
+    assert "/servermood" in off.text
+
+    refused = await usecases.playlists.server_mood(ALICE)
+
+    assert isinstance(refused, ErrorReply) and "turned off" in refused.message
+    await usecases.playlists.set_enabled(ADMIN, True)
+    assert sum((await usecases.playlists.server_mood(ALICE)).counts.values()) == 1
+
+
 async def test_export_gives_everything_about_the_caller_as_json(usecases, clip_paths):
     await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
     prompt = await usecases.journal.make_prompt(await usecases.journal.db.users.get(UserRef("telegram", "1001")))

@@ -192,6 +192,17 @@ async def test_serverplaylist_needs_manage_server(discord_bot):
     assert (await private_answer(fake)).content.startswith("Server playlists are off")
 
 
+async def test_servermood_in_a_server_whose_playlists_are_off_is_refused_to_the_asker_alone(discord_bot):
+    fake, _ = discord_bot
+    fake.admins.add(ALICE)
+    await fake.slash("serverplaylist", [{"name": "state", "type": STRING, "value": "off"}], guild=GUILD, user=ALICE)
+    await private_answer(fake)
+    await fake.slash("servermood", guild=GUILD, user=BOB)
+    refusal = await fake.wait_for("followup")
+    assert "turned off" in refusal.content and refusal.flags & EPHEMERAL
+    assert not [c for c in fake.calls_of("edit_original") if "turned off" in c.content]
+
+
 async def test_an_attachment_over_the_limit_is_refused_before_downloading(discord_bot):
     fake, frontend = discord_bot
     attachment = fake.add_file("huge.ogg", b"\0" * 16)

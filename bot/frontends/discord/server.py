@@ -44,7 +44,8 @@ class ServerCog(commands.Cog):
     async def on_member_join(self, member: discord.Member) -> None:
         await self.usecases.playlists.member_joined(PLATFORM, str(member.guild.id), str(member.id))
 
-    @app_commands.command(name="serverplaylist", description="Turn this server's mood playlists on or off")
+    @app_commands.command(name="serverplaylist",
+                          description="Turn this server's mood playlists and mood of the week on or off")
     @app_commands.describe(state="on or off")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
