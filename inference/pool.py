@@ -552,13 +552,18 @@ class Classifier:
             )
 
     async def close(self) -> None:
-        ann, self._ann_executor = self._ann_executor, None
-        if ann is not None:
-            processes = _live_processes(ann)  # before shutdown(), which forgets them
-            ann.shutdown(wait=False, cancel_futures=True)
-            await asyncio.to_thread(_reap, processes, CLOSE_GRACE_S)
-        await self._backend.close()
+        # Both pools at once: each gives a hung worker CLOSE_GRACE_S before killing it, and one
+        # after the other, a bot with both pools hung took two graces to stop.
+        await asyncio.gather(self._close_ann(), self._backend.close())
         self._started = False
+
+    async def _close_ann(self) -> None:
+        ann, self._ann_executor = self._ann_executor, None
+        if ann is None:
+            return
+        processes = _live_processes(ann)  # before shutdown(), which forgets them
+        ann.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(_reap, processes, CLOSE_GRACE_S)
 
     def _new_ann_executor(self) -> concurrent.futures.ProcessPoolExecutor:
         return concurrent.futures.ProcessPoolExecutor(

@@ -196,6 +196,24 @@ async def test_songs_queued_behind_a_hung_fallback_job_are_answered_not_cancelle
         assert classifier.ann_worker_pids and ann_pid not in classifier.ann_worker_pids
 
 
+async def test_closing_with_both_pools_hung_takes_one_grace_not_two(tiny_weights):
+    """Each pool gives a hung worker CLOSE_GRACE_S before killing it; closed one after the other,
+    a bot with both pools hung took two graces (~10 s) to stop."""
+    async with Classifier(tiny_weights, timeout_s=30.0) as classifier:
+        hung = [*classifier.worker_pids, *classifier.ann_worker_pids]
+        assert len(hung) == 2
+        for pid in hung:
+            os.kill(pid, signal.SIGSTOP)  # hangs, like a decoder that never returns
+        started = asyncio.get_running_loop().time()
+        await classifier.close()
+        took_s = asyncio.get_running_loop().time() - started
+    # Measured: 10.0 s one pool after the other, 5.0 s both at once.
+    assert pool.CLOSE_GRACE_S <= took_s < 1.5 * pool.CLOSE_GRACE_S, took_s
+    for pid in hung:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # killed and reaped
+
+
 @in_module_loop
 async def test_bad_audio_is_reported_not_hidden_by_a_fallback(classifier, tmp_path):
     silent = tmp_path / "silent.wav"
