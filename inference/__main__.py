@@ -27,6 +27,14 @@ EXIT_SOME_FAILED = 1
 EXIT_NO_MODEL = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a tool whose reader left reports it
+EXIT_STATUSES_HELP = f"""exit status:
+  {EXIT_OK}    every file got a mood
+  {EXIT_SOME_FAILED}    some file failed (its line says why); the others got their mood
+  {EXIT_NO_MODEL}    a wrong argument, or no model to answer with: the weights are missing or
+       corrupt, or lack the one --model asks for
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C); the lines printed so far are whole
+  {EXIT_BROKEN_PIPE}  the reader of the output left (| head)
+"""
 # What the `train` extra installs (pyproject.toml), as imported.
 TRAIN_MODULES = frozenset({"torch", "torchvision", "onnx", "sklearn", "tqdm"})
 
@@ -38,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     classify = commands.add_parser(
-        "classify", help="classify audio files", description="Classify audio files, concurrently."
+        "classify", help="classify audio files", description="Classify audio files, concurrently.",
+        epilog=EXIT_STATUSES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     classify.add_argument("files", nargs="+", metavar="FILE", help="audio files (any format ffmpeg reads)")
     classify.add_argument("--json", action="store_true", help="one JSON object per line per file")
@@ -115,6 +124,7 @@ async def classify_files(
     try:
         try:
             await classifier.start()
+            classifier.ensure_can_answer(model)  # else every file would fail alike, with status 1
         except ModelUnavailableError as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_NO_MODEL

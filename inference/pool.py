@@ -501,6 +501,7 @@ class Classifier:
         self._ann_turns = asyncio.Semaphore(ANN_WORKERS)  # jobs in the fallback's worker at once
         self._main_version: str | None = None
         self._main_error: str | None = None
+        self._ann_error: str | None = None
         self._in_flight: set = set()
         self._started = False
 
@@ -524,7 +525,7 @@ class Classifier:
         try:
             self._ann = AnnModel.load(self.weights_dir)  # here too: its version, and a clear error
         except ModelUnavailableError as error:
-            ann_error = error
+            ann_error, self._ann_error = error, str(error)
             log.warning("The fallback model is unavailable: %s", error)
         else:  # its worker starts and warms while the main workers do
             self._ann_executor = self._new_ann_executor()
@@ -593,6 +594,15 @@ class Classifier:
     def main_model_version(self) -> str | None:
         """The version of the main model the workers serve; None before start or when unavailable."""
         return self._main_version
+
+    def ensure_can_answer(self, model: str) -> None:
+        """Raise ModelUnavailableError when `model` can answer no song at all (its weights are
+        missing or corrupt), so that a caller may stop at once instead of failing every song.
+        After a start, "auto" always can."""
+        if model == "main" and self._main_version is None:
+            raise ModelUnavailableError(f"The main model is unavailable: {self._main_error}")
+        if model == "ann" and self._ann is None:
+            raise ModelUnavailableError(f"The fallback model is unavailable: {self._ann_error}")
 
     @property
     def worker_pids(self) -> list[int]:

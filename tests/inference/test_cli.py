@@ -93,6 +93,33 @@ def test_no_weights_is_a_clear_error(tmp_path, clips):
     assert "error:" in done.stderr and "missing" in done.stderr
 
 
+@pytest.mark.parametrize("model, removed, says", [
+    ("main", "main.onnx", "The main model is unavailable: The main model's weights"),
+    ("ann", "ann.npz", "The fallback model is unavailable: The fallback model's weights"),
+])
+def test_weights_without_the_model_asked_for_stop_the_run_with_status_2(tiny_weights, tmp_path, clips, model,
+                                                                         removed, says):
+    """No file can get an answer: say so once and exit 2, as for no weights at all, rather than fail
+    every file with the same error and exit 1 as if some songs were bad."""
+    import shutil
+
+    weights = tmp_path / "weights"
+    shutil.copytree(tiny_weights, weights)
+    (weights / removed).unlink()
+    done = run_cli("classify", "--model", model, "--weights", str(weights), str(clips[0]), str(clips[1]))
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == "" and f"error: {says}" in done.stderr and "missing" in done.stderr, done.stderr
+
+
+def test_classify_help_lists_the_exit_statuses():
+    done = run_cli("classify", "--help")
+    assert done.returncode == 0, done.stderr
+    statuses = done.stdout.split("exit status:")[1]
+    for status, means in [("0", "every file"), ("1", "some file"), ("2", "no model"), ("130", "interrupted"),
+                          ("141", "reader")]:
+        assert re.search(rf"^  {status} +.*{means}", statuses, re.MULTILINE), statuses
+
+
 def test_train_is_dispatched_to_the_training_code():
     done = run_cli("train", "--help")
     assert done.returncode == 0, done.stderr
