@@ -120,6 +120,7 @@ class ConsoleFrontend:
         self.caller = caller
         self.now = now
         self._lines: asyncio.Queue | None = None
+        self._input_ended = False  # once stdin ends, every later read is its end too
         self._message_ids = itertools.count(1)
         self._listed: JournalListReply | None = None  # the last /journal list, for "older" / "newer"
 
@@ -352,6 +353,12 @@ class ConsoleFrontend:
             self.say(PROMPT_MARK, end="")
 
     async def _read(self) -> str | None:
+        """The next line, or None at the end of input. The end is read once from the queue (the
+        reader thread has stopped) but stays the end: input ending at /forget's question ends the
+        session too, rather than leaving the chat loop waiting for a line that never comes."""
         assert self._lines is not None
+        if self._input_ended:
+            return None
         line = await self._lines.get()
-        return None if line is _EOF else line
+        self._input_ended = line is _EOF
+        return None if self._input_ended else line

@@ -4,6 +4,7 @@ In-process with the real use cases, database and classifier; and `python -m bot`
 subprocess on an embedded database that must start and stop cleanly."""
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -98,6 +99,14 @@ async def test_a_console_session_from_mood_to_forget(db, counting, classifier, c
 async def test_forget_is_not_confirmed_by_anything_but_yes(db, counting, tmp_path):
     out = await chat(db, counting, tmp_path, ["/share on", "/forget", "", "/quit"])
     assert "Nothing was deleted." in out
+    assert await db.users.get(UserRef("console", "local")) is not None
+
+
+async def test_input_ending_at_the_forget_question_deletes_nothing_and_ends_the_session(db, counting, tmp_path):
+    # `printf '/forget\n' | python -m bot`, or Ctrl-D at "Delete everything? [y/N]": the session
+    # ends, as at any other end of input, instead of waiting for a line that can never come.
+    out = await asyncio.wait_for(chat(db, counting, tmp_path, ["/share on", "/forget"]), 30)
+    assert out.rstrip().endswith("Nothing was deleted.")
     assert await db.users.get(UserRef("console", "local")) is not None
 
 
