@@ -26,7 +26,13 @@ import numpy as np
 import scipy.fft
 import soxr
 
-from inference.result import SilentAudioError, TooLongAudioError, TooShortAudioError, UnreadableAudioError
+from inference.result import (
+    SilentAudioError,
+    TooLongAudioError,
+    TooShortAudioError,
+    UnreadableAudioError,
+    too_long_words,
+)
 
 log = logging.getLogger(__name__)
 
@@ -138,24 +144,13 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 
 def _refuse_if_too_long(seconds: float, path: Path, native_sr: int, max_seconds: float) -> None:
     if seconds > max_seconds:
-        raise TooLongAudioError(
-            f"The file {path.name} lasts over {duration_words(max_seconds)}; send a song shorter than that."
-        )
+        raise TooLongAudioError(too_long_words(path.name, max_seconds))
     if seconds * native_sr > _max_decoded_samples():
         minutes = _max_decoded_samples() / native_sr / 60
         raise TooLongAudioError(
             f"The file {path.name} is too long for its sample rate of {native_sr / 1000:g} kHz (at that rate "
             f"I take {minutes:.1f} minutes at most); send it at 48 kHz, or a shorter song."
         )
-
-
-def duration_words(seconds: float) -> str:
-    """A length limit as a person says it: "20 minutes", "1 minute 30 s", "45 s"."""
-    minutes, rest = divmod(round(seconds), 60)
-    if not minutes:
-        return f"{rest} s"
-    said = f"{minutes} minute" + ("s" if minutes > 1 else "")
-    return f"{said} {rest} s" if rest else said
 
 
 def _max_decoded_samples() -> int:

@@ -57,6 +57,21 @@ class MoodResult:
         return cls(mood, probs, valence, arousal, model, model_version, seconds, fallback_reason)
 
 
+def duration_words(seconds: float) -> str:
+    """A length limit as a person says it: "20 minutes", "1 minute 30 s", "45 s"."""
+    minutes, rest = divmod(round(seconds), 60)
+    if not minutes:
+        return f"{rest} s"
+    said = f"{minutes} minute" + ("s" if minutes > 1 else "")
+    return f"{said} {rest} s" if rest else said
+
+
+def too_long_words(name: str, max_seconds: float) -> str:
+    """Why the file `name` is refused for lasting over `max_seconds`: said by the decoder, and by
+    whoever is told a file's length before fetching it."""
+    return f"The file {name} lasts over {duration_words(max_seconds)}; send a song shorter than that."
+
+
 class InferenceError(Exception):
     """Base class; str(error) is a message a user can read."""
 

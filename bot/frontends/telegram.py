@@ -34,7 +34,7 @@ from telegram import (
 )
 from telegram.constants import ChatMemberStatus, ChatType, MessageLimit
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.warnings import PTBUserWarning
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -68,7 +68,8 @@ from bot.replies import (
     StatsReply,
 )
 from bot.tempfiles import local_name, temporary_folder
-from inference.result import MOODS  # the shared vocabulary: the order of the playlist buttons
+# The shared vocabulary: the moods, in the order of the playlist buttons; a file too long, in the decoder's words.
+from inference.result import MOODS, too_long_words
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +282,8 @@ def chat_key(chat_id: object) -> object:
 
 
 def seconds_of(wait: int | float | timedelta) -> float:
-    """RetryAfter.retry_after in seconds: PTB gives a number, or a timedelta when PTB_TIMEDELTA is on."""
+    """A time PTB gives (RetryAfter.retry_after, a media's duration) in seconds: a number, or a
+    timedelta when PTB_TIMEDELTA is on."""
     return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
 
 
@@ -718,7 +720,7 @@ class TelegramFrontend:
     @contextlib.asynccontextmanager
     async def _download(self, message: Message) -> AsyncIterator[Attachment | ErrorReply | None]:
         """The message's audio saved to a temporary file (removed afterwards), refused before
-        downloading when larger than the limit."""
+        downloading when plainly not sound, or longer or larger than the limits."""
         found = audio_of(message)
         if found is None:
             yield None
@@ -726,6 +728,13 @@ class TelegramFrontend:
         media, filename = found
         if media is message.document and (media.mime_type or "").lower().startswith(NOT_SOUND_TYPES):
             yield ErrorReply(NOT_AUDIO.format(name=clip(filename, MAX_SHOWN_NAME)))
+            return
+        # Telegram tells an audio's, voice note's or video's length (a document's it does not): one
+        # the decoder would refuse is refused before it is downloaded, in the decoder's words.
+        # Unknown (0, or none) is tried.
+        longest_s = self.settings.max_audio_duration_s
+        if duration_of(media) > longest_s:
+            yield ErrorReply(too_long_words(clip(filename, MAX_SHOWN_NAME), longest_s))
             return
         limit = download_limit(self.settings)
         too_large = ErrorReply(TOO_LARGE.format(mb=limit / 1024 / 1024))
@@ -1116,6 +1125,14 @@ def audio_of(message: Message):
     if message.video_note:
         return message.video_note, "video-note.mp4"
     return None
+
+
+def duration_of(media: object) -> float:
+    """The length in seconds Telegram gives for an attachment; 0 when it gives none (a document)."""
+    with warnings.catch_warnings():  # PTB warns at each read that it will be a timedelta one day
+        warnings.simplefilter("ignore", PTBDeprecationWarning)  # (`seconds_of` reads either)
+        duration = getattr(media, "duration", None)
+    return 0.0 if duration is None else seconds_of(duration)
 
 
 def on_off(args: list[str] | None) -> bool | None:

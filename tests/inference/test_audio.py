@@ -26,6 +26,7 @@ from inference.result import (
     TooLongAudioError,
     TooShortAudioError,
     UnreadableAudioError,
+    duration_words,
 )
 from tests.inference.conftest import SYNTH_SECONDS, synthetic_song
 
@@ -335,7 +336,7 @@ def test_a_callers_length_limit_may_be_lower_than_the_decoders_but_never_higher(
     (20 * 60, "20 minutes"), (60, "1 minute"), (90, "1 minute 30 s"), (45, "45 s"), (1500.4, "25 minutes"),
 ])
 def test_a_length_limit_is_said_as_a_person_says_it(seconds, said):
-    assert audio.duration_words(seconds) == said
+    assert duration_words(seconds) == said
 
 
 def test_a_many_channel_file_is_decoded_in_memory_for_its_mono_audio_alone(tmp_path, monkeypatch):

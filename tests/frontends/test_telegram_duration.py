@@ -1,0 +1,68 @@
+"""Telegram tells an audio's, voice note's, video's or video note's length before it is downloaded:
+one longer than MAX_AUDIO_DURATION_S is refused at once, naming it as sent, in the words the decoder
+would say after a download. A length not told (0, or none: a document) is still fetched."""
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.telegram_api import FakeTelegramBotAPI
+
+LIMIT_S = 90  # the operator's MAX_AUDIO_DURATION_S in these tests
+TOO_LONG = "The file {name} lasts over 1 minute 30 s; send a song shorter than that."
+
+
+def an_attachment(fake: FakeTelegramBotAPI, kind: str, duration: int, name: str = "mix.ogg") -> dict:
+    """`user_sends` arguments for a `kind` attachment Telegram says lasts `duration` s."""
+    media = fake.audio_attachment(b"OggS not much of a song", file_name=name,
+                                  kind="voice" if kind == "video_note" else kind)
+    media["duration"] = duration
+    if kind == "video_note":  # a round video: no name, no type, a side's length
+        del media["mime_type"]
+        media["length"] = 240
+        return {"extra": {"video_note": media}}
+    return {kind: media}
+
+
+@pytest.fixture
+def telegram_limited(telegram):
+    fake, frontend = telegram
+    frontend.settings = frontend.settings.model_copy(update={"max_audio_duration_s": LIMIT_S})
+    return fake, frontend
+
+
+@pytest.mark.parametrize("kind, shown", [("audio", "two-hour mix.mp3"), ("voice", "voice.ogg"),
+                                         ("video", "concert.mp4"), ("video_note", "video-note.mp4")])
+async def test_an_attachment_telegram_says_is_too_long_is_refused_without_a_download(telegram_limited, kind,
+                                                                                    shown):
+    fake, _ = telegram_limited
+    mark = fake.mark()
+    await fake.user_sends(None, **an_attachment(fake, kind, LIMIT_S + 1, name=shown))
+    reply = await fake.wait_for_reply(lambda call: "lasts over" in call.text, after=mark)
+    assert reply.text == TOO_LONG.format(name=shown)
+    # A download comes before any answer about the file: none was asked for.
+    assert not fake.calls_of("getFile", after=mark) and not fake.calls_of("download", after=mark)
+
+
+async def test_a_too_long_song_under_a_group_mood_caption_is_refused_the_same_way(telegram_limited):
+    fake, _ = telegram_limited
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=-100600, **an_attachment(fake, "audio", 3 * 3600, name="live.flac"))
+    reply = await fake.wait_for_reply(lambda call: "lasts over" in call.text, after=mark)
+    assert reply.text == TOO_LONG.format(name="live.flac")
+    assert not fake.calls_of("getFile", after=mark)
+
+
+@pytest.mark.parametrize("kind, duration", [("audio", 0), ("voice", 0), ("audio", LIMIT_S), ("video", LIMIT_S)])
+async def test_an_attachment_of_unknown_or_allowed_length_is_still_fetched(telegram_limited, kind, duration):
+    fake, _ = telegram_limited
+    mark = fake.mark()
+    await fake.user_sends(None, **an_attachment(fake, kind, duration))
+    await fake.wait_for("download", after=mark)
+
+
+async def test_a_document_whose_length_telegram_does_not_tell_is_still_fetched(telegram_limited):
+    fake, _ = telegram_limited
+    mark = fake.mark()
+    document = fake.audio_attachment(b"OggS not much of a song", file_name="song.ogg", kind="document")
+    await fake.user_sends(None, document=document)
+    await fake.wait_for("download", after=mark)
