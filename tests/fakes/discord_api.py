@@ -119,6 +119,7 @@ class FakeDiscord:
         # call name -> [remaining, retry_after, status, error code, error message]
         self._failures: dict[str, list[Any]] = {}
         self.expired: set[str] = set()  # interaction tokens past their 15 minutes
+        self._holds: dict[str, asyncio.Event] = {}  # call name -> set to answer the next one
         self._changed = asyncio.Condition()
         self._mark = 0
         self._runner: web.AppRunner | None = None
@@ -162,6 +163,12 @@ class FakeDiscord:
         another error `status` (400: Discord refused the payload) and Discord's JSON error `code`
         and `message` (403 50007: "Cannot send messages to this user")."""
         self._failures[name] = [times, retry_after, status, code, message]
+
+    def hold_next(self, name: str) -> asyncio.Event:
+        """Keep the answer to the next call named `name` (recorded as it arrives) until the event
+        returned is set: a request Discord has received and not answered yet."""
+        self._holds[name] = release = asyncio.Event()
+        return release
 
     def expire(self, token: str) -> None:
         """Make an interaction's token as Discord has it after 15 minutes: its callback is an
@@ -364,6 +371,8 @@ class FakeDiscord:
                                      "Via": "1.1 google"})
         result, status = self._answer(name, match, body, files)
         await self._record(Call(name, request.method, path, body, files, match, status=status, result=result))
+        if (release := self._holds.pop(name, None)) is not None:
+            await release.wait()
         if result is None:
             return web.Response(status=204)
         return json_response(result, status=status)

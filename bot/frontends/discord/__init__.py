@@ -21,7 +21,7 @@ from discord.http import Route
 
 from bot.config import Settings
 from bot.frontends import render
-from bot.frontends.discord.interactions import PLATFORM
+from bot.frontends.discord.interactions import PLATFORM, RequestsInFlight
 from bot.frontends.discord.journal import JournalCog
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
@@ -59,10 +59,13 @@ class MoodBot(commands.Bot):
     def __init__(self, settings: Settings, usecases, *, guild_ready_timeout: float) -> None:
         # Replies echo what users typed (a song name, a note): no reply may ever ping anyone.
         # The members intent is for members leaving and joining: no member list fetched or kept.
+        # Requests are traced to tell a progress edit in flight from one discord.py sleeps on.
+        in_flight = RequestsInFlight()
         super().__init__(command_prefix=commands.when_mentioned, intents=bot_intents(settings.discord_members_intent),
                          help_command=None, guild_ready_timeout=guild_ready_timeout,
                          allowed_mentions=discord.AllowedMentions.none(), chunk_guilds_at_startup=False,
-                         member_cache_flags=discord.MemberCacheFlags.none())
+                         member_cache_flags=discord.MemberCacheFlags.none(), http_trace=in_flight.trace_config)
+        self.in_flight = in_flight
         self.settings = settings
         self.usecases = usecases
         self.tree.on_error = self.on_app_command_error
@@ -70,7 +73,8 @@ class MoodBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         limit = self.settings.max_audio_bytes
-        await self.add_cog(MoodCog(self, self.usecases, limit, self.settings.allowed_host_set))
+        await self.add_cog(MoodCog(self, self.usecases, limit, self.settings.allowed_host_set,
+                                   in_flight=self.in_flight))
         await self.add_cog(JournalCog(self, self.usecases, limit))
         await self.add_cog(ServerCog(self, self.usecases))
         # One bulk overwrite per start keeps Discord's command list equal to the code's. In the

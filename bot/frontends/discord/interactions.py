@@ -1,11 +1,14 @@
 """Shared plumbing of the cogs: who is asking, the attached audio, progress, showing a reply."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import weakref
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 import discord
 
 from bot.frontends.discord.rendering import edit_parts, message_parts
@@ -96,18 +99,121 @@ async def shown_if_possible(stage: str) -> AsyncIterator[None]:
         log.warning("discord.progress_not_shown", extra={"stage": stage, "status": error.status, "code": error.code})
 
 
-class InteractionProgress:
-    """The `Progress` callback for a deferred interaction: edits the "thinking" response."""
+class RequestsInFlight:
+    """Which tasks may be cut off without losing what Discord made of their request, told from
+    aiohttp's tracing of discord.py's session (`trace_config`, the client's `http_trace`).
 
-    def __init__(self, interaction: discord.Interaction) -> None:
+    A task that has sent nothing yet may be, and so may one whose request Discord refused, for now
+    or for good: discord.py raises, or sleeps (a 429's Retry-After, a 5xx) and sends it again; Discord
+    has nothing of it. Not one whose request is in flight: cut off, it may still reach Discord and be
+    made after the answer's edit ("Listening…" in place of the mood). Nor one Discord made the
+    request of, until its next request or its end: what came back (the status message sent) is
+    still to be read."""
+
+    def __init__(self) -> None:
+        # task -> set while it may be cut off; a task that never sent a request has none
+        self._interruptible: weakref.WeakKeyDictionary[asyncio.Task, asyncio.Event] = weakref.WeakKeyDictionary()
+        self.trace_config = aiohttp.TraceConfig()
+        self.trace_config.on_request_start.append(self._sent)
+        self.trace_config.on_request_end.append(self._answered)
+        self.trace_config.on_request_exception.append(self._failed)
+
+    def interruptible(self, task: asyncio.Task) -> bool:
+        state = self._interruptible.get(task)
+        return state is None or state.is_set()
+
+    async def until_interruptible(self, task: asyncio.Task) -> None:
+        """Return once `task` may be cut off (checked again on waking: it may have sent its request
+        again meanwhile), or has ended."""
+        while not (task.done() or self.interruptible(task)):
+            waiting = asyncio.ensure_future(self._interruptible[task].wait())
+            try:
+                await asyncio.wait([task, waiting], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
+
+    def _state(self) -> asyncio.Event | None:
+        task = asyncio.current_task()
+        return None if task is None else self._interruptible.setdefault(task, asyncio.Event())
+
+    async def _sent(self, _session, _context, _params) -> None:
+        if (state := self._state()) is not None:
+            state.clear()
+
+    async def _answered(self, _session, _context, params: aiohttp.TraceRequestEndParams) -> None:
+        # Refused, or refused for now (a 429, a 5xx): discord.py raises, or sleeps and sends it again.
+        if (state := self._state()) is not None and not 200 <= params.response.status < 300:
+            state.set()
+
+    async def _failed(self, _session, _context, _params) -> None:
+        if (state := self._state()) is not None:
+            state.set()  # nothing came back to read: discord.py raises, or sleeps and sends it again
+
+
+class BackgroundStages:
+    """Progress stages shown without holding up the work or its answer: reporting a stage returns
+    at once, and a background task (the painter) shows the latest one, skipping those passed
+    meanwhile. A newer stage, or the answer (`settle`), cancels an edit that is waiting its turn
+    or sleeping through a 429; one in flight is let through (`RequestsInFlight`)."""
+
+    def __init__(self, show: Callable[[str], Awaitable[None]], in_flight: RequestsInFlight) -> None:
+        self._show = show
+        self._in_flight = in_flight
+        self._painter: asyncio.Task | None = None  # the one that may still show a stage
+        self._painters: set[asyncio.Task] = set()  # it, and those cancelled but not yet ended
+        self._latest: str | None = None  # the latest stage reported, shown or not
+        self._settled = False  # the answer is coming: no stage may replace it
+
+    def report(self, stage: str) -> None:
+        if self._settled or stage == self._latest:
+            return
+        self._latest = stage
+        painter = self._painter
+        if painter is not None and not painter.done():
+            if not self._in_flight.interruptible(painter):
+                return  # once its edit is made or refused, it shows the latest stage
+            painter.cancel()  # waiting its turn, or out the Retry-After of an older stage
+        self._painter = asyncio.create_task(self._paint(), name="discord-progress")
+        self._painters.add(self._painter)
+        self._painter.add_done_callback(self._painters.discard)
+
+    async def settle(self) -> None:
+        """Stop showing stages; return once none can be made after what comes next (the answer)."""
+        self._settled = True
+        if self._painter is not None:
+            await self._in_flight.until_interruptible(self._painter)
+        for painter in self._painters:
+            painter.cancel()
+        if self._painters:
+            await asyncio.wait(set(self._painters))
+
+    async def _paint(self) -> None:
+        shown = None
+        while not self._settled and self._latest != shown:
+            shown = self._latest
+            try:
+                async with shown_if_possible(shown):
+                    await self._show(shown)
+            except Exception as error:  # a lost stage is not worth the answer: that will still try
+                log.warning("discord.progress_not_shown", extra={"stage": shown, "reason": repr(error)})
+
+
+class InteractionProgress:
+    """The `Progress` callback for a deferred interaction: edits the "thinking" response, in the
+    background (`BackgroundStages`); `settle` before the answer."""
+
+    def __init__(self, interaction: discord.Interaction, in_flight: RequestsInFlight) -> None:
         self.interaction = interaction
-        self.stage: str | None = None
+        self.stages = BackgroundStages(self._edit, in_flight)
 
     async def __call__(self, stage: str) -> None:
-        if stage != self.stage:
-            self.stage = stage
-            async with shown_if_possible(stage):
-                await self.interaction.edit_original_response(content=stage)
+        self.stages.report(stage)
+
+    async def settle(self) -> None:
+        await self.stages.settle()
+
+    async def _edit(self, stage: str) -> None:
+        await self.interaction.edit_original_response(content=stage)
 
 
 class MessageProgress:

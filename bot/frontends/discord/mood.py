@@ -9,6 +9,7 @@ from discord.ext import commands
 
 from bot.frontends.discord.interactions import (
     InteractionProgress,
+    RequestsInFlight,
     caller_of,
     downloaded,
     is_audio,
@@ -63,11 +64,12 @@ def first_link(message: discord.Message | discord.MessageSnapshot,
 
 class MoodCog(commands.Cog):
     def __init__(self, bot: commands.Bot, usecases, max_audio_bytes: int,
-                 allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> None:
+                 allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, in_flight: RequestsInFlight) -> None:
         self.bot = bot
         self.usecases = usecases
         self.max_audio_bytes = max_audio_bytes
         self.allowed_hosts = allowed_hosts
+        self.in_flight = in_flight  # the bot's requests to Discord in flight: progress edits settle by it
         # Context menus cannot be declared inside a cog: build it here, add it to the tree.
         self.menu = app_commands.ContextMenu(name=MENU_NAME, callback=self.mood_of_message)
         bot.tree.add_command(self.menu)
@@ -102,14 +104,17 @@ class MoodCog(commands.Cog):
                         file: discord.Attachment | None) -> None:
         caller = self.usecases.privacy.arrived(caller_of(interaction))  # before the download: /forget beats it
         await interaction.response.defer(thinking=True)
-        progress = InteractionProgress(interaction)
-        await progress(STAGE_FINDING)
-        async with downloaded(file, self.max_audio_bytes) as attachment:
-            if isinstance(attachment, ErrorReply):
-                reply = attachment
-            else:
-                reply = await self.usecases.mood.run(caller, query, attachment,
-                                                     progress=progress)
+        progress = InteractionProgress(interaction, self.in_flight)
+        try:
+            await progress(STAGE_FINDING)
+            async with downloaded(file, self.max_audio_bytes) as attachment:
+                if isinstance(attachment, ErrorReply):
+                    reply = attachment
+                else:
+                    reply = await self.usecases.mood.run(caller, query, attachment,
+                                                         progress=progress)
+        finally:  # no stage may be edited in after the answer, nor after the apology for a failure
+            await progress.settle()
         await show_in_channel(interaction, reply)
 
     @app_commands.command(name="help", description="What moodbot can do")

@@ -1,0 +1,77 @@
+"""Progress edits on Discord are best-effort: a "Finding the song…" Discord rate-limits holds up
+neither the work nor the answer, and the answer is always the last thing the deferred reply shows."""
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from datetime import datetime, timezone
+
+from bot.replies import STAGE_FINDING
+from storage.models import StoredMood, TrackRecord
+
+GUILD = 777000000000000001
+STRING = 3
+VIDEO = "https://youtu.be/dQw4w9WgXcQ"
+RETRY_AFTER_S = 6.0  # Discord's word on a progress edit: try again in 6 s
+PROMPTLY_S = RETRY_AFTER_S / 2  # an answer from the cache, with room for a loaded machine
+HELD_S = 0.3  # how long the fake keeps a progress edit unanswered
+
+
+async def cache_video(db) -> None:
+    """VIDEO's mood in the cache: these tests have no classifier, and a cached song needs none."""
+    await db.tracks.save(TrackRecord(
+        key="youtube:dQw4w9WgXcQ", title="Never Gonna Give You Up", artists=["Rick Astley"],
+        youtube_id="dQw4w9WgXcQ", classified_at=datetime.now(timezone.utc),
+        mood=StoredMood("happy", {"happy": 0.7, "energetic": 0.1, "sad": 0.1, "calm": 0.1}, 0.6, 0.3, "main", "v")))
+
+
+async def ask_for_the_video(fake) -> None:
+    await fake.slash("mood", [{"name": "query", "type": STRING, "value": VIDEO}], guild=GUILD)
+
+
+def left_behind(caplog) -> list[str]:
+    """What asyncio says of tasks left pending, or of exceptions nobody retrieved, and what the
+    front-end logged as failing."""
+    return [r.getMessage() for r in caplog.records
+            if (r.name == "asyncio" and r.levelno >= logging.ERROR)
+            or (r.name.startswith("bot.") and r.levelno >= logging.WARNING)]
+
+
+async def test_a_rate_limited_progress_edit_does_not_hold_up_the_answer(discord_bot, db, caplog):
+    """discord.py sleeps through a 429's Retry-After before it returns: the answer does not wait
+    for "Finding the song…" to be shown 6 s later, and that stage is dropped, not shown after it."""
+    fake, frontend = discord_bot
+    await cache_video(db)
+    fake.fail_next("edit_original", times=1, retry_after=RETRY_AFTER_S)
+
+    await ask_for_the_video(fake)
+
+    answer = await fake.wait_for("edit_original", lambda c: bool(c.embeds))
+    refused, = [c for c in fake.calls_of("edit_original") if c.status == 429]
+    assert refused.content == STAGE_FINDING
+    assert answer.at - refused.at < PROMPTLY_S
+    assert "Never Gonna Give You Up" in answer.embeds[0]["title"]
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "discord-progress"]  # the stage gave up
+    await frontend.stop()
+    gc.collect()
+    assert left_behind(caplog) == []
+    assert fake.calls_of("edit_original")[-1] is answer
+
+
+async def test_a_progress_edit_in_flight_is_made_before_the_answer(discord_bot, db):
+    """An edit Discord has received is let through, not cut off: cut off, Discord could still make
+    it after the answer's edit, and the reply would read "Finding the song…" in place of the mood."""
+    fake, _ = discord_bot
+    await cache_video(db)
+    release = fake.hold_next("edit_original")
+
+    await ask_for_the_video(fake)
+    stage = await fake.wait_for("edit_original")
+    await asyncio.sleep(HELD_S)  # the answer is ready meanwhile (from the cache)
+    released_at = time.monotonic()
+    release.set()
+
+    answer = await fake.wait_for("edit_original", lambda c: bool(c.embeds))
+    assert stage.content == STAGE_FINDING and answer.at >= released_at
