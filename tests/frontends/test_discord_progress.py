@@ -1,5 +1,6 @@
 """Progress edits on Discord are best-effort: a "Finding the song…" Discord rate-limits holds up
-neither the work nor the answer, and the answer is always the last thing the deferred reply shows."""
+neither the work nor the answer, and the answer is always the last thing the deferred reply (or,
+in a DM, the status message) shows."""
 from __future__ import annotations
 
 import asyncio
@@ -8,11 +9,15 @@ import logging
 import time
 from datetime import datetime, timezone
 
+import pytest
+
 from bot.replies import STAGE_FINDING
-from storage.models import StoredMood, TrackRecord
+from bot.scheduler import PromptScheduler
+from storage.models import StoredMood, TrackRecord, UserRef
 
 GUILD = 777000000000000001
-STRING = 3
+ALICE = 42
+SUB_COMMAND, STRING = 1, 3
 VIDEO = "https://youtu.be/dQw4w9WgXcQ"
 RETRY_AFTER_S = 6.0  # Discord's word on a progress edit: try again in 6 s
 PROMPTLY_S = RETRY_AFTER_S / 2  # an answer from the cache, with room for a loaded machine
@@ -29,6 +34,27 @@ async def cache_video(db) -> None:
 
 async def ask_for_the_video(fake) -> None:
     await fake.slash("mood", [{"name": "query", "type": STRING, "value": VIDEO}], guild=GUILD)
+
+
+@pytest.fixture
+async def scheduled(discord_bot, usecases, db):
+    """The bot with the real prompt scheduler delivering through the Discord front-end."""
+    _, frontend = discord_bot
+    scheduler = PromptScheduler(db, usecases.journal)
+    usecases.attach_schedule(scheduler)
+    scheduler.register(frontend)
+    await scheduler.start()
+    yield discord_bot
+    await scheduler.stop()
+
+
+async def open_a_prompt(fake) -> None:
+    """Opt in, and have today's prompt sent by DM now: the DM's next message answers it."""
+    for command, options in (("on", [{"name": "time", "type": STRING, "value": "21:30"},
+                                     {"name": "timezone", "type": STRING, "value": "Europe/Lisbon"}]),
+                             ("prompt", [])):
+        await fake.slash("journal", [{"name": command, "type": SUB_COMMAND, "options": options}])
+        await fake.wait_for("edit_original")
 
 
 def left_behind(caplog) -> list[str]:
@@ -75,3 +101,26 @@ async def test_a_progress_edit_in_flight_is_made_before_the_answer(discord_bot, 
 
     answer = await fake.wait_for("edit_original", lambda c: bool(c.embeds))
     assert stage.content == STAGE_FINDING and answer.at >= released_at
+
+
+async def test_a_rate_limited_status_message_does_not_hold_up_a_journal_answer(scheduled, db, caplog):
+    """In a DM the stages are a status message of their own: Discord's 429 on sending it does not
+    keep the song from being saved and the answer from coming, as a message of its own."""
+    fake, frontend = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    fake.fail_next("send_message", times=1, retry_after=RETRY_AFTER_S)
+
+    await fake.user_dms(VIDEO)
+
+    saved = await fake.wait_for("send_message", lambda c: bool(c.embeds))
+    refused, = [c for c in fake.calls_of("send_message") if c.status == 429]
+    assert refused.content == STAGE_FINDING
+    assert saved.at - refused.at < PROMPTLY_S
+    assert saved.embeds[0]["description"].startswith("Saved to your journal")
+    assert await db.journal.count(UserRef("discord", str(ALICE))) == 1
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "discord-progress"]
+    await frontend.stop()
+    gc.collect()
+    assert left_behind(caplog) == []
+    assert fake.calls_of("send_message")[-1] is saved

@@ -217,22 +217,28 @@ class InteractionProgress:
 
 
 class MessageProgress:
-    """The `Progress` callback in a DM: one status message, sent on the first stage, then edited."""
+    """The `Progress` callback in a DM: one status message, sent on the first stage, then edited,
+    in the background (`BackgroundStages`); `show` puts the answer in it."""
 
-    def __init__(self, channel: discord.abc.Messageable) -> None:
+    def __init__(self, channel: discord.abc.Messageable, in_flight: RequestsInFlight) -> None:
         self.channel = channel
         self.message: discord.Message | None = None
+        self.stages = BackgroundStages(self._show_stage, in_flight)
 
     async def __call__(self, stage: str) -> None:
-        async with shown_if_possible(stage):
-            if self.message is None:
-                self.message = await self.channel.send(stage)
-            elif self.message.content != stage:
-                self.message = await self.message.edit(content=stage)
+        self.stages.report(stage)
+
+    async def _show_stage(self, stage: str) -> None:
+        if self.message is None:
+            self.message = await self.channel.send(stage)
+        elif self.message.content != stage:
+            self.message = await self.message.edit(content=stage)
 
     async def show(self, reply: object) -> None:
-        """The reply in place of the status message; as a new message if Discord refuses the edit
-        (the work is done, a journal entry saved: the user must hear of it, not of a failure)."""
+        """The reply in place of the status message; as a new message if there is none (its stage
+        not sent, or dropped by the answer) or Discord refuses the edit (the work is done, a
+        journal entry saved: the user must hear of it, not of a failure)."""
+        await self.stages.settle()
         if self.message is not None:
             try:
                 await self.message.edit(**edit_parts(reply))

@@ -13,6 +13,7 @@ from discord.ext import commands
 from bot.frontends.discord.interactions import (
     PLATFORM,
     MessageProgress,
+    RequestsInFlight,
     caller_of,
     dm_caller_of,
     downloaded,
@@ -152,10 +153,11 @@ class JournalPages(discord.ui.View):
 class JournalCog(commands.Cog):
     journal = app_commands.Group(name="journal", description="Your daily music journal")
 
-    def __init__(self, bot: commands.Bot, usecases, max_audio_bytes: int) -> None:
+    def __init__(self, bot: commands.Bot, usecases, max_audio_bytes: int, *, in_flight: RequestsInFlight) -> None:
         self.bot = bot
         self.usecases = usecases
         self.max_audio_bytes = max_audio_bytes
+        self.in_flight = in_flight  # the bot's requests to Discord in flight: progress edits settle by it
 
     @journal.command(name="on", description="Get a daily prompt by DM at a time of your choice")
     @app_commands.describe(time="Local time of the prompt, 24 h, e.g. 21:30",
@@ -230,7 +232,7 @@ class JournalCog(commands.Cog):
         if TYPED_COMMAND.match(message.content):  # a mistyped command, not a song answering the prompt
             await message.channel.send(UNKNOWN_COMMAND)
             return
-        progress = MessageProgress(message.channel)
+        progress = MessageProgress(message.channel, self.in_flight)
         try:
             await self._answer_dm(message, progress)
         except Exception:
