@@ -160,7 +160,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("playlist", "This group's playlist for a mood"),
     ("servermood", "This group's mood of the week"),
     ("share", "Count your songs in group playlists: on | off"),
-    ("serverplaylist", "Group admins: turn group playlists on | off"),
+    ("serverplaylist", "Group admins: turn group playlists and mood of the week on | off"),
     ("export", "Download everything moodbot keeps about you"),
     ("forget", "Delete everything moodbot keeps about you"),
     ("help", "What moodbot can do"),
