@@ -14,6 +14,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot import charts
+from bot.logs import without_user_text
 from bot.prompts import NO_REPEAT_DAYS, pick_phrase
 from bot.ratelimit import HeavyLimits, refusal
 from bot.replies import (
@@ -184,6 +185,14 @@ def prompt_at(user: User | None) -> str | None:
     return f"{user.prompt_time:%H:%M} ({zone_label(user.timezone)})"
 
 
+def refused_answer(caller: Caller, error: Exception) -> ErrorReply:
+    """The error a journal answer gets, logged as a refused /mood is: why, and whose, but not what
+    they typed (a song's name, quoted in the reason) nor their note."""
+    log.info("journal.answer_refused", extra={"user": caller.user_id, "error": type(error).__name__,
+                                              "reason": without_user_text(str(error))})
+    return ErrorReply(str(error))
+
+
 class JournalUseCase:
     def __init__(
         self,
@@ -329,7 +338,7 @@ class JournalUseCase:
         try:
             prompt = await self._find_prompt(caller, ref, prompt_message_id)
         except (StorageError, PromptAlreadyAnswered) as error:
-            return ErrorReply(str(error))
+            return refused_answer(caller, error)
         if prompt is None:
             if self.db.privacy.erasures(ref) != erasures:  # its prompt went with a /forget sent after it
                 return ErrorReply(FORGOTTEN_MEANWHILE)
@@ -340,7 +349,7 @@ class JournalUseCase:
         try:
             reply = await self.mood.analyse(song, attachment, progress)
         except (SourceError, InferenceError, StorageError) as error:
-            return ErrorReply(str(error))
+            return refused_answer(caller, error)
         except Exception:
             log.exception("journal.answer_failed", extra={"user": caller.user_id})
             return ErrorReply(GENERIC_ERROR)
@@ -356,7 +365,7 @@ class JournalUseCase:
         try:
             queued = await self._store(entry)
         except (StorageError, PromptAlreadyAnswered) as error:
-            return ErrorReply(str(error))
+            return refused_answer(caller, error)
         finally:
             self._open.pop(prompt.prompt_id, None)
         log.info("journal.answered", extra={"user": caller.user_id, "mood": reply.mood, "queued": queued})

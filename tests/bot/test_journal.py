@@ -1,6 +1,7 @@
 """The music journal: opt in, get a prompt, answer it with a song, browse and chart it."""
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
@@ -134,6 +135,26 @@ async def test_the_journal_flow_prompt_answer_list_and_stats(db, counting, class
     assert isinstance(stats, StatsReply) and "1 journal entry" in stats.summary and saved.mood.mood in stats.summary
     assert [c.filename for c in stats.charts] == ["moods-by-week.png", "year-in-pixels.png", "mood-map.png"]
     assert all(c.png.startswith(PNG_MAGIC) and len(c.png) > 5000 for c in stats.charts)
+
+
+@pytest.mark.parametrize("song, error", [
+    ("https://open.spotify.com/track/70LcF31zb1H0PyJoS1Sx1r", "SpotifyNotConfiguredError"),  # no Spotify here
+    ("https://example.com/songs/creep", "UnsupportedInputError"),
+])
+async def test_a_refused_answer_is_logged_with_its_reason_but_not_the_users_words(db, counting, caplog, song,
+                                                                                   error):
+    """As a refused /mood is: an operator asked why Alice's answer got an error finds the line,
+    and her note is not in it."""
+    journal = journal_usecase(db, counting)
+    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    await journal.make_prompt(await db.users.get(ALICE_REF))
+    note = "grandma-hospital-visit-9f3k"
+    with caplog.at_level(logging.INFO, logger="bot.usecases.journal"):
+        reply = await journal.answer(ALICE_DM, f"{song} {note}")
+    assert isinstance(reply, ErrorReply), reply
+    (refusal,) = [r for r in caplog.records if r.getMessage() == "journal.answer_refused"]
+    assert (refusal.user, refusal.error, refusal.reason) == ("1001", error, reply.message)
+    assert note not in caplog.text
 
 
 async def test_an_answer_without_a_prompt_is_explained(db, counting, clip_paths):
