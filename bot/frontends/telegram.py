@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from telegram import (
     BotCommand,
     CallbackQuery,
+    Chat,
     ChatMember,
     ForceReply,
     InlineKeyboardButton,
@@ -31,6 +32,7 @@ from telegram import (
     Message,
     MessageEntity,
     Update,
+    User,
 )
 from telegram.constants import ChatMemberStatus, ChatType, MessageLimit
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
@@ -669,7 +671,9 @@ class TelegramFrontend:
             # every message now, an apology too, and the bot did nothing wrong.
             log.info("telegram.chat_refuses_the_bot: %s", context.error)
             return
-        log.error("telegram handler failed", exc_info=context.error)
+        ids = (whose(update.effective_chat, sender_of(update.effective_message, update.effective_user))
+               if isinstance(update, Update) else {})  # else a failure outside any update: nobody's
+        log.error("telegram handler failed", exc_info=context.error, extra=ids)
         if isinstance(update, Update) and update.effective_chat is not None:
             message = update.effective_message
             topic = (message.message_thread_id if isinstance(message, Message) and message.is_topic_message
@@ -710,7 +714,7 @@ class TelegramFrontend:
                 else:
                     reply = await call(attachment, status)
         except Exception:
-            log.exception("telegram handler failed")
+            log.exception("telegram handler failed", extra=whose(message.chat, sender_of(message, message.from_user)))
             reply = ErrorReply(render.GENERIC_ERROR)
         finally:
             status.cancel()
@@ -959,6 +963,18 @@ def caller_of(update: Update, *, is_admin: bool = False) -> Caller:
                       is_admin=is_admin, display_name=sender.title or sender.effective_name or "")
     return Caller(platform=PLATFORM, user_id=str(user.id), place=place, chat_id=str(user.id),
                   is_admin=is_admin, display_name=user.full_name)
+
+
+def whose(chat: Chat | None, sender: User | Chat | None) -> dict[str, str | None]:
+    """Who met a failure, for its log line: the user (hashed there) and the group, named as
+    `caller_of` names them, so that an operator finds the failure a user tells of."""
+    return {"user": str(sender.id) if sender is not None else None,
+            "place": f"{PLATFORM}:{chat.id}" if chat is not None and chat.type in GROUP_TYPES else None}
+
+
+def sender_of(message: Message | None, user: User | None) -> User | Chat | None:
+    """Who sent it, as `caller_of` tells: a message posted as a chat is that chat's."""
+    return (message.sender_chat if message is not None else None) or user
 
 
 def is_member(member: ChatMember) -> bool:

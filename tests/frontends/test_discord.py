@@ -258,14 +258,16 @@ async def test_stop_closes_the_gateway(discord_bot):
     assert frontend.bot.is_closed()
 
 
-async def test_an_unexpected_failure_gets_a_polite_private_message(discord_bot):
+async def test_an_unexpected_failure_gets_a_polite_private_message(discord_bot, caplog):
     fake, _ = discord_bot
     fake.fail_next("edit_original", times=1, status=400)  # Discord refuses the export's edit
-    await fake.slash("export")
+    await fake.slash("export", guild=GUILD)
     deferred = await fake.wait_for("interaction_callback")
     assert deferred.json["type"] == DEFERRED and deferred.flags & EPHEMERAL
     reply = await fake.wait_for("edit_original")
     assert reply.content == render.GENERIC_ERROR
+    # Whose failure it was, for the operator a user tells of it (the log line hashes the user).
+    assert [(r.user, r.place) for r in failures_logged(caplog)] == [(str(ALICE), f"discord:{GUILD}")]
 
 
 def failures_logged(caplog) -> list[logging.LogRecord]:
@@ -371,7 +373,7 @@ async def test_a_dm_that_fails_unexpectedly_gets_a_polite_answer_and_is_logged(d
     fake.fail_next("send_message", times=1, status=400)  # Discord refuses the answer itself
     await fake.user_dms("Creep")
     assert (await fake.wait_for("send_message")).content == render.GENERIC_ERROR
-    assert len(failures_logged(caplog)) == 2
+    assert [(r.user, r.place) for r in failures_logged(caplog)] == [(str(ALICE), None)] * 2
 
 
 async def test_a_forget_button_that_fails_gets_a_polite_answer_and_is_logged(discord_bot, caplog):
@@ -390,7 +392,7 @@ async def test_a_forget_button_that_fails_gets_a_polite_answer_and_is_logged(dis
     failed = await fake.wait_for("interaction_callback")
     assert failed.json["type"] == UPDATE_MESSAGE and failed.content == render.GENERIC_ERROR
     assert failed.json["data"]["components"] == []
-    assert len(failures_logged(caplog)) == 2
+    assert [(r.user, r.place) for r in failures_logged(caplog)] == [(str(ALICE), None)] * 2
 
 
 async def test_unanswered_forget_buttons_go_away_saying_nothing_was_deleted(discord_bot, monkeypatch):

@@ -203,15 +203,16 @@ async def test_a_429_is_waited_out_then_the_reply_is_delivered(telegram):
     assert delivered.at - started >= 1.0  # Telegram said: retry after 1 s
 
 
-async def test_an_unexpected_failure_gets_a_polite_message(telegram):
+async def test_an_unexpected_failure_gets_a_polite_message(telegram, caplog):
     fake, _ = telegram
     fake.fail_next("sendDocument", times=1, status=400, description="Bad Request: file is too big")
     await fake.user_sends("/export")
     reply = await fake.wait_for("sendMessage")
     assert reply.text == render.GENERIC_ERROR
+    assert [(r.user, r.place) for r in failures_logged(caplog)] == [(str(ALICE), None)]  # whose, for the operator
 
 
-async def test_the_apology_for_a_failure_in_a_forum_topic_goes_to_that_topic(telegram):
+async def test_the_apology_for_a_failure_in_a_forum_topic_goes_to_that_topic(telegram, caplog):
     """Without the topic, Telegram puts a message in the forum's General topic, where the asker
     is not looking."""
     fake, _ = telegram
@@ -220,6 +221,11 @@ async def test_the_apology_for_a_failure_in_a_forum_topic_goes_to_that_topic(tel
     apology = await fake.wait_for("sendMessage")
     assert apology.text == render.GENERIC_ERROR
     assert int(apology.params.get("message_thread_id", 0)) == 77
+    assert [(r.user, r.place) for r in failures_logged(caplog)] == [(str(ALICE), f"telegram:{GROUP}")]
+
+
+def failures_logged(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage() == "telegram handler failed"]
 
 
 async def test_a_user_who_blocked_the_bot_before_its_answer_is_logged_once_and_sent_no_apology(telegram, caplog):
@@ -642,7 +648,7 @@ async def test_a_file_telegram_will_not_hand_out_is_called_too_large(telegram_25
     assert [c.status for c in fake.calls_of("getFile")] == [400] and not fake.calls_of("download")
 
 
-async def test_a_failure_after_the_status_appeared_turns_the_status_into_the_apology(telegram):
+async def test_a_failure_after_the_status_appeared_turns_the_status_into_the_apology(telegram, caplog):
     fake, _ = telegram
     # Twice: a server error is tried once more (telegram_http).
     fake.fail_next("getFile", times=2, status=500, description="Internal Server Error", delay_s=1.0)
@@ -654,6 +660,7 @@ async def test_a_failure_after_the_status_appeared_turns_the_status_into_the_apo
     status, = fake.calls_of("sendMessage", after=mark)
     assert status.text == STAGE_LISTENING  # a file is not a song to find
     assert int(apology.params["message_id"]) == fake.message_of(status)["message_id"]
+    assert [(r.user, r.place) for r in failures_logged(caplog)] == [(str(ALICE), None)]
 
 
 async def add_entry(db, user: int, *, n: int = 0, note: str = "") -> None:

@@ -21,7 +21,7 @@ from discord.http import Route
 
 from bot.config import Settings
 from bot.frontends import render
-from bot.frontends.discord.interactions import PLATFORM, RequestsInFlight
+from bot.frontends.discord.interactions import PLATFORM, RequestsInFlight, whose
 from bot.frontends.discord.journal import JournalCog
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
@@ -99,7 +99,7 @@ class MoodBot(commands.Bot):
 
     async def on_app_command_error(self, interaction: discord.Interaction,
                                    error: app_commands.AppCommandError) -> None:
-        log.error("discord command failed", exc_info=error)
+        log.error("discord command failed", exc_info=error, extra=whose(interaction.user, interaction.guild_id))
         with contextlib.suppress(discord.HTTPException):
             if interaction.response.is_done():
                 await interaction.edit_original_response(content=render.GENERIC_ERROR, embed=None)

@@ -35,6 +35,12 @@ def caller_of(interaction: discord.Interaction) -> Caller:
     )
 
 
+def whose(user: discord.abc.User, guild_id: int | None = None) -> dict[str, str | None]:
+    """Who met a failure, for its log line: the user (hashed there) and the server, named as
+    `caller_of` names them, so that an operator finds the failure a user tells of."""
+    return {"user": str(user.id), "place": f"{PLATFORM}:{guild_id}" if guild_id is not None else None}
+
+
 def dm_caller_of(message: discord.Message) -> Caller:
     author = message.author
     return Caller(platform=PLATFORM, user_id=str(author.id), place=None, chat_id=str(author.id),

@@ -20,6 +20,7 @@ from bot.frontends.discord.interactions import (
     show,
     shown,
     song_attachment,
+    whose,
 )
 from bot.frontends.discord.rendering import clip, edit_parts, fitted_journal_list
 from bot.frontends import render
@@ -79,7 +80,7 @@ class ConfirmForget(discord.ui.View):
             await self.question.edit_original_response(content=FORGET_TIMED_OUT, view=None)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item) -> None:
-        log.error("discord command failed", exc_info=error)
+        log.error("discord command failed", exc_info=error, extra=whose(interaction.user, interaction.guild_id))
         self.stop()
         with contextlib.suppress(discord.HTTPException):
             if interaction.response.is_done():
@@ -142,7 +143,7 @@ class JournalPages(discord.ui.View):
             await self.latest.edit_original_response(view=None)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item) -> None:
-        log.error("discord command failed", exc_info=error)
+        log.error("discord command failed", exc_info=error, extra=whose(interaction.user, interaction.guild_id))
         with contextlib.suppress(discord.HTTPException):
             if interaction.response.is_done():
                 await interaction.followup.send(render.GENERIC_ERROR, ephemeral=True)
@@ -236,7 +237,7 @@ class JournalCog(commands.Cog):
         try:
             await self._answer_dm(message, progress)
         except Exception:
-            log.exception("discord command failed")
+            log.exception("discord command failed", extra=whose(message.author))
             with contextlib.suppress(discord.HTTPException):
                 await progress.show(ErrorReply(render.GENERIC_ERROR))
 
