@@ -1,10 +1,11 @@
 """Storage latency on a seeded throwaway SecantusDB: the bot's read and write paths.
 
-    .venv/bin/python -m benchmarks.storage [--requests 100000] [--journal 10000] [--runs 7]
+    .venv/bin/python -m benchmarks.storage [--requests 100000] [--journal 10000] [--runs 7] [--places 20]
 
-Seeds mood requests, journal entries, users and tracks with bulk `insert_many` in batches,
-then times each query several times and prints one table of medians, with the ratio to a
-`ping` round trip measured in the same run.
+Seeds mood requests, journal entries, users and tracks with bulk `insert_many` in batches (and
+sums the requests up per place, member and track, as migration 7 does), then times each query
+several times and prints one table of medians, with the ratio to a `ping` round trip measured in
+the same run. `--places 1` puts every user and request in the one server timed.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from typing import Awaitable, Callable
 
+from storage import place_tracks
 from storage.codec import journal_to_doc, request_to_doc, track_to_doc, user_fields
 from storage.database import Database
 from storage.embedded import EmbeddedServer
@@ -40,8 +42,8 @@ def user_ref(i: int) -> UserRef:
     return UserRef(PLATFORM, f"u{i}")
 
 
-def place_of(i: int) -> str:
-    return f"{PLATFORM}:guild{i % PLACES}"
+def place_of(i: int, places: int = PLACES) -> str:
+    return f"{PLATFORM}:guild{i % places}"
 
 
 def popular_track(rng: random.Random) -> str:
@@ -49,12 +51,12 @@ def popular_track(rng: random.Random) -> str:
     return f"spotify:t{min(int(rng.paretovariate(1.1)) - 1, TRACKS - 1)}"
 
 
-def seed_requests(rng: random.Random, n: int) -> list[dict]:
+def seed_requests(rng: random.Random, n: int, places: int = PLACES) -> list[dict]:
     docs = []
     for _ in range(n):
         user = rng.randrange(USERS)
         at = NOW - timedelta(minutes=rng.randrange(HISTORY_DAYS * 24 * 60))
-        request = MoodRequest(user_ref(user), place_of(user), popular_track(rng),
+        request = MoodRequest(user_ref(user), place_of(user, places), popular_track(rng),
                               rng.choice(MOODS), at)
         docs.append(request_to_doc(request))
     return docs
@@ -112,7 +114,7 @@ async def median_ms(action: Callable[[], Awaitable[object]], runs: int) -> float
     return statistics.median(samples)
 
 
-async def run(requests: int, journal: int, runs: int) -> None:
+async def run(requests: int, journal: int, runs: int, places: int) -> None:
     rng = random.Random(SEED)
     with tempfile.TemporaryDirectory(prefix="moodbot-bench-") as data_dir:
         with EmbeddedServer(data_dir) as server:
@@ -121,12 +123,13 @@ async def run(requests: int, journal: int, runs: int) -> None:
             started = time.perf_counter()
             await insert_batches(db, "users", seed_users(rng))
             await insert_batches(db, "tracks", seed_tracks())
-            await insert_batches(db, "requests", seed_requests(rng, requests))
+            await insert_batches(db, "requests", seed_requests(rng, requests, places))
             await insert_batches(db, "journal", seed_journal(rng, journal))
+            await place_tracks.summarize(db.db["requests"], db.db["place_tracks"])
             seed_s = time.perf_counter() - started
 
             counter = iter(range(10**9))
-            place = place_of(0)
+            place = place_of(0, places)
             uncached_tracks = TrackRepo(db.db["tracks"], cache_size=0)  # every lookup goes to the database
             heavy = user_ref(0)
             middle = await db.journal.page(heavy, 10, skip=100)  # a page turned to, then ◀ / ▶ from it
@@ -150,7 +153,8 @@ async def run(requests: int, journal: int, runs: int) -> None:
 
     reference = medians[0][1]
     print(f"seeded {requests} requests, {journal} journal entries, {USERS} users, "
-          f"{TRACKS} tracks in {seed_s:.1f} s; {place_requests} requests in the timed place; "
+          f"{TRACKS} tracks in {seed_s:.1f} s; {place_requests} requests in the timed place "
+          f"(one of {places}); "
           f"median of {runs} runs")
     width = max(len(name) for name, _ in medians)
     print(f"| {'operation':<{width}} | {'median ms':>10} | {'x ping':>8} |")
@@ -164,8 +168,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--journal", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--places", type=int, default=PLACES, help="servers the users are spread over")
     args = parser.parse_args()
-    asyncio.run(run(args.requests, args.journal, args.runs))
+    asyncio.run(run(args.requests, args.journal, args.runs, args.places))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from storage.mood_requests import RequestRepo
 from storage.playlists import PlaylistQueries
 from storage.privacy import PrivacyRepo
 from storage.prompts import PromptRepo
-from storage.schema import JOURNAL, PROMPTS, REQUESTS, SERVERS, TRACKS, USERS, migrate
+from storage.schema import JOURNAL, PLACE_TRACKS, PROMPTS, REQUESTS, SERVERS, TRACKS, USERS, migrate
 from storage.servers import ServerRepo
 from storage.tracks import TrackRepo
 from storage.users import UserRepo
@@ -64,7 +64,7 @@ class Database:
         self.db = db
         self.users = UserRepo(db[USERS])
         self.tracks = TrackRepo(db[TRACKS])
-        self.requests = RequestRepo(db[REQUESTS])
+        self.requests = RequestRepo(db[REQUESTS], db[PLACE_TRACKS])
         self.journal = JournalRepo(db[JOURNAL])
         self.prompts = PromptRepo(db[PROMPTS])
         self.servers = ServerRepo(db[SERVERS])

@@ -143,6 +143,25 @@ class Departure:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """What a member was told, and when."""
+
+    at: datetime
+    mood: str
+
+
+@dataclass(frozen=True)
+class PlaceTrack:
+    """The last answer a member was told for a track in a place, summed up from their requests
+    there for its playlists (storage/place_tracks.py)."""
+
+    place: str
+    track_key: str
+    latest: Answer
+    title: str | None = None
+
+
+@dataclass(frozen=True)
 class UserExport:
     """Everything stored about one user (the right of access)."""
 
@@ -151,6 +170,7 @@ class UserExport:
     requests: list[MoodRequest]
     prompts: list[SentPrompt]
     departures: list[Departure] = field(default_factory=list)
+    place_tracks: list[PlaceTrack] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=_json_value, indent=2, ensure_ascii=False)

@@ -10,6 +10,8 @@ inserts serve hundreds of them, which keeps the event loop free for the replies.
   within the process every recorded request is seen, and none is written after a `forget`.
 - `place_moved`: a place that got a new id (a group its platform upgraded) gets the
   requests added afterwards under the old id too: answers still being worked on when it moved.
+- Each batch is folded into the per-place summary (`storage/place_tracks.py`) first, then
+  inserted: the playlists read the summary.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import logging
 
 from pymongo.asynchronous.collection import AsyncCollection
 
+from storage import place_tracks
 from storage.codec import request_to_doc
 from storage.failures import translated_errors
 from storage.models import MoodRequest, StorageError
@@ -28,8 +31,9 @@ MAX_BATCH = 500  # documents per insert_many; far under MongoDB's 100 000 and 48
 
 
 class RequestRepo:
-    def __init__(self, collection: AsyncCollection) -> None:
+    def __init__(self, collection: AsyncCollection, summary: AsyncCollection | None = None) -> None:
         self._requests = collection
+        self._summary = summary
         self._pending: list[tuple[dict, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
         self._moved: dict[str, str] = {}  # old place -> new place, for requests still on their way
@@ -68,7 +72,10 @@ class RequestRepo:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
                 with translated_errors("record mood requests"):
-                    await self._requests.insert_many([doc for doc, _ in batch], ordered=False)
+                    docs = [doc for doc, _ in batch]
+                    if self._summary is not None:
+                        await place_tracks.write(self._summary, place_tracks.request_updates(docs))
+                    await self._requests.insert_many(docs, ordered=False)
             except Exception as error:  # StorageError, or anything unexpected: each caller hears of it
                 outcome: BaseException | None = error
             else:

@@ -9,17 +9,19 @@ document shares, the default.
 
 Two steps, both driven by indexes (SecantusDB runs `$unionWith` and pipeline-only `$lookup` as
 full collection scans, so neither appears here):
-1. who was seen in the place: the distinct authors of its requests and its journal entries, with
-   when each was last seen there, less those whose departure came later;
+1. who was seen in the place: the distinct authors of its requests (read from their summaries,
+   `storage/place_tracks.py`: one per member and track, not one per request) and of its journal
+   entries, with when each was last seen there, less those whose departure came later;
 2. one pipeline over those members (`$documents`): `$lookup` the user to drop opted-out
-   members, `$lookup` their requests in the place and their journal entries (joined on the
+   members, `$lookup` their summaries in the place and their journal entries (joined on the
    indexed user_id, then filtered by platform), unwind, and group. A YouTube video that a catalog
    song's audio came from counts as that song, and the releases of one recording (the single and
    the album: one ISRC, two Spotify ids) as one song (`same_song`), however the members asked.
-   The mood of the week reads the place's requests of the week first (`place_requests_pipeline`,
-   on the place_created index) and hands each member theirs in `$documents`: joined per member,
-   every request of theirs in every place was read, then all but the week's dropped (2 000
-   members, 100 000 requests in one place: 5.3 s for this aggregation, now 2.0 s).
+   A window (the mood of the week, `since`) reads the place's requests in it first
+   (`place_requests_pipeline`, on the place_created index) and hands each member theirs in
+   `$documents`: joined per member, every request of theirs in every place was read, then all
+   but the week's dropped (2 000 members, 100 000 requests in one place: 5.3 s for the week's
+   aggregation, now 2.0 s).
 
 A member has one vote per song, for the mood they were told last (`member_songs_pipeline`): the
 fallback ANN may have called a song happy before the main model called it sad, and both the
@@ -44,7 +46,8 @@ from storage.codec import utc
 from storage.failures import translated_errors
 from storage.models import UPLOAD_KEY_PREFIX, PlaylistItem, UserRef
 from storage.mood_requests import RequestRepo
-from storage.schema import DEPARTURES, JOURNAL, REQUESTS, TRACKS, USERS
+from storage import place_tracks
+from storage.schema import DEPARTURES, JOURNAL, PLACE_TRACKS, REQUESTS, TRACKS, USERS
 
 WEEK = timedelta(days=7)
 YOUTUBE_KEY_PREFIX = "youtube:"  # a video heard under its own key (bot.usecases.mood)
@@ -58,6 +61,15 @@ def seen_in_place_pipeline(place: str) -> list[dict[str, Any]]:
         {"$match": {"place": place}},
         {"$group": {"_id": {"platform": "$platform", "user_id": "$user_id"},
                     "last": {"$max": "$created_at"}}},
+    ]
+
+
+def seen_in_summary_pipeline(place: str) -> list[dict[str, Any]]:
+    """Step 1 on `place_tracks`: the members who asked for a song in the place, and when last."""
+    return [
+        {"$match": {"place": place}},
+        {"$group": {"_id": {"platform": "$platform", "user_id": "$user_id"},
+                    "last": {"$max": "$latest.at"}}},
     ]
 
 
@@ -78,6 +90,23 @@ def _join_member(collection: str, criteria: dict[str, Any], title: str, into: st
                         "title": {"$max": title}}},
         ],
         "as": into,
+    }}
+
+
+def _join_summary(place: str) -> dict[str, Any]:
+    """`$lookup` one member's summaries in the place: the rows `_join_member` makes of their
+    requests there, kept as the requests are written."""
+    return {"$lookup": {
+        "from": PLACE_TRACKS,
+        "localField": "user_id",
+        "foreignField": "user_id",
+        "let": {"platform": "$platform"},
+        "pipeline": [
+            {"$match": {"$expr": {"$eq": ["$platform", "$$platform"]}}},
+            {"$match": {"place": place}},
+            {"$project": {"_id": "$track_key", "latest": 1, "title": 1}},
+        ],
+        "as": "requests",
     }}
 
 
@@ -104,11 +133,11 @@ def member_activity_pipeline(
     """Runs with `$documents`: one row per sharing member and track they asked for or journaled
     (`activity`: _id the track key, latest {at, mood}, title), from the place's requests and the
     member's journal (a track in both is two rows). The `requests` rows, one per member and track
-    (`place_requests_pipeline`), are read beforehand in a window; without them each member's
-    requests are joined here."""
+    (`place_requests_pipeline`), are read beforehand in a window; without them (all time) each
+    member's summary in the place is joined here (`storage/place_tracks.py`)."""
     if requests is None:
         rows = [{"platform": m.platform, "user_id": m.user_id} for m in members]
-        join_requests = [_join_member(REQUESTS, {"place": place, **criteria}, "$title", "requests")]
+        join_requests = [_join_summary(place)]
     else:
         rows = [{"platform": m.platform, "user_id": m.user_id, "requests": requests.get(m, [])}
                 for m in members]
@@ -229,11 +258,12 @@ def member_songs_pipeline(
 
 
 def playlist_pipeline(
-    place: str, members: list[UserRef], mood: str, limit: int, since: datetime | None
+    place: str, members: list[UserRef], mood: str, limit: int, since: datetime | None,
+    requests: dict[UserRef, list[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
     top_first = {"$sort": {"members": -1, "last_at": -1, "_id": 1}}
     return [
-        *member_songs_pipeline(place, members, _window(since)),
+        *member_songs_pipeline(place, members, _window(since), requests),
         # A member's vote goes to the mood they were told last, as in the mood of the week.
         {"$match": {"latest.mood": mood}},
         {"$group": {"_id": "$_id.song", "members": {"$sum": 1},
@@ -291,8 +321,9 @@ class PlaylistQueries:
         members = await self.members_seen(place)
         if not members or limit <= 0:
             return []
-        pipeline = playlist_pipeline(place, members, mood, limit, since)
         with translated_errors("server playlist"):
+            requests = None if since is None else await self._place_requests(place, _window(since))
+            pipeline = playlist_pipeline(place, members, mood, limit, since, requests)
             rows = await (await self._db.aggregate(pipeline)).to_list()
         return [playlist_item(row) for row in rows]
 
@@ -302,11 +333,15 @@ class PlaylistQueries:
         if not members:
             return {}
         with translated_errors("server mood of the week"):
-            cursor = await self._db[REQUESTS].aggregate(place_requests_pipeline(place, week_window(now)))
-            requests = requests_by_member(await cursor.to_list())
+            requests = await self._place_requests(place, week_window(now))
             cursor = await self._db.aggregate(mood_of_week_pipeline(place, members, now, requests))
             rows = await cursor.to_list()
         return {row["_id"]: int(row["n"]) for row in sorted(rows, key=lambda r: r["_id"])}
+
+    async def _place_requests(self, place: str,
+                              window: dict[str, Any]) -> dict[UserRef, list[dict[str, Any]]]:
+        cursor = await self._db[REQUESTS].aggregate(place_requests_pipeline(place, window))
+        return requests_by_member(await cursor.to_list())
 
     async def move_place(self, old_place: str, new_place: str) -> None:
         """Everything heard or written in `old_place` counts in `new_place` from now on, the
@@ -317,6 +352,9 @@ class PlaylistQueries:
         with translated_errors("move a place's songs"):
             for collection in (REQUESTS, JOURNAL):
                 await self._db[collection].update_many({"place": old_place}, {"$set": {"place": new_place}})
+            # The old place's summaries merge with the new one's: summed up again from its requests.
+            await place_tracks.summarize(self._db[REQUESTS], self._db[PLACE_TRACKS], new_place)
+            await self._db[PLACE_TRACKS].delete_many({"place": old_place})
             # One departure per place and member (a unique index): each is carried over on its own.
             async for doc in self._db[DEPARTURES].find({"place": old_place}):
                 where = {"place": new_place, "platform": doc["platform"], "user_id": doc["user_id"]}
@@ -331,8 +369,9 @@ class PlaylistQueries:
             await self._requests.settled()
         last_seen: dict[UserRef, datetime] = {}
         with translated_errors("server members"):
-            for collection in (REQUESTS, JOURNAL):
-                cursor = await self._db[collection].aggregate(seen_in_place_pipeline(place))
+            for collection, pipeline in ((PLACE_TRACKS, seen_in_summary_pipeline(place)),
+                                         (JOURNAL, seen_in_place_pipeline(place))):
+                cursor = await self._db[collection].aggregate(pipeline)
                 for row in await cursor.to_list():
                     ref = UserRef(row["_id"]["platform"], row["_id"]["user_id"])
                     last_seen[ref] = max(last_seen.get(ref, row["last"]), row["last"])

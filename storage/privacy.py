@@ -15,15 +15,17 @@ from storage.codec import (
 )
 from storage.failures import translated_errors
 from storage.journal import JournalRepo
-from storage.models import Departure, UserExport, UserRef
+from storage.models import Answer, Departure, PlaceTrack, UserExport, UserRef
 from storage.mood_requests import RequestRepo
-from storage.schema import DEPARTURES, JOURNAL, PROMPTS, REQUESTS, USERS
+from storage.schema import DEPARTURES, JOURNAL, PLACE_TRACKS, PROMPTS, REQUESTS, USERS
 
 # Every collection holding documents about a user; `tracks` and `servers` hold none. Erased in
 # this order: the prompts after the entries and requests (a prompt recorded while /forget runs is
 # still caught), the settings last, so that a /forget the database cuts short leaves them saying
 # what `withdraw` made them say.
-PERSONAL_COLLECTIONS = (JOURNAL, REQUESTS, DEPARTURES, PROMPTS, USERS)
+PERSONAL_COLLECTIONS = (JOURNAL, REQUESTS, PLACE_TRACKS, DEPARTURES, PROMPTS, USERS)
+# Summed up from others (the requests): erased, but not counted as more of the user's data.
+DERIVED_COLLECTIONS = (PLACE_TRACKS,)
 # What a user's settings say from the start of a /forget until they are deleted: no daily prompt
 # (nor one scheduled at the next start), and none of their songs in a server's playlists.
 WITHDRAWN = {"journal_enabled": False, "share_with_server": False}
@@ -57,12 +59,16 @@ class PrivacyRepo:
             requests = await self._db[REQUESTS].find(who, sort=OLDEST_FIRST).to_list()
             prompts = await self._db[PROMPTS].find(who, sort=[("sent_at", ASCENDING)]).to_list()
             departures = await self._db[DEPARTURES].find(who, sort=[("left_at", ASCENDING)]).to_list()
+            summaries = await self._db[PLACE_TRACKS].find(
+                who, sort=[("place", ASCENDING), ("track_key", ASCENDING)]).to_list()
         return UserExport(
             user=None if user is None else user_from_doc(user),
             journal=[journal_from_doc(doc) for doc in journal],
             requests=[request_from_doc(doc) for doc in requests],
             prompts=[prompt_from_doc(doc) for doc in prompts],
             departures=[Departure(doc["place"], doc["left_at"]) for doc in departures],
+            place_tracks=[PlaceTrack(doc["place"], doc["track_key"], Answer(**doc["latest"]),
+                                     doc.get("title")) for doc in summaries],
         )
 
     async def _settled(self) -> None:
@@ -99,5 +105,6 @@ class PrivacyRepo:
         with translated_errors("forget user"):
             for name in PERSONAL_COLLECTIONS:
                 result = await self._db[name].delete_many(user_filter(ref))
-                deleted += result.deleted_count
+                if name not in DERIVED_COLLECTIONS:
+                    deleted += result.deleted_count
         return deleted

@@ -16,6 +16,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid, OperationFailure
 
+from storage import place_tracks
+
 log = logging.getLogger(__name__)
 
 USERS = "users"
@@ -25,6 +27,7 @@ JOURNAL = "journal"
 PROMPTS = "prompts"
 SERVERS = "servers"
 DEPARTURES = "departures"
+PLACE_TRACKS = "place_tracks"
 META = "meta"
 
 SCHEMA_DOC_ID = "schema"
@@ -90,6 +93,13 @@ VALIDATORS: dict[str, dict[str, Any]] = {
     # A member's last departure from a place (left or removed): one document per place and member.
     DEPARTURES: _schema(["platform", "user_id", "place", "left_at"],
                         {**_IDENTITY, "place": _STRING, "left_at": _DATE}),
+    # A member's last answer for a track in a place, from their requests (storage/place_tracks.py).
+    PLACE_TRACKS: _schema(
+        ["platform", "user_id", "place", "track_key", "latest"],
+        {**_IDENTITY, "place": _STRING, "track_key": _STRING, "title": _OPTIONAL_STRING,
+         "latest": {"bsonType": "object", "required": ["at", "mood"],
+                    "properties": {"at": _DATE, "mood": _STRING}}},
+    ),
 }
 
 # user_id leads: equality queries on both fields use it either way, and SecantusDB's $lookup
@@ -112,6 +122,12 @@ DEPARTURES_BY_USER = IndexModel(_USER, name="user")
 # Its prefix serves all that user_local_date (user, local_date) served, which it replaces.
 JOURNAL_BY_PAGE = IndexModel([*_USER, ("local_date", DESCENDING), ("created_at", DESCENDING),
                               ("_id", DESCENDING)], name="user_page")
+
+# One summary per member, place and track (the writes upsert on it); user_id leads for the
+# playlists' join and /forget. The place's, for who was seen there.
+PLACE_TRACKS_BY_USER = IndexModel([*_USER, ("place", ASCENDING), ("track_key", ASCENDING)], unique=True,
+                                  name="user_place_track_unique")
+PLACE_TRACKS_BY_PLACE = IndexModel([("place", ASCENDING)], name="place")
 
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [
@@ -143,6 +159,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     SERVERS: [],
     DEPARTURES: [DEPARTURES_BY_PLACE, DEPARTURES_BY_USER],
+    PLACE_TRACKS: [PLACE_TRACKS_BY_USER, PLACE_TRACKS_BY_PLACE],
 }
 
 
@@ -285,6 +302,12 @@ async def index_journal_pages(db: AsyncDatabase) -> None:
     await ensure_indexes(db[JOURNAL], [], RETIRED_INDEXES[JOURNAL])
 
 
+async def summarize_place_tracks(db: AsyncDatabase) -> None:
+    await ensure_collection(db, PLACE_TRACKS, VALIDATORS[PLACE_TRACKS])
+    await ensure_indexes(db[PLACE_TRACKS], INDEXES[PLACE_TRACKS])
+    await place_tracks.summarize(db[REQUESTS], db[PLACE_TRACKS])  # `$max` upserts: safe to re-run
+
+
 async def rebuild_outdated_indexes(db: AsyncDatabase) -> None:
     for name, wanted in INDEXES.items():
         await ensure_indexes(db[name], wanted, RETIRED_INDEXES.get(name, ()))
@@ -301,6 +324,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "departures (a member who left a place stops counting in its playlists)",
               record_departures),
     Migration(6, "journal pages in list order (user, local_date, created_at, _id)", index_journal_pages),
+    Migration(7, "each member's tracks per place, summed up from the requests (playlists read them)",
+              summarize_place_tracks),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

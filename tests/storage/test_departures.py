@@ -128,6 +128,19 @@ async def test_departures_follow_a_group_that_got_a_new_id(db: Database):
     assert await db.db["departures"].count_documents({"place": PLACE}) == 0
 
 
+async def test_a_group_that_got_a_new_id_has_its_songs_there_once_and_none_under_the_old_id(db: Database):
+    """A song asked for under both ids (the new one's first message came before the move was
+    seen) is one vote, for the member's last answer; the old id keeps nothing."""
+    await seed(db)
+    await db.requests.add(MoodRequest(BOB, "chat:g1-new", "spotify:A", "calm", T0 + 3 * H))
+    await db.playlists.move_place(PLACE, "chat:g1-new")
+
+    assert ranking(await db.playlists.playlist("chat:g1-new", "sad")) == [("spotify:B", 1), ("spotify:A", 1)]
+    assert ranking(await db.playlists.playlist("chat:g1-new", "calm")) == [("spotify:A", 1)]
+    assert await db.playlists.playlist(PLACE, "sad") == []
+    assert await db.playlists.members_seen(PLACE) == []
+
+
 async def test_a_request_recorded_after_its_group_got_a_new_id_counts_in_the_new_one(db: Database):
     """A /mood asked in the group just before Telegram gave it a new id (a supergroup), or read from
     the backlog after a restart, is answered seconds after the move: its song belongs to the group

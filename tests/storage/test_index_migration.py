@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from storage.codec import user_filter
+from storage.codec import request_to_doc, user_filter
 from storage.database import Database
 from storage.journal import PAGE_NEWEST_FIRST, PAGE_OLDEST_FIRST
 from storage.models import JournalEntry, MoodRequest, TrackRecord, User, UserRef
@@ -24,6 +24,7 @@ from storage.schema import (
     JOURNAL_BY_PAGE,
     LATEST_VERSION,
     META,
+    PLACE_TRACKS,
     PROMPTS,
     REQUESTS,
     SCHEMA_DOC_ID,
@@ -37,6 +38,7 @@ from storage.schema import (
 from tests.storage.conftest import T0
 
 ALICE = UserRef("chat", "alice")
+BOB = UserRef("chat", "bob")
 
 # The indexes exactly as fd33d16 created them, with the user's fields platform first.
 _OLD_USER = [("platform", ASCENDING), ("user_id", ASCENDING)]
@@ -123,10 +125,11 @@ async def test_platform_first_indexes_are_rebuilt_user_id_first_at_start(mongo_u
         with caplog.at_level(logging.INFO, logger="storage.schema"):
             assert await database.init() == LATEST_VERSION
         await assert_todays_indexes(database)
-        # Same names, and those migrations 4 and 5 add; user_page replaces user_local_date.
+        # Same names, and those migrations 4, 5 and 7 add; user_page replaces user_local_date.
         assert {c: set(await index_specs(database, c)) for c in INDEXES} == {
             **before, TRACKS: before[TRACKS] | {"isrc"}, DEPARTURES: {"_id_", "place_user_unique", "user"},
-            JOURNAL: before[JOURNAL] - {"user_local_date"} | {"user_page"}}
+            JOURNAL: before[JOURNAL] - {"user_local_date"} | {"user_page"},
+            PLACE_TRACKS: {"_id_", "user_place_track_unique", "place"}}
         assert rebuilt(caplog.messages) == {f"{c}.{name}" for c, names in MIGRATED.items() for name in names}
         assert "index journal.user_local_date dropped: moodbot no longer uses it" in caplog.messages
         assert "index users.user_unique rebuilt: (platform 1, user_id 1) unique -> (user_id 1, platform 1) unique" in caplog.messages
@@ -350,6 +353,63 @@ async def test_two_bots_starting_at_once_on_a_version_5_database_both_start(mong
         specs = await index_specs(first, JOURNAL)
         assert specs["user_page"] == spec(JOURNAL_BY_PAGE.document) and "user_local_date" not in specs
         assert await first.journal.count(ALICE) == 25
+    finally:
+        await first.client.drop_database(db_name)
+        await first.close()
+        await second.close()
+
+
+async def make_version_6_database(database: Database) -> None:
+    """As moodbot left it before the places' summaries: schema version 6, requests only."""
+    assert await database.init() == LATEST_VERSION
+    await database.db.drop_collection(PLACE_TRACKS)
+    await database.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 6}})
+    requests = [(ALICE, "chat:g1", "spotify:1", "sad", T0, "Creep"),
+                (ALICE, "chat:g1", "spotify:1", "calm", T0 + timedelta(hours=1), None),  # her last word
+                (BOB, "chat:g1", "spotify:1", "sad", T0, "Creep"),
+                (BOB, "chat:g2", "spotify:2", "happy", T0, "Other"),
+                (BOB, None, "spotify:3", "happy", T0, "Private")]  # in no place
+    await database.db[REQUESTS].insert_many([request_to_doc(MoodRequest(*r)) for r in requests])
+
+
+async def test_a_version_6_database_sums_up_its_requests_and_its_playlists_stay(mongo_uri, db_name, caplog):
+    database = await Database.connect(mongo_uri, db_name)
+    try:
+        await make_version_6_database(database)
+        with caplog.at_level(logging.INFO, logger="storage.schema"):
+            assert await database.init() == LATEST_VERSION
+        assert ("applying migration 7: each member's tracks per place, summed up from the requests "
+                "(playlists read them)") in caplog.messages
+        specs = await index_specs(database, PLACE_TRACKS)
+        for model in INDEXES[PLACE_TRACKS]:
+            assert specs[model.document["name"]] == spec(model.document)
+        assert (await database.db[PLACE_TRACKS].options())["validator"] == VALIDATORS[PLACE_TRACKS]
+
+        async def state():
+            return ([(i.track_key, i.members, i.title) for i in await database.playlists.playlist("chat:g1", "sad")],
+                    [(i.track_key, i.members) for i in await database.playlists.playlist("chat:g1", "calm")],
+                    await database.playlists.members_seen("chat:g1"),
+                    await database.playlists.members_seen("chat:g2"))
+
+        assert await state() == ([("spotify:1", 1, "Creep")], [("spotify:1", 1)], [ALICE, BOB], [BOB])
+        assert await database.db[PLACE_TRACKS].count_documents({}) == 3
+        # Re-running it (a crash before the version was recorded) changes nothing.
+        await database.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 6}})
+        assert await database.init() == LATEST_VERSION
+        assert await state() == ([("spotify:1", 1, "Creep")], [("spotify:1", 1)], [ALICE, BOB], [BOB])
+        assert await database.db[PLACE_TRACKS].count_documents({}) == 3
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
+
+
+async def test_two_bots_starting_at_once_on_a_version_6_database_both_start(mongo_uri, db_name):
+    first, second = [await Database.connect(mongo_uri, db_name) for _ in range(2)]
+    try:
+        await make_version_6_database(first)
+        assert await asyncio.gather(first.init(), second.init()) == [LATEST_VERSION] * 2
+        assert await first.db[PLACE_TRACKS].count_documents({}) == 3
+        assert await first.playlists.members_seen("chat:g1") == [ALICE, BOB]
     finally:
         await first.client.drop_database(db_name)
         await first.close()

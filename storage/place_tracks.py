@@ -1,0 +1,69 @@
+"""What each member asked for in each place: one document per place, member and track key, with
+the last answer they were told for it there (`latest` {at, mood}) and the greatest title they
+asked it by, as `storage.playlists` would group their requests.
+
+Written with the requests (`RequestRepo`, before them: a request refused after its summary was
+written is a vote for an answer the member was given), built for existing requests by migration 7,
+rebuilt for a place that moved, erased by /forget and shown in /export. A server's playlist and
+its members read it instead of every request ever made there: with 2 000 members and 100 000
+requests in one place, the requests are 20 892 summaries (README, Storage benchmark).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
+
+DUPLICATE_KEY = 11000
+BATCH = 1000  # updates per bulk_write, as the benchmark seeds
+
+
+def summary_update(place: str, platform: str, user_id: str, track_key: str,
+                   latest: dict[str, Any], title: str | None) -> UpdateOne:
+    """Fold one answer (or a group of them, its `latest` and greatest `title`) into the summary.
+    `$max` compares {at, mood} field by field as `$group`'s does, and any title over none."""
+    return UpdateOne(
+        {"user_id": user_id, "platform": platform, "place": place, "track_key": track_key},
+        {"$max": {"latest": latest, "title": title}},
+        upsert=True,
+    )
+
+
+def request_updates(docs: Iterable[dict[str, Any]]) -> list[UpdateOne]:
+    """The summary updates for request documents; one asked outside any place counts in none."""
+    return [summary_update(doc["place"], doc["platform"], doc["user_id"], doc["track_key"],
+                           {"at": doc["created_at"], "mood": doc["mood"]}, doc.get("title"))
+            for doc in docs if doc.get("place") is not None]
+
+
+async def write(summary: AsyncCollection, updates: list[UpdateOne]) -> None:
+    """Idempotent: an upsert that met another process's insert of the same key is done again."""
+    for start in range(0, len(updates), BATCH):
+        batch = updates[start:start + BATCH]
+        try:
+            await summary.bulk_write(batch, ordered=False)
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            await summary.bulk_write([batch[e["index"]] for e in errors], ordered=False)
+
+
+def summarize_pipeline(place: str | None) -> list[dict[str, Any]]:
+    return [
+        {"$match": {"place": {"$ne": None} if place is None else place}},
+        {"$group": {"_id": {"place": "$place", "platform": "$platform", "user_id": "$user_id",
+                            "track_key": "$track_key"},
+                    "latest": {"$max": {"at": "$created_at", "mood": "$mood"}},
+                    "title": {"$max": "$title"}}},
+    ]
+
+
+async def summarize(requests: AsyncCollection, summary: AsyncCollection, place: str | None = None) -> None:
+    """Fold the stored requests of `place` (of every place, by default) into the summary."""
+    cursor = await requests.aggregate(summarize_pipeline(place))
+    rows = await cursor.to_list()
+    await write(summary, [summary_update(**row["_id"], latest=row["latest"], title=row.get("title"))
+                          for row in rows])
