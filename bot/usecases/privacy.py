@@ -101,6 +101,8 @@ class PrivacyUseCase:
         try:
             made = await self.db.privacy.withdraw(ref)
         except StorageError as error:  # their journal and prompt stay as they were, and say so
+            log.warning("privacy.forget_not_done", extra={"user": caller.user_id, "deleted": queued,
+                                                          "reason": str(error)})
             if queued:
                 return TextReply(f"{error} I deleted the {entries(queued)} waiting to be saved, but nothing else "
                                  "yet; please try /forget again.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import threading
 import time
@@ -355,14 +356,18 @@ async def answer_queued_in_an_outage(counting, clip_paths, outage, words: str):
     return usecases, writer
 
 
-async def test_forget_with_the_database_down_says_what_it_did_delete(counting, clip_paths, outage):
+async def test_forget_with_the_database_down_says_what_it_did_delete(counting, clip_paths, outage, caplog):
     usecases, writer = await answer_queued_in_an_outage(counting, clip_paths, outage, "queued words")
 
-    done = await usecases.privacy.forget(ALICE_DM, confirmed=True)
+    with caplog.at_level(logging.INFO, logger="bot.usecases.privacy"):
+        done = await usecases.privacy.forget(ALICE_DM, confirmed=True)
 
     assert writer.outbox.pending() == 0  # the answer waiting for the database is gone…
     assert "Nothing was deleted" not in done.text and "1 journal entry" in done.text  # …and the reply says so
     assert "try /forget again" in done.text
+    # A deletion asked for and not done is the operator's to follow: whose, and how far it got.
+    (undone,) = [r for r in caplog.records if r.getMessage() == "privacy.forget_not_done"]
+    assert (undone.levelno, undone.user, undone.deleted) == (logging.WARNING, ALICE_DM.user_id, 1)
 
 
 class DrainWhenTheJournalIsRead(monitoring.CommandListener):
