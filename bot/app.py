@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from bot.config import Settings
 from bot.health import heartbeat, heartbeat_path
@@ -31,6 +32,12 @@ SALT_FILE = ".log-salt"
 LOG_FILE = "moodbot.log"
 OUTBOX_DRAIN_INTERVAL_S = 30.0
 WARM_UP_WAIT_ON_CLOSE_S = 15.0
+# A chat platform's start: Discord's own wait for its gateway is 60 s, after the login. Without a
+# bound, a Discord API that takes the connection and never answers held the start for aiohttp's
+# 5 minutes, then ended it with an empty message.
+FRONTEND_START_TIMEOUT_S = 90.0
+# Where each chat platform is reached: named, with the setting, when a start cannot reach it.
+PLATFORM_ENDPOINTS = {"telegram": ("Telegram", "telegram_api_url"), "discord": ("Discord", "discord_api_url")}
 
 
 class WarmingClassifier:
@@ -78,6 +85,49 @@ def hosts_of(uri: str) -> str:
     """The host part of a MongoDB URI, without the user and password: "db1:27017,db2:27017"."""
     netloc = uri.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
     return netloc.rsplit("@", 1)[-1] or "(none)"
+
+
+class PlatformUnreachableError(Exception):
+    """A chat platform did not answer at start: the network or an endpoint setting, not a token."""
+
+
+def unreachable_reason(error: BaseException) -> str | None:
+    """Why a platform could not be reached, when `error` or what it was raised from is a timeout
+    or a failed connection (aiohttp's connection errors are OSErrors; python-telegram-bot raises
+    its own from them); None for anything else (a rejected token says itself what to fix)."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, TimeoutError):
+            return str(cause) or "no answer in time"
+        if isinstance(cause, OSError):
+            return str(cause) or type(cause).__name__
+        cause = cause.__cause__
+    return None
+
+
+async def start_frontend(frontend, settings: Settings, timeout_s: float = FRONTEND_START_TIMEOUT_S) -> None:
+    """Start one front-end within `timeout_s`. A chat platform that cannot be reached is said
+    with its host and the setting to check: its client says only "Timed out", or nothing."""
+    endpoint = PLATFORM_ENDPOINTS.get(frontend.platform)
+    if endpoint is None:  # the console reaches nothing
+        await frontend.start()
+        return
+    name, setting = endpoint
+    try:
+        async with asyncio.timeout(timeout_s) as bound:
+            await frontend.start()
+    except Exception as error:  # noqa: BLE001 - only unreachable is translated, the rest goes on
+        reason = f"no answer within {timeout_s:.0f} s" if bound.expired() else unreachable_reason(error)
+        if reason is None:
+            raise
+        check = [setting.upper()]
+        if name == "Discord" and settings.discord_gateway_url:
+            check.append("DISCORD_GATEWAY_URL")
+        host = urlsplit(getattr(settings, setting)).netloc or getattr(settings, setting)
+        raise PlatformUnreachableError(f"{name} could not be reached at {host} ({reason}): check "
+                                       f"{' and '.join(check)} and the network.") from error
 
 
 async def _maybe_await(value):
@@ -168,8 +218,18 @@ class App:
                 loop.add_signal_handler(sig, stop.set)
         try:
             async with contextlib.AsyncExitStack() as stack:
-                console = await self._start(stack)
-                waiters = [asyncio.create_task(stop.wait(), name="signal")]
+                signalled = asyncio.create_task(stop.wait(), name="signal")
+                stack.push_async_callback(_cancel, signalled)
+                starting = asyncio.create_task(self._start(stack), name="start")
+                await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+                if not starting.done():
+                    # Ctrl-C or SIGTERM while starting (a chat platform slow to answer): what has
+                    # started stops now, not once the start has given up.
+                    log.info("app.stopping_while_starting")
+                    await _cancel(starting)
+                    return 0
+                console = starting.result()
+                waiters = [signalled]
                 if console is not None:
                     waiters.append(asyncio.create_task(console.run(), name="console"))
                 done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -248,11 +308,12 @@ class App:
             self.frontends = [console]
         for frontend in self.frontends:
             self.scheduler.register(frontend)
-            await frontend.start()
+            await start_frontend(frontend, settings)
             stack.push_async_callback(frontend.stop)
-        # After the front-ends: missed prompts are sent at start and need their senders.
-        await self.scheduler.start()
+        # After the front-ends: missed prompts are sent at start and need their senders. Its stop
+        # first: a start cut short by a signal, while it sends them, stops the scheduler too.
         stack.push_async_callback(self.scheduler.stop)
+        await self.scheduler.start()
         # Last: a live heartbeat says the bot serves, and that its event loop still turns.
         await stack.enter_async_context(heartbeat(heartbeat_path(data_dir)))
         settle_heap()

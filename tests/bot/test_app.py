@@ -1,6 +1,8 @@
 """`python -m bot` with a TELEGRAM_TOKEN: the app starts the Telegram front-end (not the console)
 on the embedded database, answers a user through the real python-telegram-bot against the local
-fake Bot API, never logs the token, and stops cleanly on SIGTERM."""
+fake Bot API, never logs the token, and stops cleanly on SIGTERM. A chat platform that cannot be
+reached at start is named with the setting to check, and a SIGTERM while it keeps the start
+waiting stops the bot at once."""
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +11,15 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
+from bot.app import PlatformUnreachableError, start_frontend
+from bot.config import Settings
+from bot.frontends.discord import DiscordFrontend
+from bot.usecases import build_usecases
 from tests.bot.test_console import REPO, moodbot_processes
+from tests.dbserver import free_port
+from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 
 TOKEN = "987654:SENTINEL-app-token"
@@ -64,3 +74,73 @@ def test_a_half_set_spotify_configuration_is_said_in_the_log(caplog):
     resolver, _ = build_sources(Settings(_env_file=None, spotify_client_id="only-the-id", spotify_client_secret=None))
     assert resolver is None
     assert any("spotify.half_configured" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+# --- a chat platform that cannot be reached at start ------------------------------------------------
+
+DISCORD_TOKEN = "discord-SENTINEL-app-token"
+
+
+async def test_sigterm_while_discord_does_not_answer_the_login_stops_the_bot_at_once(tmp_path, mongo_uri, db_name):
+    # Discord takes the login request and never answers (a proxy that hangs): the operator's
+    # SIGTERM or Ctrl-C stops the bot now, not after aiohttp's 5 minutes.
+    fake = await FakeDiscord(token=DISCORD_TOKEN).start()
+    release = fake.hold_next("get_me")
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "SPOTIFY_CLIENT_ID")}
+    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO), MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name,
+               DISCORD_TOKEN=DISCORD_TOKEN, DISCORD_API_URL=fake.api_url, DISCORD_GATEWAY_URL=fake.gateway_url)
+    stderr_file = open(tmp_path / "stderr", "wb")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=stderr_file,
+                                                cwd=tmp_path, env=env)
+    try:
+        await fake.wait_for("get_me", timeout=60)  # the login is asked, and held
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        release.set()
+        await fake.stop()
+        stderr_file.close()
+    logs = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 0, logs[-3000:]
+    assert "event=app.stopping_while_starting" in logs and "Traceback" not in logs
+    assert "SENTINEL" not in logs
+    assert moodbot_processes(str(data_dir)) == []
+
+
+async def test_a_discord_that_does_not_answer_is_named_with_the_settings_to_check(db):
+    fake = await FakeDiscord(token=DISCORD_TOKEN).start()
+    release = fake.hold_next("get_me")
+    settings = Settings(_env_file=None, discord_token=DISCORD_TOKEN, discord_api_url=fake.api_url,
+                        discord_gateway_url=fake.gateway_url)
+    frontend = DiscordFrontend(settings, build_usecases(db, classifier=None, fetcher=None), guild_ready_timeout=0.05)
+    try:
+        with pytest.raises(PlatformUnreachableError) as raised:
+            await start_frontend(frontend, settings, timeout_s=1.0)
+    finally:
+        release.set()
+        await fake.stop()
+    host = fake.api_url.split("://", 1)[1].split("/", 1)[0]
+    assert str(raised.value) == (f"Discord could not be reached at {host} (no answer within 1 s): check "
+                                 "DISCORD_API_URL and DISCORD_GATEWAY_URL and the network.")
+
+
+async def test_a_telegram_that_refuses_the_connection_is_named_with_the_setting_to_check(tmp_path, mongo_uri, db_name):
+    port = free_port()  # nothing listens there
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
+    env.update(DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO), MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name,
+               TELEGRAM_TOKEN=TOKEN, TELEGRAM_API_URL=f"http://127.0.0.1:{port}/bot",
+               TELEGRAM_FILE_URL=f"http://127.0.0.1:{port}/file/bot")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                                cwd=tmp_path, env=env)
+    _out, err = await asyncio.wait_for(proc.communicate(), 120)
+    said = err.decode().splitlines()[-1]
+    assert proc.returncode == 1
+    assert said.startswith(f"moodbot could not start: Telegram could not be reached at 127.0.0.1:{port} ("), said
+    assert said.endswith("): check TELEGRAM_API_URL and the network."), said
+    assert "SENTINEL" not in err.decode()
