@@ -9,7 +9,9 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.errors import DuplicateKeyError
 
 from storage.database import Database
-from storage.models import DatabaseUnavailableError, MoodRequest, ServerSettings, StoredMood, TrackRecord, User, UserRef
+from storage.failures import translated_errors
+from storage.models import (DatabaseUnavailableError, MoodRequest, ServerSettings, StorageError, StoredMood, TrackRecord,
+                            User, UserRef)
 from storage.mood_requests import RequestRepo
 from storage.tracks import TrackRepo
 from tests.storage.conftest import T0
@@ -322,3 +324,31 @@ async def test_a_recorded_request_that_cannot_be_stored_is_logged(caplog):
     finally:
         await client.close()
     assert any("mood request not recorded" in r.getMessage() for r in caplog.records)
+
+
+# A request's document holds the user's id and an upload's file name; a duplicate key quotes its values.
+CAROL = UserRef("telegram", "987654321")
+
+
+async def refused_request(db) -> None:
+    # An empty mood: the validator refuses the batch, and the driver's error quotes the document.
+    await db.requests.add(MoodRequest(CAROL, None, "sha256:ab", "", T0, title="voice memo for Jane.ogg"))
+
+
+async def refused_duplicate(db) -> None:
+    await db.users.set_sharing(CAROL, True)
+    again = await db.db["users"].find_one({"user_id": CAROL.user_id}, {"_id": 0})
+    with translated_errors("save user"):
+        await db.db["users"].insert_one(again)  # one user, twice: user_unique
+
+
+@pytest.mark.parametrize("refused, code", [(refused_request, "121"), (refused_duplicate, "11000")])
+async def test_a_write_the_database_refuses_is_logged_without_the_data_its_error_quotes(db, caplog, refused,
+                                                                                         code):
+    """Log lines name a user only by a hash and hold no file name: the error's codes and names
+    stay, the refused document and the key's values do not."""
+    with pytest.raises(StorageError):
+        await refused(db)
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "storage.failures"]
+    assert code in line
+    assert CAROL.user_id not in line and "Jane" not in line
