@@ -219,7 +219,7 @@ class PromptScheduler:
         `day`; /journal prompt (`force`) is for today."""
         sender = self.senders.get(ref.platform)
         if sender is None:
-            log.warning("scheduler.no_sender", extra={"platform": ref.platform})
+            log.warning("scheduler.no_sender", extra={"user": ref.user_id, "platform": ref.platform})
             return None
         async with self._pace:
             erasures = self.db.privacy.erasures(ref)  # before the user is read: a /forget after it shows

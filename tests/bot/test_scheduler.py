@@ -338,3 +338,17 @@ async def test_a_database_lost_before_the_jobs_are_rebuilt_stops_the_start(count
         assert scheduler.is_scheduled(user.ref)
     finally:
         await scheduler.stop()
+
+
+async def test_a_prompt_for_a_platform_not_running_is_logged_with_its_user(db, counting, caplog):
+    """E.g. DISCORD_TOKEN removed while Discord users keep their journal on: each day's job says
+    whose prompt went nowhere, so the operator can tell how many users that is."""
+    import logging
+
+    user = User("discord", "555", timezone="Europe/Lisbon", prompt_time=time(21, 30), journal_enabled=True)
+    await db.users.upsert(user)
+    scheduler, _journal, _out = scheduler_with_console(db, counting, lambda: datetime.now(timezone.utc))
+    with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+        assert await scheduler.deliver(user.ref) is None
+    (line,) = [r for r in caplog.records if r.getMessage() == "scheduler.no_sender"]
+    assert (line.platform, line.user) == ("discord", "555")
