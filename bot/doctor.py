@@ -212,7 +212,7 @@ async def check_telegram(settings: Settings) -> Finding:
     except TimeoutError:
         return Finding(FAIL, "telegram", f"no answer from {host} within {NETWORK_TIMEOUT_S:.0f} s: check TELEGRAM_API_URL and the network")
     except (TelegramError, OSError) as error:
-        return Finding(FAIL, "telegram", f"{host}: {error}")
+        return _unreachable("telegram", host, error, "TELEGRAM_API_URL") or Finding(FAIL, "telegram", f"{host}: {error}")
     finally:
         await bot.shutdown()
         for request in requests:  # an initialize that failed leaves them open, and shutdown() skips them
@@ -241,9 +241,19 @@ async def check_discord(settings: Settings) -> Finding:
     except TimeoutError:
         return Finding(FAIL, "discord", f"no answer from {host} within {NETWORK_TIMEOUT_S:.0f} s: check DISCORD_API_URL and the network")
     except (aiohttp.ClientError, OSError) as error:
-        return Finding(FAIL, "discord", f"{host}: {error}")
+        return _unreachable("discord", host, error, "DISCORD_API_URL") or Finding(FAIL, "discord", f"{host}: {error}")
     finally:
         await http.close()
+
+
+def _unreachable(what: str, host: str, error: BaseException, setting: str) -> Finding | None:
+    """A refused connection, an unknown host, a timeout: said as the start says it, with what to check."""
+    from bot.app import unreachable_reason
+
+    reason = unreachable_reason(error)
+    if reason is None:
+        return None
+    return Finding(FAIL, what, f"cannot reach {host} ({reason}): check {setting} and the network")
 
 
 async def check_spotify(settings: Settings) -> Finding:

@@ -126,6 +126,17 @@ async def test_rejected_discord_and_spotify_credentials_fail_naming_what_to_fix(
     assert exit_status([discord, spotify]) == 1
 
 
+async def test_a_telegram_or_discord_that_refuses_the_connection_fails_saying_what_to_check(fakes):
+    port = free_port()  # nothing listens there
+    telegram = await check_telegram(settings_for(fakes, telegram_api_url=f"http://127.0.0.1:{port}/bot"))
+    discord = await check_discord(settings_for(fakes, discord_api_url=f"http://127.0.0.1:{port}/api/v10"))
+
+    for found, setting in ((telegram, "TELEGRAM_API_URL"), (discord, "DISCORD_API_URL")):
+        assert found.status == FAIL
+        assert found.detail.startswith(f"cannot reach 127.0.0.1:{port} (Cannot connect to host"), found.detail
+        assert found.detail.endswith(f"): check {setting} and the network"), found.detail
+
+
 async def test_tokens_not_given_are_skipped_as_not_configured():
     settings = Settings(_env_file=None, telegram_token=None, discord_token=None, spotify_client_id=None,
                         spotify_client_secret=None)
