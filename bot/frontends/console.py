@@ -107,6 +107,22 @@ def _not_a_file(arg: str) -> str | None:
     return None
 
 
+def _save_new(directory: Path, name: str, data: bytes) -> Path:
+    """`data` as a new file `name` in `directory`, or `stem-2.suffixes`, `-3`… when that name is
+    taken: a file saved earlier is never overwritten."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem, dot, suffixes = name.partition(".")  # moodbot-export-2026-12-04 . json.gz
+    path, number = directory / name, 1
+    while True:
+        try:
+            with path.open("xb") as file:  # exclusive: a name taken meanwhile is not overwritten
+                file.write(data)
+            return path.resolve()
+        except FileExistsError:
+            number += 1
+            path = directory / f"{stem}-{number}{dot}{suffixes}"
+
+
 class ConsoleFrontend:
     platform = PLATFORM
 
@@ -304,7 +320,8 @@ class ConsoleFrontend:
         elif isinstance(reply, ServerMoodReply) and reply.chart is not None:
             self.say(f"  chart: {self._save_chart(reply.chart)}")
         elif isinstance(reply, ExportReply):
-            path = self._write(self.data_dir / "exports" / reply.filename, reply.data)
+            # Never over an earlier export: the one taken before a /forget is the user's copy.
+            path = _save_new(self.data_dir / "exports", reply.filename, reply.data)
             self.say(f"  saved: {path}")
 
     def say(self, text: str, end: str = "\n") -> None:
@@ -328,24 +345,7 @@ class ConsoleFrontend:
         """A new file for each chart: two made in the same second (two /stats, say) get
         `…-server-mood.png` and `…-server-mood-2.png`, never one over the other."""
         stamp = self.now().strftime("%Y%m%d-%H%M%S")
-        directory = self.data_dir / "charts"
-        directory.mkdir(parents=True, exist_ok=True)
-        name = Path(chart.filename)
-        path, number = directory / f"{stamp}-{name.name}", 1
-        while True:
-            try:
-                with path.open("xb") as file:  # exclusive: a name taken meanwhile is not overwritten
-                    file.write(chart.png)
-                return path.resolve()
-            except FileExistsError:
-                number += 1
-                path = directory / f"{stamp}-{name.stem}-{number}{name.suffix}"
-
-    @staticmethod
-    def _write(path: Path, data: bytes) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        return path.resolve()
+        return _save_new(self.data_dir / "charts", f"{stamp}-{Path(chart.filename).name}", chart.png)
 
     def _mark(self) -> None:
         # Only a terminal gets the "> " marker: piped output stays clean for scripts and tests.

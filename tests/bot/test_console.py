@@ -102,6 +102,20 @@ async def test_forget_is_not_confirmed_by_anything_but_yes(db, counting, tmp_pat
     assert await db.users.get(UserRef("console", "local")) is not None
 
 
+async def test_an_export_kept_through_forget_is_not_overwritten_by_a_later_one(db, counting, tmp_path):
+    # The usual way out: /export, then /forget. The console says the saved export is the user's
+    # own copy; a second /export the same day (now empty) is saved beside it, not over it.
+    out = await chat(db, counting, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/export", "/forget", "y",
+                                              "/export", "/quit"])
+    saved = sorted((tmp_path / "exports").iterdir(), key=lambda p: len(p.name))
+    first = saved[0]  # moodbot-export-<date>.json
+    exports = [first, first.with_name(f"{first.stem}-2.json")]
+    assert saved == exports
+    kept, empty = (json.loads(p.read_text()) for p in exports)
+    assert kept["user"]["prompt_time"] == "21:30:00" and empty["user"] is None
+    assert all(f"saved: {p.resolve()}" in out for p in exports)
+
+
 async def test_input_ending_at_the_forget_question_deletes_nothing_and_ends_the_session(db, counting, tmp_path):
     # `printf '/forget\n' | python -m bot`, or Ctrl-D at "Delete everything? [y/N]": the session
     # ends, as at any other end of input, instead of waiting for a line that can never come.
