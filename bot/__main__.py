@@ -38,6 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+ENV_FILE = Settings.model_config["env_file"]  # in the current folder
 NO_TOKENS_NOTICE = ("moodbot: no DISCORD_TOKEN or TELEGRAM_TOKEN is set, so the console front-end runs "
                     "and reads its commands from standard input.")
 
@@ -58,12 +59,21 @@ def settings_problem(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def read_settings() -> tuple[Settings | None, str | None]:
+    """(settings, None), or (None, what is wrong with them in one line)."""
+    try:
+        return Settings(), None
+    except ValidationError as error:
+        return None, settings_problem(error)
+    except UnicodeDecodeError:  # PowerShell's `"TELEGRAM_TOKEN=…" > .env` writes UTF-16
+        return None, f"{ENV_FILE} is not UTF-8 text: save it again as UTF-8"
+    except OSError as error:
+        return None, f"{ENV_FILE} cannot be read ({error.strerror}): let moodbot's user read it"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        settings, problem = Settings(), None
-    except ValidationError as error:
-        settings, problem = None, settings_problem(error)
+    settings, problem = read_settings()
     level = (args.log_level or (settings.log_level if settings else "INFO")).upper()
     if problem is None and level not in LOG_LEVELS:
         problem = f"LOG_LEVEL: {level!r} is not one of {', '.join(LOG_LEVELS)}"

@@ -282,6 +282,21 @@ def test_a_bad_setting_stops_the_start_with_one_line_naming_it(tmp_path, setting
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
 
 
+def test_a_dotenv_file_that_is_not_utf8_stops_the_start_with_one_line_naming_it(tmp_path):
+    # PowerShell's `"TELEGRAM_TOKEN=…" > .env` writes UTF-16.
+    (tmp_path / ".env").write_text("LOG_LEVEL=DEBUG\n", encoding="utf-16")
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "DISCORD_TOKEN")}
+    env.update(DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO))
+    for args in ([], ["--check"]):
+        result = subprocess.run([sys.executable, "-m", "bot", *args], input="/quit\n", capture_output=True,
+                                text=True, cwd=tmp_path, env=env, timeout=120)
+        said = result.stderr if not args else result.stdout.splitlines()[0]
+        assert "Traceback" not in result.stderr, result.stderr
+        assert ".env is not UTF-8 text: save it again as UTF-8" in said, said
+        assert result.returncode == (1 if args else 2)
+    assert "moodbot --check: 1 FAILed" in result.stdout  # the settings; the checks that need them are skipped
+
+
 def test_a_misspelt_setting_is_said_at_start_and_the_bot_still_runs(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "DISCORD_TOKEN", "MONGODB_URI")}
     env.update(DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO), MONGODB_URL="mongodb://db.example:27017")
