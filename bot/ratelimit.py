@@ -205,6 +205,7 @@ def refusal(limit: CommandLimit | None, caller: Caller, command: str, *, per_pla
         limit.check(f"{caller.platform}:{caller.user_id}", caller.place if per_place else None)
     except RateLimited as limited:
         log.info("command.rate_limited", extra={"command": command, "user": caller.user_id,
+                                                 "place": caller.place if per_place else None,
                                                  "retry_after_s": limited.retry_after_s})
         return ErrorReply(str(limited), retry_after_s=limited.retry_after_s)
     return None

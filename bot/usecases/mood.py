@@ -132,7 +132,8 @@ class MoodUseCase:
         try:
             permit = self.limiter.acquire(f"{caller.platform}:{caller.user_id}", caller.place) if self.limiter else None
         except RateLimited as limited:
-            log.info("mood.rate_limited", extra={"user": caller.user_id, "retry_after_s": limited.retry_after_s})
+            log.info("mood.rate_limited", extra={"user": caller.user_id, "place": caller.place,
+                                                 "retry_after_s": limited.retry_after_s})
             return ErrorReply(str(limited), retry_after_s=limited.retry_after_s)
         try:
             reply = await self.analyse(text, attachment, progress)

@@ -5,6 +5,7 @@ at once, bot-wide."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import sys
 import tempfile
@@ -66,13 +67,17 @@ async def test_per_user_limit_from_settings_then_the_window_frees_it(db):
     assert isinstance(await mood.run(caller("1"), link), MoodReply)
 
 
-async def test_per_place_limit_counts_every_member(db):
+async def test_per_place_limit_counts_every_member(db, caplog):
     clock = Clock()
     settings = Settings(_env_file=None, mood_rate_per_user=100, mood_rate_per_place=4)
     mood = MoodUseCase(db, classifier=None, fetcher=None, limiter=limited(settings, clock))
     link = await cache_youtube_song(db, "bbbbbbbbbbb")
-    replies = [await mood.run(caller(str(user)), link) for user in range(6)]
+    with caplog.at_level(logging.INFO, logger="bot.usecases.mood"):
+        replies = [await mood.run(caller(str(user)), link) for user in range(6)]
     assert [type(r) for r in replies] == [MoodReply] * 4 + [ErrorReply] * 2
+    # Two members refused: the log says where, so a busy group is not taken for two abusers.
+    assert [(r.user, r.place) for r in caplog.records if r.getMessage() == "mood.rate_limited"] == [
+        ("4", GROUP), ("5", GROUP)]
     assert all(0 < r.retry_after_s <= WINDOW_S for r in replies[4:])
     assert isinstance(await mood.run(caller("9", place="telegram:-600"), link), MoodReply)  # other group
     assert isinstance(await mood.run(caller("9", place=None), link), MoodReply)  # private chat
@@ -195,10 +200,11 @@ async def test_export_over_its_limit_is_refused_until_the_window_frees_it(db):
     assert isinstance(await usecases.privacy.export(caller("1", place=None)), ExportReply)
 
 
-async def test_playlist_and_servermood_share_a_window_per_member_and_one_per_group(db):
+async def test_playlist_and_servermood_share_a_window_per_member_and_one_per_group(db, caplog):
     clock = Clock()
     limits = heavy(clock, playlist_rate_per_user=2, playlist_rate_per_place=3)
     playlists = build_usecases(db, classifier=None, fetcher=None, heavy_limits=limits).playlists
+    caplog.set_level(logging.INFO, logger="bot.ratelimit")
     assert isinstance(await playlists.playlist(caller("1"), "happy"), PlaylistReply)
     assert isinstance(await playlists.server_mood(caller("1")), ServerMoodReply)
     over_own = await playlists.playlist(caller("1"), "sad")
@@ -207,6 +213,8 @@ async def test_playlist_and_servermood_share_a_window_per_member_and_one_per_gro
     over_group = await playlists.playlist(caller("3"), "calm")
     assert isinstance(over_group, ErrorReply) and 0 < over_group.retry_after_s <= WINDOW_S
     assert "try again in" in over_group.message
+    assert [(r.user, r.place) for r in caplog.records if r.getMessage() == "command.rate_limited"] == [
+        ("1", GROUP), ("3", GROUP)]  # where, for a limit counted per group too
     # Another group, and a request refused for what it is (a typo, a private chat), are not counted.
     assert isinstance(await playlists.server_mood(caller("3", place="telegram:-600")), ServerMoodReply)
     assert "isn't one of the moods" in (await playlists.playlist(caller("4"), "hapy")).message
