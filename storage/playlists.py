@@ -1,43 +1,38 @@
-"""Server playlists and the server's mood of the week, built by aggregation.
+"""Server playlists and the server's mood of the week: read by indexed queries, counted here.
 
 A place's members are the users seen there: they asked /mood there, or wrote a journal entry
 there, and have not left since (`departures`: a member who left, or was removed, counts again once
-they come back, or ask /mood or write there again, with all their songs). What counts for a place: its mood requests by members, plus every journal entry of its
-members (most are written in private chats) but the files they uploaded elsewhere. Members who
-opted out of sharing (`share_with_server` false) are never counted; a member with no user
-document shares, the default.
+they come back, or ask /mood or write there again, with all their songs). What counts for a
+place: its mood requests by members, plus every journal entry of its members (most are written
+in private chats) but the files they uploaded elsewhere. Members who opted out of sharing
+(`share_with_server` false) are never counted; a member with no user document shares, the default.
 
-Two steps, both driven by indexes (SecantusDB runs `$unionWith` and pipeline-only `$lookup` as
-full collection scans, so neither appears here):
-1. who was seen in the place: the distinct authors of its requests (read from their summaries,
-   `storage/place_tracks.py`: one per member and track, not one per request) and of its journal
-   entries, with when each was last seen there, less those whose departure came later;
-2. one pipeline over those members (`$documents`): `$lookup` the user to drop opted-out
-   members, `$lookup` their summaries in the place and their journal entries (joined on the
-   indexed user_id, then filtered by platform), unwind, and group. A YouTube video that a catalog
-   song's audio came from counts as that song, and the releases of one recording (the single and
-   the album: one ISRC, two Spotify ids) as one song (`same_song`), however the members asked.
-   A window (the mood of the week, `since`) reads the place's requests in it first
-   (`place_requests_pipeline`, on the place_created index) and hands each member theirs in
-   `$documents`: joined per member, every request of theirs in every place was read, then all
-   but the week's dropped (2 000 members, 100 000 requests in one place: 5.3 s for the week's
-   aggregation, now 2.0 s).
+Every read is driven by an index (SecantusDB runs `$unionWith` and pipeline-only `$lookup` as
+full collection scans, and an `$in` over a server's members takes seconds: none appears here):
+1. who was seen in the place: the authors of its requests, from the place's summaries
+   (`storage/place_tracks.py`: one per member and track, kept as the requests are written, so a
+   place's whole history is not read), and of its journal entries, with when each was last seen
+   there, less those whose departure came later;
+2. what each member was last told per track: their summaries, or in a window (the mood of the
+   week, `since`) the place's requests in it (`place_requests_pipeline`, on place_created); and
+   one pipeline over the members (`$documents`) that drops the opted-out (`$lookup` the user) and
+   joins each one's journal entries, grouped by track inside the lookup;
+3. each track's song, once per track (`songs_pipeline`): a YouTube video that a catalog song's
+   audio came from counts as that song, and the releases of one recording (the single and the
+   album: one ISRC, two Spotify ids) as one song (`same_song`), however the members asked.
 
-A member has one vote per song, for the mood they were told last (`member_songs_pipeline`): the
-fallback ANN may have called a song happy before the main model called it sad, and both the
-playlists and the mood of the week count it as sad. So a playlist reads the documents of every
-mood, not only its own; each lookup groups them by track inside it, and what comes out is one row
-per member and track (about as many rows as one mood's documents were). Letting every document
-out of the lookups and grouping afterwards took about twice the time on SecantusDB.
-
-Each track's song costs three indexed joins on `tracks` (video, key, ISRC): about a fifth more
-time for a playlist on SecantusDB than the video join alone (README, Storage benchmark).
+A member has one vote per song, for the mood they were told last (`votes_by_song`): the fallback
+ANN may have called a song happy before the main model called it sad, and both the playlists and
+the mood of the week count it as sad. The votes are counted here, not by `$group` stages:
+SecantusDB copies every row through every stage, and with 2 000 members and 100 000 requests in
+one place the ~24 000 rows of (member, track) took longer to group than to read.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterable
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -50,26 +45,18 @@ from storage import place_tracks
 from storage.schema import DEPARTURES, JOURNAL, PLACE_TRACKS, REQUESTS, TRACKS, USERS
 
 WEEK = timedelta(days=7)
+SUMMARY_FIELDS = {"_id": 0, "platform": 1, "user_id": 1, "track_key": 1, "latest": 1, "title": 1}
 YOUTUBE_KEY_PREFIX = "youtube:"  # a video heard under its own key (bot.usecases.mood)
 UPLOAD_TITLE = "An audio file"  # an upload nobody here named (recorded before requests kept titles)
 
 
 def seen_in_place_pipeline(place: str) -> list[dict[str, Any]]:
-    """Step 1, run on `requests` and on `journal` alike: the distinct authors in a place, and
-    when each was last seen there (`last`)."""
+    """Step 1 on `journal`: the distinct authors in a place, and when each was last seen there
+    (`last`)."""
     return [
         {"$match": {"place": place}},
         {"$group": {"_id": {"platform": "$platform", "user_id": "$user_id"},
                     "last": {"$max": "$created_at"}}},
-    ]
-
-
-def seen_in_summary_pipeline(place: str) -> list[dict[str, Any]]:
-    """Step 1 on `place_tracks`: the members who asked for a song in the place, and when last."""
-    return [
-        {"$match": {"place": place}},
-        {"$group": {"_id": {"platform": "$platform", "user_id": "$user_id"},
-                    "last": {"$max": "$latest.at"}}},
     ]
 
 
@@ -93,23 +80,6 @@ def _join_member(collection: str, criteria: dict[str, Any], title: str, into: st
     }}
 
 
-def _join_summary(place: str) -> dict[str, Any]:
-    """`$lookup` one member's summaries in the place: the rows `_join_member` makes of their
-    requests there, kept as the requests are written."""
-    return {"$lookup": {
-        "from": PLACE_TRACKS,
-        "localField": "user_id",
-        "foreignField": "user_id",
-        "let": {"platform": "$platform"},
-        "pipeline": [
-            {"$match": {"$expr": {"$eq": ["$platform", "$$platform"]}}},
-            {"$match": {"place": place}},
-            {"$project": {"_id": "$track_key", "latest": 1, "title": 1}},
-        ],
-        "as": "requests",
-    }}
-
-
 def _window(since: datetime | None, until: datetime | None = None) -> dict[str, Any]:
     bounds: dict[str, Any] = {}
     if since is not None:
@@ -126,24 +96,13 @@ def shareable_entry(place: str) -> dict[str, Any]:
                     {"track_key": {"$not": re.compile("^" + re.escape(UPLOAD_KEY_PREFIX))}}]}
 
 
-def member_activity_pipeline(
-    place: str, members: list[UserRef], criteria: dict[str, Any],
-    requests: dict[UserRef, list[dict[str, Any]]] | None = None,
+def member_journal_pipeline(
+    place: str, members: list[UserRef], criteria: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Runs with `$documents`: one row per sharing member and track they asked for or journaled
-    (`activity`: _id the track key, latest {at, mood}, title), from the place's requests and the
-    member's journal (a track in both is two rows). The `requests` rows, one per member and track
-    (`place_requests_pipeline`), are read beforehand in a window; without them (all time) each
-    member's summary in the place is joined here (`storage/place_tracks.py`)."""
-    if requests is None:
-        rows = [{"platform": m.platform, "user_id": m.user_id} for m in members]
-        join_requests = [_join_summary(place)]
-    else:
-        rows = [{"platform": m.platform, "user_id": m.user_id, "requests": requests.get(m, [])}
-                for m in members]
-        join_requests = []
+    """Runs with `$documents`: one row per sharing member, with `journal`, one row per track they
+    journaled (`_id` the track key, latest {at, mood}, title)."""
     return [
-        {"$documents": rows},
+        {"$documents": [{"platform": m.platform, "user_id": m.user_id} for m in members]},
         {"$lookup": {
             "from": USERS,
             "localField": "user_id",
@@ -155,11 +114,8 @@ def member_activity_pipeline(
         }},
         # An empty lookup (no user document yet) means the default: sharing.
         {"$match": {"user.share_with_server": {"$ne": False}}},
-        *join_requests,
         _join_member(JOURNAL, {**criteria, **shareable_entry(place)}, "$track_title", "journal"),
-        {"$project": {"_id": 0, "platform": 1, "user_id": 1,
-                      "activity": {"$concatArrays": ["$requests", "$journal"]}}},
-        {"$unwind": "$activity"},
+        {"$project": {"_id": 0, "platform": 1, "user_id": 1, "journal": 1}},
     ]
 
 
@@ -236,57 +192,82 @@ def same_recording() -> list[dict[str, Any]]:
     ]
 
 
-def member_songs_pipeline(
-    place: str, members: list[UserRef], criteria: dict[str, Any],
-    requests: dict[UserRef, list[dict[str, Any]]] | None = None,
-) -> list[dict[str, Any]]:
-    """One row per (song, member): `_id` {song, voter}, `latest` {at, mood}, the last answer the
-    member was told for the song (by any of its keys, in the requests or the journal), `title`."""
+def songs_pipeline(keys: Iterable[str]) -> list[dict[str, Any]]:
+    """Runs with `$documents`: the song (`same_song`) of each track key."""
     return [
-        *member_activity_pipeline(place, members, criteria, requests),
-        # Per track first: each track's song is looked up once.
-        {"$group": {"_id": "$activity._id",
-                    "votes": {"$push": {"voter": {"platform": "$platform", "user_id": "$user_id"},
-                                        "latest": "$activity.latest", "title": "$activity.title"}}}},
-        *same_song("$_id"),
-        # One vote per (song, member): a member who played a song ten times, or by its link and by
-        # its name, is one vote.
-        {"$unwind": "$votes"},
-        {"$group": {"_id": {"song": "$song", "voter": "$votes.voter"},
-                    "latest": {"$max": "$votes.latest"}, "title": {"$max": "$votes.title"}}},
+        {"$documents": [{"key": key} for key in sorted(keys)]},
+        *same_song("$key"),
+        {"$project": {"_id": 0, "key": 1, "song": 1}},
     ]
 
 
-def playlist_pipeline(
-    place: str, members: list[UserRef], mood: str, limit: int, since: datetime | None,
-    requests: dict[UserRef, list[dict[str, Any]]] | None = None,
-) -> list[dict[str, Any]]:
-    top_first = {"$sort": {"members": -1, "last_at": -1, "_id": 1}}
-    return [
-        *member_songs_pipeline(place, members, _window(since), requests),
-        # A member's vote goes to the mood they were told last, as in the mood of the week.
-        {"$match": {"latest.mood": mood}},
-        {"$group": {"_id": "$_id.song", "members": {"$sum": 1},
-                    "last_at": {"$max": "$latest.at"}, "title": {"$max": "$title"}}},
-        top_first,
-        {"$limit": limit},
-        {"$lookup": {"from": TRACKS, "localField": "_id", "foreignField": "key",
-                     "as": "track"}},
-        {"$unwind": {"path": "$track", "preserveNullAndEmptyArrays": True}},
-        top_first,
-    ]
+@dataclass
+class Heard:
+    """The last answer a member was told for a track or a song, `latest` (at, mood), and the
+    greatest title they asked it by: the `$max` of {at, mood} and of the titles, none ignored."""
+
+    latest: tuple[datetime, str]
+    title: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> "Heard":
+        return cls((row["latest"]["at"], row["latest"]["mood"]), row.get("title"))
+
+    def add(self, other: "Heard") -> None:
+        self.latest = max(self.latest, other.latest)
+        self.title = greatest_title(self.title, other.title)
+
+
+def greatest_title(one: str | None, other: str | None) -> str | None:
+    return one if other is None else other if one is None else max(one, other)
+
+
+def add_heard(into: dict[Any, Heard], key: Any, heard: Heard) -> None:
+    if key in into:
+        into[key].add(heard)
+    else:
+        into[key] = Heard(heard.latest, heard.title)
+
+
+def votes_by_song(
+    heard: dict[UserRef, dict[str, Heard]], songs: dict[str, str]
+) -> dict[tuple[str, UserRef], Heard]:
+    """One vote per (song, member), for the last answer the member was told for the song (by
+    any of its keys, in the requests or the journal): a member who played a song ten times, or by
+    its link and by its name, is one vote."""
+    votes: dict[tuple[str, UserRef], Heard] = {}
+    for member, tracks in heard.items():
+        for track, told in tracks.items():
+            add_heard(votes, (songs.get(track, track), member), told)
+    return votes
+
+
+def top_songs(votes: dict[tuple[str, UserRef], Heard], mood: str, limit: int) -> list[dict[str, Any]]:
+    """The songs whose members were last told `mood`, most members first, then the most recent,
+    then by key: rows {_id, members, last_at, title}."""
+    rows: dict[str, dict[str, Any]] = {}
+    for (song, _member), told in votes.items():
+        if told.latest[1] != mood:  # a member's vote goes to the mood they were told last
+            continue
+        at = told.latest[0]
+        row = rows.setdefault(song, {"_id": song, "members": 0, "last_at": at, "title": None})
+        row["members"] += 1
+        row["last_at"] = max(row["last_at"], at)
+        row["title"] = greatest_title(row["title"], told.title)
+    ranked = sorted(rows.values(), key=lambda row: row["_id"])
+    ranked.sort(key=lambda row: (row["members"], row["last_at"]), reverse=True)
+    return ranked[:limit]
+
+
+def mood_counts(votes: dict[tuple[str, UserRef], Heard]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for told in votes.values():
+        counts[told.latest[1]] = counts.get(told.latest[1], 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def week_window(now: datetime) -> dict[str, Any]:
     return _window(now - WEEK, now)
-
-
-def mood_of_week_pipeline(place: str, members: list[UserRef], now: datetime,
-                          requests: dict[UserRef, list[dict[str, Any]]] | None = None) -> list[dict]:
-    return [
-        *member_songs_pipeline(place, members, week_window(now), requests),
-        {"$group": {"_id": "$latest.mood", "n": {"$sum": 1}}},
-    ]
 
 
 def playlist_item(row: dict[str, Any]) -> PlaylistItem:
@@ -318,25 +299,49 @@ class PlaylistQueries:
         self, place: str, mood: str, *, limit: int = 20, since: datetime | None = None
     ) -> list[PlaylistItem]:
         """The place's top tracks of this mood: most distinct members first, then most recent."""
-        members = await self.members_seen(place)
-        if not members or limit <= 0:
+        if limit <= 0:
             return []
         with translated_errors("server playlist"):
-            requests = None if since is None else await self._place_requests(place, _window(since))
-            pipeline = playlist_pipeline(place, members, mood, limit, since, requests)
-            rows = await (await self._db.aggregate(pipeline)).to_list()
-        return [playlist_item(row) for row in rows]
+            votes = await self._votes(place, _window(since), windowed=since is not None)
+            rows = top_songs(votes, mood, limit)
+            tracks = await self._tracks([row["_id"] for row in rows])
+        return [playlist_item({**row, "track": tracks.get(row["_id"])}) for row in rows]
 
     async def server_mood_of_week(self, place: str, now: datetime) -> dict[str, int]:
         """Counts per mood over the seven days up to `now`; moods with no entry are absent."""
-        members = await self.members_seen(place)
+        with translated_errors("server mood of the week"):
+            return mood_counts(await self._votes(place, week_window(now), windowed=True))
+
+    async def _votes(self, place: str, window: dict[str, Any], *,
+                     windowed: bool) -> dict[tuple[str, UserRef], Heard]:
+        """Step 2: the sharing members' votes, one per (song, member). The place's requests come
+        from their summaries, or, in a window, from the requests in it."""
+        summaries = await self._summaries(place)
+        members = await self._members(place, summaries)
         if not members:
             return {}
-        with translated_errors("server mood of the week"):
-            requests = await self._place_requests(place, week_window(now))
-            cursor = await self._db.aggregate(mood_of_week_pipeline(place, members, now, requests))
-            rows = await cursor.to_list()
-        return {row["_id"]: int(row["n"]) for row in sorted(rows, key=lambda r: r["_id"])}
+        cursor = await self._db.aggregate(member_journal_pipeline(place, members, window))
+        sharing = await cursor.to_list()
+        requests = (await self._place_requests(place, window) if windowed
+                    else requests_by_member(summaries))
+        heard: dict[UserRef, dict[str, Heard]] = {}
+        for row in sharing:
+            member = UserRef(row["platform"], row["user_id"])
+            tracks = heard.setdefault(member, {})
+            for told in (*row["journal"], *requests.get(member, [])):
+                add_heard(tracks, told["_id"], Heard.of(told))
+        return votes_by_song(heard, await self._songs({t for tracks in heard.values() for t in tracks}))
+
+    async def _songs(self, keys: set[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        cursor = await self._db.aggregate(songs_pipeline(keys))
+        return {row["key"]: row["song"] for row in await cursor.to_list()}
+
+    async def _tracks(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        if not keys:
+            return {}
+        return {doc["key"]: doc async for doc in self._db[TRACKS].find({"key": {"$in": keys}})}
 
     async def _place_requests(self, place: str,
                               window: dict[str, Any]) -> dict[UserRef, list[dict[str, Any]]]:
@@ -365,16 +370,30 @@ class PlaylistQueries:
         """Everyone seen in the place and not gone since, whatever their sharing choice (filtered
         in step 2): a member whose departure is later than the last time they were seen there
         is not counted."""
+        return await self._members(place, await self._summaries(place))
+
+    async def _summaries(self, place: str) -> list[dict[str, Any]]:
+        """The place's request summaries (`storage/place_tracks.py`), after the writes on their way."""
         if self._requests is not None:  # every query here starts from this: see the writes first
             await self._requests.settled()
-        last_seen: dict[UserRef, datetime] = {}
         with translated_errors("server members"):
-            for collection, pipeline in ((PLACE_TRACKS, seen_in_summary_pipeline(place)),
-                                         (JOURNAL, seen_in_place_pipeline(place))):
-                cursor = await self._db[collection].aggregate(pipeline)
-                for row in await cursor.to_list():
-                    ref = UserRef(row["_id"]["platform"], row["_id"]["user_id"])
-                    last_seen[ref] = max(last_seen.get(ref, row["last"]), row["last"])
+            cursor = self._db[PLACE_TRACKS].find({"place": place}, projection=SUMMARY_FIELDS)
+            return [{"_id": {"platform": doc["platform"], "user_id": doc["user_id"], "track": doc["track_key"]},
+                     "latest": doc["latest"], "title": doc.get("title")} async for doc in cursor]
+
+    async def _members(self, place: str, summaries: list[dict[str, Any]]) -> list[UserRef]:
+        """Step 1, from the place's summaries and its journal entries."""
+        last_seen: dict[UserRef, datetime] = {}
+
+        def seen(ref: UserRef, at: datetime) -> None:
+            last_seen[ref] = max(last_seen.get(ref, at), at)
+
+        for row in summaries:
+            seen(UserRef(row["_id"]["platform"], row["_id"]["user_id"]), row["latest"]["at"])
+        with translated_errors("server members"):
+            cursor = await self._db[JOURNAL].aggregate(seen_in_place_pipeline(place))
+            for row in await cursor.to_list():
+                seen(UserRef(row["_id"]["platform"], row["_id"]["user_id"]), row["last"])
             async for doc in self._db[DEPARTURES].find({"place": place}):
                 ref = UserRef(doc["platform"], doc["user_id"])
                 if ref in last_seen and doc["left_at"] > last_seen[ref]:
