@@ -174,6 +174,7 @@ async def check_models(settings: Settings, weights_dir: Path) -> Finding:
         try:
             await asyncio.wait_for(classifier.start(), MODELS_TIMEOUT_S)
             result = await asyncio.wait_for(classifier.classify(signal), MODELS_TIMEOUT_S)
+            unavailable = _why_main_unavailable(classifier)
         except ModelUnavailableError as error:
             return Finding(FAIL, "models", f"{error} (weights in {weights_dir})")
         except TimeoutError:
@@ -185,8 +186,20 @@ async def check_models(settings: Settings, weights_dir: Path) -> Finding:
     if result.model == "main":
         return Finding(OK, "models", answered)
     why = (f"{MAIN_WEIGHTS} is missing from {weights_dir}" if not (weights_dir / MAIN_WEIGHTS).is_file()
-           else f"the main model could not answer: {result.fallback_reason}")
+           else unavailable or f"the main model could not answer: {result.fallback_reason}")
     return Finding(FAIL, "models", f"{why}; the fallback ANN would answer every song ({answered})")
+
+
+def _why_main_unavailable(classifier) -> str | None:
+    """What kept the main model from starting (an unreachable Dask scheduler, broken weights),
+    or None when it started: the answer's own reason says only "main model unavailable"."""
+    from inference.result import ModelUnavailableError
+
+    try:
+        classifier.ensure_can_answer("main")
+    except ModelUnavailableError as error:
+        return str(error).rstrip(".")
+    return None
 
 
 async def check_telegram(settings: Settings) -> Finding:

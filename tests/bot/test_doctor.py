@@ -184,6 +184,16 @@ async def test_missing_main_weights_fail_saying_the_ann_would_answer(tmp_path):
     assert "ann model" in found.detail  # and it did answer the test signal
 
 
+async def test_an_unreachable_dask_scheduler_fails_saying_so():
+    port = free_port()  # nothing listens there
+    found = await check_models(Settings(_env_file=None, inference_executor=f"dask://127.0.0.1:{port}"),
+                               DEFAULT_WEIGHTS_DIR)
+
+    assert found.status == FAIL
+    assert f"The Dask scheduler at tcp://127.0.0.1:{port} cannot be reached" in found.detail, found.detail
+    assert "fallback ANN would answer" in found.detail
+
+
 @pytest.fixture
 def root_logging():
     """`main` routes the root logger to a handler on this test's captured stderr, which is closed
