@@ -97,7 +97,7 @@ async def test_sigterm_while_discord_does_not_answer_the_login_stops_the_bot_at_
     try:
         await fake.wait_for("get_me", timeout=60)  # the login is asked, and held
         proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(proc.wait(), 30)
+        await asyncio.wait_for(proc.wait(), 60)  # a stop takes seconds; the start alone held on 300
     finally:
         if proc.returncode is None:
             proc.kill()
