@@ -13,10 +13,11 @@ full collection scans, and an `$in` over a server's members takes seconds: none 
    (`storage/place_tracks.py`: one per member and track, kept as the requests are written, so a
    place's whole history is not read), and of its journal entries, with when each was last seen
    there, less those whose departure came later;
-2. what each member was last told per track: their summaries, or in a window (the mood of the
-   week, `since`) the place's requests in it (`place_requests_pipeline`, on place_created); and
-   one pipeline over the members (`$documents`) that drops the opted-out (`$lookup` the user) and
-   joins each one's journal entries, grouped by track inside the lookup;
+2. what each member was last told per track: their summaries and one pipeline over the members
+   (`$documents`) that drops the opted-out (`$lookup` the user) and joins each one's journal
+   entries, grouped by track inside the lookup; or, in a window (the mood of the week, `since`),
+   the place's requests in it (`place_requests_pipeline`, on place_created) and everyone's journal
+   entries in it (`journal_window_pipeline`, on created), of the sharing members;
 3. each track's song, once per track (`songs_pipeline`): a YouTube video that a catalog song's
    audio came from counts as that song, and the releases of one recording (the single and the
    album: one ISRC, two Spotify ids) as one song (`same_song`), however the members asked.
@@ -96,11 +97,12 @@ def shareable_entry(place: str) -> dict[str, Any]:
                     {"track_key": {"$not": re.compile("^" + re.escape(UPLOAD_KEY_PREFIX))}}]}
 
 
-def member_journal_pipeline(
-    place: str, members: list[UserRef], criteria: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Runs with `$documents`: one row per sharing member, with `journal`, one row per track they
-    journaled (`_id` the track key, latest {at, mood}, title)."""
+def sharing_pipeline(members: list[UserRef]) -> list[dict[str, Any]]:
+    """Runs with `$documents`: one row per member who shares with the server ({platform, user_id})."""
+    return [*_sharing_members(members), {"$project": {"_id": 0, "platform": 1, "user_id": 1}}]
+
+
+def _sharing_members(members: list[UserRef]) -> list[dict[str, Any]]:
     return [
         {"$documents": [{"platform": m.platform, "user_id": m.user_id} for m in members]},
         {"$lookup": {
@@ -114,8 +116,29 @@ def member_journal_pipeline(
         }},
         # An empty lookup (no user document yet) means the default: sharing.
         {"$match": {"user.share_with_server": {"$ne": False}}},
-        _join_member(JOURNAL, {**criteria, **shareable_entry(place)}, "$track_title", "journal"),
+    ]
+
+
+def member_journal_pipeline(place: str, members: list[UserRef]) -> list[dict[str, Any]]:
+    """Runs with `$documents`: one row per sharing member, with `journal`, one row per track they
+    journaled (`_id` the track key, latest {at, mood}, title)."""
+    return [
+        *_sharing_members(members),
+        _join_member(JOURNAL, shareable_entry(place), "$track_title", "journal"),
         {"$project": {"_id": 0, "platform": 1, "user_id": 1, "journal": 1}},
+    ]
+
+
+def journal_window_pipeline(place: str, window: dict[str, Any]) -> list[dict[str, Any]]:
+    """Everyone's journal entries in a window (the `created` index: a `$match` of its own, as
+    SecantusDB scans the collection for the window beside the `$or`), one row per author and
+    track, as `place_requests_pipeline` makes them."""
+    return [
+        {"$match": window},
+        {"$match": shareable_entry(place)},
+        {"$group": {"_id": {"platform": "$platform", "user_id": "$user_id", "track": "$track_key"},
+                    "latest": {"$max": {"at": "$created_at", "mood": "$mood"}},
+                    "title": {"$max": "$track_title"}}},
     ]
 
 
@@ -130,7 +153,7 @@ def place_requests_pipeline(place: str, window: dict[str, Any]) -> list[dict[str
     ]
 
 
-def requests_by_member(rows: list[dict[str, Any]]) -> dict[UserRef, list[dict[str, Any]]]:
+def rows_by_member(rows: list[dict[str, Any]]) -> dict[UserRef, list[dict[str, Any]]]:
     by_member: dict[UserRef, list[dict[str, Any]]] = {}
     for row in rows:
         key = row["_id"]
@@ -320,15 +343,22 @@ class PlaylistQueries:
         members = await self._members(place, summaries)
         if not members:
             return {}
-        cursor = await self._db.aggregate(member_journal_pipeline(place, members, window))
-        sharing = await cursor.to_list()
-        requests = (await self._place_requests(place, window) if windowed
-                    else requests_by_member(summaries))
+        if windowed:
+            requests = await self._by_member(REQUESTS, place_requests_pipeline(place, window))
+            journal = await self._by_member(JOURNAL, journal_window_pipeline(place, window))
+            cursor = await self._db.aggregate(sharing_pipeline(
+                [m for m in members if m in requests or m in journal]))
+            sharing = [UserRef(row["platform"], row["user_id"]) for row in await cursor.to_list()]
+        else:
+            requests = rows_by_member(summaries)
+            cursor = await self._db.aggregate(member_journal_pipeline(place, members))
+            rows = await cursor.to_list()
+            journal = {UserRef(row["platform"], row["user_id"]): row["journal"] for row in rows}
+            sharing = list(journal)
         heard: dict[UserRef, dict[str, Heard]] = {}
-        for row in sharing:
-            member = UserRef(row["platform"], row["user_id"])
+        for member in sharing:
             tracks = heard.setdefault(member, {})
-            for told in (*row["journal"], *requests.get(member, [])):
+            for told in (*journal.get(member, []), *requests.get(member, [])):
                 add_heard(tracks, told["_id"], Heard.of(told))
         return votes_by_song(heard, await self._songs({t for tracks in heard.values() for t in tracks}))
 
@@ -343,10 +373,10 @@ class PlaylistQueries:
             return {}
         return {doc["key"]: doc async for doc in self._db[TRACKS].find({"key": {"$in": keys}})}
 
-    async def _place_requests(self, place: str,
-                              window: dict[str, Any]) -> dict[UserRef, list[dict[str, Any]]]:
-        cursor = await self._db[REQUESTS].aggregate(place_requests_pipeline(place, window))
-        return requests_by_member(await cursor.to_list())
+    async def _by_member(self, collection: str,
+                         pipeline: list[dict[str, Any]]) -> dict[UserRef, list[dict[str, Any]]]:
+        cursor = await self._db[collection].aggregate(pipeline)
+        return rows_by_member(await cursor.to_list())
 
     async def move_place(self, old_place: str, new_place: str) -> None:
         """Everything heard or written in `old_place` counts in `new_place` from now on, the

@@ -129,6 +129,10 @@ PLACE_TRACKS_BY_USER = IndexModel([*_USER, ("place", ASCENDING), ("track_key", A
                                   name="user_place_track_unique")
 PLACE_TRACKS_BY_PLACE = IndexModel([("place", ASCENDING)], name="place")
 
+# Everyone's journal entries of a week, for a server's mood of the week (storage/playlists.py):
+# its members' whole journals were read for it.
+JOURNAL_BY_TIME = IndexModel([("created_at", DESCENDING)], name="created")
+
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [
         IndexModel(_USER, unique=True, name="user_unique"),
@@ -149,6 +153,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         JOURNAL_BY_PAGE,
         IndexModel([("place", ASCENDING), ("created_at", DESCENDING)], sparse=True,
                    name="place_created"),
+        JOURNAL_BY_TIME,
     ],
     PROMPTS: [
         IndexModel([("prompt_id", ASCENDING)], unique=True, name="prompt_unique"),
@@ -308,6 +313,10 @@ async def summarize_place_tracks(db: AsyncDatabase) -> None:
     await place_tracks.summarize(db[REQUESTS], db[PLACE_TRACKS])  # `$max` upserts: safe to re-run
 
 
+async def index_journal_by_time(db: AsyncDatabase) -> None:
+    await ensure_indexes(db[JOURNAL], [JOURNAL_BY_TIME])
+
+
 async def rebuild_outdated_indexes(db: AsyncDatabase) -> None:
     for name, wanted in INDEXES.items():
         await ensure_indexes(db[name], wanted, RETIRED_INDEXES.get(name, ()))
@@ -326,6 +335,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "journal pages in list order (user, local_date, created_at, _id)", index_journal_pages),
     Migration(7, "each member's tracks per place, summed up from the requests (playlists read them)",
               summarize_place_tracks),
+    Migration(8, "journal by time (a server's mood of the week reads the week's entries)",
+              index_journal_by_time),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -22,6 +22,7 @@ from storage.schema import (
     INDEXES,
     JOURNAL,
     JOURNAL_BY_PAGE,
+    JOURNAL_BY_TIME,
     LATEST_VERSION,
     META,
     PLACE_TRACKS,
@@ -125,10 +126,10 @@ async def test_platform_first_indexes_are_rebuilt_user_id_first_at_start(mongo_u
         with caplog.at_level(logging.INFO, logger="storage.schema"):
             assert await database.init() == LATEST_VERSION
         await assert_todays_indexes(database)
-        # Same names, and those migrations 4, 5 and 7 add; user_page replaces user_local_date.
+        # Same names, and those migrations 4, 5, 7 and 8 add; user_page replaces user_local_date.
         assert {c: set(await index_specs(database, c)) for c in INDEXES} == {
             **before, TRACKS: before[TRACKS] | {"isrc"}, DEPARTURES: {"_id_", "place_user_unique", "user"},
-            JOURNAL: before[JOURNAL] - {"user_local_date"} | {"user_page"},
+            JOURNAL: before[JOURNAL] - {"user_local_date"} | {"user_page", "created"},
             PLACE_TRACKS: {"_id_", "user_place_track_unique", "place"}}
         assert rebuilt(caplog.messages) == {f"{c}.{name}" for c, names in MIGRATED.items() for name in names}
         assert "index journal.user_local_date dropped: moodbot no longer uses it" in caplog.messages
@@ -414,3 +415,25 @@ async def test_two_bots_starting_at_once_on_a_version_6_database_both_start(mong
         await first.client.drop_database(db_name)
         await first.close()
         await second.close()
+
+
+async def test_a_version_7_database_gets_the_journal_by_time_and_its_mood_of_the_week_stays(mongo_uri, db_name, caplog):
+    database = await Database.connect(mongo_uri, db_name)
+    try:
+        assert await database.init() == LATEST_VERSION
+        await database.db[JOURNAL].drop_index("created")
+        await database.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 7}})
+        await database.requests.add(MoodRequest(ALICE, "chat:g1", "spotify:2", "calm", T0))
+        assert await database.journal.add(entry("p1"))  # Alice's, in a private chat: counts in g1
+        assert await database.journal.add(replace(entry("p2"), created_at=T0 - timedelta(days=8)))
+        week = await database.playlists.server_mood_of_week("chat:g1", T0 + timedelta(hours=1))
+        assert week == {"calm": 1, "sad": 1}
+
+        with caplog.at_level(logging.INFO, logger="storage.schema"):
+            assert await database.init() == LATEST_VERSION
+        assert "applying migration 8: journal by time (a server's mood of the week reads the week's entries)" in caplog.messages
+        assert (await index_specs(database, JOURNAL))["created"] == spec(JOURNAL_BY_TIME.document)
+        assert await database.playlists.server_mood_of_week("chat:g1", T0 + timedelta(hours=1)) == week
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
