@@ -36,8 +36,10 @@ WARM_UP_WAIT_ON_CLOSE_S = 15.0
 # bound, a Discord API that takes the connection and never answers held the start for aiohttp's
 # 5 minutes, then ended it with an empty message.
 FRONTEND_START_TIMEOUT_S = 90.0
-# Where each chat platform is reached: named, with the setting, when a start cannot reach it.
-PLATFORM_ENDPOINTS = {"telegram": ("Telegram", "telegram_api_url"), "discord": ("Discord", "discord_api_url")}
+# Each chat platform's name, where it is reached and its token: named, with the setting to check,
+# when its start cannot reach it or it rejects the token.
+PLATFORM_SETTINGS = {"telegram": ("Telegram", "telegram_api_url", "telegram_token"),
+                     "discord": ("Discord", "discord_api_url", "discord_token")}
 
 
 class WarmingClassifier:
@@ -87,8 +89,21 @@ def hosts_of(uri: str) -> str:
     return netloc.rsplit("@", 1)[-1] or "(none)"
 
 
-class PlatformUnreachableError(Exception):
-    """A chat platform did not answer at start: the network or an endpoint setting, not a token."""
+class PlatformStartError(Exception):
+    """A chat platform could not be reached at start, or rejected the token: what to check."""
+
+
+def token_rejected(platform: str, error: BaseException) -> bool:
+    """Whether `error` is the platform's client saying the token is wrong (a 401 at login)."""
+    if platform == "telegram":
+        from telegram.error import InvalidToken
+
+        return isinstance(error, InvalidToken)
+    if platform == "discord":
+        from discord import LoginFailure
+
+        return isinstance(error, LoginFailure)
+    return False
 
 
 def unreachable_reason(error: BaseException) -> str | None:
@@ -108,26 +123,29 @@ def unreachable_reason(error: BaseException) -> str | None:
 
 
 async def start_frontend(frontend, settings: Settings, timeout_s: float = FRONTEND_START_TIMEOUT_S) -> None:
-    """Start one front-end within `timeout_s`. A chat platform that cannot be reached is said
-    with its host and the setting to check: its client says only "Timed out", or nothing."""
-    endpoint = PLATFORM_ENDPOINTS.get(frontend.platform)
-    if endpoint is None:  # the console reaches nothing
+    """Start one front-end within `timeout_s`. A chat platform that cannot be reached, or that
+    rejects the token, is said with its host and the setting to check: its client says only
+    "Timed out" (or nothing), and "The token was rejected" names neither platform nor setting."""
+    if frontend.platform not in PLATFORM_SETTINGS:  # the console reaches nothing
         await frontend.start()
         return
-    name, setting = endpoint
+    name, url_setting, token_setting = PLATFORM_SETTINGS[frontend.platform]
+    url = getattr(settings, url_setting)
+    host = urlsplit(url).netloc or url
     try:
         async with asyncio.timeout(timeout_s) as bound:
             await frontend.start()
-    except Exception as error:  # noqa: BLE001 - only unreachable is translated, the rest goes on
+    except Exception as error:  # noqa: BLE001 - only these two are translated, the rest goes on
+        if token_rejected(frontend.platform, error):
+            raise PlatformStartError(f"{name} rejected the token at {host}: check {token_setting.upper()}.") from error
         reason = f"no answer within {timeout_s:.0f} s" if bound.expired() else unreachable_reason(error)
         if reason is None:
             raise
-        check = [setting.upper()]
+        check = [url_setting.upper()]
         if name == "Discord" and settings.discord_gateway_url:
             check.append("DISCORD_GATEWAY_URL")
-        host = urlsplit(getattr(settings, setting)).netloc or getattr(settings, setting)
-        raise PlatformUnreachableError(f"{name} could not be reached at {host} ({reason}): check "
-                                       f"{' and '.join(check)} and the network.") from error
+        raise PlatformStartError(f"{name} could not be reached at {host} ({reason}): check "
+                                 f"{' and '.join(check)} and the network.") from error
 
 
 async def _maybe_await(value):

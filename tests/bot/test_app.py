@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import PlatformUnreachableError, start_frontend
+from bot.app import PlatformStartError, start_frontend
 from bot.config import Settings
 from bot.frontends.discord import DiscordFrontend
 from bot.usecases import build_usecases
@@ -119,7 +119,7 @@ async def test_a_discord_that_does_not_answer_is_named_with_the_settings_to_chec
                         discord_gateway_url=fake.gateway_url)
     frontend = DiscordFrontend(settings, build_usecases(db, classifier=None, fetcher=None), guild_ready_timeout=0.05)
     try:
-        with pytest.raises(PlatformUnreachableError) as raised:
+        with pytest.raises(PlatformStartError) as raised:
             await start_frontend(frontend, settings, timeout_s=1.0)
     finally:
         release.set()
@@ -127,6 +127,20 @@ async def test_a_discord_that_does_not_answer_is_named_with_the_settings_to_chec
     host = fake.api_url.split("://", 1)[1].split("/", 1)[0]
     assert str(raised.value) == (f"Discord could not be reached at {host} (no answer within 1 s): check "
                                  "DISCORD_API_URL and DISCORD_GATEWAY_URL and the network.")
+
+
+async def test_a_rejected_discord_token_is_named_with_its_setting(db):
+    fake = await FakeDiscord(token=DISCORD_TOKEN).start()
+    settings = Settings(_env_file=None, discord_token="discord-SENTINEL-wrong-token", discord_api_url=fake.api_url)
+    frontend = DiscordFrontend(settings, build_usecases(db, classifier=None, fetcher=None), guild_ready_timeout=0.05)
+    try:
+        with pytest.raises(PlatformStartError) as raised:
+            await start_frontend(frontend, settings)
+    finally:
+        await fake.stop()
+    host = fake.api_url.split("://", 1)[1].split("/", 1)[0]
+    # discord.py says only "Improper token has been passed."
+    assert str(raised.value) == f"Discord rejected the token at {host}: check DISCORD_TOKEN."
 
 
 async def test_a_telegram_that_refuses_the_connection_is_named_with_the_setting_to_check(tmp_path, mongo_uri, db_name):
