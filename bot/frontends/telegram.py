@@ -708,7 +708,7 @@ class TelegramFrontend:
         status = StatusMessage(message)
         status.show_later(STAGE_LISTENING if audio_of(source) is not None else STAGE_FINDING)
         try:
-            async with self._download(source) as attachment:
+            async with self._download(source, message) as attachment:
                 if isinstance(attachment, ErrorReply):
                     reply = attachment
                 else:
@@ -722,43 +722,47 @@ class TelegramFrontend:
         return reply
 
     @contextlib.asynccontextmanager
-    async def _download(self, message: Message) -> AsyncIterator[Attachment | ErrorReply | None]:
+    async def _download(self, message: Message, asker: Message) -> AsyncIterator[Attachment | ErrorReply | None]:
         """The message's audio saved to a temporary file (removed afterwards), refused before
-        downloading when plainly not sound, or longer or larger than the limits."""
+        downloading when plainly not sound, or longer or larger than the limits (`asker`'s
+        refusal, logged)."""
         found = audio_of(message)
         if found is None:
             yield None
             return
         media, filename = found
         if media is message.document and (media.mime_type or "").lower().startswith(NOT_SOUND_TYPES):
-            yield ErrorReply(NOT_AUDIO.format(name=clip(filename, MAX_SHOWN_NAME)))
+            yield file_refused(asker, ErrorReply(NOT_AUDIO.format(name=clip(filename, MAX_SHOWN_NAME))), "not_audio",
+                               mime_type=media.mime_type)
             return
         # Telegram tells an audio's, voice note's or video's length (a document's it does not): one
         # the decoder would refuse is refused before it is downloaded, in the decoder's words.
         # Unknown (0, or none) is tried.
         longest_s = self.settings.max_audio_duration_s
         if duration_of(media) > longest_s:
-            yield ErrorReply(too_long_words(clip(filename, MAX_SHOWN_NAME), longest_s))
+            yield file_refused(asker, ErrorReply(too_long_words(clip(filename, MAX_SHOWN_NAME), longest_s)), "too_long",
+                               duration_s=duration_of(media), limit_s=longest_s)
             return
         limit = download_limit(self.settings)
         too_large = ErrorReply(TOO_LARGE.format(mb=limit / 1024 / 1024))
         if media.file_size is not None and media.file_size > limit:
-            yield too_large
+            yield file_refused(asker, too_large, "too_large", bytes=media.file_size, limit_bytes=limit)
             return
         try:
             tg_file = await media.get_file()
         except BadRequest as error:
             if "file is too big" not in str(error).lower():
                 raise
-            yield too_large
+            yield file_refused(asker, too_large, "too_large_for_getfile", bytes=media.file_size)
             return
         if tg_file.file_size is not None and tg_file.file_size > limit:
-            yield too_large
+            yield file_refused(asker, too_large, "too_large", bytes=tg_file.file_size, limit_bytes=limit)
             return
         async with temporary_folder("moodbot-tg-") as folder:
             path = await tg_file.download_to_drive(folder / local_name(filename))
             size = path.stat().st_size
-            yield too_large if size > limit else Attachment(str(path), filename, size)
+            yield (file_refused(asker, too_large, "too_large", bytes=size, limit_bytes=limit) if size > limit
+                   else Attachment(str(path), filename, size))
 
     async def _send(self, message: Message, reply: object) -> None:
         """Text first, then whatever files the reply carries (a chart Telegram refuses is skipped)."""
@@ -970,6 +974,14 @@ def whose(chat: Chat | None, sender: User | Chat | None) -> dict[str, str | None
     `caller_of` names them, so that an operator finds the failure a user tells of."""
     return {"user": str(sender.id) if sender is not None else None,
             "place": f"{PLATFORM}:{chat.id}" if chat is not None and chat.type in GROUP_TYPES else None}
+
+
+def file_refused(asker: Message, reply: ErrorReply, why: str, **facts: object) -> ErrorReply:
+    """`reply`, refusing a file before it is heard, logged as a refused /mood is: whose, and why
+    (`facts`: its size or length, and the limit), but not the file's name, which is the sender's."""
+    log.info("telegram.file_refused", extra={**whose(asker.chat, sender_of(asker, asker.from_user)), "why": why,
+                                             **facts})
+    return reply
 
 
 def sender_of(message: Message | None, user: User | None) -> User | Chat | None:

@@ -203,15 +203,20 @@ async def test_servermood_in_a_server_whose_playlists_are_off_is_refused_to_the_
     assert not [c for c in fake.calls_of("edit_original") if "turned off" in c.content]
 
 
-async def test_an_attachment_over_the_limit_is_refused_before_downloading(discord_bot):
+async def test_an_attachment_over_the_limit_is_refused_before_downloading(discord_bot, caplog):
     fake, frontend = discord_bot
+    limit = frontend.settings.max_audio_bytes
     attachment = fake.add_file("huge.ogg", b"\0" * 16)
-    attachment["size"] = frontend.settings.max_audio_bytes + 1
+    attachment["size"] = limit + 1
     await fake.slash("mood", [{"name": "file", "type": ATTACHMENT, "value": attachment["id"]}],
                      resolved={"attachments": {attachment["id"]: attachment}})
     answer = await fake.wait_for("edit_original", lambda c: "too large" in c.content)
     assert "1 MB" in answer.content
     assert not fake.calls_of("download")
+    # Logged as a refused /mood is: whose, and why, without the file's name (the sender's words).
+    (refusal,) = [r for r in caplog.records if r.getMessage() == "discord.file_refused"]
+    assert (refusal.user, refusal.place, refusal.bytes, refusal.limit_bytes) == (str(ALICE), None, limit + 1, limit)
+    assert not [r for r in caplog.records if r.name.startswith("bot.") and "huge.ogg" in str(vars(r))]
 
 
 async def test_the_message_command_needs_a_link_or_audio(discord_bot):

@@ -164,7 +164,7 @@ async def test_a_member_made_admin_just_after_a_refusal_may_switch_the_group_pla
     assert (await db.servers.get(f"telegram:{GROUP}")).playlist_enabled is False
 
 
-async def test_an_attachment_over_the_limit_is_refused_before_downloading(telegram):
+async def test_an_attachment_over_the_limit_is_refused_before_downloading(telegram, caplog):
     fake, frontend = telegram
     limit = frontend.settings.max_audio_bytes
     audio = fake.audio_attachment(b"\0" * 16, file_name="huge.ogg", file_size=limit + 1)
@@ -172,6 +172,11 @@ async def test_an_attachment_over_the_limit_is_refused_before_downloading(telegr
     reply = await fake.wait_for_reply(lambda c: "too large" in c.text)
     assert "1 MB" in reply.text
     assert not fake.calls_of("getFile") and not fake.calls_of("download")
+    # Logged as a refused /mood is: whose, and why, without the file's name (the sender's words).
+    (refusal,) = [r for r in caplog.records if r.getMessage() == "telegram.file_refused"]
+    assert (refusal.user, refusal.why, refusal.bytes, refusal.limit_bytes) == (str(ALICE), "too_large", limit + 1,
+                                                                               limit)
+    assert not [r for r in caplog.records if r.name.startswith("bot.") and "huge.ogg" in str(vars(r))]
 
 
 async def test_a_prompt_goes_to_the_private_chat_with_a_hint_and_forced_reply(telegram):

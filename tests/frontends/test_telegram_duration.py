@@ -43,13 +43,18 @@ async def test_an_attachment_telegram_says_is_too_long_is_refused_without_a_down
     assert not fake.calls_of("getFile", after=mark) and not fake.calls_of("download", after=mark)
 
 
-async def test_a_too_long_song_under_a_group_mood_caption_is_refused_the_same_way(telegram_limited):
+async def test_a_too_long_song_under_a_group_mood_caption_is_refused_the_same_way(telegram_limited, caplog):
     fake, _ = telegram_limited
     mark = fake.mark()
     await fake.user_sends("/mood", chat=-100600, **an_attachment(fake, "audio", 3 * 3600, name="live.flac"))
     reply = await fake.wait_for_reply(lambda call: "lasts over" in call.text, after=mark)
     assert reply.text == TOO_LONG.format(name="live.flac")
     assert not fake.calls_of("getFile", after=mark)
+    (refusal,) = [r for r in caplog.records if r.getMessage() == "telegram.file_refused"]
+    assert (refusal.place, refusal.why, refusal.duration_s, refusal.limit_s) == (
+        "telegram:-100600", "too_long", 3 * 3600, LIMIT_S)
+    # The file's name is the sender's: not in the bot's lines.
+    assert not [r for r in caplog.records if r.name.startswith("bot.") and "live.flac" in str(vars(r))]
 
 
 @pytest.mark.parametrize("kind, duration", [("audio", 0), ("voice", 0), ("audio", LIMIT_S), ("video", LIMIT_S)])

@@ -24,7 +24,7 @@ def a_document(fake: FakeTelegramBotAPI, name: str, mime: str | None) -> dict:
 @pytest.mark.parametrize("name, mime", [("minutes.pdf", "application/pdf"), ("photo.png", "image/png"),
                                         ("lyrics.txt", "text/plain"), ("notes.docx",
                                         "application/vnd.openxmlformats-officedocument.wordprocessingml.document")])
-async def test_a_document_that_is_plainly_not_sound_is_refused_without_a_download(telegram, name, mime):
+async def test_a_document_that_is_plainly_not_sound_is_refused_without_a_download(telegram, name, mime, caplog):
     fake, _ = telegram
     mark = fake.mark()
     await fake.user_sends(None, **a_document(fake, name, mime))
@@ -32,6 +32,10 @@ async def test_a_document_that_is_plainly_not_sound_is_refused_without_a_downloa
     await asyncio.sleep(QUIET_S)
     assert not fake.calls_of("getFile", after=mark) and not fake.calls_of("download", after=mark)
     assert f"The file {name} is not audio" in reply.text
+    (refusal,) = [r for r in caplog.records if r.getMessage() == "telegram.file_refused"]
+    assert (refusal.why, refusal.mime_type) == ("not_audio", mime)
+    # The file's name is the sender's: not in the bot's lines.
+    assert not [r for r in caplog.records if r.name.startswith("bot.") and name in str(vars(r))]
 
 
 @pytest.mark.parametrize("mime", ["application/octet-stream", None, "audio/mpeg"])

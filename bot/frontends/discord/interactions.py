@@ -72,27 +72,29 @@ def song_attachment(message: discord.Message | discord.MessageSnapshot) -> disco
     return audio
 
 
-def too_large(size: int, limit: int) -> ErrorReply | None:
-    return ErrorReply(TOO_LARGE.format(mb=limit / 1024 / 1024)) if size > limit else None
+def too_large(size: int, limit: int, asker: dict[str, str | None]) -> ErrorReply:
+    """The refusal of a file over `limit`, logged as a refused /mood is: whose (`whose`), and why,
+    but not the file's name, which is the sender's."""
+    log.info("discord.file_refused", extra={**asker, "why": "too_large", "bytes": size, "limit_bytes": limit})
+    return ErrorReply(TOO_LARGE.format(mb=limit / 1024 / 1024))
 
 
 @contextlib.asynccontextmanager
-async def downloaded(attachment: discord.Attachment | None, limit: int
+async def downloaded(attachment: discord.Attachment | None, limit: int, asker: dict[str, str | None]
                      ) -> AsyncIterator[Attachment | ErrorReply | None]:
     """The attachment saved to a temporary file (removed afterwards); refused before downloading
-    when larger than `limit`."""
+    when larger than `limit` (`asker`'s refusal, logged)."""
     if attachment is None:
         yield None
         return
-    refusal = too_large(attachment.size, limit)
-    if refusal is not None:
-        yield refusal
+    if attachment.size > limit:
+        yield too_large(attachment.size, limit, asker)
         return
     async with temporary_folder("moodbot-dc-") as folder:
         path = folder / local_name(attachment.filename)
         await attachment.save(path)
         size = path.stat().st_size
-        yield too_large(size, limit) or Attachment(str(path), attachment.filename, size)
+        yield too_large(size, limit, asker) if size > limit else Attachment(str(path), attachment.filename, size)
 
 
 @contextlib.asynccontextmanager

@@ -249,7 +249,8 @@ class JournalCog(commands.Cog):
             if await self.usecases.journal.is_prompt_message(PLATFORM, caller.chat_id, referenced):
                 prompt_id = referenced
         song = shown(message)  # a song forwarded into the DM answers as if sent
-        async with downloaded(song_attachment(song), self.max_audio_bytes) as attachment:
+        asker = whose(message.author)
+        async with downloaded(song_attachment(song), self.max_audio_bytes, asker) as attachment:
             if isinstance(attachment, ErrorReply):
                 reply = attachment
             else:

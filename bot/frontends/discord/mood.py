@@ -16,6 +16,7 @@ from bot.frontends.discord.interactions import (
     show,
     show_in_channel,
     shown,
+    whose,
 )
 from bot.replies import STAGE_FINDING, ErrorReply
 from bot.sources.models import UnsupportedInputError
@@ -107,7 +108,8 @@ class MoodCog(commands.Cog):
         progress = InteractionProgress(interaction, self.in_flight)
         try:
             await progress(STAGE_FINDING)
-            async with downloaded(file, self.max_audio_bytes) as attachment:
+            asker = whose(interaction.user, interaction.guild_id)
+            async with downloaded(file, self.max_audio_bytes, asker) as attachment:
                 if isinstance(attachment, ErrorReply):
                     reply = attachment
                 else:
