@@ -41,6 +41,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENV_FILE = Settings.model_config["env_file"]  # in the current folder
 NO_TOKENS_NOTICE = ("moodbot: no DISCORD_TOKEN or TELEGRAM_TOKEN is set, so the console front-end runs "
                     "and reads its commands from standard input.")
+STDIN_CLOSED_NOTICE = ("moodbot: standard input is closed, so the console front-end has nothing to read "
+                       "and stops at once.")
 
 
 def refuse(message: str) -> int:
@@ -101,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     for problem in unread_settings(os.environ):
         log.warning("settings.unknown: %s", problem)
         print(f"moodbot: {problem}.", file=sys.stderr)
-    if console and not args.console and not sys.stdin.isatty():
+    if console and sys.stdin is None:  # `python -m bot <&-`: the console reads it as the end of its input
+        print(STDIN_CLOSED_NOTICE, file=sys.stderr)
+    elif console and not args.console and not sys.stdin.isatty():
         # E.g. a container started without tokens: its stdin is empty, so the console ends at once.
         print(NO_TOKENS_NOTICE, file=sys.stderr)
     try:

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import gc
 import inspect
+import io
 import logging
 import secrets
 import signal
@@ -222,7 +223,8 @@ def chat_frontends(settings: Settings, usecases: UseCases) -> list:
 class App:
     settings: Settings
     force_console: bool = False
-    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    # A closed stdin (sys.stdin is None) is read as an input that has ended.
+    stdin: TextIO = field(default_factory=lambda: sys.stdin or io.StringIO())
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     usecases: UseCases | None = None
     scheduler: PromptScheduler | None = None

@@ -18,7 +18,7 @@ from urllib.parse import quote_plus
 import pytest
 
 
-from bot.__main__ import NO_TOKENS_NOTICE
+from bot.__main__ import NO_TOKENS_NOTICE, STDIN_CLOSED_NOTICE
 from bot.frontends.console import ConsoleFrontend
 from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
@@ -366,6 +366,22 @@ def test_an_unreachable_database_is_named_with_the_setting_to_check(tmp_path):
     assert result.returncode == 1
     assert f"Check MONGODB_URI: the server at 127.0.0.1:{port} must be reachable from here." in result.stderr
     assert "Sentinel-PW" not in result.stderr
+
+
+def test_a_closed_stdin_is_the_end_of_the_console_input_said_in_one_line(tmp_path):
+    """`python -m bot <&-` (a service manager that closes stdin): Python's sys.stdin is None."""
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MONGODB_URI", "TELEGRAM_TOKEN", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
+    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO))
+    for flags in ("", "--console"):
+        result = subprocess.run(["sh", "-c", f'exec "$0" -m bot {flags} <&-', sys.executable],
+                                capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert STDIN_CLOSED_NOTICE in result.stderr.splitlines(), result.stderr
+        assert "Traceback" not in result.stderr and "Exception" not in result.stderr, result.stderr
+        assert "Traceback" not in (data_dir / "moodbot.log").read_text()
+    assert moodbot_processes(str(data_dir)) == []
 
 
 def test_python_m_bot_help():
