@@ -151,7 +151,8 @@ class MoodUseCase:
         if self.db.privacy.erasures(ref) == erasures:
             self._record_request(caller, reply)  # not after a /forget sent since the message
         log.info("mood.answered", extra={"user": caller.user_id, "chat": caller.chat_id, "track": reply.track_key,
-                                         "mood": reply.mood, "cached": reply.cached, "model": reply.model})
+                                         "mood": reply.mood, "cached": reply.cached, "model": reply.model,
+                                         "fallback": reply.fallback_reason})  # why the ANN answered, if it did
         return reply
 
     async def analyse(self, text: str | None, attachment: Attachment | None = None,

@@ -128,15 +128,18 @@ async def test_with_the_database_down_the_mood_is_still_answered(counting, class
 
 
 async def test_an_answer_of_the_fallback_is_not_served_from_the_cache_once_the_main_model_is_back(
-        db, counting, classifier, clip_paths):
+        db, counting, classifier, clip_paths, caplog):
     usecase = mood_usecase(db, counting)
     song = attachment(clip_paths[0])
     shedding, classifier.max_queue = classifier.max_queue, 0  # every job over the queue: the ANN answers
     try:
-        overloaded = await usecase.run(ALICE, attachment=song)
+        with caplog.at_level(logging.INFO, logger="bot.usecases.mood"):
+            overloaded = await usecase.run(ALICE, attachment=song)
     finally:
         classifier.max_queue = shedding
     assert overloaded.model == "ann" and overloaded.fallback_reason == "overloaded"
+    answered = next(r for r in caplog.records if r.getMessage() == "mood.answered")
+    assert (answered.model, answered.fallback) == ("ann", "overloaded")  # the log says why the ANN answered
 
     later = await usecase.run(BOB, attachment=song)
 
