@@ -31,6 +31,10 @@ SOCKET_TIMEOUT_MS = 30_000
 # longest name it takes, in bytes.
 FORBIDDEN_IN_DB_NAME = '/\\. "$*<>:|?\0'
 DB_NAME_MAX_BYTES = 63
+REDACTED = "[REDACTED]"
+# A password shorter than this is not looked for in the driver's free text, where it would match
+# parts of words; the logs draw the same line (bot.logs.MIN_SECRET_LEN).
+MIN_REDACTED_PASSWORD_LEN = 6
 
 
 def database_name_problem(name: str) -> str | None:
@@ -46,13 +50,25 @@ def database_name_problem(name: str) -> str | None:
 
 
 def uri_problem(error: Exception, uri: str) -> DatabaseUriError:
-    """The driver's reason, which names what is wrong, without the URI's password."""
-    login = uri.split("://", 1)[-1].split("/", 1)[0].rpartition("@")[0]
-    password = login.partition(":")[2]
-    reason = str(error).rstrip(".")
-    for secret in {password, unquote_plus(password)} - {""}:
-        reason = reason.replace(secret, "[REDACTED]")
+    """The driver's reason, which names what is wrong, without the URI's credentials."""
+    reason = without_credentials(str(error).rstrip("."), uri)
     return DatabaseUriError(f"MONGODB_URI cannot be used: {reason}.")
+
+
+def without_credentials(text: str, uri: str) -> str:
+    """`text` with the URI's "user:password@" redacted wherever it shows, whatever its length, and
+    its password alone (as written and decoded) only when long enough to be no ordinary word's
+    part: a password "p" would turn "supported" into "su[REDACTED][REDACTED]orted"."""
+    userinfo = uri.split("://", 1)[-1].split("/", 1)[0].rpartition("@")[0]
+    if not userinfo:
+        return text
+    for login in (userinfo, unquote_plus(userinfo)):
+        text = text.replace(f"{login}@", f"{REDACTED}@")
+    password = userinfo.partition(":")[2]
+    for secret in sorted({password, unquote_plus(password)}, key=len, reverse=True):
+        if len(secret) >= MIN_REDACTED_PASSWORD_LEN:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 class Database:

@@ -3,7 +3,8 @@
 The whole suite runs with sentinel tokens and a root handler that watches every record at DEBUG
 (`secret_watch` in tests/conftest.py). Here: the watch itself can fail, and a full Telegram flow —
 journal on, a prompt, an answer carrying a private note, list, export — run with the sentinel token
-from the environment logs neither the token, nor the note, nor a user id in clear.
+from the environment logs neither the token, nor the note, nor a user id in clear; and what the
+driver says of a MONGODB_URI it cannot use shows none of its credentials, without mangling its words.
 """
 from __future__ import annotations
 
@@ -122,3 +123,31 @@ async def test_a_telegram_journal_flow_logs_no_token_no_private_words_no_clear_i
     everything = "\n".join(raw.lines)
     assert raw.lines and token not in everything, "the token reached a log record (before redaction)"
     assert PRIVATE_NOTE not in everything, "the user's private words reached a log record"
+
+
+async def test_a_short_mongodb_password_leaves_the_drivers_words_whole():
+    """Password "p": the driver's reason is said as it is, not "[REDACTED]asswords are not su…"."""
+    from storage.models import DatabaseUriError
+
+    with pytest.raises(DatabaseUriError) as refused:
+        await Database.connect("mongodb://moodbot:p@127.0.0.1:1/?authMechanism=MONGODB-X509", "moodbot")
+    assert str(refused.value) == "MONGODB_URI cannot be used: Passwords are not supported by MONGODB-X509."
+
+
+@pytest.mark.parametrize("password", ["p", "p%40ss", "Sentinel-PW"])
+def test_the_credentials_of_a_uri_the_driver_shows_are_redacted_whatever_their_length(password):
+    from bot.logs import MIN_SECRET_LEN
+    from storage.database import MIN_REDACTED_PASSWORD_LEN, uri_problem
+
+    uri = f"mongodb://moodbot:{password}@db1:27017/moodbot"
+    said = str(uri_problem(ValueError(f"cannot parse {uri}"), uri))
+    assert said == "MONGODB_URI cannot be used: cannot parse mongodb://[REDACTED]@db1:27017/moodbot."
+    assert MIN_REDACTED_PASSWORD_LEN == MIN_SECRET_LEN  # the logs draw the same line
+
+
+def test_a_long_mongodb_password_is_redacted_from_the_drivers_free_text_as_written_and_decoded():
+    from storage.database import uri_problem
+
+    uri = "mongodb://moodbot:p%40ss%2FSENTINEL@db1:27017/"
+    said = str(uri_problem(ValueError("auth with p@ss/SENTINEL or p%40ss%2FSENTINEL failed"), uri))
+    assert said == "MONGODB_URI cannot be used: auth with [REDACTED] or [REDACTED] failed."
