@@ -109,16 +109,26 @@ class RedactSecrets(logging.Filter):
 
 
 def secrets_of(settings) -> list[str]:
-    """Every secret value in a Settings object (SecretStr fields), to redact from logs, and the
-    password of any that is a URL (MONGODB_URI), as written and decoded: a library may log the
-    URI's parts, or the password alone, rather than the whole."""
+    """Every secret value in a Settings object (SecretStr fields), to redact from logs; of a URI
+    setting (MONGODB_URI), only what carries a secret (see uri_secrets)."""
     values = []
     for name in type(settings).model_fields:
         value = getattr(settings, name)
         if hasattr(value, "get_secret_value"):
-            values.append(value.get_secret_value())
-            values.extend(url_passwords(values[-1]))
+            secret = value.get_secret_value()
+            values.extend(uri_secrets(secret) if name.endswith("_uri") else [secret])
     return values
+
+
+def uri_secrets(uri: str) -> list[str]:
+    """With credentials or options (an option may be a key file's password): the whole URI, its
+    "user:password" and its password as written and decoded, since a library may log the URI's
+    parts, or the password alone, rather than the whole. Hosts alone ("db1:27017",
+    "mongodb://db1,db2/moodbot") carry no secret: an error must be able to name them."""
+    if "@" not in uri and "?" not in uri:
+        return []
+    userinfo = uri.split("://", 1)[-1].split("/", 1)[0].rpartition("@")[0]
+    return [uri, *([userinfo] if ":" in userinfo else []), *url_passwords(uri)]
 
 
 def url_passwords(value: str) -> list[str]:

@@ -354,18 +354,22 @@ async def test_a_rejected_telegram_token_is_not_printed(tmp_path, mongo_uri):
     assert "Unclosed client session" not in stderr  # the failed start closed its HTTP sessions
 
 
-def test_an_unreachable_database_is_named_with_the_setting_to_check(tmp_path):
+@pytest.mark.parametrize("uri", [
+    "mongodb://moodbot:Sentinel-PW@127.0.0.1:{port}/?retryWrites=false",
+    "127.0.0.1:{port}",  # hosts alone carry no secret: the host is named, not "[REDACTED]"
+])
+def test_an_unreachable_database_is_named_with_the_setting_to_check(tmp_path, uri):
     from tests.dbserver import free_port
 
-    port = free_port()  # nothing listens there
+    uri = uri.format(port=free_port())  # nothing listens there
     env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "DISCORD_TOKEN")}
-    env.update(DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO),
-               MONGODB_URI=f"mongodb://moodbot:Sentinel-PW@127.0.0.1:{port}/?retryWrites=false")
+    env.update(DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO), MONGODB_URI=uri)
     result = subprocess.run([sys.executable, "-m", "bot"], input="/quit\n", capture_output=True, text=True,
                             cwd=tmp_path, env=env, timeout=120)
     assert result.returncode == 1
-    assert f"Check MONGODB_URI: the server at 127.0.0.1:{port} must be reachable from here." in result.stderr
-    assert "Sentinel-PW" not in result.stderr
+    host = uri.split("@")[-1].split("/")[0]
+    assert f"Check MONGODB_URI: the server at {host} must be reachable from here." in result.stderr, result.stderr
+    assert "Sentinel-PW" not in result.stderr and "mongodb://" not in result.stderr  # nor the whole URI
 
 
 def test_a_closed_stdin_is_the_end_of_the_console_input_said_in_one_line(tmp_path):

@@ -62,6 +62,22 @@ def test_the_secrets_of_the_settings_are_the_secret_fields(monkeypatch):
     assert "pw-SENTINEL" in values  # the password alone, too
 
 
+@pytest.mark.parametrize("uri, secret", [
+    ("db1:27017", []), ("mongodb://db1:27017,db2:27017/moodbot", []),  # hosts alone: nothing to hide
+    ("mongodb://db1:27017/?tlsCertificateKeyFilePassword=SENTINEL-key", ["whole"]),  # an option may be one
+    ("mongodb://moodbot:pw-SENTINEL@db1:27017/", ["whole", "moodbot:pw-SENTINEL", "pw-SENTINEL"]),
+])
+def test_of_a_mongodb_uri_only_what_carries_a_secret_is_one(monkeypatch, uri, secret):
+    from bot.config import Settings
+
+    monkeypatch.delenv("TELEGRAM_TOKEN", raising=False)
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    monkeypatch.delenv("SPOTIFY_CLIENT_SECRET", raising=False)
+    monkeypatch.setenv("MONGODB_URI", uri)
+    values = secrets_of(Settings(_env_file=None))
+    assert set(values) == {uri if s == "whole" else s for s in secret}
+
+
 def test_a_mongodb_password_is_redacted_alone_as_written_and_decoded():
     uri = "mongodb://moodbot:p%40ss%2FSENTINEL@db1:27017,db2:27017/moodbot?replicaSet=rs0"
     assert url_passwords(uri) == ["p%40ss%2FSENTINEL", "p@ss/SENTINEL"]
