@@ -6,7 +6,9 @@ Written with the requests (`RequestRepo`, before them: a request refused after i
 written is a vote for an answer the member was given), built for existing requests by migration 7,
 rebuilt for a place that moved, erased by /forget and shown in /export. A server's playlist and
 its members read it instead of every request ever made there: with 2 000 members and 100 000
-requests in one place, the requests are 20 892 summaries (README, Storage benchmark).
+requests in one place, the requests are 20 892 summaries (`benchmarks/storage.py --places 1`).
+Each request in a place costs one more write, an upsert: about 1 ms on SecantusDB (a burst of
+500 recorded requests took 0.53 s instead of 0.10 s).
 """
 from __future__ import annotations
 
