@@ -15,9 +15,10 @@ in a worker process of its own (ANN_WORKERS), and `MoodResult.fallback_reason` s
 Audio errors (unreadable, too short, silent) are not the model's fault: they reach the caller as-is.
 
 Workers fork from a fork server that has imported the heavy libraries once (WORKER_PRELOAD), so a
-replaced worker is warm in a fraction of a second. This module itself imports nothing heavy: the bot
-imports it early, and a worker's initializer sets its thread limits (the variables, for libraries
-that load after it, and BLAS's live, as numpy came with the server).
+replaced worker is warm in a fraction of a second. Each worker ends when the bot's process does,
+however it ended (`die_with_the_bot`), and the fork server follows. This module itself imports
+nothing heavy: the bot imports it early, and a worker's initializer sets its thread limits (the
+variables, for libraries that load after it, and BLAS's live, as numpy came with the server).
 """
 from __future__ import annotations
 
@@ -132,6 +133,27 @@ def _start_fork_server_deaf_to_ctrl_c() -> None:
 
 # --- Inside a worker process -------------------------------------------------------------------
 
+def die_with_the_bot() -> None:
+    """Kill this worker once the bot's process is gone, however it ended. Killed outright (SIGKILL,
+    the OOM killer), the bot closes nothing, and its workers ran on with the models in memory beside
+    a restarted bot's: their parent is the fork server, which waits for them to close its "alive"
+    pipe, and each waits for jobs on a queue it holds both ends of. multiprocessing hands each
+    worker a sentinel of the bot, a pipe that closes when the bot's process ends (not one of its
+    threads, as PR_SET_PDEATHSIG would have it), on any platform; a thread waits on it. With the
+    workers gone, the fork server and the resource tracker see their own pipes close and exit."""
+    import threading
+
+    bot = multiprocessing.parent_process()
+    if bot is None:  # not started by multiprocessing: nothing to watch
+        return
+
+    def kill_when_the_bot_is_gone() -> None:
+        bot.join()  # returns at once if the bot died before this thread started
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=kill_when_the_bot_is_gone, name="bot-watch", daemon=True).start()
+
+
 def ignore_terminal_interrupt() -> None:
     """Ctrl-C in a terminal interrupts the whole process group. The bot handles it, closing its
     pools; a worker interrupted mid-job would only print a traceback over the user's terminal."""
@@ -141,6 +163,7 @@ def ignore_terminal_interrupt() -> None:
 def _init_worker(weights_dir: str, threads: int) -> None:
     """Worker initializer: lower the worker's CPU priority and limit the numeric libraries'
     threads, then load the main model once."""
+    die_with_the_bot()
     ignore_terminal_interrupt()
     os.nice(WORKER_NICE)
     for name in THREAD_ENV_VARS:
@@ -158,6 +181,7 @@ def _init_worker(weights_dir: str, threads: int) -> None:
 
 def _init_ann_worker(weights_dir: str) -> None:
     """Fallback worker initializer: low priority, one thread, the ANN loaded and warmed once."""
+    die_with_the_bot()
     ignore_terminal_interrupt()
     os.nice(WORKER_NICE)
     for name in THREAD_ENV_VARS:

@@ -26,6 +26,7 @@ from inference.pool import (
 from inference.predict import ANN_META, ANN_WEIGHTS, MAIN_WEIGHTS
 from inference.result import ModelUnavailableError, SilentAudioError, TooLongAudioError, UnreadableAudioError
 from tests.inference.test_predict import TINY_VERSION, clips, tiny_weights  # noqa: F401 (fixtures)
+from tests.proctree import descendants, end_all, kill_outright, start_bot, still_running_after
 
 # One warm classifier serves the module: each start spawns and warms a worker (seconds).
 pytestmark = pytest.mark.timeout(120)
@@ -111,6 +112,39 @@ def test_ctrl_c_while_the_fork_server_imports_prints_nothing_and_kills_nothing()
                           timeout=120, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert done.stdout.split() == ["alive", "True"], done.stdout + done.stderr  # and the bot keeps its Ctrl-C
     assert "KeyboardInterrupt" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+BOT_WITH_A_WARM_CLASSIFIER = """
+import asyncio, sys, threading, time
+from inference import Classifier
+
+classifier = Classifier(workers=2)  # the shipped weights
+if sys.argv[1] == "thread":  # the fork server starts from a thread, which then ends
+    starter = threading.Thread(target=asyncio.run, args=(classifier.start(),))
+    starter.start()
+    starter.join()
+    time.sleep(0.5)  # time enough for anything that dies with that thread to die
+else:
+    asyncio.run(classifier.start())
+assert classifier.main_model_available and len(classifier.worker_pids) == 2 and classifier.ann_worker_pids
+print("ready", flush=True)
+time.sleep(3600)
+"""
+
+
+@pytest.mark.parametrize("started_in", ["main", "thread"])
+def test_a_bot_killed_outright_leaves_no_model_process_running(started_in):
+    """SIGKILL (the OOM killer) runs no cleanup: the workers, the fork server and the resource
+    tracker end by themselves, at once, and hold no model memory beside a restarted bot's."""
+    bot = start_bot(BOT_WITH_A_WARM_CLASSIFIER, "ready", started_in)
+    processes = descendants(bot.pid)
+    try:
+        assert len(processes) == 5  # the fork server, the resource tracker, two main workers, the ANN's
+        kill_outright(bot)
+        assert still_running_after(processes) == []
+    finally:
+        bot.kill()
+        end_all(processes)
 
 
 @in_module_loop
