@@ -12,7 +12,8 @@ process takes part.
 
 A job that overruns its time is ended by killing its worker's whole process group (yt-dlp may
 have started ffmpeg), which is then replaced; the other jobs are untouched. A worker that dies
-mid-job raises `WorkerCrashedError`. This module is the only place that knows about processes.
+mid-job raises `WorkerCrashedError`. A worker whose bot has died, however it died, ends with
+everything it started. This module is the only place that knows about processes.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -43,6 +46,8 @@ WARM_WORKERS = 2
 WORKER_NICE = 5
 KILL_WAIT_S = 2.0
 CLOSE_WAIT_S = 1.0
+# How often a worker checks that the bot still lives: a worker left by a killed bot ends within this.
+BOT_CHECK_S = 0.25
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the `bot` package
 
 
@@ -93,8 +98,26 @@ def serve(jobs: Connection, replies: Connection) -> None:
             replies.send((False, failed, records.lines))
 
 
+def die_with_the_bot(bot_pid: int) -> None:
+    """End this worker, and everything it started, once the bot's process is gone. An idle worker
+    sees its job pipe close; one mid-job (yt-dlp on a slow host, the ffmpeg it started) ran on after
+    the bot was killed outright (SIGKILL, the OOM killer) until its download ended, for ever on a
+    host that stopped answering. A thread asks who its parent is: no longer the bot, the bot is
+    gone. Not PR_SET_PDEATHSIG: that fires when the bot's thread that started the worker ends, and
+    reaches the worker alone, not its ffmpeg."""
+    def kill_when_the_bot_is_gone() -> None:
+        while os.getppid() == bot_pid:
+            time.sleep(BOT_CHECK_S)
+        if os.getpgrp() == os.getpid():  # a group of its own, as _spawn starts it: ffmpeg too
+            os.killpg(0, signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=kill_when_the_bot_is_gone, name="bot-watch", daemon=True).start()
+
+
 def worker_main(argv: list[str]) -> None:
-    jobs_fd, replies_fd, nice, *preload = argv
+    jobs_fd, replies_fd, bot_pid, nice, *preload = argv
+    die_with_the_bot(int(bot_pid))
     os.nice(int(nice))
     for module in preload:  # warm: the first job pays no import
         importlib.import_module(module)
@@ -123,7 +146,8 @@ def _spawn(preload: tuple[str, ...], nice: int) -> _Worker:
     replies_read, replies_write = os.pipe()
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(jobs_read), str(replies_write), str(nice), *preload],
+            [sys.executable, "-m", __name__, str(jobs_read), str(replies_write), str(os.getpid()), str(nice),
+             *preload],
             pass_fds=(jobs_read, replies_write), stdin=subprocess.DEVNULL, env=_child_env(),
             # Its own process group (a kill reaches ffmpeg too, Ctrl-C does not) but the bot's session:
             # with autogroup scheduling (Linux's default) every session is one group weighed like

@@ -6,6 +6,8 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -14,6 +16,7 @@ import pytest
 from bot.sources.audio import AudioFetcher
 from bot.sources.downloadpool import DownloadPool, JobFailedError, WorkerCrashedError
 from bot.sources.models import DownloadError, Query, QueryKind
+from tests.proctree import REPOSITORY, descendants, end_all, kill_outright, still_running_after
 
 JOB_TIMEOUT_S = 30.0  # generous: a cold worker imports the download code on a busy machine
 
@@ -160,3 +163,47 @@ async def test_a_download_worker_killed_mid_download_gives_a_readable_error(audi
     ok = AudioFetcher(search_template=audio_server.base_url + "/{title}.ogg", tmp_dir=tmp_path, pool=pool)
     async with ok.fetch(Query(kind=QueryKind.TEXT, text="clip")) as audio:  # a fresh worker answers
         assert audio.path.stat().st_size > 0
+
+
+BOT_MID_DOWNLOAD = """
+import asyncio, subprocess, sys
+from bot.sources.audio import AudioFetcher
+from bot.sources.downloadpool import DownloadPool
+from bot.sources.models import Query, QueryKind
+
+base_url, tmp_dir = sys.argv[1:]
+pool = DownloadPool(max_workers=2)
+fetcher = AudioFetcher(search_template=base_url + "/hang/{title}.ogg", tmp_dir=tmp_dir, timeout_s=3600, pool=pool)
+ffmpeg = ["ffmpeg", "-nostdin", "-loglevel", "quiet", "-i", base_url + "/hang/cut.ogg", "-f", "null", "-"]
+
+
+async def download():
+    async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="song")):
+        pass
+
+
+async def main():
+    await asyncio.gather(download(), pool.run(subprocess.run, ffmpeg))  # yt-dlp, and ffmpeg in a job
+
+asyncio.run(main())
+"""
+
+
+def test_a_bot_killed_outright_mid_download_leaves_no_worker_nor_ffmpeg_running(audio_server, tmp_path):
+    """Killed outright (SIGKILL, the OOM killer), the bot closes nothing: a worker mid-download
+    ends by itself all the same, with the ffmpeg it started, not once its download is done."""
+    bot = subprocess.Popen([sys.executable, "-c", BOT_MID_DOWNLOAD, audio_server.base_url, str(tmp_path)],
+                           cwd=REPOSITORY)
+    processes: dict[int, int] = {}
+    try:
+        deadline = time.monotonic() + JOB_TIMEOUT_S
+        while len(audio_server.requests_for("/hang/song.ogg") + audio_server.requests_for("/hang/cut.ogg")) < 2:
+            assert bot.poll() is None and time.monotonic() < deadline, "the downloads did not start"
+            time.sleep(0.05)
+        processes = descendants(bot.pid)
+        assert len(processes) == 3  # two workers, one in yt-dlp and one in ffmpeg, and that ffmpeg
+        kill_outright(bot)
+        assert still_running_after(processes) == []
+    finally:
+        bot.kill()
+        end_all(processes)
