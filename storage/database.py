@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from datetime import timezone
+from difflib import get_close_matches
 from urllib.parse import unquote_plus
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.common import URI_OPTIONS_VALIDATOR_MAP
 from pymongo.errors import ConfigurationError
+from pymongo.uri_parser import split_options, validate_options
 
 from storage.failures import translated_errors
 from storage.models import DatabaseNameError, DatabaseUriError
@@ -35,6 +39,8 @@ REDACTED = "[REDACTED]"
 # A password shorter than this is not looked for in the driver's free text, where it would match
 # parts of words; the logs draw the same line (bot.logs.MIN_SECRET_LEN).
 MIN_REDACTED_PASSWORD_LEN = 6
+# How alike an unknown URI option and a known one must be for the error to suggest the latter.
+OPTION_GUESS_CUTOFF = 0.6
 
 
 def database_name_problem(name: str) -> str | None:
@@ -47,6 +53,45 @@ def database_name_problem(name: str) -> str | None:
     if len(name.encode("utf-8")) > DB_NAME_MAX_BYTES:
         return f"MongoDB takes names of at most {DB_NAME_MAX_BYTES} bytes (64 and more are refused)"
     return None
+
+
+def uri_option_problem(uri: str) -> str | None:
+    """Why the driver would drop an option of the URI, or None. It only warns (a UserWarning on
+    stderr, which does not name an option it does not know) and connects without it: "tls=yes"
+    would connect without TLS."""
+    query = uri.partition("?")[2]
+    if not query or "@" in query:  # no options; or a password not percent-encoded, the driver says so
+        return None
+    try:
+        options, duplicate = _driver_says(split_options, query, validate=False, normalize=False)
+    except (ConfigurationError, ValueError):  # malformed: the client refuses it, with its reason
+        return None
+    if duplicate is not None:  # "Duplicate URI option 'w'": the driver keeps the last
+        return duplicate
+    for key, value in options.items():
+        name = options.cased_key(key)
+        if key not in URI_OPTIONS_VALIDATOR_MAP:
+            guess = get_close_matches(key, URI_OPTIONS_VALIDATOR_MAP, n=1, cutoff=OPTION_GUESS_CUTOFF)
+            hint = f" (did you mean {guess[0]}?)" if guess else ""
+            return f"its option {name} is not one the MongoDB driver knows{hint}"
+        try:
+            _, dropped = _driver_says(validate_options, {key: value}, warn=False, from_uri=True)
+        except (ConfigurationError, TypeError, ValueError) as error:
+            dropped = str(error).rstrip(".")
+        except OSError as error:  # the driver raises it too: "The tlscafile file is not readable"
+            dropped = error.strerror or str(error)
+        if dropped is not None:  # a wrong value, or a compressor this install lacks
+            return f"its option {name}: {dropped}"
+    return None
+
+
+def _driver_says(function, *args, **kwargs) -> tuple[object, str | None]:
+    """What `function` returns, and the first UserWarning it gave (kept off stderr)."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        result = function(*args, **kwargs)
+    user_warnings = [str(w.message).rstrip(".") for w in said if issubclass(w.category, UserWarning)]
+    return result, (user_warnings[0] if user_warnings else None)
 
 
 def uri_problem(error: Exception, uri: str) -> DatabaseUriError:
@@ -102,10 +147,13 @@ class Database:
         DatabaseUnavailableError. Without it, a server that is down now is found later: each
         call raises DatabaseUnavailableError until it is back. A database name MongoDB refuses
         raises DatabaseNameError before anything connects; a URI the driver cannot use (or whose
-        SRV name does not resolve), DatabaseUriError."""
+        SRV name does not resolve, or with an option it would drop), DatabaseUriError."""
         problem = database_name_problem(db_name)
         if problem is not None:
             raise DatabaseNameError(f"MONGODB_DATABASE {db_name[:DB_NAME_MAX_BYTES]!r} cannot be used: {problem}.")
+        problem = uri_option_problem(uri)
+        if problem is not None:
+            raise DatabaseUriError(f"MONGODB_URI cannot be used: {without_credentials(problem, uri)}.")
         try:
             client: AsyncMongoClient = AsyncMongoClient(
                 uri,

@@ -372,6 +372,24 @@ def test_an_unreachable_database_is_named_with_the_setting_to_check(tmp_path, ur
     assert "Sentinel-PW" not in result.stderr and "mongodb://" not in result.stderr  # nor the whole URI
 
 
+@pytest.mark.parametrize("options, said", [
+    ("replSet=rs0", "its option replSet is not one the MongoDB driver knows (did you mean replicaset?)"),
+    ("retryWrites=false&tls=yes", "its option tls: The value of tls must be 'true' or 'false'"),
+    ("w=1&w=majority", "Duplicate URI option 'w'"),
+])
+def test_a_uri_option_the_driver_would_drop_is_the_one_line_that_stops_the_start(tmp_path, options, said):
+    """pymongo only warns (a UserWarning on stderr, without the option's name) and connects
+    without the option: "tls=yes" would have connected without TLS."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "DISCORD_TOKEN")}
+    env.update(DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO),
+               MONGODB_URI=f"mongodb://moodbot:Sentinel-PW@127.0.0.1:27017/?{options}")
+    result = subprocess.run([sys.executable, "-m", "bot"], stdin=subprocess.DEVNULL, capture_output=True,
+                            text=True, cwd=tmp_path, env=env, timeout=120)
+    assert result.returncode == 1
+    refused = f"moodbot could not start: MONGODB_URI cannot be used: {said}."
+    assert result.stderr.splitlines() == [NO_TOKENS_NOTICE, refused], result.stderr
+
+
 def test_a_closed_stdin_is_the_end_of_the_console_input_said_in_one_line(tmp_path):
     """`python -m bot <&-` (a service manager that closes stdin): Python's sys.stdin is None."""
     data_dir = tmp_path / "data"
