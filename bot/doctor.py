@@ -103,13 +103,15 @@ async def check_database(settings: Settings) -> Finding:
 
 async def _database_version(uri: str, name: str, where: str, fix: str) -> Finding:
     from storage.database import Database
-    from storage.models import DatabaseUnavailableError, StorageError
+    from storage.models import DatabaseNameError, DatabaseUnavailableError, DatabaseUriError, StorageError
 
     try:
         db = await asyncio.wait_for(
             Database.connect(uri, name, server_selection_timeout_ms=int(DB_TIMEOUT_S * 1000)), DB_TIMEOUT_S + 2)
     except (TimeoutError, DatabaseUnavailableError):  # the latter's words are for a chat user
         return Finding(FAIL, "database", f"no answer {where} within {DB_TIMEOUT_S:.0f} s: {fix}")
+    except (DatabaseUriError, DatabaseNameError) as error:  # the setting itself is wrong, wherever the server is
+        return Finding(FAIL, "database", str(error))
     except StorageError as error:
         return Finding(FAIL, "database", f"{error} ({where}; {fix})")
     try:

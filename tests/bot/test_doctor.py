@@ -159,6 +159,16 @@ async def test_an_unreachable_mongodb_uri_fails_within_the_timeout(db_name):
     assert MONGO_PASSWORD not in found.detail and quote_plus(MONGO_PASSWORD) not in found.detail
 
 
+async def test_a_uri_option_the_driver_would_drop_fails_naming_it_not_the_network(db_name):
+    uri = f"mongodb://moodbot:{quote_plus(MONGO_PASSWORD)}@127.0.0.1:{free_port()}/?replSet=rs0"
+
+    found = await check_database(Settings(_env_file=None, mongodb_uri=uri, mongodb_database=db_name))
+
+    assert found.status == FAIL
+    assert "its option replSet" in found.detail and "reachable" not in found.detail
+    assert MONGO_PASSWORD not in found.detail and quote_plus(MONGO_PASSWORD) not in found.detail
+
+
 async def test_without_a_uri_the_embedded_database_is_started_and_stopped(tmp_path):
     data_dir = tmp_path / "data"
     found = await check_database(Settings(_env_file=None, mongodb_uri=None, data_dir=data_dir))
