@@ -16,19 +16,24 @@ Audio errors (unreadable, too short, silent) are not the model's fault: they rea
 
 Workers fork from a fork server that has imported the heavy libraries once (WORKER_PRELOAD), so a
 replaced worker is warm in a fraction of a second. Each worker ends when the bot's process does,
-however it ended (`die_with_the_bot`), and the fork server follows. This module itself imports
-nothing heavy: the bot imports it early, and a worker's initializer sets its thread limits (the
-variables, for libraries that load after it, and BLAS's live, as numpy came with the server).
+however it ended (`die_with_the_bot`), and the fork server follows. What a worker logs is logged
+by the bot's process, through the handlers the bot set up (`send_logs_to_the_bot`). This module
+itself imports nothing heavy: the bot imports it early, and a worker's initializer sets its thread
+limits (the variables, for libraries that load after it, and BLAS's live, as numpy came with the
+server).
 """
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import copy
 import inspect
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -82,6 +87,16 @@ ANN_TIMEOUT_S = 30.0
 # when a worker is free for it, not when it was submitted.
 STUCK_AFTER_TIMEOUTS = 3
 
+# What a worker logs at this level or above reaches the bot's log. Not below: the decoder's debug
+# lines name the file, and an upload keeps its sender's file name.
+WORKER_LOG_LEVEL = logging.WARNING
+# Workers connecting to the bot's log relay at once (a pool starting): more wait for the next accept.
+LOG_RELAY_BACKLOG = 64
+LOG_RELAY_CONNECT_S = 10.0  # a relay that has not answered a worker by then: it logs to stderr
+# A pool closing waits this long at most for its ended workers' last records to be logged here, so
+# that the bot's process does not exit with them unread.
+LOG_DRAIN_S = 2.0
+
 FALLBACK_OVERLOADED = "overloaded"
 FALLBACK_TIMEOUT = "timeout"
 FALLBACK_CRASHED = "worker crashed"
@@ -119,7 +134,6 @@ def _start_fork_server_deaf_to_ctrl_c() -> None:
     the first seconds of a start printed a KeyboardInterrupt traceback from inside an import. An
     ignored signal stays ignored across exec, and Python then leaves it so. Only the main thread
     may change a signal's handler; elsewhere the server starts as before."""
-    import threading
     from multiprocessing import forkserver
 
     if threading.current_thread() is not threading.main_thread():
@@ -141,8 +155,6 @@ def die_with_the_bot() -> None:
     worker a sentinel of the bot, a pipe that closes when the bot's process ends (not one of its
     threads, as PR_SET_PDEATHSIG would have it), on any platform; a thread waits on it. With the
     workers gone, the fork server and the resource tracker see their own pipes close and exit."""
-    import threading
-
     bot = multiprocessing.parent_process()
     if bot is None:  # not started by multiprocessing: nothing to watch
         return
@@ -154,16 +166,78 @@ def die_with_the_bot() -> None:
     threading.Thread(target=kill_when_the_bot_is_gone, name="bot-watch", daemon=True).start()
 
 
+def send_logs_to_the_bot(relay_address) -> None:
+    """Send every record this worker logs (WORKER_LOG_LEVEL and up, Python's warnings too) to the
+    bot's log relay, which logs it through the bot's own handlers: its key=value lines, its log file,
+    its redaction. Unsent, a worker's records went to Python's last-resort output on stderr, raw
+    text on the console's screen and in no log file. Each worker has a connection of its own: one
+    killed mid-record (a hung job, the bot gone) cuts only its own short. Where the relay cannot be
+    reached (or was not given: a worker started by hand), records go to stderr as before."""
+    if relay_address is None:
+        return
+    try:
+        connection = multiprocessing.connection.Client(
+            relay_address, authkey=multiprocessing.current_process().authkey
+        )
+    except (OSError, EOFError, multiprocessing.AuthenticationError):
+        return
+    try:
+        # The relay's name for this connection; once it has answered, a pool that closes waits for
+        # this worker's records (see _reap).
+        connection.send(os.getpid())
+        answered = connection.poll(LOG_RELAY_CONNECT_S) and connection.recv()
+    except (OSError, EOFError):
+        answered = False
+    if not answered:
+        connection.close()
+        return
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(_SendToTheBot(connection))
+    root.setLevel(WORKER_LOG_LEVEL)
+    logging.captureWarnings(True)
+
+
+class _SendToTheBot(logging.Handler):
+    """A worker's handler: each record, made picklable, goes whole to the bot's log relay."""
+
+    def __init__(self, connection: multiprocessing.connection.Connection) -> None:
+        super().__init__()
+        self._connection = connection
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._connection.send(_picklable(record))
+        except Exception:  # noqa: BLE001 - the bot is gone: there is no one left to tell
+            pass
+
+
+def _picklable(record: logging.LogRecord) -> logging.LogRecord:
+    """The record with its message rendered and its traceback as text (a traceback does not
+    pickle), and any other value that may not pickle as its text."""
+    record = copy.copy(record)
+    record.msg, record.args = record.getMessage(), None
+    if record.exc_info:
+        record.exc_text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+        record.exc_info = None
+    for key, value in list(vars(record).items()):
+        if not isinstance(value, (str, int, float, bool, type(None))):
+            setattr(record, key, str(value))
+    return record
+
+
 def ignore_terminal_interrupt() -> None:
     """Ctrl-C in a terminal interrupts the whole process group. The bot handles it, closing its
     pools; a worker interrupted mid-job would only print a traceback over the user's terminal."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _init_worker(weights_dir: str, threads: int) -> None:
+def _init_worker(weights_dir: str, threads: int, relay_address=None) -> None:
     """Worker initializer: lower the worker's CPU priority and limit the numeric libraries'
     threads, then load the main model once."""
-    die_with_the_bot()
+    die_with_the_bot()  # first: it also ends a worker whose bot dies while it connects to the relay
+    send_logs_to_the_bot(relay_address)
     ignore_terminal_interrupt()
     os.nice(WORKER_NICE)
     for name in THREAD_ENV_VARS:
@@ -179,9 +253,10 @@ def _init_worker(weights_dir: str, threads: int) -> None:
     predict.load_worker_model(weights_dir, threads)
 
 
-def _init_ann_worker(weights_dir: str) -> None:
+def _init_ann_worker(weights_dir: str, relay_address=None) -> None:
     """Fallback worker initializer: low priority, one thread, the ANN loaded and warmed once."""
     die_with_the_bot()
+    send_logs_to_the_bot(relay_address)
     ignore_terminal_interrupt()
     os.nice(WORKER_NICE)
     for name in THREAD_ENV_VARS:
@@ -219,6 +294,94 @@ def _warm_up(hold_s: float) -> tuple[int, str]:
 
 # --- The parent's side ------------------------------------------------------------------------
 
+class _LogRelay:
+    """In the bot: a local socket (in a folder of this user's only) that every worker connects to,
+    and a thread per worker that logs the records it sends here. One per process, for all pools."""
+
+    def __init__(self) -> None:
+        self._listener = multiprocessing.connection.Listener(
+            backlog=LOG_RELAY_BACKLOG, authkey=multiprocessing.current_process().authkey
+        )
+        self.address = self._listener.address
+        self._readers: dict[int, threading.Thread] = {}  # by worker pid
+        self._readers_lock = threading.Lock()
+        threading.Thread(target=self._accept, name="worker-logs", daemon=True).start()
+
+    def wait_for(self, pids: list[int], timeout_s: float) -> None:
+        """Wait until the records of these ended workers are logged (or `timeout_s` has passed)."""
+        deadline = time.monotonic() + timeout_s
+        for pid in pids:
+            with self._readers_lock:
+                reader = self._readers.get(pid)
+            if reader is not None:
+                reader.join(max(0.0, deadline - time.monotonic()))
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection = self._listener.accept()
+            except (EOFError, ConnectionError, multiprocessing.AuthenticationError):
+                continue  # a worker killed while it connected
+            except OSError as error:
+                # Left open but unserved, new workers would wait on it; closed, they log to stderr.
+                log.warning("The model workers' log relay stopped (%s); they log to stderr.", error)
+                self._listener.close()
+                return
+            threading.Thread(target=self._relay, args=(connection,), name="worker-logs", daemon=True).start()
+
+    def _relay(self, connection: multiprocessing.connection.Connection) -> None:
+        """Log here each record a worker sends, as if logged here, until the worker ends."""
+        with connection:
+            try:
+                pid = connection.recv()
+            except Exception:  # noqa: BLE001 - the worker ended as it connected
+                return
+            with self._readers_lock:
+                self._readers[pid] = threading.current_thread()
+            try:
+                connection.send(True)
+                _log_records(connection)
+            except OSError:  # the worker ended before it heard the answer
+                pass
+            finally:
+                with self._readers_lock:
+                    if self._readers.get(pid) is threading.current_thread():
+                        del self._readers[pid]
+
+
+def _log_records(connection: multiprocessing.connection.Connection) -> None:
+    while True:
+        try:
+            record = connection.recv()
+        except Exception:  # noqa: BLE001 - the worker ended, or was killed mid-record
+            return
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)
+
+
+_log_relay: _LogRelay | None = None
+_log_relay_lock = threading.Lock()
+
+
+def log_relay_address():
+    """The address workers send their records to; the relay starts with the first pool."""
+    global _log_relay
+    with _log_relay_lock:
+        if _log_relay is None:
+            _log_relay = _LogRelay()
+        return _log_relay.address
+
+
+def _forget_log_relay() -> None:
+    global _log_relay, _log_relay_lock
+    _log_relay, _log_relay_lock = None, threading.Lock()  # a forked child has none of its threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_log_relay)
+
+
 class _ProcessBackend:
     """A ProcessPoolExecutor that is replaced, warm, when a worker dies."""
 
@@ -243,7 +406,7 @@ class _ProcessBackend:
             max_workers=self._workers,
             mp_context=worker_context(),
             initializer=_init_worker,
-            initargs=(str(self._weights_dir), self._threads),
+            initargs=(str(self._weights_dir), self._threads, log_relay_address()),
         )
 
     async def start(self) -> str:
@@ -422,6 +585,9 @@ def _reap(processes: list, grace_s: float) -> None:
         if process.is_alive():
             process.kill()  # SIGKILL: also ends a stopped or signal-ignoring worker
             process.join(1.0)
+    relay = _log_relay
+    if relay is not None:  # their last words, before the bot may exit
+        relay.wait_for([process.pid for process in processes], LOG_DRAIN_S)
 
 
 class _DaskBackend:
@@ -593,7 +759,7 @@ class Classifier:
     def _new_ann_executor(self) -> concurrent.futures.ProcessPoolExecutor:
         return concurrent.futures.ProcessPoolExecutor(
             max_workers=ANN_WORKERS, mp_context=worker_context(),
-            initializer=_init_ann_worker, initargs=(str(self.weights_dir),),
+            initializer=_init_ann_worker, initargs=(str(self.weights_dir), log_relay_address()),
         )
 
     async def __aenter__(self) -> "Classifier":

@@ -1,0 +1,156 @@
+"""What a model worker logs reaches the bot's own log, as the bot's lines: never raw text on the
+terminal, which in console mode is the user's chat while the log goes to DATA_DIR/moodbot.log."""
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import shutil
+import os
+import signal
+import struct
+import subprocess
+import sys
+from multiprocessing.connection import Client
+
+import pytest
+
+from inference import Classifier, pool
+from inference.embedding import EMBEDDING_SIZE, WEIGHTS as MUSICNN_WEIGHTS
+from inference.pool import DEFAULT_WEIGHTS_DIR, FALLBACK_CRASHED
+from inference.predict import MAIN_META
+from inference.result import ModelUnavailableError
+from tests.conftest import REPO
+from tests.inference.test_predict import TINY_VERSION, clips, tiny_weights  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.timeout(120)
+
+WARM_UP_FAILED = "Warm-up of the main model failed; the first request will be slower."
+
+
+@pytest.fixture
+def weights_whose_warm_up_fails(tiny_weights, tmp_path):
+    """Weights that load but fail their warm-up song in the worker: the card fuses a music-embedding
+    head of 5 outputs, which cannot be added to the network's 4 (ValueError in numpy)."""
+    folder = tmp_path / "weights"
+    shutil.copytree(tiny_weights, folder)
+    shutil.copy(DEFAULT_WEIGHTS_DIR / MUSICNN_WEIGHTS, folder / MUSICNN_WEIGHTS)
+    outputs = 5
+    card = {
+        "version": TINY_VERSION,
+        "fusion": {"ann_weight": 0.0, "embedding_weight": 0.5, "main_weight": 0.5},
+        "embedding_head": {
+            "mean": [0.0] * EMBEDDING_SIZE, "std": [1.0] * EMBEDDING_SIZE,
+            "W": [[0.0] * outputs] * EMBEDDING_SIZE, "b": [0.0] * outputs,
+        },
+    }
+    (folder / MAIN_META).write_text(json.dumps(card))
+    return folder
+
+
+def records_saying(caplog, text: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage() == text]
+
+
+async def test_a_workers_failed_warm_up_is_one_record_of_the_bots_logging(weights_whose_warm_up_fails, caplog):
+    caplog.set_level(logging.WARNING)
+    async with Classifier(weights_whose_warm_up_fails, workers=1, threads_per_worker=1) as classifier:
+        assert classifier.main_model_available  # the model loaded; only its warm-up song failed
+    # Closed, the pool has waited for its workers' records to be logged.
+    [record] = records_saying(caplog, WARM_UP_FAILED)
+    assert record.name == "inference.predict" and record.levelno == logging.WARNING
+    assert "ValueError" in record.exc_text  # the worker's traceback, as text
+    assert record.process != os.getpid()  # logged in the worker, written here
+
+
+CONSOLE_MODE_SCRIPT = """
+import asyncio, sys
+from bot.logs import configure_logging
+from inference import Classifier, pool
+
+async def main(weights):
+    async with Classifier(weights, workers=1, threads_per_worker=1):
+        pass
+
+with open(sys.argv[2], "w") as log_file:  # the console's log file; stderr is the user's screen
+    configure_logging("INFO", stream=log_file)
+    asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_in_console_mode_a_workers_warning_is_a_line_of_the_log_file_and_not_on_the_screen(
+    weights_whose_warm_up_fails, tmp_path
+):
+    """A fresh process, so that its fork server and workers write to this process's stderr."""
+    log_file = tmp_path / "moodbot.log"
+    done = subprocess.run(
+        [sys.executable, "-c", CONSOLE_MODE_SCRIPT, str(weights_whose_warm_up_fails), str(log_file)],
+        capture_output=True, text=True, timeout=90,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # before: the warning and its traceback, raw, on the user's screen
+    [line] = [line for line in log_file.read_text().splitlines() if "Warm-up of the main model" in line]
+    assert " level=WARNING logger=inference.predict " in line
+    assert f'event="{WARM_UP_FAILED}"' in line and " exc=\"Traceback" in line and "ValueError" in line
+
+
+def test_the_inference_cli_prints_a_workers_warning_readably_on_stderr(weights_whose_warm_up_fails, clips):
+    done = subprocess.run(
+        [sys.executable, "-m", "inference", "classify", "--model", "ann", "--weights",
+         str(weights_whose_warm_up_fails), str(clips[0])],
+        cwd=REPO, capture_output=True, text=True, timeout=90,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"WARNING inference.predict: {WARM_UP_FAILED}\nTraceback (most recent call last):\n" in done.stderr
+    assert done.stderr.count(WARM_UP_FAILED) == 1 and "ValueError" in done.stderr
+
+
+async def test_a_worker_killed_outright_leaves_its_replacements_records_reaching_the_log(
+    weights_whose_warm_up_fails, clips, caplog
+):
+    caplog.set_level(logging.WARNING)
+    async with Classifier(weights_whose_warm_up_fails, workers=1, threads_per_worker=1) as classifier:
+        [killed] = classifier.worker_pids
+        os.kill(killed, signal.SIGKILL)
+        crashed = await classifier.classify(clips[0])
+        assert crashed.fallback_reason == FALLBACK_CRASHED
+        with pytest.raises(ModelUnavailableError):  # ran on the replacement, which failed the file too
+            await classifier.classify(clips[0], model="main")
+        [replacement] = classifier.worker_pids
+
+    warm_ups = records_saying(caplog, WARM_UP_FAILED)
+    assert replacement != killed and sorted(r.process for r in warm_ups) == sorted([killed, replacement])
+
+
+def test_a_worker_killed_mid_record_cuts_short_only_its_own_records(caplog):
+    """Each worker sends on a connection of its own: one that ends halfway through a record (its
+    worker killed as it wrote) neither stops the relay nor garbles another worker's records."""
+    caplog.set_level(logging.WARNING)
+    killed_pid, other_pid, late_pid = -101, -102, -103  # the relay's names for the connections
+    killed, other = connect_as_a_worker(killed_pid), connect_as_a_worker(other_pid)
+    killed.send(worker_record("killed.before"))
+    os.write(killed.fileno(), struct.pack("!i", 4096) + b"half a record")  # a length, then too little
+    killed.close()
+    other.send(worker_record("other.after"))
+    other.close()
+    pool._log_relay.wait_for([killed_pid, other_pid], timeout_s=30.0)
+    assert killed_pid not in pool._log_relay._readers  # its reader has ended, not waiting for the rest
+
+    assert sorted(r.getMessage() for r in caplog.records) == ["killed.before", "other.after"]
+    late = connect_as_a_worker(late_pid)  # the relay still takes new workers
+    late.send(worker_record("late"))
+    late.close()
+    pool._log_relay.wait_for([late_pid], timeout_s=30.0)
+    assert caplog.records[-1].getMessage() == "late"
+
+
+def connect_as_a_worker(pid: int):
+    """A connection to the relay, as `send_logs_to_the_bot` makes it: its name sent and answered."""
+    connection = Client(pool.log_relay_address(), authkey=multiprocessing.current_process().authkey)
+    connection.send(pid)
+    assert connection.recv() is True
+    return connection
+
+
+def worker_record(message: str) -> logging.LogRecord:
+    return logging.LogRecord("tests.worker", logging.WARNING, __file__, 1, message, None, None)
