@@ -150,7 +150,9 @@ def configure_logging(
     salt: str | None = None,
     stream=None,
 ) -> logging.Handler:
-    """Route every log record through one redacting key=value handler on stderr. Returns the handler."""
+    """Route every log record through one redacting key=value handler on stderr (or `stream`),
+    Python's warnings too: printed raw on stderr, a library's warning landed in the console's chat
+    rather than in its log file. Returns the handler."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(KeyValueFormatter(salt or secrets.token_hex(8)))
     # On the handler, not a logger: a handler filter sees records from every logger.
@@ -162,4 +164,5 @@ def configure_logging(
     root.setLevel(level.upper() if isinstance(level, str) else level)
     for name in _QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    logging.captureWarnings(True)
     return handler

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
+import sys
 
 import pytest
 
 from bot.logs import REDACTED, RedactSecrets, configure_logging, hash_id, secrets_of, url_passwords
 from bot.ratelimit import CONCURRENT_RETRY_S, MoodRateLimiter, RateLimited
+from tests.conftest import REPO
 
 
 @pytest.fixture
@@ -132,3 +135,23 @@ def test_concurrent_analyses_per_user_and_a_refusal_costs_no_quota():
     with limiter.acquire("u", None):  # the refused attempt did not use up the third slot of the minute
         pass
     second.release()
+
+
+CONSOLE_WARNING_SCRIPT = """
+import sys, warnings
+from bot.logs import configure_logging
+
+with open(sys.argv[1], "w") as log_file:  # the console's log file; stderr is the user's screen
+    configure_logging("INFO", stream=log_file)
+    warnings.warn("a library's warning", UserWarning)
+"""
+
+
+def test_in_console_mode_a_python_warning_is_a_line_of_the_log_file_and_not_on_the_screen(tmp_path):
+    log_file = tmp_path / "moodbot.log"
+    done = subprocess.run([sys.executable, "-c", CONSOLE_WARNING_SCRIPT, str(log_file)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # before: "<string>:7: UserWarning: a library's warning" on the screen
+    [line] = log_file.read_text().splitlines()
+    assert " level=WARNING logger=py.warnings " in line and "UserWarning: a library's warning" in line
