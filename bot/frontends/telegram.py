@@ -14,12 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import warnings
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, AsyncIterator, Callable
 from urllib.parse import urlsplit
+
+# PTB 23's types today: its times (RetryAfter.retry_after, a media's duration) as timedelta, which
+# `seconds_of` reads; PTB 22 warns at every read of them as numbers, a 429's included.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from telegram import (
     BotCommand,
@@ -36,7 +41,7 @@ from telegram import (
 )
 from telegram.constants import ChatMemberStatus, ChatType, MessageLimit
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
+from telegram.warnings import PTBUserWarning
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -1157,9 +1162,7 @@ def audio_of(message: Message):
 
 def duration_of(media: object) -> float:
     """The length in seconds Telegram gives for an attachment; 0 when it gives none (a document)."""
-    with warnings.catch_warnings():  # PTB warns at each read that it will be a timedelta one day
-        warnings.simplefilter("ignore", PTBDeprecationWarning)  # (`seconds_of` reads either)
-        duration = getattr(media, "duration", None)
+    duration = getattr(media, "duration", None)
     return 0.0 if duration is None else seconds_of(duration)
 
 
