@@ -1,6 +1,8 @@
 """The audio front: any file in, the main model's input out, or an error a user can read."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
