@@ -12,6 +12,9 @@ inserts serve hundreds of them, which keeps the event loop free for the replies.
   requests added afterwards under the old id too: answers still being worked on when it moved.
 - Each batch is folded into the per-place summary (`storage/place_tracks.py`) first, then
   inserted: the playlists read the summary.
+- `erasure_lock`: held by /forget's deletions and by a write made from documents read before it
+  (a moved place's summaries summed up again from its requests, a departure), so that no
+  /forget comes between the read and the write, which would put the member back after it.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ class RequestRepo:
         self._pending: list[tuple[dict, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
         self._moved: dict[str, str] = {}  # old place -> new place, for requests still on their way
+        self.erasure_lock = asyncio.Lock()  # see the module's docstring
 
     async def add(self, request: MoodRequest) -> None:
         # Shielded: a caller that gives up must not cancel the insert its neighbours wait on.

@@ -31,6 +31,7 @@ one place the ~24 000 rows of (member, track) took longer to group than to read.
 from __future__ import annotations
 
 import re
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -383,6 +384,12 @@ class PlaylistQueries:
         requests recorded after this call too (answers still on their way)."""
         if self._requests is not None:
             self._requests.place_moved(old_place, new_place)
+        # Summaries and departures are written from what was read: no /forget comes in between.
+        async with self._apart_from_erasures():
+            await self._move_place(old_place, new_place)
+
+    async def _move_place(self, old_place: str, new_place: str) -> None:
+        if self._requests is not None:
             await self._requests.settled()
         with translated_errors("move a place's songs"):
             for collection in (REQUESTS, JOURNAL):
@@ -395,6 +402,12 @@ class PlaylistQueries:
                 where = {"place": new_place, "platform": doc["platform"], "user_id": doc["user_id"]}
                 await self._record_departure(where, doc["left_at"])
             await self._db[DEPARTURES].delete_many({"place": old_place})
+
+    def _apart_from_erasures(self) -> AbstractAsyncContextManager[Any]:
+        """Held across a read of members' documents and a write made from it: a /forget of one
+        of them between the two would find the write made after it, and the member back
+        (`RequestRepo.erasure_lock`, which /forget's deletions hold)."""
+        return self._requests.erasure_lock if self._requests is not None else nullcontext()
 
     async def members_seen(self, place: str) -> list[UserRef]:
         """Everyone seen in the place and not gone since, whatever their sharing choice (filtered
@@ -435,11 +448,12 @@ class PlaylistQueries:
         counting. Said twice (a service message and a membership update), the later time stays.
         Someone never seen there (who never used the bot there, or deleted it all with /forget)
         has nothing there to stop counting: nothing is recorded about them."""
-        if self._requests is not None:  # a request on its way is a visit
-            await self._requests.settled()
         where = {"place": place, "platform": member.platform, "user_id": member.user_id}
-        if await self._ever_seen(where):
-            await self._record_departure(where, at)
+        async with self._apart_from_erasures():  # seen, then recorded: not forgotten in between
+            if self._requests is not None:  # a request on its way is a visit
+                await self._requests.settled()
+            if await self._ever_seen(where):
+                await self._record_departure(where, at)
 
     async def _ever_seen(self, where: dict[str, Any]) -> bool:
         """Whether the member asked /mood or wrote a journal entry in the place (indexed reads)."""

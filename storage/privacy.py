@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import nullcontext
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
@@ -102,9 +103,12 @@ class PrivacyRepo:
         self.erasing(ref)
         await self._settled()  # a request still being written must not outlive the deletion
         deleted = 0
-        with translated_errors("forget user"):
-            for name in PERSONAL_COLLECTIONS:
-                result = await self._db[name].delete_many(user_filter(ref))
-                if name not in DERIVED_COLLECTIONS:
-                    deleted += result.deleted_count
+        # Not between a read of the user's documents and a write made from it (a place's songs
+        # summed up again, a departure): that write would bring them back after the deletion.
+        async with self._requests.erasure_lock if self._requests is not None else nullcontext():
+            with translated_errors("forget user"):
+                for name in PERSONAL_COLLECTIONS:
+                    result = await self._db[name].delete_many(user_filter(ref))
+                    if name not in DERIVED_COLLECTIONS:
+                        deleted += result.deleted_count
         return deleted

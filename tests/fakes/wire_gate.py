@@ -1,0 +1,100 @@
+"""A relay in front of the real database server that can hold back one command until told.
+
+A test makes an interleaving happen for sure (a /forget between a read and the write made from
+it) without touching the project's code: the driver talks to the relay as to the server. It
+reads just enough of MongoDB's wire protocol to name a command and its collection (the body
+section of an OP_MSG); every byte goes on as it came.
+"""
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Any
+
+import bson
+
+OP_MSG = 2013
+HEADER = struct.Struct("<iiii")  # messageLength, requestID, responseTo, opCode
+INT32 = struct.Struct("<i")
+BODY, DOCUMENT_SEQUENCE = 0, 1
+
+
+def command_of(header: bytes, payload: bytes) -> tuple[str, Any] | None:
+    """(command name, its value: the collection) of a client's OP_MSG, else None."""
+    if HEADER.unpack(header)[3] != OP_MSG:
+        return None
+    at = 4  # flagBits
+    while at < len(payload):
+        kind = payload[at]
+        size = INT32.unpack_from(payload, at + 1)[0]
+        if kind == BODY:
+            name, value = next(iter(bson.decode(payload[at + 1:at + 1 + size]).items()))
+            return name, value
+        at += 1 + size
+    return None
+
+
+class WireGate:
+    """`uri(real_uri)` points a client at the relay; `hold(command, collection)` makes the next
+    such command wait (`held` is set once it does) until `release()`."""
+
+    def __init__(self, server_port: int) -> None:
+        self.server_port = server_port
+        self.port = 0
+        self.held = asyncio.Event()
+        self._released = asyncio.Event()
+        self._armed: tuple[str, str] | None = None
+        self._server: asyncio.Server | None = None
+        self._relays: set[asyncio.Task] = set()
+
+    def uri(self, real_uri: str) -> str:
+        # Direct: else the driver, told of the server's own address by its hello, goes there.
+        relayed = real_uri.replace(f":{self.server_port}/", f":{self.port}/", 1)
+        return relayed + ("&" if "?" in relayed else "?") + "directConnection=true"
+
+    def hold(self, command: str, collection: str) -> None:
+        self._armed = (command, collection)
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def start(self) -> "WireGate":
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        self.release()
+        if self._server is not None:
+            self._server.close()
+        for relay in list(self._relays):
+            relay.cancel()
+        await asyncio.gather(*self._relays, return_exceptions=True)
+
+    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.server_port)
+        relays = [asyncio.create_task(self._relay(client_reader, server_writer, inspect=True)),
+                  asyncio.create_task(self._relay(server_reader, client_writer, inspect=False))]
+        self._relays.update(relays)
+        try:
+            await asyncio.wait(relays, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for relay in relays:
+                relay.cancel()
+                self._relays.discard(relay)
+            for writer in (client_writer, server_writer):
+                writer.close()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, inspect: bool) -> None:
+        try:
+            while True:
+                header = await reader.readexactly(HEADER.size)
+                payload = await reader.readexactly(HEADER.unpack(header)[0] - HEADER.size)
+                if inspect and self._armed is not None and command_of(header, payload) == self._armed:
+                    self._armed = None
+                    self.held.set()
+                    await self._released.wait()
+                writer.write(header + payload)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
