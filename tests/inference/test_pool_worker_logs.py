@@ -2,6 +2,7 @@
 terminal, which in console mode is the user's chat while the log goes to DATA_DIR/moodbot.log."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import multiprocessing
@@ -11,6 +12,8 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
+import time
 from multiprocessing.connection import Client
 
 import pytest
@@ -154,3 +157,36 @@ def connect_as_a_worker(pid: int):
 
 def worker_record(message: str) -> logging.LogRecord:
     return logging.LogRecord("tests.worker", logging.WARNING, __file__, 1, message, None, None)
+
+
+RESTARTS = 20  # half of the main model's worker, half of the fallback's
+SETTLE_S = 30.0  # generous: a replaced pool's manager thread ends once its workers are reaped
+
+
+async def test_workers_replaced_many_times_leave_no_reader_thread_nor_socket_in_the_bot(tiny_weights, clips):
+    """Each worker holds a connection to the relay, read by a thread of the bot: a crashed worker's
+    replacement must not add to them. 20 replacements, then as many threads and open files as before."""
+    async with Classifier(tiny_weights, workers=1, threads_per_worker=1, timeout_s=30.0) as classifier:
+        await classifier.classify(clips[0])
+        threads_before, files_before = threading.active_count(), open_files()
+        killed = []
+        for restart in range(RESTARTS):
+            main = restart % 2 == 1
+            [pid] = classifier.worker_pids if main else classifier.ann_worker_pids
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            if main:  # the crash is seen (the ANN answers), then the replacement answers
+                assert (await classifier.classify(clips[0])).fallback_reason == FALLBACK_CRASHED
+            await classifier.classify(clips[0], model="main" if main else "ann")  # the ANN retries there
+        pool._log_relay.wait_for(killed, timeout_s=SETTLE_S)
+        assert not set(killed) & set(pool._log_relay._readers)
+        deadline = time.monotonic() + SETTLE_S
+        while threading.active_count() > threads_before or open_files() > files_before:
+            assert time.monotonic() < deadline, (
+                f"threads {threads_before} -> {threading.active_count()}, files {files_before} -> {open_files()}"
+            )
+            await asyncio.sleep(0.05)
+
+
+def open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
