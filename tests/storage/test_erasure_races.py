@@ -11,7 +11,7 @@ import pytest
 
 from storage.database import Database
 from storage.models import MoodRequest, UserRef
-from storage.schema import DEPARTURES, PLACE_TRACKS
+from storage.schema import DEPARTURES, PLACE_TRACKS, REQUESTS
 from tests.fakes.wire_gate import WireGate
 from tests.storage.conftest import T0
 from tests.storage.test_privacy import documents_mentioning
@@ -69,3 +69,15 @@ async def test_a_forget_while_a_departure_is_recorded_leaves_no_departure(db, ga
     await forget_while_held(db, gate, db.playlists.member_left(PLACE, ALICE, T0 + H))
 
     assert await documents_mentioning(db, ALICE.user_id) == []
+
+
+async def test_a_forget_while_a_request_batch_is_on_its_way_leaves_neither_it_nor_its_summary(db, gate):
+    """The batch's summaries are written, its requests not yet: the /forget waits for both."""
+    await db.requests.add(MoodRequest(BOB, PLACE, "spotify:A", "sad", T0))
+    gate.hold("insert", REQUESTS)
+    db.requests.record(MoodRequest(ALICE, PLACE, "spotify:A", "sad", T0 + H))
+
+    await forget_while_held(db, gate, db.requests.settled())
+
+    assert await documents_mentioning(db, ALICE.user_id) == []
+    assert await db.playlists.members_seen(PLACE) == [BOB]
