@@ -105,6 +105,9 @@ REFUSED_CASES = [
     ("http://2130706433/", "can't"),
     ("https://example.com/song.mp3", "example.com"),
     (f"http://youtube.com.evil.example/watch?v={YT}", "evil.example"),
+    # An allowed name at the end of another one is no subdomain of it: anyone can own evilyoutube.com.
+    (f"https://evilyoutube.com/watch?v={YT}", "evilyoutube.com"),
+    (f"https://notyoutu.be/{YT}", "notyoutu.be"),
     (f"https://youtube.com@127.0.0.1/watch?v={YT}", "can't"),
     ("ftp://youtube.com/song.mp3", "can't"),
     ("file:///etc/passwd", "can't"),

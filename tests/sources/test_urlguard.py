@@ -10,7 +10,7 @@ import pytest
 from bot.sources.audio import AudioFetcher
 from bot.sources.models import BlockedURLError, DownloadError, Query, QueryKind
 from bot.sources.query import DEFAULT_ALLOWED
-from bot.sources.urlguard import ConnectPolicy, URLGuard, is_public_address, parse_ip_literal
+from bot.sources.urlguard import ConnectPolicy, URLGuard, is_public_address, open_connection, parse_ip_literal
 from tests.fakes.audio_http import FakeAudioServer, drip_response
 
 PUBLIC = "93.184.216.34"
@@ -79,6 +79,7 @@ def test_public_addresses(address, public):
     "gopher://youtube.com/",
     "https://evil.example/",
     "https://youtube.com.evil.example/",
+    "https://evilyoutube.com/watch",  # ends with an allowed name, but is no subdomain of it
 ])
 def test_blocked_urls_are_refused_without_dns(url):
     # The allowlist even names the internal addresses: they are still refused.
@@ -179,6 +180,15 @@ def test_a_hop_whose_name_resolves_to_a_private_address_when_connecting_is_never
     rebinding = URLGuard(frozenset({"localhost"}), resolver=table_resolver({"localhost": [PUBLIC]}))
     with pytest.raises(BlockedURLError):
         rebinding.final_url(f"http://localhost:{front.port}/clip.ogg")
+    assert front.requests == []
+
+
+def test_a_name_that_resolves_to_an_allowed_and_a_private_address_is_never_connected_to(front):
+    # A rebinding name may answer one address that may be reached beside one that may not: the
+    # connection is refused, not made to the allowed one of the two.
+    resolver = table_resolver({"mixed.example": ["127.0.0.1", "10.0.0.7"]})
+    with pytest.raises(BlockedURLError):
+        open_connection(ConnectPolicy(stand_in(front)), ("mixed.example", front.port), resolver=resolver)
     assert front.requests == []
 
 
