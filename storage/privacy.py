@@ -21,10 +21,11 @@ from storage.mood_requests import RequestRepo
 from storage.schema import DEPARTURES, JOURNAL, PLACE_TRACKS, PROMPTS, REQUESTS, USERS
 
 # Every collection holding documents about a user; `tracks` and `servers` hold none. Erased in
-# this order: the prompts after the entries and requests (a prompt recorded while /forget runs is
-# still caught), the settings last, so that a /forget the database cuts short leaves them saying
-# what `withdraw` made them say.
-PERSONAL_COLLECTIONS = (JOURNAL, REQUESTS, PLACE_TRACKS, DEPARTURES, PROMPTS, USERS)
+# this order: the playlist votes (place_tracks) before the requests they are summed up from, so
+# that a /forget the database cuts short leaves no vote whose request is gone (a /share on would
+# bring it back); the prompts after the entries and requests (a prompt recorded while /forget runs
+# is still caught); the settings last, so that they keep saying what `withdraw` made them say.
+PERSONAL_COLLECTIONS = (JOURNAL, PLACE_TRACKS, REQUESTS, DEPARTURES, PROMPTS, USERS)
 # Summed up from others (the requests): erased, but not counted as more of the user's data.
 DERIVED_COLLECTIONS = (PLACE_TRACKS,)
 # What a user's settings say from the start of a /forget until they are deleted: no daily prompt

@@ -497,6 +497,58 @@ async def test_a_forget_cut_short_by_the_database_leaves_no_song_counting_nor_pr
         await client.close()
 
 
+class CutAfterDeleteIn(monitoring.CommandListener):
+    """Watches the driver's commands: the database goes down once a delete in `collection` has succeeded."""
+
+    def __init__(self, outage, collection: str) -> None:
+        self.outage, self.collection = outage, collection
+        self.deletes: set[int] = set()
+
+    def started(self, event) -> None:
+        if event.command_name == "delete" and event.command.get("delete") == self.collection:
+            self.deletes.add(event.request_id)
+
+    def succeeded(self, event) -> None:
+        if event.request_id in self.deletes:
+            self.outage.down()
+
+    def failed(self, event) -> None:
+        pass
+
+
+async def test_a_forget_cut_short_after_the_requests_leaves_no_vote_that_share_on_would_bring_back(
+        counting, outage):
+    """The database goes down once /forget has deleted a member's requests. Her playlist votes are
+    kept apart (place_tracks, summed up from the requests): were they still there, a /share on
+    instead of a second /forget would bring back the votes of songs whose requests are gone."""
+    client = AsyncMongoClient(outage.server.uri, tz_aware=True, tzinfo=timezone.utc, w=1, journal=True,
+                              serverSelectionTimeoutMS=300, event_listeners=[CutAfterDeleteIn(outage, "requests")])
+    db = Database(client, client[outage.db.db.name])
+    try:
+        usecases = build_usecases(db, counting, fetcher=None)
+        alice = UserRef(ALICE.platform, ALICE.user_id)
+        await db.requests.add(MoodRequest(alice, ALICE.place, "spotify:alices-song", "sad",
+                                          datetime.now(timezone.utc), title="Alice's song"))
+        assert [t.title for t in await db.playlists.playlist(ALICE.place, "sad")] == ["Alice's song"]
+
+        done = await usecases.privacy.forget(ALICE_DM, confirmed=True)
+
+        assert "try /forget again" in done.text
+        outage.up()
+        deadline = time.monotonic() + 20
+        while True:  # the client reconnects
+            try:
+                await usecases.playlists.set_sharing(ALICE, True)
+                playlist = await db.playlists.playlist(ALICE.place, "sad")
+                break
+            except StorageError:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+        assert playlist == []
+    finally:
+        await client.close()
+
+
 async def test_an_answer_failing_over_to_the_outbox_during_forget_is_not_queued_after_it(counting, clip_paths,
                                                                                          outage):
     """The database is down: an answer's write is on its way to failing (its server selection
