@@ -273,6 +273,20 @@ async def test_a_vetted_user_link_is_fetched_and_keyed_by_its_video_id(front, tm
 
 # -- what yt-dlp does with the vetted link: it asks again, follows, resolves and reads on its own --
 
+@pytest.mark.parametrize("url", [
+    f"ftp://{PUBLIC}:21/song.mp3",  # a public address, but no HTTP: no downloader of ours reads it
+    f"rtmp://{PUBLIC}:1935/live/song",
+    "file:///etc/passwd",
+])
+def test_a_format_url_that_is_not_http_is_refused_before_any_connection(url):
+    from bot.sources.connectguard import RefusedConnectionError, Watch, vet_format_url
+
+    watch = Watch(ConnectPolicy())
+    with pytest.raises(RefusedConnectionError):
+        vet_format_url(watch, url)
+    assert len(watch.refused) == 1
+
+
 @pytest.fixture
 def work(tmp_path):
     """The fetcher's temporary folder (beside the target's files, which tmp_path holds)."""
