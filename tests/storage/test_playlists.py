@@ -2,6 +2,7 @@
 never counted; and the server's mood of the week."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from storage.database import Database
@@ -168,3 +169,55 @@ async def test_tracks_without_an_isrc_stay_apart(db: Database):
     assert ranking(await db.playlists.playlist(PLACE, "sad")) == [
         ("spotify:unsaved", 1), ("spotify:blank", 1), ("spotify:album", 1), ("spotify:single", 1)]
     assert await db.playlists.server_mood_of_week(PLACE, T0 + 24 * H) == {"sad": 4}
+
+
+async def test_the_mood_of_the_week_counts_the_seven_days_up_to_now_both_ends_in(db: Database):
+    now = T0 + 30 * 24 * H
+    week = 7 * 24 * H
+    for who, mood, at in [
+        (ALICE, "sad", now - week),  # seven days ago to the second: in
+        (BOB, "calm", now - week + H),
+        (CAROL, "happy", now - week - H),  # a week and an hour ago: out
+        (DAVE, "energetic", now),  # at this very moment: in
+    ]:
+        await db.requests.add(MoodRequest(who, PLACE, f"spotify:{who.user_id}", mood, at))
+
+    assert await db.playlists.server_mood_of_week(PLACE, now) == {"calm": 1, "energetic": 1, "sad": 1}
+    # A day later Alice's and Bob's requests are over a week old.
+    assert await db.playlists.server_mood_of_week(PLACE, now + 24 * H) == {"energetic": 1}
+
+
+async def test_a_members_requests_in_another_place_count_there_not_here(db: Database):
+    await db.requests.add(MoodRequest(ALICE, PLACE, "spotify:here", "sad", T0))
+    await db.requests.add(MoodRequest(ALICE, OTHER_PLACE, "spotify:there", "happy", T0 + H))
+
+    assert await db.playlists.server_mood_of_week(PLACE, T0 + 24 * H) == {"sad": 1}
+    assert await db.playlists.server_mood_of_week(OTHER_PLACE, T0 + 24 * H) == {"happy": 1}
+    assert await db.playlists.playlist(PLACE, "happy") == []
+    assert await db.playlists.playlist(PLACE, "happy", since=T0 - H) == []
+
+
+async def test_a_file_journaled_privately_counts_in_no_place_but_a_song_journaled_privately_does(db: Database):
+    await db.requests.add(MoodRequest(ALICE, PLACE, "spotify:here", "sad", T0))  # Alice is seen there
+    await db.journal.add(replace(journal(ALICE, "memo", "happy", T0 + H), track_key="sha256:ab12",
+                                 track_title="voice memo for Jane"))
+    await db.journal.add(journal(ALICE, "E", "calm", T0 + 2 * H))
+    await db.journal.add(replace(journal(ALICE, "song", "energetic", T0 + 3 * H, place=PLACE),
+                                 track_key="sha256:cd34", track_title="b-side"))  # a file sent there
+
+    assert await db.playlists.server_mood_of_week(PLACE, T0 + 24 * H) == {"calm": 1, "energetic": 1, "sad": 1}
+    assert await db.playlists.playlist(PLACE, "happy") == []
+    assert await db.playlists.playlist(PLACE, "happy", since=T0 - H) == []
+    assert ranking(await db.playlists.playlist(PLACE, "calm")) == [("spotify:E", 1)]
+    assert ranking(await db.playlists.playlist(PLACE, "energetic", since=T0 - H)) == [("sha256:cd34", 1)]
+
+
+async def test_of_two_songs_with_as_many_members_the_one_heard_last_by_anyone_comes_first(db: Database):
+    for who, track, at in [(ALICE, "X", T0 + 5 * H), (BOB, "X", T0 + H),  # X: last heard at 5 h, by Alice
+                           (CAROL, "Y", T0 + 3 * H), (DAVE, "Y", T0 + 2 * H)]:
+        await db.requests.add(MoodRequest(who, PLACE, f"spotify:{track}", "sad", at))
+
+    items = await db.playlists.playlist(PLACE, "sad")
+
+    assert [(item.track_key, item.members, item.last_at) for item in items] == [
+        ("spotify:X", 2, T0 + 5 * H), ("spotify:Y", 2, T0 + 3 * H)]
