@@ -287,6 +287,16 @@ def test_a_format_url_that_is_not_http_is_refused_before_any_connection(url):
     assert len(watch.refused) == 1
 
 
+@pytest.mark.parametrize("url", ["http://10.0.0.7/song.mp3", "https://[::1]:8443/song.mp3", "http://2130706433/a"])
+def test_a_format_url_to_an_internal_address_is_refused_before_the_download_starts(url):
+    from bot.sources.connectguard import RefusedConnectionError, Watch, vet_format_url
+
+    watch = Watch(ConnectPolicy())
+    with pytest.raises(RefusedConnectionError):
+        vet_format_url(watch, url)
+    assert len(watch.refused) == 1
+
+
 @pytest.fixture
 def work(tmp_path):
     """The fetcher's temporary folder (beside the target's files, which tmp_path holds)."""
