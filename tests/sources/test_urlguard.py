@@ -75,6 +75,7 @@ def test_public_addresses(address, public):
     "http://10.0.0.1/",
     "http://youtube.com@127.0.0.1/",
     "http://youtube.com:pw@youtube.com/",
+    "http://youtube.com@youtube.com/",  # a user name alone, no password: userinfo all the same
     "file:///etc/passwd",
     "gopher://youtube.com/",
     "https://evil.example/",
