@@ -192,6 +192,21 @@ async def test_a_message_that_replies_to_no_prompt_answers_only_a_prompt_of_the_
     assert isinstance(replied, JournalSavedReply) and replied.local_date == date(2026, 3, 2)
 
 
+async def test_an_answer_is_filed_under_its_prompts_day_where_the_user_lives(db, counting, clip_paths):
+    """At 20:00 UTC it is already the next morning in Auckland: the prompt is of that day there,
+    and an answer sent a day later is filed under the prompt's day, not the day it came."""
+    clock = Clock(datetime(2026, 3, 21, 20, 0, tzinfo=timezone.utc))  # 09:00 on 22 March in Auckland
+    journal = journal_usecase(db, counting, now=clock)
+    await journal.enable(ALICE_DM, "09:00", "Pacific/Auckland")
+    await journal.make_prompt(await db.users.get(ALICE_REF))
+
+    clock.at += timedelta(days=1, hours=5)  # 23 March 01:00 UTC, 14:00 in Auckland
+    saved = await journal.answer(ALICE_DM, "late", attachment(clip_paths[0]))
+
+    assert isinstance(saved, JournalSavedReply) and saved.local_date == date(2026, 3, 22)
+    assert [entry.local_date for entry in await db.journal.list(ALICE_REF)] == [date(2026, 3, 22)]
+
+
 async def test_nobody_can_answer_someone_elses_prompt(db, counting, clip_paths):
     journal = journal_usecase(db, counting)
     await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
