@@ -483,6 +483,24 @@ async def test_a_streak_survives_moving_the_journal_to_a_time_zone_behind(db, co
     assert isinstance(reply, StatsReply) and "current streak 3 days, longest 3 days" in reply.summary
 
 
+async def test_a_streak_ends_when_the_users_own_yesterday_went_unanswered(db, counting):
+    """At 12:00 UTC on the 22nd it is already 01:00 on the 23rd in Auckland: Alice answered on the
+    20th and 21st there, not on the 22nd, so her streak is over, though UTC's yesterday was the 21st."""
+    from storage.models import JournalEntry
+
+    journal = journal_usecase(db, counting, now=lambda: datetime(2026, 3, 22, 12, 0, tzinfo=timezone.utc))
+    await journal.enable(ALICE_DM, "09:00", "Pacific/Auckland")
+    for n, day in enumerate((date(2026, 3, 20), date(2026, 3, 21))):
+        await db.journal.add(JournalEntry(user=ALICE_REF, local_date=day, prompt_id=f"p{n}", phrase="This morning,",
+                                          reply_text="x", track_key="t", track_title="Song", mood="calm",
+                                          valence=0.3, arousal=-0.4,
+                                          created_at=datetime(day.year, day.month, day.day, tzinfo=timezone.utc)))
+
+    reply = await journal.stats(ALICE_DM)
+
+    assert isinstance(reply, StatsReply) and "current streak 0 days, longest 2 days" in reply.summary
+
+
 @pytest.mark.parametrize("moods, line", [
     ({"sad": 3, "calm": 1}, "Your most frequent mood: sad (3 of 4)."),
     ({"energetic": 1, "sad": 1}, "Your most frequent moods: energetic and sad (1 each of 2)."),
