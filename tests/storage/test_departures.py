@@ -152,3 +152,18 @@ async def test_a_request_recorded_after_its_group_got_a_new_id_counts_in_the_new
     assert ranking(await db.playlists.playlist("chat:g1-new", "sad")) == [
         ("spotify:A", 2), ("spotify:C", 1), ("spotify:B", 1)]
     assert await db.db["requests"].count_documents({"place": PLACE}) == 0
+
+
+async def test_a_member_who_only_wrote_in_a_group_that_got_a_new_id_counts_there_with_the_file_they_sent(db: Database):
+    """Carol never asked /mood in the group, she answered her journal prompt there with a file:
+    under the group's new id she is still a member, and her file still one of its songs."""
+    carol = UserRef("chat", "carol")
+    await db.journal.add(JournalEntry(user=carol, local_date=T0.date(), prompt_id="p1", phrase="Song?",
+                                      reply_text="b-side.ogg", track_key="sha256:cd34", track_title="b-side",
+                                      mood="calm", valence=0.0, arousal=0.0, created_at=T0, place=PLACE))
+    await db.playlists.move_place(PLACE, "chat:g1-new")
+
+    assert await db.playlists.members_seen("chat:g1-new") == [carol]
+    assert ranking(await db.playlists.playlist("chat:g1-new", "calm")) == [("sha256:cd34", 1)]
+    assert await db.playlists.server_mood_of_week("chat:g1-new", T0 + H) == {"calm": 1}
+    assert await db.playlists.members_seen(PLACE) == []
