@@ -114,6 +114,32 @@ def test_per_user_sliding_window():
     limiter.acquire("u1", None).release()  # the window slid
 
 
+def test_the_window_slides_one_hit_at_a_time():
+    clock = FakeClock()
+    limiter = MoodRateLimiter(per_user=2, per_place=100, concurrent_per_user=10, clock=clock)
+    for step in (0, 10, 50):  # at 1000, 1010, and 1060, when the first hit has just left the window
+        clock.t += step
+        limiter.acquire("u1", None).release()
+    clock.t += 1
+    with pytest.raises(RateLimited) as refused:  # 1010 and 1060 are in the window
+        limiter.acquire("u1", None)
+    assert refused.value.retry_after_s == 9
+
+
+def test_sweeping_the_idle_users_keeps_one_whose_last_hit_is_in_the_window():
+    clock = FakeClock()
+    limiter = MoodRateLimiter(per_user=2, per_place=100, concurrent_per_user=10, clock=clock)
+    limiter.acquire("u1", None).release()  # at 1000
+    clock.t += 50
+    limiter.acquire("u1", None).release()  # at 1050
+    clock.t += 11
+    limiter.acquire("u2", None).release()  # a window after the start: the idle users are swept
+    limiter.acquire("u1", None).release()  # 1050 is still in the window: one more allowed
+    with pytest.raises(RateLimited) as refused:
+        limiter.acquire("u1", None)
+    assert refused.value.retry_after_s == 49
+
+
 def test_per_place_limit_counts_everyone_in_the_place():
     clock = FakeClock()
     limiter = MoodRateLimiter(per_user=10, per_place=3, concurrent_per_user=10, clock=clock)
