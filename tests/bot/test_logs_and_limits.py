@@ -140,6 +140,18 @@ def test_sweeping_the_idle_users_keeps_one_whose_last_hit_is_in_the_window():
     assert refused.value.retry_after_s == 49
 
 
+def test_the_wait_told_is_rounded_up_so_that_trying_again_then_is_allowed():
+    clock = FakeClock()
+    limiter = MoodRateLimiter(per_user=1, per_place=100, concurrent_per_user=10, clock=clock)
+    limiter.acquire("u1", None).release()
+    clock.t += 10.8
+    with pytest.raises(RateLimited) as refused:
+        limiter.acquire("u1", None)
+    assert refused.value.retry_after_s == 50  # 49.2 s left: "49 s" would be refused again
+    clock.t += refused.value.retry_after_s
+    limiter.acquire("u1", None).release()
+
+
 def test_per_place_limit_counts_everyone_in_the_place():
     clock = FakeClock()
     limiter = MoodRateLimiter(per_user=10, per_place=3, concurrent_per_user=10, clock=clock)
