@@ -870,8 +870,11 @@ class StatusMessage:
             except Forbidden:  # blocked, or removed from the group: every stage would be refused too
                 self._gone = True  # (the answer is still tried, and its refusal logged)
                 return
-            except Exception as error:  # the answer will still try; a lost status is not worth a crash
+            except TelegramError as error:  # the network, a 429, a refusal: the answer will still try
                 log.warning("telegram.status_not_shown: %s", type(error).__name__)
+                return
+            except Exception as error:  # a bug: a lost status is not worth a crash, but must be found
+                log.warning("telegram.status_not_shown: %s", type(error).__name__, exc_info=error)
                 return
 
     async def _show(self, text: str, *, final: bool = False) -> None:

@@ -10,10 +10,14 @@ import time
 from datetime import datetime, timezone
 
 import pytest
+from aiohttp import web
 
+from bot.config import Settings
+from bot.frontends.discord import DiscordFrontend
 from bot.replies import STAGE_FINDING
 from bot.scheduler import PromptScheduler
 from storage.models import StoredMood, TrackRecord, UserRef
+from tests.fakes.discord_api import FakeDiscord, json_response
 
 GUILD = 777000000000000001
 ALICE = 42
@@ -124,3 +128,73 @@ async def test_a_rate_limited_status_message_does_not_hold_up_a_journal_answer(s
     gc.collect()
     assert left_behind(caplog) == []
     assert fake.calls_of("send_message")[-1] is saved
+
+
+class FaultyStageDiscord(FakeDiscord):
+    """Answers the first edit_original (the "Finding the song…" stage) as `fault` says: "garbled",
+    a message without its fields, which discord.py fails to read with a KeyError (the kind of error
+    no outage or refusal raises: a bug, here or in a library); "dropped", nothing, the connection
+    closed (a network failure)."""
+
+    fault: str | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.faulted = asyncio.Event()
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        name, _ = self._route(request.method, "/" + request.match_info["path"])
+        if name != "edit_original" or self.fault is None:
+            return await super()._rest(request)
+        fault, self.fault = self.fault, None
+        self.faulted.set()
+        if fault == "dropped":
+            request.transport.close()
+        return json_response({"id": str(self.snowflake())})
+
+
+@pytest.fixture
+async def faulty_stage(usecases):
+    fake = await FaultyStageDiscord().start()
+    settings = Settings(_env_file=None, discord_token="discord-test-token", discord_api_url=fake.api_url,
+                        discord_gateway_url=fake.gateway_url, max_audio_bytes=1024 * 1024)
+    frontend = DiscordFrontend(settings, usecases, guild_ready_timeout=0.05)
+    await frontend.start()
+    yield fake, frontend
+    await frontend.stop()
+    await fake.stop()
+
+
+def not_shown(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage() == "discord.progress_not_shown"]
+
+
+async def a_faulty_stage_then_the_answer(fake: FaultyStageDiscord, db, fault: str) -> None:
+    await cache_video(db)
+    fake.fault = fault
+    await ask_for_the_video(fake)
+    answer = await fake.wait_for("edit_original", lambda c: bool(c.embeds))
+    assert fake.faulted.is_set()  # the stage was sent, and met the fault
+    assert "Never Gonna Give You Up" in answer.embeds[0]["title"]  # the answer still came
+
+
+async def test_an_unexpected_error_showing_a_stage_is_logged_with_its_traceback(faulty_stage, db, caplog):
+    fake, _ = faulty_stage
+    caplog.set_level(logging.WARNING, logger="bot.frontends.discord")
+
+    await a_faulty_stage_then_the_answer(fake, db, "garbled")
+
+    record, = not_shown(caplog)
+    assert "KeyError" in record.reason
+    assert record.exc_info or record.exc_text, "a bug's traceback is left out of the log"
+
+
+async def test_a_stage_lost_to_the_network_is_one_line_without_a_traceback(faulty_stage, db, caplog):
+    fake, _ = faulty_stage
+    caplog.set_level(logging.WARNING, logger="bot.frontends.discord")
+
+    await a_faulty_stage_then_the_answer(fake, db, "dropped")
+
+    record, = not_shown(caplog)
+    assert "Disconnected" in record.reason
+    assert not (record.exc_info or record.exc_text)

@@ -4,7 +4,9 @@ sees in the status message."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from typing import Callable
 
 import pytest
 from aiohttp import web
@@ -113,3 +115,67 @@ async def test_stages_passed_during_an_edit_are_dropped_for_the_latest(slow_edit
     await status.shown()
     await status.finish(ANSWER)
     assert status_texts(fake, mark) == [STAGE_DOWNLOADING, STAGE_LISTENING, "Listening… 3/3", ANSWER]
+
+
+class GarbledEditsAPI(SlowEditsAPI):
+    """Answers the next `garbled` editMessageText calls with a message that lacks its date: PTB
+    fails to read it with a KeyError, the kind of error no outage or refusal raises (a bug, here
+    or in a library), which the log must show with its traceback to be found."""
+
+    garbled = 0
+
+    def _m_editmessagetext(self, params: dict, files: dict) -> dict:
+        if self.garbled > 0:
+            self.garbled -= 1
+            return {"message_id": int(params["message_id"])}
+        return super()._m_editmessagetext(params, files)
+
+
+@pytest.fixture
+async def garbled_edits(usecases):
+    async with telegram_on(GarbledEditsAPI(TELEGRAM_TOKEN), usecases) as both:
+        yield both
+
+
+def not_shown(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage().startswith("telegram.status_not_shown")]
+
+
+async def show_two_stages(frontend: TelegramFrontend, *, second_edit: Callable[[], None]) -> None:
+    """The status message with a first stage, then a second stage's edit, answered as
+    `second_edit` has the fake answer it, then the answer."""
+    asked = await frontend.app.bot.send_message(chat_id=ALICE, text="/mood Creep")
+    status = StatusMessage(asked, delay_s=60)
+    await status(STAGE_DOWNLOADING)
+    await status.shown()
+    second_edit()
+    await status(STAGE_LISTENING)
+    await status.shown()
+    await status.finish(ANSWER)
+
+
+async def test_an_unexpected_error_showing_a_stage_is_logged_with_its_traceback(garbled_edits, caplog):
+    fake, frontend = garbled_edits
+    caplog.set_level(logging.WARNING, logger="bot.frontends.telegram")
+
+    await show_two_stages(frontend, second_edit=lambda: setattr(fake, "garbled", 1))
+
+    record, = not_shown(caplog)
+    assert "KeyError" in record.getMessage()
+    assert record.exc_info or record.exc_text, "a bug's traceback is left out of the log"
+    assert fake.calls_of("editMessageText")[-1].text == ANSWER  # the answer still came
+
+
+async def test_a_refused_stage_is_one_line_without_a_traceback(slow_edits, caplog):
+    """Telegram failing (a 502 here, and again on the transport's one retry; a network error, a 429
+    go the same way) is expected: one short line, no traceback."""
+    fake, frontend = slow_edits
+    caplog.set_level(logging.WARNING, logger="bot.frontends.telegram")
+
+    await show_two_stages(frontend, second_edit=lambda: fake.fail_next(
+        "editMessageText", times=2, status=502, description="Bad Gateway"))
+
+    record, = not_shown(caplog)
+    assert "NetworkError" in record.getMessage()
+    assert not (record.exc_info or record.exc_text)
+    assert fake.calls_of("editMessageText")[-1].text == ANSWER

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 TOO_LARGE = "That file is too large: I can analyse files up to {mb:.0f} MB."
 AUDIO_SUFFIXES = frozenset({".mp3", ".ogg", ".oga", ".opus", ".wav", ".flac", ".m4a", ".aac"})
+# No answer from Discord (a dropped connection, a timeout): expected now and then, as its refusals
+# are (`shown_if_possible`); anything else showing a stage is a bug, logged with its traceback.
+NETWORK_ERRORS = (OSError, asyncio.TimeoutError, aiohttp.ClientError)
 
 
 def caller_of(interaction: discord.Interaction) -> Caller:
@@ -202,8 +205,11 @@ class BackgroundStages:
             try:
                 async with shown_if_possible(shown):
                     await self._show(shown)
-            except Exception as error:  # a lost stage is not worth the answer: that will still try
+            except NETWORK_ERRORS as error:  # a lost stage is not worth the answer: that will still try
                 log.warning("discord.progress_not_shown", extra={"stage": shown, "reason": repr(error)})
+            except Exception as error:  # a bug: the answer still tries, but this must be found
+                log.warning("discord.progress_not_shown", extra={"stage": shown, "reason": repr(error)},
+                            exc_info=error)
 
 
 class InteractionProgress:
