@@ -325,6 +325,28 @@ async def test_an_entry_set_aside_by_the_outbox_is_exported_like_the_rest(db, co
         "words queued", "words still waiting", "words the database refused"]
 
 
+async def test_an_entry_saved_and_still_in_the_outbox_is_exported_once(db, counting, tmp_path):
+    """A drain that stored an entry and has not yet taken it out of the outbox file: /export reads
+    it in both places, and shows it once."""
+    from datetime import date, datetime, timezone
+
+    from storage.models import JournalEntry
+    from storage.outbox import JournalOutbox, JournalWriter
+
+    writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(tmp_path), db.prompts)
+    usecases = build_usecases(db, counting, fetcher=None, writer=writer)
+    entry = JournalEntry(user=UserRef(ALICE_DM.platform, ALICE_DM.user_id), local_date=date(2026, 11, 24),
+                         prompt_id="p-both", phrase="Today,", reply_text="x", track_key="spotify:1",
+                         track_title="Song", mood="happy", valence=0.5, arousal=0.2,
+                         created_at=datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc), note="words saved once")
+    await db.journal.add(entry)
+    await writer.outbox.append(entry)
+
+    exported = json.loads((await usecases.privacy.export(ALICE_DM)).data)
+
+    assert [e["note"] for e in exported["journal"]] == ["words saved once"]
+
+
 async def test_a_forgotten_prompt_is_not_answerable_from_memory_in_an_outage(counting, clip_paths, outage):
     """The process remembers the prompts it sent, to accept answers while the database is down. A
     prompt the user deleted with /forget is gone there too: an answer to it is refused, as it is
