@@ -221,3 +221,14 @@ async def test_of_two_songs_with_as_many_members_the_one_heard_last_by_anyone_co
 
     assert [(item.track_key, item.members, item.last_at) for item in items] == [
         ("spotify:X", 2, T0 + 5 * H), ("spotify:Y", 2, T0 + 3 * H)]
+
+
+async def test_an_upload_is_named_as_the_places_members_named_it_not_by_an_old_record_of_it(db: Database):
+    """A record written before uploads were kept nameless holds its first sender's file name (sent
+    privately, perhaps): the group's playlist names the file as its members did, and links nowhere."""
+    await db.tracks.save(TrackRecord("sha256:ab12", "voice memo for Jane", [], youtube_id="XFkzRNyygfk", mood=SAD))
+    await db.requests.add(MoodRequest(BOB, PLACE, "sha256:ab12", "sad", T0, title="b-side"))
+
+    [item] = await db.playlists.playlist(PLACE, "sad")
+
+    assert (item.title, item.youtube_id) == ("b-side", None)
