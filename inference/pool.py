@@ -545,11 +545,15 @@ class _ProcessBackend:
         for timer in list(self._stuck_checks):
             timer.cancel()
         executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        processes = _live_processes(executor)  # before shutdown(), which forgets them
-        executor.shutdown(wait=False, cancel_futures=True)
-        await asyncio.to_thread(_reap, processes, CLOSE_GRACE_S)
+        if executor is not None:
+            await _shut_down(executor)
+
+
+async def _shut_down(executor: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Stop `executor` without waiting for its jobs; a worker still alive after CLOSE_GRACE_S is killed."""
+    processes = _live_processes(executor)  # before shutdown(), which forgets them
+    executor.shutdown(wait=False, cancel_futures=True)
+    await asyncio.to_thread(_reap, processes, CLOSE_GRACE_S)
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback, *args) -> None:
@@ -750,11 +754,8 @@ class Classifier:
 
     async def _close_ann(self) -> None:
         ann, self._ann_executor = self._ann_executor, None
-        if ann is None:
-            return
-        processes = _live_processes(ann)  # before shutdown(), which forgets them
-        ann.shutdown(wait=False, cancel_futures=True)
-        await asyncio.to_thread(_reap, processes, CLOSE_GRACE_S)
+        if ann is not None:
+            await _shut_down(ann)
 
     def _new_ann_executor(self) -> concurrent.futures.ProcessPoolExecutor:
         return concurrent.futures.ProcessPoolExecutor(
