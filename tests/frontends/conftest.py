@@ -55,16 +55,38 @@ async def telegram(usecases):
         yield both
 
 
-@pytest.fixture
-async def discord_bot(usecases):
-    fake = await FakeDiscord().start()
+@asynccontextmanager
+async def discord_on(fake: FakeDiscord, usecases) -> AsyncIterator[tuple[FakeDiscord, DiscordFrontend]]:
+    """The Discord front-end connected to `fake` (a FakeDiscord, or a subclass that answers some
+    calls its own way), both started here and stopped after."""
+    await fake.start()
     settings = Settings(_env_file=None, discord_token="discord-test-token", discord_api_url=fake.api_url,
                         discord_gateway_url=fake.gateway_url, max_audio_bytes=1024 * 1024)
     frontend = DiscordFrontend(settings, usecases, guild_ready_timeout=0.05)
     await frontend.start()
-    yield fake, frontend
-    await frontend.stop()
-    await fake.stop()
+    try:
+        yield fake, frontend
+    finally:
+        await frontend.stop()
+        await fake.stop()
+
+
+@pytest.fixture
+async def discord_bot(usecases):
+    async with discord_on(FakeDiscord(), usecases) as both:
+        yield both
+
+
+@pytest.fixture
+async def scheduled(discord_bot, usecases, db):
+    """The bot with the real prompt scheduler delivering through the Discord front-end."""
+    _, frontend = discord_bot
+    scheduler = PromptScheduler(db, usecases.journal)
+    usecases.attach_schedule(scheduler)
+    scheduler.register(frontend)
+    await scheduler.start()
+    yield discord_bot
+    await scheduler.stop()
 
 
 async def journal_on_telegram(fake: FakeTelegramBotAPI, frontend: TelegramFrontend, db, usecases) -> PromptScheduler:

@@ -25,7 +25,6 @@ from bot.frontends.discord.journal import (
 from bot.frontends.discord.mood import NO_SONG_IN_MESSAGE, first_link, links_in
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, PromptMessage
 from bot.ratelimit import CommandLimit, HeavyLimits
-from bot.scheduler import PromptScheduler
 from bot.usecases.journal import PROMPT_SENT
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from storage.models import JournalEntry, StoredMood, TrackRecord, UserRef
@@ -293,18 +292,6 @@ async def dm_answer(fake) -> Call:
     if first.content not in (STAGE_FINDING, STAGE_DOWNLOADING, STAGE_LISTENING):
         return first
     return await fake.wait_for("edit_message", lambda c: c.content not in (STAGE_DOWNLOADING, STAGE_LISTENING))
-
-
-@pytest.fixture
-async def scheduled(discord_bot, usecases, db):
-    """The bot with the real prompt scheduler delivering through the Discord front-end."""
-    _, frontend = discord_bot
-    scheduler = PromptScheduler(db, usecases.journal)
-    usecases.attach_schedule(scheduler)
-    scheduler.register(frontend)
-    await scheduler.start()
-    yield discord_bot
-    await scheduler.stop()
 
 
 async def test_no_reply_can_ping_anyone_even_when_it_echoes_a_mention(discord_bot):

@@ -12,12 +12,10 @@ from datetime import datetime, timezone
 import pytest
 from aiohttp import web
 
-from bot.config import Settings
-from bot.frontends.discord import DiscordFrontend
 from bot.replies import STAGE_FINDING
-from bot.scheduler import PromptScheduler
 from storage.models import StoredMood, TrackRecord, UserRef
 from tests.fakes.discord_api import FakeDiscord, json_response
+from tests.frontends.conftest import discord_on
 
 GUILD = 777000000000000001
 ALICE = 42
@@ -38,18 +36,6 @@ async def cache_video(db) -> None:
 
 async def ask_for_the_video(fake) -> None:
     await fake.slash("mood", [{"name": "query", "type": STRING, "value": VIDEO}], guild=GUILD)
-
-
-@pytest.fixture
-async def scheduled(discord_bot, usecases, db):
-    """The bot with the real prompt scheduler delivering through the Discord front-end."""
-    _, frontend = discord_bot
-    scheduler = PromptScheduler(db, usecases.journal)
-    usecases.attach_schedule(scheduler)
-    scheduler.register(frontend)
-    await scheduler.start()
-    yield discord_bot
-    await scheduler.stop()
 
 
 async def open_a_prompt(fake) -> None:
@@ -155,14 +141,8 @@ class FaultyStageDiscord(FakeDiscord):
 
 @pytest.fixture
 async def faulty_stage(usecases):
-    fake = await FaultyStageDiscord().start()
-    settings = Settings(_env_file=None, discord_token="discord-test-token", discord_api_url=fake.api_url,
-                        discord_gateway_url=fake.gateway_url, max_audio_bytes=1024 * 1024)
-    frontend = DiscordFrontend(settings, usecases, guild_ready_timeout=0.05)
-    await frontend.start()
-    yield fake, frontend
-    await frontend.stop()
-    await fake.stop()
+    async with discord_on(FaultyStageDiscord(), usecases) as both:
+        yield both
 
 
 def not_shown(caplog) -> list[logging.LogRecord]:
