@@ -9,14 +9,7 @@ from datetime import datetime, timezone
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, Caller
 from bot.usecases.journal import FORGOTTEN_MEANWHILE
 from storage.models import StoredMood, TrackRecord, UserRef
-from tests.frontends.test_discord import (  # noqa: F401 (fixtures)
-    ALICE,
-    ATTACHMENT,
-    GUILD,
-    message_command,
-    open_a_prompt,
-    scheduled,
-)
+from tests.frontends.test_discord import ALICE, ATTACHMENT, GUILD, message_command, open_a_prompt
 
 AUDIO = b"OggS a song on a slow CDN"
 TITLE = "take.ogg"
