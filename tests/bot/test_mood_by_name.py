@@ -123,12 +123,17 @@ def fetches(catalog, song) -> int:
     return len(catalog.audio.requests_for(f"/audio/{song.spotify_id}.ogg"))
 
 
+async def downloads_for_one_asker(mood, catalog, song, text: str) -> int:
+    """How often the song's audio is downloaded when one member alone asks for it by `text`."""
+    before = fetches(catalog, song)
+    assert isinstance(await mood.run(ALICE, text), MoodReply)
+    return fetches(catalog, song) - before
+
+
 async def test_a_song_asked_for_by_two_members_at_once_is_downloaded_and_classified_once(db, counting, catalog):
     alone, song = catalog.songs[2], catalog.songs[1]
     mood = usecase(db, counting, catalog)
-    before = fetches(catalog, alone)
-    assert isinstance(await mood.run(ALICE, alone.query), MoodReply)
-    one_download = fetches(catalog, alone) - before
+    one_download = await downloads_for_one_asker(mood, catalog, alone, alone.query)
     before = fetches(catalog, song)
 
     first, second = await asyncio.gather(mood.run(ALICE, song.query), mood.run(BOB, song.query))
@@ -145,9 +150,7 @@ async def test_without_spotify_a_name_asked_for_by_two_members_at_once_is_downlo
     alone, song = catalog.songs[2], catalog.songs[0]
     template = catalog.audio.url("/audio/{title}.ogg")  # the operator's search, keyed by the text
     mood = usecase(db, counting, catalog, with_spotify=False, template=template)
-    before = fetches(catalog, alone)
-    assert isinstance(await mood.run(ALICE, alone.spotify_id), MoodReply)
-    one_download = fetches(catalog, alone) - before
+    one_download = await downloads_for_one_asker(mood, catalog, alone, alone.spotify_id)
     before = fetches(catalog, song)
 
     first, second = await asyncio.gather(mood.run(ALICE, song.spotify_id), mood.run(BOB, song.spotify_id))

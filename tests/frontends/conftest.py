@@ -3,8 +3,8 @@ talking to the fake Telegram / Discord servers. These tests never classify a son
 or audio sources are wired in: the end-to-end tests cover that path)."""
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, AsyncIterator, Callable
 
 import pytest
 
@@ -34,19 +34,25 @@ def usecases(db):
 
 
 @asynccontextmanager
-async def telegram_on(fake: FakeTelegramBotAPI, usecases) -> AsyncIterator[tuple[FakeTelegramBotAPI, TelegramFrontend]]:
-    """The Telegram front-end polling `fake` (a FakeTelegramBotAPI, or a subclass that answers some
-    calls its own way), both started here and stopped after."""
+async def running(fake, frontend_on_fake: Callable[[Any], Any]) -> AsyncIterator[tuple[Any, Any]]:
+    """`fake` started, then the front-end made for it; both stopped after, the front-end first."""
     await fake.start()
-    settings = Settings(_env_file=None, telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
-                        telegram_file_url=fake.base_file_url, max_audio_bytes=1024 * 1024)
-    frontend = TelegramFrontend(settings, usecases, poll_timeout_s=1)
+    frontend = frontend_on_fake(fake)
     await frontend.start()
     try:
         yield fake, frontend
     finally:
         await frontend.stop()
         await fake.stop()
+
+
+def telegram_on(fake: FakeTelegramBotAPI, usecases) -> AbstractAsyncContextManager[tuple[FakeTelegramBotAPI, TelegramFrontend]]:
+    """The Telegram front-end polling `fake` (a FakeTelegramBotAPI, or a subclass that answers some
+    calls its own way), both started here and stopped after."""
+    return running(fake, lambda fake: TelegramFrontend(
+        Settings(_env_file=None, telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
+                 telegram_file_url=fake.base_file_url, max_audio_bytes=1024 * 1024),
+        usecases, poll_timeout_s=1))
 
 
 @pytest.fixture
@@ -55,20 +61,13 @@ async def telegram(usecases):
         yield both
 
 
-@asynccontextmanager
-async def discord_on(fake: FakeDiscord, usecases) -> AsyncIterator[tuple[FakeDiscord, DiscordFrontend]]:
+def discord_on(fake: FakeDiscord, usecases) -> AbstractAsyncContextManager[tuple[FakeDiscord, DiscordFrontend]]:
     """The Discord front-end connected to `fake` (a FakeDiscord, or a subclass that answers some
     calls its own way), both started here and stopped after."""
-    await fake.start()
-    settings = Settings(_env_file=None, discord_token="discord-test-token", discord_api_url=fake.api_url,
-                        discord_gateway_url=fake.gateway_url, max_audio_bytes=1024 * 1024)
-    frontend = DiscordFrontend(settings, usecases, guild_ready_timeout=0.05)
-    await frontend.start()
-    try:
-        yield fake, frontend
-    finally:
-        await frontend.stop()
-        await fake.stop()
+    return running(fake, lambda fake: DiscordFrontend(
+        Settings(_env_file=None, discord_token="discord-test-token", discord_api_url=fake.api_url,
+                 discord_gateway_url=fake.gateway_url, max_audio_bytes=1024 * 1024),
+        usecases, guild_ready_timeout=0.05))
 
 
 @pytest.fixture

@@ -158,23 +158,17 @@ async def a_faulty_stage_then_the_answer(fake: FaultyStageDiscord, db, fault: st
     assert "Never Gonna Give You Up" in answer.embeds[0]["title"]  # the answer still came
 
 
-async def test_an_unexpected_error_showing_a_stage_is_logged_with_its_traceback(faulty_stage, db, caplog):
+@pytest.mark.parametrize("fault, reason, traceback", [
+    ("garbled", "KeyError", True),  # a bug reading Discord's answer: its traceback is wanted
+    ("dropped", "Disconnected", False),  # the network: one line is enough
+], ids=["a bug, with its traceback", "the network, one line"])
+async def test_a_stage_that_cannot_be_shown_is_logged_with_a_traceback_only_for_a_bug(
+        faulty_stage, db, caplog, fault, reason, traceback):
     fake, _ = faulty_stage
     caplog.set_level(logging.WARNING, logger="bot.frontends.discord")
 
-    await a_faulty_stage_then_the_answer(fake, db, "garbled")
+    await a_faulty_stage_then_the_answer(fake, db, fault)
 
     record, = not_shown(caplog)
-    assert "KeyError" in record.reason
-    assert record.exc_info or record.exc_text, "a bug's traceback is left out of the log"
-
-
-async def test_a_stage_lost_to_the_network_is_one_line_without_a_traceback(faulty_stage, db, caplog):
-    fake, _ = faulty_stage
-    caplog.set_level(logging.WARNING, logger="bot.frontends.discord")
-
-    await a_faulty_stage_then_the_answer(fake, db, "dropped")
-
-    record, = not_shown(caplog)
-    assert "Disconnected" in record.reason
-    assert not (record.exc_info or record.exc_text)
+    assert reason in record.reason
+    assert bool(record.exc_info or record.exc_text) is traceback

@@ -125,17 +125,19 @@ async def test_export_sends_a_json_document(telegram):
     assert json.loads(data)
 
 
+async def said_in_group(fake, text: str, user: int) -> str:
+    """What the bot answers `user` writing `text` in the group."""
+    await fake.user_sends(text, chat=GROUP, user=user)
+    return (await fake.wait_for("sendMessage")).text
+
+
 async def test_serverplaylist_asks_telegram_who_is_admin_each_time(telegram):
     fake, _ = telegram
-    await fake.user_sends("/serverplaylist off", chat=GROUP, user=BOB)
-    assert "admin" in (await fake.wait_for("sendMessage")).text.lower()
+    assert "admin" in (await said_in_group(fake, "/serverplaylist off", BOB)).lower()
     fake.admins[str(GROUP)] = {str(ALICE)}
-    await fake.user_sends("/serverplaylist off", chat=GROUP, user=ALICE)
-    assert (await fake.wait_for("sendMessage")).text.startswith("Server playlists are off")
-    await fake.user_sends("/playlist happy", chat=GROUP, user=BOB)
-    assert "off" in (await fake.wait_for("sendMessage")).text.lower()
-    await fake.user_sends("/serverplaylist on", chat=GROUP, user=ALICE)
-    assert (await fake.wait_for("sendMessage")).text == "Server playlists are on."
+    assert (await said_in_group(fake, "/serverplaylist off", ALICE)).startswith("Server playlists are off")
+    assert "off" in (await said_in_group(fake, "/playlist happy", BOB)).lower()
+    assert await said_in_group(fake, "/serverplaylist on", ALICE) == "Server playlists are on."
     assert [c.params["user_id"] for c in fake.calls_of("getChatMember")] == [str(BOB), str(ALICE), str(ALICE)]
 
 
@@ -144,11 +146,9 @@ async def test_an_admin_demoted_a_moment_ago_can_no_longer_switch_the_group_play
     back on: Telegram is asked again, not her answer of a moment ago."""
     fake, _ = telegram
     fake.admins[str(GROUP)] = {str(ALICE)}
-    await fake.user_sends("/serverplaylist off", chat=GROUP, user=ALICE)
-    assert (await fake.wait_for("sendMessage")).text.startswith("Server playlists are off")
+    assert (await said_in_group(fake, "/serverplaylist off", ALICE)).startswith("Server playlists are off")
     fake.admins[str(GROUP)] = set()
-    await fake.user_sends("/serverplaylist on", chat=GROUP, user=ALICE)
-    assert "admin" in (await fake.wait_for("sendMessage")).text.lower()
+    assert "admin" in (await said_in_group(fake, "/serverplaylist on", ALICE)).lower()
     assert (await db.servers.get(f"telegram:{GROUP}")).playlist_enabled is False
 
 
@@ -156,11 +156,9 @@ async def test_a_member_made_admin_just_after_a_refusal_may_switch_the_group_pla
     """Refused, a member asks the owner to promote them and tries again: Telegram is asked again,
     not the refusal of a minute ago."""
     fake, _ = telegram
-    await fake.user_sends("/serverplaylist off", chat=GROUP, user=BOB)
-    assert "admin" in (await fake.wait_for("sendMessage")).text.lower()
+    assert "admin" in (await said_in_group(fake, "/serverplaylist off", BOB)).lower()
     fake.admins[str(GROUP)] = {str(BOB)}
-    await fake.user_sends("/serverplaylist off", chat=GROUP, user=BOB)
-    assert (await fake.wait_for("sendMessage")).text.startswith("Server playlists are off")
+    assert (await said_in_group(fake, "/serverplaylist off", BOB)).startswith("Server playlists are off")
     assert (await db.servers.get(f"telegram:{GROUP}")).playlist_enabled is False
 
 
