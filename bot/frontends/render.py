@@ -129,10 +129,14 @@ QUEUED_NOTE = "(The database is busy: your entry is safe and will appear in /jou
 
 def journal_saved_text(reply: JournalSavedReply) -> str:
     mood = reply.mood
-    text = (f"Saved to your journal for {reply.local_date.isoformat()}:\n"
-            f"{reply.phrase} {song_title(mood.title, mood.artists)}\n"
-            f"Mood: {mood_label(mood.mood)} (confidence {mood.confidence:.0%})")
-    return f"{text}\n{QUEUED_NOTE}" if reply.queued else text
+    lines = [f"Saved to your journal for {reply.local_date.isoformat()}:",
+             f"{reply.phrase} {song_title(mood.title, mood.artists)}",
+             f"Mood: {mood_label(mood.mood)} (confidence {mood.confidence:.0%})"]
+    if mood.fallback_reason:  # as /mood's answer says it (and Discord's saved embed): the ANN heard this one
+        lines.append(model_line(mood))
+    if reply.queued:
+        lines.append(QUEUED_NOTE)
+    return "\n".join(lines)
 
 
 def text_length(text: str) -> int:

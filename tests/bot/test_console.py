@@ -187,6 +187,21 @@ async def test_a_journal_answer_may_be_a_file_whose_name_holds_spaces(db, counti
     assert "my song" in out and "– on a rainy bus" in out  # the file's title, then the user's words
 
 
+async def test_a_journal_answer_the_fallback_heard_says_so_as_a_mood_answer_does(db, counting, classifier,
+                                                                                 clip_paths, tmp_path):
+    shedding, classifier.max_queue = classifier.max_queue, 0  # every job over the queue: the ANN answers
+    try:
+        out = await chat(db, counting, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                                  f"/journal answer {clip_paths[1]}", f"/mood {clip_paths[2]}",
+                                                  "/quit"])
+    finally:
+        classifier.max_queue = shedding
+    saved = out[out.index("Saved to your journal"):out.index("🎵")]
+    fallback = "Model: ANN fallback"
+    assert fallback in saved and "main model was unavailable (overloaded)" in saved
+    assert out.count(fallback) == 2  # the journal's answer says it as /mood's does
+
+
 @pytest.mark.parametrize("bare", ["/mood", "/mood \ufeff", "/mood \u00ad\u200b"])  # nothing visible either
 async def test_help_and_a_bare_mood_say_a_song_may_be_a_file_on_this_computer(db, counting, tmp_path, bare):
     out = await chat(db, counting, tmp_path, ["/help", bare, "/quit"])
