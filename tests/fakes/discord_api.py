@@ -119,6 +119,7 @@ class FakeDiscord:
         # call name -> [remaining, retry_after, status, error code, error message]
         self._failures: dict[str, list[Any]] = {}
         self.expired: set[str] = set()  # interaction tokens past their 15 minutes
+        self._drops: dict[str, int] = {}  # call name -> how many to cut off unanswered
         self._holds: dict[str, asyncio.Event] = {}  # call name -> set to answer the next one
         self._changed = asyncio.Condition()
         self._mark = 0
@@ -169,6 +170,17 @@ class FakeDiscord:
         returned is set: a request Discord has received and not answered yet."""
         self._holds[name] = release = asyncio.Event()
         return release
+
+    def drop_next(self, name: str, times: int = 1) -> None:
+        """Cut off the next `times` calls named `name` without an answer, as a connection lost on
+        the way does (recorded with status 0)."""
+        self._drops[name] = times
+
+    async def close_gateway(self, code: int, reason: str) -> None:
+        """Close the gateway connections with a close `code`, as Discord does to a session it
+        ends: 4004 'Authentication failed' when the bot's token is reset."""
+        for socket in list(self._sockets):
+            await socket.close(code=code, message=reason.encode())
 
     def expire(self, token: str) -> None:
         """Make an interaction's token as Discord has it after 15 minutes: its callback is an
@@ -354,6 +366,12 @@ class FakeDiscord:
             if "id" in match:
                 return json_response({"message": "Unknown interaction", "code": UNKNOWN_INTERACTION}, status=404)
             return json_response({"message": "Invalid Webhook Token", "code": INVALID_WEBHOOK_TOKEN}, status=401)
+        if self._drops.get(name, 0) > 0:
+            self._drops[name] -= 1
+            await self._record(Call(name, request.method, path, body, files, match, status=0))
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client: the connection is gone
         failing = self._failures.get(name)
         if failing and failing[0] > 0:
             failing[0] -= 1

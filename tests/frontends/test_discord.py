@@ -624,6 +624,24 @@ async def test_a_refused_command_sync_neither_stops_nor_delays_the_start(usecase
         assert any(r.getMessage() == "discord.commands_not_synced" for r in caplog.records)
 
 
+async def test_a_command_sync_cut_off_by_the_network_is_logged(usecases, caplog):
+    """A sync whose connection is lost on the way (no answer at all, not a refusal) is said in the
+    log as a refused one is: the operator sees why new commands are missing."""
+    fake = await FakeDiscord().start()
+    fake.drop_next("sync_commands", times=2)  # aiohttp sends it again once on a fresh connection
+    settings = Settings(_env_file=None, discord_token="discord-test-token", discord_api_url=fake.api_url,
+                        discord_gateway_url=fake.gateway_url)
+    frontend = DiscordFrontend(settings, usecases, guild_ready_timeout=0.05)
+    try:
+        await asyncio.wait_for(frontend.start(), timeout=10)
+        await asyncio.wait({frontend.bot.command_sync}, timeout=10)
+        assert {c.status for c in fake.calls_of("sync_commands")} == {0}
+    finally:
+        await frontend.stop()
+        await fake.stop()
+    assert [r.levelno for r in caplog.records if r.getMessage() == "discord.commands_not_synced"] == [logging.ERROR]
+
+
 @pytest.mark.parametrize("status,code,message", [(403, 50007, "Cannot send messages to this user"),
                                                  (404, 10013, "Unknown User")])
 async def test_a_user_whose_dms_are_closed_gets_no_more_daily_prompts(scheduled, db, usecases, caplog,

@@ -60,3 +60,31 @@ async def test_stop_after_a_good_start_is_quiet_when_called_twice(usecases):
         assert frontend.bot.is_closed()
     finally:
         await fake.stop()
+
+
+async def logged(caplog, message: str, timeout: float = 5.0) -> logging.LogRecord:
+    """The first record of `message`, once logged (a gateway event has no REST call to wait for)."""
+    for _ in range(int(timeout / 0.05)):
+        if found := [r for r in caplog.records if r.getMessage() == message]:
+            return found[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{message} was not logged in time")
+
+
+async def test_a_session_discord_ends_for_good_after_the_start_is_logged_once_naming_the_setting(usecases, caplog):
+    """Discord ends the session of a bot whose token was reset (4004): discord.py stops
+    reconnecting, and the bot is offline on Discord while the app (its heartbeat, Telegram) lives
+    on. The log says so when it happens, naming what to check; the shutdown after adds nothing."""
+    fake = await FakeDiscord().start()
+    try:
+        frontend = frontend_for(fake, usecases)
+        await asyncio.wait_for(frontend.start(), timeout=10)
+        await fake.close_gateway(4004, "Authentication failed.")
+        lost = await logged(caplog, "discord.gateway_lost")
+        await asyncio.wait_for(frontend.stop(), timeout=5)
+        await asyncio.wait_for(frontend.stop(), timeout=5)
+    finally:
+        await fake.stop()
+    assert lost.levelno == logging.ERROR
+    assert "offline on Discord" in lost.reason and "4004" in lost.reason and "DISCORD_TOKEN" in lost.reason
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == ["discord.gateway_lost"]

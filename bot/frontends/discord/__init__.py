@@ -38,6 +38,10 @@ GUILD_READY_TIMEOUT_S = 2.0  # discord.py's default wait for GUILD_CREATEs after
 # bot's servers, or blocked it) or shares no server with it any more; the account is gone.
 CANNOT_MESSAGE_USER = 50007
 UNKNOWN_USER = 10013
+# The gateway's close code for a session whose token is no longer valid (reset in the Developer
+# Portal, or by Discord itself after a leak): discord.py stops reconnecting.
+AUTHENTICATION_FAILED = 4004
+GATEWAY_LOST = "The bot is offline on Discord until it is restarted"
 
 
 def bot_intents(members: bool = False) -> discord.Intents:
@@ -45,6 +49,17 @@ def bot_intents(members: bool = False) -> discord.Intents:
     intents.guild_messages = False  # everything in servers arrives as interactions
     intents.members = members  # privileged: only when the Developer Portal's switch is on too
     return intents
+
+
+def gateway_loss(error: BaseException) -> str:
+    """Why the gateway connection ended for good, and what to check, in one line."""
+    if isinstance(error, discord.PrivilegedIntentsRequired):
+        return (f"{GATEWAY_LOST}: Discord refused the members intent (4014). Switch on Server Members "
+                "Intent in the Developer Portal, or unset DISCORD_MEMBERS_INTENT.")
+    if isinstance(error, discord.ConnectionClosed):
+        check = " Check DISCORD_TOKEN." if error.code == AUTHENTICATION_FAILED else ""
+        return f"{GATEWAY_LOST}: Discord closed the gateway ({error.code} {error.reason or 'no reason'}).{check}"
+    return f"{GATEWAY_LOST}: {error!r}"
 
 
 def point_at(settings: Settings) -> None:
@@ -85,7 +100,7 @@ class MoodBot(commands.Bot):
     async def _sync_commands(self) -> None:
         try:
             await self.tree.sync()
-        except discord.HTTPException:
+        except Exception:  # noqa: BLE001 - a refusal, a lost connection, a bug: nobody awaits this task
             log.error("discord.commands_not_synced", exc_info=True)
 
     async def close(self) -> None:
@@ -143,14 +158,27 @@ class DiscordFrontend:
                 connection, self._connection = self._connection, None
                 connection.result()
             raise TimeoutError("Discord did not become ready in time")
+        self._connection.add_done_callback(self._connection_ended)
+
+    def _connection_ended(self, connection: asyncio.Task) -> None:
+        """discord.py reconnects through outages and resumes; a connection that ends on its own
+        after the start is over for good (a reset token, an intent switched off in the Developer
+        Portal), and nothing else would say so: the app, its other front-ends and its heartbeat
+        live on. Said once here; stop() then keeps quiet about it."""
+        if connection.cancelled() or connection.exception() is None:  # stop() closed it
+            return
+        log.error("discord.gateway_lost", extra={"reason": gateway_loss(connection.exception())})
 
     async def stop(self) -> None:
         """Close the connection; safe to call again, and after a failed start."""
         await self.bot.close()
         connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(asyncio.CancelledError, discord.ConnectionClosed):
-                await connection
+        if connection is None:
+            return
+        if connection.done() and not connection.cancelled() and connection.exception() is not None:
+            return  # ended on its own, after the start: `_connection_ended` said why
+        with contextlib.suppress(asyncio.CancelledError, discord.ConnectionClosed):
+            await connection
 
     async def send_prompt(self, prompt: PromptMessage) -> str | None:
         try:
