@@ -131,6 +131,7 @@ NOT_YOUR_BUTTON = "This button belongs to someone else."
 JOURNAL_PAGE_DATA = re.compile(r"^journal:(\d{1,20}):(older|newer):([0-9a-f]{24})$")
 OLDER_BUTTON, NEWER_BUTTON = "◀ Older", "Newer ▶"
 EXPIRED_QUERY = ("query is too old", "query id is invalid")  # answerCallbackQuery's 400 for a late press
+UNEDITABLE = ("message to edit not found", "message can't be edited")  # editMessageText's 400: gone, or not editable
 QUOTE_PARAMS = ("reply_parameters", "reply_to_message_id")  # what makes a message quote another
 SEND_MESSAGE = "sendMessage"  # the Bot API method, for the one call made without PTB's shortcut
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH  # 4096: Telegram refuses longer texts ("message is too long")
@@ -954,12 +955,22 @@ async def answer_query(query: CallbackQuery, text: str | None = None, *, show_al
 
 async def edit_shown(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
     """Put `text` in the message of the button pressed. Pressed twice (a double tap, or two members
-    at once), the second edit changes nothing, which Telegram refuses: the text is already shown."""
+    at once), the second edit changes nothing, which Telegram refuses: the text is already shown.
+    A message deleted since the press (by its reader, a group's admin or cleaning bot) gets `text`
+    as a new message in its chat and topic: the button's work is done (/forget deleted
+    everything), and an apology would tell the user it was not."""
     try:
         await query.edit_message_text(text, reply_markup=markup)
     except BadRequest as error:
-        if "not modified" not in str(error).lower():
+        reason = str(error).lower()
+        if "not modified" in reason:
+            return
+        if not any(words in reason for words in UNEDITABLE):
             raise
+        log.info("telegram.button_answer_sent_anew: %s", error)
+        shown = query.message
+        topic = shown.message_thread_id if isinstance(shown, Message) and shown.is_topic_message else None
+        await query.get_bot().send_message(shown.chat.id, text, reply_markup=markup, message_thread_id=topic)
 
 
 def caller_of(update: Update, *, is_admin: bool = False) -> Caller:

@@ -1,0 +1,70 @@
+"""Given a user presses a button whose message is deleted before the bot shows the answer in it
+(a group's admin or cleaning bot removed the keyboard, the user cleared the chat), Telegram
+refuses the edit: the button's work is done all the same, and its answer comes as a new message,
+never an apology."""
+from __future__ import annotations
+
+import asyncio
+
+from bot.frontends import render
+from tests.frontends.test_journal_pages import buttons, days_listed, newest, write_days
+
+ALICE, BOB = 42, 43
+GROUP = -100777
+EDIT_NOT_FOUND = "Bad Request: message to edit not found"
+
+
+async def handled(fake, frontend, mark: int) -> None:
+    """Return once the press after `mark` is answered and handled to the end."""
+    while not fake.calls_of("answerCallbackQuery", after=mark) or frontend.flow.pending:
+        await asyncio.sleep(0.01)
+
+
+def apologies(fake, mark: int) -> list[str]:
+    return [c.text for c in fake.calls_of("sendMessage", after=mark) if c.text == render.GENERIC_ERROR]
+
+
+async def test_a_forget_confirmed_on_a_question_deleted_meanwhile_says_it_is_done(telegram):
+    """Everything is deleted at the press: the user must read that it was, not 'Sorry, something
+    went wrong', which would have them believe their data is still kept."""
+    fake, frontend = telegram
+    await fake.user_sends("/share off", user=ALICE, chat=ALICE)  # something to delete
+    await fake.wait_for("sendMessage")
+    await fake.user_sends("/forget", user=ALICE, chat=ALICE)
+    question = await fake.wait_for("sendMessage")
+    fake.fail_next("editMessageText", times=1, status=400, description=EDIT_NOT_FOUND)
+    mark = fake.mark()
+    await fake.user_clicks(f"forget:yes:{ALICE}", message=question, user=ALICE)
+    done = await fake.wait_for("sendMessage", after=mark)
+    assert done.text.startswith("Done: I deleted everything") and done.chat_id == str(ALICE)
+    await handled(fake, frontend, mark)
+    assert not apologies(fake, mark)
+
+
+async def test_a_journal_page_whose_list_was_deleted_comes_as_a_new_message_with_its_buttons(telegram, db):
+    fake, _ = telegram
+    await write_days(db, "telegram", ALICE, 23)
+    await fake.user_sends("/journal list", user=ALICE, chat=ALICE)
+    first = await fake.wait_for("sendMessage")
+    [(_, older)] = buttons(first)
+    fake.fail_next("editMessageText", times=1, status=400, description=EDIT_NOT_FOUND)
+    mark = fake.mark()
+    await fake.user_clicks(older, message=first, user=ALICE)
+    page = await fake.wait_for("sendMessage", after=mark)
+    assert days_listed(page.text) == newest(10, skip=10)
+    assert [label for label, _ in buttons(page)] == ["◀ Older", "Newer ▶"]
+
+
+async def test_a_mood_button_whose_keyboard_a_cleaning_bot_deleted_answers_in_the_same_forum_topic(telegram):
+    fake, frontend = telegram
+    await fake.user_sends("/playlist", chat=GROUP, user=ALICE, topic=77)
+    keyboard = await fake.wait_for("sendMessage")
+    shown = {**fake.message_of(keyboard), "is_topic_message": True, "message_thread_id": 77}
+    fake.fail_next("editMessageText", times=1, status=400, description=EDIT_NOT_FOUND)
+    mark = fake.mark()
+    await fake.user_clicks("playlist:sad", message=shown, user=BOB)
+    answer = await fake.wait_for("sendMessage", after=mark)
+    assert "No sad songs here yet" in answer.text
+    assert int(answer.params.get("message_thread_id", 0)) == 77
+    await handled(fake, frontend, mark)
+    assert not apologies(fake, mark)
