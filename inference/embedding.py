@@ -134,6 +134,8 @@ class Embedder:
         SERVED_PATCHES."""
         import onnxruntime as ort
 
+        from inference.predict import ORT_LOG_SEVERITY
+
         chosen = SERVED_PATCHES if patches is None else patches
         try:
             chosen = tuple(int(p) for p in chosen)
@@ -149,7 +151,7 @@ class Embedder:
         options.intra_op_num_threads = max(1, int(threads))
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
+        options.log_severity_level = ORT_LOG_SEVERITY
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see predict.py
         try:
             session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])

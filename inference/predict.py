@@ -49,6 +49,10 @@ INPUT_NAME = "mel"
 OUTPUT_NAME = "logits"
 N_MOODS = len(MOODS)
 SPIN_CONFIG_KEY = "session.intra_op.allow_spinning"
+# onnxruntime's own log: fatal errors only. Its warnings would flood the bot's log, and its error
+# line for a graph that fails to run went raw to the worker's stderr (the console's screen); that
+# failure reaches the bot as an exception anyway, logged with its message through the log relay.
+ORT_LOG_SEVERITY = 4
 STD_FLOOR = 1e-8  # a constant feature in training has std 0; do not divide by it
 # The warm-up song is not at SAMPLE_RATE, so that the resampler (whose first call imports ~1.5 s of
 # libraries) loads during warm-up rather than on the first user's request.
@@ -111,7 +115,7 @@ class MainModel:
         # One request at a time per worker: parallelism comes from the pool, not from ORT.
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3  # errors only: ORT's warnings would flood the bot's log
+        options.log_severity_level = ORT_LOG_SEVERITY
         # ORT's idle pool threads spin by default, waiting for the next operator: through a whole
         # fused answer that burnt ~45 ms of CPU per song (115 ms instead of 70 ms on 2 threads),
         # CPU that the features, the bot and the other workers need. Asleep, they cost ~nothing.
