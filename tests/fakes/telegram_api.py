@@ -261,10 +261,14 @@ class FakeTelegramBotAPI(BotAPIAddress):
         return [{"file_id": file_id, "file_unique_id": file_id[1:9], "width": 64, "height": 64, "file_size": 8}]
 
     async def user_clicks(self, data: str, *, message: dict | Call, user: int = 42,
-                          chat: int | None = None) -> dict:
-        """Queue a callback query (an inline keyboard button press) on a bot message."""
+                          chat: int | None = None, inaccessible: bool = False) -> dict:
+        """Queue a callback query (an inline keyboard button press) on a bot message.
+        `inaccessible`: the message as Telegram sends one it no longer shows the bot (a press on a
+        message some days old): an InaccessibleMessage, its chat and id only, and date 0."""
         msg = message if isinstance(message, dict) else self.message_of(message)
         chat = chat if chat is not None else msg["chat"]["id"]
+        if inaccessible:
+            msg = {"chat": msg["chat"], "message_id": msg["message_id"], "date": 0}
         return await self._push({"callback_query": {
             "id": secrets.token_hex(6), "chat_instance": str(chat), "data": data,
             "from": {"id": user, "is_bot": False, "first_name": "Alice"}, "message": msg,

@@ -68,3 +68,24 @@ async def test_a_mood_button_whose_keyboard_a_cleaning_bot_deleted_answers_in_th
     assert int(answer.params.get("message_thread_id", 0)) == 77
     await handled(fake, frontend, mark)
     assert not apologies(fake, mark)
+
+
+# A button under a message some days old -------------------------------------------------------
+
+
+async def test_a_page_button_under_a_list_some_days_old_still_turns_the_page_in_place(telegram, db):
+    """Telegram sends a press on an old message with an InaccessibleMessage (its chat and id only,
+    date 0). PTB 22 reads it as a Message without content and still edits it; a PTB handing over an
+    InaccessibleMessage would refuse CallbackQuery.edit_message_text (TypeError): an apology."""
+    fake, frontend = telegram
+    await write_days(db, "telegram", ALICE, 23)
+    await fake.user_sends("/journal list", user=ALICE, chat=ALICE)
+    first = await fake.wait_for("sendMessage")
+    [(_, older)] = buttons(first)
+    mark = fake.mark()
+    await fake.user_clicks(older, message=first, user=ALICE, inaccessible=True)
+    page = await fake.wait_for("editMessageText", after=mark)
+    assert days_listed(page.text) == newest(10, skip=10)
+    assert int(page.params["message_id"]) == fake.message_of(first)["message_id"]
+    await handled(fake, frontend, mark)
+    assert not apologies(fake, mark)
