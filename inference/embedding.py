@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from inference import audio
-from inference.result import ModelUnavailableError
+from inference.result import MOODS, ModelUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ WEIGHTS = "musicnn.onnx"
 INPUT_NAME = "patches"
 OUTPUT_NAME = "embedding"
 STD_FLOOR = 1e-8
+N_MOODS = len(MOODS)
 FLOAT16_MAX = np.float32(np.finfo(np.float16).max)
 
 
@@ -179,8 +180,8 @@ class EmbeddingHead:
 
     mean: np.ndarray
     std: np.ndarray
-    weight: np.ndarray  # (EMBEDDING_SIZE, 4)
-    bias: np.ndarray  # (4,)
+    weight: np.ndarray  # (EMBEDDING_SIZE, N_MOODS)
+    bias: np.ndarray  # (N_MOODS,)
 
     @classmethod
     def from_card(cls, card: dict) -> "EmbeddingHead":
@@ -190,8 +191,14 @@ class EmbeddingHead:
         except (KeyError, TypeError, ValueError) as error:
             raise ModelUnavailableError(f"The embedding head in main.json is unreadable ({error}).") from None
         if head.mean.shape != (EMBEDDING_SIZE,) or head.std.shape != (EMBEDDING_SIZE,) \
-                or head.weight.shape[0] != EMBEDDING_SIZE or head.bias.shape != head.weight.shape[1:]:
+                or head.weight.ndim != 2 or head.weight.shape[0] != EMBEDDING_SIZE or head.bias.ndim != 1:
             raise ModelUnavailableError("The embedding head in main.json has the wrong shape.")
+        # Its scores are added to the network's, mood by mood: another number loaded, then failed every song.
+        if head.weight.shape[1] != N_MOODS or head.bias.shape != (N_MOODS,):
+            raise ModelUnavailableError(
+                f"The embedding head in main.json answers {head.weight.shape[1]} scores (with {head.bias.size} "
+                f"biases), not {N_MOODS} outputs, one per mood."
+            )
         return head
 
     def to_card(self) -> dict:

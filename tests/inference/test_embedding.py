@@ -126,6 +126,27 @@ def test_a_malformed_head_is_a_readable_error():
         E.EmbeddingHead.from_card({"mean": [0.0]})
 
 
+def head_card(outputs: int, bias: int | None = None) -> dict:
+    """main.json's `embedding_head` for a head of `outputs` scores (and `bias` biases, as many by default)."""
+    return {"mean": [0.0] * E.EMBEDDING_SIZE, "std": [1.0] * E.EMBEDDING_SIZE,
+            "W": [[0.0] * outputs] * E.EMBEDDING_SIZE, "b": [0.0] * (outputs if bias is None else bias)}
+
+
+@pytest.mark.parametrize("card", [head_card(5), head_card(3), head_card(1)], ids=["5 moods", "3 moods", "1 score"])
+def test_a_head_without_one_score_per_mood_is_refused_at_load(card):
+    """Such a head (trained on other labels, or a card from elsewhere) loaded, then failed every song
+    in numpy: its scores cannot be added to the network's four."""
+    with pytest.raises(ModelUnavailableError, match="4 outputs, one per mood"):
+        E.EmbeddingHead.from_card(card)
+
+
+def test_a_head_of_one_column_without_its_second_axis_is_refused_at_load():
+    card = head_card(1)
+    card["W"], card["b"] = [0.0] * E.EMBEDDING_SIZE, 0.0  # W (200,) and b (): the shapes still "agreed"
+    with pytest.raises(ModelUnavailableError, match="wrong shape|4 outputs"):
+        E.EmbeddingHead.from_card(card)
+
+
 def test_a_float_file_written_at_integer_scale_still_embeds_to_finite_numbers(section, embedder):
     """Float WAVs written with int16-scaled samples (peaks near 32767) are common: musicnn's float16
     rounding of the mel power overflowed to inf, and the main answer became NaN."""

@@ -337,6 +337,30 @@ async def test_a_corrupt_main_model_falls_back_to_the_ann(tiny_weights, tmp_path
     assert_is_a_mood(result, "ann", FALLBACK_UNAVAILABLE)
 
 
+async def test_a_card_whose_embedding_head_is_not_one_score_per_mood_falls_back_to_the_ann_saying_why(
+        tiny_weights, tmp_path, clips, caplog):
+    """A main.json fusing a music-embedding head of 5 outputs: the main model loaded and then failed
+    every song (each one logged as a failure, answered by the ANN as "main model failed")."""
+    import json
+
+    from inference.embedding import WEIGHTS as MUSICNN_WEIGHTS
+    from inference.predict import MAIN_META
+    from tests.inference.test_embedding import head_card
+
+    mismatched = tmp_path / "weights"
+    shutil.copytree(tiny_weights, mismatched)
+    shutil.copy(pool.DEFAULT_WEIGHTS_DIR / MUSICNN_WEIGHTS, mismatched / MUSICNN_WEIGHTS)
+    (mismatched / MAIN_META).write_text(json.dumps({
+        "version": TINY_VERSION, "fusion": {"ann_weight": 0.0, "embedding_weight": 0.5, "main_weight": 0.5},
+        "embedding_head": head_card(5),
+    }))
+    async with Classifier(mismatched, workers=1, threads_per_worker=1) as classifier:
+        assert not classifier.main_model_available
+        assert_is_a_mood(await classifier.classify(clips[0]), "ann", FALLBACK_UNAVAILABLE)
+    [said] = [r.getMessage() for r in caplog.records if "MAIN MODEL UNAVAILABLE" in r.getMessage()]
+    assert "embedding head in main.json" in said and "4 outputs, one per mood" in said
+
+
 async def test_a_slow_main_model_times_out_to_the_ann(tiny_weights, clips):
     # Decoding 30 s of Opus alone takes far longer than 1 ms.
     async with Classifier(tiny_weights, timeout_s=0.001) as classifier:
