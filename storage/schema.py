@@ -176,6 +176,10 @@ RETIRED_INDEXES: dict[str, tuple[str, ...]] = {
 
 # What tells two indexes apart besides their key (the options moodbot sets or might set).
 _INDEX_OPTIONS = ("unique", "sparse", "partialFilterExpression", "expireAfterSeconds")
+# What MongoDB (5.0 and on) tells two indexes of one key apart by, with their collation (which
+# moodbot never sets): it refuses a second index of the same key and these (IndexOptionsConflict),
+# whatever else differs, such as a TTL (expireAfterSeconds). SecantusDB (0.7) takes it.
+_SIGNATURE_OPTIONS = ("unique", "sparse", "partialFilterExpression")
 INDEX_NOT_FOUND = 27
 NAMESPACE_EXISTS = 48
 # A create that met an index of the same name or key but another spec: another process may have
@@ -184,10 +188,15 @@ INDEX_CONFLICTS = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict
 _CONVERGE_ATTEMPTS = 3
 
 
-def _spec(index: Mapping[str, Any]) -> tuple:
+def _spec(index: Mapping[str, Any], options: tuple[str, ...] = _INDEX_OPTIONS) -> tuple:
     """An index's key, in order, and its options: equal specs make the same index."""
-    options = tuple((o, index[o]) for o in _INDEX_OPTIONS if index.get(o) not in (None, False))
-    return tuple(index["key"].items()), options
+    present = tuple((o, index[o]) for o in options if index.get(o) not in (None, False))
+    return tuple(index["key"].items()), present
+
+
+def _signature(index: Mapping[str, Any]) -> tuple:
+    """What MongoDB knows an index by: one index of each signature, whatever its other options."""
+    return _spec(index, _SIGNATURE_OPTIONS)
 
 
 def _described(index: Mapping[str, Any]) -> str:
@@ -212,7 +221,8 @@ async def ensure_indexes(collection: AsyncCollection, wanted: list[IndexModel],
                          retired: Iterable[str] = ()) -> None:
     """Create the wanted indexes, rebuilding one of the same name whose key or options differ (as
     an older moodbot made it) and dropping the `retired` names. Any other index is left alone: an
-    operator's index with the key of a wanted one serves in its place, with a warning.
+    operator's index with the key, uniqueness, sparseness and partial filter of a wanted one serves
+    in its place, with a warning, whatever its other options (a TTL): MongoDB takes no second.
 
     Safe when two processes start at once: a drop that finds nothing and a create that meets the
     other's index are looked at again. Each process creates after it drops, so whichever finishes
@@ -248,10 +258,11 @@ async def _converge_index(collection: AsyncCollection, want: Mapping[str, Any],
                  _described(want))
         await _drop_index(collection, name)
         return False
-    twin = next((other for other, index in existing.items() if _spec(index) == spec), None)
-    if twin is not None:  # MongoDB refuses a second index of the same spec
+    signature = _signature(want)
+    twin = next((other for other, index in existing.items() if _signature(index) == signature), None)
+    if twin is not None:  # MongoDB refuses a second index of the same signature
         log.warning("index %s.%s not created: %s, an index moodbot did not make, is %s already",
-                    collection.name, name, twin, _described(want))
+                    collection.name, name, twin, _described(existing[twin]))
         return True
     return False
 
@@ -289,7 +300,7 @@ class Migration:
 
 
 async def index_prompts_by_send_time(db: AsyncDatabase) -> None:
-    await db[PROMPTS].create_indexes([PROMPTS_BY_SENT_AT])
+    await ensure_indexes(db[PROMPTS], [PROMPTS_BY_SENT_AT])
 
 
 async def index_tracks_by_isrc(db: AsyncDatabase) -> None:

@@ -27,6 +27,7 @@ from storage.schema import (
     META,
     PLACE_TRACKS,
     PROMPTS,
+    PROMPTS_BY_SENT_AT,
     REQUESTS,
     SCHEMA_DOC_ID,
     SERVERS,
@@ -437,3 +438,43 @@ async def test_a_version_7_database_gets_the_journal_by_time_and_its_mood_of_the
     finally:
         await database.client.drop_database(db_name)
         await database.close()
+
+
+async def test_a_version_1_database_with_an_operators_index_on_send_time_starts(mongo_uri, db_name, caplog):
+    """Migration 2 wants prompts by send time, which an operator indexed by hand under another
+    name: that index serves in its place. MongoDB (and SecantusDB) refuse a second index of the
+    same key and options, so asking for one failed every start at migration 2."""
+    database = await Database.connect(mongo_uri, db_name)
+    try:
+        assert await database.init() == LATEST_VERSION
+        await database.db[PROMPTS].drop_index("sent")
+        await database.db[PROMPTS].create_indexes([IndexModel([("sent_at", DESCENDING)], name="sent_at_-1")])
+        await database.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 1}})
+        with caplog.at_level(logging.INFO, logger="storage.schema"):
+            assert await database.init() == LATEST_VERSION
+        specs = await index_specs(database, PROMPTS)
+        assert "sent" not in specs and specs["sent_at_-1"] == spec(PROMPTS_BY_SENT_AT.document)
+        assert "index prompts.sent not created: sent_at_-1, an index moodbot did not make, is (sent_at -1) already" in caplog.messages
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
+
+
+async def test_an_operators_ttl_index_on_the_key_of_a_wanted_one_serves_in_its_place(db: Database, caplog):
+    """A TTL index an operator made on the journal's time (entries kept a year) has the key of
+    `created`: MongoDB refuses a second index of one key, uniqueness, sparseness and partial filter
+    (IndexOptionsConflict) whatever other options tell them apart, a TTL too, so asking for it
+    failed every start on MongoDB (SecantusDB takes it). It is left to serve, with a warning."""
+    journal = db.db[JOURNAL]
+    await journal.drop_index("created")
+    await journal.create_indexes([IndexModel([("created_at", DESCENDING)], name="keep_a_year",
+                                             expireAfterSeconds=365 * 86_400)])
+    with caplog.at_level(logging.INFO, logger="storage.schema"):
+        await ensure_indexes(journal, INDEXES[JOURNAL])
+        await ensure_indexes(journal, INDEXES[JOURNAL])  # a second start: the same
+    indexes = {ix["name"]: ix async for ix in await journal.list_indexes()}
+    assert "created" not in indexes
+    assert indexes["keep_a_year"]["expireAfterSeconds"] == 365 * 86_400
+    warning = ("index journal.created not created: keep_a_year, an index moodbot did not make, is "
+               "(created_at -1) expireAfterSeconds=31536000 already")
+    assert caplog.messages.count(warning) == 2
