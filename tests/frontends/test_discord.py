@@ -606,6 +606,24 @@ async def test_a_song_forwarded_into_the_dm_answers_the_prompt(scheduled):
     assert (await dm_answer(fake)).content == SPOTIFY_OFF_ERROR
 
 
+async def test_pinning_the_prompt_in_the_dm_is_not_taken_for_an_answer(scheduled):
+    """A pin in a DM makes Discord post a system message there ("Alice pinned a message…"): a
+    MESSAGE_CREATE of type 6, from the user, with no content. It answers no prompt and gets no reply;
+    the song sent next does."""
+    fake, _ = scheduled
+    await open_a_prompt(fake)
+    prompt = fake.calls_of("send_message")[-1]
+    mark = fake.mark()
+    pinned = fake.message_payload(channel_id=fake.dm_channel_id(ALICE), content="", author=user_payload(ALICE))
+    pinned.update(type=6, message_reference={"message_id": prompt.result["id"],
+                                             "channel_id": str(fake.dm_channel_id(ALICE))})
+    await fake.dispatch("MESSAGE_CREATE", pinned)
+    await fake.user_dms(SPOTIFY_TRACK)
+    assert (await dm_answer(fake)).content == SPOTIFY_OFF_ERROR
+    said = [c.content for c in fake.calls[mark:] if c.name in ("send_message", "edit_message")]
+    assert [text for text in said if text != STAGE_FINDING] == [SPOTIFY_OFF_ERROR], said
+
+
 @pytest.mark.parametrize("refusal", [{"status": 503}, {"status": 429, "retry_after": 60}])
 async def test_a_refused_command_sync_neither_stops_nor_delays_the_start(usecases, caplog, refusal):
     fake = await FakeDiscord().start()

@@ -227,8 +227,9 @@ class JournalCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        """A DM answering a daily prompt (a reply to it, or simply the next DM) becomes an entry."""
-        if message.author.bot or message.guild is not None:
+        """A DM answering a daily prompt (a reply to it, or simply the next DM) becomes an entry.
+        Not a system message Discord posts in the DM for the user ("… pinned a message"): no answer."""
+        if message.author.bot or message.guild is not None or message.is_system():
             return
         if TYPED_COMMAND.match(message.content):  # a mistyped command, not a song answering the prompt
             await message.channel.send(UNKNOWN_COMMAND)
