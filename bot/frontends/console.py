@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 import shlex
 import threading
 from datetime import datetime, timezone
@@ -38,8 +39,12 @@ CONSOLE_CALLER = Caller(PLATFORM, "local", place="console:local", chat_id="local
 # A terminal has nothing to attach: a song may be a local file's path instead.
 CONSOLE_MOOD = ("mood <song | Spotify link | YouTube link | path/to/song.mp3>",
                 "Tell the mood of a song, or of an audio file on this computer")
+# A chat answer puts the user's words on the line under a song's name; a terminal line has no
+# second line, so a name followed by words is quoted (a link or a file's path ends by itself).
+WORDS_EXAMPLE = '/journal answer "Radiohead - Creep" on the bus'
 CONSOLE_COMMANDS = (
-    ("journal answer <song> [your words]", "Answer the open journal prompt with a song"),
+    ("journal answer <song> [your words]",
+     f"Answer the open journal prompt with a song; quote a song's name before your words: {WORDS_EXAMPLE}"),
     ("journal list older|newer", "The entries before or after those listed last"),
     ("quit", "Leave moodbot"),
 )
@@ -81,6 +86,20 @@ def _file_then_words(args: str) -> tuple[Attachment | None, str]:
         if attachment is not None:
             return attachment, " ".join(words[end:]).strip()
     return None, args
+
+
+QUOTED_SONG = re.compile(r'^["“”](?P<song>[^"“”]+)["“”](?P<words>.*)$', re.DOTALL)
+
+
+def _song_then_words(args: str) -> str:
+    """`"Radiohead - Creep" on the bus` as a Telegram or Discord answer has it: the song's name on
+    its first line, the user's words on the next. Unquoted, the whole line is the song (a link in
+    it is still found as the song, the rest as words)."""
+    quoted = QUOTED_SONG.match(args)
+    if quoted is None:
+        return args
+    song, words = quoted["song"].strip(), quoted["words"].strip()
+    return f"{song}\n{words}" if words else song
 
 
 # An argument ending in one of these is a file name, not a song to search for.
@@ -241,13 +260,14 @@ class ConsoleFrontend:
             await self._prompt_now()
         elif sub == "answer":
             if not args:
-                self.say("Usage: /journal answer <song or link> [your own words]")
+                self.say(f"Usage: /journal answer <song or link> [your own words], e.g. {WORDS_EXAMPLE}")
                 return
             attachment, note = _file_then_words(args)
             if attachment is None and (problem := _not_a_file(args.split()[0])):
                 self.say(problem)  # the prompt stays open: answer it again
                 return
-            self.show(await self.usecases.journal.answer(self.caller, note, attachment, progress=self._progress))
+            text = note if attachment is not None else _song_then_words(args)
+            self.show(await self.usecases.journal.answer(self.caller, text, attachment, progress=self._progress))
         else:
             self.say("Usage: /journal on <HH:MM> <Area/City> | off | list [page | older | newer] | prompt "
                      "| answer <song>")

@@ -1,0 +1,72 @@
+"""The console's `/journal answer <song> [your words]`: a terminal line has no second line to put
+one's words on (as a Telegram or Discord answer does, under the song's name), so a song's name
+followed by words is quoted. Real spotipy and yt-dlp/HTTP against local fakes, real DB, real
+classifier."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from bot.frontends.console import ConsoleFrontend
+from bot.scheduler import PromptScheduler
+from bot.sources.audio import AudioFetcher
+from bot.sources.spotify import SpotifyResolver
+from bot.usecases import build_usecases
+from storage.models import UserRef
+from tests.e2e.wiring import Catalog, load_songs
+
+
+@pytest.fixture(scope="module")
+def catalog(shared_data, tmp_path_factory):
+    running = Catalog.start(load_songs(shared_data, 1), tmp_path_factory.mktemp("catalog"))
+    yield running
+    running.stop()
+
+
+async def chat(db, classifier, catalog: Catalog, data_dir, lines: list[str]) -> str:
+    resolver = SpotifyResolver(catalog.spotify.client_id, catalog.spotify.client_secret,
+                               catalog.spotify.api_url, catalog.spotify.auth_url)
+    fetcher = AudioFetcher(search_template=catalog.audio_search, allowed_hosts=frozenset({"open.spotify.com"}))
+    usecases = build_usecases(db, classifier, fetcher, resolver=resolver)
+    scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
+    usecases.attach_schedule(scheduler)
+    out = io.StringIO()
+    console = ConsoleFrontend(usecases, io.StringIO("\n".join(lines) + "\n"), out, data_dir=data_dir)
+    scheduler.register(console)
+    await scheduler.start()
+    try:
+        await console.run()
+    finally:
+        await scheduler.stop()
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("quoted", ['"{name}"', "“{name}”"])  # as typed, or as a phone or an editor curls it
+async def test_a_quoted_song_name_then_words_saves_that_song_with_those_words(db, counting, catalog, tmp_path,
+                                                                             quoted):
+    song = catalog.songs[0]
+    answer = quoted.format(name=song.query)
+    out = await chat(db, counting, catalog, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                                       f"/journal answer {answer}  on the bus home ",
+                                                       "/journal list", "/quit"])
+    assert "Saved to your journal" in out, out
+    assert f"{song.artist} – {song.title}" in out and out.rstrip().splitlines()[-2].endswith("– on the bus home")
+    [entry] = (await db.journal.page(UserRef("console", "local"), 10)).entries
+    assert (entry.track_key, entry.note) == (f"spotify:{song.spotify_id}", "on the bus home")
+
+
+async def test_a_song_name_alone_quoted_or_not_is_that_song_with_no_words(db, counting, catalog, tmp_path):
+    song = catalog.songs[0]
+    out = await chat(db, counting, catalog, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                                       f'/journal answer "{song.query}"', "/journal prompt",
+                                                       f"/journal answer {song.query}", "/quit"])
+    assert out.count("Saved to your journal") == 2, out
+    entries = (await db.journal.page(UserRef("console", "local"), 10)).entries
+    assert [(e.track_key, e.note) for e in entries] == [(f"spotify:{song.spotify_id}", "")] * 2
+
+
+async def test_help_and_the_usage_show_how_words_follow_a_song_s_name(db, counting, catalog, tmp_path):
+    out = await chat(db, counting, catalog, tmp_path, ["/help", "/journal answer", "/quit"])
+    example = '/journal answer "Radiohead - Creep" on the bus'
+    assert out.count(example) == 2  # the help's line for /journal answer, and its usage
