@@ -17,6 +17,7 @@ from bot.replies import (
     PlaylistTrackView,
     ServerMoodReply,
 )
+from bot.usecases.journal import split_answer
 
 CREEP = MoodReply(
     track_key="spotify:1", title="Creep", artists=("Radiohead",), mood="sad",
@@ -101,6 +102,14 @@ def test_the_console_says_a_queued_entry_is_safe_once():
     ConsoleFrontend(usecases=None, stdin=io.StringIO(), stdout=out).show(
         JournalSavedReply("At lunch,", CREEP, date(2026, 11, 24), queued=True))
     assert out.getvalue().count("your entry is safe") == 1
+
+
+def test_a_prompt_says_where_the_user_s_own_words_go():
+    # The answer's first line is the song: "Radiohead - Creep on the bus" is searched whole and not
+    # found, and the prompt was the only place a chat user learns how an answer is written.
+    song, words = split_answer("Radiohead - Creep\non the bus")
+    assert (song, words) == ("Radiohead - Creep", "on the bus")
+    assert "your own words on a new line" in render.prompt_text("At lunch…")
 
 
 def test_a_note_written_on_several_lines_is_one_line_in_the_list():
