@@ -111,6 +111,7 @@ class FakeDiscord:
         self.admins: set[int] = set()  # users who get "manage server" in every guild
         # As a new application in the Developer Portal: no privileged intent switched on.
         self.privileged_intents = 0
+        self.resumable = True  # False: a RESUME is answered "invalid session", and the bot must identify again
         self.identified = asyncio.Event()
         self.identify: dict[str, Any] = {}  # the last IDENTIFY's payload
         self._ids = itertools.count(1_000_000_000_000_000_000)
@@ -480,6 +481,8 @@ class FakeDiscord:
                         "resume_gateway_url": self.gateway_url, "private_channels": [],
                         "application": {"id": str(APP_ID), "flags": 0}, "shard": [0, 1]}}))
                     self.identified.set()
+                elif frame["op"] == 6 and not self.resumable:  # resume of a session Discord has dropped
+                    await socket.send_str(json.dumps({"op": 9, "d": False}))
                 elif frame["op"] == 6:  # resume
                     await socket.send_str(json.dumps({"op": 0, "t": "RESUMED", "s": next(self._seq), "d": {}}))
         finally:

@@ -13,6 +13,8 @@ from bot.config import Settings
 from bot.frontends.discord import DiscordFrontend
 from tests.fakes.discord_api import FakeDiscord
 
+GUILD_MEMBERS = 1 << 1  # the privileged intent behind the Developer Portal's Server Members Intent switch
+
 
 def frontend_for(fake: FakeDiscord, usecases, *, token: str = "discord-test-token",
                  members: bool = False) -> DiscordFrontend:
@@ -87,4 +89,28 @@ async def test_a_session_discord_ends_for_good_after_the_start_is_logged_once_na
         await fake.stop()
     assert lost.levelno == logging.ERROR
     assert "offline on Discord" in lost.reason and "4004" in lost.reason and "DISCORD_TOKEN" in lost.reason
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == ["discord.gateway_lost"]
+
+
+async def test_the_members_intent_switched_off_in_the_portal_while_running_is_logged_once_at_the_next_identify(
+        usecases, caplog):
+    """With DISCORD_MEMBERS_INTENT, the portal's switch turned off while the bot runs bites when
+    Discord next makes it identify (a dropped session): 4014, and discord.py stops. The log says so
+    then, naming both places to fix it; the shutdown after neither raises nor repeats it."""
+    fake = await FakeDiscord().start()
+    fake.privileged_intents = GUILD_MEMBERS
+    try:
+        frontend = frontend_for(fake, usecases, members=True)
+        await asyncio.wait_for(frontend.start(), timeout=10)
+        fake.privileged_intents = 0  # switched off in the Developer Portal
+        fake.resumable = False  # and Discord drops the session: the bot must identify again
+        await fake.close_gateway(4000, "Unknown error.")
+        # discord.py waits 5 s before identifying again (Discord's identify rate limit)
+        lost = await logged(caplog, "discord.gateway_lost", timeout=20)
+        await asyncio.wait_for(frontend.stop(), timeout=5)
+        await asyncio.wait_for(frontend.stop(), timeout=5)
+    finally:
+        await fake.stop()
+    assert "offline on Discord" in lost.reason and "4014" in lost.reason
+    assert "Server Members Intent" in lost.reason and "DISCORD_MEMBERS_INTENT" in lost.reason
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == ["discord.gateway_lost"]
