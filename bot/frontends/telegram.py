@@ -468,7 +468,7 @@ class TelegramFrontend:
             return
         prompt_id = await self._prompt_answered(messages) if private else None
         if prompt_id is not None:
-            caption = next((linked_text(message) for message in messages if message.caption), "")
+            caption = next((journal_note(message) for message in messages if message.caption), "")
             # One entry of the whole album: a /forget after any of its items drops it.
             first = replace(caller, erasures=min(arrived.erasures for _, arrived in items))
             await self._answer_prompt_with_album(first, [song for song, _ in songs], caption, prompt_id)
@@ -518,7 +518,7 @@ class TelegramFrontend:
                 await self.on_private_text(update, context)
             return
         await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
-            caller, linked_text(message) or None, attachment,
+            caller, journal_note(message) or None, attachment,
             prompt_message_id=prompt_id, progress=progress))
 
     async def on_journal(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -1121,6 +1121,12 @@ def command_text(message: Message) -> str:
         parts = text.split(None, 1)
         text = parts[1] if len(parts) > 1 else ""
     return text.strip()
+
+
+def journal_note(message: Message) -> str:
+    """The note a journal answer keeps: its words, less the '/mood' that captioned the song (a
+    habit from groups), which is no part of the user's day."""
+    return command_text(message) if MOOD_CAPTION.match(linked_text(message)) else linked_text(message)
 
 
 def linked_text(message: Message) -> str:

@@ -122,6 +122,24 @@ async def test_a_prompt_answered_with_an_audio_file(telegram, songs):
     assert [e.prompt_id for e in entries] == [prompt_id] and entries[0].note == "humming along"
 
 
+@pytest.mark.parametrize(("user", "caption", "note"), [(46, "/mood", ""), (47, "/Mood humming along", "humming along")])
+async def test_a_prompt_answered_with_audio_captioned_mood_keeps_no_command_in_the_note(telegram, songs, user, caption,
+                                                                                       note):
+    """'/mood' is how audio is captioned in groups; under a reply to the prompt it is no part of the day."""
+    fake, bot = telegram
+    await fake.user_sends("/journal on 07:00 Europe/Berlin", chat=user)
+    await fake.wait_for("sendMessage")
+    mark = fake.mark()
+    await bot.scheduler.fire_now(UserRef("telegram", str(user)))
+    prompt = fake.message_of(await fake.wait_for("sendMessage", after=mark))
+    song = songs[5]  # heard already: the cache answers
+    audio = fake.audio_attachment(song.path, file_name=f"{song.song_id}.ogg")
+    await fake.user_sends(caption, chat=user, audio=audio, reply_to=prompt["message_id"])
+    await fake.wait_for_reply(lambda c: "Saved to your journal" in c.text, timeout=SLOW_S)
+    (entry,) = await bot.db.journal.list(UserRef("telegram", str(user)))
+    assert entry.note == note
+
+
 async def test_group_playlist_lists_what_members_classified(telegram, songs):
     fake, _ = telegram
     shared, other = songs[2], songs[3]
