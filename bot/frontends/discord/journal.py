@@ -38,12 +38,21 @@ FORGET_CANCELLED = "Nothing was deleted."
 FORGET_TIMED_OUT = "Nothing was deleted — run /forget again if you still want to."
 NOT_YOUR_BUTTON = "This button belongs to someone else."
 UNKNOWN_COMMAND = "I don't know that command. Type / and pick one of mine from Discord's list, or see /help."
-# What Discord sends as a plain DM when a typed '/name' matches none of the bot's commands.
-TYPED_COMMAND = re.compile(r"/[\w-]+(?:\s|$)")
+# One of the bot's commands sent as text (pasted from /help's example, or sent before Discord's list
+# picked it): Discord runs a command only when it is picked from its list.
+TYPED_COMMAND_HINT = ("Discord runs a command picked from its list, not one sent as text: type /{name}, pick it "
+                      "when Discord offers it, then fill in its options.")
+# What Discord sends as a plain DM when a typed '/name' is not picked from the bot's commands.
+TYPED_COMMAND = re.compile(r"/([\w-]+)(?:\s|$)")
 # /journal on in a server: prompts come by DM, so a first DM checks that one can reach the user.
 DM_WELCOME = "Your moodbot journal is on: your daily prompts will arrive here. Answer each with a song."
 DMS_CLOSED = ("But I couldn't send you a direct message, and the prompts come by DM: allow direct messages "
               "from this server's members (Privacy Settings), then try /journal prompt.")
+
+
+def typed_command_hint(name: str) -> str:
+    """How to run the bot's command `name`, which was sent as text."""
+    return TYPED_COMMAND_HINT.format(name=name)
 
 
 class ConfirmForget(discord.ui.View):
@@ -231,8 +240,10 @@ class JournalCog(commands.Cog):
         Not a system message Discord posts in the DM for the user ("… pinned a message"): no answer."""
         if message.author.bot or message.guild is not None or message.is_system():
             return
-        if TYPED_COMMAND.match(message.content):  # a mistyped command, not a song answering the prompt
-            await message.channel.send(UNKNOWN_COMMAND)
+        if typed := TYPED_COMMAND.match(message.content):  # a command, not a song answering the prompt
+            name = typed.group(1).lower()
+            known = self.bot.tree.get_command(name) is not None
+            await message.channel.send(typed_command_hint(name) if known else UNKNOWN_COMMAND)
             return
         progress = MessageProgress(message.channel, self.in_flight)
         try:

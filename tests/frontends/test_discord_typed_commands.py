@@ -1,0 +1,35 @@
+"""A command sent to the bot's DM as text (pasted from /help's example, or typed without picking it
+from Discord's list): Discord runs none, so the bot says how to run it, and never takes it for a
+song answering the journal prompt."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.frontends.discord.journal import UNKNOWN_COMMAND, typed_command_hint
+from storage.models import UserRef
+
+ALICE = 42
+
+
+@pytest.mark.parametrize("typed, name", [("/journal on 21:30 Europe/Lisbon", "journal"), ("/Mood Creep", "mood"),
+                                         ("/stats", "stats")])
+async def test_a_command_of_the_bot_sent_as_text_is_said_how_to_run_not_unknown(scheduled, db, typed, name):
+    fake, _ = scheduled
+    await fake.wait_for("sync_commands", after=0)
+    mark = fake.mark()
+    await fake.user_dms(typed)
+    hint = (await fake.wait_for("send_message", after=mark)).content
+    assert hint == typed_command_hint(name) and hint != UNKNOWN_COMMAND
+    assert f"/{name}" in hint and "pick it" in hint
+    await asyncio.sleep(0.2)
+    assert len(fake.calls_of("send_message", after=mark)) == 1  # no "Finding the song…" after it
+    assert await db.journal.count(UserRef("discord", str(ALICE))) == 0
+
+
+async def test_a_command_the_bot_does_not_have_is_still_unknown(scheduled):
+    fake, _ = scheduled
+    mark = fake.mark()
+    await fake.user_dms("/start")
+    assert (await fake.wait_for("send_message", after=mark)).content == UNKNOWN_COMMAND
