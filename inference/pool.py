@@ -33,6 +33,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import socket
 import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
@@ -93,6 +94,9 @@ WORKER_LOG_LEVEL = logging.WARNING
 # Workers connecting to the bot's log relay at once (a pool starting): more wait for the next accept.
 LOG_RELAY_BACKLOG = 64
 LOG_RELAY_CONNECT_S = 10.0  # a relay that has not answered a worker by then: it logs to stderr
+# A connection to the relay that has not authenticated and named its worker by then is dropped: a
+# worker does it in milliseconds, first thing in its initializer.
+LOG_RELAY_HANDSHAKE_S = 10.0
 # A pool closing waits this long at most for its ended workers' last records to be logged here, so
 # that the bot's process does not exit with them unread.
 LOG_DRAIN_S = 2.0
@@ -299,9 +303,11 @@ class _LogRelay:
     and a thread per worker that logs the records it sends here. One per process, for all pools."""
 
     def __init__(self) -> None:
-        self._listener = multiprocessing.connection.Listener(
-            backlog=LOG_RELAY_BACKLOG, authkey=multiprocessing.current_process().authkey
-        )
+        # Authenticated by each connection's own thread, within LOG_RELAY_HANDSHAKE_S. Given the key,
+        # the listener's `accept` ran the handshake in the one accepting thread, unbounded: a local
+        # connection that sent nothing held it, and every worker after it waited for good.
+        self._authkey = multiprocessing.current_process().authkey
+        self._listener = multiprocessing.connection.Listener(backlog=LOG_RELAY_BACKLOG)
         self.address = self._listener.address
         self._readers: dict[int, threading.Thread] = {}  # by worker pid
         self._readers_lock = threading.Lock()
@@ -320,7 +326,7 @@ class _LogRelay:
         while True:
             try:
                 connection = self._listener.accept()
-            except (EOFError, ConnectionError, multiprocessing.AuthenticationError):
+            except ConnectionError:
                 continue  # a worker killed while it connected
             except OSError as error:
                 # Left open but unserved, new workers would wait on it; closed, they log to stderr.
@@ -332,9 +338,8 @@ class _LogRelay:
     def _relay(self, connection: multiprocessing.connection.Connection) -> None:
         """Log here each record a worker sends, as if logged here, until the worker ends."""
         with connection:
-            try:
-                pid = connection.recv()
-            except Exception:  # noqa: BLE001 - the worker ended as it connected
+            pid = self._handshake(connection)
+            if pid is None:
                 return
             with self._readers_lock:
                 self._readers[pid] = threading.current_thread()
@@ -347,6 +352,62 @@ class _LogRelay:
                 with self._readers_lock:
                     if self._readers.get(pid) is threading.current_thread():
                         del self._readers[pid]
+
+    def _handshake(self, connection: multiprocessing.connection.Connection) -> int | None:
+        """The worker's pid, once it has proved it knows the key and named itself; None when it did
+        not (the connection is then dropped), said unless the peer simply ended."""
+        deadline = _Deadline(connection, LOG_RELAY_HANDSHAKE_S)
+        try:
+            multiprocessing.connection.deliver_challenge(connection, self._authkey)
+            multiprocessing.connection.answer_challenge(connection, self._authkey)
+            pid = connection.recv()
+        except Exception as error:  # noqa: BLE001 - it ended, ran out of time, or is not one of our workers
+            failure: BaseException | None = error
+        else:
+            failure = None if isinstance(pid, int) else TypeError(f"it named itself {type(pid).__name__}")
+        in_time = deadline.stop()
+        if failure is None and in_time:
+            return pid
+        if not in_time:
+            why = f"no answer within {LOG_RELAY_HANDSHAKE_S:g} s"
+        elif isinstance(failure, (EOFError, ConnectionError)):
+            return None  # the worker ended as it connected
+        else:
+            why = f"{type(failure).__name__}: {failure}"
+        log.warning("The model workers' log relay dropped a local connection that did not authenticate (%s).", why)
+        return None
+
+
+class _Deadline:
+    """Shuts a connection down at `seconds` unless stopped first: a read waiting on it then ends
+    (EOFError), whatever the peer has sent of a message. Closing the descriptor would not end it."""
+
+    def __init__(self, connection: multiprocessing.connection.Connection, seconds: float) -> None:
+        self._connection = connection
+        self._lock = threading.Lock()
+        self._stopped = False
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def stop(self) -> bool:
+        """Before the connection is used or closed: True if in time, False if it had expired."""
+        with self._lock:
+            self._timer.cancel()
+            self._stopped = True
+            return not self.expired
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self.expired = True
+            try:
+                with socket.socket(fileno=os.dup(self._connection.fileno())) as shared:
+                    shared.shutdown(socket.SHUT_RDWR)
+            except OSError:  # already gone
+                pass
 
 
 def _log_records(connection: multiprocessing.connection.Connection) -> None:

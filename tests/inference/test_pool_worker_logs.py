@@ -8,6 +8,7 @@ import multiprocessing
 import shutil
 import os
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -150,6 +151,71 @@ def test_a_worker_killed_mid_record_cuts_short_only_its_own_records(caplog):
     late.close()
     pool._log_relay.wait_for([late_pid], timeout_s=30.0)
     assert caplog.records[-1].getMessage() == "late"
+
+
+# What a local process that is not a worker may send the relay: nothing, half a message (a length,
+# then less), or a length past anything a handshake sends (the relay stopped for every worker).
+STRANGERS = {
+    "silent": b"",
+    "half a message": struct.pack("!i", 20) + b"half",
+    "an overlong message": struct.pack("!i", 1 << 20),
+}
+
+
+def a_stranger(sends: bytes) -> socket.socket:
+    """A real connection to the relay's socket that never authenticates: it sends `sends`, then nothing."""
+    stranger = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stranger.connect(pool.log_relay_address())
+    stranger.sendall(sends)
+    return stranger
+
+
+@pytest.mark.parametrize("sends", STRANGERS.values(), ids=STRANGERS.keys())
+def test_a_connection_that_never_authenticates_holds_up_no_worker(sends, monkeypatch, caplog):
+    """The handshake ran in the relay's one accepting thread, without a bound: a connection that
+    sent nothing held it, and every worker started after it waited in its initializer for good."""
+    monkeypatch.setattr(pool, "LOG_RELAY_HANDSHAKE_S", 120.0)  # the stranger stays for this whole test
+    caplog.set_level(logging.WARNING)
+    worker_pid = -201
+    stranger = a_stranger(sends)
+    try:
+        connected: list = []
+        worker = threading.Thread(target=lambda: connected.append(connect_as_a_worker(worker_pid)), daemon=True)
+        worker.start()
+        worker.join(WORKER_CONNECTS_S)
+        assert connected, "a worker could not reach the relay while a stranger was connected"
+        connected[0].send(worker_record("heard meanwhile"))
+        connected[0].close()
+        pool._log_relay.wait_for([worker_pid], timeout_s=WORKER_CONNECTS_S)
+        assert "heard meanwhile" in [r.getMessage() for r in caplog.records]
+    finally:
+        stranger.close()
+
+
+@pytest.mark.parametrize("sends", STRANGERS.values(), ids=STRANGERS.keys())
+def test_a_connection_that_does_not_authenticate_in_time_is_dropped_with_a_log_line(sends, monkeypatch, caplog):
+    monkeypatch.setattr(pool, "LOG_RELAY_HANDSHAKE_S", HANDSHAKE_S)
+    caplog.set_level(logging.WARNING)
+    stranger = a_stranger(sends)
+    stranger.settimeout(WORKER_CONNECTS_S)
+    try:
+        heard = b""
+        while chunk := stranger.recv(4096):  # the relay's challenge, then the end: it hung up
+            heard += chunk
+    finally:
+        stranger.close()
+    assert heard.startswith(struct.pack("!i", len(heard) - 4))  # one message: the challenge
+    deadline = time.monotonic() + WORKER_CONNECTS_S
+    while not [r for r in caplog.records if r.name == pool.__name__]:
+        assert time.monotonic() < deadline, "the relay dropped the connection without a word"
+        time.sleep(0.01)
+    [said] = [r for r in caplog.records if r.name == pool.__name__]
+    assert said.levelno == logging.WARNING and said.getMessage().startswith(
+        "The model workers' log relay dropped a local connection that did not authenticate")
+
+
+HANDSHAKE_S = 0.5
+WORKER_CONNECTS_S = 30.0  # generous; a relay that is not held up answers in milliseconds
 
 
 def connect_as_a_worker(pid: int):
