@@ -158,6 +158,7 @@ class ConsoleFrontend:
         self._input_ended = False  # once stdin ends, every later read is its end too
         self._message_ids = itertools.count(1)
         self._listed: JournalListReply | None = None  # the last /journal list, for "older" / "newer"
+        self._unread: list[str] = []  # lines read by a question they did not answer, to run next
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -330,6 +331,8 @@ class ConsoleFrontend:
                                                  where=" and ".join(sorted({str(p.parent) for p in kept}))))
         else:
             self.say("Nothing was deleted.")
+            if answer is not None and answer.strip().startswith("/"):
+                self._unread.append(answer)  # a command typed instead of an answer: run, not dropped
 
     # ---- rendering ---------------------------------------------------------------------------
     def show(self, reply: object) -> None:
@@ -373,10 +376,13 @@ class ConsoleFrontend:
             self.say(PROMPT_MARK, end="")
 
     async def _read(self) -> str | None:
-        """The next line, or None at the end of input. The end is read once from the queue (the
-        reader thread has stopped) but stays the end: input ending at /forget's question ends the
-        session too, rather than leaving the chat loop waiting for a line that never comes."""
+        """The next line (first, a command that /forget's question read instead of an answer), or
+        None at the end of input. The end is read once from the queue (the reader thread has
+        stopped) but stays the end: input ending at /forget's question ends the session too,
+        rather than leaving the chat loop waiting for a line that never comes."""
         assert self._lines is not None
+        if self._unread:
+            return self._unread.pop(0)
         if self._input_ended:
             return None
         line = await self._lines.get()
