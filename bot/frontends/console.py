@@ -264,10 +264,11 @@ class ConsoleFrontend:
                 self.say(f"Usage: /journal answer <song or link> [your own words], e.g. {WORDS_EXAMPLE}")
                 return
             attachment, note = _file_then_words(args)
-            if attachment is None and (problem := _not_a_file(args.split()[0])):
+            text = note if attachment is not None else _song_then_words(args)
+            song = text.partition("\n")[0]  # a quoted path (its name may hold spaces) is checked whole
+            if attachment is None and (problem := _not_a_file(args.split()[0]) or _not_a_file(song)):
                 self.say(problem)  # the prompt stays open: answer it again
                 return
-            text = note if attachment is not None else _song_then_words(args)
             self.show(await self.usecases.journal.answer(self.caller, text, attachment, progress=self._progress))
         else:
             self.say("Usage: /journal on <HH:MM> <Area/City> | off | list [page | older | newer] | prompt "

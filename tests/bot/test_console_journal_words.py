@@ -70,3 +70,14 @@ async def test_help_and_the_usage_show_how_words_follow_a_song_s_name(db, counti
     out = await chat(db, counting, catalog, tmp_path, ["/help", "/journal answer", "/quit"])
     example = '/journal answer "Radiohead - Creep" on the bus'
     assert out.count(example) == 2  # the help's line for /journal answer, and its usage
+
+
+async def test_a_quoted_path_to_no_file_before_words_is_said_to_be_missing_not_searched(db, counting, catalog,
+                                                                                       tmp_path):
+    (tmp_path / "My Music").mkdir()
+    out = await chat(db, counting, catalog, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                                       f'/journal answer "{tmp_path}/My Music/gone.ogg" on the bus',
+                                                       f'/journal answer "{tmp_path}/My Music" on the bus', "/quit"])
+    assert f"There is no file at {tmp_path}/My Music/gone.ogg." in out
+    assert f"{tmp_path}/My Music is a folder" in out
+    assert "Finding the song" not in out and counting.calls == []
