@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot.config import Settings, unread_settings
+from bot.config import Settings, data_dir_problem, unread_settings
 from bot.logs import RedactSecrets, configure_logging, secrets_of
 
 log = logging.getLogger("bot")
@@ -88,16 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     from bot.app import App, LOG_FILE, log_salt
 
     data_dir = Path(settings.data_dir)
+    if (unwritable := data_dir_problem(data_dir)) is not None:
+        return refuse(unwritable)
     console = args.console or (settings.telegram_token is None and settings.discord_token is None)
     # In the console, log lines would interleave with the chat: they go to a file under DATA_DIR.
     stream = None
     try:
         if console:
-            data_dir.mkdir(parents=True, exist_ok=True)
             stream = open(data_dir / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
         salt = log_salt(data_dir)
-    except OSError as error:
-        return refuse(f"DATA_DIR {data_dir} is not a folder moodbot can write to ({error.strerror})")
+    except OSError as error:  # the folder takes new files, but not these (another user's, read-only)
+        return refuse(f"{error.filename or data_dir} in DATA_DIR cannot be written ({error.strerror}): "
+                      "give moodbot's user the right to write it")
     secrets = secrets_of(settings)
     configure_logging(level, secret_values=secrets, salt=salt, stream=stream)
     for problem in unread_settings(os.environ):

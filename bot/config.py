@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import re
 import string
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -116,6 +117,27 @@ class Settings(BaseSettings):
     @property
     def spotify_enabled(self) -> bool:
         return bool(self.spotify_client_id and self.spotify_client_secret)
+
+
+# A file made and removed in DATA_DIR to learn that moodbot may write there; a name of its own each
+# time, so that a start and a `--check` beside a running bot never remove each other's.
+WRITE_PROBE_PREFIX = ".write-probe-"
+
+
+def data_dir_problem(data_dir: Path) -> str | None:
+    """None when DATA_DIR is (or can be made) a folder moodbot can write a file in; else one line
+    naming it and what to do. Checked at start: the embedded database, the journal's outbox, the
+    heartbeat and the console's log, exports and charts all write there, and a read-only DATA_DIR
+    otherwise showed only as a traceback of the first of them, or not at all (with MONGODB_URI)."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=WRITE_PROBE_PREFIX) as probe:
+            probe.write(b"moodbot")
+            probe.flush()
+    except OSError as error:
+        return (f"DATA_DIR {data_dir} is not a folder moodbot can write to ({error.strerror or error}): "
+                "create it, or give moodbot's user the right to write there")
+    return None
 
 
 # Variables that start like one of ours but are not a setting are probably misspelt (MONGODB_URL):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.config import Settings
+from bot.config import Settings, data_dir_problem
 from bot.health import heartbeat_path, liveness
 from bot.logs import RedactSecrets, secrets_of
 
@@ -30,7 +30,6 @@ NETWORK_TIMEOUT_S = 10.0
 # The first pool starts the fork server and loads the model: seconds, more on a busy machine.
 MODELS_TIMEOUT_S = 240.0
 TEST_SIGNAL_S = 12.0
-PROBE_FILE = ".doctor-probe"
 
 
 @dataclass(frozen=True)
@@ -58,15 +57,10 @@ def check_settings(problem: str | None, notes: Iterable[str]) -> Finding:
 
 
 def check_data_dir(settings: Settings) -> Finding:
+    """As the start checks it: a probe file made and removed (never in the way of a running bot's)."""
     data_dir = Path(settings.data_dir)
-    probe = data_dir / PROBE_FILE
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        probe.write_text("moodbot --check")
-        probe.unlink()
-    except OSError as error:
-        return Finding(FAIL, "data dir", f"DATA_DIR {data_dir} is not a folder moodbot can write to "
-                                         f"({error.strerror}): create it, or give the bot's user the right to write there")
+    if (problem := data_dir_problem(data_dir)) is not None:
+        return Finding(FAIL, "data dir", problem)
     return Finding(OK, "data dir", f"{data_dir.resolve()} is writable")
 
 

@@ -297,6 +297,45 @@ def test_a_bad_setting_stops_the_start_with_one_line_naming_it(tmp_path, setting
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
 
 
+CAP_DAC_OVERRIDE = 1  # linux/capability.h: write where a file's mode forbids it
+PR_CAPBSET_DROP = 24  # linux/prctl.h
+
+
+def as_a_user_bound_by_file_modes() -> None:
+    """In the bot's process, before it starts: root (these tests may run as root) writes into a
+    folder of mode 555 all the same, through CAP_DAC_OVERRIDE. Dropped from the bounding set, it is
+    gone from what `python` is started with, and the folder's mode binds it as it binds any user.
+    Nothing to drop for another user."""
+    import ctypes
+
+    if os.geteuid() == 0 and ctypes.CDLL(None, use_errno=True).prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0):
+        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE)")
+
+
+@pytest.mark.parametrize("database", ["embedded", "MONGODB_URI"])
+def test_a_data_dir_moodbot_cannot_write_to_stops_the_start_with_one_line_naming_it(tmp_path, mongo_uri, database):
+    """A DATA_DIR that exists, holds a previous start's files, and is read-only to the bot's user (a
+    volume made by root, then an image that runs as another user). The start read the log salt and
+    went on: the embedded database failed with a traceback and "Permission denied: '…/db'"; with
+    MONGODB_URI it served without a heartbeat (`--alive` said it was down) nor an outbox."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / ".log-salt").write_text("0123456789abcdef")
+    data_dir.chmod(0o555)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "MONGODB_URI")}
+    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO), TELEGRAM_API_URL="http://127.0.0.1:9/bot")
+    if database == "MONGODB_URI":
+        env["MONGODB_URI"] = mongo_uri
+    try:
+        result = subprocess.run([sys.executable, "-m", "bot"], input="/quit\n", capture_output=True, text=True,
+                                cwd=tmp_path, env=env, timeout=120, preexec_fn=as_a_user_bound_by_file_modes)
+    finally:
+        data_dir.chmod(0o755)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (f"moodbot could not start: DATA_DIR {data_dir} is not a folder moodbot can write to "
+                             "(Permission denied): create it, or give moodbot's user the right to write there\n")
+
+
 def test_a_dotenv_file_that_is_not_utf8_stops_the_start_with_one_line_naming_it(tmp_path):
     # PowerShell's `"TELEGRAM_TOKEN=…" > .env` writes UTF-16.
     (tmp_path / ".env").write_text("LOG_LEVEL=DEBUG\n", encoding="utf-16")

@@ -218,6 +218,33 @@ def root_logging():
     root.setLevel(level)
 
 
+def test_a_data_dir_moodbot_cannot_write_to_fails_saying_what_to_do(tmp_path):
+    """Root writes through a folder's mode 555, so as root the folder is sysfs's, where nobody may
+    make a file; as any other user, a folder of mode 555."""
+    from bot.doctor import check_data_dir
+
+    read_only = Path("/sys") if os.geteuid() == 0 else tmp_path / "data"
+    if read_only != Path("/sys"):
+        read_only.mkdir()
+        read_only.chmod(0o555)
+    try:
+        found = check_data_dir(Settings(_env_file=None, data_dir=read_only))
+    finally:
+        if read_only != Path("/sys"):
+            read_only.chmod(0o755)
+    assert found.status == FAIL and found.what == "data dir"
+    assert found.detail.startswith(f"DATA_DIR {read_only} is not a folder moodbot can write to (")
+    assert found.detail.endswith("): create it, or give moodbot's user the right to write there")
+
+
+def test_a_writable_data_dir_is_ok_and_keeps_no_probe(tmp_path):
+    from bot.doctor import check_data_dir
+
+    found = check_data_dir(Settings(_env_file=None, data_dir=tmp_path / "new" / "data"))
+    assert (found.status, found.detail) == (OK, f"{(tmp_path / 'new' / 'data').resolve()} is writable")
+    assert list((tmp_path / "new" / "data").iterdir()) == []
+
+
 def test_a_bad_setting_is_one_fail_line_not_a_traceback(monkeypatch, capsys, tmp_path, root_logging):
     from bot.__main__ import main
 
