@@ -95,6 +95,7 @@ class PrivacyUseCase:
             return TextReply(FORGET_EXPLANATION)
         ref = UserRef(caller.platform, caller.user_id)
         # Before anything else: an answer or request still being listened to is dropped, not saved after.
+        # `erase` says so again, but the database may refuse `withdraw` first, and `erase` never come.
         self.db.privacy.erasing(ref)
         # The queue first: once it is empty of this user, nothing of theirs can reach the database.
         queued = await self.writer.forget(ref) if self.writer is not None else 0

@@ -600,6 +600,42 @@ async def test_an_answer_failing_over_to_the_outbox_during_forget_is_not_queued_
     assert await db.journal.count(alice) == 0
 
 
+async def test_an_answer_in_flight_when_the_database_refuses_forget_is_not_queued_after_it(counting, clip_paths,
+                                                                                         outage):
+    """/forget marks the user as being erased twice: first thing, and again as it deletes. The
+    database down, it is refused at its first step (the settings) and never reaches the deletions:
+    only the first mark drops the answer that was still being listened to. Without it, that answer
+    went to the outbox /forget had just emptied, and the next drain wrote it back."""
+    held = HeldClassifier(counting)
+    db, writer = outage.db, outage.writer
+    usecases = build_usecases(db, held, fetcher=None, writer=writer)
+    alice = UserRef(ALICE_DM.platform, ALICE_DM.user_id)
+    await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    await usecases.journal.make_prompt(await db.users.get(alice))
+    answering = asyncio.create_task(usecases.journal.answer(ALICE_DM, "words in flight", attachment(clip_paths[0])))
+    await held.listening.wait()  # its prompt found, the song being listened to
+    outage.down()
+
+    done = await usecases.privacy.forget(ALICE_DM, confirmed=True)
+    held.release.set()
+    reply = await answering
+
+    assert "Nothing was deleted" in done.text and "try /forget again" in done.text
+    assert isinstance(reply, ErrorReply) and "/forget" in reply.message  # not "Saved, queued"
+    assert writer.outbox.pending() == 0
+    outage.up()
+    deadline = time.monotonic() + 20
+    while True:  # the client reconnects
+        try:
+            await writer.drain()
+            count = await db.journal.count(alice)
+            break
+        except StorageError:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+    assert count == 0
+
+
 async def test_the_same_number_on_telegram_and_discord_is_two_people_to_export_and_forget(db, counting, clip_paths,
                                                                                           tmp_path):
     """Telegram's user 1001 and Discord's user 1001 are different people: one's /export shows
