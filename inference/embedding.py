@@ -158,9 +158,7 @@ class Embedder:
             session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as error:  # ORT raises its own untyped exceptions for a corrupt graph
             raise ModelUnavailableError(f"The music embedding's weights are corrupt ({error}).") from None
-        names = {o.name for o in session.get_outputs()}
-        if OUTPUT_NAME not in names or INPUT_NAME not in {i.name for i in session.get_inputs()}:
-            raise ModelUnavailableError(f"The music embedding must take `{INPUT_NAME}` and answer `{OUTPUT_NAME}`.")
+        _check_signature(session)
         return cls(session, chosen)
 
     def patch_embeddings(self, log_mel: np.ndarray) -> np.ndarray:
@@ -172,6 +170,21 @@ class Embedder:
         """A section at `audio.SAMPLE_RATE` -> (EMBEDDING_SIZE,): mean over the served patches."""
         patches = log_mel_patches(patches_at_embedding_rate(section, self.patches), self.patches)
         return self.patch_embeddings(patches).mean(axis=0)
+
+
+def _check_signature(session) -> None:
+    """Reject a graph that does not take log-mel patches or does not answer EMBEDDING_SIZE numbers
+    a patch: it loaded, and then the head (which standardises that many) failed every song."""
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    if OUTPUT_NAME not in outputs or INPUT_NAME not in inputs:
+        raise ModelUnavailableError(f"The music embedding must take `{INPUT_NAME}` and answer `{OUTPUT_NAME}`.")
+    taken, answered = inputs[INPUT_NAME], outputs[OUTPUT_NAME]
+    front = (PATCH_FRAMES, N_MELS)
+    if len(taken) != 3 or any(isinstance(got, int) and got != want for got, want in zip(taken[1:], front)):
+        raise ModelUnavailableError(f"The music embedding takes {taken}, but its audio front makes (P, {PATCH_FRAMES}, {N_MELS}).")
+    if len(answered) != 2 or (isinstance(answered[1], int) and answered[1] != EMBEDDING_SIZE):
+        raise ModelUnavailableError(f"The music embedding answers {answered}, not (P, {EMBEDDING_SIZE}).")
 
 
 @dataclass

@@ -126,6 +126,27 @@ def test_a_malformed_head_is_a_readable_error():
         E.EmbeddingHead.from_card({"mean": [0.0]})
 
 
+def write_an_embedding_of_another_width(folder) -> None:
+    """A musicnn.onnx that takes `patches` and answers `embedding`, as the load checks, but of 96
+    numbers a patch (the mean of its frames), not EMBEDDING_SIZE: another network's, or another layer's."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["patches"], ["embedding"], axes=[1], keepdims=0)], "another-width",
+        [helper.make_tensor_value_info(E.INPUT_NAME, TensorProto.FLOAT, ["patches", E.PATCH_FRAMES, E.N_MELS])],
+        [helper.make_tensor_value_info(E.OUTPUT_NAME, TensorProto.FLOAT, ["patches", E.N_MELS])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(folder / E.WEIGHTS))
+
+
+def test_an_embedding_graph_of_another_width_is_refused_at_load(tmp_path, section):
+    """It loaded, and then every song failed in the head, which standardises EMBEDDING_SIZE numbers."""
+    write_an_embedding_of_another_width(tmp_path)
+    with pytest.raises(ModelUnavailableError, match=f"answers .*96.*, not .*{E.EMBEDDING_SIZE}"):
+        E.Embedder.load(tmp_path)
+
+
 def head_card(outputs: int, bias: int | None = None) -> dict:
     """main.json's `embedding_head` for a head of `outputs` scores (and `bias` biases, as many by default)."""
     return {"mean": [0.0] * E.EMBEDDING_SIZE, "std": [1.0] * E.EMBEDDING_SIZE,
