@@ -248,7 +248,7 @@ class ConsoleFrontend:
         sub, _, args = rest.partition(" ")
         sub, args = sub.lower(), args.strip()
         if sub == "on":
-            when, _, zone = args.strip().partition(" ")
+            when, zone = (args.split(None, 1) + ["", ""])[:2]  # any space: an input method's ideographic one too
             if not zone.strip():  # the zone may hold a space: "America/New York"
                 self.say("Usage: /journal on <HH:MM> <Area/City>, e.g. /journal on 21:30 Europe/Lisbon")
                 return

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import re
 import string
+import unicodedata
 import uuid
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
@@ -98,8 +99,14 @@ class OpenPrompt:
     erasures: int = 0  # the user's /forget count when it was sent: a later /forget makes it gone
 
 
+def as_typed_in_ascii(text: str | None) -> str:
+    """`text` with the full-width forms a Chinese or Japanese input method types ("２１：３０",
+    "ＵＴＣ＋９") as the ASCII characters they stand for (NFKC)."""
+    return unicodedata.normalize("NFKC", text or "")
+
+
 def parse_prompt_time(text: str) -> time | None:
-    match = TIME_RE.match(text or "")
+    match = TIME_RE.match(as_typed_in_ascii(text))
     return time(int(match.group(1)), int(match.group(2))) if match else None
 
 
@@ -110,7 +117,7 @@ def all_timezones() -> tuple[str, ...]:
 
 def offset_timezone(text: str) -> str | None:
     """The IANA zone of a whole-hour offset as people write it: "UTC+2" -> "Etc/GMT-2"."""
-    match = OFFSET_RE.match((text or "").strip())
+    match = OFFSET_RE.match(as_typed_in_ascii(text).strip())
     if match is None:
         return None
     hours, east = int(match.group(2)), match.group(1) == "+"
@@ -134,7 +141,7 @@ def canonical_timezone(name: str) -> str | None:
     """The IANA name the user meant ("europe/lisbon" -> "Europe/Lisbon", "UTC+2" -> "Etc/GMT-2"), or None."""
     if (offset := offset_timezone(name)) is not None:
         return offset
-    wanted = (name or "").strip().replace(" ", "_")
+    wanted = as_typed_in_ascii(name).strip().replace(" ", "_")
     by_lower = {z.lower(): z for z in all_timezones()}
     found = by_lower.get(wanted.lower())
     if found is None:
@@ -311,7 +318,7 @@ class JournalUseCase:
         offset = offset_timezone(prefix)
         if offset is not None:
             return [offset]
-        wanted = (prefix or "").strip().lower().replace(" ", "_")
+        wanted = as_typed_in_ascii(prefix).strip().lower().replace(" ", "_")
         # Etc/GMT+2 is UTC-2: never offered to someone typing "GMT+2" (who gets the line above).
         zones = [z for z in all_timezones() if not z.startswith("Etc/GMT")]
         starts = [z for z in zones if z.lower().startswith(wanted)]
