@@ -30,6 +30,8 @@ ADMIN_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 5)  # + manage server
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # guild members, presences, message content
 UNKNOWN_INTERACTION = 10062  # an interaction answered too late (3 s), or its token's 15 minutes are over
 INVALID_WEBHOOK_TOKEN = 50027  # an interaction token used after its 15 minutes
+UNKNOWN_MESSAGE = 10008
+DEFERRED_CHANNEL_MESSAGE = 5  # the callback that shows "… is thinking" until the answer is edited in
 DISALLOWED_INTENTS = 4014  # gateway close code: an intent the Developer Portal has not enabled
 # Gateway events Discord sends only to a bot that identified with their intent (guild members).
 EVENT_INTENTS = {"GUILD_MEMBER_ADD": 1 << 1, "GUILD_MEMBER_REMOVE": 1 << 1, "GUILD_MEMBER_UPDATE": 1 << 1}
@@ -121,6 +123,8 @@ class FakeDiscord:
         self._failures: dict[str, list[Any]] = {}
         self.expired: set[str] = set()  # interaction tokens past their 15 minutes
         self._drops: dict[str, int] = {}  # call name -> how many to cut off unanswered
+        # Interaction token -> its deferred answer: {"id", "flags", "loading", "deleted"}
+        self._deferred: dict[str, dict[str, Any]] = {}
         self._holds: dict[str, asyncio.Event] = {}  # call name -> set to answer the next one
         self._changed = asyncio.Condition()
         self._mark = 0
@@ -414,6 +418,9 @@ class FakeDiscord:
             return self.commands, 200
         if name == "interaction_callback":
             return self._callback(match, body), 200
+        if name in ("edit_original", "get_original", "delete_original", "followup"):
+            if (answered := self._deferred_answer(name, match, body, files)) is not None:
+                return answered
         if name in ("edit_original", "followup", "edit_followup", "get_original"):
             data = {k: body.get(k) for k in ("content", "embeds", "components") if k in body}
             return self.message_payload(channel_id=1, author=self.bot_user(), content=data.get("content") or "",
@@ -433,10 +440,37 @@ class FakeDiscord:
             return None, 204
         return {"message": f"fake Discord has no route {name}", "code": 0}, 404
 
+    def _deferred_answer(self, name: str, match: dict, body: dict, files: dict) -> tuple[Any, int] | None:
+        """How Discord treats a deferred answer's message, where that differs from a plain webhook
+        message: once deleted it is an unknown message; and a followup sent while it still shows
+        "thinking" is taken, for backwards compatibility, as the edit of that message (no new
+        message, and its flags ignored: it stays as public, or as private, as the defer made it)."""
+        deferred = self._deferred.get(match.get("token", ""))
+        if deferred is None or (name == "followup" and not deferred["loading"]):
+            return None  # a followup of its own, as asked
+        gone = {"message": "Unknown Message", "code": UNKNOWN_MESSAGE}, 404
+        if name == "followup":  # taken for the edit of the "thinking" answer
+            deferred["loading"] = False
+            if deferred["deleted"]:
+                return gone
+            return self.message_payload(channel_id=1, author=self.bot_user(), content=body.get("content") or "",
+                                        embeds=body.get("embeds"), flags=deferred["flags"],
+                                        message_id=deferred["id"], attachments=self._attachments(files)), 200
+        if deferred["deleted"]:
+            return gone
+        if name == "delete_original":
+            deferred["deleted"] = True
+        elif name == "edit_original":
+            deferred["loading"] = False
+        return None
+
     def _callback(self, match: dict, body: dict) -> dict:
         kind = int(body.get("type", 0))
         data = body.get("data") or {}
         message_id = self.snowflake()
+        if kind == DEFERRED_CHANNEL_MESSAGE:
+            self._deferred[match["token"]] = {"id": message_id, "flags": int(data.get("flags") or 0),
+                                              "loading": True, "deleted": False}
         interaction = {"id": match["id"], "type": 2, "response_message_id": str(message_id),
                        "response_message_loading": kind == 5,
                        "response_message_ephemeral": bool(int(data.get("flags") or 0) & EPHEMERAL)}

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 TOO_LARGE = "That file is too large: I can analyse files up to {mb:.0f} MB."
+# What the channel sees of a refusal told to the asker alone, until it is deleted (or should that fail).
+ANSWERED_PRIVATELY = "Answered privately."
 AUDIO_SUFFIXES = frozenset({".mp3", ".ogg", ".oga", ".opus", ".wav", ".flac", ".m4a", ".aac"})
 # No answer from Discord (a dropped connection, a timeout): expected now and then, as its refusals
 # are (`shown_if_possible`); anything else showing a stage is a bug, logged with its traceback.
@@ -265,14 +267,23 @@ class MessageProgress:
 async def show_privately(interaction: discord.Interaction, reply: object) -> None:
     """Move a deferred public answer to the asker alone: in a server, a refusal ("try again in
     40 s", "no audio found") is nobody else's business, and posting each one in the channel would
-    let a spammer flood it past the rate limit. Shown in place if Discord refuses the move."""
+    let a spammer flood it past the rate limit. Shown in place if Discord refuses the move.
+
+    The public answer is edited before the private one is sent: Discord takes a followup sent while
+    the deferred answer still shows "thinking" for the edit of that answer, public whatever its
+    flags (and, that answer deleted, for an unknown message). Then the public answer goes."""
     try:
-        await interaction.delete_original_response()
+        await interaction.edit_original_response(content=ANSWERED_PRIVATELY, embed=None)
         parts = {k: v for k, v in message_parts(reply).items() if v is not None}
         await interaction.followup.send(**parts, ephemeral=True)
     except discord.HTTPException as error:
         log.warning("discord.private_answer_failed", extra={"reason": str(error)})
         await show(interaction, reply)
+        return
+    try:
+        await interaction.delete_original_response()
+    except discord.HTTPException as error:  # it stays, saying only that the answer was private
+        log.warning("discord.private_answer_not_cleared", extra={"reason": str(error)})
 
 
 async def show_in_channel(interaction: discord.Interaction, reply: object) -> None:
