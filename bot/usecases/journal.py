@@ -522,10 +522,10 @@ def entry_view(entry: JournalEntry, cursor: str = "") -> JournalEntryView:
 
 
 def page_number(page: int | str) -> int | None:
-    """The page the user asked for ("2", " 3 "), or None unless it is a whole number from 1.
-    A number of more than PAGE_DIGITS digits is past every journal's last page (and Python
-    refuses int() of over 4300 digits)."""
-    text = str(page).strip()
+    """The page the user asked for ("2", " 3 ", full-width "２"), or None unless it is a whole
+    number from 1. A number of more than PAGE_DIGITS digits is past every journal's last page (and
+    Python refuses int() of over 4300 digits)."""
+    text = as_typed_in_ascii(str(page)).strip()
     digits = text.lstrip("0")
     if not (text.isascii() and text.isdigit()) or not digits:
         return None

@@ -43,3 +43,12 @@ async def test_the_console_pages_by_number_and_older_newer(db, counting, tmp_pat
     assert by_number == third
     assert "Your journal has 3 pages (23 entries): there's no page 4. Page 3 holds the oldest." in out
     assert BAD_PAGE.format(page="0", limit=10) in out and BAD_PAGE.format(page="abc", limit=10) in out
+
+
+async def test_a_page_number_typed_in_full_width_digits_is_that_page(db, counting, tmp_path):
+    # A Chinese or Japanese input method in full-width mode types "２" for 2.
+    await write_days(db, 23)
+    out = await chat(db, counting, tmp_path, ["/journal list ２", "/journal list ０３", "/quit"])
+    second, third = listings(out)
+    assert second[0] == "Your journal, entries 11–20 of 23 (newest first):"
+    assert third[0] == "Your journal, entries 21–23 of 23 (newest first):"

@@ -77,7 +77,8 @@ async def test_pages_by_number_cover_the_journal_in_order(db):
     assert beyond.message == "Your journal has 6 pages (57 entries): there's no page 7. Page 6 holds the oldest."
 
 
-@pytest.mark.parametrize("page", [0, -1, "0", "000", "-1", "abc", "2.5", "", "１"])
+# "١" (Arabic-Indic): a digit to Python, not to NFKC; full-width "１" is 1 (an input method's).
+@pytest.mark.parametrize("page", [0, -1, "0", "000", "-1", "abc", "2.5", "", "١", "０"])
 async def test_a_page_that_is_not_a_whole_number_from_one_is_refused_plainly(db, page):
     await write_days(db, 3)
     reply = await journal(db).list(ALICE_DM, page=page)
