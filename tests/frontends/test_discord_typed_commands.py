@@ -28,6 +28,17 @@ async def test_a_command_of_the_bot_sent_as_text_is_said_how_to_run_not_unknown(
     assert await db.journal.count(UserRef("discord", str(ALICE))) == 0
 
 
+async def test_a_server_only_command_sent_as_text_in_the_dm_is_said_to_work_in_a_server(scheduled):
+    # Discord never offers /serverplaylist in a DM: "pick it when Discord offers it" would never come true.
+    fake, _ = scheduled
+    await fake.wait_for("sync_commands", after=0)
+    mark = fake.mark()
+    await fake.user_dms("/serverplaylist off")
+    hint = (await fake.wait_for("send_message", after=mark)).content
+    assert hint == typed_command_hint("serverplaylist", in_servers_only=True)
+    assert "/serverplaylist" in hint and "server" in hint.replace("/serverplaylist", "")
+
+
 async def test_a_command_the_bot_does_not_have_is_still_unknown(scheduled):
     fake, _ = scheduled
     mark = fake.mark()

@@ -42,6 +42,9 @@ UNKNOWN_COMMAND = "I don't know that command. Type / and pick one of mine from D
 # picked it): Discord runs a command only when it is picked from its list.
 TYPED_COMMAND_HINT = ("Discord runs a command picked from its list, not one sent as text: type /{name}, pick it "
                       "when Discord offers it, then fill in its options.")
+# ... and one Discord offers in servers only (never in this DM).
+TYPED_SERVER_COMMAND_HINT = ("/{name} works in a server, and Discord runs it when picked from its list: type /{name} "
+                             "in one of the server's channels and pick it when Discord offers it.")
 # What Discord sends as a plain DM when a typed '/name' is not picked from the bot's commands.
 TYPED_COMMAND = re.compile(r"/([\w-]+)(?:\s|$)")
 # /journal on in a server: prompts come by DM, so a first DM checks that one can reach the user.
@@ -50,9 +53,9 @@ DMS_CLOSED = ("But I couldn't send you a direct message, and the prompts come by
               "from this server's members (Privacy Settings), then try /journal prompt.")
 
 
-def typed_command_hint(name: str) -> str:
-    """How to run the bot's command `name`, which was sent as text."""
-    return TYPED_COMMAND_HINT.format(name=name)
+def typed_command_hint(name: str, *, in_servers_only: bool = False) -> str:
+    """How to run the bot's command `name`, which was sent to its DM as text."""
+    return (TYPED_SERVER_COMMAND_HINT if in_servers_only else TYPED_COMMAND_HINT).format(name=name)
 
 
 class ConfirmForget(discord.ui.View):
@@ -242,8 +245,9 @@ class JournalCog(commands.Cog):
             return
         if typed := TYPED_COMMAND.match(message.content):  # a command, not a song answering the prompt
             name = typed.group(1).lower()
-            known = self.bot.tree.get_command(name) is not None
-            await message.channel.send(typed_command_hint(name) if known else UNKNOWN_COMMAND)
+            command = self.bot.tree.get_command(name)
+            await message.channel.send(UNKNOWN_COMMAND if command is None
+                                       else typed_command_hint(name, in_servers_only=command.guild_only))
             return
         progress = MessageProgress(message.channel, self.in_flight)
         try:
