@@ -208,7 +208,9 @@ class PromptScheduler:
             day = day or now.astimezone(ZoneInfo(user.timezone)).date()
         else:
             day = day or due_day(user, now)
-            if await self.db.prompts.last_sent_date(ref) == day:
+            # Any prompt of that day, not only the latest: after a move west (Tokyo's morning, then
+            # New York's evening) the day begins again, and the latest is already the next one.
+            if await self.db.prompts.sent_for(ref, day):
                 return None
         return await self.journal.make_prompt(user, day=day, erasures=erasures)
 

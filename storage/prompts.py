@@ -7,7 +7,7 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from storage.codec import date_value, prompt_from_doc, prompt_to_doc, user_filter, utc
+from storage.codec import date_text, date_value, prompt_from_doc, prompt_to_doc, user_filter, utc
 from storage.failures import translated_errors
 from storage.models import SentPrompt, UserRef
 
@@ -79,6 +79,13 @@ class PromptRepo:
         with translated_errors("list recent phrases"):
             phrases = await self._prompts.distinct("phrase", query)
         return set(phrases)
+
+    async def sent_for(self, ref: UserRef, local_date: date) -> bool:
+        """Whether the user has a prompt recorded for that local day (any of them, not only the latest)."""
+        with translated_errors("find prompt of a day"):
+            doc = await self._prompts.find_one({**user_filter(ref), "local_date": date_text(local_date)},
+                                               projection={"_id": 1})
+        return doc is not None
 
     async def last_sent_date(self, ref: UserRef) -> date | None:
         with translated_errors("find last prompt date"):

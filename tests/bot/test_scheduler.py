@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -352,3 +353,42 @@ async def test_a_prompt_for_a_platform_not_running_is_logged_with_its_user(db, c
         assert await scheduler.deliver(user.ref) is None
     (line,) = [r for r in caplog.records if r.getMessage() == "scheduler.no_sender"]
     assert (line.platform, line.user) == ("discord", "555")
+
+
+async def test_a_user_who_moves_west_gets_no_second_prompt_for_a_day_they_already_had(db, counting):
+    """Tokyo at 08:00, then New York at 21:00: the first evening in New York is still the 4th, whose
+    prompt came in Tokyo. The check read only the latest day sent (the 5th, Tokyo's morning), so the
+    4th was asked about again, three hours after the 5th, and filed as a second entry of that day."""
+    tokyo = User("console", "traveller", timezone="Asia/Tokyo", prompt_time=time(8, 0), journal_enabled=True,
+                 chat_id="traveller")
+    await db.users.upsert(tokyo)
+    at = [datetime(2026, 12, 3, 23, 0, tzinfo=timezone.utc)]  # 08:00 on the 4th in Tokyo
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: at[0])
+    assert await scheduler.deliver(tokyo.ref) is not None
+    at[0] += timedelta(days=1)  # 08:00 on the 5th in Tokyo
+    assert await scheduler.deliver(tokyo.ref) is not None
+
+    await db.users.upsert(replace(tokyo, timezone="America/New_York", prompt_time=time(21, 0)))
+    at[0] += timedelta(hours=3)  # 21:00 on the 4th in New York
+    assert await scheduler.deliver(tokyo.ref) is None
+    at[0] += timedelta(days=1)  # 21:00 on the 5th
+    assert await scheduler.deliver(tokyo.ref) is None
+    at[0] += timedelta(days=1)  # 21:00 on the 6th: a day without one
+    assert await scheduler.deliver(tokyo.ref) is not None
+    assert out.getvalue().count("📝") == 3
+    assert await db.prompts.last_sent_date(tokyo.ref) == date(2026, 12, 6)
+
+
+async def test_a_day_without_a_prompt_still_gets_one_after_a_move_west(db, counting):
+    """The journal turned on in Tokyo the morning of the 5th, then New York: the 4th there had no
+    prompt, and gets one, though a later day's was sent."""
+    tokyo = User("console", "newcomer", timezone="Asia/Tokyo", prompt_time=time(8, 0), journal_enabled=True,
+                 chat_id="newcomer")
+    await db.users.upsert(tokyo)
+    at = [datetime(2026, 12, 4, 23, 0, tzinfo=timezone.utc)]  # 08:00 on the 5th in Tokyo
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: at[0])
+    assert await scheduler.deliver(tokyo.ref) is not None
+    await db.users.upsert(replace(tokyo, timezone="America/New_York", prompt_time=time(21, 0)))
+    at[0] += timedelta(hours=3)  # 21:00 on the 4th in New York
+    assert await scheduler.deliver(tokyo.ref) is not None
+    assert (await db.prompts.latest_open(tokyo.ref)).local_date == date(2026, 12, 4)
