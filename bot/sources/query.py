@@ -69,9 +69,11 @@ def is_link(word: str) -> bool:
     return bool(LINK_RE.match(word))
 
 
-# What people put around a link in chat: <url>, (url), ||url|| (a Discord spoiler), "url", url!
-LINK_OPENERS = "<([{'\"|*"
-LINK_CLOSERS = ".,!?;:)]}>'\"|*"
+# What people put around a link in chat: <url>, (url), ||url|| (a Discord spoiler), `url` (inline
+# code: no preview either), "url" and the curly quotes a phone types for it (“url”, „url“, «url»), url!
+LINK_QUOTES = "'\"`\u2018\u2019\u201a\u201c\u201d\u201e\u00ab\u00bb\u2039\u203a"
+LINK_OPENERS = "<([{|*" + LINK_QUOTES
+LINK_CLOSERS = ".,!?;:)]}>|*" + LINK_QUOTES
 # Chinese and Japanese put no space around a link, only their full-width punctuation
 # ("听听：https://youtu.be/…。", "「https://…」"): it ends a word, as a space would. No link of ours holds it.
 FULL_WIDTH_PUNCTUATION = "、。，．：；！？（）「」『』【】《》〈〉"

@@ -57,6 +57,14 @@ ACCEPTED_CASES = [
     (f"||https://open.spotify.com/track/{SP}||", QueryKind.SPOTIFY_TRACK, SP, ""),
     (f"(<https://youtu.be/{YT}>)", QueryKind.YOUTUBE, YT, ""),
     (f"is it sad? https://www.youtube.com/watch?v={YT}.", QueryKind.YOUTUBE, YT, "is it sad?"),
+    # a link in inline code (Discord's other way to stop a preview), or in the curly quotes a
+    # phone's keyboard types for "…", is still a link, not words to search Spotify for
+    (f"`https://youtu.be/{YT}`", QueryKind.YOUTUBE, YT, ""),
+    (f"sad? ```https://open.spotify.com/track/{SP}```", QueryKind.SPOTIFY_TRACK, SP, "sad?"),
+    (f"\u201chttps://youtu.be/{YT}\u201d", QueryKind.YOUTUBE, YT, ""),
+    (f"\u2018https://open.spotify.com/track/{SP}\u2019, so sad", QueryKind.SPOTIFY_TRACK, SP, "so sad"),
+    (f"\u00abhttps://youtu.be/{YT}\u00bb", QueryKind.YOUTUBE, YT, ""),
+    (f"\u201ehttps://youtu.be/{YT}\u201c", QueryKind.YOUTUBE, YT, ""),
     ("https://youtu.be/dQw4w9WgXc_!", QueryKind.YOUTUBE, "dQw4w9WgXc_", ""),  # an id may end in "_"
     # Chinese and Japanese put no space around a link, only full-width punctuation: no part of it
     (f"听听这首：https://youtu.be/{YT}。", QueryKind.YOUTUBE, YT, "听听这首"),
