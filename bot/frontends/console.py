@@ -106,8 +106,9 @@ def _song_then_words(args: str) -> str:
 AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".webm", ".wav", ".flac")
 
 
-def _not_a_file(arg: str) -> str | None:
-    """What to say when the argument is clearly meant as a local path but names no file."""
+def _not_a_file(arg: str, command: str = "/mood") -> str | None:
+    """What to say when the argument is clearly meant as a local path but names no file (a folder's
+    example is given as `command` with a file in it)."""
     arg = _unquoted(arg)
     if "://" in arg or arg.lower().startswith("www."):
         return None  # a link, however it ends: the use case checks it against the allowlist
@@ -118,7 +119,7 @@ def _not_a_file(arg: str) -> str | None:
     path = Path(arg).expanduser()
     try:
         if path.is_dir():
-            return f"{arg} is a folder. Give me one audio file in it, e.g. /mood {arg.rstrip('/')}/song.mp3"
+            return f"{arg} is a folder. Give me one audio file in it, e.g. {command} {arg.rstrip('/')}/song.mp3"
         if not path.exists():
             return f"There is no file at {arg}."
     except OSError:
@@ -266,7 +267,8 @@ class ConsoleFrontend:
             attachment, note = _file_then_words(args)
             text = note if attachment is not None else _song_then_words(args)
             song = text.partition("\n")[0]  # a quoted path (its name may hold spaces) is checked whole
-            if attachment is None and (problem := _not_a_file(args.split()[0]) or _not_a_file(song)):
+            answer = "/journal answer"
+            if attachment is None and (problem := _not_a_file(args.split()[0], answer) or _not_a_file(song, answer)):
                 self.say(problem)  # the prompt stays open: answer it again
                 return
             self.show(await self.usecases.journal.answer(self.caller, text, attachment, progress=self._progress))

@@ -80,4 +80,5 @@ async def test_a_quoted_path_to_no_file_before_words_is_said_to_be_missing_not_s
                                                        f'/journal answer "{tmp_path}/My Music" on the bus', "/quit"])
     assert f"There is no file at {tmp_path}/My Music/gone.ogg." in out
     assert f"{tmp_path}/My Music is a folder" in out
+    assert f"e.g. /journal answer {tmp_path}/My Music/song.mp3" in out  # the command being answered, not /mood
     assert "Finding the song" not in out and counting.calls == []
