@@ -92,6 +92,13 @@ PAREN_RE = re.compile(r"[(\[].*?[)\]]")
 FEAT_RE = re.compile(r"\b(?:feat|ft|featuring)\b.*$")
 PAREN_CONTENT_RE = re.compile(r"[(\[](.*?)[)\]]")
 NON_WORD_RE = re.compile(r"[^\w\s]")
+# Spotify's search filters, which someone who knows them may type ("artist:radiohead creep",
+# 'track:"fake plastic trees"', "year:1992"): sent to Spotify as typed, which applies them. In what
+# the hit is compared with, a track or artist filter is the words it names; the others (an album,
+# a year, an ISRC) name nothing a hit's title or artists hold, and are left out.
+SEARCH_FILTER_RE = re.compile(r'(?<!\S)(?P<field>track|artist|album|year|genre|tag|isrc|upc):(?P<value>"[^"]*"?|\S*)',
+                              re.IGNORECASE)
+NAME_FILTERS = frozenset({"track", "artist"})
 
 
 @dataclass(frozen=True)
@@ -393,18 +400,20 @@ def pick_match(query_text: str, candidates: list[Candidate]) -> int | None:
     return None if best is None else close[best]
 
 
-def no_close_match(query_text: str, candidates: list[Candidate]) -> NoCloseMatchError:
+def no_close_match(query_text: str, candidates: list[Candidate], *, asked: str | None = None) -> NoCloseMatchError:
     """The error naming the nearest songs found, so the user can tell which one they meant. A name
-    that is an artist's alone ("radiohead") is asked which of their songs, naming theirs."""
+    that is an artist's alone ("radiohead") is asked which of their songs, naming theirs.
+    `asked`: what the user typed, as the message quotes it (`query_text` without search filters)."""
     typed = name_words(query_text)
+    shown = query_text if asked is None else asked
     theirs = [c for c in candidates if typed and any(name_words(a) == typed for a in c.artists)]
     if theirs:
         names = _song_names(theirs)  # in Spotify's order: their best known first
-        message = (f"“{query_text}” is an artist: which of their songs? The nearest I found were "
+        message = (f"“{shown}” is an artist: which of their songs? The nearest I found were "
                    f"{_quoted(names)}. Send me a Spotify link, or the name as artist - title.")
     else:
         names = _song_names(sorted(candidates, key=lambda c: -closeness(c, query_text)))
-        message = (f"I couldn't find “{query_text}” on Spotify; the nearest songs were {_quoted(names)}. "
+        message = (f"I couldn't find “{shown}” on Spotify; the nearest songs were {_quoted(names)}. "
                    f"Send me a Spotify link, or the exact name as artist - title.")
     error = NoCloseMatchError(message)
     error.closest = tuple(names)
@@ -426,6 +435,15 @@ def _song_names(candidates: list[Candidate]) -> list[str]:
 
 def _quoted(names: list[str]) -> str:
     return ", ".join(f"“{n}”" for n in names)
+
+
+def typed_name(query_text: str) -> str:
+    """The song's name in what the user typed: without Spotify's search filters, a track or
+    artist filter kept as the words it names ("artist:radiohead creep" is "radiohead creep")."""
+    def words_named(m: re.Match) -> str:
+        value = m.group("value").strip('"')
+        return f" {value} " if m.group("field").lower() in NAME_FILTERS else " "
+    return " ".join(SEARCH_FILTER_RE.sub(words_named, query_text).split())
 
 
 def search_text(query_text: str) -> str:
@@ -595,10 +613,12 @@ class SpotifyResolver:
         if not items:
             raise TrackNotFoundError(f"I couldn't find “{text}” on Spotify.")
         # Spotify's search always answers something: its first hit may be another song altogether.
+        # Filters alone ("isrc:…") name no words to compare with: what they found is taken.
         candidates = [candidate_from_json(i) for i in items]
-        best = pick_match(text, candidates)
+        name = typed_name(text)
+        best = pick_match(name, candidates) if name else 0
         if best is None:
-            raise no_close_match(text, candidates)
+            raise no_close_match(name, candidates, asked=text)
         track = track_info_from_json(items[best])
         self._cache.put(key, track)
         self._cache.put(("track", track.spotify_id or ""), track)

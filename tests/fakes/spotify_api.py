@@ -7,7 +7,8 @@ Speaks real HTTP on 127.0.0.1 (random port) so the real spotipy/requests stack i
 - POST /api/token (Basic auth, grant_type=client_credentials) -> access_token, expires_in
 - GET  /v1/search?q=&type=track&limit=  (limit > 10 -> 400, like development-mode apps in 2026): the
   tracks holding every word of q in their name, artists or album; if none, those holding any
-  (most first), as Spotify always answers something
+  (most first), as Spotify always answers something. Field filters in q (track:, artist:, album:,
+  isrc:; year:, genre: and tag: let all through) narrow the tracks first, as Spotify's do
 - GET  /v1/tracks/{id}
 Faults: `fail_next(status, times, retry_after=...)` answers the next API calls with that status;
 `cut_next(times)` drops the connection halfway through the next answers;
@@ -40,6 +41,8 @@ CUT_OFF = 0  # a fault "status": a 200 whose body stops halfway and the connecti
 TOKEN_LIFETIME_S = 3600
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 WORD_RE = re.compile(r"\w+")
+# Spotify's search field filters: artist:radiohead, track:"fake plastic trees", year:1992, ...
+FILTER_RE = re.compile(r'(?<!\S)(track|artist|album|year|genre|tag|isrc|upc):("[^"]*"?|\S*)', re.IGNORECASE)
 
 
 def spotify_id_for(seed: str) -> str:
@@ -107,6 +110,24 @@ class _Fault:
 def _words(text: str) -> set[str]:
     text = unicodedata.normalize("NFKD", text.lower())
     return set(WORD_RE.findall("".join(c for c in text if not unicodedata.combining(c))))
+
+
+def _filters(q: str) -> tuple[str, list[tuple[str, str]]]:
+    """The words of `q` without its field filters ("artist:radiohead", 'track:"fake plastic trees"',
+    "year:1992"), and those filters as (field, value)."""
+    filters = [(m.group(1).lower(), m.group(2).strip('"')) for m in FILTER_RE.finditer(q)]
+    return FILTER_RE.sub(" ", q), filters
+
+
+def _passes(track: FakeTrack, name: str, value: str) -> bool:
+    """Whether `track` passes one field filter, as Spotify's search applies it. A field the fake
+    keeps no data for (year, genre, tag) lets every track through."""
+    fields = {"track": (track.name,), "artist": track.artists, "album": (track.album,)}
+    if name == "isrc":
+        return (track.isrc or "").lower() == value.lower()
+    if name not in fields:
+        return True
+    return _words(value) <= _words(" ".join(fields[name]))
 
 
 @dataclass
@@ -205,12 +226,16 @@ class FakeSpotify(LoopbackServer):
         return authorization == f"Basic {expected}"
 
     def search(self, q: str, limit: int) -> list[dict]:
+        q, filters = _filters(q)
         wanted = _words(q)
         with self._lock:
-            if not wanted:  # no words at all ("💔"): Spotify still finds titles that hold the symbols
-                hits = [t for t in self.tracks if q.strip() and q.strip() in t.name]
+            tracks = [t for t in self.tracks if all(_passes(t, name, value) for name, value in filters)]
+            if not wanted and filters:  # filters alone ("isrc:GBAYE9200070"): what they let through
+                hits = tracks
+            elif not wanted:  # no words at all ("💔"): Spotify still finds titles that hold the symbols
+                hits = [t for t in tracks if q.strip() and q.strip() in t.name]
             else:
-                held = [(t, wanted & _words(" ".join((t.name, *t.artists, t.album)))) for t in self.tracks]
+                held = [(t, wanted & _words(" ".join((t.name, *t.artists, t.album)))) for t in tracks]
                 hits = [t for t, shared in held if shared == wanted]
                 if not hits:
                     # Like Spotify, which always answers something: the tracks sharing any word,

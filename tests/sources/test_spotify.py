@@ -233,6 +233,35 @@ async def test_an_artists_name_alone_is_asked_which_of_their_songs(fake_spotify)
         await make_resolver(fake_spotify).resolve(parse_query("Radiohead Creep acoustic"))  # more than an artist
 
 
+@pytest.mark.parametrize("typed", [
+    "artist:radiohead creep",
+    'track:"creep" artist:"radiohead"',
+    "Creep artist:Radiohead year:1992",
+    "album:pablo creep",
+])
+async def test_spotifys_search_filters_typed_by_the_user_find_the_song(fake_spotify, typed):
+    # Someone who knows Spotify's search syntax types it: Spotify is asked as typed, and the field
+    # names ("artist", "year") are no words of the song's name that its hit must hold.
+    fake_spotify.add(CREEP_TLC, CREEP_KARAOKE, CREEP)
+    track = await make_resolver(fake_spotify).resolve(parse_query(typed))
+    assert (track.title, track.artists) == ("Creep", ("Radiohead",))
+    searches = [r for r in fake_spotify.api_requests() if r.path == "/v1/search"]
+    assert searches[0].params["q"] == typed
+
+
+async def test_a_search_by_filters_alone_takes_what_spotify_found(fake_spotify):
+    fake_spotify.add(CREEP_TLC, CREEP)
+    track = await make_resolver(fake_spotify).resolve(parse_query("isrc:GBAYE9200070"))
+    assert (track.title, track.artists, track.isrc) == ("Creep", ("Radiohead",), "GBAYE9200070")
+
+
+async def test_a_filtered_search_with_no_close_match_names_what_was_typed(fake_spotify):
+    fake_spotify.add(CREEP)
+    with pytest.raises(NoCloseMatchError, match="^I couldn't find “artist:radiohead creep acoustic” on Spotify; "
+                                                "the nearest songs were “Radiohead – Creep”"):
+        await make_resolver(fake_spotify).resolve(parse_query("artist:radiohead creep acoustic"))
+
+
 async def test_unknown_track_id_is_not_found(fake_spotify):
     with pytest.raises(TrackNotFoundError):
         await make_resolver(fake_spotify).resolve(parse_query(f"spotify:track:{'A' * 22}"))
