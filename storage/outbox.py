@@ -285,6 +285,11 @@ class JournalWriter:
     async def drain(self) -> int:
         return await self.outbox.drain(self.journal, self.prompts)
 
+    async def drain_for(self, ref: UserRef) -> int:
+        """Drain now if the user has entries waiting (0 otherwise): before their next answer is
+        matched to a prompt, so a prompt answered in the outbox is answered in the database too."""
+        return await self.drain() if await self.outbox.queued(ref) else 0
+
     async def held(self, ref: UserRef) -> list[JournalEntry]:
         """The user's entries in the outbox, waiting or set aside (they belong in an /export)."""
         return await self.outbox.held(ref)

@@ -342,6 +342,7 @@ class JournalUseCase:
         ref = UserRef(caller.platform, caller.user_id)
         # As the answer arrived (the front-end's stamp), else now: a /forget since drops it.
         erasures = self.db.privacy.erasures(ref) if caller.erasures is None else caller.erasures
+        await self._drain_queued(ref)
         try:
             prompt = await self._find_prompt(caller, ref, prompt_message_id)
         except (StorageError, PromptAlreadyAnswered) as error:
@@ -377,6 +378,17 @@ class JournalUseCase:
             self._open.pop(prompt.prompt_id, None)
         log.info("journal.answered", extra={"user": caller.user_id, "mood": reply.mood, "queued": queued})
         return JournalSavedReply(phrase=prompt.phrase, mood=reply, local_date=prompt.local_date, queued=queued)
+
+    async def _drain_queued(self, ref: UserRef) -> None:
+        """The user's answers waiting in the outbox are written first, the database allowing. Left
+        there, their prompts looked open: a second answer was stored, and the drain then dropped
+        the first as a duplicate, though the user had been told it was saved."""
+        if self.writer is None:
+            return
+        try:
+            await self.writer.drain_for(ref)
+        except Exception:  # the drainer tries again; the answer goes on as before
+            log.exception("journal.outbox_drain_failed", extra={"user": ref.user_id})
 
     async def _find_prompt(self, caller: Caller, ref: UserRef, prompt_message_id: str | None) -> OpenPrompt | None:
         chat_id = str(caller.chat_id or caller.user_id)

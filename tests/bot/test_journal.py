@@ -297,6 +297,45 @@ async def test_with_the_database_down_an_answer_is_kept_and_appears_later(counti
     assert (await journal.list(ALICE_DM)).total == 1
 
 
+async def test_a_second_answer_after_the_outage_does_not_replace_the_one_still_in_the_outbox(
+        counting, clip_paths, outage):
+    """An answer queued in the outage, the database back, the drainer not round yet (every 30 s):
+    the prompt still looked open, so a second answer was stored, and the drain then found the
+    prompt answered and dropped the first, which the user had been told was saved."""
+    import asyncio
+    import time as time_module
+
+    from storage.models import StorageError
+
+    db, writer = outage.db, outage.writer
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), writer=writer)
+    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
+    await journal.prompt_delivered(prompt.prompt_id, "903")
+    outage.down()
+    first = await journal.answer(ALICE_DM, "the one I meant", attachment(clip_paths[0]))
+    assert isinstance(first, JournalSavedReply) and first.queued
+
+    outage.up()
+    deadline = time_module.monotonic() + 10
+    while True:  # the client reconnects; nothing drains the outbox meanwhile
+        try:
+            await db.users.get(ALICE_REF)
+            break
+        except StorageError:
+            assert time_module.monotonic() < deadline, "the database did not come back within 10 s"
+            await asyncio.sleep(0.1)
+    assert writer.outbox.pending() == 1
+
+    again = await journal.answer(ALICE_DM, "another", attachment(clip_paths[1]))
+    assert isinstance(again, ErrorReply) and again.message.startswith("There's no open journal prompt"), again
+    replied = await journal.answer(ALICE_DM, "another", attachment(clip_paths[1]), prompt_message_id="903")
+    assert isinstance(replied, ErrorReply) and "already answered" in replied.message, replied
+    await writer.drain()
+    listing = await journal.list(ALICE_DM)
+    assert listing.total == 1 and listing.entries[0].note == "the one I meant"
+
+
 async def test_a_prompt_sent_before_a_restart_is_still_answerable_in_an_outage(counting, clip_paths, outage):
     """The process that sent the prompt is gone; the new one recalls open prompts at start, so an
     answer during a later outage is queued in the outbox rather than refused."""
