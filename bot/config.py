@@ -15,8 +15,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ALLOWED_HOSTS = (
-    "open.spotify.com,spotify.link,spotify.app.link,youtube.com,www.youtube.com,m.youtube.com,"
-    "music.youtube.com,youtu.be,youtube-nocookie.com,www.youtube-nocookie.com"
+    "open.spotify.com,play.spotify.com,spotify.link,spotify.app.link,spoti.fi,youtube.com,www.youtube.com,"
+    "m.youtube.com,music.youtube.com,youtu.be,youtube-nocookie.com,www.youtube-nocookie.com"
 )
 
 # What an AUDIO_SEARCH template may use (bot.sources.audio fills them).

@@ -1,7 +1,8 @@
 """Turn what a user typed into a `Query`, without touching the network.
 
 Accepted: a song name ("artist - title", "title by artist", any words), a Spotify track link or
-URI, a Spotify short link (spotify.link/…: followed later, by the resolver), a YouTube video link.
+URI, a Spotify short link (spotify.link/…, spoti.fi/…: followed later, by the resolver), a YouTube
+video link.
 Anything else that looks like a link is refused here, so a link to an unknown host is never fetched.
 """
 from __future__ import annotations
@@ -25,7 +26,8 @@ YOUTUBE_HOSTS = frozenset({
     "youtube-nocookie.com", "www.youtube-nocookie.com",
 })
 YOUTU_BE = "youtu.be"
-SPOTIFY_SHORT_HOSTS = frozenset({"spotify.link", "spotify.app.link"})
+# spoti.fi: Spotify's short links before spotify.link (Bitly's, on Spotify's name), still in old posts
+SPOTIFY_SHORT_HOSTS = frozenset({"spotify.link", "spotify.app.link", "spoti.fi"})
 DEFAULT_ALLOWED = frozenset(h.strip() for h in DEFAULT_ALLOWED_HOSTS.split(",") if h.strip())
 
 SPOTIFY_URI_RE = re.compile(r"^spotify:(?P<kind>[a-z]+):(?P<id>[^\s:]+)$", re.IGNORECASE)

@@ -1,6 +1,7 @@
-"""Follow a Spotify short link (spotify.link/…, spotify.app.link/…) to the track it names.
+"""Follow a Spotify short link (spotify.link/…, spotify.app.link/…, spoti.fi/…) to the track it names.
 
-Spotify's app shares links like https://spotify.link/hRkBrwub9xb. They answer with a redirect
+Spotify's app shares links like https://spotify.link/hRkBrwub9xb (older ones: spoti.fi/…, which
+redirects straight to open.spotify.com). They answer with a redirect
 (often to spotify.app.link first), or with a small HTML page that names the open.spotify.com link
 in a meta refresh, og:url or a script. Each hop is requested only if its host is a short-link
 host on the allowlist (and, as for every user link, resolves to public addresses only, and is

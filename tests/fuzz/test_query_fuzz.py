@@ -92,7 +92,7 @@ def check_query(query: Query) -> None:
         assert re.fullmatch(r"[0-9A-Za-z]{22}", query.spotify_id)
         assert query.url == f"https://open.spotify.com/track/{query.spotify_id}"
     elif query.kind is QueryKind.SPOTIFY_SHORT_LINK:
-        assert re.fullmatch(r"https://(spotify\.link|spotify\.app\.link)/[0-9A-Za-z_-]+", query.url), query.url
+        assert re.fullmatch(r"https://(spotify\.link|spotify\.app\.link|spoti\.fi)/[0-9A-Za-z_-]+", query.url), query.url
     else:
         assert re.fullmatch(r"[0-9A-Za-z_-]{11}", query.youtube_id)
         assert query.url == f"https://www.youtube.com/watch?v={query.youtube_id}"

@@ -37,6 +37,9 @@ ACCEPTED_CASES = [
     ("spotify.link/AbCdEfGh1jk?si=x#y listen", QueryKind.SPOTIFY_SHORT_LINK, "https://spotify.link/AbCdEfGh1jk",
      "listen"),
     ("HTTP://Spotify.App.Link/AbCdEfGh1jk/", QueryKind.SPOTIFY_SHORT_LINK, "https://spotify.app.link/AbCdEfGh1jk", ""),
+    ("https://spoti.fi/3xYz9Ab", QueryKind.SPOTIFY_SHORT_LINK, "https://spoti.fi/3xYz9Ab", ""),  # the older ones
+    # Spotify's web player before open.spotify.com: the same paths, never fetched either
+    (f"https://play.spotify.com/track/{SP}?play=true", QueryKind.SPOTIFY_TRACK, SP, ""),
     (f"https://www.youtube.com/watch?v={YT}", QueryKind.YOUTUBE, YT, ""),
     (f"https://www.youtube.com/watch?v={YT}&t=42s&list=PL123", QueryKind.YOUTUBE, YT, ""),
     (f"https://youtube.com/watch?feature=share&v={YT}", QueryKind.YOUTUBE, YT, ""),

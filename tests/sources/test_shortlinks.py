@@ -107,6 +107,22 @@ async def test_spotify_link_to_spotify_app_link_to_a_page_naming_the_track(spoti
     assert links.requests == [LINK, APP_LINK]
 
 
+async def test_an_older_spoti_fi_short_link_is_followed_to_its_track(spotify, links):
+    # Spotify's short links before spotify.link (Bitly's, on Spotify's own name), still in many
+    # artists' bios and old posts: one redirect to the open.spotify.com link.
+    links.redirect("https://spoti.fi/3xYz9Ab", track_url(CREEP.track_id), status=301)
+    track = await resolve(spotify, links, text="listen: <https://spoti.fi/3xYz9Ab>")
+    assert track.key == f"spotify:{CREEP.track_id}"
+    assert links.requests == ["https://spoti.fi/3xYz9Ab"]
+
+
+async def test_a_spoti_fi_link_leading_off_spotify_is_refused(spotify, links):
+    links.redirect("https://spoti.fi/3xYz9Ab", "https://bit.ly/3xYz9Ab")
+    with pytest.raises(BlockedURLError, match="leads away from Spotify"):
+        await resolve(spotify, links, text="https://spoti.fi/3xYz9Ab")
+    assert links.requests == ["https://spoti.fi/3xYz9Ab"]
+
+
 async def test_a_short_link_is_followed_once_then_remembered(spotify, links):
     links.redirect(LINK, track_url(CREEP.track_id))
     resolver = resolver_for(spotify, links)
