@@ -145,6 +145,17 @@ class JournalOutbox:
         async with self._lock:
             await asyncio.to_thread(_append_durably, self.path, entry_to_line(entry))
 
+    async def append_unless_queued(self, entry: JournalEntry) -> bool:
+        """Appends the entry unless one for its prompt is already waiting (two answers to one
+        prompt at once: the drain would keep the first and drop the other unseen); True when
+        appended. The check and the append are one step under the lock."""
+        async with self._lock:
+            waiting = await self._entries_of(entry.user, self.path)
+            if any(queued.prompt_id == entry.prompt_id for queued in waiting):
+                return False
+            await asyncio.to_thread(_append_durably, self.path, entry_to_line(entry))
+        return True
+
     def pending(self) -> int:
         return sum(1 for line in _read(self.path).splitlines() if line.strip())
 
@@ -246,7 +257,7 @@ async def _mark_answered(prompts: PromptRepo | None, entry: JournalEntry) -> Non
 
 class JournalWrite(enum.Enum):
     STORED = "stored"
-    DUPLICATE = "duplicate"  # this prompt was already answered and stored
+    DUPLICATE = "duplicate"  # this prompt was already answered: stored, or waiting in the outbox
     QUEUED = "queued"  # the database is down; the entry is safe in the outbox
 
 
@@ -278,7 +289,8 @@ class JournalWriter:
                 raise ErasedMeanwhileError(ERASED_MEANWHILE) from None
             # No await before the append takes the outbox's lock: a `forget` from now on waits
             # for it, then removes this entry with the rest.
-            await self.outbox.append(entry)
+            if not await self.outbox.append_unless_queued(entry):
+                return JournalWrite.DUPLICATE  # another answer to this prompt is already waiting
             return JournalWrite.QUEUED
         return JournalWrite.STORED if stored else JournalWrite.DUPLICATE
 

@@ -336,6 +336,30 @@ async def test_a_second_answer_after_the_outage_does_not_replace_the_one_still_i
     assert listing.total == 1 and listing.entries[0].note == "the one I meant"
 
 
+async def test_two_answers_at_once_in_an_outage_keep_one_and_tell_the_other_so(counting, clip_paths, outage):
+    """Two songs sent to one prompt in quick succession while the database is down: both found the
+    prompt open in memory and both were queued, each told it was saved; the drain then kept the
+    first and dropped the second without a word. As with the database up, the second is told the
+    prompt already has its song."""
+    import asyncio
+
+    db, writer = outage.db, outage.writer
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), writer=writer)
+    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
+    await journal.prompt_delivered(prompt.prompt_id, "904")
+    outage.down()
+
+    replies = await asyncio.gather(*(journal.answer(ALICE_DM, note, attachment(clip), prompt_message_id="904")
+                                     for note, clip in (("this one", clip_paths[0]), ("no, this", clip_paths[1]))))
+
+    saved = [r for r in replies if isinstance(r, JournalSavedReply)]
+    refused = [r for r in replies if isinstance(r, ErrorReply)]
+    assert len(saved) == 1 and saved[0].queued, replies
+    assert len(refused) == 1 and "already answered" in refused[0].message, replies
+    assert writer.outbox.pending() == 1
+
+
 async def test_a_prompt_sent_before_a_restart_is_still_answerable_in_an_outage(counting, clip_paths, outage):
     """The process that sent the prompt is gone; the new one recalls open prompts at start, so an
     answer during a later outage is queued in the outbox rather than refused."""
