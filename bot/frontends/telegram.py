@@ -39,7 +39,7 @@ from telegram import (
     Update,
     User,
 )
-from telegram.constants import ChatMemberStatus, ChatType, MessageLimit
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageLimit
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.warnings import PTBUserWarning
 from telegram.ext import (
@@ -329,6 +329,7 @@ class TelegramFrontend:
             .job_queue(None)  # daily prompts are scheduled by bot.scheduler, not per front-end
             .build()
         )
+        self._actions: set[asyncio.Task] = set()  # "sending a photo…" shown in the background
         self._add_handlers()
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -350,6 +351,8 @@ class TelegramFrontend:
         log.info("telegram front-end polling as @%s", self.app.bot.username)
 
     async def stop(self) -> None:
+        for action in self._actions:
+            action.cancel()
         if self.app.updater.running:
             await self.app.updater.stop()
         if self.app.running:
@@ -559,6 +562,7 @@ class TelegramFrontend:
     async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "stats", private_only=True):
             return
+        self._show_action(update.effective_message, ChatAction.UPLOAD_PHOTO)
         reply = await self.usecases.journal.stats(caller_of(update))
         await self._send(update.effective_message, reply)
 
@@ -637,6 +641,7 @@ class TelegramFrontend:
     async def on_export(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "export", private_only=True):
             return
+        self._show_action(update.effective_message, ChatAction.UPLOAD_DOCUMENT)
         reply = await self.usecases.privacy.export(caller_of(update))
         await self._send(update.effective_message, reply)
 
@@ -769,6 +774,19 @@ class TelegramFrontend:
             size = path.stat().st_size
             yield (file_refused(asker, too_large, "too_large", bytes=size, limit_bytes=limit) if size > limit
                    else Attachment(str(path), filename, size))
+
+    def _show_action(self, message: Message, action: str) -> None:
+        """Telegram's "sending a photo…" under the chat's name while a chart or an export is made
+        (until the answer comes, 5 s at most), in the background: a courtesy that a throttled or
+        refused call never holds up, nor turns into an apology."""
+        task = asyncio.get_running_loop().create_task(message.reply_chat_action(action))
+        self._actions.add(task)
+        task.add_done_callback(self._action_done)
+
+    def _action_done(self, task: asyncio.Task) -> None:
+        self._actions.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.info("telegram.chat_action_not_shown: %s", task.exception())
 
     async def _send(self, message: Message, reply: object) -> None:
         """Text first, then whatever files the reply carries (a chart Telegram refuses is skipped)."""

@@ -125,6 +125,37 @@ async def test_export_sends_a_json_document(telegram):
     assert json.loads(data)
 
 
+@pytest.mark.parametrize(("command", "action", "answer"), [("/stats", "upload_photo", "sendMessage"),
+                                                        ("/export", "upload_document", "sendDocument")])
+async def test_stats_and_export_show_telegrams_sending_sign_while_they_are_made(telegram, command, action, answer):
+    fake, _ = telegram
+    mark = fake.mark()
+    await fake.user_sends(command)
+    await fake.wait_for(answer, after=mark)
+    (shown,) = fake.calls_of("sendChatAction", after=mark)
+    assert (shown.chat_id, shown.params["action"]) == (str(ALICE), action)
+    assert fake.calls.index(shown) < fake.calls.index(fake.calls_of(answer, after=mark)[0])
+
+
+SIGN_DELAY_S = 4.0
+
+
+async def test_a_slow_or_refused_sending_sign_holds_up_no_export_and_brings_no_apology(telegram):
+    fake, _ = telegram
+    fake.fail_next("sendChatAction", times=1, status=400, delay_s=SIGN_DELAY_S,
+                   description="Bad Request: not enough rights to send chat actions")
+    mark, started = fake.mark(), time.monotonic()
+    await fake.user_sends("/export")
+    document = await fake.wait_for("sendDocument", after=mark)
+    assert document.at - started < SIGN_DELAY_S / 2  # made while the sign was still on its way
+    while not fake.calls_of("sendChatAction", after=mark):  # refused, at last
+        assert time.monotonic() - started < 3 * SIGN_DELAY_S
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)
+    assert [c.method for c in fake.calls[mark:] if c.method not in ("getUpdates",)] == [
+        "sendDocument", "sendChatAction"]
+
+
 async def said_in_group(fake, text: str, user: int) -> str:
     """What the bot answers `user` writing `text` in the group."""
     await fake.user_sends(text, chat=GROUP, user=user)
