@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from itertools import groupby
 from pathlib import Path
 
 import av
@@ -171,37 +172,52 @@ def _decode(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
             raise _unreadable(path)
         if container.duration is not None:
             _refuse_if_too_long(container.duration / av.time_base, path, native_sr, max_seconds)
-        limit = min(max_seconds * native_sr, _max_decoded_samples())
-        pieces: list[np.ndarray] = []  # mono float32, one per run of frames (one layout, a bounded length)
+        # A chained Ogg or concatenated MP3 may change its rate midway: each rate's audio is kept
+        # apart, then brought to the first rate (ffmpeg does the same when it plays such a file).
+        pieces: list[tuple[int, np.ndarray]] = []  # (rate, mono float32), one per run of frames
         run: list[list[np.ndarray]] = []  # per plane, the frames' samples as decoded
-        run_layout = None
+        run_layout = None  # (planar, channels, rate) of the run
         run_samples = decoded = 0
+        decoded_seconds = 0.0
         for frame in _frames(container, stream):
-            if frame.sample_rate != native_sr:  # no one rate to resample from
+            if not 0 < frame.sample_rate <= MAX_NATIVE_RATE:
                 raise _unreadable(path)
-            layout = (frame.format.is_planar, frame.layout.nb_channels)
-            # A stream may change its channels midway; and a long run is made mono as it goes.
+            layout = (frame.format.is_planar, frame.layout.nb_channels, frame.sample_rate)
+            # A stream may change its channels or rate midway; and a long run is made mono as it goes.
             if run and (layout != run_layout or run_samples >= MONO_RUN_SAMPLES):
-                pieces.append(_mono(run, *run_layout))
+                pieces.append((run_layout[2], _mono(run, *run_layout[:2])))
                 run, run_samples = [], 0
             run_layout = layout
-            planes = _planes(frame, *layout)
+            planes = _planes(frame, *layout[:2])
             run = run or [[] for _ in planes]
             for kept, plane in zip(run, planes):
                 kept.append(plane)
             run_samples += frame.samples
             decoded += frame.samples
-            if decoded > limit:
-                _refuse_if_too_long(decoded / native_sr, path, native_sr, max_seconds)
+            decoded_seconds += frame.samples / frame.sample_rate
+            if decoded_seconds > max_seconds or decoded > _max_decoded_samples():
+                _refuse_if_too_long(max(decoded_seconds, decoded / frame.sample_rate), path, frame.sample_rate,
+                                    max_seconds)
         if run:
-            pieces.append(_mono(run, *run_layout))
-    audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-    return audio, native_sr
+            pieces.append((run_layout[2], _mono(run, *run_layout[:2])))
+    return _at_one_rate(pieces, native_sr), native_sr
+
+
+def _at_one_rate(pieces: list[tuple[int, np.ndarray]], native_sr: int) -> np.ndarray:
+    """The pieces end to end at `native_sr`: each stretch at another rate is resampled as a whole."""
+    stretches = [
+        resample(np.concatenate([mono for _, mono in group]), rate, native_sr)
+        for rate, group in groupby(pieces, key=lambda piece: piece[0])
+    ]
+    if len(stretches) == 1:  # one rate, the usual case: no second copy of the whole song
+        return stretches[0]
+    return np.concatenate(stretches) if stretches else np.zeros(0, dtype=np.float32)
 
 
 def _frames(container, stream):
     """Decoded frames; a corrupt packet is skipped, as the ffmpeg command line does, and a file cut
-    short ends the stream where it is cut rather than failing it."""
+    short, or one that goes on in a form FFmpeg's demuxer does not support, ends the stream there
+    rather than failing it."""
     try:
         for packet in container.demux(stream):
             try:
@@ -210,6 +226,8 @@ def _frames(container, stream):
                 log.debug("Skipping a corrupt packet in %s", container.name)
     except av.InvalidDataError:
         log.debug("%s ends in corrupt data; decoding what came before", container.name)
+    except av.PatchWelcomeError:  # e.g. a chained Ogg whose next song has another rate or channels
+        log.debug("%s goes on in a form FFmpeg cannot read; decoding what came before", container.name)
 
 
 def _planes(frame, planar: bool, channels: int) -> list[np.ndarray]:

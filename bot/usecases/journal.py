@@ -40,7 +40,7 @@ from bot.usecases.mood import GENERIC_ERROR, MoodUseCase
 from bot.usecases.ports import NoSchedule, PromptSchedule
 from inference.result import MOODS, InferenceError
 from storage.outbox import JournalWrite, JournalWriter
-from storage.models import DatabaseUnavailableError, JournalEntry, StorageError, User, UserRef
+from storage.models import DatabaseUnavailableError, JournalEntry, SentPrompt, StorageError, User, UserRef
 
 log = logging.getLogger(__name__)
 
@@ -395,7 +395,7 @@ class JournalUseCase:
         since = self.now() - timedelta(days=ANSWER_DAYS)
         try:
             if prompt_message_id is not None:
-                sent = await self.db.prompts.find_by_message(caller.platform, chat_id, str(prompt_message_id))
+                sent = await self._sent_as(caller.platform, chat_id, str(prompt_message_id), ref)
             else:
                 sent = await self.db.prompts.latest_open(ref, since=since)
         except DatabaseUnavailableError:
@@ -412,6 +412,18 @@ class JournalUseCase:
             raise PromptAlreadyAnswered(ALREADY_ANSWERED)
         return OpenPrompt(sent.prompt_id, sent.user, sent.phrase, sent.local_date, sent.sent_at, sent.chat_id,
                           sent.message_id)
+
+    async def _sent_as(self, platform: str, chat_id: str, message_id: str, ref: UserRef) -> SentPrompt | None:
+        """The prompt sent as that message. One this process sent whose message id never reached
+        the database (it went down while the prompt was on its way) gets it now: on Telegram a
+        reply is the only way to answer, and it found no prompt for good."""
+        sent = await self.db.prompts.find_by_message(platform, chat_id, message_id)
+        remembered = self._memory_by_message(platform, chat_id, message_id) if sent is None else None
+        if remembered is None or remembered.ref != ref:
+            return sent
+        log.info("journal.prompt_message_id_restored", extra={"user": ref.user_id})
+        await self.db.prompts.set_message_id(remembered.prompt_id, message_id)
+        return await self.db.prompts.find_by_message(platform, chat_id, message_id)
 
     async def _store(self, entry: JournalEntry) -> bool:
         """Saves the entry; with the database down it goes to the outbox. True when queued."""

@@ -360,6 +360,38 @@ async def test_two_answers_at_once_in_an_outage_keep_one_and_tell_the_other_so(c
     assert writer.outbox.pending() == 1
 
 
+async def test_a_prompt_whose_message_id_was_not_saved_is_still_answered_by_a_reply(counting, clip_paths, outage):
+    """The database went down while the prompt was on its way (recorded, then sent): its message
+    id was never saved. Once the database was back, a Telegram reply to it, the only way to answer
+    there, found no prompt by that id and was told there was none open, for good."""
+    import asyncio
+    import time as time_module
+
+    from storage.models import StorageError
+
+    db, writer = outage.db, outage.writer
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), writer=writer)
+    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
+    outage.down()
+    with pytest.raises(StorageError):
+        await journal.prompt_delivered(prompt.prompt_id, "905")  # the scheduler logs it and goes on
+    outage.up()
+    deadline = time_module.monotonic() + 10
+    while True:  # the client reconnects
+        try:
+            await db.users.get(ALICE_REF)
+            break
+        except StorageError:
+            assert time_module.monotonic() < deadline, "the database did not come back within 10 s"
+            await asyncio.sleep(0.1)
+
+    assert await journal.is_prompt_message("telegram", "1001", "905")
+    saved = await journal.answer(ALICE_DM, "late reply", attachment(clip_paths[0]), prompt_message_id="905")
+    assert isinstance(saved, JournalSavedReply) and not saved.queued and saved.phrase == prompt.phrase, saved
+    assert (await db.prompts.find_by_message("telegram", "1001", "905")).answered_at is not None
+
+
 async def test_a_prompt_sent_before_a_restart_is_still_answerable_in_an_outage(counting, clip_paths, outage):
     """The process that sent the prompt is gone; the new one recalls open prompts at start, so an
     answer during a later outage is queued in the outbox rather than refused."""
@@ -522,7 +554,7 @@ async def test_on_new_years_day_the_pixels_show_the_last_365_days_not_an_empty_y
 
     assert isinstance(reply, StatsReply)
     pixels = next(c for c in reply.charts if c.filename == "year-in-pixels.png")
-    assert pixels.caption == "2 Jan 2025 – 1 Jan 2026 in pixels"
+    assert pixels.caption.startswith("2 Jan 2025 – 1 Jan 2026 in pixels: 3 of 365 days with a song")
     first, last = date(2025, 1, 2), date(2026, 1, 1)
     for day, mood in moods.items():
         assert square_colour(pixels.png, first, last, day) == rgb(charts.MOOD_COLOURS[mood]), day
