@@ -66,6 +66,11 @@ MAX_SAMPLE = 2.0**31
 # is kept, so memory follows the length alone, not the channels (a 19-minute 96 kHz 5.1 FLAC of
 # 6.5 MB held ~10 GB when all its channels were kept until the end).
 MONO_RUN_SAMPLES = 1 << 16
+# A header's length is believed, and a file refused from it, only if the file holds that much at
+# this bit rate at least (AMR voice is 4.75 kb/s) and at this share of the stream's stated bit rate;
+# otherwise the length is found by decoding, within the same limits.
+MIN_STATED_BIT_RATE = 4000
+MIN_STATED_SHARE = 0.5
 MIN_VIDEO_SECONDS = 1  # a file with pictures but no sound, at least this long, is a muted video
 # FFmpeg's sample formats (planar ones end in "p") as numpy types.
 SAMPLE_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64,
@@ -170,8 +175,9 @@ def _decode(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
         channels = int(stream.codec_context.channels or 0)
         if not 0 < native_sr <= MAX_NATIVE_RATE or not 0 < channels <= MAX_CHANNELS:
             raise _unreadable(path)
-        if container.duration is not None:
-            _refuse_if_too_long(container.duration / av.time_base, path, native_sr, max_seconds)
+        stated = _stated_seconds(container, stream, path.stat().st_size)
+        if stated is not None:
+            _refuse_if_too_long(stated, path, native_sr, max_seconds)
         # A chained Ogg or concatenated MP3 may change its rate midway: each rate's audio is kept
         # apart, then brought to the first rate (ffmpeg does the same when it plays such a file).
         pieces: list[tuple[int, np.ndarray]] = []  # (rate, mono float32), one per run of frames
@@ -212,6 +218,20 @@ def _at_one_rate(pieces: list[tuple[int, np.ndarray]], native_sr: int) -> np.nda
     if len(stretches) == 1:  # one rate, the usual case: no second copy of the whole song
         return stretches[0]
     return np.concatenate(stretches) if stretches else np.zeros(0, dtype=np.float32)
+
+
+def _stated_seconds(container, stream, size: int) -> float | None:
+    """The length the header states, if the file is big enough to hold it. A file cut short keeps
+    its header: the first 3 MB of a 40-minute MP3 (5.6 minutes of sound) say 40 minutes, as does a
+    30 s MP3 whose Xing header counts frames it does not have; both were refused as too long."""
+    if container.duration is None or container.duration <= 0:
+        return None
+    seconds = container.duration / av.time_base
+    holds = size * 8 / seconds  # the bit rate the file would have if it lasted that long
+    if holds < max(MIN_STATED_BIT_RATE, (stream.bit_rate or 0) * MIN_STATED_SHARE):
+        log.debug("%s states %.0f s, more than its %d bytes hold; decoding to find out", container.name, seconds, size)
+        return None
+    return seconds
 
 
 def _frames(container, stream):

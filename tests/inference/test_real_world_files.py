@@ -5,14 +5,17 @@ from the dataset is committed.
 """
 from __future__ import annotations
 
+import struct
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from inference import audio
 from inference.audio import SAMPLE_RATE, load_audio, select_section
 from inference.predict import MainModel
+from inference.result import TooLongAudioError
 
 CLIP = "audio/MT0000004637.ogg"  # 30 s of Ogg Opus, mono 48 kHz
 CLOSE_PROBABILITY = 0.03  # a lossy re-encode moves the shipped model's answer by 0.02 at most
@@ -62,3 +65,38 @@ def test_a_chained_ogg_whose_next_song_changes_rate_is_heard_up_to_the_change(cl
     chained.write_bytes(first.read_bytes() + second.read_bytes())
 
     np.testing.assert_array_equal(load_audio(chained), load_audio(first))
+
+
+def test_the_head_of_a_long_mp3_is_heard_though_its_header_gives_the_whole_length(clip, model, tmp_path, monkeypatch):
+    """A download cut short keeps the header of the whole file: the first 3 MB of a 40-minute MP3
+    (5.6 minutes of sound) say 40 minutes, and were refused as 'over 20 minutes'. Here the limit
+    is 60 s, and the head of a 3-minute MP3 holds ~45 s."""
+    monkeypatch.setattr(audio, "MAX_SECONDS", 60)
+    whole = tmp_path / "whole.mp3"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-stream_loop", "6", "-i", str(clip),
+                    "-t", "180", "-c:a", "libmp3lame", "-q:a", "4", str(whole)], check=True)
+    head = tmp_path / "head.mp3"
+    head.write_bytes(whole.read_bytes()[: whole.stat().st_size // 4])
+
+    samples = load_audio(head)
+
+    assert 40 * SAMPLE_RATE < samples.size < 50 * SAMPLE_RATE
+    assert np.abs(mood_of(model, samples[: 30 * SAMPLE_RATE]) - mood_of(model, load_audio(clip))).max() < CLOSE_PROBABILITY
+    with pytest.raises(TooLongAudioError, match="whole.mp3 lasts over 1 minute"):
+        load_audio(whole)  # refused from its header, which is true
+
+
+def test_an_mp3_whose_xing_header_counts_frames_it_does_not_have_is_heard(clip, model, tmp_path):
+    """A 30 s VBR MP3 whose Xing header says it has 100 times its frames (50 minutes)."""
+    path = ffmpeg(clip, tmp_path / "vbr.mp3", "-c:a", "libmp3lame", "-q:a", "4")
+    data = bytearray(path.read_bytes())
+    xing = data.index(b"Xing")
+    (frames,) = struct.unpack(">I", data[xing + 8 : xing + 12])  # after the tag and its flags
+    data[xing + 8 : xing + 12] = struct.pack(">I", frames * 100)
+    lying = tmp_path / "lying.mp3"
+    lying.write_bytes(bytes(data))
+
+    samples = load_audio(lying)
+
+    assert abs(samples.size - load_audio(path).size) < 0.1 * SAMPLE_RATE
+    assert np.abs(mood_of(model, samples) - mood_of(model, load_audio(clip))).max() < CLOSE_PROBABILITY
