@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import io
 import threading
+from collections import Counter
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from inference.result import MOODS
 
@@ -36,6 +37,7 @@ BAR_WIDTH = 0.72
 SQUARE = 0.86  # a day's square in the pixel chart; the rest of its 1 × 1 cell is the white between squares
 WEEK_COLUMNS = 54  # the pixel chart's x axis: any year's days fit in 54 week columns
 PIXEL_WINDOW_DAYS = 365  # what the pixel chart shows in January, when the calendar year is a few weeks at most
+MAP_QUADRANTS = "happy upper right, energetic upper left, sad lower left, calm lower right"  # as `corners` draws them
 PAD_INCHES = 0.1  # white around a chart's content (as savefig's bbox_inches="tight" leaves)
 ROOM_INCHES = 1.0  # room around the figure while it is drawn: legends and axis labels reach past it
 
@@ -368,3 +370,50 @@ def server_mood_of_week(counts: dict[str, int], title: str = "This server's mood
     ax.set_title(title, loc="left", fontsize=FONT_SIZE + 2, fontweight="bold")
     _style(ax)
     return _png(fig)
+
+
+# ---- the charts in words: each chart's alt text (Discord) and caption (Telegram, the console), for a
+# reader who cannot see the picture; the numbers are the ones the chart draws.
+
+
+def mood_counts_text(counts: Mapping[str, int]) -> str:
+    """"happy 3, energetic 0, sad 1, calm 2": every mood, in the legend's order."""
+    return ", ".join(f"{mood} {counts.get(mood, 0)}" for mood in MOODS)
+
+
+def _songs(n: int) -> str:
+    return f"{n} song" + ("" if n == 1 else "s")
+
+
+def weeks_in_words(periods: Sequence[tuple[str, dict[str, int]]], until: date | None = None) -> str:
+    """What `mood_over_time` draws: the weeks it spans, their songs per mood, the busiest week."""
+    weeks = continuous_weeks(periods, until=until)
+    if not weeks:
+        return "no songs yet"
+    totals: Counter = Counter()
+    for _, counts in weeks:
+        totals.update(counts)
+    sizes = [sum(counts.values()) for _, counts in weeks]
+    text = f"{weeks[0][0]} to {weeks[-1][0]}, {_songs(sum(sizes))} ({mood_counts_text(totals)})"
+    if any(sizes):
+        busiest = sizes.index(max(sizes))  # the earliest of a tie
+        text += f"; the most in {weeks[busiest][0]} ({sizes[busiest]}), {sizes[-1]} in the latest week"
+    return text
+
+
+def pixels_in_words(days: Mapping[date, str], first: date, last: date, today: date | None = None) -> str:
+    """What `days_in_pixels` draws: how many of the days so far (up to `today`, or a later day
+    with an entry) have a coloured square, and of which mood."""
+    shown = {day: mood for day, mood in days.items() if first <= day <= last}
+    through = last if today is None else max(first, min(last, max([today, *shown])))
+    so_far = " so far" if through < last else ""
+    return (f"{len(shown)} of {(through - first).days + 1} days{so_far} with a song "
+            f"({mood_counts_text(Counter(shown.values()))})")
+
+
+def map_in_words(songs: Sequence[tuple[str, float, float, str]], of_total: int | None = None) -> str:
+    """What `valence_arousal_map` draws: its dots per mood, and where each mood's quadrant is."""
+    counts = Counter(mood for *_, mood in songs if mood in MOOD_COLOURS)
+    n = sum(counts.values())
+    latest = f"the latest {n} of {of_total} songs" if of_total is not None and of_total > n else _songs(n)
+    return f"{latest} as dots ({mood_counts_text(counts)}); {MAP_QUADRANTS}"

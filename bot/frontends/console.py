@@ -342,9 +342,9 @@ class ConsoleFrontend:
         self.say(render.reply_text(reply))
         if isinstance(reply, StatsReply):
             for chart in reply.charts:
-                self.say(f"  chart: {self._save_chart(chart)}")
+                self._show_chart(chart)
         elif isinstance(reply, ServerMoodReply) and reply.chart is not None:
-            self.say(f"  chart: {self._save_chart(reply.chart)}")
+            self._show_chart(reply.chart)
         elif isinstance(reply, ExportReply):
             # Never over an earlier export: the one taken before a /forget is the user's copy.
             path = _save_new(self.data_dir / "exports", reply.filename, reply.data)
@@ -366,6 +366,12 @@ class ConsoleFrontend:
         """The charts and exports this console wrote under DATA_DIR."""
         return [p.resolve() for folder in (self.data_dir / "charts", self.data_dir / "exports")
                 if folder.is_dir() for p in folder.iterdir() if p.is_file()]
+
+    def _show_chart(self, chart: Chart) -> None:
+        """The chart's file, and what it shows in words (a terminal shows no picture)."""
+        self.say(f"  chart: {self._save_chart(chart)}")
+        if chart.caption:
+            self.say(f"    {chart.caption}")
 
     def _save_chart(self, chart: Chart) -> Path:
         """A new file for each chart: two made in the same second (two /stats, say) get

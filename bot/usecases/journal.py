@@ -528,10 +528,15 @@ class JournalUseCase:
         )
         return StatsReply(
             summary=summary_text(stats.total_entries, stats.current_streak, stats.longest_streak, moods),
+            # Each caption says what its chart shows (Discord's alt text): a title alone told a
+            # reader who cannot see the picture nothing of it.
             charts=[
-                Chart("moods-by-week.png", weekly_png, "Your moods, week by week"),
-                Chart("year-in-pixels.png", pixels_png, f"{charts.pixels_name(first, last)} in pixels"),
-                Chart("mood-map.png", map_png, "Your songs on the valence/arousal map"),
+                Chart("moods-by-week.png", weekly_png,
+                      f"Your moods, week by week: {charts.weeks_in_words(weekly, until=today)}"),
+                Chart("year-in-pixels.png", pixels_png,
+                      f"{charts.pixels_name(first, last)} in pixels: {charts.pixels_in_words(days, first, last, today)}"),
+                Chart("mood-map.png", map_png,
+                      f"Your songs on the valence/arousal map: {charts.map_in_words(stats.songs, stats.total_entries)}"),
             ],
         )
 

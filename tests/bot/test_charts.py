@@ -197,3 +197,36 @@ def test_the_newest_song_is_drawn_on_top_of_older_ones_at_the_same_place():
     centre = image[image.shape[0] - round(y), round(x)].astype(int)
     nearest = min(charts.MOOD_COLOURS, key=lambda mood: np.abs(centre - rgb(charts.MOOD_COLOURS[mood])).sum())
     assert nearest == "happy"
+
+
+def test_each_chart_in_words_gives_the_numbers_it_draws():
+    # The alt text of a chart a reader cannot see: the weeks shown (not the whole journal), the
+    # days so far (not the year's future ones), the map's dots (the latest SONGS_LIMIT of them).
+    weekly = [("2025-W40", {"sad": 9}), ("2026-W47", {"happy": 2, "sad": 1}), ("2026-W49", {"happy": 1, "calm": 2})]
+    assert charts.weeks_in_words(weekly, until=date(2026, 12, 4)) == (
+        "2026-W34 to 2026-W49, 6 songs (happy 3, energetic 0, sad 1, calm 2); the most in 2026-W47 (3), "
+        "3 in the latest week")  # the earliest of a tie; 2025's sad week is past the sixteen shown
+    assert charts.weeks_in_words([]) == "no songs yet"
+
+    days = {date(2025, 1, 1): "sad", date(2025, 3, 1): "calm", date(2026, 1, 10): "happy"}
+    first, last = charts.pixel_window(date(2026, 1, 10))  # January: the last 365 days, up to today
+    assert charts.pixels_in_words(days, first, last, date(2026, 1, 10)) == (
+        "2 of 365 days with a song (happy 1, energetic 0, sad 0, calm 1)")
+    one = {date(2026, 12, 5): "sad"}  # dated in a zone ahead of the user's now: still counted
+    assert charts.pixels_in_words(one, date(2026, 1, 1), date(2026, 12, 31), date(2026, 12, 4)) == (
+        "1 of 339 days so far with a song (happy 0, energetic 0, sad 1, calm 0)")
+
+    songs = [("Song", 0.5, 0.5, "happy")] * 999 + [("Creep", -0.5, -0.5, "sad")]
+    assert charts.map_in_words(songs, of_total=10_000) == (
+        f"the latest 1000 of 10000 songs as dots (happy 999, energetic 0, sad 1, calm 0); {charts.MAP_QUADRANTS}")
+    assert charts.map_in_words(songs[-1:], of_total=1).startswith("1 song as dots (happy 0, energetic 0, sad 1, calm 0)")
+
+
+def test_the_maps_quadrant_names_in_words_are_where_the_map_draws_them():
+    fig = charts.mood_map_figure([])
+    ax = fig.axes[0]
+    drawn = {text.get_text(): text.get_position() for text in ax.texts}
+    for mood, (sx, sy) in QUADRANTS.items():
+        x, y = drawn[mood]
+        side = f"{'upper' if sy > 0 else 'lower'} {'right' if sx > 0 else 'left'}"
+        assert (x > 0) == (sx > 0) and (y > 0) == (sy > 0) and f"{mood} {side}" in charts.MAP_QUADRANTS

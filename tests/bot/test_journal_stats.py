@@ -1,0 +1,52 @@
+"""/stats in words: each chart comes with a caption (Discord's alt text, Telegram's and the
+console's caption) saying what it shows, for a reader who cannot see the picture."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from bot.replies import StatsReply
+from storage.models import JournalEntry
+from tests.bot.test_journal import ALICE_DM, ALICE_REF, journal_usecase
+
+QUADRANTS = "happy upper right, energetic upper left, sad lower left, calm lower right"
+
+
+async def test_each_chart_says_in_words_what_it_shows(db, counting):
+    """Three answers on two days of late November (the 25th answered twice, happy last), asked on
+    4 December: the captions give the charts' own numbers, not only their titles."""
+    answers = [(date(2026, 11, 24), "sad", -0.5, -0.4), (date(2026, 11, 25), "calm", 0.4, -0.3),
+               (date(2026, 11, 25), "happy", 0.6, 0.5)]
+    for n, (day, mood, valence, arousal) in enumerate(answers):
+        await db.journal.add(JournalEntry(user=ALICE_REF, local_date=day, prompt_id=f"p{n}", phrase="Today,",
+                                          reply_text="x", track_key=f"t{n}", track_title=f"Song {n}", mood=mood,
+                                          valence=valence, arousal=arousal,
+                                          created_at=datetime(day.year, day.month, day.day, 20, n, tzinfo=timezone.utc)))
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
+    reply = await journal_usecase(db, counting, now=lambda: now).stats(ALICE_DM)
+
+    assert isinstance(reply, StatsReply)
+    captions = {chart.filename: chart.caption for chart in reply.charts}
+    assert captions["moods-by-week.png"] == (
+        "Your moods, week by week: 2026-W42 to 2026-W49, 3 songs (happy 1, energetic 0, sad 1, calm 1); "
+        "the most in 2026-W48 (3), 0 in the latest week")
+    assert captions["year-in-pixels.png"] == (  # the 25th is happy, its latest answer; 338 days up to today
+        "2026 in pixels: 2 of 338 days so far with a song (happy 1, energetic 0, sad 1, calm 0)")
+    assert captions["mood-map.png"] == (
+        f"Your songs on the valence/arousal map: 3 songs as dots (happy 1, energetic 0, sad 1, calm 1); {QUADRANTS}")
+
+
+def test_the_console_tells_where_each_chart_is_saved_and_what_it_shows(tmp_path):
+    """A terminal shows no picture: each chart's path, then its caption in words."""
+    import io
+
+    from bot.frontends.console import ConsoleFrontend
+    from bot.replies import Chart
+
+    out = io.StringIO()
+    console = ConsoleFrontend(usecases=None, stdin=io.StringIO(), stdout=out, data_dir=tmp_path,
+                              now=lambda: datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc))
+    caption = "2026 in pixels: 2 of 338 days so far with a song (happy 1, energetic 0, sad 1, calm 0)"
+    console.show(StatsReply("2 journal entries", [Chart("year-in-pixels.png", b"png", caption)]))
+
+    saved = next((tmp_path / "charts").iterdir())
+    assert f"  chart: {saved.resolve()}\n    {caption}\n" in out.getvalue()
