@@ -303,7 +303,8 @@ def select_section(audio: np.ndarray) -> np.ndarray:
     else:
         start = _loudest_window_start(audio)
         section = audio[start : start + SECTION_SAMPLES]
-    if rms_db(section) < SILENCE_DB:
+    # Around its mean: a silent recording that sits off zero (a cheap input's DC offset) is silent.
+    if rms_db(section - section.mean(dtype=np.float64)) < SILENCE_DB:
         raise SilentAudioError("The audio is silent; there is nothing to listen to.")
     return np.ascontiguousarray(section, dtype=np.float32)
 

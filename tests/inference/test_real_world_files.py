@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from inference import audio
 from inference.audio import SAMPLE_RATE, load_audio, select_section
 from inference.predict import MainModel
-from inference.result import TooLongAudioError
+from inference.result import SilentAudioError, TooLongAudioError
 
 CLIP = "audio/MT0000004637.ogg"  # 30 s of Ogg Opus, mono 48 kHz
 CLOSE_PROBABILITY = 0.03  # a lossy re-encode moves the shipped model's answer by 0.02 at most
@@ -100,3 +101,21 @@ def test_an_mp3_whose_xing_header_counts_frames_it_does_not_have_is_heard(clip, 
 
     assert abs(samples.size - load_audio(path).size) < 0.1 * SAMPLE_RATE
     assert np.abs(mood_of(model, samples) - mood_of(model, load_audio(clip))).max() < CLOSE_PROBABILITY
+
+
+def test_a_silent_recording_off_zero_is_silent(tmp_path):
+    """A cheap input's DC offset (here 5% of full scale, -26 dBFS) under a -80 dB hiss: it was
+    answered with a mood, as its RMS counted the offset."""
+    rng = np.random.default_rng(3)
+    path = tmp_path / "muted.wav"
+    sf.write(path, 0.05 + 1e-4 * rng.standard_normal(12 * 48000), 48000, subtype="PCM_16")
+
+    with pytest.raises(SilentAudioError):
+        select_section(load_audio(path))
+
+
+def test_a_song_off_zero_is_still_heard(clip, tmp_path):
+    path = tmp_path / "offset.wav"
+    sf.write(path, 0.5 * load_audio(clip, 48000) + 0.05, 48000, subtype="FLOAT")
+
+    assert select_section(load_audio(path)).size == audio.SECTION_SAMPLES
