@@ -125,6 +125,9 @@ class FakeDiscord:
         self._drops: dict[str, int] = {}  # call name -> how many to cut off unanswered
         # Interaction token -> its deferred answer: {"id", "flags", "loading", "deleted"}
         self._deferred: dict[str, dict[str, Any]] = {}
+        # A button press's token -> the message pressed: its "original" message, which an edit changes
+        self._pressed: dict[str, int] = {}
+        self._flags: dict[int, int] = {}  # an interaction's answer -> its flags (EPHEMERAL), sent with a press on it
         self._holds: dict[str, asyncio.Event] = {}  # call name -> set to answer the next one
         self._changed = asyncio.Condition()
         self._mark = 0
@@ -234,7 +237,9 @@ class FakeDiscord:
         """Push a button press on the bot's message `message_id`."""
         payload = self._interaction(3, {"custom_id": custom_id, "component_type": 2}, user=user, guild=guild)
         payload["message"] = self.message_payload(message_id=int(message_id), channel_id=payload["channel_id"],
-                                                  content="", author=self.bot_user())
+                                                  content="", author=self.bot_user(),
+                                                  flags=self._flags.get(int(message_id), 0))
+        self._pressed[payload["token"]] = int(message_id)
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload
 
@@ -423,10 +428,11 @@ class FakeDiscord:
                 return answered
         if name in ("edit_original", "followup", "edit_followup", "get_original"):
             data = {k: body.get(k) for k in ("content", "embeds", "components") if k in body}
+            message_id = self._edited_id(name, match)
             return self.message_payload(channel_id=1, author=self.bot_user(), content=data.get("content") or "",
-                                        embeds=data.get("embeds"), flags=int(body.get("flags") or 0),
-                                        message_id=int(match["message"]) if "message" in match else None,
-                                        attachments=self._attachments(files)), 200
+                                        embeds=data.get("embeds"),
+                                        flags=self._flags.get(message_id or 0, int(body.get("flags") or 0)),
+                                        message_id=message_id, attachments=self._attachments(files)), 200
         if name == "create_dm":
             user = int(body["recipient_id"])
             return {"id": str(self.dm_channel_id(user)), "type": 1, "last_message_id": None,
@@ -439,6 +445,18 @@ class FakeDiscord:
         if name in ("typing", "delete_original"):
             return None, 204
         return {"message": f"fake Discord has no route {name}", "code": 0}, 404
+
+    def _edited_id(self, name: str, match: dict) -> int | None:
+        """The id of the webhook message a call names: a followup by its id; the original of a
+        button press, the message pressed, and of a deferred answer, that answer; None for a new one."""
+        if "message" in match:
+            return int(match["message"])
+        token = match.get("token", "")
+        if name == "followup":
+            return None
+        if token in self._pressed:
+            return self._pressed[token]
+        return self._deferred[token]["id"] if token in self._deferred else None
 
     def _deferred_answer(self, name: str, match: dict, body: dict, files: dict) -> tuple[Any, int] | None:
         """How Discord treats a deferred answer's message, where that differs from a plain webhook
@@ -471,6 +489,8 @@ class FakeDiscord:
         if kind == DEFERRED_CHANNEL_MESSAGE:
             self._deferred[match["token"]] = {"id": message_id, "flags": int(data.get("flags") or 0),
                                               "loading": True, "deleted": False}
+        if kind in (4, 5):
+            self._flags[message_id] = int(data.get("flags") or 0)
         interaction = {"id": match["id"], "type": 2, "response_message_id": str(message_id),
                        "response_message_loading": kind == 5,
                        "response_message_ephemeral": bool(int(data.get("flags") or 0) & EPHEMERAL)}

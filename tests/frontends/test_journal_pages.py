@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+from bot.frontends import render
 from bot.frontends.discord import journal as journal_cog
 from bot.frontends.discord.journal import NEWER_BUTTON, NOT_YOUR_BUTTON as DISCORD_NOT_YOURS, OLDER_BUTTON
 from bot.frontends.telegram import NOT_YOUR_BUTTON
 from bot.usecases.journal import BAD_PAGE
 from storage.models import JournalEntry, UserRef
 from tests.fakes.discord_api import EPHEMERAL
-from tests.frontends.test_discord import DEFERRED_UPDATE, private_answer
+from tests.frontends.test_discord import DEFERRED_UPDATE, failures_logged, private_answer
 
 ALICE, BOB = 42, 43
 GROUP = -100777
+GUILD = 777000000000000001
 INTEGER = 4  # a Discord option's type
 
 
@@ -151,6 +153,16 @@ def discord_buttons(call) -> list[tuple[str, str, bool]]:
     return [(b["label"], b["custom_id"], bool(b.get("disabled"))) for row in rows for b in row["components"]]
 
 
+def discord_button(call, label: str) -> str:
+    """The custom_id of the button labelled `label`: what a press on it sends."""
+    return next(custom_id for shown, custom_id, _ in discord_buttons(call) if shown == label)
+
+
+def shown_buttons(call) -> list[tuple[str, bool]]:
+    """The buttons shown, each with whether it is greyed out, as the user sees them."""
+    return [(label, disabled) for label, _, disabled in discord_buttons(call)]
+
+
 async def test_discord_pages_privately_with_buttons_and_a_page_option(discord_bot, db):
     fake, _ = discord_bot
     await write_days(db, "discord", ALICE, 23)
@@ -158,18 +170,20 @@ async def test_discord_pages_privately_with_buttons_and_a_page_option(discord_bo
     first = await private_answer(fake)
     assert first.content.splitlines()[0] == "Your journal, entries 1–10 of 23 (newest first):"
     assert days_listed(first.content) == newest(10)
-    assert discord_buttons(first) == [(OLDER_BUTTON, "journal:older", False), (NEWER_BUTTON, "journal:newer", True)]
+    assert shown_buttons(first) == [(OLDER_BUTTON, False), (NEWER_BUTTON, True)]
+    older = discord_button(first, OLDER_BUTTON)
+    assert older.startswith(f"journal:{ALICE}:older:") and len(older) <= 100  # Discord's limit
 
     message_id = first.result["id"]
-    await fake.click(message_id, "journal:older", user=ALICE)
+    await fake.click(message_id, older, user=ALICE)
     second = await turned(fake)
     assert days_listed(second["content"]) == newest(10, skip=10)
-    assert discord_buttons(second) == [(OLDER_BUTTON, "journal:older", False), (NEWER_BUTTON, "journal:newer", False)]
-    await fake.click(message_id, "journal:older", user=ALICE)
+    assert shown_buttons(second) == [(OLDER_BUTTON, False), (NEWER_BUTTON, False)]
+    await fake.click(message_id, discord_button(second, OLDER_BUTTON), user=ALICE)
     third = await turned(fake)
     assert days_listed(third["content"]) == newest(3, skip=20)
-    assert discord_buttons(third) == [(OLDER_BUTTON, "journal:older", True), (NEWER_BUTTON, "journal:newer", False)]
-    await fake.click(message_id, "journal:newer", user=ALICE)
+    assert shown_buttons(third) == [(OLDER_BUTTON, True), (NEWER_BUTTON, False)]
+    await fake.click(message_id, discord_button(third, NEWER_BUTTON), user=ALICE)
     assert days_listed((await turned(fake))["content"]) == newest(10, skip=10)
 
     await fake.slash("journal", page_option(3), user=ALICE)
@@ -188,10 +202,50 @@ async def test_discord_page_buttons_answer_their_owner_only(discord_bot, db):
     await write_days(db, "discord", BOB, 23)
     await fake.slash("journal", [{"name": "list", "type": 1}], user=ALICE)
     first = await private_answer(fake)
-    await fake.click(first.result["id"], "journal:older", user=BOB)
+    await fake.click(first.result["id"], discord_button(first, OLDER_BUTTON), user=BOB)
     refused = await fake.wait_for("interaction_callback")
     assert refused.content == DISCORD_NOT_YOURS and refused.flags & EPHEMERAL
     assert "2026" not in refused.content and len(fake.calls_of("interaction_callback")) == 2  # defer, refusal
+
+
+async def test_discord_a_page_button_on_a_message_others_see_shows_no_journal(discord_bot, db):
+    """The owner's own button, pressed on a message of the bot's in a channel (the bot puts page
+    buttons on private answers only: a forged press) is refused, as on Telegram in a group."""
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 23)
+    await fake.slash("journal", [{"name": "list", "type": 1}], user=ALICE)
+    first = await private_answer(fake)
+    mark = fake.mark()
+    await fake.click(fake.snowflake(), discord_button(first, OLDER_BUTTON), user=ALICE, guild=GUILD)
+    refused = await fake.wait_for("interaction_callback")
+    assert refused.content == DISCORD_NOT_YOURS and refused.flags & EPHEMERAL
+    assert [c.name for c in fake.calls[mark:]] == ["interaction_callback"]
+
+
+async def test_discord_a_page_that_cannot_be_shown_gets_a_polite_answer_and_is_logged(discord_bot, db, caplog):
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 23)
+    await fake.slash("journal", [{"name": "list", "type": 1}], user=ALICE)
+    first = await private_answer(fake)
+    fake.fail_next("edit_original", times=1, status=400)  # Discord refuses the next page
+    await fake.click(first.result["id"], discord_button(first, OLDER_BUTTON), user=ALICE)
+    apology = await fake.wait_for("followup")
+    assert apology.content == render.GENERIC_ERROR and apology.flags & EPHEMERAL
+    assert [(r.user, r.place) for r in failures_logged(caplog)] == [(str(ALICE), None)]
+
+
+async def test_discord_a_second_press_before_the_page_is_redrawn_turns_to_the_same_page(discord_bot, db):
+    """A double-click on ◀ Older: both presses come from the same button, so both show the page
+    it leads to; neither is dropped (Discord's "This interaction failed")."""
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 23)
+    await fake.slash("journal", [{"name": "list", "type": 1}], user=ALICE)
+    first = await private_answer(fake)
+    older, mark = discord_button(first, OLDER_BUTTON), fake.mark()
+    presses = [await fake.click(first.result["id"], older, user=ALICE) for _ in range(2)]
+    for press in presses:
+        page = await fake.wait_for("edit_original", lambda c, token=press["token"]: c.token == token, after=mark)
+        assert days_listed(page.content) == newest(10, skip=10)
 
 
 async def test_discord_a_short_journal_has_no_buttons(discord_bot, db):
@@ -216,7 +270,7 @@ async def test_discord_older_goes_on_after_the_last_entry_that_fit_in_the_messag
     shown = len(days_listed(first.content))
     assert 1 <= shown < 10 and len(first.content) <= 2000
     assert first.content.splitlines()[0] == f"Your journal, entries 1–{shown} of 23 (newest first):"
-    await fake.click(first.result["id"], "journal:older", user=ALICE)
+    await fake.click(first.result["id"], discord_button(first, OLDER_BUTTON), user=ALICE)
     second = (await turned(fake))["content"]
     assert days_listed(second)[0] == newest(1, skip=shown)[0]  # none skipped
     assert second.splitlines()[0].startswith(f"Your journal, entries {shown + 1}–")
@@ -231,7 +285,7 @@ async def test_discord_page_buttons_go_away_even_when_the_list_s_own_token_has_e
     await write_days(db, "discord", ALICE, 23)
     await fake.slash("journal", [{"name": "list", "type": 1}], user=ALICE)
     first = await private_answer(fake)
-    press = await fake.click(first.result["id"], "journal:older", user=ALICE)
+    press = await fake.click(first.result["id"], discord_button(first, OLDER_BUTTON), user=ALICE)
     await turned(fake)
     fake.expire(first.token)  # the list was asked for more than 15 minutes ago
     gone = await fake.wait_for("edit_original", lambda c: c.json.get("components") == [])

@@ -34,6 +34,20 @@ CONFIRM_TIMEOUT_S = 120.0
 # an interaction token lasts, counted from the last press).
 PAGES_TIMEOUT_S = 600.0
 OLDER_BUTTON, NEWER_BUTTON = "◀ Older", "Newer ▶"
+OLDER, NEWER = "older", "newer"
+# A page button carries what a press needs, as Telegram's callback data does: whose journal, which
+# way, and from which entry (100 characters at most, Discord's limit). So a press turns the page
+# from the button pressed, even on buttons shown before a restart (`JournalCog.on_interaction`).
+PAGE_BUTTON_ID = "journal:{user}:{direction}:{cursor}"
+PAGE_BUTTON = re.compile(rf"journal:(?P<user>\d{{1,20}}):(?P<direction>{OLDER}|{NEWER}):(?P<cursor>[0-9a-f]{{24}})")
+# What a press carries that the bot cannot answer without the view that showed it: the page buttons
+# of versions before PAGE_BUTTON_ID's (no owner, no entry), and /forget's confirmation, whose view
+# knows the question (a stale "Yes" erases nothing).
+OLD_PAGE_BUTTON = re.compile(rf"journal:({OLDER}|{NEWER})")
+FORGET_BUTTON = re.compile(r"forget:(yes|no)")
+PAGES_EXPIRED = "These page buttons have expired: type /journal list to see your journal again."
+FORGET_EXPIRED = ("This confirmation has expired: type /forget again if you want me to delete everything "
+                  "I keep about you.")
 FORGET_CANCELLED = "Nothing was deleted."
 FORGET_TIMED_OUT = "Nothing was deleted — run /forget again if you still want to."
 NOT_YOUR_BUTTON = "This button belongs to someone else."
@@ -58,15 +72,40 @@ def typed_command_hint(name: str, *, in_servers_only: bool = False) -> str:
     return (TYPED_SERVER_COMMAND_HINT if in_servers_only else TYPED_COMMAND_HINT).format(name=name)
 
 
+class LiveMessages:
+    """The bot's messages whose buttons a view of this process holds (`ConfirmForget`, `JournalPages`).
+    A press on the buttons of any other (shown before a restart, or left after their view ended)
+    reaches no view: discord.py drops it, and Discord would tell the user "This interaction failed"."""
+
+    def __init__(self) -> None:
+        self._views: dict[int, discord.ui.View] = {}
+
+    def add(self, message_id: int, view: discord.ui.View) -> None:
+        self._views[message_id] = view
+
+    def discard(self, view: discord.ui.View) -> None:
+        for message_id in [m for m, v in self._views.items() if v is view]:
+            del self._views[message_id]
+
+    def get(self, message_id: int) -> discord.ui.View | None:
+        return self._views.get(message_id)
+
+    def __contains__(self, message_id: int) -> bool:
+        return message_id in self._views
+
+
 class ConfirmForget(discord.ui.View):
     """Yes/No buttons under /forget's explanation; only the user who asked may press them. Unanswered,
     they go away after `CONFIRM_TIMEOUT_S`: `question` is the /forget interaction that showed them."""
 
-    def __init__(self, usecases, caller: Caller, question: discord.Interaction) -> None:
+    def __init__(self, usecases, caller: Caller, question: discord.Interaction, live: LiveMessages) -> None:
         super().__init__(timeout=CONFIRM_TIMEOUT_S)
         self.usecases = usecases
         self.caller = caller
         self.question = question
+        # Its message stays live until the answer is shown: a second press of "Yes" meanwhile is
+        # not taken for a press on an expired confirmation.
+        self.live = live
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if str(interaction.user.id) == self.caller.user_id:
@@ -81,15 +120,18 @@ class ConfirmForget(discord.ui.View):
         await interaction.response.defer()  # deleting can take longer than Discord's 3 s
         reply = await self.usecases.privacy.forget(self.caller, confirmed=True)
         await interaction.edit_original_response(content=clip(render.reply_text(reply)), view=None)
+        self.live.discard(self)
 
     @discord.ui.button(label="No, keep it", style=discord.ButtonStyle.secondary, custom_id="forget:no")
     async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         self.stop()
         await interaction.response.edit_message(content=FORGET_CANCELLED, view=None)
+        self.live.discard(self)
 
     async def on_timeout(self) -> None:
         with contextlib.suppress(discord.HTTPException):  # e.g. the user dismissed the message
             await self.question.edit_original_response(content=FORGET_TIMED_OUT, view=None)
+        self.live.discard(self)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item) -> None:
         log.error("discord command failed", exc_info=error, extra=whose(interaction.user, interaction.guild_id))
@@ -99,68 +141,69 @@ class ConfirmForget(discord.ui.View):
                 await interaction.edit_original_response(content=render.GENERIC_ERROR, view=None)
             else:
                 await interaction.response.edit_message(content=render.GENERIC_ERROR, view=None)
+        self.live.discard(self)
 
 
 class JournalPages(discord.ui.View):
     """◀ Older / Newer ▶ under /journal list: a press shows the next page in the same (private)
-    message. They page from the entries shown, not by number, so new entries move nothing."""
+    message. They page from the entries shown, not by number, so new entries move nothing.
 
-    def __init__(self, usecases, caller: Caller, question: discord.Interaction, shown: JournalListReply) -> None:
+    A press is answered by `JournalCog.on_interaction` (`turn`), from what the button carries:
+    the same, whether this view still listens or a restart ended it. The view holds the message's
+    buttons (no callback of their own) and takes them away once unused for PAGES_TIMEOUT_S."""
+
+    def __init__(self, usecases, caller: Caller, latest: discord.Interaction, live: LiveMessages) -> None:
         super().__init__(timeout=PAGES_TIMEOUT_S)
         self.usecases = usecases
         self.caller = caller
         # The latest interaction on the message: each press keeps the buttons PAGES_TIMEOUT_S more,
         # so they may outlive /journal list's token (15 minutes), never the last press's.
-        self.latest = question
-        self.shown = shown
-        self._enable()
+        self.latest = latest
+        self.live = live
+        self.older = discord.ui.Button(label=OLDER_BUTTON, style=discord.ButtonStyle.secondary)
+        self.newer = discord.ui.Button(label=NEWER_BUTTON, style=discord.ButtonStyle.secondary)
+        self.add_item(self.older).add_item(self.newer)
 
-    @property
-    def needed(self) -> bool:
-        return self.shown.has_older or self.shown.has_newer
+    def _enable(self, shown: JournalListReply) -> None:
+        """Each button names the entry its page starts after (PAGE_BUTTON_ID)."""
+        user = self.caller.user_id
+        self.older.custom_id = PAGE_BUTTON_ID.format(user=user, direction=OLDER, cursor=shown.entries[-1].cursor)
+        self.newer.custom_id = PAGE_BUTTON_ID.format(user=user, direction=NEWER, cursor=shown.entries[0].cursor)
+        self.older.disabled = not shown.has_older
+        self.newer.disabled = not shown.has_newer
 
-    def _enable(self) -> None:
-        self.older.disabled = not self.shown.has_older
-        self.newer.disabled = not self.shown.has_newer
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if str(interaction.user.id) == self.caller.user_id:
-            return True
-        await interaction.response.send_message(NOT_YOUR_BUTTON, ephemeral=True)
-        return False
-
-    @discord.ui.button(label=OLDER_BUTTON, style=discord.ButtonStyle.secondary, custom_id="journal:older")
-    async def older(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._turn(interaction, before=self.shown.entries[-1].cursor)
-
-    @discord.ui.button(label=NEWER_BUTTON, style=discord.ButtonStyle.secondary, custom_id="journal:newer")
-    async def newer(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._turn(interaction, after=self.shown.entries[0].cursor)
-
-    async def _turn(self, interaction: discord.Interaction, **cursor: str) -> None:
+    async def turn(self, interaction: discord.Interaction, direction: str, cursor: str) -> None:
+        """The page `direction` of the entry `cursor` names, in the message whose button was pressed."""
         # Acknowledged first: Discord allows 3 s, and a slow or failing database takes longer.
         await interaction.response.defer()
+        side = "before" if direction == OLDER else "after"
+        await self.show(interaction, await self.usecases.journal.list(self.caller, **{side: cursor}))
+
+    async def show(self, interaction: discord.Interaction, reply: object) -> None:
+        """The page, with the buttons while there is another page; or why there is none (e.g. the
+        entries were deleted meanwhile), without them."""
         self.latest = interaction
-        reply = await self.usecases.journal.list(self.caller, **cursor)
-        if not isinstance(reply, JournalListReply):  # e.g. the entries were deleted meanwhile
-            self.stop()
+        if not isinstance(reply, JournalListReply):
+            self.end()
             await interaction.edit_original_response(**edit_parts(reply), view=None)
             return
-        text, self.shown = fitted_journal_list(reply)
-        self._enable()
-        await interaction.edit_original_response(content=text, view=self)
+        text, shown = fitted_journal_list(reply)
+        if not (shown.has_older or shown.has_newer):
+            self.end()
+            await interaction.edit_original_response(content=text, view=None)
+            return
+        self._enable(shown)
+        message = await interaction.edit_original_response(content=text, view=self)
+        self.live.add(message.id, self)
+
+    def end(self) -> None:
+        self.stop()
+        self.live.discard(self)
 
     async def on_timeout(self) -> None:
         with contextlib.suppress(discord.HTTPException):  # e.g. the user dismissed the message
             await self.latest.edit_original_response(view=None)
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item) -> None:
-        log.error("discord command failed", exc_info=error, extra=whose(interaction.user, interaction.guild_id))
-        with contextlib.suppress(discord.HTTPException):
-            if interaction.response.is_done():
-                await interaction.followup.send(render.GENERIC_ERROR, ephemeral=True)
-            else:
-                await interaction.response.send_message(render.GENERIC_ERROR, ephemeral=True)
+        self.live.discard(self)
 
 
 class JournalCog(commands.Cog):
@@ -171,6 +214,7 @@ class JournalCog(commands.Cog):
         self.usecases = usecases
         self.max_audio_bytes = max_audio_bytes
         self.in_flight = in_flight  # the bot's requests to Discord in flight: progress edits settle by it
+        self.live = LiveMessages()  # the messages whose buttons a view answers (JournalPages, ConfirmForget)
 
     @journal.command(name="on", description="Get a daily prompt by DM at a time of your choice")
     @app_commands.describe(time="Local time of the prompt, 24 h, e.g. 21:30",
@@ -207,11 +251,7 @@ class JournalCog(commands.Cog):
         if not isinstance(reply, JournalListReply):
             await show(interaction, reply)
             return
-        text, shown = fitted_journal_list(reply)
-        pages = JournalPages(self.usecases, caller, interaction, shown)
-        await interaction.edit_original_response(content=text, view=pages if pages.needed else None)
-        if not pages.needed:
-            pages.stop()
+        await JournalPages(self.usecases, caller, interaction, self.live).show(interaction, reply)
 
     @journal.command(name="prompt", description="Get today's prompt by DM now")
     async def journal_prompt(self, interaction: discord.Interaction) -> None:
@@ -233,9 +273,51 @@ class JournalCog(commands.Cog):
     async def forget(self, interaction: discord.Interaction) -> None:
         caller = caller_of(interaction)
         explanation = await self.usecases.privacy.forget(caller, confirmed=False)
-        await interaction.response.send_message(clip(render.reply_text(explanation)),
-                                                view=ConfirmForget(self.usecases, caller, interaction),
-                                                ephemeral=True)
+        confirmation = ConfirmForget(self.usecases, caller, interaction, self.live)
+        sent = await interaction.response.send_message(clip(render.reply_text(explanation)),
+                                                       view=confirmation, ephemeral=True)
+        if sent.message_id is not None:
+            self.live.add(sent.message_id, confirmation)
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A press on page buttons (`JournalPages`, whether their view still listens or not), or on
+        other buttons of the bot's that no view holds any more (`LiveMessages`): the user is asked
+        to type the command again (a stale "Yes" erases nothing)."""
+        message = interaction.message
+        if interaction.type is not discord.InteractionType.component or message is None:
+            return
+        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        try:
+            if pressed := PAGE_BUTTON.fullmatch(custom_id):
+                await self._turn_page(interaction, message, pressed)
+            elif message.id in self.live:
+                return  # its view answers
+            elif OLD_PAGE_BUTTON.fullmatch(custom_id):
+                await interaction.response.send_message(PAGES_EXPIRED, ephemeral=True)
+            elif FORGET_BUTTON.fullmatch(custom_id):
+                await interaction.response.send_message(FORGET_EXPIRED, ephemeral=True)
+        except Exception:
+            log.exception("discord command failed", extra=whose(interaction.user, interaction.guild_id))
+            with contextlib.suppress(discord.HTTPException):
+                if interaction.response.is_done():
+                    await interaction.followup.send(render.GENERIC_ERROR, ephemeral=True)
+                else:
+                    await interaction.response.send_message(render.GENERIC_ERROR, ephemeral=True)
+
+    async def _turn_page(self, interaction: discord.Interaction, message: discord.Message,
+                         pressed: re.Match[str]) -> None:
+        """Pressed by the journal's owner, on a private message (a journal is never shown where
+        others could see it): the page turns, in the view that shows the message's buttons; a new
+        one if theirs has ended (a restart)."""
+        if pressed["user"] != str(interaction.user.id) or not message.flags.ephemeral:
+            await interaction.response.send_message(NOT_YOUR_BUTTON, ephemeral=True)
+            return
+        pages = self.live.get(message.id)
+        if not isinstance(pages, JournalPages) or pages.is_finished():
+            pages = JournalPages(self.usecases, caller_of(interaction), interaction, self.live)
+            self.live.add(message.id, pages)  # a second press meanwhile turns the page in this one
+        await pages.turn(interaction, pressed["direction"], pressed["cursor"])
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:

@@ -1,0 +1,149 @@
+"""Given buttons the bot showed before it restarted (/journal list's pages, /forget's Yes/No), a
+press on them after the restart is answered: the page turns, or the user is asked to type /forget
+again (nothing erased). discord.py drops a press no view of its process listens for, and Discord
+then tells the user only "This interaction failed"."""
+from __future__ import annotations
+
+import pytest
+
+from bot.config import Settings
+from bot.frontends import render
+from bot.frontends.discord import DiscordFrontend
+from bot.frontends.discord.journal import (
+    FORGET_CANCELLED,
+    FORGET_EXPIRED,
+    NEWER_BUTTON,
+    NOT_YOUR_BUTTON,
+    OLDER_BUTTON,
+    PAGES_EXPIRED,
+)
+from storage.models import UserRef
+from tests.fakes.discord_api import EPHEMERAL
+from tests.frontends.test_discord import ALICE, BOB, MESSAGE, private_answer
+from tests.frontends.test_journal_pages import days_listed, discord_button, newest, shown_buttons, turned, write_days
+
+LIST = [{"name": "list", "type": 1}]
+
+
+@pytest.fixture
+async def restart(discord_bot, usecases):
+    """Stops the running front-end and starts a new one on the same fake Discord and database,
+    as a redeploy or a crash and restart does; the new one is stopped after the test."""
+    fake, first = discord_bot
+    started: list[DiscordFrontend] = []
+
+    async def restart_bot() -> None:
+        await (started[-1] if started else first).stop()
+        frontend = DiscordFrontend(
+            Settings(_env_file=None, discord_token="discord-test-token", discord_api_url=fake.api_url,
+                     discord_gateway_url=fake.gateway_url, max_audio_bytes=1024 * 1024),
+            usecases, guild_ready_timeout=0.05)
+        started.append(frontend)
+        await frontend.start()
+
+    yield restart_bot
+    for frontend in started:
+        await frontend.stop()
+
+
+async def private_refusal(fake) -> str:
+    """A press answered with a private message of its own (the pressed message stays as it was)."""
+    answer = await fake.wait_for("interaction_callback")
+    assert answer.json["type"] == MESSAGE and answer.flags & EPHEMERAL
+    return answer.content
+
+
+async def test_page_buttons_shown_before_a_restart_still_turn_the_page(discord_bot, db, restart):
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 23)
+    await fake.slash("journal", LIST, user=ALICE)
+    first = await private_answer(fake)
+    await restart()
+
+    message_id = first.result["id"]
+    await fake.click(message_id, discord_button(first, OLDER_BUTTON), user=ALICE)
+    second = await turned(fake)
+    assert days_listed(second["content"]) == newest(10, skip=10)
+    assert shown_buttons(second) == [(OLDER_BUTTON, False), (NEWER_BUTTON, False)]
+    # The message's buttons are answered again, as under a list shown since the restart.
+    await fake.click(message_id, discord_button(second, OLDER_BUTTON), user=ALICE)
+    third = await turned(fake)
+    assert days_listed(third["content"]) == newest(3, skip=20)
+    await fake.click(message_id, discord_button(third, NEWER_BUTTON), user=ALICE)
+    assert days_listed((await turned(fake))["content"]) == newest(10, skip=10)
+
+
+async def test_page_buttons_shown_before_a_restart_answer_their_owner_only(discord_bot, db, restart):
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 23)
+    await fake.slash("journal", LIST, user=ALICE)
+    first = await private_answer(fake)
+    await restart()
+
+    refused = fake.mark()
+    await fake.click(first.result["id"], discord_button(first, OLDER_BUTTON), user=BOB)
+    assert await private_refusal(fake) == NOT_YOUR_BUTTON
+    owners = fake.mark()
+    await fake.click(first.result["id"], discord_button(first, OLDER_BUTTON), user=ALICE)
+    assert days_listed((await turned(fake))["content"]) == newest(10, skip=10)
+    assert [c.name for c in fake.calls[refused:owners]] == ["interaction_callback"]  # no page for Bob
+
+
+async def test_a_page_button_on_entries_forgotten_since_the_restart_says_so(discord_bot, db, restart):
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 23)
+    await fake.slash("journal", LIST, user=ALICE)
+    first = await private_answer(fake)
+    await restart()
+    await db.privacy.forget(UserRef("discord", str(ALICE)))
+
+    await fake.click(first.result["id"], discord_button(first, OLDER_BUTTON), user=ALICE)
+    gone = await turned(fake)
+    assert gone["content"] == "Those entries are no longer in your journal. /journal list shows your latest."
+    assert gone["components"] == []
+
+
+async def test_page_buttons_of_an_earlier_version_ask_for_the_list_again(discord_bot, restart):
+    """Buttons shown by the version before page buttons carried their owner and entry."""
+    fake, _ = discord_bot
+    await restart()
+    await fake.click(fake.snowflake(), "journal:older", user=ALICE)
+    assert await private_refusal(fake) == PAGES_EXPIRED
+
+
+@pytest.mark.parametrize("answer", ["forget:yes", "forget:no"])
+async def test_a_forget_confirmation_shown_before_a_restart_asks_again_and_deletes_nothing(
+        discord_bot, db, restart, answer):
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 3)
+    await fake.slash("forget", user=ALICE)
+    question = await fake.wait_for("interaction_callback")
+    await restart()
+
+    await fake.click(question.result["interaction"]["response_message_id"], answer, user=ALICE)
+    assert await private_refusal(fake) == FORGET_EXPIRED
+    assert await db.journal.count(UserRef("discord", str(ALICE))) == 3
+
+
+async def test_a_second_press_of_yes_while_deleting_is_not_taken_for_an_expired_confirmation(discord_bot, db):
+    """A double-click on "Yes": the first press deletes and says so; the second neither asks the
+    user to type /forget again nor says that nothing was deleted."""
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 3)
+    await fake.slash("forget", user=ALICE)
+    question = await fake.wait_for("interaction_callback")
+    message_id = question.result["interaction"]["response_message_id"]
+    release = fake.hold_next("edit_original")  # the "Done" answer, still on its way
+    await fake.click(message_id, "forget:yes", user=ALICE)
+    first = await fake.wait_for("interaction_callback")
+    await fake.wait_for("edit_original", lambda c: c.token == first.token)
+    second = await fake.click(message_id, "forget:yes", user=ALICE)
+    helped = await fake.slash("help", user=ALICE)  # answered after the second press was handled
+    await fake.wait_for("interaction_callback", lambda c: c.token == helped["token"])
+    release.set()
+
+    assert not [c for c in fake.calls if c.token == second["token"]]
+    shown = [c.content for c in fake.calls if c.name in ("interaction_callback", "edit_original")]
+    assert not any(text in (FORGET_EXPIRED, FORGET_CANCELLED, render.GENERIC_ERROR) for text in shown)
+    assert any(text.startswith("Done: I deleted everything") for text in shown)
+    assert await db.journal.count(UserRef("discord", str(ALICE))) == 0
