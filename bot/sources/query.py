@@ -82,11 +82,15 @@ FULL_WIDTH_PUNCTUATION = "、。，．：；！？（）「」『』【】《》
 FULL_WIDTH_PUNCTUATION_RE = re.compile(f"[{FULL_WIDTH_PUNCTUATION}]")
 # A Markdown link, [label](url) (Discord's "masked link"): the label's end, up to the "(".
 MARKDOWN_LABEL_RE = re.compile(r"^\S*?\]\(")
+# A link pasted against the word before it, without a space ("listen:https://…", "Creep(https://…)").
+GLUED_LINK_RE = re.compile(r"https?://\S*", re.IGNORECASE)
 
 
 def link_in(word: str) -> str | None:
-    """The link in `word` once that punctuation is removed, or None if it is no link."""
-    for candidate in (word, MARKDOWN_LABEL_RE.sub("", word, count=1)):
+    """The link in `word` once that punctuation is removed, or None if it is no link. The word as a
+    whole is judged first: "evil.com/https://youtu.be/…" is a link to evil.com."""
+    glued = GLUED_LINK_RE.search(word)
+    for candidate in (word, MARKDOWN_LABEL_RE.sub("", word, count=1), glued.group() if glued else ""):
         core = candidate.lstrip(LINK_OPENERS).rstrip(LINK_CLOSERS)
         if core and is_link(core):
             return core

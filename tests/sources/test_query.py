@@ -69,6 +69,10 @@ ACCEPTED_CASES = [
     (f"\u00abhttps://youtu.be/{YT}\u00bb", QueryKind.YOUTUBE, YT, ""),
     (f"\u201ehttps://youtu.be/{YT}\u201c", QueryKind.YOUTUBE, YT, ""),
     ("https://youtu.be/dQw4w9WgXc_!", QueryKind.YOUTUBE, "dQw4w9WgXc_", ""),  # an id may end in "_"
+    # a link pasted straight after a word, with no space ("listen:https://…", "song(https://…)")
+    (f"is this sad? listen:https://youtu.be/{YT}", QueryKind.YOUTUBE, YT, "is this sad?"),
+    (f"Creep(https://open.spotify.com/track/{SP})", QueryKind.SPOTIFY_TRACK, SP, ""),
+    (f"so sad→HTTPS://youtu.be/{YT}", QueryKind.YOUTUBE, YT, "so"),
     # Chinese and Japanese put no space around a link, only full-width punctuation: no part of it
     (f"听听这首：https://youtu.be/{YT}。", QueryKind.YOUTUBE, YT, "听听这首"),
     (f"「https://open.spotify.com/track/{SP}」 いい曲！", QueryKind.SPOTIFY_TRACK, SP, "いい曲"),
@@ -118,6 +122,9 @@ REFUSED_CASES = [
     (f"http://youtube.com.evil.example/watch?v={YT}", "evil.example"),
     # An allowed name at the end of another one is no subdomain of it: anyone can own evilyoutube.com.
     (f"https://evilyoutube.com/watch?v={YT}", "evilyoutube.com"),
+    # A link in a link's path is the outer link's, however it is glued on.
+    (f"https://evil.example/https://youtu.be/{YT}", "evil.example"),
+    (f"evil.example/?u=https://youtu.be/{YT}", "can't open"),
     (f"https://notyoutu.be/{YT}", "notyoutu.be"),
     (f"https://youtube.com@127.0.0.1/watch?v={YT}", "can't"),
     ("ftp://youtube.com/song.mp3", "can't"),
