@@ -71,6 +71,11 @@ MONO_RUN_SAMPLES = 1 << 16
 # otherwise the length is found by decoding, within the same limits.
 MIN_STATED_BIT_RATE = 4000
 MIN_STATED_SHARE = 0.5
+# A stereo file whose right channel is its left one inverted (wired out of phase) plays as music,
+# and its channels' mean is silence. Where the mean's power is under this share of the channels',
+# each channel is first turned to the phase of the first one that sounds (-20 dB: channels that
+# merely differ, as uncorrelated ones, give -3 dB).
+CANCELLED_SHARE = 0.01
 MIN_VIDEO_SECONDS = 1  # a file with pictures but no sound, at least this long, is a muted video
 # FFmpeg's sample formats (planar ones end in "p") as numpy types.
 SAMPLE_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64,
@@ -261,14 +266,30 @@ def _planes(frame, planar: bool, channels: int) -> list[np.ndarray]:
 
 
 def _mono(run: list[list[np.ndarray]], planar: bool, channels: int) -> np.ndarray:
-    """A run of frames of one layout -> mono float32: the mean of the channels."""
+    """A run of frames of one layout -> mono float32: the mean of the channels (in phase)."""
     planes = [np.concatenate(plane) for plane in run]
     samples = np.stack(planes) if planar else planes[0].reshape(-1, channels).T
     if samples.dtype.kind == "f":
         samples = samples.astype(np.float32, copy=False)
     else:
         samples = _int_to_float(samples)
-    return samples[0] if channels == 1 else samples.mean(axis=0, dtype=np.float32)
+    if channels == 1:
+        return samples[0]
+    mono = samples.mean(axis=0, dtype=np.float32)
+    return _in_phase_mean(samples) if _cancels(mono, samples) else mono
+
+
+def _cancels(mono: np.ndarray, samples: np.ndarray) -> bool:
+    """Whether the channels' mean is far quieter than the channels: one is the other inverted."""
+    channel_power = sum(float(np.dot(channel, channel)) for channel in samples) / len(samples)
+    return float(np.dot(mono, mono)) < CANCELLED_SHARE * channel_power
+
+
+def _in_phase_mean(samples: np.ndarray) -> np.ndarray:
+    """The mean of the channels, each turned to the phase of the first one that is not silent."""
+    power = np.einsum("ij,ij->i", samples, samples, dtype=np.float64)
+    against = samples @ samples[int(np.argmax(power > 0))] < 0
+    return np.mean(np.where(against[:, np.newaxis], -samples, samples), axis=0, dtype=np.float32)
 
 
 def _int_to_float(samples: np.ndarray) -> np.ndarray:

@@ -119,3 +119,17 @@ def test_a_song_off_zero_is_still_heard(clip, tmp_path):
     sf.write(path, 0.5 * load_audio(clip, 48000) + 0.05, 48000, subtype="FLOAT")
 
     assert select_section(load_audio(path)).size == audio.SECTION_SAMPLES
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_stereo_wired_out_of_phase_is_heard_as_its_left_channel(clip, model, tmp_path, subtype):
+    """Right = -left plays as music on any speaker, and the channels' mean is silence: it was
+    'The audio is silent'."""
+    left = 0.5 * load_audio(clip, 48000)
+    path = tmp_path / "out_of_phase.wav"
+    sf.write(path, np.stack([left, -left], axis=1), 48000, subtype=subtype)
+    plain = tmp_path / "left.wav"
+    sf.write(plain, left, 48000, subtype=subtype)
+
+    np.testing.assert_allclose(load_audio(path), load_audio(plain), atol=1e-4)  # 16-bit: 3e-5 a step
+
