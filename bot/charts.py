@@ -20,6 +20,11 @@ MOOD_COLOURS: dict[str, str] = {
     "sad": "#3F6FB5",  # blue
     "calm": "#4DA167",  # green
 }
+# A mood's name written in its colour: the map's quadrant names. The happy yellow is 1.8:1 on white
+# and the calm green just under 3:1 on its quadrant's tint, too faint to read; these are darker shades of
+# the same hues, each at least WCAG's 3:1 for large text on its quadrant.
+MOOD_TEXT_COLOURS: dict[str, str] = {**MOOD_COLOURS, "happy": "#9A7400", "calm": "#3E8A55"}
+QUADRANT_TINT = 0.06  # the opacity of each quadrant's wash of its mood's colour
 EMPTY_COLOUR = "#ECEFF1"
 TEXT_COLOUR = "#263238"
 GRID_COLOUR = "#CFD8DC"
@@ -309,8 +314,9 @@ def mood_map_figure(songs: Iterable[tuple[str, float, float, str]], title: str =
                "sad": (-LIMIT, -LIMIT, "left", "bottom"), "calm": (LIMIT, -LIMIT, "right", "bottom")}
     for mood, (x, y, ha, va) in corners.items():
         sx, sy = (1 if x > 0 else -1), (1 if y > 0 else -1)
-        ax.fill_between([0, sx * LIMIT], 0, sy * LIMIT, color=MOOD_COLOURS[mood], alpha=0.06, linewidth=0, zorder=0)
-        ax.text(x - sx * 0.03, y - sy * 0.03, mood, ha=ha, va=va, color=MOOD_COLOURS[mood],
+        ax.fill_between([0, sx * LIMIT], 0, sy * LIMIT, color=MOOD_COLOURS[mood], alpha=QUADRANT_TINT, linewidth=0,
+                        zorder=0)
+        ax.text(x - sx * 0.03, y - sy * 0.03, mood, ha=ha, va=va, color=MOOD_TEXT_COLOURS[mood],
                 fontsize=FONT_SIZE + 3, fontweight="bold")
     dots = [(v, a, MOOD_COLOURS[m]) for _, v, a, m in songs if m in MOOD_COLOURS]
     if dots:

@@ -230,3 +230,31 @@ def test_the_maps_quadrant_names_in_words_are_where_the_map_draws_them():
         x, y = drawn[mood]
         side = f"{'upper' if sy > 0 else 'lower'} {'right' if sx > 0 else 'left'}"
         assert (x > 0) == (sx > 0) and (y > 0) == (sy > 0) and f"{mood} {side}" in charts.MAP_QUADRANTS
+
+
+def contrast(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """WCAG 2's contrast ratio of two sRGB colours (components 0..1)."""
+    def luminance(colour):
+        r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in colour[:3])
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_the_maps_quadrant_names_can_be_read_on_their_quadrants():
+    # Written in the mood's own colour, "happy" was yellow on white (1.8:1) and "calm" 3.0:1 on its
+    # green wash: faint to anyone, unreadable to many. WCAG asks 3:1 of large text.
+    from colorsys import rgb_to_hsv
+
+    from matplotlib.colors import to_rgb
+
+    fig = charts.mood_map_figure([("Creep", -0.6, -0.3, "sad")])
+    names = {text.get_text(): text for text in fig.axes[0].texts if text.get_text() in charts.MOOD_COLOURS}
+    assert set(names) == set(MOODS)
+    for mood, text in names.items():
+        tint = to_rgb(charts.MOOD_COLOURS[mood])
+        background = tuple(1 - charts.QUADRANT_TINT + charts.QUADRANT_TINT * c for c in tint)
+        assert contrast(to_rgb(text.get_color()), background) >= 3.0, mood
+        hues = [rgb_to_hsv(*to_rgb(colour))[0] for colour in (text.get_color(), charts.MOOD_COLOURS[mood])]
+        assert abs(hues[0] - hues[1]) < 0.03, mood  # still its mood's hue, a darker shade
