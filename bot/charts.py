@@ -43,6 +43,8 @@ SQUARE = 0.86  # a day's square in the pixel chart; the rest of its 1 × 1 cell 
 WEEK_COLUMNS = 54  # the pixel chart's x axis: any year's days fit in 54 week columns
 PIXEL_WINDOW_DAYS = 365  # what the pixel chart shows in January, when the calendar year is a few weeks at most
 MAP_QUADRANTS = "happy upper right, energetic upper left, sad lower left, calm lower right"  # as `corners` draws them
+# Said of a Discord server and a Telegram group alike, as the text beside it is ("This week's mood here").
+SERVER_MOOD_TITLE = "The mood of the week here"
 PAD_INCHES = 0.1  # white around a chart's content (as savefig's bbox_inches="tight" leaves)
 ROOM_INCHES = 1.0  # room around the figure while it is drawn: legends and axis labels reach past it
 
@@ -359,8 +361,13 @@ def _name_songs(ax, songs: Sequence[tuple[str, float, float, str]], renderer) ->
             return
 
 
-def server_mood_of_week(counts: dict[str, int], title: str = "This server's mood of the week") -> bytes:
+def server_mood_of_week(counts: dict[str, int], title: str = SERVER_MOOD_TITLE) -> bytes:
     """Horizontal bars of songs per mood over the last 7 days, the winner highlighted."""
+    return _png(server_mood_figure(counts, title))
+
+
+def server_mood_figure(counts: dict[str, int], title: str = SERVER_MOOD_TITLE):
+    """The mood of the week's figure, before it is cut to a PNG."""
     fig = _figure(6.5, 3.0)
     ax = fig.add_subplot()
     values = [counts.get(m, 0) for m in MOODS]
@@ -375,7 +382,7 @@ def server_mood_of_week(counts: dict[str, int], title: str = "This server's mood
     ax.set_xlabel("songs in the last 7 days", color=TEXT_COLOUR, fontsize=FONT_SIZE)
     ax.set_title(title, loc="left", fontsize=FONT_SIZE + 2, fontweight="bold")
     _style(ax)
-    return _png(fig)
+    return fig
 
 
 # ---- the charts in words: each chart's alt text (Discord) and caption (Telegram, the console), for a

@@ -258,3 +258,11 @@ def test_the_maps_quadrant_names_can_be_read_on_their_quadrants():
         assert contrast(to_rgb(text.get_color()), background) >= 3.0, mood
         hues = [rgb_to_hsv(*to_rgb(colour))[0] for colour in (text.get_color(), charts.MOOD_COLOURS[mood])]
         assert abs(hues[0] - hues[1]) < 0.03, mood  # still its mood's hue, a darker shade
+
+
+def test_the_mood_of_the_week_chart_names_no_platform():
+    # /servermood answers in a Discord server and in a Telegram group alike: a group's chart was
+    # titled "This server's mood of the week", where the text beside it says "here".
+    fig = charts.server_mood_figure({"happy": 3, "energetic": 0, "sad": 1, "calm": 0})
+    title = fig.axes[0].get_title(loc="left")
+    assert title and not any(word in title.lower() for word in ("server", "group")), title
