@@ -76,6 +76,15 @@ MIN_STATED_SHARE = 0.5
 # each channel is first turned to the phase of the first one that sounds (-20 dB: channels that
 # merely differ, as uncorrelated ones, give -3 dB).
 CANCELLED_SHARE = 0.01
+# A surround file's mono mix, as FFmpeg downmixes it (the ITU-R BS.775 matrix) scaled so that the
+# front pair weighs what stereo's two channels do: the centre (voices) at +3 dB over a front
+# channel, the surrounds at -3 dB, the LFE left out. The plain mean had a 5.1 song's voices at a
+# sixth and, for a stereo mix carried in a 5.1 file, the whole song 9.5 dB quieter than in stereo.
+FRONT_WEIGHT = 0.5
+DOWNMIX_WEIGHTS = {
+    "FL": FRONT_WEIGHT, "FR": FRONT_WEIGHT, "FC": FRONT_WEIGHT * 2**0.5, "LFE": 0.0,
+    "BL": FRONT_WEIGHT / 2**0.5, "BR": FRONT_WEIGHT / 2**0.5, "SL": FRONT_WEIGHT / 2**0.5, "SR": FRONT_WEIGHT / 2**0.5,
+}
 MIN_VIDEO_SECONDS = 1  # a file with pictures but no sound, at least this long, is a muted video
 # FFmpeg's sample formats (planar ones end in "p") as numpy types.
 SAMPLE_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64,
@@ -187,16 +196,16 @@ def _decode(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
         # apart, then brought to the first rate (ffmpeg does the same when it plays such a file).
         pieces: list[tuple[int, np.ndarray]] = []  # (rate, mono float32), one per run of frames
         run: list[list[np.ndarray]] = []  # per plane, the frames' samples as decoded
-        run_layout = None  # (planar, channels, rate) of the run
+        run_layout = None  # (planar, channels, rate, channel layout) of the run
         run_samples = decoded = 0
         decoded_seconds = 0.0
         for frame in _frames(container, stream):
             if not 0 < frame.sample_rate <= MAX_NATIVE_RATE:
                 raise _unreadable(path)
-            layout = (frame.format.is_planar, frame.layout.nb_channels, frame.sample_rate)
+            layout = (frame.format.is_planar, frame.layout.nb_channels, frame.sample_rate, frame.layout.name)
             # A stream may change its channels or rate midway; and a long run is made mono as it goes.
             if run and (layout != run_layout or run_samples >= MONO_RUN_SAMPLES):
-                pieces.append((run_layout[2], _mono(run, *run_layout[:2])))
+                pieces.append((run_layout[2], _mono(run, *run_layout[:2], run_layout[3])))
                 run, run_samples = [], 0
             run_layout = layout
             planes = _planes(frame, *layout[:2])
@@ -210,7 +219,7 @@ def _decode(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
                 _refuse_if_too_long(max(decoded_seconds, decoded / frame.sample_rate), path, frame.sample_rate,
                                     max_seconds)
         if run:
-            pieces.append((run_layout[2], _mono(run, *run_layout[:2])))
+            pieces.append((run_layout[2], _mono(run, *run_layout[:2], run_layout[3])))
     return _at_one_rate(pieces, native_sr), native_sr
 
 
@@ -265,8 +274,9 @@ def _planes(frame, planar: bool, channels: int) -> list[np.ndarray]:
     return [np.frombuffer(planes[0], dtype, frame.samples * channels)]
 
 
-def _mono(run: list[list[np.ndarray]], planar: bool, channels: int) -> np.ndarray:
-    """A run of frames of one layout -> mono float32: the mean of the channels (in phase)."""
+def _mono(run: list[list[np.ndarray]], planar: bool, channels: int, layout: str = "") -> np.ndarray:
+    """A run of frames of one layout -> mono float32: the mean of the channels (in phase), or for
+    a surround layout the mix a listener hears (`DOWNMIX_WEIGHTS`)."""
     planes = [np.concatenate(plane) for plane in run]
     samples = np.stack(planes) if planar else planes[0].reshape(-1, channels).T
     if samples.dtype.kind == "f":
@@ -275,8 +285,23 @@ def _mono(run: list[list[np.ndarray]], planar: bool, channels: int) -> np.ndarra
         samples = _int_to_float(samples)
     if channels == 1:
         return samples[0]
-    mono = samples.mean(axis=0, dtype=np.float32)
+    weights = _downmix_weights(layout)
+    mono = samples.mean(axis=0, dtype=np.float32) if weights is None else weights @ samples
     return _in_phase_mean(samples) if _cancels(mono, samples) else mono
+
+
+@lru_cache(maxsize=None)
+def _downmix_weights(layout: str) -> np.ndarray | None:
+    """Each channel's weight in the mono mix of a named surround layout (5.1, 7.1, quad...); None
+    for the plain mean: stereo, and channels whose places the file does not name."""
+    try:
+        names = [channel.name for channel in av.AudioLayout(layout).channels]
+    except (ValueError, TypeError, av.FFmpegError):
+        return None
+    weights = [DOWNMIX_WEIGHTS.get(name) for name in names]
+    if None in weights or len(set(weights)) == 1:
+        return None
+    return np.array(weights, dtype=np.float32)
 
 
 def _cancels(mono: np.ndarray, samples: np.ndarray) -> bool:

@@ -133,3 +133,36 @@ def test_stereo_wired_out_of_phase_is_heard_as_its_left_channel(clip, model, tmp
 
     np.testing.assert_allclose(load_audio(path), load_audio(plain), atol=1e-4)  # 16-bit: 3e-5 a step
 
+
+
+def surround(clip: Path, target: Path, pan: str) -> Path:
+    """A 5.1 FLAC of the clip at half scale (the clip peaks over 1.0), its channels set by `pan`."""
+    return ffmpeg(clip, target, "-af", f"pan=5.1|{pan}", "-c:a", "flac", "-sample_fmt", "s32")
+
+
+@pytest.fixture(scope="module")
+def half_clip(clip, tmp_path_factory) -> np.ndarray:
+    """The clip at half scale through a 24-bit FLAC: what each surround file holds per channel."""
+    return load_audio(ffmpeg(clip, tmp_path_factory.mktemp("half") / "half.flac", "-af", "volume=0.5",
+                             "-c:a", "flac", "-sample_fmt", "s32"))
+
+
+def test_a_stereo_mix_carried_in_a_five_one_file_is_heard_as_in_stereo(clip, model, half_clip, tmp_path):
+    """A 5.1 file whose front pair holds the song (a stereo mix in a film's 5.1 track): the plain
+    mean of the six channels made it 9.5 dB quieter than the stereo file, and moved the answer."""
+    path = surround(clip, tmp_path / "front.flac", "FL=0.5*c0|FR=0.5*c0")
+
+    samples = load_audio(path)
+
+    np.testing.assert_allclose(samples, half_clip, atol=1e-5)
+    assert np.abs(mood_of(model, samples) - mood_of(model, half_clip)).max() < 1e-4
+
+
+def test_a_five_one_mix_keeps_its_centre_above_its_surrounds_and_leaves_out_its_lfe(clip, half_clip, tmp_path):
+    """FFmpeg's downmix, with stereo's weights for the front pair: voices and lead vocals live in
+    the centre (+3 dB over a front channel); the LFE is not part of what a stereo listener hears."""
+    centre = load_audio(surround(clip, tmp_path / "centre.flac", "FC=0.5*c0|LFE=0.5*c0"))
+    back_left = load_audio(surround(clip, tmp_path / "back.flac", "BL=0.5*c0"))
+
+    np.testing.assert_allclose(centre, 2**0.5 / 2 * half_clip, atol=1e-5)  # a front channel's 0.5, +3 dB
+    np.testing.assert_allclose(back_left, 2**0.5 / 4 * half_clip, atol=1e-5)  # a front channel's 0.5, -3 dB
