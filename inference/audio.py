@@ -286,7 +286,9 @@ def _mono(run: list[list[np.ndarray]], planar: bool, channels: int, layout: str 
     if channels == 1:
         return samples[0]
     weights = _downmix_weights(layout)
-    mono = samples.mean(axis=0, dtype=np.float32) if weights is None else weights @ samples
+    if weights is not None:  # whose LFE alone is silence in the mix, cancelled or not
+        return weights @ samples
+    mono = samples.mean(axis=0, dtype=np.float32)
     return _in_phase_mean(samples) if _cancels(mono, samples) else mono
 
 

@@ -166,3 +166,10 @@ def test_a_five_one_mix_keeps_its_centre_above_its_surrounds_and_leaves_out_its_
 
     np.testing.assert_allclose(centre, 2**0.5 / 2 * half_clip, atol=1e-5)  # a front channel's 0.5, +3 dB
     np.testing.assert_allclose(back_left, 2**0.5 / 4 * half_clip, atol=1e-5)  # a front channel's 0.5, -3 dB
+
+
+def test_a_five_one_stretch_of_lfe_alone_is_silence_in_the_mix(clip, tmp_path):
+    """The LFE is out of the mix wherever it sounds alone too: not taken for two cancelling channels."""
+    path = surround(clip, tmp_path / "rumble.flac", "LFE=0.5*c0")
+
+    assert not load_audio(path).any()
