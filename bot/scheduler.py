@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.date import DateTrigger
 
 from bot.usecases.journal import JournalUseCase
 from bot.replies import Caller, PromptMessage
-from bot.usecases.ports import PromptSender, RecipientGone
+from bot.usecases.ports import DeliveryUncertain, PromptSender, RecipientGone
 from storage.models import StorageError, User, UserRef
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,28 @@ GRACE = timedelta(hours=3)
 # limiters handle the platforms' per-chat limits, this keeps a 21:00 burst from flooding them.
 DELIVERY_CONCURRENCY = 4
 DELIVERY_PAUSE_S = 0.05
+# A daily prompt whose sending failed for a passing reason (the platform down past its client's own
+# retries, a network error) is tried again after each of these waits in turn, within its local day.
+RETRY_DELAYS = (timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=45))
 
 
 def job_id(ref: UserRef) -> str:
     return f"prompt:{ref.platform}:{ref.user_id}"
+
+
+def retry_job_id(ref: UserRef) -> str:
+    return f"prompt-retry:{ref.platform}:{ref.user_id}"
+
+
+def retry_time(day: date, zone: str, now: datetime, attempt: int) -> datetime | None:
+    """When to try a day's failed prompt again after `attempt` tries failed (1 for the first), or
+    None: the retries are spent, or the next one would fall past the local day's end (the prompt
+    asks about that day)."""
+    if attempt > len(RETRY_DELAYS):
+        return None
+    at = now.astimezone(timezone.utc) + RETRY_DELAYS[attempt - 1]
+    day_ends = datetime.combine(day + timedelta(days=1), time(0), tzinfo=ZoneInfo(zone))
+    return at if at < day_ends else None
 
 
 class DailyAt(BaseTrigger):
@@ -170,8 +189,37 @@ class PromptScheduler:
         )
 
     def unschedule(self, ref: UserRef) -> None:
-        if self._scheduler.get_job(job_id(ref)) is not None:
-            self._scheduler.remove_job(job_id(ref))
+        for job in (job_id(ref), retry_job_id(ref)):
+            if self._scheduler.get_job(job) is not None:
+                self._scheduler.remove_job(job)
+
+    def retry_at(self, ref: UserRef) -> datetime | None:
+        """When the day's failed prompt is tried again; None when no retry is due."""
+        job = self._scheduler.get_job(retry_job_id(ref))
+        return None if job is None else job.trigger.run_date
+
+    async def retry_now(self, ref: UserRef) -> str | None:
+        """Runs the pending retry at once (tests): what its job runs at its time."""
+        job = self._scheduler.get_job(retry_job_id(ref))
+        if job is None:
+            return None
+        job.remove()
+        return await job.func(*job.args, **job.kwargs)
+
+    def _retry_later(self, ref: UserRef, day: date, zone: str, attempt: int) -> None:
+        """Tries the day's prompt again later. The retry re-reads the user and skips the day if a
+        prompt of it got through meanwhile (a restart's catch-up, /journal prompt)."""
+        at = retry_time(day, zone, self.now(), attempt)
+        if at is None:
+            log.warning("scheduler.prompt_given_up", extra={"user": ref.user_id, "tries": attempt})
+            return
+        self._scheduler.add_job(
+            self.deliver, DateTrigger(at, timezone=timezone.utc), args=[ref],
+            kwargs={"day": day, "attempt": attempt + 1}, id=retry_job_id(ref), replace_existing=True,
+            misfire_grace_time=int(self.grace.total_seconds()), coalesce=True, max_instances=1,
+        )
+        log.info("scheduler.prompt_retry_scheduled", extra={"user": ref.user_id, "tries": attempt,
+                                                           "at": at.isoformat()})
 
     def next_fire_time(self, ref: UserRef) -> datetime | None:
         job = self._scheduler.get_job(job_id(ref))
@@ -197,9 +245,10 @@ class PromptScheduler:
         return lock
 
     async def _make_prompt(self, ref: UserRef, *, force: bool, day: date | None,
-                           erasures: int) -> PromptMessage | None:
-        """The prompt to send, recorded as sent; None when the user has no journal now, the day's
-        was already sent (unless `force`), or the user ran /forget meanwhile."""
+                           erasures: int) -> tuple[PromptMessage, date, str] | None:
+        """The prompt to send, recorded as sent, with its day and the user's zone; None when the
+        user has no journal now, the day's was already sent (unless `force`), or the user ran
+        /forget meanwhile."""
         user = await self.db.users.get(ref)
         if user is None or not user.journal_enabled:
             return None
@@ -212,13 +261,15 @@ class PromptScheduler:
             # New York's evening) the day begins again, and the latest is already the next one.
             if await self.db.prompts.sent_for(ref, day):
                 return None
-        return await self.journal.make_prompt(user, day=day, erasures=erasures)
+        prompt = await self.journal.make_prompt(user, day=day, erasures=erasures)
+        return None if prompt is None else (prompt, day, user.timezone)
 
-    async def deliver(self, ref: UserRef, *, force: bool = False, day: date | None = None) -> str | None:
+    async def deliver(self, ref: UserRef, *, force: bool = False, day: date | None = None,
+                      attempt: int = 1) -> str | None:
         """One prompt to one user: re-read the user (they may have opted out since), skip if the
         day's was already sent, record it, send it, remember the platform message id. The day is
-        the one whose prompt time passed last (local), unless a missed prompt is caught up for
-        `day`; /journal prompt (`force`) is for today."""
+        the one whose prompt time passed last (local), unless a missed or failed prompt is tried
+        again for `day` (`attempt`: the how-manieth try); /journal prompt (`force`) is for today."""
         sender = self.senders.get(ref.platform)
         if sender is None:
             log.warning("scheduler.no_sender", extra={"user": ref.user_id, "platform": ref.platform})
@@ -227,28 +278,24 @@ class PromptScheduler:
             erasures = self.db.privacy.erasures(ref)  # before the user is read: a /forget after it shows
             try:
                 async with self._making_for(ref):
-                    prompt = await self._make_prompt(ref, force=force, day=day, erasures=erasures)
+                    made = await self._make_prompt(ref, force=force, day=day, erasures=erasures)
             except StorageError as error:
                 log.warning("scheduler.prompt_not_made", extra={"user": ref.user_id, "reason": str(error)})
                 return None
-            if prompt is None:  # the user ran /forget meanwhile
+            if made is None:  # no journal now, the day's already sent, or /forget meanwhile
                 return None
+            prompt, day, zone = made
             try:
                 message_id = await sender.send_prompt(prompt)
+            except DeliveryUncertain as failure:
+                # The prompt may be on the user's screen: it stays the day's prompt, open to an
+                # answer (Telegram: a reply to it is matched by its text, its id never came back),
+                # and is not sent again. A second prompt, the same day, would be a worse surprise
+                # than, rarely, a day without one; /journal prompt still asks for it.
+                log.warning("scheduler.send_unconfirmed", extra={"user": ref.user_id, "reason": str(failure)})
+                return prompt.prompt_id
             except Exception as failure:
-                gone = isinstance(failure, RecipientGone)
-                if gone:
-                    log.info("scheduler.recipient_gone", extra={"user": ref.user_id, "reason": str(failure)})
-                else:
-                    log.exception("scheduler.send_failed", extra={"user": ref.user_id, "chat": prompt.chat_id})
-                try:  # not sent: a restart within the grace period, or /journal prompt, still sends the day's
-                    await self.journal.prompt_not_delivered(prompt.prompt_id)
-                except StorageError as error:
-                    log.warning("scheduler.prompt_not_withdrawn", extra={"user": ref.user_id, "reason": str(error)})
-                # Their entries are kept; /journal on starts the prompts again. Not for /journal
-                # prompt (`force`): the user is there, and told to open their DMs and ask again.
-                if gone and not force:
-                    await self.journal.disable(Caller(ref.platform, ref.user_id, chat_id=prompt.chat_id))
+                await self._not_sent(ref, prompt, failure, force=force, day=day, zone=zone, attempt=attempt)
                 return None
             try:
                 await self.journal.prompt_delivered(prompt.prompt_id, message_id)
@@ -257,3 +304,25 @@ class PromptScheduler:
             log.info("scheduler.prompt_sent", extra={"user": ref.user_id, "chat": prompt.chat_id})
             await asyncio.sleep(self.pause_s)
             return prompt.prompt_id
+
+    async def _not_sent(self, ref: UserRef, prompt: PromptMessage, failure: Exception, *, force: bool,
+                        day: date, zone: str, attempt: int) -> None:
+        """A prompt that did not arrive: withdrawn (not the day's, not open to answers). A user the
+        platform refuses for good gets no more; a passing failure is tried again later that day.
+        Not for /journal prompt (`force`): the user is there, and told to ask again."""
+        gone = isinstance(failure, RecipientGone)
+        if gone:
+            log.info("scheduler.recipient_gone", extra={"user": ref.user_id, "reason": str(failure)})
+        else:
+            log.error("scheduler.send_failed", exc_info=failure,
+                      extra={"user": ref.user_id, "chat": prompt.chat_id, "tries": attempt})
+        try:  # not sent: a retry, a restart within the grace period, or /journal prompt still sends the day's
+            await self.journal.prompt_not_delivered(prompt.prompt_id)
+        except StorageError as error:
+            log.warning("scheduler.prompt_not_withdrawn", extra={"user": ref.user_id, "reason": str(error)})
+        if force:
+            return
+        if gone:  # their entries are kept; /journal on starts the prompts again
+            await self.journal.disable(Caller(ref.platform, ref.user_id, chat_id=prompt.chat_id))
+        else:
+            self._retry_later(ref, day, zone, attempt)

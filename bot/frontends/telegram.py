@@ -58,8 +58,8 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.telegram_flow import UpdateFlow
-from bot.frontends.telegram_http import AiohttpRequest
-from bot.usecases.ports import RecipientGone
+from bot.frontends.telegram_http import AiohttpRequest, never_sent
+from bot.usecases.ports import DeliveryUncertain, RecipientGone
 from bot.replies import (
     STAGE_DOWNLOADING,
     STAGE_FINDING,
@@ -88,6 +88,7 @@ POLL_TIMEOUT_S = 10  # long-poll length asked of the Bot API
 CONNECTION_POOL_SIZE = 16
 MAX_API_CALLS_IN_FLIGHT = 8
 POOL_TIMEOUT_S = 30.0  # a reply waiting for a free connection in a burst must not fail
+PROMPT_READ_TIMEOUT_S = 5.0  # a daily prompt's answer from Telegram: past it, the prompt may have arrived
 JOURNAL_USAGE = "Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list [page] · /journal prompt"
 MOOD_USAGE = "Usage: /mood <song name or link>, or send an audio file."
 GROUP_MOOD_USAGE = "Usage: /mood <song name or link>, or attach an audio file with the caption /mood."
@@ -307,6 +308,7 @@ class TelegramFrontend:
         self.settings = settings
         self.usecases = usecases
         self.poll_timeout_s = poll_timeout_s
+        self.prompt_read_timeout_s = PROMPT_READ_TIMEOUT_S
         self.album_window_s = album_window_s
         # Updates run concurrently (/mood waits on the classifier), but a burst is answered in
         # arrival order and fetched only as fast as it is answered (telegram_flow).
@@ -363,12 +365,30 @@ class TelegramFrontend:
     async def send_prompt(self, prompt: PromptMessage) -> str | None:
         try:
             message = await self.app.bot.send_message(
-                chat_id=int(prompt.chat_id), text=clip(render.prompt_text(prompt.phrase)),
-                reply_markup=ForceReply(input_field_placeholder="A song…"),
+                chat_id=int(prompt.chat_id), text=prompt_text(prompt.phrase),
+                reply_markup=ForceReply(input_field_placeholder="A song…"), read_timeout=self.prompt_read_timeout_s,
             )
         except Forbidden as error:  # "bot was blocked by the user", "user is deactivated"
             raise RecipientGone(str(error)) from error
+        except TimedOut as error:
+            if never_sent(error):
+                raise  # no connection was made: the prompt never left, and is tried again later
+            # The request went out: Telegram may have sent the message, whose id never came back.
+            raise DeliveryUncertain(f"sendMessage timed out: {error}") from error
         return str(message.message_id)
+
+    async def _is_prompt(self, caller: Caller, chat_id: int, replied: Message) -> bool:
+        """Whether `replied` is one of the caller's journal prompts: a known prompt message, or
+        the open prompt whose send timed out (its id never came back) when it shows its text."""
+        journal = self.usecases.journal
+        if await journal.is_prompt_message(PLATFORM, str(chat_id), str(replied.message_id)):
+            return True
+        if replied.from_user is None or replied.from_user.id != self.app.bot.id:
+            return False
+        shown = (replied.text or "").strip()
+        return await journal.claim_prompt_message(
+            caller, str(chat_id), str(replied.message_id),
+            shows=lambda phrase: prompt_text(phrase).strip() == shown)
 
     # ---- wiring ----------------------------------------------------------------------------------
     def _add_handlers(self) -> None:
@@ -469,7 +489,7 @@ class TelegramFrontend:
         if not songs:
             await asker.effective_message.reply_text(A_PICTURE)
             return
-        prompt_id = await self._prompt_answered(messages) if private else None
+        prompt_id = await self._prompt_answered(messages, caller) if private else None
         if prompt_id is not None:
             caption = next((journal_note(message) for message in messages if message.caption), "")
             # One entry of the whole album: a /forget after any of its items drops it.
@@ -501,20 +521,19 @@ class TelegramFrontend:
                 caller, caption or None, attachment, prompt_message_id=prompt_id, progress=progress),
             as_text=lambda reply: noted(reply, None if isinstance(reply, ErrorReply) else note))
 
-    async def _prompt_answered(self, messages: list[Message]) -> str | None:
+    async def _prompt_answered(self, messages: list[Message], caller: Caller) -> str | None:
         """The id of the journal prompt the album replies to, if it replies to one."""
         replied = next((m.reply_to_message for m in messages if m.reply_to_message is not None), None)
         if replied is None:
             return None
-        prompt_id = str(replied.message_id)
-        found = await self.usecases.journal.is_prompt_message(PLATFORM, str(messages[0].chat_id), prompt_id)
-        return prompt_id if found else None
+        found = await self._is_prompt(caller, messages[0].chat_id, replied)
+        return str(replied.message_id) if found else None
 
     async def on_private_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         caller = self.usecases.privacy.arrived(caller_of(update))  # before the download
         message = update.effective_message
         prompt_id = str(message.reply_to_message.message_id)
-        if not await self.usecases.journal.is_prompt_message(PLATFORM, str(message.chat_id), prompt_id):
+        if not await self._is_prompt(caller, message.chat_id, message.reply_to_message):
             if audio_of(message) is not None:  # a reply with audio to something else: still /mood
                 await self.on_mood(update, context, caller)
             else:
@@ -1102,6 +1121,11 @@ async def collect_album(update: Update, caller: Caller, albums: dict[str, Album]
     finally:
         del albums[key]
     return sorted(album.items, key=lambda item: item[0].effective_message.message_id)
+
+
+def prompt_text(phrase: str) -> str:
+    """A daily prompt's message text, as sent (and as a reply to it shows it)."""
+    return clip(render.prompt_text(phrase))
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:

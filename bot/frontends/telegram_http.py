@@ -134,6 +134,12 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
 
 
+def never_sent(error: TimedOut) -> bool:
+    """Whether a timed-out call never left: no connection was made (or none came free in the pool).
+    Otherwise Telegram may have carried it out, its answer lost."""
+    return isinstance(error.__cause__, aiohttp.ConnectionTimeoutError)
+
+
 def _body(fields: dict[str, str] | None, files: dict | None) -> aiohttp.FormData | dict[str, str] | None:
     """Form fields as application/x-www-form-urlencoded; with files, multipart/form-data."""
     if not files:

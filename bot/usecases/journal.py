@@ -305,6 +305,26 @@ class JournalUseCase:
             self._remember(replace(known, message_id=str(message_id)))
         await self.db.prompts.set_message_id(prompt_id, str(message_id))
 
+    async def claim_prompt_message(self, caller: Caller, chat_id: str, message_id: str,
+                                   shows: Callable[[str], bool]) -> bool:
+        """Whether the message `message_id` is the caller's open prompt whose send timed out (its
+        platform id never came back): their newest open prompt of the last ANSWER_DAYS, without a
+        message id, sent to `chat_id`, whose phrase the message `shows`. If so the id is recorded,
+        and the message is answered as any prompt. A reply is the only way to answer on Telegram:
+        without this, the prompt on the user's screen could not be answered."""
+        ref = UserRef(caller.platform, caller.user_id)
+        try:
+            sent = await self.db.prompts.latest_open(ref, since=self.now() - timedelta(days=ANSWER_DAYS))
+            if (sent is None or sent.message_id is not None or sent.chat_id != str(chat_id)
+                    or not shows(sent.phrase)):
+                return False
+            await self.prompt_delivered(sent.prompt_id, message_id)
+        except StorageError as error:
+            log.warning("journal.prompt_not_claimed", extra={"user": caller.user_id, "reason": str(error)})
+            return False
+        log.info("journal.unconfirmed_prompt_found", extra={"user": caller.user_id})
+        return True
+
     async def is_prompt_message(self, platform: str, chat_id: str, message_id: str) -> bool:
         if self._memory_by_message(platform, str(chat_id), str(message_id)) is not None:
             return True

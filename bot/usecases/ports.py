@@ -65,9 +65,15 @@ class RecipientGone(Exception):
     or deleted their account): no use trying every day."""
 
 
+class DeliveryUncertain(Exception):
+    """The send was not confirmed, but the platform may have carried it out (a timeout after the
+    request went out): the user may be reading the prompt."""
+
+
 class PromptSender(Protocol):
     """Implemented by each front-end: delivers a prompt privately, returns the platform message id.
-    Raises `RecipientGone` when the platform refuses the user for good."""
+    Raises `RecipientGone` when the platform refuses the user for good, `DeliveryUncertain` when
+    the prompt may have arrived though the send failed, anything else when it did not arrive."""
 
     platform: str
 

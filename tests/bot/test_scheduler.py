@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.frontends.console import ConsoleFrontend
-from bot.replies import Caller, ErrorReply
+from bot.replies import Caller, ErrorReply, TextReply
 from bot.scheduler import PromptScheduler, missed_day, prompt_trigger
 from bot.usecases.journal import PROMPT_NOT_SENT, JournalUseCase
 from bot.usecases.mood import MoodUseCase
-from bot.usecases.ports import RecipientGone
+from bot.usecases.ports import DeliveryUncertain, RecipientGone
 from storage.models import User
 
 LISBON = ZoneInfo("Europe/Lisbon")
@@ -392,3 +392,127 @@ async def test_a_day_without_a_prompt_still_gets_one_after_a_move_west(db, count
     at[0] += timedelta(hours=3)  # 21:00 on the 4th in New York
     assert await scheduler.deliver(tokyo.ref) is not None
     assert (await db.prompts.latest_open(tokyo.ref)).local_date == date(2026, 12, 4)
+
+
+# A prompt whose sending failed for a passing reason ------------------------------------------
+
+
+class DownConsole(ConsoleFrontend):
+    """The console, failing its next `failures` deliveries as a platform down past its client's
+    own retries does (a network error: the prompt did not arrive)."""
+
+    def __init__(self, *args, failures: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.failures = failures
+
+    async def send_prompt(self, prompt):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("platform unreachable")
+        return await super().send_prompt(prompt)
+
+
+def scheduler_with_down_console(db, classifier, now, failures: int):
+    journal = JournalUseCase(db, MoodUseCase(db, classifier, fetcher=None, now=now), now=now)
+    scheduler = PromptScheduler(db, journal, pause_s=0, now=now)
+    journal.schedule = scheduler
+    out = io.StringIO()
+    scheduler.register(DownConsole(usecases=None, stdin=io.StringIO(), stdout=out, failures=failures))
+    return scheduler, journal, out
+
+
+async def test_a_prompt_that_failed_to_send_is_tried_again_later_that_day(db, counting):
+    user = lisbon_user(21, 0, "down")
+    await db.users.upsert(user)
+    at = [datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)]  # 21:00 in Lisbon
+    scheduler, _journal, out = scheduler_with_down_console(db, counting, lambda: at[0], failures=2)
+
+    assert await scheduler.deliver(user.ref) is None  # the platform was down at 21:00
+    assert scheduler.retry_at(user.ref) == at[0] + timedelta(minutes=5)
+    at[0] += timedelta(minutes=5)
+    assert await scheduler.retry_now(user.ref) is None  # still down at 21:05
+    assert scheduler.retry_at(user.ref) == at[0] + timedelta(minutes=15)
+    at[0] += timedelta(minutes=15)
+    assert await scheduler.retry_now(user.ref) is not None  # back at 21:20
+    assert out.getvalue().count("📝") == 1 and scheduler.retry_at(user.ref) is None
+    assert await db.prompts.last_sent_date(user.ref) == NOV_24
+
+
+async def test_the_retries_of_a_failed_prompt_stop_after_the_last_delay(db, counting, caplog):
+    user = lisbon_user(12, 0, "long-outage")
+    await db.users.upsert(user)
+    at = [datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)]
+    scheduler, _journal, out = scheduler_with_down_console(db, counting, lambda: at[0], failures=100)
+
+    assert await scheduler.deliver(user.ref) is None
+    waits = []
+    while (retry := scheduler.retry_at(user.ref)) is not None:
+        waits.append(retry - at[0])
+        at[0] = retry
+        assert await scheduler.retry_now(user.ref) is None
+    assert waits == [timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=45)]
+    assert out.getvalue() == "" and await db.prompts.latest_open(user.ref) is None
+    assert any(r.getMessage() == "scheduler.prompt_given_up" for r in caplog.records)
+
+
+async def test_a_failed_prompt_is_not_tried_again_past_the_local_day_s_end(db, counting):
+    user = lisbon_user(23, 50, "night-owl")
+    await db.users.upsert(user)
+    at = [datetime(2026, 11, 24, 23, 50, tzinfo=timezone.utc)]  # 23:50 in Lisbon
+    scheduler, _journal, out = scheduler_with_down_console(db, counting, lambda: at[0], failures=2)
+
+    assert await scheduler.deliver(user.ref) is None
+    assert scheduler.retry_at(user.ref) == at[0] + timedelta(minutes=5)  # 23:55: still the 24th
+    at[0] += timedelta(minutes=5)
+    assert await scheduler.retry_now(user.ref) is None
+    assert scheduler.retry_at(user.ref) is None  # 00:10 would ask about a day that is over
+    assert out.getvalue() == ""
+
+
+async def test_a_retry_sends_no_second_prompt_when_one_got_through_meanwhile(db, counting):
+    user = lisbon_user(21, 0, "asked")
+    await db.users.upsert(user)
+    at = [datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)]
+    scheduler, journal, out = scheduler_with_down_console(db, counting, lambda: at[0], failures=1)
+
+    assert await scheduler.deliver(user.ref) is None
+    at[0] += timedelta(minutes=2)
+    assert isinstance(await journal.prompt_now(Caller("console", "asked", chat_id="asked")), TextReply)
+    at[0] += timedelta(minutes=3)
+    assert await scheduler.retry_now(user.ref) is None
+    assert out.getvalue().count("📝") == 1
+
+
+async def test_journal_off_cancels_the_retry_of_a_failed_prompt(db, counting):
+    user = lisbon_user(21, 0, "stopped")
+    await db.users.upsert(user)
+    at = datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)
+    scheduler, journal, _out = scheduler_with_down_console(db, counting, lambda: at, failures=1)
+
+    assert await scheduler.deliver(user.ref) is None and scheduler.retry_at(user.ref) is not None
+    await journal.disable(Caller("console", "stopped", chat_id="stopped"))
+    assert scheduler.retry_at(user.ref) is None
+
+
+class UnconfirmedConsole(ConsoleFrontend):
+    """The console, printing the prompt but timing out before it says so: as a send whose answer
+    never came back, though the platform carried it out."""
+
+    async def send_prompt(self, prompt):
+        await super().send_prompt(prompt)
+        raise DeliveryUncertain("timed out")
+
+
+async def test_a_prompt_that_may_have_arrived_stays_open_and_is_not_sent_again(db, counting):
+    user = lisbon_user(21, 0, "maybe")
+    await db.users.upsert(user)
+    at = datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), now=lambda: at)
+    scheduler = PromptScheduler(db, journal, pause_s=0, now=lambda: at)
+    out = io.StringIO()
+    scheduler.register(UnconfirmedConsole(usecases=None, stdin=io.StringIO(), stdout=out))
+
+    prompt_id = await scheduler.deliver(user.ref)
+    assert prompt_id is not None and scheduler.retry_at(user.ref) is None
+    assert (await db.prompts.latest_open(user.ref)).prompt_id == prompt_id  # still open to an answer
+    assert await scheduler.deliver(user.ref) is None and out.getvalue().count("📝") == 1

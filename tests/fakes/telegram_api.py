@@ -97,6 +97,7 @@ class FakeTelegramBotAPI(BotAPIAddress):
         self._files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
         self._sizes: dict[str, int] = {}  # file_id -> the size Telegram knows, when not len(content)
         self._failures: dict[str, list[int]] = {}  # method -> [remaining, retry_after]
+        self._delays: dict[str, float] = {}  # method -> seconds its next call is answered after
         self._changed = asyncio.Condition()
         self._mark = 0
         self._runner: web.AppRunner | None = None
@@ -125,6 +126,11 @@ class FakeTelegramBotAPI(BotAPIAddress):
         """Answer the next `times` calls of `method` with 429 Too Many Requests (retry after
         `retry_after` s), or with another error `status` and `description`, after `delay_s`."""
         self._failures[method] = [times, retry_after, status, description, delay_s]
+
+    def delay_next(self, method: str, delay_s: float) -> None:
+        """Carry out the next call of `method` at once, as Telegram does, but answer it only after
+        `delay_s`: a client that stopped waiting never learns it was done."""
+        self._delays[method] = delay_s
 
     def add_file(self, content: bytes | Path, suffix: str = ".ogg") -> str:
         data = content.read_bytes() if isinstance(content, Path) else content
@@ -374,6 +380,8 @@ class FakeTelegramBotAPI(BotAPIAddress):
         result = handler(params, files) if handler else True
         params["_result"] = result
         await self._record(Call(method, params, files))
+        if (delay_s := self._delays.pop(method, None)) is not None:
+            await asyncio.sleep(delay_s)
         return web.json_response({"ok": True, "result": result})
 
     def _refusal(self, method: str, params: dict) -> str | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -32,7 +33,8 @@ from bot.frontends.telegram import (
     send_reply,
 )
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, PromptMessage
-from storage.models import JournalEntry, MoodRequest, UserRef
+from inference.result import MOODS
+from storage.models import JournalEntry, MoodRequest, StoredMood, TrackRecord, UserRef
 from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegramBotAPI
 from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram
 
@@ -764,3 +766,46 @@ async def test_a_forget_button_pressed_twice_is_answered_once(telegram):
     edits = [c.text for c in fake.calls_of("editMessageText", after=mark)]
     assert edits and all("(1 record)" in text for text in edits)
     assert render.GENERIC_ERROR not in [c.text for c in fake.calls_of("sendMessage", after=mark)]
+
+
+async def test_a_prompt_whose_send_timed_out_is_not_sent_twice_and_a_reply_to_it_is_its_answer(telegram, db, usecases):
+    """Telegram carried the prompt out but its answer came after the bot stopped waiting: the
+    user has it on screen, without the bot knowing its message id. It is not sent again, and a
+    reply to it (matched by the prompt's text) is saved as its answer."""
+    fake, frontend = telegram
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
+    ref = UserRef("telegram", str(ALICE))
+    frontend.prompt_read_timeout_s = 0.2
+    fake.delay_next("sendMessage", 1.0)
+    mark = fake.mark()
+    prompt_id = await scheduler.deliver(ref)
+    assert prompt_id is not None and scheduler.retry_at(ref) is None
+    sent = await fake.wait_for("sendMessage", after=mark)
+    assert await scheduler.deliver(ref) is None  # the day's prompt is out: no second one
+    assert len(fake.calls_of("sendMessage", after=mark)) == 1
+
+    content = b"OggS a song for the evening"
+    await db.tracks.save(TrackRecord(
+        key=f"sha256:{hashlib.sha256(content).hexdigest()}", title="", artists=[],
+        classified_at=datetime.now(timezone.utc),
+        mood=StoredMood("calm", {m: 0.7 if m == "calm" else 0.1 for m in MOODS}, 0.1, 0.2, "main", "v1")))
+    prompt_message = fake.message_of(sent)
+    mark = fake.mark()
+    await fake.user_sends("long drive", audio=fake.audio_attachment(content, file_name="evening.ogg"),
+                          extra={"reply_to_message": prompt_message})
+    reply = await fake.wait_for("sendMessage", lambda c: c.text.startswith("Saved to your journal"), after=mark)
+    assert reply is not None
+    entry, = await db.journal.list(ref)
+    assert entry.prompt_id == prompt_id and entry.note == "long drive"
+
+
+async def test_a_reply_to_another_message_showing_no_open_prompt_s_text_is_not_an_answer(telegram, db, usecases):
+    fake, frontend = telegram
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
+    frontend.prompt_read_timeout_s = 0.2
+    fake.delay_next("sendMessage", 1.0)
+    assert await scheduler.deliver(UserRef("telegram", str(ALICE))) is not None
+    mark = fake.mark()
+    await fake.user_sends("Creep", reply_to=5)  # a bot message reading "(prompt)"
+    hint = await fake.wait_for("sendMessage", after=mark)
+    assert hint.text == TEXT_HINT
