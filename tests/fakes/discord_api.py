@@ -506,9 +506,23 @@ class FakeDiscord:
                  "proxy_url": "http://x/" + name} for name, data in files.items()]
 
     async def _cdn(self, request: web.Request) -> web.Response:
+        """A file as Discord's file server serves it; `fail_next("download", status=...)` answers
+        the next downloads with that status (404: deleted meanwhile, 403: a refused link, 5xx: an
+        outage) and `drop_next("download")` cuts them off."""
         data = self.files.get(request.match_info["name"])
         if data is None:
             raise web.HTTPNotFound()
+        if self._drops.get("download", 0) > 0:
+            self._drops["download"] -= 1
+            await self._record(Call("download", "GET", request.path, {}, status=0))
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client: the connection is gone
+        failing = self._failures.get("download")
+        if failing and failing[0] > 0:
+            failing[0] -= 1
+            await self._record(Call("download", "GET", request.path, {}, status=failing[2]))
+            return web.Response(status=failing[2], text=failing[4])
         await self._record(Call("download", "GET", request.path, {}))
         await self.cdn_open.wait()
         return web.Response(body=data, content_type="application/octet-stream")

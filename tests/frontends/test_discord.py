@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import tempfile
 from datetime import date, datetime, timedelta, timezone
 
 import discord
@@ -14,6 +15,7 @@ from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.discord import DiscordFrontend
 from bot.frontends.discord import journal as journal_cog
+from bot.frontends.discord.interactions import NOT_DOWNLOADED
 from bot.frontends.discord.journal import (
     DM_WELCOME,
     DMS_CLOSED,
@@ -285,11 +287,12 @@ def failures_logged(caplog) -> list[logging.LogRecord]:
             if r.name.startswith("bot.frontends.discord") and r.getMessage() == "discord command failed"]
 
 
-async def message_command(fake, content: str, attachments: list[dict] | None = None) -> None:
+async def message_command(fake, content: str, attachments: list[dict] | None = None, *,
+                          guild: int | None = None) -> None:
     target = fake.message_payload(channel_id=1, content=content, author=user_payload(BOB),
                                   attachments=attachments or [])
     await fake.slash("Mood of this song", command_type=3, target_id=target["id"],
-                     resolved={"messages": {target["id"]: target}})
+                     resolved={"messages": {target["id"]: target}}, guild=guild)
 
 
 async def dm_answer(fake) -> Call:
@@ -364,14 +367,79 @@ async def test_journal_prompt_sends_today_s_prompt_by_dm_now(scheduled):
 
 async def test_a_dm_that_fails_unexpectedly_gets_a_polite_answer_and_is_logged(discord_bot, caplog):
     fake, _ = discord_bot
-    gone = fake.add_file("song.ogg", b"OggS" + b"\0" * 64)
-    fake.files.clear()  # the attachment's CDN link expired: downloading it fails
-    await fake.user_dms("", attachments=[gone])
-    assert (await fake.wait_for("send_message")).content == render.GENERIC_ERROR
     fake.fail_next("send_message", times=1, status=400)  # Discord refuses the answer itself
     await fake.user_dms("Creep")
     assert (await fake.wait_for("send_message")).content == render.GENERIC_ERROR
-    assert [(r.user, r.place) for r in failures_logged(caplog)] == [(str(ALICE), None)] * 2
+    assert [(r.user, r.place) for r in failures_logged(caplog)] == [(str(ALICE), None)]
+
+
+# How Discord's file server may fail an attachment's download: the file deleted since it was sent,
+# its link refused, an outage, the connection lost on the way.
+CDN_FAILURES = {
+    "deleted": (lambda fake: fake.fail_next("download", 1, status=404, message="Not Found"), "404 asset not found"),
+    "refused": (lambda fake: fake.fail_next("download", 1, status=403, message="Forbidden"), "403 cannot retrieve asset"),
+    "outage": (lambda fake: fake.fail_next("download", 1, status=503, message="Service Unavailable"),
+               "503 failed to get asset"),
+    # aiohttp sends a GET cut off on a reused connection once more, on a new one
+    "cut off": (lambda fake: fake.drop_next("download", times=2), "ServerDisconnectedError"),
+}
+
+
+@pytest.fixture
+def temp_dir(tmp_path, monkeypatch):
+    """The temporary folder the bot's downloads go to, to be found empty afterwards."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def download_failure_logged(caplog, reason: str) -> logging.LogRecord:
+    """The one line a failed download is logged as: a warning with whose and why, no traceback,
+    no file name (the sender's words), and no 'command failed'."""
+    (failure,) = [r for r in caplog.records if r.getMessage() == "discord.file_not_downloaded"]
+    assert failure.levelno == logging.WARNING and failure.exc_info is None and failure.reason == reason
+    assert not failures_logged(caplog)
+    assert not [r for r in caplog.records if r.name.startswith("bot.") and "take1" in str(vars(r))]
+    return failure
+
+
+@pytest.mark.parametrize("failure", CDN_FAILURES)
+async def test_a_mood_attachment_discord_does_not_hand_over_is_asked_for_again(discord_bot, caplog, temp_dir,
+                                                                              failure):
+    fake, _ = discord_bot
+    fail, reason = CDN_FAILURES[failure]
+    fail(fake)
+    attachment = fake.add_file("take1.ogg", b"OggS" + b"\0" * 64)
+    await fake.slash("mood", [{"name": "file", "type": ATTACHMENT, "value": attachment["id"]}],
+                     resolved={"attachments": {attachment["id"]: attachment}})
+    answer = await fake.wait_for("edit_original", lambda c: not c.content.endswith("…"))
+    assert answer.content == NOT_DOWNLOADED
+    assert {c.status for c in fake.calls_of("download")} == {0 if failure == "cut off" else int(reason[:3])}
+    failure_line = download_failure_logged(caplog, reason)
+    assert (failure_line.user, failure_line.place) == (str(ALICE), None)
+    assert not list(temp_dir.glob("moodbot-dc-*"))
+
+
+async def test_the_message_command_on_a_file_deleted_meanwhile_asks_for_it_again(discord_bot, caplog, temp_dir):
+    fake, _ = discord_bot
+    take = fake.add_file("take1.ogg", b"OggS" + b"\0" * 64)
+    fake.files.clear()  # the message's file was deleted: the file server no longer has it
+    await message_command(fake, "my cover", attachments=[take], guild=GUILD)
+    refusal = await fake.wait_for("followup")  # a refusal in a server: told to the asker alone
+    assert refusal.content == NOT_DOWNLOADED and made_private(refusal)
+    failure_line = download_failure_logged(caplog, "404 asset not found")
+    assert (failure_line.user, failure_line.place) == (str(ALICE), f"discord:{GUILD}")
+    assert not list(temp_dir.glob("moodbot-dc-*"))
+
+
+async def test_a_dm_answer_whose_file_discord_does_not_hand_over_is_asked_for_again(scheduled, db, caplog, temp_dir):
+    fake, _ = scheduled
+    await open_a_prompt(fake)
+    fake.fail_next("download", 1, status=503, message="Service Unavailable")
+    await fake.user_dms("", attachments=[fake.add_file("take1.ogg", b"OggS" + b"\0" * 64)])
+    assert (await dm_answer(fake)).content == NOT_DOWNLOADED
+    assert await db.journal.count(UserRef("discord", str(ALICE))) == 0
+    assert download_failure_logged(caplog, "503 failed to get asset").user == str(ALICE)
+    assert not list(temp_dir.glob("moodbot-dc-*"))
 
 
 async def test_a_forget_button_that_fails_gets_a_polite_answer_and_is_logged(discord_bot, caplog):

@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 TOO_LARGE = "That file is too large: I can analyse files up to {mb:.0f} MB."
+# Discord's file server did not hand the attachment over: deleted since it was sent (404), its
+# link refused (403), an outage (5xx) or a dropped connection. Sent again, it gets a new link.
+NOT_DOWNLOADED = ("I couldn't get that file from Discord: it may have been deleted, or Discord "
+                  "didn't hand it over just now. Please attach it again.")
 # What the channel sees of a refusal told to the asker alone, until it is deleted (or should that fail).
 ANSWERED_PRIVATELY = "Answered privately."
 AUDIO_SUFFIXES = frozenset({".mp3", ".ogg", ".oga", ".opus", ".wav", ".flac", ".m4a", ".aac"})
@@ -84,21 +88,44 @@ def too_large(size: int, limit: int, asker: dict[str, str | None]) -> ErrorReply
     return ErrorReply(TOO_LARGE.format(mb=limit / 1024 / 1024))
 
 
+def download_failure(error: BaseException) -> str:
+    """Why Discord's file server did not hand an attachment over, for the log: its status and
+    words, or the network error's kind. Not the error's text, which may hold the file's link."""
+    if isinstance(error, discord.HTTPException):
+        return f"{error.status} {error.text}"
+    return type(error).__name__
+
+
+async def fetched(attachment: discord.Attachment, asker: dict[str, str | None]) -> bytes | ErrorReply:
+    """The attachment's bytes, or the user's explanation of why Discord did not hand them over
+    (logged with `asker` and the reason, not the file's name)."""
+    try:
+        return await attachment.read()
+    except (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError) as error:
+        log.warning("discord.file_not_downloaded", extra={**asker, "reason": download_failure(error)})
+        return ErrorReply(NOT_DOWNLOADED)
+
+
 @contextlib.asynccontextmanager
 async def downloaded(attachment: discord.Attachment | None, limit: int, asker: dict[str, str | None]
                      ) -> AsyncIterator[Attachment | ErrorReply | None]:
     """The attachment saved to a temporary file (removed afterwards); refused before downloading
-    when larger than `limit` (`asker`'s refusal, logged)."""
+    when larger than `limit` (`asker`'s refusal, logged), or explained when Discord does not
+    hand it over (`fetched`)."""
     if attachment is None:
         yield None
         return
     if attachment.size > limit:
         yield too_large(attachment.size, limit, asker)
         return
+    data = await fetched(attachment, asker)
+    if isinstance(data, ErrorReply):
+        yield data
+        return
     async with temporary_folder("moodbot-dc-") as folder:
         path = folder / local_name(attachment.filename)
-        await attachment.save(path)
-        size = path.stat().st_size
+        path.write_bytes(data)
+        size = len(data)
         yield too_large(size, limit, asker) if size > limit else Attachment(str(path), attachment.filename, size)
 
 
