@@ -169,7 +169,9 @@ def week_tick_labels(labels: Sequence[str]) -> list[str]:
 
 def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "Your moods, week by week",
                    until: date | None = None) -> bytes:
-    """Stacked bars: one bar per period ("2026-W47"), one segment per mood, up to the week of `until`."""
+    """Stacked bars: one bar per period ("2026-W47"), one segment per mood, up to the week of `until`.
+    The moods stack from the legend's last at the bottom to its first on top, so the legend, read
+    down, names the segments as the eye meets them."""
     periods = continuous_weeks(periods, until=until)
     fig = _figure(7.5, 3.6)
     from matplotlib.collections import PolyCollection  # after _figure: it loads matplotlib under the lock
@@ -180,7 +182,7 @@ def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "
     segments, colours, totals = [], [], []
     for n, (_, counts) in enumerate(periods):
         left, bottom = n - BAR_WIDTH / 2, 0
-        for mood in MOODS:
+        for mood in reversed(MOODS):
             if counts.get(mood, 0):
                 top = bottom + counts[mood]
                 segments.append(_box(left, bottom, BAR_WIDTH, top - bottom))

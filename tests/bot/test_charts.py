@@ -133,20 +133,27 @@ def test_in_january_the_pixels_show_the_last_365_days_so_the_year_just_ended_is_
 
 
 def test_a_weeks_moods_stack_in_the_legends_order_each_as_tall_as_its_count():
-    png = charts.mood_over_time([("2026-W40", {"happy": 2, "sad": 1})], until=date(2026, 11, 30))
+    # Read down, the legend names the segments as the eye meets them, from the top of the stack:
+    # it listed happy first while happy was the bottom segment and calm the top one.
+    week = {"happy": 2, "energetic": 1, "sad": 1, "calm": 3}
+    png = charts.mood_over_time([("2026-W40", week)], until=date(2026, 11, 30))
     image = pixels_of(png)
-    bars = image[:, : image.shape[1] // 2]  # W40 is the first of ten bars; the legend is on the right
+    half = image.shape[1] // 2  # W40 is the first of ten bars, the others empty; the legend is on the right
 
-    def extent(mood):
-        ys, xs = np.nonzero((bars == rgb(charts.MOOD_COLOURS[mood])).all(axis=2))
-        return (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) if ys.size else None
+    def extent(part, mood):
+        ys, xs = np.nonzero((part == rgb(charts.MOOD_COLOURS[mood])).all(axis=2))
+        return ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
 
-    happy_top, happy_bottom, happy_left, happy_right = extent("happy")
-    sad_top, sad_bottom, sad_left, sad_right = extent("sad")
-    assert extent("energetic") is None and extent("calm") is None
-    assert sad_bottom <= happy_top and happy_top - sad_bottom <= 2  # sad sits right on top of happy
-    assert abs((happy_bottom - happy_top) - 2 * (sad_bottom - sad_top)) <= 3  # two songs, one song
-    assert abs(happy_left - sad_left) <= 1 and abs(happy_right - sad_right) <= 1
+    bars = {mood: extent(image[:, :half], mood) for mood in MOODS}
+    legend = {mood: extent(image[:, half:], mood) for mood in MOODS}
+    assert sorted(MOODS, key=lambda mood: bars[mood][0]) == sorted(MOODS, key=lambda mood: legend[mood][0]) == list(MOODS)
+    stacked = sorted(bars.values())
+    for (_, upper_bottom, upper_left, upper_right), (lower_top, _, lower_left, lower_right) in zip(stacked, stacked[1:]):
+        assert 0 <= lower_top - upper_bottom <= 2  # each right on top of the next
+        assert abs(upper_left - lower_left) <= 1 and abs(upper_right - lower_right) <= 1
+    unit = bars["sad"][1] - bars["sad"][0]  # one song
+    for mood, songs in week.items():
+        assert abs((bars[mood][1] - bars[mood][0]) - songs * unit) <= 3, mood
 
 
 def test_every_chart_keeps_its_whole_content_inside_a_white_margin():
