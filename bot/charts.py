@@ -13,12 +13,14 @@ from typing import Iterable, Mapping, Sequence
 
 from inference.result import MOODS
 
-# One palette everywhere: the same mood always has the same colour.
+# One palette everywhere: the same mood always has the same colour. Each hue at its own lightness
+# (CIE L* 78, 53, 40, 65: at least 12 apart), so the moods stay apart in greyscale and to colour-blind
+# eyes; energetic (L* 56) and calm (60) were one grey, and the pixel chart has nothing but colour.
 MOOD_COLOURS: dict[str, str] = {
     "happy": "#F2B705",  # warm yellow
-    "energetic": "#E4572E",  # tense red-orange
-    "sad": "#3F6FB5",  # blue
-    "calm": "#4DA167",  # green
+    "energetic": "#DC5028",  # tense red-orange
+    "sad": "#295FA3",  # blue
+    "calm": "#5CB075",  # green
 }
 # A mood's name written in its colour: the map's quadrant names. The happy yellow is 1.8:1 on white
 # and the calm green just under 3:1 on its quadrant's tint, too faint to read; these are darker shades of

@@ -44,6 +44,24 @@ def test_every_mood_has_its_own_colour():
     assert len(set(charts.MOOD_COLOURS.values())) == len(MOODS)
 
 
+def lightness(colour: str) -> float:
+    """CIE L* (0 black .. 100 white) of an sRGB colour: the grey it turns to, as the eye sees it."""
+    r, g, b = (c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb(colour))
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return 116 * y ** (1 / 3) - 16 if y > (6 / 29) ** 3 else y * (29 / 3) ** 3
+
+
+MIN_LIGHTNESS_GAP = 12  # L*: two greys this far apart are told apart at a glance
+
+
+def test_the_moods_and_a_day_without_a_song_are_told_apart_without_colour():
+    # In greyscale, and to many colour-blind readers, energetic (L* 56) and calm (60) were one grey:
+    # the pixel chart tells its days apart by nothing but colour.
+    shades = {**charts.MOOD_COLOURS, "no song": charts.EMPTY_COLOUR}
+    gaps = {(a, b): abs(lightness(shades[a]) - lightness(shades[b])) for a in shades for b in shades if a < b}
+    assert min(gaps.values()) >= MIN_LIGHTNESS_GAP, gaps
+
+
 def test_silent_weeks_show_as_gaps_and_the_axis_spans_at_least_two_months():
     weeks = charts.continuous_weeks([("2025-W51", {"sad": 1}), ("2026-W02", {"happy": 2})])
     labels = [label for label, _ in weeks]
