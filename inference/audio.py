@@ -21,6 +21,7 @@ import logging
 from functools import lru_cache
 from itertools import groupby
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import numpy as np
@@ -83,7 +84,7 @@ CANCELLED_SHARE = 0.01
 FRONT_WEIGHT = 0.5
 DOWNMIX_WEIGHTS = {
     "FL": FRONT_WEIGHT, "FR": FRONT_WEIGHT, "FC": FRONT_WEIGHT * 2**0.5, "LFE": 0.0,
-    "BL": FRONT_WEIGHT / 2**0.5, "BR": FRONT_WEIGHT / 2**0.5, "SL": FRONT_WEIGHT / 2**0.5, "SR": FRONT_WEIGHT / 2**0.5,
+    **dict.fromkeys(("BL", "BR", "SL", "SR"), FRONT_WEIGHT / 2**0.5),
 }
 MIN_VIDEO_SECONDS = 1  # a file with pictures but no sound, at least this long, is a muted video
 # FFmpeg's sample formats (planar ones end in "p") as numpy types.
@@ -114,8 +115,9 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE, *, max_seconds: float = 
     m4a/aac, webm/opus): nothing is re-encoded, and no ffmpeg process is started (starting one
     costs ~150 ms here, more than decoding a 30 s clip). Its native Opus decoder is ~3x faster
     than libopus, and on the 4Q clips the result matches libsndfile + librosa's soxr_hq with an
-    SNR of 105 dB or more. Channels are averaged, then soxr's HQ resampler brings the native rate
-    to `sr`.
+    SNR of 105 dB or more. Channels are averaged (a surround layout is downmixed as FFmpeg does it,
+    and a stereo pair wired out of phase is turned back first), then soxr's HQ resampler brings the
+    native rate to `sr`.
     """
     path = Path(path)
     if not path.exists():
@@ -177,6 +179,15 @@ def _max_decoded_samples() -> int:
     return MAX_SECONDS * FULL_LENGTH_MAX_RATE
 
 
+class RunLayout(NamedTuple):
+    """What frames share to be made mono together."""
+
+    planar: bool
+    channels: int
+    rate: int
+    name: str  # FFmpeg's channel layout: "stereo", "5.1", or "6 channels" when the places are not named
+
+
 def _decode(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
     """(mono float32 at the file's own rate, that rate). Refuses a file over `max_seconds` from its
     header when it says so, else as soon as the decoded audio passes the limit: memory stays
@@ -196,19 +207,20 @@ def _decode(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
         # apart, then brought to the first rate (ffmpeg does the same when it plays such a file).
         pieces: list[tuple[int, np.ndarray]] = []  # (rate, mono float32), one per run of frames
         run: list[list[np.ndarray]] = []  # per plane, the frames' samples as decoded
-        run_layout = None  # (planar, channels, rate, channel layout) of the run
+        run_layout: RunLayout | None = None
         run_samples = decoded = 0
         decoded_seconds = 0.0
         for frame in _frames(container, stream):
             if not 0 < frame.sample_rate <= MAX_NATIVE_RATE:
                 raise _unreadable(path)
-            layout = (frame.format.is_planar, frame.layout.nb_channels, frame.sample_rate, frame.layout.name)
+            layout = RunLayout(frame.format.is_planar, frame.layout.nb_channels, frame.sample_rate,
+                               frame.layout.name)
             # A stream may change its channels or rate midway; and a long run is made mono as it goes.
             if run and (layout != run_layout or run_samples >= MONO_RUN_SAMPLES):
-                pieces.append((run_layout[2], _mono(run, *run_layout[:2], run_layout[3])))
+                pieces.append((run_layout.rate, _mono(run, run_layout)))
                 run, run_samples = [], 0
             run_layout = layout
-            planes = _planes(frame, *layout[:2])
+            planes = _planes(frame, layout.planar, layout.channels)
             run = run or [[] for _ in planes]
             for kept, plane in zip(run, planes):
                 kept.append(plane)
@@ -219,7 +231,7 @@ def _decode(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
                 _refuse_if_too_long(max(decoded_seconds, decoded / frame.sample_rate), path, frame.sample_rate,
                                     max_seconds)
         if run:
-            pieces.append((run_layout[2], _mono(run, *run_layout[:2], run_layout[3])))
+            pieces.append((run_layout.rate, _mono(run, run_layout)))
     return _at_one_rate(pieces, native_sr), native_sr
 
 
@@ -243,7 +255,8 @@ def _stated_seconds(container, stream, size: int) -> float | None:
     seconds = container.duration / av.time_base
     holds = size * 8 / seconds  # the bit rate the file would have if it lasted that long
     if holds < max(MIN_STATED_BIT_RATE, (stream.bit_rate or 0) * MIN_STATED_SHARE):
-        log.debug("%s states %.0f s, more than its %d bytes hold; decoding to find out", container.name, seconds, size)
+        log.debug("%s states %.0f s, more than its %d bytes hold; decoding to find out",
+                  container.name, seconds, size)
         return None
     return seconds
 
@@ -274,18 +287,18 @@ def _planes(frame, planar: bool, channels: int) -> list[np.ndarray]:
     return [np.frombuffer(planes[0], dtype, frame.samples * channels)]
 
 
-def _mono(run: list[list[np.ndarray]], planar: bool, channels: int, layout: str = "") -> np.ndarray:
+def _mono(run: list[list[np.ndarray]], layout: RunLayout) -> np.ndarray:
     """A run of frames of one layout -> mono float32: the mean of the channels (in phase), or for
     a surround layout the mix a listener hears (`DOWNMIX_WEIGHTS`)."""
     planes = [np.concatenate(plane) for plane in run]
-    samples = np.stack(planes) if planar else planes[0].reshape(-1, channels).T
+    samples = np.stack(planes) if layout.planar else planes[0].reshape(-1, layout.channels).T
     if samples.dtype.kind == "f":
         samples = samples.astype(np.float32, copy=False)
     else:
         samples = _int_to_float(samples)
-    if channels == 1:
+    if layout.channels == 1:
         return samples[0]
-    weights = _downmix_weights(layout)
+    weights = _downmix_weights(layout.name)
     if weights is not None:  # whose LFE alone is silence in the mix, cancelled or not
         return weights @ samples
     mono = samples.mean(axis=0, dtype=np.float32)
