@@ -249,11 +249,10 @@ class ConsoleFrontend:
         sub, _, args = rest.partition(" ")
         sub, args = sub.lower(), args.strip()
         if sub == "on":
-            when, zone = (args.split(None, 1) + ["", ""])[:2]  # any space: an input method's ideographic one too
-            if not zone.strip():  # the zone may hold a space: "America/New York"
-                self.say("Usage: /journal on <HH:MM> <Area/City>, e.g. /journal on 21:30 Europe/Lisbon")
-                return
-            self.show(await self.usecases.journal.enable(self.caller, when, zone.strip()))
+            # Any space: an input method's ideographic one too. The zone may hold one: "America/New York".
+            # Left out, the time or zone is the one saved.
+            when, zone = (args.split(None, 1) + ["", ""])[:2]
+            self.show(await self.usecases.journal.enable(self.caller, when or None, zone.strip() or None))
         elif sub == "off":
             self.show(await self.usecases.journal.disable(self.caller))
         elif sub == "list":

@@ -548,8 +548,9 @@ class TelegramFrontend:
             return
         message, args, caller = update.effective_message, context.args or [], caller_of(update)
         action = args[0].lower() if args else ""
-        if action == "on" and len(args) >= 3:  # a zone typed with spaces: 'America/New York'
-            reply = await self.usecases.journal.enable(caller, args[1], " ".join(args[2:]))
+        if action == "on":  # a zone typed with spaces: 'America/New York'; left out, the saved one
+            reply = await self.usecases.journal.enable(caller, args[1] if len(args) > 1 else None,
+                                                       " ".join(args[2:]) or None)
         elif action == "off" and len(args) == 1:
             reply = await self.usecases.journal.disable(caller)
         elif action == "list" and len(args) <= 2:

@@ -7,7 +7,8 @@ from bot.replies import HelpReply
 MOOD: tuple[str, str] = ("mood <song | Spotify link | YouTube link>", "Tell the mood of a song (or attach an audio file)")
 COMMANDS: tuple[tuple[str, str], ...] = (
     MOOD,
-    ("journal on <HH:MM> <Area/City>", "Get a daily prompt to answer with a song, e.g. /journal on 21:30 Europe/Lisbon"),
+    ("journal on <HH:MM> <Area/City>", "Get a daily prompt to answer with a song, e.g. /journal on 21:30 "
+                                       "Europe/Lisbon; /journal on alone turns it back on at your saved time"),
     ("journal off", "Stop the daily prompt"),
     ("journal list [page]", "Your latest journal entries; page 2 and on go further back"),
     ("journal prompt", "Today's journal prompt now"),

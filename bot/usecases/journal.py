@@ -60,6 +60,9 @@ NO_PROMPT_ERROR = ("There's no open journal prompt to answer. Turn the journal o
                    f"/journal on 21:30 Europe/Lisbon and answer the next prompt with a song. {NOT_A_JOURNAL_ANSWER}")
 NO_SONG_ERROR = "Reply with a song — its name or a Spotify/YouTube link — optionally followed by a few words of your own."
 JOURNAL_OFF = "Your journal is off. Turn it on first, e.g. /journal on 21:30 Europe/Lisbon."
+# /journal on without a time, or without a zone, from a user who never chose them.
+JOURNAL_ON_USAGE = ("Tell me when, in your time zone: /journal on <HH:MM> <Area/City>, e.g. /journal on 21:30 "
+                    "Europe/Lisbon. After that, /journal on alone turns it back on at the same time.")
 PROMPT_NOT_SENT = ("I couldn't send you a prompt. Open a private chat with me (and allow messages from me), "
                    "then ask again with /journal prompt.")
 PROMPT_SENT = "Sent: today's prompt is in our private chat. Answer it with a song."
@@ -220,7 +223,19 @@ class JournalUseCase:
         self._open: OrderedDict[str, OpenPrompt] = OrderedDict()
 
     # ---- opting in and out -------------------------------------------------------------------
-    async def enable(self, caller: Caller, time_text: str, timezone: str) -> TextReply | ErrorReply:
+    async def enable(self, caller: Caller, time_text: str | None = None,
+                     timezone: str | None = None) -> TextReply | ErrorReply:
+        """/journal on [HH:MM [zone]]: a time or zone left out is the one saved (/journal off, or
+        prompts stopped because the user could not be reached, keep them)."""
+        if not (time_text or "").strip() or not (timezone or "").strip():
+            try:
+                saved = await self.db.users.get(UserRef(caller.platform, caller.user_id))
+            except StorageError as error:
+                return ErrorReply(str(error))
+            if saved is None or saved.prompt_time is None:  # nothing chosen yet: every user has "UTC"
+                return ErrorReply(JOURNAL_ON_USAGE)
+            time_text = (time_text or "").strip() or f"{saved.prompt_time:%H:%M}"
+            timezone = (timezone or "").strip() or saved.timezone
         prompt_time = parse_prompt_time(time_text)
         if prompt_time is None:
             return ErrorReply(TIME_ERROR)
@@ -543,7 +558,7 @@ class JournalUseCase:
         render = self.limits.renders.run
         weekly_png, pixels_png, map_png = await asyncio.gather(
             render(charts.mood_over_time, weekly, until=today),
-            render(charts.days_in_pixels, days, first, last),
+            render(charts.days_in_pixels, days, first, last, today=today),
             render(charts.valence_arousal_map, stats.songs),
         )
         return StatsReply(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.usecases.journal import JOURNAL_ON_USAGE
 from storage.models import UserRef
 from tests.bot.test_console import chat
 
@@ -20,3 +21,24 @@ async def test_a_full_width_time_or_zone_is_the_time_and_zone_it_looks_like(db, 
     assert f"Journal on: {said}" in out, out
     user = await db.users.get(UserRef("console", "local"))
     assert user.journal_enabled and f"{user.prompt_time:%H:%M}" == said.split()[3]
+
+
+async def test_journal_on_alone_resumes_the_saved_time_and_zone(db, counting, tmp_path):
+    out = await chat(db, counting, tmp_path, ["/journal on 07:15 America/New York", "/journal off",
+                                              "/journal on", "/quit"])
+    assert out.count("Journal on: every day at 07:15 (America/New_York)") == 2, out
+    assert (await db.users.get(UserRef("console", "local"))).journal_enabled
+
+
+async def test_journal_on_with_a_time_keeps_the_saved_zone(db, counting, tmp_path):
+    out = await chat(db, counting, tmp_path, ["/journal on 07:15 America/New York", "/journal on 21:00", "/quit"])
+    assert "Journal on: every day at 21:00 (America/New_York)" in out, out
+    user = await db.users.get(UserRef("console", "local"))
+    assert f"{user.prompt_time:%H:%M}" == "21:00" and user.timezone == "America/New_York"
+
+
+@pytest.mark.parametrize("typed", ["/journal on", "/journal on 21:30"])
+async def test_journal_on_with_nothing_saved_asks_for_the_time_and_zone(db, counting, tmp_path, typed):
+    out = await chat(db, counting, tmp_path, [typed, "/quit"])
+    assert JOURNAL_ON_USAGE in out, out
+    assert await db.users.get(UserRef("console", "local")) is None

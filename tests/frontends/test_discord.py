@@ -27,7 +27,7 @@ from bot.frontends.discord.journal import (
 from bot.frontends.discord.mood import NO_SONG_IN_MESSAGE, first_link, links_in
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, PromptMessage
 from bot.ratelimit import CommandLimit, HeavyLimits
-from bot.usecases.journal import PROMPT_SENT
+from bot.usecases.journal import JOURNAL_ON_USAGE, PROMPT_SENT
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from storage.models import JournalEntry, StoredMood, TrackRecord, UserRef
 from tests.fakes.discord_api import EPHEMERAL, PRIVILEGED_INTENTS, Call, FakeDiscord, user_payload
@@ -134,6 +134,23 @@ async def test_timezone_autocomplete_suggests_iana_names(discord_bot):
     reply = await zone_suggestions(fake, "Europe/Lis")
     assert reply.json["type"] == AUTOCOMPLETE
     assert [c["value"] for c in reply.json["data"]["choices"]] == ["Europe/Lisbon"]
+
+
+async def test_journal_on_alone_resumes_the_saved_time_and_zone(discord_bot):
+    fake, _ = discord_bot
+    journal = next(c for c in fake.commands if c["name"] == "journal")
+    on = next(o for o in journal["options"] if o["name"] == "on")
+    assert not any(option.get("required") for option in on["options"])  # Discord lets either be left out
+    await fake.slash("journal", sub("on"))
+    assert (await private_answer(fake)).content == JOURNAL_ON_USAGE  # nothing saved yet
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
+    await private_answer(fake)
+    await fake.slash("journal", sub("off"))
+    await private_answer(fake)
+    await fake.slash("journal", sub("on"))
+    assert (await private_answer(fake)).content.startswith("Journal on: every day at 21:30 (Europe/Lisbon)")
+    await fake.slash("journal", sub("on", time="07:15"))
+    assert (await private_answer(fake)).content.startswith("Journal on: every day at 07:15 (Europe/Lisbon)")
 
 
 async def test_journal_on_then_list_are_private(discord_bot):

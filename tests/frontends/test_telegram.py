@@ -13,6 +13,7 @@ from telegram import Chat, Message, MessageEntity
 
 from bot.config import Settings
 from bot.frontends import render
+from bot.usecases.journal import JOURNAL_ON_USAGE
 from bot.frontends.telegram import (
     A_PICTURE,
     COMMANDS,
@@ -56,9 +57,37 @@ async def test_start_sets_the_command_list_and_help_lists_every_command(telegram
 
 async def test_journal_without_arguments_explains_the_usage(telegram):
     fake, _ = telegram
-    await fake.user_sends("/journal on 21:30")
+    await fake.user_sends("/journal")
     reply = await fake.wait_for("sendMessage")
     assert reply.text == JOURNAL_USAGE
+
+
+@pytest.mark.parametrize("typed", ["/journal on", "/journal on 21:30"])
+async def test_journal_on_without_a_saved_time_and_zone_asks_for_them(telegram, typed):
+    fake, _ = telegram
+    await fake.user_sends(typed)
+    reply = await fake.wait_for("sendMessage")
+    assert reply.text == JOURNAL_ON_USAGE
+
+
+async def test_journal_on_alone_resumes_the_saved_time_and_zone_and_a_time_keeps_the_zone(telegram, db):
+    fake, _ = telegram
+    ref = UserRef("telegram", str(ALICE))
+    await fake.user_sends("/journal on 21:30 Europe/Lisbon")
+    await fake.wait_for("sendMessage")
+    await fake.user_sends("/journal off")
+    await fake.wait_for("sendMessage", lambda c: c.text.startswith("Journal off"))
+    mark = fake.mark()
+    await fake.user_sends("/journal on")
+    resumed = await fake.wait_for("sendMessage", after=mark)
+    assert resumed.text.startswith("Journal on: every day at 21:30 (Europe/Lisbon)")
+    assert (await db.users.get(ref)).journal_enabled
+    mark = fake.mark()
+    await fake.user_sends("/journal on 07:15")
+    moved = await fake.wait_for("sendMessage", after=mark)
+    assert moved.text.startswith("Journal on: every day at 07:15 (Europe/Lisbon)")
+    user = await db.users.get(ref)
+    assert f"{user.prompt_time:%H:%M}" == "07:15" and user.timezone == "Europe/Lisbon"
 
 
 async def test_journal_on_with_an_unknown_zone_is_refused_readably(telegram):

@@ -217,9 +217,10 @@ class JournalCog(commands.Cog):
         self.live = LiveMessages()  # the messages whose buttons a view answers (JournalPages, ConfirmForget)
 
     @journal.command(name="on", description="Get a daily prompt by DM at a time of your choice")
-    @app_commands.describe(time="Local time of the prompt, 24 h, e.g. 21:30",
-                           timezone="Your time zone, e.g. Europe/Lisbon")
-    async def journal_on(self, interaction: discord.Interaction, time: str, timezone: str) -> None:
+    @app_commands.describe(time="Local time of the prompt, 24 h, e.g. 21:30 (left out: your saved time)",
+                           timezone="Your time zone, e.g. Europe/Lisbon (left out: your saved zone)")
+    async def journal_on(self, interaction: discord.Interaction, time: str | None = None,
+                         timezone: str | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # before the database
         reply = await self.usecases.journal.enable(caller_of(interaction), time, timezone)
         if isinstance(reply, TextReply) and interaction.guild is not None:
