@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import inspect
 import random
 import statistics
 import subprocess
@@ -81,11 +82,14 @@ def reference_charts() -> ModuleType | None:
 
 
 def cases(module: ModuleType, weekly, days, songs) -> dict[str, Callable[[], object]]:
+    # /stats rings today and outlines the days to come; the reference knew no today.
+    today = {"today": TODAY} if "today" in inspect.signature(module.year_in_pixels).parameters else {}
+
     def weekly_chart():
         return module.mood_over_time(weekly, until=TODAY)
 
     def pixels_chart():
-        return module.year_in_pixels(days, TODAY.year)
+        return module.year_in_pixels(days, TODAY.year, **today)
 
     def map_chart():
         return module.valence_arousal_map(songs)

@@ -27,9 +27,14 @@ MOOD_COLOURS: dict[str, str] = {
 # the same hues, each at least WCAG's 3:1 for large text on its quadrant.
 MOOD_TEXT_COLOURS: dict[str, str] = {**MOOD_COLOURS, "happy": "#9A7400", "calm": "#3E8A55"}
 QUADRANT_TINT = 0.06  # the opacity of each quadrant's wash of its mood's colour
-EMPTY_COLOUR = "#ECEFF1"
+EMPTY_COLOUR = "#ECEFF1"  # a day gone by without a song
 TEXT_COLOUR = "#263238"
 GRID_COLOUR = "#CFD8DC"
+TO_COME_COLOUR = "#FAFBFC"  # a day still to come: a lighter square…
+TO_COME_EDGE = GRID_COLOUR  # …in an outline, not one more grey to tell from EMPTY_COLOUR
+TO_COME_LINE = 0.8  # points
+TODAY_EDGE = TEXT_COLOUR  # today's square is ringed in the text's colour…
+TODAY_LINE = 1.6  # …thick enough to see on any mood's colour
 DPI = 110
 LIMIT = 1.22  # axis limit of the valence/arousal map
 MIN_WEEKS = 8  # the weekly chart always spans at least two months…
@@ -118,11 +123,12 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _legend(ax, **kwargs) -> None:
+def _legend(ax, extra: Sequence = (), **kwargs) -> None:
+    """The moods' colours, then `extra` handles (the pixel chart's other squares)."""
     from matplotlib.patches import Patch
 
     handles = [Patch(color=MOOD_COLOURS[m], label=m) for m in MOODS]
-    ax.legend(handles=handles, frameon=False, fontsize=FONT_SIZE - 1, **kwargs)
+    ax.legend(handles=[*handles, *extra], frameon=False, fontsize=FONT_SIZE - 1, **kwargs)
 
 
 def _box(x: float, y: float, width: float, height: float) -> list[tuple[float, float]]:
@@ -230,21 +236,44 @@ def day_cell(day: date, first: date) -> tuple[int, int]:
     return ((day - first).days + first.weekday()) // 7, day.weekday()
 
 
-def days_in_pixels(days: dict[date, str], first: date, last: date, title: str | None = None) -> bytes:
+def days_in_pixels(days: dict[date, str], first: date, last: date, title: str | None = None,
+                   today: date | None = None) -> bytes:
     """A calendar from `first` to `last`: one square per day, coloured by that day's journal mood,
-    EMPTY_COLOUR for a day without one."""
+    EMPTY_COLOUR for a day gone by without one; with `today`, it is ringed and the days after it
+    (without an entry) are outlined, still to come."""
+    return _png(pixels_figure(days, first, last, title, today))
+
+
+def pixels_figure(days: dict[date, str], first: date, last: date, title: str | None = None,
+                  today: date | None = None):
+    """The pixel chart's figure, before it is cut to a PNG."""
     fig = _figure(10.5, 2.6)
     from matplotlib.collections import PolyCollection  # after _figure: it loads matplotlib under the lock
+    from matplotlib.patches import Patch, Polygon
 
     ax = fig.add_subplot()
-    squares, colours = [], []
+    squares, colours, to_come = [], [], []
     for n in range((last - first).days + 1):
         day = first + timedelta(days=n)
         col, row = day_cell(day, first)
-        squares.append(_box(col, 6 - row, SQUARE, SQUARE))
+        square = _box(col, 6 - row, SQUARE, SQUARE)
+        if today is not None and day > today and day not in days:  # an entry dated ahead (another zone) shows
+            to_come.append(square)
+            continue
+        squares.append(square)
         colours.append(MOOD_COLOURS.get(days.get(day, ""), EMPTY_COLOUR))
     # One artist for the whole grid: a Rectangle patch per day took ~0.3 s to add and draw.
     ax.add_collection(PolyCollection(squares, facecolors=colours, linewidths=0), autolim=False)
+    legend = [Patch(color=EMPTY_COLOUR, label="no song")]
+    if to_come:
+        ax.add_collection(PolyCollection(to_come, facecolors=TO_COME_COLOUR, edgecolors=TO_COME_EDGE,
+                                         linewidths=TO_COME_LINE), autolim=False)
+        legend.append(Patch(facecolor=TO_COME_COLOUR, edgecolor=TO_COME_EDGE, linewidth=TO_COME_LINE, label="to come"))
+    if today is not None and first <= today <= last:
+        col, row = day_cell(today, first)
+        ax.add_patch(Polygon(_box(col, 6 - row, SQUARE, SQUARE), fill=False, edgecolor=TODAY_EDGE,
+                             linewidth=TODAY_LINE, zorder=3))
+        legend.append(Patch(fill=False, edgecolor=TODAY_EDGE, linewidth=TODAY_LINE, label="today"))
     ax.set_xlim(-0.3, WEEK_COLUMNS)
     ax.set_ylim(-0.3, 7.2)
     ax.set_aspect("equal")
@@ -257,13 +286,14 @@ def days_in_pixels(days: dict[date, str], first: date, last: date, title: str | 
         spine.set_visible(False)
     ax.set_title(title or f"{pixels_name(first, last)} in pixels — one square a day", loc="left",
                  fontsize=FONT_SIZE + 2, fontweight="bold", color=TEXT_COLOUR)
-    _legend(ax, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return _png(fig)
+    blanks = [Patch(color="none", label="")] * (len(MOODS) - len(legend))  # the moods stay one column
+    _legend(ax, legend + blanks, loc="upper left", bbox_to_anchor=(1.0, 1.0), ncols=2)
+    return fig
 
 
-def year_in_pixels(days: dict[date, str], year: int, title: str | None = None) -> bytes:
+def year_in_pixels(days: dict[date, str], year: int, title: str | None = None, today: date | None = None) -> bytes:
     """A calendar of the year: one square per day, coloured by that day's journal mood."""
-    return days_in_pixels(days, date(year, 1, 1), date(year, 12, 31), title)
+    return days_in_pixels(days, date(year, 1, 1), date(year, 12, 31), title, today)
 
 
 @lru_cache(maxsize=1)

@@ -25,18 +25,34 @@ def pixels_of(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
-def square_colour(png: bytes, first: date, last: date, day: date) -> tuple[int, int, int]:
-    """The colour at the centre of `day`'s square in a pixel chart of `first`..`last` (a day
-    outside them: where its square would be). The grid is found by its blank squares, so the
-    first and the last week must each hold a day without an entry, as must Mondays and Sundays."""
-    image = pixels_of(png)
-    ys, xs = np.nonzero((image == rgb(charts.EMPTY_COLOUR)).all(axis=2))
+def square_place(image: np.ndarray, first: date, last: date, day: date) -> tuple[int, int, float]:
+    """(row, column) of the centre of `day`'s square in a pixel chart of `first`..`last` (a day
+    outside them: where its square would be), and a square's side in pixels. The grid is found by
+    its blank squares (the legend's blank patches are wide, not square), so the first and the last
+    week must each hold a day without an entry (or one still to come), as must Mondays and Sundays."""
+    from scipy import ndimage
+
+    blank = np.zeros(image.shape[:2], dtype=bool)
+    for colour in (charts.EMPTY_COLOUR, charts.TO_COME_COLOUR):
+        blank |= (image == rgb(colour)).all(axis=2)
+    shapes, _ = ndimage.label(blank)
+    squares = [(rows, cols) for rows, cols in ndimage.find_objects(shapes)
+               if abs((rows.stop - rows.start) - (cols.stop - cols.start)) <= 2]
+    ys = np.array([rows.start for rows, _ in squares] + [rows.stop - 1 for rows, _ in squares])
+    xs = np.array([cols.start for _, cols in squares] + [cols.stop - 1 for _, cols in squares])
     columns = charts.day_cell(last, first)[0] + 1
     unit_x = (xs.max() + 1 - xs.min()) / (columns - 1 + charts.SQUARE)
     unit_y = (ys.max() + 1 - ys.min()) / (6 + charts.SQUARE)
     col, row = charts.day_cell(day, first)
-    return tuple(int(c) for c in image[round(ys.min() + (row + charts.SQUARE / 2) * unit_y),
-                                       round(xs.min() + (col + charts.SQUARE / 2) * unit_x)])
+    return (round(ys.min() + (row + charts.SQUARE / 2) * unit_y), round(xs.min() + (col + charts.SQUARE / 2) * unit_x),
+            charts.SQUARE * unit_x)
+
+
+def square_colour(png: bytes, first: date, last: date, day: date) -> tuple[int, int, int]:
+    """The colour at the centre of `day`'s square (see `square_place`)."""
+    image = pixels_of(png)
+    y, x, _ = square_place(image, first, last, day)
+    return tuple(int(c) for c in image[y, x])
 
 
 def test_every_mood_has_its_own_colour():
@@ -148,6 +164,46 @@ def test_in_january_the_pixels_show_the_last_365_days_so_the_year_just_ended_is_
     assert square_colour(png, first, last, date(2025, 12, 25)) == rgb(charts.EMPTY_COLOUR)
     assert square_colour(png, first, last, date(2025, 1, 1)) == WHITE  # the day before the window
     assert square_colour(png, first, last, date(2026, 1, 2)) == WHITE  # tomorrow
+
+
+def test_the_days_to_come_look_unlike_the_days_gone_without_a_song_and_today_is_ringed():
+    # Both were one grey, and nothing marked today: on 24 November an empty week in November and
+    # the rest of December read alike, as days missed.
+    today = date(2026, 11, 24)
+    days = {date(2026, 3, 14): "happy", today: "calm", date(2026, 12, 5): "sad"}  # the 5th: a zone ahead
+    first, last = date(2026, 1, 1), date(2026, 12, 31)
+    png = charts.days_in_pixels(days, first, last, today=today)
+    image = pixels_of(png)
+
+    for day, mood in days.items():
+        assert square_colour(png, first, last, day) == rgb(charts.MOOD_COLOURS[mood]), day
+    for gone in (first, date(2026, 11, 17), date(2026, 11, 23)):
+        assert square_colour(png, first, last, gone) == rgb(charts.EMPTY_COLOUR), gone
+    for to_come in (date(2026, 11, 25), date(2026, 12, 4), last):
+        assert square_colour(png, first, last, to_come) == rgb(charts.TO_COME_COLOUR), to_come
+
+    def ringed(day):  # pixels of the ring's dark colour in and around the day's square
+        y, x, side = square_place(image, first, last, day)
+        cell = image[round(y - side / 2):round(y + side / 2) + 1, round(x - side / 2):round(x + side / 2) + 1]
+        return int((cell.astype(int) <= 80).all(axis=2).sum())
+
+    side = square_place(image, first, last, today)[2]
+    assert ringed(today) >= 4 * 0.8 * side, ringed(today)  # four sides, a pixel thick at least
+    assert ringed(date(2026, 11, 23)) == ringed(date(2026, 11, 25)) == ringed(date(2026, 11, 17)) == 0
+
+
+def legend_of(fig) -> list[str]:
+    return [text.get_text() for text in fig.axes[0].get_legend().get_texts() if text.get_text()]
+
+
+def test_the_pixels_legend_names_each_kind_of_square_drawn():
+    first, last = date(2026, 1, 1), date(2026, 12, 31)
+    assert legend_of(charts.pixels_figure({}, first, last, today=date(2026, 11, 24))) == [
+        *MOODS, "no song", "to come", "today"]
+    assert legend_of(charts.pixels_figure({}, first, last, today=last)) == [*MOODS, "no song", "today"]
+    january = charts.pixel_window(date(2026, 1, 10))  # up to today: no day to come
+    assert legend_of(charts.pixels_figure({}, *january, today=date(2026, 1, 10))) == [*MOODS, "no song", "today"]
+    assert legend_of(charts.pixels_figure({}, first, last)) == [*MOODS, "no song"]  # no today given: nothing to mark
 
 
 def test_a_weeks_moods_stack_in_the_legends_order_each_as_tall_as_its_count():
