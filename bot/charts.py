@@ -286,8 +286,7 @@ def pixels_figure(days: dict[date, str], first: date, last: date, title: str | N
         spine.set_visible(False)
     ax.set_title(title or f"{pixels_name(first, last)} in pixels — one square a day", loc="left",
                  fontsize=FONT_SIZE + 2, fontweight="bold", color=TEXT_COLOUR)
-    blanks = [Patch(color="none", label="")] * (len(MOODS) - len(legend))  # the moods stay one column
-    _legend(ax, legend + blanks, loc="upper left", bbox_to_anchor=(1.0, 1.0), ncols=2)
+    _legend(ax, legend, loc="upper left", bbox_to_anchor=(1.0, 1.0), labelspacing=0.3)  # seven rows beside seven
     return fig
 
 

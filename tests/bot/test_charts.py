@@ -206,6 +206,18 @@ def test_the_pixels_legend_names_each_kind_of_square_drawn():
     assert legend_of(charts.pixels_figure({}, first, last)) == [*MOODS, "no song"]  # no today given: nothing to mark
 
 
+def test_the_pixel_chart_fits_in_the_room_around_its_figure_so_it_is_drawn_once():
+    # Past ROOM_INCHES, the cut to a PNG falls back to savefig's tight crop, which draws the chart
+    # twice: the pixel legend in two columns reached past it, and the chart took twice as long.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = charts.pixels_figure({}, date(2026, 1, 1), date(2026, 12, 31), today=date(2026, 11, 24))
+    width, height = fig.get_size_inches()
+    box = fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer())  # inches
+    room = charts.ROOM_INCHES - charts.PAD_INCHES
+    assert -room <= box.x0 and box.x1 <= width + room and -room <= box.y0 and box.y1 <= height + room, box
+
+
 def test_a_weeks_moods_stack_in_the_legends_order_each_as_tall_as_its_count():
     # Read down, the legend names the segments as the eye meets them, from the top of the stack:
     # it listed happy first while happy was the bottom segment and calm the top one.
