@@ -135,6 +135,14 @@ def _box(x: float, y: float, width: float, height: float) -> list[tuple[float, f
     return [(x, y), (x + width, y), (x + width, y + height), (x, y + height)]
 
 
+def _boxes(boxes: Sequence[list[tuple[float, float]]]):
+    """`_box`es as one (n, 4, 2) array: PolyCollection closes an array's polygons in one step, a
+    list's one by one (~5 ms for a year of squares)."""
+    import numpy as np
+
+    return np.asarray(boxes, dtype=float).reshape(-1, 4, 2)
+
+
 def continuous_weeks(periods: Sequence[tuple[str, dict[str, int]]], min_weeks: int = MIN_WEEKS,
                      until: date | None = None) -> list[tuple[str, dict[str, int]]]:
     """ISO weeks ("2026-W47") from the first to the last (or to the week of `until`, today: months
@@ -198,7 +206,8 @@ def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "
                 bottom = top
         totals.append(bottom)
     # One artist for every segment: ax.bar made a patch per mood and week, empty ones included.
-    ax.add_collection(PolyCollection(segments, facecolors=colours, edgecolors="white", linewidths=0.6), autolim=False)
+    ax.add_collection(PolyCollection(_boxes(segments), facecolors=colours, edgecolors="white", linewidths=0.6),
+                      autolim=False)
     if labels:
         span = len(labels) - 1 + BAR_WIDTH
         ax.set_xlim(-BAR_WIDTH / 2 - 0.05 * span, len(labels) - 1 + BAR_WIDTH / 2 + 0.05 * span)  # ax.bar's margins
@@ -263,10 +272,10 @@ def pixels_figure(days: dict[date, str], first: date, last: date, title: str | N
         squares.append(square)
         colours.append(MOOD_COLOURS.get(days.get(day, ""), EMPTY_COLOUR))
     # One artist for the whole grid: a Rectangle patch per day took ~0.3 s to add and draw.
-    ax.add_collection(PolyCollection(squares, facecolors=colours, linewidths=0), autolim=False)
+    ax.add_collection(PolyCollection(_boxes(squares), facecolors=colours, linewidths=0), autolim=False)
     legend = [Patch(color=EMPTY_COLOUR, label="no song")]
     if to_come:
-        ax.add_collection(PolyCollection(to_come, facecolors=TO_COME_COLOUR, edgecolors=TO_COME_EDGE,
+        ax.add_collection(PolyCollection(_boxes(to_come), facecolors=TO_COME_COLOUR, edgecolors=TO_COME_EDGE,
                                          linewidths=TO_COME_LINE), autolim=False)
         legend.append(Patch(facecolor=TO_COME_COLOUR, edgecolor=TO_COME_EDGE, linewidth=TO_COME_LINE, label="to come"))
     if today is not None and first <= today <= last:
