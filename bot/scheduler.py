@@ -19,7 +19,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from bot.usecases.journal import JournalUseCase
-from bot.replies import Caller, PromptMessage
+from bot.replies import PromptMessage
 from bot.usecases.ports import DeliveryUncertain, PromptSender, RecipientGone
 from storage.models import StorageError, User, UserRef
 
@@ -322,7 +322,7 @@ class PromptScheduler:
             log.warning("scheduler.prompt_not_withdrawn", extra={"user": ref.user_id, "reason": str(error)})
         if force:
             return
-        if gone:  # their entries are kept; /journal on starts the prompts again
-            await self.journal.disable(Caller(ref.platform, ref.user_id, chat_id=prompt.chat_id))
+        if gone:  # their entries are kept; /journal on starts the prompts again, and they are told so
+            await self.journal.stop_unreachable(ref)
         else:
             self._retry_later(ref, day, zone, attempt)

@@ -73,6 +73,8 @@ def user_fields(user: User) -> Document:
         "journal_enabled": user.journal_enabled,
         "share_with_server": user.share_with_server,
         "chat_id": user.chat_id,
+        "journal_paused": user.journal_paused,
+        "journal_paused_at": user.journal_paused_at,
     }
 
 
@@ -86,6 +88,8 @@ def user_from_doc(doc: Mapping[str, Any]) -> User:
         share_with_server=doc.get("share_with_server", True),
         chat_id=doc.get("chat_id"),
         created_at=doc.get("created_at"),
+        journal_paused=doc.get("journal_paused"),
+        journal_paused_at=doc.get("journal_paused_at"),
     )
 
 

@@ -23,10 +23,18 @@ class User:
     share_with_server: bool = True  # counts in server playlists
     chat_id: str | None = None  # where prompts are delivered (DM / private chat)
     created_at: datetime | None = None
+    # Why the prompts stopped without the user asking (UNREACHABLE), and when; cleared once they are told.
+    journal_paused: str | None = None
+    journal_paused_at: datetime | None = None
 
     @property
     def ref(self) -> UserRef:
         return UserRef(self.platform, self.user_id)
+
+
+# User.journal_paused: the platform refused to deliver a prompt to the user for good (a blocked
+# bot, closed DMs), so the prompts stopped.
+UNREACHABLE = "unreachable"
 
 
 @dataclass(frozen=True)

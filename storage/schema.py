@@ -60,6 +60,8 @@ VALIDATORS: dict[str, dict[str, Any]] = {
             "share_with_server": {"bsonType": "bool"},
             "chat_id": _OPTIONAL_STRING,
             "created_at": _DATE,
+            "journal_paused": _OPTIONAL_STRING,
+            "journal_paused_at": _OPTIONAL_DATE,
         },
     ),
     TRACKS: _schema(

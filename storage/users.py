@@ -5,9 +5,12 @@ from datetime import datetime, time, timezone
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from storage.codec import time_text, user_fields, user_filter, user_from_doc
+from storage.codec import time_text, user_fields, user_filter, user_from_doc, user_ref
 from storage.failures import translated_errors
 from storage.models import User, UserRef
+
+
+UTC = timezone.utc  # set_journal's `timezone` is the user's zone name
 
 
 def _insert_defaults(ref: UserRef, *, besides: set[str]) -> dict:
@@ -38,11 +41,28 @@ class UserRepo:
 
     async def set_journal(
         self, ref: UserRef, *, enabled: bool, prompt_time: time | None, timezone: str,
-        chat_id: str | None,
+        chat_id: str | None, paused: str | None = None,
     ) -> None:
+        """`paused`: why the prompts stop without the user asking (User.journal_paused); any other
+        change of the journal clears it."""
         fields = {"journal_enabled": enabled, "prompt_time": time_text(prompt_time),
-                  "timezone": timezone, "chat_id": chat_id}
+                  "timezone": timezone, "chat_id": chat_id, "journal_paused": paused,
+                  "journal_paused_at": datetime.now(UTC) if paused else None}
         await self._set(ref, fields, "set journal")
+
+    async def clear_pause(self, ref: UserRef) -> bool:
+        """Forget why the prompts stopped (the user was told). False when it was already cleared."""
+        with translated_errors("clear journal pause"):
+            result = await self._users.update_one({**user_filter(ref), "journal_paused": {"$ne": None}},
+                                                   {"$set": {"journal_paused": None, "journal_paused_at": None}})
+        return result.modified_count > 0
+
+    async def paused_users(self) -> list[UserRef]:
+        """The users whose prompts stopped without their asking, not told yet."""
+        with translated_errors("list paused journals"):
+            docs = await self._users.find({"journal_paused": {"$ne": None}},
+                                          projection={"platform": 1, "user_id": 1}).to_list()
+        return [user_ref(doc) for doc in docs]
 
     async def set_sharing(self, ref: UserRef, share: bool) -> None:
         await self._set(ref, {"share_with_server": share}, "set sharing")

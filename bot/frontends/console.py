@@ -226,6 +226,8 @@ class ConsoleFrontend:
             return
         self.caller = self.usecases.privacy.arrived(self.caller)  # as the line came: a later /forget drops it
         await handler(rest)
+        if (notice := await self.usecases.journal.pause_notice(self.caller)) is not None:
+            self.say(notice)
 
     async def cmd_help(self, _rest: str) -> None:
         self.say(render.help_text(self.usecases.help(CONSOLE_COMMANDS, mood=CONSOLE_MOOD), prefix="/"))

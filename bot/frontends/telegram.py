@@ -88,6 +88,7 @@ POLL_TIMEOUT_S = 10  # long-poll length asked of the Bot API
 CONNECTION_POOL_SIZE = 16
 MAX_API_CALLS_IN_FLIGHT = 8
 POOL_TIMEOUT_S = 30.0  # a reply waiting for a free connection in a burst must not fail
+AFTER_ANSWER = 1  # the handler group run once an update's answer is sent
 PROMPT_READ_TIMEOUT_S = 5.0  # a daily prompt's answer from Telegram: past it, the prompt may have arrived
 JOURNAL_USAGE = "Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list [page] · /journal prompt"
 MOOD_USAGE = "Usage: /mood <song name or link>, or send an audio file."
@@ -426,9 +427,16 @@ class TelegramFrontend:
         asked = filters.ChatType.PRIVATE | filters.CaptionRegex(MOOD_CAPTION)
         app.add_handler(MessageHandler(NEW_MESSAGE & AUDIO_FILTER & asked, self.on_mood))
         app.add_handler(MessageHandler(NEW_MESSAGE & (filters.PHOTO | filters.ANIMATION) & asked, self.on_picture))
+        # After the answer (a later group): why the prompts stopped, to a user back in the private chat.
+        app.add_handler(MessageHandler(private, self.on_back_in_private), group=AFTER_ANSWER)
         app.add_error_handler(self.on_error)
 
     # ---- handlers --------------------------------------------------------------------------------
+    async def on_back_in_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        notice = await self.usecases.journal.pause_notice(caller_of(update))
+        if notice is not None:
+            await context.bot.send_message(update.effective_chat.id, clip(notice))
+
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text(text_of(self.usecases.help()))
 

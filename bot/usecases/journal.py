@@ -40,7 +40,15 @@ from bot.usecases.mood import GENERIC_ERROR, MoodUseCase
 from bot.usecases.ports import NoSchedule, PromptSchedule
 from inference.result import MOODS, InferenceError
 from storage.outbox import JournalWrite, JournalWriter
-from storage.models import DatabaseUnavailableError, JournalEntry, SentPrompt, StorageError, User, UserRef
+from storage.models import (
+    UNREACHABLE,
+    DatabaseUnavailableError,
+    JournalEntry,
+    SentPrompt,
+    StorageError,
+    User,
+    UserRef,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +77,12 @@ PROMPT_SENT = "Sent: today's prompt is in our private chat. Answer it with a son
 ALREADY_ANSWERED = "You've already answered that prompt — your journal keeps one song per prompt."
 FORGOTTEN_MEANWHILE = ("You deleted your data with /forget while I was fetching or listening to that song, so I "
                        "didn't save this answer. Turn the journal on again with /journal on to start a new one.")
+# Told once, on the user's next command or message, after their prompts stopped because the
+# platform would not deliver them (a blocked bot, closed DMs).
+PROMPTS_STOPPED_UNREACHABLE = (
+    "Your daily journal prompts stopped: I couldn't reach you in a private chat (I was blocked, or "
+    "messages from me were turned off). Your entries are kept. To get the prompts again at {when}, make sure "
+    "I can message you, then send /journal on.")
 LIST_MAX = 50
 LIST_PAGE = 10  # entries on a page of /journal list
 PAGE_DIGITS = 9
@@ -221,6 +235,9 @@ class JournalUseCase:
         self.schedule: PromptSchedule = schedule or NoSchedule()
         self.now = now
         self._open: OrderedDict[str, OpenPrompt] = OrderedDict()
+        # Users whose prompts stopped unasked and who were not told yet; None until read from the
+        # database (once, at the first command): each command or message checks it.
+        self._paused: set[UserRef] | None = None
 
     # ---- opting in and out -------------------------------------------------------------------
     async def enable(self, caller: Caller, time_text: str | None = None,
@@ -271,6 +288,52 @@ class JournalUseCase:
                              "to make it stick.")
         log.info("journal.disabled", extra={"user": caller.user_id})
         return TextReply("Journal off: no more daily prompts. Your entries are kept; /forget deletes them.")
+
+    async def stop_unreachable(self, ref: UserRef) -> None:
+        """The platform refuses the user's prompts for good (a blocked bot, closed DMs): the
+        prompts stop, the time and zone and entries are kept, and the reason is recorded so the
+        user is told (`pause_notice`) when they are back."""
+        self.schedule.unschedule(ref)
+        try:
+            user = await self.db.users.get(ref)
+            if user is None:  # /forget meanwhile
+                return
+            await self.db.users.set_journal(ref, enabled=False, prompt_time=user.prompt_time,
+                                            timezone=user.timezone, chat_id=user.chat_id, paused=UNREACHABLE)
+        except StorageError as error:
+            log.warning("journal.stop_not_saved", extra={"user": ref.user_id, "reason": str(error)})
+            return
+        if self._paused is not None:
+            self._paused.add(ref)
+        log.info("journal.stopped_unreachable", extra={"user": ref.user_id})
+
+    async def pause_notice(self, caller: Caller) -> str | None:
+        """Once, on the first command or message after the caller's prompts stopped because they
+        could not be reached: why, and how to turn them on again. None otherwise (one look in a
+        set for everyone else)."""
+        ref = UserRef(caller.platform, caller.user_id)
+        if not await self._may_be_paused(ref):
+            return None
+        try:
+            user = await self.db.users.get(ref)
+            told = (user is not None and user.journal_paused == UNREACHABLE and not user.journal_enabled
+                    and await self.db.users.clear_pause(ref))  # False: a message at the same time told them
+        except StorageError as error:  # told at the next command
+            log.warning("journal.pause_notice_failed", extra={"user": caller.user_id, "reason": str(error)})
+            return None
+        self._paused.discard(ref)
+        if not told:
+            return None
+        when = f"{user.prompt_time:%H:%M} ({zone_label(user.timezone)})" if user.prompt_time else "your time"
+        return PROMPTS_STOPPED_UNREACHABLE.format(when=when)
+
+    async def _may_be_paused(self, ref: UserRef) -> bool:
+        if self._paused is None:
+            try:
+                self._paused = set(await self.db.users.paused_users())
+            except StorageError:
+                return False  # read again at the next command
+        return ref in self._paused
 
     # ---- prompts -----------------------------------------------------------------------------
     async def make_prompt(self, user: User, day: date | None = None, *,

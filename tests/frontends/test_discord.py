@@ -773,6 +773,36 @@ async def test_a_user_whose_dms_are_closed_gets_no_more_daily_prompts(scheduled,
     assert scheduler.is_scheduled(ref)
 
 
+async def test_a_user_whose_prompts_stopped_is_told_why_once_after_their_next_command(scheduled, usecases):
+    fake, _ = scheduled
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
+    await private_answer(fake)
+    fake.fail_next("send_message", times=1, status=403, code=50007, message="Cannot send messages to this user")
+    assert await usecases.journal.schedule.deliver(UserRef("discord", str(ALICE))) is None
+    await fake.slash("journal", sub("list"))
+    await private_answer(fake)
+    notice = await fake.wait_for("followup")
+    assert notice.content.startswith("Your daily journal prompts stopped") and made_private(notice)
+    assert "21:30 (Europe/Lisbon)" in notice.content and "/journal on" in notice.content
+    await fake.slash("journal", sub("list"))
+    await private_answer(fake)
+    await fake.user_dms("Creep")
+    assert "prompt" in (await fake.wait_for("send_message")).content.lower()
+    assert not [c for c in fake.calls if "prompts stopped" in c.content and c is not notice]  # once only
+
+
+async def test_a_user_whose_prompts_stopped_and_who_writes_in_the_dm_is_told_there(scheduled, usecases):
+    fake, _ = scheduled
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
+    await private_answer(fake)
+    fake.fail_next("send_message", times=1, status=403, code=50007, message="Cannot send messages to this user")
+    assert await usecases.journal.schedule.deliver(UserRef("discord", str(ALICE))) is None
+    await fake.user_dms("Creep")
+    assert "prompt" in (await fake.wait_for("send_message")).content.lower()
+    notice = await fake.wait_for("send_message", lambda c: "prompts stopped" in c.content)
+    assert "/journal on" in notice.content
+
+
 async def test_a_prompt_refused_for_another_reason_keeps_the_journal_on(scheduled, usecases):
     fake, _ = scheduled  # e.g. Discord's outage, or the bot's own missing access: not the user's doing
     await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))

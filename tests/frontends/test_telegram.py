@@ -549,6 +549,24 @@ async def test_a_user_who_blocked_the_bot_gets_no_more_daily_prompts(telegram, d
     await fake.wait_for("sendMessage")
     assert scheduler.is_scheduled(ref)
 
+async def test_a_user_who_blocked_the_bot_is_told_why_the_prompts_stopped_when_back(telegram, db, usecases):
+    fake, frontend = telegram
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
+    fake.fail_next("sendMessage", times=1, status=403, description="Forbidden: bot was blocked by the user")
+    assert await scheduler.deliver(UserRef("telegram", str(ALICE))) is None
+    mark = fake.mark()
+    await fake.user_sends("/help")  # unblocked, and back
+    notice = await fake.wait_for("sendMessage", lambda c: "prompts stopped" in c.text, after=mark)
+    assert "21:30 (Europe/Lisbon)" in notice.text and "/journal on" in notice.text
+    help_reply, told = [c for c in fake.calls_of("sendMessage", after=mark)]
+    assert told is notice and "/journal" in help_reply.text  # after the command's own answer
+    mark = fake.mark()
+    await fake.user_sends("/help")
+    await fake.wait_for("sendMessage", after=mark)
+    await asyncio.sleep(0.3)
+    assert not [c for c in fake.calls_of("sendMessage", after=mark) if "prompts stopped" in c.text]
+
+
 async def test_journal_on_takes_a_zone_typed_with_a_space(telegram):
     fake, _ = telegram
     await fake.user_sends("/journal on 21:30 America/New York")

@@ -321,11 +321,30 @@ class JournalCog(commands.Cog):
         await pages.turn(interaction, pressed["direction"], pressed["cursor"])
 
     @commands.Cog.listener()
+    async def on_app_command_completion(self, interaction: discord.Interaction, command) -> None:
+        """After any command's answer, privately: why the prompts stopped, to a user back."""
+        notice = await self.usecases.journal.pause_notice(caller_of(interaction))
+        if notice is None:
+            return
+        with contextlib.suppress(discord.HTTPException):
+            if interaction.response.is_done():
+                await interaction.followup.send(clip(notice), ephemeral=True)
+            else:
+                await interaction.response.send_message(clip(notice), ephemeral=True)
+
+    @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         """A DM answering a daily prompt (a reply to it, or simply the next DM) becomes an entry.
-        Not a system message Discord posts in the DM for the user ("… pinned a message"): no answer."""
+        Not a system message Discord posts in the DM for the user ("… pinned a message"): no answer.
+        Then, once, why the prompts stopped, to a user back after they could not be reached."""
         if message.author.bot or message.guild is not None or message.is_system():
             return
+        await self._on_dm(message)
+        if (notice := await self.usecases.journal.pause_notice(dm_caller_of(message))) is not None:
+            with contextlib.suppress(discord.HTTPException):
+                await message.channel.send(clip(notice))
+
+    async def _on_dm(self, message: discord.Message) -> None:
         if typed := TYPED_COMMAND.match(message.content):  # a command, not a song answering the prompt
             name = typed.group(1).lower()
             command = self.bot.tree.get_command(name)
