@@ -20,11 +20,12 @@ from inference.result import SilentAudioError, TooLongAudioError
 
 CLIP = "audio/MT0000004637.ogg"  # 30 s of Ogg Opus, mono 48 kHz
 CLOSE_PROBABILITY = 0.03  # a lossy re-encode moves the shipped model's answer by 0.02 at most
+FFMPEG_TIMEOUT_S = 60
 
 
 def ffmpeg(source: Path, target: Path, *args: str) -> Path:
     subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source),
-                    *args, str(target)], check=True)
+                    *args, str(target)], check=True, timeout=FFMPEG_TIMEOUT_S)
     return target
 
 
@@ -76,7 +77,8 @@ def test_the_head_of_a_long_mp3_is_heard_though_its_header_gives_the_whole_lengt
     monkeypatch.setattr(audio, "MAX_SECONDS", 60)
     whole = tmp_path / "whole.mp3"
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-stream_loop", "6", "-i", str(clip),
-                    "-t", "180", "-c:a", "libmp3lame", "-q:a", "4", str(whole)], check=True)
+                    "-t", "180", "-c:a", "libmp3lame", "-q:a", "4", str(whole)],
+                   check=True, timeout=FFMPEG_TIMEOUT_S)
     head = tmp_path / "head.mp3"
     head.write_bytes(whole.read_bytes()[: whole.stat().st_size // 4])
 
@@ -175,3 +177,57 @@ def test_a_five_one_stretch_of_lfe_alone_is_silence_in_the_mix(clip, tmp_path):
     path = surround(clip, tmp_path / "rumble.flac", "LFE=0.5*c0")
 
     assert not load_audio(path).any()
+
+
+HALF = ["-af", "volume=0.5"]  # the clip peaks over 1.0: integer formats would clip it
+# name -> (file name, ffmpeg arguments after the clip's input; an INPUTS key first is an input before it)
+FORMATS = {
+    "wav 16-bit": ("a.wav", [*HALF, "-c:a", "pcm_s16le"]),
+    "wav 24-bit": ("a.wav", [*HALF, "-c:a", "pcm_s24le"]),
+    "wav 32-bit float": ("a.wav", [*HALF, "-c:a", "pcm_f32le"]),
+    "wav 8-bit": ("a.wav", [*HALF, "-c:a", "pcm_u8"]),
+    "wav extensible, stereo 24-bit": ("a.wav", ["-af", "pan=stereo|c0=0.5*c0|c1=0.5*c0", "-c:a", "pcm_s24le"]),
+    "aiff": ("a.aiff", [*HALF]),
+    "flac 24-bit": ("a.flac", [*HALF, "-sample_fmt", "s32"]),
+    "alac m4a": ("a.m4a", [*HALF, "-c:a", "alac"]),
+    "aac m4a": ("a.m4a", [*HALF, "-c:a", "aac", "-b:a", "128k"]),
+    "mp3 vbr": ("a.mp3", [*HALF, "-c:a", "libmp3lame", "-q:a", "2"]),
+    "opus ogg": ("a.ogg", [*HALF, "-c:a", "libopus", "-b:a", "96k"]),
+    "opus webm": ("a.webm", [*HALF, "-c:a", "libopus", "-b:a", "96k"]),
+    "opus mkv": ("a.mkv", [*HALF, "-c:a", "libopus", "-b:a", "96k"]),
+    "vorbis webm": ("a.webm", [*HALF, "-c:a", "libvorbis"]),
+    "telegram voice (opus ogg, 32 kb/s mono)": ("a.ogg", [*HALF, "-c:a", "libopus", "-b:a", "32k",
+                                                          "-application", "voip"]),
+    "flac 192 kHz": ("a.flac", [*HALF, "-ar", "192000", "-sample_fmt", "s32"]),
+    "aac mp4, a picture as stream 0": ("a.mp4", ["{slides}", *HALF, "-map", "0:v", "-map", "1:a", "-c:v", "mjpeg",
+                                                 "-c:a", "aac", "-shortest"]),
+    "mp3 with a 1000x1000 ID3 picture": ("a.mp3", ["{picture}", *HALF, "-map", "1:a", "-map", "0:v",
+                                                   "-c:v", "png", "-frames:v", "1", "-c:a", "libmp3lame",
+                                                   "-disposition:v", "attached_pic", "-id3v2_version", "3"]),
+    "h264 + aac mp4 video": ("a.mp4", ["{video}", *HALF, "-map", "0:v", "-map", "1:a", "-c:v", "libx264",
+                                       "-preset", "ultrafast", "-c:a", "aac", "-shortest"]),
+}
+INPUTS = {
+    "{picture}": ["-f", "lavfi", "-i", "testsrc=size=1000x1000:rate=1:duration=1"],
+    "{slides}": ["-f", "lavfi", "-i", "testsrc=size=1000x1000:rate=1"],
+    "{video}": ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"],
+}
+
+
+@pytest.fixture(scope="module")
+def half_mood(model, half_clip) -> np.ndarray:
+    return mood_of(model, half_clip)
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_each_common_format_is_heard_as_the_clip_is(name, clip, model, half_clip, half_mood, tmp_path):
+    target, args = FORMATS[name]
+    first = INPUTS.get(args[0], [])
+    command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *first, "-i", str(clip),
+               *args[1 if first else 0 :], str(tmp_path / target)]
+    subprocess.run(command, check=True, timeout=FFMPEG_TIMEOUT_S)
+
+    samples = load_audio(tmp_path / target)
+
+    assert abs(samples.size - half_clip.size) < 0.05 * SAMPLE_RATE  # encoder padding: 20 ms at most
+    assert np.abs(mood_of(model, samples) - half_mood).max() < CLOSE_PROBABILITY
