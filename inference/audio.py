@@ -213,14 +213,15 @@ def _decode(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
         for frame in _frames(container, stream):
             if not 0 < frame.sample_rate <= MAX_NATIVE_RATE:
                 raise _unreadable(path)
-            layout = RunLayout(frame.format.is_planar, frame.layout.nb_channels, frame.sample_rate,
-                               frame.layout.name)
+            # A plain tuple per frame (a RunLayout costs 0.4 us, 0.6 ms for a 30 s Opus clip).
+            layout = (frame.format.is_planar, frame.layout.nb_channels, frame.sample_rate, frame.layout.name)
             # A stream may change its channels or rate midway; and a long run is made mono as it goes.
             if run and (layout != run_layout or run_samples >= MONO_RUN_SAMPLES):
                 pieces.append((run_layout.rate, _mono(run, run_layout)))
                 run, run_samples = [], 0
-            run_layout = layout
-            planes = _planes(frame, layout.planar, layout.channels)
+            if layout != run_layout:
+                run_layout = RunLayout(*layout)
+            planes = _planes(frame, run_layout.planar, run_layout.channels)
             run = run or [[] for _ in planes]
             for kept, plane in zip(run, planes):
                 kept.append(plane)
