@@ -9,12 +9,13 @@ import struct
 import subprocess
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import soundfile as sf
 
 from inference import audio
-from inference.audio import SAMPLE_RATE, load_audio, select_section
+from inference.audio import SAMPLE_RATE, load_audio, resample, select_section
 from inference.predict import MainModel
 from inference.result import SilentAudioError, TooLongAudioError
 
@@ -231,3 +232,32 @@ def test_each_common_format_is_heard_as_the_clip_is(name, clip, model, half_clip
 
     assert abs(samples.size - half_clip.size) < 0.05 * SAMPLE_RATE  # encoder padding: 20 ms at most
     assert np.abs(mood_of(model, samples) - half_mood).max() < CLOSE_PROBABILITY
+
+
+AMR_RATE = 8000
+AMR_FRAME = 160  # samples: AMR-NB codes 20 ms frames
+AMR_CLOSE_PROBABILITY = 0.05  # a speech codec at 12.2 kb/s: 0.024 from the same 8 kHz audio as WAV
+
+
+def test_an_amr_voice_note_is_heard_as_the_same_8_khz_audio(half_clip, model, tmp_path):
+    """AMR-NB (old phones' voice notes, .amr and .3gp), encoded with PyAV: the ffmpeg command here
+    has no AMR encoder."""
+    narrowband = resample(half_clip, SAMPLE_RATE, AMR_RATE)
+    wav = tmp_path / "note.wav"
+    sf.write(wav, narrowband, AMR_RATE, subtype="PCM_16")
+    note = tmp_path / "note.amr"
+    with av.open(str(note), "w") as out:
+        stream = out.add_stream("libopencore_amrnb", rate=AMR_RATE, layout="mono")
+        stream.bit_rate = 12200
+        pcm = (np.clip(narrowband, -1, 1) * 32767).astype(np.int16)
+        for start in range(0, pcm.size - AMR_FRAME + 1, AMR_FRAME):
+            piece = pcm[np.newaxis, start : start + AMR_FRAME]
+            frame = av.AudioFrame.from_ndarray(piece, format="s16", layout="mono")
+            frame.sample_rate = AMR_RATE
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+    samples = load_audio(note)
+
+    assert abs(samples.size - half_clip.size) < 0.05 * SAMPLE_RATE
+    assert np.abs(mood_of(model, samples) - mood_of(model, load_audio(wav))).max() < AMR_CLOSE_PROBABILITY
