@@ -17,7 +17,7 @@ import soundfile as sf
 from inference import audio
 from inference.audio import SAMPLE_RATE, load_audio, resample, select_section
 from inference.predict import MainModel
-from inference.result import SilentAudioError, TooLongAudioError
+from inference.result import SilentAudioError, TooLongAudioError, TooShortAudioError
 
 CLIP = "audio/MT0000004637.ogg"  # 30 s of Ogg Opus, mono 48 kHz
 CLOSE_PROBABILITY = 0.03  # a lossy re-encode moves the shipped model's answer by 0.02 at most
@@ -261,3 +261,25 @@ def test_an_amr_voice_note_is_heard_as_the_same_8_khz_audio(half_clip, model, tm
 
     assert abs(samples.size - half_clip.size) < 0.05 * SAMPLE_RATE
     assert np.abs(mood_of(model, samples) - mood_of(model, load_audio(wav))).max() < AMR_CLOSE_PROBABILITY
+
+
+@pytest.mark.parametrize("samples, heard", [
+    (10 * SAMPLE_RATE, "looped to 30 s"), (10 * SAMPLE_RATE - 1, "too short"),
+    (30 * SAMPLE_RATE, "whole"), (30 * SAMPLE_RATE + 1, "its first 30 s"),
+])
+def test_lengths_at_the_edges(half_clip, tmp_path, samples, heard):
+    signal = np.resize(half_clip, samples)
+    path = tmp_path / "edge.wav"
+    sf.write(path, signal, SAMPLE_RATE, subtype="FLOAT")
+
+    decoded = load_audio(path)
+
+    assert decoded.size == samples
+    if heard == "too short":
+        with pytest.raises(TooShortAudioError, match="lasts 9.9 s; I need at least 10 s"):
+            select_section(decoded)
+        return
+    section = select_section(decoded)
+    looped = heard == "looped to 30 s"
+    expected = np.resize(signal, audio.SECTION_SAMPLES) if looped else signal[: audio.SECTION_SAMPLES]
+    np.testing.assert_array_equal(section, expected)
