@@ -33,6 +33,7 @@ INVALID_WEBHOOK_TOKEN = 50027  # an interaction token used after its 15 minutes
 UNKNOWN_MESSAGE = 10008
 DEFERRED_CHANNEL_MESSAGE = 5  # the callback that shows "… is thinking" until the answer is edited in
 DISALLOWED_INTENTS = 4014  # gateway close code: an intent the Developer Portal has not enabled
+SHARDING_REQUIRED = 4011  # gateway close code: a bot in too many servers for the shards it identified with
 # Gateway events Discord sends only to a bot that identified with their intent (guild members).
 EVENT_INTENTS = {"GUILD_MEMBER_ADD": 1 << 1, "GUILD_MEMBER_REMOVE": 1 << 1, "GUILD_MEMBER_UPDATE": 1 << 1}
 
@@ -97,6 +98,16 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def session_of(shard: list[int]) -> str:
+    """A session's id, naming the shard it identified as (which a RESUME of it goes on)."""
+    return f"fake-session-{shard[0]}-{shard[1]}"
+
+
+def shard_of_session(session_id: str) -> tuple[int, int]:
+    shard_id, shards = session_id.rsplit("-", 2)[1:]
+    return int(shard_id), int(shards)
+
+
 def user_payload(user_id: int, name: str = "alice") -> dict:
     return {"id": str(user_id), "username": name, "discriminator": "0", "global_name": name.title(),
             "avatar": None, "bot": False}
@@ -116,6 +127,14 @@ class FakeDiscord:
         self.resumable = True  # False: a RESUME is answered "invalid session", and the bot must identify again
         self.identified = asyncio.Event()
         self.identify: dict[str, Any] = {}  # the last IDENTIFY's payload
+        self.identifies: list[dict[str, Any]] = []  # every IDENTIFY's payload, in order
+        # What GET /gateway/bot recommends: how many shards, and where (None: this fake's gateway).
+        self.recommended_shards = 1
+        self.recommended_gateway: str | None = None
+        # Shards Discord requires (a bot in 2 500 servers or more): an IDENTIFY with fewer is
+        # closed with 4011 'Sharding required'. None: a single connection will do.
+        self.shards_required: int | None = None
+        self._shard_of: dict[web.WebSocketResponse, tuple[int, int]] = {}  # socket -> [shard id, count]
         self._ids = itertools.count(1_000_000_000_000_000_000)
         self._seq = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
@@ -214,8 +233,16 @@ class FakeDiscord:
             return
         async with self._changed:
             self._mark = len(self.calls)
-        for socket in list(self._sockets):
+        for socket in self._sockets_for(data.get("guild_id")):
             await socket.send_str(json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data}))
+
+    def _sockets_for(self, guild_id: str | None) -> list[web.WebSocketResponse]:
+        """The connections an event goes to, as Discord sends it: a server's to the shard
+        (guild_id >> 22) % shards, a DM's to shard 0."""
+        def shard_of(socket: web.WebSocketResponse) -> bool:
+            shard_id, shards = self._shard_of.get(socket, (0, 1))
+            return shard_id == (0 if guild_id is None else (int(guild_id) >> 22) % shards)
+        return [socket for socket in self._sockets if shard_of(socket)]
 
     async def slash(self, name: str, options: list[dict] | None = None, *, user: int = 42,
                     guild: int | None = None, resolved: dict | None = None, command_type: int = 1,
@@ -414,7 +441,8 @@ class FakeDiscord:
                     "owner": user_payload(1, "owner"), "team": None, "summary": "",
                     "interactions_endpoint_url": None}, 200
         if name == "gateway":
-            return {"url": self.gateway_url, "shards": 1, "session_start_limit": {
+            return {"url": self.recommended_gateway or self.gateway_url, "shards": self.recommended_shards,
+                    "session_start_limit": {
                 "total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}}, 200
         if name == "sync_commands":
             self.commands = [{"description": "", "options": [], "type": 1, **command,
@@ -541,18 +569,26 @@ class FakeDiscord:
                     await socket.send_str(json.dumps({"op": 11}))
                 elif frame["op"] == 2:  # identify
                     self.identify = frame["d"]
+                    self.identifies.append(frame["d"])
+                    shard = frame["d"].get("shard", [0, 1])
                     if int(frame["d"].get("intents", 0)) & PRIVILEGED_INTENTS & ~self.privileged_intents:
                         await socket.close(code=DISALLOWED_INTENTS, message=b"Disallowed intent(s).")
                         break
+                    if self.shards_required is not None and shard[1] < self.shards_required:
+                        await socket.close(code=SHARDING_REQUIRED, message=b"Sharding required.")
+                        break
+                    self._shard_of[socket] = (shard[0], shard[1])
                     await socket.send_str(json.dumps({"op": 0, "t": "READY", "s": next(self._seq), "d": {
-                        "v": 10, "user": self.bot_user(), "guilds": [], "session_id": "fake-session",
+                        "v": 10, "user": self.bot_user(), "guilds": [], "session_id": session_of(shard),
                         "resume_gateway_url": self.gateway_url, "private_channels": [],
-                        "application": {"id": str(APP_ID), "flags": 0}, "shard": [0, 1]}}))
+                        "application": {"id": str(APP_ID), "flags": 0}, "shard": shard}}))
                     self.identified.set()
                 elif frame["op"] == 6 and not self.resumable:  # resume of a session Discord has dropped
                     await socket.send_str(json.dumps({"op": 9, "d": False}))
-                elif frame["op"] == 6:  # resume
+                elif frame["op"] == 6:  # resume: the session's shard, as it identified
+                    self._shard_of[socket] = shard_of_session(frame["d"]["session_id"])
                     await socket.send_str(json.dumps({"op": 0, "t": "RESUMED", "s": next(self._seq), "d": {}}))
         finally:
             self._sockets.remove(socket)
+            self._shard_of.pop(socket, None)
         return socket

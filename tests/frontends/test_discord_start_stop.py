@@ -116,3 +116,22 @@ async def test_the_members_intent_switched_off_in_the_portal_while_running_is_lo
     assert "offline on Discord" in lost.reason and "4014" in lost.reason
     assert "Server Members Intent" in lost.reason and "DISCORD_MEMBERS_INTENT" in lost.reason
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == ["discord.gateway_lost"]
+
+
+async def test_a_start_whose_gateway_cannot_be_reached_stops_at_once_when_cut_short(usecases):
+    """The operator's SIGTERM or Ctrl-C during a start whose gateway does not connect (discord.py
+    tries again every 5 s): the start and the stop after it end now, not never."""
+    fake = await FakeDiscord().start()
+    try:
+        settings = Settings(_env_file=None, discord_token="discord-test-token", discord_api_url=fake.api_url,
+                            discord_gateway_url="ws://127.0.0.1:9/")  # nothing listens there
+        frontend = DiscordFrontend(settings, usecases, guild_ready_timeout=0.05)
+        starting = asyncio.create_task(frontend.start())
+        await fake.wait_for("gateway")  # GET /gateway/bot: the shards are being launched
+        starting.cancel()  # as the app cuts a start short
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(starting, timeout=5)
+        await asyncio.wait_for(frontend.stop(), timeout=5)
+        assert frontend.bot.is_closed()
+    finally:
+        await fake.stop()

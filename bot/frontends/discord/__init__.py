@@ -5,6 +5,10 @@ Intents: the default ones, none privileged: Discord gives a bot the text of DMs 
 to daily prompts) and of the message a message command targets without `message_content`. Guild
 messages are not subscribed to at all. The privileged members intent only with
 DISCORD_MEMBERS_INTENT: members leaving and joining (`ServerCog`), no member list.
+
+Shards: as many as Discord recommends at start (`GET /gateway/bot`), which it requires from 2 500
+servers on: discord.py's auto-sharded bot runs them all in this process, and is ready once each
+shard is. DMs come on shard 0; sending anything is REST, whatever the shard.
 """
 from __future__ import annotations
 
@@ -41,6 +45,9 @@ UNKNOWN_USER = 10013
 # The gateway's close code for a session whose token is no longer valid (reset in the Developer
 # Portal, or by Discord itself after a leak): discord.py stops reconnecting.
 AUTHENTICATION_FAILED = 4004
+# The gateway's close code for a bot in more servers than its shards may carry: the shard count
+# is asked of Discord at start, so the count it needs now is taken by a restart.
+SHARDING_REQUIRED = 4011
 GATEWAY_LOST = "The bot is offline on Discord until it is restarted"
 
 
@@ -57,7 +64,8 @@ def gateway_loss(error: BaseException) -> str:
         return (f"{GATEWAY_LOST}: Discord refused the members intent (4014). Switch on Server Members "
                 "Intent in the Developer Portal, or unset DISCORD_MEMBERS_INTENT.")
     if isinstance(error, discord.ConnectionClosed):
-        check = " Check DISCORD_TOKEN." if error.code == AUTHENTICATION_FAILED else ""
+        check = {AUTHENTICATION_FAILED: " Check DISCORD_TOKEN.",
+                 SHARDING_REQUIRED: " The bot needs more shards: a restart asks Discord how many."}.get(error.code, "")
         return f"{GATEWAY_LOST}: Discord closed the gateway ({error.code} {error.reason or 'no reason'}).{check}"
     return f"{GATEWAY_LOST}: {error!r}"
 
@@ -70,7 +78,7 @@ def point_at(settings: Settings) -> None:
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
-class MoodBot(commands.Bot):
+class MoodBot(commands.AutoShardedBot):
     def __init__(self, settings: Settings, usecases, *, guild_ready_timeout: float) -> None:
         # Replies echo what users typed (a song name, a note): no reply may ever ping anyone.
         # The members intent is for members leaving and joining: no member list fetched or kept.
@@ -96,6 +104,13 @@ class MoodBot(commands.Bot):
         # background: Discord keeps the last start's commands, which answer meanwhile, and a refused
         # sync (an outage, a long rate limit) must not keep this bot, or the app's others, down.
         self.command_sync = asyncio.create_task(self._sync_commands(), name="discord-command-sync")
+
+    async def launch_shard(self, gateway: yarl.URL, shard_id: int, *, initial: bool = False) -> None:
+        """Each shard on the configured gateway, when one is (DISCORD_GATEWAY_URL): discord.py
+        takes the one `GET /gateway/bot` names, which is Discord's own."""
+        if self.settings.discord_gateway_url:
+            gateway = yarl.URL(self.settings.discord_gateway_url)
+        await super().launch_shard(gateway, shard_id, initial=initial)
 
     async def _sync_commands(self) -> None:
         try:
@@ -177,6 +192,9 @@ class DiscordFrontend:
             return
         if connection.done() and not connection.cancelled() and connection.exception() is not None:
             return  # ended on its own, after the start: `_connection_ended` said why
+        # Closed, the bot needs nothing more of it; and a shard still launching (one that cannot
+        # connect, or waiting its turn to IDENTIFY) is retried by discord.py every 5 s, closed or not.
+        connection.cancel()
         with contextlib.suppress(asyncio.CancelledError, discord.ConnectionClosed):
             await connection
 
