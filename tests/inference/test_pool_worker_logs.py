@@ -24,7 +24,7 @@ from inference.pool import FALLBACK_CRASHED
 from inference.predict import MAIN_WEIGHTS
 from inference.result import MOODS, ModelUnavailableError
 from tests.conftest import REPO
-from tests.inference.test_predict import TINY_VERSION, clips, tiny_weights  # noqa: F401 (fixtures)
+from tests.inference.test_predict import clips, tiny_weights  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.timeout(120)
 
