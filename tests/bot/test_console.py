@@ -27,8 +27,9 @@ from storage.models import UserRef
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def chat(db, classifier, data_dir: Path, lines: list[str]) -> str:
-    usecases = build_usecases(db, classifier, fetcher=None)
+async def chat(db, classifier, data_dir: Path, lines: list[str], *, fetcher=None, resolver=None) -> str:
+    """What the console says to `lines` typed, with the journal's scheduler running."""
+    usecases = build_usecases(db, classifier, fetcher, resolver=resolver)
     scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
     usecases.attach_schedule(scheduler)
     out = io.StringIO()

@@ -4,16 +4,12 @@ followed by words is quoted. Real spotipy and yt-dlp/HTTP against local fakes, r
 classifier."""
 from __future__ import annotations
 
-import io
-
 import pytest
 
-from bot.frontends.console import ConsoleFrontend
-from bot.scheduler import PromptScheduler
 from bot.sources.audio import AudioFetcher
 from bot.sources.spotify import SpotifyResolver
-from bot.usecases import build_usecases
 from storage.models import UserRef
+from tests.bot.test_console import chat as console_chat
 from tests.e2e.wiring import Catalog, load_songs
 
 
@@ -28,18 +24,7 @@ async def chat(db, classifier, catalog: Catalog, data_dir, lines: list[str]) -> 
     resolver = SpotifyResolver(catalog.spotify.client_id, catalog.spotify.client_secret,
                                catalog.spotify.api_url, catalog.spotify.auth_url)
     fetcher = AudioFetcher(search_template=catalog.audio_search, allowed_hosts=frozenset({"open.spotify.com"}))
-    usecases = build_usecases(db, classifier, fetcher, resolver=resolver)
-    scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
-    usecases.attach_schedule(scheduler)
-    out = io.StringIO()
-    console = ConsoleFrontend(usecases, io.StringIO("\n".join(lines) + "\n"), out, data_dir=data_dir)
-    scheduler.register(console)
-    await scheduler.start()
-    try:
-        await console.run()
-    finally:
-        await scheduler.stop()
-    return out.getvalue()
+    return await console_chat(db, classifier, data_dir, lines, fetcher=fetcher, resolver=resolver)
 
 
 @pytest.mark.parametrize("quoted", ['"{name}"', "“{name}”"])  # as typed, or as a phone or an editor curls it
