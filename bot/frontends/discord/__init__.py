@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -25,12 +26,12 @@ from discord.http import Route
 
 from bot.config import Settings
 from bot.frontends import render
-from bot.frontends.discord.interactions import PLATFORM, RequestsInFlight, whose
+from bot.frontends.discord.interactions import NETWORK_ERRORS, PLATFORM, RequestsInFlight, whose
 from bot.frontends.discord.journal import JournalCog
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
 from bot.replies import PromptMessage
-from bot.usecases.ports import RecipientGone
+from bot.usecases.ports import DeliveryUncertain, RecipientGone
 
 __all__ = ["DiscordFrontend", "MoodCog", "JournalCog", "ServerCog"]
 
@@ -49,6 +50,11 @@ AUTHENTICATION_FAILED = 4004
 # is asked of Discord at start, so the count it needs now is taken by a restart.
 SHARDING_REQUIRED = 4011
 GATEWAY_LOST = "The bot is offline on Discord until it is restarted"
+# A daily prompt's DM from Discord: past it, the prompt may have arrived. Above aiohttp's 30 s to
+# connect, so that a connection never made fails first, as `NOT_CONNECTED` (the prompt never left).
+PROMPT_SEND_TIMEOUT_S = 60.0
+# aiohttp's errors for a request that never left: no connection was made to Discord.
+NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
 
 def bot_intents(members: bool = False) -> discord.Intents:
@@ -150,6 +156,7 @@ class DiscordFrontend:
         self.usecases = usecases
         self.bot = MoodBot(settings, usecases, guild_ready_timeout=guild_ready_timeout)
         self._connection: asyncio.Task | None = None
+        self.prompt_timeout_s = PROMPT_SEND_TIMEOUT_S
 
     async def start(self) -> None:
         point_at(self.settings)
@@ -199,11 +206,19 @@ class DiscordFrontend:
             await connection
 
     async def send_prompt(self, prompt: PromptMessage) -> str | None:
+        channel = None
         try:
             channel = await self.bot.create_dm(discord.Object(id=int(prompt.chat_id)))
-            message = await channel.send(render.prompt_text(prompt.phrase))
+            async with asyncio.timeout(self.prompt_timeout_s):
+                message = await channel.send(render.prompt_text(prompt.phrase))
         except (discord.Forbidden, discord.NotFound) as error:
             if error.code in (CANNOT_MESSAGE_USER, UNKNOWN_USER):
                 raise RecipientGone(f"{error.status} {error.code} {error.text}") from error
             raise
+        except NETWORK_ERRORS as error:
+            if channel is None or isinstance(error, NOT_CONNECTED):
+                raise  # no DM channel yet, or no connection made: the prompt never left, and is tried again
+            # The request went out (timed out, or cut off): Discord may have sent the DM, whose id
+            # never came back. An answer in the DM still finds it: the user's latest open prompt.
+            raise DeliveryUncertain(f"DM not confirmed: {type(error).__name__}") from error
         return str(message.id)
