@@ -104,6 +104,10 @@ NOT_SOUND_TYPES = ("image/", "text/", "application/pdf", "application/zip", "app
                    "application/vnd.openxmlformats", "application/vnd.oasis.opendocument",
                    "application/vnd.android.package-archive")
 NOT_AUDIO = "The file {name} is not audio we can read."
+# Telegram did not hand the file over (getFile refused it, or its file server answered 404/5xx, cut
+# the connection or timed out). Sent again, it is asked for anew.
+NOT_DOWNLOADED = "I couldn't get that file from Telegram just now. Please send it again."
+MAX_LOGGED_REASON = 200  # characters of a failed download's error logged
 MAX_SHOWN_NAME = 80  # characters of a file's name said back
 # getFile: "bots can download files of up to 20MB in size". A local Bot API server (any other
 # address than api.telegram.org) has no such limit: there only max_audio_bytes applies.
@@ -789,16 +793,23 @@ class TelegramFrontend:
             return
         try:
             tg_file = await media.get_file()
-        except BadRequest as error:
-            if "file is too big" not in str(error).lower():
-                raise
-            yield file_refused(asker, too_large, "too_large_for_getfile", bytes=media.file_size)
+        except TelegramError as error:
+            if isinstance(error, BadRequest) and "file is too big" in str(error).lower():
+                yield file_refused(asker, too_large, "too_large_for_getfile", bytes=media.file_size)
+            else:  # "wrong file_id or the file is temporarily unavailable", the network, a timeout
+                yield file_not_downloaded(asker, "getFile", error)
             return
         if tg_file.file_size is not None and tg_file.file_size > limit:
             yield file_refused(asker, too_large, "too_large", bytes=tg_file.file_size, limit_bytes=limit)
             return
-        async with temporary_folder("moodbot-tg-") as folder:
-            path = await tg_file.download_to_drive(folder / local_name(filename))
+        async with temporary_folder("moodbot-tg-") as folder:  # removed with what a failed download left
+            try:
+                path = await tg_file.download_to_drive(folder / local_name(filename))
+            except TelegramError as error:  # the file server's 404/5xx, a cut connection, a timeout
+                path, failure = None, error
+            if path is None:
+                yield file_not_downloaded(asker, "download", failure)
+                return
             size = path.stat().st_size
             yield (file_refused(asker, too_large, "too_large", bytes=size, limit_bytes=limit) if size > limit
                    else Attachment(str(path), filename, size))
@@ -1047,6 +1058,15 @@ def file_refused(asker: Message, reply: ErrorReply, why: str, **facts: object) -
     log.info("telegram.file_refused", extra={**whose(asker.chat, sender_of(asker, asker.from_user)), "why": why,
                                              **facts})
     return reply
+
+
+def file_not_downloaded(asker: Message, step: str, error: TelegramError) -> ErrorReply:
+    """The user's explanation of a file Telegram did not hand over, logged as one warning: whose,
+    which step failed, and why (the error's kind and words), not the file's name or link."""
+    reason = f"{step}: {type(error).__name__}: {error.message}"[:MAX_LOGGED_REASON]
+    log.warning("telegram.file_not_downloaded", extra={**whose(asker.chat, sender_of(asker, asker.from_user)),
+                                                       "reason": reason})
+    return ErrorReply(NOT_DOWNLOADED)
 
 
 def sender_of(message: Message | None, user: User | None) -> User | Chat | None:

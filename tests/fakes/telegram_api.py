@@ -433,12 +433,26 @@ class FakeTelegramBotAPI(BotAPIAddress):
         return kind not in NOT_SENT_BY_DEFAULT
 
     async def _download(self, request: web.Request) -> web.Response:
+        """A file's bytes. `fail_next("download", times, status=...)` fails the next ones: with that
+        status (404: gone from the file server; 5xx: an outage), or cut off unanswered (status 0)."""
         path = request.match_info["path"]
         for file_path, data in self._files.values():
             if file_path == path and request.match_info["token"] == self.token:
+                failing = self._failures.get("download")
+                if failing and failing[0] > 0:
+                    failing[0] -= 1
+                    return await self._failed_download(request, path, status=failing[2])
                 await self._record(Call("download", {"file_path": path}))
                 return web.Response(body=data, content_type="application/octet-stream")
         raise web.HTTPNotFound()
+
+    async def _failed_download(self, request: web.Request, path: str, *, status: int) -> web.Response:
+        await self._record(Call("download", {"file_path": path}, status=status))
+        if status == 0:  # the connection lost once the request was read
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client: the connection is gone
+        return web.Response(status=status, text=f"{status}: file not served")
 
     def _bot_user(self) -> dict:
         return {"id": BOT_ID, "is_bot": True, "first_name": "moodbot", "username": BOT_USERNAME,
