@@ -4,6 +4,7 @@ Run as a separate process, never imported: the GPL server stays out of the bot's
 """
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -11,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 from urllib.parse import quote_plus
+
+from storage.embedded import DIE_WITH_PARENT
 
 
 def free_port() -> int:
@@ -58,9 +61,12 @@ class DBServer:
             client.admin.command("createUser", USER, pwd=self.password, roles=["root"])
 
     def start(self, timeout: float = 30.0) -> "DBServer":
+        command = [_server_command(), "--host", "127.0.0.1", "--port", str(self.port),
+                   "--storage-path", self.storage_path, "--log-level", "WARNING"]
+        if sys.platform.startswith("linux"):  # killed with the test run, as the bot's is with the bot
+            command = [sys.executable, "-c", DIE_WITH_PARENT, str(os.getpid()), *command]
         self.proc = subprocess.Popen(
-            [_server_command(), "--host", "127.0.0.1", "--port", str(self.port),
-             "--storage-path", self.storage_path, "--log-level", "WARNING"],
+            command,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
