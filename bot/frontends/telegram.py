@@ -464,6 +464,10 @@ class TelegramFrontend:
         message = update.effective_message
         if addressed_elsewhere(message, context.bot.username):  # '/mood@other_bot' on an audio file
             return
+        # '/mood <song>' typed in reply to a daily prompt answers it, as audio captioned '/mood' does
+        # (which on_private_reply answers).
+        if message.text is not None and await self._answered_prompt(message, caller):
+            return
         text, source = command_text(message), message
         if not text and audio_of(message) is None:
             source = song_replied_to(message, context.bot.id)
@@ -544,16 +548,24 @@ class TelegramFrontend:
     async def on_private_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         caller = self.usecases.privacy.arrived(caller_of(update))  # before the download
         message = update.effective_message
-        prompt_id = str(message.reply_to_message.message_id)
-        if not await self._is_prompt(caller, message.chat_id, message.reply_to_message):
-            if audio_of(message) is not None:  # a reply with audio to something else: still /mood
-                await self.on_mood(update, context, caller)
-            else:
-                await self.on_private_text(update, context)
+        if await self._answered_prompt(message, caller):
             return
+        if audio_of(message) is not None:  # a reply with audio to something else: still /mood
+            await self.on_mood(update, context, caller)
+        else:
+            await self.on_private_text(update, context)
+
+    async def _answered_prompt(self, message: Message, caller: Caller) -> bool:
+        """Whether `message` replies to one of the caller's daily prompts in the private chat, and
+        if so, answer that prompt with it: its song, and its words as the entry's note."""
+        replied = message.reply_to_message
+        if (message.chat.type != ChatType.PRIVATE or replied is None
+                or not await self._is_prompt(caller, message.chat_id, replied)):
+            return False
         await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
             caller, journal_note(message) or None, attachment,
-            prompt_message_id=prompt_id, progress=progress))
+            prompt_message_id=str(replied.message_id), progress=progress))
+        return True
 
     async def on_journal(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "journal", private_only=True):

@@ -140,6 +140,24 @@ async def test_a_prompt_answered_with_audio_captioned_mood_keeps_no_command_in_t
     assert entry.note == note
 
 
+async def test_a_prompt_answered_with_a_typed_mood_command_is_saved_to_the_journal(telegram, songs):
+    """'/mood <song>' is how a song is asked about everywhere else: typed in reply to the prompt, it
+    answers the prompt, as audio captioned '/mood' does, rather than leaving it open."""
+    fake, bot = telegram
+    user = 48
+    await fake.user_sends("/journal on 07:00 Europe/Berlin", chat=user)
+    await fake.wait_for("sendMessage")
+    mark = fake.mark()
+    prompt_id = await bot.scheduler.fire_now(UserRef("telegram", str(user)))
+    prompt = fake.message_of(await fake.wait_for("sendMessage", after=mark))
+    song = songs[5]  # heard already: the cache answers
+    await fake.user_sends(f"/mood {song.query}\nhumming along", chat=user, reply_to=prompt["message_id"])
+    saved = await fake.wait_for_reply(lambda c: c.text not in STAGES, timeout=SLOW_S)
+    assert saved.text.startswith("Saved to your journal") and song.title in saved.text
+    (entry,) = await bot.db.journal.list(UserRef("telegram", str(user)))
+    assert (entry.prompt_id, entry.note) == (prompt_id, "humming along")
+
+
 async def test_group_playlist_lists_what_members_classified(telegram, songs):
     fake, _ = telegram
     shared, other = songs[2], songs[3]
