@@ -53,7 +53,16 @@ SAVED_FILES_KEPT = ("The {n} chart and export file{s} saved on this computer ({w
 OLDER_HINT = "Older entries: /journal list older (or a page: /journal list {page})"
 UNKNOWN_HINT = "I don't know that one. Type /help for the commands."
 PROMPT_MARK = "> "
+QUIT_COMMANDS = ("quit", "exit")
 _EOF = object()
+
+
+def first_word(text: str) -> tuple[str, str]:
+    """`Mood<space>words` as (`mood`, `words`): a command's or subcommand's name and what follows.
+    Any space ends the name (a tab, the ideographic one an input method types, as well as ASCII's),
+    and the name is read in any case."""
+    word, *rest = text.split(None, 1) or [""]
+    return word.lower(), rest[0].strip() if rest else ""
 
 
 def _unquoted(arg: str) -> str:
@@ -198,7 +207,7 @@ class ConsoleFrontend:
             line = line.strip()
             if not line:
                 continue
-            if line in ("/quit", "/exit"):
+            if line.startswith("/") and first_word(line[1:])[0] in QUIT_COMMANDS:
                 self.say("Bye!")
                 return
             try:
@@ -218,9 +227,8 @@ class ConsoleFrontend:
         if not line.startswith("/"):
             self.say(UNKNOWN_HINT)
             return
-        command, _, rest = line[1:].partition(" ")
-        rest = rest.strip()
-        handler = getattr(self, f"cmd_{command.lower()}", None)
+        command, rest = first_word(line[1:])
+        handler = getattr(self, f"cmd_{command}", None)
         if handler is None:
             self.say(UNKNOWN_HINT)
             return
@@ -248,8 +256,7 @@ class ConsoleFrontend:
         self.show(reply)
 
     async def cmd_journal(self, rest: str) -> None:
-        sub, _, args = rest.partition(" ")
-        sub, args = sub.lower(), args.strip()
+        sub, args = first_word(rest)
         if sub == "on":
             # Any space: an input method's ideographic one too. The zone may hold one: "America/New York".
             # Left out, the time or zone is the one saved.

@@ -1,0 +1,27 @@
+"""How the console reads a command line: the command's name, then its words, as a person types
+them (any space between them, any case), the same for every command, /quit included."""
+from __future__ import annotations
+
+import pytest
+
+from bot.frontends.console import UNKNOWN_HINT
+from storage.models import UserRef
+from tests.bot.test_console import chat
+
+
+@pytest.mark.parametrize("space", ["\t", "\u3000", "  "])  # a tab, an input method's ideographic space, two
+async def test_any_space_after_the_command_separates_it_from_its_words(db, counting, clip_paths, tmp_path, space):
+    out = await chat(db, counting, tmp_path, [f"/mood{space}{clip_paths[0]}",
+                                              f"/journal{space}on{space}21:30 Asia/Tokyo", "/quit"])
+    assert UNKNOWN_HINT not in out and "Usage:" not in out, out
+    assert "Mood: " in out and len(counting.calls) == 1
+    assert "Journal on: every day at 21:30 (Asia/Tokyo)" in out
+    assert (await db.users.get(UserRef("console", "local"))).journal_enabled
+
+
+@pytest.mark.parametrize("leave", ["/QUIT", "/Quit", "/EXIT", "/quit now"])
+async def test_quit_is_read_as_every_command_is_in_any_case_and_with_words_after_it(db, counting, tmp_path, leave):
+    # /MOOD and /Stats work as typed with caps lock on: /QUIT must too, not be "a command I don't know".
+    out = await chat(db, counting, tmp_path, [leave, "/help"])
+    assert UNKNOWN_HINT not in out and out.rstrip().endswith("Bye!"), out
+    assert "/journal on <HH:MM>" not in out  # /help, after the quit, was never read
