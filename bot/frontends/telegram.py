@@ -416,8 +416,9 @@ class TelegramFrontend:
         app.add_handler(CallbackQueryHandler(self.on_forget_button, pattern=r"^forget:"))
         app.add_handler(CallbackQueryHandler(self.on_journal_page_button, pattern=r"^journal:"))
         private = NEW_MESSAGE & filters.ChatType.PRIVATE
-        # Any other command in the private chat: say so (in groups, it may be another bot's).
-        app.add_handler(MessageHandler(private & filters.COMMAND, self.on_unknown_command))
+        # Any other command in the private chat, or naming this bot in a group: say so (in groups,
+        # one naming no bot may be another bot's).
+        app.add_handler(MessageHandler(NEW_MESSAGE & filters.COMMAND, self.on_unknown_command))
         # An album's items, wherever its caption sits, are answered together (before the handlers
         # below, which would each answer one item, or only the captioned one).
         app.add_handler(MessageHandler(NEW_MESSAGE & IN_ALBUM & (AUDIO_FILTER | filters.PHOTO), self.on_album_item))
@@ -445,7 +446,9 @@ class TelegramFrontend:
         await update.effective_message.reply_text(text_of(self.usecases.help()))
 
     async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await update.effective_message.reply_text(UNKNOWN_COMMAND)
+        message = update.effective_message
+        if message.chat.type == ChatType.PRIVATE or addressed_to(message, context.bot.username):
+            await message.reply_text(UNKNOWN_COMMAND)
 
     async def on_picture(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -1239,10 +1242,22 @@ def song_replied_to(message: Message, bot_id: int) -> Message | None:
     return replied
 
 
+def bot_named(message: Message) -> str | None:
+    """The bot the message's command names ('/mood@some_bot' -> 'some_bot'), in lower case; None
+    when it names none."""
+    found = re.match(r"/\w+@(\w+)", message.text or message.caption or "")
+    return found.group(1).lower() if found is not None else None
+
+
 def addressed_elsewhere(message: Message, bot_username: str | None) -> bool:
     """The message's command names another bot ('/mood@other_bot')."""
-    found = re.match(r"/\w+@(\w+)", message.text or message.caption or "")
-    return found is not None and found.group(1).lower() != (bot_username or "").lower()
+    named = bot_named(message)
+    return named is not None and named != (bot_username or "").lower()
+
+
+def addressed_to(message: Message, bot_username: str | None) -> bool:
+    """The message's command names this bot ('/mood@moodbot')."""
+    return bot_named(message) == (bot_username or "").lower()
 
 
 def audio_of(message: Message):

@@ -639,6 +639,19 @@ async def test_an_unknown_command_or_plain_text_in_private_gets_a_hint_and_group
     assert not fake.calls_of("sendMessage", after=mark)
 
 
+async def test_an_unknown_command_naming_this_bot_in_a_group_gets_the_hint_and_another_bot_s_does_not(telegram):
+    """'/moood@moodbot' in a group can be no other bot's: silence would leave the typo unseen."""
+    fake, _ = telegram
+    typo = await fake.user_sends(f"/moood@{BOT_USERNAME.upper()} Creep", chat=GROUP, user=ALICE, topic=5)
+    reply = await fake.wait_for("sendMessage")
+    assert reply.text == UNKNOWN_COMMAND and int(reply.params["message_thread_id"]) == 5
+    assert reply.params["reply_parameters"]["message_id"] == typo["message"]["message_id"]
+    mark = fake.mark()
+    await fake.user_sends("/moood@some_other_bot Creep", chat=GROUP, user=ALICE)
+    await asyncio.sleep(0.5)
+    assert not fake.calls_of("sendMessage", after=mark)
+
+
 async def test_an_edited_message_runs_nothing_again(telegram):
     fake, _ = telegram
     command = await fake.user_sends("/help")
