@@ -65,6 +65,16 @@ def first_word(text: str) -> tuple[str, str]:
     return word.lower(), rest[0].strip() if rest else ""
 
 
+# Quotes around nothing (`""`, `''`, `“”`), alone or before the user's words: they name no song.
+EMPTY_QUOTES = re.compile(r"""^(["“”]\s*["“”]|'\s*')(\s|$)""")
+
+
+def _names_no_song(text: str) -> bool:
+    """Nothing, nothing visible (a pasted byte-order mark), or empty quotes: a usage, not a search."""
+    text = clean_text(text)
+    return not text or EMPTY_QUOTES.match(text) is not None
+
+
 def _unquoted(arg: str) -> str:
     """A path as a terminal pastes a dropped file, quoted ('/My Music/a.mp3') or with its spaces
     escaped (/My\\ Music/a.mp3), as the one path it stands for; anything else as typed."""
@@ -244,7 +254,7 @@ class ConsoleFrontend:
         await self.cmd_help(rest)
 
     async def cmd_mood(self, rest: str) -> None:
-        if not clean_text(rest):  # nothing, or nothing visible (a pasted byte-order mark)
+        if _names_no_song(rest):
             self.say(f"Usage: /{CONSOLE_MOOD[0]}")
             return
         attachment = _attachment_if_file(rest)
@@ -269,7 +279,7 @@ class ConsoleFrontend:
         elif sub == "prompt":
             await self._prompt_now()
         elif sub == "answer":
-            if not args:
+            if _names_no_song(args):
                 self.say(f"Usage: /journal answer <song or link> [your own words], e.g. {WORDS_EXAMPLE}")
                 return
             attachment, note = _file_then_words(args)

@@ -25,3 +25,15 @@ async def test_quit_is_read_as_every_command_is_in_any_case_and_with_words_after
     out = await chat(db, counting, tmp_path, [leave, "/help"])
     assert UNKNOWN_HINT not in out and out.rstrip().endswith("Bye!"), out
     assert "/journal on <HH:MM>" not in out  # /help, after the quit, was never read
+
+
+@pytest.mark.parametrize("empty", ['""', "''", '"  "', "“”"])
+async def test_an_empty_quoted_song_is_no_song_and_gets_the_usage_not_a_search(db, counting, clip_paths, tmp_path,
+                                                                              empty):
+    out = await chat(db, counting, tmp_path, [f"/mood {empty}", "/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                              f"/journal answer {empty}", f"/journal answer {empty} on the bus",
+                                              f"/journal answer {clip_paths[0]}", "/quit"])
+    assert "Usage: /mood <song" in out and out.count("Usage: /journal answer <song") == 2, out
+    assert "Finding" not in out
+    assert "Saved to your journal" in out  # the prompt stayed open for a song
+
