@@ -132,7 +132,7 @@ def _not_a_file(arg: str, command: str = "/mood") -> str | None:
     if "://" in arg or arg.lower().startswith("www."):
         return None  # a link, however it ends: the use case checks it against the allowlist
     # A folder's or file's name may hold spaces ("~/Music/My Album"): no song name starts like this.
-    path_like = arg.startswith(("/", "./", "../", "~/"))
+    path_like = arg.startswith(("/", "./", "../", "~/")) or arg in ("~", ".", "..")
     if not (path_like or arg.lower().endswith(AUDIO_SUFFIXES)):
         return None
     path = Path(arg).expanduser()

@@ -37,3 +37,13 @@ async def test_an_empty_quoted_song_is_no_song_and_gets_the_usage_not_a_search(d
     assert "Finding" not in out
     assert "Saved to your journal" in out  # the prompt stayed open for a song
 
+
+@pytest.mark.parametrize("folder", ["~", ".", ".."])
+async def test_the_home_current_or_parent_folder_is_a_folder_not_a_song_name(db, counting, tmp_path, monkeypatch,
+                                                                            folder):
+    (tmp_path / "home" / "music").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path / "home" / "music")
+    out = await chat(db, counting, tmp_path, [f"/mood {folder}", "/quit"])
+    assert f"{folder} is a folder. Give me one audio file in it, e.g. /mood {folder}/song.mp3" in out, out
+    assert "Finding" not in out and counting.calls == []
