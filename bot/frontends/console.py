@@ -15,6 +15,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, TextIO
+from urllib.parse import unquote, urlsplit
 
 from bot.frontends import render
 from bot.replies import (
@@ -75,14 +76,23 @@ def _names_no_song(text: str) -> bool:
     return not text or EMPTY_QUOTES.match(text) is not None
 
 
+FILE_URL_HOSTS = ("", "localhost")  # file:///path and file://localhost/path are this computer's
+
+
 def _unquoted(arg: str) -> str:
     """A path as a terminal pastes a dropped file, quoted ('/My Music/a.mp3') or with its spaces
-    escaped (/My\\ Music/a.mp3), as the one path it stands for; anything else as typed."""
+    escaped (/My\\ Music/a.mp3), or as a file manager copies it (file:///My%20Music/a.mp3), as the
+    one path it stands for; anything else as typed."""
     try:
         words = shlex.split(arg)
     except ValueError:  # an apostrophe in a song name: "Don't Stop Me Now"
         return arg
-    return words[0] if len(words) == 1 else arg
+    path = words[0] if len(words) == 1 else arg
+    if path.lower().startswith("file://"):
+        url = urlsplit(path)
+        if url.netloc.lower() in FILE_URL_HOSTS and url.path:
+            return unquote(url.path)
+    return path
 
 
 def _attachment_if_file(arg: str) -> Attachment | None:

@@ -47,3 +47,21 @@ async def test_the_home_current_or_parent_folder_is_a_folder_not_a_song_name(db,
     out = await chat(db, counting, tmp_path, [f"/mood {folder}", "/quit"])
     assert f"{folder} is a folder. Give me one audio file in it, e.g. /mood {folder}/song.mp3" in out, out
     assert "Finding" not in out and counting.calls == []
+
+
+async def test_a_file_url_names_the_file_on_this_computer(db, counting, clip_paths, tmp_path):
+    # A file manager's "copy" pastes a file as a URL (file:///home/me/My%20Music/a.ogg): that is
+    # the file, not "a kind of link I can't open".
+    import shutil
+    from urllib.parse import quote
+
+    (tmp_path / "My Music").mkdir()
+    song = tmp_path / "My Music" / "rainy day.ogg"
+    shutil.copy(clip_paths[0], song)
+    out = await chat(db, counting, tmp_path, [f"/mood file://{quote(str(song))}",
+                                              f"/mood file://localhost{quote(str(song))}",
+                                              f"/mood file://{quote(str(tmp_path))}/gone.ogg", "/quit"])
+    assert out.count("🎵 rainy day") == 2 and len(counting.calls) == 1, out
+    assert f"There is no file at {tmp_path}/gone.ogg." in out
+    assert "link" not in out and "Finding" not in out
+
