@@ -454,6 +454,10 @@ class TelegramFrontend:
         message = update.effective_message
         if addressed_elsewhere(message, context.bot.username):
             return
+        # A screenshot of the player in reply to a daily prompt, the song named under it: the
+        # caption answers the prompt.
+        if message.caption and await self._answered_prompt(message, self.usecases.privacy.arrived(caller_of(update))):
+            return
         if MOOD_CAPTION.match(message.caption or "") and command_text(message):
             await self.on_mood(update, context)  # '/mood <song>' under a picture: the song
             return

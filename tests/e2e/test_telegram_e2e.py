@@ -158,6 +158,25 @@ async def test_a_prompt_answered_with_a_typed_mood_command_is_saved_to_the_journ
     assert (entry.prompt_id, entry.note) == (prompt_id, "humming along")
 
 
+
+async def test_a_prompt_answered_with_a_picture_naming_the_song_under_it_is_saved_to_the_journal(telegram, songs):
+    """A screenshot of the player, the song's name as its caption: the caption answers the prompt
+    (a picture captioned '/mood <song>' gets that song's mood too), not "that's a picture"."""
+    fake, bot = telegram
+    user = 49
+    await fake.user_sends("/journal on 07:00 Europe/Berlin", chat=user)
+    await fake.wait_for("sendMessage")
+    mark = fake.mark()
+    prompt_id = await bot.scheduler.fire_now(UserRef("telegram", str(user)))
+    prompt = fake.message_of(await fake.wait_for("sendMessage", after=mark))
+    song = songs[5]
+    await fake.user_sends(f"{song.query}\non repeat", chat=user, photo=fake.photo_attachment(),
+                          reply_to=prompt["message_id"])
+    saved = await fake.wait_for_reply(lambda c: c.text not in STAGES, timeout=SLOW_S)
+    assert saved.text.startswith("Saved to your journal") and song.title in saved.text
+    (entry,) = await bot.db.journal.list(UserRef("telegram", str(user)))
+    assert (entry.prompt_id, entry.note) == (prompt_id, "on repeat")
+
 async def test_group_playlist_lists_what_members_classified(telegram, songs):
     fake, _ = telegram
     shared, other = songs[2], songs[3]
