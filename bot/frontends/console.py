@@ -12,6 +12,7 @@ import logging
 import re
 import shlex
 import threading
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, TextIO
@@ -29,7 +30,7 @@ from bot.replies import (
     ServerMoodReply,
     StatsReply,
 )
-from bot.sources.query import clean_text
+from bot.sources.query import ACCEPTED, clean_text
 from inference.result import MOODS
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ SAVED_FILES_KEPT = ("The {n} chart and export file{s} saved on this computer ({w
                     "and were not deleted; remove them yourself if you no longer want them.")
 OLDER_HINT = "Older entries: /journal list older (or a page: /journal list {page})"
 UNKNOWN_HINT = "I don't know that one. Type /help for the commands."
+# What a song may be, as the use cases say it to a chat (where a file is attached) and as it is here.
+CONSOLE_ACCEPTED = "I can read Spotify track links, YouTube links, a song name, or an audio file's path on this computer."
 PROMPT_MARK = "> "
 QUIT_COMMANDS = ("quit", "exit")
 _EOF = object()
@@ -367,6 +370,8 @@ class ConsoleFrontend:
 
     # ---- rendering ---------------------------------------------------------------------------
     def show(self, reply: object) -> None:
+        if isinstance(reply, ErrorReply):  # "an attached audio file": a terminal attaches nothing
+            reply = replace(reply, message=reply.message.replace(ACCEPTED, CONSOLE_ACCEPTED))
         self.say(render.reply_text(reply))
         if isinstance(reply, StatsReply):
             for chart in reply.charts:

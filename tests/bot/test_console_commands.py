@@ -65,3 +65,11 @@ async def test_a_file_url_names_the_file_on_this_computer(db, counting, clip_pat
     assert f"There is no file at {tmp_path}/gone.ogg." in out
     assert "link" not in out and "Finding" not in out
 
+
+@pytest.mark.parametrize("link", ["ftp://example.com/song.mp3", "https://example.com/song",
+                                  "https://open.spotify.com/album/1DFixLWuPkv3KT3TnV35m3"])
+async def test_what_a_song_may_be_names_a_file_on_this_computer_not_an_attachment(db, counting, tmp_path, link):
+    out = await chat(db, counting, tmp_path, [f"/mood {link}", "/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                              f"/journal answer {link}", "/quit"])
+    assert out.count("a song name, or an audio file's path on this computer.") == 2, out
+    assert "attach" not in out  # a terminal has nothing to attach
