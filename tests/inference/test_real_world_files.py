@@ -139,6 +139,68 @@ def test_stereo_wired_out_of_phase_is_heard_as_its_left_channel(clip, model, tmp
     np.testing.assert_allclose(load_audio(path), load_audio(plain), atol=1e-4)  # 16-bit: 3e-5 a step
 
 
+HISS_DBFS = -70.0  # an unconnected input's hiss, as a cheap recorder or interface writes it
+OTHER_CLIP = "audio/MT0000040632.ogg"  # another song, for a second channel that is not the first
+
+
+def two_channels(path: Path, left: np.ndarray, right: np.ndarray, subtype: str = "FLOAT") -> Path:
+    sf.write(path, np.stack([left, right], axis=1), 48000, subtype=subtype)
+    return path
+
+
+def mean_of_channels(path: Path) -> np.ndarray:
+    """What `ffmpeg -ac 1` hears in a stereo file at 48 kHz, brought to the models' rate."""
+    return resample(sf.read(path, dtype="float32")[0].mean(axis=1, dtype=np.float32), 48000, SAMPLE_RATE)
+
+
+@pytest.mark.parametrize("dead, subtype", [("digital silence", "PCM_16"), ("-70 dBFS hiss", "FLOAT")])
+def test_stereo_with_a_dead_right_channel_is_heard_as_its_live_channel(clip, model, tmp_path, dead, subtype):
+    """A song recorded to one side of a stereo file (a phone, a mono source wired to one input)
+    plays at full level: the channels' mean had it 6 dB quieter, and moved the answer by 0.08."""
+    left = 0.5 * load_audio(clip, 48000)
+    hiss = 10 ** (HISS_DBFS / 20) * np.random.default_rng(5).standard_normal(left.size).astype(np.float32)
+    right = np.zeros_like(left) if dead == "digital silence" else hiss
+    plain = tmp_path / "left.wav"
+    sf.write(plain, left, 48000, subtype=subtype)
+
+    samples = load_audio(two_channels(tmp_path / "one_side.wav", left, right, subtype))
+
+    live = load_audio(plain)
+    if dead == "digital silence":
+        np.testing.assert_array_equal(samples, live)
+    else:  # the live channel, and the dead one's hiss at its own level: far under the song
+        assert audio.rms_db(samples - live) < HISS_DBFS + 1
+    assert np.abs(mood_of(model, samples) - mood_of(model, live)).max() < CLOSE_PROBABILITY
+
+
+def test_a_hard_panned_mix_whose_quieter_side_is_20_db_down_is_still_averaged(clip, shared_data, tmp_path):
+    """A channel that plays, however much quieter, is part of the mix: only a dead one is left out."""
+    left = 0.5 * load_audio(clip, 48000)
+    other = np.resize(load_audio(shared_data / OTHER_CLIP, 48000), left.size)
+    quieter = other * 10 ** ((audio.rms_db(left) - 20 - audio.rms_db(other)) / 20)
+    path = two_channels(tmp_path / "panned.wav", left, quieter)
+
+    np.testing.assert_allclose(load_audio(path), mean_of_channels(path), atol=1e-6)
+
+
+def test_ordinary_stereo_is_the_mean_of_its_channels_bit_for_bit(clip, shared_data, tmp_path):
+    left = 0.5 * load_audio(clip, 48000)
+    right = 0.5 * np.resize(load_audio(shared_data / OTHER_CLIP, 48000), left.size)
+    path = two_channels(tmp_path / "stereo.wav", left, right)
+
+    np.testing.assert_array_equal(load_audio(path), mean_of_channels(path))
+
+
+def test_a_song_whose_right_side_comes_in_after_a_one_sided_intro_keeps_one_level(clip, tmp_path):
+    """The right side silent for the first 5 s (several of the decoder's runs), then playing: the
+    intro is part of the stereo mix, heard as the mean like the rest, not 6 dB louder than it."""
+    left = 0.5 * load_audio(clip, 48000)
+    right = left.copy()
+    right[: 5 * 48000] = 0
+    path = two_channels(tmp_path / "intro.wav", left, right)
+
+    np.testing.assert_allclose(load_audio(path), mean_of_channels(path), atol=1e-6)
+
 
 def surround(clip: Path, target: Path, pan: str) -> Path:
     """A 5.1 FLAC of the clip at half scale (the clip peaks over 1.0), its channels set by `pan`."""
