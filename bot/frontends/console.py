@@ -98,12 +98,24 @@ def _unquoted(arg: str) -> str:
     return path
 
 
+# A terminal that is not UTF-8 (Latin-1: "café" as b"caf\xe9") gives Python a byte it cannot decode
+# as a lone surrogate ("caf\udce9"), which no database, log or JSON can write.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# The commands whose words may be a file's path: that keeps its bytes (the file is found by them).
+READS_PATHS = ("mood", "journal")
+
+
+def _as_text(typed: str) -> str:
+    """What was typed, as text to say or store: a byte that was not UTF-8 becomes "\ufffd"."""
+    return LONE_SURROGATE.sub("\ufffd", typed)
+
+
 def _attachment_if_file(arg: str) -> Attachment | None:
     """`/mood path/to/song.mp3` classifies a local file; anything else is a song name or link."""
     path = Path(_unquoted(arg)).expanduser()
     try:
         if path.is_file():
-            return Attachment(str(path), path.name, path.stat().st_size)
+            return Attachment(str(path), _as_text(path.name), path.stat().st_size)
     except OSError:
         return None
     return None
@@ -256,7 +268,7 @@ class ConsoleFrontend:
             self.say(UNKNOWN_HINT)
             return
         self.caller = self.usecases.privacy.arrived(self.caller)  # as the line came: a later /forget drops it
-        await handler(rest)
+        await handler(rest if command in READS_PATHS else _as_text(rest))
         if (notice := await self.usecases.journal.pause_notice(self.caller)) is not None:
             self.say(notice)
 
@@ -274,7 +286,7 @@ class ConsoleFrontend:
         if attachment is None and (problem := _not_a_file(rest)):
             self.say(problem)
             return
-        reply = await self.usecases.mood.run(self.caller, None if attachment else rest, attachment,
+        reply = await self.usecases.mood.run(self.caller, None if attachment else _as_text(rest), attachment,
                                              progress=self._progress)
         self.show(reply)
 
@@ -283,12 +295,12 @@ class ConsoleFrontend:
         if sub == "on":
             # Any space: an input method's ideographic one too. The zone may hold one: "America/New York".
             # Left out, the time or zone is the one saved.
-            when, zone = (args.split(None, 1) + ["", ""])[:2]
+            when, zone = (_as_text(args).split(None, 1) + ["", ""])[:2]
             self.show(await self.usecases.journal.enable(self.caller, when or None, zone.strip() or None))
         elif sub == "off":
             self.show(await self.usecases.journal.disable(self.caller))
         elif sub == "list":
-            await self._list(args.lower())
+            await self._list(_as_text(args).lower())
         elif sub == "prompt":
             await self._prompt_now()
         elif sub == "answer":
@@ -302,7 +314,8 @@ class ConsoleFrontend:
             if attachment is None and (problem := _not_a_file(args.split()[0], answer) or _not_a_file(song, answer)):
                 self.say(problem)  # the prompt stays open: answer it again
                 return
-            self.show(await self.usecases.journal.answer(self.caller, text, attachment, progress=self._progress))
+            self.show(await self.usecases.journal.answer(self.caller, _as_text(text), attachment,
+                                                         progress=self._progress))
         else:
             self.say("Usage: /journal on <HH:MM> <Area/City> | off | list [page | older | newer] | prompt "
                      "| answer <song>")

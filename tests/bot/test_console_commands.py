@@ -2,6 +2,8 @@
 them (any space between them, any case), the same for every command, /quit included."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot.frontends.console import UNKNOWN_HINT
@@ -73,3 +75,29 @@ async def test_what_a_song_may_be_names_a_file_on_this_computer_not_an_attachmen
                                               f"/journal answer {link}", "/quit"])
     assert out.count("a song name, or an audio file's path on this computer.") == 2, out
     assert "attach" not in out  # a terminal has nothing to attach
+
+
+# A terminal that is not UTF-8 (Latin-1, say) types "café" as b"caf\xe9": Python reads that byte as
+# the lone surrogate "\udce9" (its UTF-8 mode, LANG=C.UTF-8), which no database or log can write.
+LATIN1_CAFE = b"caf\xe9".decode("utf-8", "surrogateescape")
+
+
+async def test_words_typed_in_a_terminal_that_is_not_utf8_are_saved_not_an_error(db, counting, clip_paths, tmp_path):
+    out = await chat(db, counting, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                              f"/journal answer {clip_paths[0]} {LATIN1_CAFE} au lait", "/quit"])
+    assert "Saved to your journal" in out and "went wrong" not in out, out
+    [entry] = (await db.journal.page(UserRef("console", "local"), 10)).entries
+    assert entry.note == "caf\ufffd au lait"  # the byte no text can hold, as the replacement character
+
+
+async def test_a_file_whose_name_is_not_utf8_is_heard_and_recorded(db, counting, clip_paths, tmp_path):
+    import os
+    import shutil
+
+    song = tmp_path / os.fsdecode(b"caf\xe9.ogg")  # a name in Latin-1 bytes, as an old disk has it
+    shutil.copy(clip_paths[0], song)
+    out = await chat(db, counting, tmp_path, [f"/mood {song}", "/export", "/quit"])
+    assert "🎵 caf\ufffd\n" in out and "Mood: " in out, out
+    [export] = (tmp_path / "exports").iterdir()
+    [request] = json.loads(export.read_text())["requests"]
+    assert request["title"] == "caf\ufffd"
