@@ -7,6 +7,7 @@ playlists and the server mood work too. It is also the `PromptSender` for the "c
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import logging
 import re
@@ -211,6 +212,11 @@ class ConsoleFrontend:
             return
         loop = asyncio.get_running_loop()
         self._lines = asyncio.Queue()
+        if isinstance(self.stdin, io.TextIOWrapper) and self.stdin.errors == "strict":
+            # Python's stdin under a UTF-8 locale (en_US.UTF-8): a byte that is not UTF-8 would raise
+            # in the reader below and read as the end of input. Read it as UTF-8 mode does instead,
+            # as a lone surrogate (`_as_text` makes it "\ufffd"; a path keeps it as its byte).
+            self.stdin.reconfigure(errors="surrogateescape")
 
         def pump() -> None:
             try:

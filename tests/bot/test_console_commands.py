@@ -101,3 +101,20 @@ async def test_a_file_whose_name_is_not_utf8_is_heard_and_recorded(db, counting,
     [export] = (tmp_path / "exports").iterdir()
     [request] = json.loads(export.read_text())["requests"]
     assert request["title"] == "caf\ufffd"
+
+
+async def test_a_byte_that_is_not_utf8_does_not_end_a_session_read_strictly(db, counting, tmp_path):
+    # Under a UTF-8 locale such as en_US.UTF-8, Python's stdin decodes strictly: the byte raised
+    # in the reader, which took it for a closed stdin, and every later command was dropped.
+    import io
+
+    from bot.frontends.console import ConsoleFrontend
+    from bot.usecases import build_usecases
+
+    typed = io.TextIOWrapper(io.BytesIO(b"/playlist caf\xe9\n/journal on 21:30 Europe/Lisbon\n/quit\n"),
+                             encoding="utf-8", errors="strict")
+    out = io.StringIO()
+    await ConsoleFrontend(build_usecases(db, counting, None), typed, out, data_dir=tmp_path).run()
+    said = out.getvalue()
+    assert "“caf\ufffd” isn't one of the moods I know" in said, said
+    assert "Journal on: every day at 21:30 (Europe/Lisbon)" in said and said.rstrip().endswith("Bye!")
