@@ -28,6 +28,11 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from telegram import (
     BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeDefault,
     CallbackQuery,
     Chat,
     ChatMember,
@@ -179,6 +184,12 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("forget", "Delete everything moodbot keeps about you"),
     ("help", "What moodbot can do"),
 )
+# Telegram's '/' menu offers each command where it works (typed anywhere, it answers anyway, saying
+# why where it does not): personal data in private chats, a group's playlists in groups, their
+# switch to the group's admins. The default menu, for chats no other names, lists every command.
+PERSONAL_COMMANDS = frozenset({"journal", "stats", "export", "forget"})
+GROUP_COMMANDS = frozenset({"playlist", "servermood", "serverplaylist"})
+ADMIN_COMMANDS = frozenset({"serverplaylist"})
 
 # What can carry a song: audio, a voice note, a file, and a video's or video note's sound track;
 # not a GIF, which comes as a document too.
@@ -348,7 +359,9 @@ class TelegramFrontend:
                 await request.shutdown()
             raise
         try:
-            await self.app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+            for scope, left_out in command_menus():
+                await self.app.bot.set_my_commands(
+                    [BotCommand(name, text) for name, text in COMMANDS if name not in left_out], scope=scope)
             await self.app.start()
             await self.app.updater.start_polling(timeout=self.poll_timeout_s, drop_pending_updates=False,
                                                  allowed_updates=ALLOWED_UPDATES)
@@ -1047,6 +1060,14 @@ async def edit_shown(query: CallbackQuery, text: str, markup: InlineKeyboardMark
         shown = query.message
         topic = shown.message_thread_id if isinstance(shown, Message) and shown.is_topic_message else None
         await query.get_bot().send_message(shown.chat.id, text, reply_markup=markup, message_thread_id=topic)
+
+
+def command_menus() -> list[tuple[BotCommandScope, frozenset[str]]]:
+    """Each command menu's scope, and the commands it leaves out."""
+    return [(BotCommandScopeDefault(), frozenset()),
+            (BotCommandScopeAllPrivateChats(), GROUP_COMMANDS),
+            (BotCommandScopeAllGroupChats(), PERSONAL_COMMANDS | ADMIN_COMMANDS),
+            (BotCommandScopeAllChatAdministrators(), PERSONAL_COMMANDS)]
 
 
 def caller_of(update: Update, *, is_admin: bool = False) -> Caller:

@@ -56,6 +56,21 @@ async def test_start_sets_the_command_list_and_help_lists_every_command(telegram
         assert command in reply.text
 
 
+async def test_the_command_menu_offers_personal_commands_in_private_chats_and_group_ones_in_groups(telegram):
+    """Telegram's '/' menu lists what works where: a group's members are not offered /forget or
+    /export (which answer there only with a link to the private chat), the private chat no
+    /playlist; the group playlists' switch is offered to the group's admins."""
+    fake, _ = telegram
+    menus = {call.params.get("scope", {"type": "default"})["type"]: [c["command"] for c in call.params["commands"]]
+             for call in fake.calls_of("setMyCommands")}
+    everything = [name for name, _ in COMMANDS]
+    personal, for_groups = {"journal", "stats", "export", "forget"}, {"playlist", "servermood", "serverplaylist"}
+    assert menus["default"] == everything  # any chat no other menu names
+    assert menus["all_private_chats"] == [name for name in everything if name not in for_groups]
+    assert menus["all_group_chats"] == [name for name in everything if name not in personal | {"serverplaylist"}]
+    assert menus["all_chat_administrators"] == [name for name in everything if name not in personal]
+
+
 async def test_journal_without_arguments_explains_the_usage(telegram):
     fake, _ = telegram
     await fake.user_sends("/journal")
