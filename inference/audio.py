@@ -17,6 +17,7 @@ the same numbers.
 """
 from __future__ import annotations
 
+import io
 import logging
 from functools import lru_cache
 from itertools import groupby
@@ -94,6 +95,16 @@ DOWNMIX_WEIGHTS = {
     **dict.fromkeys(("BL", "BR", "SL", "SR"), FRONT_WEIGHT / 2**0.5),
 }
 MIN_VIDEO_SECONDS = 1  # a file with pictures but no sound, at least this long, is a muted video
+# A chained Ogg (songs joined end to end: a radio recording, `cat a.ogg b.ogg`) whose next link has
+# another rate, channel count or codec stops FFmpeg's demuxer; that link is then opened as a file
+# of its own. At most this many links are opened (a radio hour holds ~20 songs, jingles and ads),
+# and the next link's first page is looked for this far after the last packet read: the demuxer
+# reads page by page (64 KiB at most each), and resyncs past 64 KiB of junk at most.
+MAX_OGG_LINKS = 100
+MAX_OGG_LINK_GAP = 1 << 20  # bytes
+OGG_CAPTURE = b"OggS"
+OGG_BOS_FLAG = 0x02  # header type: the first page of a logical stream
+OGG_PAGE_HEADER = 27  # bytes: capture, version, type, granule, serial, page sequence (18-21), CRC, segments
 # FFmpeg's sample formats (planar ones end in "p") as numpy types.
 SAMPLE_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64,
                  "flt": np.float32, "dbl": np.float64}
@@ -211,21 +222,21 @@ def _decode(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
         if not container.streams.audio:
             raise _soundless(path, container)
         stream = container.streams.audio[0]
-        native_sr = int(stream.codec_context.sample_rate or 0)
-        channels = int(stream.codec_context.channels or 0)
-        if not 0 < native_sr <= MAX_NATIVE_RATE or not 0 < channels <= MAX_CHANNELS:
+        if not _plausible(stream):
             raise _unreadable(path)
+        native_sr = stream.codec_context.sample_rate
         stated = _stated_seconds(container, stream, path.stat().st_size)
         if stated is not None:
             _refuse_if_too_long(stated, path, native_sr, max_seconds)
         # A chained Ogg or concatenated MP3 may change its rate midway: each rate's audio is kept
         # apart, then brought to the first rate (ffmpeg does the same when it plays such a file).
+        # The limits below hold for the whole file, across an Ogg's links.
         pieces: list[MonoPiece] = []  # one per run of frames
         run: list[list[np.ndarray]] = []  # per plane, the frames' samples as decoded
         run_layout: RunLayout | None = None
         run_samples = decoded = 0
         decoded_seconds = 0.0
-        for frame in _frames(container, stream):
+        for frame in _frames(container, stream, path):
             if not 0 < frame.sample_rate <= MAX_NATIVE_RATE:
                 raise _unreadable(path)
             # A plain tuple per frame (a RunLayout costs 0.4 us, 0.6 ms for a 30 s Opus clip).
@@ -305,20 +316,101 @@ def _stated_seconds(container, stream, size: int) -> float | None:
     return seconds
 
 
-def _frames(container, stream):
+def _plausible(stream) -> bool:
+    """Whether an audio stream's header states a rate and channels a real file may have."""
+    context = stream.codec_context
+    rate, channels = int(context.sample_rate or 0), int(context.channels or 0)
+    return 0 < rate <= MAX_NATIVE_RATE and 0 < channels <= MAX_CHANNELS
+
+
+def _frames(container, stream, path: Path):
     """Decoded frames; a corrupt packet is skipped, as the ffmpeg command line does, and a file cut
     short, or one that goes on in a form FFmpeg's demuxer does not support, ends the stream there
-    rather than failing it."""
+    rather than failing it. A chained Ogg whose next link the demuxer cannot go on into (another
+    rate, channel count or codec) goes on from that link, opened as a file of its own, as players do."""
+    stopped_at = yield from _stream_frames(container, stream, path)
+    if stopped_at is None or container.format.name != "ogg":
+        return
+    start = 0  # of the link just decoded, in the file
+    with open(path, "rb") as file:
+        for _ in range(MAX_OGG_LINKS - 1):
+            start = _next_ogg_link(file, start + stopped_at + 1)
+            if start is None:
+                log.debug("%s: no next Ogg link; decoding what came before", path)
+                return
+            try:
+                link = av.open(_FileFrom(file, start), format="ogg", metadata_errors="ignore")
+            except (av.FFmpegError, ValueError):
+                log.debug("%s goes on with a link FFmpeg cannot open; decoding what came before", path)
+                return
+            with link:
+                if not link.streams.audio or not _plausible(link.streams.audio[0]):
+                    log.debug("%s goes on with a link without audio we read; decoding what came before", path)
+                    return
+                stopped_at = yield from _stream_frames(link, link.streams.audio[0], path)
+            if stopped_at is None:
+                return
+        log.debug("%s has over %d links; decoding the first ones", path, MAX_OGG_LINKS)
+
+
+def _stream_frames(container, stream, path: Path):
+    """One container's decoded frames (see `_frames`); returns None when it ends, or where the
+    demuxer gave up on a form it does not support: the byte position of the last packet read."""
+    packet = None
     try:
         for packet in container.demux(stream):
             try:
                 yield from packet.decode()
             except av.InvalidDataError:
-                log.debug("Skipping a corrupt packet in %s", container.name)
+                log.debug("Skipping a corrupt packet in %s", path)
     except av.InvalidDataError:
-        log.debug("%s ends in corrupt data; decoding what came before", container.name)
+        log.debug("%s ends in corrupt data; decoding what came before", path)
     except av.PatchWelcomeError:  # e.g. a chained Ogg whose next song has another rate or channels
-        log.debug("%s goes on in a form FFmpeg cannot read; decoding what came before", container.name)
+        log.debug("%s goes on in a form FFmpeg's demuxer cannot read", path)
+    except av.ArgumentError:  # an Ogg's demuxer says this where a chain's next song has another codec
+        if container.format.name != "ogg":
+            raise
+        log.debug("%s goes on with another codec", path)
+    else:
+        return None
+    return max(packet.pos or 0, 0) if packet is not None else 0
+
+
+def _next_ogg_link(file, after: int) -> int | None:
+    """The byte position of the first Ogg page from `after` on (within MAX_OGG_LINK_GAP) that
+    begins a logical stream, or None."""
+    file.seek(after)
+    window = file.read(MAX_OGG_LINK_GAP + OGG_PAGE_HEADER)
+    at = window.find(OGG_CAPTURE)
+    while 0 <= at < MAX_OGG_LINK_GAP:
+        header = window[at : at + OGG_PAGE_HEADER]
+        # version 0, the first-page flag, and page number 0: not four bytes of audio that look alike
+        first_page = len(header) == OGG_PAGE_HEADER and header[4] == 0 and header[5] & OGG_BOS_FLAG
+        if first_page and not any(header[18:22]):
+            return after + at
+        at = window.find(OGG_CAPTURE, at + 1)
+    return None
+
+
+class _FileFrom:
+    """A read-only view of an open file from byte `start` on, which FFmpeg reads as a whole file."""
+
+    def __init__(self, file, start: int):
+        self._file, self._start = file, start
+        file.seek(start)
+
+    def read(self, size: int) -> bytes:
+        return self._file.read(size)
+
+    def tell(self) -> int:
+        return self._file.tell() - self._start
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        origins = {io.SEEK_SET: self._start, io.SEEK_CUR: self._file.tell()}
+        origin = origins[whence] if whence in origins else self._file.seek(0, io.SEEK_END)
+        if origin + offset < self._start:  # before the view's first byte, as before a file's
+            raise ValueError("negative seek position")
+        return self._file.seek(origin + offset) - self._start
 
 
 def _planes(frame, planar: bool, channels: int) -> list[np.ndarray]:

@@ -19,7 +19,9 @@ from inference.audio import SAMPLE_RATE, load_audio, resample, select_section
 from inference.predict import MainModel
 from inference.result import SilentAudioError, TooLongAudioError, TooShortAudioError
 
-CLIP = "audio/MT0000004637.ogg"  # 30 s of Ogg Opus, mono 48 kHz
+CLIP = "audio/MT0000004637.ogg"  # 30 s of Ogg Opus, mono 48 kHz (a sad country song)
+SONG_CLIP = "audio/MT0000011357.ogg"  # 29 s of an energetic metal song, the same format
+OGG_PAGE_HEADER = 27  # bytes before a page's segment table; its last byte counts the segments
 CLOSE_PROBABILITY = 0.03  # a lossy re-encode moves the shipped model's answer by 0.02 at most
 FFMPEG_TIMEOUT_S = 60
 
@@ -59,15 +61,97 @@ def test_mp3s_joined_end_to_end_at_two_sample_rates_are_heard_whole(clip, model,
     assert np.abs(mood_of(model, samples) - mood_of(model, load_audio(clip))).max() < CLOSE_PROBABILITY
 
 
-def test_a_chained_ogg_whose_next_song_changes_rate_is_heard_up_to_the_change(clip, tmp_path):
-    """Ogg files joined end to end (a radio recording): FFmpeg's demuxer cannot go on where the
-    rate changes. The first song is decoded, as a file cut short is; it was all refused."""
-    first = ffmpeg(clip, tmp_path / "first.ogg", "-t", "15", "-ar", "44100", "-c:a", "libvorbis")
-    second = ffmpeg(clip, tmp_path / "second.ogg", "-ss", "15", "-ar", "48000", "-c:a", "libvorbis")
-    chained = tmp_path / "chained.ogg"
-    chained.write_bytes(first.read_bytes() + second.read_bytes())
+def ogg_link(source: Path, target: Path, *args: str, codec: str = "libvorbis", loops: int = 0) -> Path:
+    """The source (played `loops` more times) as an Ogg file, Vorbis unless said: one link of a chain."""
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-stream_loop", str(loops),
+                    "-i", str(source), *args, "-c:a", codec, str(target)], check=True, timeout=FFMPEG_TIMEOUT_S)
+    return target
 
-    np.testing.assert_array_equal(load_audio(chained), load_audio(first))
+
+def chain(target: Path, *links: Path) -> Path:
+    """Ogg files joined end to end (`cat a.ogg b.ogg`): how radio recordings come."""
+    target.write_bytes(b"".join(link.read_bytes() for link in links))
+    return target
+
+
+@pytest.fixture(scope="module")
+def song_clip(shared_data) -> Path:
+    return shared_data / SONG_CLIP
+
+
+# name -> the jingle's and the song's ffmpeg arguments, and the song's codec
+CHAINS = {
+    "the rate changes": (["-ar", "44100"], ["-ar", "48000"], "libvorbis"),
+    "the channels change": (["-ac", "1", "-ar", "48000"], ["-ac", "2", "-ar", "48000"], "libvorbis"),
+    "the codec changes (Vorbis, then Opus)": (["-ar", "48000"], [], "libopus"),
+    "nothing changes": (["-ar", "48000"], ["-ar", "48000"], "libvorbis"),
+}
+
+
+@pytest.mark.parametrize("change", CHAINS)
+def test_a_chained_ogg_is_heard_to_its_end_and_its_song_not_its_jingle(change, clip, song_clip, model, tmp_path):
+    """A radio recording: a 10 s jingle (a sad song), then 88 s of song (an energetic one), each an
+    Ogg link of its own. FFmpeg's demuxer cannot go on where the rate or the channels change: the
+    file was heard as its 10 s of jingle, and answered with the jingle's mood; where the codec
+    changes, it was all refused."""
+    jingle_args, song_args, song_codec = CHAINS[change]
+    jingle = ogg_link(clip, tmp_path / "jingle.ogg", "-t", "10", *jingle_args)
+    song = ogg_link(song_clip, tmp_path / "song.ogg", *song_args, codec=song_codec, loops=2)
+    parts = np.concatenate([load_audio(jingle), load_audio(song)])
+
+    samples = load_audio(chain(tmp_path / "radio.ogg", jingle, song))
+
+    assert abs(samples.size - parts.size) < 0.05 * SAMPLE_RATE
+    song_mood, jingle_mood = mood_of(model, parts), mood_of(model, load_audio(jingle))
+    assert np.abs(jingle_mood - song_mood).max() > 0.5  # the two are told apart
+    assert np.abs(mood_of(model, samples) - song_mood).max() < CLOSE_PROBABILITY
+
+
+def test_each_link_of_a_chained_ogg_is_heard_whatever_its_rate(clip, song_clip, tmp_path):
+    """Three links at 44.1, 48 and 32 kHz: the decoder goes on past each change."""
+    links = [ogg_link(clip, tmp_path / "one.ogg", "-t", "10", "-ar", "44100"),
+             ogg_link(song_clip, tmp_path / "two.ogg", "-t", "20", "-ar", "48000"),
+             ogg_link(clip, tmp_path / "three.ogg", "-ss", "10", "-t", "15", "-ar", "32000")]
+
+    samples = load_audio(chain(tmp_path / "radio.ogg", *links))
+
+    assert abs(samples.size - 45 * SAMPLE_RATE) < 0.05 * SAMPLE_RATE
+
+
+def test_a_chained_ogg_over_the_length_limit_is_refused_across_its_links(clip, song_clip, tmp_path):
+    """10 s, then 88 s at another rate: over an 80 s limit (its header says 61 s)."""
+    jingle = ogg_link(clip, tmp_path / "jingle.ogg", "-t", "10", "-ar", "44100")
+    song = ogg_link(song_clip, tmp_path / "song.ogg", "-ar", "48000", loops=2)
+
+    with pytest.raises(TooLongAudioError, match="radio.ogg lasts over 1 minute 20 s"):
+        load_audio(chain(tmp_path / "radio.ogg", jingle, song), max_seconds=80)
+
+
+def test_a_chained_ogg_is_heard_up_to_its_last_link_allowed(clip, tmp_path, monkeypatch):
+    """A crafted chain of thousands of tiny links is not opened link after link for ever: at most
+    MAX_OGG_LINKS are heard."""
+    monkeypatch.setattr(audio, "MAX_OGG_LINKS", 2)
+    rates = (44100, 48000, 32000)
+    links = [ogg_link(clip, tmp_path / f"{rate}.ogg", "-t", "10", "-ar", str(rate)) for rate in rates]
+
+    samples = load_audio(chain(tmp_path / "radio.ogg", *links))
+
+    assert abs(samples.size - 20 * SAMPLE_RATE) < 0.05 * SAMPLE_RATE
+
+
+def test_a_chained_ogg_whose_next_link_is_broken_is_heard_up_to_it(clip, tmp_path):
+    """The next link's first page is whole and the rest is noise: what came before is heard."""
+    jingle = ogg_link(clip, tmp_path / "jingle.ogg", "-t", "10", "-ar", "44100")
+    song = ogg_link(clip, tmp_path / "song.ogg", "-t", "20", "-ar", "48000").read_bytes()
+    segments = song[OGG_PAGE_HEADER - 1]
+    first_page = OGG_PAGE_HEADER + segments + sum(song[OGG_PAGE_HEADER : OGG_PAGE_HEADER + segments])
+    noise = np.random.default_rng(5).integers(0, 256, len(song) - first_page, dtype=np.uint8).tobytes()
+    broken = tmp_path / "broken.ogg"
+    broken.write_bytes(song[:first_page] + noise)
+
+    samples = load_audio(chain(tmp_path / "radio.ogg", jingle, broken))
+
+    np.testing.assert_array_equal(samples, load_audio(jingle))
 
 
 def test_the_head_of_a_long_mp3_is_heard_though_its_header_gives_the_whole_length(clip, model, tmp_path,
