@@ -491,7 +491,7 @@ class TelegramFrontend:
         text, source = command_text(message), message
         if not text and audio_of(message) is None:
             source = song_replied_to(message, context.bot.id)
-            text = "" if source is None or audio_of(source) is not None else linked_text(source).strip()
+            text = "" if source is None or audio_of(source) is not None else replied_words(message, source)
         if source is not None and not text and source.animation is not None:  # '/mood' under a GIF
             await message.reply_text(A_GIF)
             return
@@ -1240,19 +1240,23 @@ def journal_note(message: Message) -> str:
     return command_text(message) if MOOD_CAPTION.match(linked_text(message)) else linked_text(message)
 
 
-def linked_text(message: Message) -> str:
-    """The message's text or caption, each link typed under words (a text_link entity, which
-    Telegram keeps beside the text) put in place of those words, as the song to look up."""
+def linked_text(message: Message, span: tuple[int, int] | None = None) -> str:
+    """The message's text or caption (`span`: only its UTF-16 code units from, to, as a quote is
+    placed), each link typed under words (a text_link entity, which Telegram keeps beside the text)
+    put in place of those words, as the song to look up."""
     text, entities = ((message.text, message.entities) if message.text is not None
                       else (message.caption or "", message.caption_entities))
-    links = [e for e in entities if e.type == MessageEntity.TEXT_LINK and e.url]
-    if not links:
-        return text
     units = text.encode("utf-16-le")  # entity offsets count UTF-16 code units
+    first, last = span if span is not None else (0, len(units) // 2)
+    links = [e for e in entities if e.type == MessageEntity.TEXT_LINK and e.url
+             and first <= e.offset and e.offset + e.length <= last]
+    if not links and span is None:
+        return text
+    units = units[2 * first:2 * last]
     for link in sorted(links, key=lambda e: e.offset, reverse=True):
-        start, end = 2 * link.offset, 2 * (link.offset + link.length)
+        start, end = 2 * (link.offset - first), 2 * (link.offset + link.length - first)
         units = units[:start] + link.url.encode("utf-16-le") + units[end:]
-    return units.decode("utf-16-le")
+    return units.decode("utf-16-le", errors="ignore")
 
 
 def song_replied_to(message: Message, bot_id: int) -> Message | None:
@@ -1272,6 +1276,21 @@ def bot_named(message: Message) -> str | None:
     when it names none."""
     found = re.match(r"/\w+@(\w+)", message.text or message.caption or "")
     return found.group(1).lower() if found is not None else None
+
+
+def replied_words(message: Message, replied: Message) -> str:
+    """The words of `replied` that name the song `message` asks about: the part quoted (Telegram's
+    reply with a quote: of a message naming two songs, the one meant), else its whole text. A
+    quote keeps no link typed under words: found where the quote sits, the link is put back."""
+    quote = message.quote
+    if quote is None or not quote.text.strip():
+        return linked_text(replied).strip()
+    units = quote.text.encode("utf-16-le")
+    start = 2 * quote.position
+    text = replied.text if replied.text is not None else (replied.caption or "")
+    if text.encode("utf-16-le")[start:start + len(units)] != units:  # not there (edited since): its words
+        return quote.text.strip()
+    return linked_text(replied, (quote.position, quote.position + len(units) // 2)).strip()
 
 
 def addressed_elsewhere(message: Message, bot_username: str | None) -> bool:

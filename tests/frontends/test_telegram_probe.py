@@ -336,6 +336,31 @@ async def test_a_picture_captioned_mood_and_a_song_gets_that_song_s_mood(telegra
     assert (await fake.wait_for("sendMessage")).text == A_PICTURE  # no song named: still a picture
 
 
+async def test_a_bare_mood_quoting_part_of_a_message_asks_about_the_quoted_song(telegram, db):
+    """Telegram's reply with a quote: of Bob's two links, Alice quotes the second and asks /mood."""
+    fake, _ = telegram
+    await cached_video(db)
+    second = f"https://youtu.be/{VIDEO_ID}"
+    bobs = {"message_id": 901, "date": 0, "chat": {"id": GROUP, "type": "supergroup", "title": "g"},
+            "from": {"id": BOB, "is_bot": False, "first_name": "Bob"},
+            "text": f"Two for today: https://youtu.be/AAAAAAAAAAA and {second}"}
+    quote = {"text": second, "position": bobs["text"].index(second), "is_manual": True}
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=GROUP, user=ALICE, extra={"reply_to_message": bobs, "quote": quote})
+    answer = await fake.wait_for("sendMessage", after=mark)
+    assert "Never Gonna Give You Up" in answer.text
+
+    # A quote keeps no link typed under words ("this one"): the quoted words' link is the song.
+    text = "https://youtu.be/AAAAAAAAAAA first, then 😊 this one"
+    carols = {**bobs, "message_id": 902, "text": text,
+              "entities": linked(text, "this one", second)[1:]}
+    at = len(text[:text.index("this one")].encode("utf-16-le")) // 2  # positions in UTF-16, as Telegram's
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=GROUP, user=ALICE, extra={
+        "reply_to_message": carols, "quote": {"text": "this one", "position": at, "is_manual": True}})
+    answer = await fake.wait_for("sendMessage", after=mark)
+    assert "Never Gonna Give You Up" in answer.text
+
 def linked(text: str, words: str, url: str) -> list[dict]:
     """A text_link entity over `words` in `text` (offsets in UTF-16 code units, as Telegram's)."""
     offset = len(text[:text.index(words)].encode("utf-16-le")) // 2
