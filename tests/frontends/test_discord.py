@@ -23,6 +23,7 @@ from bot.frontends.discord.journal import (
     FORGET_TIMED_OUT,
     NOT_YOUR_BUTTON,
     UNKNOWN_COMMAND,
+    typed_command_hint,
 )
 from bot.frontends.discord.mood import NO_SONG_IN_MESSAGE, first_link, links_in
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, PromptMessage
@@ -74,6 +75,25 @@ async def test_start_registers_every_command_with_descriptions(discord_bot):
     assert {o["name"] for o in journal["options"]} == {"on", "off", "list", "prompt"}
     admin = next(c for c in fake.commands if c["name"] == "serverplaylist")
     assert int(admin["default_member_permissions"]) == 1 << 5  # manage_guild
+
+
+GUILD_CONTEXT = 0  # an interaction context type: in a server (1: the bot's DM, 2: another private channel)
+
+
+async def test_server_commands_are_offered_in_servers_only(discord_bot):
+    """Discord offers a command where its contexts say: /playlist and /servermood only answer in a
+    server ("Playlists belong to a server…"), so a DM's '/' list does not offer them; the rest
+    work anywhere."""
+    fake, _ = discord_bot
+    await fake.wait_for("sync_commands", after=0)
+    contexts = {c["name"]: c.get("contexts") for c in fake.commands}
+    for_servers = {"playlist", "servermood", "serverplaylist"}
+    assert {name: contexts[name] for name in for_servers} == dict.fromkeys(for_servers, [GUILD_CONTEXT])
+    assert all(contexts[name] is None for name in set(contexts) - for_servers)  # Discord's default: anywhere
+    mark = fake.mark()
+    await fake.user_dms("/playlist calm")  # typed in the DM: it says where the command works
+    assert (await fake.wait_for("send_message", after=mark)).content == typed_command_hint("playlist",
+                                                                                          in_servers_only=True)
 
 
 async def test_help_is_ephemeral_and_lists_the_commands(discord_bot):

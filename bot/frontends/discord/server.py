@@ -18,13 +18,17 @@ class ServerCog(commands.Cog):
         self.bot = bot
         self.usecases = usecases
 
+    # Server-only: in a DM they could only say "use this command in a server", so Discord's '/'
+    # list there does not offer them (as it does not offer /serverplaylist).
     @app_commands.command(name="playlist", description="This server's playlist for a mood")
     @app_commands.describe(mood="Which mood")
+    @app_commands.guild_only()
     async def playlist(self, interaction: discord.Interaction, mood: Mood) -> None:
         await interaction.response.defer(thinking=True)
         await show_in_channel(interaction, await self.usecases.playlists.playlist(caller_of(interaction), mood))
 
     @app_commands.command(name="servermood", description="This server's mood of the week")
+    @app_commands.guild_only()
     async def server_mood(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(thinking=True)  # the chart takes a moment
         await show_in_channel(interaction, await self.usecases.playlists.server_mood(caller_of(interaction)))
