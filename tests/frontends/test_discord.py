@@ -387,6 +387,25 @@ async def test_journal_on_in_a_server_checks_that_a_dm_reaches_the_user(discord_
     assert "07:00" in answer.content and answer.content.endswith(DMS_CLOSED)
 
 
+@pytest.mark.parametrize("failure", ["cut off", "outage"])
+async def test_journal_on_whose_welcome_dm_fails_for_another_reason_says_the_journal_is_on(discord_bot, db, caplog,
+                                                                                           failure):
+    """The welcome DM checks that DMs are open: a connection cut on the way or Discord's outage says
+    nothing of that, and the journal is on all the same: neither "something went wrong" nor "allow
+    direct messages", but the journal's answer (logged)."""
+    fake, _ = discord_bot
+    if failure == "cut off":
+        fake.drop_next("send_message")
+    else:
+        fake.fail_next("send_message", times=1, status=503, code=0, message="Service Unavailable")
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"), guild=GUILD)
+    answer = await private_answer(fake)
+    assert answer.content.startswith("Journal on: every day at 21:30 (Europe/Lisbon)"), answer.content
+    assert DMS_CLOSED not in answer.content
+    assert (await db.users.get(UserRef("discord", str(ALICE)))).journal_enabled
+    assert [r for r in caplog.records if r.getMessage() == "discord.dm_welcome_not_sent"]
+
+
 async def test_journal_prompt_sends_today_s_prompt_by_dm_now(scheduled):
     fake, _ = scheduled
     await fake.slash("journal", sub("prompt"), guild=GUILD)

@@ -11,6 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.frontends.discord.interactions import (
+    NETWORK_ERRORS,
     PLATFORM,
     MessageProgress,
     RequestsInFlight,
@@ -226,9 +227,14 @@ class JournalCog(commands.Cog):
         if isinstance(reply, TextReply) and interaction.guild is not None:
             try:
                 await interaction.user.send(DM_WELCOME)
-            except discord.HTTPException as error:  # 403: the user's DMs are closed to this server
+            except discord.Forbidden as error:  # the user's DMs are closed to this server
                 log.info("discord.dm_closed", extra={"user": interaction.user.id, "status": error.status})
                 reply = TextReply(f"{reply.text}\n{DMS_CLOSED}")
+            except (discord.HTTPException, *NETWORK_ERRORS) as error:
+                # An outage or a lost connection tells nothing of the user's DMs, and the journal is
+                # on all the same: its answer stands (the daily prompt will try the DM again).
+                log.warning("discord.dm_welcome_not_sent", extra={**whose(interaction.user, interaction.guild_id),
+                                                                  "reason": repr(error)})
         await show(interaction, reply)
 
     @journal_on.autocomplete("timezone")
