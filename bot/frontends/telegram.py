@@ -603,6 +603,10 @@ class TelegramFrontend:
             return
         elif action == "prompt" and len(args) == 1:
             reply = await self.usecases.journal.prompt_now(caller)
+            if not isinstance(reply, ErrorReply):
+                # Sent in this private chat, the prompt is the answer: a "Sent: …" under it would be
+                # the last message, the one a reply goes to, and a reply there answers no prompt.
+                return
         else:
             reply = ErrorReply(JOURNAL_USAGE)
         await message.reply_text(text_of(reply))

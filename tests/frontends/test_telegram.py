@@ -537,16 +537,19 @@ async def test_a_title_reading_like_a_username_pings_nobody_in_a_group_playlist(
 # The journal ---------------------------------------------------------------------------------
 
 
-async def test_journal_prompt_sends_today_s_prompt_now(telegram, db, usecases):
+async def test_journal_prompt_sends_today_s_prompt_now_and_nothing_after_it(telegram, db, usecases):
+    """The prompt, in the chat the command was typed in, is the answer: a "Sent: …" under it would be
+    the last message, the one a reply goes to, and a reply there answers no prompt."""
     fake, frontend = telegram
     assert "/journal prompt" in JOURNAL_USAGE and "prompt" in dict(COMMANDS)["journal"]
     await journal_on_telegram(fake, frontend, db, usecases)
+    mark = fake.mark()
     await fake.user_sends("/journal prompt")
     prompt = await fake.wait_for("sendMessage", lambda c: "force_reply" in c.params.get("reply_markup", {}))
     assert prompt.chat_id == str(ALICE) and render.PROMPT_HINT in prompt.text
-    confirmation = await fake.wait_for("sendMessage", lambda c: c is not prompt)
-    assert confirmation.text.startswith("Sent")
     assert await usecases.journal.is_prompt_message("telegram", str(ALICE), str(fake.message_of(prompt)["message_id"]))
+    await asyncio.sleep(0.5)
+    assert fake.calls_of("sendMessage", after=mark) == [prompt]
 
 
 async def test_a_user_who_blocked_the_bot_gets_no_more_daily_prompts(telegram, db, usecases):
