@@ -127,6 +127,14 @@ def parse_prompt_time(text: str) -> time | None:
     return time(int(match.group(1)), int(match.group(2))) if match else None
 
 
+def zone_as_named(text: str) -> str:
+    """A zone or city as the IANA names spell it: ASCII letters (IANA names carry no accents:
+    "São Paulo" is America/Sao_Paulo), underscores for spaces."""
+    decomposed = unicodedata.normalize("NFKD", as_typed_in_ascii(text))
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return letters.strip().replace(" ", "_")
+
+
 @lru_cache(maxsize=1)
 def all_timezones() -> tuple[str, ...]:
     return tuple(sorted(available_timezones()))
@@ -158,7 +166,7 @@ def canonical_timezone(name: str) -> str | None:
     """The IANA name the user meant ("europe/lisbon" -> "Europe/Lisbon", "UTC+2" -> "Etc/GMT-2"), or None."""
     if (offset := offset_timezone(name)) is not None:
         return offset
-    wanted = as_typed_in_ascii(name).strip().replace(" ", "_")
+    wanted = zone_as_named(name)
     by_lower = {z.lower(): z for z in all_timezones()}
     found = by_lower.get(wanted.lower())
     if found is None:
@@ -416,7 +424,7 @@ class JournalUseCase:
         offset = offset_timezone(prefix)
         if offset is not None:
             return [offset]
-        wanted = as_typed_in_ascii(prefix).strip().lower().replace(" ", "_")
+        wanted = zone_as_named(prefix).lower()
         # Etc/GMT+2 is UTC-2: never offered to someone typing "GMT+2" (who gets the line above).
         zones = [z for z in all_timezones() if not z.startswith("Etc/GMT")]
         starts = [z for z in zones if z.lower().startswith(wanted)]

@@ -697,6 +697,21 @@ async def test_timezone_autocomplete_shows_an_offset_as_typed_not_as_its_inverte
     assert reply.json["data"]["choices"] == [{"name": "UTC+02:00", "value": "Etc/GMT-2"}]
 
 
+@pytest.mark.parametrize("typed, zone", [("São Paulo", "America/Sao_Paulo"), ("Zürich", "Europe/Zurich"),
+                                         ("Bogotá", "America/Bogota"), ("curaçao", "America/Curacao")])
+async def test_timezone_autocomplete_finds_a_city_typed_with_its_accents(discord_bot, typed, zone):
+    """IANA names are ASCII: a city typed as its people write it is found all the same."""
+    fake, _ = discord_bot
+    reply = await zone_suggestions(fake, typed)
+    assert [c["value"] for c in reply.json["data"]["choices"]] == [zone]
+
+
+async def test_a_zone_typed_with_accents_without_picking_it_is_taken(discord_bot):
+    fake, _ = discord_bot
+    await fake.slash("journal", sub("on", time="08:15", timezone="América/São_Paulo"))
+    assert (await private_answer(fake)).content.startswith("Journal on: every day at 08:15 (America/Sao_Paulo)")
+
+
 async def test_it_needs_no_privileged_intent_to_read_dm_answers(discord_bot):
     fake, _ = discord_bot  # connected to an application with every privileged intent off
     assert fake.privileged_intents == 0 and not int(fake.identify["intents"]) & PRIVILEGED_INTENTS
