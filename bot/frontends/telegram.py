@@ -35,6 +35,7 @@ from telegram import (
     BotCommandScopeDefault,
     CallbackQuery,
     Chat,
+    ExternalReplyInfo,
     ChatMember,
     ForceReply,
     InlineKeyboardButton,
@@ -776,7 +777,7 @@ class TelegramFrontend:
         return False
 
     # ---- rendering helpers -----------------------------------------------------------------------
-    async def _run_with_progress(self, message: Message, call, *, source: Message | None = None,
+    async def _run_with_progress(self, message: Message, call, *, source: Message | ExternalReplyInfo | None = None,
                                  as_text: Callable[[object], str] | None = None) -> object:
         """Answer in one message, showing progress in it while the work is slow (`StatusMessage`).
         `call(attachment, progress)` is the single use-case call, with the audio of `source` (the
@@ -801,7 +802,8 @@ class TelegramFrontend:
         return reply
 
     @contextlib.asynccontextmanager
-    async def _download(self, message: Message, asker: Message) -> AsyncIterator[Attachment | ErrorReply | None]:
+    async def _download(self, message: Message | ExternalReplyInfo,
+                        asker: Message) -> AsyncIterator[Attachment | ErrorReply | None]:
         """The message's audio saved to a temporary file (removed afterwards), refused before
         downloading when plainly not sound, or longer or larger than the limits (`asker`'s
         refusal, logged)."""
@@ -1263,12 +1265,15 @@ def linked_text(message: Message, span: tuple[int, int] | None = None) -> str:
     return units.decode("utf-16-le", errors="ignore")
 
 
-def song_replied_to(message: Message, bot_id: int) -> Message | None:
+def song_replied_to(message: Message, bot_id: int) -> Message | ExternalReplyInfo | None:
     """The message a bare '/mood' replies to, when it may hold a song: someone's audio or link in a
-    group. Not the bot's own answers, nor the service message every message of a forum topic
-    replies to by default."""
+    group, or a message of another chat (Telegram's 'reply in another chat': its media come along,
+    its words only as far as quoted). Not the bot's own answers, nor the service message every
+    message of a forum topic replies to by default."""
     replied = message.reply_to_message
-    if replied is None or replied.forum_topic_created is not None:
+    if replied is None:
+        return message.external_reply
+    if replied.forum_topic_created is not None:
         return None
     if replied.from_user is not None and replied.from_user.id == bot_id:
         return None
@@ -1282,13 +1287,16 @@ def bot_named(message: Message) -> str | None:
     return found.group(1).lower() if found is not None else None
 
 
-def replied_words(message: Message, replied: Message) -> str:
+def replied_words(message: Message, replied: Message | ExternalReplyInfo) -> str:
     """The words of `replied` that name the song `message` asks about: the part quoted (Telegram's
-    reply with a quote: of a message naming two songs, the one meant), else its whole text. A
-    quote keeps no link typed under words: found where the quote sits, the link is put back."""
+    reply with a quote: of a message naming two songs, the one meant), else its whole text (none
+    of another chat's message). A quote keeps no link typed under words: found where the quote
+    sits, the link is put back."""
     quote = message.quote
     if quote is None or not quote.text.strip():
-        return linked_text(replied).strip()
+        return linked_text(replied).strip() if isinstance(replied, Message) else ""
+    if not isinstance(replied, Message):
+        return quote.text.strip()
     units = quote.text.encode("utf-16-le")
     start = 2 * quote.position
     text = replied.text if replied.text is not None else (replied.caption or "")
@@ -1308,7 +1316,7 @@ def addressed_to(message: Message, bot_username: str | None) -> bool:
     return bot_named(message) == (bot_username or "").lower()
 
 
-def audio_of(message: Message):
+def audio_of(message: Message | ExternalReplyInfo):
     """(media object, file name) of the message's audio, voice note, document or video, else None
     (also for a GIF, whose document has no sound)."""
     if message.animation:

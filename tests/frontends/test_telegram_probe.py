@@ -361,6 +361,27 @@ async def test_a_bare_mood_quoting_part_of_a_message_asks_about_the_quoted_song(
     answer = await fake.wait_for("sendMessage", after=mark)
     assert "Never Gonna Give You Up" in answer.text
 
+async def test_a_bare_mood_replying_to_a_song_of_another_chat_hears_it(telegram, db):
+    """Telegram's 'reply in another chat': a channel's audio post replied to from the group comes
+    along as `external_reply` (its words only as far as quoted): its file, or the quoted link, is
+    the song."""
+    fake, _ = telegram
+    await cached_video(db)
+    posted = {"origin": {"type": "channel", "chat": CHANNEL, "message_id": 5, "date": 0},
+              "chat": CHANNEL, "message_id": 5}
+    audio = fake.audio_attachment(b"OggS", file_name="channel-song.ogg")
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=GROUP, user=ALICE, extra={"external_reply": {**posted, "audio": audio}})
+    fetched = await fake.wait_for("getFile", after=mark)
+    assert fetched.params["file_id"] == audio["file_id"]
+
+    link = f"https://youtu.be/{VIDEO_ID}"
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=GROUP, user=BOB, extra={
+        "external_reply": posted, "quote": {"text": link, "position": 0, "is_manual": True}})
+    answer = await fake.wait_for("sendMessage", lambda c: "Never Gonna Give You Up" in c.text, after=mark)
+    assert answer.chat_id == str(GROUP)
+
 def linked(text: str, words: str, url: str) -> list[dict]:
     """A text_link entity over `words` in `text` (offsets in UTF-16 code units, as Telegram's)."""
     offset = len(text[:text.index(words)].encode("utf-16-le")) // 2
