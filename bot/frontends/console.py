@@ -83,6 +83,15 @@ def _names_no_song(text: str) -> bool:
 FILE_URL_HOSTS = ("", "localhost")  # file:///path and file://localhost/path are this computer's
 
 
+def _file_url_path(path: str) -> str:
+    """A file as a file manager copies it (file:///My%20Music/a.mp3) as its path; else `path`."""
+    if path.lower().startswith("file://"):
+        url = urlsplit(path)
+        if url.netloc.lower() in FILE_URL_HOSTS and url.path:
+            return unquote(url.path)
+    return path
+
+
 def _unquoted(arg: str) -> str:
     """A path as a terminal pastes a dropped file, quoted ('/My Music/a.mp3') or with its spaces
     escaped (/My\\ Music/a.mp3), or as a file manager copies it (file:///My%20Music/a.mp3), as the
@@ -91,12 +100,22 @@ def _unquoted(arg: str) -> str:
         words = shlex.split(arg)
     except ValueError:  # an apostrophe in a song name: "Don't Stop Me Now"
         return arg
-    path = words[0] if len(words) == 1 else arg
-    if path.lower().startswith("file://"):
-        url = urlsplit(path)
-        if url.netloc.lower() in FILE_URL_HOSTS and url.path:
-            return unquote(url.path)
-    return path
+    return _file_url_path(words[0] if len(words) == 1 else arg)
+
+
+def _first_shell_word_length(text: str) -> int:
+    """How many characters of `text` its first word takes as a shell reads it (quotes, escaped
+    spaces), with the space that ends it; 0 when a quote is left open ("Don't Stop Me Now") or
+    the word is longer than a path can be."""
+    head = text[:PATH_MAX_CHARS + 2]
+    lexer = shlex.shlex(head, posix=True)
+    lexer.whitespace_split, lexer.commenters = True, ""  # as shlex.split reads it
+    try:
+        lexer.get_token()
+    except ValueError:
+        return 0
+    length = len(head) - len(lexer.instream.read())
+    return length if length <= PATH_MAX_CHARS + 1 else 0
 
 
 # A terminal that is not UTF-8 (Latin-1: "café" as b"caf\xe9") gives Python a byte it cannot decode
@@ -113,7 +132,11 @@ def _as_text(typed: str) -> str:
 
 def _attachment_if_file(arg: str) -> Attachment | None:
     """`/mood path/to/song.mp3` classifies a local file; anything else is a song name or link."""
-    path = Path(_unquoted(arg)).expanduser()
+    return _file_at(_unquoted(arg))
+
+
+def _file_at(typed_path: str) -> Attachment | None:
+    path = Path(typed_path).expanduser()
     try:
         if path.is_file():
             return Attachment(str(path), _as_text(path.name), path.stat().st_size)
@@ -122,12 +145,25 @@ def _attachment_if_file(arg: str) -> Attachment | None:
     return None
 
 
+# The longest path Linux opens (PATH_MAX): a longer run of words names no file.
+PATH_MAX_CHARS = 4096
+SHELL_QUOTES = re.compile(r"""['"\\]""")  # what a shell reads other than as typed
+
+
 def _file_then_words(args: str) -> tuple[Attachment | None, str]:
     """`/journal answer ~/my song.ogg on the bus`: the longest run of leading words that names a
     file (its name may hold spaces) and the words after it; else no file, and all of it."""
     words = args.split(" ")
-    for end in range(len(words), 0, -1):
-        attachment = _attachment_if_file(" ".join(words[:end]))
+    # Only the runs a path can be as long as; and only the run that is the first shell word is read
+    # as a shell would (any other is not one word, so as typed): a long note pasted after the file
+    # or a song's name is not split thousands of times over (4 000 words took 15 s, holding the
+    # event loop).
+    runs = sum(1 for length in itertools.accumulate(len(word) + 1 for word in words) if length <= PATH_MAX_CHARS + 1)
+    quoted = _first_shell_word_length(args) if SHELL_QUOTES.search(args) else 0
+    for end in range(runs, 0, -1):
+        run = " ".join(words[:end])
+        one_word = quoted - 1 <= len(run) <= quoted  # with or without the space that ends it
+        attachment = _attachment_if_file(run) if one_word else _file_at(_file_url_path(run))
         if attachment is not None:
             return attachment, " ".join(words[end:]).strip()
     return None, args

@@ -118,3 +118,22 @@ async def test_a_byte_that_is_not_utf8_does_not_end_a_session_read_strictly(db, 
     said = out.getvalue()
     assert "“caf\ufffd” isn't one of the moods I know" in said, said
     assert "Journal on: every day at 21:30 (Europe/Lisbon)" in said and said.rstrip().endswith("Bye!")
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+async def test_a_long_pasted_note_after_a_file_is_saved_without_holding_the_bot(db, counting, clip_paths, tmp_path,
+                                                                              quoted):
+    # Which leading words name the file was looked for among every run of them, each split as a
+    # shell would: 4 000 words took 15 s, with the event loop (prompts, Ctrl-C, SIGTERM) held.
+    import shlex
+    import time
+
+    song = shlex.quote(str(clip_paths[0])) if quoted else str(clip_paths[0])
+    note = " ".join(["la"] * 10_000)
+    started = time.monotonic()
+    out = await chat(db, counting, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                              f"/journal answer {song} {note}", "/quit"])
+    assert "Saved to your journal" in out, out[-500:]
+    assert time.monotonic() - started < 15  # the clip heard, the database written: not minutes of splitting
+    [entry] = (await db.journal.page(UserRef("console", "local"), 10)).entries
+    assert entry.note == note
