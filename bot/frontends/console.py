@@ -7,6 +7,7 @@ playlists and the server mood work too. It is also the `PromptSender` for the "c
 from __future__ import annotations
 
 import asyncio
+import difflib
 import io
 import itertools
 import logging
@@ -55,6 +56,13 @@ SAVED_FILES_KEPT = ("The {n} chart and export file{s} saved on this computer ({w
                     "and were not deleted; remove them yourself if you no longer want them.")
 OLDER_HINT = "Older entries: /journal list older (or a page: /journal list {page})"
 UNKNOWN_HINT = "I don't know that one. Type /help for the commands."
+DID_YOU_MEAN = "I don't know /{typed}. Did you mean /{meant}? Type /help for the commands."
+NO_SLASH = "Commands start with a slash: did you mean /{line}?"
+TEXT_HINT = ("To hear a song's mood, type /mood <song or path/to/song.mp3>; to answer your journal prompt, "
+             "/journal answer <song>. /help lists the rest.")
+# How like a command a mistyped word must be to be named (difflib's ratio): "moood", "journl",
+# "stat" and "halp" are; "dance" (0.4 to "share") is not.
+NEAR_COMMAND = 0.75
 # What a song may be, as the use cases say it to a chat (where a file is attached) and as it is here.
 CONSOLE_ACCEPTED = "I can read Spotify track links, YouTube links, a song name, or an audio file's path on this computer."
 PROMPT_MARK = "> "
@@ -302,17 +310,24 @@ class ConsoleFrontend:
     # ---- commands ----------------------------------------------------------------------------
     async def handle(self, line: str) -> None:
         if not line.startswith("/"):
-            self.say(UNKNOWN_HINT)
+            # A new user's first words are often a song's name, or a command without its slash.
+            known = first_word(line)[0] in self._commands()
+            self.say(NO_SLASH.format(line=line) if known else TEXT_HINT)
             return
         command, rest = first_word(line[1:])
         handler = getattr(self, f"cmd_{command}", None)
         if handler is None:
-            self.say(UNKNOWN_HINT)
+            meant = difflib.get_close_matches(command, self._commands(), n=1, cutoff=NEAR_COMMAND)
+            self.say(DID_YOU_MEAN.format(typed=line[1:].split()[0], meant=meant[0]) if meant else UNKNOWN_HINT)
             return
         self.caller = self.usecases.privacy.arrived(self.caller)  # as the line came: a later /forget drops it
         await handler(rest if command in READS_PATHS else _as_text(rest))
         if (notice := await self.usecases.journal.pause_notice(self.caller)) is not None:
             self.say(notice)
+
+    def _commands(self) -> list[str]:
+        """The names this console answers to, /quit and /exit with them."""
+        return [name.removeprefix("cmd_") for name in dir(self) if name.startswith("cmd_")] + list(QUIT_COMMANDS)
 
     async def cmd_help(self, _rest: str) -> None:
         self.say(render.help_text(self.usecases.help(CONSOLE_COMMANDS, mood=CONSOLE_MOOD), prefix="/"))

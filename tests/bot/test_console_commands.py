@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.frontends.console import UNKNOWN_HINT
+from bot.frontends.console import TEXT_HINT, UNKNOWN_HINT
 from storage.models import UserRef
 from tests.bot.test_console import chat
 
@@ -15,7 +15,7 @@ from tests.bot.test_console import chat
 async def test_any_space_after_the_command_separates_it_from_its_words(db, counting, clip_paths, tmp_path, space):
     out = await chat(db, counting, tmp_path, [f"/mood{space}{clip_paths[0]}",
                                               f"/journal{space}on{space}21:30 Asia/Tokyo", "/quit"])
-    assert UNKNOWN_HINT not in out and "Usage:" not in out, out
+    assert "I don't know" not in out and "Usage:" not in out, out
     assert "Mood: " in out and len(counting.calls) == 1
     assert "Journal on: every day at 21:30 (Asia/Tokyo)" in out
     assert (await db.users.get(UserRef("console", "local"))).journal_enabled
@@ -25,7 +25,7 @@ async def test_any_space_after_the_command_separates_it_from_its_words(db, count
 async def test_quit_is_read_as_every_command_is_in_any_case_and_with_words_after_it(db, counting, tmp_path, leave):
     # /MOOD and /Stats work as typed with caps lock on: /QUIT must too, not be "a command I don't know".
     out = await chat(db, counting, tmp_path, [leave, "/help"])
-    assert UNKNOWN_HINT not in out and out.rstrip().endswith("Bye!"), out
+    assert "I don't know" not in out and out.rstrip().endswith("Bye!"), out
     assert "/journal on <HH:MM>" not in out  # /help, after the quit, was never read
 
 
@@ -137,3 +137,24 @@ async def test_a_long_pasted_note_after_a_file_is_saved_without_holding_the_bot(
     assert time.monotonic() - started < 15  # the clip heard, the database written: not minutes of splitting
     [entry] = (await db.journal.page(UserRef("console", "local"), 10)).entries
     assert entry.note == note
+
+
+@pytest.mark.parametrize("typed, meant", [("/moood Creep", "/mood"), ("/journl list", "/journal"), ("/stat", "/stats"),
+                                          ("/Exprot", "/export"), ("/halp", "/help"), ("/quti", "/quit")])
+async def test_a_mistyped_command_is_answered_with_the_one_meant(db, counting, tmp_path, typed, meant):
+    out = await chat(db, counting, tmp_path, [typed, "/quit"])
+    assert f"I don't know {typed.split()[0]}. Did you mean {meant}? Type /help for the commands." in out, out
+    assert counting.calls == [] and "Finding" not in out  # said, not run
+
+
+@pytest.mark.parametrize("typed, meant", [("mood Creep", "/mood Creep"), ("journal list", "/journal list")])
+async def test_a_command_typed_without_its_slash_is_answered_with_it(db, counting, tmp_path, typed, meant):
+    out = await chat(db, counting, tmp_path, [typed, "/quit"])
+    assert f"Commands start with a slash: did you mean {meant}?" in out, out
+
+
+@pytest.mark.parametrize("typed", ["Creep", "hello there", "/dance", "/"])
+async def test_words_that_are_no_command_get_the_hint_they_need(db, counting, tmp_path, typed):
+    out = await chat(db, counting, tmp_path, [typed, "/quit"])
+    said = TEXT_HINT if not typed.startswith("/") else UNKNOWN_HINT
+    assert said in out and "Did you mean" not in out and "did you mean" not in out, out
