@@ -11,7 +11,7 @@ from typing import AsyncIterator, Awaitable, Callable
 import aiohttp
 import discord
 
-from bot.frontends.discord.rendering import edit_parts, message_parts
+from bot.frontends.discord.rendering import clip, edit_parts, message_parts
 from bot.replies import Attachment, Caller, ErrorReply
 from bot.tempfiles import local_name, temporary_folder
 
@@ -313,19 +313,28 @@ async def show_privately(interaction: discord.Interaction, reply: object) -> Non
         log.warning("discord.private_answer_not_cleared", extra={"reason": str(error)})
 
 
-async def show_in_channel(interaction: discord.Interaction, reply: object) -> None:
+async def show_in_channel(interaction: discord.Interaction, reply: object, *, note: str | None = None) -> None:
     """The answer to a command deferred in public: in the channel, but a refusal (the rate limit,
-    a song not found, playlists turned off) to the asker alone in a server (`show_privately`)."""
+    a song not found, playlists turned off) to the asker alone in a server (`show_privately`).
+    `note`: a line shown above the answer (what was heard of what was asked), not with a refusal."""
     if isinstance(reply, ErrorReply) and interaction.guild_id is not None:
         await show_privately(interaction, reply)
     else:
-        await show(interaction, reply)
+        await show(interaction, reply, note=None if isinstance(reply, ErrorReply) else note)
 
 
-async def show(interaction: discord.Interaction, reply: object, *, ephemeral: bool = False) -> None:
-    """Answer the interaction with the reply: edit the deferred response, or send it."""
+def noted(parts: dict, note: str | None) -> dict:
+    """The message parts of a reply with `note` as a line of its text (a mood's embed has none)."""
+    if note:
+        parts["content"] = clip("\n".join(text for text in (note, parts.get("content")) if text))
+    return parts
+
+
+async def show(interaction: discord.Interaction, reply: object, *, ephemeral: bool = False,
+               note: str | None = None) -> None:
+    """Answer the interaction with the reply (and `note`, `noted`): edit the deferred response, or send it."""
     if interaction.response.is_done():
-        await interaction.edit_original_response(**edit_parts(reply))
+        await interaction.edit_original_response(**noted(edit_parts(reply), note))
     else:
-        parts = {k: v for k, v in message_parts(reply).items() if v is not None}
+        parts = {k: v for k, v in noted(message_parts(reply), note).items() if v is not None}
         await interaction.response.send_message(**parts, ephemeral=ephemeral)

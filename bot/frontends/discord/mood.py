@@ -20,13 +20,16 @@ from bot.frontends.discord.interactions import (
 )
 from bot.replies import STAGE_FINDING, ErrorReply
 from bot.sources.models import UnsupportedInputError
-from bot.sources.query import DEFAULT_ALLOWED, parse_query
+from bot.sources.query import DEFAULT_ALLOWED, clean_text, parse_query
 from bot.usecases.help import MOOD
 
 LINK = re.compile(r"https?://[^\s<>|]+")  # stops at a spoiler's ||, and at <link>'s >
 TRAILING = ">)|.,!?;:"  # after a link: "(link)", "||link||", "listen: link!"
 NOTHING_TO_CLASSIFY = "Tell me a song: /mood query:<name or link>, or attach an audio file."
 NO_SONG_IN_MESSAGE = "I found no link or audio file in that message."
+# /mood given a song's name (or link) and a file: the file is heard, and the answer says so (the
+# embed names the file, not the song typed).
+QUERY_LEFT_ASIDE = "I listened to the attached file; the song name or link you typed was left aside."
 MENU_NAME = "Mood of this song"
 # /help names the message command too: Discord lists it only in a message's Apps menu.
 MOOD_HELP = (MOOD[0], f"{MOOD[1]}; on any message: Apps → {MENU_NAME}")
@@ -85,7 +88,8 @@ class MoodCog(commands.Cog):
         if not (query or file):
             await show(interaction, ErrorReply(NOTHING_TO_CLASSIFY), ephemeral=True)
             return
-        await self._classify(interaction, query, file)
+        note = QUERY_LEFT_ASIDE if file and clean_text(query or "") else None
+        await self._classify(interaction, query, file, note=note)
 
     async def mood_of_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """A link the bot can read, else an audio file, else whatever the message has (the answer then
@@ -102,7 +106,7 @@ class MoodCog(commands.Cog):
         await self._classify(interaction, link, None if link else audio)
 
     async def _classify(self, interaction: discord.Interaction, query: str | None,
-                        file: discord.Attachment | None) -> None:
+                        file: discord.Attachment | None, *, note: str | None = None) -> None:
         caller = self.usecases.privacy.arrived(caller_of(interaction))  # before the download: /forget beats it
         await interaction.response.defer(thinking=True)
         progress = InteractionProgress(interaction, self.in_flight)
@@ -117,7 +121,7 @@ class MoodCog(commands.Cog):
                                                          progress=progress)
         finally:  # no stage may be edited in after the answer, nor after the apology for a failure
             await progress.settle()
-        await show_in_channel(interaction, reply)
+        await show_in_channel(interaction, reply, note=note)
 
     @app_commands.command(name="help", description="What moodbot can do")
     async def help(self, interaction: discord.Interaction) -> None:
