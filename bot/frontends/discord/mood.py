@@ -18,6 +18,7 @@ from bot.frontends.discord.interactions import (
     shown,
     whose,
 )
+from bot.frontends.discord.rendering import escape
 from bot.replies import STAGE_FINDING, ErrorReply
 from bot.sources.models import UnsupportedInputError
 from bot.sources.query import DEFAULT_ALLOWED, clean_text, parse_query
@@ -30,6 +31,9 @@ NO_SONG_IN_MESSAGE = "I found no link or audio file in that message."
 # /mood given a song's name (or link) and a file: the file is heard, and the answer says so (the
 # embed names the file, not the song typed).
 QUERY_LEFT_ASIDE = "I listened to the attached file; the song name or link you typed was left aside."
+# The message command hears one file: of a message with several, it names the one it heard.
+FIRST_FILE_HEARD = ("I listened to “{name}”, the first of the {count} audio files in that message; to hear "
+                    "another, attach it to /mood.")
 MENU_NAME = "Mood of this song"
 # /help names the message command too: Discord lists it only in a message's Apps menu.
 MOOD_HELP = (MOOD[0], f"{MOOD[1]}; on any message: Apps → {MENU_NAME}")
@@ -66,6 +70,13 @@ def first_link(message: discord.Message | discord.MessageSnapshot,
     return next((link for link in links_in(message) if readable(link, allowed_hosts)), None)
 
 
+def first_file_heard(audios: list[discord.Attachment]) -> str | None:
+    """What the answer says of a message's audio files when it has several: which one was heard."""
+    if len(audios) < 2:
+        return None
+    return FIRST_FILE_HEARD.format(name=escape(audios[0].filename), count=len(audios))
+
+
 class MoodCog(commands.Cog):
     def __init__(self, bot: commands.Bot, usecases, max_audio_bytes: int,
                  allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, in_flight: RequestsInFlight) -> None:
@@ -92,18 +103,21 @@ class MoodCog(commands.Cog):
         await self._classify(interaction, query, file, note=note)
 
     async def mood_of_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
-        """A link the bot can read, else an audio file, else whatever the message has (the answer then
-        says why it can't be read). A forwarded message: the same, in what it forwards."""
+        """A link the bot can read, else an audio file (the first: the answer names it when there
+        are more), else whatever the message has (the answer then says why it can't be read). A
+        forwarded message: the same, in what it forwards."""
         message = shown(message)
         link = first_link(message, self.allowed_hosts)
-        audio = next((a for a in message.attachments if is_audio(a)), None)
+        audios = [a for a in message.attachments if is_audio(a)]
+        audio = next(iter(audios), None)
         if link is None and audio is None:
             link = next(iter(links_in(message)), None)
             audio = None if link else next(iter(message.attachments), None)
         if not (link or audio):
             await show(interaction, ErrorReply(NO_SONG_IN_MESSAGE), ephemeral=True)
             return
-        await self._classify(interaction, link, None if link else audio)
+        await self._classify(interaction, link, None if link else audio,
+                             note=None if link else first_file_heard(audios))
 
     async def _classify(self, interaction: discord.Interaction, query: str | None,
                         file: discord.Attachment | None, *, note: str | None = None) -> None:
