@@ -122,12 +122,21 @@ BOT_API_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 PRIVATE_ONLY = "/{command} works in a private chat with me, to keep your data to yourself: https://t.me/{bot}"
 POST_AS_YOURSELF = "Post as yourself to use this."
 UNKNOWN_COMMAND = "I don't know that command. Type /help to see what I can do."
-A_PICTURE = ("That's a picture, and I listen to music: send /mood with a song's name or link, or an "
-             "audio or video file.")
+# A message that carries no song (a picture, a sticker, a location…) is named, and what works
+# instead said: in reply to a daily prompt, how to answer it.
+NOT_A_SONG = "That's {what}, and I listen to music: {how}"
+SEND_A_SONG = "send /mood with a song's name or link, or an audio or video file."
+ANSWER_WITH_A_SONG = "answer your prompt with a song: reply to it with the song's name or link, or an audio file."
+A_PICTURE = NOT_A_SONG.format(what="a picture", how=SEND_A_SONG)
 # Telegram sends a GIF (or a soundless MP4 it shows as one) as an `animation`, with a `document`
 # beside it for older clients: without this, the document was downloaded and "listened to".
-A_GIF = ("That's a GIF, and GIFs have no sound: send /mood with a song's name or link, or an audio or "
-         "video file.")
+NOT_A_SONG_GIF = "That's a GIF, and GIFs have no sound: {how}"
+A_GIF = NOT_A_SONG_GIF.format(how=SEND_A_SONG)
+# The other messages that carry no song, each as it is named (a dice by its emoji: 🎲, 🎯, 🎰…).
+# Answered in the private chat only: in a group nobody asked the bot.
+NOT_SONGS = (("sticker", "a sticker"), ("venue", "a place"), ("location", "a location"), ("contact", "a contact"),
+             ("poll", "a poll"))
+NOT_A_SONG_FILTER = filters.Sticker.ALL | filters.LOCATION | filters.CONTACT | filters.POLL | filters.Dice.ALL
 TEXT_HINT = ("To get a song's mood, send /mood <song> or an audio file; "
              "to answer your journal prompt, reply to it.")
 FORGET_CANCELLED = "Nothing was deleted."
@@ -445,7 +454,8 @@ class TelegramFrontend:
         # Audio sent privately, or in a group with a /mood caption, gets classified.
         asked = filters.ChatType.PRIVATE | filters.CaptionRegex(MOOD_CAPTION)
         app.add_handler(MessageHandler(NEW_MESSAGE & AUDIO_FILTER & asked, self.on_mood))
-        app.add_handler(MessageHandler(NEW_MESSAGE & (filters.PHOTO | filters.ANIMATION) & asked, self.on_picture))
+        app.add_handler(MessageHandler(NEW_MESSAGE & (filters.PHOTO | filters.ANIMATION) & asked, self.on_not_a_song))
+        app.add_handler(MessageHandler(private & NOT_A_SONG_FILTER, self.on_not_a_song))
         # After the answer (a later group): why the prompts stopped, to a user back in the private chat.
         app.add_handler(MessageHandler(private, self.on_back_in_private), group=AFTER_ANSWER)
         app.add_error_handler(self.on_error)
@@ -464,18 +474,23 @@ class TelegramFrontend:
         if message.chat.type == ChatType.PRIVATE or addressed_to(message, context.bot.username):
             await message.reply_text(UNKNOWN_COMMAND)
 
-    async def on_picture(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_not_a_song(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A picture or a GIF (privately, or captioned /mood in a group), a sticker, a location, a
+        contact, a poll or a dice (privately): named, and what works said instead."""
         message = update.effective_message
         if addressed_elsewhere(message, context.bot.username):
             return
+        caller = self.usecases.privacy.arrived(caller_of(update))
+        answering = await self._replies_to_prompt(message, caller)
         # A screenshot of the player in reply to a daily prompt, the song named under it: the
         # caption answers the prompt.
-        if message.caption and await self._answered_prompt(message, self.usecases.privacy.arrived(caller_of(update))):
+        if answering and message.caption:
+            await self._answer_prompt(message, caller)
             return
         if MOOD_CAPTION.match(message.caption or "") and command_text(message):
             await self.on_mood(update, context)  # '/mood <song>' under a picture: the song
             return
-        await message.reply_text(A_GIF if message.animation is not None else A_PICTURE)
+        await message.reply_text(not_a_song(message, answering))
 
     async def on_private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text(TEXT_HINT)
@@ -578,15 +593,24 @@ class TelegramFrontend:
 
     async def _answered_prompt(self, message: Message, caller: Caller) -> bool:
         """Whether `message` replies to one of the caller's daily prompts in the private chat, and
-        if so, answer that prompt with it: its song, and its words as the entry's note."""
-        replied = message.reply_to_message
-        if (message.chat.type != ChatType.PRIVATE or replied is None
-                or not await self._is_prompt(caller, message.chat_id, replied)):
+        if so, answer that prompt with it (`_answer_prompt`)."""
+        if not await self._replies_to_prompt(message, caller):
             return False
+        await self._answer_prompt(message, caller)
+        return True
+
+    async def _replies_to_prompt(self, message: Message, caller: Caller) -> bool:
+        """Whether `message` replies to one of the caller's daily prompts in the private chat."""
+        replied = message.reply_to_message
+        return (message.chat.type == ChatType.PRIVATE and replied is not None
+                and await self._is_prompt(caller, message.chat_id, replied))
+
+    async def _answer_prompt(self, message: Message, caller: Caller) -> None:
+        """Answer the daily prompt `message` replies to with it: its song, and its words as the
+        entry's note."""
         await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
             caller, journal_note(message) or None, attachment,
-            prompt_message_id=str(replied.message_id), progress=progress))
-        return True
+            prompt_message_id=str(message.reply_to_message.message_id), progress=progress))
 
     async def on_journal(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "journal", private_only=True):
@@ -1149,6 +1173,18 @@ def text_of(reply: object) -> str:
 def noted(reply: object, note: str | None) -> str:
     """The text of a reply model with `note` on a line under it."""
     return clip(f"{render.reply_text(reply)}\n{note}") if note else text_of(reply)
+
+
+def not_a_song(message: Message, answering_prompt: bool = False) -> str:
+    """What is said of a message that carries no song: what it is, and what to send instead (in
+    reply to a daily prompt, how to answer it)."""
+    how = ANSWER_WITH_A_SONG if answering_prompt else SEND_A_SONG
+    if message.animation is not None:
+        return NOT_A_SONG_GIF.format(how=how)
+    if message.dice is not None:
+        return NOT_A_SONG.format(what=f"a {message.dice.emoji}", how=how)
+    what = next((name for field, name in NOT_SONGS if getattr(message, field) is not None), "a picture")
+    return NOT_A_SONG.format(what=what, how=how)
 
 
 def told_to_wait(reply: object) -> bool:
