@@ -19,7 +19,7 @@ from bot.frontends.discord.journal import (
 )
 from storage.models import UserRef
 from tests.fakes.discord_api import EPHEMERAL
-from tests.frontends.test_discord import ALICE, BOB, MESSAGE, private_answer
+from tests.frontends.test_discord import ALICE, BOB, DEFERRED_UPDATE, MESSAGE, private_answer
 from tests.frontends.test_journal_pages import days_listed, discord_button, newest, shown_buttons, turned, write_days
 
 LIST = [{"name": "list", "type": 1}]
@@ -142,8 +142,36 @@ async def test_a_second_press_of_yes_while_deleting_is_not_taken_for_an_expired_
     await fake.wait_for("interaction_callback", lambda c: c.token == helped["token"])
     release.set()
 
-    assert not [c for c in fake.calls if c.token == second["token"]]
+    (acknowledged,) = [c for c in fake.calls if c.token == second["token"]]
+    assert acknowledged.json["type"] == DEFERRED_UPDATE  # not "This interaction failed"; nothing shown
     shown = [c.content for c in fake.calls if c.name in ("interaction_callback", "edit_original")]
     assert not any(text in (FORGET_EXPIRED, FORGET_CANCELLED, render.GENERIC_ERROR) for text in shown)
     assert any(text.startswith("Done: I deleted everything") for text in shown)
     assert await db.journal.count(UserRef("discord", str(ALICE))) == 0
+
+
+@pytest.mark.parametrize("first,second", [("forget:no", "forget:no"), ("forget:yes", "forget:yes"),
+                                          ("forget:no", "forget:yes"), ("forget:yes", "forget:no")])
+async def test_a_second_press_after_the_answer_is_shown_changes_nothing_and_says_nothing(discord_bot, db,
+                                                                                         first, second):
+    """A double click whose second press reaches the bot once the first one's answer is shown (the
+    buttons leave the user's screen only when Discord's client gets that edit): it is acknowledged,
+    and the answer shown stays; it is not told the confirmation expired under "Nothing was deleted"."""
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 3)
+    await fake.slash("forget", user=ALICE)
+    question = await fake.wait_for("interaction_callback")
+    message_id = question.result["interaction"]["response_message_id"]
+    await fake.click(message_id, first, user=ALICE)
+    answered = await fake.wait_for("interaction_callback")
+    if first == "forget:yes":
+        await fake.wait_for("edit_original", lambda c: c.token == answered.token)  # "Done: …"
+    mark = fake.mark()
+
+    pressed = await fake.click(message_id, second, user=ALICE)
+    repeat = await fake.wait_for("interaction_callback", lambda c: c.token == pressed["token"])
+    assert repeat.json["type"] == DEFERRED_UPDATE  # acknowledged: the message is left as it is
+    helped = await fake.slash("help", user=ALICE)  # answered after anything the second press made
+    await fake.wait_for("interaction_callback", lambda c: c.token == helped["token"])
+    assert [c for c in fake.calls[mark:] if c.token != helped["token"]] == [repeat]
+    assert await db.journal.count(UserRef("discord", str(ALICE))) == (0 if first == "forget:yes" else 3)

@@ -97,41 +97,49 @@ class LiveMessages:
 
 class ConfirmForget(discord.ui.View):
     """Yes/No buttons under /forget's explanation; only the user who asked may press them. Unanswered,
-    they go away after `CONFIRM_TIMEOUT_S`: `question` is the /forget interaction that showed them."""
+    they go away after `CONFIRM_TIMEOUT_S`: `question` is the /forget interaction that showed them.
+
+    The first press answers. The view listens on until its timeout, so that a second press (a
+    double click, or "No" then "Yes", both sent before Discord's client shows the answer without
+    the buttons) is acknowledged and changes nothing: the answer of the first, shown or on its
+    way, stays. Ended at the first press, it let the second fail ("This interaction failed"), or
+    be told the confirmation had expired, right under "Done" or "Nothing was deleted"."""
 
     def __init__(self, usecases, caller: Caller, question: discord.Interaction, live: LiveMessages) -> None:
         super().__init__(timeout=CONFIRM_TIMEOUT_S)
         self.usecases = usecases
         self.caller = caller
         self.question = question
-        # Its message stays live until the answer is shown: a second press of "Yes" meanwhile is
-        # not taken for a press on an expired confirmation.
+        self.answered = False  # by the first press: a later one is acknowledged, and does nothing
+        # Its message stays live while the view listens: a press then is not taken for a press on
+        # an expired confirmation.
         self.live = live
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if str(interaction.user.id) == self.caller.user_id:
-            return True
-        await interaction.response.send_message(NOT_YOUR_BUTTON, ephemeral=True)
-        return False
+        if str(interaction.user.id) != self.caller.user_id:
+            await interaction.response.send_message(NOT_YOUR_BUTTON, ephemeral=True)
+            return False
+        if self.answered:
+            await interaction.response.defer()  # the message shows the first press's answer
+            return False
+        self.answered = True
+        return True
 
     @discord.ui.button(label="Yes, delete everything", style=discord.ButtonStyle.danger,
                        custom_id="forget:yes")
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        self.stop()
         await interaction.response.defer()  # deleting can take longer than Discord's 3 s
         reply = await self.usecases.privacy.forget(self.caller, confirmed=True)
         await interaction.edit_original_response(content=clip(render.reply_text(reply)), view=None)
-        self.live.discard(self)
 
     @discord.ui.button(label="No, keep it", style=discord.ButtonStyle.secondary, custom_id="forget:no")
     async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        self.stop()
         await interaction.response.edit_message(content=FORGET_CANCELLED, view=None)
-        self.live.discard(self)
 
     async def on_timeout(self) -> None:
-        with contextlib.suppress(discord.HTTPException):  # e.g. the user dismissed the message
-            await self.question.edit_original_response(content=FORGET_TIMED_OUT, view=None)
+        if not self.answered:
+            with contextlib.suppress(discord.HTTPException):  # e.g. the user dismissed the message
+                await self.question.edit_original_response(content=FORGET_TIMED_OUT, view=None)
         self.live.discard(self)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item) -> None:
