@@ -88,6 +88,11 @@ def _names_no_song(text: str) -> bool:
     return not text or EMPTY_QUOTES.match(text) is not None
 
 
+# The longest path Linux opens (PATH_MAX): a longer run of words names no file; nor does a longer
+# argument, quoted, escaped or %-encoded in a file:// URL (3 characters a byte at most).
+PATH_MAX_CHARS = 4096
+QUOTED_PATH_MAX_CHARS = 3 * PATH_MAX_CHARS
+SHELL_QUOTES = re.compile(r"""['"\\]""")  # what a shell reads other than as typed
 FILE_URL_HOSTS = ("", "localhost")  # file:///path and file://localhost/path are this computer's
 
 
@@ -104,6 +109,8 @@ def _unquoted(arg: str) -> str:
     """A path as a terminal pastes a dropped file, quoted ('/My Music/a.mp3') or with its spaces
     escaped (/My\\ Music/a.mp3), or as a file manager copies it (file:///My%20Music/a.mp3), as the
     one path it stands for; anything else as typed."""
+    if len(arg) > QUOTED_PATH_MAX_CHARS:
+        return arg  # no path: not read as a shell would (a long word takes that read a quadratic time)
     try:
         words = shlex.split(arg)
     except ValueError:  # an apostrophe in a song name: "Don't Stop Me Now"
@@ -153,9 +160,6 @@ def _file_at(typed_path: str) -> Attachment | None:
     return None
 
 
-# The longest path Linux opens (PATH_MAX): a longer run of words names no file.
-PATH_MAX_CHARS = 4096
-SHELL_QUOTES = re.compile(r"""['"\\]""")  # what a shell reads other than as typed
 
 
 def _file_then_words(args: str) -> tuple[Attachment | None, str]:

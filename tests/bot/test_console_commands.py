@@ -158,3 +158,16 @@ async def test_words_that_are_no_command_get_the_hint_they_need(db, counting, tm
     out = await chat(db, counting, tmp_path, [typed, "/quit"])
     said = TEXT_HINT if not typed.startswith("/") else UNKNOWN_HINT
     assert said in out and "Did you mean" not in out and "did you mean" not in out, out
+
+
+@pytest.mark.parametrize("command", ["/mood", "/journal answer"])
+async def test_a_long_paste_opening_a_quote_is_answered_without_holding_the_bot(db, counting, tmp_path, command):
+    # No path is this long, so it is not read as a shell would: a quote left open made that read
+    # take 18 s for 900 000 characters (the word grows a character at a time), the event loop held.
+    import time
+
+    started = time.monotonic()
+    out = await chat(db, counting, tmp_path, [f"{command} https://example.com/a '{'la ' * 300_000}", "/quit"])
+    assert time.monotonic() - started < 5, out[-300:]
+    said = "I can't open links to example.com" if command == "/mood" else "There's no open journal prompt"
+    assert said in out and out.rstrip().endswith("Bye!")
