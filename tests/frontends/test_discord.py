@@ -36,7 +36,7 @@ from tests.fakes.discord_api import EPHEMERAL, PRIVILEGED_INTENTS, Call, FakeDis
 GUILD = 777000000000000001
 ALICE, BOB = 42, 43
 
-SUB_COMMAND, STRING, ATTACHMENT = 1, 3, 11
+SUB_COMMAND, STRING, INTEGER, ATTACHMENT = 1, 3, 4, 11
 DEFERRED, MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE, AUTOCOMPLETE = 5, 4, 6, 7, 8
 
 
@@ -171,6 +171,16 @@ async def test_journal_on_alone_resumes_the_saved_time_and_zone(discord_bot):
     assert (await private_answer(fake)).content.startswith("Journal on: every day at 21:30 (Europe/Lisbon)")
     await fake.slash("journal", sub("on", time="07:15"))
     assert (await private_answer(fake)).content.startswith("Journal on: every day at 07:15 (Europe/Lisbon)")
+
+
+async def test_journal_list_pages_start_at_1_in_discord_s_own_form(discord_bot):
+    """Discord itself refuses page 0 or -1 as the user types it, as it offers the option."""
+    fake, _ = discord_bot
+    await fake.wait_for("sync_commands", after=0)
+    journal = next(c for c in fake.commands if c["name"] == "journal")
+    (page,) = next(o for o in journal["options"] if o["name"] == "list")["options"]
+    assert (page["name"], page["type"], page["min_value"]) == ("page", INTEGER, 1)
+    assert not page.get("required") and "max_value" not in page
 
 
 async def test_journal_on_then_list_are_private(discord_bot):

@@ -259,7 +259,7 @@ class JournalCog(commands.Cog):
 
     @journal.command(name="list", description="Your latest journal entries, or older ones by page")
     @app_commands.describe(page="1 is your latest entries, 2 the ones before them, and so on")
-    async def journal_list(self, interaction: discord.Interaction, page: int = 1) -> None:
+    async def journal_list(self, interaction: discord.Interaction, page: app_commands.Range[int, 1] = 1) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         caller = caller_of(interaction)
         reply = await self.usecases.journal.list(caller, page=page)
