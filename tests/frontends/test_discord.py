@@ -22,6 +22,7 @@ from bot.frontends.discord.journal import (
     FORGET_CANCELLED,
     FORGET_TIMED_OUT,
     NOT_YOUR_BUTTON,
+    PROMPT_NOT_SENT_BY_DM,
     UNKNOWN_COMMAND,
     typed_command_hint,
 )
@@ -429,6 +430,19 @@ async def test_journal_prompt_sends_today_s_prompt_by_dm_now(scheduled):
     dm = fake.calls_of("send_message")[-1]
     assert dm.match["channel"] == str(fake.dm_channel_id(ALICE)) and dm.content.endswith(render.PROMPT_HINT)
     assert dm.at <= answer.at
+
+
+async def test_journal_prompt_to_closed_dms_says_how_to_open_them_on_discord(scheduled, db):
+    """Discord's words, not Telegram's ("Open a private chat with me"): a Discord user allows
+    direct messages from a server's members in its privacy settings."""
+    fake, _ = scheduled
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"), guild=GUILD)
+    await private_answer(fake)
+    fake.fail_next("send_message", times=1, status=403, code=50007, message="Cannot send messages to this user")
+    await fake.slash("journal", sub("prompt"), guild=GUILD)
+    answer = await private_answer(fake)
+    assert answer.content == PROMPT_NOT_SENT_BY_DM
+    assert (await db.users.get(UserRef("discord", str(ALICE)))).journal_enabled  # asked again, it comes
 
 
 async def test_a_dm_that_fails_unexpectedly_gets_a_polite_answer_and_is_logged(discord_bot, caplog):

@@ -26,7 +26,7 @@ from bot.frontends.discord.interactions import (
 from bot.frontends.discord.rendering import clip, edit_parts, fitted_journal_list
 from bot.frontends import render
 from bot.replies import Caller, ErrorReply, JournalListReply, TextReply
-from bot.usecases.journal import zone_label
+from bot.usecases.journal import PROMPT_NOT_SENT, zone_label
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,10 @@ TYPED_COMMAND = re.compile(r"/([\w-]+)(?:\s|$)")
 DM_WELCOME = "Your moodbot journal is on: your daily prompts will arrive here. Answer each with a song."
 DMS_CLOSED = ("But I couldn't send you a direct message, and the prompts come by DM: allow direct messages "
               "from this server's members (Privacy Settings), then try /journal prompt.")
+# /journal prompt whose DM Discord refused: the use case's PROMPT_NOT_SENT says it as on Telegram
+# ("Open a private chat with me"); on Discord, DMs from a server's members are allowed per server.
+PROMPT_NOT_SENT_BY_DM = ("I couldn't send you the prompt by direct message: allow direct messages from the "
+                         "members of a server we share (that server's Privacy Settings), then try /journal prompt again.")
 
 
 def typed_command_hint(name: str, *, in_servers_only: bool = False) -> str:
@@ -271,7 +275,10 @@ class JournalCog(commands.Cog):
     @journal.command(name="prompt", description="Get today's prompt by DM now")
     async def journal_prompt(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # the DM is sent first
-        await show(interaction, await self.usecases.journal.prompt_now(caller_of(interaction)))
+        reply = await self.usecases.journal.prompt_now(caller_of(interaction))
+        if isinstance(reply, ErrorReply) and reply.message == PROMPT_NOT_SENT:
+            reply = ErrorReply(PROMPT_NOT_SENT_BY_DM)
+        await show(interaction, reply)
 
     @app_commands.command(name="stats",
                           description="Charts of your journal: moods by week, a year in pixels, your songs on the mood map")
