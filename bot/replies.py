@@ -48,6 +48,13 @@ def next_prompt_text(prompt_at: str) -> str:
     return f"Your daily prompt comes at {prompt_at}; answer it with a song, or ask for today's now with /journal prompt."
 
 
+def as_typed(text: str, limit: int) -> str:
+    """What the user typed, quoted back to them: on one line, cut short with "…" when long (quoted
+    whole, a paste filled the reply, and a chat that cuts a long message cut what the reply says)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 async def no_progress(_stage: str) -> None:
     return None
 

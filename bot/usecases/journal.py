@@ -31,6 +31,7 @@ from bot.replies import (
     PromptMessage,
     StatsReply,
     TextReply,
+    as_typed,
     next_prompt_text,
     no_progress,
 )
@@ -87,6 +88,7 @@ LIST_MAX = 50
 LIST_PAGE = 10  # entries on a page of /journal list
 PAGE_DIGITS = 9
 PAGE_LABEL_CHARS = 20
+ZONE_LABEL_CHARS = 40  # of a time zone quoted back: IANA's longest name, America/Argentina/ComodRivadavia, is 32
 BAD_PAGE = ("“{page}” isn't a page number. Pages count from 1, your latest {limit} entries; "
             "page 2 holds the {limit} before those.")
 NO_OLDER = "There are no older entries: that was the start of your journal."
@@ -268,7 +270,8 @@ class JournalUseCase:
         if zone is None:
             suggestions = self.timezones(timezone.split("/")[-1] if timezone else "", limit=3)
             examples = ", ".join(suggestions or EXAMPLE_ZONES)
-            return ErrorReply(f"I don't know the time zone “{timezone}”. Use an IANA name such as {examples}, "
+            return ErrorReply(f"I don't know the time zone “{as_typed(timezone, ZONE_LABEL_CHARS)}”. "
+                              f"Use an IANA name such as {examples}, "
                               "or a whole-hour offset such as UTC+2.")
         ref = UserRef(caller.platform, caller.user_id)
         chat_id = caller.chat_id or caller.user_id

@@ -171,3 +171,14 @@ async def test_a_long_paste_opening_a_quote_is_answered_without_holding_the_bot(
     assert time.monotonic() - started < 5, out[-300:]
     said = "I can't open links to example.com" if command == "/mood" else "There's no open journal prompt"
     assert said in out and out.rstrip().endswith("Bye!")
+
+
+@pytest.mark.parametrize("typed, ends", [
+    ("/journal on 21:30 " + "Z" * 5000, "or a whole-hour offset such as UTC+2."),
+])
+async def test_a_long_word_quoted_back_is_cut_short_before_what_the_reply_says(db, counting, tmp_path, typed, ends):
+    # Quoted whole, a pasted word filled the reply, and a chat that cuts a long message (Telegram
+    # at 4 096 characters) cut what it says instead.
+    out = await chat(db, counting, tmp_path, [typed, "/quit"])
+    [reply] = [line for line in out.splitlines() if line.endswith(ends)]
+    assert len(reply) < 400 and "…”" in reply, reply[:300]
