@@ -485,7 +485,7 @@ class TelegramFrontend:
         # A screenshot of the player in reply to a daily prompt, the song named under it: the
         # caption answers the prompt.
         if answering and message.caption:
-            await self._answer_prompt(message, caller)
+            await self._answer_prompt(message, caller, str(message.reply_to_message.message_id))
             return
         if MOOD_CAPTION.match(message.caption or "") and command_text(message):
             await self.on_mood(update, context)  # '/mood <song>' under a picture: the song
@@ -526,8 +526,9 @@ class TelegramFrontend:
 
     async def _answer_album(self, items: list[tuple[Update, Caller]], context: ContextTypes.DEFAULT_TYPE) -> None:
         """An album is asked about as one message would be: privately, or with a /mood caption on
-        any item (in a group, by whoever captioned it). Its pictures are skipped. Each item comes
-        with its caller as it arrived (`collect_album`)."""
+        any item (in a group, by whoever captioned it). Its pictures are skipped; an album of
+        pictures only answers a daily prompt as one picture does, with the song named in the first
+        item's caption that has words. Each item comes with its caller as it arrived (`collect_album`)."""
         messages = [item.effective_message for item, _ in items]
         if any(addressed_elsewhere(message, context.bot.username) for message in messages):
             return
@@ -538,10 +539,15 @@ class TelegramFrontend:
         asker, caller = asker or items[0]
         songs = [(item.effective_message, arrived) for item, arrived in items
                  if audio_of(item.effective_message) is not None]
-        if not songs:
-            await asker.effective_message.reply_text(A_PICTURE)
-            return
         prompt_id = await self._prompt_answered(messages, caller) if private else None
+        if not songs:
+            named = next(((item.effective_message, arrived) for item, arrived in items
+                          if journal_note(item.effective_message)), None)
+            if prompt_id is not None and named is not None:  # a player's screenshots, the song under one
+                await self._answer_prompt(*named, prompt_id)
+            else:
+                await asker.effective_message.reply_text(not_a_song(asker.effective_message, prompt_id is not None))
+            return
         if prompt_id is not None:
             caption = next((journal_note(message) for message in messages if message.caption), "")
             # One entry of the whole album: a /forget after any of its items drops it.
@@ -596,7 +602,7 @@ class TelegramFrontend:
         if so, answer that prompt with it (`_answer_prompt`)."""
         if not await self._replies_to_prompt(message, caller):
             return False
-        await self._answer_prompt(message, caller)
+        await self._answer_prompt(message, caller, str(message.reply_to_message.message_id))
         return True
 
     async def _replies_to_prompt(self, message: Message, caller: Caller) -> bool:
@@ -605,12 +611,11 @@ class TelegramFrontend:
         return (message.chat.type == ChatType.PRIVATE and replied is not None
                 and await self._is_prompt(caller, message.chat_id, replied))
 
-    async def _answer_prompt(self, message: Message, caller: Caller) -> None:
-        """Answer the daily prompt `message` replies to with it: its song, and its words as the
-        entry's note."""
+    async def _answer_prompt(self, message: Message, caller: Caller, prompt_id: str) -> None:
+        """Answer the daily prompt `prompt_id` (the id of its message) with `message`: its song, and
+        its words as the entry's note."""
         await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
-            caller, journal_note(message) or None, attachment,
-            prompt_message_id=str(message.reply_to_message.message_id), progress=progress))
+            caller, journal_note(message) or None, attachment, prompt_message_id=prompt_id, progress=progress))
 
     async def on_journal(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "journal", private_only=True):

@@ -19,7 +19,9 @@ from bot.frontends.telegram import (
     A_PICTURE,
     ALBUM_ONE_SONG_PER_PROMPT,
     ALBUM_STOPPED,
+    ANSWER_WITH_A_SONG,
     MAX_ALBUM_ITEMS,
+    NOT_A_SONG,
     TelegramFrontend,
 )
 from bot.ratelimit import MoodRateLimiter
@@ -184,3 +186,46 @@ async def test_a_prompt_answered_with_an_album_keeps_the_first_song_and_says_so(
     entry, = await db.journal.list(UserRef("telegram", str(ALICE)))
     assert entry.prompt_id == prompt_id and songs[0][1] in entry.track_title
     assert entry.note == "my evening"  # the album's caption, wherever it sat
+
+
+async def cached_video(db, video_id: str, title: str, mood: str) -> str:
+    """A YouTube link whose mood the cache knows: named in a caption, it is answered without listening."""
+    await db.tracks.save(TrackRecord(
+        key=f"youtube:{video_id}", title=title, youtube_id=video_id, classified_at=datetime.now(timezone.utc),
+        mood=StoredMood(mood, {m: 0.7 if m == mood else 0.1 for m in MOODS}, 0.1, 0.2, "main", "v1")))
+    return f"https://youtu.be/{video_id}"
+
+
+async def test_a_prompt_answered_with_an_album_of_screenshots_keeps_the_song_named_under_the_first(telegram, db,
+                                                                                                  usecases):
+    """As one picture captioned with the song answers a prompt, so does an album of them: the first
+    item whose caption names a song, once (Telegram lets each item of an album have its caption)."""
+    fake, frontend = telegram
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
+    mark = fake.mark()
+    prompt_id = await scheduler.fire_now(UserRef("telegram", str(ALICE)))
+    prompt = fake.message_of(await fake.wait_for("sendMessage", after=mark))
+    first = await cached_video(db, "dQw4w9WgXcQ", "Never Gonna Give You Up", "happy")
+    second = await cached_video(db, "9bZkp7q19f0", "Gangnam Style", "energetic")
+    album = {"media_group_id": "screenshots"}
+    mark = fake.mark()
+    for caption in (None, f"{first}\non repeat", f"{second}\nand this"):
+        await fake.user_sends(caption, photo=fake.photo_attachment(), reply_to=prompt["message_id"], extra=album)
+    reply, = await replies_after(fake, mark)
+    assert reply.text.startswith("Saved to your journal") and "Never Gonna Give You Up" in reply.text
+    entry, = await db.journal.list(UserRef("telegram", str(ALICE)))
+    assert (entry.prompt_id, entry.note) == (prompt_id, "on repeat") and "Never Gonna" in entry.track_title
+
+
+async def test_a_prompt_answered_with_an_album_of_pictures_naming_no_song_says_to_answer_with_a_song(telegram, db,
+                                                                                                     usecases):
+    fake, frontend = telegram
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
+    mark = fake.mark()
+    await scheduler.fire_now(UserRef("telegram", str(ALICE)))
+    prompt = fake.message_of(await fake.wait_for("sendMessage", after=mark))
+    mark = fake.mark()
+    await fake.user_sends_album([{"photo": fake.photo_attachment()} for _ in range(2)], reply_to=prompt["message_id"])
+    assert [c.text for c in await replies_after(fake, mark)] == [
+        NOT_A_SONG.format(what="a picture", how=ANSWER_WITH_A_SONG)]
+    assert await db.journal.count(UserRef("telegram", str(ALICE))) == 0
