@@ -45,6 +45,9 @@ MAX_TITLE_CHARS = 120
 MAIN_MODEL = "main"
 # What two askers of one name share while the audio search finds it (its track is known only after).
 SEARCH_KEY = "search:{text}"
+# The most songs one message is heard for, one after another: a Telegram album's most items
+# (sendMediaGroup: "must include 2-10 items"), and as many of a Discord message's files.
+MAX_SONGS_AT_ONCE = 10
 
 Parse = Callable[[str], Query]
 FileKey = Callable[[str | Path], str]
@@ -52,6 +55,12 @@ FileKey = Callable[[str | Path], str]
 
 class SpotifyNotConfiguredError(SourceError):
     pass
+
+
+def told_to_wait(reply: object) -> bool:
+    """The reply refuses for now: the rate limit, or a busy service that said how long to wait.
+    Of several songs heard one after another, the next would be refused too."""
+    return isinstance(reply, ErrorReply) and reply.retry_after_s is not None
 
 
 def title_from_filename(filename: str) -> str:

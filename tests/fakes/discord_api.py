@@ -31,6 +31,7 @@ PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # guild members, presences
 UNKNOWN_INTERACTION = 10062  # an interaction answered too late (3 s), or its token's 15 minutes are over
 INVALID_WEBHOOK_TOKEN = 50027  # an interaction token used after its 15 minutes
 UNKNOWN_MESSAGE = 10008
+DISCORD_EPOCH_MS = 1_420_070_400_000  # a snowflake's time counts from 2015-01-01, in milliseconds
 DEFERRED_CHANNEL_MESSAGE = 5  # the callback that shows "… is thinking" until the answer is edited in
 DISALLOWED_INTENTS = 4014  # gateway close code: an intent the Developer Portal has not enabled
 SHARDING_REQUIRED = 4011  # gateway close code: a bot in too many servers for the shards it identified with
@@ -49,6 +50,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("DELETE", r"/webhooks/\d+/(?P<token>[^/]+)/messages/@original", "delete_original"),
     ("POST", r"/webhooks/\d+/(?P<token>[^/]+)", "followup"),
     ("PATCH", r"/webhooks/\d+/(?P<token>[^/]+)/messages/(?P<message>\d+)", "edit_followup"),
+    ("DELETE", r"/webhooks/\d+/(?P<token>[^/]+)/messages/(?P<message>\d+)", "delete_followup"),
     ("POST", r"/users/@me/channels", "create_dm"),
     ("POST", r"/channels/(?P<channel>\d+)/messages", "send_message"),
     ("PATCH", r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)", "edit_message"),
@@ -106,6 +108,12 @@ def session_of(shard: list[int]) -> str:
 def shard_of_session(session_id: str) -> tuple[int, int]:
     shard_id, shards = session_id.rsplit("-", 2)[1:]
     return int(shard_id), int(shards)
+
+
+def snowflake_at(made_at: datetime, serial: int) -> int:
+    """An id of something made at `made_at`, as Discord's ids are: its time in the top bits (an
+    interaction's tells when its token's 15 minutes began), a serial below."""
+    return (int(made_at.timestamp() * 1000) - DISCORD_EPOCH_MS) << 22 | serial & 0x3FFFFF
 
 
 def user_payload(user_id: int, name: str = "alice") -> dict:
@@ -246,8 +254,10 @@ class FakeDiscord:
 
     async def slash(self, name: str, options: list[dict] | None = None, *, user: int = 42,
                     guild: int | None = None, resolved: dict | None = None, command_type: int = 1,
-                    target_id: str | None = None, interaction_type: int = 2) -> dict:
-        """Push an application command (or autocomplete, `interaction_type=4`) interaction."""
+                    target_id: str | None = None, interaction_type: int = 2,
+                    made_at: datetime | None = None) -> dict:
+        """Push an application command (or autocomplete, `interaction_type=4`) interaction, made
+        now or `made_at` (its id tells when)."""
         data: dict[str, Any] = {"id": str(self._command_id(name)), "name": name, "type": command_type}
         if options:
             data["options"] = options
@@ -255,7 +265,7 @@ class FakeDiscord:
             data["resolved"] = resolved
         if target_id:
             data["target_id"] = target_id
-        payload = self._interaction(interaction_type, data, user=user, guild=guild)
+        payload = self._interaction(interaction_type, data, user=user, guild=guild, made_at=made_at)
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload
 
@@ -335,8 +345,9 @@ class FakeDiscord:
                 return int(command["id"])
         return self.snowflake()
 
-    def _interaction(self, kind: int, data: dict, *, user: int, guild: int | None) -> dict:
-        interaction_id = self.snowflake()
+    def _interaction(self, kind: int, data: dict, *, user: int, guild: int | None,
+                     made_at: datetime | None = None) -> dict:
+        interaction_id = snowflake_at(made_at or datetime.now(timezone.utc), self.snowflake())
         payload: dict[str, Any] = {
             "id": str(interaction_id), "application_id": str(APP_ID), "type": kind, "data": data,
             "token": f"tok{interaction_id}", "version": 1, "locale": "en-US",
@@ -470,7 +481,7 @@ class FakeDiscord:
                                         content=body.get("content") or "", embeds=body.get("embeds"),
                                         message_id=int(match["message"]) if "message" in match else None,
                                         attachments=self._attachments(files)), 200
-        if name in ("typing", "delete_original"):
+        if name in ("typing", "delete_original", "delete_followup"):
             return None, 204
         return {"message": f"fake Discord has no route {name}", "code": 0}, 404
 

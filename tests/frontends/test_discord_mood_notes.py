@@ -1,13 +1,14 @@
-"""Given a Discord user asks about more than the bot hears (a song's name and a file; a message
-with several audio files), the answer says what it heard."""
+"""Given a Discord user asks about more than the bot hears (a song's name and a file), the answer
+says what it heard. (A message with several audio files has each heard:
+test_discord_message_files.py.)"""
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
 
-from bot.frontends.discord.mood import FIRST_FILE_HEARD, QUERY_LEFT_ASIDE
+from bot.frontends.discord.mood import QUERY_LEFT_ASIDE
 from storage.models import StoredMood, TrackRecord
-from tests.frontends.test_discord import ATTACHMENT, GUILD, STRING, message_command
+from tests.frontends.test_discord import ATTACHMENT, GUILD, STRING
 
 AUDIO = b"OggS a song someone recorded"
 
@@ -37,15 +38,3 @@ async def test_a_mood_given_a_song_name_and_a_file_says_the_file_was_heard(disco
     answer = await mood_of(fake, [{"name": "file", "type": ATTACHMENT, "value": take["id"]}], take)
     assert not answer.content
 
-
-async def test_the_message_command_on_several_audio_files_names_the_one_it_heard(discord_bot, db):
-    fake, _ = discord_bot
-    first = await cached_file(fake, db, "take_1.ogg")
-    second = fake.add_file("take_2.ogg", b"OggS another take")
-    await message_command(fake, "two takes", attachments=[first, second], guild=GUILD)
-    answer = await fake.wait_for("edit_original", lambda c: bool(c.embeds))
-    assert answer.content == FIRST_FILE_HEARD.format(name="take\\_1.ogg", count=2)  # as typed, not as markdown
-    assert len(fake.calls_of("download")) == 1
-
-    await message_command(fake, "one take", attachments=[first], guild=GUILD)  # one file: nothing to say
-    assert not (await fake.wait_for("edit_original", lambda c: bool(c.embeds))).content

@@ -263,7 +263,7 @@ class MessageProgress:
     """The `Progress` callback in a DM: one status message, sent on the first stage, then edited,
     in the background (`BackgroundStages`); `show` puts the answer in it."""
 
-    def __init__(self, channel: discord.abc.Messageable, in_flight: RequestsInFlight) -> None:
+    def __init__(self, channel: discord.abc.Messageable | discord.Webhook, in_flight: RequestsInFlight) -> None:
         self.channel = channel
         self.message: discord.Message | None = None
         self.stages = BackgroundStages(self._show_stage, in_flight)
@@ -271,9 +271,15 @@ class MessageProgress:
     async def __call__(self, stage: str) -> None:
         self.stages.report(stage)
 
+    async def settle(self) -> None:
+        await self.stages.settle()
+
+    async def _send(self, **parts) -> discord.Message:
+        return await self.channel.send(**parts)
+
     async def _show_stage(self, stage: str) -> None:
         if self.message is None:
-            self.message = await self.channel.send(stage)
+            self.message = await self._send(content=stage)
         elif self.message.content != stage:
             self.message = await self.message.edit(content=stage)
 
@@ -288,7 +294,28 @@ class MessageProgress:
                 return
             except discord.HTTPException as error:
                 log.warning("discord.status_message_not_edited", extra={"status": error.status, "code": error.code})
-        await self.channel.send(**{k: v for k, v in message_parts(reply).items() if v is not None})
+        await self._send(**{k: v for k, v in message_parts(reply).items() if v is not None})
+
+
+class FollowupProgress(MessageProgress):
+    """`MessageProgress` for a deferred interaction's next answers (its first is the "thinking"
+    response, `InteractionProgress`): each its own followup, sent on its first stage, then edited."""
+
+    def __init__(self, interaction: discord.Interaction, in_flight: RequestsInFlight) -> None:
+        super().__init__(interaction.followup, in_flight)
+
+    async def _send(self, **parts) -> discord.WebhookMessage:
+        return await self.channel.send(**parts, wait=True)  # a followup is returned only when waited for
+
+    async def show_privately(self, reply: object) -> None:
+        """The reply to the asker alone (`show_privately`), and its stage gone from the channel."""
+        await self.stages.settle()
+        await self.channel.send(**{k: v for k, v in message_parts(reply).items() if v is not None}, ephemeral=True)
+        if self.message is not None:
+            try:
+                await self.message.delete()
+            except discord.HTTPException as error:  # it stays, showing a stage
+                log.warning("discord.private_answer_not_cleared", extra={"reason": str(error)})
 
 
 async def show_privately(interaction: discord.Interaction, reply: object) -> None:
@@ -321,6 +348,15 @@ async def show_in_channel(interaction: discord.Interaction, reply: object, *, no
         await show_privately(interaction, reply)
     else:
         await show(interaction, reply, note=None if isinstance(reply, ErrorReply) else note)
+
+
+async def show_followup(interaction: discord.Interaction, progress: FollowupProgress, reply: object) -> None:
+    """A next answer to a command deferred in public, as `show_in_channel` shows the first: in the
+    channel, but a refusal to the asker alone in a server."""
+    if isinstance(reply, ErrorReply) and interaction.guild_id is not None:
+        await progress.show_privately(reply)
+    else:
+        await progress.show(reply)
 
 
 def noted(parts: dict, note: str | None) -> dict:

@@ -2,27 +2,30 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.frontends.discord.interactions import (
+    FollowupProgress,
     InteractionProgress,
     RequestsInFlight,
     caller_of,
     downloaded,
     is_audio,
     show,
+    show_followup,
     show_in_channel,
     shown,
     whose,
 )
-from bot.frontends.discord.rendering import escape
-from bot.replies import STAGE_FINDING, ErrorReply
+from bot.replies import STAGE_FINDING, Caller, ErrorReply
 from bot.sources.models import UnsupportedInputError
 from bot.sources.query import DEFAULT_ALLOWED, clean_text, parse_query
 from bot.usecases.help import MOOD
+from bot.usecases.mood import MAX_SONGS_AT_ONCE, told_to_wait
 
 LINK = re.compile(r"https?://[^\s<>|]+")  # stops at a spoiler's ||, and at <link>'s >
 TRAILING = ">)|.,!?;:"  # after a link: "(link)", "||link||", "listen: link!"
@@ -31,9 +34,15 @@ NO_SONG_IN_MESSAGE = "I found no link or audio file in that message."
 # /mood given a song's name (or link) and a file: the file is heard, and the answer says so (the
 # embed names the file, not the song typed).
 QUERY_LEFT_ASIDE = "I listened to the attached file; the song name or link you typed was left aside."
-# The message command hears one file: of a message with several, it names the one it heard.
-FIRST_FILE_HEARD = ("I listened to “{name}”, the first of the {count} audio files in that message; to hear "
-                    "another, attach it to /mood.")
+# The message command hears every audio file of a message, one after another, each answered as a
+# followup of the one interaction. Discord takes its answers for 15 minutes after it was made; a
+# file is started only with FILE_TIME left: its download (up to 25 MB from Discord's file server)
+# and its listening (the classifier's timeout, 20 s by default), with room.
+INTERACTION_TOKEN_LIFETIME = timedelta(minutes=15)
+FILE_TIME = timedelta(minutes=1)
+FILES_NOT_HEARD = "The rest of that message's audio files ({count} more) were not heard: attach them to /mood then."
+OUT_OF_TIME = ("The rest of that message's audio files ({count} more) were not heard: Discord takes the "
+               "answers to this menu for 15 minutes. To hear them, attach them to /mood.")
 MENU_NAME = "Mood of this song"
 # /help names the message command too: Discord lists it only in a message's Apps menu.
 MOOD_HELP = (MOOD[0], f"{MOOD[1]}; on any message: Apps → {MENU_NAME}")
@@ -70,11 +79,18 @@ def first_link(message: discord.Message | discord.MessageSnapshot,
     return next((link for link in links_in(message) if readable(link, allowed_hosts)), None)
 
 
-def first_file_heard(audios: list[discord.Attachment]) -> str | None:
-    """What the answer says of a message's audio files when it has several: which one was heard."""
-    if len(audios) < 2:
-        return None
-    return FIRST_FILE_HEARD.format(name=escape(audios[0].filename), count=len(audios))
+def answerable_until(interaction: discord.Interaction) -> datetime:
+    """When Discord stops taking the interaction's answers: 15 minutes after it was made, by its
+    id's time, or by the time it arrived should this machine's clock be behind Discord's."""
+    return min(interaction.created_at, discord.utils.utcnow()) + INTERACTION_TOKEN_LIFETIME
+
+
+def with_rest_not_heard(reply: object, left: int) -> object:
+    """The answer to one of a message's files. After a refusal to wait (`told_to_wait`) the
+    `left` others would be refused too, one message each: that refusal says so once."""
+    if not (told_to_wait(reply) and left):
+        return reply
+    return ErrorReply(f"{reply.message}\n{FILES_NOT_HEARD.format(count=left)}", reply.retry_after_s)
 
 
 class MoodCog(commands.Cog):
@@ -103,39 +119,71 @@ class MoodCog(commands.Cog):
         await self._classify(interaction, query, file, note=note)
 
     async def mood_of_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
-        """A link the bot can read, else an audio file (the first: the answer names it when there
-        are more), else whatever the message has (the answer then says why it can't be read). A
-        forwarded message: the same, in what it forwards."""
+        """A link the bot can read, else its audio files (each, `_classify_files`), else whatever
+        the message has (the answer then says why it can't be read). A forwarded message: the
+        same, in what it forwards."""
         message = shown(message)
         link = first_link(message, self.allowed_hosts)
         audios = [a for a in message.attachments if is_audio(a)]
-        audio = next(iter(audios), None)
-        if link is None and audio is None:
+        if link is None and audios:
+            await self._classify_files(interaction, audios[:MAX_SONGS_AT_ONCE])
+            return
+        file = None
+        if link is None:
             link = next(iter(links_in(message)), None)
-            audio = None if link else next(iter(message.attachments), None)
-        if not (link or audio):
+            file = None if link else next(iter(message.attachments), None)
+        if not (link or file):
             await show(interaction, ErrorReply(NO_SONG_IN_MESSAGE), ephemeral=True)
             return
-        await self._classify(interaction, link, None if link else audio,
-                             note=None if link else first_file_heard(audios))
+        await self._classify(interaction, link, file)
 
     async def _classify(self, interaction: discord.Interaction, query: str | None,
                         file: discord.Attachment | None, *, note: str | None = None) -> None:
         caller = self.usecases.privacy.arrived(caller_of(interaction))  # before the download: /forget beats it
         await interaction.response.defer(thinking=True)
         progress = InteractionProgress(interaction, self.in_flight)
+        reply = await self._heard(interaction, caller, query, file, progress)
+        await show_in_channel(interaction, reply, note=note)
+
+    async def _classify_files(self, interaction: discord.Interaction, files: list[discord.Attachment]) -> None:
+        """Each file's mood, one after another in the message's order, as /mood answers one: the
+        first in place of "thinking…", the next ones as followups. A refusal to wait (the rate
+        limit) ends them, saying so once; so does too little time left to answer (`FILE_TIME`)."""
+        caller = self.usecases.privacy.arrived(caller_of(interaction))  # before the downloads: /forget beats them
+        await interaction.response.defer(thinking=True)
+        until = answerable_until(interaction)
+        for index, file in enumerate(files):
+            left = len(files) - index - 1
+            progress = (FollowupProgress if index else InteractionProgress)(interaction, self.in_flight)
+            if discord.utils.utcnow() + FILE_TIME > until:  # its answer might find the token expired
+                await self._show_next(interaction, progress, ErrorReply(OUT_OF_TIME.format(count=left + 1)))
+                return
+            reply = await self._heard(interaction, caller, None, file, progress)
+            await self._show_next(interaction, progress, with_rest_not_heard(reply, left))
+            if told_to_wait(reply):
+                return
+
+    @staticmethod
+    async def _show_next(interaction: discord.Interaction, progress: InteractionProgress | FollowupProgress,
+                         reply: object) -> None:
+        """The first answer in place of "thinking…", the next ones as followups."""
+        if isinstance(progress, FollowupProgress):
+            await show_followup(interaction, progress, reply)
+        else:
+            await show_in_channel(interaction, reply)
+
+    async def _heard(self, interaction: discord.Interaction, caller: Caller, query: str | None,
+                     file: discord.Attachment | None, progress: InteractionProgress | FollowupProgress) -> object:
+        """The mood of `query` or `file`, its stages shown by `progress` (settled before returning)."""
         try:
             await progress(STAGE_FINDING)
             asker = whose(interaction.user, interaction.guild_id)
             async with downloaded(file, self.max_audio_bytes, asker) as attachment:
                 if isinstance(attachment, ErrorReply):
-                    reply = attachment
-                else:
-                    reply = await self.usecases.mood.run(caller, query, attachment,
-                                                         progress=progress)
+                    return attachment
+                return await self.usecases.mood.run(caller, query, attachment, progress=progress)
         finally:  # no stage may be edited in after the answer, nor after the apology for a failure
             await progress.settle()
-        await show_in_channel(interaction, reply, note=note)
 
     @app_commands.command(name="help", description="What moodbot can do")
     async def help(self, interaction: discord.Interaction) -> None:
