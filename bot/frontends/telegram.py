@@ -666,9 +666,11 @@ class TelegramFrontend:
 
     async def on_playlist(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, args, caller = update.effective_message, context.args or [], caller_of(update)
-        if not args and caller.place is None:
-            args = [""]  # no keyboard whose every button would fail: the use case says why at once
         if not args:
+            # No keyboard whose every button would fail (a private chat, playlists off): why, at once.
+            if (closed := await self.usecases.playlists.closed(caller)) is not None:
+                await message.reply_text(text_of(closed))
+                return
             keyboard = [[InlineKeyboardButton(render.mood_label(m), callback_data=f"playlist:{m}")
                          for m in MOODS]]
             await message.reply_text("Which mood?", reply_markup=InlineKeyboardMarkup(keyboard))

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 PLAYLIST_LENGTH = 20
 YOUTUBE_WATCH_URL = "https://www.youtube.com/watch?v={}"
 NOT_IN_SERVER = "Playlists belong to a server or group: use this command there, not in a private chat."
-DISABLED = "Server playlists are turned off here. An admin can turn them on again."
+DISABLED = "Server playlists are turned off here. An admin can turn them on with /serverplaylist on."
 NOT_ADMIN = "Only the server's admins can turn server playlists on or off."
 
 
@@ -60,6 +60,19 @@ class PlaylistUseCase:
             return ErrorReply(str(error))
         tracks = [PlaylistTrackView(i.title, tuple(i.artists), song_link(i), i.members) for i in items]
         return PlaylistReply(mood, tracks)
+
+    async def closed(self, caller: Caller) -> ErrorReply | None:
+        """Why no playlist can be shown to `caller`, whatever the mood (a private chat; playlists
+        turned off), else None: a front-end that offers the moods to choose from asks first, rather
+        than offering choices that would each be refused."""
+        if caller.place is None:
+            return ErrorReply(NOT_IN_SERVER)
+        try:
+            if not (await self.db.servers.get(caller.place)).playlist_enabled:
+                return ErrorReply(DISABLED)
+        except StorageError as error:
+            return ErrorReply(str(error))
+        return None
 
     async def server_mood(self, caller: Caller) -> ServerMoodReply | ErrorReply:
         if caller.place is None:

@@ -131,6 +131,18 @@ async def test_playlist_without_mood_offers_the_four_moods_and_a_button_answers(
     assert fake.calls_of("answerCallbackQuery")
 
 
+async def test_playlist_without_mood_where_playlists_are_off_says_so_without_a_keyboard(telegram):
+    """Every button would only say the playlists are off: that is said at once, and how to turn them on."""
+    fake, _ = telegram
+    fake.admins[str(GROUP)] = {str(ALICE)}
+    await said_in_group(fake, "/serverplaylist off", ALICE)
+    mark = fake.mark()
+    await fake.user_sends("/playlist", chat=GROUP, user=BOB)
+    answer = await fake.wait_for("sendMessage", after=mark)
+    assert "turned off" in answer.text and "/serverplaylist on" in answer.text
+    assert "reply_markup" not in answer.params
+
+
 async def test_playlist_in_a_private_chat_is_refused(telegram):
     fake, _ = telegram
     await fake.user_sends("/playlist happy")

@@ -1,0 +1,28 @@
+"""Given a server's admin turned its playlists off, a member's /playlist is told so, and how an
+admin turns them on again, in the server's words."""
+from __future__ import annotations
+
+from tests.fakes.discord_api import EPHEMERAL
+
+GUILD = 777000000000000001
+ALICE, BOB = 42, 43
+STRING = 3  # an application command option's type
+DEFERRED = 5  # an interaction callback's type: "thinking…"
+
+
+async def switched(fake, state: str) -> str:
+    """What Alice, an admin, is told privately on turning the server's playlists `state`."""
+    fake.admins.add(ALICE)
+    await fake.slash("serverplaylist", [{"name": "state", "type": STRING, "value": state}], guild=GUILD, user=ALICE)
+    deferred = await fake.wait_for("interaction_callback", lambda c: c.json["type"] == DEFERRED)
+    return (await fake.wait_for("edit_original", lambda c: c.token == deferred.token)).content
+
+
+async def test_playlist_in_a_server_whose_playlists_are_off_says_how_to_turn_them_on(discord_bot):
+    fake, _ = discord_bot
+    await switched(fake, "off")
+    await fake.slash("playlist", [{"name": "mood", "type": STRING, "value": "calm"}], guild=GUILD, user=BOB)
+    refusal = await fake.wait_for("followup")
+    assert "turned off" in refusal.content and "/serverplaylist on" in refusal.content
+    assert refusal.flags & EPHEMERAL  # told to the asker alone
+
