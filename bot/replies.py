@@ -9,6 +9,13 @@ from datetime import date
 from typing import Awaitable, Callable
 
 
+# Where people share the bot, which each platform names its own way (a Discord server, a Telegram
+# group): a reply's text names it with these words, and each front-end renders them in its own
+# (`render.reply_text`), so that the use cases need not know the platform.
+PLACE = "{place}"
+PLACE_AT_START = "{Place}"  # opening a sentence
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who asked, and where. `place` is "<platform>:<guild or group id>", None for DMs/console."""

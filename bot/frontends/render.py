@@ -14,6 +14,8 @@ from bot.replies import (
     PlaylistReply,
     ServerMoodReply,
     StatsReply,
+    PLACE,
+    PLACE_AT_START,
     TextReply,
     next_prompt_text,
 )
@@ -25,6 +27,7 @@ NO_SERVER_MOOD = "Nobody here classified a song this week yet. Try /mood!"
 GENERIC_ERROR = "Sorry, something went wrong on my side. Please try again in a minute."
 # A reply's first line is the song (a name is searched whole): the user's own words go under it.
 PROMPT_HINT = "Reply to this message with a song (name, link or audio file), and your own words on a new line if you like."
+SERVER = "server"  # Discord's word for where people share the bot (`placed`), and the default
 # Telegram's limit for a message and Discord's for an embed's description, in UTF-16 code units.
 MAX_PLAYLIST_CHARS = 4096
 
@@ -184,6 +187,12 @@ def prompt_text(phrase: str) -> str:
     return f"{phrase}\n\n{PROMPT_HINT}"
 
 
+def placed(text: str, place: str) -> str:
+    """`text` with the reply models' word for where people share the bot (PLACE) in the
+    front-end's own: "server", "group"."""
+    return text.replace(PLACE_AT_START, place[:1].upper() + place[1:]).replace(PLACE, place)
+
+
 def error_text(reply: ErrorReply) -> str:
     # Say when to retry, unless the message already does (the rate limiter's does).
     if reply.retry_after_s and "try again in" not in reply.message:
@@ -191,13 +200,14 @@ def error_text(reply: ErrorReply) -> str:
     return reply.message
 
 
-def reply_text(reply: object) -> str:
-    """The text of any reply model (charts and files are sent separately by the front-end)."""
+def reply_text(reply: object, place: str = SERVER) -> str:
+    """The text of any reply model (charts and files are sent separately by the front-end), where
+    people share the bot called `place`."""
     match reply:
         case ErrorReply():
-            return error_text(reply)
+            return placed(error_text(reply), place)
         case TextReply():
-            return reply.text
+            return placed(reply.text, place)
         case MoodReply():
             return mood_text(reply)
         case JournalSavedReply():

@@ -87,6 +87,7 @@ from inference.result import MOODS, too_long_words
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
+PLACE_WORD = "group"  # where people share the bot, in the replies' words (`render.placed`)
 MAX_RETRIES = 3  # how often the rate limiter retries a call that got 429 Too Many Requests
 POLL_TIMEOUT_S = 10  # long-poll length asked of the Bot API
 # A big pool buys nothing, as Telegram allows ~30 messages/s anyway. API calls in flight stay
@@ -1174,12 +1175,12 @@ def journal_pages_keyboard(reply: object, caller: Caller) -> InlineKeyboardMarku
 
 def text_of(reply: object) -> str:
     """The text of a reply model, as Telegram accepts it: every reply's text goes through here."""
-    return clip(render.reply_text(reply))
+    return clip(render.reply_text(reply, PLACE_WORD))
 
 
 def noted(reply: object, note: str | None) -> str:
     """The text of a reply model with `note` on a line under it."""
-    return clip(f"{render.reply_text(reply)}\n{note}") if note else text_of(reply)
+    return clip(f"{render.reply_text(reply, PLACE_WORD)}\n{note}") if note else text_of(reply)
 
 
 def not_a_song(message: Message, answering_prompt: bool = False) -> str:

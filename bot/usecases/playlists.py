@@ -8,7 +8,17 @@ from typing import Callable
 
 from bot import charts
 from bot.ratelimit import HeavyLimits, refusal
-from bot.replies import Caller, Chart, ErrorReply, PlaylistReply, PlaylistTrackView, ServerMoodReply, TextReply
+from bot.replies import (
+    PLACE,
+    PLACE_AT_START,
+    Caller,
+    Chart,
+    ErrorReply,
+    PlaylistReply,
+    PlaylistTrackView,
+    ServerMoodReply,
+    TextReply,
+)
 from bot.sources.query import YOUTUBE_ID
 from inference.result import MOODS
 from storage.models import PlaylistItem, StorageError, UserRef
@@ -18,8 +28,10 @@ log = logging.getLogger(__name__)
 PLAYLIST_LENGTH = 20
 YOUTUBE_WATCH_URL = "https://www.youtube.com/watch?v={}"
 NOT_IN_SERVER = "Playlists belong to a server or group: use this command there, not in a private chat."
-DISABLED = "Server playlists are turned off here. An admin can turn them on with /serverplaylist on."
-NOT_ADMIN = "Only the server's admins can turn server playlists on or off."
+DISABLED = f"{PLACE_AT_START} playlists are turned off here. An admin can turn them on with /serverplaylist on."
+NOT_ADMIN = f"Only the {PLACE}'s admins can turn {PLACE} playlists on or off."
+ENABLED = f"{PLACE_AT_START} playlists are on."
+TURNED_OFF = f"{PLACE_AT_START} playlists are off: /playlist and /servermood won't answer here."
 
 
 def song_link(item: PlaylistItem) -> str | None:
@@ -105,8 +117,7 @@ class PlaylistUseCase:
         except StorageError as error:
             return ErrorReply(str(error))
         log.info("server.playlists", extra={"user": caller.user_id, "place": caller.place, "enabled": enabled})
-        return TextReply("Server playlists are on." if enabled
-                         else "Server playlists are off: /playlist and /servermood won't answer here.")
+        return TextReply(ENABLED if enabled else TURNED_OFF)
 
     async def place_moved(self, platform: str, old_id: str, new_id: str) -> None:
         """A group got a new id on its platform (a Telegram group upgraded to a supergroup): its

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from bot.ratelimit import HeavyLimits, refusal
-from bot.replies import Caller, ErrorReply, ExportReply, TextReply
+from bot.replies import PLACE, Caller, ErrorReply, ExportReply, TextReply
 from bot.usecases.journal import local_today
 from bot.usecases.ports import NoSchedule, PromptSchedule
 from storage.models import StorageError, UserExport, UserRef
@@ -26,13 +26,13 @@ EXPORT_TOO_LARGE = ("Your data is too large to send as one file ({mb:.0f} MB eve
 
 # Said when the database fails between /forget's first step (`PrivacyRepo.withdraw`) and its last.
 FORGET_CUT_SHORT = ("I couldn't delete everything: your daily prompt is stopped and your songs no longer count "
-                    "in server playlists, but some of your data is still stored; please try /forget again.")
+                    f"in {PLACE} playlists, but some of your data is still stored; please try /forget again.")
 
 FORGET_EXPLANATION = (
     "This deletes everything I store about you, on every server and group: your settings, your journal "
     "entries, the songs you asked about, the prompts I sent you and which servers or groups you left, and it "
     "stops your daily prompt. "
-    "A /share off goes too: songs you ask about afterwards count in server playlists unless you say it again. "
+    f"A /share off goes too: songs you ask about afterwards count in {PLACE} playlists unless you say it again. "
     "Songs' moods stay cached (they aren't about you). This can't be undone."
 )
 

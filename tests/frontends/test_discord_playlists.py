@@ -26,3 +26,15 @@ async def test_playlist_in_a_server_whose_playlists_are_off_says_how_to_turn_the
     assert "turned off" in refusal.content and "/serverplaylist on" in refusal.content
     assert refusal.flags & EPHEMERAL  # told to the asker alone
 
+
+async def test_the_server_playlists_are_called_a_server_s_on_discord(discord_bot):
+    """The words Telegram renders as 'group' stay Discord's own."""
+    fake, _ = discord_bot
+    await fake.slash("serverplaylist", [{"name": "state", "type": STRING, "value": "off"}], guild=GUILD, user=BOB)
+    deferred = await fake.wait_for("interaction_callback", lambda c: c.json["type"] == DEFERRED)
+    refusal = await fake.wait_for("edit_original", lambda c: c.token == deferred.token)
+    assert refusal.content == "Only the server's admins can turn server playlists on or off."
+    assert await switched(fake, "off") == "Server playlists are off: /playlist and /servermood won't answer here."
+    await fake.slash("playlist", [{"name": "mood", "type": STRING, "value": "calm"}], guild=GUILD, user=BOB)
+    assert (await fake.wait_for("followup")).content == (
+        "Server playlists are turned off here. An admin can turn them on with /serverplaylist on.")

@@ -8,6 +8,8 @@ import pytest
 from bot.frontends import render
 from bot.frontends.discord.rendering import MAX_CONTENT, clip, mood_embed
 from bot.replies import (
+    PLACE,
+    PLACE_AT_START,
     ErrorReply,
     JournalEntryView,
     JournalListReply,
@@ -16,6 +18,7 @@ from bot.replies import (
     PlaylistReply,
     PlaylistTrackView,
     ServerMoodReply,
+    TextReply,
 )
 from bot.usecases.journal import split_answer
 
@@ -169,3 +172,11 @@ def test_long_text_is_clipped_to_discord_s_limit():
 def test_a_rate_limit_message_says_when_to_retry_once():
     text = render.reply_text(ErrorReply("You're going fast — try again in 7 s.", retry_after_s=7))
     assert text.count("try again in") == 1
+
+
+def test_where_people_share_the_bot_is_named_in_each_front_end_s_word():
+    """A use case's reply names no platform: a Discord server, a Telegram group, as rendered."""
+    switched = TextReply(f"{PLACE_AT_START} playlists are on: a {PLACE} member's songs count.")
+    assert render.reply_text(switched) == "Server playlists are on: a server member's songs count."
+    assert render.reply_text(switched, "group") == "Group playlists are on: a group member's songs count."
+    assert render.reply_text(ErrorReply(f"Only the {PLACE}'s admins can."), "group") == "Only the group's admins can."

@@ -225,10 +225,26 @@ async def test_serverplaylist_asks_telegram_who_is_admin_each_time(telegram):
     fake, _ = telegram
     assert "admin" in (await said_in_group(fake, "/serverplaylist off", BOB)).lower()
     fake.admins[str(GROUP)] = {str(ALICE)}
-    assert (await said_in_group(fake, "/serverplaylist off", ALICE)).startswith("Server playlists are off")
+    assert (await said_in_group(fake, "/serverplaylist off", ALICE)).startswith("Group playlists are off")
     assert "off" in (await said_in_group(fake, "/playlist happy", BOB)).lower()
-    assert await said_in_group(fake, "/serverplaylist on", ALICE) == "Server playlists are on."
+    assert await said_in_group(fake, "/serverplaylist on", ALICE) == "Group playlists are on."
     assert [c.params["user_id"] for c in fake.calls_of("getChatMember")] == [str(BOB), str(ALICE), str(ALICE)]
+
+
+async def test_the_group_playlists_are_called_a_group_s_not_a_server_s(telegram):
+    """Telegram has groups: the shared words that say 'server' on Discord say 'group' here."""
+    fake, _ = telegram
+    fake.admins[str(GROUP)] = {str(ALICE)}
+    said = [await said_in_group(fake, "/serverplaylist on", BOB),
+            await said_in_group(fake, "/serverplaylist off", ALICE),
+            await said_in_group(fake, "/playlist calm", BOB),
+            await said_in_group(fake, "/servermood", BOB)]
+    assert said == ["Only the group's admins can turn group playlists on or off.",
+                    "Group playlists are off: /playlist and /servermood won't answer here.",
+                    "Group playlists are turned off here. An admin can turn them on with /serverplaylist on.",
+                    "Group playlists are turned off here. An admin can turn them on with /serverplaylist on."]
+    await fake.user_sends("/forget")  # privately: what /forget deletes, and that /share off goes too
+    assert "count in group playlists" in (await fake.wait_for("sendMessage")).text
 
 
 async def test_an_admin_demoted_a_moment_ago_can_no_longer_switch_the_group_playlists(telegram, db):
@@ -236,7 +252,7 @@ async def test_an_admin_demoted_a_moment_ago_can_no_longer_switch_the_group_play
     back on: Telegram is asked again, not her answer of a moment ago."""
     fake, _ = telegram
     fake.admins[str(GROUP)] = {str(ALICE)}
-    assert (await said_in_group(fake, "/serverplaylist off", ALICE)).startswith("Server playlists are off")
+    assert (await said_in_group(fake, "/serverplaylist off", ALICE)).startswith("Group playlists are off")
     fake.admins[str(GROUP)] = set()
     assert "admin" in (await said_in_group(fake, "/serverplaylist on", ALICE)).lower()
     assert (await db.servers.get(f"telegram:{GROUP}")).playlist_enabled is False
@@ -248,7 +264,7 @@ async def test_a_member_made_admin_just_after_a_refusal_may_switch_the_group_pla
     fake, _ = telegram
     assert "admin" in (await said_in_group(fake, "/serverplaylist off", BOB)).lower()
     fake.admins[str(GROUP)] = {str(BOB)}
-    assert (await said_in_group(fake, "/serverplaylist off", BOB)).startswith("Server playlists are off")
+    assert (await said_in_group(fake, "/serverplaylist off", BOB)).startswith("Group playlists are off")
     assert (await db.servers.get(f"telegram:{GROUP}")).playlist_enabled is False
 
 
@@ -422,7 +438,7 @@ async def test_a_command_deleted_before_its_answer_still_gets_the_answer(telegra
     fake, _ = telegram
     fake.admins[str(GROUP)] = {str(ALICE)}
     # (A quick /mood answer, sent by `send_reply`, sends what PTB sends: see the test above.)
-    for command, answer in (("/help", "/mood"), ("/serverplaylist off", "Server playlists are off")):
+    for command, answer in (("/help", "/mood"), ("/serverplaylist off", "Group playlists are off")):
         mark = fake.mark()
         update = await fake.user_sends(command, chat=GROUP, user=ALICE)
         fake.user_deletes(update)
@@ -517,7 +533,7 @@ async def test_a_group_upgraded_to_a_supergroup_keeps_its_playlists_and_settings
     old, new = -777, -100777
     fake.admins[str(old)] = {str(ALICE)}
     await fake.user_sends("/serverplaylist off", chat=old, chat_type="group", user=ALICE)
-    assert (await fake.wait_for("sendMessage")).text.startswith("Server playlists are off")
+    assert (await fake.wait_for("sendMessage")).text.startswith("Group playlists are off")
     await db.requests.add(MoodRequest(UserRef("telegram", str(BOB)), f"telegram:{old}", f"spotify:{0:022d}",
                                       "sad", datetime.now(timezone.utc), title="Radiohead – Creep"))
     # What Telegram sends: a service message in the old group, then one in the new supergroup.
