@@ -65,6 +65,7 @@ from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.telegram_flow import UpdateFlow
 from bot.frontends.telegram_http import AiohttpRequest, never_sent
+from bot.usecases.mood import told_to_wait
 from bot.usecases.ports import DeliveryUncertain, RecipientGone
 from bot.replies import (
     STAGE_DOWNLOADING,
@@ -1193,11 +1194,6 @@ def not_a_song(message: Message, answering_prompt: bool = False) -> str:
         return NOT_A_SONG.format(what=f"a {message.dice.emoji}", how=how)
     what = next((name for field, name in NOT_SONGS if getattr(message, field) is not None), "a picture")
     return NOT_A_SONG.format(what=what, how=how)
-
-
-def told_to_wait(reply: object) -> bool:
-    """The reply refuses for now: a rate limit, or a busy service that said how long to wait."""
-    return isinstance(reply, ErrorReply) and reply.retry_after_s is not None
 
 
 class Album:
