@@ -18,6 +18,7 @@ from bot.replies import (
     PlaylistTrackView,
     ServerMoodReply,
     TextReply,
+    as_typed,
 )
 from bot.sources.query import YOUTUBE_ID
 from inference.result import MOODS
@@ -44,8 +45,11 @@ def song_link(item: PlaylistItem) -> str | None:
     return None
 
 
+MOOD_LABEL_CHARS = 20  # of a word that is no mood, quoted back
+
+
 def mood_error(mood: str) -> ErrorReply:
-    return ErrorReply(f"“{mood}” isn't one of the moods I know: {', '.join(MOODS)}.")
+    return ErrorReply(f"“{as_typed(mood, MOOD_LABEL_CHARS)}” isn't one of the moods I know: {', '.join(MOODS)}.")
 
 
 class PlaylistUseCase:

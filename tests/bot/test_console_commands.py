@@ -175,6 +175,7 @@ async def test_a_long_paste_opening_a_quote_is_answered_without_holding_the_bot(
 
 @pytest.mark.parametrize("typed, ends", [
     ("/journal on 21:30 " + "Z" * 5000, "or a whole-hour offset such as UTC+2."),
+    ("/playlist " + "h" * 5000, "isn't one of the moods I know: happy, energetic, sad, calm."),
 ])
 async def test_a_long_word_quoted_back_is_cut_short_before_what_the_reply_says(db, counting, tmp_path, typed, ends):
     # Quoted whole, a pasted word filled the reply, and a chat that cuts a long message (Telegram
