@@ -72,6 +72,12 @@ JOURNAL_OFF = "Your journal is off. Turn it on first, e.g. /journal on 21:30 Eur
 # /journal on without a time, or without a zone, from a user who never chose them.
 JOURNAL_ON_USAGE = ("Tell me when, in your time zone: /journal on <HH:MM> <Area/City>, e.g. /journal on 21:30 "
                     "Europe/Lisbon. After that, /journal on alone turns it back on at the same time.")
+# /journal on 21:30 from a user with no saved zone: the time is understood, only the zone is asked
+# for (the usage above made them think the time was wrong). A zone is named after the biggest city
+# in it, so a city typed is answered with the names that hold it.
+ZONE_MISSING = ("{time}, understood: only your time zone is missing. Add it as an Area/City name, e.g. "
+                "/journal on {time} Europe/Lisbon. Not sure of its name? Type a big city in your time zone "
+                "(/journal on {time} Lisbon) and I'll suggest the names that hold it.")
 PROMPT_NOT_SENT = ("I couldn't send you a prompt. Open a private chat with me (and allow messages from me), "
                    "then ask again with /journal prompt.")
 PROMPT_SENT = "Sent: today's prompt is in our private chat. Answer it with a song."
@@ -260,6 +266,9 @@ class JournalUseCase:
             except StorageError as error:
                 return ErrorReply(str(error))
             if saved is None or saved.prompt_time is None:  # nothing chosen yet: every user has "UTC"
+                understood = parse_prompt_time(time_text or "")
+                if understood is not None and not (timezone or "").strip():
+                    return ErrorReply(ZONE_MISSING.format(time=f"{understood:%H:%M}"))
                 return ErrorReply(JOURNAL_ON_USAGE)
             time_text = (time_text or "").strip() or f"{saved.prompt_time:%H:%M}"
             timezone = (timezone or "").strip() or saved.timezone

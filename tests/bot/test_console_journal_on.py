@@ -37,8 +37,16 @@ async def test_journal_on_with_a_time_keeps_the_saved_zone(db, counting, tmp_pat
     assert f"{user.prompt_time:%H:%M}" == "21:00" and user.timezone == "America/New_York"
 
 
-@pytest.mark.parametrize("typed", ["/journal on", "/journal on 21:30"])
-async def test_journal_on_with_nothing_saved_asks_for_the_time_and_zone(db, counting, tmp_path, typed):
-    out = await chat(db, counting, tmp_path, [typed, "/quit"])
+async def test_journal_on_with_nothing_saved_asks_for_the_time_and_zone(db, counting, tmp_path):
+    out = await chat(db, counting, tmp_path, ["/journal on", "/quit"])
     assert JOURNAL_ON_USAGE in out, out
+    assert await db.users.get(UserRef("console", "local")) is None
+
+
+@pytest.mark.parametrize("typed, time", [("/journal on 21:30", "21:30"), ("/journal on ７:０５", "07:05")])
+async def test_journal_on_with_a_time_and_no_saved_zone_asks_for_the_zone_alone(db, counting, tmp_path, typed, time):
+    out = await chat(db, counting, tmp_path, [typed, "/quit"])
+    # The time was understood: the reply says so, and shows the whole command with it.
+    assert JOURNAL_ON_USAGE not in out and f"{time}, understood" in out, out
+    assert f"/journal on {time} Europe/Lisbon" in out and "big city" in out, out
     assert await db.users.get(UserRef("console", "local")) is None

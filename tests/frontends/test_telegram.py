@@ -13,7 +13,7 @@ from telegram import Chat, Message, MessageEntity
 
 from bot.config import Settings
 from bot.frontends import render
-from bot.usecases.journal import JOURNAL_ON_USAGE
+from bot.usecases.journal import JOURNAL_ON_USAGE, ZONE_MISSING
 from bot.frontends.telegram import (
     A_PICTURE,
     COMMANDS,
@@ -78,12 +78,18 @@ async def test_journal_without_arguments_explains_the_usage(telegram):
     assert reply.text == JOURNAL_USAGE
 
 
-@pytest.mark.parametrize("typed", ["/journal on", "/journal on 21:30"])
-async def test_journal_on_without_a_saved_time_and_zone_asks_for_them(telegram, typed):
+async def test_journal_on_without_a_saved_time_and_zone_asks_for_them(telegram):
     fake, _ = telegram
-    await fake.user_sends(typed)
+    await fake.user_sends("/journal on")
     reply = await fake.wait_for("sendMessage")
     assert reply.text == JOURNAL_ON_USAGE
+
+
+async def test_journal_on_with_a_time_and_no_saved_zone_asks_for_the_zone_alone(telegram):
+    fake, _ = telegram
+    await fake.user_sends("/journal on 21:30")
+    reply = await fake.wait_for("sendMessage")
+    assert reply.text == ZONE_MISSING.format(time="21:30")
 
 
 async def test_journal_on_alone_resumes_the_saved_time_and_zone_and_a_time_keeps_the_zone(telegram, db):
