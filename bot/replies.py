@@ -49,6 +49,10 @@ STAGE_LISTENING = "Listening…"
 
 Progress = Callable[[str], Awaitable[None]]
 
+# /mood given a song's name (or link) and a file: the file is heard, and the answer says so (it
+# names the file, not the song typed). Said with a mood only, never with a refusal.
+QUERY_LEFT_ASIDE = "I listened to the attached file; the song name or link you typed was left aside."
+
 
 def next_prompt_text(prompt_at: str) -> str:
     """For a user whose daily prompts are on: when the next one comes, and how to get one now."""

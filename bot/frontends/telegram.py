@@ -65,7 +65,7 @@ from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.telegram_flow import UpdateFlow
 from bot.frontends.telegram_http import AiohttpRequest, never_sent
-from bot.usecases.mood import told_to_wait
+from bot.usecases.mood import query_left_aside, told_to_wait
 from bot.usecases.ports import DeliveryUncertain, RecipientGone
 from bot.replies import (
     STAGE_DOWNLOADING,
@@ -517,8 +517,10 @@ class TelegramFrontend:
             in_group = update.effective_chat.type in GROUP_TYPES
             await message.reply_text(GROUP_MOOD_USAGE if in_group else MOOD_USAGE)
             return
+        note = typed_aside(message) if source is message else None  # a file captioned '/mood <song>'
         await self._run_with_progress(message, lambda attachment, progress: self.usecases.mood.run(
-            caller, text or None, attachment, progress=progress), source=source)
+            caller, text or None, attachment, progress=progress), source=source,
+            as_text=lambda reply: noted(reply, None if isinstance(reply, ErrorReply) else note))
 
     async def on_album_item(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         arrived = self.usecases.privacy.arrived(caller_of(update))  # this item's moment, not the album's
@@ -1182,6 +1184,17 @@ def text_of(reply: object) -> str:
 def noted(reply: object, note: str | None) -> str:
     """The text of a reply model with `note` on a line under it."""
     return clip(f"{render.reply_text(reply, PLACE_WORD)}\n{note}") if note else text_of(reply)
+
+
+def typed_aside(message: Message) -> str | None:
+    """The note for the mood of a file captioned '/mood <song>' (`query_left_aside`): the file is
+    heard, the song typed is not. A caption without '/mood' (in the private chat) asks for no song."""
+    found = audio_of(message)
+    if found is None or not MOOD_CAPTION.match(message.caption or ""):
+        return None
+    media = found[0]
+    return query_left_aside(command_text(message), *(getattr(media, name, None) or ""
+                                                     for name in ("file_name", "title", "performer")))
 
 
 def not_a_song(message: Message, answering_prompt: bool = False) -> str:

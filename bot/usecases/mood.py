@@ -20,6 +20,7 @@ from bot.replies import (
     Attachment,
     Caller,
     ErrorReply,
+    QUERY_LEFT_ASIDE,
     MoodReply,
     Progress,
     no_progress,
@@ -48,6 +49,7 @@ SEARCH_KEY = "search:{text}"
 # The most songs one message is heard for, one after another: a Telegram album's most items
 # (sendMediaGroup: "must include 2-10 items"), and as many of a Discord message's files.
 MAX_SONGS_AT_ONCE = 10
+WORD = re.compile(r"[^\W_]+")  # letters and digits: "Radiohead_-_Creep.mp3" is radiohead, creep, mp3
 
 Parse = Callable[[str], Query]
 FileKey = Callable[[str | Path], str]
@@ -61,6 +63,15 @@ def told_to_wait(reply: object) -> bool:
     """The reply refuses for now: the rate limit, or a busy service that said how long to wait.
     Of several songs heard one after another, the next would be refused too."""
     return isinstance(reply, ErrorReply) and reply.retry_after_s is not None
+
+
+def query_left_aside(typed: str, *file_names: str) -> str | None:
+    """The note for a mood heard from a file when a song was typed with it (`QUERY_LEFT_ASIDE`):
+    None when nothing was typed, or only words of the file's own names (its file name, the title
+    and performer read from its tags), which name the song the answer is about anyway."""
+    typed_words = set(WORD.findall(clean_text(typed).casefold()))
+    named = {word for name in file_names for word in WORD.findall(name.casefold())}
+    return QUERY_LEFT_ASIDE if typed_words - named else None
 
 
 def title_from_filename(filename: str) -> str:

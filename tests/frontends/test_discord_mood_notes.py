@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timezone
 
-from bot.frontends.discord.mood import QUERY_LEFT_ASIDE
+from bot.replies import QUERY_LEFT_ASIDE
 from storage.models import StoredMood, TrackRecord
 from tests.frontends.test_discord import ATTACHMENT, GUILD, STRING
 
@@ -38,3 +38,8 @@ async def test_a_mood_given_a_song_name_and_a_file_says_the_file_was_heard(disco
     answer = await mood_of(fake, [{"name": "file", "type": ATTACHMENT, "value": take["id"]}], take)
     assert not answer.content
 
+
+    # the file's own name typed: the answer names that, nothing was left aside (as on Telegram)
+    answer = await mood_of(fake, [{"name": "query", "type": STRING, "value": "Take1"},
+                                  {"name": "file", "type": ATTACHMENT, "value": take["id"]}], take)
+    assert not answer.content

@@ -23,17 +23,14 @@ from bot.frontends.discord.interactions import (
 )
 from bot.replies import STAGE_FINDING, Caller, ErrorReply
 from bot.sources.models import UnsupportedInputError
-from bot.sources.query import DEFAULT_ALLOWED, clean_text, parse_query
+from bot.sources.query import DEFAULT_ALLOWED, parse_query
 from bot.usecases.help import MOOD
-from bot.usecases.mood import MAX_SONGS_AT_ONCE, told_to_wait
+from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, told_to_wait
 
 LINK = re.compile(r"https?://[^\s<>|]+")  # stops at a spoiler's ||, and at <link>'s >
 TRAILING = ">)|.,!?;:"  # after a link: "(link)", "||link||", "listen: link!"
 NOTHING_TO_CLASSIFY = "Tell me a song: /mood query:<name or link>, or attach an audio file."
 NO_SONG_IN_MESSAGE = "I found no link or audio file in that message."
-# /mood given a song's name (or link) and a file: the file is heard, and the answer says so (the
-# embed names the file, not the song typed).
-QUERY_LEFT_ASIDE = "I listened to the attached file; the song name or link you typed was left aside."
 # The message command hears every audio file of a message, one after another, each answered as a
 # followup of the one interaction. Discord takes its answers for 15 minutes after it was made; a
 # file is started only with FILE_TIME left: its download (up to 25 MB from Discord's file server)
@@ -115,7 +112,7 @@ class MoodCog(commands.Cog):
         if not (query or file):
             await show(interaction, ErrorReply(NOTHING_TO_CLASSIFY), ephemeral=True)
             return
-        note = QUERY_LEFT_ASIDE if file and clean_text(query or "") else None
+        note = query_left_aside(query or "", file.filename) if file else None
         await self._classify(interaction, query, file, note=note)
 
     async def mood_of_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
