@@ -7,7 +7,6 @@ playlists and the server mood work too. It is also the `PromptSender` for the "c
 from __future__ import annotations
 
 import asyncio
-import difflib
 import io
 import itertools
 import logging
@@ -33,6 +32,7 @@ from bot.replies import (
     StatsReply,
 )
 from bot.sources.query import ACCEPTED, clean_text
+from bot.usecases.help import did_you_mean
 from inference.result import MOODS
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,11 @@ CONSOLE_COMMANDS = (
 SAVED_FILES_KEPT = ("The {n} chart and export file{s} saved on this computer ({where}) are your own copies "
                     "and were not deleted; remove them yourself if you no longer want them.")
 OLDER_HINT = "Older entries: /journal list older (or a page: /journal list {page})"
-UNKNOWN_HINT = "I don't know that one. Type /help for the commands."
-DID_YOU_MEAN = "I don't know /{typed}. Did you mean /{meant}? Type /help for the commands."
+HELP_HINT = "Type /help for the commands."
+UNKNOWN_HINT = f"I don't know that one. {HELP_HINT}"
 NO_SLASH = "Commands start with a slash: did you mean /{line}?"
 TEXT_HINT = ("To hear a song's mood, type /mood <song or path/to/song.mp3>; to answer your journal prompt, "
              "/journal answer <song>. /help lists the rest.")
-# How like a command a mistyped word must be to be named (difflib's ratio): "moood", "journl",
-# "stat" and "halp" are; "dance" (0.4 to "share") is not.
-NEAR_COMMAND = 0.75
 # What a song may be, as the use cases say it to a chat (where a file is attached) and as it is here.
 CONSOLE_ACCEPTED = "I can read Spotify track links, YouTube links, a song name, or an audio file's path on this computer."
 PROMPT_MARK = "> "
@@ -321,8 +318,8 @@ class ConsoleFrontend:
         command, rest = first_word(line[1:])
         handler = getattr(self, f"cmd_{command}", None)
         if handler is None:
-            meant = difflib.get_close_matches(command, self._commands(), n=1, cutoff=NEAR_COMMAND)
-            self.say(DID_YOU_MEAN.format(typed=line[1:].split()[0], meant=meant[0]) if meant else UNKNOWN_HINT)
+            meant = did_you_mean((line[1:].split() or [""])[0], self._commands())
+            self.say(f"{meant} {HELP_HINT}" if meant else UNKNOWN_HINT)
             return
         self.caller = self.usecases.privacy.arrived(self.caller)  # as the line came: a later /forget drops it
         await handler(rest if command in READS_PATHS else _as_text(rest))

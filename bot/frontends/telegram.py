@@ -65,6 +65,7 @@ from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.telegram_flow import UpdateFlow
 from bot.frontends.telegram_http import AiohttpRequest, never_sent
+from bot.usecases.help import did_you_mean
 from bot.usecases.mood import query_left_aside, told_to_wait
 from bot.usecases.ports import DeliveryUncertain, RecipientGone
 from bot.replies import (
@@ -123,7 +124,8 @@ OFFICIAL_API_HOST = "api.telegram.org"
 BOT_API_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 PRIVATE_ONLY = "/{command} works in a private chat with me, to keep your data to yourself: https://t.me/{bot}"
 POST_AS_YOURSELF = "Post as yourself to use this."
-UNKNOWN_COMMAND = "I don't know that command. Type /help to see what I can do."
+HELP_TAIL = "Type /help to see what I can do."
+UNKNOWN_COMMAND = f"I don't know that command. {HELP_TAIL}"
 # A message that carries no song (a picture, a sticker, a location…) is named, and what works
 # instead said: in reply to a daily prompt, how to answer it.
 NOT_A_SONG = "That's {what}, and I listen to music: {how}"
@@ -196,6 +198,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("forget", "Delete everything moodbot keeps about you"),
     ("help", "What moodbot can do"),
 )
+COMMAND_NAMES = ("start", *(name for name, _ in COMMANDS))  # what a mistyped command may have meant
 # Telegram's '/' menu offers each command where it works (typed anywhere, it answers anyway, saying
 # why where it does not): personal data in private chats, a group's playlists in groups, their
 # switch to the group's admins. The default menu, for chats no other names, lists every command.
@@ -474,7 +477,8 @@ class TelegramFrontend:
     async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message.chat.type == ChatType.PRIVATE or addressed_to(message, context.bot.username):
-            await message.reply_text(UNKNOWN_COMMAND)
+            meant = did_you_mean(command_typed(message), COMMAND_NAMES)
+            await message.reply_text(clip(f"{meant} {HELP_TAIL}") if meant else UNKNOWN_COMMAND)
 
     async def on_not_a_song(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A picture or a GIF (privately, or captioned /mood in a group), a sticker, a location, a
@@ -1338,6 +1342,12 @@ def bot_named(message: Message) -> str | None:
     when it names none."""
     found = re.match(r"/\w+@(\w+)", message.text or message.caption or "")
     return found.group(1).lower() if found is not None else None
+
+
+def command_typed(message: Message) -> str:
+    """The command's name as typed, without its slash or the bot it names ('/Moood@moodbot x' -> 'Moood')."""
+    word = ((message.text or message.caption or "").split(None, 1) or [""])[0]
+    return word[1:].split("@", 1)[0]
 
 
 def replied_words(message: Message, replied: Message | ExternalReplyInfo) -> str:

@@ -1,8 +1,18 @@
 """The command list every front-end shows. Usages have no leading "/": each front-end adds its own
-command prefix when it renders them (render.help_text(reply, prefix="/"))."""
+command prefix when it renders them (render.help_text(reply, prefix="/")). Also the command a
+mistyped one most likely meant (`did_you_mean`), which the console and Telegram name alike."""
 from __future__ import annotations
 
+import difflib
+from typing import Iterable
+
 from bot.replies import HelpReply
+
+# How like a command a mistyped word must be to be named (difflib's ratio): "moood", "journl",
+# "stat" and "halp" are; "dance" (0.4 to "share") is not. It also bounds what is quoted back: a
+# word near a command is at most about twice its length.
+NEAR_COMMAND = 0.75
+DID_YOU_MEAN = "I don't know /{typed}. Did you mean /{meant}?"
 
 MOOD: tuple[str, str] = ("mood <song | Spotify link | YouTube link>", "Tell the mood of a song (or attach an audio file)")
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -27,3 +37,11 @@ def help_reply(extra: tuple[tuple[str, str], ...] = (), *, mood: tuple[str, str]
     """The command list. `extra`: a front-end's own commands, listed last; `mood`: how that front-end
     takes a song, where it differs (the console reads a file's path, Discord has a message menu)."""
     return HelpReply([mood if command is MOOD else command for command in COMMANDS] + list(extra))
+
+
+def did_you_mean(typed: str, commands: Iterable[str]) -> str | None:
+    """What to say of a command nobody has ('moood' -> "I don't know /moood. Did you mean /mood?"),
+    of `commands` (a front-end's own, without their slash); None when none is near. Read in any
+    case, quoted as typed."""
+    meant = difflib.get_close_matches(typed.lower(), list(commands), n=1, cutoff=NEAR_COMMAND)
+    return DID_YOU_MEAN.format(typed=typed, meant=meant[0]) if meant else None

@@ -18,6 +18,7 @@ from bot.frontends.telegram import (
     A_PICTURE,
     COMMANDS,
     GROUP_MOOD_USAGE,
+    HELP_TAIL,
     JOURNAL_USAGE,
     MAX_TEXT,
     MENTION_RE,
@@ -691,12 +692,25 @@ async def test_an_unknown_command_or_plain_text_in_private_gets_a_hint_and_group
     assert not fake.calls_of("sendMessage", after=mark)
 
 
+@pytest.mark.parametrize("typed, meant", [("/moood Creep", "/mood"), ("/jurnal list", "/journal"), ("/Stat", "/stats"),
+                                          ("/halp", "/help"), ("/exprot", "/export")])
+async def test_a_mistyped_command_is_answered_with_the_one_meant(telegram, typed, meant):
+    """As on the console: the command meant, rather than only 'I don't know that command'."""
+    fake, _ = telegram
+    mark = fake.mark()
+    await fake.user_sends(typed)
+    reply = await fake.wait_for("sendMessage")
+    assert reply.text == f"I don't know {typed.split()[0]}. Did you mean {meant}? {HELP_TAIL}"
+    assert not fake.calls_of("getFile", after=mark) and "Finding" not in reply.text  # said, not run
+
+
 async def test_an_unknown_command_naming_this_bot_in_a_group_gets_the_hint_and_another_bot_s_does_not(telegram):
     """'/moood@moodbot' in a group can be no other bot's: silence would leave the typo unseen."""
     fake, _ = telegram
     typo = await fake.user_sends(f"/moood@{BOT_USERNAME.upper()} Creep", chat=GROUP, user=ALICE, topic=5)
     reply = await fake.wait_for("sendMessage")
-    assert reply.text == UNKNOWN_COMMAND and int(reply.params["message_thread_id"]) == 5
+    assert reply.text == f"I don't know /moood. Did you mean /mood? {HELP_TAIL}"
+    assert int(reply.params["message_thread_id"]) == 5
     assert reply.params["reply_parameters"]["message_id"] == typo["message"]["message_id"]
     mark = fake.mark()
     await fake.user_sends("/moood@some_other_bot Creep", chat=GROUP, user=ALICE)
