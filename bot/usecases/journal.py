@@ -7,6 +7,7 @@ import re
 import string
 import unicodedata
 import uuid
+from importlib import resources
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
@@ -54,9 +55,12 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:h.]([0-5]\d)\s*$")
-# "UTC+2", "GMT-5", "utc+02:00": a whole-hour offset. IANA spells UTC+2 "Etc/GMT-2" (POSIX signs),
-# so the user's own sign is read here and never handed to them as an IANA name.
-OFFSET_RE = re.compile(r"^(?:utc|gmt)\s*([+\-\u2212])\s*(\d{1,2})(?::?00)?$", re.IGNORECASE)
+# "UTC+2", "GMT-5", "utc+02:00", "+0530", "-03": an offset as people write it, UTC or GMT before it
+# or not (ISO 8601). IANA spells UTC+2 "Etc/GMT-2" (POSIX signs), so the user's own sign is read
+# here and never handed to them as an IANA name.
+OFFSET_RE = re.compile(r"^(?:utc|gmt)?\s*([+\-\u2212])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
+MAX_EAST_MINUTES, MAX_WEST_MINUTES = 14 * 60, 12 * 60  # the Etc/GMT zones' range, and the world's
+OFFSET_ZONES_SHOWN = 4  # zones named for an offset with minutes: Adelaide's has 3 in July
 # A link with its wrappers; it ends at a space or at full-width punctuation ("https://youtu.be/…。下雨天").
 _LINK_CHARS = rf"[^\s{FULL_WIDTH_PUNCTUATION}]+"
 URL_RE = re.compile(rf"[<(\[{{'\"|*]*(https?://{_LINK_CHARS}|spotify:track:{_LINK_CHARS})", re.IGNORECASE)
@@ -78,6 +82,15 @@ JOURNAL_ON_USAGE = ("Tell me when, in your time zone: /journal on <HH:MM> <Area/
 ZONE_MISSING = ("{time}, understood: only your time zone is missing. Add it as an Area/City name, e.g. "
                 "/journal on {time} Europe/Lisbon. Not sure of its name? Type a big city in your time zone "
                 "(/journal on {time} Lisbon) and I'll suggest the names that hold it.")
+# The reply to a fixed offset (or UTC): its prompt stays at the same UTC hour when the user's
+# clocks change, an hour off their evening for half the year.
+FIXED_OFFSET_NOTE = ("{label} is a fixed offset: it doesn't follow daylight saving time. Where the clocks change, "
+                     "name your zone instead, e.g. /journal on {time} Europe/Lisbon, to keep {time} all year.")
+# IANA has Etc zones for whole hours only: an offset with minutes is a place's, named instead.
+OFFSET_WITH_MINUTES = ("{label} is {names} today: type {which}, e.g. /journal on {time} {first}. "
+                       "IANA has no zone for an offset with minutes, only the places that keep it.")
+NO_ZONE_AT_OFFSET = ("No time zone is at {label} today. Type your zone's name, e.g. /journal on {time} "
+                     "Europe/Lisbon, or a whole-hour offset such as UTC+2.")
 PROMPT_NOT_SENT = ("I couldn't send you a prompt. Open a private chat with me (and allow messages from me), "
                    "then ask again with /journal prompt.")
 PROMPT_SENT = "Sent: today's prompt is in our private chat. Answer it with a song."
@@ -148,17 +161,30 @@ def all_timezones() -> tuple[str, ...]:
     return tuple(sorted(available_timezones()))
 
 
-def offset_timezone(text: str) -> str | None:
-    """The IANA zone of a whole-hour offset as people write it: "UTC+2" -> "Etc/GMT-2"."""
+def typed_offset(text: str) -> int | None:
+    """The minutes east of UTC of an offset as people write it ("UTC+2", "+05:30", "-03"), or None."""
     match = OFFSET_RE.match(as_typed_in_ascii(text).strip())
     if match is None:
         return None
-    hours, east = int(match.group(2)), match.group(1) == "+"
-    if hours == 0:
-        return "UTC"
-    if hours > (14 if east else 12):
+    hours, minutes, east = int(match.group(2)), int(match.group(3) or 0), match.group(1) == "+"
+    total = hours * 60 + minutes
+    if minutes >= 60 or total > (MAX_EAST_MINUTES if east else MAX_WEST_MINUTES):
         return None
-    return f"Etc/GMT{'-' if east else '+'}{hours}"
+    return total if east else -total
+
+
+def offset_timezone(text: str) -> str | None:
+    """The IANA zone of a whole-hour offset as people write it: "UTC+2" -> "Etc/GMT-2"."""
+    minutes = typed_offset(text)
+    if minutes is None or minutes % 60:
+        return None
+    if minutes == 0:
+        return "UTC"
+    return f"Etc/GMT{'-' if minutes > 0 else '+'}{abs(minutes) // 60}"
+
+
+def offset_label(minutes: int) -> str:
+    return f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def zone_label(zone: str) -> str:
@@ -166,8 +192,54 @@ def zone_label(zone: str) -> str:
     if not zone.startswith("Etc/GMT") or zone in ("Etc/GMT", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0"):
         return zone
     offset = datetime.now(ZoneInfo(zone)).utcoffset() or timedelta(0)
-    minutes = int(offset.total_seconds() // 60)
-    return f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return offset_label(int(offset.total_seconds() // 60))
+
+
+def is_fixed_offset(zone: str) -> bool:
+    return zone == "UTC" or zone.startswith("Etc/")
+
+
+@lru_cache(maxsize=1)
+def place_zones() -> frozenset[str]:
+    """The zones of places, one per country's zone (tzdata's zone.tab): not the old names kept as
+    links (Asia/Calcutta for Asia/Kolkata), which would name one place twice. Empty if unreadable."""
+    try:
+        table = resources.files("tzdata.zoneinfo").joinpath("zone.tab").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, OSError):
+        return frozenset()
+    rows = (line.split("\t") for line in table.splitlines() if line and not line.startswith("#"))
+    return frozenset(row[2] for row in rows if len(row) > 2)
+
+
+@lru_cache(maxsize=2)
+def zones_by_offset(day: date) -> dict[int, tuple[str, ...]]:
+    """The places' zones by their offset in minutes at noon UTC on `day`: a zone's offset changes
+    with daylight saving time (Adelaide is UTC+09:30 in July, UTC+10:30 in December)."""
+    places = place_zones()
+    noon = datetime.combine(day, time(12), tzinfo=timezone.utc)
+    found: dict[int, list[str]] = {}
+    for zone in all_timezones():
+        if is_fixed_offset(zone) or (places and zone not in places):
+            continue
+        try:
+            offset = noon.astimezone(ZoneInfo(zone)).utcoffset() or timedelta(0)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+        found.setdefault(int(offset.total_seconds() // 60), []).append(zone)
+    return {minutes: tuple(zones) for minutes, zones in found.items()}
+
+
+def no_such_offset_zone(minutes: int, prompt_time: time, day: date) -> str:
+    """What an offset with minutes ("+05:30") is told: the zones at that offset on `day`."""
+    label, at = offset_label(minutes), f"{prompt_time:%H:%M}"
+    zones = zones_by_offset(day).get(minutes, ())
+    if not zones:
+        return NO_ZONE_AT_OFFSET.format(label=label, time=at)
+    shown = list(zones[:OFFSET_ZONES_SHOWN]) + ([f"{len(zones) - OFFSET_ZONES_SHOWN} more"]
+                                                if len(zones) > OFFSET_ZONES_SHOWN else [])
+    names = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+    which = "it" if len(zones) == 1 else "one of them"
+    return OFFSET_WITH_MINUTES.format(label=label, names=names, which=which, time=at, first=zones[0])
 
 
 def canonical_timezone(name: str) -> str | None:
@@ -276,6 +348,8 @@ class JournalUseCase:
         if prompt_time is None:
             return ErrorReply(TIME_ERROR)
         zone = canonical_timezone(timezone)
+        if zone is None and (minutes := typed_offset(timezone)) is not None:  # whole hours have their Etc zone
+            return ErrorReply(no_such_offset_zone(minutes, prompt_time, self.now().date()))
         if zone is None:
             suggestions = self.timezones(timezone.split("/")[-1] if timezone else "", limit=3)
             examples = ", ".join(suggestions or EXAMPLE_ZONES)
@@ -291,8 +365,10 @@ class JournalUseCase:
         self.schedule.schedule(User(caller.platform, caller.user_id, timezone=zone, prompt_time=prompt_time,
                                     journal_enabled=True, chat_id=chat_id))
         log.info("journal.enabled", extra={"user": caller.user_id, "tz": zone, "at": prompt_time.strftime("%H:%M")})
+        note = (" " + FIXED_OFFSET_NOTE.format(label=zone_label(zone), time=f"{prompt_time:%H:%M}")
+                if is_fixed_offset(zone) else "")
         return TextReply(f"Journal on: every day at {prompt_time:%H:%M} ({zone_label(zone)}) I'll send you a moment of your day "
-                         "to answer with a song. /journal off stops it.")
+                         f"to answer with a song. /journal off stops it.{note}")
 
     async def disable(self, caller: Caller) -> TextReply:
         ref = UserRef(caller.platform, caller.user_id)
@@ -433,9 +509,10 @@ class JournalUseCase:
 
     def timezones(self, prefix: str, limit: int = 25) -> list[str]:
         """IANA names for autocomplete: names starting with the text first, then any containing it."""
-        offset = offset_timezone(prefix)
-        if offset is not None:
-            return [offset]
+        minutes = typed_offset(prefix)
+        if minutes is not None:  # its Etc zone; with minutes (no Etc zone), the places keeping it today
+            return [offset_timezone(prefix)] if minutes % 60 == 0 else list(
+                zones_by_offset(self.now().date()).get(minutes, ()))[:limit]
         wanted = zone_as_named(prefix).lower()
         # Etc/GMT+2 is UTC-2: never offered to someone typing "GMT+2" (who gets the line above).
         zones = [z for z in all_timezones() if not z.startswith("Etc/GMT")]

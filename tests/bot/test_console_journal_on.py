@@ -15,6 +15,8 @@ from tests.bot.test_console import chat
     ("/journal on ２１:３０ ＵＴＣ＋９", "every day at 21:30 (UTC+09:00)"),
     ("/journal on 21:30 Ａｓｉａ/Ｔｏｋｙｏ", "every day at 21:30 (Asia/Tokyo)"),
     ("/journal on ２１：３０\u3000Asia/Tokyo", "every day at 21:30 (Asia/Tokyo)"),  # an ideographic space
+    ("/journal on 21:30 +02:00", "every day at 21:30 (UTC+02:00)"),  # ISO 8601's offset
+    ("/journal on 21:30 -0300", "every day at 21:30 (UTC-03:00)"),
 ])
 async def test_a_full_width_time_or_zone_is_the_time_and_zone_it_looks_like(db, counting, tmp_path, typed, said):
     out = await chat(db, counting, tmp_path, [typed, "/quit"])

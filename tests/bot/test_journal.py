@@ -8,7 +8,7 @@ import pytest
 
 from bot.replies import Caller, ErrorReply, JournalListReply, JournalSavedReply, StatsReply, TextReply
 from bot.scheduler import PromptScheduler
-from bot.usecases.journal import JournalUseCase, split_answer
+from bot.usecases.journal import JournalUseCase, all_timezones, split_answer
 from bot.usecases.mood import MoodUseCase
 from storage.models import User, UserRef
 from tests.bot.conftest import ALICE_DM, attachment
@@ -71,6 +71,15 @@ async def test_time_zones_autocomplete_by_prefix_or_city(db, counting):
     ("utc-5", "Etc/GMT+5", "UTC-05:00"),
     ("UTC+14:00", "Etc/GMT-14", "UTC+14:00"),
     ("GMT+0", "UTC", "UTC"),
+    # The other ways people write a whole-hour offset: ISO 8601's, with or without UTC/GMT before it.
+    ("+02:00", "Etc/GMT-2", "UTC+02:00"),
+    ("+0200", "Etc/GMT-2", "UTC+02:00"),
+    ("UTC+02:00", "Etc/GMT-2", "UTC+02:00"),
+    ("GMT+2", "Etc/GMT-2", "UTC+02:00"),
+    ("GMT-3", "Etc/GMT+3", "UTC-03:00"),
+    ("-03", "Etc/GMT+3", "UTC-03:00"),
+    ("\u221203:00", "Etc/GMT+3", "UTC-03:00"),  # the minus sign a phone's keyboard may type
+    ("+14", "Etc/GMT-14", "UTC+14:00"),
 ])
 async def test_a_whole_hour_offset_is_read_with_the_users_sign(db, counting, typed, zone, shown):
     journal = journal_usecase(db, counting)
@@ -78,6 +87,50 @@ async def test_a_whole_hour_offset_is_read_with_the_users_sign(db, counting, typ
     assert isinstance(reply, TextReply) and f"21:30 ({shown})" in reply.text
     assert (await db.users.get(ALICE_REF)).timezone == zone
     assert journal.timezones(typed) == [zone]  # autocomplete offers the right zone, not its mirror
+
+
+@pytest.mark.parametrize("typed", ["UTC+2", "+02:00", "UTC"])
+async def test_a_fixed_offset_is_said_not_to_follow_daylight_saving_time(db, counting, typed):
+    reply = await journal_usecase(db, counting).enable(ALICE_DM, "21:30", typed)
+    assert isinstance(reply, TextReply) and "doesn't follow daylight saving time" in reply.text
+    assert "e.g. /journal on 21:30 Europe/Lisbon" in reply.text
+
+
+async def test_a_named_zone_is_not_told_about_daylight_saving_time(db, counting):
+    reply = await journal_usecase(db, counting).enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    assert isinstance(reply, TextReply) and "daylight saving" not in reply.text
+
+
+DECEMBER = datetime(2026, 12, 5, 12, tzinfo=timezone.utc)
+JULY = datetime(2026, 7, 5, 12, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("today, typed, zones", [
+    (DECEMBER, "+05:30", ["Asia/Colombo", "Asia/Kolkata"]),  # not also Asia/Calcutta, Kolkata's old name
+    (DECEMBER, "UTC+0530", ["Asia/Colombo", "Asia/Kolkata"]),
+    (DECEMBER, "+05:45", ["Asia/Kathmandu"]),
+    (DECEMBER, "-03:30", ["America/St_Johns"]),
+    # Which zones are at an offset depends on the day: Adelaide is UTC+10:30 in its summer.
+    (DECEMBER, "+09:30", ["Australia/Darwin"]),
+    (JULY, "+09:30", ["Australia/Adelaide", "Australia/Broken_Hill", "Australia/Darwin"]),
+])
+async def test_an_offset_with_minutes_is_answered_with_the_zones_at_that_offset_today(db, counting, today, typed,
+                                                                                     zones):
+    journal = journal_usecase(db, counting, now=Clock(today))
+    reply = await journal.enable(ALICE_DM, "21:30", typed)
+    assert isinstance(reply, ErrorReply), reply
+    which = "type it" if len(zones) == 1 else "type one of them"
+    assert f"{which}, e.g. /journal on 21:30 {zones[0]}" in reply.message
+    assert [z for z in all_timezones() if "/" in z and z in reply.message] == zones, reply.message
+    assert "I don't know" not in reply.message and "Etc/" not in reply.message
+    assert await db.users.get(ALICE_REF) is None
+    assert journal.timezones(typed) == zones  # autocomplete offers them as the offset is typed
+
+
+async def test_an_offset_no_zone_has_today_says_so(db, counting):
+    reply = await journal_usecase(db, counting, now=Clock(DECEMBER)).enable(ALICE_DM, "21:30", "+05:15")
+    assert isinstance(reply, ErrorReply) and "No time zone is at UTC+05:15 today" in reply.message
+    assert "/journal on 21:30 Europe/Lisbon" in reply.message
 
 
 async def test_a_mirrored_offset_zone_is_never_suggested(db, counting):

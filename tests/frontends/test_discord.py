@@ -721,6 +721,13 @@ async def test_timezone_autocomplete_shows_an_offset_as_typed_not_as_its_inverte
     assert reply.json["data"]["choices"] == [{"name": "UTC+02:00", "value": "Etc/GMT-2"}]
 
 
+async def test_timezone_autocomplete_offers_the_places_at_an_offset_with_minutes(discord_bot):
+    fake, _ = discord_bot
+    reply = await zone_suggestions(fake, "+05:30")  # no Etc zone: Sri Lanka's and India's, all year
+    assert reply.json["data"]["choices"] == [{"name": "Asia/Colombo", "value": "Asia/Colombo"},
+                                             {"name": "Asia/Kolkata", "value": "Asia/Kolkata"}]
+
+
 @pytest.mark.parametrize("typed, zone", [("São Paulo", "America/Sao_Paulo"), ("Zürich", "Europe/Zurich"),
                                          ("Bogotá", "America/Bogota"), ("curaçao", "America/Curacao")])
 async def test_timezone_autocomplete_finds_a_city_typed_with_its_accents(discord_bot, typed, zone):
