@@ -19,7 +19,7 @@ import re
 import warnings
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Sequence
 from urllib.parse import urlsplit
 
 # PTB 23's types today: its times (RetryAfter.retry_after, a media's duration) as timedelta, which
@@ -562,21 +562,24 @@ class TelegramFrontend:
             first = replace(caller, erasures=min(arrived.erasures for _, arrived in items))
             await self._answer_prompt_with_album(first, [song for song, _ in songs], caption, prompt_id)
         else:
-            await self._album_moods(caller, songs)
+            await self._album_moods(caller, songs, typed_aside(asker.effective_message, [song for song, _ in songs]))
 
-    async def _album_moods(self, caller: Caller, songs: list[tuple[Message, Caller]]) -> None:
+    async def _album_moods(self, caller: Caller, songs: list[tuple[Message, Caller]], aside: str | None) -> None:
         """Each song's mood under it, one song at a time; after a refusal to wait (the per-user
         limit), the rest would be refused too, one message each: the refusal says so once. Each
-        song is the asker's as it arrived: a /forget after it drops its record."""
+        song is the asker's as it arrived: a /forget after it drops its record. `aside`, the note
+        that the caption's song was left aside, is said once, with the first mood told."""
         for index, (song, arrived) in enumerate(songs):
             left = len(songs) - index - 1
             asked = replace(caller, erasures=arrived.erasures)
             reply = await self._run_with_progress(
                 song, lambda attachment, progress: self.usecases.mood.run(asked, None, attachment, progress=progress),
-                as_text=lambda reply: noted(reply, ALBUM_STOPPED.format(count=left)
-                                            if told_to_wait(reply) and left else None))
+                as_text=lambda reply: noted(reply, ALBUM_STOPPED.format(count=left) if told_to_wait(reply) and left
+                                            else None if isinstance(reply, ErrorReply) else aside))
             if told_to_wait(reply):
                 return
+            if not isinstance(reply, ErrorReply):
+                aside = None
 
     async def _answer_prompt_with_album(self, caller: Caller, songs: list[Message], caption: str,
                                         prompt_id: str) -> None:
@@ -1190,14 +1193,14 @@ def noted(reply: object, note: str | None) -> str:
     return clip(f"{render.reply_text(reply, PLACE_WORD)}\n{note}") if note else text_of(reply)
 
 
-def typed_aside(message: Message) -> str | None:
+def typed_aside(message: Message, songs: Sequence[Message] | None = None) -> str | None:
     """The note for the mood of a file captioned '/mood <song>' (`query_left_aside`): the file is
-    heard, the song typed is not. A caption without '/mood' (in the private chat) asks for no song."""
-    found = audio_of(message)
-    if found is None or not MOOD_CAPTION.match(message.caption or ""):
+    heard, the song typed is not. A caption without '/mood' (in the private chat) asks for no song.
+    `songs`: the files heard, when not `message`'s own (an album's, the caption on one item)."""
+    found = [audio_of(song) for song in ([message] if songs is None else songs)]
+    if None in found or not MOOD_CAPTION.match(message.caption or ""):
         return None
-    media = found[0]
-    return query_left_aside(command_text(message), *(getattr(media, name, None) or ""
+    return query_left_aside(command_text(message), *(getattr(media, name, None) or "" for media, _ in found
                                                      for name in ("file_name", "title", "performer")))
 
 

@@ -25,6 +25,7 @@ from bot.frontends.telegram import (
     TelegramFrontend,
 )
 from bot.ratelimit import MoodRateLimiter
+from bot.replies import QUERY_LEFT_ASIDE
 from bot.usecases import build_usecases
 from storage.models import StoredMood, TrackRecord, UserRef
 from tests.fakes.telegram_api import FakeTelegramBotAPI
@@ -109,6 +110,24 @@ async def test_mood_captioned_on_one_item_of_a_group_album_hears_every_song(tele
         # Each answer quotes its own song, so the group sees which mood is whose.
         assert reply.params["reply_parameters"]["message_id"] == update["message"]["message_id"]
     assert len(fake.calls_of("getFile", after=mark)) == 3
+
+
+async def test_an_album_captioned_mood_with_a_song_name_says_once_that_its_files_were_heard(telegram_unlimited, db):
+    """As one file captioned so: the words are left aside, said on the first answer only; words
+    repeating the files' own names left nothing aside."""
+    fake, _ = telegram_unlimited
+    songs = await cached_songs(fake, db, 3)
+    mark = fake.mark()
+    await fake.user_sends_album([item for item, _, _ in songs], "/mood Radiohead - Creep", captioned=2,
+                                chat=GROUP, user=ALICE)
+    replies = await replies_after(fake, mark)
+    assert len(replies) == 3 and all("Mood:" in reply.text for reply in replies)
+    assert [QUERY_LEFT_ASIDE in reply.text for reply in replies] == [True, False, False]
+
+    mark = fake.mark()
+    await fake.user_sends_album([item for item, _, _ in songs], "/mood song-2.ogg", chat=GROUP, user=ALICE)
+    replies = await replies_after(fake, mark)
+    assert len(replies) == 3 and not any(QUERY_LEFT_ASIDE in reply.text for reply in replies)
 
 
 async def test_an_album_captioned_for_nobody_in_a_group_is_left_alone(telegram, db):
