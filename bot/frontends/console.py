@@ -32,7 +32,7 @@ from bot.replies import (
     StatsReply,
 )
 from bot.sources.query import ACCEPTED, clean_text
-from bot.usecases.help import did_you_mean
+from bot.usecases.help import did_you_mean, slash_forgotten
 from inference.result import MOODS
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,6 @@ SAVED_FILES_KEPT = ("The {n} chart and export file{s} saved on this computer ({w
 OLDER_HINT = "Older entries: /journal list older (or a page: /journal list {page})"
 HELP_HINT = "Type /help for the commands."
 UNKNOWN_HINT = f"I don't know that one. {HELP_HINT}"
-NO_SLASH = "Commands start with a slash: did you mean /{line}?"
 TEXT_HINT = ("To hear a song's mood, type /mood <song or path/to/song.mp3>; to answer your journal prompt, "
              "/journal answer <song>. /help lists the rest.")
 # What a song may be, as the use cases say it to a chat (where a file is attached) and as it is here.
@@ -312,8 +311,7 @@ class ConsoleFrontend:
     async def handle(self, line: str) -> None:
         if not line.startswith("/"):
             # A new user's first words are often a song's name, or a command without its slash.
-            known = first_word(line)[0] in self._commands()
-            self.say(NO_SLASH.format(line=line) if known else TEXT_HINT)
+            self.say(slash_forgotten(line, self._commands()) or TEXT_HINT)
             return
         command, rest = first_word(line[1:])
         handler = getattr(self, f"cmd_{command}", None)

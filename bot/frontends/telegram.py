@@ -65,7 +65,7 @@ from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.telegram_flow import UpdateFlow
 from bot.frontends.telegram_http import AiohttpRequest, never_sent
-from bot.usecases.help import did_you_mean
+from bot.usecases.help import did_you_mean, slash_forgotten
 from bot.usecases.mood import query_left_aside, told_to_wait
 from bot.usecases.ports import DeliveryUncertain, RecipientGone
 from bot.replies import (
@@ -499,7 +499,9 @@ class TelegramFrontend:
         await message.reply_text(not_a_song(message, answering))
 
     async def on_private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await update.effective_message.reply_text(TEXT_HINT)
+        # A new user's first words are often a song's name, or a command without its slash.
+        message = update.effective_message
+        await message.reply_text(slash_forgotten(message.text or "", COMMAND_NAMES) or TEXT_HINT)
 
     async def on_mood(self, update: Update, context: ContextTypes.DEFAULT_TYPE, caller: Caller | None = None) -> None:
         caller = caller or self.usecases.privacy.arrived(caller_of(update))  # before the download

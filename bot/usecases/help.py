@@ -1,18 +1,23 @@
 """The command list every front-end shows. Usages have no leading "/": each front-end adds its own
 command prefix when it renders them (render.help_text(reply, prefix="/")). Also the command a
-mistyped one most likely meant (`did_you_mean`), which the console and Telegram name alike."""
+mistyped one most likely meant (`did_you_mean`), and a command typed without its slash
+(`slash_forgotten`), which the console and Telegram name alike."""
 from __future__ import annotations
 
 import difflib
 from typing import Iterable
 
-from bot.replies import HelpReply
+from bot.replies import HelpReply, as_typed
 
 # How like a command a mistyped word must be to be named (difflib's ratio): "moood", "journl",
 # "stat" and "halp" are; "dance" (0.4 to "share") is not. It also bounds what is quoted back: a
 # word near a command is at most about twice its length.
 NEAR_COMMAND = 0.75
 DID_YOU_MEAN = "I don't know /{typed}. Did you mean /{meant}?"
+NO_SLASH = "Commands start with a slash: did you mean /{typed}?"
+# Of words typed without the slash, as many as are quoted back: a song's name and then some (a
+# paste quoted whole would fill the reply, and a chat cuts a long message).
+NO_SLASH_QUOTED_CHARS = 100
 
 MOOD: tuple[str, str] = ("mood <song | Spotify link | YouTube link>", "Tell the mood of a song (or attach an audio file)")
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -45,3 +50,14 @@ def did_you_mean(typed: str, commands: Iterable[str]) -> str | None:
     case, quoted as typed."""
     meant = difflib.get_close_matches(typed.lower(), list(commands), n=1, cutoff=NEAR_COMMAND)
     return DID_YOU_MEAN.format(typed=typed, meant=meant[0]) if meant else None
+
+
+def slash_forgotten(typed: str, commands: Iterable[str]) -> str | None:
+    """What to say of words that open with a command's name but no slash ('mood Creep' ->
+    "Commands start with a slash: did you mean /mood Creep?"), of `commands` (a front-end's own,
+    without their slash); None when the first word is none of them. Read in any case: a phone
+    capitalizes the first word."""
+    first = (typed.split(None, 1) or [""])[0]
+    if first.lower() not in commands:
+        return None
+    return NO_SLASH.format(typed=as_typed(typed, NO_SLASH_QUOTED_CHARS))

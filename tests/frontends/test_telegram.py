@@ -692,6 +692,27 @@ async def test_an_unknown_command_or_plain_text_in_private_gets_a_hint_and_group
     assert not fake.calls_of("sendMessage", after=mark)
 
 
+@pytest.mark.parametrize("typed", ["mood Creep", "Mood Radiohead - Creep", "journal list", "stats"])
+async def test_a_command_typed_without_its_slash_in_private_is_answered_with_it_and_groups_stay_quiet(telegram, typed):
+    """As on the console: a phone's keyboard has no '/' at hand, and a new user types the command
+    without it; the general hint would not say what went wrong."""
+    fake, _ = telegram
+    await fake.user_sends(typed)
+    assert (await fake.wait_for("sendMessage")).text == f"Commands start with a slash: did you mean /{typed}?"
+    mark = fake.mark()
+    await fake.user_sends(typed, chat=GROUP, user=ALICE)
+    await asyncio.sleep(0.5)
+    assert not fake.calls_of("sendMessage", after=mark)
+
+
+async def test_a_long_paste_after_a_command_s_name_is_quoted_cut_short(telegram):
+    fake, _ = telegram
+    await fake.user_sends("mood " + "la " * 2000)
+    said = (await fake.wait_for("sendMessage")).text
+    assert said.startswith("Commands start with a slash: did you mean /mood la la") and said.endswith("…?")
+    assert len(said) < 200
+
+
 @pytest.mark.parametrize("typed, meant", [("/moood Creep", "/mood"), ("/jurnal list", "/journal"), ("/Stat", "/stats"),
                                           ("/halp", "/help"), ("/exprot", "/export")])
 async def test_a_mistyped_command_is_answered_with_the_one_meant(telegram, typed, meant):
