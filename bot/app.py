@@ -37,6 +37,9 @@ WARM_UP_WAIT_ON_CLOSE_S = 15.0
 # bound, a Discord API that takes the connection and never answers held the start for aiohttp's
 # 5 minutes, then ended it with an empty message.
 FRONTEND_START_TIMEOUT_S = 90.0
+# Ctrl-C ends the bot as a shell reads an interrupted command (128 + SIGINT), as `python -m inference
+# classify` does; SIGTERM is a service manager's ordinary stop (docker stop, systemd), so 0.
+EXIT_STATUS_ON = {signal.SIGINT: 128 + signal.SIGINT, signal.SIGTERM: 0}
 # Each chat platform's name, where it is reached and its token: named, with the setting to check,
 # when its start cannot reach it or it rejects the token.
 PLATFORM_SETTINGS = {"telegram": ("Telegram", "telegram_api_url", "telegram_token"),
@@ -231,11 +234,20 @@ class App:
     frontends: list = field(default_factory=list)
 
     async def run(self) -> int:
+        """Serve until a signal, /quit or the end of the console's input; the exit status."""
         stop = asyncio.Event()
+        status = 0
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+
+        def stop_on(sig: signal.Signals) -> None:
+            nonlocal status
+            if not stop.is_set():  # the first signal says how the bot was stopped
+                status = EXIT_STATUS_ON[sig]
+            stop.set()
+
+        for sig in EXIT_STATUS_ON:
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+                loop.add_signal_handler(sig, stop_on, sig)
         try:
             async with contextlib.AsyncExitStack() as stack:
                 signalled = asyncio.create_task(stop.wait(), name="signal")
@@ -247,7 +259,7 @@ class App:
                     # started stops now, not once the start has given up.
                     log.info("app.stopping_while_starting")
                     await _cancel(starting)
-                    return 0
+                    return status
                 console = starting.result()
                 waiters = [signalled]
                 if console is not None:
@@ -259,10 +271,10 @@ class App:
                     task.result()  # an exception in the console surfaces here
                 log.info("app.stopping")
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in EXIT_STATUS_ON:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
-        return 0
+        return status
 
     async def _start(self, stack: contextlib.AsyncExitStack):
         from storage.database import Database
