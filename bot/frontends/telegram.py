@@ -688,7 +688,7 @@ class TelegramFrontend:
                          for m in MOODS]]
             await message.reply_text("Which mood?", reply_markup=InlineKeyboardMarkup(keyboard))
             return
-        reply = await self.usecases.playlists.playlist(caller, args[0].lower())
+        reply = await self.usecases.playlists.playlist(caller, " ".join(args))
         await message.reply_text(text_of(reply))
 
     async def on_playlist_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

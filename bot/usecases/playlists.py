@@ -33,6 +33,9 @@ DISABLED = f"{PLACE_AT_START} playlists are turned off here. An admin can turn t
 NOT_ADMIN = f"Only the {PLACE}'s admins can turn {PLACE} playlists on or off."
 ENABLED = f"{PLACE_AT_START} playlists are on."
 TURNED_OFF = f"{PLACE_AT_START} playlists are off: /playlist and /servermood won't answer here."
+# '/playlist happy sad' showed the first mood's alone, as if the second had not been typed: which
+# one was meant is the user's to say.
+ONE_MOOD = f"One mood at a time: /playlist <{'|'.join(MOODS)}>."
 
 
 def song_link(item: PlaylistItem) -> str | None:
@@ -60,9 +63,12 @@ class PlaylistUseCase:
         self.now = now
 
     async def playlist(self, caller: Caller, mood: str) -> PlaylistReply | ErrorReply:
+        """The place's playlist of `mood`: what the user typed after the command, whole."""
         mood = (mood or "").strip().lower()
         if caller.place is None:  # first: in a private chat no mood would help
             return ErrorReply(NOT_IN_SERVER)
+        if len(mood.split()) > 1:
+            return ErrorReply(ONE_MOOD)
         if mood not in MOODS:
             return mood_error(mood)
         if (refused := refusal(self.limits.server, caller, "playlist", per_place=True)) is not None:

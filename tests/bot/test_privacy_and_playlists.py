@@ -74,6 +74,15 @@ async def test_playlists_need_a_server_a_known_mood_and_an_admin_to_switch_them(
     assert isinstance(await usecases.playlists.playlist(ALICE, "happy"), PlaylistReply)
 
 
+@pytest.mark.parametrize("typed", ["happy sad", "Happy  calm", "grumpy sad", "happy please"])
+async def test_a_playlist_asked_for_with_more_than_one_word_is_refused_with_the_usage(usecases, typed):
+    """'/playlist happy sad' showed the happy playlist without a word of sad: one mood is asked
+    for at a time, and the refusal says how."""
+    refused = await usecases.playlists.playlist(ALICE, typed)
+    assert isinstance(refused, ErrorReply)
+    assert refused.message == "One mood at a time: /playlist <happy|energetic|sad|calm>."
+
+
 async def test_the_mood_of_the_week_is_off_while_the_servers_playlists_are(usecases, clip_paths):
     """An admin who turns the server playlists off turns off what they are made of: the members'
     songs of the week are not shown through /servermood either."""

@@ -150,6 +150,12 @@ async def test_playlist_without_mood_where_playlists_are_off_says_so_without_a_k
     assert "reply_markup" not in answer.params
 
 
+async def test_playlist_of_two_moods_in_a_group_is_refused_with_the_usage(telegram):
+    fake, _ = telegram
+    answer = await said_in_group(fake, "/playlist happy sad", ALICE)
+    assert answer == "One mood at a time: /playlist <happy|energetic|sad|calm>."
+
+
 async def test_playlist_in_a_private_chat_is_refused(telegram):
     fake, _ = telegram
     await fake.user_sends("/playlist happy")
