@@ -10,10 +10,15 @@ from typing import Awaitable, Callable
 
 
 # Where people share the bot, which each platform names its own way (a Discord server, a Telegram
-# group): a reply's text names it with these words, and each front-end renders them in its own
-# (`render.reply_text`), so that the use cases need not know the platform.
-PLACE = "{place}"
-PLACE_AT_START = "{Place}"  # opening a sentence
+# group): a reply's text names it with these marks, and each front-end renders them in its own
+# words (`render.reply_text`), so that the use cases need not know the platform. Characters of
+# Unicode's private-use area, which no keyboard types: a user's words quoted in a reply ("{place}"
+# as a song's name) stay as typed, and the marks themselves are dropped from what users type
+# (`as_typed`, `clean_text`).
+PLACE = "\ue000"
+PLACE_AT_START = "\ue001"  # opening a sentence
+PLACE_MARKS = PLACE + PLACE_AT_START
+NO_PLACE_MARKS = dict.fromkeys(map(ord, PLACE_MARKS))  # str.translate: dropped
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,10 @@ def next_prompt_text(prompt_at: str) -> str:
 
 def as_typed(text: str, limit: int) -> str:
     """What the user typed, quoted back to them: on one line, cut short with "…" when long (quoted
-    whole, a paste filled the reply, and a chat that cuts a long message cut what the reply says)."""
-    text = " ".join(text.split())
+    whole, a paste filled the reply, and a chat that cuts a long message cut what the reply says).
+    Without the marks of where people share the bot (PLACE_MARKS), which only the reply's own words
+    may hold."""
+    text = " ".join(text.translate(NO_PLACE_MARKS).split())
     return text if len(text) <= limit else text[:limit] + "…"
 
 

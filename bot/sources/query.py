@@ -12,6 +12,7 @@ import unicodedata
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from bot.config import DEFAULT_ALLOWED_HOSTS
+from bot.replies import PLACE_MARKS
 from bot.sources.models import Query, QueryKind, UnsupportedInputError
 
 MAX_TEXT_CHARS = 200  # the words kept for a search (or a link's comment)
@@ -55,8 +56,9 @@ CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200c\u200e\u200f\u
 # Invisible characters that sit inside a word, put there by copying rather than typing: a soft
 # hyphen, a zero-width space or joiner, a word joiner (our own Telegram replies put one in
 # "@name"), a byte-order mark. Dropped, not spaced: "Beyon\u200bcé" is Beyoncé, and a link after
-# a byte-order mark is still a link.
-INVISIBLE_CHARS_RE = re.compile("[\u00ad\u200b\u200d\u2060\ufeff]")
+# a byte-order mark is still a link. So are the marks replies name where people share the bot with
+# (PLACE_MARKS): a song's name is quoted in replies, where they would become "group" or "server".
+INVISIBLE_CHARS_RE = re.compile(f"[\u00ad\u200b\u200d\u2060\ufeff{PLACE_MARKS}]")
 
 
 def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:

@@ -19,6 +19,7 @@ from bot.replies import (
     PlaylistTrackView,
     ServerMoodReply,
     TextReply,
+    as_typed,
 )
 from bot.usecases.journal import split_answer
 
@@ -180,3 +181,13 @@ def test_where_people_share_the_bot_is_named_in_each_front_end_s_word():
     assert render.reply_text(switched) == "Server playlists are on: a server member's songs count."
     assert render.reply_text(switched, "group") == "Group playlists are on: a group member's songs count."
     assert render.reply_text(ErrorReply(f"Only the {PLACE}'s admins can."), "group") == "Only the group's admins can."
+
+
+@pytest.mark.parametrize("typed, quoted", [
+    ("{place}/Olympus", "{place}/Olympus"), ("{Place}", "{Place}"),  # what a user may type, as typed
+    (f"Mars{PLACE}/Olympus{PLACE_AT_START}", "Mars/Olympus"),  # the marks themselves, dropped
+])
+def test_a_user_s_words_quoted_in_a_reply_are_not_read_as_where_people_share_the_bot(typed, quoted):
+    """Only the reply's own words name the place: the user's, quoted, come back as they were typed."""
+    refused = ErrorReply(f"I don't know the time zone “{as_typed(typed, 40)}”. Only the {PLACE}'s admins can.")
+    assert render.reply_text(refused, "group") == f"I don't know the time zone “{quoted}”. Only the group's admins can."

@@ -120,6 +120,14 @@ async def test_journal_on_with_an_unknown_zone_is_refused_readably(telegram):
     assert "Mars/Olympus" in reply.text
 
 
+async def test_a_zone_quoted_back_keeps_the_words_the_replies_name_the_group_with(telegram):
+    """'{place}' typed is the user's, not the reply's word for where people share the bot: it is
+    quoted as typed, not rendered 'group'."""
+    fake, _ = telegram
+    await fake.user_sends("/journal on 21:30 {place}/Olympus")
+    assert "“{place}/Olympus”" in (await fake.wait_for("sendMessage")).text
+
+
 async def test_an_empty_journal_list_says_how_to_start(telegram):
     fake, _ = telegram
     await fake.user_sends("/journal list")

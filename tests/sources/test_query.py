@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.replies import PLACE, PLACE_AT_START
 from bot.sources.keys import cache_key, file_cache_key
 from bot.sources.models import Query, QueryKind, TrackInfo, UnsupportedInputError
 from bot.sources.query import ACCEPTED, MAX_TEXT_CHARS, parse_query
@@ -181,6 +182,12 @@ def test_invisible_characters_inside_a_name_or_around_a_link_are_dropped(text, k
     byte-order mark is still the link (it was searched for as words)."""
     q = parse_query(text)
     assert (q.kind, q.spotify_id or q.youtube_id, q.text) == (kind, ident, rest)
+
+
+def test_the_marks_replies_name_where_people_share_the_bot_with_are_dropped_from_a_song_s_name():
+    """A song's name is quoted back in replies, where those marks become "group" or "server"."""
+    assert parse_query(f"Cre{PLACE}ep {PLACE_AT_START}").text == "Creep"
+    assert parse_query("{place} of mine").text == "{place} of mine"  # typed, not a mark
 
 
 def test_long_text_is_capped():
