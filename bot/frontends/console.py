@@ -1,17 +1,23 @@
 """A terminal chat on stdin/stdout with the same commands as Discord and Telegram.
 
 stdin is read by a daemon thread that hands lines to the event loop, so a blocked `readline` never
-blocks the loop or the process exit. The console user is one local user in one local "server", so
-playlists and the server mood work too. It is also the `PromptSender` for the "console" platform.
+blocks the loop or the process exit. In a terminal, that thread reads each line when the chat asks
+for it, with Python's `readline` module (line editing; this session's commands back with the arrow
+keys), and the terminal's modes are put back at the stop, however the session ended. The console
+user is one local user in one local "server", so playlists and the server mood work too. It is also
+the `PromptSender` for the "console" platform.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import itertools
 import logging
+import queue
 import re
 import shlex
+import sys
 import threading
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -232,6 +238,13 @@ def _save_new(directory: Path, name: str, data: bytes) -> Path:
             path = directory / f"{stem}-{number}{dot}{suffixes}"
 
 
+def _remember(readline, line: str) -> None:
+    """`line` last in the line editor's history: once, however many times it is run in a row."""
+    length = readline.get_current_history_length()
+    if line.strip() and (length == 0 or readline.get_history_item(length) != line):
+        readline.add_history(line)
+
+
 class ConsoleFrontend:
     platform = PLATFORM
 
@@ -249,6 +262,11 @@ class ConsoleFrontend:
         self._message_ids = itertools.count(1)
         self._listed: JournalListReply | None = None  # the last /journal list, for "older" / "newer"
         self._unread: list[str] = []  # lines read by a question they did not answer, to run next
+        # In a terminal: the prompts of the lines asked for, to the line editor's thread, and the
+        # terminal's modes as they were before it changed them.
+        self._asks: queue.SimpleQueue | None = None
+        self._asked = False  # a line is asked of the terminal and not yet typed
+        self._terminal_modes: list | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -261,6 +279,9 @@ class ConsoleFrontend:
             # in the reader below and read as the end of input. Read it as UTF-8 mode does instead,
             # as a lone surrogate (`_as_text` makes it "\ufffd"; a path keeps it as its byte).
             self.stdin.reconfigure(errors="surrogateescape")
+        if self._in_terminal():
+            self._start_line_editor(loop)
+            return
 
         def pump() -> None:
             try:
@@ -276,7 +297,51 @@ class ConsoleFrontend:
 
         threading.Thread(target=pump, name="console-stdin", daemon=True).start()
 
+    def _in_terminal(self) -> bool:
+        """A person at a terminal: `input()` edits lines only on this process's own stdin and stdout."""
+        return (self.stdin is sys.stdin and self.stdout is sys.stdout
+                and self.stdin.isatty() and self.stdout.isatty())
+
+    def _start_line_editor(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A thread that reads one line with `input()` each time the chat asks: the line editor
+        holds the terminal only while a line is awaited, with the prompt as its own (so redrawing
+        the line keeps it), not while a command's answer is printed."""
+        import readline  # input() edits lines and keeps their history once this is imported
+        import termios
+
+        readline.set_auto_history(False)  # commands only: not /forget's "y"
+        self._terminal_modes = termios.tcgetattr(self.stdin.fileno())
+        self._asks = queue.SimpleQueue()
+
+        def edit() -> None:
+            while True:
+                prompt, is_command = self._asks.get()
+                try:
+                    line = input(prompt)
+                except (EOFError, ValueError, OSError):  # Ctrl-D, or stdin closed under us
+                    line = None
+                # A command typed at /forget's question is run: kept too.
+                if line is not None and (is_command or line.lstrip().startswith("/")):
+                    _remember(readline, line)
+                try:
+                    loop.call_soon_threadsafe(self._lines.put_nowait, _EOF if line is None else line + "\n")
+                except RuntimeError:  # the loop is already closed
+                    return
+                if line is None:
+                    return
+
+        threading.Thread(target=edit, name="console-line-editor", daemon=True).start()
+
     async def stop(self) -> None:
+        if self._terminal_modes is not None:
+            import termios
+
+            # Ctrl-C or SIGTERM while the editor holds the terminal (no echo, no line mode): the
+            # shell after us would get it so. The cursor was left on the prompt's line.
+            with contextlib.suppress(termios.error, ValueError, OSError):
+                termios.tcsetattr(self.stdin.fileno(), termios.TCSADRAIN, self._terminal_modes)
+            if self._asked:
+                self.say("")
         self.stdout.flush()
 
     async def run(self) -> None:
@@ -284,8 +349,7 @@ class ConsoleFrontend:
         await self.start()
         self.say("moodbot console — type /help for the commands, /quit to leave.")
         while True:
-            self._mark()
-            line = await self._read()
+            line = await self._read(self._mark())
             if line is None:
                 self.say("")
                 return
@@ -421,8 +485,7 @@ class ConsoleFrontend:
 
     async def cmd_forget(self, _rest: str) -> None:
         self.say(render.reply_text(await self.usecases.privacy.forget(self.caller, confirmed=False)))
-        self.say("Delete everything? [y/N] ", end="")
-        answer = await self._read()
+        answer = await self._read("Delete everything? [y/N] ", is_command=False)
         if answer is not None and answer.strip().lower() in ("y", "yes"):
             reply = await self.usecases.privacy.forget(self.caller, confirmed=True)
             self.show(reply)
@@ -481,21 +544,28 @@ class ConsoleFrontend:
         stamp = self.now().strftime("%Y%m%d-%H%M%S")
         return _save_new(self.data_dir / "charts", f"{stamp}-{Path(chart.filename).name}", chart.png)
 
-    def _mark(self) -> None:
+    def _mark(self) -> str:
         # Only a terminal gets the "> " marker: piped output stays clean for scripts and tests.
-        if getattr(self.stdout, "isatty", lambda: False)():
-            self.say(PROMPT_MARK, end="")
+        return PROMPT_MARK if getattr(self.stdout, "isatty", lambda: False)() else ""
 
-    async def _read(self) -> str | None:
-        """The next line (first, a command that /forget's question read instead of an answer), or
-        None at the end of input. The end is read once from the queue (the reader thread has
-        stopped) but stays the end: input ending at /forget's question ends the session too,
-        rather than leaving the chat loop waiting for a line that never comes."""
+    async def _read(self, prompt: str = "", *, is_command: bool = True) -> str | None:
+        """The next line after `prompt` (first, a command that /forget's question read instead of
+        an answer), or None at the end of input. The end is read once from the queue (the reader
+        thread has stopped) but stays the end: input ending at /forget's question ends the session
+        too, rather than leaving the chat loop waiting for a line that never comes. In a terminal
+        the line editor shows the prompt and reads the line; a command is kept in its history."""
         assert self._lines is not None
+        if self._asks is None or self._unread or self._input_ended:
+            if prompt:
+                self.say(prompt, end="")
+        else:
+            self._asks.put((prompt, is_command))
         if self._unread:
             return self._unread.pop(0)
         if self._input_ended:
             return None
+        self._asked = self._asks is not None
         line = await self._lines.get()
+        self._asked = False
         self._input_ended = line is _EOF
         return None if self._input_ended else line

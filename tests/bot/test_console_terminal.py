@@ -1,15 +1,26 @@
-"""The console as a person in a terminal has it: Ctrl-C ends the session as a shell expects (exit
-status 130, the embedded database stopped)."""
+"""The console as a person in a terminal has it: `python -m bot` on a pseudo-terminal (the embedded
+database, no tokens) edits the line being typed and recalls this session's commands with the arrow
+keys, and Ctrl-C ends the session as a shell expects (exit status 130, the database stopped, the
+terminal's modes as they were)."""
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
+import termios
+import time
 
+from bot.frontends.console import PROMPT_MARK
 from tests.bot.test_console import REPO, moodbot_processes
 
 SIGINT_STATUS = 128 + signal.SIGINT  # what a shell reports for a command ended by Ctrl-C
+UP, LEFT = "\x1b[A", "\x1b[D"  # what a terminal sends for the arrow keys
+HELP_LINE = "/quit – Leave moodbot"  # the last line of /help
+FORGET_QUESTION = "Delete everything? [y/N] "
 
 
 def console_env(data_dir) -> dict[str, str]:
@@ -36,3 +47,110 @@ def test_ctrl_c_ends_the_console_with_status_130_and_stops_the_database(tmp_path
     assert "event=app.stopping" in (data_dir / "moodbot.log").read_text()
     assert moodbot_processes(str(data_dir)) == []
 
+
+class Terminal:
+    """`python -m bot` with a pseudo-terminal as its stdin, stdout and stderr, typed into as a
+    person types."""
+
+    def __init__(self, cwd, env) -> None:
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot"], stdin=slave, stdout=slave, stderr=slave,
+                                     cwd=cwd, env=env, start_new_session=True, preexec_fn=self._controlled)
+        os.close(slave)
+        self.seen = b""
+
+    @staticmethod
+    def _controlled() -> None:
+        """The terminal becomes the bot's own (its new session's), so Ctrl-C typed into it is a SIGINT."""
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    def read_until(self, text: str, count: int = 1, timeout: float = 60) -> str:
+        """All the terminal showed, once it shows `text` `count` times."""
+        deadline = time.monotonic() + timeout
+        while self.screen().count(text) < count:
+            assert time.monotonic() < deadline, f"{text!r} x{count} not shown: {self.screen()!r}"
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            if ready:
+                try:
+                    self.seen += os.read(self.master, 65536)
+                except OSError:  # the bot is gone: it closed the terminal
+                    break
+        return self.screen()
+
+    def screen(self) -> str:
+        return self.seen.decode("utf-8", "replace")
+
+    def type(self, keys: str) -> None:
+        os.write(self.master, keys.encode())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # let it stop its embedded database
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        os.close(self.master)
+
+
+def test_in_a_terminal_the_up_arrow_runs_the_last_command_again(tmp_path):
+    data_dir = tmp_path / "data"
+    terminal = Terminal(tmp_path, console_env(data_dir))
+    try:
+        terminal.read_until(PROMPT_MARK)
+        terminal.type("/help\r")
+        terminal.read_until(f"{HELP_LINE}\r\n{PROMPT_MARK}")  # the answer, and the prompt for the next line
+        terminal.type(UP + "\r")  # the line typed before, recalled
+        screen = terminal.read_until(HELP_LINE, count=2, timeout=20)
+        assert "^[[A" not in screen and "I don't know" not in screen, screen
+        # An answer to /forget's question is no command: the up arrow skips it.
+        terminal.read_until(f"{HELP_LINE}\r\n{PROMPT_MARK}", count=2)
+        terminal.type("/forget\r")
+        terminal.read_until(FORGET_QUESTION)
+        terminal.type("n\r")
+        terminal.read_until(f"Nothing was deleted.\r\n{PROMPT_MARK}")
+        terminal.type(UP + "\r")
+        terminal.read_until(FORGET_QUESTION, count=2, timeout=20)
+        terminal.type("n\r")
+        terminal.read_until("Nothing was deleted.", count=2)
+        terminal.type("/quit\r")
+        terminal.read_until("Bye!")
+        assert terminal.proc.wait(60) == 0
+    finally:
+        terminal.close()
+    assert moodbot_processes(str(data_dir)) == []
+
+
+def test_in_a_terminal_a_line_is_edited_in_its_middle_with_the_left_arrow(tmp_path):
+    data_dir = tmp_path / "data"
+    terminal = Terminal(tmp_path, console_env(data_dir))
+    try:
+        terminal.read_until(PROMPT_MARK)
+        terminal.type("/hep" + LEFT + "l\r")  # a letter left out, put back before the last one
+        screen = terminal.read_until(HELP_LINE, timeout=20)
+        assert "I don't know" not in screen, screen
+    finally:
+        terminal.close()
+    assert moodbot_processes(str(data_dir)) == []
+
+
+def test_ctrl_c_at_the_terminal_prompt_exits_130_and_gives_the_terminal_back_as_it_was(tmp_path):
+    """The line editor takes the terminal out of its line mode while it reads: a shell after the
+    bot must find it echoing and reading lines again."""
+    data_dir = tmp_path / "data"
+    terminal = Terminal(tmp_path, console_env(data_dir))
+    try:
+        before = termios.tcgetattr(terminal.master)
+        terminal.read_until(PROMPT_MARK)
+        terminal.type("/hel")  # half a line, being edited
+        time.sleep(0.5)
+        terminal.type("\x03")  # Ctrl-C, as the terminal sends it to the bot
+        assert terminal.proc.wait(60) == SIGINT_STATUS, terminal.screen()
+        after = termios.tcgetattr(terminal.master)
+        assert after[3] & (termios.ICANON | termios.ECHO) == before[3] & (termios.ICANON | termios.ECHO)
+        assert after == before
+        assert "Traceback" not in terminal.screen()
+    finally:
+        terminal.close()
+    assert moodbot_processes(str(data_dir)) == []
