@@ -463,7 +463,7 @@ class ConsoleFrontend:
         if not rest:
             self.say(f"Usage: /playlist <{'|'.join(MOODS)}>")
             return
-        self.show(await self.usecases.playlists.playlist(self.caller, rest.split()[0].lower()))
+        self.show(await self.usecases.playlists.playlist(self.caller, rest))
 
     async def cmd_servermood(self, _rest: str) -> None:
         self.show(await self.usecases.playlists.server_mood(self.caller))

@@ -173,6 +173,11 @@ async def test_a_long_paste_opening_a_quote_is_answered_without_holding_the_bot(
     assert said in out and out.rstrip().endswith("Bye!")
 
 
+async def test_a_playlist_of_two_moods_is_refused_with_the_usage(db, counting, tmp_path):
+    out = await chat(db, counting, tmp_path, ["/playlist happy sad", "/quit"])
+    assert "One mood at a time: /playlist <happy|energetic|sad|calm>." in out and "Happy playlist" not in out, out
+
+
 @pytest.mark.parametrize("typed, ends", [
     ("/journal on 21:30 " + "Z" * 5000, "or a whole-hour offset such as UTC+2."),
     ("/playlist " + "h" * 5000, "isn't one of the moods I know: happy, energetic, sad, calm."),
