@@ -237,11 +237,18 @@ def moodbot_processes(marker: str) -> list[str]:
     return found
 
 
-def test_python_m_bot_prints_the_commands_and_exits_cleanly(tmp_path):
-    data_dir = tmp_path / "data"
+def console_env(data_dir) -> dict[str, str]:
+    """`python -m bot`'s environment for the console on the embedded database: no tokens, no
+    MONGODB_URI, its data in `data_dir`."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("MONGODB_URI", "TELEGRAM_TOKEN", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
     env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO))
+    return env
+
+
+def test_python_m_bot_prints_the_commands_and_exits_cleanly(tmp_path):
+    data_dir = tmp_path / "data"
+    env = console_env(data_dir)
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "bot"], input="/help\n/quit\n", capture_output=True,
                             text=True, cwd=tmp_path, env=env, timeout=120)
@@ -448,9 +455,7 @@ def test_a_uri_option_the_driver_would_drop_is_the_one_line_that_stops_the_start
 def test_a_closed_stdin_is_the_end_of_the_console_input_said_in_one_line(tmp_path):
     """`python -m bot <&-` (a service manager that closes stdin): Python's sys.stdin is None."""
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MONGODB_URI", "TELEGRAM_TOKEN", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
-    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO))
+    env = console_env(data_dir)
     for flags in ("", "--console"):
         result = subprocess.run(["sh", "-c", f'exec "$0" -m bot {flags} <&-', sys.executable],
                                 capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
@@ -468,23 +473,24 @@ def test_python_m_bot_help():
     assert "--console" in result.stdout and "--log-level" in result.stdout
 
 
-def test_sigterm_stops_the_bot_cleanly_while_it_waits_for_input(tmp_path):
+# SIGTERM (a service manager's stop) is a clean end, 0; Ctrl-C ends it as a shell reports an
+# interrupted command, 128 + SIGINT.
+@pytest.mark.parametrize("sent, status", [(signal.SIGTERM, 0), (signal.SIGINT, 128 + signal.SIGINT)])
+def test_a_signal_stops_the_bot_cleanly_while_it_waits_for_input(tmp_path, sent, status):
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MONGODB_URI", "TELEGRAM_TOKEN", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
-    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO))
+    env = console_env(data_dir)
     proc = subprocess.Popen([sys.executable, "-m", "bot"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
     try:
         assert proc.stdout.readline().startswith("moodbot console")  # up, and waiting for the user
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sent)
         _out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0, err
-    assert "Fatal" not in err and "Traceback" not in err
+    assert proc.returncode == status, err
+    assert not any(word in err for word in ("Fatal", "Traceback", "KeyboardInterrupt")), err
     assert "event=app.stopping" in (data_dir / "moodbot.log").read_text()
     assert moodbot_processes(str(data_dir)) == []
 
@@ -493,9 +499,7 @@ def test_the_first_mood_waits_for_the_model_to_warm_up(tmp_path, clip_paths):
     """The console answers at once while the classifier warms up in the background; the first
     /mood simply waits for it (shipped weights, the embedded database, a real 4Q clip)."""
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MONGODB_URI", "TELEGRAM_TOKEN", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
-    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO))
+    env = console_env(data_dir)
     result = subprocess.run([sys.executable, "-m", "bot"], input=f"/mood {clip_paths[0]}\n/quit\n",
                             capture_output=True, text=True, cwd=tmp_path, env=env, timeout=180)
     assert result.returncode == 0, result.stderr
