@@ -53,12 +53,18 @@ async def private_refusal(fake) -> str:
     return answer.content
 
 
-async def test_page_buttons_shown_before_a_restart_still_turn_the_page(discord_bot, db, restart):
-    fake, _ = discord_bot
+async def list_then_restart(fake, db, restart):
+    """Alice's 23-day journal listed (page 1, its buttons), then the bot restarted: the list's message."""
     await write_days(db, "discord", ALICE, 23)
     await fake.slash("journal", LIST, user=ALICE)
     first = await private_answer(fake)
     await restart()
+    return first
+
+
+async def test_page_buttons_shown_before_a_restart_still_turn_the_page(discord_bot, db, restart):
+    fake, _ = discord_bot
+    first = await list_then_restart(fake, db, restart)
 
     message_id = first.result["id"]
     await fake.click(message_id, discord_button(first, OLDER_BUTTON), user=ALICE)
@@ -75,10 +81,7 @@ async def test_page_buttons_shown_before_a_restart_still_turn_the_page(discord_b
 
 async def test_page_buttons_shown_before_a_restart_answer_their_owner_only(discord_bot, db, restart):
     fake, _ = discord_bot
-    await write_days(db, "discord", ALICE, 23)
-    await fake.slash("journal", LIST, user=ALICE)
-    first = await private_answer(fake)
-    await restart()
+    first = await list_then_restart(fake, db, restart)
 
     refused = fake.mark()
     await fake.click(first.result["id"], discord_button(first, OLDER_BUTTON), user=BOB)
@@ -91,10 +94,7 @@ async def test_page_buttons_shown_before_a_restart_answer_their_owner_only(disco
 
 async def test_a_page_button_on_entries_forgotten_since_the_restart_says_so(discord_bot, db, restart):
     fake, _ = discord_bot
-    await write_days(db, "discord", ALICE, 23)
-    await fake.slash("journal", LIST, user=ALICE)
-    first = await private_answer(fake)
-    await restart()
+    first = await list_then_restart(fake, db, restart)
     await db.privacy.forget(UserRef("discord", str(ALICE)))
 
     await fake.click(first.result["id"], discord_button(first, OLDER_BUTTON), user=ALICE)
