@@ -14,9 +14,9 @@ files over plain HTTP with two Range requests (the header + the byte span of the
 into a valid file by `oggsection` / `webmsection`), anything else through yt-dlp's
 `download_ranges` (ffmpeg seeks and cuts). A user's link is never opened by ffmpeg, which the
 connection guard cannot watch: yt-dlp downloads the file whole and ffmpeg cuts the section from
-the local copy. An HLS playlist from a user's link is cut to the segments around the section
-(`hls_section`) and fetched by yt-dlp's own HLS downloader; a DASH manifest, or a playlist that
-cannot be cut safely, is fetched whole. Without a known length, the whole file or stream is
+the local copy. An HLS playlist or a DASH manifest from a user's link is cut to the segments
+around the section (`hls_section`, `dash_section`) and fetched by yt-dlp's own downloaders; one
+that cannot be cut safely is fetched whole. Without a known length, the whole file or stream is
 downloaded, bounded by `max_bytes` (and `max_duration_s` where yt-dlp knows the length).
 Nothing is converted: the classifier decodes webm/m4a/ogg itself.
 
@@ -36,9 +36,10 @@ import urllib.error
 import urllib.request
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from itertools import accumulate
 from pathlib import Path
 from typing import AsyncIterator, Callable
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import yt_dlp
 from yt_dlp.postprocessor.ffmpeg import EXT_TO_OUT_FORMATS
@@ -113,6 +114,10 @@ MAX_PLAYLIST_BYTES = 1024 * 1024
 # segments), byte ranges (one may start where the one before ended) or one without an end (live).
 HLS_UNCUTTABLE_TAGS = ("#EXT-X-STREAM-INF", "#EXT-X-I-FRAME-STREAM-INF", "#EXT-X-BYTERANGE")
 HLS_STATE_TAGS = ("#EXT-X-KEY", "#EXT-X-MAP")  # apply to every segment after them, until the next
+DASH_PROTOCOL = "http_dash_segments"  # yt-dlp's, for a DASH format whose fragments are listed in full
+# A DASH fragment that is a byte range of a file: one may start where the one before ended, and
+# yt-dlp's DASH downloader would fetch the whole file for it anyway.
+DASH_RANGE_KEYS = ("range", "byte_range")
 
 
 # -- pure helpers ----------------------------------------------------------------------------
@@ -323,6 +328,63 @@ def hls_section(playlist: str, window: tuple[float, float]) -> tuple[str, tuple[
     out.append("#EXT-X-ENDLIST")
     first, last = segments[kept[0]], segments[kept[-1]]
     return "\n".join(out) + "\n", (first.start_s, last.start_s + last.duration_s)
+
+
+def dash_media(fragments) -> tuple[list[dict], list[dict]] | None:
+    """A DASH format's fragments as (its initialization segment, if any; its media fragments),
+    or None unless every media fragment is a file of its own with a stated length. yt-dlp puts the
+    initialization segment first, without a length; one further on (a second period) is refused."""
+    if not isinstance(fragments, list) or not all(isinstance(f, dict) for f in fragments):
+        return None  # a generator: fragments made as the download goes
+    init = fragments[:1] if fragments and "duration" not in fragments[0] else []
+    media = fragments[len(init):]
+    if not media:
+        return None
+    for fragment in media:
+        duration = fragment.get("duration")
+        if not isinstance(duration, (int, float)) or not 0 < duration < math.inf:
+            return None
+        if any(key in fragment for key in DASH_RANGE_KEYS) or not (fragment.get("url") or fragment.get("path")):
+            return None
+    if len({(f.get("url"), f.get("path")) for f in media}) < len(media):
+        return None  # ranges of one file whose ranges yt-dlp dropped: each would be the whole file
+    return init, media
+
+
+def dash_length(fragments) -> float | None:
+    """The length of a DASH format, from its fragments' stated lengths; None where one is unknown."""
+    parts = dash_media(fragments)
+    return sum(f["duration"] for f in parts[1]) if parts else None
+
+
+def dash_section(fragments, window: tuple[float, float]) -> tuple[list[dict], tuple[float, float]] | None:
+    """The initialization segment and the media fragments of a DASH format that overlap `window`,
+    and the span of the song they cover; None if it cannot be cut safely or nothing would be left out."""
+    parts = dash_media(fragments)
+    if parts is None:
+        return None
+    init, media = parts
+    start, end = window
+    starts = list(accumulate((f["duration"] for f in media), initial=0.0))  # each fragment's, then the end
+    kept = [i for i in range(len(media)) if starts[i] < end and starts[i + 1] > start]
+    if not kept or len(kept) == len(media):
+        return None
+    return [*init, *(media[i] for i in kept)], (starts[kept[0]], starts[kept[-1] + 1])
+
+
+def fragment_origins(fmt: dict) -> list[str]:
+    """One URL for each scheme, host and port a DASH format's fragments are fetched from."""
+    fragments = fmt.get("fragments")
+    if not isinstance(fragments, list):
+        return []  # none, or made as the download goes: the connection guard still sees each
+    base = str(fmt.get("fragment_base_url") or "")
+    origins: dict[str, str] = {}
+    for fragment in fragments:
+        if isinstance(fragment, dict):
+            url = str(fragment.get("url") or urljoin(base, str(fragment.get("path") or "")))
+            parts = urlsplit(url)
+            origins.setdefault(f"{parts.scheme}://{parts.netloc}".lower(), url)
+    return list(origins.values())
 
 
 def find_download(workdir: Path) -> Path | None:
@@ -627,6 +689,8 @@ class SectionDownloader:
             if is_live(info):
                 raise UnsupportedInputError(f"“{label}” is a live stream — send me a recorded song instead.")
             duration = info.get("duration") or known_s
+            if not duration and watch is not None and self._whole_format(info, DASH_PROTOCOL):
+                duration = dash_length(info.get("fragments"))  # yt-dlp leaves a DASH manifest's length unsaid
             if duration and duration > self.max_duration_s:
                 raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
             is_youtube = str(info.get("extractor_key", "")).lower().startswith("youtube")
@@ -651,7 +715,7 @@ class SectionDownloader:
             options["extract_flat"] = False
             with yt_dlp.YoutubeDL(options) as ydl:
                 if not plain_file:  # a playlist or manifest: yt-dlp's own downloader, its section's segments if it can
-                    window = self._hls_section(ydl, info, window, watch) if window else None
+                    window = self._stream_section(ydl, info, window, watch) if window else None
                 ydl.process_ie_result(info, download=True)
         except (yt_dlp.utils.DownloadError, yt_dlp.utils.ExtractorError) as error:
             if watch is not None and NEEDS_FFMPEG in str(error):
@@ -686,12 +750,37 @@ class SectionDownloader:
         )
 
     @staticmethod
+    def _whole_format(info: dict, protocol: str) -> bool:
+        """The chosen format is one stream of `protocol` (not separate audio and video)."""
+        return not info.get("requested_formats") and info.get("protocol") == protocol
+
+    def _stream_section(self, ydl: yt_dlp.YoutubeDL, info: dict, window: tuple[float, float],
+                        watch: Watch) -> tuple[float, float] | None:
+        """Have yt-dlp's own downloader fetch only the segments of an HLS or DASH stream around
+        `window`; the span they cover, or None if the whole stream is to be fetched."""
+        if self._whole_format(info, DASH_PROTOCOL):
+            return self._dash_section(info, window)
+        if self._whole_format(info, "m3u8_native"):
+            return self._hls_section(ydl, info, window, watch)
+        return None  # separate audio and video, or another protocol: fetched whole
+
+    @staticmethod
+    def _dash_section(info: dict, window: tuple[float, float]) -> tuple[float, float] | None:
+        """Hand yt-dlp's DASH downloader only the fragments around `window` (after the
+        initialization segment); the span they cover, or None if the whole stream is to be fetched."""
+        cut = dash_section(info.get("fragments"), window)
+        if cut is None:
+            return None
+        fragments, span = cut
+        for fmt in (info, *(f for f in info.get("formats") or () if f.get("format_id") == info.get("format_id"))):
+            fmt["fragments"] = list(fragments)  # yt-dlp picks the format again from info["formats"]
+        return span
+
+    @staticmethod
     def _hls_section(ydl: yt_dlp.YoutubeDL, info: dict, window: tuple[float, float],
                      watch: Watch) -> tuple[float, float] | None:
         """Have yt-dlp's HLS downloader fetch only the segments around `window`, by handing it the
         playlist cut to them; the span they cover, or None if the whole stream is to be fetched."""
-        if info.get("requested_formats") or info.get("protocol") != "m3u8_native":
-            return None  # DASH, or separate audio and video: fetched whole
         url = info["url"]
         try:
             with ydl.urlopen(yt_dlp.networking.Request(url, headers=info.get("http_headers"))) as response:
@@ -714,13 +803,15 @@ class SectionDownloader:
     def _vet_user_link_formats(info: dict, watch: Watch) -> bool:
         """Refuse a user link's chosen format unless yt-dlp's own downloaders can fetch it and its
         URL goes to an allowed address. True if it is one plain file over HTTP(S), whose section
-        is cut from the downloaded copy."""
+        is cut from the downloaded copy. A DASH manifest names its fragments' URLs: each of their
+        hosts is vetted too, so that a refusal comes before the first fragment."""
         formats = info.get("requested_formats") or [info]
         protocols = [f.get("protocol") or yt_dlp.utils.determine_protocol(f) for f in formats]
         for fmt, protocol in zip(formats, protocols):
             if protocol not in USER_LINK_PROTOCOLS:
                 watch.refuse(f"a {protocol} download")
-            vet_format_url(watch, str(fmt.get("url") or ""))
+            for url in (str(fmt.get("url") or ""), *fragment_origins(fmt)):
+                vet_format_url(watch, url)
         return all(p in ("http", "https") for p in protocols)
 
     def _pick(self, ydl: yt_dlp.YoutubeDL, info: dict | None, known_s: float | None, label: str,

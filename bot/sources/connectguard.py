@@ -14,8 +14,8 @@ follows), so for a user's link it opens no URL at all: yt-dlp's own downloaders 
 whole, within the size limit, and ffmpeg only cuts the section out of that local copy
 (`audio.cut_local_section`). yt-dlp is told of no ffmpeg, so that none of its downloaders hands
 ffmpeg a URL either. Each format's URL is still vetted (`vet_format_url`) before the download, so
-that a refusal comes before any request. An HLS or DASH stream's segments are fetched by
-yt-dlp's own (watched) downloaders too.
+that a refusal comes before any request; so is each host a DASH manifest names for its
+fragments. An HLS or DASH stream's segments are fetched by yt-dlp's own (watched) downloaders too.
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """A user's link whose section is cut by ffmpeg (an M4A, an MP3: not Ogg or WebM) never lets
 ffmpeg open a network URL: ffmpeg is a process of its own, whose DNS lookups and redirects the
-connection guard cannot watch. And an HLS playlist from a user's link stays within the limits."""
+connection guard cannot watch. And an HLS playlist or a DASH manifest from a user's link stays
+within the limits."""
 from __future__ import annotations
 
 import shutil
@@ -10,9 +11,9 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from tests.fakes.audio_http import FakeAudioServer
-from bot.sources.audio import AudioFetcher, hls_section, section_window
+from bot.sources.audio import AudioFetcher, dash_section, hls_section, section_window
 from inference.audio import SAMPLE_RATE, load_audio
-from bot.sources.models import AudioTooLargeError, UnsupportedInputError
+from bot.sources.models import AudioTooLargeError, BlockedURLError, UnsupportedInputError
 from tests.sources.test_audio import DECODE_RATE, decode, section_start_in
 from tests.sources.test_urlguard import PUBLIC, stand_in, table_resolver, user_link, user_link_fetcher, video_known_by_id
 
@@ -205,3 +206,127 @@ async def test_a_download_ffmpeg_cannot_cut_is_kept_whole_for_the_classifier(fro
         assert audio.section_s is None
         assert audio.path.stat().st_size == (front.root / "long.m4a").stat().st_size
         assert len(load_audio(audio.path)) / SAMPLE_RATE == pytest.approx(long_duration, abs=1.0)  # it decodes
+
+
+# -- DASH from a user's link: only the fragments of its middle, after the initialization segment
+
+DASH_SEGMENT_S = 10
+
+
+@pytest.fixture(scope="session")
+def dash_root(audio_root, tmp_path_factory):
+    """long.m4a as a static DASH manifest (song.mpd: a SegmentTemplate of ~10 s fMP4 fragments
+    after init-stream0.m4s), as ffmpeg writes one for a CDN."""
+    root = tmp_path_factory.mktemp("dash")
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(audio_root / "long.m4a"), "-map", "0:a", "-c", "copy",
+                    "-f", "dash", "-seg_duration", str(DASH_SEGMENT_S), "-use_template", "1", "-use_timeline", "0",
+                    str(root / "song.mpd")], check=True)
+    return root
+
+
+@pytest.fixture
+def dash_host(dash_root):
+    with FakeAudioServer(dash_root) as server:
+        yield server
+
+
+def dash_media(root) -> list[str]:
+    return sorted(p.name for p in root.glob("chunk-*.m4s"))
+
+
+def fragments_served(server: FakeAudioServer) -> list[str]:
+    return [r.path.lstrip("/") for r in server.requests if r.path.endswith(".m4s")]
+
+
+def segment_list_mpd(init: str, media: list[str], duration: str = "") -> str:
+    """A static manifest naming each fragment (SegmentList); `duration`, the fragments' length
+    attributes (timescale and duration), or none: then no fragment has a known length."""
+    urls = "".join(f'<SegmentURL media="{m}"/>' for m in media)
+    return ('<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" '
+            'mediaPresentationDuration="PT4M0S" profiles="urn:mpeg:dash:profile:isoff-live:2011"><Period>'
+            '<AdaptationSet contentType="audio" mimeType="audio/mp4" codecs="mp4a.40.2">'
+            '<Representation id="a" bandwidth="64000" audioSamplingRate="44100">'
+            f'<SegmentList {duration}><Initialization sourceURL="{init}"/>{urls}</SegmentList>'
+            "</Representation></AdaptationSet></Period></MPD>")
+
+
+async def test_a_dash_stream_from_a_user_link_fetches_only_the_fragments_of_its_middle(dash_host, dash_root, audio_root,
+                                                                                     long_duration, work):
+    media = dash_media(dash_root)
+    whole = sum((dash_root / name).stat().st_size for name in media)
+    async with user_link_fetcher(dash_host, work).fetch(user_link(dash_host, "/song.mpd")) as audio:
+        start, end = audio.section_s
+        middle = section_window(long_duration)
+        # the fragments' stated lengths (10 s each, the last one too) give the song's length
+        assert audio.duration_s == pytest.approx(long_duration, abs=DASH_SEGMENT_S)
+        assert start <= middle[0] + DASH_SEGMENT_S / 2 and end >= middle[1] - DASH_SEGMENT_S / 2
+        assert end - start <= 30 + 2 * DASH_SEGMENT_S
+        served = fragments_served(dash_host)
+        assert served[0] == "init-stream0.m4s" and served.count("init-stream0.m4s") == 1
+        assert len(served) - 1 <= 4 < len(media)
+        assert sum(dash_host.bytes_for("/" + name) for name in served[1:]) < whole / 4
+        samples = load_audio(audio.path)  # the classifier reads it
+        assert 29.0 <= len(samples) / SAMPLE_RATE <= end - start + 1
+        section = decode(audio.path)
+        assert section_start_in(decode(audio_root / "long.m4a"), section, start) == pytest.approx(start, abs=2.0)
+    assert list(work.iterdir()) == []
+
+
+async def test_a_dash_stream_longer_than_the_limit_is_refused_before_any_fragment(dash_host, work):
+    fetcher = AudioFetcher(allowed_hosts=frozenset({"localhost"}), tmp_dir=work, timeout_s=30, max_duration_s=60,
+                           resolver=table_resolver({"localhost": [PUBLIC]}), public_stand_ins=stand_in(dash_host))
+    with pytest.raises(AudioTooLargeError, match="too long"):
+        async with fetcher.fetch(user_link(dash_host, "/song.mpd")):
+            pass
+    assert fragments_served(dash_host) == []
+    assert list(work.iterdir()) == []
+
+
+async def test_a_dash_manifest_without_fragment_lengths_is_fetched_whole(dash_host, dash_root, long_duration, work):
+    media = dash_media(dash_root)
+    dash_host.add_page("/list.mpd", segment_list_mpd("init-stream0.m4s", media), "application/dash+xml")
+    async with user_link_fetcher(dash_host, work).fetch(user_link(dash_host, "/list.mpd")) as audio:
+        assert audio.section_s is None
+        assert fragments_served(dash_host) == ["init-stream0.m4s", *media]
+        assert len(load_audio(audio.path)) / SAMPLE_RATE == pytest.approx(long_duration, abs=1.0)
+    assert list(work.iterdir()) == []
+
+
+async def test_a_dash_fragment_on_a_forbidden_host_is_refused_before_any_fragment(dash_host, dash_root, forbidden, work):
+    shutil.copy(dash_root / "chunk-stream0-00012.m4s", forbidden.root / "chunk.m4s")
+    media = [*dash_media(dash_root)[:3], f"http://127.0.0.1:{forbidden.port}/chunk.m4s"]
+    dash_host.add_page("/mixed.mpd", segment_list_mpd("init-stream0.m4s", media, 'timescale="1" duration="10"'),
+                       "application/dash+xml")
+    with pytest.raises(BlockedURLError):
+        async with user_link_fetcher(dash_host, work).fetch(user_link(dash_host, "/mixed.mpd")):
+            pass
+    assert forbidden.requests == []
+    assert fragments_served(dash_host) == []  # refused from the manifest, before the download began
+    assert list(work.iterdir()) == []
+
+
+def dash_fragments(count: int, *, init: bool = True, seconds: float | None = 10.0) -> list[dict]:
+    media = [{"path": f"seg{n}.m4s", **({"duration": seconds} if seconds is not None else {})} for n in range(count)]
+    return [{"path": "init.mp4"}, *media] if init else media
+
+
+def test_a_dash_fragment_list_is_cut_to_the_window_after_its_initialization_segment():
+    fragments, span = dash_section(dash_fragments(24), (105.0, 135.0))
+    assert span == (100.0, 140.0)
+    assert [f["path"] for f in fragments] == ["init.mp4", "seg10.m4s", "seg11.m4s", "seg12.m4s", "seg13.m4s"]
+    fragments, span = dash_section(dash_fragments(24, init=False), (105.0, 135.0))
+    assert [f["path"] for f in fragments] == ["seg10.m4s", "seg11.m4s", "seg12.m4s", "seg13.m4s"]
+
+
+@pytest.mark.parametrize("fragments", [
+    dash_fragments(24, seconds=None),  # no lengths: where the window falls is unknown
+    [*dash_fragments(12), {"path": "init2.mp4"}, *dash_fragments(12, init=False)],  # two periods
+    [{**f, "path": "song.m4s"} for f in dash_fragments(24)],  # byte ranges of one file, ranges dropped
+    [{**f, "range": "0-999"} if "duration" in f else f for f in dash_fragments(24)],  # byte ranges
+    [{"path": "init.mp4"}, *dash_fragments(23, init=False), {"path": "seg23.m4s", "duration": 0.0}],
+    dash_fragments(3),  # all of it is the window
+    lambda ctx: iter(dash_fragments(24)),  # fragments made as the download goes (a live stream)
+    None,
+])
+def test_a_dash_fragment_list_that_cannot_be_cut_safely_is_left_whole(fragments):
+    assert dash_section(fragments, (105.0, 135.0)) is None
