@@ -8,11 +8,14 @@ from typing import Callable
 def at_least(minimum: float, kind: Callable[[str], float] = int) -> Callable[[str], float]:
     """An argparse `type` that accepts numbers of `kind` no smaller than `minimum`."""
 
+    # "2.5" is a number: for a count, say what it is not.
+    what = "a whole number" if kind is int else "a number"
+
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {text}")
         return value

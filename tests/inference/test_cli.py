@@ -34,6 +34,8 @@ def bad_file(tmp_path):
 @pytest.mark.parametrize("args, says", [
     (("classify", "--workers", "-3", "x.wav"), "argument --workers: must be at least 1, not -3"),
     (("classify", "--timeout", "0", "x.wav"), "argument --timeout: must be more than 0, not 0"),
+    (("classify", "--workers", "2.5", "x.wav"), "argument --workers: '2.5' is not a whole number"),
+    (("train", "--folds", "two"), "argument --folds: 'two' is not a whole number"),
     (("train", "--folds", "1"), "argument --folds: must be at least 2, not 1"),
     (("train", "--data", "/nonexistent"), "--data /nonexistent: no labels.csv there"),
 ])
