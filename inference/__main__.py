@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         "auto (default): main, with the ANN as fallback",
     )
     classify.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="weights directory")
-    classify.add_argument("--workers", type=at_least(1), default=None, help="worker processes (default: one per core)")
+    classify.add_argument("--workers", type=at_least(1), default=None,
+                          help="worker processes, at most one per file (default: one per core)")
     classify.add_argument("--timeout", type=positive_float, default=20.0, help="seconds per file before the fallback")
     commands.add_parser("train", help="train the models (needs torch); see `train --help`", add_help=False)
     return parser
@@ -108,7 +109,9 @@ async def classify_files(
     out: TextIO,
 ) -> int:
     """Classify every file through one warm pool; print results in the order given."""
-    workers = workers or max(1, min(len(files), default_threads(1)))
+    # Never more workers than files, even when asked: one with no file to classify still loads
+    # the models (`--workers 40` took 43 s for one clip, `--workers 200` ran out of memory).
+    workers = max(1, min(len(files), workers or default_threads(1)))
     slots = asyncio.Semaphore(workers * IN_FLIGHT_PER_WORKER)
     # The slots bound the run's load; the pool is never to shed a file as "overloaded". It counts a
     # job that timed out, still in its worker, as in flight after its file's slot is free again;

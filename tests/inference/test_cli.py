@@ -89,6 +89,33 @@ def test_readable_lines_with_the_ann(tiny_weights, clips):
     assert re.match(pattern, line), line
 
 
+def most_processes_below(command: list[str]) -> tuple[int, subprocess.CompletedProcess]:
+    """Run `command`; the most processes it had below it at once (workers, fork server...)."""
+    import time
+
+    from tests.proctree import descendants
+
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    most = 0
+    while process.poll() is None:
+        most = max(most, len(descendants(process.pid)))
+        time.sleep(0.02)
+    out, err = process.communicate()
+    return most, subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def test_more_workers_than_files_start_one_worker_per_file(tiny_weights, clips):
+    """A worker beyond the files never gets one, yet each loads the models: `--workers 40` took 43 s
+    for one clip (3 s with one worker), and `--workers 200` ran out of memory, so that the ANN
+    answered every file."""
+    cli = [sys.executable, "-m", "inference", "classify", "--json", "--weights", str(tiny_weights)]
+    one_worker, _ = most_processes_below([*cli, "--workers", "1", str(clips[0])])
+    many_asked, done = most_processes_below([*cli, "--workers", "6", str(clips[0])])
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["model"] == "main"
+    assert many_asked == one_worker
+
+
 def test_no_weights_is_a_clear_error(tmp_path, clips):
     done = run_cli("classify", "--weights", str(tmp_path / "nowhere"), str(clips[0]))
     assert done.returncode == 2
