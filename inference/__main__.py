@@ -2,6 +2,7 @@
 
     python -m inference classify song.mp3 other.ogg
     python -m inference classify --json --model ann *.ogg
+    cat song.mp3 | python -m inference classify -
     python -m inference train --help
 """
 from __future__ import annotations
@@ -11,7 +12,9 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import TextIO
 
@@ -35,6 +38,8 @@ EXIT_STATUSES_HELP = f"""exit status:
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C); the lines printed so far are whole
   {EXIT_BROKEN_PIPE}  the reader of the output left (| head)
 """
+STDIN = "-"  # a FILE that names standard input, as cat and ffmpeg read it
+STDIN_COPY_NAME = "stdin"  # the name the decoder's messages give the song read from it
 # What the `train` extra installs (pyproject.toml), as imported.
 TRAIN_MODULES = frozenset({"torch", "torchvision", "onnx", "sklearn", "tqdm"})
 
@@ -49,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         "classify", help="classify audio files", description="Classify audio files, concurrently.",
         epilog=EXIT_STATUSES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    classify.add_argument("files", nargs="+", metavar="FILE", help="audio files (any format ffmpeg reads)")
+    classify.add_argument("files", nargs="+", metavar="FILE",
+                          help=f"audio files (any format ffmpeg reads); {STDIN} reads one from standard input")
     classify.add_argument("--json", action="store_true", help="one JSON object per line per file")
     classify.add_argument(
         "--model", choices=("auto", "main", "ann"), default="auto",
@@ -60,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--workers", type=at_least(1), default=None,
                           help="worker processes, at most one per file (default: one per core)")
     classify.add_argument("--timeout", type=positive_float, default=20.0, help="seconds per file before the fallback")
+    classify.set_defaults(usage_error=classify.error)  # a mistake found after parsing, told as argparse tells one
     commands.add_parser("train", help="train the models (needs torch); see `train --help`", add_help=False)
     return parser
 
@@ -107,8 +114,10 @@ async def classify_files(
     timeout_s: float,
     as_json: bool,
     out: TextIO,
+    stdin_copy: Path | None = None,
 ) -> int:
-    """Classify every file through one warm pool; print results in the order given."""
+    """Classify every file through one warm pool; print results in the order given. The file `-`
+    is `stdin_copy`, standard input copied to a file (the decoder reads files)."""
     # Never more workers than files, even when asked: one with no file to classify still loads
     # the models (`--workers 40` took 43 s for one clip, `--workers 200` ran out of memory).
     workers = max(1, min(len(files), workers or default_threads(1)))
@@ -120,7 +129,7 @@ async def classify_files(
 
     async def one(file: str) -> MoodResult:
         async with slots:
-            return await classifier.classify(file, model=model)
+            return await classifier.classify(stdin_copy if file == STDIN else file, model=model)
 
     failures = 0
     tasks: list[asyncio.Future] = []
@@ -150,6 +159,24 @@ async def classify_files(
     return EXIT_SOME_FAILED if failures else EXIT_OK
 
 
+def check_stdin_use(files: list[str], usage_error) -> None:
+    """`-` once, and only from a pipe or a file: a terminal would wait, silent, for a song typed."""
+    if files.count(STDIN) > 1:
+        usage_error(f"argument FILE: {STDIN} (standard input) can be read once")
+    if STDIN in files and sys.stdin is not None and sys.stdin.isatty():
+        usage_error(f"argument FILE: {STDIN} reads standard input, which is a terminal here: "
+                    f"pipe a song into it (cat song.mp3 | python -m inference classify {STDIN})")
+
+
+def copy_stdin(folder: Path) -> Path:
+    """Standard input, whole, in a file in `folder` (none open: read as an empty file)."""
+    copy = folder / STDIN_COPY_NAME
+    with copy.open("wb") as file:
+        if sys.stdin is not None:
+            shutil.copyfileobj(sys.stdin.buffer, file)
+    return copy
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "train":
@@ -168,16 +195,19 @@ def main(argv: list[str] | None = None) -> int:
                   f"installed): {sys.executable} -m pip install -e '.[train]'", file=sys.stderr)
             return EXIT_NO_MODEL
     args = build_parser().parse_args(argv)
+    check_stdin_use(args.files, args.usage_error)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # A file name that is not UTF-8 reaches us with surrogates: print it back as its own bytes, as
     # `ls` does, rather than fail the run on a strict UTF-8 terminal.
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="surrogateescape")
     try:
-        return asyncio.run(classify_files(
-            args.files, weights=args.weights, model=args.model, workers=args.workers,
-            timeout_s=args.timeout, as_json=args.json, out=sys.stdout,
-        ))
+        with tempfile.TemporaryDirectory(prefix="moodbot-stdin-") as scratch:
+            stdin_copy = copy_stdin(Path(scratch)) if STDIN in args.files else None
+            return asyncio.run(classify_files(
+                args.files, weights=args.weights, model=args.model, workers=args.workers,
+                timeout_s=args.timeout, as_json=args.json, out=sys.stdout, stdin_copy=stdin_copy,
+            ))
     except KeyboardInterrupt:  # the pool is closed by then; the lines printed so far are whole
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

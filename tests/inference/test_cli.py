@@ -116,6 +116,41 @@ def test_more_workers_than_files_start_one_worker_per_file(tiny_weights, clips):
     assert many_asked == one_worker
 
 
+def test_a_dash_reads_the_song_from_standard_input(tiny_weights, clips):
+    """`cat song.ogg | python -m inference classify -`, as cat and ffmpeg read `-`: it said "Cannot
+    find the audio file -"."""
+    command = [sys.executable, "-m", "inference", "classify", "--json", "--model", "ann", "--weights",
+               str(tiny_weights), str(clips[0]), "-"]
+    with open(clips[1], "rb") as song:
+        done = subprocess.run(command, cwd=REPO, stdin=song, capture_output=True, text=True, timeout=170)
+    assert done.returncode == 0, done.stderr
+    from_file, from_stdin = [json.loads(line) for line in done.stdout.splitlines()]
+    alone = json.loads(run_cli(*command[3:-2], str(clips[1])).stdout)
+    assert from_stdin["file"] == "-" and from_stdin["probabilities"] == alone["probabilities"]
+    assert from_file["file"] == str(clips[0])
+
+
+@pytest.mark.parametrize("args, terminal, says", [
+    (("-", "-"), False, "argument FILE: - (standard input) can be read once"),
+    (("-",), True, "argument FILE: - reads standard input, which is a terminal here"),
+])
+def test_standard_input_twice_or_from_the_terminal_is_a_usage_error(tiny_weights, args, terminal, says):
+    """A terminal's standard input is no song: said at once, rather than wait for one to be typed."""
+    import os
+    import pty
+
+    keyboard, keyboard_end = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "inference", "classify", "--weights", str(tiny_weights), *args], cwd=REPO,
+            stdin=keyboard_end if terminal else subprocess.DEVNULL, capture_output=True, text=True, timeout=170,
+        )
+    finally:
+        os.close(keyboard)
+        os.close(keyboard_end)
+    assert done.returncode == 2 and says in done.stderr and done.stdout == "", done.stderr
+
+
 def test_no_weights_is_a_clear_error(tmp_path, clips):
     done = run_cli("classify", "--weights", str(tmp_path / "nowhere"), str(clips[0]))
     assert done.returncode == 2
