@@ -194,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"python -m inference train: training needs the train extra ({error.name.split('.')[0]} is not "
                   f"installed): {sys.executable} -m pip install -e '.[train]'", file=sys.stderr)
             return EXIT_NO_MODEL
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # argparse would say so with the top-level usage, which lists none of classify's options
+        args.usage_error(f"unrecognized arguments: {' '.join(unknown)}")
     check_stdin_use(args.files, args.usage_error)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # A file name that is not UTF-8 reaches us with surrogates: print it back as its own bytes, as

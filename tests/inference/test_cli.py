@@ -36,6 +36,9 @@ def bad_file(tmp_path):
     (("classify", "--timeout", "0", "x.wav"), "argument --timeout: must be more than 0, not 0"),
     (("classify", "--workers", "2.5", "x.wav"), "argument --workers: '2.5' is not a whole number"),
     (("train", "--folds", "two"), "argument --folds: 'two' is not a whole number"),
+    # classify's own usage and name, not the top-level ones that list no option of classify
+    (("classify", "--jsn", "x.wav"), "usage: python -m inference classify [-h] [--json]"),
+    (("classify", "--jsn", "x.wav"), "python -m inference classify: error: unrecognized arguments: --jsn"),
     (("train", "--folds", "1"), "argument --folds: must be at least 2, not 1"),
     (("train", "--data", "/nonexistent"), "--data /nonexistent: no labels.csv there"),
 ])
