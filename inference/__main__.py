@@ -30,6 +30,13 @@ EXIT_SOME_FAILED = 1
 EXIT_NO_MODEL = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a tool whose reader left reports it
+JSON_HELP = """--json prints one object per line, in the order the files were given; an answer:
+  {"file": FILE, "mood": "happy", "energetic", "sad" or "calm",
+   "probabilities": {"happy": p, "energetic": p, "sad": p, "calm": p} (they sum to 1),
+   "valence": -1 to 1, "arousal": -1 to 1, "model": "main" or "ann", "model_version": its weights,
+   "seconds": the file's time, "fallback_reason": why the ANN answered instead, or null}
+a file that got no mood: {"file": FILE, "error": why, in words}
+"""
 EXIT_STATUSES_HELP = f"""exit status:
   {EXIT_OK}    every file got a mood
   {EXIT_SOME_FAILED}    some file failed (its line says why); the others got their mood
@@ -52,20 +59,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     classify = commands.add_parser(
         "classify", help="classify audio files", description="Classify audio files, concurrently.",
-        epilog=EXIT_STATUSES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=JSON_HELP + "\n" + EXIT_STATUSES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     classify.add_argument("files", nargs="+", metavar="FILE",
                           help=f"audio files (any format ffmpeg reads); {STDIN} reads one from standard input")
-    classify.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    classify.add_argument("--json", action="store_true", help="one JSON object per line per file (below)")
     classify.add_argument(
         "--model", choices=("auto", "main", "ann"), default="auto",
-        help="main: the CNN+BiLSTM only; ann: the hand-crafted-feature MLP only; "
+        help="main: the main model only (the CNN+BiLSTM, its answer fused with the ANN's and a musicnn "
+        "embedding head's as its weights say); ann: the hand-crafted-feature MLP only; "
         "auto (default): main, with the ANN as fallback",
     )
     classify.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="weights directory")
     classify.add_argument("--workers", type=at_least(1), default=None,
                           help="worker processes, at most one per file (default: one per core)")
-    classify.add_argument("--timeout", type=positive_float, default=20.0, help="seconds per file before the fallback")
+    classify.add_argument(
+        "--timeout", type=positive_float, default=20.0,
+        help="seconds per file for the main model; then the ANN answers (auto) or the file fails (main)",
+    )
     classify.set_defaults(usage_error=classify.error)  # a mistake found after parsing, told as argparse tells one
     commands.add_parser("train", help="train the models (needs torch); see `train --help`", add_help=False)
     return parser

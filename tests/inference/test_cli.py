@@ -187,6 +187,18 @@ def test_classify_help_lists_the_exit_statuses():
         assert re.search(rf"^  {status} +.*{means}", statuses, re.MULTILINE), statuses
 
 
+def test_classify_help_says_what_json_prints_and_what_the_main_model_is():
+    """Each key of an answer and of a failure is named, so a script can rely on them; and `--model
+    main` is not "the CNN+BiLSTM only": its answer fuses the network with the ANN and a musicnn head
+    (model_version ends "+ann+musicnn")."""
+    done = run_cli("classify", "--help")
+    assert done.returncode == 0, done.stderr
+    output = done.stdout.split("--json prints")[1].split("exit status:")[0]
+    for key in [*JSON_KEYS, *MOODS, "error"]:
+        assert f'"{key}"' in output, key
+    assert "CNN+BiLSTM only" not in done.stdout and "musicnn" in done.stdout
+
+
 def test_train_is_dispatched_to_the_training_code():
     done = run_cli("train", "--help")
     assert done.returncode == 0, done.stderr
