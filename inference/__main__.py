@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from inference.cliargs import at_least, positive_float
+from inference.cliargs import at_least, existing_folder, positive_float
 from inference.pool import DEFAULT_WEIGHTS_DIR, Classifier, default_threads
 from inference.result import MOODS, InferenceError, ModelUnavailableError, MoodResult
 
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "embedding head's as its weights say); ann: the hand-crafted-feature MLP only; "
         "auto (default): main, with the ANN as fallback",
     )
-    classify.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="weights directory")
+    classify.add_argument("--weights", type=existing_folder, default=DEFAULT_WEIGHTS_DIR, help="weights directory")
     classify.add_argument("--workers", type=at_least(1), default=None,
                           help="worker processes, at most one per file (default: one per core)")
     classify.add_argument(

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Callable
 
 
@@ -31,6 +32,14 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
     return value
+
+
+def existing_folder(text: str) -> Path:
+    """An argparse `type` for a folder read from: a typo is named as such, before any work starts."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"no folder at {text}")
+    return path
 
 
 SEED_MAX = 2**32 - 1  # the largest seed numpy's RandomState, under sklearn's splitters, accepts

@@ -36,6 +36,9 @@ def bad_file(tmp_path):
     (("classify", "--timeout", "0", "x.wav"), "argument --timeout: must be more than 0, not 0"),
     (("classify", "--workers", "2.5", "x.wav"), "argument --workers: '2.5' is not a whole number"),
     (("train", "--folds", "two"), "argument --folds: 'two' is not a whole number"),
+    # one line that names the argument, not a log warning and then the same words as "No model can answer"
+    (("classify", "--weights", "/nonexistent", "x.wav"), "argument --weights: no folder at /nonexistent"),
+    (("classify", "--weights", "/etc/hostname", "x.wav"), "argument --weights: no folder at /etc/hostname"),
     # classify's own usage and name, not the top-level ones that list no option of classify
     (("classify", "--jsn", "x.wav"), "usage: python -m inference classify [-h] [--json]"),
     (("classify", "--jsn", "x.wav"), "python -m inference classify: error: unrecognized arguments: --jsn"),
@@ -45,6 +48,7 @@ def bad_file(tmp_path):
 def test_a_wrong_argument_is_a_usage_error_not_a_traceback(args, says):
     done = run_cli(*args)
     assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert "WARNING" not in done.stderr, done.stderr
 
 
 def test_help_lists_both_commands():
@@ -155,7 +159,7 @@ def test_standard_input_twice_or_from_the_terminal_is_a_usage_error(tiny_weights
 
 
 def test_no_weights_is_a_clear_error(tmp_path, clips):
-    done = run_cli("classify", "--weights", str(tmp_path / "nowhere"), str(clips[0]))
+    done = run_cli("classify", "--weights", str(tmp_path), str(clips[0]))  # a folder without them
     assert done.returncode == 2
     assert "error:" in done.stderr and "missing" in done.stderr
 
