@@ -34,7 +34,8 @@ JSON_HELP = """--json prints one object per line, in the order the files were gi
   {"file": FILE, "mood": "happy", "energetic", "sad" or "calm",
    "probabilities": {"happy": p, "energetic": p, "sad": p, "calm": p} (they sum to 1),
    "valence": -1 to 1, "arousal": -1 to 1, "model": "main" or "ann", "model_version": its weights,
-   "seconds": the file's time, "fallback_reason": why the ANN answered instead, or null}
+   "seconds": its time, a wait behind another file included, "fallback_reason": why the ANN
+   answered instead, or null}
 a file that got no mood: {"file": FILE, "error": why, in words}
 """
 EXIT_STATUSES_HELP = f"""exit status:
