@@ -232,7 +232,8 @@ class PromptScheduler:
 
     async def fire_now(self, ref: UserRef) -> str | None:
         """Sends an opted-in user's prompt now, even if today's was sent (tests, the console's
-        /journal prompt). Returns the prompt id, None when the user has no journal."""
+        /journal prompt). Returns the prompt id, None when the user has no journal or the send
+        failed for a passing reason; raises `RecipientGone` when the platform refused the user."""
         return await self.deliver(ref, force=True)
 
     def _making_for(self, ref: UserRef) -> asyncio.Lock:
@@ -296,6 +297,8 @@ class PromptScheduler:
                 return prompt.prompt_id
             except Exception as failure:
                 await self._not_sent(ref, prompt, failure, force=force, day=day, zone=zone, attempt=attempt)
+                if force and isinstance(failure, RecipientGone):
+                    raise  # /journal prompt: the user is told what to allow, not to ask again shortly
                 return None
             try:
                 await self.journal.prompt_delivered(prompt.prompt_id, message_id)

@@ -39,7 +39,7 @@ from bot.replies import (
 from bot.sources.models import SourceError
 from bot.sources.query import FULL_WIDTH_PUNCTUATION, LINK_CLOSERS
 from bot.usecases.mood import GENERIC_ERROR, MoodUseCase
-from bot.usecases.ports import NoSchedule, PromptSchedule
+from bot.usecases.ports import NoSchedule, PromptSchedule, RecipientGone
 from inference.result import MOODS, InferenceError
 from storage.outbox import JournalWrite, JournalWriter
 from storage.models import (
@@ -91,8 +91,12 @@ OFFSET_WITH_MINUTES = ("{label} is {names} today: type {which}, e.g. /journal on
                        "IANA has no zone for an offset with minutes, only the places that keep it.")
 NO_ZONE_AT_OFFSET = ("No time zone is at {label} today. Type your zone's name, e.g. /journal on {time} "
                      "Europe/Lisbon, or a whole-hour offset such as UTC+2.")
+# /journal prompt that the platform refused to deliver (RecipientGone): the user has something to allow.
 PROMPT_NOT_SENT = ("I couldn't send you a prompt. Open a private chat with me (and allow messages from me), "
                    "then ask again with /journal prompt.")
+# ... and one that failed for a passing reason (an outage, a lost connection, the database): the
+# user's settings are fine, and asking again later is all there is to do.
+PROMPT_NOT_SENT_NOW = "I couldn't send you a prompt just now: try /journal prompt again in a few minutes."
 PROMPT_SENT = "Sent: today's prompt is in our private chat. Answer it with a song."
 ALREADY_ANSWERED = "You've already answered that prompt — your journal keeps one song per prompt."
 FORGOTTEN_MEANWHILE = ("You deleted your data with /forget while I was fetching or listening to that song, so I "
@@ -462,8 +466,12 @@ class JournalUseCase:
             return ErrorReply(str(error))
         if user is None or not user.journal_enabled:
             return ErrorReply(JOURNAL_OFF)
-        if await self.schedule.fire_now(ref) is None:  # the scheduler logged why
+        try:
+            sent = await self.schedule.fire_now(ref)
+        except RecipientGone:  # the platform refuses the user: they have something to allow
             return ErrorReply(PROMPT_NOT_SENT)
+        if sent is None:  # the scheduler logged why
+            return ErrorReply(PROMPT_NOT_SENT_NOW)
         return TextReply(PROMPT_SENT)
 
     async def prompt_not_delivered(self, prompt_id: str) -> None:

@@ -43,7 +43,9 @@ class PromptSchedule(Protocol):
     def unschedule(self, ref: UserRef) -> None: ...
 
     async def fire_now(self, ref: UserRef) -> str | None:
-        """Send an opted-in user's prompt now; the prompt id, or None when none could be sent."""
+        """Send an opted-in user's prompt now; the prompt id, or None when none could be sent.
+        Raises `RecipientGone` when the platform refused to deliver it (the user has something to
+        allow), not for a passing failure (None: the user may ask again later)."""
         ...
 
 

@@ -18,11 +18,13 @@ from bot.frontends.discord import journal as journal_cog
 from bot.frontends.discord.interactions import NOT_DOWNLOADED
 from bot.frontends.discord.journal import (
     DM_WELCOME,
+    DM_WELCOME_NOT_SENT,
     DMS_CLOSED,
     FORGET_CANCELLED,
     FORGET_TIMED_OUT,
     NOT_YOUR_BUTTON,
     PROMPT_NOT_SENT_BY_DM,
+    PROMPT_NOT_SENT_NOW_BY_DM,
     UNKNOWN_COMMAND,
     typed_command_hint,
 )
@@ -403,7 +405,8 @@ async def test_journal_on_whose_welcome_dm_fails_for_another_reason_says_the_jou
                                                                                            failure):
     """The welcome DM checks that DMs are open: a connection cut on the way or Discord's outage says
     nothing of that, and the journal is on all the same: neither "something went wrong" nor "allow
-    direct messages", but the journal's answer (logged)."""
+    direct messages", but the journal's answer (logged), and that the prompts still come by DM (the
+    welcome, which says so, did not arrive)."""
     fake, _ = discord_bot
     if failure == "cut off":
         fake.drop_next("send_message")
@@ -412,7 +415,7 @@ async def test_journal_on_whose_welcome_dm_fails_for_another_reason_says_the_jou
     await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"), guild=GUILD)
     answer = await private_answer(fake)
     assert answer.content.startswith("Journal on: every day at 21:30 (Europe/Lisbon)"), answer.content
-    assert DMS_CLOSED not in answer.content
+    assert DMS_CLOSED not in answer.content and answer.content.endswith(DM_WELCOME_NOT_SENT)
     assert (await db.users.get(UserRef("discord", str(ALICE)))).journal_enabled
     assert [r for r in caplog.records if r.getMessage() == "discord.dm_welcome_not_sent"]
 
@@ -443,6 +446,30 @@ async def test_journal_prompt_to_closed_dms_says_how_to_open_them_on_discord(sch
     answer = await private_answer(fake)
     assert answer.content == PROMPT_NOT_SENT_BY_DM
     assert (await db.users.get(UserRef("discord", str(ALICE)))).journal_enabled  # asked again, it comes
+
+
+@pytest.mark.parametrize("failure", ["DM outage", "DM channel outage", "DM channel cut off"])
+async def test_journal_prompt_whose_dm_fails_for_a_passing_reason_says_to_ask_again_shortly(scheduled, db, failure):
+    """Discord's 5xx (503: discord.py does not retry it) or a connection cut before the DM channel
+    opened says nothing of the user's settings: they are told to ask again in a few minutes, not to
+    allow direct messages (Privacy Settings), which are open already."""
+    fake, _ = scheduled
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))  # in the DM: no welcome DM
+    await private_answer(fake)
+    if failure == "DM outage":
+        fake.fail_next("send_message", times=1, status=503, code=0, message="Service Unavailable")
+    elif failure == "DM channel outage":
+        fake.fail_next("create_dm", times=1, status=503, code=0, message="Service Unavailable")
+    else:
+        fake.drop_next("create_dm")
+    mark = fake.mark()
+    await fake.slash("journal", sub("prompt"), guild=GUILD)
+    answer = await private_answer(fake)
+    assert answer.content == PROMPT_NOT_SENT_NOW_BY_DM
+    assert "Privacy Settings" not in answer.content
+    assert fake.calls_of("create_dm", after=mark)  # the DM was tried, and failed as set up
+    await fake.slash("journal", sub("prompt"), guild=GUILD)  # asked again, it comes
+    assert (await private_answer(fake)).content == PROMPT_SENT
 
 
 async def test_a_dm_that_fails_unexpectedly_gets_a_polite_answer_and_is_logged(discord_bot, caplog):

@@ -13,7 +13,7 @@ from telegram import Chat, Message, MessageEntity
 
 from bot.config import Settings
 from bot.frontends import render
-from bot.usecases.journal import JOURNAL_ON_USAGE, ZONE_MISSING
+from bot.usecases.journal import JOURNAL_ON_USAGE, PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, ZONE_MISSING
 from bot.frontends.telegram import (
     A_PICTURE,
     COMMANDS,
@@ -599,6 +599,23 @@ async def test_journal_prompt_sends_today_s_prompt_now_and_nothing_after_it(tele
     assert await usecases.journal.is_prompt_message("telegram", str(ALICE), str(fake.message_of(prompt)["message_id"]))
     await asyncio.sleep(0.5)
     assert fake.calls_of("sendMessage", after=mark) == [prompt]
+
+
+@pytest.mark.parametrize("status, description, times, told", [
+    (403, "Forbidden: bot can't initiate conversation with a user", 1, PROMPT_NOT_SENT),
+    (502, "Bad Gateway", 2, PROMPT_NOT_SENT_NOW),  # twice: the transport sends a 5xx call once more
+])
+async def test_journal_prompt_not_delivered_says_what_to_allow_only_when_telegram_refused_it(
+        telegram, db, usecases, status, description, times, told):
+    """Telegram's 403 refuses the user: they have a private chat to open. An outage (a 5xx) says
+    nothing of their settings: they ask again in a few minutes."""
+    fake, frontend = telegram
+    await journal_on_telegram(fake, frontend, db, usecases)
+    fake.fail_next("sendMessage", times=times, status=status, description=description)
+    mark = fake.mark()
+    await fake.user_sends("/journal prompt")
+    answer = await fake.wait_for("sendMessage", after=mark)  # the first one delivered: the prompt failed
+    assert answer.text == told and answer.chat_id == str(ALICE)
 
 
 async def test_a_user_who_blocked_the_bot_gets_no_more_daily_prompts(telegram, db, usecases):

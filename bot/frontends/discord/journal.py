@@ -26,7 +26,7 @@ from bot.frontends.discord.interactions import (
 from bot.frontends.discord.rendering import clip, edit_parts, fitted_journal_list
 from bot.frontends import render
 from bot.replies import Caller, ErrorReply, JournalListReply, TextReply
-from bot.usecases.journal import PROMPT_NOT_SENT, zone_label
+from bot.usecases.journal import PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, zone_label
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,21 @@ TYPED_COMMAND = re.compile(r"/([\w-]+)(?:\s|$)")
 DM_WELCOME = "Your moodbot journal is on: your daily prompts will arrive here. Answer each with a song."
 DMS_CLOSED = ("But I couldn't send you a direct message, and the prompts come by DM: allow direct messages "
               "from this server's members (Privacy Settings), then try /journal prompt.")
-# /journal prompt whose DM Discord refused: the use case's PROMPT_NOT_SENT says it as on Telegram
+# ... and one whose welcome DM failed for a passing reason (an outage, a lost connection): the
+# journal is on, and its prompts will try the DM again; only the welcome, which says where they
+# come, is missing.
+DM_WELCOME_NOT_SENT = ("My welcome DM didn't go through just now (Discord or the connection failed for a moment); "
+                       "your prompts will still come by direct message, with nothing to change in your settings.")
+# /journal prompt whose DM Discord refused (403, 50007): the use case's PROMPT_NOT_SENT says it as on Telegram
 # ("Open a private chat with me"); on Discord, DMs from a server's members are allowed per server.
 PROMPT_NOT_SENT_BY_DM = ("I couldn't send you the prompt by direct message: allow direct messages from the "
                          "members of a server we share (that server's Privacy Settings), then try /journal prompt again.")
+# ... and whose DM failed for a passing reason (Discord's outage, a lost connection): the user's
+# settings are fine, and Privacy Settings would send them looking for a switch already on.
+PROMPT_NOT_SENT_NOW_BY_DM = ("I couldn't send you the prompt by direct message just now (Discord or the connection "
+                             "failed for a moment): try /journal prompt again in a few minutes.")
+# The use case's words for an undelivered /journal prompt, in Discord's terms.
+PROMPT_NOT_SENT_ON_DISCORD = {PROMPT_NOT_SENT: PROMPT_NOT_SENT_BY_DM, PROMPT_NOT_SENT_NOW: PROMPT_NOT_SENT_NOW_BY_DM}
 
 
 def typed_command_hint(name: str, *, in_servers_only: bool = False) -> str:
@@ -247,6 +258,7 @@ class JournalCog(commands.Cog):
                 # on all the same: its answer stands (the daily prompt will try the DM again).
                 log.warning("discord.dm_welcome_not_sent", extra={**whose(interaction.user, interaction.guild_id),
                                                                   "reason": repr(error)})
+                reply = TextReply(f"{reply.text}\n{DM_WELCOME_NOT_SENT}")
         await show(interaction, reply)
 
     @journal_on.autocomplete("timezone")
@@ -276,8 +288,8 @@ class JournalCog(commands.Cog):
     async def journal_prompt(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # the DM is sent first
         reply = await self.usecases.journal.prompt_now(caller_of(interaction))
-        if isinstance(reply, ErrorReply) and reply.message == PROMPT_NOT_SENT:
-            reply = ErrorReply(PROMPT_NOT_SENT_BY_DM)
+        if isinstance(reply, ErrorReply) and reply.message in PROMPT_NOT_SENT_ON_DISCORD:
+            reply = ErrorReply(PROMPT_NOT_SENT_ON_DISCORD[reply.message])
         await show(interaction, reply)
 
     @app_commands.command(name="stats",
