@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -126,10 +127,11 @@ async def classify_files(
     timeout_s: float,
     as_json: bool,
     out: TextIO,
-    stdin_copy: Path | None = None,
+    copies: dict[str, Path] | None = None,
 ) -> int:
-    """Classify every file through one warm pool; print results in the order given. The file `-`
-    is `stdin_copy`, standard input copied to a file (the decoder reads files)."""
+    """Classify every file through one warm pool; print results in the order given. A file in
+    `copies` (standard input, a pipe) is read from its copy there, as `copy_streams` made it."""
+    copies = copies or {}
     # Never more workers than files, even when asked: one with no file to classify still loads
     # the models (`--workers 40` took 43 s for one clip, `--workers 200` ran out of memory).
     workers = max(1, min(len(files), workers or default_threads(1)))
@@ -141,7 +143,7 @@ async def classify_files(
 
     async def one(file: str) -> MoodResult:
         async with slots:
-            return await classifier.classify(stdin_copy if file == STDIN else file, model=model)
+            return await classifier.classify(copies.get(file, file), model=model)
 
     failures = 0
     tasks: list[asyncio.Future] = []
@@ -180,13 +182,31 @@ def check_stdin_use(files: list[str], usage_error) -> None:
                     f"pipe a song into it (cat song.mp3 | python -m inference classify {STDIN})")
 
 
-def copy_stdin(folder: Path) -> Path:
-    """Standard input, whole, in a file in `folder` (none open: read as an empty file)."""
-    copy = folder / STDIN_COPY_NAME
-    with copy.open("wb") as file:
-        if sys.stdin is not None:
-            shutil.copyfileobj(sys.stdin.buffer, file)
-    return copy
+def is_pipe(file: str) -> bool:
+    """A named pipe, or bash's `<(command)` (/dev/fd/63): open in this process only."""
+    try:
+        return stat.S_ISFIFO(os.stat(file).st_mode)
+    except OSError:  # not there: the decoder says so in the file's line
+        return False
+
+
+def copy_streams(files: list[str], folder: Path) -> dict[str, Path]:
+    """Standard input (`-`) and each pipe among `files`, read whole, each into a file in `folder`:
+    the decoder runs in a worker process and reads files, where a pipe of ours is no file at all."""
+    copies = {}
+    for n, file in enumerate(dict.fromkeys(files)):  # a pipe named twice is read once
+        if file != STDIN and not is_pipe(file):
+            continue
+        copy = folder / str(n) / (STDIN_COPY_NAME if file == STDIN else Path(file).name)
+        copy.parent.mkdir()
+        with copy.open("wb") as written:
+            if file != STDIN:
+                with open(file, "rb") as pipe:
+                    shutil.copyfileobj(pipe, written)
+            elif sys.stdin is not None:  # none open: read as an empty file
+                shutil.copyfileobj(sys.stdin.buffer, written)
+        copies[file] = copy
+    return copies
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,11 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="surrogateescape")
     try:
-        with tempfile.TemporaryDirectory(prefix="moodbot-stdin-") as scratch:
-            stdin_copy = copy_stdin(Path(scratch)) if STDIN in args.files else None
+        with tempfile.TemporaryDirectory(prefix="moodbot-streams-") as scratch:
             return asyncio.run(classify_files(
                 args.files, weights=args.weights, model=args.model, workers=args.workers,
-                timeout_s=args.timeout, as_json=args.json, out=sys.stdout, stdin_copy=stdin_copy,
+                timeout_s=args.timeout, as_json=args.json, out=sys.stdout,
+                copies=copy_streams(args.files, Path(scratch)),
             ))
     except KeyboardInterrupt:  # the pool is closed by then; the lines printed so far are whole
         print("interrupted", file=sys.stderr)

@@ -137,6 +137,21 @@ def test_a_dash_reads_the_song_from_standard_input(tiny_weights, clips):
     assert from_file["file"] == str(clips[0])
 
 
+def test_a_pipe_named_as_a_file_is_read_as_standard_input_is(tiny_weights, clips):
+    """bash's `<(command)` names a pipe, /dev/fd/63, that only this process holds open: the worker
+    that opened it found nothing there ("Cannot find the audio file 63")."""
+    import shlex
+
+    command = (f"{shlex.quote(sys.executable)} -m inference classify --json --model ann --weights "
+               f"{shlex.quote(str(tiny_weights))} <(cat {shlex.quote(str(clips[1]))})")
+    done = subprocess.run(["bash", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=170)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (answer,) = [json.loads(line) for line in done.stdout.splitlines()]
+    alone = json.loads(run_cli("classify", "--json", "--model", "ann", "--weights", str(tiny_weights),
+                               str(clips[1])).stdout)
+    assert answer["file"].startswith("/dev/fd/") and answer["probabilities"] == alone["probabilities"]
+
+
 @pytest.mark.parametrize("args, terminal, says", [
     (("-", "-"), False, "argument FILE: - (standard input) can be read once"),
     (("-",), True, "argument FILE: - reads standard input, which is a terminal here"),
