@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import logging
 from functools import lru_cache
-from itertools import groupby
 from pathlib import Path
 from typing import NamedTuple
 
@@ -50,23 +49,25 @@ SEGMENT_SECONDS = 10
 N_SEGMENTS = 3
 SECTION_SECONDS = 30
 MIN_SECONDS = 10  # under this there is not one full segment to listen to
-# Longest audio ever decoded (the bot's MAX_AUDIO_DURATION_S default). Decoding is all in memory: a
-# 3-hour file is ~1 GB of float32 at SAMPLE_RATE, so a longer file is refused before decoding. A
-# caller may ask for less (`load_audio(max_seconds=...)`), never for more.
+# Longest audio ever decoded (the bot's MAX_AUDIO_DURATION_S default). The decoded audio is held in
+# memory: a 3-hour file is ~1 GB of float32 at SAMPLE_RATE, so a longer file is refused before
+# decoding. A caller may ask for less (`load_audio(max_seconds=...)`), never for more.
 MAX_SECONDS = 20 * 60
 # A header claiming more than this is lying (the fuzz suite's WAV claims 65535 channels at 4 GHz).
 MAX_NATIVE_RATE = 768_000
 MAX_CHANNELS = 64
-# Decoded audio is held at the file's own rate until it is resampled: MAX_SECONDS of it at up to
-# this rate (0.9 GB of float32). A file at a higher rate may last that many samples, no longer: a
-# 4 MB FLAC of 19 minutes at 384 kHz (silence around a tone) took 3.5 GB, and at 768 kHz twice that.
+# A file at a higher rate than this may last MAX_SECONDS of samples at this rate, no longer: decoding
+# and resampling take time in proportion to the samples, however few bytes hold them (a 4 MB FLAC
+# of 19 minutes at 384 kHz, silence around a tone, holds twice the samples of one at 192 kHz).
 FULL_LENGTH_MAX_RATE = 192_000
 # A float sample louder than this is not sound: a float file at int32 scale (2**31) is the loudest
 # real mistake, and from ~1e16 the float32 spectra overflow and the models answer NaN.
 MAX_SAMPLE = 2.0**31
-# Decoded frames are averaged to mono every this many samples (per channel): only the mono audio
-# is kept, so memory follows the length alone, not the channels (a 19-minute 96 kHz 5.1 FLAC of
-# 6.5 MB held ~10 GB when all its channels were kept until the end).
+# Decoded frames are averaged to mono, and resampled to the models' rate, every this many samples
+# (per channel): only the mono audio at that rate is kept, so memory follows the length alone, not
+# the channels or the file's rate (a 19-minute 96 kHz 5.1 FLAC of 6.5 MB held ~10 GB when all its
+# channels were kept until the end; a 19-minute 192 kHz 5.1 one, ~1.8 GB when its mono audio was
+# kept at 192 kHz).
 MONO_RUN_SAMPLES = 1 << 16
 # A header's length is believed, and a file refused from it, only if the file holds that much at
 # this bit rate at least (AMR voice is 4.75 kb/s) and at this share of the stream's stated bit rate;
@@ -85,6 +86,10 @@ CANCELLED_SHARE = 0.01
 # of the 4Q clips at their own level (at -50 dB, 91%; at -60 dB, 18%), and a channel 40 dB down adds
 # nothing a listener hears, while a hard-panned mix's quieter side, 20 dB down, is still mixed.
 DEAD_CHANNEL_SHARE = 1e-4
+# The rule is decided at the end, so the means of each channel count are resampled apart until then,
+# each over the whole file. A file changes its channels once or twice (a mono jingle before a stereo
+# song); past this many resamplers, a crafted one's further means go into the mix as they are.
+MAX_RESAMPLERS = 4
 # A surround file's mono mix, as FFmpeg downmixes it (the ITU-R BS.775 matrix) scaled so that the
 # front pair weighs what stereo's two channels do: the centre (voices) at +3 dB over a front
 # channel, the surrounds at -3 dB, the LFE left out. The plain mean had a 5.1 song's voices at a
@@ -135,7 +140,8 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE, *, max_seconds: float = 
     than libopus, and on the 4Q clips the result matches libsndfile + librosa's soxr_hq with an
     SNR of 105 dB or more. Channels are averaged (a surround layout is downmixed as FFmpeg does it,
     a stereo pair wired out of phase is turned back first, and a dead channel is left out), then
-    soxr's HQ resampler brings the native rate to `sr`.
+    soxr's HQ resampler brings the native rate to `sr`, run by run as the file is decoded: memory
+    follows the mono audio at `sr`, not the file's rate or channels.
     """
     path = Path(path)
     if not path.exists():
@@ -145,16 +151,17 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE, *, max_seconds: float = 
     if not path.is_file():  # a FIFO or a device: opening one may block for ever
         raise UnreadableAudioError(f"{path.name} is not a regular file, so not an audio file.")
     try:
-        audio, native_sr = _decode(path, min(max_seconds, MAX_SECONDS))
+        audio, peak = _decode(path, min(max_seconds, MAX_SECONDS), sr)
     except PermissionError:  # the file may be fine audio: say what is wrong
         raise UnreadableAudioError(f"I am not allowed to read the file {path.name}.") from None
     except (av.FFmpegError, ValueError, OSError, LookupError) as error:
         log.debug("Cannot decode %s: %s", path, error)
         raise _unreadable(path) from None
-    # max/min propagate NaN, and the comparison is False for it: NaN, inf and absurd peaks all fail.
-    if audio.size == 0 or not max(float(audio.max()), -float(audio.min())) <= MAX_SAMPLE:
+    # The peak is NaN where a sample is, and the comparison is False for it: NaN, inf and absurd
+    # peaks all fail.
+    if audio.size == 0 or not peak <= MAX_SAMPLE:
         raise UnreadableAudioError(f"The file {path.name} holds no playable audio.")
-    return resample(audio, native_sr, sr)
+    return audio
 
 
 def _unreadable(path: Path) -> UnreadableAudioError:
@@ -214,10 +221,11 @@ class RunLayout(NamedTuple):
     name: str  # FFmpeg's channel layout: "stereo", "5.1", or "6 channels" when the places are not named
 
 
-def _decode(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
-    """(mono float32 at the file's own rate, that rate). Refuses a file over `max_seconds` from its
-    header when it says so, else as soon as the decoded audio passes the limit: memory stays
-    bounded whatever the container claims."""
+def _decode(path: Path, max_seconds: float, sr: int) -> tuple[np.ndarray, float]:
+    """(mono float32 at `sr`, its peak at the file's own rate). Refuses a file over `max_seconds`
+    from its header when it says so, else as soon as the decoded audio passes the limit. Each run
+    of frames is made mono and resampled as it comes: memory follows the mono audio at `sr`
+    whatever the file's rate and channels, and whatever the container claims."""
     with av.open(str(path), metadata_errors="ignore") as container:
         if not container.streams.audio:
             raise _soundless(path, container)
@@ -228,10 +236,10 @@ def _decode(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
         stated = _stated_seconds(container, stream, path.stat().st_size)
         if stated is not None:
             _refuse_if_too_long(stated, path, native_sr, max_seconds)
-        # A chained Ogg or concatenated MP3 may change its rate midway: each rate's audio is kept
-        # apart, then brought to the first rate (ffmpeg does the same when it plays such a file).
+        # A chained Ogg or concatenated MP3 may change its rate midway: each rate's audio is
+        # brought to the first rate (ffmpeg does the same when it plays such a file), then to `sr`.
         # The limits below hold for the whole file, across an Ogg's links.
-        pieces: list[MonoPiece] = []  # one per run of frames
+        mix = _MonoMix(native_sr, sr)
         run: list[list[np.ndarray]] = []  # per plane, the frames' samples as decoded
         run_layout: RunLayout | None = None
         run_samples = decoded = 0
@@ -243,7 +251,7 @@ def _decode(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
             layout = (frame.format.is_planar, frame.layout.nb_channels, frame.sample_rate, frame.layout.name)
             # A stream may change its channels or rate midway; and a long run is made mono as it goes.
             if run and (layout != run_layout or run_samples >= MONO_RUN_SAMPLES):
-                pieces.append(_mono(run, run_layout))
+                mix.add(_mono(run, run_layout))
                 run, run_samples = [], 0
             if layout != run_layout:
                 run_layout = RunLayout(*layout)
@@ -258,47 +266,149 @@ def _decode(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
                 _refuse_if_too_long(max(decoded_seconds, decoded / frame.sample_rate), path, frame.sample_rate,
                                     max_seconds)
         if run:
-            pieces.append(_mono(run, run_layout))
-    _leave_out_dead_channels(pieces)
-    return _at_one_rate(pieces, native_sr), native_sr
+            mix.add(_mono(run, run_layout))
+    return mix.mono()
 
 
-def _leave_out_dead_channels(pieces: list[MonoPiece]) -> None:
-    """Turns each mean that counted a dead channel (`DEAD_CHANNEL_SHARE`) into the live channels'.
+class _Resampler:
+    """Mono runs at any rates -> mono float32 at `sr`, run by run: what `resample` makes of the
+    whole file, in its two steps (each stretch at a rate other than the header's is brought to the
+    header's rate, then all of it to `sr`). soxr's stream gives its one-shot samples bit for bit
+    whatever the runs, so only the output and a run are held, never the file at its own rate."""
 
-    Decided once for the whole file, from each channel's power over all of it, not run by run: a
-    one-sided intro (the right silent for its first seconds) is part of the mix, and a run-by-run
-    choice would play it 6 dB louder than the rest, the level jumping when the other side comes in.
-    The runs are already mono by then, so the mean is scaled by channels / live ones: the mean of
-    the live channels (exactly, for a dead channel of zeros) plus the dead ones' hiss, which stays
-    40 dB or more under the song. A stream whose channels change midway is judged per channel count.
+    def __init__(self, native_sr: int, sr: int):
+        self._native_sr = native_sr
+        self._stretch: _LengthedStream | None = None  # the current stretch's rate -> native_sr
+        self._stretch_rate = 0
+        self._to_sr = _LengthedStream(native_sr, sr)
+        self._out: list[np.ndarray] = []
+
+    def add(self, rate: int, mono: np.ndarray) -> None:
+        if rate != self._stretch_rate:
+            self._end_stretch()
+            self._stretch_rate = rate
+            self._stretch = _LengthedStream(rate, self._native_sr)
+        self._out.append(self._to_sr.add(self._stretch.add(mono)))
+
+    def mono(self) -> np.ndarray:
+        self._end_stretch()
+        self._out.append(self._to_sr.end())
+        out, self._out = self._out, []
+        return np.concatenate(out) if len(out) > 1 else out[0]
+
+    def _end_stretch(self) -> None:
+        if self._stretch is not None:
+            self._out.append(self._to_sr.add(self._stretch.end()))
+            self._stretch = None
+
+
+class _LengthedStream:
+    """soxr's stream resampler, at RESAMPLE_QUALITY, ending at `resample`'s length: the input's
+    length at the new rate rounded up (librosa's fix_length). Nothing is given out past the length
+    the input so far guarantees, so a stream whose last samples are cut is never cut early."""
+
+    def __init__(self, in_rate: int, out_rate: int):
+        self._rates = in_rate, out_rate
+        self._stream = None
+        if in_rate != out_rate:
+            self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+        self._taken = self._given = 0  # samples in, and out
+        self._held = np.zeros(0, dtype=np.float32)  # out past the length guaranteed so far
+
+    def add(self, samples: np.ndarray) -> np.ndarray:
+        samples = np.ascontiguousarray(samples, dtype=np.float32)
+        if self._stream is None:
+            return samples
+        self._taken += samples.size
+        out = self._stream.resample_chunk(samples)
+        if self._held.size:
+            out = np.concatenate([self._held, out])
+        given = out[: max(self._length() - self._given, 0)]
+        self._held = out[given.size :].copy()
+        self._given += given.size
+        return given
+
+    def end(self) -> np.ndarray:
+        if self._stream is None:
+            return np.zeros(0, dtype=np.float32)
+        rest = np.concatenate([self._held, self._stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)])
+        missing = self._length() - self._given
+        return np.pad(rest[:missing], (0, max(missing - rest.size, 0)))
+
+    def _length(self) -> int:
+        in_rate, out_rate = self._rates
+        return -(-self._taken * out_rate // in_rate)
+
+
+class _MonoMix:
+    """The file's mono runs as they are decoded -> its mono audio at `sr`, with the dead-channel
+    rule (`DEAD_CHANNEL_SHARE`) applied to the means of channels.
+
+    The rule is decided once for the whole file, from each channel's power over all of it, not run
+    by run: a one-sided intro (the right silent for its first seconds) is part of the mix, and a
+    run-by-run choice would play it 6 dB louder than the rest, the level jumping when the other side
+    comes in. The mean is then scaled by channels / live ones: the mean of the live channels
+    (exactly, for a dead channel of zeros) plus the dead ones' hiss, which stays 40 dB or more under
+    the song. A stream whose channels change midway is judged per channel count.
+
+    Resampling is linear, so the scale can come after it: the means of each channel count are
+    resampled on their own (silence where the others play, so every resampler sees the whole file's
+    length), and scaled and summed at the end. An ordinary file has one, and is resampled once.
     """
-    totals: dict[int, np.ndarray] = {}
-    for piece in pieces:
-        if piece.channel_power is not None:
-            channels = piece.channel_power.size
-            totals[channels] = totals.get(channels, 0.0) + piece.channel_power
-    gains = {}
-    for channels, power in totals.items():
+
+    def __init__(self, native_sr: int, sr: int):
+        self._rates = native_sr, sr
+        self._resamplers: dict[int, _Resampler] = {}  # by the channels averaged; 0: mono, or a downmix
+        self._power: dict[int, np.ndarray] = {}  # each channel's power over the file, per channel count
+        self._peak: dict[int, float] = {}
+        self._stretches: list[list[int]] = []  # [rate, samples] so far: a late resampler's silence
+
+    def add(self, piece: MonoPiece) -> None:
+        key = 0 if piece.channel_power is None else piece.channel_power.size
+        if key not in self._resamplers and len(self._resamplers) >= MAX_RESAMPLERS:
+            log.debug("Over %d channel counts; the mean of %d channels goes in as it is", MAX_RESAMPLERS, key)
+            key = 0
+        if key not in self._resamplers:
+            self._resamplers[key] = self._silent_so_far()
+        if key:
+            self._power[key] = self._power.get(key, 0.0) + piece.channel_power
+        # NaN is kept (np.maximum propagates it): such a file is refused.
+        loudest = np.maximum(piece.mono.max(initial=0), -piece.mono.min(initial=0))
+        self._peak[key] = np.maximum(self._peak.get(key, 0.0), loudest)
+        for other, resampler in self._resamplers.items():
+            resampler.add(piece.rate, piece.mono if other == key else np.zeros(piece.mono.size, dtype=np.float32))
+        if self._stretches and self._stretches[-1][0] == piece.rate:
+            self._stretches[-1][1] += piece.mono.size
+        else:
+            self._stretches.append([piece.rate, piece.mono.size])
+
+    def mono(self) -> tuple[np.ndarray, float]:
+        """(the mono audio at `sr`, its peak at the file's rate)."""
+        mono, peak = None, 0.0
+        for key, resampler in self._resamplers.items():
+            part, gain = resampler.mono(), self._gain(key)
+            if gain != 1:
+                np.multiply(part, gain, out=part)
+            mono = part if mono is None else np.add(mono, part, out=mono)
+            peak = np.maximum(peak, self._peak[key] * gain)
+        if mono is None:
+            return np.zeros(0, dtype=np.float32), 0.0
+        return mono, float(peak)
+
+    def _gain(self, key: int) -> np.float32:
+        """channels / live ones for a mean of channels, 1 for every ordinary file."""
+        power = self._power.get(key)
+        if power is None:
+            return np.float32(1)
         live = int(np.count_nonzero(power >= DEAD_CHANNEL_SHARE * power.max()))  # all, for silence
-        if live < channels:
-            gains[channels] = np.float32(channels / live)
-    if not gains:  # every ordinary file: not a sample touched
-        return
-    for piece in pieces:
-        if piece.channel_power is not None and piece.channel_power.size in gains:
-            np.multiply(piece.mono, gains[piece.channel_power.size], out=piece.mono)
+        return np.float32(power.size / live)
 
-
-def _at_one_rate(pieces: list[MonoPiece], native_sr: int) -> np.ndarray:
-    """The pieces end to end at `native_sr`: each stretch at another rate is resampled as a whole."""
-    stretches = [
-        resample(np.concatenate([piece.mono for piece in group]), rate, native_sr)
-        for rate, group in groupby(pieces, key=lambda piece: piece.rate)
-    ]
-    if len(stretches) == 1:  # one rate, the usual case: no second copy of the whole song
-        return stretches[0]
-    return np.concatenate(stretches) if stretches else np.zeros(0, dtype=np.float32)
+    def _silent_so_far(self) -> _Resampler:
+        resampler = _Resampler(*self._rates)
+        for rate, samples in self._stretches:
+            for start in range(0, samples, MONO_RUN_SAMPLES):
+                resampler.add(rate, np.zeros(min(MONO_RUN_SAMPLES, samples - start), dtype=np.float32))
+        return resampler
 
 
 def _stated_seconds(container, stream, size: int) -> float | None:
@@ -425,7 +535,7 @@ def _planes(frame, planar: bool, channels: int) -> list[np.ndarray]:
 
 def _mono(run: list[list[np.ndarray]], layout: RunLayout) -> MonoPiece:
     """A run of frames of one layout -> mono float32: the mean of the channels (in phase), with
-    each channel's power for `_leave_out_dead_channels`, or for a surround layout the mix a
+    each channel's power for the dead-channel rule (`_MonoMix`), or for a surround layout the mix a
     listener hears (`DOWNMIX_WEIGHTS`)."""
     planes = [np.concatenate(plane) for plane in run]
     samples = np.stack(planes) if layout.planar else planes[0].reshape(-1, layout.channels).T

@@ -17,6 +17,7 @@ from inference.audio import (
     SEGMENT_SAMPLES,
     load_audio,
     log_mel,
+    resample,
     main_model_input,
     section_segments,
     select_section,
@@ -365,6 +366,73 @@ def test_a_many_channel_file_is_decoded_in_memory_for_its_mono_audio_alone(tmp_p
     np.testing.assert_allclose(mono, expected, atol=1e-6)
     # The mono pieces, their concatenation and one small run: not the 8 channels (~36x as much).
     assert peak < 3 * mono_bytes, f"peak {peak / 1e6:.1f} MB for {mono_bytes / 1e6:.1f} MB of mono audio"
+
+
+HIGH_RATE = 192_000
+# Traces the numpy buffers a decode allocates, in a process of its own: what earlier tests left
+# allocated does not count. Prints the peak in bytes; saves the decoded audio.
+TRACE_DECODE = """
+import sys, tracemalloc
+import numpy as np
+from inference.audio import load_audio
+tracemalloc.start()
+mono = load_audio(sys.argv[1])
+print(tracemalloc.get_traced_memory()[1])
+tracemalloc.stop()
+np.save(sys.argv[2], mono)
+"""
+
+
+def test_a_long_high_rate_surround_file_is_decoded_in_memory_for_its_output_alone(tmp_path):
+    """Given a user attaches a long 192 kHz 5.1 file, decoding holds its mono audio at the models'
+    rate, not at the file's own: a 19-minute one peaked at ~1.8 GB, its mono mix kept at 192 kHz
+    (8.7 times the output) and copied whole before it was resampled. The audio is the same."""
+    import subprocess
+    import sys
+
+    seconds = 180  # ~10 s to make here, ~5 s to decode
+    tone = f"sine=frequency=440:sample_rate={HIGH_RATE}:duration={seconds}"
+
+    def flac(name: str, *args: str) -> Path:
+        path = tmp_path / name
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", tone, *args,
+                        "-c:a", "flac", "-sample_fmt", "s32", str(path)], check=True, timeout=120)
+        return path
+
+    source = flac("source.flac")
+    # The front pair at half scale is the source at half scale in the mix; the LFE is left out of it.
+    surround = flac("surround.flac", "-af", "pan=5.1|FL=0.5*c0|FR=0.5*c0|LFE=0.5*c0")
+    decoded = tmp_path / "decoded.npy"
+    traced = subprocess.run([sys.executable, "-c", TRACE_DECODE, str(surround), str(decoded)],
+                            cwd=Path(audio.__file__).parents[1], capture_output=True, text=True, timeout=300)
+    assert traced.returncode == 0, traced.stderr
+    peak, mono = int(traced.stdout.split()[-1]), np.load(decoded)
+
+    whole = resample(0.5 * sf.read(source, dtype="float32")[0], HIGH_RATE, SAMPLE_RATE)  # at once, as it was
+    assert mono.size == whole.size == seconds * SAMPLE_RATE
+    np.testing.assert_allclose(mono, whole, atol=1e-4)  # ffmpeg's pan rounds to ~2e-5
+    # The output, its pieces before they are joined, and a run: not 192 kHz of it (~17 times as much).
+    assert peak < 3 * mono.nbytes, f"peak {peak / 1e6:.0f} MB for {mono.nbytes / 1e6:.0f} MB of mono audio"
+
+
+def test_a_mono_jingle_then_a_one_sided_stereo_song_is_resampled_as_one_signal():
+    """A radio recording: a mono jingle, then a song on the left of a stereo pair (the right dead),
+    the jingle at another rate. The dead-channel rule is decided at the end, once the song's runs
+    are resampled: the song is heard at full level, the jingle as it is, and the seams as if the
+    whole file had been resampled at once."""
+    rng = np.random.default_rng(11)
+    jingle = (0.1 * rng.standard_normal(44100)).astype(np.float32)
+    song = (0.2 * rng.standard_normal(3 * 48000)).astype(np.float32)
+    mix = audio._MonoMix(48000, SAMPLE_RATE)  # the header's rate is the song's, not the first link's
+    mix.add(audio.MonoPiece(44100, jingle, None))
+    for run in np.array_split(song, 5):  # the mean of the song and silence, with each side's power
+        mix.add(audio.MonoPiece(48000, run / 2, np.array([np.dot(run, run), 0.0])))
+
+    mono, peak = mix.mono()
+
+    whole = resample(np.concatenate([resample(jingle, 44100, 48000), song]), 48000, SAMPLE_RATE)
+    np.testing.assert_allclose(mono, whole, atol=1e-6)
+    assert peak == max(np.abs(jingle).max(), np.abs(song).max())
 
 
 def test_a_long_file_at_a_very_high_sample_rate_is_refused_before_it_fills_memory(tmp_path, monkeypatch):
