@@ -3,14 +3,16 @@
 stdin is read by a daemon thread that hands lines to the event loop, so a blocked `readline` never
 blocks the loop or the process exit. In a terminal, that thread reads each line when the chat asks
 for it, with Python's `readline` module (line editing; this session's commands back with the arrow
-keys), and the terminal's modes are put back at the stop, however the session ended. The console
-user is one local user in one local "server", so playlists and the server mood work too. It is also
-the `PromptSender` for the "console" platform.
+keys); what is said meanwhile (a journal prompt) is printed above the line being typed, which is
+shown again under it; and the terminal's modes are put back at the stop, however the session ended.
+The console user is one local user in one local "server", so playlists and the server mood work
+too. It is also the `PromptSender` for the "console" platform.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import io
 import itertools
 import logging
@@ -68,6 +70,8 @@ TEXT_HINT = ("To hear a song's mood, type /mood <song or path/to/song.mp3>; to a
 # What a song may be, as the use cases say it to a chat (where a file is attached) and as it is here.
 CONSOLE_ACCEPTED = "I can read Spotify track links, YouTube links, a song name, or an audio file's path on this computer."
 PROMPT_MARK = "> "
+# Back to the row's start, and the row erased: where a half-typed line was, for a message to take.
+ERASE_ROW = "\r\x1b[K"
 QUIT_COMMANDS = ("quit", "exit")
 _EOF = object()
 
@@ -245,6 +249,33 @@ def _remember(readline, line: str) -> None:
         readline.add_history(line)
 
 
+def _above_the_typed_line(text: str, prompt: str, typed: str, cursor: int) -> str:
+    """`text` said while a line is being typed after `prompt`: the half-typed line erased, `text`
+    on rows of its own (a terminal starts each of its lines at the row's start), then the prompt and
+    what was typed shown again under it, with the cursor put back `cursor` characters into it:
+    readline goes on editing from where it left its cursor, unaware that anything moved."""
+    redrawn = f"{prompt}{typed}"
+    if cursor < len(typed):  # the row's start, then up to the cursor again: no character widths to count
+        redrawn += f"\r{prompt}{typed[:cursor]}"
+    return f"{ERASE_ROW}{text}{redrawn}"
+
+
+def _readline_point(readline) -> ctypes.c_int | None:
+    """readline's cursor in the line being typed, in bytes (`rl_point`, which Python's module does
+    not give, read from the library it is built on), or None where it cannot be read."""
+    try:
+        return ctypes.c_int.in_dll(ctypes.CDLL(readline.__file__), "rl_point")
+    except (AttributeError, OSError, ValueError):  # readline built into Python, or no such symbol
+        return None
+
+
+def _characters_in(typed: str, point: int) -> int:
+    """How many characters of `typed` its first `point` bytes are (readline counts in bytes, in the
+    locale's encoding, as Python's module decodes its line)."""
+    encoding = sys.getfilesystemencoding()
+    return len(typed.encode(encoding, "surrogateescape")[:point].decode(encoding, "surrogateescape"))
+
+
 class ConsoleFrontend:
     platform = PLATFORM
 
@@ -266,6 +297,8 @@ class ConsoleFrontend:
         # terminal's modes as they were before it changed them.
         self._asks: queue.SimpleQueue | None = None
         self._asked = False  # a line is asked of the terminal and not yet typed
+        self._editing: str | None = None  # the prompt of the line that `input()` reads now
+        self._point: ctypes.c_int | None = None  # readline's cursor in that line
         self._terminal_modes: list | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -312,14 +345,21 @@ class ConsoleFrontend:
         readline.set_auto_history(False)  # commands only: not /forget's "y"
         self._terminal_modes = termios.tcgetattr(self.stdin.fileno())
         self._asks = queue.SimpleQueue()
+        self._point = _readline_point(readline)
 
         def edit() -> None:
             while True:
                 prompt, is_command = self._asks.get()
+                # Set and cleared here, around input() itself: not while the line waits to be
+                # asked, nor once typed. What `say` prints in the instant between this and readline
+                # drawing the prompt (or between Enter and input() returning) gets a prompt too
+                # many: readline edits without the GIL and has no lock to share with this thread.
+                self._editing = prompt
                 try:
                     line = input(prompt)
                 except (EOFError, ValueError, OSError):  # Ctrl-D, or stdin closed under us
                     line = None
+                self._editing = None
                 # A command typed at /forget's question is run: kept too.
                 if line is not None and (is_command or line.lstrip().startswith("/")):
                     _remember(readline, line)
@@ -340,6 +380,7 @@ class ConsoleFrontend:
             # shell after us would get it so. The cursor was left on the prompt's line.
             with contextlib.suppress(termios.error, ValueError, OSError):
                 termios.tcsetattr(self.stdin.fileno(), termios.TCSADRAIN, self._terminal_modes)
+            self._editing = None  # the line is left as typed, not drawn again under the last words
             if self._asked:
                 self.say("")
         self.stdout.flush()
@@ -516,7 +557,17 @@ class ConsoleFrontend:
             self.say(f"  saved: {path}")
 
     def say(self, text: str, end: str = "\n") -> None:
-        self.stdout.write(text + end)
+        text += end
+        if (prompt := self._editing) is not None:
+            # Said on its own while a line is typed (the scheduler's journal prompt): above that
+            # line, not glued after it. Written at once, so that readline's echo of a key typed
+            # meanwhile (its thread writes too) comes before or after it, not inside it.
+            import readline
+
+            typed = readline.get_line_buffer()
+            cursor = len(typed) if self._point is None else _characters_in(typed, self._point.value)
+            text = _above_the_typed_line(text, prompt, typed, cursor)
+        self.stdout.write(text)
         self.stdout.flush()
 
     async def _progress(self, stage: str) -> None:

@@ -1,18 +1,23 @@
 """The console as a person in a terminal has it: `python -m bot` on a pseudo-terminal (the embedded
 database, no tokens) edits the line being typed and recalls this session's commands with the arrow
-keys, and Ctrl-C ends the session as a shell expects (exit status 130, the database stopped, the
-terminal's modes as they were)."""
+keys, a journal prompt that comes while a line is typed is printed above that line, and Ctrl-C ends
+the session as a shell expects (exit status 130, the database stopped, the terminal's modes as they
+were)."""
 from __future__ import annotations
 
 import fcntl
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
 import sys
 import termios
 import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from bot.frontends.console import PROMPT_MARK
 from tests.bot.test_console import console_env, moodbot_processes
@@ -21,6 +26,41 @@ SIGINT_STATUS = 128 + signal.SIGINT  # what a shell reports for a command ended 
 UP, LEFT = "\x1b[A", "\x1b[D"  # what a terminal sends for the arrow keys
 HELP_LINE = "/quit – Leave moodbot"  # the last line of /help
 FORGET_QUESTION = "Delete everything? [y/N] "
+PROMPT_SIGN = "📝"  # the first mark of a journal prompt the scheduler sends
+# A control sequence: its parameters, then the letter that says what it does ("K" erases the line).
+CONTROL_SEQUENCE = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])")
+# What moves the cursor or erases: control sequences, carriage return, line feed, backspace.
+TERMINAL_CONTROLS = re.compile(r"(\x1b\[[0-9;?]*[A-Za-z]|[\r\n\b])")
+
+
+def rows(screen: str) -> list[str]:
+    """The rows a terminal shows for `screen`, as far as the console writes them: a carriage
+    return goes back to the row's start, a line feed down a row (in the same column), a backspace
+    one column left, "\x1b[K" erases to the row's end; other control sequences move nothing."""
+    shown, row, column = [""], 0, 0
+    for part in TERMINAL_CONTROLS.split(screen):
+        if part == "\r":
+            column = 0
+        elif part == "\n":
+            row += 1
+            shown += [""] * (row + 1 - len(shown))
+        elif part == "\b":
+            column = max(column - 1, 0)
+        elif (control := CONTROL_SEQUENCE.fullmatch(part)) is not None:
+            if control[2] == "K" and control[1] in ("", "0"):
+                shown[row] = shown[row][:column]
+        elif part:
+            line = shown[row].ljust(column)
+            shown[row] = line[:column] + part + line[column + len(part):]
+            column += len(part)
+    return shown
+
+
+def minute_ahead(margin_s: float = 8) -> datetime:
+    """The next whole minute in UTC that is at least `margin_s` away: a daily prompt set for it
+    comes while the test waits, not tomorrow."""
+    now = datetime.now(timezone.utc)
+    return (now + timedelta(seconds=margin_s + 60)).replace(second=0, microsecond=0)
 
 
 class Terminal:
@@ -41,9 +81,17 @@ class Terminal:
 
     def read_until(self, text: str, count: int = 1, timeout: float = 60) -> str:
         """All the terminal showed, once it shows `text` `count` times."""
+        return self._read_while(lambda: self.screen().count(text) < count, f"{text!r} x{count}", timeout)
+
+    def read_until_row(self, row: str, timeout: float = 10) -> list[str]:
+        """The rows the terminal shows, once the last of them (the cursor's) is `row`."""
+        self._read_while(lambda: rows(self.screen())[-1] != row, f"the row {row!r}", timeout)
+        return rows(self.screen())
+
+    def _read_while(self, waiting, what: str, timeout: float) -> str:
         deadline = time.monotonic() + timeout
-        while self.screen().count(text) < count:
-            assert time.monotonic() < deadline, f"{text!r} x{count} not shown: {self.screen()!r}"
+        while waiting():
+            assert time.monotonic() < deadline, f"{what} not shown: {self.screen()!r}"
             ready, _, _ = select.select([self.master], [], [], 0.2)
             if ready:
                 try:
@@ -126,6 +174,41 @@ def test_ctrl_c_at_the_terminal_prompt_exits_130_and_gives_the_terminal_back_as_
         assert after[3] & (termios.ICANON | termios.ECHO) == before[3] & (termios.ICANON | termios.ECHO)
         assert after == before
         assert "Traceback" not in terminal.screen()
+    finally:
+        terminal.close()
+    assert moodbot_processes(str(data_dir)) == []
+
+
+@pytest.mark.parametrize("half, rest", [("/hel", "p"), ("/hep" + LEFT, "l")], ids=["at-its-end", "in-its-middle"])
+def test_a_journal_prompt_arriving_while_a_line_is_typed_is_printed_above_it(tmp_path, half, rest):
+    """The scheduler's prompt comes while the user is halfway through a line (the cursor at its end,
+    or moved back into it): the half line is not left with the prompt glued after it; the prompt is
+    printed on its own rows, the "> " and the half line under it, and typing goes on where the
+    cursor was, to run the whole command."""
+    data_dir = tmp_path / "data"
+    terminal = Terminal(tmp_path, console_env(data_dir))
+    half_line = PROMPT_MARK + half.removesuffix(LEFT)
+    try:
+        terminal.read_until(PROMPT_MARK)
+        due = minute_ahead()
+        terminal.type(f"/journal on {due:%H:%M} UTC\r")
+        terminal.read_until("Journal on:")
+        terminal.read_until(f"\r\n{PROMPT_MARK}", count=2)  # the reply, and the prompt for the next line
+        terminal.type(half)  # half a line, being edited when the prompt comes
+        typed = terminal.read_until(half_line)
+        assert datetime.now(timezone.utc) < due, "the prompt came before the half line was typed"
+        terminal.read_until(PROMPT_SIGN, timeout=(due - datetime.now(timezone.utc)).total_seconds() + 60)
+        screen = terminal.read_until(half_line, count=2, timeout=10)
+        shown = rows(screen[typed.rindex(half_line):])  # from the half line's row on
+        prompt_row = next(i for i, row in enumerate(shown) if PROMPT_SIGN in row)
+        assert "/he" not in "".join(shown[:prompt_row + 1]), shown  # nor glued, nor left above it
+        assert "/journal answer <song>" in shown[prompt_row + 1], shown  # its second line, from its start
+        assert shown[-1] == half_line, shown  # the half line under it
+        terminal.type(rest)
+        terminal.read_until_row(f"{PROMPT_MARK}/help")  # the letter typed goes where the cursor was
+        terminal.type("\r")
+        screen = terminal.read_until(HELP_LINE, timeout=20)
+        assert "I don't know" not in screen, screen
     finally:
         terminal.close()
     assert moodbot_processes(str(data_dir)) == []
