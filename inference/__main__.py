@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import shutil
 import stat
 import sys
@@ -21,7 +22,7 @@ from typing import TextIO
 
 from inference.cliargs import at_least, existing_folder, positive_float
 from inference.pool import DEFAULT_WEIGHTS_DIR, Classifier, default_threads
-from inference.result import MOODS, InferenceError, ModelUnavailableError, MoodResult
+from inference.result import MOODS, InferenceError, ModelUnavailableError, MoodResult, UnreadableAudioError
 
 log = logging.getLogger("inference")
 
@@ -49,6 +50,7 @@ EXIT_STATUSES_HELP = f"""exit status:
 """
 STDIN = "-"  # a FILE that names standard input, as cat and ffmpeg read it
 STDIN_COPY_NAME = "stdin"  # the name the decoder's messages give the song read from it
+SHELL_PATTERN = re.compile(r"[*?[]")  # what makes a word a pattern to the shell (glob.has_magic)
 # What the `train` extra installs (pyproject.toml), as imported.
 TRAIN_MODULES = frozenset({"torch", "torchvision", "onnx", "sklearn", "tqdm"})
 
@@ -142,6 +144,8 @@ async def classify_files(
     classifier = Classifier(weights, workers=workers, timeout_s=timeout_s, max_queue=len(files))
 
     async def one(file: str) -> MoodResult:
+        if unmatched_pattern(file):
+            raise UnreadableAudioError(f"No file matches {file} (the shell passed the pattern on as typed).")
         async with slots:
             return await classifier.classify(copies.get(file, file), model=model)
 
@@ -180,6 +184,11 @@ def check_stdin_use(files: list[str], usage_error) -> None:
     if STDIN in files and sys.stdin is not None and sys.stdin.isatty():
         usage_error(f"argument FILE: {STDIN} reads standard input, which is a terminal here: "
                     f"pipe a song into it (cat song.mp3 | python -m inference classify {STDIN})")
+
+
+def unmatched_pattern(file: str) -> bool:
+    """`*.mp3` where there is none: a shell hands a pattern that matches nothing on as typed."""
+    return SHELL_PATTERN.search(file) is not None and not os.path.lexists(file)
 
 
 def is_pipe(file: str) -> bool:

@@ -76,6 +76,17 @@ def test_json_gives_one_object_per_file_and_fails_for_the_bad_one(tiny_weights, 
     assert "not-a-song.mp3" in lines[1]["error"]
 
 
+def test_a_pattern_that_matched_no_file_is_told_as_such(tiny_weights, clips, tmp_path):
+    """`classify *.mp3` where there is none: the shell hands the pattern on as typed, and "Cannot
+    find the audio file *.mp3" read as if a file of that name were expected."""
+    pattern = str(tmp_path / "*.mp3")
+    done = run_cli("classify", "--model", "ann", "--weights", str(tiny_weights), pattern, str(clips[0]))
+    assert done.returncode == 1, done.stderr
+    nothing, answered = done.stdout.splitlines()
+    assert nothing == f"{pattern}: error: No file matches {pattern} (the shell passed the pattern on as typed)."
+    assert answered.startswith(f"{clips[0]}: ")
+
+
 def test_json_says_why_the_fallback_answered(tiny_weights, clips):
     """The readable line ends in "(fallback: timeout)"; the JSON object must not lose that."""
     done = run_cli("classify", "--json", "--timeout", "0.001", "--weights", str(tiny_weights), str(clips[0]))
