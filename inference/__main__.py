@@ -146,6 +146,9 @@ async def classify_files(
     async def one(file: str) -> MoodResult:
         if unmatched_pattern(file):
             raise UnreadableAudioError(f"No file matches {file} (the shell passed the pattern on as typed).")
+        problem = None if file in copies else path_problem(file)
+        if problem is not None:
+            raise UnreadableAudioError(problem)
         async with slots:
             return await classifier.classify(copies.get(file, file), model=model)
 
@@ -189,6 +192,23 @@ def check_stdin_use(files: list[str], usage_error) -> None:
 def unmatched_pattern(file: str) -> bool:
     """`*.mp3` where there is none: a shell hands a pattern that matches nothing on as typed."""
     return SHELL_PATTERN.search(file) is not None and not os.path.lexists(file)
+
+
+def path_problem(file: str) -> str | None:
+    """Why `file` is no audio file to open, with its name as typed; None when it is a regular file.
+    The decoder says so too, but names a file by its base name only (the bot's uploads sit in
+    temporary folders no chat user is to see): "null is not a regular file" for /dev/null."""
+    try:
+        mode = os.stat(file).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # song.ogg/x: no file there either
+        return f"There is no file at {file}."
+    except OSError:  # a loop of links, a name too long: the decoder says what it finds
+        return None
+    if stat.S_ISDIR(mode):
+        return f"{file} is a folder, not an audio file."
+    if not stat.S_ISREG(mode):  # opening a device may block for ever, or read without end
+        return f"{file} is not a regular file (a device or a socket), so not an audio file."
+    return None
 
 
 def is_pipe(file: str) -> bool:

@@ -328,3 +328,19 @@ async def test_jobs_left_running_by_timeouts_do_not_make_the_run_shed_files(tiny
     assert status == cli.EXIT_OK
     answers = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [(a["file"], a["model"], a["fallback_reason"]) for a in answers] == [(f, "ann", "timeout") for f in files]
+
+
+def test_a_path_that_is_no_audio_file_is_named_as_typed(tiny_weights, tmp_path):
+    """The decoder names a file by its base name only (the bot's uploads sit in temporary folders no
+    chat user is to see): here "null is not a regular file" for /dev/null read as a riddle, and a
+    folder or a missing file deep in a tree was named by its last part."""
+    folder, missing = tmp_path / "songs", tmp_path / "gone" / "song.ogg"
+    folder.mkdir()
+    done = run_cli("classify", "--model", "ann", "--weights", str(tiny_weights), "/dev/null", str(folder),
+                   str(missing))
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines() == [
+        "/dev/null: error: /dev/null is not a regular file (a device or a socket), so not an audio file.",
+        f"{folder}: error: {folder} is a folder, not an audio file.",
+        f"{missing}: error: There is no file at {missing}.",
+    ]
