@@ -195,7 +195,7 @@ def unmatched_pattern(file: str) -> bool:
 
 
 def path_problem(file: str) -> str | None:
-    """Why `file` is no audio file to open, with its name as typed; None when it is a regular file.
+    """Why `file` is no audio file to open, with its name as typed; None for a regular file we may read.
     The decoder says so too, but names a file by its base name only (the bot's uploads sit in
     temporary folders no chat user is to see): "null is not a regular file" for /dev/null."""
     try:
@@ -208,6 +208,12 @@ def path_problem(file: str) -> str | None:
         return f"{file} is a folder, not an audio file."
     if not stat.S_ISREG(mode):  # opening a device may block for ever, or read without end
         return f"{file} is not a regular file (a device or a socket), so not an audio file."
+    try:  # the workers may read no more than this process may
+        open(file, "rb").close()
+    except PermissionError:
+        return f"{file} cannot be opened: permission refused."
+    except OSError:
+        pass  # the decoder says what it finds
     return None
 
 
