@@ -141,7 +141,8 @@ async def classify_files(
     # The slots bound the run's load; the pool is never to shed a file as "overloaded". It counts a
     # job that timed out, still in its worker, as in flight after its file's slot is free again;
     # but every file submits one job at most, so the pool never holds `len(files)` of them.
-    classifier = Classifier(weights, workers=workers, timeout_s=timeout_s, max_queue=len(files))
+    classifier = Classifier(weights, workers=workers, timeout_s=timeout_s, max_queue=len(files),
+                            ann_only=model == "ann")
 
     async def one(file: str) -> MoodResult:
         if unmatched_pattern(file):

@@ -739,7 +739,10 @@ class Classifier:
         timeout_s: float = 20.0,
         max_queue: int = 8,
         threads_per_worker: int | None = None,
+        ann_only: bool = False,
     ) -> None:
+        """`ann_only`: serve the fallback ANN alone, for a caller that asks no song of the main
+        model (`model="ann"`): its workers, each loading the network, are never started."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
         if timeout_s <= 0 or max_queue < 0:
@@ -759,6 +762,7 @@ class Classifier:
         self._ann_error: str | None = None
         self._in_flight: set = set()
         self._started = False
+        self.ann_only = ann_only
 
     def _make_backend(self, executor: str):
         if executor == PROCESS_EXECUTOR:
@@ -771,7 +775,8 @@ class Classifier:
     # --- lifecycle ---
 
     async def start(self) -> None:
-        """Load the ANN here and the main model in every worker; raise only if neither loads."""
+        """Load the ANN here and the main model in every worker (none under `ann_only`); raise only
+        if no model loads."""
         if self._started:
             return
         from inference.predict import AnnModel
@@ -781,14 +786,19 @@ class Classifier:
             self._ann = AnnModel.load(self.weights_dir)  # here too: its version, and a clear error
         except ModelUnavailableError as error:
             ann_error, self._ann_error = error, str(error)
+            if self.ann_only:
+                raise ModelUnavailableError(f"The fallback model is unavailable: {error}") from None
             log.warning("The fallback model is unavailable: %s", error)
         else:  # its worker starts and warms while the main workers do
             self._ann_executor = self._new_ann_executor()
             ann_warm_up = asyncio.wrap_future(self._ann_executor.submit(_ann_pid))
-        try:
-            self._main_version = await self._backend.start()
-        except ModelUnavailableError as error:
-            self._main_error = str(error)
+        if self.ann_only:
+            self._main_error = "it is not loaded (this classifier serves the fallback ANN only)."
+        else:
+            try:
+                self._main_version = await self._backend.start()
+            except ModelUnavailableError as error:
+                self._main_error = str(error)
         if ann_warm_up is not None:
             try:
                 await ann_warm_up
@@ -802,6 +812,8 @@ class Classifier:
                 raise ModelUnavailableError(
                     f"No model can answer. Main model: {self._main_error} Fallback: {ann_error}"
                 )
+            if self.ann_only:
+                return
             log.error(
                 "MAIN MODEL UNAVAILABLE (%s): every answer will come from the fallback ANN.",
                 self._main_error,
