@@ -788,7 +788,6 @@ class Classifier:
             ann_error, self._ann_error = error, str(error)
             if self.ann_only:
                 raise ModelUnavailableError(f"The fallback model is unavailable: {error}") from None
-            log.warning("The fallback model is unavailable: %s", error)
         else:  # its worker starts and warms while the main workers do
             self._ann_executor = self._new_ann_executor()
             ann_warm_up = asyncio.wrap_future(self._ann_executor.submit(_ann_pid))
@@ -805,6 +804,8 @@ class Classifier:
             except Exception:  # noqa: BLE001 - a cold first fallback is better than none
                 log.warning("Warm-up of the fallback model failed.", exc_info=True)
         self._started = True
+        if ann_error is not None and self._main_version is not None:  # else the error below says it
+            log.warning("The fallback model is unavailable: %s", ann_error)
         if self._main_version is None:
             await self._backend.close()
             if ann_error is not None:

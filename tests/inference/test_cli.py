@@ -197,10 +197,13 @@ def test_standard_input_twice_or_from_the_terminal_is_a_usage_error(tiny_weights
     assert done.returncode == 2 and says in done.stderr and done.stdout == "", done.stderr
 
 
-def test_no_weights_is_a_clear_error(tmp_path, clips):
+def test_no_weights_is_a_clear_error_in_one_line(tmp_path, clips):
+    """An empty --weights folder: it printed a log WARNING that the fallback's weights are missing,
+    then the same words again in "error: No model can answer"."""
     done = run_cli("classify", "--weights", str(tmp_path), str(clips[0]))  # a folder without them
     assert done.returncode == 2
-    assert "error:" in done.stderr and "missing" in done.stderr
+    assert done.stderr.startswith("error: No model can answer.") and "missing" in done.stderr, done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
 
 
 @pytest.mark.parametrize("model, removed, says", [

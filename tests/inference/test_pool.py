@@ -317,12 +317,14 @@ async def test_without_main_weights_every_answer_comes_from_the_ann(tiny_weights
     assert "MAIN MODEL UNAVAILABLE" in caplog.text
 
 
-async def test_without_the_ann_a_shed_job_says_no_model_can_answer(tiny_weights, tmp_path, clips):
+async def test_without_the_ann_a_shed_job_says_no_model_can_answer(tiny_weights, tmp_path, clips, caplog):
     only_main = tmp_path / "weights"
     shutil.copytree(tiny_weights, only_main)
     (only_main / ANN_WEIGHTS).unlink()
     async with Classifier(only_main, max_queue=0) as classifier:
         assert classifier.main_model_available
+        # Serving on without a fallback is warned of; only a start that fails says it in its error alone.
+        assert "The fallback model is unavailable" in caplog.text
         with pytest.raises(ModelUnavailableError, match="fallback model is unavailable"):
             await classifier.classify(clips[0])
         assert_is_a_mood(await classifier.classify(clips[0], model="main"), "main", None)
