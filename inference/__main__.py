@@ -39,6 +39,8 @@ JSON_HELP = """--json prints one object per line, in the order the files were gi
    "seconds": its time, a wait behind another file included, "fallback_reason": why the ANN
    answered instead, or null}
 a file that got no mood: {"file": FILE, "error": why, in words}
+FILE is the name as given, but a byte of it that is not UTF-8 is written as U+FFFD (the
+readable lines print the name's own bytes)
 """
 EXIT_STATUSES_HELP = f"""exit status:
   {EXIT_OK}    every file got a mood
@@ -97,9 +99,15 @@ def format_line(file: str, result: MoodResult) -> str:
     return line
 
 
+def json_text(text: str) -> str:
+    """`text` as valid UTF-8: a file name that is not UTF-8 reaches us with a lone surrogate per
+    stray byte ("caf\\udce9.ogg"), which JSON escapes but no UTF-8 reader takes; each is U+FFFD."""
+    return os.fsencode(text).decode("utf-8", errors="replace")
+
+
 def format_json(file: str, result: MoodResult) -> str:
     return json.dumps({
-        "file": file,
+        "file": json_text(file),
         "mood": result.mood,
         "probabilities": {mood: round(result.probabilities[mood], 6) for mood in MOODS},
         "valence": round(result.valence, 6),
@@ -117,7 +125,9 @@ def format_error(file: str, error: Exception, as_json: bool) -> str:
     else:  # a bug, not the user's file: keep the traceback in the log
         log.error("Unexpected failure on %s", file, exc_info=error)
         message = f"internal error ({type(error).__name__})"
-    return json.dumps({"file": file, "error": message}) if as_json else f"{file}: error: {message}"
+    if as_json:
+        return json.dumps({"file": json_text(file), "error": json_text(message)})
+    return f"{file}: error: {message}"
 
 
 async def classify_files(

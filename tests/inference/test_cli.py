@@ -392,3 +392,19 @@ def test_a_song_we_may_not_read_is_said_to_be_refused_by_name_as_typed(tiny_weig
     )
     assert done.returncode == 1, done.stderr
     assert done.stdout == f"{song}: error: {song} cannot be opened: permission refused.\n"
+
+
+def test_json_names_a_file_that_is_not_utf8_in_valid_utf8(tiny_weights, clips, tmp_path):
+    """`--json` wrote "caf\\udce9.ogg", a lone surrogate that no UTF-8 reader takes: each byte that is
+    not UTF-8 is U+FFFD in "file" and "error", the rest of the name as it is."""
+    import os
+    import shutil
+
+    song = tmp_path / os.fsdecode(b"caf\xe9.ogg")  # a Latin-1 name, as old rips have
+    shutil.copy(clips[0], song)
+    missing = tmp_path / os.fsdecode(b"gon\xe9.ogg")
+    done = run_cli("classify", "--json", "--model", "ann", "--weights", str(tiny_weights), str(song), str(missing))
+    assert done.returncode == 1, done.stderr
+    answer, failure = [json.loads(line) for line in done.stdout.splitlines()]
+    assert answer["file"] == f"{tmp_path}/caf\ufffd.ogg" and answer["model"] == "ann"
+    assert failure == {"file": f"{tmp_path}/gon\ufffd.ogg", "error": f"There is no file at {tmp_path}/gon\ufffd.ogg."}
