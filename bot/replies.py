@@ -5,7 +5,7 @@ No platform names here, and nothing that needs a network to render (charts are P
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Awaitable, Callable
 
 
@@ -113,6 +113,9 @@ class Chart:
     filename: str
     png: bytes
     caption: str = ""
+    # When it was drawn, on the clock of the user who asked (their saved zone, else UTC): a front-end
+    # that saves it as a file names the file by it, as the export's file is named by the user's date.
+    drawn_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ CONSOLE_COMMANDS = (
 )
 SAVED_FILES_KEPT = ("The {n} chart and export file{s} saved on this computer ({where}) are your own copies "
                     "and were not deleted; remove them yourself if you no longer want them.")
+CHART_STAMP = "%Y%m%d-%H%M%S"  # before a chart's file name: 20270101-020000-moods-by-week.png
 OLDER_HINT = "Older entries: /journal list older (or a page: /journal list {page})"
 HELP_HINT = "Type /help for the commands."
 UNKNOWN_HINT = f"I don't know that one. {HELP_HINT}"
@@ -590,9 +591,10 @@ class ConsoleFrontend:
             self.say(f"    {chart.caption}")
 
     def _save_chart(self, chart: Chart) -> Path:
-        """A new file for each chart: two made in the same second (two /stats, say) get
+        """A new file for each chart, named by when it was drawn on the user's clock (as the
+        export's file is by their date): two made in the same second (two /stats, say) get
         `…-server-mood.png` and `…-server-mood-2.png`, never one over the other."""
-        stamp = self.now().strftime("%Y%m%d-%H%M%S")
+        stamp = (chart.drawn_at or self.now()).strftime(CHART_STAMP)
         return _save_new(self.data_dir / "charts", f"{stamp}-{Path(chart.filename).name}", chart.png)
 
     def _mark(self) -> str:

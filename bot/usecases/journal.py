@@ -279,6 +279,11 @@ def local_today(zone: str, now: datetime) -> date:
     return now.astimezone(ZoneInfo(zone)).date()
 
 
+def local_now(user: User | None, now: datetime) -> datetime:
+    """`now` on the user's clock: in their saved zone, UTC's for a user who saved none."""
+    return now.astimezone(ZoneInfo(user.timezone if user is not None else "UTC"))
+
+
 def summary_text(total: int, current: int, longest: int, moods: Counter) -> str:
     days = lambda n: f"{n} day" + ("" if n == 1 else "s")  # noqa: E731
     lines = [f"{total} journal entr{'y' if total == 1 else 'ies'} — current streak {days(current)}, longest {days(longest)}."]
@@ -707,7 +712,8 @@ class JournalUseCase:
         ref = UserRef(caller.platform, caller.user_id)
         try:
             user = await self.db.users.get(ref)
-            today = local_today(user.timezone if user else "UTC", self.now())
+            drawn_at = local_now(user, self.now())  # one moment: the charts' today is their files' date
+            today = drawn_at.date()
             stats = await self.db.journal.stats(ref, today)
             first, last = charts.pixel_window(today)
             days = await self.db.journal.day_moods(ref, first, last)
@@ -735,11 +741,13 @@ class JournalUseCase:
             # reader who cannot see the picture nothing of it.
             charts=[
                 Chart("moods-by-week.png", weekly_png,
-                      f"Your moods, week by week: {charts.weeks_in_words(weekly, until=today)}"),
+                      f"Your moods, week by week: {charts.weeks_in_words(weekly, until=today)}", drawn_at),
                 Chart("year-in-pixels.png", pixels_png,
-                      f"{charts.pixels_name(first, last)} in pixels: {charts.pixels_in_words(days, first, last, today)}"),
+                      f"{charts.pixels_name(first, last)} in pixels: {charts.pixels_in_words(days, first, last, today)}",
+                      drawn_at),
                 Chart("mood-map.png", map_png,
-                      f"Your songs on the valence/arousal map: {charts.map_in_words(stats.songs, stats.total_entries)}"),
+                      f"Your songs on the valence/arousal map: {charts.map_in_words(stats.songs, stats.total_entries)}",
+                      drawn_at),
             ],
         )
 

@@ -21,6 +21,7 @@ from bot.replies import (
     as_typed,
 )
 from bot.sources.query import YOUTUBE_ID
+from bot.usecases.journal import local_now
 from inference.result import MOODS
 from storage.models import PlaylistItem, StorageError, UserRef
 
@@ -105,7 +106,10 @@ class PlaylistUseCase:
             # The mood of the week is made of the playlists' songs: off with them.
             if not (await self.db.servers.get(caller.place)).playlist_enabled:
                 return ErrorReply(DISABLED)
-            counts = await self.db.playlists.server_mood_of_week(caller.place, self.now())
+            now = self.now()
+            counts = await self.db.playlists.server_mood_of_week(caller.place, now)
+            # Their zone, for the chart's time on their clock: a file saved of it is named by their date.
+            asker = await self.db.users.get(UserRef(caller.platform, caller.user_id))
         except StorageError as error:
             return ErrorReply(str(error))
         counts = {m: int(counts.get(m, 0)) for m in MOODS}
@@ -115,7 +119,8 @@ class PlaylistUseCase:
         tied = [m for m in MOODS if counts[m] == counts[top]]
         caption = f"a tie between {', '.join(tied[:-1])} and {tied[-1]}" if len(tied) > 1 else top
         png = await self.limits.renders.run(charts.server_mood_of_week, counts)
-        return ServerMoodReply(top, counts, Chart("server-mood.png", png, f"This week's mood: {caption}"))
+        return ServerMoodReply(top, counts, Chart("server-mood.png", png, f"This week's mood: {caption}",
+                                                  local_now(asker, now)))
 
     async def set_enabled(self, caller: Caller, enabled: bool) -> TextReply | ErrorReply:
         if caller.place is None:
