@@ -11,7 +11,7 @@ from bot.ratelimit import HeavyLimits, refusal
 from bot.replies import PLACE, Caller, ErrorReply, ExportReply, TextReply
 from bot.usecases.journal import local_today
 from bot.usecases.ports import NoSchedule, PromptSchedule
-from storage.models import StorageError, UserExport, UserRef
+from storage.models import StorageError, User, UserExport, UserRef
 from storage.outbox import JournalWriter
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,12 @@ class PrivacyUseCase:
             return ErrorReply(str(error))
         stored = {entry.prompt_id for entry in exported.journal}
         waiting = [entry for entry in held if entry.prompt_id not in stored]
-        exported = replace(exported, journal=exported.journal + waiting)
+        # A user who never saved settings has the defaults (journal off, UTC, songs counted in
+        # playlists): shown as what they have, not as null; their `created_at` null says none were saved.
+        user = exported.user or User(caller.platform, caller.user_id)
+        exported = replace(exported, user=user, journal=exported.journal + waiting)
         # Dated where the user is: at 23:30 in Los Angeles it is today's export, not tomorrow's (UTC's).
-        zone = exported.user.timezone if exported.user is not None else "UTC"
-        name = f"moodbot-export-{local_today(zone, self.now()).isoformat()}.json"
+        name = f"moodbot-export-{local_today(user.timezone, self.now()).isoformat()}.json"
         # Off the event loop: years of entries make megabytes of JSON, seconds of work, holding the
         # GIL as a chart does, so it takes a render slot too.
         name, data = await self.limits.renders.run(export_file, name, exported)

@@ -114,7 +114,8 @@ async def test_an_export_kept_through_forget_is_not_overwritten_by_a_later_one(d
     exports = [first, first.with_name(f"{first.stem}-2.json")]
     assert saved == exports
     kept, empty = (json.loads(p.read_text()) for p in exports)
-    assert kept["user"]["prompt_time"] == "21:30:00" and empty["user"] is None
+    assert kept["user"]["prompt_time"] == "21:30:00" and kept["user"]["created_at"] is not None
+    assert empty["user"]["prompt_time"] is None and empty["user"]["created_at"] is None  # none saved now
     assert all(f"saved: {p.resolve()}" in out for p in exports)
 
 

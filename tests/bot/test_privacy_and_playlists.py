@@ -114,6 +114,18 @@ async def test_export_gives_everything_about_the_caller_as_json(usecases, clip_p
     assert "1002" not in export.data.decode()  # nothing about Bob
 
 
+async def test_an_export_without_saved_settings_has_the_settings_in_effect(db):
+    """Bob never turned the journal on nor sharing off: his export's `user` is what he has, the
+    defaults (journal off, UTC, his songs counting in playlists), not null; `created_at` null says
+    none were ever saved, and exporting saves none."""
+    data = json.loads((await PrivacyUseCase(db).export(BOB)).data)
+
+    assert data["user"] == {"platform": "telegram", "user_id": "1002", "timezone": "UTC", "prompt_time": None,
+                            "journal_enabled": False, "share_with_server": True, "chat_id": None,
+                            "created_at": None, "journal_paused": None, "journal_paused_at": None}
+    assert await db.users.get(UserRef("telegram", "1002")) is None
+
+
 async def test_the_export_file_is_dated_where_the_user_is(db):
     """06:30 UTC on 25 November is still the 24th in Los Angeles: Alice's export is dated her day.
     In Tokyo it is the 25th at 20:00 UTC of the 24th. Bob keeps no journal (no time zone): UTC's date."""
