@@ -60,8 +60,12 @@ CONSOLE_COMMANDS = (
     ("journal list older|newer", "The entries before or after those listed last"),
     ("quit", "Leave moodbot"),
 )
-SAVED_FILES_KEPT = ("The {n} chart and export file{s} saved on this computer ({where}) are your own copies "
-                    "and were not deleted; remove them yourself if you no longer want them.")
+# After /forget: the files the console saved, counted by kind ("The 3 charts and the export").
+SAVED_FILE_KEPT = ("{files} saved on this computer ({where}) is your own copy and was not deleted; "
+                   "remove it yourself if you no longer want it.")
+SAVED_FILES_KEPT = ("{files} saved on this computer ({where}) are your own copies and were not deleted; "
+                    "remove them yourself if you no longer want them.")
+SAVED_FOLDERS = {"charts": "chart", "exports": "export"}  # each folder under DATA_DIR, and what it holds
 CHART_STAMP = "%Y%m%d-%H%M%S"  # before a chart's file name: 20270101-020000-moods-by-week.png
 OLDER_HINT = "Older entries: /journal list older (or a page: /journal list {page})"
 HELP_HINT = "Type /help for the commands."
@@ -241,6 +245,16 @@ def _save_new(directory: Path, name: str, data: bytes) -> Path:
         except FileExistsError:
             number += 1
             path = directory / f"{stem}-{number}{dot}{suffixes}"
+
+
+def saved_files_kept(kept: dict[str, list[Path]]) -> str:
+    """What /forget says of the files it left (by kind: "chart", "export"), each kind counted and
+    the sentence singular for one file: a lone export is "the export", not "1 chart and export file"."""
+    kinds = [f"the {kind}" if len(paths) == 1 else f"the {len(paths)} {kind}s" for kind, paths in kept.items() if paths]
+    files = " and ".join(kinds)
+    where = " and ".join(sorted({str(p.parent) for paths in kept.values() for p in paths}))
+    template = SAVED_FILE_KEPT if sum(map(len, kept.values())) == 1 else SAVED_FILES_KEPT
+    return template.format(files=files[0].upper() + files[1:], where=where)
 
 
 def _remember(readline, line: str) -> None:
@@ -532,11 +546,10 @@ class ConsoleFrontend:
             reply = await self.usecases.privacy.forget(self.caller, confirmed=True)
             self.show(reply)
             kept = self._saved_files()
-            if kept:
+            if any(kept.values()):
                 # Taken out on purpose (an /export just before /forget is the usual way out): the
                 # user's copies now, not the bot's data; said, so that "everything" is not misread.
-                self.say(SAVED_FILES_KEPT.format(n=len(kept), s="" if len(kept) == 1 else "s",
-                                                 where=" and ".join(sorted({str(p.parent) for p in kept}))))
+                self.say(saved_files_kept(kept))
         else:
             self.say("Nothing was deleted.")
             if answer is not None and answer.strip().startswith("/"):
@@ -579,10 +592,11 @@ class ConsoleFrontend:
         if isinstance(reply, ErrorReply):  # on success the prompt itself was just printed
             self.say(render.reply_text(reply))
 
-    def _saved_files(self) -> list[Path]:
-        """The charts and exports this console wrote under DATA_DIR."""
-        return [p.resolve() for folder in (self.data_dir / "charts", self.data_dir / "exports")
-                if folder.is_dir() for p in folder.iterdir() if p.is_file()]
+    def _saved_files(self) -> dict[str, list[Path]]:
+        """The charts and exports this console wrote under DATA_DIR, by what they are."""
+        folders = {kind: self.data_dir / name for name, kind in SAVED_FOLDERS.items()}
+        return {kind: [p.resolve() for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+                for kind, folder in folders.items()}
 
     def _show_chart(self, chart: Chart) -> None:
         """The chart's file, and what it shows in words (a terminal shows no picture)."""
