@@ -188,15 +188,6 @@ def test_an_hls_playlist_that_cannot_be_cut_safely_is_left_whole(playlist):
     assert hls_section(playlist, (105.0, 135.0)) is None
 
 
-async def test_an_hls_stream_longer_than_the_limit_is_refused_before_any_segment(hls_host, work):
-    fetcher = AudioFetcher(allowed_hosts=frozenset({"localhost"}), tmp_dir=work, timeout_s=30, max_duration_s=60,
-                           resolver=table_resolver({"localhost": [PUBLIC]}), public_stand_ins=stand_in(hls_host))
-    with pytest.raises(AudioTooLargeError, match="too long"):
-        async with fetcher.fetch(user_link(hls_host, "/song.m3u8")):
-            pass
-    assert segments_served(hls_host) == []
-
-
 async def test_a_download_ffmpeg_cannot_cut_is_kept_whole_for_the_classifier(front, long_duration, work):
     """yt-dlp names a file served as /long.bin `long.unknown_video`, a format ffmpeg cannot write:
     the song is not refused for it, the whole download goes on to the classifier."""
@@ -272,13 +263,17 @@ async def test_a_dash_stream_from_a_user_link_fetches_only_the_fragments_of_its_
     assert list(work.iterdir()) == []
 
 
-async def test_a_dash_stream_longer_than_the_limit_is_refused_before_any_fragment(dash_host, work):
+@pytest.mark.parametrize("host, link", [("hls_host", "/song.m3u8"), ("dash_host", "/song.mpd")], ids=["hls", "dash"])
+async def test_a_stream_longer_than_the_limit_is_refused_before_any_segment(request, host, link, work):
+    """An HLS playlist's length is its segments'; a DASH manifest's, its fragments' (yt-dlp states
+    none for a plain .mpd link): either way a song over the limit is refused before any is fetched."""
+    server = request.getfixturevalue(host)
     fetcher = AudioFetcher(allowed_hosts=frozenset({"localhost"}), tmp_dir=work, timeout_s=30, max_duration_s=60,
-                           resolver=table_resolver({"localhost": [PUBLIC]}), public_stand_ins=stand_in(dash_host))
+                           resolver=table_resolver({"localhost": [PUBLIC]}), public_stand_ins=stand_in(server))
     with pytest.raises(AudioTooLargeError, match="too long"):
-        async with fetcher.fetch(user_link(dash_host, "/song.mpd")):
+        async with fetcher.fetch(user_link(server, link)):
             pass
-    assert fragments_served(dash_host) == []
+    assert segments_served(server) == [] and fragments_served(server) == []
     assert list(work.iterdir()) == []
 
 
