@@ -394,10 +394,45 @@ async def test_journal_on_in_a_server_checks_that_a_dm_reaches_the_user(discord_
     assert welcome.match["channel"] == str(fake.dm_channel_id(ALICE)) and welcome.content == DM_WELCOME
     assert "21:30" in answer.content and DMS_CLOSED not in answer.content
 
-    fake.fail_next("send_message", times=1, status=403)  # Alice closed her DMs to the server's members
+    # Alice closed her DMs to the server's members: Discord's 403 says so with its code 50007.
+    fake.fail_next("send_message", times=1, status=403, code=50007, message="Cannot send messages to this user")
     await fake.slash("journal", sub("on", time="07:00", timezone="Europe/Lisbon"), guild=GUILD)
     answer = await private_answer(fake)
     assert "07:00" in answer.content and answer.content.endswith(DMS_CLOSED)
+
+
+# Discord's answers to a DM, and whether they refuse the user (Discord's JSON error codes): only
+# 50007 (DMs closed, the bot blocked, no server shared) and 10013 (the account is gone) are the
+# user's doing. A 403 for the bot's own access (50001), its unverified account (40002) or with no
+# code at all (a proxy's or Cloudflare's page) says nothing of the user's Privacy Settings.
+DM_ANSWERS = [
+    (403, 50007, "Cannot send messages to this user", True),
+    (404, 10013, "Unknown User", True),
+    (403, 50001, "Missing Access", False),
+    (403, 40002, "You need to verify your account in order to perform this action", False),
+    (403, 0, "Forbidden", False),
+]
+
+
+@pytest.mark.parametrize("status, code, message, refused", DM_ANSWERS)
+async def test_journal_on_and_journal_prompt_judge_a_refused_dm_alike(scheduled, db, status, code, message,
+                                                                      refused):
+    """/journal on's welcome DM and /journal prompt's DM meet the same answer from Discord: both
+    give the Privacy Settings advice for a refusal of the user, and neither for another 403, which
+    no switch of the user's would change (the outage wording: the journal is on, ask again later)."""
+    fake, _ = scheduled
+    fake.fail_next("send_message", times=1, status=status, code=code, message=message)
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"), guild=GUILD)
+    welcome = await private_answer(fake)
+    assert welcome.content.startswith("Journal on: every day at 21:30 (Europe/Lisbon)"), welcome.content
+    assert welcome.content.endswith(DMS_CLOSED if refused else DM_WELCOME_NOT_SENT), welcome.content
+
+    fake.fail_next("send_message", times=1, status=status, code=code, message=message)
+    await fake.slash("journal", sub("prompt"), guild=GUILD)
+    prompt = await private_answer(fake)
+    assert prompt.content == (PROMPT_NOT_SENT_BY_DM if refused else PROMPT_NOT_SENT_NOW_BY_DM)
+    assert ("Privacy Settings" in welcome.content) == ("Privacy Settings" in prompt.content) == refused
+    assert (await db.users.get(UserRef("discord", str(ALICE)))).journal_enabled
 
 
 @pytest.mark.parametrize("failure", ["cut off", "outage"])

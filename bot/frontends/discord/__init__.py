@@ -26,7 +26,8 @@ from discord.http import Route
 
 from bot.config import Settings
 from bot.frontends import render
-from bot.frontends.discord.interactions import NETWORK_ERRORS, PLATFORM, RequestsInFlight, whose
+from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, RequestsInFlight, refuses_the_user,
+                                                 whose)
 from bot.frontends.discord.journal import JournalCog
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
@@ -39,10 +40,6 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 60.0
 GUILD_READY_TIMEOUT_S = 2.0  # discord.py's default wait for GUILD_CREATEs after READY
-# Discord's JSON error codes for a DM that will keep failing: the user closed their DMs (to the
-# bot's servers, or blocked it) or shares no server with it any more; the account is gone.
-CANNOT_MESSAGE_USER = 50007
-UNKNOWN_USER = 10013
 # The gateway's close code for a session whose token is no longer valid (reset in the Developer
 # Portal, or by Discord itself after a leak): discord.py stops reconnecting.
 AUTHENTICATION_FAILED = 4004
@@ -211,8 +208,8 @@ class DiscordFrontend:
             channel = await self.bot.create_dm(discord.Object(id=int(prompt.chat_id)))
             async with asyncio.timeout(self.prompt_timeout_s):
                 message = await channel.send(render.prompt_text(prompt.phrase))
-        except (discord.Forbidden, discord.NotFound) as error:
-            if error.code in (CANNOT_MESSAGE_USER, UNKNOWN_USER):
+        except discord.HTTPException as error:
+            if refuses_the_user(error):
                 raise RecipientGone(f"{error.status} {error.code} {error.text}") from error
             raise
         except NETWORK_ERRORS as error:

@@ -29,6 +29,10 @@ AUDIO_SUFFIXES = frozenset({".mp3", ".ogg", ".oga", ".opus", ".wav", ".flac", ".
 # No answer from Discord (a dropped connection, a timeout): expected now and then, as its refusals
 # are (`shown_if_possible`); anything else showing a stage is a bug, logged with its traceback.
 NETWORK_ERRORS = (OSError, asyncio.TimeoutError, aiohttp.ClientError)
+# Discord's JSON error codes for a DM that will keep failing: the user closed their DMs (to the
+# bot's servers, or blocked it) or shares no server with it any more; the account is gone.
+CANNOT_MESSAGE_USER = 50007
+UNKNOWN_USER = 10013
 
 
 def caller_of(interaction: discord.Interaction) -> Caller:
@@ -48,6 +52,16 @@ def whose(user: discord.abc.User, guild_id: int | None = None) -> dict[str, str 
     """Who met a failure, for its log line: the user (hashed there) and the server, named as
     `caller_of` names them, so that an operator finds the failure a user tells of."""
     return {"user": str(user.id), "place": f"{PLATFORM}:{guild_id}" if guild_id is not None else None}
+
+
+def refuses_the_user(error: BaseException) -> bool:
+    """Whether Discord refused a DM for the user's doing (their DMs closed, the bot blocked, no
+    server shared, the account gone): something the user can allow or nothing to retry. Any other
+    403 (the bot's own missing access, its unverified account, a proxy's page with no code), an
+    outage or a lost connection says nothing of the user's settings. One judgement for the daily
+    prompt, /journal prompt and /journal on's welcome DM alike."""
+    return (isinstance(error, (discord.Forbidden, discord.NotFound))
+            and error.code in (CANNOT_MESSAGE_USER, UNKNOWN_USER))
 
 
 def dm_caller_of(message: discord.Message) -> Caller:

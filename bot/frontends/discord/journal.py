@@ -18,6 +18,7 @@ from bot.frontends.discord.interactions import (
     caller_of,
     dm_caller_of,
     downloaded,
+    refuses_the_user,
     show,
     shown,
     song_attachment,
@@ -66,9 +67,9 @@ TYPED_COMMAND = re.compile(r"/([\w-]+)(?:\s|$)")
 DM_WELCOME = "Your moodbot journal is on: your daily prompts will arrive here. Answer each with a song."
 DMS_CLOSED = ("But I couldn't send you a direct message, and the prompts come by DM: allow direct messages "
               "from this server's members (Privacy Settings), then try /journal prompt.")
-# ... and one whose welcome DM failed for a passing reason (an outage, a lost connection): the
-# journal is on, and its prompts will try the DM again; only the welcome, which says where they
-# come, is missing.
+# ... and one whose welcome DM failed for another reason (an outage, a lost connection, a 403 not of
+# the user's doing, such as the bot's own missing access): the journal is on, and its prompts will
+# try the DM again; only the welcome, which says where they come, is missing.
 DM_WELCOME_NOT_SENT = ("My welcome DM didn't go through just now (Discord or the connection failed for a moment); "
                        "your prompts will still come by direct message, with nothing to change in your settings.")
 # /journal prompt whose DM Discord refused (403, 50007): the use case's PROMPT_NOT_SENT says it as on Telegram
@@ -250,15 +251,18 @@ class JournalCog(commands.Cog):
         if isinstance(reply, TextReply) and interaction.guild is not None:
             try:
                 await interaction.user.send(DM_WELCOME)
-            except discord.Forbidden as error:  # the user's DMs are closed to this server
-                log.info("discord.dm_closed", extra={"user": interaction.user.id, "status": error.status})
-                reply = TextReply(f"{reply.text}\n{DMS_CLOSED}")
             except (discord.HTTPException, *NETWORK_ERRORS) as error:
-                # An outage or a lost connection tells nothing of the user's DMs, and the journal is
-                # on all the same: its answer stands (the daily prompt will try the DM again).
-                log.warning("discord.dm_welcome_not_sent", extra={**whose(interaction.user, interaction.guild_id),
-                                                                  "reason": repr(error)})
-                reply = TextReply(f"{reply.text}\n{DM_WELCOME_NOT_SENT}")
+                if refuses_the_user(error):  # as /journal prompt judges it: DMs closed to this server
+                    log.info("discord.dm_closed", extra={"user": interaction.user.id, "status": error.status,
+                                                         "code": error.code})
+                    reply = TextReply(f"{reply.text}\n{DMS_CLOSED}")
+                else:
+                    # Another 403 (the bot's own access), an outage or a lost connection tells nothing
+                    # of the user's DMs, and the journal is on all the same: its answer stands (the
+                    # daily prompt will try the DM again).
+                    log.warning("discord.dm_welcome_not_sent",
+                                extra={**whose(interaction.user, interaction.guild_id), "reason": repr(error)})
+                    reply = TextReply(f"{reply.text}\n{DM_WELCOME_NOT_SENT}")
         await show(interaction, reply)
 
     @journal_on.autocomplete("timezone")
