@@ -23,6 +23,7 @@ from bot.frontends.console import ConsoleFrontend
 from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
 from storage.models import UserRef
+from tests.permissions import bound_by_file_modes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -305,21 +306,6 @@ def test_a_bad_setting_stops_the_start_with_one_line_naming_it(tmp_path, setting
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
 
 
-CAP_DAC_OVERRIDE = 1  # linux/capability.h: write where a file's mode forbids it
-PR_CAPBSET_DROP = 24  # linux/prctl.h
-
-
-def as_a_user_bound_by_file_modes() -> None:
-    """In the bot's process, before it starts: root (these tests may run as root) writes into a
-    folder of mode 555 all the same, through CAP_DAC_OVERRIDE. Dropped from the bounding set, it is
-    gone from what `python` is started with, and the folder's mode binds it as it binds any user.
-    Nothing to drop for another user."""
-    import ctypes
-
-    if os.geteuid() == 0 and ctypes.CDLL(None, use_errno=True).prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0):
-        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE)")
-
-
 @pytest.mark.parametrize("database", ["embedded", "MONGODB_URI"])
 def test_a_data_dir_moodbot_cannot_write_to_stops_the_start_with_one_line_naming_it(tmp_path, mongo_uri, database):
     """A DATA_DIR that exists, holds a previous start's files, and is read-only to the bot's user (a
@@ -336,7 +322,7 @@ def test_a_data_dir_moodbot_cannot_write_to_stops_the_start_with_one_line_naming
         env["MONGODB_URI"] = mongo_uri
     try:
         result = subprocess.run([sys.executable, "-m", "bot"], input="/quit\n", capture_output=True, text=True,
-                                cwd=tmp_path, env=env, timeout=120, preexec_fn=as_a_user_bound_by_file_modes)
+                                cwd=tmp_path, env=env, timeout=120, preexec_fn=bound_by_file_modes)
     finally:
         data_dir.chmod(0o755)
     assert result.returncode == 2, result.stderr

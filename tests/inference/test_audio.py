@@ -32,6 +32,7 @@ from inference.result import (
     duration_words,
 )
 from tests.inference.conftest import SYNTH_SECONDS, synthetic_song
+from tests.permissions import bound_by_file_modes
 
 REAL_CLIP = "audio/MT0000011357.ogg"  # Ogg Opus at 24 kHz, like every clip the models learned from
 
@@ -208,17 +209,33 @@ def test_a_fifo_is_named_as_not_a_file_and_never_opened(tmp_path):
         load_audio(fifo)
 
 
-def test_a_file_we_may_not_read_is_not_called_bad_audio(song_files, monkeypatch):
-    """chmod 000 (the suite may run as root, whom permissions do not stop: FFmpeg's error is raised
-    as it raises it)."""
-    import av
+# Prints what load_audio says of a file: its error's words, or how much audio it decoded.
+SAY_WHAT_LOAD_AUDIO_SAYS = """
+import sys
+from inference.audio import load_audio
+from inference.result import AudioError
+try:
+    print(f"decoded {load_audio(sys.argv[1]).size} samples")
+except AudioError as error:
+    print(error)
+"""
 
-    def denied(name, *args, **kwargs):
-        raise av.error.PermissionError(13, "Permission denied", name)
 
-    monkeypatch.setattr(audio.av, "open", denied)
-    with pytest.raises(UnreadableAudioError, match="not allowed to read the file song.wav"):
-        load_audio(song_files["wav"])
+def test_a_file_we_may_not_read_is_not_called_bad_audio(song_files, tmp_path):
+    """chmod 000 on a real song, read by a process that file modes bind (the suite may run as root,
+    whom they do not): FFmpeg's PermissionError is told as such, not as audio we cannot decode."""
+    import shutil
+    import subprocess
+    import sys
+
+    song = tmp_path / "song.wav"
+    shutil.copy(song_files["wav"], song)
+    song.chmod(0)
+    done = subprocess.run([sys.executable, "-c", SAY_WHAT_LOAD_AUDIO_SAYS, str(song)],
+                          cwd=Path(audio.__file__).parents[1], capture_output=True, text=True, timeout=120,
+                          preexec_fn=bound_by_file_modes)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "I am not allowed to read the file song.wav.\n"
 
 
 def test_truncated_files_raise_typed_errors(song_files, tmp_path):

@@ -11,6 +11,7 @@ import pytest
 from inference.result import MOODS
 from tests.conftest import REPO
 from tests.inference.test_predict import TINY_VERSION, clips, tiny_weights  # noqa: F401 (fixtures)
+from tests.permissions import bound_by_file_modes
 
 pytestmark = pytest.mark.timeout(180)
 JSON_KEYS = {"file", "mood", "probabilities", "valence", "arousal", "model", "model_version", "seconds",
@@ -360,21 +361,6 @@ def test_a_path_that_is_no_audio_file_is_named_as_typed(tiny_weights, tmp_path):
         f"{folder}: error: {folder} is a folder, not an audio file.",
         f"{missing}: error: There is no file at {missing}.",
     ]
-
-
-CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2  # linux/capability.h: read where a file's mode forbids it
-PR_CAPBSET_DROP = 24  # linux/prctl.h
-
-
-def bound_by_file_modes() -> None:
-    """In the CLI's process, before it starts: root (CI may run as root) reads a file of mode 000
-    all the same; with these dropped from the bounding set, the mode binds it as it binds a user."""
-    import ctypes
-    import os
-
-    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
-        if os.geteuid() == 0 and ctypes.CDLL(None, use_errno=True).prctl(PR_CAPBSET_DROP, capability, 0, 0, 0):
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
 def test_a_song_we_may_not_read_is_said_to_be_refused_by_name_as_typed(tiny_weights, clips, tmp_path):

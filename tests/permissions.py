@@ -1,0 +1,26 @@
+"""File modes that bind root too: for the tests of what a user is told of a file moodbot may not
+read, or a folder it may not write. These tests may run as root (CI does), and root reads a file of
+mode 000 and writes into a folder of mode 555 all the same, through two capabilities. A test runs
+the code under test in a child process started with those capabilities gone, so that a real file's
+real mode refuses it, as it refuses any other user; nothing of moodbot's is faked."""
+from __future__ import annotations
+
+import ctypes
+import os
+
+CAP_DAC_OVERRIDE = 1  # linux/capability.h: read or write where a file's mode forbids it
+CAP_DAC_READ_SEARCH = 2  # linux/capability.h: read or list where a file's mode forbids it
+PR_CAPBSET_DROP = 24  # linux/prctl.h
+
+
+def bound_by_file_modes() -> None:
+    """A `preexec_fn` for subprocess: in the child, before it starts its program. Dropped from the
+    bounding set, the capabilities are gone from what the program is started with (the child
+    itself still holds them until it does), and file modes bind it as they bind any user. Nothing
+    to drop for another user, whom the modes bind already."""
+    if os.geteuid() != 0:
+        return
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if prctl(PR_CAPBSET_DROP, capability, 0, 0, 0):
+            raise OSError(ctypes.get_errno(), f"prctl(PR_CAPBSET_DROP, {capability})")
