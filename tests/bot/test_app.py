@@ -42,6 +42,9 @@ async def test_with_a_telegram_token_the_app_serves_telegram_and_stops_on_sigter
         await fake.user_sends("/help", chat=4242)
         answer = await fake.wait_for("sendMessage", lambda c: c.chat_id == "4242", timeout=30)
         assert "/journal on <HH:MM> <Area/City>" in answer.text
+        # Telegram answers from its start on, before the scheduler and the heartbeat have started:
+        # on a loaded machine the SIGTERM came before app.started (it stopped while starting).
+        await wait_for_log(tmp_path / "stderr", "event=app.started", timeout=60)
 
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 60)
@@ -65,6 +68,14 @@ async def test_with_a_telegram_token_the_app_serves_telegram_and_stops_on_sigter
     assert "SENTINEL" not in logs  # the token never reaches a log line, even at DEBUG
     assert moodbot_processes(str(data_dir)) == []
     assert not Path(data_dir / "moodbot.log").exists()  # outside the console, logs go to stderr
+
+
+async def wait_for_log(path: Path, text: str, timeout: float) -> None:
+    """Until the log file holds `text`; fails with its last lines after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while text not in path.read_text():
+        assert asyncio.get_running_loop().time() < deadline, path.read_text()[-3000:]
+        await asyncio.sleep(0.05)
 
 
 def test_a_half_set_spotify_configuration_is_said_in_the_log(caplog):
