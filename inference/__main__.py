@@ -40,7 +40,7 @@ JSON_HELP = """--json prints one object per line, in the order the files were gi
    answered instead, or null}
 a file that got no mood: {"file": FILE, "error": why, in words}
 FILE is the name as given, but a byte of it that is not UTF-8 is written as U+FFFD (the
-readable lines print the name's own bytes)
+readable lines print the name's own bytes, a control character escaped: a newline as \\n)
 """
 EXIT_STATUSES_HELP = f"""exit status:
   {EXIT_OK}    every file got a mood
@@ -53,6 +53,8 @@ EXIT_STATUSES_HELP = f"""exit status:
 STDIN = "-"  # a FILE that names standard input, as cat and ffmpeg read it
 STDIN_COPY_NAME = "stdin"  # the name the decoder's messages give the song read from it
 SHELL_PATTERN = re.compile(r"[*?[]")  # what makes a word a pattern to the shell (glob.has_magic)
+# Escaped in a readable line: a newline in a file name split one file's answer into two lines.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 # What the `train` extra installs (pyproject.toml), as imported.
 TRAIN_MODULES = frozenset({"torch", "torchvision", "onnx", "sklearn", "tqdm"})
 
@@ -88,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(text: str) -> str:
+    """`text` with each control character escaped as Python writes it (`\\n`, `\\x1b`), so that a
+    file's readable line stays one line; the rest, a byte that is not UTF-8 included, is left as is."""
+    return CONTROL_CHARACTER.sub(lambda match: repr(match[0])[1:-1], text)
+
+
 def format_line(file: str, result: MoodResult) -> str:
     """`song.mp3: happy (0.71) valence +0.42 arousal +0.55 [main v3] 0.09 s`."""
     line = (
@@ -96,7 +104,7 @@ def format_line(file: str, result: MoodResult) -> str:
     )
     if result.fallback_reason:
         line += f" (fallback: {result.fallback_reason})"
-    return line
+    return one_line(line)
 
 
 def json_text(text: str) -> str:
@@ -127,7 +135,7 @@ def format_error(file: str, error: Exception, as_json: bool) -> str:
         message = f"internal error ({type(error).__name__})"
     if as_json:
         return json.dumps({"file": json_text(file), "error": json_text(message)})
-    return f"{file}: error: {message}"
+    return one_line(f"{file}: error: {message}")  # the message may quote the name
 
 
 async def classify_files(

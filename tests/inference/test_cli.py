@@ -394,3 +394,18 @@ def test_json_names_a_file_that_is_not_utf8_in_valid_utf8(tiny_weights, clips, t
     answer, failure = [json.loads(line) for line in done.stdout.splitlines()]
     assert answer["file"] == f"{tmp_path}/caf\ufffd.ogg" and answer["model"] == "ann"
     assert failure == {"file": f"{tmp_path}/gon\ufffd.ogg", "error": f"There is no file at {tmp_path}/gon\ufffd.ogg."}
+
+
+def test_a_file_name_with_a_newline_is_printed_escaped_on_its_one_line(tiny_weights, clips, tmp_path):
+    """A name with a newline split its readable line in two, so one file's answer read as two lines:
+    its control characters are escaped as Python writes them (`\\n`), in the name and in the error
+    that quotes it; `--json` escapes them already."""
+    import shutil
+
+    song, missing = tmp_path / "side\na.ogg", tmp_path / "gone\t\x1b.ogg"
+    shutil.copy(clips[0], song)
+    done = run_cli("classify", "--model", "ann", "--weights", str(tiny_weights), str(song), str(missing))
+    assert done.returncode == 1, done.stderr
+    answer, failure = done.stdout.splitlines()
+    assert answer.startswith(f"{tmp_path}/side\\na.ogg: ") and f"[ann ann-{TINY_VERSION}]" in answer
+    assert failure == f"{tmp_path}/gone\\t\\x1b.ogg: error: There is no file at {tmp_path}/gone\\t\\x1b.ogg."
