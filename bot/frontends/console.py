@@ -315,6 +315,8 @@ class ConsoleFrontend:
         self._editing: str | None = None  # the prompt of the line that `input()` reads now
         self._point: ctypes.c_int | None = None  # readline's cursor in that line
         self._terminal_modes: list | None = None
+        self._modes_lock = threading.Lock()  # the modes put back at the stop, not changed after
+        self._stopping = False
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -370,11 +372,15 @@ class ConsoleFrontend:
                 # drawing the prompt (or between Enter and input() returning) gets a prompt too
                 # many: readline edits without the GIL and has no lock to share with this thread.
                 self._editing = prompt
+                self._echo(True)  # readline shows the keys only in a terminal that echoes them
                 try:
                     line = input(prompt)
                 except (EOFError, ValueError, OSError):  # Ctrl-D, or stdin closed under us
                     line = None
                 self._editing = None
+                # Keys typed while the command runs are not echoed by the terminal among its answer:
+                # readline shows them once, after the next prompt (they wait in the terminal).
+                self._echo(False)
                 # A command typed at /forget's question is run: kept too.
                 if line is not None and (is_command or line.lstrip().startswith("/")):
                     _remember(readline, line)
@@ -387,13 +393,28 @@ class ConsoleFrontend:
 
         threading.Thread(target=edit, name="console-line-editor", daemon=True).start()
 
+    def _echo(self, on: bool) -> None:
+        """The terminal's echo turned on or off (TCSANOW: the keys typed ahead are kept), unless
+        the session is stopping: its modes were put back, and stay so."""
+        import termios
+
+        with self._modes_lock:
+            if self._stopping:
+                return
+            fd = self.stdin.fileno()
+            with contextlib.suppress(termios.error, ValueError, OSError):
+                modes = termios.tcgetattr(fd)
+                modes[3] = modes[3] | termios.ECHO if on else modes[3] & ~termios.ECHO
+                termios.tcsetattr(fd, termios.TCSANOW, modes)
+
     async def stop(self) -> None:
         if self._terminal_modes is not None:
             import termios
 
-            # Ctrl-C or SIGTERM while the editor holds the terminal (no echo, no line mode): the
-            # shell after us would get it so. The cursor was left on the prompt's line.
-            with contextlib.suppress(termios.error, ValueError, OSError):
+            # Ctrl-C or SIGTERM while the editor holds the terminal (no echo, no line mode) or a
+            # command runs (no echo): the shell after us would get it so. The cursor was left on the prompt's line.
+            with self._modes_lock, contextlib.suppress(termios.error, ValueError, OSError):
+                self._stopping = True  # the line editor's thread no longer turns the echo off
                 termios.tcsetattr(self.stdin.fileno(), termios.TCSADRAIN, self._terminal_modes)
             self._editing = None  # the line is left as typed, not drawn again under the last words
             if self._asked:

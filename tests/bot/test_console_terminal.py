@@ -25,6 +25,7 @@ from tests.bot.test_console import console_env, moodbot_processes
 SIGINT_STATUS = 128 + signal.SIGINT  # what a shell reports for a command ended by Ctrl-C
 UP, LEFT = "\x1b[A", "\x1b[D"  # what a terminal sends for the arrow keys
 HELP_LINE = "/quit – Leave moodbot"  # the last line of /help
+HELP_INTRO = "moodbot tells the mood of a song"  # its first
 FORGET_QUESTION = "Delete everything? [y/N] "
 PROMPT_SIGN = "📝"  # the first mark of a journal prompt the scheduler sends
 # A control sequence: its parameters, then the letter that says what it does ("K" erases the line).
@@ -210,6 +211,49 @@ def test_a_journal_prompt_arriving_while_a_line_is_typed_is_printed_above_it(tmp
         terminal.type("\r")
         screen = terminal.read_until(HELP_LINE, timeout=20)
         assert "I don't know" not in screen, screen
+    finally:
+        terminal.close()
+    assert moodbot_processes(str(data_dir)) == []
+
+
+def _a_song(path) -> str:
+    """A tone as long as the classifier needs (10 s, and a little more) as a WAV file at `path`:
+    a song it listens to for a while."""
+    import math
+    import struct
+    import wave
+
+    rate = 22050
+    with wave.open(str(path), "wb") as song:
+        song.setnchannels(1)
+        song.setsampwidth(2)
+        song.setframerate(rate)
+        song.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
+                                  for i in range(12 * rate)))
+    return str(path)
+
+
+def test_a_line_typed_while_a_command_runs_is_shown_once_after_the_next_prompt(tmp_path):
+    """Typed while /mood listens, the next command is not echoed by the terminal there (among the
+    command's answer) and again by the line editor after the next "> ": it is shown once, after the
+    "> ", and runs; at /quit the terminal echoes again."""
+    data_dir = tmp_path / "data"
+    song = _a_song(tmp_path / "tone.wav")
+    terminal = Terminal(tmp_path, console_env(data_dir))
+    try:
+        before = termios.tcgetattr(terminal.master)
+        terminal.read_until(PROMPT_MARK)
+        terminal.type(f"/mood {song}\r")
+        listening = terminal.read_until("Listening…", timeout=30)
+        terminal.type("/help\r")  # typed ahead: the song is still being listened to
+        screen = terminal.read_until(f"{HELP_LINE}\r\n{PROMPT_MARK}", timeout=120)[len(listening):]
+        before_help = screen[:screen.index(HELP_INTRO)]  # the song's mood, and the line typed ahead
+        assert before_help.count("/help") == 1, before_help
+        assert rows(before_help)[-2] == f"{PROMPT_MARK}/help", before_help
+        terminal.type("/quit\r")
+        terminal.read_until("Bye!")
+        assert terminal.proc.wait(60) == 0
+        assert termios.tcgetattr(terminal.master) == before  # echoing again, for the shell
     finally:
         terminal.close()
     assert moodbot_processes(str(data_dir)) == []
