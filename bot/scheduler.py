@@ -20,7 +20,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from bot.usecases.journal import JournalUseCase
 from bot.replies import PromptMessage
-from bot.usecases.ports import DeliveryUncertain, PromptSender, RecipientGone
+from bot.usecases.ports import DeliveryUncertain, PromptSender, RecipientGone, SenderRefused
 from storage.models import StorageError, User, UserRef
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,8 @@ class PromptScheduler:
     async def fire_now(self, ref: UserRef) -> str | None:
         """Sends an opted-in user's prompt now, even if today's was sent (tests, the console's
         /journal prompt). Returns the prompt id, None when the user has no journal or the send
-        failed for a passing reason; raises `RecipientGone` when the platform refused the user."""
+        failed for a passing reason; raises `RecipientGone` when the platform refused the user,
+        `SenderRefused` when it refused the bot."""
         return await self.deliver(ref, force=True)
 
     def _making_for(self, ref: UserRef) -> asyncio.Lock:
@@ -297,8 +298,8 @@ class PromptScheduler:
                 return prompt.prompt_id
             except Exception as failure:
                 await self._not_sent(ref, prompt, failure, force=force, day=day, zone=zone, attempt=attempt)
-                if force and isinstance(failure, RecipientGone):
-                    raise  # /journal prompt: the user is told what to allow, not to ask again shortly
+                if force and isinstance(failure, (RecipientGone, SenderRefused)):
+                    raise  # /journal prompt: the user is told what to allow, or that asking again shortly won't help
                 return None
             try:
                 await self.journal.prompt_delivered(prompt.prompt_id, message_id)

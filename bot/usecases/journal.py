@@ -39,7 +39,7 @@ from bot.replies import (
 from bot.sources.models import SourceError
 from bot.sources.query import FULL_WIDTH_PUNCTUATION, LINK_CLOSERS
 from bot.usecases.mood import GENERIC_ERROR, MoodUseCase
-from bot.usecases.ports import NoSchedule, PromptSchedule, RecipientGone
+from bot.usecases.ports import NoSchedule, PromptSchedule, RecipientGone, SenderRefused
 from inference.result import MOODS, InferenceError
 from storage.outbox import JournalWrite, JournalWriter
 from storage.models import (
@@ -97,6 +97,10 @@ PROMPT_NOT_SENT = ("I couldn't send you a prompt. Open a private chat with me (a
 # ... and one that failed for a passing reason (an outage, a lost connection, the database): the
 # user's settings are fine, and asking again later is all there is to do.
 PROMPT_NOT_SENT_NOW = "I couldn't send you a prompt just now: try /journal prompt again in a few minutes."
+# ... and one the platform refused to the bot itself (SenderRefused): no passing failure, and
+# nothing in the user's settings to change; the journal stays on, and its prompts try again.
+PROMPT_REFUSED_TO_THE_BOT = ("I couldn't send you a prompt: the chat service refused the message to me, not "
+                             "because of your settings. Your journal is on, and your prompts will be tried again.")
 PROMPT_SENT = "Sent: today's prompt is in our private chat. Answer it with a song."
 ALREADY_ANSWERED = "You've already answered that prompt — your journal keeps one song per prompt."
 FORGOTTEN_MEANWHILE = ("You deleted your data with /forget while I was fetching or listening to that song, so I "
@@ -475,6 +479,8 @@ class JournalUseCase:
             sent = await self.schedule.fire_now(ref)
         except RecipientGone:  # the platform refuses the user: they have something to allow
             return ErrorReply(PROMPT_NOT_SENT)
+        except SenderRefused:  # the platform refuses the bot: asking again in a few minutes won't help
+            return ErrorReply(PROMPT_REFUSED_TO_THE_BOT)
         if sent is None:  # the scheduler logged why
             return ErrorReply(PROMPT_NOT_SENT_NOW)
         return TextReply(PROMPT_SENT)

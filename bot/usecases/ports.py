@@ -45,7 +45,8 @@ class PromptSchedule(Protocol):
     async def fire_now(self, ref: UserRef) -> str | None:
         """Send an opted-in user's prompt now; the prompt id, or None when none could be sent.
         Raises `RecipientGone` when the platform refused to deliver it (the user has something to
-        allow), not for a passing failure (None: the user may ask again later)."""
+        allow), `SenderRefused` when it refused the bot (nothing for the user to do), not for a
+        passing failure (None: the user may ask again later)."""
         ...
 
 
@@ -67,6 +68,12 @@ class RecipientGone(Exception):
     or deleted their account): no use trying every day."""
 
 
+class SenderRefused(Exception):
+    """The platform refused the send to the bot itself, not for the user's doing (the bot's own
+    access, its unverified account): nothing the user can allow, and no passing failure either; it
+    lasts until the bot's standing with the platform changes."""
+
+
 class DeliveryUncertain(Exception):
     """The send was not confirmed, but the platform may have carried it out (a timeout after the
     request went out): the user may be reading the prompt."""
@@ -74,8 +81,9 @@ class DeliveryUncertain(Exception):
 
 class PromptSender(Protocol):
     """Implemented by each front-end: delivers a prompt privately, returns the platform message id.
-    Raises `RecipientGone` when the platform refuses the user for good, `DeliveryUncertain` when
-    the prompt may have arrived though the send failed, anything else when it did not arrive."""
+    Raises `RecipientGone` when the platform refuses the user for good, `SenderRefused` when it
+    refuses the bot itself, `DeliveryUncertain` when the prompt may have arrived though the send
+    failed, anything else when it did not arrive."""
 
     platform: str
 

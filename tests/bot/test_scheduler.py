@@ -13,9 +13,9 @@ import pytest
 from bot.frontends.console import ConsoleFrontend
 from bot.replies import Caller, ErrorReply, TextReply
 from bot.scheduler import PromptScheduler, missed_day, prompt_trigger
-from bot.usecases.journal import PROMPT_NOT_SENT, JournalUseCase
+from bot.usecases.journal import PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, JournalUseCase
 from bot.usecases.mood import MoodUseCase
-from bot.usecases.ports import DeliveryUncertain, RecipientGone
+from bot.usecases.ports import DeliveryUncertain, RecipientGone, SenderRefused
 from storage.models import User
 
 LISBON = ZoneInfo("Europe/Lisbon")
@@ -301,6 +301,35 @@ async def test_a_prompt_asked_for_that_cannot_reach_the_user_says_so_and_keeps_t
     # The daily prompt nobody is waiting for: refused for good, it turns the journal off.
     assert await scheduler.deliver(user.ref, day=NOV_24) is None
     assert not (await db.users.get(user.ref)).journal_enabled
+
+
+class RefusedToTheBotConsole(ConsoleFrontend):
+    """A platform that refuses the bot itself, not the user (Discord's 50001 Missing Access, 40002)."""
+
+    async def send_prompt(self, prompt):
+        raise SenderRefused("403 50001 Missing Access")
+
+
+async def test_a_prompt_the_platform_refuses_to_the_bot_is_neither_the_user_s_doing_nor_a_passing_failure(db,
+                                                                                                       counting):
+    """/journal prompt refused to the bot was told "just now: try again in a few minutes", an outage's
+    words for a refusal that lasts: it says the platform refused the bot, not the user's settings."""
+    user = lisbon_user(21, 0, "refused")
+    await db.users.upsert(user)
+    noon = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), now=lambda: noon)
+    scheduler = PromptScheduler(db, journal, pause_s=0, now=lambda: noon)
+    journal.schedule = scheduler
+    scheduler.register(RefusedToTheBotConsole(usecases=None, stdin=io.StringIO(), stdout=io.StringIO()))
+
+    reply = await journal.prompt_now(Caller("console", "refused", chat_id="refused"))
+    assert reply == ErrorReply(PROMPT_REFUSED_TO_THE_BOT)
+    assert reply.message not in (PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW)
+    assert (await db.users.get(user.ref)).journal_enabled
+
+    # The daily prompt: the user refused nothing, so their journal stays on and the prompt is tried again.
+    assert await scheduler.deliver(user.ref, day=NOV_24) is None
+    assert (await db.users.get(user.ref)).journal_enabled
 
 
 async def test_a_database_lost_before_the_jobs_are_rebuilt_stops_the_start(counting, outage, caplog):

@@ -19,12 +19,14 @@ from bot.frontends.discord.interactions import NOT_DOWNLOADED
 from bot.frontends.discord.journal import (
     DM_WELCOME,
     DM_WELCOME_NOT_SENT,
+    DM_WELCOME_REFUSED_TO_THE_BOT,
     DMS_CLOSED,
     FORGET_CANCELLED,
     FORGET_TIMED_OUT,
     NOT_YOUR_BUTTON,
     PROMPT_NOT_SENT_BY_DM,
     PROMPT_NOT_SENT_NOW_BY_DM,
+    PROMPT_REFUSED_TO_THE_BOT_BY_DM,
     UNKNOWN_COMMAND,
     typed_command_hint,
 )
@@ -419,19 +421,22 @@ async def test_journal_on_and_journal_prompt_judge_a_refused_dm_alike(scheduled,
                                                                       refused):
     """/journal on's welcome DM and /journal prompt's DM meet the same answer from Discord: both
     give the Privacy Settings advice for a refusal of the user, and neither for another 403, which
-    no switch of the user's would change (the outage wording: the journal is on, ask again later)."""
+    no switch of the user's would change. Nor is such a 403 an outage "for a moment" to ask again
+    after in a few minutes: Discord refused the DM to the bot, and says so until the bot's access
+    or account changes; the journal is on, and its prompts will try the DM."""
     fake, _ = scheduled
     fake.fail_next("send_message", times=1, status=status, code=code, message=message)
     await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"), guild=GUILD)
     welcome = await private_answer(fake)
     assert welcome.content.startswith("Journal on: every day at 21:30 (Europe/Lisbon)"), welcome.content
-    assert welcome.content.endswith(DMS_CLOSED if refused else DM_WELCOME_NOT_SENT), welcome.content
+    assert welcome.content.endswith(DMS_CLOSED if refused else DM_WELCOME_REFUSED_TO_THE_BOT), welcome.content
 
     fake.fail_next("send_message", times=1, status=status, code=code, message=message)
     await fake.slash("journal", sub("prompt"), guild=GUILD)
     prompt = await private_answer(fake)
-    assert prompt.content == (PROMPT_NOT_SENT_BY_DM if refused else PROMPT_NOT_SENT_NOW_BY_DM)
+    assert prompt.content == (PROMPT_NOT_SENT_BY_DM if refused else PROMPT_REFUSED_TO_THE_BOT_BY_DM)
     assert ("Privacy Settings" in welcome.content) == ("Privacy Settings" in prompt.content) == refused
+    assert "for a moment" not in welcome.content and "for a moment" not in prompt.content
     assert (await db.users.get(UserRef("discord", str(ALICE)))).journal_enabled
 
 

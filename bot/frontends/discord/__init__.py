@@ -26,13 +26,13 @@ from discord.http import Route
 
 from bot.config import Settings
 from bot.frontends import render
-from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, RequestsInFlight, refuses_the_user,
-                                                 whose)
+from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, RequestsInFlight, refuses_the_bot,
+                                                 refuses_the_user, whose)
 from bot.frontends.discord.journal import JournalCog
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
 from bot.replies import PromptMessage
-from bot.usecases.ports import DeliveryUncertain, RecipientGone
+from bot.usecases.ports import DeliveryUncertain, RecipientGone, SenderRefused
 
 __all__ = ["DiscordFrontend", "MoodCog", "JournalCog", "ServerCog"]
 
@@ -211,6 +211,8 @@ class DiscordFrontend:
         except discord.HTTPException as error:
             if refuses_the_user(error):
                 raise RecipientGone(f"{error.status} {error.code} {error.text}") from error
+            if refuses_the_bot(error):
+                raise SenderRefused(f"{error.status} {error.code} {error.text}") from error
             raise
         except NETWORK_ERRORS as error:
             if channel is None or isinstance(error, NOT_CONNECTED):

@@ -64,6 +64,13 @@ def refuses_the_user(error: BaseException) -> bool:
             and error.code in (CANNOT_MESSAGE_USER, UNKNOWN_USER))
 
 
+def refuses_the_bot(error: BaseException) -> bool:
+    """Whether Discord refused a DM to the bot itself (a 403 that is not the user's refusal: its
+    missing access, its unverified account, no code at all): no passing failure, as an outage is,
+    and nothing the user can allow; it lasts until the bot's access or account changes."""
+    return isinstance(error, discord.Forbidden) and not refuses_the_user(error)
+
+
 def dm_caller_of(message: discord.Message) -> Caller:
     author = message.author
     return Caller(platform=PLATFORM, user_id=str(author.id), place=None, chat_id=str(author.id),

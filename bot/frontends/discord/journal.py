@@ -18,6 +18,7 @@ from bot.frontends.discord.interactions import (
     caller_of,
     dm_caller_of,
     downloaded,
+    refuses_the_bot,
     refuses_the_user,
     show,
     shown,
@@ -27,7 +28,7 @@ from bot.frontends.discord.interactions import (
 from bot.frontends.discord.rendering import clip, edit_parts, fitted_journal_list
 from bot.frontends import render
 from bot.replies import Caller, ErrorReply, JournalListReply, TextReply
-from bot.usecases.journal import PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, zone_label
+from bot.usecases.journal import PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, zone_label
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,17 @@ TYPED_COMMAND = re.compile(r"/([\w-]+)(?:\s|$)")
 DM_WELCOME = "Your moodbot journal is on: your daily prompts will arrive here. Answer each with a song."
 DMS_CLOSED = ("But I couldn't send you a direct message, and the prompts come by DM: allow direct messages "
               "from this server's members (Privacy Settings), then try /journal prompt.")
-# ... and one whose welcome DM failed for another reason (an outage, a lost connection, a 403 not of
-# the user's doing, such as the bot's own missing access): the journal is on, and its prompts will
-# try the DM again; only the welcome, which says where they come, is missing.
+# ... and one whose welcome DM failed for a passing reason (an outage, a lost connection): the
+# journal is on, and its prompts will try the DM again; only the welcome, which says where they
+# come, is missing.
 DM_WELCOME_NOT_SENT = ("My welcome DM didn't go through just now (Discord or the connection failed for a moment); "
                        "your prompts will still come by direct message, with nothing to change in your settings.")
+# ... and one whose welcome DM Discord refused to the bot, not for the user's doing (a 403 for its
+# own missing access, its unverified account, or with no code): no passing failure, and nothing the
+# user can switch; the journal is on all the same, and its prompts will try the DM.
+DM_WELCOME_REFUSED_TO_THE_BOT = (
+    "My welcome DM couldn't be sent: Discord refused it to me (the bot's access or account verification), "
+    "not because of your settings. Your journal is on, and your prompts will be tried by direct message.")
 # /journal prompt whose DM Discord refused (403, 50007): the use case's PROMPT_NOT_SENT says it as on Telegram
 # ("Open a private chat with me"); on Discord, DMs from a server's members are allowed per server.
 PROMPT_NOT_SENT_BY_DM = ("I couldn't send you the prompt by direct message: allow direct messages from the "
@@ -80,8 +87,14 @@ PROMPT_NOT_SENT_BY_DM = ("I couldn't send you the prompt by direct message: allo
 # settings are fine, and Privacy Settings would send them looking for a switch already on.
 PROMPT_NOT_SENT_NOW_BY_DM = ("I couldn't send you the prompt by direct message just now (Discord or the connection "
                              "failed for a moment): try /journal prompt again in a few minutes.")
+# ... and whose DM Discord refused to the bot, as DM_WELCOME_REFUSED_TO_THE_BOT says.
+PROMPT_REFUSED_TO_THE_BOT_BY_DM = (
+    "I couldn't send you the prompt by direct message: Discord refused it to me (the bot's access or account "
+    "verification), not because of your settings. Your journal is on, and your prompts will be tried by "
+    "direct message.")
 # The use case's words for an undelivered /journal prompt, in Discord's terms.
-PROMPT_NOT_SENT_ON_DISCORD = {PROMPT_NOT_SENT: PROMPT_NOT_SENT_BY_DM, PROMPT_NOT_SENT_NOW: PROMPT_NOT_SENT_NOW_BY_DM}
+PROMPT_NOT_SENT_ON_DISCORD = {PROMPT_NOT_SENT: PROMPT_NOT_SENT_BY_DM, PROMPT_NOT_SENT_NOW: PROMPT_NOT_SENT_NOW_BY_DM,
+                              PROMPT_REFUSED_TO_THE_BOT: PROMPT_REFUSED_TO_THE_BOT_BY_DM}
 
 
 def typed_command_hint(name: str, *, in_servers_only: bool = False) -> str:
@@ -259,10 +272,11 @@ class JournalCog(commands.Cog):
                 else:
                     # Another 403 (the bot's own access), an outage or a lost connection tells nothing
                     # of the user's DMs, and the journal is on all the same: its answer stands (the
-                    # daily prompt will try the DM again).
+                    # daily prompt will try the DM again). Only an outage is "for a moment".
                     log.warning("discord.dm_welcome_not_sent",
                                 extra={**whose(interaction.user, interaction.guild_id), "reason": repr(error)})
-                    reply = TextReply(f"{reply.text}\n{DM_WELCOME_NOT_SENT}")
+                    note = DM_WELCOME_REFUSED_TO_THE_BOT if refuses_the_bot(error) else DM_WELCOME_NOT_SENT
+                    reply = TextReply(f"{reply.text}\n{note}")
         await show(interaction, reply)
 
     @journal_on.autocomplete("timezone")
