@@ -16,11 +16,13 @@ import ctypes
 import io
 import itertools
 import logging
+import os
 import queue
 import re
 import shlex
 import sys
 import threading
+import unicodedata
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,8 +77,12 @@ TEXT_HINT = ("To hear a song's mood, type /mood <song or path/to/song.mp3>; to a
 # What a song may be, as the use cases say it to a chat (where a file is attached) and as it is here.
 CONSOLE_ACCEPTED = "I can read Spotify track links, YouTube links, a song name, or an audio file's path on this computer."
 PROMPT_MARK = "> "
-# Back to the row's start, and the row erased: where a half-typed line was, for a message to take.
-ERASE_ROW = "\r\x1b[K"
+# From the cursor to the screen's end erased: where a half-typed line was, for a message to take.
+ERASE_BELOW = "\x1b[J"
+# A blank written and taken back: at the end of a full row, the terminal goes on to the next one.
+WRAP_NOW = " \r\x1b[K"
+WIDE = ("W", "F")  # what unicodedata.east_asian_width says of a character two columns wide
+DEFAULT_COLUMNS = 80  # readline's width for a terminal that says none
 QUIT_COMMANDS = ("quit", "exit")
 _EOF = object()
 
@@ -264,15 +270,31 @@ def _remember(readline, line: str) -> None:
         readline.add_history(line)
 
 
-def _above_the_typed_line(text: str, prompt: str, typed: str, cursor: int) -> str:
-    """`text` said while a line is being typed after `prompt`: the half-typed line erased, `text`
-    on rows of its own (a terminal starts each of its lines at the row's start), then the prompt and
-    what was typed shown again under it, with the cursor put back `cursor` characters into it:
-    readline goes on editing from where it left its cursor, unaware that anything moved."""
+def _display_width(text: str) -> int:
+    """The columns `text` takes in a terminal: two for a wide (East Asian) character, none for a
+    combining one."""
+    return sum(0 if unicodedata.combining(character) else 2 if unicodedata.east_asian_width(character) in WIDE
+               else 1 for character in text)
+
+
+def _above_the_typed_line(text: str, prompt: str, typed: str, cursor: int, columns: int) -> str:
+    """`text` said while a line is being typed after `prompt` in a terminal `columns` wide: the
+    half-typed line erased (all the rows it wraps onto), `text` on rows of its own (a terminal
+    starts each of its lines at the row's start), then the prompt and what was typed shown again
+    under it, with the cursor put back `cursor` characters into it: readline goes on editing from
+    where it left its cursor, unaware that anything moved."""
+    # Readline puts its cursor on the next row as soon as a row is full: rows above it, a row each.
+    to_cursor = _display_width(prompt + typed[:cursor])
+    rows_above = to_cursor // columns
+    erased = "\r" + (f"\x1b[{rows_above}A" if rows_above else "") + ERASE_BELOW
     redrawn = f"{prompt}{typed}"
-    if cursor < len(typed):  # the row's start, then up to the cursor again: no character widths to count
-        redrawn += f"\r{prompt}{typed[:cursor]}"
-    return f"{ERASE_ROW}{text}{redrawn}"
+    width = _display_width(redrawn)
+    if width and width % columns == 0:
+        redrawn += WRAP_NOW  # a full last row: the terminal waits at its end, readline has moved on
+    if cursor < len(typed):
+        up, right = width // columns - rows_above, to_cursor % columns
+        redrawn += "\r" + (f"\x1b[{up}A" if up else "") + (f"\x1b[{right}C" if right else "")
+    return f"{erased}{text}{redrawn}"
 
 
 def _readline_point(readline) -> ctypes.c_int | None:
@@ -601,9 +623,16 @@ class ConsoleFrontend:
 
             typed = readline.get_line_buffer()
             cursor = len(typed) if self._point is None else _characters_in(typed, self._point.value)
-            text = _above_the_typed_line(text, prompt, typed, cursor)
+            text = _above_the_typed_line(text, prompt, typed, cursor, self._columns())
         self.stdout.write(text)
         self.stdout.flush()
+
+    def _columns(self) -> int:
+        """The terminal's width now (it may have been resized since the line was begun)."""
+        try:
+            return os.get_terminal_size(self.stdout.fileno()).columns or DEFAULT_COLUMNS
+        except (OSError, ValueError):
+            return DEFAULT_COLUMNS
 
     async def _progress(self, stage: str) -> None:
         self.say(f"  … {stage}")

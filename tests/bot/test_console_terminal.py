@@ -11,15 +11,17 @@ import pty
 import re
 import select
 import signal
+import struct
 import subprocess
 import sys
 import termios
 import time
+import unicodedata
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.frontends.console import PROMPT_MARK
+from bot.frontends.console import PROMPT_MARK, _above_the_typed_line
 from tests.bot.test_console import console_env, moodbot_processes
 
 SIGINT_STATUS = 128 + signal.SIGINT  # what a shell reports for a command ended by Ctrl-C
@@ -29,32 +31,70 @@ HELP_INTRO = "moodbot tells the mood of a song"  # its first
 FORGET_QUESTION = "Delete everything? [y/N] "
 PROMPT_SIGN = "📝"  # the first mark of a journal prompt the scheduler sends
 # A control sequence: its parameters, then the letter that says what it does ("K" erases the line).
-CONTROL_SEQUENCE = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])")
+CONTROL_SEQUENCE = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z@])")
 # What moves the cursor or erases: control sequences, carriage return, line feed, backspace.
-TERMINAL_CONTROLS = re.compile(r"(\x1b\[[0-9;?]*[A-Za-z]|[\r\n\b])")
+TERMINAL_CONTROLS = re.compile(r"(\x1b\[[0-9;?]*[A-Za-z@]|[\r\n\b])")
+COLUMNS, LINES = 80, 24  # a terminal's size, unless a test says another
 
 
-def rows(screen: str) -> list[str]:
-    """The rows a terminal shows for `screen`, as far as the console writes them: a carriage
-    return goes back to the row's start, a line feed down a row (in the same column), a backspace
-    one column left, "\x1b[K" erases to the row's end; other control sequences move nothing."""
-    shown, row, column = [""], 0, 0
+def width(character: str) -> int:
+    """The columns a terminal gives `character`: two for a wide (East Asian) one, none for a combining one."""
+    if unicodedata.combining(character):
+        return 0
+    return 2 if unicodedata.east_asian_width(character) in ("W", "F") else 1
+
+
+def rows(screen: str, columns: int = COLUMNS) -> list[str]:
+    """The rows a terminal `columns` wide shows for `screen`, as far as the console writes them: a
+    character past the row's end goes to the next row's start, a carriage return goes back to the
+    row's start, a line feed down a row (in the same column), a backspace one column left;
+    "\x1b[<n>A" moves up, "\x1b[<n>C" right, "\x1b[<n>@" makes room, "\x1b[K" erases to the
+    row's end and "\x1b[J" to the screen's; other control sequences move nothing. A wide
+    character takes two places (the second one "")."""
+    shown, row, column = [[]], 0, 0
+
+    def pad(cells: list) -> list:
+        return cells + [" "] * (column - len(cells))
+
     for part in TERMINAL_CONTROLS.split(screen):
         if part == "\r":
             column = 0
         elif part == "\n":
             row += 1
-            shown += [""] * (row + 1 - len(shown))
+            shown += [[] for _ in range(row + 1 - len(shown))]
         elif part == "\b":
-            column = max(column - 1, 0)
+            column = max(min(column, columns - 1) - 1, 0)
         elif (control := CONTROL_SEQUENCE.fullmatch(part)) is not None:
+            count = int(control[1]) if control[1].isdigit() else 1
             if control[2] == "K" and control[1] in ("", "0"):
                 shown[row] = shown[row][:column]
-        elif part:
-            line = shown[row].ljust(column)
-            shown[row] = line[:column] + part + line[column + len(part):]
-            column += len(part)
-    return shown
+            elif control[2] == "J" and control[1] in ("", "0"):
+                shown[row], shown[row + 1:] = shown[row][:column], []
+            elif control[2] == "A":
+                row = max(row - count, 0)
+            elif control[2] == "C":
+                column = min(column + count, columns - 1)
+            elif control[2] == "@":
+                shown[row] = (pad(shown[row][:column]) + [" "] * count + shown[row][column:])[:columns]
+        else:
+            for character in part:
+                if column + width(character) > columns:  # the row is full: on at the next one's start
+                    row, column = row + 1, 0
+                    shown += [[] for _ in range(row + 1 - len(shown))]
+                cells = pad(shown[row])
+                cells[column:column + width(character)] = [character] + [""] * (width(character) - 1)
+                shown[row] = cells
+                column += width(character)
+    return ["".join(cells) for cells in shown]
+
+
+def test_a_half_line_filling_its_row_is_erased_whole_when_a_message_comes():
+    """A half line exactly as wide as the terminal: readline has put its cursor on the next row
+    (with a blank it takes back), so the message erases from the row above, not just the empty one."""
+    typed = "x" * 38
+    readline_showed = f"earlier answer\r\n{PROMPT_MARK}{typed} \r"
+    screen = readline_showed + _above_the_typed_line("hi\r\n", PROMPT_MARK, typed, len(typed), 40)
+    assert rows(screen, 40) == ["earlier answer", "hi", PROMPT_MARK + typed, ""]
 
 
 def minute_ahead(margin_s: float = 5) -> datetime:
@@ -68,8 +108,11 @@ class Terminal:
     """`python -m bot` with a pseudo-terminal as its stdin, stdout and stderr, typed into as a
     person types."""
 
-    def __init__(self, cwd, env) -> None:
+    def __init__(self, cwd, env, columns: int = COLUMNS) -> None:
         self.master, slave = pty.openpty()
+        self.columns = columns
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, columns, 0, 0))
+        env = {**env, "TERM": "xterm"}  # a terminal that wraps long lines: no "dumb" one's scrolling
         self.proc = subprocess.Popen([sys.executable, "-m", "bot"], stdin=slave, stdout=slave, stderr=slave,
                                      cwd=cwd, env=env, start_new_session=True, preexec_fn=self._controlled)
         os.close(slave)
@@ -86,8 +129,14 @@ class Terminal:
 
     def read_until_row(self, row: str, timeout: float = 10) -> list[str]:
         """The rows the terminal shows, once the last of them (the cursor's) is `row`."""
-        self._read_while(lambda: rows(self.screen())[-1] != row, f"the row {row!r}", timeout)
-        return rows(self.screen())
+        return self.read_until_rows([row], timeout)
+
+    def read_until_rows(self, last: list[str], timeout: float = 10, since: int = 0) -> list[str]:
+        """The rows the terminal shows (of what it showed after its first `since` characters), once
+        the last of them (the cursor's the last one) are `last`."""
+        self._read_while(lambda: rows(self.screen()[since:], self.columns)[-len(last):] != last,
+                         f"the rows {last!r}", timeout)
+        return rows(self.screen()[since:], self.columns)
 
     def _read_while(self, waiting, what: str, timeout: float) -> str:
         deadline = time.monotonic() + timeout
@@ -181,15 +230,19 @@ def test_ctrl_c_at_the_terminal_prompt_exits_130_and_gives_the_terminal_back_as_
 
 
 def test_a_journal_prompt_arriving_while_a_line_is_typed_is_printed_above_it(tmp_path):
-    """The scheduler's prompt comes while the user is halfway through a line, the cursor moved back
-    into it: the half line is not left with the prompt glued after it; the prompt is printed on its
-    own rows, the "> " and the half line under it, and typing goes on where the cursor was, to run
-    the whole command. One case only: it waits for a real minute to come round (5-65 s); the cursor
-    moved back covers the cursor at the end too (redrawn the same, then moved)."""
-    half, rest = "/hep" + LEFT, "l"
+    """The scheduler's prompt comes while the user is halfway through a line longer than the
+    terminal is wide (two rows of a 40-column terminal, wide characters in it), the cursor moved
+    back into it: the half line is not left with the prompt glued after it, nor its first row left
+    above it; the prompt is printed on its own rows, the "> " and the half line's two rows under
+    it, and typing goes on where the cursor was, to run the whole command. One case only: it waits
+    for a real minute to come round (5-65 s); the cursor moved back covers the cursor at the end
+    too (redrawn the same, then moved)."""
+    columns = 40
+    # "> /help 音楽 " and 27 x's fill the first row (the two wide characters take 4 columns).
+    first_row, second_row = f"{PROMPT_MARK}/help 音楽 " + "x" * 27, "x" * 13 + "z"
+    half, rest = first_row.removeprefix(PROMPT_MARK) + second_row + LEFT, "y"
     data_dir = tmp_path / "data"
-    terminal = Terminal(tmp_path, console_env(data_dir))
-    half_line = PROMPT_MARK + half.removesuffix(LEFT)
+    terminal = Terminal(tmp_path, console_env(data_dir), columns=columns)
     try:
         terminal.read_until(PROMPT_MARK)
         due = minute_ahead()
@@ -197,17 +250,18 @@ def test_a_journal_prompt_arriving_while_a_line_is_typed_is_printed_above_it(tmp
         terminal.read_until("Journal on:")
         terminal.read_until(f"\r\n{PROMPT_MARK}", count=2)  # the reply, and the prompt for the next line
         terminal.type(half)  # half a line, being edited when the prompt comes
-        typed = terminal.read_until(half_line)
+        terminal.read_until_rows([first_row, second_row])
         assert datetime.now(timezone.utc) < due, "the prompt came before the half line was typed"
         terminal.read_until(PROMPT_SIGN, timeout=(due - datetime.now(timezone.utc)).total_seconds() + 60)
-        screen = terminal.read_until(half_line, count=2, timeout=10)
-        shown = rows(screen[typed.rindex(half_line):])  # from the half line's row on
-        prompt_row = next(i for i, row in enumerate(shown) if PROMPT_SIGN in row)
-        assert "/he" not in "".join(shown[:prompt_row + 1]), shown  # nor glued, nor left above it
-        assert "/journal answer <song>" in shown[prompt_row + 1], shown  # its second line, from its start
-        assert shown[-1] == half_line, shown  # the half line under it
+        shown = terminal.read_until_rows([first_row, second_row], since=0)
+        prompt_row = max(i for i, row in enumerate(shown) if PROMPT_SIGN in row)
+        above = "".join(shown[:prompt_row + 1])
+        assert "音楽" not in above and "xz" not in above, shown  # nor glued, nor left above it
+        # Its second line from a row's start (both wrap in 40 columns), and the half line under it.
+        assert any(row.startswith("(answer with /journal") for row in shown[prompt_row + 1:-2]), shown
+        assert shown[-2:] == [first_row, second_row] and not shown[-3].startswith(PROMPT_MARK), shown
         terminal.type(rest)
-        terminal.read_until_row(f"{PROMPT_MARK}/help")  # the letter typed goes where the cursor was
+        terminal.read_until_rows([first_row, "x" * 13 + "yz"])  # the letter typed goes where the cursor was
         terminal.type("\r")
         screen = terminal.read_until(HELP_LINE, timeout=20)
         assert "I don't know" not in screen, screen
