@@ -19,8 +19,6 @@ import time
 import unicodedata
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from bot.frontends.console import PROMPT_MARK, _above_the_typed_line
 from tests.bot.test_console import console_env, moodbot_processes
 
