@@ -276,6 +276,16 @@ async def test_a_scheduled_prompt_delivered_after_midnight_is_for_the_day_it_was
     assert await db.prompts.last_sent_date(user.ref) == NOV_25 and out.getvalue().count("📝") == 2
 
 
+def noon_journal(db, counting, console: type[ConsoleFrontend]) -> tuple[JournalUseCase, PromptScheduler]:
+    """The journal and its scheduler at noon on 24 November, sending prompts through a `console`."""
+    noon = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), now=lambda: noon)
+    scheduler = PromptScheduler(db, journal, pause_s=0, now=lambda: noon)
+    journal.schedule = scheduler
+    scheduler.register(console(usecases=None, stdin=io.StringIO(), stdout=io.StringIO()))
+    return journal, scheduler
+
+
 class ClosedConsole(ConsoleFrontend):
     """A user the platform refuses for good (Discord's 50007: DMs closed; Telegram: bot blocked)."""
 
@@ -288,11 +298,7 @@ async def test_a_prompt_asked_for_that_cannot_reach_the_user_says_so_and_keeps_t
     # ask again, which a journal turned off by the failure would refuse ("Your journal is off").
     user = lisbon_user(21, 0, "closed")
     await db.users.upsert(user)
-    noon = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
-    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), now=lambda: noon)
-    scheduler = PromptScheduler(db, journal, pause_s=0, now=lambda: noon)
-    journal.schedule = scheduler
-    scheduler.register(ClosedConsole(usecases=None, stdin=io.StringIO(), stdout=io.StringIO()))
+    journal, scheduler = noon_journal(db, counting, ClosedConsole)
 
     reply = await journal.prompt_now(Caller("console", "closed", chat_id="closed"))
     assert isinstance(reply, ErrorReply) and reply.message == PROMPT_NOT_SENT
@@ -316,11 +322,7 @@ async def test_a_prompt_the_platform_refuses_to_the_bot_is_neither_the_user_s_do
     words for a refusal that lasts: it says the platform refused the bot, not the user's settings."""
     user = lisbon_user(21, 0, "refused")
     await db.users.upsert(user)
-    noon = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
-    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), now=lambda: noon)
-    scheduler = PromptScheduler(db, journal, pause_s=0, now=lambda: noon)
-    journal.schedule = scheduler
-    scheduler.register(RefusedToTheBotConsole(usecases=None, stdin=io.StringIO(), stdout=io.StringIO()))
+    journal, scheduler = noon_journal(db, counting, RefusedToTheBotConsole)
 
     reply = await journal.prompt_now(Caller("console", "refused", chat_id="refused"))
     assert reply == ErrorReply(PROMPT_REFUSED_TO_THE_BOT)
