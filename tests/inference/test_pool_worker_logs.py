@@ -105,7 +105,7 @@ def test_in_console_mode_a_workers_warning_is_a_line_of_the_log_file_and_not_on_
 
 def test_the_inference_cli_prints_a_workers_warning_readably_on_stderr(weights_whose_warm_up_fails, clips):
     done = subprocess.run(
-        [sys.executable, "-m", "inference", "classify", "--model", "ann", "--weights",
+        [sys.executable, "-m", "inference", "classify", "--weights",
          str(weights_whose_warm_up_fails), str(clips[0])],
         cwd=REPO, capture_output=True, text=True, timeout=90,
     )
