@@ -194,7 +194,11 @@ async def test_missing_main_weights_fail_saying_the_ann_would_answer(tmp_path):
     assert "ann model" in found.detail  # and it did answer the test signal
 
 
-async def test_an_unreachable_dask_scheduler_fails_saying_so():
+async def test_an_unreachable_dask_scheduler_fails_saying_so(monkeypatch):
+    import inference.pool
+
+    # Dask retries a refused connection until its timeout: 10 s as served, 1 s is enough here.
+    monkeypatch.setattr(inference.pool, "CONNECT_TIMEOUT_S", 1.0)
     port = free_port()  # nothing listens there
     found = await check_models(Settings(_env_file=None, inference_executor=f"dask://127.0.0.1:{port}"),
                                DEFAULT_WEIGHTS_DIR)

@@ -5,10 +5,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from inference import Classifier
+from inference import Classifier, pool
 from inference.pool import FALLBACK_TIMEOUT
 from inference.result import TooLongAudioError, TooShortAudioError
 from tests.inference.test_predict import TINY_VERSION, clips, tiny_weights  # noqa: F401 (fixtures)
+
+# Dask retries a refused connection until its timeout: 10 s as served, 1 s is enough here.
+UNREACHABLE_AFTER_S = 1.0
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -38,8 +41,10 @@ async def test_a_dask_worker_answers_with_the_main_model(tiny_weights, clips, tm
     assert (late.model, late.fallback_reason) == ("ann", FALLBACK_TIMEOUT)
 
 
-async def test_an_unreachable_dask_scheduler_leaves_the_fallback_answering(tiny_weights, clips, caplog):
+async def test_an_unreachable_dask_scheduler_leaves_the_fallback_answering(tiny_weights, clips, caplog, monkeypatch):
     from tests.dbserver import free_port
+
+    monkeypatch.setattr(pool, "CONNECT_TIMEOUT_S", UNREACHABLE_AFTER_S)
 
     executor = f"dask://127.0.0.1:{free_port()}"  # nothing listens there
     async with Classifier(tiny_weights, executor=executor, threads_per_worker=1) as classifier:
