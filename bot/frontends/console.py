@@ -270,11 +270,24 @@ def _remember(readline, line: str) -> None:
         readline.add_history(line)
 
 
-def _display_width(text: str) -> int:
-    """The columns `text` takes in a terminal: two for a wide (East Asian) character, none for a
+def _width(character: str) -> int:
+    """The columns `character` takes in a terminal: two for a wide (East Asian) one, none for a
     combining one."""
-    return sum(0 if unicodedata.combining(character) else 2 if unicodedata.east_asian_width(character) in WIDE
-               else 1 for character in text)
+    return 0 if unicodedata.combining(character) else 2 if unicodedata.east_asian_width(character) in WIDE else 1
+
+
+def _end_of(text: str, columns: int) -> tuple[int, int]:
+    """(row, column) where `text` ends, written from a row's start in a terminal `columns` wide: a
+    character that does not fit in what is left of a row starts the next one (a wide character
+    in the last column leaves it empty, as the terminal and readline do). A full row ends at
+    column `columns`, its last row's end, not the next one's start."""
+    row = column = 0
+    for character in text:
+        width = _width(character)
+        if column + width > columns:
+            row, column = row + 1, 0
+        column += width
+    return row, column
 
 
 def _above_the_typed_line(text: str, prompt: str, typed: str, cursor: int, columns: int) -> str:
@@ -284,15 +297,17 @@ def _above_the_typed_line(text: str, prompt: str, typed: str, cursor: int, colum
     under it, with the cursor put back `cursor` characters into it: readline goes on editing from
     where it left its cursor, unaware that anything moved."""
     # Readline puts its cursor on the next row as soon as a row is full: rows above it, a row each.
-    to_cursor = _display_width(prompt + typed[:cursor])
-    rows_above = to_cursor // columns
+    rows_above, right = _end_of(prompt + typed[:cursor], columns)
+    if right == columns:
+        rows_above, right = rows_above + 1, 0
     erased = "\r" + (f"\x1b[{rows_above}A" if rows_above else "") + ERASE_BELOW
     redrawn = f"{prompt}{typed}"
-    width = _display_width(redrawn)
-    if width and width % columns == 0:
+    last_row, end = _end_of(redrawn, columns)
+    if end == columns:
         redrawn += WRAP_NOW  # a full last row: the terminal waits at its end, readline has moved on
+        last_row += 1
     if cursor < len(typed):
-        up, right = width // columns - rows_above, to_cursor % columns
+        up = last_row - rows_above
         redrawn += "\r" + (f"\x1b[{up}A" if up else "") + (f"\x1b[{right}C" if right else "")
     return f"{erased}{text}{redrawn}"
 

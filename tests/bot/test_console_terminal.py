@@ -95,6 +95,36 @@ def test_a_half_line_filling_its_row_is_erased_whole_when_a_message_comes():
     assert rows(screen, 40) == ["earlier answer", "hi", PROMPT_MARK + typed, ""]
 
 
+# 37 x's after "> " leave one column of a 40-column row: the wide character does not fit there, and
+# the terminal (and readline, which pads that column) puts it at the next row's start.
+WIDE_AT_THE_EDGE = "x" * 37 + "音" + "x" * 38  # the second row full too: 2 + 38 columns
+
+
+def test_a_wide_character_wrapped_early_is_counted_as_the_rows_show_it():
+    """The column a wide character leaves empty at a row's end counts: the half line, whose second
+    row is full, is erased from its first row (not left above the message), and the full row is
+    wrapped after the redraw, as readline expects."""
+    typed = WIDE_AT_THE_EDGE
+    readline_showed = f"earlier answer\r\n{PROMPT_MARK}{typed} \r"
+    screen = readline_showed + _above_the_typed_line("hi\r\n", PROMPT_MARK, typed, len(typed), 40)
+    assert rows(screen, 40) == ["earlier answer", "hi", PROMPT_MARK + "x" * 37, "音" + "x" * 38, ""]
+
+
+def test_the_cursor_after_a_wide_character_wrapped_early_is_put_back_where_it_was():
+    """The cursor moved back into the second row, after the wide character that wrapped early: it
+    is put back on that character's row, at its column, so the next letter typed lands there."""
+    typed = WIDE_AT_THE_EDGE
+    # Readline's cursor, as a terminal on this machine showed it, where the typed part ends; before
+    # 音 that is the first row's empty last column (a letter typed there goes in, and 音 wraps on).
+    cases = {len(typed) - 5: "over", 38: "over", 10: "over", 37: "beside"}  # in the second row, after 音, first row, 音
+    for cursor, lands in cases.items():
+        readline_showed = f"{PROMPT_MARK}{typed[:cursor]}"
+        screen = readline_showed + _above_the_typed_line("hi\r\n", PROMPT_MARK, typed, cursor, 40) + "Y"
+        shown = rows(screen, 40)
+        after = typed[cursor + 1:] if lands == "over" else typed[cursor:]
+        assert shown[0] == "hi" and "".join(shown[1:]) == PROMPT_MARK + typed[:cursor] + "Y" + after, (cursor, shown)
+
+
 def minute_ahead(margin_s: float = 5) -> datetime:
     """The next whole minute in UTC that is at least `margin_s` away: a daily prompt set for it
     comes while the test waits, not tomorrow."""
