@@ -396,6 +396,7 @@ class CVResult:
 
 def artist_folds(labels: np.ndarray, groups: np.ndarray, folds: int,
                  split_seed: int = SEED) -> list[tuple[np.ndarray, np.ndarray]]:
+    log.info("%d artist folds of %d clips, split seed %d", folds, labels.size, split_seed)
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=split_seed)
     return list(splitter.split(np.zeros(labels.size), labels, groups))
 
@@ -426,6 +427,7 @@ def train_ann(
     on_epoch=None,
 ) -> MoodMLP:
     """Fit MoodMLP on standardised features; `on_epoch(epoch, model)` may return False to stop."""
+    log.info("ann: fitting on %d clips, %d epochs at most, seed %d", len(x), epochs, seed)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = MoodMLP(N_FEATURES, ANN_HIDDEN, ANN_DROPOUT)
@@ -572,6 +574,7 @@ def train_main(
 ) -> ResNet18BiLSTM:
     """Fit ResNet18BiLSTM. The one-cycle schedule spans `schedule_epochs`; training stops after
     `epochs` (the final fit stops at the CV's median best epoch on the same schedule)."""
+    log.info("%s: fitting the network on %d clips, %d epochs at most, seed %d", desc, len(mels), epochs, seed)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     device = pick_device()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -267,35 +268,23 @@ def test_a_run_without_seeds_trains_as_before(shared_data, tmp_path):
             np.testing.assert_array_equal(shipped[name], refit[name], err_msg=name)
 
 
-def test_the_seeds_reach_the_network_and_the_fusion(shared_data, tmp_path, monkeypatch):
-    """`--model all`: every network, ANN and fold of the run, the fusion's included, follows the two seeds."""
+def test_the_seeds_reach_the_network_and_the_fusion(shared_data, tmp_path):
+    """`--model all`: every network, ANN and fold of the run, the fusion's included, follows the two
+    seeds, as its log says of each split and each fit."""
     from inference import fusion
 
-    splits, seeds = [], []
-    real_folds, real_main, real_ann = train.artist_folds, train.train_main, train.train_ann
-
-    def folds_spy(labels, groups, folds, split_seed=train.SEED):
-        splits.append(split_seed)
-        return real_folds(labels, groups, folds, split_seed)
-
-    def seed_spy(real, at):
-        def spy(*args, **kwargs):
-            seeds.append((real.__name__, args[at] if len(args) > at else kwargs["seed"]))
-            return real(*args, **kwargs)
-        return spy
-
-    monkeypatch.setattr(train, "artist_folds", folds_spy)
-    monkeypatch.setattr(train, "train_main", seed_spy(real_main, 4))
-    monkeypatch.setattr(train, "train_ann", seed_spy(real_ann, 3))
     out = tmp_path / "out"
     assert train.main(["--model", "all", "--data", str(shared_data), "--limit", "8", "--folds", "2",
                        "--epochs", "1", "--batch-size", "4", "--out", str(out), "--workers", "1",
                        "--cache-dir", str(tmp_path / "cache"), "--log-file", str(tmp_path / "train.log"),
                        "--seed", "5", "--split-seed", "7"]) == 0
-    assert splits and set(splits) == {7}
+    log = (tmp_path / "train.log").read_text()
+    splits = re.findall(r"artist folds of \d+ clips, split seed (\d+)", log)
+    assert splits and set(splits) == {"7"}
     # CV folds 0 and 1 train on seed + k, the final fits on the seed itself; fusion refits both per fold.
-    assert sorted(seeds) == sorted([("train_ann", s) for s in (5, 6, 5, 5, 6)]
-                                   + [("train_main", s) for s in (5, 6, 5, 5, 6)])
+    anns = re.findall(r"ann: fitting on \d+ clips, \d+ epochs at most, seed (\d+)", log)
+    networks = re.findall(r": fitting the network on \d+ clips, \d+ epochs at most, seed (\d+)", log)
+    assert sorted(anns) == sorted(networks) == sorted("56556")
     card = json.loads((out / "main.json").read_text())
     assert (card["seed"], card["split_seed"]) == (5, 7)
     assert (card["fusion"]["seed"], card["fusion"]["split_seed"]) == (5, 7)
