@@ -31,7 +31,7 @@ from bot.frontends.discord.journal import (
     typed_command_hint,
 )
 from bot.frontends.discord.mood import NO_SONG_IN_MESSAGE, first_link, links_in
-from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, PromptMessage
+from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, Caller, PromptMessage
 from bot.ratelimit import CommandLimit, HeavyLimits
 from bot.usecases.journal import JOURNAL_ON_USAGE, PROMPT_SENT
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
@@ -944,9 +944,10 @@ async def test_a_user_whose_prompts_stopped_is_told_why_once_after_their_next_co
 
 
 async def test_a_user_whose_prompts_stopped_and_who_writes_in_the_dm_is_told_there(scheduled, usecases):
+    """The journal turned on without a command: a /journal on would tell the notice itself, after
+    its answer, were the prompt refused before that command's completion was handled."""
     fake, _ = scheduled
-    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
-    await private_answer(fake)
+    await usecases.journal.enable(Caller("discord", str(ALICE), chat_id=str(ALICE)), "21:30", "Europe/Lisbon")
     fake.fail_next("send_message", times=1, status=403, code=50007, message="Cannot send messages to this user")
     assert await usecases.journal.schedule.deliver(UserRef("discord", str(ALICE))) is None
     await fake.user_dms("Creep")
