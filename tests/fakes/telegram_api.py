@@ -23,6 +23,7 @@ from tests.fakes.calls import wait_for_call
 
 BOT_ID = 7000000001
 BOT_USERNAME = "moodbot_test_bot"
+DEFAULT_USER = 42  # who sends, in their private chat, unless a test says another
 MAX_UPDATES_PER_CALL = 100  # getUpdates' `limit`: "Values between 1-100 are accepted. Defaults to 100."
 # How long getUpdates holds a request open at most; short, so that stop() is quick.
 MAX_POLL_HOLD_S = 0.5
@@ -146,7 +147,7 @@ class FakeTelegramBotAPI(BotAPIAddress):
         self,
         text: str | None = None,
         *,
-        chat: int = 42,
+        chat: int = DEFAULT_USER,
         user: int | None = None,
         chat_type: str | None = None,
         reply_to: int | None = None,

@@ -11,11 +11,12 @@ import pytest
 from bot.config import Settings
 from bot.frontends.discord import DiscordFrontend
 from bot.frontends.telegram import TelegramFrontend
+from bot.replies import Caller
 from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
 from storage.database import Database
 from tests.fakes.discord_api import FakeDiscord
-from tests.fakes.telegram_api import FakeTelegramBotAPI
+from tests.fakes.telegram_api import DEFAULT_USER, FakeTelegramBotAPI
 
 TELEGRAM_TOKEN = "123456:TEST-token"
 
@@ -88,12 +89,19 @@ async def scheduled(discord_bot, usecases, db):
     await scheduler.stop()
 
 
-async def journal_on_telegram(fake: FakeTelegramBotAPI, frontend: TelegramFrontend, db, usecases) -> PromptScheduler:
+async def journal_on_telegram(fake: FakeTelegramBotAPI, frontend: TelegramFrontend, db, usecases, *,
+                              by_message: bool = True) -> PromptScheduler:
     """A prompt scheduler sending through `frontend`, and the default user's journal turned on
-    (21:30 Europe/Lisbon) with its confirmation read."""
+    (21:30 Europe/Lisbon) with its confirmation read. `by_message=False`: through the use case, for
+    a test that then has a prompt refused: after a /journal on, that refusal could come before the
+    message's own after-answer check, which would then tell the "prompts stopped" notice itself."""
     scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
     usecases.attach_schedule(scheduler)
     scheduler.register(frontend)
+    if not by_message:
+        await usecases.journal.enable(Caller("telegram", str(DEFAULT_USER), chat_id=str(DEFAULT_USER)),
+                                      "21:30", "Europe/Lisbon")
+        return scheduler
     await fake.user_sends("/journal on 21:30 Europe/Lisbon")
     await fake.wait_for("sendMessage")
     return scheduler

@@ -927,8 +927,7 @@ async def test_a_user_whose_dms_are_closed_gets_no_more_daily_prompts(scheduled,
 
 async def test_a_user_whose_prompts_stopped_is_told_why_once_after_their_next_command(scheduled, usecases):
     fake, _ = scheduled
-    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
-    await private_answer(fake)
+    await usecases.journal.enable(Caller("discord", str(ALICE), chat_id=str(ALICE)), "21:30", "Europe/Lisbon")
     fake.fail_next("send_message", times=1, status=403, code=50007, message="Cannot send messages to this user")
     assert await usecases.journal.schedule.deliver(UserRef("discord", str(ALICE))) is None
     await fake.slash("journal", sub("list"))
@@ -944,8 +943,8 @@ async def test_a_user_whose_prompts_stopped_is_told_why_once_after_their_next_co
 
 
 async def test_a_user_whose_prompts_stopped_and_who_writes_in_the_dm_is_told_there(scheduled, usecases):
-    """The journal turned on without a command: a /journal on would tell the notice itself, after
-    its answer, were the prompt refused before that command's completion was handled."""
+    """The journal turned on through the use case, here and above: after a /journal on, the refused
+    prompt could come before that command's completion was handled, which would tell the notice."""
     fake, _ = scheduled
     await usecases.journal.enable(Caller("discord", str(ALICE), chat_id=str(ALICE)), "21:30", "Europe/Lisbon")
     fake.fail_next("send_message", times=1, status=403, code=50007, message="Cannot send messages to this user")

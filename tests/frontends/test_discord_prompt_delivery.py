@@ -13,7 +13,6 @@ from discord.http import Route
 
 from bot.replies import PromptMessage
 from bot.scheduler import PromptScheduler
-from bot.usecases.ports import DeliveryUncertain
 from storage.models import UserRef
 from tests.frontends.test_discord import ALICE, VIDEO, cache_video, private_answer, sub
 

@@ -35,8 +35,7 @@ from bot.frontends.telegram import (
     download_limit,
     send_reply,
 )
-from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, Caller, PromptMessage
-from bot.scheduler import PromptScheduler
+from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, PromptMessage
 from inference.result import MOODS
 from storage.models import JournalEntry, MoodRequest, StoredMood, TrackRecord, UserRef
 from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegramBotAPI
@@ -623,7 +622,7 @@ async def test_a_user_who_blocked_the_bot_gets_no_more_daily_prompts(telegram, d
     """Telegram answers 403 to every message for a user who blocked the bot: trying again every day
     only fills the log; the journal is turned off (entries kept) until they turn it on again."""
     fake, frontend = telegram
-    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases, by_message=False)
     ref = UserRef("telegram", str(ALICE))
     assert scheduler.is_scheduled(ref)
     fake.fail_next("sendMessage", times=1, status=403, description="Forbidden: bot was blocked by the user")
@@ -636,13 +635,8 @@ async def test_a_user_who_blocked_the_bot_gets_no_more_daily_prompts(telegram, d
     assert scheduler.is_scheduled(ref)
 
 async def test_a_user_who_blocked_the_bot_is_told_why_the_prompts_stopped_when_back(telegram, db, usecases):
-    """The journal turned on without a message: a /journal on would tell the notice itself, after
-    its answer, were the prompt refused before that update's last handler ran."""
     fake, frontend = telegram
-    scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
-    usecases.attach_schedule(scheduler)
-    scheduler.register(frontend)
-    await usecases.journal.enable(Caller("telegram", str(ALICE), chat_id=str(ALICE)), "21:30", "Europe/Lisbon")
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases, by_message=False)
     fake.fail_next("sendMessage", times=1, status=403, description="Forbidden: bot was blocked by the user")
     assert await scheduler.deliver(UserRef("telegram", str(ALICE))) is None
     mark = fake.mark()
