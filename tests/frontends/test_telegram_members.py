@@ -31,11 +31,21 @@ async def server_mood(fake, group: int = GROUP, user: int = ALICE) -> str:
     return (await fake.wait_for("sendMessage", after=mark)).text
 
 
-async def settled(fake) -> None:
-    """The update is handled: a command sent after it is answered after it (updates of one chat
-    are answered in order), so wait for that answer."""
+async def settled(fake, db=None, member: int | None = None, *, gone: bool = True) -> None:
+    """The updates sent so far are handled. A command sent after them is answered once they have
+    been read (wait for that answer); but updates run side by side, and a member's departure or
+    return, written to the database, may still be on its way then: with `member`, wait until the
+    database says they are `gone` from GROUP, or not."""
+    mark = fake.mark()
     await fake.user_sends("/help", chat=GROUP, user=ALICE)
-    await fake.wait_for("sendMessage", lambda call: "/mood" in call.text, after=fake.mark())
+    await fake.wait_for("sendMessage", lambda call: "/mood" in call.text, after=mark)
+    if member is None:
+        return
+    where = {"place": f"telegram:{GROUP}", "platform": "telegram", "user_id": str(member)}
+    deadline = asyncio.get_running_loop().time() + 10
+    while (await db.db["departures"].find_one(where) is not None) != gone:
+        assert asyncio.get_running_loop().time() < deadline, f"member {member} not {'gone' if gone else 'back'}"
+        await asyncio.sleep(0.02)
 
 
 async def test_a_member_who_leaves_is_gone_from_the_playlist_and_comes_back_when_they_rejoin(telegram, db):
@@ -49,7 +59,7 @@ async def test_a_member_who_leaves_is_gone_from_the_playlist_and_comes_back_when
     # What Telegram sends in the group when Bob leaves (or an admin removes him).
     await fake.user_sends(None, chat=GROUP, user=BOB, extra={
         "left_chat_member": {"id": BOB, "is_bot": False, "first_name": "Bob"}})
-    await settled(fake)
+    await settled(fake, db, BOB)
 
     text = await playlist(fake)
     assert "Hurt" in text and "Creep" not in text
@@ -58,7 +68,7 @@ async def test_a_member_who_leaves_is_gone_from_the_playlist_and_comes_back_when
 
     await fake.user_sends(None, chat=GROUP, user=BOB, extra={
         "new_chat_members": [{"id": BOB, "is_bot": False, "first_name": "Bob"}]})
-    await settled(fake)
+    await settled(fake, db, BOB, gone=False)
 
     text = await playlist(fake)
     assert "Creep" in text and "Hurt" in text
@@ -70,7 +80,7 @@ async def test_a_member_who_asks_there_again_after_leaving_counts_again(telegram
     await asked(db, BOB, GROUP, "Creep")
     await fake.user_sends(None, chat=GROUP, user=BOB, extra={
         "left_chat_member": {"id": BOB, "is_bot": False, "first_name": "Bob"}})
-    await settled(fake)
+    await settled(fake, db, BOB)
     assert "Creep" not in await playlist(fake)
 
     await asked(db, BOB, GROUP, "Hurt")  # he is back, and asked /mood there (no join message seen)
@@ -88,15 +98,15 @@ async def test_membership_updates_for_admin_bots_are_asked_for_and_followed(tele
     assert "chat_member" in fake.allowed_updates
 
     await fake.member_changes(BOB, "member", "kicked", chat=GROUP, by=ALICE)
-    await settled(fake)
+    await settled(fake, db, BOB)
     assert "Creep" not in await playlist(fake)
 
     await fake.member_changes(BOB, "kicked", "left", chat=GROUP, by=ALICE)  # unbanned: still out
-    await settled(fake)
+    await settled(fake, db, BOB)
     assert "Creep" not in await playlist(fake)
 
     await fake.member_changes(BOB, "left", "member", chat=GROUP)
-    await settled(fake)
+    await settled(fake, db, BOB, gone=False)
     assert "Creep" in await playlist(fake)
 
 
