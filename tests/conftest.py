@@ -1,8 +1,20 @@
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from urllib.parse import quote_plus
+
+# librosa (the features' reference) has numba compile some functions and cache them beside its
+# source. Test processes run side by side (pytest-xdist) in a fresh environment compiled and wrote
+# that cache at once, and one read another's half-written file: a segmentation fault. Each test
+# process of a run gets a cache of its own, set before anything imports numba.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["NUMBA_CACHE_DIR"] = os.path.join(
+        tempfile.gettempdir(), f"moodbot-numba-{os.environ.get('PYTEST_XDIST_TESTRUNUID', 'run')}",
+        os.environ["PYTEST_XDIST_WORKER"])
 
 import pytest
 
@@ -35,6 +47,14 @@ def db_name() -> str:
     return f"t_{uuid.uuid4().hex[:12]}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_numba_cache():
+    """This test process's numba cache (above) is removed at its end."""
+    yield
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shutil.rmtree(os.environ["NUMBA_CACHE_DIR"], ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "labels.csv").exists():
@@ -45,7 +65,6 @@ def shared_data() -> Path:
 # --- Secrets: the whole suite runs with sentinel tokens, and no log record may ever show one. ---
 
 import logging  # noqa: E402
-import os  # noqa: E402
 import threading  # noqa: E402
 
 SENTINELS = {
