@@ -400,8 +400,10 @@ async def test_the_stuck_log_line_says_how_long_even_for_a_tiny_timeout(tiny_wei
 
 async def test_a_job_waiting_behind_a_slow_one_is_not_taken_for_a_stuck_one(tiny_weights, clips):
     """A job's stuck clock starts when a worker is free for it, not when it was submitted: with a
-    short timeout, a job still queued behind a slow one was judged stuck and the pool killed."""
-    timeout = 0.5
+    short timeout, a job still queued behind a slow one was judged stuck and the pool killed. The
+    first job has about three timeouts to run once its worker goes on: 1.5 s was too short on a
+    busy machine (tests in 4 processes), where it was itself judged stuck."""
+    timeout = 1.5
     async with Classifier(tiny_weights, timeout_s=timeout) as classifier:
         (pid,) = classifier.worker_pids
         os.kill(pid, signal.SIGSTOP)  # both jobs wait in the pool past their timeouts
@@ -451,8 +453,10 @@ async def test_a_replacement_pool_still_warming_up_is_not_killed_as_stuck(tiny_w
 
 async def test_a_job_still_queued_when_a_stuck_pool_is_replaced_gets_an_answer(tiny_weights, clips):
     """Replacing a stuck pool must not cancel the other callers' jobs: their classify() raised
-    CancelledError, which ended the CLI with a traceback and reads as a cancelled task in the bot."""
-    timeout = 0.5
+    CancelledError, which ended the CLI with a traceback and reads as a cancelled task in the bot.
+    The stuck check must come within half a timeout of its time, before the queued job's own
+    timeout: 0.5 s of slack, not 0.25, for a busy machine."""
+    timeout = 1.0
     async with Classifier(tiny_weights, timeout_s=timeout) as classifier:
         (pid,) = classifier.worker_pids
         os.kill(pid, signal.SIGSTOP)
