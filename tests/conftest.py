@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 # librosa (the features' reference) has numba compile some functions and cache them beside its
-# source. Test processes run side by side (pytest-xdist) in a fresh environment compiled and wrote
+# source. Test processes side by side (pytest-xdist) in a fresh environment compiled them and wrote
 # that cache at once, and one read another's half-written file: a segmentation fault. Each test
 # process of a run gets a cache of its own, set before anything imports numba.
 if os.environ.get("PYTEST_XDIST_WORKER"):
