@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -49,10 +50,13 @@ def db_name() -> str:
 
 @pytest.fixture(scope="session", autouse=True)
 def own_numba_cache():
-    """This test process's numba cache (above) is removed at its end."""
+    """This test process's numba cache (above) is removed at its end, and the run's folder of
+    them by the last process to end."""
     yield
     if os.environ.get("PYTEST_XDIST_WORKER"):
         shutil.rmtree(os.environ["NUMBA_CACHE_DIR"], ignore_errors=True)
+        with contextlib.suppress(OSError):  # another process's cache is still in it
+            os.rmdir(os.path.dirname(os.environ["NUMBA_CACHE_DIR"]))
 
 
 @pytest.fixture(scope="session")
