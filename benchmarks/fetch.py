@@ -3,12 +3,13 @@
     .venv/bin/python -m benchmarks.fetch [--songs 3] [--runs 3]
 
 Builds ~4 min songs by re-encoding real clips from the 4Q data set (Ogg/Opus; the same audio
-remuxed to WebM and encoded to AAC/M4A), serves them from the local Range-capable test server,
-and fetches each through `AudioFetcher`:
+remuxed to WebM and encoded to AAC/M4A and to MP3), serves them from the local Range-capable
+test server, and fetches each through `AudioFetcher`:
 - full <fmt>     length unknown: yt-dlp downloads the whole file ("full Ogg" is the reference)
 - section Ogg    length known: two HTTP Range requests (header + the window's bytes)
 - section WebM   the same, cutting whole Matroska clusters
-- section M4A    no splicer for MP4: yt-dlp `download_ranges` (ffmpeg seeks over HTTP and cuts)
+- section M4A    three Range requests (header, the index after the audio, the window's samples)
+- section MP3    no splicer for MP3: yt-dlp `download_ranges` (ffmpeg seeks over HTTP and cuts)
 Each fetch runs in the bot's download worker processes, started before the timing.
 Bytes are what the server wrote to its sockets (on loopback the kernel buffers take whatever a
 client does not read before it hangs up, so an abandoned open-ended request counts in full).
@@ -49,6 +50,8 @@ MODES = (
     Mode("section WebM", "webm", True),
     Mode("full M4A", "m4a", False),
     Mode("section M4A", "m4a", True),
+    Mode("full MP3", "mp3", False),
+    Mode("section MP3", "mp3", True),
 )
 
 
@@ -60,6 +63,7 @@ def build_songs(root: Path, count: int) -> list[tuple[str, float]]:
         make_long_ogg(clips[i * CLIPS_PER_SONG:(i + 1) * CLIPS_PER_SONG], root / f"{name}.ogg")
         remux(root / f"{name}.ogg", root / f"{name}.webm")
         remux(root / f"{name}.ogg", root / f"{name}.m4a", ("-c:a", "aac", "-b:a", "64k"))
+        remux(root / f"{name}.ogg", root / f"{name}.mp3", ("-c:a", "libmp3lame", "-b:a", "64k"))
         songs.append((name, sf.info(str(root / f"{name}.ogg")).duration))
     return songs
 

@@ -11,8 +11,9 @@ while yt-dlp fetches it, the worker connects to public addresses only (`connectg
 
 Only the middle `section_seconds` are fetched when the song's length is known: Ogg and WebM
 files over plain HTTP with two Range requests (the header + the byte span of the window, spliced
-into a valid file by `oggsection` / `webmsection`), anything else through yt-dlp's
-`download_ranges` (ffmpeg seeks and cuts). A user's link is never opened by ffmpeg, which the
+into a valid file by `oggsection` / `webmsection`), MP4/M4A files with two to four (the header,
+the index if it follows the audio, the window's samples or fragments: `mp4section` rebuilds the
+index for them), anything else through yt-dlp's `download_ranges` (ffmpeg seeks and cuts). A user's link is never opened by ffmpeg, which the
 connection guard cannot watch: yt-dlp downloads the file whole and ffmpeg cuts the section from
 the local copy. An HLS playlist or a DASH manifest from a user's link is cut to the segments
 around the section (`hls_section`, `dash_section`) and fetched by yt-dlp's own downloaders; one
@@ -46,6 +47,7 @@ from yt_dlp.postprocessor.ffmpeg import EXT_TO_OUT_FORMATS
 from yt_dlp.utils import download_range_func
 
 from bot.config import AUDIO_SEARCH_FIELDS
+from bot.sources import mp4section as mp4
 from bot.sources import oggsection as ogg
 from bot.sources import webmsection as webm
 from bot.sources.connectguard import Watch, public_connections_only, vet_format_url
@@ -76,7 +78,12 @@ MAX_DURATION_S = 20 * 60.0
 TIMEOUT_S = 90.0
 SOCKET_TIMEOUT_S = 15.0
 SECTION_PREFIX_BYTES = (16 * 1024, 256 * 1024)  # first try, then room for cover art / a front index
-SECTION_EXTS = ("ogg", "oga", "opus", "webm", "weba", "mka")
+SECTION_EXTS = ("ogg", "oga", "opus", "webm", "weba", "mka", "m4a", "mp4", "m4b")
+# An MP4's index may come after its audio: the last this many bytes are then fetched at once, and
+# no index or box before the media is fetched if it is longer (a song's moov is ~50 kB).
+MAX_MP4_TAIL_BYTES = 4 * 1024 * 1024
+MAX_MP4_BOXES = 16  # top-level boxes walked to find the index
+MP4_LOOKAHEAD_BYTES = 256  # fetched past a box, for the headers of the next few
 RANGE_MARGIN = 0.05  # extra bytes around the window, as a share of it: bit rates vary
 # A song at most this much longer than the section is fetched whole: cutting a 30 s window out of
 # a 35 s preview saves little and would hand the classifier a slightly different cut of it.
@@ -443,6 +450,79 @@ def http_range(url: str, first: int, last: int, timeout_s: float,
         raise DownloadError("The audio host could not be reached.") from None
 
 
+class _RangesRefused(Exception):
+    """The host answered a byte range with the whole file, or with other bytes than asked."""
+
+
+class _RangedFile:
+    """A remote file read through Range requests, its first bytes already fetched; keeps what it
+    fetched and counts the bytes."""
+
+    def __init__(self, url: str, head: RangeReply, timeout_s: float, headers: dict[str, str], max_bytes: int):
+        self.url, self.timeout_s, self.headers, self.max_bytes = url, timeout_s, headers, max_bytes
+        self.size = head.total_size
+        self.fetched = len(head.data)
+        self.chunks: list[tuple[int, bytes]] = [(0, head.data)]
+
+    def read(self, first: int, last: int, ahead: int = 0) -> bytes:
+        """Bytes first..last (inclusive) of the file; a request for them also asks for `ahead`
+        more, kept for the next read."""
+        last = min(last, self.size - 1)
+        for base, data in self.chunks:
+            if base <= first and last < base + len(data):
+                return data[first - base:last + 1 - base]
+        end = min(last + ahead, self.size - 1)
+        if self.fetched + end - first + 1 > self.max_bytes:
+            raise AudioTooLargeError("That song's audio file is too big to fetch.")
+        reply = http_range(self.url, first, end, self.timeout_s, self.headers)
+        if reply is None or len(reply.data) != end - first + 1:
+            raise _RangesRefused  # the whole file, then, through yt-dlp
+        self.fetched += len(reply.data)
+        self.chunks.append((first, reply.data))
+        return reply.data[:last + 1 - first]
+
+    def holds(self, at: int) -> bool:
+        return any(base <= at < base + len(data) for base, data in self.chunks)
+
+    def mp4_index(self) -> "Mp4Index | None":
+        """The top-level boxes up to the index (moov) and just after it, walked from the start a
+        header at a time; the file's last MAX_MP4_TAIL_BYTES come in one request (an index after
+        the audio). None if the walk finds no ftyp first or no moov."""
+        at, ftyp, moov, after = 0, None, None, []
+        for _ in range(MAX_MP4_BOXES):
+            if at >= self.size:
+                break
+            if moov is None and not self.holds(at) and self.size - at <= MAX_MP4_TAIL_BYTES:
+                self.read(at, self.size - 1)
+            box = mp4.read_box(self.read(at, at + mp4.HEADER_BYTES - 1), 0)
+            if box is None or box.size is None or (at == 0) != (box.type == mp4.FTYP):
+                break
+            if box.type in (mp4.MOOF, mp4.MDAT) and moov is not None:
+                return Mp4Index(ftyp, moov, after, media_at=at)  # a fragment, or the audio after a front index
+            if box.type in (mp4.FTYP, mp4.MOOV) or moov is not None:
+                if box.size > MAX_MP4_TAIL_BYTES:
+                    break
+                raw = self.read(at, at + box.size - 1, ahead=MP4_LOOKAHEAD_BYTES)  # and the next headers
+                if len(raw) != box.size:
+                    break
+                if box.type == mp4.FTYP:
+                    ftyp = raw
+                elif box.type == mp4.MOOV:
+                    moov = raw
+                else:
+                    after.append((at, raw))  # a sidx, free space...
+            at += box.size
+        return Mp4Index(ftyp, moov, after, media_at=None) if ftyp and moov else None
+
+
+@dataclass(frozen=True)
+class Mp4Index:
+    ftyp: bytes
+    moov: bytes
+    after: list[tuple[int, bytes]]  # (offset, bytes) of the small boxes between moov and the media
+    media_at: int | None  # where the first fragment (or the audio after a front index) starts
+
+
 # -- yt-dlp plumbing -------------------------------------------------------------------------
 
 class _YtdlpLog:
@@ -603,6 +683,8 @@ class SectionDownloader:
     def _range_section_or_none(self, url: str, duration_s: float, workdir: Path,
                                headers: dict[str, str]) -> FetchedAudio | None:
         head = http_range(url, 0, SECTION_PREFIX_BYTES[0] - 1, self.socket_timeout_s, headers)
+        if head is not None and head.total_size is not None and head.data[4:8] == mp4.FTYP:
+            return self._mp4_section(url, head, duration_s, workdir, headers)
         container = container_of(head.data) if head is not None else None
         if head is None or head.total_size is None or container is None:
             return None
@@ -633,6 +715,61 @@ class SectionDownloader:
             bytes_downloaded=len(head.data) + len(middle.data), duration_s=duration_s,
             section_s=(start, end),
         )
+
+    # MP4/M4A: its index (moov) says where the window's samples are; fetch them and rebuild it.
+    def _mp4_section(self, url: str, head: RangeReply, duration_s: float, workdir: Path,
+                     headers: dict[str, str]) -> FetchedAudio | None:
+        if duration_s <= self.section_seconds + WHOLE_FILE_SLACK_S or head.total_size <= len(head.data):
+            return None  # short song: the whole file is the section
+        file = _RangedFile(url, head, self.socket_timeout_s, headers, self.max_bytes)
+        try:
+            cut = self._mp4_cut(file, section_window(duration_s, self.section_seconds), duration_s)
+        except _RangesRefused:
+            cut = None
+        if cut is None:
+            log.info("could not cut an MP4 section from %s; falling back to yt-dlp", urlsplit(url).path)
+            return None
+        data, start, end = cut
+        path = workdir / "section.m4a"
+        path.write_bytes(data)
+        return FetchedAudio(path=path, youtube_id=None, source_url=url, bytes_downloaded=file.fetched,
+                            duration_s=duration_s, section_s=(start, end))
+
+    def _mp4_cut(self, file: _RangedFile, window: tuple[float, float],
+                 duration_s: float) -> tuple[bytes, float, float] | None:
+        """(file, start s, end s) of the window's section, or None."""
+        index = file.mp4_index()
+        track = mp4.audio_track(index.moov) if index else None
+        if track is None:
+            return None  # no index in the first boxes, or not one sound track
+        if track.fragmented:
+            return self._mp4_fragments(file, index, track, window, duration_s)
+        selection = mp4.select_samples(track, window)
+        if selection is None:
+            return None
+        span = file.read(selection.byte_first, selection.byte_last)
+        data = mp4.splice_progressive(index.ftyp, index.moov, track, selection, span)
+        return (data, selection.start_s, selection.end_s) if data else None
+
+    def _mp4_fragments(self, file: _RangedFile, index: Mp4Index, track: mp4.Track,
+                       window: tuple[float, float], duration_s: float) -> tuple[bytes, float, float] | None:
+        """A fragmented MP4's section: the fragments its sidx names for the window, else those
+        found in the window's share of the bytes after the index."""
+        refs = next((mp4.sidx_references(raw, at + len(raw)) for at, raw in index.after if raw[4:8] == mp4.SIDX), None)
+        picked = mp4.pick_references(refs or [], window)
+        if picked and picked[0].start_s <= window[0] + 1 and picked[-1].start_s + picked[-1].duration_s >= window[1] - 1:
+            first, last = picked[0].offset, picked[-1].offset + picked[-1].size - 1
+            limit = None
+        else:  # no index of the fragments (or one that does not reach the window): by share of bytes
+            if index.media_at is None:
+                return None
+            media = index.media_at
+            share = (file.size - media) / duration_s
+            span = (window[1] - window[0]) * share
+            first = max(math.floor(media + window[0] * share - RANGE_MARGIN * span), media)
+            last = min(math.ceil(media + window[1] * share + RANGE_MARGIN * span), file.size - 1)
+            limit = self.section_seconds
+        return mp4.splice_fragments(index.ftyp, index.moov, track, file.read(first, last), max_seconds=limit)
 
     def _ytdlp_options(self, workdir: Path, messages: _YtdlpLog, hook) -> dict:
         max_duration = self.max_duration_s

@@ -1,0 +1,272 @@
+"""An MP4/M4A song's 30 s section through Range requests: its index read, the window's samples (or
+fragments) fetched, and a file rebuilt that decodes to just them, for the kinds of MP4 a host
+serves: the index after the audio (ffmpeg's default), before it ("fast start"), fragmented with
+and without a sidx (DASH audio, as YouTube serves its M4A), and a video with its sound. Anything
+the splicer does not take falls back to yt-dlp, and still gives the song's middle."""
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import struct
+import subprocess
+import time
+from http.server import BaseHTTPRequestHandler
+
+import av
+import pytest
+
+from bot.sources import mp4section as mp4
+from bot.sources.audio import AudioFetcher, section_window
+from bot.sources.models import AudioTooLargeError
+from tests.fakes.audio_http import FakeAudioServer
+from tests.sources.test_audio import DECODE_RATE, decode, section_start_in, song
+
+FRAGMENT_S = 5
+
+# name -> ffmpeg arguments making it from long.m4a (a stream copy, but for the video)
+VARIANTS = {
+    "tail": ("-c", "copy"),
+    "faststart": ("-c", "copy", "-movflags", "+faststart"),
+    "fragments": ("-c", "copy", "-movflags", "+frag_keyframe+empty_moov+default_base_moof",
+                  "-frag_duration", str(FRAGMENT_S * 1_000_000)),
+    "fragments_sidx": ("-c", "copy", "-movflags", "+frag_keyframe+empty_moov+default_base_moof+global_sidx",
+                       "-frag_duration", str(FRAGMENT_S * 1_000_000)),
+}
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def mp4_root(audio_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("mp4")
+    source = audio_root / "long.m4a"
+    shutil.copy(source, root / "long.m4a")
+    for name, args in VARIANTS.items():
+        ffmpeg("-i", str(source), *args, str(root / f"{name}.m4a"))
+    # DASH's single-file form: a sidx before each fragment, each naming only its own.
+    ffmpeg("-i", str(source), "-c", "copy", "-f", "dash", "-single_file", "1", "-seg_duration", str(FRAGMENT_S),
+           str(root / "dash.mpd"))
+    (root / "dash-stream0.mp4").rename(root / "dash.m4a")
+    # A video with its sound: the audio's chunks lie between the video's.
+    ffmpeg("-f", "lavfi", "-i", "color=c=navy:s=64x48:r=5", "-i", str(source), "-map", "0:v", "-map", "1:a",
+           "-c:v", "mpeg4", "-c:a", "copy", "-shortest", str(root / "video.mp4"))
+    # Two sound tracks: not one the splicer can pick; yt-dlp's way cuts it.
+    ffmpeg("-i", str(source), "-map", "0:a", "-map", "0:a", "-c", "copy", str(root / "two.m4a"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def mp4_server(mp4_root):
+    with FakeAudioServer(mp4_root) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def original(mp4_root):
+    return decode(mp4_root / "long.m4a")
+
+
+def stated_seconds(path) -> float:
+    with av.open(str(path)) as container:
+        return container.duration / av.time_base
+
+
+@pytest.mark.parametrize("name, ext, slack_s", [
+    ("tail", "m4a", 0.1),
+    ("faststart", "m4a", 0.1),
+    # Whole fragments: part of one more at each end, and where no sidx says where each one starts
+    # (ffmpeg's plain fragments, DASH's sidx that names only its own), found near the window's bytes.
+    ("fragments", "m4a", FRAGMENT_S),
+    ("fragments_sidx", "m4a", FRAGMENT_S),
+    ("dash", "m4a", FRAGMENT_S),
+    ("video", "mp4", 0.1),
+])
+async def test_an_mp4_section_is_the_middle_30_s_from_a_fraction_of_the_bytes(mp4_server, mp4_root, original,
+                                                                              long_duration, tmp_path, name, ext, slack_s):
+    served = f"/{name}.{ext}"
+    size = (mp4_root / f"{name}.{ext}").stat().st_size
+    fetcher = AudioFetcher(search_template=mp4_server.base_url + "/{spotify_id}." + ext, tmp_dir=tmp_path)
+    mp4_server.reset_counts()
+    async with fetcher.fetch(song(long_duration, spotify_id=name)) as audio:
+        assert audio.path.name == "section.m4a"  # not handed to yt-dlp
+        requests = mp4_server.requests_for(served)
+        assert all(r.range for r in requests) and len(requests) <= 4, requests
+        assert audio.bytes_downloaded == mp4_server.bytes_for(served) < size / 4
+        seconds = len(decode(audio.path)) / DECODE_RATE
+        start, end = audio.section_s
+        window = section_window(long_duration)
+        assert start == pytest.approx(window[0], abs=slack_s) and 29.9 <= end - start <= 30 + 2 * slack_s
+        assert seconds == pytest.approx(end - start, abs=0.1)
+        assert stated_seconds(audio.path) == pytest.approx(seconds, abs=0.1)  # not the song's length
+        # The very samples of the song's middle: found where the section says it starts.
+        assert section_start_in(original, decode(audio.path), start) == pytest.approx(start, abs=0.05)
+        with av.open(str(audio.path)) as container:
+            assert [s.type for s in container.streams] == ["audio"]  # a video's picture is left out
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_an_mp4_the_splicer_does_not_take_is_cut_by_ytdlp(mp4_server, mp4_root, original, long_duration, tmp_path):
+    fetcher = AudioFetcher(search_template=mp4_server.base_url + "/{spotify_id}.m4a", tmp_dir=tmp_path)
+    async with fetcher.fetch(song(long_duration, spotify_id="two")) as audio:
+        assert audio.path.name != "section.m4a"
+        assert audio.section_s == pytest.approx(section_window(long_duration))
+        section = decode(audio.path)
+        assert 29.0 <= len(section) / DECODE_RATE <= 40.0
+        start = audio.section_s[0]
+        assert section_start_in(original, section, start) == pytest.approx(start, abs=10.0)
+
+
+# -- the pure part: what it refuses ---------------------------------------------------------------
+
+def moov_of(data: bytes) -> bytes:
+    box = next(b for b in mp4.top_level(data) if b.type == mp4.MOOV)
+    return data[box.start:box.end]
+
+
+def test_the_sample_table_covers_the_whole_song(mp4_root, long_duration):
+    data = (mp4_root / "tail.m4a").read_bytes()
+    track = mp4.audio_track(moov_of(data))
+    assert not track.fragmented and track.timescale == 48_000
+    assert sum(track.durations) / track.timescale == pytest.approx(long_duration, abs=0.1)
+    assert list(track.offsets) == sorted(track.offsets)
+    mdat = next(b for b in mp4.top_level(data) if b.type == mp4.MDAT)
+    assert track.offsets[0] == mdat.data_start and track.offsets[-1] + track.sizes[-1] == mdat.end
+
+
+def patched(moov: bytes, kind: bytes, new_kind: bytes) -> bytes:
+    at = moov.index(kind)
+    return moov[:at] + new_kind + moov[at + 4:]
+
+
+def test_what_the_splicer_cannot_take_safely_gives_none(mp4_root):
+    data = (mp4_root / "tail.m4a").read_bytes()
+    moov = moov_of(data)
+    assert mp4.audio_track(moov) is not None
+    assert mp4.audio_track(moov[:-10]) is None  # cut short
+    assert mp4.audio_track(b"\0\0\0\x10free" + moov) is None  # not a moov
+    assert mp4.audio_track(moov_of((mp4_root / "two.m4a").read_bytes())) is None  # two sound tracks
+    assert mp4.audio_track(patched(moov, b"soun", b"vide")) is None  # no sound track
+    assert mp4.audio_track(patched(moov, b"stsz", b"stz2")) is None  # compact sample sizes
+    assert mp4.audio_track(patched(moov, b"stsd", b"ctts")) is None  # no codec set-up
+    track = mp4.audio_track(moov)
+    assert mp4.select_samples(track, (0.0, 0.0)) is None
+    selection = mp4.select_samples(track, (100.0, 130.0))
+    assert mp4.splice_progressive(data[:28], moov, track, selection, b"short") is None
+
+
+def test_fragments_with_absolute_data_offsets_are_not_moved(mp4_root):
+    data = (mp4_root / "fragments.m4a").read_bytes()
+    boxes = mp4.top_level(data)
+    moof = boxes[[b.type for b in boxes].index(mp4.MOOF) + 4]  # a fragment of the middle
+    fragment = data[moof.start:mp4.read_box(data, moof.end).end]
+    assert [raw for _, raw in mp4.fragments_in(b"junk" + fragment + b"junk")] == [fragment]
+    at = fragment.index(b"tfhd")
+    moved = bytearray(fragment)
+    struct.pack_into(">I", moved, at + 4, struct.unpack_from(">I", fragment, at + 4)[0] | mp4.BASE_DATA_OFFSET_PRESENT)
+    assert mp4.fragments_in(bytes(moved)) == []
+    assert mp4.fragments_in(b"\0" * 5000 + b"moof" + b"\0" * 100) == []
+
+
+def test_a_sidx_pointing_at_another_sidx_is_not_followed(mp4_root):
+    data = (mp4_root / "fragments_sidx.m4a").read_bytes()
+    box = next(b for b in mp4.top_level(data) if b.type == mp4.SIDX)
+    sidx = bytearray(data[box.start:box.end])
+    refs = mp4.sidx_references(bytes(sidx), box.end)
+    assert refs and refs[0].offset == next(b for b in mp4.top_level(data) if b.type == mp4.MOOF).start
+    assert sum(r.duration_s for r in refs) == pytest.approx(refs[-1].start_s + refs[-1].duration_s)
+    first_ref = 8 + (24 if sidx[8] == 0 else 32)  # box header, then the fields up to the first reference
+    sidx[first_ref] |= 0x80  # reference_type 1: a sidx
+    assert mp4.sidx_references(bytes(sidx), box.end) is None
+
+
+# -- limits and hosts that stop playing along -----------------------------------------------------
+
+async def test_an_mp4_section_over_the_byte_limit_is_refused_before_it_is_fetched(mp4_server, long_duration, tmp_path):
+    # The index is ~50 kB and the window's samples ~240 kB: the limit lets the first in, not the second.
+    small = AudioFetcher(search_template=mp4_server.base_url + "/{spotify_id}.m4a", tmp_dir=tmp_path, max_bytes=100_000)
+    mp4_server.reset_counts()
+    with pytest.raises(AudioTooLargeError):
+        async with small.fetch(song(long_duration, spotify_id="tail")):
+            pass
+    assert 0 < mp4_server.bytes_for("/tail.m4a") <= 100_000
+    assert list(tmp_path.iterdir()) == []
+
+
+class RangesOnceServer(FakeAudioServer):
+    """Answers the bot's first Range request for a file, then ignores its Range headers (sends the
+    whole file, 200). yt-dlp's and ffmpeg's requests (other User-Agents) are served as usual."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.ranged: set[str] = set()
+
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        server, base = self, super()._request_handler()
+
+        class Handler(base):
+            def _file(self, path, file, send_body):
+                if self.headers.get("User-Agent", "").startswith("Python-urllib"):
+                    if self.headers.get("Range") and path in server.ranged:
+                        del self.headers["Range"]
+                    server.ranged.add(path)
+                return super()._file(path, file, send_body)
+
+        return Handler
+
+
+async def test_a_host_that_stops_answering_ranges_gets_the_fetch_done_another_way(mp4_root, original, long_duration,
+                                                                                  tmp_path, caplog):
+    with RangesOnceServer(mp4_root) as server, caplog.at_level(logging.INFO, logger="bot.sources.audio"):
+        fetcher = AudioFetcher(search_template=server.base_url + "/{spotify_id}.m4a", tmp_dir=tmp_path)
+        async with fetcher.fetch(song(long_duration, spotify_id="tail")) as audio:
+            assert "could not cut an MP4 section from /tail.m4a; falling back to yt-dlp" in caplog.messages
+            section = decode(audio.path)
+            assert 29.0 <= len(section) / DECODE_RATE <= 40.0
+            start = audio.section_s[0]
+            assert section_start_in(original, section, start) == pytest.approx(start, abs=10.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["tail", "fragments_sidx", "video"])
+def test_damaged_indexes_and_fragments_give_none_or_a_file_never_an_exception(mp4_root, name):
+    """A host's bytes are untrusted: 400 seeded damages (bytes flipped, the index cut short) of a
+    file's index and of its middle bytes, each parsed and spliced as the fetcher does."""
+    rng = random.Random(f"mp4-{name}")
+    data = (mp4_root / f"{name}.{'mp4' if name == 'video' else 'm4a'}").read_bytes()
+    ftyp, moov = data[:mp4.read_box(data, 0).end], moov_of(data)
+    middle = data[len(data) // 2:len(data) // 2 + 120_000]
+    made = 0
+    for _ in range(400):
+        bad_moov, bad_middle = bytearray(moov), bytearray(middle)
+        for _ in range(rng.randint(1, 8)):
+            target = bad_moov if rng.random() < 0.7 else bad_middle
+            target[rng.randrange(len(target))] = rng.randrange(256)
+        if rng.random() < 0.2:
+            del bad_moov[rng.randrange(len(bad_moov)):]
+        track = mp4.audio_track(bytes(bad_moov))
+        if track is None:
+            continue
+        if track.fragmented:
+            out = mp4.splice_fragments(ftyp, bytes(bad_moov), track, bytes(bad_middle), max_seconds=30)
+        else:
+            selection = mp4.select_samples(track, (100.0, 130.0))
+            if selection is None or selection.byte_last >= len(data) or selection.byte_first < 0:
+                continue
+            out = mp4.splice_progressive(ftyp, bytes(bad_moov), track, selection,
+                                         data[selection.byte_first:selection.byte_last + 1])
+        made += out is not None
+    assert made > 0  # the damage is not all caught by the first check
+
+
+def test_a_sample_table_claiming_billions_of_samples_is_refused_at_once(mp4_root):
+    moov = bytearray(moov_of((mp4_root / "tail.m4a").read_bytes()))
+    stsz = moov.index(b"stsz")
+    struct.pack_into(">II", moov, stsz + 8, 1024, 0xFFFFFFFF)  # one size for all, and 4 294 967 295 of them
+    stts = moov.index(b"stts")
+    struct.pack_into(">III", moov, stts + 8, 1, 0xFFFFFFFF, 1024)
+    started = time.perf_counter()
+    assert mp4.audio_track(bytes(moov)) is None
+    assert time.perf_counter() - started < 1.0
