@@ -9,7 +9,8 @@ test server, and fetches each through `AudioFetcher`:
 - section Ogg    length known: two HTTP Range requests (header + the window's bytes)
 - section WebM   the same, cutting whole Matroska clusters
 - section M4A    three Range requests (header, the index after the audio, the window's samples)
-- section MP3    no splicer for MP3: yt-dlp `download_ranges` (ffmpeg seeks over HTTP and cuts)
+- section MP3    two Range requests (header, the window's whole frames)
+(Other formats, FLAC or ADTS AAC, go through yt-dlp's `download_ranges`: ffmpeg seeks over HTTP.)
 Each fetch runs in the bot's download worker processes, started before the timing.
 Bytes are what the server wrote to its sockets (on loopback the kernel buffers take whatever a
 client does not read before it hangs up, so an abandoned open-ended request counts in full).

@@ -9,12 +9,13 @@ Where the audio comes from is the operator's AUDIO_SEARCH template (trusted): a 
 A user's YouTube link goes through the SSRF guard, redirects included, before yt-dlp sees it;
 while yt-dlp fetches it, the worker connects to public addresses only (`connectguard`).
 
-Only the middle `section_seconds` are fetched when the song's length is known: Ogg and WebM
-files over plain HTTP with two Range requests (the header + the byte span of the window, spliced
-into a valid file by `oggsection` / `webmsection`), MP4/M4A files with two to four (the header,
-the index if it follows the audio, the window's samples or fragments: `mp4section` rebuilds the
-index for them), anything else through yt-dlp's `download_ranges` (ffmpeg seeks and cuts). A user's link is never opened by ffmpeg, which the
-connection guard cannot watch: yt-dlp downloads the file whole and ffmpeg cuts the section from
+Only the middle `section_seconds` are fetched when the song's length is known. Ogg, WebM and MP3
+files over plain HTTP take two Range requests (the header + the byte span of the window, spliced
+into a valid file by `oggsection` / `webmsection`, or cut to whole frames by `mp3section`), MP4/M4A
+files two to four (the header, the index if it follows the audio, the window's samples or
+fragments: `mp4section` rebuilds the index for them), anything else goes through yt-dlp's
+`download_ranges` (ffmpeg seeks and cuts). A user's link is never opened by ffmpeg, which the
+connection guard cannot watch: yt-dlp downloads such a file whole and ffmpeg cuts the section from
 the local copy. An HLS playlist or a DASH manifest from a user's link is cut to the segments
 around the section (`hls_section`, `dash_section`) and fetched by yt-dlp's own downloaders; one
 that cannot be cut safely is fetched whole. Without a known length, the whole file or stream is
@@ -47,6 +48,7 @@ from yt_dlp.postprocessor.ffmpeg import EXT_TO_OUT_FORMATS
 from yt_dlp.utils import download_range_func
 
 from bot.config import AUDIO_SEARCH_FIELDS
+from bot.sources import mp3section as mp3
 from bot.sources import mp4section as mp4
 from bot.sources import oggsection as ogg
 from bot.sources import webmsection as webm
@@ -78,7 +80,8 @@ MAX_DURATION_S = 20 * 60.0
 TIMEOUT_S = 90.0
 SOCKET_TIMEOUT_S = 15.0
 SECTION_PREFIX_BYTES = (16 * 1024, 256 * 1024)  # first try, then room for cover art / a front index
-SECTION_EXTS = ("ogg", "oga", "opus", "webm", "weba", "mka", "m4a", "mp4", "m4b")
+SECTION_EXTS = ("ogg", "oga", "opus", "webm", "weba", "mka", "m4a", "mp4", "m4b", "mp3")
+MP3_PROBE_BYTES = 8 * 1024  # an MP3's first frames: its Xing table of contents, and a chain to check
 # An MP4's index may come after its audio: the last this many bytes are then fetched at once, and
 # no index or box before the media is fetched if it is longer (a song's moov is ~50 kB).
 MAX_MP4_TAIL_BYTES = 4 * 1024 * 1024
@@ -685,6 +688,8 @@ class SectionDownloader:
         head = http_range(url, 0, SECTION_PREFIX_BYTES[0] - 1, self.socket_timeout_s, headers)
         if head is not None and head.total_size is not None and head.data[4:8] == mp4.FTYP:
             return self._mp4_section(url, head, duration_s, workdir, headers)
+        if head is not None and head.total_size is not None and (head.data[:3] == b"ID3" or mp3.first_frame(head.data) == 0):
+            return self._mp3_section(url, head, duration_s, workdir, headers)
         container = container_of(head.data) if head is not None else None
         if head is None or head.total_size is None or container is None:
             return None
@@ -734,6 +739,34 @@ class SectionDownloader:
         path.write_bytes(data)
         return FetchedAudio(path=path, youtube_id=None, source_url=url, bytes_downloaded=file.fetched,
                             duration_s=duration_s, section_s=(start, end))
+
+    # MP3: frames, no index (a VBR file's first frame may have a table of contents).
+    def _mp3_section(self, url: str, head: RangeReply, duration_s: float, workdir: Path,
+                     headers: dict[str, str]) -> FetchedAudio | None:
+        first = mp3.audio_start(head.data)
+        if duration_s <= self.section_seconds + WHOLE_FILE_SLACK_S or first is None or head.total_size <= first:
+            return None  # short song: the whole file is the section
+        file = _RangedFile(url, head, self.socket_timeout_s, headers, self.max_bytes)
+        window = section_window(duration_s, self.section_seconds)
+        try:
+            probe = file.read(first, first + MP3_PROBE_BYTES - 1)  # the first frames, after any ID3 tag (cover art)
+            cut = None
+            if mp3.first_frame(probe) == 0:
+                toc = mp3.xing(probe, 0)
+                lo, hi = (mp3.byte_at(t / duration_s, toc, first, file.size) for t in window)
+                hi = min(hi + math.ceil(RANGE_MARGIN * (hi - lo)), file.size - 1)  # bit rates vary
+                cut = mp3.splice_section(file.read(lo, hi), self.section_seconds)
+        except _RangesRefused:
+            cut = None
+        if cut is None:
+            log.info("could not cut an MP3 section from %s; falling back to yt-dlp", urlsplit(url).path)
+            return None
+        data, offset, seconds = cut
+        start = mp3.time_at(lo + offset, toc, first, file.size, duration_s)
+        path = workdir / "section.mp3"
+        path.write_bytes(data)
+        return FetchedAudio(path=path, youtube_id=None, source_url=url, bytes_downloaded=file.fetched,
+                            duration_s=duration_s, section_s=(start, start + seconds))
 
     def _mp4_cut(self, file: _RangedFile, window: tuple[float, float],
                  duration_s: float) -> tuple[bytes, float, float] | None:

@@ -142,10 +142,10 @@ def test_ytdlp_refusals_keep_youtubes_words_without_ytdlps_advice(message, reaso
 # -- against the local audio server ----------------------------------------------------------
 
 # Range requests per section: the header, (an MP4's index, after its audio), the window's bytes.
-RANGE_REQUESTS = {"ogg": 2, "webm": 2, "m4a": 3}
+RANGE_REQUESTS = {"ogg": 2, "webm": 2, "m4a": 3, "mp3": 2}
 
 
-@pytest.mark.parametrize("ext", ["ogg", "webm", "m4a"])
+@pytest.mark.parametrize("ext", ["ogg", "webm", "m4a", "mp3"])
 async def test_section_download_moves_a_fraction_of_the_bytes(audio_server, audio_root, long_duration, tmp_path, ext):
     served = f"/long.{ext}"
     size = (audio_root / f"long.{ext}").stat().st_size
@@ -161,7 +161,7 @@ async def test_section_download_moves_a_fraction_of_the_bytes(audio_server, audi
         if ext == "ogg":
             assert sf.info(str(audio.path)).duration == pytest.approx(30.0, abs=1.0)  # the classifier's reader
         start, end = audio.section_s
-        assert (start + end) / 2 == pytest.approx(long_duration / 2, abs=0.05)  # an MP4's: whole AAC frames
+        assert (start + end) / 2 == pytest.approx(long_duration / 2, abs=0.05)  # MP4, MP3: whole frames
         # The section really is the middle of the song.
         assert section_start_in(decode(audio_root / f"long.{ext}"), section, start) == pytest.approx(start, abs=10.0)
         kept = audio.path
@@ -178,15 +178,15 @@ async def test_section_download_moves_a_fraction_of_the_bytes(audio_server, audi
 
 
 async def test_other_containers_are_cut_by_ytdlp_download_ranges(audio_server, audio_root, long_duration, tmp_path):
-    fetcher = AudioFetcher(search_template=audio_server.base_url + "/{spotify_id}.mp3", tmp_dir=tmp_path)
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/{spotify_id}.aac", tmp_dir=tmp_path)
     async with fetcher.fetch(song(long_duration)) as audio:
-        assert audio.path.suffix == ".mp3"  # no conversion
+        assert audio.path.suffix == ".aac"  # no conversion
         # ffmpeg cuts a stream copy at packet boundaries: about 30 s, far from the 240 s song.
         section = decode(audio.path)
         assert 29.0 <= len(section) / DECODE_RATE <= 40.0
         assert audio.section_s == pytest.approx(section_window(long_duration))
         start = audio.section_s[0]
-        assert section_start_in(decode(audio_root / "long.mp3"), section, start) == pytest.approx(start, abs=10.0)
+        assert section_start_in(decode(audio_root / "long.aac"), section, start) == pytest.approx(start, abs=10.0)
         assert audio.youtube_id is None
     assert list(tmp_path.iterdir()) == []
 

@@ -1,4 +1,4 @@
-"""A user's link whose section is cut by ffmpeg (an MP3, a FLAC: not Ogg, WebM or MP4) never lets
+"""A user's link whose section is cut by ffmpeg (an ADTS AAC, a FLAC: not Ogg, WebM, MP4 or MP3) never lets
 ffmpeg open a network URL: ffmpeg is a process of its own, whose DNS lookups and redirects the
 connection guard cannot watch. And an HLS playlist or a DASH manifest from a user's link stays
 within the limits."""
@@ -51,7 +51,7 @@ def forbidden(tmp_path, audio_root):
     serving a perfectly good song, so that nothing but the guard would stop a fetch of it."""
     root = tmp_path / "forbidden"
     root.mkdir()
-    shutil.copy(audio_root / "long.mp3", root / "secret.mp3")
+    shutil.copy(audio_root / "long.aac", root / "secret.aac")
     with FakeAudioServer(root) as server:
         yield server
 
@@ -68,17 +68,17 @@ def work(tmp_path):
 
 
 async def test_a_redirect_made_only_to_ffmpeg_never_reaches_a_forbidden_host(front, forbidden, long_duration, work):
-    front.add_redirect("/watch", f"http://localhost:{front.port}/long.mp3")
-    front.ffmpeg_redirects["/long.mp3"] = f"http://127.0.0.1:{forbidden.port}/secret.mp3"
+    front.add_redirect("/watch", f"http://localhost:{front.port}/long.aac")
+    front.ffmpeg_redirects["/long.aac"] = f"http://127.0.0.1:{forbidden.port}/secret.aac"
     try:
         async with user_link_fetcher(front, work).fetch(video_known_by_id(front, long_duration)) as audio:
             # Still the middle 30 s, cut by ffmpeg from the copy that yt-dlp's watched downloader fetched.
-            assert audio.path.suffix == ".mp3" and audio.section_s == pytest.approx(section_window(long_duration))
+            assert audio.path.suffix == ".aac" and audio.section_s == pytest.approx(section_window(long_duration))
             section = decode(audio.path)
             assert 29.0 <= len(section) / DECODE_RATE <= 40.0
             start = audio.section_s[0]
-            assert section_start_in(decode(front.root / "long.mp3"), section, start) == pytest.approx(start, abs=10.0)
-            assert audio.bytes_downloaded == (front.root / "long.mp3").stat().st_size
+            assert section_start_in(decode(front.root / "long.aac"), section, start) == pytest.approx(start, abs=10.0)
+            assert audio.bytes_downloaded == (front.root / "long.aac").stat().st_size
     finally:
         assert forbidden.requests == []
     assert front.ffmpeg_requests == []  # ffmpeg opened no network URL at all

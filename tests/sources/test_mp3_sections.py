@@ -1,0 +1,87 @@
+"""An MP3 song's 30 s section through Range requests: the window's bytes (by the Xing table of
+contents of a VBR file, else in proportion), cut to whole frames from the first place where
+frames follow one another. An ID3 tag with cover art at the front is stepped over, not fetched."""
+from __future__ import annotations
+
+import pytest
+
+from bot.sources import mp3section as mp3
+from bot.sources.audio import AudioFetcher, section_window
+from tests.fakes.audio_http import FakeAudioServer
+from tests.sources.test_audio import DECODE_RATE, decode, section_start_in, song
+from tests.sources.test_mp4_sections import ffmpeg
+
+
+@pytest.fixture(scope="module")
+def mp3_root(audio_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("mp3")
+    source = audio_root / "long.ogg"
+    ffmpeg("-i", str(source), "-c:a", "libmp3lame", "-b:a", "64k", str(root / "cbr.mp3"))
+    ffmpeg("-i", str(source), "-c:a", "libmp3lame", "-q:a", "4", str(root / "vbr.mp3"))  # with a Xing table
+    ffmpeg("-f", "lavfi", "-i", "nullsrc=s=300x300,geq=random(1)*255:128:128", "-frames:v", "1", str(root / "cover.png"))
+    ffmpeg("-i", str(root / "vbr.mp3"), "-i", str(root / "cover.png"), "-map", "0", "-map", "1", "-c", "copy",
+           "-id3v2_version", "3", str(root / "cover.mp3"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def mp3_server(mp3_root):
+    with FakeAudioServer(mp3_root) as server:
+        yield server
+
+
+@pytest.mark.parametrize("name, requests", [("cbr", 2), ("vbr", 2), ("cover", 3)])
+async def test_an_mp3_section_is_the_middle_30_s_from_a_fraction_of_the_bytes(mp3_server, mp3_root, long_duration,
+                                                                              tmp_path, name, requests):
+    served = f"/{name}.mp3"
+    size = (mp3_root / served.lstrip("/")).stat().st_size
+    fetcher = AudioFetcher(search_template=mp3_server.base_url + "/{spotify_id}.mp3", tmp_dir=tmp_path)
+    mp3_server.reset_counts()
+    async with fetcher.fetch(song(long_duration, spotify_id=name)) as audio:
+        assert audio.path.name == "section.mp3"  # not handed to yt-dlp
+        sent = mp3_server.requests_for(served)
+        assert all(r.range for r in sent) and len(sent) == requests, sent  # a cover: the frames after it
+        assert audio.bytes_downloaded == mp3_server.bytes_for(served) < size / 6
+        section = decode(audio.path)
+        start, end = audio.section_s
+        assert len(section) / DECODE_RATE == pytest.approx(30.0, abs=0.1) == end - start
+        assert start == pytest.approx(section_window(long_duration)[0], abs=0.1)
+        # Where the section says it starts: exact in proportion (CBR), within 0.5 s by the table (VBR).
+        found = section_start_in(decode(mp3_root / served.lstrip("/")), section, start)
+        assert found == pytest.approx(start, abs=0.1 if name == "cbr" else 0.5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_frame_headers_give_their_lengths(mp3_root):
+    data = (mp3_root / "cbr.mp3").read_bytes()
+    at = mp3.audio_start(data)
+    frame = mp3.read_frame(data, mp3.first_frame(data, at))
+    assert (frame.version, frame.layer, frame.sample_rate, frame.samples) == (1, 3, 48_000, 1152)
+    assert frame.length in (192, 193)  # 144 x 64 kbit/s / 48 kHz, + padding
+    assert mp3.read_frame(b"\xff\xfb\xf4\xc4", 0) is None  # bit rate index 15: "bad"
+    assert mp3.read_frame(b"\xff\xfb\x5c\xc4", 0) is None  # sample rate index 3: reserved
+    assert mp3.read_frame(b"\xff\xe9\x54\xc4", 0) is None  # MPEG version 01: reserved
+
+
+def test_the_table_of_contents_maps_time_to_bytes_and_back(mp3_root):
+    data = (mp3_root / "vbr.mp3").read_bytes()
+    first = mp3.audio_start(data)
+    toc = mp3.xing(data, first)
+    assert toc.points is not None and toc.points[0] == 0 and list(toc.points) == sorted(toc.points)
+    assert toc.bytes == pytest.approx(len(data) - first, abs=1024)
+    for share in (0.0, 0.25, 0.4375, 0.9):
+        offset = mp3.byte_at(share, toc, first, len(data))
+        assert mp3.time_at(offset, toc, first, len(data), 200.0) == pytest.approx(share * 200.0, abs=0.01)
+    cbr = (mp3_root / "cbr.mp3").read_bytes()
+    assert mp3.xing(cbr, 0) is None  # an ID3 tag there, not a frame
+    assert mp3.xing(cbr, mp3.audio_start(cbr)) is None  # LAME's "Info": a constant bit rate, no table needed
+
+
+def test_what_is_not_a_run_of_frames_gives_none(mp3_root):
+    data = (mp3_root / "cbr.mp3").read_bytes()
+    middle = data[len(data) // 2:len(data) // 2 + 50_000]
+    cut = mp3.splice_section(middle, 5.0)
+    assert cut is not None and cut[2] == pytest.approx(5.0, abs=0.03)
+    assert mp3.splice_section(b"\xff" * 5000) is None
+    assert mp3.splice_section(bytes(range(256)) * 40) is None
+    assert mp3.audio_start(b"ID3\x03\x00\x00\x80\x00\x00\x00") is None  # not a syncsafe size
