@@ -10,7 +10,10 @@ test server, and fetches each through `AudioFetcher`:
 - section WebM   the same, cutting whole Matroska clusters
 - section M4A    three Range requests (header, the index after the audio, the window's samples)
 - section MP3    two Range requests (header, the window's whole frames)
-(Other formats, FLAC or ADTS AAC, go through yt-dlp's `download_ranges`: ffmpeg seeks over HTTP.)
+- section FLAC   two Range requests (header, the window's frames, in proportion: no seek table)
+- section WAV    two Range requests (header, the window's samples; 48 kHz stereo 16-bit, ~46 MB
+                 whole: over the download limit, so no "full WAV")
+(Other formats, ADTS AAC for one, go through yt-dlp's `download_ranges`: ffmpeg seeks over HTTP.)
 Each fetch runs in the bot's download worker processes, started before the timing.
 Bytes are what the server wrote to its sockets (on loopback the kernel buffers take whatever a
 client does not read before it hangs up, so an abandoned open-ended request counts in full).
@@ -53,6 +56,8 @@ MODES = (
     Mode("section M4A", "m4a", True),
     Mode("full MP3", "mp3", False),
     Mode("section MP3", "mp3", True),
+    Mode("section FLAC", "flac", True),
+    Mode("section WAV", "wav", True),
 )
 
 
@@ -65,6 +70,8 @@ def build_songs(root: Path, count: int) -> list[tuple[str, float]]:
         remux(root / f"{name}.ogg", root / f"{name}.webm")
         remux(root / f"{name}.ogg", root / f"{name}.m4a", ("-c:a", "aac", "-b:a", "64k"))
         remux(root / f"{name}.ogg", root / f"{name}.mp3", ("-c:a", "libmp3lame", "-b:a", "64k"))
+        remux(root / f"{name}.ogg", root / f"{name}.flac", ("-ar", "44100", "-c:a", "flac"))
+        remux(root / f"{name}.ogg", root / f"{name}.wav", ("-ar", "48000", "-ac", "2", "-c:a", "pcm_s16le"))
         songs.append((name, sf.info(str(root / f"{name}.ogg")).duration))
     return songs
 

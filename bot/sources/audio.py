@@ -9,11 +9,12 @@ Where the audio comes from is the operator's AUDIO_SEARCH template (trusted): a 
 A user's YouTube link goes through the SSRF guard, redirects included, before yt-dlp sees it;
 while yt-dlp fetches it, the worker connects to public addresses only (`connectguard`).
 
-Only the middle `section_seconds` are fetched when the song's length is known. Ogg, WebM and MP3
-files over plain HTTP take two Range requests (the header + the byte span of the window, spliced
-into a valid file by `oggsection` / `webmsection`, or cut to whole frames by `mp3section`), MP4/M4A
-files two to four (the header, the index if it follows the audio, the window's samples or
-fragments: `mp4section` rebuilds the index for them), anything else goes through yt-dlp's
+Only the middle `section_seconds` are fetched when the song's length is known. Ogg, WebM, MP3,
+FLAC and WAV files over plain HTTP take two Range requests (the header + the byte span of the
+window, made a valid file by `oggsection` / `webmsection` / `mp3section` / `flacsection` /
+`wavsection`; one more to step over cover art), MP4/M4A files two to four (the header, the index if
+it follows the audio, the window's samples or fragments: `mp4section` rebuilds the index for
+them), anything else goes through yt-dlp's
 `download_ranges` (ffmpeg seeks and cuts). A user's link is never opened by ffmpeg, which the
 connection guard cannot watch: yt-dlp downloads such a file whole and ffmpeg cuts the section from
 the local copy. An HLS playlist or a DASH manifest from a user's link is cut to the segments
@@ -48,9 +49,11 @@ from yt_dlp.postprocessor.ffmpeg import EXT_TO_OUT_FORMATS
 from yt_dlp.utils import download_range_func
 
 from bot.config import AUDIO_SEARCH_FIELDS
+from bot.sources import flacsection as flac
 from bot.sources import mp3section as mp3
 from bot.sources import mp4section as mp4
 from bot.sources import oggsection as ogg
+from bot.sources import wavsection as wav
 from bot.sources import webmsection as webm
 from bot.sources.connectguard import Watch, public_connections_only, vet_format_url
 from bot.sources.downloadpool import DownloadPool, WorkerCrashedError, shared_pool
@@ -80,14 +83,15 @@ MAX_DURATION_S = 20 * 60.0
 TIMEOUT_S = 90.0
 SOCKET_TIMEOUT_S = 15.0
 SECTION_PREFIX_BYTES = (16 * 1024, 256 * 1024)  # first try, then room for cover art / a front index
-SECTION_EXTS = ("ogg", "oga", "opus", "webm", "weba", "mka", "m4a", "mp4", "m4b", "mp3")
+SECTION_EXTS = ("ogg", "oga", "opus", "webm", "weba", "mka", "m4a", "mp4", "m4b", "mp3", "wav", "flac")
 MP3_PROBE_BYTES = 8 * 1024  # an MP3's first frames: its Xing table of contents, and a chain to check
 # An MP4's index may come after its audio: the last this many bytes are then fetched at once, and
 # no index or box before the media is fetched if it is longer (a song's moov is ~50 kB).
 MAX_MP4_TAIL_BYTES = 4 * 1024 * 1024
 MAX_MP4_BOXES = 16  # top-level boxes walked to find the index
-MP4_LOOKAHEAD_BYTES = 256  # fetched past a box, for the headers of the next few
+MP4_LOOKAHEAD_BYTES = 256  # fetched past a box (a WAV chunk), for the headers of the next few
 RANGE_MARGIN = 0.05  # extra bytes around the window, as a share of it: bit rates vary
+FLAC_RANGE_MARGIN = 0.25  # without a seek table: a lossless bit rate follows the music more
 # A song at most this much longer than the section is fetched whole: cutting a 30 s window out of
 # a 35 s preview saves little and would hand the classifier a slightly different cut of it.
 WHOLE_FILE_SLACK_S = 15.0
@@ -686,10 +690,9 @@ class SectionDownloader:
     def _range_section_or_none(self, url: str, duration_s: float, workdir: Path,
                                headers: dict[str, str]) -> FetchedAudio | None:
         head = http_range(url, 0, SECTION_PREFIX_BYTES[0] - 1, self.socket_timeout_s, headers)
-        if head is not None and head.total_size is not None and head.data[4:8] == mp4.FTYP:
-            return self._mp4_section(url, head, duration_s, workdir, headers)
-        if head is not None and head.total_size is not None and (head.data[:3] == b"ID3" or mp3.first_frame(head.data) == 0):
-            return self._mp3_section(url, head, duration_s, workdir, headers)
+        indexed = self._indexed_format(head.data) if head is not None and head.total_size is not None else None
+        if indexed is not None:
+            return self._indexed_section(url, head, duration_s, workdir, headers, *indexed)
         container = container_of(head.data) if head is not None else None
         if head is None or head.total_size is None or container is None:
             return None
@@ -721,56 +724,79 @@ class SectionDownloader:
             section_s=(start, end),
         )
 
-    # MP4/M4A: its index (moov) says where the window's samples are; fetch them and rebuild it.
-    def _mp4_section(self, url: str, head: RangeReply, duration_s: float, workdir: Path,
-                     headers: dict[str, str]) -> FetchedAudio | None:
+    def _indexed_format(self, head: bytes) -> tuple[str, str, Callable] | None:
+        """(name, extension, cut) for a format whose section is found from its own header or index
+        (cut(file, window, duration_s) -> (bytes, start s, end s) or None)."""
+        if head[4:8] == mp4.FTYP:
+            return "an MP4", "m4a", self._mp4_cut
+        if head[:3] == b"ID3" or mp3.first_frame(head) == 0:
+            return "an MP3", "mp3", self._mp3_cut
+        if wav.is_wav(head):
+            return "a WAV", "wav", self._wav_cut
+        if head[:4] == flac.MAGIC:
+            return "a FLAC", "flac", self._flac_cut
+        return None
+
+    def _indexed_section(self, url: str, head: RangeReply, duration_s: float, workdir: Path,
+                         headers: dict[str, str], name: str, ext: str, cut: Callable) -> FetchedAudio | None:
         if duration_s <= self.section_seconds + WHOLE_FILE_SLACK_S or head.total_size <= len(head.data):
             return None  # short song: the whole file is the section
         file = _RangedFile(url, head, self.socket_timeout_s, headers, self.max_bytes)
         try:
-            cut = self._mp4_cut(file, section_window(duration_s, self.section_seconds), duration_s)
+            section = cut(file, section_window(duration_s, self.section_seconds), duration_s)
         except _RangesRefused:
-            cut = None
-        if cut is None:
-            log.info("could not cut an MP4 section from %s; falling back to yt-dlp", urlsplit(url).path)
+            section = None
+        if section is None:
+            log.info("could not cut %s section from %s; falling back to yt-dlp", name, urlsplit(url).path)
             return None
-        data, start, end = cut
-        path = workdir / "section.m4a"
+        data, start, end = section
+        path = workdir / f"section.{ext}"
         path.write_bytes(data)
         return FetchedAudio(path=path, youtube_id=None, source_url=url, bytes_downloaded=file.fetched,
                             duration_s=duration_s, section_s=(start, end))
 
-    # MP3: frames, no index (a VBR file's first frame may have a table of contents).
-    def _mp3_section(self, url: str, head: RangeReply, duration_s: float, workdir: Path,
-                     headers: dict[str, str]) -> FetchedAudio | None:
-        first = mp3.audio_start(head.data)
-        if duration_s <= self.section_seconds + WHOLE_FILE_SLACK_S or first is None or head.total_size <= first:
-            return None  # short song: the whole file is the section
-        file = _RangedFile(url, head, self.socket_timeout_s, headers, self.max_bytes)
-        window = section_window(duration_s, self.section_seconds)
-        try:
-            probe = file.read(first, first + MP3_PROBE_BYTES - 1)  # the first frames, after any ID3 tag (cover art)
-            cut = None
-            if mp3.first_frame(probe) == 0:
-                toc = mp3.xing(probe, 0)
-                lo, hi = (mp3.byte_at(t / duration_s, toc, first, file.size) for t in window)
-                hi = min(hi + math.ceil(RANGE_MARGIN * (hi - lo)), file.size - 1)  # bit rates vary
-                cut = mp3.splice_section(file.read(lo, hi), self.section_seconds)
-        except _RangesRefused:
-            cut = None
+    @staticmethod
+    def _mp3_cut(file: _RangedFile, window: tuple[float, float], duration_s: float) -> tuple[bytes, float, float] | None:
+        """MP3: frames, no index; a VBR file's first frame may have a table of contents."""
+        first = mp3.audio_start(file.chunks[0][1])
+        if first is None or first >= file.size:
+            return None
+        probe = file.read(first, first + MP3_PROBE_BYTES - 1)  # the first frames, after any ID3 tag (cover art)
+        if mp3.first_frame(probe) != 0:
+            return None
+        toc = mp3.xing(probe, 0)
+        lo, hi = (mp3.byte_at(t / duration_s, toc, first, file.size) for t in window)
+        hi = min(hi + math.ceil(RANGE_MARGIN * (hi - lo)), file.size - 1)  # bit rates vary
+        cut = mp3.splice_section(file.read(lo, hi), window[1] - window[0])
         if cut is None:
-            log.info("could not cut an MP3 section from %s; falling back to yt-dlp", urlsplit(url).path)
             return None
         data, offset, seconds = cut
         start = mp3.time_at(lo + offset, toc, first, file.size, duration_s)
-        path = workdir / "section.mp3"
-        path.write_bytes(data)
-        return FetchedAudio(path=path, youtube_id=None, source_url=url, bytes_downloaded=file.fetched,
-                            duration_s=duration_s, section_s=(start, start + seconds))
+        return data, start, start + seconds
+
+    @staticmethod
+    def _wav_cut(file: _RangedFile, window: tuple[float, float], duration_s: float) -> tuple[bytes, float, float] | None:
+        """WAV: a fixed number of bytes per second after its header."""
+        layout = wav.layout_of(lambda first, last: file.read(first, last, ahead=MP4_LOOKAHEAD_BYTES), file.size)
+        first, last = layout.span(window) if layout else (0, -1)
+        if last <= first:
+            return None
+        samples = file.read(first, last)
+        start = (first - layout.data_start) / layout.byte_rate
+        return wav.section(layout, samples), start, start + len(samples) / layout.byte_rate
+
+    @staticmethod
+    def _flac_cut(file: _RangedFile, window: tuple[float, float], duration_s: float) -> tuple[bytes, float, float] | None:
+        """FLAC: frames found by their headers, placed by the seek table when there is one."""
+        meta = flac.metadata_of(lambda first, last: file.read(first, last, ahead=MP4_LOOKAHEAD_BYTES), file.size)
+        if meta is None:
+            return None
+        first, last = flac.byte_span(window, meta, file.size, FLAC_RANGE_MARGIN)
+        return flac.splice_section(meta, file.read(first, last), window, window[1] - window[0])
 
     def _mp4_cut(self, file: _RangedFile, window: tuple[float, float],
                  duration_s: float) -> tuple[bytes, float, float] | None:
-        """(file, start s, end s) of the window's section, or None."""
+        """MP4/M4A: its index (moov) says where the window's samples are; fetch them and rebuild it."""
         index = file.mp4_index()
         track = mp4.audio_track(index.moov) if index else None
         if track is None:

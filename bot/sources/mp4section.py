@@ -29,8 +29,6 @@ MOOV = b"moov"
 MOOF = b"moof"
 MDAT = b"mdat"
 SIDX = b"sidx"
-# Boxes whose payload is only other boxes, on the path to the sample table / fragment headers.
-CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"mvex", b"moof", b"traf", b"edts", b"dinf"}
 BASE_DATA_OFFSET_PRESENT = 0x000001  # tfhd flag: data offsets are absolute positions in the file
 PREROLL_SAMPLES = 2  # AAC frames overlap: the decoder needs the one before the first it outputs
 BETWEEN_FRAGMENTS = {b"sidx", b"styp", b"free", b"skip", b"prft", b"emsg"}  # boxes that may sit between
