@@ -14,6 +14,7 @@ from bot.sources.audio import MAX_BYTES, AudioFetcher, section_window
 from tests.fakes.audio_http import FakeAudioServer
 from tests.sources.test_audio import decode, section_start_in, song
 from tests.sources.test_mp4_sections import ffmpeg
+from tests.sources.test_urlguard import user_link_fetcher, video_known_by_id
 
 VARIANTS = {
     # 48 kHz stereo 16-bit, with a LIST chunk of tags before the samples: over the download limit
@@ -94,3 +95,16 @@ def test_what_cannot_be_cut_safely_gives_none(wav_root):
     assert layout(data[:data.index(b"data")]) is None  # no samples found
     assert layout((wav_root / "adpcm.wav").read_bytes()[:4096]) is None
     assert not wav.is_wav(b"RIFF\0\0\0\0AVI LIST")
+
+
+async def test_a_users_link_to_a_wav_over_the_download_limit_gives_its_section(wav_server, wav_root, long_duration,
+                                                                              tmp_path):
+    """Whole, it would be refused as too big (46 MB against 25); its section is 5.8 MB, fetched in
+    the watched worker."""
+    wav_server.add_redirect("/watch", f"http://localhost:{wav_server.port}/big.wav")
+    work = tmp_path / "work"
+    async with user_link_fetcher(wav_server, work).fetch(video_known_by_id(wav_server, long_duration)) as audio:
+        assert audio.path.name == "section.wav" and audio.youtube_id == "dQw4w9WgXcQ"
+        assert audio.section_s == pytest.approx(section_window(long_duration), abs=1e-3)
+        assert audio.bytes_downloaded < MAX_BYTES / 4
+    assert list(work.iterdir()) == []
