@@ -89,7 +89,7 @@ MP3_PROBE_BYTES = 8 * 1024  # an MP3's first frames: its Xing table of contents,
 # no index or box before the media is fetched if it is longer (a song's moov is ~50 kB).
 MAX_MP4_TAIL_BYTES = 4 * 1024 * 1024
 MAX_MP4_BOXES = 16  # top-level boxes walked to find the index
-MP4_LOOKAHEAD_BYTES = 256  # fetched past a box (a WAV chunk), for the headers of the next few
+LOOKAHEAD_BYTES = 256  # fetched past an MP4 box, a WAV chunk or FLAC block: the next headers
 RANGE_MARGIN = 0.05  # extra bytes around the window, as a share of it: bit rates vary
 FLAC_RANGE_MARGIN = 0.25  # without a seek table: a lossless bit rate follows the music more
 # A song at most this much longer than the section is fetched whole: cutting a 30 s window out of
@@ -468,6 +468,7 @@ class _RangedFile:
     def __init__(self, url: str, head: RangeReply, timeout_s: float, headers: dict[str, str], max_bytes: int):
         self.url, self.timeout_s, self.headers, self.max_bytes = url, timeout_s, headers, max_bytes
         self.size = head.total_size
+        self.head = head.data
         self.fetched = len(head.data)
         self.chunks: list[tuple[int, bytes]] = [(0, head.data)]
 
@@ -491,43 +492,43 @@ class _RangedFile:
     def holds(self, at: int) -> bool:
         return any(base <= at < base + len(data) for base, data in self.chunks)
 
-    def mp4_index(self) -> "Mp4Index | None":
-        """The top-level boxes up to the index (moov) and just after it, walked from the start a
-        header at a time; the file's last MAX_MP4_TAIL_BYTES come in one request (an index after
-        the audio). None if the walk finds no ftyp first or no moov."""
-        at, ftyp, moov, after = 0, None, None, []
-        for _ in range(MAX_MP4_BOXES):
-            if at >= self.size:
-                break
-            if moov is None and not self.holds(at) and self.size - at <= MAX_MP4_TAIL_BYTES:
-                self.read(at, self.size - 1)
-            box = mp4.read_box(self.read(at, at + mp4.HEADER_BYTES - 1), 0)
-            if box is None or box.size is None or (at == 0) != (box.type == mp4.FTYP):
-                break
-            if box.type in (mp4.MOOF, mp4.MDAT) and moov is not None:
-                return Mp4Index(ftyp, moov, after, media_at=at)  # a fragment, or the audio after a front index
-            if box.type in (mp4.FTYP, mp4.MOOV) or moov is not None:
-                if box.size > MAX_MP4_TAIL_BYTES:
-                    break
-                raw = self.read(at, at + box.size - 1, ahead=MP4_LOOKAHEAD_BYTES)  # and the next headers
-                if len(raw) != box.size:
-                    break
-                if box.type == mp4.FTYP:
-                    ftyp = raw
-                elif box.type == mp4.MOOV:
-                    moov = raw
-                else:
-                    after.append((at, raw))  # a sidx, free space...
-            at += box.size
-        return Mp4Index(ftyp, moov, after, media_at=None) if ftyp and moov else None
-
-
 @dataclass(frozen=True)
 class Mp4Index:
     ftyp: bytes
     moov: bytes
     after: list[tuple[int, bytes]]  # (offset, bytes) of the small boxes between moov and the media
     media_at: int | None  # where the first fragment (or the audio after a front index) starts
+
+
+def mp4_index(file: _RangedFile) -> Mp4Index | None:
+    """The top-level boxes up to the index (moov) and just after it, walked from the start a
+    header at a time; the file's last MAX_MP4_TAIL_BYTES come in one request (an index after
+    the audio). None if the walk finds no ftyp first or no moov."""
+    at, ftyp, moov, after = 0, None, None, []
+    for _ in range(MAX_MP4_BOXES):
+        if at >= file.size:
+            break
+        if moov is None and not file.holds(at) and file.size - at <= MAX_MP4_TAIL_BYTES:
+            file.read(at, file.size - 1)
+        box = mp4.read_box(file.read(at, at + mp4.HEADER_BYTES - 1), 0)
+        if box is None or box.size is None or (at == 0) != (box.type == mp4.FTYP):
+            break
+        if box.type in (mp4.MOOF, mp4.MDAT) and moov is not None:
+            return Mp4Index(ftyp, moov, after, media_at=at)  # a fragment, or the audio after a front index
+        if box.type in (mp4.FTYP, mp4.MOOV) or moov is not None:
+            if box.size > MAX_MP4_TAIL_BYTES:
+                break
+            raw = file.read(at, at + box.size - 1, ahead=LOOKAHEAD_BYTES)  # and the next headers
+            if len(raw) != box.size:
+                break
+            if box.type == mp4.FTYP:
+                ftyp = raw
+            elif box.type == mp4.MOOV:
+                moov = raw
+            else:
+                after.append((at, raw))  # a sidx, free space...
+        at += box.size
+    return Mp4Index(ftyp, moov, after, media_at=None) if ftyp and moov else None
 
 
 # -- yt-dlp plumbing -------------------------------------------------------------------------
@@ -758,7 +759,7 @@ class SectionDownloader:
     @staticmethod
     def _mp3_cut(file: _RangedFile, window: tuple[float, float], duration_s: float) -> tuple[bytes, float, float] | None:
         """MP3: frames, no index; a VBR file's first frame may have a table of contents."""
-        first = mp3.audio_start(file.chunks[0][1])
+        first = mp3.audio_start(file.head)
         if first is None or first >= file.size:
             return None
         probe = file.read(first, first + MP3_PROBE_BYTES - 1)  # the first frames, after any ID3 tag (cover art)
@@ -777,7 +778,7 @@ class SectionDownloader:
     @staticmethod
     def _wav_cut(file: _RangedFile, window: tuple[float, float], duration_s: float) -> tuple[bytes, float, float] | None:
         """WAV: a fixed number of bytes per second after its header."""
-        layout = wav.layout_of(lambda first, last: file.read(first, last, ahead=MP4_LOOKAHEAD_BYTES), file.size)
+        layout = wav.layout_of(lambda first, last: file.read(first, last, ahead=LOOKAHEAD_BYTES), file.size)
         first, last = layout.span(window) if layout else (0, -1)
         if last <= first:
             return None
@@ -788,7 +789,7 @@ class SectionDownloader:
     @staticmethod
     def _flac_cut(file: _RangedFile, window: tuple[float, float], duration_s: float) -> tuple[bytes, float, float] | None:
         """FLAC: frames found by their headers, placed by the seek table when there is one."""
-        meta = flac.metadata_of(lambda first, last: file.read(first, last, ahead=MP4_LOOKAHEAD_BYTES), file.size)
+        meta = flac.metadata_of(lambda first, last: file.read(first, last, ahead=LOOKAHEAD_BYTES), file.size)
         if meta is None:
             return None
         first, last = flac.byte_span(window, meta, file.size, FLAC_RANGE_MARGIN)
@@ -797,7 +798,7 @@ class SectionDownloader:
     def _mp4_cut(self, file: _RangedFile, window: tuple[float, float],
                  duration_s: float) -> tuple[bytes, float, float] | None:
         """MP4/M4A: its index (moov) says where the window's samples are; fetch them and rebuild it."""
-        index = file.mp4_index()
+        index = mp4_index(file)
         track = mp4.audio_track(index.moov) if index else None
         if track is None:
             return None  # no index in the first boxes, or not one sound track

@@ -293,8 +293,8 @@ def _stbl(moov: bytes, stbl: Box, durations: tuple[int, ...], sizes: tuple[int, 
         stsz = full_box(b"stsz", struct.pack(f">II{len(sizes)}I", 0, len(sizes), *sizes))
     stsc = full_box(b"stsc", struct.pack(">IIII", 1, 1, len(sizes), 1))
     stco = full_box(b"stco", struct.pack(">II", 1, data_offset))
-    stsd = moov[find(moov, stbl, b"stsd").start:find(moov, stbl, b"stsd").end]
-    return make_box(b"stbl", stsd + stts + stsz + stsc + stco)
+    stsd = find(moov, stbl, b"stsd")
+    return make_box(b"stbl", moov[stsd.start:stsd.end] + stts + stsz + stsc + stco)
 
 
 def _rebuilt(moov: bytes, box: Box, replace: dict[bytes, bytes | None], skip: int = 0) -> bytes:
