@@ -35,8 +35,6 @@ import logging
 import math
 import re
 import subprocess
-import urllib.error
-import urllib.request
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from itertools import accumulate
@@ -49,11 +47,8 @@ from yt_dlp.postprocessor.ffmpeg import EXT_TO_OUT_FORMATS
 from yt_dlp.utils import download_range_func
 
 from bot.config import AUDIO_SEARCH_FIELDS
-from bot.sources import flacsection as flac
-from bot.sources import mp3section as mp3
-from bot.sources import mp4section as mp4
 from bot.sources import oggsection as ogg
-from bot.sources import wavsection as wav
+from bot.sources import ranged
 from bot.sources import webmsection as webm
 from bot.sources.connectguard import Watch, public_connections_only, vet_format_url
 from bot.sources.downloadpool import DownloadPool, WorkerCrashedError, shared_pool
@@ -70,6 +65,7 @@ from bot.sources.models import (
     UnsupportedInputError,
 )
 from bot.sources.query import DEFAULT_ALLOWED
+from bot.sources.ranged import RANGE_MARGIN, TOO_SLOW, EmptyFileError, RangeReply, http_range
 from bot.sources.urlguard import BLOCKED_MESSAGE, ConnectPolicy, Resolver, URLGuard, system_resolver
 from bot.tempfiles import temporary_folder
 
@@ -83,22 +79,13 @@ MAX_DURATION_S = 20 * 60.0
 TIMEOUT_S = 90.0
 SOCKET_TIMEOUT_S = 15.0
 SECTION_PREFIX_BYTES = (16 * 1024, 256 * 1024)  # first try, then room for cover art / a front index
-SECTION_EXTS = ("ogg", "oga", "opus", "webm", "weba", "mka", "m4a", "mp4", "m4b", "mp3", "wav", "flac")
-MP3_PROBE_BYTES = 8 * 1024  # an MP3's first frames: its Xing table of contents, and a chain to check
-# An MP4's index may come after its audio: the last this many bytes are then fetched at once, and
-# no index or box before the media is fetched if it is longer (a song's moov is ~50 kB).
-MAX_MP4_TAIL_BYTES = 4 * 1024 * 1024
-MAX_MP4_BOXES = 16  # top-level boxes walked to find the index
-LOOKAHEAD_BYTES = 256  # fetched past an MP4 box, a WAV chunk or FLAC block: the next headers
-RANGE_MARGIN = 0.05  # extra bytes around the window, as a share of it: bit rates vary
-FLAC_RANGE_MARGIN = 0.25  # without a seek table: a lossless bit rate follows the music more
+SECTION_EXTS = ("ogg", "oga", "opus", "webm", "weba", "mka", *ranged.EXTENSIONS)
 # A song at most this much longer than the section is fetched whole: cutting a 30 s window out of
 # a 35 s preview saves little and would hand the classifier a slightly different cut of it.
 WHOLE_FILE_SLACK_S = 15.0
 TEMPLATE_FIELDS = AUDIO_SEARCH_FIELDS
 PART_SUFFIXES = (".part", ".ytdl", ".temp")
 
-TOO_SLOW = "The download took too long — try again later."
 # yt-dlp's words when the site could not be reached at all (DNS, refused or reset connections)
 UNREACHABLE_WORDS = ("unable to download api page", "urlopen error", "name resolution", "name or service not known",
                      "connection refused", "connection reset", "network is unreachable", "remote end closed",
@@ -423,115 +410,11 @@ def track_from_fetch(item: TrackInfo | Query, audio: FetchedAudio) -> TrackInfo:
 EMPTY_FILE = "The audio host sent an empty file for “{label}”."
 
 
-class EmptyFileError(Exception):
-    """The file at the URL has no bytes (a 416 whose Content-Range is 'bytes */0')."""
-
-
-@dataclass(frozen=True)
-class RangeReply:
-    data: bytes
-    total_size: int | None
-
-
-def http_range(url: str, first: int, last: int, timeout_s: float,
-               headers: dict[str, str] | None = None) -> RangeReply | None:
-    """Bytes first..last of `url`; None if the server ignores Range (answers 200)."""
-    request = urllib.request.Request(url, headers={**(headers or {}), "Range": f"bytes={first}-{last}"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            if response.status != 206:
-                return None  # close without reading the whole file
-            m = re.match(r"bytes \d+-\d+/(\d+)", response.headers.get("Content-Range", ""))
-            return RangeReply(response.read(last - first + 1), int(m.group(1)) if m else None)
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            raise TrackNotFoundError("No audio found for that song.") from None
-        if error.code == 416 and error.headers.get("Content-Range", "").strip() == "bytes */0":
-            raise EmptyFileError from None
-        raise DownloadError(f"The audio host refused the download (HTTP {error.code}).") from None
-    except TimeoutError:
-        raise DownloadError(TOO_SLOW) from None
-    except (urllib.error.URLError, OSError) as error:
-        if "timed out" in str(error):
-            raise DownloadError(TOO_SLOW) from None
-        raise DownloadError("The audio host could not be reached.") from None
-
-
-class _RangesRefused(Exception):
-    """The host answered a byte range with the whole file, or with other bytes than asked."""
-
-
-class _RangedFile:
-    """A remote file read through Range requests, its first bytes already fetched; keeps what it
-    fetched and counts the bytes."""
-
-    def __init__(self, url: str, head: RangeReply, timeout_s: float, headers: dict[str, str], max_bytes: int):
-        self.url, self.timeout_s, self.headers, self.max_bytes = url, timeout_s, headers, max_bytes
-        self.size = head.total_size
-        self.head = head.data
-        self.fetched = len(head.data)
-        self.chunks: list[tuple[int, bytes]] = [(0, head.data)]
-
-    def read(self, first: int, last: int, ahead: int = 0) -> bytes:
-        """Bytes first..last (inclusive) of the file; a request for them also asks for `ahead`
-        more, kept for the next read."""
-        last = min(last, self.size - 1)
-        for base, data in self.chunks:
-            if base <= first and last < base + len(data):
-                return data[first - base:last + 1 - base]
-        end = min(last + ahead, self.size - 1)
-        if self.fetched + end - first + 1 > self.max_bytes:
-            raise AudioTooLargeError("That song's audio file is too big to fetch.")
-        reply = http_range(self.url, first, end, self.timeout_s, self.headers)
-        if reply is None or len(reply.data) != end - first + 1:
-            raise _RangesRefused  # the whole file, then, through yt-dlp
-        self.fetched += len(reply.data)
-        self.chunks.append((first, reply.data))
-        return reply.data[:last + 1 - first]
-
-    def holds(self, at: int) -> bool:
-        return any(base <= at < base + len(data) for base, data in self.chunks)
-
-@dataclass(frozen=True)
-class Mp4Index:
-    ftyp: bytes
-    moov: bytes
-    after: list[tuple[int, bytes]]  # (offset, bytes) of the small boxes between moov and the media
-    media_at: int | None  # where the first fragment (or the audio after a front index) starts
-
-
-def mp4_index(file: _RangedFile) -> Mp4Index | None:
-    """The top-level boxes up to the index (moov) and just after it, walked from the start a
-    header at a time; the file's last MAX_MP4_TAIL_BYTES come in one request (an index after
-    the audio). None if the walk finds no ftyp first or no moov."""
-    at, ftyp, moov, after = 0, None, None, []
-    for _ in range(MAX_MP4_BOXES):
-        if at >= file.size:
-            break
-        if moov is None and not file.holds(at) and file.size - at <= MAX_MP4_TAIL_BYTES:
-            file.read(at, file.size - 1)
-        box = mp4.read_box(file.read(at, at + mp4.HEADER_BYTES - 1), 0)
-        if box is None or box.size is None or (at == 0) != (box.type == mp4.FTYP):
-            break
-        if box.type in (mp4.MOOF, mp4.MDAT) and moov is not None:
-            return Mp4Index(ftyp, moov, after, media_at=at)  # a fragment, or the audio after a front index
-        if box.type in (mp4.FTYP, mp4.MOOV) or moov is not None:
-            if box.size > MAX_MP4_TAIL_BYTES:
-                break
-            raw = file.read(at, at + box.size - 1, ahead=LOOKAHEAD_BYTES)  # and the next headers
-            if len(raw) != box.size:
-                break
-            if box.type == mp4.FTYP:
-                ftyp = raw
-            elif box.type == mp4.MOOV:
-                moov = raw
-            else:
-                after.append((at, raw))  # a sidx, free space...
-        at += box.size
-    return Mp4Index(ftyp, moov, after, media_at=None) if ftyp and moov else None
-
-
 # -- yt-dlp plumbing -------------------------------------------------------------------------
+
+class StatedTooLongError(Exception):
+    """The file's header states a length over the limit."""
+
 
 class _YtdlpLog:
     """Collects yt-dlp's messages (it prints nothing with a logger set)."""
@@ -645,7 +528,8 @@ class AudioFetcher:
         known = item.duration_s if isinstance(item, TrackInfo) else None
         if known is not None and known > self.downloader.max_duration_s:
             raise AudioTooLargeError(f"“{label_of(item)}” is too long for me to listen to.")
-        return DownloadJob(source, known, label_of(item), workdir, try_range=bool(is_http_url(source) and known))
+        return DownloadJob(source, known, label_of(item), workdir, try_range=bool(is_http_url(source) and (
+            known or urlsplit(source).path.rpartition(".")[2].lower() in ranged.EXTENSIONS)))
 
 
 def download(downloader: "SectionDownloader", job: DownloadJob) -> FetchedAudio:
@@ -678,24 +562,30 @@ class SectionDownloader:
                 return audio
         return self._ytdlp(job.source, job.known_s, job.label, job.workdir, youtube_id=job.youtube_id)
 
-    # Plain Ogg/WebM file: header + the window's bytes, two Range requests.
-    def _range_section(self, url: str, duration_s: float, workdir: Path, label: str,
+    # A plain file: its header, then the window's bytes, by Range requests.
+    def _range_section(self, url: str, duration_s: float | None, workdir: Path, label: str,
                        headers: dict[str, str] | None = None) -> FetchedAudio | None:
+        """The section, or None to let yt-dlp fetch the file. `duration_s` None: the song's length
+        is not known beforehand; an MP4, MP3, WAV or FLAC states it in its header."""
         try:
             return self._range_section_or_none(url, duration_s, workdir, headers or {})
         except TrackNotFoundError:
             raise TrackNotFoundError(f"No audio found for “{label}”.") from None
         except EmptyFileError:
             raise TrackNotFoundError(EMPTY_FILE.format(label=label)) from None
+        except StatedTooLongError:
+            raise AudioTooLargeError(f"“{label}” is too long for me to listen to.") from None
 
-    def _range_section_or_none(self, url: str, duration_s: float, workdir: Path,
+    def _range_section_or_none(self, url: str, duration_s: float | None, workdir: Path,
                                headers: dict[str, str]) -> FetchedAudio | None:
         head = http_range(url, 0, SECTION_PREFIX_BYTES[0] - 1, self.socket_timeout_s, headers)
-        indexed = self._indexed_format(head.data) if head is not None and head.total_size is not None else None
-        if indexed is not None:
-            return self._indexed_section(url, head, duration_s, workdir, headers, *indexed)
-        container = container_of(head.data) if head is not None else None
-        if head is None or head.total_size is None or container is None:
+        if head is None or head.total_size is None:
+            return None
+        cutter = ranged.cutter_for(head.data)
+        if cutter is not None:
+            return self._indexed_section(url, head, duration_s, workdir, headers, cutter)
+        container = container_of(head.data)
+        if container is None or duration_s is None:
             return None
         size = head.total_size
         if not container.header_ok(head.data) and size > len(head.data):
@@ -725,111 +615,34 @@ class SectionDownloader:
             section_s=(start, end),
         )
 
-    def _indexed_format(self, head: bytes) -> tuple[str, str, Callable] | None:
-        """(name, extension, cut) for a format whose section is found from its own header or index
-        (cut(file, window, duration_s) -> (bytes, start s, end s) or None)."""
-        if head[4:8] == mp4.FTYP:
-            return "an MP4", "m4a", self._mp4_cut
-        if head[:3] == b"ID3" or mp3.first_frame(head) == 0:
-            return "an MP3", "mp3", self._mp3_cut
-        if wav.is_wav(head):
-            return "a WAV", "wav", self._wav_cut
-        if head[:4] == flac.MAGIC:
-            return "a FLAC", "flac", self._flac_cut
-        return None
-
-    def _indexed_section(self, url: str, head: RangeReply, duration_s: float, workdir: Path,
-                         headers: dict[str, str], name: str, ext: str, cut: Callable) -> FetchedAudio | None:
-        if duration_s <= self.section_seconds + WHOLE_FILE_SLACK_S or head.total_size <= len(head.data):
+    def _indexed_section(self, url: str, head: RangeReply, duration_s: float | None, workdir: Path,
+                         headers: dict[str, str], cutter: type[ranged.Cutter]) -> FetchedAudio | None:
+        """The section of a file whose header places its audio; its stated length stands in for
+        an unknown `duration_s` (and refuses the song when over the limit)."""
+        if head.total_size <= len(head.data) or self._short(duration_s):
             return None  # short song: the whole file is the section
-        file = _RangedFile(url, head, self.socket_timeout_s, headers, self.max_bytes)
+        file = ranged.RangedFile(url, head, self.socket_timeout_s, headers, self.max_bytes)
         try:
-            section = cut(file, section_window(duration_s, self.section_seconds), duration_s)
-        except _RangesRefused:
+            opened = cutter.open(file)
+            length = duration_s or (opened.seconds if opened else None)
+            if length is not None and length > self.max_duration_s:
+                raise StatedTooLongError
+            if opened is not None and length is not None and self._short(length):
+                return None  # found short only now: the whole file, from yt-dlp
+            section = opened.cut(section_window(length, self.section_seconds), length) if opened and length else None
+        except ranged.RangesRefused:
             section = None
         if section is None:
-            log.info("could not cut %s section from %s; falling back to yt-dlp", name, urlsplit(url).path)
+            log.info("could not cut %s section from %s; falling back to yt-dlp", cutter.name, urlsplit(url).path)
             return None
         data, start, end = section
-        path = workdir / f"section.{ext}"
+        path = workdir / f"section.{cutter.ext}"
         path.write_bytes(data)
         return FetchedAudio(path=path, youtube_id=None, source_url=url, bytes_downloaded=file.fetched,
-                            duration_s=duration_s, section_s=(start, end))
+                            duration_s=length, section_s=(start, end))
 
-    @staticmethod
-    def _mp3_cut(file: _RangedFile, window: tuple[float, float], duration_s: float) -> tuple[bytes, float, float] | None:
-        """MP3: frames, no index; a VBR file's first frame may have a table of contents."""
-        first = mp3.audio_start(file.head)
-        if first is None or first >= file.size:
-            return None
-        probe = file.read(first, first + MP3_PROBE_BYTES - 1)  # the first frames, after any ID3 tag (cover art)
-        if mp3.first_frame(probe) != 0:
-            return None
-        toc = mp3.xing(probe, 0)
-        lo, hi = (mp3.byte_at(t / duration_s, toc, first, file.size) for t in window)
-        hi = min(hi + math.ceil(RANGE_MARGIN * (hi - lo)), file.size - 1)  # bit rates vary
-        cut = mp3.splice_section(file.read(lo, hi), window[1] - window[0])
-        if cut is None:
-            return None
-        data, offset, seconds = cut
-        start = mp3.time_at(lo + offset, toc, first, file.size, duration_s)
-        return data, start, start + seconds
-
-    @staticmethod
-    def _wav_cut(file: _RangedFile, window: tuple[float, float], duration_s: float) -> tuple[bytes, float, float] | None:
-        """WAV: a fixed number of bytes per second after its header."""
-        layout = wav.layout_of(lambda first, last: file.read(first, last, ahead=LOOKAHEAD_BYTES), file.size)
-        first, last = layout.span(window) if layout else (0, -1)
-        if last <= first:
-            return None
-        samples = file.read(first, last)
-        start = (first - layout.data_start) / layout.byte_rate
-        return wav.section(layout, samples), start, start + len(samples) / layout.byte_rate
-
-    @staticmethod
-    def _flac_cut(file: _RangedFile, window: tuple[float, float], duration_s: float) -> tuple[bytes, float, float] | None:
-        """FLAC: frames found by their headers, placed by the seek table when there is one."""
-        meta = flac.metadata_of(lambda first, last: file.read(first, last, ahead=LOOKAHEAD_BYTES), file.size)
-        if meta is None:
-            return None
-        first, last = flac.byte_span(window, meta, file.size, FLAC_RANGE_MARGIN)
-        return flac.splice_section(meta, file.read(first, last), window, window[1] - window[0])
-
-    def _mp4_cut(self, file: _RangedFile, window: tuple[float, float],
-                 duration_s: float) -> tuple[bytes, float, float] | None:
-        """MP4/M4A: its index (moov) says where the window's samples are; fetch them and rebuild it."""
-        index = mp4_index(file)
-        track = mp4.audio_track(index.moov) if index else None
-        if track is None:
-            return None  # no index in the first boxes, or not one sound track
-        if track.fragmented:
-            return self._mp4_fragments(file, index, track, window, duration_s)
-        selection = mp4.select_samples(track, window)
-        if selection is None:
-            return None
-        span = file.read(selection.byte_first, selection.byte_last)
-        data = mp4.splice_progressive(index.ftyp, index.moov, track, selection, span)
-        return (data, selection.start_s, selection.end_s) if data else None
-
-    def _mp4_fragments(self, file: _RangedFile, index: Mp4Index, track: mp4.Track,
-                       window: tuple[float, float], duration_s: float) -> tuple[bytes, float, float] | None:
-        """A fragmented MP4's section: the fragments its sidx names for the window, else those
-        found in the window's share of the bytes after the index."""
-        refs = next((mp4.sidx_references(raw, at + len(raw)) for at, raw in index.after if raw[4:8] == mp4.SIDX), None)
-        picked = mp4.pick_references(refs or [], window)
-        if picked and picked[0].start_s <= window[0] + 1 and picked[-1].start_s + picked[-1].duration_s >= window[1] - 1:
-            first, last = picked[0].offset, picked[-1].offset + picked[-1].size - 1
-            limit = None
-        else:  # no index of the fragments (or one that does not reach the window): by share of bytes
-            if index.media_at is None:
-                return None
-            media = index.media_at
-            share = (file.size - media) / duration_s
-            span = (window[1] - window[0]) * share
-            first = max(math.floor(media + window[0] * share - RANGE_MARGIN * span), media)
-            last = min(math.ceil(media + window[1] * share + RANGE_MARGIN * span), file.size - 1)
-            limit = self.section_seconds
-        return mp4.splice_fragments(index.ftyp, index.moov, track, file.read(first, last), max_seconds=limit)
+    def _short(self, duration_s: float | None) -> bool:
+        return duration_s is not None and duration_s <= self.section_seconds + WHOLE_FILE_SLACK_S
 
     def _ytdlp_options(self, workdir: Path, messages: _YtdlpLog, hook) -> dict:
         max_duration = self.max_duration_s
@@ -893,7 +706,7 @@ class SectionDownloader:
             is_youtube = str(info.get("extractor_key", "")).lower().startswith("youtube")
             video_id = youtube_id or (info.get("id") if is_youtube else None)
             direct = direct_range_url(info)
-            if direct and duration:
+            if direct and (duration or info.get("ext") in ranged.EXTENSIONS):  # those state their length
                 try:
                     audio = self._range_section(direct, duration, workdir, label, info.get("http_headers"))
                 except DownloadError as error:  # the host may want yt-dlp's way; let yt-dlp try

@@ -447,6 +447,24 @@ def fragments_in(buf: bytes) -> list[tuple[int, bytes]]:
     return []
 
 
+def fragmented_seconds(moov: bytes) -> float | None:
+    """A fragmented movie's length, if its set-up states it (mvex's mehd, else mvhd's duration)."""
+    root = read_box(moov, 0)
+    top = {c.type: c for c in children(moov, root) or ()} if root else {}
+    mvhd = top.get(b"mvhd")
+    timescale = _timescale(payload(moov, mvhd)) if mvhd else None
+    if timescale is None:
+        return None
+    mehd = find(moov, top[b"mvex"], b"mehd") if b"mvex" in top else None
+    body = payload(moov, mehd) if mehd else payload(moov, mvhd)
+    at = {(True, 0): 4, (True, 1): 4, (False, 0): 16, (False, 1): 24}.get((mehd is not None, body[0]))
+    wide = body[0] == 1
+    if at is None or len(body) < at + (8 if wide else 4):
+        return None
+    duration = struct.unpack_from(">Q" if wide else ">I", body, at)[0]
+    return duration / timescale if 0 < duration < 0xFFFFFFFF else None
+
+
 def fragmented_setup(ftyp: bytes, moov: bytes) -> bytes | None:
     """ftyp + moov, without mvex's mehd (the whole movie's length: the section is shorter)."""
     root = read_box(moov, 0)

@@ -164,17 +164,23 @@ async def test_section_download_moves_a_fraction_of_the_bytes(audio_server, audi
         assert (start + end) / 2 == pytest.approx(long_duration / 2, abs=0.05)  # MP4, MP3: whole frames
         # The section really is the middle of the song.
         assert section_start_in(decode(audio_root / f"long.{ext}"), section, start) == pytest.approx(start, abs=10.0)
-        kept = audio.path
+        kept, cut = audio.path, audio.section_s
     assert not kept.exists() and list(tmp_path.iterdir()) == []
 
     audio_server.reset_counts()
-    whole = AudioFetcher(search_template=audio_server.base_url + "/{title}." + ext, tmp_dir=tmp_path)
-    async with whole.fetch(Query(kind=QueryKind.TEXT, text="long")) as audio:  # length unknown: whole file
-        assert audio.duration_s is None and audio.section_s is None
-        assert audio.path.stat().st_size == size
-    full_bytes = audio_server.bytes_for(served)
-    assert full_bytes >= size
-    assert section_bytes * 4 < full_bytes, (section_bytes, full_bytes)
+    unknown = AudioFetcher(search_template=audio_server.base_url + "/{title}." + ext, tmp_dir=tmp_path)
+    async with unknown.fetch(Query(kind=QueryKind.TEXT, text="long")) as audio:  # the song's length not known
+        if ext in ("ogg", "webm"):  # nor said in the file's first bytes: the whole file
+            assert audio.duration_s is None and audio.section_s is None
+            assert audio.path.stat().st_size == size
+        else:  # said in its header: the same section
+            assert audio.duration_s == pytest.approx(long_duration, abs=0.1)
+            assert audio.section_s == pytest.approx(cut, abs=0.1)
+            assert audio.bytes_downloaded == audio_server.bytes_for(served) == pytest.approx(section_bytes, rel=0.01)
+    if ext in ("ogg", "webm"):
+        full_bytes = audio_server.bytes_for(served)
+        assert full_bytes >= size
+        assert section_bytes * 4 < full_bytes, (section_bytes, full_bytes)
 
 
 async def test_other_containers_are_cut_by_ytdlp_download_ranges(audio_server, audio_root, long_duration, tmp_path):

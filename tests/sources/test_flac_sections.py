@@ -13,6 +13,7 @@ import pytest
 
 from bot.sources import flacsection as flac
 from bot.sources.audio import AudioFetcher, section_window
+from bot.sources.models import Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
 from tests.sources.test_audio import song
 from tests.sources.test_mp4_sections import ffmpeg
@@ -148,3 +149,12 @@ def test_damaged_metadata_and_frames_give_none_or_a_file_never_an_exception(flac
         flac.byte_span((100.0, 130.0), meta, len(data), 0.25)
         made += flac.splice_section(meta, bytes(bad_middle), (100.0, 130.0), 30.0) is not None
     assert made > 0
+
+
+async def test_a_flac_of_unknown_length_is_cut_by_the_length_its_streaminfo_states(flac_server, long_duration,
+                                                                                   tmp_path):
+    fetcher = AudioFetcher(search_template=flac_server.base_url + "/{title}.flac", tmp_dir=tmp_path)
+    async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="seek")) as audio:
+        assert audio.path.name == "section.flac"
+        assert audio.duration_s == pytest.approx(long_duration, abs=0.1)
+        assert audio.section_s[0] == pytest.approx(section_window(long_duration)[0], abs=0.2)

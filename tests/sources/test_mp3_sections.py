@@ -7,6 +7,7 @@ import pytest
 
 from bot.sources import mp3section as mp3
 from bot.sources.audio import AudioFetcher, section_window
+from bot.sources.models import Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
 from tests.sources.test_audio import DECODE_RATE, decode, section_start_in, song
 from tests.sources.test_mp4_sections import ffmpeg
@@ -85,3 +86,14 @@ def test_what_is_not_a_run_of_frames_gives_none(mp3_root):
     assert mp3.splice_section(b"\xff" * 5000) is None
     assert mp3.splice_section(bytes(range(256)) * 40) is None
     assert mp3.audio_start(b"ID3\x03\x00\x00\x80\x00\x00\x00") is None  # not a syncsafe size
+
+
+@pytest.mark.parametrize("name", ["cbr", "vbr", "cover"])
+async def test_an_mp3_of_unknown_length_is_cut_by_the_length_its_frames_state(mp3_server, long_duration, tmp_path,
+                                                                              name):
+    """By the Xing header's frame count (VBR), else the file's size at the first frame's bit rate."""
+    fetcher = AudioFetcher(search_template=mp3_server.base_url + "/{title}.mp3", tmp_dir=tmp_path)
+    async with fetcher.fetch(Query(kind=QueryKind.TEXT, text=name)) as audio:
+        assert audio.path.name == "section.mp3"
+        assert audio.duration_s == pytest.approx(long_duration, abs=0.1)
+        assert audio.section_s[0] == pytest.approx(section_window(long_duration)[0], abs=0.1)

@@ -18,7 +18,7 @@ import pytest
 
 from bot.sources import mp4section as mp4
 from bot.sources.audio import AudioFetcher, section_window
-from bot.sources.models import AudioTooLargeError
+from bot.sources.models import AudioTooLargeError, Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
 from tests.sources.test_audio import DECODE_RATE, decode, section_start_in, song
 
@@ -270,3 +270,44 @@ def test_a_sample_table_claiming_billions_of_samples_is_refused_at_once(mp4_root
     started = time.perf_counter()
     assert mp4.audio_track(bytes(moov)) is None
     assert time.perf_counter() - started < 1.0
+
+
+# -- a song whose length is not known beforehand (no Spotify): the file's own header says it -----
+
+@pytest.mark.parametrize("name, ext, states_it", [
+    ("tail", "m4a", True), ("faststart", "m4a", True), ("video", "mp4", True),
+    ("fragments_sidx", "m4a", True),  # its sidx indexes every fragment
+    ("fragments", "m4a", False), ("dash", "m4a", False),  # no length in the set-up, no whole-file sidx
+])
+async def test_an_mp4_of_unknown_length_is_cut_by_the_length_its_index_states(mp4_server, mp4_root, long_duration,
+                                                                              tmp_path, name, ext, states_it):
+    fetcher = AudioFetcher(search_template=mp4_server.base_url + "/{title}." + ext, tmp_dir=tmp_path)
+    async with fetcher.fetch(Query(kind=QueryKind.TEXT, text=name)) as audio:
+        if states_it:
+            assert audio.path.name == "section.m4a"
+            assert audio.duration_s == pytest.approx(long_duration, abs=0.1)
+            assert audio.section_s[0] == pytest.approx(section_window(long_duration)[0], abs=FRAGMENT_S)
+        else:  # the whole file, through yt-dlp, as before
+            assert audio.duration_s is None and audio.section_s is None
+            assert audio.path.stat().st_size == (mp4_root / f"{name}.{ext}").stat().st_size
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_an_mp4_whose_index_states_a_length_over_the_limit_is_refused_before_its_audio(mp4_server, tmp_path):
+    fetcher = AudioFetcher(search_template=mp4_server.base_url + "/{title}.m4a", tmp_dir=tmp_path, max_duration_s=60)
+    mp4_server.reset_counts()
+    with pytest.raises(AudioTooLargeError, match="“tail” is too long for me to listen to"):
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="tail")):
+            pass
+    assert mp4_server.bytes_for("/tail.m4a") < 100_000  # its first bytes and its index, no audio
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_short_mp4_of_unknown_length_is_fetched_whole(audio_root, tmp_path):
+    ffmpeg("-i", str(audio_root / "clip.ogg"), "-c:a", "aac", "-b:a", "64k", str(tmp_path / "clip.m4a"))
+    work = tmp_path / "work"
+    with FakeAudioServer(tmp_path) as server:
+        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.m4a", tmp_dir=work)
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="clip")) as audio:
+            assert audio.section_s is None
+            assert audio.path.stat().st_size == (tmp_path / "clip.m4a").stat().st_size

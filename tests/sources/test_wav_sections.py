@@ -11,6 +11,7 @@ import soundfile as sf
 
 from bot.sources import wavsection as wav
 from bot.sources.audio import MAX_BYTES, AudioFetcher, section_window
+from bot.sources.models import Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
 from tests.sources.test_audio import decode, section_start_in, song
 from tests.sources.test_mp4_sections import ffmpeg
@@ -108,3 +109,11 @@ async def test_a_users_link_to_a_wav_over_the_download_limit_gives_its_section(w
         assert audio.section_s == pytest.approx(section_window(long_duration), abs=1e-3)
         assert audio.bytes_downloaded < MAX_BYTES / 4
     assert list(work.iterdir()) == []
+
+
+async def test_a_wav_of_unknown_length_is_cut_by_the_length_its_header_states(wav_server, long_duration, tmp_path):
+    fetcher = AudioFetcher(search_template=wav_server.base_url + "/{title}.wav", tmp_dir=tmp_path)
+    async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="big")) as audio:
+        assert audio.path.name == "section.wav"
+        assert audio.duration_s == pytest.approx(long_duration, abs=0.05)
+        assert audio.section_s == pytest.approx(section_window(long_duration), abs=0.05)

@@ -1,0 +1,334 @@
+"""Sections of files whose own headers place their audio, fetched with HTTP Range requests.
+
+    file = RangedFile(url, http_range(url, 0, 16383, ...), timeout_s, headers, max_bytes)
+    cutter = cutter_for(file.head).open(file)      # MP4, MP3, WAV or FLAC; None: not one we cut
+    cutter.seconds                                 # the length the file states, if it does
+    cutter.cut(window, duration_s)                 # (bytes of a playable file, start s, end s)
+
+An MP4's index, a FLAC's seek table, a WAV's byte rate and an MP3's frame headers (with a VBR
+file's table of contents) say where the window's audio is, so only its bytes are fetched, and
+the header and the length come with the first 16 kB (an MP4 index after the audio: one more
+request for the file's end; cover art at the front: one more for what follows it). The container
+surgery is in `mp4section`, `mp3section`, `wavsection` and `flacsection`; this module does the
+requests. `audio.SectionDownloader` falls back to yt-dlp when a cutter gives None or the host
+stops answering ranges (`RangesRefused`).
+"""
+from __future__ import annotations
+
+import math
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from bot.sources import flacsection as flac
+from bot.sources import mp3section as mp3
+from bot.sources import mp4section as mp4
+from bot.sources import wavsection as wav
+from bot.sources.models import AudioTooLargeError, DownloadError, TrackNotFoundError
+
+TOO_SLOW = "The download took too long — try again later."
+RANGE_MARGIN = 0.05  # extra bytes around the window, as a share of it: bit rates vary
+FLAC_RANGE_MARGIN = 0.25  # without a seek table: a lossless bit rate follows the music more
+MP3_PROBE_BYTES = 8 * 1024  # an MP3's first frames: its Xing table of contents, and a chain to check
+# An MP4's index may come after its audio: the last this many bytes are then fetched at once, and
+# no index or box before the media is fetched if it is longer (a song's moov is ~50 kB).
+MAX_MP4_TAIL_BYTES = 4 * 1024 * 1024
+MAX_MP4_BOXES = 16  # top-level boxes walked to find the index
+MAX_MP4_TRAILER_BYTES = 64 * 1024  # after a fragmented file's last fragment: its random-access index
+LOOKAHEAD_BYTES = 256  # fetched past an MP4 box, a WAV chunk or FLAC block: the next headers
+
+Section = tuple[bytes, float, float]  # a playable file, and where it starts and ends in the song (s)
+
+
+class EmptyFileError(Exception):
+    """The file at the URL has no bytes (a 416 whose Content-Range is 'bytes */0')."""
+
+
+class RangesRefused(Exception):
+    """The host answered a byte range with the whole file, or with other bytes than asked."""
+
+
+@dataclass(frozen=True)
+class RangeReply:
+    data: bytes
+    total_size: int | None
+
+
+def http_range(url: str, first: int, last: int, timeout_s: float,
+               headers: dict[str, str] | None = None) -> RangeReply | None:
+    """Bytes first..last of `url`; None if the server ignores Range (answers 200)."""
+    request = urllib.request.Request(url, headers={**(headers or {}), "Range": f"bytes={first}-{last}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            if response.status != 206:
+                return None  # close without reading the whole file
+            m = re.match(r"bytes \d+-\d+/(\d+)", response.headers.get("Content-Range", ""))
+            return RangeReply(response.read(last - first + 1), int(m.group(1)) if m else None)
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            raise TrackNotFoundError("No audio found for that song.") from None
+        if error.code == 416 and error.headers.get("Content-Range", "").strip() == "bytes */0":
+            raise EmptyFileError from None
+        raise DownloadError(f"The audio host refused the download (HTTP {error.code}).") from None
+    except TimeoutError:
+        raise DownloadError(TOO_SLOW) from None
+    except (urllib.error.URLError, OSError) as error:
+        if "timed out" in str(error):
+            raise DownloadError(TOO_SLOW) from None
+        raise DownloadError("The audio host could not be reached.") from None
+
+
+class RangedFile:
+    """A remote file read through Range requests, its first bytes already fetched; keeps what it
+    fetched and counts the bytes."""
+
+    def __init__(self, url: str, head: RangeReply, timeout_s: float, headers: dict[str, str], max_bytes: int):
+        self.url, self.timeout_s, self.headers, self.max_bytes = url, timeout_s, headers, max_bytes
+        self.size = head.total_size
+        self.head = head.data
+        self.fetched = len(head.data)
+        self.chunks: list[tuple[int, bytes]] = [(0, head.data)]
+
+    def read(self, first: int, last: int, ahead: int = 0) -> bytes:
+        """Bytes first..last (inclusive) of the file; a request for them also asks for `ahead`
+        more, kept for the next read."""
+        last = min(last, self.size - 1)
+        for base, data in self.chunks:
+            if base <= first and last < base + len(data):
+                return data[first - base:last + 1 - base]
+        end = min(last + ahead, self.size - 1)
+        if self.fetched + end - first + 1 > self.max_bytes:
+            raise AudioTooLargeError("That song's audio file is too big to fetch.")
+        reply = http_range(self.url, first, end, self.timeout_s, self.headers)
+        if reply is None or len(reply.data) != end - first + 1:
+            raise RangesRefused  # the whole file, then, through yt-dlp
+        self.fetched += len(reply.data)
+        self.chunks.append((first, reply.data))
+        return reply.data[:last + 1 - first]
+
+    def holds(self, at: int) -> bool:
+        return any(base <= at < base + len(data) for base, data in self.chunks)
+
+    def reader(self, first: int, last: int) -> bytes:
+        """`read` with look-ahead: for walking headers one after another."""
+        return self.read(first, last, ahead=LOOKAHEAD_BYTES)
+
+
+# -- MP4 -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Mp4Index:
+    ftyp: bytes
+    moov: bytes
+    after: list[tuple[int, bytes]]  # (offset, bytes) of the small boxes between moov and the media
+    media_at: int | None  # where the first fragment (or the audio after a front index) starts
+
+
+def mp4_index(file: RangedFile) -> Mp4Index | None:
+    """The top-level boxes up to the index (moov) and just after it, walked from the start a
+    header at a time; the file's last MAX_MP4_TAIL_BYTES come in one request (an index after
+    the audio). None if the walk finds no ftyp first or no moov."""
+    at, ftyp, moov, after = 0, None, None, []
+    for _ in range(MAX_MP4_BOXES):
+        if at >= file.size:
+            break
+        if moov is None and not file.holds(at) and file.size - at <= MAX_MP4_TAIL_BYTES:
+            file.read(at, file.size - 1)
+        box = mp4.read_box(file.read(at, at + mp4.HEADER_BYTES - 1), 0)
+        if box is None or box.size is None or (at == 0) != (box.type == mp4.FTYP):
+            break
+        if box.type in (mp4.MOOF, mp4.MDAT) and moov is not None:
+            return Mp4Index(ftyp, moov, after, media_at=at)  # a fragment, or the audio after a front index
+        if box.type in (mp4.FTYP, mp4.MOOV) or moov is not None:
+            if box.size > MAX_MP4_TAIL_BYTES:
+                break
+            raw = file.reader(at, at + box.size - 1)  # and the next headers
+            if len(raw) != box.size:
+                break
+            if box.type == mp4.FTYP:
+                ftyp = raw
+            elif box.type == mp4.MOOV:
+                moov = raw
+            else:
+                after.append((at, raw))  # a sidx, free space...
+        at += box.size
+    return Mp4Index(ftyp, moov, after, media_at=None) if ftyp and moov else None
+
+
+@dataclass(frozen=True)
+class Mp4Cut:
+    """MP4/M4A: its index (moov) says where the window's samples are; fetch them and rebuild it."""
+
+    file: RangedFile
+    index: Mp4Index
+    track: mp4.Track
+    name = "an MP4"
+    ext = "m4a"
+
+    @classmethod
+    def open(cls, file: RangedFile) -> "Mp4Cut | None":
+        index = mp4_index(file)
+        track = mp4.audio_track(index.moov) if index else None
+        return cls(file, index, track) if track else None  # None: no index found, or not one sound track
+
+    @property
+    def references(self) -> list[mp4.Reference] | None:
+        """The fragments of the sidx after the index, if there is one."""
+        return next((mp4.sidx_references(raw, at + len(raw)) for at, raw in self.index.after
+                     if raw[4:8] == mp4.SIDX), None)
+
+    @property
+    def seconds(self) -> float | None:
+        if not self.track.fragmented:
+            return sum(self.track.durations) / self.track.timescale
+        stated = mp4.fragmented_seconds(self.index.moov)
+        if stated:
+            return stated
+        refs = self.references  # one that indexes the whole file: its fragments end where it does,
+        if refs and 0 <= self.file.size - (refs[-1].offset + refs[-1].size) <= MAX_MP4_TRAILER_BYTES:  # or an mfra
+            return refs[-1].start_s + refs[-1].duration_s
+        return None
+
+    def cut(self, window: tuple[float, float], duration_s: float) -> Section | None:
+        if self.track.fragmented:
+            return self._fragments(window, duration_s)
+        selection = mp4.select_samples(self.track, window)
+        if selection is None:
+            return None
+        span = self.file.read(selection.byte_first, selection.byte_last)
+        data = mp4.splice_progressive(self.index.ftyp, self.index.moov, self.track, selection, span)
+        return (data, selection.start_s, selection.end_s) if data else None
+
+    def _fragments(self, window: tuple[float, float], duration_s: float) -> Section | None:
+        """The fragments the sidx names for the window, else those found in the window's share of
+        the bytes after the index."""
+        file, index = self.file, self.index
+        picked = mp4.pick_references(self.references or [], window)
+        if picked and picked[0].start_s <= window[0] + 1 and picked[-1].start_s + picked[-1].duration_s >= window[1] - 1:
+            first, last = picked[0].offset, picked[-1].offset + picked[-1].size - 1
+            limit = None
+        else:  # no index of the fragments (or one that does not reach the window): by share of bytes
+            if index.media_at is None:
+                return None
+            media = index.media_at
+            share = (file.size - media) / duration_s
+            span = (window[1] - window[0]) * share
+            first = max(math.floor(media + window[0] * share - RANGE_MARGIN * span), media)
+            last = min(math.ceil(media + window[1] * share + RANGE_MARGIN * span), file.size - 1)
+            limit = window[1] - window[0]
+        return mp4.splice_fragments(index.ftyp, index.moov, self.track, file.read(first, last), max_seconds=limit)
+
+
+# -- MP3 -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Mp3Cut:
+    """MP3: frames, no index; a VBR file's first frame may have a table of contents."""
+
+    file: RangedFile
+    first: int  # where the frames start (after an ID3 tag)
+    frame: mp3.Frame  # the first one
+    toc: mp3.Toc | None
+    name = "an MP3"
+    ext = "mp3"
+
+    @classmethod
+    def open(cls, file: RangedFile) -> "Mp3Cut | None":
+        first = mp3.audio_start(file.head)
+        if first is None or first >= file.size:
+            return None
+        probe = file.read(first, first + MP3_PROBE_BYTES - 1)  # the first frames, after any ID3 tag (cover art)
+        if mp3.first_frame(probe) != 0:
+            return None
+        return cls(file, first, mp3.read_frame(probe, 0), mp3.xing(probe, 0))
+
+    @property
+    def seconds(self) -> float | None:
+        """By the Xing header's frame count, else as if every frame were the first's size (a
+        constant bit rate: a VBR file without a Xing header is misjudged)."""
+        frames = self.toc.frames if self.toc and self.toc.frames else (self.file.size - self.first) / self.frame.length
+        return frames * self.frame.samples / self.frame.sample_rate
+
+    def cut(self, window: tuple[float, float], duration_s: float) -> Section | None:
+        file, first, toc = self.file, self.first, self.toc
+        lo, hi = (mp3.byte_at(t / duration_s, toc, first, file.size) for t in window)
+        hi = min(hi + math.ceil(RANGE_MARGIN * (hi - lo)), file.size - 1)  # bit rates vary
+        cut = mp3.splice_section(file.read(lo, hi), window[1] - window[0])
+        if cut is None:
+            return None
+        data, offset, seconds = cut
+        start = mp3.time_at(lo + offset, toc, first, file.size, duration_s)
+        return data, start, start + seconds
+
+
+# -- WAV and FLAC --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WavCut:
+    """WAV: a fixed number of bytes per second after its header."""
+
+    file: RangedFile
+    layout: wav.Layout
+    name = "a WAV"
+    ext = "wav"
+
+    @classmethod
+    def open(cls, file: RangedFile) -> "WavCut | None":
+        layout = wav.layout_of(file.reader, file.size)
+        return cls(file, layout) if layout else None
+
+    @property
+    def seconds(self) -> float:
+        return self.layout.data_size / self.layout.byte_rate
+
+    def cut(self, window: tuple[float, float], duration_s: float) -> Section | None:
+        layout = self.layout
+        first, last = layout.span(window)
+        if last <= first:
+            return None
+        samples = self.file.read(first, last)
+        start = (first - layout.data_start) / layout.byte_rate
+        return wav.section(layout, samples), start, start + len(samples) / layout.byte_rate
+
+
+@dataclass(frozen=True)
+class FlacCut:
+    """FLAC: frames found by their headers, placed by the seek table when there is one."""
+
+    file: RangedFile
+    meta: flac.Metadata
+    name = "a FLAC"
+    ext = "flac"
+
+    @classmethod
+    def open(cls, file: RangedFile) -> "FlacCut | None":
+        meta = flac.metadata_of(file.reader, file.size)
+        return cls(file, meta) if meta else None
+
+    @property
+    def seconds(self) -> float | None:
+        return self.meta.info.total_samples / self.meta.info.sample_rate or None  # 0: not stated
+
+    def cut(self, window: tuple[float, float], duration_s: float) -> Section | None:
+        first, last = flac.byte_span(window, self.meta, self.file.size, FLAC_RANGE_MARGIN)
+        return flac.splice_section(self.meta, self.file.read(first, last), window, window[1] - window[0])
+
+
+Cutter = Mp4Cut | Mp3Cut | WavCut | FlacCut
+# File name endings of these formats: a plain link to one is worth a look at its header even when
+# the song's length is not known beforehand (the header says it).
+EXTENSIONS = ("m4a", "mp4", "m4b", "mp3", "wav", "flac")
+
+
+def cutter_for(head: bytes) -> type[Cutter] | None:
+    """The cutter for a file that starts with `head`, if it is one of these formats."""
+    if head[4:8] == mp4.FTYP:
+        return Mp4Cut
+    if head[:3] == b"ID3" or mp3.first_frame(head) == 0:
+        return Mp3Cut
+    if wav.is_wav(head):
+        return WavCut
+    if head[:4] == flac.MAGIC:
+        return FlacCut
+    return None
