@@ -9,18 +9,18 @@ Where the audio comes from is the operator's AUDIO_SEARCH template (trusted): a 
 A user's YouTube link goes through the SSRF guard, redirects included, before yt-dlp sees it;
 while yt-dlp fetches it, the worker connects to public addresses only (`connectguard`).
 
-Only the middle `section_seconds` are fetched when the song's length is known. Ogg, WebM, MP3,
-FLAC and WAV files over plain HTTP take two Range requests (the header + the byte span of the
-window, made a valid file by `oggsection` / `webmsection` / `mp3section` / `flacsection` /
-`wavsection`; one more to step over cover art), MP4/M4A files two to four (the header, the index if
-it follows the audio, the window's samples or fragments: `mp4section` rebuilds the index for
-them), anything else goes through yt-dlp's
-`download_ranges` (ffmpeg seeks and cuts). A user's link is never opened by ffmpeg, which the
-connection guard cannot watch: yt-dlp downloads such a file whole and ffmpeg cuts the section from
-the local copy. An HLS playlist or a DASH manifest from a user's link is cut to the segments
-around the section (`hls_section`, `dash_section`) and fetched by yt-dlp's own downloaders; one
-that cannot be cut safely is fetched whole. Without a known length, the whole file or stream is
-downloaded, bounded by `max_bytes` (and `max_duration_s` where yt-dlp knows the length).
+Only the middle `section_seconds` are fetched when the song's length is known. Ogg and WebM files
+over plain HTTP take two Range requests (the header + the byte span of the window, made a valid
+file by `oggsection` / `webmsection`); MP4, MP3, WAV and FLAC files two to four (`ranged`: the
+header, an MP4's index after its audio or what follows cover art, the window's bytes), and their
+header states the song's length when it is not known beforehand (no Spotify). Anything else goes
+through yt-dlp's `download_ranges` (ffmpeg seeks and cuts). A user's link is never opened by
+ffmpeg, which the connection guard cannot watch: yt-dlp downloads such a file whole and ffmpeg
+cuts the section from the local copy. An HLS playlist or a DASH manifest from a user's link is
+cut to the segments around the section (`hls_section`, `dash_section`) and fetched by yt-dlp's
+own downloaders; one that cannot be cut safely is fetched whole. Without a known length, the
+whole file or stream is downloaded, bounded by `max_bytes` (and `max_duration_s` where yt-dlp or
+the file's header knows the length).
 Nothing is converted: the classifier decodes webm/m4a/ogg itself.
 
 The download itself (Range requests, splicing, yt-dlp) runs in a warm worker process of a
