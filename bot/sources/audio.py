@@ -9,18 +9,18 @@ Where the audio comes from is the operator's AUDIO_SEARCH template (trusted): a 
 A user's YouTube link goes through the SSRF guard, redirects included, before yt-dlp sees it;
 while yt-dlp fetches it, the worker connects to public addresses only (`connectguard`).
 
-Only the middle `section_seconds` are fetched when the song's length is known. Ogg and WebM files
-over plain HTTP take two Range requests (the header + the byte span of the window, made a valid
-file by `oggsection` / `webmsection`); MP4, MP3, WAV and FLAC files two to four (`ranged`: the
-header, an MP4's index after its audio or what follows cover art, the window's bytes), and their
-header states the song's length when it is not known beforehand (no Spotify). Anything else goes
-through yt-dlp's `download_ranges` (ffmpeg seeks and cuts). A user's link is never opened by
-ffmpeg, which the connection guard cannot watch: yt-dlp downloads such a file whole and ffmpeg
-cuts the section from the local copy. An HLS playlist or a DASH manifest from a user's link is
-cut to the segments around the section (`hls_section`, `dash_section`) and fetched by yt-dlp's
-own downloaders; one that cannot be cut safely is fetched whole. Without a known length, the
-whole file or stream is downloaded, bounded by `max_bytes` (and `max_duration_s` where yt-dlp or
-the file's header knows the length).
+Only the middle `section_seconds` of a plain file over HTTP are fetched, with Range requests. Ogg
+and WebM take two (the header + the byte span of the window, made a valid file by `oggsection` /
+`webmsection`); MP4, MP3, WAV and FLAC two to four (`ranged`: the header, an MP4's index after its
+audio or what follows cover art, the window's bytes). When the song's length is not known
+beforehand (no Spotify), the file states it: a WebM's Info, an Ogg's last page (one more request),
+the others' headers. Anything else goes through yt-dlp's `download_ranges` (ffmpeg seeks and
+cuts) when the length is known, and is downloaded whole when it is not, bounded by `max_bytes` (and
+`max_duration_s` where yt-dlp knows the length). A user's link is never opened by ffmpeg, which
+the connection guard cannot watch: yt-dlp downloads such a file whole and ffmpeg cuts the section
+from the local copy. An HLS playlist or a DASH manifest from a user's link is cut to the segments
+around the section (`hls_section`, `dash_section`) and fetched by yt-dlp's own downloaders; one
+that cannot be cut safely is fetched whole.
 Nothing is converted: the classifier decodes webm/m4a/ogg itself.
 
 The download itself (Range requests, splicing, yt-dlp) runs in a warm worker process of a
@@ -79,6 +79,8 @@ MAX_DURATION_S = 20 * 60.0
 TIMEOUT_S = 90.0
 SOCKET_TIMEOUT_S = 15.0
 SECTION_PREFIX_BYTES = (16 * 1024, 256 * 1024)  # first try, then room for cover art / a front index
+OGG_TAIL_BYTES = 64 * 1024  # an Ogg file's last bytes: its last page, whose granule gives the length
+SMALL_FILE_BYTES = 1024 * 1024  # a file of unknown length this small is fetched whole
 SECTION_EXTS = ("ogg", "oga", "opus", "webm", "weba", "mka", *ranged.EXTENSIONS)
 # A song at most this much longer than the section is fetched whole: cutting a 30 s window out of
 # a 35 s preview saves little and would hand the classifier a slightly different cut of it.
@@ -529,7 +531,7 @@ class AudioFetcher:
         if known is not None and known > self.downloader.max_duration_s:
             raise AudioTooLargeError(f"“{label_of(item)}” is too long for me to listen to.")
         return DownloadJob(source, known, label_of(item), workdir, try_range=bool(is_http_url(source) and (
-            known or urlsplit(source).path.rpartition(".")[2].lower() in ranged.EXTENSIONS)))
+            known or urlsplit(source).path.rpartition(".")[2].lower() in SECTION_EXTS)))
 
 
 def download(downloader: "SectionDownloader", job: DownloadJob) -> FetchedAudio:
@@ -581,24 +583,33 @@ class SectionDownloader:
         head = http_range(url, 0, SECTION_PREFIX_BYTES[0] - 1, self.socket_timeout_s, headers)
         if head is None or head.total_size is None:
             return None
+        if duration_s is None and head.total_size <= SMALL_FILE_BYTES:
+            return None  # a clip, most likely: finding its length would cost about as much as the file
         cutter = ranged.cutter_for(head.data)
         if cutter is not None:
             return self._indexed_section(url, head, duration_s, workdir, headers, cutter)
         container = container_of(head.data)
-        if container is None or duration_s is None:
+        if container is None:
             return None
         size = head.total_size
         if not container.header_ok(head.data) and size > len(head.data):
             head = http_range(url, 0, SECTION_PREFIX_BYTES[1] - 1, self.socket_timeout_s, headers)
             if head is None:
                 return None
+        tail = b""
+        if duration_s is None:  # what the file says: a WebM's Info, an Ogg's last page
+            duration_s, tail = self._stated_length(container, url, head.data, size, headers)
+            if duration_s is None:
+                return None
+            if duration_s > self.max_duration_s:
+                raise StatedTooLongError
         start, end = section_window(duration_s, self.section_seconds)
         if duration_s <= self.section_seconds + WHOLE_FILE_SLACK_S or size <= len(head.data):
             return None  # short song: the whole file is the section
         span = (end - start) / duration_s * size
         first = max(math.floor(size * start / duration_s - RANGE_MARGIN * span), 0)
         last = min(math.ceil(size * end / duration_s + RANGE_MARGIN * span), size - 1)
-        if last - first + len(head.data) > self.max_bytes:
+        if last - first + len(head.data) + len(tail) > self.max_bytes:
             raise AudioTooLargeError("That song's audio file is too big to fetch.")
         middle = http_range(url, first, last, self.socket_timeout_s, headers)
         if middle is None:
@@ -611,9 +622,24 @@ class SectionDownloader:
         path.write_bytes(data)
         return FetchedAudio(
             path=path, youtube_id=None, source_url=url,
-            bytes_downloaded=len(head.data) + len(middle.data), duration_s=duration_s,
+            bytes_downloaded=len(head.data) + len(tail) + len(middle.data), duration_s=duration_s,
             section_s=(start, end),
         )
+
+    def _stated_length(self, container: Container, url: str, head: bytes, size: int,
+                       headers: dict[str, str]) -> tuple[float | None, bytes]:
+        """(the length an Ogg or WebM file states, the bytes fetched for it): a WebM's in its Info
+        element, an Ogg's in the granule position of its last page (one request for the end)."""
+        if container.ext == "webm":
+            header = webm.parse_header(head)
+            return (header.seconds if header else None), b""
+        pages = ogg.header_pages(head)
+        if pages is None or size <= len(head):
+            return None, b""
+        tail = http_range(url, max(size - OGG_TAIL_BYTES, len(head)), size - 1, self.socket_timeout_s, headers)
+        if tail is None:
+            return None, b""
+        return ogg.stated_seconds(pages, tail.data), tail.data
 
     def _indexed_section(self, url: str, head: RangeReply, duration_s: float | None, workdir: Path,
                          headers: dict[str, str], cutter: type[ranged.Cutter]) -> FetchedAudio | None:
@@ -706,7 +732,7 @@ class SectionDownloader:
             is_youtube = str(info.get("extractor_key", "")).lower().startswith("youtube")
             video_id = youtube_id or (info.get("id") if is_youtube else None)
             direct = direct_range_url(info)
-            if direct and (duration or info.get("ext") in ranged.EXTENSIONS):  # those state their length
+            if direct:  # a file whose length, if not known, its header states
                 try:
                     audio = self._range_section(direct, duration, workdir, label, info.get("http_headers"))
                 except DownloadError as error:  # the host may want yt-dlp's way; let yt-dlp try

@@ -134,6 +134,19 @@ def sample_rate(headers: list[Page]) -> int | None:
     return None
 
 
+def stated_seconds(headers: list[Page], tail: bytes) -> float | None:
+    """The stream's length from the granule position of its last page in `tail` (the file's last
+    bytes); an Opus stream's pre-skip is not sound. None if no page of the stream ends there."""
+    rate = sample_rate(headers)
+    serial = headers[0].serial
+    granules = [p.granule for p in pages_in(tail) if p.serial == serial and p.granule > 0]
+    if rate is None or not granules:
+        return None
+    first = headers[0].body
+    pre_skip = struct.unpack_from("<H", first, 10)[0] if first.startswith(b"OpusHead") and len(first) >= 12 else 0
+    return max(granules[-1] - pre_skip, 0) / rate or None
+
+
 def splice_section(prefix: bytes, middle: bytes, max_seconds: float | None = None) -> bytes | None:
     """A playable Ogg file: the header pages of `prefix` + the whole pages found in `middle`,
     trimmed to `max_seconds`. None if this cannot be done safely (caller falls back)."""

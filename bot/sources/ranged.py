@@ -316,9 +316,7 @@ class FlacCut:
 
 
 Cutter = Mp4Cut | Mp3Cut | WavCut | FlacCut
-# File name endings of these formats: a plain link to one is worth a look at its header even when
-# the song's length is not known beforehand (the header says it).
-EXTENSIONS = ("m4a", "mp4", "m4b", "mp3", "wav", "flac")
+EXTENSIONS = ("m4a", "mp4", "m4b", "mp3", "wav", "flac")  # the file name endings of these formats
 
 
 def cutter_for(head: bytes) -> type[Cutter] | None:

@@ -9,6 +9,7 @@ read the short file to its end without looking for the rest.
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 EBML_ID = 0x1A45DFA3
@@ -98,6 +99,25 @@ def read_info(buf: bytes, info: Element) -> tuple[bytes, int]:
 class Header:
     data: bytes  # EBML header + Segment start + set-up elements, ready to prepend
     timestamp_scale_ns: int
+    seconds: float | None = None  # the Duration the Info element states, if any
+
+
+def info_seconds(buf: bytes, info: Element) -> float | None:
+    """The Duration an Info element states (a float, in timestamp-scale units), in seconds."""
+    scale, duration = DEFAULT_TIMESTAMP_SCALE_NS, None
+    at = info.data_start
+    while info.end is not None and at < info.end:
+        child = read_element(buf, at)
+        if child is None or child.end is None:
+            break
+        raw = buf[child.data_start:child.end]
+        if child.id == TIMESTAMP_SCALE_ID:
+            scale = int.from_bytes(raw, "big") or DEFAULT_TIMESTAMP_SCALE_NS
+        elif child.id == DURATION_ID and len(raw) in (4, 8):
+            duration = struct.unpack(">f" if len(raw) == 4 else ">d", raw)[0]
+        at = child.end
+    seconds = duration * scale / NS_PER_S if duration is not None else None
+    return seconds if seconds is not None and 0 < seconds < float("inf") else None
 
 
 def parse_header(prefix: bytes) -> Header | None:
@@ -112,19 +132,21 @@ def parse_header(prefix: bytes) -> Header | None:
     out = bytearray(prefix[:segment.data_start])
     out[segment.data_start - segment.size_len:segment.data_start] = unknown_size(segment.size_len)
     scale = DEFAULT_TIMESTAMP_SCALE_NS
+    seconds = None
     at = segment.data_start
     while True:
         child = read_element(prefix, at)
         if child is None:
             return None
         if child.id == CLUSTER_ID:
-            return Header(bytes(out), scale)
+            return Header(bytes(out), scale, seconds)
         if child.end is None or child.end > len(prefix):
             return None
         raw = prefix[child.start:child.end]
         if child.id in BLANKED:
             raw = void_element(len(raw))
         elif child.id == INFO_ID:
+            seconds = info_seconds(prefix, child)
             raw, scale = read_info(prefix, child)
         out += raw
         at = child.end

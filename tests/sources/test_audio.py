@@ -14,6 +14,7 @@ import soundfile as sf
 from scipy.signal import correlate
 
 from bot.sources.audio import (
+    OGG_TAIL_BYTES,
     AudioFetcher,
     choose_candidate,
     map_ytdlp_error,
@@ -166,21 +167,17 @@ async def test_section_download_moves_a_fraction_of_the_bytes(audio_server, audi
         assert section_start_in(decode(audio_root / f"long.{ext}"), section, start) == pytest.approx(start, abs=10.0)
         kept, cut = audio.path, audio.section_s
     assert not kept.exists() and list(tmp_path.iterdir()) == []
+    assert section_bytes * 4 < size
 
     audio_server.reset_counts()
     unknown = AudioFetcher(search_template=audio_server.base_url + "/{title}." + ext, tmp_dir=tmp_path)
     async with unknown.fetch(Query(kind=QueryKind.TEXT, text="long")) as audio:  # the song's length not known
-        if ext in ("ogg", "webm"):  # nor said in the file's first bytes: the whole file
-            assert audio.duration_s is None and audio.section_s is None
-            assert audio.path.stat().st_size == size
-        else:  # said in its header: the same section
-            assert audio.duration_s == pytest.approx(long_duration, abs=0.1)
-            assert audio.section_s == pytest.approx(cut, abs=0.1)
-            assert audio.bytes_downloaded == audio_server.bytes_for(served) == pytest.approx(section_bytes, rel=0.01)
-    if ext in ("ogg", "webm"):
-        full_bytes = audio_server.bytes_for(served)
-        assert full_bytes >= size
-        assert section_bytes * 4 < full_bytes, (section_bytes, full_bytes)
+        # The file says it (an Ogg in its last page: one more request), and the section is the same.
+        assert audio.duration_s == pytest.approx(long_duration, abs=0.1)
+        assert audio.section_s == pytest.approx(cut, abs=0.1)
+        assert audio.bytes_downloaded == audio_server.bytes_for(served)
+        assert audio.bytes_downloaded == pytest.approx(section_bytes + OGG_TAIL_BYTES * (ext == "ogg"), rel=0.01)
+        assert len(audio_server.requests_for(served)) == RANGE_REQUESTS[ext] + (ext == "ogg")
 
 
 async def test_other_containers_are_cut_by_ytdlp_download_ranges(audio_server, audio_root, long_duration, tmp_path):
@@ -289,6 +286,17 @@ async def test_too_big_and_too_long_are_refused(audio_server, long_duration, tmp
         async with searching.fetch(Query(kind=QueryKind.TEXT, text="long")):
             pass
     assert audio_server.bytes_for("/long.ogg") == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("ext", ["ogg", "webm"])
+async def test_a_file_that_states_a_length_over_the_limit_is_refused_before_its_audio(audio_server, tmp_path, ext):
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/{title}." + ext, tmp_dir=tmp_path,
+                           max_duration_s=60)
+    with pytest.raises(AudioTooLargeError, match="“long” is too long for me to listen to"):
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="long")):  # no length known beforehand
+            pass
+    assert audio_server.bytes_for(f"/long.{ext}") <= 16384 + OGG_TAIL_BYTES  # its header (and an Ogg's end)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -303,7 +303,8 @@ async def test_an_mp4_whose_index_states_a_length_over_the_limit_is_refused_befo
     assert list(tmp_path.iterdir()) == []
 
 
-async def test_a_short_mp4_of_unknown_length_is_fetched_whole(audio_root, tmp_path):
+async def test_a_small_mp4_of_unknown_length_is_fetched_whole(audio_root, tmp_path):
+    """A 30 s clip (0.25 MB): under SMALL_FILE_BYTES, no look at its index."""
     ffmpeg("-i", str(audio_root / "clip.ogg"), "-c:a", "aac", "-b:a", "64k", str(tmp_path / "clip.m4a"))
     work = tmp_path / "work"
     with FakeAudioServer(tmp_path) as server:

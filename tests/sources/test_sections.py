@@ -93,3 +93,12 @@ def test_unexpected_input_gives_none_not_garbage(files):
     assert webm.splice_section(b"RIFF....WAVE", middle_of(webm_data)) is None
     assert webm.splice_section(webm_data[:40], middle_of(webm_data)) is None
     assert webm.splice_section(webm_data[:16384], b"\x1f\x43\xb6\x75 broken") is None
+
+
+def test_ogg_and_webm_state_their_length(files, long_duration):
+    ogg_data, webm_data = files["ogg"], files["webm"]
+    headers = ogg.header_pages(ogg_data[:16384])
+    assert ogg.stated_seconds(headers, ogg_data[-65536:]) == pytest.approx(long_duration, abs=0.01)
+    assert ogg.stated_seconds(headers, b"\0" * 1000) is None  # no page of the stream there
+    assert webm.parse_header(webm_data[:16384]).seconds == pytest.approx(long_duration, abs=0.01)
+    assert webm.read_element(webm.parse_header(webm_data[:16384]).data, 0).id == webm.EBML_ID

@@ -117,3 +117,16 @@ async def test_a_wav_of_unknown_length_is_cut_by_the_length_its_header_states(wa
         assert audio.path.name == "section.wav"
         assert audio.duration_s == pytest.approx(long_duration, abs=0.05)
         assert audio.section_s == pytest.approx(section_window(long_duration), abs=0.05)
+
+
+async def test_a_short_wav_of_unknown_length_is_fetched_whole(audio_root, tmp_path):
+    """40 s at 48 kHz stereo (7.7 MB): too big to be taken for a clip by its size, too short for
+    a section by the length its header states."""
+    ffmpeg("-i", str(audio_root / "long.ogg"), "-t", "40", "-ar", "48000", "-ac", "2", "-c:a", "pcm_s16le",
+           str(tmp_path / "short.wav"))
+    with FakeAudioServer(tmp_path) as server:
+        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.wav", tmp_dir=tmp_path / "work")
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="short")) as audio:
+            assert audio.section_s is None
+            assert audio.path.stat().st_size == (tmp_path / "short.wav").stat().st_size
+        assert [r.range is not None for r in server.requests_for("/short.wav") if r.method == "GET"][:1] == [True]
