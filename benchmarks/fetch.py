@@ -5,7 +5,9 @@
 Builds ~4 min songs by re-encoding real clips from the 4Q data set (Ogg/Opus; the same audio
 remuxed to WebM and encoded to AAC/M4A and to MP3), serves them from the local Range-capable
 test server, and fetches each through `AudioFetcher`:
-- full <fmt>     length unknown: yt-dlp downloads the whole file ("full Ogg" is the reference)
+- full <fmt>     length unknown and a file name that ends in `.whole`: yt-dlp downloads the whole
+                 file ("full Ogg" is the reference); under its own name its header would give
+                 the length, and a section would be cut
 - section Ogg    length known: two HTTP Range requests (header + the window's bytes)
 - section WebM   the same, cutting whole Matroska clusters
 - section M4A    three Range requests (header, the index after the audio, the window's samples)
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -37,6 +40,9 @@ from tests.fakes.audio_http import FakeAudioServer, make_long_ogg, remux
 
 SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "4q" / "audio"
 CLIPS_PER_SONG = 8  # 8 x 30 s: a 4-minute song
+# A whole download: a file name that ends in no audio format's, so the fetcher does not look inside
+# for the length it would otherwise cut a section by (the song's length is not known beforehand).
+WHOLE_SUFFIX = ".whole"
 REFERENCE = "full Ogg"
 
 
@@ -72,6 +78,8 @@ def build_songs(root: Path, count: int) -> list[tuple[str, float]]:
         remux(root / f"{name}.ogg", root / f"{name}.mp3", ("-c:a", "libmp3lame", "-b:a", "64k"))
         remux(root / f"{name}.ogg", root / f"{name}.flac", ("-ar", "44100", "-c:a", "flac"))
         remux(root / f"{name}.ogg", root / f"{name}.wav", ("-ar", "48000", "-ac", "2", "-c:a", "pcm_s16le"))
+        for ext in ("ogg", "webm", "m4a", "mp3"):  # the same files under a name no section is cut from
+            os.link(root / f"{name}.{ext}", root / f"{name}.{ext}{WHOLE_SUFFIX}")
         songs.append((name, sf.info(str(root / f"{name}.ogg")).duration))
     return songs
 
@@ -80,16 +88,19 @@ async def fetch_once(server: FakeAudioServer, mode: Mode, name: str, duration: f
     """(bytes served, wall seconds, bytes of the file handed to the classifier)."""
     server.reset_counts()
     if mode.section:
+        path = f"/{name}.{mode.ext}"
         fetcher = AudioFetcher(search_template=f"{server.base_url}/{{spotify_id}}.{mode.ext}", tmp_dir=work)
         item: TrackInfo | Query = TrackInfo(key=f"spotify:{name}", title=name, duration_s=duration, spotify_id=name)
     else:
-        fetcher = AudioFetcher(search_template=f"{server.base_url}/{{title}}.{mode.ext}", tmp_dir=work)
+        path = f"/{name}.{mode.ext}{WHOLE_SUFFIX}"
+        fetcher = AudioFetcher(search_template=f"{server.base_url}/{{title}}.{mode.ext}{WHOLE_SUFFIX}", tmp_dir=work)
         item = Query(kind=QueryKind.TEXT, text=name)
     started = time.perf_counter()
     async with fetcher.fetch(item) as audio:
         elapsed = time.perf_counter() - started
         kept = audio.path.stat().st_size
-    return server.bytes_for(f"/{name}.{mode.ext}"), elapsed, kept
+        assert (audio.section_s is None) != mode.section, (mode, audio)  # measured what it says
+    return server.bytes_for(path), elapsed, kept
 
 
 async def run(songs: int, runs: int) -> None:
