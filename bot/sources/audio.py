@@ -614,16 +614,17 @@ class SectionDownloader:
         middle = http_range(url, first, last, self.socket_timeout_s, headers)
         if middle is None:
             return None
-        data = container.splice(head.data, middle.data, max_seconds=self.section_seconds)
-        if data is None:
+        cut = container.splice(head.data, middle.data, max_seconds=self.section_seconds)
+        if cut is None:
             log.info("could not cut a %s section from %s; falling back to yt-dlp", container.ext, urlsplit(url).path)
             return None
+        data, cut_start, cut_end = cut
         path = workdir / f"section.{container.ext}"
         path.write_bytes(data)
         return FetchedAudio(
             path=path, youtube_id=None, source_url=url,
             bytes_downloaded=len(head.data) + len(tail) + len(middle.data), duration_s=duration_s,
-            section_s=(start, end),
+            section_s=(cut_start, cut_end) if cut_start is not None else (start, end),  # where it is, else meant to be
         )
 
     def _stated_length(self, container: Container, url: str, head: bytes, size: int,

@@ -147,9 +147,12 @@ def stated_seconds(headers: list[Page], tail: bytes) -> float | None:
     return max(granules[-1] - pre_skip, 0) / rate or None
 
 
-def splice_section(prefix: bytes, middle: bytes, max_seconds: float | None = None) -> bytes | None:
-    """A playable Ogg file: the header pages of `prefix` + the whole pages found in `middle`,
-    trimmed to `max_seconds`. None if this cannot be done safely (caller falls back)."""
+def splice_section(prefix: bytes, middle: bytes,
+                   max_seconds: float | None = None) -> tuple[bytes, float | None, float | None] | None:
+    """(a playable Ogg file, where it starts and ends in the song in seconds, if the codec's rate
+    is known): the header pages of `prefix` + the whole pages found in `middle`, trimmed to
+    `max_seconds`. None if this cannot be done safely (caller falls back). An Opus stream's
+    pre-skip is the same in the section and cancels out."""
     headers = header_pages(prefix)
     if headers is None:
         return None
@@ -183,4 +186,8 @@ def splice_section(prefix: bytes, middle: bytes, max_seconds: float | None = Non
             flags |= FLAG_EOS
         out += replace(page, flags=flags, granule=page.granule - start_granule, sequence=sequence).to_bytes()
         sequence += 1
-    return bytes(out)
+    if not kept:
+        return None
+    if rate is None:
+        return bytes(out), None, None
+    return bytes(out), start_granule / rate, kept[-1].granule / rate

@@ -180,22 +180,27 @@ def clusters_in(buf: bytes) -> list[tuple[int, bytes]]:
     return []
 
 
-def splice_section(prefix: bytes, middle: bytes, max_seconds: float | None = None) -> bytes | None:
-    """A playable WebM file: the set-up of `prefix` + the whole clusters found in `middle`,
-    trimmed to about `max_seconds`. None if this cannot be done safely (caller falls back)."""
+def splice_section(prefix: bytes, middle: bytes, max_seconds: float | None = None) -> tuple[bytes, float, float] | None:
+    """(a playable WebM file, where it starts and ends in the song in seconds): the set-up of
+    `prefix` + the whole clusters found in `middle`, trimmed to about `max_seconds`. None if this
+    cannot be done safely (caller falls back)."""
     header = parse_header(prefix)
     if header is None:
         return None
     clusters = clusters_in(middle)
     if not clusters:
         return None
-    start = clusters[0][0]
+    times = [timestamp for timestamp, _ in clusters]
+    if times != sorted(times):
+        return None  # out of order: not a plain single-track file
+    start = times[0]
     limit = None if max_seconds is None else max_seconds * NS_PER_S / header.timestamp_scale_ns
-    out = bytearray(header.data)
-    for timestamp, raw in clusters:
-        if timestamp < start:
-            return None  # out of order: not a plain single-track file
-        if limit is not None and timestamp - start >= limit:
-            break
-        out += raw
-    return bytes(out)
+    kept = [raw for timestamp, raw in clusters if limit is None or timestamp - start < limit]
+    if len(kept) < len(times):
+        end = times[len(kept)]  # where the first cluster left out starts
+    elif len(times) > 1:
+        end = times[-1] + (times[-1] - start) / (len(times) - 1)  # the clusters' mean length
+    else:
+        end = start
+    scale = header.timestamp_scale_ns / NS_PER_S
+    return header.data + b"".join(kept), start * scale, end * scale

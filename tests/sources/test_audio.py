@@ -162,9 +162,11 @@ async def test_section_download_moves_a_fraction_of_the_bytes(audio_server, audi
         if ext == "ogg":
             assert sf.info(str(audio.path)).duration == pytest.approx(30.0, abs=1.0)  # the classifier's reader
         start, end = audio.section_s
-        assert (start + end) / 2 == pytest.approx(long_duration / 2, abs=0.05)  # MP4, MP3: whole frames
-        # The section really is the middle of the song.
-        assert section_start_in(decode(audio_root / f"long.{ext}"), section, start) == pytest.approx(start, abs=10.0)
+        # The middle of the song, and where the section says it is. An Ogg's or WebM's starts at
+        # the first whole page or cluster in the window's share of the bytes, a few seconds off
+        # where the bit rate varies (Opus here: 4.8 s early; the window was reported before).
+        assert (start + end) / 2 == pytest.approx(long_duration / 2, abs=0.05 if ext in ("m4a", "mp3") else 6.0)
+        assert section_start_in(decode(audio_root / f"long.{ext}"), section, start) == pytest.approx(start, abs=0.05)
         kept, cut = audio.path, audio.section_s
     assert not kept.exists() and list(tmp_path.iterdir()) == []
     assert section_bytes * 4 < size

@@ -55,21 +55,23 @@ def test_ogg_crc_matches_the_spec_on_real_pages_and_odd_lengths(files):
 
 def test_ogg_splice_renumbers_and_restamps(files):
     data = files["ogg"]
-    out = ogg.splice_section(data[:16384], middle_of(data), max_seconds=30)
+    out, start, end = ogg.splice_section(data[:16384], middle_of(data), max_seconds=30)
     pages = ogg.pages_in(out)
     assert [p.sequence for p in pages] == list(range(len(pages)))
     audio = [p for p in pages if p.granule > 0]
     assert audio[-1].granule == pytest.approx(30 * ogg.OPUS_RATE, rel=0.05)
     assert audio[-1].flags & ogg.FLAG_EOS and not audio[0].flags & ogg.FLAG_CONTINUED
+    assert end - start == pytest.approx(audio[-1].granule / ogg.OPUS_RATE)  # where it is in the song
 
 
 def test_webm_splice_keeps_setup_and_whole_clusters(files):
     data = files["webm"]
-    out = webm.splice_section(data[:16384], middle_of(data), max_seconds=30)
+    out, start, end = webm.splice_section(data[:16384], middle_of(data), max_seconds=30)
     header = webm.parse_header(data[:16384])
     assert out.startswith(header.data)
     clusters = webm.clusters_in(out)
     assert clusters and (clusters[-1][0] - clusters[0][0]) * header.timestamp_scale_ns / 1e9 < 30
+    assert start == clusters[0][0] * header.timestamp_scale_ns / 1e9 and 29 <= end - start < 35
     segment = webm.read_element(out, webm.read_element(out, 0).end)
     assert segment.id == webm.SEGMENT_ID and segment.size is None  # read to the end of the file
 
