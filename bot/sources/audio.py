@@ -412,11 +412,11 @@ def track_from_fetch(item: TrackInfo | Query, audio: FetchedAudio) -> TrackInfo:
 EMPTY_FILE = "The audio host sent an empty file for “{label}”."
 
 
-# -- yt-dlp plumbing -------------------------------------------------------------------------
-
 class StatedTooLongError(Exception):
-    """The file's header states a length over the limit."""
+    """The file states a length over the limit."""
 
+
+# -- yt-dlp plumbing -------------------------------------------------------------------------
 
 class _YtdlpLog:
     """Collects yt-dlp's messages (it prints nothing with a logger set)."""
@@ -568,7 +568,7 @@ class SectionDownloader:
     def _range_section(self, url: str, duration_s: float | None, workdir: Path, label: str,
                        headers: dict[str, str] | None = None) -> FetchedAudio | None:
         """The section, or None to let yt-dlp fetch the file. `duration_s` None: the song's length
-        is not known beforehand; an MP4, MP3, WAV or FLAC states it in its header."""
+        is not known beforehand, and the file states it (its header; an Ogg's last page)."""
         try:
             return self._range_section_or_none(url, duration_s, workdir, headers or {})
         except TrackNotFoundError:
