@@ -238,6 +238,7 @@ def direct_range_url(info: dict) -> str | None:
 
 @dataclass(frozen=True)
 class Container:
+    name: str
     ext: str
     magic: bytes
     header_ok: Callable[[bytes], bool]  # the codec set-up is complete in these first bytes
@@ -245,8 +246,8 @@ class Container:
 
 
 CONTAINERS = (
-    Container("ogg", b"OggS", lambda data: ogg.header_pages(data) is not None, ogg.splice_section),
-    Container("webm", b"\x1a\x45\xdf\xa3", lambda data: webm.parse_header(data) is not None, webm.splice_section),
+    Container("an Ogg", "ogg", b"OggS", lambda data: ogg.header_pages(data) is not None, ogg.splice_section),
+    Container("a WebM", "webm", b"\x1a\x45\xdf\xa3", lambda data: webm.parse_header(data) is not None, webm.splice_section),
 )
 
 
@@ -410,6 +411,19 @@ def track_from_fetch(item: TrackInfo | Query, audio: FetchedAudio) -> TrackInfo:
 # -- plain files over HTTP Range -------------------------------------------------------------
 
 EMPTY_FILE = "The audio host sent an empty file for “{label}”."
+
+
+def section_file(section: ranged.Section | None, name: str, ext: str, url: str, workdir: Path,
+                 fetched: int, duration_s: float | None) -> FetchedAudio | None:
+    """The cut section written to `workdir`; None (and a log line) if there is none: yt-dlp's turn."""
+    if section is None:
+        log.info("could not cut %s section from %s; falling back to yt-dlp", name, urlsplit(url).path)
+        return None
+    data, start, end = section
+    path = workdir / f"section.{ext}"
+    path.write_bytes(data)
+    return FetchedAudio(path=path, youtube_id=None, source_url=url, bytes_downloaded=fetched,
+                        duration_s=duration_s, section_s=(start, end))
 
 
 class StatedTooLongError(Exception):
@@ -615,17 +629,10 @@ class SectionDownloader:
         if middle is None:
             return None
         cut = container.splice(head.data, middle.data, max_seconds=self.section_seconds)
-        if cut is None:
-            log.info("could not cut a %s section from %s; falling back to yt-dlp", container.ext, urlsplit(url).path)
-            return None
-        data, cut_start, cut_end = cut
-        path = workdir / f"section.{container.ext}"
-        path.write_bytes(data)
-        return FetchedAudio(
-            path=path, youtube_id=None, source_url=url,
-            bytes_downloaded=len(head.data) + len(tail) + len(middle.data), duration_s=duration_s,
-            section_s=(cut_start, cut_end) if cut_start is not None else (start, end),  # where it is, else meant to be
-        )
+        if cut is not None and cut[1] is None:
+            cut = (cut[0], start, end)  # a codec whose rate is not known: where the section was meant to be
+        return section_file(cut, container.name, container.ext, url, workdir,
+                            len(head.data) + len(tail) + len(middle.data), duration_s)
 
     def _stated_length(self, container: Container, url: str, head: bytes, size: int,
                        headers: dict[str, str]) -> tuple[float | None, bytes]:
@@ -649,6 +656,7 @@ class SectionDownloader:
         if head.total_size <= len(head.data) or self._short(duration_s):
             return None  # short song: the whole file is the section
         file = ranged.RangedFile(url, head, self.socket_timeout_s, headers, self.max_bytes)
+        length = duration_s
         try:
             opened = cutter.open(file)
             length = duration_s or (opened.seconds if opened else None)
@@ -659,14 +667,7 @@ class SectionDownloader:
             section = opened.cut(section_window(length, self.section_seconds), length) if opened and length else None
         except ranged.RangesRefused:
             section = None
-        if section is None:
-            log.info("could not cut %s section from %s; falling back to yt-dlp", cutter.name, urlsplit(url).path)
-            return None
-        data, start, end = section
-        path = workdir / f"section.{cutter.ext}"
-        path.write_bytes(data)
-        return FetchedAudio(path=path, youtube_id=None, source_url=url, bytes_downloaded=file.fetched,
-                            duration_s=length, section_s=(start, end))
+        return section_file(section, cutter.name, cutter.ext, url, workdir, file.fetched, length)
 
     def _short(self, duration_s: float | None) -> bool:
         return duration_s is not None and duration_s <= self.section_seconds + WHOLE_FILE_SLACK_S

@@ -24,6 +24,8 @@ import struct
 from dataclasses import dataclass
 from itertools import accumulate
 
+from bot.sources.spans import kept_span
+
 FTYP = b"ftyp"
 MOOV = b"moov"
 MOOF = b"moof"
@@ -486,15 +488,8 @@ def splice_fragments(ftyp: bytes, moov: bytes, track: Track, middle: bytes,
     if times != sorted(times) or len(set(times)) != len(times):
         return None  # out of order
     start = times[0]
-    limit = None if max_seconds is None else start + max_seconds * track.timescale
-    kept = [raw for time, raw in fragments if limit is None or time < limit]
-    if len(kept) < len(times):
-        end = times[len(kept)]  # where the first fragment left out starts
-    elif len(times) > 1:
-        end = times[-1] + (times[-1] - start) / (len(times) - 1)  # the fragments' mean length
-    else:
-        end = start
-    rebased = [_rebased(raw, start) for raw in kept]
+    count, end = kept_span(times, None if max_seconds is None else max_seconds * track.timescale)
+    rebased = [_rebased(raw, start) for _, raw in fragments[:count]]
     if None in rebased:
         return None
     return setup + b"".join(rebased), start / track.timescale, end / track.timescale

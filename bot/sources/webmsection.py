@@ -12,6 +12,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from bot.sources.spans import kept_span
+
 EBML_ID = 0x1A45DFA3
 SEGMENT_ID = 0x18538067
 CLUSTER_ID = 0x1F43B675
@@ -193,14 +195,6 @@ def splice_section(prefix: bytes, middle: bytes, max_seconds: float | None = Non
     times = [timestamp for timestamp, _ in clusters]
     if times != sorted(times):
         return None  # out of order: not a plain single-track file
-    start = times[0]
-    limit = None if max_seconds is None else max_seconds * NS_PER_S / header.timestamp_scale_ns
-    kept = [raw for timestamp, raw in clusters if limit is None or timestamp - start < limit]
-    if len(kept) < len(times):
-        end = times[len(kept)]  # where the first cluster left out starts
-    elif len(times) > 1:
-        end = times[-1] + (times[-1] - start) / (len(times) - 1)  # the clusters' mean length
-    else:
-        end = start
+    count, end = kept_span(times, None if max_seconds is None else max_seconds * NS_PER_S / header.timestamp_scale_ns)
     scale = header.timestamp_scale_ns / NS_PER_S
-    return header.data + b"".join(kept), start * scale, end * scale
+    return header.data + b"".join(raw for _, raw in clusters[:count]), times[0] * scale, end * scale
