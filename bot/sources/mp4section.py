@@ -450,37 +450,47 @@ def fragments_in(buf: bytes) -> list[tuple[int, bytes]]:
 
 
 def fragmented_seconds(moov: bytes) -> float | None:
-    """A fragmented movie's length, if its set-up states it (mvex's mehd, else mvhd's duration)."""
+    """A fragmented movie's length, if its set-up states it: mvex's mehd, in mvhd's timescale.
+    (mvhd's own duration counts only the samples in the moov, none or the first fragment's.)"""
     root = read_box(moov, 0)
     top = {c.type: c for c in children(moov, root) or ()} if root else {}
-    mvhd = top.get(b"mvhd")
+    mvhd, mvex = top.get(b"mvhd"), top.get(b"mvex")
     timescale = _timescale(payload(moov, mvhd)) if mvhd else None
-    if timescale is None:
+    mehd = find(moov, mvex, b"mehd") if mvex else None
+    if timescale is None or mehd is None:
         return None
-    mehd = find(moov, top[b"mvex"], b"mehd") if b"mvex" in top else None
-    body = payload(moov, mehd) if mehd else payload(moov, mvhd)
-    at = {(True, 0): 4, (True, 1): 4, (False, 0): 16, (False, 1): 24}.get((mehd is not None, body[0]))
-    wide = body[0] == 1
-    if at is None or len(body) < at + (8 if wide else 4):
+    body = payload(moov, mehd)
+    wide = len(body) >= 12 and body[0] == 1
+    if len(body) < (12 if wide else 8):
         return None
-    duration = struct.unpack_from(">Q" if wide else ">I", body, at)[0]
+    duration = struct.unpack_from(">Q" if wide else ">I", body, 4)[0]
     return duration / timescale if 0 < duration < 0xFFFFFFFF else None
 
 
-def fragmented_setup(ftyp: bytes, moov: bytes) -> bytes | None:
-    """ftyp + moov, without mvex's mehd (the whole movie's length: the section is shorter)."""
+def fragmented_setup(ftyp: bytes, moov: bytes, track: Track) -> bytes | None:
+    """ftyp + a moov that sets the codec up and lists no samples: mvex without its mehd (the
+    whole movie's length), the track's sample tables emptied (a moov may hold the first
+    fragment's samples, at offsets the section does not have) and its edit list dropped."""
     root = read_box(moov, 0)
     mvex = find(moov, root, b"mvex") if root else None
-    if mvex is None:
+    mdia = find(moov, track.trak, b"mdia")
+    minf = find(moov, mdia, b"minf") if mdia else None
+    stbl = find(moov, minf, b"stbl") if minf else None
+    stsd = find(moov, stbl, b"stsd") if stbl else None
+    if mvex is None or stsd is None:
         return None
-    return ftyp + _rebuilt(moov, root, {b"mvex": _rebuilt(moov, mvex, {b"mehd": None})})
+    empty = make_box(b"stbl", moov[stsd.start:stsd.end] + full_box(b"stts", bytes(4)) + full_box(b"stsc", bytes(4))
+                     + full_box(b"stsz", bytes(8)) + full_box(b"stco", bytes(4)))
+    trak = _rebuilt(moov, track.trak, {b"edts": None, b"mdia": _rebuilt(moov, mdia, {
+        b"minf": _rebuilt(moov, minf, {b"stbl": empty})})})
+    return ftyp + _rebuilt(moov, root, {b"mvex": _rebuilt(moov, mvex, {b"mehd": None}), b"trak": trak})
 
 
 def splice_fragments(ftyp: bytes, moov: bytes, track: Track, middle: bytes,
                      max_seconds: float | None = None) -> tuple[bytes, float, float] | None:
     """(file, start s, end s): the setup + the whole fragments found in `middle`, trimmed to about
     `max_seconds` from the first one's start."""
-    setup = fragmented_setup(ftyp, moov)
+    setup = fragmented_setup(ftyp, moov, track)
     fragments = fragments_in(middle)
     if setup is None or not fragments:
         return None

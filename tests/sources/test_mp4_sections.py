@@ -32,6 +32,9 @@ VARIANTS = {
                   "-frag_duration", str(FRAGMENT_S * 1_000_000)),
     "fragments_sidx": ("-c", "copy", "-movflags", "+frag_keyframe+empty_moov+default_base_moof+global_sidx",
                        "-frag_duration", str(FRAGMENT_S * 1_000_000)),
+    # The first fragment's samples in the moov's own table (and an mdat after it), the rest in fragments
+    "first_in_moov": ("-c", "copy", "-movflags", "+frag_keyframe+default_base_moof",
+                      "-frag_duration", str(FRAGMENT_S * 1_000_000)),
 }
 
 
@@ -81,6 +84,7 @@ def stated_seconds(path) -> float:
     # (ffmpeg's plain fragments, DASH's sidx that names only its own), found near the window's bytes.
     ("fragments", "m4a", FRAGMENT_S),
     ("fragments_sidx", "m4a", FRAGMENT_S),
+    ("first_in_moov", "m4a", FRAGMENT_S),
     ("dash", "m4a", FRAGMENT_S),
     ("video", "mp4", 0.1),
 ])
@@ -278,6 +282,7 @@ def test_a_sample_table_claiming_billions_of_samples_is_refused_at_once(mp4_root
     ("tail", "m4a", True), ("faststart", "m4a", True), ("video", "mp4", True),
     ("fragments_sidx", "m4a", True),  # its sidx indexes every fragment
     ("fragments", "m4a", False), ("dash", "m4a", False),  # no length in the set-up, no whole-file sidx
+    ("first_in_moov", "m4a", False),  # its mvhd's 5 s are the first fragment's, not the song's
 ])
 async def test_an_mp4_of_unknown_length_is_cut_by_the_length_its_index_states(mp4_server, mp4_root, long_duration,
                                                                               tmp_path, name, ext, states_it):
@@ -312,3 +317,17 @@ async def test_a_small_mp4_of_unknown_length_is_fetched_whole(audio_root, tmp_pa
         async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="clip")) as audio:
             assert audio.section_s is None
             assert audio.path.stat().st_size == (tmp_path / "clip.m4a").stat().st_size
+
+
+def test_a_fragmented_movie_states_its_length_only_in_mehd(mp4_root, long_duration):
+    """Fragments after a moov that holds the first one's samples (ffmpeg without empty_moov): its
+    mvhd says 5 s, the first fragment's; only an mehd gives the whole movie's length."""
+    moov = moov_of((mp4_root / "first_in_moov.m4a").read_bytes())
+    assert mp4.audio_track(moov).fragmented and mp4.fragmented_seconds(moov) is None  # not 5 s
+    root = mp4.read_box(moov, 0)
+    mvhd = mp4.find(moov, root, b"mvhd")
+    timescale = struct.unpack_from(">I", moov, mvhd.data_start + 12)[0]
+    mvex = mp4.find(moov, root, b"mvex")
+    mehd = mp4.full_box(b"mehd", struct.pack(">I", round(long_duration * timescale)))
+    with_mehd = mp4._rebuilt(moov, root, {b"mvex": mp4.make_box(b"mvex", mehd + mp4.payload(moov, mvex))})
+    assert mp4.fragmented_seconds(with_mehd) == pytest.approx(long_duration, abs=0.01)
