@@ -16,7 +16,7 @@ from bot.sources.audio import AudioFetcher, section_window
 from bot.sources.models import Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
 from tests.sources.test_audio import song
-from tests.sources.test_mp4_sections import ffmpeg
+from tests.sources.test_mp4_sections import damaged, ffmpeg, with_cover_art
 
 SEEK_EVERY_S = 10
 
@@ -56,9 +56,7 @@ def flac_root(audio_root, tmp_path_factory):
     ffmpeg("-i", str(audio_root / "long.ogg"), "-af", "volume=enable='lt(t,120)':volume=0.02", "-ar", "44100",
            "-c:a", "flac", str(root / "quiet.flac"))
     (root / "seek.flac").write_bytes(with_seek_table((root / "quiet.flac").read_bytes()))
-    ffmpeg("-f", "lavfi", "-i", "nullsrc=s=300x300,geq=random(1)*255:128:128", "-frames:v", "1", str(root / "cover.png"))
-    ffmpeg("-i", str(root / "plain.flac"), "-i", str(root / "cover.png"), "-map", "0", "-map", "1", "-c", "copy",
-           "-disposition:v", "attached_pic", str(root / "cover.flac"))
+    with_cover_art(root / "plain.flac", root / "cover.flac", "-disposition:v", "attached_pic")
     return root
 
 
@@ -138,12 +136,9 @@ def test_damaged_metadata_and_frames_give_none_or_a_file_never_an_exception(flac
     head, middle = data[:meta.audio_start + 64], data[len(data) // 2:len(data) // 2 + 300_000]
     made = 0
     for _ in range(400):
-        bad_head, bad_middle = bytearray(head), bytearray(middle)
-        for _ in range(rng.randint(1, 8)):
-            target = bad_head if rng.random() < 0.5 else bad_middle
-            target[rng.randrange(len(target))] = rng.randrange(256)
-        damaged = bytes(bad_head)
-        meta = flac.metadata_of(lambda first, last: damaged[first:last + 1], len(data))
+        bad_head, bad_middle = damaged(rng, head, middle, 0.5)
+        bad = bytes(bad_head)
+        meta = flac.metadata_of(lambda first, last: bad[first:last + 1], len(data))
         if meta is None:
             continue
         flac.byte_span((100.0, 130.0), meta, len(data), 0.25)

@@ -10,7 +10,7 @@ from bot.sources.audio import AudioFetcher, section_window
 from bot.sources.models import Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
 from tests.sources.test_audio import DECODE_RATE, decode, section_start_in, song
-from tests.sources.test_mp4_sections import ffmpeg
+from tests.sources.test_mp4_sections import ffmpeg, with_cover_art
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +19,7 @@ def mp3_root(audio_root, tmp_path_factory):
     source = audio_root / "long.ogg"
     ffmpeg("-i", str(source), "-c:a", "libmp3lame", "-b:a", "64k", str(root / "cbr.mp3"))
     ffmpeg("-i", str(source), "-c:a", "libmp3lame", "-q:a", "4", str(root / "vbr.mp3"))  # with a Xing table
-    ffmpeg("-f", "lavfi", "-i", "nullsrc=s=300x300,geq=random(1)*255:128:128", "-frames:v", "1", str(root / "cover.png"))
-    ffmpeg("-i", str(root / "vbr.mp3"), "-i", str(root / "cover.png"), "-map", "0", "-map", "1", "-c", "copy",
-           "-id3v2_version", "3", str(root / "cover.mp3"))
+    with_cover_art(root / "vbr.mp3", root / "cover.mp3", "-id3v2_version", "3")
     return root
 
 

@@ -42,6 +42,23 @@ def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
 
 
+def with_cover_art(song, out, *tag_args: str) -> None:
+    """`song` with a 300 x 300 PNG of noise (~125 kB) as its cover art: more than a file's first
+    16 kB, so the audio starts beyond them. `tag_args`: how the format stores a picture."""
+    picture = out.with_name(out.stem + "-cover.png")
+    ffmpeg("-f", "lavfi", "-i", "nullsrc=s=300x300,geq=random(1)*255:128:128", "-frames:v", "1", str(picture))
+    ffmpeg("-i", str(song), "-i", str(picture), "-map", "0", "-map", "1", "-c", "copy", *tag_args, str(out))
+
+
+def damaged(rng: random.Random, first: bytes, second: bytes, first_share: float) -> tuple[bytearray, bytearray]:
+    """Copies of two buffers with 1-8 bytes set at random, each in `first` with `first_share`."""
+    bad_first, bad_second = bytearray(first), bytearray(second)
+    for _ in range(rng.randint(1, 8)):
+        target = bad_first if rng.random() < first_share else bad_second
+        target[rng.randrange(len(target))] = rng.randrange(256)
+    return bad_first, bad_second
+
+
 @pytest.fixture(scope="module")
 def mp4_root(audio_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("mp4")
@@ -244,10 +261,7 @@ def test_damaged_indexes_and_fragments_give_none_or_a_file_never_an_exception(mp
     middle = data[len(data) // 2:len(data) // 2 + 120_000]
     made = 0
     for _ in range(400):
-        bad_moov, bad_middle = bytearray(moov), bytearray(middle)
-        for _ in range(rng.randint(1, 8)):
-            target = bad_moov if rng.random() < 0.7 else bad_middle
-            target[rng.randrange(len(target))] = rng.randrange(256)
+        bad_moov, bad_middle = damaged(rng, moov, middle, 0.7)
         if rng.random() < 0.2:
             del bad_moov[rng.randrange(len(bad_moov)):]
         track = mp4.audio_track(bytes(bad_moov))
