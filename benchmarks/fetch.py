@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.fetch [--songs 3] [--runs 3]
 
 Builds ~4 min songs by re-encoding real clips from the 4Q data set (Ogg/Opus; the same audio
-remuxed to WebM and encoded to AAC/M4A and to MP3), serves them from the local Range-capable
+remuxed to WebM and encoded to AAC/M4A, ADTS AAC and MP3), serves them from the local Range-capable
 test server, and fetches each through `AudioFetcher`:
 - full <fmt>     length unknown and a file name that ends in `.whole`: yt-dlp downloads the whole
                  file ("full Ogg" is the reference); under its own name its header would give
@@ -12,10 +12,11 @@ test server, and fetches each through `AudioFetcher`:
 - section WebM   the same, cutting whole Matroska clusters
 - section M4A    three Range requests (header, the index after the audio, the window's samples)
 - section MP3    two Range requests (header, the window's whole frames)
+- section AAC    ADTS, length known: two Range requests (header, the window's whole frames)
 - section FLAC   two Range requests (header, the window's frames, in proportion: no seek table)
 - section WAV    two Range requests (header, the window's samples; 48 kHz stereo 16-bit, ~46 MB
                  whole: over the download limit, so no "full WAV")
-(Other formats, ADTS AAC for one, go through yt-dlp's `download_ranges`: ffmpeg seeks over HTTP.)
+(Other formats, WMA for one, go through yt-dlp's `download_ranges`: ffmpeg seeks over HTTP.)
 Each fetch runs in the bot's download worker processes, started before the timing.
 Bytes are what the server wrote to its sockets (on loopback the kernel buffers take whatever a
 client does not read before it hangs up, so an abandoned open-ended request counts in full).
@@ -62,6 +63,8 @@ MODES = (
     Mode("section M4A", "m4a", True),
     Mode("full MP3", "mp3", False),
     Mode("section MP3", "mp3", True),
+    Mode("full AAC", "aac", False),
+    Mode("section AAC", "aac", True),
     Mode("section FLAC", "flac", True),
     Mode("section WAV", "wav", True),
 )
@@ -76,9 +79,10 @@ def build_songs(root: Path, count: int) -> list[tuple[str, float]]:
         remux(root / f"{name}.ogg", root / f"{name}.webm")
         remux(root / f"{name}.ogg", root / f"{name}.m4a", ("-c:a", "aac", "-b:a", "64k"))
         remux(root / f"{name}.ogg", root / f"{name}.mp3", ("-c:a", "libmp3lame", "-b:a", "64k"))
+        remux(root / f"{name}.m4a", root / f"{name}.aac")
         remux(root / f"{name}.ogg", root / f"{name}.flac", ("-ar", "44100", "-c:a", "flac"))
         remux(root / f"{name}.ogg", root / f"{name}.wav", ("-ar", "48000", "-ac", "2", "-c:a", "pcm_s16le"))
-        for ext in ("ogg", "webm", "m4a", "mp3"):  # the same files under a name no section is cut from
+        for ext in ("ogg", "webm", "m4a", "mp3", "aac"):  # the same files under a name no section is cut from
             os.link(root / f"{name}.{ext}", root / f"{name}.{ext}{WHOLE_SUFFIX}")
         songs.append((name, sf.info(str(root / f"{name}.ogg")).duration))
     return songs

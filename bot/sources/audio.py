@@ -656,7 +656,7 @@ class SectionDownloader:
         if head.total_size <= len(head.data) or self._short(duration_s):
             return None  # short song: the whole file is the section
         file = ranged.RangedFile(url, head, self.socket_timeout_s, headers, self.max_bytes)
-        length = duration_s
+        length, opened = duration_s, None
         try:
             opened = cutter.open(file)
             length = duration_s or (opened.seconds if opened else None)
@@ -667,7 +667,8 @@ class SectionDownloader:
             section = opened.cut(section_window(length, self.section_seconds), length) if opened and length else None
         except ranged.RangesRefused:
             section = None
-        return section_file(section, cutter.name, cutter.ext, url, workdir, file.fetched, length)
+        named = opened or cutter  # an ID3 tag's file is an MP3 or an AAC once opened
+        return section_file(section, named.name, named.ext, url, workdir, file.fetched, length)
 
     def _short(self, duration_s: float | None) -> bool:
         return duration_s is not None and duration_s <= self.section_seconds + WHOLE_FILE_SLACK_S

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.sources import framerun as frames
+
 ID3_HEADER = 10
-CHAIN = 4  # frames that must follow one another for a place to count as a frame start
 # Bit rates (kbit/s) by index 1-14: MPEG-1 layers I, II, III; MPEG-2/2.5 layer I; layers II, III
 BIT_RATES = {
     (1, 1): (32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
@@ -72,26 +73,9 @@ def audio_start(head: bytes) -> int | None:
     return ID3_HEADER + size + footer
 
 
-def chained(buf: bytes, at: int, frame: Frame) -> bool:
-    """Whether CHAIN frames of the same stream follow one another from `at`."""
-    current = frame
-    for _ in range(CHAIN - 1):
-        at += current.length
-        current = read_frame(buf, at)
-        if current is None or not current.same_stream(frame):
-            return False
-    return True
-
-
 def first_frame(buf: bytes, start: int = 0) -> int | None:
-    """The first place from `start` where a chain of frames begins."""
-    at = buf.find(b"\xff", start)
-    while at != -1:
-        frame = read_frame(buf, at)
-        if frame is not None and chained(buf, at, frame):
-            return at
-        at = buf.find(b"\xff", at + 1)
-    return None
+    """The first place from `start` where a chain of MP3 frames begins."""
+    return frames.first_frame(buf, read_frame, start)
 
 
 @dataclass(frozen=True)
@@ -155,18 +139,4 @@ def time_at(offset: int, toc: Toc | None, first: int, size: int, duration_s: flo
 def splice_section(middle: bytes, max_seconds: float | None = None) -> tuple[bytes, int, float] | None:
     """(the whole frames found in `middle` from the first chain on, up to `max_seconds`; where they
     start in `middle`; their length in seconds). None if there are none."""
-    at = first_frame(middle)
-    if at is None:
-        return None
-    first = read_frame(middle, at)
-    start = at
-    samples = 0
-    limit = None if max_seconds is None else max_seconds * first.sample_rate
-    while (frame := read_frame(middle, at)) is not None and frame.same_stream(first):
-        if at + frame.length > len(middle) or (limit is not None and samples >= limit):
-            break
-        samples += frame.samples
-        at += frame.length
-    if not samples:
-        return None
-    return middle[start:at], start, samples / first.sample_rate
+    return frames.splice_section(middle, read_frame, max_seconds)

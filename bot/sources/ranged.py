@@ -1,16 +1,16 @@
 """Sections of files whose own headers place their audio, fetched with HTTP Range requests.
 
     file = RangedFile(url, http_range(url, 0, 16383, ...), timeout_s, headers, max_bytes)
-    cutter = cutter_for(file.head).open(file)      # MP4, MP3, WAV or FLAC; None: not one we cut
+    cutter = cutter_for(file.head).open(file)      # MP4, MP3, AAC, WAV or FLAC; None: not one we cut
     cutter.seconds                                 # the length the file states, if it does
     cutter.cut(window, duration_s)                 # (bytes of a playable file, start s, end s)
 
-An MP4's index, a FLAC's seek table, a WAV's byte rate and an MP3's frame headers (with a VBR
-file's table of contents) say where the window's audio is, so only its bytes are fetched, and
-the header and the length come with the first 16 kB (an MP4 index after the audio: one more
-request for the file's end; cover art at the front: one more for what follows it). The container
-surgery is in `mp4section`, `mp3section`, `wavsection` and `flacsection`; this module does the
-requests. `audio.SectionDownloader` falls back to yt-dlp when a cutter gives None or the host
+An MP4's index, a FLAC's seek table, a WAV's byte rate and the frame headers of an MP3 (with a
+VBR file's table of contents) or an ADTS AAC say where the window's audio is, so only its bytes
+are fetched, and the header and the length come with the first 16 kB (an MP4 index after the
+audio: one more request for the file's end; cover art at the front: one more for what follows it;
+an AAC's length: its middle frames' bit rate). The container surgery is in `mp4section`,
+`mp3section`, `adtssection`, `wavsection` and `flacsection`; this module does the requests. `audio.SectionDownloader` falls back to yt-dlp when a cutter gives None or the host
 stops answering ranges (`RangesRefused`).
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from bot.sources import adtssection as adts
 from bot.sources import flacsection as flac
 from bot.sources import mp3section as mp3
 from bot.sources import mp4section as mp4
@@ -30,7 +31,8 @@ from bot.sources.models import AudioTooLargeError, DownloadError, TrackNotFoundE
 TOO_SLOW = "The download took too long — try again later."
 RANGE_MARGIN = 0.05  # extra bytes around the window, as a share of it: bit rates vary
 FLAC_RANGE_MARGIN = 0.25  # without a seek table: a lossless bit rate follows the music more
-MP3_PROBE_BYTES = 8 * 1024  # an MP3's first frames: its Xing table of contents, and a chain to check
+FRAMES_PROBE_BYTES = 8 * 1024  # an MP3's or AAC's first frames: an MP3's Xing table of contents, a chain to check
+ADTS_PROBE_BYTES = 64 * 1024  # an AAC's middle frames, whose bit rate gives its length (~8 s at 64 kbit/s)
 # An MP4's index may come after its audio: the last this many bytes are then fetched at once, and
 # no index or box before the media is fetched if it is longer (a song's moov is ~50 kB).
 MAX_MP4_TAIL_BYTES = 4 * 1024 * 1024
@@ -220,41 +222,50 @@ class Mp4Cut:
         return mp4.splice_fragments(index.ftyp, index.moov, self.track, file.read(first, last), max_seconds=limit)
 
 
-# -- MP3 -----------------------------------------------------------------------------------------
+# -- MP3 and ADTS AAC ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Mp3Cut:
-    """MP3: frames, no index; a VBR file's first frame may have a table of contents."""
+class FramesCut:
+    """MP3 or ADTS AAC: frames, no index; a VBR MP3's first frame may have a table of contents."""
 
     file: RangedFile
     first: int  # where the frames start (after an ID3 tag)
-    frame: mp3.Frame  # the first one
+    frame: mp3.Frame | adts.Frame  # the first one
     toc: mp3.Toc | None
-    name = "an MP3"
-    ext = "mp3"
+    name: str = "an MP3 or AAC"  # which, once the frames after any ID3 tag are seen
+    ext: str = "mp3"
 
     @classmethod
-    def open(cls, file: RangedFile) -> "Mp3Cut | None":
+    def open(cls, file: RangedFile) -> "FramesCut | None":
         first = mp3.audio_start(file.head)
         if first is None or first >= file.size:
             return None
-        probe = file.read(first, first + MP3_PROBE_BYTES - 1)  # the first frames, after any ID3 tag (cover art)
-        if mp3.first_frame(probe) != 0:
-            return None
-        return cls(file, first, mp3.read_frame(probe, 0), mp3.xing(probe, 0))
+        probe = file.read(first, first + FRAMES_PROBE_BYTES - 1)  # the first frames, after any ID3 tag (cover art)
+        if mp3.first_frame(probe) == 0:
+            return cls(file, first, mp3.read_frame(probe, 0), mp3.xing(probe, 0), "an MP3", "mp3")
+        if adts.first_frame(probe) == 0:
+            return cls(file, first, adts.read_frame(probe, 0), None, "an ADTS AAC", "aac")
+        return None
 
     @property
     def seconds(self) -> float | None:
-        """By the Xing header's frame count, else as if every frame were the first's size (a
-        constant bit rate: a VBR file without a Xing header is misjudged)."""
-        frames = self.toc.frames if self.toc and self.toc.frames else (self.file.size - self.first) / self.frame.length
+        """An MP3's by its Xing header's frame count, else as if every frame were the first's size
+        (a constant bit rate: a VBR file without a Xing header is misjudged); an AAC's by the bit
+        rate of the frames in its middle (one more request)."""
+        audio = self.file.size - self.first
+        if self.ext == "aac":
+            middle = self.first + max(audio // 2 - ADTS_PROBE_BYTES // 2, 0)
+            rate = adts.bytes_per_second(self.file.read(middle, middle + ADTS_PROBE_BYTES - 1))
+            return audio / rate if rate else None
+        frames = self.toc.frames if self.toc and self.toc.frames else audio / self.frame.length
         return frames * self.frame.samples / self.frame.sample_rate
 
     def cut(self, window: tuple[float, float], duration_s: float) -> Section | None:
         file, first, toc = self.file, self.first, self.toc
         lo, hi = (mp3.byte_at(t / duration_s, toc, first, file.size) for t in window)
         hi = min(hi + math.ceil(RANGE_MARGIN * (hi - lo)), file.size - 1)  # bit rates vary
-        cut = mp3.splice_section(file.read(lo, hi), window[1] - window[0])
+        codec = adts if self.ext == "aac" else mp3
+        cut = codec.splice_section(file.read(lo, hi), window[1] - window[0])
         if cut is None:
             return None
         data, offset, seconds = cut
@@ -315,16 +326,16 @@ class FlacCut:
         return flac.splice_section(self.meta, self.file.read(first, last), window, window[1] - window[0])
 
 
-Cutter = Mp4Cut | Mp3Cut | WavCut | FlacCut
-EXTENSIONS = ("m4a", "mp4", "m4b", "mp3", "wav", "flac")  # the file name endings of these formats
+Cutter = Mp4Cut | FramesCut | WavCut | FlacCut
+EXTENSIONS = ("m4a", "mp4", "m4b", "mp3", "aac", "wav", "flac")  # the file name endings of these formats
 
 
 def cutter_for(head: bytes) -> type[Cutter] | None:
     """The cutter for a file that starts with `head`, if it is one of these formats."""
     if head[4:8] == mp4.FTYP:
         return Mp4Cut
-    if head[:3] == b"ID3" or mp3.first_frame(head) == 0:
-        return Mp3Cut
+    if head[:3] == b"ID3" or mp3.first_frame(head) == 0 or adts.first_frame(head) == 0:
+        return FramesCut
     if wav.is_wav(head):
         return WavCut
     if head[:4] == flac.MAGIC:

@@ -35,6 +35,8 @@ CONTENT_TYPES = {
     ".webm": "audio/webm",
     ".m4a": "audio/mp4",
     ".mp3": "audio/mpeg",
+    ".aac": "audio/aac",
+    ".wma": "audio/x-ms-wma",
     ".wav": "audio/wav",
     ".flac": "audio/flac",
 }
@@ -169,6 +171,7 @@ class FakeAudioServer(LoopbackServer):
         self._pages: dict[str, tuple[bytes, str]] = {}
         self._drips: dict[str, tuple[bytes, float, int]] = {}
         self._playlists: dict[str, list[PlaylistEntry]] = {}
+        self.whole_only: set[str] = set()  # paths served whole whatever the Range asked: a host without ranges
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
@@ -269,13 +272,14 @@ def _handler_for(server: FakeAudioServer) -> type[BaseHTTPRequestHandler]:
 
         def _file(self, path: str, file: Path, send_body: bool) -> None:
             size = file.stat().st_size
-            span = parse_range(self.headers.get("Range"), size)
+            span = None if path in server.whole_only else parse_range(self.headers.get("Range"), size)
             if span is not None and span[0] >= size:
                 return self._empty(416, {"Content-Range": f"bytes */{size}"})
             first, last = span if span is not None else (0, size - 1)
             self.send_response(206 if span is not None else 200)
             self.send_header("Content-Type", CONTENT_TYPES.get(file.suffix.lower(), "application/octet-stream"))
-            self.send_header("Accept-Ranges", "bytes")
+            if path not in server.whole_only:
+                self.send_header("Accept-Ranges", "bytes")
             self.send_header("Content-Length", str(last - first + 1))
             if span is not None:
                 self.send_header("Content-Range", f"bytes {first}-{last}/{size}")

@@ -15,8 +15,9 @@ LONG_CLIPS = 8  # 8 x 30 s clips: a 4-minute song
 @pytest.fixture(scope="session")
 def audio_root(shared_data, tmp_path_factory) -> Path:
     """Served files: clip.ogg (a real 30 s clip), long.ogg (~4 min of real music), and the same
-    song as long.webm, long.m4a (AAC, its index after the audio, as ffmpeg writes it), long.mp3 and
-    long.aac (ADTS: no container)."""
+    song as long.webm, long.m4a (AAC, its index after the audio, as ffmpeg writes it), long.mp3,
+    long.aac (ADTS: no container) and long.wma (ASF: a container the bot does not cut itself, so
+    ffmpeg does)."""
     if shutil.which("ffmpeg") is None:
         pytest.fail("ffmpeg is required (apt-get install -y ffmpeg)")
     root = tmp_path_factory.mktemp("audio_root")
@@ -27,6 +28,7 @@ def audio_root(shared_data, tmp_path_factory) -> Path:
     remux(root / "long.ogg", root / "long.m4a", ("-c:a", "aac", "-b:a", "64k"))
     remux(root / "long.ogg", root / "long.mp3", ("-c:a", "libmp3lame", "-b:a", "64k"))
     remux(root / "long.m4a", root / "long.aac")
+    remux(root / "long.ogg", root / "long.wma", ("-c:a", "wmav2", "-b:a", "64k"))
     return root
 
 

@@ -1,5 +1,5 @@
-"""A user's link whose section is cut by ffmpeg (an ADTS AAC, a FLAC: not Ogg, WebM, MP4 or MP3) never lets
-ffmpeg open a network URL: ffmpeg is a process of its own, whose DNS lookups and redirects the
+"""A user's link whose section is cut by ffmpeg (from a host that does not answer Range requests,
+so that the whole file is fetched) never lets ffmpeg open a network URL: ffmpeg is a process of its own, whose DNS lookups and redirects the
 connection guard cannot watch. And an HLS playlist or a DASH manifest from a user's link stays
 within the limits."""
 from __future__ import annotations
@@ -69,6 +69,7 @@ def work(tmp_path):
 
 async def test_a_redirect_made_only_to_ffmpeg_never_reaches_a_forbidden_host(front, forbidden, long_duration, work):
     front.add_redirect("/watch", f"http://localhost:{front.port}/long.aac")
+    front.whole_only.add("/long.aac")  # no Range section: yt-dlp fetches the file, ffmpeg cuts the copy
     front.ffmpeg_redirects["/long.aac"] = f"http://127.0.0.1:{forbidden.port}/secret.aac"
     try:
         async with user_link_fetcher(front, work).fetch(video_known_by_id(front, long_duration)) as audio:
