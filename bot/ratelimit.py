@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
-from bot.replies import Caller, ErrorReply
+from bot.replies import PLACE, Caller, ErrorReply
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +28,26 @@ Clock = Callable[[], float]
 T = TypeVar("T")
 
 
+# Said to a user over their own limit, and to one refused because the server's or group's shared
+# limit ran out (who may have asked once): PLACE is the front-end's word for where they are.
+GOING_FAST = "You're going fast — try again in {seconds} s."
+PLACE_BUSY = f"This {PLACE} is asking me a lot right now — try again in {{seconds}} s."
+
+
 class RateLimited(Exception):
-    def __init__(self, retry_after_s: float) -> None:
+    """`by_place`: the place's shared limit is what makes the user wait, not their own."""
+
+    def __init__(self, retry_after_s: float, *, by_place: bool = False) -> None:
         self.retry_after_s = max(1, math.ceil(retry_after_s))
-        super().__init__(f"You're going fast — try again in {self.retry_after_s} s.")
+        self.by_place = by_place
+        super().__init__((PLACE_BUSY if by_place else GOING_FAST).format(seconds=self.retry_after_s))
+
+
+def refused_for(own_wait: float, place_wait: float) -> None:
+    """Raises `RateLimited` for the longer of the two waits (the user's own, the place's), worded
+    for whichever it is; returns when neither is over."""
+    if max(own_wait, place_wait) > 0:
+        raise RateLimited(max(own_wait, place_wait), by_place=place_wait > own_wait)
 
 
 class SlidingWindow:
@@ -118,14 +134,10 @@ class MoodRateLimiter:
 
     def acquire(self, user_key: str, place: str | None) -> Permit:
         """A permit for one analysis, or `RateLimited` naming how long to wait."""
-        waits = [self.users.retry_after(user_key)]
-        if place is not None:
-            waits.append(self.places.retry_after(place))
+        own_wait = self.users.retry_after(user_key)
         if self._running.get(user_key, 0) >= self.concurrent_per_user:
-            waits.append(CONCURRENT_RETRY_S)
-        wait = max(waits)
-        if wait > 0:
-            raise RateLimited(wait)
+            own_wait = max(own_wait, CONCURRENT_RETRY_S)
+        refused_for(own_wait, self.places.retry_after(place) if place is not None else 0.0)
         self.users.record(user_key)
         if place is not None:
             self.places.record(place)
@@ -151,14 +163,10 @@ class CommandLimit:
 
     def check(self, user_key: str, place: str | None = None) -> None:
         """Counts one request, or raises `RateLimited` naming how long to wait (counting nothing)."""
-        waits = [self.users.retry_after(user_key)]
-        if place is not None and self.places is not None:
-            waits.append(self.places.retry_after(place))
-        wait = max(waits)
-        if wait > 0:
-            raise RateLimited(wait)
+        counted = place is not None and self.places is not None
+        refused_for(self.users.retry_after(user_key), self.places.retry_after(place) if counted else 0.0)
         self.users.record(user_key)
-        if place is not None and self.places is not None:
+        if counted:
             self.places.record(place)
 
 
@@ -197,7 +205,8 @@ class HeavyLimits:
 
 
 def refusal(limit: CommandLimit | None, caller: Caller, command: str, *, per_place: bool = False) -> ErrorReply | None:
-    """The "You're going fast" reply when `caller` is over `limit` for `command` (counting the
+    """The "You're going fast" (or "This server is asking me a lot") reply when `caller` is over
+    `limit` for `command` (counting the
     request otherwise), or None. No limit (use cases built without one, in tests): None."""
     if limit is None:
         return None

@@ -18,6 +18,7 @@ import pytest
 
 from bot import charts
 from bot.config import Settings
+from bot.frontends import render
 from bot.frontends.telegram import TelegramFrontend
 from bot.ratelimit import CONCURRENT_RETRY_S, WINDOW_S, HeavyLimits, MoodRateLimiter
 from bot.replies import Caller, ErrorReply, ExportReply, MoodReply, PlaylistReply, ServerMoodReply, StatsReply
@@ -81,6 +82,27 @@ async def test_per_place_limit_counts_every_member(db, caplog):
     assert all(0 < r.retry_after_s <= WINDOW_S for r in replies[4:])
     assert isinstance(await mood.run(caller("9", place="telegram:-600"), link), MoodReply)  # other group
     assert isinstance(await mood.run(caller("9", place=None), link), MoodReply)  # private chat
+
+
+async def test_a_member_refused_for_the_places_limit_is_not_told_they_are_going_fast(db):
+    """30 members of a Discord server ask once each; the 31st, asking for the first time, is told
+    that the server is busy, not that they went fast; in a Telegram group, the group is."""
+    clock = Clock()
+    settings = Settings(_env_file=None)  # 30 a minute per place, 6 per user
+    mood = MoodUseCase(db, classifier=None, fetcher=None, limiter=limited(settings, clock))
+    link = await cache_youtube_song(db, "ddddddddddd")
+    for user in range(settings.mood_rate_per_place):
+        assert isinstance(await mood.run(Caller("discord", str(user), place="discord:42"), link), MoodReply)
+        clock.now += 1
+    refused = await mood.run(Caller("discord", "new", place="discord:42"), link)
+    assert isinstance(refused, ErrorReply) and refused.retry_after_s == WINDOW_S - 30
+    assert render.reply_text(refused) == "This server is asking me a lot right now — try again in 30 s."
+    assert render.reply_text(refused, "group") == "This group is asking me a lot right now — try again in 30 s."
+    # The member's own limit is still theirs: "going fast", where both are over and theirs is longer.
+    for _ in range(settings.mood_rate_per_user):
+        assert isinstance(await mood.run(caller("7"), link), MoodReply)
+    own = await mood.run(caller("7"), link)
+    assert isinstance(own, ErrorReply) and own.message == f"You're going fast — try again in {WINDOW_S:.0f} s."
 
 
 @pytest.fixture
@@ -209,10 +231,14 @@ async def test_playlist_and_servermood_share_a_window_per_member_and_one_per_gro
     assert isinstance(await playlists.server_mood(caller("1")), ServerMoodReply)
     over_own = await playlists.playlist(caller("1"), "sad")
     assert isinstance(over_own, ErrorReply) and over_own.retry_after_s == WINDOW_S
+    assert "You're going fast" in over_own.message
     assert isinstance(await playlists.server_mood(caller("2")), ServerMoodReply)  # the group's third
     over_group = await playlists.playlist(caller("3"), "calm")
     assert isinstance(over_group, ErrorReply) and 0 < over_group.retry_after_s <= WINDOW_S
     assert "try again in" in over_group.message
+    # Member 3 asked once: the group's limit ran out, and the reply says so, not "going fast".
+    assert render.reply_text(over_group, "group") == (
+        f"This group is asking me a lot right now — try again in {over_group.retry_after_s} s.")
     assert [(r.user, r.place) for r in caplog.records if r.getMessage() == "command.rate_limited"] == [
         ("1", GROUP), ("3", GROUP)]  # where, for a limit counted per group too
     # Another group, and a request refused for what it is (a typo, a private chat), are not counted.
