@@ -217,8 +217,8 @@ AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".webm", ".wa
 
 
 def _not_a_file(arg: str, command: str = "/mood") -> str | None:
-    """What to say when the argument is clearly meant as a local path but names no file (a folder's
-    example is given as `command` with a file in it)."""
+    """What to say when the argument is clearly meant as a local path but names no file, or none
+    to read as audio (a folder's example is given as `command` with a file in it)."""
     arg = _unquoted(arg)
     if "://" in arg or arg.lower().startswith("www."):
         return None  # a link, however it ends: the use case checks it against the allowlist
@@ -232,6 +232,8 @@ def _not_a_file(arg: str, command: str = "/mood") -> str | None:
             return f"{arg} is a folder. Give me one audio file in it, e.g. {command} {arg.rstrip('/')}/song.mp3"
         if not path.exists():
             return f"There is no file at {arg}."
+        if not path.is_file():  # /dev/null, a named pipe: as `python -m inference classify` says it
+            return f"{arg} is not a regular file (a device or a socket), so not an audio file."
     except OSError:
         return f"I can't open {arg}."
     return None

@@ -138,6 +138,20 @@ async def test_a_path_that_names_no_audio_file_is_answered_without_a_search(db, 
     assert counting.calls == [] and "Listening" not in out
 
 
+async def test_a_path_that_is_no_regular_file_is_not_an_audio_file_nor_a_search(db, counting, tmp_path):
+    # /dev/null exists, and is no song: said as `python -m inference classify /dev/null` says it.
+    import os
+
+    os.mkfifo(tmp_path / "pipe.ogg")
+    out = await chat(db, counting, tmp_path, ["/mood /dev/null", f"/mood {tmp_path}/pipe.ogg",
+                                              "/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                              "/journal answer /dev/null on the bus", "/quit"])
+    assert out.count("/dev/null is not a regular file (a device or a socket), so not an audio file.") == 2, out
+    assert f"{tmp_path}/pipe.ogg is not a regular file (a device or a socket), so not an audio file." in out
+    assert "Finding" not in out and "YouTube" not in out and counting.calls == []
+    assert "Saved to your journal" not in out
+
+
 async def test_a_path_with_spaces_that_names_a_folder_or_nothing_is_answered_without_a_search(db, counting, tmp_path):
     # "~/Music/My Album" is a folder, not a song to look for on Spotify or YouTube.
     (tmp_path / "My Album").mkdir()
