@@ -619,16 +619,19 @@ class ConsoleFrontend:
     def show(self, reply: object) -> None:
         if isinstance(reply, ErrorReply):  # "an attached audio file": a terminal attaches nothing
             reply = replace(reply, message=reply.message.replace(ACCEPTED, CONSOLE_ACCEPTED))
+        if isinstance(reply, ExportReply):
+            # Never over an earlier export (the one taken before a /forget is the user's copy): a
+            # second the same day is "…-2.json", and the reply names the file it was saved as.
+            path = _save_new(self.data_dir / "exports", reply.filename, reply.data)
+            self.say(render.reply_text(replace(reply, filename=path.name)))
+            self.say(f"  saved: {path}")
+            return
         self.say(render.reply_text(reply))
         if isinstance(reply, StatsReply):
             for chart in reply.charts:
                 self._show_chart(chart)
         elif isinstance(reply, ServerMoodReply) and reply.chart is not None:
             self._show_chart(reply.chart)
-        elif isinstance(reply, ExportReply):
-            # Never over an earlier export: the one taken before a /forget is the user's copy.
-            path = _save_new(self.data_dir / "exports", reply.filename, reply.data)
-            self.say(f"  saved: {path}")
 
     def say(self, text: str, end: str = "\n") -> None:
         text += end

@@ -119,6 +119,15 @@ async def test_an_export_kept_through_forget_is_not_overwritten_by_a_later_one(d
     assert all(f"saved: {p.resolve()}" in out for p in exports)
 
 
+async def test_a_second_export_the_same_day_names_the_file_it_was_saved_as(db, counting, tmp_path):
+    out = await chat(db, counting, tmp_path, ["/export", "/export", "/quit"])
+    first, second = sorted((tmp_path / "exports").iterdir(), key=lambda p: len(p.name))
+    assert second.name == f"{first.stem}-2.json"
+    for export in (first, second):
+        said = f"Here is all moodbot keeps about you ({export.name}).\n  saved: {export.resolve()}\n"
+        assert out.count(said) == 1, out
+
+
 async def test_input_ending_at_the_forget_question_deletes_nothing_and_ends_the_session(db, counting, tmp_path):
     # `printf '/forget\n' | python -m bot`, or Ctrl-D at "Delete everything? [y/N]": the session
     # ends, as at any other end of input, instead of waiting for a line that can never come.
