@@ -1,8 +1,8 @@
 """Daily journal prompts: one APScheduler job per opted-in user, in the user's own time zone.
 
 The state lives in MongoDB, not in the scheduler: at start the jobs are rebuilt from the users who
-opted in, and a prompt missed while the bot was down (today's time passed less than GRACE ago and
-nothing was sent today) is sent at once. Delivery goes through the front-end registered for the
+opted in, and a prompt missed while the bot was down (its time passed less than GRACE ago and
+nothing was sent for its day) is sent at once. Delivery goes through the front-end registered for the
 user's platform (a `PromptSender`), paced so a broadcast doesn't hit the platforms all at once.
 """
 from __future__ import annotations
@@ -104,10 +104,10 @@ def due_day(user: User, now: datetime) -> date:
     return today - timedelta(days=1)
 
 
-def missed_day(user: User, now: datetime, last_sent: date | None, grace: timedelta = GRACE) -> date | None:
-    """The local day whose prompt time passed less than `grace` ago with no prompt sent for it, else
-    None. Yesterday's counts too: a 23:00 prompt missed by a restart at 00:30 is still sent, for
-    yesterday (the day it asks about)."""
+def missed_day(user: User, now: datetime, grace: timedelta = GRACE) -> date | None:
+    """The local day whose prompt time passed less than `grace` ago, else None: its prompt was
+    missed if none was sent for it (the caller asks the database). Yesterday's counts too: a 23:00
+    prompt missed by a restart at 00:30 is still sent, for yesterday (the day it asks about)."""
     if user.prompt_time is None:
         return None
     trigger = prompt_trigger(user)
@@ -116,7 +116,7 @@ def missed_day(user: User, now: datetime, last_sent: date | None, grace: timedel
     for day in (today, today - timedelta(days=1)):
         due = trigger.fire_time(day)
         if due <= now <= due + grace:
-            return None if last_sent is not None and last_sent >= day else day
+            return day
     return None
 
 
@@ -150,42 +150,49 @@ class PromptScheduler:
         cannot say who gets prompts: the bot does not start then, as with the database down at
         its start, rather than run on with nobody's prompt scheduled until the next restart."""
         try:
-            users, missed = await self._read_jobs()
+            users, now, missed = await self._read_jobs()
         except StorageError as error:
             log.error("scheduler.rebuild_failed", extra={"reason": str(error)})
             raise StorageError(f"The daily prompts could not be scheduled: {error}") from error
         self._scheduler.start()
         for user in users:
-            self.schedule(user)
+            self.schedule(user, after=now)
         log.info("scheduler.started", extra={"jobs": len(users), "missed": len(missed)})
         sent = await asyncio.gather(*(self.deliver(u.ref, day=day) for u, day in missed))
         return sum(1 for s in sent if s)
 
-    async def _read_jobs(self) -> tuple[list[User], list[tuple[User, date]]]:
-        """The users who opted in, and those whose prompt of a day was missed while the bot was
-        down (with that day), read before anything is scheduled."""
+    async def _read_jobs(self) -> tuple[list[User], datetime, list[tuple[User, date]]]:
+        """The users who opted in, the clock reading the rebuild goes by, and those whose prompt of
+        a day was missed while the bot was down (with that day), read before anything is scheduled.
+        A prompt time up to that reading is the catch-up's; one after it, its job's (`schedule`'s
+        `after`), even if it passes while the rest is read."""
         users = await self.db.users.journal_users()
         now = self.now()
         missed: list[tuple[User, date]] = []
         for user in users:
             if user.platform in self.senders:
-                day = missed_day(user, now, await self.db.prompts.last_sent_date(user.ref), self.grace)
-                if day is not None:
+                day = missed_day(user, now, self.grace)
+                # Any prompt of that day, not only the latest: after a move west the day begins again.
+                if day is not None and not await self.db.prompts.sent_for(user.ref, day):
                     missed.append((user, day))
-        return users, missed
+        return users, now, missed
 
     async def stop(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
     # PromptSchedule, used by the journal and privacy use cases.
-    def schedule(self, user: User) -> None:
+    def schedule(self, user: User, *, after: datetime | None = None) -> None:
+        """The user's daily job; its first run is the first prompt time after `after` (at start:
+        the clock reading the catch-up went by; one already past runs at once), else from now."""
         if not user.journal_enabled or user.prompt_time is None:
             self.unschedule(user.ref)
             return
+        trigger = prompt_trigger(user)
+        first = {} if after is None else {"next_run_time": trigger.get_next_fire_time(None, after)}
         self._scheduler.add_job(
-            self.deliver, prompt_trigger(user), args=[user.ref], id=job_id(user.ref), replace_existing=True,
-            misfire_grace_time=int(self.grace.total_seconds()), coalesce=True, max_instances=1,
+            self.deliver, trigger, args=[user.ref], id=job_id(user.ref), replace_existing=True,
+            misfire_grace_time=int(self.grace.total_seconds()), coalesce=True, max_instances=1, **first,
         )
 
     def unschedule(self, ref: UserRef) -> None:

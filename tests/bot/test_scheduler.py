@@ -66,31 +66,29 @@ def test_a_prompt_time_in_the_repeated_autumn_hour_fires_once_and_the_days_go_on
 NOV_24, NOV_25 = date(2026, 11, 24), date(2026, 11, 25)
 
 
-@pytest.mark.parametrize("hour, minute, now_utc, last_sent, expected", [
-    (21, 30, datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc), None, NOV_24),     # 30 min late: send
-    (21, 30, datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc), NOV_24, None),     # already sent today
-    (21, 30, datetime(2026, 11, 25, 1, 31, tzinfo=timezone.utc), None, None),       # 4 h late: too late
-    (21, 30, datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc), None, None),       # not yet time
-    (23, 0, datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc), None, NOV_24),      # across midnight: yesterday's
-    (23, 0, datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc), NOV_24, None),      # ... unless it was sent
+@pytest.mark.parametrize("hour, minute, now_utc, expected", [
+    (21, 30, datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc), NOV_24),     # 30 min late: send (if not sent)
+    (21, 30, datetime(2026, 11, 25, 1, 31, tzinfo=timezone.utc), None),       # 4 h late: too late
+    (21, 30, datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc), None),       # not yet time
+    (23, 0, datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc), NOV_24),      # across midnight: yesterday's
 ])
-def test_what_counts_as_a_missed_prompt(hour, minute, now_utc, last_sent, expected):
+def test_what_counts_as_a_missed_prompt(hour, minute, now_utc, expected):
     user = lisbon_user(hour, minute)  # Lisbon is UTC+0 in November
-    assert missed_day(user, now_utc, last_sent) == expected
+    assert missed_day(user, now_utc) == expected
 
 
 def test_the_grace_period_is_real_hours_on_the_night_the_clocks_change():
     # 00:30 on 2026-03-29 in Lisbon is 00:30 UTC; at 03:10 UTC (04:10 local, the clocks went
     # forward) it is 2 h 40 min late, within the 3 h grace, though 3 h 40 min late by the wall clock.
-    assert missed_day(lisbon_user(0, 30), datetime(2026, 3, 29, 3, 10, tzinfo=timezone.utc), None) == date(2026, 3, 29)
+    assert missed_day(lisbon_user(0, 30), datetime(2026, 3, 29, 3, 10, tzinfo=timezone.utc)) == date(2026, 3, 29)
     # 00:30 on 2026-10-25 is 23:30 UTC the day before; 02:40 UTC (02:40 local) is 3 h 10 min late.
-    assert missed_day(lisbon_user(0, 30), datetime(2026, 10, 25, 2, 40, tzinfo=timezone.utc), None) is None
+    assert missed_day(lisbon_user(0, 30), datetime(2026, 10, 25, 2, 40, tzinfo=timezone.utc)) is None
 
 
 def test_a_prompt_more_than_the_grace_period_late_is_skipped():
     user = lisbon_user(18, 0)
-    assert missed_day(user, datetime(2026, 11, 24, 21, 1, tzinfo=timezone.utc), None) is None
-    assert missed_day(user, datetime(2026, 11, 24, 20, 59, tzinfo=timezone.utc), None) == NOV_24
+    assert missed_day(user, datetime(2026, 11, 24, 21, 1, tzinfo=timezone.utc)) is None
+    assert missed_day(user, datetime(2026, 11, 24, 20, 59, tzinfo=timezone.utc)) == NOV_24
 
 
 def scheduler_with_console(db, classifier, now):
@@ -423,6 +421,51 @@ async def test_a_day_without_a_prompt_still_gets_one_after_a_move_west(db, count
     at[0] += timedelta(hours=3)  # 21:00 on the 4th in New York
     assert await scheduler.deliver(tokyo.ref) is not None
     assert (await db.prompts.latest_open(tokyo.ref)).local_date == date(2026, 12, 4)
+
+
+async def test_a_restart_after_a_move_west_still_catches_up_a_day_without_a_prompt(db, counting):
+    """As above, but the bot is down at New York's 21:00 on the 4th and back at 21:30: the catch-up
+    asked whether the latest day sent (the 5th, Tokyo's) was before the 4th, and skipped it."""
+    tokyo = User("console", "restarted-newcomer", timezone="Asia/Tokyo", prompt_time=time(8, 0),
+                 journal_enabled=True, chat_id="restarted-newcomer")
+    await db.users.upsert(tokyo)
+    at = [datetime(2026, 12, 4, 23, 0, tzinfo=timezone.utc)]  # 08:00 on the 5th in Tokyo
+    scheduler, _journal, _out = scheduler_with_console(db, counting, lambda: at[0])
+    assert await scheduler.deliver(tokyo.ref) is not None
+    await db.users.upsert(replace(tokyo, timezone="America/New_York", prompt_time=time(21, 0)))
+
+    at[0] += timedelta(hours=3, minutes=30)  # 21:30 on the 4th in New York: a restart
+    restarted, _, out = scheduler_with_console(db, counting, lambda: at[0])
+    try:
+        assert await restarted.start() == 1 and out.getvalue().count("📝") == 1
+        assert (await db.prompts.latest_open(tokyo.ref)).local_date == date(2026, 12, 4)
+    finally:
+        await restarted.stop()
+
+
+async def test_a_prompt_time_that_passes_while_the_jobs_are_rebuilt_is_not_lost(db, counting):
+    """The catch-up judged what was missed by the clock read before the jobs were rebuilt (a read
+    per user: 0.5 s for 400 users), and each job took its next run from the clock after: a prompt
+    time between the two was neither missed nor to come (tomorrow's), and nobody whose prompt
+    was at that minute got one that day. Here the rebuild "takes" 30 minutes, the prompt time 20
+    minutes into it."""
+    started = datetime.now(timezone.utc)
+    reads = iter([started - timedelta(minutes=30)])  # the first read of the clock, then the real one
+    due = (started - timedelta(minutes=10)).astimezone(LISBON)
+    user = lisbon_user(due.hour, due.minute, "rebuilt")
+    await db.users.upsert(user)
+    scheduler, _journal, out = scheduler_with_console(
+        db, counting, lambda: next(reads, None) or datetime.now(timezone.utc))
+    try:
+        assert await scheduler.start() == 0  # not missed when the clock was read: the job's, then
+        for _ in range(100):
+            if "📝" in out.getvalue():
+                break
+            await asyncio.sleep(0.05)
+        assert out.getvalue().count("📝") == 1
+        assert (await db.prompts.latest_open(user.ref)).local_date == due.date()
+    finally:
+        await scheduler.stop()
 
 
 # A prompt whose sending failed for a passing reason ------------------------------------------
