@@ -216,6 +216,18 @@ def _song_then_words(args: str) -> str:
 AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".webm", ".wav", ".flac")
 
 
+# /mood given two files (dropped on the terminal together), as the use case says of two links.
+ONE_FILE = "One file at a time, please: /mood <path>"
+
+
+def _a_file_and_more(arg: str) -> bool:
+    """`/mood a.ogg b.ogg` (quoted or not, their names with spaces or not): the text is no file, but
+    its first words are one, and more follows; not a song's name to search for, nor a file that
+    isn't there."""
+    attachment, rest = _file_then_words(arg)
+    return attachment is not None and bool(rest)
+
+
 def _not_a_file(arg: str, command: str = "/mood") -> str | None:
     """What to say when the argument is clearly meant as a local path but names no file, or none
     to read as audio (a folder's example is given as `command` with a file in it)."""
@@ -519,7 +531,7 @@ class ConsoleFrontend:
             self.say(f"Usage: /{CONSOLE_MOOD[0]}")
             return
         attachment = _attachment_if_file(rest)
-        if attachment is None and (problem := _not_a_file(rest)):
+        if attachment is None and (problem := ONE_FILE if _a_file_and_more(rest) else _not_a_file(rest)):
             self.say(problem)
             return
         reply = await self.usecases.mood.run(self.caller, None if attachment else _as_text(rest), attachment,

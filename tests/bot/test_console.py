@@ -147,6 +147,21 @@ async def test_a_path_that_names_no_audio_file_is_answered_without_a_search(db, 
     assert counting.calls == [] and "Listening" not in out
 
 
+async def test_two_files_are_one_file_too_many_not_a_file_that_is_not_there(db, counting, clip_paths, tmp_path):
+    # Two songs dropped on the terminal at once: neither is searched for, nor said to be missing.
+    import shlex
+    import shutil
+
+    (tmp_path / "My Music").mkdir()
+    spaced = [shutil.copy(clip, tmp_path / "My Music" / f"song {n}.ogg") for n, clip in enumerate(clip_paths[:2])]
+    out = await chat(db, counting, tmp_path, [f"/mood {clip_paths[0]} {clip_paths[1]}",
+                                              f"/mood {clip_paths[0]} {tmp_path}/gone.ogg",
+                                              f"/mood {shlex.quote(str(spaced[0]))} {shlex.quote(str(spaced[1]))}",
+                                              f"/mood {spaced[0]} {spaced[1]}", "/quit"])
+    assert out.count("One file at a time, please: /mood <path>") == 4, out
+    assert "There is no file" not in out and "Finding" not in out and counting.calls == []
+
+
 async def test_a_path_that_is_no_regular_file_is_not_an_audio_file_nor_a_search(db, counting, tmp_path):
     # /dev/null exists, and is no song: said as `python -m inference classify /dev/null` says it.
     import os
