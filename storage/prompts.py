@@ -45,6 +45,17 @@ class PromptRepo:
             doc = await self._prompts.find_one(query)
         return None if doc is None else prompt_from_doc(doc)
 
+    async def latest(self, ref: UserRef, since: datetime | None = None) -> SentPrompt | None:
+        """The user's newest prompt, answered or not (sent at or after `since`, when given): what a
+        message that names no prompt answers. Not `latest_open`, which skips an answered prompt and
+        took the next message for an older, unanswered one."""
+        query = dict(user_filter(ref))
+        if since is not None:
+            query["sent_at"] = {"$gte": utc(since)}
+        with translated_errors("find latest prompt"):
+            doc = await self._prompts.find_one(query, sort=NEWEST_FIRST)
+        return None if doc is None else prompt_from_doc(doc)
+
     async def latest_open(self, ref: UserRef, since: datetime | None = None) -> SentPrompt | None:
         """The user's newest unanswered prompt (sent at or after `since`, when given)."""
         query = {**user_filter(ref), "answered_at": None}

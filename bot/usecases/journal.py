@@ -73,6 +73,10 @@ NO_PROMPT_ERROR = ("There's no open journal prompt to answer. Turn the journal o
                    f"/journal on 21:30 Europe/Lisbon and answer the next prompt with a song. {NOT_A_JOURNAL_ANSWER}")
 NO_SONG_ERROR = "Reply with a song — its name or a Spotify/YouTube link — optionally followed by a few words of your own."
 JOURNAL_OFF = "Your journal is off. Turn it on first, e.g. /journal on 21:30 Europe/Lisbon."
+# A message answering a prompt (a DM, a reply to one sent before /journal off) while the journal is
+# off: it is not filed, not even under the prompt left open before the user turned it off.
+JOURNAL_OFF_ANSWER = ("Your journal is off, so I didn't save that as a journal entry. /journal on turns the "
+                      "daily prompts back on at {when}. {hint}")
 # /journal on without a time, or without a zone, from a user who never chose them.
 JOURNAL_ON_USAGE = ("Tell me when, in your time zone: /journal on <HH:MM> <Area/City>, e.g. /journal on 21:30 "
                     "Europe/Lisbon. After that, /journal on alone turns it back on at the same time.")
@@ -124,8 +128,10 @@ PAGE_GONE = "Those entries are no longer in your journal. /journal list shows yo
 OPEN_PROMPTS_MAX = 10_000
 RECALL_DAYS = 7  # open prompts older than this are recalled from the database only
 # A message that does not reply to a prompt (a Discord DM, the console's /journal answer) answers
-# the newest open prompt of the last ANSWER_DAYS only: one forgotten weeks ago, or left open before
-# /journal off, must not take the next message and file it under its old date.
+# the newest prompt of the last ANSWER_DAYS, and only while the journal is on: one forgotten weeks
+# ago, or left open before /journal off, must not take the next message and file it under its old
+# date. Once the newest has its song, the next message is told so: it does not fall through to an
+# older prompt still open (yesterday's), which took a second message and filed it under yesterday.
 ANSWER_DAYS = 7
 
 
@@ -143,6 +149,7 @@ class OpenPrompt:
     chat_id: str | None = None
     message_id: str | None = None
     erasures: int = 0  # the user's /forget count when it was sent: a later /forget makes it gone
+    answered: bool = False  # its song was taken: with the database down, a later message is told so
 
 
 def as_typed_in_ascii(text: str | None) -> str:
@@ -386,6 +393,7 @@ class JournalUseCase:
     async def disable(self, caller: Caller) -> TextReply:
         ref = UserRef(caller.platform, caller.user_id)
         self.schedule.unschedule(ref)
+        self._forget_open(ref)  # nor answered from memory with the database down
         try:
             user = await self.db.users.get(ref)
             if user is not None:
@@ -403,6 +411,7 @@ class JournalUseCase:
         prompts stop, the time and zone and entries are kept, and the reason is recorded so the
         user is told (`pause_notice`) when they are back."""
         self.schedule.unschedule(ref)
+        self._forget_open(ref)
         try:
             user = await self.db.users.get(ref)
             if user is None:  # /forget meanwhile
@@ -540,15 +549,18 @@ class JournalUseCase:
         return (starts + parts)[:limit]
 
     # ---- answering ---------------------------------------------------------------------------
-    async def _no_prompt_message(self, ref: UserRef) -> str:
-        """Why there is nothing to answer: the journal is off, or today's prompt is answered."""
-        try:
-            when = prompt_at(await self.db.users.get(ref))
-        except StorageError:
-            when = None
+    @staticmethod
+    def _no_prompt_message(user: User | None, *, answered: bool = False) -> str:
+        """Why there is nothing to answer: the journal is off, there is no prompt of the last
+        ANSWER_DAYS, or (`answered`) the latest has its song."""
+        when = prompt_at(user)
+        if when is None and user is not None and user.prompt_time is not None:  # turned off
+            return JOURNAL_OFF_ANSWER.format(when=f"{user.prompt_time:%H:%M} ({zone_label(user.timezone)})",
+                                             hint=NOT_A_JOURNAL_ANSWER)
         if when is None:
             return NO_PROMPT_ERROR
-        return f"There's no open journal prompt to answer. {next_prompt_text(when)} {NOT_A_JOURNAL_ANSWER}"
+        opening = ALREADY_ANSWERED if answered else "There's no open journal prompt to answer."
+        return f"{opening} {next_prompt_text(when)} {NOT_A_JOURNAL_ANSWER}"
 
     async def answer(self, caller: Caller, text: str | None, attachment: Attachment | None = None, *,
                      prompt_message_id: str | None = None,
@@ -558,13 +570,25 @@ class JournalUseCase:
         erasures = self.db.privacy.erasures(ref) if caller.erasures is None else caller.erasures
         await self._drain_queued(ref)
         try:
-            prompt = await self._find_prompt(caller, ref, prompt_message_id)
-        except (StorageError, PromptAlreadyAnswered) as error:
+            user, known = await self.db.users.get(ref), True
+        except StorageError:  # the database is down: a prompt this process sent may still be answered
+            user, known = None, False
+        try:
+            if known and (user is None or not user.journal_enabled):  # /journal off: nothing is filed
+                prompt = None
+            else:
+                prompt = await self._find_prompt(caller, ref, prompt_message_id)
+        except PromptAlreadyAnswered as error:
+            if prompt_message_id is None and known:  # a DM: when the next prompt comes, and /mood
+                refused_answer(caller, error)
+                return ErrorReply(self._no_prompt_message(user, answered=True))
+            return refused_answer(caller, error)
+        except StorageError as error:
             return refused_answer(caller, error)
         if prompt is None:
             if self.db.privacy.erasures(ref) != erasures:  # its prompt went with a /forget sent after it
                 return ErrorReply(FORGOTTEN_MEANWHILE)
-            return ErrorReply(await self._no_prompt_message(ref))
+            return ErrorReply(self._no_prompt_message(user))
         song, note = (None, (text or "").strip()) if attachment is not None else split_answer(text or "")
         if attachment is None and not song:
             return ErrorReply(NO_SONG_ERROR)
@@ -587,9 +611,10 @@ class JournalUseCase:
         try:
             queued = await self._store(entry)
         except (StorageError, PromptAlreadyAnswered) as error:
-            return refused_answer(caller, error)
-        finally:
             self._open.pop(prompt.prompt_id, None)
+            return refused_answer(caller, error)
+        if prompt.prompt_id in self._open:  # the next message naming no prompt is told it has its song
+            self._open[prompt.prompt_id] = replace(self._open[prompt.prompt_id], answered=True)
         log.info("journal.answered", extra={"user": caller.user_id, "mood": reply.mood, "queued": queued})
         return JournalSavedReply(phrase=prompt.phrase, mood=reply, local_date=prompt.local_date, queued=queued)
 
@@ -611,7 +636,7 @@ class JournalUseCase:
             if prompt_message_id is not None:
                 sent = await self._sent_as(caller.platform, chat_id, str(prompt_message_id), ref)
             else:
-                sent = await self.db.prompts.latest_open(ref, since=since)
+                sent = await self.db.prompts.latest(ref, since=since)
         except DatabaseUnavailableError:
             # The prompt was sent by this process: its phrase and id are still in memory. The same
             # week's limit holds: an older one is answered once the database is back.
@@ -619,6 +644,8 @@ class JournalUseCase:
                           if prompt_message_id is not None else self._memory_latest(ref, since))
             if remembered is None or remembered.erasures != self.db.privacy.erasures(ref):
                 raise  # not sent by this process, or deleted since with /forget
+            if remembered.answered:
+                raise PromptAlreadyAnswered(ALREADY_ANSWERED) from None
             return remembered
         if sent is None or sent.user != ref:
             return None
@@ -676,8 +703,14 @@ class JournalUseCase:
                 return p
         return None
 
+    def _forget_open(self, ref: UserRef) -> None:
+        """The user's prompts held in memory go (their journal is off): none is answered from there."""
+        for prompt_id in [p.prompt_id for p in self._open.values() if p.ref == ref]:
+            del self._open[prompt_id]
+
     def _memory_latest(self, ref: UserRef, since: datetime) -> OpenPrompt | None:
-        """The user's newest prompt in memory sent at or after `since`, as latest_open reads it."""
+        """The user's newest prompt in memory sent at or after `since`, answered or not, as
+        `latest` reads it."""
         return next((p for p in reversed(self._open.values()) if p.ref == ref and p.sent_at >= since), None)
 
     # ---- reading -----------------------------------------------------------------------------

@@ -177,9 +177,9 @@ async def test_the_journal_flow_prompt_answer_list_and_stats(db, counting, class
     assert isinstance(listing, JournalListReply) and listing.total == 1
     entry = listing.entries[0]
     assert (entry.phrase, entry.mood, entry.note) == (prompt.phrase, saved.mood.mood, "rainy bus ride")
-    # The prompt is answered: a second answer has nothing to attach to.
+    # The prompt is answered: a second answer is told so, and when the next prompt comes.
     again = await journal.answer(ALICE_DM, "another", attachment(clip_paths[1]))
-    assert isinstance(again, ErrorReply) and "no open journal prompt" in again.message
+    assert isinstance(again, ErrorReply) and again.message.startswith("You've already answered"), again
     assert "21:30 (Europe/Lisbon)" in again.message and "/journal on" not in again.message  # it is on
     replied_again = await journal.answer(ALICE_DM, "another", attachment(clip_paths[1]), prompt_message_id="777")
     assert isinstance(replied_again, ErrorReply) and "already answered" in replied_again.message
@@ -340,10 +340,10 @@ async def test_with_the_database_down_an_answer_is_kept_and_appears_later(counti
     listing = await journal.list(ALICE_DM)
     assert listing.total == 1 and listing.entries[0].note == "still here"
     # The drained answer marked its prompt answered, so a later message is told so before its song
-    # is fetched or heard: a DM finds no open prompt, a reply to the prompt finds it answered.
+    # is fetched or heard: a DM, as a reply to the prompt, finds it answered.
     heard = len(counting.calls)
     again = await journal.answer(ALICE_DM, "twice", attachment(clip_paths[0]))
-    assert isinstance(again, ErrorReply) and again.message.startswith("There's no open journal prompt"), again
+    assert isinstance(again, ErrorReply) and again.message.startswith("You've already answered"), again
     replied = await journal.answer(ALICE_DM, "twice", attachment(clip_paths[0]), prompt_message_id="901")
     assert isinstance(replied, ErrorReply) and "already answered" in replied.message
     assert len(counting.calls) == heard
@@ -381,7 +381,7 @@ async def test_a_second_answer_after_the_outage_does_not_replace_the_one_still_i
     assert writer.outbox.pending() == 1
 
     again = await journal.answer(ALICE_DM, "another", attachment(clip_paths[1]))
-    assert isinstance(again, ErrorReply) and again.message.startswith("There's no open journal prompt"), again
+    assert isinstance(again, ErrorReply) and again.message.startswith("You've already answered"), again
     replied = await journal.answer(ALICE_DM, "another", attachment(clip_paths[1]), prompt_message_id="903")
     assert isinstance(replied, ErrorReply) and "already answered" in replied.message, replied
     await writer.drain()
@@ -662,3 +662,65 @@ def test_the_stats_summary_names_every_mood_tied_for_most_frequent(moods, line):
     from bot.usecases.journal import summary_text
 
     assert line in summary_text(sum(moods.values()), 1, 1, Counter(moods))
+
+
+async def test_a_second_message_after_todays_prompt_is_answered_is_not_filed_under_an_older_prompt(
+        db, counting, clip_paths):
+    """A Discord DM names no prompt: it answers the newest prompt of the last week. Once that one
+    has its song, the next DM (a note sent as a second message) must not fall through to
+    yesterday's unanswered prompt and be filed under yesterday's date: it is told the prompt is
+    answered."""
+    clock = Clock(datetime(2026, 11, 23, 21, 30, tzinfo=timezone.utc))
+    journal = journal_usecase(db, counting, now=clock)
+    await journal.enable(ALICE_DM, "21:30", "UTC")
+    await journal.make_prompt(await db.users.get(ALICE_REF))  # yesterday's, left unanswered
+    clock.at += timedelta(days=1)
+    await journal.make_prompt(await db.users.get(ALICE_REF))
+
+    first = await journal.answer(ALICE_DM, "today's song", attachment(clip_paths[0]))
+    second = await journal.answer(ALICE_DM, "such a long day, so tired", attachment(clip_paths[1]))
+
+    assert isinstance(first, JournalSavedReply) and first.local_date == date(2026, 11, 24), first
+    assert isinstance(second, ErrorReply) and "already answered" in second.message, second
+    assert "21:30 (UTC)" in second.message  # when the next one comes
+    assert [e.local_date for e in await db.journal.list(ALICE_REF)] == [date(2026, 11, 24)]
+
+
+async def test_an_answer_after_journal_off_is_not_filed(db, counting, clip_paths):
+    """/journal off stops the prompts: a message after it, a DM or even a reply to the prompt
+    left open before it, is not filed under that prompt's day, and the user is told why."""
+    journal = journal_usecase(db, counting)
+    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
+    await journal.prompt_delivered(prompt.prompt_id, "610")
+    await journal.disable(ALICE_DM)
+
+    dm = await journal.answer(ALICE_DM, "a note to myself", attachment(clip_paths[0]))
+    replied = await journal.answer(ALICE_DM, "a late reply", attachment(clip_paths[1]), prompt_message_id="610")
+
+    for reply in (dm, replied):
+        assert isinstance(reply, ErrorReply) and "journal is off" in reply.message, reply
+        assert "/journal on" in reply.message and "/mood <song>" in reply.message
+    assert (await journal.list(ALICE_DM)).total == 0
+    assert (await db.prompts.find_by_message("telegram", "1001", "610")).answered_at is None
+
+
+async def test_in_an_outage_a_second_message_is_not_filed_under_an_older_prompt_held_in_memory(
+        counting, clip_paths, outage):
+    """With the database down, the prompts this process sent answer from memory: there too, once
+    today's has its song, the next message is told so, not queued under yesterday's prompt."""
+    db, writer = outage.db, outage.writer
+    clock = Clock(datetime(2026, 11, 23, 21, 30, tzinfo=timezone.utc))
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None, now=clock), writer=writer, now=clock)
+    await journal.enable(ALICE_DM, "21:30", "UTC")
+    await journal.make_prompt(await db.users.get(ALICE_REF))  # yesterday's, left unanswered
+    clock.at += timedelta(days=1)
+    await journal.make_prompt(await db.users.get(ALICE_REF))
+    outage.down()
+
+    first = await journal.answer(ALICE_DM, "today's song", attachment(clip_paths[0]))
+    second = await journal.answer(ALICE_DM, "such a long day, so tired", attachment(clip_paths[1]))
+
+    assert isinstance(first, JournalSavedReply) and first.queued and first.local_date == date(2026, 11, 24)
+    assert isinstance(second, ErrorReply) and "already answered" in second.message, second
+    assert writer.outbox.pending() == 1
