@@ -41,14 +41,16 @@ class UserRepo:
 
     async def set_journal(
         self, ref: UserRef, *, enabled: bool, prompt_time: time | None, timezone: str,
-        chat_id: str | None, paused: str | None = None,
+        chat_id: str | None, paused: str | None = None, create: bool = True,
     ) -> None:
         """`paused`: why the prompts stop without the user asking (User.journal_paused); any other
-        change of the journal clears it."""
+        change of the journal clears it. `create=False` changes only a user still there: a write
+        made from a read of the user (journal off, prompts stopped) must not bring back the
+        settings a /forget deleted since."""
         fields = {"journal_enabled": enabled, "prompt_time": time_text(prompt_time),
                   "timezone": timezone, "chat_id": chat_id, "journal_paused": paused,
                   "journal_paused_at": datetime.now(UTC) if paused else None}
-        await self._set(ref, fields, "set journal")
+        await self._set(ref, fields, "set journal", create=create)
 
     async def clear_pause(self, ref: UserRef) -> bool:
         """Forget why the prompts stopped (the user was told). False when it was already cleared."""
@@ -72,8 +74,11 @@ class UserRepo:
             docs = await self._users.find({"journal_enabled": True}).to_list()
         return [user_from_doc(doc) for doc in docs]
 
-    async def _set(self, ref: UserRef, fields: dict, action: str) -> None:
+    async def _set(self, ref: UserRef, fields: dict, action: str, *, create: bool = True) -> None:
         with translated_errors(action):
+            if not create:
+                await self._users.update_one(user_filter(ref), {"$set": fields})
+                return
             await self._users.update_one(
                 user_filter(ref),
                 {"$set": fields, "$setOnInsert": _insert_defaults(ref, besides=set(fields))},

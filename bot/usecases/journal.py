@@ -397,8 +397,9 @@ class JournalUseCase:
         try:
             user = await self.db.users.get(ref)
             if user is not None:
+                # Only the settings still there: a /forget since the read deleted them for good.
                 await self.db.users.set_journal(ref, enabled=False, prompt_time=user.prompt_time,
-                                                timezone=user.timezone, chat_id=user.chat_id)
+                                                timezone=user.timezone, chat_id=user.chat_id, create=False)
         except StorageError as error:
             log.warning("journal.disable_not_saved", extra={"user": caller.user_id, "reason": str(error)})
             return TextReply("Journal off for now — I couldn't reach the database, so say /journal off again later "
@@ -416,8 +417,8 @@ class JournalUseCase:
             user = await self.db.users.get(ref)
             if user is None:  # /forget meanwhile
                 return
-            await self.db.users.set_journal(ref, enabled=False, prompt_time=user.prompt_time,
-                                            timezone=user.timezone, chat_id=user.chat_id, paused=UNREACHABLE)
+            await self.db.users.set_journal(ref, enabled=False, prompt_time=user.prompt_time, timezone=user.timezone,
+                                            chat_id=user.chat_id, paused=UNREACHABLE, create=False)
         except StorageError as error:
             log.warning("journal.stop_not_saved", extra={"user": ref.user_id, "reason": str(error)})
             return

@@ -78,3 +78,45 @@ async def test_export_shows_why_the_prompts_stopped_and_forget_deletes_it(db, co
     await usecases.privacy.forget(caller, confirmed=True)
     assert await db.users.get(LOCAL) is None
     assert await usecases.journal.pause_notice(caller) is None
+
+
+class ForgottenAfterRead:
+    """The database's users, as the use case sees them: the user is read, then /forget runs to
+    its end before the use case's next step (the write made from what it read)."""
+
+    def __init__(self, db) -> None:
+        self._db, self._users = db, db.users
+
+    async def get(self, ref):
+        user = await self._users.get(ref)
+        await self._db.privacy.forget(ref)
+        return user
+
+    def __getattr__(self, name):
+        return getattr(self._users, name)
+
+
+async def journal_on_then_forgotten_while(db, classifier, stop) -> None:
+    """The local user's journal on; `stop` (journal off, or prompts stopped unreachable) reads them,
+    /forget deletes everything, then `stop` writes."""
+    usecases = build_usecases(db, classifier, fetcher=None)
+    caller = Caller("console", "local", chat_id="local")
+    await usecases.journal.enable(caller, "07:15", "America/New_York")
+    real = db.users
+    db.users = ForgottenAfterRead(db)
+    try:
+        await stop(usecases.journal, caller)
+    finally:
+        db.users = real
+
+
+async def test_journal_off_while_forget_runs_brings_no_settings_back(db, counting):
+    await journal_on_then_forgotten_while(db, counting, lambda journal, caller: journal.disable(caller))
+    assert await db.users.get(LOCAL) is None
+    assert (await db.privacy.export(LOCAL)).user is None
+
+
+async def test_prompts_stopped_while_forget_runs_bring_no_settings_back(db, counting):
+    await journal_on_then_forgotten_while(db, counting, lambda journal, caller: journal.stop_unreachable(LOCAL))
+    assert await db.users.get(LOCAL) is None
+    assert await db.users.paused_users() == []

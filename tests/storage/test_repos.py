@@ -72,6 +72,18 @@ async def test_set_journal_leaves_sharing_alone(db: Database):
     assert user.share_with_server is False and user.journal_enabled is True
 
 
+async def test_set_journal_without_create_changes_only_a_user_still_there(db: Database):
+    """Journal off and prompts stopped write what they read of the user: after a /forget deleted
+    the user, that write must not make them again."""
+    await db.users.set_journal(ALICE, enabled=False, prompt_time=time(9, 0), timezone="UTC",
+                               chat_id="a", paused="unreachable", create=False)
+    assert await db.users.get(ALICE) is None
+    await db.users.set_journal(ALICE, enabled=True, prompt_time=time(9, 0), timezone="UTC", chat_id="a")
+    await db.users.set_journal(ALICE, enabled=False, prompt_time=time(9, 0), timezone="UTC",
+                               chat_id="a", create=False)
+    assert (await db.users.get(ALICE)).journal_enabled is False
+
+
 async def test_set_sharing_toggles(db: Database):
     await db.users.upsert(User("chat", "alice", journal_enabled=True))
     await db.users.set_sharing(ALICE, False)
