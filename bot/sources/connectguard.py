@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 from urllib.parse import urlsplit
 
-from bot.sources.urlguard import ConnectPolicy, parse_ip_literal, system_resolver
+from bot.sources.urlguard import ConnectPolicy, dns_can_hold, parse_ip_literal, system_resolver
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class Watch:
         literal = parse_ip_literal(host)
         try:
             addresses = [literal] if literal is not None else [parse_ip_literal(a) for a in system_resolver(host)]
-        except OSError:
+        except (OSError, UnicodeError):  # UnicodeError: a name the resolver would not look up
             addresses = []  # unresolvable: nothing to connect to, nothing to allow
         if port is None or not addresses or not all(a is not None and self.policy.allows(a, port) for a in addresses):
             self.refuse(f"{what} to {host}:{port}")
@@ -93,6 +93,8 @@ def vet_format_url(watch: Watch, url: str) -> None:
         scheme, host, port = "", "", None
     if scheme not in DEFAULT_PORTS or not host:
         watch.refuse(f"a {scheme or 'malformed'} URL to download")
+    if not dns_can_hold(host):  # an empty label, one over 63 characters: refused before any lookup
+        watch.refuse("a URL to download whose host name no resolver looks up")
     watch.check(host, port or DEFAULT_PORTS[scheme], "a format's URL")
 
 

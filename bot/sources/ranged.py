@@ -15,6 +15,7 @@ stops answering ranges (`RangesRefused`).
 """
 from __future__ import annotations
 
+import http.client
 import math
 import re
 import urllib.error
@@ -78,6 +79,11 @@ def http_range(url: str, first: int, last: int, timeout_s: float,
     except (urllib.error.URLError, OSError) as error:
         if "timed out" in str(error):
             raise DownloadError(TOO_SLOW) from None
+        raise DownloadError("The audio host could not be reached.") from None
+    except (http.client.HTTPException, ValueError):
+        # An answer that is no HTTP (a garbled status line, a cut or garbled chunked body), which
+        # http.client raises as no OSError; or a host name no resolver looks up (a UnicodeError).
+        # A DownloadError all the same, so that yt-dlp is let try the file its own way.
         raise DownloadError("The audio host could not be reached.") from None
 
 

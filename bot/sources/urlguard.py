@@ -49,6 +49,17 @@ def system_resolver(host: str) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
+def dns_can_hold(host: str) -> bool:
+    """Whether `host` is a name a resolver can be asked about at all. The system's resolver refuses
+    one with an empty label ("a..youtube.com") or a label over 63 characters before any lookup, and
+    with a UnicodeError (a ValueError), not the OSError of a failed lookup."""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
 def parse_ip_literal(host: str) -> IPAddress | None:
     """The address `host` spells, in any form a C library would connect to, else None."""
     host = host.strip("[]")
@@ -122,7 +133,11 @@ def open_connection(policy: ConnectPolicy, address: tuple[str, int],
     host, port = address
     if deadline is not None:
         deadline.left()
-    found = _addresses(host, port, resolver)
+    try:
+        found = _addresses(host, port, resolver)
+    except UnicodeError:  # an empty label, one over 63 characters: a name no resolver looks up
+        log.info("blocked a connection to %s: a name no resolver looks up", host)
+        raise BlockedURLError(BLOCKED_MESSAGE) from None
     if not found or not all(_allowed(policy, sockaddr[0], port) for _, sockaddr in found):
         log.info("blocked a connection to %s: a non-public address", host)
         raise BlockedURLError(BLOCKED_MESSAGE)
@@ -228,6 +243,8 @@ class URLGuard:
             raise BlockedURLError(BLOCKED_MESSAGE) from None
         if parts.scheme.lower() not in ALLOWED_SCHEMES or not host:
             raise self._blocked(url, "scheme or host")
+        if not dns_can_hold(host):  # before any lookup: the resolver's refusal would be no OSError
+            raise self._blocked(url, "a name no resolver looks up")
         if parts.username is not None or parts.password is not None or "@" in parts.netloc:
             raise self._blocked(url, "userinfo")
         literal = parse_ip_literal(host)
@@ -249,6 +266,8 @@ class URLGuard:
             log.warning("could not resolve %s: %s", host, error)
             site = "YouTube" if "youtu" in host else host
             raise DownloadError(f"I couldn't reach {site} right now — try again in a few minutes.") from None
+        except UnicodeError:  # a name the resolver would not look up (`check` refuses them first)
+            raise self._blocked(url, "a name no resolver looks up") from None
         addresses = []
         for text in found:
             ip = parse_ip_literal(text)
@@ -270,7 +289,8 @@ class URLGuard:
         """Follow `url`'s redirects with HEAD requests, vetting every hop before it is requested.
 
         Returns the last URL of the chain; raises `BlockedURLError` if any hop is refused, and
-        `DownloadError` if the chain is not done within `timeout_s`, all hops together.
+        `DownloadError` if a hop can't be reached or answers what is no HTTP, or if the chain is
+        not done within `timeout_s`, all hops together.
         An HTTP error at the end of the chain is not ours to judge: the downloader reports it.
         """
         deadline = Deadline(timeout_s)
@@ -286,7 +306,9 @@ class URLGuard:
             # Usually a vetted hop that answered 4xx/5xx; but urllib also stops this way at a
             # redirect to a scheme it won't follow (file:, data:, ...), whose URL nobody vetted.
             return self.check(error.geturl())
-        except (urllib.error.URLError, OSError) as error:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+            # HTTPException: an answer that is no HTTP (a garbled status line, over 100 headers, an
+            # overlong line), which http.client raises as no OSError: to the user, a dead link too.
             if isinstance(getattr(error, "reason", None), BlockedURLError):
                 raise error.reason from None
             raise DownloadError("I couldn't reach that link.") from None

@@ -12,6 +12,9 @@ Extra routes for fault tests:
   line, headers, body: as the test spells them) one at a time, `every_s` apart, so that no single
   read waits long but the whole answer takes ages (`drip_response` builds one; `at_once=n` sends
   the first n bytes at once, a quick head before a slow body);
+- broken answers to ranges: `server.garble_ranges("/f.mp3", raw_response, times=1)` answers the
+  next `times` requests for that path that carry a Range header with those raw bytes (a garbled
+  status line, a cut chunked body: as the test spells them); later ones are served as usual;
 - `/hang/...` accepts the request and never answers (until the server stops);
 - `/error/...` answers 500;
 - `server.add_playlist("/search.xspf", [...])` serves an XSPF playlist (yt-dlp's generic
@@ -170,6 +173,7 @@ class FakeAudioServer(LoopbackServer):
         self._redirects: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._pages: dict[str, tuple[bytes, str]] = {}
         self._drips: dict[str, tuple[bytes, float, int]] = {}
+        self._garbled_ranges: dict[str, list[bytes]] = {}
         self._playlists: dict[str, list[PlaylistEntry]] = {}
         self.whole_only: set[str] = set()  # paths served whole whatever the Range asked: a host without ranges
         self._lock = threading.Lock()
@@ -191,6 +195,10 @@ class FakeAudioServer(LoopbackServer):
     def add_drip(self, path: str, response: bytes, every_s: float, at_once: int = 0) -> None:
         self._drips[path] = (response, every_s, at_once)
 
+    def garble_ranges(self, path: str, response: bytes, times: int = 1) -> None:
+        with self._lock:
+            self._garbled_ranges[path] = [response] * times
+
     def add_playlist(self, path: str, entries: list[PlaylistEntry]) -> None:
         self._playlists[path] = list(entries)
 
@@ -211,6 +219,12 @@ class FakeAudioServer(LoopbackServer):
     def _record(self, record: RequestRecord) -> None:
         with self._lock:
             self.requests.append(record)
+
+    def _garbled_range(self, path: str) -> bytes | None:
+        """The raw answer to this Range request for `path`, if one is still to be garbled."""
+        with self._lock:
+            left = self._garbled_ranges.get(path)
+            return left.pop() if left else None
 
     def _count(self, path: str, n: int) -> None:
         with self._lock:
@@ -243,6 +257,9 @@ def _handler_for(server: FakeAudioServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 response, every_s, at_once = server._drips[path]
                 return drip(self.wfile, response, every_s, server._stopping, at_once)
+            if self.headers.get("Range") and (garbled := server._garbled_range(path)) is not None:
+                self.close_connection = True
+                return drip(self.wfile, garbled, 0.0, server._stopping, at_once=len(garbled))
             if path.startswith("/error/"):
                 return self._empty(500)
             if path in server._pages:

@@ -362,3 +362,48 @@ async def test_a_live_search_hit_gives_way_to_the_next_one(audio_root, tmp_path)
         async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="lofi")) as audio:
             assert audio.source_url.endswith("/clip.ogg")
         assert not server.requests_for("/seg1.ts")
+
+
+# -- a host whose answer to a range is no HTTP: yt-dlp's way, or the host called unreachable ---
+
+GARBLED_RANGES = {  # what http.client raises an HTTPException for, which is no OSError
+    "status line": b"HTTP/1.1 2O6 Partial Content\r\nContent-Length: 0\r\n\r\n",
+    "cut chunked body": b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-16383/99999\r\n"
+                        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n4000\r\nOggS",
+    "bad chunk size": b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-16383/99999\r\n"
+                      b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nOggS\r\n",
+}
+
+
+@pytest.mark.parametrize("answer", GARBLED_RANGES.values(), ids=GARBLED_RANGES.keys())
+async def test_a_search_hit_whose_host_garbles_a_range_is_still_fetched_by_ytdlp(audio_server, audio_root, tmp_path,
+                                                                                answer):
+    clip = audio_root / "clip.ogg"
+    duration = sf.info(str(clip)).duration
+    audio_server.add_playlist("/search.xspf", [PlaylistEntry("/clip.ogg", duration, "the song")])
+    audio_server.garble_ranges("/clip.ogg", answer)  # the first range only: yt-dlp's whole GET is answered
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/search.xspf?q={title}", tmp_dir=tmp_path)
+    async with fetcher.fetch(song(duration, spotify_id="clip", title="the song")) as audio:
+        assert audio.path.read_bytes() == clip.read_bytes()
+    gets = [r for r in audio_server.requests_for("/clip.ogg") if r.method == "GET"]
+    assert [r.range is not None for r in gets] == [True, False]  # the garbled range, then yt-dlp's download
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("answer", GARBLED_RANGES.values(), ids=GARBLED_RANGES.keys())
+async def test_a_file_whose_host_garbles_a_range_is_a_host_that_could_not_be_reached(audio_server, tmp_path, answer):
+    audio_server.garble_ranges("/long.ogg", answer)
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/{spotify_id}.ogg", tmp_dir=tmp_path)
+    with pytest.raises(DownloadError, match="^The audio host could not be reached.$"):
+        async with fetcher.fetch(song(240.0)):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_an_audio_host_whose_name_no_dns_can_hold_is_a_host_that_could_not_be_reached(audio_server, tmp_path):
+    # An empty label: the system's resolver refuses the name before any lookup, with no OSError.
+    template = f"http://a..localhost:{audio_server.port}/{{spotify_id}}.ogg"
+    with pytest.raises(DownloadError, match="^The audio host could not be reached.$"):
+        async with AudioFetcher(search_template=template, tmp_dir=tmp_path).fetch(song(240.0)):
+            pass
+    assert list(tmp_path.iterdir()) == []

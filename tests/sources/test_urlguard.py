@@ -10,7 +10,14 @@ import pytest
 from bot.sources.audio import AudioFetcher
 from bot.sources.models import BlockedURLError, DownloadError, Query, QueryKind
 from bot.sources.query import DEFAULT_ALLOWED
-from bot.sources.urlguard import ConnectPolicy, URLGuard, is_public_address, open_connection, parse_ip_literal
+from bot.sources.urlguard import (
+    ConnectPolicy,
+    URLGuard,
+    is_public_address,
+    open_connection,
+    parse_ip_literal,
+    system_resolver,
+)
 from tests.fakes.audio_http import FakeAudioServer, drip_response
 
 PUBLIC = "93.184.216.34"
@@ -222,6 +229,68 @@ def test_the_deadline_is_for_the_whole_chain_not_for_each_hop(front):
     assert time.monotonic() - started < 3.0
 
 
+# -- a host whose answer is no HTTP, a name no DNS can hold: the usual answers, not a crash ----
+
+GARBLED = {  # what http.client raises an HTTPException for, which is no OSError
+    "status line": b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n",
+    "not http": b"SSH-2.0-OpenSSH_9.6\r\n",
+    "101 headers": b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: 1\r\n" % n for n in range(101)) + b"\r\n",
+    "overlong header": b"HTTP/1.1 200 OK\r\nX-Long: " + b"x" * 70_000 + b"\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("answer", GARBLED.values(), ids=GARBLED.keys())
+def test_a_host_whose_answer_is_no_http_is_a_link_i_couldnt_reach(front, answer):
+    front.add_drip("/garbled", answer, every_s=0.0, at_once=len(answer))
+    front.add_redirect("/hop", f"http://localhost:{front.port}/garbled")
+    guard = localhost_guard(front)
+    for path in ("/garbled", "/hop"):  # the link itself, or a hop of its chain
+        with pytest.raises(DownloadError, match="couldn't reach that link"):
+            guard.final_url(f"http://localhost:{front.port}{path}")
+
+
+# An empty label, a label over 63 characters: the system's resolver refuses such a name before any
+# lookup, with a UnicodeError (a ValueError, not the OSError of a failed lookup).
+NO_DNS_NAMES = ["a..{host}", "x" * 64 + ".{host}"]
+NO_DNS_IDS = ["empty label", "64-character label"]
+
+
+def table_then_system(table: dict[str, list[str]]):
+    """The table's names as it says; any other name as the system's resolver answers it."""
+    return lambda host: table[host] if host in table else system_resolver(host)
+
+
+@pytest.mark.parametrize("name", NO_DNS_NAMES, ids=NO_DNS_IDS)
+def test_a_link_whose_host_name_no_dns_can_hold_is_refused_as_a_bad_link(name):
+    with pytest.raises(BlockedURLError, match="I can't open that link"):
+        URLGuard(DEFAULT_ALLOWED).check(f"https://{name.format(host='youtube.com')}/watch?v=dQw4w9WgXcQ")
+
+
+@pytest.mark.parametrize("name", NO_DNS_NAMES, ids=NO_DNS_IDS)
+def test_a_redirect_to_a_host_name_no_dns_can_hold_is_refused_as_a_bad_link(front, name):
+    front.add_redirect("/odd", f"http://{name.format(host='localhost')}:{front.port}/clip.ogg")
+    guard = URLGuard(frozenset({"localhost"}), resolver=table_then_system({"localhost": [PUBLIC]}),
+                     connections=ConnectPolicy(stand_in(front)))
+    with pytest.raises(BlockedURLError, match="I can't open that link"):
+        guard.final_url(f"http://localhost:{front.port}/odd")
+    assert [r.path for r in front.requests] == ["/odd"]
+
+
+@pytest.mark.parametrize("name", NO_DNS_NAMES, ids=NO_DNS_IDS)
+def test_a_connection_to_a_host_name_no_dns_can_hold_is_refused_not_a_crash(name):
+    # Where a name is looked up to be connected to: by a hop's connection, and by the download
+    # worker's watch over yt-dlp's connections.
+    from bot.sources.connectguard import RefusedConnectionError, Watch
+
+    host = name.format(host="example.com")
+    with pytest.raises(BlockedURLError):
+        open_connection(ConnectPolicy(), (host, 80))
+    watch = Watch(ConnectPolicy())
+    with pytest.raises(RefusedConnectionError):
+        watch.check(host, 80, "a connection")
+    assert len(watch.refused) == 1
+
+
 async def test_fetcher_checks_redirects_of_a_user_link_before_ytdlp_sees_it(front, target, tmp_path):
     front.add_redirect("/watch", f"http://127.0.0.1:{target.port}/secret.ogg")
     fetcher = AudioFetcher(allowed_hosts=frozenset({"localhost"}), tmp_dir=tmp_path / "work",
@@ -297,6 +366,16 @@ def test_a_format_url_to_an_internal_address_is_refused_before_the_download_star
     watch = Watch(ConnectPolicy())
     with pytest.raises(RefusedConnectionError):
         vet_format_url(watch, url)
+    assert len(watch.refused) == 1
+
+
+@pytest.mark.parametrize("name", NO_DNS_NAMES, ids=NO_DNS_IDS)
+def test_a_format_url_whose_host_name_no_dns_can_hold_is_refused_before_the_download_starts(name):
+    from bot.sources.connectguard import RefusedConnectionError, Watch, vet_format_url
+
+    watch = Watch(ConnectPolicy())
+    with pytest.raises(RefusedConnectionError):
+        vet_format_url(watch, f"https://{name.format(host='example.com')}/song.mp3")
     assert len(watch.refused) == 1
 
 
@@ -399,3 +478,4 @@ async def test_a_user_links_section_is_still_cut(front, long_duration, work, ext
     if ranges:  # yt-dlp's own look at the file, then the ranges: the header, (the index,) the window
         assert fetched < (front.root / f"long.{ext}").stat().st_size / 4
         assert [r.range is not None for r in gets] == [False, True, True] + [True] * (ext == "m4a")
+
