@@ -16,7 +16,8 @@ import html
 import http.client
 import logging
 import re
-from urllib.parse import urljoin, urlsplit
+import string
+from urllib.parse import quote, urljoin, urlsplit
 
 from bot.sources.models import BlockedURLError, SpotifyUnavailableError, TrackNotFoundError, UnsupportedInputError
 from bot.sources.query import (
@@ -89,7 +90,10 @@ class ShortLinkResolver:
             status, location, page = self._get(url, deadline)
             if status in REDIRECT_STATUSES and location:
                 try:
-                    target = urljoin(url, location.strip())
+                    # http.client reads a head as latin-1: a Location's other bytes (UTF-8, as a
+                    # server sends them) are percent-encoded back, as urllib does, so the next hop
+                    # is asked for what the server named (a request line is ASCII).
+                    target = quote(urljoin(url, location.strip()), encoding="iso-8859-1", safe=string.punctuation)
                 except ValueError:
                     raise BlockedURLError(AWAY_MESSAGE) from None
             elif status == 200:
@@ -165,7 +169,9 @@ class ShortLinkResolver:
                 if response.status != 200:
                     return response.status, response.getheader("Location"), b""
                 return 200, None, self._read_page(response)
-        except (OSError, http.client.HTTPException) as error:  # TimeoutError too: out of time
+        # TimeoutError too: out of time. ValueError: a request http.client will not write (a URL
+        # it can't encode), or a host name no resolver looks up (a UnicodeError).
+        except (OSError, http.client.HTTPException, ValueError) as error:
             log.warning("short link unreachable: %s", type(error).__name__)
             raise SpotifyUnavailableError(UNREACHABLE_MESSAGE) from None
         finally:

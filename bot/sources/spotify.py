@@ -101,6 +101,11 @@ SEARCH_FILTER_RE = re.compile(r'(?<!\S)(?P<field>track|artist|album|year|genre|t
 NAME_FILTERS = frozenset({"track", "artist"})
 
 
+# The longest Retry-After passed on to the user: a host asking for more is telling no wait anyone
+# would keep in mind ("1e300" reads as a number too).
+MAX_RETRY_AFTER_S = 24 * 3600.0
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_tries: int = 3
@@ -498,10 +503,14 @@ def busy_message(wait_s: float) -> str:
 
 
 def retry_after_s(headers, default: float) -> float:
+    """The seconds a Retry-After header asks for (at most MAX_RETRY_AFTER_S), else `default`.
+    float() also reads "nan" and "inf": time.sleep refuses a NaN, and neither is a wait to tell a
+    user, so they count as no number at all."""
     try:
-        return max(float((headers or {}).get("Retry-After")), 0.0)
+        wait = float((headers or {}).get("Retry-After"))
     except (TypeError, ValueError):
         return default
+    return min(max(wait, 0.0), MAX_RETRY_AFTER_S) if math.isfinite(wait) else default
 
 
 def is_transient(status: int | None) -> bool:

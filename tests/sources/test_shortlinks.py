@@ -272,6 +272,27 @@ def test_a_short_link_host_that_drips_its_answer_is_given_up_on_in_time(links, a
     assert time.monotonic() - started < 3.0
 
 
+async def test_a_short_link_redirecting_to_a_path_in_utf_8_is_followed_to_its_track(spotify, links):
+    # The Location's bytes as a server sends them, UTF-8: http.client reads a head as latin-1, and
+    # the next hop is asked for them percent-encoded, as a browser (and urllib) would.
+    redirect = drip_response("302 Found", {"Location": "https://spotify.link/café"})
+    links.drip(LINK, redirect, every_s=0.0, at_once=len(redirect))
+    links.redirect("https://spotify.link/caf%C3%A9", track_url(CREEP.track_id))
+    track = await resolve(spotify, links)
+    assert track.key == f"spotify:{CREEP.track_id}"
+    assert links.requests == [LINK, "https://spotify.link/caf%C3%A9"]
+
+
+async def test_a_short_link_redirecting_to_a_host_spelt_in_utf_8_leads_away(spotify, links):
+    # Percent-encoded, the look-alike's name is no short-link host: not followed, not a crash.
+    redirect = drip_response("302 Found", {"Location": "https://spötify.link/hRkBrwub9xb"})
+    links.drip(LINK, redirect, every_s=0.0, at_once=len(redirect))
+    with pytest.raises(BlockedURLError) as info:
+        await resolve(spotify, links)
+    assert str(info.value) == AWAY_MESSAGE
+    assert links.requests == [LINK] and spotify.api_requests() == []
+
+
 @pytest.mark.parametrize("status", [500, 503])
 async def test_a_short_link_host_that_fails_is_unavailable(spotify, links, status):
     links.status(LINK, status)

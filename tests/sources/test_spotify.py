@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import time
 
 import pytest
 
@@ -44,6 +45,14 @@ class SleepLog:
 
     def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+
+class RealSleep(SleepLog):
+    """Sleeps as the bot does (time.sleep, which refuses a NaN), and logs each wait."""
+
+    def __call__(self, seconds: float) -> None:
+        super().__call__(seconds)
+        time.sleep(seconds)
 
 
 def make_resolver(fake, sleep=None, **retry) -> SpotifyResolver:
@@ -299,6 +308,26 @@ async def test_429_with_a_short_wait_that_persists_is_retried_then_busy(fake_spo
     assert info.value.retry_after_s == 10
     assert sleeps.waits == [10.0, 10.0]  # bounded number of tries
     assert len(fake_spotify.api_requests()) == 3
+
+
+@pytest.mark.parametrize("retry_after", ["nan", "inf", "1e999", "-inf"])
+async def test_a_429_whose_retry_after_is_no_finite_number_is_waited_out_as_one_without(fake_spotify, retry_after):
+    # float() reads all of these; not one is a wait to sleep through or to pass on to the user.
+    fake_spotify.fail_next(429, times=10, retry_after=retry_after)
+    sleeps = RealSleep()
+    with pytest.raises(SpotifyBusyError) as info:
+        await make_resolver(fake_spotify, sleep=sleeps).resolve(parse_query("Creep"))
+    assert str(info.value) == "Spotify is busy right now — try again in a few seconds."
+    assert info.value.retry_after_s == 0.01 and sleeps.waits == [0.01, 0.01]  # the wait when none is given
+    assert len(fake_spotify.api_requests()) == 3
+
+
+async def test_a_429_asking_for_a_wait_of_ages_passes_on_a_day_at_most(fake_spotify):
+    fake_spotify.fail_next(429, times=10, retry_after="1e300")
+    with pytest.raises(SpotifyBusyError) as info:
+        await make_resolver(fake_spotify).resolve(parse_query("Creep"))
+    assert str(info.value) == "Spotify is busy right now — try again in an hour or so."
+    assert info.value.retry_after_s == 24 * 3600
 
 
 async def test_5xx_is_retried_with_backoff(fake_spotify):
