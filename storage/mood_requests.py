@@ -12,6 +12,8 @@ inserts serve hundreds of them, which keeps the event loop free for the replies.
   requests added afterwards under the old id too: answers still being worked on when it moved.
 - Each batch is folded into the per-place summary (`storage/place_tracks.py`) first, then
   inserted: the playlists read the summary.
+- `asking`: held while a /mood is answered in a place; a member who leaves meanwhile is
+  recorded as gone (their request, stamped with when they asked, is written only afterwards).
 - `erasure_lock`: held by /forget's deletions and by a write made from documents read before it
   (a moved place's summaries summed up again from its requests, a departure), so that no
   /forget comes between the read and the write, which would put the member back after it.
@@ -20,13 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 from storage import place_tracks
 from storage.codec import request_to_doc
 from storage.failures import translated_errors
-from storage.models import MoodRequest, StorageError
+from storage.models import MoodRequest, StorageError, UserRef
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,24 @@ class RequestRepo:
         self._writer: asyncio.Task | None = None
         self._moved: dict[str, str] = {}  # old place -> new place, for requests still on their way
         self.erasure_lock = asyncio.Lock()  # see the module's docstring
+        self._asking: Counter[tuple[str, UserRef]] = Counter()
+
+    @contextmanager
+    def asking(self, place: str | None, member: UserRef) -> Iterator[None]:
+        """A /mood of `member` being answered in `place` (None: a private chat, nothing to mark)."""
+        key = (place, member)
+        if place is not None:
+            self._asking[key] += 1
+        try:
+            yield
+        finally:
+            if place is not None:
+                self._asking[key] -= 1
+                if not self._asking[key]:
+                    del self._asking[key]
+
+    def is_asking(self, place: str, member: UserRef) -> bool:
+        return (place, member) in self._asking
 
     async def add(self, request: MoodRequest) -> None:
         # Shielded: a caller that gives up must not cancel the insert its neighbours wait on.

@@ -447,12 +447,15 @@ class PlaylistQueries:
         """The member left the place (or was removed) at `at`: what they did there before stops
         counting. Said twice (a service message and a membership update), the later time stays.
         Someone never seen there (who never used the bot there, or deleted it all with /forget)
-        has nothing there to stop counting: nothing is recorded about them."""
+        has nothing there to stop counting: nothing is recorded about them, unless their first
+        /mood there is being answered (it will be written after this, stamped before it)."""
         where = {"place": place, "platform": member.platform, "user_id": member.user_id}
         async with self._apart_from_erasures():  # seen, then recorded: not forgotten in between
+            asking = False
             if self._requests is not None:  # a request on its way is a visit
                 await self._requests.settled()
-            if await self._ever_seen(where):
+                asking = self._requests.is_asking(place, member)
+            if asking or await self._ever_seen(where):
                 await self._record_departure(where, at)
 
     async def _ever_seen(self, where: dict[str, Any]) -> bool:

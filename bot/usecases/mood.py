@@ -155,8 +155,10 @@ class MoodUseCase:
             log.info("mood.rate_limited", extra={"user": caller.user_id, "place": caller.place,
                                                  "retry_after_s": limited.retry_after_s})
             return ErrorReply(str(limited), retry_after_s=limited.retry_after_s)
+        asked_at = self.now()  # the request's time: a departure while it is answered comes after it
         try:
-            reply = await self.analyse(text, attachment, progress)
+            with self.db.requests.asking(caller.place, ref):
+                reply = await self.analyse(text, attachment, progress)
         except (SourceError, InferenceError, StorageError) as error:
             log.info("mood.refused", extra={"user": caller.user_id, "error": type(error).__name__,
                                             "reason": without_user_text(str(error))})
@@ -169,7 +171,7 @@ class MoodUseCase:
             if permit is not None:
                 permit.release()
         if self.db.privacy.erasures(ref) == erasures:
-            self._record_request(caller, reply)  # not after a /forget sent since the message
+            self._record_request(caller, reply, asked_at)  # not after a /forget sent since the message
         log.info("mood.answered", extra={"user": caller.user_id, "chat": caller.chat_id, "track": reply.track_key,
                                          "mood": reply.mood, "cached": reply.cached, "model": reply.model,
                                          "fallback": reply.fallback_reason})  # why the ANN answered, if it did
@@ -337,9 +339,9 @@ class MoodUseCase:
         return mood_reply(record, cached=False, source_url=source_url or track.source_url,
                           fallback_reason=result.fallback_reason)
 
-    def _record_request(self, caller: Caller, reply: MoodReply) -> None:
+    def _record_request(self, caller: Caller, reply: MoodReply, asked_at: datetime) -> None:
         """In the background: the answer need not wait for its bookkeeping (storage logs a failure,
         and its readers see the request once written)."""
         request = MoodRequest(UserRef(caller.platform, caller.user_id), caller.place, reply.track_key,
-                              reply.mood, self.now(), title=reply.title)
+                              reply.mood, asked_at, title=reply.title)
         self.db.requests.record(request)

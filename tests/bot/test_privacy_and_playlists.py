@@ -319,6 +319,36 @@ async def test_a_mood_request_in_flight_during_forget_is_not_recorded_afterwards
     assert (await db.privacy.export(alice)).requests == []  # but nothing of Alice's is kept
 
 
+@pytest.mark.parametrize("seen_before", [True, False])
+async def test_a_member_who_leaves_while_their_song_is_heard_does_not_count_again(db, counting, clip_paths,
+                                                                                  seen_before):
+    """Bob asks /mood in the group and leaves (or is removed) while the song is listened to. The
+    request was stamped with the time of the answer, after the departure, so he counted again with
+    all his songs; and a first-time asker's departure was not recorded at all (never seen there:
+    the request was not written yet)."""
+    held = HeldClassifier(counting)
+    usecases = build_usecases(db, held, fetcher=None)
+    bob = UserRef(BOB.platform, BOB.user_id)
+    if seen_before:
+        held.release.set()
+        await usecases.mood.run(BOB, attachment=attachment(clip_paths[0]))
+        await db.requests.settled()
+        assert await db.playlists.members_seen(BOB.place) == [bob]
+        held.release.clear()
+        held.listening.clear()
+
+    asking = asyncio.create_task(usecases.mood.run(BOB, attachment=attachment(clip_paths[1])))
+    await held.listening.wait()
+    await usecases.playlists.member_left(BOB.platform, BOB.place.split(":", 1)[1], BOB.user_id)
+    held.release.set()
+    reply = await asking
+    await db.requests.settled()
+
+    assert reply.mood in ("happy", "energetic", "sad", "calm")  # he still gets his answer
+    assert await db.playlists.members_seen(BOB.place) == []
+    assert (await usecases.playlists.playlist(ALICE, reply.mood)).tracks == []
+
+
 async def test_an_entry_set_aside_by_the_outbox_is_exported_like_the_rest(db, counting, tmp_path):
     """An answer the database refused when the outbox drained is kept aside for a human to look at,
     and /forget deletes it: it is the user's data, so /export shows it too."""
