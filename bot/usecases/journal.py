@@ -90,6 +90,10 @@ ZONE_MISSING = ("{time}, understood: only your time zone is missing. Add it as a
 # clocks change, an hour off their evening for half the year.
 FIXED_OFFSET_NOTE = ("{label} is a fixed offset: it doesn't follow daylight saving time. Where the clocks change, "
                      "name your zone instead, e.g. /journal on {time} Europe/Lisbon, to keep {time} all year.")
+# ... and to a tzdata name that is an offset, not a place, taken for a place's clocks: a Londoner
+# types GMT, a New Yorker EST, and their summer time is not in it (see OFFSET_NAMES).
+FIXED_NAME_NOTE = ("{label} is a fixed offset: it doesn't follow {summer}. For {city}, name its zone instead, "
+                   "/journal on {time} {zone}, to keep {time} all year.")
 # IANA has Etc zones for whole hours only: an offset with minutes is a place's, named instead.
 OFFSET_WITH_MINUTES = ("{label} is {names} today: type {which}, e.g. /journal on {time} {first}. "
                        "IANA has no zone for an offset with minutes, only the places that keep it.")
@@ -210,8 +214,35 @@ def zone_label(zone: str) -> str:
     return offset_label(int(offset.total_seconds() // 60))
 
 
+# tzdata's names of offsets that are no place's (each keeps one offset all year), with the summer
+# time they lack and the zone of the place people who type them mostly mean. UTC's own names say
+# nothing of a place: FIXED_OFFSET_NOTE. A place without daylight saving time (Asia/Tokyo, or its
+# old name Japan) is no offset: it is that place's time all year.
+_BRITISH = ("British Summer Time", "London", "Europe/London")
+OFFSET_NAMES: dict[str, tuple[str, str, str] | None] = {
+    **{name: _BRITISH for name in ("GMT", "GMT0", "GMT+0", "GMT-0", "Greenwich", "Etc/GMT", "Etc/GMT0",
+                                   "Etc/GMT+0", "Etc/GMT-0", "Etc/Greenwich")},
+    "EST": ("Eastern Daylight Time", "New York", "America/New_York"),
+    "MST": ("Mountain Daylight Time", "Denver", "America/Denver"),
+    "HST": ("Hawaii–Aleutian Daylight Time (Honolulu keeps HST all year: Pacific/Honolulu)", "Adak",
+            "America/Adak"),
+    **{name: None for name in ("UTC", "UCT", "Universal", "Zulu", "Etc/UTC", "Etc/UCT", "Etc/Universal",
+                               "Etc/Zulu")},
+}
+
+
 def is_fixed_offset(zone: str) -> bool:
-    return zone == "UTC" or zone.startswith("Etc/")
+    """A zone that is an offset, no place's clocks: UTC, Etc/GMT±N, GMT, EST…"""
+    return zone.startswith("Etc/") or zone in OFFSET_NAMES
+
+
+def fixed_offset_note(zone: str, prompt_time: time) -> str:
+    """What a fixed offset is told: that it keeps no summer time, and the zone likely meant."""
+    at, meant = f"{prompt_time:%H:%M}", OFFSET_NAMES.get(zone)
+    if meant is None:
+        return FIXED_OFFSET_NOTE.format(label=zone_label(zone), time=at)
+    summer, city, place = meant
+    return FIXED_NAME_NOTE.format(label=zone_label(zone), summer=summer, city=city, zone=place, time=at)
 
 
 @lru_cache(maxsize=1)
@@ -385,8 +416,7 @@ class JournalUseCase:
         self.schedule.schedule(User(caller.platform, caller.user_id, timezone=zone, prompt_time=prompt_time,
                                     journal_enabled=True, chat_id=chat_id))
         log.info("journal.enabled", extra={"user": caller.user_id, "tz": zone, "at": prompt_time.strftime("%H:%M")})
-        note = (" " + FIXED_OFFSET_NOTE.format(label=zone_label(zone), time=f"{prompt_time:%H:%M}")
-                if is_fixed_offset(zone) else "")
+        note = " " + fixed_offset_note(zone, prompt_time) if is_fixed_offset(zone) else ""
         return TextReply(f"Journal on: every day at {prompt_time:%H:%M} ({zone_label(zone)}) I'll send you a moment of your day "
                          f"to answer with a song. /journal off stops it.{note}")
 

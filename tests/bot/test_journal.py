@@ -724,3 +724,34 @@ async def test_in_an_outage_a_second_message_is_not_filed_under_an_older_prompt_
     assert isinstance(first, JournalSavedReply) and first.queued and first.local_date == date(2026, 11, 24)
     assert isinstance(second, ErrorReply) and "already answered" in second.message, second
     assert writer.outbox.pending() == 1
+
+
+@pytest.mark.parametrize("typed, meant", [
+    ("GMT", "Europe/London"), ("gmt0", "Europe/London"), ("Greenwich", "Europe/London"),
+    ("Etc/GMT", "Europe/London"), ("EST", "America/New_York"), ("MST", "America/Denver"),
+    ("HST", "America/Adak"), ("UCT", "Europe/Lisbon"), ("Zulu", "Europe/Lisbon"),
+    ("Universal", "Europe/Lisbon"),
+])
+async def test_a_zone_name_that_is_a_fixed_offset_is_said_not_to_follow_daylight_saving_time(
+        db, counting, typed, meant):
+    """GMT, EST and the like are accepted, but are offsets: a Londoner typing GMT would get the
+    prompt an hour off all summer. The reply says so, and names the zone they likely meant."""
+    reply = await journal_usecase(db, counting).enable(ALICE_DM, "21:30", typed)
+    assert isinstance(reply, TextReply) and "doesn't follow" in reply.text, reply
+    assert f"/journal on 21:30 {meant}" in reply.text, reply.text
+
+
+def test_a_place_without_daylight_saving_time_is_no_fixed_offset():
+    from bot.usecases.journal import is_fixed_offset
+    assert not any(is_fixed_offset(zone) for zone in ("Asia/Tokyo", "Japan", "Asia/Kolkata", "Pacific/Honolulu"))
+    assert all(is_fixed_offset(zone) for zone in ("UTC", "Etc/GMT-2", "GMT", "EST", "Zulu"))
+
+
+def test_every_offset_name_keeps_one_offset_all_year():
+    from zoneinfo import ZoneInfo
+
+    from bot.usecases.journal import OFFSET_NAMES
+    for name in OFFSET_NAMES:
+        offsets = {datetime(year, month, 1, 12, tzinfo=ZoneInfo(name)).utcoffset()
+                   for year in (2026, 2027) for month in (1, 7)}
+        assert len(offsets) == 1, name
