@@ -316,8 +316,13 @@ def _font_code_points() -> frozenset[int]:
 
 def drawable(text: str) -> str:
     """`text` without the characters the font lacks (matplotlib draws each as an empty box), and
-    without the separators those leave dangling: "🎶 Fuego" -> "Fuego", "아이유 – 좋은 날" -> ""."""
+    without the separators those leave dangling: "🎶 Fuego" -> "Fuego", "아이유 – 좋은 날" -> "".
+    Nothing at all when the font lacks most of its letters: "이 밤 – 아이유 IU" named "IU" would
+    mislead more than an unnamed dot."""
     known = _font_code_points()
+    letters = [c for c in text if c.isalnum()]
+    if 2 * sum(ord(c) in known for c in letters) < len(letters):
+        return ""
     kept = "".join(c if ord(c) in known else " " for c in text)
     return " ".join(kept.split()).strip(" -–—·,;:/|")
 

@@ -127,7 +127,8 @@ def test_the_mood_map_names_the_newest_songs_once_each():
 def test_song_titles_are_named_on_the_map_in_the_glyphs_the_font_has():
     # The chart's font has no emoji and no Hangul: such characters would be drawn as empty boxes.
     songs = [("🎶🔥 Fuego 💃🏽", 0.6, 0.7, "happy"), ("아이유 – 좋은 날", 0.5, -0.4, "calm"),
-             ("Fairuz – أعطني الناي", -0.3, -0.2, "sad"), ("Sigur Rós – Hoppípolla", 0.2, -0.6, "calm")]
+             ("Fairuz – أعطني الناي", -0.3, -0.2, "sad"), ("Sigur Rós – Hoppípolla", 0.2, -0.6, "calm"),
+             ("이 밤 – 아이유 IU", 0.4, -0.5, "calm")]  # mostly Hangul: not named "IU"
     assert [name for name, _, _ in charts.map_labels(songs)] == ["Sigur Rós – Hoppípolla", "Fairuz – أعطني الناي", "Fuego"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # matplotlib warns of each glyph it cannot draw
