@@ -761,6 +761,11 @@ class SectionDownloader:
                 raise UnsupportedInputError(f"“{label}” is a kind of stream I can't fetch — "
                                             "send me a link to a plain song instead.") from None
             raise map_ytdlp_error(str(error), label, source) from None
+        except UnicodeError:  # yt-dlp normalising a URL whose host name no resolver looks up ("a..b")
+            log.info("yt-dlp could not encode a URL it was given (%s)", label)
+            if watch is not None:
+                raise BlockedURLError(BLOCKED_MESSAGE) from None
+            raise DownloadError(f"The download of “{label}” failed.") from None
         if progress["bytes"] > self.max_bytes:  # however yt-dlp passed the hook's stop on
             raise AudioTooLargeError(f"“{label}” is too big to fetch.")
         path = find_download(workdir)

@@ -439,6 +439,13 @@ async def test_an_hls_playlist_whose_segments_are_internal_is_never_fetched(fron
     assert target.requests == []
 
 
+async def test_a_page_naming_audio_on_a_host_name_no_dns_can_hold_is_refused_as_a_bad_link(front, work):
+    # yt-dlp itself meets the name ("a..localhost": an empty label) and raises UnicodeError, no
+    # error of its own: the user got "something went wrong".
+    front.add_page("/watch", '<html><body><audio src="http://a..localhost/song.ogg"></audio></body></html>')
+    await assert_refused(user_link_fetcher(front, work), user_link(front), work)
+
+
 async def test_ffmpeg_is_never_handed_an_internal_address(front, target, work):
     # A known length and a WMA: the section is cut by ffmpeg, a process the socket guard cannot see.
     front.add_page("/watch", f'<html><body><audio src="http://127.0.0.1:{target.port}/secret.wma"></audio></body></html>')
