@@ -288,6 +288,85 @@ def no_such_offset_zone(minutes: int, prompt_time: time, day: date) -> str:
     return OFFSET_WITH_MINUTES.format(label=label, names=names, which=which, time=at, first=zones[0])
 
 
+# Big cities whose zone is named after another (Beijing keeps Asia/Shanghai's time, Mumbai Asia/
+# Kolkata's, San Francisco America/Los_Angeles'), as ZONE_MISSING invites people to type them: the
+# world's most populous, and the ones most asked about. A city that is a zone's own last part
+# (Paris, Lisbon, São Paulo) needs no row: `likely_zone` finds it among the zones.
+CITY_ZONES: dict[str, str] = {
+    # Asia
+    "beijing": "Asia/Shanghai", "peking": "Asia/Shanghai", "guangzhou": "Asia/Shanghai",
+    "shenzhen": "Asia/Shanghai", "chengdu": "Asia/Shanghai", "wuhan": "Asia/Shanghai",
+    "chongqing": "Asia/Shanghai", "tianjin": "Asia/Shanghai", "hangzhou": "Asia/Shanghai",
+    "nanjing": "Asia/Shanghai", "xian": "Asia/Shanghai", "mumbai": "Asia/Kolkata",
+    "bombay": "Asia/Kolkata", "delhi": "Asia/Kolkata", "new_delhi": "Asia/Kolkata",
+    "bangalore": "Asia/Kolkata", "bengaluru": "Asia/Kolkata", "chennai": "Asia/Kolkata",
+    "hyderabad": "Asia/Kolkata", "pune": "Asia/Kolkata", "ahmedabad": "Asia/Kolkata",
+    "calcutta": "Asia/Kolkata", "osaka": "Asia/Tokyo", "kyoto": "Asia/Tokyo", "yokohama": "Asia/Tokyo",
+    "busan": "Asia/Seoul", "hanoi": "Asia/Bangkok", "ho_chi_minh_city": "Asia/Ho_Chi_Minh",
+    "saigon": "Asia/Ho_Chi_Minh", "lahore": "Asia/Karachi", "islamabad": "Asia/Karachi",
+    "abu_dhabi": "Asia/Dubai", "mecca": "Asia/Riyadh", "jeddah": "Asia/Riyadh",
+    "tel_aviv": "Asia/Jerusalem", "ankara": "Europe/Istanbul", "chittagong": "Asia/Dhaka",
+    "surabaya": "Asia/Jakarta", "bandung": "Asia/Jakarta", "cebu": "Asia/Manila",
+    # Europe
+    "barcelona": "Europe/Madrid", "valencia": "Europe/Madrid", "seville": "Europe/Madrid",
+    "munich": "Europe/Berlin", "munchen": "Europe/Berlin", "hamburg": "Europe/Berlin",
+    "frankfurt": "Europe/Berlin", "cologne": "Europe/Berlin", "koln": "Europe/Berlin",
+    "milan": "Europe/Rome", "milano": "Europe/Rome", "naples": "Europe/Rome", "florence": "Europe/Rome",
+    "venice": "Europe/Rome", "porto": "Europe/Lisbon", "lyon": "Europe/Paris", "marseille": "Europe/Paris",
+    "manchester": "Europe/London", "birmingham": "Europe/London", "edinburgh": "Europe/London",
+    "glasgow": "Europe/London", "geneva": "Europe/Zurich", "krakow": "Europe/Warsaw",
+    "saint_petersburg": "Europe/Moscow", "st_petersburg": "Europe/Moscow", "rotterdam": "Europe/Amsterdam",
+    "the_hague": "Europe/Amsterdam", "antwerp": "Europe/Brussels", "gothenburg": "Europe/Stockholm",
+    # The Americas
+    "san_francisco": "America/Los_Angeles", "seattle": "America/Los_Angeles",
+    "san_diego": "America/Los_Angeles", "las_vegas": "America/Los_Angeles",
+    "portland": "America/Los_Angeles", "washington": "America/New_York", "boston": "America/New_York",
+    "miami": "America/New_York", "atlanta": "America/New_York", "philadelphia": "America/New_York",
+    "montreal": "America/Toronto", "ottawa": "America/Toronto", "houston": "America/Chicago",
+    "dallas": "America/Chicago", "austin": "America/Chicago", "san_antonio": "America/Chicago",
+    "new_orleans": "America/Chicago", "minneapolis": "America/Chicago", "salt_lake_city": "America/Denver",
+    "calgary": "America/Edmonton", "rio_de_janeiro": "America/Sao_Paulo", "rio": "America/Sao_Paulo",
+    "brasilia": "America/Sao_Paulo", "guadalajara": "America/Mexico_City",
+    "monterrey": "America/Monterrey", "medellin": "America/Bogota", "quito": "America/Guayaquil",
+    # Africa and Oceania
+    "cape_town": "Africa/Johannesburg", "pretoria": "Africa/Johannesburg", "alexandria": "Africa/Cairo",
+    "abuja": "Africa/Lagos", "kano": "Africa/Lagos", "kinshasa": "Africa/Kinshasa",
+    "addis_ababa": "Africa/Addis_Ababa", "dar_es_salaam": "Africa/Dar_es_Salaam",
+    "marrakech": "Africa/Casablanca", "canberra": "Australia/Sydney", "gold_coast": "Australia/Brisbane",
+    "wellington": "Pacific/Auckland", "christchurch": "Pacific/Auckland", "honolulu": "Pacific/Honolulu",
+}
+DID_YOU_MEAN = "Did you mean {zone}? /journal on {time} {zone}"
+
+
+def city_key(text: str) -> str:
+    """A city or zone's last part as CITY_ZONES keys it: lower case, no accents ("München" ->
+    "munchen"), underscores for spaces and hyphens."""
+    return re.sub(r"[\s_\-]+", "_", zone_as_named(text).lower()).strip("_")
+
+
+@lru_cache(maxsize=1)
+def zones_by_last_part() -> dict[str, tuple[str, ...]]:
+    """The places' zones by their last part, as city_key writes it: "paris" -> ("Europe/Paris",)."""
+    places = place_zones()
+    found: dict[str, list[str]] = {}
+    for zone in all_timezones():
+        if "/" in zone and not zone.startswith("Etc/") and (not places or zone in places):
+            found.setdefault(city_key(zone.rsplit("/", 1)[-1]), []).append(zone)
+    return {key: tuple(zones) for key, zones in found.items()}
+
+
+def likely_zone(text: str) -> str | None:
+    """The zone of a big city typed where a zone was asked for ("Beijing" -> "Asia/Shanghai"), or
+    of the one zone whose last part it is ("paris" -> "Europe/Paris"); None for anything else."""
+    key = city_key(text)
+    if not key:
+        return None
+    if key in CITY_ZONES:
+        return CITY_ZONES[key]
+    zones = zones_by_last_part().get(key, ())
+    return zones[0] if len(zones) == 1 else None
+
+
 def canonical_timezone(name: str) -> str | None:
     """The IANA name the user meant ("europe/lisbon" -> "Europe/Lisbon", "UTC+2" -> "Etc/GMT-2"), or None."""
     if (offset := offset_timezone(name)) is not None:
@@ -401,6 +480,8 @@ class JournalUseCase:
         zone = canonical_timezone(timezone)
         if zone is None and (minutes := typed_offset(timezone)) is not None:  # whole hours have their Etc zone
             return ErrorReply(no_such_offset_zone(minutes, prompt_time, self.now().date()))
+        if zone is None and (meant := likely_zone(timezone)) is not None:  # a suggestion, not taken as said
+            return ErrorReply(DID_YOU_MEAN.format(zone=meant, time=f"{prompt_time:%H:%M}"))
         if zone is None:
             suggestions = self.timezones(timezone.split("/")[-1] if timezone else "", limit=3)
             examples = ", ".join(suggestions or EXAMPLE_ZONES)
@@ -573,11 +654,16 @@ class JournalUseCase:
             return [offset_timezone(prefix)] if minutes % 60 == 0 else list(
                 zones_by_offset(self.now().date()).get(minutes, ()))[:limit]
         wanted = zone_as_named(prefix).lower()
+        # A big city named after no zone ("Beijing"), or a zone's last part as typed ("new-york"),
+        # offers its zone first.
+        key, meant = city_key(prefix), likely_zone(prefix)
+        cities = list(dict.fromkeys([meant] * (meant is not None)
+                                    + [z for city, z in CITY_ZONES.items() if key and city.startswith(key)]))
         # Etc/GMT+2 is UTC-2: never offered to someone typing "GMT+2" (who gets the line above).
-        zones = [z for z in all_timezones() if not z.startswith("Etc/GMT")]
+        zones = [z for z in all_timezones() if not z.startswith("Etc/GMT") and z not in cities]
         starts = [z for z in zones if z.lower().startswith(wanted)]
         parts = [z for z in zones if z not in starts and any(p.startswith(wanted) for p in z.lower().split("/"))]
-        return (starts + parts)[:limit]
+        return (cities + starts + parts)[:limit]
 
     # ---- answering ---------------------------------------------------------------------------
     @staticmethod

@@ -755,3 +755,31 @@ def test_every_offset_name_keeps_one_offset_all_year():
         offsets = {datetime(year, month, 1, 12, tzinfo=ZoneInfo(name)).utcoffset()
                    for year in (2026, 2027) for month in (1, 7)}
         assert len(offsets) == 1, name
+
+
+@pytest.mark.parametrize("typed, zone", [
+    ("Beijing", "Asia/Shanghai"), ("mumbai", "Asia/Kolkata"), ("Delhi", "Asia/Kolkata"),
+    ("San Francisco", "America/Los_Angeles"), ("Los Angeles", "America/Los_Angeles"),
+    ("Barcelona", "Europe/Madrid"), ("Munich", "Europe/Berlin"), ("München", "Europe/Berlin"),
+    ("Paris", "Europe/Paris"), ("lisbon", "Europe/Lisbon"), ("São Paulo", "America/Sao_Paulo"),
+    ("new-york", "America/New_York"),
+])
+async def test_a_big_city_typed_for_the_zone_is_answered_with_the_zone_that_holds_it(db, counting, typed, zone):
+    """ZONE_MISSING promises it: type a big city and the bot suggests its zone's name. A
+    suggestion, not a guess taken: nothing is saved until the user sends the zone."""
+    journal = journal_usecase(db, counting)
+    reply = await journal.enable(ALICE_DM, "21:30", typed)
+    assert isinstance(reply, ErrorReply), reply
+    assert reply.message == f"Did you mean {zone}? /journal on 21:30 {zone}", reply.message
+    assert await db.users.get(ALICE_REF) is None
+    assert journal.timezones(typed)[0] == zone  # Discord's autocomplete offers it first
+
+
+async def test_a_name_no_city_nor_zone_has_still_gets_the_examples(db, counting):
+    reply = await journal_usecase(db, counting).enable(ALICE_DM, "21:30", "Atlantis")
+    assert isinstance(reply, ErrorReply) and reply.message.startswith("I don't know the time zone “Atlantis”")
+
+
+def test_every_city_names_a_zone_of_a_place():
+    from bot.usecases.journal import CITY_ZONES, place_zones
+    assert set(CITY_ZONES.values()) <= place_zones()
