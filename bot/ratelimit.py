@@ -215,6 +215,6 @@ def refusal(limit: CommandLimit | None, caller: Caller, command: str, *, per_pla
     except RateLimited as limited:
         log.info("command.rate_limited", extra={"command": command, "user": caller.user_id,
                                                  "place": caller.place if per_place else None,
-                                                 "retry_after_s": limited.retry_after_s})
+                                                 "by_place": limited.by_place, "retry_after_s": limited.retry_after_s})
         return ErrorReply(str(limited), retry_after_s=limited.retry_after_s)
     return None

@@ -153,7 +153,7 @@ class MoodUseCase:
             permit = self.limiter.acquire(f"{caller.platform}:{caller.user_id}", caller.place) if self.limiter else None
         except RateLimited as limited:
             log.info("mood.rate_limited", extra={"user": caller.user_id, "place": caller.place,
-                                                 "retry_after_s": limited.retry_after_s})
+                                                 "by_place": limited.by_place, "retry_after_s": limited.retry_after_s})
             return ErrorReply(str(limited), retry_after_s=limited.retry_after_s)
         asked_at = self.now()  # the request's time: a departure while it is answered comes after it
         try:

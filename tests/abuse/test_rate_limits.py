@@ -77,8 +77,8 @@ async def test_per_place_limit_counts_every_member(db, caplog):
         replies = [await mood.run(caller(str(user)), link) for user in range(6)]
     assert [type(r) for r in replies] == [MoodReply] * 4 + [ErrorReply] * 2
     # Two members refused: the log says where, so a busy group is not taken for two abusers.
-    assert [(r.user, r.place) for r in caplog.records if r.getMessage() == "mood.rate_limited"] == [
-        ("4", GROUP), ("5", GROUP)]
+    assert [(r.user, r.place, r.by_place) for r in caplog.records if r.getMessage() == "mood.rate_limited"] == [
+        ("4", GROUP, True), ("5", GROUP, True)]  # and which limit: the group's, not theirs
     assert all(0 < r.retry_after_s <= WINDOW_S for r in replies[4:])
     assert isinstance(await mood.run(caller("9", place="telegram:-600"), link), MoodReply)  # other group
     assert isinstance(await mood.run(caller("9", place=None), link), MoodReply)  # private chat
@@ -239,8 +239,8 @@ async def test_playlist_and_servermood_share_a_window_per_member_and_one_per_gro
     # Member 3 asked once: the group's limit ran out, and the reply says so, not "going fast".
     assert render.reply_text(over_group, "group") == (
         f"This group is asking me a lot right now — try again in {over_group.retry_after_s} s.")
-    assert [(r.user, r.place) for r in caplog.records if r.getMessage() == "command.rate_limited"] == [
-        ("1", GROUP), ("3", GROUP)]  # where, for a limit counted per group too
+    assert [(r.user, r.place, r.by_place) for r in caplog.records if r.getMessage() == "command.rate_limited"] == [
+        ("1", GROUP, False), ("3", GROUP, True)]  # where, for a limit counted per group too, and which
     # Another group, and a request refused for what it is (a typo, a private chat), are not counted.
     assert isinstance(await playlists.server_mood(caller("3", place="telegram:-600")), ServerMoodReply)
     assert "isn't one of the moods" in (await playlists.playlist(caller("4"), "hapy")).message
