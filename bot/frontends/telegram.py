@@ -342,7 +342,8 @@ class TelegramFrontend:
         self.prompt_read_timeout_s = PROMPT_READ_TIMEOUT_S
         self.album_window_s = album_window_s
         # Updates run concurrently (/mood waits on the classifier), but a burst is answered in
-        # arrival order and fetched only as fast as it is answered (telegram_flow).
+        # arrival order, one sender's updates one after another, and fetched only as fast as it
+        # is answered (telegram_flow).
         self.flow = UpdateFlow()
         self._requests = (AiohttpRequest(CONNECTION_POOL_SIZE, pool_timeout=POOL_TIMEOUT_S),
                           AiohttpRequest(1, gate=self.flow.gate))

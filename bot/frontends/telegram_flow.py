@@ -6,11 +6,18 @@ they all share the event loop at once. In a burst every answer then waits for ev
 (up to 100) updates is fetched as soon as the previous one is queued, so a burst piles up in the
 bot's memory, where a crash would lose it, rather than at Telegram, which keeps unfetched updates.
 
-`UpdateFlow` changes three things and nothing else:
+`UpdateFlow` changes four things and nothing else:
 - Its `processor` (a PTB `BaseUpdateProcessor`) lets at most `active` updates run at a time, in
   the order they arrived. An update still running after `lease_s` (a download, the model, a
   chart) gives its slot back and carries on concurrently, so slow work never holds up quick
   answers; handlers need not know about any of this.
+- One sender's updates run one after another, in the order they were sent: the next starts once
+  the one before it is done, or has run for `turn_s`. Two commands that arrived together (a
+  queue built up during a restart, a burst on reconnect) otherwise ran at once, and the later
+  could lose: `/journal on` then `/journal off` left the journal on, answered in reverse order.
+  `turn_s` is far longer than any quick command takes (a few ms), but keeps a slow /mood (a
+  download, the model) from holding up its sender's next command for long. The items of one
+  album do not wait for each other: the first item's handler collects the rest meanwhile.
 - Its `gate` runs before every getUpdates: the next batch is fetched only once fewer than
   `low_water` fetched updates still wait for, or hold, a slot. Updates beyond that wait at
   Telegram. After `max_gate_s` the batch is fetched whatever happens, so the bot never stops
@@ -45,6 +52,9 @@ log = logging.getLogger(__name__)
 
 ACTIVE_UPDATES = 8  # enough to overlap each answer's Bot API round trip with the next one's work
 LEASE_S = 0.05  # a cached /mood takes a few ms; anything slower is waiting on slow work
+# How long a sender's next update waits for the one before it at most: a quick command's use case
+# is done long before (its answer may still wait for Telegram's flood limits, in order anyway).
+TURN_S = 1.0
 # Fetch the next batch while two slots' worth of updates are still pending: their answers hide
 # the getUpdates round trip, and few updates wait in the bot that could have waited at Telegram.
 LOW_WATER = 2 * ACTIVE_UPDATES
@@ -86,9 +96,42 @@ class _Lease:
         self._flow._departed()
 
 
+class _Turn:
+    """One update's place in its sender's order: it runs once the `earlier` turns are over, and
+    its own is over when it is done, or `turn_s` after it started (`start`)."""
+
+    __slots__ = ("_flow", "_sender", "_over", "_earlier", "_timer")
+
+    def __init__(self, flow: "UpdateFlow", sender: int, earlier: list[asyncio.Future]) -> None:
+        self._flow = flow
+        self._sender = sender
+        self._over: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._earlier = earlier
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def wait(self) -> None:
+        """Return once every earlier update of the sender is done, or past its turn."""
+        if self._earlier:
+            await asyncio.wait(self._earlier)  # not cancelled with this update (a shutdown)
+
+    def start(self, turn_s: float) -> None:
+        self._timer = asyncio.get_running_loop().call_later(turn_s, self.end)
+
+    def end(self) -> None:
+        if self._over.done():
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._over.set_result(None)
+        turns = self._flow._turns[self._sender]
+        turns[:] = [(album, over) for album, over in turns if over is not self._over]
+        if not turns:
+            del self._flow._turns[self._sender]
+
+
 class _FairProcessor(BaseUpdateProcessor):
-    """Runs each update once it holds one of the flow's slots (FIFO: asyncio's semaphore wakes
-    waiters in order)."""
+    """Runs each update once its sender's earlier updates are done (or past their turn) and it
+    holds one of the flow's slots (FIFO: asyncio's semaphore wakes waiters in order)."""
 
     def __init__(self, flow: "UpdateFlow", max_concurrent_updates: int) -> None:
         super().__init__(max_concurrent_updates)
@@ -98,18 +141,27 @@ class _FairProcessor(BaseUpdateProcessor):
         if not isinstance(update, Update):  # not counted by the queue: no slot either
             await coroutine
             return
+        turn = self._flow._turn_of(update)  # before any await: updates get here in arrival order
         try:
+            if turn is not None:
+                await turn.wait()
             await self._flow._slots.acquire()
         except BaseException:  # cancelled while waiting (shutdown): the handler never runs
+            if turn is not None:
+                turn.end()
             self._flow._departed()
             if inspect.iscoroutine(coroutine):
                 coroutine.close()
             raise
         lease = _Lease(self._flow, self._flow.lease_s)
+        if turn is not None:
+            turn.start(self._flow.turn_s)
         try:
             await coroutine
         finally:
             lease.release()
+            if turn is not None:
+                turn.end()
 
     async def initialize(self) -> None:
         pass
@@ -121,17 +173,20 @@ class _FairProcessor(BaseUpdateProcessor):
 class UpdateFlow:
     """The queue, processor and gate of one Telegram application (see the module's docstring)."""
 
-    def __init__(self, *, active: int = ACTIVE_UPDATES, lease_s: float = LEASE_S, low_water: int = LOW_WATER,
-                 batch: int = BATCH_UPDATES, max_gate_s: float = MAX_GATE_S,
+    def __init__(self, *, active: int = ACTIVE_UPDATES, lease_s: float = LEASE_S, turn_s: float = TURN_S,
+                 low_water: int = LOW_WATER, batch: int = BATCH_UPDATES, max_gate_s: float = MAX_GATE_S,
                  max_concurrent_updates: int = MAX_CONCURRENT_UPDATES) -> None:
         if active < 1 or low_water < 1 or not 1 <= batch <= 100:
             raise ValueError("active and low_water must be at least 1, batch from 1 to 100")
         self.lease_s = lease_s
+        self.turn_s = turn_s
         self.low_water = low_water
         self.batch = batch
         self.max_gate_s = max_gate_s
         self.pending = 0  # updates handed to the application that have not given their slot back
         self._slots = asyncio.Semaphore(active)
+        # sender id -> the album (media_group_id) and end of each of its updates' turns not yet over
+        self._turns: dict[int, list[tuple[str | None, asyncio.Future]]] = {}
         self._room = asyncio.Event()
         self._room.set()
         self.queue: asyncio.Queue = _CountingQueue(self)
@@ -149,6 +204,21 @@ class UpdateFlow:
         log.info("telegram.flow: %d updates still pending after %.1f s; fetching more anyway",
                  self.pending, self.max_gate_s)
         return self.batch
+
+    def _turn_of(self, update: Update) -> _Turn | None:
+        """`update`'s place after its sender's earlier updates (the user, or the chat an anonymous
+        admin posts as); None for an update without a sender. An album's items wait for the
+        sender's other updates, not for each other."""
+        sender = update.effective_sender
+        if sender is None:
+            return None
+        message = update.effective_message
+        album = message.media_group_id if message is not None else None
+        turns = self._turns.setdefault(sender.id, [])
+        earlier = [over for other, over in turns if album is None or other != album]
+        turn = _Turn(self, sender.id, earlier)
+        turns.append((album, turn._over))
+        return turn
 
     def _arrived(self) -> None:
         self.pending += 1
