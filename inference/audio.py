@@ -428,8 +428,11 @@ def _stated_seconds(container, stream, size: int) -> float | None:
 
 
 def _plausible(stream) -> bool:
-    """Whether an audio stream's header states a rate and channels a real file may have."""
+    """Whether an audio stream's header states a rate and channels a real file may have (and a
+    codec FFmpeg knows: PyAV gives a stream of an unknown one no codec context)."""
     context = stream.codec_context
+    if context is None:
+        return False
     rate, channels = int(context.sample_rate or 0), int(context.channels or 0)
     return 0 < rate <= MAX_NATIVE_RATE and 0 < channels <= MAX_CHANNELS
 

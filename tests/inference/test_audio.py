@@ -326,6 +326,23 @@ def test_a_header_with_absurd_channels_or_rate_is_unreadable(tmp_path):
     assert "lying.wav" in str(error.value)
 
 
+def test_a_stream_in_a_codec_ffmpeg_does_not_know_is_unreadable(tmp_path):
+    """PyAV gives such a stream no codec context: reading its rate raised AttributeError, which the
+    bot answered "something went wrong" and the command line "internal error"."""
+    import subprocess
+
+    webm = tmp_path / "opus.webm"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=12",
+                    "-c:a", "libopus", str(webm)], check=True)
+    data = webm.read_bytes()
+    assert data.count(b"A_OPUS") == 1
+    path = tmp_path / "unknown_codec.webm"
+    path.write_bytes(data.replace(b"A_OPUS", b"A_QQQQ"))
+    with pytest.raises(UnreadableAudioError) as error:
+        load_audio(path)
+    assert "unknown_codec.webm" in str(error.value)
+
+
 def test_a_long_file_is_refused_while_decoding_when_its_header_does_not_say(tmp_path, monkeypatch):
     """FLAC written to a pipe has no length in its header: the limit holds on decoded audio."""
     import subprocess
