@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from telegram import (
+    Audio,
     BotCommand,
     BotCommandScope,
     BotCommandScopeAllChatAdministrators,
@@ -118,6 +119,11 @@ NOT_AUDIO = "The file {name} is not audio we can read."
 NOT_DOWNLOADED = "I couldn't get that file from Telegram just now. Please send it again."
 MAX_LOGGED_REASON = 200  # characters of a failed download's error logged
 MAX_SHOWN_NAME = 80  # characters of a file's name said back
+# The suffix of an audio sent without a file name (`tagged_name`), which tells the decoder its format.
+AUDIO_SUFFIXES = {"audio/mpeg": ".mp3", "audio/mp3": ".mp3", "audio/ogg": ".ogg", "audio/opus": ".opus",
+                  "audio/mp4": ".m4a", "audio/m4a": ".m4a", "audio/x-m4a": ".m4a", "audio/aac": ".aac",
+                  "audio/flac": ".flac", "audio/x-flac": ".flac", "audio/wav": ".wav", "audio/x-wav": ".wav",
+                  "audio/webm": ".webm"}
 # getFile: "bots can download files of up to 20MB in size". A local Bot API server (any other
 # address than api.telegram.org) has no such limit: there only max_audio_bytes applies.
 OFFICIAL_API_HOST = "api.telegram.org"
@@ -1391,7 +1397,7 @@ def audio_of(message: Message | ExternalReplyInfo):
     if message.animation:
         return None
     if message.audio:
-        return message.audio, message.audio.file_name or "audio.mp3"
+        return message.audio, message.audio.file_name or tagged_name(message.audio)
     if message.voice:
         return message.voice, "voice.ogg"
     if message.document:
@@ -1401,6 +1407,15 @@ def audio_of(message: Message | ExternalReplyInfo):
     if message.video_note:
         return message.video_note, "video-note.mp4"
     return None
+
+
+def tagged_name(audio: Audio) -> str:
+    """The name of an audio sent without a file name (some apps send music with its tags only):
+    "performer – title", or the title, with the suffix its type names; else "audio.mp3". A '/' of
+    a tag ("AC/DC") is shown as '∕', so that no part of the name reads as a folder."""
+    named = " – ".join(tag for tag in (audio.performer, audio.title) if tag) if audio.title else ""
+    suffix = AUDIO_SUFFIXES.get((audio.mime_type or "").lower(), ".mp3")
+    return f"{named.replace('/', '∕')}{suffix}" if named.strip() else "audio.mp3"
 
 
 def duration_of(media: object) -> float:
