@@ -106,12 +106,13 @@ class MainModel:
         card = read_card(weights_dir / MAIN_META)
         threads = max(1, int(threads))
         # With two threads or more, the embedding runs on a thread of its own beside the network and
-        # the features (see `predict_section`): each ORT session gets one thread less, so that a
-        # worker never has more threads computing than it was given.
+        # the features (see `predict_section`): the two ORT sessions, running at once, share the
+        # threads (half each, the odd one to the network's side), so that a worker never has more
+        # threads computing than it was given.
         beside = threads >= 2 and Fusion.embeds(card)
-        part_threads = threads - 1 if beside else threads
+        embedding_threads = threads // 2 if beside else threads
         options = ort.SessionOptions()
-        options.intra_op_num_threads = part_threads
+        options.intra_op_num_threads = threads - embedding_threads if beside else threads
         # One request at a time per worker: parallelism comes from the pool, not from ORT.
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -127,7 +128,7 @@ class MainModel:
         except Exception as error:  # ORT raises its own untyped exceptions for a corrupt graph
             raise ModelUnavailableError(f"The main model's weights are corrupt ({error}).") from None
         _check_signature(session)
-        fusion = Fusion.from_card(card, weights_dir, part_threads, beside=beside)
+        fusion = Fusion.from_card(card, weights_dir, embedding_threads, beside=beside)
         version = card["version"]
         if fusion is not None:
             version = f"{version}{fusion.version_suffix}"
@@ -207,7 +208,8 @@ class Fusion:
         return "+ann" + ("+musicnn" if self.embedding_weight > 0 else "")
 
     @classmethod
-    def from_card(cls, card: dict, weights_dir: Path, threads: int, *, beside: bool = False) -> "Fusion | None":
+    def from_card(cls, card: dict, weights_dir: Path, embedding_threads: int, *,
+                  beside: bool = False) -> "Fusion | None":
         spec = card.get("fusion") or {}
         ann_weight = float(spec.get("ann_weight") or 0.0)
         embedding_weight = float(spec.get("embedding_weight") or 0.0)
@@ -219,7 +221,7 @@ class Fusion:
         main_weight = float(spec.get("main_weight", 1.0 - ann_weight - embedding_weight))
         ann = AnnModel.load(weights_dir) if ann_weight > 0 else None
         head = EmbeddingHead.from_card(card.get("embedding_head") or {})
-        embedder = Embedder.load(weights_dir, threads=threads, patches=(card.get("embedding") or {}).get("patches"))
+        embedder = Embedder.load(weights_dir, threads=embedding_threads, patches=(card.get("embedding") or {}).get("patches"))
         thread = ThreadPoolExecutor(1, thread_name_prefix="moodbot-embedding") if beside else None
         return cls(main_weight, ann_weight, ann, embedding_weight, embedder, head, thread)
 

@@ -123,3 +123,14 @@ def test_on_two_threads_the_embedding_runs_beside_the_rest_and_answers_the_same(
     for clip in sample[::10]:
         section = select_section(load_audio(clip.path))
         np.testing.assert_allclose(two.predict_section(section), one.predict_section(section), atol=1e-5)
+
+
+@pytest.mark.parametrize("threads, embedding, network", [(3, 1, 2), (4, 2, 2), (5, 2, 3)])
+def test_on_more_threads_the_two_sessions_share_them(threads, embedding, network):
+    """The embedding's session and the network's run at once: each took threads - 1, so a worker
+    given 4 threads ran 6 computing at once (oversubscribed cores, on machines of 3 or more)."""
+    from inference.predict import MainModel
+
+    model = MainModel.load(WEIGHTS, threads=threads)
+    assert model.fusion.embedder.session.get_session_options().intra_op_num_threads == embedding
+    assert model.session.get_session_options().intra_op_num_threads == network
