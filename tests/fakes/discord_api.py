@@ -222,6 +222,11 @@ class FakeDiscord:
         unknown interaction, and editing or following up its messages an invalid webhook token."""
         self.expired.add(token)
 
+    def delete_deferred(self, token: str) -> None:
+        """Delete an interaction's deferred answer while it shows "… is thinking", as a moderator
+        (or the asker) deleting that message does: editing it is then an unknown message."""
+        self._deferred[token]["deleted"] = True
+
     def add_file(self, filename: str, data: bytes) -> dict:
         """An attachment payload (for `resolved.attachments` or a message) served by the fake CDN."""
         attachment_id = self.snowflake()

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.frontends.discord.interactions import NOT_DOWNLOADED, TOO_LARGE
-from bot.frontends.discord.mood import FILE_TIME, FILES_NOT_HEARD, INTERACTION_TOKEN_LIFETIME, OUT_OF_TIME
+from bot.frontends.discord.interactions import INTERACTION_TOKEN_LIFETIME, NOT_DOWNLOADED, TOO_LARGE
+from bot.frontends.discord.mood import FILE_TIME, FILES_NOT_HEARD, OUT_OF_TIME
 from bot.ratelimit import MoodRateLimiter
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
 from bot.usecases import build_usecases

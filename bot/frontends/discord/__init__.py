@@ -26,12 +26,12 @@ from discord.http import Route
 
 from bot.config import Settings
 from bot.frontends import render
-from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, RequestsInFlight, refuses_the_bot,
-                                                 refuses_the_user, whose)
+from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, RequestsInFlight, edited_original,
+                                                 followed_up, refuses_the_bot, refuses_the_user, whose)
 from bot.frontends.discord.journal import JournalCog
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
-from bot.replies import PromptMessage
+from bot.replies import ErrorReply, PromptMessage
 from bot.usecases.ports import DeliveryUncertain, RecipientGone, SenderRefused
 
 __all__ = ["DiscordFrontend", "MoodCog", "JournalCog", "ServerCog"]
@@ -135,7 +135,8 @@ class MoodBot(commands.AutoShardedBot):
         log.error("discord command failed", exc_info=error, extra=whose(interaction.user, interaction.guild_id))
         with contextlib.suppress(discord.HTTPException):
             if interaction.response.is_done():
-                await interaction.edit_original_response(content=render.GENERIC_ERROR, embed=None)
+                if not await edited_original(interaction, content=render.GENERIC_ERROR, embed=None):
+                    await followed_up(interaction, ErrorReply(render.GENERIC_ERROR), ephemeral=True)
             else:
                 await interaction.response.send_message(render.GENERIC_ERROR, ephemeral=True)
 

@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable
 
@@ -33,6 +34,13 @@ NETWORK_ERRORS = (OSError, asyncio.TimeoutError, aiohttp.ClientError)
 # bot's servers, or blocked it) or shares no server with it any more; the account is gone.
 CANNOT_MESSAGE_USER = 50007
 UNKNOWN_USER = 10013
+# Discord's answer to an edit of a message deleted meanwhile: a deferred response ("… is thinking")
+# a moderator, or the asker, deleted while the bot worked.
+UNKNOWN_MESSAGE = 10008
+# In an interaction's `extras` once its deferred response is known deleted (`edited_original`).
+ORIGINAL_DELETED = "moodbot.original_deleted"
+# Discord takes an interaction's answers (edits, followups) for 15 minutes after it was made.
+INTERACTION_TOKEN_LIFETIME = timedelta(minutes=15)
 
 
 def caller_of(interaction: discord.Interaction) -> Caller:
@@ -46,6 +54,12 @@ def caller_of(interaction: discord.Interaction) -> Caller:
         is_admin=in_guild and interaction.permissions.manage_guild,
         display_name=user.display_name,
     )
+
+
+def answerable_until(interaction: discord.Interaction) -> datetime:
+    """When Discord stops taking the interaction's answers: 15 minutes after it was made, by its
+    id's time, or by the time it arrived should this machine's clock be behind Discord's."""
+    return min(interaction.created_at, discord.utils.utcnow()) + INTERACTION_TOKEN_LIFETIME
 
 
 def whose(user: discord.abc.User, guild_id: int | None = None) -> dict[str, str | None]:
@@ -277,7 +291,7 @@ class InteractionProgress:
         await self.stages.settle()
 
     async def _edit(self, stage: str) -> None:
-        await self.interaction.edit_original_response(content=stage)
+        await edited_original(self.interaction, content=stage)
 
 
 class MessageProgress:
@@ -346,9 +360,12 @@ async def show_privately(interaction: discord.Interaction, reply: object) -> Non
 
     The public answer is edited before the private one is sent: Discord takes a followup sent while
     the deferred answer still shows "thinking" for the edit of that answer, public whatever its
-    flags (and, that answer deleted, for an unknown message). Then the public answer goes."""
+    flags (and, that answer deleted, for an unknown message). Then the public answer goes; one deleted meanwhile
+    leaves nothing to clear: the reply comes as a private followup alone (`followed_up`)."""
     try:
-        await interaction.edit_original_response(content=ANSWERED_PRIVATELY, embed=None)
+        if not await edited_original(interaction, content=ANSWERED_PRIVATELY, embed=None):
+            await followed_up(interaction, reply, ephemeral=True)
+            return
         parts = {k: v for k, v in message_parts(reply).items() if v is not None}
         await interaction.followup.send(**parts, ephemeral=True)
     except discord.HTTPException as error:
@@ -368,7 +385,7 @@ async def show_in_channel(interaction: discord.Interaction, reply: object, *, no
     if isinstance(reply, ErrorReply) and interaction.guild_id is not None:
         await show_privately(interaction, reply)
     else:
-        await show(interaction, reply, note=None if isinstance(reply, ErrorReply) else note)
+        await show(interaction, reply, note=None if isinstance(reply, ErrorReply) else note, in_public=True)
 
 
 async def show_followup(interaction: discord.Interaction, progress: FollowupProgress, reply: object) -> None:
@@ -387,11 +404,51 @@ def noted(parts: dict, note: str | None) -> dict:
     return parts
 
 
+async def edited_original(interaction: discord.Interaction, **parts) -> bool:
+    """Edit the interaction's deferred response; False if it was deleted meanwhile (a moderator, or
+    the asker, deleted "… is thinking"): Discord answers 404 Unknown Message, to this edit or an
+    earlier one (remembered in the interaction's `extras`: a deleted response is not edited again)."""
+    if interaction.extras.get(ORIGINAL_DELETED):
+        return False
+    try:
+        await interaction.edit_original_response(**parts)
+    except discord.NotFound as error:
+        if error.code != UNKNOWN_MESSAGE:
+            raise
+        interaction.extras[ORIGINAL_DELETED] = True
+        log.info("discord.deferred_answer_deleted", extra=whose(interaction.user, interaction.guild_id))
+        return False
+    return True
+
+
+async def followed_up(interaction: discord.Interaction, reply: object, *, ephemeral: bool,
+                      note: str | None = None) -> None:
+    """The reply (and `note`) as a message of its own, a followup: the deferred response it was to
+    replace is deleted. Discord may take the first followup for the edit of that response, which
+    it still has "thinking", and answer it 404 Unknown Message too: it is sent once more (its files
+    made anew: a sent one is read to its end). Not once the interaction's 15 minutes are over."""
+    for _ in range(2):
+        if discord.utils.utcnow() >= answerable_until(interaction):
+            break
+        try:
+            parts = {k: v for k, v in noted(message_parts(reply), note).items() if v is not None}
+            await interaction.followup.send(**parts, ephemeral=ephemeral)
+            return
+        except discord.NotFound as error:
+            if error.code != UNKNOWN_MESSAGE:
+                raise
+    log.warning("discord.answer_not_delivered", extra={**whose(interaction.user, interaction.guild_id),
+                                                       "reason": "its deferred response was deleted"})
+
+
 async def show(interaction: discord.Interaction, reply: object, *, ephemeral: bool = False,
-               note: str | None = None) -> None:
-    """Answer the interaction with the reply (and `note`, `noted`): edit the deferred response, or send it."""
+               note: str | None = None, in_public: bool = False) -> None:
+    """Answer the interaction with the reply (and `note`, `noted`): edit the deferred response, or
+    send it. A deferred response deleted meanwhile gets it as a followup (`followed_up`): public
+    if the response was deferred `in_public`, else to the asker alone, as that response was."""
     if interaction.response.is_done():
-        await interaction.edit_original_response(**noted(edit_parts(reply), note))
+        if not await edited_original(interaction, **noted(edit_parts(reply), note)):
+            await followed_up(interaction, reply, ephemeral=not in_public, note=note)
     else:
         parts = {k: v for k, v in noted(message_parts(reply), note).items() if v is not None}
         await interaction.response.send_message(**parts, ephemeral=ephemeral)

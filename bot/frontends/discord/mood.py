@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import discord
 from discord import app_commands
@@ -12,6 +12,7 @@ from bot.frontends.discord.interactions import (
     FollowupProgress,
     InteractionProgress,
     RequestsInFlight,
+    answerable_until,
     caller_of,
     downloaded,
     is_audio,
@@ -32,10 +33,9 @@ TRAILING = ">)|.,!?;:"  # after a link: "(link)", "||link||", "listen: link!"
 NOTHING_TO_CLASSIFY = "Tell me a song: /mood query:<name or link>, or attach an audio file."
 NO_SONG_IN_MESSAGE = "I found no link or audio file in that message."
 # The message command hears every audio file of a message, one after another, each answered as a
-# followup of the one interaction. Discord takes its answers for 15 minutes after it was made; a
-# file is started only with FILE_TIME left: its download (up to 25 MB from Discord's file server)
-# and its listening (the classifier's timeout, 20 s by default), with room.
-INTERACTION_TOKEN_LIFETIME = timedelta(minutes=15)
+# followup of the one interaction. Discord takes its answers for 15 minutes after it was made
+# (`answerable_until`); a file is started only with FILE_TIME left: its download (up to 25 MB from
+# Discord's file server) and its listening (the classifier's timeout, 20 s by default), with room.
 FILE_TIME = timedelta(minutes=1)
 FILES_NOT_HEARD = "The rest of that message's audio files ({count} more) were not heard: attach them to /mood then."
 OUT_OF_TIME = ("The rest of that message's audio files ({count} more) were not heard: Discord takes the "
@@ -74,12 +74,6 @@ def first_link(message: discord.Message | discord.MessageSnapshot,
                allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> str | None:
     """The first link in the message that the bot can read (a Spotify track, a YouTube video)."""
     return next((link for link in links_in(message) if readable(link, allowed_hosts)), None)
-
-
-def answerable_until(interaction: discord.Interaction) -> datetime:
-    """When Discord stops taking the interaction's answers: 15 minutes after it was made, by its
-    id's time, or by the time it arrived should this machine's clock be behind Discord's."""
-    return min(interaction.created_at, discord.utils.utcnow()) + INTERACTION_TOKEN_LIFETIME
 
 
 def with_rest_not_heard(reply: object, left: int) -> object:
