@@ -1012,6 +1012,33 @@ async def test_a_saved_dm_answer_whose_status_message_cannot_be_edited_comes_as_
     assert await db.journal.count(UserRef("discord", str(ALICE))) == 1
 
 
+async def test_a_dm_answer_to_a_user_who_blocked_the_bot_meanwhile_is_one_info_line(scheduled, db, caplog):
+    """The user blocked the bot, or closed their DMs, while it heard their answer: Discord refuses
+    every message to them (403 50007), an apology too. Nothing failed on the bot's side: one INFO
+    line saying why, as Telegram logs it, and no apology tried; the entry is saved all the same."""
+    fake, _ = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    mark = fake.mark()
+    fake.fail_next("send_message", times=5, status=403, code=50007, message="Cannot send messages to this user")
+    with caplog.at_level(logging.INFO, logger="bot.frontends.discord"):
+        await fake.user_dms(VIDEO)
+        for _ in range(100):  # until the answer's refusal is logged, as a failure or not
+            if [r for r in caplog.records if getattr(r, "user", None) == str(ALICE)
+                    and r.getMessage() in ("discord command failed", "discord.dm_refused")]:
+                break
+            await asyncio.sleep(0.05)
+    refused = [c for c in fake.calls_of("send_message", after=mark) if c.status == 403]
+    assert [c.content for c in refused] == [STAGE_FINDING, ""]  # the status message, then the answer itself
+    assert refused[-1].embeds[0]["description"].startswith("Saved to your journal")
+    assert not failures_logged(caplog)
+    assert not [r for r in caplog.records if r.name.startswith("bot.") and r.levelno >= logging.WARNING]
+    (line,) = [r for r in caplog.records if r.getMessage() == "discord.dm_refused"]
+    assert line.levelno == logging.INFO and line.exc_info is None
+    assert line.reason == "403 50007 Cannot send messages to this user"
+    assert await db.journal.count(UserRef("discord", str(ALICE))) == 1
+
+
 @pytest.mark.parametrize("filename", ["夜に駆ける" * 20 + ".mp3", "..", "..mp3"])
 async def test_an_attachment_is_heard_whatever_its_file_name(discord_bot, db, filename):
     """Discord keeps a file's name as uploaded: 100 Japanese characters are 300 bytes, past what a

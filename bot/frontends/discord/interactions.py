@@ -302,6 +302,7 @@ class MessageProgress:
         self.channel = channel
         self.message: discord.Message | None = None
         self.stages = BackgroundStages(self._show_stage, in_flight)
+        self.refused = False  # Discord refused a stage for the user's doing (`refuses_the_user`)
 
     async def __call__(self, stage: str) -> None:
         self.stages.report(stage)
@@ -313,10 +314,17 @@ class MessageProgress:
         return await self.channel.send(**parts)
 
     async def _show_stage(self, stage: str) -> None:
-        if self.message is None:
-            self.message = await self._send(content=stage)
-        elif self.message.content != stage:
-            self.message = await self.message.edit(content=stage)
+        if self.refused:
+            return  # every stage would be refused too (the answer is still tried, and its refusal said)
+        try:
+            if self.message is None:
+                self.message = await self._send(content=stage)
+            elif self.message.content != stage:
+                self.message = await self.message.edit(content=stage)
+        except discord.HTTPException as error:
+            if not refuses_the_user(error):
+                raise
+            self.refused = True  # the user blocked the bot or closed their DMs: not worth a warning
 
     async def show(self, reply: object) -> None:
         """The reply in place of the status message; as a new message if there is none (its stage

@@ -405,7 +405,13 @@ class JournalCog(commands.Cog):
         progress = MessageProgress(message.channel, self.in_flight)
         try:
             await self._answer_dm(message, progress)
-        except Exception:
+        except Exception as error:
+            if refuses_the_user(error):
+                # They blocked the bot, closed their DMs or left the last server shared, meanwhile:
+                # Discord refuses every message to them, an apology too, and nothing failed here.
+                log.info("discord.dm_refused", extra={**whose(message.author),
+                                                      "reason": f"{error.status} {error.code} {error.text}"})
+                return
             log.exception("discord command failed", extra=whose(message.author))
             with contextlib.suppress(discord.HTTPException):
                 await progress.show(ErrorReply(render.GENERIC_ERROR))
