@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import stat
 import sys
 import tempfile
@@ -32,6 +33,7 @@ EXIT_SOME_FAILED = 1
 EXIT_NO_MODEL = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a tool whose reader left reports it
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as `timeout`, `kill` or `docker stop` leaves a tool
 JSON_HELP = """--json prints one object per line, in the order the files were given; an answer:
   {"file": FILE, "mood": "happy", "energetic", "sad" or "calm",
    "probabilities": {"happy": p, "energetic": p, "sad": p, "calm": p} (they sum to 1),
@@ -49,6 +51,7 @@ EXIT_STATUSES_HELP = f"""exit status:
        corrupt, or lack the one --model asks for
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C); the lines printed so far are whole
   {EXIT_BROKEN_PIPE}  the reader of the output left (| head)
+  {EXIT_TERMINATED}  terminated (SIGTERM: kill, timeout, docker stop); the lines printed so far are whole
 """
 STDIN = "-"  # a FILE that names standard input, as cat and ffmpeg read it
 STDIN_COPY_NAME = "stdin"  # the name the decoder's messages give the song read from it
@@ -57,6 +60,16 @@ SHELL_PATTERN = re.compile(r"[*?[]")  # what makes a word a pattern to the shell
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 # What the `train` extra installs (pyproject.toml), as imported.
 TRAIN_MODULES = frozenset({"torch", "torchvision", "onnx", "sklearn", "tqdm"})
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised wherever the run is, as Ctrl-C's KeyboardInterrupt is (asyncio lets only
+    these through its tasks): the run stops the same way, the pool closed and the copies of
+    standard input deleted. Python's default ended it at once and left them in $TMPDIR."""
+
+
+def _terminate(_signum, _frame) -> None:
+    raise Terminated
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -289,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     # `ls` does, rather than fail the run on a strict UTF-8 terminal.
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="surrogateescape")
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         with tempfile.TemporaryDirectory(prefix="moodbot-streams-") as scratch:
             return asyncio.run(classify_files(
@@ -296,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
                 timeout_s=args.timeout, as_json=args.json, out=sys.stdout,
                 copies=copy_streams(args.files, Path(scratch)),
             ))
+    except Terminated:  # as on Ctrl-C
+        print("terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:  # the pool is closed by then; the lines printed so far are whole
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

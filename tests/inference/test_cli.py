@@ -286,6 +286,32 @@ def test_ctrl_c_stops_the_run_with_status_130_and_no_traceback(tiny_weights, cli
         pytest.fail("a process of the interrupted run is still alive")
 
 
+def test_sigterm_stops_the_run_with_status_143_and_leaves_no_temporary_files(tiny_weights, clips, tmp_path):
+    """`timeout`, `kill` and `docker stop` send SIGTERM: Python's default ended the run at once,
+    leaving the copy of a song read from stdin (and the workers' folders) in $TMPDIR."""
+    import os
+    import signal
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    files = ["-", *(str(clips[i % len(clips)]) for i in range(60))]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inference", "classify", "--json", "--workers", "1",
+         "--weights", str(tiny_weights), *files],
+        cwd=REPO, stdin=open(clips[0], "rb"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
+    first = process.stdout.readline()  # the pool is up and answering
+    assert any(scratch.iterdir())  # the copy of stdin, at least
+    process.send_signal(signal.SIGTERM)
+    rest, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err  # 128 + SIGTERM, as a shell reports it
+    assert "Traceback" not in err and "terminated" in err, err
+    assert len([first, *rest.splitlines()]) < len(files)
+    # `import onnxruntime` (1.32) itself keeps a session id in $TMPDIR/.ses, one file for every run.
+    assert sorted(p.name for p in scratch.iterdir() if p.name != ".ses") == []
+
+
 def test_piped_into_head_the_run_stops_quietly(tiny_weights, clips):
     """`classify --json *.ogg | head -1`: once the reader is gone, no BrokenPipeError traceback."""
     files = [str(clips[i % len(clips)]) for i in range(30)]
