@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="worker processes, at most one per file (default: one per core)")
     classify.add_argument(
         "--timeout", type=positive_float, default=20.0,
-        help="seconds per file for the main model; then the ANN answers (auto) or the file fails (main)",
+        help="seconds per file for the main model, from when the file is handed to a worker (so a wait "
+             "behind that worker's file before it counts, as in the bot, where it bounds the user's wait); "
+             "then the ANN answers (auto) or the file fails (main)",
     )
     classify.set_defaults(usage_error=classify.error)  # a mistake found after parsing, told as argparse tells one
     commands.add_parser("train", help="train the models (needs torch); see `train --help`", add_help=False)
