@@ -370,6 +370,7 @@ class TelegramFrontend:
             .build()
         )
         self._actions: set[asyncio.Task] = set()  # "sending a photo…" shown in the background
+        self._commands: dict[str, Callable] = {}  # command name -> its handler
         self._add_handlers()
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -440,6 +441,7 @@ class TelegramFrontend:
             ("export", self.on_export), ("forget", self.on_forget),
         ):
             app.add_handler(CommandHandler(names, callback, filters=NEW_MESSAGE))
+            self._commands.update(dict.fromkeys([names] if isinstance(names, str) else names, callback))
         # A group upgraded to a supergroup gets a new id (both chats get a service message).
         app.add_handler(MessageHandler(NEW_MESSAGE & filters.StatusUpdate.MIGRATE, self.on_migrate))
         # Members leaving and joining: the service messages, and chat_member where the bot is an admin.
@@ -452,7 +454,8 @@ class TelegramFrontend:
         app.add_handler(CallbackQueryHandler(self.on_journal_page_button, pattern=r"^journal:"))
         private = NEW_MESSAGE & filters.ChatType.PRIVATE
         # Any other command in the private chat, or naming this bot in a group: say so (in groups,
-        # one naming no bot may be another bot's).
+        # one naming no bot may be another bot's). One of ours naming another bot in the private
+        # chat is run (`on_unknown_command`).
         app.add_handler(MessageHandler(NEW_MESSAGE & filters.COMMAND, self.on_unknown_command))
         # An album's items, wherever its caption sits, are answered together (before the handlers
         # below, which would each answer one item, or only the captioned one).
@@ -483,7 +486,13 @@ class TelegramFrontend:
 
     async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        if message.chat.type == ChatType.PRIVATE or addressed_to(message, context.bot.username):
+        private = message.chat.type == ChatType.PRIVATE
+        ours = self._commands.get(command_typed(message).lower())
+        if private and ours is not None:  # '/mood@other_bot': no other bot is in a private chat
+            context.args = (message.text or "").split()[1:]  # as CommandHandler sets them
+            await ours(update, context)
+            return
+        if private or addressed_to(message, context.bot.username):
             meant = did_you_mean(command_typed(message), COMMAND_NAMES)
             await message.reply_text(clip(f"{meant} {HELP_TAIL}") if meant else UNKNOWN_COMMAND)
 
@@ -1381,7 +1390,10 @@ def replied_words(message: Message, replied: Message | ExternalReplyInfo) -> str
 
 
 def addressed_elsewhere(message: Message, bot_username: str | None) -> bool:
-    """The message's command names another bot ('/mood@other_bot')."""
+    """The message's command names another bot ('/mood@other_bot') in a group: a private chat
+    holds no other bot, so there it was meant for this one (copied from a group, say)."""
+    if message.chat.type == ChatType.PRIVATE:
+        return False
     named = bot_named(message)
     return named is not None and named != (bot_username or "").lower()
 

@@ -770,6 +770,34 @@ async def test_an_unknown_command_naming_this_bot_in_a_group_gets_the_hint_and_a
     assert not fake.calls_of("sendMessage", after=mark)
 
 
+@pytest.mark.parametrize("command", ["/help", "/journal list", "/Mood", "/share on"])
+async def test_a_command_of_ours_naming_another_bot_in_a_private_chat_is_run(telegram, command):
+    """A private chat holds no other bot: '/mood@other_bot' there (copied from a group) was meant
+    for this one, and is run, not answered "I don't know /mood. Did you mean /mood?"."""
+    fake, _ = telegram
+    name, _, rest = command.partition(" ")
+    await fake.user_sends(command)
+    expected = (await fake.wait_for("sendMessage")).text
+    mark = fake.mark()
+    await fake.user_sends(f"{name}@some_other_bot {rest}".strip())
+    assert (await fake.wait_for("sendMessage", after=mark)).text == expected
+    assert not expected.startswith("I don't know")
+
+
+async def test_a_name_that_is_not_ours_naming_another_bot_in_a_private_chat_gets_the_hint(telegram):
+    fake, _ = telegram
+    await fake.user_sends("/moood@some_other_bot Creep")
+    assert (await fake.wait_for("sendMessage")).text == f"I don't know /moood. Did you mean /mood? {HELP_TAIL}"
+
+
+async def test_audio_captioned_for_another_bot_in_a_private_chat_is_heard(telegram):
+    fake, _ = telegram
+    mark = fake.mark()
+    audio = fake.audio_attachment(b"OggS", file_name="g.ogg")
+    await fake.user_sends("/mood@some_other_bot", audio=audio)
+    await fake.wait_for("getFile", after=mark)
+
+
 async def test_an_edited_message_runs_nothing_again(telegram):
     fake, _ = telegram
     command = await fake.user_sends("/help")
