@@ -18,7 +18,7 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Iterator, TextIO
 from urllib.parse import urlsplit
 
 from bot.config import Settings
@@ -110,6 +110,23 @@ def token_rejected(platform: str, error: BaseException) -> bool:
     return False
 
 
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """`error`, what it was raised from, what that was raised from…"""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        yield cause
+        cause = cause.__cause__
+
+
+def invalid_url(error: BaseException) -> bool:
+    """Whether `error`, or what it was raised from, is aiohttp refusing a URL it cannot call."""
+    from aiohttp import InvalidURL
+
+    return any(isinstance(cause, InvalidURL) for cause in causes(error))
+
+
 def unreachable_reason(error: BaseException) -> str | None:
     """Why a platform could not be reached, when `error` or what it was raised from is a timeout
     or a failed connection (aiohttp's connection errors are OSErrors; python-telegram-bot raises
@@ -139,9 +156,19 @@ async def start_frontend(frontend, settings: Settings, timeout_s: float = FRONTE
     try:
         async with asyncio.timeout(timeout_s) as bound:
             await frontend.start()
-    except Exception as error:  # noqa: BLE001 - only these two are translated, the rest goes on
+    except Exception as error:  # noqa: BLE001 - only these are translated, the rest goes on
         if token_rejected(frontend.platform, error):
+            if frontend.platform == "telegram" and any("not found" in str(cause).lower() for cause in causes(error)):
+                # A 404, which python-telegram-bot raises as a rejected token too: a malformed
+                # token, or an address that does not end in /bot, where the token must follow.
+                raise PlatformStartError(f"{name} answered 404 Not Found at {host}: check {token_setting.upper()} "
+                                         f"and {url_setting.upper()} (it must end in /bot).") from error
             raise PlatformStartError(f"{name} rejected the token at {host}: check {token_setting.upper()}.") from error
+        if frontend.platform == "telegram" and invalid_url(error):
+            # The address with the token after it is no URL ('http://host:8081' + token: the token
+            # read as the port). Not chained: the client's error shows that URL, token and all.
+            raise PlatformStartError(f"{name} could not be called at {host}: {url_setting.upper()} with the token "
+                                     f"after it is no URL: check {url_setting.upper()} (it must end in /bot).") from None
         reason = f"no answer within {timeout_s:.0f} s" if bound.expired() else unreachable_reason(error)
         if reason is None:
             raise

@@ -10,6 +10,7 @@ import string
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -101,6 +102,19 @@ class Settings(BaseSettings):
         if not url and not re.match(r"(?i)[a-z0-9]*search(\d+|all)?:", template):
             raise ValueError("neither a http(s) URL template nor a yt-dlp search such as ytsearch5:{artists} - {title}")
         return template
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _a_bot_api_url(cls, url: str) -> str:
+        """python-telegram-bot calls `url` + token + '/getMe': the token must follow '/bot' (or
+        stand where '{token}' does). Without it Telegram answers 404, read as a rejected token;
+        without a path the token is glued to the host, and no URL at all."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("not a http(s) URL of the Bot API, such as https://api.telegram.org/bot")
+        if "{token}" not in url and not parts.path.endswith("/bot"):
+            raise ValueError("must end in /bot (the token follows it), such as https://api.telegram.org/bot")
+        return url
 
     @field_validator("inference_executor")
     @classmethod

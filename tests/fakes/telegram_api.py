@@ -109,6 +109,7 @@ class FakeTelegramBotAPI(BotAPIAddress):
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
+        app.router.add_route("*", "/{path:.*}", self._not_found)  # as Telegram answers any other path
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -384,6 +385,9 @@ class FakeTelegramBotAPI(BotAPIAddress):
         if (delay_s := self._delays.pop(method, None)) is not None:
             await asyncio.sleep(delay_s)
         return web.json_response({"ok": True, "result": result})
+
+    async def _not_found(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
 
     def _refusal(self, method: str, params: dict) -> str | None:
         """What Telegram answers 400 for, of what a bot may send here: a text or caption over the

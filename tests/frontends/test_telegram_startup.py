@@ -1,0 +1,70 @@
+"""TELEGRAM_API_URL set wrong is named at start: python-telegram-bot puts the token right after it
+('…/bot' + token + '/getMe'), so an address without '/bot' reaches no method (Telegram answers
+404, which python-telegram-bot raises as a rejected token) or, without a path, is no URL at all
+(the token glued to the port). Neither is "check TELEGRAM_TOKEN" only, and the token is never said."""
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from bot.app import PlatformStartError, start_frontend
+from bot.config import Settings
+from bot.frontends.telegram import TelegramFrontend
+from tests.fakes.telegram_api import FakeTelegramBotAPI
+from tests.frontends.conftest import TELEGRAM_TOKEN
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8081", "http://127.0.0.1:8081/", "https://api.telegram.org/",
+                                 "https://api.telegram.org/bot/", "api.telegram.org/bot", "ftp://example.org/bot"])
+def test_an_api_url_python_telegram_bot_cannot_call_is_refused_with_the_settings(url):
+    with pytest.raises(ValidationError) as raised:
+        Settings(_env_file=None, telegram_api_url=url)
+    assert "/bot" in str(raised.value)
+
+
+@pytest.mark.parametrize("url", ["https://api.telegram.org/bot", "http://127.0.0.1:8081/bot",
+                                 "https://example.org/telegram/bot", "https://example.org/bot{token}/test"])
+def test_the_api_urls_python_telegram_bot_can_call_are_taken(url):
+    assert Settings(_env_file=None, telegram_api_url=url).telegram_api_url == url
+
+
+async def start(fake: FakeTelegramBotAPI, api_url: str) -> PlatformStartError:
+    """What starting the Telegram front-end with TELEGRAM_API_URL `api_url` raises (set past the
+    settings' own check, as a URL that passes it but reaches no Bot API is)."""
+    settings = Settings(_env_file=None, telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
+                        telegram_file_url=fake.base_file_url).model_copy(update={"telegram_api_url": api_url})
+    frontend = TelegramFrontend(settings, usecases=None)
+    with pytest.raises(PlatformStartError) as raised:
+        await start_frontend(frontend, settings, timeout_s=10)
+    assert TELEGRAM_TOKEN not in str(raised.value) and TELEGRAM_TOKEN.split(":")[1] not in str(raised.value)
+    return raised.value
+
+
+async def test_a_404_for_the_first_call_names_the_url_setting_too():
+    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+    try:
+        error = await start(fake, f"http://127.0.0.1:{fake.port}/api/bot")
+    finally:
+        await fake.stop()
+    assert str(error) == (f"Telegram answered 404 Not Found at 127.0.0.1:{fake.port}: check TELEGRAM_TOKEN and "
+                          f"TELEGRAM_API_URL (it must end in /bot).")
+
+
+async def test_a_wrong_token_is_still_said_to_be_the_token():
+    fake = await FakeTelegramBotAPI("123456:another-token").start()
+    try:
+        error = await start(fake, fake.base_url)
+    finally:
+        await fake.stop()
+    assert str(error) == f"Telegram rejected the token at 127.0.0.1:{fake.port}: check TELEGRAM_TOKEN."
+
+
+async def test_an_api_url_that_makes_no_url_with_the_token_is_named_without_the_token():
+    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+    try:
+        error = await start(fake, f"http://127.0.0.1:{fake.port}")
+    finally:
+        await fake.stop()
+    assert str(error) == (f"Telegram could not be called at 127.0.0.1:{fake.port}: TELEGRAM_API_URL with the token "
+                          f"after it is no URL: check TELEGRAM_API_URL (it must end in /bot).")
+    assert error.__cause__ is None and error.__suppress_context__  # the client's error shows the token
