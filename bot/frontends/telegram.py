@@ -162,6 +162,9 @@ NOT_YOUR_BUTTON = "This button belongs to someone else."
 JOURNAL_PAGE_DATA = re.compile(r"^journal:(\d{1,20}):(older|newer):([0-9a-f]{24})$")
 OLDER_BUTTON, NEWER_BUTTON = "◀ Older", "Newer ▶"
 EXPIRED_QUERY = ("query is too old", "query id is invalid")  # answerCallbackQuery's 400 for a late press
+# What Telegram answers (400) a bot a group muted: "not enough rights to send text messages to the
+# chat" (…photos…, …documents…), and older wordings of it.
+MUTED = ("not enough rights to send", "have no rights to send a message", "chat_write_forbidden")
 UNEDITABLE = ("message to edit not found", "message can't be edited")  # editMessageText's 400: gone, or not editable
 QUOTE_PARAMS = ("reply_parameters", "reply_to_message_id")  # what makes a message quote another
 SEND_MESSAGE = "sendMessage"  # the Bot API method, for the one call made without PTB's shortcut
@@ -318,6 +321,14 @@ def _returning_retry_after(callback):
         except RetryAfter as refusal:
             return refusal
     return call
+
+
+def refuses_the_bot(error: object) -> bool:
+    """Whether `error` is a chat refusing the bot every message: 403 (blocked by the user, removed
+    from the group), or 400 from a group that took the bot's right to send messages."""
+    if isinstance(error, Forbidden):
+        return True
+    return isinstance(error, BadRequest) and any(words in str(error).lower() for words in MUTED)
 
 
 def chat_key(chat_id: object) -> object:
@@ -806,9 +817,10 @@ class TelegramFrontend:
             await edit_shown(query, FORGET_CANCELLED)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if isinstance(context.error, Forbidden):
-            # "bot was blocked by the user", "bot was kicked from the group chat": the chat refuses
-            # every message now, an apology too, and the bot did nothing wrong.
+        if refuses_the_bot(context.error):
+            # "bot was blocked by the user", "bot was kicked from the group chat", a group that
+            # muted the bot: the chat refuses every message now, an apology too, and the bot did
+            # nothing wrong.
             log.info("telegram.chat_refuses_the_bot: %s", context.error)
             return
         ids = (whose(update.effective_chat, sender_of(update.effective_message, update.effective_user))
@@ -1023,11 +1035,11 @@ class StatusMessage:
         while not (self._finished or self._gone) and self.stage != self.text:
             try:
                 await self._show(self.stage)
-            except Forbidden:  # blocked, or removed from the group: every stage would be refused too
-                self._gone = True  # (the answer is still tried, and its refusal logged)
-                return
-            except TelegramError as error:  # the network, a 429, a refusal: the answer will still try
-                log.warning("telegram.status_not_shown: %s", type(error).__name__)
+            except TelegramError as error:
+                if refuses_the_bot(error):  # blocked, removed from the group, or muted there: every
+                    self._gone = True  # stage would be refused too (the answer is still tried, and its refusal logged)
+                else:  # the network, a 429, a refusal: the answer will still try
+                    log.warning("telegram.status_not_shown: %s", type(error).__name__)
                 return
             except Exception as error:  # a bug: a lost status is not worth a crash, but must be found
                 log.warning("telegram.status_not_shown: %s", type(error).__name__, exc_info=error)

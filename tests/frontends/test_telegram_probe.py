@@ -231,6 +231,23 @@ async def test_a_status_refused_by_a_user_who_blocked_the_bot_is_not_sent_again_
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
+async def test_a_status_refused_in_a_group_that_muted_the_bot_is_not_sent_again_at_each_stage(telegram, caplog):
+    """As for a blocked bot: a group that took the bot's right to send messages refuses every
+    later stage too (400 "not enough rights", not 403)."""
+    fake, frontend = telegram
+    status, mark = await status_for(fake, frontend)
+    fake.fail_next("sendMessage", times=1, status=400,
+                   description="Bad Request: not enough rights to send text messages to the chat")
+    await status(STAGE_DOWNLOADING)
+    await status.shown()
+    await status(STAGE_LISTENING)
+    await status.shown()
+    await status.finish("Mood: happy")
+    assert [(c.method, c.text, c.status) for c in fake.calls[mark:]] == [
+        ("sendMessage", STAGE_DOWNLOADING, 400), ("sendMessage", "Mood: happy", 200)]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
 # A group upgraded to a supergroup ------------------------------------------------------------
 
 
