@@ -161,14 +161,22 @@ class JournalOutbox:
 
     async def queued(self, ref: UserRef) -> list[JournalEntry]:
         """The user's entries still waiting for the database."""
-        return await self._entries_of(ref, self.path)
+        async with self._lock:  # not an append half written
+            return await self._entries_of(ref, self.path)
 
     async def held(self, ref: UserRef) -> list[JournalEntry]:
         """Every entry of the user the outbox holds, waiting or set aside: what /export shows
-        (and /forget removes, see `remove`)."""
-        return await self._entries_of(ref, self.path, self.rejected_path)
+        (and /forget removes, see `remove`). One set aside by a drain that stopped before it
+        dropped it from the outbox is in both files: it is shown once."""
+        async with self._lock:
+            entries = await self._entries_of(ref, self.path, self.rejected_path)
+        once: dict[str, JournalEntry] = {}
+        for entry in entries:
+            once.setdefault(entry.prompt_id, entry)
+        return list(once.values())
 
     async def _entries_of(self, ref: UserRef, *paths: Path) -> list[JournalEntry]:
+        """(Under `_lock`.)"""
         entries = []
         for path in paths:
             lines = (await asyncio.to_thread(_read, path)).splitlines()
@@ -198,7 +206,8 @@ class JournalOutbox:
             return await self._drain(journal, prompts)
 
     async def _drain(self, journal: JournalRepo, prompts: PromptRepo | None) -> int:
-        snapshot = await asyncio.to_thread(_read, self.path)
+        async with self._lock:  # whole lines only: an append under way writes its line under the lock
+            snapshot = await asyncio.to_thread(_read, self.path)
         if not snapshot:
             return 0
         lines = snapshot.splitlines(keepends=True)
@@ -232,11 +241,13 @@ class JournalOutbox:
                 break
             delivered += 1
         async with self._lock:
+            # Set aside first, then dropped from the outbox: a crash (or a set-aside file that
+            # cannot be written) between the two leaves an entry in both, never in neither.
+            if rejected:
+                await asyncio.to_thread(_append_durably, self.rejected_path, b"".join(rejected))
             appended_meanwhile = (await asyncio.to_thread(_read, self.path))[len(snapshot):]
             await asyncio.to_thread(_replace_durably, self.path,
                                     b"".join(kept) + appended_meanwhile)
-            if rejected:
-                await asyncio.to_thread(_append_durably, self.rejected_path, b"".join(rejected))
         if delivered:
             log.info("outbox: %d journal entries written to the database", delivered)
         return delivered

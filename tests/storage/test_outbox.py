@@ -197,6 +197,44 @@ async def test_an_entry_the_database_refuses_is_set_aside(db: Database, tmp_path
     assert await stored_prompt_ids(db) == ["prompt-1"]
 
 
+async def test_a_drain_does_not_read_an_answer_still_being_appended(db: Database, tmp_path):
+    """The drain read its snapshot without the appends' lock: an append half on disk was set aside
+    as a torn line, and its rest queued again as junk (an answer lost, its note left behind where
+    /forget does not look). Here an append is half written, under the lock, when a drain starts."""
+    outbox = JournalOutbox(tmp_path / OUTBOX_FILENAME)
+    await outbox.append(entry(0))
+    line = entry_to_line(entry(1))
+    async with outbox._lock:  # an append under way, as `append` holds it
+        with open(outbox.path, "ab") as f:
+            f.write(line[:40])
+            f.flush()
+            drained = asyncio.create_task(outbox.drain(db.journal))
+            await asyncio.sleep(0.2)
+            f.write(line[40:])
+    assert await drained + await outbox.drain(db.journal) == 2
+    assert await stored_prompt_ids(db) == ["prompt-0", "prompt-1"]
+    assert outbox.pending() == 0 and not outbox.rejected_path.exists()
+
+
+async def test_an_answer_set_aside_where_it_cannot_be_written_stays_in_the_outbox(db: Database, tmp_path):
+    """The drain rewrote the outbox without the refused entry, then wrote it to the set-aside file:
+    a crash, or a set-aside file it cannot write (here a folder in its place), between the two
+    lost it. It is set aside first now."""
+    outbox = JournalOutbox(tmp_path / OUTBOX_FILENAME)
+    bad = entry(0)
+    bad.valence = 7.0  # out of [-1, 1]: the validator refuses it, forever
+    await outbox.append(bad)
+    await outbox.append(entry(1))
+    outbox.rejected_path.mkdir()
+    with pytest.raises(OSError):
+        await outbox.drain(db.journal)
+    assert [e.prompt_id for e in await outbox.queued(ALICE)] == ["prompt-0", "prompt-1"]
+    outbox.rejected_path.rmdir()
+    assert await outbox.drain(db.journal) == 1  # prompt-1 again: stored once, by its unique index
+    assert [e.prompt_id for e in await outbox.held(ALICE)] == ["prompt-0"]
+    assert await stored_prompt_ids(db) == ["prompt-1"]
+
+
 async def test_remove_drops_one_users_queued_and_set_aside_entries_only(db: Database, tmp_path):
     bob = UserRef("chat", "bob")
     outbox = JournalOutbox(tmp_path / OUTBOX_FILENAME)
