@@ -296,8 +296,8 @@ def week_window(now: datetime) -> dict[str, Any]:
 
 def playlist_item(row: dict[str, Any]) -> PlaylistItem:
     track = row.get("track") or {}
-    # An upload is named as the place's members named it; a record written before uploads were
-    # kept nameless may still hold its first sender's file name.
+    # An upload is named as the place's members named it, never by its shared record's title (one
+    # written before uploads were kept nameless held its first sender's file name until migration 9).
     upload = row["_id"].startswith(UPLOAD_KEY_PREFIX)
     catalog_title = None if upload else track.get("title")
     video = track.get("youtube_id")

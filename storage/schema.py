@@ -7,6 +7,7 @@ arousal inside [-1, 1]. They leave optional fields free so documents can grow.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Iterable, Mapping
@@ -17,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid, OperationFailure
 
 from storage import place_tracks
+from storage.models import UPLOAD_KEY_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -330,6 +332,13 @@ async def index_journal_by_time(db: AsyncDatabase) -> None:
     await ensure_indexes(db[JOURNAL], [JOURNAL_BY_TIME])
 
 
+async def forget_upload_file_names(db: AsyncDatabase) -> None:
+    # An upload's shared record was saved under its first sender's file name before 867876c; the
+    # name is the sender's (a private voice memo's, say), and /forget does not touch shared records.
+    await db[TRACKS].update_many({"key": {"$regex": f"^{re.escape(UPLOAD_KEY_PREFIX)}"}, "title": {"$ne": ""}},
+                                 {"$set": {"title": ""}})
+
+
 async def rebuild_outdated_indexes(db: AsyncDatabase) -> None:
     for name, wanted in INDEXES.items():
         await ensure_indexes(db[name], wanted, RETIRED_INDEXES.get(name, ()))
@@ -350,6 +359,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               summarize_place_tracks),
     Migration(8, "journal by time (a server's mood of the week reads the week's entries)",
               index_journal_by_time),
+    Migration(9, "uploads' shared records keep no file name (saved with one before 867876c)",
+              forget_upload_file_names),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

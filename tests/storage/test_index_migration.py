@@ -440,6 +440,29 @@ async def test_a_version_7_database_gets_the_journal_by_time_and_its_mood_of_the
         await database.close()
 
 
+async def test_a_version_8_database_forgets_the_file_names_its_uploads_were_saved_under(mongo_uri, db_name, caplog):
+    """Before 867876c an upload's shared record was saved under its first sender's file name, and
+    nothing cleared it: /forget does not touch the shared cache (it holds no one's data now), so a
+    private voice memo's name stayed in the database for good."""
+    database = await Database.connect(mongo_uri, db_name)
+    try:
+        assert await database.init() == LATEST_VERSION
+        await database.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 8}})
+        memo = TrackRecord(key="sha256:ab12", title="Anna - voice memo to Dr Miller", mood=None)
+        await database.tracks.save(memo)
+        await database.tracks.save(TrackRecord(key="spotify:1", title="Creep", mood=None))
+
+        with caplog.at_level(logging.INFO, logger="storage.schema"):
+            assert await database.init() == LATEST_VERSION
+        assert "applying migration 9: uploads' shared records keep no file name (saved with one before 867876c)" \
+            in caplog.messages
+        titles = {doc["key"]: doc["title"] async for doc in database.db[TRACKS].find()}
+        assert titles == {"sha256:ab12": "", "spotify:1": "Creep"}
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
+
+
 async def test_a_version_1_database_with_an_operators_index_on_send_time_starts(mongo_uri, db_name, caplog):
     """Migration 2 wants prompts by send time, which an operator indexed by hand under another
     name: that index serves in its place. MongoDB (and SecantusDB) refuse a second index of the
