@@ -18,7 +18,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 moodbot \
- && mkdir -p /data && chown moodbot:moodbot /data
+ && mkdir -p /data && chown moodbot:moodbot /data && chmod 700 /data
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

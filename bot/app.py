@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator, TextIO
 from urllib.parse import urlsplit
 
-from bot.config import Settings
+from bot.config import PRIVATE_FOLDER, Settings
 from bot.health import heartbeat, heartbeat_path
 from bot.ratelimit import HeavyLimits, MoodRateLimiter
 from bot.scheduler import PromptScheduler
@@ -189,7 +189,7 @@ def log_salt(data_dir: Path) -> str:
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
         salt = secrets.token_hex(16)
         path.write_text(salt)
         return salt
@@ -310,7 +310,7 @@ class App:
 
         settings = self.settings
         data_dir = Path(settings.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
 
         if settings.mongodb_uri is None:
             from storage.embedded import EmbeddedServer

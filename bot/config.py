@@ -136,6 +136,7 @@ class Settings(BaseSettings):
 # A file made and removed in DATA_DIR to learn that moodbot may write there; a name of its own each
 # time, so that a start and a `--check` beside a running bot never remove each other's.
 WRITE_PROBE_PREFIX = ".write-probe-"
+PRIVATE_FOLDER = 0o700  # a DATA_DIR the bot makes: its user's alone (one made before is left as it is)
 
 
 def data_dir_problem(data_dir: Path) -> str | None:
@@ -144,7 +145,7 @@ def data_dir_problem(data_dir: Path) -> str | None:
     heartbeat and the console's log, exports and charts all write there, and a read-only DATA_DIR
     otherwise showed only as a traceback of the first of them, or not at all (with MONGODB_URI)."""
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)  # journals in plain files: ours alone
         with tempfile.NamedTemporaryFile(dir=data_dir, prefix=WRITE_PROBE_PREFIX) as probe:
             probe.write(b"moodbot")
             probe.flush()

@@ -113,7 +113,7 @@ class EmbeddedServer:
 
     def start(self, timeout: float = START_TIMEOUT_S) -> "EmbeddedServer":
         executable = find_executable()
-        self.storage_path.mkdir(parents=True, exist_ok=True)
+        self.storage_path.mkdir(mode=0o700, parents=True, exist_ok=True)  # every journal: ours alone
         self.port = free_port()
         command = [str(executable), "--host", HOST, "--port", str(self.port),
                    "--storage-path", str(self.storage_path), "--log-level", "WARNING"]

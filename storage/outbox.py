@@ -126,7 +126,7 @@ def _read(path: Path) -> bytes:
 class JournalOutbox:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # users' words: ours alone
         # Appends and the final rewrite of a drain must not interleave.
         self._lock = asyncio.Lock()
         # One drain at a time, and none while a user's entries are being removed (/forget).

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -300,6 +301,9 @@ def test_python_m_bot_prints_the_commands_and_exits_cleanly(tmp_path):
     # Not a terminal (a pipe here; in a container without tokens, nothing): it says why a console runs.
     assert result.stderr.splitlines() == [NO_TOKENS_NOTICE]
     assert (data_dir / "db").is_dir()  # the embedded database lived under DATA_DIR
+    # A folder the bot made holds journals in plain files: the bot's user's alone (the umask left
+    # it, and the database's folder, readable by every local user).
+    assert [oct(stat.S_IMODE(d.stat().st_mode)) for d in (data_dir, data_dir / "db")] == ["0o700", "0o700"]
     log = (data_dir / "moodbot.log").read_text()
     assert "event=app.started" in log and "event=app.stopping" in log, log
     # No failure of ours, no task left dangling (the model may legitimately log that its weights are missing).
