@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.journal import JournalRepo
-from storage.models import DatabaseUnavailableError, JournalEntry, StorageError, UserRef
+from storage.models import DatabaseLoginError, DatabaseUnavailableError, JournalEntry, StorageError, UserRef
 from storage.prompts import PromptRepo
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,8 @@ class JournalOutbox:
     async def drain(self, journal: JournalRepo, prompts: PromptRepo | None = None) -> int:
         """Write queued entries to the database, oldest first, and mark their prompts answered
         (in `prompts`, when given); returns how many left the outbox (stored now, or found already
-        stored). Stops at the first DatabaseUnavailableError and keeps the rest. Entries appended
+        stored). Stops at the first DatabaseUnavailableError or DatabaseLoginError and keeps the rest
+        (an outage to wait out, a setting to fix: no entry is set aside for them). Entries appended
         meanwhile are kept for the next drain."""
         async with self._drain_lock:
             return await self._drain(journal, prompts)
@@ -227,6 +228,11 @@ class JournalOutbox:
             try:
                 await journal.add(entry)
             except DatabaseUnavailableError:
+                kept.extend(lines[index:])
+                break
+            except DatabaseLoginError as exc:  # a setting to fix (a rotated password): no entry's fault
+                log.error("outbox: the database refused the login, %d entries kept for later: %s",
+                          len(lines) - index, exc)
                 kept.extend(lines[index:])
                 break
             except (StorageError, ValueError) as exc:

@@ -235,6 +235,27 @@ async def test_an_answer_set_aside_where_it_cannot_be_written_stays_in_the_outbo
     assert await stored_prompt_ids(db) == ["prompt-1"]
 
 
+async def test_a_drain_refused_the_login_keeps_every_entry_for_later(mongo_uri, db_name, tmp_path):
+    """The database's password changed while the bot ran: every write is refused, for a setting
+    to fix, not for what the entries hold. The drain set each of them aside, for good, where
+    answers the users were told are saved never reach their journals."""
+    from urllib.parse import quote_plus
+
+    from tests.conftest import MONGO_PASSWORD
+
+    locked_out = await Database.connect(mongo_uri.replace(quote_plus(MONGO_PASSWORD), "rotated"), db_name,
+                                        verify=False)
+    outbox = JournalOutbox(tmp_path / OUTBOX_FILENAME)
+    try:
+        await outbox.append(entry(0))
+        await outbox.append(entry(1))
+        assert await outbox.drain(locked_out.journal) == 0
+        assert [e.prompt_id for e in await outbox.queued(ALICE)] == ["prompt-0", "prompt-1"]
+        assert not outbox.rejected_path.exists()
+    finally:
+        await locked_out.close()
+
+
 async def test_remove_drops_one_users_queued_and_set_aside_entries_only(db: Database, tmp_path):
     bob = UserRef("chat", "bob")
     outbox = JournalOutbox(tmp_path / OUTBOX_FILENAME)
