@@ -9,6 +9,7 @@ user=3f1a9c0b2d chat=8e7d6c5b4a mood=sad`.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import re
@@ -30,8 +31,9 @@ _STANDARD_ATTRS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime", "taskName"}
 )
 # Chatty libraries stay at WARNING even at DEBUG: httpx and the chat libraries log request URLs,
-# and Telegram's URLs carry the bot token (the redaction filter is the second line of defence).
-_QUIET_LIBRARIES = ("pymongo", "apscheduler", "httpx", "discord", "telegram", "matplotlib", "urllib3")
+# Telegram's URLs carry the bot token, and spotipy logs its requests' headers (the client secret in
+# base64, the bearer token); the redaction filter is the second line of defence.
+_QUIET_LIBRARIES = ("pymongo", "apscheduler", "httpx", "discord", "telegram", "matplotlib", "urllib3", "spotipy")
 
 
 def hash_id(value: object, salt: str) -> str:
@@ -117,6 +119,9 @@ def secrets_of(settings) -> list[str]:
         if hasattr(value, "get_secret_value"):
             secret = value.get_secret_value()
             values.extend(uri_secrets(secret) if name.endswith("_uri") else [secret])
+    client_id, client_secret = getattr(settings, "spotify_client_id", None), getattr(settings, "spotify_client_secret", None)
+    if client_id and client_secret is not None:  # as an HTTP Basic header carries them to Spotify's token URL
+        values.append(base64.b64encode(f"{client_id}:{client_secret.get_secret_value()}".encode()).decode())
     return values
 
 

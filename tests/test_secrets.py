@@ -125,6 +125,30 @@ async def test_a_telegram_journal_flow_logs_no_token_no_private_words_no_clear_i
     assert PRIVATE_NOTE not in everything, "the user's private words reached a log record"
 
 
+def test_the_check_at_debug_shows_no_spotify_client_secret_not_even_in_base64(tmp_path):
+    """`python -m bot --check --log-level DEBUG` (what an operator pastes into an issue): spotipy
+    logs its token request's headers at DEBUG, the client id and secret in base64; the bot caps
+    spotipy's logger, but the check imports spotipy itself, and the secret filter knew only the
+    secret as written."""
+    import base64
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    client_id, secret = "sentinel-client-id", "SENTINEL-spotify-client-secret"
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "DISCORD_TOKEN", "MONGODB_URI")}
+    env.update(DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO), SPOTIFY_CLIENT_ID=client_id,
+               SPOTIFY_CLIENT_SECRET=secret, SPOTIFY_AUTH_URL="http://127.0.0.1:9/api/token")
+    done = subprocess.run([sys.executable, "-m", "bot", "--check", "--log-level", "DEBUG"], capture_output=True,
+                          text=True, cwd=tmp_path, env=env, timeout=120)
+    said = done.stdout + done.stderr
+    assert "spotify" in said  # the check ran
+    assert basic not in said and secret not in said
+
+
 async def test_a_short_mongodb_password_leaves_the_drivers_words_whole():
     """Password "p": the driver's reason is said as it is, not "[REDACTED]asswords are not su…"."""
     from storage.models import DatabaseUriError
