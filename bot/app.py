@@ -322,7 +322,7 @@ class App:
         else:
             uri = settings.mongodb_uri.get_secret_value()
         try:
-            db = await Database.connect(uri, settings.mongodb_database)
+            db = await Database.connect(uri, settings.database_name)
             stack.push_async_callback(db.close)
             await db.init()
         except StorageError as error:

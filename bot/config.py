@@ -10,9 +10,9 @@ import string
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ALLOWED_HOSTS = (
@@ -43,7 +43,7 @@ class Settings(BaseSettings):
 
     # Storage. Unset: an embedded SecantusDB server is started under DATA_DIR.
     mongodb_uri: SecretStr | None = None
-    mongodb_database: str = "moodbot"
+    mongodb_database: str | None = None  # None: the one MONGODB_URI names, else "moodbot" (`database_name`)
     data_dir: Path = Path("./data")
 
     # Inference.
@@ -116,6 +116,41 @@ class Settings(BaseSettings):
             raise ValueError("must end in /bot (the token follows it), such as https://api.telegram.org/bot")
         return url
 
+    @field_validator("telegram_file_url", "discord_api_url", "spotify_api_url", "spotify_auth_url")
+    @classmethod
+    def _a_service_url(cls, url: str) -> str:
+        """Checked at start (named, exit 2): without a scheme Discord's failed the start with a bare
+        URL for its reason, and Spotify's failed every /mood as "something went wrong"."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("not a http(s) URL")
+        return url
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _a_gateway_url(cls, url: str | None) -> str | None:
+        parts = urlsplit(url) if url is not None else None
+        if parts is not None and (parts.scheme.lower() not in ("ws", "wss") or not parts.hostname):
+            raise ValueError("not a ws(s) URL, such as wss://gateway.discord.gg")
+        return url
+
+    @field_validator("mongodb_database")
+    @classmethod
+    def _the_database_the_uri_names(cls, name: str | None, info: ValidationInfo) -> str | None:
+        """A database named twice, differently, is refused: the one in MONGODB_URI was ignored for
+        MONGODB_DATABASE's default, and the journal went to "moodbot" without a word."""
+        uri = info.data.get("mongodb_uri")
+        named = uri_database(uri.get_secret_value()) if uri is not None else None
+        if name and named and name != named:
+            raise ValueError(f"{name!r}, but MONGODB_URI names the database {named!r}: name it in one place only")
+        return name
+
+    @property
+    def database_name(self) -> str:
+        """MONGODB_DATABASE, else the database MONGODB_URI names, else "moodbot"."""
+        uri = self.mongodb_uri.get_secret_value() if self.mongodb_uri is not None else None
+        return self.mongodb_database or (uri_database(uri) if uri else None) or DEFAULT_DATABASE
+
     @field_validator("inference_executor")
     @classmethod
     def _an_executor_the_pool_knows(cls, executor: str) -> str:
@@ -131,6 +166,18 @@ class Settings(BaseSettings):
     @property
     def spotify_enabled(self) -> bool:
         return bool(self.spotify_client_id and self.spotify_client_secret)
+
+
+DEFAULT_DATABASE = "moodbot"
+
+
+def uri_database(uri: str) -> str | None:
+    """The database a MongoDB URI names after its hosts (mongodb://host/journal?…), if any."""
+    try:
+        path = urlsplit(uri).path
+    except ValueError:
+        return None
+    return unquote(path.lstrip("/")) or None
 
 
 # A file made and removed in DATA_DIR to learn that moodbot may write there; a name of its own each

@@ -69,7 +69,7 @@ async def check_database(settings: Settings) -> Finding:
         from bot.app import hosts_of
 
         uri = settings.mongodb_uri.get_secret_value()
-        return await _database_version(uri, settings.mongodb_database, f"at {hosts_of(uri)}",
+        return await _database_version(uri, settings.database_name, f"at {hosts_of(uri)}",
                                        "check MONGODB_URI: the server must be reachable from here")
     from storage.embedded import EmbeddedServer, find_executable
     from storage.models import StorageError
@@ -89,7 +89,7 @@ async def check_database(settings: Settings) -> Finding:
     except StorageError as error:
         return Finding(FAIL, "database", f"the embedded SecantusDB did not start: {error}")
     try:
-        return await _database_version(server.uri, settings.mongodb_database, f"embedded, in {data_dir}",
+        return await _database_version(server.uri, settings.database_name, f"embedded, in {data_dir}",
                                        f"see {server.log_path}")
     finally:
         await asyncio.to_thread(server.stop)

@@ -169,3 +169,17 @@ async def test_a_telegram_that_refuses_the_connection_is_named_with_the_setting_
     assert said.startswith(f"moodbot could not start: Telegram could not be reached at 127.0.0.1:{port} ("), said
     assert said.endswith("): check TELEGRAM_API_URL and the network."), said
     assert "SENTINEL" not in err.decode()
+
+
+def test_the_database_named_in_mongodb_uri_is_the_one_used():
+    """MONGODB_URI=mongodb://host/journal put the journal in "moodbot" (MONGODB_DATABASE's
+    default), without a word; named differently in both, the start is refused."""
+    from pydantic import ValidationError
+
+    assert Settings(_env_file=None, mongodb_uri="mongodb://db1:27017/journal?authSource=admin").database_name == "journal"
+    assert Settings(_env_file=None, mongodb_uri="mongodb://db1:27017/?authSource=admin").database_name == "moodbot"
+    assert Settings(_env_file=None).database_name == "moodbot"
+    assert Settings(_env_file=None, mongodb_uri="mongodb://db1/journal", mongodb_database="journal").database_name \
+        == "journal"
+    with pytest.raises(ValidationError, match="MONGODB_URI names the database 'journal'"):
+        Settings(_env_file=None, mongodb_uri="mongodb://db1/journal", mongodb_database="other")

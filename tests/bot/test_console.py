@@ -337,6 +337,10 @@ def test_a_refused_database_login_stops_the_start_with_what_to_fix(tmp_path, mon
     ("DATA_DIR", "a-file", "DATA_DIR a-file is not a folder moodbot can write to"),
     ("INFERENCE_EXECUTOR", "dask:/scheduler:8786", "INFERENCE_EXECUTOR: Value error, neither 'process' nor"),
     ("INFERENCE_EXECUTOR", "dask://", "INFERENCE_EXECUTOR: Value error, neither 'process' nor"),
+    # No scheme: Discord's failed the start naming no setting; Spotify's, every /mood later on.
+    ("DISCORD_API_URL", "discord.com/api/v10", "DISCORD_API_URL: Value error, not a http(s) URL"),
+    ("SPOTIFY_AUTH_URL", "accounts.spotify.com/api/token", "SPOTIFY_AUTH_URL: Value error, not a http(s) URL"),
+    ("DISCORD_GATEWAY_URL", "https://gateway.discord.gg", "DISCORD_GATEWAY_URL: Value error, not a ws(s) URL"),
 ])
 def test_a_bad_setting_stops_the_start_with_one_line_naming_it(tmp_path, setting, value, says):
     (tmp_path / "a-file").write_text("not a folder")

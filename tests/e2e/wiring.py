@@ -133,7 +133,7 @@ async def running_bot(settings: Settings, classifier: Classifier, frontend_facto
     """Start the bot the way `bot.app` does (database, sources, use cases, scheduler, front-ends)
     and stop it in reverse order."""
     async with contextlib.AsyncExitStack() as stack:
-        db = await Database.connect(settings.mongodb_uri.get_secret_value(), settings.mongodb_database)
+        db = await Database.connect(settings.mongodb_uri.get_secret_value(), settings.database_name)
         stack.push_async_callback(db.close)
         await db.init()
         resolver, fetcher = build_sources(settings)
