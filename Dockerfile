@@ -9,8 +9,9 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY inference ./inference
 COPY storage ./storage
-# Runtime only: ONNX Runtime serves the models, so neither torch nor the GPL test server is installed.
-RUN pip install .
+# Runtime only: ONNX Runtime serves the models, so neither torch nor the GPL test server is installed;
+# Dask's client is, so that INFERENCE_EXECUTOR=dask://host:port (which compose passes on) works.
+RUN pip install ".[dask]"
 
 # Runtime stage: slim, ffmpeg for decoding and section downloads, no compilers, non-root.
 FROM python:3.11-slim AS runtime

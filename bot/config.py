@@ -5,6 +5,7 @@ Tokens are `SecretStr`, so they never show in a repr or a log line.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import re
 import string
 import tempfile
@@ -157,6 +158,8 @@ class Settings(BaseSettings):
         """Checked at start like the other settings (named, exit 2), not when the pool is built."""
         if executor != "process" and not re.fullmatch(r"dask://[^/\s]+", executor):
             raise ValueError("neither 'process' nor a Dask scheduler as dask://host:port")
+        if executor != "process" and importlib.util.find_spec("distributed") is None:
+            raise ValueError("a Dask scheduler needs Dask's client: pip install 'moodbot[dask]'")
         return executor
 
     @property

@@ -352,6 +352,19 @@ def test_a_bad_setting_stops_the_start_with_one_line_naming_it(tmp_path, setting
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
 
 
+def test_a_dask_scheduler_without_dasks_client_installed_stops_the_start_with_what_to_install(tmp_path):
+    """`make run` and the image installed no Dask: INFERENCE_EXECUTOR=dask://… passed the settings
+    and failed the start with "No module named 'distributed'" (the check said the check failed)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "DISCORD_TOKEN")}
+    env.update(DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO), INFERENCE_EXECUTOR="dask://127.0.0.1:8786")
+    without_dask = "import runpy, sys; sys.modules['distributed'] = None; runpy.run_module('bot', run_name='__main__')"
+    result = subprocess.run([sys.executable, "-c", without_dask], input="/quit\n", capture_output=True, text=True,
+                            cwd=tmp_path, env=env, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == ("moodbot could not start: INFERENCE_EXECUTOR: Value error, a Dask scheduler needs "
+                             "Dask's client: pip install 'moodbot[dask]' (got 'dask://127.0.0.1:8786')\n")
+
+
 @pytest.mark.parametrize("database", ["embedded", "MONGODB_URI"])
 def test_a_data_dir_moodbot_cannot_write_to_stops_the_start_with_one_line_naming_it(tmp_path, mongo_uri, database):
     """A DATA_DIR that exists, holds a previous start's files, and is read-only to the bot's user (a
