@@ -175,7 +175,10 @@ DEFAULT_DATABASE = "moodbot"
 
 
 def uri_database(uri: str) -> str | None:
-    """The database a MongoDB URI names after its hosts (mongodb://host/journal?…), if any."""
+    """The database a MongoDB URI names after its hosts (mongodb://host/journal?…), if any (not
+    a URI at all, "db1:27017": the driver says what is wrong with it)."""
+    if "://" not in uri:
+        return None
     try:
         path = urlsplit(uri).path
     except ValueError:

@@ -24,6 +24,11 @@ EXECUTABLE = "secantusd-py"
 HOST = "127.0.0.1"
 DB_SUBDIR = "db"
 LOG_FILENAME = "secantusd.log"
+# Given to the server as its configuration: without one it looks for ./secantusd.toml, then in the
+# user's home and /etc, and a stray one there (auth on, an unknown key) failed the bot's start.
+CONFIG_FILENAME = "secantusd.toml"
+CONFIG_TEXT = "# moodbot's embedded database: its settings are the command line's; this file only stops\n" \
+              "# secantusd-py from reading another secantusd.toml (the working folder's, the home's, /etc's).\n"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 # secantusd-py's stop waits up to 2 s for its accept thread, which wakes only when a client
@@ -115,7 +120,9 @@ class EmbeddedServer:
         executable = find_executable()
         self.storage_path.mkdir(mode=0o700, parents=True, exist_ok=True)  # every journal: ours alone
         self.port = free_port()
-        command = [str(executable), "--host", HOST, "--port", str(self.port),
+        config = self.data_dir / CONFIG_FILENAME
+        config.write_text(CONFIG_TEXT)
+        command = [str(executable), "--config", str(config), "--host", HOST, "--port", str(self.port),
                    "--storage-path", str(self.storage_path), "--log-level", "WARNING"]
         if self.sync_on_commit:
             command.append("--sync-on-commit")

@@ -312,6 +312,17 @@ def test_python_m_bot_prints_the_commands_and_exits_cleanly(tmp_path):
     assert elapsed < 60
 
 
+def test_a_secantusd_toml_in_the_working_folder_does_not_change_the_embedded_database(tmp_path):
+    """secantusd-py reads ./secantusd.toml (then the home's, /etc's) when given no configuration:
+    one with auth on failed the start with "The database could not complete that"."""
+    (tmp_path / "secantusd.toml").write_text("[server]\nauth = true\n")
+    result = subprocess.run([sys.executable, "-m", "bot"], input="/journal on 21:30 Europe/Lisbon\n/quit\n",
+                            capture_output=True, text=True, cwd=tmp_path, env=console_env(tmp_path / "data"),
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Journal on: every day at 21:30" in result.stdout
+
+
 def test_a_refused_database_login_stops_the_start_with_what_to_fix(tmp_path, mongo_uri):
     from tests.conftest import MONGO_PASSWORD
 
