@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -39,10 +41,19 @@ async def _beat(path: Path, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
 
 
+def _writer_line() -> str:
+    """Who beats: the process and the machine (a container's own host name), so that a check on
+    the same machine tells a bot killed outright (no way out to remove the file) at once, not a
+    minute later when the file has gone stale."""
+    return f"{os.getpid()} {socket.gethostname()}\n"
+
+
 @contextlib.asynccontextmanager
 async def heartbeat(path: Path, interval_s: float = HEARTBEAT_INTERVAL_S) -> AsyncIterator[None]:
     """Touch `path` now and every `interval_s` from this event loop; remove it on the way out, so
     a stopped bot is not taken for a live one."""
+    with contextlib.suppress(OSError):  # a full disk: `_beat` says so
+        path.write_text(_writer_line())
     task = asyncio.create_task(_beat(path, interval_s), name="heartbeat")
     try:
         yield
@@ -65,4 +76,25 @@ def liveness(path: Path, max_age_s: float = ALIVE_MAX_AGE_S) -> tuple[bool, str]
     if age > max_age_s:
         return False, (f"the heartbeat at {path} is {age:.0f} s old (over {max_age_s:.0f} s): "
                        "the event loop is stuck or the bot has died")
+    if (gone := _writer_gone(path)) is not None:
+        return False, f"the moodbot that wrote the heartbeat at {path} (pid {gone}) is no longer running"
     return True, f"alive: heartbeat {max(age, 0):.0f} s ago"
+
+
+def _writer_gone(path: Path) -> int | None:
+    """The pid of the bot that wrote the heartbeat if it ran on this machine and is gone; None if
+    it runs, or it cannot be told (another machine or container, a file without a writer line)."""
+    try:
+        pid_text, host = path.read_text().split()
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return None
+    if host != socket.gethostname() or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return pid
+    except OSError:  # there, run by another user
+        return None
+    return None

@@ -278,6 +278,29 @@ async def test_the_heartbeat_goes_stale_when_the_event_loop_hangs(tmp_path):
     assert not path.exists()  # a stopped bot is not alive
 
 
+def test_a_bot_killed_outright_is_not_alive_though_its_heartbeat_is_fresh(tmp_path):
+    """kill -9 leaves the bot no way out to remove its heartbeat: --alive said "alive" for up to a
+    minute after (and --check took the embedded database's lock for the running bot's)."""
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "heartbeat"
+    beating = ("import asyncio, sys\nfrom bot.health import heartbeat\n"
+               "async def main():\n    async with heartbeat(__import__('pathlib').Path(sys.argv[1])):\n"
+               "        print('beating', flush=True)\n        await asyncio.sleep(60)\n"
+               "asyncio.run(main())\n")
+    bot = subprocess.Popen([sys.executable, "-c", beating, str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert bot.stdout.readline() == "beating\n"
+        assert liveness(path)[0]
+    finally:
+        bot.send_signal(signal.SIGKILL)
+        bot.wait(timeout=10)
+    alive, line = liveness(path)
+    assert not alive and f"(pid {bot.pid}) is no longer running" in line, line
+
+
 async def test_alive_exits_0_on_a_fresh_heartbeat_and_1_on_a_stale_or_missing_one(tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
