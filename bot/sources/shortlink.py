@@ -19,7 +19,13 @@ import re
 import string
 from urllib.parse import quote, urljoin, urlsplit
 
-from bot.sources.models import BlockedURLError, SpotifyUnavailableError, TrackNotFoundError, UnsupportedInputError
+from bot.sources.models import (
+    BlockedURLError,
+    SpotifyBusyError,
+    SpotifyUnavailableError,
+    TrackNotFoundError,
+    UnsupportedInputError,
+)
 from bot.sources.query import (
     SPOTIFY_HOSTS,
     SPOTIFY_ID,
@@ -48,6 +54,9 @@ DEAD_MESSAGE = f"That Spotify link doesn't lead to a song any more. {INSTEAD}"
 AWAY_MESSAGE = f"That Spotify link leads away from Spotify, so I didn't follow it. {INSTEAD}"
 LOOP_MESSAGE = f"That Spotify link goes through too many redirects. {INSTEAD}"
 UNREACHABLE_MESSAGE = f"I couldn't open that Spotify link right now. Try again later, or {INSTEAD[0].lower()}{INSTEAD[1:]}"
+BUSY_MESSAGE = f"Spotify's link service is busy right now — try again in {{when}}, or {INSTEAD[0].lower()}{INSTEAD[1:]}"
+# Answers that say nothing of the link itself: asked too often (429), or too slowly (408).
+BUSY_STATUSES = frozenset({408, 429})
 
 
 def not_a_track_message(kind: str) -> str:
@@ -87,7 +96,7 @@ class ShortLinkResolver:
         deadline = Deadline(self.timeout_s)
         for _ in range(self.max_hops):
             self._vet(url)
-            status, location, page = self._get(url, deadline)
+            status, location, retry_after, page = self._get(url, deadline)
             if status in REDIRECT_STATUSES and location:
                 try:
                     # http.client reads a head as latin-1: a Location's other bytes (UTF-8, as a
@@ -101,6 +110,8 @@ class ShortLinkResolver:
                 if target is None:
                     log.info("short link page names no Spotify link (%d bytes read)", len(page))
                     raise TrackNotFoundError(DEAD_MESSAGE)
+            elif status in BUSY_STATUSES:
+                raise _busy(status, retry_after)
             elif 400 <= status < 500:
                 raise TrackNotFoundError(DEAD_MESSAGE)
             else:
@@ -156,8 +167,8 @@ class ShortLinkResolver:
             raise TrackNotFoundError(DEAD_MESSAGE)
         return ident
 
-    def _get(self, url: str, deadline: Deadline) -> tuple[int, str | None, bytes]:
-        """(status, Location, the first `max_page_bytes` of a 200's body) of one GET."""
+    def _get(self, url: str, deadline: Deadline) -> tuple[int, str | None, str | None, bytes]:
+        """(status, Location, Retry-After, the first `max_page_bytes` of a 200's body) of one GET."""
         where = urlsplit(self._where(url))
         connection = None
         try:
@@ -167,8 +178,8 @@ class ShortLinkResolver:
             })
             with connection.getresponse() as response:
                 if response.status != 200:
-                    return response.status, response.getheader("Location"), b""
-                return 200, None, self._read_page(response)
+                    return response.status, response.getheader("Location"), response.getheader("Retry-After"), b""
+                return 200, None, None, self._read_page(response)
         # TimeoutError too: out of time. ValueError: a request http.client will not write (a URL
         # it can't encode), or a host name no resolver looks up (a UnicodeError).
         except (OSError, http.client.HTTPException, ValueError) as error:
@@ -200,6 +211,23 @@ class ShortLinkResolver:
             return url
         parts = urlsplit(url)
         return f"{self.base_url}/{_host(url)}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
+
+
+def _busy(status: int, retry_after: str | None) -> SpotifyBusyError | SpotifyUnavailableError:
+    """A 429 or 408: the link may be alive, so not DEAD_MESSAGE. With a usable Retry-After the
+    wait is passed on, as for the Web API (`SpotifyBusyError.retry_after_s`); without one it is
+    an outage like a 5xx."""
+    # spotify.py imports this module: its reading of Retry-After and its words for a wait are
+    # imported when needed.
+    from bot.sources.spotify import retry_after_s, wait_words
+
+    wait = retry_after_s({"Retry-After": retry_after}, None) if status == 429 else None
+    log.warning("short link answered %s (Retry-After: %s)", status, retry_after)
+    if wait is None:
+        return SpotifyUnavailableError(UNREACHABLE_MESSAGE)
+    busy = SpotifyBusyError(BUSY_MESSAGE.format(when=wait_words(wait)))
+    busy.retry_after_s = wait
+    return busy
 
 
 def _host(url: str) -> str:

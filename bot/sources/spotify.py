@@ -491,15 +491,18 @@ def candidate_from_json(item: dict) -> Candidate:
 
 def busy_message(wait_s: float) -> str:
     """BUSY_MESSAGE with the wait Spotify asked for, in words a person reads at a glance."""
+    return BUSY_MESSAGE.format(when=wait_words(wait_s))
+
+
+def wait_words(wait_s: float) -> str:
+    """A wait in words a person reads at a glance: "a minute", "about 5 minutes"."""
     if wait_s <= 10:
-        when = "a few seconds"
-    elif wait_s <= 60:
-        when = "a minute"
-    elif wait_s < 3600:
-        when = f"about {math.ceil(wait_s / 60)} minutes"
-    else:
-        when = "an hour or so"
-    return BUSY_MESSAGE.format(when=when)
+        return "a few seconds"
+    if wait_s <= 60:
+        return "a minute"
+    if wait_s < 3600:
+        return f"about {math.ceil(wait_s / 60)} minutes"
+    return "an hour or so"
 
 
 def retry_after_s(headers, default: float) -> float:

@@ -358,6 +358,7 @@ class _LinkAnswer:
     drip: bytes = b""  # a raw answer (status line, headers, body) written a byte at a time
     drip_every_s: float = 0.0
     drip_at_once: int = 0
+    headers: tuple[tuple[str, str], ...] = ()  # more headers sent with the status
 
 
 class FakeSpotifyLinks(LoopbackServer):
@@ -381,8 +382,9 @@ class FakeSpotifyLinks(LoopbackServer):
         """A 200 HTML page (as spotify.app.link answers browsers), after `padding_bytes` of filler."""
         self._answers[_link_key(link)] = _LinkAnswer(200, page=html.encode(), padding_bytes=padding_bytes)
 
-    def status(self, link: str, status: int) -> None:
-        self._answers[_link_key(link)] = _LinkAnswer(status)
+    def status(self, link: str, status: int, headers: dict[str, str] | None = None) -> None:
+        """Answer with `status` (and these headers: a 429's Retry-After)."""
+        self._answers[_link_key(link)] = _LinkAnswer(status, headers=tuple((headers or {}).items()))
 
     def hang(self, link: str) -> None:
         """Accept the request and never answer (until the server stops)."""
@@ -434,6 +436,8 @@ def _links_handler_for(fake: FakeSpotifyLinks) -> type[BaseHTTPRequestHandler]:
             self.send_response(answer.status)
             if answer.location is not None:
                 self.send_header("Location", answer.location)
+            for name, value in answer.headers:
+                self.send_header(name, value)
             body_bytes = answer.padding_bytes + len(answer.page)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(body_bytes))

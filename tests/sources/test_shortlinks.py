@@ -12,12 +12,21 @@ from bot.sources.models import (
     BlockedURLError,
     DownloadError,
     QueryKind,
+    SpotifyBusyError,
     SpotifyUnavailableError,
     TrackNotFoundError,
     UnsupportedInputError,
 )
 from bot.sources.query import DEFAULT_ALLOWED, parse_query
-from bot.sources.shortlink import AWAY_MESSAGE, DEAD_MESSAGE, LOOP_MESSAGE, MAX_HOPS, MAX_PAGE_BYTES, ShortLinkResolver
+from bot.sources.shortlink import (
+    AWAY_MESSAGE,
+    DEAD_MESSAGE,
+    LOOP_MESSAGE,
+    MAX_HOPS,
+    MAX_PAGE_BYTES,
+    UNREACHABLE_MESSAGE,
+    ShortLinkResolver,
+)
 from bot.sources.spotify import RetryPolicy, SpotifyResolver
 from bot.sources.urlguard import ConnectPolicy
 from tests.fakes.audio_http import FakeAudioServer, drip_response
@@ -293,11 +302,30 @@ async def test_a_short_link_redirecting_to_a_host_spelt_in_utf_8_leads_away(spot
     assert links.requests == [LINK] and spotify.api_requests() == []
 
 
-@pytest.mark.parametrize("status", [500, 503])
-async def test_a_short_link_host_that_fails_is_unavailable(spotify, links, status):
-    links.status(LINK, status)
-    with pytest.raises(SpotifyUnavailableError):
+@pytest.mark.parametrize("status, headers", [
+    (500, None), (503, None),
+    # Too many requests, or too slow a request: the link may well be alive, so not "dead".
+    (429, None), (429, {"Retry-After": "nan"}), (408, None),
+])
+async def test_a_short_link_host_that_fails_is_unavailable(spotify, links, status, headers):
+    links.status(LINK, status, headers)
+    with pytest.raises(SpotifyUnavailableError) as info:
         await resolve(spotify, links)
+    assert str(info.value) == UNREACHABLE_MESSAGE
+    assert spotify.api_requests() == []
+
+
+@pytest.mark.parametrize("retry_after, wait_s, when", [
+    ("30", 30.0, "a minute"), ("600", 600.0, "about 10 minutes"), ("1e300", 24 * 3600.0, "an hour or so"),
+])
+async def test_a_short_link_host_asking_to_wait_passes_the_wait_on(spotify, links, retry_after, wait_s, when):
+    links.status(LINK, 429, {"Retry-After": retry_after})
+    with pytest.raises(SpotifyBusyError) as info:
+        await resolve(spotify, links)
+    assert info.value.retry_after_s == wait_s
+    assert f"try again in {when}" in str(info.value)
+    assert "open.spotify.com link" in str(info.value)  # the name or the full link works meanwhile
+    assert links.requests == [LINK] and spotify.api_requests() == []
 
 
 # -- the production path: the link's own host, vetted like every user link ------------------
