@@ -65,7 +65,7 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.telegram_flow import UpdateFlow
-from bot.frontends.telegram_http import AiohttpRequest, never_sent
+from bot.frontends.telegram_http import AiohttpRequest, CallsWatch, never_sent
 from bot.usecases.help import did_you_mean, slash_forgotten
 from bot.usecases.mood import query_left_aside, told_to_wait
 from bot.usecases.ports import DeliveryUncertain, RecipientGone
@@ -979,8 +979,10 @@ class StatusMessage:
     Progress is best-effort: a stage is shown by a background task, and reporting it returns at
     once, so a slow or throttled edit never holds up the work (nor a journal answer, which the use
     case saves after its stages). The task shows the latest stage only, dropping those passed
-    meanwhile, and gives up on a 429 rather than waiting it out. The answer waits for the one
-    stage already on its way, which Telegram could otherwise make after it. A status message
+    meanwhile, and gives up on a 429 rather than waiting it out. The answer waits for a stage
+    whose call has left, which Telegram could otherwise make after it; one still waiting its turn
+    (in the group's flood limit, or out a 429's pause of the chat) is called off, and the answer
+    takes that turn: an edit nobody would read is not sent ahead of it. A status message
     Telegram no longer lets the bot edit (the user deleted it) is left alone, and the answer comes
     as a new message, as it does when the last edit fails otherwise (timed out, throttled past the
     retries)."""
@@ -993,6 +995,7 @@ class StatusMessage:
         self.stage: str | None = None  # the latest stage, shown or not
         self._timer: asyncio.TimerHandle | None = None
         self._painter: asyncio.Task | None = None  # shows the latest stage, in the background
+        self._calls = CallsWatch()  # whether the painter's call has left (it then may not be called off)
         self._finished = False  # the answer is out: no stage may replace it
         self._gone = False  # Telegram refused the status message (deleted; or 403, blocked): show no more stages
         self._lock = asyncio.Lock()  # one send/edit at a time: a stage's and the answer's
@@ -1003,7 +1006,7 @@ class StatusMessage:
         self._timer = asyncio.get_running_loop().call_later(self.delay_s, self._paint)
 
     def cancel(self) -> None:
-        """Stop the timer (a stage already on its way is awaited by `finish`)."""
+        """Stop the timer (`finish` settles a stage under way)."""
         if self._timer is not None:
             self._timer.cancel()
 
@@ -1015,10 +1018,20 @@ class StatusMessage:
     async def finish(self, text: str) -> None:
         self.cancel()
         self._finished = True  # the painter starts no other stage
-        # Let the stage on its way through rather than cancel it: once sent, Telegram could still
-        # make that edit after the answer's, and the answer would read "Listening…".
-        await self.shown()
+        await self._settled()
         await self._show(text, final=True)
+
+    async def _settled(self) -> None:
+        """Return once no stage can be shown after what comes next (the answer). A stage whose call
+        has left is let through: Telegram could still make that edit after the answer's, and the
+        answer would read "Listening…"; and a status message it sent is read, for the answer to go
+        in. One that has not (waiting in the rate limiter) is called off."""
+        painter = self._painter
+        if painter is None:
+            return
+        await self._calls.until_interruptible(painter)
+        painter.cancel()
+        await asyncio.wait([painter])
 
     async def shown(self) -> None:
         """Return once the stages reported so far are shown, or given up."""
@@ -1028,11 +1041,14 @@ class StatusMessage:
     def _paint(self) -> None:
         """Start showing the latest stage, unless that is under way already."""
         if self._painter is None or self._painter.done():
-            self._painter = asyncio.get_running_loop().create_task(self._paint_latest())
+            self._calls = CallsWatch()
+            self._painter = asyncio.get_running_loop().create_task(self._paint_latest(self._calls))
 
-    async def _paint_latest(self) -> None:
+    async def _paint_latest(self, calls: CallsWatch) -> None:
         """Show the latest stage until the chat shows it: stages passed during an edit are dropped."""
+        calls.watch()
         while not (self._finished or self._gone) and self.stage != self.text:
+            calls.between_calls()  # what came back of the last stage is read
             try:
                 await self._show(self.stage)
             except TelegramError as error:

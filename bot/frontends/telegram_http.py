@@ -15,11 +15,15 @@ carried out, and the chat would see it twice.
 aiohttp has no separate write timeout: a Bot API call's whole exchange is bounded by write + read
 timeouts instead, and waiting for a free pooled connection by the pool timeout plus the connect one.
 A file download is not bounded as a whole, only between reads (as with httpx).
+
+A task may also learn whether its calls have left (`CallsWatch`): one that has sent nothing yet can
+be called off without Telegram making anything of it.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
 from typing import Awaitable, Callable
 
 import aiohttp
@@ -39,6 +43,59 @@ MEDIA_WRITE_TIMEOUT_S = 20.0
 RETRIED_STATUSES = frozenset({500, 502, 503})  # a server error: the call was not carried out
 SERVER_ERROR_PAUSE_S = 0.5  # before the one retry
 DOWNLOAD_METHOD = "GET"  # BaseRequest.retrieve (File.download_*); every Bot API call is a POST
+
+
+class CallsWatch:
+    """Whether the task that `watch`es its Bot API calls with this may be cut off without losing
+    what Telegram made of them (`interruptible`).
+
+    It may while its call has not left (waiting its turn in the rate limiter, or out a 429's pause),
+    and once Telegram refused it (an error status: nothing was made). Not while its request is out:
+    cut off, it may still be made, after whatever comes next. Nor once Telegram may have made it (a
+    success, a 504, a timeout, a broken connection), until `between_calls`: what came back (the
+    message sent) is still to be read."""
+
+    def __init__(self) -> None:
+        self._idle = asyncio.Event()  # set while the task may be cut off
+        self._idle.set()
+
+    def watch(self) -> None:
+        """Watch the Bot API calls the current task makes from now on."""
+        _watch.set(self)
+
+    @property
+    def interruptible(self) -> bool:
+        return self._idle.is_set()
+
+    def between_calls(self) -> None:
+        """The task read what came back of its last call, and has sent no other yet."""
+        self._idle.set()
+
+    async def until_interruptible(self, task: asyncio.Task) -> None:
+        """Return once `task` may be cut off (checked again on waking: it may have sent another
+        request meanwhile), or has ended."""
+        while not (task.done() or self.interruptible):
+            waiting = asyncio.ensure_future(self._idle.wait())
+            try:
+                await asyncio.wait([task, waiting], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
+
+    def _sent(self) -> None:
+        self._idle.clear()
+
+    def _answered(self, status: int) -> None:
+        if not made_maybe(status):
+            self._idle.set()
+
+
+_watch: ContextVar[CallsWatch | None] = ContextVar("telegram_calls_watch", default=None)
+
+
+def made_maybe(status: int) -> bool:
+    """Whether Telegram may have made a call it answered with `status`: not when it refused it (4xx,
+    429 included), nor after a server error the call was not carried out in (RETRIED_STATUSES)."""
+    return status < 400 or (status >= 500 and status not in RETRIED_STATUSES)
 
 
 def _resolve(value: ODVInput[float], default: float | None) -> float | None:
@@ -123,7 +180,17 @@ class AiohttpRequest(BaseRequest):
     async def _exchange(self, method: str, url: str, fields: dict[str, str] | None, files: dict | None,
                         timeout: aiohttp.ClientTimeout) -> tuple[int, bytes]:
         """One HTTP request and its response (a multipart body is built anew each time: aiohttp
-        sends a FormData once)."""
+        sends a FormData once), told to the task's `CallsWatch` if any."""
+        watch = _watch.get()
+        if watch is not None:
+            watch._sent()
+        status, body = await self._http_exchange(method, url, fields, files, timeout)
+        if watch is not None:
+            watch._answered(status)
+        return status, body
+
+    async def _http_exchange(self, method: str, url: str, fields: dict[str, str] | None, files: dict | None,
+                             timeout: aiohttp.ClientTimeout) -> tuple[int, bytes]:
         try:
             async with self._session.request(method, url, data=_body(fields, files), timeout=timeout) as response:
                 return response.status, await response.read()

@@ -179,3 +179,67 @@ async def test_a_refused_stage_is_one_line_without_a_traceback(slow_edits, caplo
     assert "NetworkError" in record.getMessage()
     assert not (record.exc_info or record.exc_text)
     assert fake.calls_of("editMessageText")[-1].text == ANSWER
+
+
+GROUP = -100777
+GROUP_MESSAGES_A_MINUTE = 20  # AIORateLimiter's flood limit for the bot's messages to one group
+FLOOD_WAIT_S = 3  # a 429's retry_after, in tests that pause a chat
+
+
+async def test_a_stage_waiting_its_turn_in_a_busy_group_is_dropped_for_the_answer(telegram):
+    """The bot's answers in a busy group used up its flood limit there (20 messages a minute), so a
+    stage edit waits its turn in the rate limiter, not yet sent. The work ends meanwhile: the answer
+    takes that turn, and the stale stage is not sent before it (~3 s more per answer, and a turn of
+    the group's limit, for an edit nobody would read)."""
+    fake, frontend = telegram
+    bot = frontend.app.bot
+    asked = await bot.send_message(chat_id=GROUP, text="/mood Creep")
+    for n in range(GROUP_MESSAGES_A_MINUTE - 2):  # with `asked` and the status message: the limit
+        await bot.send_message(chat_id=GROUP, text=f"an answer to someone else ({n})")
+    mark, started = fake.mark(), time.monotonic()
+    await asyncio.wait_for(run_three_steps(frontend, asked), 30)
+    answer = await fake.wait_for("editMessageText", lambda c: c.text == ANSWER, timeout=10, after=mark)
+    assert status_texts(fake, mark) == [STAGE_FINDING, ANSWER]
+    # The group's next turn comes ~3 s after the status message: the answer's, not the stage's
+    # (whose edit came then, and the answer's at the turn after, ~6 s).
+    assert answer.at - started < 4.5
+
+
+async def until_refused(fake: FakeTelegramBotAPI, mark: int) -> None:
+    while not any(c.status == 429 for c in fake.calls[mark:]):
+        await asyncio.sleep(0.01)
+
+
+async def test_a_stage_waiting_out_its_chats_429_is_dropped_for_the_answer(telegram):
+    """Another message to the chat got a 429: the chat's calls pause. A stage reported meanwhile
+    waits out the pause, not yet sent; the work ends first, and only the answer goes out once the
+    pause is over (the stale stage went out with it, in the same instant)."""
+    fake, frontend = telegram
+    bot = frontend.app.bot
+    asked = await bot.send_message(chat_id=ALICE, text="/mood Creep")
+    status, mark = StatusMessage(asked, delay_s=60), fake.mark()
+    await status(STAGE_DOWNLOADING)
+    await status.shown()
+    fake.fail_next("sendMessage", times=1, retry_after=FLOOD_WAIT_S)
+    other = asyncio.create_task(bot.send_message(chat_id=ALICE, text="another answer"))
+    await asyncio.wait_for(until_refused(fake, mark), 10)
+    await status(STAGE_LISTENING)
+    await asyncio.sleep(STEP_S)
+    await status.finish(ANSWER)
+    await other  # sent once the pause is over
+    assert [c.text for c in fake.calls_of("editMessageText", after=mark)] == [ANSWER]
+    assert status_texts(fake, mark)[0] == STAGE_DOWNLOADING
+
+
+async def test_a_status_message_sent_but_not_yet_answered_gets_the_answer(telegram):
+    """Telegram made the status message, but its reply is slow to come back when the work ends: the
+    answer waits for it and is put in it (cut off, the status message would stay, the answer below)."""
+    fake, frontend = telegram
+    asked = await frontend.app.bot.send_message(chat_id=ALICE, text="/mood Creep")
+    status, mark = StatusMessage(asked, delay_s=60), fake.mark()
+    fake.delay_next("sendMessage", 1.0)
+    await status(STAGE_DOWNLOADING)
+    await fake.wait_for("sendMessage", after=mark)  # made; its reply on its way
+    await status.finish(ANSWER)
+    assert [(c.method, c.text) for c in fake.calls[mark:]] == [("sendMessage", STAGE_DOWNLOADING),
+                                                               ("editMessageText", ANSWER)]
