@@ -58,12 +58,23 @@ TITLE_OVERLAP = 20.0
 ARTIST_EXACT = 40.0
 ARTIST_CONTAINS = 25.0
 VERSION_PENALTY = 35.0
+UNTYPED_PART_PENALTY = 10.0  # more than popularity and Spotify's order together (see `untyped_parts`)
 POPULARITY_WEIGHT = 5.0
 RANK_ORDER_WEIGHT = 0.1  # Spotify's own order, the last tie-break
 VERSION_TAGS = (
     "live", "karaoke", "cover", "remix", "sped up", "slowed", "reverb", "instrumental",
     "acoustic", "nightcore", "8d", "tribute", "demo", "originally performed", "made famous",
+    "speed up", "speeded up", "acapella", "a cappella", "unplugged", "lofi", "lo fi", "reprise", "remixed",
+    "rework", "extended", "orchestral",
 )
+# A part of a title after its name (in brackets, or after " - ") that says the recording is the
+# same: a remaster, an edit, mono or stereo, the single's. Of these words (and numbers: "2011",
+# "40th"), or opening with one of `CREDIT_WORDS` ("From "8 Mile"", "feat. Sia", "with Justin
+# Bieber"), it is no version.
+SAME_RECORDING_WORDS = frozenset({"remaster", "remastered", "remasterd", "radio", "edit", "mono", "stereo",
+                                  "single", "album", "version", "original", "mix", "explicit", "clean", "digital",
+                                  "deluxe", "edition", "anniversary", "bonus", "track"})
+CREDIT_WORDS = frozenset({"from", "feat", "ft", "featuring", "with"})
 # Closeness is a judgement with two sides. Every word the user typed must be in the hit (its title
 # or artists), and the hit's title must have been typed: all of its words, or at least half of
 # them, in their order ("Bohemian" for "Bohemian Rhapsody"). Little words need not be typed, and
@@ -191,6 +202,44 @@ def version_tags(text: str) -> set[str]:
     return {tag for tag in VERSION_TAGS if f" {tag} " in words}
 
 
+def title_parts(title: str) -> list[str]:
+    """The parts of a title after its name: each " - " part after the first, and each bracketed
+    part of the first but one opening it ("(I Can't Get No) Satisfaction") or written in another
+    script than the name ("강남스타일 (Gangnam Style)": the name again)."""
+    head, *tails = title.split(" - ")
+    name_scripts = {_script(w) for w in name_words(PAREN_RE.sub(" ", head))}
+    parts = []
+    for m in PAREN_CONTENT_RE.finditer(head):
+        words = name_words(m.group(1))
+        if head[:m.start()].strip() and (not name_scripts or name_scripts & {_script(w) for w in words}):
+            parts.append(m.group(1))
+    return parts + tails
+
+
+def untyped_parts(title: str, query_text: str) -> int:
+    """How many parts of a title after its name (`title_parts`) say it is a version, or another
+    song, that the user didn't type. VERSION_TAGS are the versions known by name ("Live",
+    "Karaoke"), penalised by VERSION_PENALTY on their own; but Spotify's titles carry any words
+    there ("Daylight (speed up)", "Creep - Quiet", "Love The Way You Lie (Part II)", another
+    song), and base_title drops them, so such a version would score as exactly the song typed and
+    win on popularity. So every other part counts, unless it is the same recording
+    (`SAME_RECORDING_WORDS`, `CREDIT_WORDS`) or one of its words was typed ("creep piano"). Each
+    costs UNTYPED_PART_PENALTY, less than a known version: the words may be the title's own
+    ("Blue (Da Ba Dee)"), and are then only outweighed by the same title without them."""
+    typed = name_words(query_text)
+    count = 0
+    for part in title_parts(title):
+        words = name_words(part)
+        if not words or words[0] in CREDIT_WORDS or version_tags(part):
+            continue  # nothing, a credit, or a known version (its own penalty)
+        words = [w for w in words if w not in FILLER_WORDS]
+        meaning = [w for w in words if w not in SAME_RECORDING_WORDS and not w.isdigit()
+                   and not re.fullmatch(r"\d+(?:st|nd|rd|th)", w)]
+        if meaning and not any(words_found(meaning, typed)):
+            count += 1
+    return count
+
+
 def interpretations(text: str) -> list[tuple[str, str | None]]:
     """Ways to read the query as (title, artist): "artist - title", "title by artist", or all title."""
     readings: list[tuple[str, str | None]] = [(text, None)]
@@ -244,6 +293,7 @@ def match_score(candidate: Candidate, query_text: str) -> float:
         best = max(best, score)
     tags, asked = version_tags(candidate.title), version_tags(query_text)
     versions = VERSION_PENALTY * (len(tags & asked) - len(tags - asked))
+    versions -= UNTYPED_PART_PENALTY * untyped_parts(candidate.title, query_text)
     return best + versions + POPULARITY_WEIGHT * candidate.popularity / 100
 
 
