@@ -66,6 +66,7 @@ from bot.sources.models import (
 )
 from bot.sources.query import DEFAULT_ALLOWED
 from bot.sources.ranged import RANGE_MARGIN, TOO_SLOW, EmptyFileError, RangeReply, http_range
+from bot.sources.spotify import version_tags
 from bot.sources.urlguard import BLOCKED_MESSAGE, ConnectPolicy, Resolver, URLGuard, system_resolver
 from bot.tempfiles import temporary_folder
 
@@ -134,15 +135,30 @@ def section_window(duration_s: float, section_s: float = SECTION_SECONDS) -> tup
 
 
 def choose_candidate(durations: list[float | None], target_s: float | None,
-                     tolerance_s: float = DURATION_TOLERANCE_S) -> int | None:
+                     tolerance_s: float = DURATION_TOLERANCE_S, *, titles: list[str | None] | None = None,
+                     song: str = "") -> int | None:
     """Index of the search hit to download: the first one when the song's length is unknown,
-    else the one closest to it within `tolerance_s`. None if nothing fits."""
+    else the one closest to it within `tolerance_s`. None if nothing fits.
+
+    Of the hits, those whose `titles` name a version that `song` (its name as Spotify or the user
+    gave it) doesn't ("(Karaoke Version)", "Cover", "Live", "sped up", "8D", Spotify's
+    VERSION_TAGS) are taken only when no other hit fits: such an upload often matches the song's
+    length to the second, and would win over the official one the search found first."""
     if not durations:
         return None
-    if target_s is None:
-        return 0
-    fits = [(abs(d - target_s), i) for i, d in enumerate(durations) if d is not None and abs(d - target_s) <= tolerance_s]
-    return min(fits)[1] if fits else None
+    asked = version_tags(song)
+    other = [bool(version_tags(t or "") - asked) for t in (titles or [None] * len(durations))]
+    for versions_too in (False, True):
+        hits = [i for i in range(len(durations)) if versions_too or not other[i]]
+        if target_s is None:
+            if hits:
+                return hits[0]
+            continue
+        fits = [(abs(durations[i] - target_s), i) for i in hits
+                if durations[i] is not None and abs(durations[i] - target_s) <= tolerance_s]
+        if fits:
+            return min(fits)[1]
+    return None
 
 
 def is_live(info: dict) -> bool:
@@ -860,16 +876,19 @@ class SectionDownloader:
 
     def _pick(self, ydl: yt_dlp.YoutubeDL, info: dict | None, known_s: float | None, label: str,
               messages: _YtdlpLog) -> dict:
-        """The single video to download: the search hit whose length is closest to the song's.
-        A hit that turns out to be a live stream gives way to the next one, if any is left (the
-        caller refuses a live stream it is given)."""
+        """The single video to download: the search hit whose length is closest to the song's,
+        of those that are no other version than `label` names (`choose_candidate`). A hit that
+        turns out to be a live stream gives way to the next one, if any is left (the caller
+        refuses a live stream it is given)."""
         if info is None:
             raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
         if info.get("_type") != "playlist" and "entries" not in info:
             return info
         entries = [e for e in info.get("entries") or [] if e]
         while True:
-            index = choose_candidate([e.get("duration") for e in entries], known_s)
+            # The label is the song's name as Spotify (artists – title) or the user gave it.
+            index = choose_candidate([e.get("duration") for e in entries], known_s,
+                                     titles=[e.get("title") for e in entries], song=label)
             if index is None and messages.said(TOO_LONG_REASON):
                 raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
             if index is None:

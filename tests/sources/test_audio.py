@@ -84,6 +84,34 @@ def test_choose_candidate_by_duration(durations, target, expected):
     assert choose_candidate(durations, target) == expected
 
 
+OFFICIAL = "Radiohead - Creep (Official Audio)"
+
+
+@pytest.mark.parametrize("titles, durations, song_name, expected", [
+    # The search's first hit is the song; uploads of other versions often match its length to the second.
+    ([OFFICIAL, "Creep - Radiohead (Karaoke Version)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "Radiohead - Creep (Instrumental)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "Creep (Radiohead Cover)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "Radiohead - Creep [8D AUDIO]"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "creep - radiohead (sped up + reverb)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "Creep (Nightcore)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "Radiohead - Creep (Live at Glastonbury 2003)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "Creep - Radiohead (Remix)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    # Then the closest length, as before, among the hits that are the song.
+    (["Radiohead - Creep (Karaoke)", OFFICIAL, "Radiohead - Creep (Lyrics)"], [238.6, 245.0, 239.0], "Radiohead – Creep", 2),
+    # The version Spotify named is no other version.
+    ([OFFICIAL, "Radiohead - Creep (Live at Glastonbury 2003)"], [235.0, 238.6], "Radiohead – Creep - Live", 1),
+    (["Creep (Karaoke Version)", OFFICIAL], [238.6, 245.0], "Karaoke Hits – Creep (Karaoke Version)", 0),
+    # Only other versions fit: the closest of them, rather than nothing.
+    (["Creep (Karaoke Version)", "Creep (8D Audio)", OFFICIAL], [238.6, 240.0, 300.0], "Radiohead – Creep", 0),
+    # Length unknown: the first hit that is the song.
+    (["Creep (Karaoke Version)", OFFICIAL], [238.6, 245.0], "Creep", 1),
+])
+def test_a_search_hit_of_another_version_loses_to_the_song(titles, durations, song_name, expected):
+    target = None if song_name == "Creep" else 238.64
+    assert choose_candidate(durations, target, titles=titles, song=song_name) == expected
+
+
 def test_render_source():
     track = TrackInfo(key="spotify:x", title="Creep", artists=("Radiohead",), spotify_id="abc", isrc="GB1")
     assert render_source("ytsearch5:{artists} - {title} audio", track) == "ytsearch5:Radiohead - Creep audio"
@@ -211,6 +239,18 @@ async def test_search_hit_closest_to_the_songs_length_wins(audio_server, long_du
         async with fetcher.fetch(song(long_duration + 100, title="Other Cut")):
             pass
     assert "Other Cut" in str(info.value)
+
+
+async def test_a_search_hit_of_another_version_loses_though_its_length_is_closer(audio_server, long_duration, tmp_path):
+    audio_server.add_playlist("/search.xspf", [
+        PlaylistEntry("/long.ogg", long_duration - 3, "Band - Long Song (Official Video)"),
+        PlaylistEntry("/long.webm", long_duration, "Long Song - Band (Karaoke Version)"),
+        PlaylistEntry("/long.mp3", long_duration + 1, "Band - Long Song [8D AUDIO]"),
+    ])
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/search.xspf?q={artists}+{title}", tmp_dir=tmp_path)
+    async with fetcher.fetch(song(long_duration)) as audio:
+        assert audio.title == "Band - Long Song (Official Video)"
+    assert audio_server.bytes_for("/long.webm") == 0 and audio_server.bytes_for("/long.mp3") == 0
 
 
 async def test_free_text_without_spotify_gets_a_content_key(audio_server, tmp_path):
