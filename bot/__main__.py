@@ -110,13 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     elif console and not args.console and not sys.stdin.isatty():
         # E.g. a container started without tokens: its stdin is empty, so the console ends at once.
         print(NO_TOKENS_NOTICE, file=sys.stderr)
+    app = App(settings, force_console=args.console)
     try:
-        return asyncio.run(App(settings, force_console=args.console).run())
+        return asyncio.run(app.run())
     except KeyboardInterrupt:
         return 130
-    except Exception as error:  # start-up failures: one readable line, the details in the log
+    except Exception as error:  # start-up failures (or, once started, what ended it): one line, details in the log
         log.exception("app.failed")
-        print(f"moodbot could not start: {RedactSecrets(secrets).redact(str(error))}", file=sys.stderr)
+        said = "stopped" if app.started else "could not start"
+        print(f"moodbot {said}: {RedactSecrets(secrets).redact(str(error))}", file=sys.stderr)
         return 1
 
 

@@ -259,6 +259,7 @@ class App:
     usecases: UseCases | None = None
     scheduler: PromptScheduler | None = None
     frontends: list = field(default_factory=list)
+    started: bool = False  # the start went through: a failure from then on is no start-up failure
 
     async def run(self) -> int:
         """Serve until a signal, /quit or the end of the console's input; the exit status."""
@@ -288,14 +289,17 @@ class App:
                     await _cancel(starting)
                     return status
                 console = starting.result()
+                self.started = True
                 waiters = [signalled]
                 if console is not None:
                     waiters.append(asyncio.create_task(console.run(), name="console"))
+                else:
+                    waiters.append(asyncio.create_task(_all_lost(self.frontends), name="frontends-lost"))
                 done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
                 for task in pending:
                     task.cancel()
                 for task in done:
-                    task.result()  # an exception in the console surfaces here
+                    task.result()  # an exception in the console, or every chat front-end lost, surfaces here
                 log.info("app.stopping")
         finally:
             for sig in EXIT_STATUS_ON:
@@ -393,6 +397,23 @@ def _log_warm_up(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         # Not fatal: a download starts its worker itself when none is ready.
         log.warning("downloads.warm_up_failed", exc_info=task.exception())
+
+
+class FrontendsLostError(Exception):
+    """Every chat front-end has ended for good after the start (a revoked or reset token): a bot
+    that answers nobody stops, with status 1, for a supervisor to restart it and the start to say
+    what is wrong, rather than look alive (its heartbeat turning) for ever."""
+
+
+async def _all_lost(frontends: list) -> None:
+    chats = [f for f in frontends if hasattr(f, "lost")]
+    if not chats:
+        await asyncio.Event().wait()  # nothing to lose: until the app stops
+    for frontend in chats:
+        await frontend.lost.wait()
+    log.error("app.no_frontend_left", extra={"frontends": ",".join(type(f).__name__ for f in chats)})
+    raise FrontendsLostError("no chat platform is connected any more (the log says why: "
+                             "telegram.polling_lost, discord.gateway_lost)")
 
 
 async def _cancel(task: asyncio.Task) -> None:

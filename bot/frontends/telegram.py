@@ -47,7 +47,8 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageLimit
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import (BadRequest, ChatMigrated, Conflict, Forbidden, NetworkError, RetryAfter, TelegramError,
+                            TimedOut)
 from telegram.warnings import PTBUserWarning
 from telegram.ext import (
     AIORateLimiter,
@@ -344,6 +345,10 @@ def seconds_of(wait: int | float | timedelta) -> float:
     return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
 
 
+# The name python-telegram-bot (22.x) gives its polling task: watched for an end after the start.
+POLLING_TASK_NAME = "Updater:start_polling:polling_task"
+
+
 class TelegramFrontend:
     """Adapter between the Telegram Bot API and the use cases; also the Telegram `PromptSender`."""
 
@@ -383,6 +388,10 @@ class TelegramFrontend:
         self._actions: set[asyncio.Task] = set()  # "sending a photo…" shown in the background
         self._commands: dict[str, Callable] = {}  # command name -> its handler
         self._add_handlers()
+        # Set when polling has ended for good after the start (the token revoked in BotFather): the
+        # app stops once no chat front-end is left, rather than look alive and answer nobody.
+        self.lost = asyncio.Event()
+        self._conflicts = 0  # 409s said so far: another process polls with this token
 
     # ---- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -398,17 +407,47 @@ class TelegramFrontend:
                     [BotCommand(name, text) for name, text in COMMANDS if name not in left_out], scope=scope)
             await self.app.start()
             await self.app.updater.start_polling(timeout=self.poll_timeout_s, drop_pending_updates=False,
-                                                 allowed_updates=ALLOWED_UPDATES)
+                                                 allowed_updates=ALLOWED_UPDATES, error_callback=self._poll_failed)
         except BaseException:
             await self.stop()
             raise
+        # python-telegram-bot ends its polling task, by the name it gives it, on a token Telegram
+        # no longer takes, with one line of its own; nothing else would say so.
+        for task in asyncio.all_tasks():
+            if task.get_name() == POLLING_TASK_NAME:
+                task.add_done_callback(self._polling_ended)
         log.info("telegram front-end polling as @%s", self.app.bot.username)
+
+    def _polling_ended(self, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is None:  # stop() ended it
+            return
+        log.error("telegram.polling_lost", extra={"reason": (
+            f"Telegram refused the token while the bot ran ({task.exception()}): the bot is offline on "
+            "Telegram until restarted; check TELEGRAM_TOKEN (revoked or regenerated in @BotFather?)")})
+        self.lost.set()
+
+    def _poll_failed(self, error: TelegramError) -> None:
+        """A failed getUpdates, tried again by python-telegram-bot (its default logs a traceback
+        each time). A 409 is another process polling with this token: each then gets only some of
+        the updates; said at the first, then every hundredth."""
+        if isinstance(error, Conflict):
+            if self._conflicts % 100 == 0:
+                log.error("telegram.polling_conflict", extra={"reason": (
+                    f"{error}: another process polls Telegram with this TELEGRAM_TOKEN, and each gets only "
+                    "some of the updates; run one bot per token"), "times": self._conflicts + 1})
+            self._conflicts += 1
+            return
+        log.warning("telegram.polling_failed", extra={"reason": f"{type(error).__name__}: {error}"})
 
     async def stop(self) -> None:
         for action in self._actions:
             action.cancel()
         if self.app.updater.running:
-            await self.app.updater.stop()
+            try:
+                await self.app.updater.stop()
+            except TelegramError:  # the polling task's own end, said by `_polling_ended`
+                if not self.lost.is_set():
+                    raise
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()

@@ -70,6 +70,39 @@ async def test_with_a_telegram_token_the_app_serves_telegram_and_stops_on_sigter
     assert not Path(data_dir / "moodbot.log").exists()  # outside the console, logs go to stderr
 
 
+async def test_a_telegram_token_revoked_while_the_bot_runs_stops_it_saying_why(tmp_path):
+    """python-telegram-bot ends its polling for good on a token Telegram no longer takes (revoked
+    in @BotFather): the bot answered nobody, its heartbeat said alive, and the stop that came
+    later said "could not start: Unauthorized". With no chat platform left it stops, status 1."""
+    fake = await FakeTelegramBotAPI(TOKEN).start()
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
+    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO), TELEGRAM_TOKEN=TOKEN,
+               TELEGRAM_API_URL=fake.base_url, TELEGRAM_FILE_URL=fake.base_file_url)
+    stderr_file = open(tmp_path / "stderr", "wb")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=stderr_file, cwd=tmp_path, env=env)
+    try:
+        await wait_for_log(tmp_path / "stderr", "event=app.started", timeout=60)
+        fake.token = "999:revoked"
+        await asyncio.wait_for(proc.wait(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 20)
+        await fake.stop()
+        stderr_file.close()
+    logs = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 1, logs[-3000:]
+    assert "event=telegram.polling_lost" in logs and "check TELEGRAM_TOKEN" in logs
+    assert "event=app.no_frontend_left" in logs
+    assert logs.rstrip().endswith("moodbot stopped: no chat platform is connected any more (the log says why: "
+                                  "telegram.polling_lost, discord.gateway_lost)"), logs[-1500:]
+    assert "SENTINEL" not in logs
+    assert moodbot_processes(str(data_dir)) == []
+
+
 async def wait_for_log(path: Path, text: str, timeout: float) -> None:
     """Until the log file holds `text`; fails with its last lines after `timeout` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout

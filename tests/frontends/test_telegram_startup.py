@@ -68,3 +68,24 @@ async def test_an_api_url_that_makes_no_url_with_the_token_is_named_without_the_
     assert str(error) == (f"Telegram could not be called at 127.0.0.1:{fake.port}: TELEGRAM_API_URL with the token "
                           f"after it is no URL: check TELEGRAM_API_URL (it must end in /bot).")
     assert error.__cause__ is None and error.__suppress_context__  # the client's error shows the token
+
+
+async def test_another_process_polling_with_the_token_is_said_once_not_a_traceback_a_poll(telegram, caplog):
+    """Telegram answers a second poller 409 Conflict, again and again: python-telegram-bot's
+    default logged a traceback at each retry, naming no setting."""
+    import asyncio
+    import logging
+
+    fake, frontend = telegram
+    fake.fail_next("getUpdates", 2, status=409, description="Conflict: terminated by other getUpdates request; "
+                                                             "make sure that only one bot instance is running")
+    with caplog.at_level(logging.INFO):
+        for _ in range(200):  # the retry waits 1 s
+            if len([c for c in fake.calls if c.status == 409]) == 2:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+    said = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in said] == ["telegram.polling_conflict"], [r.getMessage() for r in said]
+    assert "run one bot per token" in said[0].reason and not said[0].exc_info
+    assert not frontend.lost.is_set()  # it polls on

@@ -154,6 +154,9 @@ class DiscordFrontend:
         self.usecases = usecases
         self.bot = MoodBot(settings, usecases, guild_ready_timeout=guild_ready_timeout)
         self._connection: asyncio.Task | None = None
+        # Set when the session has ended for good after the start: the app stops once no chat
+        # front-end is left, rather than look alive and answer nobody.
+        self.lost = asyncio.Event()
         self.prompt_timeout_s = PROMPT_SEND_TIMEOUT_S
 
     async def start(self) -> None:
@@ -188,6 +191,7 @@ class DiscordFrontend:
         if connection.cancelled() or connection.exception() is None:  # stop() closed it
             return
         log.error("discord.gateway_lost", extra={"reason": gateway_loss(connection.exception())})
+        self.lost.set()
 
     async def stop(self) -> None:
         """Close the connection; safe to call again, and after a failed start."""
