@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import shutil
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +29,7 @@ from bot.replies import (
 )
 from bot.sources.models import Query, QueryKind, SourceError, TrackInfo
 from bot.sources.query import clean_text
+from bot.tempfiles import temporary_folder
 from bot.usecases.ports import AudioSource, MoodClassifier, TrackResolver
 from inference.result import InferenceError, ModelFailedOnFileError, ModelUnavailableError, MoodResult
 from storage.models import MoodRequest, StorageError, StoredMood, TrackRecord, UserRef
@@ -57,6 +60,28 @@ FileKey = Callable[[str | Path], str]
 
 class SpotifyNotConfiguredError(SourceError):
     pass
+
+
+class FileGoneError(Exception):
+    """The file a shared listening was to hear went before it was linked (`linked_into`)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+def linked_into(folder: Path, path: str) -> Path:
+    """`path` in `folder`, under its name (which the classifier's errors name): a hard link, so
+    the file stays whoever deletes the name it came under; a copy where no link can be made
+    (another file system)."""
+    target = folder / Path(path).name
+    try:
+        os.link(path, target)
+    except FileNotFoundError:
+        raise
+    except OSError:
+        shutil.copyfile(path, target)
+    return target
 
 
 def told_to_wait(reply: object) -> bool:
@@ -225,12 +250,28 @@ class MoodUseCase:
         if cached is not None:
             return mood_reply(replace(cached, title=title), cached=True)
 
-        async def listen() -> MoodReply:
-            await progress(STAGE_LISTENING)
-            result = await self._classify(attachment.path)
+        async def listen(path: str) -> MoodReply:
+            # Whoever sends the same file meanwhile waits for this listening, and it outlives the
+            # request of the sender whose file it hears, whose front-end deletes that file's folder
+            # when the request ends (cancelled too): it hears a link of its own to the file.
+            async with temporary_folder("moodbot-file-") as folder:
+                try:
+                    own = await asyncio.to_thread(linked_into, folder, path)
+                except FileNotFoundError:
+                    raise FileGoneError(path) from None
+                await progress(STAGE_LISTENING)
+                result = await self._classify(own)
             return await self._save(TrackInfo(key=key, title=""), result)  # the shared record: no file name
 
-        return replace(await self._once(key, listen), title=title)
+        while True:
+            try:
+                return replace(await self._once(key, lambda: listen(attachment.path)), title=title)
+            except FileGoneError as gone:
+                # The one who started it gave up before it held the file: each waiter asks again
+                # with its own (the first to ask starts the listening, the others wait for it).
+                if gone.path == attachment.path:
+                    raise FileNotFoundError(f"{attachment.path} went before it was heard") from None
+                log.info("mood.file_gone", extra={"track": key})
 
     async def _classify(self, path) -> MoodResult:
         try:

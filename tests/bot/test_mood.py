@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from bot.ratelimit import MoodRateLimiter
-from bot.replies import STAGE_LISTENING, ErrorReply, MoodReply
+from bot.replies import STAGE_LISTENING, Attachment, ErrorReply, MoodReply
 from bot.sources.keys import file_cache_key
 from bot.usecases.mood import GENERIC_ERROR, NO_INPUT_ERROR, MoodUseCase
 from inference.result import MOODS
@@ -189,6 +189,57 @@ async def test_a_song_asked_for_by_two_members_at_once_is_classified_once(db, co
 
     assert len(counting.calls) == 1
     assert (first.title, second.title) == ("hers", "his") and first.mood == second.mood
+
+
+class QueuedClassifier:
+    """The real classifier (counting), whose songs wait in a queue until `go` is set: as when
+    other songs are being heard before them."""
+
+    def __init__(self, counting) -> None:
+        self.counting, self.asked, self.go = counting, asyncio.Event(), asyncio.Event()
+
+    @property
+    def main_model_version(self) -> str | None:
+        return self.counting.main_model_version
+
+    async def classify(self, path, **kwargs):
+        self.asked.set()
+        await self.go.wait()
+        return await self.counting.classify(path, **kwargs)
+
+
+async def test_a_file_sent_by_two_at_once_is_heard_for_the_second_when_the_first_gives_up(
+        db, counting, clip_paths, tmp_path):
+    """The listening both share outlives the request of the one whose file it hears, and that
+    request's temporary folder, which its front-end deletes when the request ends."""
+    queued = QueuedClassifier(counting)
+    usecase = mood_usecase(db, queued)
+
+    async def sent(caller, name):  # as a front-end: the file in a folder of the request's own
+        folder = tmp_path / name
+        folder.mkdir()
+        shutil.copy(clip_paths[0], folder / "audio.ogg")
+        try:
+            return await usecase.run(caller, attachment=Attachment(str(folder / "audio.ogg"), f"{name}.ogg",
+                                                                   (folder / "audio.ogg").stat().st_size))
+        finally:
+            shutil.rmtree(folder)
+
+    hers = asyncio.create_task(sent(ALICE, "hers"))
+    await asyncio.wait_for(queued.asked.wait(), 30)  # her file is waiting to be heard
+    his = asyncio.create_task(sent(BOB, "his"))
+    await asyncio.sleep(1.0)  # his file's key is read, the cache asked: he waits for her listening
+    assert not his.done()
+    hers.cancel()  # she gives up (her interaction dropped, a shutdown): her folder goes
+    with pytest.raises(asyncio.CancelledError):
+        await hers
+    assert not (tmp_path / "hers").exists()
+    queued.go.set()
+
+    reply = await asyncio.wait_for(his, 60)
+
+    assert isinstance(reply, MoodReply) and reply.title == "his" and reply.mood in MOODS
+    assert len(counting.calls) == 1  # heard once, for both
 
 
 async def test_an_attached_song_longer_than_the_bots_limit_is_refused_with_that_limit(db, counting, clip_paths):
