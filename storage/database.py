@@ -55,6 +55,12 @@ def database_name_problem(name: str) -> str | None:
     return None
 
 
+def uri_option_names(uri: str) -> set[str]:
+    """The options a MongoDB URI sets, lower-cased as the driver reads them (case-insensitively)."""
+    query = uri.partition("?")[2]
+    return {part.partition("=")[0].strip().lower() for part in query.replace(";", "&").split("&") if part}
+
+
 def uri_option_problem(uri: str) -> str | None:
     """Why the driver would drop an option of the URI, or None. It only warns (a UserWarning on
     stderr, which does not name an option it does not know) and connects without it: "tls=yes"
@@ -154,17 +160,16 @@ class Database:
         problem = uri_option_problem(uri)
         if problem is not None:
             raise DatabaseUriError(f"MONGODB_URI cannot be used: {without_credentials(problem, uri)}.")
+        # Defaults only: the driver takes a keyword over the URI's own option, and an operator who
+        # set serverSelectionTimeoutMS (or w) in MONGODB_URI got ours instead.
+        defaults = {"serverSelectionTimeoutMS": server_selection_timeout_ms,
+                    "connectTimeoutMS": server_selection_timeout_ms, "socketTimeoutMS": SOCKET_TIMEOUT_MS,
+                    "w": 1, "journal": True, "appname": "moodbot"}
+        given = uri_option_names(uri)
         try:
             client: AsyncMongoClient = AsyncMongoClient(
-                uri,
-                tz_aware=True,
-                tzinfo=timezone.utc,
-                serverSelectionTimeoutMS=server_selection_timeout_ms,
-                connectTimeoutMS=server_selection_timeout_ms,
-                socketTimeoutMS=SOCKET_TIMEOUT_MS,
-                w=1,
-                journal=True,
-                appname="moodbot",
+                uri, tz_aware=True, tzinfo=timezone.utc,
+                **{name: value for name, value in defaults.items() if name.lower() not in given},
             )
         except (ConfigurationError, ValueError) as error:  # not a URI, or an option it cannot take
             raise uri_problem(error, uri) from error

@@ -113,6 +113,22 @@ async def test_unverified_connection_raises_unavailable_on_use():
         await database.close()
 
 
+async def test_timeouts_and_write_concern_set_in_the_uri_are_kept():
+    """The driver takes a keyword over the URI's own option: compose's serverSelectionTimeoutMS=3000
+    (and an operator's w=majority) gave way to the bot's 2 s and w=1."""
+    from tests.dbserver import free_port
+
+    uri = f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=3000&w=majority&retryWrites=false"
+    database = await Database.connect(uri, "moodbot", verify=False)
+    try:
+        options = database.client.options
+        assert options.server_selection_timeout == 3.0
+        assert options.write_concern.document == {"w": "majority", "j": True}
+        assert options.pool_options.connect_timeout == 2.0  # not in the URI: the bot's
+    finally:
+        await database.close()
+
+
 async def test_one_client_serves_every_repository(db: Database):
     for name in ("users", "tracks", "requests", "journal", "prompts", "playlists", "servers",
                  "privacy"):
