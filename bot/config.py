@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
 
     # Inference.
-    inference_workers: int = Field(default=1, ge=1)
+    inference_workers: int = Field(default=1, ge=1, le=256)  # 100 000 stalled the start for a minute
     inference_executor: str = "process"  # "process" or "dask://host:port"
     inference_timeout_s: float = Field(default=20.0, gt=0)
     # ~0.15 s a song per worker: 32 queued wait ~5 s for the better model, well inside the timeout.

@@ -341,6 +341,7 @@ def test_a_refused_database_login_stops_the_start_with_what_to_fix(tmp_path, mon
 @pytest.mark.parametrize("setting, value, says", [
     ("MAX_AUDIO_BYTES", "abc", "MAX_AUDIO_BYTES: Input should be a valid integer"),
     ("MOOD_RATE_PER_USER", "0", "MOOD_RATE_PER_USER: Input should be greater than or equal to 1"),
+    ("INFERENCE_WORKERS", "100000", "INFERENCE_WORKERS: Input should be less than or equal to 256"),
     ("AUDIO_SEARCH", "ytsearch5:{artist} - {title}", "AUDIO_SEARCH: Value error, unknown placeholder {artist}"),
     ("AUDIO_SEARCH", "https://{title}.example/a.ogg", "AUDIO_SEARCH: Value error, a placeholder in the host"),
     ("AUDIO_SEARCH", "{artists} - {title}", "AUDIO_SEARCH: Value error, neither a http(s) URL template nor"),
