@@ -16,7 +16,7 @@ RUN pip install ".[dask]"
 # Runtime stage: slim, ffmpeg for decoding and section downloads, no compilers, non-root.
 FROM python:3.11-slim AS runtime
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg ca-certificates tzdata \
+ && apt-get install -y --no-install-recommends ffmpeg ca-certificates tzdata tini \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 moodbot \
  && mkdir -p /data && chown moodbot:moodbot /data && chmod 700 /data
@@ -32,4 +32,6 @@ VOLUME ["/data"]
 # Liveness: the running bot's event loop touches /data/heartbeat every 10 s; `--alive` fails once it
 # is 60 s old (a hung loop, a dead bot). `docker compose exec bot python -m bot --check` says why.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=2m --retries=3 CMD ["python", "-m", "bot", "--alive"]
-ENTRYPOINT ["python", "-m", "bot"]
+# tini as PID 1: it passes SIGTERM on and reaps orphans. A download worker killed mid-fetch (its
+# time limit) leaves its ffmpeg to PID 1, which Python, there, would never reap: zombies piled up.
+ENTRYPOINT ["tini", "--", "python", "-m", "bot"]

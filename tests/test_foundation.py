@@ -79,6 +79,7 @@ def test_dockerfile_is_multi_stage_non_root_and_ships_weights():
     assert re.search(r"^USER (?!root)", text, flags=re.M)
     assert "ffmpeg" in text
     assert "COPY inference" in text
+    assert 'ENTRYPOINT ["tini", "--", "python", "-m", "bot"]' in text  # an init as PID 1 reaps orphans
 
 
 def _imports(package: str) -> set[str]:
