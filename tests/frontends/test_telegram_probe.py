@@ -9,6 +9,8 @@ import asyncio
 import logging
 from datetime import datetime, timezone
 
+import pytest
+
 from bot.frontends import render
 from bot.frontends.telegram import A_PICTURE, StatusMessage
 from bot.replies import STAGE_DOWNLOADING, STAGE_LISTENING
@@ -214,37 +216,25 @@ async def test_a_status_that_cannot_be_sent_does_not_stop_the_work(telegram):
     assert [(c.method, c.text) for c in fake.calls[mark:] if c.status == 200] == [("sendMessage", "Mood: happy")]
 
 
-async def test_a_status_refused_by_a_user_who_blocked_the_bot_is_not_sent_again_at_each_stage(telegram, caplog):
-    """Telegram answers 403 to every message for a user who blocked the bot while it was listening:
-    the later stages would be refused the same way, one call each. The answer is still tried
-    (the refusal is logged once, by the front-end's error handler)."""
+@pytest.mark.parametrize("status_code, description", [
+    (403, "Forbidden: bot was blocked by the user"),
+    # A group that took the bot's right to send messages: 400 "not enough rights", not 403.
+    (400, "Bad Request: not enough rights to send text messages to the chat"),
+])
+async def test_a_status_refused_to_the_bot_is_not_sent_again_at_each_stage(telegram, caplog, status_code, description):
+    """Telegram refuses every message to a user who blocked the bot while it was listening (or in
+    a group that muted it): the later stages would be refused the same way, one call each. The
+    answer is still tried (the refusal is logged once, by the front-end's error handler)."""
     fake, frontend = telegram
     status, mark = await status_for(fake, frontend)
-    fake.fail_next("sendMessage", times=1, status=403, description="Forbidden: bot was blocked by the user")
+    fake.fail_next("sendMessage", times=1, status=status_code, description=description)
     await status(STAGE_DOWNLOADING)
     await status.shown()
     await status(STAGE_LISTENING)
     await status.shown()
     await status.finish("Mood: happy")
     assert [(c.method, c.text, c.status) for c in fake.calls[mark:]] == [
-        ("sendMessage", STAGE_DOWNLOADING, 403), ("sendMessage", "Mood: happy", 200)]
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-
-
-async def test_a_status_refused_in_a_group_that_muted_the_bot_is_not_sent_again_at_each_stage(telegram, caplog):
-    """As for a blocked bot: a group that took the bot's right to send messages refuses every
-    later stage too (400 "not enough rights", not 403)."""
-    fake, frontend = telegram
-    status, mark = await status_for(fake, frontend)
-    fake.fail_next("sendMessage", times=1, status=400,
-                   description="Bad Request: not enough rights to send text messages to the chat")
-    await status(STAGE_DOWNLOADING)
-    await status.shown()
-    await status(STAGE_LISTENING)
-    await status.shown()
-    await status.finish("Mood: happy")
-    assert [(c.method, c.text, c.status) for c in fake.calls[mark:]] == [
-        ("sendMessage", STAGE_DOWNLOADING, 400), ("sendMessage", "Mood: happy", 200)]
+        ("sendMessage", STAGE_DOWNLOADING, status_code), ("sendMessage", "Mood: happy", 200)]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
