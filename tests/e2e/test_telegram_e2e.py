@@ -264,6 +264,8 @@ async def test_a_429_from_telegram_is_waited_out(telegram, songs):
     sends = fake.calls_of("sendMessage", after=mark)
     refused = [c for c in sends if c.status == 429]
     assert len(refused) == 1
+    # The refused message is sent again once the wait is over, unless it was a progress stage and
+    # the answer is ready by then: the stage is dropped for it (47e5cb7). Either way, after the wait.
     retried = sends[sends.index(refused[0]) + 1]
-    assert retried.status == 200 and retried.params["text"] == refused[0].params["text"]
+    assert retried.status == 200 and retried.params["text"] in (refused[0].params["text"], answer)
     assert retried.at - refused[0].at >= 1.0

@@ -298,13 +298,16 @@ def test_sigterm_stops_the_run_with_status_143_and_leaves_no_temporary_files(tin
     process = subprocess.Popen(
         [sys.executable, "-m", "inference", "classify", "--json", "--workers", "1",
          "--weights", str(tiny_weights), *files],
-        cwd=REPO, stdin=open(clips[0], "rb"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TMPDIR": str(scratch)},
     )
+    process.stdin.buffer.write(clips[0].read_bytes())  # a pipe is copied to $TMPDIR (a file is read in place)
+    process.stdin.close()
     first = process.stdout.readline()  # the pool is up and answering
-    assert any(scratch.iterdir())  # the copy of stdin, at least
+    assert [p.name for p in scratch.glob("moodbot-streams-*/*/stdin")] == ["stdin"]
     process.send_signal(signal.SIGTERM)
-    rest, err = process.communicate(timeout=60)
+    process.wait(timeout=60)
+    rest, err = process.stdout.read(), process.stderr.read()
     assert process.returncode == 143, err  # 128 + SIGTERM, as a shell reports it
     assert "Traceback" not in err and "terminated" in err, err
     assert len([first, *rest.splitlines()]) < len(files)
