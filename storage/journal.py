@@ -234,7 +234,7 @@ class JournalRepo:
         query = {**user_filter(ref), "local_date": days}
         with translated_errors("journal days"):
             docs = await self._journal.find(query, projection={"_id": 0, "local_date": 1, "mood": 1},
-                                            sort=OLDEST_FIRST).to_list()
+                                            sort=PAGE_OLDEST_FIRST).to_list()  # ties as the list breaks them
         return {date_value(doc["local_date"]): doc["mood"] for doc in docs}
 
     async def count(self, ref: UserRef) -> int:

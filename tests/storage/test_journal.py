@@ -152,3 +152,18 @@ async def test_the_days_of_a_window_are_read_from_its_first_day_to_its_last(db: 
     days = await db.journal.day_moods(ALICE, date(2026, 1, 1), date(2026, 12, 31))
 
     assert days == {date(2026, 1, 1): "happy", date(2026, 6, 15): "calm", date(2026, 12, 31): "energetic"}
+
+
+async def test_a_days_square_takes_the_entry_its_list_shows_newest_even_at_the_same_millisecond(db: Database):
+    """The list breaks a tie of created_at by the entry's _id; the year in pixels sorted by the
+    time alone, and two entries of one day at one instant could show one mood there and another
+    in the list."""
+    from dataclasses import replace
+
+    first = entry(ALICE, 0, "2026-03-14", "happy")
+    assert await db.journal.add(first)
+    assert await db.journal.add(replace(entry(ALICE, 1, "2026-03-14", "energetic"), created_at=first.created_at))
+
+    newest = (await db.journal.page(ALICE, 1)).entries[0]
+    assert newest.mood == "energetic"
+    assert await db.journal.day_moods(ALICE, date(2026, 3, 14), date(2026, 3, 14)) == {date(2026, 3, 14): newest.mood}
