@@ -330,16 +330,24 @@ def drawable(text: str) -> str:
 def map_labels(songs: Sequence[tuple[str, float, float, str]],
                limit: int = MAP_LABELS) -> list[tuple[str, float, float]]:
     """The names drawn on the map, newest first: the latest `limit` different songs (`songs` come
-    oldest first), each at its latest dot, in the glyphs the font has, shortened."""
-    labels: dict[str, tuple[str, float, float]] = {}
+    oldest first), each at its latest dot, in the glyphs the font has, shortened: a name too long
+    for a label ("Artist – Title") by its title, as cutting it kept the artist alone ("Johann
+    Sebastian Bach –…" for each of his songs); a label already drawn is not drawn twice."""
+    labels: dict[str, tuple[str, float, float] | None] = {}
+    drawn: set[str] = set()
     for name, valence, arousal, _ in reversed(songs):
         shown = drawable(name)
-        if shown and shown not in labels:
-            short = shown if len(shown) <= LABEL_CHARS else shown[:LABEL_CHARS - 1] + "…"
-            labels[shown] = (short, valence, arousal)
-            if len(labels) == limit:
-                break
-    return list(labels.values())
+        if not shown or shown in labels:
+            continue
+        label = shown if len(shown) <= LABEL_CHARS else shown.rpartition(" – ")[2]
+        short = label if len(label) <= LABEL_CHARS else label[:LABEL_CHARS - 1] + "…"
+        labels[shown] = (short, valence, arousal)
+        if short in drawn:
+            labels[shown] = None  # the same words as a newer label: that song stays a dot
+        drawn.add(short)
+        if len(labels) == limit:
+            break
+    return [label for label in labels.values() if label is not None]
 
 
 def valence_arousal_map(songs: Iterable[tuple[str, float, float, str]], title: str = "Your songs on the mood map") -> bytes:

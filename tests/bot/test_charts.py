@@ -124,6 +124,18 @@ def test_the_mood_map_names_the_newest_songs_once_each():
     assert names == ["Creep", *(f"Song {n}" for n in range(29, 18, -1))]
 
 
+def test_a_name_too_long_for_a_label_is_named_by_its_title_and_no_label_is_drawn_twice():
+    # Cut to 24 characters, "Artist – Title" kept the artist alone: each of Bach's songs was
+    # "Johann Sebastian Bach –…".
+    songs = [("Johann Sebastian Bach – Cello Suite No. 1", 0.1, -0.5, "calm"),
+             ("Johann Sebastian Bach – Cello Suite No. 2", 0.2, -0.5, "calm"),
+             ("Red Hot Chili Peppers, Anderson .Paak – Can't Stop", 0.5, 0.6, "happy"),
+             ("Someone Else Entirely – Can't Stop", 0.4, 0.5, "happy"),
+             ("Radiohead – Creep", -0.6, -0.3, "sad")]
+    assert [name for name, _, _ in charts.map_labels(songs)] == [
+        "Radiohead – Creep", "Can't Stop", "Cello Suite No. 2", "Cello Suite No. 1"]
+
+
 def test_song_titles_are_named_on_the_map_in_the_glyphs_the_font_has():
     # The chart's font has no emoji and no Hangul: such characters would be drawn as empty boxes.
     songs = [("🎶🔥 Fuego 💃🏽", 0.6, 0.7, "happy"), ("아이유 – 좋은 날", 0.5, -0.4, "calm"),
