@@ -27,12 +27,15 @@ HEARTBEAT_INTERVAL_MS = 41250
 EPHEMERAL = 64
 MEMBER_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 31)  # view channel, send messages, use app commands
 ADMIN_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 5)  # + manage server
+ADMINISTRATOR_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 3)  # + Administrator, without manage server's own bit
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # guild members, presences, message content
 UNKNOWN_INTERACTION = 10062  # an interaction answered too late (3 s), or its token's 15 minutes are over
 INVALID_WEBHOOK_TOKEN = 50027  # an interaction token used after its 15 minutes
 UNKNOWN_MESSAGE = 10008
+ALREADY_ACKNOWLEDGED = 40060  # a second callback for an interaction: "Interaction has already been acknowledged"
 DISCORD_EPOCH_MS = 1_420_070_400_000  # a snowflake's time counts from 2015-01-01, in milliseconds
 DEFERRED_CHANNEL_MESSAGE = 5  # the callback that shows "… is thinking" until the answer is edited in
+LOADING = 1 << 7  # a message's flag while it shows "… is thinking"
 DISALLOWED_INTENTS = 4014  # gateway close code: an intent the Developer Portal has not enabled
 SHARDING_REQUIRED = 4011  # gateway close code: a bot in too many servers for the shards it identified with
 # Gateway events Discord sends only to a bot that identified with their intent (guild members).
@@ -130,6 +133,7 @@ class FakeDiscord:
         self.cdn_open.set()
         self.commands: list[dict] = []
         self.admins: set[int] = set()  # users who get "manage server" in every guild
+        self.administrators: set[int] = set()  # users whose role has Administrator alone, in every guild
         # As a new application in the Developer Portal: no privileged intent switched on.
         self.privileged_intents = 0
         self.resumable = True  # False: a RESUME is answered "invalid session", and the bot must identify again
@@ -149,6 +153,8 @@ class FakeDiscord:
         # call name -> [remaining, retry_after, status, error code, error message]
         self._failures: dict[str, list[Any]] = {}
         self.expired: set[str] = set()  # interaction tokens past their 15 minutes
+        self.acknowledged: set[str] = set()  # interaction tokens whose callback was taken: another is refused
+        self._taken_then_failed: dict[str, list[int]] = {}  # call name -> [remaining, status]
         self._drops: dict[str, int] = {}  # call name -> how many to cut off unanswered
         # Interaction token -> its deferred answer: {"id", "flags", "loading", "deleted"}
         self._deferred: dict[str, dict[str, Any]] = {}
@@ -199,6 +205,13 @@ class FakeDiscord:
         another error `status` (400: Discord refused the payload) and Discord's JSON error `code`
         and `message` (403 50007: "Cannot send messages to this user")."""
         self._failures[name] = [times, retry_after, status, code, message]
+
+    def take_then_fail_next(self, name: str, times: int = 1, *, status: int = 502) -> None:
+        """Make the next `times` calls named `name`, but answer them `status` with a proxy's page,
+        as Discord's edge does when it gives up waiting on a request that goes through all the same:
+        the bot cannot tell them from calls never made, and discord.py sends them again. `status`
+        0: the connection is cut off after the call was made, with no answer at all."""
+        self._taken_then_failed[name] = [times, status]
 
     def hold_next(self, name: str) -> asyncio.Event:
         """Keep the answer to the next call named `name` (recorded as it arrives) until the event
@@ -368,6 +381,7 @@ class FakeDiscord:
                            member={"user": user_payload(user), "roles": [], "joined_at": _now_iso(),
                                    "deaf": False, "mute": False, "flags": 0,
                                    "permissions": str(ADMIN_PERMISSIONS if user in self.admins
+                                                      else ADMINISTRATOR_PERMISSIONS if user in self.administrators
                                                       else MEMBER_PERMISSIONS),
                                    "pending": False, "nick": None, "avatar": None})
         else:
@@ -440,7 +454,21 @@ class FakeDiscord:
                                      "Retry-After": str(retry_after),
                                      # discord.py takes a 429 without Via for a Cloudflare ban
                                      "Via": "1.1 google"})
+        if name == "interaction_callback" and match["token"] in self.acknowledged:
+            await self._record(Call(name, request.method, path, body, files, match, status=400))
+            return json_response({"message": "Interaction has already been acknowledged.",
+                                  "code": ALREADY_ACKNOWLEDGED}, status=400)
         result, status = self._answer(name, match, body, files)
+        if name == "interaction_callback":
+            self.acknowledged.add(match["token"])
+        taken = self._taken_then_failed.get(name)
+        if taken and taken[0] > 0:
+            taken[0] -= 1
+            await self._record(Call(name, request.method, path, body, files, match, status=taken[1], result=result))
+            if not taken[1]:
+                assert request.transport is not None
+                request.transport.close()
+            return web.Response(status=taken[1] or 500, text="Bad Gateway")
         await self._record(Call(name, request.method, path, body, files, match, status=status, result=result))
         if (release := self._holds.pop(name, None)) is not None:
             await release.wait()
@@ -520,6 +548,10 @@ class FakeDiscord:
                                         message_id=deferred["id"], attachments=self._attachments(files)), 200
         if deferred["deleted"]:
             return gone
+        if name == "get_original":
+            return self.message_payload(channel_id=1, author=self.bot_user(), content="",
+                                        flags=deferred["flags"] | (LOADING if deferred["loading"] else 0),
+                                        message_id=deferred["id"]), 200
         if name == "delete_original":
             deferred["deleted"] = True
         elif name == "edit_original":

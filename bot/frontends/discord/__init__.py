@@ -26,12 +26,12 @@ from discord.http import Route
 
 from bot.config import Settings
 from bot.frontends import render
-from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, RequestsInFlight, edited_original,
-                                                 followed_up, refuses_the_bot, refuses_the_user, whose)
+from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, RequestsInFlight, apologise,
+                                                 refuses_the_bot, refuses_the_user, whose)
 from bot.frontends.discord.journal import JournalCog
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
-from bot.replies import ErrorReply, PromptMessage
+from bot.replies import PromptMessage
 from bot.usecases.ports import DeliveryUncertain, RecipientGone, SenderRefused
 
 __all__ = ["DiscordFrontend", "MoodCog", "JournalCog", "ServerCog"]
@@ -134,11 +134,7 @@ class MoodBot(commands.AutoShardedBot):
                                    error: app_commands.AppCommandError) -> None:
         log.error("discord command failed", exc_info=error, extra=whose(interaction.user, interaction.guild_id))
         with contextlib.suppress(discord.HTTPException):
-            if interaction.response.is_done():
-                if not await edited_original(interaction, content=render.GENERIC_ERROR, embed=None):
-                    await followed_up(interaction, ErrorReply(render.GENERIC_ERROR), ephemeral=True)
-            else:
-                await interaction.response.send_message(render.GENERIC_ERROR, ephemeral=True)
+            await apologise(interaction, render.GENERIC_ERROR)
 
 
 class DiscordFrontend:

@@ -37,6 +37,9 @@ UNKNOWN_USER = 10013
 # Discord's answer to an edit of a message deleted meanwhile: a deferred response ("… is thinking")
 # a moderator, or the asker, deleted while the bot worked.
 UNKNOWN_MESSAGE = 10008
+# Discord's answer to a second response to an interaction: discord.py sends a response again when
+# its first is answered 500, 502, 504 or 524, which Discord may have made all the same.
+ALREADY_ACKNOWLEDGED = 40060
 # In an interaction's `extras` once its deferred response is known deleted (`edited_original`).
 ORIGINAL_DELETED = "moodbot.original_deleted"
 # Discord takes an interaction's answers (edits, followups) for 15 minutes after it was made.
@@ -51,9 +54,51 @@ def caller_of(interaction: discord.Interaction) -> Caller:
         user_id=str(user.id),
         place=f"{PLATFORM}:{interaction.guild_id}" if in_guild else None,
         chat_id=str(user.id),  # the front-end opens the DM channel from the user id
-        is_admin=in_guild and interaction.permissions.manage_guild,
+        # Discord gives an Administrator every permission; should it send that bit alone, it counts too.
+        is_admin=in_guild and (interaction.permissions.manage_guild or interaction.permissions.administrator),
         display_name=user.display_name,
     )
+
+
+async def acknowledge(interaction: discord.Interaction, *, ephemeral: bool = False, thinking: bool = False) -> None:
+    """Defer the interaction (`InteractionResponse.defer`'s arguments). Discord may make a deferral
+    and answer it 5xx (its edge gave up waiting): discord.py sends it again, and Discord refuses that
+    one as already acknowledged (40060). The deferral stands: the command goes on, and its answer
+    edits the deferred response, as any deferred command's does."""
+    try:
+        await interaction.response.defer(ephemeral=ephemeral, thinking=thinking)
+    except discord.HTTPException as error:
+        if error.code != ALREADY_ACKNOWLEDGED:
+            raise
+        log.info("discord.deferral_answered_late", extra=whose(interaction.user, interaction.guild_id))
+        # discord.py records a response only once Discord's answer to it is a success: without this,
+        # `is_done()` stays False, and the answer (`show`), or an apology, is sent as a response of
+        # its own, which Discord refuses (40060) as it did the deferral's resend. The type is the
+        # one `defer` sends: a press without `thinking` updates its message later, the rest "think".
+        component = interaction.type in (discord.InteractionType.component, discord.InteractionType.modal_submit)
+        interaction.response._response_type = (discord.InteractionResponseType.deferred_message_update
+                                                if component and not thinking
+                                                else discord.InteractionResponseType.deferred_channel_message)
+
+
+async def apologise(interaction: discord.Interaction, apology: str) -> None:
+    """Tell the asker that their command failed: in its response once that was made (`edited_original`,
+    or a private followup should it be deleted), else as the response, to the asker alone.
+
+    Discord may have made a response whose answer discord.py never had (a 5xx, then 40060 to its
+    resend; a connection cut off): the apology then goes in that response if it still "thinks" (a
+    deferral whose command never answered); one showing the command's answer is left as it is."""
+    if not interaction.response.is_done():
+        try:
+            await interaction.response.send_message(apology, ephemeral=True)
+            return
+        except discord.HTTPException as error:
+            if error.code != ALREADY_ACKNOWLEDGED:
+                raise
+            if not (await interaction.original_response()).flags.loading:
+                return
+    if not await edited_original(interaction, content=apology, embed=None):
+        await followed_up(interaction, ErrorReply(apology), ephemeral=True)
 
 
 def answerable_until(interaction: discord.Interaction) -> datetime:

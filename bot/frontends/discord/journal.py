@@ -15,6 +15,7 @@ from bot.frontends.discord.interactions import (
     PLATFORM,
     MessageProgress,
     RequestsInFlight,
+    acknowledge,
     caller_of,
     dm_caller_of,
     downloaded,
@@ -149,7 +150,7 @@ class ConfirmForget(discord.ui.View):
             await interaction.response.send_message(NOT_YOUR_BUTTON, ephemeral=True)
             return False
         if self.answered:
-            await interaction.response.defer()  # the message shows the first press's answer
+            await acknowledge(interaction)  # the message shows the first press's answer
             return False
         self.answered = True
         return True
@@ -157,7 +158,7 @@ class ConfirmForget(discord.ui.View):
     @discord.ui.button(label="Yes, delete everything", style=discord.ButtonStyle.danger,
                        custom_id="forget:yes")
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await interaction.response.defer()  # deleting can take longer than Discord's 3 s
+        await acknowledge(interaction)  # deleting can take longer than Discord's 3 s
         reply = await self.usecases.privacy.forget(self.caller, confirmed=True)
         await interaction.edit_original_response(content=clip(render.reply_text(reply)), view=None)
 
@@ -213,7 +214,7 @@ class JournalPages(discord.ui.View):
     async def turn(self, interaction: discord.Interaction, direction: str, cursor: str) -> None:
         """The page `direction` of the entry `cursor` names, in the message whose button was pressed."""
         # Acknowledged first: Discord allows 3 s, and a slow or failing database takes longer.
-        await interaction.response.defer()
+        await acknowledge(interaction)
         side = "before" if direction == OLDER else "after"
         await self.show(interaction, await self.usecases.journal.list(self.caller, **{side: cursor}))
 
@@ -259,7 +260,7 @@ class JournalCog(commands.Cog):
                            timezone="Your time zone, e.g. Europe/Lisbon (left out: your saved zone)")
     async def journal_on(self, interaction: discord.Interaction, time: str | None = None,
                          timezone: str | None = None) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)  # before the database
+        await acknowledge(interaction, ephemeral=True, thinking=True)  # before the database
         reply = await self.usecases.journal.enable(caller_of(interaction), time, timezone)
         if isinstance(reply, TextReply) and interaction.guild is not None:
             try:
@@ -288,13 +289,13 @@ class JournalCog(commands.Cog):
 
     @journal.command(name="off", description="Stop the daily prompts")
     async def journal_off(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, ephemeral=True, thinking=True)
         await show(interaction, await self.usecases.journal.disable(caller_of(interaction)))
 
     @journal.command(name="list", description="Your latest journal entries, or older ones by page")
     @app_commands.describe(page="1 is your latest entries, 2 the ones before them, and so on")
     async def journal_list(self, interaction: discord.Interaction, page: app_commands.Range[int, 1] = 1) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, ephemeral=True, thinking=True)
         caller = caller_of(interaction)
         reply = await self.usecases.journal.list(caller, page=page)
         if not isinstance(reply, JournalListReply):
@@ -304,7 +305,7 @@ class JournalCog(commands.Cog):
 
     @journal.command(name="prompt", description="Get today's prompt by DM now")
     async def journal_prompt(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)  # the DM is sent first
+        await acknowledge(interaction, ephemeral=True, thinking=True)  # the DM is sent first
         reply = await self.usecases.journal.prompt_now(caller_of(interaction))
         if isinstance(reply, ErrorReply) and reply.message in PROMPT_NOT_SENT_ON_DISCORD:
             reply = ErrorReply(PROMPT_NOT_SENT_ON_DISCORD[reply.message])
@@ -313,12 +314,12 @@ class JournalCog(commands.Cog):
     @app_commands.command(name="stats",
                           description="Charts of your journal: moods by week, a year in pixels, your songs on the mood map")
     async def stats(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)  # charts take a moment
+        await acknowledge(interaction, ephemeral=True, thinking=True)  # charts take a moment
         await show(interaction, await self.usecases.journal.stats(caller_of(interaction)))
 
     @app_commands.command(name="export", description="Download everything moodbot keeps about you")
     async def export(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, ephemeral=True, thinking=True)
         await show(interaction, await self.usecases.privacy.export(caller_of(interaction)))
 
     @app_commands.command(name="forget", description="Delete everything moodbot keeps about you")

@@ -12,6 +12,7 @@ from bot.frontends.discord.interactions import (
     FollowupProgress,
     InteractionProgress,
     RequestsInFlight,
+    acknowledge,
     answerable_until,
     caller_of,
     downloaded,
@@ -131,7 +132,7 @@ class MoodCog(commands.Cog):
     async def _classify(self, interaction: discord.Interaction, query: str | None,
                         file: discord.Attachment | None, *, note: str | None = None) -> None:
         caller = self.usecases.privacy.arrived(caller_of(interaction))  # before the download: /forget beats it
-        await interaction.response.defer(thinking=True)
+        await acknowledge(interaction, thinking=True)
         progress = InteractionProgress(interaction, self.in_flight)
         reply = await self._heard(interaction, caller, query, file, progress)
         await show_in_channel(interaction, reply, note=note)
@@ -141,7 +142,7 @@ class MoodCog(commands.Cog):
         first in place of "thinking…", the next ones as followups. A refusal to wait (the rate
         limit) ends them, saying so once; so does too little time left to answer (`FILE_TIME`)."""
         caller = self.usecases.privacy.arrived(caller_of(interaction))  # before the downloads: /forget beats them
-        await interaction.response.defer(thinking=True)
+        await acknowledge(interaction, thinking=True)
         until = answerable_until(interaction)
         for index, file in enumerate(files):
             left = len(files) - index - 1

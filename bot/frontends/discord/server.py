@@ -7,7 +7,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.frontends.discord.interactions import PLATFORM, caller_of, show, show_in_channel
+from bot.frontends.discord.interactions import PLATFORM, acknowledge, caller_of, show, show_in_channel
 
 Mood = Literal["happy", "energetic", "sad", "calm"]
 OnOff = Literal["on", "off"]
@@ -24,19 +24,19 @@ class ServerCog(commands.Cog):
     @app_commands.describe(mood="Which mood")
     @app_commands.guild_only()
     async def playlist(self, interaction: discord.Interaction, mood: Mood) -> None:
-        await interaction.response.defer(thinking=True)
+        await acknowledge(interaction, thinking=True)
         await show_in_channel(interaction, await self.usecases.playlists.playlist(caller_of(interaction), mood))
 
     @app_commands.command(name="servermood", description="This server's mood of the week")
     @app_commands.guild_only()
     async def server_mood(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(thinking=True)  # the chart takes a moment
+        await acknowledge(interaction, thinking=True)  # the chart takes a moment
         await show_in_channel(interaction, await self.usecases.playlists.server_mood(caller_of(interaction)))
 
     @app_commands.command(name="share", description="Count your songs in server playlists, or stop")
     @app_commands.describe(choice="on: your songs count in server playlists; off: they don't")
     async def share(self, interaction: discord.Interaction, choice: OnOff) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)  # before the database
+        await acknowledge(interaction, ephemeral=True, thinking=True)  # before the database
         await show(interaction, await self.usecases.playlists.set_sharing(caller_of(interaction), choice == "on"))
 
     # Sent only with the privileged members intent (DISCORD_MEMBERS_INTENT).
@@ -54,5 +54,5 @@ class ServerCog(commands.Cog):
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     async def server_playlist(self, interaction: discord.Interaction, state: OnOff) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, ephemeral=True, thinking=True)
         await show(interaction, await self.usecases.playlists.set_enabled(caller_of(interaction), state == "on"))

@@ -1,0 +1,77 @@
+"""A response Discord made but whose answer never came back: its edge answered 502 (discord.py sends
+it again, and Discord refuses that as already acknowledged, 40060), or the connection was cut off.
+A deferral so made stands: the command's answer edits it, rather than leaving the asker on
+"moodbot is thinking…" until the interaction expires. A command that fails all the same apologises
+in the response Discord made, unless that shows the command's answer."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.frontends import render
+from tests.frontends.test_discord_deleted_answer import VIDEO, cache_video
+
+GUILD = 777000000000000001
+ALICE = 42
+STRING = 3  # an application command option's type
+SUB_COMMAND = 1
+DEFERRED = 5  # an interaction callback's type: "thinking…"
+
+# Commands that defer, from each cog: (name, options, in a server?)
+DEFERRING = [
+    pytest.param("journal", [{"name": "list", "type": SUB_COMMAND, "options": []}], False, id="journal list"),
+    pytest.param("stats", [], False, id="stats"),
+    pytest.param("share", [{"name": "choice", "type": STRING, "value": "off"}], True, id="share"),
+    pytest.param("servermood", [], True, id="servermood"),
+    pytest.param("mood", [{"name": "query", "type": STRING, "value": VIDEO}], True, id="mood"),
+]
+
+
+def failures_logged(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name.startswith("bot.") and r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(("name", "options", "in_server"), DEFERRING)
+async def test_every_deferring_command_answers_after_its_deferral_was_answered_502(discord_bot, db, caplog,
+                                                                                name, options, in_server):
+    fake, _ = discord_bot
+    await cache_video(db)  # /mood's song: these tests have no classifier
+    fake.take_then_fail_next("interaction_callback", status=502)
+    await fake.slash(name, options, guild=GUILD if in_server else None)
+    answered = await fake.wait_for("edit_original", lambda c: c.content != render.GENERIC_ERROR)
+    callbacks = fake.calls_of("interaction_callback")
+    assert [c.status for c in callbacks] == [502, 400]  # made, then its resend refused: nothing more sent
+    assert callbacks[0].json["type"] == DEFERRED and answered.token == callbacks[0].token
+    assert not [c for c in fake.calls if c.content == render.GENERIC_ERROR]
+    assert not failures_logged(caplog)
+
+
+async def test_a_command_failing_after_its_deferral_was_cut_off_apologises_in_the_thinking_response(discord_bot):
+    fake, _ = discord_bot
+    fake.take_then_fail_next("interaction_callback", status=0)  # made, then the connection cut off: discord.py raises
+    await fake.slash("stats")
+    apology = await fake.wait_for("edit_original")
+    deferred = fake.calls_of("interaction_callback")[0]
+    assert apology.content == render.GENERIC_ERROR and apology.token == deferred.token
+    refused = fake.calls_of("interaction_callback")[1]  # the apology as a response of its own
+    assert refused.status == 400 and refused.content == render.GENERIC_ERROR
+
+
+async def test_an_answer_made_but_answered_502_is_not_replaced_by_an_apology(discord_bot):
+    """/forget answers at once (no deferral): made, its question stays, whatever discord.py made of it."""
+    fake, _ = discord_bot
+    fake.take_then_fail_next("interaction_callback", status=502)
+    await fake.slash("forget", guild=GUILD)
+    await fake.wait_for("get_original")  # what Discord shows: the question, no "thinking"
+    question = fake.calls_of("interaction_callback")[0]
+    assert question.status == 502 and question.json["data"]["components"]
+    assert not fake.calls_of("edit_original") and not fake.calls_of("followup")
+
+
+async def test_a_server_administrator_without_manage_server_s_own_bit_is_an_admin(discord_bot):
+    fake, _ = discord_bot
+    fake.administrators.add(ALICE)
+    await fake.slash("serverplaylist", [{"name": "state", "type": STRING, "value": "off"}], guild=GUILD, user=ALICE)
+    answer = await fake.wait_for("edit_original")
+    assert answer.content.startswith("Server playlists are off")
