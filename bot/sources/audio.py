@@ -53,6 +53,7 @@ from bot.sources import webmsection as webm
 from bot.sources.connectguard import Watch, public_connections_only, vet_format_url
 from bot.sources.downloadpool import DownloadPool, WorkerCrashedError, shared_pool
 from bot.sources.keys import file_cache_key
+from bot.sources.lookups import in_lookup_thread
 from bot.sources.models import (
     AudioTooLargeError,
     BlockedURLError,
@@ -551,7 +552,7 @@ class AudioFetcher:
         if is_user_link(item):
             url = item.url if isinstance(item, Query) else item.source_url
             url = url or f"https://www.youtube.com/watch?v={item.youtube_id}"
-            final = await asyncio.to_thread(self.guard.final_url, url, self.downloader.socket_timeout_s)
+            final = await in_lookup_thread(self.guard.final_url, url, self.downloader.socket_timeout_s)
             return DownloadJob(final, item.duration_s if isinstance(item, TrackInfo) else None,
                                label_of(item), workdir, youtube_id=item.youtube_id, connections=self.connections)
         if isinstance(item, Query) and item.kind is not QueryKind.TEXT:

@@ -7,7 +7,6 @@ with a cap, and ends in an error a user can read.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import re
@@ -33,6 +32,7 @@ from bot.sources.models import (
     TrackNotFoundError,
 )
 from bot.sources.query import DEFAULT_ALLOWED
+from bot.sources.lookups import in_lookup_thread
 from bot.sources.shortlink import ShortLinkResolver
 
 log = logging.getLogger(__name__)
@@ -628,7 +628,7 @@ class SpotifyResolver:
         cached = self._cache.get(cache_key(query))
         if cached is not None:
             return cached
-        return await asyncio.to_thread(self.resolve_sync, query)
+        return await in_lookup_thread(self.resolve_sync, query)
 
     def resolve_sync(self, query: Query) -> TrackInfo:
         if query.kind is QueryKind.SPOTIFY_TRACK and query.spotify_id:

@@ -481,3 +481,24 @@ def test_no_credentials_no_resolver(monkeypatch, tmp_path):
 ])
 def test_the_busy_message_says_how_long_spotify_asked_to_wait(wait_s, when):
     assert busy_message(wait_s) == f"Spotify is busy right now — try again in {when}."
+
+
+async def test_lookups_waiting_out_spotifys_rate_limit_leave_the_bots_other_threads_free(fake_spotify):
+    """Each lookup ran in asyncio's default thread pool (6 threads on 2 cores), asleep there
+    through Spotify's Retry-After: six of them held it for 20 s, and a cached attachment's /mood
+    (its hash), a chart, an /export and the outbox's writes, which need it too, waited as long."""
+    import os
+
+    default_threads = min(32, (os.cpu_count() or 1) + 4)  # asyncio's default executor
+    fake_spotify.fail_next(429, times=1000, retry_after=1)
+    resolver = make_resolver(fake_spotify, sleep=time.sleep, max_tries=2, backoff_s=1.0)
+    lookups = [asyncio.ensure_future(resolver.resolve(parse_query(f"song number {n}")))
+               for n in range(default_threads + 2)]
+    await asyncio.sleep(0.3)  # they are asleep in their Retry-After
+    started = time.monotonic()
+    await asyncio.to_thread(lambda: None)  # any other work the bot gives a thread
+    waited = time.monotonic() - started
+    for lookup in lookups:
+        with pytest.raises(SpotifyBusyError):
+            await lookup
+    assert waited < 0.5, f"the default thread pool was held {waited:.1f} s by Spotify's waits"
