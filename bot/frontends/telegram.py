@@ -84,7 +84,7 @@ from bot.replies import (
     ServerMoodReply,
     StatsReply,
 )
-from bot.tempfiles import local_name, temporary_folder
+from bot.tempfiles import local_name, temporary_folder, write_file
 # The shared vocabulary: the moods, in the order of the playlist buttons; a file too long, in the decoder's words.
 from inference.result import MOODS, too_long_words
 
@@ -952,14 +952,16 @@ class TelegramFrontend:
             yield file_refused(asker, too_large, "too_large", bytes=tg_file.file_size, limit_bytes=limit)
             return
         async with temporary_folder("moodbot-tg-") as folder:  # removed with what a failed download left
+            path = folder / local_name(filename)
             try:
-                path = await tg_file.download_to_drive(folder / local_name(filename))
+                # Into memory, then written in the files' threads: download_to_drive writes the
+                # file (20 MB) on the event loop, which every user waits on.
+                data = await tg_file.download_as_bytearray()
             except TelegramError as error:  # the file server's 404/5xx, a cut connection, a timeout
-                path, failure = None, error
-            if path is None:
-                yield file_not_downloaded(asker, "download", failure)
+                yield file_not_downloaded(asker, "download", error)
                 return
-            size = path.stat().st_size
+            await write_file(path, data)
+            size = len(data)
             yield (file_refused(asker, too_large, "too_large", bytes=size, limit_bytes=limit) if size > limit
                    else Attachment(str(path), filename, size))
 

@@ -14,7 +14,7 @@ import discord
 
 from bot.frontends.discord.rendering import clip, edit_parts, message_parts
 from bot.replies import Attachment, Caller, ErrorReply
-from bot.tempfiles import local_name, temporary_folder
+from bot.tempfiles import local_name, temporary_folder, write_file
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
         return
     async with temporary_folder("moodbot-dc-") as folder:
         path = folder / local_name(attachment.filename)
-        path.write_bytes(data)
+        await write_file(path, data)
         size = len(data)
         yield too_large(size, limit, asker) if size > limit else Attachment(str(path), attachment.filename, size)
 
