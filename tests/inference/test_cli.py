@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -286,14 +289,15 @@ def test_ctrl_c_stops_the_run_with_status_130_and_no_traceback(tiny_weights, cli
         pytest.fail("a process of the interrupted run is still alive")
 
 
-def test_sigterm_stops_the_run_with_status_143_and_leaves_no_temporary_files(tiny_weights, clips, tmp_path):
+def test_sigterm_stops_the_run_with_status_143_and_leaves_no_temporary_files(tiny_weights, clips):
     """`timeout`, `kill` and `docker stop` send SIGTERM: Python's default ended the run at once,
     leaving the copy of a song read from stdin (and the workers' folders) in $TMPDIR."""
     import os
     import signal
 
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
+    # A short path: the pool's forkserver puts its socket in $TMPDIR, and a socket's path may not
+    # pass 107 bytes (tmp_path under pytest-xdist's folders does, and the run failed to start).
+    scratch = Path(tempfile.mkdtemp(prefix="sigterm-", dir="/tmp"))
     files = ["-", *(str(clips[i % len(clips)]) for i in range(60))]
     process = subprocess.Popen(
         [sys.executable, "-m", "inference", "classify", "--json", "--workers", "1",
@@ -304,7 +308,8 @@ def test_sigterm_stops_the_run_with_status_143_and_leaves_no_temporary_files(tin
     process.stdin.buffer.write(clips[0].read_bytes())  # a pipe is copied to $TMPDIR (a file is read in place)
     process.stdin.close()
     first = process.stdout.readline()  # the pool is up and answering
-    assert [p.name for p in scratch.glob("moodbot-streams-*/*/stdin")] == ["stdin"]
+    assert json.loads(first)["file"] == "-", (first, process.poll())
+    assert [p.name for p in scratch.glob("moodbot-streams-*/*/stdin")] == ["stdin"], sorted(scratch.rglob("*"))
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=60)
     rest, err = process.stdout.read(), process.stderr.read()
@@ -312,7 +317,9 @@ def test_sigterm_stops_the_run_with_status_143_and_leaves_no_temporary_files(tin
     assert "Traceback" not in err and "terminated" in err, err
     assert len([first, *rest.splitlines()]) < len(files)
     # `import onnxruntime` (1.32) itself keeps a session id in $TMPDIR/.ses, one file for every run.
-    assert sorted(p.name for p in scratch.iterdir() if p.name != ".ses") == []
+    left = sorted(p.name for p in scratch.iterdir() if p.name != ".ses")
+    shutil.rmtree(scratch)
+    assert left == []
 
 
 def test_piped_into_head_the_run_stops_quietly(tiny_weights, clips):
