@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import warnings
+from collections import OrderedDict
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, AsyncIterator, Callable, Sequence
@@ -151,7 +152,10 @@ NOT_A_SONG_FILTER = filters.Sticker.ALL | filters.LOCATION | filters.CONTACT | f
 TEXT_HINT = ("To get a song's mood, send /mood <song> or an audio file; "
              "to answer your journal prompt, reply to it.")
 FORGET_CANCELLED = "Nothing was deleted."
-FORGET_ANSWERED = "forget_answered"  # chat_data: ids of the /forget questions a press answered
+# The latest /forget questions a press answered (chat, message), for a double tap: only the last
+# few matter, and kept per chat in chat_data the ids grew with every press, and a chat's entry
+# with every chat that ever pressed (a load review: 400 ids, 201 chats after 200 chats).
+FORGET_ANSWERED_KEPT = 1024
 # Progress: an answer that comes quickly (a song already in the cache) is one message; a status
 # message appears only once the work is known to be slow: a download or the model starts, or
 # nothing came back within STATUS_DELAY_S. Half the API calls for cached songs, and no flicker.
@@ -392,6 +396,8 @@ class TelegramFrontend:
         # app stops once no chat front-end is left, rather than look alive and answer nobody.
         self.lost = asyncio.Event()
         self._conflicts = 0  # 409s said so far: another process polls with this token
+        self._albums: dict[tuple[int, str], Album] = {}  # those being collected, by chat and media group
+        self._forget_answered: OrderedDict[tuple[int, int] | None, None] = OrderedDict()  # see FORGET_ANSWERED_KEPT
 
     # ---- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -596,7 +602,7 @@ class TelegramFrontend:
 
     async def on_album_item(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         arrived = self.usecases.privacy.arrived(caller_of(update))  # this item's moment, not the album's
-        items = await collect_album(update, arrived, context.chat_data.setdefault("albums", {}), self.album_window_s)
+        items = await collect_album(update, arrived, self._albums, self.album_window_s)
         if items is not None:  # else another item's handler collects and answers the album
             await self._answer_album(items, context)
 
@@ -842,12 +848,13 @@ class TelegramFrontend:
         # A double tap sends two presses before the first one's edit takes the buttons away: the
         # second would forget again and show its '0 records' over what the first deleted. Marked
         # before any await, so the first press alone answers the question.
-        answered: set[int] = context.chat_data.setdefault(FORGET_ANSWERED, set())
-        question = query.message.message_id if query.message is not None else None
-        if question in answered:
+        question = (query.message.chat.id, query.message.message_id) if query.message is not None else None
+        if question in self._forget_answered:
             await answer_query(query)
             return
-        answered.add(question)
+        self._forget_answered[question] = None
+        while len(self._forget_answered) > FORGET_ANSWERED_KEPT:
+            self._forget_answered.popitem(last=False)
         await answer_query(query)
         if answer == "yes":
             reply = await self.usecases.privacy.forget(caller_of(update), confirmed=True)
@@ -1319,13 +1326,13 @@ class Album:
             self.grew.set()
 
 
-async def collect_album(update: Update, caller: Caller, albums: dict[str, Album],
+async def collect_album(update: Update, caller: Caller, albums: dict[tuple[int, str], Album],
                         window_s: float) -> list[tuple[Update, Caller]] | None:
     """Every item of the album `update` belongs to, with the caller each arrived with (`caller`
     is this one's), in the order they were sent, once none came for `window_s`; None for the
     items after the first, whose handler collects the album.
-    `albums`: the chat's albums being collected, by media_group_id."""
-    key = update.effective_message.media_group_id
+    `albums`: the albums being collected, by chat and media_group_id (removed once collected)."""
+    key = (update.effective_chat.id, update.effective_message.media_group_id)
     album = albums.get(key)
     if album is not None:
         album.add(update, caller)

@@ -993,6 +993,24 @@ async def test_a_forget_button_pressed_twice_is_answered_once(telegram):
     assert render.GENERIC_ERROR not in [c.text for c in fake.calls_of("sendMessage", after=mark)]
 
 
+async def test_forget_presses_in_many_chats_leave_no_state_behind_in_each_chat(telegram, monkeypatch):
+    """The ids of answered /forget questions were kept per chat in chat_data, and never dropped:
+    one more id a press, one more chat_data entry a chat that ever pressed (a load review: 400 ids
+    and 201 entries after 200 chats). The latest few answered are kept, for a double tap."""
+    from bot.frontends import telegram as telegram_module
+
+    monkeypatch.setattr(telegram_module, "FORGET_ANSWERED_KEPT", 3)
+    fake, frontend = telegram
+    for chat in range(5001, 5006):
+        await fake.user_sends("/forget", user=chat, chat=chat)
+        question = await fake.wait_for("sendMessage", lambda c: c.chat_id == str(chat))
+        mark = fake.mark()
+        await fake.user_clicks(f"forget:no:{chat}", message=question, user=chat)
+        await fake.wait_for("editMessageText", after=mark)
+    assert dict(frontend.app.chat_data) == {}
+    assert len(frontend._forget_answered) == 3
+
+
 async def test_a_prompt_whose_send_timed_out_is_not_sent_twice_and_a_reply_to_it_is_its_answer(telegram, db, usecases):
     """Telegram carried the prompt out but its answer came after the bot stopped waiting: the
     user has it on screen, without the bot knowing its message id. It is not sent again, and a
