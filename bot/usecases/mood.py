@@ -4,6 +4,7 @@ classifier. `analyse` is the shared path; the journal uses it too (without the r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -60,6 +61,25 @@ FileKey = Callable[[str | Path], str]
 
 class SpotifyNotConfiguredError(SourceError):
     pass
+
+
+class Listening:
+    """One download and classification shared by everyone asking for the song meanwhile: each of
+    them is told its progress (`tell`), those who join later the stage reached so far first. The
+    first asker's alone was: whoever asked second read "Finding the song…" until the answer."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Future[MoodReply] | None = None
+        self.stage: str | None = None
+        self.askers: list[Progress] = []
+
+    async def tell(self, stage: str) -> None:
+        self.stage = stage
+        for progress in list(self.askers):
+            try:
+                await progress(stage)
+            except Exception:  # one asker's status (a chat that refused it) is no failure of the song
+                log.info("mood.progress_not_shown", exc_info=True)
 
 
 class FileGoneError(Exception):
@@ -164,7 +184,7 @@ class MoodUseCase:
         # The longest song accepted (MAX_AUDIO_DURATION_S): the downloads are held to it, and so
         # is what the classifier decodes, an attached file's whole length included.
         self.max_audio_seconds = max_audio_seconds
-        self._listening: dict[str, asyncio.Future[MoodReply]] = {}
+        self._listening: dict[str, Listening] = {}
 
     async def run(self, caller: Caller, text: str | None = None, attachment: Attachment | None = None,
                   progress: Progress = no_progress) -> MoodReply | ErrorReply:
@@ -212,7 +232,7 @@ class MoodUseCase:
         track = await self._resolve(query)
         if track is None:  # no Spotify: askers of one name share its search, download and listening
             return await self._once(SEARCH_KEY.format(text=" ".join(query.text.casefold().split())),
-                                    lambda: self._listen(query, None, progress))
+                                    lambda told: self._listen(query, None, told), progress)
         cached = await self._cached(track.key)
         if cached is None and query.kind is QueryKind.YOUTUBE:
             cached = await self._cached_video(query.youtube_id)
@@ -220,7 +240,7 @@ class MoodUseCase:
             cached = await self._cached_release(track)
         if cached is not None:
             return mood_reply(cached, cached=True, source_url=track.source_url)
-        return await self._once(track.key, lambda: self._listen(query, track, progress))
+        return await self._once(track.key, lambda told: self._listen(query, track, told), progress)
 
     async def _listen(self, query: Query, track: TrackInfo | None, progress: Progress) -> MoodReply:
         """Download and classify: the track's when known, else what the audio search finds."""
@@ -250,7 +270,7 @@ class MoodUseCase:
         if cached is not None:
             return mood_reply(replace(cached, title=title), cached=True)
 
-        async def listen(path: str) -> MoodReply:
+        async def listen(path: str, progress: Progress) -> MoodReply:
             # Whoever sends the same file meanwhile waits for this listening, and it outlives the
             # request of the sender whose file it hears, whose front-end deletes that file's folder
             # when the request ends (cancelled too): it hears a link of its own to the file.
@@ -265,7 +285,8 @@ class MoodUseCase:
 
         while True:
             try:
-                return replace(await self._once(key, lambda: listen(attachment.path)), title=title)
+                return replace(await self._once(key, lambda told: listen(attachment.path, told), progress),
+                               title=title)
             except FileGoneError as gone:
                 # The one who started it gave up before it held the file: each waiter asks again
                 # with its own (the first to ask starts the listening, the others wait for it).
@@ -283,22 +304,32 @@ class MoodUseCase:
             log.error("mood.no_model", extra={"reason": str(error)})
             raise ModelUnavailableError(MODEL_UNAVAILABLE_ERROR) from None
 
-    async def _once(self, key: str, listen: Callable[[], Awaitable[MoodReply]]) -> MoodReply:
+    async def _once(self, key: str, listen: Callable[[Progress], Awaitable[MoodReply]],
+                    progress: Progress) -> MoodReply:
         """One download and classification per track at a time: whoever asks for a track that is
         being listened to waits for that answer (a popular song posted to a server is asked for by
-        many at once). Shielded: one asker who gives up doesn't cancel it for the others."""
-        running = self._listening.get(key)
-        if running is None or running.done():
-            running = asyncio.ensure_future(listen())
-            self._listening[key] = running
-            running.add_done_callback(lambda done: self._listened(key, done))
-        return await asyncio.shield(running)
+        many at once), told its progress as the first asker is (`Listening`). Shielded: one asker
+        who gives up doesn't cancel it for the others."""
+        shared = self._listening.get(key)
+        joined = shared is not None and not shared.task.done()
+        if not joined:
+            shared = self._listening[key] = Listening()
+            shared.task = asyncio.ensure_future(listen(shared.tell))
+            shared.task.add_done_callback(lambda done: self._listened(key, shared))
+        shared.askers.append(progress)
+        try:
+            if joined and shared.stage is not None:  # where it is, for one who joins it late
+                with contextlib.suppress(Exception):
+                    await progress(shared.stage)
+            return await asyncio.shield(shared.task)
+        finally:
+            shared.askers.remove(progress)
 
-    def _listened(self, key: str, done: asyncio.Future) -> None:
-        if self._listening.get(key) is done:
+    def _listened(self, key: str, shared: Listening) -> None:
+        if self._listening.get(key) is shared:
             del self._listening[key]
-        if not done.cancelled():
-            done.exception()  # retrieved: the askers heard of it, or all of them gave up
+        if not shared.task.cancelled():
+            shared.task.exception()  # retrieved: the askers heard of it, or all of them gave up
 
     async def _resolve(self, query: Query) -> TrackInfo | None:
         """The track when it can be known before downloading; None: let the audio search find it."""

@@ -208,6 +208,37 @@ class QueuedClassifier:
         return await self.counting.classify(path, **kwargs)
 
 
+async def test_whoever_asks_for_a_song_being_heard_is_told_its_progress_too(db, counting, clip_paths, tmp_path):
+    """The shared listening told its stages to the first asker alone: the second's status stayed
+    at its first stage until the answer. Now each is told, one who joins late the stage so far."""
+    from bot.replies import STAGE_LISTENING
+
+    queued = QueuedClassifier(counting)
+    usecase = mood_usecase(db, queued)
+    hers, his = tmp_path / "hers.ogg", tmp_path / "his.ogg"
+    shutil.copy(clip_paths[0], hers)
+    shutil.copy(clip_paths[0], his)
+    told: dict[str, list[str]] = {"alice": [], "bob": []}
+
+    def recorder(name):
+        async def progress(stage: str) -> None:
+            told[name].append(stage)
+        return progress
+
+    first = asyncio.ensure_future(usecase.run(ALICE, attachment=attachment(hers), progress=recorder("alice")))
+    await queued.asked.wait()  # hers is being listened to
+    second = asyncio.ensure_future(usecase.run(BOB, attachment=attachment(his), progress=recorder("bob")))
+    for _ in range(100):
+        if told["bob"]:
+            break
+        await asyncio.sleep(0.01)
+    queued.go.set()
+    await asyncio.gather(first, second)
+
+    assert told == {"alice": [STAGE_LISTENING], "bob": [STAGE_LISTENING]}
+    assert len(counting.calls) == 1
+
+
 async def test_a_file_sent_by_two_at_once_is_heard_for_the_second_when_the_first_gives_up(
         db, counting, clip_paths, tmp_path):
     """The listening both share outlives the request of the one whose file it hears, and that
