@@ -13,9 +13,10 @@ import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+
+from bot.threads import ThreadPool
 
 FILE_THREADS = 2
 SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
@@ -28,14 +29,7 @@ def local_name(filename: str) -> str:
     suffix = Path(filename).suffix.lower()
     return "audio" + (suffix if SAFE_SUFFIX.fullmatch(suffix) else "")
 
-_executor: ThreadPoolExecutor | None = None
-
-
-def _files_executor() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=FILE_THREADS, thread_name_prefix="moodbot-files")
-    return _executor
+_FILES = ThreadPool(FILE_THREADS, "moodbot-files")
 
 
 def _make_folder(prefix: str, parent: Path | None) -> Path:
@@ -51,7 +45,7 @@ def _remove(folder: Path) -> None:
 def _remove_once_made(made: asyncio.Future) -> None:
     """For a folder whose creation was abandoned (the caller was cancelled): delete it once made."""
     if not made.cancelled() and made.exception() is None:
-        _files_executor().submit(_remove, made.result())
+        _FILES.submit(_remove, made.result())
 
 
 @asynccontextmanager
@@ -59,8 +53,7 @@ async def temporary_folder(prefix: str, parent: Path | None = None) -> AsyncIter
     """A new empty folder, deleted with everything in it when the block ends, however it ends.
 
     A cancellation while the folder is being made or deleted does not leave it behind."""
-    loop = asyncio.get_running_loop()
-    making = loop.run_in_executor(_files_executor(), _make_folder, prefix, parent)
+    making = _FILES.run(_make_folder, prefix, parent)
     try:
         folder = await asyncio.shield(making)
     except asyncio.CancelledError:
@@ -69,10 +62,10 @@ async def temporary_folder(prefix: str, parent: Path | None = None) -> AsyncIter
     try:
         yield folder
     finally:
-        await asyncio.shield(loop.run_in_executor(_files_executor(), _remove, folder))
+        await asyncio.shield(_FILES.run(_remove, folder))
 
 
 async def write_file(path: Path, data: bytes) -> None:
     """`data` written to `path` in the files' threads: a 25 MB attachment written on the event
     loop stalled every user for up to 125 ms."""
-    await asyncio.get_running_loop().run_in_executor(_files_executor(), path.write_bytes, data)
+    await _FILES.run(path.write_bytes, data)

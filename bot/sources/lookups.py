@@ -8,23 +8,16 @@ writes waiting 20 s. Here they wait among themselves.
 """
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
+
+from bot.threads import ThreadPool
 
 LOOKUP_THREADS = 8  # lookups at once; more wait their turn here, not in the default pool
 
 T = TypeVar("T")
-_executor: ThreadPoolExecutor | None = None
-
-
-def _lookup_executor() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="moodbot-lookup")
-    return _executor
+_LOOKUPS = ThreadPool(LOOKUP_THREADS, "moodbot-lookup")
 
 
 async def in_lookup_thread(function: Callable[..., T], *args: Any) -> T:
     """`function(*args)` in a lookup thread."""
-    return await asyncio.get_running_loop().run_in_executor(_lookup_executor(), function, *args)
+    return await _LOOKUPS.run(function, *args)
