@@ -5,25 +5,15 @@ is gone. Nothing was the bot's failure: no apology, no 'command failed'."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 
 from bot.frontends import render
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
-from storage.models import StoredMood, TrackRecord
 from tests.fakes.discord_api import EPHEMERAL, Call
+from tests.frontends.test_discord import VIDEO, cache_video
 
 GUILD = 777000000000000001
 STRING = 3
-VIDEO = "https://youtu.be/dQw4w9WgXcQ"
 SPOTIFY_TRACK = "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC"
-
-
-async def cache_video(db) -> None:
-    """VIDEO's mood in the cache: these tests have no classifier, and a cached song needs none."""
-    await db.tracks.save(TrackRecord(
-        key="youtube:dQw4w9WgXcQ", title="Never Gonna Give You Up", artists=["Rick Astley"],
-        youtube_id="dQw4w9WgXcQ", classified_at=datetime.now(timezone.utc),
-        mood=StoredMood("happy", {"happy": 0.7, "energetic": 0.1, "sad": 0.1, "calm": 0.1}, 0.6, 0.3, "main", "v")))
 
 
 async def ask_with_thinking_deleted(fake, query: str) -> str:

@@ -10,10 +10,11 @@ import pytest
 
 from bot.sources import adtssection as adts
 from bot.sources import mp3section as mp3
-from bot.sources.audio import AudioFetcher, section_window
+from bot.sources.audio import AudioFetcher
 from bot.sources.models import Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
-from tests.sources.test_audio import DECODE_RATE, decode, section_start_in, song
+from tests.sources.test_audio import decode, section_start_in
+from tests.sources.test_mp3_sections import fetched_section
 
 # ffmpeg's AAC encoder at 64 kbit/s varies its frame sizes with the music: a place found in
 # proportion to the bytes is this far from where it is in time, in the test song.
@@ -48,23 +49,9 @@ def adts_server(adts_root):
 @pytest.mark.parametrize("name, requests", [("plain", 2), ("tagged", 3)])
 async def test_an_aac_section_is_the_middle_30_s_from_a_fraction_of_the_bytes(adts_server, adts_root, audio_root,
                                                                              long_duration, tmp_path, name, requests):
-    served = f"/{name}.aac"
-    size = (adts_root / served.lstrip("/")).stat().st_size
-    fetcher = AudioFetcher(search_template=adts_server.base_url + "/{spotify_id}.aac", tmp_dir=tmp_path)
-    adts_server.reset_counts()
-    async with fetcher.fetch(song(long_duration, spotify_id=name)) as audio:
-        assert audio.path.name == "section.aac"  # not handed to yt-dlp
-        sent = adts_server.requests_for(served)
-        assert all(r.range for r in sent) and len(sent) == requests, sent  # a tag: the frames after it
-        assert audio.bytes_downloaded == adts_server.bytes_for(served) < size / 6
-        section = decode(audio.path)
-        start, end = audio.section_s
-        assert len(section) / DECODE_RATE == pytest.approx(30.0, abs=0.05)
-        assert end - start == pytest.approx(30.0, abs=0.05)
-        assert start == pytest.approx(section_window(long_duration)[0], abs=0.1)
-        found = section_start_in(decode(audio_root / "long.aac"), section, start)
-        assert found == pytest.approx(start, abs=PROPORTION_ERROR_S)
-    assert list(tmp_path.iterdir()) == []
+    start, found = await fetched_section(adts_server, adts_root, "aac", name, requests, long_duration, tmp_path,
+                                         decode(audio_root / "long.aac"))
+    assert found == pytest.approx(start, abs=PROPORTION_ERROR_S)
 
 
 @pytest.mark.parametrize("name", ["plain", "tagged"])

@@ -29,26 +29,37 @@ def mp3_server(mp3_root):
         yield server
 
 
-@pytest.mark.parametrize("name, requests", [("cbr", 2), ("vbr", 2), ("cover", 3)])
-async def test_an_mp3_section_is_the_middle_30_s_from_a_fraction_of_the_bytes(mp3_server, mp3_root, long_duration,
-                                                                              tmp_path, name, requests):
-    served = f"/{name}.mp3"
-    size = (mp3_root / served.lstrip("/")).stat().st_size
-    fetcher = AudioFetcher(search_template=mp3_server.base_url + "/{spotify_id}.mp3", tmp_dir=tmp_path)
-    mp3_server.reset_counts()
+async def fetched_section(server, root, ext: str, name: str, requests: int, long_duration: float, tmp_path,
+                          original) -> tuple[float, float]:
+    """Fetches the song `name`.`ext` (its length known) and checks what a section of a file of
+    frames must be: cut here (not by yt-dlp) from Range requests alone, `requests` of them, under a
+    sixth of the file's bytes, 30 s of audio where the song's middle 30 s are. Returns (where it
+    says it starts, where it is found in `original`: the song decoded)."""
+    served = f"/{name}.{ext}"
+    size = (root / served.lstrip("/")).stat().st_size
+    fetcher = AudioFetcher(search_template=server.base_url + "/{spotify_id}." + ext, tmp_dir=tmp_path)
+    server.reset_counts()
     async with fetcher.fetch(song(long_duration, spotify_id=name)) as audio:
-        assert audio.path.name == "section.mp3"  # not handed to yt-dlp
-        sent = mp3_server.requests_for(served)
-        assert all(r.range for r in sent) and len(sent) == requests, sent  # a cover: the frames after it
-        assert audio.bytes_downloaded == mp3_server.bytes_for(served) < size / 6
+        assert audio.path.name == f"section.{ext}"  # not handed to yt-dlp
+        sent = server.requests_for(served)
+        assert all(r.range for r in sent) and len(sent) == requests, sent  # cover art: the frames after it
+        assert audio.bytes_downloaded == server.bytes_for(served) < size / 6
         section = decode(audio.path)
         start, end = audio.section_s
         assert len(section) / DECODE_RATE == pytest.approx(30.0, abs=0.1) == end - start
         assert start == pytest.approx(section_window(long_duration)[0], abs=0.1)
-        # Where the section says it starts: exact in proportion (CBR), within 0.5 s by the table (VBR).
-        found = section_start_in(decode(mp3_root / served.lstrip("/")), section, start)
-        assert found == pytest.approx(start, abs=0.1 if name == "cbr" else 0.5)
+        found = section_start_in(original, section, start)
     assert list(tmp_path.iterdir()) == []
+    return start, found
+
+
+@pytest.mark.parametrize("name, requests", [("cbr", 2), ("vbr", 2), ("cover", 3)])
+async def test_an_mp3_section_is_the_middle_30_s_from_a_fraction_of_the_bytes(mp3_server, mp3_root, long_duration,
+                                                                              tmp_path, name, requests):
+    start, found = await fetched_section(mp3_server, mp3_root, "mp3", name, requests, long_duration, tmp_path,
+                                         decode(mp3_root / f"{name}.mp3"))
+    # Where the section says it starts: exact in proportion (CBR), within 0.5 s by the table (VBR).
+    assert found == pytest.approx(start, abs=0.1 if name == "cbr" else 0.5)
 
 
 def test_frame_headers_give_their_lengths(mp3_root):
