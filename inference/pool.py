@@ -31,9 +31,12 @@ import inspect
 import logging
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.util
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
@@ -126,10 +129,43 @@ def worker_context() -> multiprocessing.context.BaseContext:
     no fork server (Windows), workers are spawned, each importing the libraries itself."""
     if START_METHOD not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context(FALLBACK_START_METHOD)
+    short_socket_folder()
     context = multiprocessing.get_context(START_METHOD)
     context.set_forkserver_preload(WORKER_PRELOAD)
     _start_fork_server_deaf_to_ctrl_c()
     return context
+
+
+# A Unix socket's path is at most 107 bytes. multiprocessing makes its sockets (the fork server's,
+# the log relay's) as <temporary folder>/pymp-XXXXXXXX/listener-XXXXXXXX: 33 bytes after the folder.
+SOCKET_PATH_MAX = 107
+SOCKET_NAME_BYTES = len("/pymp-XXXXXXXX/listener-XXXXXXXX")
+SHORT_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def short_socket_folder() -> None:
+    """With a temporary folder ($TMPDIR) of ~75 characters or more, binding a socket there failed
+    ("AF_UNIX path too long") and no worker ever started. multiprocessing's own folder for them is
+    then made in the first of SHORT_FOLDERS that takes it (private to this user, as its own is, and
+    removed at exit as its own is), with a warning; the rest of the temporary files stay in $TMPDIR.
+    A folder multiprocessing already chose is kept."""
+    config = multiprocessing.process.current_process()._config
+    if config.get("tempdir") is not None:
+        return
+    wanted = tempfile.gettempdir()
+    if len(os.fsencode(wanted)) + SOCKET_NAME_BYTES <= SOCKET_PATH_MAX:
+        return
+    for parent in SHORT_FOLDERS:
+        try:
+            folder = tempfile.mkdtemp(prefix="pymp-", dir=parent)  # mode 0700
+        except OSError:
+            continue
+        config["tempdir"] = folder
+        multiprocessing.util.Finalize(None, shutil.rmtree, args=(folder, True), exitpriority=-100)
+        log.warning("inference.tmpdir_too_long", extra={
+            "tmpdir": wanted, "sockets_in": folder,
+            "reason": f"a socket's path may not pass {SOCKET_PATH_MAX} bytes"})
+        return
 
 
 def _start_fork_server_deaf_to_ctrl_c() -> None:
@@ -430,6 +466,7 @@ def log_relay_address():
     global _log_relay
     with _log_relay_lock:
         if _log_relay is None:
+            short_socket_folder()
             _log_relay = _LogRelay()
         return _log_relay.address
 

@@ -295,8 +295,7 @@ def test_sigterm_stops_the_run_with_status_143_and_leaves_no_temporary_files(tin
     import os
     import signal
 
-    # A short path: the pool's forkserver puts its socket in $TMPDIR, and a socket's path may not
-    # pass 107 bytes (tmp_path under pytest-xdist's folders does, and the run failed to start).
+    # A folder of its own, to see what the run leaves in it.
     scratch = Path(tempfile.mkdtemp(prefix="sigterm-", dir="/tmp"))
     files = ["-", *(str(clips[i % len(clips)]) for i in range(60))]
     process = subprocess.Popen(
@@ -445,3 +444,25 @@ def test_a_file_name_with_a_newline_is_printed_escaped_on_its_one_line(tiny_weig
     answer, failure = done.stdout.splitlines()
     assert answer.startswith(f"{tmp_path}/side\\na.ogg: ") and f"[ann ann-{TINY_VERSION}]" in answer
     assert failure == f"{tmp_path}/gone\\t\\x1b.ogg: error: There is no file at {tmp_path}/gone\\t\\x1b.ogg."
+
+
+def test_a_temporary_folder_too_long_for_the_fork_servers_socket_still_classifies(tiny_weights, clips):
+    """multiprocessing's fork server listens on a socket in $TMPDIR, and a socket's path may not
+    pass 107 bytes: with a $TMPDIR of ~75 characters or more no worker started ("AF_UNIX path too
+    long") and every file failed. Workers are then spawned instead."""
+    import os
+
+    scratch = Path(tempfile.mkdtemp(prefix="long-", dir="/tmp"))
+    deep = scratch / ("d" * 100)
+    deep.mkdir()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "inference", "classify", "--json", "--workers", "1",
+             "--weights", str(tiny_weights), str(clips[0])],
+            cwd=REPO, capture_output=True, text=True, timeout=170, env={**os.environ, "TMPDIR": str(deep)},
+        )
+    finally:
+        shutil.rmtree(scratch)
+    assert done.returncode == 0, done.stderr
+    (answer,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert answer["model"] == "main" and answer["mood"] in MOODS, answer
