@@ -83,3 +83,9 @@ def test_discord_options_take_what_the_table_says():
     assert choices["playlist"] == set(MOODS)
     assert choices["share"] == choices["serverplaylist"] == {"on", "off"}
     assert [p.name for p in commands["mood"].parameters] == ["query", "file"]  # a song, or an attached file
+
+
+def test_the_makefile_line_quoted_for_an_interrupted_make_run_is_its_recipe():
+    line = int(re.search(r"\[Makefile:(\d+): run\] Error 130", README).group(1))
+    makefile = (REPO / "Makefile").read_text().splitlines()
+    assert makefile[line - 2].startswith("run:") and "-m bot" in makefile[line - 1]
