@@ -212,6 +212,7 @@ def _song_then_words(args: str) -> str:
     return f"{song}\n{words}" if words else song
 
 
+PATH_STARTS = ("/", "./", "../", "~/")  # how a path typed on this computer starts; no song name does
 # An argument ending in one of these is a file name, not a song to search for.
 AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".webm", ".wav", ".flac")
 
@@ -231,11 +232,15 @@ def _a_file_and_more(arg: str) -> bool:
 def _not_a_file(arg: str, command: str = "/mood") -> str | None:
     """What to say when the argument is clearly meant as a local path but names no file, or none
     to read as audio (a folder's example is given as `command` with a file in it)."""
-    arg = _unquoted(arg)
+    return _problem_at(_unquoted(arg), command)
+
+
+def _problem_at(arg: str, command: str = "/mood") -> str | None:
+    """`_not_a_file` of a path as it stands (unquoted already, or never quoted)."""
     if "://" in arg or arg.lower().startswith("www."):
         return None  # a link, however it ends: the use case checks it against the allowlist
     # A folder's or file's name may hold spaces ("~/Music/My Album"): no song name starts like this.
-    path_like = arg.startswith(("/", "./", "../", "~/")) or arg in ("~", ".", "..")
+    path_like = arg.startswith(PATH_STARTS) or arg in ("~", ".", "..")
     if not (path_like or arg.lower().endswith(AUDIO_SUFFIXES)):
         return None
     path = Path(arg).expanduser()
@@ -249,6 +254,29 @@ def _not_a_file(arg: str, command: str = "/mood") -> str | None:
     except OSError:
         return f"I can't open {arg}."
     return None
+
+
+def _answer_path_problem(args: str, command: str) -> str | None:
+    """What to say when an answer's first words are meant as a local path (the user's words after
+    it) that names no audio file: a path pasted quoted ('/My Music/a.ogg') or with its spaces
+    escaped (/My\\ Music/a.ogg) is its first shell word; one typed as it is may hold spaces, so it
+    is the longest run of first words that is a folder or no regular file, else that ends in an
+    audio file's suffix, else the first word."""
+    if SHELL_QUOTES.search(args) and (length := _first_shell_word_length(args)):
+        word = args[:length].strip()
+        if SHELL_QUOTES.search(word):
+            return _not_a_file(word, command)
+    words = args.split(" ")
+    if words[0].startswith(PATH_STARTS):
+        runs = sum(1 for n in itertools.accumulate(len(word) + 1 for word in words) if n <= PATH_MAX_CHARS + 1)
+        for run in (" ".join(words[:end]) for end in range(runs, 1, -1)):
+            with contextlib.suppress(OSError, ValueError):
+                if os.path.lexists(Path(run).expanduser()):
+                    return _problem_at(run, command)
+        for run in (" ".join(words[:end]) for end in range(runs, 1, -1)):
+            if run.lower().endswith(AUDIO_SUFFIXES):
+                return _problem_at(run, command)
+    return _not_a_file((args.split() or [""])[0], command)
 
 
 def _save_new(directory: Path, name: str, data: bytes) -> Path:
@@ -559,7 +587,7 @@ class ConsoleFrontend:
             text = note if attachment is not None else _song_then_words(args)
             song = text.partition("\n")[0]  # a quoted path (its name may hold spaces) is checked whole
             answer = "/journal answer"
-            if attachment is None and (problem := _not_a_file(args.split()[0], answer) or _not_a_file(song, answer)):
+            if attachment is None and (problem := _answer_path_problem(args, answer) or _not_a_file(song, answer)):
                 self.say(problem)  # the prompt stays open: answer it again
                 return
             self.show(await self.usecases.journal.answer(self.caller, _as_text(text), attachment,

@@ -67,3 +67,21 @@ async def test_a_quoted_path_to_no_file_before_words_is_said_to_be_missing_not_s
     assert f"{tmp_path}/My Music is a folder" in out
     assert f"e.g. /journal answer {tmp_path}/My Music/song.mp3" in out  # the command being answered, not /mood
     assert "Finding the song" not in out and counting.calls == []
+
+
+async def test_a_pasted_path_to_no_audio_file_before_words_is_said_to_be_so_not_searched(db, counting, catalog,
+                                                                                        tmp_path):
+    # A dropped file pasted as a terminal types it, single-quoted (GNOME) or its spaces escaped
+    # (macOS), then the user's words; or a folder whose name holds a space, typed as it is.
+    (tmp_path / "My Music").mkdir()
+    folder, gone = f"{tmp_path}/My Music", f"{tmp_path}/My Music/gone.ogg"
+    out = await chat(db, counting, catalog, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                                       f"/journal answer '{gone}' on the bus",
+                                                       f"/journal answer '{folder}' on the bus",
+                                                       f"/journal answer {gone.replace(' ', chr(92) + ' ')} on the bus",
+                                                       f"/journal answer {folder} on the bus",
+                                                       f"/journal answer {gone} on the bus", "/quit"])
+    assert out.count(f"There is no file at {gone}.") == 3, out
+    assert out.count(f"{folder} is a folder. Give me one audio file in it, e.g. /journal answer {folder}/song.mp3") == 2
+    assert "There is no file at " + f"{tmp_path}/My." not in out and "\\" not in out
+    assert "Finding the song" not in out and "Saved to your journal" not in out and counting.calls == []
