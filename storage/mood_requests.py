@@ -14,6 +14,8 @@ inserts serve hundreds of them, which keeps the event loop free for the replies.
   inserted: the playlists read the summary.
 - `asking`: held while a /mood is answered in a place; a member who leaves meanwhile is
   recorded as gone (their request, stamped with when they asked, is written only afterwards).
+  Not once they ran /forget since (`erased`): that request is dropped, and its departure, which
+  nothing else would name them by, must not be recorded after the deletion.
 - `erasure_lock`: held by /forget's deletions and by a write made from documents read before it
   (a moved place's summaries summed up again from its requests, a departure), so that no
   /forget comes between the read and the write, which would put the member back after it.
@@ -46,12 +48,14 @@ class RequestRepo:
         self._writer: asyncio.Task | None = None
         self._moved: dict[str, str] = {}  # old place -> new place, for requests still on their way
         self.erasure_lock = asyncio.Lock()  # see the module's docstring
-        self._asking: Counter[tuple[str, UserRef]] = Counter()
+        # (place, member, the member's erasures when it began) of each /mood being answered.
+        self._asking: Counter[tuple[str, UserRef, int]] = Counter()
+        self._erasures: Counter[UserRef] = Counter()
 
     @contextmanager
     def asking(self, place: str | None, member: UserRef) -> Iterator[None]:
         """A /mood of `member` being answered in `place` (None: a private chat, nothing to mark)."""
-        key = (place, member)
+        key = (place, member, self._erasures[member])
         if place is not None:
             self._asking[key] += 1
         try:
@@ -63,7 +67,12 @@ class RequestRepo:
                     del self._asking[key]
 
     def is_asking(self, place: str, member: UserRef) -> bool:
-        return (place, member) in self._asking
+        """Whether a /mood of the member in the place, begun since their last /forget, is being answered."""
+        return (place, member, self._erasures[member]) in self._asking
+
+    def erased(self, member: UserRef) -> None:
+        """The member's data is being erased (/forget): their /mood being answered now visits no place."""
+        self._erasures[member] += 1
 
     async def add(self, request: MoodRequest) -> None:
         # Shielded: a caller that gives up must not cancel the insert its neighbours wait on.

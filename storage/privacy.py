@@ -49,8 +49,11 @@ class PrivacyRepo:
 
     def erasing(self, ref: UserRef) -> None:
         """Say, before anything of the user's is deleted, that it is being: from now on their
-        writes already under way are dropped (see `erasures`). `forget` and `erase` say so themselves."""
+        writes already under way are dropped (see `erasures`), and their /mood being answered in a
+        place records no departure from it (`RequestRepo.erased`). `forget` and `erase` say so themselves."""
         self._erasures[ref] += 1
+        if self._requests is not None:
+            self._requests.erased(ref)
 
     async def export(self, ref: UserRef) -> UserExport:
         await self._settled()

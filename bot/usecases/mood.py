@@ -201,8 +201,11 @@ class MoodUseCase:
                                                  "by_place": limited.by_place, "retry_after_s": limited.retry_after_s})
             return ErrorReply(str(limited), retry_after_s=limited.retry_after_s)
         asked_at = self.now()  # the request's time: a departure while it is answered comes after it
+        # A /forget since the message arrived (its file downloading): the request will be dropped, and
+        # a departure while it is answered is not recorded either, as a visit after the deletion would be.
+        place = caller.place if self.db.privacy.erasures(ref) == erasures else None
         try:
-            with self.db.requests.asking(caller.place, ref):
+            with self.db.requests.asking(place, ref):
                 reply = await self.analyse(text, attachment, progress)
         except (SourceError, InferenceError, StorageError) as error:
             log.info("mood.refused", extra={"user": caller.user_id, "error": type(error).__name__,
