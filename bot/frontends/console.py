@@ -295,6 +295,14 @@ def _save_new(directory: Path, name: str, data: bytes) -> Path:
             path = directory / f"{stem}-{number}{dot}{suffixes}"
 
 
+def _not_saved(what: str, folder: Path, error: OSError) -> str:
+    """A file the console could not save, with where and why ("No space left on device")."""
+    reason = error.strerror or str(error)
+    if isinstance(error, FileExistsError) and not folder.is_dir():  # mkdir's word for a file in the way
+        reason = "that is a file, not a folder"
+    return f"I couldn't save {what} in {folder.absolute()}: {reason}."
+
+
 def saved_files_kept(kept: dict[str, list[Path]]) -> str:
     """What /forget says of the files it left (by kind: "chart", "export"), each kind counted and
     the sentence singular for one file: a lone export is "the export", not "1 chart and export file"."""
@@ -662,7 +670,12 @@ class ConsoleFrontend:
         if isinstance(reply, ExportReply):
             # Never over an earlier export (the one taken before a /forget is the user's copy): a
             # second the same day is "…-2.json", and the reply names the file it was saved as.
-            path = _save_new(self.data_dir / "exports", reply.filename, reply.data)
+            folder = self.data_dir / "exports"
+            try:
+                path = _save_new(folder, reply.filename, reply.data)
+            except OSError as error:  # a full disk, a folder that is a file: it would fail again in a minute
+                self.say(_not_saved("the export", folder, error))
+                return
             self.say(render.reply_text(replace(reply, filename=path.name)))
             self.say(f"  saved: {path}")
             return
@@ -710,7 +723,10 @@ class ConsoleFrontend:
 
     def _show_chart(self, chart: Chart) -> None:
         """The chart's file, and what it shows in words (a terminal shows no picture)."""
-        self.say(f"  chart: {self._save_chart(chart)}")
+        try:
+            self.say(f"  chart: {self._save_chart(chart)}")
+        except OSError as error:
+            self.say(f"  {_not_saved('the chart', self.data_dir / 'charts', error)}")
         if chart.caption:
             self.say(f"    {chart.caption}")
 

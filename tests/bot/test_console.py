@@ -582,3 +582,15 @@ def test_two_charts_made_in_the_same_second_are_two_files(tmp_path):
     assert sorted(p.read_bytes() for p in charts) == [b"first chart", b"second chart"]
     assert all(p.name.startswith("20261127-200005-server-mood") and p.suffix == ".png" for p in charts)
     assert all(str(p.resolve()) in out.getvalue() for p in charts)
+
+
+async def test_an_export_or_chart_that_cannot_be_saved_says_where_and_why(db, counting, clip_paths, tmp_path):
+    # A full disk, or a folder the console saves in that is not one: said with the folder and the
+    # reason, not as "something went wrong, try again in a minute" (it will go wrong again).
+    (tmp_path / "exports").write_bytes(b"")
+    (tmp_path / "charts").write_bytes(b"")
+    out = await chat(db, counting, tmp_path, [f"/mood {clip_paths[0]}", "/export", "/servermood", "/quit"])
+    assert f"I couldn't save the export in {tmp_path}/exports: that is a file, not a folder." in out, out
+    assert f"I couldn't save the chart in {tmp_path}/charts: that is a file, not a folder." in out
+    assert "This week's mood here" in out and "This week's mood: " in out  # the chart's words, still said
+    assert "something went wrong" not in out and out.rstrip().endswith("Bye!")
