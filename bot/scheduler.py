@@ -304,7 +304,8 @@ class PromptScheduler:
                 log.warning("scheduler.send_unconfirmed", extra={"user": ref.user_id, "reason": str(failure)})
                 return prompt.prompt_id
             except Exception as failure:
-                await self._not_sent(ref, prompt, failure, force=force, day=day, zone=zone, attempt=attempt)
+                await self._not_sent(ref, prompt, failure, force=force, day=day, zone=zone, attempt=attempt,
+                                     erasures=erasures)
                 if force and isinstance(failure, (RecipientGone, SenderRefused)):
                     raise  # /journal prompt: the user is told what to allow, or that asking again shortly won't help
                 return None
@@ -317,10 +318,12 @@ class PromptScheduler:
             return prompt.prompt_id
 
     async def _not_sent(self, ref: UserRef, prompt: PromptMessage, failure: Exception, *, force: bool,
-                        day: date, zone: str, attempt: int) -> None:
+                        day: date, zone: str, attempt: int, erasures: int) -> None:
         """A prompt that did not arrive: withdrawn (not the day's, not open to answers). A user the
         platform refuses for good gets no more; a passing failure is tried again later that day.
-        Not for /journal prompt (`force`): the user is there, and told to ask again."""
+        Not for /journal prompt (`force`): the user is there, and told to ask again. Nor for a user
+        who ran /forget while it was on its way (since `erasures` was read): their prompts stopped,
+        and a retry's job would hold their id."""
         gone = isinstance(failure, RecipientGone)
         if gone:
             log.info("scheduler.recipient_gone", extra={"user": ref.user_id, "reason": str(failure)})
@@ -331,7 +334,7 @@ class PromptScheduler:
             await self.journal.prompt_not_delivered(prompt.prompt_id)
         except StorageError as error:
             log.warning("scheduler.prompt_not_withdrawn", extra={"user": ref.user_id, "reason": str(error)})
-        if force:
+        if force or self.db.privacy.erasures(ref) != erasures:
             return
         if gone:  # their entries are kept; /journal on starts the prompts again, and they are told so
             await self.journal.stop_unreachable(ref)

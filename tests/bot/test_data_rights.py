@@ -2,11 +2,20 @@
 from __future__ import annotations
 
 import asyncio
+import io
+from datetime import datetime, timezone
+from datetime import time as clock_time
 
 import pytest
 
+from bot.frontends.console import ConsoleFrontend
+from bot.replies import Caller
+from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
-from storage.models import UserRef
+from bot.usecases.journal import JournalUseCase
+from bot.usecases.mood import MoodUseCase
+from bot.usecases.privacy import PrivacyUseCase
+from storage.models import User, UserRef
 from tests.bot.conftest import BOB, attachment
 from tests.bot.test_privacy_and_playlists import HeldClassifier
 
@@ -50,3 +59,44 @@ async def test_a_member_who_forgot_and_left_while_a_song_asked_before_was_heard_
     assert done.text.startswith("Done")
     assert reply.mood in ("happy", "energetic", "sad", "calm")  # he is still answered
     assert await everything_naming(db, bob) == {}
+
+
+class HeldConsole(ConsoleFrontend):
+    """The console, holding each prompt on its way until the test lets it go, then failing as a
+    platform down past its client's own retries does (a network error: the prompt did not arrive)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sending = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send_prompt(self, prompt):
+        self.sending.set()
+        await self.release.wait()
+        raise ConnectionError("platform unreachable")
+
+
+async def test_a_prompt_failing_after_a_forget_sent_while_it_was_on_its_way_is_not_tried_again(db, counting):
+    """The day's prompt is on its way when the user runs /forget, and its send then fails for a
+    passing reason: a retry was scheduled for later that day, a job naming the user after /forget
+    said it stopped their daily prompt (it would find nobody, but holds their id till then)."""
+    user = User("console", "leaving", timezone="Europe/Lisbon", prompt_time=clock_time(21, 0),
+                journal_enabled=True, chat_id="leaving")
+    await db.users.upsert(user)
+    at = datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None, now=lambda: at), now=lambda: at)
+    scheduler = PromptScheduler(db, journal, pause_s=0, now=lambda: at)
+    journal.schedule = scheduler
+    console = HeldConsole(usecases=None, stdin=io.StringIO(), stdout=io.StringIO())
+    scheduler.register(console)
+    privacy = PrivacyUseCase(db, schedule=scheduler)
+
+    delivering = asyncio.create_task(scheduler.deliver(user.ref))
+    await console.sending.wait()
+    done = await privacy.forget(Caller("console", "leaving", chat_id="leaving"), confirmed=True)
+    console.release.set()
+    assert await delivering is None
+
+    assert done.text.startswith("Done")
+    assert scheduler.retry_at(user.ref) is None and not scheduler.is_scheduled(user.ref)
+    assert await everything_naming(db, user.ref) == {}
