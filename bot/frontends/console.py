@@ -221,12 +221,20 @@ AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".webm", ".wa
 ONE_FILE = "One file at a time, please: /mood <path>"
 
 
-def _a_file_and_more(arg: str) -> bool:
+FILE_ALONE = ("/mood hears a file alone, with nothing after it: /mood <path>. Your own words go with a song "
+              "in your journal: /journal answer <song> [your words]")
+
+
+def _a_file_and_more(arg: str) -> str | None:
     """`/mood a.ogg b.ogg` (quoted or not, their names with spaces or not): the text is no file, but
     its first words are one, and more follows; not a song's name to search for, nor a file that
-    isn't there."""
+    isn't there. What to say: one file at a time, or, when what follows is no file (`/mood a.ogg
+    is great`), that the file is heard alone."""
     attachment, rest = _file_then_words(arg)
-    return attachment is not None and bool(rest)
+    if attachment is None or not rest:
+        return None
+    another = _file_then_words(rest)[0] is not None or _not_a_file(rest) is not None
+    return ONE_FILE if another else FILE_ALONE
 
 
 def _not_a_file(arg: str, command: str = "/mood") -> str | None:
@@ -567,7 +575,7 @@ class ConsoleFrontend:
             self.say(f"Usage: /{CONSOLE_MOOD[0]}")
             return
         attachment = _attachment_if_file(rest)
-        if attachment is None and (problem := ONE_FILE if _a_file_and_more(rest) else _not_a_file(rest)):
+        if attachment is None and (problem := _a_file_and_more(rest) or _not_a_file(rest)):
             self.say(problem)
             return
         reply = await self.usecases.mood.run(self.caller, None if attachment else _as_text(rest), attachment,

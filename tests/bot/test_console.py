@@ -594,3 +594,14 @@ async def test_an_export_or_chart_that_cannot_be_saved_says_where_and_why(db, co
     assert f"I couldn't save the chart in {tmp_path}/charts: that is a file, not a folder." in out
     assert "This week's mood here" in out and "This week's mood: " in out  # the chart's words, still said
     assert "something went wrong" not in out and out.rstrip().endswith("Bye!")
+
+
+async def test_a_file_then_words_is_told_that_mood_hears_the_file_alone_not_one_file_at_a_time(db, counting, clip_paths,
+                                                                                                tmp_path):
+    # One file, and a remark after it: "One file at a time, please" was said, of one file.
+    out = await chat(db, counting, tmp_path, [f"/mood {clip_paths[0]} is great", f"/mood '{clip_paths[0]}' on the bus",
+                                              "/quit"])
+    assert "One file at a time" not in out, out
+    assert out.count("/mood hears a file alone, with nothing after it: /mood <path>. Your own words go with a song "
+                     "in your journal: /journal answer <song> [your words]") == 2
+    assert "Finding" not in out and counting.calls == []
