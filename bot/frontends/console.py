@@ -77,6 +77,7 @@ TEXT_HINT = ("To hear a song's mood, type /mood <song or path/to/song.mp3>; to a
 # What a song may be, as the use cases say it to a chat (where a file is attached) and as it is here.
 CONSOLE_ACCEPTED = "I can read Spotify track links, YouTube links, a song name, or an audio file's path on this computer."
 PROMPT_MARK = "> "
+TERMINAL_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but the tab and the line feed
 # From the cursor to the screen's end erased: where a half-typed line was, for a message to take.
 ERASE_BELOW = "\x1b[J"
 # A blank written and taken back: at the end of a full row, the terminal goes on to the next one.
@@ -695,7 +696,9 @@ class ConsoleFrontend:
             self._show_chart(reply.chart)
 
     def say(self, text: str, end: str = "\n") -> None:
-        text += end
+        # A control in what is said (a file's name, a song's title) would be run by the terminal:
+        # an escape sequence sets its title or clears the screen. Shown as the replacement character.
+        text = TERMINAL_CONTROL.sub("\ufffd", text) + end
         if (prompt := self._editing) is not None:
             # Said on its own while a line is typed (the scheduler's journal prompt): above that
             # line, not glued after it. Written at once, so that readline's echo of a key typed

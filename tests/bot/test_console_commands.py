@@ -103,6 +103,19 @@ async def test_a_file_whose_name_is_not_utf8_is_heard_and_recorded(db, counting,
     assert request["title"] == "caf\ufffd"
 
 
+async def test_a_file_name_holding_terminal_controls_is_shown_without_them(db, counting, clip_paths, tmp_path):
+    # A downloaded file named with an escape sequence (here: set the terminal's title, then ring):
+    # printed as it is, the terminal ran it. Shown, each control is the replacement character.
+    import shutil
+
+    song = tmp_path / "x\x1b]0;pwned\x07y.ogg"
+    shutil.copy(clip_paths[0], song)
+    out = await chat(db, counting, tmp_path, [f"/mood {song}", f"/mood {tmp_path}/gone\x1b[2J.ogg", "/quit"])
+    assert "🎵 x\ufffd]0;pwned\ufffdy\n" in out and "Mood: " in out, out
+    assert f"There is no file at {tmp_path}/gone\ufffd[2J.ogg." in out
+    assert "\x1b" not in out and "\x07" not in out
+
+
 async def test_a_byte_that_is_not_utf8_does_not_end_a_session_read_strictly(db, counting, tmp_path):
     # Under a UTF-8 locale such as en_US.UTF-8, Python's stdin decodes strictly: the byte raised
     # in the reader, which took it for a closed stdin, and every later command was dropped.
