@@ -18,7 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid, OperationFailure
 
 from storage import place_tracks
-from storage.models import UPLOAD_KEY_PREFIX
+from storage.models import UPLOAD_KEY_PREFIX, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +250,10 @@ async def ensure_indexes(collection: AsyncCollection, wanted: list[IndexModel],
             existing = await _indexes(collection)
 
 
+class SchemaError(StorageError):
+    """The database cannot be brought to this moodbot's schema: no retry mends it, an operator must."""
+
+
 async def _converge_index(collection: AsyncCollection, want: Mapping[str, Any],
                           existing: Mapping[str, Mapping[str, Any]]) -> bool:
     """True when nothing is left to create; drops an outdated index of the wanted name."""
@@ -372,8 +376,14 @@ async def schema_version(db: AsyncDatabase) -> int:
 
 
 async def migrate(db: AsyncDatabase) -> int:
-    """Apply the pending migrations; returns the schema version now in place."""
+    """Apply the pending migrations; returns the schema version now in place. A database a newer
+    moodbot wrote (a version above LATEST_VERSION) raises SchemaError and is left untouched."""
     current = await schema_version(db)
+    if current > LATEST_VERSION:
+        raise SchemaError(
+            f"The database {db.name!r} was written by a newer moodbot (schema version {current}; this "
+            f"moodbot knows versions up to {LATEST_VERSION}), whose data it could misread or undo. Nothing "
+            "was changed: run that newer moodbot, or restore a backup made before it upgraded the database.")
     for migration in MIGRATIONS:
         if migration.version <= current:
             continue
