@@ -185,6 +185,7 @@ _INDEX_OPTIONS = ("unique", "sparse", "partialFilterExpression", "expireAfterSec
 # whatever else differs, such as a TTL (expireAfterSeconds). SecantusDB (0.7) takes it.
 _SIGNATURE_OPTIONS = ("unique", "sparse", "partialFilterExpression")
 INDEX_NOT_FOUND = 27
+DUPLICATE_KEY = 11000
 NAMESPACE_EXISTS = 48
 # A create that met an index of the same name or key but another spec: another process may have
 # dropped or created one between this one's listing and its create.
@@ -245,6 +246,8 @@ async def ensure_indexes(collection: AsyncCollection, wanted: list[IndexModel],
                 await collection.create_indexes([model])
                 break
             except OperationFailure as error:
+                if error.code == DUPLICATE_KEY and model.document.get("unique"):
+                    raise await _duplicates_problem(collection, model.document) from error
                 if error.code not in INDEX_CONFLICTS or attempt == _CONVERGE_ATTEMPTS - 1:
                     raise
             existing = await _indexes(collection)
@@ -252,6 +255,30 @@ async def ensure_indexes(collection: AsyncCollection, wanted: list[IndexModel],
 
 class SchemaError(StorageError):
     """The database cannot be brought to this moodbot's schema: no retry mends it, an operator must."""
+
+
+async def _duplicates_problem(collection: AsyncCollection, index: Mapping[str, Any]) -> SchemaError:
+    """Why a unique index cannot be made, and what to do, without the duplicated values (a user's id
+    and the like: the line reaches the logs). The documents are left as they are: which of them
+    to keep (two settings of one user, two answers to one prompt) is not moodbot's to guess."""
+    fields = list(index["key"])
+    group = {"_id": {field.replace(".", "_"): f"${field}" for field in fields}, "n": {"$sum": 1}}
+    keys = 0
+    try:
+        cursor = await collection.aggregate([{"$group": group}, {"$match": {"n": {"$gt": 1}}}, {"$count": "keys"}])
+        counted = await cursor.to_list()
+        keys = counted[0]["keys"] if counted else 0
+    except OperationFailure:  # said without the count
+        pass
+    key = ", ".join(fields)
+    held = (f"{keys} key{'s' if keys != 1 else ''} of ({key}) {'are' if keys != 1 else 'is'} held" if keys
+            else f"some keys of ({key}) are held")
+    by = ", ".join(f"{field.replace('.', '_')}: '${field}'" for field in fields)
+    find = f"db.{collection.name}.aggregate([{{$group: {{_id: {{{by}}}, n: {{$sum: 1}}}}}}, {{$match: {{n: {{$gt: 1}}}}}}])"
+    return SchemaError(
+        f"The unique index {collection.name}.{index['name']} cannot be made: {held} by more than one "
+        f"document, where moodbot keeps one per key. Nothing was deleted. Find them with {find}, keep one "
+        "of each, then start moodbot again.")
 
 
 async def _converge_index(collection: AsyncCollection, want: Mapping[str, Any],
