@@ -196,6 +196,9 @@ class PromptScheduler:
         )
 
     def unschedule(self, ref: UserRef) -> None:
+        """The user's daily job and retry go, and the prompts sent to them that the journal holds in
+        memory (/forget calls this: nothing of theirs is kept there)."""
+        self.journal.forget_open(ref)
         for job in (job_id(ref), retry_job_id(ref)):
             if self._scheduler.get_job(job) is not None:
                 self._scheduler.remove_job(job)

@@ -504,7 +504,7 @@ class JournalUseCase:
     async def disable(self, caller: Caller) -> TextReply:
         ref = UserRef(caller.platform, caller.user_id)
         self.schedule.unschedule(ref)
-        self._forget_open(ref)  # nor answered from memory with the database down
+        self.forget_open(ref)  # nor answered from memory with the database down
         try:
             user = await self.db.users.get(ref)
             if user is not None:
@@ -523,7 +523,7 @@ class JournalUseCase:
         prompts stop, the time and zone and entries are kept, and the reason is recorded so the
         user is told (`pause_notice`) when they are back."""
         self.schedule.unschedule(ref)
-        self._forget_open(ref)
+        self.forget_open(ref)
         try:
             user = await self.db.users.get(ref)
             if user is None:  # /forget meanwhile
@@ -820,8 +820,9 @@ class JournalUseCase:
                 return p
         return None
 
-    def _forget_open(self, ref: UserRef) -> None:
-        """The user's prompts held in memory go (their journal is off): none is answered from there."""
+    def forget_open(self, ref: UserRef) -> None:
+        """The user's prompts held in memory go (their journal is off, or their data deleted: the
+        scheduler's `unschedule`, which /forget calls): none is answered from there, nor kept."""
         for prompt_id in [p.prompt_id for p in self._open.values() if p.ref == ref]:
             del self._open[prompt_id]
 

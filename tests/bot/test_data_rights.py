@@ -100,3 +100,48 @@ async def test_a_prompt_failing_after_a_forget_sent_while_it_was_on_its_way_is_n
     assert done.text.startswith("Done")
     assert scheduler.retry_at(user.ref) is None and not scheduler.is_scheduled(user.ref)
     assert await everything_naming(db, user.ref) == {}
+
+
+class SlowConsole(ConsoleFrontend):
+    """The console, holding each prompt on its way until the test lets it go."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sending = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send_prompt(self, prompt):
+        self.sending.set()
+        await self.release.wait()
+        return await super().send_prompt(prompt)
+
+
+@pytest.mark.parametrize("forgot", ["after it arrived", "while it was on its way"])
+async def test_a_forgotten_users_prompts_are_not_kept_in_memory(db, counting, forgot):
+    """The journal keeps the prompts it sent in memory (phrase, chat, message), so that an answer
+    can be saved with the database down. /forget deleted their records but left them there, each
+    still known as the user's prompt message, until 10 000 later prompts pushed it out."""
+    user = User("console", "memory", timezone="Europe/Lisbon", prompt_time=clock_time(21, 0),
+                journal_enabled=True, chat_id="memory")
+    await db.users.upsert(user)
+    at = datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None, now=lambda: at), now=lambda: at)
+    scheduler = PromptScheduler(db, journal, pause_s=0, now=lambda: at)
+    journal.schedule = scheduler
+    console = SlowConsole(usecases=None, stdin=io.StringIO(), stdout=io.StringIO())
+    scheduler.register(console)
+    privacy = PrivacyUseCase(db, schedule=scheduler)
+    me = Caller("console", "memory", chat_id="memory")
+
+    delivering = asyncio.create_task(scheduler.deliver(user.ref))
+    await console.sending.wait()
+    if forgot == "after it arrived":
+        console.release.set()
+        await delivering
+    done = await privacy.forget(me, confirmed=True)
+    console.release.set()
+    await delivering
+
+    assert done.text.startswith("Done")
+    assert not await journal.is_prompt_message("console", "memory", "1")  # the console's first message
+    assert await everything_naming(db, user.ref) == {}
