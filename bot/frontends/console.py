@@ -668,6 +668,8 @@ class ConsoleFrontend:
                 # user's copies now, not the bot's data; said, so that "everything" is not misread.
                 self.say(saved_files_kept(kept))
         else:
+            if answer is None and self._asks is not None:
+                self.say("")  # Ctrl-D at the question: the terminal is still on its line
             self.say("Nothing was deleted.")
             if answer is not None and answer.strip().startswith("/"):
                 self._unread.append(answer)  # a command typed instead of an answer: run, not dropped
@@ -759,15 +761,15 @@ class ConsoleFrontend:
         too, rather than leaving the chat loop waiting for a line that never comes. In a terminal
         the line editor shows the prompt and reads the line; a command is kept in its history."""
         assert self._lines is not None
-        if self._asks is None or self._unread or self._input_ended:
+        if self._input_ended and not self._unread:
+            return None  # no prompt for a line that will never be read
+        if self._asks is None or self._unread:
             if prompt:
                 self.say(prompt, end="")
         else:
             self._asks.put((prompt, is_command))
         if self._unread:
             return self._unread.pop(0)
-        if self._input_ended:
-            return None
         self._asked = self._asks is not None
         line = await self._lines.get()
         self._asked = False

@@ -339,3 +339,25 @@ def test_a_line_typed_while_a_command_runs_is_shown_once_after_the_next_prompt(t
     finally:
         terminal.close()
     assert moodbot_processes(str(data_dir)) == []
+
+
+def test_ctrl_d_at_the_forget_question_deletes_nothing_and_leaves_on_a_line_of_its_own(tmp_path):
+    """Ctrl-D at "Delete everything? [y/N]" is the end of input: nothing is deleted and the session
+    ends, its answer on a line of its own (it was glued after the question), and no "> " is shown
+    for a line that is never read."""
+    data_dir = tmp_path / "data"
+    terminal = Terminal(tmp_path, console_env(data_dir))
+    try:
+        terminal.read_until(PROMPT_MARK)
+        terminal.type("/forget\r")
+        terminal.read_until(FORGET_QUESTION)
+        terminal.type("\x04")  # Ctrl-D
+        assert terminal.proc.wait(60) == 0, terminal.screen()
+        terminal.read_until("Nothing was deleted.")
+        shown = [row.rstrip() for row in rows(terminal.screen())]
+        answer = shown.index("Nothing was deleted.")
+        assert shown[answer - 1] == FORGET_QUESTION.rstrip(), shown
+        assert PROMPT_MARK.rstrip() not in shown[answer + 1:], shown
+    finally:
+        terminal.close()
+    assert moodbot_processes(str(data_dir)) == []
