@@ -423,4 +423,17 @@ async def migrate(db: AsyncDatabase) -> int:
             upsert=True,
         )
         current = migration.version
+    await update_validators(db)
     return current
+
+
+async def update_validators(db: AsyncDatabase) -> None:
+    """Bring each collection's validator to VALIDATORS, at every start: a change to one needs no
+    migration of its own. Users' journal_paused fields came in 39bd19f without one, and a database
+    made before kept a validator without them. Writes nothing when they already agree."""
+    stored = {info["name"]: info.get("options", {}).get("validator")
+              async for info in await db.list_collections(filter={"name": {"$in": list(VALIDATORS)}})}
+    for name, validator in VALIDATORS.items():
+        if name in stored and stored[name] != validator:
+            log.info("validator of %s brought up to date", name)
+            await db.command("collMod", name, validator=validator, validationLevel="strict")

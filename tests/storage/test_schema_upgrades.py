@@ -3,19 +3,38 @@ earlier start stopped; refuses one a newer moodbot wrote; and says what to do wh
 unique index from being made, instead of "try again shortly" at every start."""
 from __future__ import annotations
 
+import copy
+import logging
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import OperationFailure
 
+from storage import place_tracks
 from storage.database import Database
-from storage.models import StorageError
+from storage.models import StorageError, UserRef
 from storage.schema import (
+    DEPARTURES,
     INDEXES,
+    JOURNAL,
+    JOURNAL_BY_PAGE,
+    JOURNAL_BY_TIME,
     LATEST_VERSION,
     META,
+    PLACE_TRACKS,
+    PROMPTS,
+    PROMPTS_BY_SENT_AT,
+    REQUESTS,
     SCHEMA_DOC_ID,
+    SERVERS,
+    TRACKS,
+    TRACKS_BY_ISRC,
     USERS,
-    JOURNAL,
+    VALIDATORS,
+    schema_version,
 )
 from tests.storage.conftest import T0
 
@@ -93,6 +112,173 @@ async def test_duplicates_that_keep_a_unique_index_from_being_made_are_said_and_
         assert await database.init() == LATEST_VERSION
         names = {ix["name"] async for ix in await database.db[collection].list_indexes()}
         assert {m.document["name"] for m in INDEXES[collection]} <= names
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
+
+
+# --- A database as each older moodbot left it, in the shapes of its day ---------------------------
+
+_PLATFORM_FIRST = [("platform", ASCENDING), ("user_id", ASCENDING)]
+
+
+def _platform_first(model: IndexModel) -> IndexModel:
+    """The index as moodbot made it before migration 3 (44d6fee): the user's fields platform first."""
+    document = dict(model.document)
+    key = list(document.pop("key").items())
+    if [field for field, _ in key[:2]] == ["user_id", "platform"]:
+        key = _PLATFORM_FIRST + key[2:]
+    return IndexModel(key, **document)
+
+
+USER_LOCAL_DATE = IndexModel([("user_id", ASCENDING), ("platform", ASCENDING), ("local_date", DESCENDING)],
+                             name="user_local_date")
+
+
+def indexes_at(version: int) -> dict[str, list[IndexModel]]:
+    """The indexes a database at `version` had, as the migrations up to it made them."""
+    added = {PROMPTS_BY_SENT_AT.document["name"]: 2, TRACKS_BY_ISRC.document["name"]: 4,
+             JOURNAL_BY_PAGE.document["name"]: 6, JOURNAL_BY_TIME.document["name"]: 8}
+    collections = [USERS, TRACKS, REQUESTS, JOURNAL, PROMPTS, SERVERS]
+    collections += [DEPARTURES] if version >= 5 else []
+    collections += [PLACE_TRACKS] if version >= 7 else []
+    indexes = {}
+    for name in collections:
+        models = [m for m in INDEXES[name] if added.get(m.document["name"], 0) <= version]
+        if name == JOURNAL and version < 6:
+            models.append(USER_LOCAL_DATE)
+        indexes[name] = models if version >= 3 else [_platform_first(m) for m in models]
+    return indexes
+
+
+def validator_at(name: str) -> dict[str, Any]:
+    """The validators of 2026-11-20 (fd33d16) to 7a42dce: users' journal_paused fields came in
+    39bd19f without a migration, so a database made before kept the validator without them."""
+    validator = copy.deepcopy(VALIDATORS[name])
+    if name == USERS:
+        for field in ("journal_paused", "journal_paused_at"):
+            del validator["$jsonSchema"]["properties"][field]
+    return validator
+
+
+UPLOAD = "sha256:ab12"
+OLD_DOCS: dict[str, list[dict[str, Any]]] = {
+    # Before 39bd19f: no journal_paused fields.
+    USERS: [{**USER_DOC}, {**USER_DOC, "user_id": "bob", "chat_id": "bob", "journal_enabled": False,
+                           "prompt_time": None, "share_with_server": False}],
+    # Before 867876c an upload's shared record kept its first sender's file name (migration 9).
+    TRACKS: [
+        {"key": "spotify:single", "title": "Creep", "artists": ["Radiohead"], "isrc": "GBAYE9200070",
+         "mood": {"mood": "sad", "probabilities": {"sad": 0.9, "calm": 0.1}, "valence": -0.5, "arousal": -0.3,
+                  "model": "resnet", "model_version": "1"}, "classified_at": T0},
+        {"key": "spotify:album", "title": "Creep", "artists": ["Radiohead"], "isrc": "GBAYE9200070",
+         "mood": None, "classified_at": None},
+        {"key": UPLOAD, "title": "Anna - voice memo to Dr Miller.m4a", "artists": [], "mood": None},
+    ],
+    # Before 867876c requests kept no title.
+    REQUESTS: [
+        {"platform": "chat", "user_id": "alice", "place": "chat:g1", "track_key": "spotify:single",
+         "mood": "sad", "created_at": T0},
+        {"platform": "chat", "user_id": "alice", "place": "chat:g1", "track_key": "spotify:album",
+         "mood": "sad", "created_at": T0 + timedelta(hours=1)},
+        {"platform": "chat", "user_id": "bob", "place": "chat:g1", "track_key": UPLOAD, "mood": "calm",
+         "created_at": T0},
+        {"platform": "chat", "user_id": "bob", "place": None, "track_key": "spotify:single", "mood": "sad",
+         "created_at": T0},
+    ],
+    JOURNAL: [
+        {"platform": "chat", "user_id": "alice", "local_date": f"2026-11-{day}", "prompt_id": f"p{day}",
+         "phrase": "A song?", "reply_text": "Creep", "track_key": "spotify:single", "track_title": "Creep",
+         "mood": "sad", "valence": -0.5, "arousal": -0.3, "created_at": T0 + timedelta(days=day - 20),
+         "note": "", "place": None}
+        for day in (20, 21)
+    ],
+    PROMPTS: [
+        {"platform": "chat", "user_id": "alice", "prompt_id": f"p{day}", "phrase": "A song?",
+         "local_date": f"2026-11-{day}", "sent_at": T0 + timedelta(days=day - 20), "chat_id": "alice",
+         "message_id": str(day), "answered_at": None if day == 22 else T0 + timedelta(days=day - 20, hours=1)}
+        for day in (20, 21, 22)
+    ],
+    SERVERS: [{"_id": "chat:g1", "playlist_enabled": True}],
+    DEPARTURES: [],
+}
+
+
+async def make_database_at(database: Database, version: int) -> None:
+    """As the moodbot whose schema was `version` left it, with documents in the shapes of its day."""
+    db = database.db
+    for name, models in indexes_at(version).items():
+        await db.create_collection(name, validator=validator_at(name), validationLevel="strict")
+        if models:
+            await db[name].create_indexes(models)
+        if OLD_DOCS.get(name):
+            docs = copy.deepcopy(OLD_DOCS[name])
+            if name == TRACKS and version >= 9:
+                docs[-1]["title"] = ""
+            await db[name].insert_many(docs)
+    if version >= 7:
+        await place_tracks.summarize(db[REQUESTS], db[PLACE_TRACKS])
+    await db[META].insert_one({"_id": SCHEMA_DOC_ID, "version": version, "updated_at": T0})
+
+
+def without_ids(docs: list[dict[str, Any]]) -> list[str]:
+    return sorted(repr(sorted((k, v) for k, v in doc.items() if k not in ("_id", "updated_at"))) for doc in docs)
+
+
+async def schema_of(database: Database) -> dict[str, Any]:
+    """Each collection's validator and indexes, and its documents without their ids."""
+    state = await snapshot(database)
+    return {name: {"validator": s["options"].get("validator"), "indexes": s["indexes"],
+                   "docs": without_ids(s["docs"])} for name, s in state.items()}
+
+
+async def fresh_schema(mongo_uri: str) -> dict[str, Any]:
+    database = await Database.connect(mongo_uri, f"t_fresh_{uuid.uuid4().hex[:8]}")
+    try:
+        await database.init()
+        return {name: {k: v for k, v in s.items() if k != "docs"} for name, s in (await schema_of(database)).items()}
+    finally:
+        await database.client.drop_database(database.db.name)
+        await database.close()
+
+
+async def assert_upgraded(database: Database, fresh: dict[str, Any]) -> None:
+    """The schema of a fresh database, and every old document there, in today's shape."""
+    assert await schema_version(database.db) == LATEST_VERSION
+    upgraded = await schema_of(database)
+    assert {name: {k: v for k, v in s.items() if k != "docs"} for name, s in upgraded.items()} == fresh
+    for name, docs in OLD_DOCS.items():
+        expected = copy.deepcopy(docs)
+        if name == TRACKS:
+            expected[-1]["title"] = ""  # the file name is gone, the record kept
+        assert upgraded[name]["docs"] == without_ids(expected), name
+    # The summaries of the requests in places, one per member, place and track.
+    assert await database.db[PLACE_TRACKS].count_documents({}) == 3
+    # The repos read them.
+    alice = await database.users.get(UserRef("chat", "alice"))
+    assert (alice.timezone, alice.journal_paused) == ("Europe/Lisbon", None)
+    assert await database.journal.count(UserRef("chat", "alice")) == 2
+    [song] = await database.playlists.playlist("chat:g1", "sad")
+    assert (song.track_key, song.members) == ("spotify:album", 1)
+    assert [p.prompt_id for p in await database.prompts.open_since(T0, 10)] == ["p22"]
+
+
+@pytest.mark.parametrize("version", range(1, LATEST_VERSION))
+async def test_a_database_at_each_older_version_reaches_todays_schema_with_all_its_documents(
+        mongo_uri, db_name, version, caplog):
+    fresh = await fresh_schema(mongo_uri)
+    database = await Database.connect(mongo_uri, db_name)
+    try:
+        await make_database_at(database, version)
+        assert await database.init() == LATEST_VERSION
+        await assert_upgraded(database, fresh)
+        # Today's validators hold: users' journal_paused fields (39bd19f) were left unchecked.
+        with pytest.raises(OperationFailure):
+            await database.db[USERS].update_one({"user_id": "alice"}, {"$set": {"journal_paused": 5}})
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="storage.schema"):
+            assert await database.init() == LATEST_VERSION
+        assert [r.getMessage() for r in caplog.records if r.name == "storage.schema"] == []  # nothing to do
     finally:
         await database.client.drop_database(db_name)
         await database.close()
