@@ -96,6 +96,19 @@ def first_word(text: str) -> tuple[str, str]:
     return word.lower(), rest[0].strip() if rest else ""
 
 
+# What may come before a command and is not seen: a byte-order mark (a commands file saved so),
+# zero-width spaces and joiners (pasted with it), spaces.
+INVISIBLE_START = re.compile(r"^[\s\ufeff\u200b\u200c\u200d\u2060]+")
+FULL_WIDTH_SLASH = "\uff0f"  # "／": a Chinese or Japanese input method's "/" in full-width mode
+
+
+def _as_typed(line: str) -> str:
+    """A line read, as the user sees it: without what is invisible around it, and a command begun
+    with a full-width slash begun with "/"."""
+    line = INVISIBLE_START.sub("", line).strip()
+    return "/" + line[1:] if line.startswith(FULL_WIDTH_SLASH) else line
+
+
 # Quotes around nothing (`""`, `''`, `“”`), alone or before the user's words: they name no song.
 EMPTY_QUOTES = re.compile(r"""^(["“”]\s*["“”]|'\s*')(\s|$)""")
 
@@ -526,7 +539,7 @@ class ConsoleFrontend:
             if line is None:
                 self.say("")
                 return
-            line = line.strip()
+            line = _as_typed(line)
             if not line:
                 continue
             if line.startswith("/") and first_word(line[1:])[0] in QUIT_COMMANDS:
@@ -659,7 +672,7 @@ class ConsoleFrontend:
     async def cmd_forget(self, _rest: str) -> None:
         self.say(render.reply_text(await self.usecases.privacy.forget(self.caller, confirmed=False)))
         answer = await self._read("Delete everything? [y/N] ", is_command=False)
-        if answer is not None and answer.strip().lower() in ("y", "yes"):
+        if answer is not None and _as_typed(answer).lower() in ("y", "yes"):
             reply = await self.usecases.privacy.forget(self.caller, confirmed=True)
             self.show(reply)
             kept = self._saved_files()
@@ -671,7 +684,7 @@ class ConsoleFrontend:
             if answer is None and self._asks is not None:
                 self.say("")  # Ctrl-D at the question: the terminal is still on its line
             self.say("Nothing was deleted.")
-            if answer is not None and answer.strip().startswith("/"):
+            if answer is not None and _as_typed(answer).startswith("/"):
                 self._unread.append(answer)  # a command typed instead of an answer: run, not dropped
 
     # ---- rendering ---------------------------------------------------------------------------

@@ -166,6 +166,22 @@ async def test_a_command_typed_without_its_slash_is_answered_with_it(db, countin
     assert f"Commands start with a slash: did you mean {meant}?" in out, out
 
 
+@pytest.mark.parametrize("before", ["\ufeff", "\u200b", "\ufeff\u200b "])
+async def test_a_command_after_an_invisible_mark_is_that_command(db, counting, tmp_path, before):
+    # A commands file saved with a byte-order mark (`make run < commands.txt`), a zero-width space
+    # pasted with a command: the first command was "no command", answered with the hint.
+    out = await chat(db, counting, tmp_path, [f"{before}/share off", f"{before}/QUIT"])
+    assert "Sharing off" in out and out.rstrip().endswith("Bye!"), out
+    assert TEXT_HINT not in out and "slash" not in out
+
+
+async def test_a_full_width_slash_as_an_input_method_types_it_starts_a_command(db, counting, tmp_path):
+    # A Chinese or Japanese input method in full-width mode types "／" for "/", as it types "２" for 2.
+    out = await chat(db, counting, tmp_path, ["／share off", "／journal on 21:30 Asia/Tokyo", "／quit", "/help"])
+    assert "Sharing off" in out and "Journal on: every day at 21:30 (Asia/Tokyo)" in out, out
+    assert out.rstrip().endswith("Bye!") and TEXT_HINT not in out
+
+
 @pytest.mark.parametrize("typed", ["Creep", "hello there", "/dance", "/"])
 async def test_words_that_are_no_command_get_the_hint_they_need(db, counting, tmp_path, typed):
     out = await chat(db, counting, tmp_path, [typed, "/quit"])
