@@ -3,15 +3,17 @@ earlier start stopped; refuses one a newer moodbot wrote; and says what to do wh
 unique index from being made, instead of "try again shortly" at every start."""
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import uuid
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.errors import OperationFailure
+from pymongo.monitoring import CommandListener
 
 from storage import place_tracks
 from storage.database import Database
@@ -282,3 +284,90 @@ async def test_a_database_at_each_older_version_reaches_todays_schema_with_all_i
     finally:
         await database.client.drop_database(db_name)
         await database.close()
+
+
+# --- A start stopped half-way ---------------------------------------------------------------------
+
+WRITES = {"create", "collMod", "createIndexes", "dropIndexes", "insert", "update", "delete", "findAndModify"}
+
+
+class StopAt(CommandListener):
+    """Cancels `task` as the `at`th write to the database starts: the process killed there (the
+    write may or may not reach the server). Counts the writes either way."""
+
+    def __init__(self, at: int | None = None) -> None:
+        self.at, self.writes, self.task = at, 0, None
+
+    def started(self, event) -> None:
+        if event.command_name in WRITES:
+            self.writes += 1
+            if self.writes == self.at and self.task is not None:
+                self.task.cancel()
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        pass
+
+
+async def start_stopped_at(mongo_uri: str, db_name: str, at: int | None) -> int:
+    """A start on a version 1 database, stopped as its `at`th write starts (None: not stopped);
+    returns how many writes it began."""
+    stop = StopAt(at)
+    client = AsyncMongoClient(mongo_uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[stop])
+    database = Database(client, client[db_name])
+    try:
+        stop.task = asyncio.ensure_future(database.init())
+        try:
+            await stop.task
+        except asyncio.CancelledError:
+            assert at is not None and stop.writes == at
+    finally:
+        await client.close()
+    return stop.writes
+
+
+async def test_a_start_stopped_before_any_step_of_the_upgrade_is_finished_by_the_next(mongo_uri, db_name):
+    """Every migration is made of steps (an index dropped, then made; a collection, its indexes,
+    then its summaries; the version recorded). Stopped before any of them, the next start brings
+    the database to the same schema and documents as a start that was never stopped."""
+    fresh = await fresh_schema(mongo_uri)
+    database = await Database.connect(mongo_uri, db_name)
+    try:
+        await make_database_at(database, 1)
+        writes = await start_stopped_at(mongo_uri, db_name, None)
+        reference = await schema_of(database)
+        await assert_upgraded(database, fresh)
+        assert writes > 20  # migrations 2 to 9
+        for at in range(1, writes + 1):
+            await database.client.drop_database(db_name)
+            await make_database_at(database, 1)
+            await start_stopped_at(mongo_uri, db_name, at)
+            assert await database.init() == LATEST_VERSION, at
+            assert await schema_of(database) == reference, at
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
+
+
+@pytest.mark.parametrize("version", [0, 1, 2, 6])
+async def test_three_bots_starting_at_once_on_an_older_database_end_as_one_would(mongo_uri, db_name, version):
+    """Each runs the pending migrations (no lock is taken), each step safe beside the others': the
+    database ends with the schema and documents one start gives it, and the latest version."""
+    fresh = await fresh_schema(mongo_uri)
+    bots = [await Database.connect(mongo_uri, db_name) for _ in range(3)]
+    try:
+        if version:
+            await make_database_at(bots[0], version)
+        assert await asyncio.gather(*(bot.init() for bot in bots)) == [LATEST_VERSION] * 3
+        assert await schema_version(bots[0].db) == LATEST_VERSION
+        if version:
+            await assert_upgraded(bots[0], fresh)
+        else:
+            assert {name: {k: v for k, v in s.items() if k != "docs"}
+                    for name, s in (await schema_of(bots[0])).items()} == fresh
+    finally:
+        await bots[0].client.drop_database(db_name)
+        for bot in bots:
+            await bot.close()
