@@ -438,6 +438,9 @@ class ConsoleFrontend:
             # in the reader below and read as the end of input. Read it as UTF-8 mode does instead,
             # as a lone surrogate (`_as_text` makes it "\ufffd"; a path keeps it as its byte).
             self.stdin.reconfigure(errors="surrogateescape")
+        if isinstance(self.stdout, io.TextIOWrapper) and self.stdout.errors == "strict":
+            # And a path typed so, said back ("… is a folder"), is written as the bytes typed.
+            self.stdout.reconfigure(errors="surrogateescape")
         if self._in_terminal():
             self._start_line_editor(loop)
             return

@@ -133,6 +133,29 @@ async def test_a_byte_that_is_not_utf8_does_not_end_a_session_read_strictly(db, 
     assert "Journal on: every day at 21:30 (Europe/Lisbon)" in said and said.rstrip().endswith("Bye!")
 
 
+async def test_a_path_that_is_not_utf8_is_said_back_on_an_output_written_strictly(db, counting, tmp_path):
+    # Under a UTF-8 locale such as en_US.UTF-8, Python's stdout encodes strictly: a path typed in
+    # Latin-1 bytes, said back ("… is a folder"), raised, and the user was told "something went
+    # wrong". It is written back as the bytes typed.
+    import io
+    import os
+
+    from bot.frontends.console import ConsoleFrontend
+    from bot.usecases import build_usecases
+
+    folder = os.fsencode(tmp_path) + b"/caf\xe9"
+    os.mkdir(folder)
+    typed = io.TextIOWrapper(io.BytesIO(b"/mood " + folder + b"\n/mood " + folder + b"/gone.ogg\n/quit\n"),
+                             encoding="utf-8", errors="strict")
+    written = io.BytesIO()
+    out = io.TextIOWrapper(written, encoding="utf-8", errors="strict", write_through=True)
+    await ConsoleFrontend(build_usecases(db, counting, None), typed, out, data_dir=tmp_path).run()
+    said = written.getvalue()
+    assert folder + b" is a folder. Give me one audio file in it, e.g. /mood " + folder + b"/song.mp3" in said, said
+    assert b"There is no file at " + folder + b"/gone.ogg." in said
+    assert b"went wrong" not in said and said.rstrip().endswith(b"Bye!")
+
+
 @pytest.mark.parametrize("quoted", [False, True])
 async def test_a_long_pasted_note_after_a_file_is_saved_without_holding_the_bot(db, counting, clip_paths, tmp_path,
                                                                               quoted):
