@@ -63,6 +63,16 @@ def test_a_prompt_time_in_the_repeated_autumn_hour_fires_once_and_the_days_go_on
     assert all((f.astimezone(LISBON).hour, f.astimezone(LISBON).minute) == (1, 30) for f in fires)
 
 
+def test_after_a_long_stall_the_next_fire_time_is_the_first_after_the_previous_not_after_now():
+    """APScheduler asks a trigger for the fire time after the previous one and judges a late one
+    itself (its misfire grace): a trigger that answered from `now` instead hid a prompt missed while
+    the event loop or the machine was asleep, and the scheduler never saw the day to skip or send."""
+    trigger = prompt_trigger(lisbon_user(21, 30))
+    previous = datetime(2026, 11, 20, 21, 30, tzinfo=timezone.utc)
+    fire = trigger.get_next_fire_time(previous, datetime(2026, 11, 22, 23, 0, tzinfo=timezone.utc))
+    assert fire.astimezone(timezone.utc) == datetime(2026, 11, 21, 21, 30, tzinfo=timezone.utc)
+
+
 NOV_24, NOV_25 = date(2026, 11, 24), date(2026, 11, 25)
 
 
