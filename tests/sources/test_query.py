@@ -54,6 +54,9 @@ ACCEPTED_CASES = [
     (f"youtube.com/watch?v={YT}", QueryKind.YOUTUBE, YT, ""),
     (f"https://www.youtube-nocookie.com/embed/{YT}", QueryKind.YOUTUBE, YT, ""),
     (f"HTTPS://WWW.YOUTUBE.COM/watch?v={YT}", QueryKind.YOUTUBE, YT, ""),
+    # A fully qualified name (its root's dot written out) is the same host.
+    (f"https://www.youtube.com./watch?v={YT}", QueryKind.YOUTUBE, YT, ""),
+    (f"https://open.spotify.com./track/{SP}", QueryKind.SPOTIFY_TRACK, SP, ""),
     (f"loving this one https://youtu.be/{YT} !!", QueryKind.YOUTUBE, YT, "loving this one !!"),
     # punctuation people put around a link in chat is not part of it
     (f"listen to this: https://open.spotify.com/track/{SP}!", QueryKind.SPOTIFY_TRACK, SP, "listen to this:"),
