@@ -29,6 +29,10 @@ LOG_FILENAME = "secantusd.log"
 CONFIG_FILENAME = "secantusd.toml"
 CONFIG_TEXT = "# moodbot's embedded database: its settings are the command line's; this file only stops\n" \
               "# secantusd-py from reading another secantusd.toml (the working folder's, the home's, /etc's).\n"
+# The server's oplog keeps each write whole (a journal note, a file name) for an hour and, pruned
+# only every 1 000 writes, for days on a quiet bot: past a /forget. moodbot reads no change stream,
+# so it keeps none: each of those prunes empties it, and so does /forget's (`storage.privacy.PRUNE_OPLOG`).
+OPLOG_MAX_ENTRIES = 0
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 # secantusd-py's stop waits up to 2 s for its accept thread, which wakes only when a client
@@ -123,7 +127,8 @@ class EmbeddedServer:
         config = self.data_dir / CONFIG_FILENAME
         config.write_text(CONFIG_TEXT)
         command = [str(executable), "--config", str(config), "--host", HOST, "--port", str(self.port),
-                   "--storage-path", str(self.storage_path), "--log-level", "WARNING"]
+                   "--storage-path", str(self.storage_path), "--log-level", "WARNING",
+                   "--oplog-max-entries", str(OPLOG_MAX_ENTRIES)]
         if self.sync_on_commit:
             command.append("--sync-on-commit")
         if sys.platform.startswith("linux"):

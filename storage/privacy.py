@@ -1,11 +1,13 @@
 """The rights of access and erasure: everything stored about a user, out or gone."""
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from contextlib import nullcontext
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure, PyMongoError
 
 from storage.codec import (
     journal_from_doc,
@@ -32,6 +34,13 @@ DERIVED_COLLECTIONS = (PLACE_TRACKS,)
 # (nor one scheduled at the next start), and none of their songs in a server's playlists.
 WITHDRAWN = {"journal_enabled": False, "share_with_server": False}
 OLDEST_FIRST = [("created_at", ASCENDING)]
+# SecantusDB's command that prunes its oplog now, as far as its limits say: the embedded database's
+# keep none (storage/embedded.py), so the copies of the user's documents its oplog held go too.
+# MongoDB does not know it: a replica set's oplog, like backups, is kept as its operator set it.
+PRUNE_OPLOG = "secantusAdmin.pruneOplog"
+COMMAND_NOT_FOUND = 59
+
+log = logging.getLogger(__name__)
 
 
 class PrivacyRepo:
@@ -43,6 +52,7 @@ class PrivacyRepo:
         # Erasures per user since start. A write for a user that began before an erasure (a song
         # still being listened to) compares the count and is dropped, not stored after /forget.
         self._erasures: Counter[UserRef] = Counter()
+        self._prunes_oplog = True  # until the server says it knows no PRUNE_OPLOG
 
     def erasures(self, ref: UserRef) -> int:
         return self._erasures[ref]
@@ -115,4 +125,20 @@ class PrivacyRepo:
                     result = await self._db[name].delete_many(user_filter(ref))
                     if name not in DERIVED_COLLECTIONS:
                         deleted += result.deleted_count
+        await self._prune_oplog()
         return deleted
+
+    async def _prune_oplog(self) -> None:
+        """After the deletions: the copies of the user's documents in the database's oplog go, where
+        the server can be told (PRUNE_OPLOG). The deletions stand whatever it answers."""
+        if not self._prunes_oplog:
+            return
+        try:
+            await self._db.client.admin.command(PRUNE_OPLOG)
+        except OperationFailure as error:
+            if error.code == COMMAND_NOT_FOUND:  # MongoDB: its oplog is its operator's
+                self._prunes_oplog = False
+            else:
+                log.warning("privacy.oplog_not_pruned: %s", error.code)
+        except PyMongoError as error:
+            log.warning("privacy.oplog_not_pruned: %s", type(error).__name__)

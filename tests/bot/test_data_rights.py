@@ -15,7 +15,9 @@ from bot.usecases import build_usecases
 from bot.usecases.journal import JournalUseCase
 from bot.usecases.mood import MoodUseCase
 from bot.usecases.privacy import PrivacyUseCase
-from storage.models import User, UserRef
+from storage.database import Database
+from storage.embedded import EmbeddedServer
+from storage.models import JournalEntry, MoodRequest, User, UserRef
 from tests.bot.conftest import BOB, attachment
 from tests.bot.test_privacy_and_playlists import HeldClassifier
 
@@ -145,3 +147,34 @@ async def test_a_forgotten_users_prompts_are_not_kept_in_memory(db, counting, fo
     assert done.text.startswith("Done")
     assert not await journal.is_prompt_message("console", "memory", "1")  # the console's first message
     assert await everything_naming(db, user.ref) == {}
+
+
+async def test_a_forgotten_users_words_are_not_left_in_the_embedded_databases_oplog(tmp_path):
+    """The embedded database (no MONGODB_URI) keeps every write in its oplog, the inserted
+    documents whole, for an hour and until 1 000 more writes: on a quiet bot, days. The journal
+    note, the file name and the prompt a user deleted with /forget could still be read there
+    (`local.oplog.rs`), and in DATA_DIR/db, long after "Done: I deleted everything about you"."""
+    with EmbeddedServer(tmp_path) as server:
+        db = await Database.connect(server.uri, "moodbot")
+        try:
+            await db.init()
+            ref = UserRef("telegram", "3003")
+            at = datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)
+            await db.users.set_journal(ref, enabled=True, prompt_time=clock_time(21, 30), timezone="Europe/Oslo",
+                                       chat_id="3003")
+            await db.prompts.record_sent(ref, "p-oplog", "A phrase", at.date(), at, "3003", "m1")
+            await db.journal.add(JournalEntry(
+                user=ref, local_date=at.date(), prompt_id="p-oplog", phrase="A phrase", reply_text="memo",
+                track_key="sha256:ab", track_title="voice memo for Jane", mood="sad", valence=-0.5, arousal=-0.2,
+                created_at=at, note="my private oplog words"))
+            await db.requests.add(MoodRequest(ref, "telegram:-500", "sha256:ab", "sad", at, title="voice memo for Jane"))
+
+            done = await PrivacyUseCase(db).forget(Caller(ref.platform, ref.user_id, chat_id="3003"), confirmed=True)
+
+            assert done.text.startswith("Done")
+            oplog = await db.client.local["oplog.rs"].find().to_list()
+            left = [entry for entry in oplog if "3003" in str(entry) or "private oplog words" in str(entry)
+                    or "Jane" in str(entry)]
+            assert left == []
+        finally:
+            await db.close()
