@@ -25,6 +25,7 @@ from bot.config import PRIVATE_FOLDER, Settings
 from bot.health import heartbeat, heartbeat_path
 from bot.ratelimit import HeavyLimits, MoodRateLimiter
 from bot.scheduler import PromptScheduler
+from bot.tempfiles import remove_stale
 from bot.usecases import UseCases, build_usecases
 
 log = logging.getLogger(__name__)
@@ -315,6 +316,9 @@ class App:
         settings = self.settings
         data_dir = Path(settings.data_dir)
         data_dir.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+        # Users' files a killed process left in $TMPDIR (it never deleted them): they go now.
+        if (removed := await asyncio.to_thread(remove_stale)):
+            log.info("app.stale_user_files_removed", extra={"folders": removed})
 
         if settings.mongodb_uri is None:
             from storage.embedded import EmbeddedServer

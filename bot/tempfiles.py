@@ -12,6 +12,7 @@ import asyncio
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,12 @@ from bot.threads import ThreadPool
 
 FILE_THREADS = 2
 SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
+# The folders that hold a user's file while it is heard: a Telegram or Discord attachment, and the
+# link to it that a shared listening hears (bot/usecases/mood.py).
+USER_FILE_PREFIXES = ("moodbot-tg-", "moodbot-dc-", "moodbot-file-")
+# A folder left this long ago was left by a process that stopped without deleting it: none is used
+# for minutes (a download ends after 5 s without data, a listening at INFERENCE_TIMEOUT_S).
+STALE_AFTER_S = 3600.0
 
 
 def local_name(filename: str) -> str:
@@ -30,6 +37,31 @@ def local_name(filename: str) -> str:
     return "audio" + (suffix if SAFE_SUFFIX.fullmatch(suffix) else "")
 
 _FILES = ThreadPool(FILE_THREADS, "moodbot-files")
+
+
+def remove_stale(parent: Path | None = None, *, older_than_s: float = STALE_AFTER_S) -> int:
+    """Delete the folders of users' files (USER_FILE_PREFIXES) that a process killed while it held
+    them left behind (SIGKILL, an OOM kill, a power cut: `temporary_folder` never deleted them), in
+    `parent` ($TMPDIR by default): a user's upload, their voice memo, stayed there for good, past their
+    /forget. Only those untouched for `older_than_s`: another bot on this machine may be using a newer
+    one. Returns how many went."""
+    folder = Path(parent or tempfile.gettempdir())
+    before = time.time() - older_than_s
+    removed = 0
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            stale = (entry.name.startswith(USER_FILE_PREFIXES) and entry.is_dir() and not entry.is_symlink()
+                     and entry.stat().st_mtime < before)
+        except OSError:  # gone meanwhile
+            continue
+        if stale:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += not entry.exists()
+    return removed
 
 
 def _make_folder(prefix: str, parent: Path | None) -> Path:

@@ -3,8 +3,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
 from datetime import datetime, timezone
 from datetime import time as clock_time
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +26,9 @@ from storage.database import Database
 from storage.embedded import EmbeddedServer
 from storage.models import JournalEntry, MoodRequest, User, UserRef
 from tests.bot.conftest import BOB, attachment
+from tests.bot.test_app import TOKEN, wait_for_log
+from tests.bot.test_console import REPO
+from tests.fakes.telegram_api import FakeTelegramBotAPI
 from tests.bot.test_privacy_and_playlists import HeldClassifier
 
 BOB_DM = BOB.__class__(BOB.platform, BOB.user_id, place=None, chat_id=BOB.chat_id)
@@ -178,3 +188,44 @@ async def test_a_forgotten_users_words_are_not_left_in_the_embedded_databases_op
             assert left == []
         finally:
             await db.close()
+
+
+async def test_the_files_a_killed_bot_left_in_its_temporary_folder_are_deleted_at_its_next_start(tmp_path):
+    """A user's upload (a voice memo sent to the bot) is saved in a temporary folder while it is
+    heard, deleted when its answer is sent. A bot killed meanwhile (SIGKILL, an OOM kill, a power
+    cut) never deleted it: the audio stayed in $TMPDIR for good, past the user's /forget. The next
+    start deletes such folders an hour old (another bot on the same machine may be using a newer one)."""
+    short = Path(tempfile.mkdtemp(prefix="mbdr", dir="/tmp"))  # the forkserver's socket needs a short $TMPDIR
+    try:
+        stale, fresh, other = short / "moodbot-tg-crashed", short / "moodbot-dc-in-use", short / "someone-elses"
+        for folder in (stale, fresh, other):
+            folder.mkdir()
+            (folder / "audio.ogg").write_bytes(b"OggS a private voice memo")
+        hours_ago = time.time() - 2 * 3600
+        for path in (stale / "audio.ogg", stale, other / "audio.ogg", other):
+            os.utime(path, (hours_ago, hours_ago))
+        fake = await FakeTelegramBotAPI(TOKEN).start()
+        env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
+        env.update(DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO), TELEGRAM_TOKEN=TOKEN, TMPDIR=str(short),
+                   TELEGRAM_API_URL=fake.base_url, TELEGRAM_FILE_URL=fake.base_file_url)
+        stderr_file = open(tmp_path / "stderr", "wb")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr_file, cwd=tmp_path, env=env)
+        try:
+            await wait_for_log(tmp_path / "stderr", "event=app.started", timeout=90)
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), 30)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+            await fake.stop()
+            stderr_file.close()
+
+        assert not stale.exists()
+        assert (fresh / "audio.ogg").exists() and (other / "audio.ogg").exists()  # in use, or not the bot's
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
