@@ -111,8 +111,18 @@ VALIDATORS: dict[str, dict[str, Any]] = {
 # 44d6fee platform led, under the same index names: migration 3 rebuilds those.
 _USER = [("user_id", ASCENDING), ("platform", ASCENDING)]
 
-# The open prompts of the last days, for all users: recalled once at start (bot/usecases/journal.py).
+# The prompts by send time (migration 2), for the open ones recalled at start; retired by migration
+# 10 for PROMPTS_OPEN_BY_TIME, which SecantusDB walks for them (it scanned beside `answered_at`).
 PROMPTS_BY_SENT_AT = IndexModel([("sent_at", DESCENDING)], name="sent")
+# SecantusDB (0.7) walks an index only when the query's equality fields are a leading prefix of it
+# (then one range): `answered_at: None` or `local_date` beside the user's made it scan every user's
+# prompts (storage/prompts.py). A user's open prompts, newest first: what an answer reads.
+PROMPTS_OPEN_BY_USER = IndexModel([*_USER, ("answered_at", ASCENDING), ("sent_at", DESCENDING)],
+                                  name="user_open")
+# A user's prompt of a day (whether it was sent: each daily prompt, and the missed ones at start).
+PROMPTS_BY_DAY = IndexModel([*_USER, ("local_date", DESCENDING)], name="user_day")
+# The open prompts of the last days, for all users: recalled once at start (bot/usecases/journal.py).
+PROMPTS_OPEN_BY_TIME = IndexModel([("answered_at", ASCENDING), ("sent_at", DESCENDING)], name="open_sent")
 # The releases of one recording (the single, the album): the playlists join tracks on it
 # (storage/playlists.py), and /mood reuses a release's mood for another (bot/usecases/mood.py).
 TRACKS_BY_ISRC = IndexModel([("isrc", ASCENDING)], sparse=True, name="isrc")
@@ -164,7 +174,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([*_USER, ("sent_at", DESCENDING)], name="user_sent"),
         IndexModel([("platform", ASCENDING), ("chat_id", ASCENDING), ("message_id", ASCENDING)],
                    name="message"),
-        PROMPTS_BY_SENT_AT,
+        PROMPTS_OPEN_BY_USER,
+        PROMPTS_BY_DAY,
+        PROMPTS_OPEN_BY_TIME,
     ],
     SERVERS: [],
     DEPARTURES: [DEPARTURES_BY_PLACE, DEPARTURES_BY_USER],
@@ -176,6 +188,7 @@ INDEXES: dict[str, list[IndexModel]] = {
 # Only names listed here or in INDEXES are ever dropped, never `_id_` or an operator's own.
 RETIRED_INDEXES: dict[str, tuple[str, ...]] = {
     JOURNAL: ("user_local_date",),  # migration 6: a prefix of user_page
+    PROMPTS: ("sent",),  # migration 10: open_sent serves the recall at start
 }
 
 # What tells two indexes apart besides their key (the options moodbot sets or might set).
@@ -370,6 +383,12 @@ async def forget_upload_file_names(db: AsyncDatabase) -> None:
                                  {"$set": {"title": ""}})
 
 
+async def index_prompts_as_read(db: AsyncDatabase) -> None:
+    # The new indexes first: the recall at start is never without one.
+    await ensure_indexes(db[PROMPTS], [PROMPTS_OPEN_BY_USER, PROMPTS_BY_DAY, PROMPTS_OPEN_BY_TIME])
+    await ensure_indexes(db[PROMPTS], [], RETIRED_INDEXES[PROMPTS])
+
+
 async def rebuild_outdated_indexes(db: AsyncDatabase) -> None:
     for name, wanted in INDEXES.items():
         await ensure_indexes(db[name], wanted, RETIRED_INDEXES.get(name, ()))
@@ -392,6 +411,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               index_journal_by_time),
     Migration(9, "uploads' shared records keep no file name (saved with one before 867876c)",
               forget_upload_file_names),
+    Migration(10, "prompts by user and open, by user and day, open by time (SecantusDB scanned them all)",
+              index_prompts_as_read),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -127,10 +127,12 @@ async def test_platform_first_indexes_are_rebuilt_user_id_first_at_start(mongo_u
         with caplog.at_level(logging.INFO, logger="storage.schema"):
             assert await database.init() == LATEST_VERSION
         await assert_todays_indexes(database)
-        # Same names, and those migrations 4, 5, 7 and 8 add; user_page replaces user_local_date.
+        # Same names, and those migrations 4, 5, 7, 8 and 10 add; user_page replaces user_local_date,
+        # open_sent (with user_open and user_day) sent.
         assert {c: set(await index_specs(database, c)) for c in INDEXES} == {
             **before, TRACKS: before[TRACKS] | {"isrc"}, DEPARTURES: {"_id_", "place_user_unique", "user"},
             JOURNAL: before[JOURNAL] - {"user_local_date"} | {"user_page", "created"},
+            PROMPTS: before[PROMPTS] - {"sent"} | {"user_open", "user_day", "open_sent"},
             PLACE_TRACKS: {"_id_", "user_place_track_unique", "place"}}
         assert rebuilt(caplog.messages) == {f"{c}.{name}" for c, names in MIGRATED.items() for name in names}
         assert "index journal.user_local_date dropped: moodbot no longer uses it" in caplog.messages
@@ -469,8 +471,7 @@ async def test_a_version_1_database_with_an_operators_index_on_send_time_starts(
     same key and options, so asking for one failed every start at migration 2."""
     database = await Database.connect(mongo_uri, db_name)
     try:
-        assert await database.init() == LATEST_VERSION
-        await database.db[PROMPTS].drop_index("sent")
+        assert await database.init() == LATEST_VERSION  # without "sent", which migration 10 retired
         await database.db[PROMPTS].create_indexes([IndexModel([("sent_at", DESCENDING)], name="sent_at_-1")])
         await database.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 1}})
         with caplog.at_level(logging.INFO, logger="storage.schema"):

@@ -30,8 +30,9 @@ async def seed_user(db: Database, who: UserRef) -> None:
     for n in range(3):
         await db.journal.add(journal(who, n))
         await db.requests.add(MoodRequest(who, "chat:g1", f"spotify:{n}", "calm", T0))
+        # Each day's at its time: the export lists them by it (sent at one instant, in no set order).
         await db.prompts.record_sent(who, f"{who.platform}-{who.user_id}-{n}", f"phrase {n}",
-                                     date(2026, 11, 20 + n), T0, "dm", f"m{n}")
+                                     date(2026, 11, 20 + n), T0 + timedelta(days=n), "dm", f"m{n}")
     await db.tracks.save(TrackRecord("spotify:0", "Song 0"))
     await db.servers.set_playlist_enabled("chat:g1", True)
 

@@ -28,7 +28,10 @@ from storage.schema import (
     META,
     PLACE_TRACKS,
     PROMPTS,
+    PROMPTS_BY_DAY,
     PROMPTS_BY_SENT_AT,
+    PROMPTS_OPEN_BY_TIME,
+    PROMPTS_OPEN_BY_USER,
     REQUESTS,
     SCHEMA_DOC_ID,
     SERVERS,
@@ -133,14 +136,15 @@ def _platform_first(model: IndexModel) -> IndexModel:
     return IndexModel(key, **document)
 
 
+PROMPTS_READ = (PROMPTS_OPEN_BY_USER, PROMPTS_BY_DAY, PROMPTS_OPEN_BY_TIME)  # migration 10
 USER_LOCAL_DATE = IndexModel([("user_id", ASCENDING), ("platform", ASCENDING), ("local_date", DESCENDING)],
                              name="user_local_date")
 
 
 def indexes_at(version: int) -> dict[str, list[IndexModel]]:
     """The indexes a database at `version` had, as the migrations up to it made them."""
-    added = {PROMPTS_BY_SENT_AT.document["name"]: 2, TRACKS_BY_ISRC.document["name"]: 4,
-             JOURNAL_BY_PAGE.document["name"]: 6, JOURNAL_BY_TIME.document["name"]: 8}
+    added = {TRACKS_BY_ISRC.document["name"]: 4, JOURNAL_BY_PAGE.document["name"]: 6,
+             JOURNAL_BY_TIME.document["name"]: 8, **{m.document["name"]: 10 for m in PROMPTS_READ}}
     collections = [USERS, TRACKS, REQUESTS, JOURNAL, PROMPTS, SERVERS]
     collections += [DEPARTURES] if version >= 5 else []
     collections += [PLACE_TRACKS] if version >= 7 else []
@@ -149,6 +153,8 @@ def indexes_at(version: int) -> dict[str, list[IndexModel]]:
         models = [m for m in INDEXES[name] if added.get(m.document["name"], 0) <= version]
         if name == JOURNAL and version < 6:
             models.append(USER_LOCAL_DATE)
+        if name == PROMPTS and 2 <= version < 10:
+            models.append(PROMPTS_BY_SENT_AT)
         indexes[name] = models if version >= 3 else [_platform_first(m) for m in models]
     return indexes
 

@@ -1,0 +1,101 @@
+"""The reads the repositories send are served by an index the schema makes, on the embedded
+SecantusDB as on MongoDB. SecantusDB (0.7) walks an index only when the query's equality fields are
+a leading prefix of it (then at most one range): a field beside them that the index lacks, such as
+`answered_at: None` next to the user's, made it scan the whole collection, every user's."""
+from __future__ import annotations
+
+from datetime import date, timedelta, timezone
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.monitoring import CommandListener
+
+from storage.database import Database
+from storage.models import UserRef
+from tests.storage.conftest import T0
+
+ALICE = UserRef("chat", "alice")
+READS = {"find", "count", "distinct", "aggregate"}
+
+
+class Reads(CommandListener):
+    """The reads sent to a collection: (collection, filter, sort)."""
+
+    def __init__(self) -> None:
+        self.reads: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+
+    def started(self, event) -> None:
+        command = event.command
+        name = event.command_name
+        if name not in READS or not isinstance(command.get(name), str):
+            return
+        if name == "aggregate":  # count_documents: a $match, then a $group
+            pipeline = command["pipeline"]
+            if pipeline and "$match" in pipeline[0]:
+                self.reads.append((command[name], pipeline[0]["$match"], None))
+        else:
+            query = command.get("filter", command.get("query", {}))
+            self.reads.append((command[name], query, command.get("sort")))
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        pass
+
+
+def stages(plan: dict[str, Any]) -> list[str]:
+    found = [plan.get("stage", "")]
+    for child in [plan.get("inputStage")] + plan.get("inputStages", []):
+        if child:
+            found += stages(child)
+    return found
+
+
+async def scanned(database: Database, reads: list[tuple[str, dict[str, Any], dict[str, Any] | None]]) -> list:
+    """The reads whose plan scans the collection."""
+    scans = []
+    for collection, query, sort in reads:
+        command: dict[str, Any] = {"find": collection, "filter": query}
+        if sort:
+            command["sort"] = sort
+        explained = await database.db.command("explain", command)
+        if "COLLSCAN" in stages(explained["queryPlanner"]["winningPlan"]):
+            scans.append((collection, query, sort))
+    return scans
+
+
+async def listening(mongo_uri: str, db_name: str) -> tuple[Database, Reads]:
+    reads = Reads()
+    client = AsyncMongoClient(mongo_uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[reads])
+    database = Database(client, client[db_name])
+    await database.init()
+    return database, reads
+
+
+async def test_the_prompt_reads_of_an_answer_and_of_a_day_s_prompt_are_indexed(mongo_uri, db_name):
+    """An answer reads the user's newest open prompt; each day's prompt asks whether one was sent
+    that day; a start recalls the open ones of the last days. Over 200 users' 100 days of prompts
+    (20 000) the first two took 456 and 486 ms on SecantusDB, and 2 and 3 ms through an index."""
+    database, reads = await listening(mongo_uri, db_name)
+    try:
+        for day in range(3):
+            for user in ("alice", "bob"):
+                await database.prompts.record_sent(UserRef("chat", user), f"{user}{day}", "A song?",
+                                                   date(2026, 11, 20 + day), T0 + timedelta(days=day), user, str(day))
+        await database.prompts.mark_answered("alice0")
+        reads.reads.clear()
+        assert (await database.prompts.latest_open(ALICE)).prompt_id == "alice2"
+        assert (await database.prompts.latest_open(ALICE, since=T0)).prompt_id == "alice2"
+        assert await database.prompts.sent_for(ALICE, date(2026, 11, 21))
+        assert await database.prompts.last_sent_date(ALICE) == date(2026, 11, 22)
+        assert {p.prompt_id for p in await database.prompts.open_since(T0, 10)} == {
+            "bob0", "alice1", "bob1", "alice2", "bob2"}
+        assert (await database.prompts.latest(ALICE, since=T0)).prompt_id == "alice2"
+        assert await database.prompts.recent_phrases(ALICE, T0) == {"A song?"}
+        assert (await database.prompts.find_by_message("chat", "alice", "1")).prompt_id == "alice1"
+        assert len(reads.reads) == 8
+        assert await scanned(database, reads.reads) == []
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
