@@ -48,19 +48,16 @@ class TrackRepo:
         """The classified catalog tracks whose audio was fetched from this video (indexed): the
         releases of one recording may share it, heard by different models, so all of them."""
         with translated_errors("find track by video"):
-            cursor = self._tracks.find({"youtube_id": youtube_id, "key": {"$ne": f"youtube:{youtube_id}"},
-                                        "mood": {"$ne": None}}).sort("key", 1).limit(limit)
-            docs = await cursor.to_list()
-        return [track_from_doc(doc) for doc in docs]
+            docs = await self._tracks.find({"youtube_id": youtube_id}).sort("key", 1).to_list()
+        return _classified(docs, limit, besides=f"youtube:{youtube_id}")
 
     async def find_by_isrc(self, isrc: str, *, limit: int = RELEASES_LIMIT) -> list[TrackRecord]:
         """The classified tracks of this recording (the releases sharing its ISRC), by key (indexed)."""
         if not isrc:  # no recording: an empty ISRC is not one
             return []
         with translated_errors("find track by ISRC"):
-            cursor = self._tracks.find({"isrc": isrc, "mood": {"$ne": None}}).sort("key", 1).limit(limit)
-            docs = await cursor.to_list()
-        return [track_from_doc(doc) for doc in docs]
+            docs = await self._tracks.find({"isrc": isrc}).sort("key", 1).to_list()
+        return _classified(docs, limit)
 
     async def save(self, track: TrackRecord) -> None:
         """Insert or replace the track with this key (the unique index keeps it single)."""
@@ -76,3 +73,11 @@ class TrackRepo:
         self._recent.move_to_end(track.key)
         while len(self._recent) > self._cache_size:
             self._recent.popitem(last=False)
+
+
+def _classified(docs: list[dict], limit: int, besides: str | None = None) -> list[TrackRecord]:
+    """The first `limit` of the tracks read that have a mood, but `besides`. Filtered here, not in
+    the query: SecantusDB (0.7) walks an index only for a query whose fields it holds, and scanned
+    every track for `mood: {$ne: None}` beside the isrc or youtube_id (a recording's or a video's
+    tracks are a handful)."""
+    return [track_from_doc(doc) for doc in docs if doc.get("mood") is not None and doc["key"] != besides][:limit]

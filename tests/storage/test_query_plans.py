@@ -11,7 +11,7 @@ from pymongo import AsyncMongoClient
 from pymongo.monitoring import CommandListener
 
 from storage.database import Database
-from storage.models import UserRef
+from storage.models import StoredMood, TrackRecord, UserRef
 from tests.storage.conftest import T0
 
 ALICE = UserRef("chat", "alice")
@@ -95,6 +95,30 @@ async def test_the_prompt_reads_of_an_answer_and_of_a_day_s_prompt_are_indexed(m
         assert await database.prompts.recent_phrases(ALICE, T0) == {"A song?"}
         assert (await database.prompts.find_by_message("chat", "alice", "1")).prompt_id == "alice1"
         assert len(reads.reads) == 8
+        assert await scanned(database, reads.reads) == []
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
+
+
+async def test_the_releases_of_a_recording_and_of_a_video_are_read_through_their_index(mongo_uri, db_name):
+    """/mood reuses the mood of a release of the same recording (ISRC) or of the catalog track a
+    video was fetched from: `mood: {$ne: None}` beside the indexed field made SecantusDB scan every
+    track the bot ever saw."""
+    database, reads = await listening(mongo_uri, db_name)
+    try:
+        mood = StoredMood("sad", {"sad": 1.0}, -0.5, -0.3, "resnet", "1")
+        for key, isrc, video, classified in [("spotify:album", "GB1", "v1", mood), ("spotify:single", "GB1", "v1", mood),
+                                             ("spotify:demo", "GB1", None, None), ("youtube:v1", None, "v1", mood),
+                                             ("spotify:other", "US2", "v2", mood)]:
+            await database.tracks.save(TrackRecord(key, "Creep", isrc=isrc, youtube_id=video, mood=classified))
+        reads.reads.clear()
+        assert [t.key for t in await database.tracks.find_by_isrc("GB1")] == ["spotify:album", "spotify:single"]
+        assert [t.key for t in await database.tracks.find_by_isrc("GB1", limit=1)] == ["spotify:album"]
+        assert [t.key for t in await database.tracks.find_by_youtube_id("v1")] == ["spotify:album", "spotify:single"]
+        assert [t.key for t in await database.tracks.find_by_youtube_id("v1", limit=1)] == ["spotify:album"]
+        assert await database.tracks.find_by_isrc("XX") == [] and await database.tracks.find_by_youtube_id("vx") == []
+        assert reads.reads
         assert await scanned(database, reads.reads) == []
     finally:
         await database.client.drop_database(db_name)
