@@ -767,8 +767,14 @@ class ConsoleFrontend:
         return _save_new(self.data_dir / "charts", f"{stamp}-{Path(chart.filename).name}", chart.png)
 
     def _mark(self) -> str:
-        # Only a terminal gets the "> " marker: piped output stays clean for scripts and tests.
-        return PROMPT_MARK if getattr(self.stdout, "isatty", lambda: False)() else ""
+        # Only a person at a terminal gets the "> " marker: piped output stays clean for scripts and
+        # tests, and input piped in (`printf … | make run` in a terminal) shows no line to mark: the
+        # marker was glued to the next answer ("> Bye!").
+        try:
+            typed = all(getattr(f, "isatty", lambda: False)() for f in (self.stdin, self.stdout))
+        except (ValueError, OSError):  # closed
+            typed = False
+        return PROMPT_MARK if typed else ""
 
     async def _read(self, prompt: str = "", *, is_command: bool = True) -> str | None:
         """The next line after `prompt` (first, a command that /forget's question read instead of

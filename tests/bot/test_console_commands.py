@@ -156,6 +156,26 @@ async def test_a_path_that_is_not_utf8_is_said_back_on_an_output_written_strictl
     assert b"went wrong" not in said and said.rstrip().endswith(b"Bye!")
 
 
+async def test_commands_piped_into_a_terminal_get_no_prompt_glued_to_their_answers(db, counting, tmp_path):
+    # `printf '/help\n/quit\n' | make run` in a terminal: nobody types, the lines are not shown,
+    # so a "> " before each read was glued to the next answer ("> Sharing on: …", "> Bye!").
+    import io
+
+    from bot.frontends.console import PROMPT_MARK, ConsoleFrontend
+    from bot.usecases import build_usecases
+
+    class Screen(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Screen()
+    await ConsoleFrontend(build_usecases(db, counting, None), io.StringIO("/share on\n/quit\n"), out,
+                          data_dir=tmp_path).run()
+    said = out.getvalue()
+    assert "Sharing on" in said and said.rstrip().endswith("Bye!"), said
+    assert PROMPT_MARK not in said
+
+
 @pytest.mark.parametrize("quoted", [False, True])
 async def test_a_long_pasted_note_after_a_file_is_saved_without_holding_the_bot(db, counting, clip_paths, tmp_path,
                                                                               quoted):
