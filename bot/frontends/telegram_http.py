@@ -32,6 +32,8 @@ from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.frontends.wiretext import mended_json
+
 log = logging.getLogger(__name__)
 
 # HTTPXRequest's defaults.
@@ -130,6 +132,12 @@ class AiohttpRequest(BaseRequest):
     @property
     def read_timeout(self) -> float | None:
         return self._read_timeout
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict:
+        """As python-telegram-bot parses it, with half an emoji in any text made U+FFFD (wiretext)."""
+        parsed = BaseRequest.parse_json_payload(payload)
+        return mended_json(parsed) if b"\\ud" in payload.lower() else parsed  # no surrogate escape, no walk
 
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:

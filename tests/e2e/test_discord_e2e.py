@@ -107,6 +107,23 @@ async def test_the_next_dm_after_a_prompt_answers_it_even_without_a_reply(discor
     assert [e.prompt_id for e in entries] == [prompt_id]
 
 
+async def test_a_dm_answer_with_half_an_emoji_in_its_note_is_saved(discord_bot, songs):
+    """Words cut between the two halves of an emoji's surrogate pair (JSON's two \\u escapes)
+    decoded to a lone surrogate that the database could not store: "something went wrong"."""
+    fake, bot = discord_bot
+    carol = 44
+    await fake.slash("journal", [{"name": "on", "type": SUB_COMMAND, "options": [
+        {"name": "time", "type": STRING, "value": "07:00"},
+        {"name": "timezone", "type": STRING, "value": "Europe/Oslo"}]}], user=carol)
+    await private_answer(fake)
+    prompt_id = await bot.scheduler.fire_now(UserRef("discord", str(carol)))
+    await fake.user_dms(f"{songs[2].query}\nsunny at last \ud83d", user=carol)
+    saved = await fake.wait_for("edit_message", lambda c: bool(c.embeds) or "Sorry" in c.content, timeout=SLOW_S)
+    assert saved.embeds and "Saved to your journal" in saved.embeds[0]["description"], saved.content
+    (entry,) = await bot.db.journal.list(UserRef("discord", str(carol)))
+    assert (entry.prompt_id, entry.note) == (prompt_id, "sunny at last \ufffd")
+
+
 async def test_playlist_lists_the_server_s_songs(discord_bot, songs):
     fake, _ = discord_bot
     song = songs[2]

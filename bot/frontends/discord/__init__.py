@@ -26,6 +26,7 @@ from discord.http import Route
 
 from bot.config import Settings
 from bot.frontends import render
+from bot.frontends.wiretext import mended_json
 from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, RequestsInFlight, apologise,
                                                  refuses_the_bot, refuses_the_user, whose)
 from bot.frontends.discord.journal import JournalCog
@@ -79,6 +80,18 @@ def point_at(settings: Settings) -> None:
     Route.BASE = settings.discord_api_url.rstrip("/")
     if settings.discord_gateway_url:
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+    discord.utils._from_json = parse_json  # the gateway's events and REST answers: half emojis mended
+
+
+_DISCORD_PARSE_JSON = discord.utils._from_json
+
+
+def parse_json(text: str | bytes) -> object:
+    """As discord.py parses Discord's JSON, with half an emoji in any text made U+FFFD (wiretext):
+    a song name, a message or a file name cut between a pair's two halves failed every later step."""
+    parsed = _DISCORD_PARSE_JSON(text)
+    marker = "\\ud" if isinstance(text, str) else b"\\ud"
+    return mended_json(parsed) if marker in text.lower() else parsed
 
 
 class MoodBot(commands.AutoShardedBot):
