@@ -213,13 +213,16 @@ def _file_then_words(args: str) -> tuple[Attachment | None, str]:
 
 
 QUOTED_SONG = re.compile(r'^["“”](?P<song>[^"“”]+)["“”](?P<words>.*)$', re.DOTALL)
+# In single quotes, a name may hold an apostrophe ('Don't Stop Me Now' on the bus): the closing
+# quote is the first one followed by a space or the end.
+SINGLE_QUOTED_SONG = re.compile(r"^['‘’](?P<song>.+?)['‘’](?=\s|$)(?P<words>.*)$", re.DOTALL)
 
 
 def _song_then_words(args: str) -> str:
     """`"Radiohead - Creep" on the bus` as a Telegram or Discord answer has it: the song's name on
     its first line, the user's words on the next. Unquoted, the whole line is the song (a link in
     it is still found as the song, the rest as words)."""
-    quoted = QUOTED_SONG.match(args)
+    quoted = QUOTED_SONG.match(args) or SINGLE_QUOTED_SONG.match(args)
     if quoted is None:
         return args
     song, words = quoted["song"].strip(), quoted["words"].strip()

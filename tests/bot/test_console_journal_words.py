@@ -27,7 +27,8 @@ async def chat(db, classifier, catalog: Catalog, data_dir, lines: list[str]) -> 
     return await console_chat(db, classifier, data_dir, lines, fetcher=fetcher, resolver=resolver)
 
 
-@pytest.mark.parametrize("quoted", ['"{name}"', "“{name}”"])  # as typed, or as a phone or an editor curls it
+# As typed, in double or single quotes, or as a phone or an editor curls them.
+@pytest.mark.parametrize("quoted", ['"{name}"', "“{name}”", "'{name}'", "‘{name}’"])
 async def test_a_quoted_song_name_then_words_saves_that_song_with_those_words(db, counting, catalog, tmp_path,
                                                                              quoted):
     song = catalog.songs[0]
