@@ -24,11 +24,11 @@ system-deps:
 	@command -v ffmpeg >/dev/null 2>&1 || { $(call APT_INSTALL,ffmpeg); }
 
 $(VENV)/.stamp-run: pyproject.toml | $(PY)
-	$(PIP) install -q -e '.[embedded]' >&2
+	@echo 'Installing moodbot and its dependencies into $(VENV) (once; a few minutes)...' >&2; $(PIP) install -q -e '.[embedded]' >&2
 	@touch $@
 
 $(VENV)/.stamp-test: pyproject.toml | $(PY)
-	$(PIP) install -q -e '.[dev,train,embedded]' >&2
+	@echo 'Installing moodbot, its test and training dependencies into $(VENV) (once; a few minutes)...' >&2; $(PIP) install -q -e '.[dev,train,embedded]' >&2
 	@touch $@ $(VENV)/.stamp-run
 
 run: system-deps $(VENV)/.stamp-run
