@@ -459,9 +459,11 @@ class PlaylistQueries:
                 await self._record_departure(where, at)
 
     async def _ever_seen(self, where: dict[str, Any]) -> bool:
-        """Whether the member asked /mood or wrote a journal entry in the place (indexed reads)."""
+        """Whether the member asked /mood (a summary of their requests there, written before them)
+        or wrote a journal entry in the place. Indexed reads of the place and user's fields alone:
+        SecantusDB scanned every request for them, beside requests' (place, created_at) index."""
         with translated_errors("record a departure"):
-            for collection in (REQUESTS, JOURNAL):
+            for collection in (PLACE_TRACKS, JOURNAL):
                 if await self._db[collection].find_one(where, projection={"_id": 1}) is not None:
                     return True
         return False

@@ -147,6 +147,10 @@ PLACE_TRACKS_BY_PLACE = IndexModel([("place", ASCENDING)], name="place")
 # its members' whole journals were read for it.
 JOURNAL_BY_TIME = IndexModel([("created_at", DESCENDING)], name="created")
 
+# A member's journal entries in a place: a departure asks whether they wrote there (storage/
+# playlists.py `_ever_seen`); SecantusDB scanned every entry for the place and user's fields.
+JOURNAL_BY_PLACE_USER = IndexModel([("place", ASCENDING), *_USER], name="place_user")
+
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [
         IndexModel(_USER, unique=True, name="user_unique"),
@@ -168,6 +172,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("place", ASCENDING), ("created_at", DESCENDING)], sparse=True,
                    name="place_created"),
         JOURNAL_BY_TIME,
+        JOURNAL_BY_PLACE_USER,
     ],
     PROMPTS: [
         IndexModel([("prompt_id", ASCENDING)], unique=True, name="prompt_unique"),
@@ -389,6 +394,10 @@ async def index_prompts_as_read(db: AsyncDatabase) -> None:
     await ensure_indexes(db[PROMPTS], [], RETIRED_INDEXES[PROMPTS])
 
 
+async def index_journal_by_place_and_user(db: AsyncDatabase) -> None:
+    await ensure_indexes(db[JOURNAL], [JOURNAL_BY_PLACE_USER])
+
+
 async def rebuild_outdated_indexes(db: AsyncDatabase) -> None:
     for name, wanted in INDEXES.items():
         await ensure_indexes(db[name], wanted, RETIRED_INDEXES.get(name, ()))
@@ -413,6 +422,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               forget_upload_file_names),
     Migration(10, "prompts by user and open, by user and day, open by time (SecantusDB scanned them all)",
               index_prompts_as_read),
+    Migration(11, "journal by place and member (a departure asks whether the member wrote there)",
+              index_journal_by_place_and_user),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -23,6 +23,7 @@ from storage.schema import (
     INDEXES,
     JOURNAL,
     JOURNAL_BY_PAGE,
+    JOURNAL_BY_PLACE_USER,
     JOURNAL_BY_TIME,
     LATEST_VERSION,
     META,
@@ -144,7 +145,8 @@ USER_LOCAL_DATE = IndexModel([("user_id", ASCENDING), ("platform", ASCENDING), (
 def indexes_at(version: int) -> dict[str, list[IndexModel]]:
     """The indexes a database at `version` had, as the migrations up to it made them."""
     added = {TRACKS_BY_ISRC.document["name"]: 4, JOURNAL_BY_PAGE.document["name"]: 6,
-             JOURNAL_BY_TIME.document["name"]: 8, **{m.document["name"]: 10 for m in PROMPTS_READ}}
+             JOURNAL_BY_TIME.document["name"]: 8, **{m.document["name"]: 10 for m in PROMPTS_READ},
+             JOURNAL_BY_PLACE_USER.document["name"]: 11}
     collections = [USERS, TRACKS, REQUESTS, JOURNAL, PROMPTS, SERVERS]
     collections += [DEPARTURES] if version >= 5 else []
     collections += [PLACE_TRACKS] if version >= 7 else []
