@@ -97,6 +97,7 @@ async def check_database(settings: Settings) -> Finding:
 
 async def _database_version(uri: str, name: str, where: str, fix: str) -> Finding:
     from storage.database import Database
+    from storage.schema import LATEST_VERSION, schema_version
     from storage.models import DatabaseNameError, DatabaseUnavailableError, DatabaseUriError, StorageError
 
     try:
@@ -110,10 +111,15 @@ async def _database_version(uri: str, name: str, where: str, fix: str) -> Findin
         return Finding(FAIL, "database", f"{error} ({where}; {fix})")
     try:
         info = await asyncio.wait_for(db.client.admin.command("buildInfo"), DB_TIMEOUT_S)
+        schema = await asyncio.wait_for(schema_version(db.db), DB_TIMEOUT_S)
     except Exception as error:  # noqa: BLE001 - it answered the ping: say what it said now
-        return Finding(FAIL, "database", f"{where} answered a ping but not buildInfo ({error})")
+        return Finding(FAIL, "database", f"{where} answered a ping but not buildInfo or the schema's version ({error})")
     finally:
         await db.close()
+    if schema > LATEST_VERSION:  # the start refuses it (storage.schema.migrate): say so before
+        return Finding(FAIL, "database", f"database {name!r} {where} was written by a newer moodbot (schema "
+                                         f"version {schema}; this moodbot knows versions up to {LATEST_VERSION}): "
+                                         "run that newer moodbot, or restore a backup made before it upgraded")
     return Finding(OK, "database", f"version {info.get('version', '?')} {where}, database {name!r}")
 
 

@@ -170,6 +170,27 @@ async def test_a_uri_option_the_driver_would_drop_fails_naming_it_not_the_networ
     assert MONGO_PASSWORD not in found.detail and quote_plus(MONGO_PASSWORD) not in found.detail
 
 
+async def test_a_database_a_newer_moodbot_wrote_fails_the_check_as_the_start_would(mongo_uri, db_name):
+    """The start refuses a schema version above LATEST_VERSION (storage.schema.migrate); the check
+    said all was well with it."""
+    from pymongo import AsyncMongoClient
+
+    from storage.schema import LATEST_VERSION, META, SCHEMA_DOC_ID
+
+    client = AsyncMongoClient(mongo_uri)
+    try:
+        await client[db_name][META].insert_one({"_id": SCHEMA_DOC_ID, "version": LATEST_VERSION + 1})
+        found = await check_database(Settings(_env_file=None, mongodb_uri=mongo_uri, mongodb_database=db_name))
+        assert found.status == FAIL, found
+        assert f"schema version {LATEST_VERSION + 1}" in found.detail and "newer moodbot" in found.detail
+        await client[db_name][META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": LATEST_VERSION}})
+        found = await check_database(Settings(_env_file=None, mongodb_uri=mongo_uri, mongodb_database=db_name))
+        assert found.status == OK, found
+    finally:
+        await client.drop_database(db_name)
+        await client.close()
+
+
 async def test_without_a_uri_the_embedded_database_is_started_and_stopped(tmp_path):
     data_dir = tmp_path / "data"
     found = await check_database(Settings(_env_file=None, mongodb_uri=None, data_dir=data_dir))
