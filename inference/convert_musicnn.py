@@ -9,7 +9,7 @@ the shipped `weights/musicnn.onnx` is rebuilt, in two steps and two environments
    librosa==0.11.* && /tmp/tfenv/bin/pip install --no-deps musicnn-0.1.0-py3-none-any.whl`):
 
        PYTHONPATH=. /tmp/tfenv/bin/python -m inference.convert_musicnn dump --out /tmp/musicnn.npz
-           [--clips a.ogg b.ogg ...]
+           --clips a.ogg b.ogg ...
 
    reads the checkpoint into plain arrays, and runs musicnn's own TF graph (compat.v1, inference
    mode) on the log-mel patches of a few real clips to keep its answers as the reference.
@@ -41,11 +41,6 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 CHECKPOINT_NAME = "MSD_musicnn"
 BN_EPSILON = 1e-3  # tf.compat.v1.layers.batch_normalization's default
 N_TAGS = 50
-MIDEND_FILTERS = 64
-BACKEND_UNITS = 200
-TIMBRAL_FILTERS = 204  # int(1.6 * 128)
-TEMPORAL_FILTERS = 51  # int(1.6 * 32)
-TIMBRAL_WIDTHS = (int(0.4 * E.N_MELS), int(0.7 * E.N_MELS))  # 38, 67 mel bands
 TEMPORAL_LENGTHS = (128, 64, 32)  # frames
 KERNEL_FRAMES = 7
 PARITY_TOLERANCE = 1e-4
