@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-REPLACEMENT = "\ufffd"
-
 
 def mended(text: str) -> str:
     """`text` with each lone surrogate replaced by U+FFFD (a pair written as two halves is joined)."""
