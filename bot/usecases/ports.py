@@ -1,6 +1,7 @@
 """What the use cases need from the other side (ports). Adapters: `inference.pool.Classifier`,
-`bot.sources.SpotifyResolver` / `AudioFetcher`, `bot.scheduler.PromptScheduler`, and each front-end
-as a `PromptSender`. Tests plug in the real adapters; the protocols only document the shape.
+`bot.sources.spotify.SpotifyResolver` / `bot.sources.audio.AudioFetcher`,
+`bot.scheduler.PromptScheduler`, and each front-end as a `PromptSender`. Tests plug in the real
+adapters; the protocols only document the shape.
 """
 from __future__ import annotations
 
