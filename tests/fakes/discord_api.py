@@ -3,7 +3,10 @@
 discord.py logs in, connects and syncs its commands exactly as it does against discord.com. Tests
 then push gateway events (`INTERACTION_CREATE`, `MESSAGE_CREATE`) and assert on the REST calls the
 bot makes in answer: interaction callbacks, edits of the original response, DMs. Every call is
-recorded; any route can be made to answer 429 with Discord's rate-limit headers.
+recorded; any route can be made to answer 429 with Discord's rate-limit headers. As Discord does,
+it refuses (400 Invalid Form Body, code 50035) a message over its limits (`payload_refusal`):
+content, embeds, components, attachments' descriptions, autocomplete choices and command
+descriptions; and a file over the upload limit (413, code 40005).
 """
 from __future__ import annotations
 
@@ -38,6 +41,20 @@ DEFERRED_CHANNEL_MESSAGE = 5  # the callback that shows "… is thinking" until 
 LOADING = 1 << 7  # a message's flag while it shows "… is thinking"
 DISALLOWED_INTENTS = 4014  # gateway close code: an intent the Developer Portal has not enabled
 SHARDING_REQUIRED = 4011  # gateway close code: a bot in too many servers for the shards it identified with
+# Discord's limits on what a bot sends (characters, as Discord counts them: code points).
+MAX_CONTENT = 2000
+MAX_EMBEDS = 10
+MAX_EMBED_TITLE, MAX_EMBED_DESCRIPTION, MAX_FIELDS = 256, 4096, 25
+MAX_FIELD_NAME, MAX_FIELD_VALUE, MAX_FOOTER, MAX_AUTHOR = 256, 1024, 2048, 256
+MAX_EMBEDS_TOTAL = 6000  # all the embeds of a message together: titles, descriptions, fields, footers, authors
+MAX_CUSTOM_ID, MAX_LABEL, MAX_SELECT_OPTIONS, MAX_ROWS, MAX_ROW_BUTTONS = 100, 80, 25, 5, 5
+MAX_CHOICES, MAX_CHOICE = 25, 100  # autocomplete: at most 25 choices, each name and value 1-100
+MAX_COMMAND_DESCRIPTION = 100  # application commands' and options' descriptions: 1-100
+MAX_ATTACHMENT_DESCRIPTION = 1024
+MAX_UPLOAD = 10 * 1024 * 1024  # a bot's upload to a server without boosts
+INVALID_FORM_BODY = 50035
+TOO_LARGE = 40005  # "Request entity too large"
+AUTOCOMPLETE_RESULT = 8
 # Gateway events Discord sends only to a bot that identified with their intent (guild members).
 EVENT_INTENTS = {"GUILD_MEMBER_ADD": 1 << 1, "GUILD_MEMBER_REMOVE": 1 << 1, "GUILD_MEMBER_UPDATE": 1 << 1}
 
@@ -91,6 +108,110 @@ class Call:
     @property
     def token(self) -> str | None:
         return self.match.get("token")
+
+
+def _embed_refusals(embeds: list) -> list[str]:
+    problems, total = [], 0
+    if len(embeds) > MAX_EMBEDS:
+        problems.append(f"embeds: more than {MAX_EMBEDS}")
+    for n, embed in enumerate(embeds):
+        fields = embed.get("fields") or []
+        texts = [("title", embed.get("title"), MAX_EMBED_TITLE),
+                 ("description", embed.get("description"), MAX_EMBED_DESCRIPTION),
+                 ("footer.text", (embed.get("footer") or {}).get("text"), MAX_FOOTER),
+                 ("author.name", (embed.get("author") or {}).get("name"), MAX_AUTHOR)]
+        for f, item in enumerate(fields):
+            texts += [(f"fields.{f}.name", item.get("name"), MAX_FIELD_NAME),
+                      (f"fields.{f}.value", item.get("value"), MAX_FIELD_VALUE)]
+            if not str(item.get("name") or "").strip() or not str(item.get("value") or "").strip():
+                problems.append(f"embeds.{n}.fields.{f}: This field is required")
+        for where, text, limit in texts:
+            length = len(str(text or ""))
+            total += length
+            if length > limit:
+                problems.append(f"embeds.{n}.{where}: Must be {limit} or fewer in length.")
+        if len(fields) > MAX_FIELDS:
+            problems.append(f"embeds.{n}.fields: Must be {MAX_FIELDS} or fewer in length.")
+    if total > MAX_EMBEDS_TOTAL:
+        problems.append(f"embeds: Embed size exceeds maximum size of {MAX_EMBEDS_TOTAL}")
+    return problems
+
+
+def _component_refusals(rows: list) -> list[str]:
+    problems = []
+    if len(rows) > MAX_ROWS:
+        problems.append(f"components: Must be {MAX_ROWS} or fewer in length.")
+    for r, row in enumerate(rows):
+        items = row.get("components") or []
+        if len(items) > MAX_ROW_BUTTONS:
+            problems.append(f"components.{r}.components: Must be {MAX_ROW_BUTTONS} or fewer in length.")
+        for c, item in enumerate(items):
+            where = f"components.{r}.components.{c}"
+            if "custom_id" in item and not 1 <= len(str(item["custom_id"])) <= MAX_CUSTOM_ID:
+                problems.append(f"{where}.custom_id: Must be between 1 and {MAX_CUSTOM_ID} in length.")
+            if len(str(item.get("label") or "")) > MAX_LABEL:
+                problems.append(f"{where}.label: Must be {MAX_LABEL} or fewer in length.")
+            options = item.get("options") or []
+            if len(options) > MAX_SELECT_OPTIONS:
+                problems.append(f"{where}.options: Must be {MAX_SELECT_OPTIONS} or fewer in length.")
+            for o, option in enumerate(options):
+                for key in ("label", "value", "description"):
+                    if len(str(option.get(key) or "")) > MAX_CHOICE:
+                        problems.append(f"{where}.options.{o}.{key}: Must be {MAX_CHOICE} or fewer in length.")
+    return problems
+
+
+def _command_refusals(commands: list) -> list[str]:
+    problems = []
+
+    def walk(where: str, command: dict, option: bool = False) -> None:
+        described = option or command.get("type", 1) == 1  # a context menu's command has none
+        description = str(command.get("description") or "")
+        if described and not 1 <= len(description) <= MAX_COMMAND_DESCRIPTION:
+            problems.append(f"{where}.description: Must be between 1 and {MAX_COMMAND_DESCRIPTION} in length.")
+        if not 1 <= len(str(command.get("name") or "")) <= 32:
+            problems.append(f"{where}.name: Must be between 1 and 32 in length.")
+        options = command.get("options") or []
+        if len(options) > 25:
+            problems.append(f"{where}.options: Must be 25 or fewer in length.")
+        for o, option in enumerate(options):
+            walk(f"{where}.options.{o}", option, option=True)
+            if len(option.get("choices") or []) > MAX_CHOICES:
+                problems.append(f"{where}.options.{o}.choices: Must be {MAX_CHOICES} or fewer in length.")
+
+    for n, command in enumerate(commands):
+        walk(str(n), command)
+    return problems
+
+
+def payload_refusal(name: str, body: dict) -> list[str]:
+    """What Discord refuses in what a bot sends (400 Invalid Form Body): each problem, as
+    "field: why"; none when it is within Discord's limits."""
+    if name == "sync_commands":
+        return _command_refusals(body.get("items") or [])
+    if name == "interaction_callback":
+        data = body.get("data") or {}
+        if int(body.get("type", 0)) == AUTOCOMPLETE_RESULT:
+            choices = data.get("choices") or []
+            problems = [f"data.choices: Must be {MAX_CHOICES} or fewer in length."] if len(choices) > MAX_CHOICES else []
+            for n, choice in enumerate(choices):
+                for key in ("name", "value"):
+                    value = choice.get(key)
+                    if isinstance(value, str) and not 1 <= len(value) <= MAX_CHOICE:
+                        problems.append(f"data.choices.{n}.{key}: Must be between 1 and {MAX_CHOICE} in length.")
+            return problems
+        body = data
+    elif name not in ("edit_original", "followup", "edit_followup", "send_message", "edit_message"):
+        return []
+    problems = []
+    if len(str(body.get("content") or "")) > MAX_CONTENT:
+        problems.append(f"content: Must be {MAX_CONTENT} or fewer in length.")
+    problems += _embed_refusals(body.get("embeds") or [])
+    problems += _component_refusals(body.get("components") or [])
+    for n, attachment in enumerate(body.get("attachments") or []):
+        if len(str(attachment.get("description") or "")) > MAX_ATTACHMENT_DESCRIPTION:
+            problems.append(f"attachments.{n}.description: Must be {MAX_ATTACHMENT_DESCRIPTION} or fewer in length.")
+    return problems
 
 
 def json_response(body: Any, status: int = 200, headers: dict | None = None) -> web.Response:
@@ -454,6 +575,13 @@ class FakeDiscord:
                                      "Retry-After": str(retry_after),
                                      # discord.py takes a 429 without Via for a Cloudflare ban
                                      "Via": "1.1 google"})
+        if any(len(data) > MAX_UPLOAD for data in files.values()):
+            await self._record(Call(name, request.method, path, body, files, match, status=413))
+            return json_response({"message": "Request entity too large", "code": TOO_LARGE}, status=413)
+        if problems := payload_refusal(name, body):
+            await self._record(Call(name, request.method, path, body, files, match, status=400))
+            return json_response({"message": "Invalid Form Body", "code": INVALID_FORM_BODY,
+                                  "errors": {"_problems": problems}}, status=400)
         if name == "interaction_callback" and match["token"] in self.acknowledged:
             await self._record(Call(name, request.method, path, body, files, match, status=400))
             return json_response({"message": "Interaction has already been acknowledged.",

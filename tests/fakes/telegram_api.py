@@ -3,8 +3,11 @@
 python-telegram-bot talks to it through `base_url`/`base_file_url`, exactly as it talks to
 api.telegram.org. Tests inject updates (`user_sends`, `user_clicks`) and wait for the bot's calls
 (`wait_for`). Every call is recorded with the time it arrived, so benchmarks can measure latency.
-As Telegram does, it refuses texts and captions over their length limits and getFile for a file
-over the 20 MB a bot may download (400 Bad Request).
+As Telegram does, it refuses texts and captions over their length limits (counted in UTF-16 code
+units: an emoji is two), an empty text, an inline button's callback_data outside 1-64 bytes, a
+command menu's description outside 1-256 characters, a callback query's alert over 200
+characters, a document over the 50 MB a bot may send, and getFile for a file over the 20 MB a bot
+may download (400 Bad Request; 413 for the document).
 """
 from __future__ import annotations
 
@@ -31,6 +34,11 @@ TEXT_METHODS = ("sendMessage", "editMessageText")  # calls that put text in a ch
 CAPTION_METHODS = ("sendPhoto", "sendDocument", "sendAudio", "sendVoice")
 MAX_TEXT = 4096  # Telegram refuses a longer text: 400 "Bad Request: message is too long"
 MAX_CAPTION = 1024  # ... and a longer caption: 400 "Bad Request: message caption is too long"
+MAX_CALLBACK_DATA = 64  # bytes of an inline button's callback_data: 400 "Bad Request: BUTTON_DATA_INVALID"
+MAX_COMMAND_DESCRIPTION = 256  # setMyCommands: "1-256 characters"
+MAX_COMMAND = 32  # ... and a command "1-32 characters"
+MAX_ALERT = 200  # answerCallbackQuery's text: "0-200 characters"
+MAX_UPLOAD = 50 * 1024 * 1024  # "Bots can currently send files of any type of up to 50 MB in size"
 # getFile: "For the moment, bots can download files of up to 20MB in size."
 MAX_DOWNLOAD = 20 * 1024 * 1024
 ANONYMOUS_ADMIN = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
@@ -41,6 +49,19 @@ JSON_PARAMS = frozenset({
     "reply_markup", "commands", "entities", "caption_entities", "allowed_updates",
     "reply_parameters", "link_preview_options", "scope", "media", "offset", "limit", "timeout",
 })
+
+
+def utf16_length(text: str) -> int:
+    """A text's length as Telegram counts it: in UTF-16 code units (an emoji, a rarer CJK
+    character, is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def buttons_of(markup: Any) -> list[dict]:
+    """The buttons of an inline keyboard (none for another markup, or none at all)."""
+    if not isinstance(markup, dict):
+        return []
+    return [button for row in markup.get("inline_keyboard") or [] for button in row if isinstance(button, dict)]
 
 
 @dataclass
@@ -374,6 +395,10 @@ class FakeTelegramBotAPI(BotAPIAddress):
                 "ok": False, "error_code": 400,
                 "description": "Bad Request: group chat was upgraded to a supergroup chat",
                 "parameters": {"migrate_to_chat_id": moved_to}}, status=400)
+        if method == "sendDocument" and any(len(data) > MAX_UPLOAD for data in files.values()):
+            await self._record(Call(method, params, files, status=413))
+            return web.json_response({"ok": False, "error_code": 413, "description": "Request Entity Too Large"},
+                                     status=413)
         refusal = self._refusal(method, params)
         if refusal is not None:
             await self._record(Call(method, params, files, status=400))
@@ -391,12 +416,30 @@ class FakeTelegramBotAPI(BotAPIAddress):
 
     def _refusal(self, method: str, params: dict) -> str | None:
         """What Telegram answers 400 for, of what a bot may send here: a text or caption over the
-        limit, a reply quoting a deleted message (unless sent without it), a getFile for a file over
-        the download limit."""
-        if method in TEXT_METHODS and len(str(params.get("text") or "")) > MAX_TEXT:
+        limit (in UTF-16 code units, as Telegram counts), an empty text, a button's callback_data
+        outside 1-64 bytes or with no text, a command menu's entry outside its lengths, an alert
+        over 200 characters, a reply quoting a deleted message (unless sent without it), a getFile
+        for a file over the download limit."""
+        if method in TEXT_METHODS and not str(params.get("text") or "").strip():
+            return "Bad Request: message text is empty"
+        if method in TEXT_METHODS and utf16_length(str(params.get("text") or "")) > MAX_TEXT:
             return "Bad Request: message is too long"
-        if method in CAPTION_METHODS and len(str(params.get("caption") or "")) > MAX_CAPTION:
+        if method in CAPTION_METHODS and utf16_length(str(params.get("caption") or "")) > MAX_CAPTION:
             return "Bad Request: message caption is too long"
+        for button in buttons_of(params.get("reply_markup")):
+            data = button.get("callback_data")
+            if data is not None and not 1 <= len(str(data).encode()) <= MAX_CALLBACK_DATA:
+                return "Bad Request: BUTTON_DATA_INVALID"
+            if not str(button.get("text") or "").strip():
+                return "Bad Request: BUTTON_TEXT_INVALID"
+        if method == "setMyCommands":
+            for command in params.get("commands") or []:
+                if not 1 <= utf16_length(str(command.get("description") or "")) <= MAX_COMMAND_DESCRIPTION:
+                    return "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID"
+                if not 1 <= len(str(command.get("command") or "")) <= MAX_COMMAND:
+                    return "Bad Request: BOT_COMMAND_INVALID"
+        if method == "answerCallbackQuery" and utf16_length(str(params.get("text") or "")) > MAX_ALERT:
+            return "Bad Request: MESSAGE_TOO_LONG"
         quoted = params.get("reply_parameters") or {}
         if ((str(params.get("chat_id")), int(quoted.get("message_id", 0))) in self.deleted
                 and not quoted.get("allow_sending_without_reply")):
