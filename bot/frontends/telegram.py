@@ -713,8 +713,8 @@ class TelegramFrontend:
         elif action == "off" and len(args) == 1:
             reply = await self.usecases.journal.disable(caller)
         elif action == "list" and len(args) <= 2:
-            reply = await self.usecases.journal.list(caller, page=args[1] if len(args) == 2 else 1)
-            await message.reply_text(text_of(reply), reply_markup=journal_pages_keyboard(reply, caller))
+            text, reply = journal_page(await self.usecases.journal.list(caller, page=args[1] if len(args) == 2 else 1))
+            await message.reply_text(text, reply_markup=journal_pages_keyboard(reply, caller))
             return
         elif action == "prompt" and len(args) == 1:
             reply = await self.usecases.journal.prompt_now(caller)
@@ -739,8 +739,9 @@ class TelegramFrontend:
         await answer_query(query)
         caller = caller_of(update)
         _, direction, cursor = pressed.groups()
-        reply = await self.usecases.journal.list(caller, **{"before" if direction == "older" else "after": cursor})
-        await edit_shown(query, text_of(reply), journal_pages_keyboard(reply, caller))
+        text, reply = journal_page(
+            await self.usecases.journal.list(caller, **{"before" if direction == "older" else "after": cursor}))
+        await edit_shown(query, text, journal_pages_keyboard(reply, caller))
 
     async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "stats", private_only=True):
@@ -1275,6 +1276,22 @@ def journal_pages_keyboard(reply: object, caller: Caller) -> InlineKeyboardMarku
         row.append(InlineKeyboardButton(
             NEWER_BUTTON, callback_data=f"journal:{caller.user_id}:newer:{reply.entries[0].cursor}"))
     return InlineKeyboardMarkup([row]) if row else None
+
+
+def journal_page(reply: object) -> tuple[str, object]:
+    """A page of the journal as Telegram accepts it, in whole entries: when its entries (long
+    titles, notes of emoji, which count two) are over MAX_TEXT, the first ones that fit, the
+    header counting those. Returned with the reply cut to them: ◀ Older goes on after the last one
+    shown, where a page clipped at the limit skipped the entries cut off."""
+    if not isinstance(reply, JournalListReply) or not reply.entries:
+        return text_of(reply), reply
+    entries = list(reply.entries)
+    while True:
+        shown = replace(reply, entries=entries)
+        text = unmentioned(render.reply_text(shown, PLACE_WORD))
+        if render.text_length(text) <= MAX_TEXT or len(entries) == 1:
+            return clip(text), shown  # one entry over the limit (it cannot be): clipped
+        entries.pop()
 
 
 def text_of(reply: object) -> str:
