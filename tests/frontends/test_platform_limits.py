@@ -5,10 +5,23 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from storage.models import JournalEntry, UserRef
+from storage.models import JournalEntry, StoredMood, TrackRecord, UserRef
+from tests.fakes.discord_api import payload_refusal
 from tests.fakes.telegram_api import MAX_TEXT, utf16_length
 
 ALICE = 42
+GUILD = 777000000000000001
+STRING = 3  # a Discord option's type
+VIDEO = "dQw4w9WgXcQ"
+
+
+async def save_long_track(db, key: str = f"youtube:{VIDEO}") -> None:
+    """A heard song whose stored names are far over every limit: a title of markdown (escaped, it
+    doubles), thirty long artists, an album of 3 000 characters."""
+    await db.tracks.save(TrackRecord(
+        key=key, title="*_" * 1500, artists=[f"Orchestra {n} " + "of the long name " * 12 for n in range(30)],
+        album="Complete Works " * 200, youtube_id=VIDEO, classified_at=datetime.now(timezone.utc),
+        mood=StoredMood("calm", {"happy": 0.1, "energetic": 0.1, "sad": 0.1, "calm": 0.7}, 0.2, -0.4, "main", "v")))
 
 
 def days_listed(text: str) -> list[str]:
@@ -50,3 +63,29 @@ async def test_telegram_a_journal_page_of_long_entries_shows_whole_entries_and_o
     assert utf16_length(second.text) <= MAX_TEXT
     assert days_listed(second.text)[0] == (date(2026, 1, 23) - timedelta(days=shown)).isoformat()  # none skipped
     assert second.text.splitlines()[0].startswith(f"Your journal, entries {shown + 1}–")
+
+
+async def test_discord_a_song_of_long_stored_names_gets_its_mood_embed_within_discord_s_limits(discord_bot, db):
+    fake, _ = discord_bot
+    await save_long_track(db)
+    await fake.slash("mood", [{"name": "query", "type": STRING, "value": f"https://youtu.be/{VIDEO}"}], guild=GUILD)
+    answer = await fake.wait_for("edit_original", lambda c: bool(c.embeds))
+    assert payload_refusal(answer.name, answer.json) == []
+    [embed] = answer.embeds
+    assert embed["title"].endswith("…") and embed["footer"]["text"].startswith("Complete Works")
+    assert not [c for c in fake.calls if c.status == 400]
+
+
+async def test_discord_a_playlist_of_long_names_shows_whole_lines_within_the_embed_s_limits(discord_bot, db):
+    fake, _ = discord_bot
+    for n in range(20):
+        await save_long_track(db, key=f"youtube:{VIDEO[:-2]}{n:02d}")
+        await fake.slash("mood", [{"name": "query", "type": STRING, "value": f"https://youtu.be/{VIDEO[:-2]}{n:02d}"}],
+                         guild=GUILD)
+        await fake.wait_for("edit_original", lambda c: bool(c.embeds))
+    await db.requests.settled()
+    await fake.slash("playlist", [{"name": "mood", "type": STRING, "value": "calm"}], guild=GUILD)
+    playlist = await fake.wait_for("edit_original", lambda c: bool(c.embeds) and "playlist" in c.embeds[0]["title"])
+    assert payload_refusal(playlist.name, playlist.json) == []
+    assert playlist.embeds[0]["description"].splitlines()[-1].startswith("…and ")
+    assert not [c for c in fake.calls if c.status == 400]

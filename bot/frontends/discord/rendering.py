@@ -27,6 +27,8 @@ from bot.replies import (
 
 MAX_CONTENT = 2000  # Discord's limit for a message's content
 MAX_DESCRIPTION = 4096  # ... and for an embed's description
+MAX_TITLE, MAX_FOOTER = 256, 2048  # ... an embed's title, and its footer's text
+CACHED_FOOTER = "from the cache"
 MOOD_COLOURS: dict[str, int] = {"happy": 0xF7C948, "energetic": 0xE8590C, "sad": 0x4263EB, "calm": 0x2F9E44}
 # /journal list shortens long notes, then more, until the entries fit in one message.
 NOTE_LIMITS = (150, 80, 40)
@@ -46,7 +48,7 @@ def escaped_title(title: str, artists: tuple[str, ...] | list[str]) -> str:
 
 def mood_embed(reply: MoodReply) -> discord.Embed:
     embed = discord.Embed(
-        title=clip(escaped_title(reply.title, reply.artists), 256),
+        title=clip(escaped_title(reply.title, reply.artists), MAX_TITLE),
         url=reply.spotify_url or reply.source_url,
         colour=MOOD_COLOURS.get(reply.mood),
     )
@@ -59,9 +61,10 @@ def mood_embed(reply: MoodReply) -> discord.Embed:
     if reply.art_url:
         embed.set_thumbnail(url=reply.art_url)
     if reply.album:
-        embed.set_footer(text=reply.album + (" · from the cache" if reply.cached else ""))
+        embed.set_footer(text=clip(reply.album, MAX_FOOTER - len(f" · {CACHED_FOOTER}"))
+                         + (f" · {CACHED_FOOTER}" if reply.cached else ""))
     elif reply.cached:
-        embed.set_footer(text="from the cache")
+        embed.set_footer(text=CACHED_FOOTER)
     return embed
 
 
