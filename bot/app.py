@@ -202,15 +202,9 @@ def build_sources(settings: Settings):
 
     resolver = None
     if settings.spotify_enabled:
-        from bot.sources.spotify import SpotifyResolver
+        from bot.sources.spotify import resolver_from_settings
 
-        resolver = SpotifyResolver(
-            client_id=settings.spotify_client_id,
-            client_secret=settings.spotify_client_secret.get_secret_value(),
-            api_url=settings.spotify_api_url,
-            auth_url=settings.spotify_auth_url,
-            allowed_hosts=settings.allowed_host_set,  # a short link's hops are judged by it too
-        )
+        resolver = resolver_from_settings(settings)
     elif settings.spotify_client_id or settings.spotify_client_secret:
         log.warning("spotify.half_configured: SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET are both needed; "
                     "songs are searched on YouTube only and Spotify links are refused")

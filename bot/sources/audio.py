@@ -52,7 +52,6 @@ from bot.sources import ranged
 from bot.sources import webmsection as webm
 from bot.sources.connectguard import Watch, public_connections_only, vet_format_url
 from bot.sources.downloadpool import DownloadPool, WorkerCrashedError, shared_pool
-from bot.sources.keys import file_cache_key
 from bot.sources.lookups import in_lookup_thread
 from bot.sources.models import (
     AudioTooLargeError,
@@ -411,18 +410,6 @@ def fragment_origins(fmt: dict) -> list[str]:
 def find_download(workdir: Path) -> Path | None:
     files = [p for p in workdir.iterdir() if p.is_file() and not p.name.endswith(PART_SUFFIXES)]
     return max(files, key=lambda p: p.stat().st_size) if files else None
-
-
-def track_from_fetch(item: TrackInfo | Query, audio: FetchedAudio) -> TrackInfo:
-    """The TrackInfo to show and store for a song found without Spotify: keyed by YouTube id,
-    else by the content hash of what was fetched."""
-    if isinstance(item, TrackInfo):
-        return item
-    key = f"youtube:{audio.youtube_id}" if audio.youtube_id else file_cache_key(audio.path)
-    return TrackInfo(
-        key=key, title=audio.title or item.text or "Unknown song", duration_s=audio.duration_s,
-        youtube_id=audio.youtube_id, source_url=audio.source_url,
-    )
 
 
 # -- plain files over HTTP Range -------------------------------------------------------------

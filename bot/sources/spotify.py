@@ -755,5 +755,5 @@ def resolver_from_settings(settings) -> SpotifyResolver | None:
         settings.spotify_client_secret.get_secret_value(),
         api_url=settings.spotify_api_url,
         auth_url=settings.spotify_auth_url,
-        allowed_hosts=settings.allowed_host_set,
+        allowed_hosts=settings.allowed_host_set,  # a short link's hops are judged by it too
     )

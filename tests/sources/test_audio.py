@@ -20,7 +20,6 @@ from bot.sources.audio import (
     map_ytdlp_error,
     render_source,
     section_window,
-    track_from_fetch,
 )
 from bot.sources.models import (
     AudioTooLargeError,
@@ -253,12 +252,13 @@ async def test_a_search_hit_of_another_version_loses_though_its_length_is_closer
     assert audio_server.bytes_for("/long.webm") == 0 and audio_server.bytes_for("/long.mp3") == 0
 
 
-async def test_free_text_without_spotify_gets_a_content_key(audio_server, tmp_path):
+async def test_free_text_without_spotify_is_fetched_from_the_search_with_no_video_id(audio_server, tmp_path):
+    """No video id: the use case keys such a song by its content's hash (tests/bot/test_mood_by_name.py)."""
     fetcher = AudioFetcher(search_template=audio_server.base_url + "/{title}.ogg", tmp_dir=tmp_path)
     query = Query(kind=QueryKind.TEXT, text="clip")
     async with fetcher.fetch(query) as audio:
-        track = track_from_fetch(query, audio)
-        assert track.key.startswith("sha256:") and track.source_url == audio.source_url
+        assert audio.youtube_id is None and audio.path.stat().st_size > 0
+        assert audio.source_url == audio_server.base_url + "/clip.ogg"
 
 
 async def test_missing_audio_is_not_found(audio_server, tmp_path):
