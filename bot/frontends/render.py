@@ -61,8 +61,19 @@ def mood_facts(reply: MoodReply) -> list[str]:
     ]
 
 
+# The most of a song's name an answer shows: a name of thousands of characters (a stored title,
+# dozens of artists) would otherwise fill the message, and a chat's limit cut off the mood asked for.
+SONG_LINE_CHARS = 1000
+
+
+def song_line(title: str, artists: tuple[str, ...] | list[str]) -> str:
+    """`song_title`, shortened (`shorten`) when over SONG_LINE_CHARS."""
+    name = song_title(title, artists)
+    return name if len(name) <= SONG_LINE_CHARS else shorten(name, SONG_LINE_CHARS)
+
+
 def mood_text(reply: MoodReply) -> str:
-    lines = [f"🎵 {song_title(reply.title, reply.artists)}", *mood_facts(reply)]
+    lines = [f"🎵 {song_line(reply.title, reply.artists)}", *mood_facts(reply)]
     link = reply.spotify_url or reply.source_url
     if link:
         lines.append(link)
@@ -134,7 +145,7 @@ QUEUED_NOTE = "(The database is busy: your entry is safe and will appear in /jou
 def journal_saved_text(reply: JournalSavedReply) -> str:
     mood = reply.mood
     lines = [f"Saved to your journal for {reply.local_date.isoformat()}:",
-             f"{reply.phrase} {song_title(mood.title, mood.artists)}",
+             f"{reply.phrase} {song_line(mood.title, mood.artists)}",
              f"Mood: {mood_label(mood.mood)} (confidence {mood.confidence:.0%})"]
     if mood.fallback_reason:  # as /mood's answer says it (and Discord's saved embed): the ANN heard this one
         lines.append(model_line(mood))

@@ -89,3 +89,15 @@ async def test_discord_a_playlist_of_long_names_shows_whole_lines_within_the_emb
     assert payload_refusal(playlist.name, playlist.json) == []
     assert playlist.embeds[0]["description"].splitlines()[-1].startswith("…and ")
     assert not [c for c in fake.calls if c.status == 400]
+
+
+async def test_telegram_a_song_of_long_stored_names_still_says_its_mood_within_telegram_s_limit(telegram, db):
+    """Titled with thousands of characters, the answer shortens the song's name, not the mood: a
+    text clipped at 4096 kept the name and cut off what was asked."""
+    fake, _ = telegram
+    await save_long_track(db)
+    await fake.user_sends(f"/mood https://youtu.be/{VIDEO}")
+    answer = await fake.wait_for_reply(lambda c: c.text.startswith("🎵"))
+    assert utf16_length(answer.text) <= MAX_TEXT
+    assert "Mood: 🌿 calm" in answer.text and answer.text.splitlines()[0].endswith("…")
+    assert not [c for c in fake.calls if c.status == 400]
