@@ -81,6 +81,7 @@ from bot.replies import (
     ErrorReply,
     ExportReply,
     JournalListReply,
+    PlaylistReply,
     PromptMessage,
     ServerMoodReply,
     StatsReply,
@@ -1295,7 +1296,13 @@ def journal_page(reply: object) -> tuple[str, object]:
 
 
 def text_of(reply: object) -> str:
-    """The text of a reply model, as Telegram accepts it: every reply's text goes through here."""
+    """The text of a reply model, as Telegram accepts it: every reply's text goes through here. A
+    playlist's names are unmentioned before it is fitted in whole lines (a word joiner is one
+    more unit each): unmentioned after, the clip cut its last song in half."""
+    if isinstance(reply, PlaylistReply):
+        reply = replace(reply, tracks=[replace(track, title=unmentioned(track.title),
+                                               artists=tuple(unmentioned(a) for a in track.artists))
+                                       for track in reply.tracks])
     return clip(render.reply_text(reply, PLACE_WORD))
 
 

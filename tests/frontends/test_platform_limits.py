@@ -101,3 +101,25 @@ async def test_telegram_a_song_of_long_stored_names_still_says_its_mood_within_t
     assert utf16_length(answer.text) <= MAX_TEXT
     assert "Mood: 🌿 calm" in answer.text and answer.text.splitlines()[0].endswith("…")
     assert not [c for c in fake.calls if c.status == 400]
+
+
+async def test_telegram_a_playlist_of_names_with_at_signs_shows_whole_lines(telegram, db):
+    """Each '@' that would ping a member gets a word joiner after it (one UTF-16 unit more): the
+    playlist is fitted to 4096 with them, so no song is cut in half (nor its link) at the end."""
+    fake, _ = telegram
+    group = -100777
+    for n in range(20):
+        video = f"{VIDEO[:-2]}{n:02d}"
+        await db.tracks.save(TrackRecord(
+            key=f"youtube:{video}", title="@dj " * 60 + f"#{n}", artists=["@crew"], youtube_id=video,
+            classified_at=datetime.now(timezone.utc),
+            mood=StoredMood("calm", {"happy": 0.1, "energetic": 0.1, "sad": 0.1, "calm": 0.7}, 0.2, -0.4, "main", "v")))
+        await fake.user_sends(f"/mood https://youtu.be/{video}", chat=group, user=ALICE)
+        await fake.wait_for_reply(lambda c: c.text.startswith("🎵"))
+    await db.requests.settled()
+    await fake.user_sends("/playlist calm", chat=group, user=ALICE)
+    playlist = await fake.wait_for_reply(lambda c: "playlist:" in c.text)
+    assert utf16_length(playlist.text) <= MAX_TEXT
+    assert playlist.text.splitlines()[-1].startswith("…and ") and "@\u2060dj" in playlist.text
+    assert all(line.endswith(f"https://www.youtube.com/watch?v={VIDEO[:-2]}{line.split('#')[1].split()[0]:0>2}")
+               for line in playlist.text.splitlines()[1:-1])
