@@ -123,3 +123,32 @@ async def test_telegram_a_playlist_of_names_with_at_signs_shows_whole_lines(tele
     assert playlist.text.splitlines()[-1].startswith("…and ") and "@\u2060dj" in playlist.text
     assert all(line.endswith(f"https://www.youtube.com/watch?v={VIDEO[:-2]}{line.split('#')[1].split()[0]:0>2}")
                for line in playlist.text.splitlines()[1:-1])
+
+
+LONG_TYPED = "東京🎵" * 1400  # 4 200 characters, 7 000 UTF-16 units
+
+
+async def test_telegram_answers_that_quote_long_typed_words_stay_within_the_limit(telegram):
+    """A time zone, a mood and a page number of thousands of characters (CJK and emoji) are
+    quoted back shortened: each answer arrives (none refused), within 4096 UTF-16 units."""
+    fake, _ = telegram
+    asked = [("/journal on 21:30 " + LONG_TYPED, ALICE), ("/journal list " + LONG_TYPED, ALICE),
+             ("/playlist " + LONG_TYPED, -100777)]
+    for text, chat in asked:
+        await fake.user_sends(text, chat=chat, user=ALICE)
+        answer = await fake.wait_for_reply()
+        assert "東京🎵" in answer.text and utf16_length(answer.text) < 1000
+    assert not [c for c in fake.calls if c.status >= 400]
+
+
+async def test_discord_an_answer_that_quotes_a_long_typed_time_zone_stays_within_the_limit(discord_bot):
+    fake, _ = discord_bot
+    await fake.slash("journal", [{"name": "on", "type": 1, "options": [
+        {"name": "time", "type": STRING, "value": "21:30"}, {"name": "timezone", "type": STRING, "value": LONG_TYPED}]}])
+    answer = await fake.wait_for("edit_original", lambda c: "東京🎵" in c.content)
+    assert len(answer.content) < 1000 and payload_refusal(answer.name, answer.json) == []
+    await fake.slash("journal", [{"name": "on", "type": 1, "options": [
+        {"name": "timezone", "type": STRING, "value": LONG_TYPED, "focused": True}]}], interaction_type=4)
+    choices = await fake.wait_for("interaction_callback", lambda c: c.json.get("type") == 8)
+    assert payload_refusal(choices.name, choices.json) == []
+    assert not [c for c in fake.calls if c.status >= 400]
