@@ -50,6 +50,7 @@ bench: $(VENV)/.stamp-test
 	$(PY) -m benchmarks.fetch
 	$(PY) benchmarks/telegram_latency.py
 	$(PY) -m benchmarks.charts
+	$(PY) -m benchmarks.scheduler
 
 clean:
 	rm -rf $(VENV) .pytest_cache cache

@@ -1,4 +1,5 @@
-"""Daily journal prompts: one APScheduler job per opted-in user, in the user's own time zone.
+"""Daily journal prompts at each opted-in user's time, in their own time zone: one APScheduler job
+for all the users of one time and zone, delivering to each in turn.
 
 The state lives in MongoDB, not in the scheduler: at start the jobs are rebuilt from the users who
 opted in, and a prompt missed while the bot was down (its time passed less than GRACE ago and
@@ -36,8 +37,12 @@ DELIVERY_PAUSE_S = 0.05
 RETRY_DELAYS = (timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=45))
 
 
-def job_id(ref: UserRef) -> str:
-    return f"prompt:{ref.platform}:{ref.user_id}"
+def group_id(user: User) -> str:
+    """The job of every user prompted at this time in this zone. A job each cost APScheduler ~60 µs
+    of the event loop per user when they came due in one pass (10 000 users at 21:30: ~0.6-1 s when
+    nothing else ran), and as much again per user to rebuild them at start."""
+    assert user.prompt_time is not None
+    return f"prompts:{user.timezone}:{user.prompt_time.isoformat()}"
 
 
 def retry_job_id(ref: UserRef) -> str:
@@ -138,8 +143,12 @@ class PromptScheduler:
         self.now = now
         self.senders: dict[str, PromptSender] = {}
         self._scheduler = AsyncIOScheduler(timezone=timezone.utc)
+        self._concurrency = concurrency
         self._pace = asyncio.Semaphore(concurrency)
         self._making: weakref.WeakValueDictionary[UserRef, asyncio.Lock] = weakref.WeakValueDictionary()
+        # The users of each group's job (in the order they joined it), and each user's group.
+        self._groups: dict[str, dict[UserRef, None]] = {}
+        self._group_of: dict[UserRef, str] = {}
 
     def register(self, sender: PromptSender) -> None:
         self.senders[sender.platform] = sender
@@ -157,7 +166,8 @@ class PromptScheduler:
         self._scheduler.start()
         for user in users:
             self.schedule(user, after=now)
-        log.info("scheduler.started", extra={"jobs": len(users), "missed": len(missed)})
+        log.info("scheduler.started", extra={"jobs": len(self._groups), "users": len(self._group_of),
+                                             "missed": len(missed)})
         sent = await asyncio.gather(*(self.deliver(u.ref, day=day) for u, day in missed))
         return sum(1 for s in sent if s)
 
@@ -183,25 +193,61 @@ class PromptScheduler:
 
     # PromptSchedule, used by the journal and privacy use cases.
     def schedule(self, user: User, *, after: datetime | None = None) -> None:
-        """The user's daily job; its first run is the first prompt time after `after` (at start:
-        the clock reading the catch-up went by; one already past runs at once), else from now."""
+        """The user joins the daily job of their time and zone (leaving any other). A job made now
+        first runs at the first prompt time after `after` (at start: the clock reading the catch-up
+        went by; one already past runs at once), else from now."""
         if not user.journal_enabled or user.prompt_time is None:
             self.unschedule(user.ref)
             return
-        trigger = prompt_trigger(user)
-        first = {} if after is None else {"next_run_time": trigger.get_next_fire_time(None, after)}
-        self._scheduler.add_job(
-            self.deliver, trigger, args=[user.ref], id=job_id(user.ref), replace_existing=True,
-            misfire_grace_time=int(self.grace.total_seconds()), coalesce=True, max_instances=1, **first,
-        )
+        key = group_id(user)
+        if self._group_of.get(user.ref) != key:
+            self._leave_group(user.ref)
+            self._group_of[user.ref] = key
+            self._groups.setdefault(key, {})[user.ref] = None
+        if self._scheduler.get_job(key) is None:
+            trigger = prompt_trigger(user)
+            first = {} if after is None else {"next_run_time": trigger.get_next_fire_time(None, after)}
+            self._scheduler.add_job(
+                self._deliver_group, trigger, args=[key], id=key,
+                misfire_grace_time=int(self.grace.total_seconds()), coalesce=True, max_instances=1, **first,
+            )
 
     def unschedule(self, ref: UserRef) -> None:
-        """The user's daily job and retry go, and the prompts sent to them that the journal holds in
-        memory (/forget calls this: nothing of theirs is kept there)."""
+        """The user leaves their daily job, their retry goes, and so do the prompts sent to them that
+        the journal holds in memory (/forget calls this: nothing of theirs is kept there)."""
         self.journal.forget_open(ref)
-        for job in (job_id(ref), retry_job_id(ref)):
-            if self._scheduler.get_job(job) is not None:
-                self._scheduler.remove_job(job)
+        self._leave_group(ref)
+        if self._scheduler.get_job(retry_job_id(ref)) is not None:
+            self._scheduler.remove_job(retry_job_id(ref))
+
+    def _leave_group(self, ref: UserRef) -> None:
+        """The user out of their group; the group's job goes with its last user."""
+        key = self._group_of.pop(ref, None)
+        members = self._groups.get(key) if key is not None else None
+        if members is None:
+            return
+        members.pop(ref, None)
+        if not members:
+            del self._groups[key]
+            if self._scheduler.get_job(key) is not None:
+                self._scheduler.remove_job(key)
+
+    async def _deliver_group(self, key: str) -> None:
+        """A group's prompt time: each of its users' prompt (`deliver`), `concurrency` at a time, as
+        their own jobs were paced. A user who left the group since is skipped; one who joined it
+        while the others are served waits for the next day (their time had passed, from now)."""
+        members = iter(list(self._groups.get(key, {})))
+
+        async def serve() -> None:
+            for ref in members:  # one iterator for all: each user once
+                if self._group_of.get(ref) != key:
+                    continue
+                try:
+                    await self.deliver(ref)
+                except Exception:  # one user's failure is not the group's
+                    log.exception("scheduler.prompt_failed", extra={"user": ref.user_id})
+
+        await asyncio.gather(*(serve() for _ in range(self._concurrency)))
 
     def retry_at(self, ref: UserRef) -> datetime | None:
         """When the day's failed prompt is tried again; None when no retry is due."""
@@ -232,13 +278,14 @@ class PromptScheduler:
                                                            "at": at.isoformat()})
 
     def next_fire_time(self, ref: UserRef) -> datetime | None:
-        job = self._scheduler.get_job(job_id(ref))
+        key = self._group_of.get(ref)
+        job = None if key is None else self._scheduler.get_job(key)
         if job is None:
             return None
         return getattr(job, "next_run_time", None) or job.trigger.get_next_fire_time(None, self.now())
 
     def is_scheduled(self, ref: UserRef) -> bool:
-        return self._scheduler.get_job(job_id(ref)) is not None
+        return ref in self._group_of
 
     async def fire_now(self, ref: UserRef) -> str | None:
         """Sends an opted-in user's prompt now, even if today's was sent (tests, the console's

@@ -204,25 +204,55 @@ async def test_a_user_who_opted_out_since_gets_no_prompt(db, counting):
 
 
 async def test_the_cron_job_itself_delivers_through_the_event_loop(db, counting):
+    """One job for all the users of a time and zone: its run prompts each of them, not one who left it."""
     import asyncio
 
-    from bot.scheduler import job_id
+    from bot.scheduler import group_id
 
-    user = lisbon_user(21, 30)
-    await db.users.upsert(user)
+    users = [lisbon_user(21, 30, name) for name in ("ana", "rui", "eva")]
+    for user in users:
+        await db.users.upsert(user)
     scheduler, _journal, out = scheduler_with_console(db, counting, lambda: datetime.now(timezone.utc))
     await scheduler.start()
     try:
+        assert [job.id for job in scheduler._scheduler.get_jobs()] == [group_id(users[0])]
+        scheduler.unschedule(users[2].ref)  # /journal off, /forget
         # Bring the job's next run forward to now, as if 21:30 had come.
-        scheduler._scheduler.modify_job(job_id(user.ref), next_run_time=datetime.now(timezone.utc))
+        scheduler._scheduler.modify_job(group_id(users[0]), next_run_time=datetime.now(timezone.utc))
         for _ in range(100):
-            if "📝" in out.getvalue():
+            if out.getvalue().count("📝") >= 2:
                 break
             await asyncio.sleep(0.05)
-        assert "📝" in out.getvalue()
-        assert await db.prompts.latest_open(user.ref) is not None
+        assert out.getvalue().count("📝") == 2
+        assert await db.prompts.latest_open(users[0].ref) is not None
+        assert await db.prompts.latest_open(users[1].ref) is not None
+        assert await db.prompts.latest_open(users[2].ref) is None
     finally:
         await scheduler.stop()
+
+
+async def test_the_users_of_one_time_and_zone_share_one_job_which_goes_with_the_last(db, counting):
+    """A job a user cost APScheduler ~60 µs of the event loop each when they came due together:
+    10 000 users at 21:30 stalled every chat ~0.6-1 s. Now a time and zone is one job."""
+    from bot.scheduler import group_id
+
+    scheduler, _journal, _out = scheduler_with_console(db, counting, lambda: datetime.now(timezone.utc))
+    crowd = [lisbon_user(21, 30, f"u{i}") for i in range(500)]
+    tokyo = replace(lisbon_user(21, 30, "kenji"), timezone="Asia/Tokyo")
+    for user in [*crowd, tokyo]:
+        scheduler.schedule(user)
+    jobs = {job.id for job in scheduler._scheduler.get_jobs()}
+    assert jobs == {group_id(crowd[0]), group_id(tokyo)}
+    assert all(scheduler.is_scheduled(user.ref) for user in [*crowd, tokyo])
+    assert scheduler.next_fire_time(crowd[0].ref) == scheduler.next_fire_time(crowd[-1].ref)
+
+    moved = replace(crowd[0], prompt_time=time(7, 0))  # /journal on 07:00: another job
+    scheduler.schedule(moved)
+    assert scheduler.next_fire_time(moved.ref).astimezone(LISBON).time() == time(7, 0)
+    for user in crowd[1:]:
+        scheduler.unschedule(user.ref)
+    assert {job.id for job in scheduler._scheduler.get_jobs()} == {group_id(moved), group_id(tokyo)}
+    assert not scheduler.is_scheduled(crowd[1].ref) and scheduler.next_fire_time(crowd[1].ref) is None
 
 
 async def test_fire_now_needs_the_journal_on(db, counting):
