@@ -8,19 +8,21 @@ in private chats) but the files they uploaded elsewhere. Members who opted out o
 (`share_with_server` false) are never counted; a member with no user document shares, the default.
 
 Every read is driven by an index (SecantusDB runs `$unionWith` and pipeline-only `$lookup` as
-full collection scans, and an `$in` over a server's members takes seconds: none appears here):
+full collection scans, a `$lookup` by an index as one query per row, ~0.3 ms each however little
+it reads, and matches each document against a whole `$in` list: none appears here, and `$in`
+lists are cut into batches, `_find_in`):
 1. who was seen in the place: the authors of its requests, from the place's summaries
    (`storage/place_tracks.py`: one per member and track, kept as the requests are written, so a
    place's whole history is not read), and of its journal entries, with when each was last seen
    there, less those whose departure came later;
-2. what each member was last told per track: their summaries and one pipeline over the members
-   (`$documents`) that drops the opted-out (`$lookup` the user) and joins each one's journal
-   entries, grouped by track inside the lookup; or, in a window (the mood of the week, `since`),
-   the place's requests in it (`place_requests_pipeline`, on place_created) and everyone's journal
-   entries in it (`journal_window_pipeline`, on created), of the sharing members;
-3. each track's song, once per track (`songs_pipeline`): a YouTube video that a catalog song's
-   audio came from counts as that song, and the releases of one recording (the single and the
-   album: one ISRC, two Spotify ids) as one song (`same_song`), however the members asked.
+2. what each member was last told per track: their summaries, less the opted-out members (their
+   user documents, `_sharing`), and each sharing member's journal entries (`_journals`); or, in a
+   window (the mood of the week, `since`), the place's requests in it (`place_requests_pipeline`,
+   on place_created) and everyone's journal entries in it (`journal_window_pipeline`, on
+   created), of the sharing members;
+3. each track's song (`_songs`): a YouTube video that a catalog song's audio came from counts as
+   that song (`catalog_songs`), and the releases of one recording (the single and the album: one
+   ISRC, two Spotify ids) as one song (`first_releases`), however the members asked.
 
 A member has one vote per song, for the mood they were told last (`votes_by_song`): the fallback
 ANN may have called a song happy before the main model called it sad, and both the playlists and
@@ -48,6 +50,18 @@ from storage.schema import DEPARTURES, JOURNAL, PLACE_TRACKS, REQUESTS, TRACKS, 
 
 WEEK = timedelta(days=7)
 SUMMARY_FIELDS = {"_id": 0, "platform": 1, "user_id": 1, "track_key": 1, "latest": 1, "title": 1}
+SHARING_FIELDS = {"_id": 0, "platform": 1, "user_id": 1, "share_with_server": 1}
+ENTRY_FIELDS = {"_id": 0, "platform": 1, "user_id": 1, "place": 1, "track_key": 1, "created_at": 1, "mood": 1,
+                "track_title": 1}
+VIDEO_FIELDS = {"_id": 0, "key": 1, "youtube_id": 1, "mood": 1}
+RELEASE_FIELDS = {"_id": 0, "key": 1, "isrc": 1}
+# Values per `$in` (`PlaylistQueries._find_in`): SecantusDB's cost per document grows with the list,
+# and each query costs a round trip. Timed on one server of 2 000 members (benchmarks/large_server.py):
+# their user documents in batches of 8, 16, 32 and 64 took 289, 200, 177 and 208 ms; their 10 000
+# journal entries 608, 637, 732 and 943 ms; its 418 tracks 88, 46, 42 and 48 ms.
+USER_BATCH = 32
+JOURNAL_BATCH = 8
+TRACK_BATCH = 32
 YOUTUBE_KEY_PREFIX = "youtube:"  # a video heard under its own key (bot.usecases.mood)
 UPLOAD_TITLE = "An audio file"  # an upload nobody here named (recorded before requests kept titles)
 
@@ -60,26 +74,6 @@ def seen_in_place_pipeline(place: str) -> list[dict[str, Any]]:
         {"$group": {"_id": {"platform": "$platform", "user_id": "$user_id"},
                     "last": {"$max": "$created_at"}}},
     ]
-
-
-def _join_member(collection: str, criteria: dict[str, Any], title: str, into: str) -> dict[str, Any]:
-    """`$lookup` one member's documents in `collection` that match `criteria`, one row per track:
-    `_id` the track key, `latest` the last {at, mood} they were told, `title` (from `title`)."""
-    return {"$lookup": {
-        "from": collection,
-        "localField": "user_id",
-        "foreignField": "user_id",
-        "let": {"platform": "$platform"},
-        "pipeline": [
-            {"$match": {"$expr": {"$eq": ["$platform", "$$platform"]}}},
-            {"$match": criteria},
-            # The latest is the greatest {at, mood}: documents compare field by field.
-            {"$group": {"_id": "$track_key",
-                        "latest": {"$max": {"at": "$created_at", "mood": "$mood"}},
-                        "title": {"$max": title}}},
-        ],
-        "as": into,
-    }}
 
 
 def _window(since: datetime | None, until: datetime | None = None) -> dict[str, Any]:
@@ -98,36 +92,10 @@ def shareable_entry(place: str) -> dict[str, Any]:
                     {"track_key": {"$not": re.compile("^" + re.escape(UPLOAD_KEY_PREFIX))}}]}
 
 
-def sharing_pipeline(members: list[UserRef]) -> list[dict[str, Any]]:
-    """Runs with `$documents`: one row per member who shares with the server ({platform, user_id})."""
-    return [*_sharing_members(members), {"$project": {"_id": 0, "platform": 1, "user_id": 1}}]
-
-
-def _sharing_members(members: list[UserRef]) -> list[dict[str, Any]]:
-    return [
-        {"$documents": [{"platform": m.platform, "user_id": m.user_id} for m in members]},
-        {"$lookup": {
-            "from": USERS,
-            "localField": "user_id",
-            "foreignField": "user_id",
-            "let": {"platform": "$platform"},
-            "pipeline": [{"$match": {"$expr": {"$eq": ["$platform", "$$platform"]}}},
-                         {"$project": {"_id": 0, "share_with_server": 1}}],
-            "as": "user",
-        }},
-        # An empty lookup (no user document yet) means the default: sharing.
-        {"$match": {"user.share_with_server": {"$ne": False}}},
-    ]
-
-
-def member_journal_pipeline(place: str, members: list[UserRef]) -> list[dict[str, Any]]:
-    """Runs with `$documents`: one row per sharing member, with `journal`, one row per track they
-    journaled (`_id` the track key, latest {at, mood}, title)."""
-    return [
-        *_sharing_members(members),
-        _join_member(JOURNAL, shareable_entry(place), "$track_title", "journal"),
-        {"$project": {"_id": 0, "platform": 1, "user_id": 1, "journal": 1}},
-    ]
+def is_shareable(entry: dict[str, Any], place: str) -> bool:
+    """`shareable_entry`, for an entry read here."""
+    key = entry.get("track_key")
+    return entry.get("place") == place or not (isinstance(key, str) and key.startswith(UPLOAD_KEY_PREFIX))
 
 
 def journal_window_pipeline(place: str, window: dict[str, Any]) -> list[dict[str, Any]]:
@@ -145,7 +113,7 @@ def journal_window_pipeline(place: str, window: dict[str, Any]) -> list[dict[str
 
 def place_requests_pipeline(place: str, window: dict[str, Any]) -> list[dict[str, Any]]:
     """The place's requests in a window (`place_created`), one row per member and track, as
-    `_join_member` makes them: a member's whole history in every place is not read for a week."""
+    `rows_by_member` takes them: a member's whole history in every place is not read for a week."""
     return [
         {"$match": {"place": place, **window}},
         {"$group": {"_id": {"platform": "$platform", "user_id": "$user_id", "track": "$track_key"},
@@ -163,66 +131,40 @@ def rows_by_member(rows: list[dict[str, Any]]) -> dict[UserRef, list[dict[str, A
     return by_member
 
 
-def same_song(track: str) -> list[dict[str, Any]]:
-    """Stages that set `song` to the song the key at `track` (a field path) is: itself, or, for a
-    YouTube video that a catalog track's audio was fetched from, that track's key (the first, if
-    several). The cache answers a video's link as its catalog song only once the song is known: a
-    link asked for before anyone asked for the song by name keeps a record of its own."""
-    prefix = len(YOUTUBE_KEY_PREFIX)
-    return [
-        # Not a video: False, which no track's youtube_id is (null would join every unnamed track).
-        {"$addFields": {"video": {"$cond": [
-            {"$eq": [{"$substrCP": [track, 0, prefix]}, YOUTUBE_KEY_PREFIX]},
-            {"$substrCP": [track, prefix, {"$strLenCP": track}]},
-            False,
-        ]}}},
-        {"$lookup": {
-            "from": TRACKS,
-            "localField": "video",
-            "foreignField": "youtube_id",
-            "pipeline": [
-                {"$match": {"key": {"$not": re.compile("^" + re.escape(YOUTUBE_KEY_PREFIX))},
-                            "mood": {"$ne": None}}},
-                {"$sort": {"key": 1}},
-                {"$limit": 1},
-                {"$project": {"_id": 0, "key": 1}},
-            ],
-            "as": "catalog",
-        }},
-        {"$unwind": {"path": "$catalog", "preserveNullAndEmptyArrays": True}},
-        {"$addFields": {"song": {"$ifNull": ["$catalog.key", track]}}},
-        *same_recording(),
-    ]
+def is_video(key: str) -> bool:
+    return key.startswith(YOUTUBE_KEY_PREFIX)
 
 
-def same_recording() -> list[dict[str, Any]]:
-    """Stages that set `song`, a track key, to its recording: Spotify gives the single and the
-    album release of a song their own ids, but both carry the recording's ISRC. Every track of one
-    ISRC is the song of the smallest key among them (stable while no new release is saved); a key
-    with no record, or whose record has no ISRC, stays itself. Both joins are indexed equalities."""
-    return [
-        # Nested, one stage: SecantusDB copies every outer row (with all its votes) per $lookup.
-        {"$lookup": {"from": TRACKS, "localField": "song", "foreignField": "key", "pipeline": [
-            # No ISRC (absent, null or ""): False, which no track's isrc is (null would join every
-            # track without one). Only a non-empty string sorts above "".
-            {"$project": {"_id": 0, "isrc": {"$cond": [{"$gt": ["$isrc", ""]}, "$isrc", False]}}},
-            {"$lookup": {"from": TRACKS, "localField": "isrc", "foreignField": "isrc", "pipeline": [
-                {"$sort": {"key": 1}}, {"$limit": 1}, {"$project": {"_id": 0, "key": 1}}], "as": "first"}},
-            {"$unwind": "$first"},
-            {"$project": {"key": "$first.key"}},
-        ], "as": "recording"}},
-        {"$unwind": {"path": "$recording", "preserveNullAndEmptyArrays": True}},
-        {"$addFields": {"song": {"$ifNull": ["$recording.key", "$song"]}}},
-    ]
+def catalog_songs(videos: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Video id -> the catalog song whose audio came from it (`tracks` documents of those
+    `youtube_id`s): the smallest key of a track that is no video itself and has a mood. The cache
+    answers a video's link as its catalog song only once the song is known: a link asked for
+    before anyone asked for the song by name keeps a record of its own."""
+    songs: dict[str, str] = {}
+    for doc in videos:
+        key, video = doc.get("key"), doc.get("youtube_id")
+        if not isinstance(key, str) or is_video(key) or doc.get("mood") is None or not isinstance(video, str):
+            continue
+        if video not in songs or key < songs[video]:
+            songs[video] = key
+    return songs
 
 
-def songs_pipeline(keys: Iterable[str]) -> list[dict[str, Any]]:
-    """Runs with `$documents`: the song (`same_song`) of each track key."""
-    return [
-        {"$documents": [{"key": key} for key in sorted(keys)]},
-        *same_song("$key"),
-        {"$project": {"_id": 0, "key": 1, "song": 1}},
-    ]
+def has_isrc(track: dict[str, Any]) -> bool:
+    """A track's ISRC names a recording when it is a non-empty string: no ISRC (absent, null or
+    "") is no recording, and tracks without one stay apart."""
+    isrc = track.get("isrc")
+    return isinstance(isrc, str) and isrc != ""
+
+
+def first_releases(releases: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """ISRC -> the smallest key among its releases (`tracks` documents of those ISRCs): the key
+    every release of the recording counts under, stable while no new release is saved."""
+    first: dict[str, str] = {}
+    for doc in releases:
+        if has_isrc(doc) and (doc["isrc"] not in first or doc["key"] < first[doc["isrc"]]):
+            first[doc["isrc"]] = doc["key"]
+    return first
 
 
 @dataclass
@@ -347,15 +289,11 @@ class PlaylistQueries:
         if windowed:
             requests = await self._by_member(REQUESTS, place_requests_pipeline(place, window))
             journal = await self._by_member(JOURNAL, journal_window_pipeline(place, window))
-            cursor = await self._db.aggregate(sharing_pipeline(
-                [m for m in members if m in requests or m in journal]))
-            sharing = [UserRef(row["platform"], row["user_id"]) for row in await cursor.to_list()]
+            sharing = await self._sharing([m for m in members if m in requests or m in journal])
         else:
             requests = rows_by_member(summaries)
-            cursor = await self._db.aggregate(member_journal_pipeline(place, members))
-            rows = await cursor.to_list()
-            journal = {UserRef(row["platform"], row["user_id"]): row["journal"] for row in rows}
-            sharing = list(journal)
+            sharing = await self._sharing(members)
+            journal = await self._journals(place, sharing)
         heard: dict[UserRef, dict[str, Heard]] = {}
         for member in sharing:
             tracks = heard.setdefault(member, {})
@@ -363,11 +301,57 @@ class PlaylistQueries:
                 add_heard(tracks, told["_id"], Heard.of(told))
         return votes_by_song(heard, await self._songs({t for tracks in heard.values() for t in tracks}))
 
+    async def _find_in(self, collection: str, field: str, values: Iterable[str], batch: int,
+                       projection: dict[str, Any]) -> list[dict[str, Any]]:
+        """The documents whose `field` is one of `values`, through the index that `field` leads,
+        `batch` values per query: SecantusDB matches each document it fetches against the whole
+        `$in` list, one value after another, so one query of 2 000 members took 3 s for their
+        2 000 user documents (and 15 s for their 10 000 journal entries)."""
+        ordered = sorted(set(values))
+        docs: list[dict[str, Any]] = []
+        for start in range(0, len(ordered), batch):
+            cursor = self._db[collection].find({field: {"$in": ordered[start:start + batch]}}, projection=projection)
+            docs.extend(await cursor.to_list())
+        return docs
+
+    async def _sharing(self, members: list[UserRef]) -> list[UserRef]:
+        """The members who share with the server: a member with no user document shares, the
+        default."""
+        users = await self._find_in(USERS, "user_id", (m.user_id for m in members), USER_BATCH, SHARING_FIELDS)
+        opted_out = {UserRef(doc["platform"], doc["user_id"]) for doc in users
+                     if doc.get("share_with_server") is False}
+        return [member for member in members if member not in opted_out]
+
+    async def _journals(self, place: str, members: list[UserRef]) -> dict[UserRef, list[dict[str, Any]]]:
+        """Every journal entry of the members that counts in the place (`is_shareable`), as rows
+        of `rows_by_member`: one per entry (a namesake's on another platform are read too, and never
+        asked for)."""
+        by_member: dict[UserRef, list[dict[str, Any]]] = {}
+        for doc in await self._find_in(JOURNAL, "user_id", (m.user_id for m in members), JOURNAL_BATCH,
+                                       ENTRY_FIELDS):
+            member = UserRef(doc["platform"], doc["user_id"])
+            if is_shareable(doc, place):
+                by_member.setdefault(member, []).append(
+                    {"_id": doc["track_key"], "latest": {"at": doc["created_at"], "mood": doc["mood"]},
+                     "title": doc.get("track_title")})
+        return by_member
+
     async def _songs(self, keys: set[str]) -> dict[str, str]:
+        """Each track key's song: a YouTube video that a catalog song's audio came from counts as
+        that song (`catalog_songs`), and the releases of one recording (the single and the album:
+        one ISRC, two Spotify ids) as the first of them (`first_releases`), however the members
+        asked. Read by indexed equalities, in batches, never per key."""
         if not keys:
             return {}
-        cursor = await self._db.aggregate(songs_pipeline(keys))
-        return {row["key"]: row["song"] for row in await cursor.to_list()}
+        videos = {key[len(YOUTUBE_KEY_PREFIX):] for key in keys if is_video(key)}
+        catalog = catalog_songs(await self._find_in(TRACKS, "youtube_id", videos, TRACK_BATCH, VIDEO_FIELDS))
+        song = {key: catalog.get(key[len(YOUTUBE_KEY_PREFIX):], key) if is_video(key) else key for key in keys}
+        recordings = {doc["key"]: doc["isrc"]
+                      for doc in await self._find_in(TRACKS, "key", set(song.values()), TRACK_BATCH, RELEASE_FIELDS)
+                      if has_isrc(doc)}
+        first = first_releases(await self._find_in(TRACKS, "isrc", set(recordings.values()), TRACK_BATCH,
+                                                   RELEASE_FIELDS))
+        return {key: first.get(recordings.get(song[key], ""), song[key]) for key in keys}
 
     async def _tracks(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         if not keys:

@@ -1,0 +1,158 @@
+"""A very large server's playlist and mood of the week, this code against an earlier commit's.
+
+    .venv/bin/python -m benchmarks.large_server [--baseline HEAD] [--runs 3] [--data-dir DIR]
+
+Seeds one server of 2 000 members with 100 000 mood requests and 10 000 journal entries (the
+storage benchmark's data with `--places 1`), then times the playlist (top 20 sad) and the mood of
+the week of this working tree's `storage/playlists.py` and of the one at `--baseline` (read with
+`git show`), in turn on the same data, and prints the medians. Both must give the same answers:
+the script stops if they differ. `--data-dir` keeps the seeded database for the next run (seeding
+takes about a minute), and `--profile` sums up the commands one call of this code sends, per command
+and collection: how many, their time and the documents they returned.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timezone
+from pathlib import Path
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.monitoring import CommandListener
+
+from benchmarks import storage as seeded
+from storage import place_tracks
+from storage.database import Database
+from storage.embedded import EmbeddedServer
+from storage.playlists import PlaylistQueries
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUESTS = 100_000
+JOURNAL = 10_000
+PLACE = seeded.place_of(0, 1)
+SEEDED_MARK = "large_server_seeded"
+
+
+class Commands(CommandListener):
+    """Each command's name, collection, time and documents returned (its first or next batch)."""
+
+    def __init__(self) -> None:
+        self.started_at: dict[int, tuple[str, Any, float]] = {}
+        self.done: list[tuple[str, Any, float, int | None]] = []
+
+    def started(self, event) -> None:
+        self.started_at[event.request_id] = (event.command_name, event.command.get(event.command_name),
+                                             time.perf_counter())
+
+    def succeeded(self, event) -> None:
+        name, target, at = self.started_at.pop(event.request_id)
+        cursor = event.reply.get("cursor", {})
+        batch = cursor.get("firstBatch", cursor.get("nextBatch"))
+        self.done.append((name, target, (time.perf_counter() - at) * 1000, None if batch is None else len(batch)))
+
+    def failed(self, event) -> None:
+        self.started_at.pop(event.request_id, None)
+
+
+def baseline_queries(ref: str, db: Database) -> PlaylistQueries:
+    """`PlaylistQueries` as `storage/playlists.py` was at `ref`, on the same database."""
+    source = subprocess.run(["git", "show", f"{ref}:storage/playlists.py"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout
+    spec = importlib.util.spec_from_loader("baseline_playlists", loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    exec(compile(source, f"{ref}:storage/playlists.py", "exec"), module.__dict__)
+    return module.PlaylistQueries(db.db, db.requests)
+
+
+async def seed(db: Database) -> None:
+    if await db.db["meta"].find_one({"_id": SEEDED_MARK}) is not None:
+        return
+    rng = random.Random(seeded.SEED)
+    started = time.perf_counter()
+    await seeded.insert_batches(db, "users", seeded.seed_users(rng))
+    await seeded.insert_batches(db, "tracks", seeded.seed_tracks())
+    await seeded.insert_batches(db, "requests", seeded.seed_requests(rng, REQUESTS, 1))
+    await seeded.insert_batches(db, "journal", seeded.seed_journal(rng, JOURNAL))
+    await place_tracks.summarize(db.db["requests"], db.db["place_tracks"])
+    await db.db["meta"].insert_one({"_id": SEEDED_MARK})
+    print(f"seeded in {time.perf_counter() - started:.1f} s")
+
+
+async def timed(action) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = await action()
+    return time.perf_counter() - started, result
+
+
+async def run(baseline: str, runs: int, data_dir: str, profile: bool) -> None:
+    with EmbeddedServer(data_dir) as server:
+        commands = Commands()
+        client = AsyncMongoClient(server.uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[commands])
+        db = Database(client, client["bench"])
+        await db.init()
+        await seed(db)
+        sides = {baseline: baseline_queries(baseline, db), "now": db.playlists}
+        cases = {
+            "playlist (top 20 sad)": lambda q: q.playlist(PLACE, "sad"),
+            "mood of the week": lambda q: q.server_mood_of_week(PLACE, seeded.NOW),
+        }
+        times: dict[tuple[str, str], list[float]] = {}
+        for case, action in cases.items():
+            answers = {}
+            for _ in range(runs):  # in turn: the shared machine's load falls on both sides
+                for side, queries in sides.items():
+                    seconds, answers[side] = await timed(lambda: action(queries))
+                    times.setdefault((case, side), []).append(seconds)
+            if answers[baseline] != answers["now"]:
+                raise SystemExit(f"{case}: the answers differ\n{answers[baseline]}\n{answers['now']}")
+        if profile:
+            for case, action in cases.items():
+                commands.done.clear()
+                seconds, _ = await timed(lambda: action(db.playlists))
+                print(f"{case}, now: {seconds * 1000:.0f} ms")
+                summed: dict[str, list[float]] = {}
+                for name, target, ms, returned in commands.done:
+                    # A getMore goes on the command before it (its target is a cursor id).
+                    what = f"{name} {target}" if isinstance(target, str) else list(summed)[-1]
+                    total = summed.setdefault(what, [0, 0.0, 0])
+                    total[0] += name != "getMore"
+                    total[1] += ms
+                    total[2] += returned or 0
+                for what, (sent, ms, returned) in summed.items():
+                    print(f"    {what}: {sent} commands, {ms:.0f} ms, {returned} documents")
+        await client.close()
+    print(f"one server of {seeded.USERS} members, {REQUESTS} requests, {JOURNAL} journal entries; "
+          f"median of {runs} runs, in turn")
+    print(f"| operation | {baseline} | now |")
+    print("|---|---|---|")
+    for case in cases:
+        row = [f"{statistics.median(times[(case, side)]):.2f} s" for side in sides]
+        print(f"| {case} | {' | '.join(row)} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default="HEAD", help="the git commit timed against this tree")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--data-dir", help="keep the seeded database here (seeded once)")
+    parser.add_argument("--profile", action="store_true", help="list the commands one call sends")
+    args = parser.parse_args()
+    if args.data_dir:
+        asyncio.run(run(args.baseline, args.runs, args.data_dir, args.profile))
+    else:
+        with tempfile.TemporaryDirectory(prefix="moodbot-large-server-") as data_dir:
+            asyncio.run(run(args.baseline, args.runs, data_dir, args.profile))
+
+
+if __name__ == "__main__":
+    main()
