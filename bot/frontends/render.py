@@ -28,7 +28,8 @@ GENERIC_ERROR = "Sorry, something went wrong on my side. Please try again in a m
 # A reply's first line is the song (a name is searched whole): the user's own words go under it.
 PROMPT_HINT = "Reply to this message with a song (name, link or audio file), and your own words on a new line if you like."
 SERVER = "server"  # Discord's word for where people share the bot (`placed`), and the default
-# Telegram's limit for a message and Discord's for an embed's description, in UTF-16 code units.
+# Telegram's limit for a message (in UTF-16 code units) and Discord's for an embed's description (in
+# code points, which a count in UTF-16 units never exceeds).
 MAX_PLAYLIST_CHARS = 4096
 
 
