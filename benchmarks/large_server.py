@@ -1,9 +1,10 @@
 """A very large server's playlist and mood of the week, this code against an earlier commit's.
 
-    .venv/bin/python -m benchmarks.large_server [--baseline HEAD] [--runs 3] [--data-dir DIR]
+    .venv/bin/python -m benchmarks.large_server [--baseline HEAD] [--runs 3] [--data-dir DIR] [--places 1]
 
 Seeds one server of 2 000 members with 100 000 mood requests and 10 000 journal entries (the
-storage benchmark's data with `--places 1`), then times the playlist (top 20 sad) and the mood of
+storage benchmark's data with `--places 1`; `--places 20` spreads them over 20 servers, as that
+benchmark does by default, and times the first), then times the playlist (top 20 sad) and the mood of
 the week of this working tree's `storage/playlists.py` and of the one at `--baseline` (read with
 `git show`), in turn on the same data, and prints the medians. Both must give the same answers:
 the script stops if they differ. `--data-dir` keeps the seeded database for the next run (seeding
@@ -37,7 +38,6 @@ from storage.playlists import PlaylistQueries
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = 100_000
 JOURNAL = 10_000
-PLACE = seeded.place_of(0, 1)
 SEEDED_MARK = "large_server_seeded"
 
 
@@ -74,17 +74,20 @@ def baseline_queries(ref: str, db: Database) -> PlaylistQueries:
     return module.PlaylistQueries(db.db, db.requests)
 
 
-async def seed(db: Database) -> None:
-    if await db.db["meta"].find_one({"_id": SEEDED_MARK}) is not None:
+async def seed(db: Database, places: int) -> None:
+    mark = await db.db["meta"].find_one({"_id": SEEDED_MARK})
+    if mark is not None:
+        if mark.get("places", 1) != places:
+            raise SystemExit(f"the data there was seeded for --places {mark.get('places', 1)}")
         return
     rng = random.Random(seeded.SEED)
     started = time.perf_counter()
     await seeded.insert_batches(db, "users", seeded.seed_users(rng))
     await seeded.insert_batches(db, "tracks", seeded.seed_tracks())
-    await seeded.insert_batches(db, "requests", seeded.seed_requests(rng, REQUESTS, 1))
+    await seeded.insert_batches(db, "requests", seeded.seed_requests(rng, REQUESTS, places))
     await seeded.insert_batches(db, "journal", seeded.seed_journal(rng, JOURNAL))
     await place_tracks.summarize(db.db["requests"], db.db["place_tracks"])
-    await db.db["meta"].insert_one({"_id": SEEDED_MARK})
+    await db.db["meta"].insert_one({"_id": SEEDED_MARK, "places": places})
     print(f"seeded in {time.perf_counter() - started:.1f} s")
 
 
@@ -94,17 +97,18 @@ async def timed(action) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-async def run(baseline: str, runs: int, data_dir: str, profile: bool) -> None:
+async def run(baseline: str, runs: int, data_dir: str, profile: bool, places: int) -> None:
+    place = seeded.place_of(0, places)
     with EmbeddedServer(data_dir) as server:
         commands = Commands()
         client = AsyncMongoClient(server.uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[commands])
         db = Database(client, client["bench"])
         await db.init()
-        await seed(db)
+        await seed(db, places)
         sides = {baseline: baseline_queries(baseline, db), "now": db.playlists}
         cases = {
-            "playlist (top 20 sad)": lambda q: q.playlist(PLACE, "sad"),
-            "mood of the week": lambda q: q.server_mood_of_week(PLACE, seeded.NOW),
+            "playlist (top 20 sad)": lambda q: q.playlist(place, "sad"),
+            "mood of the week": lambda q: q.server_mood_of_week(place, seeded.NOW),
         }
         times: dict[tuple[str, str], list[float]] = {}
         for case, action in cases.items():
@@ -131,8 +135,8 @@ async def run(baseline: str, runs: int, data_dir: str, profile: bool) -> None:
                 for what, (sent, ms, returned) in summed.items():
                     print(f"    {what}: {sent} commands, {ms:.0f} ms, {returned} documents")
         await client.close()
-    print(f"one server of {seeded.USERS} members, {REQUESTS} requests, {JOURNAL} journal entries; "
-          f"median of {runs} runs, in turn")
+    print(f"{seeded.USERS} users, {REQUESTS} requests, {JOURNAL} journal entries in {places} server(s), "
+          f"the first timed; median of {runs} runs, in turn")
     print(f"| operation | {baseline} | now |")
     print("|---|---|---|")
     for case in cases:
@@ -146,12 +150,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--data-dir", help="keep the seeded database here (seeded once)")
     parser.add_argument("--profile", action="store_true", help="list the commands one call sends")
+    parser.add_argument("--places", type=int, default=1, help="servers the users are spread over")
     args = parser.parse_args()
     if args.data_dir:
-        asyncio.run(run(args.baseline, args.runs, args.data_dir, args.profile))
+        asyncio.run(run(args.baseline, args.runs, args.data_dir, args.profile, args.places))
     else:
         with tempfile.TemporaryDirectory(prefix="moodbot-large-server-") as data_dir:
-            asyncio.run(run(args.baseline, args.runs, data_dir, args.profile))
+            asyncio.run(run(args.baseline, args.runs, data_dir, args.profile, args.places))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ lists are cut into batches, `_find_in`):
 1. who was seen in the place: the authors of its requests, from the place's summaries
    (`storage/place_tracks.py`: one per member and track, kept as the requests are written, so a
    place's whole history is not read), and of its journal entries, with when each was last seen
-   there, less those whose departure came later;
+   there, less those whose departure came later; in a window, only its authors are asked about,
+   from the place's summaries told since it began (`_window_members`);
 2. what each member was last told per track: their summaries, less the opted-out members (their
    user documents, `_sharing`), and each sharing member's journal entries (`_journals`); or, in a
    window (the mood of the week, `since`), the place's requests in it (`place_requests_pipeline`,
@@ -49,7 +50,6 @@ from storage import place_tracks
 from storage.schema import DEPARTURES, JOURNAL, PLACE_TRACKS, REQUESTS, TRACKS, USERS
 
 WEEK = timedelta(days=7)
-SUMMARY_FIELDS = {"_id": 0, "platform": 1, "user_id": 1, "track_key": 1, "latest": 1, "title": 1}
 SHARING_FIELDS = {"_id": 0, "platform": 1, "user_id": 1, "share_with_server": 1}
 ENTRY_FIELDS = {"_id": 0, "platform": 1, "user_id": 1, "place": 1, "track_key": 1, "created_at": 1, "mood": 1,
                 "track_title": 1}
@@ -62,6 +62,12 @@ RELEASE_FIELDS = {"_id": 0, "key": 1, "isrc": 1}
 USER_BATCH = 32
 JOURNAL_BATCH = 8
 TRACK_BATCH = 32
+# A window's authors with no summary in it (`PlaylistQueries._window_members`) are looked up one by
+# one, ~1 ms each, as long as that costs less than reading all the place's summaries, ~30 µs each,
+# of which those in the window are a part; past it (or past ALONE_AT_MOST, if more) all are read:
+# everyone's journal entries of a week are read, and most of a small server's authors are strangers.
+SUMMARIES_PER_LOOKUP = 32
+ALONE_AT_MOST = 32
 YOUTUBE_KEY_PREFIX = "youtube:"  # a video heard under its own key (bot.usecases.mood)
 UPLOAD_TITLE = "An audio file"  # an upload nobody here named (recorded before requests kept titles)
 
@@ -232,8 +238,15 @@ def mood_counts(votes: dict[tuple[str, UserRef], Heard]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def week_window(now: datetime) -> dict[str, Any]:
-    return _window(now - WEEK, now)
+def seen(last_seen: dict[UserRef, datetime], ref: UserRef, at: datetime) -> None:
+    last_seen[ref] = max(last_seen.get(ref, at), at)
+
+
+def staying(last_seen: dict[UserRef, datetime], departed: dict[UserRef, datetime]) -> list[UserRef]:
+    """The members seen (`last_seen`) but those whose departure came later than their last time
+    there, in order."""
+    return sorted((ref for ref, at in last_seen.items() if not (ref in departed and departed[ref] > at)),
+                  key=lambda ref: (ref.platform, ref.user_id))
 
 
 def playlist_item(row: dict[str, Any]) -> PlaylistItem:
@@ -268,7 +281,7 @@ class PlaylistQueries:
         if limit <= 0:
             return []
         with translated_errors("server playlist"):
-            votes = await self._votes(place, _window(since), windowed=since is not None)
+            votes = await self._votes(place, since)
             rows = top_songs(votes, mood, limit)
             tracks = await self._tracks([row["_id"] for row in rows])
         return [playlist_item({**row, "track": tracks.get(row["_id"])}) for row in rows]
@@ -276,24 +289,38 @@ class PlaylistQueries:
     async def server_mood_of_week(self, place: str, now: datetime) -> dict[str, int]:
         """Counts per mood over the seven days up to `now`; moods with no entry are absent."""
         with translated_errors("server mood of the week"):
-            return mood_counts(await self._votes(place, week_window(now), windowed=True))
+            return mood_counts(await self._votes(place, now - WEEK, now))
 
-    async def _votes(self, place: str, window: dict[str, Any], *,
-                     windowed: bool) -> dict[tuple[str, UserRef], Heard]:
+    async def _votes(self, place: str, since: datetime | None = None,
+                     until: datetime | None = None) -> dict[tuple[str, UserRef], Heard]:
         """Step 2: the sharing members' votes, one per (song, member). The place's requests come
-        from their summaries, or, in a window, from the requests in it."""
+        from their summaries, or, in a window (`since`), from the requests in it."""
+        if since is not None:
+            return await self._window_votes(place, since, until)
         summaries = await self._summaries(place)
         members = await self._members(place, summaries)
         if not members:
             return {}
-        if windowed:
-            requests = await self._by_member(REQUESTS, place_requests_pipeline(place, window))
-            journal = await self._by_member(JOURNAL, journal_window_pipeline(place, window))
-            sharing = await self._sharing([m for m in members if m in requests or m in journal])
-        else:
-            requests = rows_by_member(summaries)
-            sharing = await self._sharing(members)
-            journal = await self._journals(place, sharing)
+        sharing = await self._sharing(members)
+        return await self._count(sharing, rows_by_member(summaries), await self._journals(place, sharing))
+
+    async def _window_votes(self, place: str, since: datetime,
+                            until: datetime | None) -> dict[tuple[str, UserRef], Heard]:
+        """The votes of the window's requests in the place and journal entries, of its authors
+        who are members (`_window_members`) and share."""
+        await self._settled()
+        window = _window(since, until)
+        with translated_errors("server members"):
+            journal_seen, departed = await self._journal_seen_and_departures(place)
+        requests = await self._by_member(REQUESTS, place_requests_pipeline(place, window))
+        if not requests and not journal_seen and not await self._has_summaries(place):
+            return {}  # no one was ever seen there: everyone's entries of the window are not read
+        journal = await self._by_member(JOURNAL, journal_window_pipeline(place, window))
+        members = await self._window_members(place, {*requests, *journal}, since, journal_seen, departed)
+        return await self._count(await self._sharing(members), requests, journal)
+
+    async def _count(self, sharing: list[UserRef], requests: dict[UserRef, list[dict[str, Any]]],
+                     journal: dict[UserRef, list[dict[str, Any]]]) -> dict[tuple[str, UserRef], Heard]:
         heard: dict[UserRef, dict[str, Heard]] = {}
         for member in sharing:
             tracks = heard.setdefault(member, {})
@@ -399,33 +426,81 @@ class PlaylistQueries:
         is not counted."""
         return await self._members(place, await self._summaries(place))
 
-    async def _summaries(self, place: str) -> list[dict[str, Any]]:
-        """The place's request summaries (`storage/place_tracks.py`), after the writes on their way."""
-        if self._requests is not None:  # every query here starts from this: see the writes first
+    async def _settled(self) -> None:
+        """Every query here starts from this: the requests on their way are written first."""
+        if self._requests is not None:
             await self._requests.settled()
+
+    async def _summaries(self, place: str) -> list[dict[str, Any]]:
+        """The place's request summaries (`storage/place_tracks.py`), after the writes on their way.
+        Read whole: a projection cost SecantusDB more than the two fields it leaves out."""
+        await self._settled()
         with translated_errors("server members"):
-            cursor = self._db[PLACE_TRACKS].find({"place": place}, projection=SUMMARY_FIELDS)
+            cursor = self._db[PLACE_TRACKS].find({"place": place})
             return [{"_id": {"platform": doc["platform"], "user_id": doc["user_id"], "track": doc["track_key"]},
                      "latest": doc["latest"], "title": doc.get("title")} async for doc in cursor]
+
+    async def _has_summaries(self, place: str) -> bool:
+        with translated_errors("server members"):
+            return await self._db[PLACE_TRACKS].find_one({"place": place}, projection={"_id": 1}) is not None
 
     async def _members(self, place: str, summaries: list[dict[str, Any]]) -> list[UserRef]:
         """Step 1, from the place's summaries and its journal entries."""
         last_seen: dict[UserRef, datetime] = {}
-
-        def seen(ref: UserRef, at: datetime) -> None:
-            last_seen[ref] = max(last_seen.get(ref, at), at)
-
         for row in summaries:
-            seen(UserRef(row["_id"]["platform"], row["_id"]["user_id"]), row["latest"]["at"])
+            seen(last_seen, UserRef(row["_id"]["platform"], row["_id"]["user_id"]), row["latest"]["at"])
         with translated_errors("server members"):
-            cursor = await self._db[JOURNAL].aggregate(seen_in_place_pipeline(place))
-            for row in await cursor.to_list():
-                seen(UserRef(row["_id"]["platform"], row["_id"]["user_id"]), row["last"])
-            async for doc in self._db[DEPARTURES].find({"place": place}):
+            journal_seen, departed = await self._journal_seen_and_departures(place)
+        for ref, at in journal_seen.items():
+            seen(last_seen, ref, at)
+        return staying(last_seen, departed)
+
+    async def _journal_seen_and_departures(
+            self, place: str) -> tuple[dict[UserRef, datetime], dict[UserRef, datetime]]:
+        """The authors of the place's journal entries, with their last one's time, and the
+        place's departures, with their times."""
+        cursor = await self._db[JOURNAL].aggregate(seen_in_place_pipeline(place))
+        journal_seen = {UserRef(row["_id"]["platform"], row["_id"]["user_id"]): row["last"]
+                        for row in await cursor.to_list()}
+        departed = {UserRef(doc["platform"], doc["user_id"]): doc["left_at"]
+                    async for doc in self._db[DEPARTURES].find({"place": place})}
+        return journal_seen, departed
+
+    async def _window_members(self, place: str, authors: set[UserRef], since: datetime,
+                              journal_seen: dict[UserRef, datetime],
+                              departed: dict[UserRef, datetime]) -> list[UserRef]:
+        """Step 1 for a window: which of its authors are members, as `_members` would say, from the
+        place's summaries last told since the window began (`place_latest`), not all of them:
+        an author's latest there is among those whenever they have one so recent (what their
+        requests in the window have). An author with none is looked up alone (user_place_track_unique)
+        where it decides: not seen in the place's journal, or gone from the place since; or, when
+        more are left than those lookups would be worth, all the place's summaries are read."""
+        last_seen: dict[UserRef, datetime] = {}
+        with translated_errors("server members"):
+            recent = await self._db[PLACE_TRACKS].find({"place": place, "latest.at": {"$gte": utc(since)}}).to_list()
+            for doc in recent:
                 ref = UserRef(doc["platform"], doc["user_id"])
-                if ref in last_seen and doc["left_at"] > last_seen[ref]:
-                    del last_seen[ref]
-        return sorted(last_seen, key=lambda ref: (ref.platform, ref.user_id))
+                if ref in authors:
+                    seen(last_seen, ref, doc["latest"]["at"])
+            # Seen in the place's journal and never gone: when their summaries were told decides nothing.
+            undecided = sorted((ref for ref in authors - set(last_seen)
+                                if ref not in journal_seen or ref in departed),
+                               key=lambda ref: (ref.platform, ref.user_id))
+            if len(undecided) > max(ALONE_AT_MOST, len(recent) // SUMMARIES_PER_LOOKUP):
+                wanted = set(undecided)
+                async for doc in self._db[PLACE_TRACKS].find({"place": place}):
+                    ref = UserRef(doc["platform"], doc["user_id"])
+                    if ref in wanted:
+                        seen(last_seen, ref, doc["latest"]["at"])
+            else:
+                for ref in undecided:
+                    async for doc in self._db[PLACE_TRACKS].find(
+                            {"user_id": ref.user_id, "platform": ref.platform, "place": place}):
+                        seen(last_seen, ref, doc["latest"]["at"])
+        for ref, at in journal_seen.items():
+            if ref in authors:
+                seen(last_seen, ref, at)
+        return staying(last_seen, departed)
 
     async def member_left(self, place: str, member: UserRef, at: datetime) -> None:
         """The member left the place (or was removed) at `at`: what they did there before stops

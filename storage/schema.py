@@ -141,7 +141,11 @@ JOURNAL_BY_PAGE = IndexModel([*_USER, ("local_date", DESCENDING), ("created_at",
 # playlists' join and /forget. The place's, for who was seen there.
 PLACE_TRACKS_BY_USER = IndexModel([*_USER, ("place", ASCENDING), ("track_key", ASCENDING)], unique=True,
                                   name="user_place_track_unique")
-PLACE_TRACKS_BY_PLACE = IndexModel([("place", ASCENDING)], name="place")
+# The place's (a prefix: who was seen there), and those last told since a time (migration 12): who
+# of a window's authors was seen there (storage/playlists.py `_window_members`), where the mood of
+# the week read all the place's summaries (20 892 for a server of 2 000 members: 0.65 s, now the
+# week's 4 026 in 0.13 s). It replaced place (place), which it serves.
+PLACE_TRACKS_BY_PLACE = IndexModel([("place", ASCENDING), ("latest.at", DESCENDING)], name="place_latest")
 
 # Everyone's journal entries of a week, for a server's mood of the week (storage/playlists.py):
 # its members' whole journals were read for it.
@@ -194,6 +198,7 @@ INDEXES: dict[str, list[IndexModel]] = {
 RETIRED_INDEXES: dict[str, tuple[str, ...]] = {
     JOURNAL: ("user_local_date",),  # migration 6: a prefix of user_page
     PROMPTS: ("sent",),  # migration 10: open_sent serves the recall at start
+    PLACE_TRACKS: ("place",),  # migration 12: a prefix of place_latest
 }
 
 # What tells two indexes apart besides their key (the options moodbot sets or might set).
@@ -398,6 +403,12 @@ async def index_journal_by_place_and_user(db: AsyncDatabase) -> None:
     await ensure_indexes(db[JOURNAL], [JOURNAL_BY_PLACE_USER])
 
 
+async def index_place_tracks_by_latest(db: AsyncDatabase) -> None:
+    # The new index first: the place's summaries are never without one.
+    await ensure_indexes(db[PLACE_TRACKS], [PLACE_TRACKS_BY_PLACE])
+    await ensure_indexes(db[PLACE_TRACKS], [], RETIRED_INDEXES[PLACE_TRACKS])
+
+
 async def rebuild_outdated_indexes(db: AsyncDatabase) -> None:
     for name, wanted in INDEXES.items():
         await ensure_indexes(db[name], wanted, RETIRED_INDEXES.get(name, ()))
@@ -424,6 +435,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               index_prompts_as_read),
     Migration(11, "journal by place and member (a departure asks whether the member wrote there)",
               index_journal_by_place_and_user),
+    Migration(12, "place summaries by place and last answer (a window's members, not the place's all)",
+              index_place_tracks_by_latest),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -26,6 +26,7 @@ from storage.schema import (
     LATEST_VERSION,
     META,
     PLACE_TRACKS,
+    PLACE_TRACKS_BY_PLACE,
     PROMPTS,
     PROMPTS_BY_SENT_AT,
     REQUESTS,
@@ -127,13 +128,13 @@ async def test_platform_first_indexes_are_rebuilt_user_id_first_at_start(mongo_u
         with caplog.at_level(logging.INFO, logger="storage.schema"):
             assert await database.init() == LATEST_VERSION
         await assert_todays_indexes(database)
-        # Same names, and those migrations 4, 5, 7, 8, 10 and 11 add; user_page replaces
+        # Same names, and those migrations 4, 5, 7, 8, 10, 11 and 12 add; user_page replaces
         # user_local_date, open_sent (with user_open and user_day) sent.
         assert {c: set(await index_specs(database, c)) for c in INDEXES} == {
             **before, TRACKS: before[TRACKS] | {"isrc"}, DEPARTURES: {"_id_", "place_user_unique", "user"},
             JOURNAL: before[JOURNAL] - {"user_local_date"} | {"user_page", "created", "place_user"},
             PROMPTS: before[PROMPTS] - {"sent"} | {"user_open", "user_day", "open_sent"},
-            PLACE_TRACKS: {"_id_", "user_place_track_unique", "place"}}
+            PLACE_TRACKS: {"_id_", "user_place_track_unique", "place_latest"}}
         assert rebuilt(caplog.messages) == {f"{c}.{name}" for c, names in MIGRATED.items() for name in names}
         assert "index journal.user_local_date dropped: moodbot no longer uses it" in caplog.messages
         assert "index users.user_unique rebuilt: (platform 1, user_id 1) unique -> (user_id 1, platform 1) unique" in caplog.messages
@@ -502,3 +503,34 @@ async def test_an_operators_ttl_index_on_the_key_of_a_wanted_one_serves_in_its_p
     warning = ("index journal.created not created: keep_a_year, an index moodbot did not make, is "
                "(created_at -1) expireAfterSeconds=31536000 already")
     assert caplog.messages.count(warning) == 2
+
+
+async def test_a_version_11_database_indexes_its_summaries_by_last_answer_and_its_week_stays(mongo_uri, db_name, caplog):
+    """Migration 12 makes place_tracks' place_latest (place, latest.at), for a window's members,
+    and drops place (place), which it serves: the place's summaries alone are still read by it."""
+    database = await Database.connect(mongo_uri, db_name)
+    try:
+        assert await database.init() == LATEST_VERSION
+        await database.db[PLACE_TRACKS].drop_index("place_latest")
+        await database.db[PLACE_TRACKS].create_indexes([IndexModel([("place", ASCENDING)], name="place")])
+        await database.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 11}})
+        await database.requests.add(MoodRequest(ALICE, "chat:g1", "spotify:2", "calm", T0 - timedelta(days=10)))
+        assert await database.journal.add(entry("p1"))  # Alice's, in a private chat: counts in g1
+        await database.requests.add(MoodRequest(BOB, "chat:g1", "spotify:3", "happy", T0))
+        now = T0 + timedelta(hours=1)
+        week = await database.playlists.server_mood_of_week("chat:g1", now)
+        assert week == {"happy": 1, "sad": 1}
+
+        with caplog.at_level(logging.INFO, logger="storage.schema"):
+            assert await database.init() == LATEST_VERSION
+        assert ("applying migration 12: place summaries by place and last answer (a window's members, "
+                "not the place's all)") in caplog.messages
+        specs = await index_specs(database, PLACE_TRACKS)
+        assert "place" not in specs and specs["place_latest"] == spec(PLACE_TRACKS_BY_PLACE.document)
+        assert await database.playlists.server_mood_of_week("chat:g1", now) == week
+        for query in ({"place": "chat:g1"}, {"place": "chat:g1", "latest.at": {"$gte": T0}}):
+            plan = (await database.db.command("explain", {"find": PLACE_TRACKS, "filter": query}))["queryPlanner"]
+            assert plan["winningPlan"]["inputStage"]["indexName"] == "place_latest", query
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()

@@ -28,6 +28,7 @@ from storage.schema import (
     LATEST_VERSION,
     META,
     PLACE_TRACKS,
+    PLACE_TRACKS_BY_PLACE,
     PROMPTS,
     PROMPTS_BY_DAY,
     PROMPTS_BY_SENT_AT,
@@ -140,13 +141,14 @@ def _platform_first(model: IndexModel) -> IndexModel:
 PROMPTS_READ = (PROMPTS_OPEN_BY_USER, PROMPTS_BY_DAY, PROMPTS_OPEN_BY_TIME)  # migration 10
 USER_LOCAL_DATE = IndexModel([("user_id", ASCENDING), ("platform", ASCENDING), ("local_date", DESCENDING)],
                              name="user_local_date")
+PLACE = IndexModel([("place", ASCENDING)], name="place")  # place_tracks' until migration 12
 
 
 def indexes_at(version: int) -> dict[str, list[IndexModel]]:
     """The indexes a database at `version` had, as the migrations up to it made them."""
     added = {TRACKS_BY_ISRC.document["name"]: 4, JOURNAL_BY_PAGE.document["name"]: 6,
              JOURNAL_BY_TIME.document["name"]: 8, **{m.document["name"]: 10 for m in PROMPTS_READ},
-             JOURNAL_BY_PLACE_USER.document["name"]: 11}
+             JOURNAL_BY_PLACE_USER.document["name"]: 11, PLACE_TRACKS_BY_PLACE.document["name"]: 12}
     collections = [USERS, TRACKS, REQUESTS, JOURNAL, PROMPTS, SERVERS]
     collections += [DEPARTURES] if version >= 5 else []
     collections += [PLACE_TRACKS] if version >= 7 else []
@@ -157,6 +159,8 @@ def indexes_at(version: int) -> dict[str, list[IndexModel]]:
             models.append(USER_LOCAL_DATE)
         if name == PROMPTS and 2 <= version < 10:
             models.append(PROMPTS_BY_SENT_AT)
+        if name == PLACE_TRACKS and version < 12:
+            models.append(PLACE)
         indexes[name] = models if version >= 3 else [_platform_first(m) for m in models]
     return indexes
 
