@@ -269,7 +269,8 @@ def moodbot_processes(marker: str) -> list[str]:
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                # As the OS names it: another process (a test's Latin-1 file name) may not be UTF-8.
+                cmdline = os.fsdecode((proc / "cmdline").read_bytes().replace(b"\0", b" "))
             except OSError:
                 continue
             if marker in cmdline:
@@ -284,6 +285,23 @@ def console_env(data_dir) -> dict[str, str]:
            if k not in ("MONGODB_URI", "TELEGRAM_TOKEN", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
     env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO))
     return env
+
+
+def test_moodbot_processes_reads_past_a_command_line_that_is_not_utf8(tmp_path):
+    """Other xdist workers run programs on Latin-1 file names (b"caf\\xe9.ogg"): the scan of /proc
+    raised UnicodeDecodeError at such a process, failing whichever test was checking then."""
+    marker = str(tmp_path / "marker")
+    latin1 = b"caf\xe9"
+    # Popen returns once the child has exec'd: both command lines are in /proc by then.
+    waits = [sys.executable, "-c", "import time; time.sleep(60)"]
+    other = subprocess.Popen([*waits, latin1])
+    mine = subprocess.Popen([*waits, os.fsencode(marker) + b"/" + latin1])
+    try:
+        assert moodbot_processes(marker) == [" ".join([*waits, f"{marker}/{os.fsdecode(latin1)} "])]
+    finally:
+        for proc in (other, mine):
+            proc.kill()
+            proc.wait()
 
 
 def test_python_m_bot_prints_the_commands_and_exits_cleanly(tmp_path):
