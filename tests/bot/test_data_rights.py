@@ -73,6 +73,22 @@ async def test_a_member_who_forgot_and_left_while_a_song_asked_before_was_heard_
     assert await everything_naming(db, bob) == {}
 
 
+async def prompted_at_21(db, counting, user_id: str, console_class: type[ConsoleFrontend]):
+    """A console user whose daily prompt (21:00 in Lisbon) is due now, and the journal, scheduler,
+    console (of `console_class`) and privacy use case around them: (user, journal, scheduler,
+    console, privacy)."""
+    user = User("console", user_id, timezone="Europe/Lisbon", prompt_time=clock_time(21, 0),
+                journal_enabled=True, chat_id=user_id)
+    await db.users.upsert(user)
+    at = datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None, now=lambda: at), now=lambda: at)
+    scheduler = PromptScheduler(db, journal, pause_s=0, now=lambda: at)
+    journal.schedule = scheduler
+    console = console_class(usecases=None, stdin=io.StringIO(), stdout=io.StringIO())
+    scheduler.register(console)
+    return user, journal, scheduler, console, PrivacyUseCase(db, schedule=scheduler)
+
+
 class HeldConsole(ConsoleFrontend):
     """The console, holding each prompt on its way until the test lets it go, then failing as a
     platform down past its client's own retries does (a network error: the prompt did not arrive)."""
@@ -92,16 +108,7 @@ async def test_a_prompt_failing_after_a_forget_sent_while_it_was_on_its_way_is_n
     """The day's prompt is on its way when the user runs /forget, and its send then fails for a
     passing reason: a retry was scheduled for later that day, a job naming the user after /forget
     said it stopped their daily prompt (it would find nobody, but holds their id till then)."""
-    user = User("console", "leaving", timezone="Europe/Lisbon", prompt_time=clock_time(21, 0),
-                journal_enabled=True, chat_id="leaving")
-    await db.users.upsert(user)
-    at = datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)
-    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None, now=lambda: at), now=lambda: at)
-    scheduler = PromptScheduler(db, journal, pause_s=0, now=lambda: at)
-    journal.schedule = scheduler
-    console = HeldConsole(usecases=None, stdin=io.StringIO(), stdout=io.StringIO())
-    scheduler.register(console)
-    privacy = PrivacyUseCase(db, schedule=scheduler)
+    user, journal, scheduler, console, privacy = await prompted_at_21(db, counting, "leaving", HeldConsole)
 
     delivering = asyncio.create_task(scheduler.deliver(user.ref))
     await console.sending.wait()
@@ -133,16 +140,7 @@ async def test_a_forgotten_users_prompts_are_not_kept_in_memory(db, counting, fo
     """The journal keeps the prompts it sent in memory (phrase, chat, message), so that an answer
     can be saved with the database down. /forget deleted their records but left them there, each
     still known as the user's prompt message, until 10 000 later prompts pushed it out."""
-    user = User("console", "memory", timezone="Europe/Lisbon", prompt_time=clock_time(21, 0),
-                journal_enabled=True, chat_id="memory")
-    await db.users.upsert(user)
-    at = datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)
-    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None, now=lambda: at), now=lambda: at)
-    scheduler = PromptScheduler(db, journal, pause_s=0, now=lambda: at)
-    journal.schedule = scheduler
-    console = SlowConsole(usecases=None, stdin=io.StringIO(), stdout=io.StringIO())
-    scheduler.register(console)
-    privacy = PrivacyUseCase(db, schedule=scheduler)
+    user, journal, scheduler, console, privacy = await prompted_at_21(db, counting, "memory", SlowConsole)
     me = Caller("console", "memory", chat_id="memory")
 
     delivering = asyncio.create_task(scheduler.deliver(user.ref))
