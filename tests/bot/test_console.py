@@ -292,11 +292,16 @@ def test_moodbot_processes_reads_past_a_command_line_that_is_not_utf8(tmp_path):
     raised UnicodeDecodeError at such a process, failing whichever test was checking then."""
     marker = str(tmp_path / "marker")
     latin1 = b"caf\xe9"
-    # Popen returns once the child has exec'd: both command lines are in /proc by then.
     waits = [sys.executable, "-c", "import time; time.sleep(60)"]
     other = subprocess.Popen([*waits, latin1])
     mine = subprocess.Popen([*waits, os.fsencode(marker) + b"/" + latin1])
     try:
+        # Popen returns when exec closed its pipe, which the kernel does before it sets the new
+        # command line: until then /proc shows an empty one.
+        deadline = time.monotonic() + 30
+        while not all(latin1 in Path(f"/proc/{proc.pid}/cmdline").read_bytes() for proc in (other, mine)):
+            assert time.monotonic() < deadline, "the two programs did not start"
+            time.sleep(0.01)
         assert moodbot_processes(marker) == [" ".join([*waits, f"{marker}/{os.fsdecode(latin1)} "])]
     finally:
         for proc in (other, mine):
