@@ -25,18 +25,41 @@ from tests.fakes.telegram_api import FakeTelegramBotAPI
 TOKEN = "987654:SENTINEL-app-token"
 
 
+def telegram_env(fake: FakeTelegramBotAPI, data_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment of a `python -m bot` serving Telegram through `fake`, on the embedded
+    database in `data_dir`, with no other platform or database configured."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
+    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO), TELEGRAM_TOKEN=TOKEN,
+               TELEGRAM_API_URL=fake.base_url, TELEGRAM_FILE_URL=fake.base_file_url, **settings)
+    return env
+
+
+async def start_bot(folder: Path, env: dict[str, str], *, stdout: bool = False) -> asyncio.subprocess.Process:
+    """`python -m bot` run in `folder`, its log written to folder/stderr (and its output to
+    folder/stdout when `stdout`): files, not pipes, as a log nobody reads yet would fill a pipe
+    and block the bot."""
+    with open(folder / "stderr", "wb") as stderr, open(folder / "stdout" if stdout else os.devnull, "wb") as out:
+        return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=out, stderr=stderr, cwd=folder, env=env)
+
+
+async def stop_bot(proc: asyncio.subprocess.Process, timeout: float) -> None:
+    """SIGTERM, so that it stops its embedded database, then a kill if it has not stopped within
+    `timeout` seconds; nothing if it has ended already."""
+    if proc.returncode is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
 async def test_with_a_telegram_token_the_app_serves_telegram_and_stops_on_sigterm(tmp_path):
     fake = await FakeTelegramBotAPI(TOKEN).start()
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MONGODB_URI", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
-    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO), TELEGRAM_TOKEN=TOKEN,
-               TELEGRAM_API_URL=fake.base_url, TELEGRAM_FILE_URL=fake.base_file_url, LOG_LEVEL="DEBUG")
-    # Files, not pipes: a DEBUG log nobody reads yet would fill a pipe and block the bot.
-    stdout_file, stderr_file = open(tmp_path / "stdout", "wb"), open(tmp_path / "stderr", "wb")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", stdin=asyncio.subprocess.DEVNULL, stdout=stdout_file,
-        stderr=stderr_file, cwd=tmp_path, env=env)
+    proc = await start_bot(tmp_path, telegram_env(fake, data_dir, LOG_LEVEL="DEBUG"), stdout=True)
     try:
         await fake.wait_for("deleteWebhook", timeout=60)  # polling starts right after
         await fake.user_sends("/help", chat=4242)
@@ -49,16 +72,8 @@ async def test_with_a_telegram_token_the_app_serves_telegram_and_stops_on_sigter
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 60)
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)  # let it stop its embedded database
-            try:
-                await asyncio.wait_for(proc.wait(), 20)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await stop_bot(proc, 20)
         await fake.stop()
-        stdout_file.close()
-        stderr_file.close()
 
     logs = (tmp_path / "stderr").read_text()
     stdout = (tmp_path / "stdout").read_bytes()
@@ -76,23 +91,14 @@ async def test_a_telegram_token_revoked_while_the_bot_runs_stops_it_saying_why(t
     later said "could not start: Unauthorized". With no chat platform left it stops, status 1."""
     fake = await FakeTelegramBotAPI(TOKEN).start()
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
-    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO), TELEGRAM_TOKEN=TOKEN,
-               TELEGRAM_API_URL=fake.base_url, TELEGRAM_FILE_URL=fake.base_file_url)
-    stderr_file = open(tmp_path / "stderr", "wb")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=stderr_file, cwd=tmp_path, env=env)
+    proc = await start_bot(tmp_path, telegram_env(fake, data_dir))
     try:
         await wait_for_log(tmp_path / "stderr", "event=app.started", timeout=60)
         fake.token = "999:revoked"
         await asyncio.wait_for(proc.wait(), 60)
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(proc.wait(), 20)
+        await stop_bot(proc, 20)
         await fake.stop()
-        stderr_file.close()
     logs = (tmp_path / "stderr").read_text()
     assert proc.returncode == 1, logs[-3000:]
     assert "event=telegram.polling_lost" in logs and "check TELEGRAM_TOKEN" in logs

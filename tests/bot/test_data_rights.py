@@ -5,8 +5,6 @@ import asyncio
 import io
 import os
 import shutil
-import signal
-import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -26,8 +24,7 @@ from storage.database import Database
 from storage.embedded import EmbeddedServer
 from storage.models import JournalEntry, MoodRequest, User, UserRef
 from tests.bot.conftest import BOB, attachment
-from tests.bot.test_app import TOKEN, wait_for_log
-from tests.bot.test_console import REPO
+from tests.bot.test_app import TOKEN, start_bot, stop_bot, telegram_env, wait_for_log
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 from tests.bot.test_privacy_and_playlists import HeldClassifier
 
@@ -89,18 +86,29 @@ async def prompted_at_21(db, counting, user_id: str, console_class: type[Console
     return user, journal, scheduler, console, PrivacyUseCase(db, schedule=scheduler)
 
 
-class HeldConsole(ConsoleFrontend):
-    """The console, holding each prompt on its way until the test lets it go, then failing as a
-    platform down past its client's own retries does (a network error: the prompt did not arrive)."""
+class SlowConsole(ConsoleFrontend):
+    """The console, holding each prompt on its way until the test lets it go."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.sending = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def send_prompt(self, prompt):
+    async def held(self) -> None:
         self.sending.set()
         await self.release.wait()
+
+    async def send_prompt(self, prompt):
+        await self.held()
+        return await super().send_prompt(prompt)
+
+
+class HeldConsole(SlowConsole):
+    """The console, holding each prompt on its way until the test lets it go, then failing as a
+    platform down past its client's own retries does (a network error: the prompt did not arrive)."""
+
+    async def send_prompt(self, prompt):
+        await self.held()
         raise ConnectionError("platform unreachable")
 
 
@@ -119,20 +127,6 @@ async def test_a_prompt_failing_after_a_forget_sent_while_it_was_on_its_way_is_n
     assert done.text.startswith("Done")
     assert scheduler.retry_at(user.ref) is None and not scheduler.is_scheduled(user.ref)
     assert await everything_naming(db, user.ref) == {}
-
-
-class SlowConsole(ConsoleFrontend):
-    """The console, holding each prompt on its way until the test lets it go."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.sending = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def send_prompt(self, prompt):
-        self.sending.set()
-        await self.release.wait()
-        return await super().send_prompt(prompt)
 
 
 @pytest.mark.parametrize("forgot", ["after it arrived", "while it was on its way"])
@@ -203,25 +197,12 @@ async def test_the_files_a_killed_bot_left_in_its_temporary_folder_are_deleted_a
         for path in (stale / "audio.ogg", stale, other / "audio.ogg", other):
             os.utime(path, (hours_ago, hours_ago))
         fake = await FakeTelegramBotAPI(TOKEN).start()
-        env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}
-        env.update(DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO), TELEGRAM_TOKEN=TOKEN, TMPDIR=str(short),
-                   TELEGRAM_API_URL=fake.base_url, TELEGRAM_FILE_URL=fake.base_file_url)
-        stderr_file = open(tmp_path / "stderr", "wb")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=stderr_file, cwd=tmp_path, env=env)
+        proc = await start_bot(tmp_path, telegram_env(fake, tmp_path / "data", TMPDIR=str(short)))
         try:
             await wait_for_log(tmp_path / "stderr", "event=app.started", timeout=90)
         finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(proc.wait(), 30)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+            await stop_bot(proc, 30)
             await fake.stop()
-            stderr_file.close()
 
         assert not stale.exists()
         assert (fresh / "audio.ogg").exists() and (other / "audio.ogg").exists()  # in use, or not the bot's
