@@ -20,15 +20,16 @@ GUILD = 777000000000000001
 INTEGER = 4  # a Discord option's type
 
 
-async def write_days(db, platform: str, user: int, count: int) -> None:
-    """`count` entries of consecutive days from 2026-01-01, titled "Song 0" (oldest) on."""
+async def write_days(db, platform: str, user: int, count: int, title: str = "Song ", note: str = "") -> None:
+    """`count` entries of consecutive days from 2026-01-01, titled `title` and their number, "Song 0"
+    (oldest) on, each with `note`."""
     ref = UserRef(platform, str(user))
     for n in range(count):
         day = date(2026, 1, 1) + timedelta(days=n)
         assert await db.journal.add(JournalEntry(
             user=ref, local_date=day, prompt_id=f"p{n}", phrase="Today sounded like", reply_text="x",
-            track_key=f"spotify:{n}", track_title=f"Song {n}", mood="calm", valence=0.1, arousal=-0.2,
-            created_at=datetime(day.year, day.month, day.day, 21, tzinfo=timezone.utc)))
+            track_key=f"spotify:{n}", track_title=f"{title}{n}", mood="calm", valence=0.1, arousal=-0.2,
+            created_at=datetime(day.year, day.month, day.day, 21, tzinfo=timezone.utc), note=note))
 
 
 def days_listed(text: str) -> list[str]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from storage.models import JournalEntry, StoredMood, TrackRecord, UserRef
+from storage.models import StoredMood, TrackRecord
 from tests.fakes.discord_api import payload_refusal
 from tests.fakes.telegram_api import MAX_TEXT, utf16_length
+from tests.frontends.test_journal_pages import write_days
 
 ALICE = 42
 GUILD = 777000000000000001
@@ -33,23 +34,12 @@ def buttons(call) -> list[tuple[str, str]]:
     return [(b["text"], b["callback_data"]) for row in markup["inline_keyboard"] for b in row]
 
 
-async def write_long_days(db, platform: str, user: int, count: int, title: str, note: str) -> None:
-    """`count` entries of consecutive days from 2026-01-01, each with `title` and `note`."""
-    ref = UserRef(platform, str(user))
-    for n in range(count):
-        day = date(2026, 1, 1) + timedelta(days=n)
-        assert await db.journal.add(JournalEntry(
-            user=ref, local_date=day, prompt_id=f"p{n}", phrase="Today sounded like", reply_text="x",
-            track_key=f"spotify:{n}", track_title=f"{title} #{n}", mood="calm", valence=0.1, arousal=-0.2,
-            created_at=datetime(day.year, day.month, day.day, 21, tzinfo=timezone.utc), note=note))
-
-
 async def test_telegram_a_journal_page_of_long_entries_shows_whole_entries_and_older_goes_on_after_them(telegram, db):
     """Ten entries of a 300-character title and a long note of emoji are over 4096 UTF-16 units:
     the page shows the entries that fit, whole, says which they are, and ◀ Older starts after the
     last one shown (none is skipped, as a page clipped at 4096 skipped those cut off)."""
     fake, _ = telegram
-    await write_long_days(db, "telegram", ALICE, 23, "Symphonie " * 30, "🎻 " * 500)
+    await write_days(db, "telegram", ALICE, 23, "Symphonie " * 30 + "#", "🎻 " * 500)
     await fake.user_sends("/journal list", user=ALICE, chat=ALICE)
     first = await fake.wait_for("sendMessage")
     assert utf16_length(first.text) <= MAX_TEXT

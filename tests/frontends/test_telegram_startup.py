@@ -4,6 +4,8 @@
 (the token glued to the port). Neither is "check TELEGRAM_TOKEN" only, and the token is never said."""
 from __future__ import annotations
 
+from typing import Callable
+
 import pytest
 from pydantic import ValidationError
 
@@ -40,32 +42,30 @@ async def start(fake: FakeTelegramBotAPI, api_url: str) -> PlatformStartError:
     return raised.value
 
 
-async def test_a_404_for_the_first_call_names_the_url_setting_too():
-    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+async def start_at(token: str, api_url: Callable[[FakeTelegramBotAPI], str]) -> tuple[PlatformStartError, int]:
+    """`start` against a fake Bot API that takes `token`, at the URL `api_url` makes of it: the
+    error, and the fake's port."""
+    fake = await FakeTelegramBotAPI(token).start()
     try:
-        error = await start(fake, f"http://127.0.0.1:{fake.port}/api/bot")
+        return await start(fake, api_url(fake)), fake.port
     finally:
         await fake.stop()
-    assert str(error) == (f"Telegram answered 404 Not Found at 127.0.0.1:{fake.port}: check TELEGRAM_TOKEN and "
+
+
+async def test_a_404_for_the_first_call_names_the_url_setting_too():
+    error, port = await start_at(TELEGRAM_TOKEN, lambda fake: f"http://127.0.0.1:{fake.port}/api/bot")
+    assert str(error) == (f"Telegram answered 404 Not Found at 127.0.0.1:{port}: check TELEGRAM_TOKEN and "
                           f"TELEGRAM_API_URL (it must end in /bot).")
 
 
 async def test_a_wrong_token_is_still_said_to_be_the_token():
-    fake = await FakeTelegramBotAPI("123456:another-token").start()
-    try:
-        error = await start(fake, fake.base_url)
-    finally:
-        await fake.stop()
-    assert str(error) == f"Telegram rejected the token at 127.0.0.1:{fake.port}: check TELEGRAM_TOKEN."
+    error, port = await start_at("123456:another-token", lambda fake: fake.base_url)
+    assert str(error) == f"Telegram rejected the token at 127.0.0.1:{port}: check TELEGRAM_TOKEN."
 
 
 async def test_an_api_url_that_makes_no_url_with_the_token_is_named_without_the_token():
-    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
-    try:
-        error = await start(fake, f"http://127.0.0.1:{fake.port}")
-    finally:
-        await fake.stop()
-    assert str(error) == (f"Telegram could not be called at 127.0.0.1:{fake.port}: TELEGRAM_API_URL with the token "
+    error, port = await start_at(TELEGRAM_TOKEN, lambda fake: f"http://127.0.0.1:{fake.port}")
+    assert str(error) == (f"Telegram could not be called at 127.0.0.1:{port}: TELEGRAM_API_URL with the token "
                           f"after it is no URL: check TELEGRAM_API_URL (it must end in /bot).")
     assert error.__cause__ is None and error.__suppress_context__  # the client's error shows the token
 

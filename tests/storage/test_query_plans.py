@@ -14,6 +14,7 @@ from storage.database import Database
 from storage.models import JournalEntry, MoodRequest, StoredMood, TrackRecord, UserRef
 from storage.schema import DEPARTURES
 from tests.storage.conftest import T0
+from tests.storage.test_journal_page_plans import scans
 
 ALICE = UserRef("chat", "alice")
 READS = {"find", "count", "distinct", "aggregate"}
@@ -45,25 +46,17 @@ class Reads(CommandListener):
         pass
 
 
-def stages(plan: dict[str, Any]) -> list[str]:
-    found = [plan.get("stage", "")]
-    for child in [plan.get("inputStage")] + plan.get("inputStages", []):
-        if child:
-            found += stages(child)
-    return found
-
-
 async def scanned(database: Database, reads: list[tuple[str, dict[str, Any], dict[str, Any] | None]]) -> list:
     """The reads whose plan scans the collection."""
-    scans = []
+    scanning = []
     for collection, query, sort in reads:
         command: dict[str, Any] = {"find": collection, "filter": query}
         if sort:
             command["sort"] = sort
         explained = await database.db.command("explain", command)
-        if "COLLSCAN" in stages(explained["queryPlanner"]["winningPlan"]):
-            scans.append((collection, query, sort))
-    return scans
+        if "COLLSCAN" in scans(explained["queryPlanner"]["winningPlan"]):
+            scanning.append((collection, query, sort))
+    return scanning
 
 
 async def listening(mongo_uri: str, db_name: str) -> tuple[Database, Reads]:
