@@ -175,9 +175,14 @@ def zone_as_named(text: str) -> str:
     return letters.strip().replace(" ", "_")
 
 
+# Names in the zone folder that are no zone: Debian's tzdata (the image's too) links "localtime" to
+# the machine's /etc/localtime, the server's clock, and tzdata's "Factory" is a placeholder ("-00").
+NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+
+
 @lru_cache(maxsize=1)
 def all_timezones() -> tuple[str, ...]:
-    return tuple(sorted(available_timezones()))
+    return tuple(sorted(available_timezones() - NOT_ZONES))
 
 
 def typed_offset(text: str) -> int | None:
@@ -547,7 +552,7 @@ class JournalUseCase:
         try:
             user = await self.db.users.get(ref)
             told = (user is not None and user.journal_paused == UNREACHABLE and not user.journal_enabled
-                    and await self.db.users.clear_pause(ref))  # False: a message at the same time told them
+                    and await self.db.users.clear_pause(ref, UNREACHABLE))  # False: a message at the same time told them
         except StorageError as error:  # told at the next command
             log.warning("journal.pause_notice_failed", extra={"user": caller.user_id, "reason": str(error)})
             return None

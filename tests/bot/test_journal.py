@@ -59,6 +59,19 @@ async def test_a_wrong_time_or_zone_gets_a_helpful_error(db, counting, time_text
     assert await db.users.get(ALICE_REF) is None
 
 
+@pytest.mark.parametrize("typed", ["localtime", "LocalTime", "Factory"])
+async def test_a_name_in_the_zone_folder_that_is_no_zone_is_not_taken(db, counting, typed):
+    """The zone database's folder holds "localtime" (a link to the machine's /etc/localtime, where
+    Debian's tzdata, in the image too, puts it) and tzdata's "Factory" (a placeholder, "-00"): taken
+    as said, the user's prompts kept the server's clock, and a server without that link could not
+    load the zone."""
+    journal = journal_usecase(db, counting)
+    reply = await journal.enable(ALICE_DM, "21:30", typed)
+    assert isinstance(reply, ErrorReply) and "I don't know the time zone" in reply.message
+    assert await db.users.get(ALICE_REF) is None
+    assert not {"localtime", "Factory"} & set(journal.timezones(typed[:5]))  # nor offered by Discord
+
+
 async def test_time_zones_autocomplete_by_prefix_or_city(db, counting):
     journal = journal_usecase(db, counting)
     assert journal.timezones("Europe/Lis") == ["Europe/Lisbon"]
