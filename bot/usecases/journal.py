@@ -552,7 +552,7 @@ class JournalUseCase:
         try:
             user = await self.db.users.get(ref)
             told = (user is not None and user.journal_paused == UNREACHABLE and not user.journal_enabled
-                    and await self.db.users.clear_pause(ref, UNREACHABLE))  # False: a message at the same time told them
+                    and await self.db.users.clear_pause(ref))  # False: a message at the same time told them
         except StorageError as error:  # told at the next command
             log.warning("journal.pause_notice_failed", extra={"user": caller.user_id, "reason": str(error)})
             return None
