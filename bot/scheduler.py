@@ -13,7 +13,7 @@ import logging
 import weakref
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -98,6 +98,18 @@ def prompt_trigger(user: User) -> DailyAt:
     return DailyAt(user.prompt_time, ZoneInfo(user.timezone))
 
 
+def zone_loads(user: User) -> bool:
+    """Whether this machine's zone database has the user's saved zone. One saved where it had it (a
+    newer tzdata's zone) is logged and left out: its prompts cannot be timed, and one user's zone
+    must not stop the start for everyone."""
+    try:
+        ZoneInfo(user.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.error("scheduler.unknown_zone", extra={"user": user.user_id, "tz": user.timezone})
+        return False
+    return True
+
+
 def due_day(user: User, now: datetime) -> date:
     """The local day of the latest prompt time at or before `now`: a daily prompt that runs late,
     past midnight (queued behind other users' prompts, the event loop busy), asks about the day it
@@ -176,7 +188,7 @@ class PromptScheduler:
         a day was missed while the bot was down (with that day), read before anything is scheduled.
         A prompt time up to that reading is the catch-up's; one after it, its job's (`schedule`'s
         `after`), even if it passes while the rest is read."""
-        users = await self.db.users.journal_users()
+        users = [user for user in await self.db.users.journal_users() if zone_loads(user)]
         now = self.now()
         missed: list[tuple[User, date]] = []
         for user in users:

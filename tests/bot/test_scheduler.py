@@ -410,6 +410,31 @@ async def test_a_database_lost_before_the_jobs_are_rebuilt_stops_the_start(count
         await scheduler.stop()
 
 
+async def test_a_saved_zone_this_machine_cannot_load_stops_that_users_prompts_not_the_start(db, counting, caplog):
+    """A zone saved where the zone database had it (a newer tzdata's America/Coyhaique, 2025b; the
+    'localtime' link taken before 5fb111b) and a bot started where it has not: ZoneInfo's KeyError
+    left the start at that user, and the bot did not start for anyone. That user is logged and left
+    unscheduled; everyone else's prompts, the catch-up too, go on."""
+    import logging
+
+    restart = datetime(2026, 11, 24, 21, 30, tzinfo=timezone.utc)  # 21:30 in Lisbon
+    gone = User("console", "gone", timezone="America/Nowhere_Since_2099a", prompt_time=time(21, 0),
+                journal_enabled=True, chat_id="gone")
+    late = lisbon_user(21, 0, "late")
+    for user in (gone, late):
+        await db.users.upsert(user)
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: restart)
+    with caplog.at_level(logging.ERROR, logger="bot.scheduler"):
+        sent = await scheduler.start()
+    try:
+        assert sent == 1 and out.getvalue().count("📝") == 1
+        assert scheduler.is_scheduled(late.ref) and not scheduler.is_scheduled(gone.ref)
+        (line,) = [r for r in caplog.records if r.getMessage() == "scheduler.unknown_zone"]
+        assert (line.user, line.tz) == ("gone", "America/Nowhere_Since_2099a")
+    finally:
+        await scheduler.stop()
+
+
 async def test_a_prompt_for_a_platform_not_running_is_logged_with_its_user(db, counting, caplog):
     """E.g. DISCORD_TOKEN removed while Discord users keep their journal on: each day's job says
     whose prompt went nowhere, so the operator can tell how many users that is."""
