@@ -155,10 +155,15 @@ JOURNAL_BY_TIME = IndexModel([("created_at", DESCENDING)], name="created")
 # playlists.py `_ever_seen`); SecantusDB scanned every entry for the place and user's fields.
 JOURNAL_BY_PLACE_USER = IndexModel([("place", ASCENDING), *_USER], name="place_user")
 
+# The users whose prompts stopped without their asking (migration 13), read once per process at
+# its first command (storage/users.py paused_users): every user was read for the few paused.
+USERS_BY_PAUSE = IndexModel([("journal_paused", ASCENDING)], name="journal_paused")
+
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [
         IndexModel(_USER, unique=True, name="user_unique"),
         IndexModel([("journal_enabled", ASCENDING)], name="journal_enabled"),
+        USERS_BY_PAUSE,
     ],
     TRACKS: [
         IndexModel([("key", ASCENDING)], unique=True, name="key_unique"),
@@ -409,6 +414,10 @@ async def index_place_tracks_by_latest(db: AsyncDatabase) -> None:
     await ensure_indexes(db[PLACE_TRACKS], [], RETIRED_INDEXES[PLACE_TRACKS])
 
 
+async def index_users_by_pause(db: AsyncDatabase) -> None:
+    await ensure_indexes(db[USERS], [USERS_BY_PAUSE])
+
+
 async def rebuild_outdated_indexes(db: AsyncDatabase) -> None:
     for name, wanted in INDEXES.items():
         await ensure_indexes(db[name], wanted, RETIRED_INDEXES.get(name, ()))
@@ -437,6 +446,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               index_journal_by_place_and_user),
     Migration(12, "place summaries by place and last answer (a window's members, not the place's all)",
               index_place_tracks_by_latest),
+    Migration(13, "users by why their prompts stopped (every user was read for the few paused)",
+              index_users_by_pause),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -60,9 +60,11 @@ class UserRepo:
         return result.modified_count > 0
 
     async def paused_users(self) -> list[UserRef]:
-        """The users whose prompts stopped without their asking, not told yet."""
+        """The users whose prompts stopped without their asking, not told yet: those with a reason,
+        a string (the validator takes a string or null). Through the journal_paused index, which
+        SecantusDB walks for a range, not for `$ne: None`: it read every user (61 ms at 5 000)."""
         with translated_errors("list paused journals"):
-            docs = await self._users.find({"journal_paused": {"$ne": None}},
+            docs = await self._users.find({"journal_paused": {"$gte": ""}},
                                           projection={"platform": 1, "user_id": 1}).to_list()
         return [user_ref(doc) for doc in docs]
 

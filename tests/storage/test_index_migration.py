@@ -16,7 +16,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from storage.codec import request_to_doc, user_filter
 from storage.database import Database
 from storage.journal import PAGE_NEWEST_FIRST, PAGE_OLDEST_FIRST
-from storage.models import JournalEntry, MoodRequest, TrackRecord, User, UserRef
+from storage.models import UNREACHABLE, JournalEntry, MoodRequest, TrackRecord, User, UserRef
 from storage.schema import (
     DEPARTURES,
     INDEXES,
@@ -35,6 +35,7 @@ from storage.schema import (
     TRACKS,
     TRACKS_BY_ISRC,
     USERS,
+    USERS_BY_PAUSE,
     VALIDATORS,
     ensure_indexes,
 )
@@ -128,10 +129,10 @@ async def test_platform_first_indexes_are_rebuilt_user_id_first_at_start(mongo_u
         with caplog.at_level(logging.INFO, logger="storage.schema"):
             assert await database.init() == LATEST_VERSION
         await assert_todays_indexes(database)
-        # Same names, and those migrations 4, 5, 7, 8, 10, 11 and 12 add; user_page replaces
+        # Same names, and those migrations 4, 5, 7, 8, 10, 11, 12 and 13 add; user_page replaces
         # user_local_date, open_sent (with user_open and user_day) sent.
         assert {c: set(await index_specs(database, c)) for c in INDEXES} == {
-            **before, TRACKS: before[TRACKS] | {"isrc"}, DEPARTURES: {"_id_", "place_user_unique", "user"},
+            **before, USERS: before[USERS] | {"journal_paused"}, TRACKS: before[TRACKS] | {"isrc"}, DEPARTURES: {"_id_", "place_user_unique", "user"},
             JOURNAL: before[JOURNAL] - {"user_local_date"} | {"user_page", "created", "place_user"},
             PROMPTS: before[PROMPTS] - {"sent"} | {"user_open", "user_day", "open_sent"},
             PLACE_TRACKS: {"_id_", "user_place_track_unique", "place_latest"}}
@@ -531,6 +532,34 @@ async def test_a_version_11_database_indexes_its_summaries_by_last_answer_and_it
         for query in ({"place": "chat:g1"}, {"place": "chat:g1", "latest.at": {"$gte": T0}}):
             plan = (await database.db.command("explain", {"find": PLACE_TRACKS, "filter": query}))["queryPlanner"]
             assert plan["winningPlan"]["inputStage"]["indexName"] == "place_latest", query
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
+
+
+async def test_a_version_12_database_indexes_its_users_by_pause_and_finds_the_paused_ones(mongo_uri, db_name, caplog):
+    """Migration 13 makes users' journal_paused: the few paused users were read by scanning every
+    user, at each process's first command."""
+    database = await Database.connect(mongo_uri, db_name)
+    try:
+        assert await database.init() == LATEST_VERSION
+        await database.db[USERS].drop_index("journal_paused")
+        await database.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 12}})
+        for who, paused in ((ALICE, UNREACHABLE), (BOB, None)):
+            await database.users.set_journal(who, enabled=False, prompt_time=None, timezone="UTC", chat_id=None,
+                                             paused=paused)
+        await database.db[USERS].insert_one(  # saved before the pause fields came (39bd19f)
+            {"platform": "chat", "user_id": "carol", "timezone": "UTC", "journal_enabled": True,
+             "share_with_server": True, "created_at": T0})
+
+        with caplog.at_level(logging.INFO, logger="storage.schema"):
+            assert await database.init() == LATEST_VERSION
+        assert "applying migration 13: users by why their prompts stopped (every user was read for the few paused)" \
+            in caplog.messages
+        assert (await index_specs(database, USERS))["journal_paused"] == spec(USERS_BY_PAUSE.document)
+        assert await database.users.paused_users() == [ALICE]
+        plan = (await database.db.command("explain", {"find": USERS, "filter": {"journal_paused": {"$gte": ""}}}))
+        assert plan["queryPlanner"]["winningPlan"]["inputStage"]["indexName"] == "journal_paused"
     finally:
         await database.client.drop_database(db_name)
         await database.close()

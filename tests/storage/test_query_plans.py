@@ -11,7 +11,7 @@ from pymongo import AsyncMongoClient
 from pymongo.monitoring import CommandListener
 
 from storage.database import Database
-from storage.models import JournalEntry, MoodRequest, StoredMood, TrackRecord, UserRef
+from storage.models import UNREACHABLE, JournalEntry, MoodRequest, StoredMood, TrackRecord, UserRef
 from storage.schema import DEPARTURES
 from tests.storage.conftest import T0
 from tests.storage.test_journal_page_plans import scans
@@ -138,6 +138,25 @@ async def test_a_departure_asks_whether_the_member_was_seen_there_through_an_ind
         assert await database.playlists.members_seen("chat:g1") == []
         assert departures
         assert await scanned(database, departures) == []
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
+
+
+async def test_the_users_whose_prompts_stopped_are_read_through_an_index(mongo_uri, db_name):
+    """The first command after a start reads the users whose prompts stopped unasked (a blocked
+    bot): `journal_paused: {$ne: None}` scanned every user on SecantusDB, 61 ms at 5 000 users."""
+    database, reads = await listening(mongo_uri, db_name)
+    try:
+        for who, paused in ((ALICE, UNREACHABLE), (UserRef("chat", "bob"), None)):
+            await database.users.set_journal(who, enabled=False, prompt_time=None, timezone="UTC", chat_id=None,
+                                             paused=paused)
+        reads.reads.clear()
+        assert await database.users.paused_users() == [ALICE]
+        assert await database.users.clear_pause(ALICE)
+        assert await database.users.paused_users() == []
+        assert len(reads.reads) == 2
+        assert await scanned(database, reads.reads) == []
     finally:
         await database.client.drop_database(db_name)
         await database.close()

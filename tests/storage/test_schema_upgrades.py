@@ -40,6 +40,7 @@ from storage.schema import (
     TRACKS,
     TRACKS_BY_ISRC,
     USERS,
+    USERS_BY_PAUSE,
     VALIDATORS,
     schema_version,
 )
@@ -148,7 +149,8 @@ def indexes_at(version: int) -> dict[str, list[IndexModel]]:
     """The indexes a database at `version` had, as the migrations up to it made them."""
     added = {TRACKS_BY_ISRC.document["name"]: 4, JOURNAL_BY_PAGE.document["name"]: 6,
              JOURNAL_BY_TIME.document["name"]: 8, **{m.document["name"]: 10 for m in PROMPTS_READ},
-             JOURNAL_BY_PLACE_USER.document["name"]: 11, PLACE_TRACKS_BY_PLACE.document["name"]: 12}
+             JOURNAL_BY_PLACE_USER.document["name"]: 11, PLACE_TRACKS_BY_PLACE.document["name"]: 12,
+             USERS_BY_PAUSE.document["name"]: 13}
     collections = [USERS, TRACKS, REQUESTS, JOURNAL, PROMPTS, SERVERS]
     collections += [DEPARTURES] if version >= 5 else []
     collections += [PLACE_TRACKS] if version >= 7 else []
