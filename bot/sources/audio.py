@@ -725,6 +725,7 @@ class SectionDownloader:
         if watch is not None:
             options["external_downloader"] = {"default": "native"}
             options["ffmpeg_location"] = NO_FFMPEG
+            options["proxy"] = ""  # direct, whatever proxy the environment names: the guard sees each address
         try:
             with yt_dlp.YoutubeDL(options) as ydl:
                 info = ydl.extract_info(source, download=False)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 INET_FAMILIES = (socket.AF_INET, socket.AF_INET6)
 DEFAULT_PORTS = {"http": 80, "https": 443}
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # urllib's opener, less any proxy
 
 
 class RefusedConnectionError(ConnectionRefusedError):
@@ -70,7 +72,11 @@ _hook_installed = False
 
 @contextmanager
 def public_connections_only(policy: ConnectPolicy) -> Iterator[Watch]:
-    """Within the block, every socket this process connects must go where `policy` allows."""
+    """Within the block, every socket this process connects must go where `policy` allows, and
+    `urllib.request.urlopen` (the Range requests of `ranged`) connects directly, never through a
+    proxy the environment names (HTTP_PROXY, ...): through one, a socket's address is the proxy's,
+    and the proxy would fetch whatever it is asked for, internal addresses included. yt-dlp is told
+    the same by its own option (`audio`)."""
     global _watch, _hook_installed
     if not _hook_installed:  # for good: an audit hook cannot be removed, so it waits idle between jobs
         sys.addaudithook(_audit)
@@ -78,9 +84,11 @@ def public_connections_only(policy: ConnectPolicy) -> Iterator[Watch]:
     if _watch is not None:
         raise RuntimeError("a user-link download is already being watched in this process")
     _watch = Watch(policy)
+    urllib.request.install_opener(DIRECT)
     try:
         yield _watch
     finally:
+        urllib.request.install_opener(None)  # urlopen builds the environment's default again
         _watch = None
 
 
