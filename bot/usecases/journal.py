@@ -401,13 +401,23 @@ def split_answer(text: str) -> tuple[str, str]:
     return first.strip(), rest.strip()
 
 
+def dating_zone(zone: str) -> ZoneInfo:
+    """The zone a user's dates are told in: their saved one, or UTC's when this machine's zone
+    database lacks it (saved under a newer tzdata), as for a user who saved none; the scheduler
+    logs such a zone at start."""
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
 def local_today(zone: str, now: datetime) -> date:
-    return now.astimezone(ZoneInfo(zone)).date()
+    return now.astimezone(dating_zone(zone)).date()
 
 
 def local_now(user: User | None, now: datetime) -> datetime:
     """`now` on the user's clock: in their saved zone, UTC's for a user who saved none."""
-    return now.astimezone(ZoneInfo(user.timezone if user is not None else "UTC"))
+    return now.astimezone(dating_zone(user.timezone if user is not None else "UTC"))
 
 
 def summary_text(total: int, current: int, longest: int, moods: Counter) -> str:

@@ -142,6 +142,21 @@ async def test_the_export_file_is_dated_where_the_user_is(db):
     assert (await evening_in_utc.export(BOB)).filename == "moodbot-export-2026-11-24.json"
 
 
+async def test_a_saved_zone_this_machine_cannot_load_still_lets_the_user_export_and_chart(db, usecases):
+    """A zone saved where the zone database had it (a newer tzdata's) and read where it has not:
+    ZoneInfo's KeyError made /export (the user's copy of their data) and /stats 'something went
+    wrong'. Their dates are UTC's then, as for a user without a zone."""
+    await db.users.set_journal(UserRef("telegram", "1001"), enabled=True, prompt_time=clock_time(21, 30),
+                               timezone="America/Nowhere_Since_2099a", chat_id="1001")
+    late_in_utc = PrivacyUseCase(db, now=lambda: datetime(2026, 11, 24, 23, 30, tzinfo=timezone.utc))
+
+    export = await late_in_utc.export(ALICE_DM)
+    assert isinstance(export, ExportReply) and export.filename == "moodbot-export-2026-11-24.json"
+    assert json.loads(export.data)["user"]["timezone"] == "America/Nowhere_Since_2099a"
+    stats = await usecases.journal.stats(ALICE_DM)
+    assert isinstance(stats, ErrorReply) and "No journal entries to chart yet" in stats.message
+
+
 async def test_forget_explains_first_then_deletes_everything_and_unschedules(db, usecases, clip_paths):
     scheduler = PromptScheduler(db, usecases.journal)
     usecases.attach_schedule(scheduler)
