@@ -199,7 +199,8 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 
 # Names of indexes moodbot created once and no longer wants, per collection: set-up drops them.
-# Only names listed here or in INDEXES are ever dropped, never `_id_` or an operator's own.
+# Only names listed here or in INDEXES (and their guards, GUARD_SUFFIX) are ever dropped, never
+# `_id_` or an operator's own.
 RETIRED_INDEXES: dict[str, tuple[str, ...]] = {
     JOURNAL: ("user_local_date",),  # migration 6: a prefix of user_page
     PROMPTS: ("sent",),  # migration 10: open_sent serves the recall at start
@@ -219,6 +220,12 @@ NAMESPACE_EXISTS = 48
 # dropped or created one between this one's listing and its create.
 INDEX_CONFLICTS = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict
 _CONVERGE_ATTEMPTS = 3
+# A unique index rebuilt (its old form dropped, then made anew) let in, between the two, a second
+# document of one key from a bot still writing (a rolling upgrade), and the create then failed on
+# it. A guard, named so, holds the key meanwhile: the same fields, unique, the last one the other
+# way round (another key to MongoDB, which takes no second index of one key). Made before the
+# drop, dropped once the index is made; one a start stopped in between left goes at the next.
+GUARD_SUFFIX = "_guard"
 
 
 def _spec(index: Mapping[str, Any], options: tuple[str, ...] = _INDEX_OPTIONS) -> tuple:
@@ -267,8 +274,9 @@ async def ensure_indexes(collection: AsyncCollection, wanted: list[IndexModel],
             await _drop_index(collection, name)
             del existing[name]
     for model in wanted:
+        guards: set[str] = set()
         for attempt in range(_CONVERGE_ATTEMPTS):
-            if await _converge_index(collection, model.document, existing):
+            if await _converge_index(collection, model.document, existing, guards):
                 break
             try:
                 await collection.create_indexes([model])
@@ -279,6 +287,9 @@ async def ensure_indexes(collection: AsyncCollection, wanted: list[IndexModel],
                 if error.code not in INDEX_CONFLICTS or attempt == _CONVERGE_ATTEMPTS - 1:
                     raise
             existing = await _indexes(collection)
+        guard = _guard(model.document)
+        if guard is not None and (guard.document["name"] in existing or guards):
+            await _drop_index(collection, guard.document["name"])  # the index is there: it holds the key
 
 
 class SchemaError(StorageError):
@@ -309,9 +320,36 @@ async def _duplicates_problem(collection: AsyncCollection, index: Mapping[str, A
         "of each, then start moodbot again.")
 
 
+def _guard(want: Mapping[str, Any]) -> IndexModel | None:
+    """The index that holds a unique index's key while it is rebuilt (GUARD_SUFFIX); None for an
+    index that is not unique."""
+    if not want.get("unique"):
+        return None
+    key = list(want["key"].items())
+    field, direction = key[-1]
+    key[-1] = (field, -direction)
+    options = {o: want[o] for o in ("sparse", "partialFilterExpression") if want.get(o) not in (None, False)}
+    return IndexModel(key, unique=True, name=want["name"] + GUARD_SUFFIX, **options)
+
+
+async def _make_guard(collection: AsyncCollection, want: Mapping[str, Any], guards: set[str]) -> None:
+    guard = _guard(want)
+    if guard is None:
+        return
+    try:
+        await collection.create_indexes([guard])
+    except OperationFailure as error:
+        if error.code == DUPLICATE_KEY:  # the old index was not unique: its duplicates are said now
+            raise await _duplicates_problem(collection, want) from error
+        if error.code not in INDEX_CONFLICTS:  # else an index of that key is there already: it holds it
+            raise
+    guards.add(guard.document["name"])
+
+
 async def _converge_index(collection: AsyncCollection, want: Mapping[str, Any],
-                          existing: Mapping[str, Mapping[str, Any]]) -> bool:
-    """True when nothing is left to create; drops an outdated index of the wanted name."""
+                          existing: Mapping[str, Mapping[str, Any]], guards: set[str]) -> bool:
+    """True when nothing is left to create; drops an outdated index of the wanted name, a unique
+    one after making its guard (`guards` gets its name)."""
     name, spec = want["name"], _spec(want)
     have = existing.get(name)
     if have is not None and _spec(have) == spec:
@@ -319,6 +357,7 @@ async def _converge_index(collection: AsyncCollection, want: Mapping[str, Any],
     if have is not None:
         log.info("index %s.%s rebuilt: %s -> %s", collection.name, name, _described(have),
                  _described(want))
+        await _make_guard(collection, want, guards)
         await _drop_index(collection, name)
         return False
     signature = _signature(want)

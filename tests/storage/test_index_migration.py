@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, timedelta, timezone
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, MongoClient
+from pymongo.errors import DuplicateKeyError
+from pymongo.monitoring import CommandListener
 
 from storage.codec import request_to_doc, user_filter
 from storage.database import Database
@@ -168,6 +170,62 @@ async def test_two_bots_starting_at_once_on_an_old_database_both_start(mongo_uri
         await first.client.drop_database(db_name)
         await first.close()
         await second.close()
+
+
+class WritesBetweenDropAndCreate(CommandListener):
+    """Another bot still running the old moodbot: it saves an answer (`entry`, already stored) again,
+    as a re-delivered message or a drained outbox does, once the start has dropped `index` of
+    `collection` to rebuild it. Whether the database refused the second copy is in `refused`."""
+
+    def __init__(self, uri: str, db_name: str, collection: str, index: str, doc: dict) -> None:
+        self.uri, self.db_name, self.collection, self.index, self.doc = uri, db_name, collection, index, doc
+        self.dropping: set[int] = set()
+        self.refused: list[bool] = []
+
+    def started(self, event) -> None:
+        command = event.command
+        if event.command_name == "dropIndexes" and (command["dropIndexes"], command.get("index")) == (
+                self.collection, self.index):
+            self.dropping.add(event.request_id)
+
+    def succeeded(self, event) -> None:
+        if event.request_id not in self.dropping:
+            return
+        with MongoClient(self.uri) as other_bot:
+            try:
+                other_bot[self.db_name][self.collection].insert_one(dict(self.doc))
+                self.refused.append(False)
+            except DuplicateKeyError:
+                self.refused.append(True)
+
+    def failed(self, event) -> None:
+        pass
+
+
+async def test_a_unique_index_rebuilt_at_start_lets_no_duplicate_in_meanwhile(mongo_uri, db_name):
+    """Migration 3 rebuilds user_prompt_unique (platform first, then user_id first): dropped, then
+    made. An answer saved again by a bot still running meanwhile (a rolling upgrade) went in as a
+    second copy of the entry, and the create then failed on it: the start stopped, and every start
+    after it, until someone deleted the copy by hand. A guard of the same fields holds the key
+    while the index is rebuilt."""
+    database = await Database.connect(mongo_uri, db_name)
+    try:
+        await make_old_database(database)
+        stored = await database.db[JOURNAL].find_one({"prompt_id": "p1"}, projection={"_id": 0})
+        other_bot = WritesBetweenDropAndCreate(mongo_uri, db_name, JOURNAL, "user_prompt_unique", stored)
+        client = AsyncMongoClient(mongo_uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[other_bot])
+        try:
+            assert await Database(client, client[db_name]).init() == LATEST_VERSION
+        finally:
+            await client.close()
+        assert other_bot.refused == [True]
+        assert await database.db[JOURNAL].count_documents({"prompt_id": "p1"}) == 1
+        await assert_todays_indexes(database)
+        assert set(await index_specs(database, JOURNAL)) == {
+            "_id_", "ops_mood", *(m.document["name"] for m in INDEXES[JOURNAL])}  # no guard left
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
 
 
 async def test_set_up_drops_only_index_names_moodbot_made(db: Database, caplog):
