@@ -16,6 +16,7 @@ from bot.replies import PLACE_MARKS
 from bot.sources.models import Query, QueryKind, UnsupportedInputError
 
 MAX_TEXT_CHARS = 200  # the words kept for a search (or a link's comment)
+MAX_HOST_CHARS = 253  # DNS's longest name
 MAX_MESSAGE_CHARS = 4096  # the longest chat message (Telegram's): a link anywhere in it is found
 ACCEPTED = "I can read Spotify track links, YouTube links, a song name, or an attached audio file."
 
@@ -104,6 +105,16 @@ def host_of(url: str) -> str:
     return host
 
 
+def is_host_name(host: str) -> bool:
+    """Whether `host` may name a host at all: at most 253 characters, each label 1-63 once
+    IDNA-encoded. Another is not quoted back to the user ("I can't open links to …"): thousands of
+    characters of it would fill the answer."""
+    try:
+        return len(host.encode("idna")) <= MAX_HOST_CHARS
+    except UnicodeError:  # an empty label, or one over 63 characters
+        return False
+
+
 def host_allowed(host: str, allowed: frozenset[str]) -> bool:
     """Exact match, or a subdomain of an allowed name (nobody else can own *.youtube.com)."""
     return any(host == a or host.endswith("." + a) for a in allowed)
@@ -143,7 +154,7 @@ def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
         raise UnsupportedInputError(f"That link doesn't look right. {ACCEPTED}") from None
     if parts.scheme.lower() not in ("http", "https") or parts.username or parts.password:
         raise UnsupportedInputError(f"I can't open that kind of link. {ACCEPTED}")
-    if not host:  # "https://", "http://:" (a link cut short): not a song name either
+    if not host or not is_host_name(host):  # "https://", "http://:" (a link cut short): not a song name either
         raise UnsupportedInputError(f"That link doesn't look right. {ACCEPTED}")
     if not host_allowed(host, allowed_hosts):
         raise UnsupportedInputError(f"I can't open links to {host or 'that site'}. {ACCEPTED}")
