@@ -6,7 +6,8 @@ the unique (user, prompt_id) index makes a repeated write harmless: a crash betw
 entry and truncating the file re-sends it, and nothing is duplicated. Each entry written marks
 its prompt answered, as an answer saved directly does. The file is then replaced atomically
 (temp file, fsync, rename). The file, and the one of entries set aside, hold users'
-words, so /export reads a user's entries in both and /forget removes them (`held`, `remove`).
+words, so /export reads a user's entries in both, and their torn lines as written, and /forget
+removes them all (`held`, `cut_short`, `remove`).
 """
 from __future__ import annotations
 
@@ -175,6 +176,19 @@ class JournalOutbox:
             once.setdefault(entry.prompt_id, entry)
         return list(once.values())
 
+    async def cut_short(self, ref: UserRef) -> list[str]:
+        """The user's torn lines (an append a crash or a full disk cut short), waiting or set aside,
+        as written: no entry can be read from them, but they hold the start of the user's answer,
+        their words among it, which /forget deletes (`remove`) and /export shows. A character torn
+        in two reads as U+FFFD. One in both files (set aside by a drain stopped before it rewrote
+        the outbox) is shown once."""
+        async with self._lock:
+            lines = []
+            for path in (self.rejected_path, self.path):  # older first
+                lines += (await asyncio.to_thread(_read, path)).splitlines()
+        torn = [line for line in lines if _readable(line) is None and line.strip() and is_users_line(line, ref)]
+        return list(dict.fromkeys(line.decode("utf-8", errors="replace") for line in torn))
+
     async def _entries_of(self, ref: UserRef, *paths: Path) -> list[JournalEntry]:
         """(Under `_lock`.)"""
         entries = []
@@ -322,6 +336,10 @@ class JournalWriter:
     async def held(self, ref: UserRef) -> list[JournalEntry]:
         """The user's entries in the outbox, waiting or set aside (they belong in an /export)."""
         return await self.outbox.held(ref)
+
+    async def cut_short(self, ref: UserRef) -> list[str]:
+        """The user's answers a crash cut short in the outbox, as written (they belong in an /export)."""
+        return await self.outbox.cut_short(ref)
 
     async def forget(self, ref: UserRef) -> int:
         """Remove the user's entries from the outbox; an entry still on its way is dropped too."""

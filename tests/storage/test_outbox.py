@@ -299,6 +299,39 @@ async def test_remove_drops_one_users_torn_lines_too(db: Database, tmp_path):
     assert await stored_prompt_ids(db, bob) == ["prompt-1"]
 
 
+async def test_the_users_torn_lines_are_held_as_written_for_their_export(db: Database, tmp_path):
+    """A torn line (a crash or a full disk in the middle of an append) holds the start of the user's
+    answer, their words among it: /forget deletes it, so /export must show it, as the text it is
+    (no entry can be read from it), in the outbox and set aside, once, and never another user's."""
+    bob = UserRef("chat", "bob")
+    path = tmp_path / OUTBOX_FILENAME
+    secret = replace(entry(0), reply_text="alice's secret words", note="more of them")
+    with open(path, "wb") as f:
+        f.write(entry_to_line(secret)[:-40])  # torn after her words, then set aside by the drain
+    outbox = JournalOutbox(path)
+    await outbox.append(entry(1, bob))
+    await outbox.drain(db.journal)
+    with open(outbox.rejected_path, "ab") as f:
+        f.write(OLD_FORMAT_LINE[:-60] + b"\n")  # torn in the first format, set aside long ago
+        f.write(entry_to_line(entry(2, bob))[:-40] + b"\n")
+    await outbox.append(entry(3))
+    torn_in_a_character = entry_to_line(entry(4))
+    torn_in_a_character = torn_in_a_character[:torn_in_a_character.index("✓".encode()) + 1]
+    with open(path, "ab") as f:
+        f.write(torn_in_a_character)  # still waiting: this process's last append, cut short
+
+    held = await outbox.cut_short(ALICE)
+
+    assert held == [entry_to_line(secret)[:-40].decode(), OLD_FORMAT_LINE[:-60].decode(),
+                    torn_in_a_character[:-1].decode() + "\ufffd"]
+    assert "alice's secret words" in held[0] and "On the way home" in held[1]
+    assert await outbox.cut_short(bob) == [entry_to_line(entry(2, bob))[:-40].decode()]
+    assert await outbox.cut_short(UserRef("chat", "carol")) == []
+    assert [e.prompt_id for e in await outbox.held(ALICE)] == ["prompt-3"]  # whole entries, as before
+    await outbox.remove(ALICE)
+    assert await outbox.cut_short(ALICE) == []
+
+
 async def test_background_drainer_delivers_queued_entries(db: Database, tmp_path):
     writer = JournalWriter(db.journal, JournalOutbox(tmp_path / OUTBOX_FILENAME), db.prompts)
     await writer.outbox.append(entry(5))
