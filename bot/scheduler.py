@@ -88,6 +88,11 @@ class DailyAt(BaseTrigger):
             day += timedelta(days=1)
         return due.astimezone(self.timezone)
 
+    def due_day(self, now: datetime) -> date:
+        """The local day of the latest fire time at or before `now`."""
+        today = now.astimezone(self.timezone).date()
+        return today if self.fire_time(today) <= now else today - timedelta(days=1)
+
     def __repr__(self) -> str:
         return f"DailyAt({self.at:%H:%M}, {self.timezone})"
 
@@ -114,11 +119,9 @@ def due_day(user: User, now: datetime) -> date:
     """The local day of the latest prompt time at or before `now`: a daily prompt that runs late,
     past midnight (queued behind other users' prompts, the event loop busy), asks about the day it
     was due, and the next day still gets its own."""
-    zone = ZoneInfo(user.timezone)
-    today = now.astimezone(zone).date()
-    if user.prompt_time is None or prompt_trigger(user).fire_time(today) <= now:
-        return today
-    return today - timedelta(days=1)
+    if user.prompt_time is None:
+        return now.astimezone(ZoneInfo(user.timezone)).date()
+    return prompt_trigger(user).due_day(now)
 
 
 def missed_day(user: User, now: datetime, grace: timedelta = GRACE) -> date | None:
@@ -289,6 +292,17 @@ class PromptScheduler:
         log.info("scheduler.prompt_retry_scheduled", extra={"user": ref.user_id, "tries": attempt,
                                                            "at": at.isoformat()})
 
+    def _retry_unmade(self, ref: UserRef, day: date | None, attempt: int, erasures: int) -> None:
+        """A daily prompt the database could not read or record (it was down): tried again later, as
+        a failed send is, for the day it was due in the user's zone, while they keep their daily
+        job (not after /journal off or /forget)."""
+        key = self._group_of.get(ref)
+        job = None if key is None else self._scheduler.get_job(key)
+        if job is None or self.db.privacy.erasures(ref) != erasures:
+            return
+        trigger: DailyAt = job.trigger
+        self._retry_later(ref, day or trigger.due_day(self.now()), trigger.timezone.key, attempt)
+
     def next_fire_time(self, ref: UserRef) -> datetime | None:
         key = self._group_of.get(ref)
         job = None if key is None else self._scheduler.get_job(key)
@@ -352,6 +366,8 @@ class PromptScheduler:
                     made = await self._make_prompt(ref, force=force, day=day, erasures=erasures)
             except StorageError as error:
                 log.warning("scheduler.prompt_not_made", extra={"user": ref.user_id, "reason": str(error)})
+                if not force:  # /journal prompt: the user is told to ask again
+                    self._retry_unmade(ref, day, attempt, erasures)
                 return None
             if made is None:  # no journal now, the day's already sent, or /forget meanwhile
                 return None

@@ -594,6 +594,33 @@ async def test_the_retries_of_a_failed_prompt_stop_after_the_last_delay(db, coun
     assert any(r.getMessage() == "scheduler.prompt_given_up" for r in caplog.records)
 
 
+async def test_a_prompt_the_database_could_not_make_is_tried_again_later_that_day(counting, outage):
+    """The database unreachable at 21:00 (a failover, a restart of its own): the prompt could be
+    neither read nor recorded, and that day went without one, for every user due then, with no
+    retry (those were for a failed send only) nor a restart's catch-up to bring it."""
+    import time as time_module
+
+    db = outage.db
+    user = lisbon_user(21, 0, "blip")
+    await db.users.upsert(user)
+    at = [datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)]  # 21:00 in Lisbon
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: at[0])
+    scheduler.schedule(user)  # its daily job, which runs `deliver`
+    outage.down()
+
+    assert await scheduler.deliver(user.ref) is None  # the database was down at 21:00
+    assert scheduler.retry_at(user.ref) == at[0] + timedelta(minutes=5)
+
+    outage.up()
+    at[0] += timedelta(minutes=5)
+    deadline = time_module.monotonic() + 10
+    while (await scheduler.retry_now(user.ref)) is None:  # the client reconnects
+        assert time_module.monotonic() < deadline, "the database did not come back within 10 s"
+        await asyncio.sleep(0.1)
+    assert out.getvalue().count("📝") == 1 and scheduler.retry_at(user.ref) is None
+    assert await db.prompts.last_sent_date(user.ref) == NOV_24
+
+
 async def test_a_failed_prompt_is_not_tried_again_past_the_local_day_s_end(db, counting):
     user = lisbon_user(23, 50, "night-owl")
     await db.users.upsert(user)
