@@ -25,6 +25,8 @@ MODEL_NAMES: dict[str, str] = {"main": "ResNet18+BiLSTM", "ann": "ANN fallback"}
 EMPTY_JOURNAL = "Your journal is empty. Turn on daily prompts with /journal on 21:30 Europe/Lisbon."
 NO_SERVER_MOOD = "Nobody here classified a song this week yet. Try /mood!"
 GENERIC_ERROR = "Sorry, something went wrong on my side. Please try again in a minute."
+# A request still unanswered when the bot stops (a restart, an update), past the stop's grace.
+RESTARTING = "Sorry, moodbot is restarting and could not finish this. Please send it again in a minute."
 # A reply's first line is the song (a name is searched whole): the user's own words go under it.
 PROMPT_HINT = "Reply to this message with a song (name, link or audio file), and your own words on a new line if you like."
 SERVER = "server"  # Discord's word for where people share the bot (`placed`), and the default

@@ -96,6 +96,11 @@ PLATFORM = "telegram"
 PLACE_WORD = "group"  # where people share the bot, in the replies' words (`render.placed`)
 MAX_RETRIES = 3  # how often the rate limiter retries a call that got 429 Too Many Requests
 POLL_TIMEOUT_S = 10  # long-poll length asked of the Bot API
+# The stop (SIGTERM, Ctrl-C): the updates in progress get STOP_GRACE_S to be answered; those still
+# running then (a download, the model) are cut short, their senders told within CUT_SHORT_TELL_S.
+# Together well inside `docker stop`'s 10 s, with the rest of the stop (the model workers, the database).
+STOP_GRACE_S = 4.0
+CUT_SHORT_TELL_S = 2.0
 # A big pool buys nothing, as Telegram allows ~30 messages/s anyway. API calls in flight stay
 # below the pool size, leaving connections for file downloads.
 CONNECTION_POOL_SIZE = 16
@@ -372,6 +377,8 @@ class TelegramFrontend:
         # arrival order, one sender's updates one after another, and fetched only as fast as it
         # is answered (telegram_flow).
         self.flow = UpdateFlow()
+        self.flow.cut_short = self._tell_cut_short
+        self.stop_grace_s = STOP_GRACE_S
         self._requests = (AiohttpRequest(CONNECTION_POOL_SIZE, pool_timeout=POOL_TIMEOUT_S),
                           AiohttpRequest(1, gate=self.flow.gate))
         self.app: Application = (
@@ -456,8 +463,32 @@ class TelegramFrontend:
                 if not self.lost.is_set():
                     raise
         if self.app.running:
+            # PTB's own stop waits for every update in progress, however long (a download: up to
+            # 90 s): `docker stop` then killed the bot, and those users were never answered. Those
+            # fetched are acknowledged to Telegram now (the updater's stop), so each is answered,
+            # or told to send it again.
+            cut = await self.flow.finish(self.stop_grace_s, CUT_SHORT_TELL_S)
+            if cut:
+                log.warning("telegram.cut_short_by_stop", extra={"updates": cut})
             await self.app.stop()
         await self.app.shutdown()
+
+    async def _tell_cut_short(self, update: Update) -> None:
+        """Tell the sender of an update the stop cut short (or never started) to send it again: a
+        button's press is answered; a message is, where the bot answers messages (a private chat, a
+        command, a reply to the bot)."""
+        if update.callback_query is not None:
+            await update.callback_query.answer(render.RESTARTING, show_alert=True)
+            return
+        message = update.message or update.edited_message
+        if message is None or message.from_user is None or message.from_user.is_bot:
+            return  # a member joining or leaving, the bot's own chat status: nobody waits
+        replied = message.reply_to_message
+        command = (message.text or message.caption or "").startswith("/")
+        if (message.chat.type == ChatType.PRIVATE
+                or (command and not addressed_elsewhere(message, self.app.bot.username))
+                or (replied is not None and replied.from_user is not None and replied.from_user.id == self.app.bot.id)):
+            await send_reply(message, render.RESTARTING)
 
     # ---- PromptSender ----------------------------------------------------------------------------
     async def send_prompt(self, prompt: PromptMessage) -> str | None:
@@ -916,6 +947,12 @@ class TelegramFrontend:
         except Exception:
             log.exception("telegram handler failed", extra=whose(message.chat, sender_of(message, message.from_user)))
             reply = ErrorReply(render.GENERIC_ERROR)
+        except asyncio.CancelledError:
+            if self.flow.stopping:  # the bot's stop cut it short: said in the status, not under it
+                self.flow.told()
+                with contextlib.suppress(TelegramError):
+                    await status.finish(render.RESTARTING)
+            raise
         finally:
             status.cancel()
         await status.finish((as_text or text_of)(reply))

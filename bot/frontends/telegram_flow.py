@@ -43,7 +43,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from typing import Any, Awaitable
+from typing import Any, Awaitable, Callable
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
@@ -141,6 +141,26 @@ class _FairProcessor(BaseUpdateProcessor):
         if not isinstance(update, Update):  # not counted by the queue: no slot either
             await coroutine
             return
+        flow = self._flow
+        task = asyncio.current_task()
+        if flow.stopping:  # arrived once the stop's grace was over: not started, but said so
+            flow._departed()
+            if inspect.iscoroutine(coroutine):
+                coroutine.close()
+            await flow._tell_cut_short(update, task)
+            return
+        flow._running.add(task)
+        try:
+            await self._process(update, coroutine, task)
+        except asyncio.CancelledError:
+            if flow.stopping:  # the stop cut it short: its sender is told, unless the handler did
+                await flow._tell_cut_short(update, task)
+            raise
+        finally:
+            flow._running.discard(task)
+            flow._told.discard(task)
+
+    async def _process(self, update: Update, coroutine: Awaitable[Any], task: asyncio.Task) -> None:
         turn = self._flow._turn_of(update)  # before any await: updates get here in arrival order
         try:
             if turn is not None:
@@ -191,6 +211,43 @@ class UpdateFlow:
         self._room.set()
         self.queue: asyncio.Queue = _CountingQueue(self)
         self.processor = _FairProcessor(self, max_concurrent_updates)
+        # The stop (`finish`): the updates being handled, or waiting for their turn or a slot; once
+        # `stopping`, what is still running is cut short, and `cut_short(update)` tells its sender,
+        # unless the handler told them itself (`told`).
+        self.stopping = False
+        self.cut_short: Callable[[Update], Awaitable[None]] | None = None
+        self._running: set[asyncio.Task] = set()
+        self._told: set[asyncio.Task] = set()
+
+    async def finish(self, grace_s: float, tell_s: float) -> int:
+        """The stop: the updates in progress get `grace_s` to be done; those still running then
+        are cancelled, and their senders told within `tell_s` (`cut_short`). An update handed over
+        from now on is not started, its sender told the same. How many were cut short."""
+        running = set(self._running)
+        if running:
+            await asyncio.wait(running, timeout=grace_s)
+        self.stopping = True
+        left = [task for task in self._running if not task.done()]
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.wait(left, timeout=tell_s)
+            for task in left:  # still telling (a throttled chat, a slow network): the stop is bounded
+                task.cancel()
+        return len(left)
+
+    def told(self) -> None:
+        """The running update's handler has told its sender that the stop cut it short."""
+        if (task := asyncio.current_task()) is not None:
+            self._told.add(task)
+
+    async def _tell_cut_short(self, update: Update, task: asyncio.Task | None) -> None:
+        if self.cut_short is None or task in self._told:
+            return
+        try:
+            await self.cut_short(update)
+        except Exception as error:  # noqa: BLE001 - the chat refuses, the network: the stop goes on
+            log.info("telegram.cut_short_not_told: %s", type(error).__name__)
 
     async def gate(self) -> int:
         """Return once the bot has room for another batch, or after `max_gate_s`, with the most
