@@ -277,22 +277,25 @@ class PromptScheduler:
         job.remove()
         return await job.func(*job.args, **job.kwargs)
 
-    def _retry_later(self, ref: UserRef, day: date, zone: str, attempt: int) -> None:
+    def _retry_later(self, ref: UserRef, day: date, zone: str, attempt: int, *, unsent: str | None = None) -> None:
         """Tries the day's prompt again later. The retry re-reads the user and skips the day if a
-        prompt of it got through meanwhile (a restart's catch-up, /journal prompt)."""
+        prompt of it got through meanwhile (a restart's catch-up, /journal prompt). `unsent`: a
+        failed prompt whose record the database kept (down too), withdrawn first by the retry."""
         at = retry_time(day, zone, self.now(), attempt)
         if at is None:
             log.warning("scheduler.prompt_given_up", extra={"user": ref.user_id, "tries": attempt})
             return
         self._scheduler.add_job(
             self.deliver, DateTrigger(at, timezone=timezone.utc), args=[ref],
-            kwargs={"day": day, "attempt": attempt + 1}, id=retry_job_id(ref), replace_existing=True,
+            kwargs={"day": day, "attempt": attempt + 1, **({"unsent": unsent} if unsent else {})},
+            id=retry_job_id(ref), replace_existing=True,
             misfire_grace_time=int(self.grace.total_seconds()), coalesce=True, max_instances=1,
         )
         log.info("scheduler.prompt_retry_scheduled", extra={"user": ref.user_id, "tries": attempt,
                                                            "at": at.isoformat()})
 
-    def _retry_unmade(self, ref: UserRef, day: date | None, attempt: int, erasures: int) -> None:
+    def _retry_unmade(self, ref: UserRef, day: date | None, attempt: int, erasures: int,
+                      unsent: str | None) -> None:
         """A daily prompt the database could not read or record (it was down): tried again later, as
         a failed send is, for the day it was due in the user's zone, while they keep their daily
         job (not after /journal off or /forget)."""
@@ -301,7 +304,7 @@ class PromptScheduler:
         if job is None or self.db.privacy.erasures(ref) != erasures:
             return
         trigger: DailyAt = job.trigger
-        self._retry_later(ref, day or trigger.due_day(self.now()), trigger.timezone.key, attempt)
+        self._retry_later(ref, day or trigger.due_day(self.now()), trigger.timezone.key, attempt, unsent=unsent)
 
     def next_fire_time(self, ref: UserRef) -> datetime | None:
         key = self._group_of.get(ref)
@@ -350,11 +353,13 @@ class PromptScheduler:
         return None if prompt is None else (prompt, day, user.timezone)
 
     async def deliver(self, ref: UserRef, *, force: bool = False, day: date | None = None,
-                      attempt: int = 1) -> str | None:
+                      attempt: int = 1, unsent: str | None = None) -> str | None:
         """One prompt to one user: re-read the user (they may have opted out since), skip if the
         day's was already sent, record it, send it, remember the platform message id. The day is
         the one whose prompt time passed last (local), unless a missed or failed prompt is tried
-        again for `day` (`attempt`: the how-manieth try); /journal prompt (`force`) is for today."""
+        again for `day` (`attempt`: the how-manieth try); /journal prompt (`force`) is for today. A
+        retry first withdraws the failed prompt the database could not (`unsent`): its record would
+        stand for the day's prompt, and nothing would be sent."""
         sender = self.senders.get(ref.platform)
         if sender is None:
             log.warning("scheduler.no_sender", extra={"user": ref.user_id, "platform": ref.platform})
@@ -363,11 +368,14 @@ class PromptScheduler:
             erasures = self.db.privacy.erasures(ref)  # before the user is read: a /forget after it shows
             try:
                 async with self._making_for(ref):
+                    if unsent is not None:
+                        await self.journal.prompt_not_delivered(unsent)
+                        unsent = None
                     made = await self._make_prompt(ref, force=force, day=day, erasures=erasures)
             except StorageError as error:
                 log.warning("scheduler.prompt_not_made", extra={"user": ref.user_id, "reason": str(error)})
                 if not force:  # /journal prompt: the user is told to ask again
-                    self._retry_unmade(ref, day, attempt, erasures)
+                    self._retry_unmade(ref, day, attempt, erasures, unsent)
                 return None
             if made is None:  # no journal now, the day's already sent, or /forget meanwhile
                 return None
@@ -408,13 +416,15 @@ class PromptScheduler:
         else:
             log.error("scheduler.send_failed", exc_info=failure,
                       extra={"user": ref.user_id, "chat": prompt.chat_id, "tries": attempt})
+        unsent = None
         try:  # not sent: a retry, a restart within the grace period, or /journal prompt still sends the day's
             await self.journal.prompt_not_delivered(prompt.prompt_id)
         except StorageError as error:
             log.warning("scheduler.prompt_not_withdrawn", extra={"user": ref.user_id, "reason": str(error)})
+            unsent = prompt.prompt_id  # the retry withdraws it
         if force or self.db.privacy.erasures(ref) != erasures:
             return
         if gone:  # their entries are kept; /journal on starts the prompts again, and they are told so
             await self.journal.stop_unreachable(ref)
         else:
-            self._retry_later(ref, day, zone, attempt)
+            self._retry_later(ref, day, zone, attempt, unsent=unsent)

@@ -621,6 +621,52 @@ async def test_a_prompt_the_database_could_not_make_is_tried_again_later_that_da
     assert await db.prompts.last_sent_date(user.ref) == NOV_24
 
 
+class CutOffConsole(ConsoleFrontend):
+    """The console on a machine whose network drops as a prompt goes out: the platform and a
+    database elsewhere are both unreachable (`cut` takes the database down), so the send fails."""
+
+    def __init__(self, *args, cut, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.cut = cut
+
+    async def send_prompt(self, prompt):
+        if self.cut is not None:
+            self.cut, cut = None, self.cut
+            cut()
+            raise ConnectionError("network unreachable")
+        return await super().send_prompt(prompt)
+
+
+async def test_a_failed_prompt_left_recorded_by_a_database_outage_is_still_tried_again(counting, outage):
+    """The send failed and the database, down too, kept the prompt's record (its withdrawal
+    failed): each retry then found that record, took the day's prompt for sent, and sent nothing."""
+    import time as time_module
+
+    db = outage.db
+    user = lisbon_user(21, 0, "offline")
+    await db.users.upsert(user)
+    at = [datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)]  # 21:00 in Lisbon
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None, now=lambda: at[0]), now=lambda: at[0])
+    scheduler = PromptScheduler(db, journal, pause_s=0, now=lambda: at[0])
+    out = io.StringIO()
+    scheduler.register(CutOffConsole(usecases=None, stdin=io.StringIO(), stdout=out, cut=outage.down))
+    scheduler.schedule(user)
+
+    assert await scheduler.deliver(user.ref) is None  # neither the platform nor the database at 21:00
+    assert scheduler.retry_at(user.ref) == at[0] + timedelta(minutes=5)
+
+    outage.up()
+    at[0] += timedelta(minutes=5)
+    deadline = time_module.monotonic() + 10
+    while (await scheduler.retry_now(user.ref)) is None:  # the client reconnects
+        assert time_module.monotonic() < deadline, "no prompt within 10 s of the database's return"
+        assert scheduler.retry_at(user.ref) is not None, "the retry gave up on the day"
+        await asyncio.sleep(0.1)
+    assert out.getvalue().count("📝") == 1
+    sent = await db.prompts.open_since(at[0] - timedelta(days=1), 10)
+    assert [p.message_id for p in sent] == ["1"]  # the failed one withdrawn, the one that arrived open
+
+
 async def test_a_failed_prompt_is_not_tried_again_past_the_local_day_s_end(db, counting):
     user = lisbon_user(23, 50, "night-owl")
     await db.users.upsert(user)
