@@ -4,16 +4,28 @@ within Docker's 10 s grace, after which it would be killed with those requests u
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 
 from bot.frontends import render
-from tests.bot.test_app import TOKEN, start_bot, stop_bot, telegram_env, wait_for_log
-from tests.bot.test_console import moodbot_processes
+from tests.bot.test_app import DISCORD_TOKEN, TOKEN, start_bot, stop_bot, telegram_env, wait_for_log
+from tests.bot.test_console import REPO, moodbot_processes
 from tests.fakes.audio_http import FakeAudioServer
+from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 
 DOCKER_GRACE_S = 10.0  # `docker stop`'s wait between SIGTERM and SIGKILL
+GUILD = 777000000000000001  # a Discord server
+SUB_COMMAND, STRING = 1, 3  # a command option's types
+
+
+def discord_env(fake: FakeDiscord, data_dir, **settings: str) -> dict[str, str]:
+    """The environment of a `python -m bot` serving Discord through `fake`, on the embedded database."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "SPOTIFY_CLIENT_ID", "MONGODB_URI")}
+    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO), DISCORD_TOKEN=DISCORD_TOKEN, DISCORD_API_URL=fake.api_url,
+               DISCORD_GATEWAY_URL=fake.gateway_url, **settings)
+    return env
 
 
 async def test_sigterm_while_a_telegram_mood_downloads_tells_the_user_and_stops_within_dockers_grace(tmp_path):
@@ -46,3 +58,62 @@ async def test_sigterm_while_a_telegram_mood_downloads_tells_the_user_and_stops_
     assert shown[-1] == render.RESTARTING, shown
     assert moodbot_processes(str(data_dir)) == []
 
+
+async def test_sigterm_while_a_discord_mood_downloads_tells_the_user_in_its_answer(tmp_path):
+    """The bot closed its Discord connection and stopped at once, and the /mood still at work was
+    dropped unsaid: its answer showed "Fetching a 30 s section…" until Discord gave up on it."""
+    (tmp_path / "cdn").mkdir()
+    audio = FakeAudioServer(tmp_path / "cdn").start()
+    fake = await FakeDiscord().start()
+    data_dir = tmp_path / "data"
+    proc = await start_bot(tmp_path, discord_env(fake, data_dir, AUDIO_SEARCH=audio.url("/hang/{title}.ogg")))
+    try:
+        await wait_for_log(tmp_path / "stderr", "event=app.started", timeout=60)
+        asked = await fake.slash("mood", [{"name": "query", "type": STRING, "value": "Some Song"}], guild=GUILD)
+        while not audio.requests_for("/hang/Some%20Song.ogg"):
+            await asyncio.sleep(0.05)
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+        took = time.monotonic() - signalled
+    finally:
+        await stop_bot(proc, 20)
+        await fake.stop()
+        audio.stop()
+    logs = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 0, logs[-3000:]
+    assert took < DOCKER_GRACE_S - 2, (took, logs[-3000:])
+    shown = [c.content for c in fake.calls if c.name == "edit_original" and c.token == asked["token"]]
+    assert shown and shown[-1] == render.RESTARTING, shown
+    assert moodbot_processes(str(data_dir)) == []
+
+
+async def test_sigterm_while_a_discord_journal_answer_downloads_tells_the_user_in_the_dm(tmp_path):
+    """A daily prompt answered by DM with a song still downloading at the stop: its "Fetching…"
+    stayed in the DM, unsaid; it now says to send it again (the prompt stays open for that)."""
+    (tmp_path / "cdn").mkdir()
+    audio = FakeAudioServer(tmp_path / "cdn").start()
+    fake = await FakeDiscord().start()
+    data_dir = tmp_path / "data"
+    proc = await start_bot(tmp_path, discord_env(fake, data_dir, AUDIO_SEARCH=audio.url("/hang/{title}.ogg")))
+    try:
+        await wait_for_log(tmp_path / "stderr", "event=app.started", timeout=60)
+        await fake.slash("journal", [{"name": "on", "type": SUB_COMMAND, "options": [
+            {"name": "time", "type": STRING, "value": "21:30"}, {"name": "timezone", "type": STRING, "value": "Europe/Lisbon"}]}])
+        await fake.wait_for("edit_original", timeout=30)
+        await fake.slash("journal", [{"name": "prompt", "type": SUB_COMMAND, "options": []}])
+        await fake.wait_for("send_message", lambda c: render.PROMPT_HINT in c.content, timeout=30)
+        await fake.user_dms("Some Song")
+        while not audio.requests_for("/hang/Some%20Song.ogg"):
+            await asyncio.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+    finally:
+        await stop_bot(proc, 20)
+        await fake.stop()
+        audio.stop()
+    logs = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 0, logs[-3000:]
+    dm = str(fake.dm_channel_id(42))
+    shown = [c.content for c in fake.calls if c.name in ("send_message", "edit_message") and c.match.get("channel") == dm]
+    assert shown[-1] == render.RESTARTING, shown

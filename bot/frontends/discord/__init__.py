@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from typing import Awaitable, Callable
 
 import aiohttp
 import discord
@@ -53,6 +55,29 @@ GATEWAY_LOST = "The bot is offline on Discord until it is restarted"
 PROMPT_SEND_TIMEOUT_S = 60.0
 # aiohttp's errors for a request that never left: no connection was made to Discord.
 NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+# The stop (SIGTERM, Ctrl-C): the commands and DM answers in progress get STOP_GRACE_S to be answered;
+# those still at work then (a download, the model) are cut short, their askers told within
+# CUT_SHORT_TELL_S. Together well inside `docker stop`'s 10 s, with the rest of the stop.
+STOP_GRACE_S = 4.0
+CUT_SHORT_TELL_S = 2.0
+
+
+class ServingTree(app_commands.CommandTree):
+    """The command tree, keeping each command's task with its interaction while it runs (`MoodBot.serve`),
+    and refusing, with a word to the asker, a command that arrives once the stop has cut the rest short."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.type is discord.InteractionType.autocomplete:
+            return True
+        bot = self.client
+        # As a command that failed: its response, or in its "thinking…" or stage shown.
+        cut_short = functools.partial(apologise, interaction, render.RESTARTING)
+        if bot.stopping:
+            with contextlib.suppress(*NETWORK_ERRORS, discord.HTTPException):
+                await cut_short()
+            return False
+        bot.serve(cut_short)
+        return True
 
 
 def bot_intents(members: bool = False) -> discord.Intents:
@@ -103,8 +128,14 @@ class MoodBot(commands.AutoShardedBot):
         super().__init__(command_prefix=commands.when_mentioned, intents=bot_intents(settings.discord_members_intent),
                          help_command=None, guild_ready_timeout=guild_ready_timeout,
                          allowed_mentions=discord.AllowedMentions.none(), chunk_guilds_at_startup=False,
-                         member_cache_flags=discord.MemberCacheFlags.none(), http_trace=in_flight.trace_config)
+                         member_cache_flags=discord.MemberCacheFlags.none(), http_trace=in_flight.trace_config,
+                         tree_cls=ServingTree)
         self.in_flight = in_flight
+        # The commands and DM answers at work (their tasks), each with how to tell its asker that
+        # the stop cut it short (`finish`); `stopping` once it has.
+        self.serving: dict[asyncio.Task, Callable[[], Awaitable[None]]] = {}
+        self.stopping = False
+        self.stop_grace_s = STOP_GRACE_S
         self.settings = settings
         self.usecases = usecases
         self.tree.on_error = self.on_app_command_error
@@ -138,6 +169,45 @@ class MoodBot(commands.AutoShardedBot):
         if self.command_sync is not None:
             self.command_sync.cancel()
         await super().close()
+
+    def serve(self, tell: Callable[[], Awaitable[None]]) -> None:
+        """The running task answers a user: kept until it ends, with `tell` for the stop."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.serving[task] = tell
+            task.add_done_callback(self._served)
+
+    def _served(self, task: asyncio.Task) -> None:
+        if not self.stopping:  # else `finish` still tells those it cut short
+            self.serving.pop(task, None)
+
+    async def finish(self, grace_s: float, tell_s: float = CUT_SHORT_TELL_S) -> int:
+        """Before the connection closes: what is at work gets `grace_s` to be answered; what is
+        still at work then is cancelled, and its asker told within `tell_s` (`render.RESTARTING`).
+        discord.py does not wait for its handlers: closed, it dropped them unanswered, "thinking…"
+        (or a stage) shown until Discord gave up on them. How many were cut short."""
+        running = [task for task in self.serving if not task.done()]
+        if running:
+            await asyncio.wait(running, timeout=grace_s)
+        self.stopping = True
+        left = {task: tell for task, tell in self.serving.items() if not task.done()}
+        self.serving.clear()
+        if not left:
+            return 0
+        log.warning("discord.cut_short_by_stop", extra={"answers": len(left)})
+
+        async def cut(task: asyncio.Task, tell: Callable[[], Awaitable[None]]) -> None:
+            task.cancel()
+            await asyncio.wait([task])  # its stages settled: none is shown after what is told
+            try:
+                await tell()
+            except Exception as error:  # noqa: BLE001 - refused, the network: the stop goes on
+                log.info("discord.cut_short_not_told: %s", type(error).__name__)
+
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(tell_s):
+                await asyncio.gather(*(cut(task, tell) for task, tell in left.items()))
+        return len(left)
 
     async def on_message(self, message: discord.Message) -> None:
         """No prefix commands: only slash commands, and DMs handled by `JournalCog`'s listener."""
@@ -203,7 +273,10 @@ class DiscordFrontend:
         self.lost.set()
 
     async def stop(self) -> None:
-        """Close the connection; safe to call again, and after a failed start."""
+        """Close the connection, once what is at work is answered or its askers told (`finish`);
+        safe to call again, and after a failed start."""
+        if self._connection is not None and not self.bot.is_closed():
+            await self.bot.finish(self.bot.stop_grace_s)
         await self.bot.close()
         connection, self._connection = self._connection, None
         if connection is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 
@@ -404,6 +405,12 @@ class JournalCog(commands.Cog):
                                        else typed_command_hint(name, in_servers_only=command.guild_only))
             return
         progress = MessageProgress(message.channel, self.in_flight)
+        cut_short = functools.partial(progress.show, ErrorReply(render.RESTARTING))
+        if self.bot.stopping:  # the stop has cut short what was at work: this is not started
+            with contextlib.suppress(discord.HTTPException, *NETWORK_ERRORS):
+                await cut_short()
+            return
+        self.bot.serve(cut_short)
         try:
             await self._answer_dm(message, progress)
         except Exception as error:

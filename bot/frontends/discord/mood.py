@@ -1,6 +1,7 @@
 """MoodCog: /mood, the "Mood of this song" message command, and /help."""
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 
@@ -23,6 +24,7 @@ from bot.frontends.discord.interactions import (
     shown,
     whose,
 )
+from bot.frontends import render
 from bot.replies import STAGE_FINDING, Caller, ErrorReply
 from bot.sources.models import UnsupportedInputError
 from bot.sources.query import DEFAULT_ALLOWED, parse_query
@@ -147,6 +149,8 @@ class MoodCog(commands.Cog):
         for index, file in enumerate(files):
             left = len(files) - index - 1
             progress = (FollowupProgress if index else InteractionProgress)(interaction, self.in_flight)
+            if index:  # the response shows the first file's answer: a stop cuts this one short in its own message
+                self.bot.serve(functools.partial(progress.show, ErrorReply(render.RESTARTING)))
             if discord.utils.utcnow() + FILE_TIME > until:  # its answer might find the token expired
                 await self._show_next(interaction, progress, ErrorReply(OUT_OF_TIME.format(count=left + 1)))
                 return
