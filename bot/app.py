@@ -371,12 +371,13 @@ class App:
             self.scheduler.register(frontend)
             await start_frontend(frontend, settings)
             stack.push_async_callback(frontend.stop)
+        # The front-ends serve: a live heartbeat says so, and that the event loop still turns. Not
+        # after the scheduler's start, whose catch-up of a busy prompt time can take minutes.
+        await stack.enter_async_context(heartbeat(heartbeat_path(data_dir)))
         # After the front-ends: missed prompts are sent at start and need their senders. Its stop
         # first: a start cut short by a signal, while it sends them, stops the scheduler too.
         stack.push_async_callback(self.scheduler.stop)
         await self.scheduler.start()
-        # Last: a live heartbeat says the bot serves, and that its event loop still turns.
-        await stack.enter_async_context(heartbeat(heartbeat_path(data_dir)))
         settle_heap()
         log.info("app.started", extra={"frontends": ",".join(type(f).__name__ for f in self.frontends)})
         return console

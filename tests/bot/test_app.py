@@ -85,6 +85,35 @@ async def test_with_a_telegram_token_the_app_serves_telegram_and_stops_on_sigter
     assert not Path(data_dir / "moodbot.log").exists()  # outside the console, logs go to stderr
 
 
+async def test_the_heartbeat_beats_while_the_start_sends_the_prompts_missed_during_a_restart(tmp_path, db, mongo_uri,
+                                                                                             db_name):
+    """A restart across a busy prompt time sends every prompt missed within 3 h before the start
+    is done, paced (4 at a time, a pause after each, Telegram's own limit): thousands took minutes,
+    and the heartbeat began only after them, so `--alive` said a bot that was serving was down (the
+    image's HEALTHCHECK gives a start 2 minutes). It beats from the front-ends' start on."""
+    from datetime import datetime, timedelta, timezone
+
+    from bot.health import heartbeat_path, liveness
+    from storage.models import User
+
+    half_an_hour_ago = (datetime.now(timezone.utc) - timedelta(minutes=30)).time().replace(second=0, microsecond=0)
+    await db.users.upsert(User("telegram", "4242", timezone="UTC", prompt_time=half_an_hour_ago,
+                               journal_enabled=True, chat_id="4242"))
+    fake = await FakeTelegramBotAPI(TOKEN).start()
+    fake.delay_next("sendMessage", 4)  # the missed prompt: one of many, still on its way
+    data_dir = tmp_path / "data"
+    proc = await start_bot(tmp_path, telegram_env(fake, data_dir, MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name))
+    try:
+        await fake.wait_for("sendMessage", lambda c: c.chat_id == "4242", timeout=60)
+        alive, line = liveness(heartbeat_path(data_dir))
+        assert alive, line
+        await wait_for_log(tmp_path / "stderr", "event=app.started", timeout=60)
+    finally:
+        await stop_bot(proc, 20)
+        await fake.stop()
+    assert proc.returncode == 0, (tmp_path / "stderr").read_text()[-3000:]
+
+
 async def test_a_telegram_token_revoked_while_the_bot_runs_stops_it_saying_why(tmp_path):
     """python-telegram-bot ends its polling for good on a token Telegram no longer takes (revoked
     in @BotFather): the bot answered nobody, its heartbeat said alive, and the stop that came
