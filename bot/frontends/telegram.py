@@ -453,9 +453,13 @@ class TelegramFrontend:
             return
         log.warning("telegram.polling_failed", extra={"reason": f"{type(error).__name__}: {error}"})
 
-    async def stop(self) -> None:
-        for action in self._actions:
-            action.cancel()
+    async def finish(self) -> None:
+        """The stop's first part, which the app runs for all its front-ends at once: no more
+        updates fetched, and those in progress answered or their senders told (`UpdateFlow.finish`).
+        PTB's own stop waits for every update in progress, however long (a download: up to 90 s):
+        `docker stop` then killed the bot, and those users were never answered. Those fetched are
+        acknowledged to Telegram now (the updater's stop), so each is answered, or told to send it
+        again."""
         if self.app.updater.running:
             try:
                 await self.app.updater.stop()
@@ -463,13 +467,15 @@ class TelegramFrontend:
                 if not self.lost.is_set():
                     raise
         if self.app.running:
-            # PTB's own stop waits for every update in progress, however long (a download: up to
-            # 90 s): `docker stop` then killed the bot, and those users were never answered. Those
-            # fetched are acknowledged to Telegram now (the updater's stop), so each is answered,
-            # or told to send it again.
             cut = await self.flow.finish(self.stop_grace_s, CUT_SHORT_TELL_S)
             if cut:
                 log.warning("telegram.cut_short_by_stop", extra={"updates": cut})
+
+    async def stop(self) -> None:
+        for action in self._actions:
+            action.cancel()
+        await self.finish()
+        if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
 

@@ -117,3 +117,37 @@ async def test_sigterm_while_a_discord_journal_answer_downloads_tells_the_user_i
     dm = str(fake.dm_channel_id(42))
     shown = [c.content for c in fake.calls if c.name in ("send_message", "edit_message") and c.match.get("channel") == dm]
     assert shown[-1] == render.RESTARTING, shown
+
+
+async def test_sigterm_with_work_on_both_platforms_gives_them_one_grace_together(tmp_path):
+    """Each front-end's stop gave its own work 4 s, one after the other: with a download on each
+    platform the stop took two graces, over `docker stop`'s 10 s with the rest of the stop."""
+    (tmp_path / "cdn").mkdir()
+    audio = FakeAudioServer(tmp_path / "cdn").start()
+    telegram = await FakeTelegramBotAPI(TOKEN).start()
+    discord = await FakeDiscord().start()
+    data_dir = tmp_path / "data"
+    env = discord_env(discord, data_dir, AUDIO_SEARCH=audio.url("/hang/{title}.ogg"))
+    env.update({k: v for k, v in telegram_env(telegram, data_dir).items() if k.startswith("TELEGRAM_")})
+    proc = await start_bot(tmp_path, env)
+    try:
+        await wait_for_log(tmp_path / "stderr", "event=app.started", timeout=60)
+        await telegram.user_sends("/mood First Song", chat=4242)
+        asked = await discord.slash("mood", [{"name": "query", "type": STRING, "value": "Second Song"}], guild=GUILD)
+        while not (audio.requests_for("/hang/First%20Song.ogg") and audio.requests_for("/hang/Second%20Song.ogg")):
+            await asyncio.sleep(0.05)
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+        took = time.monotonic() - signalled
+    finally:
+        await stop_bot(proc, 20)
+        await telegram.stop()
+        await discord.stop()
+        audio.stop()
+    logs = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 0, logs[-3000:]
+    assert took < DOCKER_GRACE_S - 3, (took, logs[-3000:])
+    on_telegram = [c.text for c in telegram.calls if c.method in ("sendMessage", "editMessageText") and c.chat_id == "4242"]
+    on_discord = [c.content for c in discord.calls if c.name == "edit_original" and c.token == asked["token"]]
+    assert on_telegram[-1] == on_discord[-1] == render.RESTARTING, (on_telegram, on_discord)

@@ -272,11 +272,16 @@ class DiscordFrontend:
         log.error("discord.gateway_lost", extra={"reason": gateway_loss(connection.exception())})
         self.lost.set()
 
+    async def finish(self) -> None:
+        """The stop's first part, which the app runs for all its front-ends at once: what is at
+        work is answered or its askers told (`MoodBot.finish`)."""
+        if self._connection is not None and not self.bot.is_closed():
+            await self.bot.finish(self.bot.stop_grace_s)
+
     async def stop(self) -> None:
         """Close the connection, once what is at work is answered or its askers told (`finish`);
         safe to call again, and after a failed start."""
-        if self._connection is not None and not self.bot.is_closed():
-            await self.bot.finish(self.bot.stop_grace_s)
+        await self.finish()
         await self.bot.close()
         connection, self._connection = self._connection, None
         if connection is None:
