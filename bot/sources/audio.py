@@ -7,7 +7,8 @@
 Where the audio comes from is the operator's AUDIO_SEARCH template (trusted): a yt-dlp search
 ("ytsearch5:{artists} - {title} audio") or a plain URL ("http://host/audio/{spotify_id}.ogg").
 A user's YouTube link goes through the SSRF guard, redirects included, before yt-dlp sees it;
-while yt-dlp fetches it, the worker connects to public addresses only (`connectguard`).
+while yt-dlp fetches it, the worker connects to public addresses only, and by the names of the
+allowlist's hosts and their sites' media hosts only (`connectguard`).
 
 Only the middle `section_seconds` of a plain file over HTTP are fetched, with Range requests. Ogg
 and WebM take two (the header + the byte span of the window, made a valid file by `oggsection` /
@@ -50,7 +51,7 @@ from bot.config import AUDIO_SEARCH_FIELDS
 from bot.sources import oggsection as ogg
 from bot.sources import ranged
 from bot.sources import webmsection as webm
-from bot.sources.connectguard import Watch, public_connections_only, vet_format_url
+from bot.sources.connectguard import AWAY_MESSAGE, Watch, public_connections_only, vet_format_url
 from bot.sources.downloadpool import DownloadPool, WorkerCrashedError, shared_pool
 from bot.sources.lookups import in_lookup_thread
 from bot.sources.models import (
@@ -67,7 +68,7 @@ from bot.sources.models import (
 from bot.sources.query import DEFAULT_ALLOWED
 from bot.sources.ranged import RANGE_MARGIN, TOO_SLOW, EmptyFileError, RangeReply, http_range
 from bot.sources.spotify import version_tags
-from bot.sources.urlguard import BLOCKED_MESSAGE, ConnectPolicy, Resolver, URLGuard, system_resolver
+from bot.sources.urlguard import BLOCKED_MESSAGE, ConnectPolicy, Resolver, URLGuard, reachable_hosts, system_resolver
 from bot.tempfiles import temporary_folder
 
 log = logging.getLogger(__name__)
@@ -489,7 +490,8 @@ class AudioFetcher:
         """`resolver` and `public_stand_ins` (address, port pairs a user's link may reach although
         they are not public) let tests play the internet with local servers."""
         self.search_template = search_template
-        self.connections = ConnectPolicy(frozenset(public_stand_ins))
+        # A user link's download reaches the allowlist's hosts (and their sites' media hosts) only.
+        self.connections = ConnectPolicy(frozenset(public_stand_ins), hosts=reachable_hosts(allowed_hosts))
         self.guard = URLGuard(allowed_hosts, resolver, self.connections)
         self.downloader = SectionDownloader(max_bytes, max_duration_s, section_seconds,
                                             min(socket_timeout_s, timeout_s))
@@ -574,7 +576,7 @@ class SectionDownloader:
                                        watch=watch)
                 except Exception:
                     if watch.refused:  # the refusal, however yt-dlp passed it on ("unable to download", ...)
-                        raise BlockedURLError(BLOCKED_MESSAGE) from None
+                        raise BlockedURLError(AWAY_MESSAGE if watch.away else BLOCKED_MESSAGE) from None
                     raise
         if job.try_range:
             audio = self._range_section(job.source, job.known_s, job.workdir, job.label)

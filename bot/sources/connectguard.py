@@ -7,7 +7,16 @@ address may give 127.0.0.1 now: DNS rebinding), and its extractors fetch what a 
 playlist names (an <audio src>, an HLS playlist's segments). None of that passes the guard. So,
 for the length of such a job, the worker refuses, at the socket, every connection to an address
 that is not public, whichever library makes it: Python's audit hook sees each `socket.connect`,
-with the address about to be connected.
+with the address about to be connected. Nor may the job reach a PUBLIC host off the allowlist
+(a redirect or a page may name any): every name it looks up (`socket.getaddrinfo`, seen by the
+same hook with the name, before any DNS query) or connects to must be on the allowlist or be one
+of its sites' media hosts (`urlguard.reachable_hosts`: YouTube's audio is on *.googlevideo.com).
+Python's HTTP clients (http.client, urllib3, yt-dlp's own) look a URL's host up that way before
+they connect, an address too, so a URL to an address (`http://93.184.216.34/`) is refused as well.
+A refusal ends the download with `AWAY_MESSAGE`, and a log line names the host.
+
+Only the download worker runs such jobs, one at a time, so only its connections are watched, and
+only during a job: the bot's own (Spotify's API, the database, Telegram, Discord) never are.
 
 ffmpeg is a process of its own that the hook cannot see into (its DNS lookups, the redirects it
 follows), so for a user's link it opens no URL at all: yt-dlp's own downloaders fetch the file,
@@ -30,6 +39,10 @@ from urllib.parse import urlsplit
 
 from bot.sources.urlguard import ConnectPolicy, dns_can_hold, parse_ip_literal, system_resolver
 
+AWAY_MESSAGE = ("That link leads away from the sites I fetch from, so I didn't follow it. "
+                "Send me the song's name instead.")
+LOOKUP_EVENTS = ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex")  # the name: args[0]
+
 log = logging.getLogger(__name__)
 
 INET_FAMILIES = (socket.AF_INET, socket.AF_INET6)
@@ -48,6 +61,14 @@ class Watch:
 
     policy: ConnectPolicy
     refused: list[str] = field(default_factory=list)
+    away: bool = False  # a refused host was off the allowlist (rather than at a non-public address)
+
+    def check_name(self, host: str, what: str) -> None:
+        """Raise `RefusedConnectionError` unless `host` (a name, or an address as text) is one the
+        job may reach: on the allowlist, or one of its sites' media hosts."""
+        if not self.policy.allows_name(host):
+            self.away = True
+            self.refuse(f"{what} {host} (a host off the allowlist)")
 
     def check(self, host: str, port: int | None, what: str) -> None:
         """Raise `RefusedConnectionError` unless every address `host` stands for is allowed at `port`.
@@ -103,14 +124,27 @@ def vet_format_url(watch: Watch, url: str) -> None:
         watch.refuse(f"a {scheme or 'malformed'} URL to download")
     if not dns_can_hold(host):  # an empty label, one over 63 characters: refused before any lookup
         watch.refuse("a URL to download whose host name no resolver looks up")
+    watch.check_name(host, "a format's URL to")
     watch.check(host, port or DEFAULT_PORTS[scheme], "a format's URL")
 
 
 def _audit(event: str, args: tuple) -> None:
     watch = _watch
-    if event != "socket.connect" or watch is None:
+    if watch is None:
+        return
+    if event in LOOKUP_EVENTS:
+        host = args[0]
+        if host is not None:  # None: the local host, for a listening socket (nothing is looked up)
+            watch.check_name(host.decode("ascii", "replace") if isinstance(host, (bytes, bytearray)) else str(host),
+                             "a lookup of")
+        return
+    if event != "socket.connect":
         return
     sock, address = args
     if sock.family not in INET_FAMILIES:
         watch.refuse(f"a connection of family {sock.family}")
+    # A name (not an address) given to connect() was looked up already, where no hook sees it:
+    # judged here before the connection is made.
+    if parse_ip_literal(str(address[0])) is None:
+        watch.check_name(str(address[0]), "a connection to")
     watch.check(str(address[0]), int(address[1]), "a connection")

@@ -91,16 +91,41 @@ def is_public_address(ip: IPAddress) -> bool:
     return ip.is_global and not bad
 
 
+# The hosts an allowed site serves its media from, which a user's link to it makes yt-dlp fetch:
+# YouTube's page and player API are on www.youtube.com, its audio on its CDN (rr1---sn-….
+# googlevideo.com). A suffix here counts only where ALLOWED_HOSTS names the site (or a subdomain).
+MEDIA_HOSTS: dict[str, frozenset[str]] = {
+    "youtube.com": frozenset({"googlevideo.com"}),
+    "youtube-nocookie.com": frozenset({"googlevideo.com"}),
+    "youtu.be": frozenset({"googlevideo.com"}),
+}
+
+
+def reachable_hosts(allowed_hosts: frozenset[str]) -> frozenset[str]:
+    """The host names (each with its subdomains) a download of a user's link may look up and
+    connect to: the allowlist, and the media hosts of the sites on it (`MEDIA_HOSTS`)."""
+    allowed = frozenset(h.lower().rstrip(".") for h in allowed_hosts)
+    media = (m for site, hosts in MEDIA_HOSTS.items() if any(host_allowed(h, {site}) for h in allowed) for m in hosts)
+    return allowed | frozenset(media)
+
+
 @dataclass(frozen=True)
 class ConnectPolicy:
     """Where a connection made for a user's link may go: public addresses, and `stand_ins`,
     (address, port) pairs of local servers that play public hosts (tests: nothing local is
-    public). Plain data: it travels to a download worker with the job."""
+    public); and, where `hosts` is given, only by a name on it (or a subdomain of one: see
+    `reachable_hosts`), never by another name nor by an address. Plain data: it travels to a
+    download worker with the job."""
 
     stand_ins: frozenset[tuple[str, int]] = frozenset()
+    hosts: frozenset[str] | None = None  # None: any name (the addresses alone are judged)
 
     def allows(self, ip: IPAddress, port: int) -> bool:
         return is_public_address(ip) or (str(ip), port) in self.stand_ins
+
+    def allows_name(self, host: str) -> bool:
+        """Whether a connection may be made to `host` (a name, or an address as text) at all."""
+        return self.hosts is None or host_allowed(host.lower().rstrip("."), self.hosts)
 
 
 class Deadline:

@@ -3,6 +3,7 @@ not through DNS, not through a redirect."""
 from __future__ import annotations
 
 import ipaddress
+import logging
 import time
 
 import pytest
@@ -376,6 +377,31 @@ def test_a_format_url_whose_host_name_no_dns_can_hold_is_refused_before_the_down
     assert len(watch.refused) == 1
 
 
+def test_a_download_of_a_user_link_looks_up_only_the_allowlist_and_its_sites_media_hosts():
+    import socket
+
+    from bot.sources.connectguard import RefusedConnectionError, public_connections_only
+    from bot.sources.urlguard import reachable_hosts
+
+    hosts = reachable_hosts(DEFAULT_ALLOWED)
+    assert {"www.youtube.com", "youtube.com", "googlevideo.com", "open.spotify.com"} <= hosts
+    assert "googlevideo.com" not in reachable_hosts(frozenset({"open.spotify.com"}))  # no YouTube, no YouTube CDN
+    with public_connections_only(ConnectPolicy(hosts=hosts)) as watch:
+        watch.check_name("rr3---sn-4g5e6nz7.googlevideo.com", "a lookup of")
+        watch.check_name("WWW.YouTube.com.", "a lookup of")
+        for host, port in [("example.com", 443), (PUBLIC, 80), (b"evil.example", 80), ("googlevideo.com.evil.example", 443)]:
+            with pytest.raises(RefusedConnectionError):
+                socket.getaddrinfo(host, port)  # refused before any DNS query
+        with pytest.raises(RefusedConnectionError):
+            socket.gethostbyname("example.com")
+        with pytest.raises(RefusedConnectionError), socket.socket() as sock:
+            # A name handed to connect() itself: looked up (no hook sees that), but not connected to.
+            sock.connect(("localhost", 1))
+        assert watch.away and len(watch.refused) == 6
+    # Between a user link's downloads, nothing is watched.
+    assert socket.getaddrinfo("localhost", 80)
+
+
 @pytest.fixture
 def work(tmp_path):
     """The fetcher's temporary folder (beside the target's files, which tmp_path holds)."""
@@ -414,6 +440,41 @@ async def test_a_redirect_made_only_to_ytdlps_get_is_refused(front, target, work
     await assert_refused(user_link_fetcher(front, work), user_link(front), work)
     assert target.requests == []
     assert [r.method for r in front.requests] == ["HEAD", "GET"]
+
+
+@pytest.fixture
+def elsewhere(audio_root):
+    """A PUBLIC host off the allowlist (its port is a stand-in for a public address, its name is
+    not "localhost"), serving a perfectly good song: only the allowlist stops a fetch of it."""
+    with FakeAudioServer(audio_root) as server:
+        yield server
+
+
+def away_fetcher(front: FakeAudioServer, elsewhere: FakeAudioServer, work) -> AudioFetcher:
+    return user_link_fetcher(front, work, public_stand_ins=stand_in(front) | stand_in(elsewhere))
+
+
+async def assert_led_away(fetcher: AudioFetcher, item, work, elsewhere: FakeAudioServer, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="bot.sources.connectguard"):
+        with pytest.raises(BlockedURLError, match="leads away from the sites I fetch from"):
+            async with fetcher.fetch(item):
+                pass
+    assert elsewhere.requests == []
+    assert list(work.iterdir()) == []
+    assert any("127.0.0.1" in r.getMessage() and "allowlist" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_redirect_of_ytdlps_get_to_a_public_host_off_the_allowlist_is_refused(front, elsewhere, work, caplog):
+    # The guard's HEAD is answered 404; yt-dlp's GET is redirected to a public host the allowlist
+    # does not name: an address rule alone lets it through.
+    front.add_redirect("/watch", f"http://127.0.0.1:{elsewhere.port}/clip.ogg", methods=("GET",))
+    await assert_led_away(away_fetcher(front, elsewhere, work), user_link(front), work, elsewhere, caplog)
+    assert [r.method for r in front.requests] == ["HEAD", "GET"]
+
+
+async def test_audio_a_page_names_on_a_public_host_off_the_allowlist_is_never_fetched(front, elsewhere, work, caplog):
+    front.add_page("/watch", f'<html><body><audio src="http://127.0.0.1:{elsewhere.port}/long.ogg"></audio></body></html>')
+    await assert_led_away(away_fetcher(front, elsewhere, work), user_link(front), work, elsewhere, caplog)
 
 
 async def test_a_name_that_resolves_to_a_private_address_after_the_guard_looked_is_refused(front, work):
