@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime, time
+from typing import Any, Iterable
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,35 @@ class UserExport:
     place_tracks: list[PlaceTrack] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), default=_json_value, indent=2, ensure_ascii=False)
+        return export_json(self.user, ((part.name, getattr(self, part.name)) for part in fields(self)
+                                       if part.name != "user"))
+
+
+def export_json(user: User | None, parts: Iterable[tuple[str, Iterable[Any]]]) -> str:
+    """`UserExport.to_json`'s text (`json.dumps` of it with `indent=2`) from the user and the lists
+    of records named as `UserExport`'s fields, in their order; the records may come from generators.
+    Each record is made JSON on its own and only its text is kept: a /export of thousands of records
+    as objects all at once (and their `asdict` copies) made the garbage collector's full passes,
+    which stop every thread and the event loop with them, take 85-150 ms each."""
+    parts_text = [f'"user": {_indented(_record_json(user), 1)}']
+    for name, records in parts:
+        items = [_indented(_record_json(record), 2) for record in records]
+        listed = f"[\n{INDENT * 2}" + f",\n{INDENT * 2}".join(items) + f"\n{INDENT}]" if items else "[]"
+        parts_text.append(f"{json.dumps(name)}: {listed}")
+    return "{\n" + INDENT + f",\n{INDENT}".join(parts_text) + "\n}"
+
+
+INDENT = "  "
+
+
+def _record_json(record: Any) -> str:
+    return json.dumps(None if record is None else asdict(record), default=_json_value, indent=len(INDENT),
+                      ensure_ascii=False)
+
+
+def _indented(text: str, depth: int) -> str:
+    """`text` nested `depth` levels deep: JSON's own line breaks are its structure (a string's are escaped)."""
+    return text.replace("\n", "\n" + INDENT * depth)
 
 
 def _json_value(value: object) -> str:

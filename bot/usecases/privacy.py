@@ -11,8 +11,9 @@ from bot.ratelimit import HeavyLimits, refusal
 from bot.replies import PLACE, Caller, ErrorReply, ExportReply, TextReply
 from bot.usecases.journal import local_today
 from bot.usecases.ports import NoSchedule, PromptSchedule
-from storage.models import StorageError, User, UserExport, UserRef
+from storage.models import JournalEntry, StorageError, User, UserRef
 from storage.outbox import JournalWriter
+from storage.privacy import RawExport
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,11 @@ FORGET_EXPLANATION = (
 )
 
 
-def export_file(name: str, exported: UserExport) -> tuple[str, bytes]:
-    """The export as a file every front-end can send: JSON, gzipped (`name.gz`) when too large."""
-    data = exported.to_json().encode("utf-8")
+def export_file(name: str, raw: RawExport, user: User, held: list[JournalEntry]) -> tuple[str, bytes]:
+    """The export as a file every front-end can send: JSON, gzipped (`name.gz`) when too large. Of
+    the user's documents as the database sent them, with `user` as their settings and the entries
+    `held` in the outbox that the database does not hold yet. CPU-bound: run it in a thread."""
+    data = raw.to_json(user, held).encode("utf-8")
     if len(data) <= EXPORT_MAX_BYTES:
         return name, data
     return f"{name}.gz", gzip.compress(data, compresslevel=6, mtime=0)
@@ -73,20 +76,17 @@ class PrivacyUseCase:
         # between is then read in both (and shown once), not in neither.
         held = await self.writer.held(ref) if self.writer is not None else []
         try:
-            exported = await self.db.privacy.export(ref)
+            raw = await self.db.privacy.export_raw(ref)
         except StorageError as error:
             return ErrorReply(str(error))
-        stored = {entry.prompt_id for entry in exported.journal}
-        waiting = [entry for entry in held if entry.prompt_id not in stored]
         # A user who never saved settings has the defaults (journal off, UTC, songs counted in
         # playlists): shown as what they have, not as null; their `created_at` null says none were saved.
-        user = exported.user or User(caller.platform, caller.user_id)
-        exported = replace(exported, user=user, journal=exported.journal + waiting)
+        user = raw.user or User(caller.platform, caller.user_id)
         # Dated where the user is: at 23:30 in Los Angeles it is today's export, not tomorrow's (UTC's).
         name = f"moodbot-export-{local_today(user.timezone, self.now()).isoformat()}.json"
-        # Off the event loop: years of entries make megabytes of JSON, seconds of work, holding the
-        # GIL as a chart does, so it takes a render slot too.
-        name, data = await self.limits.renders.run(export_file, name, exported)
+        # Off the event loop: years of entries are tens of thousands of documents to decode and
+        # megabytes of JSON, seconds of work, holding the GIL as a chart does, so it takes a render slot too.
+        name, data = await self.limits.renders.run(export_file, name, raw, user, held)
         log.info("privacy.export", extra={"user": caller.user_id, "bytes": len(data)})
         if len(data) > EXPORT_MAX_BYTES:
             return ErrorReply(EXPORT_TOO_LARGE.format(mb=len(data) / 1024 / 1024))
