@@ -83,6 +83,14 @@ LINK_CLOSERS = ".,!?;:)]}>|*" + LINK_QUOTES
 # ("听听：https://youtu.be/…。", "「https://…」"): it ends a word, as a space would. No link of ours holds it.
 FULL_WIDTH_PUNCTUATION = "、。，．：；！？（）「」『』【】《》〈〉"
 FULL_WIDTH_PUNCTUATION_RE = re.compile(f"[{FULL_WIDTH_PUNCTUATION}]")
+# ...except the full stops among them that such a keyboard types in a link's host name
+# ("www.youtube。com"): browsers read them as dots (IDNA maps U+3002, U+FF0E and U+FF61 to "."), and
+# so does the bot, where the host is a link's (after a scheme, or before the path of "host.tld/…")
+# and the stop stands between two of its labels.
+HOST_DOTS = "\u3002\uff0e\uff61"
+LINK_HOST_RE = re.compile(rf"[a-z][a-z0-9+.-]*://[a-z0-9.{HOST_DOTS}-]+"
+                          rf"|(?<![a-z0-9.{HOST_DOTS}-])(?:[a-z0-9-]+[.{HOST_DOTS}])+[a-z]{{2,}}(?=/)", re.IGNORECASE)
+HOST_DOT_RE = re.compile(f"[{HOST_DOTS}](?=[a-z0-9])", re.IGNORECASE)
 # A Markdown link, [label](url) (Discord's "masked link"): the label's end, up to the "(".
 MARKDOWN_LABEL_RE = re.compile(r"^\S*?\]\(")
 # A link pasted against the word before it, without a space ("listen:https://…", "Creep(https://…)").
@@ -126,6 +134,7 @@ def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> Q
     cleaned = clean_text(text or "", MAX_MESSAGE_CHARS)
     if not cleaned:
         raise UnsupportedInputError(f"Tell me which song. {ACCEPTED}")
+    cleaned = LINK_HOST_RE.sub(lambda host: HOST_DOT_RE.sub(".", host.group()), cleaned)
     words = FULL_WIDTH_PUNCTUATION_RE.sub(r" \g<0> ", cleaned).split()
     links = [(i, link) for i, w in enumerate(words) if (link := link_in(w))]
     if not links:

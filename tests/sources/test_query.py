@@ -81,6 +81,10 @@ ACCEPTED_CASES = [
     (f"听听这首：https://youtu.be/{YT}。", QueryKind.YOUTUBE, YT, "听听这首"),
     (f"「https://open.spotify.com/track/{SP}」 いい曲！", QueryKind.SPOTIFY_TRACK, SP, "いい曲"),
     (f"（https://www.youtube.com/watch?v={YT}），好听", QueryKind.YOUTUBE, YT, "好听"),
+    # ...but a full stop typed by such a keyboard inside a link's host name is a dot, as browsers read it (IDNA)
+    (f"https://www.youtube\u3002com/watch?v={YT}", QueryKind.YOUTUBE, YT, ""),
+    (f"听听 youtu\uff0ebe/{YT}。", QueryKind.YOUTUBE, YT, "听听"),
+    (f"https://open\uff61spotify\u3002com/track/{SP}", QueryKind.SPOTIFY_TRACK, SP, ""),
     # a Markdown link ("masked link" in Discord) is its URL, not a song name with a URL in it
     (f"[Creep](https://open.spotify.com/track/{SP})", QueryKind.SPOTIFY_TRACK, SP, ""),
     (f"is this sad? [listen](<https://youtu.be/{YT}>)", QueryKind.YOUTUBE, YT, "is this sad?"),
