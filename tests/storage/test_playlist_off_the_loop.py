@@ -1,0 +1,49 @@
+"""A server playlist counts its members' votes in a worker thread, not on the event loop."""
+from __future__ import annotations
+
+import sys
+import threading
+from datetime import timedelta
+
+from storage import playlists
+from storage.database import Database
+from storage.models import MoodRequest, UserRef
+from tests.storage.conftest import T0
+from tests.storage.test_playlists import journal
+
+PLACE = "discord:g1"
+MEMBERS = 40
+# What the playlist does once per summary, journal entry or vote: on one server of 2 000 members and
+# 100 000 requests (benchmarks/large_server.py) the rows made the event loop's steps of 120-175 ms.
+# (`seen` runs on the loop for the authors of the place's journal entries, too, and here there are
+# none: the entries are written in private chats.)
+PER_ROW = {"is_shareable", "add_heard", "of", "seen"}
+
+
+async def test_a_server_playlist_does_its_per_row_work_off_the_event_loop(db: Database):
+    """The place's summaries were decoded, and every summary, journal entry and vote counted, in
+    the event loop's own steps; on a server of 2 000 members those stalled every chat for 140-175
+    ms. The loop now only reads: the rows are decoded and counted in a worker thread."""
+    for i in range(MEMBERS):
+        who = UserRef("discord", f"{i:03d}")
+        await db.requests.add(MoodRequest(who, PLACE, f"spotify:s{i % 5}", "sad", T0 + i * timedelta(hours=1)))
+        await db.journal.add(journal(who, f"j{i % 3}", "calm", T0 + i * timedelta(hours=1)))
+    loop_thread = threading.get_ident()
+    on_loop: list[str] = []
+
+    def watch(frame, event, _arg):
+        code = frame.f_code
+        if event == "call" and code.co_filename == playlists.__file__ and code.co_name in PER_ROW:
+            on_loop.append(code.co_name)
+
+    sys.setprofile(watch)  # this thread's calls only: the loop's
+    try:
+        sad = await db.playlists.playlist(PLACE, "sad")
+        calm = await db.playlists.playlist(PLACE, "calm")
+    finally:
+        sys.setprofile(None)
+    assert threading.get_ident() == loop_thread
+    assert sorted((item.track_key, item.members) for item in sad) == [(f"spotify:s{n}", 8) for n in range(5)]
+    assert sorted((item.track_key, item.members) for item in calm) == [
+        ("spotify:j0", 14), ("spotify:j1", 13), ("spotify:j2", 13)]
+    assert on_loop == []
