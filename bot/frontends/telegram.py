@@ -1171,6 +1171,8 @@ class StatusMessage:
             except (BadRequest, ChatMigrated) as error:
                 if "not modified" in str(error).lower():
                     return
+                if refuses_the_bot(error):  # muted in the group: a new message would be refused too
+                    raise
                 # "message to edit not found", "message can't be edited": the user deleted it;
                 # or it stayed in a group that became a supergroup.
                 log.info("telegram.status_gone: %s", error)
@@ -1178,8 +1180,8 @@ class StatusMessage:
                 if final:
                     await self._send_answer(text)
             except TelegramError as error:
-                if not final:
-                    raise
+                if not final or refuses_the_bot(error):  # the bot blocked, or removed from the
+                    raise  # group: a new message would be refused too (said once, by `on_error`)
                 # No answer in time, or throttled past the retries: the answer (a journal entry may
                 # be saved) comes as a message of its own, not as an apology, which would be one too.
                 log.warning("telegram.answer_not_edited: %s", type(error).__name__)

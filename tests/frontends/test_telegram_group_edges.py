@@ -1,0 +1,40 @@
+"""Group life seen by real users: the bot removed from a group while it listens, and other things
+that happen to a group between a question and its answer."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from tests.frontends.test_telegram_album import cached_songs
+from tests.frontends.test_telegram_probe import QUIET_S, slow_download
+
+GROUP = -100778
+ALICE = 42
+
+
+@pytest.mark.parametrize("status_code, refusal", [
+    (403, "Forbidden: bot was kicked from the supergroup chat"),
+    (400, "Bad Request: not enough rights to send text messages to the chat"),
+])
+async def test_a_bot_removed_from_the_group_while_it_listens_is_one_info_line_and_no_more_calls(
+        telegram, db, caplog, status_code, refusal):
+    """The status message is up ("Listening…"), then an admin removes the bot (or mutes it):
+    Telegram refuses the answer's edit, and would refuse anything else sent there. Nothing more is
+    sent to that chat, and the operator reads one INFO line, not a warning of a failed edit."""
+    fake, frontend = telegram
+    (item, _, _), = await cached_songs(fake, db, 1)
+    slow_download(fake)
+    fake.fail_next("editMessageText", times=5, status=status_code, description=refusal)
+    mark = fake.mark()
+    caplog.set_level(logging.INFO)
+    await fake.user_sends("/mood", **item, chat=GROUP, user=ALICE)
+    await asyncio.sleep(1.0 + QUIET_S)
+    while frontend.flow.pending:
+        await asyncio.sleep(0.01)
+    sent = [(c.method, c.status) for c in fake.calls[mark:] if c.method in ("sendMessage", "editMessageText")]
+    assert sent == [("sendMessage", 200), ("editMessageText", status_code)], sent
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], [r.getMessage() for r in caplog.records
+                                                                              if r.levelno >= logging.WARNING]
+    assert len([r for r in caplog.records if "telegram.chat_refuses_the_bot" in r.getMessage()]) == 1
