@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
-from bot.usecases.journal import JournalUseCase
+from bot.usecases.journal import JournalUseCase, local_today
 from bot.replies import PromptMessage
 from bot.usecases.ports import DeliveryUncertain, PromptSender, RecipientGone, SenderRefused
 from storage.models import StorageError, User, UserRef
@@ -341,8 +341,8 @@ class PromptScheduler:
         if user is None or not user.journal_enabled:
             return None
         now = self.now()
-        if force:  # /journal prompt: today's, even if it was sent
-            day = day or now.astimezone(ZoneInfo(user.timezone)).date()
+        if force:  # /journal prompt: today's, even if it was sent (UTC's for a zone that won't load)
+            day = day or local_today(user.timezone, now)
         else:
             day = day or due_day(user, now)
             # Any prompt of that day, not only the latest: after a move west (Tokyo's morning, then

@@ -435,6 +435,23 @@ async def test_a_saved_zone_this_machine_cannot_load_stops_that_users_prompts_no
         await scheduler.stop()
 
 
+async def test_a_prompt_asked_for_with_a_saved_zone_this_machine_cannot_load_is_dated_in_utc(db, counting):
+    """/journal prompt by that user: ZoneInfo's KeyError in the scheduler made it 'something went
+    wrong'. The prompt is sent, for today as UTC tells it, as their /export and /stats date it."""
+    gone = User("console", "gone", timezone="America/Nowhere_Since_2099a", prompt_time=time(21, 0),
+                journal_enabled=True, chat_id="gone")
+    await db.users.upsert(gone)
+    late_in_utc = datetime(2026, 11, 24, 23, 30, tzinfo=timezone.utc)
+    scheduler, journal, out = scheduler_with_console(db, counting, lambda: late_in_utc)
+    journal.schedule = scheduler
+
+    reply = await journal.prompt_now(Caller("console", "gone", chat_id="gone"))
+    assert isinstance(reply, TextReply), reply
+    sent = await db.prompts.latest_open(gone.ref)
+    assert sent is not None and sent.phrase in out.getvalue()
+    assert await db.prompts.sent_for(gone.ref, NOV_24)
+
+
 async def test_a_prompt_for_a_platform_not_running_is_logged_with_its_user(db, counting, caplog):
     """E.g. DISCORD_TOKEN removed while Discord users keep their journal on: each day's job says
     whose prompt went nowhere, so the operator can tell how many users that is."""
