@@ -47,6 +47,7 @@ class RequestRepo:
         self._pending: list[tuple[dict, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
         self._moved: dict[str, str] = {}  # old place -> new place, for requests still on their way
+        self._renamed: dict[tuple[str, UserRef], str] = {}  # (new place, the place's old self) -> its new id
         self.erasure_lock = asyncio.Lock()  # see the module's docstring
         # (place, member, the member's erasures when it began) of each /mood being answered.
         self._asking: Counter[tuple[str, UserRef, int]] = Counter()
@@ -87,10 +88,13 @@ class RequestRepo:
         while self._writer is not None and not self._writer.done():
             await asyncio.shield(self._writer)
 
-    def place_moved(self, old_place: str, new_place: str) -> None:
+    def place_moved(self, old_place: str, new_place: str, renamed: tuple[UserRef, UserRef] | None = None) -> None:
         """Requests of `old_place` added from now on are stored under `new_place`: the old id can
-        send nothing new, but a /mood asked there before the move may be answered after it."""
+        send nothing new, but a /mood asked there before the move may be answered after it.
+        `renamed`: the place as a member, under its old id and its new one (its posts as itself)."""
         self._moved[old_place] = new_place
+        if renamed is not None:
+            self._renamed[(new_place, renamed[0])] = renamed[1].user_id
 
     def _enqueue(self, request: MoodRequest) -> asyncio.Future:
         loop = asyncio.get_running_loop()
@@ -98,6 +102,9 @@ class RequestRepo:
         doc = request_to_doc(request)
         if doc.get("place") in self._moved:
             doc["place"] = self._moved[doc["place"]]
+            renamed = self._renamed.get((doc["place"], request.user))
+            if renamed is not None:
+                doc["user_id"] = renamed
         self._pending.append((doc, stored))
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._write_pending())

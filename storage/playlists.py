@@ -426,21 +426,28 @@ class PlaylistQueries:
         cursor = await self._db[collection].aggregate(pipeline)
         return rows_by_member(await cursor.to_list())
 
-    async def move_place(self, old_place: str, new_place: str) -> None:
+    async def move_place(self, old_place: str, new_place: str,
+                         renamed: tuple[UserRef, UserRef] | None = None) -> None:
         """Everything heard or written in `old_place` counts in `new_place` from now on, the
-        requests recorded after this call too (answers still on their way)."""
+        requests recorded after this call too (answers still on their way). `renamed`: the place
+        itself as a member under its old id and its new one (a Telegram group's posts as itself,
+        an anonymous admin's), so that what it asked before and after the move is one member's."""
         if self._requests is not None:
-            self._requests.place_moved(old_place, new_place)
+            self._requests.place_moved(old_place, new_place, renamed)
         # Summaries and departures are written from what was read: no /forget comes in between.
         async with self._apart_from_erasures():
-            await self._move_place(old_place, new_place)
+            await self._move_place(old_place, new_place, renamed)
 
-    async def _move_place(self, old_place: str, new_place: str) -> None:
+    async def _move_place(self, old_place: str, new_place: str, renamed: tuple[UserRef, UserRef] | None) -> None:
         if self._requests is not None:
             await self._requests.settled()
         with translated_errors("move a place's songs"):
             for collection in (REQUESTS, JOURNAL):
                 await self._db[collection].update_many({"place": old_place}, {"$set": {"place": new_place}})
+            if renamed is not None:
+                was, now = ({"platform": ref.platform, "user_id": ref.user_id} for ref in renamed)
+                await self._db[REQUESTS].update_many({"place": new_place, **was}, {"$set": now})
+                await self._db[PLACE_TRACKS].delete_many({"place": new_place, **was})
             # The old place's summaries merge with the new one's: summed up again from its requests.
             await place_tracks.summarize(self._db[REQUESTS], self._db[PLACE_TRACKS], new_place)
             await self._db[PLACE_TRACKS].delete_many({"place": old_place})

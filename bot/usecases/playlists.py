@@ -139,7 +139,10 @@ class PlaylistUseCase:
         songs and settings follow it."""
         old_place, new_place = f"{platform}:{old_id}", f"{platform}:{new_id}"
         try:
-            await self.db.playlists.move_place(old_place, new_place)
+            # What the group posted as itself (an anonymous admin's /mood, under the group's id,
+            # `caller_of`) is the new group's too: one member, not the old id's and the new one's.
+            await self.db.playlists.move_place(old_place, new_place,
+                                               (UserRef(platform, old_id), UserRef(platform, new_id)))
             await self.db.servers.move(old_place, new_place)
         except StorageError as error:
             log.warning("server.place_not_moved", extra={"place": old_place, "to": new_place, "reason": str(error)})

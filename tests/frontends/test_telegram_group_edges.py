@@ -38,3 +38,23 @@ async def test_a_bot_removed_from_the_group_while_it_listens_is_one_info_line_an
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], [r.getMessage() for r in caplog.records
                                                                               if r.levelno >= logging.WARNING]
     assert len([r for r in caplog.records if "telegram.chat_refuses_the_bot" in r.getMessage()]) == 1
+
+
+async def test_a_group_upgraded_to_a_supergroup_keeps_one_voice_for_what_it_posted_as_itself(telegram, db):
+    """An anonymous admin's /mood is the group's own, counted under the group's id; the supergroup
+    it becomes has another id. The song the group asked about before and after the upgrade is one
+    member's pick, not two members' (the old id would vote on, for ever, beside the new one)."""
+    fake, _ = telegram
+    old, new = -556, -100556
+    (item, title, mood), = await cached_songs(fake, db, 1)
+    await fake.user_sends("/mood", **item, chat=old, chat_type="group", anonymous=True)
+    assert title in (await fake.wait_for("sendMessage", lambda c: title in c.text)).text
+    await fake.user_sends(None, chat=old, chat_type="group", user=ALICE, extra={"migrate_to_chat_id": new})
+    await fake.user_sends(None, chat=new, user=ALICE, extra={"migrate_from_chat_id": old})
+    await asyncio.sleep(0.5)
+    await fake.user_sends("/mood", **item, chat=new, anonymous=True)
+    await fake.wait_for("sendMessage", lambda c: title in c.text)
+    mark = fake.mark()
+    await fake.user_sends(f"/playlist {mood}", chat=new, user=ALICE)
+    shown = (await fake.wait_for("sendMessage", after=mark)).text
+    assert title in shown and "members" not in shown, shown

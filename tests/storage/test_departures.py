@@ -167,3 +167,18 @@ async def test_a_member_who_only_wrote_in_a_group_that_got_a_new_id_counts_there
     assert ranking(await db.playlists.playlist("chat:g1-new", "calm")) == [("sha256:cd34", 1)]
     assert await db.playlists.server_mood_of_week("chat:g1-new", T0 + H) == {"calm": 1}
     assert await db.playlists.members_seen(PLACE) == []
+
+
+async def test_a_group_that_got_a_new_id_is_one_member_under_it_for_what_it_posted_as_itself(db: Database):
+    """A Telegram group's posts as itself (an anonymous admin's /mood) are counted under the group's
+    id, which changes with the move: its songs before the move, one still being answered then, and
+    those after are one member's, under the new id."""
+    old, new = UserRef("chat", "g1"), UserRef("chat", "g1-new")
+    await db.requests.add(MoodRequest(old, PLACE, "spotify:A", "sad", T0))
+    await db.requests.add(MoodRequest(new, "chat:g1-new", "spotify:A", "sad", T0 + H))
+    await db.playlists.move_place(PLACE, "chat:g1-new", (old, new))
+    db.requests.record(MoodRequest(old, PLACE, "spotify:B", "sad", T0 + 2 * H))  # asked before the move
+
+    assert ranking(await db.playlists.playlist("chat:g1-new", "sad")) == [("spotify:B", 1), ("spotify:A", 1)]
+    assert await db.playlists.members_seen("chat:g1-new") == [new]
+    assert await db.db["requests"].count_documents({"user_id": "g1"}) == 0
