@@ -174,8 +174,9 @@ JOURNAL_PAGE_DATA = re.compile(r"^journal:(\d{1,20}):(older|newer):([0-9a-f]{24}
 OLDER_BUTTON, NEWER_BUTTON = "◀ Older", "Newer ▶"
 EXPIRED_QUERY = ("query is too old", "query id is invalid")  # answerCallbackQuery's 400 for a late press
 # What Telegram answers (400) a bot a group muted: "not enough rights to send text messages to the
-# chat" (…photos…, …documents…), and older wordings of it.
-MUTED = ("not enough rights to send", "have no rights to send a message", "chat_write_forbidden")
+# chat" (…photos…, …documents…), and older wordings of it; and in a forum topic the group closed,
+# where only those who may manage topics post (an admin may still ask there): "TOPIC_CLOSED".
+MUTED = ("not enough rights to send", "have no rights to send a message", "chat_write_forbidden", "topic_closed")
 UNEDITABLE = ("message to edit not found", "message can't be edited")  # editMessageText's 400: gone, or not editable
 QUOTE_PARAMS = ("reply_parameters", "reply_to_message_id")  # what makes a message quote another
 SEND_MESSAGE = "sendMessage"  # the Bot API method, for the one call made without PTB's shortcut

@@ -58,3 +58,20 @@ async def test_a_group_upgraded_to_a_supergroup_keeps_one_voice_for_what_it_post
     await fake.user_sends(f"/playlist {mood}", chat=new, user=ALICE)
     shown = (await fake.wait_for("sendMessage", after=mark)).text
     assert title in shown and "members" not in shown, shown
+
+
+async def test_a_forum_topic_closed_to_the_bot_is_one_info_line_and_no_apology(telegram, caplog):
+    """An admin may still post in a topic the group closed; the bot (no right to manage topics) may
+    not: Telegram answers 400 TOPIC_CLOSED to the answer, and would to an apology. As in a group that
+    muted the bot, nothing failed in the bot: one INFO line, no error, no second message."""
+    fake, frontend = telegram
+    fake.fail_next("sendMessage", times=1, status=400, description="Bad Request: TOPIC_CLOSED")
+    mark = fake.mark()
+    caplog.set_level(logging.INFO)
+    await fake.user_sends("/help", chat=GROUP, user=ALICE, topic=77)
+    while not fake.calls_of("sendMessage", after=mark) or frontend.flow.pending:
+        await asyncio.sleep(0.01)  # the update handled to the end
+    await asyncio.sleep(0.1)
+    assert [c.status for c in fake.calls_of("sendMessage", after=mark)] == [400]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len([r for r in caplog.records if "telegram.chat_refuses_the_bot" in r.getMessage()]) == 1
