@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import date, datetime, time
 from typing import Any, Iterable
 
@@ -180,6 +180,9 @@ class UserExport:
     prompts: list[SentPrompt]
     departures: list[Departure] = field(default_factory=list)
     place_tracks: list[PlaceTrack] = field(default_factory=list)
+    # Journal answers a crash or a full disk cut short in the outbox (storage/outbox.py), the start
+    # of each line as written: their words, but no entry can be read from them; /forget deletes them.
+    journal_cut_short: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return export_json(self.user, ((part.name, getattr(self, part.name)) for part in fields(self)
@@ -204,8 +207,8 @@ INDENT = "  "
 
 
 def _record_json(record: Any) -> str:
-    return json.dumps(None if record is None else asdict(record), default=_json_value, indent=len(INDENT),
-                      ensure_ascii=False)
+    value = asdict(record) if is_dataclass(record) else record  # a dataclass, or text (`journal_cut_short`)
+    return json.dumps(value, default=_json_value, indent=len(INDENT), ensure_ascii=False)
 
 
 def _indented(text: str, depth: int) -> str:

@@ -76,21 +76,24 @@ class RawExport:
         """CPU-bound, and long for a large user's: run it in a thread (as `to_json`)."""
         return UserExport(self.user, *(list(records) for _, records in self._parts()))
 
-    def to_json(self, user: User, held: Iterable[JournalEntry] = ()) -> str:
+    def to_json(self, user: User, held: Iterable[JournalEntry] = (), cut_short: Iterable[str] = ()) -> str:
         """`UserExport.to_json` of these documents, with `user` as the settings and the journal
-        entries `held` elsewhere (the outbox) that the database does not hold, listed after its own.
+        entries `held` elsewhere (the outbox) that the database does not hold, listed after its own,
+        and the outbox's lines of the user's that a crash `cut_short` (`UserExport.journal_cut_short`).
         CPU-bound, and long for a large user's: run it in a thread. One document at a time, decoded,
         written out and dropped, so the thread hands the GIL back to the event loop between them
         and never holds them all as objects."""
-        return export_json(user, self._parts(held))
+        return export_json(user, self._parts(held, cut_short))
 
-    def _parts(self, held: Iterable[JournalEntry] = ()) -> Iterator[tuple[str, Iterator[Any]]]:
+    def _parts(self, held: Iterable[JournalEntry] = (),
+               cut_short: Iterable[str] = ()) -> Iterator[tuple[str, Iterator[Any]]]:
         yield "journal", self._journal(held)
         yield "requests", map(request_from_doc, self._documents(self.requests))
         yield "prompts", map(prompt_from_doc, self._documents(self.prompts))
         yield "departures", (Departure(doc["place"], doc["left_at"]) for doc in self._documents(self.departures))
         yield "place_tracks", (PlaceTrack(doc["place"], doc["track_key"], Answer(**doc["latest"]), doc.get("title"))
                                for doc in self._documents(self.place_tracks))
+        yield "journal_cut_short", iter(cut_short)
 
     def _journal(self, held: Iterable[JournalEntry]) -> Iterator[JournalEntry]:
         stored = set()

@@ -5,7 +5,7 @@ import gzip
 import logging
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Sequence
 
 from bot.ratelimit import HeavyLimits, refusal
 from bot.replies import PLACE, Caller, ErrorReply, ExportReply, TextReply
@@ -38,11 +38,13 @@ FORGET_EXPLANATION = (
 )
 
 
-def export_file(name: str, raw: RawExport, user: User, held: list[JournalEntry]) -> tuple[str, bytes]:
+def export_file(name: str, raw: RawExport, user: User, held: list[JournalEntry],
+                cut_short: Sequence[str] = ()) -> tuple[str, bytes]:
     """The export as a file every front-end can send: JSON, gzipped (`name.gz`) when too large. Of
-    the user's documents as the database sent them, with `user` as their settings and the entries
-    `held` in the outbox that the database does not hold yet. CPU-bound: run it in a thread."""
-    data = raw.to_json(user, held).encode("utf-8")
+    the user's documents as the database sent them, with `user` as their settings, the entries
+    `held` in the outbox that the database does not hold yet, and the outbox's lines of theirs that
+    a crash `cut_short`. CPU-bound: run it in a thread."""
+    data = raw.to_json(user, held, cut_short).encode("utf-8")
     if len(data) <= EXPORT_MAX_BYTES:
         return name, data
     return f"{name}.gz", gzip.compress(data, compresslevel=6, mtime=0)
@@ -75,6 +77,9 @@ class PrivacyUseCase:
         # The outbox before the database: an entry the drainer moves from one to the other in
         # between is then read in both (and shown once), not in neither.
         held = await self.writer.held(ref) if self.writer is not None else []
+        # An answer whose append a crash cut short: no entry, but the start of the user's words,
+        # which /forget deletes; shown as written.
+        cut_short = await self.writer.cut_short(ref) if self.writer is not None else []
         try:
             raw = await self.db.privacy.export_raw(ref)
         except StorageError as error:
@@ -86,7 +91,7 @@ class PrivacyUseCase:
         name = f"moodbot-export-{local_today(user.timezone, self.now()).isoformat()}.json"
         # Off the event loop: years of entries are tens of thousands of documents to decode and
         # megabytes of JSON, seconds of work, holding the GIL as a chart does, so it takes a render slot too.
-        name, data = await self.limits.renders.run(export_file, name, raw, user, held)
+        name, data = await self.limits.renders.run(export_file, name, raw, user, held, cut_short)
         log.info("privacy.export", extra={"user": caller.user_id, "bytes": len(data)})
         if len(data) > EXPORT_MAX_BYTES:
             return ErrorReply(EXPORT_TOO_LARGE.format(mb=len(data) / 1024 / 1024))

@@ -8,7 +8,7 @@ import logging
 import shutil
 import threading
 import time
-from datetime import datetime
+from datetime import date, datetime
 from datetime import time as clock_time
 from datetime import timezone
 
@@ -20,7 +20,8 @@ from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
 from bot.usecases.privacy import PrivacyUseCase
 from storage.database import Database
-from storage.models import MoodRequest, StorageError, UserRef
+from storage.models import JournalEntry, MoodRequest, StorageError, UserRef
+from storage.outbox import JournalOutbox, JournalWriter, entry_to_line
 from tests.bot.conftest import ALICE, ALICE_DM, BOB, attachment
 
 ADMIN = Caller("telegram", "1003", place="telegram:-500", chat_id="1003", is_admin=True)
@@ -203,6 +204,33 @@ async def test_forget_counts_what_it_deleted_in_plain_english(db, usecases):
     done = await usecases.privacy.forget(BOB, confirmed=True)
     assert "(1 record)" in done.text
     assert "(0 records)" in (await usecases.privacy.forget(BOB, confirmed=True)).text
+
+
+async def test_an_answer_a_crash_cut_short_in_the_outbox_is_exported_as_written(db, tmp_path):
+    """A crash (or a full disk) in the middle of an answer's append to the outbox leaves the start
+    of its line: the user's words, but no entry that can be read. /forget deleted it, /export left
+    it out, so the user could neither see nor know what of theirs was kept. It is exported as
+    written, under its own key, and once forgotten it is gone from the export too."""
+    writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(tmp_path), db.prompts)
+    privacy = PrivacyUseCase(db, writer=writer)
+    alice, bob = UserRef(ALICE_DM.platform, ALICE_DM.user_id), UserRef(BOB.platform, BOB.user_id)
+
+    def answer(who: UserRef, note: str) -> bytes:
+        return entry_to_line(JournalEntry(who, date(2026, 11, 20), f"p-{who.user_id}", "A song?", "Creep", "spotify:1",
+                                          "Creep", "sad", -0.5, -0.3, datetime(2026, 11, 20, 21, 30, tzinfo=timezone.utc),
+                                          note=note, place=None))
+
+    whole = answer(alice, "my private words, and the rest")
+    torn = whole[:whole.index(b", and the rest")]  # cut short after her words
+    writer.outbox.path.write_bytes(answer(bob, "his")[:-30] + b"\n" + torn)
+
+    exported = json.loads((await privacy.export(ALICE_DM)).data)
+
+    assert exported["journal_cut_short"] == [torn.decode()] and exported["journal"] == []
+    assert json.loads((await privacy.export(BOB)).data)["journal_cut_short"] == [answer(bob, "his")[:-30].decode()]
+    await privacy.forget(ALICE_DM, confirmed=True)
+    assert json.loads((await privacy.export(ALICE_DM)).data)["journal_cut_short"] == []
+    assert len(json.loads((await privacy.export(BOB)).data)["journal_cut_short"]) == 1
 
 
 async def test_an_entry_waiting_in_the_outbox_is_exported_and_forgotten_too(counting, clip_paths, outage):
