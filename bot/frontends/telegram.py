@@ -488,8 +488,10 @@ class TelegramFrontend:
             await update.callback_query.answer(render.RESTARTING, show_alert=True)
             return
         message = update.message or update.edited_message
-        if message is None or message.from_user is None or message.from_user.is_bot:
-            return  # a member joining or leaving, the bot's own chat status: nobody waits
+        # A bot's message: nobody waits. Not an anonymous admin's, which Telegram sends `from`
+        # GroupAnonymousBot, a bot, with the group as its sender_chat: a person is behind it.
+        if message is None or message.from_user is None or (message.from_user.is_bot and message.sender_chat is None):
+            return
         replied = message.reply_to_message
         command = (message.text or message.caption or "").startswith("/")
         if (message.chat.type == ChatType.PRIVATE

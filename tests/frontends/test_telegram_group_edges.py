@@ -7,6 +7,8 @@ import logging
 
 import pytest
 
+from bot.frontends import render
+
 from tests.frontends.test_telegram_album import cached_songs
 from tests.frontends.test_telegram_probe import QUIET_S, slow_download
 
@@ -75,3 +77,17 @@ async def test_a_forum_topic_closed_to_the_bot_is_one_info_line_and_no_apology(t
     assert [c.status for c in fake.calls_of("sendMessage", after=mark)] == [400]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len([r for r in caplog.records if "telegram.chat_refuses_the_bot" in r.getMessage()]) == 1
+
+
+async def test_an_anonymous_admin_s_command_the_stop_did_not_start_is_told_to_send_it_again(telegram):
+    """An anonymous admin's message comes `from` GroupAnonymousBot, which Telegram marks as a bot;
+    a person is behind it, waiting for the answer as any member would: told, as they are, that the
+    bot is restarting, not left without a word."""
+    fake, frontend = telegram
+    frontend.flow.stopping = True  # the stop's grace is over: what arrives now is not started
+    for sender in ({"user": ALICE}, {"anonymous": True}):
+        mark = fake.mark()
+        await fake.user_sends("/mood Creep", chat=GROUP, **sender)
+        told = await fake.wait_for("sendMessage", after=mark, timeout=3)
+        assert told.text == render.RESTARTING, sender
+    frontend.flow.stopping = False
