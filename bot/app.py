@@ -296,7 +296,9 @@ class App:
                 for task in done:
                     task.result()  # an exception in the console, or every chat front-end lost, surfaces here
                 log.info("app.stopping")
-                await finish_frontends(self.frontends)
+                # At once: the work in progress, and the prompts on their way, which need the
+                # front-ends' connections still open.
+                await asyncio.gather(finish_frontends(self.frontends), self.scheduler.stop())
         finally:
             for sig in EXIT_STATUS_ON:
                 with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -9,10 +9,11 @@ user's platform (a `PromptSender`), paced so a broadcast doesn't hit the platfor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Callable
+from typing import AsyncIterator, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -35,6 +36,9 @@ DELIVERY_PAUSE_S = 0.05
 # A daily prompt whose sending failed for a passing reason (the platform down past its client's own
 # retries, a network error) is tried again after each of these waits in turn, within its local day.
 RETRY_DELAYS = (timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=45))
+# The bot's stop: prompts on their way get this long to arrive (within the front-ends' own grace),
+# before the front-ends close their connections under them.
+STOP_GRACE_S = 4.0
 
 
 def group_id(user: User) -> str:
@@ -164,6 +168,9 @@ class PromptScheduler:
         # The users of each group's job (in the order they joined it), and each user's group.
         self._groups: dict[str, dict[UserRef, None]] = {}
         self._group_of: dict[UserRef, str] = {}
+        # The stop: no prompt is started once `_stopping`; those on their way (`_sending`) may arrive.
+        self._stopping = False
+        self._sending: set[asyncio.Task] = set()
 
     def register(self, sender: PromptSender) -> None:
         self.senders[sender.platform] = sender
@@ -202,9 +209,17 @@ class PromptScheduler:
                     missed.append((user, day))
         return users, now, missed
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """No more prompts started; those on their way get `grace_s` to arrive. Closed under them
+        by the front-ends' stop, a prompt whose request had left arrived, but failed, was withdrawn
+        as never sent: a reply to it found no prompt, and the restart's catch-up sent another. One
+        not started is the restart's to send (its catch-up), or a retry's."""
+        self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        sending = [task for task in self._sending if not task.done()]
+        if sending:
+            await asyncio.wait(sending, timeout=grace_s)
 
     # PromptSchedule, used by the journal and privacy use cases.
     def schedule(self, user: User, *, after: datetime | None = None) -> None:
@@ -364,7 +379,9 @@ class PromptScheduler:
         if sender is None:
             log.warning("scheduler.no_sender", extra={"user": ref.user_id, "platform": ref.platform})
             return None
-        async with self._pace:
+        async with self._pace, self._on_its_way():
+            if self._stopping:  # the bot stops: the restart's catch-up sends it
+                return None
             erasures = self.db.privacy.erasures(ref)  # before the user is read: a /forget after it shows
             try:
                 async with self._making_for(ref):
@@ -402,6 +419,16 @@ class PromptScheduler:
             log.info("scheduler.prompt_sent", extra={"user": ref.user_id, "chat": prompt.chat_id})
             await asyncio.sleep(self.pause_s)
             return prompt.prompt_id
+
+    @contextlib.asynccontextmanager
+    async def _on_its_way(self) -> AsyncIterator[None]:
+        """The delivery under way, for the stop to wait for."""
+        task = asyncio.current_task()
+        self._sending.add(task)
+        try:
+            yield
+        finally:
+            self._sending.discard(task)
 
     async def _not_sent(self, ref: UserRef, prompt: PromptMessage, failure: Exception, *, force: bool,
                         day: date, zone: str, attempt: int, erasures: int) -> None:
