@@ -487,7 +487,7 @@ class TelegramFrontend:
         if update.callback_query is not None:
             await update.callback_query.answer(render.RESTARTING, show_alert=True)
             return
-        message = update.message or update.edited_message
+        message = update.message  # not an edit, which runs nothing: nobody waits for it
         # A bot's message: nobody waits. Not an anonymous admin's, which Telegram sends `from`
         # GroupAnonymousBot, a bot, with the group as its sender_chat: a person is behind it.
         if message is None or message.from_user is None or (message.from_user.is_bot and message.sender_chat is None):

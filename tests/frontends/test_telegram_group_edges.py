@@ -91,3 +91,19 @@ async def test_an_anonymous_admin_s_command_the_stop_did_not_start_is_told_to_se
         told = await fake.wait_for("sendMessage", after=mark, timeout=3)
         assert told.text == render.RESTARTING, sender
     frontend.flow.stopping = False
+
+
+async def test_an_edit_arriving_during_the_stop_is_not_answered_with_send_it_again(telegram):
+    """An edited message runs nothing (README), at any time: one arriving while the bot stops was
+    answered 'restarting… send it again', asking the user to send again what would never have run."""
+    fake, frontend = telegram
+    sent = await fake.user_sends("hello")  # in the private chat, where every message is answered
+    await fake.wait_for("sendMessage")
+    frontend.flow.stopping = True  # the stop's grace is over: what arrives now is not started
+    mark = fake.mark()
+    await fake.user_edits(sent, "hello again")
+    await fake.user_sends("/mood Creep", chat=GROUP, user=ALICE)  # a message that is told, after the edit
+    told = await fake.wait_for("sendMessage", after=mark, timeout=3)
+    frontend.flow.stopping = False
+    assert told.chat_id == str(GROUP), told.text
+
