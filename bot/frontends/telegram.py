@@ -482,8 +482,9 @@ class TelegramFrontend:
 
     async def _tell_cut_short(self, update: Update) -> None:
         """Tell the sender of an update the stop cut short (or never started) to send it again: a
-        button's press is answered; a message is, where the bot answers messages (a private chat, a
-        command, a reply to the bot)."""
+        button's press is answered; a message is, where the bot answers messages (a private chat;
+        in a group, one of its commands, or one naming it). Not a group's reply to the bot without
+        one, nor a command of no bot's name (another bot's), which the bot leaves unanswered."""
         if update.callback_query is not None:
             await update.callback_query.answer(render.RESTARTING, show_alert=True)
             return
@@ -492,11 +493,10 @@ class TelegramFrontend:
         # GroupAnonymousBot, a bot, with the group as its sender_chat: a person is behind it.
         if message is None or message.from_user is None or (message.from_user.is_bot and message.sender_chat is None):
             return
-        replied = message.reply_to_message
+        username = self.app.bot.username
         command = (message.text or message.caption or "").startswith("/")
-        if (message.chat.type == ChatType.PRIVATE
-                or (command and not addressed_elsewhere(message, self.app.bot.username))
-                or (replied is not None and replied.from_user is not None and replied.from_user.id == self.app.bot.id)):
+        ours = command_typed(message).lower() in self._commands and not addressed_elsewhere(message, username)
+        if message.chat.type == ChatType.PRIVATE or (command and (ours or addressed_to(message, username))):
             await send_reply(message, render.RESTARTING)
 
     # ---- PromptSender ----------------------------------------------------------------------------

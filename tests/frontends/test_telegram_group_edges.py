@@ -107,3 +107,20 @@ async def test_an_edit_arriving_during_the_stop_is_not_answered_with_send_it_aga
     frontend.flow.stopping = False
     assert told.chat_id == str(GROUP), told.text
 
+
+async def test_group_messages_the_bot_never_answers_are_not_told_to_be_sent_again_during_the_stop(telegram):
+    """In a group the bot answers its own commands only: a word in reply to its answer ("thanks!")
+    and another bot's command typed without a name (/ban, /poll) get no answer at any time, and must
+    not get "restarting… send it again" from the stop either."""
+    fake, frontend = telegram
+    frontend.flow.stopping = True  # the stop's grace is over: what arrives now is not started
+    mark = fake.mark()
+    await fake.user_sends("thanks!", chat=GROUP, user=ALICE, reply_to=999)  # a reply to the bot's answer
+    await fake.user_sends("/ban @spammer", chat=GROUP, user=ALICE)
+    asked = await fake.user_sends("/mood Creep", chat=GROUP, user=ALICE + 1)  # one that is told, after them
+    asked_id = asked["message"]["message_id"]
+    await fake.wait_for("sendMessage", lambda c: c.params["reply_parameters"]["message_id"] == asked_id,
+                        after=mark, timeout=3)
+    frontend.flow.stopping = False
+    told = [c.params["reply_parameters"]["message_id"] for c in fake.calls_of("sendMessage", after=mark)]
+    assert told == [asked_id]
