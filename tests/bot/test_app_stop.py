@@ -14,6 +14,7 @@ from tests.bot.test_console import REPO, moodbot_processes
 from tests.fakes.audio_http import FakeAudioServer
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegramBotAPI
+from tests.fakes.wire_gate import WireGate
 
 DOCKER_GRACE_S = 10.0  # `docker stop`'s wait between SIGTERM and SIGKILL
 GUILD = 777000000000000001  # a Discord server
@@ -22,7 +23,8 @@ SUB_COMMAND, STRING = 1, 3  # a command option's types
 
 def discord_env(fake: FakeDiscord, data_dir, **settings: str) -> dict[str, str]:
     """The environment of a `python -m bot` serving Discord through `fake`, on the embedded database."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "SPOTIFY_CLIENT_ID", "MONGODB_URI")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TELEGRAM_TOKEN", "SPOTIFY_CLIENT_ID", "MONGODB_URI", "MONGODB_DATABASE")}
     env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(REPO), DISCORD_TOKEN=DISCORD_TOKEN, DISCORD_API_URL=fake.api_url,
                DISCORD_GATEWAY_URL=fake.gateway_url, **settings)
     return env
@@ -151,3 +153,34 @@ async def test_sigterm_with_work_on_both_platforms_gives_them_one_grace_together
     on_telegram = [c.text for c in telegram.calls if c.method in ("sendMessage", "editMessageText") and c.chat_id == "4242"]
     on_discord = [c.content for c in discord.calls if c.name == "edit_original" and c.token == asked["token"]]
     assert on_telegram[-1] == on_discord[-1] == render.RESTARTING, (on_telegram, on_discord)
+
+
+async def test_sigterm_while_a_discord_forget_deletes_lets_it_finish_and_say_so(tmp_path, db_server, mongo_uri, db_name):
+    """/forget's "Yes" pressed just before the stop, the database slow: Discord's connection closed
+    under it, so its "Done" never reached the user ("thinking…" until Discord gave up), and the
+    database could close under its deletions. It is now let finish within the grace, and said."""
+    gate = await WireGate(db_server.port).start()
+    fake = await FakeDiscord().start()
+    data_dir = tmp_path / "data"
+    env = discord_env(fake, data_dir, MONGODB_URI=gate.uri(mongo_uri), MONGODB_DATABASE=db_name)
+    proc = await start_bot(tmp_path, env)
+    try:
+        await wait_for_log(tmp_path / "stderr", "event=app.started", timeout=60)
+        await fake.slash("forget")
+        question = await fake.wait_for("interaction_callback", timeout=30)
+        gate.hold("delete", "journal")
+        await fake.click(question.result["interaction"]["response_message_id"], "forget:yes")
+        await asyncio.wait_for(gate.held.wait(), 30)
+        proc.send_signal(signal.SIGTERM)
+        await wait_for_log(tmp_path / "stderr", "event=app.stopping", timeout=10)
+        await asyncio.sleep(1.0)  # a slow deletion
+        gate.release()
+        await asyncio.wait_for(proc.wait(), 30)
+    finally:
+        await stop_bot(proc, 20)
+        await fake.stop()
+        await gate.close()
+    logs = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 0, logs[-3000:]
+    done = [c.content for c in fake.calls if c.name == "edit_original" and c.status < 300]
+    assert done and done[-1].startswith("Done: I deleted everything"), (done, logs[-3000:])

@@ -17,6 +17,7 @@ from bot.frontends.discord.interactions import (
     MessageProgress,
     RequestsInFlight,
     acknowledge,
+    apologise,
     caller_of,
     dm_caller_of,
     downloaded,
@@ -153,7 +154,13 @@ class ConfirmForget(discord.ui.View):
         if self.answered:
             await acknowledge(interaction)  # the message shows the first press's answer
             return False
+        bot = interaction.client
+        if getattr(bot, "stopping", False):  # the bot's stop has cut short what was at work: not started
+            await apologise(interaction, render.RESTARTING)
+            return False
         self.answered = True
+        if hasattr(bot, "serve"):  # a stop lets the deletions finish, and their answer be shown
+            bot.serve(functools.partial(apologise, interaction, render.RESTARTING))
         return True
 
     @discord.ui.button(label="Yes, delete everything", style=discord.ButtonStyle.danger,
