@@ -179,6 +179,7 @@ EXPIRED_QUERY = ("query is too old", "query id is invalid")  # answerCallbackQue
 MUTED = ("not enough rights to send", "have no rights to send a message", "chat_write_forbidden", "topic_closed")
 UNEDITABLE = ("message to edit not found", "message can't be edited")  # editMessageText's 400: gone, or not editable
 QUOTE_PARAMS = ("reply_parameters", "reply_to_message_id")  # what makes a message quote another
+QUOTED_GONE = "message to be replied not found"  # Telegram's 400 for a quote of a deleted message
 SEND_MESSAGE = "sendMessage"  # the Bot API method, for the one call made without PTB's shortcut
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH  # 4096: Telegram refuses longer texts ("message is too long")
 MAX_CAPTION = MessageLimit.CAPTION_LENGTH  # 1024
@@ -262,7 +263,8 @@ class BoundedRateLimiter(AIORateLimiter):
     Also the one place every call passes: a message sent to a group that became a supergroup
     meanwhile (Telegram refuses it, naming the new chat) is sent there instead, without quoting
     the message it answered, which stayed in the old group. An edit is not redirected: the same
-    message id is another message in the new chat."""
+    message id is another message in the new chat. A message quoting one deleted meanwhile, which
+    Telegram refuses in a forum topic whatever allow_sending_without_reply says, is sent unquoted."""
 
     def __init__(self, *, max_in_flight: int = MAX_API_CALLS_IN_FLIGHT, **limits: Any) -> None:
         super().__init__(**limits)
@@ -283,6 +285,15 @@ class BoundedRateLimiter(AIORateLimiter):
                 raise
             log.info("telegram.chat_migrated: %s to %s", endpoint, moved.new_chat_id)
             data["chat_id"] = moved.new_chat_id  # `data` is the dict the call (args) is made of
+            for quote in QUOTE_PARAMS:
+                data.pop(quote, None)
+            return await self._paced(bounded, args, kwargs, endpoint, data, retries)
+        except BadRequest as refused:
+            # The message answered was deleted (a group's command-cleaning bot): in a forum topic,
+            # allow_sending_without_reply is "always False", so Telegram refuses the quote there.
+            if QUOTED_GONE not in str(refused).lower() or not any(quote in data for quote in QUOTE_PARAMS):
+                raise
+            log.info("telegram.quoted_message_gone: %s", endpoint)
             for quote in QUOTE_PARAMS:
                 data.pop(quote, None)
             return await self._paced(bounded, args, kwargs, endpoint, data, retries)

@@ -418,8 +418,8 @@ class FakeTelegramBotAPI(BotAPIAddress):
         """What Telegram answers 400 for, of what a bot may send here: a text or caption over the
         limit (in UTF-16 code units, as Telegram counts), an empty text, a button's callback_data
         outside 1-64 bytes or with no text, a command menu's entry outside its lengths, an alert
-        over 200 characters, a reply quoting a deleted message (unless sent without it), a getFile
-        for a file over the download limit."""
+        over 200 characters, a reply quoting a deleted message (unless sent without it, which a
+        forum topic does not allow), a getFile for a file over the download limit."""
         if method in TEXT_METHODS and not str(params.get("text") or "").strip():
             return "Bad Request: message text is empty"
         if method in TEXT_METHODS and utf16_length(str(params.get("text") or "")) > MAX_TEXT:
@@ -440,9 +440,10 @@ class FakeTelegramBotAPI(BotAPIAddress):
                     return "Bad Request: BOT_COMMAND_INVALID"
         if method == "answerCallbackQuery" and utf16_length(str(params.get("text") or "")) > MAX_ALERT:
             return "Bad Request: MESSAGE_TOO_LONG"
+        # allow_sending_without_reply: "Always False for replies in another chat or forum topic".
         quoted = params.get("reply_parameters") or {}
         if ((str(params.get("chat_id")), int(quoted.get("message_id", 0))) in self.deleted
-                and not quoted.get("allow_sending_without_reply")):
+                and (params.get("message_thread_id") is not None or not quoted.get("allow_sending_without_reply"))):
             return "Bad Request: message to be replied not found"
         file_id = str(params.get("file_id") or "")
         if method.lower() == "getfile" and file_id in self._files:
