@@ -77,7 +77,10 @@ WORKER_NICE = 5
 WARM_UP_TIMEOUT_S = 180.0  # the first pool starts the fork server too: seconds on a busy machine
 CONNECT_TIMEOUT_S = 10.0  # a Dask scheduler that does not answer by then is down
 WARM_UP_HOLD_S = 0.05  # each warm-up job holds its worker a moment, so that every worker gets one
-CLOSE_GRACE_S = 5.0  # then workers still busy (a hung job) are killed
+# Then workers still busy (a hung job) are killed. A song takes a worker well under a second; at
+# 5 s, a bot stopped with a hung worker (its song cut short after the front-ends' 4 s grace) took
+# 9.6 s, at `docker stop`'s 10 s, after which it is killed.
+CLOSE_GRACE_S = 2.0
 # The fallback ANN runs in a process of its own, never behind the main model's queue. Not in a
 # thread of the bot: decoding and the features hold the GIL for up to tens of ms at a time, and in
 # a burst of uncached songs every stall of the event loop past 40 ms came while ANN jobs ran.

@@ -4,9 +4,11 @@ within Docker's 10 s grace, after which it would be killed with those requests u
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
+from pathlib import Path
 
 from bot.frontends import render
 from tests.bot.test_app import DISCORD_TOKEN, TOKEN, start_bot, stop_bot, telegram_env, wait_for_log
@@ -184,3 +186,45 @@ async def test_sigterm_while_a_discord_forget_deletes_lets_it_finish_and_say_so(
     assert proc.returncode == 0, logs[-3000:]
     done = [c.content for c in fake.calls if c.name == "edit_original" and c.status < 300]
     assert done and done[-1].startswith("Done: I deleted everything"), (done, logs[-3000:])
+
+
+def model_workers(bot_pid: int) -> list[int]:
+    """The bot's model workers: the processes its fork servers started."""
+    parent_of = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                parent_of[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    servers = [pid for pid, parent in parent_of.items() if parent == bot_pid
+               and b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return [pid for pid, parent in parent_of.items() if parent in servers]
+
+
+async def test_sigterm_while_a_model_worker_hangs_stops_within_dockers_grace(tmp_path, clip_paths):
+    """A song in a model worker that hangs (stopped here by SIGSTOP): the update is cut short after
+    the grace, then the pool gave the busy worker 5 s more before killing it: 9.6 s in all, at
+    `docker stop`'s 10 s, after which the bot is killed."""
+    fake = await FakeTelegramBotAPI(TOKEN).start()
+    data_dir = tmp_path / "data"
+    proc = await start_bot(tmp_path, telegram_env(fake, data_dir))
+    try:
+        await wait_for_log(tmp_path / "stderr", "event=classifier.ready", timeout=60)
+        workers = model_workers(proc.pid)
+        assert workers
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        await fake.user_sends(chat=4242, audio=fake.audio_attachment(clip_paths[0]))
+        await fake.wait_for("sendMessage", lambda c: c.chat_id == "4242", timeout=30)  # "Listening…"
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+        took = time.monotonic() - signalled
+    finally:
+        await stop_bot(proc, 20)
+        await fake.stop()
+    logs = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 0, logs[-3000:]
+    assert took < DOCKER_GRACE_S - 2, (took, logs[-3000:])
+    shown = [c.text for c in fake.calls if c.method in ("sendMessage", "editMessageText") and c.chat_id == "4242"]
+    assert shown[-1] == render.RESTARTING, shown
+    assert moodbot_processes(str(data_dir)) == []

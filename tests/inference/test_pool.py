@@ -243,7 +243,7 @@ async def test_closing_with_both_pools_hung_takes_one_grace_not_two(tiny_weights
         started = asyncio.get_running_loop().time()
         await classifier.close()
         took_s = asyncio.get_running_loop().time() - started
-    # Measured: 10.0 s one pool after the other, 5.0 s both at once.
+    # Measured (a grace of 5 s): 10.0 s one pool after the other, 5.0 s both at once.
     assert pool.CLOSE_GRACE_S <= took_s < 1.5 * pool.CLOSE_GRACE_S, took_s
     for pid in hung:
         with pytest.raises(ProcessLookupError):
