@@ -356,6 +356,7 @@ class App:
         stack.push_async_callback(_cancel, drainer)
 
         self.usecases = build_app_usecases(settings, db, classifier, resolver=resolver, fetcher=fetcher, writer=writer)
+        stack.push_async_callback(self.usecases.mood.close)  # after the front-ends', before the classifier's
         self.scheduler = PromptScheduler(db, self.usecases.journal)
         self.usecases.attach_schedule(self.scheduler)
         # The database answers now (init passed): prompts the previous process sent stay answerable
