@@ -496,8 +496,14 @@ class TelegramFrontend:
         button's press is answered; a message is, where the bot answers messages (a private chat;
         in a group, one of its commands, or one naming it). Not a group's reply to the bot without
         one, nor a command of no bot's name (another bot's), which the bot leaves unanswered."""
-        if update.callback_query is not None:
-            await update.callback_query.answer(render.RESTARTING, show_alert=True)
+        if (query := update.callback_query) is not None:
+            try:
+                await query.answer(render.RESTARTING, show_alert=True)
+                return
+            except BadRequest:  # the handler answered it at once (to stop its spinner): one answer each
+                if not isinstance(query.message, Message):  # none, or one days old the bot may not see
+                    return
+            await send_reply(query.message, render.RESTARTING)  # under the message of the button
             return
         message = update.message  # not an edit, which runs nothing: nobody waits for it
         # A bot's message: nobody waits. Not an anonymous admin's, which Telegram sends `from`

@@ -231,3 +231,33 @@ async def test_sigterm_while_a_model_worker_hangs_stops_within_dockers_grace(tmp
     # The listening the cut song had started (shared by whoever asks for that song) ran on into
     # the closed pool: "mood.no_model" and a traceback at exit, both at ERROR, neither true.
     assert "level=ERROR" not in logs, logs[-3000:]
+
+
+async def test_sigterm_while_a_telegram_forget_deletes_past_the_grace_says_so_in_the_chat(
+        tmp_path, db_server, mongo_uri, db_name):
+    """/forget's Yes pressed, the database slower than the stop's grace: the press was cut short and
+    its sender "told" by answering the press, which Telegram refuses (the handler had answered it
+    at once, to stop its spinner), so nothing was said; it is said in the chat."""
+    gate = await WireGate(db_server.port).start()
+    fake = await FakeTelegramBotAPI(TOKEN).start()
+    data_dir = tmp_path / "data"
+    proc = await start_bot(tmp_path, telegram_env(fake, data_dir, MONGODB_URI=gate.uri(mongo_uri),
+                                                  MONGODB_DATABASE=db_name))
+    try:
+        await wait_for_log(tmp_path / "stderr", "event=app.started", timeout=60)
+        await fake.user_sends("/forget", chat=42, user=42)
+        question = await fake.wait_for("sendMessage", timeout=30)
+        gate.hold("delete", "journal")
+        await fake.user_clicks("forget:yes:42", message=question, user=42)
+        await asyncio.wait_for(gate.held.wait(), 30)
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+    finally:
+        gate.release()
+        await stop_bot(proc, 20)
+        await fake.stop()
+        await gate.close()
+    logs = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 0, logs[-3000:]
+    said = [c.text for c in fake.calls if c.method == "sendMessage" and c.chat_id == "42" and c.status == 200]
+    assert said[-1] == render.RESTARTING, said

@@ -110,6 +110,7 @@ class FakeTelegramBotAPI(BotAPIAddress):
         self.admins: dict[str, set[str]] = {}  # chat id -> admin user ids, for getChatMember
         self.deleted: set[tuple[str, int]] = set()  # (chat id, message id) of messages users deleted
         self.upgraded: dict[str, int] = {}  # chat id of a group -> its supergroup's, once upgraded
+        self.answered_queries: set[str] = set()  # callback queries answered: Telegram takes one answer each
         self._updates: list[dict] = []
         # The bot's last `allowed_updates` (Telegram remembers it across calls); None: never said.
         self.allowed_updates: list[str] | None = None
@@ -440,6 +441,8 @@ class FakeTelegramBotAPI(BotAPIAddress):
                     return "Bad Request: BOT_COMMAND_INVALID"
         if method == "answerCallbackQuery" and utf16_length(str(params.get("text") or "")) > MAX_ALERT:
             return "Bad Request: MESSAGE_TOO_LONG"
+        if method == "answerCallbackQuery" and str(params.get("callback_query_id")) in self.answered_queries:
+            return "Bad Request: query is too old and response timeout expired or query ID is invalid"  # answered once
         # allow_sending_without_reply: "Always False for replies in another chat or forum topic".
         quoted = params.get("reply_parameters") or {}
         if ((str(params.get("chat_id")), int(quoted.get("message_id", 0))) in self.deleted
@@ -513,6 +516,10 @@ class FakeTelegramBotAPI(BotAPIAddress):
         return {"message_id": next(self._message_ids), "date": int(time.time()),
                 "chat": self._chat(chat_id, "private" if chat_id > 0 else "supergroup"),
                 "from": self._bot_user(), **content}
+
+    def _m_answercallbackquery(self, params: dict, files: dict) -> bool:
+        self.answered_queries.add(str(params.get("callback_query_id")))
+        return True
 
     def _m_getme(self, params: dict, files: dict) -> dict:
         return self._bot_user()
