@@ -434,7 +434,7 @@ class PlaylistQueries:
                          renamed: tuple[UserRef, UserRef] | None = None) -> None:
         """Everything heard or written in `old_place` counts in `new_place` from now on, the
         requests recorded after this call too (answers still on their way). `renamed`: the place
-        itself as a member under its old id and its new one (a Telegram group's posts as itself,
+        itself as a member under its old id and its new one (a group's posts as itself,
         an anonymous admin's), so that what it asked before and after the move is one member's."""
         if self._requests is not None:
             self._requests.place_moved(old_place, new_place, renamed)
