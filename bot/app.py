@@ -363,6 +363,8 @@ class App:
         # through the outbox if it goes down later.
         recalled = await self.usecases.journal.recall_open_prompts()
         log.info("journal.recalled_open_prompts", extra={"count": recalled})
+        # A group's move to its new id (a Telegram supergroup) that the database did not let finish.
+        await self.usecases.playlists.finish_moves()
 
         console = None
         self.frontends = [] if self.force_console else chat_frontends(settings, self.usecases)

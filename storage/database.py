@@ -17,10 +17,12 @@ from storage.failures import translated_errors
 from storage.models import DatabaseNameError, DatabaseUriError
 from storage.journal import JournalRepo
 from storage.mood_requests import RequestRepo
+from storage.place_moves import PlaceMoveRepo
 from storage.playlists import PlaylistQueries
 from storage.privacy import PrivacyRepo
 from storage.prompts import PromptRepo
-from storage.schema import JOURNAL, PLACE_TRACKS, PROMPTS, REQUESTS, SERVERS, TRACKS, USERS, migrate
+from storage.schema import (JOURNAL, PLACE_MOVES, PLACE_TRACKS, PROMPTS, REQUESTS, SERVERS, TRACKS, USERS,
+                            migrate)
 from storage.servers import ServerRepo
 from storage.tracks import TrackRepo
 from storage.users import UserRepo
@@ -139,6 +141,7 @@ class Database:
         # /forget for the journal entries too).
         self.playlists = PlaylistQueries(db, self.requests)
         self.privacy = PrivacyRepo(db, self.requests, self.journal)
+        self.moves = PlaceMoveRepo(db[PLACE_MOVES], self.requests, self.playlists, self.servers)
 
     @classmethod
     async def connect(

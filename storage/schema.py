@@ -31,6 +31,9 @@ SERVERS = "servers"
 DEPARTURES = "departures"
 PLACE_TRACKS = "place_tracks"
 META = "meta"
+# A place's move to a new id, recorded until each of its steps is done (storage/place_moves.py).
+# Made by its first write: no validator, no index (a document per unfinished move, read by `_id`).
+PLACE_MOVES = "place_moves"
 
 SCHEMA_DOC_ID = "schema"
 

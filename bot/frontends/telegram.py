@@ -61,6 +61,7 @@ from telegram.ext import (
     ContextTypes,
     Defaults,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -107,6 +108,7 @@ CONNECTION_POOL_SIZE = 16
 MAX_API_CALLS_IN_FLIGHT = 8
 POOL_TIMEOUT_S = 30.0  # a reply waiting for a free connection in a burst must not fail
 AFTER_ANSWER = 1  # the handler group run once an update's answer is sent
+BEFORE_ANSWER = -1  # the handler group run before an update's answer
 PROMPT_READ_TIMEOUT_S = 5.0  # a daily prompt's answer from Telegram: past it, the prompt may have arrived
 JOURNAL_USAGE = "Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list [page] · /journal prompt"
 MOOD_USAGE = "Usage: /mood <song name or link>, or send an audio file."
@@ -548,6 +550,8 @@ class TelegramFrontend:
     # ---- wiring ----------------------------------------------------------------------------------
     def _add_handlers(self) -> None:
         app = self.app
+        # A supergroup whose move from its old id the database did not let finish: finished first.
+        app.add_handler(TypeHandler(Update, self.on_any_update), group=BEFORE_ANSWER)
         for names, callback in (
             (["help", "start"], self.on_help), ("mood", self.on_mood), ("journal", self.on_journal),
             ("stats", self.on_stats), ("playlist", self.on_playlist), ("servermood", self.on_server_mood),
@@ -831,6 +835,10 @@ class TelegramFrontend:
     async def on_server_mood(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         reply = await self.usecases.playlists.server_mood(caller_of(update))
         await self._send(update.effective_message, reply)
+
+    async def on_any_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if (chat := update.effective_chat) is not None:
+            await self.usecases.playlists.settle_moves(PLATFORM, str(chat.id))
 
     async def on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

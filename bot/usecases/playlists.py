@@ -1,8 +1,10 @@
 """Server and group features: mood playlists, the mood of the week, the admin switch, the user's opt-out."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -24,10 +26,14 @@ from bot.sources.query import YOUTUBE_ID
 from bot.usecases.journal import local_now
 from inference.result import MOODS
 from storage.models import PlaylistItem, StorageError, UserRef
+from storage.place_moves import PlaceMove
 
 log = logging.getLogger(__name__)
 
 PLAYLIST_LENGTH = 20
+# How often an update in a place that moved tries again to finish its move while the database
+# fails: each try waits for the database (server selection, 2 s) before the update is answered.
+MOVE_RETRY_S = 10.0
 YOUTUBE_WATCH_URL = "https://www.youtube.com/watch?v={}"
 NOT_IN_SERVER = "Playlists belong to a server or group: use this command there, not in a private chat."
 DISABLED = f"{PLACE_AT_START} playlists are turned off here. An admin can turn them on with /serverplaylist on."
@@ -62,6 +68,10 @@ class PlaylistUseCase:
         self.db = db
         self.limits = limits or HeavyLimits()
         self.now = now
+        self.move_retry_s = MOVE_RETRY_S
+        self._unfinished: dict[str, PlaceMove] = {}  # old place -> its move, until every step is done
+        self._move_failed_at: dict[str, float] = {}  # old place -> time.monotonic() of its last failed try
+        self._moving = asyncio.Lock()
 
     async def playlist(self, caller: Caller, mood: str) -> PlaylistReply | ErrorReply:
         """The place's playlist of `mood`: what the user typed after the command, whole."""
@@ -136,18 +146,56 @@ class PlaylistUseCase:
 
     async def place_moved(self, platform: str, old_id: str, new_id: str) -> None:
         """A group got a new id on its platform (a Telegram group upgraded to a supergroup): its
-        songs and settings follow it."""
-        old_place, new_place = f"{platform}:{old_id}", f"{platform}:{new_id}"
-        try:
-            # What the group posted as itself (an anonymous admin's /mood, under the group's id,
-            # `caller_of`) is the new group's too: one member, not the old id's and the new one's.
-            await self.db.playlists.move_place(old_place, new_place,
-                                               (UserRef(platform, old_id), UserRef(platform, new_id)))
-            await self.db.servers.move(old_place, new_place)
-        except StorageError as error:
-            log.warning("server.place_not_moved", extra={"place": old_place, "to": new_place, "reason": str(error)})
+        songs and settings follow it. A move the database did not let finish is finished later:
+        before the next update in the place under its new id is answered (`settle_moves`), or at
+        the next start (`finish_moves`)."""
+        # What the group posted as itself (an anonymous admin's /mood, under the group's id,
+        # `caller_of`) is the new group's too: one member, not the old id's and the new one's.
+        move = PlaceMove(f"{platform}:{old_id}", f"{platform}:{new_id}",
+                         (UserRef(platform, old_id), UserRef(platform, new_id)))
+        self._unfinished[move.old] = move
+        await self._finish(move)
+
+    async def finish_moves(self) -> int:
+        """At start: the moves a previous process left unfinished (the database failed partway, or
+        the process was killed) are finished, each now or, where the database fails again, later.
+        Raises StorageError where they cannot be read. Returns how many were finished."""
+        for move in await self.db.moves.unfinished():
+            self._unfinished.setdefault(move.old, move)
+        finished = 0
+        for move in list(self._unfinished.values()):
+            finished += await self._finish(move)
+        return finished
+
+    async def settle_moves(self, platform: str, place_id: str) -> None:
+        """Before an update in the place is answered: a move to it left unfinished is finished first,
+        so that its playlists have all their songs and its settings. Tried again at most every
+        `move_retry_s` while the database fails (an update would wait for it each time)."""
+        if not self._unfinished:
             return
-        log.info("server.place_moved", extra={"place": old_place, "to": new_place})
+        place = f"{platform}:{place_id}"
+        for move in [m for m in self._unfinished.values() if m.new == place]:
+            await self._finish(move, when_due=True)
+
+    async def _finish(self, move: PlaceMove, *, when_due: bool = False) -> bool:
+        """Run the move (again); `when_due`: unless it failed less than `move_retry_s` ago (also
+        while this waited for another try of it)."""
+        async with self._moving:
+            if move.old not in self._unfinished:  # finished meanwhile, by another update
+                return False
+            failed_at = self._move_failed_at.get(move.old)
+            if when_due and failed_at is not None and time.monotonic() - failed_at < self.move_retry_s:
+                return False
+            try:
+                await self.db.moves.move(move)
+            except StorageError as error:
+                self._move_failed_at[move.old] = time.monotonic()
+                log.warning("server.place_not_moved", extra={"place": move.old, "to": move.new, "reason": str(error)})
+                return False
+            del self._unfinished[move.old]
+            self._move_failed_at.pop(move.old, None)
+        log.info("server.place_moved", extra={"place": move.old, "to": move.new})
+        return True
 
     async def member_left(self, platform: str, place_id: str, user_id: str) -> None:
         """A member left the server or group, or was removed: their songs stop counting there until

@@ -34,9 +34,19 @@ def command_of(header: bytes, payload: bytes) -> tuple[str, Any] | None:
     return None
 
 
+# The commands that read or write a collection's documents (not the driver's hello, ping or sessions).
+DATA_COMMANDS = frozenset({"find", "getMore", "aggregate", "count", "distinct", "insert", "update", "delete",
+                           "findAndModify"})
+
+
 class WireGate:
     """`uri(real_uri)` points a client at the relay; `hold(command, collection)` makes the next
-    such command wait (`held` is set once it does) until `release()`."""
+    such command wait (`held` is set once it does) until `release()`.
+
+    `cut(n)`: the connection that carries the n-th data command from now on (`DATA_COMMANDS`,
+    counted from 0) is closed instead, the command never sent: to its client the database went
+    away right then (`was_cut`). With `after=True` the command is sent and done, and its answer is
+    what never arrives. `commands` lists each data command relayed, (name, collection)."""
 
     def __init__(self, server_port: int) -> None:
         self.server_port = server_port
@@ -44,6 +54,11 @@ class WireGate:
         self.held = asyncio.Event()
         self._released = asyncio.Event()
         self._armed: tuple[str, str] | None = None
+        self.commands: list[tuple[str, Any]] = []
+        self._cut_at: int | None = None
+        self._cut_after = False
+        self._counted = 0
+        self.was_cut = False  # since the last `cut`
         self._server: asyncio.Server | None = None
         self._relays: set[asyncio.Task] = set()
 
@@ -57,6 +72,10 @@ class WireGate:
 
     def release(self) -> None:
         self._released.set()
+
+    def cut(self, n: int | None, *, after: bool = False) -> None:
+        """None: nothing is cut from now on."""
+        self._cut_at, self._cut_after, self._counted, self.was_cut = n, after, 0, False
 
     async def start(self) -> "WireGate":
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -73,8 +92,9 @@ class WireGate:
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.server_port)
-        relays = [asyncio.create_task(self._relay(client_reader, server_writer, inspect=True)),
-                  asyncio.create_task(self._relay(server_reader, client_writer, inspect=False))]
+        cut_reply = asyncio.Event()  # set: the next answer to this client is dropped, its connection closed
+        relays = [asyncio.create_task(self._relay(client_reader, server_writer, inspect=True, cut_reply=cut_reply)),
+                  asyncio.create_task(self._relay(server_reader, client_writer, inspect=False, cut_reply=cut_reply))]
         self._relays.update(relays)
         try:
             await asyncio.wait(relays, return_when=asyncio.FIRST_COMPLETED)
@@ -85,15 +105,28 @@ class WireGate:
             for writer in (client_writer, server_writer):
                 writer.close()
 
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, inspect: bool) -> None:
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, inspect: bool,
+                     cut_reply: asyncio.Event) -> None:
         try:
             while True:
                 header = await reader.readexactly(HEADER.size)
                 payload = await reader.readexactly(HEADER.unpack(header)[0] - HEADER.size)
-                if inspect and self._armed is not None and command_of(header, payload) == self._armed:
+                if not inspect and cut_reply.is_set():
+                    return  # the answer dropped: the connection closes (_serve)
+                command = command_of(header, payload) if inspect else None
+                if inspect and self._armed is not None and command == self._armed:
                     self._armed = None
                     self.held.set()
                     await self._released.wait()
+                if command is not None and command[0] in DATA_COMMANDS:
+                    self.commands.append(command)
+                    if self._cut_at is not None:
+                        self._counted += 1
+                        if self._counted - 1 == self._cut_at:
+                            self.was_cut = True
+                            if not self._cut_after:
+                                return  # never sent: the connection closes (_serve)
+                            cut_reply.set()
                 writer.write(header + payload)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
