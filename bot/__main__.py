@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -149,5 +150,17 @@ def check(settings: Settings | None, problem: str | None, log_level: str | None)
     return exit_status(findings)
 
 
+def exit_uninterrupted(status: int) -> None:
+    """Exit with `status`, a Ctrl-C no longer heard: the bot has stopped, and what is left (the
+    download workers closed at exit) takes well under a second. An impatient operator's second
+    Ctrl-C there printed "Exception ignored in atexit callback" and a KeyboardInterrupt traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        status = main()
+    except KeyboardInterrupt:  # between the app's stop and main's return
+        status = 130
+    exit_uninterrupted(status)

@@ -261,3 +261,27 @@ async def test_sigterm_while_a_telegram_forget_deletes_past_the_grace_says_so_in
     assert proc.returncode == 0, logs[-3000:]
     said = [c.text for c in fake.calls if c.method == "sendMessage" and c.chat_id == "42" and c.status == 200]
     assert said[-1] == render.RESTARTING, said
+
+
+async def test_ctrl_c_pressed_again_and_again_stops_with_130_and_no_traceback(tmp_path):
+    """An impatient operator's Ctrl-C, again and again: the ones during the stop are taken for the
+    first, but one during the interpreter's exit (the download workers closed at exit) printed
+    "Exception ignored in atexit callback" and a KeyboardInterrupt traceback (3 runs of 3)."""
+    fake = await FakeTelegramBotAPI(TOKEN).start()
+    data_dir = tmp_path / "data"
+    proc = await start_bot(tmp_path, telegram_env(fake, data_dir))
+    try:
+        await wait_for_log(tmp_path / "stderr", "event=app.started", timeout=60)
+        await wait_for_log(tmp_path / "stderr", "event=classifier.ready", timeout=60)
+        while proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 0.05)
+    finally:
+        await stop_bot(proc, 20)
+        await fake.stop()
+    logs = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 130, logs[-3000:]
+    assert "Traceback" not in logs and "Exception ignored" not in logs, logs[-3000:]
+    assert moodbot_processes(str(data_dir)) == []
