@@ -100,8 +100,11 @@ class RangedFile:
 
     def read(self, first: int, last: int, ahead: int = 0) -> bytes:
         """Bytes first..last (inclusive) of the file; a request for them also asks for `ahead`
-        more, kept for the next read."""
+        more, kept for the next read. None of them past the file's end (a header that points
+        there: a file cut short, a size that lies): b"", and no request."""
         last = min(last, self.size - 1)
+        if first > last:
+            return b""
         for base, data in self.chunks:
             if base <= first and last < base + len(data):
                 return data[first - base:last + 1 - base]

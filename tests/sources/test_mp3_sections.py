@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.sources import mp3section as mp3
+from bot.sources import ranged
 from bot.sources.audio import AudioFetcher, section_window
 from bot.sources.models import Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
@@ -95,6 +96,24 @@ def test_what_is_not_a_run_of_frames_gives_none(mp3_root):
     assert mp3.splice_section(b"\xff" * 5000) is None
     assert mp3.splice_section(bytes(range(256)) * 40) is None
     assert mp3.audio_start(b"ID3\x03\x00\x00\x80\x00\x00\x00") is None  # not a syncsafe size
+
+
+def test_a_cut_short_file_whose_table_places_the_window_past_its_end_asks_for_no_bytes_there(mp3_root, tmp_path,
+                                                                                               long_duration):
+    """A VBR MP3 cut short (a download that stopped) still states the whole song in its Xing
+    header, whose table places the window past the file's end. No range is asked for there (a host
+    answers 416, which reached the user as 'The audio host refused the download'): the cutter gives
+    None, and yt-dlp has its turn."""
+    data = (mp3_root / "vbr.mp3").read_bytes()
+    (tmp_path / "short.mp3").write_bytes(data[:len(data) * 2 // 5])
+    with FakeAudioServer(tmp_path) as server:
+        url = server.url("/short.mp3")
+        file = ranged.RangedFile(url, ranged.http_range(url, 0, 16383, 5.0), 5.0, {}, 50 << 20)
+        cutter = ranged.FramesCut.open(file)
+        assert cutter.toc.points is not None and cutter.toc.bytes > file.size
+        assert cutter.cut(section_window(long_duration), long_duration) is None
+        ranges = [tuple(map(int, r.range.removeprefix("bytes=").split("-"))) for r in server.requests_for("/short.mp3")]
+        assert all(first <= last < file.size for first, last in ranges), ranges
 
 
 @pytest.mark.parametrize("name", ["cbr", "vbr", "cover"])
