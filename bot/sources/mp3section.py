@@ -88,16 +88,19 @@ class Toc:
 
 
 def xing(buf: bytes, at: int) -> Toc | None:
-    """The Xing header of a variable bit rate file in the frame at `at` (the file's first), if any.
-    Its table places each percent of the song within 1/256 of the file's bytes."""
+    """The Xing header of a variable bit rate file in the frame at `at` (the file's first), if any,
+    or LAME's Info header of a constant bit rate one. A Xing table places each percent of the song
+    within 1/256 of the file's bytes; an Info header's is left out (proportion is exact there),
+    its frame count kept: the Info frame may be at a higher bit rate than the rest (it would not
+    fit at 48 kbit/s and 22 kHz), so the file's size at its bit rate is no length."""
     frame = read_frame(buf, at)
     if frame is None:
         return None
     mono = frame.channel_mode == 0b11
     side = (17 if mono else 32) if frame.version == 1 else (9 if mono else 17)
     tag = at + 4 + side
-    if buf[tag:tag + 4] != b"Xing" or tag + 8 > len(buf):
-        return None  # none, or LAME's "Info" of a constant bit rate file: proportion is exact there
+    if buf[tag:tag + 4] not in (b"Xing", b"Info") or tag + 8 > len(buf):
+        return None
     flags = int.from_bytes(buf[tag + 4:tag + 8], "big")
     pos = tag + 8
     frames = count = points = None
@@ -105,7 +108,7 @@ def xing(buf: bytes, at: int) -> Toc | None:
         frames, pos = int.from_bytes(buf[pos:pos + 4], "big"), pos + 4
     if flags & 2 and pos + 4 <= len(buf):
         count, pos = int.from_bytes(buf[pos:pos + 4], "big"), pos + 4
-    if flags & 4 and pos + 100 <= len(buf):
+    if flags & 4 and pos + 100 <= len(buf) and buf[tag:tag + 4] == b"Xing":
         points = tuple(buf[pos:pos + 100])
     return Toc(frames, count, points)
 

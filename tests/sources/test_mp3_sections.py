@@ -20,6 +20,9 @@ def mp3_root(audio_root, tmp_path_factory):
     source = audio_root / "long.ogg"
     ffmpeg("-i", str(source), "-c:a", "libmp3lame", "-b:a", "64k", str(root / "cbr.mp3"))
     ffmpeg("-i", str(source), "-c:a", "libmp3lame", "-q:a", "4", str(root / "vbr.mp3"))  # with a Xing table
+    # A podcast's rate: the first frame, LAME's "Info" header, is at a higher bit rate than the
+    # rest (56 kbit/s against 48: the header would not fit in a 48 kbit/s frame at 22 kHz).
+    ffmpeg("-i", str(source), "-ar", "22050", "-c:a", "libmp3lame", "-b:a", "48k", str(root / "low.mp3"))
     with_cover_art(root / "vbr.mp3", root / "cover.mp3", "-id3v2_version", "3")
     return root
 
@@ -85,7 +88,8 @@ def test_the_table_of_contents_maps_time_to_bytes_and_back(mp3_root):
         assert mp3.time_at(offset, toc, first, len(data), 200.0) == pytest.approx(share * 200.0, abs=0.01)
     cbr = (mp3_root / "cbr.mp3").read_bytes()
     assert mp3.xing(cbr, 0) is None  # an ID3 tag there, not a frame
-    assert mp3.xing(cbr, mp3.audio_start(cbr)) is None  # LAME's "Info": a constant bit rate, no table needed
+    info = mp3.xing(cbr, mp3.audio_start(cbr))  # LAME's "Info": a constant bit rate, no table needed
+    assert info.points is None and info.frames and info.bytes == pytest.approx(len(cbr) - mp3.audio_start(cbr), rel=0.01)
 
 
 def test_what_is_not_a_run_of_frames_gives_none(mp3_root):
@@ -116,10 +120,12 @@ def test_a_cut_short_file_whose_table_places_the_window_past_its_end_asks_for_no
         assert all(first <= last < file.size for first, last in ranges), ranges
 
 
-@pytest.mark.parametrize("name", ["cbr", "vbr", "cover"])
+@pytest.mark.parametrize("name", ["cbr", "vbr", "cover", "low"])
 async def test_an_mp3_of_unknown_length_is_cut_by_the_length_its_frames_state(mp3_server, long_duration, tmp_path,
                                                                               name):
-    """By the Xing header's frame count (VBR), else the file's size at the first frame's bit rate."""
+    """By the frame count of the Xing header (VBR) or LAME's Info header (CBR), else the file's
+    size at the first frame's bit rate. A low-rate file's Info frame is bigger than the others: its
+    bit rate made the song 14% shorter than it is."""
     fetcher = AudioFetcher(search_template=mp3_server.base_url + "/{title}.mp3", tmp_dir=tmp_path)
     async with fetcher.fetch(Query(kind=QueryKind.TEXT, text=name)) as audio:
         assert audio.path.name == "section.mp3"
