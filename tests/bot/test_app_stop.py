@@ -285,3 +285,33 @@ async def test_ctrl_c_pressed_again_and_again_stops_with_130_and_no_traceback(tm
     assert proc.returncode == 130, logs[-3000:]
     assert "Traceback" not in logs and "Exception ignored" not in logs, logs[-3000:]
     assert moodbot_processes(str(data_dir)) == []
+
+
+async def test_sigterm_with_telegram_slow_to_answer_still_stops_within_dockers_grace(tmp_path):
+    """Telegram slow to answer at the stop (an outage, a partition), a /mood at work: the updater's
+    last getUpdates (acknowledging what was fetched) waited out its 5 s read timeout, and only then
+    did the updates in progress get their 4 s grace: ~10 s in all, past `docker stop`'s 10 s."""
+    (tmp_path / "cdn").mkdir()
+    audio = FakeAudioServer(tmp_path / "cdn").start()
+    fake = await FakeTelegramBotAPI(TOKEN).start()
+    data_dir = tmp_path / "data"
+    proc = await start_bot(tmp_path, telegram_env(fake, data_dir, AUDIO_SEARCH=audio.url("/hang/{title}.ogg")))
+    try:
+        await wait_for_log(tmp_path / "stderr", "event=app.started", timeout=60)
+        await fake.user_sends("/mood Some Song", chat=4242)
+        await fake.wait_for("sendMessage", lambda c: c.chat_id == "4242", timeout=30)  # its status
+        fake.fail_next("getUpdates", 10, status=502, description="Bad Gateway", delay_s=7)  # past the 5 s read timeout
+        await asyncio.sleep(1.5)  # the long poll under way ends (the fake holds one 0.5 s); the next hangs
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+        took = time.monotonic() - signalled
+    finally:
+        await stop_bot(proc, 20)
+        await fake.stop()
+        audio.stop()
+    logs = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 0, logs[-3000:]
+    assert took < DOCKER_GRACE_S - 2, (took, logs[-3000:])
+    shown = [c.text for c in fake.calls if c.method in ("sendMessage", "editMessageText") and c.chat_id == "4242"]
+    assert shown[-1] == render.RESTARTING, shown
