@@ -25,6 +25,7 @@ CLUSTER_TIMESTAMP_ID = 0xE7
 VOID_ID = 0xEC
 BLANKED = {0x114D9B74, 0x1C53BB6B}  # SeekHead, Cues: byte positions in the original file
 DEFAULT_TIMESTAMP_SCALE_NS = 1_000_000
+MAX_UINT_BYTES = 8  # an EBML unsigned integer's longest
 NS_PER_S = 1_000_000_000
 
 
@@ -80,21 +81,41 @@ def unknown_size(length: int) -> bytes:
     return bytes([(1 << (9 - length)) - 1]) + b"\xff" * (length - 1)
 
 
-def read_info(buf: bytes, info: Element) -> tuple[bytes, int]:
-    """(the Info element with its Duration blanked — the section is shorter —, timestamp scale)."""
-    out = bytearray(buf[info.start:info.end])
-    scale = DEFAULT_TIMESTAMP_SCALE_NS
-    at = info.data_start
+def info_children(buf: bytes, info: Element) -> list[Element] | None:
+    """The children of an Info element (whole in `buf`); None if one is cut off or claims more
+    bytes than Info holds (its header alone is 12 bytes for any length)."""
+    found, at = [], info.data_start
     while info.end is not None and at < info.end:
         child = read_element(buf, at)
-        if child is None or child.end is None:
-            break
+        if child is None or child.end is None or child.end > info.end:
+            return None
+        found.append(child)
+        at = child.end
+    return found
+
+
+def timestamp_scale(raw: bytes) -> int | None:
+    """A TimestampScale's value (ns); None if it is longer than an EBML integer may be (8 bytes):
+    a number too large for a float."""
+    if len(raw) > MAX_UINT_BYTES:
+        return None
+    return int.from_bytes(raw, "big") or DEFAULT_TIMESTAMP_SCALE_NS
+
+
+def read_info(buf: bytes, info: Element) -> tuple[bytes, int] | None:
+    """(the Info element with its Duration blanked — the section is shorter —, timestamp scale);
+    None if Info's children do not fit in it or its scale is no number."""
+    out = bytearray(buf[info.start:info.end])
+    scale: int | None = DEFAULT_TIMESTAMP_SCALE_NS
+    children = info_children(buf, info)
+    if children is None:
+        return None
+    for child in children:
         if child.id == TIMESTAMP_SCALE_ID:
-            scale = int.from_bytes(buf[child.data_start:child.end], "big") or DEFAULT_TIMESTAMP_SCALE_NS
+            scale = timestamp_scale(buf[child.data_start:child.end])
         elif child.id == DURATION_ID:
             out[child.start - info.start:child.end - info.start] = void_element(child.end - child.start)
-        at = child.end
-    return bytes(out), scale
+    return (bytes(out), scale) if scale is not None else None
 
 
 @dataclass(frozen=True)
@@ -107,18 +128,13 @@ class Header:
 def info_seconds(buf: bytes, info: Element) -> float | None:
     """The Duration an Info element states (a float, in timestamp-scale units), in seconds."""
     scale, duration = DEFAULT_TIMESTAMP_SCALE_NS, None
-    at = info.data_start
-    while info.end is not None and at < info.end:
-        child = read_element(buf, at)
-        if child is None or child.end is None:
-            break
+    for child in info_children(buf, info) or ():
         raw = buf[child.data_start:child.end]
         if child.id == TIMESTAMP_SCALE_ID:
-            scale = int.from_bytes(raw, "big") or DEFAULT_TIMESTAMP_SCALE_NS
+            scale = timestamp_scale(raw)
         elif child.id == DURATION_ID and len(raw) in (4, 8):
             duration = struct.unpack(">f" if len(raw) == 4 else ">d", raw)[0]
-        at = child.end
-    seconds = duration * scale / NS_PER_S if duration is not None else None
+    seconds = duration * scale / NS_PER_S if duration is not None and scale is not None else None
     return seconds if seconds is not None and 0 < seconds < float("inf") else None
 
 
@@ -148,8 +164,11 @@ def parse_header(prefix: bytes) -> Header | None:
         if child.id in BLANKED:
             raw = void_element(len(raw))
         elif child.id == INFO_ID:
+            info = read_info(prefix, child)
+            if info is None:
+                return None
             seconds = info_seconds(prefix, child)
-            raw, scale = read_info(prefix, child)
+            raw, scale = info
         out += raw
         at = child.end
 

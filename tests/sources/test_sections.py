@@ -104,3 +104,39 @@ def test_ogg_and_webm_state_their_length(files, long_duration):
     assert ogg.stated_seconds(headers, b"\0" * 1000) is None  # no page of the stream there
     assert webm.parse_header(webm_data[:16384]).seconds == pytest.approx(long_duration, abs=0.01)
     assert webm.read_element(webm.parse_header(webm_data[:16384]).data, 0).id == webm.EBML_ID
+
+
+def webm_with_info(info_children: bytes) -> bytes:
+    """An empty EBML header, a Segment of unknown size, an Info element of `info_children`, and a
+    Cluster whose first child is its timestamp (0)."""
+    info = bytes.fromhex("1549a966") + bytes([0x80 | len(info_children)]) + info_children
+    cluster = bytes.fromhex("1f43b675") + b"\x83" + bytes.fromhex("e78100")
+    return bytes.fromhex("1a45dfa3") + b"\x80" + bytes.fromhex("18538067") + b"\xff" + info + cluster
+
+
+def test_an_info_child_that_claims_more_than_its_info_holds_costs_no_memory():
+    """Info's Duration, blanked for the section, was blanked to the length its 12-byte header
+    stated, beyond Info and the bytes fetched: 2^26 claimed held 64 MB, 2^56 raised OverflowError
+    ('something went wrong'). Now such a header is not cut here (None: yt-dlp's turn)."""
+    import tracemalloc
+
+    assert webm.parse_header(webm_with_info(bytes.fromhex("4489") + b"\x88" + bytes(8))) is not None
+    for claimed in (1 << 26, (1 << 56) - 2):
+        duration = bytes.fromhex("4489") + b"\x01" + claimed.to_bytes(7, "big") + bytes(8)
+        tracemalloc.start()
+        try:
+            assert webm.parse_header(webm_with_info(duration)) is None
+            assert tracemalloc.get_traced_memory()[1] < 1 << 20
+        finally:
+            tracemalloc.stop()
+
+
+def test_a_timestamp_scale_longer_than_an_ebml_integer_is_not_taken():
+    """A TimestampScale of 100 bytes (an EBML integer has 8 at most) was a number too large for a
+    float, and splice_section raised OverflowError ('something went wrong')."""
+    data = webm_with_info(bytes.fromhex("2ad7b1") + bytes([0x80 | 100]) + b"\xff" * 100)
+    cluster = bytes.fromhex("1f43b675") + b"\x83" + bytes.fromhex("e78100")
+    assert webm.parse_header(data) is None
+    assert webm.splice_section(data, cluster * 3, max_seconds=30) is None
+    eight = webm_with_info(bytes.fromhex("2ad7b1") + b"\x88" + (10**18).to_bytes(8, "big"))
+    assert webm.parse_header(eight).timestamp_scale_ns == 10**18
