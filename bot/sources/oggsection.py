@@ -126,11 +126,13 @@ def header_pages(prefix: bytes) -> list[Page] | None:
 
 
 def sample_rate(headers: list[Page]) -> int | None:
+    """The rate granule positions count; None if unknown (another codec, or a Vorbis header that
+    states 0)."""
     first = headers[0].body
     if first.startswith(b"OpusHead"):
         return OPUS_RATE
     if first.startswith(b"\x01vorbis") and len(first) >= 16:
-        return struct.unpack_from("<I", first, 12)[0]
+        return struct.unpack_from("<I", first, 12)[0] or None
     return None
 
 

@@ -140,3 +140,17 @@ def test_a_timestamp_scale_longer_than_an_ebml_integer_is_not_taken():
     assert webm.splice_section(data, cluster * 3, max_seconds=30) is None
     eight = webm_with_info(bytes.fromhex("2ad7b1") + b"\x88" + (10**18).to_bytes(8, "big"))
     assert webm.parse_header(eight).timestamp_scale_ns == 10**18
+
+
+def test_a_vorbis_header_that_states_no_sample_rate_raises_nothing():
+    """A Vorbis identification header with a sample rate of 0: the length (granule / rate) and the
+    section's times divided by it, ZeroDivisionError ('something went wrong')."""
+    ident = b"\x01vorbis" + bytes(4) + b"\x02" + bytes(4) + bytes(17)  # version, channels, rate 0, ...
+    pages = [ogg.Page(ogg.FLAG_BOS, 0, 7, 0, bytes([len(ident)]), ident)]
+    pages += [ogg.Page(0, 1000 * n, 7, n, b"\x04", b"\0" * 4) for n in range(1, 5)]
+    raw = [page.to_bytes() for page in pages]
+    head, middle = b"".join(raw[:2]), b"".join(raw[1:])
+    headers = ogg.header_pages(head)
+    assert ogg.stated_seconds(headers, middle) is None
+    assert ogg.splice_section(head, middle, max_seconds=30)[1:] == (None, None)  # times unknown
+    assert ogg.sample_rate(headers) is None
