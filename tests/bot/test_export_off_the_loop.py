@@ -1,9 +1,7 @@
 """A large /export is decoded and written out of the event loop, without holding its records as objects."""
 from __future__ import annotations
 
-import gc
 import json
-import sys
 import threading
 from datetime import date, datetime, timedelta, timezone
 
@@ -13,6 +11,7 @@ from bot.usecases.privacy import PrivacyUseCase
 from storage.codec import journal_to_doc, prompt_to_doc, request_to_doc
 from storage.database import Database
 from storage.models import JournalEntry, MoodRequest, SentPrompt, UserRef
+from tests.loop_probes import calls_on_this_thread, oldest_generation_growth
 
 HEAVY = Caller("chat", "heavy", chat_id="heavy")
 REF = UserRef("chat", "heavy")
@@ -40,19 +39,9 @@ async def test_the_event_loop_decodes_none_of_an_exports_documents(db):
     the database's bytes; a worker thread decodes them."""
     await seed(db, 300)
     loop_thread = threading.get_ident()
-    decoded_on_loop: list[str] = []
-
-    def watch(frame, event, _arg):
-        code = frame.f_code
-        if event == "call" and code.co_filename == storage.codec.__file__ and code.co_name.endswith("_from_doc"):
-            decoded_on_loop.append(code.co_name)
-
     assert threading.get_ident() == loop_thread
-    sys.setprofile(watch)  # this thread's calls only: the loop's
-    try:
+    with calls_on_this_thread(storage.codec, lambda name: name.endswith("_from_doc")) as decoded_on_loop:
         reply = await PrivacyUseCase(db).export(HEAVY)
-    finally:
-        sys.setprofile(None)
     assert isinstance(reply, ExportReply)
     exported = json.loads(reply.data)
     assert [len(exported[part]) for part in ("journal", "requests", "prompts")] == [300, 300, 300]
@@ -67,20 +56,9 @@ async def test_an_export_is_made_without_holding_its_records_as_objects(db):
     record is now decoded, written and dropped in turn. Counted: the objects the collector tracks
     that outlive its younger generations while the export is made."""
     await seed(db, 1000)
-    gc.collect()
-    baseline = len(gc.get_objects(generation=2))
-    most = [baseline]
-
-    def after(phase, info):
-        if phase == "stop" and info["generation"] == 1:  # its survivors have just joined the oldest
-            most[0] = max(most[0], len(gc.get_objects(generation=2)))
-
-    gc.callbacks.append(after)
-    try:
+    with oldest_generation_growth() as grown:
         reply = await PrivacyUseCase(db).export(HEAVY)
-    finally:
-        gc.callbacks.remove(after)
     assert isinstance(reply, ExportReply)
     exported = json.loads(reply.data)
     assert [len(exported[part]) for part in ("journal", "requests", "prompts")] == [1000, 1000, 1000]
-    assert most[0] - baseline < 1000  # were ~8 500 (~250 now): the documents, then a dataclass and an `asdict` dict per record
+    assert grown.most < 1000  # were ~8 500 (~250 now): the documents, then a dataclass and an `asdict` dict per record

@@ -1,8 +1,6 @@
 """A server playlist counts its members' votes in a worker thread, not on the event loop."""
 from __future__ import annotations
 
-import gc
-import sys
 import threading
 from datetime import timedelta
 
@@ -10,6 +8,7 @@ from storage import place_tracks, playlists
 from storage.codec import journal_to_doc, request_to_doc
 from storage.database import Database
 from storage.models import MoodRequest, UserRef
+from tests.loop_probes import calls_on_this_thread, oldest_generation_growth
 from tests.storage.conftest import T0
 from tests.storage.test_playlists import journal
 
@@ -31,19 +30,9 @@ async def test_a_server_playlist_does_its_per_row_work_off_the_event_loop(db: Da
         await db.requests.add(MoodRequest(who, PLACE, f"spotify:s{i % 5}", "sad", T0 + i * timedelta(hours=1)))
         await db.journal.add(journal(who, f"j{i % 3}", "calm", T0 + i * timedelta(hours=1)))
     loop_thread = threading.get_ident()
-    on_loop: list[str] = []
-
-    def watch(frame, event, _arg):
-        code = frame.f_code
-        if event == "call" and code.co_filename == playlists.__file__ and code.co_name in PER_ROW:
-            on_loop.append(code.co_name)
-
-    sys.setprofile(watch)  # this thread's calls only: the loop's
-    try:
+    with calls_on_this_thread(playlists, PER_ROW.__contains__) as on_loop:
         sad = await db.playlists.playlist(PLACE, "sad")
         calm = await db.playlists.playlist(PLACE, "calm")
-    finally:
-        sys.setprofile(None)
     assert threading.get_ident() == loop_thread
     assert sorted((item.track_key, item.members) for item in sad) == [(f"spotify:s{n}", 8) for n in range(5)]
     assert sorted((item.track_key, item.members) for item in calm) == [
@@ -67,18 +56,7 @@ async def test_a_server_playlist_holds_few_objects_the_garbage_collector_tracks(
                                         for i, who in enumerate(members)])
     await place_tracks.summarize(db.db["requests"], db.db["place_tracks"])
     await db.playlists.playlist(PLACE, "sad")  # the driver's and the database's first use
-    gc.collect()
-    baseline = len(gc.get_objects(generation=2))
-    most = [baseline]
-
-    def after(phase, info):
-        if phase == "stop" and info["generation"] == 1:  # its survivors have just joined the oldest
-            most[0] = max(most[0], len(gc.get_objects(generation=2)))
-
-    gc.callbacks.append(after)
-    try:
+    with oldest_generation_growth() as grown:
         calm = await db.playlists.playlist(PLACE, "calm")
-    finally:
-        gc.callbacks.remove(after)
     assert (calm[0].track_key, calm[0].members) == ("spotify:j", 100)  # every member's journal song
-    assert most[0] - baseline < 3000  # were ~13 200 (~800 now)
+    assert grown.most < 3000  # were ~13 200 (~800 now)
