@@ -266,9 +266,9 @@ def select_samples(track: Track, window: tuple[float, float]) -> Selection | Non
 def _with_duration(body: bytes, duration: int, at_v0: int, at_v1: int) -> bytes | None:
     """An mvhd/tkhd/mdhd payload with its duration field set."""
     out = bytearray(body)
-    if body[0] == 0 and len(body) >= at_v0 + 4:
+    if len(body) >= at_v0 + 4 and body[0] == 0:
         struct.pack_into(">I", out, at_v0, min(duration, 0xFFFFFFFF))
-    elif body[0] == 1 and len(body) >= at_v1 + 8:
+    elif len(body) >= at_v1 + 8 and body[0] == 1:
         struct.pack_into(">Q", out, at_v1, duration)
     else:
         return None
@@ -365,7 +365,7 @@ def sidx_references(sidx: bytes, sidx_end: int) -> list[Reference] | None:
     if box is None or box.type != SIDX or box.end != len(sidx):
         return None
     body = payload(sidx, box)
-    version = body[0]
+    version = body[0] if body else None
     if version == 0 and len(body) >= 24:
         timescale, earliest, first_offset = struct.unpack_from(">III", body, 8)
         at = 20
@@ -415,9 +415,9 @@ def fragment_time(buf: bytes, moof: Box) -> int | None:
 
 def fragment_time_of(buf: bytes, tfdt: Box) -> int | None:
     body = payload(buf, tfdt)
-    if body[0] == 1 and len(body) >= 12:
+    if len(body) >= 12 and body[0] == 1:
         return struct.unpack_from(">Q", body, 4)[0]
-    if body[0] == 0 and len(body) >= 8:
+    if len(body) >= 8 and body[0] == 0:
         return struct.unpack_from(">I", body, 4)[0]
     return None
 

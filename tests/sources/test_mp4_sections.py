@@ -279,6 +279,28 @@ def test_damaged_indexes_and_fragments_give_none_or_a_file_never_an_exception(mp
     assert made > 0  # the damage is not all caught by the first check
 
 
+def emptied(moov: bytes, kind: bytes) -> bytes:
+    """`moov` with the box `kind`'s payload gone: the box 8 bytes, a free box where its payload was."""
+    at = moov.index(kind) - 4
+    (size,) = struct.unpack_from(">I", moov, at)
+    return moov[:at] + mp4.make_box(kind, b"") + mp4.make_box(b"free", bytes(size - 16)) + moov[at + size:]
+
+
+def test_boxes_with_no_payload_give_none_never_an_exception(mp4_root):
+    """A tfdt, a sidx or a tkhd of 8 bytes (a header, no fields): their version byte was read from
+    an empty payload, IndexError ('something went wrong')."""
+    tfhd = mp4.full_box(b"tfhd", b"", flags=0x020000)
+    fragment = mp4.make_box(mp4.MOOF, mp4.make_box(b"traf", tfhd + mp4.make_box(b"tfdt", b""))) + mp4.make_box(mp4.MDAT, b"x")
+    assert mp4.fragments_in(fragment * 3) == []
+    assert mp4.sidx_references(mp4.make_box(mp4.SIDX, b""), 1000) is None
+    data = (mp4_root / "tail.m4a").read_bytes()
+    ftyp, moov = data[:mp4.read_box(data, 0).end], emptied(moov_of(data), b"tkhd")
+    track = mp4.audio_track(moov)
+    selection = mp4.select_samples(track, (100.0, 130.0))
+    span = data[selection.byte_first:selection.byte_last + 1]
+    assert mp4.splice_progressive(ftyp, moov, track, selection, span) is None
+
+
 def test_a_sample_table_claiming_billions_of_samples_is_refused_at_once(mp4_root):
     moov = bytearray(moov_of((mp4_root / "tail.m4a").read_bytes()))
     stsz = moov.index(b"stsz")
