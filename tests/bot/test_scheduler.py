@@ -611,12 +611,25 @@ async def test_the_retries_of_a_failed_prompt_stop_after_the_last_delay(db, coun
     assert any(r.getMessage() == "scheduler.prompt_given_up" for r in caplog.records)
 
 
+async def retry_once_the_database_is_back(scheduler: PromptScheduler, ref, outage, at: list[datetime]) -> None:
+    """The database back and the first retry's time come (5 minutes on): the retry is run again
+    and again (the client reconnecting) until it sends a prompt; fails after 10 s, or once the
+    retries give up on the day."""
+    import time as time_module
+
+    outage.up()
+    at[0] += timedelta(minutes=5)
+    deadline = time_module.monotonic() + 10
+    while (await scheduler.retry_now(ref)) is None:  # the client reconnects
+        assert time_module.monotonic() < deadline, "no prompt within 10 s of the database's return"
+        assert scheduler.retry_at(ref) is not None, "the retry gave up on the day"
+        await asyncio.sleep(0.1)
+
+
 async def test_a_prompt_the_database_could_not_make_is_tried_again_later_that_day(counting, outage):
     """The database unreachable at 21:00 (a failover, a restart of its own): the prompt could be
     neither read nor recorded, and that day went without one, for every user due then, with no
     retry (those were for a failed send only) nor a restart's catch-up to bring it."""
-    import time as time_module
-
     db = outage.db
     user = lisbon_user(21, 0, "blip")
     await db.users.upsert(user)
@@ -628,12 +641,7 @@ async def test_a_prompt_the_database_could_not_make_is_tried_again_later_that_da
     assert await scheduler.deliver(user.ref) is None  # the database was down at 21:00
     assert scheduler.retry_at(user.ref) == at[0] + timedelta(minutes=5)
 
-    outage.up()
-    at[0] += timedelta(minutes=5)
-    deadline = time_module.monotonic() + 10
-    while (await scheduler.retry_now(user.ref)) is None:  # the client reconnects
-        assert time_module.monotonic() < deadline, "the database did not come back within 10 s"
-        await asyncio.sleep(0.1)
+    await retry_once_the_database_is_back(scheduler, user.ref, outage, at)
     assert out.getvalue().count("📝") == 1 and scheduler.retry_at(user.ref) is None
     assert await db.prompts.last_sent_date(user.ref) == NOV_24
 
@@ -657,8 +665,6 @@ class CutOffConsole(ConsoleFrontend):
 async def test_a_failed_prompt_left_recorded_by_a_database_outage_is_still_tried_again(counting, outage):
     """The send failed and the database, down too, kept the prompt's record (its withdrawal
     failed): each retry then found that record, took the day's prompt for sent, and sent nothing."""
-    import time as time_module
-
     db = outage.db
     user = lisbon_user(21, 0, "offline")
     await db.users.upsert(user)
@@ -672,13 +678,7 @@ async def test_a_failed_prompt_left_recorded_by_a_database_outage_is_still_tried
     assert await scheduler.deliver(user.ref) is None  # neither the platform nor the database at 21:00
     assert scheduler.retry_at(user.ref) == at[0] + timedelta(minutes=5)
 
-    outage.up()
-    at[0] += timedelta(minutes=5)
-    deadline = time_module.monotonic() + 10
-    while (await scheduler.retry_now(user.ref)) is None:  # the client reconnects
-        assert time_module.monotonic() < deadline, "no prompt within 10 s of the database's return"
-        assert scheduler.retry_at(user.ref) is not None, "the retry gave up on the day"
-        await asyncio.sleep(0.1)
+    await retry_once_the_database_is_back(scheduler, user.ref, outage, at)
     assert out.getvalue().count("📝") == 1
     sent = await db.prompts.open_since(at[0] - timedelta(days=1), 10)
     assert [p.message_id for p in sent] == ["1"]  # the failed one withdrawn, the one that arrived open
