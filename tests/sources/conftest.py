@@ -44,6 +44,21 @@ def audio_server(audio_root):
 
 
 @pytest.fixture
+def front(audio_server):
+    """An allowed host ("localhost", resolved by the tests' resolver to a public address) that
+    redirects wherever the test says."""
+    return audio_server
+
+
+@pytest.fixture
+def target(tmp_path):
+    """An 'internal' service: it must never see a request."""
+    (tmp_path / "secret.ogg").write_bytes(b"OggS internal data")
+    with FakeAudioServer(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
 def fake_spotify():
     with FakeSpotify() as server:
         yield server

@@ -14,7 +14,7 @@ import pytest
 
 from bot.sources.downloadpool import DownloadPool
 from bot.sources.models import BlockedURLError
-from tests.fakes.audio_http import FakeAudioServer, LoopbackServer
+from tests.fakes.audio_http import LoopbackServer
 from tests.sources.test_urlguard import PUBLIC, stand_in, table_resolver, user_link
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
@@ -68,21 +68,6 @@ class ForwardProxy(LoopbackServer):
                     self.wfile.write(body)
 
         return Handler
-
-
-@pytest.fixture
-def front(audio_root):
-    """An allowed host ("localhost", public to the guard's resolver)."""
-    with FakeAudioServer(audio_root) as server:
-        yield server
-
-
-@pytest.fixture
-def target(tmp_path):
-    """An internal service: it must never see a request."""
-    (tmp_path / "secret.ogg").write_bytes(b"OggS internal data")
-    with FakeAudioServer(tmp_path) as server:
-        yield server
 
 
 @pytest.fixture

@@ -126,22 +126,6 @@ def test_an_allowed_host_that_does_not_resolve_is_an_outage_not_a_bad_link():
         URLGuard(frozenset({"youtube.com"}), resolver=no_dns).check("https://nowhere.example/a.mp3")
 
 
-@pytest.fixture
-def target(tmp_path):
-    """An 'internal' service: it must never see a request."""
-    (tmp_path / "secret.ogg").write_bytes(b"OggS internal data")
-    with FakeAudioServer(tmp_path) as server:
-        yield server
-
-
-@pytest.fixture
-def front(tmp_path_factory, audio_root):
-    """An allowed host ("localhost", resolved by the test resolver to a public address) that
-    redirects wherever the test says."""
-    with FakeAudioServer(audio_root) as server:
-        yield server
-
-
 def stand_in(server: FakeAudioServer) -> frozenset[tuple[str, int]]:
     """The local server plays a public host for the download worker's connections too (the
     resolver says so only to the URL guard)."""
