@@ -274,21 +274,28 @@ async def test_remove_drops_one_users_queued_and_set_aside_entries_only(db: Data
     assert await stored_prompt_ids(db) == [] and await stored_prompt_ids(db, bob) == ["prompt-2"]
 
 
-async def test_remove_drops_one_users_torn_lines_too(db: Database, tmp_path):
-    """A crash, or a full disk, in the middle of an append leaves part of a line: the user's name,
-    then the start of their words. The drain sets it aside as unreadable; /forget must still take
-    it, in either format, and leave another user's alone."""
-    bob = UserRef("chat", "bob")
-    path = tmp_path / OUTBOX_FILENAME
+async def outbox_with_torn_lines(db: Database, path: Path, bob: UserRef) -> tuple[JournalOutbox, JournalEntry]:
+    """An outbox at `path` whose drain set aside Alice's answer torn after her words (`secret`,
+    returned with the outbox) and stored one of Bob's, with two torn lines set aside long ago:
+    hers in the first format, and Bob's."""
     secret = replace(entry(0), reply_text="alice's secret words", note="more of them")
     with open(path, "wb") as f:
-        f.write(entry_to_line(secret)[:-40])  # torn after her words
+        f.write(entry_to_line(secret)[:-40])  # torn after her words, then set aside by the drain
     outbox = JournalOutbox(path)
     await outbox.append(entry(1, bob))
     await outbox.drain(db.journal)
     with open(outbox.rejected_path, "ab") as f:
         f.write(OLD_FORMAT_LINE[:-60] + b"\n")  # torn in the first format, set aside long ago
         f.write(entry_to_line(entry(2, bob))[:-40] + b"\n")
+    return outbox, secret
+
+
+async def test_remove_drops_one_users_torn_lines_too(db: Database, tmp_path):
+    """A crash, or a full disk, in the middle of an append leaves part of a line: the user's name,
+    then the start of their words. The drain sets it aside as unreadable; /forget must still take
+    it, in either format, and leave another user's alone."""
+    bob = UserRef("chat", "bob")
+    outbox, _secret = await outbox_with_torn_lines(db, tmp_path / OUTBOX_FILENAME, bob)
     assert b"alice's secret words" in outbox.rejected_path.read_bytes()
 
     assert await outbox.remove(ALICE) == 2
@@ -305,15 +312,7 @@ async def test_the_users_torn_lines_are_held_as_written_for_their_export(db: Dat
     (no entry can be read from it), in the outbox and set aside, once, and never another user's."""
     bob = UserRef("chat", "bob")
     path = tmp_path / OUTBOX_FILENAME
-    secret = replace(entry(0), reply_text="alice's secret words", note="more of them")
-    with open(path, "wb") as f:
-        f.write(entry_to_line(secret)[:-40])  # torn after her words, then set aside by the drain
-    outbox = JournalOutbox(path)
-    await outbox.append(entry(1, bob))
-    await outbox.drain(db.journal)
-    with open(outbox.rejected_path, "ab") as f:
-        f.write(OLD_FORMAT_LINE[:-60] + b"\n")  # torn in the first format, set aside long ago
-        f.write(entry_to_line(entry(2, bob))[:-40] + b"\n")
+    outbox, secret = await outbox_with_torn_lines(db, path, bob)
     await outbox.append(entry(3))
     torn_in_a_character = entry_to_line(entry(4))
     torn_in_a_character = torn_in_a_character[:torn_in_a_character.index("✓".encode()) + 1]
