@@ -372,19 +372,26 @@ async def test_a_user_who_blocked_the_bot_before_its_answer_is_logged_once_and_s
     assert len([r for r in caplog.records if "blocked by the user" in r.getMessage()]) == 1
 
 
+async def statuses_of_a_refused_help(fake, frontend, refusal: str, **sender) -> list[int]:
+    """/help sent (`sender`: `user_sends`'s chat, user, topic), its answer refused with 400 `refusal`:
+    the statuses Telegram gave the bot's messages, once the update was handled to the end and an
+    apology had time to follow."""
+    fake.fail_next("sendMessage", times=1, status=400, description=refusal)
+    mark = fake.mark()
+    await fake.user_sends("/help", **sender)
+    while not fake.calls_of("sendMessage", after=mark) or frontend.flow.pending:
+        await asyncio.sleep(0.01)  # the update handled to the end
+    await asyncio.sleep(0.1)
+    return [c.status for c in fake.calls_of("sendMessage", after=mark)]
+
+
 @pytest.mark.parametrize("refusal", ["Bad Request: not enough rights to send text messages to the chat",
                                      "Bad Request: CHAT_WRITE_FORBIDDEN"])
 async def test_a_group_that_muted_the_bot_is_logged_once_and_sent_no_apology(telegram, caplog, refusal):
     """A group whose admins took the bot's right to send messages: Telegram answers 400 (not 403)
     to every message there, an apology too; as a blocked bot, no failure of the bot's."""
     fake, frontend = telegram
-    fake.fail_next("sendMessage", times=1, status=400, description=refusal)
-    mark = fake.mark()
-    await fake.user_sends("/help", chat=GROUP, user=ALICE)
-    while not fake.calls_of("sendMessage", after=mark) or frontend.flow.pending:
-        await asyncio.sleep(0.01)  # the update handled to the end
-    await asyncio.sleep(0.1)
-    assert [c.status for c in fake.calls_of("sendMessage", after=mark)] == [400]
+    assert await statuses_of_a_refused_help(fake, frontend, refusal, chat=GROUP, user=ALICE) == [400]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len([r for r in caplog.records if "telegram.chat_refuses_the_bot" in r.getMessage()]) == 1
 

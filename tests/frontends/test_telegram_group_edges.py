@@ -9,6 +9,7 @@ import pytest
 
 from bot.frontends import render
 
+from tests.frontends.test_telegram import statuses_of_a_refused_help
 from tests.frontends.test_telegram_album import cached_songs
 from tests.frontends.test_telegram_probe import QUIET_S, slow_download
 
@@ -67,14 +68,10 @@ async def test_a_forum_topic_closed_to_the_bot_is_one_info_line_and_no_apology(t
     not: Telegram answers 400 TOPIC_CLOSED to the answer, and would to an apology. As in a group that
     muted the bot, nothing failed in the bot: one INFO line, no error, no second message."""
     fake, frontend = telegram
-    fake.fail_next("sendMessage", times=1, status=400, description="Bad Request: TOPIC_CLOSED")
-    mark = fake.mark()
     caplog.set_level(logging.INFO)
-    await fake.user_sends("/help", chat=GROUP, user=ALICE, topic=77)
-    while not fake.calls_of("sendMessage", after=mark) or frontend.flow.pending:
-        await asyncio.sleep(0.01)  # the update handled to the end
-    await asyncio.sleep(0.1)
-    assert [c.status for c in fake.calls_of("sendMessage", after=mark)] == [400]
+    statuses = await statuses_of_a_refused_help(fake, frontend, "Bad Request: TOPIC_CLOSED", chat=GROUP, user=ALICE,
+                                                topic=77)
+    assert statuses == [400]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len([r for r in caplog.records if "telegram.chat_refuses_the_bot" in r.getMessage()]) == 1
 
