@@ -95,6 +95,11 @@ async def downloading(audio: FakeAudioServer, *titles: str) -> None:
         await asyncio.sleep(0.05)
 
 
+def shown_in_chat(telegram: FakeTelegramBotAPI, chat: str) -> list[str]:
+    """The texts the bot showed in a Telegram chat, in order: its messages and their edits."""
+    return [c.text for c in telegram.calls if c.method in ("sendMessage", "editMessageText") and c.chat_id == chat]
+
+
 async def test_sigterm_while_a_telegram_mood_downloads_tells_the_user_and_stops_within_dockers_grace(
         tmp_path, audio, telegram):
     """A /mood whose download has not ended (a host that answers slowly, or not at all: up to the
@@ -109,7 +114,7 @@ async def test_sigterm_while_a_telegram_mood_downloads_tells_the_user_and_stops_
     logs = (tmp_path / "stderr").read_text()
     assert proc.returncode == 0, logs[-3000:]
     assert took < DOCKER_GRACE_S - 2, (took, logs[-3000:])
-    shown = [c.text for c in telegram.calls if c.method in ("sendMessage", "editMessageText") and c.chat_id == "4242"]
+    shown = shown_in_chat(telegram, "4242")
     assert shown[-1] == render.RESTARTING, shown
     assert moodbot_processes(str(data_dir)) == []
 
@@ -163,7 +168,7 @@ async def test_sigterm_with_work_on_both_platforms_gives_them_one_grace_together
     logs = (tmp_path / "stderr").read_text()
     assert proc.returncode == 0, logs[-3000:]
     assert took < DOCKER_GRACE_S - 3, (took, logs[-3000:])
-    on_telegram = [c.text for c in telegram.calls if c.method in ("sendMessage", "editMessageText") and c.chat_id == "4242"]
+    on_telegram = shown_in_chat(telegram, "4242")
     on_discord = [c.content for c in discord.calls if c.name == "edit_original" and c.token == asked["token"]]
     assert on_telegram[-1] == on_discord[-1] == render.RESTARTING, (on_telegram, on_discord)
 
@@ -219,7 +224,7 @@ async def test_sigterm_while_a_model_worker_hangs_stops_within_dockers_grace(tmp
     logs = (tmp_path / "stderr").read_text()
     assert proc.returncode == 0, logs[-3000:]
     assert took < DOCKER_GRACE_S - 2, (took, logs[-3000:])
-    shown = [c.text for c in telegram.calls if c.method in ("sendMessage", "editMessageText") and c.chat_id == "4242"]
+    shown = shown_in_chat(telegram, "4242")
     assert shown[-1] == render.RESTARTING, shown
     assert moodbot_processes(str(data_dir)) == []
     # The listening the cut song had started (shared by whoever asks for that song) ran on into
@@ -280,5 +285,5 @@ async def test_sigterm_with_telegram_slow_to_answer_still_stops_within_dockers_g
     logs = (tmp_path / "stderr").read_text()
     assert proc.returncode == 0, logs[-3000:]
     assert took < DOCKER_GRACE_S - 2, (took, logs[-3000:])
-    shown = [c.text for c in telegram.calls if c.method in ("sendMessage", "editMessageText") and c.chat_id == "4242"]
+    shown = shown_in_chat(telegram, "4242")
     assert shown[-1] == render.RESTARTING, shown
