@@ -35,6 +35,7 @@ class Frame:
     length: int  # bytes, header included
     samples: int  # per frame
     channel_mode: int
+    bit_rate: int = 0  # bit/s
 
     def same_stream(self, other: "Frame") -> bool:
         return (self.version, self.layer, self.sample_rate) == (other.version, other.layer, other.sample_rate)
@@ -59,7 +60,14 @@ def read_frame(buf: bytes, at: int) -> Frame | None:
         samples, length = 1152, 144 * bit_rate // sample_rate + padding
     else:  # layer III of MPEG-2 and 2.5: half the samples per frame
         samples, length = 576, 72 * bit_rate // sample_rate + padding
-    return Frame(version, layer, sample_rate, length, samples, b3 >> 6)
+    return Frame(version, layer, sample_rate, length, samples, b3 >> 6, bit_rate)
+
+
+def lowest_bit_rate(frame: Frame) -> int:
+    """The smallest bit rate (bit/s) a stream of `frame`'s version and layer can have: no frame of
+    it is smaller (free format aside, which `read_frame` does not take)."""
+    table = (1, frame.layer) if frame.version == 1 else (2, 1 if frame.layer == 1 else 2)
+    return BIT_RATES[table][0] * 1000
 
 
 def audio_start(head: bytes) -> int | None:
@@ -85,6 +93,7 @@ class Toc:
     frames: int | None
     bytes: int | None
     points: tuple[int, ...] | None  # 100 values, 0-255
+    constant: bool = False  # LAME's Info header: a constant bit rate, the first frame's (about)
 
 
 def xing(buf: bytes, at: int) -> Toc | None:
@@ -110,7 +119,7 @@ def xing(buf: bytes, at: int) -> Toc | None:
         count, pos = int.from_bytes(buf[pos:pos + 4], "big"), pos + 4
     if flags & 4 and pos + 100 <= len(buf) and buf[tag:tag + 4] == b"Xing":
         points = tuple(buf[pos:pos + 100])
-    return Toc(frames, count, points)
+    return Toc(frames, count, points, constant=buf[tag:tag + 4] == b"Info")
 
 
 def byte_at(share: float, toc: Toc | None, first: int, size: int) -> int:

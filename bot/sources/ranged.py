@@ -39,6 +39,9 @@ ADTS_PROBE_BYTES = 64 * 1024  # an AAC's middle frames, whose bit rate gives its
 MAX_MP4_TAIL_BYTES = 4 * 1024 * 1024
 MAX_MP4_BOXES = 16  # top-level boxes walked to find the index
 MAX_MP4_TRAILER_BYTES = 64 * 1024  # after a fragmented file's last fragment: its random-access index
+# A length an MP3's Xing/Info header states is believed if the file's bytes over it come to at
+# least this share of the bit rate the header states (the attachment decoder's MIN_STATED_SHARE).
+MIN_STATED_SHARE = 0.5
 LOOKAHEAD_BYTES = 256  # fetched past an MP4 box, a WAV chunk or FLAC block: the next headers
 
 Section = tuple[bytes, float, float]  # a playable file, and where it starts and ends in the song (s)
@@ -266,8 +269,23 @@ class FramesCut:
             middle = self.first + max(audio // 2 - ADTS_PROBE_BYTES // 2, 0)
             rate = adts.bytes_per_second(self.file.read(middle, middle + ADTS_PROBE_BYTES - 1))
             return audio / rate if rate else None
-        frames = self.toc.frames if self.toc and self.toc.frames else audio / self.frame.length
-        return frames * self.frame.samples / self.frame.sample_rate
+        frame, toc = self.frame, self.toc
+        if toc and toc.frames and self._holds(toc.frames * frame.samples / frame.sample_rate):
+            return toc.frames * frame.samples / frame.sample_rate
+        return audio / frame.length * frame.samples / frame.sample_rate
+
+    def _holds(self, stated_s: float) -> bool:
+        """Whether the file's bytes can hold the length its Xing/Info header states: at the bit
+        rate they would have over it, no less than the stream's smallest frames take (32 kbit/s
+        at 44.1/48 kHz), nor under half the rate the header states (its byte count's; an Info
+        header's frame's too: a constant rate), as the attachment decoder judges a stated length.
+        A header that counts ten times the frames made a 4-minute song too long to listen to."""
+        frame, toc = self.frame, self.toc
+        holds = (self.file.size - self.first) * 8 / stated_s
+        stated = [toc.bytes * 8 / stated_s] if toc.bytes else []
+        if toc.constant:
+            stated.append(frame.bit_rate)
+        return holds >= max(mp3.lowest_bit_rate(frame), MIN_STATED_SHARE * max(stated, default=0))
 
     def cut(self, window: tuple[float, float], duration_s: float) -> Section | None:
         file, first, toc = self.file, self.first, self.toc

@@ -8,7 +8,7 @@ import pytest
 from bot.sources import mp3section as mp3
 from bot.sources import ranged
 from bot.sources.audio import AudioFetcher, section_window
-from bot.sources.models import Query, QueryKind
+from bot.sources.models import AudioTooLargeError, Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
 from tests.sources.test_audio import DECODE_RATE, decode, section_start_in, song
 from tests.sources.test_mp4_sections import ffmpeg, with_cover_art
@@ -131,3 +131,52 @@ async def test_an_mp3_of_unknown_length_is_cut_by_the_length_its_frames_state(mp
         assert audio.path.name == "section.mp3"
         assert audio.duration_s == pytest.approx(long_duration, abs=0.1)
         assert audio.section_s[0] == pytest.approx(section_window(long_duration)[0], abs=0.1)
+
+
+def with_stated_frames(data: bytes, scale: int) -> bytes:
+    """`data` with its Xing/Info header's frame count multiplied by `scale` (a header that lies)."""
+    first = mp3.audio_start(data)
+    toc = mp3.xing(data, first)
+    tag = next(data.index(name, first, first + 64) for name in (b"Xing", b"Info") if name in data[first:first + 64])
+    assert int.from_bytes(data[tag + 4:tag + 8], "big") & 1  # the count is the first field
+    lying = data[:tag + 8] + (toc.frames * scale).to_bytes(4, "big") + data[tag + 12:]
+    assert mp3.xing(lying, first).frames == toc.frames * scale
+    return lying
+
+
+@pytest.mark.parametrize("name", ["cbr", "vbr"])
+async def test_a_header_that_states_more_frames_than_the_file_holds_is_not_believed(mp3_root, long_duration, tmp_path,
+                                                                                   name):
+    """A Xing (VBR) or Info (CBR) header whose frame count makes the song ten times longer than it
+    is: the file's bytes would be under 32 kbit/s, less than the smallest frame of the stream
+    takes, over that length. The count was believed, and a 4-minute song refused as too long; now
+    the length is the file's size at its first frame's bit rate, as for a file without the header
+    (as the attachment decoder ignores a length the file is too small to hold)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "lying.mp3").write_bytes(with_stated_frames((mp3_root / f"{name}.mp3").read_bytes(), 10))
+    with FakeAudioServer(served) as server:
+        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.mp3", tmp_dir=tmp_path / "work")
+        (tmp_path / "work").mkdir()
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="lying")) as audio:
+            assert audio.path.name == "section.mp3"
+            if name == "cbr":  # every frame the first one's size: exact
+                assert audio.duration_s == pytest.approx(long_duration, abs=0.1)
+            else:  # at the Xing frame's bit rate: no length the file cannot hold at 32 kbit/s
+                assert audio.duration_s < (served / "lying.mp3").stat().st_size * 8 / 32_000
+            start, end = audio.section_s
+            assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(end - start, abs=0.1)
+            # The window's bytes by the table for a length that is not the song's: a VBR one's
+            # section is shorter (28 s of the test song), no longer.
+            assert 20.0 < end - start < 30.1
+
+
+@pytest.mark.parametrize("name", ["cbr", "vbr"])
+async def test_an_honest_header_over_the_limit_is_still_refused_from_its_first_bytes(mp3_server, tmp_path, name):
+    fetcher = AudioFetcher(search_template=mp3_server.base_url + "/{title}.mp3", tmp_dir=tmp_path, max_duration_s=60)
+    mp3_server.reset_counts()
+    with pytest.raises(AudioTooLargeError, match=f"“{name}” is too long for me to listen to"):
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text=name)):
+            pass
+    assert mp3_server.bytes_for(f"/{name}.mp3") <= 16384 + ranged.FRAMES_PROBE_BYTES
+    assert list(tmp_path.iterdir()) == []
