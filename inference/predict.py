@@ -35,6 +35,7 @@ from inference.audio import (
     select_section,
     split_segments,
 )
+from inference.calibration import temper
 from inference.features import FEATURE_NAMES, N_FEATURES, handcrafted_features
 from inference.result import MOODS, ModelUnavailableError
 
@@ -88,7 +89,9 @@ class MainModel:
     section. `"fusion": {"ann_weight": a}`: (1 - a) * p_main + a * p_ann, version + "+ann".
     With `"embedding_weight": e` and `"main_weight": m` too (and the card's `"embedding_head"`):
     m * p_main + a * p_ann + e * p_head(musicnn embedding), version + "+ann+musicnn"; a part
-    whose weight is 0 is not computed.
+    whose weight is 0 is not computed. With `"calibration": {"temperature": t}` the mix is
+    tempered (`inference.calibration.temper`: the mood unchanged, the confidence made honest) and
+    the version gains `+t<t>`.
     """
 
     session: object  # onnxruntime.InferenceSession; typed loosely so importing this module stays cheap
@@ -154,7 +157,7 @@ class MainModel:
             if fusion.beside is not None:
                 embedding = embedding.result()  # its exception, if any, is raised here
             probabilities += fusion.embedding_weight * fusion.head.predict(embedding)[0]
-        return probabilities.astype(np.float32)
+        return temper(probabilities, fusion.temperature).astype(np.float32)
 
     def predict(self, mel: np.ndarray) -> np.ndarray:
         """(B, N_SEGMENTS, N_MELS, N_FRAMES) log-mel -> (B, 4) probabilities in MOODS order."""
@@ -198,6 +201,9 @@ class Fusion:
     # features (onnxruntime and numpy's FFTs release the GIL): with the three patches served, a song
     # took 140 ms one part after the other on 2 threads and ~130 ms so, in one process.
     beside: ThreadPoolExecutor | None = None
+    # The mix's probabilities are raised to 1/temperature and renormalised (`inference.calibration`):
+    # fitted out of fold so that the confidence says how often such an answer is right.
+    temperature: float = 1.0
 
     @staticmethod
     def embeds(card: dict) -> bool:
@@ -205,7 +211,8 @@ class Fusion:
 
     @property
     def version_suffix(self) -> str:
-        return "+ann" + ("+musicnn" if self.embedding_weight > 0 else "")
+        tempered = f"+t{self.temperature:g}" if self.temperature != 1.0 else ""
+        return "+ann" + ("+musicnn" if self.embedding_weight > 0 else "") + tempered
 
     @classmethod
     def from_card(cls, card: dict, weights_dir: Path, embedding_threads: int, *,
@@ -213,9 +220,11 @@ class Fusion:
         spec = card.get("fusion") or {}
         ann_weight = float(spec.get("ann_weight") or 0.0)
         embedding_weight = float(spec.get("embedding_weight") or 0.0)
+        temperature = float((spec.get("calibration") or {}).get("temperature") or 1.0)
         if embedding_weight <= 0:
             # The two-part card: the network takes what the ANN leaves.
-            return cls(1.0 - ann_weight, ann_weight, AnnModel.load(weights_dir)) if ann_weight else None
+            return (cls(1.0 - ann_weight, ann_weight, AnnModel.load(weights_dir), temperature=temperature)
+                    if ann_weight else None)
         from inference.embedding import Embedder, EmbeddingHead
 
         main_weight = float(spec.get("main_weight", 1.0 - ann_weight - embedding_weight))
@@ -223,7 +232,7 @@ class Fusion:
         head = EmbeddingHead.from_card(card.get("embedding_head") or {})
         embedder = Embedder.load(weights_dir, threads=embedding_threads, patches=(card.get("embedding") or {}).get("patches"))
         thread = ThreadPoolExecutor(1, thread_name_prefix="moodbot-embedding") if beside else None
-        return cls(main_weight, ann_weight, ann, embedding_weight, embedder, head, thread)
+        return cls(main_weight, ann_weight, ann, embedding_weight, embedder, head, thread, temperature)
 
 
 @dataclass

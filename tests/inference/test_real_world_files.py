@@ -23,6 +23,9 @@ CLIP = "audio/MT0000004637.ogg"  # 30 s of Ogg Opus, mono 48 kHz (a sad country 
 SONG_CLIP = "audio/MT0000011357.ogg"  # 29 s of an energetic metal song, the same format
 OGG_PAGE_HEADER = 27  # bytes before a page's segment table; its last byte counts the segments
 CLOSE_PROBABILITY = 0.03  # a lossy re-encode moves the shipped model's answer by 0.02 at most
+# The head of an MP3 (q 4) of the clip looped: its first 30 s, a section other than the clip's own
+# (0.029 from the clip's answer untempered, 0.039 as served, tempered: see inference.calibration).
+OTHER_SECTION_CLOSE_PROBABILITY = 0.05
 FFMPEG_TIMEOUT_S = 60
 
 
@@ -171,7 +174,7 @@ def test_the_head_of_a_long_mp3_is_heard_though_its_header_gives_the_whole_lengt
 
     assert 40 * SAMPLE_RATE < samples.size < 50 * SAMPLE_RATE
     heard = mood_of(model, samples[: 30 * SAMPLE_RATE])
-    assert np.abs(heard - mood_of(model, load_audio(clip))).max() < CLOSE_PROBABILITY
+    assert np.abs(heard - mood_of(model, load_audio(clip))).max() < OTHER_SECTION_CLOSE_PROBABILITY
     with pytest.raises(TooLongAudioError, match="whole.mp3 lasts over 1 minute"):
         load_audio(whole)  # refused from its header, which is true
 
@@ -382,7 +385,7 @@ def test_each_common_format_is_heard_as_the_clip_is(name, clip, model, half_clip
 
 AMR_RATE = 8000
 AMR_FRAME = 160  # samples: AMR-NB codes 20 ms frames
-AMR_CLOSE_PROBABILITY = 0.05  # a speech codec at 12.2 kb/s: 0.024 from the same 8 kHz audio as WAV
+AMR_CLOSE_PROBABILITY = 0.05  # a speech codec at 12.2 kb/s: 0.034 from the same 8 kHz audio as WAV
 
 
 def test_an_amr_voice_note_is_heard_as_the_same_8_khz_audio(half_clip, model, tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference import fusion, train
+from inference import calibration, fusion, train
 from inference.audio import main_model_input
 from inference.features import FEATURE_NAMES
 from inference.result import MOODS
@@ -91,6 +91,16 @@ def test_tiny_training_run_writes_every_artifact(shared_data, tmp_path):
     assert len(list((tmp_path / "cache").glob("musicnn-*/*.npy"))) == 8
     assert fusion.CARD_SECTION in (out / "MODEL_CARD_main.md").read_text()
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no partial or staging files left
+    # The served mix's temperature, fitted on its out-of-fold probabilities, goes into the card; a
+    # later `fusion --calibrate` (the weights kept) fits the same one from the same parts.
+    fitted = meta["fusion"]["calibration"]
+    assert fitted["temperature"] in calibration.T_GRID and len(fitted["fold_temperatures"]) == 2
+    assert "Confidence:" in (out / "MODEL_CARD_main.md").read_text()
+    data = train.load_dataset(train.read_labels(shared_data, limit=8), tmp_path / "cache", workers=1)
+    again = fusion.calibrate(data, tmp_path / "cache", out, 1)
+    assert again["temperature"] == fitted["temperature"]
+    assert json.loads((out / "main.json").read_text())["fusion"]["calibration"] == again
+    assert (out / "MODEL_CARD_main.md").read_text().count("Confidence:") == 1
 
 
 def _fusion_result(weight: float) -> dict:
