@@ -100,6 +100,17 @@ def shown_in_chat(telegram: FakeTelegramBotAPI, chat: str) -> list[str]:
     return [c.text for c in telegram.calls if c.method in ("sendMessage", "editMessageText") and c.chat_id == chat]
 
 
+def stopped_in_grace(proc: asyncio.subprocess.Process, took: float, folder: Path, data_dir: Path | None) -> str:
+    """The bot's log, once checked that it exited 0 within `docker stop`'s grace (with 2 s to spare)
+    and, where `data_dir` is given, left no process of its own behind."""
+    logs = (folder / "stderr").read_text()
+    assert proc.returncode == 0, logs[-3000:]
+    assert took < DOCKER_GRACE_S - 2, (took, logs[-3000:])
+    if data_dir is not None:
+        assert moodbot_processes(str(data_dir)) == []
+    return logs
+
+
 async def test_sigterm_while_a_telegram_mood_downloads_tells_the_user_and_stops_within_dockers_grace(
         tmp_path, audio, telegram):
     """A /mood whose download has not ended (a host that answers slowly, or not at all: up to the
@@ -111,12 +122,9 @@ async def test_sigterm_while_a_telegram_mood_downloads_tells_the_user_and_stops_
         await telegram.wait_for("sendMessage", lambda c: c.chat_id == "4242", timeout=30)  # its status
         await downloading(audio, "Some Song")
         took = await sigterm(proc)
-    logs = (tmp_path / "stderr").read_text()
-    assert proc.returncode == 0, logs[-3000:]
-    assert took < DOCKER_GRACE_S - 2, (took, logs[-3000:])
+    stopped_in_grace(proc, took, tmp_path, data_dir)
     shown = shown_in_chat(telegram, "4242")
     assert shown[-1] == render.RESTARTING, shown
-    assert moodbot_processes(str(data_dir)) == []
 
 
 async def test_sigterm_while_a_discord_mood_downloads_tells_the_user_in_its_answer(tmp_path, audio, discord):
@@ -127,12 +135,9 @@ async def test_sigterm_while_a_discord_mood_downloads_tells_the_user_in_its_answ
         asked = await discord.slash("mood", [{"name": "query", "type": STRING, "value": "Some Song"}], guild=GUILD)
         await downloading(audio, "Some Song")
         took = await sigterm(proc)
-    logs = (tmp_path / "stderr").read_text()
-    assert proc.returncode == 0, logs[-3000:]
-    assert took < DOCKER_GRACE_S - 2, (took, logs[-3000:])
+    stopped_in_grace(proc, took, tmp_path, data_dir)
     shown = [c.content for c in discord.calls if c.name == "edit_original" and c.token == asked["token"]]
     assert shown and shown[-1] == render.RESTARTING, shown
-    assert moodbot_processes(str(data_dir)) == []
 
 
 async def test_sigterm_while_a_discord_journal_answer_downloads_tells_the_user_in_the_dm(tmp_path, audio, discord):
@@ -221,12 +226,9 @@ async def test_sigterm_while_a_model_worker_hangs_stops_within_dockers_grace(tmp
         await telegram.user_sends(chat=4242, audio=telegram.audio_attachment(clip_paths[0]))
         await telegram.wait_for("sendMessage", lambda c: c.chat_id == "4242", timeout=30)  # "Listening…"
         took = await sigterm(proc)
-    logs = (tmp_path / "stderr").read_text()
-    assert proc.returncode == 0, logs[-3000:]
-    assert took < DOCKER_GRACE_S - 2, (took, logs[-3000:])
+    logs = stopped_in_grace(proc, took, tmp_path, data_dir)
     shown = shown_in_chat(telegram, "4242")
     assert shown[-1] == render.RESTARTING, shown
-    assert moodbot_processes(str(data_dir)) == []
     # The listening the cut song had started (shared by whoever asks for that song) ran on into
     # the closed pool: "mood.no_model" and a traceback at exit, both at ERROR, neither true.
     assert "level=ERROR" not in logs, logs[-3000:]
@@ -285,8 +287,6 @@ async def test_sigterm_with_telegram_slow_to_answer_still_stops_within_dockers_g
         telegram.fail_next("getUpdates", 10, status=502, description="Bad Gateway", delay_s=7)  # past the 5 s read timeout
         await asyncio.sleep(1.5)  # the long poll under way ends (the fake holds one 0.5 s); the next hangs
         took = await sigterm(proc)
-    logs = (tmp_path / "stderr").read_text()
-    assert proc.returncode == 0, logs[-3000:]
-    assert took < DOCKER_GRACE_S - 2, (took, logs[-3000:])
+    stopped_in_grace(proc, took, tmp_path, None)
     shown = shown_in_chat(telegram, "4242")
     assert shown[-1] == render.RESTARTING, shown
