@@ -85,7 +85,7 @@ LATIN1_CAFE = b"caf\xe9".decode("utf-8", "surrogateescape")
 async def test_words_typed_in_a_terminal_that_is_not_utf8_are_saved_not_an_error(db, counting, clip_paths, tmp_path):
     out = await chat(db, counting, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/journal prompt",
                                               f"/journal answer {clip_paths[0]} {LATIN1_CAFE} au lait", "/quit"])
-    assert "Saved to your journal" in out and "went wrong" not in out, out
+    assert "Saved to your journal" in out and "went wrong on my side" not in out, out
     [entry] = (await db.journal.page(UserRef("console", "local"), 10)).entries
     assert entry.note == "caf\ufffd au lait"  # the byte no text can hold, as the replacement character
 
