@@ -670,7 +670,18 @@ class SectionDownloader:
                 raise StatedTooLongError
             if opened is not None and length is not None and self._short(length):
                 return None  # found short only now: the whole file, from yt-dlp
-            section = opened.cut(section_window(length, self.section_seconds), length) if opened and length else None
+            if not (opened and length):
+                section = None
+            elif duration_s is None and isinstance(opened, ranged.FramesCut):
+                # An MP3's stated length is checked against the frames fetched for its window,
+                # and rescaled by them where its header's count lies.
+                section, length = opened.cut_stated(lambda s: section_window(s, self.section_seconds), length)
+                if length > self.max_duration_s:
+                    raise StatedTooLongError
+                if self._short(length):
+                    return None
+            else:
+                section = opened.cut(section_window(length, self.section_seconds), length)
         except ranged.RangesRefused:
             section = None
         named = opened or cutter  # an ID3 tag's file is an MP3 or an AAC once opened

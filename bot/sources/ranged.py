@@ -21,6 +21,7 @@ import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import Callable
 
 from bot.sources import adtssection as adts
 from bot.sources import flacsection as flac
@@ -42,6 +43,11 @@ MAX_MP4_TRAILER_BYTES = 64 * 1024  # after a fragmented file's last fragment: it
 # A length an MP3's Xing/Info header states is believed if the file's bytes over it come to at
 # least this share of the bit rate the header states (the attachment decoder's MIN_STATED_SHARE).
 MIN_STATED_SHARE = 0.5
+# A length an MP3 states is also checked against the frames fetched for its window: by the
+# header's table of contents (or in proportion, at a constant rate) their bytes play for so many
+# seconds of that length. Frames that play this factor longer or shorter than that (beyond what
+# the table's 1/256 steps can place wrong) mean a wrong count: the length is rescaled by them.
+MAX_STATED_MISMATCH = 1.3
 LOOKAHEAD_BYTES = 256  # fetched past an MP4 box, a WAV chunk or FLAC block: the next headers
 
 Section = tuple[bytes, float, float]  # a playable file, and where it starts and ends in the song (s)
@@ -262,8 +268,9 @@ class FramesCut:
     @property
     def seconds(self) -> float | None:
         """An MP3's by its Xing header's frame count, else as if every frame were the first's size
-        (a constant bit rate: a VBR file without a Xing header is misjudged); an AAC's by the bit
-        rate of the frames in its middle (one more request)."""
+        (a constant bit rate: a VBR file without a Xing header is misjudged), either checked by
+        `cut_stated` against the frames fetched for the window; an AAC's by the bit rate of the
+        frames in its middle (one more request)."""
         audio = self.file.size - self.first
         if self.ext == "aac":
             middle = self.first + max(audio // 2 - ADTS_PROBE_BYTES // 2, 0)
@@ -288,16 +295,87 @@ class FramesCut:
         return holds >= max(mp3.lowest_bit_rate(frame), MIN_STATED_SHARE * max(stated, default=0))
 
     def cut(self, window: tuple[float, float], duration_s: float) -> Section | None:
+        found = self._fetch(window, duration_s)
+        return found.section if found else None
+
+    def cut_stated(self, window_of: Callable[[float], tuple[float, float]],
+                   stated_s: float) -> tuple[Section | None, float]:
+        """(the section, the song's length) for the length the file states (`seconds`), checked
+        against the frames fetched for its window: where they play over MAX_STATED_MISMATCH
+        longer or shorter than the header places in their bytes (a frame count that lies, within
+        what `_holds` lets through: a 240 s song taken for 479 s, its section said to lie at
+        225-240 s), the length is rescaled by what they play and the window fetched again for it
+        (one more request). None for a section whose frames disagree again: yt-dlp's turn."""
+        found = self._fetch(window_of(stated_s), stated_s)
+        if found is None or self.ext == "aac" or not self._linear or _agrees(found):
+            return (found.section if found else None), stated_s
+        if found.placed_s <= 0:
+            return None, stated_s  # frames where the header places no time at all
+        measured_s = stated_s * found.plays_s / found.placed_s
+        # That length is only as close as the table's steps over the first span: the window's
+        # bytes are fetched with more to spare, so that it still holds the window's length.
+        again = self._fetch(window_of(measured_s), measured_s, margin=RANGE_MARGIN + MAX_STATED_MISMATCH - 1)
+        if again is None or not _agrees(again) or again.placed_s <= 0:
+            return None, measured_s
+        # The second span is the window's whole length, so its frames tell the length closer
+        # (the table's steps are a smaller share of its bytes): the section scaled with it.
+        scale = again.plays_s / again.placed_s
+        data, start, end = again.section
+        return (data, start * scale, start * scale + end - start), measured_s * scale
+
+    @property
+    def _linear(self) -> bool:
+        """Whether the window's bytes are placed by a mapping that a wrong length only scales: a
+        table of contents, or the proportion of a constant bit rate (an Info header's, or the
+        first frame's, taken for every frame's). A VBR file's count without a table is placed in
+        proportion, which its bit rate's swings make wrong by more than a wrong count would."""
+        toc = self.toc
+        if toc is None or toc.constant or _valid_points(toc):
+            return True
+        return not (toc.frames and self._holds(toc.frames * self.frame.samples / self.frame.sample_rate))
+
+    def _fetch(self, window: tuple[float, float], duration_s: float, margin: float = RANGE_MARGIN) -> "Fetched | None":
         file, first, toc = self.file, self.first, self.toc
         lo, hi = (mp3.byte_at(t / duration_s, toc, first, file.size) for t in window)
-        hi = min(hi + math.ceil(RANGE_MARGIN * (hi - lo)), file.size - 1)  # bit rates vary
+        hi = min(hi + math.ceil(margin * (hi - lo)), file.size - 1)  # bit rates vary
         codec = adts if self.ext == "aac" else mp3
-        cut = codec.splice_section(file.read(lo, hi), window[1] - window[0])
+        middle = file.read(lo, hi)
+        cut = codec.splice_section(middle, window[1] - window[0])
         if cut is None:
             return None
         data, offset, seconds = cut
         start = mp3.time_at(lo + offset, toc, first, file.size, duration_s)
-        return data, start, start + seconds
+        whole, _, plays = codec.splice_section(middle)  # from the same frame, with no limit
+        placed = mp3.time_at(lo + offset + len(whole), toc, first, file.size, duration_s) - start
+        # A table's steps are 1/256 of its bytes: each end of the span may be placed that far off.
+        step = 2 * (toc.bytes or file.size - first) / 256 if toc is not None and _valid_points(toc) else 0
+        return Fetched((data, start, start + seconds), plays, placed, step / len(whole))
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A section of frames, and what all the whole frames fetched for it play against the seconds
+    the header places in their bytes (`placed_s`), which may be off by `slack` of itself."""
+
+    section: Section
+    plays_s: float
+    placed_s: float
+    slack: float
+
+
+def _agrees(found: Fetched) -> bool:
+    """Whether the frames play for about as long as the header says (else it states a wrong
+    length); True where its table is too coarse for their bytes to tell."""
+    if found.slack >= 1:
+        return True
+    if found.placed_s <= 0:
+        return False
+    ratio = found.plays_s / found.placed_s
+    return 1 / (MAX_STATED_MISMATCH * (1 + found.slack)) <= ratio <= MAX_STATED_MISMATCH / (1 - found.slack)
+
+
+def _valid_points(toc: mp3.Toc) -> bool:
+    return toc.points is not None and list(toc.points) == sorted(toc.points)
 
 
 # -- WAV and FLAC --------------------------------------------------------------------------------

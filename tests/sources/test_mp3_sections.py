@@ -24,6 +24,9 @@ def mp3_root(audio_root, tmp_path_factory):
     # rest (56 kbit/s against 48: the header would not fit in a 48 kbit/s frame at 22 kHz).
     ffmpeg("-i", str(source), "-ar", "22050", "-c:a", "libmp3lame", "-b:a", "48k", str(root / "low.mp3"))
     with_cover_art(root / "vbr.mp3", root / "cover.mp3", "-id3v2_version", "3")
+    # At a large file's rate (LAME's average bit rate mode, 160 kbit/s, a Xing table too), a header
+    # that counts four times the frames still leaves its bytes over 32 kbit/s.
+    ffmpeg("-i", str(source), "-c:a", "libmp3lame", "-abr", "1", "-b:a", "160k", str(root / "abr.mp3"))
     return root
 
 
@@ -133,14 +136,15 @@ async def test_an_mp3_of_unknown_length_is_cut_by_the_length_its_frames_state(mp
         assert audio.section_s[0] == pytest.approx(section_window(long_duration)[0], abs=0.1)
 
 
-def with_stated_frames(data: bytes, scale: int) -> bytes:
+def with_stated_frames(data: bytes, scale: float) -> bytes:
     """`data` with its Xing/Info header's frame count multiplied by `scale` (a header that lies)."""
     first = mp3.audio_start(data)
     toc = mp3.xing(data, first)
     tag = next(data.index(name, first, first + 64) for name in (b"Xing", b"Info") if name in data[first:first + 64])
     assert int.from_bytes(data[tag + 4:tag + 8], "big") & 1  # the count is the first field
-    lying = data[:tag + 8] + (toc.frames * scale).to_bytes(4, "big") + data[tag + 12:]
-    assert mp3.xing(lying, first).frames == toc.frames * scale
+    frames = round(toc.frames * scale)
+    lying = data[:tag + 8] + frames.to_bytes(4, "big") + data[tag + 12:]
+    assert mp3.xing(lying, first).frames == frames
     return lying
 
 
@@ -180,3 +184,35 @@ async def test_an_honest_header_over_the_limit_is_still_refused_from_its_first_b
             pass
     assert mp3_server.bytes_for(f"/{name}.mp3") <= 16384 + ranged.FRAMES_PROBE_BYTES
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, scale", [("vbr", 2), ("abr", 3), ("abr", 4), ("cbr", 2), ("vbr", 0.5)])
+async def test_a_moderate_lie_in_the_frame_count_is_caught_by_the_frames_fetched(mp3_root, long_duration, tmp_path,
+                                                                                  name, scale):
+    """A header that counts two to four times the frames the file holds, its bytes still over
+    32 kbit/s and half its own rate over that length (or half the frames). The count was believed:
+    the song was taken for 2-4 times its length, and the section said it lay at 225-240 s of a
+    479 s song (the song is 240 s; the audio came from its middle) and held 15.7 s. The frames
+    fetched for the window play shorter (longer) than the header places in their bytes; the
+    length is rescaled by what they play, and the window fetched again for it: a whole 30 s
+    section from the song's middle, where it says, within the song and within the file."""
+    served = tmp_path / "served"
+    served.mkdir()
+    data = with_stated_frames((mp3_root / f"{name}.mp3").read_bytes(), scale)
+    (served / "lying.mp3").write_bytes(data)
+    with FakeAudioServer(served) as server:
+        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.mp3", tmp_dir=tmp_path / "work")
+        (tmp_path / "work").mkdir()
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="lying")) as audio:
+            assert audio.path.name == "section.mp3"  # cut here, not handed to yt-dlp
+            ranges = [tuple(map(int, r.range.removeprefix("bytes=").split("-"))) for r in server.requests_for("/lying.mp3")]
+            assert all(first <= last < len(data) for first, last in ranges), ranges
+            assert audio.duration_s == pytest.approx(long_duration, rel=0.02)
+            start, end = audio.section_s
+            assert 0 <= start < end <= audio.duration_s
+            section = decode(audio.path)
+            assert len(section) / DECODE_RATE == pytest.approx(30.0, abs=0.1) == pytest.approx(end - start, abs=0.1)
+            # The window is by the first estimate, the length by the second (its whole span): both
+            # as close as the table's 1/256 steps place the spans measured (a few seconds).
+            assert start == pytest.approx(section_window(long_duration)[0], abs=5.0)
+            assert section_start_in(decode(mp3_root / f"{name}.mp3"), section, start) == pytest.approx(start, abs=2.0)
