@@ -53,9 +53,13 @@ class StreamInfo:
     channels: int
     total_samples: int
 
-    def cleared(self) -> bytes:
-        """The block for a section: total samples 0 ("unknown") and no MD5 (they were the song's)."""
+    def cleared(self, block: int | None = None) -> bytes:
+        """The block for a section: total samples 0 ("unknown") and no MD5 (they were the song's);
+        `block`: the size of its frames, for a stream of one size (a decoder refuses a frame over
+        the largest that STREAMINFO states)."""
         head = bytearray(self.raw[:18])
+        if block is not None:
+            head[0:4] = struct.pack(">HH", block, block)
         head[13] &= 0xF0  # the top 4 bits of the 36-bit total are in this byte's low half
         head[14:18] = bytes(4)
         return bytes(head) + bytes(16)
@@ -226,16 +230,27 @@ def splice_section(meta: Metadata, middle: bytes, window: tuple[float, float],
     before it ends. None if there are no such frames."""
     info = meta.info
     frames = frames_in(middle, info)
+    if not frames:
+        return None
+    # A stream of one block size numbers its frames; each plays the block its header states.
+    # STREAMINFO's may differ (a header that lies): the frames' own is what the decoder plays.
+    block = None if frames[0].variable else frames[0].block
+    if block is not None and any(f.block != block for f in frames[:-1]):
+        return None  # the last one found may be the song's last, shorter one
+
+    def sample(frame: Frame) -> int:
+        return frame.number if block is None else frame.number * block
+
     rate = info.sample_rate
     begin = round(window[0] * rate)
-    kept = [f for f, after in zip(frames, frames[1:]) if after.first_sample(info) > begin]
+    kept = [f for f, after in zip(frames, frames[1:]) if sample(after) > begin]
     if not kept:
         return None
-    first = kept[0].first_sample(info)
+    first = sample(kept[0])
     limit = first + round(max_seconds * rate)
     ends = {f.start: after for f, after in zip(frames, frames[1:])}
-    kept = [f for f in kept if f.first_sample(info) < limit]
+    kept = [f for f in kept if sample(f) < limit]
     end_frame = ends[kept[-1].start]
-    block = replace(info, raw=info.cleared())
-    data = MAGIC + bytes([0x80 | STREAMINFO]) + len(block.raw).to_bytes(3, "big") + block.raw
-    return data + middle[kept[0].start:end_frame.start], first / rate, end_frame.first_sample(info) / rate
+    streaminfo = replace(info, raw=info.cleared(block))
+    data = MAGIC + bytes([0x80 | STREAMINFO]) + len(streaminfo.raw).to_bytes(3, "big") + streaminfo.raw
+    return data + middle[kept[0].start:end_frame.start], first / rate, sample(end_frame) / rate

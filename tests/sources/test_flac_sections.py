@@ -153,3 +153,40 @@ async def test_a_flac_of_unknown_length_is_cut_by_the_length_its_streaminfo_stat
         assert audio.path.name == "section.flac"
         assert audio.duration_s == pytest.approx(long_duration, abs=0.1)
         assert audio.section_s[0] == pytest.approx(section_window(long_duration)[0], abs=0.2)
+
+
+def with_stated_blocks(data: bytes, block: int) -> bytes:
+    """`data` with its STREAMINFO stating `block` samples as its frames' size, least and most (a
+    header that lies: ffmpeg's frames are 4608)."""
+    info = flac.metadata_of(lambda first, last: data[first:last + 1], len(data)).info
+    at = data.index(info.raw)
+    return data[:at] + struct.pack(">HH", block, block) + data[at + 4:]
+
+
+@pytest.mark.parametrize("block", [4 * 4608, 4608 // 4])
+async def test_a_streaminfo_that_lies_about_the_block_size_places_the_section_by_its_frames(flac_root, long_duration,
+                                                                                          tmp_path, block):
+    """A fixed-size stream numbers its frames, and a frame's first sample is its number times the
+    block size. That size was STREAMINFO's, not the frames' own: with STREAMINFO stating four
+    times the frames' size, the section said it lay at 392-422 s of the 240 s song and held 7.5 s
+    (its 30 s counted in the stated size); stating a quarter of it, no section was cut, and the
+    whole 22 MB file went to yt-dlp. The frames' own size places them, as the decoder plays them,
+    and the section's STREAMINFO states it (a decoder refuses a frame over the stated largest):
+    the middle 30 s, sample for sample where the section says."""
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "lying.flac").write_bytes(with_stated_blocks((flac_root / "plain.flac").read_bytes(), block))
+    with FakeAudioServer(served) as server:
+        fetcher = AudioFetcher(search_template=server.base_url + "/{spotify_id}.flac", tmp_dir=tmp_path / "work")
+        (tmp_path / "work").mkdir()
+        async with fetcher.fetch(song(long_duration, spotify_id="lying")) as audio:
+            assert audio.path.name == "section.flac"
+            section, rate = native(audio.path)
+            original, _ = native(flac_root / "plain.flac")
+            start, end = audio.section_s
+            assert 0 <= start < end <= long_duration
+            first = round(start * rate)
+            assert np.array_equal(section, original[first:first + len(section)])
+            assert len(section) == round((end - start) * rate)
+            window = section_window(long_duration)
+            assert window[0] - 4608 / rate <= start <= window[0] and 30.0 <= end - start <= 30.0 + 4608 / rate
