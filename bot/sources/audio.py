@@ -87,6 +87,9 @@ SECTION_EXTS = ("ogg", "oga", "opus", "webm", "weba", "mka", *ranged.EXTENSIONS)
 # A song at most this much longer than the section is fetched whole: cutting a 30 s window out of
 # a 35 s preview saves little and would hand the classifier a slightly different cut of it.
 WHOLE_FILE_SLACK_S = 15.0
+# A section's stream may run this far past the song's length (an Opus stream's pre-skip, rounding)
+# and is kept, its end put at the song's; further, the stream and the length disagree.
+SECTION_OVERRUN_S = 1.0
 TEMPLATE_FIELDS = AUDIO_SEARCH_FIELDS
 PART_SUFFIXES = (".part", ".ytdl", ".temp")
 
@@ -425,6 +428,14 @@ def section_file(section: ranged.Section | None, name: str, ext: str, url: str, 
         log.info("could not cut %s section from %s; falling back to yt-dlp", name, urlsplit(url).path)
         return None
     data, start, end = section
+    if duration_s is not None and not 0 <= start < end <= duration_s + SECTION_OVERRUN_S:
+        # The stream's own timestamps (granule positions, frame numbers, decode times) place the
+        # section where the length the file states (or the one known) has no song: one of them
+        # is wrong, and which one only the whole file can tell.
+        log.info("%s section from %s lies at %.1f-%.1f s of a %.1f s song; falling back to yt-dlp",
+                 name, urlsplit(url).path, start, end, duration_s)
+        return None
+    end = min(end, duration_s) if duration_s is not None else end
     path = workdir / f"section.{ext}"
     path.write_bytes(data)
     return FetchedAudio(path=path, youtube_id=None, source_url=url, bytes_downloaded=fetched,

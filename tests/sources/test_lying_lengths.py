@@ -1,0 +1,60 @@
+"""A section is where its own stream says it is, and within the song: a file whose header states
+too short a length (an Ogg's last granule position, a FLAC's STREAMINFO total) holds audio past
+it, which its own timestamps (granule positions, frame numbers) place there. Such a section is not
+reported at a time the song does not have: the file goes to yt-dlp, whole, and the classifier
+picks its section from what it holds."""
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from bot.sources import flacsection as flac
+from bot.sources import oggsection as ogg
+from bot.sources.audio import AudioFetcher
+from bot.sources.models import Query, QueryKind
+from tests.fakes.audio_http import FakeAudioServer
+from tests.sources.test_audio import DECODE_RATE, decode
+from tests.sources.test_mp4_sections import ffmpeg
+
+
+def ogg_with_length(data: bytes, scale: float) -> bytes:
+    """`data` with its last page's granule position (the length it states) times `scale`."""
+    at = data.rfind(ogg.CAPTURE)
+    page = ogg.parse_page(data, at)
+    lying = ogg.replace(page, granule=round(page.granule * scale))
+    return data[:at] + lying.to_bytes() + data[at + page.size:]
+
+
+def flac_with_length(data: bytes, scale: float) -> bytes:
+    """`data` with its STREAMINFO's total samples (the length it states) times `scale`."""
+    info = flac.metadata_of(lambda first, last: data[first:last + 1], len(data)).info
+    packed = int.from_bytes(info.raw[10:18], "big")
+    packed = packed & ~0xFFFFFFFFF | round(info.total_samples * scale)
+    at = data.index(info.raw)
+    return data[:at + 10] + struct.pack(">Q", packed) + data[at + 18:]
+
+
+@pytest.fixture(scope="module")
+def served(audio_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("lying")
+    ffmpeg("-i", str(audio_root / "long.ogg"), "-ar", "44100", "-c:a", "flac", str(root / "long.flac"))
+    (root / "short.ogg").write_bytes(ogg_with_length((audio_root / "long.ogg").read_bytes(), 0.3))
+    (root / "short.flac").write_bytes(flac_with_length((root / "long.flac").read_bytes(), 0.3))
+    return root
+
+
+@pytest.mark.parametrize("ext", ["ogg", "flac"])
+async def test_a_section_past_the_length_its_file_states_is_not_reported_in_it(served, long_duration, tmp_path, ext):
+    """The 240 s song states 72 s: its window (21-51 s) is fetched by that share of the bytes, the
+    stream there says it is at 50-80 s (FLAC) or 59-89 s (Ogg). That section was reported, past
+    the end of a 72 s song; now the length and the stream disagree, and yt-dlp has its turn."""
+    with FakeAudioServer(served) as server:
+        fetcher = AudioFetcher(search_template=server.base_url + "/{title}." + ext, tmp_dir=tmp_path)
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="short")) as audio:
+            if audio.section_s is not None:
+                start, end = audio.section_s
+                assert 0 <= start < end <= audio.duration_s, (audio.section_s, audio.duration_s)
+            assert audio.path.name == f"short.{ext}" and audio.section_s is None  # whole, from yt-dlp
+            # All of it (the Ogg's last page is cut short by the granule position it states)
+            assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(long_duration, abs=1.0)
