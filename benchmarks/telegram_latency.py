@@ -16,6 +16,8 @@ Rows:
   dominates (200 API calls for 200 answers take ~7 s whatever the bot does).
 - "overall limit off (bot overhead)": the same bot with that limit off: the bot's own overhead;
   then the same bot answering `SEQUENTIAL` users one at a time (no queueing behind other updates).
+- "..., inbox off": the same without keeping the updates until answered (bot/usecases/inbox.py),
+  as before 2026-12-05: what keeping costs.
 
     .venv/bin/python benchmarks/telegram_latency.py [--concurrent 200]
 """
@@ -95,13 +97,22 @@ async def reference(fake) -> list[float]:
     return times
 
 
+def frontend_factory(limiter: BoundedRateLimiter, keep: bool):
+    def made(settings, usecases) -> TelegramFrontend:
+        frontend = TelegramFrontend(settings, usecases, rate_limiter=limiter, poll_timeout_s=1)
+        if not keep:
+            frontend.flow.arrivals = None
+        return frontend
+    return made
+
+
 async def measure(label: str, limiter: BoundedRateLimiter, catalog: Catalog, uri: str, concurrent: int,
-                  classifier: Classifier, sequential: int = 0) -> list[tuple[str, RoundResult]]:
+                  classifier: Classifier, sequential: int = 0, keep: bool = True) -> list[tuple[str, RoundResult]]:
     fake = await RemoteTelegramBotAPI(TELEGRAM_TOKEN).start()
     settings = bot_settings(catalog, uri, f"bench_{uuid.uuid4().hex[:8]}", Path(tempfile.mkdtemp()),
                             telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
                             telegram_file_url=fake.base_file_url)
-    factory = lambda s, u: TelegramFrontend(s, u, rate_limiter=limiter, poll_timeout_s=1)  # noqa: E731
+    factory = frontend_factory(limiter, keep)
     try:
         async with running_bot(settings, classifier, [factory]) as bot:
             await seed_tracks(bot.db, catalog.songs)
@@ -155,6 +166,9 @@ async def main(concurrent: int) -> None:
         rows += await measure("overall limit off (bot overhead)",
                               BoundedRateLimiter(overall_max_rate=0, max_retries=MAX_RETRIES),
                               catalog, server.uri, concurrent, classifier, sequential=SEQUENTIAL)
+        rows += await measure("overall limit off, inbox off",
+                              BoundedRateLimiter(overall_max_rate=0, max_retries=MAX_RETRIES),
+                              catalog, server.uri, concurrent, classifier, sequential=SEQUENTIAL, keep=False)
     finally:
         catalog.stop()
         server.stop()

@@ -15,13 +15,14 @@ from pymongo.uri_parser import split_options, validate_options
 
 from storage.failures import translated_errors
 from storage.models import DatabaseNameError, DatabaseUriError
+from storage.inbox import InboxRepo
 from storage.journal import JournalRepo
 from storage.mood_requests import RequestRepo
 from storage.place_moves import PlaceMoveRepo
 from storage.playlists import PlaylistQueries
 from storage.privacy import PrivacyRepo
 from storage.prompts import PromptRepo
-from storage.schema import (JOURNAL, PLACE_MOVES, PLACE_TRACKS, PROMPTS, REQUESTS, SERVERS, TRACKS, USERS,
+from storage.schema import (INBOX, JOURNAL, PLACE_MOVES, PLACE_TRACKS, PROMPTS, REQUESTS, SERVERS, TRACKS, USERS,
                             migrate)
 from storage.servers import ServerRepo
 from storage.tracks import TrackRepo
@@ -142,6 +143,7 @@ class Database:
         self.playlists = PlaylistQueries(db, self.requests)
         self.privacy = PrivacyRepo(db, self.requests, self.journal)
         self.moves = PlaceMoveRepo(db[PLACE_MOVES], self.requests, self.playlists, self.servers)
+        self.inbox = InboxRepo(db[INBOX])
 
     @classmethod
     async def connect(

@@ -25,7 +25,7 @@ from storage.failures import translated_errors
 from storage.journal import JournalRepo
 from storage.models import Answer, Departure, JournalEntry, PlaceTrack, User, UserExport, UserRef, export_json
 from storage.mood_requests import RequestRepo
-from storage.schema import DEPARTURES, JOURNAL, PLACE_TRACKS, PROMPTS, REQUESTS, USERS
+from storage.schema import DEPARTURES, INBOX, JOURNAL, PLACE_TRACKS, PROMPTS, REQUESTS, USERS
 
 # Every collection holding documents about a user; `tracks` and `servers` hold none. Erased in
 # this order: the playlist votes (place_tracks) before the requests they are summed up from, so
@@ -35,6 +35,9 @@ from storage.schema import DEPARTURES, JOURNAL, PLACE_TRACKS, PROMPTS, REQUESTS,
 PERSONAL_COLLECTIONS = (JOURNAL, PLACE_TRACKS, REQUESTS, DEPARTURES, PROMPTS, USERS)
 # Summed up from others (the requests): erased, but not counted as more of the user's data.
 DERIVED_COLLECTIONS = (PLACE_TRACKS,)
+# Held only while a request is being answered (the inbox, storage/inbox.py: the /forget and the
+# /export themselves are in it): erased by /forget, not exported, not counted.
+TRANSIENT_COLLECTIONS = (INBOX,)
 # What a user's settings say from the start of a /forget until they are deleted: no daily prompt
 # (nor one scheduled at the next start), and none of their songs in a server's playlists.
 WITHDRAWN = {"journal_enabled": False, "share_with_server": False}
@@ -183,9 +186,9 @@ class PrivacyRepo:
         # summed up again, a departure): that write would bring them back after the deletion.
         async with self._requests.erasure_lock if self._requests is not None else nullcontext():
             with translated_errors("forget user"):
-                for name in PERSONAL_COLLECTIONS:
+                for name in TRANSIENT_COLLECTIONS + PERSONAL_COLLECTIONS:
                     result = await self._db[name].delete_many(user_filter(ref))
-                    if name not in DERIVED_COLLECTIONS:
+                    if name not in DERIVED_COLLECTIONS + TRANSIENT_COLLECTIONS:
                         deleted += result.deleted_count
         await self._prune_oplog()
         return deleted

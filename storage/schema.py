@@ -34,6 +34,9 @@ META = "meta"
 # A place's move to a new id, recorded until each of its steps is done (storage/place_moves.py).
 # Made by its first write: no validator, no index (a document per unfinished move, read by `_id`).
 PLACE_MOVES = "place_moves"
+# The requests a chat platform handed over and the bot has not answered yet (storage/inbox.py),
+# replayed after a bot killed outright restarts. Made by its first write, like `place_moves`.
+INBOX = "inbox"
 
 SCHEMA_DOC_ID = "schema"
 

@@ -67,9 +67,10 @@ from telegram.ext import (
 
 from bot.config import Settings
 from bot.frontends import render
-from bot.frontends.telegram_flow import UpdateFlow
+from bot.frontends.telegram_flow import CURRENT_UPDATE, UpdateFlow
 from bot.frontends.telegram_http import AiohttpRequest, CallsWatch, never_sent
 from bot.usecases.help import did_you_mean, slash_forgotten
+from bot.usecases.inbox import Arrival
 from bot.usecases.mood import query_left_aside, told_to_wait
 from bot.usecases.ports import DeliveryUncertain, RecipientGone
 from bot.replies import (
@@ -102,6 +103,7 @@ POLL_TIMEOUT_S = 10  # long-poll length asked of the Bot API
 # Together well inside `docker stop`'s 10 s, with the rest of the stop (the model workers, the database).
 STOP_GRACE_S = 4.0
 CUT_SHORT_TELL_S = 2.0
+CLEAR_AT_STOP_S = 1.0  # the stop's wait for the updates answered to be cleared from the inbox
 # A big pool buys nothing, as Telegram allows ~30 messages/s anyway. API calls in flight stay
 # below the pool size, leaving connections for file downloads.
 CONNECTION_POOL_SIZE = 16
@@ -393,6 +395,8 @@ class TelegramFrontend:
         self.flow = UpdateFlow()
         self.flow.cut_short = self._tell_cut_short
         self.stop_grace_s = STOP_GRACE_S
+        if getattr(usecases, "inbox", None) is not None:  # kept until answered, for a restart after a hard kill
+            self.flow.arrivals = _InboxArrivals(self, usecases.inbox)
         self._requests = (AiohttpRequest(CONNECTION_POOL_SIZE, pool_timeout=POOL_TIMEOUT_S),
                           AiohttpRequest(1, gate=self.flow.gate))
         self.app: Application = (
@@ -420,6 +424,8 @@ class TelegramFrontend:
         self._conflicts = 0  # 409s said so far: another process polls with this token
         self._albums: dict[tuple[int, str], Album] = {}  # those being collected, by chat and media group
         self._forget_answered: OrderedDict[tuple[int, int] | None, None] = OrderedDict()  # see FORGET_ANSWERED_KEPT
+        # update_id -> (chat, message) of the status a run killed outright showed for it (`_replay`)
+        self._shown_before: dict[int, tuple[int, int]] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -434,6 +440,7 @@ class TelegramFrontend:
                 await self.app.bot.set_my_commands(
                     [BotCommand(name, text) for name, text in COMMANDS if name not in left_out], scope=scope)
             await self.app.start()
+            await self._replay()
             await self.app.updater.start_polling(timeout=self.poll_timeout_s, drop_pending_updates=False,
                                                  allowed_updates=ALLOWED_UPDATES, error_callback=self._poll_failed)
         except BaseException:
@@ -445,6 +452,22 @@ class TelegramFrontend:
             if task.get_name() == POLLING_TASK_NAME:
                 task.add_done_callback(self._polling_ended)
         log.info("telegram front-end polling as @%s", self.app.bot.username)
+
+    async def _replay(self) -> None:
+        """Hand over again the updates a run killed outright was handed and never answered
+        (python-telegram-bot acknowledged them to Telegram long before their answer)."""
+        if self.flow.arrivals is None:
+            return
+        replayed = []
+        for arrival in await self.usecases.inbox.replay(self.flow.arrivals.source):
+            try:
+                replayed.append(Update.de_json(arrival.payload, self.app.bot))
+            except Exception as error:  # noqa: BLE001 - kept by another version of the library
+                log.warning("telegram.not_replayed", extra={"reason": type(error).__name__, "user": arrival.user_id})
+                continue
+            if arrival.shown is not None:  # the killed run's "Fetching…": the answer goes in it
+                self._shown_before[arrival.number] = (int(arrival.shown[0]), int(arrival.shown[1]))
+        self.flow.replay(replayed)
 
     def _polling_ended(self, task: asyncio.Task) -> None:
         if task.cancelled() or task.exception() is None:  # stop() ended it
@@ -490,6 +513,7 @@ class TelegramFrontend:
                     log.warning("telegram.cut_short_by_stop", extra={"updates": cut})
 
         fetching, updates = await asyncio.gather(stop_fetching(), finish_updates(), return_exceptions=True)
+        await self.flow.flush(CLEAR_AT_STOP_S)  # answered, or told to send it again: not replayed
         for outcome in (fetching, updates):
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -979,7 +1003,10 @@ class TelegramFrontend:
         which is returned. A failure becomes the apology in that same message, not a second
         message under a status that never ends."""
         source = source or message
-        status = StatusMessage(message)
+        status = StatusMessage(message, on_shown=self.flow.shown)
+        before = self._shown_before.pop(CURRENT_UPDATE.get(), None)
+        if before is not None and before[0] == message.chat_id:
+            status.take_over(before[1])
         status.show_later(STAGE_LISTENING if audio_of(source) is not None else STAGE_FINDING)
         try:
             async with self._download(source, message) as attachment:
@@ -1098,6 +1125,31 @@ class TelegramFrontend:
         return member.status in ADMIN_STATUSES
 
 
+class _InboxArrivals:
+    """The flow's `Arrivals` on the inbox use case: an update as Telegram sent it, under this
+    bot's id (two bots sharing a database replay only their own), with its sender for /forget."""
+
+    def __init__(self, frontend: TelegramFrontend, inbox) -> None:
+        self._frontend = frontend
+        self._inbox = inbox
+
+    @property
+    def source(self) -> str:
+        return f"{PLATFORM}:{self._frontend.app.bot.id}"
+
+    async def keep(self, updates: Sequence[Update]) -> None:
+        await self._inbox.keep(self.source, [
+            Arrival(update.update_id, update.to_dict(), PLATFORM,
+                    None if (user := update.effective_user) is None else str(user.id))
+            for update in updates])
+
+    async def shown(self, update_id: int, chat_id: int, message_id: int) -> None:
+        await self._inbox.shown(self.source, update_id, str(chat_id), str(message_id))
+
+    async def done(self, update_ids: Sequence[int]) -> bool:
+        return await self._inbox.done(self.source, update_ids)
+
+
 class StatusMessage:
     """The `Progress` callback of one request, and its answer, in one Telegram message.
 
@@ -1117,9 +1169,11 @@ class StatusMessage:
     as a new message, as it does when the last edit fails otherwise (timed out, throttled past the
     retries)."""
 
-    def __init__(self, reply_to: Message, delay_s: float = STATUS_DELAY_S) -> None:
+    def __init__(self, reply_to: Message, delay_s: float = STATUS_DELAY_S, *,
+                 on_shown: Callable[[int, int], None] | None = None) -> None:
         self.reply_to = reply_to
         self.delay_s = delay_s
+        self.on_shown = on_shown  # told (chat id, message id) once the status message is sent
         self.message: Message | None = None
         self.text: str | None = None  # what the user sees now
         self.stage: str | None = None  # the latest stage, shown or not
@@ -1129,6 +1183,13 @@ class StatusMessage:
         self._finished = False  # the answer is out: no stage may replace it
         self._gone = False  # Telegram refused the status message (deleted; or 403, blocked): show no more stages
         self._lock = asyncio.Lock()  # one send/edit at a time: a stage's and the answer's
+
+    def take_over(self, message_id: int) -> None:
+        """Show the stages and the answer in a status message sent before (by a run of the bot
+        killed outright while it answered the same update), rather than under a second one."""
+        self.message = Message(message_id, self.reply_to.date, self.reply_to.chat)
+        self.message.set_bot(self.reply_to.get_bot())
+        self.text = None  # whatever it shows, it is edited
 
     def show_later(self, stage: str) -> None:
         """Show `stage` unless the answer comes first."""
@@ -1200,6 +1261,8 @@ class StatusMessage:
                     await self._send_answer(text)
                 else:
                     self.message = await self.reply_to.reply_text(text)
+                    if self.on_shown is not None:
+                        self.on_shown(self.message.chat_id, self.message.message_id)
                 self.text = text
                 return
             self.text = text

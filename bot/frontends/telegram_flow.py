@@ -32,6 +32,13 @@ bot's memory, where a crash would lose it, rather than at Telegram, which keeps 
 The `queue` counts the updates handed to the application; the processor uncounts each one once,
 when it gives its slot back.
 
+With `arrivals` set, the updates are kept until answered (`Arrivals`): a batch is kept before the
+getUpdates that acknowledges it to Telegram goes out (in the `gate`), and cleared once each of its
+updates is done, answered or its sender told to send it again (an album's items once the item
+answering the album is). An update done before its batch was kept is never written. A restart after
+a hard kill hands the kept ones over again (`replay`); Telegram's own copy of one of them (a batch
+kept whose acknowledgement never went out) is then dropped, not answered twice.
+
 The cost: a batch's getUpdates round trip overlaps only the last `low_water` answers of the
 previous batch. Against Telegram (some 50 ms away) a sustained burst is read at about `batch`
 updates per round trip, some 600 a second, still far above the 30 messages a second Telegram
@@ -41,9 +48,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
@@ -63,6 +71,20 @@ MAX_GATE_S = 1.0
 MAX_CONCURRENT_UPDATES = 256  # updates in progress at all, slow ones included (PTB's own bound)
 
 
+# The update whose handler (or a task it started) runs: for a status message to be noted under it.
+CURRENT_UPDATE: contextvars.ContextVar[int | None] = contextvars.ContextVar("telegram_update", default=None)
+
+
+class Arrivals(Protocol):
+    """Where the flow keeps the updates being answered (the front-end's adapter of the inbox)."""
+
+    async def keep(self, updates: Sequence[Update]) -> None: ...
+
+    async def shown(self, update_id: int, chat_id: int, message_id: int) -> None: ...
+
+    async def done(self, update_ids: Sequence[int]) -> bool: ...  # False: not cleared, try again later
+
+
 class _CountingQueue(asyncio.Queue):
     """PTB's update queue, counting the updates put in it (the Updater and webhooks use `put`,
     which ends in `put_nowait`)."""
@@ -72,9 +94,11 @@ class _CountingQueue(asyncio.Queue):
         self._flow = flow
 
     def put_nowait(self, item: Any) -> None:
+        if isinstance(item, Update) and self._flow._answered_elsewhere(item):
+            return
         super().put_nowait(item)
         if isinstance(item, Update):
-            self._flow._arrived()
+            self._flow._arrived(item)
 
 
 class _Lease:
@@ -143,13 +167,18 @@ class _FairProcessor(BaseUpdateProcessor):
             return
         flow = self._flow
         task = asyncio.current_task()
+        album = flow._started(update)
         if flow.stopping:  # arrived once the stop's grace was over: not started, but said so
             flow._departed()
             if inspect.iscoroutine(coroutine):
                 coroutine.close()
-            await flow._tell_cut_short(update, task)
+            try:
+                await flow._tell_cut_short(update, task)
+            finally:
+                flow._finished(update, album)
             return
         flow._running.add(task)
+        CURRENT_UPDATE.set(update.update_id)  # this task's own context: PTB runs each update in a task
         try:
             await self._process(update, coroutine, task)
         except asyncio.CancelledError:
@@ -159,6 +188,7 @@ class _FairProcessor(BaseUpdateProcessor):
         finally:
             flow._running.discard(task)
             flow._told.discard(task)
+            flow._finished(update, album)
 
     async def _process(self, update: Update, coroutine: Awaitable[Any], task: asyncio.Task) -> None:
         turn = self._flow._turn_of(update)  # before any await: updates get here in arrival order
@@ -218,6 +248,16 @@ class UpdateFlow:
         self.cut_short: Callable[[Update], Awaitable[None]] | None = None
         self._running: set[asyncio.Task] = set()
         self._told: set[asyncio.Task] = set()
+        # Keeping the updates until answered (see the module's docstring); None: in memory only.
+        self.arrivals: Arrivals | None = None
+        self._unkept: dict[int, Update] = {}  # handed over, not yet written, not done
+        self._to_clear: list[int] = []  # done, written (or being written): to be cleared
+        self._writing = asyncio.Lock()  # a keep and a clear never overlap: a clear follows its keep
+        self._clearing: asyncio.Task | None = None
+        self._replayed: dict[int, Update] = {}  # handed over again at the start, by update_id
+        self._noting: set[asyncio.Task] = set()  # status messages being noted
+        # (chat, media group) -> [its items' updates running, their update_ids]
+        self._albums: dict[tuple[int, str], list] = {}
 
     async def finish(self, grace_s: float, tell_s: float) -> int:
         """The stop: the updates in progress get `grace_s` to be done; those still running then
@@ -251,7 +291,9 @@ class UpdateFlow:
 
     async def gate(self) -> int:
         """Return once the bot has room for another batch, or after `max_gate_s`, with the most
-        updates that batch may bring."""
+        updates that batch may bring. The updates handed over since the last getUpdates, which the
+        next acknowledges to Telegram, are kept first."""
+        await self._keep()
         if self.pending < self.low_water:
             return self.batch
         with contextlib.suppress(asyncio.TimeoutError):
@@ -261,6 +303,87 @@ class UpdateFlow:
         log.info("telegram.flow: %d updates still pending after %.1f s; fetching more anyway",
                  self.pending, self.max_gate_s)
         return self.batch
+
+    def replay(self, updates: Sequence[Update]) -> None:
+        """Hand over again updates a previous run was handed and never answered (already kept)."""
+        for update in updates:
+            self._replayed[update.update_id] = update
+            self.queue.put_nowait(update)
+
+    async def flush(self, timeout_s: float) -> None:
+        """The stop's last step: the updates done are cleared (within `timeout_s`)."""
+        if self.arrivals is None:
+            return
+        self._clear_soon()
+        if self._clearing is not None:
+            await asyncio.wait([self._clearing], timeout=timeout_s)
+
+    def shown(self, chat_id: int, message_id: int) -> None:
+        """The running update's handler showed a message for it (a status), noted in the
+        background where updates are kept: after a hard kill, the answer takes it over."""
+        update_id = CURRENT_UPDATE.get()
+        if self.arrivals is None or update_id is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._note_shown(update_id, chat_id, message_id))
+        self._noting.add(task)
+        task.add_done_callback(self._noting.discard)
+
+    async def _note_shown(self, update_id: int, chat_id: int, message_id: int) -> None:
+        async with self._writing:  # after the keep of its batch
+            await self.arrivals.shown(update_id, chat_id, message_id)
+
+    def _answered_elsewhere(self, update: Update) -> bool:
+        """Telegram's copy of an update handed over again from the inbox."""
+        replayed = self._replayed.get(update.update_id)
+        return replayed is not None and replayed is not update
+
+    async def _keep(self) -> None:
+        if self.arrivals is None or not self._unkept:
+            return
+        batch = list(self._unkept.values())
+        self._unkept.clear()
+        async with self._writing:
+            await self.arrivals.keep(batch)  # bounded, never raises: a failure is said in the log
+        self._clear_soon()  # a clear that failed before is tried again
+
+    def _started(self, update: Update) -> tuple[int, str] | None:
+        """An album's item: the album, whose items are done together (the first item's handler
+        answers them all)."""
+        message = update.effective_message
+        if self.arrivals is None or message is None or message.media_group_id is None:
+            return None
+        album = (message.chat_id, message.media_group_id)
+        running = self._albums.setdefault(album, [0, []])
+        running[0] += 1
+        running[1].append(update.update_id)
+        return album
+
+    def _finished(self, update: Update, album: tuple[int, str] | None) -> None:
+        if self.arrivals is None:
+            return
+        done = [update.update_id]
+        if album is not None:
+            running = self._albums[album]
+            running[0] -= 1
+            if running[0]:
+                return
+            done = self._albums.pop(album)[1]
+        for update_id in done:
+            if self._unkept.pop(update_id, None) is None:  # written, or being written: cleared after
+                self._to_clear.append(update_id)
+        self._clear_soon()
+
+    def _clear_soon(self) -> None:
+        if self._to_clear and (self._clearing is None or self._clearing.done()):
+            self._clearing = asyncio.get_running_loop().create_task(self._clear())
+
+    async def _clear(self) -> None:
+        while self._to_clear:
+            async with self._writing:
+                update_ids, self._to_clear = self._to_clear, []
+                if not await self.arrivals.done(update_ids):
+                    self._to_clear[:0] = update_ids  # tried again at the next fetch or stop
+                    return
 
     def _turn_of(self, update: Update) -> _Turn | None:
         """`update`'s place after its sender's earlier updates (the user, or the chat an anonymous
@@ -277,7 +400,9 @@ class UpdateFlow:
         turns.append((album, turn._over))
         return turn
 
-    def _arrived(self) -> None:
+    def _arrived(self, update: Update) -> None:
+        if self.arrivals is not None and update.update_id not in self._replayed:
+            self._unkept[update.update_id] = update
         self.pending += 1
         if self.pending >= self.low_water:
             self._room.clear()

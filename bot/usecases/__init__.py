@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from bot.ratelimit import HeavyLimits
 from bot.replies import HelpReply
 from bot.usecases.help import MOOD, help_reply
+from bot.usecases.inbox import InboxUseCase
 from bot.usecases.journal import JournalUseCase
 from bot.usecases.mood import MoodUseCase
 from bot.usecases.playlists import PlaylistUseCase
 from bot.usecases.ports import PromptSchedule, PromptSender
 from bot.usecases.privacy import PrivacyUseCase
 
-__all__ = ["UseCases", "MoodUseCase", "JournalUseCase", "PlaylistUseCase", "PrivacyUseCase",
+__all__ = ["UseCases", "InboxUseCase", "MoodUseCase", "JournalUseCase", "PlaylistUseCase", "PrivacyUseCase",
            "PromptSchedule", "PromptSender", "build_usecases"]
 
 
@@ -23,6 +24,8 @@ class UseCases:
     journal: JournalUseCase
     playlists: PlaylistUseCase
     privacy: PrivacyUseCase
+    # The requests being answered, kept for a restart after a hard kill (Telegram's updates).
+    inbox: InboxUseCase | None = None
 
     def help(self, extra: tuple[tuple[str, str], ...] = (), *, mood: tuple[str, str] = MOOD) -> HelpReply:
         return help_reply(extra, mood=mood)
@@ -44,4 +47,5 @@ def build_usecases(db, classifier, fetcher, *, resolver=None, limiter=None, writ
         journal=JournalUseCase(db, mood, writer=writer, limits=heavy_limits),
         playlists=PlaylistUseCase(db, limits=heavy_limits),
         privacy=PrivacyUseCase(db, writer=writer, limits=heavy_limits),
+        inbox=InboxUseCase(db.inbox),
     )

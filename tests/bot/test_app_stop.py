@@ -290,3 +290,31 @@ async def test_sigterm_with_telegram_slow_to_answer_still_stops_within_dockers_g
     stopped_in_grace(proc, took, tmp_path, None)
     shown = shown_in_chat(telegram, "4242")
     assert shown[-1] == render.RESTARTING, shown
+
+
+async def test_a_telegram_mood_the_bot_was_killed_outright_in_is_answered_after_the_restart(
+        tmp_path, audio, telegram, clip_paths):
+    """`kill -9` (an out-of-memory kill, a power cut) while a /mood downloads: python-telegram-bot
+    had acknowledged the update to Telegram at once, so the restart never saw it, and the user's
+    "Fetching…" stayed for ever. The update is kept until answered: the restart answers it, in the
+    status message the killed run showed."""
+    data_dir = tmp_path / "data"
+    (tmp_path / "cdn" / "Creep.ogg").write_bytes(clip_paths[0].read_bytes())
+    async with running_bot(tmp_path, telegram_env(telegram, data_dir, AUDIO_SEARCH=audio.url(HANG))) as proc:
+        await telegram.user_sends("/mood Creep", chat=4343)
+        status = await telegram.wait_for("sendMessage", lambda c: c.chat_id == "4343", timeout=30)
+        await downloading(audio, "Creep")
+        await asyncio.sleep(0.5)  # the status noted in the background
+        proc.kill()
+        await asyncio.wait_for(proc.wait(), 10)
+    assert proc.returncode == -signal.SIGKILL
+    mark = telegram.mark()
+
+    async with running_bot(tmp_path, telegram_env(telegram, data_dir, AUDIO_SEARCH=audio.url("/{title}.ogg"))):
+        answer = await telegram.wait_for_reply(lambda c: c.chat_id == "4343" and "Creep" in c.text, timeout=60,
+                                               after=mark)
+    assert any(mood in answer.text.lower() for mood in ("happy", "energetic", "sad", "calm")), answer.text
+    assert answer.method == "editMessageText"
+    assert int(answer.params["message_id"]) == telegram.message_of(status)["message_id"]
+    assert not [c for c in telegram.calls_of("sendMessage", after=mark) if c.chat_id == "4343"]  # no second status
+    assert "inbox.replayed" in (tmp_path / "stderr").read_text()

@@ -1,0 +1,118 @@
+"""The requests being answered, kept until answered: a bot killed outright answers them after
+its restart (see `storage/inbox.py`). Platform-free: a front-end hands over its platform's own
+payloads (`Arrival`) and replays what `replay` returns.
+
+Keeping is a guarantee only while the database answers: a write that fails, or takes longer than
+`KEEP_WAIT_S`, is logged and the request answered all the same, held only in memory as before (the
+bot goes on answering while its database is down). After a failure, keeping pauses for
+`PAUSE_AFTER_FAILURE_S` (and so does clearing, tried again after it), so a database that is down
+costs the fetches from the platform its wait once, not every time. A request answered whose
+clearing failed is answered again after a hard kill: at least once, never lost while kept.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Sequence
+
+from storage.inbox import Arrival, InboxRepo
+from storage.models import StorageError
+
+__all__ = ["Arrival", "InboxUseCase"]
+
+log = logging.getLogger(__name__)
+
+KEEP_WAIT_S = 1.0  # the longest the next fetch from the platform waits for a batch to be kept
+DONE_WAIT_S = 2.0
+PAUSE_AFTER_FAILURE_S = 30.0
+# Telegram keeps an update it has not handed over for 24 hours: one older than that when the bot
+# comes back is not answered now either (a day-old /mood would surprise more than it helps).
+MAX_AGE = timedelta(hours=24)
+# A request handed over again at two restarts in a row and never answered may be what kills the
+# bot (a file that exhausts its memory): it is not handed over a third time.
+MAX_REPLAYS = 2
+
+
+class InboxUseCase:
+    def __init__(self, repo: InboxRepo, *, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 keep_wait_s: float = KEEP_WAIT_S, done_wait_s: float = DONE_WAIT_S) -> None:
+        self._repo = repo
+        self._now = now
+        self.keep_wait_s = keep_wait_s
+        self.done_wait_s = done_wait_s
+        self._paused_until = 0.0  # time.monotonic() before which nothing is kept (a failure)
+
+    async def keep(self, source: str, arrivals: Sequence[Arrival]) -> bool:
+        """Keep requests just handed over; False when they are held in memory only (a failure,
+        said in the log, or the pause after one)."""
+        if not arrivals:
+            return True
+        if time.monotonic() < self._paused_until:
+            return False
+        try:
+            await asyncio.wait_for(self._repo.keep(source, arrivals), self.keep_wait_s)
+            return True
+        except (StorageError, asyncio.TimeoutError) as error:
+            self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_S
+            log.warning("inbox.not_kept", extra={"source": source.split(":")[0], "requests": len(arrivals),
+                                                 "reason": type(error).__name__, "paused_s": PAUSE_AFTER_FAILURE_S})
+            return False
+
+    async def done(self, source: str, numbers: Sequence[int]) -> bool:
+        """Forget requests answered; False when the database did not say so (to be tried again)."""
+        if not numbers:
+            return True
+        if time.monotonic() < self._paused_until:
+            return False
+        try:
+            await asyncio.wait_for(self._repo.done(source, numbers), self.done_wait_s)
+            return True
+        except (StorageError, asyncio.TimeoutError) as error:
+            self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_S
+            log.info("inbox.not_cleared", extra={"source": source.split(":")[0], "requests": len(numbers),
+                                                 "reason": type(error).__name__})
+            return False
+
+    async def shown(self, source: str, number: int, chat_id: str, message_id: str) -> None:
+        """Note the message shown for a request kept (its status), for the answer after a restart
+        to take over; best effort, like keeping."""
+        if time.monotonic() < self._paused_until:
+            return
+        try:
+            await asyncio.wait_for(self._repo.shown(source, number, chat_id, message_id), self.done_wait_s)
+        except (StorageError, asyncio.TimeoutError) as error:
+            log.info("inbox.shown_not_noted", extra={"source": source.split(":")[0], "reason": type(error).__name__})
+
+    async def replay(self, source: str) -> list[Arrival]:
+        """At a start: the requests a previous run was handed and never answered, oldest first,
+        each counted as replayed once more. Those older than `MAX_AGE`, or replayed `MAX_REPLAYS`
+        times already, are dropped, and said so in the log. A database that does not answer
+        replays nothing (said so): the start goes on."""
+        try:
+            waiting = await self._repo.waiting(source)
+        except StorageError as error:
+            log.warning("inbox.not_read", extra={"source": source.split(":")[0], "reason": str(error)})
+            return []
+        oldest = self._now() - MAX_AGE
+        stale = [a for a in waiting if a.received is not None and a.received < oldest]
+        failing = [a for a in waiting if a not in stale and a.replays >= MAX_REPLAYS]
+        again = [Arrival(a.number, a.payload, a.platform, a.user_id, a.received, a.replays + 1, a.shown)
+                 for a in waiting if a not in stale and a not in failing]
+        platform = source.split(":")[0]
+        if stale:
+            log.warning("inbox.too_old_to_answer", extra={"source": platform, "requests": len(stale)})
+        for arrival in failing:
+            log.error("inbox.given_up", extra={"source": platform, "number": arrival.number, "user": arrival.user_id,
+                                               "reason": f"handed over at {arrival.replays} restarts and never "
+                                                         "answered: it may be what stops the bot; not again"})
+        try:
+            await self._repo.done(source, [a.number for a in stale + failing])
+            await self._repo.keep(source, again)  # the replay counts
+        except StorageError as error:
+            log.warning("inbox.not_read", extra={"source": platform, "reason": str(error)})
+            return []
+        if again:
+            log.info("inbox.replayed", extra={"source": platform, "requests": len(again)})
+        return again

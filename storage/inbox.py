@@ -1,0 +1,78 @@
+"""Requests a chat platform handed over and the bot has not finished answering, kept so that a
+bot killed outright (`kill -9`, an out-of-memory kill, a power cut) answers them after its restart.
+
+A platform may consider a request delivered once the bot has fetched it, long before it is
+answered (bot/frontends says which and why). One document per such request: the platform's own
+payload, where it came from (`source`: the platform and the bot's id there) and its number there
+(`number`), who sent it (so /forget deletes it with the rest), when it arrived, how many
+restarts have replayed it already, and the message the bot showed for it (a status, which the
+answer after a restart takes over). The document is deleted once the request is answered. The
+collection is made by its first write: no validator, no index (it holds only the requests in
+progress, a few documents).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from pymongo import ReplaceOne
+from pymongo.asynchronous.collection import AsyncCollection
+
+from storage.failures import translated_errors
+
+
+@dataclass(frozen=True)
+class Arrival:
+    number: int  # the request's number at its source, in the order it arrived
+    payload: dict[str, Any]  # what the platform sent, as it sent it
+    platform: str | None = None  # who sent it, for /forget
+    user_id: str | None = None
+    received: datetime | None = None  # set by `keep` when not given
+    replays: int = 0  # restarts that have handed it to the bot again
+    # The message the bot showed for it so far (a "Fetching…" status): (chat id, message id)
+    shown: tuple[str, str] | None = None
+
+
+def _doc_id(source: str, number: int) -> str:
+    return f"{source}:{number}"
+
+
+class InboxRepo:
+    def __init__(self, collection: AsyncCollection) -> None:
+        self._inbox = collection
+
+    async def keep(self, source: str, arrivals: Sequence[Arrival]) -> None:
+        """Record requests just handed over (one write for all of them; again for one already kept
+        leaves it as it was)."""
+        if not arrivals:
+            return
+        now = datetime.now(timezone.utc)
+        with translated_errors("keep the requests being answered"):
+            await self._inbox.bulk_write([
+                ReplaceOne({"_id": _doc_id(source, a.number)},
+                           {"source": source, "number": a.number, "platform": a.platform, "user_id": a.user_id,
+                            "received": a.received or now, "replays": a.replays, "payload": a.payload,
+                            "shown": None if a.shown is None else list(a.shown)},
+                           upsert=True)
+                for a in arrivals], ordered=False)
+
+    async def shown(self, source: str, number: int, chat_id: str, message_id: str) -> None:
+        """Note the message the bot showed for a request kept (nothing for one not kept, or done)."""
+        with translated_errors("note a request's status message"):
+            await self._inbox.update_one({"_id": _doc_id(source, number)}, {"$set": {"shown": [chat_id, message_id]}})
+
+    async def done(self, source: str, numbers: Sequence[int]) -> None:
+        """Forget requests answered (or told to be sent again)."""
+        if not numbers:
+            return
+        with translated_errors("clear the requests answered"):
+            await self._inbox.delete_many({"_id": {"$in": [_doc_id(source, n) for n in numbers]}})
+
+    async def waiting(self, source: str) -> list[Arrival]:
+        """The requests kept and not done, in the order they arrived."""
+        with translated_errors("read the requests not answered"):
+            docs = await self._inbox.find({"source": source}).sort("number", 1).to_list()
+        return [Arrival(doc["number"], doc["payload"], doc.get("platform"), doc.get("user_id"),
+                        doc["received"].replace(tzinfo=timezone.utc), doc.get("replays", 0),
+                        None if not doc.get("shown") else tuple(doc["shown"])) for doc in docs]

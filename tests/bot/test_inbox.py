@@ -1,0 +1,83 @@
+"""The inbox use case: requests kept until answered, handed over again at a start (see
+bot/usecases/inbox.py), over the real test database."""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+
+from bot.usecases.inbox import MAX_REPLAYS, PAUSE_AFTER_FAILURE_S, InboxUseCase
+from storage.inbox import Arrival
+from storage.models import UserRef
+from storage.schema import INBOX
+
+SOURCE = "telegram:7000000001"
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
+
+
+def arrival(number: int, user: str = "42", *, received: datetime = NOW, replays: int = 0) -> Arrival:
+    return Arrival(number, {"update_id": number, "message": {"text": f"/mood song {number}"}}, "telegram", user,
+                   received, replays)
+
+
+async def test_requests_kept_are_replayed_oldest_first_and_counted_until_done(db):
+    inbox = InboxUseCase(db.inbox, now=lambda: NOW)
+    assert await inbox.keep(SOURCE, [arrival(12), arrival(10), arrival(11)])
+    assert await inbox.done(SOURCE, [11])
+
+    first = await inbox.replay(SOURCE)
+    assert [(a.number, a.replays, a.payload["message"]["text"]) for a in first] == [
+        (10, 1, "/mood song 10"), (12, 1, "/mood song 12")]
+    assert [(a.number, a.replays) for a in await inbox.replay(SOURCE)] == [(10, 2), (12, 2)]
+    assert await inbox.replay("telegram:1") == []  # another bot's
+
+
+async def test_a_request_replayed_at_two_starts_and_never_answered_is_given_up(db, caplog):
+    """It may be what kills the bot (a file that exhausts its memory): not a third time."""
+    inbox = InboxUseCase(db.inbox, now=lambda: NOW)
+    await inbox.keep(SOURCE, [arrival(1, replays=MAX_REPLAYS - 1), arrival(2)])
+    assert [a.number for a in await inbox.replay(SOURCE)] == [1, 2]
+    with caplog.at_level(logging.ERROR, logger="bot.usecases.inbox"):
+        assert [a.number for a in await inbox.replay(SOURCE)] == [2]
+    assert "inbox.given_up" in caplog.text
+    assert [doc["number"] for doc in await db.db[INBOX].find({}).to_list()] == [2]
+
+
+async def test_a_request_older_than_telegram_keeps_one_is_not_answered_now(db, caplog):
+    inbox = InboxUseCase(db.inbox, now=lambda: NOW)
+    await inbox.keep(SOURCE, [arrival(1, received=NOW - timedelta(hours=25)),
+                              arrival(2, received=NOW - timedelta(hours=23))])
+    with caplog.at_level(logging.WARNING, logger="bot.usecases.inbox"):
+        assert [a.number for a in await inbox.replay(SOURCE)] == [2]
+    assert "inbox.too_old_to_answer" in caplog.text
+    assert [doc["number"] for doc in await db.db[INBOX].find({}).to_list()] == [2]
+
+
+async def test_forget_deletes_the_users_requests_in_progress_and_no_one_elses(db):
+    """/forget: nothing sent before it is saved afterwards, so a request of theirs left in the
+    inbox must not be answered (and stored) after a restart."""
+    inbox = InboxUseCase(db.inbox, now=lambda: NOW)
+    await inbox.keep(SOURCE, [arrival(1, "42"), arrival(2, "43"), arrival(3, "42")])
+    await db.users.set_sharing(UserRef("telegram", "42"), False)  # their one stored document
+
+    deleted = await db.privacy.forget(UserRef("telegram", "42"))
+
+    assert deleted == 1  # the requests in progress (the /forget itself among them) are not counted
+    assert [a.number for a in await inbox.replay(SOURCE)] == [2]
+
+
+async def test_a_database_that_is_down_costs_the_fetches_one_wait_then_none(outage, caplog):
+    """Kept is best effort: a database down makes `keep` say False after its bound (the bot
+    answers all the same), and pauses keeping, so the next fetches do not wait again."""
+    inbox = InboxUseCase(outage.db.inbox, keep_wait_s=0.5)
+    outage.down()
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="bot.usecases.inbox"):
+        assert not await inbox.keep(SOURCE, [arrival(1)])
+    assert time.monotonic() - started < 1.0
+    [said] = [r for r in caplog.records if r.msg == "inbox.not_kept"]
+    assert said.paused_s == PAUSE_AFTER_FAILURE_S and said.requests == 1
+    started = time.monotonic()
+    assert not await inbox.keep(SOURCE, [arrival(2)])
+    assert not await inbox.done(SOURCE, [1])
+    assert time.monotonic() - started < 0.05

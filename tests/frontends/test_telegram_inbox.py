@@ -1,0 +1,151 @@
+"""Telegram updates are kept until answered (storage/inbox.py, `UpdateFlow.arrivals`).
+
+python-telegram-bot acknowledges the updates it fetched at its next getUpdates, at once, long
+before they are answered: a bot killed outright (kill -9, out of memory) lost every request it was
+working on, its "Fetching…" shown for ever. The updates are now kept in the database until
+answered, and a start hands the ones left over again. The real front-end and use cases over the
+test database, talking to the fake Telegram server (whose getUpdates forgets what an offset
+acknowledges, as Telegram does); the kill itself is in tests/bot/test_app_kill.py."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bot.frontends import render
+from bot.usecases import build_usecases
+from storage.database import Database
+from storage.inbox import Arrival
+from storage.schema import INBOX
+from tests.fakes.telegram_api import BOT_ID, FakeTelegramBotAPI
+from tests.fakes.wire_gate import WireGate
+from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on
+
+SOURCE = f"telegram:{BOT_ID}"
+
+
+async def inbox_numbers(db) -> list[int]:
+    return sorted(doc["number"] for doc in await db.db[INBOX].find({}).to_list())
+
+
+async def until(condition, timeout: float = 10.0, step: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await condition()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(step)
+
+
+def replies_in(fake: FakeTelegramBotAPI, chat: int) -> list[str]:
+    return [c.text for c in fake.calls if c.method == "sendMessage" and c.chat_id == str(chat)]
+
+
+async def test_an_update_in_progress_is_kept_and_cleared_once_answered(telegram, db):
+    fake, _ = telegram
+    fake.delay_next("sendMessage", 1.5)  # the answer takes a while to reach Telegram
+    update = await fake.user_sends("/help", chat=501)
+
+    assert await until(lambda: _has(db, update["update_id"])), "the update being answered was not kept"
+    kept = await db.db[INBOX].find_one({})
+    assert kept["payload"]["message"]["text"] == "/help" and kept["user_id"] == "501"
+
+    await fake.wait_for_reply(lambda c: c.chat_id == "501")
+    assert await until(lambda: _empty(db)), "the answered update was not cleared"
+
+
+async def test_quick_answers_leave_nothing_kept(telegram, db):
+    """An update answered before its batch was kept is never written; one answered while it was
+    being written is cleared after."""
+    fake, _ = telegram
+    for n in range(12):
+        await fake.user_sends("/help", chat=600 + n)
+    for n in range(12):
+        await fake.wait_for_reply(lambda c, n=n: c.chat_id == str(600 + n), after=0)
+    await asyncio.sleep(1.5)  # the next getUpdates (poll timeout 1 s) has kept whatever it had to
+    assert await inbox_numbers(db) == []
+
+
+async def test_an_update_answered_while_its_batch_is_being_kept_is_cleared_after(db_server, mongo_uri, db_name, db):
+    """The database is slow to keep a batch (the write held at the wire): its quick update is
+    answered meanwhile, and cleared once the write has landed, not before it (which would leave
+    it kept for a restart to answer again)."""
+    gate = await WireGate(db_server.port).start()
+    slow = await Database.connect(gate.uri(mongo_uri), db_name)
+    try:
+        usecases = build_usecases(slow, None, None)
+        usecases.inbox.keep_wait_s = 30  # slow, not failed
+        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, _):
+            gate.hold("update", INBOX)
+            update = await fake.user_sends("/help", chat=551)
+            await asyncio.wait_for(gate.held.wait(), 10)
+            await fake.wait_for_reply(lambda c: c.chat_id == "551")
+            await asyncio.sleep(0.5)  # its handler is done: the answer reached Telegram long ago
+            gate.release()
+            await asyncio.sleep(0.5)  # the held write has landed, and the clear after it
+            assert update["update_id"] not in await inbox_numbers(db)
+    finally:
+        await slow.close()
+        await gate.close()
+
+
+async def test_updates_left_by_a_run_killed_outright_are_answered_at_the_start(usecases, db):
+    """Two updates a killed run was handed and never answered (acknowledged to Telegram, so the
+    fake no longer has them) are answered by the next start, in order, and cleared."""
+    fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
+    first = await fake.user_sends("/help", chat=701)
+    second = await fake.user_sends("/journal", chat=702)
+    fake._updates.clear()  # acknowledged by the killed run's getUpdates
+    await db.inbox.keep(SOURCE, [Arrival(u["update_id"], u, "telegram", str(u["message"]["from"]["id"]))
+                                 for u in (first, second)])
+
+    async with telegram_on(fake, usecases):
+        await fake.wait_for_reply(lambda c: c.chat_id == "701", after=0)
+        await fake.wait_for_reply(lambda c: c.chat_id == "702", after=0)
+        assert await until(lambda: _empty(db))
+    assert len(replies_in(fake, 701)) == 1 and len(replies_in(fake, 702)) == 1
+
+
+async def test_telegrams_own_copy_of_an_update_handed_over_again_is_answered_once(usecases, db):
+    """A batch kept, then the bot killed before the getUpdates that acknowledges it went out:
+    Telegram sends the update again, and the inbox has it too."""
+    fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
+    update = await fake.user_sends("/help", chat=801)  # still at Telegram
+    await db.inbox.keep(SOURCE, [Arrival(update["update_id"], update, "telegram", "801")])
+
+    async with telegram_on(fake, usecases):
+        await fake.wait_for_reply(lambda c: c.chat_id == "801", after=0)
+        assert await until(lambda: _empty(db))
+        await asyncio.sleep(1.5)  # a second answer would have come by now
+        assert fake.delivered[update["update_id"]]  # Telegram did hand its copy over
+    assert len(replies_in(fake, 801)) == 1
+
+
+async def test_another_bots_updates_in_the_same_database_are_left_alone(usecases, db):
+    other = Arrival(5, {"update_id": 5, "message": {"message_id": 1, "date": 0, "text": "/help",
+                                                    "chat": {"id": 901, "type": "private"}}})
+    await db.inbox.keep("telegram:42", [other])
+    async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, _):
+        await asyncio.sleep(1.0)
+        assert replies_in(fake, 901) == []
+    assert await inbox_numbers(db) == [5]
+
+
+async def test_an_update_the_stop_cut_short_is_told_and_not_handed_over_again(usecases, db):
+    """The stop tells its sender to send it again: a restart that answered it too would answer
+    twice."""
+    fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
+    async with telegram_on(fake, usecases) as (_, frontend):
+        frontend.stop_grace_s = 0.3
+        fake.delay_next("sendMessage", 3)  # the answer reaches Telegram after the grace
+        update = await fake.user_sends("/help", chat=1001)
+        assert await until(lambda: _has(db, update["update_id"]))
+    assert replies_in(fake, 1001)[-1] == render.RESTARTING
+    assert await inbox_numbers(db) == []
+
+
+async def _has(db, number: int) -> bool:
+    return number in await inbox_numbers(db)
+
+
+async def _empty(db) -> bool:
+    return await inbox_numbers(db) == []
