@@ -37,6 +37,10 @@ BETWEEN_FRAGMENTS = {b"sidx", b"styp", b"free", b"skip", b"prft", b"emsg"}  # bo
 HEADER_BYTES = 16  # enough for any box header (a 64-bit size included)
 # Samples in one track: 20 minutes of AAC at 96 kHz is ~110 000 (a frame is 1 024 samples).
 MAX_SAMPLES = 500_000
+# What an mp4a sample (a frame) plays, in samples at its sample entry's rate: AAC's 1 024 and 960
+# (and twice those for HE-AAC at its output rate), AAC-LD's 512 and 480, MPEG audio's 1 152 and 576.
+MP4A_FRAME_SAMPLES = (1024, 960, 2048, 1920, 512, 480, 1152, 576)
+FRAME_TOLERANCE = 0.01  # a frame's stated length off one of those by at most this share
 
 
 @dataclass(frozen=True)
@@ -232,9 +236,26 @@ def audio_track(moov: bytes) -> Track | None:
             return None
         return Track(trak, timescale, movie_timescale, fragmented=True)
     table = _sample_table(moov, stbl)
-    if table is None:
+    if table is None or not _plays_as_stated(moov, stbl, timescale, table[0]):
         return None
     return Track(trak, timescale, movie_timescale, False, *table)
+
+
+def _plays_as_stated(buf: bytes, stbl: Box, timescale: int, durations: tuple[int, ...]) -> bool:
+    """Whether an mp4a track's frames last, by its index (durations in ticks of the media
+    timescale), one of MP4A_FRAME_SAMPLES at the rate its sample entry states: the decoder plays
+    them so. A timescale 0.3 times the rate had a 240 s song stated 799 s, its 30 s section
+    playing 9 s. True where it cannot tell: another codec, no rate in the entry (over 65 535 Hz:
+    0), a QuickTime version 2 entry."""
+    stsd = find(buf, stbl, b"stsd")
+    entry = payload(buf, stsd)[8:] if stsd else b""
+    if len(entry) < 36 or entry[4:8] != b"mp4a" or struct.unpack_from(">H", entry, 16)[0] > 1:
+        return True
+    rate = struct.unpack_from(">I", entry, 32)[0] >> 16
+    if not rate or not durations:
+        return True
+    typical = sorted(durations)[len(durations) // 2] / timescale * rate  # samples at the entry's rate
+    return any(abs(typical - frame) <= FRAME_TOLERANCE * frame for frame in MP4A_FRAME_SAMPLES)
 
 
 # -- progressive files: rebuild the index for the window's samples --------------------------------

@@ -1,8 +1,9 @@
 """A section is where its own stream says it is, and within the song: a file whose header states
 too short a length (an Ogg's last granule position, a FLAC's STREAMINFO total) holds audio past
-it, which its own timestamps (granule positions, frame numbers) place there. Such a section is not
-reported at a time the song does not have: the file goes to yt-dlp, whole, and the classifier
-picks its section from what it holds."""
+it, which its own timestamps (granule positions, frame numbers) place there; an MP4 whose media
+timescale lies plays its samples longer or shorter than its index says. Such a section is not
+reported at a time the song does not have, or as longer or shorter than it plays: the file goes to
+yt-dlp, whole, and the classifier picks its section from what it holds."""
 from __future__ import annotations
 
 import struct
@@ -26,6 +27,15 @@ def ogg_with_length(data: bytes, scale: float) -> bytes:
     return data[:at] + lying.to_bytes() + data[at + page.size:]
 
 
+def mp4_with_timescale(data: bytes, scale: float) -> bytes:
+    """`data` with its sound track's media timescale (mdhd: ticks per second) times `scale`."""
+    at = data.index(b"mdhd") + 4
+    field = at + (12 if data[at] == 0 else 20)
+    lying = bytearray(data)
+    struct.pack_into(">I", lying, field, round(struct.unpack_from(">I", data, field)[0] * scale))
+    return bytes(lying)
+
+
 def flac_with_length(data: bytes, scale: float) -> bytes:
     """`data` with its STREAMINFO's total samples (the length it states) times `scale`."""
     info = flac.metadata_of(lambda first, last: data[first:last + 1], len(data)).info
@@ -41,6 +51,8 @@ def served(audio_root, tmp_path_factory):
     ffmpeg("-i", str(audio_root / "long.ogg"), "-ar", "44100", "-c:a", "flac", str(root / "long.flac"))
     (root / "short.ogg").write_bytes(ogg_with_length((audio_root / "long.ogg").read_bytes(), 0.3))
     (root / "short.flac").write_bytes(flac_with_length((root / "long.flac").read_bytes(), 0.3))
+    (root / "slow.m4a").write_bytes(mp4_with_timescale((audio_root / "long.m4a").read_bytes(), 0.3))
+    (root / "fast.m4a").write_bytes(mp4_with_timescale((audio_root / "long.m4a").read_bytes(), 3))
     return root
 
 
@@ -58,3 +70,20 @@ async def test_a_section_past_the_length_its_file_states_is_not_reported_in_it(s
             assert audio.path.name == f"short.{ext}" and audio.section_s is None  # whole, from yt-dlp
             # All of it (the Ogg's last page is cut short by the granule position it states)
             assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(long_duration, abs=1.0)
+
+
+@pytest.mark.parametrize("name", ["slow", "fast"])
+async def test_an_mp4_whose_timescale_lies_is_not_cut_by_its_index(served, long_duration, tmp_path, name):
+    """An MP4's index counts its AAC frames' durations in media ticks, 1 024 to a frame at the
+    sample entry's rate (48 kHz). With the timescale (ticks per second) at 0.3 times that, the
+    240 s song stated 799 s, and its section 384-414 s while it played 9 s; at 3 times, 80 s and
+    a section at 25-55 s that played 90 s. A timescale at which the frames would not play one of
+    AAC's frame lengths at the entry's rate is not the stream's: yt-dlp has its turn."""
+    with FakeAudioServer(served) as server:
+        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.m4a", tmp_dir=tmp_path)
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text=name)) as audio:
+            if audio.section_s is not None:
+                start, end = audio.section_s
+                assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(end - start, abs=0.1), audio.section_s
+            assert audio.path.name == f"{name}.m4a" and audio.section_s is None  # whole, from yt-dlp
+            assert audio.path.read_bytes() == (served / f"{name}.m4a").read_bytes()
