@@ -158,6 +158,48 @@ def sample_rate(headers: list[Page]) -> int | None:
     return None
 
 
+# An Opus packet's frames last, by its TOC byte's configuration (RFC 6716, 3.1), at 48 kHz: SILK's
+# 10/20/40/60 ms (configurations 0-11), Hybrid's 10/20 ms (12-15), CELT's 2.5/5/10/20 ms (16-31).
+OPUS_FRAME_SAMPLES = tuple([480, 960, 1920, 2880] * 3 + [480, 960] * 2 + [120, 240, 480, 960] * 4)
+# What a section's granule positions may say beyond what its Opus packets play: the packet whose
+# tail the first page carried (dropped), rounding; past it, the granule positions are not the stream's.
+GRANULE_SLACK_S = 0.5
+
+
+def opus_packet_samples(packet: bytes) -> int | None:
+    """The 48 kHz samples an Opus packet plays, from its TOC byte (and frame count); None if it
+    states none."""
+    if not packet:
+        return None
+    toc = packet[0]
+    code = toc & 0b11
+    if code == 3:
+        if len(packet) < 2:
+            return None
+        frames = packet[1] & 0x3F
+    else:
+        frames = 1 if code == 0 else 2
+    return frames * OPUS_FRAME_SAMPLES[toc >> 3] or None
+
+
+def opus_samples(pages: list[Page]) -> int | None:
+    """The 48 kHz samples the packets that end on `pages` play (the first page holding no tail of
+    an earlier packet); None if a packet states none."""
+    total, packet = 0, bytearray()
+    for page in pages:
+        at = 0
+        for lace in page.segments:
+            packet += page.body[at:at + lace]
+            at += lace
+            if lace < 255:
+                samples = opus_packet_samples(bytes(packet))
+                if samples is None:
+                    return None
+                total += samples
+                packet = bytearray()
+    return total
+
+
 def stated_seconds(headers: list[Page], tail: bytes) -> float | None:
     """The stream's length from the granule position of its last page in `tail` (the file's last
     bytes); an Opus stream's pre-skip is not sound. None if no page of the stream ends there."""
@@ -212,6 +254,14 @@ def splice_section(prefix: bytes, middle: bytes,
         sequence += 1
     if not kept:
         return None
+    if headers[0].body.startswith(b"OpusHead"):
+        # The granule positions say where the section lies and how long it lasts; its packets,
+        # how long it plays: granule positions three times the stream's had a section said to
+        # last 27 s while it played 9 s.
+        plays = opus_samples(kept)
+        stated = kept[-1].granule - start_granule
+        if plays is None or abs(stated - plays) > GRANULE_SLACK_S * OPUS_RATE:
+            return None
     if rate is None:
         return bytes(out), None, None
     return bytes(out), start_granule / rate, kept[-1].granule / rate

@@ -27,6 +27,12 @@ def ogg_with_length(data: bytes, scale: float) -> bytes:
     return data[:at] + lying.to_bytes() + data[at + page.size:]
 
 
+def ogg_with_granules(data: bytes, scale: float) -> bytes:
+    """`data` with every audio page's granule position times `scale` (its checksum made anew)."""
+    return b"".join((ogg.replace(page, granule=round(page.granule * scale)) if page.granule > 0 else page).to_bytes()
+                    for page in ogg.pages_in(data))
+
+
 def mp4_with_timescale(data: bytes, scale: float) -> bytes:
     """`data` with its sound track's media timescale (mdhd: ticks per second) times `scale`."""
     at = data.index(b"mdhd") + 4
@@ -51,6 +57,8 @@ def served(audio_root, tmp_path_factory):
     ffmpeg("-i", str(audio_root / "long.ogg"), "-ar", "44100", "-c:a", "flac", str(root / "long.flac"))
     (root / "short.ogg").write_bytes(ogg_with_length((audio_root / "long.ogg").read_bytes(), 0.3))
     (root / "short.flac").write_bytes(flac_with_length((root / "long.flac").read_bytes(), 0.3))
+    (root / "slow.ogg").write_bytes(ogg_with_granules((audio_root / "long.ogg").read_bytes(), 3))
+    (root / "fast.ogg").write_bytes(ogg_with_granules((audio_root / "long.ogg").read_bytes(), 0.3))
     (root / "slow.m4a").write_bytes(mp4_with_timescale((audio_root / "long.m4a").read_bytes(), 0.3))
     (root / "fast.m4a").write_bytes(mp4_with_timescale((audio_root / "long.m4a").read_bytes(), 3))
     return root
@@ -87,3 +95,20 @@ async def test_an_mp4_whose_timescale_lies_is_not_cut_by_its_index(served, long_
                 assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(end - start, abs=0.1), audio.section_s
             assert audio.path.name == f"{name}.m4a" and audio.section_s is None  # whole, from yt-dlp
             assert audio.path.read_bytes() == (served / f"{name}.m4a").read_bytes()
+
+
+@pytest.mark.parametrize("name", ["slow", "fast"])
+async def test_an_opus_stream_whose_granule_positions_lie_is_not_cut_by_them(served, long_duration, tmp_path, name):
+    """Granule positions say where an Ogg section lies and how long it lasts; its Opus packets
+    (their TOC bytes) how long it plays. With every granule position three times the stream's,
+    the section was said to last 27 s (333-360 s of a 719 s song) while it played 9 s; at 0.3
+    times, 30 s while it played 99 s. Granule positions off the packets by over 0.5 s are not the
+    stream's: yt-dlp has its turn (the whole file: the length it states is theirs too)."""
+    with FakeAudioServer(served) as server:
+        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.ogg", tmp_dir=tmp_path)
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text=name)) as audio:
+            if audio.section_s is not None:
+                start, end = audio.section_s
+                assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(end - start, abs=0.1), audio.section_s
+            assert audio.path.name == f"{name}.ogg" and audio.section_s is None  # whole, from yt-dlp
+            assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(long_duration, abs=1.0)
