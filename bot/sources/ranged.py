@@ -295,7 +295,7 @@ class FramesCut:
         return holds >= max(mp3.lowest_bit_rate(frame), MIN_STATED_SHARE * max(stated, default=0))
 
     def cut(self, window: tuple[float, float], duration_s: float) -> Section | None:
-        found = self._fetch(window, duration_s)
+        found = self._fetch(window, duration_s, measure=False)
         return found.section if found else None
 
     def cut_stated(self, window_of: Callable[[float], tuple[float, float]],
@@ -334,7 +334,10 @@ class FramesCut:
             return True
         return not (toc.frames and self._holds(toc.frames * self.frame.samples / self.frame.sample_rate))
 
-    def _fetch(self, window: tuple[float, float], duration_s: float, margin: float = RANGE_MARGIN) -> "Fetched | None":
+    def _fetch(self, window: tuple[float, float], duration_s: float, margin: float = RANGE_MARGIN,
+               measure: bool = True) -> "Fetched | None":
+        """The section of `window`, and (`measure`) what all the whole frames fetched for it play
+        against what the header places in their bytes for `duration_s` (2 ms more for 30 s)."""
         file, first, toc = self.file, self.first, self.toc
         lo, hi = (mp3.byte_at(t / duration_s, toc, first, file.size) for t in window)
         hi = min(hi + math.ceil(margin * (hi - lo)), file.size - 1)  # bit rates vary
@@ -345,6 +348,8 @@ class FramesCut:
             return None
         data, offset, seconds = cut
         start = mp3.time_at(lo + offset, toc, first, file.size, duration_s)
+        if not measure:
+            return Fetched((data, start, start + seconds), seconds, seconds, 1.0)  # not measured: no say
         whole, _, plays = codec.splice_section(middle)  # from the same frame, with no limit
         placed = mp3.time_at(lo + offset + len(whole), toc, first, file.size, duration_s) - start
         # A table's steps are 1/256 of its bytes: each end of the span may be placed that far off.
