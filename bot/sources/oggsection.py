@@ -166,37 +166,38 @@ OPUS_FRAME_SAMPLES = tuple([480, 960, 1920, 2880] * 3 + [480, 960] * 2 + [120, 2
 GRANULE_SLACK_S = 0.5
 
 
-def opus_packet_samples(packet: bytes) -> int | None:
-    """The 48 kHz samples an Opus packet plays, from its TOC byte (and frame count); None if it
-    states none."""
-    if not packet:
-        return None
-    toc = packet[0]
+def opus_packet_samples(start: bytes) -> int | None:
+    """The 48 kHz samples an Opus packet plays, from its first bytes (its TOC byte, and its frame
+    count where the TOC says it is given); 0 for an empty packet, None if it is cut too short."""
+    if not start:
+        return 0
+    toc = start[0]
     code = toc & 0b11
     if code == 3:
-        if len(packet) < 2:
+        if len(start) < 2:
             return None
-        frames = packet[1] & 0x3F
+        frames = start[1] & 0x3F
     else:
         frames = 1 if code == 0 else 2
-    return frames * OPUS_FRAME_SAMPLES[toc >> 3] or None
+    return frames * OPUS_FRAME_SAMPLES[toc >> 3]
 
 
 def opus_samples(pages: list[Page]) -> int | None:
     """The 48 kHz samples the packets that end on `pages` play (the first page holding no tail of
-    an earlier packet); None if a packet states none."""
-    total, packet = 0, bytearray()
+    an earlier packet); None if a packet's first bytes do not say."""
+    total, start = 0, None  # the first two bytes of the packet under way, once it has begun
     for page in pages:
         at = 0
         for lace in page.segments:
-            packet += page.body[at:at + lace]
+            if start is None or len(start) < 2:
+                start = (start or b"") + page.body[at:at + min(lace, 2 - len(start or b""))]
             at += lace
             if lace < 255:
-                samples = opus_packet_samples(bytes(packet))
+                samples = opus_packet_samples(start)
                 if samples is None:
                     return None
                 total += samples
-                packet = bytearray()
+                start = None
     return total
 
 
