@@ -112,3 +112,17 @@ async def test_an_opus_stream_whose_granule_positions_lie_is_not_cut_by_them(ser
                 assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(end - start, abs=0.1), audio.section_s
             assert audio.path.name == f"{name}.ogg" and audio.section_s is None  # whole, from yt-dlp
             assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(long_duration, abs=1.0)
+
+
+def test_opus_packets_are_counted_by_their_toc_bytes_across_pages():
+    """RFC 6716, 3.1: configuration 31 is CELT's 20 ms (960 samples); code 0 one frame, 1 and 2
+    two, 3 a count in the next byte. A packet may begin on one page and end on the next (laces of
+    255), its count byte there; an empty packet plays nothing (it is not a reason to give up)."""
+    assert [ogg.opus_packet_samples(bytes([31 << 3 | code, 5])) for code in range(4)] == [960, 1920, 1920, 4800]
+    assert ogg.opus_packet_samples(bytes([0 << 3 | 3, 3])) == 3 * 480  # SILK 10 ms, three frames
+    assert ogg.opus_packet_samples(b"") == 0 and ogg.opus_packet_samples(bytes([3])) is None
+    one = bytes([31 << 3]) + bytes(9)  # 20 ms
+    begun = bytes([31 << 3 | 3, 4]) + bytes(253)  # four 20 ms frames, ended on the next page
+    first = ogg.Page(0, 0, 1, 0, bytes([10, 255]), one + begun)
+    second = ogg.Page(ogg.FLAG_CONTINUED, 0, 1, 1, bytes([20, 0, 10]), bytes(20) + one)  # then an empty one, and 20 ms
+    assert ogg.opus_samples([first, second]) == 960 + 4 * 960 + 0 + 960
