@@ -90,6 +90,11 @@ WHOLE_FILE_SLACK_S = 15.0
 # A section's stream may run this far past the song's length (an Opus stream's pre-skip, rounding)
 # and is kept, its end put at the song's; further, the stream and the length disagree.
 SECTION_OVERRUN_S = 1.0
+# A section cut by a length the file states starts at most this factor earlier or later in the
+# song than its window: its bytes are the window's share of the file's, which a bit rate that
+# varies puts a few seconds off (20 s for a FLAC whose first two minutes are quiet); further, the
+# length stated is not the song's.
+STATED_SKEW = 2.0
 TEMPLATE_FIELDS = AUDIO_SEARCH_FIELDS
 PART_SUFFIXES = (".part", ".ytdl", ".temp")
 
@@ -422,8 +427,10 @@ EMPTY_FILE = "The audio host sent an empty file for “{label}”."
 
 
 def section_file(section: ranged.Section | None, name: str, ext: str, url: str, workdir: Path,
-                 fetched: int, duration_s: float | None) -> FetchedAudio | None:
-    """The cut section written to `workdir`; None (and a log line) if there is none: yt-dlp's turn."""
+                 fetched: int, duration_s: float | None,
+                 stated_window: tuple[float, float] | None = None) -> FetchedAudio | None:
+    """The cut section written to `workdir`; None (and a log line) if there is none: yt-dlp's turn.
+    `stated_window`: the window cut by a length the file states, which the section must be near."""
     if section is None:
         log.info("could not cut %s section from %s; falling back to yt-dlp", name, urlsplit(url).path)
         return None
@@ -434,6 +441,13 @@ def section_file(section: ranged.Section | None, name: str, ext: str, url: str, 
         # is wrong, and which one only the whole file can tell.
         log.info("%s section from %s lies at %.1f-%.1f s of a %.1f s song; falling back to yt-dlp",
                  name, urlsplit(url).path, start, end, duration_s)
+        return None
+    if stated_window and stated_window[0] > 0 and not 1 / STATED_SKEW <= start / stated_window[0] <= STATED_SKEW:
+        # The window's share of the bytes holds what the stream places at another share of the
+        # length the file states: not the song's length (a 240 s Ogg stating 719 s had its
+        # section reported at 111-120 s, and its length at 719 s).
+        log.info("%s section from %s starts at %.1f s, its window at %.1f s of the %.1f s the file states; "
+                 "falling back to yt-dlp", name, urlsplit(url).path, start, stated_window[0], duration_s)
         return None
     end = min(end, duration_s) if duration_s is not None else end
     path = workdir / f"section.{ext}"
@@ -627,7 +641,7 @@ class SectionDownloader:
             head = http_range(url, 0, SECTION_PREFIX_BYTES[1] - 1, self.socket_timeout_s, headers)
             if head is None:
                 return None
-        tail = b""
+        tail, stated = b"", duration_s is None
         if duration_s is None:  # what the file says: a WebM's Info, an Ogg's last page
             duration_s, tail = self._stated_length(container, url, head.data, size, headers)
             if duration_s is None:
@@ -649,7 +663,7 @@ class SectionDownloader:
         if cut is not None and cut[1] is None:
             cut = (cut[0], start, end)  # a codec whose rate is not known: where the section was meant to be
         return section_file(cut, container.name, container.ext, url, workdir,
-                            len(head.data) + len(tail) + len(middle.data), duration_s)
+                            len(head.data) + len(tail) + len(middle.data), duration_s, (start, end) if stated else None)
 
     def _stated_length(self, container: Container, url: str, head: bytes, size: int,
                        headers: dict[str, str]) -> tuple[float | None, bytes]:
@@ -696,7 +710,8 @@ class SectionDownloader:
         except ranged.RangesRefused:
             section = None
         named = opened or cutter  # an ID3 tag's file is an MP3 or an AAC once opened
-        return section_file(section, named.name, named.ext, url, workdir, file.fetched, length)
+        stated_window = section_window(length, self.section_seconds) if duration_s is None and length else None
+        return section_file(section, named.name, named.ext, url, workdir, file.fetched, length, stated_window)
 
     def _short(self, duration_s: float | None) -> bool:
         return duration_s is not None and duration_s <= self.section_seconds + WHOLE_FILE_SLACK_S

@@ -54,9 +54,11 @@ def flac_with_length(data: bytes, scale: float) -> bytes:
 @pytest.fixture(scope="module")
 def served(audio_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("lying")
-    ffmpeg("-i", str(audio_root / "long.ogg"), "-ar", "44100", "-c:a", "flac", str(root / "long.flac"))
+    ffmpeg("-i", str(audio_root / "long.ogg"), "-ar", "44100", "-c:a", "flac", str(root / "song.flac"))
     (root / "short.ogg").write_bytes(ogg_with_length((audio_root / "long.ogg").read_bytes(), 0.3))
-    (root / "short.flac").write_bytes(flac_with_length((root / "long.flac").read_bytes(), 0.3))
+    (root / "short.flac").write_bytes(flac_with_length((root / "song.flac").read_bytes(), 0.3))
+    (root / "long.ogg").write_bytes(ogg_with_length((audio_root / "long.ogg").read_bytes(), 3))
+    (root / "long.flac").write_bytes(flac_with_length((root / "song.flac").read_bytes(), 3))
     (root / "slow.ogg").write_bytes(ogg_with_granules((audio_root / "long.ogg").read_bytes(), 3))
     (root / "fast.ogg").write_bytes(ogg_with_granules((audio_root / "long.ogg").read_bytes(), 0.3))
     (root / "slow.m4a").write_bytes(mp4_with_timescale((audio_root / "long.m4a").read_bytes(), 0.3))
@@ -126,3 +128,18 @@ def test_opus_packets_are_counted_by_their_toc_bytes_across_pages():
     first = ogg.Page(0, 0, 1, 0, bytes([10, 255]), one + begun)
     second = ogg.Page(ogg.FLAG_CONTINUED, 0, 1, 1, bytes([20, 0, 10]), bytes(20) + one)  # then an empty one, and 20 ms
     assert ogg.opus_samples([first, second]) == 960 + 4 * 960 + 0 + 960
+
+
+@pytest.mark.parametrize("ext", ["ogg", "flac"])
+async def test_a_section_far_from_the_window_of_the_length_its_file_states_is_not_taken(served, long_duration,
+                                                                                      tmp_path, ext):
+    """The 240 s song states 719 s: its window (345-375 s) is fetched by that share of the bytes,
+    where the stream says it is at 111 s (Ogg: its section was reported at 111-120 s of a 719 s
+    song, 9 s long). A section that starts under half or over twice as far into the song as its
+    window, by a length the file states, says the length is not the song's (a bit rate that varies
+    puts it a few seconds off, 20 s for a FLAC whose first two minutes are quiet): yt-dlp has its
+    turn. (A FLAC's frames there are all before the window, and it had already.)"""
+    with FakeAudioServer(served) as server:
+        fetcher = AudioFetcher(search_template=server.base_url + "/{title}." + ext, tmp_dir=tmp_path)
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="long")) as audio:
+            assert audio.path.name == f"long.{ext}" and audio.section_s is None, (audio.section_s, audio.duration_s)
