@@ -69,6 +69,9 @@ LOW_WATER = 2 * ACTIVE_UPDATES
 BATCH_UPDATES = 4 * ACTIVE_UPDATES  # getUpdates' limit (Telegram's own default and maximum: 100)
 MAX_GATE_S = 1.0
 MAX_CONCURRENT_UPDATES = 256  # updates in progress at all, slow ones included (PTB's own bound)
+# The updates answered are cleared from the inbox together, this long after the first of them: a
+# burst's answers in a few writes, not one each. A hard kill meanwhile answers those again.
+CLEAR_AFTER_S = 0.1
 
 
 # The update whose handler (or a task it started) runs: for a status message to be noted under it.
@@ -250,6 +253,7 @@ class UpdateFlow:
         self._told: set[asyncio.Task] = set()
         # Keeping the updates until answered (see the module's docstring); None: in memory only.
         self.arrivals: Arrivals | None = None
+        self.clear_after_s = CLEAR_AFTER_S
         self._unkept: dict[int, Update] = {}  # handed over, not yet written, not done
         self._to_clear: list[int] = []  # done, written (or being written): to be cleared
         self._writing = asyncio.Lock()  # a keep and a clear never overlap: a clear follows its keep
@@ -378,6 +382,7 @@ class UpdateFlow:
             self._clearing = asyncio.get_running_loop().create_task(self._clear())
 
     async def _clear(self) -> None:
+        await asyncio.sleep(self.clear_after_s)
         while self._to_clear:
             async with self._writing:
                 update_ids, self._to_clear = self._to_clear, []
