@@ -48,6 +48,10 @@ MIN_STATED_SHARE = 0.5
 # seconds of that length. Frames that play this factor longer or shorter than that (beyond what
 # the table's 1/256 steps can place wrong) mean a wrong count: the length is rescaled by them.
 MAX_STATED_MISMATCH = 1.3
+# A Xing header's byte count, which its table of contents places the song's percents by, is the
+# file's (less an ID3v2 tag at the front; an ID3v1 or APE tag at the end are not counted) within this
+# share of it; further off, the header is not this file's, or it lies: the section is not cut by it.
+MAX_XING_BYTES_OFF = 0.1
 LOOKAHEAD_BYTES = 256  # fetched past an MP4 box, a WAV chunk or FLAC block: the next headers
 
 Section = tuple[bytes, float, float]  # a playable file, and where it starts and ends in the song (s)
@@ -260,7 +264,10 @@ class FramesCut:
             return None
         probe = file.read(first, first + FRAMES_PROBE_BYTES - 1)  # the first frames, after any ID3 tag (cover art)
         if mp3.first_frame(probe) == 0:
-            return cls(file, first, mp3.read_frame(probe, 0), mp3.xing(probe, 0), "an MP3", "mp3")
+            toc = mp3.xing(probe, 0)
+            if toc and toc.bytes and abs(toc.bytes - (file.size - first)) > MAX_XING_BYTES_OFF * (file.size - first):
+                return None  # not this file's byte count: a file cut short, or a header that lies
+            return cls(file, first, mp3.read_frame(probe, 0), toc, "an MP3", "mp3")
         if adts.first_frame(probe) == 0:
             return cls(file, first, adts.read_frame(probe, 0), None, "an ADTS AAC", "aac")
         return None

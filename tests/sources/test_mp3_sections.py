@@ -110,13 +110,16 @@ def test_a_cut_short_file_whose_table_places_the_window_past_its_end_asks_for_no
     """A VBR MP3 cut short (a download that stopped) still states the whole song in its Xing
     header, whose table places the window past the file's end. No range is asked for there (a host
     answers 416, which reached the user as 'The audio host refused the download'): the cutter gives
-    None, and yt-dlp has its turn."""
+    None, and yt-dlp has its turn. (Its byte count is not the file's: it is not opened at all now;
+    a cutter by that header still asks nothing past the end.)"""
     data = (mp3_root / "vbr.mp3").read_bytes()
     (tmp_path / "short.mp3").write_bytes(data[:len(data) * 2 // 5])
     with FakeAudioServer(tmp_path) as server:
         url = server.url("/short.mp3")
         file = ranged.RangedFile(url, ranged.http_range(url, 0, 16383, 5.0), 5.0, {}, 50 << 20)
-        cutter = ranged.FramesCut.open(file)
+        assert ranged.FramesCut.open(file) is None
+        first = mp3.audio_start(file.head)
+        cutter = ranged.FramesCut(file, first, mp3.read_frame(file.head, first), mp3.xing(file.head, first))
         assert cutter.toc.points is not None and cutter.toc.bytes > file.size
         assert cutter.cut(section_window(long_duration), long_duration) is None
         ranges = [tuple(map(int, r.range.removeprefix("bytes=").split("-"))) for r in server.requests_for("/short.mp3")]
@@ -216,3 +219,36 @@ async def test_a_moderate_lie_in_the_frame_count_is_caught_by_the_frames_fetched
             # as close as the table's 1/256 steps place the spans measured (a few seconds).
             assert start == pytest.approx(section_window(long_duration)[0], abs=5.0)
             assert section_start_in(decode(mp3_root / f"{name}.mp3"), section, start) == pytest.approx(start, abs=2.0)
+
+
+def with_stated_bytes(data: bytes, scale: float) -> bytes:
+    """`data` with its Xing header's byte count (the second field) times `scale`."""
+    first = mp3.audio_start(data)
+    tag = data.index(b"Xing", first, first + 64)
+    assert int.from_bytes(data[tag + 4:tag + 8], "big") & 3 == 3  # a frame count, then a byte count
+    stated = round(mp3.xing(data, first).bytes * scale)
+    lying = data[:tag + 12] + stated.to_bytes(4, "big") + data[tag + 16:]
+    assert mp3.xing(lying, first).bytes == stated
+    return lying
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.6])
+async def test_a_xing_byte_count_that_is_not_the_files_is_not_cut_by(mp3_root, long_duration, tmp_path, scale):
+    """The table of contents places each percent of the song at a share of the byte count the Xing
+    header states. Stating half the file's bytes, the window's frames played half what the table
+    placed in them, which made the frame count look twice the song's: the 240 s song was taken for
+    115 s, its section from a fifth of the way in (42-72 s); stating 1.6 times, for 376 s, its
+    section at 173-203 s. A byte count more than 10 % off the file's (its Content-Length, less any
+    ID3 tag) is not the file's: yt-dlp has its turn."""
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "lying.mp3").write_bytes(with_stated_bytes((mp3_root / "vbr.mp3").read_bytes(), scale))
+    with FakeAudioServer(served) as server:
+        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.mp3", tmp_dir=tmp_path / "work")
+        (tmp_path / "work").mkdir()
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="lying")) as audio:
+            if audio.section_s is not None:
+                start, _ = audio.section_s
+                found = section_start_in(decode(mp3_root / "vbr.mp3"), decode(audio.path), start)
+                assert found == pytest.approx(start, abs=2.0), (audio.section_s, found)
+            assert audio.path.name == "lying.mp3" and audio.section_s is None  # whole, from yt-dlp
