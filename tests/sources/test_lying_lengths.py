@@ -1,9 +1,11 @@
 """A section is where its own stream says it is, and within the song: a file whose header states
 too short a length (an Ogg's last granule position, a FLAC's STREAMINFO total) holds audio past
-it, which its own timestamps (granule positions, frame numbers) place there; an MP4 whose media
-timescale lies plays its samples longer or shorter than its index says. Such a section is not
-reported at a time the song does not have, or as longer or shorter than it plays: the file goes to
-yt-dlp, whole, and the classifier picks its section from what it holds."""
+it, which its own timestamps (granule positions, frame numbers) place there, and one that states
+too long a length has the window's share of its bytes at another share of the song; an MP4 whose
+media timescale lies, or an Opus stream whose granule positions do, plays its section longer or
+shorter than it says. Such a section is not reported at a time the song does not have, or as
+longer or shorter than it plays: the file goes to yt-dlp, whole, and the classifier picks its
+section from what it holds."""
 from __future__ import annotations
 
 import struct
