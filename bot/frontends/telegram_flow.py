@@ -318,6 +318,7 @@ class UpdateFlow:
         """The stop's last step: the updates done are cleared (within `timeout_s`)."""
         if self.arrivals is None:
             return
+        await asyncio.sleep(0)  # an update's task just done may have its callbacks still to run
         self._clear_soon()
         if self._clearing is not None:
             await asyncio.wait([self._clearing], timeout=timeout_s)

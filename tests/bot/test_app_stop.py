@@ -318,3 +318,27 @@ async def test_a_telegram_mood_the_bot_was_killed_outright_in_is_answered_after_
     assert int(answer.params["message_id"]) == telegram.message_of(status)["message_id"]
     assert not [c for c in telegram.calls_of("sendMessage", after=mark) if c.chat_id == "4343"]  # no second status
     assert "inbox.replayed" in (tmp_path / "stderr").read_text()
+
+
+async def test_a_discord_mood_the_bot_was_killed_outright_in_is_answered_after_the_restart(
+        tmp_path, audio, discord, clip_paths):
+    """`kill -9` while a /mood downloads: Discord replays no interaction, so its "Fetching…" stayed
+    until Discord gave up on it. The command is kept until answered: the restart answers it in the
+    response the killed run deferred (Discord refuses a second deferral, 40060: it stands)."""
+    data_dir = tmp_path / "data"
+    (tmp_path / "cdn" / "Creep.ogg").write_bytes(clip_paths[0].read_bytes())
+    async with running_bot(tmp_path, discord_env(discord, data_dir, AUDIO_SEARCH=audio.url(HANG))) as proc:
+        asked = await discord.slash("mood", [{"name": "query", "type": STRING, "value": "Creep"}], guild=GUILD)
+        await downloading(audio, "Creep")
+        await asyncio.sleep(0.5)  # kept in the background
+        proc.kill()
+        await asyncio.wait_for(proc.wait(), 10)
+    assert proc.returncode == -signal.SIGKILL
+    mark = discord.mark()
+
+    async with running_bot(tmp_path, discord_env(discord, data_dir, AUDIO_SEARCH=audio.url("/{title}.ogg"))):
+        answer = await discord.wait_for("edit_original", lambda c: c.token == asked["token"] and c.embeds,
+                                        timeout=60, after=mark)
+    shown = str(answer.embeds).lower()
+    assert any(mood in shown for mood in ("happy", "energetic", "sad", "calm")), answer.embeds
+    assert "inbox.replayed" in (tmp_path / "stderr").read_text()

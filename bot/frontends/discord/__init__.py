@@ -32,6 +32,7 @@ from bot.frontends.wiretext import mended_json
 from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, RequestsInFlight, apologise,
                                                  refuses_the_bot, refuses_the_user, whose)
 from bot.frontends.discord.journal import JournalCog
+from bot.frontends.discord.kept import KeptCommands
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
 from bot.replies import PromptMessage
@@ -60,6 +61,7 @@ NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 # CUT_SHORT_TELL_S. Together well inside `docker stop`'s 10 s, with the rest of the stop.
 STOP_GRACE_S = 4.0
 CUT_SHORT_TELL_S = 2.0
+CLEAR_AT_STOP_S = 1.0  # the stop's wait for the commands answered to be cleared from the inbox
 
 
 class ServingTree(app_commands.CommandTree):
@@ -75,8 +77,10 @@ class ServingTree(app_commands.CommandTree):
         if bot.stopping:
             with contextlib.suppress(*NETWORK_ERRORS, discord.HTTPException):
                 await cut_short()
+            if bot.kept is not None and interaction.type is discord.InteractionType.application_command:
+                bot.kept.finished(interaction.id)  # told to send it again: not answered at the restart
             return False
-        bot.serve(cut_short)
+        bot.serve(cut_short, interaction)
         return True
 
 
@@ -140,6 +144,22 @@ class MoodBot(commands.AutoShardedBot):
         self.usecases = usecases
         self.tree.on_error = self.on_app_command_error
         self.command_sync: asyncio.Task | None = None
+        # Commands kept until answered, for a restart after a hard kill (`kept`): each is kept as
+        # Discord sent it, before discord.py parses it.
+        self.kept: KeptCommands | None = None
+        self._parse_interaction = self._connection.parsers["INTERACTION_CREATE"]
+        if getattr(usecases, "inbox", None) is not None:
+            self.kept = KeptCommands(usecases.inbox, lambda: self.application_id)
+            self._connection.parsers["INTERACTION_CREATE"] = self._keep_then_parse
+
+    def _keep_then_parse(self, data: dict) -> None:
+        self.kept.arrived(data)
+        self._parse_interaction(data)
+
+    async def replay_kept(self) -> None:
+        """At the start: the commands a run killed outright was answering, answered now."""
+        if self.kept is not None:
+            await self.kept.replay(self._parse_interaction)
 
     async def setup_hook(self) -> None:
         limit = self.settings.max_audio_bytes
@@ -170,12 +190,19 @@ class MoodBot(commands.AutoShardedBot):
             self.command_sync.cancel()
         await super().close()
 
-    def serve(self, tell: Callable[[], Awaitable[None]]) -> None:
-        """The running task answers a user: kept until it ends, with `tell` for the stop."""
+    def serve(self, tell: Callable[[], Awaitable[None]], interaction: discord.Interaction | None = None) -> None:
+        """The running task answers a user: kept until it ends, with `tell` for the stop. An
+        application command's `interaction` is cleared from the inbox once it ends."""
         task = asyncio.current_task()
         if task is not None:
             self.serving[task] = tell
             task.add_done_callback(self._served)
+            if (self.kept is not None and interaction is not None
+                    and interaction.type is discord.InteractionType.application_command):
+                task.add_done_callback(functools.partial(self._command_ended, interaction.id))
+
+    def _command_ended(self, interaction_id: int, task: asyncio.Task) -> None:
+        self.kept.finished(interaction_id)
 
     def _served(self, task: asyncio.Task) -> None:
         if not self.stopping:  # else `finish` still tells those it cut short
@@ -261,6 +288,7 @@ class DiscordFrontend:
                 connection.result()
             raise TimeoutError("Discord did not become ready in time")
         self._connection.add_done_callback(self._connection_ended)
+        await self.bot.replay_kept()
 
     def _connection_ended(self, connection: asyncio.Task) -> None:
         """discord.py reconnects through outages and resumes; a connection that ends on its own
@@ -277,6 +305,8 @@ class DiscordFrontend:
         work is answered or its askers told (`MoodBot.finish`)."""
         if self._connection is not None and not self.bot.is_closed():
             await self.bot.finish(self.bot.stop_grace_s)
+            if self.bot.kept is not None:
+                await self.bot.kept.flush(CLEAR_AT_STOP_S)
 
     async def stop(self) -> None:
         """Close the connection, once what is at work is answered or its askers told (`finish`);

@@ -1,0 +1,114 @@
+"""Slash and message commands kept until answered, so that a bot killed outright (kill -9, out of
+memory) answers them after its restart (the inbox, `bot/usecases/inbox.py`).
+
+Discord replays no interaction: a command at work when the bot died stayed "thinking…" for ever.
+Each application command's interaction is kept as Discord sent it (the gateway event, hooked where
+discord.py parses it), and cleared once its handler's task ends (answered, failed and apologised
+for, or cut short by a stop and told). A start hands those left over to discord.py again, as if
+Discord had sent them: their deferral is refused as already made (40060), which the cogs take as a
+deferral that stands (`interactions.acknowledge`), and their answer goes in the "thinking…" the
+killed run left. Discord takes an interaction's answers for 15 minutes: one older is dropped.
+
+Only application commands (type 2): button presses and autocomplete are quick, and a button
+pressed again could act twice. Keeping is best effort, as for Telegram: the database down or slow,
+a command is answered all the same, held in memory only.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any, Callable
+
+import discord
+
+from bot.usecases.inbox import Arrival, InboxUseCase
+
+log = logging.getLogger(__name__)
+
+APPLICATION_COMMAND = 2
+CLEAR_AFTER_S = 0.1  # the commands answered are cleared together, this long after the first
+# Discord takes an interaction's answers for 15 minutes; one replayed needs some of them left.
+REPLAY_WITHIN = timedelta(minutes=14)
+
+
+class KeptCommands:
+    def __init__(self, inbox: InboxUseCase, application_id: Callable[[], int | None]) -> None:
+        self._inbox = inbox
+        self._application_id = application_id
+        self._unkept: dict[int, dict[str, Any]] = {}  # arrived, not yet written, not done
+        self._to_clear: list[int] = []
+        self._writing = asyncio.Lock()  # a clear never overtakes the keep of its command
+        self._keeping: asyncio.Task | None = None
+        self._clearing: asyncio.Task | None = None
+        self.clear_after_s = CLEAR_AFTER_S
+
+    @property
+    def source(self) -> str:
+        return f"discord:{self._application_id()}"
+
+    def arrived(self, data: dict[str, Any]) -> None:
+        """An INTERACTION_CREATE as Discord sent it (before discord.py parses it)."""
+        if data.get("type") != APPLICATION_COMMAND:
+            return
+        self._unkept[int(data["id"])] = data
+        if self._keeping is None or self._keeping.done():
+            self._keeping = asyncio.get_running_loop().create_task(self._keep())
+
+    def finished(self, interaction_id: int) -> None:
+        """Its handler's task has ended."""
+        if self._unkept.pop(interaction_id, None) is None:  # written, or being written: cleared after
+            self._to_clear.append(interaction_id)
+        if self._to_clear and (self._clearing is None or self._clearing.done()):
+            self._clearing = asyncio.get_running_loop().create_task(self._clear())
+
+    async def flush(self, timeout_s: float) -> None:
+        """The stop's last step: what was answered is cleared (within `timeout_s`)."""
+        await asyncio.sleep(0)  # a command's task just done has its done callbacks (`finished`) still to run
+        pending = [t for t in (self._keeping, self._clearing) if t is not None and not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout_s)
+
+    async def replay(self, parse: Callable[[dict[str, Any]], None]) -> int:
+        """Hand the commands a run killed outright left unanswered to `parse` (discord.py's own
+        parser of INTERACTION_CREATE), oldest first; how many."""
+        arrivals = await self._inbox.replay(self.source)
+        now = discord.utils.utcnow()
+        late = [a for a in arrivals if discord.utils.snowflake_time(a.number) + REPLAY_WITHIN < now]
+        if late:
+            log.warning("discord.too_late_to_answer", extra={"commands": len(late)})
+            await self._inbox.done(self.source, [a.number for a in late])
+        replayed = 0
+        for arrival in arrivals:
+            if arrival in late:
+                continue
+            try:
+                parse(arrival.payload)
+                replayed += 1
+            except Exception as error:  # noqa: BLE001 - kept by another version of the library
+                log.warning("discord.not_replayed", extra={"reason": type(error).__name__, "user": arrival.user_id})
+                await self._inbox.done(self.source, [arrival.number])
+        return replayed
+
+    async def _keep(self) -> None:
+        while self._unkept:
+            async with self._writing:
+                batch, self._unkept = self._unkept, {}
+                await self._inbox.keep(self.source, [
+                    Arrival(number, data, "discord", _sender(data)) for number, data in batch.items()])
+            if self._to_clear and (self._clearing is None or self._clearing.done()):
+                self._clearing = asyncio.get_running_loop().create_task(self._clear())
+
+    async def _clear(self) -> None:
+        await asyncio.sleep(self.clear_after_s)
+        while self._to_clear:
+            async with self._writing:
+                numbers, self._to_clear = self._to_clear, []
+                if not await self._inbox.done(self.source, numbers):
+                    self._to_clear[:0] = numbers  # tried again with the next command's
+                    return
+
+
+def _sender(data: dict[str, Any]) -> str | None:
+    user = (data.get("member") or {}).get("user") or data.get("user") or {}
+    return None if "id" not in user else str(user["id"])

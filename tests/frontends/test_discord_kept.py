@@ -1,0 +1,89 @@
+"""Discord commands kept until answered (bot/frontends/discord/kept.py): Discord replays no
+interaction, so a bot killed outright left each command at work "thinking…" for ever. Each
+application command is now kept in the inbox until its handler ends, and a start answers those
+left. The real front-end and use cases over the test database, on the fake Discord; the kill
+itself is in tests/bot/test_app_stop.py."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta, timezone
+
+from storage.inbox import Arrival
+from storage.schema import INBOX
+from tests.fakes.discord_api import APP_ID, FakeDiscord
+from tests.frontends.conftest import discord_on
+from tests.frontends.test_telegram_inbox import inbox_numbers, until
+
+SOURCE = f"discord:{APP_ID}"
+
+
+async def test_a_command_at_work_is_kept_and_cleared_once_answered(discord_bot, db):
+    fake, _ = discord_bot
+    release = fake.hold_next("interaction_callback")  # Discord is slow to take the answer
+    payload = await fake.slash("help")
+
+    assert await until(lambda: _has(db, int(payload["id"]))), "the command at work was not kept"
+    kept = await db.db[INBOX].find_one({})
+    assert kept["payload"]["token"] == payload["token"] and kept["user_id"] == "42"
+
+    release.set()
+    await fake.wait_for("interaction_callback")
+    assert await until(lambda: _empty(db)), "the answered command was not cleared"
+
+
+async def test_a_button_press_is_not_kept(discord_bot, db):
+    """A press could act twice if handed over again; it is quick anyway."""
+    fake, _ = discord_bot
+    release = fake.hold_next("interaction_callback")
+    await fake.click(123, "journal:page:2")
+    await asyncio.sleep(0.5)
+    assert await inbox_numbers(db) == []
+    release.set()
+
+
+async def test_a_command_left_by_a_run_killed_outright_is_answered_at_the_start(usecases, db):
+    fake = FakeDiscord()
+    payload = fake._interaction(2, {"id": str(fake._command_id("help")), "name": "help", "type": 1},
+                                user=42, guild=None)
+    await db.inbox.keep(SOURCE, [Arrival(int(payload["id"]), payload, "discord", "42")])
+
+    async with discord_on(fake, usecases):
+        answer = await fake.wait_for("interaction_callback", lambda c: c.token == payload["token"], after=0)
+        assert "/mood" in answer.content
+        assert await until(lambda: _empty(db))
+
+
+async def test_a_command_older_than_discord_takes_answers_for_is_dropped(usecases, db, caplog):
+    fake = FakeDiscord()
+    payload = fake._interaction(2, {"id": str(fake._command_id("help")), "name": "help", "type": 1},
+                                user=42, guild=None, made_at=datetime.now(timezone.utc) - timedelta(minutes=20))
+    await db.inbox.keep(SOURCE, [Arrival(int(payload["id"]), payload, "discord", "42")])
+
+    with caplog.at_level(logging.WARNING, logger="bot.frontends.discord.kept"):
+        async with discord_on(fake, usecases):
+            await asyncio.sleep(0.5)
+            assert not [c for c in fake.calls if c.token == payload["token"]]
+    assert "discord.too_late_to_answer" in caplog.text
+    assert await inbox_numbers(db) == []
+
+
+async def test_a_command_the_stop_cut_short_is_not_handed_over_again(usecases, db):
+    """The stop tells its asker (or leaves the answer Discord took): a restart that answered it
+    too would answer twice."""
+    fake = FakeDiscord()
+    async with discord_on(fake, usecases) as (_, frontend):
+        frontend.bot.stop_grace_s = 0.3
+        release = fake.hold_next("interaction_callback")
+        payload = await fake.slash("help")
+        assert await until(lambda: _has(db, int(payload["id"])))
+        asyncio.get_running_loop().call_later(1.0, release.set)
+    assert await inbox_numbers(db) == []
+
+
+async def _has(db, number: int) -> bool:
+    return number in await inbox_numbers(db)
+
+
+async def _empty(db) -> bool:
+    return await inbox_numbers(db) == []
