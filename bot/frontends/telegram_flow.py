@@ -296,8 +296,15 @@ class UpdateFlow:
     async def gate(self) -> int:
         """Return once the bot has room for another batch, or after `max_gate_s`, with the most
         updates that batch may bring. The updates handed over since the last getUpdates, which the
-        next acknowledges to Telegram, are kept first."""
-        await self._keep()
+        next acknowledges to Telegram, are kept first (while the bot waits for room, if it does)."""
+        keeping = asyncio.ensure_future(self._keep()) if self.arrivals is not None and self._unkept else None
+        try:
+            return await self._wait_for_room()
+        finally:
+            if keeping is not None:
+                await keeping
+
+    async def _wait_for_room(self) -> int:
         if self.pending < self.low_water:
             return self.batch
         with contextlib.suppress(asyncio.TimeoutError):
