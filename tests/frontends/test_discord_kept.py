@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 from storage.inbox import Arrival
 from storage.schema import INBOX
-from tests.fakes.discord_api import APP_ID, FakeDiscord
+from bot.frontends.discord.kept import DM, KIND
+from tests.fakes.discord_api import APP_ID, FakeDiscord, user_payload
 from tests.frontends.conftest import discord_on
 from tests.frontends.test_telegram_inbox import inbox_numbers, until
 
@@ -79,6 +80,33 @@ async def test_a_command_the_stop_cut_short_is_not_handed_over_again(usecases, d
         assert await until(lambda: _has(db, int(payload["id"])))
         asyncio.get_running_loop().call_later(1.0, release.set)
     assert await inbox_numbers(db) == []
+
+
+async def test_a_dm_being_answered_is_kept_and_cleared_once_answered(discord_bot, db):
+    """A DM answering a daily prompt: kept from its arrival until its listener is done."""
+    fake, _ = discord_bot
+    release = fake.hold_next("send_message")  # Discord is slow to take the bot's answer
+    message = await fake.user_dms("Creep, on the bus")
+
+    assert await until(lambda: _has(db, int(message["id"]))), "the DM being answered was not kept"
+    kept = await db.db[INBOX].find_one({})
+    assert kept["payload"]["content"] == "Creep, on the bus" and kept["user_id"] == "42"
+
+    release.set()
+    await fake.wait_for("send_message")
+    assert await until(lambda: _empty(db)), "the answered DM was not cleared"
+
+
+async def test_a_dm_left_by_a_run_killed_outright_is_answered_at_the_start(usecases, db):
+    fake = FakeDiscord()
+    channel = fake.dm_channel_id(42)
+    message = fake.message_payload(channel_id=channel, content="Creep, on the bus", author=user_payload(42))
+    await db.inbox.keep(SOURCE, [Arrival(int(message["id"]), {**message, KIND: DM}, "discord", "42")])
+
+    async with discord_on(fake, usecases):
+        answer = await fake.wait_for("send_message", lambda c: str(channel) in c.path, after=0)
+        assert answer.content
+        assert await until(lambda: _empty(db))
 
 
 async def _has(db, number: int) -> bool:

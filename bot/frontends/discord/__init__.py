@@ -147,19 +147,31 @@ class MoodBot(commands.AutoShardedBot):
         # Commands kept until answered, for a restart after a hard kill (`kept`): each is kept as
         # Discord sent it, before discord.py parses it.
         self.kept: KeptCommands | None = None
-        self._parse_interaction = self._connection.parsers["INTERACTION_CREATE"]
+        parsers = self._connection.parsers
+        self._parse_interaction, self._parse_message = parsers["INTERACTION_CREATE"], parsers["MESSAGE_CREATE"]
         if getattr(usecases, "inbox", None) is not None:
             self.kept = KeptCommands(usecases.inbox, lambda: self.application_id)
-            self._connection.parsers["INTERACTION_CREATE"] = self._keep_then_parse
+            parsers["INTERACTION_CREATE"], parsers["MESSAGE_CREATE"] = self._keep_then_parse, self._keep_dm_then_parse
 
     def _keep_then_parse(self, data: dict) -> None:
         self.kept.arrived(data)
         self._parse_interaction(data)
 
+    def _keep_dm_then_parse(self, data: dict) -> None:
+        self.kept.dm_arrived(data)
+        self._parse_message(data)
+
     async def replay_kept(self) -> None:
-        """At the start: the commands a run killed outright was answering, answered now."""
+        """At the start: the commands and DMs a run killed outright was answering, answered now."""
         if self.kept is not None:
-            await self.kept.replay(self._parse_interaction)
+            await self.kept.replay(self._parse_interaction, self._parse_message)
+
+    def answering_dm(self, message: discord.Message) -> None:
+        """The running task (`JournalCog`'s listener) handles a user's DM: cleared from the inbox
+        once the task ends."""
+        task = asyncio.current_task()
+        if self.kept is not None and task is not None:
+            task.add_done_callback(functools.partial(self._command_ended, message.id))
 
     async def setup_hook(self) -> None:
         limit = self.settings.max_audio_bytes

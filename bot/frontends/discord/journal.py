@@ -399,6 +399,8 @@ class JournalCog(commands.Cog):
         Then, once, why the prompts stopped, to a user back after they could not be reached."""
         if message.author.bot or message.guild is not None or message.is_system():
             return
+        if hasattr(self.bot, "answering_dm"):
+            self.bot.answering_dm(message)  # kept until this task ends (bot/frontends/discord/kept.py)
         await self._on_dm(message)
         if (notice := await self.usecases.journal.pause_notice(dm_caller_of(message))) is not None:
             with contextlib.suppress(discord.HTTPException):

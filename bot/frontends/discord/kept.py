@@ -9,8 +9,10 @@ Discord had sent them: their deferral is refused as already made (40060), which 
 deferral that stands (`interactions.acknowledge`), and their answer goes in the "thinking…" the
 killed run left. Discord takes an interaction's answers for 15 minutes: one older is dropped.
 
-Only application commands (type 2): button presses and autocomplete are quick, and a button
-pressed again could act twice. Keeping is best effort, as for Telegram: the database down or slow,
+A user's DM (an answer to a daily prompt) is kept the same way, from its MESSAGE_CREATE until its
+listener's task ends, and handed over again as one at the start (within a day, as the inbox keeps
+anything); there is no deadline to answer it. Not interactions other than application commands
+(type 2): button presses and autocomplete are quick, and a button pressed again could act twice. Keeping is best effort, as for Telegram: the database down or slow,
 a command is answered all the same, held in memory only.
 """
 from __future__ import annotations
@@ -27,9 +29,14 @@ from bot.usecases.inbox import Arrival, InboxUseCase
 log = logging.getLogger(__name__)
 
 APPLICATION_COMMAND = 2
+# The messages a DM answer can be: a user's message (0) or reply (19), not a system message.
+DM_MESSAGE_TYPES = (0, 19)
 CLEAR_AFTER_S = 0.1  # the commands answered are cleared together, this long after the first
 # Discord takes an interaction's answers for 15 minutes; one replayed needs some of them left.
 REPLAY_WITHIN = timedelta(minutes=14)
+# A DM is kept with this key added (its payload is otherwise Discord's own), to be parsed as one.
+KIND = "moodbot_kind"
+DM = "dm"
 
 
 class KeptCommands:
@@ -51,6 +58,16 @@ class KeptCommands:
         """An INTERACTION_CREATE as Discord sent it (before discord.py parses it)."""
         if data.get("type") != APPLICATION_COMMAND:
             return
+        self._arrived(data)
+
+    def dm_arrived(self, data: dict[str, Any]) -> None:
+        """A MESSAGE_CREATE as Discord sent it: kept when it is a user's DM (a journal answer)."""
+        if data.get("guild_id") is not None or data.get("type") not in DM_MESSAGE_TYPES or \
+                (data.get("author") or {}).get("bot"):
+            return
+        self._arrived({**data, KIND: DM})
+
+    def _arrived(self, data: dict[str, Any]) -> None:
         self._unkept[int(data["id"])] = data
         if self._keeping is None or self._keeping.done():
             self._keeping = asyncio.get_running_loop().create_task(self._keep())
@@ -69,12 +86,13 @@ class KeptCommands:
         if pending:
             await asyncio.wait(pending, timeout=timeout_s)
 
-    async def replay(self, parse: Callable[[dict[str, Any]], None]) -> int:
-        """Hand the commands a run killed outright left unanswered to `parse` (discord.py's own
-        parser of INTERACTION_CREATE), oldest first; how many."""
+    async def replay(self, parse: Callable[[dict[str, Any]], None], parse_dm: Callable[[dict[str, Any]], None]) -> int:
+        """Hand the commands and DMs a run killed outright left unanswered to discord.py's own
+        parsers (`parse`: INTERACTION_CREATE, `parse_dm`: MESSAGE_CREATE), oldest first; how many."""
         arrivals = await self._inbox.replay(self.source)
         now = discord.utils.utcnow()
-        late = [a for a in arrivals if discord.utils.snowflake_time(a.number) + REPLAY_WITHIN < now]
+        late = [a for a in arrivals if a.payload.get(KIND) != DM
+                and discord.utils.snowflake_time(a.number) + REPLAY_WITHIN < now]
         if late:
             log.warning("discord.too_late_to_answer", extra={"commands": len(late)})
             await self._inbox.done(self.source, [a.number for a in late])
@@ -83,7 +101,10 @@ class KeptCommands:
             if arrival in late:
                 continue
             try:
-                parse(arrival.payload)
+                if arrival.payload.get(KIND) == DM:
+                    parse_dm({k: v for k, v in arrival.payload.items() if k != KIND})
+                else:
+                    parse(arrival.payload)
                 replayed += 1
             except Exception as error:  # noqa: BLE001 - kept by another version of the library
                 log.warning("discord.not_replayed", extra={"reason": type(error).__name__, "user": arrival.user_id})
@@ -110,5 +131,5 @@ class KeptCommands:
 
 
 def _sender(data: dict[str, Any]) -> str | None:
-    user = (data.get("member") or {}).get("user") or data.get("user") or {}
+    user = (data.get("member") or {}).get("user") or data.get("user") or data.get("author") or {}
     return None if "id" not in user else str(user["id"])
