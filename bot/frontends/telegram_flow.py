@@ -56,6 +56,8 @@ from typing import Any, Awaitable, Callable, Protocol, Sequence
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
+from bot.frontends.keeping import KeptUntilAnswered
+
 log = logging.getLogger(__name__)
 
 ACTIVE_UPDATES = 8  # enough to overlap each answer's Bot API round trip with the next one's work
@@ -69,9 +71,6 @@ LOW_WATER = 2 * ACTIVE_UPDATES
 BATCH_UPDATES = 4 * ACTIVE_UPDATES  # getUpdates' limit (Telegram's own default and maximum: 100)
 MAX_GATE_S = 1.0
 MAX_CONCURRENT_UPDATES = 256  # updates in progress at all, slow ones included (PTB's own bound)
-# The updates answered are cleared from the inbox together, this long after the first of them: a
-# burst's answers in a few writes, not one each. A hard kill meanwhile answers those again.
-CLEAR_AFTER_S = 0.1
 
 
 # The update whose handler (or a task it started) runs: for a status message to be noted under it.
@@ -252,12 +251,8 @@ class UpdateFlow:
         self._running: set[asyncio.Task] = set()
         self._told: set[asyncio.Task] = set()
         # Keeping the updates until answered (see the module's docstring); None: in memory only.
-        self.arrivals: Arrivals | None = None
-        self.clear_after_s = CLEAR_AFTER_S
-        self._unkept: dict[int, Update] = {}  # handed over, not yet written, not done
-        self._to_clear: list[int] = []  # done, written (or being written): to be cleared
-        self._writing = asyncio.Lock()  # a keep and a clear never overlap: a clear follows its keep
-        self._clearing: asyncio.Task | None = None
+        self._arrivals: Arrivals | None = None
+        self._kept: KeptUntilAnswered[Update] | None = None
         self._replayed: dict[int, Update] = {}  # handed over again at the start, by update_id
         self._noting: set[asyncio.Task] = set()  # status messages being noted
         # (chat, media group) -> [its items' updates running, their update_ids]
@@ -297,7 +292,7 @@ class UpdateFlow:
         """Return once the bot has room for another batch, or after `max_gate_s`, with the most
         updates that batch may bring. The updates handed over since the last getUpdates, which the
         next acknowledges to Telegram, are kept first (while the bot waits for room, if it does)."""
-        keeping = asyncio.ensure_future(self._keep()) if self.arrivals is not None and self._unkept else None
+        keeping = asyncio.ensure_future(self._kept.keep()) if self._kept is not None and self._kept.waiting else None
         try:
             return await self._wait_for_room()
         finally:
@@ -315,6 +310,15 @@ class UpdateFlow:
                  self.pending, self.max_gate_s)
         return self.batch
 
+    @property
+    def arrivals(self) -> Arrivals | None:
+        return self._arrivals
+
+    @arrivals.setter
+    def arrivals(self, arrivals: Arrivals | None) -> None:
+        self._arrivals = arrivals
+        self._kept = None if arrivals is None else KeptUntilAnswered(arrivals.keep, arrivals.done)
+
     def replay(self, updates: Sequence[Update]) -> None:
         """Hand over again updates a previous run was handed and never answered (already kept)."""
         for update in updates:
@@ -323,46 +327,33 @@ class UpdateFlow:
 
     async def flush(self, timeout_s: float) -> None:
         """The stop's last step: the updates done are cleared (within `timeout_s`)."""
-        if self.arrivals is None:
-            return
-        await asyncio.sleep(0)  # an update's task just done may have its callbacks still to run
-        self._clear_soon()
-        if self._clearing is not None:
-            await asyncio.wait([self._clearing], timeout=timeout_s)
+        if self._kept is not None:
+            await self._kept.flush(timeout_s)
 
     def shown(self, chat_id: int, message_id: int) -> None:
         """The running update's handler showed a message for it (a status), noted in the
         background where updates are kept: after a hard kill, the answer takes it over."""
         update_id = CURRENT_UPDATE.get()
-        if self.arrivals is None or update_id is None:
+        if self._kept is None or update_id is None:
             return
         task = asyncio.get_running_loop().create_task(self._note_shown(update_id, chat_id, message_id))
         self._noting.add(task)
         task.add_done_callback(self._noting.discard)
 
     async def _note_shown(self, update_id: int, chat_id: int, message_id: int) -> None:
-        async with self._writing:  # after the keep of its batch
-            await self.arrivals.shown(update_id, chat_id, message_id)
+        arrivals = self._arrivals  # after the keep of its batch
+        await self._kept.after_writes(lambda: arrivals.shown(update_id, chat_id, message_id))
 
     def _answered_elsewhere(self, update: Update) -> bool:
         """Telegram's copy of an update handed over again from the inbox."""
         replayed = self._replayed.get(update.update_id)
         return replayed is not None and replayed is not update
 
-    async def _keep(self) -> None:
-        if self.arrivals is None or not self._unkept:
-            return
-        batch = list(self._unkept.values())
-        self._unkept.clear()
-        async with self._writing:
-            await self.arrivals.keep(batch)  # bounded, never raises: a failure is said in the log
-        self._clear_soon()  # a clear that failed before is tried again
-
     def _started(self, update: Update) -> tuple[int, str] | None:
         """An album's item: the album, whose items are done together (the first item's handler
         answers them all)."""
         message = update.effective_message
-        if self.arrivals is None or message is None or message.media_group_id is None:
+        if self._kept is None or message is None or message.media_group_id is None:
             return None
         album = (message.chat_id, message.media_group_id)
         running = self._albums.setdefault(album, [0, []])
@@ -371,7 +362,7 @@ class UpdateFlow:
         return album
 
     def _finished(self, update: Update, album: tuple[int, str] | None) -> None:
-        if self.arrivals is None:
+        if self._kept is None:
             return
         done = [update.update_id]
         if album is not None:
@@ -380,23 +371,7 @@ class UpdateFlow:
             if running[0]:
                 return
             done = self._albums.pop(album)[1]
-        for update_id in done:
-            if self._unkept.pop(update_id, None) is None:  # written, or being written: cleared after
-                self._to_clear.append(update_id)
-        self._clear_soon()
-
-    def _clear_soon(self) -> None:
-        if self._to_clear and (self._clearing is None or self._clearing.done()):
-            self._clearing = asyncio.get_running_loop().create_task(self._clear())
-
-    async def _clear(self) -> None:
-        await asyncio.sleep(self.clear_after_s)
-        while self._to_clear:
-            async with self._writing:
-                update_ids, self._to_clear = self._to_clear, []
-                if not await self.arrivals.done(update_ids):
-                    self._to_clear[:0] = update_ids  # tried again at the next fetch or stop
-                    return
+        self._kept.finished(done)
 
     def _turn_of(self, update: Update) -> _Turn | None:
         """`update`'s place after its sender's earlier updates (the user, or the chat an anonymous
@@ -414,8 +389,8 @@ class UpdateFlow:
         return turn
 
     def _arrived(self, update: Update) -> None:
-        if self.arrivals is not None and update.update_id not in self._replayed:
-            self._unkept[update.update_id] = update
+        if self._kept is not None and update.update_id not in self._replayed:
+            self._kept.arrived(update.update_id, update)
         self.pending += 1
         if self.pending >= self.low_water:
             self._room.clear()

@@ -17,13 +17,13 @@ a command is answered all the same, held in memory only.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 from typing import Any, Callable
 
 import discord
 
+from bot.frontends.keeping import KeptUntilAnswered
 from bot.usecases.inbox import Arrival, InboxUseCase
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 APPLICATION_COMMAND = 2
 # The messages a DM answer can be: a user's message (0) or reply (19), not a system message.
 DM_MESSAGE_TYPES = (0, 19)
-CLEAR_AFTER_S = 0.1  # the commands answered are cleared together, this long after the first
 # Discord takes an interaction's answers for 15 minutes; one replayed needs some of them left.
 REPLAY_WITHIN = timedelta(minutes=14)
 # A DM is kept with this key added (its payload is otherwise Discord's own), to be parsed as one.
@@ -43,12 +42,7 @@ class KeptCommands:
     def __init__(self, inbox: InboxUseCase, application_id: Callable[[], int | None]) -> None:
         self._inbox = inbox
         self._application_id = application_id
-        self._unkept: dict[int, dict[str, Any]] = {}  # arrived, not yet written, not done
-        self._to_clear: list[int] = []
-        self._writing = asyncio.Lock()  # a clear never overtakes the keep of its command
-        self._keeping: asyncio.Task | None = None
-        self._clearing: asyncio.Task | None = None
-        self.clear_after_s = CLEAR_AFTER_S
+        self._kept: KeptUntilAnswered[dict[str, Any]] = KeptUntilAnswered(self._write, self._clear)
 
     @property
     def source(self) -> str:
@@ -68,23 +62,16 @@ class KeptCommands:
         self._arrived({**data, KIND: DM})
 
     def _arrived(self, data: dict[str, Any]) -> None:
-        self._unkept[int(data["id"])] = data
-        if self._keeping is None or self._keeping.done():
-            self._keeping = asyncio.get_running_loop().create_task(self._keep())
+        self._kept.arrived(int(data["id"]), data)
+        self._kept.keep_soon()
 
-    def finished(self, interaction_id: int) -> None:
+    def finished(self, number: int) -> None:
         """Its handler's task has ended."""
-        if self._unkept.pop(interaction_id, None) is None:  # written, or being written: cleared after
-            self._to_clear.append(interaction_id)
-        if self._to_clear and (self._clearing is None or self._clearing.done()):
-            self._clearing = asyncio.get_running_loop().create_task(self._clear())
+        self._kept.finished([number])
 
     async def flush(self, timeout_s: float) -> None:
         """The stop's last step: what was answered is cleared (within `timeout_s`)."""
-        await asyncio.sleep(0)  # a command's task just done has its done callbacks (`finished`) still to run
-        pending = [t for t in (self._keeping, self._clearing) if t is not None and not t.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=timeout_s)
+        await self._kept.flush(timeout_s)
 
     async def replay(self, parse: Callable[[dict[str, Any]], None], parse_dm: Callable[[dict[str, Any]], None]) -> int:
         """Hand the commands and DMs a run killed outright left unanswered to discord.py's own
@@ -111,23 +98,11 @@ class KeptCommands:
                 await self._inbox.done(self.source, [arrival.number])
         return replayed
 
-    async def _keep(self) -> None:
-        while self._unkept:
-            async with self._writing:
-                batch, self._unkept = self._unkept, {}
-                await self._inbox.keep(self.source, [
-                    Arrival(number, data, "discord", _sender(data)) for number, data in batch.items()])
-            if self._to_clear and (self._clearing is None or self._clearing.done()):
-                self._clearing = asyncio.get_running_loop().create_task(self._clear())
+    async def _write(self, batch: list[dict[str, Any]]) -> None:
+        await self._inbox.keep(self.source, [Arrival(int(data["id"]), data, "discord", _sender(data)) for data in batch])
 
-    async def _clear(self) -> None:
-        await asyncio.sleep(self.clear_after_s)
-        while self._to_clear:
-            async with self._writing:
-                numbers, self._to_clear = self._to_clear, []
-                if not await self._inbox.done(self.source, numbers):
-                    self._to_clear[:0] = numbers  # tried again with the next command's
-                    return
+    async def _clear(self, numbers: list[int]) -> bool:
+        return await self._inbox.done(self.source, numbers)
 
 
 def _sender(data: dict[str, Any]) -> str | None:
