@@ -21,6 +21,14 @@ from storage.models import User
 LISBON = ZoneInfo("Europe/Lisbon")
 
 
+# The year of the clock a test that starts the scheduler (APScheduler) on a fixed reading goes by:
+# in the future. APScheduler fires its jobs by the machine's own clock, and a job whose first run
+# (after a reading in the past) had passed ran at once whenever the machine's time of day lay
+# within the grace period after a test user's prompt time: a second prompt, failing the test at
+# those hours only (from 18:00 UTC for a user at 18:00 Lisbon, say).
+STARTED_YEAR = 2046
+
+
 def lisbon_user(hour: int, minute: int, user_id: str = "local") -> User:
     return User("console", user_id, timezone="Europe/Lisbon", prompt_time=time(hour, minute),
                 journal_enabled=True, chat_id=user_id)
@@ -110,7 +118,7 @@ def scheduler_with_console(db, classifier, now):
 
 
 async def test_jobs_are_rebuilt_at_start_and_a_missed_prompt_is_sent_once(db, counting):
-    restart = datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc)  # 22:00 in Lisbon (UTC+0 in November)
+    restart = datetime(STARTED_YEAR, 11, 24, 22, 0, tzinfo=timezone.utc)  # 22:00 in Lisbon (UTC+0 in November)
     late = lisbon_user(21, 0, "late")  # an hour ago: within the grace period
     too_late = lisbon_user(18, 0, "too-late")  # four hours ago: skipped
     off = User("console", "off", timezone="UTC", prompt_time=time(21, 0), journal_enabled=False, chat_id="off")
@@ -159,17 +167,17 @@ async def test_the_daily_job_and_the_catch_up_at_once_send_the_days_prompt_once(
 async def test_a_prompt_missed_across_midnight_is_sent_for_its_own_day(db, counting):
     night_owl = lisbon_user(23, 0, "owl")
     await db.users.upsert(night_owl)
-    restart = datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc)  # down from 22:50 to 00:30
+    restart = datetime(STARTED_YEAR, 11, 25, 0, 30, tzinfo=timezone.utc)  # down from 22:50 to 00:30
     scheduler, _journal, out = scheduler_with_console(db, counting, lambda: restart)
     try:
         assert await scheduler.start() == 1 and out.getvalue().count("📝") == 1
-        assert await db.prompts.last_sent_date(night_owl.ref) == NOV_24  # the day it asks about
+        assert await db.prompts.last_sent_date(night_owl.ref) == date(STARTED_YEAR, 11, 24)  # the day it asks about
     finally:
         await scheduler.stop()
     # Tonight's 23:00 prompt still goes out: it is for the 25th.
     tonight, _, out_tonight = scheduler_with_console(db, counting, lambda: restart + timedelta(hours=22, minutes=40))
     try:
-        assert await tonight.start() == 1 and await db.prompts.last_sent_date(night_owl.ref) == NOV_25
+        assert await tonight.start() == 1 and await db.prompts.last_sent_date(night_owl.ref) == date(STARTED_YEAR, 11, 25)
     finally:
         await tonight.stop()
 
@@ -281,7 +289,7 @@ class FlakyConsole(ConsoleFrontend):
 async def test_a_prompt_that_could_not_be_delivered_is_not_counted_as_sent(db, counting):
     user = lisbon_user(21, 0, "flaky")
     await db.users.upsert(user)
-    at_nine = datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)  # 21:00 in Lisbon
+    at_nine = datetime(STARTED_YEAR, 11, 24, 21, 0, tzinfo=timezone.utc)  # 21:00 in Lisbon
     journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), now=lambda: at_nine)
     scheduler = PromptScheduler(db, journal, pause_s=0, now=lambda: at_nine)
     out = io.StringIO()
@@ -417,7 +425,7 @@ async def test_a_saved_zone_this_machine_cannot_load_stops_that_users_prompts_no
     unscheduled; everyone else's prompts, the catch-up too, go on."""
     import logging
 
-    restart = datetime(2026, 11, 24, 21, 30, tzinfo=timezone.utc)  # 21:30 in Lisbon
+    restart = datetime(STARTED_YEAR, 11, 24, 21, 30, tzinfo=timezone.utc)  # 21:30 in Lisbon
     gone = User("console", "gone", timezone="America/Nowhere_Since_2099a", prompt_time=time(21, 0),
                 journal_enabled=True, chat_id="gone")
     late = lisbon_user(21, 0, "late")
@@ -511,7 +519,7 @@ async def test_a_restart_after_a_move_west_still_catches_up_a_day_without_a_prom
     tokyo = User("console", "restarted-newcomer", timezone="Asia/Tokyo", prompt_time=time(8, 0),
                  journal_enabled=True, chat_id="restarted-newcomer")
     await db.users.upsert(tokyo)
-    at = [datetime(2026, 12, 4, 23, 0, tzinfo=timezone.utc)]  # 08:00 on the 5th in Tokyo
+    at = [datetime(STARTED_YEAR, 12, 4, 23, 0, tzinfo=timezone.utc)]  # 08:00 on the 5th in Tokyo
     scheduler, _journal, _out = scheduler_with_console(db, counting, lambda: at[0])
     assert await scheduler.deliver(tokyo.ref) is not None
     await db.users.upsert(replace(tokyo, timezone="America/New_York", prompt_time=time(21, 0)))
@@ -520,7 +528,7 @@ async def test_a_restart_after_a_move_west_still_catches_up_a_day_without_a_prom
     restarted, _, out = scheduler_with_console(db, counting, lambda: at[0])
     try:
         assert await restarted.start() == 1 and out.getvalue().count("📝") == 1
-        assert (await db.prompts.latest_open(tokyo.ref)).local_date == date(2026, 12, 4)
+        assert (await db.prompts.latest_open(tokyo.ref)).local_date == date(STARTED_YEAR, 12, 4)
     finally:
         await restarted.stop()
 
