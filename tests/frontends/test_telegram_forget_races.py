@@ -47,6 +47,7 @@ async def test_forget_while_a_prompt_is_being_sent_leaves_nothing_and_stops_tomo
         answer_mark = fake.mark()
         await fake.user_sends("Creep", reply_to=fake.message_of(prompt)["message_id"])
         await fake.wait_for("sendMessage", after=answer_mark)
+        await asyncio.sleep(0.5)  # the answered update is cleared from the inbox (0.1 s after its answer)
         for name in await db.db.list_collection_names():
             assert await db.db[name].count_documents({"user_id": "42"}) == 0, name
     finally:
