@@ -12,6 +12,7 @@ from bot.frontends.telegram import TelegramFrontend
 from bot.replies import Caller
 from bot.usecases.journal import FORGOTTEN_MEANWHILE
 from storage.models import UserRef
+from storage.schema import INBOX
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram
 from tests.frontends.test_telegram_album import (  # noqa: F401 (fixtures)
@@ -47,7 +48,10 @@ async def test_forget_while_a_prompt_is_being_sent_leaves_nothing_and_stops_tomo
         answer_mark = fake.mark()
         await fake.user_sends("Creep", reply_to=fake.message_of(prompt)["message_id"])
         await fake.wait_for("sendMessage", after=answer_mark)
-        await asyncio.sleep(0.5)  # the answered update is cleared from the inbox (0.1 s after its answer)
+        for _ in range(100):  # the answered update is cleared from the inbox (0.1 s after its answer)
+            if not await db.db[INBOX].count_documents({"user_id": "42"}):
+                break
+            await asyncio.sleep(0.05)
         for name in await db.db.list_collection_names():
             assert await db.db[name].count_documents({"user_id": "42"}) == 0, name
     finally:
