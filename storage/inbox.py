@@ -69,6 +69,12 @@ class InboxRepo:
         with translated_errors("clear the requests answered"):
             await self._inbox.delete_many({"_id": {"$in": [_doc_id(source, n) for n in numbers]}})
 
+    async def drop_received_before(self, before: datetime) -> int:
+        """Delete what any source kept before `before` (a bot since given another token, say, whose
+        own start would never replay them); how many."""
+        with translated_errors("drop old requests"):
+            return (await self._inbox.delete_many({"received": {"$lt": before}})).deleted_count
+
     async def waiting(self, source: str) -> list[Arrival]:
         """The requests kept and not done, in the order they arrived."""
         with translated_errors("read the requests not answered"):

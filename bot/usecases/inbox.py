@@ -109,6 +109,7 @@ class InboxUseCase:
                                                          "answered: it may be what stops the bot; not again"})
         try:
             await self._repo.done(source, [a.number for a in stale + failing])
+            await self._repo.drop_received_before(oldest)  # other sources' too: none replays them
             await self._repo.keep(source, again)  # the replay counts
         except StorageError as error:
             log.warning("inbox.not_read", extra={"source": platform, "reason": str(error)})

@@ -53,6 +53,15 @@ async def test_a_request_older_than_telegram_keeps_one_is_not_answered_now(db, c
     assert [doc["number"] for doc in await db.db[INBOX].find({}).to_list()] == [2]
 
 
+async def test_a_start_drops_what_any_source_kept_over_a_day_ago(db):
+    """A bot given another token (another Telegram bot id) never replays what the old one kept."""
+    inbox = InboxUseCase(db.inbox, now=lambda: NOW)
+    await inbox.keep("telegram:1", [arrival(1, received=NOW - timedelta(hours=25)),
+                                    arrival(2, received=NOW - timedelta(hours=1))])
+    assert await inbox.replay(SOURCE) == []
+    assert [doc["number"] for doc in await db.db[INBOX].find({}).to_list()] == [2]
+
+
 async def test_forget_deletes_the_users_requests_in_progress_and_no_one_elses(db):
     """/forget: nothing sent before it is saved afterwards, so a request of theirs left in the
     inbox must not be answered (and stored) after a restart."""
