@@ -70,6 +70,13 @@ class WarmingClassifier:
     def main_model_version(self) -> str | None:
         return self.classifier.main_model_version
 
+    async def warmed(self, timeout_s: float) -> None:
+        """Return once the warm-up is over (the model serving known, or known unavailable), or
+        after `timeout_s`; starts it if nothing has."""
+        if self._started is None:
+            self.start_in_background()
+        await asyncio.wait({self._started}, timeout=timeout_s)
+
     async def classify(self, path, **kwargs):
         if self._started is None:
             self.start_in_background()

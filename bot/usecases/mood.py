@@ -48,6 +48,9 @@ MAX_TITLE_CHARS = 120
 # answers when the main model is overloaded or down, and the song deserves the main model's
 # answer once it is back (the ANN is cheap to run again meanwhile).
 MAIN_MODEL = "main"
+# A cached answer asked for while the classifier warms up waits this long at most to learn the
+# version serving (a warm-up takes 1-5 s here; a classification would wait for it anyway).
+WARM_UP_WAIT_S = 10.0
 # What two askers of one name share while the audio search finds it (its track is known only after).
 SEARCH_KEY = "search:{text}"
 # The most songs one message is heard for, one after another: a Telegram album's most items
@@ -372,6 +375,8 @@ class MoodUseCase:
             # The classifier doesn't need the database: answer anyway, just without the cache.
             log.warning("mood.cache_unavailable", extra={"track": key, "reason": str(error)})
             return None
+        if record is not None:
+            await self._serving_known()
         return record if self._current(record) else None
 
     async def _cached_video(self, youtube_id: str) -> TrackRecord | None:
@@ -383,6 +388,8 @@ class MoodUseCase:
             log.warning("mood.cache_unavailable", extra={"track": f"youtube:{youtube_id}", "reason": str(error)})
             return None
         # Releases of one recording share a video: the one the model serving now heard, if any.
+        if records:
+            await self._serving_known()
         return next((record for record in records if self._current(record)), None)
 
     async def _cached_release(self, track: TrackInfo) -> TrackRecord | None:
@@ -395,6 +402,8 @@ class MoodUseCase:
         except StorageError as error:
             log.warning("mood.cache_unavailable", extra={"track": track.key, "reason": str(error)})
             return None
+        if releases:
+            await self._serving_known()
         heard = next((r for r in releases if r.key != track.key and self._current(r)), None)
         if heard is None:
             return None
@@ -405,6 +414,14 @@ class MoodUseCase:
         except StorageError as error:
             log.warning("mood.track_not_saved", extra={"track": track.key, "reason": str(error)})
         return record
+
+    async def _serving_known(self) -> None:
+        """Before a cached answer is judged: in a start's first seconds, the model serving is not
+        known until the warm-up is over (an older version's answer was served then); waited for,
+        `WARM_UP_WAIT_S` at most."""
+        warmed = getattr(self.classifier, "warmed", None)
+        if warmed is not None and getattr(self.classifier, "main_model_version", None) is None:
+            await warmed(WARM_UP_WAIT_S)
 
     def _current(self, record: TrackRecord | None) -> bool:
         """A cached answer is served only if the main model gave it, and the model serving now (when

@@ -165,6 +165,31 @@ async def test_an_answer_of_older_weights_is_heard_again_by_the_model_serving_no
     assert (await usecase.run(ALICE, attachment=song)).cached is True  # and the new answer is kept
 
 
+async def test_an_answer_of_older_weights_asked_for_during_the_warm_up_is_heard_again(db, counting, weights_dir,
+                                                                                   clip_paths):
+    """In a start's first seconds the model serving is not known yet (the pool warms up): an
+    answer of older weights in the cache was served then, as if the main model were unavailable."""
+    from dataclasses import replace
+
+    from bot.app import WarmingClassifier
+    from inference.pool import Classifier
+
+    song = attachment(clip_paths[2])
+    first = await mood_usecase(db, counting).run(ALICE, attachment=song)
+    stored = await db.tracks.get(first.track_key)
+    await db.tracks.save(replace(stored, mood=replace(stored.mood, model_version="main-2025-01-01")))
+
+    starting = WarmingClassifier(Classifier(weights_dir, workers=1, timeout_s=60.0))  # not started yet
+    try:
+        assert starting.main_model_version is None
+        again = await mood_usecase(db, starting).run(BOB, attachment=song)
+    finally:
+        await starting.close()
+
+    assert again.cached is False
+    assert (await db.tracks.get(first.track_key)).mood.model_version == counting.main_model_version
+
+
 async def test_a_file_someone_else_sent_before_is_named_as_you_named_it(db, counting, clip_paths, tmp_path):
     usecase = mood_usecase(db, counting)
     private = tmp_path / "voice memo for Jane.ogg"
