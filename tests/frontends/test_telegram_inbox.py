@@ -5,7 +5,7 @@ before they are answered: a bot killed outright (kill -9, out of memory) lost ev
 working on, its "Fetching…" shown for ever. The updates are now kept in the database until
 answered, and a start hands the ones left over again. The real front-end and use cases over the
 test database, talking to the fake Telegram server (whose getUpdates forgets what an offset
-acknowledges, as Telegram does); the kill itself is in tests/bot/test_app_kill.py."""
+acknowledges, as Telegram does); the kill itself is in tests/bot/test_app_stop.py."""
 from __future__ import annotations
 
 import asyncio
