@@ -1,6 +1,7 @@
 """`python -m bot` stopped (SIGTERM, as `docker stop` sends; Ctrl-C) while users' requests are in
 progress: each gets an answer or a clear message, none is silently dropped, and the bot stops
-within Docker's 10 s grace, after which it would be killed with those requests unanswered."""
+within Docker's 10 s grace, after which it would be killed with those requests unanswered. And
+killed outright (SIGKILL, as an out-of-memory kill): the restart answers them (the inbox)."""
 from __future__ import annotations
 
 import asyncio
