@@ -54,10 +54,11 @@ class InboxUseCase:
         try:
             await asyncio.wait_for(self._repo.keep(source, arrivals), self.keep_wait_s)
             return True
-        except (StorageError, asyncio.TimeoutError) as error:
+        except Exception as error:  # noqa: BLE001 - whatever fails, the requests are answered all the same
             self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_S
-            log.warning("inbox.not_kept", extra={"source": source.split(":")[0], "requests": len(arrivals),
-                                                 "reason": type(error).__name__, "paused_s": PAUSE_AFTER_FAILURE_S})
+            log.warning("inbox.not_kept", exc_info=None if _expected(error) else error,
+                        extra={"source": source.split(":")[0], "requests": len(arrivals),
+                               "reason": type(error).__name__, "paused_s": PAUSE_AFTER_FAILURE_S})
             return False
 
     async def done(self, source: str, numbers: Sequence[int]) -> bool:
@@ -69,10 +70,11 @@ class InboxUseCase:
         try:
             await asyncio.wait_for(self._repo.done(source, numbers), self.done_wait_s)
             return True
-        except (StorageError, asyncio.TimeoutError) as error:
+        except Exception as error:  # noqa: BLE001 - tried again later; answering goes on
             self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_S
-            log.info("inbox.not_cleared", extra={"source": source.split(":")[0], "requests": len(numbers),
-                                                 "reason": type(error).__name__})
+            log.info("inbox.not_cleared", exc_info=None if _expected(error) else error,
+                     extra={"source": source.split(":")[0], "requests": len(numbers),
+                            "reason": type(error).__name__})
             return False
 
     async def shown(self, source: str, number: int, chat_id: str, message_id: str) -> None:
@@ -82,8 +84,9 @@ class InboxUseCase:
             return
         try:
             await asyncio.wait_for(self._repo.shown(source, number, chat_id, message_id), self.done_wait_s)
-        except (StorageError, asyncio.TimeoutError) as error:
-            log.info("inbox.shown_not_noted", extra={"source": source.split(":")[0], "reason": type(error).__name__})
+        except Exception as error:  # noqa: BLE001 - the answer after a restart then comes as a new message
+            log.info("inbox.shown_not_noted", exc_info=None if _expected(error) else error,
+                     extra={"source": source.split(":")[0], "reason": type(error).__name__})
 
     async def replay(self, source: str) -> list[Arrival]:
         """At a start: the requests a previous run was handed and never answered, oldest first,
@@ -117,3 +120,9 @@ class InboxUseCase:
         if again:
             log.info("inbox.replayed", extra={"source": platform, "requests": len(again)})
         return again
+
+
+def _expected(error: BaseException) -> bool:
+    """A failure of the database (down, slow): said in one line. Anything else (a payload it
+    refuses, a bug) with its traceback, to be found."""
+    return isinstance(error, (StorageError, asyncio.TimeoutError))

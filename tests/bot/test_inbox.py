@@ -90,3 +90,15 @@ async def test_a_database_that_is_down_costs_the_fetches_one_wait_then_none(outa
     assert not await inbox.keep(SOURCE, [arrival(2)])
     assert not await inbox.done(SOURCE, [1])
     assert time.monotonic() - started < 0.05
+
+
+async def test_a_payload_the_database_refuses_is_answered_all_the_same(db, caplog):
+    """A name BSON cannot hold (a NUL in a key) fails in the driver, not as a database error: it
+    reached the Telegram flow's fetch, whose getUpdates then failed."""
+    inbox = InboxUseCase(db.inbox, now=lambda: NOW)
+    refused = Arrival(1, {"update_id": 1, "odd\x00key": True}, "telegram", "42", NOW)
+    with caplog.at_level(logging.WARNING, logger="bot.usecases.inbox"):
+        assert await inbox.keep(SOURCE, [refused]) is False
+    [said] = [r for r in caplog.records if r.msg == "inbox.not_kept"]
+    assert said.exc_info is not None  # not a database failure: its traceback, to be found
+
