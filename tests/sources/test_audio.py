@@ -3,9 +3,11 @@ yt-dlp (generic extractor) and plain HTTP Range requests against a local audio s
 always cleans up after itself."""
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,21 @@ from tests.fakes.audio_http import FakeAudioServer, PlaylistEntry
 def song(duration_s: float | None, spotify_id: str = "long", title: str = "Long Song") -> TrackInfo:
     return TrackInfo(key=f"spotify:{spotify_id}", title=title, artists=("Band",), duration_s=duration_s,
                      spotify_id=spotify_id)
+
+
+@contextlib.contextmanager
+def serving_one(tmp_path: Path, name: str, data: bytes,
+                field: str = "title") -> Iterator[tuple[AudioFetcher, FakeAudioServer]]:
+    """A fetcher whose audio search finds `data`, served as `name` ("lying.mp3") by a local host
+    answering Range requests (also yielded, for the requests it had): its template fills the
+    file's stem from `field` of what is fetched."""
+    served, work = tmp_path / "served", tmp_path / "work"
+    served.mkdir()
+    work.mkdir()
+    (served / name).write_bytes(data)
+    suffix = Path(name).suffix
+    with FakeAudioServer(served) as server:
+        yield AudioFetcher(search_template=f"{server.base_url}/{{{field}}}{suffix}", tmp_dir=work), server
 
 
 DECODE_RATE = 48_000

@@ -15,7 +15,7 @@ from bot.sources import flacsection as flac
 from bot.sources.audio import AudioFetcher, section_window
 from bot.sources.models import Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
-from tests.sources.test_audio import song
+from tests.sources.test_audio import serving_one, song
 from tests.sources.test_mp4_sections import damaged, ffmpeg, with_cover_art
 
 SEEK_EVERY_S = 10
@@ -173,12 +173,8 @@ async def test_a_streaminfo_that_lies_about_the_block_size_places_the_section_by
     whole 22 MB file went to yt-dlp. The frames' own size places them, as the decoder plays them,
     and the section's STREAMINFO states it (a decoder refuses a frame over the stated largest):
     the middle 30 s, sample for sample where the section says."""
-    served = tmp_path / "served"
-    served.mkdir()
-    (served / "lying.flac").write_bytes(with_stated_blocks((flac_root / "plain.flac").read_bytes(), block))
-    with FakeAudioServer(served) as server:
-        fetcher = AudioFetcher(search_template=server.base_url + "/{spotify_id}.flac", tmp_dir=tmp_path / "work")
-        (tmp_path / "work").mkdir()
+    data = with_stated_blocks((flac_root / "plain.flac").read_bytes(), block)
+    with serving_one(tmp_path, "lying.flac", data, field="spotify_id") as (fetcher, _):
         async with fetcher.fetch(song(long_duration, spotify_id="lying")) as audio:
             assert audio.path.name == "section.flac"
             section, rate = native(audio.path)

@@ -8,14 +8,17 @@ longer or shorter than it plays: the file goes to yt-dlp, whole, and the classif
 section from what it holds."""
 from __future__ import annotations
 
+import contextlib
 import struct
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from bot.sources import flacsection as flac
 from bot.sources import oggsection as ogg
 from bot.sources.audio import AudioFetcher
-from bot.sources.models import Query, QueryKind
+from bot.sources.models import FetchedAudio, Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
 from tests.sources.test_audio import DECODE_RATE, decode
 from tests.sources.test_mp4_sections import ffmpeg
@@ -84,6 +87,21 @@ async def test_a_section_past_the_length_its_file_states_is_not_reported_in_it(s
             assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(long_duration, abs=1.0)
 
 
+@contextlib.asynccontextmanager
+async def whole_from_ytdlp(served: Path, tmp_path: Path, name: str) -> AsyncIterator[FetchedAudio]:
+    """`name` ("slow.m4a") fetched by its title: a section, had one been cut, plays as long as it
+    says, and none is: the whole file, from yt-dlp, is what is yielded."""
+    stem, suffix = name.rsplit(".", 1)
+    with FakeAudioServer(served) as server:
+        fetcher = AudioFetcher(search_template=server.base_url + "/{title}." + suffix, tmp_dir=tmp_path)
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text=stem)) as audio:
+            if audio.section_s is not None:
+                start, end = audio.section_s
+                assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(end - start, abs=0.1), audio.section_s
+            assert audio.path.name == name and audio.section_s is None  # whole, from yt-dlp
+            yield audio
+
+
 @pytest.mark.parametrize("name", ["slow", "fast"])
 async def test_an_mp4_whose_timescale_lies_is_not_cut_by_its_index(served, long_duration, tmp_path, name):
     """An MP4's index counts its AAC frames' durations in media ticks, 1 024 to a frame at the
@@ -91,14 +109,8 @@ async def test_an_mp4_whose_timescale_lies_is_not_cut_by_its_index(served, long_
     240 s song stated 799 s, and its section 384-414 s while it played 9 s; at 3 times, 80 s and
     a section at 25-55 s that played 90 s. A timescale at which the frames would not play one of
     AAC's frame lengths at the entry's rate is not the stream's: yt-dlp has its turn."""
-    with FakeAudioServer(served) as server:
-        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.m4a", tmp_dir=tmp_path)
-        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text=name)) as audio:
-            if audio.section_s is not None:
-                start, end = audio.section_s
-                assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(end - start, abs=0.1), audio.section_s
-            assert audio.path.name == f"{name}.m4a" and audio.section_s is None  # whole, from yt-dlp
-            assert audio.path.read_bytes() == (served / f"{name}.m4a").read_bytes()
+    async with whole_from_ytdlp(served, tmp_path, f"{name}.m4a") as audio:
+        assert audio.path.read_bytes() == (served / f"{name}.m4a").read_bytes()
 
 
 @pytest.mark.parametrize("name", ["slow", "fast"])
@@ -108,14 +120,8 @@ async def test_an_opus_stream_whose_granule_positions_lie_is_not_cut_by_them(ser
     the section was said to last 27 s (333-360 s of a 719 s song) while it played 9 s; at 0.3
     times, 30 s while it played 99 s. Granule positions off the packets by over 0.5 s are not the
     stream's: yt-dlp has its turn (the whole file: the length it states is theirs too)."""
-    with FakeAudioServer(served) as server:
-        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.ogg", tmp_dir=tmp_path)
-        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text=name)) as audio:
-            if audio.section_s is not None:
-                start, end = audio.section_s
-                assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(end - start, abs=0.1), audio.section_s
-            assert audio.path.name == f"{name}.ogg" and audio.section_s is None  # whole, from yt-dlp
-            assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(long_duration, abs=1.0)
+    async with whole_from_ytdlp(served, tmp_path, f"{name}.ogg") as audio:
+        assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(long_duration, abs=1.0)
 
 
 def test_opus_packets_are_counted_by_their_toc_bytes_across_pages():

@@ -10,7 +10,7 @@ from bot.sources import ranged
 from bot.sources.audio import AudioFetcher, section_window
 from bot.sources.models import AudioTooLargeError, Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
-from tests.sources.test_audio import DECODE_RATE, decode, section_start_in, song
+from tests.sources.test_audio import DECODE_RATE, decode, section_start_in, serving_one, song
 from tests.sources.test_mp4_sections import ffmpeg, with_cover_art
 
 
@@ -159,18 +159,14 @@ async def test_a_header_that_states_more_frames_than_the_file_holds_is_not_belie
     takes, over that length. The count was believed, and a 4-minute song refused as too long; now
     the length is the file's size at its first frame's bit rate, as for a file without the header
     (as the attachment decoder ignores a length the file is too small to hold)."""
-    served = tmp_path / "served"
-    served.mkdir()
-    (served / "lying.mp3").write_bytes(with_stated_frames((mp3_root / f"{name}.mp3").read_bytes(), 10))
-    with FakeAudioServer(served) as server:
-        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.mp3", tmp_dir=tmp_path / "work")
-        (tmp_path / "work").mkdir()
+    data = with_stated_frames((mp3_root / f"{name}.mp3").read_bytes(), 10)
+    with serving_one(tmp_path, "lying.mp3", data) as (fetcher, _):
         async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="lying")) as audio:
             assert audio.path.name == "section.mp3"
             if name == "cbr":  # every frame the first one's size: exact
                 assert audio.duration_s == pytest.approx(long_duration, abs=0.1)
             else:  # at the Xing frame's bit rate: no length the file cannot hold at 32 kbit/s
-                assert audio.duration_s < (served / "lying.mp3").stat().st_size * 8 / 32_000
+                assert audio.duration_s < len(data) * 8 / 32_000
             start, end = audio.section_s
             assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(end - start, abs=0.1)
             # The window's bytes by the table for a length that is not the song's: a VBR one's
@@ -199,13 +195,8 @@ async def test_a_moderate_lie_in_the_frame_count_is_caught_by_the_frames_fetched
     fetched for the window play shorter (longer) than the header places in their bytes; the
     length is rescaled by what they play, and the window fetched again for it: a whole 30 s
     section from the song's middle, where it says, within the song and within the file."""
-    served = tmp_path / "served"
-    served.mkdir()
     data = with_stated_frames((mp3_root / f"{name}.mp3").read_bytes(), scale)
-    (served / "lying.mp3").write_bytes(data)
-    with FakeAudioServer(served) as server:
-        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.mp3", tmp_dir=tmp_path / "work")
-        (tmp_path / "work").mkdir()
+    with serving_one(tmp_path, "lying.mp3", data) as (fetcher, server):
         async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="lying")) as audio:
             assert audio.path.name == "section.mp3"  # cut here, not handed to yt-dlp
             ranges = [tuple(map(int, r.range.removeprefix("bytes=").split("-"))) for r in server.requests_for("/lying.mp3")]
@@ -240,12 +231,8 @@ async def test_a_xing_byte_count_that_is_not_the_files_is_not_cut_by(mp3_root, l
     115 s, its section from a fifth of the way in (42-72 s); stating 1.6 times, for 376 s, its
     section at 173-203 s. A byte count more than 10 % off the file's (its Content-Length, less any
     ID3 tag) is not the file's: yt-dlp has its turn."""
-    served = tmp_path / "served"
-    served.mkdir()
-    (served / "lying.mp3").write_bytes(with_stated_bytes((mp3_root / "vbr.mp3").read_bytes(), scale))
-    with FakeAudioServer(served) as server:
-        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.mp3", tmp_dir=tmp_path / "work")
-        (tmp_path / "work").mkdir()
+    data = with_stated_bytes((mp3_root / "vbr.mp3").read_bytes(), scale)
+    with serving_one(tmp_path, "lying.mp3", data) as (fetcher, _):
         async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="lying")) as audio:
             if audio.section_s is not None:
                 start, _ = audio.section_s
