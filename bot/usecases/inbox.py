@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Sequence
+from typing import Awaitable, Callable, Sequence
 
 from storage.inbox import Arrival, InboxRepo
 from storage.models import StorageError
@@ -47,46 +47,40 @@ class InboxUseCase:
     async def keep(self, source: str, arrivals: Sequence[Arrival]) -> bool:
         """Keep requests just handed over; False when they are held in memory only (a failure,
         said in the log, or the pause after one)."""
-        if not arrivals:
-            return True
-        if time.monotonic() < self._paused_until:
-            return False
-        try:
-            await asyncio.wait_for(self._repo.keep(source, arrivals), self.keep_wait_s)
-            return True
-        except Exception as error:  # noqa: BLE001 - whatever fails, the requests are answered all the same
-            self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_S
-            log.warning("inbox.not_kept", exc_info=None if _expected(error) else error,
-                        extra={"source": source.split(":")[0], "requests": len(arrivals),
-                               "reason": type(error).__name__, "paused_s": PAUSE_AFTER_FAILURE_S})
-            return False
+        return not arrivals or await self._attempt(
+            lambda: self._repo.keep(source, arrivals), self.keep_wait_s, logging.WARNING, "inbox.not_kept",
+            source=source, requests=len(arrivals), paused_s=PAUSE_AFTER_FAILURE_S)
 
     async def done(self, source: str, numbers: Sequence[int]) -> bool:
         """Forget requests answered; False when the database did not say so (to be tried again)."""
-        if not numbers:
-            return True
-        if time.monotonic() < self._paused_until:
-            return False
-        try:
-            await asyncio.wait_for(self._repo.done(source, numbers), self.done_wait_s)
-            return True
-        except Exception as error:  # noqa: BLE001 - tried again later; answering goes on
-            self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_S
-            log.info("inbox.not_cleared", exc_info=None if _expected(error) else error,
-                     extra={"source": source.split(":")[0], "requests": len(numbers),
-                            "reason": type(error).__name__})
-            return False
+        return not numbers or await self._attempt(
+            lambda: self._repo.done(source, numbers), self.done_wait_s, logging.INFO, "inbox.not_cleared",
+            source=source, requests=len(numbers))
 
     async def shown(self, source: str, number: int, chat_id: str, message_id: str) -> None:
         """Note the message shown for a request kept (its status), for the answer after a restart
-        to take over; best effort, like keeping."""
+        to take over; best effort, like keeping (failing, the answer then comes as a new message)."""
+        await self._attempt(lambda: self._repo.shown(source, number, chat_id, message_id), self.done_wait_s,
+                            logging.INFO, "inbox.shown_not_noted", pause=False, source=source)
+
+    async def _attempt(self, write: Callable[[], Awaitable[object]], wait_s: float, level: int, event: str, *,
+                       pause: bool = True, source: str, **facts: object) -> bool:
+        """One bounded write; False (and said) when it failed, or was not tried: during the pause
+        after a failure. Whatever fails (the database, a payload it refuses, a bug), the requests are
+        answered all the same; the database's own failures in one line, anything else with its
+        traceback, to be found."""
         if time.monotonic() < self._paused_until:
-            return
+            return False
         try:
-            await asyncio.wait_for(self._repo.shown(source, number, chat_id, message_id), self.done_wait_s)
-        except Exception as error:  # noqa: BLE001 - the answer after a restart then comes as a new message
-            log.info("inbox.shown_not_noted", exc_info=None if _expected(error) else error,
-                     extra={"source": source.split(":")[0], "reason": type(error).__name__})
+            await asyncio.wait_for(write(), wait_s)
+            return True
+        except Exception as error:  # noqa: BLE001 - see the docstring
+            if pause:
+                self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_S
+            expected = isinstance(error, (StorageError, asyncio.TimeoutError))
+            log.log(level, event, exc_info=None if expected else error,
+                    extra={"source": source.split(":")[0], "reason": type(error).__name__, **facts})
+            return False
 
     async def replay(self, source: str) -> list[Arrival]:
         """At a start: the requests a previous run was handed and never answered, oldest first,
@@ -120,9 +114,3 @@ class InboxUseCase:
         if again:
             log.info("inbox.replayed", extra={"source": platform, "requests": len(again)})
         return again
-
-
-def _expected(error: BaseException) -> bool:
-    """A failure of the database (down, slow): said in one line. Anything else (a payload it
-    refuses, a bug) with its traceback, to be found."""
-    return isinstance(error, (StorageError, asyncio.TimeoutError))
