@@ -904,7 +904,7 @@ Target was macro-F1 >= 0.70. ![confusion matrix](confusion_ann.png)
 - Valence (happy vs energetic, calm vs sad) is the hard axis for these features, as for the
   network (see the confusion matrix).
 - The score above is one training seed's: between seeds of the same recipe the CV macro-F1 moves
-  by about ±0.01 (README, "Measured quality", has three seeds).
+  by about ±0.01 (docs/models.md, "Measured quality", has three seeds).
 - Same data limits as the main model (AllMusic tags, {n_clips} clips, mostly Western music).
 """
 

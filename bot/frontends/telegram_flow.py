@@ -27,7 +27,7 @@ bot's memory, where a crash would lose it, rather than at Telegram, which keeps 
   of a batch waits for every answer before it, so a batch of 100 kept each update in the bot
   about three times as long. The next batch is fetched while `low_water` (16) updates are still
   pending, so users wait about as long from their send as with batches of 100: the same median,
-  a tail within a few ms (README, "Telegram latency": both measured, interleaved runs).
+  a tail within a few ms (docs/benchmarks.md, "Telegram latency": both measured, interleaved runs).
 
 The `queue` counts the updates handed to the application; the processor uncounts each one once,
 when it gives its slot back.
