@@ -181,8 +181,17 @@ def _attachment_if_file(arg: str) -> Attachment | None:
     return _file_at(_unquoted(arg))
 
 
+def _expanded(typed_path: str) -> Path:
+    """A typed path with "~" or "~name" as that home folder; as typed where there is none to
+    know (a user "name" that does not exist, a song's name written with a tilde)."""
+    try:
+        return Path(typed_path).expanduser()
+    except RuntimeError:  # "Could not determine home directory."
+        return Path(typed_path)
+
+
 def _file_at(typed_path: str) -> Attachment | None:
-    path = Path(typed_path).expanduser()
+    path = _expanded(typed_path)
     try:
         if path.is_file():
             return Attachment(str(path), _as_text(path.name), path.stat().st_size)
@@ -268,7 +277,7 @@ def _problem_at(arg: str, command: str = "/mood") -> str | None:
     path_like = arg.startswith(PATH_STARTS) or arg in ("~", ".", "..")
     if not (path_like or arg.lower().endswith(AUDIO_SUFFIXES)):
         return None
-    path = Path(arg).expanduser()
+    path = _expanded(arg)
     try:
         if path.is_dir():
             return f"{arg} is a folder. Give me one audio file in it, e.g. {command} {arg.rstrip('/')}/song.mp3"
@@ -296,7 +305,7 @@ def _answer_path_problem(args: str, command: str) -> str | None:
         runs = sum(1 for n in itertools.accumulate(len(word) + 1 for word in words) if n <= PATH_MAX_CHARS + 1)
         for run in (" ".join(words[:end]) for end in range(runs, 1, -1)):
             with contextlib.suppress(OSError, ValueError):
-                if os.path.lexists(Path(run).expanduser()):
+                if os.path.lexists(_expanded(run)):
                     return _problem_at(run, command)
         for run in (" ".join(words[:end]) for end in range(runs, 1, -1)):
             if run.lower().endswith(AUDIO_SUFFIXES):

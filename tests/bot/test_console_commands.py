@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bot.frontends.console import TEXT_HINT, UNKNOWN_HINT
+from bot.frontends.render import GENERIC_ERROR
 from storage.models import UserRef
 from tests.bot.test_console import chat
 
@@ -49,6 +50,18 @@ async def test_the_home_current_or_parent_folder_is_a_folder_not_a_song_name(db,
     out = await chat(db, counting, tmp_path, [f"/mood {folder}", "/quit"])
     assert f"{folder} is a folder. Give me one audio file in it, e.g. /mood {folder}/song.mp3" in out, out
     assert "Finding" not in out and counting.calls == []
+
+
+async def test_a_tilde_before_a_user_that_does_not_exist_is_no_file_not_an_error(db, counting, tmp_path):
+    # "~name/…" is name's home folder: Python raises RuntimeError for a name with none (a typo, or a
+    # song's name written with a tilde), which the console answered "something went wrong".
+    out = await chat(db, counting, tmp_path, ["/mood ~nosuchuser/song.mp3", "/journal on 21:30 Europe/Lisbon",
+                                              "/journal prompt", "/journal answer ~nosuchuser/song.mp3 on the bus",
+                                              "/mood ~nosuchuser", "/quit"])
+    assert GENERIC_ERROR not in out, out
+    assert out.count("There is no file at ~nosuchuser/song.mp3.") == 2
+    assert out.count("Finding the song") == 1  # "~nosuchuser" alone is a song's name
+    assert counting.calls == []
 
 
 async def test_a_file_url_names_the_file_on_this_computer(db, counting, clip_paths, tmp_path):
