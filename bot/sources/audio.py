@@ -67,6 +67,7 @@ from bot.sources.models import (
 )
 from bot.sources.query import DEFAULT_ALLOWED
 from bot.sources.ranged import RANGE_MARGIN, TOO_SLOW, EmptyFileError, RangeReply, http_range
+from bot.sources.spans import StreamTimesLie
 from bot.sources.spotify import version_tags
 from bot.sources.urlguard import BLOCKED_MESSAGE, ConnectPolicy, Resolver, URLGuard, reachable_hosts, system_resolver
 from bot.tempfiles import temporary_folder
@@ -430,7 +431,8 @@ def section_file(section: ranged.Section | None, name: str, ext: str, url: str, 
                  fetched: int, duration_s: float | None,
                  stated_window: tuple[float, float] | None = None) -> FetchedAudio | None:
     """The cut section written to `workdir`; None (and a log line) if there is none: yt-dlp's turn.
-    `stated_window`: the window cut by a length the file states, which the section must be near."""
+    `stated_window`: the window cut by a length the file states, which the section must be near.
+    StreamTimesLie where the stream's timestamps place it elsewhere: the file is fetched whole."""
     if section is None:
         log.info("could not cut %s section from %s; falling back to yt-dlp", name, urlsplit(url).path)
         return None
@@ -439,16 +441,16 @@ def section_file(section: ranged.Section | None, name: str, ext: str, url: str, 
         # The stream's own timestamps (granule positions, frame numbers, decode times) place the
         # section where the length the file states (or the one known) has no song: one of them
         # is wrong, and which one only the whole file can tell.
-        log.info("%s section from %s lies at %.1f-%.1f s of a %.1f s song; falling back to yt-dlp",
-                 name, urlsplit(url).path, start, end, duration_s)
-        return None
+        log.info("%s section from %s lies at %.1f-%.1f s of a %.1f s song", name, urlsplit(url).path, start, end,
+                 duration_s)
+        raise StreamTimesLie
     if stated_window and stated_window[0] > 0 and not 1 / STATED_SKEW <= start / stated_window[0] <= STATED_SKEW:
         # The window's share of the bytes holds what the stream places at another share of the
         # length the file states: not the song's length (a 240 s Ogg stating 719 s had its
         # section reported at 111-120 s, and its length at 719 s).
-        log.info("%s section from %s starts at %.1f s, its window at %.1f s of the %.1f s the file states; "
-                 "falling back to yt-dlp", name, urlsplit(url).path, start, stated_window[0], duration_s)
-        return None
+        log.info("%s section from %s starts at %.1f s, its window at %.1f s of the %.1f s the file states",
+                 name, urlsplit(url).path, start, stated_window[0], duration_s)
+        raise StreamTimesLie
     end = min(end, duration_s) if duration_s is not None else end
     path = workdir / f"section.{ext}"
     path.write_bytes(data)
@@ -603,17 +605,25 @@ class SectionDownloader:
                     if watch.refused:  # the refusal, however yt-dlp passed it on ("unable to download", ...)
                         raise BlockedURLError(AWAY_MESSAGE if watch.away else BLOCKED_MESSAGE) from None
                     raise
+        whole = False
         if job.try_range:
-            audio = self._range_section(job.source, job.known_s, job.workdir, job.label)
+            try:
+                audio = self._range_section(job.source, job.known_s, job.workdir, job.label)
+            except StreamTimesLie:
+                log.info("the timestamps of %s are not its stream's; fetching it whole", urlsplit(job.source).path)
+                audio, whole = None, True
             if audio is not None:
                 return audio
-        return self._ytdlp(job.source, job.known_s, job.label, job.workdir, youtube_id=job.youtube_id)
+        return self._ytdlp(job.source, job.known_s, job.label, job.workdir, youtube_id=job.youtube_id, whole=whole)
 
     # A plain file: its header, then the window's bytes, by Range requests.
     def _range_section(self, url: str, duration_s: float | None, workdir: Path, label: str,
                        headers: dict[str, str] | None = None) -> FetchedAudio | None:
         """The section, or None to let yt-dlp fetch the file. `duration_s` None: the song's length
-        is not known beforehand, and the file states it (its header; an Ogg's last page)."""
+        is not known beforehand, and the file states it (its header; an Ogg's last page).
+        StreamTimesLie: the stream's own timestamps are not what it plays, and yt-dlp is to fetch
+        the file whole (ffmpeg's cut would go by the same timestamps: granule positions three
+        times an Opus stream's had it hand over a file no decoder opens, at 0.3 times 1.2 s)."""
         try:
             return self._range_section_or_none(url, duration_s, workdir, headers or {})
         except TrackNotFoundError:
@@ -749,8 +759,9 @@ class SectionDownloader:
         }
 
     def _ytdlp(self, source: str, known_s: float | None, label: str, workdir: Path,
-               youtube_id: str | None = None, watch: Watch | None = None) -> FetchedAudio:
-        """`watch`: a user's link, whose every connection the connection guard watches."""
+               youtube_id: str | None = None, watch: Watch | None = None, whole: bool = False) -> FetchedAudio:
+        """`watch`: a user's link, whose every connection the connection guard watches. `whole`:
+        the file's timestamps are known to lie, and no section is cut by them (nor tried again)."""
         messages = _YtdlpLog()
         progress = {"bytes": 0}
 
@@ -778,17 +789,22 @@ class SectionDownloader:
                 raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
             is_youtube = str(info.get("extractor_key", "")).lower().startswith("youtube")
             video_id = youtube_id or (info.get("id") if is_youtube else None)
-            direct = direct_range_url(info)
+            direct = None if whole else direct_range_url(info)
             if direct:  # a file whose length, if not known, its header states
                 try:
                     audio = self._range_section(direct, duration, workdir, label, info.get("http_headers"))
                 except DownloadError as error:  # the host may want yt-dlp's way; let yt-dlp try
                     log.info("Range section failed (%s); falling back to yt-dlp", error)
                     audio = None
+                except StreamTimesLie:
+                    log.info("the timestamps of %s are not its stream's; fetching it whole", urlsplit(direct).path)
+                    audio, whole = None, True
                 if audio is not None:
                     return replace(audio, title=info.get("title"), youtube_id=video_id,
                                    source_url=info.get("webpage_url") or direct)
-            window = section_window(duration, self.section_seconds) if duration else None
+            # A file whose timestamps lie is fetched whole: the classifier decodes it sample by
+            # sample and picks its section from what it plays.
+            window = section_window(duration, self.section_seconds) if duration and not whole else None
             if not (window and duration > self.section_seconds + WHOLE_FILE_SLACK_S):
                 window = None
             plain_file = watch is None or self._vet_user_link_formats(info, watch)

@@ -12,6 +12,8 @@ import struct
 import zlib
 from dataclasses import dataclass, replace
 
+from bot.sources.spans import StreamTimesLie
+
 CAPTURE = b"OggS"
 HEADER_FMT = "<4sBBqIIIB"  # capture, version, flags, granule, serial, sequence, crc, segments
 HEADER_LEN = struct.calcsize(HEADER_FMT)  # 27
@@ -218,8 +220,9 @@ def splice_section(prefix: bytes, middle: bytes,
                    max_seconds: float | None = None) -> tuple[bytes, float | None, float | None] | None:
     """(a playable Ogg file, where it starts and ends in the song in seconds, if the codec's rate
     is known): the header pages of `prefix` + the whole pages found in `middle`, trimmed to
-    `max_seconds`. None if this cannot be done safely (caller falls back). An Opus stream's
-    pre-skip is the same in the section and cancels out."""
+    `max_seconds`. None if this cannot be done safely (caller falls back); StreamTimesLie if the
+    granule positions are not what the packets play. An Opus stream's pre-skip is the same in the
+    section and cancels out."""
     headers = header_pages(prefix)
     if headers is None:
         return None
@@ -261,8 +264,10 @@ def splice_section(prefix: bytes, middle: bytes,
         # last 27 s while it played 9 s.
         plays = opus_samples(kept)
         stated = kept[-1].granule - start_granule
-        if plays is None or abs(stated - plays) > GRANULE_SLACK_S * OPUS_RATE:
+        if plays is None:
             return None
+        if abs(stated - plays) > GRANULE_SLACK_S * OPUS_RATE:
+            raise StreamTimesLie
     if rate is None:
         return bytes(out), None, None
     return bytes(out), start_granule / rate, kept[-1].granule / rate

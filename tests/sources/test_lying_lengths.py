@@ -20,7 +20,7 @@ from bot.sources import oggsection as ogg
 from bot.sources.audio import AudioFetcher
 from bot.sources.models import FetchedAudio, Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
-from tests.sources.test_audio import DECODE_RATE, decode
+from tests.sources.test_audio import DECODE_RATE, decode, song
 from tests.sources.test_mp4_sections import ffmpeg
 
 
@@ -88,13 +88,16 @@ async def test_a_section_past_the_length_its_file_states_is_not_reported_in_it(s
 
 
 @contextlib.asynccontextmanager
-async def whole_from_ytdlp(served: Path, tmp_path: Path, name: str) -> AsyncIterator[FetchedAudio]:
-    """`name` ("slow.m4a") fetched by its title: a section, had one been cut, plays as long as it
-    says, and none is: the whole file, from yt-dlp, is what is yielded."""
+async def whole_from_ytdlp(served: Path, tmp_path: Path, name: str,
+                           known_s: float | None = None) -> AsyncIterator[FetchedAudio]:
+    """`name` ("slow.m4a") fetched by its title, as a song `known_s` long (Spotify's length) if
+    given: a section, had one been cut, plays as long as it says, and none is: the whole file,
+    from yt-dlp, is what is yielded."""
     stem, suffix = name.rsplit(".", 1)
+    item = Query(kind=QueryKind.TEXT, text=stem) if known_s is None else song(known_s, stem, title=stem)
     with FakeAudioServer(served) as server:
         fetcher = AudioFetcher(search_template=server.base_url + "/{title}." + suffix, tmp_dir=tmp_path)
-        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text=stem)) as audio:
+        async with fetcher.fetch(item) as audio:
             if audio.section_s is not None:
                 start, end = audio.section_s
                 assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(end - start, abs=0.1), audio.section_s
@@ -121,6 +124,18 @@ async def test_an_opus_stream_whose_granule_positions_lie_is_not_cut_by_them(ser
     times, 30 s while it played 99 s. Granule positions off the packets by over 0.5 s are not the
     stream's: yt-dlp has its turn (the whole file: the length it states is theirs too)."""
     async with whole_from_ytdlp(served, tmp_path, f"{name}.ogg") as audio:
+        assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(long_duration, abs=1.0)
+
+
+@pytest.mark.parametrize("name", ["slow", "fast"])
+async def test_an_opus_stream_whose_granule_positions_lie_is_fetched_whole_when_its_length_is_known(
+        served, long_duration, tmp_path, name):
+    """The song's length known (Spotify's), the section's granule positions were found to lie just
+    the same, but yt-dlp then had ffmpeg cut the window by them: at three times the stream's, a
+    file no decoder opens ("Unsupported huge granule pos"), at 0.3 times 1.2 s of the song. No
+    cut goes by them: the whole file is fetched, and decoded, it plays the whole song."""
+    async with whole_from_ytdlp(served, tmp_path, f"{name}.ogg", known_s=long_duration) as audio:
+        assert audio.path.read_bytes() == (served / f"{name}.ogg").read_bytes()
         assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(long_duration, abs=1.0)
 
 
