@@ -202,6 +202,16 @@ def _file_at(typed_path: str) -> Attachment | None:
 
 
 
+def _unreadable(attachment: Attachment) -> str | None:
+    """What to say of a file found that this user may not read (its mode refuses them: a song
+    copied from another account): not an error on the bot's side, nor one another try mends."""
+    try:
+        with open(attachment.path, "rb"):
+            return None
+    except OSError as error:
+        return f"I can't open {attachment.path}: {error.strerror or error}."
+
+
 def _file_then_words(args: str) -> tuple[Attachment | None, str]:
     """`/journal answer ~/my song.ogg on the bus`: the longest run of leading words that names a
     file (its name may hold spaces) and the words after it; else no file, and all of it."""
@@ -607,6 +617,9 @@ class ConsoleFrontend:
         if attachment is None and (problem := _a_file_and_more(rest) or _not_a_file(rest)):
             self.say(problem)
             return
+        if attachment is not None and (problem := _unreadable(attachment)):
+            self.say(problem)
+            return
         reply = await self.usecases.mood.run(self.caller, None if attachment else _as_text(rest), attachment,
                                              progress=self._progress)
         self.show(reply)
@@ -634,6 +647,9 @@ class ConsoleFrontend:
             answer = "/journal answer"
             if attachment is None and (problem := _answer_path_problem(args, answer) or _not_a_file(song, answer)):
                 self.say(problem)  # the prompt stays open: answer it again
+                return
+            if attachment is not None and (problem := _unreadable(attachment)):
+                self.say(problem)
                 return
             self.show(await self.usecases.journal.answer(self.caller, _as_text(text), attachment,
                                                          progress=self._progress))

@@ -424,6 +424,26 @@ def test_a_data_dir_moodbot_cannot_write_to_stops_the_start_with_one_line_naming
                              "(Permission denied): create it, or give moodbot's user the right to write there\n")
 
 
+def test_a_file_the_user_may_not_read_is_said_so_not_an_error_on_the_bots_side(tmp_path, clip_paths):
+    """A song copied from another account, or off a disk mounted for another user: the file is
+    there, but its mode refuses this user. /mood and a journal answer said "something went wrong on
+    my side… try again in a moment", which would fail the same way each time."""
+    import shutil
+
+    song = tmp_path / "from a backup.ogg"
+    shutil.copy(clip_paths[0], song)
+    song.chmod(0o000)
+    lines = [f"/mood {song}", "/journal on 21:30 Europe/Lisbon", "/journal prompt",
+             f"/journal answer {song} on the bus", f"/journal answer '{song}'", "/quit"]
+    result = subprocess.run([sys.executable, "-m", "bot"], input="\n".join(lines) + "\n", capture_output=True,
+                            text=True, cwd=tmp_path, env=console_env(tmp_path / "data"), timeout=120,
+                            preexec_fn=bound_by_file_modes)
+    assert result.returncode == 0, result.stderr
+    assert "went wrong" not in result.stdout, result.stdout
+    assert result.stdout.count(f"I can't open {song}: Permission denied.") == 3
+    assert "Listening" not in result.stdout and "Saved to your journal" not in result.stdout
+
+
 def test_a_dotenv_file_that_is_not_utf8_stops_the_start_with_one_line_naming_it(tmp_path):
     # PowerShell's `"TELEGRAM_TOKEN=…" > .env` writes UTF-16.
     (tmp_path / ".env").write_text("LOG_LEVEL=DEBUG\n", encoding="utf-16")
