@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from bot.sources.spans import StreamTimesLie
@@ -184,10 +185,10 @@ def opus_packet_samples(start: bytes) -> int | None:
     return frames * OPUS_FRAME_SAMPLES[toc >> 3]
 
 
-def opus_samples(pages: list[Page]) -> int | None:
-    """The 48 kHz samples the packets that end on `pages` play (the first page holding no tail of
-    an earlier packet); None if a packet's first bytes do not say."""
-    total, start = 0, None  # the first two bytes of the packet under way, once it has begun
+def packet_starts(pages: list[Page]) -> Iterator[bytes]:
+    """The first two bytes (fewer if it is shorter) of each packet that ends on `pages` (the first
+    page holding no tail of an earlier packet)."""
+    start = None  # the first two bytes of the packet under way, once it has begun
     for page in pages:
         at = 0
         for lace in page.segments:
@@ -195,12 +196,122 @@ def opus_samples(pages: list[Page]) -> int | None:
                 start = (start or b"") + page.body[at:at + min(lace, 2 - len(start or b""))]
             at += lace
             if lace < 255:
-                samples = opus_packet_samples(start)
-                if samples is None:
-                    return None
-                total += samples
+                yield start
                 start = None
+
+
+def opus_samples(pages: list[Page]) -> int | None:
+    """The 48 kHz samples the packets that end on `pages` play (the first page holding no tail of
+    an earlier packet); None if a packet's first bytes do not say."""
+    total = 0
+    for start in packet_starts(pages):
+        samples = opus_packet_samples(start)
+        if samples is None:
+            return None
+        total += samples
     return total
+
+
+def header_packets(headers: list[Page], count: int) -> list[bytes] | None:
+    """The first `count` packets the header pages carry; None if they do not hold that many."""
+    packets, parts = [], []  # parts: the packet under way's (a comment with cover art has hundreds)
+    for page in headers:
+        at = 0
+        for lace in page.segments:
+            parts.append(page.body[at:at + lace])
+            at += lace
+            if lace < 255:
+                packets.append(b"".join(parts))
+                parts = []
+                if len(packets) == count:
+                    return packets
+    return None
+
+
+@dataclass(frozen=True)
+class VorbisBlocks:
+    """What a Vorbis audio packet's first byte says of the samples it plays: the two block sizes
+    (identification header) and each mode's block flag (the end of the setup header)."""
+    sizes: tuple[int, int]
+    long_modes: tuple[bool, ...]
+
+    @property
+    def mode_bits(self) -> int:
+        return (len(self.long_modes) - 1).bit_length()  # the spec's ilog(modes - 1)
+
+
+# A Vorbis mode, as the setup header packs it (LSB first): block flag, window type (0), transform
+# type (0), mapping number (under 64).
+VORBIS_MODE_BITS = 1 + 16 + 16 + 8
+VORBIS_MAX_MODES = 64
+# The setup header's last bytes hold its modes, their count and its framing bit.
+VORBIS_MODES_BYTES = (6 + VORBIS_MAX_MODES * VORBIS_MODE_BITS + 1) // 8 + 2
+
+
+def vorbis_blocks(headers: list[Page]) -> VorbisBlocks | None:
+    """The block sizes and modes of a Vorbis stream from its header pages; None for another codec
+    or a set-up that does not say. The modes end the setup header, after codebooks, floors,
+    residues and mappings of no fixed size: they are read backwards from its framing bit, as
+    FFmpeg's Vorbis parser does (the longest run of valid modes that a mode count before it names)."""
+    packets = header_packets(headers, 3)
+    if packets is None:
+        return None
+    ident, _, setup = packets
+    if not (ident.startswith(b"\x01vorbis") and len(ident) >= 30 and setup.startswith(b"\x05vorbis")):
+        return None
+    small, large = 1 << (ident[28] & 0x0F), 1 << (ident[28] >> 4)
+    if not 64 <= small <= large <= 8192:
+        return None
+    bits = int.from_bytes(setup[7:][-VORBIS_MODES_BYTES:], "little")  # after its type and "vorbis"
+    framing = bits.bit_length() - 1  # the setup's last bit set
+
+    def field(at: int, width: int) -> int:
+        return bits >> at & ((1 << width) - 1)
+
+    modes, found = [], None  # the block flags, last mode first
+    end = framing
+    while len(modes) < VORBIS_MAX_MODES and end - VORBIS_MODE_BITS - 6 >= 0:
+        at = end - VORBIS_MODE_BITS
+        if field(at + 1, 16) or field(at + 17, 16) or field(at + 33, 8) >= VORBIS_MAX_MODES:
+            break
+        modes.append(bool(field(at, 1)))
+        end = at
+        if field(end - 6, 6) + 1 == len(modes):
+            found = len(modes)
+    if found is None:
+        return None
+    return VorbisBlocks((small, large), tuple(reversed(modes[:found])))
+
+
+def vorbis_samples(blocks: VorbisBlocks, pages: list[Page]) -> int | None:
+    """The samples the Vorbis audio packets that end on `pages` play (the first page holding no
+    tail of an earlier packet): each its block's last half and the block before's first half,
+    (previous + current block size) / 4. A long block's packet says the size of the block before
+    it; the first packet's, if short, is taken for short. None if a packet is not audio or names
+    no mode the set-up has."""
+    total, previous = 0, None
+    for start in packet_starts(pages):
+        if not start:
+            continue  # an empty packet is skipped by the decoder
+        mode = start[0] >> 1 & ((1 << blocks.mode_bits) - 1)
+        if start[0] & 1 or mode >= len(blocks.long_modes):
+            return None
+        long = blocks.long_modes[mode]
+        if long:
+            previous = blocks.sizes[start[0] >> (1 + blocks.mode_bits) & 1]
+        current = blocks.sizes[long]
+        total += ((previous or blocks.sizes[0]) + current) // 4
+        previous = current
+    return total
+
+
+def samples_played(headers: list[Page], pages: list[Page]) -> int | None:
+    """The samples, at the rate the granule positions count, that the packets ending on `pages`
+    play by their own bytes; None where the codec or its packets do not say."""
+    if headers[0].body.startswith(b"OpusHead"):
+        return opus_samples(pages)
+    blocks = vorbis_blocks(headers)
+    return vorbis_samples(blocks, pages) if blocks else None
 
 
 def stated_seconds(headers: list[Page], tail: bytes) -> float | None:
@@ -258,15 +369,16 @@ def splice_section(prefix: bytes, middle: bytes,
         sequence += 1
     if not kept:
         return None
-    if headers[0].body.startswith(b"OpusHead"):
-        # The granule positions say where the section lies and how long it lasts; its packets,
-        # how long it plays: granule positions three times the stream's had a section said to
-        # last 27 s while it played 9 s.
-        plays = opus_samples(kept)
+    if rate is not None:
+        # The granule positions say where the section lies and how long it lasts; its packets
+        # (an Opus packet's TOC byte, a Vorbis packet's mode), how long it plays: granule
+        # positions three times an Opus stream's had a section said to last 27 s while it played
+        # 9 s, a Vorbis one's said to lie at 350-378 s of a 240 s song.
+        plays = samples_played(headers, kept)
         stated = kept[-1].granule - start_granule
-        if plays is None:
+        if plays is None and headers[0].body.startswith(b"OpusHead"):
             return None
-        if abs(stated - plays) > GRANULE_SLACK_S * OPUS_RATE:
+        if plays is not None and abs(stated - plays) > GRANULE_SLACK_S * rate:
             raise StreamTimesLie
     if rate is None:
         return bytes(out), None, None

@@ -2,13 +2,14 @@
 too short a length (an Ogg's last granule position, a FLAC's STREAMINFO total) holds audio past
 it, which its own timestamps (granule positions, frame numbers) place there, and one that states
 too long a length has the window's share of its bytes at another share of the song; an MP4 whose
-media timescale lies, or an Opus stream whose granule positions do, plays its section longer or
+media timescale lies, or an Ogg stream whose granule positions do (Opus, Vorbis), plays its section longer or
 shorter than it says. Such a section is not reported at a time the song does not have, or as
 longer or shorter than it plays: the file goes to yt-dlp, whole, and the classifier picks its
 section from what it holds."""
 from __future__ import annotations
 
 import contextlib
+import random
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -66,6 +67,9 @@ def served(audio_root, tmp_path_factory):
     (root / "long.flac").write_bytes(flac_with_length((root / "song.flac").read_bytes(), 3))
     (root / "slow.ogg").write_bytes(ogg_with_granules((audio_root / "long.ogg").read_bytes(), 3))
     (root / "fast.ogg").write_bytes(ogg_with_granules((audio_root / "long.ogg").read_bytes(), 0.3))
+    ffmpeg("-i", str(audio_root / "long.ogg"), "-c:a", "libvorbis", "-q:a", "3", str(root / "vorbis.ogg"))
+    (root / "slow_vorbis.ogg").write_bytes(ogg_with_granules((root / "vorbis.ogg").read_bytes(), 3))
+    (root / "fast_vorbis.ogg").write_bytes(ogg_with_granules((root / "vorbis.ogg").read_bytes(), 0.3))
     (root / "slow.m4a").write_bytes(mp4_with_timescale((audio_root / "long.m4a").read_bytes(), 0.3))
     (root / "fast.m4a").write_bytes(mp4_with_timescale((audio_root / "long.m4a").read_bytes(), 3))
     return root
@@ -137,6 +141,51 @@ async def test_an_opus_stream_whose_granule_positions_lie_is_fetched_whole_when_
     async with whole_from_ytdlp(served, tmp_path, f"{name}.ogg", known_s=long_duration) as audio:
         assert audio.path.read_bytes() == (served / f"{name}.ogg").read_bytes()
         assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(long_duration, abs=1.0)
+
+
+@pytest.mark.parametrize("known", [False, True])
+@pytest.mark.parametrize("name", ["slow_vorbis", "fast_vorbis"])
+async def test_a_vorbis_stream_whose_granule_positions_lie_is_fetched_whole(served, long_duration, tmp_path,
+                                                                            name, known):
+    """Vorbis granule positions were not checked: at three times the stream's, a section of the
+    240 s song was said to lie at 350-378 s while it played 9 s (its length stated, 719 s), or,
+    the length known, ffmpeg cut 11 s out of the window with errors; at 0.3 times, a section said
+    to last 30 s played 100 s. A Vorbis packet's mode (its first byte) says how many samples it
+    plays, and granule positions off them by over 0.5 s are not the stream's: the file is fetched
+    whole."""
+    async with whole_from_ytdlp(served, tmp_path, f"{name}.ogg", long_duration if known else None) as audio:
+        assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(long_duration, abs=1.0)
+
+
+async def test_a_vorbis_stream_whose_granule_positions_hold_is_cut(served, long_duration, tmp_path):
+    """The same song, its granule positions the encoder's: the middle 30 s, from a fraction of
+    the bytes, and it plays as long as it says."""
+    with FakeAudioServer(served) as server:
+        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.ogg", tmp_dir=tmp_path)
+        async with fetcher.fetch(song(long_duration, "vorbis", title="vorbis")) as audio:
+            start, end = audio.section_s
+            assert start == pytest.approx(long_duration / 2 - 15, abs=5.0) and end - start == pytest.approx(30, abs=1.0)
+            assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(end - start, abs=0.1)
+            assert audio.bytes_downloaded < (served / "vorbis.ogg").stat().st_size / 4
+
+
+def test_vorbis_packets_are_counted_by_their_modes(served):
+    """Each packet plays (previous + current block size) / 4 samples, its block's size by the
+    mode its first byte names (the modes read backwards from the end of the setup header): over
+    the whole stream they come to its last granule position, within a long block."""
+    data = (served / "vorbis.ogg").read_bytes()
+    headers = ogg.header_pages(data[:16384])
+    blocks = ogg.vorbis_blocks(headers)
+    assert blocks.sizes == (256, 2048) and blocks.long_modes == (False, True)  # libvorbis at 44.1 kHz
+    audio = [page for page in ogg.pages_in(data) if page.granule > 0]
+    assert ogg.vorbis_samples(blocks, audio) == pytest.approx(audio[-1].granule, abs=2048)
+    rng = random.Random("vorbis-setup")
+    for _ in range(300):  # a host's bytes are untrusted: a set-up with bytes flipped gives None or modes
+        body = bytearray(headers[-1].body)
+        for _ in range(rng.randint(1, 8)):
+            body[rng.randrange(len(body))] = rng.randrange(256)
+        damaged = ogg.vorbis_blocks([*headers[:-1], ogg.replace(headers[-1], body=bytes(body))])
+        assert damaged is None or ogg.vorbis_samples(damaged, audio[100:120]) is None or damaged.long_modes
 
 
 def test_opus_packets_are_counted_by_their_toc_bytes_across_pages():
