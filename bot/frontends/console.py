@@ -11,6 +11,7 @@ too. It is also the `PromptSender` for the "console" platform.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import ctypes
 import io
@@ -461,8 +462,10 @@ class ConsoleFrontend:
             # as a lone surrogate (`_as_text` makes it "\ufffd"; a path keeps it as its byte).
             self.stdin.reconfigure(errors="surrogateescape")
         if isinstance(self.stdout, io.TextIOWrapper) and self.stdout.errors == "strict":
-            # And a path typed so, said back ("… is a folder"), is written as the bytes typed.
-            self.stdout.reconfigure(errors="surrogateescape")
+            # And a path typed so, said back ("… is a folder"), is written as the bytes typed. A
+            # locale that is not UTF-8 (de_DE.ISO-8859-1) has no "—" nor emoji: "?" for those.
+            utf8 = codecs.lookup(self.stdout.encoding).name == "utf-8"
+            self.stdout.reconfigure(errors="surrogateescape" if utf8 else "replace")
         if self._in_terminal():
             self._start_line_editor(loop)
             return

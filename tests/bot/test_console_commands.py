@@ -169,6 +169,28 @@ async def test_a_path_that_is_not_utf8_is_said_back_on_an_output_written_strictl
     assert b"went wrong" not in said and said.rstrip().endswith(b"Bye!")
 
 
+async def test_a_terminal_whose_locale_is_not_utf8_gets_the_chat_not_an_encoding_error(db, counting, clip_paths,
+                                                                                        tmp_path):
+    # LANG=de_DE.ISO-8859-1: Python's stdin and stdout are Latin-1, which has no "—" nor emoji. The
+    # greeting raised UnicodeEncodeError, and `python -m bot` stopped before the first command
+    # ("moodbot stopped: 'latin-1' codec can't encode character '\u2014'"). What Latin-1 lacks is "?".
+    import io
+
+    from bot.frontends.console import ConsoleFrontend
+    from bot.usecases import build_usecases
+
+    typed = io.TextIOWrapper(io.BytesIO(f"/mood {clip_paths[0]}\n/playlist caf\xe9\n/quit\n".encode("latin-1")),
+                             encoding="latin-1", errors="strict")
+    written = io.BytesIO()
+    out = io.TextIOWrapper(written, encoding="latin-1", errors="strict", write_through=True)
+    await ConsoleFrontend(build_usecases(db, counting, None), typed, out, data_dir=tmp_path).run()
+    said = written.getvalue().decode("latin-1")
+    assert said.startswith("moodbot console ? type /help for the commands"), said
+    assert "\nMood: ? " in said and len(counting.calls) == 1
+    assert "?caf\xe9? isn't one of the moods I know" in said  # "é" is Latin-1: written as typed
+    assert "went wrong" not in said and said.rstrip().endswith("Bye!")
+
+
 async def test_commands_piped_into_a_terminal_get_no_prompt_glued_to_their_answers(db, counting, tmp_path):
     # `printf '/help\n/quit\n' | make run` in a terminal: nobody types, the lines are not shown,
     # so a "> " before each read was glued to the next answer ("> Sharing on: …", "> Bye!").
