@@ -24,7 +24,7 @@ import struct
 from dataclasses import dataclass
 from itertools import accumulate
 
-from bot.sources.spans import kept_span
+from bot.sources.spans import StreamTimesLie, kept_span
 
 FTYP = b"ftyp"
 MOOV = b"moov"
@@ -207,7 +207,8 @@ def _sample_table(buf: bytes, stbl: Box) -> tuple[tuple[int, ...], tuple[int, ..
 
 
 def audio_track(moov: bytes) -> Track | None:
-    """The file's one sound track (`moov` is the whole moov box); None if there is none, or more."""
+    """The file's one sound track (`moov` is the whole moov box); None if there is none, or more.
+    StreamTimesLie if its index has the frames play other than the sample entry says."""
     root = read_box(moov, 0)
     if root is None or root.type != MOOV:
         return None
@@ -236,8 +237,10 @@ def audio_track(moov: bytes) -> Track | None:
             return None
         return Track(trak, timescale, movie_timescale, fragmented=True)
     table = _sample_table(moov, stbl)
-    if table is None or not _plays_as_stated(moov, stbl, timescale, table[0]):
+    if table is None:
         return None
+    if not _plays_as_stated(moov, stbl, timescale, table[0]):
+        raise StreamTimesLie
     return Track(trak, timescale, movie_timescale, False, *table)
 
 
