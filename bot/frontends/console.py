@@ -125,6 +125,11 @@ def _names_no_song(text: str) -> bool:
 PATH_MAX_CHARS = 4096
 QUOTED_PATH_MAX_CHARS = 3 * PATH_MAX_CHARS
 SHELL_QUOTES = re.compile(r"""['"\\]""")  # what a shell reads other than as typed
+QUOTES = re.compile(r"""['"]""")
+# A backslash, not itself escaped, before a letter or digit: a terminal escapes a space, a quote or
+# a backslash when it pastes a path, never a letter, so this one is the name's own (back\slash.mp3,
+# C:\Users\me\song.mp3).
+NAME_BACKSLASH = re.compile(r"(?<!\\)(?:\\\\)*\\[^\W_]")
 FILE_URL_HOSTS = ("", "localhost")  # file:///path and file://localhost/path are this computer's
 
 
@@ -143,6 +148,8 @@ def _unquoted(arg: str) -> str:
     one path it stands for; anything else as typed."""
     if len(arg) > QUOTED_PATH_MAX_CHARS:
         return arg  # no path: not read as a shell would (a long word takes that read a quadratic time)
+    if NAME_BACKSLASH.search(arg) and not QUOTES.search(arg):
+        return arg  # no shell's escapes: a name's own backslash, a Windows path
     try:
         words = shlex.split(arg)
     except ValueError:  # an apostrophe in a song name: "Don't Stop Me Now"

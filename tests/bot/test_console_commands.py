@@ -64,6 +64,25 @@ async def test_a_tilde_before_a_user_that_does_not_exist_is_no_file_not_an_error
     assert counting.calls == []
 
 
+async def test_a_backslash_before_a_letter_is_part_of_the_path_typed(db, counting, clip_paths, tmp_path):
+    # Read as a shell reads it, "\s" was "s": a file named with a backslash was "no file at
+    # …/backslash.ogg", and a Windows path was said back run together ("C:UsersmeMusicsong.mp3").
+    # A terminal escapes a space or a quote, never a letter: that backslash is the name's own.
+    import shutil
+
+    song = tmp_path / "back\\slash.ogg"
+    shutil.copy(clip_paths[0], song)
+    pasted = str(song).replace("\\", "\\\\")  # as a terminal pastes it: the backslash escaped
+    out = await chat(db, counting, tmp_path, [f"/mood {song}", "/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                              f"/journal answer {song} on the bus", "/journal list",
+                                              "/mood C:\\Users\\me\\Music\\song.mp3",
+                                              f"/mood {pasted}", "/quit"])
+    assert "no file" not in out.replace("There is no file at C:\\Users\\me\\Music\\song.mp3.", ""), out
+    assert out.count("🎵 back\\slash\n") == 2 and "Saved to your journal" in out and len(counting.calls) == 1
+    assert "back\\slash (" in out and "– on the bus" in out
+    assert "There is no file at C:\\Users\\me\\Music\\song.mp3." in out
+
+
 async def test_a_file_url_names_the_file_on_this_computer(db, counting, clip_paths, tmp_path):
     # A file manager's "copy" pastes a file as a URL (file:///home/me/My%20Music/a.ogg): that is
     # the file, not "a kind of link I can't open".
