@@ -92,9 +92,10 @@ _EOF = object()
 def first_word(text: str) -> tuple[str, str]:
     """`Mood<space>words` as (`mood`, `words`): a command's or subcommand's name and what follows.
     Any space ends the name (a tab, the ideographic one an input method types, as well as ASCII's),
-    and the name is read in any case."""
+    and the name is read in any case, and in full-width letters ("ｍｏｏｄ") as that input method
+    types them."""
     word, *rest = text.split(None, 1) or [""]
-    return word.lower(), rest[0].strip() if rest else ""
+    return unicodedata.normalize("NFKC", word).lower(), rest[0].strip() if rest else ""
 
 
 # What may come before a command and is not seen: a byte-order mark (a commands file saved so),

@@ -279,6 +279,16 @@ async def test_a_full_width_slash_as_an_input_method_types_it_starts_a_command(d
     assert out.rstrip().endswith("Bye!") and TEXT_HINT not in out
 
 
+async def test_a_command_typed_in_full_width_letters_is_that_command(db, counting, tmp_path):
+    # The same input method's full-width mode types the letters so too ("ｍｏｏｄ"): with "／" read
+    # as "/", the command was "one I don't know", with no hint of which.
+    out = await chat(db, counting, tmp_path, ["／ｓｈａｒｅ off", "／ｊｏｕｒｎａｌ ｏｎ 21:30 Asia/Tokyo", "/ｊｏｕｒｎａｌ ｌｉｓｔ",
+                                              "／ｑｕｉｔ", "/help"])
+    assert "Sharing off" in out and "Journal on: every day at 21:30 (Asia/Tokyo)" in out, out
+    assert "Your journal is empty" in out and "I don't know" not in out and "Usage" not in out
+    assert out.rstrip().endswith("Bye!")
+
+
 @pytest.mark.parametrize("typed", ["Creep", "hello there", "/dance", "/"])
 async def test_words_that_are_no_command_get_the_hint_they_need(db, counting, tmp_path, typed):
     out = await chat(db, counting, tmp_path, [typed, "/quit"])
