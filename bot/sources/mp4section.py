@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import struct
+from collections import Counter
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -41,6 +42,13 @@ MAX_SAMPLES = 500_000
 # (and twice those for HE-AAC at its output rate), AAC-LD's 512 and 480, MPEG audio's 1 152 and 576.
 MP4A_FRAME_SAMPLES = (1024, 960, 2048, 1920, 512, 480, 1152, 576)
 FRAME_TOLERANCE = 0.01  # a frame's stated length off one of those by at most this share
+TFHD_DURATION_PRESENT = 0x000008  # tfhd flag: a default sample duration for the fragment
+TRUN_DATA_OFFSET_PRESENT, TRUN_FIRST_FLAGS_PRESENT = 0x000001, 0x000004
+TRUN_DURATION_PRESENT = 0x000100  # trun flag: each sample's duration is given (then size, flags, offset)
+TRUN_SAMPLE_FIELDS = 0x000F00  # trun flags: which 4-byte fields each sample's row has
+# What a fragmented section's decode times may say beyond what its samples play (rounding, a gap
+# an encoder left); past it, the decode times are not the stream's.
+FRAGMENT_SLACK_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -473,6 +481,76 @@ def fragments_in(buf: bytes) -> list[tuple[int, bytes]]:
     return []
 
 
+def trex_duration(moov: bytes) -> int | None:
+    """The default sample duration the set-up gives fragments (mvex's trex), if any."""
+    root = read_box(moov, 0)
+    mvex = find(moov, root, b"mvex") if root else None
+    trex = find(moov, mvex, b"trex") if mvex else None
+    body = payload(moov, trex) if trex else b""
+    return struct.unpack_from(">I", body, 12)[0] if len(body) >= 16 else None
+
+
+def fragment_durations(fragment: bytes, default: int | None) -> Counter | None:
+    """How many of a fragment's (moof + mdat) samples last how many media ticks, by its trun rows
+    or the tfhd's (else the set-up's, `default`) default duration; None if it does not say."""
+    moof = read_box(fragment, 0)
+    durations: Counter = Counter()
+    for traf in (c for c in children(fragment, moof) or () if c.type == b"traf"):
+        tfhd = find(fragment, traf, b"tfhd")
+        body = payload(fragment, tfhd) if tfhd else b""
+        if len(body) < 8:
+            return None
+        flags = int.from_bytes(body[1:4], "big")
+        at = 8 + (8 if flags & BASE_DATA_OFFSET_PRESENT else 0) + (4 if flags & 0x000002 else 0)
+        traf_default = default
+        if flags & TFHD_DURATION_PRESENT:
+            if len(body) < at + 4:
+                return None
+            (traf_default,) = struct.unpack_from(">I", body, at)
+        for trun in (c for c in children(fragment, traf) or () if c.type == b"trun"):
+            body = payload(fragment, trun)
+            if len(body) < 8:
+                return None
+            flags = int.from_bytes(body[1:4], "big")
+            (count,) = struct.unpack_from(">I", body, 4)
+            at = 8 + (4 if flags & TRUN_DATA_OFFSET_PRESENT else 0) + (4 if flags & TRUN_FIRST_FLAGS_PRESENT else 0)
+            row = 4 * bin(flags & TRUN_SAMPLE_FIELDS).count("1")
+            if count > MAX_SAMPLES or len(body) < at + count * row:
+                return None
+            if flags & TRUN_DURATION_PRESENT:
+                durations.update(struct.unpack_from(">I", body, at + i * row)[0] for i in range(count))
+            elif traf_default is None:
+                return None
+            elif count:
+                durations[traf_default] += count
+    return durations or None
+
+
+def _check_fragment_times(moov: bytes, track: Track, fragments: list[tuple[int, bytes]], count: int) -> None:
+    """StreamTimesLie unless the first `count` of `fragments` play as their decode times (tfdt)
+    and the media timescale say: each sample one frame at the sample entry's rate (a timescale 3
+    times the rate had a section of a 240 s song said to lie at 35-45 s play 30 s), and up to the
+    next one's decode time (decode times 0.3 times the stream's had one said to lie at 32-41 s
+    play 13 s). Fragments that do not say what they play are not checked."""
+    default = trex_duration(moov)
+    plays = [fragment_durations(raw, default) for _, raw in fragments[:count]]
+    if None in plays:
+        return
+    mdia = find(moov, track.trak, b"mdia")
+    minf = find(moov, mdia, b"minf") if mdia else None
+    stbl = find(moov, minf, b"stbl") if minf else None
+    every = sum(plays, Counter())
+    typical = max(every, key=lambda duration: (every[duration], duration))
+    if stbl is not None and not _plays_as_stated(moov, stbl, track.timescale, (typical,)):
+        raise StreamTimesLie
+    followed = min(count, len(fragments) - 1)  # those whose next one's decode time is known
+    if followed:
+        stated = fragments[followed][0] - fragments[0][0]
+        played = sum(duration * n for counts in plays[:followed] for duration, n in counts.items())
+        if abs(stated - played) > FRAGMENT_SLACK_S * track.timescale:
+            raise StreamTimesLie
+
+
 def fragmented_seconds(moov: bytes) -> float | None:
     """A fragmented movie's length, if its set-up states it: mvex's mehd, in mvhd's timescale.
     (mvhd's own duration counts only the samples in the moov, none or the first fragment's.)"""
@@ -513,7 +591,8 @@ def fragmented_setup(ftyp: bytes, moov: bytes, track: Track) -> bytes | None:
 def splice_fragments(ftyp: bytes, moov: bytes, track: Track, middle: bytes,
                      max_seconds: float | None = None) -> tuple[bytes, float, float] | None:
     """(file, start s, end s): the setup + the whole fragments found in `middle`, trimmed to about
-    `max_seconds` from the first one's start."""
+    `max_seconds` from the first one's start. StreamTimesLie if they play other than their
+    decode times say."""
     setup = fragmented_setup(ftyp, moov, track)
     fragments = fragments_in(middle)
     if setup is None or not fragments:
@@ -523,6 +602,7 @@ def splice_fragments(ftyp: bytes, moov: bytes, track: Track, middle: bytes,
         return None  # out of order
     start = times[0]
     count, end = kept_span(times, None if max_seconds is None else max_seconds * track.timescale)
+    _check_fragment_times(moov, track, fragments, count)
     rebased = [_rebased(raw, start) for _, raw in fragments[:count]]
     if None in rebased:
         return None

@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 
 from bot.sources import flacsection as flac
+from bot.sources import mp4section as mp4
 from bot.sources import oggsection as ogg
 from bot.sources.audio import AudioFetcher
 from bot.sources.models import FetchedAudio, Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
 from tests.sources.test_audio import DECODE_RATE, decode, song
-from tests.sources.test_mp4_sections import ffmpeg
+from tests.sources.test_mp4_sections import VARIANTS, ffmpeg
 
 
 def ogg_with_length(data: bytes, scale: float) -> bytes:
@@ -45,6 +46,16 @@ def mp4_with_timescale(data: bytes, scale: float) -> bytes:
     field = at + (12 if data[at] == 0 else 20)
     lying = bytearray(data)
     struct.pack_into(">I", lying, field, round(struct.unpack_from(">I", data, field)[0] * scale))
+    return bytes(lying)
+
+
+def mp4_with_decode_times(data: bytes, scale: float) -> bytes:
+    """`data`, a fragmented MP4, with every fragment's decode time (its tfdt) times `scale`."""
+    lying = bytearray(data)
+    for moof in (box for box in mp4.top_level(data) if box.type == mp4.MOOF):
+        tfdt = mp4.find(data, mp4.find(data, moof, b"traf"), b"tfdt")
+        field, at = (">Q" if data[tfdt.data_start] == 1 else ">I"), tfdt.data_start + 4
+        struct.pack_into(field, lying, at, round(struct.unpack_from(field, data, at)[0] * scale))
     return bytes(lying)
 
 
@@ -72,6 +83,13 @@ def served(audio_root, tmp_path_factory):
     (root / "fast_vorbis.ogg").write_bytes(ogg_with_granules((root / "vorbis.ogg").read_bytes(), 0.3))
     (root / "slow.m4a").write_bytes(mp4_with_timescale((audio_root / "long.m4a").read_bytes(), 0.3))
     (root / "fast.m4a").write_bytes(mp4_with_timescale((audio_root / "long.m4a").read_bytes(), 3))
+    for kind in ("fragments", "fragments_sidx"):
+        ffmpeg("-i", str(audio_root / "long.m4a"), *VARIANTS[kind], str(root / f"{kind}.m4a"))
+        fragmented = (root / f"{kind}.m4a").read_bytes()
+        (root / f"slow_{kind}.m4a").write_bytes(mp4_with_timescale(fragmented, 0.3))
+        (root / f"fast_{kind}.m4a").write_bytes(mp4_with_timescale(fragmented, 3))
+        (root / f"late_{kind}.m4a").write_bytes(mp4_with_decode_times(fragmented, 3))
+        (root / f"early_{kind}.m4a").write_bytes(mp4_with_decode_times(fragmented, 0.3))
     return root
 
 
@@ -121,6 +139,31 @@ async def test_an_mp4_whose_timescale_lies_is_not_cut_by_its_index(served, long_
     it at 0.3 times; at 3 times a file of no audio)."""
     async with whole_from_ytdlp(served, tmp_path, f"{name}.m4a", long_duration if known else None) as audio:
         assert audio.path.read_bytes() == (served / f"{name}.m4a").read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["fragments", "fragments_sidx"])
+@pytest.mark.parametrize("lie", ["slow", "fast", "late", "early"])
+async def test_a_fragmented_mp4_whose_decode_times_lie_is_fetched_whole(served, long_duration, tmp_path, lie, kind):
+    """A fragmented MP4's samples play by their fragments' durations (trun, tfhd, trex) at its
+    media timescale, and each fragment up to the next one's decode time (tfdt); neither was
+    checked. The 240 s song's length known, the timescale at 3 times the rate (fast) had a section
+    said to lie at 35-45 s play 30 s (33-45 s and 35 s by the sidx), decode times at 0.3 times the
+    stream's (early) one said to lie at 32-41 s play 13 s; at 0.3 times the rate (slow) and three
+    times the decode times (late), the section falls past the song's end. Frames that play no AAC
+    frame's length at the entry's rate, or fragments that play over 0.5 s more or less than their
+    decode times say, are not the stream's: the file is fetched whole."""
+    async with whole_from_ytdlp(served, tmp_path, f"{lie}_{kind}.m4a", long_duration) as audio:
+        assert audio.path.read_bytes() == (served / f"{lie}_{kind}.m4a").read_bytes()
+
+
+async def test_a_fragmented_mp4_whose_decode_times_hold_is_cut(served, long_duration, tmp_path):
+    """The same song's fragments as ffmpeg wrote them: the middle 30 s, and it plays as long as it says."""
+    with FakeAudioServer(served) as server:
+        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.m4a", tmp_dir=tmp_path)
+        async with fetcher.fetch(song(long_duration, "fragments", title="fragments")) as audio:
+            start, end = audio.section_s
+            assert start == pytest.approx(long_duration / 2 - 15, abs=5.0) and end - start == pytest.approx(30, abs=5.0)
+            assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(end - start, abs=0.1)
 
 
 @pytest.mark.parametrize("name", ["slow", "fast"])
