@@ -94,6 +94,8 @@ class MoodReply:
     title: str
     artists: tuple[str, ...]
     mood: str
+    # Empty: a journal answer told again from its entry (which keeps no confidence nor model, see
+    # `JournalUseCase.answer`): the answer then says neither.
     probabilities: dict[str, float]
     valence: float
     arousal: float

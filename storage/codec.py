@@ -199,6 +199,7 @@ def journal_to_doc(entry: JournalEntry) -> Document:
         "created_at": utc(entry.created_at),
         "note": entry.note,
         "place": entry.place,
+        **({} if entry.answered_by is None else {"answered_by": entry.answered_by}),
     }
 
 
@@ -217,6 +218,7 @@ def journal_from_doc(doc: Mapping[str, Any]) -> JournalEntry:
         created_at=doc["created_at"],
         note=doc.get("note", ""),
         place=doc.get("place"),
+        answered_by=doc.get("answered_by"),
     )
 
 

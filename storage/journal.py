@@ -157,6 +157,12 @@ class JournalRepo:
                 return False
         return True
 
+    async def answered_by(self, ref: UserRef, message: str) -> JournalEntry | None:
+        """The user's entry the message `message` made (`JournalEntry.answered_by`), if any."""
+        with translated_errors("find a journal entry by its message"):
+            doc = await self._journal.find_one({**user_filter(ref), "answered_by": message})
+        return None if doc is None else journal_from_doc(doc)
+
     async def list(self, ref: UserRef, limit: int = 10, skip: int = 0) -> list[JournalEntry]:
         with translated_errors("list journal"):
             docs = await self._journal.find(user_filter(ref), sort=NEWEST_FIRST,

@@ -93,6 +93,9 @@ class JournalEntry:
     created_at: datetime
     note: str = ""  # the user's own words after the song
     place: str | None = None  # where the entry was written, when it was not a private chat
+    # The message that answered, "<chat id>:<message id>" on its platform: the same message handed
+    # over again (the inbox's replay after a hard kill) is recognised, not filed a second time.
+    answered_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,7 @@ def journal_saved_text(reply: JournalSavedReply) -> str:
     mood = reply.mood
     lines = [f"Saved to your journal for {reply.local_date.isoformat()}:",
              f"{reply.phrase} {song_line(mood.title, mood.artists)}",
-             f"Mood: {mood_label(mood.mood)} (confidence {mood.confidence:.0%})"]
+             f"Mood: {mood_label(mood.mood)}" + (f" (confidence {mood.confidence:.0%})" if mood.probabilities else "")]
     if mood.fallback_reason:  # as /mood's answer says it (and Discord's saved embed): the ANN heard this one
         lines.append(model_line(mood))
     if reply.queued:

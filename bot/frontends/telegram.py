@@ -756,7 +756,8 @@ class TelegramFrontend:
         note = ALBUM_ONE_SONG_PER_PROMPT.format(count=len(songs)) if len(songs) > 1 else None
         await self._run_with_progress(
             songs[0], lambda attachment, progress: self.usecases.journal.answer(
-                caller, caption or None, attachment, prompt_message_id=prompt_id, progress=progress),
+                caller, caption or None, attachment, prompt_message_id=prompt_id,
+                message_id=str(songs[0].message_id), progress=progress),
             as_text=lambda reply: noted(reply, None if isinstance(reply, ErrorReply) else note))
 
     async def _prompt_answered(self, messages: list[Message], caller: Caller) -> str | None:
@@ -795,7 +796,8 @@ class TelegramFrontend:
         """Answer the daily prompt `prompt_id` (the id of its message) with `message`: its song, and
         its words as the entry's note."""
         await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
-            caller, journal_note(message) or None, attachment, prompt_message_id=prompt_id, progress=progress))
+            caller, journal_note(message) or None, attachment, prompt_message_id=prompt_id,
+            message_id=str(message.message_id), progress=progress))
 
     async def on_journal(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "journal", private_only=True):

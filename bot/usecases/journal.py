@@ -38,7 +38,7 @@ from bot.replies import (
 )
 from bot.sources.models import SourceError
 from bot.sources.query import FULL_WIDTH_PUNCTUATION, LINK_CLOSERS
-from bot.usecases.mood import GENERIC_ERROR, MoodUseCase
+from bot.usecases.mood import GENERIC_ERROR, MoodUseCase, mood_reply
 from bot.usecases.ports import NoSchedule, PromptSchedule, RecipientGone, SenderRefused
 from inference.result import MOODS, InferenceError
 from storage.outbox import JournalWrite, JournalWriter
@@ -702,8 +702,11 @@ class JournalUseCase:
         return f"{opening} {next_prompt_text(when)} {NOT_A_JOURNAL_ANSWER}"
 
     async def answer(self, caller: Caller, text: str | None, attachment: Attachment | None = None, *,
-                     prompt_message_id: str | None = None,
+                     prompt_message_id: str | None = None, message_id: str | None = None,
                      progress: Progress = no_progress) -> JournalSavedReply | ErrorReply:
+        """`message_id`: the platform's id of the message answering, kept with the entry: the same
+        message handed over again (after a hard kill, `bot/usecases/inbox.py`) is told its entry
+        was saved, as the first time, and makes no second one (nor takes a newer prompt)."""
         ref = UserRef(caller.platform, caller.user_id)
         # As the answer arrived (the front-end's stamp), else now: a /forget since drops it.
         erasures = self.db.privacy.erasures(ref) if caller.erasures is None else caller.erasures
@@ -712,6 +715,10 @@ class JournalUseCase:
             user, known = await self.db.users.get(ref), True
         except StorageError:  # the database is down: a prompt this process sent may still be answered
             user, known = None, False
+        answered_by = None if message_id is None else f"{caller.chat_id or caller.user_id}:{message_id}"
+        if answered_by is not None and (saved := await self._saved_from(ref, answered_by, known)) is not None:
+            log.info("journal.answer_already_saved", extra={"user": caller.user_id})
+            return await self._saved_again(*saved)
         try:
             if known and (user is None or not user.journal_enabled):  # /journal off: nothing is filed
                 prompt = None
@@ -743,6 +750,7 @@ class JournalUseCase:
             reply_text=(text or "").strip() or (attachment.filename if attachment else ""),
             track_key=reply.track_key, track_title=display_title(reply), mood=reply.mood,
             valence=reply.valence, arousal=reply.arousal, created_at=self.now(), note=note, place=caller.place,
+            answered_by=answered_by,
         )
         if self.db.privacy.erasures(ref) != erasures:  # /forget came since the answer did (download, listening)
             log.info("journal.answer_dropped_after_forget", extra={"user": caller.user_id})
@@ -756,6 +764,53 @@ class JournalUseCase:
             self._open[prompt.prompt_id] = replace(self._open[prompt.prompt_id], answered=True)
         log.info("journal.answered", extra={"user": caller.user_id, "mood": reply.mood, "queued": queued})
         return JournalSavedReply(phrase=prompt.phrase, mood=reply, local_date=prompt.local_date, queued=queued)
+
+    async def _saved_from(self, ref: UserRef, answered_by: str, database_up: bool) -> tuple[JournalEntry, bool] | None:
+        """The entry the message `answered_by` made already, and whether it waits in the outbox:
+        a message handed over again after a restart. None when there is none, or it cannot be told
+        (the database down, and the outbox holds none of it): the answer then goes on as any. The
+        database is not asked when it just failed to answer (`database_up`): not a wait more."""
+        saved = None
+        if database_up:
+            try:
+                saved = await self.db.journal.answered_by(ref, answered_by)
+            except StorageError:
+                pass
+        if saved is not None:
+            return saved, False
+        try:
+            queued = [] if self.writer is None else await self.writer.outbox.queued(ref)
+        except OSError:
+            queued = []
+        return next(((entry, True) for entry in queued if entry.answered_by == answered_by), None)
+
+    async def _saved_again(self, entry: JournalEntry, queued: bool) -> JournalSavedReply:
+        """The confirmation of an entry saved before, as it was first said: the song's mood as
+        the cache holds it, or, when the cache has another answer now (heard again by a new model)
+        or none, as the entry keeps it (no confidence: the entry has none). Its prompt is marked
+        answered, in case the bot stopped before it was."""
+        if not queued:
+            try:
+                await self.db.prompts.mark_answered(entry.prompt_id)
+            except StorageError as error:
+                log.warning("journal.prompt_not_marked", extra={"user": entry.user.user_id, "reason": str(error)})
+        if entry.prompt_id in self._open:
+            self._open[entry.prompt_id] = replace(self._open[entry.prompt_id], answered=True)
+        try:
+            record = await self.db.tracks.get(entry.track_key)
+        except StorageError:
+            record = None
+        if record is not None and record.mood is not None and (record.mood.mood, record.mood.valence,
+                                                               record.mood.arousal) == (entry.mood, entry.valence,
+                                                                                        entry.arousal):
+            mood = mood_reply(record, cached=True)
+            if display_title(mood) != entry.track_title:  # a file: named as its sender named it
+                mood = replace(mood, title=entry.track_title, artists=())
+        else:
+            mood = MoodReply(track_key=entry.track_key, title=entry.track_title, artists=(), mood=entry.mood,
+                             probabilities={}, valence=entry.valence, arousal=entry.arousal, confidence=0.0,
+                             model="", model_version="")
+        return JournalSavedReply(phrase=entry.phrase, mood=mood, local_date=entry.local_date, queued=queued)
 
     async def _drain_queued(self, ref: UserRef) -> None:
         """The user's answers waiting in the outbox are written first, the database allowing. Left

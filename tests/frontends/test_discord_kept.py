@@ -9,14 +9,18 @@ import asyncio
 import logging
 from datetime import datetime, timedelta, timezone
 
+from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
 from storage.inbox import Arrival
+from storage.models import UserRef
 from storage.schema import INBOX
 from bot.frontends.discord.kept import DM, KIND
 from tests.fakes.discord_api import APP_ID, FakeDiscord, user_payload
 from tests.frontends.conftest import discord_on
+from tests.frontends.test_discord import ALICE, VIDEO, cache_video, open_a_prompt
 from tests.frontends.test_telegram_inbox import inbox_numbers, until
 
 SOURCE = f"discord:{APP_ID}"
+STAGES = (STAGE_FINDING, STAGE_DOWNLOADING, STAGE_LISTENING)
 
 
 async def test_a_command_at_work_is_kept_and_cleared_once_answered(discord_bot, db):
@@ -109,9 +113,41 @@ async def test_a_dm_left_by_a_run_killed_outright_is_answered_at_the_start(useca
         assert await until(lambda: _empty(db))
 
 
+async def _dm_reply(fake, after: int = 0):
+    """The bot's answer to a DM: its message, or its status message edited into it."""
+    async def answers():
+        return [c for c in fake.calls[after:] if c.name in ("send_message", "edit_message") and c.status < 300
+                and (c.embeds or c.content not in STAGES)]
+    found = await until(answers)
+    assert found, [(c.name, c.content) for c in fake.calls]
+    return found[0]
+
+
 async def _has(db, number: int) -> bool:
     return number in await inbox_numbers(db)
 
 
 async def _empty(db) -> bool:
     return await inbox_numbers(db) == []
+
+
+async def test_a_dm_whose_entry_was_saved_before_the_kill_is_not_answered_again(scheduled, usecases, db):
+    """The bot killed after the DM's entry was saved and before the DM was cleared from the inbox:
+    the restart hands it over again. It is recognised as the message that made that entry: no
+    second entry, and its answer is the same confirmation (not "that prompt already has its song")."""
+    fake, frontend = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    mark = fake.mark()
+    message = await fake.user_dms(f"{VIDEO} on the bus")
+    first = await _dm_reply(fake, mark)
+    assert await until(lambda: _empty(db))
+    await frontend.stop()
+    await db.inbox.keep(SOURCE, [Arrival(int(message["id"]), {**message, KIND: DM}, "discord", str(ALICE))])
+
+    async with discord_on(FakeDiscord(), usecases) as (again, _):
+        answer = await _dm_reply(again)
+        assert await until(lambda: _empty(db))
+    assert answer.embeds and answer.embeds[0]["description"] == first.embeds[0]["description"]
+    assert answer.embeds[0]["fields"] == first.embeds[0]["fields"]
+    assert await db.journal.count(UserRef("discord", str(ALICE))) == 1

@@ -12,15 +12,19 @@ import asyncio
 import time
 
 from bot.frontends import render
+from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
 from bot.usecases import build_usecases
 from storage.database import Database
 from storage.inbox import Arrival
+from storage.models import UserRef
 from storage.schema import INBOX
-from tests.fakes.telegram_api import BOT_ID, FakeTelegramBotAPI
+from tests.fakes.telegram_api import BOT_ID, DEFAULT_USER, FakeTelegramBotAPI
 from tests.fakes.wire_gate import WireGate
-from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on
+from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram, telegram_on
+from tests.frontends.test_discord import VIDEO, cache_video
 
 SOURCE = f"telegram:{BOT_ID}"
+STAGES = (STAGE_FINDING, STAGE_DOWNLOADING, STAGE_LISTENING)
 
 
 async def inbox_numbers(db) -> list[int]:
@@ -149,3 +153,29 @@ async def _has(db, number: int) -> bool:
 
 async def _empty(db) -> bool:
     return await inbox_numbers(db) == []
+
+
+async def test_a_prompt_answer_whose_entry_was_saved_before_the_kill_is_not_answered_again(telegram, usecases, db):
+    """The bot killed after the answer's entry was saved and before its update was cleared from the
+    inbox: the restart hands it over again. It is recognised as the message that made that entry:
+    no second entry, and its answer is the same confirmation (not "that prompt already has its
+    song")."""
+    fake, frontend = telegram
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
+    await cache_video(db)
+    mark = fake.mark()
+    await scheduler.fire_now(UserRef("telegram", str(DEFAULT_USER)))
+    prompt = fake.message_of(await fake.wait_for("sendMessage", after=mark))
+    mark = fake.mark()
+    update = await fake.user_sends(f"{VIDEO}\non the bus", reply_to=prompt["message_id"])
+    first = await fake.wait_for_reply(lambda c: c.text not in STAGES, after=mark)
+    assert first.text.startswith("Saved to your journal")
+    assert await until(lambda: _empty(db))
+    await frontend.stop()
+    await db.inbox.keep(SOURCE, [Arrival(update["update_id"], update, "telegram", str(DEFAULT_USER))])
+
+    async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (again, _):
+        answer = await again.wait_for_reply(lambda c: c.text not in STAGES, after=0)
+        assert await until(lambda: _empty(db))
+    assert answer.text == first.text
+    assert await db.journal.count(UserRef("telegram", str(DEFAULT_USER))) == 1

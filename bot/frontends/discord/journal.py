@@ -447,5 +447,6 @@ class JournalCog(commands.Cog):
                 reply = attachment
             else:
                 reply = await self.usecases.journal.answer(caller, song.content or None, attachment,
-                                                           prompt_message_id=prompt_id, progress=progress)
+                                                           prompt_message_id=prompt_id, message_id=str(message.id),
+                                                           progress=progress)
         await progress.show(reply)

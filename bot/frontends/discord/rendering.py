@@ -54,8 +54,9 @@ def mood_embed(reply: MoodReply) -> discord.Embed:
     )
     embed.add_field(name="Mood", value=render.mood_label(reply.mood))
     embed.add_field(name="Valence / Arousal", value=f"{reply.valence:+.2f} / {reply.arousal:+.2f}")
-    embed.add_field(name="Confidence", value=f"{reply.confidence:.0%}")
-    embed.add_field(name="Model", value=render.model_line(reply).removeprefix("Model: "), inline=False)
+    if reply.probabilities:  # none: told again from a journal entry, which keeps no confidence nor model
+        embed.add_field(name="Confidence", value=f"{reply.confidence:.0%}")
+        embed.add_field(name="Model", value=render.model_line(reply).removeprefix("Model: "), inline=False)
     if reply.spotify_url:
         embed.add_field(name="Spotify", value=reply.spotify_url, inline=False)
     if reply.art_url:
