@@ -59,6 +59,14 @@ def mp4_with_decode_times(data: bytes, scale: float) -> bytes:
     return bytes(lying)
 
 
+def mp4_with_sidx_timescale(data: bytes, scale: float) -> bytes:
+    """`data` with its (first) sidx's timescale, which its fragments' times count, times `scale`."""
+    at = data.index(mp4.SIDX) + 4 + 8  # version and flags, the reference id
+    lying = bytearray(data)
+    struct.pack_into(">I", lying, at, round(struct.unpack_from(">I", data, at)[0] * scale))
+    return bytes(lying)
+
+
 def flac_with_length(data: bytes, scale: float) -> bytes:
     """`data` with its STREAMINFO's total samples (the length it states) times `scale`."""
     info = flac.metadata_of(lambda first, last: data[first:last + 1], len(data)).info
@@ -90,6 +98,7 @@ def served(audio_root, tmp_path_factory):
         (root / f"fast_{kind}.m4a").write_bytes(mp4_with_timescale(fragmented, 3))
         (root / f"late_{kind}.m4a").write_bytes(mp4_with_decode_times(fragmented, 3))
         (root / f"early_{kind}.m4a").write_bytes(mp4_with_decode_times(fragmented, 0.3))
+    (root / "misindexed.m4a").write_bytes(mp4_with_sidx_timescale((root / "fragments_sidx.m4a").read_bytes(), 0.3))
     return root
 
 
@@ -156,11 +165,16 @@ async def test_a_fragmented_mp4_whose_decode_times_lie_is_fetched_whole(served, 
         assert audio.path.read_bytes() == (served / f"{lie}_{kind}.m4a").read_bytes()
 
 
-async def test_a_fragmented_mp4_whose_decode_times_hold_is_cut(served, long_duration, tmp_path):
-    """The same song's fragments as ffmpeg wrote them: the middle 30 s, and it plays as long as it says."""
+@pytest.mark.parametrize("name", ["fragments", "misindexed"])
+async def test_a_fragmented_mp4_whose_decode_times_hold_is_cut(served, long_duration, tmp_path, name):
+    """The same song's fragments as ffmpeg wrote them: the middle 30 s, and it plays as long as it
+    says. So too where the sidx that indexes them lies (its timescale 0.3 times theirs): the
+    fragments it named for the window were at 30-45 s of the song by their own decode times, and
+    that section, 15 s long, was taken; decode times that place them over 0.5 s from where the
+    sidx does have the window's share of the bytes taken instead."""
     with FakeAudioServer(served) as server:
         fetcher = AudioFetcher(search_template=server.base_url + "/{title}.m4a", tmp_dir=tmp_path)
-        async with fetcher.fetch(song(long_duration, "fragments", title="fragments")) as audio:
+        async with fetcher.fetch(song(long_duration, name, title=name)) as audio:
             start, end = audio.section_s
             assert start == pytest.approx(long_duration / 2 - 15, abs=5.0) and end - start == pytest.approx(30, abs=5.0)
             assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(end - start, abs=0.1)
