@@ -12,7 +12,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from bot.sources.spans import kept_span
+from bot.sources.oggsection import GRANULE_SLACK_S, OPUS_RATE, opus_packet_samples
+from bot.sources.spans import StreamTimesLie, kept_span
 
 EBML_ID = 0x1A45DFA3
 SEGMENT_ID = 0x18538067
@@ -24,6 +25,9 @@ DURATION_ID = 0x4489
 CLUSTER_TIMESTAMP_ID = 0xE7
 VOID_ID = 0xEC
 BLANKED = {0x114D9B74, 0x1C53BB6B}  # SeekHead, Cues: byte positions in the original file
+TRACKS_ID, TRACK_ENTRY_ID, CODEC_ID = 0x1654AE6B, 0xAE, 0x86
+SIMPLE_BLOCK_ID, BLOCK_GROUP_ID, BLOCK_ID = 0xA3, 0xA0, 0xA1
+LACING_FLAGS = 0x06  # a block's flags: its frames are laced (several in one block)
 DEFAULT_TIMESTAMP_SCALE_NS = 1_000_000
 MAX_UINT_BYTES = 8  # an EBML unsigned integer's longest
 NS_PER_S = 1_000_000_000
@@ -123,6 +127,55 @@ class Header:
     data: bytes  # EBML header + Segment start + set-up elements, ready to prepend
     timestamp_scale_ns: int
     seconds: float | None = None  # the Duration the Info element states, if any
+    opus: bool = False  # one track, of Opus: its blocks say how long they play
+
+
+def children_of(buf: bytes, parent: Element) -> list[Element] | None:
+    """The children of an element whole in `buf`; None if one is cut off, of unknown size, or
+    claims more bytes than its parent holds."""
+    found, at = [], parent.data_start
+    while parent.end is not None and at < parent.end:
+        child = read_element(buf, at)
+        if child is None or child.end is None or child.end > parent.end:
+            return None
+        found.append(child)
+        at = child.end
+    return found
+
+
+def only_opus_track(buf: bytes, tracks: Element) -> bool:
+    """Whether a Tracks element holds one track, an Opus one."""
+    entries = [c for c in children_of(buf, tracks) or () if c.id == TRACK_ENTRY_ID]
+    codecs = [buf[c.data_start:c.end] for e in entries for c in children_of(buf, e) or () if c.id == CODEC_ID]
+    return len(entries) == 1 and codecs == [b"A_OPUS"]
+
+
+def cluster_opus_samples(cluster: bytes) -> int | None:
+    """The 48 kHz samples the Opus blocks of a cluster (its bytes, whole) play by their TOC bytes;
+    None where a block is laced or cut short, or the cluster cannot be read."""
+    root = read_element(cluster, 0)
+    if root is None or root.end is None or root.end > len(cluster):
+        return None
+    total = 0
+    for child in children_of(cluster, root) or ():  # a cluster whose children do not fit: none checked
+        block = child
+        if child.id == BLOCK_GROUP_ID:
+            block = next((c for c in children_of(cluster, child) or () if c.id == BLOCK_ID), None)
+            if block is None:
+                return None
+        elif child.id != SIMPLE_BLOCK_ID:
+            continue
+        track = read_vint(cluster, block.data_start, keep_marker=False)
+        if track is None:
+            return None
+        flags_at = block.data_start + track[1] + 2  # after the track number and the relative timestamp
+        if flags_at >= block.end or cluster[flags_at] & LACING_FLAGS:
+            return None
+        samples = opus_packet_samples(cluster[flags_at + 1:min(flags_at + 3, block.end)])
+        if samples is None:
+            return None
+        total += samples
+    return total
 
 
 def info_seconds(buf: bytes, info: Element) -> float | None:
@@ -150,14 +203,14 @@ def parse_header(prefix: bytes) -> Header | None:
     out = bytearray(prefix[:segment.data_start])
     out[segment.data_start - segment.size_len:segment.data_start] = unknown_size(segment.size_len)
     scale = DEFAULT_TIMESTAMP_SCALE_NS
-    seconds = None
+    seconds, opus = None, False
     at = segment.data_start
     while True:
         child = read_element(prefix, at)
         if child is None:
             return None
         if child.id == CLUSTER_ID:
-            return Header(bytes(out), scale, seconds)
+            return Header(bytes(out), scale, seconds, opus)
         if child.end is None or child.end > len(prefix):
             return None
         raw = prefix[child.start:child.end]
@@ -169,6 +222,8 @@ def parse_header(prefix: bytes) -> Header | None:
                 return None
             seconds = info_seconds(prefix, child)
             raw, scale = info
+        elif child.id == TRACKS_ID:
+            opus = only_opus_track(prefix, child)
         out += raw
         at = child.end
 
@@ -204,7 +259,8 @@ def clusters_in(buf: bytes) -> list[tuple[int, bytes]]:
 def splice_section(prefix: bytes, middle: bytes, max_seconds: float | None = None) -> tuple[bytes, float, float] | None:
     """(a playable WebM file, where it starts and ends in the song in seconds): the set-up of
     `prefix` + the whole clusters found in `middle`, trimmed to about `max_seconds`. None if this
-    cannot be done safely (caller falls back)."""
+    cannot be done safely (caller falls back); StreamTimesLie if an Opus track's clusters play
+    over 0.5 s more or less than their timestamps say."""
     header = parse_header(prefix)
     if header is None:
         return None
@@ -216,4 +272,13 @@ def splice_section(prefix: bytes, middle: bytes, max_seconds: float | None = Non
         return None  # out of order: not a plain single-track file
     count, end = kept_span(times, None if max_seconds is None else max_seconds * NS_PER_S / header.timestamp_scale_ns)
     scale = header.timestamp_scale_ns / NS_PER_S
+    followed = min(count, len(clusters) - 1)  # the clusters kept whose next one's timestamp is known
+    if header.opus and followed:
+        # The clusters' timestamps say where the section lies and how long it lasts; its Opus
+        # blocks, how long it plays: a TimestampScale 0.3 times the stream's had a section of a
+        # 240 s song said to lie at 30-39 s while it played 30 s.
+        plays = [cluster_opus_samples(raw) for _, raw in clusters[:followed]]
+        stated = (times[followed] - times[0]) * scale
+        if None not in plays and abs(stated - sum(plays) / OPUS_RATE) > GRANULE_SLACK_S:
+            raise StreamTimesLie
     return header.data + b"".join(raw for _, raw in clusters[:count]), times[0] * scale, end * scale

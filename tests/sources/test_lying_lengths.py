@@ -18,9 +18,11 @@ import pytest
 
 from bot.sources import flacsection as flac
 from bot.sources import mp4section as mp4
+from bot.sources import webmsection as webm
 from bot.sources import oggsection as ogg
 from bot.sources.audio import AudioFetcher
 from bot.sources.models import FetchedAudio, Query, QueryKind
+from inference.audio import SAMPLE_RATE, load_audio
 from tests.fakes.audio_http import FakeAudioServer
 from tests.sources.test_audio import DECODE_RATE, decode, song
 from tests.sources.test_mp4_sections import VARIANTS, ffmpeg
@@ -67,6 +69,17 @@ def mp4_with_sidx_timescale(data: bytes, scale: float) -> bytes:
     return bytes(lying)
 
 
+def webm_with_timestamp_scale(data: bytes, scale: float) -> bytes:
+    """`data` with its Info's TimestampScale (ns per timestamp unit, every time's) times `scale`."""
+    segment = webm.read_element(data, webm.read_element(data, 0).end)
+    at = segment.data_start
+    while (child := webm.read_element(data, at)).id != webm.INFO_ID:
+        at = child.end
+    field = next(c for c in webm.info_children(data, child) if c.id == webm.TIMESTAMP_SCALE_ID)
+    value = round(int.from_bytes(data[field.data_start:field.end], "big") * scale)
+    return data[:field.data_start] + value.to_bytes(field.size, "big") + data[field.end:]
+
+
 def flac_with_length(data: bytes, scale: float) -> bytes:
     """`data` with its STREAMINFO's total samples (the length it states) times `scale`."""
     info = flac.metadata_of(lambda first, last: data[first:last + 1], len(data)).info
@@ -98,6 +111,8 @@ def served(audio_root, tmp_path_factory):
         (root / f"fast_{kind}.m4a").write_bytes(mp4_with_timescale(fragmented, 3))
         (root / f"late_{kind}.m4a").write_bytes(mp4_with_decode_times(fragmented, 3))
         (root / f"early_{kind}.m4a").write_bytes(mp4_with_decode_times(fragmented, 0.3))
+    (root / "slow.webm").write_bytes(webm_with_timestamp_scale((audio_root / "long.webm").read_bytes(), 3))
+    (root / "fast.webm").write_bytes(webm_with_timestamp_scale((audio_root / "long.webm").read_bytes(), 0.3))
     (root / "misindexed.m4a").write_bytes(mp4_with_sidx_timescale((root / "fragments_sidx.m4a").read_bytes(), 0.3))
     return root
 
@@ -246,6 +261,39 @@ def test_vorbis_packets_are_counted_by_their_modes(served):
             body[rng.randrange(len(body))] = rng.randrange(256)
         damaged = ogg.vorbis_blocks([*headers[:-1], ogg.replace(headers[-1], body=bytes(body))])
         assert damaged is None or ogg.vorbis_samples(damaged, audio[100:120]) is None or damaged.long_modes
+
+
+@pytest.mark.parametrize("known", [False, True])
+@pytest.mark.parametrize("name", ["slow", "fast"])
+async def test_a_webm_whose_timestamps_lie_is_fetched_whole(served, long_duration, tmp_path, name, known):
+    """A WebM's cluster timestamps, counted in its TimestampScale, say where a section lies and
+    how long it lasts; its Opus blocks' TOC bytes, how long it plays. With the scale 0.3 times the
+    stream's, a section of the 240 s song was said to lie at 30-39 s while it played 30 s (its
+    length known) or at 18-50 s while it played 105 s (the 72 s stated); at 3 times, at 330-360 s
+    of the 719 s stated while it played 10 s. Timestamps off the blocks by over 0.5 s are not the
+    stream's: the file is fetched whole, and the classifier's decoder plays the whole song."""
+    async with whole_from_ytdlp(served, tmp_path, f"{name}.webm", long_duration if known else None) as audio:
+        assert audio.path.read_bytes() == (served / f"{name}.webm").read_bytes()
+        assert len(load_audio(audio.path)) / SAMPLE_RATE == pytest.approx(long_duration, abs=1.0)
+
+
+def test_a_webm_clusters_opus_blocks_are_counted_and_damage_gives_none_or_a_count(audio_root):
+    """The song's clusters play what their timestamps say, block by block; a host's bytes are
+    untrusted: clusters with bytes flipped or cut short give None or a count, nothing raised."""
+    data = (audio_root / "long.webm").read_bytes()
+    assert webm.parse_header(data[:16384]).opus
+    clusters = webm.clusters_in(data)
+    plays = [webm.cluster_opus_samples(raw) for _, raw in clusters]
+    assert None not in plays
+    times = [time for time, _ in clusters]  # in ms: the file's TimestampScale is 1 ms
+    assert sum(plays[:-1]) / ogg.OPUS_RATE == pytest.approx((times[-1] - times[0]) / 1000, abs=0.05)
+    rng = random.Random("webm-clusters")
+    for _ in range(300):
+        raw = bytearray(clusters[rng.randrange(len(clusters))][1])
+        for _ in range(rng.randint(1, 6)):
+            raw[rng.randrange(len(raw))] = rng.randrange(256)
+        samples = webm.cluster_opus_samples(bytes(raw[:rng.randrange(len(raw) + 1)] if rng.random() < 0.3 else raw))
+        assert samples is None or samples >= 0
 
 
 def test_opus_packets_are_counted_by_their_toc_bytes_across_pages():
