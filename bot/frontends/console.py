@@ -143,6 +143,17 @@ def _file_url_path(path: str) -> str:
     return path
 
 
+def _a_path_alone(line: str) -> str | None:
+    """A file's path typed alone (a file dropped on the terminal, and Enter pressed before /mood was
+    typed): what to type for its mood. A path is a file's, or starts as a path does ("/", "~/"…)
+    and holds a "/" in its first word, which no command does. None for anything else."""
+    path = _unquoted(line)
+    first = path.split(" ")[0]
+    if _file_at(path) is None and not (path.startswith(PATH_STARTS) and "/" in first[1:] and first.strip("/")):
+        return None
+    return f"To hear a file's mood, type /mood before its path: /mood {line}"
+
+
 def _unquoted(arg: str) -> str:
     """A path as a terminal pastes a dropped file, quoted ('/My Music/a.mp3') or with its spaces
     escaped (/My\\ Music/a.mp3), or as a file manager copies it (file:///My%20Music/a.mp3), as the
@@ -597,13 +608,13 @@ class ConsoleFrontend:
     async def handle(self, line: str) -> None:
         if not line.startswith("/"):
             # A new user's first words are often a song's name, or a command without its slash.
-            self.say(slash_forgotten(line, self._commands()) or TEXT_HINT)
+            self.say(slash_forgotten(line, self._commands()) or _a_path_alone(line) or TEXT_HINT)
             return
         command, rest = first_word(line[1:])
         handler = getattr(self, f"cmd_{command}", None)
         if handler is None:
             meant = did_you_mean((line[1:].split() or [""])[0], self._commands())
-            self.say(f"{meant} {HELP_HINT}" if meant else UNKNOWN_HINT)
+            self.say(f"{meant} {HELP_HINT}" if meant else _a_path_alone(line) or UNKNOWN_HINT)
             return
         self.caller = self.usecases.privacy.arrived(self.caller)  # as the line came: a later /forget drops it
         await handler(rest if command in READS_PATHS else _as_text(rest))

@@ -289,6 +289,24 @@ async def test_a_command_typed_in_full_width_letters_is_that_command(db, countin
     assert out.rstrip().endswith("Bye!")
 
 
+async def test_a_path_typed_alone_is_told_to_follow_mood_not_an_unknown_command(db, counting, clip_paths, tmp_path):
+    # A file dropped on the terminal pastes its path; Enter before typing /mood: a path starting
+    # with "/" was "I don't know that one", as if it were a command misspelt.
+    import shutil
+
+    (tmp_path / "My Music").mkdir()
+    song = tmp_path / "My Music" / "rainy day.ogg"
+    shutil.copy(clip_paths[0], song)
+    typed = [str(song), f"'{song}' ", f"{tmp_path}/gone.ogg", f"{tmp_path}/My Music", "/moood", "/quit"]
+    out = await chat(db, counting, tmp_path, typed)
+    assert f"To hear a file's mood, type /mood before its path: /mood {song}\n" in out, out
+    assert f"To hear a file's mood, type /mood before its path: /mood '{song}'\n" in out
+    assert f"To hear a file's mood, type /mood before its path: /mood {tmp_path}/gone.ogg\n" in out
+    assert f"To hear a file's mood, type /mood before its path: /mood {tmp_path}/My Music\n" in out
+    assert out.count("I don't know") == 1 and "Did you mean /mood?" in out  # /moood is a command misspelt
+    assert counting.calls == []
+
+
 @pytest.mark.parametrize("typed", ["Creep", "hello there", "/dance", "/"])
 async def test_words_that_are_no_command_get_the_hint_they_need(db, counting, tmp_path, typed):
     out = await chat(db, counting, tmp_path, [typed, "/quit"])
