@@ -6,29 +6,43 @@ what is done is cleared in batches (`finished`), never before its own write.
 - One done while its batch is being written is cleared after that write (one lock orders them).
 - Clears wait `clear_after_s` after the first done, so a burst's answers go in a few deletes; a
   hard kill meanwhile answers those again (at least once).
-- A clear that failed (the database down) is tried again with the next write or clear.
+- A clear that failed (the database down) is tried again on its own once the pause after a
+  failure is over (`retry_after_s`), or sooner with the next write or clear; and once more by
+  `flush` at the stop, even during the pause. A quiet bot left it failed until the next request,
+  and a hard kill meanwhile answered the request again.
 """
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, Generic, Sequence, TypeVar
+import contextlib
+from typing import Awaitable, Callable, Generic, Protocol, Sequence, TypeVar
 
 T = TypeVar("T")
 
 CLEAR_AFTER_S = 0.1
+RETRY_AT_LEAST_S = 1.0  # the shortest wait before a failed clear is tried again on its own
+
+
+class Clear(Protocol):
+    async def __call__(self, numbers: Sequence[int], *, even_paused: bool = False) -> bool: ...
 
 
 class KeptUntilAnswered(Generic[T]):
-    def __init__(self, write: Callable[[Sequence[T]], Awaitable[object]],
-                 clear: Callable[[Sequence[int]], Awaitable[bool]], *, clear_after_s: float = CLEAR_AFTER_S) -> None:
+    def __init__(self, write: Callable[[Sequence[T]], Awaitable[object]], clear: Clear,
+                 retry_after_s: Callable[[], float], *, clear_after_s: float = CLEAR_AFTER_S) -> None:
         self._write = write  # bounded, never raises: a failure is said in the log
-        self._clear = clear  # False: not cleared, to be tried again
+        # False: not cleared, to be tried again; `even_paused`: the stop's last try, made even
+        # during the pause after a failure
+        self._clear = clear
+        self._retry_after_s = retry_after_s  # how long the pause after a failure still lasts
         self.clear_after_s = clear_after_s
         self._unkept: dict[int, T] = {}  # arrived, not yet taken for writing, not done
         self._to_clear: list[int] = []  # done, written (or being written)
         self._writing = asyncio.Lock()  # a clear follows the write of what it clears
         self._keeping: asyncio.Task | None = None
         self._clearing: asyncio.Task | None = None
+        self._retry = asyncio.Event()  # set: a clear waiting to be tried again is tried now
+        self._stopping = False  # `flush` has begun: a failed clear gets one last try, then none
 
     @property
     def waiting(self) -> bool:
@@ -61,8 +75,10 @@ class KeptUntilAnswered(Generic[T]):
         self._clear_soon()
 
     async def flush(self, timeout_s: float) -> None:
-        """The stop's last step: what was answered is cleared (within `timeout_s`)."""
+        """The stop's last step: what was answered is cleared (within `timeout_s`), a clear that
+        failed before included, tried even during the pause after that failure."""
         await asyncio.sleep(0)  # a task just done may have its done callbacks (`finished`) still to run
+        self._stopping = True
         self._clear_soon()
         pending = [t for t in (self._keeping, self._clearing) if t is not None and not t.done()]
         if pending:
@@ -73,17 +89,31 @@ class KeptUntilAnswered(Generic[T]):
             await self.keep()
 
     def _clear_soon(self) -> None:
-        if self._to_clear and (self._clearing is None or self._clearing.done()):
+        if not self._to_clear:
+            return
+        if self._clearing is None or self._clearing.done():
             self._clearing = asyncio.get_running_loop().create_task(self._clear_done())
+        else:
+            self._retry.set()  # one waiting to be tried again is tried now
 
     async def _clear_done(self) -> None:
         await asyncio.sleep(self.clear_after_s)
         while self._to_clear:
+            self._retry.clear()
+            last = self._stopping
             async with self._writing:
                 numbers, self._to_clear = self._to_clear, []
-                if not await self._clear(numbers):
-                    self._to_clear[:0] = numbers  # tried again with the next write or clear
-                    return
+                cleared = await self._clear(numbers, even_paused=last)
+                if not cleared:
+                    self._to_clear[:0] = numbers
+            if cleared:
+                continue
+            if last:
+                return
+            if not self._stopping:  # (else the stop's last try follows at once)
+                # Tried again once the pause after the failure is over, or with the next write or clear.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._retry.wait(), max(self._retry_after_s(), RETRY_AT_LEAST_S))
 
     async def after_writes(self, call: Callable[[], Awaitable[object]]) -> None:
         """Run `call` once the writes under way are done (a note about a request kept)."""

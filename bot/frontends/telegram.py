@@ -1148,8 +1148,11 @@ class _InboxArrivals:
     async def shown(self, update_id: int, chat_id: int, message_id: int) -> None:
         await self._inbox.shown(self.source, update_id, str(chat_id), str(message_id))
 
-    async def done(self, update_ids: Sequence[int]) -> bool:
-        return await self._inbox.done(self.source, update_ids)
+    async def done(self, update_ids: Sequence[int], *, even_paused: bool = False) -> bool:
+        return await self._inbox.done(self.source, update_ids, even_paused=even_paused)
+
+    def paused_for(self) -> float:
+        return self._inbox.paused_for()
 
 
 class StatusMessage:

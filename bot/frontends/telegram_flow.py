@@ -84,7 +84,10 @@ class Arrivals(Protocol):
 
     async def shown(self, update_id: int, chat_id: int, message_id: int) -> None: ...
 
-    async def done(self, update_ids: Sequence[int]) -> bool: ...  # False: not cleared, try again later
+    # False: not cleared, try again once `paused_for` is over; `even_paused`: the stop's last try
+    async def done(self, update_ids: Sequence[int], *, even_paused: bool = False) -> bool: ...
+
+    def paused_for(self) -> float: ...  # how long the pause after a failure still lasts
 
 
 class _CountingQueue(asyncio.Queue):
@@ -317,7 +320,7 @@ class UpdateFlow:
     @arrivals.setter
     def arrivals(self, arrivals: Arrivals | None) -> None:
         self._arrivals = arrivals
-        self._kept = None if arrivals is None else KeptUntilAnswered(arrivals.keep, arrivals.done)
+        self._kept = None if arrivals is None else KeptUntilAnswered(arrivals.keep, arrivals.done, arrivals.paused_for)
 
     def replay(self, updates: Sequence[Update]) -> None:
         """Hand over again updates a previous run was handed and never answered (already kept)."""

@@ -6,8 +6,10 @@ Keeping is a guarantee only while the database answers: a write that fails, or t
 `KEEP_WAIT_S`, is logged and the request answered all the same, held only in memory as before (the
 bot goes on answering while its database is down). After a failure, keeping pauses for
 `PAUSE_AFTER_FAILURE_S` (and so does clearing, tried again after it), so a database that is down
-costs the fetches from the platform its wait once, not every time. A request answered whose
-clearing failed is answered again after a hard kill: at least once, never lost while kept.
+costs the fetches from the platform its wait once, not every time. A clear that failed is tried
+again once the pause is over (`paused_for`), and at the stop even during it (`even_paused`); a
+request answered whose clearing never succeeded is answered again after a hard kill: at least
+once, never lost while kept.
 """
 from __future__ import annotations
 
@@ -37,11 +39,13 @@ MAX_REPLAYS = 2
 
 class InboxUseCase:
     def __init__(self, repo: InboxRepo, *, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 keep_wait_s: float = KEEP_WAIT_S, done_wait_s: float = DONE_WAIT_S) -> None:
+                 keep_wait_s: float = KEEP_WAIT_S, done_wait_s: float = DONE_WAIT_S,
+                 pause_after_failure_s: float = PAUSE_AFTER_FAILURE_S) -> None:
         self._repo = repo
         self._now = now
         self.keep_wait_s = keep_wait_s
         self.done_wait_s = done_wait_s
+        self.pause_after_failure_s = pause_after_failure_s
         self._paused_until = 0.0  # time.monotonic() before which nothing is kept (a failure)
 
     async def keep(self, source: str, arrivals: Sequence[Arrival]) -> bool:
@@ -49,13 +53,20 @@ class InboxUseCase:
         said in the log, or the pause after one)."""
         return not arrivals or await self._attempt(
             lambda: self._repo.keep(source, arrivals), self.keep_wait_s, logging.WARNING, "inbox.not_kept",
-            source=source, requests=len(arrivals), paused_s=PAUSE_AFTER_FAILURE_S)
+            source=source, requests=len(arrivals), paused_s=self.pause_after_failure_s)
 
-    async def done(self, source: str, numbers: Sequence[int]) -> bool:
-        """Forget requests answered; False when the database did not say so (to be tried again)."""
+    async def done(self, source: str, numbers: Sequence[int], *, even_paused: bool = False) -> bool:
+        """Forget requests answered; False when the database did not say so (to be tried again,
+        once `paused_for` is over). `even_paused`: tried during the pause after a failure too (the
+        stop's last try)."""
         return not numbers or await self._attempt(
             lambda: self._repo.done(source, numbers), self.done_wait_s, logging.INFO, "inbox.not_cleared",
-            source=source, requests=len(numbers))
+            even_paused=even_paused, source=source, requests=len(numbers))
+
+    def paused_for(self) -> float:
+        """How long the pause after a failure still lasts (0 when there is none): keeping and
+        clearing are not tried before."""
+        return max(0.0, self._paused_until - time.monotonic())
 
     async def shown(self, source: str, number: int, chat_id: str, message_id: str) -> None:
         """Note the message shown for a request kept (its status), for the answer after a restart
@@ -64,19 +75,19 @@ class InboxUseCase:
                             logging.INFO, "inbox.shown_not_noted", pause=False, source=source)
 
     async def _attempt(self, write: Callable[[], Awaitable[object]], wait_s: float, level: int, event: str, *,
-                       pause: bool = True, source: str, **facts: object) -> bool:
+                       pause: bool = True, even_paused: bool = False, source: str, **facts: object) -> bool:
         """One bounded write; False (and said) when it failed, or was not tried: during the pause
-        after a failure. Whatever fails (the database, a payload it refuses, a bug), the requests are
-        answered all the same; the database's own failures in one line, anything else with its
-        traceback, to be found."""
-        if time.monotonic() < self._paused_until:
+        after a failure (unless `even_paused`). Whatever fails (the database, a payload it refuses,
+        a bug), the requests are answered all the same; the database's own failures in one line,
+        anything else with its traceback, to be found."""
+        if time.monotonic() < self._paused_until and not even_paused:
             return False
         try:
             await asyncio.wait_for(write(), wait_s)
             return True
         except Exception as error:  # noqa: BLE001 - see the docstring
             if pause:
-                self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_S
+                self._paused_until = time.monotonic() + self.pause_after_failure_s
             expected = isinstance(error, (StorageError, asyncio.TimeoutError))
             log.log(level, event, exc_info=None if expected else error,
                     extra={"source": source.split(":")[0], "reason": type(error).__name__, **facts})

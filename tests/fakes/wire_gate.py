@@ -46,7 +46,9 @@ class WireGate:
     `cut(n)`: the connection that carries the n-th data command from now on (`DATA_COMMANDS`,
     counted from 0) is closed instead, the command never sent: to its client the database went
     away right then (`was_cut`). With `after=True` the command is sent and done, and its answer is
-    what never arrives. `commands` lists each data command relayed, (name, collection)."""
+    what never arrives. `cut_next(command, collection)`: the connection that carries the next such
+    command is closed instead, the command never sent. `commands` lists each data command relayed,
+    (name, collection)."""
 
     def __init__(self, server_port: int) -> None:
         self.server_port = server_port
@@ -54,6 +56,7 @@ class WireGate:
         self.held = asyncio.Event()
         self._released = asyncio.Event()
         self._armed: tuple[str, str] | None = None
+        self._cut_armed: tuple[str, str] | None = None
         self.commands: list[tuple[str, Any]] = []
         self._cut_at: int | None = None
         self._cut_after = False
@@ -76,6 +79,9 @@ class WireGate:
     def cut(self, n: int | None, *, after: bool = False) -> None:
         """None: nothing is cut from now on."""
         self._cut_at, self._cut_after, self._counted, self.was_cut = n, after, 0, False
+
+    def cut_next(self, command: str, collection: str) -> None:
+        self._cut_armed, self.was_cut = (command, collection), False
 
     async def start(self) -> "WireGate":
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -118,6 +124,9 @@ class WireGate:
                     self._armed = None
                     self.held.set()
                     await self._released.wait()
+                if inspect and self._cut_armed is not None and command == self._cut_armed:
+                    self._cut_armed, self.was_cut = None, True
+                    return  # never sent: the connection closes (_serve)
                 if command is not None and command[0] in DATA_COMMANDS:
                     self.commands.append(command)
                     if self._cut_at is not None:

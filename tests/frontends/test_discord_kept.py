@@ -10,11 +10,14 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
+from bot.usecases import build_usecases
+from storage.database import Database
 from storage.inbox import Arrival
 from storage.models import UserRef
 from storage.schema import INBOX
 from bot.frontends.discord.kept import DM, KIND
 from tests.fakes.discord_api import APP_ID, FakeDiscord, user_payload
+from tests.fakes.wire_gate import WireGate
 from tests.frontends.conftest import discord_on
 from tests.frontends.test_discord import ALICE, VIDEO, cache_video, open_a_prompt
 from tests.frontends.test_telegram_inbox import inbox_numbers, until
@@ -151,3 +154,31 @@ async def test_a_dm_whose_entry_was_saved_before_the_kill_is_not_answered_again(
     assert answer.embeds and answer.embeds[0]["description"] == first.embeds[0]["description"]
     assert answer.embeds[0]["fields"] == first.embeds[0]["fields"]
     assert await db.journal.count(UserRef("discord", str(ALICE))) == 1
+
+
+async def test_the_stop_tries_a_failed_clear_again_even_during_the_pause(db_server, mongo_uri, db_name, db):
+    """The database lost the connection carrying the clear of an answered command, and the bot was
+    stopped within the pause after that failure (30 s): the command stayed kept, for a restart to
+    answer again. The stop tries the clear once more, pause or not."""
+    gate = await WireGate(db_server.port).start()
+    gated = await Database.connect(gate.uri(mongo_uri), db_name)
+    try:
+        usecases = build_usecases(gated, None, None)
+        async with discord_on(FakeDiscord(), usecases) as (fake, _):
+            release = fake.hold_next("interaction_callback")
+            payload = await fake.slash("help")
+            assert await until(lambda: _has(db, int(payload["id"])))
+            gate.cut_next("delete", INBOX)
+            release.set()
+            await fake.wait_for("interaction_callback")
+            assert await until(lambda: _true(gate.was_cut)), "the clear was not cut"
+            await asyncio.sleep(0.3)
+            assert usecases.inbox.paused_for() > 0 and await _has(db, int(payload["id"]))
+        assert await inbox_numbers(db) == []
+    finally:
+        await gated.close()
+        await gate.close()
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -179,3 +179,51 @@ async def test_a_prompt_answer_whose_entry_was_saved_before_the_kill_is_not_answ
         assert await until(lambda: _empty(db))
     assert answer.text == first.text
     assert await db.journal.count(UserRef("telegram", str(DEFAULT_USER))) == 1
+
+
+async def test_a_clear_that_failed_is_tried_again_in_a_quiet_bot(db_server, mongo_uri, db_name, db):
+    """The database lost the connection carrying the clear of an answered update, and nothing came
+    after it: the clear waited for the next request, and a hard kill meanwhile answered the update
+    again. It is tried again on its own once the pause after the failure is over."""
+    gate = await WireGate(db_server.port).start()
+    gated = await Database.connect(gate.uri(mongo_uri), db_name)
+    try:
+        usecases = build_usecases(gated, None, None)
+        usecases.inbox.pause_after_failure_s = 0.5
+        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, _):
+            fake.delay_next("sendMessage", 1.5)  # answered after its batch is kept
+            update = await fake.user_sends("/help", chat=1101)
+            assert await until(lambda: _has(db, update["update_id"]))
+            gate.cut_next("delete", INBOX)
+            await fake.wait_for_reply(lambda c: c.chat_id == "1101")
+            assert await until(lambda: _true(gate.was_cut)), "the clear was not cut"
+            assert await until(lambda: _empty(db), timeout=5), "the failed clear was not tried again"
+    finally:
+        await gated.close()
+        await gate.close()
+
+
+async def test_the_stop_tries_a_failed_clear_again_even_during_the_pause(db_server, mongo_uri, db_name, db):
+    """A stop within the pause after the failed clear (30 s) left the answered update kept: the next
+    start answered it again."""
+    gate = await WireGate(db_server.port).start()
+    gated = await Database.connect(gate.uri(mongo_uri), db_name)
+    try:
+        usecases = build_usecases(gated, None, None)
+        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, _):
+            fake.delay_next("sendMessage", 1.5)
+            update = await fake.user_sends("/help", chat=1102)
+            assert await until(lambda: _has(db, update["update_id"]))
+            gate.cut_next("delete", INBOX)
+            await fake.wait_for_reply(lambda c: c.chat_id == "1102")
+            assert await until(lambda: _true(gate.was_cut)), "the clear was not cut"
+            await asyncio.sleep(0.3)
+            assert usecases.inbox.paused_for() > 0 and await _has(db, update["update_id"])
+        assert await inbox_numbers(db) == []
+    finally:
+        await gated.close()
+        await gate.close()
+
+
+async def _true(value: bool) -> bool:
+    return value

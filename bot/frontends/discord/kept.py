@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import discord
 
@@ -42,7 +42,7 @@ class KeptCommands:
     def __init__(self, inbox: InboxUseCase, application_id: Callable[[], int | None]) -> None:
         self._inbox = inbox
         self._application_id = application_id
-        self._kept: KeptUntilAnswered[dict[str, Any]] = KeptUntilAnswered(self._write, self._clear)
+        self._kept: KeptUntilAnswered[dict[str, Any]] = KeptUntilAnswered(self._write, self._clear, inbox.paused_for)
 
     @property
     def source(self) -> str:
@@ -101,8 +101,8 @@ class KeptCommands:
     async def _write(self, batch: list[dict[str, Any]]) -> None:
         await self._inbox.keep(self.source, [Arrival(int(data["id"]), data, "discord", _sender(data)) for data in batch])
 
-    async def _clear(self, numbers: list[int]) -> bool:
-        return await self._inbox.done(self.source, numbers)
+    async def _clear(self, numbers: Sequence[int], *, even_paused: bool = False) -> bool:
+        return await self._inbox.done(self.source, numbers, even_paused=even_paused)
 
 
 def _sender(data: dict[str, Any]) -> str | None:
