@@ -143,6 +143,10 @@ def _file_url_path(path: str) -> str:
     return path
 
 
+PATH_ALONE = ("To hear a file's mood, type /mood before its path: /mood {path} (to answer your journal prompt "
+              "with it: /journal answer <path>)")
+
+
 def _a_path_alone(line: str) -> str | None:
     """A file's path typed alone (a file dropped on the terminal, and Enter pressed before /mood was
     typed): what to type for its mood. A path is a file's, or starts as a path does ("/", "~/"…)
@@ -151,7 +155,7 @@ def _a_path_alone(line: str) -> str | None:
     first = path.split(" ")[0]
     if _file_at(path) is None and not (path.startswith(PATH_STARTS) and "/" in first[1:] and first.strip("/")):
         return None
-    return f"To hear a file's mood, type /mood before its path: /mood {line}"
+    return PATH_ALONE.format(path=line)
 
 
 def _unquoted(arg: str) -> str:

@@ -299,10 +299,8 @@ async def test_a_path_typed_alone_is_told_to_follow_mood_not_an_unknown_command(
     shutil.copy(clip_paths[0], song)
     typed = [str(song), f"'{song}' ", f"{tmp_path}/gone.ogg", f"{tmp_path}/My Music", "/moood", "/quit"]
     out = await chat(db, counting, tmp_path, typed)
-    assert f"To hear a file's mood, type /mood before its path: /mood {song}\n" in out, out
-    assert f"To hear a file's mood, type /mood before its path: /mood '{song}'\n" in out
-    assert f"To hear a file's mood, type /mood before its path: /mood {tmp_path}/gone.ogg\n" in out
-    assert f"To hear a file's mood, type /mood before its path: /mood {tmp_path}/My Music\n" in out
+    for path in (song, f"'{song}'", f"{tmp_path}/gone.ogg", f"{tmp_path}/My Music"):
+        assert f"To hear a file's mood, type /mood before its path: /mood {path} (to answer your journal " in out, out
     assert out.count("I don't know") == 1 and "Did you mean /mood?" in out  # /moood is a command misspelt
     assert counting.calls == []
 
