@@ -5,8 +5,9 @@ A platform may consider a request delivered once the bot has fetched it, long be
 answered (bot/frontends says which and why). One document per such request: the platform's own
 payload, where it came from (`source`: the platform and the bot's id there) and its number there
 (`number`), who sent it (so /forget deletes it with the rest), when it arrived, how many
-restarts have replayed it already, and the message the bot showed for it (a status, which the
-answer after a restart takes over). The document is deleted once the request is answered. The
+restarts have replayed it already, the message the bot showed for it (a status, which the
+answer after a restart takes over), and of a request answered in parts (a Discord message command
+on several files, one answer each) how many were answered (not answered again). The document is deleted once the request is answered. The
 collection is made by its first write: no validator, no index (it holds only the requests in
 progress, a few documents).
 """
@@ -32,6 +33,9 @@ class Arrival:
     replays: int = 0  # restarts that have handed it to the bot again
     # The message the bot showed for it so far (a "Fetching…" status): (chat id, message id)
     shown: tuple[str, str] | None = None
+    # Of a request answered in parts (a Discord message command's files, one answer each): how many
+    # are answered, in order (the first `parts`)
+    parts: int = 0
 
 
 def _doc_id(source: str, number: int) -> str:
@@ -53,7 +57,7 @@ class InboxRepo:
                 ReplaceOne({"_id": _doc_id(source, a.number)},
                            {"source": source, "number": a.number, "platform": a.platform, "user_id": a.user_id,
                             "received": a.received or now, "replays": a.replays, "payload": a.payload,
-                            "shown": None if a.shown is None else list(a.shown)},
+                            "shown": None if a.shown is None else list(a.shown), "parts": a.parts},
                            upsert=True)
                 for a in arrivals], ordered=False)
 
@@ -61,6 +65,12 @@ class InboxRepo:
         """Note the message the bot showed for a request kept (nothing for one not kept, or done)."""
         with translated_errors("note a request's status message"):
             await self._inbox.update_one({"_id": _doc_id(source, number)}, {"$set": {"shown": [chat_id, message_id]}})
+
+    async def parts_answered(self, source: str, number: int, parts: int) -> None:
+        """Note that the first `parts` parts of a request kept are answered (never fewer than noted
+        before; nothing for one not kept, or done)."""
+        with translated_errors("note a request's parts answered"):
+            await self._inbox.update_one({"_id": _doc_id(source, number)}, {"$max": {"parts": parts}})
 
     async def done(self, source: str, numbers: Sequence[int]) -> None:
         """Forget requests answered (or told to be sent again)."""
@@ -81,4 +91,5 @@ class InboxRepo:
             docs = await self._inbox.find({"source": source}).sort("number", 1).to_list()
         return [Arrival(doc["number"], doc["payload"], doc.get("platform"), doc.get("user_id"),
                         doc["received"].replace(tzinfo=timezone.utc), doc.get("replays", 0),
-                        None if not doc.get("shown") else tuple(doc["shown"])) for doc in docs]
+                        None if not doc.get("shown") else tuple(doc["shown"]), doc.get("parts", 0))
+                for doc in docs]

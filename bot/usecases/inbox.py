@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Awaitable, Callable, Sequence
 
@@ -74,6 +75,13 @@ class InboxUseCase:
         await self._attempt(lambda: self._repo.shown(source, number, chat_id, message_id), self.done_wait_s,
                             logging.INFO, "inbox.shown_not_noted", pause=False, source=source)
 
+    async def parts_answered(self, source: str, number: int, parts: int) -> None:
+        """Note that the first `parts` parts of a request kept are answered (a Discord message
+        command's files), so that the answer after a restart does not repeat them; best effort, like
+        `shown` (failing, a restart answers them again)."""
+        await self._attempt(lambda: self._repo.parts_answered(source, number, parts), self.done_wait_s,
+                            logging.INFO, "inbox.parts_not_noted", pause=False, source=source)
+
     async def _attempt(self, write: Callable[[], Awaitable[object]], wait_s: float, level: int, event: str, *,
                        pause: bool = True, even_paused: bool = False, source: str, **facts: object) -> bool:
         """One bounded write; False (and said) when it failed, or was not tried: during the pause
@@ -106,8 +114,7 @@ class InboxUseCase:
         oldest = self._now() - MAX_AGE
         stale = [a for a in waiting if a.received is not None and a.received < oldest]
         failing = [a for a in waiting if a not in stale and a.replays >= MAX_REPLAYS]
-        again = [Arrival(a.number, a.payload, a.platform, a.user_id, a.received, a.replays + 1, a.shown)
-                 for a in waiting if a not in stale and a not in failing]
+        again = [replace(a, replays=a.replays + 1) for a in waiting if a not in stale and a not in failing]
         platform = source.split(":")[0]
         if stale:
             log.warning("inbox.too_old_to_answer", extra={"source": platform, "requests": len(stale)})

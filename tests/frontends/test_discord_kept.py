@@ -9,6 +9,7 @@ import asyncio
 import logging
 from datetime import datetime, timedelta, timezone
 
+from bot.ratelimit import MoodRateLimiter
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
 from bot.usecases import build_usecases
 from storage.database import Database
@@ -20,6 +21,7 @@ from tests.fakes.discord_api import APP_ID, FakeDiscord, user_payload
 from tests.fakes.wire_gate import WireGate
 from tests.frontends.conftest import discord_on
 from tests.frontends.test_discord import ALICE, VIDEO, cache_video, open_a_prompt
+from tests.frontends.test_discord_message_files import answers, ask_about, cached_files, titles
 from tests.frontends.test_telegram_inbox import inbox_numbers, until
 
 SOURCE = f"discord:{APP_ID}"
@@ -182,3 +184,56 @@ async def test_the_stop_tries_a_failed_clear_again_even_during_the_pause(db_serv
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_the_menu_on_several_files_replayed_after_a_kill_partway_answers_only_the_rest(discord_bot, usecases, db):
+    """"Mood of this song" on a message with three files, the bot killed once the first was
+    answered: the restart answered all three again, the first in place of its answer, the second
+    and third as followups, shown twice. Each answer is noted where the command is kept, and the
+    restart goes on from the first file not answered."""
+    fake, frontend = discord_bot
+    release = fake.hold_next("followup")  # the second file's first message waits at Discord
+    mark = await ask_about(fake, await cached_files(fake, db, 3))
+
+    async def noted():  # the command as kept once its first file is answered
+        doc = await db.db[INBOX].find_one({})
+        return doc if doc is not None and doc.get("parts") == 1 else None
+    left = await until(noted)
+    assert left is not None, "the first file's answer was not noted"
+    release.set()
+    assert titles(await answers(fake, mark, 3)) == ["take1", "take2", "take3"]
+    assert await until(lambda: _empty(db))
+    await frontend.stop()
+    await db.db[INBOX].insert_one(left)  # as the run killed after the first answer left it
+
+    async with discord_on(FakeDiscord(), usecases) as (again, _):
+        replayed = await answers(again, 0, 2)
+        assert await until(lambda: _empty(db))
+    assert titles(replayed) == ["take2", "take3"]
+    assert [m.name for m in replayed if m.name == "edit_original"] == []  # the first answer stands
+
+
+async def test_the_menu_whose_files_the_rate_limit_ended_says_nothing_more_after_a_kill(
+        db_server, mongo_uri, db_name, usecases, db):
+    """The second file told to wait (the rest "not heard", said once) ends the answers: the restart
+    after a kill then must not hear the third."""
+    gate = await WireGate(db_server.port).start()
+    gated = await Database.connect(gate.uri(mongo_uri), db_name)
+    try:
+        limited = build_usecases(gated, None, None, limiter=MoodRateLimiter(per_user=1, per_place=30,
+                                                                             concurrent_per_user=2))
+        async with discord_on(FakeDiscord(), limited) as (fake, _):
+            gate.hold("delete", INBOX)  # the clear, once the answers end
+            mark = await ask_about(fake, await cached_files(fake, db, 3))
+            await asyncio.wait_for(gate.held.wait(), 10)
+            left = await db.db[INBOX].find_one({})
+            assert left["parts"] == 3
+            assert titles(await answers(fake, mark, 2)) == ["take1", None]
+            gate.release()
+        await db.db[INBOX].insert_one(left)  # as the run killed before its clear left it
+        async with discord_on(FakeDiscord(), usecases) as (again, _):
+            assert await until(lambda: _empty(db))
+            assert await answers(again, 0, 0) == []
+    finally:
+        await gated.close()
+        await gate.close()

@@ -7,7 +7,9 @@ discord.py parses it), and cleared once its handler's task ends (answered, faile
 for, or cut short by a stop and told). A start hands those left over to discord.py again, as if
 Discord had sent them: their deferral is refused as already made (40060), which the cogs take as a
 deferral that stands (`interactions.acknowledge`), and their answer goes in the "thinking…" the
-killed run left. Discord takes an interaction's answers for 15 minutes: one older is dropped.
+killed run left. Discord takes an interaction's answers for 15 minutes: one older is dropped. A
+command answered in parts (the message command on several files, a followup each) notes each part
+answered (`part_answered`), and its answer after a restart starts after them (`parts_answered`).
 
 A user's DM (an answer to a daily prompt) is kept the same way, from its MESSAGE_CREATE until its
 listener's task ends, and handed over again as one at the start (within a day, as the inbox keeps
@@ -43,6 +45,7 @@ class KeptCommands:
         self._inbox = inbox
         self._application_id = application_id
         self._kept: KeptUntilAnswered[dict[str, Any]] = KeptUntilAnswered(self._write, self._clear, inbox.paused_for)
+        self._parts: dict[int, int] = {}  # commands being answered in parts: how many are answered
 
     @property
     def source(self) -> str:
@@ -67,7 +70,19 @@ class KeptCommands:
 
     def finished(self, number: int) -> None:
         """Its handler's task has ended."""
+        self._parts.pop(number, None)
         self._kept.finished([number])
+
+    def parts_answered(self, number: int) -> int:
+        """How many parts of the command `number` are answered already (by a run killed outright,
+        for one replayed): its answer goes on after them."""
+        return self._parts.get(number, 0)
+
+    async def part_answered(self, number: int, parts: int) -> None:
+        """The first `parts` parts of the command `number` are answered: noted where it is kept
+        (once its write is done; a write still to come takes it too), best effort."""
+        self._parts[number] = parts
+        await self._kept.after_writes(lambda: self._inbox.parts_answered(self.source, number, parts))
 
     async def flush(self, timeout_s: float) -> None:
         """The stop's last step: what was answered is cleared (within `timeout_s`)."""
@@ -87,6 +102,8 @@ class KeptCommands:
         for arrival in arrivals:
             if arrival in late:
                 continue
+            if arrival.parts:
+                self._parts[arrival.number] = arrival.parts
             try:
                 if arrival.payload.get(KIND) == DM:
                     parse_dm({k: v for k, v in arrival.payload.items() if k != KIND})
@@ -95,11 +112,13 @@ class KeptCommands:
                 replayed += 1
             except Exception as error:  # noqa: BLE001 - kept by another version of the library
                 log.warning("discord.not_replayed", extra={"reason": type(error).__name__, "user": arrival.user_id})
+                self._parts.pop(arrival.number, None)
                 await self._inbox.done(self.source, [arrival.number])
         return replayed
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
-        await self._inbox.keep(self.source, [Arrival(int(data["id"]), data, "discord", _sender(data)) for data in batch])
+        await self._inbox.keep(self.source, [Arrival(int(data["id"]), data, "discord", _sender(data),
+                                                     parts=self._parts.get(int(data["id"]), 0)) for data in batch])
 
     async def _clear(self, numbers: Sequence[int], *, even_paused: bool = False) -> bool:
         return await self._inbox.done(self.source, numbers, even_paused=even_paused)

@@ -142,21 +142,32 @@ class MoodCog(commands.Cog):
     async def _classify_files(self, interaction: discord.Interaction, files: list[discord.Attachment]) -> None:
         """Each file's mood, one after another in the message's order, as /mood answers one: the
         first in place of "thinking…", the next ones as followups. A refusal to wait (the rate
-        limit) ends them, saying so once; so does too little time left to answer (`FILE_TIME`)."""
+        limit) ends them, saying so once; so does too little time left to answer (`FILE_TIME`).
+        Each answer is noted where the command is kept (`KeptCommands.part_answered`): the answer
+        after a hard kill goes on from the first file not answered, and after one that ended them,
+        says nothing more."""
         caller = self.usecases.privacy.arrived(caller_of(interaction))  # before the downloads: /forget beats them
         await acknowledge(interaction, thinking=True)
         until = answerable_until(interaction)
+        kept = getattr(self.bot, "kept", None)
+        answered = 0 if kept is None else kept.parts_answered(interaction.id)
         for index, file in enumerate(files):
+            if index < answered:  # by a run killed outright
+                continue
             left = len(files) - index - 1
             progress = (FollowupProgress if index else InteractionProgress)(interaction, self.in_flight)
             if index:  # the response shows the first file's answer: a stop cuts this one short in its own message
                 self.bot.serve(functools.partial(progress.show, ErrorReply(render.RESTARTING)))
             if discord.utils.utcnow() + FILE_TIME > until:  # its answer might find the token expired
                 await self._show_next(interaction, progress, ErrorReply(OUT_OF_TIME.format(count=left + 1)))
-                return
-            reply = await self._heard(interaction, caller, None, file, progress)
-            await self._show_next(interaction, progress, with_rest_not_heard(reply, left))
-            if told_to_wait(reply):
+                ended = True
+            else:
+                reply = await self._heard(interaction, caller, None, file, progress)
+                await self._show_next(interaction, progress, with_rest_not_heard(reply, left))
+                ended = told_to_wait(reply)
+            if kept is not None:  # the rest too when these ended them: said not heard
+                await kept.part_answered(interaction.id, len(files) if ended else index + 1)
+            if ended:
                 return
 
     @staticmethod
