@@ -337,14 +337,23 @@ async def run_checks(settings: Settings | None, *, problem: str | None = None, n
 
     said(check_settings(problem, notes))
     usable = settings is not None and problem is None
-    if usable:
-        said(await _safely("data dir", check_data_dir, settings))
-        said(await _safely("database", check_database, settings))
+    # The settings wrong (a LOG_LEVEL too, which parses): every check that needs them is a SKIP line.
+    unset = "the settings are wrong (above): fix them first"
+    if not usable:
+        for what in ("data dir", "database"):
+            said(Finding(SKIP, what, unset))
+    else:
+        said(data_dir := await _safely("data dir", check_data_dir, settings))
+        if data_dir.status == FAIL and settings.mongodb_uri is None:  # the embedded database lives there
+            said(Finding(SKIP, "database", "no MONGODB_URI, and the embedded database cannot start in a "
+                                           "DATA_DIR it cannot write to (above)"))
+        else:
+            said(await _safely("database", check_database, settings))
     said(await _safely("ffmpeg", check_ffmpeg))
     said(await _safely("yt-dlp", check_yt_dlp))
     if not usable:
-        for what in ("database", "models", "telegram", "discord", "spotify"):
-            said(Finding(SKIP, what, "the settings did not parse"))
+        for what in ("models", "telegram", "discord", "spotify"):
+            said(Finding(SKIP, what, unset))
         return findings
     said(await _safely("models", check_models, settings, Path(weights_dir or DEFAULT_WEIGHTS_DIR)))
     for what, check in (("telegram", check_telegram), ("discord", check_discord), ("spotify", check_spotify)):

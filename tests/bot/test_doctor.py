@@ -284,6 +284,40 @@ def test_a_bad_setting_is_one_fail_line_not_a_traceback(monkeypatch, capsys, tmp
     assert lines_of(out)["models"].startswith("SKIP")
 
 
+
+def test_a_wrong_log_level_skips_every_later_check_by_name_data_dir_included(monkeypatch, capsys, tmp_path,
+                                                                            root_logging):
+    """One line per check, whatever failed first: the DATA_DIR check was left out, and the settings,
+    which had parsed (LOG_LEVEL is checked after them), were said not to have."""
+    from bot.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LOG_LEVEL", "verbose")
+
+    assert main(["--check"]) == 1
+
+    lines = lines_of(capsys.readouterr().out)
+    assert list(lines) == ["settings", "data", "database", "ffmpeg", "yt-dlp", "models", "telegram", "discord",
+                           "spotify"]
+    assert lines["settings"].startswith("FAIL") and "LOG_LEVEL" in lines["settings"]
+    for what in ("data", "database", "models", "telegram", "discord", "spotify"):
+        assert lines[what].startswith("SKIP") and "did not parse" not in lines[what], lines[what]
+
+
+async def test_without_a_uri_a_data_dir_that_is_a_file_skips_the_database_not_a_traceback_of_it(tmp_path):
+    from bot.doctor import run_checks
+
+    data_dir = tmp_path / "data"
+    data_dir.write_text("not a folder")
+
+    found = {f.what: f for f in await run_checks(Settings(_env_file=None, mongodb_uri=None, data_dir=data_dir))}
+
+    assert found["data dir"].status == FAIL and str(data_dir) in found["data dir"].detail
+    assert found["database"].status == SKIP, found["database"]
+    assert "DATA_DIR" in found["database"].detail and "the check itself failed" not in found["database"].detail
+
+
 # --- heartbeat and --alive --------------------------------------------------------------------------
 
 async def test_the_heartbeat_goes_stale_when_the_event_loop_hangs(tmp_path):
