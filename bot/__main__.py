@@ -39,6 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a tool whose reader left reports it (`--check | head -1`)
 ENV_FILE = Settings.model_config["env_file"]  # in the current folder
 NO_TOKENS_NOTICE = ("moodbot: no DISCORD_TOKEN or TELEGRAM_TOKEN is set, so the console front-end runs "
                     "and reads its commands from standard input.")
@@ -143,10 +144,15 @@ def check(settings: Settings | None, problem: str | None, log_level: str | None)
     configure_logging(level if level in LOG_LEVELS else "CRITICAL",
                       secret_values=secrets_of(settings) if settings is not None else ())
     notes = unread_settings(os.environ) if settings is not None else []
-    findings = asyncio.run(run_checks(settings, problem=problem, notes=notes,
-                                      say=lambda finding: print(finding.line, flush=True)))
-    failed = sum(f.status == "FAIL" for f in findings)
-    print("moodbot --check: " + (f"{failed} FAILed" if failed else "nothing FAILed"), flush=True)
+    try:
+        findings = asyncio.run(run_checks(settings, problem=problem, notes=notes,
+                                          say=lambda finding: print(finding.line, flush=True)))
+        failed = sum(f.status == "FAIL" for f in findings)
+        print("moodbot --check: " + (f"{failed} FAILed" if failed else "nothing FAILed"), flush=True)
+    except BrokenPipeError:  # the reader left (`| head -1`): the check that was running has closed what it opened
+        # Python flushes stdout again at exit: point it at /dev/null so that it does not fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     return exit_status(findings)
 
 

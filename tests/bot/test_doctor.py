@@ -318,6 +318,25 @@ async def test_without_a_uri_a_data_dir_that_is_a_file_skips_the_database_not_a_
     assert "DATA_DIR" in found["database"].detail and "the check itself failed" not in found["database"].detail
 
 
+
+def test_check_whose_reader_left_exits_141_without_a_traceback(tmp_path):
+    """`python -m bot --check | head -1`, `| grep -m1 FAIL`: the reader gone, the next line printed
+    raised BrokenPipeError, a traceback and exit status 120."""
+    import subprocess
+
+    read, write = os.pipe()
+    os.close(read)  # the reader has left before the first line
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
+    env.update(PYTHONPATH=str(REPO), DATA_DIR=str(tmp_path / "data"), LOG_LEVEL="verbose")  # no check waits
+    try:
+        done = subprocess.run([sys.executable, "-m", "bot", "--check"], stdout=write, stderr=subprocess.PIPE,
+                              cwd=tmp_path, env=env, timeout=120)
+    finally:
+        os.close(write)
+    assert done.returncode == 141, done.stderr.decode()
+    assert done.stderr.decode() == ""
+
+
 # --- heartbeat and --alive --------------------------------------------------------------------------
 
 async def test_the_heartbeat_goes_stale_when_the_event_loop_hangs(tmp_path):
