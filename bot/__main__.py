@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     settings, problem = read_settings()
     level = (args.log_level or (settings.log_level if settings else "INFO")).upper()
     if problem is None and level not in LOG_LEVELS:
-        problem = f"LOG_LEVEL: {level!r} is not one of {', '.join(LOG_LEVELS)}"
+        problem = f"{'--log-level' if args.log_level else 'LOG_LEVEL'}: {level!r} is not one of {', '.join(LOG_LEVELS)}"
     if args.alive:
         return alive(settings, problem)
     if args.check:

@@ -387,6 +387,18 @@ def test_a_bad_setting_stops_the_start_with_one_line_naming_it(tmp_path, setting
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
 
 
+def test_a_wrong_log_level_option_is_named_as_the_option_not_the_setting(tmp_path):
+    """`python -m bot --log-level verbose` with no LOG_LEVEL set was refused as "LOG_LEVEL: 'VERBOSE'
+    is not one of…": the operator was sent to a variable nobody had set."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "DISCORD_TOKEN", "LOG_LEVEL")}
+    env.update({"DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(REPO)})
+    result = subprocess.run([sys.executable, "-m", "bot", "--log-level", "verbose"], input="/quit\n",
+                            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == ("moodbot could not start: --log-level: 'VERBOSE' is not one of DEBUG, INFO, "
+                             "WARNING, ERROR, CRITICAL\n"), result.stderr
+
+
 def test_a_dask_scheduler_without_dasks_client_installed_stops_the_start_with_what_to_install(tmp_path):
     """`make run` and the image installed no Dask: INFERENCE_EXECUTOR=dask://… passed the settings
     and failed the start with "No module named 'distributed'" (the check said the check failed)."""
