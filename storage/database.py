@@ -5,7 +5,7 @@ import logging
 import warnings
 from datetime import timezone
 from difflib import get_close_matches
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -56,6 +56,15 @@ def database_name_problem(name: str) -> str | None:
     if len(name.encode("utf-8")) > DB_NAME_MAX_BYTES:
         return f"MongoDB takes names of at most {DB_NAME_MAX_BYTES} bytes (64 and more are refused)"
     return None
+
+
+def uri_database(uri: str) -> str | None:
+    """The database a URI names after its hosts (mongodb://host/journal?…), if any."""
+    try:
+        path = urlsplit(uri).path if "://" in uri else ""
+    except ValueError:
+        return None
+    return unquote(path.lstrip("/")) or None
 
 
 def uri_option_names(uri: str) -> set[str]:
@@ -161,7 +170,11 @@ class Database:
         SRV name does not resolve, or with an option it would drop), DatabaseUriError."""
         problem = database_name_problem(db_name)
         if problem is not None:
-            raise DatabaseNameError(f"MONGODB_DATABASE {db_name[:DB_NAME_MAX_BYTES]!r} cannot be used: {problem}.")
+            shown = repr(db_name[:DB_NAME_MAX_BYTES])
+            # Named by the URI alone, it is not MONGODB_DATABASE the operator must look at.
+            named = (f"the database {shown} that MONGODB_URI names" if uri_database(uri) == db_name
+                     else f"MONGODB_DATABASE {shown}")
+            raise DatabaseNameError(f"{named} cannot be used: {problem}.")
         problem = uri_option_problem(uri)
         if problem is not None:
             raise DatabaseUriError(f"MONGODB_URI cannot be used: {without_credentials(problem, uri)}.")

@@ -564,6 +564,20 @@ def test_a_uri_option_the_driver_would_drop_is_the_one_line_that_stops_the_start
     assert result.stderr.splitlines() == [NO_TOKENS_NOTICE, refused], result.stderr
 
 
+def test_a_database_name_mongodb_refuses_is_said_to_come_from_the_uri_that_named_it(tmp_path):
+    """MONGODB_URI=mongodb://host/bad.db, no MONGODB_DATABASE: the start said "MONGODB_DATABASE
+    'bad.db' cannot be used", a variable the operator had not set."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "DISCORD_TOKEN", "MONGODB_DATABASE")}
+    env.update(DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO),
+               MONGODB_URI="mongodb://moodbot:Sentinel-PW@127.0.0.1:27017/bad.db")
+    result = subprocess.run([sys.executable, "-m", "bot"], stdin=subprocess.DEVNULL, capture_output=True,
+                            text=True, cwd=tmp_path, env=env, timeout=120)
+    assert result.returncode == 1
+    refused = ("moodbot could not start: the database 'bad.db' that MONGODB_URI names cannot be used: "
+               "MongoDB allows no '.' in a database name.")
+    assert result.stderr.splitlines() == [NO_TOKENS_NOTICE, refused], result.stderr
+
+
 def test_a_closed_stdin_is_the_end_of_the_console_input_said_in_one_line(tmp_path):
     """`python -m bot <&-` (a service manager that closes stdin): Python's sys.stdin is None."""
     data_dir = tmp_path / "data"
