@@ -86,6 +86,7 @@ WRAP_NOW = " \r\x1b[K"
 WIDE = ("W", "F")  # what unicodedata.east_asian_width says of a character two columns wide
 DEFAULT_COLUMNS = 80  # readline's width for a terminal that says none
 QUIT_COMMANDS = ("quit", "exit")
+LINE_BREAK = re.compile("\r\n|\r|\n")  # between lines pasted together (readline makes "\r" "\n")
 _EOF = object()
 
 
@@ -541,9 +542,10 @@ class ConsoleFrontend:
                 # Keys typed while the command runs are not echoed by the terminal among its answer:
                 # readline shows them once, after the next prompt (they wait in the terminal).
                 self._echo(False)
-                # A command typed at /forget's question is run: kept too.
-                if line is not None and (is_command or line.lstrip().startswith("/")):
-                    _remember(readline, line)
+                # A command typed at /forget's question is run: kept too. Lines pasted together, each.
+                for typed in LINE_BREAK.split(line) if line is not None else ():
+                    if is_command or typed.lstrip().startswith("/"):
+                        _remember(readline, typed)
                 try:
                     loop.call_soon_threadsafe(self._lines.put_nowait, _EOF if line is None else line + "\n")
                 except RuntimeError:  # the loop is already closed
@@ -742,7 +744,7 @@ class ConsoleFrontend:
                 self.say("")  # Ctrl-D at the question: the terminal is still on its line
             self.say("Nothing was deleted.")
             if answer is not None and _as_typed(answer).startswith("/"):
-                self._unread.append(answer)  # a command typed instead of an answer: run, not dropped
+                self._unread.insert(0, answer)  # a command typed instead of an answer: run, not dropped
 
     # ---- rendering ---------------------------------------------------------------------------
     def show(self, reply: object) -> None:
@@ -839,10 +841,12 @@ class ConsoleFrontend:
         assert self._lines is not None
         if self._input_ended and not self._unread:
             return None  # no prompt for a line that will never be read
-        if self._asks is None or self._unread:
+        if self._asks is None:
             if prompt:
                 self.say(prompt, end="")
-        else:
+        elif self._unread and not is_command:  # a question's answer typed or pasted already: shown with it
+            self.say(f"{prompt}{self._unread[0].rstrip()}")
+        elif not self._unread:  # a command typed or pasted already is shown where it was, with no "> " after
             self._asks.put((prompt, is_command))
         if self._unread:
             return self._unread.pop(0)
@@ -850,4 +854,10 @@ class ConsoleFrontend:
         line = await self._lines.get()
         self._asked = False
         self._input_ended = line is _EOF
-        return None if self._input_ended else line
+        if self._input_ended:
+            return None
+        # Lines pasted together: readline edits them as one, line breaks included. Each is a line
+        # of its own, read in turn (shown already, where they were pasted).
+        line, *pasted = LINE_BREAK.split(line.rstrip("\r\n"))
+        self._unread.extend(f"{more}\n" for more in pasted)
+        return f"{line}\n"

@@ -341,6 +341,37 @@ def test_a_line_typed_while_a_command_runs_is_shown_once_after_the_next_prompt(t
     assert moodbot_processes(str(data_dir)) == []
 
 
+PASTE_START, PASTE_END = "\x1b[200~", "\x1b[201~"  # around what is pasted, in a terminal's bracketed paste mode
+
+
+def test_commands_pasted_together_run_one_after_the_other(tmp_path):
+    """Lines copied together (two commands from the README) and pasted: readline puts them all in
+    the one line it is editing, the line breaks with them, and Enter gave the first command the
+    others as its words ("I don't know the time zone “UTC /journal list”"). Each runs, in turn, with
+    no "> " glued before its answer, and the up arrow brings back the last one."""
+    data_dir = tmp_path / "data"
+    terminal = Terminal(tmp_path, console_env(data_dir))
+    try:
+        terminal.read_until(PROMPT_MARK)
+        terminal.type(f"{PASTE_START}/journal on 21:30 UTC\r/share off\r/journal list{PASTE_END}")
+        time.sleep(0.5)
+        terminal.type("\r")
+        shown = terminal.read_until("Your journal is empty", timeout=20)
+        assert "Journal on: every day at 21:30 (UTC)" in shown and "Sharing off" in shown, shown
+        assert "I don't know" not in shown and "Usage" not in shown
+        terminal.read_until(f"or ask for today's now with /journal prompt.\r\n{PROMPT_MARK}", timeout=20)
+        assert not any(row.startswith(f"{PROMPT_MARK}Sharing") or row.startswith(f"{PROMPT_MARK}Your journal")
+                       for row in rows(terminal.screen())), terminal.screen()
+        terminal.type(UP + "\r")
+        terminal.read_until("Your journal is empty", count=2, timeout=20)
+        terminal.type("/quit\r")
+        terminal.read_until("Bye!")
+        assert terminal.proc.wait(60) == 0
+    finally:
+        terminal.close()
+    assert moodbot_processes(str(data_dir)) == []
+
+
 def test_ctrl_d_at_the_forget_question_deletes_nothing_and_leaves_on_a_line_of_its_own(tmp_path):
     """Ctrl-D at "Delete everything? [y/N]" is the end of input: nothing is deleted and the session
     ends, its answer on a line of its own (it was glued after the question), and no "> " is shown
