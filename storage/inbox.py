@@ -66,11 +66,12 @@ class InboxRepo:
         with translated_errors("note a request's status message"):
             await self._inbox.update_one({"_id": _doc_id(source, number)}, {"$set": {"shown": [chat_id, message_id]}})
 
-    async def parts_answered(self, source: str, number: int, parts: int) -> None:
-        """Note that the first `parts` parts of a request kept are answered (never fewer than noted
-        before; nothing for one not kept, or done)."""
+    async def parts_answered(self, source: str, numbers: Sequence[int], parts: int) -> None:
+        """Note that the first `parts` parts of these requests kept are answered (never fewer than
+        noted before; nothing for one not kept, or done)."""
         with translated_errors("note a request's parts answered"):
-            await self._inbox.update_one({"_id": _doc_id(source, number)}, {"$max": {"parts": parts}})
+            await self._inbox.update_many({"_id": {"$in": [_doc_id(source, n) for n in numbers]}},
+                                          {"$max": {"parts": parts}})
 
     async def done(self, source: str, numbers: Sequence[int]) -> None:
         """Forget requests answered (or told to be sent again)."""

@@ -426,6 +426,8 @@ class TelegramFrontend:
         self._forget_answered: OrderedDict[tuple[int, int] | None, None] = OrderedDict()  # see FORGET_ANSWERED_KEPT
         # update_id -> (chat, message) of the status a run killed outright showed for it (`_replay`)
         self._shown_before: dict[int, tuple[int, int]] = {}
+        # update_ids whose own answer a run killed outright sent (an album's songs): not again (`_replay`)
+        self._answered_before: set[int] = set()
 
     # ---- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -467,6 +469,8 @@ class TelegramFrontend:
                 continue
             if arrival.shown is not None:  # the killed run's "Fetching…": the answer goes in it
                 self._shown_before[arrival.number] = (int(arrival.shown[0]), int(arrival.shown[1]))
+            if arrival.parts:
+                self._answered_before.add(arrival.number)
         self.flow.replay(replayed)
 
     def _polling_ended(self, task: asyncio.Task) -> None:
@@ -716,6 +720,7 @@ class TelegramFrontend:
         asker, caller = asker or items[0]
         songs = [(item.effective_message, arrived) for item, arrived in items
                  if audio_of(item.effective_message) is not None]
+        song_updates = [item.update_id for item, _ in items if audio_of(item.effective_message) is not None]
         prompt_id = await self._prompt_answered(messages, caller) if private else None
         if not songs:
             named = next(((item.effective_message, arrived) for item, arrived in items
@@ -731,14 +736,25 @@ class TelegramFrontend:
             first = replace(caller, erasures=min(arrived.erasures for _, arrived in items))
             await self._answer_prompt_with_album(first, [song for song, _ in songs], caption, prompt_id)
         else:
-            await self._album_moods(caller, songs, typed_aside(asker.effective_message, [song for song, _ in songs]))
+            await self._album_moods(caller, songs, typed_aside(asker.effective_message, [song for song, _ in songs]),
+                                    song_updates)
 
-    async def _album_moods(self, caller: Caller, songs: list[tuple[Message, Caller]], aside: str | None) -> None:
+    async def _album_moods(self, caller: Caller, songs: list[tuple[Message, Caller]], aside: str | None,
+                           update_ids: list[int]) -> None:
         """Each song's mood under it, one song at a time; after a refusal to wait (the per-user
         limit), the rest would be refused too, one message each: the refusal says so once. Each
         song is the asker's as it arrived: a /forget after it drops its record. `aside`, the note
-        that the caption's song was left aside, is said once, with the first mood told."""
+        that the caption's song was left aside, is said once, with the first mood told. Each answer
+        is noted where the songs' updates are kept (`update_ids`, `UpdateFlow.answered`): the album
+        handed over again after a hard kill answers only the songs not answered, and after a
+        refusal that ended them, nothing more."""
+        before = [update_id in self._answered_before for update_id in update_ids]
+        self._answered_before.difference_update(update_ids)
+        if any(before):  # said before the restart, with the first mood told
+            aside = None
         for index, (song, arrived) in enumerate(songs):
+            if before[index]:
+                continue
             left = len(songs) - index - 1
             asked = replace(caller, erasures=arrived.erasures)
             reply = await self._run_with_progress(
@@ -746,7 +762,9 @@ class TelegramFrontend:
                 as_text=lambda reply: noted(reply, ALBUM_STOPPED.format(count=left) if told_to_wait(reply) and left
                                             else None if isinstance(reply, ErrorReply) else aside))
             if told_to_wait(reply):
+                self.flow.answered(update_ids[index:])  # the rest said not heard
                 return
+            self.flow.answered(update_ids[index:index + 1])
             if not isinstance(reply, ErrorReply):
                 aside = None
 
@@ -1153,6 +1171,9 @@ class _InboxArrivals:
 
     def paused_for(self) -> float:
         return self._inbox.paused_for()
+
+    async def parts_answered(self, update_ids: Sequence[int], parts: int) -> None:
+        await self._inbox.parts_answered(self.source, update_ids, parts)
 
 
 class StatusMessage:

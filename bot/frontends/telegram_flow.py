@@ -89,6 +89,8 @@ class Arrivals(Protocol):
 
     def paused_for(self) -> float: ...  # how long the pause after a failure still lasts
 
+    async def parts_answered(self, update_ids: Sequence[int], parts: int) -> None: ...
+
 
 class _CountingQueue(asyncio.Queue):
     """PTB's update queue, counting the updates put in it (the Updater and webhooks use `put`,
@@ -257,7 +259,7 @@ class UpdateFlow:
         self._arrivals: Arrivals | None = None
         self._kept: KeptUntilAnswered[Update] | None = None
         self._replayed: dict[int, Update] = {}  # handed over again at the start, by update_id
-        self._noting: set[asyncio.Task] = set()  # status messages being noted
+        self._noting: set[asyncio.Task] = set()  # status messages (and answers) being noted
         # (chat, media group) -> [its items' updates running, their update_ids]
         self._albums: dict[tuple[int, str], list] = {}
 
@@ -346,6 +348,18 @@ class UpdateFlow:
     async def _note_shown(self, update_id: int, chat_id: int, message_id: int) -> None:
         arrivals = self._arrivals  # after the keep of its batch
         await self._kept.after_writes(lambda: arrivals.shown(update_id, chat_id, message_id))
+
+    def answered(self, update_ids: Sequence[int]) -> None:
+        """These updates have their own answers, though the update running goes on (an album's
+        songs, each answered under it): noted in the background where updates are kept, for the
+        answer after a hard kill to leave them out."""
+        if self._kept is None or not update_ids:
+            return
+        arrivals, update_ids = self._arrivals, list(update_ids)
+        task = asyncio.get_running_loop().create_task(
+            self._kept.after_writes(lambda: arrivals.parts_answered(update_ids, 1)))
+        self._noting.add(task)
+        task.add_done_callback(self._noting.discard)
 
     def _answered_elsewhere(self, update: Update) -> bool:
         """Telegram's copy of an update handed over again from the inbox."""

@@ -75,11 +75,12 @@ class InboxUseCase:
         await self._attempt(lambda: self._repo.shown(source, number, chat_id, message_id), self.done_wait_s,
                             logging.INFO, "inbox.shown_not_noted", pause=False, source=source)
 
-    async def parts_answered(self, source: str, number: int, parts: int) -> None:
-        """Note that the first `parts` parts of a request kept are answered (a Discord message
-        command's files), so that the answer after a restart does not repeat them; best effort, like
-        `shown` (failing, a restart answers them again)."""
-        await self._attempt(lambda: self._repo.parts_answered(source, number, parts), self.done_wait_s,
+    async def parts_answered(self, source: str, numbers: Sequence[int], parts: int) -> None:
+        """Note that the first `parts` parts of these requests kept are answered (a Discord message
+        command's files; a Telegram album's songs, each its own update and part), so that the answer
+        after a restart does not repeat them; best effort, like `shown` (failing, a restart answers
+        them again)."""
+        await self._attempt(lambda: self._repo.parts_answered(source, numbers, parts), self.done_wait_s,
                             logging.INFO, "inbox.parts_not_noted", pause=False, source=source)
 
     async def _attempt(self, write: Callable[[], Awaitable[object]], wait_s: float, level: int, event: str, *,

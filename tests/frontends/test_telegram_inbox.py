@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 
+from bot.config import Settings
 from bot.frontends import render
+from bot.frontends.telegram import TelegramFrontend
+from bot.ratelimit import MoodRateLimiter
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
 from bot.usecases import build_usecases
 from storage.database import Database
@@ -22,6 +25,7 @@ from tests.fakes.telegram_api import BOT_ID, DEFAULT_USER, FakeTelegramBotAPI
 from tests.fakes.wire_gate import WireGate
 from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram, telegram_on
 from tests.frontends.test_discord import VIDEO, cache_video
+from tests.frontends.test_telegram_album import WINDOW_S, cached_songs, replies_after
 
 SOURCE = f"telegram:{BOT_ID}"
 STAGES = (STAGE_FINDING, STAGE_DOWNLOADING, STAGE_LISTENING)
@@ -227,3 +231,83 @@ async def test_the_stop_tries_a_failed_clear_again_even_during_the_pause(db_serv
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_an_album_replayed_after_a_kill_partway_answers_only_the_songs_not_answered(
+        db_server, mongo_uri, db_name, db):
+    """An album of three songs, each answered under it, the bot killed once the first was answered:
+    the restart answered all three again. Each song's answer is noted where its update is kept, and
+    the restart answers only the songs not answered."""
+    gate = await WireGate(db_server.port).start()
+    gated = await Database.connect(gate.uri(mongo_uri), db_name)
+    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+    try:
+        frontend = await _album_frontend(fake, build_usecases(gated, None, None))
+        songs = await cached_songs(fake, db, 3)
+        gate.hold("delete", INBOX)  # the album's clear, once its songs are answered
+        mark = fake.mark()
+        await fake.user_sends_album([item for item, _, _ in songs])
+        await asyncio.wait_for(gate.held.wait(), 10)
+        kept = await db.db[INBOX].find({}).sort("number", 1).to_list()
+        gate.release()
+        assert len(await replies_after(fake, mark)) == 3
+        await frontend.stop()
+        assert [doc.get("parts") for doc in kept] == [1, 1, 1]
+        # as the run killed once the first song was answered left them
+        await db.db[INBOX].insert_many([kept[0], *({**doc, "parts": 0} for doc in kept[1:])])
+
+        mark = fake.mark()
+        frontend = await _album_frontend(fake, build_usecases(db, None, None))
+        try:
+            replayed = await replies_after(fake, mark)
+            assert await until(lambda: _empty(db))
+        finally:
+            await frontend.stop()
+        assert [[title in reply.text for _, title, _ in songs] for reply in replayed] == [
+            [False, True, False], [False, False, True]]
+    finally:
+        await fake.stop()
+        await gated.close()
+        await gate.close()
+
+
+async def _album_frontend(fake: FakeTelegramBotAPI, usecases) -> TelegramFrontend:
+    settings = Settings(_env_file=None, telegram_token=TELEGRAM_TOKEN, telegram_api_url=fake.base_url,
+                        telegram_file_url=fake.base_file_url, max_audio_bytes=1024 * 1024)
+    frontend = TelegramFrontend(settings, usecases, poll_timeout_s=1, album_window_s=WINDOW_S)
+    await frontend.start()
+    return frontend
+
+
+async def test_an_album_the_rate_limit_ended_says_nothing_more_after_a_kill(db_server, mongo_uri, db_name, db):
+    """The fourth song told to wait (the rest "not heard", said once) ends the answers: every song's
+    update is noted answered, and the restart after a kill hears none of them."""
+    gate = await WireGate(db_server.port).start()
+    gated = await Database.connect(gate.uri(mongo_uri), db_name)
+    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+    try:
+        limiter = MoodRateLimiter(per_user=3, per_place=30, concurrent_per_user=2)
+        frontend = await _album_frontend(fake, build_usecases(gated, None, None, limiter=limiter))
+        songs = await cached_songs(fake, db, 5)
+        gate.hold("delete", INBOX)
+        mark = fake.mark()
+        await fake.user_sends_album([item for item, _, _ in songs])
+        await asyncio.wait_for(gate.held.wait(), 10)
+        kept = await db.db[INBOX].find({}).sort("number", 1).to_list()
+        gate.release()
+        assert len(await replies_after(fake, mark)) == 4  # three moods, and the refusal
+        await frontend.stop()
+        assert [doc.get("parts") for doc in kept] == [1] * 5
+        await db.db[INBOX].insert_many(kept)  # as the run killed before its clear left them
+
+        mark = fake.mark()
+        frontend = await _album_frontend(fake, build_usecases(db, None, None))
+        try:
+            assert await until(lambda: _empty(db))
+            assert await replies_after(fake, mark) == []
+        finally:
+            await frontend.stop()
+    finally:
+        await fake.stop()
+        await gated.close()
+        await gate.close()

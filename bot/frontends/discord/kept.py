@@ -82,7 +82,7 @@ class KeptCommands:
         """The first `parts` parts of the command `number` are answered: noted where it is kept
         (once its write is done; a write still to come takes it too), best effort."""
         self._parts[number] = parts
-        await self._kept.after_writes(lambda: self._inbox.parts_answered(self.source, number, parts))
+        await self._kept.after_writes(lambda: self._inbox.parts_answered(self.source, [number], parts))
 
     async def flush(self, timeout_s: float) -> None:
         """The stop's last step: what was answered is cleared (within `timeout_s`)."""
