@@ -382,6 +382,18 @@ def saved_files_kept(kept: dict[str, list[Path]]) -> str:
     return template.format(files=files[0].upper() + files[1:], where=where)
 
 
+def _pasted_commands(text: str) -> list[str]:
+    """Lines pasted together, as the commands they hold: a line starting with "/" starts one, any
+    other line goes on the one before it."""
+    commands: list[str] = []
+    for line in LINE_BREAK.split(text):
+        if commands and not _as_typed(line).startswith("/"):
+            commands[-1] += f"\n{line}"
+        else:
+            commands.append(line)
+    return commands
+
+
 def _remember(readline, line: str) -> None:
     """`line` last in the line editor's history: once, however many times it is run in a row."""
     length = readline.get_current_history_length()
@@ -543,7 +555,7 @@ class ConsoleFrontend:
                 # readline shows them once, after the next prompt (they wait in the terminal).
                 self._echo(False)
                 # A command typed at /forget's question is run: kept too. Lines pasted together, each.
-                for typed in LINE_BREAK.split(line) if line is not None else ():
+                for typed in _pasted_commands(line) if line is not None else ():
                     if is_command or typed.lstrip().startswith("/"):
                         _remember(readline, typed)
                 try:
@@ -856,8 +868,9 @@ class ConsoleFrontend:
         self._input_ended = line is _EOF
         if self._input_ended:
             return None
-        # Lines pasted together: readline edits them as one, line breaks included. Each is a line
-        # of its own, read in turn (shown already, where they were pasted).
-        line, *pasted = LINE_BREAK.split(line.rstrip("\r\n"))
+        # Lines pasted together: readline edits them as one, line breaks included. Each command
+        # is read in turn (shown already, where they were pasted); a line that is no command goes
+        # on the one before it, as a note's next line (a journal answer's words, Telegram's way).
+        line, *pasted = _pasted_commands(line.rstrip("\r\n"))
         self._unread.extend(f"{more}\n" for more in pasted)
         return f"{line}\n"

@@ -345,25 +345,28 @@ PASTE_START, PASTE_END = "\x1b[200~", "\x1b[201~"  # around what is pasted, in a
 
 
 def test_commands_pasted_together_run_one_after_the_other(tmp_path):
-    """Lines copied together (two commands from the README) and pasted: readline puts them all in
-    the one line it is editing, the line breaks with them, and Enter gave the first command the
-    others as its words ("I don't know the time zone “UTC /journal list”"). Each runs, in turn, with
-    no "> " glued before its answer, and the up arrow brings back the last one."""
+    """Lines copied together (commands from the README) and pasted: readline puts them all in the
+    one line it is editing, the line breaks with them, and Enter gave the first command the others
+    as its words ("I don't know the time zone “UTC /journal list”"). Each command runs, in turn,
+    with no "> " glued before its answer, and the up arrow brings back the last one; a pasted line
+    that is no command is the next line of the one before, a journal answer's words."""
     data_dir = tmp_path / "data"
+    song = _a_song(tmp_path / "tone.wav")
     terminal = Terminal(tmp_path, console_env(data_dir))
     try:
         terminal.read_until(PROMPT_MARK)
-        terminal.type(f"{PASTE_START}/journal on 21:30 UTC\r/share off\r/journal list{PASTE_END}")
+        terminal.type(f"{PASTE_START}/journal on 21:30 UTC\r/share off\r/journal prompt\r"
+                      f"/journal answer {song} on the bus\rand home again\r/journal list{PASTE_END}")
         time.sleep(0.5)
         terminal.type("\r")
-        shown = terminal.read_until("Your journal is empty", timeout=20)
+        shown = terminal.read_until("Your journal (1 of 1)", timeout=60)
         assert "Journal on: every day at 21:30 (UTC)" in shown and "Sharing off" in shown, shown
-        assert "I don't know" not in shown and "Usage" not in shown
-        terminal.read_until(f"or ask for today's now with /journal prompt.\r\n{PROMPT_MARK}", timeout=20)
+        assert "I don't know" not in shown and "Usage" not in shown and "/help lists the rest" not in shown
+        terminal.read_until(f"– on the bus and home again\r\n{PROMPT_MARK}", timeout=20)
         assert not any(row.startswith(f"{PROMPT_MARK}Sharing") or row.startswith(f"{PROMPT_MARK}Your journal")
                        for row in rows(terminal.screen())), terminal.screen()
         terminal.type(UP + "\r")
-        terminal.read_until("Your journal is empty", count=2, timeout=20)
+        terminal.read_until("Your journal (1 of 1)", count=2, timeout=20)
         terminal.type("/quit\r")
         terminal.read_until("Bye!")
         assert terminal.proc.wait(60) == 0
