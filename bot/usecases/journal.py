@@ -55,6 +55,8 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:h.]([0-5]\d)\s*$")
+# What follows a time on a 12-hour clock ("7:00 pm"), read as the zone's first word when apart.
+TWELVE_HOUR_CLOCK = re.compile(r"^\s*[ap]\.?m\.?(\s|$)", re.IGNORECASE)
 # "UTC+2", "GMT-5", "utc+02:00", "+0530", "-03": an offset as people write it, UTC or GMT before it
 # or not (ISO 8601). IANA spells UTC+2 "Etc/GMT-2" (POSIX signs), so the user's own sign is read
 # here and never handed to them as an IANA name.
@@ -497,8 +499,8 @@ class JournalUseCase:
             time_text = (time_text or "").strip() or f"{saved.prompt_time:%H:%M}"
             timezone = (timezone or "").strip() or saved.timezone
         prompt_time = parse_prompt_time(time_text)
-        if prompt_time is None:
-            return ErrorReply(TIME_ERROR)
+        if prompt_time is None or TWELVE_HOUR_CLOCK.match(as_typed_in_ascii(timezone)):
+            return ErrorReply(TIME_ERROR)  # "7:00 pm Europe/Lisbon": the time's fault, not the zone's
         zone = canonical_timezone(timezone)
         if zone is None and (minutes := typed_offset(timezone)) is not None:  # whole hours have their Etc zone
             return ErrorReply(no_such_offset_zone(minutes, prompt_time, self.now().date()))

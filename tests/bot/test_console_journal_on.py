@@ -52,3 +52,15 @@ async def test_journal_on_with_a_time_and_no_saved_zone_asks_for_the_zone_alone(
     assert JOURNAL_ON_USAGE not in out and f"{time}, understood" in out, out
     assert f"/journal on {time} Europe/Lisbon" in out and "big city" in out, out
     assert await db.users.get(UserRef("console", "local")) is None
+
+
+@pytest.mark.parametrize("typed", ["/journal on 7:00 pm Europe/Lisbon", "/journal on 7:30 AM Asia/Tokyo",
+                                   "/journal on 9:15 p.m. America/New_York", "/journal on 9:15 pm"])
+async def test_a_time_on_a_12_hour_clock_is_said_to_be_the_time_not_the_zone(db, counting, tmp_path, typed):
+    # "7:00 pm" is read as the time 7:00 and the zone "pm Europe/Lisbon": the reply blamed the zone
+    # ("I don't know the time zone “pm Europe/Lisbon”"), and the zone alone ("pm") took a saved one's place.
+    from bot.usecases.journal import TIME_ERROR
+
+    out = await chat(db, counting, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/journal off", typed, "/quit"])
+    assert TIME_ERROR in out and "time zone" not in out, out
+    assert not (await db.users.get(UserRef("console", "local"))).journal_enabled
