@@ -151,6 +151,33 @@ def unreachable_reason(error: BaseException) -> str | None:
     return None
 
 
+def platform_answer(platform: str, error: BaseException) -> str | None:
+    """What the platform's address answered instead of its API, in a few words ("404 Not Found",
+    "Bad Gateway"), when `error` or what it was raised from is its client saying so; else None.
+    The clients' own words carry the whole answer: a web server's HTML page, line after line."""
+    from aiohttp import ClientError
+
+    if any(isinstance(cause, ClientError) for cause in causes(error)):
+        return None  # no answer at all: the connection failed
+    for cause in causes(error):
+        if platform == "discord":
+            from discord import HTTPException
+
+            # Discord's API names what it refuses with a code of its own (a payload of ours it
+            # refused at start says itself what is wrong); an unknown route and a server's failure do not.
+            if isinstance(cause, HTTPException) and (cause.code == 0 or cause.status >= 500):
+                reason = getattr(cause.response, "reason", None) or ""
+                return f"{cause.status} {reason}".strip()
+        if platform == "telegram":
+            from telegram.error import BadRequest, NetworkError, TimedOut
+
+            if isinstance(cause, NetworkError) and not isinstance(cause, (TimedOut, BadRequest)):
+                # "Internal Server Error (500). Parsing the server response b'<html>…' failed"
+                said = str(cause).split(". Parsing the server response", 1)[0]
+                return " ".join(said.split())[:120] or type(cause).__name__
+    return None
+
+
 async def start_frontend(frontend, settings: Settings, timeout_s: float = FRONTEND_START_TIMEOUT_S) -> None:
     """Start one front-end within `timeout_s`. A chat platform that cannot be reached, or that
     rejects the token, is said with its host and the setting to check: its client says only
@@ -178,6 +205,9 @@ async def start_frontend(frontend, settings: Settings, timeout_s: float = FRONTE
             raise PlatformStartError(f"{name} could not be called at {host}: {url_setting.upper()} with the token "
                                      f"after it is no URL: check {url_setting.upper()} (it must end in /bot).") from None
         reason = f"no answer within {timeout_s:.0f} s" if bound.expired() else unreachable_reason(error)
+        if reason is None and (answered := platform_answer(frontend.platform, error)) is not None:
+            # Reached, but what answered is not the API (a wrong path, a proxy's error page).
+            raise PlatformStartError(f"{name} answered {answered} at {host}: check {url_setting.upper()}.") from error
         if reason is None:
             raise
         check = [url_setting.upper()]

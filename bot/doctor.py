@@ -227,7 +227,8 @@ async def check_telegram(settings: Settings) -> Finding:
     except TimeoutError:
         return Finding(FAIL, "telegram", f"no answer from {host} within {NETWORK_TIMEOUT_S:.0f} s: check TELEGRAM_API_URL and the network")
     except (TelegramError, OSError) as error:
-        return _unreachable("telegram", host, error, "TELEGRAM_API_URL") or Finding(FAIL, "telegram", f"{host}: {error}")
+        return (_unreachable("telegram", host, error, "TELEGRAM_API_URL")
+                or _answered("telegram", host, error, "TELEGRAM_API_URL") or Finding(FAIL, "telegram", f"{host}: {error}"))
     finally:
         await bot.shutdown()
         for request in requests:  # an initialize that failed leaves them open, and shutdown() skips them
@@ -252,13 +253,23 @@ async def check_discord(settings: Settings) -> Finding:
     except LoginFailure:
         return Finding(FAIL, "discord", f"token rejected by {host} (401 Unauthorized): check DISCORD_TOKEN")
     except HTTPException as error:
-        return Finding(FAIL, "discord", f"{host} answered {error.status}: {error.text or error}")
+        return (_answered("discord", host, error, "DISCORD_API_URL")
+                or Finding(FAIL, "discord", f"{host} answered {error.status}: {' '.join((error.text or str(error)).split())}"))
     except TimeoutError:
         return Finding(FAIL, "discord", f"no answer from {host} within {NETWORK_TIMEOUT_S:.0f} s: check DISCORD_API_URL and the network")
     except (aiohttp.ClientError, OSError) as error:
         return _unreachable("discord", host, error, "DISCORD_API_URL") or Finding(FAIL, "discord", f"{host}: {error}")
     finally:
         await http.close()
+
+
+def _answered(what: str, host: str, error: BaseException, setting: str) -> Finding | None:
+    """An address that answers, but not as the platform's API (a wrong path, a proxy's error page):
+    in a few words, as the start says it, where the client's words carry the whole page."""
+    from bot.app import platform_answer
+
+    answered = platform_answer(what, error)
+    return None if answered is None else Finding(FAIL, what, f"{host} answered {answered}: check {setting}")
 
 
 def _unreachable(what: str, host: str, error: BaseException, setting: str) -> Finding | None:

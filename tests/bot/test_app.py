@@ -222,6 +222,24 @@ async def test_a_rejected_discord_token_is_named_with_its_setting(db):
     assert str(raised.value) == f"Discord rejected the token at {host}: check DISCORD_TOKEN."
 
 
+async def test_a_discord_api_url_that_answers_404_is_named_with_the_setting_to_check(db):
+    """DISCORD_API_URL without its /v10 reaches a server that answers 404 to /users/@me: the start
+    said only "404 Not Found (error code: 0): 404: Not Found" (a web server's whole HTML page, line
+    after line, where it sends one), naming neither Discord, nor its host, nor the setting."""
+    fake = await FakeDiscord(token=DISCORD_TOKEN).start()
+    api_url = fake.api_url.removesuffix("/v10")
+    settings = Settings(_env_file=None, discord_token=DISCORD_TOKEN, discord_api_url=api_url,
+                        discord_gateway_url=fake.gateway_url)
+    frontend = DiscordFrontend(settings, build_usecases(db, classifier=None, fetcher=None), guild_ready_timeout=0.05)
+    try:
+        with pytest.raises(PlatformStartError) as raised:
+            await start_frontend(frontend, settings, timeout_s=10)
+    finally:
+        await fake.stop()
+    host = api_url.split("://", 1)[1].split("/", 1)[0]
+    assert str(raised.value) == f"Discord answered 404 Not Found at {host}: check DISCORD_API_URL."
+
+
 async def test_a_telegram_that_refuses_the_connection_is_named_with_the_setting_to_check(tmp_path, mongo_uri, db_name):
     port = free_port()  # nothing listens there
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "SPOTIFY_CLIENT_ID")}

@@ -138,6 +138,23 @@ async def test_a_telegram_or_discord_that_refuses_the_connection_fails_saying_wh
         assert found.detail.endswith(f"): check {setting} and the network"), found.detail
 
 
+async def test_an_address_that_answers_but_is_not_the_api_fails_in_one_line_naming_the_setting(fakes):
+    """A web server at DISCORD_API_URL (its /v10 left out) or a proxy's 502 before the Bot API: the
+    check printed the answer whole (a web server's HTML page is many lines), naming no setting."""
+    telegram, discord, _spotify = fakes
+    telegram.fail_next("getMe", 100, status=502, description="Bad Gateway")
+    try:
+        found_telegram = await check_telegram(settings_for(fakes))
+    finally:
+        telegram.fail_next("getMe", 0)
+    found_discord = await check_discord(settings_for(fakes, discord_api_url=discord.api_url.removesuffix("/v10")))
+
+    assert (found_telegram.status, found_telegram.detail) == (
+        FAIL, f"127.0.0.1:{telegram.port} answered Bad Gateway: check TELEGRAM_API_URL")
+    assert (found_discord.status, found_discord.detail) == (
+        FAIL, f"127.0.0.1:{discord.port} answered 404 Not Found: check DISCORD_API_URL")
+
+
 async def test_tokens_not_given_are_skipped_as_not_configured():
     settings = Settings(_env_file=None, telegram_token=None, discord_token=None, spotify_client_id=None,
                         spotify_client_secret=None)

@@ -89,3 +89,15 @@ async def test_another_process_polling_with_the_token_is_said_once_not_a_traceba
     assert [r.getMessage() for r in said] == ["telegram.polling_conflict"], [r.getMessage() for r in said]
     assert "run one bot per token" in said[0].reason and not said[0].exc_info
     assert not frontend.lost.is_set()  # it polls on
+
+
+async def test_a_bot_api_that_answers_an_error_of_its_own_is_named_with_its_host_and_setting():
+    """A Bot API server behind a proxy that answers 502 (a local telegram-bot-api that is down): the
+    start said only "Bad Gateway"; a server answering a page, not JSON, its whole page as a bytes repr."""
+    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+    fake.fail_next("getMe", 100, status=502, description="Bad Gateway")
+    try:
+        error = await start(fake, fake.base_url)
+    finally:
+        await fake.stop()
+    assert str(error) == f"Telegram answered Bad Gateway at 127.0.0.1:{fake.port}: check TELEGRAM_API_URL."
