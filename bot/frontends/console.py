@@ -394,6 +394,16 @@ def _pasted_commands(text: str) -> list[str]:
     return commands
 
 
+def _has_line_editor() -> bool:
+    """Whether this Python has its readline module: one built without it (pyenv where libreadline's
+    headers were missing) reads a terminal's lines as a pipe's, with the terminal's own editing."""
+    try:
+        import readline
+    except ImportError:
+        return False
+    return readline is not None
+
+
 def _remember(readline, line: str) -> None:
     """`line` last in the line editor's history: once, however many times it is run in a row."""
     length = readline.get_current_history_length()
@@ -502,7 +512,7 @@ class ConsoleFrontend:
             # locale that is not UTF-8 (de_DE.ISO-8859-1) has no "—" nor emoji: "?" for those.
             utf8 = codecs.lookup(self.stdout.encoding).name == "utf-8"
             self.stdout.reconfigure(errors="surrogateescape" if utf8 else "replace")
-        if self._in_terminal():
+        if self._in_terminal() and _has_line_editor():
             self._start_line_editor(loop)
             return
 

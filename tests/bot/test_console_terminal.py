@@ -136,12 +136,12 @@ class Terminal:
     """`python -m bot` with a pseudo-terminal as its stdin, stdout and stderr, typed into as a
     person types."""
 
-    def __init__(self, cwd, env, columns: int = COLUMNS) -> None:
+    def __init__(self, cwd, env, columns: int = COLUMNS, python_args: tuple[str, ...] = ("-m", "bot")) -> None:
         self.master, slave = pty.openpty()
         self.columns = columns
         fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, columns, 0, 0))
         env = {**env, "TERM": "xterm"}  # a terminal that wraps long lines: no "dumb" one's scrolling
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot"], stdin=slave, stdout=slave, stderr=slave,
+        self.proc = subprocess.Popen([sys.executable, *python_args], stdin=slave, stdout=slave, stderr=slave,
                                      cwd=cwd, env=env, start_new_session=True, preexec_fn=self._controlled)
         os.close(slave)
         self.seen = b""
@@ -336,6 +336,26 @@ def test_a_line_typed_while_a_command_runs_is_shown_once_after_the_next_prompt(t
         terminal.read_until("Bye!")
         assert terminal.proc.wait(60) == 0
         assert termios.tcgetattr(terminal.master) == before  # echoing again, for the shell
+    finally:
+        terminal.close()
+    assert moodbot_processes(str(data_dir)) == []
+
+
+def test_a_python_without_readline_runs_the_console_in_a_terminal_all_the_same(tmp_path):
+    """A Python built without its readline module (pyenv on a machine without libreadline's
+    headers): `make run` in a terminal stopped at once, "moodbot could not start: No module named
+    'readline'". Lines are read as the terminal gives them, with no line editor."""
+    data_dir = tmp_path / "data"
+    without_readline = "import runpy, sys; sys.modules['readline'] = None; runpy.run_module('bot', run_name='__main__')"
+    terminal = Terminal(tmp_path, console_env(data_dir), python_args=("-c", without_readline))
+    try:
+        terminal.read_until(PROMPT_MARK, timeout=60)
+        terminal.type("/help\r")
+        terminal.read_until(f"{HELP_LINE}\r\n{PROMPT_MARK}", timeout=20)
+        terminal.type("/quit\r")
+        terminal.read_until("Bye!")
+        assert terminal.proc.wait(60) == 0
+        assert "could not start" not in terminal.screen()
     finally:
         terminal.close()
     assert moodbot_processes(str(data_dir)) == []
