@@ -237,3 +237,36 @@ async def test_the_menu_whose_files_the_rate_limit_ended_says_nothing_more_after
     finally:
         await gated.close()
         await gate.close()
+
+
+async def test_a_dm_replayed_after_a_kill_is_answered_in_the_status_message_the_killed_run_sent(
+        scheduled, usecases, db):
+    """The killed run had shown "Finding the song…" for the DM: the restart sent a second status
+    message and its answer, and the first stayed "Finding the song…" for ever. The status message is
+    noted where the DM is kept, and the answer after the restart goes in it."""
+    fake, frontend = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    release = fake.hold_next("edit_message")  # the answer, on its way into the status message
+    mark = fake.mark()
+    await fake.user_dms(f"{VIDEO} on the bus")
+    status = await fake.wait_for("send_message", after=mark)
+    assert status.content == STAGE_FINDING
+
+    async def noted():
+        doc = await db.db[INBOX].find_one({})
+        return doc if doc is not None and doc.get("shown") else None
+    left = await until(noted)
+    assert left is not None, "the status message was not noted"
+    assert left["shown"] == [str(fake.dm_channel_id(ALICE)), str(status.result["id"])]
+    release.set()
+    assert await until(lambda: _empty(db))
+    await frontend.stop()
+    await db.db[INBOX].insert_one(left)  # as the run killed before the answer reached Discord left it
+
+    async with discord_on(FakeDiscord(), usecases) as (again, _):
+        answer = await _dm_reply(again)
+        assert await until(lambda: _empty(db))
+    assert answer.name == "edit_message" and answer.match["message"] == str(status.result["id"])
+    assert answer.embeds[0]["description"].startswith("Saved to your journal")
+    assert again.calls_of("send_message") == []

@@ -341,13 +341,24 @@ class InteractionProgress:
 
 class MessageProgress:
     """The `Progress` callback in a DM: one status message, sent on the first stage, then edited,
-    in the background (`BackgroundStages`); `show` puts the answer in it."""
+    in the background (`BackgroundStages`); `show` puts the answer in it. `on_sent` is told of the
+    status message once sent (to be noted where the DM is kept); `take_over` uses one a run killed
+    outright sent for the same DM."""
 
-    def __init__(self, channel: discord.abc.Messageable | discord.Webhook, in_flight: RequestsInFlight) -> None:
+    def __init__(self, channel: discord.abc.Messageable | discord.Webhook, in_flight: RequestsInFlight, *,
+                 on_sent: Callable[[discord.Message], None] | None = None) -> None:
         self.channel = channel
-        self.message: discord.Message | None = None
+        self.message: discord.Message | discord.PartialMessage | None = None
         self.stages = BackgroundStages(self._show_stage, in_flight)
         self.refused = False  # Discord refused a stage for the user's doing (`refuses_the_user`)
+        self.on_sent = on_sent
+        self._stage: str | None = None  # the stage the status message shows (None: not known)
+
+    def take_over(self, message_id: int) -> None:
+        """Show the stages and the answer in a status message sent before (by a run of the bot
+        killed outright while it answered the same DM), rather than under a second one."""
+        self.message = self.channel.get_partial_message(message_id)
+        self._stage = None  # whatever it shows, it is edited
 
     async def __call__(self, stage: str) -> None:
         self.stages.report(stage)
@@ -364,8 +375,11 @@ class MessageProgress:
         try:
             if self.message is None:
                 self.message = await self._send(content=stage)
-            elif self.message.content != stage:
+                if self.on_sent is not None:
+                    self.on_sent(self.message)
+            elif self._stage != stage:
                 self.message = await self.message.edit(content=stage)
+            self._stage = stage
         except discord.HTTPException as error:
             if not refuses_the_user(error):
                 raise

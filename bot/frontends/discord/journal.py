@@ -413,7 +413,12 @@ class JournalCog(commands.Cog):
             await message.channel.send(UNKNOWN_COMMAND if command is None
                                        else typed_command_hint(name, in_servers_only=command.guild_only))
             return
-        progress = MessageProgress(message.channel, self.in_flight)
+        kept = getattr(self.bot, "kept", None)  # the DM kept until answered (bot/frontends/discord/kept.py)
+        progress = MessageProgress(message.channel, self.in_flight, on_sent=None if kept is None else (
+            lambda sent: kept.shown(message.id, sent.channel.id, sent.id)))
+        before = None if kept is None else kept.shown_before(message.id)
+        if before is not None and before[0] == str(message.channel.id):  # the killed run's status: the answer goes in it
+            progress.take_over(int(before[1]))
         cut_short = functools.partial(progress.show, ErrorReply(render.RESTARTING))
         if self.bot.stopping:  # the stop has cut short what was at work: this is not started
             with contextlib.suppress(discord.HTTPException, *NETWORK_ERRORS):

@@ -13,12 +13,14 @@ answered (`part_answered`), and its answer after a restart starts after them (`p
 
 A user's DM (an answer to a daily prompt) is kept the same way, from its MESSAGE_CREATE until its
 listener's task ends, and handed over again as one at the start (within a day, as the inbox keeps
-anything); there is no deadline to answer it. Not interactions other than application commands
+anything); there is no deadline to answer it. Its status message ("Finding the song…") is noted
+(`shown`), and the answer after a restart goes in it (`shown_before`), not under a second one. Not interactions other than application commands
 (type 2): button presses and autocomplete are quick, and a button pressed again could act twice. Keeping is best effort, as for Telegram: the database down or slow,
 a command is answered all the same, held in memory only.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Any, Callable, Sequence
@@ -46,6 +48,9 @@ class KeptCommands:
         self._application_id = application_id
         self._kept: KeptUntilAnswered[dict[str, Any]] = KeptUntilAnswered(self._write, self._clear, inbox.paused_for)
         self._parts: dict[int, int] = {}  # commands being answered in parts: how many are answered
+        self._shown: dict[int, tuple[str, str]] = {}  # DMs being answered: their status (channel, message)
+        self._shown_before: dict[int, tuple[str, str]] = {}  # DMs replayed: the killed run's status
+        self._noting: set[asyncio.Task] = set()
 
     @property
     def source(self) -> str:
@@ -71,7 +76,23 @@ class KeptCommands:
     def finished(self, number: int) -> None:
         """Its handler's task has ended."""
         self._parts.pop(number, None)
+        self._shown.pop(number, None)
+        self._shown_before.pop(number, None)
         self._kept.finished([number])
+
+    def shown(self, number: int, channel_id: int, message_id: int) -> None:
+        """The DM `number`'s status message was sent: noted in the background where the DM is
+        kept (once its write is done; a write still to come takes it too)."""
+        self._shown[number] = shown = (str(channel_id), str(message_id))
+        task = asyncio.get_running_loop().create_task(
+            self._kept.after_writes(lambda: self._inbox.shown(self.source, number, *shown)))
+        self._noting.add(task)
+        task.add_done_callback(self._noting.discard)
+
+    def shown_before(self, number: int) -> tuple[str, str] | None:
+        """The status message (channel, message) a run killed outright showed for the DM `number`,
+        replayed: its answer goes in it."""
+        return self._shown_before.pop(number, None)
 
     def parts_answered(self, number: int) -> int:
         """How many parts of the command `number` are answered already (by a run killed outright,
@@ -104,6 +125,8 @@ class KeptCommands:
                 continue
             if arrival.parts:
                 self._parts[arrival.number] = arrival.parts
+            if arrival.shown is not None:
+                self._shown_before[arrival.number] = arrival.shown
             try:
                 if arrival.payload.get(KIND) == DM:
                     parse_dm({k: v for k, v in arrival.payload.items() if k != KIND})
@@ -113,11 +136,13 @@ class KeptCommands:
             except Exception as error:  # noqa: BLE001 - kept by another version of the library
                 log.warning("discord.not_replayed", extra={"reason": type(error).__name__, "user": arrival.user_id})
                 self._parts.pop(arrival.number, None)
+                self._shown_before.pop(arrival.number, None)
                 await self._inbox.done(self.source, [arrival.number])
         return replayed
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
         await self._inbox.keep(self.source, [Arrival(int(data["id"]), data, "discord", _sender(data),
+                                                     shown=self._shown.get(int(data["id"])),
                                                      parts=self._parts.get(int(data["id"]), 0)) for data in batch])
 
     async def _clear(self, numbers: Sequence[int], *, even_paused: bool = False) -> bool:
