@@ -61,10 +61,12 @@ class InboxRepo:
                            upsert=True)
                 for a in arrivals], ordered=False)
 
-    async def shown(self, source: str, number: int, chat_id: str, message_id: str) -> None:
-        """Note the message the bot showed for a request kept (nothing for one not kept, or done)."""
+    async def shown(self, source: str, number: int, chat_id: str | None, message_id: str | None) -> None:
+        """Note the message the bot showed for a request kept (nothing for one not kept, or done);
+        None: none to take over now."""
+        shown = None if chat_id is None or message_id is None else [chat_id, message_id]
         with translated_errors("note a request's status message"):
-            await self._inbox.update_one({"_id": _doc_id(source, number)}, {"$set": {"shown": [chat_id, message_id]}})
+            await self._inbox.update_one({"_id": _doc_id(source, number)}, {"$set": {"shown": shown}})
 
     async def parts_answered(self, source: str, numbers: Sequence[int], parts: int) -> None:
         """Note that the first `parts` parts of these requests kept are answered (never fewer than

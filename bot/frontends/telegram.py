@@ -1163,8 +1163,9 @@ class _InboxArrivals:
                     None if (user := update.effective_user) is None else str(user.id))
             for update in updates])
 
-    async def shown(self, update_id: int, chat_id: int, message_id: int) -> None:
-        await self._inbox.shown(self.source, update_id, str(chat_id), str(message_id))
+    async def shown(self, update_id: int, chat_id: int | None, message_id: int | None) -> None:
+        await self._inbox.shown(self.source, update_id, None if chat_id is None else str(chat_id),
+                                None if message_id is None else str(message_id))
 
     async def done(self, update_ids: Sequence[int], *, even_paused: bool = False) -> bool:
         return await self._inbox.done(self.source, update_ids, even_paused=even_paused)

@@ -82,7 +82,7 @@ class Arrivals(Protocol):
 
     async def keep(self, updates: Sequence[Update]) -> None: ...
 
-    async def shown(self, update_id: int, chat_id: int, message_id: int) -> None: ...
+    async def shown(self, update_id: int, chat_id: int | None, message_id: int | None) -> None: ...
 
     # False: not cleared, try again once `paused_for` is over; `even_paused`: the stop's last try
     async def done(self, update_ids: Sequence[int], *, even_paused: bool = False) -> bool: ...
@@ -352,12 +352,17 @@ class UpdateFlow:
     def answered(self, update_ids: Sequence[int]) -> None:
         """These updates have their own answers, though the update running goes on (an album's
         songs, each answered under it): noted in the background where updates are kept, for the
-        answer after a hard kill to leave them out."""
+        answer after a hard kill to leave them out. The running update's status message, if noted,
+        now holds an answer: it is not for the next song's answer to take over."""
         if self._kept is None or not update_ids:
             return
-        arrivals, update_ids = self._arrivals, list(update_ids)
-        task = asyncio.get_running_loop().create_task(
-            self._kept.after_writes(lambda: arrivals.parts_answered(update_ids, 1)))
+        arrivals, update_ids, running = self._arrivals, list(update_ids), CURRENT_UPDATE.get()
+
+        async def note() -> None:
+            await arrivals.parts_answered(update_ids, 1)
+            if running is not None:
+                await arrivals.shown(running, None, None)
+        task = asyncio.get_running_loop().create_task(self._kept.after_writes(note))
         self._noting.add(task)
         task.add_done_callback(self._noting.discard)
 

@@ -69,9 +69,10 @@ class InboxUseCase:
         clearing are not tried before."""
         return max(0.0, self._paused_until - time.monotonic())
 
-    async def shown(self, source: str, number: int, chat_id: str, message_id: str) -> None:
+    async def shown(self, source: str, number: int, chat_id: str | None, message_id: str | None) -> None:
         """Note the message shown for a request kept (its status), for the answer after a restart
-        to take over; best effort, like keeping (failing, the answer then comes as a new message)."""
+        to take over; best effort, like keeping (failing, the answer then comes as a new message).
+        None: none to take over now (it holds an answer of its own)."""
         await self._attempt(lambda: self._repo.shown(source, number, chat_id, message_id), self.done_wait_s,
                             logging.INFO, "inbox.shown_not_noted", pause=False, source=source)
 

@@ -311,3 +311,45 @@ async def test_an_album_the_rate_limit_ended_says_nothing_more_after_a_kill(db_s
         await fake.stop()
         await gated.close()
         await gate.close()
+
+
+async def test_an_album_resumed_after_a_kill_does_not_put_its_next_answer_in_an_answered_song_s_message(
+        db_server, mongo_uri, db_name, db):
+    """The first song was slow: its status message ("Listening…") was noted for the restart to take
+    over, then its mood put in it. Killed before the second song's answer, the restart put the
+    second song's mood in that message, over the first song's. An answered song's status is no
+    longer one to take over."""
+    gate = await WireGate(db_server.port).start()
+    gated = await Database.connect(gate.uri(mongo_uri), db_name)
+    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
+    try:
+        frontend = await _album_frontend(fake, build_usecases(gated, None, None))
+        songs = await cached_songs(fake, db, 2)
+        gate.hold("delete", INBOX)
+        fake.delay_next("getFile", 1.5)  # the first song is slow: its status message is shown
+        mark = fake.mark()
+        await fake.user_sends_album([item for item, _, _ in songs])
+        await asyncio.wait_for(gate.held.wait(), 10)
+        kept = await db.db[INBOX].find({}).sort("number", 1).to_list()
+        gate.release()
+        status = await fake.wait_for("sendMessage", lambda c: c.text == STAGE_LISTENING, after=mark)
+        first = await fake.wait_for_reply(lambda c: songs[0][1] in c.text, after=mark)
+        assert first.method == "editMessageText"  # the first song's mood in its status message
+        await frontend.stop()
+        await db.db[INBOX].insert_many([kept[0], {**kept[1], "parts": 0}])  # killed before the second's answer
+
+        mark = fake.mark()
+        frontend = await _album_frontend(fake, build_usecases(db, None, None))
+        try:
+            second = await fake.wait_for_reply(lambda c: songs[1][1] in c.text, after=mark)
+            assert await until(lambda: _empty(db))
+        finally:
+            await frontend.stop()
+        assert second.method == "sendMessage"
+        status_id = fake.message_of(status)["message_id"]
+        assert [c for c in fake.calls_of("editMessageText", after=mark)
+                if str(c.params.get("message_id")) == str(status_id)] == []
+    finally:
+        await fake.stop()
+        await gated.close()
+        await gate.close()
