@@ -6,7 +6,7 @@ answered (bot/frontends says which and why). One document per such request: the 
 payload, where it came from (`source`: the platform and the bot's id there) and its number there
 (`number`), who sent it (so /forget deletes it with the rest), when it arrived, how many
 restarts have replayed it already, the message the bot showed for it (a status, which the
-answer after a restart takes over), and of a request answered in parts (a Discord message command
+answer after a restart takes over), and of a request answered in parts (a message command
 on several files, one answer each) how many were answered (not answered again). The document is deleted once the request is answered. The
 collection is made by its first write: no validator, no index (it holds only the requests in
 progress, a few documents).
@@ -33,7 +33,7 @@ class Arrival:
     replays: int = 0  # restarts that have handed it to the bot again
     # The message the bot showed for it so far (a "Fetching…" status): (chat id, message id)
     shown: tuple[str, str] | None = None
-    # Of a request answered in parts (a Discord message command's files, one answer each): how many
+    # Of a request answered in parts (one answer for each file of a command, or each song of an album): how many
     # are answered, in order (the first `parts`)
     parts: int = 0
 
