@@ -242,6 +242,82 @@ OFFSET_NAMES: dict[str, tuple[str, str, str] | None] = {
 }
 
 
+# Time-zone abbreviations people type for a zone, and the places' zones they mean: one is suggested
+# as a big city's is (DID_YOU_MEAN), several are the choices (ABBREVIATION_CHOICES). PST is no tzdata
+# name, and the zones its letters begin were PST8PDT, tzdata's legacy rule, not the place. EST, MST
+# and HST are tzdata's fixed offsets (OFFSET_NAMES); CET, MET, EET and WET are tzdata's zones of a
+# region, taken, with REGION_NOTE naming the places.
+_US_PACIFIC, _US_MOUNTAIN, _US_CENTRAL, _US_EASTERN = ("America/Los_Angeles",), ("America/Denver",), \
+    ("America/Chicago",), ("America/New_York",)
+_CENTRAL_EUROPE = ("Europe/Paris", "Europe/Berlin", "Europe/Madrid", "Europe/Rome")
+_EASTERN_EUROPE = ("Europe/Athens", "Europe/Bucharest", "Europe/Helsinki", "Europe/Kyiv")
+_WESTERN_EUROPE = ("Europe/Lisbon",)
+ABBREVIATIONS: dict[str, tuple[str, ...]] = {
+    "PST": _US_PACIFIC, "PDT": _US_PACIFIC, "PT": _US_PACIFIC, "MDT": _US_MOUNTAIN, "MT": _US_MOUNTAIN,
+    "CST": ("America/Chicago", "Asia/Shanghai"), "CDT": _US_CENTRAL, "CT": _US_CENTRAL, "EDT": _US_EASTERN,
+    "ET": _US_EASTERN, "AKST": ("America/Anchorage",), "AKDT": ("America/Anchorage",), "HDT": ("America/Adak",),
+    "AST": ("America/Halifax", "Asia/Riyadh"), "ADT": ("America/Halifax",), "NST": ("America/St_Johns",),
+    "NDT": ("America/St_Johns",), "BRT": ("America/Sao_Paulo",), "ART": ("America/Argentina/Buenos_Aires",),
+    "BST": ("Europe/London", "Asia/Dhaka"), "IST": ("Asia/Kolkata", "Europe/Dublin", "Asia/Jerusalem"),
+    "WET": _WESTERN_EUROPE, "WEST": _WESTERN_EUROPE, "CET": _CENTRAL_EUROPE, "CEST": _CENTRAL_EUROPE,
+    "MET": _CENTRAL_EUROPE, "MEST": _CENTRAL_EUROPE, "EET": _EASTERN_EUROPE, "EEST": _EASTERN_EUROPE,
+    "MSK": ("Europe/Moscow",), "SAST": ("Africa/Johannesburg",), "WAT": ("Africa/Lagos",),
+    "CAT": ("Africa/Maputo",), "EAT": ("Africa/Nairobi",), "PKT": ("Asia/Karachi",), "ICT": ("Asia/Bangkok",),
+    "WIB": ("Asia/Jakarta",), "SGT": ("Asia/Singapore",), "HKT": ("Asia/Hong_Kong",), "PHT": ("Asia/Manila",),
+    "JST": ("Asia/Tokyo",), "KST": ("Asia/Seoul",), "AWST": ("Australia/Perth",),
+    "ACST": ("Australia/Adelaide", "Australia/Darwin"), "ACDT": ("Australia/Adelaide",),
+    "AEST": ("Australia/Sydney", "Australia/Brisbane"), "AEDT": ("Australia/Sydney",),
+    "NZST": ("Pacific/Auckland",), "NZDT": ("Pacific/Auckland",),
+}
+REGION_NAMES = frozenset({"CET", "MET", "EET", "WET"})  # tzdata zones of a region, taken as said
+ABBREVIATION_CHOICES = ("{abbr} is the time of more than one place: {names}. Name yours: type one of them, "
+                        "e.g. /journal on {time} {first}.")
+REGION_NOTE = ("{label} is a region's time, not a place's: to keep your country's own clocks, name your zone "
+               "instead, e.g. /journal on {time} {first}{others}.")
+# tzdata's rule names that keep one place's clocks, whatever the tzdata release makes of them (a zone
+# of its own, or a link to the place); the other old names (US/Pacific, Japan) are tzdata's links.
+OLD_RULE_NAMES = {"PST8PDT": "America/Los_Angeles", "MST7MDT": "America/Denver", "CST6CDT": "America/Chicago",
+                  "EST5EDT": "America/New_York"}
+
+
+def abbreviation_zones(text: str) -> tuple[str, ...]:
+    """The places' zones of a time-zone abbreviation as typed ("pst", "ＩＳＴ"); () for anything else."""
+    return ABBREVIATIONS.get(as_typed_in_ascii(text).strip().upper(), ())
+
+
+def abbreviation_choices(abbr: str, zones: tuple[str, ...], prompt_time: time) -> str:
+    """What an abbreviation several places use is told: each of them, to pick from."""
+    names = f"{', '.join(zones[:-1])} or {zones[-1]}"
+    return ABBREVIATION_CHOICES.format(abbr=as_typed_in_ascii(abbr).strip().upper(), names=names,
+                                       time=f"{prompt_time:%H:%M}", first=zones[0])
+
+
+def region_note(zone: str, prompt_time: time) -> str:
+    first, *others = ABBREVIATIONS[zone]
+    return REGION_NOTE.format(label=zone, time=f"{prompt_time:%H:%M}", first=first,
+                              others=f" (or {', '.join(others)})" if others else "")
+
+
+@lru_cache(maxsize=1)
+def legacy_names() -> dict[str, str]:
+    """tzdata's old names of one place's zone ("US/Pacific" -> "America/Los_Angeles", "Japan" ->
+    "Asia/Tokyo"), from its links (tzdata.zi), and its rule names (PST8PDT); not its names of an
+    offset (OFFSET_NAMES) or of a region (CET)."""
+    places = place_zones()
+    try:
+        text = resources.files("tzdata.zoneinfo").joinpath("tzdata.zi").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, OSError):
+        text = ""
+    links = dict(OLD_RULE_NAMES)
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[0] == "L" and fields[1] in places:
+            links.setdefault(fields[2], fields[1])
+    return {name: zone for name, zone in links.items()
+            if name not in places and name not in OFFSET_NAMES and name not in REGION_NAMES
+            and not name.startswith("Etc/") and zone in places}
+
+
 def is_fixed_offset(zone: str) -> bool:
     """A zone that is an offset, no place's clocks: UTC, Etc/GMT±N, GMT, EST…"""
     return zone.startswith("Etc/") or zone in OFFSET_NAMES
@@ -387,6 +463,7 @@ def canonical_timezone(name: str) -> str | None:
     found = by_lower.get(wanted.lower())
     if found is None:
         return None
+    found = legacy_names().get(found, found)  # "US/Pacific", "PST8PDT": the place's own zone
     try:
         ZoneInfo(found)
     except (ZoneInfoNotFoundError, ValueError):
@@ -504,6 +581,10 @@ class JournalUseCase:
         zone = canonical_timezone(timezone)
         if zone is None and (minutes := typed_offset(timezone)) is not None:  # whole hours have their Etc zone
             return ErrorReply(no_such_offset_zone(minutes, prompt_time, self.now().date()))
+        if zone is None and len(meant_zones := abbreviation_zones(timezone)) > 1:  # IST: India, Ireland, Israel
+            return ErrorReply(abbreviation_choices(timezone, meant_zones, prompt_time))
+        if zone is None and meant_zones:  # PST: a suggestion, as a big city's
+            return ErrorReply(DID_YOU_MEAN.format(zone=meant_zones[0], time=f"{prompt_time:%H:%M}"))
         if zone is None and (meant := likely_zone(timezone)) is not None:  # a suggestion, not taken as said
             return ErrorReply(DID_YOU_MEAN.format(zone=meant, time=f"{prompt_time:%H:%M}"))
         if zone is None:
@@ -521,7 +602,8 @@ class JournalUseCase:
         self.schedule.schedule(User(caller.platform, caller.user_id, timezone=zone, prompt_time=prompt_time,
                                     journal_enabled=True, chat_id=chat_id))
         log.info("journal.enabled", extra={"user": caller.user_id, "tz": zone, "at": prompt_time.strftime("%H:%M")})
-        note = " " + fixed_offset_note(zone, prompt_time) if is_fixed_offset(zone) else ""
+        note = (" " + fixed_offset_note(zone, prompt_time) if is_fixed_offset(zone)
+                else " " + region_note(zone, prompt_time) if zone in REGION_NAMES else "")
         return TextReply(f"Journal on: every day at {prompt_time:%H:%M} ({zone_label(zone)}) I'll send you a moment of your day "
                          f"to answer with a song. /journal off stops it.{note}")
 
@@ -680,14 +762,20 @@ class JournalUseCase:
         wanted = zone_as_named(prefix).lower()
         # A big city named after no zone ("Beijing"), or a zone's last part as typed ("new-york"),
         # offers its zone first.
+        # A time-zone abbreviation ("PST") offers its places' zones first (a region's own tzdata
+        # name, CET, before them: it is taken as typed).
         key, meant = city_key(prefix), likely_zone(prefix)
-        cities = list(dict.fromkeys([meant] * (meant is not None)
+        abbreviated = abbreviation_zones(prefix)
+        region = [z for z in REGION_NAMES if z.lower() == wanted]
+        cities = list(dict.fromkeys(region + list(abbreviated) + [meant] * (meant is not None)
                                     + [z for city, z in CITY_ZONES.items() if key and city.startswith(key)]))
         # Etc/GMT+2 is UTC-2: never offered to someone typing "GMT+2" (who gets the line above).
-        zones = [z for z in all_timezones() if not z.startswith("Etc/GMT") and z not in cities]
+        zones = [z for z in all_timezones() if not z.startswith("Etc/GMT")]
         starts = [z for z in zones if z.lower().startswith(wanted)]
         parts = [z for z in zones if z not in starts and any(p.startswith(wanted) for p in z.lower().split("/"))]
-        return (cities + starts + parts)[:limit]
+        # An old name ("US/Pacific", "PST8PDT") is offered as the place's zone it is saved as.
+        old = legacy_names()
+        return list(dict.fromkeys(cities + [old.get(z, z) for z in starts + parts]))[:limit]
 
     # ---- answering ---------------------------------------------------------------------------
     @staticmethod

@@ -809,3 +809,85 @@ async def test_a_name_no_city_nor_zone_has_still_gets_the_examples(db, counting)
 def test_every_city_names_a_zone_of_a_place():
     from bot.usecases.journal import CITY_ZONES, place_zones
     assert set(CITY_ZONES.values()) <= place_zones()
+
+
+@pytest.mark.parametrize("typed, zone", [
+    ("PST", "America/Los_Angeles"), ("pdt", "America/Los_Angeles"), ("CDT", "America/Chicago"),
+    ("EDT", "America/New_York"), ("MDT", "America/Denver"), ("AKST", "America/Anchorage"),
+    ("HDT", "America/Adak"), ("WEST", "Europe/Lisbon"), ("MSK", "Europe/Moscow"), ("JST", "Asia/Tokyo"),
+    ("KST", "Asia/Seoul"), ("AEDT", "Australia/Sydney"), ("AWST", "Australia/Perth"),
+    ("NZST", "Pacific/Auckland"), ("NZDT", "Pacific/Auckland"), ("ＰＳＴ", "America/Los_Angeles"),
+])
+async def test_a_time_zone_abbreviation_is_answered_with_the_zone_of_its_place(db, counting, typed, zone):
+    """PST is no tzdata name: it was answered "I don't know the time zone", suggesting PST8PDT,
+    tzdata's legacy rule name, rather than the place. Like a big city, it now gets the place's
+    zone as a suggestion, nothing saved."""
+    journal = journal_usecase(db, counting)
+    reply = await journal.enable(ALICE_DM, "21:30", typed)
+    assert isinstance(reply, ErrorReply), reply
+    assert reply.message == f"Did you mean {zone}? /journal on 21:30 {zone}", reply.message
+    assert await db.users.get(ALICE_REF) is None
+    assert journal.timezones(typed)[0] == zone
+
+
+@pytest.mark.parametrize("typed, zones", [
+    ("IST", ["Asia/Kolkata", "Europe/Dublin", "Asia/Jerusalem"]),  # India, Ireland, Israel
+    ("CST", ["America/Chicago", "Asia/Shanghai"]),  # US Central, China
+    ("AST", ["America/Halifax", "Asia/Riyadh"]),  # Atlantic, Arabia
+    ("BST", ["Europe/London", "Asia/Dhaka"]),  # British Summer Time, Bangladesh
+    ("AEST", ["Australia/Sydney", "Australia/Brisbane"]),  # Queensland keeps AEST all year
+    ("cest", ["Europe/Paris", "Europe/Berlin", "Europe/Madrid", "Europe/Rome"]),
+])
+async def test_an_abbreviation_several_places_use_is_answered_with_the_choices(db, counting, typed, zones):
+    journal = journal_usecase(db, counting)
+    reply = await journal.enable(ALICE_DM, "21:30", typed)
+    assert isinstance(reply, ErrorReply), reply
+    assert f"type one of them, e.g. /journal on 21:30 {zones[0]}" in reply.message, reply.message
+    assert [z for z in all_timezones() if "/" in z and z in reply.message] == sorted(zones), reply.message
+    assert "I don't know" not in reply.message
+    assert await db.users.get(ALICE_REF) is None
+    assert journal.timezones(typed)[:len(zones)] == zones
+
+
+@pytest.mark.parametrize("typed, zone", [
+    ("PST8PDT", "America/Los_Angeles"), ("MST7MDT", "America/Denver"), ("cst6cdt", "America/Chicago"),
+    ("EST5EDT", "America/New_York"), ("US/Pacific", "America/Los_Angeles"), ("us/eastern", "America/New_York"),
+    ("Canada/Eastern", "America/Toronto"), ("Japan", "Asia/Tokyo"), ("GB", "Europe/London"),
+    ("Asia/Calcutta", "Asia/Kolkata"), ("NZ", "Pacific/Auckland"), ("ROK", "Asia/Seoul"),
+])
+async def test_an_old_tzdata_name_is_saved_as_the_zone_of_its_place(db, counting, typed, zone):
+    """US/Pacific, PST8PDT, Japan: tzdata keeps them for old systems, with their place's clocks
+    (and Debian ships them apart, in tzdata-legacy). The place's zone is saved and shown."""
+    journal = journal_usecase(db, counting)
+    reply = await journal.enable(ALICE_DM, "21:30", typed)
+    assert isinstance(reply, TextReply) and f"21:30 ({zone})" in reply.text, reply
+    assert "doesn't follow" not in reply.text
+    assert (await db.users.get(ALICE_REF)).timezone == zone
+    assert journal.timezones(typed)[0] == zone
+    assert typed not in journal.timezones(typed[:3])  # Discord offers the place, not the old name
+
+
+@pytest.mark.parametrize("typed, first", [
+    ("CET", "Europe/Paris"), ("MET", "Europe/Paris"), ("EET", "Europe/Athens"), ("WET", "Europe/Lisbon"),
+])
+async def test_a_regions_zone_name_is_taken_and_answered_with_its_places(db, counting, typed, first):
+    """CET and the like are tzdata zones that keep the EU's summer time: taken, but they are a
+    region's time, so the reply names the places' zones that follow a country's own clocks."""
+    journal = journal_usecase(db, counting)
+    reply = await journal.enable(ALICE_DM, "21:30", typed)
+    assert isinstance(reply, TextReply) and f"21:30 ({typed})" in reply.text, reply
+    assert f"name your zone instead, e.g. /journal on 21:30 {first}" in reply.text, reply.text
+    assert (await db.users.get(ALICE_REF)).timezone == typed
+    assert journal.timezones(typed)[0] == typed
+
+
+def test_every_abbreviation_and_old_name_names_a_zone_of_a_place_with_the_same_clocks():
+    from zoneinfo import ZoneInfo
+
+    from bot.usecases.journal import ABBREVIATIONS, legacy_names, place_zones
+    assert {z for zones in ABBREVIATIONS.values() for z in zones} <= place_zones()
+    assert set(legacy_names().values()) <= place_zones()
+    for name, zone in legacy_names().items():
+        for month in range(1, 13):
+            at = datetime(2026, month, 15, 12, tzinfo=timezone.utc)
+            assert at.astimezone(ZoneInfo(name)).utcoffset() == at.astimezone(ZoneInfo(zone)).utcoffset(), name
