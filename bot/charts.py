@@ -480,8 +480,15 @@ def pixels_in_words(days: Mapping[date, str], first: date, last: date, today: da
 
 
 def map_in_words(songs: Sequence[tuple[str, float, float, str]], of_total: int | None = None) -> str:
-    """What `valence_arousal_map` draws: its dots per mood, and where each mood's quadrant is."""
-    counts = Counter(mood for *_, mood in songs if mood in MOOD_COLOURS)
-    n = sum(counts.values())
-    latest = f"the latest {n} of {of_total} songs" if of_total is not None and of_total > n else _songs(n)
-    return f"{latest} as dots ({mood_counts_text(counts)}); {MAP_QUADRANTS}"
+    """What `valence_arousal_map` draws: its dots per mood, and where each mood's quadrant is. A
+    song answered on several days is drawn at one spot, its entries one dot: then the caption
+    counts the entries and the dots, not "23 songs as dots" under a single dot."""
+    drawn = [(valence, arousal, mood) for _, valence, arousal, mood in songs if mood in MOOD_COLOURS]
+    counts = Counter(mood for *_, mood in drawn)
+    n, dots = len(drawn), len({(valence, arousal) for valence, arousal, _ in drawn})
+    if dots == n:
+        latest = f"the latest {n} of {of_total} songs" if of_total is not None and of_total > n else _songs(n)
+        return f"{latest} as dots ({mood_counts_text(counts)}); {MAP_QUADRANTS}"
+    entries = f"the latest {n} of {of_total} entries" if of_total is not None and of_total > n else f"{n} entries"
+    return (f"{entries} ({mood_counts_text(counts)}) as {dots} dot{'' if dots == 1 else 's'}, "
+            f"entries of one song sharing a dot; {MAP_QUADRANTS}")

@@ -324,7 +324,8 @@ def test_each_chart_in_words_gives_the_numbers_it_draws():
 
     songs = [("Song", 0.5, 0.5, "happy")] * 999 + [("Creep", -0.5, -0.5, "sad")]
     assert charts.map_in_words(songs, of_total=10_000) == (
-        f"the latest 1000 of 10000 songs as dots (happy 999, energetic 0, sad 1, calm 0); {charts.MAP_QUADRANTS}")
+        "the latest 1000 of 10000 entries (happy 999, energetic 0, sad 1, calm 0) as 2 dots, entries of one song "
+        f"sharing a dot; {charts.MAP_QUADRANTS}")  # 999 answers of one song are one dot, not 999 songs
     assert charts.map_in_words(songs[-1:], of_total=1).startswith("1 song as dots (happy 0, energetic 0, sad 1, calm 0)")
 
 

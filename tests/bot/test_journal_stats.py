@@ -35,6 +35,25 @@ async def test_each_chart_says_in_words_what_it_shows(db, counting):
         f"Your songs on the valence/arousal map: 3 songs as dots (happy 1, energetic 0, sad 1, calm 1); {QUADRANTS}")
 
 
+async def test_the_map_caption_counts_the_dots_one_song_answered_again_shares(db, counting):
+    """One song answered on 23 days is 23 entries at one spot: the map shows one dot, and its
+    caption said "23 songs as dots"."""
+    for n in range(23):
+        day = date(2026, 11, 1 + n)
+        await db.journal.add(JournalEntry(user=ALICE_REF, local_date=day, prompt_id=f"p{n}", phrase="Today,",
+                                          reply_text="x", track_key="t", track_title="Radiohead – Creep", mood="sad",
+                                          valence=-0.5, arousal=-0.4,
+                                          created_at=datetime(day.year, day.month, day.day, 20, tzinfo=timezone.utc)))
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
+    reply = await journal_usecase(db, counting, now=lambda: now).stats(ALICE_DM)
+
+    assert isinstance(reply, StatsReply)
+    captions = {chart.filename: chart.caption for chart in reply.charts}
+    assert captions["mood-map.png"] == (
+        "Your songs on the valence/arousal map: 23 entries (happy 0, energetic 0, sad 23, calm 0) as 1 dot, "
+        f"entries of one song sharing a dot; {QUADRANTS}")
+
+
 def test_the_console_tells_where_each_chart_is_saved_and_what_it_shows(tmp_path):
     """A terminal shows no picture: each chart's path, then its caption in words."""
     import io
