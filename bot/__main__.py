@@ -46,6 +46,11 @@ NO_TOKENS_NOTICE = ("moodbot: no DISCORD_TOKEN or TELEGRAM_TOKEN is set, so the 
 STDIN_CLOSED_NOTICE = ("moodbot: standard input is closed, so the console front-end has nothing to read "
                        "and stops at once.")
 
+# `python -m bot >&-`: Python's sys.stdout is None, and the console's first reply ended it with
+# "'NoneType' object has no attribute 'flush'".
+STDOUT_CLOSED = ("standard output is closed, so the console front-end has nowhere to write its replies: "
+                 "give it one (e.g. >/dev/null), or set DISCORD_TOKEN or TELEGRAM_TOKEN")
+
 
 def refuse(message: str) -> int:
     """A configuration the bot cannot start with: one line saying what to fix, exit status 2."""
@@ -93,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     if (unwritable := data_dir_problem(data_dir)) is not None:
         return refuse(unwritable)
     console = args.console or (settings.telegram_token is None and settings.discord_token is None)
+    if console and sys.stdout is None:
+        return refuse(STDOUT_CLOSED)
     # In the console, log lines would interleave with the chat: they go to a file under DATA_DIR.
     stream = None
     try:

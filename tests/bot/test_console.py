@@ -19,7 +19,7 @@ from urllib.parse import quote_plus
 import pytest
 
 
-from bot.__main__ import NO_TOKENS_NOTICE, STDIN_CLOSED_NOTICE
+from bot.__main__ import NO_TOKENS_NOTICE, STDIN_CLOSED_NOTICE, STDOUT_CLOSED
 from bot.frontends.console import ConsoleFrontend
 from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
@@ -589,6 +589,20 @@ def test_a_closed_stdin_is_the_end_of_the_console_input_said_in_one_line(tmp_pat
         assert STDIN_CLOSED_NOTICE in result.stderr.splitlines(), result.stderr
         assert "Traceback" not in result.stderr and "Exception" not in result.stderr, result.stderr
         assert "Traceback" not in (data_dir / "moodbot.log").read_text()
+    assert moodbot_processes(str(data_dir)) == []
+
+
+def test_a_closed_stdout_is_refused_by_the_console_in_one_line(tmp_path):
+    """`python -m bot >&-`: Python's sys.stdout is None, and the console ended with "moodbot
+    stopped: 'NoneType' object has no attribute 'flush'". It has nowhere to write its replies."""
+    data_dir = tmp_path / "data"
+    env = console_env(data_dir)
+    for flags in ("", "--console"):
+        result = subprocess.run(["sh", "-c", f'exec "$0" -m bot {flags} >&-', sys.executable],
+                                stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                                env=env, timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines() == [f"moodbot could not start: {STDOUT_CLOSED}"], result.stderr
     assert moodbot_processes(str(data_dir)) == []
 
 
