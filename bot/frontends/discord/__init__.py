@@ -177,7 +177,8 @@ class MoodBot(commands.AutoShardedBot):
         limit = self.settings.max_audio_bytes
         await self.add_cog(MoodCog(self, self.usecases, limit, self.settings.allowed_host_set,
                                    in_flight=self.in_flight))
-        await self.add_cog(JournalCog(self, self.usecases, limit, in_flight=self.in_flight))
+        await self.add_cog(JournalCog(self, self.usecases, limit, self.settings.allowed_host_set,
+                                      in_flight=self.in_flight))
         await self.add_cog(ServerCog(self, self.usecases))
         # One bulk overwrite per start keeps Discord's command list equal to the code's. In the
         # background: Discord keeps the last start's commands, which answer meanwhile, and a refused

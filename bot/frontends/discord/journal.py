@@ -28,9 +28,11 @@ from bot.frontends.discord.interactions import (
     song_attachment,
     whose,
 )
+from bot.frontends.discord.mood import first_link, links_in
 from bot.frontends.discord.rendering import clip, edit_parts, fitted_journal_list
 from bot.frontends import render
 from bot.replies import Caller, ErrorReply, JournalListReply, TextReply
+from bot.sources.query import DEFAULT_ALLOWED
 from bot.usecases.journal import PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, zone_label
 
 log = logging.getLogger(__name__)
@@ -256,10 +258,12 @@ class JournalPages(discord.ui.View):
 class JournalCog(commands.Cog):
     journal = app_commands.Group(name="journal", description="Your daily music journal")
 
-    def __init__(self, bot: commands.Bot, usecases, max_audio_bytes: int, *, in_flight: RequestsInFlight) -> None:
+    def __init__(self, bot: commands.Bot, usecases, max_audio_bytes: int,
+                 allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, in_flight: RequestsInFlight) -> None:
         self.bot = bot
         self.usecases = usecases
         self.max_audio_bytes = max_audio_bytes
+        self.allowed_hosts = allowed_hosts  # a forwarded card's links: the first the bot reads is the song
         self.in_flight = in_flight  # the bot's requests to Discord in flight: progress edits settle by it
         self.live = LiveMessages()  # the messages whose buttons a view answers (JournalPages, ConfirmForget)
 
@@ -446,12 +450,17 @@ class JournalCog(commands.Cog):
             if await self.usecases.journal.is_prompt_message(PLATFORM, caller.chat_id, referenced):
                 prompt_id = referenced
         song = shown(message)  # a song forwarded into the DM answers as if sent
+        file = song_attachment(song)
+        # Nothing typed nor attached: a card forwarded from a music bot ("Now playing"), its song a
+        # link in its embed, which the message command reads too (`links_in`).
+        query = song.content or (None if file else first_link(song, self.allowed_hosts)
+                                 or next(iter(links_in(song)), None))
         asker = whose(message.author)
-        async with downloaded(song_attachment(song), self.max_audio_bytes, asker) as attachment:
+        async with downloaded(file, self.max_audio_bytes, asker) as attachment:
             if isinstance(attachment, ErrorReply):
                 reply = attachment
             else:
-                reply = await self.usecases.journal.answer(caller, song.content or None, attachment,
+                reply = await self.usecases.journal.answer(caller, query, attachment,
                                                            prompt_message_id=prompt_id, message_id=str(message.id),
                                                            progress=progress)
         await progress.show(reply)
