@@ -179,8 +179,10 @@ OLDER_BUTTON, NEWER_BUTTON = "◀ Older", "Newer ▶"
 EXPIRED_QUERY = ("query is too old", "query id is invalid")  # answerCallbackQuery's 400 for a late press
 # What Telegram answers (400) a bot a group muted: "not enough rights to send text messages to the
 # chat" (…photos…, …documents…), and older wordings of it; and in a forum topic the group closed,
-# where only those who may manage topics post (an admin may still ask there): "TOPIC_CLOSED".
-MUTED = ("not enough rights to send", "have no rights to send a message", "chat_write_forbidden", "topic_closed")
+# where only those who may manage topics post (an admin may still ask there): "TOPIC_CLOSED"; or
+# a forum topic an admin deleted meanwhile (with the message to answer): "message thread not found".
+MUTED = ("not enough rights to send", "have no rights to send a message", "chat_write_forbidden", "topic_closed",
+         "message thread not found")
 UNEDITABLE = ("message to edit not found", "message can't be edited")  # editMessageText's 400: gone, or not editable
 QUOTE_PARAMS = ("reply_parameters", "reply_to_message_id")  # what makes a message quote another
 QUOTED_GONE = "message to be replied not found"  # Telegram's 400 for a quote of a deleted message
