@@ -2,9 +2,14 @@
 Discord: what the bot answers must be what the user meant, and within what Discord accepts."""
 from __future__ import annotations
 
+import logging
+
+import pytest
+
+from bot.frontends.discord import STALE_COMMAND
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
-from tests.fakes.discord_api import user_payload
-from tests.frontends.test_discord import BOB, GUILD, SPOTIFY_TRACK, dm_answer, open_a_prompt
+from tests.fakes.discord_api import EPHEMERAL, user_payload
+from tests.frontends.test_discord import ALICE, BOB, GUILD, SPOTIFY_TRACK, dm_answer, open_a_prompt, sub
 
 
 async def test_a_music_bot_s_now_playing_card_forwarded_into_the_dm_answers_the_prompt(scheduled):
@@ -18,3 +23,20 @@ async def test_a_music_bot_s_now_playing_card_forwarded_into_the_dm_answers_the_
                                          "description": f"[Creep – Radiohead]({SPOTIFY_TRACK}) requested by Bob"}])
     await fake.user_dms("", forward_of=card)
     assert (await dm_answer(fake)).content == SPOTIFY_OFF_ERROR  # the card's link was read (this bot has no Spotify)
+
+
+@pytest.mark.parametrize("name, options", [("moodboard", None), ("journal", sub("history"))])
+async def test_a_command_discord_s_list_still_offers_but_the_bot_no_longer_has_says_so_not_that_it_failed(
+        discord_bot, caplog, name, options):
+    """A user's Discord may still offer a command the bot has removed or renamed (its list is
+    refreshed later, or the new commands' sync is still on its way after the start). It was told
+    "something went wrong on my side, try again in a minute" (so the same stale command again),
+    and each was logged as a failure with its traceback; now the answer says to pick the command
+    again from the list, privately, and it is one INFO line."""
+    fake, _ = discord_bot
+    await fake.slash(name, options, guild=GUILD)
+    answer = await fake.wait_for("interaction_callback")
+    assert answer.content == STALE_COMMAND and answer.flags & EPHEMERAL
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("bot.")]
+    (line,) = [r for r in caplog.records if r.getMessage() == "discord.stale_command"]
+    assert (line.levelno, line.user, line.place) == (logging.INFO, str(ALICE), f"discord:{GUILD}")

@@ -38,7 +38,7 @@ from bot.frontends.discord.server import ServerCog
 from bot.replies import PromptMessage
 from bot.usecases.ports import DeliveryUncertain, RecipientGone, SenderRefused
 
-__all__ = ["DiscordFrontend", "MoodCog", "JournalCog", "ServerCog"]
+__all__ = ["DiscordFrontend", "MoodCog", "JournalCog", "ServerCog", "STALE_COMMAND"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,12 @@ NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 STOP_GRACE_S = 4.0
 CUT_SHORT_TELL_S = 2.0
 CLEAR_AT_STOP_S = 1.0  # the stop's wait for the commands answered to be cleared from the inbox
+# A command the user's Discord still offers that the bot no longer has, or has with other options
+# (removed or changed by an update: the user's list is refreshed later, or this start's sync is on
+# its way). Nothing failed, and the same command sent again would be refused again.
+STALE_COMMAND = ("That command has changed since your Discord listed it: type / and pick it again from the list "
+                 "(if it still looks the same, restart Discord to refresh the list).")
+STALE_COMMAND_ERRORS = (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)
 
 
 class ServingTree(app_commands.CommandTree):
@@ -255,9 +261,15 @@ class MoodBot(commands.AutoShardedBot):
 
     async def on_app_command_error(self, interaction: discord.Interaction,
                                    error: app_commands.AppCommandError) -> None:
-        log.error("discord command failed", exc_info=error, extra=whose(interaction.user, interaction.guild_id))
+        if isinstance(error, STALE_COMMAND_ERRORS):
+            log.info("discord.stale_command", extra={**whose(interaction.user, interaction.guild_id),
+                                                     "reason": type(error).__name__})
+            apology = STALE_COMMAND
+        else:
+            log.error("discord command failed", exc_info=error, extra=whose(interaction.user, interaction.guild_id))
+            apology = render.GENERIC_ERROR
         with contextlib.suppress(discord.HTTPException):
-            await apologise(interaction, render.GENERIC_ERROR)
+            await apologise(interaction, apology)
 
 
 class DiscordFrontend:
