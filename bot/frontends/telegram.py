@@ -938,8 +938,13 @@ class TelegramFrontend:
 
     async def on_server_playlist(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         choice = on_off(context.args)
+        sender = update.effective_message.sender_chat
         if choice is None:
             reply = ErrorReply(SERVERPLAYLIST_USAGE)
+        elif sender is not None and sender.id != update.effective_chat.id:
+            # Posted as a channel (`from` Channel_Bot, one id for every such post): who is behind
+            # it, and so whether they are an admin here, is unknown. The group itself is its admins.
+            reply = ErrorReply(POST_AS_YOURSELF)
         else:
             caller = caller_of(update, is_admin=await self._is_admin(update, context))
             reply = await self.usecases.playlists.set_enabled(caller, choice)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from bot.frontends.telegram import POST_AS_YOURSELF
 from tests.frontends.test_telegram import statuses_of_a_refused_help
 from tests.frontends.test_telegram_album import cached_songs
 from tests.frontends.test_telegram_probe import QUIET_S, slow_download
@@ -50,3 +51,25 @@ async def test_a_topic_deleted_while_the_bot_listens_ends_the_answer_quietly(tel
     sent = [(c.method, c.status) for c in fake.calls[mark:] if c.method in ("sendMessage", "editMessageText")]
     assert sent == [("sendMessage", 200), ("editMessageText", 400), ("sendMessage", 400)], sent
     assert not errors(caplog)
+
+
+CHANNEL_BOT = {"id": 136817688, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"}
+
+
+async def test_serverplaylist_posted_as_a_channel_is_told_to_post_as_oneself(telegram):
+    """A member may post in a group as a channel of theirs (the group's linked channel, or their
+    own): Telegram then sends `from` Channel_Bot, one id for every such post on Telegram, and the
+    channel as `sender_chat`. Who is behind it is unknown, so whether they are an admin cannot be
+    asked: a group admin posting so was told "Only the group's admins can…", and the bot asked
+    getChatMember about Channel_Bot. Told to post as themselves, as /share is."""
+    fake, _ = telegram
+    fake.admins[str(GROUP)] = {str(ALICE)}  # Alice, posting as her channel
+    channel = {"id": -1002, "type": "channel", "title": "Alice's channel"}
+    mark = fake.mark()
+    await fake.user_sends("/serverplaylist off", chat=GROUP, extra={"sender_chat": channel, "from": CHANNEL_BOT})
+    reply = await fake.wait_for("sendMessage", after=mark)
+    assert reply.text == POST_AS_YOURSELF
+    assert not fake.calls_of("getChatMember", after=mark)
+    mark = fake.mark()  # the group's own anonymous admin is still its admin
+    await fake.user_sends("/serverplaylist off", chat=GROUP, anonymous=True)
+    assert "off" in (await fake.wait_for("sendMessage", after=mark)).text
