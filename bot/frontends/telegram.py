@@ -121,8 +121,10 @@ TOO_LARGE = "That file is too large: I can analyse files up to {mb:.0f} MB."
 # A document whose type the sender's app named as plainly not sound (a PDF, a picture, text, an
 # archive, an office file) is refused before it is downloaded, as the decoder would refuse it; any
 # other type, or none, is tried (a song may come as application/octet-stream).
-NOT_SOUND_TYPES = ("image/", "text/", "application/pdf", "application/zip", "application/x-rar",
-                   "application/x-7z", "application/json", "application/msword", "application/vnd.ms-",
+NOT_SOUND_TYPES = ("image/", "text/", "application/pdf", "application/zip", "application/x-zip", "application/x-rar",
+                   "application/vnd.rar", "application/x-7z", "application/gzip", "application/x-gzip",
+                   "application/x-tar", "application/x-compressed-tar", "application/x-xz", "application/x-bzip",
+                   "application/json", "application/msword", "application/vnd.ms-",
                    "application/vnd.openxmlformats", "application/vnd.oasis.opendocument",
                    "application/vnd.android.package-archive")
 NOT_AUDIO = "The file {name} is not audio we can read."

@@ -73,3 +73,22 @@ async def test_serverplaylist_posted_as_a_channel_is_told_to_post_as_oneself(tel
     mark = fake.mark()  # the group's own anonymous admin is still its admin
     await fake.user_sends("/serverplaylist off", chat=GROUP, anonymous=True)
     assert "off" in (await fake.wait_for("sendMessage", after=mark)).text
+
+
+async def test_an_archive_of_any_usual_type_is_refused_without_a_download(telegram):
+    """A zip or rar of songs, as the sender's app names its type: Windows names a zip
+    application/x-zip-compressed, Linux desktops a rar application/vnd.rar. Each was fetched (and a
+    big one refused as "too large" rather than as not audio); refused before any download now, as
+    application/zip is."""
+    fake, _ = telegram
+    for name, mime in (("songs.zip", "application/x-zip-compressed"), ("songs.rar", "application/vnd.rar"),
+                       ("songs.tar.gz", "application/gzip"), ("songs.tar", "application/x-tar"),
+                       ("songs.tar.xz", "application/x-xz"), ("songs.tar.bz2", "application/x-bzip2")):
+        file_id = fake.add_file(b"PK\x03\x04 not a song", ".bin")
+        document = {"file_id": file_id, "file_unique_id": file_id[1:9], "file_name": name,
+                    "file_size": 30 * 1024 * 1024, "mime_type": mime}
+        mark = fake.mark()
+        await fake.user_sends(None, document=document)
+        reply = await fake.wait_for("sendMessage", after=mark)
+        assert reply.text == f"The file {name} is not audio we can read.", (mime, reply.text)
+        assert not fake.calls_of("getFile", after=mark)
