@@ -1655,11 +1655,11 @@ def command_typed(message: Message) -> str:
 def replied_words(message: Message, replied: Message | ExternalReplyInfo) -> str:
     """The words of `replied` that name the song `message` asks about: the part quoted (Telegram's
     reply with a quote: of a message naming two songs, the one meant), else its whole text (none
-    of another chat's message). A quote keeps no link typed under words: found where the quote
-    sits, the link is put back."""
+    of another chat's message), less the command it opens with: a music bot's '/play Creep' names
+    Creep. A quote keeps no link typed under words: found where the quote sits, the link is put back."""
     quote = message.quote
     if quote is None or not quote.text.strip():
-        return linked_text(replied).strip() if isinstance(replied, Message) else ""
+        return command_text(replied) if isinstance(replied, Message) else ""
     if not isinstance(replied, Message):
         return quote.text.strip()
     units = quote.text.encode("utf-16-le")

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
+
+import pytest
 
 from bot.frontends.telegram import POST_AS_YOURSELF
+from bot.sources.spotify import SpotifyResolver
+from bot.usecases import build_usecases
+from inference.result import MOODS
+from storage.models import StoredMood, TrackRecord
+from tests.fakes.spotify_api import FakeSpotify, FakeTrack
+from tests.fakes.telegram_api import FakeTelegramBotAPI
+from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on
 from tests.frontends.test_telegram import statuses_of_a_refused_help
 from tests.frontends.test_telegram_album import cached_songs
 from tests.frontends.test_telegram_probe import QUIET_S, slow_download
@@ -92,3 +102,38 @@ async def test_an_archive_of_any_usual_type_is_refused_without_a_download(telegr
         reply = await fake.wait_for("sendMessage", after=mark)
         assert reply.text == f"The file {name} is not audio we can read.", (mime, reply.text)
         assert not fake.calls_of("getFile", after=mark)
+
+
+@pytest.fixture
+async def telegram_with_spotify(db):
+    """The Telegram front-end whose /mood looks songs up on a fake Spotify holding Radiohead's
+    Creep, its mood already cached (no classifier or audio source needed)."""
+    spotify = FakeSpotify().start()
+    creep = FakeTrack(name="Creep", artists=("Radiohead",), id="6b2oQwSGFkzsMtQruIWm2p")
+    spotify.add(creep)
+    await db.tracks.save(TrackRecord(
+        key=f"spotify:{creep.track_id}", title="Creep", artists=["Radiohead"], classified_at=datetime.now(timezone.utc),
+        mood=StoredMood("sad", {m: 0.7 if m == "sad" else 0.1 for m in MOODS}, -0.6, -0.2, "main", "v1")))
+    resolver = SpotifyResolver(spotify.client_id, spotify.client_secret, spotify.api_url, spotify.auth_url)
+    usecases = build_usecases(db, classifier=None, fetcher=None, resolver=resolver)
+    try:
+        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as both:
+            yield both
+    finally:
+        spotify.stop()
+
+
+@pytest.mark.parametrize("replied", ["/play Creep Radiohead", "/play@music_vc_bot Radiohead - Creep"])
+async def test_a_bare_mood_replying_to_a_music_bot_s_command_asks_about_the_song_it_names(
+        telegram_with_spotify, replied):
+    """Groups play music with a voice-chat bot: '/play Creep Radiohead'. Alice replies /mood to
+    it: the song is the words after the command. The command word was searched with them, and as
+    no song holds '/play', she was offered the nearest ones instead of Creep's mood."""
+    fake, _ = telegram_with_spotify
+    bobs = {"message_id": 903, "date": 0, "chat": {"id": GROUP, "type": "supergroup", "title": "g"},
+            "from": {"id": ALICE + 1, "is_bot": False, "first_name": "Bob"}, "text": replied,
+            "entities": [{"type": "bot_command", "offset": 0, "length": len(replied.split()[0])}]}
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=GROUP, user=ALICE, extra={"reply_to_message": bobs})
+    answer = await fake.wait_for_reply(lambda c: "Mood:" in c.text or "…" not in c.text, after=mark)
+    assert "Radiohead – Creep" in answer.text and "sad" in answer.text, answer.text
