@@ -98,6 +98,9 @@ HOST_AFTER_SCHEME_RE = re.compile(rf"://[a-z0-9.{HOST_DOTS}-]", re.IGNORECASE)
 MARKDOWN_LABEL_RE = re.compile(r"^\S*?\]\(")
 # A link pasted against the word before it, without a space ("listen:https://…", "Creep(https://…)").
 GLUED_LINK_RE = re.compile(r"https?://\S*", re.IGNORECASE)
+# Discord's markdown around a link, which Discord keeps in the text: __underlined__, _italic_,
+# ~~struck through~~. Taken off in pairs only: a link's own "_" (a YouTube id may end in one) opens none.
+MARKDOWN_WRAPPED_RE = re.compile(r"(?P<mark>[_~]+)(?P<inner>.+)(?P=mark)")
 
 
 def link_in(word: str) -> str | None:
@@ -106,6 +109,8 @@ def link_in(word: str) -> str | None:
     glued = GLUED_LINK_RE.search(word)
     for candidate in (word, MARKDOWN_LABEL_RE.sub("", word, count=1), glued.group() if glued else ""):
         core = candidate.lstrip(LINK_OPENERS).rstrip(LINK_CLOSERS)
+        if (wrapped := MARKDOWN_WRAPPED_RE.fullmatch(core)) is not None:
+            core = wrapped["inner"].lstrip(LINK_OPENERS).rstrip(LINK_CLOSERS)
         if core and is_link(core):
             return core
     return None

@@ -70,6 +70,9 @@ URL_RE = re.compile(rf"https?://{_LINK_CHARS}|spotify:track:{_LINK_CHARS}", re.I
 # Stepped over after the link is found: a pattern of them before the link was tried from every one of a
 # run of them, and an answer of 4 096 "(" kept the event loop from everyone for 220 ms.
 LINK_WRAPPERS = "<([{'\"|*"
+# Discord's markdown around a link, kept in the text: __underlined__, _italic_, ~~struck through~~.
+# Taken off after the link only as many as before it: a link's own "_" (a YouTube id may end in one) stays.
+MARKDOWN_MARKS = "_~"
 EXAMPLE_ZONES = ("Europe/Lisbon", "America/New_York", "Asia/Tokyo", "UTC")
 TIME_ERROR = "I need the time as HH:MM on a 24-hour clock, e.g. /journal on 21:30 Europe/Lisbon."
 # Said to a message that answers no prompt: often a new user's first words (a Discord DM, where
@@ -478,11 +481,16 @@ def split_answer(text: str) -> tuple[str, str]:
     link = URL_RE.search(text)
     if link:
         start = link.start()
-        while start > 0 and text[start - 1] in LINK_WRAPPERS:
+        while start > 0 and text[start - 1] in MARKDOWN_MARKS:
+            start -= 1
+        mark, url = text[start:link.start()], link.group().rstrip(LINK_CLOSERS)
+        if mark and url.endswith(mark):
+            url = url[:-len(mark)].rstrip(LINK_CLOSERS)
+        while start > 0 and text[start - 1] in LINK_WRAPPERS + MARKDOWN_MARKS:
             start -= 1
         edge = string.whitespace + FULL_WIDTH_PUNCTUATION  # what sat against the link, as a space would
         note = (text[:start].rstrip(edge) + " " + text[link.end():].lstrip(edge)).strip()
-        return link.group().rstrip(LINK_CLOSERS), re.sub(r"\s+", " ", note)
+        return url, re.sub(r"\s+", " ", note)
     first, _, rest = text.partition("\n")
     return first.strip(), rest.strip()
 

@@ -9,7 +9,7 @@ import pytest
 from bot.frontends.discord import STALE_COMMAND
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from tests.fakes.discord_api import EPHEMERAL, user_payload
-from tests.frontends.test_discord import ALICE, BOB, GUILD, SPOTIFY_TRACK, dm_answer, open_a_prompt, sub
+from tests.frontends.test_discord import ALICE, BOB, GUILD, SPOTIFY_TRACK, dm_answer, message_command, open_a_prompt, sub
 
 
 async def test_a_music_bot_s_now_playing_card_forwarded_into_the_dm_answers_the_prompt(scheduled):
@@ -40,3 +40,27 @@ async def test_a_command_discord_s_list_still_offers_but_the_bot_no_longer_has_s
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("bot.")]
     (line,) = [r for r in caplog.records if r.getMessage() == "discord.stale_command"]
     assert (line.levelno, line.user, line.place) == (logging.INFO, str(ALICE), f"discord:{GUILD}")
+
+
+# Discord's markdown a user may put around a link: underlined, italic with underscores, struck through.
+MARKED_UP = ["__{}__", "_{}_ so good", "~~{}~~", "***__{}__***"]
+
+
+@pytest.mark.parametrize("marked_up", MARKED_UP)
+async def test_a_dm_answer_whose_link_discord_s_markdown_wraps_is_read(scheduled, marked_up):
+    """Discord keeps what a user types around a link (`__link__` shows it underlined); the
+    underscores or tildes were read as the link's own, and the answer was "That Spotify track link
+    looks broken"."""
+    fake, _ = scheduled
+    await open_a_prompt(fake)
+    await fake.user_dms(marked_up.format(SPOTIFY_TRACK))
+    assert (await dm_answer(fake)).content == SPOTIFY_OFF_ERROR  # the link was read (this bot has no Spotify)
+
+
+@pytest.mark.parametrize("marked_up", MARKED_UP)
+async def test_the_message_command_reads_a_link_discord_s_markdown_wraps(discord_bot, marked_up):
+    """The same in a message the message command is used on, which has no link preview (its
+    embeds suppressed, or not made yet)."""
+    fake, _ = discord_bot
+    await message_command(fake, marked_up.format(SPOTIFY_TRACK), guild=GUILD)
+    assert (await fake.wait_for("followup")).content == SPOTIFY_OFF_ERROR

@@ -31,8 +31,10 @@ from bot.sources.query import DEFAULT_ALLOWED, parse_query
 from bot.usecases.help import MOOD
 from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, told_to_wait
 
-LINK = re.compile(r"https?://[^\s<>|]+")  # stops at a spoiler's ||, and at <link>'s >
-TRAILING = ">)|.,!?;:"  # after a link: "(link)", "||link||", "listen: link!"
+# Stops at a spoiler's ||, and at <link>'s >; with the underscores or tildes before it (`mark`), which
+# Discord's markdown pairs after it: __underlined__, _italic_, ~~struck through~~.
+LINK = re.compile(r"(?P<mark>[_~]*)(?P<link>https?://[^\s<>|]+)")
+TRAILING = ">)|.,!?;:*"  # after a link: "(link)", "||link||", "listen: link!", "**link**"
 NOTHING_TO_CLASSIFY = "Tell me a song: /mood query:<name or link>, or attach an audio file."
 NO_SONG_IN_MESSAGE = "I found no link or audio file in that message."
 # The message command hears every audio file of a message, one after another, each answered as a
@@ -49,8 +51,13 @@ MOOD_HELP = (MOOD[0], f"{MOOD[1]}; on any message: Apps → {MENU_NAME}")
 
 
 def links_in_text(text: str | None) -> list[str]:
-    found = [link.rstrip(TRAILING) for link in LINK.findall(text or "")]
-    return [link for link in found if link]
+    found = []
+    for match in LINK.finditer(text or ""):
+        link, mark = match["link"].rstrip(TRAILING), match["mark"]
+        if mark and link.endswith(mark):  # a link's own "_" (a YouTube id may end in one) is kept
+            link = link[:-len(mark)].rstrip(TRAILING)
+        found += [link] if link else []
+    return found
 
 
 def links_in(message: discord.Message | discord.MessageSnapshot) -> list[str]:
