@@ -99,8 +99,18 @@ MARKDOWN_LABEL_RE = re.compile(r"^\S*?\]\(")
 # A link pasted against the word before it, without a space ("listen:https://…", "Creep(https://…)").
 GLUED_LINK_RE = re.compile(r"https?://\S*", re.IGNORECASE)
 # Discord's markdown around a link, which Discord keeps in the text: __underlined__, _italic_,
-# ~~struck through~~. Taken off in pairs only: a link's own "_" (a YouTube id may end in one) opens none.
-MARKDOWN_WRAPPED_RE = re.compile(r"(?P<mark>[_~]+)(?P<inner>.+)(?P=mark)")
+# ~~struck through~~ (nested: ~~__link__~~).
+MARKDOWN_MARKS = "_~"
+
+
+def unmarked(word: str) -> str:
+    """`word` without the markdown marks around it, taken off in pairs: those after it only as
+    many as before it, so that a link's own "_" (a YouTube id may end in one) stays. Without a
+    pattern, which tried every run of marks from each of its marks (a word of 4 096 "_": 1.7 s)."""
+    mark = word[:len(word) - len(word.lstrip(MARKDOWN_MARKS))]
+    if mark and len(word) > 2 * len(mark) and word.endswith(mark[::-1]):
+        return word[len(mark):-len(mark)]
+    return word
 
 
 def link_in(word: str) -> str | None:
@@ -109,8 +119,8 @@ def link_in(word: str) -> str | None:
     glued = GLUED_LINK_RE.search(word)
     for candidate in (word, MARKDOWN_LABEL_RE.sub("", word, count=1), glued.group() if glued else ""):
         core = candidate.lstrip(LINK_OPENERS).rstrip(LINK_CLOSERS)
-        if (wrapped := MARKDOWN_WRAPPED_RE.fullmatch(core)) is not None:
-            core = wrapped["inner"].lstrip(LINK_OPENERS).rstrip(LINK_CLOSERS)
+        if (inner := unmarked(core)) != core:
+            core = inner.lstrip(LINK_OPENERS).rstrip(LINK_CLOSERS)
         if core and is_link(core):
             return core
     return None

@@ -37,7 +37,7 @@ from bot.replies import (
     no_progress,
 )
 from bot.sources.models import SourceError
-from bot.sources.query import FULL_WIDTH_PUNCTUATION, LINK_CLOSERS
+from bot.sources.query import FULL_WIDTH_PUNCTUATION, LINK_CLOSERS, MARKDOWN_MARKS, unmarked
 from bot.usecases.mood import GENERIC_ERROR, MoodUseCase, mood_reply
 from bot.usecases.ports import NoSchedule, PromptSchedule, RecipientGone, SenderRefused
 from inference.result import MOODS, InferenceError
@@ -70,9 +70,6 @@ URL_RE = re.compile(rf"https?://{_LINK_CHARS}|spotify:track:{_LINK_CHARS}", re.I
 # Stepped over after the link is found: a pattern of them before the link was tried from every one of a
 # run of them, and an answer of 4 096 "(" kept the event loop from everyone for 220 ms.
 LINK_WRAPPERS = "<([{'\"|*"
-# Discord's markdown around a link, kept in the text: __underlined__, _italic_, ~~struck through~~.
-# Taken off after the link only as many as before it: a link's own "_" (a YouTube id may end in one) stays.
-MARKDOWN_MARKS = "_~"
 EXAMPLE_ZONES = ("Europe/Lisbon", "America/New_York", "Asia/Tokyo", "UTC")
 TIME_ERROR = "I need the time as HH:MM on a 24-hour clock, e.g. /journal on 21:30 Europe/Lisbon."
 # Said to a message that answers no prompt: often a new user's first words (a Discord DM, where
@@ -483,9 +480,10 @@ def split_answer(text: str) -> tuple[str, str]:
         start = link.start()
         while start > 0 and text[start - 1] in MARKDOWN_MARKS:
             start -= 1
-        mark, url = text[start:link.start()], link.group().rstrip(LINK_CLOSERS)
-        if mark and url.endswith(mark):
-            url = url[:-len(mark)].rstrip(LINK_CLOSERS)
+        # Discord's markdown around it (__link__, ~~link~~): the marks after it as many as before it.
+        url = link.group().rstrip(LINK_CLOSERS)
+        if (inner := unmarked(marked := text[start:link.start()] + url)) != marked:
+            url = inner.rstrip(LINK_CLOSERS)
         while start > 0 and text[start - 1] in LINK_WRAPPERS + MARKDOWN_MARKS:
             start -= 1
         edge = string.whitespace + FULL_WIDTH_PUNCTUATION  # what sat against the link, as a space would

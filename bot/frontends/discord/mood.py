@@ -27,13 +27,11 @@ from bot.frontends.discord.interactions import (
 from bot.frontends import render
 from bot.replies import STAGE_FINDING, Caller, ErrorReply
 from bot.sources.models import UnsupportedInputError
-from bot.sources.query import DEFAULT_ALLOWED, parse_query
+from bot.sources.query import DEFAULT_ALLOWED, MARKDOWN_MARKS, parse_query, unmarked
 from bot.usecases.help import MOOD
 from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, told_to_wait
 
-# Stops at a spoiler's ||, and at <link>'s >; with the underscores or tildes before it (`mark`), which
-# Discord's markdown pairs after it: __underlined__, _italic_, ~~struck through~~.
-LINK = re.compile(r"(?P<mark>[_~]*)(?P<link>https?://[^\s<>|]+)")
+LINK = re.compile(r"https?://[^\s<>|]+")  # stops at a spoiler's ||, and at <link>'s >
 TRAILING = ">)|.,!?;:*"  # after a link: "(link)", "||link||", "listen: link!", "**link**"
 NOTHING_TO_CLASSIFY = "Tell me a song: /mood query:<name or link>, or attach an audio file."
 NO_SONG_IN_MESSAGE = "I found no link or audio file in that message."
@@ -51,11 +49,17 @@ MOOD_HELP = (MOOD[0], f"{MOOD[1]}; on any message: Apps → {MENU_NAME}")
 
 
 def links_in_text(text: str | None) -> list[str]:
-    found = []
-    for match in LINK.finditer(text or ""):
-        link, mark = match["link"].rstrip(TRAILING), match["mark"]
-        if mark and link.endswith(mark):  # a link's own "_" (a YouTube id may end in one) is kept
-            link = link[:-len(mark)].rstrip(TRAILING)
+    """The links in `text`, without what people put around them: punctuation, and Discord's markdown
+    (__underlined__, _italic_, ~~struck through~~), whose marks after a link are taken off only as
+    many as before it (`unmarked`): a link's own "_" (a YouTube id may end in one) stays."""
+    text, found = text or "", []
+    for match in LINK.finditer(text):
+        start = match.start()
+        while start > 0 and text[start - 1] in MARKDOWN_MARKS:
+            start -= 1
+        link = match.group().rstrip(TRAILING)
+        if (inner := unmarked(marked := text[start:match.start()] + link)) != marked:
+            link = inner.rstrip(TRAILING)
         found += [link] if link else []
     return found
 
