@@ -49,7 +49,7 @@ async def test_a_command_discord_s_list_still_offers_but_the_bot_no_longer_has_s
 
 
 # Discord's markdown a user may put around a link: underlined, italic with underscores, struck through.
-MARKED_UP = ["__{}__", "_{}_ so good", "~~{}~~", "***__{}__***"]
+MARKED_UP = ["__{}__", "_{}_ so good", "~~{}~~", "***__{}__***", "~~__{}__~~"]
 
 
 @pytest.mark.parametrize("marked_up", MARKED_UP)
