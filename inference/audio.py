@@ -73,6 +73,12 @@ MONO_RUN_SAMPLES = 1 << 16
 # this bit rate at least (AMR voice is 4.75 kb/s) and at this share of the stream's stated bit rate;
 # otherwise the length is found by decoding, within the same limits.
 MIN_STATED_BIT_RATE = 4000
+# FFmpeg's demuxers that read other files or open connections from what a file says (a playlist, a
+# concat list, a DASH or IMF manifest, an image pattern, an SDP or RTSP description, a filter graph).
+# A user's upload is decoded as the file it is: a playlist named .m3u8 would otherwise have FFmpeg
+# read the local files it lists. FFmpeg has no block list, so the allowed list is every other one.
+INDIRECT_FORMATS = frozenset({"hls", "applehttp", "concat", "dash", "imf", "image2", "image2pipe",
+                              "sdp", "rtp", "rtsp", "lavfi", "avisynth", "vapoursynth"})
 MIN_STATED_SHARE = 0.5
 # A stereo file whose right channel is its left one inverted (wired out of phase) plays as music,
 # and its channels' mean is silence. Where the mean's power is under this share of the channels',
@@ -221,12 +227,21 @@ class RunLayout(NamedTuple):
     name: str  # FFmpeg's channel layout: "stereo", "5.1", or "6 channels" when the places are not named
 
 
+@lru_cache(maxsize=1)
+def _opening_options() -> dict[str, str]:
+    """What `av.open` is told for a user's file: the file itself only (its protocol), read by any
+    demuxer but those that follow what it names (`INDIRECT_FORMATS`). FFmpeg checks the demuxer
+    it probed against the list before reading the header, so nothing a playlist names is opened."""
+    allowed = sorted(set(av.formats_available) - INDIRECT_FORMATS)
+    return {"protocol_whitelist": "file", "format_whitelist": ",".join(allowed)}
+
+
 def _decode(path: Path, max_seconds: float, sr: int) -> tuple[np.ndarray, float]:
     """(mono float32 at `sr`, its peak at the file's own rate). Refuses a file over `max_seconds`
     from its header when it says so, else as soon as the decoded audio passes the limit. Each run
     of frames is made mono and resampled as it comes: memory follows the mono audio at `sr`
     whatever the file's rate and channels, and whatever the container claims."""
-    with av.open(str(path), metadata_errors="ignore") as container:
+    with av.open(str(path), metadata_errors="ignore", container_options=_opening_options()) as container:
         if not container.streams.audio:
             raise _soundless(path, container)
         stream = container.streams.audio[0]

@@ -31,7 +31,7 @@ from inference.result import (
     UnreadableAudioError,
     duration_words,
 )
-from tests.inference.conftest import SYNTH_SECONDS, synthetic_song
+from tests.inference.conftest import SYNTH_SECONDS, SYNTH_SR, synthetic_song
 from tests.permissions import bound_by_file_modes
 
 REAL_CLIP = "audio/MT0000011357.ogg"  # Ogg Opus at 24 kHz, like every clip the models learned from
@@ -169,6 +169,28 @@ def test_png_renamed_mp3_is_unreadable(tmp_path):
     with pytest.raises(UnreadableAudioError) as error:
         main_model_input(path)
     assert "picture.mp3" in str(error.value)
+
+
+def test_a_playlist_or_concat_list_is_not_followed_to_the_files_it_names(tmp_path):
+    """Given a user uploads an HLS playlist (`.m3u8`, which Telegram may type audio/x-mpegurl) or an
+    FFmpeg concat list naming audio files on the bot's machine, the classifier decodes the upload
+    as the file it is, not the files it names: it is not audio we can read."""
+    import subprocess
+
+    song = tmp_path / "local.wav"
+    sf.write(song, synthetic_song(12.0), SYNTH_SR)
+    segment = tmp_path / "segment.ts"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(song), "-c:a", "aac",
+                    "-f", "mpegts", str(segment)], check=True)
+    assert load_audio(segment).size > 0  # the file a playlist names is audio the classifier reads
+    playlist = tmp_path / "upload.m3u8"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:12\n#EXTINF:12,\n{segment}\n#EXT-X-ENDLIST\n")
+    with pytest.raises(UnreadableAudioError, match="upload.m3u8 is not audio we can read"):
+        load_audio(playlist)
+    listed = tmp_path / "upload.ffconcat"
+    listed.write_text("ffconcat version 1.0\nfile local.wav\n")
+    with pytest.raises(UnreadableAudioError, match="upload.ffconcat is not audio we can read"):
+        load_audio(listed)
 
 
 def test_a_video_without_sound_is_called_that(tmp_path):
