@@ -88,14 +88,7 @@ def unknown_size(length: int) -> bytes:
 def info_children(buf: bytes, info: Element) -> list[Element] | None:
     """The children of an Info element (whole in `buf`); None if one is cut off or claims more
     bytes than Info holds (its header alone is 12 bytes for any length)."""
-    found, at = [], info.data_start
-    while info.end is not None and at < info.end:
-        child = read_element(buf, at)
-        if child is None or child.end is None or child.end > info.end:
-            return None
-        found.append(child)
-        at = child.end
-    return found
+    return children_of(buf, info)
 
 
 def timestamp_scale(raw: bytes) -> int | None:
