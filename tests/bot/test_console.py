@@ -451,7 +451,7 @@ def test_a_file_the_user_may_not_read_is_said_so_not_an_error_on_the_bots_side(t
                             text=True, cwd=tmp_path, env=console_env(tmp_path / "data"), timeout=120,
                             preexec_fn=bound_by_file_modes)
     assert result.returncode == 0, result.stderr
-    assert "went wrong" not in result.stdout, result.stdout
+    assert "went wrong on my side" not in result.stdout, result.stdout  # a prompt may say "went wrong"
     assert result.stdout.count(f"I can't open {song}: Permission denied.") == 3
     assert "Listening" not in result.stdout and "Saved to your journal" not in result.stdout
 
