@@ -676,7 +676,7 @@ async def test_an_export_or_chart_that_cannot_be_saved_says_where_and_why(db, co
     assert f"I couldn't save the export in {tmp_path}/exports: that is a file, not a folder." in out, out
     assert f"I couldn't save the chart in {tmp_path}/charts: that is a file, not a folder." in out
     assert "This week's mood here" in out and "This week's mood: " in out  # the chart's words, still said
-    assert "something went wrong" not in out and out.rstrip().endswith("Bye!")
+    assert "went wrong on my side" not in out and out.rstrip().endswith("Bye!")
 
 
 async def test_a_file_then_words_is_told_that_mood_hears_the_file_alone_not_one_file_at_a_time(db, counting, clip_paths,
