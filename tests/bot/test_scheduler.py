@@ -17,6 +17,7 @@ from bot.usecases.journal import PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_RE
 from bot.usecases.mood import MoodUseCase
 from bot.usecases.ports import DeliveryUncertain, RecipientGone, SenderRefused
 from storage.models import User
+from tests.prompt_times import FAR_IN_LISBON
 
 LISBON = ZoneInfo("Europe/Lisbon")
 
@@ -183,7 +184,7 @@ async def test_a_prompt_missed_across_midnight_is_sent_for_its_own_day(db, count
 
 
 async def test_fire_now_sends_a_prompt_and_unschedule_stops_the_job(db, counting):
-    user = lisbon_user(21, 30)
+    user = lisbon_user(FAR_IN_LISBON.hour, FAR_IN_LISBON.minute)  # started on the real clock
     await db.users.upsert(user)
     scheduler, journal, out = scheduler_with_console(db, counting, lambda: datetime.now(timezone.utc))
     await scheduler.start()
@@ -217,7 +218,7 @@ async def test_the_cron_job_itself_delivers_through_the_event_loop(db, counting)
 
     from bot.scheduler import group_id
 
-    users = [lisbon_user(21, 30, name) for name in ("ana", "rui", "eva")]
+    users = [lisbon_user(FAR_IN_LISBON.hour, FAR_IN_LISBON.minute, name) for name in ("ana", "rui", "eva")]
     for user in users:
         await db.users.upsert(user)
     scheduler, _journal, out = scheduler_with_console(db, counting, lambda: datetime.now(timezone.utc))
@@ -225,7 +226,7 @@ async def test_the_cron_job_itself_delivers_through_the_event_loop(db, counting)
     try:
         assert [job.id for job in scheduler._scheduler.get_jobs()] == [group_id(users[0])]
         scheduler.unschedule(users[2].ref)  # /journal off, /forget
-        # Bring the job's next run forward to now, as if 21:30 had come.
+        # Bring the job's next run forward to now, as if their time had come.
         scheduler._scheduler.modify_job(group_id(users[0]), next_run_time=datetime.now(timezone.utc))
         for _ in range(100):
             if out.getvalue().count("📝") >= 2:
@@ -390,7 +391,7 @@ async def test_a_database_lost_before_the_jobs_are_rebuilt_stops_the_start(count
     from storage.models import StorageError
 
     db = outage.db
-    user = lisbon_user(21, 30, "daily")
+    user = lisbon_user(FAR_IN_LISBON.hour, FAR_IN_LISBON.minute, "daily")
     await db.users.upsert(user)
     scheduler, journal, _out = scheduler_with_console(db, counting, lambda: datetime.now(timezone.utc))
     await journal.recall_open_prompts()

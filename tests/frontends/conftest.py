@@ -17,6 +17,7 @@ from bot.usecases import build_usecases
 from storage.database import Database
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import DEFAULT_USER, FakeTelegramBotAPI
+from tests.prompt_times import FAR_IN_LISBON_TEXT
 
 TELEGRAM_TOKEN = "123456:TEST-token"
 
@@ -92,7 +93,8 @@ async def scheduled(discord_bot, usecases, db):
 async def journal_on_telegram(fake: FakeTelegramBotAPI, frontend: TelegramFrontend, db, usecases, *,
                               by_message: bool = True) -> PromptScheduler:
     """A prompt scheduler sending through `frontend`, and the default user's journal turned on
-    (21:30 Europe/Lisbon) with its confirmation read. `by_message=False`: through the use case, for
+    (`FAR_IN_LISBON_TEXT` Europe/Lisbon, twelve hours from the suite's start: a scheduler started
+    then neither catches up nor fires its prompt) with its confirmation read. `by_message=False`: through the use case, for
     a test that then has a prompt refused: after a /journal on, that refusal could come before the
     message's own after-answer check, which would then tell the "prompts stopped" notice itself."""
     scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
@@ -100,8 +102,8 @@ async def journal_on_telegram(fake: FakeTelegramBotAPI, frontend: TelegramFronte
     scheduler.register(frontend)
     if not by_message:
         await usecases.journal.enable(Caller("telegram", str(DEFAULT_USER), chat_id=str(DEFAULT_USER)),
-                                      "21:30", "Europe/Lisbon")
+                                      FAR_IN_LISBON_TEXT, "Europe/Lisbon")
         return scheduler
-    await fake.user_sends("/journal on 21:30 Europe/Lisbon")
+    await fake.user_sends(f"/journal on {FAR_IN_LISBON_TEXT} Europe/Lisbon")
     await fake.wait_for("sendMessage")
     return scheduler

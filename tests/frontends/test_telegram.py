@@ -40,6 +40,7 @@ from inference.result import MOODS
 from storage.models import JournalEntry, MoodRequest, StoredMood, TrackRecord, UserRef
 from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegramBotAPI
 from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram
+from tests.prompt_times import FAR_IN_LISBON_TEXT
 
 GROUP = -100777
 ALICE, BOB = 42, 43
@@ -666,7 +667,7 @@ async def test_a_user_who_blocked_the_bot_is_told_why_the_prompts_stopped_when_b
     mark = fake.mark()
     await fake.user_sends("/help")  # unblocked, and back
     notice = await fake.wait_for("sendMessage", lambda c: "prompts stopped" in c.text, after=mark)
-    assert "21:30 (Europe/Lisbon)" in notice.text and "/journal on" in notice.text
+    assert f"{FAR_IN_LISBON_TEXT} (Europe/Lisbon)" in notice.text and "/journal on" in notice.text
     help_reply, told = [c for c in fake.calls_of("sendMessage", after=mark)]
     assert told is notice and "/journal" in help_reply.text  # after the command's own answer
     mark = fake.mark()
