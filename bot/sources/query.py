@@ -113,6 +113,18 @@ def unmarked(word: str) -> str:
     return word
 
 
+def marked_link(text: str, match: re.Match, closers: str) -> tuple[int, str]:
+    """Where a link found in `text` starts once the markdown marks before it are counted in, and
+    the link without `closers` after it and without the marks around it (`unmarked`)."""
+    start = match.start()
+    while start > 0 and text[start - 1] in MARKDOWN_MARKS:
+        start -= 1
+    link = match.group().rstrip(closers)
+    if (inner := unmarked(marked := text[start:match.start()] + link)) != marked:
+        link = inner.rstrip(closers)
+    return start, link
+
+
 def link_in(word: str) -> str | None:
     """The link in `word` once that punctuation is removed, or None if it is no link. The word as a
     whole is judged first: "evil.com/https://youtu.be/…" is a link to evil.com."""

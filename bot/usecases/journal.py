@@ -37,7 +37,7 @@ from bot.replies import (
     no_progress,
 )
 from bot.sources.models import SourceError
-from bot.sources.query import FULL_WIDTH_PUNCTUATION, LINK_CLOSERS, MARKDOWN_MARKS, unmarked
+from bot.sources.query import FULL_WIDTH_PUNCTUATION, LINK_CLOSERS, MARKDOWN_MARKS, marked_link
 from bot.usecases.mood import GENERIC_ERROR, MoodUseCase, mood_reply
 from bot.usecases.ports import NoSchedule, PromptSchedule, RecipientGone, SenderRefused
 from inference.result import MOODS, InferenceError
@@ -477,13 +477,8 @@ def split_answer(text: str) -> tuple[str, str]:
     text = (text or "").strip()
     link = URL_RE.search(text)
     if link:
-        start = link.start()
-        while start > 0 and text[start - 1] in MARKDOWN_MARKS:
-            start -= 1
         # Discord's markdown around it (__link__, ~~link~~): the marks after it as many as before it.
-        url = link.group().rstrip(LINK_CLOSERS)
-        if (inner := unmarked(marked := text[start:link.start()] + url)) != marked:
-            url = inner.rstrip(LINK_CLOSERS)
+        start, url = marked_link(text, link, LINK_CLOSERS)
         while start > 0 and text[start - 1] in LINK_WRAPPERS + MARKDOWN_MARKS:
             start -= 1
         edge = string.whitespace + FULL_WIDTH_PUNCTUATION  # what sat against the link, as a space would

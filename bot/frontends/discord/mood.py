@@ -27,7 +27,7 @@ from bot.frontends.discord.interactions import (
 from bot.frontends import render
 from bot.replies import STAGE_FINDING, Caller, ErrorReply
 from bot.sources.models import UnsupportedInputError
-from bot.sources.query import DEFAULT_ALLOWED, MARKDOWN_MARKS, parse_query, unmarked
+from bot.sources.query import DEFAULT_ALLOWED, marked_link, parse_query
 from bot.usecases.help import MOOD
 from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, told_to_wait
 
@@ -54,12 +54,7 @@ def links_in_text(text: str | None) -> list[str]:
     many as before it (`unmarked`): a link's own "_" (a YouTube id may end in one) stays."""
     text, found = text or "", []
     for match in LINK.finditer(text):
-        start = match.start()
-        while start > 0 and text[start - 1] in MARKDOWN_MARKS:
-            start -= 1
-        link = match.group().rstrip(TRAILING)
-        if (inner := unmarked(marked := text[start:match.start()] + link)) != marked:
-            link = inner.rstrip(TRAILING)
+        _, link = marked_link(text, match, TRAILING)
         found += [link] if link else []
     return found
 
