@@ -12,17 +12,15 @@ from datetime import datetime, timedelta, timezone
 from bot.ratelimit import MoodRateLimiter
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
 from bot.usecases import build_usecases
-from storage.database import Database
 from storage.inbox import Arrival
 from storage.models import UserRef
 from storage.schema import INBOX
 from bot.frontends.discord.kept import DM, KIND
 from tests.fakes.discord_api import APP_ID, FakeDiscord, user_payload
-from tests.fakes.wire_gate import WireGate
 from tests.frontends.conftest import discord_on
 from tests.frontends.test_discord import ALICE, VIDEO, cache_video, open_a_prompt
 from tests.frontends.test_discord_message_files import answers, ask_about, cached_files, titles
-from tests.frontends.test_telegram_inbox import inbox_numbers, until
+from tests.frontends.test_telegram_inbox import gated_database, inbox_numbers, until
 
 SOURCE = f"discord:{APP_ID}"
 STAGES = (STAGE_FINDING, STAGE_DOWNLOADING, STAGE_LISTENING)
@@ -162,9 +160,7 @@ async def test_the_stop_tries_a_failed_clear_again_even_during_the_pause(db_serv
     """The database lost the connection carrying the clear of an answered command, and the bot was
     stopped within the pause after that failure (30 s): the command stayed kept, for a restart to
     answer again. The stop tries the clear once more, pause or not."""
-    gate = await WireGate(db_server.port).start()
-    gated = await Database.connect(gate.uri(mongo_uri), db_name)
-    try:
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
         usecases = build_usecases(gated, None, None)
         async with discord_on(FakeDiscord(), usecases) as (fake, _):
             release = fake.hold_next("interaction_callback")
@@ -173,17 +169,10 @@ async def test_the_stop_tries_a_failed_clear_again_even_during_the_pause(db_serv
             gate.cut_next("delete", INBOX)
             release.set()
             await fake.wait_for("interaction_callback")
-            assert await until(lambda: _true(gate.was_cut)), "the clear was not cut"
+            assert await until(lambda: gate.was_cut), "the clear was not cut"
             await asyncio.sleep(0.3)
             assert usecases.inbox.paused_for() > 0 and await _has(db, int(payload["id"]))
         assert await inbox_numbers(db) == []
-    finally:
-        await gated.close()
-        await gate.close()
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_the_menu_on_several_files_replayed_after_a_kill_partway_answers_only_the_rest(discord_bot, usecases, db):
@@ -217,9 +206,7 @@ async def test_the_menu_whose_files_the_rate_limit_ended_says_nothing_more_after
         db_server, mongo_uri, db_name, usecases, db):
     """The second file told to wait (the rest "not heard", said once) ends the answers: the restart
     after a kill then must not hear the third."""
-    gate = await WireGate(db_server.port).start()
-    gated = await Database.connect(gate.uri(mongo_uri), db_name)
-    try:
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
         limited = build_usecases(gated, None, None, limiter=MoodRateLimiter(per_user=1, per_place=30,
                                                                              concurrent_per_user=2))
         async with discord_on(FakeDiscord(), limited) as (fake, _):
@@ -234,9 +221,6 @@ async def test_the_menu_whose_files_the_rate_limit_ended_says_nothing_more_after
         async with discord_on(FakeDiscord(), usecases) as (again, _):
             assert await until(lambda: _empty(db))
             assert await answers(again, 0, 0) == []
-    finally:
-        await gated.close()
-        await gate.close()
 
 
 async def test_a_dm_replayed_after_a_kill_is_answered_in_the_status_message_the_killed_run_sent(

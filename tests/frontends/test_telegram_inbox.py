@@ -9,7 +9,9 @@ acknowledges, as Telegram does); the kill itself is in tests/bot/test_app_stop.p
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
+from contextlib import asynccontextmanager
 
 from bot.config import Settings
 from bot.frontends import render
@@ -35,10 +37,28 @@ async def inbox_numbers(db) -> list[int]:
     return sorted(doc["number"] for doc in await db.db[INBOX].find({}).to_list())
 
 
+@asynccontextmanager
+async def gated_database(db_server, mongo_uri: str, db_name: str):
+    """A connection to the test database through a WireGate, which can hold or cut its commands on
+    the wire: (gate, database). Both are closed at the end."""
+    gate = await WireGate(db_server.port).start()
+    try:
+        gated = await Database.connect(gate.uri(mongo_uri), db_name)
+        try:
+            yield gate, gated
+        finally:
+            await gated.close()
+    finally:
+        await gate.close()
+
+
 async def until(condition, timeout: float = 10.0, step: float = 0.02):
+    """`condition()` (a value, or an awaitable of one) once true, or at the timeout."""
     deadline = time.monotonic() + timeout
     while True:
-        value = await condition()
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
         if value or time.monotonic() > deadline:
             return value
         await asyncio.sleep(step)
@@ -189,9 +209,7 @@ async def test_a_clear_that_failed_is_tried_again_in_a_quiet_bot(db_server, mong
     """The database lost the connection carrying the clear of an answered update, and nothing came
     after it: the clear waited for the next request, and a hard kill meanwhile answered the update
     again. It is tried again on its own once the pause after the failure is over."""
-    gate = await WireGate(db_server.port).start()
-    gated = await Database.connect(gate.uri(mongo_uri), db_name)
-    try:
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
         usecases = build_usecases(gated, None, None)
         usecases.inbox.pause_after_failure_s = 0.5
         async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, _):
@@ -200,19 +218,14 @@ async def test_a_clear_that_failed_is_tried_again_in_a_quiet_bot(db_server, mong
             assert await until(lambda: _has(db, update["update_id"]))
             gate.cut_next("delete", INBOX)
             await fake.wait_for_reply(lambda c: c.chat_id == "1101")
-            assert await until(lambda: _true(gate.was_cut)), "the clear was not cut"
+            assert await until(lambda: gate.was_cut), "the clear was not cut"
             assert await until(lambda: _empty(db), timeout=5), "the failed clear was not tried again"
-    finally:
-        await gated.close()
-        await gate.close()
 
 
 async def test_the_stop_tries_a_failed_clear_again_even_during_the_pause(db_server, mongo_uri, db_name, db):
     """A stop within the pause after the failed clear (30 s) left the answered update kept: the next
     start answered it again."""
-    gate = await WireGate(db_server.port).start()
-    gated = await Database.connect(gate.uri(mongo_uri), db_name)
-    try:
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
         usecases = build_usecases(gated, None, None)
         async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, _):
             fake.delay_next("sendMessage", 1.5)
@@ -220,17 +233,10 @@ async def test_the_stop_tries_a_failed_clear_again_even_during_the_pause(db_serv
             assert await until(lambda: _has(db, update["update_id"]))
             gate.cut_next("delete", INBOX)
             await fake.wait_for_reply(lambda c: c.chat_id == "1102")
-            assert await until(lambda: _true(gate.was_cut)), "the clear was not cut"
+            assert await until(lambda: gate.was_cut), "the clear was not cut"
             await asyncio.sleep(0.3)
             assert usecases.inbox.paused_for() > 0 and await _has(db, update["update_id"])
         assert await inbox_numbers(db) == []
-    finally:
-        await gated.close()
-        await gate.close()
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_an_album_replayed_after_a_kill_partway_answers_only_the_songs_not_answered(
@@ -238,37 +244,34 @@ async def test_an_album_replayed_after_a_kill_partway_answers_only_the_songs_not
     """An album of three songs, each answered under it, the bot killed once the first was answered:
     the restart answered all three again. Each song's answer is noted where its update is kept, and
     the restart answers only the songs not answered."""
-    gate = await WireGate(db_server.port).start()
-    gated = await Database.connect(gate.uri(mongo_uri), db_name)
-    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
-    try:
-        frontend = await _album_frontend(fake, build_usecases(gated, None, None))
-        songs = await cached_songs(fake, db, 3)
-        gate.hold("delete", INBOX)  # the album's clear, once its songs are answered
-        mark = fake.mark()
-        await fake.user_sends_album([item for item, _, _ in songs])
-        await asyncio.wait_for(gate.held.wait(), 10)
-        kept = await db.db[INBOX].find({}).sort("number", 1).to_list()
-        gate.release()
-        assert len(await replies_after(fake, mark)) == 3
-        await frontend.stop()
-        assert [doc.get("parts") for doc in kept] == [1, 1, 1]
-        # as the run killed once the first song was answered left them
-        await db.db[INBOX].insert_many([kept[0], *({**doc, "parts": 0} for doc in kept[1:])])
-
-        mark = fake.mark()
-        frontend = await _album_frontend(fake, build_usecases(db, None, None))
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
         try:
-            replayed = await replies_after(fake, mark)
-            assert await until(lambda: _empty(db))
-        finally:
+            frontend = await _album_frontend(fake, build_usecases(gated, None, None))
+            songs = await cached_songs(fake, db, 3)
+            gate.hold("delete", INBOX)  # the album's clear, once its songs are answered
+            mark = fake.mark()
+            await fake.user_sends_album([item for item, _, _ in songs])
+            await asyncio.wait_for(gate.held.wait(), 10)
+            kept = await db.db[INBOX].find({}).sort("number", 1).to_list()
+            gate.release()
+            assert len(await replies_after(fake, mark)) == 3
             await frontend.stop()
-        assert [[title in reply.text for _, title, _ in songs] for reply in replayed] == [
-            [False, True, False], [False, False, True]]
-    finally:
-        await fake.stop()
-        await gated.close()
-        await gate.close()
+            assert [doc.get("parts") for doc in kept] == [1, 1, 1]
+            # as the run killed once the first song was answered left them
+            await db.db[INBOX].insert_many([kept[0], *({**doc, "parts": 0} for doc in kept[1:])])
+
+            mark = fake.mark()
+            frontend = await _album_frontend(fake, build_usecases(db, None, None))
+            try:
+                replayed = await replies_after(fake, mark)
+                assert await until(lambda: _empty(db))
+            finally:
+                await frontend.stop()
+            assert [[title in reply.text for _, title, _ in songs] for reply in replayed] == [
+                [False, True, False], [False, False, True]]
+        finally:
+            await fake.stop()
 
 
 async def _album_frontend(fake: FakeTelegramBotAPI, usecases) -> TelegramFrontend:
@@ -282,35 +285,32 @@ async def _album_frontend(fake: FakeTelegramBotAPI, usecases) -> TelegramFronten
 async def test_an_album_the_rate_limit_ended_says_nothing_more_after_a_kill(db_server, mongo_uri, db_name, db):
     """The fourth song told to wait (the rest "not heard", said once) ends the answers: every song's
     update is noted answered, and the restart after a kill hears none of them."""
-    gate = await WireGate(db_server.port).start()
-    gated = await Database.connect(gate.uri(mongo_uri), db_name)
-    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
-    try:
-        limiter = MoodRateLimiter(per_user=3, per_place=30, concurrent_per_user=2)
-        frontend = await _album_frontend(fake, build_usecases(gated, None, None, limiter=limiter))
-        songs = await cached_songs(fake, db, 5)
-        gate.hold("delete", INBOX)
-        mark = fake.mark()
-        await fake.user_sends_album([item for item, _, _ in songs])
-        await asyncio.wait_for(gate.held.wait(), 10)
-        kept = await db.db[INBOX].find({}).sort("number", 1).to_list()
-        gate.release()
-        assert len(await replies_after(fake, mark)) == 4  # three moods, and the refusal
-        await frontend.stop()
-        assert [doc.get("parts") for doc in kept] == [1] * 5
-        await db.db[INBOX].insert_many(kept)  # as the run killed before its clear left them
-
-        mark = fake.mark()
-        frontend = await _album_frontend(fake, build_usecases(db, None, None))
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
         try:
-            assert await until(lambda: _empty(db))
-            assert await replies_after(fake, mark) == []
-        finally:
+            limiter = MoodRateLimiter(per_user=3, per_place=30, concurrent_per_user=2)
+            frontend = await _album_frontend(fake, build_usecases(gated, None, None, limiter=limiter))
+            songs = await cached_songs(fake, db, 5)
+            gate.hold("delete", INBOX)
+            mark = fake.mark()
+            await fake.user_sends_album([item for item, _, _ in songs])
+            await asyncio.wait_for(gate.held.wait(), 10)
+            kept = await db.db[INBOX].find({}).sort("number", 1).to_list()
+            gate.release()
+            assert len(await replies_after(fake, mark)) == 4  # three moods, and the refusal
             await frontend.stop()
-    finally:
-        await fake.stop()
-        await gated.close()
-        await gate.close()
+            assert [doc.get("parts") for doc in kept] == [1] * 5
+            await db.db[INBOX].insert_many(kept)  # as the run killed before its clear left them
+
+            mark = fake.mark()
+            frontend = await _album_frontend(fake, build_usecases(db, None, None))
+            try:
+                assert await until(lambda: _empty(db))
+                assert await replies_after(fake, mark) == []
+            finally:
+                await frontend.stop()
+        finally:
+            await fake.stop()
 
 
 async def test_an_album_resumed_after_a_kill_does_not_put_its_next_answer_in_an_answered_song_s_message(
@@ -319,37 +319,34 @@ async def test_an_album_resumed_after_a_kill_does_not_put_its_next_answer_in_an_
     over, then its mood put in it. Killed before the second song's answer, the restart put the
     second song's mood in that message, over the first song's. An answered song's status is no
     longer one to take over."""
-    gate = await WireGate(db_server.port).start()
-    gated = await Database.connect(gate.uri(mongo_uri), db_name)
-    fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
-    try:
-        frontend = await _album_frontend(fake, build_usecases(gated, None, None))
-        songs = await cached_songs(fake, db, 2)
-        gate.hold("delete", INBOX)
-        fake.delay_next("getFile", 1.5)  # the first song is slow: its status message is shown
-        mark = fake.mark()
-        await fake.user_sends_album([item for item, _, _ in songs])
-        await asyncio.wait_for(gate.held.wait(), 10)
-        kept = await db.db[INBOX].find({}).sort("number", 1).to_list()
-        gate.release()
-        status = await fake.wait_for("sendMessage", lambda c: c.text == STAGE_LISTENING, after=mark)
-        first = await fake.wait_for_reply(lambda c: songs[0][1] in c.text, after=mark)
-        assert first.method == "editMessageText"  # the first song's mood in its status message
-        await frontend.stop()
-        await db.db[INBOX].insert_many([kept[0], {**kept[1], "parts": 0}])  # killed before the second's answer
-
-        mark = fake.mark()
-        frontend = await _album_frontend(fake, build_usecases(db, None, None))
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        fake = await FakeTelegramBotAPI(TELEGRAM_TOKEN).start()
         try:
-            second = await fake.wait_for_reply(lambda c: songs[1][1] in c.text, after=mark)
-            assert await until(lambda: _empty(db))
-        finally:
+            frontend = await _album_frontend(fake, build_usecases(gated, None, None))
+            songs = await cached_songs(fake, db, 2)
+            gate.hold("delete", INBOX)
+            fake.delay_next("getFile", 1.5)  # the first song is slow: its status message is shown
+            mark = fake.mark()
+            await fake.user_sends_album([item for item, _, _ in songs])
+            await asyncio.wait_for(gate.held.wait(), 10)
+            kept = await db.db[INBOX].find({}).sort("number", 1).to_list()
+            gate.release()
+            status = await fake.wait_for("sendMessage", lambda c: c.text == STAGE_LISTENING, after=mark)
+            first = await fake.wait_for_reply(lambda c: songs[0][1] in c.text, after=mark)
+            assert first.method == "editMessageText"  # the first song's mood in its status message
             await frontend.stop()
-        assert second.method == "sendMessage"
-        status_id = fake.message_of(status)["message_id"]
-        assert [c for c in fake.calls_of("editMessageText", after=mark)
-                if str(c.params.get("message_id")) == str(status_id)] == []
-    finally:
-        await fake.stop()
-        await gated.close()
-        await gate.close()
+            await db.db[INBOX].insert_many([kept[0], {**kept[1], "parts": 0}])  # killed before the second's answer
+
+            mark = fake.mark()
+            frontend = await _album_frontend(fake, build_usecases(db, None, None))
+            try:
+                second = await fake.wait_for_reply(lambda c: songs[1][1] in c.text, after=mark)
+                assert await until(lambda: _empty(db))
+            finally:
+                await frontend.stop()
+            assert second.method == "sendMessage"
+            status_id = fake.message_of(status)["message_id"]
+            assert [c for c in fake.calls_of("editMessageText", after=mark)
+                    if str(c.params.get("message_id")) == str(status_id)] == []
+        finally:
+            await fake.stop()
