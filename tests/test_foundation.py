@@ -110,3 +110,21 @@ def test_no_platform_names_in_inference_or_storage():
 def test_motor_is_not_used():
     for package in ("bot", "storage"):
         assert "motor" not in _imports(package)
+
+
+def test_compose_hands_the_whole_env_file_to_the_bot_so_a_misspelt_setting_is_said(tmp_path):
+    """compose passes a service only what it lists; the bot's check for misspelt settings can only
+    see a TELEGRAM_TOKN in .env if the whole file reaches it. Here compose's merge is replayed: the
+    env_file's variables, then the service's environment over them."""
+    from dotenv import dotenv_values
+
+    from bot.config import unread_settings
+
+    bot = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["bot"]
+    files = [entry if isinstance(entry, dict) else {"path": entry} for entry in bot.get("env_file", [])]
+    assert {"path": ".env", "required": False} in files  # optional: compose starts without a .env
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("MONGO_PASSWORD=s3cret\nTELEGRAM_TOKN=123:abc\nDISCORD_TOKEN=x\n")
+    container = {**dotenv_values(dotenv), **{name: "" for name in bot["environment"]}}
+    said = unread_settings(container, env_file=None)  # no .env inside the image: only the environment
+    assert len(said) == 1 and said[0].startswith("TELEGRAM_TOKN is not a setting moodbot reads"), said
