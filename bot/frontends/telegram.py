@@ -243,6 +243,46 @@ AUDIO_FILTER = ((filters.AUDIO | filters.VOICE | filters.Document.ALL | filters.
 NEW_MESSAGE = filters.UpdateType.MESSAGE  # not edits, not channel posts
 
 
+def opening_command(message: Message) -> MessageEntity | None:
+    """The bot_command entity that opens the message's text, wherever Telegram lists it: a command
+    typed in bold (or italic…) over the whole text has its formatting's entity at the same offset,
+    and Telegram may list that one first (python-telegram-bot looks at the first entity only: the
+    command was then taken for plain text). None when the text does not open with a command."""
+    if not message.text:
+        return None
+    return next((e for e in message.entities if e.type == MessageEntity.BOT_COMMAND and e.offset == 0), None)
+
+
+class _Command(filters.MessageFilter):
+    """filters.COMMAND, by `opening_command`."""
+
+    __slots__ = ()
+
+    def filter(self, message: Message) -> bool:
+        return opening_command(message) is not None
+
+
+COMMAND = _Command(name="COMMAND")
+
+
+class OpeningCommandHandler(CommandHandler):
+    """CommandHandler, by `opening_command`: the same command names, the same `@bot` check, the
+    same args (`context.args`)."""
+
+    def check_update(self, update: object):
+        if not isinstance(update, Update) or (message := update.effective_message) is None:
+            return None
+        entity = opening_command(message)
+        if entity is None:
+            return None
+        command, _, named = message.text[1:entity.length].partition("@")
+        username = message.get_bot().username or ""
+        if command.lower() not in self.commands or (named and named.lower() != username.lower()):
+            return None
+        found = self.filters.check_update(update)
+        return (message.text.split()[1:], found) if found else False
+
+
 class _InAlbum(filters.MessageFilter):
     """A message that is one item of an album (a media group)."""
 
@@ -599,7 +639,7 @@ class TelegramFrontend:
             ("share", self.on_share), ("serverplaylist", self.on_server_playlist),
             ("export", self.on_export), ("forget", self.on_forget),
         ):
-            app.add_handler(CommandHandler(names, callback, filters=NEW_MESSAGE))
+            app.add_handler(OpeningCommandHandler(names, callback, filters=NEW_MESSAGE))
             self._commands.update(dict.fromkeys([names] if isinstance(names, str) else names, callback))
         # A group upgraded to a supergroup gets a new id (both chats get a service message).
         app.add_handler(MessageHandler(NEW_MESSAGE & filters.StatusUpdate.MIGRATE, self.on_migrate))
@@ -615,16 +655,16 @@ class TelegramFrontend:
         # Any other command in the private chat, or naming this bot in a group: say so (in groups,
         # one naming no bot may be another bot's). One of ours naming another bot in the private
         # chat is run (`on_unknown_command`).
-        app.add_handler(MessageHandler(NEW_MESSAGE & filters.COMMAND, self.on_unknown_command))
+        app.add_handler(MessageHandler(NEW_MESSAGE & COMMAND, self.on_unknown_command))
         # An album's items, wherever its caption sits, are answered together (before the handlers
         # below, which would each answer one item, or only the captioned one).
         app.add_handler(MessageHandler(NEW_MESSAGE & IN_ALBUM & (AUDIO_FILTER | filters.PHOTO), self.on_album_item))
         # A reply to a daily prompt in the private chat becomes a journal entry.
         app.add_handler(MessageHandler(
-            private & filters.REPLY & ((filters.TEXT & ~filters.COMMAND) | AUDIO_FILTER),
+            private & filters.REPLY & ((filters.TEXT & ~COMMAND) | AUDIO_FILTER),
             self.on_private_reply))
         # Other private text: a hint (in groups, the bot only listens to commands).
-        app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, self.on_private_text))
+        app.add_handler(MessageHandler(private & filters.TEXT & ~COMMAND, self.on_private_text))
         # Audio sent privately, or in a group with a /mood caption, gets classified.
         asked = filters.ChatType.PRIVATE | filters.CaptionRegex(MOOD_CAPTION)
         app.add_handler(MessageHandler(NEW_MESSAGE & AUDIO_FILTER & asked, self.on_mood))
