@@ -29,11 +29,13 @@ import scipy.fft
 import soxr
 
 from inference.result import (
+    MIN_SECONDS,
     SilentAudioError,
     TooLongAudioError,
     TooShortAudioError,
     UnreadableAudioError,
     too_long_words,
+    too_short_words,
 )
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,6 @@ FMAX = SAMPLE_RATE / 2
 SEGMENT_SECONDS = 10
 N_SEGMENTS = 3
 SECTION_SECONDS = 30
-MIN_SECONDS = 10  # under this there is not one full segment to listen to
 # Longest audio ever decoded (the bot's MAX_AUDIO_DURATION_S default). The decoded audio is held in
 # memory: a 3-hour file is ~1 GB of float32 at SAMPLE_RATE, so a longer file is refused before
 # decoding. A caller may ask for less (`load_audio(max_seconds=...)`), never for more.
@@ -662,9 +663,7 @@ def select_section(audio: np.ndarray) -> np.ndarray:
     part a listener would name the mood from. It costs one pass over the samples.
     """
     if audio.size < MIN_SAMPLES:
-        # Rounded down: 9.97 s must not read "lasts 10.0 s; I need at least 10 s".
-        tenths = audio.size * 10 // SAMPLE_RATE
-        raise TooShortAudioError(f"The audio lasts {tenths / 10:.1f} s; I need at least {MIN_SECONDS} s.")
+        raise TooShortAudioError(too_short_words(audio.size / SAMPLE_RATE))
     if audio.size <= SECTION_SAMPLES:
         section = np.resize(audio, SECTION_SAMPLES)  # np.resize repeats the input cyclically
     else:

@@ -4,6 +4,7 @@ Plain data only: no torch, no onnxruntime, nothing about chat or storage.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 # Thayer's quadrants, in the order of the models' logits.
@@ -64,6 +65,18 @@ def duration_words(seconds: float) -> str:
         return f"{rest} s"
     said = f"{minutes} minute" + ("s" if minutes > 1 else "")
     return f"{said} {rest} s" if rest else said
+
+
+# The shortest audio the classifier hears: under it there is not one full 10 s segment to listen to.
+MIN_SECONDS = 10
+
+
+def too_short_words(seconds: float) -> str:
+    """Why audio lasting `seconds` is refused as too short: said by the decoder, and by whoever is
+    told a file's length before fetching it. Rounded down to a tenth: 9.97 s must not read "lasts
+    10.0 s; I need at least 10 s"."""
+    tenths = math.floor(round(seconds * 10, 6))
+    return f"The audio lasts {tenths / 10:.1f} s; I need at least {MIN_SECONDS} s."
 
 
 def too_long_words(name: str, max_seconds: float) -> str:

@@ -89,8 +89,9 @@ from bot.replies import (
     StatsReply,
 )
 from bot.tempfiles import local_name, temporary_folder, write_file
-# The shared vocabulary: the moods, in the order of the playlist buttons; a file too long, in the decoder's words.
-from inference.result import MOODS, too_long_words
+# The shared vocabulary: the moods, in the order of the playlist buttons; a file too long or too short, in the
+# decoder's words.
+from inference.result import MIN_SECONDS, MOODS, too_long_words, too_short_words
 
 log = logging.getLogger(__name__)
 
@@ -1113,12 +1114,16 @@ class TelegramFrontend:
                                mime_type=media.mime_type)
             return
         # Telegram tells an audio's, voice note's or video's length (a document's it does not): one
-        # the decoder would refuse is refused before it is downloaded, in the decoder's words.
-        # Unknown (0, or none) is tried.
-        longest_s = self.settings.max_audio_duration_s
-        if duration_of(media) > longest_s:
+        # the decoder would refuse, too long or too short to hear (a 4 s voice note), is refused
+        # before it is downloaded, in the decoder's words. Unknown (0, or none) is tried.
+        longest_s, duration_s = self.settings.max_audio_duration_s, duration_of(media)
+        if duration_s > longest_s:
             yield file_refused(asker, ErrorReply(too_long_words(clip(filename, MAX_SHOWN_NAME), longest_s)), "too_long",
-                               duration_s=duration_of(media), limit_s=longest_s)
+                               duration_s=duration_s, limit_s=longest_s)
+            return
+        if 0 < duration_s < MIN_SECONDS:
+            yield file_refused(asker, ErrorReply(too_short_words(duration_s)), "too_short", duration_s=duration_s,
+                               limit_s=MIN_SECONDS)
             return
         limit = download_limit(self.settings)
         too_large = ErrorReply(TOO_LARGE.format(mb=limit / 1024 / 1024))

@@ -71,3 +71,39 @@ async def test_a_document_whose_length_telegram_does_not_tell_is_still_fetched(t
     document = fake.audio_attachment(b"OggS not much of a song", file_name="song.ogg", kind="document")
     await fake.user_sends(None, document=document)
     await fake.wait_for("download", after=mark)
+
+
+# The shortest audio the classifier hears, and its words for shorter, as the decoder says them.
+SHORTEST_S = 10
+TOO_SHORT = "The audio lasts {seconds:.1f} s; I need at least 10 s."
+
+
+@pytest.mark.parametrize("kind", ["audio", "voice", "video", "video_note"])
+async def test_an_attachment_telegram_says_is_too_short_is_refused_without_a_download(telegram, kind, caplog):
+    """A 4-second voice note could never be heard: it was downloaded, then refused by the decoder."""
+    fake, _ = telegram
+    mark = fake.mark()
+    await fake.user_sends(None, **an_attachment(fake, kind, 4, name="hello.ogg"))
+    reply = await fake.wait_for_reply(lambda call: "lasts" in call.text, after=mark)
+    assert reply.text == TOO_SHORT.format(seconds=4)
+    assert not fake.calls_of("getFile", after=mark) and not fake.calls_of("download", after=mark)
+    (refusal,) = [r for r in caplog.records if r.getMessage() == "telegram.file_refused"]
+    assert (refusal.why, refusal.duration_s, refusal.limit_s) == ("too_short", 4, SHORTEST_S)
+
+
+async def test_a_too_short_voice_note_under_a_group_mood_caption_is_refused_the_same_way(telegram):
+    fake, _ = telegram
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=-100600, **an_attachment(fake, "voice", 9))
+    reply = await fake.wait_for_reply(lambda call: "lasts" in call.text, after=mark)
+    assert reply.text == TOO_SHORT.format(seconds=9)
+    assert not fake.calls_of("getFile", after=mark)
+
+
+@pytest.mark.parametrize("kind, duration", [("voice", SHORTEST_S), ("video_note", 0), ("audio", SHORTEST_S + 1)])
+async def test_an_attachment_of_unknown_or_long_enough_length_is_fetched(telegram, kind, duration):
+    """A length of 0 (some clients send none) is not known to be short: the decoder judges it."""
+    fake, _ = telegram
+    mark = fake.mark()
+    await fake.user_sends(None, **an_attachment(fake, kind, duration))
+    await fake.wait_for("download", after=mark)
