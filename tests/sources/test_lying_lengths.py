@@ -14,7 +14,9 @@ import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy.signal import correlate
 
 from bot.sources import flacsection as flac
 from bot.sources import mp4section as mp4
@@ -163,6 +165,32 @@ async def test_an_mp4_whose_timescale_lies_is_not_cut_by_its_index(served, long_
     it at 0.3 times; at 3 times a file of no audio)."""
     async with whole_from_ytdlp(served, tmp_path, f"{name}.m4a", long_duration if known else None) as audio:
         assert audio.path.read_bytes() == (served / f"{name}.m4a").read_bytes()
+
+
+def played_at(audio: np.ndarray, song: np.ndarray, second: float) -> float:
+    """Where in `audio` (at SAMPLE_RATE) the song's second from `second` on plays, searched
+    within 20 s of it."""
+    probe = song[int(second * SAMPLE_RATE):int((second + 1) * SAMPLE_RATE)]
+    low = max(int((second - 20) * SAMPLE_RATE), 0)
+    corr = correlate(audio[low:low + 41 * SAMPLE_RATE], probe, mode="valid", method="fft")
+    return (low + int(np.argmax(np.abs(corr)))) / SAMPLE_RATE
+
+
+@pytest.mark.parametrize("name", ["slow", "fast", *(f"{lie}_{kind}" for kind in ("fragments", "fragments_sidx")
+                                                  for lie in ("slow", "fast", "late", "early"))])
+def test_an_mp4_whose_times_lie_is_decoded_sample_by_sample(served, audio_root, long_duration, name):
+    """Such a file, fetched whole, is the classifier's to decode, and FFmpeg's MP4 demuxer plays
+    it by the same timestamps: the edit list's 240 s, counted at a timescale 0.3 times the rate
+    (slow), kept the first 72 s of the song; fragments whose decode times (0.3 times the stream's:
+    early_*) go back over the ones before were dropped but for their last 30 %, 75 s of pieces.
+    The classifier's 30 s were picked from those, not from the song's middle. Where the packets'
+    timestamps are not what they play, every packet is decoded in the file's order: the whole song,
+    each second where the song has it (the encoder's 21 ms of priming kept)."""
+    audio = load_audio(served / f"{name}.m4a")
+    song = load_audio(audio_root / "long.m4a")
+    assert len(audio) / SAMPLE_RATE == pytest.approx(long_duration, abs=1.0)
+    for second in (50.0, long_duration / 2, long_duration - 50):
+        assert played_at(audio, song, second) == pytest.approx(second, abs=0.05)
 
 
 @pytest.mark.parametrize("kind", ["fragments", "fragments_sidx"])
