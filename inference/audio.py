@@ -117,6 +117,17 @@ MAX_OGG_LINK_GAP = 1 << 20  # bytes
 OGG_CAPTURE = b"OggS"
 OGG_BOS_FLAG = 0x02  # header type: the first page of a logical stream
 OGG_PAGE_HEADER = 27  # bytes: capture, version, type, granule, serial, page sequence (18-21), CRC, segments
+# FFmpeg's MP4 demuxer keeps and drops an MP4's samples by their timestamps: the samples its edit
+# list spans, counted at the media timescale, and in a fragmented file none whose decode time goes
+# back over a sample read before (it flags them to be discarded). Where those timestamps lie (a
+# timescale 0.3 times the rate had the edit list's 240 s keep the song's first 72 s; decode times
+# 0.3 times the stream's, 75 s of its fragments' ends), the packets' durations are not what they
+# play, or packets are discarded after the sound has begun: the file is decoded again, every packet
+# in the file's order, whatever its timestamps (`_TimesLie`). An honest file's priming and the
+# encoder's rounding stay far under these.
+MP4_DEMUXER = "mp4"  # one of the names of FFmpeg's mov demuxer: "mov,mp4,m4a,3gp,3g2,mj2"
+TIMES_SLACK_S = 0.5
+TIMES_SLACK_SHARE = 0.05  # of the seconds played: a timescale too coarse for the frames' length rounds
 # FFmpeg's sample formats (planar ones end in "p") as numpy types.
 SAMPLE_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64,
                  "flt": np.float32, "dbl": np.float64}
@@ -241,8 +252,19 @@ def _decode(path: Path, max_seconds: float, sr: int) -> tuple[np.ndarray, float]
     """(mono float32 at `sr`, its peak at the file's own rate). Refuses a file over `max_seconds`
     from its header when it says so, else as soon as the decoded audio passes the limit. Each run
     of frames is made mono and resampled as it comes: memory follows the mono audio at `sr`
-    whatever the file's rate and channels, and whatever the container claims."""
-    with av.open(str(path), metadata_errors="ignore", container_options=_opening_options()) as container:
+    whatever the file's rate and channels, and whatever the container claims. An MP4 whose
+    timestamps are not what its packets play is decoded packet by packet, its timestamps aside."""
+    try:
+        return _decode_as(path, max_seconds, sr, every_packet=False)
+    except _TimesLie:
+        log.debug("%s: its timestamps are not what its packets play; decoding every packet", path)
+        return _decode_as(path, max_seconds, sr, every_packet=True)
+
+
+def _decode_as(path: Path, max_seconds: float, sr: int, every_packet: bool) -> tuple[np.ndarray, float]:
+    """`_decode`'s work; `every_packet`: an MP4's edit list ignored and no packet discarded."""
+    options = {**_opening_options(), "ignore_editlist": "1"} if every_packet else _opening_options()
+    with av.open(str(path), metadata_errors="ignore", container_options=options) as container:
         if not container.streams.audio:
             raise _soundless(path, container)
         stream = container.streams.audio[0]
