@@ -45,6 +45,9 @@ class Attachment:
     path: str
     filename: str
     size: int
+    # What to call it, where its file name is only the front-end's (a Telegram voice note's
+    # "voice.ogg"): "Voice note by Alice, 5 Dec 2026". None: named from `filename`.
+    title: str | None = None
 
 
 # Progress stages reported while /mood works, in order.

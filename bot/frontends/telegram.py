@@ -19,7 +19,7 @@ import re
 import warnings
 from collections import OrderedDict
 from dataclasses import replace
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any, AsyncIterator, Callable, Sequence
 from urllib.parse import urlsplit
 
@@ -44,6 +44,11 @@ from telegram import (
     InlineKeyboardMarkup,
     Message,
     MessageEntity,
+    MessageOrigin,
+    MessageOriginChannel,
+    MessageOriginChat,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
     Update,
     User,
 )
@@ -1153,7 +1158,7 @@ class TelegramFrontend:
             await write_file(path, data)
             size = len(data)
             yield (file_refused(asker, too_large, "too_large", bytes=size, limit_bytes=limit) if size > limit
-                   else Attachment(str(path), filename, size))
+                   else Attachment(str(path), filename, size, title=upload_title(message)))
 
     def _show_action(self, message: Message, action: str) -> None:
         """Telegram's "sending a photo…" under the chat's name while a chart or an export is made
@@ -1744,6 +1749,51 @@ def audio_of(message: Message | ExternalReplyInfo):
         return message.video, message.video.file_name or "video.mp4"
     if message.video_note:
         return message.video_note, "video-note.mp4"
+    return None
+
+
+def upload_title(message: Message | ExternalReplyInfo) -> str | None:
+    """What a playlist's reader would call the file of a message that names it nothing: a voice
+    note, a video note, or a video, audio (untagged) or document sent without a file name, by
+    whose it is and the day (UTC) it was sent, "Voice note by Alice, 5 Dec 2026"; a message
+    forwarded, or of another chat, by its origin's. None for a file with a name (or an audio's
+    tags: `tagged_name`), named by it."""
+    if message.voice:
+        kind = "Voice note"
+    elif message.video_note:
+        kind = "Video note"
+    elif message.audio:
+        kind = None if message.audio.file_name or message.audio.title else "Audio"
+    elif message.video:
+        kind = None if message.video.file_name else "Video"
+    elif message.document:
+        kind = None if message.document.file_name else "File"
+    else:
+        kind = None
+    if kind is None:
+        return None
+    origin = message.forward_origin if isinstance(message, Message) else message.origin
+    if origin is not None:
+        name, when = origin_name(origin), origin.date
+    else:
+        sender = message.sender_chat or message.from_user
+        name = sender.first_name if isinstance(sender, User) else sender.title if sender is not None else None
+        when = message.date
+    name, at = " ".join((name or "").split()), when.astimezone(timezone.utc)
+    day = f"{at.day} {at:%b %Y}"
+    return f"{kind} by {name}, {day}" if name else f"{kind}, {day}"
+
+
+def origin_name(origin: MessageOrigin) -> str | None:
+    """Who first sent a message forwarded (or quoted from another chat), as Telegram names them."""
+    if isinstance(origin, MessageOriginUser):
+        return origin.sender_user.first_name
+    if isinstance(origin, MessageOriginHiddenUser):
+        return origin.sender_user_name
+    if isinstance(origin, MessageOriginChat):
+        return origin.sender_chat.title or origin.sender_chat.effective_name
+    if isinstance(origin, MessageOriginChannel):
+        return origin.chat.title
     return None
 
 

@@ -271,7 +271,7 @@ class MoodUseCase:
     async def _analyse_file(self, attachment: Attachment, progress: Progress) -> MoodReply:
         key = await asyncio.to_thread(self.file_key, attachment.path)
         # Named as this sender named it: the cache is shared, and another's file name is theirs.
-        title = title_from_filename(attachment.filename)
+        title = (attachment.title or "")[:MAX_TITLE_CHARS] or title_from_filename(attachment.filename)
         cached = await self._cached(key)
         if cached is not None:
             return mood_reply(replace(cached, title=title), cached=True)
