@@ -99,30 +99,53 @@ MARKDOWN_LABEL_RE = re.compile(r"^\S*?\]\(")
 # A link pasted against the word before it, without a space ("listen:https://…", "Creep(https://…)").
 GLUED_LINK_RE = re.compile(r"https?://\S*", re.IGNORECASE)
 # Discord's markdown around a link, which Discord keeps in the text: __underlined__, _italic_,
-# ~~struck through~~ (nested: ~~__link__~~).
+# ~~struck through~~, nested in any order with the rest (*italic*, **bold**, ||spoiler||, <no preview>,
+# a quote's "> ": a word of its own). A link may end in "_" or "~" of its own (a YouTube id may), so
+# these two are taken off after it only as many as before it.
 MARKDOWN_MARKS = "_~"
+BEFORE_LINK = LINK_OPENERS + MARKDOWN_MARKS  # what may stand before a link in a word
 
 
 def unmarked(word: str) -> str:
-    """`word` without the markdown marks around it, taken off in pairs: those after it only as
-    many as before it, so that a link's own "_" (a YouTube id may end in one) stays. Without a
-    pattern, which tried every run of marks from each of its marks (a word of 4 096 "_": 1.7 s)."""
-    mark = word[:len(word) - len(word.lstrip(MARKDOWN_MARKS))]
-    if mark and len(word) > 2 * len(mark) and word.endswith(mark[::-1]):
-        return word[len(mark):-len(mark)]
-    return word
+    """`word` without what stands around a link in it (`bare_link`)."""
+    rest = word.lstrip(BEFORE_LINK)
+    return bare_link(word[:len(word) - len(rest)], rest, LINK_CLOSERS)
+
+
+def bare_link(before: str, link: str, closers: str = LINK_CLOSERS) -> str:
+    """`link` without the `closers` and markdown marks after it, those that `before` (what stood
+    before it: marks, brackets, quotes) opened, in any nesting (`_**link**_`, `||_*link*_||`).
+    Its own "_" and "~" stay: those after it are taken for closing marks only as many as `before`
+    has, counted from the end, and only a run of them right after the link can be its own (a
+    YouTube id ending in "_": `_link__` is the link and its "_"). Without a pattern, in one pass:
+    a pattern pairing runs of marks tried every run from each mark (a word of 4 096 "_": 1.7 s)."""
+    core = link.rstrip(closers + MARKDOWN_MARKS)
+    after = link[len(core):]
+    owed = {mark: before.count(mark) for mark in MARKDOWN_MARKS}
+    kept = len(after)
+    while kept:
+        mark = after[kept - 1]
+        if mark in owed:
+            if not owed[mark]:  # not opened before the link: its own, and so is what is before it
+                break
+            owed[mark] -= 1
+        kept -= 1
+    own = after[:kept]
+    return core + own[:len(own) - len(own.lstrip(MARKDOWN_MARKS))]
 
 
 def marked_link(text: str, match: re.Match, closers: str) -> tuple[int, str]:
-    """Where a link found in `text` starts once the markdown marks before it are counted in, and
-    the link without `closers` after it and without the marks around it (`unmarked`)."""
-    start = match.start()
-    while start > 0 and text[start - 1] in MARKDOWN_MARKS:
+    """Where a link found in `text` starts once the marks before it are counted in (markdown,
+    brackets, quotes: `BEFORE_LINK`), and the link without what those opened after it, nor
+    `closers` (`bare_link`): judged with all of the marks after it, those past the match too
+    (`__<link_>__`: the "__" after the ">" close those before the "<", the "_" is the link's)."""
+    start, end, after = match.start(), match.end(), closers + MARKDOWN_MARKS
+    while start > 0 and text[start - 1] in BEFORE_LINK:
         start -= 1
-    link = match.group().rstrip(closers)
-    if (inner := unmarked(marked := text[start:match.start()] + link)) != marked:
-        link = inner.rstrip(closers)
-    return start, link
+    while end < len(text) and text[end] in after:
+        end += 1
+    link = bare_link(text[start:match.start()], text[match.start():end], closers)
+    return start, link[:len(match.group())]
 
 
 def link_in(word: str) -> str | None:
@@ -130,9 +153,7 @@ def link_in(word: str) -> str | None:
     whole is judged first: "evil.com/https://youtu.be/…" is a link to evil.com."""
     glued = GLUED_LINK_RE.search(word)
     for candidate in (word, MARKDOWN_LABEL_RE.sub("", word, count=1), glued.group() if glued else ""):
-        core = candidate.lstrip(LINK_OPENERS).rstrip(LINK_CLOSERS)
-        if (inner := unmarked(core)) != core:
-            core = inner.lstrip(LINK_OPENERS).rstrip(LINK_CLOSERS)
+        core = unmarked(candidate)
         if core and is_link(core):
             return core
     return None

@@ -27,12 +27,11 @@ from bot.frontends.discord.interactions import (
 from bot.frontends import render
 from bot.replies import STAGE_FINDING, Caller, ErrorReply
 from bot.sources.models import UnsupportedInputError
-from bot.sources.query import DEFAULT_ALLOWED, marked_link, parse_query
+from bot.sources.query import DEFAULT_ALLOWED, LINK_CLOSERS, marked_link, parse_query
 from bot.usecases.help import MOOD
 from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, told_to_wait
 
 LINK = re.compile(r"https?://[^\s<>|]+")  # stops at a spoiler's ||, and at <link>'s >
-TRAILING = ">)|.,!?;:*"  # after a link: "(link)", "||link||", "listen: link!", "**link**"
 NOTHING_TO_CLASSIFY = "Tell me a song: /mood query:<name or link>, or attach an audio file."
 NO_SONG_IN_MESSAGE = "I found no link or audio file in that message."
 # The message command hears every audio file of a message, one after another, each answered as a
@@ -49,12 +48,13 @@ MOOD_HELP = (MOOD[0], f"{MOOD[1]}; on any message: Apps → {MENU_NAME}")
 
 
 def links_in_text(text: str | None) -> list[str]:
-    """The links in `text`, without what people put around them: punctuation, and Discord's markdown
-    (__underlined__, _italic_, ~~struck through~~), whose marks after a link are taken off only as
-    many as before it (`unmarked`): a link's own "_" (a YouTube id may end in one) stays."""
+    """The links in `text`, without what people put around them: punctuation, quotes, brackets, and
+    Discord's markdown in any nesting (`> _**<link>**_`, `||_*link*_||`), whose "_" and "~" after
+    a link are taken off only as many as before it (`marked_link`): a link's own "_" (a YouTube id
+    may end in one) stays."""
     text, found = text or "", []
     for match in LINK.finditer(text):
-        _, link = marked_link(text, match, TRAILING)
+        _, link = marked_link(text, match, LINK_CLOSERS)
         found += [link] if link else []
     return found
 

@@ -1,0 +1,96 @@
+"""What Discord puts in a message around a song, turned into the query the user meant: its markdown
+around a link (quotes, italics, bold, underline, strikethrough, spoilers, angle brackets, in any
+nesting). Driven through the real discord.py against the fake Discord."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from bot.frontends.discord.mood import links_in_text
+from bot.sources.query import DEFAULT_ALLOWED, parse_query
+from bot.usecases.mood import SPOTIFY_OFF_ERROR
+from tests.frontends.test_discord import GUILD, STRING, message_command
+
+TRACK_ID = "4uLU6hMCjMI75M1A2tKUQC"
+SPOTIFY_TRACK = f"https://open.spotify.com/track/{TRACK_ID}"
+VIDEO_ID = "dQw4w9WgXc_"  # a YouTube id may end in "_", which is the link's own, not a mark
+YOUTU_BE = f"https://youtu.be/{VIDEO_ID}"
+WATCH = f"https://www.youtube.com/watch?v={VIDEO_ID}"
+
+# Discord's markdown around a link, outermost first, and the line marks before it.
+WRAPS = [("*", "*"), ("**", "**"), ("_", "_"), ("__", "__"), ("~~", "~~"), ("||", "||")]
+LINE_MARKS = ["", "> ", ">>> ", "-# "]
+
+
+def wrapped(link: str, wraps: tuple[tuple[str, str], ...], angled: bool) -> str:
+    text = f"<{link}>" if angled else link
+    for opener, closer in reversed(wraps):
+        text = opener + text + closer
+    return text
+
+
+def every_markup(link: str) -> list[str]:
+    """`link` under every nesting of up to three of Discord's marks, in angle brackets (no preview)
+    or not, after each line mark."""
+    return [line + wrapped(link, wraps, angled)
+            for n in range(4) for wraps in itertools.permutations(WRAPS, n)
+            for angled in (False, True) for line in LINE_MARKS]
+
+
+def read_id(link: str | None) -> str | None:
+    query = parse_query(link or "")
+    return query.spotify_id or query.youtube_id
+
+
+@pytest.mark.parametrize("link, wanted", [(SPOTIFY_TRACK, TRACK_ID), (YOUTU_BE, VIDEO_ID), (WATCH, VIDEO_ID)])
+def test_a_link_under_any_nesting_of_discord_s_markdown_is_read_by_both_readers(link, wanted):
+    """The message command's reader and /mood's both find the link as it was, its own "_" kept.
+    `_**link**_`, `__*link*__`, `||_*link*_||` were read with the inner marks as the link's (the
+    menu's reader: "That Spotify track link looks broken"), and `~~||_link_||~~` and others by /mood's."""
+    wrong = []
+    for text in every_markup(link):
+        found = first_link_of(text)
+        if read_id(found) != wanted or read_id(text) != wanted:
+            wrong.append((text, found))
+    assert not wrong, f"{len(wrong)} misread, e.g. {wrong[:5]}"
+
+
+def first_link_of(text: str) -> str | None:
+    return next((link for link in links_in_text(text) if readable(link)), None)
+
+
+def readable(link: str) -> bool:
+    try:
+        parse_query(link, DEFAULT_ALLOWED)
+    except Exception:  # noqa: BLE001 - any refusal
+        return False
+    return True
+
+
+@pytest.mark.parametrize("text", ["_**https://evil.example/track/{id}**_", "> *<https://open.spotify.com.evil.example/track/{id}>*",
+                                  "||_*https://evil.example/_https://open.spotify.com/track/{id}_*_||"])
+def test_markdown_takes_no_link_off_the_allowlist_onto_it(text):
+    text = text.format(id=TRACK_ID)
+    assert first_link_of(text) is None
+    with pytest.raises(Exception, match="evil.example"):
+        parse_query(text)
+
+
+@pytest.mark.parametrize("content", [
+    f"> *{SPOTIFY_TRACK}*", f"_<{SPOTIFY_TRACK}>_", f"_**{SPOTIFY_TRACK}**_", f"__*{SPOTIFY_TRACK}*__",
+    f"listen >>> ||_*{SPOTIFY_TRACK}*_||", f"_[Creep]({SPOTIFY_TRACK})_ so good",
+])
+async def test_the_message_command_reads_a_quoted_italic_bold_or_hidden_link(discord_bot, content):
+    """A message without a link preview whose link is quoted and italicised, or bold inside
+    italics: "Mood of this song" answered "That Spotify track link looks broken"."""
+    fake, _ = discord_bot
+    await message_command(fake, content, guild=GUILD)
+    assert (await fake.wait_for("followup")).content == SPOTIFY_OFF_ERROR  # the link was read (no Spotify here)
+
+
+@pytest.mark.parametrize("typed", [f"~~||_{SPOTIFY_TRACK}_||~~", f"*__<{SPOTIFY_TRACK}>__*"])
+async def test_mood_reads_a_link_under_nested_markdown(discord_bot, typed):
+    fake, _ = discord_bot
+    await fake.slash("mood", [{"name": "query", "type": STRING, "value": typed}], guild=GUILD)
+    assert (await fake.wait_for("followup")).content == SPOTIFY_OFF_ERROR
