@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from bot.sources.spans import StreamTimesLie
@@ -250,13 +250,20 @@ VORBIS_MODES_BYTES = (6 + VORBIS_MAX_MODES * VORBIS_MODE_BITS + 1) // 8 + 2
 
 def vorbis_blocks(headers: list[Page]) -> VorbisBlocks | None:
     """The block sizes and modes of a Vorbis stream from its header pages; None for another codec
-    or a set-up that does not say. The modes end the setup header, after codebooks, floors,
-    residues and mappings of no fixed size: they are read backwards from its framing bit, as
-    FFmpeg's Vorbis parser does (the longest run of valid modes that a mode count before it names)."""
+    or a set-up that does not say (see `vorbis_set_up`)."""
     packets = header_packets(headers, 3)
     if packets is None:
         return None
     ident, _, setup = packets
+    return vorbis_set_up(ident, setup)
+
+
+def vorbis_set_up(ident: bytes, setup: bytes) -> VorbisBlocks | None:
+    """The block sizes and modes of a Vorbis stream from its identification and setup headers
+    (an Ogg's first and third packets, a WebM track's CodecPrivate's); None if they are not
+    Vorbis's or do not say. The modes end the setup header, after codebooks, floors, residues and
+    mappings of no fixed size: they are read backwards from its framing bit, as FFmpeg's Vorbis
+    parser does (the longest run of valid modes that a mode count before it names)."""
     if not (ident.startswith(b"\x01vorbis") and len(ident) >= 30 and setup.startswith(b"\x05vorbis")):
         return None
     small, large = 1 << (ident[28] & 0x0F), 1 << (ident[28] >> 4)
@@ -289,8 +296,13 @@ def vorbis_samples(blocks: VorbisBlocks, pages: list[Page]) -> int | None:
     (previous + current block size) / 4. A long block's packet says the size of the block before
     it; the first packet's, if short, is taken for short. None if a packet is not audio or names
     no mode the set-up has."""
+    return vorbis_packets_samples(blocks, packet_starts(pages))
+
+
+def vorbis_packets_samples(blocks: VorbisBlocks, starts: Iterable[bytes]) -> int | None:
+    """What `vorbis_samples` counts, from the first bytes of each packet in turn."""
     total, previous = 0, None
-    for start in packet_starts(pages):
+    for start in starts:
         if not start:
             continue  # an empty packet is skipped by the decoder
         mode = start[0] >> 1 & ((1 << blocks.mode_bits) - 1)

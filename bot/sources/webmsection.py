@@ -12,7 +12,14 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from bot.sources.oggsection import GRANULE_SLACK_S, OPUS_RATE, opus_packet_samples
+from bot.sources.oggsection import (
+    GRANULE_SLACK_S,
+    OPUS_RATE,
+    VorbisBlocks,
+    opus_packet_samples,
+    vorbis_packets_samples,
+    vorbis_set_up,
+)
 from bot.sources.spans import StreamTimesLie, kept_span
 
 EBML_ID = 0x1A45DFA3
@@ -25,7 +32,8 @@ DURATION_ID = 0x4489
 CLUSTER_TIMESTAMP_ID = 0xE7
 VOID_ID = 0xEC
 BLANKED = {0x114D9B74, 0x1C53BB6B}  # SeekHead, Cues: byte positions in the original file
-TRACKS_ID, TRACK_ENTRY_ID, CODEC_ID = 0x1654AE6B, 0xAE, 0x86
+TRACKS_ID, TRACK_ENTRY_ID, CODEC_ID, CODEC_PRIVATE_ID = 0x1654AE6B, 0xAE, 0x86, 0x63A2
+VORBIS_HEADERS = 3  # identification, comment, setup: a Vorbis track's CodecPrivate, Xiph-laced
 SIMPLE_BLOCK_ID, BLOCK_GROUP_ID, BLOCK_ID = 0xA3, 0xA0, 0xA1
 LACING_FLAGS = 0x06  # a block's flags: its frames are laced (several in one block)
 DEFAULT_TIMESTAMP_SCALE_NS = 1_000_000
@@ -120,7 +128,9 @@ class Header:
     data: bytes  # EBML header + Segment start + set-up elements, ready to prepend
     timestamp_scale_ns: int
     seconds: float | None = None  # the Duration the Info element states, if any
-    opus: bool = False  # one track, of Opus: its blocks say how long they play
+    opus: bool = False  # one track, of Opus: its blocks' TOC bytes say how long they play
+    vorbis: VorbisBlocks | None = None  # one track, of Vorbis: its blocks' modes say, at vorbis_rate
+    vorbis_rate: int = 0
 
 
 def children_of(buf: bytes, parent: Element) -> list[Element] | None:
@@ -136,20 +146,65 @@ def children_of(buf: bytes, parent: Element) -> list[Element] | None:
     return found
 
 
-def only_opus_track(buf: bytes, tracks: Element) -> bool:
-    """Whether a Tracks element holds one track, an Opus one."""
+def only_track(buf: bytes, tracks: Element) -> tuple[bytes, bytes] | None:
+    """(codec ID, CodecPrivate, empty if none) of a Tracks element's track; None unless it holds
+    one track, with one codec ID."""
     entries = [c for c in children_of(buf, tracks) or () if c.id == TRACK_ENTRY_ID]
-    codecs = [buf[c.data_start:c.end] for e in entries for c in children_of(buf, e) or () if c.id == CODEC_ID]
-    return len(entries) == 1 and codecs == [b"A_OPUS"]
+    if len(entries) != 1:
+        return None
+    children = children_of(buf, entries[0]) or ()
+    codecs = [buf[c.data_start:c.end] for c in children if c.id == CODEC_ID]
+    private = next((buf[c.data_start:c.end] for c in children if c.id == CODEC_PRIVATE_ID), b"")
+    return (codecs[0], private) if len(codecs) == 1 else None
 
 
-def cluster_opus_samples(cluster: bytes) -> int | None:
-    """The 48 kHz samples the Opus blocks of a cluster (its bytes, whole) play by their TOC bytes;
-    None where a block is laced or cut short, or the cluster cannot be read."""
+def xiph_packets(private: bytes) -> list[bytes] | None:
+    """The packets Xiph lacing packs in a CodecPrivate (a Vorbis track's headers): their count less
+    one, the size of each but the last as bytes of 255 ended by one under 255, then the packets;
+    None if the bytes do not hold them."""
+    if not private:
+        return None
+    sizes, at = [], 1
+    for _ in range(private[0]):
+        size = 0
+        while True:
+            if at >= len(private):
+                return None
+            size += private[at]
+            at += 1
+            if private[at - 1] < 255:
+                break
+        sizes.append(size)
+    packets = []
+    for size in sizes:
+        packets.append(private[at:at + size])
+        at += size
+    if at > len(private):
+        return None
+    return [*packets, private[at:]]
+
+
+def vorbis_track(private: bytes) -> tuple[VorbisBlocks, int] | None:
+    """(block sizes and modes, sample rate) of a Vorbis track from its CodecPrivate; None if it
+    does not hold three headers that say them."""
+    packets = xiph_packets(private)
+    if packets is None or len(packets) != VORBIS_HEADERS:
+        return None
+    ident, _, setup = packets
+    blocks = vorbis_set_up(ident, setup)
+    if blocks is None:
+        return None
+    rate = struct.unpack_from("<I", ident, 12)[0]  # vorbis_set_up took only 30 bytes or more
+    return (blocks, rate) if rate else None
+
+
+def block_starts(cluster: bytes) -> list[bytes] | None:
+    """The first two bytes (fewer if it is shorter) of each block's frame in a cluster (its bytes,
+    whole); None where a block is laced or cut short, or the cluster cannot be read."""
     root = read_element(cluster, 0)
     if root is None or root.end is None or root.end > len(cluster):
         return None
-    total = 0
+    starts = []
     for child in children_of(cluster, root) or ():  # a cluster whose children do not fit: none checked
         block = child
         if child.id == BLOCK_GROUP_ID:
@@ -164,11 +219,42 @@ def cluster_opus_samples(cluster: bytes) -> int | None:
         flags_at = block.data_start + track[1] + 2  # after the track number and the relative timestamp
         if flags_at >= block.end or cluster[flags_at] & LACING_FLAGS:
             return None
-        samples = opus_packet_samples(cluster[flags_at + 1:min(flags_at + 3, block.end)])
+        starts.append(cluster[flags_at + 1:min(flags_at + 3, block.end)])
+    return starts
+
+
+def cluster_opus_samples(cluster: bytes) -> int | None:
+    """The 48 kHz samples the Opus blocks of a cluster (its bytes, whole) play by their TOC bytes;
+    None where a block is laced or cut short, or the cluster cannot be read."""
+    starts = block_starts(cluster)
+    if starts is None:
+        return None
+    total = 0
+    for start in starts:
+        samples = opus_packet_samples(start)
         if samples is None:
             return None
         total += samples
     return total
+
+
+def clusters_play(header: Header, clusters: list[bytes]) -> float | None:
+    """The seconds the blocks of `clusters` (whole, one after the other) play by their own bytes:
+    an Opus block by its TOC byte, a Vorbis one by its mode (the block before it carried over from
+    one cluster to the next); None for another codec, or where a block does not say."""
+    if header.opus:
+        plays = [cluster_opus_samples(raw) for raw in clusters]
+        return None if None in plays else sum(plays) / OPUS_RATE
+    if header.vorbis is None:
+        return None
+    starts: list[bytes] = []
+    for raw in clusters:
+        found = block_starts(raw)
+        if found is None:
+            return None
+        starts += found
+    samples = vorbis_packets_samples(header.vorbis, starts)
+    return None if samples is None else samples / header.vorbis_rate
 
 
 def info_seconds(buf: bytes, info: Element) -> float | None:
@@ -196,14 +282,14 @@ def parse_header(prefix: bytes) -> Header | None:
     out = bytearray(prefix[:segment.data_start])
     out[segment.data_start - segment.size_len:segment.data_start] = unknown_size(segment.size_len)
     scale = DEFAULT_TIMESTAMP_SCALE_NS
-    seconds, opus = None, False
+    seconds, opus, vorbis = None, False, None
     at = segment.data_start
     while True:
         child = read_element(prefix, at)
         if child is None:
             return None
         if child.id == CLUSTER_ID:
-            return Header(bytes(out), scale, seconds, opus)
+            return Header(bytes(out), scale, seconds, opus, *(vorbis or (None, 0)))
         if child.end is None or child.end > len(prefix):
             return None
         raw = prefix[child.start:child.end]
@@ -216,7 +302,9 @@ def parse_header(prefix: bytes) -> Header | None:
             seconds = info_seconds(prefix, child)
             raw, scale = info
         elif child.id == TRACKS_ID:
-            opus = only_opus_track(prefix, child)
+            track = only_track(prefix, child)
+            opus = track is not None and track[0] == b"A_OPUS"
+            vorbis = vorbis_track(track[1]) if track is not None and track[0] == b"A_VORBIS" else None
         out += raw
         at = child.end
 
@@ -252,8 +340,8 @@ def clusters_in(buf: bytes) -> list[tuple[int, bytes]]:
 def splice_section(prefix: bytes, middle: bytes, max_seconds: float | None = None) -> tuple[bytes, float, float] | None:
     """(a playable WebM file, where it starts and ends in the song in seconds): the set-up of
     `prefix` + the whole clusters found in `middle`, trimmed to about `max_seconds`. None if this
-    cannot be done safely (caller falls back); StreamTimesLie if an Opus track's clusters play
-    over 0.5 s more or less than their timestamps say."""
+    cannot be done safely (caller falls back); StreamTimesLie if an Opus or Vorbis track's
+    clusters play over 0.5 s more or less than their timestamps say."""
     header = parse_header(prefix)
     if header is None:
         return None
@@ -266,12 +354,13 @@ def splice_section(prefix: bytes, middle: bytes, max_seconds: float | None = Non
     count, end = kept_span(times, None if max_seconds is None else max_seconds * NS_PER_S / header.timestamp_scale_ns)
     scale = header.timestamp_scale_ns / NS_PER_S
     followed = min(count, len(clusters) - 1)  # the clusters kept whose next one's timestamp is known
-    if header.opus and followed:
-        # The clusters' timestamps say where the section lies and how long it lasts; its Opus
-        # blocks, how long it plays: a TimestampScale 0.3 times the stream's had a section of a
-        # 240 s song said to lie at 30-39 s while it played 30 s.
-        plays = [cluster_opus_samples(raw) for _, raw in clusters[:followed]]
+    if followed:
+        # The clusters' timestamps say where the section lies and how long it lasts; its Opus or
+        # Vorbis blocks, how long it plays: a TimestampScale 0.3 times the stream's had a section
+        # of a 240 s song said to lie at 30-39 s while it played 30 s (Opus), at 33-40 s while it
+        # played 25 s (Vorbis).
+        plays = clusters_play(header, [raw for _, raw in clusters[:followed]])
         stated = (times[followed] - times[0]) * scale
-        if None not in plays and abs(stated - sum(plays) / OPUS_RATE) > GRANULE_SLACK_S:
+        if plays is not None and abs(stated - plays) > GRANULE_SLACK_S:
             raise StreamTimesLie
     return header.data + b"".join(raw for _, raw in clusters[:count]), times[0] * scale, end * scale

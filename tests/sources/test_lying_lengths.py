@@ -2,8 +2,8 @@
 too short a length (an Ogg's last granule position, a FLAC's STREAMINFO total) holds audio past
 it, which its own timestamps (granule positions, frame numbers) place there, and one that states
 too long a length has the window's share of its bytes at another share of the song; an MP4 whose
-media timescale lies, or an Ogg stream whose granule positions do (Opus, Vorbis), plays its section longer or
-shorter than it says. Such a section is not reported at a time the song does not have, or as
+media timescale lies, an Ogg stream whose granule positions do (Opus, Vorbis), or a WebM whose
+cluster timestamps do (Opus, Vorbis), plays its section longer or shorter than it says. Such a section is not reported at a time the song does not have, or as
 longer or shorter than it plays: the file goes to yt-dlp, whole, and the classifier picks its
 section from what it holds."""
 from __future__ import annotations
@@ -115,6 +115,9 @@ def served(audio_root, tmp_path_factory):
         (root / f"early_{kind}.m4a").write_bytes(mp4_with_decode_times(fragmented, 0.3))
     (root / "slow.webm").write_bytes(webm_with_timestamp_scale((audio_root / "long.webm").read_bytes(), 3))
     (root / "fast.webm").write_bytes(webm_with_timestamp_scale((audio_root / "long.webm").read_bytes(), 0.3))
+    ffmpeg("-i", str(audio_root / "long.ogg"), "-c:a", "libvorbis", "-q:a", "3", str(root / "vorbis.webm"))
+    (root / "slow_vorbis.webm").write_bytes(webm_with_timestamp_scale((root / "vorbis.webm").read_bytes(), 3))
+    (root / "fast_vorbis.webm").write_bytes(webm_with_timestamp_scale((root / "vorbis.webm").read_bytes(), 0.3))
     (root / "misindexed.m4a").write_bytes(mp4_with_sidx_timescale((root / "fragments_sidx.m4a").read_bytes(), 0.3))
     return root
 
@@ -292,17 +295,62 @@ def test_vorbis_packets_are_counted_by_their_modes(served):
 
 
 @pytest.mark.parametrize("known", [False, True])
-@pytest.mark.parametrize("name", ["slow", "fast"])
+@pytest.mark.parametrize("name", ["slow", "fast", "slow_vorbis", "fast_vorbis"])
 async def test_a_webm_whose_timestamps_lie_is_fetched_whole(served, long_duration, tmp_path, name, known):
     """A WebM's cluster timestamps, counted in its TimestampScale, say where a section lies and
     how long it lasts; its Opus blocks' TOC bytes, how long it plays. With the scale 0.3 times the
     stream's, a section of the 240 s song was said to lie at 30-39 s while it played 30 s (its
     length known) or at 18-50 s while it played 105 s (the 72 s stated); at 3 times, at 330-360 s
-    of the 719 s stated while it played 10 s. Timestamps off the blocks by over 0.5 s are not the
-    stream's: the file is fetched whole, and the classifier's decoder plays the whole song."""
+    of the 719 s stated while it played 10 s. Vorbis blocks were not counted: at 0.3 times, a
+    section of the Vorbis song was said to lie at 33-40 s while it played 25 s (its length known),
+    at 21-52 s while it played 105 s (the 72 s stated). A Vorbis block plays by the mode its first
+    byte names, as in an Ogg (the modes from the track's CodecPrivate, its three header packets).
+    Timestamps off the blocks by over 0.5 s are not the stream's: the file is fetched whole, and
+    the classifier's decoder plays the whole song."""
     async with whole_from_ytdlp(served, tmp_path, f"{name}.webm", long_duration if known else None) as audio:
         assert audio.path.read_bytes() == (served / f"{name}.webm").read_bytes()
         assert len(load_audio(audio.path)) / SAMPLE_RATE == pytest.approx(long_duration, abs=1.0)
+
+
+async def test_a_vorbis_webm_whose_timestamps_hold_is_cut(served, long_duration, tmp_path):
+    """The Vorbis song as ffmpeg wrote it: the whole clusters (of 5 s) in the window's share of the
+    bytes, and it plays as long as it says."""
+    with FakeAudioServer(served) as server:
+        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.webm", tmp_dir=tmp_path)
+        async with fetcher.fetch(song(long_duration, "vorbis", title="vorbis")) as audio:
+            start, end = audio.section_s
+            assert start == pytest.approx(long_duration / 2 - 15, abs=6.0) and end - start == pytest.approx(30, abs=6.0)
+            assert len(decode(audio.path)) / DECODE_RATE == pytest.approx(end - start, abs=0.1)
+            assert audio.bytes_downloaded < (served / "vorbis.webm").stat().st_size / 4
+
+
+def test_a_webm_vorbis_tracks_blocks_are_counted_and_damage_gives_none_or_a_count(served):
+    """The modes come from the track's CodecPrivate (three Xiph-laced headers); the song's
+    clusters, counted block by block with the block before carried from one to the next, play
+    what their timestamps say. A host's bytes are untrusted: a CodecPrivate or clusters with bytes
+    flipped or cut short give None or a count, nothing raised."""
+    data = (served / "vorbis.webm").read_bytes()
+    header = webm.parse_header(data[:16384])
+    assert not header.opus and header.vorbis.sizes == (256, 2048) and header.vorbis_rate == 48_000
+    clusters = [raw for _, raw in webm.clusters_in(data)]
+    times = [time for time, _ in webm.clusters_in(data)]  # in ms: the file's TimestampScale is 1 ms
+    assert webm.clusters_play(header, clusters[:-1]) == pytest.approx((times[-1] - times[0]) / 1000, abs=0.05)
+    assert [len(p) for p in webm.xiph_packets(b"\x02\xff\x01\x03" + bytes(260))] == [256, 3, 1]  # 255 + 1, 3, the rest
+    assert webm.xiph_packets(b"\x02\xff\xff") is None and webm.xiph_packets(b"\x02\x05\x05" + bytes(9)) is None
+    tracks = data.index(webm.TRACKS_ID.to_bytes(4, "big"))
+    rng = random.Random("webm-vorbis")
+    for _ in range(300):
+        raw = bytearray(data[:16384])
+        for _ in range(rng.randint(1, 6)):
+            raw[tracks + rng.randrange(4000)] = rng.randrange(256)
+        damaged = webm.parse_header(bytes(raw))
+        assert damaged is None or damaged.vorbis is None or damaged.vorbis.long_modes
+        cluster = bytearray(clusters[rng.randrange(len(clusters))])
+        for _ in range(rng.randint(1, 6)):
+            cluster[rng.randrange(len(cluster))] = rng.randrange(256)
+        cut = bytes(cluster[:rng.randrange(len(cluster) + 1)] if rng.random() < 0.3 else cluster)
+        plays = webm.clusters_play(header, [cut])
+        assert plays is None or plays >= 0
 
 
 def test_a_webm_clusters_opus_blocks_are_counted_and_damage_gives_none_or_a_count(audio_root):
