@@ -19,6 +19,19 @@ MAX_TEXT_CHARS = 200  # the words kept for a search (or a link's comment)
 MAX_HOST_CHARS = 253  # DNS's longest name
 MAX_MESSAGE_CHARS = 4096  # the longest chat message (Telegram's): a link anywhere in it is found
 ACCEPTED = "I can read Spotify track links, YouTube links, a song name, or an attached audio file."
+ONLY_MARKUP = "I see only emoji, mentions or formatting there, no song name."
+# Discord's markup for what it shows as a name, a picture or a date, which a message's text and a
+# slash command's option hand over as typed: a custom emoji <:name:id> (<a:name:id>: animated), a
+# mention of a user <@id> (<@!id>), a role <@&id>, a channel <#id>, a command </name sub:id>, a
+# server's page <id:customize>, a timestamp <t:seconds:R>; and @everyone, @here. None is a song's
+# name, nor any part of one: each was searched for with the song, and no song holding it was found.
+DISCORD_MARKUP_RE = re.compile(
+    r"<(?:a?:\w{1,32}:\d{1,20}|@[!&]?\d{1,20}|#\d{1,20}|/[^<>:\n]{1,100}:\d{1,20}"
+    r"|id:[a-z-]{1,20}(?::\d{1,20})?|t:-?\d{1,16}(?::[a-z])?)>|(?<!\w)@(?:everyone|here)\b",
+    re.IGNORECASE)
+# Discord's "_" around a word (_italic_, __underlined__): a word character, so "_Creep_" was a word
+# no song has. Only a run at a word's edge: "snake_case" keeps its own.
+EDGE_UNDERSCORES_RE = re.compile(r"(?<!\w)_+|_+(?!\w)")
 
 SPOTIFY_ID = r"[0-9A-Za-z]{22}"
 YOUTUBE_ID = r"[0-9A-Za-z_-]{11}"
@@ -212,11 +225,14 @@ def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> Q
     cleaned = clean_text(text or "", MAX_MESSAGE_CHARS)
     if not cleaned:
         raise UnsupportedInputError(f"Tell me which song. {ACCEPTED}")
+    cleaned = clean_text(DISCORD_MARKUP_RE.sub(" ", cleaned), MAX_MESSAGE_CHARS)
     cleaned = hosts_dotted(cleaned)
     words = FULL_WIDTH_PUNCTUATION_RE.sub(r" \g<0> ", cleaned).split()
     links = [(i, link) for i, w in enumerate(words) if (link := link_in(w))]
     if not links:
-        return Query(kind=QueryKind.TEXT, text=clean_text(cleaned))
+        if not (name := clean_text(EDGE_UNDERSCORES_RE.sub("", cleaned))):
+            raise UnsupportedInputError(f"{ONLY_MARKUP} {ACCEPTED}")
+        return Query(kind=QueryKind.TEXT, text=name)
     if len(links) > 1:
         raise UnsupportedInputError(f"One song at a time, please. {ACCEPTED}")
     (at, link), = links

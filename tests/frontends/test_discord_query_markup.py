@@ -1,15 +1,25 @@
 """What Discord puts in a message around a song, turned into the query the user meant: its markdown
 around a link (quotes, italics, bold, underline, strikethrough, spoilers, angle brackets, in any
-nesting). Driven through the real discord.py against the fake Discord."""
+nesting), and its markup for emoji, mentions and timestamps in a song's name, which is no part of
+it. Driven through the real discord.py against the fake Discord, and the real spotipy against the
+fake Spotify."""
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timezone
 
 import pytest
 
 from bot.frontends.discord.mood import links_in_text
-from bot.sources.query import DEFAULT_ALLOWED, parse_query
+from bot.sources.query import DEFAULT_ALLOWED, ONLY_MARKUP, parse_query
+from bot.sources.spotify import SpotifyResolver
+from bot.usecases import build_usecases
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
+from inference.result import MOODS
+from storage.models import StoredMood, TrackRecord
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.spotify_api import FakeSpotify, FakeTrack
+from tests.frontends.conftest import discord_on
 from tests.frontends.test_discord import GUILD, STRING, message_command
 
 TRACK_ID = "4uLU6hMCjMI75M1A2tKUQC"
@@ -94,3 +104,56 @@ async def test_mood_reads_a_link_under_nested_markdown(discord_bot, typed):
     fake, _ = discord_bot
     await fake.slash("mood", [{"name": "query", "type": STRING, "value": typed}], guild=GUILD)
     assert (await fake.wait_for("followup")).content == SPOTIFY_OFF_ERROR
+
+
+CREEP = FakeTrack(name="Creep", artists=("Radiohead",), id="6b2oQwSGFkzsMtQruIWm2p")
+
+
+@pytest.fixture
+async def discord_with_spotify(db):
+    """The Discord front-end whose /mood looks songs up on a fake Spotify holding Radiohead's
+    Creep, its mood already cached (no classifier or audio source needed)."""
+    spotify = FakeSpotify().start()
+    spotify.add(CREEP)
+    await db.tracks.save(TrackRecord(
+        key=f"spotify:{CREEP.track_id}", title="Creep", artists=["Radiohead"], classified_at=datetime.now(timezone.utc),
+        mood=StoredMood("sad", {m: 0.7 if m == "sad" else 0.1 for m in MOODS}, -0.6, -0.2, "main", "v1")))
+    resolver = SpotifyResolver(spotify.client_id, spotify.client_secret, spotify.api_url, spotify.auth_url)
+    usecases = build_usecases(db, classifier=None, fetcher=None, resolver=resolver)
+    try:
+        async with discord_on(FakeDiscord(), usecases) as (fake, _):
+            yield fake, spotify
+    finally:
+        spotify.stop()
+
+
+def searched(spotify: FakeSpotify) -> list[str]:
+    return [r.params.get("q") for r in spotify.api_requests() if r.path == "/v1/search"]
+
+
+@pytest.mark.parametrize("typed, sent", [
+    ("<:radiohead:123456789012345678> Creep <@!42>", "Creep"),
+    ("Creep by <@&777> <a:dance:98765> Radiohead <t:1700000000:R>", "Creep Radiohead"),
+    ("<#555>Creep<@43> - Radiohead </mood:1234>", "Creep Radiohead"),
+    ("_Creep_ by __Radiohead__", "Creep Radiohead"),
+])
+async def test_mood_searches_spotify_for_the_song_without_discord_s_emoji_mentions_and_timestamps(
+        discord_with_spotify, typed, sent):
+    """Discord hands a slash command's text over with its custom emoji, mentions and timestamps as
+    markup (`<:name:id>`, `<@id>`, `<t:seconds:R>`): they were searched for with the song's name,
+    and as no song holds them the user was offered the nearest songs instead of Creep's mood. The
+    same for the underscores of italics, which a song's words were compared with."""
+    fake, spotify = discord_with_spotify
+    await fake.slash("mood", [{"name": "query", "type": STRING, "value": typed}])
+    answer = await fake.wait_for("edit_original", lambda c: bool(c.embeds))
+    assert answer.embeds[0]["title"] == "Radiohead – Creep" and "sad" in str(answer.embeds[0]).lower()
+    assert searched(spotify) == [sent]
+
+
+@pytest.mark.parametrize("typed", ["<:fire:123456789012345678>", "<@42> <#1> <t:1700000000>", "@everyone __ <@&9>"])
+async def test_mood_of_only_discord_markup_says_so_and_searches_nothing(discord_with_spotify, typed):
+    fake, spotify = discord_with_spotify
+    await fake.slash("mood", [{"name": "query", "type": STRING, "value": typed}])
+    answer = await fake.wait_for("edit_original", lambda c: not c.content.endswith("…"))
+    assert answer.content.startswith(ONLY_MARKUP), answer.content
+    assert searched(spotify) == []
