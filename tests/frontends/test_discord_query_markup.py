@@ -6,11 +6,13 @@ fake Spotify."""
 from __future__ import annotations
 
 import itertools
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
 import pytest
 
 from bot.frontends.discord.mood import links_in_text
+from bot.scheduler import PromptScheduler
 from bot.sources.query import DEFAULT_ALLOWED, ONLY_MARKUP, parse_query
 from bot.sources.spotify import SpotifyResolver
 from bot.usecases import build_usecases
@@ -20,7 +22,7 @@ from storage.models import StoredMood, TrackRecord
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.spotify_api import FakeSpotify, FakeTrack
 from tests.frontends.conftest import discord_on
-from tests.frontends.test_discord import GUILD, STRING, message_command
+from tests.frontends.test_discord import GUILD, STRING, dm_answer, message_command, open_a_prompt
 
 TRACK_ID = "4uLU6hMCjMI75M1A2tKUQC"
 SPOTIFY_TRACK = f"https://open.spotify.com/track/{TRACK_ID}"
@@ -111,6 +113,12 @@ CREEP = FakeTrack(name="Creep", artists=("Radiohead",), id="6b2oQwSGFkzsMtQruIWm
 
 @pytest.fixture
 async def discord_with_spotify(db):
+    async with spotify_and_discord(db) as (fake, spotify, _):
+        yield fake, spotify
+
+
+@asynccontextmanager
+async def spotify_and_discord(db):
     """The Discord front-end whose /mood looks songs up on a fake Spotify holding Radiohead's
     Creep, its mood already cached (no classifier or audio source needed)."""
     spotify = FakeSpotify().start()
@@ -121,8 +129,8 @@ async def discord_with_spotify(db):
     resolver = SpotifyResolver(spotify.client_id, spotify.client_secret, spotify.api_url, spotify.auth_url)
     usecases = build_usecases(db, classifier=None, fetcher=None, resolver=resolver)
     try:
-        async with discord_on(FakeDiscord(), usecases) as (fake, _):
-            yield fake, spotify
+        async with discord_on(FakeDiscord(), usecases) as (fake, frontend):
+            yield fake, spotify, (frontend, usecases)
     finally:
         spotify.stop()
 
@@ -157,3 +165,20 @@ async def test_mood_of_only_discord_markup_says_so_and_searches_nothing(discord_
     answer = await fake.wait_for("edit_original", lambda c: not c.content.endswith("…"))
     assert answer.content.startswith(ONLY_MARKUP), answer.content
     assert searched(spotify) == []
+
+
+async def test_a_dm_answering_the_prompt_with_emoji_and_a_mention_searches_for_the_song_alone(db):
+    """The same in a DM answering the daily prompt: its first line is the song."""
+    async with spotify_and_discord(db) as (fake, spotify, (frontend, usecases)):
+        scheduler = PromptScheduler(db, usecases.journal)
+        usecases.attach_schedule(scheduler)
+        scheduler.register(frontend)
+        await scheduler.start()
+        try:
+            await open_a_prompt(fake)
+            await fake.user_dms("<a:vibing:1234567890> _Creep_ - Radiohead <@43>\nlistened with <@43> <:heart:99>")
+            saved = await dm_answer(fake)
+        finally:
+            await scheduler.stop()
+    assert "Creep" in str(saved.embeds), (saved.content, saved.embeds)
+    assert searched(spotify) == ["Creep Radiohead"]
