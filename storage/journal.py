@@ -163,6 +163,21 @@ class JournalRepo:
             doc = await self._journal.find_one({**user_filter(ref), "answered_by": message})
         return None if doc is None else journal_from_doc(doc)
 
+    async def on_day(self, ref: UserRef, day: date) -> list[JournalEntry]:
+        """The user's entries of one local day (one per prompt answered that day), newest first,
+        as /journal list shows them."""
+        with translated_errors("find journal entries of a day"):
+            docs = await self._journal.find({**user_filter(ref), "local_date": date_text(day)},
+                                            sort=PAGE_NEWEST_FIRST).to_list()
+        return [journal_from_doc(doc) for doc in docs]
+
+    async def delete(self, ref: UserRef, prompt_id: str) -> bool:
+        """Delete the user's entry that answered `prompt_id` (one at most: user_prompt_unique);
+        False when there is none. Never another user's: the filter holds the caller's own id."""
+        with translated_errors("delete journal entry"):
+            result = await self._journal.delete_one({**user_filter(ref), "prompt_id": prompt_id})
+        return result.deleted_count > 0
+
     async def list(self, ref: UserRef, limit: int = 10, skip: int = 0) -> list[JournalEntry]:
         with translated_errors("list journal"):
             docs = await self._journal.find(user_filter(ref), sort=NEWEST_FIRST,

@@ -169,6 +169,22 @@ def _remove_lines_of(ref: UserRef, path: Path) -> int:
     return len(lines) - len(kept)
 
 
+def _remove_entry_of(ref: UserRef, prompt_id: str, path: Path) -> int:
+    """Drop the user's entries that answered `prompt_id` from the file; returns how many."""
+    lines, user_id = _read(path).splitlines(keepends=True), _id_as_written(ref)
+
+    def is_it(line: bytes) -> bool:
+        if user_id not in line:
+            return False
+        entry = _readable(line)
+        return entry is not None and entry.user == ref and entry.prompt_id == prompt_id
+
+    kept = [line for line in lines if not is_it(line)]
+    if len(kept) < len(lines):
+        _replace_durably(path, b"".join(kept))
+    return len(lines) - len(kept)
+
+
 def _split(path: Path) -> tuple[int, list[bytes]]:
     snapshot = _read(path)
     return len(snapshot), snapshot.splitlines(keepends=True)
@@ -258,6 +274,17 @@ class JournalOutbox:
         async with self._drain_lock, self._lock:
             for path in (self.path, self.rejected_path):
                 removed += await asyncio.to_thread(_remove_lines_of, ref, path)
+        return removed
+
+    async def remove_entry(self, ref: UserRef, prompt_id: str) -> int:
+        """Drop the user's entry for `prompt_id`, waiting or set aside (/journal delete); returns
+        how many lines went. A drain in progress finishes first, so after this returns the entry
+        is either in the database already (for the caller to delete there) or nowhere: no drain
+        writes it back."""
+        removed = 0
+        async with self._drain_lock, self._lock:
+            for path in (self.path, self.rejected_path):
+                removed += await asyncio.to_thread(_remove_entry_of, ref, prompt_id, path)
         return removed
 
     async def drain(self, journal: JournalRepo, prompts: PromptRepo | None = None) -> int:
@@ -391,6 +418,11 @@ class JournalWriter:
         """Remove the user's entries from the outbox; an entry still on its way is dropped too."""
         self._erasures[ref] += 1
         return await self.outbox.remove(ref)
+
+    async def delete(self, ref: UserRef, prompt_id: str) -> int:
+        """Remove the user's entry for `prompt_id` from the outbox (/journal delete): before it is
+        deleted from the database, so that no drain brings it back afterwards."""
+        return await self.outbox.remove_entry(ref, prompt_id)
 
     async def run_drainer(self, interval: float = DEFAULT_DRAIN_INTERVAL_S) -> None:
         """Drain every `interval` seconds until cancelled (run it as a background task)."""

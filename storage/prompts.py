@@ -85,6 +85,14 @@ class PromptRepo:
                 {"$set": {"answered_at": answered_at}},
             )
 
+    async def reopen(self, ref: UserRef, prompt_id: str) -> bool:
+        """The user's prompt `prompt_id` is unanswered again (its entry was deleted): it takes an
+        answer as before. False when the user has no such prompt."""
+        with translated_errors("reopen prompt"):
+            result = await self._prompts.update_one({**user_filter(ref), "prompt_id": prompt_id},
+                                                    {"$set": {"answered_at": None}})
+        return result.matched_count > 0
+
     async def recent_phrases(self, ref: UserRef, since: datetime) -> set[str]:
         query = {**user_filter(ref), "sent_at": {"$gte": utc(since)}}
         with translated_errors("list recent phrases"):

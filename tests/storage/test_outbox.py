@@ -274,6 +274,29 @@ async def test_remove_drops_one_users_queued_and_set_aside_entries_only(db: Data
     assert await stored_prompt_ids(db) == [] and await stored_prompt_ids(db, bob) == ["prompt-2"]
 
 
+async def test_remove_entry_drops_one_users_answer_to_one_prompt_only(db: Database, tmp_path):
+    """/journal delete of an entry waiting in the outbox: that answer goes, queued or set aside, and
+    no drain writes it afterwards; the user's other answers and everyone else's (Bob's to a prompt
+    of the same id) stay."""
+    bob = UserRef("chat", "bob")
+    outbox = JournalOutbox(tmp_path / OUTBOX_FILENAME)
+    writer = JournalWriter(db.journal, outbox, db.prompts)
+    bad = entry(0)
+    bad.valence = 7.0  # set aside by the drain below: the database refuses it
+    await outbox.append(bad)
+    await outbox.drain(db.journal)
+    for n, who in ((1, ALICE), (1, bob), (3, ALICE)):
+        await outbox.append(entry(n, who))
+
+    assert await writer.delete(ALICE, "prompt-1") == 1
+    assert await writer.delete(ALICE, "prompt-0") == 1  # the one set aside: /export showed it
+    assert await writer.delete(ALICE, "prompt-9") == 0
+    assert [e.prompt_id for e in await outbox.held(ALICE)] == ["prompt-3"]
+    assert [e.prompt_id for e in await outbox.queued(bob)] == ["prompt-1"]
+    assert await outbox.drain(db.journal) == 2
+    assert await stored_prompt_ids(db) == ["prompt-3"] and await stored_prompt_ids(db, bob) == ["prompt-1"]
+
+
 async def outbox_with_torn_lines(db: Database, path: Path, bob: UserRef) -> tuple[JournalOutbox, JournalEntry]:
     """An outbox at `path` whose drain set aside Alice's answer torn after her words (`secret`,
     returned with the outbox) and stored one of Bob's, with two torn lines set aside long ago:
