@@ -157,6 +157,22 @@ class JournalListReply:
 
 
 @dataclass(frozen=True)
+class JournalDeletedReply:
+    """/journal delete: the entry deleted, and whether the prompt it answered is open again (the
+    user's latest of the last days, their journal on): they may answer it with another song."""
+    entry: JournalEntryView
+    reopened: bool = False
+
+
+@dataclass(frozen=True)
+class JournalDeleteChoiceReply:
+    """/journal delete <date> where that day holds several entries: none is deleted, and each is
+    numbered (newest first, as /journal list shows them) for `/journal delete <date> <number>`."""
+    local_date: date
+    entries: list[JournalEntryView]
+
+
+@dataclass(frozen=True)
 class StatsReply:
     summary: str
     charts: list[Chart] = field(default_factory=list)

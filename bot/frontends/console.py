@@ -687,6 +687,8 @@ class ConsoleFrontend:
             await self._list(_as_text(args).lower())
         elif sub == "prompt":
             await self._prompt_now()
+        elif sub == "delete":
+            self.show(await self.usecases.journal.delete(self.caller, _as_text(args)))
         elif sub == "answer":
             if _names_no_song(args):
                 self.say(f"Usage: /journal answer <song or link> [your own words], e.g. {WORDS_EXAMPLE}")
@@ -705,7 +707,7 @@ class ConsoleFrontend:
                                                          progress=self._progress))
         else:
             self.say("Usage: /journal on <HH:MM> <Area/City> | off | list [page | older | newer] | prompt "
-                     "| answer <song>")
+                     "| answer <song> | delete <YYYY-MM-DD | last>")
 
     async def _list(self, which: str) -> None:
         """`/journal list [page | older | newer]`: older and newer go on from the list shown last."""

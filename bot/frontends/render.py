@@ -8,6 +8,9 @@ from bot.replies import (
     ErrorReply,
     ExportReply,
     HelpReply,
+    JournalDeleteChoiceReply,
+    JournalDeletedReply,
+    JournalEntryView,
     JournalListReply,
     JournalSavedReply,
     MoodReply,
@@ -125,18 +128,41 @@ def next_page(reply: JournalListReply) -> int:
     return (reply.offset + len(reply.entries)) // reply.page_size + 1
 
 
+def journal_entry_line(entry: JournalEntryView, *, dated: bool = True) -> str:
+    """An entry as /journal list shows it: "2026-12-05 · <phrase> <song> (mood) – note"."""
+    line = f"{entry.phrase} {song_title(entry.title, entry.artists)} ({mood_label(entry.mood)})"
+    if dated:
+        line = f"{entry.local_date.isoformat()} · {line}"
+    if entry.note:
+        line += f" – {shorten(entry.note, LIST_NOTE_CHARS)}"
+    return line
+
+
+REOPENED_NOTE = "The prompt it answered is open again: answer it with another song."
+
+
+def journal_deleted_text(reply: JournalDeletedReply) -> str:
+    text = f"Deleted from your journal: {journal_entry_line(reply.entry)}"
+    return f"{text}\n{REOPENED_NOTE}" if reply.reopened else text
+
+
+def journal_delete_choice_text(reply: JournalDeleteChoiceReply) -> str:
+    """The day's entries, numbered, and how to delete one of them."""
+    day, count = reply.local_date.isoformat(), len(reply.entries)
+    lines = [f"You have {count} entries dated {day}, so I deleted none. Which one? Add its number, "
+             f"e.g. /journal delete {day} {count}:"]
+    lines += [f"{number}. {journal_entry_line(entry, dated=False)}"
+              for number, entry in enumerate(reply.entries, start=1)]
+    return "\n".join(lines)
+
+
 def journal_list_text(reply: JournalListReply, older_hint: str | None = None) -> str:
     """`older_hint`, e.g. "Older entries: /journal list {page}", ends the text while older entries
     exist: for a front-end that has no buttons to page with."""
     if not reply.entries:
         return empty_journal_text(reply.prompt_at)
     lines = [journal_list_header(reply)]
-    for entry in reply.entries:
-        line = (f"{entry.local_date.isoformat()} · {entry.phrase} "
-                f"{song_title(entry.title, entry.artists)} ({mood_label(entry.mood)})")
-        if entry.note:
-            line += f" – {shorten(entry.note, LIST_NOTE_CHARS)}"
-        lines.append(line)
+    lines += [journal_entry_line(entry) for entry in reply.entries]
     if older_hint and reply.has_older:
         lines.append(older_hint.format(page=next_page(reply)))
     return "\n".join(lines)
@@ -228,6 +254,10 @@ def reply_text(reply: object, place: str = SERVER) -> str:
             return journal_saved_text(reply)
         case JournalListReply():
             return journal_list_text(reply)
+        case JournalDeletedReply():
+            return journal_deleted_text(reply)
+        case JournalDeleteChoiceReply():
+            return journal_delete_choice_text(reply)
         case PlaylistReply():
             return playlist_text(reply)
         case ServerMoodReply():

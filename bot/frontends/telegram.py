@@ -118,7 +118,8 @@ POOL_TIMEOUT_S = 30.0  # a reply waiting for a free connection in a burst must n
 AFTER_ANSWER = 1  # the handler group run once an update's answer is sent
 BEFORE_ANSWER = -1  # the handler group run before an update's answer
 PROMPT_READ_TIMEOUT_S = 5.0  # a daily prompt's answer from Telegram: past it, the prompt may have arrived
-JOURNAL_USAGE = "Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list [page] · /journal prompt"
+JOURNAL_USAGE = ("Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list [page] · /journal prompt"
+                 " · /journal delete <YYYY-MM-DD | last>")
 MOOD_USAGE = "Usage: /mood <song name or link>, or send an audio file."
 GROUP_MOOD_USAGE = "Usage: /mood <song name or link>, or attach an audio file with the caption /mood."
 SHARE_USAGE = "Usage: /share on (count my songs in group playlists) or /share off"
@@ -224,7 +225,7 @@ ALLOWED_UPDATES = [kind for kind in Update.ALL_TYPES
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("mood", "Mood of a song: /mood <name or link>, or attach audio"),
-    ("journal", "Daily music journal: on <HH:MM> <Area/City> | off | list [page] | prompt"),
+    ("journal", "Daily music journal: on <HH:MM> <Area/City> | off | list [page] | prompt | delete <date|last>"),
     ("stats", "Charts of your journal"),
     ("playlist", "This group's playlist for a mood"),
     ("servermood", "This group's mood of the week"),
@@ -881,6 +882,8 @@ class TelegramFrontend:
             text, reply = journal_page(await self.usecases.journal.list(caller, page=args[1] if len(args) == 2 else 1))
             await message.reply_text(text, reply_markup=journal_pages_keyboard(reply, caller))
             return
+        elif action == "delete":
+            reply = await self.usecases.journal.delete(caller, " ".join(args[1:]))
         elif action == "prompt" and len(args) == 1:
             reply = await self.usecases.journal.prompt_now(caller)
             if not isinstance(reply, ErrorReply):

@@ -27,6 +27,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("journal off", "Stop the daily prompt"),
     ("journal list [page]", "Your latest journal entries; page 2 and on go further back"),
     ("journal prompt", "Today's journal prompt now"),
+    ("journal delete <YYYY-MM-DD | last>", "Delete one journal entry: your newest, or the one of that date as "
+                                           "/journal list shows it (a wrong song: delete it, then answer again)"),
     ("stats", "Your moods over time, a year in pixels and your songs on the mood map"),
     ("playlist <happy|energetic|sad|calm>", "This server's (or group's) playlist for a mood"),
     ("servermood", "This server's (or group's) mood of the week"),

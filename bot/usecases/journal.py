@@ -24,6 +24,8 @@ from bot.replies import (
     Caller,
     Chart,
     ErrorReply,
+    JournalDeleteChoiceReply,
+    JournalDeletedReply,
     JournalEntryView,
     JournalListReply,
     JournalSavedReply,
@@ -116,7 +118,8 @@ PROMPT_NOT_SENT_NOW = "I couldn't send you a prompt just now: try /journal promp
 PROMPT_REFUSED_TO_THE_BOT = ("I couldn't send you a prompt: the chat service refused the message to me, not "
                              "because of your settings. Your journal is on, and your prompts will be tried again.")
 PROMPT_SENT = "Sent: today's prompt is in our private chat. Answer it with a song."
-ALREADY_ANSWERED = "You've already answered that prompt — your journal keeps one song per prompt."
+ALREADY_ANSWERED = ("You've already answered that prompt — your journal keeps one song per prompt. Another song "
+                    "instead? Delete that entry first: /journal delete last (or its date).")
 FORGOTTEN_MEANWHILE = ("You deleted your data with /forget while I was fetching or listening to that song, so I "
                        "didn't save this answer. Turn the journal on again with /journal on to start a new one.")
 # Told once, on the user's next command or message, after their prompts stopped because the
@@ -134,6 +137,23 @@ BAD_PAGE = ("“{page}” isn't a page number. Pages count from 1, your latest {
             "page 2 holds the {limit} before those.")
 NO_OLDER = "There are no older entries: that was the start of your journal."
 PAGE_GONE = "Those entries are no longer in your journal. /journal list shows your latest."
+# /journal delete <YYYY-MM-DD | last> [number]: one entry, by its day as /journal list dates it.
+DELETE_EXAMPLE = "/journal delete 2026-12-05"
+DELETE_USAGE = ("Tell me which entry to delete: /journal delete last (your newest), or /journal delete <YYYY-MM-DD> "
+                f"(a day's, as /journal list dates it), e.g. {DELETE_EXAMPLE}.")
+BAD_DELETE_DATE = "“{typed}” isn't a date as /journal list writes them (YYYY-MM-DD). " + DELETE_USAGE
+DELETE_LAST_WORDS = ("last", "latest", "newest")
+DELETE_DATE_RE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+DELETE_TYPED_CHARS = 30  # of a date quoted back
+NOTHING_TO_DELETE = "Your journal is empty: there's nothing to delete."
+NEVER_JOURNALED = ("You have no journal entries to delete. Turn the journal on with /journal on 21:30 Europe/Lisbon "
+                   "and answer a prompt with a song.")
+NO_ENTRY_ON = ("There's no entry dated {day} in your journal; your newest is dated {newest}. /journal list shows "
+               "your entries with their dates.")
+ONE_ENTRY_ON = "{day} has one entry, not {number}: /journal delete {day} deletes it."
+BAD_DELETE_NUMBER = ("{day} has {count} entries: choose one by its number, 1 to {count}, as /journal delete {day} "
+                     "lists them, e.g. /journal delete {day} {count}.")
+ENTRY_GONE = "That entry is no longer in your journal. /journal list shows what's there."
 # Prompts delivered by this process, kept in memory so an answer can be saved while the database is down.
 OPEN_PROMPTS_MAX = 10_000
 RECALL_DAYS = 7  # open prompts older than this are recalled from the database only
@@ -1031,6 +1051,89 @@ class JournalUseCase:
         return JournalListReply([entry_view(e, c) for e, c in zip(found.entries, found.cursors)], found.total,
                                 prompt_at=prompt_at(user), offset=found.offset, page_size=limit)
 
+    # ---- deleting ----------------------------------------------------------------------------
+    async def delete(self, caller: Caller, which: str | None,
+                     number: int | str | None = None) -> JournalDeletedReply | JournalDeleteChoiceReply | ErrorReply:
+        """/journal delete <YYYY-MM-DD | last> [number]: one of the caller's own entries, the
+        newest or the one of that day (its local date, as /journal list shows it). A day of
+        several entries deletes none and numbers them (`JournalDeleteChoiceReply`) for the user to
+        choose, `number` (or "<date> <number>" in `which`). The entry goes from the database and
+        from the outbox (an answer saved while the database was down), so no drain brings it
+        back; the prompt it answered, when it is the one a message answers now (the user's
+        latest of the last ANSWER_DAYS), is open again."""
+        ref = UserRef(caller.platform, caller.user_id)
+        target = parse_delete_target(which, number)
+        if isinstance(target, ErrorReply):
+            return target
+        day, chosen = target
+        await self._drain_queued(ref)  # an answer waiting in the outbox is in the database first, if it can be
+        try:
+            user = await self.db.users.get(ref)
+            if day is None:
+                stored = await self.db.journal.list(ref, limit=1)
+            else:
+                stored = await self.db.journal.on_day(ref, day)
+            queued = await self._queued(ref)
+            candidates = newest_first(stored, [e for e in queued if day is None or e.local_date == day])
+            if day is None:
+                candidates = candidates[:1]
+            newest = None
+            if not candidates:
+                newest = newest_first(await self.db.journal.list(ref, limit=1), queued)[:1]
+        except StorageError as error:
+            return ErrorReply(str(error))
+        if not candidates:
+            if newest:
+                return ErrorReply(NO_ENTRY_ON.format(day=day.isoformat(), newest=newest[0].local_date.isoformat()))
+            return ErrorReply(NOTHING_TO_DELETE if user is not None else NEVER_JOURNALED)
+        if chosen is None and len(candidates) > 1:
+            return JournalDeleteChoiceReply(day, [entry_view(e) for e in candidates])
+        if chosen is not None and chosen > len(candidates):
+            template = ONE_ENTRY_ON if len(candidates) == 1 else BAD_DELETE_NUMBER
+            return ErrorReply(template.format(day=day.isoformat(), count=len(candidates), number=chosen))
+        entry = candidates[(chosen or 1) - 1]
+        try:
+            # The outbox first: after it, no drain writes the entry (the drain under way finishes
+            # first), and the database holds it or not.
+            removed = await self.writer.delete(ref, entry.prompt_id) if self.writer is not None else 0
+            deleted = await self.db.journal.delete(ref, entry.prompt_id)
+        except StorageError as error:
+            return ErrorReply(str(error))
+        except OSError:
+            log.exception("journal.delete_outbox_failed", extra={"user": caller.user_id})
+            return ErrorReply(GENERIC_ERROR)
+        if not removed and not deleted:  # deleted meanwhile (another /journal delete, a /forget)
+            return ErrorReply(ENTRY_GONE)
+        reopened = await self._reopen(ref, entry.prompt_id)
+        log.info("journal.deleted", extra={"user": caller.user_id, "queued": bool(removed), "reopened": reopened})
+        return JournalDeletedReply(entry_view(entry),
+                                   reopened=reopened and user is not None and user.journal_enabled)
+
+    async def _queued(self, ref: UserRef) -> list[JournalEntry]:
+        """The user's entries still waiting in the outbox (none when it cannot be read)."""
+        if self.writer is None:
+            return []
+        try:
+            return await self.writer.outbox.queued(ref)
+        except OSError:
+            return []
+
+    async def _reopen(self, ref: UserRef, prompt_id: str) -> bool:
+        """The prompt whose entry was deleted takes an answer again: a reply to its message files
+        a song under its day, as before it was answered. True when it is the one a message that
+        names no prompt answers now (the user's latest of the last ANSWER_DAYS): the reply says so.
+        An older one is answered by a reply to it only, as it was before (never by a plain message)."""
+        if prompt_id in self._open:
+            self._open[prompt_id] = replace(self._open[prompt_id], answered=False)
+        try:
+            if not await self.db.prompts.reopen(ref, prompt_id):
+                return False
+            latest = await self.db.prompts.latest(ref, since=self.now() - timedelta(days=ANSWER_DAYS))
+        except StorageError as error:
+            log.warning("journal.prompt_not_reopened", extra={"user": ref.user_id, "reason": str(error)})
+            return False
+        return latest is not None and latest.prompt_id == prompt_id
+
     async def stats(self, caller: Caller) -> StatsReply | ErrorReply:
         if (refused := refusal(self.limits.stats, caller, "stats")) is not None:
             return refused
@@ -1084,6 +1187,42 @@ def display_title(reply: MoodReply) -> str:
 def entry_view(entry: JournalEntry, cursor: str = "") -> JournalEntryView:
     return JournalEntryView(local_date=entry.local_date, phrase=entry.phrase, title=entry.track_title,
                             artists=(), mood=entry.mood, note=entry.note, cursor=cursor)
+
+
+def newest_first(stored: list[JournalEntry], queued: list[JournalEntry]) -> list[JournalEntry]:
+    """The entries read from the database (newest first) and those waiting in the outbox, one per
+    prompt, newest first as /journal list orders them: by day, then by when they were saved."""
+    seen = {entry.prompt_id for entry in stored}
+    entries = stored + [entry for entry in queued if entry.prompt_id not in seen]
+    return sorted(entries, key=lambda e: (e.local_date, e.created_at), reverse=True)  # stable: ties as stored
+
+
+def parse_delete_target(which: str | None, number: int | str | None = None
+                        ) -> tuple[date | None, int | None] | ErrorReply:
+    """(the day, or None for the newest entry; the number chosen among the day's entries, if any)
+    from what /journal delete was given: "last", "2026-12-05", "2026-12-05 2" (full-width as typed
+    by an input method too); an ErrorReply saying how to ask otherwise."""
+    words = as_typed_in_ascii(which).split()
+    if number is not None and str(number).strip():
+        words.append(as_typed_in_ascii(str(number)).strip())
+    if not words or len(words) > 2:
+        return ErrorReply(DELETE_USAGE)
+    if words[0].lower() in DELETE_LAST_WORDS:
+        return (None, None) if len(words) == 1 else ErrorReply(DELETE_USAGE)
+    match = DELETE_DATE_RE.match(words[0])
+    try:
+        day = date(*map(int, match.groups())) if match else None
+    except ValueError:  # 2026-02-30
+        day = None
+    if day is None:
+        return ErrorReply(BAD_DELETE_DATE.format(typed=as_typed(words[0], DELETE_TYPED_CHARS)))
+    if len(words) == 1:
+        return day, None
+    chosen = page_number(words[1])
+    if chosen is None:
+        return ErrorReply(f"“{as_typed(words[1], DELETE_TYPED_CHARS)}” isn't an entry's number: they count from 1, "
+                          f"as /journal delete {day.isoformat()} lists them.")
+    return day, chosen
 
 
 def page_number(page: int | str) -> int | None:

@@ -688,3 +688,27 @@ async def test_a_file_then_words_is_told_that_mood_hears_the_file_alone_not_one_
     assert out.count("/mood hears a file alone, with nothing after it: /mood <path>. Your own words go with a song "
                      "in your journal: /journal answer <song> [your words]") == 2
     assert "Finding" not in out and counting.calls == []
+
+
+async def test_the_console_deletes_a_wrong_answer_and_takes_the_prompt_again(db, counting, clip_paths, tmp_path):
+    """The wrong song for today's prompt: /journal delete last, and /journal answer files the right one."""
+    from tests.prompt_times import FAR_IN_LISBON_TEXT
+
+    wrong, right = clip_paths[0], clip_paths[1]
+    out = await chat(db, counting, tmp_path, [
+        f"/journal on {FAR_IN_LISBON_TEXT} Europe/Lisbon", "/journal prompt",
+        f"/journal answer {wrong} oops", f"/journal answer {right} the one I meant",
+        "/journal delete last", f"/journal answer {right} the one I meant", "/journal list",
+        "/journal delete 2020-01-01", "/journal delete someday", "/journal delete", "/quit"])
+
+    assert out.count("Saved to your journal") == 2
+    assert "You've already answered that prompt" in out and "/journal delete last" in out
+    deleted = next(line for line in out.splitlines() if line.startswith("Deleted from your journal: "))
+    assert wrong.stem in deleted and deleted.endswith("– oops")
+    assert "The prompt it answered is open again: answer it with another song." in out
+    listed = out[out.index("Your journal (1 of 1):"):]
+    assert "the one I meant" in listed.splitlines()[1] and "oops" not in listed
+    assert "There's no entry dated 2020-01-01 in your journal; your newest is dated" in out
+    assert "“someday” isn't a date as /journal list writes them (YYYY-MM-DD)" in out
+    assert "Tell me which entry to delete: /journal delete last (your newest)" in out
+    assert await db.journal.count(UserRef("console", "local")) == 1

@@ -77,7 +77,7 @@ async def test_start_registers_every_command_with_descriptions(discord_bot):
     playlist = next(c for c in fake.commands if c["name"] == "playlist")
     assert [c["value"] for c in playlist["options"][0]["choices"]] == ["happy", "energetic", "sad", "calm"]
     journal = next(c for c in fake.commands if c["name"] == "journal")
-    assert {o["name"] for o in journal["options"]} == {"on", "off", "list", "prompt"}
+    assert {o["name"] for o in journal["options"]} == {"on", "off", "list", "prompt", "delete"}
     admin = next(c for c in fake.commands if c["name"] == "serverplaylist")
     assert int(admin["default_member_permissions"]) == 1 << 5  # manage_guild
 
@@ -186,6 +186,44 @@ async def test_journal_list_pages_start_at_1_in_discord_s_own_form(discord_bot):
     (page,) = next(o for o in journal["options"] if o["name"] == "list")["options"]
     assert (page["name"], page["type"], page["min_value"]) == ("page", INTEGER, 1)
     assert not page.get("required") and "max_value" not in page
+
+
+async def test_journal_delete_takes_a_date_and_a_number_for_a_day_of_several(discord_bot, db):
+    """/journal delete date:<YYYY-MM-DD | last> [number:N]: privately, the caller's own entry, named
+    as typed (markdown escaped); a day of two asks which; the number option (from 1) picks it."""
+    fake, _ = discord_bot
+    await fake.wait_for("sync_commands", after=0)
+    journal = next(c for c in fake.commands if c["name"] == "journal")
+    delete = next(o for o in journal["options"] if o["name"] == "delete")
+    options = {o["name"]: o for o in delete["options"]}
+    assert (options["date"]["type"], options["date"]["required"]) == (STRING, True)
+    assert (options["number"]["type"], options["number"]["min_value"]) == (INTEGER, 1)
+    assert not options["number"].get("required") and delete["description"]
+    alice, bob = UserRef("discord", str(ALICE)), UserRef("discord", str(BOB))
+    for who, prompt_id, title, hour in ((alice, "a1", "__Intro__", 9), (alice, "a2", "Outro", 20), (bob, "b1", "Bob's", 12)):
+        await db.journal.add(JournalEntry(
+            user=who, local_date=date(2026, 12, 3), prompt_id=prompt_id, phrase="On the way home…",
+            reply_text=title, track_key=f"spotify:{prompt_id}", track_title=title, mood="calm", valence=0.0,
+            arousal=0.0, created_at=datetime(2026, 12, 3, hour, tzinfo=timezone.utc)))
+
+    await fake.slash("journal", sub("delete", date="2026-12-03"), user=ALICE, guild=GUILD)
+    asked = await private_answer(fake)
+    assert asked.content.startswith("You have 2 entries dated 2026-12-03, so I deleted none.")
+    assert "\n2. On the way home… \\_\\_Intro\\_\\_ (🌿 calm)" in asked.content
+    mark = fake.mark()
+    await fake.slash("journal", [{"name": "delete", "type": SUB_COMMAND, "options": [
+        {"name": "date", "type": STRING, "value": "2026-12-03"}, {"name": "number", "type": INTEGER, "value": 2}]}],
+        user=ALICE)
+    gone = await private_answer(fake, after=mark)
+    assert gone.content == "Deleted from your journal: 2026-12-03 · On the way home… \\_\\_Intro\\_\\_ (🌿 calm)"
+    mark = fake.mark()
+    await fake.slash("journal", sub("delete", date="last"), user=ALICE)
+    assert (await private_answer(fake, after=mark)).content.startswith("Deleted from your journal: 2026-12-03 · "
+                                                                       "On the way home… Outro")
+    mark = fake.mark()
+    await fake.slash("journal", sub("delete", date="last"), user=ALICE)
+    assert (await private_answer(fake, after=mark)).content.startswith("You have no journal entries to delete.")
+    assert [e.track_title for e in await db.journal.list(bob)] == ["Bob's"]
 
 
 async def test_journal_on_then_list_are_private(discord_bot):

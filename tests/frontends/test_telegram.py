@@ -35,7 +35,7 @@ from bot.frontends.telegram import (
     download_limit,
     send_reply,
 )
-from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, PromptMessage
+from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, Caller, PromptMessage
 from inference.result import MOODS
 from storage.models import JournalEntry, MoodRequest, StoredMood, TrackRecord, UserRef
 from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegramBotAPI
@@ -1060,3 +1060,56 @@ async def test_a_reply_to_another_message_showing_no_open_prompt_s_text_is_not_a
     await fake.user_sends("Creep", reply_to=5)  # a bot message reading "(prompt)"
     hint = await fake.wait_for("sendMessage", after=mark)
     assert hint.text == TEXT_HINT
+
+
+async def test_journal_delete_deletes_one_of_the_callers_entries_in_the_private_chat_only(telegram, db):
+    """A wrong song fixed without /forget: /journal delete <date> names what went; a day of two
+    entries asks which; a group never runs it; Bob's entry of the same day is not Alice's to delete."""
+    fake, _ = telegram
+    for n in range(2):
+        await add_entry(db, ALICE, n=n, note=f"note {n}")
+    await add_entry(db, BOB, n=0)
+    alice = UserRef("telegram", str(ALICE))
+    await db.journal.add(JournalEntry(
+        user=alice, local_date=date(2025, 1, 2), prompt_id="second-of-the-2nd", phrase="Late at night…",
+        reply_text="Creep", track_key="spotify:0000000000000000000009", track_title="Portishead – Roads",
+        mood="calm", valence=-0.2, arousal=-0.5, created_at=datetime(2025, 1, 2, 23, tzinfo=timezone.utc)))
+
+    await fake.user_sends("/journal delete 2025-01-01", chat=GROUP, user=ALICE)
+    assert (await fake.wait_for("sendMessage")).text == PRIVATE_ONLY.format(command="journal", bot=BOT_USERNAME)
+    await fake.user_sends("/journal delete 2025-01-01")
+    assert (await fake.wait_for("sendMessage")).text == \
+        "Deleted from your journal: 2025-01-01 · On the way home… Radiohead – Creep (😢 sad) – note 0"
+    await fake.user_sends("/journal delete 2025-01-02")
+    asked = (await fake.wait_for("sendMessage")).text
+    assert asked.startswith("You have 2 entries dated 2025-01-02, so I deleted none.")
+    assert "\n1. Late at night… Portishead – Roads (🌿 calm)\n2. On the way home… Radiohead – Creep" in asked
+    await fake.user_sends("/journal delete 2025-01-02 2")
+    assert (await fake.wait_for("sendMessage")).text.endswith("Radiohead – Creep (😢 sad) – note 1")
+    await fake.user_sends("/journal delete 2025-1-32")
+    assert "isn't a date as /journal list writes them" in (await fake.wait_for("sendMessage")).text
+    assert [e.prompt_id for e in await db.journal.list(alice)] == ["second-of-the-2nd"]
+    assert await db.journal.count(UserRef("telegram", str(BOB))) == 1
+
+
+async def test_journal_delete_last_reopens_the_prompt_it_answered(telegram, db, usecases):
+    """The answer to the latest prompt deleted: the reply says it may be answered again, and a
+    reply to that prompt's message finds it open (not "already answered")."""
+    fake, _ = telegram
+    await usecases.journal.enable(Caller("telegram", str(ALICE), chat_id=str(ALICE)), "21:30", "Europe/Lisbon")
+    alice = UserRef("telegram", str(ALICE))
+    now = datetime.now(timezone.utc)
+    await db.prompts.record_sent(alice, "today", "On the way home…", now.date(), now, str(ALICE), "900")
+    await db.prompts.mark_answered("today")
+    await db.journal.add(JournalEntry(
+        user=alice, local_date=now.date(), prompt_id="today", phrase="On the way home…", reply_text="Creep",
+        track_key="spotify:0000000000000000000001", track_title="Radiohead – Creep", mood="sad",
+        valence=-0.5, arousal=0.1, created_at=now))
+
+    await fake.user_sends("/journal delete last")
+    reply = (await fake.wait_for("sendMessage")).text
+    assert reply == (f"Deleted from your journal: {now.date().isoformat()} · On the way home… Radiohead – Creep "
+                     "(😢 sad)\nThe prompt it answered is open again: answer it with another song.")
+    assert (await db.prompts.find_by_message("telegram", str(ALICE), "900")).answered_at is None
+    await fake.user_sends("/journal delete last")
+    assert (await fake.wait_for("sendMessage")).text == "Your journal is empty: there's nothing to delete."

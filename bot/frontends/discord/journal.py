@@ -1,4 +1,4 @@
-"""JournalCog: the daily music journal (/journal on|off|list|prompt, /stats), privacy (/export,
+"""JournalCog: the daily music journal (/journal on|off|list|prompt|delete, /stats), privacy (/export,
 /forget) and the DM replies to daily prompts."""
 from __future__ import annotations
 
@@ -314,6 +314,14 @@ class JournalCog(commands.Cog):
             await show(interaction, reply)
             return
         await JournalPages(self.usecases, caller, interaction, self.live).show(interaction, reply)
+
+    @journal.command(name="delete", description="Delete one journal entry: your newest, or a day's")
+    @app_commands.describe(date="last (your newest entry), or the entry's date as /journal list shows it: YYYY-MM-DD",
+                           number="Which of that day's entries, when it has several (1 is the newest)")
+    async def journal_delete(self, interaction: discord.Interaction, date: str,
+                             number: app_commands.Range[int, 1] | None = None) -> None:
+        await acknowledge(interaction, ephemeral=True, thinking=True)  # before the database
+        await show(interaction, await self.usecases.journal.delete(caller_of(interaction), date, number))
 
     @journal.command(name="prompt", description="Get today's prompt by DM now")
     async def journal_prompt(self, interaction: discord.Interaction) -> None:

@@ -15,6 +15,8 @@ from bot.replies import (
     Chart,
     ErrorReply,
     ExportReply,
+    JournalDeleteChoiceReply,
+    JournalDeletedReply,
     JournalEntryView,
     JournalListReply,
     JournalSavedReply,
@@ -129,6 +131,12 @@ def message_parts(reply: object) -> dict:
                                                          playlist_text(reply), reply.mood)}
         case JournalListReply():
             return {"content": journal_list_text(reply)}
+        case JournalDeletedReply():
+            return {"content": clip(render.journal_deleted_text(
+                replace(reply, entry=escaped_entry(reply.entry, NOTE_LIMITS[0]))))}
+        case JournalDeleteChoiceReply():
+            return {"content": clip(render.journal_delete_choice_text(
+                replace(reply, entries=[escaped_entry(e, NOTE_LIMITS[-1]) for e in reply.entries])))}
         case ServerMoodReply():
             files = [chart_file(reply.chart)] if reply.chart is not None else []
             return {"content": clip(render.server_mood_text(reply)), "files": files}

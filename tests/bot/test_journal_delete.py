@@ -1,0 +1,318 @@
+"""/journal delete: one entry of the caller's own goes, by date or the newest, with what it counted
+for (playlists, the mood of the week), and its prompt takes another song."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from bot.frontends import render
+from bot.frontends.discord.rendering import message_parts
+from bot.frontends.telegram import text_of as telegram_text_of
+from bot.replies import Caller, ErrorReply, JournalDeleteChoiceReply, JournalDeletedReply, JournalSavedReply
+from bot.usecases.journal import JournalUseCase
+from bot.usecases.mood import MoodUseCase
+from bot.usecases.playlists import PlaylistUseCase
+from storage.database import Database
+from storage.models import JournalEntry, MoodRequest, UserRef
+from storage.outbox import JournalOutbox, JournalWriter
+from tests.bot.conftest import ALICE, ALICE_DM, BOB, attachment
+from tests.bot.test_journal import Clock, journal_usecase
+from tests.fakes.wire_gate import WireGate
+
+ALICE_REF = UserRef("telegram", "1001")
+BOB_REF = UserRef("telegram", "1002")
+BOB_DM = replace(BOB, place=None)
+GROUP = ALICE.place
+DEC_3 = datetime(2026, 12, 3, 21, 30, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+
+
+def seeded(who: UserRef, day: date, prompt_id: str, *, key: str = "spotify:song", title: str = "Song",
+           mood: str = "happy", at: datetime | None = None, note: str = "") -> JournalEntry:
+    """An entry as an answer in the member's private chat writes it."""
+    return JournalEntry(user=who, local_date=day, prompt_id=prompt_id, phrase="Today, the song in my head was",
+                        reply_text=title, track_key=key, track_title=title, mood=mood, valence=0.1, arousal=0.2,
+                        created_at=at or datetime.combine(day, datetime.min.time(), timezone.utc) + 20 * timedelta(hours=1),
+                        note=note)
+
+
+async def answered_days(journal: JournalUseCase, caller=ALICE_DM) -> list[date]:
+    return [entry.local_date for entry in (await journal.list(caller)).entries]
+
+
+async def test_the_newest_entry_or_a_days_entry_is_deleted_and_named(db, counting, clip_paths):
+    clock = Clock(DEC_3)
+    journal = journal_usecase(db, counting, now=clock)
+    await journal.enable(ALICE_DM, "21:30", "UTC")
+    phrases = []
+    for n in range(3):  # 3, 4 and 5 December
+        prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
+        phrases.append(prompt.phrase)
+        saved = await journal.answer(ALICE_DM, f"day {n}", attachment(clip_paths[n % 2]))
+        assert isinstance(saved, JournalSavedReply), saved
+        clock.at += DAY
+    clock.at -= DAY  # still the 5th
+
+    gone = await journal.delete(ALICE_DM, "2026-12-04")
+
+    assert isinstance(gone, JournalDeletedReply) and gone.entry.local_date == date(2026, 12, 4)
+    assert gone.reopened is False  # the 5th's prompt is the one a message answers now
+    text = render.reply_text(gone)
+    assert text == f"Deleted from your journal: 2026-12-04 · {phrases[1]} {gone.entry.title} " \
+                   f"({render.mood_label(gone.entry.mood)}) – day 1"
+    assert text in telegram_text_of(gone) and "open again" not in text
+    assert await answered_days(journal) == [date(2026, 12, 5), date(2026, 12, 3)]
+
+    newest = await journal.delete(ALICE_DM, "last")
+    assert isinstance(newest, JournalDeletedReply) and newest.entry.local_date == date(2026, 12, 5)
+    assert newest.entry.note == "day 2" and "open again" in render.reply_text(newest)
+    assert await answered_days(journal) == [date(2026, 12, 3)]
+    stats = await journal.stats(ALICE_DM)
+    assert "1 journal entry" in stats.summary
+
+
+async def test_a_deleted_answer_to_the_open_prompt_can_be_answered_again(db, counting, clip_paths):
+    """The wrong song for today's prompt: delete it, and the next message is today's answer, not
+    "You've already answered that prompt"."""
+    clock = Clock(DEC_3)
+    journal = journal_usecase(db, counting, now=clock)
+    await journal.enable(ALICE_DM, "21:30", "UTC")
+    prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
+    await journal.prompt_delivered(prompt.prompt_id, "700")
+    wrong = await journal.answer(ALICE_DM, "oops", attachment(clip_paths[0]))
+    assert isinstance(wrong, JournalSavedReply)
+    refused = await journal.answer(ALICE_DM, "the one I meant", attachment(clip_paths[1]))
+    assert isinstance(refused, ErrorReply) and "/journal delete last" in refused.message
+
+    gone = await journal.delete(ALICE_DM, "last")
+
+    assert isinstance(gone, JournalDeletedReply) and gone.reopened
+    assert render.reply_text(gone).endswith("The prompt it answered is open again: answer it with another song.")
+    again = await journal.answer(ALICE_DM, "the one I meant", attachment(clip_paths[1]))
+    assert isinstance(again, JournalSavedReply) and again.local_date == date(2026, 12, 3), again
+    listing = await journal.list(ALICE_DM)
+    assert listing.total == 1 and listing.entries[0].note == "the one I meant"
+    third = await journal.answer(ALICE_DM, "and another", attachment(clip_paths[0]), prompt_message_id="700")
+    assert isinstance(third, ErrorReply) and "already answered" in third.message  # one song per prompt still
+
+
+async def test_an_older_prompts_deleted_entry_is_answered_again_by_a_reply_to_it_only(db, counting, clip_paths):
+    """Yesterday's entry deleted after today's prompt came: a message that replies to no prompt
+    still answers today's (answered: told so), never yesterday's; a reply to yesterday's prompt
+    files a song under yesterday, as before it was answered."""
+    clock = Clock(DEC_3)
+    journal = journal_usecase(db, counting, now=clock)
+    await journal.enable(ALICE_DM, "21:30", "UTC")
+    for message_id, clip in (("701", clip_paths[0]), ("702", clip_paths[1])):
+        prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
+        await journal.prompt_delivered(prompt.prompt_id, message_id)
+        assert isinstance(await journal.answer(ALICE_DM, message_id, attachment(clip)), JournalSavedReply)
+        clock.at += DAY
+    clock.at -= DAY
+
+    gone = await journal.delete(ALICE_DM, "2026-12-03")
+    assert isinstance(gone, JournalDeletedReply) and not gone.reopened
+    assert "open again" not in render.reply_text(gone)
+
+    dm = await journal.answer(ALICE_DM, "a plain message", attachment(clip_paths[0]))
+    assert isinstance(dm, ErrorReply) and "already answered" in dm.message
+    assert await answered_days(journal) == [date(2026, 12, 4)]
+    replied = await journal.answer(ALICE_DM, "meant for the 3rd", attachment(clip_paths[0]), prompt_message_id="701")
+    assert isinstance(replied, JournalSavedReply) and replied.local_date == date(2026, 12, 3), replied
+    assert await answered_days(journal) == [date(2026, 12, 4), date(2026, 12, 3)]
+
+
+async def test_a_day_of_several_entries_deletes_none_and_asks_which(db, counting):
+    journal = journal_usecase(db, counting, now=lambda: DEC_3)
+    day = date(2026, 12, 3)
+    for n, hour in ((1, 9), (2, 13), (3, 18)):
+        await db.journal.add(seeded(ALICE_REF, day, f"p{n}", title=f"Song {n}", note=f"note {n}",
+                                    at=datetime(2026, 12, 3, hour, tzinfo=timezone.utc)))
+    await db.journal.add(seeded(ALICE_REF, date(2026, 12, 2), "p0", title="Song 0"))
+
+    ask = await journal.delete(ALICE_DM, "2026-12-03")
+
+    assert isinstance(ask, JournalDeleteChoiceReply) and [e.title for e in ask.entries] == ["Song 3", "Song 2",
+                                                                                             "Song 1"]
+    assert await db.journal.count(ALICE_REF) == 4
+    text = render.reply_text(ask)
+    assert "You have 3 entries dated 2026-12-03, so I deleted none" in text
+    assert "/journal delete 2026-12-03 3" in text
+    assert "\n2. Today, the song in my head was Song 2 (😊 happy) – note 2\n" in text
+
+    too_far = await journal.delete(ALICE_DM, "2026-12-03", 4)
+    assert isinstance(too_far, ErrorReply) and "choose one by its number, 1 to 3" in too_far.message
+    nought = await journal.delete(ALICE_DM, "2026-12-03 0")
+    assert isinstance(nought, ErrorReply) and "isn't an entry's number" in nought.message
+    assert await db.journal.count(ALICE_REF) == 4
+
+    second = await journal.delete(ALICE_DM, "2026-12-03 2")  # typed whole, as the console and Telegram take it
+    assert isinstance(second, JournalDeletedReply) and second.entry.title == "Song 2"
+    by_option = await journal.delete(ALICE_DM, "2026-12-03", 2)  # Discord's number option: now Song 1
+    assert isinstance(by_option, JournalDeletedReply) and by_option.entry.title == "Song 1"
+    only = await journal.delete(ALICE_DM, "2026-12-03", 2)
+    assert isinstance(only, ErrorReply) and only.message == \
+        "2026-12-03 has one entry, not 2: /journal delete 2026-12-03 deletes it."
+    assert [e.track_title for e in await db.journal.list(ALICE_REF)] == ["Song 3", "Song 0"]
+
+
+@pytest.mark.parametrize("typed, needle", [
+    ("", "Tell me which entry to delete: /journal delete last"),
+    ("   ", "Tell me which entry to delete"),
+    ("yesterday", "“yesterday” isn't a date as /journal list writes them (YYYY-MM-DD)"),
+    ("2026-13-01", "“2026-13-01” isn't a date"),
+    ("2026-02-30", "“2026-02-30” isn't a date"),
+    ("05/12/2026", "isn't a date"),
+    ("last 2", "Tell me which entry to delete"),
+    ("2026-12-03 2 3", "Tell me which entry to delete"),
+    ("2026-12-03 two", "“two” isn't an entry's number"),
+    ("2026-12-04", "There's no entry dated 2026-12-04 in your journal; your newest is dated 2026-12-03."),
+])
+async def test_a_bad_date_or_one_without_an_entry_is_told_and_deletes_nothing(db, counting, typed, needle):
+    journal = journal_usecase(db, counting, now=lambda: DEC_3)
+    await db.journal.add(seeded(ALICE_REF, date(2026, 12, 3), "p1"))
+    reply = await journal.delete(ALICE_DM, typed)
+    assert isinstance(reply, ErrorReply) and needle in reply.message, reply
+    assert await db.journal.count(ALICE_REF) == 1
+
+
+async def test_a_date_typed_in_full_width_digits_is_read(db, counting):
+    journal = journal_usecase(db, counting, now=lambda: DEC_3)
+    await db.journal.add(seeded(ALICE_REF, date(2026, 12, 3), "p1"))
+    reply = await journal.delete(ALICE_DM, "２０２６-１２-０３")
+    assert isinstance(reply, JournalDeletedReply) and await db.journal.count(ALICE_REF) == 0
+
+
+async def test_an_empty_journal_or_a_user_who_never_kept_one_is_told_there_is_nothing_to_delete(db, counting):
+    journal = journal_usecase(db, counting, now=lambda: DEC_3)
+    for which in ("last", "2026-12-03"):
+        never = await journal.delete(ALICE_DM, which)
+        assert isinstance(never, ErrorReply) and "no journal entries to delete" in never.message
+        assert "/journal on 21:30 Europe/Lisbon" in never.message
+    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    for which in ("last", "2026-12-03"):
+        empty = await journal.delete(ALICE_DM, which)
+        assert isinstance(empty, ErrorReply) and empty.message == "Your journal is empty: there's nothing to delete."
+
+
+async def test_with_the_database_down_a_delete_says_so_as_the_other_journal_commands(counting):
+    from tests.dbserver import free_port
+
+    down = await Database.connect(f"mongodb://127.0.0.1:{free_port()}/", "x", server_selection_timeout_ms=200,
+                                  verify=False)
+    try:
+        journal = journal_usecase(down, counting)
+        listed, deleted = await journal.list(ALICE_DM), await journal.delete(ALICE_DM, "last")
+        assert isinstance(deleted, ErrorReply) and "unavailable" in deleted.message
+        assert deleted.message == listed.message
+    finally:
+        await down.close()
+
+
+async def test_only_the_callers_own_entries_are_ever_deleted(db, counting):
+    """Bob's entry of the same day, and the entry of Alice's namesake on Discord (user id 1001 there
+    too), are theirs: neither a date nor "last" reaches them, nor does a number."""
+    journal = journal_usecase(db, counting, now=lambda: DEC_3)
+    day = date(2026, 12, 3)
+    namesake = Caller("discord", "1001", place=None, chat_id="55")
+    await db.journal.add(seeded(ALICE_REF, day, "alice-p", title="Alice's"))
+    await db.journal.add(seeded(BOB_REF, day, "bob-p", title="Bob's"))
+    await db.journal.add(seeded(UserRef("discord", "1001"), day, "alice-p", title="Namesake's"))
+
+    mine = await journal.delete(BOB_DM, "2026-12-03")
+    assert isinstance(mine, JournalDeletedReply) and mine.entry.title == "Bob's"
+    assert isinstance(await journal.delete(BOB_DM, "2026-12-03"), ErrorReply)
+    assert isinstance(await journal.delete(BOB_DM, "last"), ErrorReply)
+    assert isinstance(await journal.delete(BOB_DM, "2026-12-03", 1), ErrorReply)
+    assert [e.track_title for e in await db.journal.list(ALICE_REF)] == ["Alice's"]
+
+    theirs = await journal.delete(namesake, "last")
+    assert isinstance(theirs, JournalDeletedReply) and theirs.entry.title == "Namesake's"
+    assert [e.track_title for e in await db.journal.list(ALICE_REF)] == ["Alice's"]
+
+
+NOW = datetime(2026, 11, 27, 20, 0, tzinfo=timezone.utc)
+
+
+async def test_the_deleted_entrys_playlist_vote_goes_and_the_songs_other_votes_stay(db, counting):
+    """Alice asked /mood for Song in the group (sad, by the main model), then journaled it while the
+    fallback ANN called it happy: her one vote is for happy, the mood she was told last. Bob journaled
+    it too (a member of the group: he asked /mood there). She journaled Other on two days. Deleting her Song entry takes back exactly that: her vote
+    falls back to her /mood request's (sad), Bob's stays. Deleting one Other entry leaves Other in the
+    playlist by the other one; deleting both, it is gone."""
+    journal = journal_usecase(db, counting, now=lambda: NOW)
+    playlists = PlaylistUseCase(db, now=lambda: NOW)
+    await db.requests.add(MoodRequest(ALICE_REF, GROUP, "spotify:song", "sad", NOW - 4 * DAY, title="Song"))
+    await db.requests.add(MoodRequest(BOB_REF, GROUP, "spotify:bobs", "calm", NOW - 4 * DAY, title="Bob's"))
+    await db.journal.add(seeded(ALICE_REF, date(2026, 11, 25), "a-song", at=NOW - 2 * DAY))
+    await db.journal.add(seeded(BOB_REF, date(2026, 11, 26), "b-song", at=NOW - DAY))
+    await db.journal.add(seeded(ALICE_REF, date(2026, 11, 24), "a-other-1", key="spotify:other", title="Other",
+                                at=NOW - 3 * DAY))
+    await db.journal.add(seeded(ALICE_REF, date(2026, 11, 26), "a-other-2", key="spotify:other", title="Other",
+                                at=NOW - DAY))
+
+    async def voted() -> tuple[list, list, dict]:
+        happy = await playlists.playlist(ALICE, "happy")
+        sad = await playlists.playlist(ALICE, "sad")
+        week = await playlists.server_mood(ALICE)
+        return (sorted((t.title, t.members) for t in happy.tracks), sorted((t.title, t.members) for t in sad.tracks),
+                {mood: n for mood, n in week.counts.items() if n})
+
+    assert await voted() == ([("Other", 1), ("Song", 2)], [], {"happy": 3, "calm": 1})
+
+    gone = await journal.delete(ALICE_DM, "2026-11-25")
+    assert isinstance(gone, JournalDeletedReply) and gone.entry.title == "Song"
+    assert await voted() == ([("Other", 1), ("Song", 1)], [("Song", 1)], {"happy": 2, "sad": 1, "calm": 1})
+
+    assert isinstance(await journal.delete(ALICE_DM, "last"), JournalDeletedReply)  # Other, the 26th
+    assert await voted() == ([("Other", 1), ("Song", 1)], [("Song", 1)], {"happy": 2, "sad": 1, "calm": 1})
+    assert isinstance(await journal.delete(ALICE_DM, "2026-11-24"), JournalDeletedReply)
+    assert await voted() == ([("Song", 1)], [("Song", 1)], {"happy": 1, "sad": 1, "calm": 1})
+    assert [e.prompt_id for e in await db.journal.list(BOB_REF)] == ["b-song"]
+
+
+async def test_an_entry_waiting_in_the_outbox_is_deleted_there_and_never_comes_back(
+        db_server, mongo_uri, db_name, counting, clip_paths, tmp_path):
+    """An answer saved while the database was down waits in the outbox; the database is back, but
+    the drain's write of it fails again (its connection drops): /journal delete finds it there,
+    takes it out, and no later drain writes it; its prompt takes another song."""
+    gate = await WireGate(db_server.port).start()
+    gated = await Database.connect(gate.uri(mongo_uri), db_name)
+    try:
+        await gated.init()
+        writer = JournalWriter(gated.journal, JournalOutbox(tmp_path / "outbox.jsonl"), gated.prompts)
+        journal = JournalUseCase(gated, MoodUseCase(gated, counting, fetcher=None, now=lambda: DEC_3),
+                                 writer=writer, now=lambda: DEC_3)
+        await journal.enable(ALICE_DM, "21:30", "UTC")
+        prompt = await journal.make_prompt(await gated.users.get(ALICE_REF))
+        entry = seeded(ALICE_REF, date(2026, 12, 3), prompt.prompt_id, title="Queued song", note="my words")
+        await writer.outbox.append(entry)  # as `add_or_queue` queues it while the database is down
+
+        gate.cut_next("insert", "journal")  # the drain before the delete: its write never arrives
+        gone = await journal.delete(ALICE_DM, "2026-12-03")
+
+        assert gate.was_cut
+        assert isinstance(gone, JournalDeletedReply) and gone.entry.title == "Queued song", gone
+        assert gone.reopened and "open again" in render.reply_text(gone)
+        assert await writer.outbox.held(ALICE_REF) == [] and "my words" not in (tmp_path / "outbox.jsonl").read_text()
+        assert await writer.drain() == 0
+        assert await gated.journal.count(ALICE_REF) == 0
+        again = await journal.answer(ALICE_DM, "the one I meant", attachment(clip_paths[0]))
+        assert isinstance(again, JournalSavedReply) and again.queued is False, again
+    finally:
+        await gated.close()
+        await gate.close()
+
+
+async def test_discord_shows_the_deleted_entry_as_typed_not_as_markdown(db, counting):
+    journal = journal_usecase(db, counting, now=lambda: DEC_3)
+    await db.journal.add(seeded(ALICE_REF, date(2026, 12, 3), "p1", title="__Intro__", note="*so* tired"))
+    await db.journal.add(seeded(ALICE_REF, date(2026, 12, 3), "p2", title="**Outro**",
+                                at=datetime(2026, 12, 3, 22, tzinfo=timezone.utc)))
+    ask = await journal.delete(ALICE_DM, "2026-12-03")
+    assert "\\*\\*Outro\\*\\*" in message_parts(ask)["content"]
+    gone = await journal.delete(ALICE_DM, "2026-12-03 2")
+    content = message_parts(gone)["content"]
+    assert "\\_\\_Intro\\_\\_" in content and "\\*so\\* tired" in content
