@@ -36,6 +36,7 @@ TRACKS_ID, TRACK_ENTRY_ID, CODEC_ID, CODEC_PRIVATE_ID = 0x1654AE6B, 0xAE, 0x86, 
 VORBIS_HEADERS = 3  # identification, comment, setup: a Vorbis track's CodecPrivate, Xiph-laced
 SIMPLE_BLOCK_ID, BLOCK_GROUP_ID, BLOCK_ID = 0xA3, 0xA0, 0xA1
 LACING_FLAGS = 0x06  # a block's flags: its frames are laced (several in one block)
+XIPH_LACING, FIXED_LACING, EBML_LACING = 0x02, 0x04, 0x06
 DEFAULT_TIMESTAMP_SCALE_NS = 1_000_000
 MAX_UINT_BYTES = 8  # an EBML unsigned integer's longest
 NS_PER_S = 1_000_000_000
@@ -159,29 +160,54 @@ def only_track(buf: bytes, tracks: Element) -> tuple[bytes, bytes] | None:
 
 
 def xiph_packets(private: bytes) -> list[bytes] | None:
-    """The packets Xiph lacing packs in a CodecPrivate (a Vorbis track's headers): their count less
-    one, the size of each but the last as bytes of 255 ended by one under 255, then the packets;
-    None if the bytes do not hold them."""
-    if not private:
+    """The packets Xiph lacing packs in a CodecPrivate (a Vorbis track's headers) or in a block:
+    their count less one, the size of each but the last as bytes of 255 ended by one under 255,
+    then the packets; None if the bytes do not hold them."""
+    return laced_frames(private, XIPH_LACING)
+
+
+def laced_frames(data: bytes, lacing: int) -> list[bytes] | None:
+    """The frames of a laced block (`data`: its bytes after the flags): their count less one, then
+    the size of each but the last (Xiph: as bytes of 255 ended by one under 255; EBML: the first
+    an EBML number, each next one a signed difference from the one before; fixed: none, all of a
+    size), then the frames. None if the bytes do not hold them."""
+    if not data:
         return None
-    sizes, at = [], 1
-    for _ in range(private[0]):
+    count, at, sizes = data[0] + 1, 1, []
+    if lacing == XIPH_LACING:
+        for _ in range(count - 1):
+            size = 0
+            while True:
+                if at >= len(data):
+                    return None
+                size += data[at]
+                at += 1
+                if data[at - 1] < 255:
+                    break
+            sizes.append(size)
+    elif lacing == EBML_LACING:
         size = 0
-        while True:
-            if at >= len(private):
+        for i in range(count - 1):
+            number = read_vint(data, at, keep_marker=False)
+            if number is None:
                 return None
-            size += private[at]
-            at += 1
-            if private[at - 1] < 255:
-                break
-        sizes.append(size)
-    packets = []
+            value, length = number
+            size = value if i == 0 else size + value - ((1 << (7 * length - 1)) - 1)
+            if size < 0:
+                return None
+            sizes.append(size)
+            at += length
+    else:
+        if (len(data) - 1) % count:
+            return None
+        sizes = [(len(data) - 1) // count] * (count - 1)
+    frames = []
     for size in sizes:
-        packets.append(private[at:at + size])
+        frames.append(data[at:at + size])
         at += size
-    if at > len(private):
+    if at > len(data):
         return None
-    return [*packets, private[at:]]
+    return [*frames, data[at:]]
 
 
 def vorbis_track(private: bytes) -> tuple[VorbisBlocks, int] | None:
@@ -199,8 +225,9 @@ def vorbis_track(private: bytes) -> tuple[VorbisBlocks, int] | None:
 
 
 def block_starts(cluster: bytes) -> list[bytes] | None:
-    """The first two bytes (fewer if it is shorter) of each block's frame in a cluster (its bytes,
-    whole); None where a block is laced or cut short, or the cluster cannot be read."""
+    """The first two bytes (fewer if it is shorter) of each frame of the blocks in a cluster (its
+    bytes, whole), a laced block's each; None where a block is cut short, its lacing does not fit
+    its bytes, or the cluster cannot be read."""
     root = read_element(cluster, 0)
     if root is None or root.end is None or root.end > len(cluster):
         return None
@@ -217,15 +244,22 @@ def block_starts(cluster: bytes) -> list[bytes] | None:
         if track is None:
             return None
         flags_at = block.data_start + track[1] + 2  # after the track number and the relative timestamp
-        if flags_at >= block.end or cluster[flags_at] & LACING_FLAGS:
+        if flags_at >= block.end:
             return None
-        starts.append(cluster[flags_at + 1:min(flags_at + 3, block.end)])
+        lacing = cluster[flags_at] & LACING_FLAGS
+        if not lacing:
+            starts.append(cluster[flags_at + 1:min(flags_at + 3, block.end)])
+            continue
+        frames = laced_frames(cluster[flags_at + 1:block.end], lacing)
+        if frames is None:
+            return None
+        starts += (frame[:2] for frame in frames)
     return starts
 
 
 def cluster_opus_samples(cluster: bytes) -> int | None:
     """The 48 kHz samples the Opus blocks of a cluster (its bytes, whole) play by their TOC bytes;
-    None where a block is laced or cut short, or the cluster cannot be read."""
+    None where a block is cut short or its lacing does not fit, or the cluster cannot be read."""
     starts = block_starts(cluster)
     if starts is None:
         return None
