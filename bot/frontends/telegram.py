@@ -1,7 +1,8 @@
 """Telegram front-end: python-telegram-bot handlers that translate an Update into one use-case call
 and render the reply model. No business logic lives here.
 
-Only new messages are handled (an edit must not run a command or a journal answer twice). Personal
+New messages are handled; an edited one only when it newly asks for a song's mood (a voice note
+captioned /mood afterwards), and never once the bot answered it, or may have (`on_edited`). Personal
 data (journal, stats, export, forget) is served in the private chat only, and never to a message
 posted as a chat (an anonymous admin), which would make everyone behind it one person. Every text
 sent is clipped to Telegram's length limits (`text_of`, `clip`). An album (a media group: one
@@ -16,6 +17,7 @@ import contextlib
 import logging
 import os
 import re
+import time
 import warnings
 from collections import OrderedDict
 from dataclasses import replace
@@ -73,7 +75,7 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.telegram_flow import CURRENT_UPDATE, UpdateFlow
-from bot.frontends.telegram_http import AiohttpRequest, CallsWatch, never_sent
+from bot.frontends.telegram_http import AiohttpRequest, CallsNoted, CallsWatch, never_sent
 from bot.usecases.help import did_you_mean, slash_forgotten
 from bot.usecases.inbox import Arrival
 from bot.usecases.mood import query_left_aside, told_to_wait
@@ -116,6 +118,7 @@ CONNECTION_POOL_SIZE = 16
 MAX_API_CALLS_IN_FLIGHT = 8
 POOL_TIMEOUT_S = 30.0  # a reply waiting for a free connection in a burst must not fail
 AFTER_ANSWER = 1  # the handler group run once an update's answer is sent
+SETTLED = 2  # the handler group run last: whether the update's message was answered (`on_settled`)
 BEFORE_ANSWER = -1  # the handler group run before an update's answer
 PROMPT_READ_TIMEOUT_S = 5.0  # a daily prompt's answer from Telegram: past it, the prompt may have arrived
 JOURNAL_USAGE = ("Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list [page] · /journal prompt"
@@ -248,6 +251,15 @@ ADMIN_COMMANDS = frozenset({"serverplaylist"})
 AUDIO_FILTER = ((filters.AUDIO | filters.VOICE | filters.Document.ALL | filters.VIDEO | filters.VIDEO_NOTE)
                 & ~filters.ANIMATION)
 NEW_MESSAGE = filters.UpdateType.MESSAGE  # not edits, not channel posts
+EDITED_MESSAGE = filters.UpdateType.EDITED_MESSAGE
+# An edit asking for a song's mood is answered once, where the message was not answered
+# (`_edit_to_answer`): the messages this run handled are remembered, the latest MESSAGES_KEPT of
+# them; one it never handled (a group's message without a command: privacy mode hides it) only
+# when sent after the run started (the run before may have answered it), by Telegram's clock,
+# which may be EDIT_CLOCK_MARGIN_S ahead of this machine's.
+MESSAGES_KEPT = 10_000
+EDIT_CLOCK_MARGIN_S = 2.0
+ANSWERED, NOT_ANSWERED = "answered", "not answered"  # else the update_id answering it now
 
 
 def opening_command(message: Message) -> MessageEntity | None:
@@ -479,9 +491,15 @@ class TelegramFrontend:
         self._shown_before: dict[int, tuple[int, int]] = {}
         # update_ids whose own answer a run killed outright sent (an album's songs): not again (`_replay`)
         self._answered_before: set[int] = set()
+        # (chat, message id) -> (ANSWERED, NOT_ANSWERED or the update_id answering it, its date in
+        # POSIX seconds) of the messages this run handled, for their edits (`_edit_to_answer`)
+        self._messages: OrderedDict[tuple[int, int], tuple[str | int, float]] = OrderedDict()
+        self._forgotten_until = 0.0  # the latest date of a message dropped from `_messages`
+        self.edits_from = float("inf")  # the earliest date of a message not handled whose edit is answered
 
     # ---- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        self.edits_from = time.time() + EDIT_CLOCK_MARGIN_S
         try:
             await self.app.initialize()
         except BaseException:  # e.g. a rejected token: PTB leaves its HTTP sessions open
@@ -595,7 +613,9 @@ class TelegramFrontend:
                     return
             await send_reply(query.message, render.RESTARTING)  # under the message of the button
             return
-        message = update.message  # not an edit, which runs nothing: nobody waits for it
+        message = update.message  # not an edit, unless it asks for a song's mood: else nobody waits for it
+        if message is None and update.edited_message is not None and self._edit_to_answer(update):
+            message = update.edited_message
         # A bot's message: nobody waits. Not an anonymous admin's, which Telegram sends `from`
         # GroupAnonymousBot, a bot, with the group as its sender_chat: a person is behind it.
         if message is None or message.from_user is None or (message.from_user.is_bot and message.sender_chat is None):
@@ -677,8 +697,11 @@ class TelegramFrontend:
         app.add_handler(MessageHandler(NEW_MESSAGE & AUDIO_FILTER & asked, self.on_mood))
         app.add_handler(MessageHandler(NEW_MESSAGE & (filters.PHOTO | filters.ANIMATION) & asked, self.on_not_a_song))
         app.add_handler(MessageHandler(private & NOT_A_SONG_FILTER, self.on_not_a_song))
+        # A message edited to ask for a song's mood, where it was not answered.
+        app.add_handler(MessageHandler(EDITED_MESSAGE & (COMMAND | filters.CaptionRegex(MOOD_CAPTION)), self.on_edited))
         # After the answer (a later group): why the prompts stopped, to a user back in the private chat.
         app.add_handler(MessageHandler(private, self.on_back_in_private), group=AFTER_ANSWER)
+        app.add_handler(TypeHandler(Update, self.on_settled), group=SETTLED)
         app.add_error_handler(self.on_error)
 
     # ---- handlers --------------------------------------------------------------------------------
@@ -943,8 +966,64 @@ class TelegramFrontend:
         await self._send(update.effective_message, reply)
 
     async def on_any_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        CallsNoted().note()  # what the handlers send for it: whether its message was answered (`on_settled`)
+        if update.message is not None:
+            self._note_message(update.message, update.update_id)
         if (chat := update.effective_chat) is not None:
             await self.usecases.playlists.settle_moves(PLATFORM, str(chat.id))
+
+    async def on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A message edited to ask for a song's mood: a voice note or a file captioned '/mood'
+        afterwards, another bot's command corrected to '/mood Creep'. Answered as if sent so, where
+        the message was not answered (`_edit_to_answer`): never a second answer to one message."""
+        if not self._edit_to_answer(update):
+            return
+        message = update.edited_message
+        self._note_message(message, update.update_id)
+        if message.text is None and audio_of(message) is None:  # a picture or a GIF: '/mood <song>' under it
+            await self.on_not_a_song(update, context)
+        else:
+            await self.on_mood(update, context)
+
+    def _edit_to_answer(self, update: Update) -> bool:
+        """Whether the edited message of `update` is to be answered: it now asks for a song's mood
+        (`asks_mood`: this bot's, from a person, not an album's item, whose other items the edit
+        does not bring), and the bot did not answer it: this run handled it and did not answer, or
+        never handled it and it was sent after this run started (`edits_from`) and after the
+        messages it no longer remembers; or a run killed outright was answering this edit."""
+        message = update.edited_message
+        if (message is None or message.media_group_id is not None or message.from_user is None
+                or (message.from_user.is_bot and message.sender_chat is None)
+                or message.chat.type not in (ChatType.PRIVATE, *GROUP_TYPES)
+                or not asks_mood(message) or addressed_elsewhere(message, self.app.bot.username)):
+            return False
+        known = self._messages.get((message.chat_id, message.message_id))
+        if known is not None:
+            return known[0] in (NOT_ANSWERED, update.update_id)
+        if update.update_id in self._shown_before:  # its "Fetching…" shown before the kill: answered in it
+            return True
+        sent = message.date.timestamp()
+        return sent >= self.edits_from and sent > self._forgotten_until
+
+    def _note_message(self, message: Message, state: str | int) -> None:
+        """Remember the message's state for its edits: ANSWERED, NOT_ANSWERED, or the update_id
+        answering it now (`on_settled` tells which it ends in); the latest MESSAGES_KEPT only."""
+        key = (message.chat_id, message.message_id)
+        self._messages[key] = (state, message.date.timestamp())
+        self._messages.move_to_end(key)
+        while len(self._messages) > MESSAGES_KEPT:
+            _, (_, sent) = self._messages.popitem(last=False)
+            self._forgotten_until = max(self._forgotten_until, sent)
+
+    async def on_settled(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Last of all handlers: the message this update brought (or asked about, an edit) was
+        answered if a handler, or the apology for its failure, put anything in a chat."""
+        message = update.message or update.edited_message
+        if message is None or self._messages.get((message.chat_id, message.message_id), (None,))[0] != update.update_id:
+            return
+        noted = CallsNoted.current()
+        answered = noted is None or any(answer_method(method) for method in noted.methods)
+        self._note_message(message, ANSWERED if answered else NOT_ANSWERED)
 
     async def on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -1690,6 +1769,20 @@ def song_replied_to(message: Message, bot_id: int) -> Message | ExternalReplyInf
     if replied.from_user is not None and replied.from_user.id == bot_id:
         return None
     return replied
+
+
+def asks_mood(message: Message) -> bool:
+    """Whether the message asks for a song's mood: its text opens with /mood, or its caption does
+    under a file, a picture or a GIF (as `on_mood` and `on_not_a_song` answer them)."""
+    if message.text is not None:
+        return opening_command(message) is not None and command_typed(message).lower() == "mood"
+    return (MOOD_CAPTION.match(message.caption or "") is not None
+            and (audio_of(message) is not None or bool(message.photo) or message.animation is not None))
+
+
+def answer_method(method: str) -> bool:
+    """Whether the Bot API method puts a message in a chat, or text in one (not "typing…")."""
+    return method.startswith(("send", "editMessage")) and method != "sendChatAction"
 
 
 def bot_named(message: Message) -> str | None:

@@ -17,7 +17,7 @@ timeouts instead, and waiting for a free pooled connection by the pool timeout p
 A file download is not bounded as a whole, only between reads (as with httpx).
 
 A task may also learn whether its calls have left (`CallsWatch`): one that has sent nothing yet can
-be called off without Telegram making anything of it.
+be called off without Telegram making anything of it; and which calls it sent (`CallsNoted`).
 """
 from __future__ import annotations
 
@@ -92,6 +92,26 @@ class CallsWatch:
 
 
 _watch: ContextVar[CallsWatch | None] = ContextVar("telegram_calls_watch", default=None)
+
+
+class CallsNoted:
+    """The Bot API methods that the task which `note`s with this, and the tasks it starts from
+    then on, sent (whatever came back: Telegram may have carried any of them out)."""
+
+    def __init__(self) -> None:
+        self.methods: set[str] = set()
+
+    def note(self) -> None:
+        """Note the calls the current task (and those it starts) sends from now on."""
+        _noted.set(self)
+
+    @staticmethod
+    def current() -> "CallsNoted | None":
+        """What notes the current task's calls, if anything does."""
+        return _noted.get()
+
+
+_noted: ContextVar[CallsNoted | None] = ContextVar("telegram_calls_noted", default=None)
 
 
 def made_maybe(status: int) -> bool:
@@ -188,10 +208,12 @@ class AiohttpRequest(BaseRequest):
     async def _exchange(self, method: str, url: str, fields: dict[str, str] | None, files: dict | None,
                         timeout: aiohttp.ClientTimeout) -> tuple[int, bytes]:
         """One HTTP request and its response (a multipart body is built anew each time: aiohttp
-        sends a FormData once), told to the task's `CallsWatch` if any."""
+        sends a FormData once), told to the task's `CallsWatch` and `CallsNoted` if any."""
         watch = _watch.get()
         if watch is not None:
             watch._sent()
+        if (noted := _noted.get()) is not None:
+            noted.methods.add(url.rsplit("/", 1)[-1])
         status, body = await self._http_exchange(method, url, fields, files, timeout)
         if watch is not None:
             watch._answered(status)

@@ -41,6 +41,7 @@ MAX_ALERT = 200  # answerCallbackQuery's text: "0-200 characters"
 MAX_UPLOAD = 50 * 1024 * 1024  # "Bots can currently send files of any type of up to 50 MB in size"
 # getFile: "For the moment, bots can download files of up to 20MB in size."
 MAX_DOWNLOAD = 20 * 1024 * 1024
+MEDIA_KEYS = ("audio", "voice", "document", "video", "video_note", "photo", "animation")  # what a caption is under
 ANONYMOUS_ADMIN = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
 # What getUpdates leaves out until a bot lists it in `allowed_updates`.
 NOT_SENT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
@@ -250,10 +251,16 @@ class FakeTelegramBotAPI(BotAPIAddress):
 
     async def user_edits(self, update: dict, text: str) -> dict:
         """Queue the `edited_message` update Telegram sends when the user edits the message of
-        `update` (one `user_sends` returned) to say `text`."""
+        `update` (one `user_sends` returned, or one never sent: a group's message a bot in privacy
+        mode was not given) to say `text`: a file's caption, else its text, with a command's
+        `bot_command` entity, as `user_sends` gives one."""
         message = dict(update["message"])
-        key = "caption" if "caption" in message else "text"
+        media = any(key in message for key in MEDIA_KEYS)
+        key, entities_key = ("caption", "caption_entities") if media else ("text", "entities")
         message[key] = text
+        message.pop(entities_key, None)
+        if text.startswith("/"):
+            message[entities_key] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         message["edit_date"] = int(time.time())
         return await self._push({"edited_message": message})
 

@@ -91,8 +91,9 @@ async def test_an_anonymous_admin_s_command_the_stop_did_not_start_is_told_to_se
 
 
 async def test_an_edit_arriving_during_the_stop_is_not_answered_with_send_it_again(telegram):
-    """An edited message runs nothing (README), at any time: one arriving while the bot stops was
-    answered 'restarting… send it again', asking the user to send again what would never have run."""
+    """An edit that asks for no song's mood runs nothing (docs/usage.md), at any time: one arriving
+    while the bot stops was answered 'restarting… send it again', asking the user to send again what
+    would never have run."""
     fake, frontend = telegram
     sent = await fake.user_sends("hello")  # in the private chat, where every message is answered
     await fake.wait_for("sendMessage")

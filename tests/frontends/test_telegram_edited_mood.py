@@ -1,0 +1,133 @@
+"""A message edited to ask for a song's mood (a voice note captioned '/mood' afterwards, another
+bot's command corrected to /mood) is answered, once: a message the bot answered already, or may
+have (before this run started, where it cannot tell), is not answered again, nor a second edit."""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+
+import pytest
+
+from bot.frontends import render
+from bot.frontends.telegram import GROUP_MOOD_USAGE
+from storage.models import StoredMood, TrackRecord
+
+GROUP = -100999
+ALICE = 42
+AUDIO = b"OggS a voice note Alice sang"
+
+
+async def cached(db, audio: bytes = AUDIO) -> bytes:
+    """`audio`, its mood (sad) in the cache under its hash: heard without a classifier."""
+    await db.tracks.save(TrackRecord(
+        key="sha256:" + hashlib.sha256(audio).hexdigest(), title="", artists=[], classified_at=datetime.now(timezone.utc),
+        mood=StoredMood("sad", {"happy": 0.1, "energetic": 0.1, "sad": 0.7, "calm": 0.1}, -0.5, -0.2, "main", "v")))
+    return audio
+
+
+def moods_after(fake, mark: int) -> list:
+    return [c for c in fake.calls[mark:] if c.method in ("sendMessage", "editMessageText") and "Mood:" in c.text]
+
+
+async def all_handled(fake, chat: int = GROUP) -> None:
+    """Return once the updates Alice sent so far are handled: her /help after them is answered
+    (one sender's updates run in order)."""
+    mark = fake.mark()
+    await fake.user_sends("/help", chat=chat, user=ALICE)
+    await fake.wait_for("sendMessage", lambda c: "/mood" in c.text, after=mark)
+
+
+def never_delivered(fake, date: float, **media) -> dict:
+    """A group message the bot was never given (privacy mode: no command in it), sent at `date`."""
+    return {"message": {"message_id": 777_000 + int(date) % 1000, "date": int(date),
+                        "chat": {"id": GROUP, "type": "supergroup", "title": "G"},
+                        "from": {"id": ALICE, "is_bot": False, "first_name": "Alice"}, **media}}
+
+
+async def test_a_voice_note_whose_caption_is_edited_to_ask_for_its_mood_is_answered_once(telegram, db):
+    fake, _ = telegram
+    sent = await fake.user_sends(None, chat=GROUP, user=ALICE,
+                                 voice=fake.audio_attachment(await cached(db), kind="voice"))
+    await all_handled(fake)  # a group's voice note without /mood: nobody asked the bot
+    mark = fake.mark()
+    await fake.user_edits(sent, "/mood")
+    answer = await fake.wait_for_reply(lambda c: "Mood:" in c.text, after=mark)
+    assert answer.params["reply_parameters"]["message_id"] == sent["message"]["message_id"]
+    await fake.user_edits(sent, "/mood what is this?")  # edited again: answered already
+    await all_handled(fake)
+    assert len(moods_after(fake, mark)) == 1
+
+
+async def test_another_bot_s_command_corrected_to_mood_is_answered(telegram):
+    fake, _ = telegram
+    sent = await fake.user_sends("/play", chat=GROUP, user=ALICE)  # another bot's: left to it
+    await all_handled(fake)
+    mark = fake.mark()
+    await fake.user_edits(sent, "/mood")
+    answer = await fake.wait_for_reply(after=mark)
+    assert answer.text == GROUP_MOOD_USAGE
+    assert answer.params["reply_parameters"]["message_id"] == sent["message"]["message_id"]
+
+
+@pytest.mark.parametrize("where", [{"chat": GROUP, "caption": "/mood"}, {"chat": ALICE, "caption": None}],
+                         ids=["group", "private"])
+async def test_a_message_answered_already_is_not_answered_again_when_edited(telegram, db, where):
+    """A voice note captioned /mood in a group, or sent privately (every private message is
+    answered): its mood was told; an edit adding or changing '/mood' tells it no second time."""
+    fake, _ = telegram
+    mark = fake.mark()
+    sent = await fake.user_sends(where["caption"], chat=where["chat"], user=ALICE,
+                                 voice=fake.audio_attachment(await cached(db), kind="voice"))
+    await fake.wait_for_reply(lambda c: "Mood:" in c.text, after=mark)
+    await fake.user_edits(sent, "/mood again please")
+    await all_handled(fake, where["chat"])
+    assert len(moods_after(fake, mark)) == 1
+
+
+async def test_an_edit_while_the_message_is_still_being_answered_is_not_answered_too(telegram, db):
+    fake, _ = telegram
+    fake.delay_next("getFile", 2.0)  # the first answer takes a while: the edit comes meanwhile
+    mark = fake.mark()
+    sent = await fake.user_sends("/mood", chat=GROUP, user=ALICE,
+                                 voice=fake.audio_attachment(await cached(db), kind="voice"))
+    await fake.user_edits(sent, "/mood (my first song)")
+    # The first answer, in the status message shown meanwhile ("Listening…").
+    await fake.wait_for("editMessageText", lambda c: "Mood:" in c.text, after=mark, timeout=5)
+    await all_handled(fake)
+    assert len(moods_after(fake, mark)) == 1
+
+
+async def test_a_message_the_bot_was_never_given_is_answered_when_edited_to_ask(telegram, db):
+    """In privacy mode Telegram gives a bot a group's messages with a command only: its edit adding
+    /mood is the first the bot hears of it."""
+    fake, frontend = telegram
+    voice = {"voice": fake.audio_attachment(await cached(db), kind="voice")}
+    mark = fake.mark()
+    await fake.user_edits(never_delivered(fake, frontend.edits_from + 1, **voice), "/mood")
+    await fake.wait_for_reply(lambda c: "Mood:" in c.text, after=mark)
+
+
+async def test_an_unknown_message_sent_before_this_run_is_not_answered_when_edited(telegram, db):
+    """A message sent before the bot started may have been answered by the run before (which
+    remembered it, not this one): an edit of it is not answered, rather than maybe twice."""
+    fake, frontend = telegram
+    voice = {"voice": fake.audio_attachment(await cached(db), kind="voice")}
+    mark = fake.mark()
+    await fake.user_edits(never_delivered(fake, frontend.edits_from - 60, **voice), "/mood")
+    await all_handled(fake)
+    assert not moods_after(fake, mark)
+
+
+async def test_an_edit_asking_for_a_mood_during_the_stop_is_told_to_be_sent_again(telegram, db):
+    """As a message asking it would be: the bot stops before it answers."""
+    fake, frontend = telegram
+    sent = await fake.user_sends(None, chat=GROUP, user=ALICE,
+                                 voice=fake.audio_attachment(await cached(db), kind="voice"))
+    await all_handled(fake)
+    frontend.flow.stopping = True  # the stop's grace is over: what arrives now is not started
+    mark = fake.mark()
+    await fake.user_edits(sent, "/mood")
+    told = await fake.wait_for("sendMessage", after=mark, timeout=3)
+    frontend.flow.stopping = False
+    assert told.text == render.RESTARTING
+    assert told.params["reply_parameters"]["message_id"] == sent["message"]["message_id"]
