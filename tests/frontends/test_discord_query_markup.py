@@ -182,3 +182,17 @@ async def test_a_dm_answering_the_prompt_with_emoji_and_a_mention_searches_for_t
             await scheduler.stop()
     assert "Creep" in str(saved.embeds), (saved.content, saved.embeds)
     assert searched(spotify) == ["Creep Radiohead"]
+
+
+@pytest.mark.parametrize("content", [
+    f"Https://open.spotify.com/track/{TRACK_ID} this one", f"HTTPS://OPEN.SPOTIFY.COM/track/{TRACK_ID}",
+    f"spotify:track:{TRACK_ID}", f"> *spotify:track:{TRACK_ID}*", f"Spotify:{SPOTIFY_TRACK}",
+])
+async def test_the_message_command_reads_a_capitalised_link_or_a_spotify_uri(discord_bot, content):
+    """A phone capitalises the link that starts a sentence ("Https://…"), and Spotify's desktop app
+    copies a song's URI (spotify:track:…); /mood and a DM answer read both, but the message command
+    looked only for a lowercase "http(s)://" and answered "I found no link or audio file in that
+    message"."""
+    fake, _ = discord_bot
+    await message_command(fake, content, guild=GUILD)
+    assert (await fake.wait_for("followup")).content == SPOTIFY_OFF_ERROR

@@ -31,7 +31,10 @@ from bot.sources.query import DEFAULT_ALLOWED, LINK_CLOSERS, marked_link, parse_
 from bot.usecases.help import MOOD
 from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, told_to_wait
 
-LINK = re.compile(r"https?://[^\s<>|]+")  # stops at a spoiler's ||, and at <link>'s >
+# A link, in any case (a phone capitalises one that starts a sentence: "Https://…"), or a Spotify
+# URI (spotify:track:…, as Spotify's desktop app copies a song), as /mood reads them; it stops at a
+# spoiler's ||, and at <link>'s >. "Spotify:https://…" is a label glued to a link, not a URI.
+LINK = re.compile(r"(?:https?://|spotify:[a-z]+:(?!//))[^\s<>|]+", re.IGNORECASE)
 NOTHING_TO_CLASSIFY = "Tell me a song: /mood query:<name or link>, or attach an audio file."
 NO_SONG_IN_MESSAGE = "I found no link or audio file in that message."
 # The message command hears every audio file of a message, one after another, each answered as a
