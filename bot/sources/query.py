@@ -83,6 +83,11 @@ def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
     return text[:max_chars].strip()
 
 
+def without_markup(text: str) -> str:
+    """`text` without Discord's emoji, mentions and timestamps (`DISCORD_MARKUP_RE`)."""
+    return DISCORD_MARKUP_RE.sub(" ", text)
+
+
 def is_link(word: str) -> bool:
     return bool(LINK_RE.match(word))
 
@@ -225,7 +230,7 @@ def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> Q
     cleaned = clean_text(text or "", MAX_MESSAGE_CHARS)
     if not cleaned:
         raise UnsupportedInputError(f"Tell me which song. {ACCEPTED}")
-    cleaned = clean_text(DISCORD_MARKUP_RE.sub(" ", cleaned), MAX_MESSAGE_CHARS)
+    cleaned = clean_text(without_markup(cleaned), MAX_MESSAGE_CHARS)
     cleaned = hosts_dotted(cleaned)
     words = FULL_WIDTH_PUNCTUATION_RE.sub(r" \g<0> ", cleaned).split()
     links = [(i, link) for i, w in enumerate(words) if (link := link_in(w))]

@@ -22,7 +22,8 @@ from storage.models import StoredMood, TrackRecord
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.spotify_api import FakeSpotify, FakeTrack
 from tests.frontends.conftest import discord_on
-from tests.frontends.test_discord import GUILD, STRING, dm_answer, message_command, open_a_prompt
+from tests.frontends.test_discord import ATTACHMENT, GUILD, STRING, dm_answer, message_command, open_a_prompt
+from tests.frontends.test_discord_mood_notes import cached_file, mood_of
 
 TRACK_ID = "4uLU6hMCjMI75M1A2tKUQC"
 SPOTIFY_TRACK = f"https://open.spotify.com/track/{TRACK_ID}"
@@ -196,3 +197,15 @@ async def test_the_message_command_reads_a_capitalised_link_or_a_spotify_uri(dis
     fake, _ = discord_bot
     await message_command(fake, content, guild=GUILD)
     assert (await fake.wait_for("followup")).content == SPOTIFY_OFF_ERROR
+
+
+@pytest.mark.parametrize("typed", ["<:fire:123456789012345678>", "take1 <a:vibing:98765> <@43>", "_take1_"])
+async def test_a_file_given_with_only_emoji_mentions_or_its_own_name_says_nothing_was_left_aside(
+        discord_bot, db, typed):
+    """`/mood file:take1.ogg query:🔥` (a server's own emoji): the answer said "the song name or
+    link you typed was left aside", as if a song had been named besides the file."""
+    fake, _ = discord_bot
+    take = await cached_file(fake, db)
+    answer = await mood_of(fake, [{"name": "query", "type": STRING, "value": typed},
+                                  {"name": "file", "type": ATTACHMENT, "value": take["id"]}], take)
+    assert not answer.content and answer.embeds[0]["title"] == "take1"

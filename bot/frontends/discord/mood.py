@@ -27,7 +27,7 @@ from bot.frontends.discord.interactions import (
 from bot.frontends import render
 from bot.replies import STAGE_FINDING, Caller, ErrorReply
 from bot.sources.models import UnsupportedInputError
-from bot.sources.query import DEFAULT_ALLOWED, LINK_CLOSERS, marked_link, parse_query
+from bot.sources.query import DEFAULT_ALLOWED, LINK_CLOSERS, marked_link, parse_query, without_markup
 from bot.usecases.help import MOOD
 from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, told_to_wait
 
@@ -118,7 +118,8 @@ class MoodCog(commands.Cog):
         if not (query or file):
             await show(interaction, ErrorReply(NOTHING_TO_CLASSIFY), ephemeral=True)
             return
-        note = query_left_aside(query or "", file.filename) if file else None
+        # Discord's emoji and mentions typed with a file name no song: nothing was left aside.
+        note = query_left_aside(without_markup(query or ""), file.filename) if file else None
         await self._classify(interaction, query, file, note=note)
 
     async def mood_of_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
