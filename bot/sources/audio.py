@@ -96,6 +96,14 @@ SECTION_OVERRUN_S = 1.0
 # varies puts a few seconds off (20 s for a FLAC whose first two minutes are quiet); further, the
 # length stated is not the song's.
 STATED_SKEW = 2.0
+# An Ogg's pages and a WebM's clusters (5 s each, as ffmpeg writes them) are taken whole from the
+# window's share of the bytes: where the bit rate varies, or the first and last straddle its edges,
+# the section came out short (20-30 s of the test song's Opus WebM over windows 3 s apart, 25 s of
+# its Vorbis WebM's middle, 25-30 s of its Ogg), and the classifier filled its 30 s by playing part
+# of it twice. A section over SHORT_SECTION_S short has the bytes after the window fetched too, one
+# more request, for what it lacks and MORE_SECTION_S more at the file's mean bit rate.
+SHORT_SECTION_S = 2.0
+MORE_SECTION_S = 5.0
 TEMPLATE_FIELDS = AUDIO_SEARCH_FIELDS
 PART_SUFFIXES = (".part", ".ytdl", ".temp")
 
@@ -670,10 +678,23 @@ class SectionDownloader:
         if middle is None:
             return None
         cut = container.splice(head.data, middle.data, max_seconds=self.section_seconds)
+        fetched = len(head.data) + len(tail) + len(middle.data)
+        if cut is not None and cut[1] is not None and cut[2] - cut[1] < self.section_seconds - SHORT_SECTION_S:
+            lacking = self.section_seconds - (cut[2] - cut[1]) + MORE_SECTION_S
+            more_last = min(last + math.ceil(size * lacking / duration_s), size - 1)
+            more = None
+            if last < more_last and fetched + more_last - last <= self.max_bytes:
+                try:
+                    more = http_range(url, last + 1, more_last, self.socket_timeout_s, headers)
+                except DownloadError:
+                    log.info("could not fetch more of a short section from %s; keeping it", urlsplit(url).path)
+            if more is not None:
+                fetched += len(more.data)
+                cut = container.splice(head.data, middle.data + more.data, max_seconds=self.section_seconds) or cut
         if cut is not None and cut[1] is None:
             cut = (cut[0], start, end)  # a codec whose rate is not known: where the section was meant to be
-        return section_file(cut, container.name, container.ext, url, workdir,
-                            len(head.data) + len(tail) + len(middle.data), duration_s, (start, end) if stated else None)
+        return section_file(cut, container.name, container.ext, url, workdir, fetched, duration_s,
+                            (start, end) if stated else None)
 
     def _stated_length(self, container: Container, url: str, head: bytes, size: int,
                        headers: dict[str, str]) -> tuple[float | None, bytes]:
