@@ -248,4 +248,5 @@ def prompt_from_doc(doc: Mapping[str, Any]) -> SentPrompt:
         chat_id=doc.get("chat_id"),
         message_id=doc.get("message_id"),
         answered_at=doc.get("answered_at"),
+        deleted_by=doc.get("deleted_by"),
     )

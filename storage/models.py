@@ -137,6 +137,9 @@ class SentPrompt:
     chat_id: str | None
     message_id: str | None = None  # None until the platform confirms delivery
     answered_at: datetime | None = None
+    # The command ("<chat>:<message>") that deleted its entry (/journal delete): the same command
+    # handed over again after a hard kill is told so, and deletes no other entry.
+    deleted_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -85,13 +85,20 @@ class PromptRepo:
                 {"$set": {"answered_at": answered_at}},
             )
 
-    async def reopen(self, ref: UserRef, prompt_id: str) -> bool:
+    async def reopen(self, ref: UserRef, prompt_id: str, deleted_by: str | None = None) -> bool:
         """The user's prompt `prompt_id` is unanswered again (its entry was deleted): it takes an
-        answer as before. False when the user has no such prompt."""
+        answer as before; `deleted_by`, the command that deleted the entry, is noted on it
+        (`deleted_by`). False when the user has no such prompt."""
+        change = {"answered_at": None, **({"deleted_by": deleted_by} if deleted_by is not None else {})}
         with translated_errors("reopen prompt"):
-            result = await self._prompts.update_one({**user_filter(ref), "prompt_id": prompt_id},
-                                                    {"$set": {"answered_at": None}})
+            result = await self._prompts.update_one({**user_filter(ref), "prompt_id": prompt_id}, {"$set": change})
         return result.matched_count > 0
+
+    async def deleted_by(self, ref: UserRef, command: str) -> SentPrompt | None:
+        """The user's prompt whose entry the command `command` deleted, if any (`reopen`)."""
+        with translated_errors("find the prompt of a deleted entry"):
+            doc = await self._prompts.find_one({**user_filter(ref), "deleted_by": command})
+        return None if doc is None else prompt_from_doc(doc)
 
     async def recent_phrases(self, ref: UserRef, since: datetime) -> set[str]:
         query = {**user_filter(ref), "sent_at": {"$gte": utc(since)}}

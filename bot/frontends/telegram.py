@@ -906,7 +906,8 @@ class TelegramFrontend:
             await message.reply_text(text, reply_markup=journal_pages_keyboard(reply, caller))
             return
         elif action == "delete":
-            reply = await self.usecases.journal.delete(caller, " ".join(args[1:]))
+            # The message's id: handed over again after a hard kill (the inbox), it deletes nothing more.
+            reply = await self.usecases.journal.delete(caller, " ".join(args[1:]), message_id=str(message.message_id))
         elif action == "prompt" and len(args) == 1:
             reply = await self.usecases.journal.prompt_now(caller)
             if not isinstance(reply, ErrorReply):

@@ -154,6 +154,9 @@ ONE_ENTRY_ON = "{day} has one entry, not {number}: /journal delete {day} deletes
 BAD_DELETE_NUMBER = ("{day} has {count} entries: choose one by its number, 1 to {count}, as /journal delete {day} "
                      "lists them, e.g. /journal delete {day} {count}.")
 ENTRY_GONE = "That entry is no longer in your journal. /journal list shows what's there."
+# The same /journal delete handed over again after a hard kill: done the first time, nothing more.
+ALREADY_DELETED = ("Done already: your entry dated {day} ({phrase}) is deleted from your journal. "
+                   "/journal list shows what's there.")
 # Prompts delivered by this process, kept in memory so an answer can be saved while the database is down.
 OPEN_PROMPTS_MAX = 10_000
 RECALL_DAYS = 7  # open prompts older than this are recalled from the database only
@@ -1052,20 +1055,32 @@ class JournalUseCase:
                                 prompt_at=prompt_at(user), offset=found.offset, page_size=limit)
 
     # ---- deleting ----------------------------------------------------------------------------
-    async def delete(self, caller: Caller, which: str | None,
-                     number: int | str | None = None) -> JournalDeletedReply | JournalDeleteChoiceReply | ErrorReply:
+    async def delete(self, caller: Caller, which: str | None, number: int | str | None = None, *,
+                     message_id: str | None = None
+                     ) -> JournalDeletedReply | JournalDeleteChoiceReply | TextReply | ErrorReply:
         """/journal delete <YYYY-MM-DD | last> [number]: one of the caller's own entries, the
         newest or the one of that day (its local date, as /journal list shows it). A day of
         several entries deletes none and numbers them (`JournalDeleteChoiceReply`) for the user to
         choose, `number` (or "<date> <number>" in `which`). The entry goes from the database and
         from the outbox (an answer saved while the database was down), so no drain brings it
         back; the prompt it answered, when it is the one a message answers now (the user's
-        latest of the last ANSWER_DAYS), is open again."""
+        latest of the last ANSWER_DAYS), is open again. `message_id`: the platform's id of the
+        command, noted on that prompt: the same command handed over again after a hard kill
+        (`bot/usecases/inbox.py`) is told it was done, and "last" deletes no second entry."""
         ref = UserRef(caller.platform, caller.user_id)
         target = parse_delete_target(which, number)
         if isinstance(target, ErrorReply):
             return target
         day, chosen = target
+        command = None if message_id is None else f"{caller.chat_id or caller.user_id}:{message_id}"
+        if command is not None:
+            try:
+                done = await self.db.prompts.deleted_by(ref, command)
+            except StorageError as error:
+                return ErrorReply(str(error))
+            if done is not None:
+                log.info("journal.delete_already_done", extra={"user": caller.user_id})
+                return TextReply(ALREADY_DELETED.format(day=done.local_date.isoformat(), phrase=done.phrase))
         await self._drain_queued(ref)  # an answer waiting in the outbox is in the database first, if it can be
         try:
             user = await self.db.users.get(ref)
@@ -1104,7 +1119,7 @@ class JournalUseCase:
             return ErrorReply(GENERIC_ERROR)
         if not removed and not deleted:  # deleted meanwhile (another /journal delete, a /forget)
             return ErrorReply(ENTRY_GONE)
-        reopened = await self._reopen(ref, entry.prompt_id)
+        reopened = await self._reopen(ref, entry.prompt_id, command)
         log.info("journal.deleted", extra={"user": caller.user_id, "queued": bool(removed), "reopened": reopened})
         return JournalDeletedReply(entry_view(entry),
                                    reopened=reopened and user is not None and user.journal_enabled)
@@ -1118,7 +1133,7 @@ class JournalUseCase:
         except OSError:
             return []
 
-    async def _reopen(self, ref: UserRef, prompt_id: str) -> bool:
+    async def _reopen(self, ref: UserRef, prompt_id: str, command: str | None = None) -> bool:
         """The prompt whose entry was deleted takes an answer again: a reply to its message files
         a song under its day, as before it was answered. True when it is the one a message that
         names no prompt answers now (the user's latest of the last ANSWER_DAYS): the reply says so.
@@ -1126,7 +1141,7 @@ class JournalUseCase:
         if prompt_id in self._open:
             self._open[prompt_id] = replace(self._open[prompt_id], answered=False)
         try:
-            if not await self.db.prompts.reopen(ref, prompt_id):
+            if not await self.db.prompts.reopen(ref, prompt_id, deleted_by=command):
                 return False
             latest = await self.db.prompts.latest(ref, since=self.now() - timedelta(days=ANSWER_DAYS))
         except StorageError as error:

@@ -10,7 +10,8 @@ import pytest
 from bot.frontends import render
 from bot.frontends.discord.rendering import message_parts
 from bot.frontends.telegram import text_of as telegram_text_of
-from bot.replies import Caller, ErrorReply, JournalDeleteChoiceReply, JournalDeletedReply, JournalSavedReply
+from bot.replies import (Caller, ErrorReply, JournalDeleteChoiceReply, JournalDeletedReply, JournalSavedReply,
+                         TextReply)
 from bot.usecases.journal import JournalUseCase
 from bot.usecases.mood import MoodUseCase
 from bot.usecases.playlists import PlaylistUseCase
@@ -316,3 +317,28 @@ async def test_discord_shows_the_deleted_entry_as_typed_not_as_markdown(db, coun
     gone = await journal.delete(ALICE_DM, "2026-12-03 2")
     content = message_parts(gone)["content"]
     assert "\\_\\_Intro\\_\\_" in content and "\\*so\\* tired" in content
+
+
+async def test_the_same_delete_handed_over_again_after_a_hard_kill_deletes_nothing_more(db, counting):
+    """A bot killed after the delete, before its command was cleared from the inbox, is handed the
+    command again at its start: "last" would have deleted the entry before the one meant. The
+    command is known by its message, and told it was done; a new command deletes as any."""
+    journal = journal_usecase(db, counting, now=lambda: DEC_3)
+    await journal.enable(ALICE_DM, "21:30", "UTC")
+    for n in range(2):
+        prompt = await journal.make_prompt(await db.users.get(ALICE_REF), date(2026, 12, 2 + n))
+        await db.journal.add(replace(seeded(ALICE_REF, date(2026, 12, 2 + n), prompt.prompt_id, title=f"Song {n}"),
+                                     phrase=prompt.phrase))
+        await db.prompts.mark_answered(prompt.prompt_id)
+
+    first = await journal.delete(ALICE_DM, "last", message_id="301")
+    again = await journal.delete(ALICE_DM, "last", message_id="301")
+
+    assert isinstance(first, JournalDeletedReply) and first.entry.title == "Song 1"
+    assert isinstance(again, TextReply), again
+    assert again.text.startswith(f"Done already: your entry dated 2026-12-03 ({first.entry.phrase}) is deleted")
+    assert [e.track_title for e in await db.journal.list(ALICE_REF)] == ["Song 0"]
+    bob_asks = await journal.delete(BOB_DM, "last", message_id="301")  # Bob's own chat, his own message 301
+    assert isinstance(bob_asks, ErrorReply) and "no journal entries" in bob_asks.message
+    anew = await journal.delete(ALICE_DM, "last", message_id="302")
+    assert isinstance(anew, JournalDeletedReply) and anew.entry.title == "Song 0"

@@ -254,3 +254,37 @@ async def test_a_dm_replayed_after_a_kill_is_answered_in_the_status_message_the_
     assert answer.name == "edit_message" and answer.match["message"] == str(status.result["id"])
     assert answer.embeds[0]["description"].startswith("Saved to your journal")
     assert again.calls_of("send_message") == []
+
+
+async def test_a_journal_delete_the_killed_run_did_is_told_done_and_deletes_no_second_entry(usecases, db):
+    """The run killed after /journal delete last deleted the newest entry, before its command was
+    cleared: the start hands the command over again. "last" would now be the entry before, which
+    the user never asked to delete; the command is known by its interaction id and told it was done."""
+    from datetime import date
+
+    from bot.replies import Caller, JournalDeletedReply
+    from storage.models import JournalEntry
+
+    alice = UserRef("discord", "42")
+    for n in range(2):
+        day = date(2026, 12, 2 + n)
+        sent = datetime(2026, 12, 2 + n, 21, tzinfo=timezone.utc)
+        await db.prompts.record_sent(alice, f"p{n}", "On the way home…", day, sent, "42", str(70 + n))
+        await db.prompts.mark_answered(f"p{n}")
+        await db.journal.add(JournalEntry(
+            user=alice, local_date=day, prompt_id=f"p{n}", phrase="On the way home…", reply_text="Creep",
+            track_key=f"spotify:{n:022d}", track_title=f"Song {n}", mood="sad", valence=-0.5, arousal=0.1,
+            created_at=sent))
+    fake = FakeDiscord()
+    payload = fake._interaction(2, {"id": str(fake._command_id("journal")), "name": "journal", "type": 1,
+                                    "options": [{"name": "delete", "type": 1, "options": [
+                                        {"name": "date", "type": 3, "value": "last"}]}]}, user=42, guild=None)
+    done = await usecases.journal.delete(Caller("discord", "42", chat_id="42"), "last", message_id=payload["id"])
+    assert isinstance(done, JournalDeletedReply) and done.entry.title == "Song 1"  # what the killed run did
+    await db.inbox.keep(SOURCE, [Arrival(int(payload["id"]), payload, "discord", "42")])
+
+    async with discord_on(fake, usecases):
+        answer = await fake.wait_for("edit_original", lambda c: c.token == payload["token"], after=0)
+        assert await until(lambda: _empty(db))
+    assert answer.content.startswith("Done already: your entry dated 2026-12-03 (On the way home…) is deleted")
+    assert [e.track_title for e in await db.journal.list(alice)] == ["Song 0"]

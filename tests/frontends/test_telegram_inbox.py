@@ -350,3 +350,37 @@ async def test_an_album_resumed_after_a_kill_does_not_put_its_next_answer_in_an_
                     if str(c.params.get("message_id")) == str(status_id)] == []
         finally:
             await fake.stop()
+
+
+async def test_a_journal_delete_replayed_after_the_kill_deletes_no_second_entry(telegram, usecases, db):
+    """The bot killed after /journal delete last did its work, before its update was cleared from
+    the inbox: the restart hands it over again. It deleted the newest entry; run again, it would
+    delete the one before, which the user never asked. It is told it was done, and deletes nothing."""
+    from datetime import date, datetime, timezone
+
+    from storage.models import JournalEntry
+
+    fake, frontend = telegram
+    alice = UserRef("telegram", str(DEFAULT_USER))
+    for n in range(2):
+        day = date(2026, 12, 2 + n)
+        await db.prompts.record_sent(alice, f"p{n}", "On the way home…", day,
+                                     datetime(2026, 12, 2 + n, 21, tzinfo=timezone.utc), str(DEFAULT_USER), str(70 + n))
+        await db.prompts.mark_answered(f"p{n}")
+        await db.journal.add(JournalEntry(
+            user=alice, local_date=day, prompt_id=f"p{n}", phrase="On the way home…", reply_text="Creep",
+            track_key=f"spotify:{n:022d}", track_title=f"Song {n}", mood="sad", valence=-0.5, arousal=0.1,
+            created_at=datetime(2026, 12, 2 + n, 21, 5, tzinfo=timezone.utc)))
+    mark = fake.mark()
+    update = await fake.user_sends("/journal delete last")
+    first = await fake.wait_for_reply(after=mark)
+    assert first.text.startswith("Deleted from your journal: 2026-12-03 · On the way home… Song 1")
+    assert await until(lambda: _empty(db))
+    await frontend.stop()
+    await db.inbox.keep(SOURCE, [Arrival(update["update_id"], update, "telegram", str(DEFAULT_USER))])
+
+    async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (again, _):
+        answer = await again.wait_for_reply(after=0)
+        assert await until(lambda: _empty(db))
+    assert answer.text.startswith("Done already: your entry dated 2026-12-03 (On the way home…) is deleted")
+    assert [e.track_title for e in await db.journal.list(alice)] == ["Song 0"]

@@ -321,7 +321,9 @@ class JournalCog(commands.Cog):
     async def journal_delete(self, interaction: discord.Interaction, date: str,
                              number: app_commands.Range[int, 1] | None = None) -> None:
         await acknowledge(interaction, ephemeral=True, thinking=True)  # before the database
-        await show(interaction, await self.usecases.journal.delete(caller_of(interaction), date, number))
+        # Its id: the same command handed over again after a hard kill (kept.py) deletes nothing more.
+        await show(interaction, await self.usecases.journal.delete(caller_of(interaction), date, number,
+                                                                   message_id=str(interaction.id)))
 
     @journal.command(name="prompt", description="Get today's prompt by DM now")
     async def journal_prompt(self, interaction: discord.Interaction) -> None:
