@@ -26,7 +26,7 @@ import os
 from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from storage.journal import JournalRepo
 from storage.models import DatabaseLoginError, DatabaseUnavailableError, JournalEntry, StorageError, UserRef
@@ -276,15 +276,20 @@ class JournalOutbox:
                 removed += await asyncio.to_thread(_remove_lines_of, ref, path)
         return removed
 
-    async def remove_entry(self, ref: UserRef, prompt_id: str) -> int:
+    async def remove_entry(self, ref: UserRef, prompt_id: str,
+                           first: Callable[[], Awaitable[object]] | None = None) -> int:
         """Drop the user's entry for `prompt_id`, waiting or set aside (/journal delete); returns
         how many lines went. A drain in progress finishes first, so after this returns the entry
         is either in the database already (for the caller to delete there) or nowhere: no drain
-        writes it back."""
+        writes it back. `first` (the entry's delete from the database) runs before, under the same
+        hold on drains: when it raises, the outbox is left as it was."""
         removed = 0
-        async with self._drain_lock, self._lock:
-            for path in (self.path, self.rejected_path):
-                removed += await asyncio.to_thread(_remove_entry_of, ref, prompt_id, path)
+        async with self._drain_lock:
+            if first is not None:
+                await first()
+            async with self._lock:
+                for path in (self.path, self.rejected_path):
+                    removed += await asyncio.to_thread(_remove_entry_of, ref, prompt_id, path)
         return removed
 
     async def drain(self, journal: JournalRepo, prompts: PromptRepo | None = None) -> int:
@@ -419,10 +424,20 @@ class JournalWriter:
         self._erasures[ref] += 1
         return await self.outbox.remove(ref)
 
-    async def delete(self, ref: UserRef, prompt_id: str) -> int:
-        """Remove the user's entry for `prompt_id` from the outbox (/journal delete): before it is
-        deleted from the database, so that no drain brings it back afterwards."""
-        return await self.outbox.remove_entry(ref, prompt_id)
+    async def delete(self, ref: UserRef, prompt_id: str) -> tuple[bool, int]:
+        """Delete the user's entry for `prompt_id` (/journal delete) from the database, then from
+        the outbox, with no drain between (it would write the entry back); (whether the database
+        held it, how many outbox lines went). A database that fails the delete (StorageError)
+        leaves the outbox as it was: the user, told so, may ask again, and "last" is still that
+        entry (taken out of the outbox first, the one before it was "last" for the second try)."""
+        stored = False
+
+        async def from_the_database() -> None:
+            nonlocal stored
+            stored = await self.journal.delete(ref, prompt_id)
+
+        removed = await self.outbox.remove_entry(ref, prompt_id, first=from_the_database)
+        return stored, removed
 
     async def run_drainer(self, interval: float = DEFAULT_DRAIN_INTERVAL_S) -> None:
         """Drain every `interval` seconds until cancelled (run it as a background task)."""

@@ -1108,10 +1108,12 @@ class JournalUseCase:
             return ErrorReply(template.format(day=day.isoformat(), count=len(candidates), number=chosen))
         entry = candidates[(chosen or 1) - 1]
         try:
-            # The outbox first: after it, no drain writes the entry (the drain under way finishes
-            # first), and the database holds it or not.
-            removed = await self.writer.delete(ref, entry.prompt_id) if self.writer is not None else 0
-            deleted = await self.db.journal.delete(ref, entry.prompt_id)
+            # From the database and the outbox with no drain between (it would write the entry
+            # back); a database that fails leaves both as they were.
+            if self.writer is not None:
+                deleted, removed = await self.writer.delete(ref, entry.prompt_id)
+            else:
+                deleted, removed = await self.db.journal.delete(ref, entry.prompt_id), 0
         except StorageError as error:
             return ErrorReply(str(error))
         except OSError:

@@ -342,3 +342,37 @@ async def test_the_same_delete_handed_over_again_after_a_hard_kill_deletes_nothi
     assert isinstance(bob_asks, ErrorReply) and "no journal entries" in bob_asks.message
     anew = await journal.delete(ALICE_DM, "last", message_id="302")
     assert isinstance(anew, JournalDeletedReply) and anew.entry.title == "Song 0"
+
+
+async def test_a_delete_the_database_fails_keeps_the_queued_entry_and_a_retry_deletes_it_not_an_older_one(
+        db_server, mongo_uri, db_name, counting, tmp_path):
+    """The entry meant waits in the outbox (its drain's write fails again); the database then fails
+    the delete itself. The user is told the database failed, so nothing is deleted: the queued entry
+    stays, and the same "/journal delete last" again deletes it, not the entry before it (which a
+    first try that had taken the queued one out of the outbox left to be "last")."""
+    gate = await WireGate(db_server.port).start()
+    gated = await Database.connect(gate.uri(mongo_uri), db_name)
+    try:
+        await gated.init()
+        writer = JournalWriter(gated.journal, JournalOutbox(tmp_path / "outbox.jsonl"), gated.prompts)
+        journal = JournalUseCase(gated, MoodUseCase(gated, counting, fetcher=None, now=lambda: DEC_3),
+                                 writer=writer, now=lambda: DEC_3)
+        await journal.enable(ALICE_DM, "21:30", "UTC")
+        await gated.journal.add(seeded(ALICE_REF, date(2026, 12, 2), "older", title="Older song"))
+        prompt = await journal.make_prompt(await gated.users.get(ALICE_REF))
+        await writer.outbox.append(seeded(ALICE_REF, date(2026, 12, 3), prompt.prompt_id, title="Queued song"))
+
+        gate.cut(0)  # the drain before the delete: its write never arrives
+        gate.cut_next("delete", "journal")  # nor does the delete
+        failed = await journal.delete(ALICE_DM, "last")
+
+        assert gate.was_cut and ("delete", "journal") not in gate.commands
+        assert isinstance(failed, ErrorReply), failed
+        assert [e.track_title for e in await writer.outbox.queued(ALICE_REF)] == ["Queued song"]
+        retried = await journal.delete(ALICE_DM, "last")
+        assert isinstance(retried, JournalDeletedReply) and retried.entry.title == "Queued song", retried
+        assert [e.track_title for e in await gated.journal.list(ALICE_REF)] == ["Older song"]
+        assert await writer.outbox.held(ALICE_REF) == [] and await writer.drain() == 0
+    finally:
+        await gated.close()
+        await gate.close()

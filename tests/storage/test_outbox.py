@@ -288,9 +288,9 @@ async def test_remove_entry_drops_one_users_answer_to_one_prompt_only(db: Databa
     for n, who in ((1, ALICE), (1, bob), (3, ALICE)):
         await outbox.append(entry(n, who))
 
-    assert await writer.delete(ALICE, "prompt-1") == 1
-    assert await writer.delete(ALICE, "prompt-0") == 1  # the one set aside: /export showed it
-    assert await writer.delete(ALICE, "prompt-9") == 0
+    assert await writer.delete(ALICE, "prompt-1") == (False, 1)
+    assert await writer.delete(ALICE, "prompt-0") == (False, 1)  # the one set aside: /export showed it
+    assert await writer.delete(ALICE, "prompt-9") == (False, 0)
     assert [e.prompt_id for e in await outbox.held(ALICE)] == ["prompt-3"]
     assert [e.prompt_id for e in await outbox.queued(bob)] == ["prompt-1"]
     assert await outbox.drain(db.journal) == 2
