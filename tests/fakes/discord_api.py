@@ -11,6 +11,7 @@ descriptions; and a file over the upload limit (413, code 40005).
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import re
@@ -39,6 +40,7 @@ ALREADY_ACKNOWLEDGED = 40060  # a second callback for an interaction: "Interacti
 DISCORD_EPOCH_MS = 1_420_070_400_000  # a snowflake's time counts from 2015-01-01, in milliseconds
 DEFERRED_CHANNEL_MESSAGE = 5  # the callback that shows "… is thinking" until the answer is edited in
 LOADING = 1 << 7  # a message's flag while it shows "… is thinking"
+VOICE_MESSAGE_FLAG = 1 << 13  # a message's flag: it is a voice message (IS_VOICE_MESSAGE)
 DISALLOWED_INTENTS = 4014  # gateway close code: an intent the Developer Portal has not enabled
 SHARDING_REQUIRED = 4011  # gateway close code: a bot in too many servers for the shards it identified with
 # Discord's limits on what a bot sends (characters, as Discord counts them: code points).
@@ -296,7 +298,9 @@ class FakeDiscord:
         app.router.add_route("*", API_PREFIX + "/{path:.*}", self._rest)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        # Started again after a stop (Discord back after the bot's kill), at the same address: the
+        # links of the files it serves go on working.
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
@@ -370,6 +374,16 @@ class FakeDiscord:
         return {"id": str(attachment_id), "filename": filename, "size": len(data), "url": url,
                 "proxy_url": url, "content_type": "audio/ogg"}
 
+    def add_voice_message(self, data: bytes, duration_secs: float | None) -> dict:
+        """A voice message's attachment, as Discord's app records one: named voice-message.ogg
+        whoever sent it, with its length in seconds (`duration_secs`, left out when None) and its
+        waveform; the message carrying it is flagged VOICE_MESSAGE_FLAG."""
+        attachment = self.add_file("voice-message.ogg", data)
+        attachment["waveform"] = base64.b64encode(bytes(range(0, 256, 4))).decode()
+        if duration_secs is not None:
+            attachment["duration_secs"] = duration_secs
+        return attachment
+
     def mark(self) -> int:
         return len(self.calls)
 
@@ -421,11 +435,14 @@ class FakeDiscord:
 
     async def user_dms(self, content: str, *, user: int = 42, channel_id: int | None = None,
                        reply_to: str | None = None, attachments: list[dict] | None = None,
-                       forward_of: dict | None = None) -> dict:
-        """Push a direct message from a user to the bot (`forward_of`: a message they forward)."""
+                       forward_of: dict | None = None, made_at: datetime | None = None,
+                       flags: int = 0) -> dict:
+        """Push a direct message from a user to the bot (`forward_of`: a message they forward),
+        sent `made_at` (its id tells when, as Discord's do; else an id of no particular time)."""
         channel_id = channel_id or self.dm_channel_id(user)
         message = self.message_payload(channel_id=channel_id, content=content, author=user_payload(user),
-                                       attachments=attachments or [])
+                                       attachments=attachments or [], flags=flags,
+                                       message_id=None if made_at is None else snowflake_at(made_at, self.snowflake()))
         if forward_of is not None:
             message = self.forward_payload(forward_of, channel_id=channel_id, author=user_payload(user))
         if reply_to is not None:

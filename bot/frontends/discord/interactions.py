@@ -15,6 +15,8 @@ import discord
 from bot.frontends.discord.rendering import clip, edit_parts, message_parts
 from bot.replies import Attachment, Caller, ErrorReply
 from bot.tempfiles import local_name, temporary_folder, write_file
+# A file too short to hear, in the decoder's words.
+from inference.result import MIN_SECONDS, too_short_words
 
 log = logging.getLogger(__name__)
 
@@ -190,10 +192,16 @@ async def fetched(attachment: discord.Attachment, asker: dict[str, str | None]) 
 async def downloaded(attachment: discord.Attachment | None, limit: int, asker: dict[str, str | None]
                      ) -> AsyncIterator[Attachment | ErrorReply | None]:
     """The attachment saved to a temporary file (removed afterwards); refused before downloading
-    when larger than `limit` (`asker`'s refusal, logged), or explained when Discord does not
-    hand it over (`fetched`)."""
+    when larger than `limit`, or a voice message Discord says lasts under the classifier's 10 s
+    (`asker`'s refusal, logged), or explained when Discord does not hand it over (`fetched`)."""
     if attachment is None:
         yield None
+        return
+    duration_s = attachment.duration or 0  # a voice message's length, as Discord tells it; 0 or none: not known
+    if 0 < duration_s < MIN_SECONDS:
+        log.info("discord.file_refused", extra={**asker, "why": "too_short", "duration_s": duration_s,
+                                                "limit_s": MIN_SECONDS})
+        yield ErrorReply(too_short_words(duration_s))
         return
     if attachment.size > limit:
         yield too_large(attachment.size, limit, asker)
