@@ -118,8 +118,10 @@ PROMPT_NOT_SENT_NOW = "I couldn't send you a prompt just now: try /journal promp
 PROMPT_REFUSED_TO_THE_BOT = ("I couldn't send you a prompt: the chat service refused the message to me, not "
                              "because of your settings. Your journal is on, and your prompts will be tried again.")
 PROMPT_SENT = "Sent: today's prompt is in our private chat. Answer it with a song."
+# Its entry named by the prompt's date: "/journal delete last" took the newest entry, another
+# prompt's, when the reply was to an older one.
 ALREADY_ANSWERED = ("You've already answered that prompt — your journal keeps one song per prompt. Another song "
-                    "instead? Delete that entry first: /journal delete last (or its date).")
+                    "instead? Delete that entry first: /journal delete {day}, then answer it again.")
 FORGOTTEN_MEANWHILE = ("You deleted your data with /forget while I was fetching or listening to that song, so I "
                        "didn't save this answer. Turn the journal on again with /journal on to start a new one.")
 # Told once, on the user's next command or message, after their prompts stopped because the
@@ -169,7 +171,11 @@ ANSWER_DAYS = 7
 
 
 class PromptAlreadyAnswered(Exception):
-    pass
+    """The prompt, of local date `day`, has its song: the message says how to delete its entry."""
+
+    def __init__(self, day: date) -> None:
+        super().__init__(ALREADY_ANSWERED.format(day=day.isoformat()))
+        self.day = day
 
 
 @dataclass(frozen=True)
@@ -803,7 +809,7 @@ class JournalUseCase:
 
     # ---- answering ---------------------------------------------------------------------------
     @staticmethod
-    def _no_prompt_message(user: User | None, *, answered: bool = False) -> str:
+    def _no_prompt_message(user: User | None, *, answered: PromptAlreadyAnswered | None = None) -> str:
         """Why there is nothing to answer: the journal is off, there is no prompt of the last
         ANSWER_DAYS, or (`answered`) the latest has its song."""
         when = prompt_at(user)
@@ -812,7 +818,7 @@ class JournalUseCase:
                                              hint=NOT_A_JOURNAL_ANSWER)
         if when is None:
             return NO_PROMPT_ERROR
-        opening = ALREADY_ANSWERED if answered else "There's no open journal prompt to answer."
+        opening = str(answered) if answered is not None else "There's no open journal prompt to answer."
         return f"{opening} {next_prompt_text(when)} {NOT_A_JOURNAL_ANSWER}"
 
     async def answer(self, caller: Caller, text: str | None, attachment: Attachment | None = None, *,
@@ -841,7 +847,7 @@ class JournalUseCase:
         except PromptAlreadyAnswered as error:
             if prompt_message_id is None and known:  # a DM: when the next prompt comes, and /mood
                 refused_answer(caller, error)
-                return ErrorReply(self._no_prompt_message(user, answered=True))
+                return ErrorReply(self._no_prompt_message(user, answered=error))
             return refused_answer(caller, error)
         except StorageError as error:
             return refused_answer(caller, error)
@@ -953,12 +959,12 @@ class JournalUseCase:
             if remembered is None or remembered.erasures != self.db.privacy.erasures(ref):
                 raise  # not sent by this process, or deleted since with /forget
             if remembered.answered:
-                raise PromptAlreadyAnswered(ALREADY_ANSWERED) from None
+                raise PromptAlreadyAnswered(remembered.local_date) from None
             return remembered
         if sent is None or sent.user != ref:
             return None
         if sent.answered_at is not None:
-            raise PromptAlreadyAnswered(ALREADY_ANSWERED)
+            raise PromptAlreadyAnswered(sent.local_date)
         return OpenPrompt(sent.prompt_id, sent.user, sent.phrase, sent.local_date, sent.sent_at, sent.chat_id,
                           sent.message_id)
 
@@ -986,7 +992,7 @@ class JournalUseCase:
             log.warning("journal.prompt_not_marked", extra={"user": entry.user.user_id, "reason": str(error)})
         if outcome is JournalWrite.DUPLICATE:
             # This prompt already has its song (e.g. saved from the outbox while the prompt stayed open).
-            raise PromptAlreadyAnswered(ALREADY_ANSWERED)
+            raise PromptAlreadyAnswered(entry.local_date)
         return outcome is JournalWrite.QUEUED
 
     async def recall_open_prompts(self) -> int:

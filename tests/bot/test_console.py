@@ -702,7 +702,7 @@ async def test_the_console_deletes_a_wrong_answer_and_takes_the_prompt_again(db,
         "/journal delete 2020-01-01", "/journal delete someday", "/journal delete", "/quit"])
 
     assert out.count("Saved to your journal") == 2
-    assert "You've already answered that prompt" in out and "/journal delete last" in out
+    assert "You've already answered that prompt" in out and "Delete that entry first: /journal delete 20" in out
     deleted = next(line for line in out.splitlines() if line.startswith("Deleted from your journal: "))
     assert wrong.stem in deleted and deleted.endswith("– oops")
     assert "The prompt it answered is open again: answer it with another song." in out

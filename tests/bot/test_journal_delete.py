@@ -2,6 +2,7 @@
 for (playlists, the mood of the week), and its prompt takes another song."""
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 
@@ -85,7 +86,7 @@ async def test_a_deleted_answer_to_the_open_prompt_can_be_answered_again(db, cou
     wrong = await journal.answer(ALICE_DM, "oops", attachment(clip_paths[0]))
     assert isinstance(wrong, JournalSavedReply)
     refused = await journal.answer(ALICE_DM, "the one I meant", attachment(clip_paths[1]))
-    assert isinstance(refused, ErrorReply) and "/journal delete last" in refused.message
+    assert isinstance(refused, ErrorReply) and "/journal delete 2026-12-03, then answer it again" in refused.message
 
     gone = await journal.delete(ALICE_DM, "last")
 
@@ -376,3 +377,31 @@ async def test_a_delete_the_database_fails_keeps_the_queued_entry_and_a_retry_de
     finally:
         await gated.close()
         await gate.close()
+
+
+async def test_already_answered_points_at_the_entry_of_the_prompt_replied_to_not_the_newest(db, counting, clip_paths):
+    """A reply to yesterday's answered prompt is told to delete that entry first: by its date. "/journal
+    delete last", as it said, deleted today's entry, which the user wanted kept."""
+    clock = Clock(DEC_3)
+    journal = journal_usecase(db, counting, now=clock)
+    await journal.enable(ALICE_DM, "21:30", "UTC")
+    for message_id, clip in (("701", clip_paths[0]), ("702", clip_paths[1])):
+        prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
+        await journal.prompt_delivered(prompt.prompt_id, message_id)
+        assert isinstance(await journal.answer(ALICE_DM, message_id, attachment(clip)), JournalSavedReply)
+        clock.at += DAY
+    clock.at -= DAY
+
+    refused = await journal.answer(ALICE_DM, "meant for the 3rd", attachment(clip_paths[1]), prompt_message_id="701")
+    assert isinstance(refused, ErrorReply) and "already answered" in refused.message
+    hint = re.search(r"/journal delete (\S+)", refused.message)
+    assert hint is not None and hint.group(1).rstrip(",.") == "2026-12-03", refused.message
+
+    dm = await journal.answer(ALICE_DM, "today's again", attachment(clip_paths[0]))  # today's prompt: today's date
+    assert isinstance(dm, ErrorReply) and "/journal delete 2026-12-04" in dm.message, dm.message
+
+    gone = await journal.delete(ALICE_DM, hint.group(1).rstrip(",."))
+    assert isinstance(gone, JournalDeletedReply) and gone.entry.local_date == date(2026, 12, 3)
+    again = await journal.answer(ALICE_DM, "meant for the 3rd", attachment(clip_paths[1]), prompt_message_id="701")
+    assert isinstance(again, JournalSavedReply) and again.local_date == date(2026, 12, 3), again
+    assert await answered_days(journal) == [date(2026, 12, 4), date(2026, 12, 3)]
