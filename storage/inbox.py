@@ -31,7 +31,8 @@ class Arrival:
     user_id: str | None = None
     received: datetime | None = None  # set by `keep` when not given
     replays: int = 0  # restarts that have handed it to the bot again
-    # The message the bot showed for it so far (a "Fetching…" status): (chat id, message id)
+    # The message the bot showed for it so far (a "Fetching…" status): (chat id, message id); of a
+    # Discord command answered in parts, its followup for the part at work: (that part, message id)
     shown: tuple[str, str] | None = None
     # Of a request answered in parts (one answer for each file of a command, or each song of an album): how many
     # are answered, in order (the first `parts`)

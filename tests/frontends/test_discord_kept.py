@@ -6,6 +6,7 @@ itself is in tests/bot/test_app_stop.py."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from datetime import datetime, timedelta, timezone
 
@@ -14,12 +15,12 @@ from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
 from bot.usecases import build_usecases
 from storage.inbox import Arrival
 from storage.models import UserRef
-from storage.schema import INBOX
+from storage.schema import INBOX, TRACKS
 from bot.frontends.discord.kept import DM, KIND
-from tests.fakes.discord_api import APP_ID, FakeDiscord, user_payload
+from tests.fakes.discord_api import APP_ID, Call, FakeDiscord, user_payload
 from tests.frontends.conftest import discord_on
 from tests.frontends.test_discord import ALICE, VIDEO, cache_video, open_a_prompt
-from tests.frontends.test_discord_message_files import answers, ask_about, cached_files, titles
+from tests.frontends.test_discord_message_files import QUIET_S, answers, ask_about, cached_files, shown, titles
 from tests.frontends.test_telegram_inbox import gated_database, inbox_numbers, until
 
 SOURCE = f"discord:{APP_ID}"
@@ -288,3 +289,85 @@ async def test_a_journal_delete_the_killed_run_did_is_told_done_and_deletes_no_s
         assert await until(lambda: _empty(db))
     assert answer.content.startswith("Done already: your entry dated 2026-12-03 (On the way home…) is deleted")
     assert [e.track_title for e in await db.journal.list(alice)] == ["Song 0"]
+
+
+
+class ListensForEver:
+    """A classifier still listening when the bot is killed: its answer never comes."""
+    main_model_version = "v1"
+
+    def __init__(self) -> None:
+        self.listening = asyncio.Event()
+
+    async def classify(self, path, **kwargs):
+        self.listening.set()
+        await asyncio.Event().wait()
+
+
+def _key(n: int) -> str:
+    """The cache key of `cached_files`' file n."""
+    return "sha256:" + hashlib.sha256(f"OggS take {n}".encode()).hexdigest()
+
+
+async def _killed_listening(db, to: int) -> tuple[FakeDiscord, int, dict, Call]:
+    """"Mood of this song" on three files, the bot killed outright while it listens to file `to`
+    (2 or 3: those before answered, its followup showing "Listening…"): the fake Discord as the
+    kill left it (it takes nothing from the killed run after), the mark of the calls since the
+    command, the command as kept then, and file `to`'s followup as Discord has it."""
+    fake = FakeDiscord()
+    classifier = ListensForEver()
+    async with discord_on(fake, build_usecases(db, classifier, None)) as (_, frontend):
+        frontend.bot.stop_grace_s = 0.3
+        files = await cached_files(fake, db, 3)
+        heard = await db.db[TRACKS].find_one_and_delete({"key": _key(to)})  # not heard yet: listened to
+        mark = await ask_about(fake, files)
+        await asyncio.wait_for(classifier.listening.wait(), 10)
+
+        def listening():
+            return [m for m in shown(fake, mark) if m.content == STAGE_LISTENING]
+        assert await until(listening), [(c.name, c.content) for c in fake.calls[mark:]]
+        await asyncio.sleep(0.3)  # whatever is noted in the background, noted
+        left = await db.db[INBOX].find_one({})
+        await fake.stop()  # killed outright: nothing more of this run reaches Discord
+    await db.db[TRACKS].insert_one(heard)  # the restart hears it
+    await db.db[INBOX].delete_many({})
+    await db.db[INBOX].insert_one(left)  # as the run killed while listening left it
+    status, = listening()
+    return fake, mark, left, status
+
+
+async def test_the_menu_replayed_after_a_kill_answers_the_file_in_the_followup_the_killed_run_sent(usecases, db):
+    """The bot killed while the second file's followup showed "Listening…": the restart answered
+    that file in a new followup, and the killed run's stayed "Listening…" for ever. The followup is
+    noted where the command is kept (with the file it is for), and the restart edits the answer
+    into it."""
+    fake, mark, left, status = await _killed_listening(db, to=2)
+    assert left["parts"] == 1
+    assert left["shown"] == ["1", str(status.result["id"])], "the second file's followup was not noted"
+
+    async with discord_on(fake, usecases):
+        assert await until(lambda: _empty(db))
+        messages = await answers(fake, mark, 3)
+    assert [m.content for m in messages if m.content in STAGES] == []
+    assert titles(messages) == ["take1", "take2", "take3"], [(m.name, m.content) for m in messages]  # each once
+    assert messages[1].name == "edit_followup" and messages[1].match["message"] == str(status.result["id"])
+
+
+async def test_the_menu_replayed_after_a_kill_puts_no_answer_over_a_file_answered_before(usecases, db):
+    """Killed after the second file's answer was noted and before the third file's followup was: the
+    followup noted is the second's, which shows its answer. The third file's answer goes in a
+    followup of its own, not over the second's."""
+    fake, mark, left, status = await _killed_listening(db, to=3)
+    first, second, third = shown(fake, mark)
+    assert titles([first, second]) == ["take1", "take2"] and third is status
+    assert left["parts"] == 2 and left["shown"] == ["2", str(status.result["id"])]
+    await db.db[INBOX].update_one({}, {"$set": {"shown": ["1", second.result["id"]]}})  # the third's not noted
+    again = fake.mark()
+
+    async with discord_on(fake, usecases):
+        assert await until(lambda: _empty(db))
+        await asyncio.sleep(QUIET_S)
+    assert [c for c in fake.calls[again:] if c.match.get("message") == second.result["id"]] == []
+    replayed = shown(fake, again)
+    assert titles(replayed) == ["take3"]
+    assert len(fake.calls_of("followup", after=again)) == 1  # its own (the one sent before was not noted)

@@ -4,16 +4,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import weakref
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable, NamedTuple
 
 import aiohttp
 import discord
 
 from bot.frontends.discord.rendering import clip, edit_parts, message_parts
-from bot.replies import Attachment, Caller, ErrorReply
+from bot.replies import Attachment, Caller, ErrorReply, titled_upload
 from bot.tempfiles import local_name, temporary_folder, write_file
 # A file too short to hear, in the decoder's words.
 from inference.result import MIN_SECONDS, too_short_words
@@ -29,6 +30,11 @@ NOT_DOWNLOADED = ("I couldn't get that file from Discord: it may have been delet
 # What the channel sees of a refusal told to the asker alone, until it is deleted (or should that fail).
 ANSWERED_PRIVATELY = "Answered privately."
 AUDIO_SUFFIXES = frozenset({".mp3", ".ogg", ".oga", ".opus", ".wav", ".flac", ".m4a", ".aac"})
+# File names Discord's apps give that say nothing of the file, and what it is called instead (as
+# Telegram calls a file of no name, `titled_upload`): every voice message is voice-message.ogg, a
+# video a phone's app sends video0.mov (video1.mp4…), what is pasted unknown.<type>.
+NAMELESS = re.compile(r"(voice-message|video|unknown)\d*\.[0-9a-z]+", re.IGNORECASE)
+NAMELESS_KINDS = {"voice-message": "Voice note", "video": "Video", "unknown": "File"}
 # No answer from Discord (a dropped connection, a timeout): expected now and then, as its refusals
 # are (`shown_if_possible`); anything else showing a stage is a bug, logged with its traceback.
 NETWORK_ERRORS = (OSError, asyncio.TimeoutError, aiohttp.ClientError)
@@ -138,6 +144,42 @@ def dm_caller_of(message: discord.Message) -> Caller:
                   display_name=author.display_name)
 
 
+class SentBy(NamedTuple):
+    """Whose a message's files are (their display name; None: not known), and when it was sent."""
+
+    name: str | None
+    at: datetime
+
+
+def sent_by(message: discord.Message | discord.MessageSnapshot) -> SentBy:
+    """Whose the files of what a message shows are (`shown`): a forward's snapshot does not say
+    whose the message it forwards was, and its files are not the forwarder's."""
+    author = message.author.display_name if isinstance(message, discord.Message) else None
+    return SentBy(author, message.created_at)
+
+
+def uploaded_by(interaction: discord.Interaction) -> SentBy:
+    """A file given with a slash command: the asker's, sent with it."""
+    return SentBy(interaction.user.display_name, interaction.created_at)
+
+
+def upload_title(attachment: discord.Attachment, sender: SentBy | None) -> str | None:
+    """What to call an attachment (`Attachment.title`) whose file name is not what its sender
+    named it or says nothing: a name Discord had to change (it keeps ASCII letters and digits
+    alone, a hash where none are left) as sent, Discord's `title`; a voice message, or another
+    file under a name Discord's apps give (`NAMELESS`), by whose it is and the day, as Telegram
+    names a voice note: "Voice note by Alice, 5 Dec 2026". None: named by its file name."""
+    if (sent_as := " ".join((attachment.title or "").split())):
+        suffix = Path(attachment.filename).suffix
+        stem = sent_as[:-len(suffix)] if suffix and sent_as.casefold().endswith(suffix.casefold()) else sent_as
+        return stem.strip() or sent_as
+    nameless = NAMELESS.fullmatch(attachment.filename)
+    if sender is None or not (attachment.is_voice_message() or nameless):
+        return None
+    kind = "Voice note" if attachment.is_voice_message() else NAMELESS_KINDS[nameless.group(1).lower()]
+    return titled_upload(kind, sender.name, sender.at)
+
+
 def is_audio(attachment: discord.Attachment) -> bool:
     """A file that may carry a song: audio, a video (the classifier hears its sound), or an audio
     file's name under a content type Discord did not know (octet-stream, or none)."""
@@ -189,9 +231,10 @@ async def fetched(attachment: discord.Attachment, asker: dict[str, str | None]) 
 
 
 @contextlib.asynccontextmanager
-async def downloaded(attachment: discord.Attachment | None, limit: int, asker: dict[str, str | None]
-                     ) -> AsyncIterator[Attachment | ErrorReply | None]:
-    """The attachment saved to a temporary file (removed afterwards); refused before downloading
+async def downloaded(attachment: discord.Attachment | None, limit: int, asker: dict[str, str | None],
+                     sender: SentBy | None = None) -> AsyncIterator[Attachment | ErrorReply | None]:
+    """The attachment saved to a temporary file (removed afterwards), titled where its name is not
+    its sender's or says nothing (`upload_title`: `sender`'s voice message); refused before downloading
     when larger than `limit`, or a voice message Discord says lasts under the classifier's 10 s
     (`asker`'s refusal, logged), or explained when Discord does not hand it over (`fetched`)."""
     if attachment is None:
@@ -214,7 +257,8 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
         path = folder / local_name(attachment.filename)
         await write_file(path, data)
         size = len(data)
-        yield too_large(size, limit, asker) if size > limit else Attachment(str(path), attachment.filename, size)
+        yield (too_large(size, limit, asker) if size > limit
+               else Attachment(str(path), attachment.filename, size, title=upload_title(attachment, sender)))
 
 
 @contextlib.asynccontextmanager
@@ -356,7 +400,7 @@ class MessageProgress:
     def __init__(self, channel: discord.abc.Messageable | discord.Webhook, in_flight: RequestsInFlight, *,
                  on_sent: Callable[[discord.Message], None] | None = None) -> None:
         self.channel = channel
-        self.message: discord.Message | discord.PartialMessage | None = None
+        self.message: discord.Message | discord.PartialMessage | SentFollowup | None = None
         self.stages = BackgroundStages(self._show_stage, in_flight)
         self.refused = False  # Discord refused a stage for the user's doing (`refuses_the_user`)
         self.on_sent = on_sent
@@ -411,8 +455,15 @@ class FollowupProgress(MessageProgress):
     """`MessageProgress` for a deferred interaction's next answers (its first is the "thinking"
     response, `InteractionProgress`): each its own followup, sent on its first stage, then edited."""
 
-    def __init__(self, interaction: discord.Interaction, in_flight: RequestsInFlight) -> None:
-        super().__init__(interaction.followup, in_flight)
+    def __init__(self, interaction: discord.Interaction, in_flight: RequestsInFlight, *,
+                 on_sent: Callable[[discord.Message], None] | None = None) -> None:
+        super().__init__(interaction.followup, in_flight, on_sent=on_sent)
+
+    def take_over(self, message_id: int) -> None:
+        """Show the stages and the answer in a followup a run killed outright sent for the same
+        answer (edited through the interaction's webhook, while its token lives)."""
+        self.message = SentFollowup(self.channel, message_id)
+        self._stage = None
 
     async def _send(self, **parts) -> discord.WebhookMessage:
         return await self.channel.send(**parts, wait=True)  # a followup is returned only when waited for
@@ -426,6 +477,21 @@ class FollowupProgress(MessageProgress):
                 await self.message.delete()
             except discord.HTTPException as error:  # it stays, showing a stage
                 log.warning("discord.private_answer_not_cleared", extra={"reason": str(error)})
+
+
+class SentFollowup:
+    """A followup known by its id alone (sent by an earlier run), edited and deleted through the
+    interaction's webhook as a `discord.WebhookMessage` is: a webhook has no partial message."""
+
+    def __init__(self, webhook: discord.Webhook, message_id: int) -> None:
+        self.webhook = webhook
+        self.id = message_id
+
+    async def edit(self, **parts) -> discord.WebhookMessage:
+        return await self.webhook.edit_message(self.id, **parts)
+
+    async def delete(self) -> None:
+        await self.webhook.delete_message(self.id)
 
 
 async def show_privately(interaction: discord.Interaction, reply: object) -> None:

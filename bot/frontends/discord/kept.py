@@ -9,7 +9,9 @@ Discord had sent them: their deferral is refused as already made (40060), which 
 deferral that stands (`interactions.acknowledge`), and their answer goes in the "thinking…" the
 killed run left. Discord takes an interaction's answers for 15 minutes: one older is dropped. A
 command answered in parts (the message command on several files, a followup each) notes each part
-answered (`part_answered`), and its answer after a restart starts after them (`parts_answered`).
+answered (`part_answered`), and its answer after a restart starts after them (`parts_answered`);
+the followup of the part at work is noted once sent, with its part (`followup_shown`), and the
+answer after a restart goes in it (`followup_before`): "Listening…" is not left in the channel.
 
 A user's DM (an answer to a daily prompt) is kept the same way, from its MESSAGE_CREATE until its
 listener's task ends, and handed over again as one at the start (within a day, as the inbox keeps
@@ -83,7 +85,22 @@ class KeptCommands:
     def shown(self, number: int, channel_id: int, message_id: int) -> None:
         """The DM `number`'s status message was sent: noted in the background where the DM is
         kept (once its write is done; a write still to come takes it too)."""
-        self._shown[number] = shown = (str(channel_id), str(message_id))
+        self._note_shown(number, (str(channel_id), str(message_id)))
+
+    def followup_shown(self, number: int, part: int, message_id: int) -> None:
+        """The command `number`'s followup for its part `part` (a file of the message command) was
+        sent, its answer to come: noted as a DM's status is (`shown`), with the part it is for."""
+        self._note_shown(number, (str(part), str(message_id)))
+
+    def followup_before(self, number: int, part: int) -> int | None:
+        """The followup a run killed outright sent for part `part` of the command `number`,
+        replayed: its answer goes in it. None for one noted for an earlier part, answered since
+        (the next part's followup was not noted before the kill)."""
+        before = self._shown_before.pop(number, None)
+        return int(before[1]) if before is not None and before[0] == str(part) else None
+
+    def _note_shown(self, number: int, shown: tuple[str, str]) -> None:
+        self._shown[number] = shown
         task = asyncio.get_running_loop().create_task(
             self._kept.after_writes(lambda: self._inbox.shown(self.source, number, *shown)))
         self._noting.add(task)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -13,15 +14,18 @@ from bot.frontends.discord.interactions import (
     FollowupProgress,
     InteractionProgress,
     RequestsInFlight,
+    SentBy,
     acknowledge,
     answerable_until,
     caller_of,
     downloaded,
     is_audio,
+    sent_by,
     show,
     show_followup,
     show_in_channel,
     shown,
+    uploaded_by,
     whose,
 )
 from bot.frontends import render
@@ -30,6 +34,9 @@ from bot.sources.models import UnsupportedInputError
 from bot.sources.query import DEFAULT_ALLOWED, LINK_CLOSERS, marked_link, parse_query, without_markup
 from bot.usecases.help import MOOD
 from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, told_to_wait
+
+if TYPE_CHECKING:
+    from bot.frontends.discord.kept import KeptCommands
 
 # A link, in any case (a phone capitalises one that starts a sentence: "Https://…"), or a Spotify
 # URI (spotify:track:…, as Spotify's desktop app copies a song), as /mood reads them; it stops at a
@@ -118,9 +125,10 @@ class MoodCog(commands.Cog):
         if not (query or file):
             await show(interaction, ErrorReply(NOTHING_TO_CLASSIFY), ephemeral=True)
             return
-        # Discord's emoji and mentions typed with a file name no song: nothing was left aside.
-        note = query_left_aside(without_markup(query or ""), file.filename) if file else None
-        await self._classify(interaction, query, file, note=note)
+        # Discord's emoji and mentions typed with a file name no song: nothing was left aside. Nor
+        # do the words of its name as sent, where Discord changed it (Cyrillic letters: a hash).
+        note = query_left_aside(without_markup(query or ""), file.filename, file.title or "") if file else None
+        await self._classify(interaction, query, file, uploaded_by(interaction), note=note)
 
     async def mood_of_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """A link the bot can read, else its audio files (each, `_classify_files`), else whatever
@@ -130,7 +138,7 @@ class MoodCog(commands.Cog):
         link = first_link(message, self.allowed_hosts)
         audios = [a for a in message.attachments if is_audio(a)]
         if link is None and audios:
-            await self._classify_files(interaction, audios[:MAX_SONGS_AT_ONCE])
+            await self._classify_files(interaction, audios[:MAX_SONGS_AT_ONCE], sent_by(message))
             return
         file = None
         if link is None:
@@ -139,23 +147,24 @@ class MoodCog(commands.Cog):
         if not (link or file):
             await show(interaction, ErrorReply(NO_SONG_IN_MESSAGE), ephemeral=True)
             return
-        await self._classify(interaction, link, file)
+        await self._classify(interaction, link, file, sent_by(message))
 
     async def _classify(self, interaction: discord.Interaction, query: str | None,
-                        file: discord.Attachment | None, *, note: str | None = None) -> None:
+                        file: discord.Attachment | None, sender: SentBy, *, note: str | None = None) -> None:
         caller = self.usecases.privacy.arrived(caller_of(interaction))  # before the download: /forget beats it
         await acknowledge(interaction, thinking=True)
         progress = InteractionProgress(interaction, self.in_flight)
-        reply = await self._heard(interaction, caller, query, file, progress)
+        reply = await self._heard(interaction, caller, query, file, progress, sender)
         await show_in_channel(interaction, reply, note=note)
 
-    async def _classify_files(self, interaction: discord.Interaction, files: list[discord.Attachment]) -> None:
+    async def _classify_files(self, interaction: discord.Interaction, files: list[discord.Attachment],
+                              sender: SentBy) -> None:
         """Each file's mood, one after another in the message's order, as /mood answers one: the
         first in place of "thinking…", the next ones as followups. A refusal to wait (the rate
         limit) ends them, saying so once; so does too little time left to answer (`FILE_TIME`).
         Each answer is noted where the command is kept (`KeptCommands.part_answered`): the answer
-        after a hard kill goes on from the first file not answered, and after one that ended them,
-        says nothing more."""
+        after a hard kill goes on from the first file not answered (in the followup the killed run
+        sent for it, `_progress_of`), and after one that ended them, says nothing more."""
         caller = self.usecases.privacy.arrived(caller_of(interaction))  # before the downloads: /forget beats them
         await acknowledge(interaction, thinking=True)
         until = answerable_until(interaction)
@@ -165,20 +174,35 @@ class MoodCog(commands.Cog):
             if index < answered:  # by a run killed outright
                 continue
             left = len(files) - index - 1
-            progress = (FollowupProgress if index else InteractionProgress)(interaction, self.in_flight)
+            progress = self._progress_of(interaction, index, kept)
             if index:  # the response shows the first file's answer: a stop cuts this one short in its own message
                 self.bot.serve(functools.partial(progress.show, ErrorReply(render.RESTARTING)))
             if discord.utils.utcnow() + FILE_TIME > until:  # its answer might find the token expired
                 await self._show_next(interaction, progress, ErrorReply(OUT_OF_TIME.format(count=left + 1)))
                 ended = True
             else:
-                reply = await self._heard(interaction, caller, None, file, progress)
+                reply = await self._heard(interaction, caller, None, file, progress, sender)
                 await self._show_next(interaction, progress, with_rest_not_heard(reply, left))
                 ended = told_to_wait(reply)
             if kept is not None:  # the rest too when these ended them: said not heard
                 await kept.part_answered(interaction.id, len(files) if ended else index + 1)
             if ended:
                 return
+
+    def _progress_of(self, interaction: discord.Interaction, index: int,
+                     kept: KeptCommands | None) -> InteractionProgress | FollowupProgress:
+        """The stages of file `index`: the first's in "thinking…", a next one's in its followup,
+        noted where the command is kept once sent; or in the followup a run killed outright sent
+        for it (`KeptCommands.followup_before`), which its answer then replaces."""
+        if not index:
+            return InteractionProgress(interaction, self.in_flight)
+        if kept is None:
+            return FollowupProgress(interaction, self.in_flight)
+        progress = FollowupProgress(interaction, self.in_flight,
+                                    on_sent=lambda sent: kept.followup_shown(interaction.id, index, sent.id))
+        if (before := kept.followup_before(interaction.id, index)) is not None:
+            progress.take_over(before)
+        return progress
 
     @staticmethod
     async def _show_next(interaction: discord.Interaction, progress: InteractionProgress | FollowupProgress,
@@ -190,12 +214,14 @@ class MoodCog(commands.Cog):
             await show_in_channel(interaction, reply)
 
     async def _heard(self, interaction: discord.Interaction, caller: Caller, query: str | None,
-                     file: discord.Attachment | None, progress: InteractionProgress | FollowupProgress) -> object:
-        """The mood of `query` or `file`, its stages shown by `progress` (settled before returning)."""
+                     file: discord.Attachment | None, progress: InteractionProgress | FollowupProgress,
+                     sender: SentBy) -> object:
+        """The mood of `query` or `file` (`sender`'s: a voice message is named by whose it is),
+        its stages shown by `progress` (settled before returning)."""
         try:
             await progress(STAGE_FINDING)
             asker = whose(interaction.user, interaction.guild_id)
-            async with downloaded(file, self.max_audio_bytes, asker) as attachment:
+            async with downloaded(file, self.max_audio_bytes, asker, sender) as attachment:
                 if isinstance(attachment, ErrorReply):
                     return attachment
                 return await self.usecases.mood.run(caller, query, attachment, progress=progress)
