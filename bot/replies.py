@@ -5,7 +5,7 @@ No platform names here, and nothing that needs a network to render (charts are P
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Awaitable, Callable
 
 
@@ -46,8 +46,18 @@ class Attachment:
     filename: str
     size: int
     # What to call it, where its file name is only the front-end's (a Telegram voice note's
-    # "voice.ogg"): "Voice note by Alice, 5 Dec 2026". None: named from `filename`.
+    # "voice.ogg", a Discord voice message's "voice-message.ogg"): "Voice note by Alice, 5 Dec
+    # 2026" (`titled_upload`). None: named from `filename`.
     title: str | None = None
+
+
+def titled_upload(kind: str, sender: str | None, sent_at: datetime) -> str:
+    """The title of a file whose name says nothing, the same on every platform: what it is, whose,
+    and the day (UTC) it was sent, "Voice note by Alice, 5 Dec 2026"; "Voice note, 5 Dec 2026"
+    when who sent it is not known."""
+    name, at = " ".join((sender or "").split()), sent_at.astimezone(timezone.utc)
+    day = f"{at.day} {at:%b %Y}"
+    return f"{kind} by {name}, {day}" if name else f"{kind}, {day}"
 
 
 # Progress stages reported while /mood works, in order.

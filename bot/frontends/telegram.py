@@ -21,7 +21,7 @@ import time
 import warnings
 from collections import OrderedDict
 from dataclasses import replace
-from datetime import timedelta, timezone
+from datetime import timedelta
 from typing import Any, AsyncIterator, Callable, Sequence
 from urllib.parse import urlsplit
 
@@ -94,6 +94,7 @@ from bot.replies import (
     PromptMessage,
     ServerMoodReply,
     StatsReply,
+    titled_upload,
 )
 from bot.tempfiles import local_name, temporary_folder, write_file
 # The shared vocabulary: the moods, in the order of the playlist buttons; a file too long or too short, in the
@@ -1876,9 +1877,7 @@ def upload_title(message: Message | ExternalReplyInfo) -> str | None:
         sender = message.sender_chat or message.from_user
         name = sender.first_name if isinstance(sender, User) else sender.title if sender is not None else None
         when = message.date
-    name, at = " ".join((name or "").split()), when.astimezone(timezone.utc)
-    day = f"{at.day} {at:%b %Y}"
-    return f"{kind} by {name}, {day}" if name else f"{kind}, {day}"
+    return titled_upload(kind, name, when)
 
 
 def origin_name(origin: MessageOrigin) -> str | None:

@@ -23,6 +23,7 @@ from bot.frontends.discord.interactions import (
     downloaded,
     refuses_the_bot,
     refuses_the_user,
+    sent_by,
     show,
     shown,
     song_attachment,
@@ -466,7 +467,7 @@ class JournalCog(commands.Cog):
         query = song.content or (None if file else first_link(song, self.allowed_hosts)
                                  or next(iter(links_in(song)), None))
         asker = whose(message.author)
-        async with downloaded(file, self.max_audio_bytes, asker) as attachment:
+        async with downloaded(file, self.max_audio_bytes, asker, sent_by(song)) as attachment:
             if isinstance(attachment, ErrorReply):
                 reply = attachment
             else:
