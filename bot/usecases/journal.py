@@ -1114,6 +1114,11 @@ class JournalUseCase:
             return ErrorReply(template.format(day=day.isoformat(), count=len(candidates), number=chosen))
         entry = candidates[(chosen or 1) - 1]
         try:
+            # The prompt is open again before its entry goes: a database failing between the two
+            # leaves an entry whose prompt is open (an answer to it is refused as a duplicate,
+            # which marks it answered again), never a prompt answered by no entry, which no
+            # answer nor delete could open again.
+            found = await self.db.prompts.reopen(ref, entry.prompt_id, deleted_by=command)
             # From the database and the outbox with no drain between (it would write the entry
             # back); a database that fails leaves both as they were.
             if self.writer is not None:
@@ -1127,7 +1132,7 @@ class JournalUseCase:
             return ErrorReply(GENERIC_ERROR)
         if not removed and not deleted:  # deleted meanwhile (another /journal delete, a /forget)
             return ErrorReply(ENTRY_GONE)
-        reopened = await self._reopen(ref, entry.prompt_id, command)
+        reopened = found and await self._reopened(ref, entry.prompt_id)
         log.info("journal.deleted", extra={"user": caller.user_id, "queued": bool(removed), "reopened": reopened})
         return JournalDeletedReply(entry_view(entry),
                                    reopened=reopened and user is not None and user.journal_enabled)
@@ -1141,16 +1146,15 @@ class JournalUseCase:
         except OSError:
             return []
 
-    async def _reopen(self, ref: UserRef, prompt_id: str, command: str | None = None) -> bool:
-        """The prompt whose entry was deleted takes an answer again: a reply to its message files
-        a song under its day, as before it was answered. True when it is the one a message that
-        names no prompt answers now (the user's latest of the last ANSWER_DAYS): the reply says so.
-        An older one is answered by a reply to it only, as it was before (never by a plain message)."""
+    async def _reopened(self, ref: UserRef, prompt_id: str) -> bool:
+        """The prompt whose entry was deleted, open again in the database, takes an answer: a
+        reply to its message files a song under its day, as before it was answered. True when it
+        is the one a message that names no prompt answers now (the user's latest of the last
+        ANSWER_DAYS): the reply says so. An older one is answered by a reply to it only, as it
+        was before (never by a plain message)."""
         if prompt_id in self._open:
             self._open[prompt_id] = replace(self._open[prompt_id], answered=False)
         try:
-            if not await self.db.prompts.reopen(ref, prompt_id, deleted_by=command):
-                return False
             latest = await self.db.prompts.latest(ref, since=self.now() - timedelta(days=ANSWER_DAYS))
         except StorageError as error:
             log.warning("journal.prompt_not_reopened", extra={"user": ref.user_id, "reason": str(error)})

@@ -405,3 +405,34 @@ async def test_already_answered_points_at_the_entry_of_the_prompt_replied_to_not
     again = await journal.answer(ALICE_DM, "meant for the 3rd", attachment(clip_paths[1]), prompt_message_id="701")
     assert isinstance(again, JournalSavedReply) and again.local_date == date(2026, 12, 3), again
     assert await answered_days(journal) == [date(2026, 12, 4), date(2026, 12, 3)]
+
+
+async def test_a_database_failing_between_the_entry_and_its_prompt_leaves_no_prompt_that_cannot_be_answered(
+        db_server, mongo_uri, db_name, counting, clip_paths):
+    """The database fails the delete's reopening of the prompt. Before, the entry was gone and the
+    prompt stayed answered: the user, told "Deleted", was refused another song ("already answered:
+    /journal delete 2026-12-03"), and that delete found no entry. Now the prompt is reopened first:
+    a failure deletes nothing and is told, and the user's next try deletes it and takes the new song."""
+    gate = await WireGate(db_server.port).start()
+    gated = await Database.connect(gate.uri(mongo_uri), db_name)
+    try:
+        await gated.init()
+        journal = journal_usecase(gated, counting, now=lambda: DEC_3)
+        await journal.enable(ALICE_DM, "21:30", "UTC")
+        await journal.make_prompt(await gated.users.get(ALICE_REF))
+        assert isinstance(await journal.answer(ALICE_DM, "oops", attachment(clip_paths[0])), JournalSavedReply)
+
+        gate.cut_next("update", "prompts")
+        failed = await journal.delete(ALICE_DM, "last", message_id="301")
+
+        assert gate.was_cut
+        assert isinstance(failed, ErrorReply), failed
+        assert await gated.journal.count(ALICE_REF) == 1
+        retried = await journal.delete(ALICE_DM, "last", message_id="302")
+        assert isinstance(retried, JournalDeletedReply) and retried.reopened, retried
+        again = await journal.answer(ALICE_DM, "the one I meant", attachment(clip_paths[1]))
+        assert isinstance(again, JournalSavedReply), again
+        assert [e.note for e in await gated.journal.list(ALICE_REF)] == ["the one I meant"]
+    finally:
+        await gated.close()
+        await gate.close()
