@@ -1159,7 +1159,15 @@ class JournalUseCase:
         except StorageError as error:
             log.warning("journal.prompt_not_reopened", extra={"user": ref.user_id, "reason": str(error)})
             return False
-        return latest is not None and latest.prompt_id == prompt_id
+        if latest is None or latest.prompt_id != prompt_id:
+            return False
+        if prompt_id not in self._open:
+            # Held in memory as an open prompt recalled at start is: in an outage the next message
+            # answers it (it is the user's latest), not an older one still open held there.
+            self._remember(OpenPrompt(latest.prompt_id, latest.user, latest.phrase, latest.local_date,
+                                      latest.sent_at, latest.chat_id, latest.message_id,
+                                      erasures=self.db.privacy.erasures(ref)))
+        return True
 
     async def stats(self, caller: Caller) -> StatsReply | ErrorReply:
         if (refused := refusal(self.limits.stats, caller, "stats")) is not None:

@@ -436,3 +436,29 @@ async def test_a_database_failing_between_the_entry_and_its_prompt_leaves_no_pro
     finally:
         await gated.close()
         await gate.close()
+
+
+async def test_the_reopened_prompt_takes_the_song_in_an_outage_after_a_restart_not_an_older_open_one(
+        counting, clip_paths, outage):
+    """Today's prompt was answered before a restart, yesterday's left open (recalled at start, held in
+    memory; today's, answered, was not). Today's entry deleted ("open again"), the database goes down:
+    the next message answers today's prompt, queued in the outbox, not yesterday's under its date."""
+    db, writer = outage.db, outage.writer
+    clock = Clock(DEC_3)
+    before = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None, now=clock), writer=writer, now=clock)
+    await before.enable(ALICE_DM, "21:30", "UTC")
+    await before.make_prompt(await db.users.get(ALICE_REF))  # the 3rd's, left unanswered
+    clock.at += DAY
+    await before.make_prompt(await db.users.get(ALICE_REF))
+    assert isinstance(await before.answer(ALICE_DM, "oops", attachment(clip_paths[0])), JournalSavedReply)
+
+    after = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None, now=clock), writer=writer, now=clock)
+    assert await after.recall_open_prompts() == 1  # the 3rd's
+    gone = await after.delete(ALICE_DM, "last")
+    assert isinstance(gone, JournalDeletedReply) and gone.reopened, gone
+
+    outage.down()
+    again = await after.answer(ALICE_DM, "the one I meant", attachment(clip_paths[1]))
+    assert isinstance(again, JournalSavedReply) and again.queued, again
+    assert again.local_date == date(2026, 12, 4), again
+    assert [e.local_date for e in await writer.outbox.queued(ALICE_REF)] == [date(2026, 12, 4)]
