@@ -156,6 +156,10 @@ ONE_ENTRY_ON = "{day} has one entry, not {number}: /journal delete {day} deletes
 BAD_DELETE_NUMBER = ("{day} has {count} entries: choose one by its number, 1 to {count}, as /journal delete {day} "
                      "lists them, e.g. /journal delete {day} {count}.")
 ENTRY_GONE = "That entry is no longer in your journal. /journal list shows what's there."
+# /journal delete last while an answer of the user's is being heard or saved: the newest entry so
+# far is the one before it, which they did not mean.
+ANSWER_UNDER_WAY = ("Your answer to a prompt is still being saved, so your newest entry isn't it yet: send "
+                    "/journal delete last again once I've replied to it, or name the entry's date.")
 # The same /journal delete handed over again after a hard kill: done the first time, nothing more.
 ALREADY_DELETED = ("Done already: your entry dated {day} ({phrase}) is deleted from your journal. "
                    "/journal list shows what's there.")
@@ -584,6 +588,8 @@ class JournalUseCase:
         self.schedule: PromptSchedule = schedule or NoSchedule()
         self.now = now
         self._open: OrderedDict[str, OpenPrompt] = OrderedDict()
+        # Users with an answer under way (heard, then saved): their "/journal delete last" waits for it.
+        self._answering: Counter[UserRef] = Counter()
         # Users whose prompts stopped unasked and who were not told yet; None until read from the
         # database (once, at the first command): each command or message checks it.
         self._paused: set[UserRef] | None = None
@@ -828,6 +834,18 @@ class JournalUseCase:
         message handed over again (after a hard kill, `bot/usecases/inbox.py`) is told its entry
         was saved, as the first time, and makes no second one (nor takes a newer prompt)."""
         ref = UserRef(caller.platform, caller.user_id)
+        self._answering[ref] += 1  # "/journal delete last" meanwhile would take the entry before it
+        try:
+            return await self._answer(caller, ref, text, attachment, prompt_message_id=prompt_message_id,
+                                      message_id=message_id, progress=progress)
+        finally:
+            self._answering[ref] -= 1
+            if not self._answering[ref]:
+                del self._answering[ref]
+
+    async def _answer(self, caller: Caller, ref: UserRef, text: str | None, attachment: Attachment | None, *,
+                      prompt_message_id: str | None, message_id: str | None,
+                      progress: Progress) -> JournalSavedReply | ErrorReply:
         # As the answer arrived (the front-end's stamp), else now: a /forget since drops it.
         erasures = self.db.privacy.erasures(ref) if caller.erasures is None else caller.erasures
         await self._drain_queued(ref)
@@ -1078,6 +1096,8 @@ class JournalUseCase:
         if isinstance(target, ErrorReply):
             return target
         day, chosen = target
+        if day is None and self._answering[ref]:  # its entry is not saved yet: the newest is the one before
+            return ErrorReply(ANSWER_UNDER_WAY)
         command = None if message_id is None else f"{caller.chat_id or caller.user_id}:{message_id}"
         if command is not None:
             try:

@@ -2,6 +2,7 @@
 for (playlists, the mood of the week), and its prompt takes another song."""
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
@@ -462,3 +463,38 @@ async def test_the_reopened_prompt_takes_the_song_in_an_outage_after_a_restart_n
     assert isinstance(again, JournalSavedReply) and again.queued, again
     assert again.local_date == date(2026, 12, 4), again
     assert [e.local_date for e in await writer.outbox.queued(ALICE_REF)] == [date(2026, 12, 4)]
+
+
+async def test_last_while_an_answer_is_still_being_saved_deletes_no_other_entry(
+        db_server, mongo_uri, db_name, counting, clip_paths):
+    """Today's answer is being heard and saved (its write held) when the user, seeing the wrong song,
+    sends "/journal delete last": the newest entry saved so far is yesterday's, which they never
+    meant. They are told to wait for the answer, and nothing is deleted; once it is saved, "last"
+    is that answer."""
+    gate = await WireGate(db_server.port).start()
+    gated = await Database.connect(gate.uri(mongo_uri), db_name)
+    try:
+        await gated.init()
+        clock = Clock(DEC_3)
+        journal = journal_usecase(gated, counting, now=clock)
+        await journal.enable(ALICE_DM, "21:30", "UTC")
+        await journal.make_prompt(await gated.users.get(ALICE_REF))
+        assert isinstance(await journal.answer(ALICE_DM, "yesterday's", attachment(clip_paths[0])), JournalSavedReply)
+        clock.at += DAY
+        await journal.make_prompt(await gated.users.get(ALICE_REF))
+
+        gate.hold("insert", "journal")
+        answering = asyncio.create_task(journal.answer(ALICE_DM, "oops", attachment(clip_paths[1])))
+        await asyncio.wait_for(gate.held.wait(), 30)
+        early = await journal.delete(ALICE_DM, "last", message_id="301")
+        gate.release()
+        saved = await answering
+
+        assert isinstance(early, ErrorReply) and "still being saved" in early.message, early
+        assert isinstance(saved, JournalSavedReply) and saved.local_date == date(2026, 12, 4)
+        assert [e.note for e in await gated.journal.list(ALICE_REF)] == ["oops", "yesterday's"]
+        meant = await journal.delete(ALICE_DM, "last", message_id="302")
+        assert isinstance(meant, JournalDeletedReply) and meant.entry.note == "oops", meant
+    finally:
+        await gated.close()
+        await gate.close()
