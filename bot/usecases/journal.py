@@ -139,6 +139,10 @@ BAD_PAGE = ("“{page}” isn't a page number. Pages count from 1, your latest {
             "page 2 holds the {limit} before those.")
 NO_OLDER = "There are no older entries: that was the start of your journal."
 PAGE_GONE = "Those entries are no longer in your journal. /journal list shows your latest."
+# A page turned from an entry /journal delete took since (the last shown, for ◀ Older): the others
+# are there, but where that one stood is not known any more.
+PAGE_TURNED_FROM_DELETED = ("That page can't be turned: an entry on it was deleted since. /journal list shows "
+                            "your latest entries.")
 # /journal delete <YYYY-MM-DD | last> [number]: one entry, by its day as /journal list dates it.
 DELETE_EXAMPLE = "/journal delete 2026-12-05"
 DELETE_USAGE = ("Tell me which entry to delete: /journal delete last (your newest), or /journal delete <YYYY-MM-DD> "
@@ -1070,8 +1074,8 @@ class JournalUseCase:
                         return ErrorReply(beyond_last_page(page_label(page), pages, total))
                     number = number if total else 1
                 found = await self.db.journal.page(ref, limit, skip=(number - 1) * limit)
-            if found is None:
-                return ErrorReply(PAGE_GONE)
+            if found is None:  # its cursor's entry is gone: all of them (/forget), or that one (/journal delete)
+                return ErrorReply(PAGE_TURNED_FROM_DELETED if await self.db.journal.count(ref) else PAGE_GONE)
             user = None if found.entries else await self.db.users.get(ref)
         except StorageError as error:
             return ErrorReply(str(error))

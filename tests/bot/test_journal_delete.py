@@ -498,3 +498,22 @@ async def test_last_while_an_answer_is_still_being_saved_deletes_no_other_entry(
     finally:
         await gated.close()
         await gate.close()
+
+
+async def test_a_page_button_turned_from_an_entry_deleted_since_does_not_say_the_journal_lost_the_rest(db, counting):
+    """/journal list, then the last entry shown deleted (a wrong song, seen there), then ◀ Older on
+    that list: its cursor is the deleted entry. "Those entries are no longer in your journal" said
+    the older ones were gone too, which only /forget does; it now says what happened."""
+    journal = journal_usecase(db, counting, now=lambda: DEC_3)
+    for n in range(12):
+        day = date(2026, 11, 1) + n * DAY
+        await db.journal.add(seeded(ALICE_REF, day, f"p{n}", title=f"Song {n}"))
+    shown = await journal.list(ALICE_DM)
+    assert shown.entries[-1].title == "Song 2"
+    assert isinstance(await journal.delete(ALICE_DM, shown.entries[-1].local_date.isoformat()), JournalDeletedReply)
+
+    older = await journal.list(ALICE_DM, before=shown.entries[-1].cursor)
+
+    assert isinstance(older, ErrorReply) and "no longer in your journal" not in older.message, older
+    assert "deleted" in older.message and "/journal list" in older.message
+    assert await db.journal.count(ALICE_REF) == 11
