@@ -1156,10 +1156,11 @@ class JournalUseCase:
             return ErrorReply(GENERIC_ERROR)
         if not removed and not deleted:  # deleted meanwhile (another /journal delete, a /forget)
             return ErrorReply(ENTRY_GONE)
-        reopened = found and await self._reopened(ref, entry.prompt_id)
+        # With the journal off, no prompt is held in memory (`disable`): none takes a song in an outage.
+        on = user is not None and user.journal_enabled
+        reopened = found and on and await self._reopened(ref, entry.prompt_id)
         log.info("journal.deleted", extra={"user": caller.user_id, "queued": bool(removed), "reopened": reopened})
-        return JournalDeletedReply(entry_view(entry),
-                                   reopened=reopened and user is not None and user.journal_enabled)
+        return JournalDeletedReply(entry_view(entry), reopened=reopened)
 
     async def _queued(self, ref: UserRef) -> list[JournalEntry]:
         """The user's entries still waiting in the outbox (none when it cannot be read)."""

@@ -517,3 +517,23 @@ async def test_a_page_button_turned_from_an_entry_deleted_since_does_not_say_the
     assert isinstance(older, ErrorReply) and "no longer in your journal" not in older.message, older
     assert "deleted" in older.message and "/journal list" in older.message
     assert await db.journal.count(ALICE_REF) == 11
+
+
+async def test_a_prompt_reopened_with_the_journal_off_takes_no_song_in_an_outage(counting, clip_paths, outage):
+    """/journal off forgets the prompts held in memory: with the database down, none takes a song. A
+    delete afterwards reopens its prompt in the database, but holds it in memory only while the
+    journal is on: the next message in an outage is not filed."""
+    db, writer = outage.db, outage.writer
+    clock = Clock(DEC_3)
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None, now=clock), writer=writer, now=clock)
+    await journal.enable(ALICE_DM, "21:30", "UTC")
+    await journal.make_prompt(await db.users.get(ALICE_REF))
+    assert isinstance(await journal.answer(ALICE_DM, "oops", attachment(clip_paths[0])), JournalSavedReply)
+    await journal.disable(ALICE_DM)
+    gone = await journal.delete(ALICE_DM, "last")
+    assert isinstance(gone, JournalDeletedReply) and not gone.reopened, gone
+
+    outage.down()
+    refused = await journal.answer(ALICE_DM, "while off", attachment(clip_paths[1]))
+    assert isinstance(refused, ErrorReply), refused
+    assert writer.outbox.pending() == 0
