@@ -424,16 +424,21 @@ class JournalWriter:
         self._erasures[ref] += 1
         return await self.outbox.remove(ref)
 
-    async def delete(self, ref: UserRef, prompt_id: str) -> tuple[bool, int]:
+    async def delete(self, ref: UserRef, prompt_id: str,
+                     first: Callable[[], Awaitable[object]] | None = None) -> tuple[bool, int]:
         """Delete the user's entry for `prompt_id` (/journal delete) from the database, then from
         the outbox, with no drain between (it would write the entry back); (whether the database
         held it, how many outbox lines went). A database that fails the delete (StorageError)
         leaves the outbox as it was: the user, told so, may ask again, and "last" is still that
-        entry (taken out of the outbox first, the one before it was "last" for the second try)."""
+        entry (taken out of the outbox first, the one before it was "last" for the second try).
+        `first` (the prompt's reopening) runs before, with no drain between either: a drain
+        writing the entry marks its prompt answered, after the reopening it would undo."""
         stored = False
 
         async def from_the_database() -> None:
             nonlocal stored
+            if first is not None:
+                await first()
             stored = await self.journal.delete(ref, prompt_id)
 
         removed = await self.outbox.remove_entry(ref, prompt_id, first=from_the_database)

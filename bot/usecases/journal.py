@@ -1142,12 +1142,19 @@ class JournalUseCase:
             # leaves an entry whose prompt is open (an answer to it is refused as a duplicate,
             # which marks it answered again), never a prompt answered by no entry, which no
             # answer nor delete could open again.
-            found = await self.db.prompts.reopen(ref, entry.prompt_id, deleted_by=command)
+            found = False
+
+            async def reopen() -> None:
+                nonlocal found
+                found = await self.db.prompts.reopen(ref, entry.prompt_id, deleted_by=command)
+
             # From the database and the outbox with no drain between (it would write the entry
-            # back); a database that fails leaves both as they were.
+            # back, and mark the reopened prompt answered); a database that fails leaves both as
+            # they were.
             if self.writer is not None:
-                deleted, removed = await self.writer.delete(ref, entry.prompt_id)
+                deleted, removed = await self.writer.delete(ref, entry.prompt_id, first=reopen)
             else:
+                await reopen()
                 deleted, removed = await self.db.journal.delete(ref, entry.prompt_id), 0
         except StorageError as error:
             return ErrorReply(str(error))
