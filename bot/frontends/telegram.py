@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import re
@@ -1353,6 +1354,10 @@ class StatusMessage:
         self._finished = False  # the answer is out: no stage may replace it
         self._gone = False  # Telegram refused the status message (deleted; or 403, blocked): show no more stages
         self._lock = asyncio.Lock()  # one send/edit at a time: a stage's and the answer's
+        # The context of the request it answers (its update, where its calls are noted): a stage
+        # may be told from another request's task (a song two people asked for, heard once, tells
+        # both), whose update its status message must not be noted under.
+        self._context = contextvars.copy_context()
 
     def take_over(self, message_id: int) -> None:
         """Show the stages and the answer in a status message sent before (by a run of the bot
@@ -1403,7 +1408,8 @@ class StatusMessage:
         """Start showing the latest stage, unless that is under way already."""
         if self._painter is None or self._painter.done():
             self._calls = CallsWatch()
-            self._painter = asyncio.get_running_loop().create_task(self._paint_latest(self._calls))
+            self._painter = asyncio.get_running_loop().create_task(self._paint_latest(self._calls),
+                                                                   context=self._context.copy())
 
     async def _paint_latest(self, calls: CallsWatch) -> None:
         """Show the latest stage until the chat shows it: stages passed during an edit are dropped."""
