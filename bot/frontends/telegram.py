@@ -848,11 +848,12 @@ class TelegramFrontend:
                                         prompt_id: str) -> None:
         """A prompt keeps one song: the album's first, saying so when there were more."""
         note = ALBUM_ONE_SONG_PER_PROMPT.format(count=len(songs)) if len(songs) > 1 else None
-        await self._run_with_progress(
-            songs[0], lambda attachment, progress: self.usecases.journal.answer(
-                caller, caption or None, attachment, prompt_message_id=prompt_id,
-                message_id=str(songs[0].message_id), progress=progress),
-            as_text=lambda reply: noted(reply, None if isinstance(reply, ErrorReply) else note))
+        with self.usecases.journal.answering(caller):  # its download too: "/journal delete last" is refused till done
+            await self._run_with_progress(
+                songs[0], lambda attachment, progress: self.usecases.journal.answer(
+                    caller, caption or None, attachment, prompt_message_id=prompt_id,
+                    message_id=str(songs[0].message_id), progress=progress),
+                as_text=lambda reply: noted(reply, None if isinstance(reply, ErrorReply) else note))
 
     async def _prompt_answered(self, messages: list[Message], caller: Caller) -> str | None:
         """The id of the journal prompt the album replies to, if it replies to one."""
@@ -889,9 +890,10 @@ class TelegramFrontend:
     async def _answer_prompt(self, message: Message, caller: Caller, prompt_id: str) -> None:
         """Answer the daily prompt `prompt_id` (the id of its message) with `message`: its song, and
         its words as the entry's note."""
-        await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
-            caller, journal_note(message) or None, attachment, prompt_message_id=prompt_id,
-            message_id=str(message.message_id), progress=progress))
+        with self.usecases.journal.answering(caller):  # its download too: "/journal delete last" is refused till done
+            await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
+                caller, journal_note(message) or None, attachment, prompt_message_id=prompt_id,
+                message_id=str(message.message_id), progress=progress))
 
     async def on_journal(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "journal", private_only=True):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import string
@@ -12,7 +13,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot import charts
@@ -837,11 +838,19 @@ class JournalUseCase:
         """`message_id`: the platform's id of the message answering, kept with the entry: the same
         message handed over again (after a hard kill, `bot/usecases/inbox.py`) is told its entry
         was saved, as the first time, and makes no second one (nor takes a newer prompt)."""
+        with self.answering(caller):
+            return await self._answer(caller, UserRef(caller.platform, caller.user_id), text, attachment,
+                                      prompt_message_id=prompt_message_id, message_id=message_id, progress=progress)
+
+    @contextlib.contextmanager
+    def answering(self, caller: Caller) -> Iterator[None]:
+        """While an answer of the caller's is under way: its file downloading (the front-end's
+        part), its song heard and saved (`answer`). "/journal delete last" meanwhile would take
+        the entry before it, which the user never meant: it is refused."""
         ref = UserRef(caller.platform, caller.user_id)
-        self._answering[ref] += 1  # "/journal delete last" meanwhile would take the entry before it
+        self._answering[ref] += 1
         try:
-            return await self._answer(caller, ref, text, attachment, prompt_message_id=prompt_message_id,
-                                      message_id=message_id, progress=progress)
+            yield
         finally:
             self._answering[ref] -= 1
             if not self._answering[ref]:

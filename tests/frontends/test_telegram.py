@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from telegram import Chat, Message, MessageEntity
@@ -1113,3 +1113,30 @@ async def test_journal_delete_last_reopens_the_prompt_it_answered(telegram, db, 
     assert (await db.prompts.find_by_message("telegram", str(ALICE), "900")).answered_at is None
     await fake.user_sends("/journal delete last")
     assert (await fake.wait_for("sendMessage")).text == "Your journal is empty: there's nothing to delete."
+
+
+async def test_journal_delete_last_while_a_voice_answer_downloads_deletes_no_other_entry(telegram, db, usecases):
+    """A voice note replying to today's prompt is still downloading (Telegram slow to hand the file)
+    when "/journal delete last" comes: the newest entry saved is yesterday's, which the user never
+    meant. The delete waits for no answer and says so; yesterday's entry stays."""
+    fake, _ = telegram
+    await usecases.journal.enable(Caller("telegram", str(ALICE), chat_id=str(ALICE)), "21:30", "Europe/Lisbon")
+    alice = UserRef("telegram", str(ALICE))
+    now = datetime.now(timezone.utc)
+    yesterday = now - timedelta(days=1)
+    await db.prompts.record_sent(alice, "yesterday", "On the way home…", yesterday.date(), yesterday, str(ALICE), "899")
+    await db.prompts.mark_answered("yesterday")
+    await db.journal.add(JournalEntry(
+        user=alice, local_date=yesterday.date(), prompt_id="yesterday", phrase="On the way home…", reply_text="Creep",
+        track_key="spotify:0000000000000000000001", track_title="Radiohead – Creep", mood="sad",
+        valence=-0.5, arousal=0.1, created_at=yesterday))
+    await db.prompts.record_sent(alice, "today", "Burning dinner, I felt like…", now.date(), now, str(ALICE), "900")
+
+    fake.delay_next("getFile", 4.0)
+    await fake.user_sends(voice=fake.audio_attachment(b"OggS" + b"\0" * 64, file_name="v.ogg", kind="voice"),
+                          reply_to=900)
+    mark = fake.mark()
+    await fake.user_sends("/journal delete last")
+    told = await fake.wait_for("sendMessage", lambda c: "journal" in c.text, after=mark)  # not the voice's status
+    assert "still being saved" in told.text, told.text
+    assert [e.prompt_id for e in await db.journal.list(alice)][-1:] == ["yesterday"]

@@ -467,11 +467,13 @@ class JournalCog(commands.Cog):
         query = song.content or (None if file else first_link(song, self.allowed_hosts)
                                  or next(iter(links_in(song)), None))
         asker = whose(message.author)
-        async with downloaded(file, self.max_audio_bytes, asker, sent_by(song)) as attachment:
-            if isinstance(attachment, ErrorReply):
-                reply = attachment
-            else:
-                reply = await self.usecases.journal.answer(caller, query, attachment,
-                                                           prompt_message_id=prompt_id, message_id=str(message.id),
-                                                           progress=progress)
+        # Its download too: "/journal delete last" meanwhile would take the entry before this one.
+        with self.usecases.journal.answering(caller):
+            async with downloaded(file, self.max_audio_bytes, asker, sent_by(song)) as attachment:
+                if isinstance(attachment, ErrorReply):
+                    reply = attachment
+                else:
+                    reply = await self.usecases.journal.answer(caller, query, attachment,
+                                                               prompt_message_id=prompt_id,
+                                                               message_id=str(message.id), progress=progress)
         await progress.show(reply)
