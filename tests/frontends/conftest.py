@@ -3,7 +3,9 @@ talking to the fake Telegram / Discord servers. These tests never classify a son
 or audio sources are wired in: the end-to-end tests cover that path)."""
 from __future__ import annotations
 
+import hashlib
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Callable
 
 import pytest
@@ -15,6 +17,7 @@ from bot.replies import Caller
 from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
 from storage.database import Database
+from storage.models import StoredMood, TrackRecord
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import DEFAULT_USER, FakeTelegramBotAPI
 from tests.prompt_times import FAR_IN_LISBON_TEXT
@@ -107,3 +110,20 @@ async def journal_on_telegram(fake: FakeTelegramBotAPI, frontend: TelegramFronte
     await fake.user_sends(f"/journal on {FAR_IN_LISBON_TEXT} Europe/Lisbon")
     await fake.wait_for("sendMessage")
     return scheduler
+
+
+QUADRANT = {"happy": (0.5, 0.5), "energetic": (-0.5, 0.5), "sad": (-0.5, -0.5), "calm": (0.5, -0.5)}
+
+
+def known_upload(content: bytes, mood: str = "calm") -> TrackRecord:
+    """The cache's record of a file known by its bytes, heard as `mood` (p 0.7): these tests have no
+    classifier."""
+    return TrackRecord(key=f"sha256:{hashlib.sha256(content).hexdigest()}", title="", artists=[],
+                       classified_at=datetime.now(timezone.utc),
+                       mood=StoredMood(mood, {m: 0.7 if m == mood else 0.1 for m in QUADRANT}, *QUADRANT[mood], "main", "v"))
+
+
+async def cache_upload(db, content: bytes, mood: str = "calm") -> bytes:
+    """`content`, saved in the cache as `known_upload` makes it."""
+    await db.tracks.save(known_upload(content, mood))
+    return content

@@ -5,19 +5,16 @@ is left. For /mood, a journal answer, and an album's song."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import tempfile
-from datetime import datetime, timezone
 
 import pytest
 
 from bot.frontends import render
 from bot.frontends.telegram import NOT_DOWNLOADED
 from bot.replies import STAGE_FINDING, STAGE_LISTENING
-from inference.result import MOODS
-from storage.models import StoredMood, TrackRecord, UserRef
-from tests.frontends.conftest import journal_on_telegram
+from storage.models import UserRef
+from tests.frontends.conftest import journal_on_telegram, known_upload
 
 ALICE = 42
 QUIET_S = 1.0  # long enough for the bot to have answered whatever it was going to answer
@@ -39,13 +36,6 @@ def temp_dir(tmp_path, monkeypatch):
     """The temporary folder the bot's downloads go to, to be found empty afterwards."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     return tmp_path
-
-
-def cached(content: bytes, mood: str = "calm") -> TrackRecord:
-    """A song the cache knows by its bytes: these tests have no classifier."""
-    return TrackRecord(key=f"sha256:{hashlib.sha256(content).hexdigest()}", title="", artists=[],
-                       classified_at=datetime.now(timezone.utc),
-                       mood=StoredMood(mood, {m: 0.7 if m == mood else 0.1 for m in MOODS}, 0.1, 0.2, "main", "v1"))
 
 
 def not_downloaded_logged(caplog, reason: str, filename: str) -> logging.LogRecord:
@@ -96,7 +86,7 @@ async def test_an_album_song_not_handed_over_is_asked_for_again_and_the_others_a
     items = []
     for n, mood in enumerate(["calm", "happy"]):
         content = f"OggS song {n}".encode()
-        await db.tracks.save(cached(content, mood))
+        await db.tracks.save(known_upload(content, mood))
         items.append({"audio": fake.audio_attachment(content, file_name=f"song-{n}.ogg")})
     fake.fail_next("download", 1, status=404)  # the album's first song
     mark = fake.mark()

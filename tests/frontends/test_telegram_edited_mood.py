@@ -3,26 +3,15 @@ bot's command corrected to /mood) is answered, once: a message the bot answered 
 have (before this run started, where it cannot tell), is not answered again, nor a second edit."""
 from __future__ import annotations
 
-import hashlib
-from datetime import datetime, timezone
-
 import pytest
 
 from bot.frontends import render
 from bot.frontends.telegram import GROUP_MOOD_USAGE
-from storage.models import StoredMood, TrackRecord
+from tests.frontends.conftest import cache_upload
 
 GROUP = -100999
 ALICE = 42
 AUDIO = b"OggS a voice note Alice sang"
-
-
-async def cached(db, audio: bytes = AUDIO) -> bytes:
-    """`audio`, its mood (sad) in the cache under its hash: heard without a classifier."""
-    await db.tracks.save(TrackRecord(
-        key="sha256:" + hashlib.sha256(audio).hexdigest(), title="", artists=[], classified_at=datetime.now(timezone.utc),
-        mood=StoredMood("sad", {"happy": 0.1, "energetic": 0.1, "sad": 0.7, "calm": 0.1}, -0.5, -0.2, "main", "v")))
-    return audio
 
 
 def moods_after(fake, mark: int) -> list:
@@ -47,7 +36,7 @@ def never_delivered(fake, date: float, **media) -> dict:
 async def test_a_voice_note_whose_caption_is_edited_to_ask_for_its_mood_is_answered_once(telegram, db):
     fake, _ = telegram
     sent = await fake.user_sends(None, chat=GROUP, user=ALICE,
-                                 voice=fake.audio_attachment(await cached(db), kind="voice"))
+                                 voice=fake.audio_attachment(await cache_upload(db, AUDIO, "sad"), kind="voice"))
     await all_handled(fake)  # a group's voice note without /mood: nobody asked the bot
     mark = fake.mark()
     await fake.user_edits(sent, "/mood")
@@ -77,7 +66,7 @@ async def test_a_message_answered_already_is_not_answered_again_when_edited(tele
     fake, _ = telegram
     mark = fake.mark()
     sent = await fake.user_sends(where["caption"], chat=where["chat"], user=ALICE,
-                                 voice=fake.audio_attachment(await cached(db), kind="voice"))
+                                 voice=fake.audio_attachment(await cache_upload(db, AUDIO, "sad"), kind="voice"))
     await fake.wait_for_reply(lambda c: "Mood:" in c.text, after=mark)
     await fake.user_edits(sent, "/mood again please")
     await all_handled(fake, where["chat"])
@@ -89,7 +78,7 @@ async def test_an_edit_while_the_message_is_still_being_answered_is_not_answered
     fake.delay_next("getFile", 2.0)  # the first answer takes a while: the edit comes meanwhile
     mark = fake.mark()
     sent = await fake.user_sends("/mood", chat=GROUP, user=ALICE,
-                                 voice=fake.audio_attachment(await cached(db), kind="voice"))
+                                 voice=fake.audio_attachment(await cache_upload(db, AUDIO, "sad"), kind="voice"))
     await fake.user_edits(sent, "/mood (my first song)")
     # The first answer, in the status message shown meanwhile ("Listening…").
     await fake.wait_for("editMessageText", lambda c: "Mood:" in c.text, after=mark, timeout=5)
@@ -101,7 +90,7 @@ async def test_a_message_the_bot_was_never_given_is_answered_when_edited_to_ask(
     """In privacy mode Telegram gives a bot a group's messages with a command only: its edit adding
     /mood is the first the bot hears of it."""
     fake, frontend = telegram
-    voice = {"voice": fake.audio_attachment(await cached(db), kind="voice")}
+    voice = {"voice": fake.audio_attachment(await cache_upload(db, AUDIO, "sad"), kind="voice")}
     mark = fake.mark()
     await fake.user_edits(never_delivered(fake, frontend.edits_from + 1, **voice), "/mood")
     await fake.wait_for_reply(lambda c: "Mood:" in c.text, after=mark)
@@ -111,7 +100,7 @@ async def test_an_unknown_message_sent_before_this_run_is_not_answered_when_edit
     """A message sent before the bot started may have been answered by the run before (which
     remembered it, not this one): an edit of it is not answered, rather than maybe twice."""
     fake, frontend = telegram
-    voice = {"voice": fake.audio_attachment(await cached(db), kind="voice")}
+    voice = {"voice": fake.audio_attachment(await cache_upload(db, AUDIO, "sad"), kind="voice")}
     mark = fake.mark()
     await fake.user_edits(never_delivered(fake, frontend.edits_from - 60, **voice), "/mood")
     await all_handled(fake)
@@ -122,7 +111,7 @@ async def test_an_edit_asking_for_a_mood_during_the_stop_is_told_to_be_sent_agai
     """As a message asking it would be: the bot stops before it answers."""
     fake, frontend = telegram
     sent = await fake.user_sends(None, chat=GROUP, user=ALICE,
-                                 voice=fake.audio_attachment(await cached(db), kind="voice"))
+                                 voice=fake.audio_attachment(await cache_upload(db, AUDIO, "sad"), kind="voice"))
     await all_handled(fake)
     frontend.flow.stopping = True  # the stop's grace is over: what arrives now is not started
     mark = fake.mark()

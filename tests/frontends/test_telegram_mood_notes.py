@@ -3,26 +3,17 @@ answer says what it heard, as Discord's does."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from datetime import datetime, timezone
 
 import pytest
 
 from bot.frontends.telegram import NOT_AUDIO
 from bot.replies import QUERY_LEFT_ASIDE
-from storage.models import StoredMood, TrackRecord, UserRef
-from tests.frontends.conftest import journal_on_telegram
+from storage.models import UserRef
+from tests.frontends.conftest import cache_upload, journal_on_telegram
 
 GROUP = -100777
 ALICE = 42
 AUDIO = b"OggS a song someone recorded"
-
-
-async def cached(db, audio: bytes = AUDIO) -> None:
-    """A file whose mood the cache knows (these tests have no classifier)."""
-    await db.tracks.save(TrackRecord(
-        key="sha256:" + hashlib.sha256(audio).hexdigest(), title="", artists=[], classified_at=datetime.now(timezone.utc),
-        mood=StoredMood("calm", {"happy": 0.1, "energetic": 0.1, "sad": 0.1, "calm": 0.7}, 0.2, -0.4, "main", "v")))
 
 
 async def answer_to(fake, caption: str, **sent) -> str:
@@ -34,7 +25,7 @@ async def answer_to(fake, caption: str, **sent) -> str:
 @pytest.mark.parametrize("kind", ["audio", "voice", "document", "video"])
 async def test_a_file_captioned_mood_with_a_song_name_says_the_file_was_heard(telegram, db, kind):
     fake, _ = telegram
-    await cached(db)
+    await cache_upload(db, AUDIO)
     take = fake.audio_attachment(AUDIO, file_name="take1.ogg", kind=kind)
     answer = await answer_to(fake, "/mood Radiohead - Creep", **{kind: take}, chat=GROUP, user=ALICE)
     assert "Mood:" in answer and QUERY_LEFT_ASIDE in answer
@@ -49,7 +40,7 @@ async def test_a_caption_naming_the_file_itself_gets_no_note(telegram, db, capti
     """Telegram's audio carries its title and performer (read from its tags), and the answer names
     the file: a caption repeating them, or the file's name, left nothing aside."""
     fake, _ = telegram
-    await cached(db)
+    await cache_upload(db, AUDIO)
     take = {**fake.audio_attachment(AUDIO, file_name="take1.ogg"), "performer": "Radiohead", "title": "Creep"}
     answer = await answer_to(fake, caption, audio=take, chat=GROUP, user=ALICE)
     assert "Mood:" in answer and QUERY_LEFT_ASIDE not in answer
@@ -70,7 +61,7 @@ async def test_audio_captioned_mood_answering_a_prompt_keeps_its_words_as_the_no
     """Under a reply to the daily prompt the caption's words are the day's note, not a song asked for."""
     fake, frontend = telegram
     scheduler = await journal_on_telegram(fake, frontend, db, usecases)
-    await cached(db)
+    await cache_upload(db, AUDIO)
     mark = fake.mark()
     await scheduler.fire_now(UserRef("telegram", str(ALICE)))
     prompt = fake.message_of(await fake.wait_for("sendMessage", after=mark))
