@@ -1092,6 +1092,16 @@ async def test_journal_delete_deletes_one_of_the_callers_entries_in_the_private_
     assert await db.journal.count(UserRef("telegram", str(BOB))) == 1
 
 
+async def answered_prompt(db, user: UserRef, prompt_id: str, when: datetime, message_id: str) -> None:
+    """A prompt sent to `user` at `when` in message `message_id`, answered with Creep (sad)."""
+    await db.prompts.record_sent(user, prompt_id, "On the way home…", when.date(), when, user.user_id, message_id)
+    await db.prompts.mark_answered(prompt_id)
+    await db.journal.add(JournalEntry(
+        user=user, local_date=when.date(), prompt_id=prompt_id, phrase="On the way home…", reply_text="Creep",
+        track_key="spotify:0000000000000000000001", track_title="Radiohead – Creep", mood="sad",
+        valence=-0.5, arousal=0.1, created_at=when))
+
+
 async def test_journal_delete_last_reopens_the_prompt_it_answered(telegram, db, usecases):
     """The answer to the latest prompt deleted: the reply says it may be answered again, and a
     reply to that prompt's message finds it open (not "already answered")."""
@@ -1099,12 +1109,7 @@ async def test_journal_delete_last_reopens_the_prompt_it_answered(telegram, db, 
     await usecases.journal.enable(Caller("telegram", str(ALICE), chat_id=str(ALICE)), "21:30", "Europe/Lisbon")
     alice = UserRef("telegram", str(ALICE))
     now = datetime.now(timezone.utc)
-    await db.prompts.record_sent(alice, "today", "On the way home…", now.date(), now, str(ALICE), "900")
-    await db.prompts.mark_answered("today")
-    await db.journal.add(JournalEntry(
-        user=alice, local_date=now.date(), prompt_id="today", phrase="On the way home…", reply_text="Creep",
-        track_key="spotify:0000000000000000000001", track_title="Radiohead – Creep", mood="sad",
-        valence=-0.5, arousal=0.1, created_at=now))
+    await answered_prompt(db, alice, "today", now, "900")
 
     await fake.user_sends("/journal delete last")
     reply = (await fake.wait_for("sendMessage")).text
@@ -1124,12 +1129,7 @@ async def test_journal_delete_last_while_a_voice_answer_downloads_deletes_no_oth
     alice = UserRef("telegram", str(ALICE))
     now = datetime.now(timezone.utc)
     yesterday = now - timedelta(days=1)
-    await db.prompts.record_sent(alice, "yesterday", "On the way home…", yesterday.date(), yesterday, str(ALICE), "899")
-    await db.prompts.mark_answered("yesterday")
-    await db.journal.add(JournalEntry(
-        user=alice, local_date=yesterday.date(), prompt_id="yesterday", phrase="On the way home…", reply_text="Creep",
-        track_key="spotify:0000000000000000000001", track_title="Radiohead – Creep", mood="sad",
-        valence=-0.5, arousal=0.1, created_at=yesterday))
+    await answered_prompt(db, alice, "yesterday", yesterday, "899")
     await db.prompts.record_sent(alice, "today", "Burning dinner, I felt like…", now.date(), now, str(ALICE), "900")
 
     fake.delay_next("getFile", 4.0)
