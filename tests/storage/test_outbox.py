@@ -256,13 +256,18 @@ async def test_a_drain_refused_the_login_keeps_every_entry_for_later(mongo_uri, 
         await locked_out.close()
 
 
+async def set_aside_one(db: Database, outbox: JournalOutbox) -> None:
+    """Alice's answer to prompt-0 in the outbox, set aside by a drain: the database refuses it."""
+    bad = entry(0)
+    bad.valence = 7.0
+    await outbox.append(bad)
+    await outbox.drain(db.journal)
+
+
 async def test_remove_drops_one_users_queued_and_set_aside_entries_only(db: Database, tmp_path):
     bob = UserRef("chat", "bob")
     outbox = JournalOutbox(tmp_path / OUTBOX_FILENAME)
-    bad = entry(0)
-    bad.valence = 7.0  # set aside by the drain below: the database refuses it
-    await outbox.append(bad)
-    await outbox.drain(db.journal)
+    await set_aside_one(db, outbox)  # prompt-0
     for n, who in ((1, ALICE), (2, bob), (3, ALICE)):
         await outbox.append(entry(n, who))
     assert [e.prompt_id for e in await outbox.queued(ALICE)] == ["prompt-1", "prompt-3"]
@@ -281,10 +286,7 @@ async def test_remove_entry_drops_one_users_answer_to_one_prompt_only(db: Databa
     bob = UserRef("chat", "bob")
     outbox = JournalOutbox(tmp_path / OUTBOX_FILENAME)
     writer = JournalWriter(db.journal, outbox, db.prompts)
-    bad = entry(0)
-    bad.valence = 7.0  # set aside by the drain below: the database refuses it
-    await outbox.append(bad)
-    await outbox.drain(db.journal)
+    await set_aside_one(db, outbox)  # prompt-0
     for n, who in ((1, ALICE), (1, bob), (3, ALICE)):
         await outbox.append(entry(n, who))
 
