@@ -15,10 +15,12 @@ from bot.frontends.discord import DiscordFrontend
 from bot.frontends.telegram import TelegramFrontend
 from bot.replies import Caller
 from bot.scheduler import PromptScheduler
+from bot.sources.spotify import SpotifyResolver
 from bot.usecases import build_usecases
 from storage.database import Database
 from storage.models import StoredMood, TrackRecord
 from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.spotify_api import FakeSpotify, FakeTrack
 from tests.fakes.telegram_api import DEFAULT_USER, FakeTelegramBotAPI
 from tests.prompt_times import FAR_IN_LISBON_TEXT
 
@@ -127,3 +129,22 @@ async def cache_upload(db, content: bytes, mood: str = "calm") -> bytes:
     """`content`, saved in the cache as `known_upload` makes it."""
     await db.tracks.save(known_upload(content, mood))
     return content
+
+
+CREEP = FakeTrack(name="Creep", artists=("Radiohead",), id="6b2oQwSGFkzsMtQruIWm2p")
+
+
+@asynccontextmanager
+async def usecases_with_creep(db) -> AsyncIterator[tuple[FakeSpotify, Any]]:
+    """A fake Spotify holding Radiohead's Creep, its mood (sad) already cached, and the use cases
+    looking songs up there (no classifier or audio source needed)."""
+    spotify = FakeSpotify().start()
+    spotify.add(CREEP)
+    await db.tracks.save(TrackRecord(
+        key=f"spotify:{CREEP.track_id}", title="Creep", artists=["Radiohead"], classified_at=datetime.now(timezone.utc),
+        mood=StoredMood("sad", {m: 0.7 if m == "sad" else 0.1 for m in QUADRANT}, -0.6, -0.2, "main", "v1")))
+    resolver = SpotifyResolver(spotify.client_id, spotify.client_secret, spotify.api_url, spotify.auth_url)
+    try:
+        yield spotify, build_usecases(db, classifier=None, fetcher=None, resolver=resolver)
+    finally:
+        spotify.stop()

@@ -7,21 +7,16 @@ from __future__ import annotations
 
 import itertools
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
 
 import pytest
 
 from bot.frontends.discord.mood import links_in_text
 from bot.scheduler import PromptScheduler
 from bot.sources.query import DEFAULT_ALLOWED, ONLY_MARKUP, parse_query
-from bot.sources.spotify import SpotifyResolver
-from bot.usecases import build_usecases
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
-from inference.result import MOODS
-from storage.models import StoredMood, TrackRecord
 from tests.fakes.discord_api import FakeDiscord
-from tests.fakes.spotify_api import FakeSpotify, FakeTrack
-from tests.frontends.conftest import discord_on
+from tests.fakes.spotify_api import FakeSpotify
+from tests.frontends.conftest import discord_on, usecases_with_creep
 from tests.frontends.test_discord import ATTACHMENT, GUILD, STRING, dm_answer, message_command, open_a_prompt
 from tests.frontends.test_discord_mood_notes import cached_file, mood_of
 
@@ -109,9 +104,6 @@ async def test_mood_reads_a_link_under_nested_markdown(discord_bot, typed):
     assert (await fake.wait_for("followup")).content == SPOTIFY_OFF_ERROR
 
 
-CREEP = FakeTrack(name="Creep", artists=("Radiohead",), id="6b2oQwSGFkzsMtQruIWm2p")
-
-
 @pytest.fixture
 async def discord_with_spotify(db):
     async with spotify_and_discord(db) as (fake, spotify, _):
@@ -120,20 +112,10 @@ async def discord_with_spotify(db):
 
 @asynccontextmanager
 async def spotify_and_discord(db):
-    """The Discord front-end whose /mood looks songs up on a fake Spotify holding Radiohead's
-    Creep, its mood already cached (no classifier or audio source needed)."""
-    spotify = FakeSpotify().start()
-    spotify.add(CREEP)
-    await db.tracks.save(TrackRecord(
-        key=f"spotify:{CREEP.track_id}", title="Creep", artists=["Radiohead"], classified_at=datetime.now(timezone.utc),
-        mood=StoredMood("sad", {m: 0.7 if m == "sad" else 0.1 for m in MOODS}, -0.6, -0.2, "main", "v1")))
-    resolver = SpotifyResolver(spotify.client_id, spotify.client_secret, spotify.api_url, spotify.auth_url)
-    usecases = build_usecases(db, classifier=None, fetcher=None, resolver=resolver)
-    try:
+    """The Discord front-end whose /mood looks songs up on a fake Spotify holding Creep."""
+    async with usecases_with_creep(db) as (spotify, usecases):
         async with discord_on(FakeDiscord(), usecases) as (fake, frontend):
             yield fake, spotify, (frontend, usecases)
-    finally:
-        spotify.stop()
 
 
 def searched(spotify: FakeSpotify) -> list[str]:

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
 
 import pytest
 
 from bot.frontends.telegram import POST_AS_YOURSELF
-from bot.sources.spotify import SpotifyResolver
-from bot.usecases import build_usecases
-from inference.result import MOODS
-from storage.models import StoredMood, TrackRecord
-from tests.fakes.spotify_api import FakeSpotify, FakeTrack
 from tests.fakes.telegram_api import FakeTelegramBotAPI
-from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on
+from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on, usecases_with_creep
 from tests.frontends.test_telegram import statuses_of_a_refused_help
 from tests.frontends.test_telegram_album import cached_songs
 from tests.frontends.test_telegram_probe import QUIET_S, slow_download
@@ -106,21 +100,10 @@ async def test_an_archive_of_any_usual_type_is_refused_without_a_download(telegr
 
 @pytest.fixture
 async def telegram_with_spotify(db):
-    """The Telegram front-end whose /mood looks songs up on a fake Spotify holding Radiohead's
-    Creep, its mood already cached (no classifier or audio source needed)."""
-    spotify = FakeSpotify().start()
-    creep = FakeTrack(name="Creep", artists=("Radiohead",), id="6b2oQwSGFkzsMtQruIWm2p")
-    spotify.add(creep)
-    await db.tracks.save(TrackRecord(
-        key=f"spotify:{creep.track_id}", title="Creep", artists=["Radiohead"], classified_at=datetime.now(timezone.utc),
-        mood=StoredMood("sad", {m: 0.7 if m == "sad" else 0.1 for m in MOODS}, -0.6, -0.2, "main", "v1")))
-    resolver = SpotifyResolver(spotify.client_id, spotify.client_secret, spotify.api_url, spotify.auth_url)
-    usecases = build_usecases(db, classifier=None, fetcher=None, resolver=resolver)
-    try:
+    """The Telegram front-end whose /mood looks songs up on a fake Spotify holding Creep."""
+    async with usecases_with_creep(db) as (_, usecases):
         async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as both:
             yield both
-    finally:
-        spotify.stop()
 
 
 @pytest.mark.parametrize("replied", ["/play Creep Radiohead", "/play@music_vc_bot Radiohead - Creep"])
