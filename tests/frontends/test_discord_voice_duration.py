@@ -1,12 +1,17 @@
 """Given a Discord voice message, whose length Discord tells (`duration_secs`), one under the 10 s
-the classifier needs is refused before it is downloaded, in the decoder's words (as Telegram
-refuses a short voice note); one of no stated length, or of 0, is downloaded for the decoder to
-judge."""
+the classifier needs, or over MAX_AUDIO_DURATION_S, is refused before it is downloaded, in the
+decoder's words (as Telegram refuses a short or long voice note); one of no stated length, or of 0,
+is downloaded for the decoder to judge."""
 from __future__ import annotations
 
 import pytest
+from discord.utils import escape_markdown
 
-from tests.fakes.discord_api import VOICE_MESSAGE_FLAG, user_payload
+from bot.config import Settings
+from bot.frontends.discord import DiscordFrontend
+from bot.scheduler import PromptScheduler
+from tests.fakes.discord_api import VOICE_MESSAGE_FLAG, FakeDiscord, user_payload
+from tests.frontends.conftest import running
 from tests.frontends.test_discord import BOB, GUILD, dm_answer, open_a_prompt
 
 TOO_SHORT = "The audio lasts {seconds:.1f} s; I need at least 10 s."
@@ -47,4 +52,54 @@ async def test_a_too_short_voice_message_answering_a_prompt_is_refused_the_same_
 async def test_a_voice_message_of_unknown_or_long_enough_length_is_downloaded(discord_bot, duration):
     fake, _ = discord_bot
     mark = await mood_of_bobs_voice_message(fake, fake.add_voice_message(b"OggS not much", duration_secs=duration))
+    await fake.wait_for("download", after=mark)
+
+
+# A voice message Discord says lasts over MAX_AUDIO_DURATION_S is refused before it is downloaded,
+# naming it as sent, in the words the decoder says after a download (as Telegram refuses one).
+LIMIT_S = 300  # the operator's MAX_AUDIO_DURATION_S in these tests
+TOO_LONG = "The file voice-message.ogg lasts over 5 minutes; send a song shorter than that."
+
+
+@pytest.fixture
+async def discord_limited(usecases):
+    """The Discord front-end built with MAX_AUDIO_DURATION_S at `LIMIT_S` (its cogs take it as they are made)."""
+    settings = Settings(_env_file=None, discord_token="discord-test-token", max_audio_bytes=1024 * 1024,
+                        max_audio_duration_s=LIMIT_S)
+    async with running(FakeDiscord(), lambda fake: DiscordFrontend(
+            settings.model_copy(update={"discord_api_url": fake.api_url, "discord_gateway_url": fake.gateway_url}),
+            usecases, guild_ready_timeout=0.05)) as both:
+        yield both
+
+
+async def test_a_voice_message_discord_says_is_too_long_is_refused_without_a_download(discord_limited, caplog):
+    fake, _ = discord_limited
+    mark = await mood_of_bobs_voice_message(fake, fake.add_voice_message(b"OggS hi", duration_secs=400))
+    refusal = await fake.wait_for("followup", after=mark)
+    assert refusal.content == escape_markdown(TOO_LONG)
+    assert not fake.calls_of("download", after=mark)
+    (logged,) = [r for r in caplog.records if r.getMessage() == "discord.file_refused"]
+    assert (logged.why, logged.duration_s, logged.limit_s) == ("too_long", 400, LIMIT_S)
+
+
+async def test_a_too_long_voice_message_answering_a_prompt_is_refused_the_same_way(discord_limited, usecases, db):
+    fake, frontend = discord_limited
+    scheduler = PromptScheduler(db, usecases.journal)
+    usecases.attach_schedule(scheduler)
+    scheduler.register(frontend)
+    await scheduler.start()
+    try:
+        await open_a_prompt(fake)
+        mark = fake.mark()
+        await fake.user_dms("", attachments=[fake.add_voice_message(b"OggS hi", duration_secs=400)],
+                            flags=VOICE_MESSAGE_FLAG)
+        assert (await dm_answer(fake)).content == escape_markdown(TOO_LONG)
+        assert not fake.calls_of("download", after=mark)
+    finally:
+        await scheduler.stop()
+
+
+async def test_a_voice_message_as_long_as_the_setting_is_downloaded(discord_limited):
+    fake, _ = discord_limited
+    mark = await mood_of_bobs_voice_message(fake, fake.add_voice_message(b"OggS not much", duration_secs=LIMIT_S))
     await fake.wait_for("download", after=mark)

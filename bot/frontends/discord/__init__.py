@@ -180,11 +180,11 @@ class MoodBot(commands.AutoShardedBot):
             task.add_done_callback(functools.partial(self._command_ended, message.id))
 
     async def setup_hook(self) -> None:
-        limit = self.settings.max_audio_bytes
+        limit, longest_s = self.settings.max_audio_bytes, self.settings.max_audio_duration_s
         await self.add_cog(MoodCog(self, self.usecases, limit, self.settings.allowed_host_set,
-                                   in_flight=self.in_flight))
+                                   in_flight=self.in_flight, max_audio_seconds=longest_s))
         await self.add_cog(JournalCog(self, self.usecases, limit, self.settings.allowed_host_set,
-                                      in_flight=self.in_flight))
+                                      in_flight=self.in_flight, max_audio_seconds=longest_s))
         await self.add_cog(ServerCog(self, self.usecases))
         # One bulk overwrite per start keeps Discord's command list equal to the code's. In the
         # background: Discord keeps the last start's commands, which answer meanwhile, and a refused

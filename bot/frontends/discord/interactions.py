@@ -16,8 +16,8 @@ import discord
 from bot.frontends.discord.rendering import clip, edit_parts, message_parts
 from bot.replies import Attachment, Caller, ErrorReply, titled_upload
 from bot.tempfiles import local_name, temporary_folder, write_file
-# A file too short to hear, in the decoder's words.
-from inference.result import MIN_SECONDS, too_short_words
+# A file too long or too short to hear, in the decoder's words.
+from inference.result import MIN_SECONDS, too_long_words, too_short_words
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ NOT_DOWNLOADED = ("I couldn't get that file from Discord: it may have been delet
                   "didn't hand it over just now. Please attach it again.")
 # What the channel sees of a refusal told to the asker alone, until it is deleted (or should that fail).
 ANSWERED_PRIVATELY = "Answered privately."
+MAX_SHOWN_NAME = 80  # characters of a file's name said back (as on Telegram)
 AUDIO_SUFFIXES = frozenset({".mp3", ".ogg", ".oga", ".opus", ".wav", ".flac", ".m4a", ".aac"})
 # File names Discord's apps give that say nothing of the file, and what it is called instead (as
 # Telegram calls a file of no name, `titled_upload`): every voice message is voice-message.ogg, a
@@ -232,15 +233,22 @@ async def fetched(attachment: discord.Attachment, asker: dict[str, str | None]) 
 
 @contextlib.asynccontextmanager
 async def downloaded(attachment: discord.Attachment | None, limit: int, asker: dict[str, str | None],
-                     sender: SentBy | None = None) -> AsyncIterator[Attachment | ErrorReply | None]:
+                     sender: SentBy | None = None, *, longest_s: float
+                     ) -> AsyncIterator[Attachment | ErrorReply | None]:
     """The attachment saved to a temporary file (removed afterwards), titled where its name is not
     its sender's or says nothing (`upload_title`: `sender`'s voice message); refused before downloading
-    when larger than `limit`, or a voice message Discord says lasts under the classifier's 10 s
-    (`asker`'s refusal, logged), or explained when Discord does not hand it over (`fetched`)."""
+    when larger than `limit`, or a voice message Discord says lasts over `longest_s`
+    (MAX_AUDIO_DURATION_S) or under the classifier's 10 s (`asker`'s refusal, logged), or explained
+    when Discord does not hand it over (`fetched`)."""
     if attachment is None:
         yield None
         return
     duration_s = attachment.duration or 0  # a voice message's length, as Discord tells it; 0 or none: not known
+    if duration_s > longest_s:
+        log.info("discord.file_refused", extra={**asker, "why": "too_long", "duration_s": duration_s,
+                                                "limit_s": longest_s})
+        yield ErrorReply(too_long_words(clip(attachment.filename, MAX_SHOWN_NAME), longest_s))
+        return
     if 0 < duration_s < MIN_SECONDS:
         log.info("discord.file_refused", extra={**asker, "why": "too_short", "duration_s": duration_s,
                                                 "limit_s": MIN_SECONDS})

@@ -260,10 +260,12 @@ class JournalCog(commands.Cog):
     journal = app_commands.Group(name="journal", description="Your daily music journal")
 
     def __init__(self, bot: commands.Bot, usecases, max_audio_bytes: int,
-                 allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, in_flight: RequestsInFlight) -> None:
+                 allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, in_flight: RequestsInFlight,
+                 max_audio_seconds: float) -> None:
         self.bot = bot
         self.usecases = usecases
         self.max_audio_bytes = max_audio_bytes
+        self.max_audio_seconds = max_audio_seconds  # MAX_AUDIO_DURATION_S: a longer voice message is not downloaded
         self.allowed_hosts = allowed_hosts  # a forwarded card's links: the first the bot reads is the song
         self.in_flight = in_flight  # the bot's requests to Discord in flight: progress edits settle by it
         self.live = LiveMessages()  # the messages whose buttons a view answers (JournalPages, ConfirmForget)
@@ -469,7 +471,7 @@ class JournalCog(commands.Cog):
         asker = whose(message.author)
         # Its download too: "/journal delete last" meanwhile would take the entry before this one.
         with self.usecases.journal.answering(caller):
-            async with downloaded(file, self.max_audio_bytes, asker, sent_by(song)) as attachment:
+            async with downloaded(file, self.max_audio_bytes, asker, sent_by(song), longest_s=self.max_audio_seconds) as attachment:
                 if isinstance(attachment, ErrorReply):
                     reply = attachment
                 else:

@@ -105,10 +105,12 @@ def with_rest_not_heard(reply: object, left: int) -> object:
 
 class MoodCog(commands.Cog):
     def __init__(self, bot: commands.Bot, usecases, max_audio_bytes: int,
-                 allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, in_flight: RequestsInFlight) -> None:
+                 allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, in_flight: RequestsInFlight,
+                 max_audio_seconds: float) -> None:
         self.bot = bot
         self.usecases = usecases
         self.max_audio_bytes = max_audio_bytes
+        self.max_audio_seconds = max_audio_seconds  # MAX_AUDIO_DURATION_S: a longer voice message is not downloaded
         self.allowed_hosts = allowed_hosts
         self.in_flight = in_flight  # the bot's requests to Discord in flight: progress edits settle by it
         # Context menus cannot be declared inside a cog: build it here, add it to the tree.
@@ -221,7 +223,7 @@ class MoodCog(commands.Cog):
         try:
             await progress(STAGE_FINDING)
             asker = whose(interaction.user, interaction.guild_id)
-            async with downloaded(file, self.max_audio_bytes, asker, sender) as attachment:
+            async with downloaded(file, self.max_audio_bytes, asker, sender, longest_s=self.max_audio_seconds) as attachment:
                 if isinstance(attachment, ErrorReply):
                     return attachment
                 return await self.usecases.mood.run(caller, query, attachment, progress=progress)
