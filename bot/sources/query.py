@@ -29,9 +29,12 @@ DISCORD_MARKUP_RE = re.compile(
     r"<(?:a?:\w{1,32}:\d{1,20}|@[!&]?\d{1,20}|#\d{1,20}|/[^<>:\n]{1,100}:\d{1,20}"
     r"|id:[a-z-]{1,20}(?::\d{1,20})?|t:-?\d{1,16}(?::[a-z])?)>|(?<!\w)@(?:everyone|here)\b",
     re.IGNORECASE)
-# Discord's "_" around a word (_italic_, __underlined__): a word character, so "_Creep_" was a word
-# no song has. Only a run at a word's edge: "snake_case" keeps its own.
-EDGE_UNDERSCORES_RE = re.compile(r"(?<!\w)_+|_+(?!\w)")
+# Discord's "_" around words (_italic_, __underlined__, ___both___): a word character, so "_Creep_"
+# was a word no song has. Only a pair, as Discord reads it: opened at a word's start and closed at
+# one's end, each by the same run, around no space at its edges; an underscore alone, or inside a
+# word, is shown as typed and is the name's ("^_^", "Creep_", "snake_case"). What a pair holds is
+# bounded (a name is MAX_TEXT_CHARS at most), so that a message of 4 096 "(_x" is not quadratic.
+UNDERSCORE_PAIR_RE = re.compile(rf"(?<!\w)(_{{1,3}})(?=[^\s_])(.{{0,{MAX_TEXT_CHARS}}}?[^\s_])\1(?!\w)")
 
 SPOTIFY_ID = r"[0-9A-Za-z]{22}"
 YOUTUBE_ID = r"[0-9A-Za-z_-]{11}"
@@ -235,7 +238,8 @@ def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> Q
     words = FULL_WIDTH_PUNCTUATION_RE.sub(r" \g<0> ", cleaned).split()
     links = [(i, link) for i, w in enumerate(words) if (link := link_in(w))]
     if not links:
-        if not (name := clean_text(EDGE_UNDERSCORES_RE.sub("", cleaned))):
+        # What is left of markup alone (a "__" between two mentions) names no song either.
+        if not (name := clean_text(UNDERSCORE_PAIR_RE.sub(r"\2", cleaned))).strip("_ "):
             raise UnsupportedInputError(f"{ONLY_MARKUP} {ACCEPTED}")
         return Query(kind=QueryKind.TEXT, text=name)
     if len(links) > 1:
