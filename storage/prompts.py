@@ -72,6 +72,16 @@ class PromptRepo:
             docs = await self._prompts.find(query, sort=NEWEST_FIRST, limit=limit).to_list()
         return [prompt_from_doc(doc) for doc in reversed(docs)]
 
+    async def answered_since(self, since: datetime, limit: int) -> list[SentPrompt]:
+        """Answered prompts of every user sent at or after `since`, of the newest `limit` answered
+        then, oldest sent first. Read by `answered_at` alone (it follows `sent_at`), which
+        SecantusDB walks `open_sent` for; beside `sent_at` it scanned every prompt."""
+        query = {"answered_at": {"$gte": utc(since)}}
+        with translated_errors("list answered prompts"):
+            docs = await self._prompts.find(query, sort=[("answered_at", DESCENDING)], limit=limit).to_list()
+        prompts = [prompt_from_doc(doc) for doc in docs]
+        return sorted((p for p in prompts if p.sent_at >= utc(since)), key=lambda p: p.sent_at)
+
     async def withdraw(self, prompt_id: str) -> None:
         """Forget a prompt that never reached its user (its delivery failed), unless answered."""
         with translated_errors("withdraw prompt"):

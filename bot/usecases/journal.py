@@ -1017,8 +1017,8 @@ class JournalUseCase:
             outcome = await self.writer.add_or_queue(entry)
         else:
             outcome = JournalWrite.STORED if await self.db.journal.add(entry) else JournalWrite.DUPLICATE
-        try:
-            await self.db.prompts.mark_answered(entry.prompt_id)
+        try:  # answered as the entry was made, on this clock, as the outbox marks it (`recall_open_prompts`)
+            await self.db.prompts.mark_answered(entry.prompt_id, at=entry.created_at)
         except StorageError as error:
             log.warning("journal.prompt_not_marked", extra={"user": entry.user.user_id, "reason": str(error)})
         if outcome is JournalWrite.DUPLICATE:
@@ -1029,12 +1029,22 @@ class JournalUseCase:
     async def recall_open_prompts(self) -> int:
         """At start, while the database answers: remember the prompts still open from the last
         RECALL_DAYS, so that an answer to one of them is still queued in the outbox if the
-        database goes down later. Returns how many."""
-        sent = await self.db.prompts.open_since(self.now() - timedelta(days=RECALL_DAYS), OPEN_PROMPTS_MAX)
-        for p in sent:
+        database goes down later. Each user's latest prompt of them is remembered too, answered
+        or not: with the database down, a message that names no prompt is told the latest has its
+        song, as with it up, not filed under an older one still open. Returns how many are open."""
+        since = self.now() - timedelta(days=RECALL_DAYS)
+        open_ = await self.db.prompts.open_since(since, OPEN_PROMPTS_MAX)
+        answered = await self.db.prompts.answered_since(since, OPEN_PROMPTS_MAX)
+        latest: dict[UserRef, SentPrompt] = {}
+        for p in open_ + answered:
+            if p.user not in latest or p.sent_at > latest[p.user].sent_at:
+                latest[p.user] = p
+        # Oldest first, as they were sent: the newest held is the latest (`_memory_latest`).
+        for p in sorted(open_ + [p for p in answered if latest[p.user] is p], key=lambda p: p.sent_at):
             self._remember(OpenPrompt(p.prompt_id, p.user, p.phrase, p.local_date, p.sent_at, p.chat_id,
-                                      p.message_id, erasures=self.db.privacy.erasures(p.user)))
-        return len(sent)
+                                      p.message_id, erasures=self.db.privacy.erasures(p.user),
+                                      answered=p.answered_at is not None))
+        return len(open_)
 
     def _remember(self, prompt: OpenPrompt) -> None:
         self._open[prompt.prompt_id] = prompt

@@ -465,6 +465,38 @@ async def test_the_reopened_prompt_takes_the_song_in_an_outage_after_a_restart_n
     assert [e.local_date for e in await writer.outbox.queued(ALICE_REF)] == [date(2026, 12, 4)]
 
 
+async def test_after_a_restart_in_an_outage_a_message_is_not_filed_under_an_older_open_prompt(
+        counting, clip_paths, outage):
+    """Yesterday's prompt left open, today's answered, then a restart: the start recalled only the
+    open prompts, so with the database down the next message that names no prompt took yesterday's
+    (the newest held in memory) and queued a song under its date, though the user's latest prompt
+    has its song. It is told so, as with the database up; a reply to yesterday's still takes it."""
+    db, writer = outage.db, outage.writer
+    clock = Clock(DEC_3)
+    before = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None, now=clock), writer=writer, now=clock)
+    await before.enable(ALICE_DM, "21:30", "UTC")
+    yesterday = await before.make_prompt(await db.users.get(ALICE_REF))  # the 3rd's, left unanswered
+    await before.prompt_delivered(yesterday.prompt_id, "703")
+    clock.at += DAY
+    await before.make_prompt(await db.users.get(ALICE_REF))
+    assert isinstance(await before.answer(ALICE_DM, "today", attachment(clip_paths[0])), JournalSavedReply)
+    online = await before.answer(ALICE_DM, "another", attachment(clip_paths[1]))
+    assert isinstance(online, ErrorReply) and "already answered" in online.message, online
+
+    after = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None, now=clock), writer=writer, now=clock)
+    assert await after.recall_open_prompts() == 1  # the 3rd's is the one open
+    outage.down()
+    offline = await after.answer(ALICE_DM, "another", attachment(clip_paths[1]))
+    assert isinstance(offline, ErrorReply) and "already answered" in offline.message, offline
+    assert "/journal delete 2026-12-04" in offline.message, offline.message
+    assert writer.outbox.pending() == 0
+
+    replied = await after.answer(ALICE_DM, "for the 3rd", attachment(clip_paths[1]), prompt_message_id="703")
+    assert isinstance(replied, JournalSavedReply) and replied.queued, replied
+    assert replied.local_date == date(2026, 12, 3), replied
+    assert [e.local_date for e in await writer.outbox.queued(ALICE_REF)] == [date(2026, 12, 3)]
+
+
 async def test_last_while_an_answer_is_still_being_saved_deletes_no_other_entry(
         db_server, mongo_uri, db_name, counting, clip_paths):
     """Today's answer is being heard and saved (its write held) when the user, seeing the wrong song,
