@@ -49,6 +49,10 @@ class Attachment:
     # "voice.ogg", a Discord voice message's "voice-message.ogg"): "Voice note by Alice, 5 Dec
     # 2026" (`titled_upload`). None: named from `filename`.
     title: str | None = None
+    # The file's name as said back to its sender, in a refusal of its audio ("The file my mix.mp3 is
+    # not audio we can read"), clipped by the front-end; `path` is a name of the front-end's own
+    # ("audio.mp3"). None: `filename`.
+    shown_name: str | None = None
 
 
 def titled_upload(kind: str, sender: str | None, sent_at: datetime) -> str:

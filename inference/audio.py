@@ -29,6 +29,7 @@ import scipy.fft
 import soxr
 
 from inference.result import (
+    FILE_NAME,
     MIN_SECONDS,
     SilentAudioError,
     TooLongAudioError,
@@ -163,34 +164,35 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE, *, max_seconds: float = 
     """
     path = Path(path)
     if not path.exists():
-        raise UnreadableAudioError(f"Cannot find the audio file {path.name}.")
+        raise UnreadableAudioError.about_file(f"Cannot find the audio file {FILE_NAME}.", path.name)
     if path.is_dir():
-        raise UnreadableAudioError(f"{path.name} is a folder, not an audio file.")
+        raise UnreadableAudioError.about_file(f"{FILE_NAME} is a folder, not an audio file.", path.name)
     if not path.is_file():  # a FIFO or a device: opening one may block for ever
-        raise UnreadableAudioError(f"{path.name} is not a regular file, so not an audio file.")
+        raise UnreadableAudioError.about_file(f"{FILE_NAME} is not a regular file, so not an audio file.", path.name)
     try:
         audio, peak = _decode(path, min(max_seconds, MAX_SECONDS), sr)
     except PermissionError:  # the file may be fine audio: say what is wrong
-        raise UnreadableAudioError(f"I am not allowed to read the file {path.name}.") from None
+        raise UnreadableAudioError.about_file(f"I am not allowed to read the file {FILE_NAME}.", path.name) from None
     except (av.FFmpegError, ValueError, OSError, LookupError) as error:
         log.debug("Cannot decode %s: %s", path, error)
         raise _unreadable(path) from None
     # The peak is NaN where a sample is, and the comparison is False for it: NaN, inf and absurd
     # peaks all fail.
     if audio.size == 0 or not peak <= MAX_SAMPLE:
-        raise UnreadableAudioError(f"The file {path.name} holds no playable audio.")
+        raise UnreadableAudioError.about_file(f"The file {FILE_NAME} holds no playable audio.", path.name)
     return audio
 
 
 def _unreadable(path: Path) -> UnreadableAudioError:
-    return UnreadableAudioError(f"The file {path.name} is not audio we can read.")
+    return UnreadableAudioError.about_file(f"The file {FILE_NAME} is not audio we can read.", path.name)
 
 
 def _soundless(path: Path, container) -> UnreadableAudioError:
     """A file without an audio stream: a video that lasts (a muted recording), or anything else (a
     picture has one frame and no length, or a single frame's)."""
     if container.streams.video and (container.duration or 0) >= av.time_base * MIN_VIDEO_SECONDS:
-        return UnreadableAudioError(f"The file {path.name} is a video without sound; there is nothing to listen to.")
+        return UnreadableAudioError.about_file(
+            f"The file {FILE_NAME} is a video without sound; there is nothing to listen to.", path.name)
     return _unreadable(path)
 
 
@@ -209,12 +211,12 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 
 def _refuse_if_too_long(seconds: float, path: Path, native_sr: int, max_seconds: float) -> None:
     if seconds > max_seconds:
-        raise TooLongAudioError(too_long_words(path.name, max_seconds))
+        raise TooLongAudioError.about_file(too_long_words(FILE_NAME, max_seconds), path.name)
     if seconds * native_sr > _max_decoded_samples():
         minutes = _max_decoded_samples() / native_sr / 60
-        raise TooLongAudioError(
-            f"The file {path.name} is too long for its sample rate of {native_sr / 1000:g} kHz (at that rate "
-            f"I take {minutes:.1f} minutes at most); send it at 48 kHz, or a shorter song."
+        raise TooLongAudioError.about_file(
+            f"The file {FILE_NAME} is too long for its sample rate of {native_sr / 1000:g} kHz (at that rate "
+            f"I take {minutes:.1f} minutes at most); send it at 48 kHz, or a shorter song.", path.name
         )
 
 

@@ -89,8 +89,33 @@ class InferenceError(Exception):
     """Base class; str(error) is a message a user can read."""
 
 
+# Where an AudioError's words name its file (`AudioError.about_file`).
+FILE_NAME = "{file}"
+
+
 class AudioError(InferenceError):
-    """The audio itself cannot be analysed."""
+    """The audio itself cannot be analysed. One about a file, made by `about_file`, keeps its words
+    with FILE_NAME where the file is named: str(error) names the file as the decoder was given it
+    (its path's last part, which a console's user typed), `naming(name)` as the one who asked
+    knows it (a chat's upload is saved under a name of the bot's own, "audio.mp3")."""
+
+    words: str | None = None  # kept across processes: pickle keeps an exception's attributes
+
+    @classmethod
+    def about_file(cls, words: str, name: str) -> AudioError:
+        error = cls(words.replace(FILE_NAME, name))
+        error.words = words
+        return error
+
+    def naming(self, name: str) -> str:
+        """The message, naming the file `name`; unchanged when it names no file."""
+        return str(self) if self.words is None else self.words.replace(FILE_NAME, name)
+
+    def named(self, name: str) -> AudioError:
+        """The same error, naming the file `name`."""
+        error = type(self)(self.naming(name))
+        error.words = self.words
+        return error
 
 
 class UnreadableAudioError(AudioError):

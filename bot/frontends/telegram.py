@@ -1245,7 +1245,8 @@ class TelegramFrontend:
             await write_file(path, data)
             size = len(data)
             yield (file_refused(asker, too_large, "too_large", bytes=size, limit_bytes=limit) if size > limit
-                   else Attachment(str(path), filename, size, title=upload_title(message)))
+                   else Attachment(str(path), filename, size, title=upload_title(message),
+                                   shown_name=clip(filename, MAX_SHOWN_NAME)))
 
     def _show_action(self, message: Message, action: str) -> None:
         """Telegram's "sending a photo…" under the chat's name while a chart or an export is made

@@ -17,7 +17,6 @@ from typing import Callable, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot import charts
-from bot.logs import without_user_text
 from bot.prompts import NO_REPEAT_DAYS, pick_phrase
 from bot.ratelimit import HeavyLimits, refusal
 from bot.replies import (
@@ -41,7 +40,7 @@ from bot.replies import (
 )
 from bot.sources.models import SourceError
 from bot.sources.query import FULL_WIDTH_PUNCTUATION, LINK_CLOSERS, MARKDOWN_MARKS, marked_link
-from bot.usecases.mood import GENERIC_ERROR, MoodUseCase, mood_reply
+from bot.usecases.mood import GENERIC_ERROR, MoodUseCase, mood_reply, refusal_reason
 from bot.usecases.ports import NoSchedule, PromptSchedule, RecipientGone, SenderRefused
 from inference.result import MOODS, InferenceError
 from storage.outbox import JournalWrite, JournalWriter
@@ -571,7 +570,7 @@ def refused_answer(caller: Caller, error: Exception) -> ErrorReply:
     """The error a journal answer gets, logged as a refused /mood is: why, and whose, but not what
     they typed (a song's name, quoted in the reason) nor their note."""
     log.info("journal.answer_refused", extra={"user": caller.user_id, "error": type(error).__name__,
-                                              "reason": without_user_text(str(error))})
+                                              "reason": refusal_reason(error)})
     return ErrorReply(str(error))
 
 

@@ -32,7 +32,7 @@ from bot.sources.models import Query, QueryKind, SourceError, TrackInfo
 from bot.sources.query import clean_text
 from bot.tempfiles import temporary_folder
 from bot.usecases.ports import AudioSource, MoodClassifier, TrackResolver
-from inference.result import InferenceError, ModelFailedOnFileError, ModelUnavailableError, MoodResult
+from inference.result import AudioError, InferenceError, ModelFailedOnFileError, ModelUnavailableError, MoodResult
 from storage.models import MoodRequest, StorageError, StoredMood, TrackRecord, UserRef
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,12 @@ def linked_into(folder: Path, path: str) -> Path:
     except OSError:
         shutil.copyfile(path, target)
     return target
+
+
+def refusal_reason(error: Exception) -> str:
+    """Why a request was refused, fit for the logs: without what the user typed (`without_user_text`),
+    nor the name of the file they sent, which the decoder's refusals name."""
+    return without_user_text(error.naming("<file>") if isinstance(error, AudioError) else str(error))
 
 
 def told_to_wait(reply: object) -> bool:
@@ -212,7 +218,7 @@ class MoodUseCase:
                 reply = await self.analyse(text, attachment, progress)
         except (SourceError, InferenceError, StorageError) as error:
             log.info("mood.refused", extra={"user": caller.user_id, "error": type(error).__name__,
-                                            "reason": without_user_text(str(error))})
+                                            "reason": refusal_reason(error)})
             # A busy service may say how long to wait (Spotify's Retry-After): pass it on to the user.
             return ErrorReply(str(error), retry_after_s=getattr(error, "retry_after_s", None))
         except Exception:
@@ -299,6 +305,11 @@ class MoodUseCase:
                 if gone.path == attachment.path:
                     raise FileNotFoundError(f"{attachment.path} went before it was heard") from None
                 log.info("mood.file_gone", extra={"track": key})
+            except AudioError as error:
+                # The decoder names the file it heard: saved under a name of the front-end's own
+                # ("audio.mp3"), and maybe another sender's (a listening is shared). Each asker is
+                # told of the file under the name they gave it.
+                raise error.named(attachment.shown_name or attachment.filename) from None
 
     async def _classify(self, path) -> MoodResult:
         try:

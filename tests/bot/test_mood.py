@@ -317,6 +317,41 @@ async def test_an_attached_song_longer_than_the_bots_limit_is_refused_with_that_
     assert isinstance(answered, MoodReply) and answered.model == "main"
 
 
+async def test_a_file_too_long_sent_by_two_at_once_is_refused_to_each_under_the_name_they_gave(
+        db, counting, clip_paths, tmp_path, caplog):
+    """The front-ends save an upload under a name of their own ("audio.ogg"), and two senders of
+    one file share its listening: the decoder's refusal named the saved file. Each is told of the
+    file as they named it (as the front-end shows it), or by its file name when it gives none."""
+    caplog.set_level(logging.INFO)
+    queued = QueuedClassifier(counting)
+    usecase = MoodUseCase(db, queued, fetcher=None, max_audio_seconds=20)
+
+    async def sent(caller, name, shown):
+        folder = tmp_path / name
+        folder.mkdir()
+        shutil.copy(clip_paths[0], folder / "audio.ogg")
+        return await usecase.run(caller, attachment=Attachment(str(folder / "audio.ogg"), f"{name}.ogg",
+                                                               (folder / "audio.ogg").stat().st_size,
+                                                               shown_name=shown))
+
+    hers = asyncio.create_task(sent(ALICE, "my mix", None))
+    await asyncio.wait_for(queued.asked.wait(), 30)
+    his = asyncio.create_task(sent(BOB, "his take", "his tak…"))
+    await asyncio.sleep(1.0)  # he waits for her listening
+    queued.go.set()
+
+    refusals = [reply.message for reply in await asyncio.wait_for(asyncio.gather(hers, his), 60)]
+
+    assert refusals == ["The file my mix.ogg lasts over 20 s; send a song shorter than that.",
+                        "The file his tak… lasts over 20 s; send a song shorter than that."]
+    assert len(counting.calls) == 1
+    # The names are the senders' words: not in the bot's lines, which tell why all the same.
+    logged = [vars(r) for r in caplog.records if r.name.startswith("bot.")]
+    assert not [r for r in logged if "my mix" in str(r) or "his tak" in str(r)]
+    assert [r["reason"] for r in logged if r["msg"] == "mood.refused"] == [
+        "The file <file> lasts over 20 s; send a song shorter than that."] * 2
+
+
 async def test_with_no_model_able_to_listen_the_user_is_told_to_try_later_and_the_log_says_why(
         db, weights_dir, clip_paths, tmp_path, caplog):
     """The main weights were never shipped, and the fallback's went missing from disk while its worker

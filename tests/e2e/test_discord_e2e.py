@@ -9,6 +9,8 @@ import pytest
 import pytest_asyncio
 
 from bot.frontends.discord import DiscordFrontend
+from bot.frontends.discord.interactions import MAX_SHOWN_NAME
+from bot.frontends.discord.rendering import clip
 from storage.models import UserRef
 from tests.e2e.wiring import DISCORD_TOKEN, bot_settings, running_bot
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, user_payload
@@ -17,7 +19,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 ALICE, BOB = 42, 43
 GUILD = 700000000000000001
-STRING, SUB_COMMAND = 3, 1
+STRING, SUB_COMMAND, ATTACHMENT = 3, 1, 11
 DEFERRED, DEFERRED_UPDATE = 5, 6
 SLOW_S = 90.0
 
@@ -186,3 +188,43 @@ async def test_the_message_command_classifies_the_link_it_can_read(discord_bot, 
                      resolved={"messages": {target["id"]: target}}, guild=GUILD)
     final = await fake.wait_for("edit_original", lambda c: bool(c.embeds) or "Sorry" in c.content, timeout=SLOW_S)
     assert song.title in final.embeds[0]["title"]
+
+
+JUNK = b"ID3\x03\x00" + b"\x17 not a song at all " * 40  # a name and a type of audio, and no sound
+
+
+async def test_an_unreadable_file_is_named_as_its_sender_named_it(discord_bot):
+    """The upload is saved as `audio.mp3` (a name any file system takes): the decoder's refusal
+    named that name, one the sender never gave, in /mood, in 'Mood of this song' and in a DM
+    answering a prompt. Each names the file as sent, clipped as the front-end clips the names it
+    says back."""
+    fake, bot = discord_bot
+    long_name = "夜に駆ける" * 20 + ".mp3"
+    for name in ("my mix.mp3", long_name):
+        attachment = fake.add_file(name, JUNK)
+        attachment["content_type"] = "audio/mpeg"
+        mark = fake.mark()
+        await fake.slash("mood", [{"name": "file", "type": ATTACHMENT, "value": attachment["id"]}],
+                         resolved={"attachments": {attachment["id"]: attachment}})
+        answer = await fake.wait_for("edit_original", lambda c: "not audio" in c.content, timeout=SLOW_S, after=mark)
+        assert answer.content == f"The file {clip(name, MAX_SHOWN_NAME)} is not audio we can read."
+
+    attachment = fake.add_file("sunday take.mp3", JUNK)
+    target = fake.message_payload(channel_id=GUILD + 1, content="my cover", author=user_payload(BOB),
+                                  attachments=[attachment])
+    mark = fake.mark()
+    await fake.slash("Mood of this song", command_type=3, target_id=target["id"],
+                     resolved={"messages": {target["id"]: target}})
+    answer = await fake.wait_for("edit_original", lambda c: "not audio" in c.content, timeout=SLOW_S, after=mark)
+    assert answer.content == "The file sunday take.mp3 is not audio we can read."
+
+    dave = 48
+    await fake.slash("journal", [{"name": "on", "type": SUB_COMMAND, "options": [
+        {"name": "time", "type": STRING, "value": "07:00"},
+        {"name": "timezone", "type": STRING, "value": "Europe/Lisbon"}]}], user=dave)
+    await private_answer(fake)
+    await bot.scheduler.fire_now(UserRef("discord", str(dave)))
+    mark = fake.mark()
+    await fake.user_dms("", user=dave, attachments=[fake.add_file("late night.mp3", JUNK)])
+    answer = await fake.wait_for("edit_message", lambda c: "not audio" in c.content, timeout=SLOW_S, after=mark)
+    assert "The file late night.mp3 is not audio we can read." in answer.content

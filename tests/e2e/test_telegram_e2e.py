@@ -5,6 +5,7 @@ Given a user types `/mood <song>`, they get a reply naming the mood the classifi
 """
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot.frontends.telegram import TelegramFrontend
+from bot.frontends.telegram import MAX_SHOWN_NAME, TelegramFrontend, clip
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
 from storage.models import UserRef
 from tests.e2e.wiring import TELEGRAM_TOKEN, bot_settings, running_bot
@@ -269,3 +270,56 @@ async def test_a_429_from_telegram_is_waited_out(telegram, songs):
     retried = sends[sends.index(refused[0]) + 1]
     assert retried.status == 200 and retried.params["text"] in (refused[0].params["text"], answer)
     assert retried.at - refused[0].at >= 1.0
+
+
+JUNK = b"ID3\x03\x00" + b"\x17 not a song at all " * 40  # a name and a type of audio, and no sound
+
+
+async def test_an_unreadable_upload_is_named_as_its_sender_named_it(telegram):
+    """The upload is saved as `audio.mp3` (a name any file system takes): the decoder's refusal
+    named that name, one the sender never gave. It names the file as sent, clipped as the
+    front-end clips the names it says back."""
+    fake, _ = telegram
+    for name in ("my mix.mp3", "夜に駆ける" * 20 + ".mp3"):
+        document = fake.audio_attachment(JUNK, file_name=name, kind="document")
+        document["mime_type"] = "audio/mpeg"
+        mark = fake.mark()
+        await fake.user_sends(None, document=document, chat=CAROL, user=CAROL)
+        answer = await fake.wait_for_reply(lambda c: "not audio" in c.text, timeout=SLOW_S, after=mark)
+        assert answer.text == f"The file {clip(name, MAX_SHOWN_NAME)} is not audio we can read."
+        assert len(clip(name, MAX_SHOWN_NAME)) <= MAX_SHOWN_NAME
+
+
+async def test_a_video_without_sound_is_named_as_its_sender_named_it(telegram, tmp_path):
+    import subprocess
+
+    fake, _ = telegram
+    video = tmp_path / "muted.mp4"  # a phone video with its sound turned off
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "color=black:s=64x64:r=5", "-t", "12",
+                    "-c:v", "mpeg4", "-an", str(video)], check=True)
+    mark = fake.mark()
+    await fake.user_sends(None, video=fake.audio_attachment(video, file_name="beach day.mp4", kind="video"),
+                          chat=CAROL, user=CAROL)
+    answer = await fake.wait_for_reply(lambda c: "without sound" in c.text, timeout=SLOW_S, after=mark)
+    assert answer.text == "The file beach day.mp4 is a video without sound; there is nothing to listen to."
+
+
+async def test_an_unreadable_file_answering_a_prompt_is_named_as_sent(telegram, caplog):
+    fake, bot = telegram
+    caplog.set_level(logging.INFO)
+    dave = 48
+    await fake.user_sends("/journal on 07:00 Europe/Berlin", chat=dave, user=dave)
+    await fake.wait_for_reply(lambda c: "07:00" in c.text)
+    mark = fake.mark()
+    await bot.scheduler.fire_now(UserRef("telegram", str(dave)))
+    prompt = fake.message_of(await fake.wait_for("sendMessage", after=mark))
+    mark = fake.mark()
+    audio = fake.audio_attachment(JUNK, file_name="sunday take.mp3")
+    await fake.user_sends("humming along", chat=dave, user=dave, audio=audio, reply_to=prompt["message_id"])
+    answer = await fake.wait_for_reply(lambda c: "not audio" in c.text, timeout=SLOW_S, after=mark)
+    assert "The file sunday take.mp3 is not audio we can read." in answer.text
+    assert "audio.mp3" not in answer.text
+    # The name is the sender's words: not in the bot's lines, which tell why all the same.
+    assert not [r for r in caplog.records if r.name.startswith("bot.") and "sunday take" in str(vars(r))]
+    (refused,) = [r for r in caplog.records if r.getMessage() == "journal.answer_refused"]
+    assert refused.reason == "The file <file> is not audio we can read."

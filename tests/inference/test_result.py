@@ -43,3 +43,19 @@ def test_each_mood_is_told_when_it_is_the_most_probable(mood):
 
     assert (result.mood, result.confidence) == (mood, pytest.approx(0.7))
     assert (result.valence, result.arousal) == pytest.approx(tuple(0.6 * axis for axis in CORNERS[mood]))
+
+
+def test_an_audio_error_from_a_worker_can_still_name_the_file_as_its_sender_named_it():
+    """The decoder's errors come back from worker processes pickled: the words they keep, where
+    the file is named, come with them, so the bot can name the upload it saved as `audio.mp3`."""
+    import pickle
+
+    from inference.result import FILE_NAME, SilentAudioError, UnreadableAudioError
+
+    error = pickle.loads(pickle.dumps(UnreadableAudioError.about_file(
+        f"The file {FILE_NAME} is not audio we can read.", "audio.mp3")))
+    assert type(error) is UnreadableAudioError and str(error) == "The file audio.mp3 is not audio we can read."
+    assert error.naming("my mix.mp3") == "The file my mix.mp3 is not audio we can read."
+    assert error.naming("{weird} name") == "The file {weird} name is not audio we can read."
+    silent = SilentAudioError("The audio is silent; there is nothing to listen to.")  # names no file
+    assert silent.naming("my mix.mp3") == str(silent)

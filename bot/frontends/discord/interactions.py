@@ -181,6 +181,12 @@ def upload_title(attachment: discord.Attachment, sender: SentBy | None) -> str |
     return titled_upload(kind, sender.name, sender.at)
 
 
+def shown_name(attachment: discord.Attachment) -> str:
+    """The attachment's name as its sender gave it, clipped to be said back to them: as sent
+    (Discord's `title`) where Discord had to change it, else its file name."""
+    return clip(" ".join((attachment.title or "").split()) or attachment.filename, MAX_SHOWN_NAME)
+
+
 def is_audio(attachment: discord.Attachment) -> bool:
     """A file that may carry a song: audio, a video (the classifier hears its sound), or an audio
     file's name under a content type Discord did not know (octet-stream, or none)."""
@@ -247,7 +253,7 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
     if duration_s > longest_s:
         log.info("discord.file_refused", extra={**asker, "why": "too_long", "duration_s": duration_s,
                                                 "limit_s": longest_s})
-        yield ErrorReply(too_long_words(clip(attachment.filename, MAX_SHOWN_NAME), longest_s))
+        yield ErrorReply(too_long_words(shown_name(attachment), longest_s))
         return
     if 0 < duration_s < MIN_SECONDS:
         log.info("discord.file_refused", extra={**asker, "why": "too_short", "duration_s": duration_s,
@@ -266,7 +272,8 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
         await write_file(path, data)
         size = len(data)
         yield (too_large(size, limit, asker) if size > limit
-               else Attachment(str(path), attachment.filename, size, title=upload_title(attachment, sender)))
+               else Attachment(str(path), attachment.filename, size, title=upload_title(attachment, sender),
+                               shown_name=shown_name(attachment)))
 
 
 @contextlib.asynccontextmanager
