@@ -271,7 +271,12 @@ class MoodUseCase:
             elif audio.youtube_id and not track.youtube_id:
                 track = replace(track, youtube_id=audio.youtube_id)
             await progress(STAGE_LISTENING)
-            result = await self._classify(audio.path)
+            try:
+                result = await self._classify(audio.path)
+            except AudioError as error:
+                # The decoder names the file it heard, under the name the download gave it
+                # ("dQw4w9WgXcQ.webm"): the asker knows the song by its title.
+                raise error.named(f"downloaded for “{track.title}”") from None
         return await self._save(track, result, source_url=audio.source_url)
 
     async def _analyse_file(self, attachment: Attachment, progress: Progress) -> MoodReply:

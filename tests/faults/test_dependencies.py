@@ -95,9 +95,12 @@ DOWNLOAD_FAULTS = {
     "HTTP 404": ("/missing/{title}.ogg", "No audio found"),
     "never answers": ("/hang/{title}.ogg", TOO_SLOW),
     "a web page": ("/files/page.html?q={title}", "No audio found"),
-    "a web page served as .ogg": ("/files/page.ogg?q={title}", "not audio we can read"),
+    # Named by the title the download gave (yt-dlp's, of the page), not the name of the file it made
+    "a web page served as .ogg": ("/files/page.ogg?q={title}",
+                                  "The file downloaded for “page” is not audio we can read."),
     "an image": ("/files/cover.png?q={title}", ""),
-    "an image served as .ogg": ("/files/cover.ogg?q={title}", "not audio we can read"),
+    "an image served as .ogg": ("/files/cover.ogg?q={title}",
+                                "The file downloaded for “cover” is not audio we can read."),
 }
 
 
