@@ -45,6 +45,21 @@ async def answered_days(journal: JournalUseCase, caller=ALICE_DM) -> list[date]:
     return [entry.local_date for entry in (await journal.list(caller)).entries]
 
 
+async def two_days_answered(db, counting, clip_paths) -> JournalUseCase:
+    """Alice's journal, on at 21:30 UTC, whose prompts of 3 and 4 Dec (messages 701 and 702) were
+    each answered with a clip; its clock stands on the 4th."""
+    clock = Clock(DEC_3)
+    journal = journal_usecase(db, counting, now=clock)
+    await journal.enable(ALICE_DM, "21:30", "UTC")
+    for message_id, clip in (("701", clip_paths[0]), ("702", clip_paths[1])):
+        prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
+        await journal.prompt_delivered(prompt.prompt_id, message_id)
+        assert isinstance(await journal.answer(ALICE_DM, message_id, attachment(clip)), JournalSavedReply)
+        clock.at += DAY
+    clock.at -= DAY
+    return journal
+
+
 async def test_the_newest_entry_or_a_days_entry_is_deleted_and_named(db, counting, clip_paths):
     clock = Clock(DEC_3)
     journal = journal_usecase(db, counting, now=clock)
@@ -105,15 +120,7 @@ async def test_an_older_prompts_deleted_entry_is_answered_again_by_a_reply_to_it
     """Yesterday's entry deleted after today's prompt came: a message that replies to no prompt
     still answers today's (answered: told so), never yesterday's; a reply to yesterday's prompt
     files a song under yesterday, as before it was answered."""
-    clock = Clock(DEC_3)
-    journal = journal_usecase(db, counting, now=clock)
-    await journal.enable(ALICE_DM, "21:30", "UTC")
-    for message_id, clip in (("701", clip_paths[0]), ("702", clip_paths[1])):
-        prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
-        await journal.prompt_delivered(prompt.prompt_id, message_id)
-        assert isinstance(await journal.answer(ALICE_DM, message_id, attachment(clip)), JournalSavedReply)
-        clock.at += DAY
-    clock.at -= DAY
+    journal = await two_days_answered(db, counting, clip_paths)
 
     gone = await journal.delete(ALICE_DM, "2026-12-03")
     assert isinstance(gone, JournalDeletedReply) and not gone.reopened
@@ -383,15 +390,7 @@ async def test_a_delete_the_database_fails_keeps_the_queued_entry_and_a_retry_de
 async def test_already_answered_points_at_the_entry_of_the_prompt_replied_to_not_the_newest(db, counting, clip_paths):
     """A reply to yesterday's answered prompt is told to delete that entry first: by its date. "/journal
     delete last", as it said, deleted today's entry, which the user wanted kept."""
-    clock = Clock(DEC_3)
-    journal = journal_usecase(db, counting, now=clock)
-    await journal.enable(ALICE_DM, "21:30", "UTC")
-    for message_id, clip in (("701", clip_paths[0]), ("702", clip_paths[1])):
-        prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
-        await journal.prompt_delivered(prompt.prompt_id, message_id)
-        assert isinstance(await journal.answer(ALICE_DM, message_id, attachment(clip)), JournalSavedReply)
-        clock.at += DAY
-    clock.at -= DAY
+    journal = await two_days_answered(db, counting, clip_paths)
 
     refused = await journal.answer(ALICE_DM, "meant for the 3rd", attachment(clip_paths[1]), prompt_message_id="701")
     assert isinstance(refused, ErrorReply) and "already answered" in refused.message
