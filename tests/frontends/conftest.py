@@ -83,16 +83,24 @@ async def discord_bot(usecases):
         yield both
 
 
-@pytest.fixture
-async def scheduled(discord_bot, usecases, db):
-    """The bot with the real prompt scheduler delivering through the Discord front-end."""
-    _, frontend = discord_bot
+@asynccontextmanager
+async def prompts_through(frontend, usecases, db) -> AsyncIterator[PromptScheduler]:
+    """The real prompt scheduler, running, delivering through `frontend`."""
     scheduler = PromptScheduler(db, usecases.journal)
     usecases.attach_schedule(scheduler)
     scheduler.register(frontend)
     await scheduler.start()
-    yield discord_bot
-    await scheduler.stop()
+    try:
+        yield scheduler
+    finally:
+        await scheduler.stop()
+
+
+@pytest.fixture
+async def scheduled(discord_bot, usecases, db):
+    """The bot with the real prompt scheduler delivering through the Discord front-end."""
+    async with prompts_through(discord_bot[1], usecases, db):
+        yield discord_bot
 
 
 async def journal_on_telegram(fake: FakeTelegramBotAPI, frontend: TelegramFrontend, db, usecases, *,

@@ -11,12 +11,11 @@ from contextlib import asynccontextmanager
 import pytest
 
 from bot.frontends.discord.mood import links_in_text
-from bot.scheduler import PromptScheduler
 from bot.sources.query import DEFAULT_ALLOWED, ONLY_MARKUP, parse_query
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.spotify_api import FakeSpotify
-from tests.frontends.conftest import discord_on, usecases_with_creep
+from tests.frontends.conftest import discord_on, prompts_through, usecases_with_creep
 from tests.frontends.test_discord import ATTACHMENT, GUILD, STRING, dm_answer, message_command, open_a_prompt
 from tests.frontends.test_discord_mood_notes import cached_file, mood_of
 
@@ -153,16 +152,10 @@ async def test_mood_of_only_discord_markup_says_so_and_searches_nothing(discord_
 async def test_a_dm_answering_the_prompt_with_emoji_and_a_mention_searches_for_the_song_alone(db):
     """The same in a DM answering the daily prompt: its first line is the song."""
     async with spotify_and_discord(db) as (fake, spotify, (frontend, usecases)):
-        scheduler = PromptScheduler(db, usecases.journal)
-        usecases.attach_schedule(scheduler)
-        scheduler.register(frontend)
-        await scheduler.start()
-        try:
+        async with prompts_through(frontend, usecases, db):
             await open_a_prompt(fake)
             await fake.user_dms("<a:vibing:1234567890> _Creep_ - Radiohead <@43>\nlistened with <@43> <:heart:99>")
             saved = await dm_answer(fake)
-        finally:
-            await scheduler.stop()
     assert "Creep" in str(saved.embeds), (saved.content, saved.embeds)
     assert searched(spotify) == ["Creep Radiohead"]
 

@@ -9,9 +9,8 @@ from discord.utils import escape_markdown
 
 from bot.config import Settings
 from bot.frontends.discord import DiscordFrontend
-from bot.scheduler import PromptScheduler
 from tests.fakes.discord_api import VOICE_MESSAGE_FLAG, FakeDiscord, user_payload
-from tests.frontends.conftest import running
+from tests.frontends.conftest import prompts_through, running
 from tests.frontends.test_discord import BOB, GUILD, dm_answer, open_a_prompt
 
 TOO_SHORT = "The audio lasts {seconds:.1f} s; I need at least 10 s."
@@ -84,19 +83,13 @@ async def test_a_voice_message_discord_says_is_too_long_is_refused_without_a_dow
 
 async def test_a_too_long_voice_message_answering_a_prompt_is_refused_the_same_way(discord_limited, usecases, db):
     fake, frontend = discord_limited
-    scheduler = PromptScheduler(db, usecases.journal)
-    usecases.attach_schedule(scheduler)
-    scheduler.register(frontend)
-    await scheduler.start()
-    try:
+    async with prompts_through(frontend, usecases, db):
         await open_a_prompt(fake)
         mark = fake.mark()
         await fake.user_dms("", attachments=[fake.add_voice_message(b"OggS hi", duration_secs=400)],
                             flags=VOICE_MESSAGE_FLAG)
         assert (await dm_answer(fake)).content == escape_markdown(TOO_LONG)
         assert not fake.calls_of("download", after=mark)
-    finally:
-        await scheduler.stop()
 
 
 async def test_a_voice_message_as_long_as_the_setting_is_downloaded(discord_limited):
