@@ -227,19 +227,24 @@ def hosts_dotted(text: str) -> str:
     return "".join(parts) + text[done:]
 
 
-def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED) -> Query:
-    """Parse a user's message. Raises `UnsupportedInputError` saying what is accepted."""
+def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, discord: bool = True) -> Query:
+    """Parse a user's message. Raises `UnsupportedInputError` saying what is accepted. `discord`:
+    the text is a Discord message's, whose markup (`DISCORD_MARKUP_RE`, `UNDERSCORE_PAIR_RE`) names
+    no song; Telegram hands its formatting over apart from the text, and has no such markup, so
+    there (and on the console) what looks like it is what the user typed and sees, searched as is."""
     # Links are looked for in the whole message; only the words around them are capped.
     cleaned = clean_text(text or "", MAX_MESSAGE_CHARS)
     if not cleaned:
         raise UnsupportedInputError(f"Tell me which song. {ACCEPTED}")
-    cleaned = clean_text(without_markup(cleaned), MAX_MESSAGE_CHARS)
+    if discord:
+        cleaned = clean_text(without_markup(cleaned), MAX_MESSAGE_CHARS)
     cleaned = hosts_dotted(cleaned)
     words = FULL_WIDTH_PUNCTUATION_RE.sub(r" \g<0> ", cleaned).split()
     links = [(i, link) for i, w in enumerate(words) if (link := link_in(w))]
     if not links:
         # What is left of markup alone (a "__" between two mentions) names no song either.
-        if not (name := clean_text(UNDERSCORE_PAIR_RE.sub(r"\2", cleaned))).strip("_ "):
+        name = clean_text(UNDERSCORE_PAIR_RE.sub(r"\2", cleaned) if discord else cleaned)
+        if discord and not name.strip("_ "):
             raise UnsupportedInputError(f"{ONLY_MARKUP} {ACCEPTED}")
         return Query(kind=QueryKind.TEXT, text=name)
     if len(links) > 1:

@@ -889,7 +889,7 @@ class JournalUseCase:
         if attachment is None and not song:
             return ErrorReply(NO_SONG_ERROR)
         try:
-            reply = await self.mood.analyse(song, attachment, progress)
+            reply = await self.mood.analyse(song, attachment, progress, platform=caller.platform)
         except (SourceError, InferenceError, StorageError) as error:
             return refused_answer(caller, error)
         except Exception:

@@ -58,7 +58,8 @@ SEARCH_KEY = "search:{text}"
 MAX_SONGS_AT_ONCE = 10
 WORD = re.compile(r"[^\W_]+")  # letters and digits: "Radiohead_-_Creep.mp3" is radiohead, creep, mp3
 
-Parse = Callable[[str], Query]
+# A user's text, and whether it is a Discord message's (`parse_query`'s `discord`), to a Query.
+Parse = Callable[..., Query]
 FileKey = Callable[[str | Path], str]
 
 
@@ -215,7 +216,7 @@ class MoodUseCase:
         place = caller.place if self.db.privacy.erasures(ref) == erasures else None
         try:
             with self.db.requests.asking(place, ref):
-                reply = await self.analyse(text, attachment, progress)
+                reply = await self.analyse(text, attachment, progress, platform=caller.platform)
         except (SourceError, InferenceError, StorageError) as error:
             log.info("mood.refused", extra={"user": caller.user_id, "error": type(error).__name__,
                                             "reason": refusal_reason(error)})
@@ -235,11 +236,12 @@ class MoodUseCase:
         return reply
 
     async def analyse(self, text: str | None, attachment: Attachment | None = None,
-                      progress: Progress = no_progress) -> MoodReply:
-        """The mood of a song or file; typed errors (SourceError, InferenceError) propagate."""
+                      progress: Progress = no_progress, *, platform: str = "") -> MoodReply:
+        """The mood of a song or file; typed errors (SourceError, InferenceError) propagate.
+        `platform`: where `text` was typed; only Discord's own markup is left out of a song's name."""
         if attachment is not None:
             return await self._analyse_file(attachment, progress)
-        query = self.parse(text or "")
+        query = self.parse(text or "", discord=platform == "discord")
         await progress(STAGE_FINDING)
         track = await self._resolve(query)
         if track is None:  # no Spotify: askers of one name share its search, download and listening
