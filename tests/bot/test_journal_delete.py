@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 
@@ -22,7 +23,7 @@ from storage.models import JournalEntry, MoodRequest, UserRef
 from storage.outbox import JournalOutbox, JournalWriter
 from tests.bot.conftest import ALICE, ALICE_DM, BOB, attachment
 from tests.bot.test_journal import Clock, journal_usecase
-from tests.fakes.wire_gate import WireGate
+from tests.fakes.wire_gate import gated_database
 
 ALICE_REF = UserRef("telegram", "1001")
 BOB_REF = UserRef("telegram", "1002")
@@ -283,19 +284,25 @@ async def test_the_deleted_entrys_playlist_vote_goes_and_the_songs_other_votes_s
     assert [e.prompt_id for e in await db.journal.list(BOB_REF)] == ["b-song"]
 
 
-async def test_an_entry_waiting_in_the_outbox_is_deleted_there_and_never_comes_back(
-        db_server, mongo_uri, db_name, counting, clip_paths, tmp_path):
-    """An answer saved while the database was down waits in the outbox; the database is back, but
-    the drain's write of it fails again (its connection drops): /journal delete finds it there,
-    takes it out, and no later drain writes it; its prompt takes another song."""
-    gate = await WireGate(db_server.port).start()
-    gated = await Database.connect(gate.uri(mongo_uri), db_name)
-    try:
+@asynccontextmanager
+async def gated_journal(db_server, mongo_uri, db_name, counting, tmp_path):
+    """Alice's journal, on, over a database reached through a WireGate that can cut its commands,
+    with its outbox: (gate, database, writer, journal use case) on 3 Dec."""
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
         await gated.init()
         writer = JournalWriter(gated.journal, JournalOutbox(tmp_path / "outbox.jsonl"), gated.prompts)
         journal = JournalUseCase(gated, MoodUseCase(gated, counting, fetcher=None, now=lambda: DEC_3),
                                  writer=writer, now=lambda: DEC_3)
         await journal.enable(ALICE_DM, "21:30", "UTC")
+        yield gate, gated, writer, journal
+
+
+async def test_an_entry_waiting_in_the_outbox_is_deleted_there_and_never_comes_back(
+        db_server, mongo_uri, db_name, counting, clip_paths, tmp_path):
+    """An answer saved while the database was down waits in the outbox; the database is back, but
+    the drain's write of it fails again (its connection drops): /journal delete finds it there,
+    takes it out, and no later drain writes it; its prompt takes another song."""
+    async with gated_journal(db_server, mongo_uri, db_name, counting, tmp_path) as (gate, gated, writer, journal):
         prompt = await journal.make_prompt(await gated.users.get(ALICE_REF))
         entry = seeded(ALICE_REF, date(2026, 12, 3), prompt.prompt_id, title="Queued song", note="my words")
         await writer.outbox.append(entry)  # as `add_or_queue` queues it while the database is down
@@ -311,9 +318,6 @@ async def test_an_entry_waiting_in_the_outbox_is_deleted_there_and_never_comes_b
         assert await gated.journal.count(ALICE_REF) == 0
         again = await journal.answer(ALICE_DM, "the one I meant", attachment(clip_paths[0]))
         assert isinstance(again, JournalSavedReply) and again.queued is False, again
-    finally:
-        await gated.close()
-        await gate.close()
 
 
 async def test_discord_shows_the_deleted_entry_as_typed_not_as_markdown(db, counting):
@@ -359,14 +363,7 @@ async def test_a_delete_the_database_fails_keeps_the_queued_entry_and_a_retry_de
     the delete itself. The user is told the database failed, so nothing is deleted: the queued entry
     stays, and the same "/journal delete last" again deletes it, not the entry before it (which a
     first try that had taken the queued one out of the outbox left to be "last")."""
-    gate = await WireGate(db_server.port).start()
-    gated = await Database.connect(gate.uri(mongo_uri), db_name)
-    try:
-        await gated.init()
-        writer = JournalWriter(gated.journal, JournalOutbox(tmp_path / "outbox.jsonl"), gated.prompts)
-        journal = JournalUseCase(gated, MoodUseCase(gated, counting, fetcher=None, now=lambda: DEC_3),
-                                 writer=writer, now=lambda: DEC_3)
-        await journal.enable(ALICE_DM, "21:30", "UTC")
+    async with gated_journal(db_server, mongo_uri, db_name, counting, tmp_path) as (gate, gated, writer, journal):
         await gated.journal.add(seeded(ALICE_REF, date(2026, 12, 2), "older", title="Older song"))
         prompt = await journal.make_prompt(await gated.users.get(ALICE_REF))
         await writer.outbox.append(seeded(ALICE_REF, date(2026, 12, 3), prompt.prompt_id, title="Queued song"))
@@ -382,9 +379,6 @@ async def test_a_delete_the_database_fails_keeps_the_queued_entry_and_a_retry_de
         assert isinstance(retried, JournalDeletedReply) and retried.entry.title == "Queued song", retried
         assert [e.track_title for e in await gated.journal.list(ALICE_REF)] == ["Older song"]
         assert await writer.outbox.held(ALICE_REF) == [] and await writer.drain() == 0
-    finally:
-        await gated.close()
-        await gate.close()
 
 
 async def test_already_answered_points_at_the_entry_of_the_prompt_replied_to_not_the_newest(db, counting, clip_paths):
@@ -413,9 +407,7 @@ async def test_a_database_failing_between_the_entry_and_its_prompt_leaves_no_pro
     prompt stayed answered: the user, told "Deleted", was refused another song ("already answered:
     /journal delete 2026-12-03"), and that delete found no entry. Now the prompt is reopened first:
     a failure deletes nothing and is told, and the user's next try deletes it and takes the new song."""
-    gate = await WireGate(db_server.port).start()
-    gated = await Database.connect(gate.uri(mongo_uri), db_name)
-    try:
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
         await gated.init()
         journal = journal_usecase(gated, counting, now=lambda: DEC_3)
         await journal.enable(ALICE_DM, "21:30", "UTC")
@@ -433,9 +425,6 @@ async def test_a_database_failing_between_the_entry_and_its_prompt_leaves_no_pro
         again = await journal.answer(ALICE_DM, "the one I meant", attachment(clip_paths[1]))
         assert isinstance(again, JournalSavedReply), again
         assert [e.note for e in await gated.journal.list(ALICE_REF)] == ["the one I meant"]
-    finally:
-        await gated.close()
-        await gate.close()
 
 
 async def test_the_reopened_prompt_takes_the_song_in_an_outage_after_a_restart_not_an_older_open_one(
@@ -502,9 +491,7 @@ async def test_last_while_an_answer_is_still_being_saved_deletes_no_other_entry(
     sends "/journal delete last": the newest entry saved so far is yesterday's, which they never
     meant. They are told to wait for the answer, and nothing is deleted; once it is saved, "last"
     is that answer."""
-    gate = await WireGate(db_server.port).start()
-    gated = await Database.connect(gate.uri(mongo_uri), db_name)
-    try:
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
         await gated.init()
         clock = Clock(DEC_3)
         journal = journal_usecase(gated, counting, now=clock)
@@ -526,9 +513,6 @@ async def test_last_while_an_answer_is_still_being_saved_deletes_no_other_entry(
         assert [e.note for e in await gated.journal.list(ALICE_REF)] == ["oops", "yesterday's"]
         meant = await journal.delete(ALICE_DM, "last", message_id="302")
         assert isinstance(meant, JournalDeletedReply) and meant.entry.note == "oops", meant
-    finally:
-        await gated.close()
-        await gate.close()
 
 
 async def test_a_page_button_turned_from_an_entry_deleted_since_does_not_say_the_journal_lost_the_rest(db, counting):

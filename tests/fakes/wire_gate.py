@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
 
 import bson
+
+from storage.database import Database
 
 OP_MSG = 2013
 HEADER = struct.Struct("<iiii")  # messageLength, requestID, responseTo, opCode
@@ -140,3 +143,18 @@ class WireGate:
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             return
+
+
+@asynccontextmanager
+async def gated_database(db_server, mongo_uri: str, db_name: str) -> AsyncIterator[tuple[WireGate, Database]]:
+    """A connection to the test database through a WireGate, which can hold or cut its commands on
+    the wire: (gate, database). Both are closed at the end."""
+    gate = await WireGate(db_server.port).start()
+    try:
+        gated = await Database.connect(gate.uri(mongo_uri), db_name)
+        try:
+            yield gate, gated
+        finally:
+            await gated.close()
+    finally:
+        await gate.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from contextlib import asynccontextmanager
 
 from bot.config import Settings
 from bot.frontends import render
@@ -24,7 +23,7 @@ from storage.inbox import Arrival
 from storage.models import UserRef
 from storage.schema import INBOX
 from tests.fakes.telegram_api import BOT_ID, DEFAULT_USER, FakeTelegramBotAPI
-from tests.fakes.wire_gate import WireGate
+from tests.fakes.wire_gate import WireGate, gated_database
 from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram, telegram_on
 from tests.frontends.test_discord import VIDEO, cache_video
 from tests.frontends.test_telegram_album import WINDOW_S, cached_songs, replies_after
@@ -35,21 +34,6 @@ STAGES = (STAGE_FINDING, STAGE_DOWNLOADING, STAGE_LISTENING)
 
 async def inbox_numbers(db) -> list[int]:
     return sorted(doc["number"] for doc in await db.db[INBOX].find({}).to_list())
-
-
-@asynccontextmanager
-async def gated_database(db_server, mongo_uri: str, db_name: str):
-    """A connection to the test database through a WireGate, which can hold or cut its commands on
-    the wire: (gate, database). Both are closed at the end."""
-    gate = await WireGate(db_server.port).start()
-    try:
-        gated = await Database.connect(gate.uri(mongo_uri), db_name)
-        try:
-            yield gate, gated
-        finally:
-            await gated.close()
-    finally:
-        await gate.close()
 
 
 async def until(condition, timeout: float = 10.0, step: float = 0.02):
