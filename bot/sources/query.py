@@ -75,7 +75,11 @@ CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200c\u200e\u200f\u
 # "@name"), a byte-order mark. Dropped, not spaced: "Beyon\u200bcé" is Beyoncé, and a link after
 # a byte-order mark is still a link. So are the marks replies name where people share the bot with
 # (PLACE_MARKS): a song's name is quoted in replies, where they would become "group" or "server".
-INVISIBLE_CHARS_RE = re.compile(f"[\u00ad\u200b\u200d\u2060\ufeff{PLACE_MARKS}]")
+# A zero-width joiner between two emoji is no stray one: it makes them one emoji ("❤️\u200d🔥",
+# heart on fire; "🏳️\u200d🌈"), a song's whole name at times, and stays.
+EMOJI = "\u2600-\u27bf\U0001f000-\U0001faff"
+INVISIBLE_CHARS_RE = re.compile(
+    f"[\u00ad\u200b\u2060\ufeff{PLACE_MARKS}]|\u200d(?!(?<=[{EMOJI}\ufe0f]\u200d)[{EMOJI}])")
 
 
 def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
