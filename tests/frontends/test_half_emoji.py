@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from bot.frontends.render import GENERIC_ERROR
 from bot.frontends.wiretext import mended, mended_json
-from tests.frontends.test_telegram_filenames import cached_upload
+from tests.frontends.conftest import cache_upload
 
 
 async def test_an_upload_named_with_half_an_emoji_is_heard(telegram, db):
     fake, _ = telegram
-    audio = await cached_upload(db, b"OggS" + b"\4" * 64)
+    audio = await cache_upload(db, b"OggS" + b"\4" * 64, "sad")
     await fake.user_sends(None, audio=fake.audio_attachment(audio, file_name="Song \ud83d.mp3"))
     reply = await fake.wait_for_reply(lambda c: "sad" in c.text.lower() or "sorry" in c.text.lower())
     assert GENERIC_ERROR not in reply.text and "sad" in reply.text.lower(), reply.text
