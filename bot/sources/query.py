@@ -69,7 +69,7 @@ YOUTUBE_CLIP_REFUSED = "YouTube clips aren't supported: send the link of the vid
 LINK_RE = re.compile(
     r"^(?:[a-z][a-z0-9+.-]*://\S*|spotify:\S+|(?:[\w-]+\.)+[a-z]{2,}(?::\d+)?/\S*)$", re.IGNORECASE
 )
-CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 # Invisible characters that sit inside a word, put there by copying rather than typing: a soft
 # hyphen, a zero-width space or joiner, a word joiner (our own Telegram replies put one in
 # "@name"), a byte-order mark. Dropped, not spaced: "Beyon\u200bcé" is Beyoncé, and a link after
@@ -82,9 +82,26 @@ INVISIBLE_CHARS_RE = re.compile(
     f"[\u00ad\u200b\u2060\ufeff{PLACE_MARKS}]|\u200d(?!(?<=[{EMOJI}\ufe0f]\u200d)[{EMOJI}])")
 
 
+# A zero-width non-joiner is part of the spelling in Persian, Arabic-script and Indic words
+# ("می\u200cخوام": "I want"; after a virama, it stops a conjunct): inside a word of such a script,
+# between two letters or marks one of which is past Latin, Greek and Cyrillic, it stays. Anywhere
+# else (a word's edge, alone, between Latin letters) it is stray markup, dropped like the others.
+NON_JOINER_RE = re.compile("\u200c")
+
+
+def non_joiner_kept(match: re.Match) -> str:
+    text, at = match.string, match.start()
+    around = text[at - 1:at] + text[at + 1:at + 2]
+    if len(around) == 2 and all(unicodedata.category(c)[0] in "LM" for c in around) \
+            and any(ord(c) >= 0x0590 and not 0x1E00 <= ord(c) <= 0x1FFF for c in around):
+        return match.group()
+    return ""
+
+
 def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
     """Strip control/format characters, collapse whitespace, cap the length."""
-    text = unicodedata.normalize("NFC", INVISIBLE_CHARS_RE.sub("", text[:MAX_MESSAGE_CHARS]))
+    text = INVISIBLE_CHARS_RE.sub("", text[:MAX_MESSAGE_CHARS])
+    text = unicodedata.normalize("NFC", NON_JOINER_RE.sub(non_joiner_kept, text))
     text = CONTROL_CHARS_RE.sub(" ", text)
     text = " ".join(text.split())
     return text[:max_chars].strip()

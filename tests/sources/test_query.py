@@ -268,3 +268,18 @@ def test_a_message_of_one_long_word_and_a_full_stop_is_read_at_once(word):
     assert elapsed < 0.04
     # A host's stop is still a dot, after however long a word
     assert parse_query((word * 4096)[:4000] + f" youtu\uff0ebe/{YT}").youtube_id == YT
+
+
+@pytest.mark.parametrize("typed, searched", [
+    ("می\u200cخوام", "می\u200cخوام"),  # Persian: "I want", spelt with the non-joiner
+    ("क्\u200cष", "क्\u200cष"),  # Devanagari: after a virama (a combining mark), it stops a conjunct
+    ("\u200cمی\u200cخوام\u200c", "می\u200cخوام"),
+    ("Creep\u200c. Radiohead", "Creep. Radiohead"),
+    ("Beyon\u200ccé", "Beyoncé"),
+    ("\u200c Creep \u200c", "Creep"),
+])
+def test_a_zero_width_non_joiner_inside_a_word_is_part_of_its_spelling(typed, searched):
+    """Persian (and Arabic-script, and Indic) spelling puts a zero-width non-joiner inside words:
+    "می‌خوام" was searched as "می خوام", two other words. Inside a word of a script that uses it it
+    stays; at a word's edge, alone, or between Latin letters it is stray markup, dropped."""
+    assert parse_query(typed).text == searched
