@@ -65,10 +65,22 @@ YOUTUBE_PATH_RE = re.compile(rf"^/(?:shorts|embed|live|v)/(?P<id>{YOUTUBE_ID})/?
 YOUTUBE_CLIP_RE = re.compile(r"^/clip/[^/]+/?$")
 YOUTUBE_CLIP_REFUSED = "YouTube clips aren't supported: send the link of the video the clip is from."
 # A word is a link if it has a scheme (even with nothing after it: "https://" cut short is a
-# broken link, not words to search for), is a spotify: URI, or is a bare "host.tld/path".
+# broken link, not words to search for), is a spotify: URI, or is a bare "host.tld/path" whose
+# host ends in a top-level domain (`BARE_TLDS`): "Mr.Brightside/Killers" is a song's name.
 LINK_RE = re.compile(
-    r"^(?:[a-z][a-z0-9+.-]*://\S*|spotify:\S+|(?:[\w-]+\.)+[a-z]{2,}(?::\d+)?/\S*)$", re.IGNORECASE
+    r"^(?:[a-z][a-z0-9+.-]*://\S*|spotify:\S+|(?P<bare>(?:[\w-]+\.)+(?P<tld>[a-z]{2,}))(?::\d+)?/\S*)$",
+    re.IGNORECASE,
 )
+# The last labels a host written without a scheme is taken to end in: a country's (any two
+# letters) or one of these. Another is read as words: searched, never fetched, so a link to a host
+# ending in a rarer one is searched for as text rather than refused, which is safe.
+BARE_TLDS = frozenset({
+    "com", "net", "org", "info", "biz", "edu", "gov", "mil", "int", "name", "pro", "mobi", "app",
+    "dev", "link", "xyz", "site", "online", "top", "club", "shop", "store", "live", "music", "audio",
+    "stream", "video", "tech", "cloud", "page", "blog", "website", "space", "fun", "icu", "vip",
+    "art", "lol", "news", "media", "digital", "world", "life", "host", "download", "zip", "mov",
+    "example", "test", "invalid", "localhost", "local", "internal", "lan", "home", "arpa", "onion",
+})
 CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 # Invisible characters that sit inside a word, put there by copying rather than typing: a soft
 # hyphen, a zero-width space or joiner, a word joiner (our own Telegram replies put one in
@@ -113,7 +125,11 @@ def without_markup(text: str) -> str:
 
 
 def is_link(word: str) -> bool:
-    return bool(LINK_RE.match(word))
+    match = LINK_RE.match(word)
+    if not match or not match.group("bare"):
+        return bool(match)
+    tld = match.group("tld").lower()
+    return len(tld) == 2 or tld in BARE_TLDS or host_allowed(match.group("bare").lower(), DEFAULT_ALLOWED)
 
 
 # What people put around a link in chat: <url>, (url), ||url|| (a Discord spoiler), `url` (inline

@@ -283,3 +283,29 @@ def test_a_zero_width_non_joiner_inside_a_word_is_part_of_its_spelling(typed, se
     "می‌خوام" was searched as "می خوام", two other words. Inside a word of a script that uses it it
     stays; at a word's edge, alone, or between Latin letters it is stray markup, dropped."""
     assert parse_query(typed).text == searched
+
+
+@pytest.mark.parametrize("typed", ["Mr.Brightside/Killers", "feat.Drake/remix", "Vol.Two/Side A"])
+def test_a_song_name_with_a_dot_and_a_slash_is_no_link(typed):
+    """"Mr.Brightside/Killers" looked like a bare "host.tld/path" and was answered "I can't open
+    links to mr.brightside": a bare host is a link only if it ends in a top-level domain."""
+    query = parse_query(typed)
+    assert query.kind is QueryKind.TEXT and query.text == typed
+
+
+@pytest.mark.parametrize("typed, host", [
+    ("evil.com/a.mp3", "evil.com"), ("EVIL.NET/a.mp3", "evil.net"), ("files.example.co.uk/x", "files.example.co.uk"),
+    ("cdn.evil.xyz/song.mp3", "cdn.evil.xyz"), ("evil.io/x", "evil.io"),
+])
+def test_a_bare_link_to_another_host_is_still_refused(typed, host):
+    with pytest.raises(UnsupportedInputError, match=f"I can't open links to {host}"):
+        parse_query(typed)
+
+
+@pytest.mark.parametrize("typed, kind", [
+    (f"open.spotify.com/track/{SP}", QueryKind.SPOTIFY_TRACK), (f"youtu.be/{YT}", QueryKind.YOUTUBE),
+    (f"youtube.com/watch?v={YT}", QueryKind.YOUTUBE), (f"www.youtube.com/watch?v={YT}", QueryKind.YOUTUBE),
+    ("spoti.fi/AbCdEf", QueryKind.SPOTIFY_SHORT_LINK), ("spotify.link/AbCdEfGh1jk", QueryKind.SPOTIFY_SHORT_LINK),
+])
+def test_bare_links_without_a_scheme_are_still_read(typed, kind):
+    assert parse_query(typed).kind is kind
