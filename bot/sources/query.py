@@ -65,10 +65,11 @@ YOUTUBE_PATH_RE = re.compile(rf"^/(?:shorts|embed|live|v)/(?P<id>{YOUTUBE_ID})/?
 YOUTUBE_CLIP_RE = re.compile(r"^/clip/[^/]+/?$")
 YOUTUBE_CLIP_REFUSED = "YouTube clips aren't supported: send the link of the video the clip is from."
 # A word is a link if it has a scheme (even with nothing after it: "https://" cut short is a
-# broken link, not words to search for), is a spotify: URI, or is a bare "host.tld/path" whose
+# broken link, not words to search for), is a spotify: URI (not "Spotify:https://…", a label glued
+# to a link), or is a bare "host.tld/path" whose
 # host ends in a top-level domain (`BARE_TLDS`): "Mr.Brightside/Killers" is a song's name.
 LINK_RE = re.compile(
-    r"^(?:[a-z][a-z0-9+.-]*://\S*|spotify:\S+|(?P<bare>(?:[\w-]+\.)+(?P<tld>[a-z]{2,}))(?::\d+)?/\S*)$",
+    r"^(?:[a-z][a-z0-9+.-]*://\S*|spotify:(?![a-z]*://)\S+|(?P<bare>(?:[\w-]+\.)+(?P<tld>[a-z]{2,}))(?::\d+)?/\S*)$",
     re.IGNORECASE,
 )
 # The last labels a host written without a scheme is taken to end in: a country's (any two

@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from bot.frontends.discord.mood import links_in_text
+from bot.frontends.discord.mood import NO_SONG_IN_MESSAGE, links_in_text
+from bot.sources.models import QueryKind, UnsupportedInputError
 from bot.sources.query import DEFAULT_ALLOWED, ONLY_MARKUP, parse_query
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from tests.fakes.discord_api import FakeDiscord
@@ -184,3 +185,42 @@ async def test_a_file_given_with_only_emoji_mentions_or_its_own_name_says_nothin
     answer = await mood_of(fake, [{"name": "query", "type": STRING, "value": typed},
                                   {"name": "file", "type": ATTACHMENT, "value": take["id"]}], take)
     assert not answer.content and answer.embeds[0]["title"] == "take1"
+
+
+URI = f"spotify:track:{TRACK_ID}"
+
+
+@pytest.mark.parametrize("content", [f"evil.example/{URI}", f"https://evil.example/{URI}", f"Listen:{URI}",
+                                     f"Creep({URI})", f"x{URI}", f"evil.example/{YOUTU_BE}"])
+def test_both_readers_take_a_spotify_uri_only_as_a_word_of_its_own(content):
+    """The message command's reader found the URI inside another link ("evil.example/spotify:track:…")
+    or glued to a word ("Listen:spotify:track:…"), where /mood refused the first as a link to
+    evil.example and searched the second as words: the two read one message two ways. Now neither
+    reads a URI that is not a word of its own."""
+    assert not [link for link in links_in_text(content) if readable(link)]
+    try:
+        assert parse_query(content).kind is not QueryKind.SPOTIFY_TRACK
+    except UnsupportedInputError:
+        pass
+
+
+def test_a_label_glued_to_a_link_is_no_spotify_uri_to_either_reader():
+    """"Spotify:https://open.spotify.com/track/…": the message command read the link after the
+    label, while /mood took the whole word for a Spotify URI of kind "https" ("That's a Spotify
+    https, not a track")."""
+    content = f"Spotify:{SPOTIFY_TRACK}"
+    assert links_in_text(content) == [SPOTIFY_TRACK]
+    assert parse_query(content).spotify_id == TRACK_ID
+
+
+@pytest.mark.parametrize("content", [URI, f"listen: {URI}", f"> *{URI}*", f"||{URI}||", f"({URI})", f"«{URI}»",
+                                     f"__**{URI}**__"])
+def test_both_readers_read_a_spotify_uri_that_is_a_word_of_its_own(content):
+    assert links_in_text(content) == [URI]
+    assert parse_query(content).spotify_id == TRACK_ID
+
+
+async def test_the_message_command_finds_no_song_in_a_uri_inside_another_link(discord_bot):
+    fake, _ = discord_bot
+    await message_command(fake, f"look evil.example/{URI}", guild=GUILD)
+    assert (await fake.wait_for("interaction_callback")).content == NO_SONG_IN_MESSAGE

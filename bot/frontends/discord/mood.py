@@ -31,7 +31,7 @@ from bot.frontends.discord.interactions import (
 from bot.frontends import render
 from bot.replies import STAGE_FINDING, Caller, ErrorReply
 from bot.sources.models import UnsupportedInputError
-from bot.sources.query import DEFAULT_ALLOWED, LINK_CLOSERS, marked_link, parse_query, without_markup
+from bot.sources.query import DEFAULT_ALLOWED, LINK_CLOSERS, link_in, marked_link, parse_query, without_markup
 from bot.usecases.help import MOOD
 from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, told_to_wait
 
@@ -64,9 +64,29 @@ def links_in_text(text: str | None) -> list[str]:
     may end in one) stays."""
     text, found = text or "", []
     for match in LINK.finditer(text):
-        _, link = marked_link(text, match, LINK_CLOSERS)
-        found += [link] if link else []
+        start, link = marked_link(text, match, LINK_CLOSERS)
+        found += [link] if link and read_as_by_mood(text, start, link) else []
     return found
+
+
+def read_as_by_mood(text: str, start: int, link: str) -> bool:
+    """Whether /mood, given the word of `text` that `link` (found at `start`, its marks counted in)
+    is in, reads `link` there too (`link_in`), so that the two read one message one way: a link
+    that starts its word (after the marks) is; a Spotify URI is only then (in "Listen:spotify:…" it
+    is a word's end, searched, and in "evil.example/spotify:…" a part of a link to evil.example);
+    an http(s) link glued to a word is, unless the word is itself a link to another host
+    ("evil.example/https://youtu.be/…" is a link to evil.example)."""
+    word_start = start
+    while word_start and not text[word_start - 1].isspace():
+        word_start -= 1
+    if word_start == start:
+        return True
+    if link[:8].lower() == "spotify:":
+        return False
+    word_end = start
+    while word_end < len(text) and not text[word_end].isspace():
+        word_end += 1
+    return link_in(text[word_start:word_end]) == link
 
 
 def links_in(message: discord.Message | discord.MessageSnapshot) -> list[str]:
