@@ -214,7 +214,7 @@ def test_a_label_glued_to_a_link_is_no_spotify_uri_to_either_reader():
 
 
 @pytest.mark.parametrize("content", [URI, f"listen: {URI}", f"> *{URI}*", f"||{URI}||", f"({URI})", f"«{URI}»",
-                                     f"__**{URI}**__"])
+                                     f"__**{URI}**__", f"[Creep]({URI})"])
 def test_both_readers_read_a_spotify_uri_that_is_a_word_of_its_own(content):
     assert links_in_text(content) == [URI]
     assert parse_query(content).spotify_id == TRACK_ID

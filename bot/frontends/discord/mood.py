@@ -72,17 +72,15 @@ def links_in_text(text: str | None) -> list[str]:
 def read_as_by_mood(text: str, start: int, link: str) -> bool:
     """Whether /mood, given the word of `text` that `link` (found at `start`, its marks counted in)
     is in, reads `link` there too (`link_in`), so that the two read one message one way: a link
-    that starts its word (after the marks) is; a Spotify URI is only then (in "Listen:spotify:…" it
-    is a word's end, searched, and in "evil.example/spotify:…" a part of a link to evil.example);
-    an http(s) link glued to a word is, unless the word is itself a link to another host
-    ("evil.example/https://youtu.be/…" is a link to evil.example)."""
+    that starts its word (after the marks) is; a Spotify URI is only then, or as a masked link's
+    target (in "Listen:spotify:…" it is a word's end, searched, and in "evil.example/spotify:…" a
+    part of a link to evil.example); an http(s) link glued to a word is, unless the word is itself a
+    link to another host ("evil.example/https://youtu.be/…" is a link to evil.example)."""
     word_start = start
     while word_start and not text[word_start - 1].isspace():
         word_start -= 1
     if word_start == start:
         return True
-    if link[:8].lower() == "spotify:":
-        return False
     word_end = start
     while word_end < len(text) and not text[word_end].isspace():
         word_end += 1
