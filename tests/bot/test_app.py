@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -191,35 +192,40 @@ async def test_sigterm_while_discord_does_not_answer_the_login_stops_the_bot_at_
     assert moodbot_processes(str(data_dir)) == []
 
 
+def host_of(url: str) -> str:
+    return url.split("://", 1)[1].split("/", 1)[0]
+
+
+async def discord_start_refused(db, fake: FakeDiscord, timeout_s: float | None = None, *,
+                                before_stop: Callable[[], object] = lambda: None, **settings) -> str:
+    """The words of the PlatformStartError the Discord front-end's start raises with `settings`
+    against `fake`; `before_stop` runs, then `fake` is stopped, however the start ends."""
+    config = Settings(_env_file=None, **settings)
+    frontend = DiscordFrontend(config, build_usecases(db, classifier=None, fetcher=None), guild_ready_timeout=0.05)
+    try:
+        with pytest.raises(PlatformStartError) as raised:
+            await start_frontend(frontend, config, **({} if timeout_s is None else {"timeout_s": timeout_s}))
+    finally:
+        before_stop()
+        await fake.stop()
+    return str(raised.value)
+
+
 async def test_a_discord_that_does_not_answer_is_named_with_the_settings_to_check(db):
     fake = await FakeDiscord(token=DISCORD_TOKEN).start()
     release = fake.hold_next("get_me")
-    settings = Settings(_env_file=None, discord_token=DISCORD_TOKEN, discord_api_url=fake.api_url,
-                        discord_gateway_url=fake.gateway_url)
-    frontend = DiscordFrontend(settings, build_usecases(db, classifier=None, fetcher=None), guild_ready_timeout=0.05)
-    try:
-        with pytest.raises(PlatformStartError) as raised:
-            await start_frontend(frontend, settings, timeout_s=1.0)
-    finally:
-        release.set()
-        await fake.stop()
-    host = fake.api_url.split("://", 1)[1].split("/", 1)[0]
-    assert str(raised.value) == (f"Discord could not be reached at {host} (no answer within 1 s): check "
-                                 "DISCORD_API_URL and DISCORD_GATEWAY_URL and the network.")
+    said = await discord_start_refused(db, fake, 1.0, before_stop=release.set, discord_token=DISCORD_TOKEN,
+                                       discord_api_url=fake.api_url, discord_gateway_url=fake.gateway_url)
+    assert said == (f"Discord could not be reached at {host_of(fake.api_url)} (no answer within 1 s): check "
+                    "DISCORD_API_URL and DISCORD_GATEWAY_URL and the network.")
 
 
 async def test_a_rejected_discord_token_is_named_with_its_setting(db):
     fake = await FakeDiscord(token=DISCORD_TOKEN).start()
-    settings = Settings(_env_file=None, discord_token="discord-SENTINEL-wrong-token", discord_api_url=fake.api_url)
-    frontend = DiscordFrontend(settings, build_usecases(db, classifier=None, fetcher=None), guild_ready_timeout=0.05)
-    try:
-        with pytest.raises(PlatformStartError) as raised:
-            await start_frontend(frontend, settings)
-    finally:
-        await fake.stop()
-    host = fake.api_url.split("://", 1)[1].split("/", 1)[0]
+    said = await discord_start_refused(db, fake, discord_token="discord-SENTINEL-wrong-token",
+                                       discord_api_url=fake.api_url)
     # discord.py says only "Improper token has been passed."
-    assert str(raised.value) == f"Discord rejected the token at {host}: check DISCORD_TOKEN."
+    assert said == f"Discord rejected the token at {host_of(fake.api_url)}: check DISCORD_TOKEN."
 
 
 async def test_a_discord_api_url_that_answers_404_is_named_with_the_setting_to_check(db):
@@ -228,16 +234,9 @@ async def test_a_discord_api_url_that_answers_404_is_named_with_the_setting_to_c
     after line, where it sends one), naming neither Discord, nor its host, nor the setting."""
     fake = await FakeDiscord(token=DISCORD_TOKEN).start()
     api_url = fake.api_url.removesuffix("/v10")
-    settings = Settings(_env_file=None, discord_token=DISCORD_TOKEN, discord_api_url=api_url,
-                        discord_gateway_url=fake.gateway_url)
-    frontend = DiscordFrontend(settings, build_usecases(db, classifier=None, fetcher=None), guild_ready_timeout=0.05)
-    try:
-        with pytest.raises(PlatformStartError) as raised:
-            await start_frontend(frontend, settings, timeout_s=10)
-    finally:
-        await fake.stop()
-    host = api_url.split("://", 1)[1].split("/", 1)[0]
-    assert str(raised.value) == f"Discord answered 404 Not Found at {host}: check DISCORD_API_URL."
+    said = await discord_start_refused(db, fake, 10, discord_token=DISCORD_TOKEN, discord_api_url=api_url,
+                                       discord_gateway_url=fake.gateway_url)
+    assert said == f"Discord answered 404 Not Found at {host_of(api_url)}: check DISCORD_API_URL."
 
 
 async def test_a_telegram_that_refuses_the_connection_is_named_with_the_setting_to_check(tmp_path, mongo_uri, db_name):

@@ -11,21 +11,31 @@ from tests.bot.test_journal import ALICE_DM, ALICE_REF, journal_usecase
 QUADRANTS = "happy upper right, energetic upper left, sad lower left, calm lower right"
 
 
+async def answered(db, n: int, day: date, track_key: str, title: str, mood: str, valence: float, arousal: float,
+                   *, minute: int = 0) -> None:
+    """Alice's answer to prompt p`n` on `day` (at 20:`minute` UTC) with that song and mood."""
+    await db.journal.add(JournalEntry(user=ALICE_REF, local_date=day, prompt_id=f"p{n}", phrase="Today,",
+                                      reply_text="x", track_key=track_key, track_title=title, mood=mood,
+                                      valence=valence, arousal=arousal,
+                                      created_at=datetime(day.year, day.month, day.day, 20, minute, tzinfo=timezone.utc)))
+
+
+async def captions_on_4_december(db, counting) -> dict[str, str]:
+    """Each chart's caption, by file name, of Alice's /stats asked at noon UTC on 4 Dec 2026."""
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
+    reply = await journal_usecase(db, counting, now=lambda: now).stats(ALICE_DM)
+    assert isinstance(reply, StatsReply)
+    return {chart.filename: chart.caption for chart in reply.charts}
+
+
 async def test_each_chart_says_in_words_what_it_shows(db, counting):
     """Three answers on two days of late November (the 25th answered twice, happy last), asked on
     4 December: the captions give the charts' own numbers, not only their titles."""
     answers = [(date(2026, 11, 24), "sad", -0.5, -0.4), (date(2026, 11, 25), "calm", 0.4, -0.3),
                (date(2026, 11, 25), "happy", 0.6, 0.5)]
     for n, (day, mood, valence, arousal) in enumerate(answers):
-        await db.journal.add(JournalEntry(user=ALICE_REF, local_date=day, prompt_id=f"p{n}", phrase="Today,",
-                                          reply_text="x", track_key=f"t{n}", track_title=f"Song {n}", mood=mood,
-                                          valence=valence, arousal=arousal,
-                                          created_at=datetime(day.year, day.month, day.day, 20, n, tzinfo=timezone.utc)))
-    now = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
-    reply = await journal_usecase(db, counting, now=lambda: now).stats(ALICE_DM)
-
-    assert isinstance(reply, StatsReply)
-    captions = {chart.filename: chart.caption for chart in reply.charts}
+        await answered(db, n, day, f"t{n}", f"Song {n}", mood, valence, arousal, minute=n)
+    captions = await captions_on_4_december(db, counting)
     assert captions["moods-by-week.png"] == (
         "Your moods, week by week: 2026-W42 to 2026-W49, 3 songs (happy 1, energetic 0, sad 1, calm 1); "
         "the most in 2026-W48 (3), 0 in the latest week")
@@ -40,15 +50,8 @@ async def test_the_map_caption_counts_the_dots_one_song_answered_again_shares(db
     caption said "23 songs as dots"."""
     for n in range(23):
         day = date(2026, 11, 1 + n)
-        await db.journal.add(JournalEntry(user=ALICE_REF, local_date=day, prompt_id=f"p{n}", phrase="Today,",
-                                          reply_text="x", track_key="t", track_title="Radiohead – Creep", mood="sad",
-                                          valence=-0.5, arousal=-0.4,
-                                          created_at=datetime(day.year, day.month, day.day, 20, tzinfo=timezone.utc)))
-    now = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
-    reply = await journal_usecase(db, counting, now=lambda: now).stats(ALICE_DM)
-
-    assert isinstance(reply, StatsReply)
-    captions = {chart.filename: chart.caption for chart in reply.charts}
+        await answered(db, n, day, "t", "Radiohead – Creep", "sad", -0.5, -0.4)
+    captions = await captions_on_4_december(db, counting)
     assert captions["mood-map.png"] == (
         "Your songs on the valence/arousal map: 23 entries (happy 0, energetic 0, sad 23, calm 0) as 1 dot, "
         f"entries of one song sharing a dot; {QUADRANTS}")
