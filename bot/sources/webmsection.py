@@ -31,6 +31,7 @@ TIMESTAMP_SCALE_ID = 0x2AD7B1
 DURATION_ID = 0x4489
 CLUSTER_TIMESTAMP_ID = 0xE7
 VOID_ID = 0xEC
+CRC32_ID = 0xBF  # a checksum of its parent's other children, first in it: ffmpeg's Matroska has them
 BLANKED = {0x114D9B74, 0x1C53BB6B}  # SeekHead, Cues: byte positions in the original file
 TRACKS_ID, TRACK_ENTRY_ID, CODEC_ID, CODEC_PRIVATE_ID = 0x1654AE6B, 0xAE, 0x86, 0x63A2
 VORBIS_HEADERS = 3  # identification, comment, setup: a Vorbis track's CodecPrivate, Xiph-laced
@@ -119,7 +120,7 @@ def read_info(buf: bytes, info: Element) -> tuple[bytes, int] | None:
     for child in children:
         if child.id == TIMESTAMP_SCALE_ID:
             scale = timestamp_scale(buf[child.data_start:child.end])
-        elif child.id == DURATION_ID:
+        elif child.id in (DURATION_ID, CRC32_ID):  # Info's checksum: of the Duration too
             out[child.start - info.start:child.end - info.start] = void_element(child.end - child.start)
     return (bytes(out), scale) if scale is not None else None
 
@@ -344,7 +345,12 @@ def parse_header(prefix: bytes) -> Header | None:
 
 
 def _cluster_timestamp(buf: bytes, cluster: Element) -> int | None:
+    """A cluster's timestamp: its first child, but for a CRC-32 or Void before it (ffmpeg's
+    Matroska has a CRC-32 first in each cluster, and no cluster of it was found)."""
     first = read_element(buf, cluster.data_start)
+    while first is not None and first.id in (CRC32_ID, VOID_ID) and first.end is not None \
+            and first.end < min(cluster.end or len(buf), len(buf)):
+        first = read_element(buf, first.end)
     if first is None or first.id != CLUSTER_TIMESTAMP_ID or first.end is None or first.size > 8:
         return None
     return int.from_bytes(buf[first.data_start:first.end], "big")
