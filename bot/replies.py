@@ -51,7 +51,8 @@ class Attachment:
     title: str | None = None
     # The file's name as said back to its sender, in a refusal of its audio ("The file my mix.mp3 is
     # not audio we can read"), clipped by the front-end; `path` is a name of the front-end's own
-    # ("audio.mp3"). None: `filename`.
+    # ("audio.mp3"). For a file sent without a name, whose and when (`unnamed_upload`: "The file
+    # sent by Alice on 5 Dec 2026 is…"). None: `filename`.
     shown_name: str | None = None
 
 
@@ -59,9 +60,22 @@ def titled_upload(kind: str, sender: str | None, sent_at: datetime) -> str:
     """The title of a file whose name says nothing, the same on every platform: what it is, whose,
     and the day (UTC) it was sent, "Voice note by Alice, 5 Dec 2026"; "Voice note, 5 Dec 2026"
     when who sent it is not known."""
-    name, at = " ".join((sender or "").split()), sent_at.astimezone(timezone.utc)
-    day = f"{at.day} {at:%b %Y}"
+    name, day = sender_and_day(sender, sent_at)
     return f"{kind} by {name}, {day}" if name else f"{kind}, {day}"
+
+
+def unnamed_upload(sender: str | None, sent_at: datetime) -> str:
+    """The `Attachment.shown_name` of a file sent without a name (the one `titled_upload` titles):
+    whose it is and the day, as a refusal's "The file …" goes on, "sent by Alice on 5 Dec 2026";
+    "sent on 5 Dec 2026" when who sent it is not known."""
+    name, day = sender_and_day(sender, sent_at)
+    return f"sent by {name} on {day}" if name else f"sent on {day}"
+
+
+def sender_and_day(sender: str | None, sent_at: datetime) -> tuple[str, str]:
+    """The sender's name on one line ("" when not known), and the day (UTC): "5 Dec 2026"."""
+    at = sent_at.astimezone(timezone.utc)
+    return " ".join((sender or "").split()), f"{at.day} {at:%b %Y}"
 
 
 # Progress stages reported while /mood works, in order.

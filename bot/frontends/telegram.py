@@ -22,7 +22,7 @@ import time
 import warnings
 from collections import OrderedDict
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, AsyncIterator, Callable, Sequence
 from urllib.parse import urlsplit
 
@@ -96,6 +96,7 @@ from bot.replies import (
     ServerMoodReply,
     StatsReply,
     titled_upload,
+    unnamed_upload,
 )
 from bot.tempfiles import local_name, temporary_folder, write_file
 # The shared vocabulary: the moods, in the order of the playlist buttons; a file too long or too short, in the
@@ -1201,8 +1202,9 @@ class TelegramFrontend:
             yield None
             return
         media, filename = found
+        shown = shown_name(message, filename)
         if media is message.document and (media.mime_type or "").lower().startswith(NOT_SOUND_TYPES):
-            yield file_refused(asker, ErrorReply(NOT_AUDIO.format(name=clip(filename, MAX_SHOWN_NAME))), "not_audio",
+            yield file_refused(asker, ErrorReply(NOT_AUDIO.format(name=shown)), "not_audio",
                                mime_type=media.mime_type)
             return
         # Telegram tells an audio's, voice note's or video's length (a document's it does not): one
@@ -1210,7 +1212,7 @@ class TelegramFrontend:
         # before it is downloaded, in the decoder's words. Unknown (0, or none) is tried.
         longest_s, duration_s = self.settings.max_audio_duration_s, duration_of(media)
         if duration_s > longest_s:
-            yield file_refused(asker, ErrorReply(too_long_words(clip(filename, MAX_SHOWN_NAME), longest_s)), "too_long",
+            yield file_refused(asker, ErrorReply(too_long_words(shown, longest_s)), "too_long",
                                duration_s=duration_s, limit_s=longest_s)
             return
         if 0 < duration_s < MIN_SECONDS:
@@ -1245,8 +1247,7 @@ class TelegramFrontend:
             await write_file(path, data)
             size = len(data)
             yield (file_refused(asker, too_large, "too_large", bytes=size, limit_bytes=limit) if size > limit
-                   else Attachment(str(path), filename, size, title=upload_title(message),
-                                   shown_name=clip(filename, MAX_SHOWN_NAME)))
+                   else Attachment(str(path), filename, size, title=upload_title(message), shown_name=shown))
 
     def _show_action(self, message: Message, action: str) -> None:
         """Telegram's "sending a photo…" under the chat's name while a chart or an export is made
@@ -1865,6 +1866,23 @@ def upload_title(message: Message | ExternalReplyInfo) -> str | None:
     whose it is and the day (UTC) it was sent, "Voice note by Alice, 5 Dec 2026"; a message
     forwarded, or of another chat, by its origin's. None for a file with a name (or an audio's
     tags: `tagged_name`), named by it."""
+    kind = nameless_kind(message)
+    return None if kind is None else titled_upload(kind, *sent_by(message))
+
+
+def shown_name(message: Message | ExternalReplyInfo, filename: str) -> str:
+    """The message's file as a refusal names it to its sender ("The file … is not audio we can
+    read"): its name, clipped; a file that names itself nothing (`upload_title`), whose and when,
+    "sent by Alice on 5 Dec 2026", rather than a name of the bot's own ("audio", "voice.ogg")
+    that the chat never showed."""
+    if nameless_kind(message) is None:
+        return clip(filename, MAX_SHOWN_NAME)
+    return unnamed_upload(*sent_by(message))
+
+
+def nameless_kind(message: Message | ExternalReplyInfo) -> str | None:
+    """What the message's file is, "Voice note", where neither it nor its sender named it (see
+    `upload_title`); None for a file with a name, or an audio's tags."""
     if message.voice:
         kind = "Voice note"
     elif message.video_note:
@@ -1877,16 +1895,16 @@ def upload_title(message: Message | ExternalReplyInfo) -> str | None:
         kind = None if message.document.file_name else "File"
     else:
         kind = None
-    if kind is None:
-        return None
+    return kind
+
+
+def sent_by(message: Message | ExternalReplyInfo) -> tuple[str | None, datetime]:
+    """Who sent the message's file, and when: a message forwarded, or of another chat, its origin's."""
     origin = message.forward_origin if isinstance(message, Message) else message.origin
     if origin is not None:
-        name, when = origin_name(origin), origin.date
-    else:
-        sender = message.sender_chat or message.from_user
-        name = sender.first_name if isinstance(sender, User) else sender.title if sender is not None else None
-        when = message.date
-    return titled_upload(kind, name, when)
+        return origin_name(origin), origin.date
+    sender = message.sender_chat or message.from_user
+    return sender.first_name if isinstance(sender, User) else sender.title if sender is not None else None, message.date
 
 
 def origin_name(origin: MessageOrigin) -> str | None:

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from inference.result import too_long_words
 from storage.models import StoredMood, TrackRecord
 
 GROUP = -100888
@@ -92,3 +93,23 @@ async def test_a_file_with_a_name_keeps_it(telegram, db):
                           video=fake.audio_attachment(audio, kind="video", file_name="Live at the park.mp4"))
     answer = await fake.wait_for_reply(lambda c: "Mood:" in c.text, after=mark)
     assert answer.text.startswith("🎵 Live at the park\n")
+
+
+@pytest.mark.parametrize("kind", ["document", "audio", "voice", "video_note", "video"])
+async def test_a_file_sent_without_a_name_is_refused_naming_whose_it_is_and_the_day(telegram, kind):
+    """Refused before its download (a PDF sent as a document, a note or song Telegram says lasts
+    three hours), it is named as its answer would name it, by whom and when: not by a name of the
+    bot's own ("audio", "voice.ogg") that the chat never showed."""
+    fake, frontend = telegram
+    sent = media(fake, kind, b"OggS three hours of it")
+    if kind == "document":
+        sent[kind]["mime_type"] = "application/pdf"
+    else:
+        sent[kind]["duration"] = 3 * 3600
+    mark = fake.mark()
+    message = await fake.user_sends("/mood", chat=GROUP, user=ALICE, first_name="Alice", extra=sent)
+    refusal = await fake.wait_for_reply(after=mark)
+    named = f"The file sent by Alice on {day(message['message']['date'])}"
+    assert refusal.text == (f"{named} is not audio we can read." if kind == "document" else
+                            too_long_words(named[len("The file "):], frontend.settings.max_audio_duration_s))
+    assert not fake.calls_of("getFile", after=mark)
