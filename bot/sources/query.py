@@ -155,6 +155,11 @@ SCHEME_RUN_RE = re.compile(r"[a-z0-9+.-]+", re.IGNORECASE)
 HOST_AFTER_SCHEME_RE = re.compile(rf"://[a-z0-9.{HOST_DOTS}-]", re.IGNORECASE)
 # A Markdown link, [label](url) (Discord's "masked link"): the label's end, up to the "(".
 MARKDOWN_LABEL_RE = re.compile(r"^\S*?\]\(")
+# A Discord message's masked link, [label](target) or [label](<target>) (no preview), whole: Discord
+# shows the label and a click opens the target. Neither holds a bracket (the target may hold one
+# pair of parentheses), nor the target a space, so each "[" starts one at most, read up to the next.
+MASKED_LINK_RE = re.compile(
+    r"\[[^\[\]\n]*\]\((?P<angled><)?(?P<target>(?:[^\s<>()\[\]]|\([^\s<>()\[\]]*\))+)(?(angled)>)\)")
 # A link pasted against the word before it, without a space ("listen:https://…", "Creep(https://…)").
 GLUED_LINK_RE = re.compile(r"https?://\S*", re.IGNORECASE)
 # Discord's markdown around a link, which Discord keeps in the text: __underlined__, _italic_,
@@ -218,6 +223,21 @@ def link_in(word: str) -> str | None:
     return None
 
 
+def masked_links_read(text: str) -> str:
+    """`text`, a Discord message's, with each masked link whose target is a link (`link_in`) as that
+    target alone: its label is no link, nor words around one, even where it looks like one
+    ("[https://youtu.be/…](https://evil.example/a.mp3)" is a link to evil.example). The target is
+    set apart from a word it is glued to, not from marks or brackets (`**[Creep](…)**`: `**…**`)."""
+    def target(match: re.Match) -> str:
+        link, start, end = match.group("target"), match.start(), match.end()
+        if not link_in(link):
+            return match.group()
+        before = "" if start == 0 or text[start - 1].isspace() or text[start - 1] in BEFORE_LINK else " "
+        after = "" if end == len(text) or text[end].isspace() or text[end] in LINK_CLOSERS + MARKDOWN_MARKS else " "
+        return before + link + after
+    return MASKED_LINK_RE.sub(target, text) if "](" in text else text
+
+
 def host_of(url: str) -> str:
     host = (urlsplit(url).hostname or "").lower().rstrip(".")
     return host
@@ -268,14 +288,16 @@ def hosts_dotted(text: str) -> str:
 def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, discord: bool = True) -> Query:
     """Parse a user's message. Raises `UnsupportedInputError` saying what is accepted. `discord`:
     the text is a Discord message's, whose markup (`DISCORD_MARKUP_RE`, `UNDERSCORE_PAIR_RE`) names
-    no song; Telegram hands its formatting over apart from the text, and has no such markup, so
-    there (and on the console) what looks like it is what the user typed and sees, searched as is."""
+    no song, and whose masked link is its target (`masked_links_read`); Telegram hands its
+    formatting over apart from the text, and has no such markup, so there (and on the console) what
+    looks like it is what the user typed and sees, read as is: "[label](link)" is the link and the
+    brackets around it, a label that is itself a link is one too."""
     # Links are looked for in the whole message; only the words around them are capped.
     cleaned = clean_text(text or "", MAX_MESSAGE_CHARS)
     if not cleaned:
         raise UnsupportedInputError(f"Tell me which song. {ACCEPTED}")
     if discord:
-        cleaned = clean_text(without_markup(cleaned), MAX_MESSAGE_CHARS)
+        cleaned = masked_links_read(clean_text(without_markup(cleaned), MAX_MESSAGE_CHARS))
     cleaned = hosts_dotted(cleaned)
     words = FULL_WIDTH_PUNCTUATION_RE.sub(r" \g<0> ", cleaned).split()
     links = [(i, link) for i, w in enumerate(words) if (link := link_in(w))]

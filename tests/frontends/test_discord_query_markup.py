@@ -224,3 +224,42 @@ async def test_the_message_command_finds_no_song_in_a_uri_inside_another_link(di
     fake, _ = discord_bot
     await message_command(fake, f"look evil.example/{URI}", guild=GUILD)
     assert (await fake.wait_for("interaction_callback")).content == NO_SONG_IN_MESSAGE
+
+
+EVIL_MP3 = "https://evil.example/a.mp3"
+
+
+@pytest.mark.parametrize("content, wanted, rest", [
+    (f"[Creep by Radiohead]({SPOTIFY_TRACK})", TRACK_ID, ""),
+    (f"so sad **[Creep - Radiohead (Official Video)](<{YOUTU_BE}>)**!", VIDEO_ID, "so sad"),
+    (f"[{EVIL_MP3}]({WATCH})", VIDEO_ID, ""),  # a click opens YouTube, whatever the label says
+    (f"[evil.example/a.mp3 and {EVIL_MP3}]({SPOTIFY_TRACK})", TRACK_ID, ""),
+    (f"listen:[Creep]({URI})", TRACK_ID, "listen:"),
+])
+def test_both_readers_read_a_masked_link_as_its_target(content, wanted, rest):
+    """Discord shows a masked link's label and opens its target: /mood read a label of several
+    words as words around the link ("[Creep by" was kept with it), and a label that was itself a
+    link as the link, with the target glued on."""
+    assert [read_id(link) for link in links_in_text(content) if readable(link)] == [wanted]
+    query = parse_query(content)
+    assert (query.spotify_id or query.youtube_id, query.text) == (wanted, rest)
+
+
+@pytest.mark.parametrize("content", [
+    f"[{YOUTU_BE}]({EVIL_MP3})", f"[https://youtu.be/x]({EVIL_MP3})", f"[youtu.be/{VIDEO_ID}]({EVIL_MP3})",
+    f"[{URI}]({EVIL_MP3})", f"[listen {WATCH}&x=](<{EVIL_MP3}>)", f"> _[{SPOTIFY_TRACK}](evil.example/a.mp3)_",
+])
+def test_a_masked_link_is_refused_by_its_target_whatever_its_label(content):
+    """The label of "[https://youtu.be/…](https://evil.example/a.mp3)" was read as the link, with
+    the target in its path ("That YouTube link isn't a single video"); a click opens evil.example,
+    and that is what both readers now see and refuse."""
+    assert links_in_text(content) in ([], [EVIL_MP3])
+    assert not [link for link in links_in_text(content) if readable(link)]
+    with pytest.raises(UnsupportedInputError, match="I can't open links to evil.example"):
+        parse_query(content)
+
+
+async def test_the_message_command_refuses_a_masked_link_by_its_target(discord_bot):
+    fake, _ = discord_bot
+    await message_command(fake, f"this one [{YOUTU_BE}]({EVIL_MP3})", guild=GUILD)
+    assert "I can't open links to evil.example" in (await fake.wait_for("followup")).content

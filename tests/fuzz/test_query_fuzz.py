@@ -79,6 +79,9 @@ messages = st.one_of(
     st.builds(lambda words, link, more: f"{words} {link} {more}", st.text(max_size=30), hostile_links(),
               st.text(max_size=30)),
     st.lists(hostile_links(), min_size=2, max_size=4).map(" ".join),
+    # a Discord masked link: a hostile link or any words behind another link, in <> or not
+    st.builds("[{}]({}{}{})".format, st.one_of(hostile_links(), youtube_links(), st.text(max_size=20)),
+              st.sampled_from(["", "<"]), st.one_of(hostile_links(), youtube_links()), st.sampled_from(["", ">"])),
 )
 
 

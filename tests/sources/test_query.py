@@ -309,3 +309,13 @@ def test_a_bare_link_to_another_host_is_still_refused(typed, host):
 ])
 def test_bare_links_without_a_scheme_are_still_read(typed, kind):
     assert parse_query(typed).kind is kind
+
+
+def test_outside_discord_a_masked_link_is_read_as_typed():
+    """Telegram and the console show "[label](link)" as typed: only a Discord message hides the
+    label's text behind the target (tests/frontends/test_discord_query_markup.py)."""
+    assert parse_query(f"[Creep]({'https://open.spotify.com/track/' + SP})", discord=False).spotify_id == SP
+    typed = f"[Creep by Radiohead](https://youtu.be/{YT})"
+    telegram, discord = parse_query(typed, discord=False), parse_query(typed)
+    assert telegram.youtube_id == discord.youtube_id == YT
+    assert "Creep by" in telegram.text and discord.text == ""  # words the Telegram user sees, kept as a note

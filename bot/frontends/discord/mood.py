@@ -31,7 +31,9 @@ from bot.frontends.discord.interactions import (
 from bot.frontends import render
 from bot.replies import STAGE_FINDING, Caller, ErrorReply
 from bot.sources.models import UnsupportedInputError
-from bot.sources.query import DEFAULT_ALLOWED, LINK_CLOSERS, link_in, marked_link, parse_query, without_markup
+from bot.sources.query import (
+    DEFAULT_ALLOWED, LINK_CLOSERS, link_in, marked_link, masked_links_read, parse_query, without_markup,
+)
 from bot.usecases.help import MOOD
 from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, told_to_wait
 
@@ -61,8 +63,8 @@ def links_in_text(text: str | None) -> list[str]:
     """The links in `text`, without what people put around them: punctuation, quotes, brackets, and
     Discord's markdown in any nesting (`> _**<link>**_`, `||_*link*_||`), whose "_" and "~" after
     a link are taken off only as many as before it (`marked_link`): a link's own "_" (a YouTube id
-    may end in one) stays."""
-    text, found = text or "", []
+    may end in one) stays. A masked link is its target (`masked_links_read`), as /mood reads it."""
+    text, found = masked_links_read(text or ""), []
     for match in LINK.finditer(text):
         start, link = marked_link(text, match, LINK_CLOSERS)
         found += [link] if link and read_as_by_mood(text, start, link) else []
