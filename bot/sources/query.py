@@ -243,10 +243,30 @@ def host_of(url: str) -> str:
     return host
 
 
+# Browsers read "\" as "/" in a link of the web's schemes, up to its query (WHATWG URL), so a host
+# ends at one: "https://evil.com\.youtube.com/" opens evil.com, "https://youtube.com\@evil.com/x"
+# youtube.com/@evil.com/x. Python's urlsplit keeps it in the host, where "evil.com\.youtube.com"
+# ended in an allowed name (or in a user name). Links of other schemes are refused whatever it does.
+BEFORE_QUERY_RE = re.compile(r"[^?#]*")
+# What no host name holds (WHATWG's forbidden domain code points; an IPv6 address's ":" aside): a
+# browser opens no link to "evil.com|.youtube.com" or "evil.com%5c.youtube.com", which are no
+# subdomains of youtube.com either.
+NOT_IN_HOST_RE = re.compile(r"[\x00-\x20\x7f#%/<>?@\[\\\]^|]")
+
+
+def slashed(url: str) -> str:
+    """`url` with the "\\" before its query as "/", as a browser reads it."""
+    head = BEFORE_QUERY_RE.match(url).group()
+    return head.replace("\\", "/") + url[len(head):]
+
+
 def is_host_name(host: str) -> bool:
-    """Whether `host` may name a host at all: at most 253 characters, each label 1-63 once
-    IDNA-encoded. Another is not quoted back to the user ("I can't open links to …"): thousands of
-    characters of it would fill the answer."""
+    """Whether `host` may name a host at all: none of the characters no host name holds
+    (`NOT_IN_HOST_RE`), at most 253 characters, each label 1-63 once IDNA-encoded. Another is not
+    quoted back to the user ("I can't open links to …"): thousands of characters of it would fill
+    the answer."""
+    if NOT_IN_HOST_RE.search(host):
+        return False
     try:
         return len(host.encode("idna")) <= MAX_HOST_CHARS
     except UnicodeError:  # an empty label, or one over 63 characters
@@ -322,7 +342,7 @@ def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
     uri = SPOTIFY_URI_RE.match(link)
     if uri:
         return spotify_query(uri.group("kind"), uri.group("id"), rest)
-    url = link if "://" in link else "https://" + link
+    url = slashed(link if "://" in link else "https://" + link)
     try:
         parts = urlsplit(url)
         host = host_of(url)

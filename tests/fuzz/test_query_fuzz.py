@@ -37,6 +37,7 @@ HOSTS = [
     "127.0.0.1", "2130706433", "0x7f.1", "0177.0.0.1", "127.1", "[::1]", "[::ffff:127.0.0.1]",
     "169.254.169.254", "10.0.0.1", "localhost", "уoutube.com", "youtube.com.", "xn--outube-4nf.com",
     "www.youtube.com\u3002evil.com", "open.spotify.com%2F@evil.com", "", "youtu.be:80@127.0.0.1",
+    "evil.com\\.youtube.com", "youtube.com\\@evil.com", "evil.com\\@youtu.be", "evil.com|.youtube.com",
 ]
 USERINFO = ["", "user@", "user:pass@", "open.spotify.com@", "@", ":@"]
 PORTS = ["", ":80", ":443", ":0", ":65536", ":99999", ":-1", ":abc", ":"]

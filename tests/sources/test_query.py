@@ -2,6 +2,7 @@
 plainly what it can read, without touching the network."""
 from __future__ import annotations
 
+import re
 from time import perf_counter
 
 import pytest
@@ -319,3 +320,35 @@ def test_outside_discord_a_masked_link_is_read_as_typed():
     telegram, discord = parse_query(typed, discord=False), parse_query(typed)
     assert telegram.youtube_id == discord.youtube_id == YT
     assert "Creep by" in telegram.text and discord.text == ""  # words the Telegram user sees, kept as a note
+
+
+@pytest.mark.parametrize("typed, host", [
+    ("https://evil.com\\.youtube.com/", "evil.com"),
+    (f"https://evil.com\\.youtube.com/watch?v={YT}", "evil.com"),
+    ("https://evil.com\\youtube.com/a.mp3", "evil.com"),
+    (f"https://evil.example\\@youtu.be/{YT}", "evil.example"),
+    (f"listen HTTPS://Evil.Example\\www.youtube.com/watch?v={YT}", "evil.example"),
+])
+def test_a_backslash_ends_a_link_s_host_as_in_a_browser(typed, host):
+    """Browsers read "\\" as "/" in an http(s) link (WHATWG URL): "https://evil.com\\.youtube.com/"
+    opens evil.com. It was taken for a host ending in .youtube.com, so on the allowlist, and then
+    "I can't read links to evil.com\\.youtube.com"; now it is refused by the host a click opens."""
+    with pytest.raises(UnsupportedInputError, match=f"I can't open links to {re.escape(host)}\\. "):
+        parse_query(typed)
+
+
+def test_a_backslash_after_an_allowed_host_is_its_path():
+    """"https://youtube.com\\@evil.com/x" opens youtube.com/@evil.com/x in a browser: no video (it
+    was "I can't open that kind of link", read as a user "youtube.com\\" at evil.com)."""
+    with pytest.raises(UnsupportedInputError, match="isn't a single video"):
+        parse_query("https://youtube.com\\@evil.com/x")
+    assert parse_query(f"https://youtu.be\\{YT}").youtube_id == YT
+
+
+@pytest.mark.parametrize("typed", [f"https://evil.com|.youtube.com/watch?v={YT}", "https://evil.com%5c.youtube.com/",
+                                   f"https://evil^.youtu.be/{YT}"])
+def test_a_host_no_browser_opens_is_no_subdomain_of_an_allowed_one(typed):
+    """A "|", "%" or "^" is in no host name (a browser opens no such link), but it passed for a
+    subdomain of youtube.com: "I can't read links to evil.com|.youtube.com"."""
+    with pytest.raises(UnsupportedInputError, match="doesn't look right"):
+        parse_query(typed)
