@@ -34,6 +34,8 @@ VOID_ID = 0xEC
 CRC32_ID = 0xBF  # a checksum of its parent's other children, first in it: ffmpeg's Matroska has them
 BLANKED = {0x114D9B74, 0x1C53BB6B}  # SeekHead, Cues: byte positions in the original file
 TRACKS_ID, TRACK_ENTRY_ID, CODEC_ID, CODEC_PRIVATE_ID = 0x1654AE6B, 0xAE, 0x86, 0x63A2
+TRACK_NUMBER_ID, TRACK_TYPE_ID = 0xD7, 0x83
+AUDIO_TRACK_TYPE = 2
 VORBIS_HEADERS = 3  # identification, comment, setup: a Vorbis track's CodecPrivate, Xiph-laced
 SIMPLE_BLOCK_ID, BLOCK_GROUP_ID, BLOCK_ID = 0xA3, 0xA0, 0xA1
 LACING_FLAGS = 0x06  # a block's flags: its frames are laced (several in one block)
@@ -130,9 +132,10 @@ class Header:
     data: bytes  # EBML header + Segment start + set-up elements, ready to prepend
     timestamp_scale_ns: int
     seconds: float | None = None  # the Duration the Info element states, if any
-    opus: bool = False  # one track, of Opus: its blocks' TOC bytes say how long they play
-    vorbis: VorbisBlocks | None = None  # one track, of Vorbis: its blocks' modes say, at vorbis_rate
+    opus: bool = False  # the audio track is Opus: its blocks' TOC bytes say how long they play
+    vorbis: VorbisBlocks | None = None  # it is Vorbis: its blocks' modes say, at vorbis_rate
     vorbis_rate: int = 0
+    track: int | None = None  # the first audio track's number: only its blocks are counted
 
 
 def children_of(buf: bytes, parent: Element) -> list[Element] | None:
@@ -148,16 +151,29 @@ def children_of(buf: bytes, parent: Element) -> list[Element] | None:
     return found
 
 
-def only_track(buf: bytes, tracks: Element) -> tuple[bytes, bytes] | None:
-    """(codec ID, CodecPrivate, empty if none) of a Tracks element's track; None unless it holds
-    one track, with one codec ID."""
-    entries = [c for c in children_of(buf, tracks) or () if c.id == TRACK_ENTRY_ID]
-    if len(entries) != 1:
-        return None
-    children = children_of(buf, entries[0]) or ()
-    codecs = [buf[c.data_start:c.end] for c in children if c.id == CODEC_ID]
-    private = next((buf[c.data_start:c.end] for c in children if c.id == CODEC_PRIVATE_ID), b"")
-    return (codecs[0], private) if len(codecs) == 1 else None
+@dataclass(frozen=True)
+class AudioTrack:
+    number: int  # what its blocks name it by
+    codec: bytes  # its codec ID (b"A_OPUS")
+    private: bytes  # its CodecPrivate, empty if none
+
+
+def audio_track(buf: bytes, tracks: Element) -> AudioTrack | None:
+    """A Tracks element's first audio track: the one FFmpeg's demuxer, and so the classifier,
+    decodes (its first audio stream), beside a video or other audio tracks. None if there is
+    none, or it has no number or not one codec ID."""
+    for entry in (c for c in children_of(buf, tracks) or () if c.id == TRACK_ENTRY_ID):
+        children = children_of(buf, entry) or ()
+        kinds = [buf[c.data_start:c.end] for c in children if c.id == TRACK_TYPE_ID]
+        if kinds != [bytes([AUDIO_TRACK_TYPE])]:
+            continue
+        numbers = [buf[c.data_start:c.end] for c in children if c.id == TRACK_NUMBER_ID]
+        codecs = [buf[c.data_start:c.end] for c in children if c.id == CODEC_ID]
+        private = next((buf[c.data_start:c.end] for c in children if c.id == CODEC_PRIVATE_ID), b"")
+        if len(numbers) != 1 or not 0 < len(numbers[0]) <= MAX_UINT_BYTES or len(codecs) != 1:
+            return None
+        return AudioTrack(int.from_bytes(numbers[0], "big"), codecs[0], private)
+    return None
 
 
 def xiph_packets(private: bytes) -> list[bytes] | None:
@@ -225,10 +241,10 @@ def vorbis_track(private: bytes) -> tuple[VorbisBlocks, int] | None:
     return (blocks, rate) if rate else None
 
 
-def block_starts(cluster: bytes) -> list[bytes] | None:
+def block_starts(cluster: bytes, track: int | None = None) -> list[bytes] | None:
     """The first two bytes (fewer if it is shorter) of each frame of the blocks in a cluster (its
-    bytes, whole), a laced block's each; None where a block is cut short, its lacing does not fit
-    its bytes, or the cluster cannot be read."""
+    bytes, whole), a laced block's each, of track number `track` only (all: None); None where a
+    block is cut short, its lacing does not fit its bytes, or the cluster cannot be read."""
     root = read_element(cluster, 0)
     if root is None or root.end is None or root.end > len(cluster):
         return None
@@ -241,10 +257,12 @@ def block_starts(cluster: bytes) -> list[bytes] | None:
                 return None
         elif child.id != SIMPLE_BLOCK_ID:
             continue
-        track = read_vint(cluster, block.data_start, keep_marker=False)
-        if track is None:
+        number = read_vint(cluster, block.data_start, keep_marker=False)
+        if number is None:
             return None
-        flags_at = block.data_start + track[1] + 2  # after the track number and the relative timestamp
+        if track is not None and number[0] != track:
+            continue  # another track's: a video's, a second sound's
+        flags_at = block.data_start + number[1] + 2  # after the track number and the relative timestamp
         if flags_at >= block.end:
             return None
         lacing = cluster[flags_at] & LACING_FLAGS
@@ -258,10 +276,11 @@ def block_starts(cluster: bytes) -> list[bytes] | None:
     return starts
 
 
-def cluster_opus_samples(cluster: bytes) -> int | None:
-    """The 48 kHz samples the Opus blocks of a cluster (its bytes, whole) play by their TOC bytes;
-    None where a block is cut short or its lacing does not fit, or the cluster cannot be read."""
-    starts = block_starts(cluster)
+def cluster_opus_samples(cluster: bytes, track: int | None = None) -> int | None:
+    """The 48 kHz samples the Opus blocks of a cluster (its bytes, whole; of track `track` only
+    unless None) play by their TOC bytes; None where a block is cut short or its lacing does not
+    fit, or the cluster cannot be read."""
+    starts = block_starts(cluster, track)
     if starts is None:
         return None
     total = 0
@@ -274,17 +293,17 @@ def cluster_opus_samples(cluster: bytes) -> int | None:
 
 
 def clusters_play(header: Header, clusters: list[bytes]) -> float | None:
-    """The seconds the blocks of `clusters` (whole, one after the other) play by their own bytes:
-    an Opus block by its TOC byte, a Vorbis one by its mode (the block before it carried over from
-    one cluster to the next); None for another codec, or where a block does not say."""
+    """The seconds the audio track's blocks in `clusters` (whole, one after the other) play by their
+    own bytes: an Opus block by its TOC byte, a Vorbis one by its mode (the block before it carried
+    over from one cluster to the next); None for another codec, or where a block does not say."""
     if header.opus:
-        plays = [cluster_opus_samples(raw) for raw in clusters]
+        plays = [cluster_opus_samples(raw, header.track) for raw in clusters]
         return None if None in plays else sum(plays) / OPUS_RATE
     if header.vorbis is None:
         return None
     starts: list[bytes] = []
     for raw in clusters:
-        found = block_starts(raw)
+        found = block_starts(raw, header.track)
         if found is None:
             return None
         starts += found
@@ -317,14 +336,14 @@ def parse_header(prefix: bytes) -> Header | None:
     out = bytearray(prefix[:segment.data_start])
     out[segment.data_start - segment.size_len:segment.data_start] = unknown_size(segment.size_len)
     scale = DEFAULT_TIMESTAMP_SCALE_NS
-    seconds, opus, vorbis = None, False, None
+    seconds, opus, vorbis, track = None, False, None, None
     at = segment.data_start
     while True:
         child = read_element(prefix, at)
         if child is None:
             return None
         if child.id == CLUSTER_ID:
-            return Header(bytes(out), scale, seconds, opus, *(vorbis or (None, 0)))
+            return Header(bytes(out), scale, seconds, opus, *(vorbis or (None, 0)), track.number if track else None)
         if child.end is None or child.end > len(prefix):
             return None
         raw = prefix[child.start:child.end]
@@ -337,9 +356,9 @@ def parse_header(prefix: bytes) -> Header | None:
             seconds = info_seconds(prefix, child)
             raw, scale = info
         elif child.id == TRACKS_ID:
-            track = only_track(prefix, child)
-            opus = track is not None and track[0] == b"A_OPUS"
-            vorbis = vorbis_track(track[1]) if track is not None and track[0] == b"A_VORBIS" else None
+            track = audio_track(prefix, child)
+            opus = track is not None and track.codec == b"A_OPUS"
+            vorbis = vorbis_track(track.private) if track is not None and track.codec == b"A_VORBIS" else None
         out += raw
         at = child.end
 
