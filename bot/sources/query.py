@@ -66,15 +66,19 @@ YOUTUBE_CLIP_RE = re.compile(r"^/clip/[^/]+/?$")
 YOUTUBE_CLIP_REFUSED = "YouTube clips aren't supported: send the link of the video the clip is from."
 # A word is a link if it has a scheme (even with nothing after it: "https://" cut short is a
 # broken link, not words to search for), is a spotify: URI (not "Spotify:https://…", a label glued
-# to a link), or is a bare "host.tld/path" whose
-# host ends in a top-level domain (`BARE_TLDS`): "Mr.Brightside/Killers" is a song's name.
+# to a link), or is a bare "host.tld/path" (`is_bare_link`): "Mr.Brightside/Killers" is a song's name.
 LINK_RE = re.compile(
-    r"^(?:[a-z][a-z0-9+.-]*://\S*|spotify:(?![a-z]*://)\S+|(?P<bare>(?:[\w-]+\.)+(?P<tld>[a-z]{2,}))(?::\d+)?/\S*)$",
+    r"^(?:[a-z][a-z0-9+.-]*://\S*|spotify:(?![a-z]*://)\S+"
+    r"|(?P<bare>(?:[\w-]+\.)+(?P<tld>[a-z]{2,}))(?::\d+)?(?P<path>/[^?#\s]*)?(?:[?#]\S*)?)$",
     re.IGNORECASE,
 )
+# A path that ends in an audio or video file's name: a word of "host.tld/…/name.mp3" is a link
+# whatever its top-level domain ("evil.zzz/a.mp3"); one ending so without a slash is a file's name.
+MEDIA_PATH_RE = re.compile(
+    r"\.(?:mp3|m4a|m4b|aac|ogg|oga|opus|wav|flac|aiff?|wma|weba|webm|mp4|m4v|mov|mkv|avi|3gp|mpe?g)$", re.IGNORECASE)
 # The last labels a host written without a scheme is taken to end in: a country's (any two
-# letters) or one of these. Another is read as words: searched, never fetched, so a link to a host
-# ending in a rarer one is searched for as text rather than refused, which is safe.
+# letters) or one of these. Another is read as words (searched, never fetched), unless the word is
+# a link by its "www." or its media file's name (`is_bare_link`).
 BARE_TLDS = frozenset({
     "com", "net", "org", "info", "biz", "edu", "gov", "mil", "int", "name", "pro", "mobi", "app",
     "dev", "link", "xyz", "site", "online", "top", "club", "shop", "store", "live", "music", "audio",
@@ -129,8 +133,20 @@ def is_link(word: str) -> bool:
     match = LINK_RE.match(word)
     if not match or not match.group("bare"):
         return bool(match)
-    tld = match.group("tld").lower()
-    return len(tld) == 2 or tld in BARE_TLDS or host_allowed(match.group("bare").lower(), DEFAULT_ALLOWED)
+    return is_bare_link(match.group("bare").lower(), match.group("tld").lower(), match.group("path"))
+
+
+def is_bare_link(host: str, tld: str, path: str | None) -> bool:
+    """Whether a word of `host` (ending in `tld`) and `path` (None: none, nor a "/"), without a
+    scheme, is a link: where its host starts "www." and has a name after it ("www.evil.zzz"), or it
+    has a path and its host ends in a top-level domain (`BARE_TLDS`) or the path in a media file's
+    name (`MEDIA_PATH_RE`). Else it is words: "Mr.Brightside/Killers", "01.Creep.mp3"."""
+    if host.startswith("www.") and host.count(".") >= 2:
+        return True
+    if path is None:
+        return False
+    return (len(tld) == 2 or tld in BARE_TLDS or host_allowed(host, DEFAULT_ALLOWED)
+            or bool(MEDIA_PATH_RE.search(path)))
 
 
 # What people put around a link in chat: <url>, (url), ||url|| (a Discord spoiler), `url` (inline

@@ -38,12 +38,14 @@ HOSTS = [
     "169.254.169.254", "10.0.0.1", "localhost", "уoutube.com", "youtube.com.", "xn--outube-4nf.com",
     "www.youtube.com\u3002evil.com", "open.spotify.com%2F@evil.com", "", "youtu.be:80@127.0.0.1",
     "evil.com\\.youtube.com", "youtube.com\\@evil.com", "evil.com\\@youtu.be", "evil.com|.youtube.com",
+    "evil.zzz", "www.evil.zzz",
 ]
 USERINFO = ["", "user@", "user:pass@", "open.spotify.com@", "@", ":@"]
 PORTS = ["", ":80", ":443", ":0", ":65536", ":99999", ":-1", ":abc", ":"]
 PATHS = ["/watch?v=dQw4w9WgXcQ", "/track/4uLU6hMCjMI75M1A2tKUQC", "/dQw4w9WgXcQ", "/shorts/dQw4w9WgXcQ",
          "/intl-fr/track/4uLU6hMCjMI75M1A2tKUQC", "/playlist/37i9dQZF1DXcBWIGoYBM5M", "/", "",
-         "/watch?v=short", "/../../etc/passwd", "/%00", "/watch?v=dQw4w9WgXcQ#@evil.com", "/track/" + "A" * 200]
+         "/watch?v=short", "/../../etc/passwd", "/%00", "/watch?v=dQw4w9WgXcQ#@evil.com", "/track/" + "A" * 200,
+         "/a.mp3", "/x/Song.FLAC?t=1"]
 MENTIONS = ["@everyone", "@here", "<@123>", "<@!123>", "<@&456>", "<#789>", "@moodbot", "/mood"]
 
 

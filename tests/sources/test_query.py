@@ -352,3 +352,26 @@ def test_a_host_no_browser_opens_is_no_subdomain_of_an_allowed_one(typed):
     subdomain of youtube.com: "I can't read links to evil.com|.youtube.com"."""
     with pytest.raises(UnsupportedInputError, match="doesn't look right"):
         parse_query(typed)
+
+
+@pytest.mark.parametrize("typed, host", [
+    ("evil.zzz/a.mp3", "evil.zzz"), ("cdn.evil.zzz/x/Song.FLAC?token=1", "cdn.evil.zzz"),
+    ("so sad evil.zzz/a.opus!", "evil.zzz"), ("files.evil.zzz:8080/b.webm#t=3", "files.evil.zzz"),
+    ("www.evil.zzz", "www.evil.zzz"), ("listen: WWW.Evil.Zzz/a.", "www.evil.zzz"), ("(www.evil.zzz:81)", "www.evil.zzz"),
+])
+def test_a_bare_link_to_a_media_file_or_a_www_host_is_refused_by_name_whatever_its_tld(typed, host):
+    """"evil.zzz/a.mp3" ends in no top-level domain a bare link is taken to end in, and was searched
+    on Spotify as words; a path ending in an audio or video file's name, or a host starting "www.",
+    makes a word a link all the same, refused naming its host."""
+    with pytest.raises(UnsupportedInputError, match=f"I can't open links to {re.escape(host)}\\. "):
+        parse_query(typed)
+
+
+@pytest.mark.parametrize("typed", [
+    "Mr.Brightside/Killers", "AC/DC", "Mr. Blue Sky", "feat.Drake/remix", "Creep.mp3", "01.Creep.flac",
+    "Radiohead - Creep.mp3", "AC/DC - Thunderstruck.mp3", "St.Vincent/Masseduction", "www", "www.", "www.zzz",
+    "Mr.Brightside/Killers.mp3.remix", "R.E.M./Losing.My.Religion",
+])
+def test_a_song_name_with_dots_a_slash_or_a_file_ending_is_still_searched(typed):
+    query = parse_query(typed)
+    assert query.kind is QueryKind.TEXT and query.text == typed
