@@ -793,6 +793,26 @@ class JournalUseCase:
         except StorageError:
             return False
 
+    async def awaiting_answers(self, platform: str, limit: int) -> list[SentPrompt]:
+        """Each user's newest prompt on `platform` from the last ANSWER_DAYS, if still open: whom an
+        answer may have come from while the bot could not hear it (a Discord DM sent while it was
+        offline, which Discord does not replay). Newest first, at most `limit`; none with the
+        database down (logged)."""
+        since = self.now() - timedelta(days=ANSWER_DAYS)
+        try:
+            open_ = await self.db.prompts.open_since(since, OPEN_PROMPTS_MAX)
+            answered = await self.db.prompts.answered_since(since, OPEN_PROMPTS_MAX)
+        except StorageError as error:
+            log.warning("journal.awaiting_not_read", extra={"platform": platform, "reason": str(error)})
+            return []
+        latest: dict[UserRef, SentPrompt] = {}
+        for p in open_ + answered:
+            if p.user.platform == platform and (p.user not in latest or p.sent_at > latest[p.user].sent_at):
+                latest[p.user] = p
+        waiting = sorted((p for p in latest.values() if p.answered_at is None and p.chat_id is not None),
+                         key=lambda p: p.sent_at, reverse=True)
+        return waiting[:limit]
+
     def timezones(self, prefix: str, limit: int = 25) -> list[str]:
         """IANA names for autocomplete: names starting with the text first, then any containing it."""
         minutes = typed_offset(prefix)

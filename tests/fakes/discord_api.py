@@ -75,6 +75,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("DELETE", r"/webhooks/\d+/(?P<token>[^/]+)/messages/(?P<message>\d+)", "delete_followup"),
     ("POST", r"/users/@me/channels", "create_dm"),
     ("POST", r"/channels/(?P<channel>\d+)/messages", "send_message"),
+    ("GET", r"/channels/(?P<channel>\d+)/messages", "channel_history"),
     ("PATCH", r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)", "edit_message"),
     ("POST", r"/channels/(?P<channel>\d+)/typing", "typing"),
 )
@@ -285,6 +286,9 @@ class FakeDiscord:
         self._pressed: dict[str, int] = {}
         self._flags: dict[int, int] = {}  # an interaction's answer -> its flags (EPHEMERAL), sent with a press on it
         self._holds: dict[str, asyncio.Event] = {}  # call name -> set to answer the next one
+        # A channel's messages, oldest first, as GET /channels/{id}/messages reads them: the
+        # users' DMs (`user_dms`, `user_dms_while_away`) and what the bot sent there.
+        self.channel_messages: dict[str, list[dict]] = {}
         self._changed = asyncio.Condition()
         self._mark = 0
         self._runner: web.AppRunner | None = None
@@ -448,7 +452,16 @@ class FakeDiscord:
         if reply_to is not None:
             message["message_reference"] = {"message_id": str(reply_to), "channel_id": str(channel_id)}
             message["type"] = 19
+        self.channel_messages.setdefault(str(channel_id), []).append(message)
         await self.dispatch("MESSAGE_CREATE", message)
+        return message
+
+    def user_dms_while_away(self, content: str, *, user: int = 42) -> dict:
+        """A direct message from a user sent while the bot is not connected: Discord keeps it in
+        the channel's history and sends no gateway event for it, then or later."""
+        channel_id = self.dm_channel_id(user)
+        message = self.message_payload(channel_id=channel_id, content=content, author=user_payload(user))
+        self.channel_messages.setdefault(str(channel_id), []).append(message)
         return message
 
     async def wait_for(self, name: str, predicate: Callable[[Call], bool] | None = None,
@@ -603,7 +616,7 @@ class FakeDiscord:
             await self._record(Call(name, request.method, path, body, files, match, status=400))
             return json_response({"message": "Interaction has already been acknowledged.",
                                   "code": ALREADY_ACKNOWLEDGED}, status=400)
-        result, status = self._answer(name, match, body, files)
+        result, status = self._answer(name, match, body, files, dict(request.query))
         if name == "interaction_callback":
             self.acknowledged.add(match["token"])
         taken = self._taken_then_failed.get(name)
@@ -621,7 +634,8 @@ class FakeDiscord:
             return web.Response(status=204)
         return json_response(result, status=status)
 
-    def _answer(self, name: str, match: dict, body: dict, files: dict) -> tuple[Any, int]:
+    def _answer(self, name: str, match: dict, body: dict, files: dict,
+                query: dict[str, str] | None = None) -> tuple[Any, int]:
         if name == "get_me":
             return self.bot_user(), 200
         if name == "application_info":
@@ -655,13 +669,30 @@ class FakeDiscord:
             return {"id": str(self.dm_channel_id(user)), "type": 1, "last_message_id": None,
                     "recipients": [user_payload(user)]}, 200
         if name in ("send_message", "edit_message"):
-            return self.message_payload(channel_id=match["channel"], author=self.bot_user(),
-                                        content=body.get("content") or "", embeds=body.get("embeds"),
-                                        message_id=int(match["message"]) if "message" in match else None,
-                                        attachments=self._attachments(files)), 200
+            message = self.message_payload(channel_id=match["channel"], author=self.bot_user(),
+                                           content=body.get("content") or "", embeds=body.get("embeds"),
+                                           message_id=int(match["message"]) if "message" in match else None,
+                                           attachments=self._attachments(files))
+            if name == "send_message":
+                self.channel_messages.setdefault(match["channel"], []).append(message)
+            return message, 200
+        if name == "channel_history":
+            return self._history(match["channel"], query or {}), 200
         if name in ("typing", "delete_original", "delete_followup"):
             return None, 204
         return {"message": f"fake Discord has no route {name}", "code": 0}, 404
+
+    def _history(self, channel: str, query: dict[str, str]) -> list[dict]:
+        """A channel's messages as Discord lists them: newest first, at most `limit` (50 unless
+        asked, 100 at most), before or after a message id when asked."""
+        messages = self.channel_messages.get(channel, [])
+        if "before" in query:
+            messages = [m for m in messages if int(m["id"]) < int(query["before"])]
+        if "after" in query:
+            messages = [m for m in messages if int(m["id"]) > int(query["after"])]
+            messages = messages[:min(int(query.get("limit", 50)), 100)]  # the oldest after it
+            return messages[::-1]
+        return messages[::-1][:min(int(query.get("limit", 50)), 100)]
 
     def _edited_id(self, name: str, match: dict) -> int | None:
         """The id of the webhook message a call names: a followup by its id; the original of a

@@ -83,6 +83,28 @@ async def discord_bot(usecases):
         yield both
 
 
+@pytest.fixture
+async def restart(discord_bot, usecases):
+    """Stops the running front-end and starts a new one on the same fake Discord and database,
+    as a redeploy or a crash and restart does; the new one is stopped after the test."""
+    fake, first = discord_bot
+    started: list[DiscordFrontend] = []
+
+    async def restart_bot() -> DiscordFrontend:
+        await (started[-1] if started else first).stop()
+        frontend = DiscordFrontend(
+            Settings(_env_file=None, discord_token="discord-test-token", discord_api_url=fake.api_url,
+                     discord_gateway_url=fake.gateway_url, max_audio_bytes=1024 * 1024),
+            usecases, guild_ready_timeout=0.05)
+        started.append(frontend)
+        await frontend.start()
+        return frontend
+
+    yield restart_bot
+    for frontend in started:
+        await frontend.stop()
+
+
 @asynccontextmanager
 async def prompts_through(frontend, usecases, db) -> AsyncIterator[PromptScheduler]:
     """The real prompt scheduler, running, delivering through `frontend`."""

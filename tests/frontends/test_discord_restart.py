@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import Settings
 from bot.frontends import render
-from bot.frontends.discord import DiscordFrontend
 from bot.frontends.discord.journal import (
     FORGET_CANCELLED,
     FORGET_EXPIRED,
@@ -23,27 +21,6 @@ from tests.frontends.test_discord import ALICE, BOB, DEFERRED_UPDATE, MESSAGE, p
 from tests.frontends.test_journal_pages import days_listed, discord_button, newest, shown_buttons, turned, write_days
 
 LIST = [{"name": "list", "type": 1}]
-
-
-@pytest.fixture
-async def restart(discord_bot, usecases):
-    """Stops the running front-end and starts a new one on the same fake Discord and database,
-    as a redeploy or a crash and restart does; the new one is stopped after the test."""
-    fake, first = discord_bot
-    started: list[DiscordFrontend] = []
-
-    async def restart_bot() -> None:
-        await (started[-1] if started else first).stop()
-        frontend = DiscordFrontend(
-            Settings(_env_file=None, discord_token="discord-test-token", discord_api_url=fake.api_url,
-                     discord_gateway_url=fake.gateway_url, max_audio_bytes=1024 * 1024),
-            usecases, guild_ready_timeout=0.05)
-        started.append(frontend)
-        await frontend.start()
-
-    yield restart_bot
-    for frontend in started:
-        await frontend.stop()
 
 
 async def private_refusal(fake) -> str:

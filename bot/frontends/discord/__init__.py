@@ -32,7 +32,8 @@ from bot.frontends.wiretext import mended_json
 from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, RequestsInFlight, apologise,
                                                  refuses_the_bot, refuses_the_user, whose)
 from bot.frontends.discord.journal import JournalCog
-from bot.frontends.discord.kept import KeptCommands
+from bot.frontends.discord.kept import KeptCommands, is_users_dm
+from bot.frontends.discord.missed import USERS as MISSED_DM_USERS, MissedDMs
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
 from bot.replies import PromptMessage
@@ -153,24 +154,62 @@ class MoodBot(commands.AutoShardedBot):
         # Commands kept until answered, for a restart after a hard kill (`kept`): each is kept as
         # Discord sent it, before discord.py parses it.
         self.kept: KeptCommands | None = None
+        # DMs sent while the bot could not hear them, read back at each new session (`catch_up`);
+        # every DM handled is claimed there, so that none is answered twice.
+        self.missed = MissedDMs()
+        self.catching_up: asyncio.Task | None = None
+        self.serving_since_start = False  # the start's catch-up is under way: later sessions' follow
         parsers = self._connection.parsers
         self._parse_interaction, self._parse_message = parsers["INTERACTION_CREATE"], parsers["MESSAGE_CREATE"]
+        parsers["MESSAGE_CREATE"] = self._keep_dm_then_parse
         if getattr(usecases, "inbox", None) is not None:
             self.kept = KeptCommands(usecases.inbox, lambda: self.application_id)
-            parsers["INTERACTION_CREATE"], parsers["MESSAGE_CREATE"] = self._keep_then_parse, self._keep_dm_then_parse
+            parsers["INTERACTION_CREATE"] = self._keep_then_parse
 
     def _keep_then_parse(self, data: dict) -> None:
         self.kept.arrived(data)
         self._parse_interaction(data)
 
     def _keep_dm_then_parse(self, data: dict) -> None:
-        self.kept.dm_arrived(data)
+        """A MESSAGE_CREATE, from the gateway or read back (`catch_up`): a user's DM handled once."""
+        if is_users_dm(data):
+            if not self.missed.claim(int(data["id"])):
+                return
+            if self.kept is not None:
+                self.kept.dm_arrived(data)
         self._parse_message(data)
+
+    def _claim_then_parse(self, data: dict) -> None:
+        """A DM the inbox hands over again (kept already)."""
+        if self.missed.claim(int(data["id"])):
+            self._parse_message(data)
 
     async def replay_kept(self) -> None:
         """At the start: the commands and DMs a run killed outright was answering, answered now."""
         if self.kept is not None:
-            await self.kept.replay(self._parse_interaction, self._parse_message)
+            await self.kept.replay(self._parse_interaction, self._claim_then_parse)
+
+    def catch_up(self) -> None:
+        """Read back, in the background, the DMs sent while the bot could not hear them (`missed`)."""
+        if self.catching_up is not None and not self.catching_up.done():
+            return  # the one under way reads each channel after this session began too
+        self.catching_up = asyncio.create_task(self._catch_up(), name="discord-dm-catch-up")
+
+    async def _catch_up(self) -> None:
+        try:
+            prompts = await self.usecases.journal.awaiting_answers(PLATFORM, MISSED_DM_USERS + 1)
+            if len(prompts) > MISSED_DM_USERS:
+                log.warning("discord.dms_not_all_read_back", extra={"users": MISSED_DM_USERS})
+            handed = await self.missed.catch_up(self, prompts[:MISSED_DM_USERS], self._keep_dm_then_parse)
+            log.info("discord.dms_read_back", extra={"users": min(len(prompts), MISSED_DM_USERS), "messages": handed})
+        except Exception:  # noqa: BLE001 - nobody awaits this task
+            log.error("discord.dms_not_read_back", exc_info=True)
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        """A shard began a new session (not a resume, after which Discord sends what was missed):
+        on shard 0, DMs sent meanwhile are read back. The start's first is read back by `start`."""
+        if shard_id == 0 and self.serving_since_start:
+            self.catch_up()
 
     def answering_dm(self, message: discord.Message) -> None:
         """The running task (`JournalCog`'s listener) handles a user's DM: cleared from the inbox
@@ -205,8 +244,9 @@ class MoodBot(commands.AutoShardedBot):
             log.error("discord.commands_not_synced", exc_info=True)
 
     async def close(self) -> None:
-        if self.command_sync is not None:
-            self.command_sync.cancel()
+        for task in (self.command_sync, self.catching_up):
+            if task is not None:
+                task.cancel()
         await super().close()
 
     def serve(self, tell: Callable[[], Awaitable[None]], interaction: discord.Interaction | None = None) -> None:
@@ -314,6 +354,8 @@ class DiscordFrontend:
             raise TimeoutError("Discord did not become ready in time")
         self._connection.add_done_callback(self._connection_ended)
         await self.bot.replay_kept()
+        self.bot.serving_since_start = True
+        self.bot.catch_up()  # after the replay, which claims the DMs it hands over
 
     def _connection_ended(self, connection: asyncio.Task) -> None:
         """discord.py reconnects through outages and resumes; a connection that ends on its own

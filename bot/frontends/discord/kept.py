@@ -66,10 +66,8 @@ class KeptCommands:
 
     def dm_arrived(self, data: dict[str, Any]) -> None:
         """A MESSAGE_CREATE as Discord sent it: kept when it is a user's DM (a journal answer)."""
-        if data.get("guild_id") is not None or data.get("type") not in DM_MESSAGE_TYPES or \
-                (data.get("author") or {}).get("bot"):
-            return
-        self._arrived({**data, KIND: DM})
+        if is_users_dm(data):
+            self._arrived({**data, KIND: DM})
 
     def _arrived(self, data: dict[str, Any]) -> None:
         self._kept.arrived(int(data["id"]), data)
@@ -164,6 +162,13 @@ class KeptCommands:
 
     async def _clear(self, numbers: Sequence[int], *, even_paused: bool = False) -> bool:
         return await self._inbox.done(self.source, numbers, even_paused=even_paused)
+
+
+def is_users_dm(data: dict[str, Any]) -> bool:
+    """Whether a message, as Discord sends it, is a user's DM to the bot (a journal answer): not
+    in a server, not a system message, not a bot's."""
+    return data.get("guild_id") is None and data.get("type") in DM_MESSAGE_TYPES and \
+        not (data.get("author") or {}).get("bot")
 
 
 def _sender(data: dict[str, Any]) -> str | None:

@@ -1,0 +1,108 @@
+"""DMs sent while the bot could not hear them (bot/frontends/discord/missed.py): Discord replays no
+gateway event to a new session, so an answer to a daily prompt sent during a restart was neither
+saved nor answered. The real front-end and use cases over the test database, on the fake Discord,
+whose DM channels keep their messages (`GET /channels/{id}/messages`)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.frontends.discord.journal import typed_command_hint
+from storage.models import UserRef
+from tests.frontends.test_discord import ALICE, BOB, VIDEO, cache_video, open_a_prompt
+from tests.frontends.test_discord_kept import _dm_reply
+from tests.frontends.test_telegram_inbox import until
+
+ALICES = UserRef("discord", str(ALICE))
+
+
+async def read_back(frontend) -> None:
+    """The start's reading back of missed DMs, done."""
+    await asyncio.wait_for(asyncio.shield(frontend.bot.catching_up), timeout=10)
+
+
+def sent_to(fake, user: int, after: int) -> list:
+    return [c for c in fake.calls_of("send_message", after=after) if c.match["channel"] == str(fake.dm_channel_id(user))]
+
+
+async def test_an_answer_sent_while_the_bot_was_restarting_is_saved_and_answered(scheduled, db, restart):
+    fake, _ = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    # Alice answers while the bot is down: Discord keeps the DM, and tells no new session of it.
+    fake.user_dms_while_away(f"{VIDEO} on the bus")
+    mark = fake.mark()
+    frontend = await restart()
+    answer = await _dm_reply(fake, mark)
+    assert answer.embeds and "Never Gonna Give You Up" in str(answer.embeds[0])
+    await read_back(frontend)
+    entries = await db.journal.list(ALICES, limit=10)
+    assert [(e.track_title, e.note) for e in entries] == [("Rick Astley – Never Gonna Give You Up", "on the bus")]
+
+
+async def test_a_dm_the_bot_replied_to_before_the_restart_is_not_answered_again(scheduled, db, restart):
+    """The bot answers every DM: one followed by a message of the bot's was heard."""
+    fake, _ = scheduled
+    await open_a_prompt(fake)
+    await fake.user_dms("/mood Creep")  # typed in the DM: told where the command works; the prompt stays open
+    assert (await fake.wait_for("send_message")).content == typed_command_hint("mood")
+    mark = fake.mark()
+    frontend = await restart()
+    await read_back(frontend)
+    assert fake.calls_of("channel_history", after=mark), "the open prompt's DM channel was not read back"
+    assert sent_to(fake, ALICE, mark) == []
+
+
+async def test_only_the_channels_of_users_whose_latest_prompt_is_open_are_read(scheduled, db, restart):
+    fake, _ = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    await fake.user_dms(VIDEO)  # answered: Alice's prompt has its song
+    await _dm_reply(fake, fake.mark())
+    assert await until(lambda: db.journal.count(ALICES))
+    fake.user_dms_while_away("one more", user=ALICE)
+    fake.user_dms_while_away("hello?", user=BOB)  # Bob never had a prompt
+    mark = fake.mark()
+    frontend = await restart()
+    await read_back(frontend)
+    assert fake.calls_of("channel_history", after=mark) == []
+    assert sent_to(fake, ALICE, mark) == sent_to(fake, BOB, mark) == []
+
+
+async def test_a_dm_both_read_back_and_sent_by_the_gateway_is_answered_once(scheduled, db, restart):
+    """Sent as the new session began: in the channel's history, and its event on the gateway too."""
+    fake, _ = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    message = fake.user_dms_while_away(f"{VIDEO} on the bus")
+    release = fake.hold_next("channel_history")
+    mark = fake.mark()
+    frontend = await restart()
+    await fake.wait_for("channel_history", after=mark)  # the history, read with the DM in it, held
+    await fake.dispatch("MESSAGE_CREATE", message)  # and the DM's event arrives meanwhile
+    await _dm_reply(fake, mark)
+    release.set()
+    await read_back(frontend)
+    await asyncio.sleep(0.3)
+    assert len([c for c in sent_to(fake, ALICE, mark) if c.embeds]) + len(
+        [c for c in fake.calls_of("edit_message", after=mark) if c.embeds]) == 1
+    assert await db.journal.count(ALICES) == 1
+
+
+async def test_a_dm_sent_while_discord_dropped_the_session_is_answered_after_the_new_one(
+        scheduled, db, caplog):
+    """Past what discord.py can resume (Discord dropped the session), the bot identifies anew, and
+    Discord sends nothing of what came meanwhile: shard 0's new session reads the DMs back."""
+    fake, frontend = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    await read_back(frontend)
+    caplog.set_level(logging.INFO, logger="bot.frontends.discord")
+    fake.user_dms_while_away(f"{VIDEO} on the bus")
+    fake.resumable = False
+    mark = fake.mark()
+    await fake.close_gateway(4000, "Unknown error.")
+    # discord.py waits 5 s before identifying again (Discord's identify rate limit)
+    answer = await _dm_reply(fake, mark)
+    assert answer.embeds and "Never Gonna Give You Up" in str(answer.embeds[0])
+    assert await db.journal.count(ALICES) == 1
