@@ -497,6 +497,9 @@ class TelegramFrontend:
         # (chat, message id) -> (ANSWERED, NOT_ANSWERED or the update_id answering it, its date in
         # POSIX seconds) of the messages this run handled, for their edits (`_edit_to_answer`)
         self._messages: OrderedDict[tuple[int, int], tuple[str | int, float]] = OrderedDict()
+        # update_id of an album's first item -> the album's other items, which it answers: noted
+        # as it is (`on_settled`)
+        self._album_items: dict[int, list[Message]] = {}
         self._forgotten_until = 0.0  # the latest date of a message dropped from `_messages`
         self.edits_from = float("inf")  # the earliest date of a message not handled whose edit is answered
 
@@ -779,8 +782,15 @@ class TelegramFrontend:
     async def on_album_item(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         arrived = self.usecases.privacy.arrived(caller_of(update))  # this item's moment, not the album's
         items = await collect_album(update, arrived, self._albums, self.album_window_s)
-        if items is not None:  # else another item's handler collects and answers the album
-            await self._answer_album(items, context)
+        if items is None:  # another item's handler collects and answers the album
+            return
+        # Every item is answered with the album (or none is): an item's edit asking for its
+        # mood is answered only where the album was not (`_edit_to_answer`).
+        others = [item.effective_message for item, _ in items if item is not update]
+        for message in others:
+            self._note_message(message, update.update_id)
+        self._album_items[update.update_id] = others
+        await self._answer_album(items, context)
 
     async def _answer_album(self, items: list[tuple[Update, Caller]], context: ContextTypes.DEFAULT_TYPE) -> None:
         """An album is asked about as one message would be: privately, or with a /mood caption on
@@ -993,15 +1003,18 @@ class TelegramFrontend:
 
     def _edit_to_answer(self, update: Update) -> bool:
         """Whether the edited message of `update` is to be answered: it now asks for a song's mood
-        (`asks_mood`: this bot's, from a person, not an album's item, whose other items the edit
-        does not bring), and the bot did not answer it: this run handled it and did not answer, or
-        never handled it and it was sent after this run started (`edits_from`) and after the
-        messages it no longer remembers; or a run killed outright was answering this edit."""
+        (`asks_mood`: this bot's, from a person), and the bot did not answer it: this run handled
+        it and did not answer, or never handled it and it was sent after this run started
+        (`edits_from`) and after the messages it no longer remembers; or a run killed outright was
+        answering this edit. An album's item (which the edit brings alone, without its album) is
+        answered by itself, where its album was not answered; not while the album is still being
+        collected, when whether it will be is not known yet."""
         message = update.edited_message
-        if (message is None or message.media_group_id is not None or message.from_user is None
+        if (message is None or message.from_user is None
                 or (message.from_user.is_bot and message.sender_chat is None)
                 or message.chat.type not in (ChatType.PRIVATE, *GROUP_TYPES)
-                or not asks_mood(message) or addressed_elsewhere(message, self.app.bot.username)):
+                or not asks_mood(message) or addressed_elsewhere(message, self.app.bot.username)
+                or (message.chat_id, message.media_group_id) in self._albums):
             return False
         known = self._messages.get((message.chat_id, message.message_id))
         if known is not None:
@@ -1022,14 +1035,20 @@ class TelegramFrontend:
             self._forgotten_until = max(self._forgotten_until, sent)
 
     async def on_settled(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Last of all handlers: the message this update brought (or asked about, an edit) was
-        answered if a handler, or the apology for its failure, put anything in a chat."""
+        """Last of all handlers: the message this update brought (or asked about, an edit), and the
+        other items of the album it answered, were answered if a handler, or the apology for its
+        failure, put anything in a chat."""
         message = update.message or update.edited_message
-        if message is None or self._messages.get((message.chat_id, message.message_id), (None,))[0] != update.update_id:
+        if message is None:
+            return
+        answering = [m for m in (message, *self._album_items.pop(update.update_id, ()))
+                     if self._messages.get((m.chat_id, m.message_id), (None,))[0] == update.update_id]
+        if not answering:
             return
         noted = CallsNoted.current()
         answered = noted is None or any(answer_method(method) for method in noted.methods)
-        self._note_message(message, ANSWERED if answered else NOT_ANSWERED)
+        for each in answering:
+            self._note_message(each, ANSWERED if answered else NOT_ANSWERED)
 
     async def on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

@@ -35,6 +35,7 @@ GROUP = -100777
 ALICE = 42
 WINDOW_S = 0.3  # the album's collection window, short for tests
 QUIET_S = 1.0  # long enough for the bot to have answered whatever it was going to answer
+DELAY_S = 2.0  # a slow download's
 PER_USER = 3  # /mood requests per user per minute in these tests
 MOODS = ("happy", "energetic", "sad", "calm")
 
@@ -148,6 +149,59 @@ async def test_an_album_in_the_private_chat_is_heard_song_by_song_in_its_order(t
     replies = await replies_after(fake, mark)
     assert [title in reply.text for reply, (_, title, _) in zip(replies, songs)] == [True] * 3
     assert len(replies) == 3
+
+
+async def test_an_album_item_whose_caption_is_edited_to_mood_is_answered_once(telegram_unlimited, db):
+    """An album sent to a group without /mood, then one item's caption edited to ask: that item's
+    song is heard, under it (Telegram sends the edit alone, not with its album), and once."""
+    fake, _ = telegram_unlimited
+    songs = await cached_songs(fake, db, 3)
+    sent = await fake.user_sends_album([item for item, _, _ in songs], chat=GROUP, user=ALICE)
+    await replies_after(fake, fake.mark())  # nobody asked: the album is left alone
+    mark = fake.mark()
+    await fake.user_edits(sent[1], "/mood")
+    reply, = await replies_after(fake, mark)
+    _, title, mood = songs[1]
+    assert title in reply.text and f"Mood: {render.mood_label(mood)}" in reply.text
+    assert reply.params["reply_parameters"]["message_id"] == sent[1]["message"]["message_id"]
+    assert len(fake.calls_of("getFile", after=mark)) == 1  # that song alone
+    mark = fake.mark()
+    await fake.user_edits(sent[1], "/mood please")  # asked again: answered already
+    assert await replies_after(fake, mark) == []
+
+
+@pytest.mark.parametrize("where", [{"chat": GROUP, "caption": "/mood"}, {"chat": ALICE, "caption": None}],
+                         ids=["group", "private"])
+async def test_an_item_of_an_album_answered_already_is_not_answered_again_when_edited(telegram_unlimited, db, where):
+    """Its mood was told (the album captioned /mood on its first item in a group, or sent
+    privately): an item's caption edited to '/mood' tells it no second time."""
+    fake, _ = telegram_unlimited
+    songs = await cached_songs(fake, db, 3)
+    mark = fake.mark()
+    sent = await fake.user_sends_album([item for item, _, _ in songs], where["caption"], chat=where["chat"],
+                                       user=ALICE)
+    assert len(await replies_after(fake, mark)) == 3
+    mark = fake.mark()
+    for update in sent:
+        await fake.user_edits(update, "/mood again")
+    assert await replies_after(fake, mark) == []
+
+
+@pytest.mark.parametrize("edited_after_s", [0, 3 * WINDOW_S], ids=["while collected", "while answered"])
+async def test_an_album_item_edited_to_mood_while_its_album_is_answered_is_not_answered_too(telegram_unlimited, db,
+                                                                                          edited_after_s):
+    """The album (captioned /mood on its first item) is still being collected, or its first song
+    downloaded, when another item's caption is edited to ask: that song's mood is told once."""
+    fake, _ = telegram_unlimited
+    songs = await cached_songs(fake, db, 3)
+    fake.delay_next("getFile", DELAY_S)
+    mark = fake.mark()
+    sent = await fake.user_sends_album([item for item, _, _ in songs], "/mood", chat=GROUP, user=ALICE)
+    await asyncio.sleep(edited_after_s)
+    await fake.user_edits(sent[2], "/mood")
+    await asyncio.sleep(DELAY_S + QUIET_S)  # whichever answer waited on the slow download has come
+    told = [c.text for c in fake.calls[mark:] if c.method in ("sendMessage", "editMessageText") and "Mood:" in c.text]
+    assert sorted(title for _, title, _ in songs for text in told if title in text) == ["song-0", "song-1", "song-2"]
 
 
 async def test_an_album_past_the_rate_limit_stops_there_and_says_so_once(telegram, db):
