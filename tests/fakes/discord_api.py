@@ -285,6 +285,7 @@ class FakeDiscord:
         # A button press's token -> the message pressed: its "original" message, which an edit changes
         self._pressed: dict[str, int] = {}
         self._flags: dict[int, int] = {}  # an interaction's answer -> its flags (EPHEMERAL), sent with a press on it
+        self._responses: dict[str, dict] = {}  # interaction token -> the message its response (type 4) made
         self._holds: dict[str, asyncio.Event] = {}  # call name -> set to answer the next one
         # A channel's messages, oldest first, as GET /channels/{id}/messages reads them: the
         # users' DMs (`user_dms`, `user_dms_while_away`) and what the bot sent there.
@@ -657,6 +658,8 @@ class FakeDiscord:
         if name in ("edit_original", "get_original", "delete_original", "followup"):
             if (answered := self._deferred_answer(name, match, body, files)) is not None:
                 return answered
+        if name == "get_original" and match["token"] in self._responses:
+            return self._responses[match["token"]], 200
         if name in ("edit_original", "followup", "edit_followup", "get_original"):
             data = {k: body.get(k) for k in ("content", "embeds", "components") if k in body}
             message_id = self._edited_id(name, match)
@@ -704,6 +707,8 @@ class FakeDiscord:
             return None
         if token in self._pressed:
             return self._pressed[token]
+        if token in self._responses:
+            return int(self._responses[token]["id"])
         return self._deferred[token]["id"] if token in self._deferred else None
 
     def _deferred_answer(self, name: str, match: dict, body: dict, files: dict) -> tuple[Any, int] | None:
@@ -750,7 +755,10 @@ class FakeDiscord:
         if kind in (4, 5, 7):
             result["resource"] = {"type": kind, "message": self.message_payload(
                 channel_id=1, author=self.bot_user(), content=data.get("content") or "",
-                embeds=data.get("embeds"), message_id=message_id, components=data.get("components"))}
+                embeds=data.get("embeds"), message_id=message_id, components=data.get("components"),
+                flags=int(data.get("flags") or 0))}
+        if kind == 4:
+            self._responses[match["token"]] = result["resource"]["message"]
         return result
 
     def _attachments(self, files: dict[str, bytes]) -> list[dict]:

@@ -10,7 +10,9 @@ import logging
 import pytest
 
 from bot.frontends import render
+from storage.models import UserRef
 from tests.frontends.test_discord_deleted_answer import VIDEO, cache_video
+from tests.frontends.test_journal_pages import write_days
 
 GUILD = 777000000000000001
 ALICE = 42
@@ -75,3 +77,36 @@ async def test_a_server_administrator_without_manage_server_s_own_bit_is_an_admi
     await fake.slash("serverplaylist", [{"name": "state", "type": STRING, "value": "off"}], guild=GUILD, user=ALICE)
     answer = await fake.wait_for("edit_original")
     assert answer.content.startswith("Server playlists are off")
+
+
+async def test_forget_s_question_answered_502_still_listens_for_its_buttons(discord_bot, db, caplog):
+    """/forget answers at once, with Yes / No: Discord made that response and answered 502. Its
+    buttons were shown with nobody listening ("This interaction failed"), the command logged as
+    failed; the response now stands, read back for its id, and its buttons work."""
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 2)
+    fake.take_then_fail_next("interaction_callback", status=502)
+    await fake.slash("forget", user=ALICE)
+    question = await fake.wait_for("get_original")  # its message, read back
+    callbacks = fake.calls_of("interaction_callback")
+    assert [c.status for c in callbacks] == [502, 400]
+    made = callbacks[0].result["interaction"]["response_message_id"]
+    assert question.result["id"] == made
+
+    await fake.click(made, "forget:yes", user=ALICE)
+    deferred = await fake.wait_for("interaction_callback")
+    done = await fake.wait_for("edit_original", lambda c: c.token == deferred.token)
+    assert done.content.startswith("Done: I deleted everything")
+    assert await db.journal.count(UserRef("discord", str(ALICE))) == 0
+    assert not failures_logged(caplog)
+
+
+async def test_a_command_answered_at_once_whose_response_was_answered_502_is_not_a_failure(discord_bot, caplog):
+    fake, _ = discord_bot
+    fake.take_then_fail_next("interaction_callback", status=502)
+    await fake.slash("help")
+    await fake.wait_for("get_original")
+    callbacks = fake.calls_of("interaction_callback")
+    assert [c.status for c in callbacks] == [502, 400] and "/mood" in callbacks[0].content
+    assert not [c for c in fake.calls if c.content == render.GENERIC_ERROR]
+    assert not failures_logged(caplog)

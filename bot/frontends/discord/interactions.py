@@ -8,7 +8,7 @@ import re
 import weakref
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable, NamedTuple
+from typing import Any, AsyncIterator, Awaitable, Callable, NamedTuple
 
 import aiohttp
 import discord
@@ -88,6 +88,31 @@ async def acknowledge(interaction: discord.Interaction, *, ephemeral: bool = Fal
         interaction.response._response_type = (discord.InteractionResponseType.deferred_message_update
                                                 if component and not thinking
                                                 else discord.InteractionResponseType.deferred_channel_message)
+
+
+async def respond(interaction: discord.Interaction, *, ephemeral: bool = False,
+                  view: discord.ui.View | None = None, **parts: Any) -> int | None:
+    """Send the interaction's response (`InteractionResponse.send_message`'s arguments); the id of
+    the message Discord made of it. Discord may make the response and answer 5xx (its edge gave up
+    waiting): discord.py sends it again, and Discord refuses that one as already acknowledged
+    (40060). The response stands, as a deferral so made does (`acknowledge`): it is recorded as
+    discord.py records one, read back (GET @original) for its id, and `view` listens on it. It was
+    a failed command: /forget's Yes / No shown, but nobody listening for a press."""
+    try:
+        sent = await interaction.response.send_message(ephemeral=ephemeral, **parts,
+                                                       **({} if view is None else {"view": view}))
+        return sent.message_id
+    except discord.HTTPException as error:
+        if error.code != ALREADY_ACKNOWLEDGED:
+            raise
+    log.info("discord.response_answered_late", extra=whose(interaction.user, interaction.guild_id))
+    interaction.response._response_type = discord.InteractionResponseType.channel_message
+    message = await interaction.original_response()
+    if view is not None and not view.is_finished():
+        if ephemeral and view.timeout is None:  # as discord.py does: a private message's buttons die with it
+            view.timeout = 15 * 60.0
+        interaction.client._connection.store_view(view, message.id)
+    return message.id
 
 
 async def apologise(interaction: discord.Interaction, apology: str) -> None:
@@ -607,4 +632,4 @@ async def show(interaction: discord.Interaction, reply: object, *, ephemeral: bo
             await followed_up(interaction, reply, ephemeral=not in_public, note=note)
     else:
         parts = {k: v for k, v in noted(message_parts(reply), note).items() if v is not None}
-        await interaction.response.send_message(**parts, ephemeral=ephemeral)
+        await respond(interaction, **parts, ephemeral=ephemeral)

@@ -23,6 +23,7 @@ from bot.frontends.discord.interactions import (
     downloaded,
     refuses_the_bot,
     refuses_the_user,
+    respond,
     sent_by,
     show,
     shown,
@@ -352,10 +353,10 @@ class JournalCog(commands.Cog):
         caller = caller_of(interaction)
         explanation = await self.usecases.privacy.forget(caller, confirmed=False)
         confirmation = ConfirmForget(self.usecases, caller, interaction, self.live)
-        sent = await interaction.response.send_message(clip(render.reply_text(explanation)),
-                                                       view=confirmation, ephemeral=True)
-        if sent.message_id is not None:
-            self.live.add(sent.message_id, confirmation)
+        sent = await respond(interaction, content=clip(render.reply_text(explanation)), view=confirmation,
+                             ephemeral=True)
+        if sent is not None:
+            self.live.add(sent, confirmation)
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:
