@@ -30,6 +30,7 @@ from bot.usecases import build_usecases
 from storage.models import StoredMood, TrackRecord, UserRef
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram
+from tests.frontends.test_telegram_edited_mood import moods_after
 
 GROUP = -100777
 ALICE = 42
@@ -200,8 +201,9 @@ async def test_an_album_item_edited_to_mood_while_its_album_is_answered_is_not_a
     await asyncio.sleep(edited_after_s)
     await fake.user_edits(sent[2], "/mood")
     await asyncio.sleep(DELAY_S + QUIET_S)  # whichever answer waited on the slow download has come
-    told = [c.text for c in fake.calls[mark:] if c.method in ("sendMessage", "editMessageText") and "Mood:" in c.text]
-    assert sorted(title for _, title, _ in songs for text in told if title in text) == ["song-0", "song-1", "song-2"]
+    told = moods_after(fake, mark)
+    assert sorted(title for _, title, _ in songs for call in told if title in call.text) == ["song-0", "song-1",
+                                                                                            "song-2"]
 
 
 async def test_an_album_past_the_rate_limit_stops_there_and_says_so_once(telegram, db):
