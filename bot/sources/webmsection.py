@@ -3,15 +3,19 @@
 A WebM file is the EBML header, then a Segment holding the codec set-up (Info, Tracks, ...)
 and then Clusters: self-contained runs of audio blocks, each with its own timestamp. A section
 is the set-up elements from the file's first bytes + the whole clusters found in the byte range
-covering the wanted time. Index elements that point at byte positions of the original file
-(SeekHead, Cues) are blanked out as Void, and the Segment's size is marked unknown, so decoders
-read the short file to its end without looking for the rest.
+covering the wanted time; any Matroska file alike, its first audio track's blocks counted to check
+the clusters' timestamps (Opus, Vorbis, AAC, MPEG audio, FLAC, PCM). Index elements that point at
+byte positions of the original file (SeekHead, Cues) are blanked out as Void, and the Segment's
+size is marked unknown, so decoders read the short file to its end without looking for the rest.
 """
 from __future__ import annotations
 
+import logging
 import struct
 from dataclasses import dataclass
 
+from bot.sources import flacsection as flac
+from bot.sources import mp3section as mp3
 from bot.sources.oggsection import (
     GRANULE_SLACK_S,
     OPUS_RATE,
@@ -21,6 +25,8 @@ from bot.sources.oggsection import (
     vorbis_set_up,
 )
 from bot.sources.spans import StreamTimesLie, kept_span
+
+log = logging.getLogger(__name__)
 
 EBML_ID = 0x1A45DFA3
 SEGMENT_ID = 0x18538067
@@ -36,6 +42,20 @@ BLANKED = {0x114D9B74, 0x1C53BB6B}  # SeekHead, Cues: byte positions in the orig
 TRACKS_ID, TRACK_ENTRY_ID, CODEC_ID, CODEC_PRIVATE_ID = 0x1654AE6B, 0xAE, 0x86, 0x63A2
 TRACK_NUMBER_ID, TRACK_TYPE_ID = 0xD7, 0x83
 AUDIO_TRACK_TYPE = 2
+AUDIO_ID, SAMPLING_FREQUENCY_ID, CHANNELS_ID, BIT_DEPTH_ID = 0xE1, 0xB5, 0x9F, 0x6264  # a track's Audio element
+AAC = b"A_AAC"  # its CodecPrivate an AudioSpecificConfig (ISO 14496-3, 1.6.2.1)
+MPEG_AUDIO = (b"A_MPEG/L3", b"A_MPEG/L2", b"A_MPEG/L1")  # blocks of whole frames, whose headers say their samples
+PCM = (b"A_PCM/INT/LIT", b"A_PCM/INT/BIG", b"A_PCM/FLOAT/IEEE")
+FLAC_PRIVATE = flac.MAGIC  # a FLAC track's CodecPrivate: fLaC, then its metadata blocks, STREAMINFO first
+STREAMINFO_BYTES = 34
+AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+# AAC's audio object types whose config starts with a frame-length flag: 960 samples a frame for
+# it, else 1 024 (Main, LC, SSR, LTP, Scalable, TwinVQ, and their error-resilient forms); AAC-LD
+# (23) 480, else 512. SBR and PS (5, 29) name the core's type after the output rate: the core's
+# frames, at the core's rate (the first one the config states), play as long as the output's.
+AAC_FRAMES = {**{kind: (1024, 960) for kind in (1, 2, 3, 4, 6, 7, 17, 19, 20, 21, 22)}, 23: (512, 480)}
+AAC_SBR = (5, 29)
+AAC_BSAC = 22  # after SBR, its config has a channel configuration of its own before the flag
 VORBIS_HEADERS = 3  # identification, comment, setup: a Vorbis track's CodecPrivate, Xiph-laced
 SIMPLE_BLOCK_ID, BLOCK_GROUP_ID, BLOCK_ID = 0xA3, 0xA0, 0xA1
 LACING_FLAGS = 0x06  # a block's flags: its frames are laced (several in one block)
@@ -136,6 +156,8 @@ class Header:
     vorbis: VorbisBlocks | None = None  # it is Vorbis: its blocks' modes say, at vorbis_rate
     vorbis_rate: int = 0
     track: int | None = None  # the first audio track's number: only its blocks are counted
+    frames: FrameCount | None = None  # its codec is AAC, MPEG audio, FLAC or PCM: its frames say
+    codec: bytes = b""  # its codec ID
 
 
 def children_of(buf: bytes, parent: Element) -> list[Element] | None:
@@ -156,6 +178,124 @@ class AudioTrack:
     number: int  # what its blocks name it by
     codec: bytes  # its codec ID (b"A_OPUS")
     private: bytes  # its CodecPrivate, empty if none
+    rate: float | None = None  # what its Audio element states
+    channels: int | None = None
+    bit_depth: int | None = None
+
+
+def audio_settings(buf: bytes, children: list[Element]) -> tuple[float | None, int | None, int | None]:
+    """(sampling frequency, channels, bit depth) a TrackEntry's Audio element states, None each
+    where it does not (or not as a number)."""
+    audio = next((c for c in children if c.id == AUDIO_ID), None)
+    rate = channels = depth = None
+    for child in (children_of(buf, audio) or ()) if audio else ():
+        raw = buf[child.data_start:child.end]
+        if child.id == SAMPLING_FREQUENCY_ID and len(raw) in (4, 8):
+            rate = struct.unpack(">f" if len(raw) == 4 else ">d", raw)[0]
+        elif child.id == CHANNELS_ID and 0 < len(raw) <= MAX_UINT_BYTES:
+            channels = int.from_bytes(raw, "big")
+        elif child.id == BIT_DEPTH_ID and 0 < len(raw) <= MAX_UINT_BYTES:
+            depth = int.from_bytes(raw, "big")
+    return rate, channels, depth
+
+
+@dataclass(frozen=True)
+class FrameCount:
+    """What an AAC, MPEG audio, FLAC or PCM track's frames (a block's, or a laced block's each)
+    play: an AAC frame `samples` at `rate`; an MPEG audio block what its frames' headers say; a
+    FLAC frame what its header says, at the rate of `streaminfo`; PCM its bytes over `samples`
+    bytes a sample (all channels), at `rate`."""
+
+    kind: str  # "aac", "mpeg", "flac", "pcm"
+    rate: float = 0.0
+    samples: int = 0
+    streaminfo: flac.StreamInfo | None = None
+
+    def seconds(self, frame: bytes) -> float | None:
+        """What `frame` plays; None where its bytes do not say (or not as the track does)."""
+        if self.kind == "aac":
+            return self.samples / self.rate if frame else 0.0
+        if self.kind == "pcm":
+            return len(frame) / self.samples / self.rate if len(frame) % self.samples == 0 else None
+        if self.kind == "flac":
+            header = flac.read_frame(frame, 0, self.streaminfo)
+            return None if header is None or header.block is None else header.block / self.streaminfo.sample_rate
+        total, at = 0.0, 0
+        while at < len(frame):
+            header = mp3.read_frame(frame, at)
+            if header is None:
+                return None
+            total += header.samples / header.sample_rate
+            at += header.length
+        return total if at == len(frame) else None
+
+
+class Bits:
+    """The bits of `data`, first to last, read a few at a time; None once they run out."""
+
+    def __init__(self, data: bytes):
+        self.value, self.left = int.from_bytes(data, "big"), len(data) * 8
+
+    def read(self, count: int) -> int | None:
+        if count > self.left:
+            return None
+        self.left -= count
+        return self.value >> self.left & ((1 << count) - 1)
+
+
+def aac_config(private: bytes) -> tuple[int, int] | None:
+    """(samples a frame, their rate) of the AAC an AudioSpecificConfig describes; None for an
+    object type whose frames this does not know, or a config cut short."""
+    bits = Bits(private[:16])
+
+    def object_type() -> int | None:
+        kind = bits.read(5)
+        if kind == 31:
+            more = bits.read(6)
+            return None if more is None else 32 + more
+        return kind
+
+    def rate() -> int | None:
+        index = bits.read(4)
+        if index == 15:
+            return bits.read(24)
+        return AAC_RATES[index] if index is not None and index < len(AAC_RATES) else None
+
+    kind, core_rate = object_type(), rate()
+    if bits.read(4) is None:  # channel configuration
+        return None
+    if kind in AAC_SBR:
+        if rate() is None:  # the output's rate
+            return None
+        kind = object_type()
+        if kind == AAC_BSAC and bits.read(4) is None:
+            return None
+    short = bits.read(1)  # a GASpecificConfig's frame-length flag
+    if kind not in AAC_FRAMES or not core_rate or short is None:
+        return None
+    return AAC_FRAMES[kind][short], core_rate
+
+
+def frame_count(track: AudioTrack) -> FrameCount | None:
+    """How an AAC, MPEG audio, FLAC or PCM track's frames say what they play; None for another
+    codec, or a track whose set-up does not say what its frames need."""
+    if track.codec == AAC:
+        config = aac_config(track.private)
+        return FrameCount("aac", config[1], config[0]) if config else None
+    if track.codec in MPEG_AUDIO:
+        return FrameCount("mpeg")
+    if track.codec == b"A_FLAC":
+        private = track.private
+        if not private.startswith(FLAC_PRIVATE) or len(private) < 8 or private[4] & 0x7F:  # STREAMINFO first
+            return None
+        info = flac.parse_streaminfo(private[8:8 + STREAMINFO_BYTES])
+        return FrameCount("flac", streaminfo=info) if info else None
+    if track.codec in PCM:
+        rate, channels, depth = track.rate, track.channels, track.bit_depth
+        if not (rate and 0 < rate < float("inf") and channels and depth) or depth % 8:
+            return None
+        return FrameCount("pcm", rate, channels * depth // 8)
+    return None
 
 
 def audio_track(buf: bytes, tracks: Element) -> AudioTrack | None:
@@ -172,7 +312,7 @@ def audio_track(buf: bytes, tracks: Element) -> AudioTrack | None:
         private = next((buf[c.data_start:c.end] for c in children if c.id == CODEC_PRIVATE_ID), b"")
         if len(numbers) != 1 or not 0 < len(numbers[0]) <= MAX_UINT_BYTES or len(codecs) != 1:
             return None
-        return AudioTrack(int.from_bytes(numbers[0], "big"), codecs[0], private)
+        return AudioTrack(int.from_bytes(numbers[0], "big"), codecs[0], private, *audio_settings(buf, children))
     return None
 
 
@@ -241,10 +381,10 @@ def vorbis_track(private: bytes) -> tuple[VorbisBlocks, int] | None:
     return (blocks, rate) if rate else None
 
 
-def block_starts(cluster: bytes, track: int | None = None) -> list[bytes] | None:
-    """The first two bytes (fewer if it is shorter) of each frame of the blocks in a cluster (its
-    bytes, whole), a laced block's each, of track number `track` only (all: None); None where a
-    block is cut short, its lacing does not fit its bytes, or the cluster cannot be read."""
+def block_frames(cluster: bytes, track: int | None = None) -> list[bytes] | None:
+    """Each frame of the blocks in a cluster (its bytes, whole), a laced block's each, of track
+    number `track` only (all: None); None where a block is cut short, its lacing does not fit its
+    bytes, or the cluster cannot be read."""
     root = read_element(cluster, 0)
     if root is None or root.end is None or root.end > len(cluster):
         return None
@@ -267,12 +407,12 @@ def block_starts(cluster: bytes, track: int | None = None) -> list[bytes] | None
             return None
         lacing = cluster[flags_at] & LACING_FLAGS
         if not lacing:
-            starts.append(cluster[flags_at + 1:min(flags_at + 3, block.end)])
+            starts.append(cluster[flags_at + 1:block.end])
             continue
         frames = laced_frames(cluster[flags_at + 1:block.end], lacing)
         if frames is None:
             return None
-        starts += (frame[:2] for frame in frames)
+        starts += frames
     return starts
 
 
@@ -280,7 +420,7 @@ def cluster_opus_samples(cluster: bytes, track: int | None = None) -> int | None
     """The 48 kHz samples the Opus blocks of a cluster (its bytes, whole; of track `track` only
     unless None) play by their TOC bytes; None where a block is cut short or its lacing does not
     fit, or the cluster cannot be read."""
-    starts = block_starts(cluster, track)
+    starts = block_frames(cluster, track)
     if starts is None:
         return None
     total = 0
@@ -295,19 +435,23 @@ def cluster_opus_samples(cluster: bytes, track: int | None = None) -> int | None
 def clusters_play(header: Header, clusters: list[bytes]) -> float | None:
     """The seconds the audio track's blocks in `clusters` (whole, one after the other) play by their
     own bytes: an Opus block by its TOC byte, a Vorbis one by its mode (the block before it carried
-    over from one cluster to the next); None for another codec, or where a block does not say."""
+    over from one cluster to the next), an AAC, MPEG audio, FLAC or PCM one as its FrameCount says;
+    None for another codec, or where a block does not say."""
     if header.opus:
         plays = [cluster_opus_samples(raw, header.track) for raw in clusters]
         return None if None in plays else sum(plays) / OPUS_RATE
-    if header.vorbis is None:
+    if header.vorbis is None and header.frames is None:
         return None
-    starts: list[bytes] = []
+    frames: list[bytes] = []
     for raw in clusters:
-        found = block_starts(raw, header.track)
+        found = block_frames(raw, header.track)
         if found is None:
             return None
-        starts += found
-    samples = vorbis_packets_samples(header.vorbis, starts)
+        frames += found
+    if header.frames is not None:
+        seconds = [header.frames.seconds(frame) for frame in frames]
+        return None if None in seconds else sum(seconds)
+    samples = vorbis_packets_samples(header.vorbis, frames)
     return None if samples is None else samples / header.vorbis_rate
 
 
@@ -343,7 +487,8 @@ def parse_header(prefix: bytes) -> Header | None:
         if child is None:
             return None
         if child.id == CLUSTER_ID:
-            return Header(bytes(out), scale, seconds, opus, *(vorbis or (None, 0)), track.number if track else None)
+            return Header(bytes(out), scale, seconds, opus, *(vorbis or (None, 0)), track.number if track else None,
+                          frame_count(track) if track else None, track.codec if track else b"")
         if child.end is None or child.end > len(prefix):
             return None
         raw = prefix[child.start:child.end]
@@ -414,12 +559,15 @@ def splice_section(prefix: bytes, middle: bytes, max_seconds: float | None = Non
     scale = header.timestamp_scale_ns / NS_PER_S
     followed = min(count, len(clusters) - 1)  # the clusters kept whose next one's timestamp is known
     if followed:
-        # The clusters' timestamps say where the section lies and how long it lasts; its Opus or
-        # Vorbis blocks, how long it plays: a TimestampScale 0.3 times the stream's had a section
+        # The clusters' timestamps say where the section lies and how long it lasts; its audio
+        # track's blocks, how long it plays: a TimestampScale 0.3 times the stream's had a section
         # of a 240 s song said to lie at 30-39 s while it played 30 s (Opus), at 33-40 s while it
-        # played 25 s (Vorbis).
+        # played 25 s (Vorbis), at 31-48 s while it played 55 s (AAC, MP3, PCM; FLAC 60 s).
         plays = clusters_play(header, [raw for _, raw in clusters[:followed]])
         stated = (times[followed] - times[0]) * scale
         if plays is not None and abs(stated - plays) > GRANULE_SLACK_S:
             raise StreamTimesLie
+        if plays is None:  # another codec (AC-3, DTS, ALAC...), or a block that does not say
+            log.info("the %r blocks of a Matroska section do not say what they play: cut by its cluster "
+                     "timestamps unchecked", header.codec[:32])
     return header.data + b"".join(raw for _, raw in clusters[:count]), times[0] * scale, end * scale

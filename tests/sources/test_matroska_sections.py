@@ -4,10 +4,13 @@ requests, where its clusters say it lies, and as long as they say it lasts; one 
 say other than its first audio track's blocks play is fetched whole."""
 from __future__ import annotations
 
+import logging
+import random
 from pathlib import Path
 
 import pytest
 
+from bot.sources import webmsection as webm
 from bot.sources.audio import AudioFetcher
 from bot.sources.models import Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
@@ -24,6 +27,8 @@ CODECS = {
     "flac": ("-c:a", "flac"),
     "pcm": ("-c:a", "pcm_s16le"),
 }
+# a codec whose blocks are not counted: its section is cut by its clusters' timestamps unchecked
+UNCOUNTED = {"ac3": ("-c:a", "ac3", "-b:a", "192k")}
 # name -> ffmpeg's inputs and arguments beside long.ogg (input 0): the song's Opus with a video
 # track before it, or with a second sound (a 440 Hz tone) after it
 TRACKS = {
@@ -37,7 +42,7 @@ LYING_SCALE = 0.3  # a TimestampScale this many times the stream's
 @pytest.fixture(scope="module")
 def made(audio_root, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("matroska")
-    for name, args in CODECS.items():
+    for name, args in {**CODECS, **UNCOUNTED}.items():
         ffmpeg("-i", str(audio_root / "long.ogg"), *args, str(root / f"{name}.mka"))
     for name, (inputs, args) in TRACKS.items():
         ffmpeg("-i", str(audio_root / "long.ogg"), *inputs, "-shortest", *args, "-f", "matroska", str(root / f"{name}.mka"))
@@ -63,16 +68,19 @@ async def cut_section(made: Path, tmp_path: Path, name: str, known_s: float | No
 
 
 @pytest.mark.parametrize("known", [True, False])
-@pytest.mark.parametrize("name", [*CODECS, *TRACKS])
-async def test_a_matroska_song_is_cut_by_its_clusters(made, decoded, long_duration, tmp_path, name, known):
+@pytest.mark.parametrize("name", [*CODECS, *TRACKS, *UNCOUNTED])
+async def test_a_matroska_song_is_cut_by_its_clusters(made, decoded, long_duration, tmp_path, caplog, name, known):
     """ffmpeg's Matroska has a CRC-32 element before each cluster's timestamp, where the splicer
     looked for the timestamp alone: no cluster was found in any such file, and the song went to
     yt-dlp (its length known: ffmpeg's cut, which started 4.9 s before the window it was reported
     at; not known: the whole file, 23 MB of FLAC or PCM). Its clusters are read past that element:
     the section lies where it says within 50 ms, plays as long as it says, and costs two or three
     requests and a fraction of the file. Beside a video or a second sound, its first audio track
-    (the classifier decodes that one) is where it says, and only its blocks are counted."""
-    audio, section, requests = await cut_section(made, tmp_path, name, long_duration if known else None)
+    (the classifier decodes that one) is where it says, and only its blocks are counted. An AC-3
+    track's are not: its section is cut by the clusters' timestamps unchecked, and the log says so."""
+    with caplog.at_level(logging.INFO):
+        audio, section, requests = await cut_section(made, tmp_path, name, long_duration if known else None)
+    assert ("timestamps unchecked" in caplog.text) == (name in UNCOUNTED)
     assert audio.path.name == "section.webm" and audio.section_s is not None
     start, end = audio.section_s
     assert start == pytest.approx(long_duration / 2 - 15, abs=6.0) and 29.0 <= end - start <= 35.5
@@ -83,13 +91,68 @@ async def test_a_matroska_song_is_cut_by_its_clusters(made, decoded, long_durati
 
 
 @pytest.mark.parametrize("known", [True, False])
-@pytest.mark.parametrize("name", list(TRACKS))
-async def test_a_matroska_song_beside_other_tracks_whose_timestamps_lie_is_fetched_whole(made, long_duration, tmp_path,
-                                                                                      name, known):
+@pytest.mark.parametrize("name", [*CODECS, *TRACKS])
+async def test_a_matroska_song_whose_timestamps_lie_is_fetched_whole(made, long_duration, tmp_path, name, known):
     """Opus blocks were counted only in a file of one track: beside a video or a second sound, a
     TimestampScale 0.3 times the stream's went unchecked, and a section of the 240 s song was said
     to lie at 30-46 s (its length known) while it played 54 s, or at 19-50 s of the 72 s stated
     while it played 100-104 s. The first audio track's blocks are counted by its number, the other
-    tracks' left out: the clusters say other than they play, and the file is fetched whole."""
+    tracks' left out. AAC, MP3, FLAC and PCM blocks were not counted at all: their sections were
+    said to lie at 31-48 s while they played 55-60 s, or at 19-52 s of the 72 s stated while they
+    played 105 s. An AAC block plays the 1 024 (or 960) samples its track's AudioSpecificConfig
+    says at its rate, an MP3 one what its frame headers say, a FLAC one what its frame header says
+    at the rate of the STREAMINFO in its CodecPrivate, a PCM one its bytes over the channels and
+    bit depth its track states. The clusters say other than the blocks play, and the file is
+    fetched whole."""
     async with whole_from_ytdlp(made, tmp_path, f"fast_{name}.mka", long_duration if known else None) as audio:
         assert audio.path.read_bytes() == (made / f"fast_{name}.mka").read_bytes()
+
+
+@pytest.mark.parametrize("name", [*CODECS, *TRACKS])
+def test_a_matroska_songs_blocks_play_what_its_clusters_say_and_damage_gives_none_or_a_count(made, name):
+    """The first audio track's blocks in the song's clusters from 60 s to 180 s play, counted by
+    their codec, what the clusters' timestamps say, within 50 ms (the video goes on 10 s past the
+    sound). A host's bytes are untrusted: a set-up or a cluster with bytes flipped or cut short
+    gives None or a count, nothing raised."""
+    data = (made / f"{name}.mka").read_bytes()
+    header = webm.parse_header(data[:16384])
+    clusters = [(time * header.timestamp_scale_ns / 1e9, raw) for time, raw in webm.clusters_in(data)]
+    clusters = [(time, raw) for time, raw in clusters if 60 <= time <= 180]
+    times = [time for time, _ in clusters]
+    assert webm.clusters_play(header, [raw for _, raw in clusters[:-1]]) == pytest.approx(times[-1] - times[0], abs=0.05)
+    rng = random.Random(f"matroska-{name}")
+    for _ in range(200):
+        head = bytearray(data[:16384])
+        for _ in range(rng.randint(1, 6)):
+            head[rng.randrange(len(header.data))] = rng.randrange(256)
+        damaged = webm.parse_header(bytes(head))
+        raw = bytearray(clusters[rng.randrange(len(clusters))][1])
+        for _ in range(rng.randint(1, 6)):
+            raw[rng.randrange(len(raw))] = rng.randrange(256)
+        for set_up in (header, damaged):
+            plays = set_up and webm.clusters_play(set_up, [bytes(raw[:rng.randrange(len(raw) + 1)]), bytes(raw)])
+            assert plays is None or plays >= 0
+
+
+def config(*fields: tuple[int, int]) -> bytes:
+    """An AudioSpecificConfig of (value, bits) fields, padded to whole bytes."""
+    value, bits = 0, 0
+    for field, width in fields:
+        value, bits = value << width | field, bits + width
+    pad = -bits % 8
+    return (value << pad).to_bytes((bits + pad) // 8, "big")
+
+
+@pytest.mark.parametrize("fields, expected", [
+    (((2, 5), (4, 4), (2, 4), (0, 1)), (1024, 44100)),  # AAC-LC, 44.1 kHz, stereo: ffmpeg's 0x1210
+    (((2, 5), (3, 4), (1, 4), (1, 1)), (960, 48000)),  # the frame-length flag: 960 samples
+    (((5, 5), (6, 4), (2, 4), (3, 4), (2, 5), (0, 1)), (1024, 24000)),  # HE-AAC: the core's frames and rate
+    (((29, 5), (6, 4), (1, 4), (3, 4), (2, 5), (0, 1)), (1024, 24000)),  # HE-AAC v2 (PS)
+    (((2, 5), (15, 4), (44056, 24), (2, 4), (0, 1)), (1024, 44056)),  # a rate of its own, not in the table
+    (((23, 5), (3, 4), (1, 4), (1, 1)), (480, 48000)),  # AAC-LD
+    (((31, 5), (10, 6), (3, 4), (2, 4), (0, 1)), None),  # an escaped type (42: USAC), whose frames differ
+    (((2, 5), (13, 4), (2, 4), (0, 1)), None),  # a reserved rate index
+    (((2, 5), (2, 3)), None),  # cut short: one byte
+])
+def test_an_aac_tracks_frames_are_read_from_its_audio_specific_config(fields, expected):
+    assert webm.aac_config(config(*fields)) == expected
