@@ -9,9 +9,10 @@ from discord.utils import escape_markdown
 
 from bot.config import Settings
 from bot.frontends.discord import DiscordFrontend
-from tests.fakes.discord_api import VOICE_MESSAGE_FLAG, FakeDiscord, user_payload
+from tests.fakes.discord_api import VOICE_MESSAGE_FLAG, FakeDiscord, snowflake_at, user_payload
 from tests.frontends.conftest import prompts_through, running
 from tests.frontends.test_discord import BOB, GUILD, dm_answer, open_a_prompt
+from tests.frontends.test_discord_voice_messages import SENT
 
 TOO_SHORT = "The audio lasts {seconds:.1f} s; I need at least 10 s."
 
@@ -20,7 +21,8 @@ async def mood_of_bobs_voice_message(fake, voice: dict) -> int:
     """"Mood of this song" on Bob's voice message, in a server; the mark of the calls after it."""
     mark = fake.mark()
     target = fake.message_payload(channel_id=GUILD + 1, content="", author=user_payload(BOB, "bob"),
-                                  attachments=[voice], flags=VOICE_MESSAGE_FLAG)
+                                  attachments=[voice], flags=VOICE_MESSAGE_FLAG,
+                                  message_id=snowflake_at(SENT, fake.snowflake()))
     await fake.slash("Mood of this song", command_type=3, target_id=target["id"],
                      resolved={"messages": {target["id"]: target}}, guild=GUILD)
     return mark
@@ -55,9 +57,10 @@ async def test_a_voice_message_of_unknown_or_long_enough_length_is_downloaded(di
 
 
 # A voice message Discord says lasts over MAX_AUDIO_DURATION_S is refused before it is downloaded,
-# naming it as sent, in the words the decoder says after a download (as Telegram refuses one).
+# naming it by whose it is and the day (Discord names every one voice-message.ogg), in the words
+# the decoder says after a download (as Telegram refuses one).
 LIMIT_S = 300  # the operator's MAX_AUDIO_DURATION_S in these tests
-TOO_LONG = "The file voice-message.ogg lasts over 5 minutes; send a song shorter than that."
+TOO_LONG = "The file sent by {name} on 1 Mar 2026 lasts over 5 minutes; send a song shorter than that."
 
 
 @pytest.fixture
@@ -75,7 +78,7 @@ async def test_a_voice_message_discord_says_is_too_long_is_refused_without_a_dow
     fake, _ = discord_limited
     mark = await mood_of_bobs_voice_message(fake, fake.add_voice_message(b"OggS hi", duration_secs=400))
     refusal = await fake.wait_for("followup", after=mark)
-    assert refusal.content == escape_markdown(TOO_LONG)
+    assert refusal.content == escape_markdown(TOO_LONG.format(name="Bob"))
     assert not fake.calls_of("download", after=mark)
     (logged,) = [r for r in caplog.records if r.getMessage() == "discord.file_refused"]
     assert (logged.why, logged.duration_s, logged.limit_s) == ("too_long", 400, LIMIT_S)
@@ -87,8 +90,8 @@ async def test_a_too_long_voice_message_answering_a_prompt_is_refused_the_same_w
         await open_a_prompt(fake)
         mark = fake.mark()
         await fake.user_dms("", attachments=[fake.add_voice_message(b"OggS hi", duration_secs=400)],
-                            flags=VOICE_MESSAGE_FLAG)
-        assert (await dm_answer(fake)).content == escape_markdown(TOO_LONG)
+                            flags=VOICE_MESSAGE_FLAG, made_at=SENT)
+        assert (await dm_answer(fake)).content == escape_markdown(TOO_LONG.format(name="Alice"))
         assert not fake.calls_of("download", after=mark)
 
 

@@ -14,7 +14,7 @@ import aiohttp
 import discord
 
 from bot.frontends.discord.rendering import clip, edit_parts, message_parts
-from bot.replies import Attachment, Caller, ErrorReply, titled_upload
+from bot.replies import Attachment, Caller, ErrorReply, titled_upload, unnamed_upload
 from bot.tempfiles import local_name, temporary_folder, write_file
 # A file too long or too short to hear, in the decoder's words.
 from inference.result import MIN_SECONDS, too_long_words, too_short_words
@@ -206,10 +206,17 @@ def upload_title(attachment: discord.Attachment, sender: SentBy | None) -> str |
     return titled_upload(kind, sender.name, sender.at)
 
 
-def shown_name(attachment: discord.Attachment) -> str:
+def shown_name(attachment: discord.Attachment, sender: SentBy | None = None) -> str:
     """The attachment's name as its sender gave it, clipped to be said back to them: as sent
-    (Discord's `title`) where Discord had to change it, else its file name."""
-    return clip(" ".join((attachment.title or "").split()) or attachment.filename, MAX_SHOWN_NAME)
+    (Discord's `title`) where Discord had to change it; for a voice message or a file under a name
+    Discord's apps give (`NAMELESS`, which `upload_title` titles), whose and when, as a refusal's
+    "The file …" goes on ("sent by Bob on 1 Mar 2026", `unnamed_upload`), as on Telegram; else its
+    file name."""
+    if (sent_as := " ".join((attachment.title or "").split())):
+        return clip(sent_as, MAX_SHOWN_NAME)
+    if sender is not None and (attachment.is_voice_message() or NAMELESS.fullmatch(attachment.filename)):
+        return clip(unnamed_upload(sender.name, sender.at), MAX_SHOWN_NAME)
+    return clip(attachment.filename, MAX_SHOWN_NAME)
 
 
 def is_audio(attachment: discord.Attachment) -> bool:
@@ -278,7 +285,7 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
     if duration_s > longest_s:
         log.info("discord.file_refused", extra={**asker, "why": "too_long", "duration_s": duration_s,
                                                 "limit_s": longest_s})
-        yield ErrorReply(too_long_words(shown_name(attachment), longest_s))
+        yield ErrorReply(too_long_words(shown_name(attachment, sender), longest_s))
         return
     if 0 < duration_s < MIN_SECONDS:
         log.info("discord.file_refused", extra={**asker, "why": "too_short", "duration_s": duration_s,
@@ -298,7 +305,7 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
         size = len(data)
         yield (too_large(size, limit, asker) if size > limit
                else Attachment(str(path), attachment.filename, size, title=upload_title(attachment, sender),
-                               shown_name=shown_name(attachment)))
+                               shown_name=shown_name(attachment, sender)))
 
 
 @contextlib.asynccontextmanager
