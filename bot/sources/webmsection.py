@@ -43,6 +43,7 @@ TRACKS_ID, TRACK_ENTRY_ID, CODEC_ID, CODEC_PRIVATE_ID = 0x1654AE6B, 0xAE, 0x86, 
 TRACK_NUMBER_ID, TRACK_TYPE_ID = 0xD7, 0x83
 AUDIO_TRACK_TYPE = 2
 AUDIO_ID, SAMPLING_FREQUENCY_ID, CHANNELS_ID, BIT_DEPTH_ID = 0xE1, 0xB5, 0x9F, 0x6264  # a track's Audio element
+DEFAULT_RATE, DEFAULT_CHANNELS = 8000.0, 1  # where the Audio element leaves them out (mkvmerge's mono: Channels)
 AAC = b"A_AAC"  # its CodecPrivate an AudioSpecificConfig (ISO 14496-3, 1.6.2.1)
 MPEG_AUDIO = (b"A_MPEG/L3", b"A_MPEG/L2", b"A_MPEG/L1")  # blocks of whole frames, whose headers say their samples
 PCM = (b"A_PCM/INT/LIT", b"A_PCM/INT/BIG", b"A_PCM/FLOAT/IEEE")
@@ -184,18 +185,19 @@ class AudioTrack:
 
 
 def audio_settings(buf: bytes, children: list[Element]) -> tuple[float | None, int | None, int | None]:
-    """(sampling frequency, channels, bit depth) a TrackEntry's Audio element states, None each
-    where it does not (or not as a number)."""
+    """(sampling frequency, channels, bit depth) a TrackEntry's Audio element states: the first two
+    Matroska's defaults where it leaves them out, the bit depth None (it has none), each None
+    where it is not a number."""
     audio = next((c for c in children if c.id == AUDIO_ID), None)
-    rate = channels = depth = None
+    rate, channels, depth = DEFAULT_RATE, DEFAULT_CHANNELS, None
     for child in (children_of(buf, audio) or ()) if audio else ():
         raw = buf[child.data_start:child.end]
-        if child.id == SAMPLING_FREQUENCY_ID and len(raw) in (4, 8):
-            rate = struct.unpack(">f" if len(raw) == 4 else ">d", raw)[0]
-        elif child.id == CHANNELS_ID and 0 < len(raw) <= MAX_UINT_BYTES:
-            channels = int.from_bytes(raw, "big")
-        elif child.id == BIT_DEPTH_ID and 0 < len(raw) <= MAX_UINT_BYTES:
-            depth = int.from_bytes(raw, "big")
+        if child.id == SAMPLING_FREQUENCY_ID:
+            rate = struct.unpack(">f" if len(raw) == 4 else ">d", raw)[0] if len(raw) in (4, 8) else None
+        elif child.id == CHANNELS_ID:
+            channels = int.from_bytes(raw, "big") if 0 < len(raw) <= MAX_UINT_BYTES else None
+        elif child.id == BIT_DEPTH_ID:
+            depth = int.from_bytes(raw, "big") if 0 < len(raw) <= MAX_UINT_BYTES else None
     return rate, channels, depth
 
 
