@@ -383,14 +383,14 @@ def vorbis_track(private: bytes) -> tuple[VorbisBlocks, int] | None:
     return (blocks, rate) if rate else None
 
 
-def block_frames(cluster: bytes, track: int | None = None) -> list[bytes] | None:
-    """Each frame of the blocks in a cluster (its bytes, whole), a laced block's each, of track
-    number `track` only (all: None); None where a block is cut short, its lacing does not fit its
-    bytes, or the cluster cannot be read."""
+def track_blocks(cluster: bytes, track: int | None = None) -> list[tuple[int, int, int]] | None:
+    """(timestamp relative to the cluster's, where its flags are, where it ends) of each block in a
+    cluster (its bytes, whole) of track number `track` only (all: None); None where a block is cut
+    short or the cluster cannot be read."""
     root = read_element(cluster, 0)
     if root is None or root.end is None or root.end > len(cluster):
         return None
-    starts = []
+    blocks = []
     for child in children_of(cluster, root) or ():  # a cluster whose children do not fit: none checked
         block = child
         if child.id == BLOCK_GROUP_ID:
@@ -407,11 +407,31 @@ def block_frames(cluster: bytes, track: int | None = None) -> list[bytes] | None
         flags_at = block.data_start + number[1] + 2  # after the track number and the relative timestamp
         if flags_at >= block.end:
             return None
+        blocks.append((struct.unpack_from(">h", cluster, flags_at - 2)[0], flags_at, block.end))
+    return blocks
+
+
+def first_block_time(cluster: bytes, track: int) -> int | None:
+    """The timestamp of track `track`'s first block in a cluster (its bytes, whole), relative to the
+    cluster's; None where it has none, or the cluster cannot be read."""
+    blocks = track_blocks(cluster, track)
+    return blocks[0][0] if blocks else None
+
+
+def block_frames(cluster: bytes, track: int | None = None) -> list[bytes] | None:
+    """Each frame of the blocks in a cluster (its bytes, whole), a laced block's each, of track
+    number `track` only (all: None); None where a block is cut short, its lacing does not fit its
+    bytes, or the cluster cannot be read."""
+    blocks = track_blocks(cluster, track)
+    if blocks is None:
+        return None
+    starts = []
+    for _, flags_at, end in blocks:
         lacing = cluster[flags_at] & LACING_FLAGS
         if not lacing:
-            starts.append(cluster[flags_at + 1:block.end])
+            starts.append(cluster[flags_at + 1:end])
             continue
-        frames = laced_frames(cluster[flags_at + 1:block.end], lacing)
+        frames = laced_frames(cluster[flags_at + 1:end], lacing)
         if frames is None:
             return None
         starts += frames
@@ -555,6 +575,10 @@ def splice_section(prefix: bytes, middle: bytes, max_seconds: float | None = Non
     if not clusters:
         return None
     times = [timestamp for timestamp, _ in clusters]
+    if header.track is not None:
+        # Where the sound begins in each cluster: its first block, which need not be the
+        # cluster's first (mkvmerge's Opus beside a video began 93 ms into the section's first).
+        times = [time + (first_block_time(raw, header.track) or 0) for time, raw in clusters]
     if times != sorted(times):
         return None  # out of order: not a plain single-track file
     count, end = kept_span(times, None if max_seconds is None else max_seconds * NS_PER_S / header.timestamp_scale_ns)
