@@ -5,6 +5,7 @@ A deferral so made stands: the command's answer edits it, rather than leaving th
 in the response Discord made, unless that shows the command's answer."""
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -13,6 +14,7 @@ from bot.frontends import render
 from storage.models import UserRef
 from tests.frontends.test_discord_deleted_answer import VIDEO, cache_video
 from tests.frontends.test_journal_pages import write_days
+from tests.frontends.test_telegram_inbox import until
 
 GUILD = 777000000000000001
 ALICE = 42
@@ -109,4 +111,18 @@ async def test_a_command_answered_at_once_whose_response_was_answered_502_is_not
     callbacks = fake.calls_of("interaction_callback")
     assert [c.status for c in callbacks] == [502, 400] and "/mood" in callbacks[0].content
     assert not [c for c in fake.calls if c.content == render.GENERIC_ERROR]
+    assert not failures_logged(caplog)
+
+
+async def test_a_response_made_whose_read_back_fails_is_not_replaced_by_an_apology(discord_bot, caplog):
+    """/help's response made, answered 502, and the read-back of its message cut off: /help needs
+    no id, and its answer, shown, was edited into "Something went wrong"."""
+    fake, _ = discord_bot
+    fake.take_then_fail_next("interaction_callback", status=502)
+    fake.drop_next("get_original", times=5)
+    await fake.slash("help")
+    assert await until(lambda: len(fake.calls_of("get_original")) >= 1)
+    await asyncio.sleep(0.5)
+    assert not [c for c in fake.calls if c.content == render.GENERIC_ERROR]
+    assert not fake.calls_of("edit_original") and not fake.calls_of("followup")
     assert not failures_logged(caplog)

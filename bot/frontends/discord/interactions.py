@@ -93,25 +93,39 @@ async def acknowledge(interaction: discord.Interaction, *, ephemeral: bool = Fal
 async def respond(interaction: discord.Interaction, *, ephemeral: bool = False,
                   view: discord.ui.View | None = None, **parts: Any) -> int | None:
     """Send the interaction's response (`InteractionResponse.send_message`'s arguments); the id of
-    the message Discord made of it. Discord may make the response and answer 5xx (its edge gave up
-    waiting): discord.py sends it again, and Discord refuses that one as already acknowledged
-    (40060). The response stands, as a deferral so made does (`acknowledge`): it is recorded as
-    discord.py records one, read back (GET @original) for its id, and `view` listens on it. It was
-    a failed command: /forget's Yes / No shown, but nobody listening for a press."""
-    try:
+    the message Discord made of it (None where it is not known, and `view` is not listening).
+    Discord may make the response and answer 5xx (its edge gave up waiting): discord.py sends it
+    again, and Discord refuses that one as already acknowledged (40060). The response stands, as a
+    deferral so made does (`acknowledge`): it is recorded as discord.py records one, read back (GET
+    @original) for its id, and `view` listens on it. It was a failed command:
+    /forget's Yes / No shown, but nobody listening for a press."""
+    async def send() -> int | None:
         sent = await interaction.response.send_message(ephemeral=ephemeral, **parts,
                                                        **({} if view is None else {"view": view}))
         return sent.message_id
+
+    try:
+        return await send()
     except discord.HTTPException as error:
         if error.code != ALREADY_ACKNOWLEDGED:
             raise
     log.info("discord.response_answered_late", extra=whose(interaction.user, interaction.guild_id))
     interaction.response._response_type = discord.InteractionResponseType.channel_message
-    message = await interaction.original_response()
-    if view is not None and not view.is_finished():
-        if ephemeral and view.timeout is None:  # as discord.py does: a private message's buttons die with it
-            view.timeout = 15 * 60.0
-        interaction.client._connection.store_view(view, message.id)
+    try:
+        message = await interaction.original_response()
+    except (discord.HTTPException, *NETWORK_ERRORS) as error:
+        # The response is shown all the same (not to be replaced by an apology); a `view`'s buttons
+        # with nobody listening: a press is told they expired (`JournalCog.on_interaction`).
+        log.warning("discord.response_not_read_back",
+                    extra={**whose(interaction.user, interaction.guild_id), "reason": repr(error)})
+        if view is not None:
+            view.stop()
+        return None
+    if view is None or view.is_finished():
+        return message.id
+    if ephemeral and view.timeout is None:  # as discord.py does: a private message's buttons die with it
+        view.timeout = 15 * 60.0
+    interaction.client._connection.store_view(view, message.id)
     return message.id
 
 
