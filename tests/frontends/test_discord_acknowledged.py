@@ -114,6 +114,27 @@ async def test_a_command_answered_at_once_whose_response_was_answered_502_is_not
     assert not failures_logged(caplog)
 
 
+async def forget_then_yes(fake, db, fail_response) -> None:
+    """Alice's /forget, its response failed by `fail_response(fake)`, then her "Yes": everything deleted."""
+    await write_days(db, "discord", ALICE, 2)
+    fail_response(fake)
+    await fake.slash("forget", user=ALICE)
+    question = await fake.wait_for("get_original")  # its message, read back
+    await fake.click(int(question.result["id"]), "forget:yes", user=ALICE)
+    deferred = await fake.wait_for("interaction_callback", lambda c: c.status == 200)
+    done = await fake.wait_for("edit_original", lambda c: c.token == deferred.token)
+    assert done.content.startswith("Done: I deleted everything")
+    assert await db.journal.count(UserRef("discord", str(ALICE))) == 0
+
+
+async def test_forget_s_question_whose_connection_was_cut_off_still_listens_for_its_buttons(discord_bot, db, caplog):
+    """Discord made the response, and the connection was cut off before its answer: no 5xx for
+    discord.py to resend, so the command failed there, and its Yes / No answered "expired"."""
+    fake, _ = discord_bot
+    await forget_then_yes(fake, db, lambda f: f.take_then_fail_next("interaction_callback", status=0))
+    assert not failures_logged(caplog)
+
+
 async def test_a_response_made_whose_read_back_fails_is_not_replaced_by_an_apology(discord_bot, caplog):
     """/help's response made, answered 502, and the read-back of its message cut off: /help needs
     no id, and its answer, shown, was edited into "Something went wrong"."""

@@ -98,14 +98,20 @@ async def respond(interaction: discord.Interaction, *, ephemeral: bool = False,
     again, and Discord refuses that one as already acknowledged (40060). The response stands, as a
     deferral so made does (`acknowledge`): it is recorded as discord.py records one, read back (GET
     @original) for its id, and `view` listens on it. It was a failed command:
-    /forget's Yes / No shown, but nobody listening for a press."""
+    /forget's Yes / No shown, but nobody listening for a press. A connection cut off with no answer
+    is sent again here (discord.py resends no such request): Discord makes it, or says it has."""
     async def send() -> int | None:
         sent = await interaction.response.send_message(ephemeral=ephemeral, **parts,
                                                        **({} if view is None else {"view": view}))
         return sent.message_id
 
     try:
-        return await send()
+        try:
+            return await send()
+        except NETWORK_ERRORS as error:
+            log.info("discord.response_not_confirmed",
+                     extra={**whose(interaction.user, interaction.guild_id), "reason": type(error).__name__})
+            return await send()
     except discord.HTTPException as error:
         if error.code != ALREADY_ACKNOWLEDGED:
             raise
