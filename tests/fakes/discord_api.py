@@ -457,11 +457,12 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_CREATE", message)
         return message
 
-    def user_dms_while_away(self, content: str, *, user: int = 42) -> dict:
+    def user_dms_while_away(self, content: str, *, user: int = 42, attachments: list[dict] | None = None) -> dict:
         """A direct message from a user sent while the bot is not connected: Discord keeps it in
         the channel's history and sends no gateway event for it, then or later."""
         channel_id = self.dm_channel_id(user)
-        message = self.message_payload(channel_id=channel_id, content=content, author=user_payload(user))
+        message = self.message_payload(channel_id=channel_id, content=content, author=user_payload(user),
+                                       attachments=attachments or [])
         self.channel_messages.setdefault(str(channel_id), []).append(message)
         return message
 

@@ -8,8 +8,11 @@ import asyncio
 import logging
 
 from bot.frontends.discord.journal import typed_command_hint
+from bot.replies import Caller
+from bot.usecases.journal import FORGOTTEN_MEANWHILE
 from storage.models import UserRef
 from tests.frontends.test_discord import ALICE, BOB, VIDEO, cache_video, open_a_prompt
+from tests.frontends.test_discord_forget_races import STAGES, TITLE, cached_file
 from tests.frontends.test_discord_kept import _dm_reply
 from tests.frontends.test_telegram_inbox import until
 
@@ -19,6 +22,13 @@ ALICES = UserRef("discord", str(ALICE))
 async def read_back(frontend) -> None:
     """The start's reading back of missed DMs, done."""
     await asyncio.wait_for(asyncio.shield(frontend.bot.catching_up), timeout=10)
+
+
+def answers(fake, after: int) -> list:
+    """The bot's answers to DMs since `after`, in the order shown: messages sent, or status messages
+    edited into one."""
+    return [c for c in fake.calls[after:] if c.name in ("send_message", "edit_message") and c.status < 300
+            and (c.embeds or c.content not in STAGES)]
 
 
 def sent_to(fake, user: int, after: int) -> list:
@@ -106,3 +116,47 @@ async def test_a_dm_sent_while_discord_dropped_the_session_is_answered_after_the
     answer = await _dm_reply(fake, mark)
     assert answer.embeds and "Never Gonna Give You Up" in str(answer.embeds[0])
     assert await db.journal.count(ALICES) == 1
+
+
+async def test_several_dms_sent_while_away_are_answered_one_after_the_other_oldest_first(scheduled, db, restart):
+    """Read back together, they were answered at once: the one heard first took the prompt (here
+    the link, the file before it still downloading), and the file she sent first was told the
+    prompt had its song."""
+    fake, _ = scheduled
+    await cache_video(db)
+    take = await cached_file(fake, db)
+    await open_a_prompt(fake)
+    fake.user_dms_while_away("", attachments=[take])
+    fake.user_dms_while_away(f"{VIDEO} or this one")
+    fake.cdn_open.clear()
+    mark = fake.mark()
+    frontend = await restart()
+    await fake.wait_for("download", after=mark)
+    await asyncio.sleep(0.3)  # the link meanwhile
+    fake.cdn_open.set()
+    await read_back(frontend)
+    assert await until(lambda: len(answers(fake, mark)) == 2), answers(fake, mark)
+    entries = await db.journal.list(ALICES, limit=10)
+    assert [e.reply_text for e in entries] == [TITLE]
+    assert "already answered" in answers(fake, mark)[1].content
+
+
+async def test_a_dm_waiting_for_its_turn_at_forget_is_not_saved_to_the_next_prompt(scheduled, usecases, db):
+    """Sent before /forget, answered after the DM before it: /forget still beats it."""
+    fake, _ = scheduled
+    await cache_video(db)
+    take = await cached_file(fake, db)
+    await open_a_prompt(fake)
+    fake.cdn_open.clear()
+    await fake.user_dms("", attachments=[take])
+    await fake.wait_for("download")
+    await fake.user_dms(VIDEO)  # waits for the file's answer
+    await asyncio.sleep(0.2)
+    done = await usecases.privacy.forget(Caller("discord", str(ALICE), chat_id=str(ALICE)), confirmed=True)
+    assert done.text.startswith("Done")
+    await open_a_prompt(fake)  # back on, with today's prompt open again
+    mark = fake.mark()
+    fake.cdn_open.set()
+    assert await until(lambda: len(answers(fake, mark)) == 2), answers(fake, mark)
+    assert [a.content for a in answers(fake, mark)] == [FORGOTTEN_MEANWHILE] * 2
+    assert await db.journal.count(ALICES) == 0

@@ -2,10 +2,12 @@
 /forget) and the DM replies to daily prompts."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
 import re
+import weakref
 
 import discord
 from discord import app_commands
@@ -270,6 +272,8 @@ class JournalCog(commands.Cog):
         self.allowed_hosts = allowed_hosts  # a forwarded card's links: the first the bot reads is the song
         self.in_flight = in_flight  # the bot's requests to Discord in flight: progress edits settle by it
         self.live = LiveMessages()  # the messages whose buttons a view answers (JournalPages, ConfirmForget)
+        # A user's DMs answered one after another, in the order they came (`_on_dm`).
+        self._answering: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @journal.command(name="on", description="Get a daily prompt by DM at a time of your choice")
     @app_commands.describe(time="Local time of the prompt, 24 h, e.g. 21:30 (left out: your saved time)",
@@ -443,8 +447,17 @@ class JournalCog(commands.Cog):
                 await cut_short()
             return
         self.bot.serve(cut_short)
+        # One user's DMs one after another, in the order they came: those read back together after
+        # a restart (bot/frontends/discord/missed.py), or sent in a burst, were answered at once, and
+        # the first to be heard (a link before a file still downloading) took the prompt, the one
+        # sent first told it had its song.
+        caller = self.usecases.privacy.arrived(dm_caller_of(message))  # before its turn: a /forget meanwhile beats it
+        turn = self._answering.get(message.author.id)
+        if turn is None:
+            turn = self._answering[message.author.id] = asyncio.Lock()
         try:
-            await self._answer_dm(message, progress)
+            async with turn:
+                await self._answer_dm(message, caller, progress)
         except Exception as error:
             if refuses_the_user(error):
                 # They blocked the bot, closed their DMs or left the last server shared, meanwhile:
@@ -456,8 +469,7 @@ class JournalCog(commands.Cog):
             with contextlib.suppress(discord.HTTPException):
                 await progress.show(ErrorReply(render.GENERIC_ERROR))
 
-    async def _answer_dm(self, message: discord.Message, progress: MessageProgress) -> None:
-        caller = self.usecases.privacy.arrived(dm_caller_of(message))  # before the download: /forget beats it
+    async def _answer_dm(self, message: discord.Message, caller: Caller, progress: MessageProgress) -> None:
         prompt_id = None
         if message.reference is not None and message.reference.message_id is not None:
             referenced = str(message.reference.message_id)
