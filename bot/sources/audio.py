@@ -655,30 +655,31 @@ class SectionDownloader:
         if container is None:
             return None
         size = head.total_size
-        if not container.header_ok(head.data) and size > len(head.data):
-            head = http_range(url, 0, SECTION_PREFIX_BYTES[1] - 1, self.socket_timeout_s, headers)
-            if head is None:
-                return None
+        set_up = self._set_up(container, url, head.data, size, headers)
+        if set_up is None:
+            return None
+        head_data, head_bytes, audio_at = set_up
         tail, stated = b"", duration_s is None
         if duration_s is None:  # what the file says: a WebM's Info, an Ogg's last page
-            duration_s, tail = self._stated_length(container, url, head.data, size, headers)
+            duration_s, tail = self._stated_length(container, url, head_data, size, headers)
             if duration_s is None:
                 return None
             if duration_s > self.max_duration_s:
                 raise StatedTooLongError
         start, end = section_window(duration_s, self.section_seconds)
-        if duration_s <= self.section_seconds + WHOLE_FILE_SLACK_S or size <= len(head.data):
+        if duration_s <= self.section_seconds + WHOLE_FILE_SLACK_S or size <= head_bytes:
             return None  # short song: the whole file is the section
-        span = (end - start) / duration_s * size
-        first = max(math.floor(size * start / duration_s - RANGE_MARGIN * span), 0)
-        last = min(math.ceil(size * end / duration_s + RANGE_MARGIN * span), size - 1)
-        if last - first + len(head.data) + len(tail) > self.max_bytes:
+        audio = size - audio_at  # the window's share is of the bytes after cover art
+        span = (end - start) / duration_s * audio
+        first = max(math.floor(audio_at + audio * start / duration_s - RANGE_MARGIN * span), 0)
+        last = min(math.ceil(audio_at + audio * end / duration_s + RANGE_MARGIN * span), size - 1)
+        if last - first + head_bytes + len(tail) > self.max_bytes:
             raise AudioTooLargeError("That song's audio file is too big to fetch.")
         middle = http_range(url, first, last, self.socket_timeout_s, headers)
         if middle is None:
             return None
-        cut = container.splice(head.data, middle.data, max_seconds=self.section_seconds)
-        fetched = len(head.data) + len(tail) + len(middle.data)
+        cut = container.splice(head_data, middle.data, max_seconds=self.section_seconds)
+        fetched = head_bytes + len(tail) + len(middle.data)
         if cut is not None and cut[1] is not None and cut[2] - cut[1] < self.section_seconds - SHORT_SECTION_S:
             lacking = self.section_seconds - (cut[2] - cut[1]) + MORE_SECTION_S
             more_last = min(last + math.ceil(size * lacking / duration_s), size - 1)
@@ -690,11 +691,34 @@ class SectionDownloader:
                     log.info("could not fetch more of a short section from %s; keeping it", urlsplit(url).path)
             if more is not None:
                 fetched += len(more.data)
-                cut = container.splice(head.data, middle.data + more.data, max_seconds=self.section_seconds) or cut
+                cut = container.splice(head_data, middle.data + more.data, max_seconds=self.section_seconds) or cut
         if cut is not None and cut[1] is None:
             cut = (cut[0], start, end)  # a codec whose rate is not known: where the section was meant to be
         return section_file(cut, container.name, container.ext, url, workdir, fetched, duration_s,
                             (start, end) if stated else None)
+
+    def _set_up(self, container: Container, url: str, head: bytes, size: int,
+                headers: dict[str, str]) -> tuple[bytes, int, int] | None:
+        """(an Ogg's or WebM's first bytes, whole set-up in them — a Matroska file's with the cover
+        art attached before its clusters left out —, the bytes fetched for them, where its audio
+        begins in the file); None where a request is not answered with the range. A set-up over
+        the first 16 kB has the first 256 kB fetched; cover art (a 960 kB PNG went past those, and
+        the song to yt-dlp) is stepped over: 16 kB from its end, one more request."""
+        fetched = len(head)
+        gap = webm.set_up_gap(head) if container.ext == "webm" else None
+        if gap is None and not container.header_ok(head) and size > len(head):
+            reply = http_range(url, 0, SECTION_PREFIX_BYTES[1] - 1, self.socket_timeout_s, headers)
+            if reply is None:
+                return None
+            head = reply.data
+            fetched = len(head)
+            gap = webm.set_up_gap(head) if container.ext == "webm" else None
+        if gap is None or gap[1] >= size:
+            return head, fetched, 0
+        rest = http_range(url, gap[1], min(gap[1] + SECTION_PREFIX_BYTES[0], size) - 1, self.socket_timeout_s, headers)
+        if rest is None:
+            return None
+        return head[:gap[0]] + rest.data, fetched + len(rest.data), gap[1]
 
     def _stated_length(self, container: Container, url: str, head: bytes, size: int,
                        headers: dict[str, str]) -> tuple[float | None, bytes]:

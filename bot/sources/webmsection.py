@@ -39,6 +39,7 @@ CLUSTER_TIMESTAMP_ID = 0xE7
 VOID_ID = 0xEC
 CRC32_ID = 0xBF  # a checksum of its parent's other children, first in it: ffmpeg's Matroska has them
 BLANKED = {0x114D9B74, 0x1C53BB6B}  # SeekHead, Cues: byte positions in the original file
+ATTACHMENTS_ID = 0x1941A469  # attached files (cover art), which a section goes without
 TRACKS_ID, TRACK_ENTRY_ID, CODEC_ID, CODEC_PRIVATE_ID = 0x1654AE6B, 0xAE, 0x86, 0x63A2
 TRACK_NUMBER_ID, TRACK_TYPE_ID = 0xD7, 0x83
 AUDIO_TRACK_TYPE = 2
@@ -528,6 +529,22 @@ def parse_header(prefix: bytes) -> Header | None:
             vorbis = vorbis_track(track.private) if track is not None and track.codec == b"A_VORBIS" else None
         out += raw
         at = child.end
+
+
+def set_up_gap(prefix: bytes) -> tuple[int, int] | None:
+    """(start, end) of the Attachments element (cover art) in the set-up of a Matroska file whose
+    first bytes are `prefix`, where it runs past them: the set-up goes on at its end, and a
+    section goes without it. None where there is none such, or the set-up cannot be read up to it."""
+    ebml = read_element(prefix, 0)
+    segment = read_element(prefix, ebml.end) if ebml is not None and ebml.id == EBML_ID and ebml.end else None
+    if segment is None or segment.id != SEGMENT_ID:
+        return None
+    at = segment.data_start
+    while (child := read_element(prefix, at)) is not None and child.id != CLUSTER_ID and child.end is not None:
+        if child.end > len(prefix):
+            return (child.start, child.end) if child.id == ATTACHMENTS_ID else None
+        at = child.end
+    return None
 
 
 def _cluster_timestamp(buf: bytes, cluster: Element) -> int | None:
