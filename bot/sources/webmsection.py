@@ -44,6 +44,11 @@ TRACKS_ID, TRACK_ENTRY_ID, CODEC_ID, CODEC_PRIVATE_ID = 0x1654AE6B, 0xAE, 0x86, 
 TRACK_NUMBER_ID, TRACK_TYPE_ID = 0xD7, 0x83
 AUDIO_TRACK_TYPE = 2
 AUDIO_ID, SAMPLING_FREQUENCY_ID, CHANNELS_ID, BIT_DEPTH_ID = 0xE1, 0xB5, 0x9F, 0x6264  # a track's Audio element
+# A track's ContentEncodings: its frames compressed (zlib, ...) or encrypted, or their first bytes
+# stripped (mkvmerge's MP3, AC-3, DTS before v7), which ContentCompSettings holds.
+CONTENT_ENCODINGS_ID, CONTENT_ENCODING_ID, CONTENT_SCOPE_ID, CONTENT_TYPE_ID = 0x6D80, 0x6240, 0x5032, 0x5033
+CONTENT_COMPRESSION_ID, COMP_ALGO_ID, COMP_SETTINGS_ID = 0x5034, 0x4254, 0x4255
+HEADER_STRIPPING, FRAMES_SCOPE = 3, 1
 DEFAULT_RATE, DEFAULT_CHANNELS = 8000.0, 1  # where the Audio element leaves them out (mkvmerge's mono: Channels)
 AAC = b"A_AAC"  # its CodecPrivate an AudioSpecificConfig (ISO 14496-3, 1.6.2.1)
 MPEG_AUDIO = (b"A_MPEG/L3", b"A_MPEG/L2", b"A_MPEG/L1")  # blocks of whole frames, whose headers say their samples
@@ -160,6 +165,7 @@ class Header:
     track: int | None = None  # the first audio track's number: only its blocks are counted
     frames: FrameCount | None = None  # its codec is AAC, MPEG audio, FLAC or PCM: its frames say
     codec: bytes = b""  # its codec ID
+    stripped: bytes = b""  # what its ContentEncoding strips from each frame's start, put back to count it
 
 
 def children_of(buf: bytes, parent: Element) -> list[Element] | None:
@@ -183,6 +189,29 @@ class AudioTrack:
     rate: float | None = None  # what its Audio element states
     channels: int | None = None
     bit_depth: int | None = None
+    stripped: bytes | None = b""  # the bytes stripped from each frame's start; None: encoded otherwise
+
+
+def stripped_bytes(buf: bytes, children: list[Element]) -> bytes | None:
+    """The bytes a TrackEntry's ContentEncodings strip from each of its frames (empty where it has
+    none); None where they encode its frames or CodecPrivate otherwise (zlib, encryption...): its
+    frames' bytes are not the codec's."""
+    encodings = [c for c in children if c.id == CONTENT_ENCODINGS_ID]
+    if not encodings:
+        return b""
+    found = [c for c in children_of(buf, encodings[0]) or () if c.id == CONTENT_ENCODING_ID]
+    if len(encodings) != 1 or len(found) != 1:
+        return None
+    fields = {c.id: buf[c.data_start:c.end] for c in children_of(buf, found[0]) or ()}
+    scope, kind = (int.from_bytes(fields.get(key, default), "big") for key, default in
+                   ((CONTENT_SCOPE_ID, bytes([FRAMES_SCOPE])), (CONTENT_TYPE_ID, b"\0")))
+    compression = next((c for c in children_of(buf, found[0]) or () if c.id == CONTENT_COMPRESSION_ID), None)
+    if scope != FRAMES_SCOPE or kind != 0 or compression is None:  # the CodecPrivate too; encryption
+        return None
+    settings = {c.id: buf[c.data_start:c.end] for c in children_of(buf, compression) or ()}
+    if int.from_bytes(settings.get(COMP_ALGO_ID, b"\0"), "big") != HEADER_STRIPPING:  # zlib, bzlib, lzo
+        return None
+    return settings.get(COMP_SETTINGS_ID, b"")
 
 
 def audio_settings(buf: bytes, children: list[Element]) -> tuple[float | None, int | None, int | None]:
@@ -315,7 +344,8 @@ def audio_track(buf: bytes, tracks: Element) -> AudioTrack | None:
         private = next((buf[c.data_start:c.end] for c in children if c.id == CODEC_PRIVATE_ID), b"")
         if len(numbers) != 1 or not 0 < len(numbers[0]) <= MAX_UINT_BYTES or len(codecs) != 1:
             return None
-        return AudioTrack(int.from_bytes(numbers[0], "big"), codecs[0], private, *audio_settings(buf, children))
+        return AudioTrack(int.from_bytes(numbers[0], "big"), codecs[0], private, *audio_settings(buf, children),
+                          stripped_bytes(buf, children))
     return None
 
 
@@ -460,17 +490,17 @@ def clusters_play(header: Header, clusters: list[bytes]) -> float | None:
     own bytes: an Opus block by its TOC byte, a Vorbis one by its mode (the block before it carried
     over from one cluster to the next), an AAC, MPEG audio, FLAC or PCM one as its FrameCount says;
     None for another codec, or where a block does not say."""
-    if header.opus:
-        plays = [cluster_opus_samples(raw, header.track) for raw in clusters]
-        return None if None in plays else sum(plays) / OPUS_RATE
-    if header.vorbis is None and header.frames is None:
+    if not (header.opus or header.vorbis or header.frames):
         return None
     frames: list[bytes] = []
     for raw in clusters:
         found = block_frames(raw, header.track)
         if found is None:
             return None
-        frames += found
+        frames += (header.stripped + frame for frame in found) if header.stripped else found
+    if header.opus:
+        plays = [opus_packet_samples(frame) for frame in frames]
+        return None if None in plays else sum(plays) / OPUS_RATE
     if header.frames is not None:
         seconds = [header.frames.seconds(frame) for frame in frames]
         return None if None in seconds else sum(seconds)
@@ -503,7 +533,7 @@ def parse_header(prefix: bytes) -> Header | None:
     out = bytearray(prefix[:segment.data_start])
     out[segment.data_start - segment.size_len:segment.data_start] = unknown_size(segment.size_len)
     scale = DEFAULT_TIMESTAMP_SCALE_NS
-    seconds, opus, vorbis, track = None, False, None, None
+    seconds, opus, vorbis, track, counted = None, False, None, None, False
     at = segment.data_start
     while True:
         child = read_element(prefix, at)
@@ -511,7 +541,8 @@ def parse_header(prefix: bytes) -> Header | None:
             return None
         if child.id == CLUSTER_ID:
             return Header(bytes(out), scale, seconds, opus, *(vorbis or (None, 0)), track.number if track else None,
-                          frame_count(track) if track else None, track.codec if track else b"")
+                          frame_count(track) if counted else None, track.codec if track else b"",
+                          (track.stripped or b"") if track else b"")
         if child.end is None or child.end > len(prefix):
             return None
         raw = prefix[child.start:child.end]
@@ -525,8 +556,9 @@ def parse_header(prefix: bytes) -> Header | None:
             raw, scale = info
         elif child.id == TRACKS_ID:
             track = audio_track(prefix, child)
-            opus = track is not None and track.codec == b"A_OPUS"
-            vorbis = vorbis_track(track.private) if track is not None and track.codec == b"A_VORBIS" else None
+            counted = track is not None and track.stripped is not None  # not zlib's: the bytes say
+            opus = counted and track.codec == b"A_OPUS"
+            vorbis = vorbis_track(track.private) if counted and track.codec == b"A_VORBIS" else None
         out += raw
         at = child.end
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import random
 import struct
+import zlib
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -16,7 +18,7 @@ from bot.sources.audio import AudioFetcher
 from bot.sources.models import Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
 from tests.sources.test_audio import DECODE_RATE, decode, section_start_in, song
-from tests.sources.test_lying_lengths import webm_with_timestamp_scale, whole_from_ytdlp
+from tests.sources.test_lying_lengths import ebml_number, webm_with_timestamp_scale, whole_from_ytdlp
 from tests.sources.test_mp4_sections import ffmpeg
 
 # name -> ffmpeg's arguments making it from long.ogg (Opus); ffmpeg's Matroska has a CRC-32
@@ -40,6 +42,57 @@ TRACKS = {
 LYING_SCALE = 0.3  # a TimestampScale this many times the stream's
 CHANNELS_ONE = bytes([webm.CHANNELS_ID, 0x81, 1])  # an Audio element's Channels: 1 (the song is mono)
 LATE_MS = 80  # the sound begins this far into each cluster (at ffmpeg's TimestampScale: 1 ms)
+CONTENT_ENCODINGS, CONTENT_ENCODING, CONTENT_COMPRESSION = 0x6D80, 0x6240, 0x5034
+COMP_ALGO, COMP_SETTINGS = 0x4254, 0x4255
+MP3_SYNC = b"\xff\xfb"  # the first two bytes of each of the song's MP3 frames (MPEG-1 layer III, no CRC)
+
+
+def element(ident: int, payload: bytes) -> bytes:
+    return ident.to_bytes((ident.bit_length() + 7) // 8, "big") + ebml_number(len(payload), 8) + payload
+
+
+def compression(algo: int, settings: bytes = b"") -> bytes:
+    """A ContentEncoding's children: compression (type 0, the default) of every frame (scope 1,
+    the default) by `algo` (0: zlib; 3: header stripping, `settings` the bytes stripped)."""
+    algorithm = element(COMP_ALGO, bytes([algo])) + (settings and element(COMP_SETTINGS, settings))
+    return element(CONTENT_COMPRESSION, algorithm)
+
+
+def with_content_encoding(data: bytes, encoding: bytes, encode: Callable[[bytes], bytes]) -> bytes:
+    """`data` (ffmpeg's, of one track) with `encoding` (a ContentEncoding's children) in its track's
+    ContentEncodings and each block's frame made `encode(frame)`, as mkvmerge compresses a track:
+    its CRC-32s left out, its SeekHead and Cues blanked."""
+    segment = webm.read_element(data, webm.read_element(data, 0).end)
+    out = bytearray(data[:segment.data_start - segment.size_len]) + webm.unknown_size(segment.size_len)
+
+    def body(parent: webm.Element) -> bytes:
+        made = b""
+        for child in webm.children_of(data, parent):
+            if child.id in (webm.SIMPLE_BLOCK_ID, webm.BLOCK_ID):
+                frame_at = child.data_start + webm.read_vint(data, child.data_start, keep_marker=False)[1] + 3
+                made += element(child.id, data[child.data_start:frame_at] + encode(data[frame_at:child.end]))
+            elif child.id == webm.BLOCK_GROUP_ID:
+                made += element(child.id, body(child))
+            elif child.id == webm.TRACK_ENTRY_ID:
+                made += element(child.id, body(child) + element(CONTENT_ENCODINGS, element(CONTENT_ENCODING, encoding)))
+            elif child.id != webm.CRC32_ID:
+                made += data[child.start:child.end]
+        return made
+
+    at = segment.data_start
+    while at < len(data) and (child := webm.read_element(data, at)) is not None:
+        at = child.end
+        if child.id in (webm.CLUSTER_ID, webm.TRACKS_ID):
+            out += element(child.id, body(child))
+        else:
+            raw = data[child.start:child.end]
+            out += webm.void_element(len(raw)) if child.id in webm.BLANKED else raw
+    return bytes(out)
+
+
+def stripped(frame: bytes) -> bytes:
+    assert frame.startswith(MP3_SYNC)
+    return frame[len(MP3_SYNC):]
 
 
 def with_sound_late_in_clusters(data: bytes, late: int) -> bytes:
@@ -74,10 +127,13 @@ def made(audio_root, tmp_path_factory) -> Path:
     for name, (inputs, args) in TRACKS.items():
         ffmpeg("-i", str(audio_root / "long.ogg"), *inputs, "-shortest", *args, "-f", "matroska",
                str(root / f"{name}.mka"))
+    # Compressed as mkvmerge may: its MP3 frames' first bytes stripped (its default before v7), or zlib
+    mp3, pcm = (root / "mp3.mka").read_bytes(), (root / "pcm.mka").read_bytes()
+    (root / "stripped_mp3.mka").write_bytes(with_content_encoding(mp3, compression(3, MP3_SYNC), stripped))
+    (root / "zlib_pcm.mka").write_bytes(with_content_encoding(pcm, compression(0), zlib.compress))
     for path in list(root.glob("*.mka")):
         (root / f"fast_{path.name}").write_bytes(webm_with_timestamp_scale(path.read_bytes(), LYING_SCALE))
     # mkvmerge leaves out a mono track's Channels, whose default is 1: a Void in its place
-    pcm = (root / "pcm.mka").read_bytes()
     at = pcm.index(CHANNELS_ONE, pcm.index(webm.TRACKS_ID.to_bytes(4, "big")))
     (root / "mono_pcm.mka").write_bytes(pcm[:at] + webm.void_element(len(CHANNELS_ONE)) + pcm[at + len(CHANNELS_ONE):])
     (root / "late_opus.mka").write_bytes(with_sound_late_in_clusters((root / "opus.mka").read_bytes(), LATE_MS))
@@ -106,7 +162,7 @@ async def cut_section(made: Path, tmp_path: Path, name: str, known_s: float | No
 
 
 @pytest.mark.parametrize("known", [True, False])
-@pytest.mark.parametrize("name", [*CODECS, *TRACKS, *UNCOUNTED, "late_opus", "cover_art"])
+@pytest.mark.parametrize("name", [*CODECS, *TRACKS, *UNCOUNTED, "late_opus", "cover_art", "stripped_mp3", "zlib_pcm"])
 async def test_a_matroska_song_is_cut_by_its_clusters(made, decoded, long_duration, tmp_path, caplog, name, known):
     """ffmpeg's Matroska has a CRC-32 element before each cluster's timestamp, where the splicer
     looked for the timestamp alone: no cluster was found in any such file, and the song went to
@@ -120,10 +176,11 @@ async def test_a_matroska_song_is_cut_by_its_clusters(made, decoded, long_durati
     attached before the clusters (960 kB) was more than the first 256 kB, where the set-up was looked
     for: the song went to yt-dlp. It is stepped over, one more request for what follows it, and left
     out of the section, and the window's share is of the bytes after it. An AC-3
-    track's are not: its section is cut by the clusters' timestamps unchecked, and the log says so."""
+    track's are not, nor a zlib-compressed track's: its section is cut by the clusters' timestamps
+    unchecked, and the log says so."""
     with caplog.at_level(logging.INFO):
         audio, section, requests = await cut_section(made, tmp_path, name, long_duration if known else None)
-    assert ("timestamps unchecked" in caplog.text) == (name in UNCOUNTED)
+    assert ("timestamps unchecked" in caplog.text) == (name in (*UNCOUNTED, "zlib_pcm"))
     assert audio.path.name == "section.webm" and audio.section_s is not None
     start, end = audio.section_s
     assert start == pytest.approx(long_duration / 2 - 15, abs=6.0) and 29.0 <= end - start <= 35.5
@@ -134,7 +191,7 @@ async def test_a_matroska_song_is_cut_by_its_clusters(made, decoded, long_durati
 
 
 @pytest.mark.parametrize("known", [True, False])
-@pytest.mark.parametrize("name", [*CODECS, *TRACKS])
+@pytest.mark.parametrize("name", [*CODECS, *TRACKS, "stripped_mp3"])
 async def test_a_matroska_song_whose_timestamps_lie_is_fetched_whole(made, long_duration, tmp_path, name, known):
     """Opus blocks were counted only in a file of one track: beside a video or a second sound, a
     TimestampScale 0.3 times the stream's went unchecked, and a section of the 240 s song was said
@@ -145,13 +202,15 @@ async def test_a_matroska_song_whose_timestamps_lie_is_fetched_whole(made, long_
     played 105 s. An AAC block plays the 1 024 (or 960) samples its track's AudioSpecificConfig
     says at its rate, an MP3 one what its frame headers say, a FLAC one what its frame header says
     at the rate of the STREAMINFO in its CodecPrivate, a PCM one its bytes over the channels and
-    bit depth its track states. The clusters say other than the blocks play, and the file is
-    fetched whole."""
+    bit depth its track states. A track compressed by header stripping (mkvmerge's MP3 before
+    v7) has the bytes its ContentEncoding stripped put back before its frames are read: its blocks
+    were not counted. The clusters say other than the blocks play, and the file is fetched
+    whole."""
     async with whole_from_ytdlp(made, tmp_path, f"fast_{name}.mka", long_duration if known else None) as audio:
         assert audio.path.read_bytes() == (made / f"fast_{name}.mka").read_bytes()
 
 
-@pytest.mark.parametrize("name", [*CODECS, *TRACKS, "mono_pcm"])
+@pytest.mark.parametrize("name", [*CODECS, *TRACKS, "mono_pcm", "stripped_mp3"])
 def test_a_matroska_songs_blocks_play_what_its_clusters_say_and_damage_gives_none_or_a_count(made, name):
     """The first audio track's blocks in the song's clusters from 60 s to 180 s play, counted by
     their codec, what the clusters' timestamps say, within 50 ms (the video goes on 10 s past the
