@@ -45,7 +45,7 @@ TRACK_NUMBER_ID, TRACK_TYPE_ID = 0xD7, 0x83
 AUDIO_TRACK_TYPE = 2
 AUDIO_ID, SAMPLING_FREQUENCY_ID, CHANNELS_ID, BIT_DEPTH_ID = 0xE1, 0xB5, 0x9F, 0x6264  # a track's Audio element
 # A track's ContentEncodings: its frames compressed (zlib, ...) or encrypted, or their first bytes
-# stripped (mkvmerge's MP3, AC-3, DTS before v7), which ContentCompSettings holds.
+# stripped (older mkvmerge's MP3, AC-3, DTS, by default), which ContentCompSettings holds.
 CONTENT_ENCODINGS_ID, CONTENT_ENCODING_ID, CONTENT_SCOPE_ID, CONTENT_TYPE_ID = 0x6D80, 0x6240, 0x5032, 0x5033
 CONTENT_COMPRESSION_ID, COMP_ALGO_ID, COMP_SETTINGS_ID = 0x5034, 0x4254, 0x4255
 HEADER_STRIPPING, FRAMES_SCOPE = 3, 1

@@ -127,7 +127,7 @@ def made(audio_root, tmp_path_factory) -> Path:
     for name, (inputs, args) in TRACKS.items():
         ffmpeg("-i", str(audio_root / "long.ogg"), *inputs, "-shortest", *args, "-f", "matroska",
                str(root / f"{name}.mka"))
-    # Compressed as mkvmerge may: its MP3 frames' first bytes stripped (its default before v7), or zlib
+    # Compressed as mkvmerge may: its MP3 frames' first bytes stripped (older versions' default), or zlib
     mp3, pcm = (root / "mp3.mka").read_bytes(), (root / "pcm.mka").read_bytes()
     (root / "stripped_mp3.mka").write_bytes(with_content_encoding(mp3, compression(3, MP3_SYNC), stripped))
     (root / "zlib_pcm.mka").write_bytes(with_content_encoding(pcm, compression(0), zlib.compress))
@@ -202,8 +202,8 @@ async def test_a_matroska_song_whose_timestamps_lie_is_fetched_whole(made, long_
     played 105 s. An AAC block plays the 1 024 (or 960) samples its track's AudioSpecificConfig
     says at its rate, an MP3 one what its frame headers say, a FLAC one what its frame header says
     at the rate of the STREAMINFO in its CodecPrivate, a PCM one its bytes over the channels and
-    bit depth its track states. A track compressed by header stripping (mkvmerge's MP3 before
-    v7) has the bytes its ContentEncoding stripped put back before its frames are read: its blocks
+    bit depth its track states. A track compressed by header stripping (older mkvmerge's
+    MP3, by default) has the bytes its ContentEncoding stripped put back before its frames are read: its blocks
     were not counted. The clusters say other than the blocks play, and the file is fetched
     whole."""
     async with whole_from_ytdlp(made, tmp_path, f"fast_{name}.mka", long_duration if known else None) as audio:
