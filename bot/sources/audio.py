@@ -84,7 +84,7 @@ SOCKET_TIMEOUT_S = 15.0
 SECTION_PREFIX_BYTES = (16 * 1024, 256 * 1024)  # first try, then room for cover art / a front index
 OGG_TAIL_BYTES = 64 * 1024  # an Ogg file's last bytes: its last page, whose granule gives the length
 SMALL_FILE_BYTES = 1024 * 1024  # a file of unknown length this small is fetched whole
-SECTION_EXTS = ("ogg", "oga", "opus", "webm", "weba", "mka", *ranged.EXTENSIONS)
+SECTION_EXTS = ("ogg", "oga", "opus", "webm", "weba", "mka", "mkv", *ranged.EXTENSIONS)
 # A song at most this much longer than the section is fetched whole: cutting a 30 s window out of
 # a 35 s preview saves little and would hand the classifier a slightly different cut of it.
 WHOLE_FILE_SLACK_S = 15.0

@@ -142,6 +142,7 @@ def made(audio_root, tmp_path_factory) -> Path:
     ffmpeg("-f", "lavfi", "-i", "nullsrc=s=600x600,geq=random(1)*255:random(1)*255:128", "-frames:v", "1", str(cover))
     ffmpeg("-i", str(root / "opus.mka"), "-c", "copy", "-attach", str(cover), "-metadata:s:t", "mimetype=image/png",
            str(root / "cover_art.mka"))
+    (root / "video.mkv").write_bytes((root / "video.mka").read_bytes())
     return root
 
 
@@ -151,14 +152,14 @@ def decoded(made) -> dict[str, object]:
     return {path.stem: decode(path) for path in made.glob("*.mka") if not path.name.startswith("fast_")}
 
 
-async def cut_section(made: Path, tmp_path: Path, name: str, known_s: float | None):
-    """`name`.mka fetched by its title, as a song `known_s` long (Spotify's length) or of a length
+async def cut_section(made: Path, tmp_path: Path, name: str, known_s: float | None, ext: str = "mka"):
+    """`name`.`ext` fetched by its title, as a song `known_s` long (Spotify's length) or of a length
     the file states: (the fetched audio's section, its samples, the requests the host had)."""
     item = Query(kind=QueryKind.TEXT, text=name) if known_s is None else song(known_s, name, title=name)
     with FakeAudioServer(made) as server:
-        fetcher = AudioFetcher(search_template=server.base_url + "/{title}.mka", tmp_dir=tmp_path)
+        fetcher = AudioFetcher(search_template=server.base_url + "/{title}." + ext, tmp_dir=tmp_path)
         async with fetcher.fetch(item) as audio:
-            return audio, decode(audio.path), server.requests_for(f"/{name}.mka")
+            return audio, decode(audio.path), server.requests_for(f"/{name}.{ext}")
 
 
 @pytest.mark.parametrize("known", [True, False])
@@ -261,3 +262,13 @@ def config(*fields: tuple[int, int]) -> bytes:
 ])
 def test_an_aac_tracks_frames_are_read_from_its_audio_specific_config(fields, expected):
     assert webm.aac_config(config(*fields)) == expected
+
+
+async def test_a_matroska_video_of_a_length_not_known_is_cut_as_its_file_states(made, decoded, long_duration, tmp_path):
+    """A .mkv link (a plain-URL audio search, no Spotify) was not tried with ranges where the
+    song's length was not known beforehand, as a .mka was: yt-dlp fetched it whole. It states its
+    length in its Info, and is cut as a .mka is."""
+    audio, section, requests = await cut_section(made, tmp_path, "video", None, ext="mkv")
+    assert audio.path.name == "section.webm" and audio.duration_s == pytest.approx(long_duration, abs=10)
+    assert section_start_in(decoded["video"], section, audio.section_s[0]) == pytest.approx(audio.section_s[0], abs=0.05)
+    assert len(requests) <= 3 and all(r.range for r in requests)
