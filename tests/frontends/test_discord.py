@@ -787,11 +787,11 @@ async def test_a_journal_list_too_long_even_so_shows_the_latest_entries_whole(di
     assert all(f"#{9 - n} (" in line for n, line in enumerate(lines))  # no entry cut short
 
 
-async def open_a_prompt(fake) -> None:
+async def open_a_prompt(fake, user: int = ALICE) -> None:
     """Opt in, and have today's prompt sent now: the DM's next message answers it."""
-    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
+    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"), user=user)
     await private_answer(fake)
-    await fake.slash("journal", sub("prompt"))
+    await fake.slash("journal", sub("prompt"), user=user)
     await private_answer(fake)
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from bot.frontends import render
 from bot.frontends.discord.journal import typed_command_hint
+from bot.frontends.discord.missed import unanswered
 from bot.replies import Caller
 from bot.usecases.journal import FORGOTTEN_MEANWHILE
 from storage.models import UserRef
@@ -160,3 +162,44 @@ async def test_a_dm_waiting_for_its_turn_at_forget_is_not_saved_to_the_next_prom
     assert await until(lambda: len(answers(fake, mark)) == 2), answers(fake, mark)
     assert [a.content for a in answers(fake, mark)] == [FORGOTTEN_MEANWHILE] * 2
     assert await db.journal.count(ALICES) == 0
+
+
+async def test_a_dm_sent_while_away_then_followed_by_a_new_prompt_answers_the_prompt_before_it(
+        scheduled, db, usecases, restart):
+    """A prompt sent after the DM, before its channel is read back (the start's missed prompts,
+    sent at once): it was taken for the bot's answer to the DM, and the DM was never answered."""
+    fake, _ = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    first = await db.prompts.latest(ALICES)
+    await open_a_prompt(fake, user=BOB)  # newer: his channel is read first
+    fake.user_dms_while_away(f"{VIDEO} on the bus")
+    release = fake.hold_next("channel_history")  # Bob's
+    mark = fake.mark()
+    frontend = await restart()
+    usecases.journal.schedule.register(frontend)  # the restarted bot sends the prompts
+    await fake.wait_for("channel_history", after=mark)
+    sent = await usecases.journal.prompt_now(Caller("discord", str(ALICE), chat_id=str(ALICE)))
+    assert sent.text.startswith("Sent"), sent
+    release.set()
+    await read_back(frontend)
+    answered = await until(lambda: [c for c in sent_to(fake, ALICE, mark) + fake.calls_of("edit_message", after=mark)
+                                    if c.embeds], timeout=5)
+    assert answered, "the DM was never answered"
+    assert "Never Gonna Give You Up" in str(answered[0].embeds[0])
+    entries = await db.journal.list(ALICES, limit=10)
+    assert [(e.prompt_id, e.note) for e in entries] == [(first.prompt_id, "on the bus")]
+    assert (await db.prompts.latest(ALICES)).answered_at is None  # the new one waits for its song
+
+
+def test_a_dm_read_back_comes_with_the_prompt_it_came_after_and_none_before_every_prompt_read():
+    """Newest first, as Discord lists them: a reply of the bot's ends the reading, a prompt does not."""
+    def said(n: int, content: str, *, bot: bool = False) -> dict:
+        return {"id": str(n), "type": 0, "content": content, "author": {"id": "1" if bot else str(ALICE), "bot": bot}}
+
+    prompt = f"What song fits today?\n\n{render.PROMPT_HINT}"
+    history = [said(6, "and this"), said(5, prompt, bot=True), said(4, "Creep"), said(3, prompt, bot=True),
+               said(2, "sent before the prompt, never answered"), said(1, "Saved: …", bot=True), said(0, "heard")]
+    assert [(int(m["id"]), p) for m, p in unanswered(history, bot_id=1)] == [(4, 3), (6, 5)]
+    assert [(int(m["id"]), p) for m, p in unanswered(history[:1], bot_id=1)] == [(6, None)]
+    assert unanswered(history[5:], bot_id=1) == []

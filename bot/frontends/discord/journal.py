@@ -471,10 +471,13 @@ class JournalCog(commands.Cog):
 
     async def _answer_dm(self, message: discord.Message, caller: Caller, progress: MessageProgress) -> None:
         prompt_id = None
-        if message.reference is not None and message.reference.message_id is not None:
-            referenced = str(message.reference.message_id)
-            if await self.usecases.journal.is_prompt_message(PLATFORM, caller.chat_id, referenced):
-                prompt_id = referenced
+        missed = getattr(self.bot, "missed", None)  # read back after a restart (bot/frontends/discord/missed.py)
+        followed = None if missed is None else missed.prompt_before(message.id)  # the prompt it came after
+        for referenced in (None if message.reference is None else message.reference.message_id, followed):
+            if referenced is not None and await self.usecases.journal.is_prompt_message(
+                    PLATFORM, caller.chat_id, str(referenced)):
+                prompt_id = str(referenced)
+                break
         song = shown(message)  # a song forwarded into the DM answers as if sent
         file = song_attachment(song)
         # Nothing typed nor attached: a card forwarded from a music bot ("Now playing"), its song a

@@ -4,10 +4,12 @@ Discord replays no gateway event to a new session: a user's answer to a daily pr
 the bot was stopped, restarting, or offline past what discord.py can resume was neither saved nor
 answered. So at the start, and whenever shard 0 (the one DMs come on) begins a new session, the
 DM channel of each user whose latest prompt is still open is read back (`GET
-/channels/{id}/messages`, the newest `DEPTH`): the user's messages after the bot's last message
+/channels/{id}/messages`, the newest `DEPTH`): the user's messages after the bot's last reply
 there are those nobody answered (the bot answers every DM, at least with a status), and each is
-handed to discord.py as if Discord had just sent it, oldest first. The prompt itself is a bot
-message, so nothing before it is read.
+handed to discord.py as if Discord had just sent it, oldest first. A prompt is not a reply: one
+sent after the DM (the start's missed prompts go out at once, and may come before its channel is
+read) took the DM for answered, and it was never answered. Each DM answers the prompt it came
+after (`prompt_before`), as it would have had the bot heard it then, not a newer one.
 
 A message is handled once in a process whichever way it comes (`claim`): the gateway's event for a
 DM sent while its channel was being read, or a DM the inbox handed over again after a hard kill
@@ -25,6 +27,7 @@ from typing import Any, Callable, Sequence
 
 import discord
 
+from bot.frontends import render
 from bot.frontends.discord.interactions import NETWORK_ERRORS
 from bot.frontends.discord.kept import is_users_dm
 from storage.models import SentPrompt
@@ -39,6 +42,7 @@ CLAIMS = 10_000  # DMs remembered as handled in this process (the newest)
 class MissedDMs:
     def __init__(self) -> None:
         self._claimed: OrderedDict[int, None] = OrderedDict()
+        self._prompts: OrderedDict[int, int] = OrderedDict()  # DMs read back -> the prompt they came after
 
     def claim(self, message_id: int) -> bool:
         """The DM `message_id` is about to be handled: False when it has been already, in this process."""
@@ -48,6 +52,11 @@ class MissedDMs:
         while len(self._claimed) > CLAIMS:
             self._claimed.popitem(last=False)
         return True
+
+    def prompt_before(self, message_id: int) -> int | None:
+        """The prompt message the DM `message_id`, read back, came after (None if not read back, or
+        none was among the messages read): the one it answers."""
+        return self._prompts.pop(message_id, None)
 
     async def catch_up(self, bot: discord.Client, prompts: Sequence[SentPrompt],
                        hand_over: Callable[[dict[str, Any]], None]) -> int:
@@ -65,8 +74,12 @@ class MissedDMs:
                 log.info("discord.dms_not_read_back", extra={"user": prompt.user.user_id, "reason": reason})
                 continue
             missed = unanswered(history, bot_id=bot.user.id if bot.user else None)
-            for data in missed:
+            for data, prompt in missed:
                 if int(data["id"]) not in self._claimed:  # `hand_over` claims it
+                    if prompt is not None:
+                        self._prompts[int(data["id"])] = prompt
+                        while len(self._prompts) > CLAIMS:
+                            self._prompts.popitem(last=False)
                     hand_over(data)
                     handed += 1
             if missed:
@@ -75,14 +88,28 @@ class MissedDMs:
         return handed
 
 
-def unanswered(history: list[dict[str, Any]], *, bot_id: int | None) -> list[dict[str, Any]]:
+def unanswered(history: list[dict[str, Any]], *, bot_id: int | None) -> list[tuple[dict[str, Any], int | None]]:
     """Of a DM channel's messages, newest first as Discord lists them: the user's after the bot's
-    last one (its prompt, or its answer to the last DM it heard), oldest first."""
-    missed = []
+    last reply (its answer to the last DM it heard, or anything else it said but a prompt), oldest
+    first, each with the id of the prompt it came after. One before every prompt read is not
+    (its prompt, if any, is out of sight); with no prompt among them, each comes with None."""
+    missed: list[tuple[dict[str, Any], int | None]] = []
+    pending: list[dict[str, Any]] = []  # the user's, newest first, their prompt still to be read
+    prompts = False
     for data in history:
         author = data.get("author") or {}
         if author.get("bot") or (bot_id is not None and str(author.get("id")) == str(bot_id)):
-            break
-        if is_users_dm(data):
-            missed.append(data)
+            if not is_prompt(data):
+                break
+            missed += [(dm, int(data["id"])) for dm in pending]
+            pending, prompts = [], True
+        elif is_users_dm(data):
+            pending.append(data)
+    if not prompts:
+        missed += [(dm, None) for dm in pending]
     return missed[::-1]
+
+
+def is_prompt(data: dict[str, Any]) -> bool:
+    """Whether a message of the bot's is a daily prompt (`DiscordFrontend.send_prompt`)."""
+    return str(data.get("content") or "").endswith(f"\n\n{render.PROMPT_HINT}")
