@@ -106,16 +106,25 @@ def lace(frames: list[bytes], lacing: int) -> bytes:
     return bytes([len(frames) - 1]) + sizes + b"".join(frames)
 
 
+def segment_children(data: bytes) -> tuple[bytearray, list[webm.Element]]:
+    """(a WebM or Matroska file's bytes up to its Segment's first child, the Segment's size made
+    unknown; the Segment's children), to rebuild the file from."""
+    segment = webm.read_element(data, webm.read_element(data, 0).end)
+    start = bytearray(data[:segment.data_start - segment.size_len]) + webm.unknown_size(segment.size_len)
+    children, at = [], segment.data_start
+    while at < len(data) and (child := webm.read_element(data, at)) is not None:
+        children.append(child)
+        at = child.end
+    return start, children
+
+
 def webm_laced(data: bytes, lacing: int, per: int = 4) -> bytes:
     """`data` (a WebM of one track, its blocks SimpleBlocks) with each run of `per` blocks of a
     cluster laced into one, as mkvmerge laces audio; the Segment's size made unknown."""
-    segment = webm.read_element(data, webm.read_element(data, 0).end)
-    out = bytearray(data[:segment.data_start - segment.size_len]) + webm.unknown_size(segment.size_len)
-    at = segment.data_start
-    while at < len(data) and (child := webm.read_element(data, at)) is not None:
+    out, top = segment_children(data)
+    for child in top:
         if child.id != webm.CLUSTER_ID:
             out += data[child.start:child.end]
-            at = child.end
             continue
         children = webm.children_of(data, child)
         blocks = [c for c in children if c.id == webm.SIMPLE_BLOCK_ID]
@@ -127,7 +136,6 @@ def webm_laced(data: bytes, lacing: int, per: int = 4) -> bytes:
             payload = head[:3] + bytes([head[3] | lacing]) + lace(frames, lacing)
             body += bytes([webm.SIMPLE_BLOCK_ID]) + ebml_number(len(payload), 8) + payload
         out += webm.CLUSTER_MAGIC + ebml_number(len(body), 8) + body
-        at = child.end
     return bytes(out)
 
 

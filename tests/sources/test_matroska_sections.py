@@ -18,7 +18,7 @@ from bot.sources.audio import AudioFetcher
 from bot.sources.models import Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
 from tests.sources.test_audio import DECODE_RATE, decode, section_start_in, song
-from tests.sources.test_lying_lengths import ebml_number, webm_with_timestamp_scale, whole_from_ytdlp
+from tests.sources.test_lying_lengths import ebml_number, segment_children, webm_with_timestamp_scale, whole_from_ytdlp
 from tests.sources.test_mp4_sections import ffmpeg
 
 # name -> ffmpeg's arguments making it from long.ogg (Opus); ffmpeg's Matroska has a CRC-32
@@ -62,8 +62,7 @@ def with_content_encoding(data: bytes, encoding: bytes, encode: Callable[[bytes]
     """`data` (ffmpeg's, of one track) with `encoding` (a ContentEncoding's children) in its track's
     ContentEncodings and each block's frame made `encode(frame)`, as mkvmerge compresses a track:
     its CRC-32s left out, its SeekHead and Cues blanked."""
-    segment = webm.read_element(data, webm.read_element(data, 0).end)
-    out = bytearray(data[:segment.data_start - segment.size_len]) + webm.unknown_size(segment.size_len)
+    out, top = segment_children(data)
 
     def body(parent: webm.Element) -> bytes:
         made = b""
@@ -79,9 +78,7 @@ def with_content_encoding(data: bytes, encoding: bytes, encode: Callable[[bytes]
                 made += data[child.start:child.end]
         return made
 
-    at = segment.data_start
-    while at < len(data) and (child := webm.read_element(data, at)) is not None:
-        at = child.end
+    for child in top:
         if child.id in (webm.CLUSTER_ID, webm.TRACKS_ID):
             out += element(child.id, body(child))
         else:
@@ -100,10 +97,7 @@ def with_sound_late_in_clusters(data: bytes, late: int) -> bytes:
     its blocks' own ones (relative to it) `late` later: every block where it was, the sound of each
     cluster beginning `late` into it, as mkvmerge's beside a video (93 ms)."""
     out = bytearray(data)
-    segment = webm.read_element(data, webm.read_element(data, 0).end)
-    at = segment.data_start
-    while at < len(data) and (child := webm.read_element(data, at)) is not None:
-        at = child.end
+    for child in segment_children(data)[1]:
         children = webm.children_of(data, child) if child.id == webm.CLUSTER_ID else []
         stamp = next((c for c in children if c.id == webm.CLUSTER_TIMESTAMP_ID), None)
         time = int.from_bytes(data[stamp.data_start:stamp.end], "big") if stamp else 0
@@ -270,5 +264,6 @@ async def test_a_matroska_video_of_a_length_not_known_is_cut_as_its_file_states(
     length in its Info, and is cut as a .mka is."""
     audio, section, requests = await cut_section(made, tmp_path, "video", None, ext="mkv")
     assert audio.path.name == "section.webm" and audio.duration_s == pytest.approx(long_duration, abs=10)
-    assert section_start_in(decoded["video"], section, audio.section_s[0]) == pytest.approx(audio.section_s[0], abs=0.05)
+    start = audio.section_s[0]
+    assert section_start_in(decoded["video"], section, start) == pytest.approx(start, abs=0.05)
     assert len(requests) <= 3 and all(r.range for r in requests)
