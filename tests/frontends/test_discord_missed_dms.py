@@ -37,6 +37,13 @@ def sent_to(fake, user: int, after: int) -> list:
     return [c for c in fake.calls_of("send_message", after=after) if c.match["channel"] == str(fake.dm_channel_id(user))]
 
 
+async def songs_told(fake, user: int, after: int) -> list:
+    """The bot's answers naming a song in `user`'s DM since `after` (sent, or a status edited into
+    one), once there is one, or none after 5 s."""
+    return await until(lambda: [c for c in fake.calls[after:] if c.name in ("send_message", "edit_message")
+                                and c.match.get("channel") == str(fake.dm_channel_id(user)) and c.embeds], timeout=5)
+
+
 async def test_an_answer_sent_while_the_bot_was_restarting_is_saved_and_answered(scheduled, db, restart):
     fake, _ = scheduled
     await cache_video(db)
@@ -183,8 +190,7 @@ async def test_a_dm_sent_while_away_then_followed_by_a_new_prompt_answers_the_pr
     assert sent.text.startswith("Sent"), sent
     release.set()
     await read_back(frontend)
-    answered = await until(lambda: [c for c in sent_to(fake, ALICE, mark) + fake.calls_of("edit_message", after=mark)
-                                    if c.embeds], timeout=5)
+    answered = await songs_told(fake, ALICE, mark)
     assert answered, "the DM was never answered"
     assert "Never Gonna Give You Up" in str(answered[0].embeds[0])
     entries = await db.journal.list(ALICES, limit=10)
@@ -203,3 +209,28 @@ def test_a_dm_read_back_comes_with_the_prompt_it_came_after_and_none_before_ever
     assert [(int(m["id"]), p) for m, p in unanswered(history, bot_id=1)] == [(4, 3), (6, 5)]
     assert [(int(m["id"]), p) for m, p in unanswered(history[:1], bot_id=1)] == [(6, None)]
     assert unanswered(history[5:], bot_id=1) == []
+
+
+async def test_a_new_session_during_the_start_s_reading_back_reads_back_again(scheduled, db, restart):
+    """Shard 0 identified anew while the start's reading back was under way, past Bob's channel:
+    his DM sent meanwhile was never read, the new session's reading left to the one under way."""
+    fake, _ = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    await open_a_prompt(fake, user=BOB)  # newer: his channel is read first
+    bobs = fake.hold_next("channel_history")
+    mark = fake.mark()
+    frontend = await restart()
+    await fake.wait_for("channel_history", after=mark)
+    alices = fake.hold_next("channel_history")
+    bobs.set()
+    await until(lambda: len(fake.calls_of("channel_history", after=mark)) == 2)
+    fake.user_dms_while_away(f"{VIDEO} on the bus", user=BOB)
+    fake.resumable = False
+    sessions = len(fake.identifies)
+    await fake.close_gateway(4000, "Unknown error.")
+    assert await until(lambda: len(fake.identifies) > sessions, timeout=15)  # discord.py waits 5 s to identify
+    await asyncio.sleep(0.5)
+    alices.set()
+    await read_back(frontend)
+    assert await songs_told(fake, BOB, mark), "Bob's DM was never answered"

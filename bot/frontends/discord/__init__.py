@@ -158,6 +158,7 @@ class MoodBot(commands.AutoShardedBot):
         # every DM handled is claimed there, so that none is answered twice.
         self.missed = MissedDMs()
         self.catching_up: asyncio.Task | None = None
+        self.catch_up_again = False  # a new session began while `catching_up` read: read again after it
         self.serving_since_start = False  # the start's catch-up is under way: later sessions' follow
         parsers = self._connection.parsers
         self._parse_interaction, self._parse_message = parsers["INTERACTION_CREATE"], parsers["MESSAGE_CREATE"]
@@ -192,18 +193,25 @@ class MoodBot(commands.AutoShardedBot):
     def catch_up(self) -> None:
         """Read back, in the background, the DMs sent while the bot could not hear them (`missed`)."""
         if self.catching_up is not None and not self.catching_up.done():
-            return  # the one under way reads each channel after this session began too
+            # The one under way has read some channels before this session began: all are read
+            # again once it is done (a DM handled already is not handed over twice).
+            self.catch_up_again = True
+            return
         self.catching_up = asyncio.create_task(self._catch_up(), name="discord-dm-catch-up")
 
     async def _catch_up(self) -> None:
-        try:
-            prompts = await self.usecases.journal.awaiting_answers(PLATFORM, MISSED_DM_USERS + 1)
-            if len(prompts) > MISSED_DM_USERS:
-                log.warning("discord.dms_not_all_read_back", extra={"users": MISSED_DM_USERS})
-            handed = await self.missed.catch_up(self, prompts[:MISSED_DM_USERS], self._keep_dm_then_parse)
-            log.info("discord.dms_read_back", extra={"users": min(len(prompts), MISSED_DM_USERS), "messages": handed})
-        except Exception:  # noqa: BLE001 - nobody awaits this task
-            log.error("discord.dms_not_read_back", exc_info=True)
+        self.catch_up_again = True
+        while self.catch_up_again:
+            self.catch_up_again = False
+            try:
+                prompts = await self.usecases.journal.awaiting_answers(PLATFORM, MISSED_DM_USERS + 1)
+                if len(prompts) > MISSED_DM_USERS:
+                    log.warning("discord.dms_not_all_read_back", extra={"users": MISSED_DM_USERS})
+                handed = await self.missed.catch_up(self, prompts[:MISSED_DM_USERS], self._keep_dm_then_parse)
+                log.info("discord.dms_read_back", extra={"users": min(len(prompts), MISSED_DM_USERS),
+                                                         "messages": handed})
+            except Exception:  # noqa: BLE001 - nobody awaits this task
+                log.error("discord.dms_not_read_back", exc_info=True)
 
     async def on_shard_ready(self, shard_id: int) -> None:
         """A shard began a new session (not a resume, after which Discord sends what was missed):
