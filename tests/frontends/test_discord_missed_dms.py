@@ -234,3 +234,16 @@ async def test_a_new_session_during_the_start_s_reading_back_reads_back_again(sc
     alices.set()
     await read_back(frontend)
     assert await songs_told(fake, BOB, mark), "Bob's DM was never answered"
+
+
+
+async def test_dms_sent_while_away_by_two_users_are_each_answered(scheduled, db, restart):
+    fake, _ = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    await open_a_prompt(fake, user=BOB)
+    fake.user_dms_while_away(f"{VIDEO} on the bus")
+    fake.user_dms_while_away(f"{VIDEO} at work", user=BOB)
+    mark = fake.mark()
+    await restart()
+    assert await songs_told(fake, BOB, mark) and await songs_told(fake, ALICE, mark)

@@ -74,10 +74,10 @@ class MissedDMs:
                 log.info("discord.dms_not_read_back", extra={"user": prompt.user.user_id, "reason": reason})
                 continue
             missed = unanswered(history, bot_id=bot.user.id if bot.user else None)
-            for data, prompt in missed:
+            for data, answering in missed:
                 if int(data["id"]) not in self._claimed:  # `hand_over` claims it
-                    if prompt is not None:
-                        self._prompts[int(data["id"])] = prompt
+                    if answering is not None:
+                        self._prompts[int(data["id"])] = answering
                         while len(self._prompts) > CLAIMS:
                             self._prompts.popitem(last=False)
                     hand_over(data)
