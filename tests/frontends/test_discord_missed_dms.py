@@ -10,7 +10,7 @@ import logging
 from bot.frontends import render
 from bot.frontends.discord.journal import typed_command_hint
 from bot.frontends.discord.missed import unanswered
-from bot.replies import Caller
+from bot.replies import STAGE_FINDING, Caller
 from bot.usecases.journal import FORGOTTEN_MEANWHILE
 from storage.models import UserRef
 from tests.frontends.test_discord import ALICE, BOB, VIDEO, cache_video, open_a_prompt
@@ -206,9 +206,12 @@ def test_a_dm_read_back_comes_with_the_prompt_it_came_after_and_none_before_ever
     prompt = f"What song fits today?\n\n{render.PROMPT_HINT}"
     history = [said(6, "and this"), said(5, prompt, bot=True), said(4, "Creep"), said(3, prompt, bot=True),
                said(2, "sent before the prompt, never answered"), said(1, "Saved: …", bot=True), said(0, "heard")]
-    assert [(int(m["id"]), p) for m, p in unanswered(history, bot_id=1)] == [(4, 3), (6, 5)]
-    assert [(int(m["id"]), p) for m, p in unanswered(history[:1], bot_id=1)] == [(6, None)]
+    assert [(int(m.data["id"]), m.prompt) for m in unanswered(history, bot_id=1)] == [(4, 3), (6, 5)]
+    assert [(int(m.data["id"]), m.prompt) for m in unanswered(history[:1], bot_id=1)] == [(6, None)]
     assert unanswered(history[5:], bot_id=1) == []
+    status = said(7, STAGE_FINDING, bot=True)  # left showing by a run killed outright: no reply
+    assert [(int(m.data["id"]), m.prompt, m.status) for m in unanswered([status] + history, bot_id=1)] == [
+        (4, 3, None), (6, 5, 7)]
 
 
 async def test_a_new_session_during_the_start_s_reading_back_reads_back_again(scheduled, db, restart):
@@ -247,3 +250,22 @@ async def test_dms_sent_while_away_by_two_users_are_each_answered(scheduled, db,
     mark = fake.mark()
     await restart()
     assert await songs_told(fake, BOB, mark) and await songs_told(fake, ALICE, mark)
+
+
+async def test_a_dm_a_run_killed_outright_showed_a_status_for_is_answered_in_it(scheduled, db, restart):
+    """Its status message sent ("Finding the song…"), the DM not kept yet (the inbox's write is
+    batched, or the database was down) when the run was killed: the status was taken for the bot's
+    reply, and the DM was never answered, "Finding the song…" shown for ever."""
+    fake, _ = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    fake.user_dms_while_away(f"{VIDEO} on the bus")
+    channel = fake.dm_channel_id(ALICE)
+    status = fake.message_payload(channel_id=channel, content=STAGE_FINDING, author=fake.bot_user())
+    fake.channel_messages[str(channel)].append(status)
+    mark = fake.mark()
+    await restart()
+    answered = await songs_told(fake, ALICE, mark)
+    assert answered, "the DM was never answered"
+    assert answered[0].name == "edit_message" and answered[0].match["message"] == status["id"]
+    assert [e.note for e in await db.journal.list(ALICES, limit=10)] == ["on the bus"]

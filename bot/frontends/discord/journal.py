@@ -441,6 +441,10 @@ class JournalCog(commands.Cog):
         before = None if kept is None else kept.shown_before(message.id)
         if before is not None and before[0] == str(message.channel.id):  # the killed run's status: the answer goes in it
             progress.take_over(int(before[1]))
+        missed = getattr(self.bot, "missed", None)  # read back after a restart (bot/frontends/discord/missed.py)
+        read_back = None if missed is None else missed.read_back(message.id)
+        if read_back is not None and read_back.status is not None and before is None:  # as a kept DM's
+            progress.take_over(read_back.status)
         cut_short = functools.partial(progress.show, ErrorReply(render.RESTARTING))
         if self.bot.stopping:  # the stop has cut short what was at work: this is not started
             with contextlib.suppress(discord.HTTPException, *NETWORK_ERRORS):
@@ -457,7 +461,7 @@ class JournalCog(commands.Cog):
             turn = self._answering[message.author.id] = asyncio.Lock()
         try:
             async with turn:
-                await self._answer_dm(message, caller, progress)
+                await self._answer_dm(message, caller, progress, None if read_back is None else read_back.prompt)
         except Exception as error:
             if refuses_the_user(error):
                 # They blocked the bot, closed their DMs or left the last server shared, meanwhile:
@@ -469,10 +473,10 @@ class JournalCog(commands.Cog):
             with contextlib.suppress(discord.HTTPException):
                 await progress.show(ErrorReply(render.GENERIC_ERROR))
 
-    async def _answer_dm(self, message: discord.Message, caller: Caller, progress: MessageProgress) -> None:
+    async def _answer_dm(self, message: discord.Message, caller: Caller, progress: MessageProgress,
+                         followed: int | None) -> None:
+        """`followed`: the prompt a DM read back after a restart came after (bot/frontends/discord/missed.py)."""
         prompt_id = None
-        missed = getattr(self.bot, "missed", None)  # read back after a restart (bot/frontends/discord/missed.py)
-        followed = None if missed is None else missed.prompt_before(message.id)  # the prompt it came after
         for referenced in (None if message.reference is None else message.reference.message_id, followed):
             if referenced is not None and await self.usecases.journal.is_prompt_message(
                     PLATFORM, caller.chat_id, str(referenced)):

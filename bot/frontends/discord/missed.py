@@ -9,7 +9,9 @@ there are those nobody answered (the bot answers every DM, at least with a statu
 handed to discord.py as if Discord had just sent it, oldest first. A prompt is not a reply: one
 sent after the DM (the start's missed prompts go out at once, and may come before its channel is
 read) took the DM for answered, and it was never answered. Each DM answers the prompt it came
-after (`prompt_before`), as it would have had the bot heard it then, not a newer one.
+after (`read_back`), as it would have had the bot heard it then, not a newer one. Nor is a status
+still showing a stage ("Finding the song…") a reply: a run killed outright left it, its DM not kept
+yet (the inbox's writes are batched, or the database was down); the DM's answer goes in it.
 
 A message is handled once in a process whichever way it comes (`claim`): the gateway's event for a
 DM sent while its channel was being read, or a DM the inbox handed over again after a hard kill
@@ -23,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import discord
 
 from bot.frontends import render
 from bot.frontends.discord.interactions import NETWORK_ERRORS
 from bot.frontends.discord.kept import is_users_dm
+from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
 from storage.models import SentPrompt
 
 log = logging.getLogger(__name__)
@@ -37,12 +40,23 @@ log = logging.getLogger(__name__)
 USERS = 200  # DM channels read back per session start
 DEPTH = 20  # messages read back per channel: a user answers a prompt with one or two
 CLAIMS = 10_000  # DMs remembered as handled in this process (the newest)
+# What a status message shows until the answer is put in it (`MessageProgress`): one still showing
+# it is no reply, but the sign of a run killed outright while it answered (the DM not kept yet).
+STATUSES = frozenset({STAGE_FINDING, STAGE_DOWNLOADING, STAGE_LISTENING})
+
+
+class Unanswered(NamedTuple):
+    """A DM read back: its message, the prompt it came after, the status message a run killed
+    outright left showing for it (message ids; None where there is none among the messages read)."""
+    data: dict[str, Any]
+    prompt: int | None = None
+    status: int | None = None
 
 
 class MissedDMs:
     def __init__(self) -> None:
         self._claimed: OrderedDict[int, None] = OrderedDict()
-        self._prompts: OrderedDict[int, int] = OrderedDict()  # DMs read back -> the prompt they came after
+        self._read_back: OrderedDict[int, Unanswered] = OrderedDict()  # DMs handed over, to be answered
 
     def claim(self, message_id: int) -> bool:
         """The DM `message_id` is about to be handled: False when it has been already, in this process."""
@@ -53,10 +67,10 @@ class MissedDMs:
             self._claimed.popitem(last=False)
         return True
 
-    def prompt_before(self, message_id: int) -> int | None:
-        """The prompt message the DM `message_id`, read back, came after (None if not read back, or
-        none was among the messages read): the one it answers."""
-        return self._prompts.pop(message_id, None)
+    def read_back(self, message_id: int) -> Unanswered | None:
+        """The DM `message_id` as read back (None if it was not): the prompt it answers, the status
+        message its answer goes in."""
+        return self._read_back.pop(message_id, None)
 
     async def catch_up(self, bot: discord.Client, prompts: Sequence[SentPrompt],
                        hand_over: Callable[[dict[str, Any]], None]) -> int:
@@ -74,13 +88,12 @@ class MissedDMs:
                 log.info("discord.dms_not_read_back", extra={"user": prompt.user.user_id, "reason": reason})
                 continue
             missed = unanswered(history, bot_id=bot.user.id if bot.user else None)
-            for data, answering in missed:
-                if int(data["id"]) not in self._claimed:  # `hand_over` claims it
-                    if answering is not None:
-                        self._prompts[int(data["id"])] = answering
-                        while len(self._prompts) > CLAIMS:
-                            self._prompts.popitem(last=False)
-                    hand_over(data)
+            for dm in missed:
+                if int(dm.data["id"]) not in self._claimed:  # `hand_over` claims it
+                    self._read_back[int(dm.data["id"])] = dm
+                    while len(self._read_back) > CLAIMS:
+                        self._read_back.popitem(last=False)
+                    hand_over(dm.data)
                     handed += 1
             if missed:
                 log.info("discord.dms_missed", extra={"user": prompt.user.user_id, "messages": len(missed)})
@@ -88,25 +101,30 @@ class MissedDMs:
         return handed
 
 
-def unanswered(history: list[dict[str, Any]], *, bot_id: int | None) -> list[tuple[dict[str, Any], int | None]]:
+def unanswered(history: list[dict[str, Any]], *, bot_id: int | None) -> list[Unanswered]:
     """Of a DM channel's messages, newest first as Discord lists them: the user's after the bot's
-    last reply (its answer to the last DM it heard, or anything else it said but a prompt), oldest
-    first, each with the id of the prompt it came after. One before every prompt read is not
-    (its prompt, if any, is out of sight); with no prompt among them, each comes with None."""
-    missed: list[tuple[dict[str, Any], int | None]] = []
-    pending: list[dict[str, Any]] = []  # the user's, newest first, their prompt still to be read
-    prompts = False
+    last reply (its answer to the last DM it heard, or anything else it said but a prompt or a
+    status left showing), oldest first, each with the prompt it came after and the status left
+    for it (the one after it). One before every prompt read is not (its prompt, if any, is out of
+    sight); with no prompt among them, each comes with None."""
+    missed: list[Unanswered] = []
+    pending: list[Unanswered] = []  # the user's, newest first, their prompt still to be read
+    prompts, status = False, None
     for data in history:
         author = data.get("author") or {}
         if author.get("bot") or (bot_id is not None and str(author.get("id")) == str(bot_id)):
+            if data.get("content") in STATUSES and not data.get("embeds"):
+                status = int(data["id"])
+                continue
             if not is_prompt(data):
                 break
-            missed += [(dm, int(data["id"])) for dm in pending]
-            pending, prompts = [], True
+            missed += [dm._replace(prompt=int(data["id"])) for dm in pending]
+            pending, prompts, status = [], True, None
         elif is_users_dm(data):
-            pending.append(data)
+            pending.append(Unanswered(data, status=status))
+            status = None
     if not prompts:
-        missed += [(dm, None) for dm in pending]
+        missed += pending
     return missed[::-1]
 
 
