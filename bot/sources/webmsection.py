@@ -53,6 +53,15 @@ DEFAULT_RATE, DEFAULT_CHANNELS = 8000.0, 1  # where the Audio element leaves the
 AAC = b"A_AAC"  # its CodecPrivate an AudioSpecificConfig (ISO 14496-3, 1.6.2.1)
 MPEG_AUDIO = (b"A_MPEG/L3", b"A_MPEG/L2", b"A_MPEG/L1")  # blocks of whole frames, whose headers say their samples
 PCM = (b"A_PCM/INT/LIT", b"A_PCM/INT/BIG", b"A_PCM/FLOAT/IEEE")
+AC3 = (b"A_AC3", b"A_EAC3")  # blocks of whole syncframes (ATSC A/52), whose headers say their lengths
+AC3_SYNC = b"\x0b\x77"
+AC3_RATES, EAC3_HALF_RATES = (48000, 44100, 32000), (24000, 22050, 16000)
+# AC-3's bit rates (kbit/s) by frame size code // 2: a frame is 1 536 samples, and so many 16-bit
+# words: 2 a kbit/s at 48 kHz, 3 at 32 kHz, at 44.1 kHz 1 536 / 44.1 / 16 (one more for an odd code).
+AC3_KBITS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576, 640)
+AC3_SAMPLES, EAC3_BLOCK_SAMPLES, EAC3_BLOCKS = 1536, 256, (1, 2, 3, 6)
+AC3_MAX_BSID, EAC3_MIN_BSID, EAC3_MAX_BSID = 8, 11, 16
+EAC3_DEPENDENT = 1  # a substream type that adds channels to the frame before it, not time
 FLAC_PRIVATE = flac.MAGIC  # a FLAC track's CodecPrivate: fLaC, then its metadata blocks, STREAMINFO first
 STREAMINFO_BYTES = 34
 AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
@@ -249,6 +258,8 @@ class FrameCount:
             return self.samples / self.rate if frame else 0.0
         if self.kind == "pcm":
             return len(frame) / self.samples / self.rate if len(frame) % self.samples == 0 else None
+        if self.kind == "ac3":
+            return ac3_seconds(frame)
         if self.kind == "flac":
             header = flac.read_frame(frame, 0, self.streaminfo)
             return None if header is None or header.block is None else header.block / self.streaminfo.sample_rate
@@ -260,6 +271,43 @@ class FrameCount:
             total += header.samples / header.sample_rate
             at += header.length
         return total if at == len(frame) else None
+
+
+def ac3_frame(buf: bytes, at: int) -> tuple[int, float] | None:
+    """(bytes, seconds it plays) of the AC-3 or E-AC-3 syncframe at `at`; None where none is, or its
+    header says no length or rate. An E-AC-3 dependent substream's frame plays no time of its own."""
+    if buf[at:at + 2] != AC3_SYNC or at + 6 > len(buf):
+        return None
+    bsid = buf[at + 5] >> 3
+    fscod = buf[at + 4] >> 6
+    if bsid <= AC3_MAX_BSID:
+        code = buf[at + 4] & 0x3F
+        if fscod == 3 or code // 2 >= len(AC3_KBITS):
+            return None
+        kbits = AC3_KBITS[code // 2]
+        words = (kbits * 2, kbits * AC3_SAMPLES * 1000 // 44100 // 16 + (code & 1), kbits * 3)[fscod]
+        return words * 2, AC3_SAMPLES / AC3_RATES[fscod]
+    if not EAC3_MIN_BSID <= bsid <= EAC3_MAX_BSID:
+        return None
+    length, code = ((buf[at + 2] & 0x07) << 8 | buf[at + 3]) * 2 + 2, buf[at + 4] >> 4 & 0x03
+    if fscod == 3 and code == 3:
+        return None  # a reserved rate
+    rate = EAC3_HALF_RATES[code] if fscod == 3 else AC3_RATES[fscod]
+    blocks = EAC3_BLOCKS[-1] if fscod == 3 else EAC3_BLOCKS[code]  # at a half rate, always 6
+    dependent = buf[at + 2] >> 6 == EAC3_DEPENDENT
+    return length, 0.0 if dependent else blocks * EAC3_BLOCK_SAMPLES / rate
+
+
+def ac3_seconds(frame: bytes) -> float | None:
+    """What the AC-3 or E-AC-3 syncframes of a block play; None where they do not fill it."""
+    total, at = 0.0, 0
+    while at < len(frame):
+        found = ac3_frame(frame, at)
+        if found is None:
+            return None
+        total += found[1]
+        at += found[0]
+    return total if at == len(frame) else None
 
 
 class Bits:
@@ -316,6 +364,8 @@ def frame_count(track: AudioTrack) -> FrameCount | None:
         return FrameCount("aac", config[1], config[0]) if config else None
     if track.codec in MPEG_AUDIO:
         return FrameCount("mpeg")
+    if track.codec in AC3:
+        return FrameCount("ac3")
     if track.codec == b"A_FLAC":
         private = track.private
         if not private.startswith(FLAC_PRIVATE) or len(private) < 8 or private[4] & 0x7F:  # STREAMINFO first

@@ -29,9 +29,11 @@ CODECS = {
     "mp3": ("-c:a", "libmp3lame", "-b:a", "64k"),
     "flac": ("-c:a", "flac"),
     "pcm": ("-c:a", "pcm_s16le"),
+    "ac3": ("-c:a", "ac3", "-b:a", "192k"),
+    "eac3": ("-c:a", "eac3", "-b:a", "96k"),
 }
 # a codec whose blocks are not counted: its section is cut by its clusters' timestamps unchecked
-UNCOUNTED = {"ac3": ("-c:a", "ac3", "-b:a", "192k")}
+UNCOUNTED = {"alac": ("-c:a", "alac", "-ar", "16000")}
 # name -> ffmpeg's inputs and arguments beside long.ogg (input 0): the song's Opus with a video
 # track before it, or with a second sound (a 440 Hz tone) after it
 TRACKS = {
@@ -170,8 +172,8 @@ async def test_a_matroska_song_is_cut_by_its_clusters(made, decoded, long_durati
     section whose blocks begin 80 ms into each cluster was said to begin 80 ms early. Cover art
     attached before the clusters (960 kB) was more than the first 256 kB, where the set-up was looked
     for: the song went to yt-dlp. It is stepped over, one more request for what follows it, and left
-    out of the section, and the window's share is of the bytes after it. An AC-3
-    track's are not, nor a zlib-compressed track's: its section is cut by the clusters' timestamps
+    out of the section, and the window's share is of the bytes after it. An ALAC track's blocks
+    are not counted, nor a zlib-compressed track's: its section is cut by the clusters' timestamps
     unchecked, and the log says so."""
     with caplog.at_level(logging.INFO):
         audio, section, requests = await cut_section(made, tmp_path, name, long_duration if known else None)
@@ -192,15 +194,16 @@ async def test_a_matroska_song_whose_timestamps_lie_is_fetched_whole(made, long_
     TimestampScale 0.3 times the stream's went unchecked, and a section of the 240 s song was said
     to lie at 30-46 s (its length known) while it played 54 s, or at 19-50 s of the 72 s stated
     while it played 100-104 s. The first audio track's blocks are counted by its number, the other
-    tracks' left out. AAC, MP3, FLAC and PCM blocks were not counted at all: their sections were
-    said to lie at 31-48 s while they played 55-60 s, or at 19-52 s of the 72 s stated while they
-    played 105 s. An AAC block plays the 1 024 (or 960) samples its track's AudioSpecificConfig
-    says at its rate, an MP3 one what its frame headers say, a FLAC one what its frame header says
-    at the rate of the STREAMINFO in its CodecPrivate, a PCM one its bytes over the channels and
-    bit depth its track states. A track compressed by header stripping (older mkvmerge's
-    MP3, by default) has the bytes its ContentEncoding stripped put back before its frames are read: its blocks
-    were not counted. The clusters say other than the blocks play, and the file is fetched
-    whole."""
+    tracks' left out. AAC, MP3, FLAC, PCM, AC-3 and E-AC-3 blocks were not counted at all: their
+    sections were said to lie at 31-48 s while they played 55-60 s, or at 19-52 s of the 72 s
+    stated while they played 105 s. An AAC block plays the 1 024 (or 960) samples its track's
+    AudioSpecificConfig says at its rate, an MP3 one what its frame headers say, a FLAC one what its
+    frame header says at the rate of the STREAMINFO in its CodecPrivate, a PCM one its bytes over
+    the channels and bit depth its track states, an AC-3 one 1 536 samples a syncframe (E-AC-3: 256
+    a block, as many blocks as its header says) at its header's rate. A track compressed by header
+    stripping (older mkvmerge's MP3, by default) has the bytes its ContentEncoding stripped put back
+    before its frames are read: its blocks were not counted. The clusters say other than the blocks
+    play, and the file is fetched whole."""
     async with whole_from_ytdlp(made, tmp_path, f"fast_{name}.mka", long_duration if known else None) as audio:
         assert audio.path.read_bytes() == (made / f"fast_{name}.mka").read_bytes()
 
