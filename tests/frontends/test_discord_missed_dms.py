@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timedelta, timezone
+
+import discord
 
 from bot.frontends import render
 from bot.frontends.discord.journal import typed_command_hint
@@ -269,3 +272,19 @@ async def test_a_dm_a_run_killed_outright_showed_a_status_for_is_answered_in_it(
     assert answered, "the DM was never answered"
     assert answered[0].name == "edit_message" and answered[0].match["message"] == status["id"]
     assert [e.note for e in await db.journal.list(ALICES, limit=10)] == ["on the bus"]
+
+
+def test_a_dm_older_than_a_prompt_may_be_answered_is_not_read_back():
+    """A DM sent ten days ago after that day's prompt, never answered (the bot offline then, before
+    it read DMs back): not answered now, under a prompt no message naming none answers after 7 days."""
+    now = datetime.now(timezone.utc)
+
+    def said(days_ago: float, content: str, *, bot: bool = False) -> dict:
+        return {"id": str(discord.utils.time_snowflake(now - timedelta(days=days_ago))), "type": 0,
+                "timestamp": (now - timedelta(days=days_ago)).isoformat(), "content": content,
+                "author": {"id": "1" if bot else str(ALICE), "bot": bot}}
+
+    prompt = f"What song fits today?\n\n{render.PROMPT_HINT}"
+    history = [said(2, prompt, bot=True), said(9, "Creep"), said(10, prompt, bot=True)]
+    assert unanswered(history, bot_id=1, since=now - timedelta(days=7)) == []
+    assert len(unanswered(history, bot_id=1, since=now - timedelta(days=11))) == 1

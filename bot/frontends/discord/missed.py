@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from datetime import datetime, timedelta
 from typing import Any, Callable, NamedTuple, Sequence
 
 import discord
@@ -33,6 +34,7 @@ from bot.frontends import render
 from bot.frontends.discord.interactions import NETWORK_ERRORS
 from bot.frontends.discord.kept import is_users_dm
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
+from bot.usecases.journal import ANSWER_DAYS
 from storage.models import SentPrompt
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,8 @@ class MissedDMs:
                 reason = f"{error.status} {error.code}" if isinstance(error, discord.HTTPException) else type(error).__name__
                 log.info("discord.dms_not_read_back", extra={"user": prompt.user.user_id, "reason": reason})
                 continue
-            missed = unanswered(history, bot_id=bot.user.id if bot.user else None)
+            missed = unanswered(history, bot_id=bot.user.id if bot.user else None,
+                                since=discord.utils.utcnow() - timedelta(days=ANSWER_DAYS))
             for dm in missed:
                 if int(dm.data["id"]) not in self._claimed:  # `hand_over` claims it
                     self._read_back[int(dm.data["id"])] = dm
@@ -101,16 +104,20 @@ class MissedDMs:
         return handed
 
 
-def unanswered(history: list[dict[str, Any]], *, bot_id: int | None) -> list[Unanswered]:
+def unanswered(history: list[dict[str, Any]], *, bot_id: int | None,
+               since: datetime | None = None) -> list[Unanswered]:
     """Of a DM channel's messages, newest first as Discord lists them: the user's after the bot's
     last reply (its answer to the last DM it heard, or anything else it said but a prompt or a
     status left showing), oldest first, each with the prompt it came after and the status left
     for it (the one after it). One before every prompt read is not (its prompt, if any, is out of
-    sight); with no prompt among them, each comes with None."""
+    sight); with no prompt among them, each comes with None. Nothing made before `since` is read
+    (a DM answers a prompt of the last ANSWER_DAYS: one left unanswered longer is not answered now)."""
     missed: list[Unanswered] = []
     pending: list[Unanswered] = []  # the user's, newest first, their prompt still to be read
     prompts, status = False, None
     for data in history:
+        if since is not None and (made := _made_at(data)) is not None and made < since:
+            break
         author = data.get("author") or {}
         if author.get("bot") or (bot_id is not None and str(author.get("id")) == str(bot_id)):
             if data.get("content") in STATUSES and not data.get("embeds"):
@@ -131,3 +138,12 @@ def unanswered(history: list[dict[str, Any]], *, bot_id: int | None) -> list[Una
 def is_prompt(data: dict[str, Any]) -> bool:
     """Whether a message of the bot's is a daily prompt (`DiscordFrontend.send_prompt`)."""
     return str(data.get("content") or "").endswith(f"\n\n{render.PROMPT_HINT}")
+
+
+def _made_at(data: dict[str, Any]) -> datetime | None:
+    """When a message was sent, by its `timestamp` (ISO 8601, as Discord sends it); None if unsaid."""
+    try:
+        made = datetime.fromisoformat(str(data["timestamp"]))
+    except (KeyError, ValueError):
+        return None
+    return made if made.tzinfo is not None else None
