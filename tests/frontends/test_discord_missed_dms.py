@@ -215,6 +215,9 @@ def test_a_dm_read_back_comes_with_the_prompt_it_came_after_and_none_before_ever
     status = said(7, STAGE_FINDING, bot=True)  # left showing by a run killed outright: no reply
     assert [(int(m.data["id"]), m.prompt, m.status) for m in unanswered([status] + history, bot_id=1)] == [
         (4, 3, None), (6, 5, 7)]
+    # The status of the first DM at work, sent once the second came: the second waited its turn.
+    burst = [status, said(6, "or this"), said(4, "Creep")] + history[3:]
+    assert [(int(m.data["id"]), m.status) for m in unanswered(burst, bot_id=1)] == [(4, 7), (6, None)]
 
 
 async def test_a_new_session_during_the_start_s_reading_back_reads_back_again(scheduled, db, restart):

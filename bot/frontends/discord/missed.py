@@ -109,27 +109,36 @@ def unanswered(history: list[dict[str, Any]], *, bot_id: int | None,
     """Of a DM channel's messages, newest first as Discord lists them: the user's after the bot's
     last reply (its answer to the last DM it heard, or anything else it said but a prompt or a
     status left showing), oldest first, each with the prompt it came after and the status left
-    for it (the one after it). One before every prompt read is not (its prompt, if any, is out of
+    for it. One before every prompt read is not (its prompt, if any, is out of
     sight); with no prompt among them, each comes with None. Nothing made before `since` is read
     (a DM answers a prompt of the last ANSWER_DAYS: one left unanswered longer is not answered now)."""
     missed: list[Unanswered] = []
     pending: list[Unanswered] = []  # the user's, newest first, their prompt still to be read
-    prompts, status = False, None
+    prompts, status, after_status = False, None, 0
+
+    def left_for() -> None:
+        """A status left showing is the first DM's at work of those before it (the oldest): the
+        ones after waited their turn (`JournalCog._on_dm`)."""
+        if status is not None and len(pending) > after_status:
+            pending[-1] = pending[-1]._replace(status=status)
+
     for data in history:
         if since is not None and (made := _made_at(data)) is not None and made < since:
             break
         author = data.get("author") or {}
         if author.get("bot") or (bot_id is not None and str(author.get("id")) == str(bot_id)):
             if data.get("content") in STATUSES and not data.get("embeds"):
-                status = int(data["id"])
+                left_for()
+                status, after_status = int(data["id"]), len(pending)
                 continue
             if not is_prompt(data):
                 break
+            left_for()
             missed += [dm._replace(prompt=int(data["id"])) for dm in pending]
             pending, prompts, status = [], True, None
         elif is_users_dm(data):
-            pending.append(Unanswered(data, status=status))
-            status = None
+            pending.append(Unanswered(data))
+    left_for()
     if not prompts:
         missed += pending
     return missed[::-1]
