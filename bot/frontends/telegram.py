@@ -831,10 +831,11 @@ class TelegramFrontend:
         """Each song's mood under it, one song at a time; after a refusal to wait (the per-user
         limit), the rest would be refused too, one message each: the refusal says so once. Each
         song is the asker's as it arrived: a /forget after it drops its record. `aside`, the note
-        that the caption's song was left aside, is said once, with the first mood told. Each answer
-        is noted where the songs' updates are kept (`update_ids`, `UpdateFlow.answered`): the album
-        handed over again after a hard kill answers only the songs not answered, and after a
-        refusal that ended them, nothing more."""
+        that the caption's song was left aside, is said once, with the first mood told; the songs
+        the refusal leaves unheard are noted not answered, so that an edit asking for one's mood is
+        (`_edit_to_answer`). Each answer is noted where the songs' updates are kept (`update_ids`,
+        `UpdateFlow.answered`): the album handed over again after a hard kill answers only the songs
+        not answered, and after a refusal that ended them, nothing more."""
         before = [update_id in self._answered_before for update_id in update_ids]
         self._answered_before.difference_update(update_ids)
         if any(before):  # said before the restart, with the first mood told
@@ -850,6 +851,8 @@ class TelegramFrontend:
                                             else None if isinstance(reply, ErrorReply) else aside))
             if told_to_wait(reply):
                 self.flow.answered(update_ids[index:])  # the rest said not heard
+                for unheard, _ in songs[index + 1:]:  # no answer of their own: an edit asking is answered
+                    self._note_message(unheard, NOT_ANSWERED)
                 return
             self.flow.answered(update_ids[index:index + 1])
             if not isinstance(reply, ErrorReply):

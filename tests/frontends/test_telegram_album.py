@@ -304,3 +304,21 @@ async def test_a_prompt_answered_with_an_album_of_pictures_naming_no_song_says_t
     assert [c.text for c in await replies_after(fake, mark)] == [
         NOT_A_SONG.format(what="a picture", how=ANSWER_WITH_A_SONG)]
     assert await db.journal.count(UserRef("telegram", str(ALICE))) == 0
+
+
+async def test_an_album_item_the_rate_limit_left_unheard_is_answered_when_edited_to_mood(telegram, db):
+    """The rate limit stopped the album before its last songs ('…was not heard: send those again'):
+    those got no answer, so one's caption edited to '/mood' is answered (here by the limit still
+    refusing, under it); the songs told before, and the one the refusal is under, are not again."""
+    fake, _ = telegram
+    songs = await cached_songs(fake, db, PER_USER + 3)
+    sent = await fake.user_sends_album([item for item, _, _ in songs], "/mood", chat=GROUP, user=ALICE)
+    assert len(await replies_after(fake, fake.mark())) == PER_USER + 1
+    mark = fake.mark()
+    for update in sent[:PER_USER + 1]:
+        await fake.user_edits(update, "/mood again")
+    assert await replies_after(fake, mark) == []
+    await fake.user_edits(sent[-1], "/mood")
+    reply, = await replies_after(fake, mark)
+    assert reply.params["reply_parameters"]["message_id"] == sent[-1]["message"]["message_id"]
+    assert reply.text.startswith("You're going fast")
