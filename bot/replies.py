@@ -73,9 +73,10 @@ def unnamed_upload(sender: str | None, sent_at: datetime) -> str:
 
 
 def sender_and_day(sender: str | None, sent_at: datetime) -> tuple[str, str]:
-    """The sender's name on one line ("" when not known), and the day (UTC): "5 Dec 2026"."""
+    """The sender's name on one line ("" when not known), without PLACE_MARKS (a refusal's words
+    would turn them into "group"), and the day (UTC): "5 Dec 2026"."""
     at = sent_at.astimezone(timezone.utc)
-    return " ".join((sender or "").split()), f"{at.day} {at:%b %Y}"
+    return " ".join((sender or "").translate(NO_PLACE_MARKS).split()), f"{at.day} {at:%b %Y}"
 
 
 # Progress stages reported while /mood works, in order.

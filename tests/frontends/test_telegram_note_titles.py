@@ -113,3 +113,21 @@ async def test_a_file_sent_without_a_name_is_refused_naming_whose_it_is_and_the_
     assert refusal.text == (f"{named} is not audio we can read." if kind == "document" else
                             too_long_words(named[len("The file "):], frontend.settings.max_audio_duration_s))
     assert not fake.calls_of("getFile", after=mark)
+
+
+async def test_a_name_in_a_refusal_is_shown_as_telegram_shows_it(telegram):
+    """A name may hold any character, those private ones too that a reply's words use to mark
+    where people share the bot (replies.PLACE_MARKS, 'group'): they named the file 'sent by
+    DJgroup AliceGroup', or 'Groupmix.pdf'. They are left out, as from anything else a user typed
+    (`as_typed`)."""
+    fake, _ = telegram
+    sent = media(fake, "voice", b"OggS three hours of it")
+    sent["voice"]["duration"] = 3 * 3600
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=GROUP, user=ALICE, first_name="DJ\ue000 Alice\ue001", extra=sent)
+    assert (await fake.wait_for_reply(after=mark)).text.startswith("The file sent by DJ Alice on ")
+    named = {"document": {**fake.audio_attachment(b"%PDF", kind="document", file_name="\ue001mix.pdf"),
+                          "mime_type": "application/pdf"}}
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=GROUP, user=ALICE, extra=named)
+    assert (await fake.wait_for_reply(after=mark)).text == "The file mix.pdf is not audio we can read."
