@@ -73,7 +73,8 @@ LINK_RE = re.compile(
     re.IGNORECASE,
 )
 # A path that ends in an audio or video file's name: a word of "host.tld/…/name.mp3" is a link
-# whatever its top-level domain ("evil.zzz/a.mp3"); one ending so without a slash is a file's name.
+# whatever its top-level domain ("evil.zzz/a.mp3"), unless that is capitalised as a word is
+# ("Mr.Brightside/Killers.mp3": a file's path); one ending so without a slash is a file's name.
 MEDIA_PATH_RE = re.compile(
     r"\.(?:mp3|m4a|m4b|aac|ogg|oga|opus|wav|flac|aiff?|wma|weba|webm|mp4|m4v|mov|mkv|avi|3gp|mpe?g)$", re.IGNORECASE)
 # The last labels a host written without a scheme is taken to end in: a country's (any two
@@ -133,20 +134,23 @@ def is_link(word: str) -> bool:
     match = LINK_RE.match(word)
     if not match or not match.group("bare"):
         return bool(match)
-    return is_bare_link(match.group("bare").lower(), match.group("tld").lower(), match.group("path"))
+    return is_bare_link(match.group("bare"), match.group("tld"), match.group("path"))
 
 
 def is_bare_link(host: str, tld: str, path: str | None) -> bool:
-    """Whether a word of `host` (ending in `tld`) and `path` (None: none, nor a "/"), without a
-    scheme, is a link: where its host starts "www." and has a name after it ("www.evil.zzz"), or it
-    has a path and its host ends in a top-level domain (`BARE_TLDS`) or the path in a media file's
-    name (`MEDIA_PATH_RE`). Else it is words: "Mr.Brightside/Killers", "01.Creep.mp3"."""
+    """Whether a word of `host` (ending in `tld`, both as typed) and `path` (None: none, nor a "/"),
+    without a scheme, is a link: where its host starts "www." and has a name after it
+    ("www.evil.zzz"), or it has a path and its host ends in a top-level domain (`BARE_TLDS`) or the
+    path in a media file's name (`MEDIA_PATH_RE`), its top-level domain then not capitalised as a
+    word is: "Mr.Brightside/Killers.mp3" is a file's path, named after a song ("evil.zzz/a.mp3",
+    "EVIL.ZZZ/a.mp3" are links). Else it is words: "Mr.Brightside/Killers", "01.Creep.mp3"."""
+    host, named, tld = host.lower(), tld.istitle(), tld.lower()
     if host.startswith("www.") and host.count(".") >= 2:
         return True
     if path is None:
         return False
     return (len(tld) == 2 or tld in BARE_TLDS or host_allowed(host, DEFAULT_ALLOWED)
-            or bool(MEDIA_PATH_RE.search(path)))
+            or (not named and bool(MEDIA_PATH_RE.search(path))))
 
 
 # What people put around a link in chat: <url>, (url), ||url|| (a Discord spoiler), `url` (inline

@@ -375,3 +375,22 @@ def test_a_bare_link_to_a_media_file_or_a_www_host_is_refused_by_name_whatever_i
 def test_a_song_name_with_dots_a_slash_or_a_file_ending_is_still_searched(typed):
     query = parse_query(typed)
     assert query.kind is QueryKind.TEXT and query.text == typed
+
+
+@pytest.mark.parametrize("typed", [
+    "Mr.Brightside/Killers.mp3", "The.Killers/Mr.Brightside.mp3", "01.Creep/02.Creep.flac",
+    "so good: Feat.Drake/Remix.m4a", "Pt.One/Intro.wav",
+])
+def test_a_file_s_path_named_like_a_song_is_searched_not_taken_for_a_link(typed):
+    """"Mr.Brightside/Killers.mp3" (a file's path, copied from a folder or a playlist) ends in a
+    media file's name, so was taken for a link to a host 'mr.brightside' ("I can't open links to
+    mr.brightside"), the song never searched. A top-level domain is written in one case: one
+    capitalised as a word is ("Brightside", "Killers"), so the word is a song's name."""
+    query = parse_query(typed)
+    assert query.kind is QueryKind.TEXT and query.text == typed
+
+
+@pytest.mark.parametrize("typed, host", [("Evil.zzz/a.mp3", "evil.zzz"), ("CDN.EVIL.ZZZ/Song.mp3", "cdn.evil.zzz")])
+def test_a_bare_link_to_a_media_file_typed_in_capitals_is_still_a_link(typed, host):
+    with pytest.raises(UnsupportedInputError, match=f"I can't open links to {re.escape(host)}\\. "):
+        parse_query(typed)
