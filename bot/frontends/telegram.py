@@ -498,9 +498,12 @@ class TelegramFrontend:
         # (chat, message id) -> (ANSWERED, NOT_ANSWERED or the update_id answering it, its date in
         # POSIX seconds) of the messages this run handled, for their edits (`_edit_to_answer`)
         self._messages: OrderedDict[tuple[int, int], tuple[str | int, float]] = OrderedDict()
-        # update_id of an album's first item -> the album's other items, which it answers: noted
-        # as it is (`on_settled`)
-        self._album_items: dict[int, list[Message]] = {}
+        # update_id of an album's first item -> the album (chat, media group) and its other items,
+        # which it answers: noted as it is (`on_settled`)
+        self._album_items: dict[int, tuple[tuple[int, str], list[Message]]] = {}
+        # (chat, media group) -> set once the album is collected and answered (or not): an edit of
+        # an item waits for it (`on_edited`)
+        self._albums_settled: dict[tuple[int, str], asyncio.Event] = {}
         self._forgotten_until = 0.0  # the latest date of a message dropped from `_messages`
         self.edits_from = float("inf")  # the earliest date of a message not handled whose edit is answered
 
@@ -782,6 +785,9 @@ class TelegramFrontend:
 
     async def on_album_item(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         arrived = self.usecases.privacy.arrived(caller_of(update))  # this item's moment, not the album's
+        key = (update.effective_chat.id, update.effective_message.media_group_id)
+        if key not in self._albums:  # its first item: the album is settled once this update is
+            self._albums_settled[key] = asyncio.Event()
         items = await collect_album(update, arrived, self._albums, self.album_window_s)
         if items is None:  # another item's handler collects and answers the album
             return
@@ -790,7 +796,7 @@ class TelegramFrontend:
         others = [item.effective_message for item, _ in items if item is not update]
         for message in others:
             self._note_message(message, update.update_id)
-        self._album_items[update.update_id] = others
+        self._album_items[update.update_id] = (key, others)
         await self._answer_album(items, context)
 
     async def _answer_album(self, items: list[tuple[Update, Caller]], context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -995,7 +1001,13 @@ class TelegramFrontend:
     async def on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A message edited to ask for a song's mood: a voice note or a file captioned '/mood'
         afterwards, another bot's command corrected to '/mood Creep'. Answered as if sent so, where
-        the message was not answered (`_edit_to_answer`): never a second answer to one message."""
+        the message was not answered (`_edit_to_answer`): never a second answer to one message. An
+        album's item whose album is being collected or answered is judged once it is (whether the
+        album is answered is not known before)."""
+        message = update.edited_message
+        settled = None if message is None else self._albums_settled.get((message.chat_id, message.media_group_id))
+        if settled is not None:
+            await settled.wait()
         if not self._edit_to_answer(update):
             return
         message = update.edited_message
@@ -1012,7 +1024,7 @@ class TelegramFrontend:
         (`edits_from`) and after the messages it no longer remembers; or a run killed outright was
         answering this edit. An album's item (which the edit brings alone, without its album) is
         answered by itself, where its album was not answered; not while the album is still being
-        collected, when whether it will be is not known yet."""
+        collected, when whether it will be is not known yet (`on_edited` waits for it)."""
         message = update.edited_message
         if (message is None or message.from_user is None
                 or (message.from_user.is_bot and message.sender_chat is None)
@@ -1045,14 +1057,16 @@ class TelegramFrontend:
         message = update.message or update.edited_message
         if message is None:
             return
-        answering = [m for m in (message, *self._album_items.pop(update.update_id, ()))
+        album, others = self._album_items.pop(update.update_id, (None, ()))
+        answering = [m for m in (message, *others)
                      if self._messages.get((m.chat_id, m.message_id), (None,))[0] == update.update_id]
-        if not answering:
-            return
-        noted = CallsNoted.current()
-        answered = noted is None or any(answer_method(method) for method in noted.methods)
-        for each in answering:
-            self._note_message(each, ANSWERED if answered else NOT_ANSWERED)
+        if answering:
+            noted = CallsNoted.current()
+            answered = noted is None or any(answer_method(method) for method in noted.methods)
+            for each in answering:
+                self._note_message(each, ANSWERED if answered else NOT_ANSWERED)
+        if album is not None:  # its items' edits waiting on it are judged now (`on_edited`)
+            self._albums_settled.pop(album).set()
 
     async def on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

@@ -206,6 +206,21 @@ async def test_an_album_item_edited_to_mood_while_its_album_is_answered_is_not_a
                                                                                             "song-2"]
 
 
+async def test_an_album_item_edited_to_mood_while_its_album_is_collected_is_answered_where_the_album_is_not(
+        telegram_unlimited, db):
+    """An album sent to a group without /mood, one item's caption edited to ask while the album is
+    still being collected (its items' window not over): that song's mood is told once the album
+    is known not to be answered. The edit was dropped, and nothing was ever said."""
+    fake, _ = telegram_unlimited
+    songs = await cached_songs(fake, db, 3)
+    mark = fake.mark()
+    sent = await fake.user_sends_album([item for item, _, _ in songs], chat=GROUP, user=ALICE)
+    await fake.user_edits(sent[1], "/mood")
+    reply, = await replies_after(fake, mark)
+    assert songs[1][1] in reply.text
+    assert reply.params["reply_parameters"]["message_id"] == sent[1]["message"]["message_id"]
+
+
 async def test_an_album_past_the_rate_limit_stops_there_and_says_so_once(telegram, db):
     fake, _ = telegram
     songs = await cached_songs(fake, db, PER_USER + 3)
