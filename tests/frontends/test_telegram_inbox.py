@@ -368,3 +368,22 @@ async def test_a_journal_delete_replayed_after_the_kill_deletes_no_second_entry(
         assert await until(lambda: _empty(db))
     assert answer.text.startswith("Done already: your entry dated 2026-12-03 (On the way home…) is deleted")
     assert [e.track_title for e in await db.journal.list(alice)] == ["Song 0"]
+
+
+async def test_an_album_item_s_edit_to_mood_replayed_with_its_album_after_a_kill_is_answered(usecases, db):
+    """An album sent to a group without /mood and one item's caption edited to '/mood' at once, the
+    bot killed before either was handled: the start hands them over together, the edit while the
+    album is collected again. It was dropped then; it waits for the album, and is answered."""
+    fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
+    songs = await cached_songs(fake, db, 2)
+    sent = await fake.user_sends_album([item for item, _, _ in songs], chat=-100901)
+    edit = await fake.user_edits(sent[1], "/mood")
+    fake._updates.clear()  # acknowledged by the killed run's getUpdates
+    await db.inbox.keep(SOURCE, [Arrival(u["update_id"], u, "telegram", str(DEFAULT_USER))
+                                 for u in (*sent, edit)])
+
+    async with telegram_on(fake, usecases):
+        assert await until(lambda: _empty(db))
+        reply, = await replies_after(fake, 0)
+    assert songs[1][1] in reply.text
+    assert reply.params["reply_parameters"]["message_id"] == sent[1]["message"]["message_id"]
