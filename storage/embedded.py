@@ -10,11 +10,14 @@ import logging
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+import bson
 
 from storage.models import StorageError
 
@@ -38,7 +41,17 @@ STOP_TIMEOUT_S = 10.0
 # secantusd-py's stop waits up to 2 s for its accept thread, which wakes only when a client
 # connects: while it stops, one connects every WAKE_EVERY_S.
 WAKE_EVERY_S = 0.1
+# secantusd-py at times takes a SIGTERM in and never acts on it: one that lands while its main thread
+# is still starting (after it listens, while it hands the GIL to its new accept thread) trips
+# CPython's signal flag, but that thread then sleeps for good in server.wait(), an Event with no
+# timeout, its handler unrun: of 100 stops right after a start, 10 waited STOP_TIMEOUT_S and were
+# killed. The start now waits for a ping answered (answers_ping), past that window; and as another
+# SIGTERM wakes such a server to an orderly stop, one still taking connections RESIGNAL_AFTER_S
+# after a SIGTERM is sent another. One whose stop has begun refuses them (it closes its listener
+# first) and gets none: a second SIGTERM would run its handler, and sys.exit, inside the first's.
+RESIGNAL_AFTER_S = 0.5
 POLL_INTERVAL_S = 0.05
+PING_TIMEOUT_S = 1.0
 LOG_TAIL_CHARS = 800
 # A server that dies while the bot runs is started again, on its port, after these waits (doubling).
 RESTART_DELAY_S = 0.5
@@ -47,9 +60,10 @@ IN_USE_SIGN = "already being managed by another process"  # the storage engine's
 # Linux: the server gets SIGKILL when the bot dies, even by SIGKILL (an OOM kill), instead of
 # living on as an orphan that keeps DATA_DIR locked. The launcher sets it, then becomes the server.
 # Not SIGTERM: secantusd-py's handler runs only once its main thread wakes, and that thread sleeps
-# on an Event with no timeout, so a SIGTERM the kernel handed to another of its threads was never
-# acted on (about 1 bot kill in 30 here). Nothing is lost by the hard stop: with the bot gone no
-# client is left, and the server syncs each commit (a server killed alone restarts with its data).
+# on an Event with no timeout, so a SIGTERM taken in without waking it was never acted on (about 1
+# bot kill in 30 here; RESIGNAL_AFTER_S), and with the bot gone no second one would follow. Nothing
+# is lost by the hard stop: with the bot gone no client is left, and the server syncs each commit
+# (a server killed alone restarts with its data).
 PR_SET_PDEATHSIG = 1
 DIE_WITH_PARENT = (
     "import ctypes, os, signal, sys\n"
@@ -89,6 +103,33 @@ def accepts_connections(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+OP_MSG = 2013
+WIRE_HEADER = struct.Struct("<iiii")  # messageLength, requestID, responseTo, opCode
+PING = bson.encode({"ping": 1, "$db": "admin"})
+# flagBits 0, then the body section (kind 0): the command.
+PING_MESSAGE = WIRE_HEADER.pack(WIRE_HEADER.size + 5 + len(PING), 1, 0, OP_MSG) + bytes(5) + PING
+
+
+def answers_ping(port: int, timeout: float) -> bool:
+    """A `ping` answered over the wire. A connection alone is taken as soon as secantusd-py listens,
+    before its main thread has started its accept thread, and a stop signalled then was often lost
+    (RESIGNAL_AFTER_S); an answer comes from that thread's connection, once it runs."""
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as connection:
+            connection.sendall(PING_MESSAGE)
+            reply = b""
+            while len(reply) < WIRE_HEADER.size or len(reply) < WIRE_HEADER.unpack_from(reply)[0]:
+                if not (more := connection.recv(4096)):
+                    return False
+                reply += more
+    except OSError:
+        return False
+    length, _request, responding_to, opcode = WIRE_HEADER.unpack_from(reply)
+    if opcode != OP_MSG or responding_to != 1:
+        return False
+    return bson.decode(reply[WIRE_HEADER.size + 5:length]).get("ok") == 1
 
 
 class EmbeddedServer:
@@ -192,7 +233,7 @@ class EmbeddedServer:
                 raise EmbeddedServerError(
                     f"The embedded database exited at start (code {code}); the last line of "
                     f"{self.log_path}: {last}")
-            if accepts_connections(self.port):
+            if answers_ping(self.port, max(min(PING_TIMEOUT_S, deadline - time.monotonic()), 0.01)):
                 return
             time.sleep(POLL_INTERVAL_S)
         proc, self._proc = self._proc, None
@@ -225,11 +266,13 @@ class EmbeddedServer:
 def _terminate(proc: subprocess.Popen | None, port: int | None) -> None:
     """SIGTERM, then kill if it has not exited in STOP_TIMEOUT_S. While it stops, a connection is
     made now and then: its stop waits up to 2 s for its accept thread, asleep in accept()
-    until a client connects (once the bot has closed its own, none would: every stop took 2.1 s)."""
+    until a client connects (once the bot has closed its own, none would: every stop took 2.1 s).
+    One that still accepts them RESIGNAL_AFTER_S after a SIGTERM has not acted on it: it gets another."""
     if proc is None or proc.poll() is not None:
         return
     proc.terminate()
-    deadline = time.monotonic() + STOP_TIMEOUT_S
+    signalled = time.monotonic()
+    deadline = signalled + STOP_TIMEOUT_S
     while True:
         try:
             proc.wait(timeout=min(WAKE_EVERY_S, max(deadline - time.monotonic(), 0)))
@@ -237,8 +280,13 @@ def _terminate(proc: subprocess.Popen | None, port: int | None) -> None:
         except subprocess.TimeoutExpired:
             if time.monotonic() >= deadline:
                 break
-        if port is not None:
-            accepts_connections(port)  # refused once it has stopped listening: nothing is woken then
+        # Refused once it has stopped listening: nothing is woken then, and its stop has begun.
+        serving = port is not None and accepts_connections(port)
+        if serving and time.monotonic() - signalled >= RESIGNAL_AFTER_S:
+            log.info("embedded database still serving %.1f s after a SIGTERM; sending another",
+                     time.monotonic() - signalled)
+            proc.terminate()
+            signalled = time.monotonic()
     log.warning("embedded database did not stop in %.0f s; killing it", STOP_TIMEOUT_S)
     proc.kill()
     proc.wait()

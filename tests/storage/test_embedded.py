@@ -151,3 +151,57 @@ async def test_a_server_killed_while_the_bot_runs_is_restarted_with_its_data(tmp
         restarted = server._proc
         server.stop()
     assert restarted is None or restarted.poll() is not None  # and stop still stops it
+
+
+def stop_timed(server: EmbeddedServer) -> tuple[float, int]:
+    """(seconds the stop took, the server's exit status: -9 when the stop killed it)."""
+    import time as clock
+
+    process = server._proc
+    started = clock.perf_counter()
+    server.stop()
+    return clock.perf_counter() - started, process.returncode
+
+
+def test_a_sigterm_the_server_never_acts_on_is_sent_again(tmp_path, monkeypatch):
+    """secantusd-py at times takes a stop's SIGTERM in and never acts on it (7 stops in 100 right after
+    a start): the stop waited its full STOP_TIMEOUT_S, 10 s, then killed it. One that still accepts
+    connections RESIGNAL_AFTER_S after a SIGTERM now gets another, and stops in order."""
+    from storage.embedded import RESIGNAL_AFTER_S, STOP_TIMEOUT_S
+    from tests.fakes import secantusd
+
+    secantusd.install(tmp_path / "bin", monkeypatch, deaf_to=1)
+    server = EmbeddedServer(tmp_path / "data").start()
+    took, status = stop_timed(server)
+    assert status == 0, server.log_path.read_text()  # its own stop, not the kill
+    assert secantusd.sigterms_said(server.log_path.read_text()) == 2
+    assert RESIGNAL_AFTER_S <= took < STOP_TIMEOUT_S / 4
+
+
+def test_a_server_that_has_begun_its_stop_is_not_signalled_again(tmp_path, monkeypatch):
+    """A second SIGTERM would run secantusd-py's handler (its stop, then sys.exit) inside the first's,
+    cutting its orderly stop short: one that refuses connections, its stop begun, gets no other."""
+    from storage.embedded import RESIGNAL_AFTER_S
+    from tests.fakes import secantusd
+
+    secantusd.install(tmp_path / "bin", monkeypatch, stop_s=4 * RESIGNAL_AFTER_S)
+    server = EmbeddedServer(tmp_path / "data").start()
+    took, status = stop_timed(server)
+    assert status == 0 and took >= 4 * RESIGNAL_AFTER_S
+    assert secantusd.sigterms_said(server.log_path.read_text()) == 1
+
+
+def test_a_stop_right_after_the_start_is_acted_on_at_once(tmp_path, monkeypatch):
+    """secantusd-py takes connections as soon as it listens, before its main thread has started its
+    accept thread and gone to sleep in its wait; the start took a connection for ready, and a stop
+    right after signalled it then: the SIGTERM was lost (10 stops in 100 waited 10 s and were killed,
+    and 1 more exited 1, its storage left open, its handler run before its accept thread had started).
+    The start now waits for a `ping` answered, and the stop's first SIGTERM is acted on."""
+    from storage.embedded import RESIGNAL_AFTER_S
+    from tests.fakes import secantusd
+
+    secantusd.install(tmp_path / "bin", monkeypatch, starts_s=0.3)
+    server = EmbeddedServer(tmp_path / "data").start()
+    took, status = stop_timed(server)
+    assert status == 0 and secantusd.sigterms_said(server.log_path.read_text()) == 1
+    assert took < RESIGNAL_AFTER_S
