@@ -19,6 +19,10 @@ PLACE = "\ue000"
 PLACE_AT_START = "\ue001"  # opening a sentence
 PLACE_MARKS = PLACE + PLACE_AT_START
 NO_PLACE_MARKS = dict.fromkeys(map(ord, PLACE_MARKS))  # str.translate: dropped
+# A name said back (a sender's, a file's) without those, nor the marks that set the direction of
+# what follows them (embeddings, overrides, isolates, and their ends): a name's right-to-left
+# override turned the rest of the reply's line around ("The file sent by .daer nac ew…").
+NAME_MARKS_DROPPED = dict.fromkeys(map(ord, PLACE_MARKS + "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
 @dataclass(frozen=True)
@@ -74,9 +78,10 @@ def unnamed_upload(sender: str | None, sent_at: datetime) -> str:
 
 def sender_and_day(sender: str | None, sent_at: datetime) -> tuple[str, str]:
     """The sender's name on one line ("" when not known), without PLACE_MARKS (a refusal's words
-    would turn them into "group"), and the day (UTC): "5 Dec 2026"."""
+    would turn them into "group") nor direction marks (`NAME_MARKS_DROPPED`), and the day (UTC):
+    "5 Dec 2026"."""
     at = sent_at.astimezone(timezone.utc)
-    return " ".join((sender or "").translate(NO_PLACE_MARKS).split()), f"{at.day} {at:%b %Y}"
+    return " ".join((sender or "").translate(NAME_MARKS_DROPPED).split()), f"{at.day} {at:%b %Y}"
 
 
 # Progress stages reported while /mood works, in order.

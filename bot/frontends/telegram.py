@@ -82,7 +82,7 @@ from bot.usecases.inbox import Arrival
 from bot.usecases.mood import query_left_aside, told_to_wait
 from bot.usecases.ports import DeliveryUncertain, RecipientGone
 from bot.replies import (
-    NO_PLACE_MARKS,
+    NAME_MARKS_DROPPED,
     STAGE_DOWNLOADING,
     STAGE_FINDING,
     STAGE_LISTENING,
@@ -1912,8 +1912,8 @@ def shown_name(message: Message | ExternalReplyInfo, filename: str) -> str:
     read"): its name, clipped; a file that names itself nothing (`upload_title`), whose and when,
     "sent by Alice on 5 Dec 2026", rather than a name of the bot's own ("audio", "voice.ogg")
     that the chat never showed."""
-    if nameless_kind(message) is None:  # without PLACE_MARKS, which a refusal's words turn into "group"
-        return clip(filename.translate(NO_PLACE_MARKS), MAX_SHOWN_NAME)
+    if nameless_kind(message) is None:  # without the marks a refusal's words read otherwise
+        return clip(filename.translate(NAME_MARKS_DROPPED), MAX_SHOWN_NAME)
     return unnamed_upload(*sent_by(message))
 
 

@@ -131,3 +131,21 @@ async def test_a_name_in_a_refusal_is_shown_as_telegram_shows_it(telegram):
     mark = fake.mark()
     await fake.user_sends("/mood", chat=GROUP, user=ALICE, extra=named)
     assert (await fake.wait_for_reply(after=mark)).text == "The file mix.pdf is not audio we can read."
+
+
+async def test_a_name_s_direction_marks_do_not_turn_the_refusal_around(telegram):
+    """A right-to-left override (U+202E) in a sender's name, or a file's ("mix\\u202e3pm.exe"),
+    reversed the rest of the refusal's line as shown ('The file sent by .daer nac ew oidua ton si…');
+    such marks (overrides, embeddings, isolates) are left out of the name, as a song's name typed
+    loses them (query.clean_text). Right-to-left letters themselves stay."""
+    fake, _ = telegram
+    sent = media(fake, "voice", b"OggS three hours of it")
+    sent["voice"]["duration"] = 3 * 3600
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=GROUP, user=ALICE, first_name="\u202eAlice \u2067سارا\u2069", extra=sent)
+    assert (await fake.wait_for_reply(after=mark)).text.startswith("The file sent by Alice سارا on ")
+    named = {"document": {**fake.audio_attachment(b"%PDF", kind="document", file_name="mix\u202e3pm.pdf"),
+                          "mime_type": "application/pdf"}}
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=GROUP, user=ALICE, extra=named)
+    assert (await fake.wait_for_reply(after=mark)).text == "The file mix3pm.pdf is not audio we can read."
