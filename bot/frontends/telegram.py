@@ -498,11 +498,12 @@ class TelegramFrontend:
         # (chat, message id) -> (ANSWERED, NOT_ANSWERED or the update_id answering it, its date in
         # POSIX seconds) of the messages this run handled, for their edits (`_edit_to_answer`)
         self._messages: OrderedDict[tuple[int, int], tuple[str | int, float]] = OrderedDict()
-        # update_id of an album's first item -> the album (chat, media group) and its other items,
-        # which it answers: noted as it is (`on_settled`)
-        self._album_items: dict[int, tuple[tuple[int, str], list[Message]]] = {}
-        # (chat, media group) -> set once the album is collected and answered (or not): an edit of
-        # an item waits for it (`on_edited`)
+        # update_id of an album's first item -> the album (chat, media group), the event set once
+        # it is settled, and its other items, which it answers: noted as it is (`on_settled`)
+        self._album_items: dict[int, tuple[tuple[int, str], asyncio.Event, list[Message]]] = {}
+        # (chat, media group) -> the event set once its latest collection is answered (or not): an
+        # edit of an item waits for it (`on_edited`). An item late past its album's window is
+        # collected by itself, maybe while the album is still answered: the later replaces it.
         self._albums_settled: dict[tuple[int, str], asyncio.Event] = {}
         self._forgotten_until = 0.0  # the latest date of a message dropped from `_messages`
         self.edits_from = float("inf")  # the earliest date of a message not handled whose edit is answered
@@ -787,7 +788,7 @@ class TelegramFrontend:
         arrived = self.usecases.privacy.arrived(caller_of(update))  # this item's moment, not the album's
         key = (update.effective_chat.id, update.effective_message.media_group_id)
         if key not in self._albums:  # its first item: the album is settled once this update is
-            self._albums_settled[key] = asyncio.Event()
+            self._albums_settled[key] = settled = asyncio.Event()
         items = await collect_album(update, arrived, self._albums, self.album_window_s)
         if items is None:  # another item's handler collects and answers the album
             return
@@ -796,7 +797,7 @@ class TelegramFrontend:
         others = [item.effective_message for item, _ in items if item is not update]
         for message in others:
             self._note_message(message, update.update_id)
-        self._album_items[update.update_id] = (key, others)
+        self._album_items[update.update_id] = (key, settled, others)
         await self._answer_album(items, context)
 
     async def _answer_album(self, items: list[tuple[Update, Caller]], context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -1005,8 +1006,8 @@ class TelegramFrontend:
         album's item whose album is being collected or answered is judged once it is (whether the
         album is answered is not known before)."""
         message = update.edited_message
-        settled = None if message is None else self._albums_settled.get((message.chat_id, message.media_group_id))
-        if settled is not None:
+        album = None if message is None else (message.chat_id, message.media_group_id)
+        while (settled := self._albums_settled.get(album)) is not None:  # each one set is dropped
             await settled.wait()
         if not self._edit_to_answer(update):
             return
@@ -1057,7 +1058,7 @@ class TelegramFrontend:
         message = update.message or update.edited_message
         if message is None:
             return
-        album, others = self._album_items.pop(update.update_id, (None, ()))
+        album, settled, others = self._album_items.pop(update.update_id, (None, None, ()))
         answering = [m for m in (message, *others)
                      if self._messages.get((m.chat_id, m.message_id), (None,))[0] == update.update_id]
         if answering:
@@ -1065,8 +1066,10 @@ class TelegramFrontend:
             answered = noted is None or any(answer_method(method) for method in noted.methods)
             for each in answering:
                 self._note_message(each, ANSWERED if answered else NOT_ANSWERED)
-        if album is not None:  # its items' edits waiting on it are judged now (`on_edited`)
-            self._albums_settled.pop(album).set()
+        if settled is not None:  # its items' edits waiting on it are judged now (`on_edited`)
+            if self._albums_settled.get(album) is settled:  # not a late item's collection since
+                del self._albums_settled[album]
+            settled.set()
 
     async def on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

@@ -221,6 +221,26 @@ async def test_an_album_item_edited_to_mood_while_its_album_is_collected_is_answ
     assert reply.params["reply_parameters"]["message_id"] == sent[1]["message"]["message_id"]
 
 
+async def test_an_album_item_arriving_while_the_album_is_answered_leaves_its_edits_answered(telegram_unlimited, db):
+    """An item late past its album's window (a slow upload) is collected by itself, while the
+    album captioned /mood waits on its first song's download: each is settled on its own, and the
+    late one's caption edited to '/mood' is answered once both are, with no apology."""
+    fake, _ = telegram_unlimited
+    songs = await cached_songs(fake, db, 2)
+    fake.delay_next("getFile", DELAY_S)
+    mark = fake.mark()
+    group = {"media_group_id": "late-one"}
+    await fake.user_sends("/mood", **songs[0][0], chat=GROUP, user=ALICE, extra=group)
+    await asyncio.sleep(3 * WINDOW_S)  # the album collected, its song being downloaded
+    late = await fake.user_sends(None, **songs[1][0], chat=GROUP, user=ALICE, extra=group)
+    await asyncio.sleep(3 * WINDOW_S)  # the late item collected, not answered: nobody asked
+    await fake.user_edits(late, "/mood")
+    await asyncio.sleep(DELAY_S + QUIET_S)
+    told = moods_after(fake, mark)
+    assert sorted(title for call in told for _, title, _ in songs if title in call.text) == ["song-0", "song-1"]
+    assert not [reply for reply in await replies_after(fake, mark) if "went wrong" in reply.text]
+
+
 async def test_an_album_past_the_rate_limit_stops_there_and_says_so_once(telegram, db):
     fake, _ = telegram
     songs = await cached_songs(fake, db, PER_USER + 3)
