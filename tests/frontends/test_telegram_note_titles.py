@@ -115,22 +115,29 @@ async def test_a_file_sent_without_a_name_is_refused_naming_whose_it_is_and_the_
     assert not fake.calls_of("getFile", after=mark)
 
 
+async def refusals_naming(fake, first_name: str, file_name: str) -> tuple[str, str]:
+    """The refusals of a three-hour voice note sent by `first_name` and of a PDF named `file_name`."""
+    sent = media(fake, "voice", b"OggS three hours of it")
+    sent["voice"]["duration"] = 3 * 3600
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=GROUP, user=ALICE, first_name=first_name, extra=sent)
+    voice = (await fake.wait_for_reply(after=mark)).text
+    named = {"document": {**fake.audio_attachment(b"%PDF", kind="document", file_name=file_name),
+                          "mime_type": "application/pdf"}}
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=GROUP, user=ALICE, extra=named)
+    return voice, (await fake.wait_for_reply(after=mark)).text
+
+
 async def test_a_name_in_a_refusal_is_shown_as_telegram_shows_it(telegram):
     """A name may hold any character, those private ones too that a reply's words use to mark
     where people share the bot (replies.PLACE_MARKS, 'group'): they named the file 'sent by
     DJgroup AliceGroup', or 'Groupmix.pdf'. They are left out, as from anything else a user typed
     (`as_typed`)."""
     fake, _ = telegram
-    sent = media(fake, "voice", b"OggS three hours of it")
-    sent["voice"]["duration"] = 3 * 3600
-    mark = fake.mark()
-    await fake.user_sends("/mood", chat=GROUP, user=ALICE, first_name="DJ\ue000 Alice\ue001", extra=sent)
-    assert (await fake.wait_for_reply(after=mark)).text.startswith("The file sent by DJ Alice on ")
-    named = {"document": {**fake.audio_attachment(b"%PDF", kind="document", file_name="\ue001mix.pdf"),
-                          "mime_type": "application/pdf"}}
-    mark = fake.mark()
-    await fake.user_sends("/mood", chat=GROUP, user=ALICE, extra=named)
-    assert (await fake.wait_for_reply(after=mark)).text == "The file mix.pdf is not audio we can read."
+    voice, document = await refusals_naming(fake, "DJ\ue000 Alice\ue001", "\ue001mix.pdf")
+    assert voice.startswith("The file sent by DJ Alice on ")
+    assert document == "The file mix.pdf is not audio we can read."
 
 
 async def test_a_name_s_direction_marks_do_not_turn_the_refusal_around(telegram):
@@ -139,13 +146,6 @@ async def test_a_name_s_direction_marks_do_not_turn_the_refusal_around(telegram)
     such marks (overrides, embeddings, isolates) are left out of the name, as a song's name typed
     loses them (query.clean_text). Right-to-left letters themselves stay."""
     fake, _ = telegram
-    sent = media(fake, "voice", b"OggS three hours of it")
-    sent["voice"]["duration"] = 3 * 3600
-    mark = fake.mark()
-    await fake.user_sends("/mood", chat=GROUP, user=ALICE, first_name="\u202eAlice \u2067سارا\u2069", extra=sent)
-    assert (await fake.wait_for_reply(after=mark)).text.startswith("The file sent by Alice سارا on ")
-    named = {"document": {**fake.audio_attachment(b"%PDF", kind="document", file_name="mix\u202e3pm.pdf"),
-                          "mime_type": "application/pdf"}}
-    mark = fake.mark()
-    await fake.user_sends("/mood", chat=GROUP, user=ALICE, extra=named)
-    assert (await fake.wait_for_reply(after=mark)).text == "The file mix3pm.pdf is not audio we can read."
+    voice, document = await refusals_naming(fake, "\u202eAlice \u2067سارا\u2069", "mix\u202e3pm.pdf")
+    assert voice.startswith("The file sent by Alice سارا on ")
+    assert document == "The file mix3pm.pdf is not audio we can read."
