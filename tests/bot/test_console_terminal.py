@@ -184,6 +184,12 @@ class Terminal:
     def type(self, keys: str) -> None:
         os.write(self.master, keys.encode())
 
+    def quit(self) -> None:
+        """/quit typed: the bot says goodbye and exits 0."""
+        self.type("/quit\r")
+        self.read_until("Bye!")
+        assert self.proc.wait(60) == 0
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)  # let it stop its embedded database
@@ -215,9 +221,7 @@ def test_in_a_terminal_the_up_arrow_runs_the_last_command_again(tmp_path):
         terminal.read_until(FORGET_QUESTION, count=2, timeout=20)
         terminal.type("n\r")
         terminal.read_until("Nothing was deleted.", count=2)
-        terminal.type("/quit\r")
-        terminal.read_until("Bye!")
-        assert terminal.proc.wait(60) == 0
+        terminal.quit()
     finally:
         terminal.close()
     assert moodbot_processes(str(data_dir)) == []
@@ -332,9 +336,7 @@ def test_a_line_typed_while_a_command_runs_is_shown_once_after_the_next_prompt(t
         before_help = screen[:screen.index(HELP_INTRO)]  # the song's mood, and the line typed ahead
         assert before_help.count("/help") == 1, before_help
         assert rows(before_help)[-2] == f"{PROMPT_MARK}/help", before_help
-        terminal.type("/quit\r")
-        terminal.read_until("Bye!")
-        assert terminal.proc.wait(60) == 0
+        terminal.quit()
         assert termios.tcgetattr(terminal.master) == before  # echoing again, for the shell
     finally:
         terminal.close()
@@ -352,9 +354,7 @@ def test_a_python_without_readline_runs_the_console_in_a_terminal_all_the_same(t
         terminal.read_until(PROMPT_MARK, timeout=60)
         terminal.type("/help\r")
         terminal.read_until(f"{HELP_LINE}\r\n{PROMPT_MARK}", timeout=20)
-        terminal.type("/quit\r")
-        terminal.read_until("Bye!")
-        assert terminal.proc.wait(60) == 0
+        terminal.quit()
         assert "could not start" not in terminal.screen()
     finally:
         terminal.close()
@@ -387,9 +387,7 @@ def test_commands_pasted_together_run_one_after_the_other(tmp_path):
                        for row in rows(terminal.screen())), terminal.screen()
         terminal.type(UP + "\r")
         terminal.read_until("Your journal (1 of 1)", count=2, timeout=20)
-        terminal.type("/quit\r")
-        terminal.read_until("Bye!")
-        assert terminal.proc.wait(60) == 0
+        terminal.quit()
     finally:
         terminal.close()
     assert moodbot_processes(str(data_dir)) == []
