@@ -339,17 +339,24 @@ async def test_an_empty_journal_with_prompts_on_says_when_the_next_one_comes(db,
     assert (await journal.list(ALICE_DM)).prompt_at is None
 
 
+async def prompted_in_outage(outage, counting, message_id: str | None):
+    """Alice's journal on, a prompt made and (with `message_id`) delivered as that message, then
+    the database down: the journal use case, over the outbox, and the prompt."""
+    journal = JournalUseCase(outage.db, MoodUseCase(outage.db, counting, fetcher=None), writer=outage.writer)
+    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    prompt = await journal.make_prompt(await outage.db.users.get(ALICE_REF))
+    if message_id is not None:
+        await journal.prompt_delivered(prompt.prompt_id, message_id)
+    outage.down()
+    return journal, prompt
+
+
 async def test_with_the_database_down_an_answer_is_kept_and_appears_later(counting, classifier, clip_paths, outage):
     import asyncio
     import time as time_module
 
-    db, writer = outage.db, outage.writer
-    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), writer=writer)
-    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
-    prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
-    await journal.prompt_delivered(prompt.prompt_id, "901")
-
-    outage.down()  # the database goes down before the user answers
+    writer = outage.writer
+    journal, prompt = await prompted_in_outage(outage, counting, "901")  # the database goes down before the user answers
     saved = await journal.answer(ALICE_DM, "still here", attachment(clip_paths[0]), prompt_message_id="901")
 
     assert isinstance(saved, JournalSavedReply) and saved.queued is True
@@ -387,11 +394,7 @@ async def test_a_second_answer_after_the_outage_does_not_replace_the_one_still_i
     from storage.models import StorageError
 
     db, writer = outage.db, outage.writer
-    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), writer=writer)
-    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
-    prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
-    await journal.prompt_delivered(prompt.prompt_id, "903")
-    outage.down()
+    journal, prompt = await prompted_in_outage(outage, counting, "903")
     first = await journal.answer(ALICE_DM, "the one I meant", attachment(clip_paths[0]))
     assert isinstance(first, JournalSavedReply) and first.queued
 
@@ -422,12 +425,8 @@ async def test_two_answers_at_once_in_an_outage_keep_one_and_tell_the_other_so(c
     prompt already has its song."""
     import asyncio
 
-    db, writer = outage.db, outage.writer
-    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), writer=writer)
-    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
-    prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
-    await journal.prompt_delivered(prompt.prompt_id, "904")
-    outage.down()
+    writer = outage.writer
+    journal, prompt = await prompted_in_outage(outage, counting, "904")
 
     replies = await asyncio.gather(*(journal.answer(ALICE_DM, note, attachment(clip), prompt_message_id="904")
                                      for note, clip in (("this one", clip_paths[0]), ("no, this", clip_paths[1]))))
@@ -448,11 +447,8 @@ async def test_a_prompt_whose_message_id_was_not_saved_is_still_answered_by_a_re
 
     from storage.models import StorageError
 
-    db, writer = outage.db, outage.writer
-    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), writer=writer)
-    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
-    prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
-    outage.down()
+    db = outage.db
+    journal, prompt = await prompted_in_outage(outage, counting, None)
     with pytest.raises(StorageError):
         await journal.prompt_delivered(prompt.prompt_id, "905")  # the scheduler logs it and goes on
     outage.up()

@@ -12,11 +12,9 @@ from datetime import date, datetime, timedelta, timezone
 
 from bot.frontends import render
 from bot.replies import JournalSavedReply
-from bot.usecases.journal import JournalUseCase
-from bot.usecases.mood import MoodUseCase
 from storage.models import StorageError, UserRef
 from tests.bot.conftest import ALICE_DM, attachment
-from tests.bot.test_journal import Clock, journal_usecase
+from tests.bot.test_journal import Clock, journal_usecase, prompted_in_outage
 
 ALICE_REF = UserRef("telegram", "1001")
 
@@ -73,11 +71,7 @@ async def test_a_message_queued_in_an_outage_and_handed_over_again_is_told_it_is
     """Killed with the entry in the outbox and the database still down at the restart: the same
     message is told its entry is safe, as the first time, not that the prompt has its song."""
     db, writer = outage.db, outage.writer
-    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), writer=writer)
-    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
-    prompt = await journal.make_prompt(await db.users.get(ALICE_REF))
-    await journal.prompt_delivered(prompt.prompt_id, "902")
-    outage.down()
+    journal, prompt = await prompted_in_outage(outage, counting, "902")
     first = await journal.answer(ALICE_DM, "still here", attachment(clip_paths[0]), prompt_message_id="902",
                                  message_id="78")
     assert isinstance(first, JournalSavedReply) and first.queued
