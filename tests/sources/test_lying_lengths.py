@@ -148,6 +148,12 @@ def flac_with_length(data: bytes, scale: float) -> bytes:
     return data[:at + 10] + struct.pack(">Q", packed) + data[at + 18:]
 
 
+def lying_pair(root, names: tuple[str, str], data: bytes, lie) -> None:
+    """`data` rewritten by `lie` with a factor of 3 (the first name) and of 0.3 (the second)."""
+    for name, factor in zip(names, (3, 0.3)):
+        (root / name).write_bytes(lie(data, factor))
+
+
 @pytest.fixture(scope="module")
 def served(audio_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("lying")
@@ -156,25 +162,20 @@ def served(audio_root, tmp_path_factory):
     (root / "short.flac").write_bytes(flac_with_length((root / "song.flac").read_bytes(), 0.3))
     (root / "long.ogg").write_bytes(ogg_with_length((audio_root / "long.ogg").read_bytes(), 3))
     (root / "long.flac").write_bytes(flac_with_length((root / "song.flac").read_bytes(), 3))
-    (root / "slow.ogg").write_bytes(ogg_with_granules((audio_root / "long.ogg").read_bytes(), 3))
-    (root / "fast.ogg").write_bytes(ogg_with_granules((audio_root / "long.ogg").read_bytes(), 0.3))
+    long_ogg, long_m4a = (audio_root / "long.ogg").read_bytes(), (audio_root / "long.m4a").read_bytes()
+    lying_pair(root, ("slow.ogg", "fast.ogg"), long_ogg, ogg_with_granules)
     ffmpeg("-i", str(audio_root / "long.ogg"), "-c:a", "libvorbis", "-q:a", "3", str(root / "vorbis.ogg"))
-    (root / "slow_vorbis.ogg").write_bytes(ogg_with_granules((root / "vorbis.ogg").read_bytes(), 3))
-    (root / "fast_vorbis.ogg").write_bytes(ogg_with_granules((root / "vorbis.ogg").read_bytes(), 0.3))
-    (root / "slow.m4a").write_bytes(mp4_with_timescale((audio_root / "long.m4a").read_bytes(), 0.3))
-    (root / "fast.m4a").write_bytes(mp4_with_timescale((audio_root / "long.m4a").read_bytes(), 3))
+    lying_pair(root, ("slow_vorbis.ogg", "fast_vorbis.ogg"), (root / "vorbis.ogg").read_bytes(), ogg_with_granules)
+    lying_pair(root, ("fast.m4a", "slow.m4a"), long_m4a, mp4_with_timescale)
     for kind in ("fragments", "fragments_sidx"):
         ffmpeg("-i", str(audio_root / "long.m4a"), *VARIANTS[kind], str(root / f"{kind}.m4a"))
         fragmented = (root / f"{kind}.m4a").read_bytes()
-        (root / f"slow_{kind}.m4a").write_bytes(mp4_with_timescale(fragmented, 0.3))
-        (root / f"fast_{kind}.m4a").write_bytes(mp4_with_timescale(fragmented, 3))
-        (root / f"late_{kind}.m4a").write_bytes(mp4_with_decode_times(fragmented, 3))
-        (root / f"early_{kind}.m4a").write_bytes(mp4_with_decode_times(fragmented, 0.3))
-    (root / "slow.webm").write_bytes(webm_with_timestamp_scale((audio_root / "long.webm").read_bytes(), 3))
-    (root / "fast.webm").write_bytes(webm_with_timestamp_scale((audio_root / "long.webm").read_bytes(), 0.3))
+        lying_pair(root, (f"fast_{kind}.m4a", f"slow_{kind}.m4a"), fragmented, mp4_with_timescale)
+        lying_pair(root, (f"late_{kind}.m4a", f"early_{kind}.m4a"), fragmented, mp4_with_decode_times)
+    lying_pair(root, ("slow.webm", "fast.webm"), (audio_root / "long.webm").read_bytes(), webm_with_timestamp_scale)
     ffmpeg("-i", str(audio_root / "long.ogg"), "-c:a", "libvorbis", "-q:a", "3", str(root / "vorbis.webm"))
-    (root / "slow_vorbis.webm").write_bytes(webm_with_timestamp_scale((root / "vorbis.webm").read_bytes(), 3))
-    (root / "fast_vorbis.webm").write_bytes(webm_with_timestamp_scale((root / "vorbis.webm").read_bytes(), 0.3))
+    lying_pair(root, ("slow_vorbis.webm", "fast_vorbis.webm"), (root / "vorbis.webm").read_bytes(),
+               webm_with_timestamp_scale)
     (root / "misindexed.m4a").write_bytes(mp4_with_sidx_timescale((root / "fragments_sidx.m4a").read_bytes(), 0.3))
     return root
 
