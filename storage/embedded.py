@@ -237,7 +237,7 @@ class EmbeddedServer:
                 return
             time.sleep(POLL_INTERVAL_S)
         proc, self._proc = self._proc, None
-        _terminate(proc, self.port)
+        terminate(proc, self.port)
         raise EmbeddedServerError("The embedded database did not start in time.")
 
     def _log_tail(self) -> str:
@@ -254,7 +254,7 @@ class EmbeddedServer:
         self._stopping = True
         with self._restarting:
             proc, self._proc = self._proc, None
-        _terminate(proc, self.port)
+        terminate(proc, self.port)
 
     def __enter__(self) -> "EmbeddedServer":
         return self.start()
@@ -263,7 +263,7 @@ class EmbeddedServer:
         self.stop()
 
 
-def _terminate(proc: subprocess.Popen | None, port: int | None) -> None:
+def terminate(proc: subprocess.Popen | None, port: int | None) -> None:
     """SIGTERM, then kill if it has not exited in STOP_TIMEOUT_S. While it stops, a connection is
     made now and then: its stop waits up to 2 s for its accept thread, asleep in accept()
     until a client connects (once the bot has closed its own, none would: every stop took 2.1 s).

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote_plus
 
-from storage.embedded import DIE_WITH_PARENT
+from storage.embedded import DIE_WITH_PARENT, answers_ping, terminate
 
 
 def free_port() -> int:
@@ -73,10 +73,8 @@ class DBServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"secantusd-py exited with {self.proc.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    pass
-            except OSError:
+            # Answered, not merely connected: a stop signalled before then could be lost (storage/embedded.py).
+            if not answers_ping(self.port, timeout=0.2):
                 time.sleep(0.05)
                 continue
             if self.password is not None:
@@ -88,11 +86,8 @@ class DBServer:
     def stop(self, kill: bool = False) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            (self.proc.kill if kill else self.proc.terminate)()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if kill and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        terminate(self.proc, self.port)  # as the bot stops its own: a SIGTERM lost is sent again
         self.proc = None
