@@ -796,15 +796,15 @@ class JournalUseCase:
     async def awaiting_answers(self, platform: str, limit: int) -> list[SentPrompt]:
         """Each user's newest prompt on `platform` from the last ANSWER_DAYS, if still open: whom an
         answer may have come from while the bot could not hear it (a Discord DM sent while it was
-        offline, which Discord does not replay). Newest first, at most `limit`; none with the
-        database down (logged)."""
+        offline, which Discord does not replay). Newest first, at most `limit`. With the database
+        down, those held in memory (logged): an answer to one of them is queued in the outbox."""
         since = self.now() - timedelta(days=ANSWER_DAYS)
         try:
             open_ = await self.db.prompts.open_since(since, OPEN_PROMPTS_MAX)
             answered = await self.db.prompts.answered_since(since, OPEN_PROMPTS_MAX)
         except StorageError as error:
-            log.warning("journal.awaiting_not_read", extra={"platform": platform, "reason": str(error)})
-            return []
+            log.warning("journal.awaiting_from_memory", extra={"platform": platform, "reason": str(error)})
+            open_, answered = self._memory_since(platform, since), []
         latest: dict[UserRef, SentPrompt] = {}
         for p in open_ + answered:
             if p.user.platform == platform and (p.user not in latest or p.sent_at > latest[p.user].sent_at):
@@ -812,6 +812,15 @@ class JournalUseCase:
         waiting = sorted((p for p in latest.values() if p.answered_at is None and p.chat_id is not None),
                          key=lambda p: p.sent_at, reverse=True)
         return waiting[:limit]
+
+    def _memory_since(self, platform: str, since: datetime) -> list[SentPrompt]:
+        """The prompts on `platform` held in memory, sent at or after `since`, as the database
+        keeps them (answered or not), but those of a user who ran /forget since."""
+        return [SentPrompt(p.ref, p.prompt_id, p.phrase, p.local_date, p.sent_at, p.chat_id, p.message_id,
+                           answered_at=p.sent_at if p.answered else None)
+                for p in self._open.values()
+                if p.ref.platform == platform and p.sent_at >= since
+                and p.erasures == self.db.privacy.erasures(p.ref)]
 
     def timezones(self, prefix: str, limit: int = 25) -> list[str]:
         """IANA names for autocomplete: names starting with the text first, then any containing it."""

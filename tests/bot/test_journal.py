@@ -887,3 +887,17 @@ def test_every_abbreviation_and_old_name_names_a_zone_of_a_place_with_the_same_c
         for month in range(1, 13):
             at = datetime(2026, month, 15, 12, tzinfo=timezone.utc)
             assert at.astimezone(ZoneInfo(name)).utcoffset() == at.astimezone(ZoneInfo(zone)).utcoffset(), name
+
+
+async def test_prompts_awaiting_an_answer_are_those_held_in_memory_while_the_database_is_down(
+        counting, clip_paths, outage):
+    """Whom an answer may have come from unheard (a Discord DM while the bot was offline, read back
+    at a new session): with the database down, the prompts held in memory, so that an answer to
+    one is still queued in the outbox; none once it has its song."""
+    journal, prompt = await prompted_in_outage(outage, counting, "906")
+    awaiting = await journal.awaiting_answers(ALICE_REF.platform, 10)
+    assert [(p.prompt_id, p.message_id, p.chat_id) for p in awaiting] == [(prompt.prompt_id, "906", ALICE_DM.chat_id)]
+    assert await journal.awaiting_answers("discord", 10) == []  # Alice's is a Telegram prompt
+    saved = await journal.answer(ALICE_DM, "still here", attachment(clip_paths[0]), prompt_message_id="906")
+    assert isinstance(saved, JournalSavedReply) and saved.queued
+    assert await journal.awaiting_answers(ALICE_REF.platform, 10) == []
