@@ -9,16 +9,19 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 import discord
+import pytest
 
 from bot.frontends import render
 from bot.frontends.discord.journal import typed_command_hint
+from bot.frontends.discord import missed
 from bot.frontends.discord.missed import unanswered
 from bot.replies import STAGE_FINDING, Caller
 from bot.usecases.journal import FORGOTTEN_MEANWHILE
 from storage.models import UserRef
 from tests.frontends.test_discord import ALICE, BOB, VIDEO, cache_video, open_a_prompt
 from tests.frontends.test_discord_forget_races import STAGES, TITLE, cached_file
-from tests.frontends.test_discord_kept import _dm_reply
+from tests.frontends.test_discord_kept import _dm_reply, _empty
+from tests.frontends.test_discord_start_stop import logged
 from tests.frontends.test_telegram_inbox import until
 
 ALICES = UserRef("discord", str(ALICE))
@@ -291,3 +294,45 @@ def test_a_dm_older_than_a_prompt_may_be_answered_is_not_read_back():
     history = [said(2, prompt, bot=True), said(9, "Creep"), said(10, prompt, bot=True)]
     assert unanswered(history, bot_id=1, since=now - timedelta(days=7)) == []
     assert len(unanswered(history, bot_id=1, since=now - timedelta(days=11))) == 1
+
+
+# What keeps one user's DMs from being read back: a message discord.py cannot parse (an attachment
+# without its size, file name and address, as no Discord it knows sends), a channel Discord refuses
+# (403 50001: no access, 404 10003: unknown channel), a connection cut off, a channel not answered.
+TROUBLES = {"a DM discord.py cannot read": "KeyError", "403": "403 50001", "404": "404 10003",
+            "cut off": "ServerDisconnectedError", "not answered": "TimeoutError"}
+
+
+@pytest.mark.parametrize("trouble", TROUBLES)
+async def test_a_dm_or_a_channel_that_cannot_be_read_back_leaves_the_other_users_answered(
+        scheduled, db, restart, caplog, monkeypatch, trouble):
+    """Bob's channel is read first (his prompt is newer): what fails there is logged, with why,
+    and Alice's DM is answered all the same; so is Bob's other DM, after the one unread."""
+    fake, _ = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    await open_a_prompt(fake, user=BOB)
+    caplog.set_level(logging.INFO, logger="bot.frontends.discord")
+    monkeypatch.setattr(missed, "CHANNEL_S", 1.0)
+    held = asyncio.Event()
+    if trouble == "a DM discord.py cannot read":
+        fake.user_dms_while_away("", user=BOB, attachments=[{"id": str(fake.snowflake())}])
+    elif trouble == "cut off":
+        fake.drop_next("channel_history", 2)  # aiohttp sends a GET cut off on a used connection again
+    elif trouble == "not answered":
+        held = fake.hold_next("channel_history")  # not until the test's end
+    else:
+        status, code = map(int, TROUBLES[trouble].split())
+        fake.fail_next("channel_history", 1, status=status, code=code, message="refused")
+    fake.user_dms_while_away(f"{VIDEO} at work", user=BOB)
+    fake.user_dms_while_away(f"{VIDEO} on the bus")
+    mark = fake.mark()
+    await restart()
+    assert await songs_told(fake, ALICE, mark), "Alice's DM was never answered"
+    held.set()
+    record = await logged(caplog, "discord.dm_not_read_back" if trouble == "a DM discord.py cannot read"
+                          else "discord.dms_not_read_back")
+    assert record.user == str(BOB) and TROUBLES[trouble] in record.reason
+    if trouble == "a DM discord.py cannot read":
+        assert await songs_told(fake, BOB, mark), "Bob's readable DM was never answered"
+        assert await until(lambda: _empty(db)), "the DM discord.py cannot read is kept for the next start"

@@ -178,7 +178,14 @@ class MoodBot(commands.AutoShardedBot):
                 return
             if self.kept is not None:
                 self.kept.dm_arrived(data)
-        self._parse_message(data)
+        try:
+            self._parse_message(data)
+        except Exception:
+            # discord.py cannot read it (a field missing, or shaped as it does not know): not kept
+            # for a restart, which could not read it either; the caller logs it.
+            if self.kept is not None and is_users_dm(data):
+                self.kept.finished(int(data["id"]))
+            raise
 
     def _claim_then_parse(self, data: dict) -> None:
         """A DM the inbox hands over again (kept already)."""

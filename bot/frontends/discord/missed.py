@@ -19,6 +19,12 @@ DM sent while its channel was being read, or a DM the inbox handed over again af
 round. Users with an answered prompt are not read (their DM would be told "already answered");
 at most `USERS` channels per session start, newest prompts first, two REST calls each (the DM
 channel, its messages), which discord.py spaces out under Discord's rate limits.
+
+Each user's channel, and each DM in it, is read back on its own: a channel Discord refuses (403,
+404, a 5xx after discord.py's retries), a connection lost, a channel not read within `CHANNEL_S`,
+or a message discord.py cannot parse (a field missing, or one shaped as it does not know) is
+logged with why (`discord.dms_not_read_back`, `discord.dm_not_read_back`) and skipped; the other
+DMs and users are answered. A DM that cannot be parsed is not kept for the next start either.
 """
 from __future__ import annotations
 
@@ -41,6 +47,9 @@ log = logging.getLogger(__name__)
 
 USERS = 200  # DM channels read back per session start
 DEPTH = 20  # messages read back per channel: a user answers a prompt with one or two
+# The most one channel's reading back (its two REST calls, rate limits waited out) may take: past
+# it, that user's DMs are left, and the next user's channel read (aiohttp alone waits 5 minutes).
+CHANNEL_S = 30.0
 CLAIMS = 10_000  # DMs remembered as handled in this process (the newest)
 # What a status message shows until the answer is put in it (`MessageProgress`): one still showing
 # it is no reply, but the sign of a run killed outright while it answered (the DM not kept yet).
@@ -77,31 +86,70 @@ class MissedDMs:
     async def catch_up(self, bot: discord.Client, prompts: Sequence[SentPrompt],
                        hand_over: Callable[[dict[str, Any]], None]) -> int:
         """Read back the DM channel of each prompt's user; hand each DM left unanswered there to
-        `hand_over` (the gateway's MESSAGE_CREATE parser), oldest first. How many were."""
+        `hand_over` (the gateway's MESSAGE_CREATE parser), oldest first. How many were. Each
+        user's channel, and each DM, on its own: one that fails is logged, with why, and skipped."""
         handed = 0
         for prompt in prompts:
             if bot.is_closed() or getattr(bot, "stopping", False):
                 break
+            user = prompt.user.user_id
             try:
-                channel = await bot.create_dm(discord.Object(id=int(prompt.chat_id)))
-                history = await bot.http.logs_from(channel.id, DEPTH)
-            except (discord.HTTPException, *NETWORK_ERRORS) as error:
+                history = await asyncio.wait_for(self._history(bot, int(prompt.chat_id)), CHANNEL_S)
+            except (discord.HTTPException, *NETWORK_ERRORS) as error:  # TimeoutError: CHANNEL_S passed
                 reason = f"{error.status} {error.code}" if isinstance(error, discord.HTTPException) else type(error).__name__
-                log.info("discord.dms_not_read_back", extra={"user": prompt.user.user_id, "reason": reason})
+                log.info("discord.dms_not_read_back", extra={"user": user, "reason": reason})
                 continue
-            missed = unanswered(history, bot_id=bot.user.id if bot.user else None,
-                                since=discord.utils.utcnow() - timedelta(days=ANSWER_DAYS))
+            history = _readable(history, user)
+            try:
+                missed = unanswered(history, bot_id=bot.user.id if bot.user else None,
+                                    since=discord.utils.utcnow() - timedelta(days=ANSWER_DAYS))
+            except Exception as error:  # noqa: BLE001 - a message shaped as no Discord sent before
+                log.warning("discord.dms_not_read_back", extra={"user": user, "reason": _why(error)})
+                continue
             for dm in missed:
                 if int(dm.data["id"]) not in self._claimed:  # `hand_over` claims it
-                    self._read_back[int(dm.data["id"])] = dm
-                    while len(self._read_back) > CLAIMS:
-                        self._read_back.popitem(last=False)
-                    hand_over(dm.data)
-                    handed += 1
+                    handed += self._hand_over(dm, hand_over, user)
             if missed:
-                log.info("discord.dms_missed", extra={"user": prompt.user.user_id, "messages": len(missed)})
+                log.info("discord.dms_missed", extra={"user": user, "messages": len(missed)})
             await asyncio.sleep(0)
         return handed
+
+    @staticmethod
+    async def _history(bot: discord.Client, user_id: int) -> Any:
+        channel = await bot.create_dm(discord.Object(id=user_id))
+        return await bot.http.logs_from(channel.id, DEPTH)
+
+    def _hand_over(self, dm: Unanswered, hand_over: Callable[[dict[str, Any]], None], user: str) -> int:
+        """One DM handed to discord.py (1), or, where it cannot parse it, logged and skipped (0)."""
+        number = int(dm.data["id"])
+        self._read_back[number] = dm
+        while len(self._read_back) > CLAIMS:
+            self._read_back.popitem(last=False)
+        try:
+            hand_over(dm.data)
+        except Exception as error:  # noqa: BLE001 - a message shaped as no Discord discord.py knows sent
+            self._read_back.pop(number, None)
+            log.warning("discord.dm_not_read_back", extra={"user": user, "dm": number, "reason": _why(error)})
+            return 0
+        return 1
+
+
+def _readable(history: Any, user: str) -> list[dict[str, Any]]:
+    """A channel's messages as read back, less any that is not one (logged): not an object with a
+    numeric id, or its author not an object."""
+    if not isinstance(history, list):
+        log.warning("discord.dms_not_read_back", extra={"user": user, "reason": f"not a list: {type(history).__name__}"})
+        return []
+    readable = [data for data in history if isinstance(data, dict) and str(data.get("id")).isdigit()
+                and isinstance(data.get("author") or {}, dict)]
+    if len(readable) < len(history):
+        log.warning("discord.dm_not_read_back", extra={"user": user, "reason": "not a message",
+                                                       "messages": len(history) - len(readable)})
+    return readable
+
+
+def _why(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:200]
 
 
 def unanswered(history: list[dict[str, Any]], *, bot_id: int | None,
