@@ -7,9 +7,12 @@ Anything else that looks like a link is refused here, so a link to an unknown ho
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
-from urllib.parse import parse_qs, unquote_plus, urlsplit
+from urllib.parse import parse_qs, unquote_plus, unquote_to_bytes, urlsplit
+
+import idna
 
 from bot.config import DEFAULT_ALLOWED_HOSTS
 from bot.replies import PLACE_MARKS
@@ -17,6 +20,7 @@ from bot.sources.models import Query, QueryKind, UnsupportedInputError
 
 MAX_TEXT_CHARS = 200  # the words kept for a search (or a link's comment)
 MAX_HOST_CHARS = 253  # DNS's longest name
+MAX_LABEL_CHARS = 63  # and its longest label
 MAX_MESSAGE_CHARS = 4096  # the longest chat message (Telegram's): a link anywhere in it is found
 ACCEPTED = "I can read Spotify track links, YouTube links, a song name, or an attached audio file."
 ONLY_MARKUP = "I see only emoji, mentions or formatting there, no song name."
@@ -67,9 +71,13 @@ YOUTUBE_CLIP_REFUSED = "YouTube clips aren't supported: send the link of the vid
 # A word is a link if it has a scheme (even with nothing after it: "https://" cut short is a
 # broken link, not words to search for), is a spotify: URI (not "Spotify:https://…", a label glued
 # to a link), or is a bare "host.tld/path" (`is_bare_link`): "Mr.Brightside/Killers" is a song's name.
+# A bare host may be written as a browser still reads it (`browser_host`): its letters full-width
+# ("ｙｏｕｔｕ．ｂｅ/…", its full stops made dots by `hosts_dotted`), or percent-escaped.
+FULL_WIDTH_LETTERS = "\uff21-\uff3a\uff41-\uff5a"
+FULL_WIDTH_ALNUM = f"\uff10-\uff19{FULL_WIDTH_LETTERS}"
 LINK_RE = re.compile(
     r"^(?:[a-z][a-z0-9+.-]*://\S*|spotify:(?![a-z]*://)\S+"
-    r"|(?P<bare>(?:[\w-]+\.)+(?P<tld>[a-z]{2,}))(?::\d+)?(?P<path>/[^?#\s]*)?(?:[?#]\S*)?)$",
+    rf"|(?P<bare>(?:[\w%-]+\.)+(?P<tld>[a-z{FULL_WIDTH_LETTERS}]{{2,}}))(?::\d+)?(?P<path>/[^?#\s]*)?(?:[?#]\S*)?)$",
     re.IGNORECASE,
 )
 # A path that ends in an audio or video file's name: a word of "host.tld/…/name.mp3" is a link
@@ -144,7 +152,8 @@ def is_bare_link(host: str, tld: str, path: str | None) -> bool:
     path in a media file's name (`MEDIA_PATH_RE`), its top-level domain then not capitalised as a
     word is: "Mr.Brightside/Killers.mp3" is a file's path, named after a song ("evil.zzz/a.mp3",
     "EVIL.ZZZ/a.mp3" are links). Else it is words: "Mr.Brightside/Killers", "01.Creep.mp3"."""
-    host, named, tld = host.lower(), tld.istitle(), tld.lower()
+    named = tld.istitle()
+    host, tld = (unicodedata.normalize("NFKC", part).lower() for part in (host, tld))
     if host.startswith("www.") and host.count(".") >= 2:
         return True
     if path is None:
@@ -166,13 +175,17 @@ FULL_WIDTH_PUNCTUATION_RE = re.compile(f"[{FULL_WIDTH_PUNCTUATION}]")
 # ("www.youtube。com"): browsers read them as dots (IDNA maps U+3002, U+FF0E and U+FF61 to "."), and
 # so does the bot, where the host is a link's (after a scheme, or before the path of "host.tld/…")
 # and the stop stands between two of its labels.
+# A host's labels may be typed full-width too ("ｙｏｕｔｕｂｅ．ｃｏｍ"), or percent-escaped.
 HOST_DOTS = "\u3002\uff0e\uff61"
-SCHEMED_HOST_RE = re.compile(rf"[a-z][a-z0-9+.-]*://[a-z0-9.{HOST_DOTS}-]+", re.IGNORECASE)
-BARE_HOST_RE = re.compile(rf"(?<![a-z0-9.{HOST_DOTS}-])(?:[a-z0-9-]+[.{HOST_DOTS}])+[a-z]{{2,}}(?=/)", re.IGNORECASE)
-HOST_DOT_RE = re.compile(f"[{HOST_DOTS}](?=[a-z0-9])", re.IGNORECASE)
+LABEL_CHARS = f"a-z0-9%{FULL_WIDTH_ALNUM}-"
+SCHEMED_HOST_RE = re.compile(rf"[a-z][a-z0-9+.-]*://[{LABEL_CHARS}.{HOST_DOTS}]+", re.IGNORECASE)
+BARE_HOST_RE = re.compile(
+    rf"(?<![{LABEL_CHARS}.{HOST_DOTS}])(?:[{LABEL_CHARS}]+[.{HOST_DOTS}])+[a-z{FULL_WIDTH_LETTERS}]{{2,}}(?=/)",
+    re.IGNORECASE)
+HOST_DOT_RE = re.compile(f"[{HOST_DOTS}](?=[{LABEL_CHARS}])", re.IGNORECASE)
 # A run of the characters a scheme is made of, and what follows one that is a link's scheme.
 SCHEME_RUN_RE = re.compile(r"[a-z0-9+.-]+", re.IGNORECASE)
-HOST_AFTER_SCHEME_RE = re.compile(rf"://[a-z0-9.{HOST_DOTS}-]", re.IGNORECASE)
+HOST_AFTER_SCHEME_RE = re.compile(rf"://[{LABEL_CHARS}.{HOST_DOTS}]", re.IGNORECASE)
 # A Markdown link, [label](url) (Discord's "masked link"): the label's end, up to the "(".
 MARKDOWN_LABEL_RE = re.compile(r"^\S*?\]\(")
 # A Discord message's masked link, [label](target) or [label](<target>) (no preview), whole: Discord
@@ -258,20 +271,16 @@ def masked_links_read(text: str) -> str:
     return MASKED_LINK_RE.sub(target, text) if "](" in text else text
 
 
-def host_of(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    return host
-
-
 # Browsers read "\" as "/" in a link of the web's schemes, up to its query (WHATWG URL), so a host
 # ends at one: "https://evil.com\.youtube.com/" opens evil.com, "https://youtube.com\@evil.com/x"
 # youtube.com/@evil.com/x. Python's urlsplit keeps it in the host, where "evil.com\.youtube.com"
 # ended in an allowed name (or in a user name). Links of other schemes are refused whatever it does.
 BEFORE_QUERY_RE = re.compile(r"[^?#]*")
-# What no host name holds (WHATWG's forbidden domain code points; an IPv6 address's ":" aside): a
-# browser opens no link to "evil.com|.youtube.com" or "evil.com%5c.youtube.com", which are no
-# subdomains of youtube.com either.
-NOT_IN_HOST_RE = re.compile(r"[\x00-\x20\x7f#%/<>?@\[\\\]^|]")
+# What no host name holds (WHATWG's forbidden domain code points; an IPv6 address, in brackets, is
+# no name, `browser_host`): a browser opens no link to "evil.com|.youtube.com" or
+# "evil.com%5c.youtube.com" ("evil.com\.youtube.com" once decoded), which are no subdomains of
+# youtube.com either.
+NOT_IN_HOST_RE = re.compile(r"[\x00-\x20\x7f#%/:<>?@\[\\\]^|]")
 
 
 def slashed(url: str) -> str:
@@ -291,6 +300,48 @@ def is_host_name(host: str) -> bool:
         return len(host.encode("idna")) <= MAX_HOST_CHARS
     except UnicodeError:  # an empty label, or one over 63 characters
         return False
+
+
+def browser_host(host: str) -> str | None:
+    """`host` (a URL's, as `urlsplit` gives it) as a browser reads it, the host it would connect to
+    (WHATWG URL's host parser): percent-decoded (once) as UTF-8, then mapped by IDNA's UTS-46
+    (non-transitional: NFKC, so full-width letters are ASCII and the full stops "。", "．", "｡" dots;
+    lower case; soft hyphens gone), each label of other letters in its xn-- form, and without its
+    trailing dots. None where that is no host name (`is_host_name`: "evil.com%2f.youtube.com" is
+    "evil.com/.youtube.com"), or holds what no browser maps, or an xn-- label is no punycode of
+    letters beyond ASCII that UTS-46 keeps as they are ("xn--youtube-" spells "youtube": no host)."""
+    try:
+        mapped = uts46(unquote_to_bytes(host).decode("utf-8"))
+        labels = [ascii_label(label) for label in mapped.rstrip(".").split(".")]
+    except (UnicodeError, idna.IDNAError):
+        return None
+    host = ".".join(labels)
+    return host if host and is_host_name(host) else None
+
+
+def ipv6_host(host: str) -> str | None:
+    """`host`, a URL's in brackets, if it is an IPv6 address (no name: none to map), else None."""
+    try:
+        return host if ipaddress.IPv6Address(host) else None
+    except ValueError:
+        return None
+
+
+def uts46(text: str) -> str:
+    return idna.uts46_remap(text, std3_rules=False, transitional=False)
+
+
+def ascii_label(label: str) -> str:
+    """A mapped label (`uts46`) as DNS is asked for it. Raises UnicodeError where it is none (one
+    over 63 characters is none before its punycode is worked out: that is quadratic in its length)."""
+    if len(label) > MAX_LABEL_CHARS:
+        raise UnicodeError("a label over 63 characters")
+    if label.startswith("xn--"):
+        letters = label[4:].encode("ascii").decode("punycode")
+        if letters.isascii() or uts46(letters) != letters:
+            raise UnicodeError(f"not the punycode of a label: {label}")
+        return label
+    return label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
 
 
 def host_allowed(host: str, allowed: frozenset[str]) -> bool:
@@ -325,6 +376,36 @@ def hosts_dotted(text: str) -> str:
     return "".join(parts) + text[done:]
 
 
+# The words of a message: runs of what is neither a space nor full-width punctuation, and each of
+# those marks alone (it ends a word as a space would, and is no part of a link: `hosts_dotted`).
+WORD_RE = re.compile(f"[{FULL_WIDTH_PUNCTUATION}]|[^\\s{FULL_WIDTH_PUNCTUATION}]+")
+# A website's name on a song's line ("Yellow by Coldplay via www.last.fm") says where the song was
+# heard: no link to it, and no part of its name. It is left out of the search, with a word before
+# it that only leads to it. Alone, it is refused as the link it looks like.
+SITE_NAME_LEADS = frozenset({"via", "from", "on", "at", "-", "\u2013", "\u2014", "|"})
+
+
+def is_site_name(link: str) -> bool:
+    """Whether `link` (a word's, `link_in`) is a website's name alone: a host starting "www.",
+    without a scheme, and without a port, a path (but "/"), a query or a fragment."""
+    match = LINK_RE.match(link)
+    if not match or not match.group("bare"):
+        return False
+    host = unicodedata.normalize("NFKC", match.group("bare")).lower()
+    return host.startswith("www.") and link[match.end("bare"):] in ("", "/")
+
+
+def without_site_names(text: str, spans: list[tuple[int, int]], words: list[str], names: list[int]) -> str:
+    """`text` without its `words` numbered in `names` (`is_site_name`), at their `spans`, nor the
+    word before each that leads to it (`SITE_NAME_LEADS`)."""
+    dropped = set(names) | {i - 1 for i in names if i and words[i - 1].lower() in SITE_NAME_LEADS}
+    kept, done = [], 0
+    for i in sorted(dropped):
+        kept.append(text[done:spans[i][0]])
+        done = spans[i][1]
+    return " ".join(kept) + " " + text[done:] if dropped else text
+
+
 def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, discord: bool = True) -> Query:
     """Parse a user's message. Raises `UnsupportedInputError` saying what is accepted. `discord`:
     the text is a Discord message's, whose markup (`DISCORD_MARKUP_RE`, `UNDERSCORE_PAIR_RE`) names
@@ -339,14 +420,19 @@ def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, d
     if discord:
         cleaned = masked_links_read(clean_text(without_markup(cleaned), MAX_MESSAGE_CHARS))
     cleaned = hosts_dotted(cleaned)
-    words = FULL_WIDTH_PUNCTUATION_RE.sub(r" \g<0> ", cleaned).split()
-    links = [(i, link) for i, w in enumerate(words) if (link := link_in(w))]
+    spans = [word.span() for word in WORD_RE.finditer(cleaned)]
+    words = [cleaned[start:end] for start, end in spans]
+    found = [(i, link) for i, w in enumerate(words) if (link := link_in(w))]
+    links = [(i, link) for i, link in found if not is_site_name(link)]
     if not links:
         # What is left of markup alone (a "__" between two mentions) names no song either.
-        name = clean_text(UNDERSCORE_PAIR_RE.sub(r"\2", cleaned) if discord else cleaned)
-        if discord and not name.strip("_ "):
+        text = without_site_names(cleaned, spans, words, [i for i, _ in found])
+        name = clean_text(UNDERSCORE_PAIR_RE.sub(r"\2", text) if discord else text)
+        if not found and discord and not name.strip("_ "):
             raise UnsupportedInputError(f"{ONLY_MARKUP} {ACCEPTED}")
-        return Query(kind=QueryKind.TEXT, text=name)
+        if not found or name.strip("_ "):
+            return Query(kind=QueryKind.TEXT, text=name)
+        links = found  # a website's name alone ("www.last.fm"): refused by its name, as a link
     if len(links) > 1:
         raise UnsupportedInputError(f"One song at a time, please. {ACCEPTED}")
     (at, link), = links
@@ -365,13 +451,15 @@ def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
     url = slashed(link if "://" in link else "https://" + link)
     try:
         parts = urlsplit(url)
-        host = host_of(url)
         _ = parts.port  # raises ValueError on a malformed port
     except ValueError:
         raise UnsupportedInputError(f"That link doesn't look right. {ACCEPTED}") from None
     if parts.scheme.lower() not in ("http", "https") or parts.username or parts.password:
         raise UnsupportedInputError(f"I can't open that kind of link. {ACCEPTED}")
-    if not host or not is_host_name(host):  # "https://", "http://:" (a link cut short): not a song name either
+    # The host judged is the one a browser would open, and the one fetched: a link of ours leaves
+    # this parser rebuilt on it ("https://%73potify.link/…" is fetched at https://spotify.link/…).
+    host = ipv6_host(parts.hostname or "") if "[" in parts.netloc else browser_host(parts.hostname or "")
+    if not host:  # "https://", "http://:" (a link cut short): not a song name either
         raise UnsupportedInputError(f"That link doesn't look right. {ACCEPTED}")
     if not host_allowed(host, allowed_hosts):
         raise UnsupportedInputError(f"I can't open links to {host or 'that site'}. {ACCEPTED}")

@@ -39,6 +39,10 @@ HOSTS = [
     "www.youtube.com\u3002evil.com", "open.spotify.com%2F@evil.com", "", "youtu.be:80@127.0.0.1",
     "evil.com\\.youtube.com", "youtube.com\\@evil.com", "evil.com\\@youtu.be", "evil.com|.youtube.com",
     "evil.zzz", "www.evil.zzz",
+    # written as a browser still reads them: full-width, percent-escaped, punycode
+    "ｙｏｕｔｕｂｅ．ｃｏｍ", "ｅｖｉｌ．ｃｏｍ", "www.%79outube.com", "youtube%2ecom", "%65vil.com", "youtube%252ecom",
+    "evil.com%2f.youtube.com", "youtube.com%40evil.com", "evil.com%E3%80%82youtube.com", "evil.com\uff3c.youtube.com",
+    "xn--youtube-.com", "xn--outube-vrf.com",
 ]
 USERINFO = ["", "user@", "user:pass@", "open.spotify.com@", "@", ":@"]
 PORTS = ["", ":80", ":443", ":0", ":65536", ":99999", ":-1", ":abc", ":"]

@@ -116,6 +116,15 @@ async def test_spotify_link_to_spotify_app_link_to_a_page_naming_the_track(spoti
     assert links.requests == [LINK, APP_LINK]
 
 
+@pytest.mark.parametrize("typed", ["https://%73potify.link/hRkBrwub9xb", "https://ｓｐｏｔｉｆｙ．ｌｉｎｋ/hRkBrwub9xb"])
+async def test_a_short_link_s_host_written_as_a_browser_reads_it_is_requested_as_read(spotify, links, typed):
+    """Percent-escaped or full-width, the host a browser opens is the one judged and requested."""
+    links.redirect(LINK, track_url(CREEP.track_id))
+    track = await resolve(spotify, links, text=typed)
+    assert track.key == f"spotify:{CREEP.track_id}"
+    assert links.requests == [LINK]
+
+
 async def test_an_older_spoti_fi_short_link_is_followed_to_its_track(spotify, links):
     # Spotify's short links before spotify.link (Bitly's, on Spotify's own name), still in many
     # artists' bios and old posts: one redirect to the open.spotify.com link.
