@@ -336,3 +336,28 @@ async def test_a_dm_or_a_channel_that_cannot_be_read_back_leaves_the_other_users
     if trouble == "a DM discord.py cannot read":
         assert await songs_told(fake, BOB, mark), "Bob's readable DM was never answered"
         assert await until(lambda: _empty(db)), "the DM discord.py cannot read is kept for the next start"
+
+
+@pytest.mark.parametrize("away", [True, False])
+async def test_a_command_typed_after_a_dm_still_at_work_is_answered_after_it(scheduled, db, restart, away):
+    """A file sent (still downloading), then "/journal list" typed: its hint waits for the file's
+    answer, as a DM after another does, whether read back after a restart or heard as sent."""
+    fake, _ = scheduled
+    take = await cached_file(fake, db)
+    await open_a_prompt(fake)
+    fake.cdn_open.clear()
+    mark = fake.mark()
+    if away:
+        fake.user_dms_while_away("", attachments=[take])
+        fake.user_dms_while_away("/journal list")
+        await restart()
+    else:
+        await fake.user_dms("", attachments=[take])
+    await fake.wait_for("download", after=mark)
+    if not away:
+        await fake.user_dms("/journal list")
+    await asyncio.sleep(0.3)  # the typed command meanwhile
+    fake.cdn_open.set()
+    assert await until(lambda: len(answers(fake, mark)) == 2), answers(fake, mark)
+    first, second = answers(fake, mark)
+    assert first.embeds and second.content == typed_command_hint("journal")

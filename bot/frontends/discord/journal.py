@@ -432,8 +432,11 @@ class JournalCog(commands.Cog):
         if typed := TYPED_COMMAND.match(message.content):  # a command, not a song answering the prompt
             name = typed.group(1).lower()
             command = self.bot.tree.get_command(name)
-            await message.channel.send(UNKNOWN_COMMAND if command is None
-                                       else typed_command_hint(name, in_servers_only=command.guild_only))
+            # After the user's DMs before it (`_turn`): its hint sent before their answers was
+            # taken, read back after a restart, for the bot's reply to them (bot/frontends/discord/missed.py).
+            async with self._turn(message.author.id):
+                await message.channel.send(UNKNOWN_COMMAND if command is None
+                                           else typed_command_hint(name, in_servers_only=command.guild_only))
             return
         kept = getattr(self.bot, "kept", None)  # the DM kept until answered (bot/frontends/discord/kept.py)
         progress = MessageProgress(message.channel, self.in_flight, on_sent=None if kept is None else (
@@ -451,16 +454,9 @@ class JournalCog(commands.Cog):
                 await cut_short()
             return
         self.bot.serve(cut_short)
-        # One user's DMs one after another, in the order they came: those read back together after
-        # a restart (bot/frontends/discord/missed.py), or sent in a burst, were answered at once, and
-        # the first to be heard (a link before a file still downloading) took the prompt, the one
-        # sent first told it had its song.
         caller = self.usecases.privacy.arrived(dm_caller_of(message))  # before its turn: a /forget meanwhile beats it
-        turn = self._answering.get(message.author.id)
-        if turn is None:
-            turn = self._answering[message.author.id] = asyncio.Lock()
         try:
-            async with turn:
+            async with self._turn(message.author.id):
                 await self._answer_dm(message, caller, progress, None if read_back is None else read_back.prompt)
         except Exception as error:
             if refuses_the_user(error):
@@ -472,6 +468,17 @@ class JournalCog(commands.Cog):
             log.exception("discord command failed", extra=whose(message.author))
             with contextlib.suppress(discord.HTTPException):
                 await progress.show(ErrorReply(render.GENERIC_ERROR))
+
+    def _turn(self, user_id: int) -> asyncio.Lock:
+        """One user's DMs one after another, in the order they came (a typed command's hint too):
+        those read back together after a restart (bot/frontends/discord/missed.py), or sent in a
+        burst, were answered at once, and the first to be heard (a link before a file still
+        downloading) took the prompt, the one sent first told it had its song. Taken with no wait
+        before it since the DM came, so in the order discord.py dispatched them."""
+        turn = self._answering.get(user_id)
+        if turn is None:
+            turn = self._answering[user_id] = asyncio.Lock()
+        return turn
 
     async def _answer_dm(self, message: discord.Message, caller: Caller, progress: MessageProgress,
                          followed: int | None) -> None:
