@@ -221,6 +221,10 @@ def test_a_dm_read_back_comes_with_the_prompt_it_came_after_and_none_before_ever
     # The status of the first DM at work, sent once the second came: the second waited its turn.
     burst = [status, said(6, "or this"), said(4, "Creep")] + history[3:]
     assert [(int(m.data["id"]), m.status) for m in unanswered(burst, bot_id=1)] == [(4, 7), (6, None)]
+    # A prompt worded otherwise (another version's) is a reply, unless its id is known for a prompt's.
+    reworded = history[:3] + [said(3, "What song fits today?", bot=True)] + history[4:]
+    assert [int(m.data["id"]) for m in unanswered(reworded, bot_id=1)] == [6]
+    assert [(int(m.data["id"]), m.prompt) for m in unanswered(reworded, bot_id=1, prompts={3})] == [(4, 3), (6, 5)]
 
 
 async def test_a_new_session_during_the_start_s_reading_back_reads_back_again(scheduled, db, restart):
@@ -361,3 +365,23 @@ async def test_a_command_typed_after_a_dm_still_at_work_is_answered_after_it(sch
     assert await until(lambda: len(answers(fake, mark)) == 2), answers(fake, mark)
     first, second = answers(fake, mark)
     assert first.embeds and second.content == typed_command_hint("journal")
+
+
+async def test_a_prompt_worded_otherwise_is_known_by_its_message_id(scheduled, db, usecases, restart):
+    """A prompt as an older version worded it (its hint not today's), a DM after it, then a new
+    prompt: the old one, known by the message id recorded for it, is not taken for the bot's reply
+    to the DM, which is answered, to the prompt it came after."""
+    fake, _ = scheduled
+    await cache_video(db)
+    await open_a_prompt(fake)
+    first = await db.prompts.latest(ALICES)
+    shown = next(m for m in fake.channel_messages[str(fake.dm_channel_id(ALICE))] if m["id"] == first.message_id)
+    shown["content"] = shown["content"].replace(render.PROMPT_HINT, "Answer with a song.")
+    fake.user_dms_while_away(f"{VIDEO} on the bus")
+    sent = await usecases.journal.prompt_now(Caller("discord", str(ALICE), chat_id=str(ALICE)))
+    assert sent.text.startswith("Sent"), sent
+    mark = fake.mark()
+    await restart()
+    assert await songs_told(fake, ALICE, mark), "the DM was never answered"
+    entries = await db.journal.list(ALICES, limit=10)
+    assert [(e.prompt_id, e.note) for e in entries] == [(first.prompt_id, "on the bus")]

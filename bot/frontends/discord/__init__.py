@@ -214,7 +214,9 @@ class MoodBot(commands.AutoShardedBot):
                 prompts = await self.usecases.journal.awaiting_answers(PLATFORM, MISSED_DM_USERS + 1)
                 if len(prompts) > MISSED_DM_USERS:
                     log.warning("discord.dms_not_all_read_back", extra={"users": MISSED_DM_USERS})
-                handed = await self.missed.catch_up(self, prompts[:MISSED_DM_USERS], self._keep_dm_then_parse)
+                handed = await self.missed.catch_up(
+                    self, prompts[:MISSED_DM_USERS], self._keep_dm_then_parse,
+                    lambda chat, message: self.usecases.journal.is_prompt_message(PLATFORM, chat, str(message)))
                 log.info("discord.dms_read_back", extra={"users": min(len(prompts), MISSED_DM_USERS),
                                                          "messages": handed})
             except Exception:  # noqa: BLE001 - nobody awaits this task

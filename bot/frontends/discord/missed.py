@@ -6,7 +6,8 @@ answered. So at the start, and whenever shard 0 (the one DMs come on) begins a n
 DM channel of each user whose latest prompt is still open is read back (`GET
 /channels/{id}/messages`, the newest `DEPTH`): the user's messages after the bot's last reply
 there are those nobody answered (the bot answers every DM, at least with a status), and each is
-handed to discord.py as if Discord had just sent it, oldest first. A prompt is not a reply: one
+handed to discord.py as if Discord had just sent it, oldest first. A prompt is not a reply (known
+by its hint, or, worded otherwise by another version, by the message id recorded for it): one
 sent after the DM (the start's missed prompts go out at once, and may come before its channel is
 read) took the DM for answered, and it was never answered. Each DM answers the prompt it came
 after (`read_back`), as it would have had the bot heard it then, not a newer one. Nor is a status
@@ -32,7 +33,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from datetime import datetime, timedelta
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Awaitable, Callable, Collection, NamedTuple, Sequence
 
 import discord
 
@@ -50,6 +51,9 @@ DEPTH = 20  # messages read back per channel: a user answers a prompt with one o
 # The most one channel's reading back (its two REST calls, rate limits waited out) may take: past
 # it, that user's DMs are left, and the next user's channel read (aiohttp alone waits 5 minutes).
 CHANNEL_S = 30.0
+# A prompt is known by its words; where another version worded it otherwise, by its id, asked of
+# the database for the bot's message taken for its reply, at most this many times a channel.
+LOOKUPS = 3
 CLAIMS = 10_000  # DMs remembered as handled in this process (the newest)
 # What a status message shows until the answer is put in it (`MessageProgress`): one still showing
 # it is no reply, but the sign of a run killed outright while it answered (the DM not kept yet).
@@ -84,10 +88,14 @@ class MissedDMs:
         return self._read_back.pop(message_id, None)
 
     async def catch_up(self, bot: discord.Client, prompts: Sequence[SentPrompt],
-                       hand_over: Callable[[dict[str, Any]], None]) -> int:
+                       hand_over: Callable[[dict[str, Any]], None],
+                       is_prompt: Callable[[str, int], Awaitable[bool]] | None = None) -> int:
         """Read back the DM channel of each prompt's user; hand each DM left unanswered there to
         `hand_over` (the gateway's MESSAGE_CREATE parser), oldest first. How many were. Each
-        user's channel, and each DM, on its own: one that fails is logged, with why, and skipped."""
+        user's channel, and each DM, on its own: one that fails is logged, with why, and skipped.
+        `is_prompt(chat, message)`: whether a message of the bot's is a prompt it recorded, asked
+        of the one taken for its reply (`LOOKUPS` at most a channel): a prompt worded otherwise
+        (by another version) hid the DMs after it."""
         handed = 0
         for prompt in prompts:
             if bot.is_closed() or getattr(bot, "stopping", False):
@@ -101,8 +109,7 @@ class MissedDMs:
                 continue
             history = _readable(history, user)
             try:
-                missed = unanswered(history, bot_id=bot.user.id if bot.user else None,
-                                    since=discord.utils.utcnow() - timedelta(days=ANSWER_DAYS))
+                missed = await self._unanswered(bot, prompt, history, is_prompt)
             except Exception as error:  # noqa: BLE001 - a message shaped as no Discord sent before
                 log.warning("discord.dms_not_read_back", extra={"user": user, "reason": _why(error)})
                 continue
@@ -113,6 +120,22 @@ class MissedDMs:
                 log.info("discord.dms_missed", extra={"user": user, "messages": len(missed)})
             await asyncio.sleep(0)
         return handed
+
+    @staticmethod
+    async def _unanswered(bot: discord.Client, prompt: SentPrompt, history: list[dict[str, Any]],
+                          is_prompt: Callable[[str, int], Awaitable[bool]] | None) -> list[Unanswered]:
+        """`unanswered`, the prompts known by their words, the open one's id, and those ids the
+        bot's message taken for its reply turned out to be (`is_prompt`)."""
+        known = {int(prompt.message_id)} if str(prompt.message_id).isdigit() else set()
+        since = discord.utils.utcnow() - timedelta(days=ANSWER_DAYS)
+        for _ in range(LOOKUPS):
+            missed, reply = _read(history, bot_id=bot.user.id if bot.user else None, since=since, known=known)
+            if reply is None or is_prompt is None or not await is_prompt(str(prompt.chat_id), reply):
+                break
+            known.add(reply)
+        else:
+            missed, _ = _read(history, bot_id=bot.user.id if bot.user else None, since=since, known=known)
+        return missed
 
     @staticmethod
     async def _history(bot: discord.Client, user_id: int) -> Any:
@@ -153,16 +176,23 @@ def _why(error: Exception) -> str:
 
 
 def unanswered(history: list[dict[str, Any]], *, bot_id: int | None,
-               since: datetime | None = None) -> list[Unanswered]:
+               since: datetime | None = None, prompts: Collection[int] = ()) -> list[Unanswered]:
     """Of a DM channel's messages, newest first as Discord lists them: the user's after the bot's
     last reply (its answer to the last DM it heard, or anything else it said but a prompt or a
     status left showing), oldest first, each with the prompt it came after and the status left
     for it. One before every prompt read is not (its prompt, if any, is out of
     sight); with no prompt among them, each comes with None. Nothing made before `since` is read
-    (a DM answers a prompt of the last ANSWER_DAYS: one left unanswered longer is not answered now)."""
+    (a DM answers a prompt of the last ANSWER_DAYS: one left unanswered longer is not answered now).
+    A prompt is known by its words (`is_prompt`), or by its id among `prompts`."""
+    return _read(history, bot_id=bot_id, since=since, known=prompts)[0]
+
+
+def _read(history: list[dict[str, Any]], *, bot_id: int | None, since: datetime | None,
+          known: Collection[int]) -> tuple[list[Unanswered], int | None]:
+    """`unanswered`, and the id of the bot's message taken for its last reply (None if none was read)."""
     missed: list[Unanswered] = []
     pending: list[Unanswered] = []  # the user's, newest first, their prompt still to be read
-    prompts, status, after_status = False, None, 0
+    prompts, status, after_status, reply = False, None, 0, None
 
     def left_for() -> None:
         """A status left showing is the first DM's at work of those before it (the oldest): the
@@ -179,7 +209,8 @@ def unanswered(history: list[dict[str, Any]], *, bot_id: int | None,
                 left_for()
                 status, after_status = int(data["id"]), len(pending)
                 continue
-            if not is_prompt(data):
+            if not is_prompt(data) and int(data["id"]) not in known:
+                reply = int(data["id"])
                 break
             left_for()
             missed += [dm._replace(prompt=int(data["id"])) for dm in pending]
@@ -189,7 +220,7 @@ def unanswered(history: list[dict[str, Any]], *, bot_id: int | None,
     left_for()
     if not prompts:
         missed += pending
-    return missed[::-1]
+    return missed[::-1], reply
 
 
 def is_prompt(data: dict[str, Any]) -> bool:
