@@ -3,8 +3,10 @@ for all the users of one time and zone, delivering to each in turn.
 
 The state lives in MongoDB, not in the scheduler: at start the jobs are rebuilt from the users who
 opted in, and a prompt missed while the bot was down (its time passed less than GRACE ago and
-nothing was sent for its day) is sent at once. Delivery goes through the front-end registered for the
-user's platform (a `PromptSender`), paced so a broadcast doesn't hit the platforms all at once.
+nothing was sent for its day) is sent at once. So is one the run before recorded and never saw
+sent, where the platform shows it did not arrive (`resend_unconfirmed`). Delivery goes through the
+front-end registered for the user's platform (a `PromptSender`), paced so a broadcast doesn't hit
+the platforms all at once.
 """
 from __future__ import annotations
 
@@ -20,10 +22,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
-from bot.usecases.journal import JournalUseCase, local_today
+from bot.usecases.journal import OPEN_PROMPTS_MAX, JournalUseCase, local_today
 from bot.replies import PromptMessage
 from bot.usecases.ports import DeliveryUncertain, PromptSender, RecipientGone, SenderRefused
-from storage.models import StorageError, User, UserRef
+from storage.models import SentPrompt, StorageError, User, UserRef
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +183,7 @@ class PromptScheduler:
         cannot say who gets prompts: the bot does not start then, as with the database down at
         its start, rather than run on with nobody's prompt scheduled until the next restart."""
         try:
-            users, now, missed = await self._read_jobs()
+            users, now, missed, unconfirmed = await self._read_jobs()
         except StorageError as error:
             log.error("scheduler.rebuild_failed", extra={"reason": str(error)})
             raise StorageError(f"The daily prompts could not be scheduled: {error}") from error
@@ -189,15 +191,17 @@ class PromptScheduler:
         for user in users:
             self.schedule(user, after=now)
         log.info("scheduler.started", extra={"jobs": len(self._groups), "users": len(self._group_of),
-                                             "missed": len(missed)})
-        sent = await asyncio.gather(*(self.deliver(u.ref, day=day) for u, day in missed))
+                                             "missed": len(missed), "unconfirmed": len(unconfirmed)})
+        sent = await asyncio.gather(*(self.deliver(u.ref, day=day) for u, day in missed),
+                                    *(self.resend_unconfirmed(p) for p in unconfirmed))
         return sum(1 for s in sent if s)
 
-    async def _read_jobs(self) -> tuple[list[User], datetime, list[tuple[User, date]]]:
-        """The users who opted in, the clock reading the rebuild goes by, and those whose prompt of
-        a day was missed while the bot was down (with that day), read before anything is scheduled.
-        A prompt time up to that reading is the catch-up's; one after it, its job's (`schedule`'s
-        `after`), even if it passes while the rest is read."""
+    async def _read_jobs(self) -> tuple[list[User], datetime, list[tuple[User, date]], list[SentPrompt]]:
+        """The users who opted in, the clock reading the rebuild goes by, those whose prompt of a
+        day was missed while the bot was down (with that day), and the prompts whose send the run
+        before never saw end (`unconfirmed`), read before anything is scheduled. A prompt time up
+        to that reading is the catch-up's; one after it, its job's (`schedule`'s `after`), even if
+        it passes while the rest is read."""
         users = [user for user in await self.db.users.journal_users() if zone_loads(user)]
         now = self.now()
         missed: list[tuple[User, date]] = []
@@ -207,7 +211,68 @@ class PromptScheduler:
                 # Any prompt of that day, not only the latest: after a move west the day begins again.
                 if day is not None and not await self.db.prompts.sent_for(user.ref, day):
                     missed.append((user, day))
-        return users, now, missed
+        return users, now, missed, await self._unconfirmed(users, now)
+
+    async def _unconfirmed(self, users: list[User], now: datetime) -> list[SentPrompt]:
+        """The open prompts still `sending` (recorded, their send never seen to end: the run before
+        killed between the two, or before it noted the platform's answer, or its database down
+        then) of a day that is still their user's: today in their zone, or the day whose prompt
+        time passed less than the grace ago (as the catch-up's). Only the opted-in users', and
+        only of a day none of whose prompts was seen sent or answered (/journal prompt may have
+        sent another since): the day's latest."""
+        opted_in = {user.ref: user for user in users if user.platform in self.senders}
+        since = now - timedelta(days=2)
+        open_ = await self.db.prompts.open_since(since, OPEN_PROMPTS_MAX)
+        answered = await self.db.prompts.answered_since(since, OPEN_PROMPTS_MAX)
+        had = {(p.user, p.local_date) for p in open_ + answered if not p.sending or p.answered_at is not None}
+        days_on: dict[UserRef, set[date | None]] = {}
+        unconfirmed: dict[tuple[UserRef, date], SentPrompt] = {}
+        for prompt in open_:  # oldest first: a day's latest stays
+            user = opted_in.get(prompt.user)
+            if not prompt.sending or user is None or (prompt.user, prompt.local_date) in had:
+                continue
+            if user.ref not in days_on:
+                days_on[user.ref] = {local_today(user.timezone, now), missed_day(user, now, self.grace)}
+            if prompt.local_date in days_on[user.ref]:
+                unconfirmed[(prompt.user, prompt.local_date)] = prompt
+        return list(unconfirmed.values())
+
+    async def resend_unconfirmed(self, sent: SentPrompt) -> str | None:
+        """A prompt recorded and never seen sent (`_unconfirmed`). Where the platform lets the bot
+        read the chat back (`PromptFinder`: Discord's DM history) the prompt's message is looked
+        for: there, it arrived, its id is noted and nothing is sent; not there, the same prompt
+        (its id, its phrase) is sent now, as the day's. Where it does not (Telegram, the console),
+        or the chat could not be read, it stays the day's prompt, open to an answer and not sent
+        again, as one whose send timed out (`DeliveryUncertain`): the run before may have sent it.
+        Returns the prompt id when it was sent now."""
+        ref = sent.user
+        sender = self.senders.get(ref.platform)
+        find = getattr(sender, "find_prompt", None)
+        if sender is None or find is None or sent.chat_id is None:
+            log.info("scheduler.unconfirmed_prompt_kept", extra={"user": ref.user_id})
+            return None
+        prompt = PromptMessage(ref.platform, ref.user_id, sent.chat_id, sent.prompt_id, sent.phrase)
+        async with self._pace, self._on_its_way():
+            if self._stopping:  # the next start looks again
+                return None
+            erasures = self.db.privacy.erasures(ref)
+            try:
+                user = await self.db.users.get(ref)
+                if user is None or not user.journal_enabled:  # /journal off or /forget since the start read
+                    return None
+                message_id = await find(prompt, sent.sent_at)
+            except Exception as error:  # the chat unreadable (the platform down): kept, as one timed out
+                log.warning("scheduler.unconfirmed_prompt_not_checked",
+                            extra={"user": ref.user_id, "reason": f"{type(error).__name__}: {error}"})
+                return None
+            if message_id is not None:
+                log.info("scheduler.unconfirmed_prompt_found", extra={"user": ref.user_id})
+                with contextlib.suppress(StorageError):
+                    await self.journal.prompt_delivered(prompt.prompt_id, message_id)
+                return None
+            log.info("scheduler.unconfirmed_prompt_resent", extra={"user": ref.user_id})
+            return await self._send(sender, prompt, force=False, day=sent.local_date, zone=user.timezone,
+                                    attempt=1, erasures=erasures)
 
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """No more prompts started; those on their way get `grace_s` to arrive. Closed under them
@@ -397,28 +462,37 @@ class PromptScheduler:
             if made is None:  # no journal now, the day's already sent, or /forget meanwhile
                 return None
             prompt, day, zone = made
-            try:
-                message_id = await sender.send_prompt(prompt)
-            except DeliveryUncertain as failure:
-                # The prompt may be on the user's screen: it stays the day's prompt, open to an
-                # answer (Telegram: a reply to it is matched by its text, its id never came back),
-                # and is not sent again. A second prompt, the same day, would be a worse surprise
-                # than, rarely, a day without one; /journal prompt still asks for it.
-                log.warning("scheduler.send_unconfirmed", extra={"user": ref.user_id, "reason": str(failure)})
-                return prompt.prompt_id
-            except Exception as failure:
-                await self._not_sent(ref, prompt, failure, force=force, day=day, zone=zone, attempt=attempt,
-                                     erasures=erasures)
-                if force and isinstance(failure, (RecipientGone, SenderRefused)):
-                    raise  # /journal prompt: the user is told what to allow, or that asking again shortly won't help
-                return None
-            try:
-                await self.journal.prompt_delivered(prompt.prompt_id, message_id)
-            except StorageError as error:
-                log.warning("scheduler.message_id_not_saved", extra={"user": ref.user_id, "reason": str(error)})
-            log.info("scheduler.prompt_sent", extra={"user": ref.user_id, "chat": prompt.chat_id})
-            await asyncio.sleep(self.pause_s)
+            return await self._send(sender, prompt, force=force, day=day, zone=zone, attempt=attempt,
+                                    erasures=erasures)
+
+    async def _send(self, sender: PromptSender, prompt: PromptMessage, *, force: bool, day: date, zone: str,
+                    attempt: int, erasures: int) -> str | None:
+        """A recorded prompt sent, and its arrival noted (`deliver`)."""
+        ref = UserRef(prompt.platform, prompt.user_id)
+        try:
+            message_id = await sender.send_prompt(prompt)
+        except DeliveryUncertain as failure:
+            # The prompt may be on the user's screen: it stays the day's prompt, open to an
+            # answer (Telegram: a reply to it is matched by its text, its id never came back),
+            # and is not sent again. A second prompt, the same day, would be a worse surprise
+            # than, rarely, a day without one; /journal prompt still asks for it. Its record stays
+            # `sending`: a restart that day looks for it where the platform shows the chat
+            # (`resend_unconfirmed`: Discord), and sends it if it is not there.
+            log.warning("scheduler.send_unconfirmed", extra={"user": ref.user_id, "reason": str(failure)})
             return prompt.prompt_id
+        except Exception as failure:
+            await self._not_sent(ref, prompt, failure, force=force, day=day, zone=zone, attempt=attempt,
+                                 erasures=erasures)
+            if force and isinstance(failure, (RecipientGone, SenderRefused)):
+                raise  # /journal prompt: the user is told what to allow, or that asking again shortly won't help
+            return None
+        try:
+            await self.journal.prompt_delivered(prompt.prompt_id, message_id)
+        except StorageError as error:
+            log.warning("scheduler.message_id_not_saved", extra={"user": ref.user_id, "reason": str(error)})
+        log.info("scheduler.prompt_sent", extra={"user": ref.user_id, "chat": prompt.chat_id})
+        await asyncio.sleep(self.pause_s)
+        return prompt.prompt_id
 
     @contextlib.asynccontextmanager
     async def _on_its_way(self) -> AsyncIterator[None]:

@@ -235,6 +235,7 @@ def prompt_to_doc(prompt: SentPrompt) -> Document:
         "chat_id": prompt.chat_id,
         "message_id": prompt.message_id,
         "answered_at": optional_utc(prompt.answered_at),
+        **({"sending": True} if prompt.sending else {}),
     }
 
 
@@ -249,4 +250,5 @@ def prompt_from_doc(doc: Mapping[str, Any]) -> SentPrompt:
         message_id=doc.get("message_id"),
         answered_at=doc.get("answered_at"),
         deleted_by=doc.get("deleted_by"),
+        sending=bool(doc.get("sending")),
     )

@@ -140,6 +140,11 @@ class SentPrompt:
     # The command ("<chat>:<message>") that deleted its entry (/journal delete): the same command
     # handed over again after a hard kill is told so, and deletes no other entry.
     deleted_by: str | None = None
+    # Recorded before its send, until the bot learned how the send went (`set_message_id` once it
+    # arrived; withdrawn if it did not): one still `sending` after a restart is a send the run
+    # before never saw end (killed outright, its send timed out, or its database down at the note).
+    # False for those recorded before the field existed.
+    sending: bool = False
 
 
 @dataclass(frozen=True)

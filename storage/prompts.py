@@ -20,10 +20,11 @@ class PromptRepo:
 
     async def record_sent(
         self, ref: UserRef, prompt_id: str, phrase: str, local_date: date, sent_at: datetime,
-        chat_id: str | None, message_id: str | None,
+        chat_id: str | None, message_id: str | None, *, sending: bool = False,
     ) -> bool:
-        """Returns False when this prompt_id was already recorded (a retried send)."""
-        prompt = SentPrompt(ref, prompt_id, phrase, local_date, sent_at, chat_id, message_id)
+        """Returns False when this prompt_id was already recorded (a retried send). `sending`: recorded
+        before its send, until `set_message_id` notes it arrived (`SentPrompt.sending`)."""
+        prompt = SentPrompt(ref, prompt_id, phrase, local_date, sent_at, chat_id, message_id, sending=sending)
         with translated_errors("record sent prompt"):
             try:
                 await self._prompts.insert_one(prompt_to_doc(prompt))
@@ -31,11 +32,11 @@ class PromptRepo:
                 return False
         return True
 
-    async def set_message_id(self, prompt_id: str, message_id: str) -> None:
+    async def set_message_id(self, prompt_id: str, message_id: str | None) -> None:
+        """The prompt arrived, as the message `message_id` (None: the platform named none)."""
+        arrived = {"sending": False, **({"message_id": message_id} if message_id is not None else {})}
         with translated_errors("set prompt message id"):
-            await self._prompts.update_one(
-                {"prompt_id": prompt_id}, {"$set": {"message_id": message_id}}
-            )
+            await self._prompts.update_one({"prompt_id": prompt_id}, {"$set": arrived})
 
     async def find_by_message(
         self, platform: str, chat_id: str, message_id: str

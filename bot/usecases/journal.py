@@ -725,7 +725,7 @@ class JournalUseCase:
         prompt_id = uuid.uuid4().hex
         chat_id = user.chat_id or user.user_id
         local = day or local_today(user.timezone, now)
-        await self.db.prompts.record_sent(user.ref, prompt_id, phrase, local, now, chat_id, None)
+        await self.db.prompts.record_sent(user.ref, prompt_id, phrase, local, now, chat_id, None, sending=True)
         if self.db.privacy.erasures(user.ref) != seen:
             log.info("journal.prompt_dropped_after_forget", extra={"user": user.user_id})
             await self.db.prompts.withdraw(prompt_id)
@@ -758,12 +758,12 @@ class JournalUseCase:
         await self.db.prompts.withdraw(prompt_id)
 
     async def prompt_delivered(self, prompt_id: str, message_id: str | None) -> None:
-        if message_id is None:
-            return
+        """The prompt arrived, as the platform's message `message_id` (None: it named none): noted,
+        so that a restart does not take it for one whose send was cut short (`SentPrompt.sending`)."""
         known = self._open.get(prompt_id)
-        if known is not None:
+        if known is not None and message_id is not None:
             self._remember(replace(known, message_id=str(message_id)))
-        await self.db.prompts.set_message_id(prompt_id, str(message_id))
+        await self.db.prompts.set_message_id(prompt_id, None if message_id is None else str(message_id))
 
     async def claim_prompt_message(self, caller: Caller, chat_id: str, message_id: str,
                                    shows: Callable[[str], bool]) -> bool:

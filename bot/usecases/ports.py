@@ -5,6 +5,7 @@ adapters; the protocols only document the shape.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import AsyncContextManager, Protocol
 
@@ -89,3 +90,12 @@ class PromptSender(Protocol):
     platform: str
 
     async def send_prompt(self, prompt: PromptMessage) -> str | None: ...
+
+
+class PromptFinder(Protocol):
+    """A front-end that can read back what it sent in a chat (Discord's DM history): whether a prompt
+    whose send the run before never saw end is there. Telegram's Bot API reads no chat history."""
+
+    async def find_prompt(self, prompt: PromptMessage, recorded_at: datetime) -> str | None:
+        """The id of the message showing `prompt` in its chat, made since `recorded_at` (when it was
+        recorded, before its send); None when there is none. Raises when the chat cannot be read."""

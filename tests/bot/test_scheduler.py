@@ -3,6 +3,7 @@ start, missed prompts sent at start, and delivery through the front-end of the u
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
@@ -16,7 +17,7 @@ from bot.scheduler import PromptScheduler, missed_day, prompt_trigger
 from bot.usecases.journal import PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, JournalUseCase
 from bot.usecases.mood import MoodUseCase
 from bot.usecases.ports import DeliveryUncertain, RecipientGone, SenderRefused
-from storage.models import User
+from storage.models import StorageError, User
 from tests.prompt_times import FAR_IN_LISBON
 
 LISBON = ZoneInfo("Europe/Lisbon")
@@ -586,6 +587,15 @@ def scheduler_with_down_console(db, classifier, now, failures: int):
     return scheduler, journal, out
 
 
+def scheduler_sending_to(console, db, classifier, now) -> tuple[PromptScheduler, JournalUseCase]:
+    """A scheduler and its journal on the clock `now`, sending through `console`."""
+    journal = JournalUseCase(db, MoodUseCase(db, classifier, fetcher=None, now=now), now=now)
+    scheduler = PromptScheduler(db, journal, pause_s=0, now=now)
+    journal.schedule = scheduler
+    scheduler.register(console)
+    return scheduler, journal
+
+
 async def test_a_prompt_that_failed_to_send_is_tried_again_later_that_day(db, counting):
     user = lisbon_user(21, 0, "down")
     await db.users.upsert(user)
@@ -754,3 +764,117 @@ async def test_a_prompt_that_may_have_arrived_stays_open_and_is_not_sent_again(d
     assert prompt_id is not None and scheduler.retry_at(user.ref) is None
     assert (await db.prompts.latest_open(user.ref)).prompt_id == prompt_id  # still open to an answer
     assert await scheduler.deliver(user.ref) is None and out.getvalue().count("📝") == 1
+
+
+class StalledConsole(ConsoleFrontend):
+    """The console, its prompt's send under way until the bot is killed."""
+
+    async def send_prompt(self, prompt):
+        await asyncio.Event().wait()
+
+
+async def test_a_prompt_cut_short_by_a_kill_where_the_chat_cannot_be_read_back_stays_the_day_s(db, counting):
+    """Telegram's Bot API, as the console, reads no chat back: a prompt recorded by a run killed
+    while it was on its way may be on the user's screen (the request had left), or not. It stays
+    the day's prompt, open to an answer, and is not sent again (docs/limits.md says why)."""
+    user = lisbon_user(21, 0, "killed")
+    await db.users.upsert(user)
+    at_nine = datetime(STARTED_YEAR, 11, 24, 21, 0, tzinfo=timezone.utc)  # 21:00 in Lisbon
+    killed, _ = scheduler_sending_to(StalledConsole(usecases=None, stdin=io.StringIO(), stdout=io.StringIO()),
+                                     db, counting, lambda: at_nine)
+    delivering = asyncio.create_task(killed.deliver(user.ref))
+    while (recorded := await db.prompts.latest_open(user.ref)) is None:
+        await asyncio.sleep(0.01)
+    delivering.cancel()  # killed outright: nothing after the record ran
+    with contextlib.suppress(asyncio.CancelledError):
+        await delivering
+    assert recorded.sending
+
+    restarted, _journal, out = scheduler_with_console(db, counting, lambda: at_nine + timedelta(minutes=10))
+    try:
+        assert await restarted.start() == 0 and out.getvalue() == ""
+    finally:
+        await restarted.stop()
+    assert (await db.prompts.latest_open(user.ref)).prompt_id == recorded.prompt_id
+
+
+class ReadBackConsole(ConsoleFrontend):
+    """The console as a platform that shows the bot its chat (Discord's DM history): a prompt is
+    found there when its phrase was printed. Its first send times out before the request reaches
+    the platform (nothing printed), as a `DeliveryUncertain` that in fact never arrived."""
+
+    def __init__(self, *args, lost: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lost = lost
+
+    async def send_prompt(self, prompt):
+        if self.lost:
+            self.lost = False
+            raise DeliveryUncertain("timed out")
+        return await super().send_prompt(prompt)
+
+    async def find_prompt(self, prompt, recorded_at):
+        return "shown" if prompt.phrase in self.stdout.getvalue() else None
+
+
+@pytest.mark.parametrize("asked_since, resent", [(False, 1), (True, 0)])
+async def test_a_prompt_never_seen_sent_is_sent_at_the_restart_unless_the_day_had_another(
+        db, counting, asked_since, resent):
+    """A prompt whose send timed out stays `sending`; the restart that day, where the chat shows it
+    did not arrive, sends it. Not when /journal prompt brought one that day since: one is the day's."""
+    user = lisbon_user(21, 0, "timed-out")
+    await db.users.upsert(user)
+    at = [datetime(STARTED_YEAR, 11, 24, 21, 0, tzinfo=timezone.utc)]  # 21:00 in Lisbon
+    chat = io.StringIO()
+    scheduler, journal = scheduler_sending_to(
+        ReadBackConsole(usecases=None, stdin=io.StringIO(), stdout=chat, lost=True), db, counting, lambda: at[0])
+    assert await scheduler.deliver(user.ref) is not None and chat.getvalue() == ""
+    at[0] += timedelta(minutes=5)
+    if asked_since:
+        assert isinstance(await journal.prompt_now(Caller("console", "timed-out", chat_id="timed-out")), TextReply)
+
+    at[0] += timedelta(minutes=5)
+    restarted, _ = scheduler_sending_to(ReadBackConsole(usecases=None, stdin=io.StringIO(), stdout=chat),
+                                        db, counting, lambda: at[0])
+    try:
+        assert await restarted.start() == resent
+    finally:
+        await restarted.stop()
+    assert chat.getvalue().count("📝") == 1
+
+
+class CutOffReadBackConsole(CutOffConsole, ReadBackConsole):
+    """A platform that shows the bot its chat, on a machine whose network drops as a prompt goes out."""
+
+
+async def test_a_failed_prompt_the_database_kept_is_sent_by_a_restart_before_its_retry(counting, outage):
+    """The send failed and the database, down too, kept the prompt's record; the bot restarted
+    before the retry that would have withdrawn it: the catch-up took that record for the day's
+    prompt, and the day had none. The restart, once the database is back, finds the chat without it."""
+    import time as time_module
+
+    db = outage.db
+    user = lisbon_user(21, 0, "restarted-offline")
+    await db.users.upsert(user)
+    at = datetime(STARTED_YEAR, 11, 24, 21, 0, tzinfo=timezone.utc)  # 21:00 in Lisbon
+    chat = io.StringIO()
+    scheduler, _ = scheduler_sending_to(
+        CutOffReadBackConsole(usecases=None, stdin=io.StringIO(), stdout=chat, cut=outage.down),
+        db, counting, lambda: at)
+    scheduler.schedule(user)
+    assert await scheduler.deliver(user.ref) is None and scheduler.retry_at(user.ref) is not None
+    outage.up()  # and the bot restarted, its retry gone with it
+
+    deadline = time_module.monotonic() + 10
+    while True:
+        restarted, _ = scheduler_sending_to(ReadBackConsole(usecases=None, stdin=io.StringIO(), stdout=chat),
+                                            db, counting, lambda: at + timedelta(minutes=10))
+        try:
+            sent = await restarted.start()
+            break
+        except StorageError:  # the client reconnects
+            assert time_module.monotonic() < deadline, "no start within 10 s of the database's return"
+            await asyncio.sleep(0.1)
+        finally:
+            await restarted.stop()
+    assert sent == 1 and chat.getvalue().count("📝") == 1

@@ -5,26 +5,31 @@ tried again later that day."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
 from discord.http import Route
 
+from bot.frontends import render
 from bot.replies import PromptMessage
 from bot.scheduler import PromptScheduler
-from storage.models import UserRef
+from storage.models import SentPrompt, UserRef
 from tests.frontends.test_discord import ALICE, VIDEO, cache_video, private_answer, sub
 
 ALICE_REF = UserRef("discord", str(ALICE))
 
 
-async def scheduler_for(fake, frontend, db, usecases) -> PromptScheduler:
-    """A prompt scheduler sending through `frontend`, and Alice's journal turned on."""
+async def scheduler_for(fake, frontend, db, usecases, at: str = "21:30") -> PromptScheduler:
+    """A prompt scheduler sending through `frontend`, and Alice's journal turned on, her prompts
+    `at` in Lisbon."""
     scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
     usecases.attach_schedule(scheduler)
     scheduler.register(frontend)
-    await fake.slash("journal", sub("on", time="21:30", timezone="Europe/Lisbon"))
+    await fake.slash("journal", sub("on", time=at, timezone="Europe/Lisbon"))
     await private_answer(fake)
     return scheduler
 
@@ -78,3 +83,79 @@ async def test_a_prompt_dm_that_never_left_is_tried_again(discord_bot):
             await frontend.send_prompt(prompt)
     finally:
         Route.BASE = api
+
+
+def ten_minutes_ago() -> str:
+    """A prompt time in Lisbon whose prompt, due ten minutes ago, is still its day's at a restart
+    now (the day's, or yesterday's within the catch-up's grace)."""
+    return f"{datetime.now(ZoneInfo('Europe/Lisbon')) - timedelta(minutes=10):%H:%M}"
+
+
+async def killed_while_sending(fake, scheduler: PromptScheduler, call: str) -> SentPrompt:
+    """The bot killed outright while the day's prompt was on its way, once Discord got its `call`
+    (`create_dm`: the DM not sent yet; `send_message`: the DM made, its answer not back): nothing
+    after it ran, the prompt's record stays as the kill left it."""
+    release = fake.hold_next(call)
+    mark = fake.mark()
+    delivering = asyncio.create_task(scheduler.deliver(ALICE_REF))
+    try:
+        await fake.wait_for(call, after=mark)
+    finally:
+        delivering.cancel()  # killed: no withdrawal, no note of the message
+        release.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await delivering
+    sent, = await open_prompts(scheduler)
+    assert sent.sending and sent.message_id is None
+    return sent
+
+
+async def open_prompts(scheduler: PromptScheduler) -> list[SentPrompt]:
+    return await scheduler.db.prompts.open_since(datetime.now(timezone.utc) - timedelta(days=1), 10)
+
+
+@pytest.mark.parametrize("killed_after, resent", [("create_dm", True), ("send_message", False)])
+async def test_a_prompt_dm_cut_short_by_a_kill_is_sent_at_the_restart_unless_discord_shows_it(
+        discord_bot, restart, db, usecases, killed_after, resent):
+    """The prompt was recorded, then the bot killed before the DM left, or after Discord made it and
+    before its id was noted: the restart's catch-up took the recorded day for done, and that day
+    had no prompt. Now the DM's history is read back: a DM not there is sent, with the prompt's
+    phrase; one there is noted (its id), and not sent a second time."""
+    fake, frontend = discord_bot
+    scheduler = await scheduler_for(fake, frontend, db, usecases, at=ten_minutes_ago())
+    killed = await killed_while_sending(fake, scheduler, killed_after)
+    made = len(fake.calls_of("send_message"))
+
+    restarted = PromptScheduler(db, usecases.journal, pause_s=0)
+    restarted.register(await restart())
+    try:
+        assert await restarted.start() == int(resent)
+    finally:
+        await restarted.stop()
+    dms = fake.calls_of("send_message")
+    assert len(dms) == made + int(resent) == 1  # the day's prompt on Alice's screen, once
+    assert dms[0].content == render.prompt_text(killed.phrase)
+    sent, = await open_prompts(restarted)
+    assert (sent.prompt_id, sent.sending, sent.message_id) == (killed.prompt_id, False, str(dms[0].result["id"]))
+
+
+@pytest.mark.parametrize("meanwhile", ["journal off", "the day over"])
+async def test_a_prompt_dm_cut_short_by_a_kill_is_not_sent_after_journal_off_or_past_its_day(
+        discord_bot, restart, db, usecases, meanwhile):
+    fake, frontend = discord_bot
+    scheduler = await scheduler_for(fake, frontend, db, usecases, at=ten_minutes_ago())
+    await killed_while_sending(fake, scheduler, "create_dm")
+    later = timedelta(0)
+    if meanwhile == "journal off":  # as the prompt went out, before the kill
+        await fake.slash("journal", sub("off"))
+        await private_answer(fake)
+    else:  # the next day, past the catch-up's grace: the prompt asked about a day that is over
+        later = timedelta(days=1, hours=4)
+
+    restarted = PromptScheduler(db, usecases.journal, pause_s=0, now=lambda: datetime.now(timezone.utc) + later)
+    restarted.register(await restart())
+    try:
+        assert await restarted.start() == 0
+    finally:
+        await restarted.stop()
+    assert fake.calls_of("send_message") == []

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from datetime import datetime, timedelta
 from typing import Awaitable, Callable
 
 import aiohttp
@@ -33,7 +34,7 @@ from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, Reques
                                                  refuses_the_bot, refuses_the_user, whose)
 from bot.frontends.discord.journal import JournalCog
 from bot.frontends.discord.kept import KeptCommands, is_users_dm
-from bot.frontends.discord.missed import USERS as MISSED_DM_USERS, MissedDMs
+from bot.frontends.discord.missed import USERS as MISSED_DM_USERS, MissedDMs, _made_at as made_at
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
 from bot.replies import PromptMessage
@@ -55,6 +56,10 @@ GATEWAY_LOST = "The bot is offline on Discord until it is restarted"
 # A daily prompt's DM from Discord: past it, the prompt may have arrived. Above aiohttp's 30 s to
 # connect, so that a connection never made fails first, as `NOT_CONNECTED` (the prompt never left).
 PROMPT_SEND_TIMEOUT_S = 60.0
+# A daily prompt whose send a killed run never saw end is looked for in the DM (`find_prompt`): among
+# its newest PROMPT_LOOKUP messages (a call's most), made since it was recorded, less this much for the clocks.
+PROMPT_LOOKUP = 100
+PROMPT_CLOCK_SKEW = timedelta(minutes=5)
 # aiohttp's errors for a request that never left: no connection was made to Discord.
 NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 # The stop (SIGTERM, Ctrl-C): the commands and DM answers in progress get STOP_GRACE_S to be answered;
@@ -427,3 +432,20 @@ class DiscordFrontend:
             # never came back. An answer in the DM still finds it: the user's latest open prompt.
             raise DeliveryUncertain(f"DM not confirmed: {type(error).__name__}") from error
         return str(message.id)
+
+    async def find_prompt(self, prompt: PromptMessage, recorded_at: datetime) -> str | None:
+        """The id of the bot's DM showing `prompt`, made since it was recorded (less
+        PROMPT_CLOCK_SKEW: Discord's clock and the bot's), among the newest PROMPT_LOOKUP of the DM's
+        history, as the missed DMs are read back (`MissedDMs`); None when none of them shows it.
+        Its phrase is the day's: none repeats within NO_REPEAT_DAYS. Raises when the history cannot
+        be read."""
+        channel = await self.bot.create_dm(discord.Object(id=int(prompt.chat_id)))
+        history = await self.bot.http.logs_from(channel.id, PROMPT_LOOKUP)
+        shown, me = render.prompt_text(prompt.phrase), self.bot.user.id if self.bot.user else None
+        since = recorded_at - PROMPT_CLOCK_SKEW
+        for data in history:
+            author, made = data.get("author") or {}, made_at(data)
+            if (data.get("content") == shown and (made is None or made >= since)
+                    and (str(author.get("id")) == str(me) if me else author.get("bot"))):
+                return str(data["id"])
+        return None
