@@ -39,7 +39,7 @@ from bot.replies import (
     no_progress,
 )
 from bot.sources.models import SourceError
-from bot.sources.query import FULL_WIDTH_PUNCTUATION, LINK_CLOSERS, MARKDOWN_MARKS, marked_link
+from bot.sources.query import FULL_WIDTH_PUNCTUATION, LINK_CLOSERS, MARKDOWN_MARKS, hosts_dotted, marked_link
 from bot.usecases.mood import GENERIC_ERROR, MoodUseCase, mood_reply, refusal_reason
 from bot.usecases.ports import NoSchedule, PromptSchedule, RecipientGone, SenderRefused
 from inference.result import MOODS, InferenceError
@@ -510,8 +510,9 @@ def canonical_timezone(name: str) -> str | None:
 
 def split_answer(text: str) -> tuple[str, str]:
     """A journal reply is a song (name or link) optionally followed by the user's own words.
-    A link anywhere is the song and the rest is the note; otherwise the first line is the song."""
-    text = (text or "").strip()
+    A link anywhere is the song and the rest is the note; otherwise the first line is the song.
+    A link's host written with full-width full stops ("youtube。com") is read as a browser reads it."""
+    text = hosts_dotted((text or "").strip())
     link = URL_RE.search(text)
     if link:
         # Discord's markdown around it (__link__, ~~link~~): the marks after it as many as before it.
