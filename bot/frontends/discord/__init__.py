@@ -34,7 +34,7 @@ from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, Reques
                                                  refuses_the_bot, refuses_the_user, whose)
 from bot.frontends.discord.journal import JournalCog
 from bot.frontends.discord.kept import KeptCommands, is_users_dm
-from bot.frontends.discord.missed import USERS as MISSED_DM_USERS, MissedDMs, _made_at as made_at
+from bot.frontends.discord.missed import USERS as MISSED_DM_USERS, MissedDMs, made_at
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
 from bot.replies import PromptMessage

@@ -201,7 +201,7 @@ def _read(history: list[dict[str, Any]], *, bot_id: int | None, since: datetime 
             pending[-1] = pending[-1]._replace(status=status)
 
     for data in history:
-        if since is not None and (made := _made_at(data)) is not None and made < since:
+        if since is not None and (made := made_at(data)) is not None and made < since:
             break
         author = data.get("author") or {}
         if author.get("bot") or (bot_id is not None and str(author.get("id")) == str(bot_id)):
@@ -228,7 +228,7 @@ def is_prompt(data: dict[str, Any]) -> bool:
     return str(data.get("content") or "").endswith(f"\n\n{render.PROMPT_HINT}")
 
 
-def _made_at(data: dict[str, Any]) -> datetime | None:
+def made_at(data: dict[str, Any]) -> datetime | None:
     """When a message was sent, by its `timestamp` (ISO 8601, as Discord sends it); None if unsaid."""
     try:
         made = datetime.fromisoformat(str(data["timestamp"]))
