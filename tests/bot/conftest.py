@@ -93,15 +93,22 @@ class Outage:
             await self.db.close()
         self.server.stop()
 
+    async def __aenter__(self) -> "Outage":
+        try:
+            return await self.connect()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def outage(tmp_path):
     """A database that the test can take down and bring back: see `Outage`."""
-    down_and_up = Outage(tmp_path)
-    try:
-        yield await down_and_up.connect()
-    finally:
-        await down_and_up.close()
+    async with Outage(tmp_path) as down_and_up:
+        yield down_and_up
 
 
 @pytest.fixture(scope="session")
