@@ -258,12 +258,13 @@ def build_sources(settings: Settings):
 
 def build_app_usecases(settings: Settings, db, classifier, *, resolver, fetcher, writer) -> UseCases:
     from bot.sources.query import parse_query
+    from storage.spool import InboxSpool
 
     return build_usecases(
         db, classifier, fetcher, resolver=resolver, writer=writer,
         limiter=MoodRateLimiter.from_settings(settings), heavy_limits=HeavyLimits.from_settings(settings),
         parse=functools.partial(parse_query, allowed_hosts=settings.allowed_host_set),
-        max_audio_seconds=settings.max_audio_duration_s,
+        max_audio_seconds=settings.max_audio_duration_s, spool=InboxSpool.in_data_dir(settings.data_dir),
     )
 
 

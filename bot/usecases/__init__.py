@@ -11,7 +11,7 @@ from bot.usecases.inbox import InboxUseCase
 from bot.usecases.journal import JournalUseCase
 from bot.usecases.mood import MoodUseCase
 from bot.usecases.playlists import PlaylistUseCase
-from bot.usecases.ports import PromptSchedule, PromptSender
+from bot.usecases.ports import PromptSchedule, PromptSender, RequestSpool
 from bot.usecases.privacy import PrivacyUseCase
 
 __all__ = ["UseCases", "InboxUseCase", "MoodUseCase", "JournalUseCase", "PlaylistUseCase", "PrivacyUseCase",
@@ -37,9 +37,11 @@ class UseCases:
 
 
 def build_usecases(db, classifier, fetcher, *, resolver=None, limiter=None, writer=None,
-                   heavy_limits: HeavyLimits | None = None, **mood_kwargs) -> UseCases:
+                   heavy_limits: HeavyLimits | None = None, spool: RequestSpool | None = None,
+                   **mood_kwargs) -> UseCases:
     """Assembles the use cases from real adapters (the app and end-to-end tests use this).
-    `heavy_limits` is shared, so its cap on chart renders holds across /stats and /servermood."""
+    `heavy_limits` is shared, so its cap on chart renders holds across /stats and /servermood.
+    `spool`: where the inbox keeps what its database does not (none: held in memory only)."""
     heavy_limits = heavy_limits or HeavyLimits()
     mood = MoodUseCase(db, classifier, fetcher, resolver=resolver, limiter=limiter, **mood_kwargs)
     return UseCases(
@@ -47,5 +49,5 @@ def build_usecases(db, classifier, fetcher, *, resolver=None, limiter=None, writ
         journal=JournalUseCase(db, mood, writer=writer, limits=heavy_limits),
         playlists=PlaylistUseCase(db, limits=heavy_limits),
         privacy=PrivacyUseCase(db, writer=writer, limits=heavy_limits),
-        inbox=InboxUseCase(db.inbox),
+        inbox=InboxUseCase(db.inbox, spool=spool),
     )

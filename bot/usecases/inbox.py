@@ -2,14 +2,20 @@
 its restart (see `storage/inbox.py`). Platform-free: a front-end hands over its platform's own
 payloads (`Arrival`) and replays what `replay` returns.
 
-Keeping is a guarantee only while the database answers: a write that fails, or takes longer than
-`KEEP_WAIT_S`, is logged and the request answered all the same, held only in memory as before (the
-bot goes on answering while its database is down). After a failure, keeping pauses for
-`PAUSE_AFTER_FAILURE_S` (and so does clearing, tried again after it), so a database that is down
-costs the fetches from the platform its wait once, not every time. A clear that failed is tried
-again once the pause is over (`paused_for`), and at the stop even during it (`even_paused`); a
-request answered whose clearing never succeeded is answered again after a hard kill: at least
-once, never lost while kept.
+Keeping in the database is bounded: a write that fails, or takes longer than `KEEP_WAIT_S`, is
+logged and the request answered all the same (the bot goes on answering while its database is
+down); it is then kept in the local spool instead (`RequestSpool`, storage/spool.py: fsynced
+before the next fetch from the platform acknowledges it), or, with none given (or the spool full),
+held only in memory. After a failure, keeping pauses for `PAUSE_AFTER_FAILURE_S` (and so does
+clearing, tried again after it), so a database that is down costs the fetches from the platform
+its wait once, not every time: what arrives meanwhile goes to the spool at once. A clear that
+failed is tried again once the pause is over (`paused_for`), and at the stop even during it
+(`even_paused`); a request answered whose clearing never succeeded is answered again after a hard
+kill: at least once, never lost while kept. A clear reaches the spool at once.
+
+At a start the requests in the spool are replayed with those in the database (one kept in both
+once), then moved into it; while it does not answer they stay in the spool, their replays counted
+there.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Awaitable, Callable, Sequence
 
+from bot.usecases.ports import RequestSpool
 from storage.inbox import Arrival, InboxRepo
 from storage.models import StorageError
 
@@ -41,8 +48,9 @@ MAX_REPLAYS = 2
 class InboxUseCase:
     def __init__(self, repo: InboxRepo, *, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                  keep_wait_s: float = KEEP_WAIT_S, done_wait_s: float = DONE_WAIT_S,
-                 pause_after_failure_s: float = PAUSE_AFTER_FAILURE_S) -> None:
+                 pause_after_failure_s: float = PAUSE_AFTER_FAILURE_S, spool: RequestSpool | None = None) -> None:
         self._repo = repo
+        self._spool = spool  # where requests go that the database does not keep; None: memory only
         self._now = now
         self.keep_wait_s = keep_wait_s
         self.done_wait_s = done_wait_s
@@ -50,16 +58,22 @@ class InboxUseCase:
         self._paused_until = 0.0  # time.monotonic() before which nothing is kept (a failure)
 
     async def keep(self, source: str, arrivals: Sequence[Arrival]) -> bool:
-        """Keep requests just handed over; False when they are held in memory only (a failure,
-        said in the log, or the pause after one)."""
-        return not arrivals or await self._attempt(
-            lambda: self._repo.keep(source, arrivals), self.keep_wait_s, logging.WARNING, "inbox.not_kept",
-            source=source, requests=len(arrivals), paused_s=self.pause_after_failure_s)
+        """Keep requests just handed over, in the database or else in the spool; False when they
+        are held in memory only (a failure, said in the log, or the pause after one, and no spool
+        to take them)."""
+        if not arrivals or await self._attempt(
+                lambda: self._repo.keep(source, arrivals), self.keep_wait_s, logging.WARNING, "inbox.not_kept",
+                source=source, requests=len(arrivals), paused_s=self.pause_after_failure_s,
+                spooled=self._spool is not None):
+            return True
+        return self._spool is not None and await self._spool.keep(source, arrivals)
 
     async def done(self, source: str, numbers: Sequence[int], *, even_paused: bool = False) -> bool:
         """Forget requests answered; False when the database did not say so (to be tried again,
         once `paused_for` is over). `even_paused`: tried during the pause after a failure too (the
-        stop's last try)."""
+        stop's last try). The spool forgets them at once."""
+        if self._spool is not None and numbers:
+            await self._spool.done(source, numbers)
         return not numbers or await self._attempt(
             lambda: self._repo.done(source, numbers), self.done_wait_s, logging.INFO, "inbox.not_cleared",
             even_paused=even_paused, source=source, requests=len(numbers))
@@ -73,6 +87,8 @@ class InboxUseCase:
         """Note the message shown for a request kept (its status), for the answer after a restart
         to take over; best effort, like keeping (failing, the answer then comes as a new message).
         None: none to take over now (it holds an answer of its own)."""
+        if self._spool is not None:
+            await self._spool.shown(source, number, chat_id, message_id)
         await self._attempt(lambda: self._repo.shown(source, number, chat_id, message_id), self.done_wait_s,
                             logging.INFO, "inbox.shown_not_noted", pause=False, source=source)
 
@@ -81,6 +97,8 @@ class InboxUseCase:
         command's files; a Telegram album's songs, each its own update and part), so that the answer
         after a restart does not repeat them; best effort, like `shown` (failing, a restart answers
         them again)."""
+        if self._spool is not None:
+            await self._spool.parts_answered(source, numbers, parts)
         await self._attempt(lambda: self._repo.parts_answered(source, numbers, parts), self.done_wait_s,
                             logging.INFO, "inbox.parts_not_noted", pause=False, source=source)
 
@@ -105,32 +123,63 @@ class InboxUseCase:
 
     async def replay(self, source: str) -> list[Arrival]:
         """At a start: the requests a previous run was handed and never answered, oldest first,
-        each counted as replayed once more. Those older than `MAX_AGE`, or replayed `MAX_REPLAYS`
-        times already, are dropped, and said so in the log. A database that does not answer
-        replays nothing (said so): the start goes on."""
+        each counted as replayed once more: those the database kept and those the spool did (one
+        in both once). Those older than `MAX_AGE`, or replayed `MAX_REPLAYS` times already, are
+        dropped, and said so in the log. Those in the spool are then moved into the database. A
+        database that does not answer replays only what the spool holds, counted there (said so;
+        with no spool, nothing): the start goes on."""
+        platform = source.split(":")[0]
+        spooled = [] if self._spool is None else await self._spool.waiting(source)
+        from_spool = {a.number for a in spooled}
         try:
-            waiting = await self._repo.waiting(source)
+            kept = await self._repo.waiting(source)
         except StorageError as error:
-            log.warning("inbox.not_read", extra={"source": source.split(":")[0], "reason": str(error)})
-            return []
+            log.warning("inbox.not_read", extra={"source": platform, "reason": str(error)})
+            kept = None
+        waiting = _together(kept or [], spooled)
         oldest = self._now() - MAX_AGE
         stale = [a for a in waiting if a.received is not None and a.received < oldest]
         failing = [a for a in waiting if a not in stale and a.replays >= MAX_REPLAYS]
         again = [replace(a, replays=a.replays + 1) for a in waiting if a not in stale and a not in failing]
-        platform = source.split(":")[0]
         if stale:
             log.warning("inbox.too_old_to_answer", extra={"source": platform, "requests": len(stale)})
         for arrival in failing:
             log.error("inbox.given_up", extra={"source": platform, "number": arrival.number, "user": arrival.user_id,
                                                "reason": f"handed over at {arrival.replays} restarts and never "
                                                          "answered: it may be what stops the bot; not again"})
-        try:
-            await self._repo.done(source, [a.number for a in stale + failing])
-            await self._repo.drop_received_before(oldest)  # other sources' too: none replays them
-            await self._repo.keep(source, again)  # the replay counts
-        except StorageError as error:
-            log.warning("inbox.not_read", extra={"source": platform, "reason": str(error)})
+        dropped = [a.number for a in stale + failing]
+        if kept is not None and await self._counted(source, dropped, oldest, again):
+            if self._spool is not None:
+                await self._spool.done(source, list(from_spool))  # moved into the database
+        elif self._spool is not None and await self._spool.keep(source, again):  # the replay counts there
+            await self._spool.done(source, dropped)
+        else:
             return []
         if again:
-            log.info("inbox.replayed", extra={"source": platform, "requests": len(again)})
+            log.info("inbox.replayed", extra={"source": platform, "requests": len(again),
+                                              "from_spool": sum(a.number in from_spool for a in again)})
         return again
+
+    async def _counted(self, source: str, dropped: Sequence[int], oldest: datetime, again: Sequence[Arrival]) -> bool:
+        """The start's bookkeeping in the database: what is dropped goes, the replays count; False
+        (said) when it fails."""
+        try:
+            await self._repo.done(source, dropped)
+            await self._repo.drop_received_before(oldest)  # other sources' too: none replays them
+            await self._repo.keep(source, again)
+            return True
+        except StorageError as error:
+            log.warning("inbox.not_read", extra={"source": source.split(":")[0], "reason": str(error)})
+            return False
+
+
+def _together(kept: Sequence[Arrival], spooled: Sequence[Arrival]) -> list[Arrival]:
+    """The requests in the database and in the spool, in the order they arrived; one in both
+    once, with the most replays and parts either noted."""
+    by_number = {a.number: a for a in kept}
+    for a in spooled:
+        if (other := by_number.get(a.number)) is not None:
+            a = replace(other, replays=max(a.replays, other.replays), parts=max(a.parts, other.parts),
+                        shown=a.shown or other.shown)
+        by_number[a.number] = a
+    return sorted(by_number.values(), key=lambda a: a.number)

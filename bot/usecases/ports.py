@@ -1,17 +1,19 @@
 """What the use cases need from the other side (ports). Adapters: `inference.pool.Classifier`,
 `bot.sources.spotify.SpotifyResolver` / `bot.sources.audio.AudioFetcher`,
-`bot.scheduler.PromptScheduler`, and each front-end as a `PromptSender`. Tests plug in the real
+`bot.scheduler.PromptScheduler`, each front-end as a `PromptSender`, and `storage.spool.InboxSpool`
+as the inbox's `RequestSpool`. Tests plug in the real
 adapters; the protocols only document the shape.
 """
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import AsyncContextManager, Protocol
+from typing import AsyncContextManager, Protocol, Sequence
 
 from bot.replies import PromptMessage
 from bot.sources.models import Query, TrackInfo
 from inference.result import MoodResult
+from storage.inbox import Arrival
 from storage.models import User, UserRef
 
 
@@ -99,3 +101,21 @@ class PromptFinder(Protocol):
     async def find_prompt(self, prompt: PromptMessage, recorded_at: datetime) -> str | None:
         """The id of the message showing `prompt` in its chat, made since `recorded_at` (when it was
         recorded, before its send); None when there is none. Raises when the chat cannot be read."""
+
+
+class RequestSpool(Protocol):
+    """Where the inbox keeps on local disk the requests being answered that its database did not
+    keep (down, or too slow), for a restart after a hard kill to answer them; the same steps as the
+    database's inbox (`storage.inbox.InboxRepo`). A request there is kept once on disk."""
+
+    async def keep(self, source: str, arrivals: Sequence[Arrival]) -> bool:
+        """True once on disk; False (said in the log) when they could not be kept there."""
+        ...
+
+    async def shown(self, source: str, number: int, chat_id: str | None, message_id: str | None) -> None: ...
+
+    async def parts_answered(self, source: str, numbers: Sequence[int], parts: int) -> None: ...
+
+    async def done(self, source: str, numbers: Sequence[int]) -> None: ...
+
+    async def waiting(self, source: str) -> list[Arrival]: ...

@@ -1,0 +1,192 @@
+"""The requests being answered that the database could not keep (down, or too slow to write:
+bot/usecases/inbox.py), kept on local disk instead until answered, so that a bot killed outright
+during a database outage answers them after its restart too.
+
+One append-only JSON-lines file in DATA_DIR. Each line is one step: a request kept (`keep`, as
+the inbox keeps it), the message shown for it (`shown`), its parts answered (`parts`), requests
+answered (`done`). Each append is flushed and fsynced before it returns (the request is handed on
+after). A line a kill tore (the last one, half written) is skipped at the read, said in the log; the
+next append starts a line of its own. Once no request in it waits, the file is removed. It is
+read once, at the first use (the start's replay); after that what waits is known in memory, so
+clearing a request the file never held costs nothing.
+
+Bounded (`MAX_BYTES`): an append that would pass it first rewrites the file with only what waits;
+when that is still too much, the requests are not kept here (`inbox.spool_full` in the log) and
+are held in memory only, as before the spool.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from storage.inbox import Arrival
+from storage.outbox import _append_durably, _fsync_dir, _read, _replace_durably
+
+log = logging.getLogger(__name__)
+
+SPOOL_FILENAME = "inbox-spool.jsonl"
+MAX_BYTES = 8 * 1024 * 1024  # a Telegram update is ~1 KB, a Discord interaction ~3 KB: thousands
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _kept_line(source: str, a: Arrival) -> bytes:
+    return _line({"keep": source, "number": a.number, "payload": a.payload, "platform": a.platform,
+                  "user_id": a.user_id, "received": a.received.isoformat() if a.received else None,
+                  "replays": a.replays, "shown": None if a.shown is None else list(a.shown), "parts": a.parts})
+
+
+def _arrival(step: dict[str, Any]) -> Arrival:
+    return Arrival(step["number"], step["payload"], step["platform"], step["user_id"],
+                   datetime.fromisoformat(step["received"]), step["replays"],
+                   None if step["shown"] is None else tuple(step["shown"]), step["parts"])
+
+
+def _noted(kept: Arrival, note: dict[str, Any]) -> Arrival:
+    """`kept` with what a note says: the message shown for it (None: none now), its parts answered."""
+    if "shown" in note:
+        kept = replace(kept, shown=None if note["shown"] is None else tuple(note["shown"]))
+    return replace(kept, parts=max(kept.parts, note.get("parts", 0)))
+
+
+class InboxSpool:
+    def __init__(self, path: Path | str, *, max_bytes: int = MAX_BYTES) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self._waiting: dict[tuple[str, int], Arrival] | None = None  # read from the file at the first use
+        self._lock = asyncio.Lock()  # one step at a time: appends, rewrites and the read
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path | str) -> "InboxSpool":
+        return cls(Path(data_dir) / SPOOL_FILENAME)
+
+    async def keep(self, source: str, arrivals: Sequence[Arrival]) -> bool:
+        """Keep requests the database did not (again for one kept: replaces it); True once on disk,
+        False when the spool is full or the disk refuses (said in the log)."""
+        if not arrivals:
+            return True
+        now = datetime.now(timezone.utc)
+        arrivals = [a if a.received else replace(a, received=now) for a in arrivals]
+        data = b"".join(_kept_line(source, a) for a in arrivals)
+        async with self._lock:
+            waiting = await self._read()
+            try:
+                if await asyncio.to_thread(self._size) + len(data) > self.max_bytes:
+                    await asyncio.to_thread(self._rewrite, waiting)
+                    if await asyncio.to_thread(self._size) + len(data) > self.max_bytes:
+                        log.error("inbox.spool_full", extra={
+                            "source": source.split(":")[0], "requests": len(arrivals), "path": str(self.path),
+                            "reason": f"over {self.max_bytes} bytes wait in it: these are held in memory only"})
+                        return False
+                await asyncio.to_thread(self._append, data)
+            except OSError as error:
+                log.error("inbox.not_spooled", extra={"source": source.split(":")[0], "requests": len(arrivals),
+                                                      "path": str(self.path), "reason": str(error)})
+                return False
+            waiting.update({(source, a.number): a for a in arrivals})
+            return True
+
+    async def shown(self, source: str, number: int, chat_id: str | None, message_id: str | None) -> None:
+        shown = None if chat_id is None or message_id is None else [chat_id, message_id]
+        await self._note(source, [number], {"shown": shown})
+
+    async def parts_answered(self, source: str, numbers: Sequence[int], parts: int) -> None:
+        await self._note(source, numbers, {"parts": parts})
+
+    async def done(self, source: str, numbers: Sequence[int]) -> None:
+        """Forget requests answered (or moved into the database); the file goes with the last."""
+        async with self._lock:
+            waiting = await self._read()
+            ours = [n for n in numbers if (source, n) in waiting]
+            if not ours:
+                return
+            for number in ours:
+                del waiting[(source, number)]
+            try:
+                if waiting:
+                    await asyncio.to_thread(_append_durably, self.path, _line({"done": source, "numbers": ours}))
+                else:
+                    await asyncio.to_thread(self._remove)
+            except OSError as error:  # answered again after a kill: at least once
+                log.warning("inbox.not_cleared_from_spool", extra={"source": source.split(":")[0],
+                                                                   "path": str(self.path), "reason": str(error)})
+
+    async def waiting(self, source: str) -> list[Arrival]:
+        """The requests kept here and not done, in the order they arrived."""
+        async with self._lock:
+            waiting = await self._read()
+            return sorted((a for (s, _), a in waiting.items() if s == source), key=lambda a: a.number)
+
+    async def _note(self, source: str, numbers: Sequence[int], fields: dict[str, Any]) -> None:
+        async with self._lock:
+            waiting = await self._read()
+            ours = [n for n in numbers if (source, n) in waiting]
+            if not ours:
+                return
+            try:
+                await asyncio.to_thread(_append_durably, self.path,
+                                        _line({"note": source, "numbers": ours, **fields}))
+            except OSError as error:  # best effort, as in the database: a restart answers it anew
+                log.warning("inbox.not_noted_in_spool", extra={"source": source.split(":")[0], "reason": str(error)})
+                return
+            for number in ours:
+                waiting[(source, number)] = _noted(waiting[(source, number)], fields)
+
+    async def _read(self) -> dict[tuple[str, int], Arrival]:
+        if self._waiting is None:
+            self._waiting = await asyncio.to_thread(self._fold)
+        return self._waiting
+
+    def _fold(self) -> dict[tuple[str, int], Arrival]:
+        """What waits, from the file's lines in order; a line that cannot be read (torn by a kill
+        in the middle of its append) is skipped, and said."""
+        waiting: dict[tuple[str, int], Arrival] = {}
+        for at, line in enumerate(_read(self.path).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                step = json.loads(line)
+                if "keep" in step:
+                    waiting[(step["keep"], step["number"])] = _arrival(step)
+                else:
+                    source = step.get("done") or step["note"]
+                    for key in [(source, n) for n in step["numbers"] if (source, n) in waiting]:
+                        if "done" in step:
+                            del waiting[key]
+                        else:
+                            waiting[key] = _noted(waiting[key], step)
+            except (ValueError, KeyError, TypeError) as error:
+                log.warning("inbox.spool_line_unreadable", extra={
+                    "path": str(self.path), "line": at, "reason": f"{type(error).__name__}: skipped (a write a "
+                                                                  "kill cut short)"})
+        return waiting
+
+    def _append(self, data: bytes) -> None:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # users' words: ours alone
+        _append_durably(self.path, data)
+
+    def _size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def _rewrite(self, waiting: dict[tuple[str, int], Arrival]) -> None:
+        if waiting:
+            _replace_durably(self.path, b"".join(_kept_line(source, a) for (source, _), a in waiting.items()))
+        else:
+            self._remove()
+
+    def _remove(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            return
+        _fsync_dir(self.path.parent)

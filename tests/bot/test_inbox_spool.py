@@ -1,0 +1,112 @@
+"""The inbox's local spool (storage/spool.py): requests the database could not keep (down, or too
+slow) were held in memory only, and a hard kill during the outage lost them. They are now kept in
+an fsynced file under DATA_DIR until answered, replayed at the start as the database's are, and
+moved into the database once it answers. The real use case over a database the test takes down
+(`outage`), and the real file; a restart is a new use case and spool on the same file and data."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from bot.usecases.inbox import MAX_REPLAYS, InboxUseCase
+from storage.schema import INBOX
+from storage.spool import SPOOL_FILENAME, InboxSpool
+from tests.bot.test_inbox import NOW, SOURCE, arrival
+
+
+def restarted(db, tmp_path, **spool_options) -> InboxUseCase:
+    """The inbox of a bot (re)started on `db`, its spool in `tmp_path` (read anew from the file)."""
+    return InboxUseCase(db.inbox, now=lambda: NOW, keep_wait_s=0.5,
+                        spool=InboxSpool(tmp_path / SPOOL_FILENAME, **spool_options))
+
+
+async def kept_numbers(db) -> list[int]:
+    return sorted(doc["number"] for doc in await db.db[INBOX].find({}).to_list())
+
+
+async def test_a_request_kept_while_the_database_is_down_is_replayed_after_a_kill_and_moved_in(outage, tmp_path):
+    inbox = restarted(outage.db, tmp_path)
+    outage.down()
+    assert await inbox.keep(SOURCE, [arrival(1)])  # the database refused it: the spool took it
+    assert await inbox.keep(SOURCE, [arrival(2)])  # during the pause after that failure: the spool at once
+    # killed outright: nothing more is written
+
+    still_down = restarted(outage.db, tmp_path)
+    assert [(a.number, a.replays) for a in await still_down.replay(SOURCE)] == [(1, 1), (2, 1)]
+    # killed again before answering them: the replays were counted in the spool
+
+    outage.up()
+    back = restarted(outage.db, tmp_path)
+    assert [(a.number, a.replays) for a in await back.replay(SOURCE)] == [(1, 2), (2, 2)]
+    assert await kept_numbers(outage.db) == [1, 2]  # moved into the database...
+    assert not (tmp_path / SPOOL_FILENAME).exists()  # ...and out of the spool
+    assert await back.done(SOURCE, [1, 2]) and await kept_numbers(outage.db) == []
+
+
+async def test_a_request_in_the_spool_and_the_database_is_replayed_once(db, tmp_path):
+    """A write slower than the bound lands after all: kept in both."""
+    inbox = restarted(db, tmp_path)
+    await db.inbox.keep(SOURCE, [arrival(1)])
+    await InboxSpool(tmp_path / SPOOL_FILENAME).keep(SOURCE, [arrival(1), arrival(2)])
+
+    assert [(a.number, a.replays) for a in await inbox.replay(SOURCE)] == [(1, 1), (2, 1)]
+    assert await kept_numbers(db) == [1, 2]
+
+
+async def test_the_spool_drops_what_is_too_old_or_given_up_as_the_database_does(outage, tmp_path, caplog):
+    spool = InboxSpool(tmp_path / SPOOL_FILENAME)
+    await spool.keep(SOURCE, [arrival(1, received=NOW - timedelta(hours=25)), arrival(2, replays=MAX_REPLAYS),
+                              arrival(3)])
+    outage.down()
+    with caplog.at_level(logging.WARNING, logger="bot.usecases.inbox"):
+        assert [a.number for a in await restarted(outage.db, tmp_path).replay(SOURCE)] == [3]
+    assert "inbox.too_old_to_answer" in caplog.text and "inbox.given_up" in caplog.text
+    assert [a.number for a in await InboxSpool(tmp_path / SPOOL_FILENAME).waiting(SOURCE)] == [3]
+
+
+async def test_the_spool_is_emptied_as_its_requests_are_answered_even_while_the_database_is_down(outage, tmp_path):
+    inbox = restarted(outage.db, tmp_path)
+    outage.down()
+    assert await inbox.keep(SOURCE, [arrival(1), arrival(2)])
+    assert not await inbox.done(SOURCE, [1])  # the database did not say so: tried again later
+    assert [a.number for a in await InboxSpool(tmp_path / SPOOL_FILENAME).waiting(SOURCE)] == [2]
+    await inbox.done(SOURCE, [2])
+    assert not (tmp_path / SPOOL_FILENAME).exists()
+
+
+async def test_a_torn_last_line_is_skipped_and_said_and_the_next_append_starts_its_own(tmp_path, caplog):
+    path = tmp_path / SPOOL_FILENAME
+    await InboxSpool(path).keep(SOURCE, [arrival(1), arrival(2)])
+    whole = path.read_bytes()
+    path.write_bytes(whole + whole.splitlines(keepends=True)[0][:40])  # a kill in the middle of an append
+
+    torn = InboxSpool(path)
+    with caplog.at_level(logging.WARNING, logger="storage.spool"):
+        assert [a.number for a in await torn.waiting(SOURCE)] == [1, 2]
+    [said] = [r for r in caplog.records if r.msg == "inbox.spool_line_unreadable"]
+    assert said.line == 3
+    assert await torn.keep(SOURCE, [arrival(3)])
+    assert [a.number for a in await InboxSpool(path).waiting(SOURCE)] == [1, 2, 3]
+
+
+async def test_notes_on_a_request_in_the_spool_are_replayed_with_it(outage, tmp_path):
+    """Its status message, to take over; its parts answered, not to answer again."""
+    inbox = restarted(outage.db, tmp_path)
+    outage.down()
+    await inbox.keep(SOURCE, [arrival(1), arrival(2)])
+    await inbox.shown(SOURCE, 1, "501", "77")
+    await inbox.parts_answered(SOURCE, [2], 1)
+
+    [first, second] = await restarted(outage.db, tmp_path).replay(SOURCE)
+    assert (first.shown, first.parts, second.shown, second.parts) == (("501", "77"), 0, None, 1)
+
+
+async def test_a_full_spool_says_so_and_the_requests_are_held_in_memory(outage, tmp_path, caplog):
+    inbox = restarted(outage.db, tmp_path, max_bytes=300)
+    outage.down()
+    assert await inbox.keep(SOURCE, [arrival(1)])
+    with caplog.at_level(logging.ERROR, logger="storage.spool"):
+        assert not await inbox.keep(SOURCE, [arrival(2)])
+    assert "inbox.spool_full" in caplog.text
+    await inbox.done(SOURCE, [1])  # what was answered makes room
+    assert await inbox.keep(SOURCE, [arrival(3)])
