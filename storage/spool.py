@@ -8,7 +8,8 @@ answered (`done`). Each append is flushed and fsynced before it returns (the req
 after). A line a kill tore (the last one, half written) is skipped at the read, said in the log; the
 next append starts a line of its own. Once no request in it waits, the file is removed. It is
 read once, at the first use (the start's replay); after that what waits is known in memory, so
-clearing a request the file never held costs nothing.
+clearing a request the file never held costs nothing. A /forget rewrites it without the user's
+requests (`forget`).
 
 Bounded (`MAX_BYTES`): an append that would pass it first rewrites the file with only what waits;
 when that is still too much, the requests are not kept here (`inbox.spool_full` in the log) and
@@ -22,7 +23,7 @@ import logging
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from storage.inbox import Arrival
 from storage.outbox import _append_durably, _fsync_dir, _read, _replace_durably
@@ -117,6 +118,28 @@ class InboxSpool:
             except OSError as error:  # answered again after a kill: at least once
                 log.warning("inbox.not_cleared_from_spool", extra={"source": source.split(":")[0],
                                                                    "path": str(self.path), "reason": str(error)})
+
+    async def forget(self, platform: str, user_id: str) -> None:
+        """/forget: the user's requests leave the file (rewritten without them, their words too)."""
+        await self._drop(lambda a: (a.platform, a.user_id) == (platform, user_id))
+
+    async def drop_received_before(self, before: datetime) -> None:
+        """What any source kept before `before` goes (a bot since given another token, whose own
+        start would never replay it)."""
+        await self._drop(lambda a: a.received is not None and a.received < before)
+
+    async def _drop(self, which: Callable[[Arrival], bool]) -> None:
+        async with self._lock:
+            waiting = await self._read()
+            dropped = [key for key, a in waiting.items() if which(a)]
+            if not dropped:
+                return
+            for key in dropped:
+                del waiting[key]
+            try:
+                await asyncio.to_thread(self._rewrite, waiting)
+            except OSError as error:
+                log.error("inbox.not_dropped_from_spool", extra={"path": str(self.path), "reason": str(error)})
 
     async def waiting(self, source: str) -> list[Arrival]:
         """The requests kept here and not done, in the order they arrived."""

@@ -48,6 +48,6 @@ def build_usecases(db, classifier, fetcher, *, resolver=None, limiter=None, writ
         mood=mood,
         journal=JournalUseCase(db, mood, writer=writer, limits=heavy_limits),
         playlists=PlaylistUseCase(db, limits=heavy_limits),
-        privacy=PrivacyUseCase(db, writer=writer, limits=heavy_limits),
+        privacy=PrivacyUseCase(db, writer=writer, limits=heavy_limits, spool=spool),
         inbox=InboxUseCase(db.inbox, spool=spool),
     )

@@ -155,6 +155,8 @@ class InboxUseCase:
             await self._spool.done(source, dropped)
         else:
             return []
+        if self._spool is not None:
+            await self._spool.drop_received_before(oldest)  # other sources' too, as in the database
         if again:
             log.info("inbox.replayed", extra={"source": platform, "requests": len(again),
                                               "from_spool": sum(a.number in from_spool for a in again)})

@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 from bot.ratelimit import HeavyLimits, refusal
 from bot.replies import PLACE, Caller, ErrorReply, ExportReply, TextReply
 from bot.usecases.journal import local_today
-from bot.usecases.ports import NoSchedule, PromptSchedule
+from bot.usecases.ports import NoSchedule, PromptSchedule, RequestSpool
 from storage.models import JournalEntry, StorageError, User, UserRef
 from storage.outbox import JournalWriter
 from storage.privacy import RawExport
@@ -53,13 +53,15 @@ def export_file(name: str, raw: RawExport, user: User, held: list[JournalEntry],
 class PrivacyUseCase:
     """`writer`, when given, is the journal's write path: entries it queued while the database was
     down (or set aside when the database refused them) are the user's data too, so they are
-    exported and forgotten with the rest."""
+    exported and forgotten with the rest. `spool`, when given, holds requests being answered that
+    the database could not keep (the inbox's): forgotten with the database's."""
 
     def __init__(self, db, *, writer: JournalWriter | None = None, schedule: PromptSchedule | None = None,
-                 limits: HeavyLimits | None = None,
+                 limits: HeavyLimits | None = None, spool: RequestSpool | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.db = db
         self.writer = writer
+        self.spool = spool
         self.limits = limits or HeavyLimits()
         self.schedule: PromptSchedule = schedule or NoSchedule()
         self.now = now
@@ -106,6 +108,8 @@ class PrivacyUseCase:
         self.db.privacy.erasing(ref)
         # The queue first: once it is empty of this user, nothing of theirs can reach the database.
         queued = await self.writer.forget(ref) if self.writer is not None else 0
+        if self.spool is not None:  # requests in progress, not counted (as the database's)
+            await self.spool.forget(ref.platform, ref.user_id)
         try:
             made = await self.db.privacy.withdraw(ref)
         except StorageError as error:  # their journal and prompt stay as they were, and say so

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from bot.replies import Caller
+from bot.usecases import build_usecases
 from bot.usecases.inbox import MAX_REPLAYS, InboxUseCase
 from storage.schema import INBOX
 from storage.spool import SPOOL_FILENAME, InboxSpool
@@ -57,11 +59,13 @@ async def test_the_spool_drops_what_is_too_old_or_given_up_as_the_database_does(
     spool = InboxSpool(tmp_path / SPOOL_FILENAME)
     await spool.keep(SOURCE, [arrival(1, received=NOW - timedelta(hours=25)), arrival(2, replays=MAX_REPLAYS),
                               arrival(3)])
+    await spool.keep("telegram:1", [arrival(4, received=NOW - timedelta(hours=25))])  # a token since replaced
     outage.down()
     with caplog.at_level(logging.WARNING, logger="bot.usecases.inbox"):
         assert [a.number for a in await restarted(outage.db, tmp_path).replay(SOURCE)] == [3]
     assert "inbox.too_old_to_answer" in caplog.text and "inbox.given_up" in caplog.text
-    assert [a.number for a in await InboxSpool(tmp_path / SPOOL_FILENAME).waiting(SOURCE)] == [3]
+    after = InboxSpool(tmp_path / SPOOL_FILENAME)
+    assert [a.number for a in await after.waiting(SOURCE)] == [3] and await after.waiting("telegram:1") == []
 
 
 async def test_the_spool_is_emptied_as_its_requests_are_answered_even_while_the_database_is_down(outage, tmp_path):
@@ -110,3 +114,16 @@ async def test_a_full_spool_says_so_and_the_requests_are_held_in_memory(outage, 
     assert "inbox.spool_full" in caplog.text
     await inbox.done(SOURCE, [1])  # what was answered makes room
     assert await inbox.keep(SOURCE, [arrival(3)])
+
+
+async def test_forget_deletes_the_users_requests_in_the_spool_and_their_words_with_them(db, tmp_path):
+    """Kept there during an outage, not answered yet: after a kill, the restart would have answered
+    (and stored) a request of someone who had since asked to be forgotten."""
+    spool = InboxSpool(tmp_path / SPOOL_FILENAME)
+    usecases = build_usecases(db, None, None, spool=spool)
+    await spool.keep(SOURCE, [arrival(1, "42"), arrival(2, "43"), arrival(3, "42")])
+
+    await usecases.privacy.forget(Caller("telegram", "42", chat_id="42"), confirmed=True)
+
+    assert [a.number for a in await InboxSpool(spool.path).waiting(SOURCE)] == [2]
+    assert b"song 1" not in spool.path.read_bytes() and b"song 3" not in spool.path.read_bytes()
