@@ -3,9 +3,9 @@ bot/usecases/inbox.py), kept on local disk instead until answered, so that a bot
 during a database outage answers them after its restart too.
 
 One append-only JSON-lines file in DATA_DIR. Each line is one step: a request kept (`keep`, as
-the inbox keeps it), the message shown for it (`shown`), its parts answered (`parts`), requests
-answered (`done`). Each append is flushed and fsynced before it returns (the request is handed on
-after). A line a kill tore (the last one, half written) is skipped at the read, said in the log; the
+the inbox keeps it), a note on requests kept (`note`: the message shown for one, their parts
+answered), requests answered (`done`). Each append is flushed and fsynced before it returns:
+Telegram's next fetch, which acknowledges the updates to Telegram, waits for it. A line a kill tore (the last one, half written) is skipped at the read, said in the log; the
 next append starts a line of its own. Once no request in it waits, the file is removed. It is
 read once, at the first use (the start's replay); after that what waits is known in memory, so
 clearing a request the file never held costs nothing. A /forget rewrites it without the user's
@@ -31,7 +31,7 @@ from storage.outbox import _append_durably, _fsync_dir, _read, _replace_durably
 log = logging.getLogger(__name__)
 
 SPOOL_FILENAME = "inbox-spool.jsonl"
-MAX_BYTES = 8 * 1024 * 1024  # a Telegram update is ~1 KB, a Discord interaction ~3 KB: thousands
+MAX_BYTES = 8 * 1024 * 1024  # thousands of requests, each a line holding it as its platform sent it
 
 
 def _line(record: dict[str, Any]) -> bytes:
