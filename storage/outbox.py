@@ -22,12 +22,12 @@ import dataclasses
 import enum
 import json
 import logging
-import os
 from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from storage.durable import append_durably, read_bytes, replace_durably
 from storage.journal import JournalRepo
 from storage.models import DatabaseLoginError, DatabaseUnavailableError, JournalEntry, StorageError, UserRef
 from storage.prompts import PromptRepo
@@ -98,57 +98,16 @@ def is_users_line(line: bytes, ref: UserRef) -> bool:
     return line.lstrip().startswith(_line_prefixes(ref))
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make a create or rename durable, not only the file's bytes."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _append_durably(path: Path, data: bytes) -> None:
-    existed = path.exists()
-    with open(path, "a+b") as f:
-        if f.seek(0, os.SEEK_END) > 0:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                # A crash tore the last append: start a line of our own rather than finish that one.
-                data = b"\n" + data
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    if not existed:
-        _fsync_dir(path.parent)
-
-
-def _replace_durably(path: Path, data: bytes) -> None:
-    temp = path.with_name(path.name + ".tmp")
-    with open(temp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, path)
-    _fsync_dir(path.parent)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return b""
-
-
 # What a worker thread does with the file: reading it, and a line of it, is blocking work.
 
 def _count_entries(path: Path) -> int:
-    return sum(1 for line in _read(path).splitlines() if line.strip())
+    return sum(1 for line in read_bytes(path).splitlines() if line.strip())
 
 
 def _entries_in(ref: UserRef, paths: tuple[Path, ...]) -> list[JournalEntry]:
     entries, user_id = [], _id_as_written(ref)
     for path in paths:
-        lines = [line for line in _read(path).splitlines() if user_id in line]
+        lines = [line for line in read_bytes(path).splitlines() if user_id in line]
         entries += [entry for entry in map(_readable, lines) if entry is not None and entry.user == ref]
     return entries
 
@@ -156,22 +115,22 @@ def _entries_in(ref: UserRef, paths: tuple[Path, ...]) -> list[JournalEntry]:
 def _torn_lines_in(ref: UserRef, paths: tuple[Path, ...]) -> list[str]:
     lines, user_id = [], _id_as_written(ref)
     for path in paths:
-        lines += [line for line in _read(path).splitlines() if user_id in line]
+        lines += [line for line in read_bytes(path).splitlines() if user_id in line]
     torn = [line for line in lines if _readable(line) is None and line.strip() and is_users_line(line, ref)]
     return list(dict.fromkeys(line.decode("utf-8", errors="replace") for line in torn))
 
 
 def _remove_lines_of(ref: UserRef, path: Path) -> int:
-    lines, user_id = _read(path).splitlines(keepends=True), _id_as_written(ref)
+    lines, user_id = read_bytes(path).splitlines(keepends=True), _id_as_written(ref)
     kept = [line for line in lines if user_id not in line or not is_users_line(line, ref)]
     if len(kept) < len(lines):
-        _replace_durably(path, b"".join(kept))
+        replace_durably(path, b"".join(kept))
     return len(lines) - len(kept)
 
 
 def _remove_entry_of(ref: UserRef, prompt_id: str, path: Path) -> int:
     """Drop the user's entries that answered `prompt_id` from the file; returns how many."""
-    lines, user_id = _read(path).splitlines(keepends=True), _id_as_written(ref)
+    lines, user_id = read_bytes(path).splitlines(keepends=True), _id_as_written(ref)
 
     def is_it(line: bytes) -> bool:
         if user_id not in line:
@@ -181,19 +140,19 @@ def _remove_entry_of(ref: UserRef, prompt_id: str, path: Path) -> int:
 
     kept = [line for line in lines if not is_it(line)]
     if len(kept) < len(lines):
-        _replace_durably(path, b"".join(kept))
+        replace_durably(path, b"".join(kept))
     return len(lines) - len(kept)
 
 
 def _split(path: Path) -> tuple[int, list[bytes]]:
-    snapshot = _read(path)
+    snapshot = read_bytes(path)
     return len(snapshot), snapshot.splitlines(keepends=True)
 
 
 def _rewrite_after_drain(path: Path, kept: list[bytes], drained_size: int) -> None:
     """The entries kept, then those appended since the drain read the first `drained_size` bytes."""
-    appended_meanwhile = _read(path)[drained_size:]
-    _replace_durably(path, b"".join(kept) + appended_meanwhile)
+    appended_meanwhile = read_bytes(path)[drained_size:]
+    replace_durably(path, b"".join(kept) + appended_meanwhile)
 
 
 class JournalOutbox:
@@ -216,7 +175,7 @@ class JournalOutbox:
     async def append(self, entry: JournalEntry) -> None:
         """Returns once the entry is on disk (fsynced)."""
         async with self._lock:
-            await asyncio.to_thread(_append_durably, self.path, entry_to_line(entry))
+            await asyncio.to_thread(append_durably, self.path, entry_to_line(entry))
 
     async def append_unless_queued(self, entry: JournalEntry) -> bool:
         """Appends the entry unless one for its prompt is already waiting (two answers to one
@@ -226,7 +185,7 @@ class JournalOutbox:
             waiting = await self._entries_of(entry.user, self.path)
             if any(queued.prompt_id == entry.prompt_id for queued in waiting):
                 return False
-            await asyncio.to_thread(_append_durably, self.path, entry_to_line(entry))
+            await asyncio.to_thread(append_durably, self.path, entry_to_line(entry))
         return True
 
     def pending(self) -> int:
@@ -344,7 +303,7 @@ class JournalOutbox:
             # Set aside first, then dropped from the outbox: a crash (or a set-aside file that
             # cannot be written) between the two leaves an entry in both, never in neither.
             if rejected:
-                await asyncio.to_thread(_append_durably, self.rejected_path, b"".join(rejected))
+                await asyncio.to_thread(append_durably, self.rejected_path, b"".join(rejected))
             await asyncio.to_thread(_rewrite_after_drain, self.path, kept, drained_size)
         if delivered:
             log.info("outbox: %d journal entries written to the database", delivered)

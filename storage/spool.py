@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from storage.inbox import Arrival
-from storage.outbox import _append_durably, _fsync_dir, _read, _replace_durably
+from storage.durable import append_durably, fsync_dir, read_bytes, replace_durably
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class InboxSpool:
                 del waiting[(source, number)]
             try:
                 if waiting:
-                    await asyncio.to_thread(_append_durably, self.path, _line({"done": source, "numbers": ours}))
+                    await asyncio.to_thread(append_durably, self.path, _line({"done": source, "numbers": ours}))
                 else:
                     await asyncio.to_thread(self._remove)
             except OSError as error:  # answered again after a kill: at least once
@@ -154,7 +154,7 @@ class InboxSpool:
             if not ours:
                 return
             try:
-                await asyncio.to_thread(_append_durably, self.path,
+                await asyncio.to_thread(append_durably, self.path,
                                         _line({"note": source, "numbers": ours, **fields}))
             except OSError as error:  # best effort, as in the database: a restart answers it anew
                 log.warning("inbox.not_noted_in_spool", extra={"source": source.split(":")[0], "reason": str(error)})
@@ -171,7 +171,7 @@ class InboxSpool:
         """What waits, from the file's lines in order; a line that cannot be read (torn by a kill
         in the middle of its append) is skipped, and said."""
         waiting: dict[tuple[str, int], Arrival] = {}
-        for at, line in enumerate(_read(self.path).splitlines(), 1):
+        for at, line in enumerate(read_bytes(self.path).splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -193,7 +193,7 @@ class InboxSpool:
 
     def _append(self, data: bytes) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # users' words: ours alone
-        _append_durably(self.path, data)
+        append_durably(self.path, data)
 
     def _size(self) -> int:
         try:
@@ -203,7 +203,7 @@ class InboxSpool:
 
     def _rewrite(self, waiting: dict[tuple[str, int], Arrival]) -> None:
         if waiting:
-            _replace_durably(self.path, b"".join(_kept_line(source, a) for (source, _), a in waiting.items()))
+            replace_durably(self.path, b"".join(_kept_line(source, a) for (source, _), a in waiting.items()))
         else:
             self._remove()
 
@@ -212,4 +212,4 @@ class InboxSpool:
             self.path.unlink()
         except FileNotFoundError:
             return
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)

@@ -1,0 +1,49 @@
+"""Files written so that a crash leaves them whole: appends and replacements fsynced, the folder
+too where a file is created or renamed. Shared by the journal's outbox and the inbox's spool."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["append_durably", "fsync_dir", "read_bytes", "replace_durably"]
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a create or rename durable, not only the file's bytes."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def append_durably(path: Path, data: bytes) -> None:
+    existed = path.exists()
+    with open(path, "a+b") as f:
+        if f.seek(0, os.SEEK_END) > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                # A crash tore the last append: start a line of our own rather than finish that one.
+                data = b"\n" + data
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    if not existed:
+        fsync_dir(path.parent)
+
+
+def replace_durably(path: Path, data: bytes) -> None:
+    temp = path.with_name(path.name + ".tmp")
+    with open(temp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temp, path)
+    fsync_dir(path.parent)
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
