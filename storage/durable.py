@@ -7,6 +7,12 @@ from pathlib import Path
 
 __all__ = ["append_durably", "fsync_dir", "read_bytes", "replace_durably"]
 
+PRIVATE_FILE = 0o600  # users' words: the bot's user's alone, whatever the umask or DATA_DIR's mode
+
+
+def _opened(path: Path, flags: int):
+    return os.fdopen(os.open(path, flags | os.O_CREAT, PRIVATE_FILE), "a+b" if flags & os.O_APPEND else "wb")
+
 
 def fsync_dir(directory: Path) -> None:
     """Make a create or rename durable, not only the file's bytes."""
@@ -19,7 +25,7 @@ def fsync_dir(directory: Path) -> None:
 
 def append_durably(path: Path, data: bytes) -> None:
     existed = path.exists()
-    with open(path, "a+b") as f:
+    with _opened(path, os.O_RDWR | os.O_APPEND) as f:
         if f.seek(0, os.SEEK_END) > 0:
             f.seek(-1, os.SEEK_END)
             if f.read(1) != b"\n":
@@ -34,7 +40,7 @@ def append_durably(path: Path, data: bytes) -> None:
 
 def replace_durably(path: Path, data: bytes) -> None:
     temp = path.with_name(path.name + ".tmp")
-    with open(temp, "wb") as f:
+    with _opened(temp, os.O_WRONLY | os.O_TRUNC) as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())

@@ -176,6 +176,8 @@ class InboxSpool:
                 continue
             try:
                 step = json.loads(line)
+                if not isinstance(step, dict):  # garbled into another JSON value: no step of ours
+                    raise TypeError(f"a JSON {type(step).__name__}, not a step")
                 if "keep" in step:
                     waiting[(step["keep"], step["number"])] = _arrival(step)
                 else:

@@ -6,6 +6,7 @@ moved into the database once it answers. The real use case over a database the t
 from __future__ import annotations
 
 import logging
+import stat
 from datetime import timedelta
 
 from bot.replies import Caller
@@ -127,3 +128,30 @@ async def test_forget_deletes_the_users_requests_in_the_spool_and_their_words_wi
 
     assert [a.number for a in await InboxSpool(spool.path).waiting(SOURCE)] == [2]
     assert b"song 1" not in spool.path.read_bytes() and b"song 3" not in spool.path.read_bytes()
+
+
+async def test_the_spool_file_is_the_bots_users_alone_as_written_and_as_rewritten(tmp_path):
+    """It holds users' messages: the umask's 0644 let every local user read them where DATA_DIR
+    was made before the bot (a folder it does not narrow)."""
+    path = tmp_path / SPOOL_FILENAME
+    spool = InboxSpool(path, max_bytes=600)
+    await spool.keep(SOURCE, [arrival(1), arrival(2)])
+    assert oct(stat.S_IMODE(path.stat().st_mode)) == "0o600"
+    await spool.done(SOURCE, [1])
+    await spool.keep(SOURCE, [arrival(3)])  # past max_bytes: rewritten with what waits first
+    assert [a.number for a in await InboxSpool(path).waiting(SOURCE)] == [2, 3]
+    assert oct(stat.S_IMODE(path.stat().st_mode)) == "0o600"
+
+
+async def test_a_line_in_the_middle_that_is_json_but_no_step_is_skipped_not_the_start_stopped(tmp_path, caplog):
+    """A garbled line that still reads as JSON (a string, a list, null) stopped the whole replay
+    with an AttributeError, and the bot's start with it."""
+    path = tmp_path / SPOOL_FILENAME
+    await InboxSpool(path).keep(SOURCE, [arrival(1)])
+    path.write_bytes(path.read_bytes() + b'"garbled"\n[1, 2]\nnull\n{"note": "x", "numbers": 5}\n')
+    await InboxSpool(path).keep(SOURCE, [arrival(2)])
+    caplog.clear()
+
+    with caplog.at_level(logging.WARNING, logger="storage.spool"):
+        assert [a.number for a in await InboxSpool(path).waiting(SOURCE)] == [1, 2]
+    assert [r.line for r in caplog.records if r.msg == "inbox.spool_line_unreadable"] == [2, 3, 4, 5]
