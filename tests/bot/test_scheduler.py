@@ -878,3 +878,49 @@ async def test_a_failed_prompt_the_database_kept_is_sent_by_a_restart_before_its
         finally:
             await restarted.stop()
     assert sent == 1 and chat.getvalue().count("📝") == 1
+
+
+class SlowReadBackConsole(ReadBackConsole):
+    """A platform that shows the bot its chat, slowly (Discord's history read, a start's many
+    users paced before it): the reading waits for `read`."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.reading, self.read = asyncio.Event(), asyncio.Event()
+
+    async def find_prompt(self, prompt, recorded_at):
+        self.reading.set()
+        await self.read.wait()
+        return await super().find_prompt(prompt, recorded_at)
+
+
+@pytest.mark.parametrize("meanwhile", ["asked", "answered"])
+async def test_a_prompt_resent_at_the_start_is_not_sent_when_the_user_asked_or_answered_meanwhile(
+        db, counting, meanwhile):
+    """The start's resend looked the prompt up as the start read it: /journal prompt during the
+    start (a second prompt sent), or the prompt answered meanwhile (a DM taken for its answer), and
+    it was sent all the same, a second prompt that day or one already answered."""
+    user = lisbon_user(21, 0, f"meanwhile-{meanwhile}")
+    await db.users.upsert(user)
+    at = [datetime(STARTED_YEAR, 11, 24, 21, 0, tzinfo=timezone.utc)]  # 21:00 in Lisbon
+    chat = io.StringIO()
+    scheduler, _ = scheduler_sending_to(
+        ReadBackConsole(usecases=None, stdin=io.StringIO(), stdout=chat, lost=True), db, counting, lambda: at[0])
+    unconfirmed = await scheduler.deliver(user.ref)
+    at[0] += timedelta(minutes=10)
+
+    slow = SlowReadBackConsole(usecases=None, stdin=io.StringIO(), stdout=chat)
+    restarted, journal = scheduler_sending_to(slow, db, counting, lambda: at[0])
+    starting = asyncio.create_task(restarted.start())
+    try:
+        await asyncio.wait_for(slow.reading.wait(), 10)
+        if meanwhile == "asked":
+            assert isinstance(await journal.prompt_now(Caller("console", user.user_id, chat_id=user.user_id)),
+                              TextReply)
+        else:
+            await db.prompts.mark_answered(unconfirmed)
+        slow.read.set()
+        assert await starting == 0
+    finally:
+        await restarted.stop()
+    assert chat.getvalue().count("📝") == (1 if meanwhile == "asked" else 0)
