@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -15,10 +16,12 @@ import pytest
 from discord.http import Route
 
 from bot.frontends import render
+from bot.frontends.discord import missed
 from bot.replies import PromptMessage
 from bot.scheduler import PromptScheduler
 from storage.models import SentPrompt, UserRef
 from tests.frontends.test_discord import ALICE, VIDEO, cache_video, private_answer, sub
+from tests.frontends.test_telegram_inbox import until
 
 ALICE_REF = UserRef("discord", str(ALICE))
 
@@ -158,4 +161,29 @@ async def test_a_prompt_dm_cut_short_by_a_kill_is_not_sent_after_journal_off_or_
         assert await restarted.start() == 0
     finally:
         await restarted.stop()
+    assert fake.calls_of("send_message") == []
+
+
+async def test_a_dm_history_discord_does_not_answer_holds_the_start_s_resend_no_longer_than_a_channel_read(
+        discord_bot, restart, db, usecases, monkeypatch, caplog):
+    """The restart's look for a prompt cut short had no bound of its own: aiohttp alone waits 5
+    minutes, one of the 4 delivery slots (the day's prompts) held all that time. It now gives up
+    as the reading back of missed DMs does (`missed.CHANNEL_S`), and keeps the prompt unsent."""
+    fake, frontend = discord_bot
+    scheduler = await scheduler_for(fake, frontend, db, usecases, at=ten_minutes_ago())
+    await killed_while_sending(fake, scheduler, "create_dm")
+    monkeypatch.setattr(missed, "CHANNEL_S", 0.5)
+
+    restarted = PromptScheduler(db, usecases.journal, pause_s=0)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="bot.frontends.discord"):
+        restarted.register(await restart())
+        assert await until(lambda: "discord.dms_read_back" in caplog.text)  # the session's own read first
+    release = fake.hold_next("channel_history")
+    try:
+        assert await asyncio.wait_for(restarted.start(), 10) == 0
+    finally:
+        release.set()
+        await restarted.stop()
+    assert "scheduler.unconfirmed_prompt_not_checked" in caplog.text
     assert fake.calls_of("send_message") == []

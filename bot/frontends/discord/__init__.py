@@ -34,6 +34,7 @@ from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, Reques
                                                  refuses_the_bot, refuses_the_user, whose)
 from bot.frontends.discord.journal import JournalCog
 from bot.frontends.discord.kept import KeptCommands, is_users_dm
+from bot.frontends.discord import missed
 from bot.frontends.discord.missed import USERS as MISSED_DM_USERS, MissedDMs, made_at
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
@@ -438,9 +439,10 @@ class DiscordFrontend:
         PROMPT_CLOCK_SKEW: Discord's clock and the bot's), among the newest PROMPT_LOOKUP of the DM's
         history, as the missed DMs are read back (`MissedDMs`); None when none of them shows it.
         Its phrase is the day's: none repeats within NO_REPEAT_DAYS. Raises when the history cannot
-        be read."""
-        channel = await self.bot.create_dm(discord.Object(id=int(prompt.chat_id)))
-        history = await self.bot.http.logs_from(channel.id, PROMPT_LOOKUP)
+        be read, or not within `missed.CHANNEL_S`."""
+        async with asyncio.timeout(missed.CHANNEL_S):  # as a missed DMs' channel: aiohttp alone waits 5 min
+            channel = await self.bot.create_dm(discord.Object(id=int(prompt.chat_id)))
+            history = await self.bot.http.logs_from(channel.id, PROMPT_LOOKUP)
         shown, me = render.prompt_text(prompt.phrase), self.bot.user.id if self.bot.user else None
         since = recorded_at - PROMPT_CLOCK_SKEW
         for data in history:
