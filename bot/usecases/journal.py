@@ -511,12 +511,15 @@ def canonical_timezone(name: str) -> str | None:
 def split_answer(text: str) -> tuple[str, str]:
     """A journal reply is a song (name or link) optionally followed by the user's own words.
     A link anywhere is the song and the rest is the note; otherwise the first line is the song.
-    A link's host written with full-width full stops ("youtube。com") is read as a browser reads it."""
-    text = hosts_dotted((text or "").strip())
-    link = URL_RE.search(text)
+    A link's host written with full-width full stops ("youtube。com") is read as a browser reads it;
+    the note keeps them as typed ("Muse。AC/DC" is no host): `hosts_dotted` puts a dot for each
+    stop, so the link is found in a copy at the same places as in what the user typed."""
+    text = (text or "").strip()
+    dotted = hosts_dotted(text)
+    link = URL_RE.search(dotted)
     if link:
         # Discord's markdown around it (__link__, ~~link~~): the marks after it as many as before it.
-        start, url = marked_link(text, link, LINK_CLOSERS)
+        start, url = marked_link(dotted, link, LINK_CLOSERS)
         while start > 0 and text[start - 1] in LINK_WRAPPERS + MARKDOWN_MARKS:
             start -= 1
         edge = string.whitespace + FULL_WIDTH_PUNCTUATION  # what sat against the link, as a space would

@@ -168,6 +168,9 @@ async def test_a_mirrored_offset_zone_is_never_suggested(db, counting):
     # A host's full stops typed full-width, as a browser reads them; the one ending the link stays.
     ("https://youtube。com/watch?v=XFkzRNyygfk。下雨天", "https://youtube.com/watch?v=XFkzRNyygfk", "下雨天"),
     ("听听：https://open．spotify．com/track/70LcF31zb1H0PyJoS1Sx1r", "https://open.spotify.com/track/70LcF31zb1H0PyJoS1Sx1r", "听听"),
+    # The user's own words keep their full stops, even between two words that look like a host's labels.
+    ("https://youtube。com/watch?v=XFkzRNyygfk 最喜欢Muse。AC/DC也不错", "https://youtube.com/watch?v=XFkzRNyygfk", "最喜欢Muse。AC/DC也不错"),
+    ("Creep\n最喜欢Muse。AC/DC也不错", "Creep", "最喜欢Muse。AC/DC也不错"),
 ])
 def test_a_journal_reply_is_a_song_then_the_users_own_words(text, song, note):
     assert split_answer(text) == (song, note)
