@@ -2,6 +2,7 @@
 too where a file is created or renamed. Shared by the journal's outbox and the inbox's spool."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -24,27 +25,40 @@ def fsync_dir(directory: Path) -> None:
 
 
 def append_durably(path: Path, data: bytes) -> None:
-    existed = path.exists()
-    with _opened(path, os.O_RDWR | os.O_APPEND) as f:
-        if f.seek(0, os.SEEK_END) > 0:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                # A crash tore the last append: start a line of our own rather than finish that one.
-                data = b"\n" + data
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    existed, size = path.exists(), None
+    try:
+        with _opened(path, os.O_RDWR | os.O_APPEND) as f:
+            if (size := f.seek(0, os.SEEK_END)) > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    # A crash tore the last append: start a line of our own rather than finish that one.
+                    data = b"\n" + data
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        # The disk full (or failing) in the middle: none of it stays (once closed, its buffer with
+        # it), not its first lines whole while the caller takes the append for failed.
+        if size is not None:
+            with contextlib.suppress(OSError):
+                os.truncate(path, size)
+        raise
     if not existed:
         fsync_dir(path.parent)
 
 
 def replace_durably(path: Path, data: bytes) -> None:
     temp = path.with_name(path.name + ".tmp")
-    with _opened(temp, os.O_WRONLY | os.O_TRUNC) as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, path)
+    try:
+        with _opened(temp, os.O_WRONLY | os.O_TRUNC) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temp.unlink()  # what fit of it: not left beside the file
+        raise
     fsync_dir(path.parent)
 
 

@@ -5,7 +5,10 @@ moved into the database once it answers. The real use case over a database the t
 (`outage`), and the real file; a restart is a new use case and spool on the same file and data."""
 from __future__ import annotations
 
+import contextlib
 import logging
+import resource
+import signal
 import stat
 from datetime import timedelta
 
@@ -155,3 +158,33 @@ async def test_a_line_in_the_middle_that_is_json_but_no_step_is_skipped_not_the_
     with caplog.at_level(logging.WARNING, logger="storage.spool"):
         assert [a.number for a in await InboxSpool(path).waiting(SOURCE)] == [1, 2]
     assert [r.line for r in caplog.records if r.msg == "inbox.spool_line_unreadable"] == [2, 3, 4, 5]
+
+
+@contextlib.contextmanager
+def disk_full_past(size: int):
+    """Writes past `size` bytes of a file refused, a write that crosses it cut there (as a disk
+    that fills up does: ENOSPC after what fit), by the kernel's own file size limit."""
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    signalled = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not the signal's kill
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, limits[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, signalled)
+
+
+async def test_a_batch_the_disk_took_only_part_of_leaves_none_of_it_in_the_spool(tmp_path, caplog):
+    """The disk filled up in the middle of a batch: its first requests' lines were whole in the
+    file while the spool said it kept none (held in memory only), so their answers cleared nothing
+    there and a restart answered them a second time."""
+    path = tmp_path / SPOOL_FILENAME
+    spool = InboxSpool(path)
+    await spool.keep(SOURCE, [arrival(1)])
+    before = path.stat().st_size
+    with disk_full_past(2 * before + before // 2), caplog.at_level(logging.ERROR, logger="storage.spool"):
+        assert not await spool.keep(SOURCE, [arrival(2), arrival(3)])  # 2's line whole, half of 3's
+    assert "inbox.not_spooled" in caplog.text
+    await spool.done(SOURCE, [2, 3])  # answered, from memory
+    assert [a.number for a in await InboxSpool(path).waiting(SOURCE)] == [1]
+    assert path.stat().st_size == before
