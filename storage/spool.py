@@ -6,7 +6,9 @@ One append-only JSON-lines file in DATA_DIR. Each line is one step: a request ke
 the inbox keeps it), a note on requests kept (`note`: the message shown for one, their parts
 answered), requests answered (`done`). Each append is flushed and fsynced before it returns:
 Telegram's next fetch, which acknowledges the updates to Telegram, waits for it. A line a kill tore (the last one, half written) is skipped at the read, said in the log; the
-next append starts a line of its own. Once no request in it waits, the file is removed. It is
+next append starts a line of its own. Once no request in it waits, the file is removed; before,
+once the lines of requests answered outweigh those waiting, it is rewritten without them (their
+words on disk at most as many bytes as the waiting's). It is
 read once, at the first use (the start's replay); after that what waits is known in memory, so
 clearing a request the file never held costs nothing. A /forget rewrites it without the user's
 requests (`forget`).
@@ -62,6 +64,7 @@ class InboxSpool:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self._waiting: dict[tuple[str, int], Arrival] | None = None  # read from the file at the first use
+        self._bytes: dict[tuple[str, int], int] = {}  # the size of each waiting request's line in the file
         self._lock = asyncio.Lock()  # one step at a time: appends, rewrites and the read
 
     @classmethod
@@ -75,7 +78,8 @@ class InboxSpool:
             return True
         now = datetime.now(timezone.utc)
         arrivals = [a if a.received else replace(a, received=now) for a in arrivals]
-        data = b"".join(_kept_line(source, a) for a in arrivals)
+        lines = {(source, a.number): _kept_line(source, a) for a in arrivals}
+        data = b"".join(lines.values())
         async with self._lock:
             waiting = await self._read()
             try:
@@ -92,6 +96,7 @@ class InboxSpool:
                                                       "path": str(self.path), "reason": str(error)})
                 return False
             waiting.update({(source, a.number): a for a in arrivals})
+            self._bytes.update({key: len(line) for key, line in lines.items()})
             return True
 
     async def shown(self, source: str, number: int, chat_id: str | None, message_id: str | None) -> None:
@@ -110,11 +115,9 @@ class InboxSpool:
                 return
             for number in ours:
                 del waiting[(source, number)]
+                self._bytes.pop((source, number), None)
             try:
-                if waiting:
-                    await asyncio.to_thread(append_durably, self.path, _line({"done": source, "numbers": ours}))
-                else:
-                    await asyncio.to_thread(self._remove)
+                await asyncio.to_thread(self._clear, waiting, _line({"done": source, "numbers": ours}))
             except OSError as error:  # answered again after a kill: at least once
                 log.warning("inbox.not_cleared_from_spool", extra={"source": source.split(":")[0],
                                                                    "path": str(self.path), "reason": str(error)})
@@ -136,6 +139,7 @@ class InboxSpool:
                 return
             for key in dropped:
                 del waiting[key]
+                self._bytes.pop(key, None)
             try:
                 await asyncio.to_thread(self._rewrite, waiting)
             except OSError as error:
@@ -171,6 +175,7 @@ class InboxSpool:
         """What waits, from the file's lines in order; a line that cannot be read (torn by a kill
         in the middle of its append) is skipped, and said."""
         waiting: dict[tuple[str, int], Arrival] = {}
+        self._bytes = {}
         for at, line in enumerate(read_bytes(self.path).splitlines(), 1):
             if not line.strip():
                 continue
@@ -180,11 +185,13 @@ class InboxSpool:
                     raise TypeError(f"a JSON {type(step).__name__}, not a step")
                 if "keep" in step:
                     waiting[(step["keep"], step["number"])] = _arrival(step)
+                    self._bytes[(step["keep"], step["number"])] = len(line) + 1
                 else:
                     source = step.get("done") or step["note"]
                     for key in [(source, n) for n in step["numbers"] if (source, n) in waiting]:
                         if "done" in step:
                             del waiting[key]
+                            self._bytes.pop(key, None)
                         else:
                             waiting[key] = _noted(waiting[key], step)
             except (ValueError, KeyError, TypeError) as error:
@@ -203,9 +210,24 @@ class InboxSpool:
         except FileNotFoundError:
             return 0
 
+    def _clear(self, waiting: dict[tuple[str, int], Arrival], done: bytes) -> None:
+        """Requests answered: a `done` line, or, once the lines of requests answered would outweigh
+        those still waiting (their words kept on disk for no one), the file rewritten without them."""
+        if waiting and self._size() + len(done) <= 2 * sum(self._bytes.values()):
+            append_durably(self.path, done)
+        else:
+            try:
+                self._rewrite(waiting)
+            except OSError:
+                if not waiting:
+                    raise
+                append_durably(self.path, done)  # no room for the copy (a disk full): the line at least
+
     def _rewrite(self, waiting: dict[tuple[str, int], Arrival]) -> None:
         if waiting:
-            replace_durably(self.path, b"".join(_kept_line(source, a) for (source, _), a in waiting.items()))
+            lines = {key: _kept_line(key[0], a) for key, a in waiting.items()}
+            replace_durably(self.path, b"".join(lines.values()))
+            self._bytes = {key: len(line) for key, line in lines.items()}
         else:
             self._remove()
 

@@ -188,3 +188,23 @@ async def test_a_batch_the_disk_took_only_part_of_leaves_none_of_it_in_the_spool
     await spool.done(SOURCE, [2, 3])  # answered, from memory
     assert [a.number for a in await InboxSpool(path).waiting(SOURCE)] == [1]
     assert path.stat().st_size == before
+
+
+async def test_an_answered_request_s_words_leave_the_spool_while_others_still_wait(outage, tmp_path):
+    """A request answered only got a `done` line: its words stayed in the file as long as any other
+    request waited (through a busy outage, days, until 8 MiB of them). Now the file is rewritten
+    once what was answered outweighs what waits, so it holds at most as much answered as waiting."""
+    path = tmp_path / SPOOL_FILENAME
+    inbox = restarted(outage.db, tmp_path)
+    outage.down()
+    for number in range(1, 5):
+        assert await inbox.keep(SOURCE, [arrival(number, str(number))])
+    await inbox.done(SOURCE, [1])  # three wait: the one answered may stay for now
+    await inbox.done(SOURCE, [2, 3])
+    assert not any(f"song {n}".encode() in path.read_bytes() for n in (1, 2, 3))
+    assert [a.number for a in await InboxSpool(path).waiting(SOURCE)] == [4]
+    for number in range(5, 9):  # one at a time, each answered as the next waits
+        await inbox.keep(SOURCE, [arrival(number, str(number))])
+        await inbox.done(SOURCE, [number - 1])
+    assert [a.number for a in await InboxSpool(path).waiting(SOURCE)] == [8]
+    assert path.read_bytes().count(b"song") <= 2
