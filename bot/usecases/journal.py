@@ -789,13 +789,15 @@ class JournalUseCase:
         log.info("journal.unconfirmed_prompt_found", extra={"user": caller.user_id})
         return True
 
-    async def is_prompt_message(self, platform: str, chat_id: str, message_id: str) -> bool:
+    async def is_prompt_message(self, platform: str, chat_id: str, message_id: str) -> bool | None:
+        """Whether the message is a prompt; None (falsy) where the database, down, cannot say of one
+        not held in memory."""
         if self._memory_by_message(platform, str(chat_id), str(message_id)) is not None:
             return True
         try:
             return await self.db.prompts.find_by_message(platform, str(chat_id), str(message_id)) is not None
         except StorageError:
-            return False
+            return None
 
     async def awaiting_answers(self, platform: str, limit: int) -> list[SentPrompt]:
         """Each user's newest prompt on `platform` from the last ANSWER_DAYS, if still open: whom an

@@ -357,6 +357,15 @@ async def prompted_in_outage(outage, counting, message_id: str | None):
     return journal, prompt
 
 
+async def test_whether_a_message_is_a_prompt_is_unknown_while_the_database_is_down(counting, outage):
+    """A prompt held in memory is known; of another message the database, down, cannot say: None,
+    not False, so that a caller asking of many (the reading back of missed Discord DMs) stops
+    waiting for it on each."""
+    journal, _ = await prompted_in_outage(outage, counting, "906")
+    assert await journal.is_prompt_message(ALICE_REF.platform, ALICE_DM.chat_id, "906") is True
+    assert await journal.is_prompt_message(ALICE_REF.platform, ALICE_DM.chat_id, "907") is None
+
+
 async def test_with_the_database_down_an_answer_is_kept_and_appears_later(counting, classifier, clip_paths, outage):
     import asyncio
     import time as time_module

@@ -385,3 +385,24 @@ async def test_a_prompt_worded_otherwise_is_known_by_its_message_id(scheduled, d
     assert await songs_told(fake, ALICE, mark), "the DM was never answered"
     entries = await db.journal.list(ALICES, limit=10)
     assert [(e.prompt_id, e.note) for e in entries] == [(first.prompt_id, "on the bus")]
+
+
+async def test_with_the_database_down_the_reading_back_asks_it_once(scheduled, usecases):
+    """The bot's message each channel's reading stops at is asked of the database (is it a prompt
+    worded otherwise?): down, each asking waited for it (2 s), one channel after another, so the
+    last of 200 users' DMs waited minutes. Once it could not say, the reading asks no more."""
+    fake, frontend = scheduled
+    for user in (ALICE, BOB):
+        await open_a_prompt(fake, user=user)
+        channel = fake.dm_channel_id(user)
+        fake.channel_messages[str(channel)].insert(0, fake.message_payload(
+            channel_id=channel, content="Saved: …", author=fake.bot_user()))  # older than the prompt
+    prompts = await usecases.journal.awaiting_answers("discord", 10)
+    asked = []
+
+    async def database_down(chat: str, message: int) -> None:
+        asked.append(chat)
+
+    await missed.MissedDMs().catch_up(frontend.bot, prompts, lambda data: None, database_down)
+    assert len(prompts) == 2 and len(fake.calls_of("channel_history")) == 2
+    assert len(asked) == 1

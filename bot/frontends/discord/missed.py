@@ -89,14 +89,24 @@ class MissedDMs:
 
     async def catch_up(self, bot: discord.Client, prompts: Sequence[SentPrompt],
                        hand_over: Callable[[dict[str, Any]], None],
-                       is_prompt: Callable[[str, int], Awaitable[bool]] | None = None) -> int:
+                       is_prompt: Callable[[str, int], Awaitable[bool | None]] | None = None) -> int:
         """Read back the DM channel of each prompt's user; hand each DM left unanswered there to
         `hand_over` (the gateway's MESSAGE_CREATE parser), oldest first. How many were. Each
         user's channel, and each DM, on its own: one that fails is logged, with why, and skipped.
         `is_prompt(chat, message)`: whether a message of the bot's is a prompt it recorded, asked
         of the one taken for its reply (`LOOKUPS` at most a channel): a prompt worded otherwise
-        (by another version) hid the DMs after it."""
-        handed = 0
+        (by another version) hid the DMs after it; where it cannot say (None), it is asked no more."""
+        handed, asking = 0, is_prompt
+
+        async def known_prompt(chat: str, message: int) -> bool:
+            """`is_prompt`, until it cannot say (None: the database is down, each asking waited for
+            it): the other channels' messages are then taken for replies unasked."""
+            nonlocal asking
+            found = None if asking is None else await asking(chat, message)
+            if found is None:
+                asking = None
+            return bool(found)
+
         for prompt in prompts:
             if bot.is_closed() or getattr(bot, "stopping", False):
                 break
@@ -109,7 +119,7 @@ class MissedDMs:
                 continue
             history = _readable(history, user)
             try:
-                missed = await self._unanswered(bot, prompt, history, is_prompt)
+                missed = await self._unanswered(bot, prompt, history, None if is_prompt is None else known_prompt)
             except Exception as error:  # noqa: BLE001 - a message shaped as no Discord sent before
                 log.warning("discord.dms_not_read_back", extra={"user": user, "reason": _why(error)})
                 continue
