@@ -66,6 +66,7 @@ class InboxSpool:
         self._waiting: dict[tuple[str, int], Arrival] | None = None  # read from the file at the first use
         self._bytes: dict[tuple[str, int], int] = {}  # the size of each waiting request's line in the file
         self._lock = asyncio.Lock()  # one step at a time: appends, rewrites and the read
+        self._unreadable = False  # the read failed: not used (nor written over) in this run
 
     @classmethod
     def in_data_dir(cls, data_dir: Path | str) -> "InboxSpool":
@@ -82,6 +83,8 @@ class InboxSpool:
         data = b"".join(lines.values())
         async with self._lock:
             waiting = await self._read()
+            if self._unreadable:
+                return False
             try:
                 if await asyncio.to_thread(self._size) + len(data) > self.max_bytes:
                     await asyncio.to_thread(self._rewrite, waiting)
@@ -168,7 +171,13 @@ class InboxSpool:
 
     async def _read(self) -> dict[tuple[str, int], Arrival]:
         if self._waiting is None:
-            self._waiting = await asyncio.to_thread(self._fold)
+            try:
+                self._waiting = await asyncio.to_thread(self._fold)
+            except OSError as error:  # what it holds stays for a run that can read it
+                log.error("inbox.spool_unreadable", extra={
+                    "path": str(self.path), "reason": f"{error}: not used until a restart; what the database "
+                                                      "cannot keep is held in memory only"})
+                self._unreadable, self._waiting = True, {}
         return self._waiting
 
     def _fold(self) -> dict[tuple[str, int], Arrival]:

@@ -208,3 +208,21 @@ async def test_an_answered_request_s_words_leave_the_spool_while_others_still_wa
         await inbox.done(SOURCE, [number - 1])
     assert [a.number for a in await InboxSpool(path).waiting(SOURCE)] == [8]
     assert path.read_bytes().count(b"song") <= 2
+
+
+async def test_a_spool_that_cannot_be_read_is_said_and_the_bot_answers_on_without_it(outage, tmp_path, caplog):
+    """Its read (at the start's replay) was the one step whose OSError was not caught: a spool the
+    disk cannot read (an I/O error; here a folder in its place) stopped the replay, and the start,
+    then every keep of a batch from Telegram. It is now said once, and not used in that run (not
+    written over either: what it holds is still there for a run that can read it)."""
+    (tmp_path / SPOOL_FILENAME).mkdir()
+    inbox = restarted(outage.db, tmp_path)
+    assert await inbox.keep(SOURCE, [arrival(1)])  # in the database
+    with caplog.at_level(logging.ERROR, logger="storage.spool"):
+        assert [a.number for a in await inbox.replay(SOURCE)] == [1]
+        outage.down()
+        assert not await inbox.keep(SOURCE, [arrival(2)])  # held in memory only, as without a spool
+        await inbox.shown(SOURCE, 2, "501", "77")
+        await inbox.done(SOURCE, [1, 2])
+    assert [r.msg for r in caplog.records if r.name == "storage.spool"] == ["inbox.spool_unreadable"]
+    assert (tmp_path / SPOOL_FILENAME).is_dir()
