@@ -320,9 +320,10 @@ def browser_host(host: str) -> str | None:
 
 
 def ipv6_host(host: str) -> str | None:
-    """`host`, a URL's in brackets, if it is an IPv6 address (no name: none to map), else None."""
+    """`host`, a URL's in brackets, if it is an IPv6 address (no name: none to map), else None.
+    Not with a zone id ("fe80::1%25eth0"): no browser reads one, and Python's takes any text there."""
     try:
-        return host if ipaddress.IPv6Address(host) else None
+        return host if "%" not in host and ipaddress.IPv6Address(host) else None
     except ValueError:
         return None
 

@@ -109,6 +109,11 @@ def test_a_host_that_reads_as_one_off_the_allowlist_is_refused_by_that_name(type
     f"https://xn--99999999999.youtube.com/watch?v={YT}",  # no punycode
     f"https://xn--x-jfa.youtube.com/watch?v={YT}",  # "Üx": a capital, which UTS-46 maps
     f"https://[v1.youtube.com]/watch?v={YT}",  # brackets hold an IPv6 address or nothing
+    # An IPv6 address's zone id ("%25" and a network interface's name): no browser reads one, and
+    # it was quoted back as typed ("I can't open links to fe80::1%25**bold**", thousands of letters).
+    f"https://[fe80::1%25eth0]/watch?v={YT}",
+    f"https://[fe80::1%25**bold**]/watch?v={YT}",
+    f"https://[::1%25{'a' * 3000}]/watch?v={YT}",
 ])
 def test_a_host_that_reads_as_no_host_name_is_refused_as_a_broken_link(typed):
     """A browser percent-decodes a host and maps it before it checks it: "evil.com%2f.youtube.com"
