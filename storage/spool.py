@@ -146,7 +146,15 @@ class InboxSpool:
             try:
                 await asyncio.to_thread(self._rewrite, waiting)
             except OSError as error:
-                log.error("inbox.not_dropped_from_spool", extra={"path": str(self.path), "reason": str(error)})
+                try:  # no room for the copy: marked done at least, not handed over again by a restart
+                    await asyncio.to_thread(append_durably, self.path, b"".join(
+                        _line({"done": source, "numbers": [n for s, n in dropped if s == source]})
+                        for source in dict.fromkeys(s for s, _ in dropped)))
+                    outcome = "marked done instead; their words stay in it until it is next rewritten"
+                except OSError as also:
+                    outcome = f"nor marked done ({also}): a restart may hand them over again"
+                log.error("inbox.not_dropped_from_spool", extra={"path": str(self.path),
+                                                                 "reason": f"{error}; {outcome}"})
 
     async def waiting(self, source: str) -> list[Arrival]:
         """The requests kept here and not done, in the order they arrived."""

@@ -226,3 +226,18 @@ async def test_a_spool_that_cannot_be_read_is_said_and_the_bot_answers_on_withou
         await inbox.done(SOURCE, [1, 2])
     assert [r.msg for r in caplog.records if r.name == "storage.spool"] == ["inbox.spool_unreadable"]
     assert (tmp_path / SPOOL_FILENAME).is_dir()
+
+
+async def test_forget_the_disk_cannot_rewrite_for_still_keeps_the_users_requests_from_a_restart(db, tmp_path, caplog):
+    """The rewrite without the user's requests failed (a disk full: here its temporary file cannot
+    be made): they left the spool's memory only, and a restart answered, and stored, the requests
+    of someone who had asked to be forgotten. They are now marked done in the file instead."""
+    spool = InboxSpool(tmp_path / SPOOL_FILENAME)
+    usecases = build_usecases(db, None, None, spool=spool)
+    await spool.keep(SOURCE, [arrival(1, "42"), arrival(2, "43")])
+    (tmp_path / (SPOOL_FILENAME + ".tmp")).mkdir()
+
+    with caplog.at_level(logging.ERROR, logger="storage.spool"):
+        await usecases.privacy.forget(Caller("telegram", "42", chat_id="42"), confirmed=True)
+    assert "inbox.not_dropped_from_spool" in caplog.text
+    assert [a.number for a in await InboxSpool(spool.path).waiting(SOURCE)] == [2]
