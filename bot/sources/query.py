@@ -396,10 +396,15 @@ def is_site_name(link: str) -> bool:
     return host.startswith("www.") and link[match.end("bare"):] in ("", "/")
 
 
+def leads_to_site(word: str) -> bool:
+    return word.lower() in SITE_NAME_LEADS or word.lstrip(LINK_OPENERS).lower() in SITE_NAME_LEADS
+
+
 def without_site_names(text: str, spans: list[tuple[int, int]], words: list[str], names: list[int]) -> str:
     """`text` without its `words` numbered in `names` (`is_site_name`), at their `spans`, nor the
-    word before each that leads to it (`SITE_NAME_LEADS`)."""
-    dropped = set(names) | {i - 1 for i in names if i and words[i - 1].lower() in SITE_NAME_LEADS}
+    word before each that leads to it (`SITE_NAME_LEADS`), a bracket or quote opened before it or
+    not ("(via www.last.fm)": its ")" goes with the name)."""
+    dropped = set(names) | {i - 1 for i in names if i and leads_to_site(words[i - 1])}
     kept, done = [], 0
     for i in sorted(dropped):
         kept.append(text[done:spans[i][0]])

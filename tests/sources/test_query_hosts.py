@@ -156,6 +156,7 @@ def test_a_subdomain_of_an_allowed_host_written_so_is_named_as_read(typed):
     "Yellow by Coldplay via www.last.fm", "Yellow by Coldplay www.last.fm", "Yellow by Coldplay (www.last.fm)",
     "Yellow by Coldplay via WWW.Last.FM.", "Yellow by Coldplay from www.last.fm/", "Yellow by Coldplay on www.youtube.com",
     "Yellow by Coldplay - www.last.fm", "Yellow by Coldplay via <www.last.fm>, www.evil.zzz",
+    "Yellow by Coldplay (via www.last.fm)", "Yellow by Coldplay | www.last.fm",  # "(via" was searched for
 ])
 def test_a_website_s_name_after_a_song_s_is_left_out_of_the_search(typed):
     """"via www.last.fm" is where the user heard the song, not a link to it: it was refused ("I
