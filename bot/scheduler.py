@@ -261,11 +261,11 @@ class PromptScheduler:
                 if user is None or not user.journal_enabled:  # /journal off or /forget since the start read
                     return None
                 message_id = await find(prompt, sent.sent_at)
-                if message_id is None:  # /journal prompt or an answer during the read: none to send
+                if message_id is None:  # /journal prompt, an answer, /journal off or /forget during the read
                     async with self._making_for(ref):
-                        latest = await self.db.prompts.latest(ref)
+                        latest, user = await self.db.prompts.latest(ref), await self.db.users.get(ref)
                     if latest is None or latest.prompt_id != sent.prompt_id or latest.answered_at is not None \
-                            or not latest.sending:
+                            or not latest.sending or user is None or not user.journal_enabled:
                         log.info("scheduler.unconfirmed_prompt_superseded", extra={"user": ref.user_id})
                         return None
             except Exception as error:  # the chat unreadable (the platform down): kept, as one timed out

@@ -16,6 +16,7 @@ from bot.replies import Caller, ErrorReply, TextReply
 from bot.scheduler import PromptScheduler, missed_day, prompt_trigger
 from bot.usecases.journal import PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, JournalUseCase
 from bot.usecases.mood import MoodUseCase
+from bot.usecases.privacy import PrivacyUseCase
 from bot.usecases.ports import DeliveryUncertain, RecipientGone, SenderRefused
 from storage.models import StorageError, User
 from tests.prompt_times import FAR_IN_LISBON
@@ -894,12 +895,13 @@ class SlowReadBackConsole(ReadBackConsole):
         return await super().find_prompt(prompt, recorded_at)
 
 
-@pytest.mark.parametrize("meanwhile", ["asked", "answered"])
+@pytest.mark.parametrize("meanwhile", ["asked", "answered", "journal off", "forgotten"])
 async def test_a_prompt_resent_at_the_start_is_not_sent_when_the_user_asked_or_answered_meanwhile(
         db, counting, meanwhile):
-    """The start's resend looked the prompt up as the start read it: /journal prompt during the
-    start (a second prompt sent), or the prompt answered meanwhile (a DM taken for its answer), and
-    it was sent all the same, a second prompt that day or one already answered."""
+    """The start's resend looked the prompt up as the start read it, and the user before its
+    chat's read: /journal prompt during the start (a second prompt sent), the prompt answered
+    meanwhile (a DM taken for its answer), /journal off or /forget while the chat was read, and
+    it was sent all the same, a second prompt that day, one already answered, or one unwanted."""
     user = lisbon_user(21, 0, f"meanwhile-{meanwhile}")
     await db.users.upsert(user)
     at = [datetime(STARTED_YEAR, 11, 24, 21, 0, tzinfo=timezone.utc)]  # 21:00 in Lisbon
@@ -917,8 +919,12 @@ async def test_a_prompt_resent_at_the_start_is_not_sent_when_the_user_asked_or_a
         if meanwhile == "asked":
             assert isinstance(await journal.prompt_now(Caller("console", user.user_id, chat_id=user.user_id)),
                               TextReply)
-        else:
+        elif meanwhile == "answered":
             await db.prompts.mark_answered(unconfirmed)
+        elif meanwhile == "journal off":
+            await journal.disable(Caller("console", user.user_id, chat_id=user.user_id))
+        else:
+            await PrivacyUseCase(db).forget(Caller("console", user.user_id, chat_id=user.user_id), confirmed=True)
         slow.read.set()
         assert await starting == 0
     finally:
