@@ -12,7 +12,10 @@ PRIVATE_FILE = 0o600  # users' words: the bot's user's alone, whatever the umask
 
 
 def _opened(path: Path, flags: int):
-    return os.fdopen(os.open(path, flags | os.O_CREAT, PRIVATE_FILE), "a+b" if flags & os.O_APPEND else "wb")
+    fd = os.open(path, flags | os.O_CREAT, PRIVATE_FILE)
+    with contextlib.suppress(OSError):  # best effort: one not ours to change is written as before
+        os.fchmod(fd, PRIVATE_FILE)  # one an older version made (the umask's 0644) narrowed too
+    return os.fdopen(fd, "a+b" if flags & os.O_APPEND else "wb")
 
 
 def fsync_dir(directory: Path) -> None:

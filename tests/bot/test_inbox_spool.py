@@ -144,6 +144,9 @@ async def test_the_spool_file_is_the_bots_users_alone_as_written_and_as_rewritte
     await spool.keep(SOURCE, [arrival(3)])  # past max_bytes: rewritten with what waits first
     assert [a.number for a in await InboxSpool(path).waiting(SOURCE)] == [2, 3]
     assert oct(stat.S_IMODE(path.stat().st_mode)) == "0o600"
+    path.chmod(0o644)  # as the version before left it
+    await InboxSpool(path).keep(SOURCE, [arrival(4)])
+    assert oct(stat.S_IMODE(path.stat().st_mode)) == "0o600"
 
 
 async def test_a_line_in_the_middle_that_is_json_but_no_step_is_skipped_not_the_start_stopped(tmp_path, caplog):
