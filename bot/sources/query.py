@@ -345,6 +345,16 @@ def ascii_label(label: str) -> str:
     return label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
 
 
+# A host quoted back in a refusal: letters, digits, dots, hyphens (and an IPv6 address's colons).
+# Browsers take "*", "_" and "~" in a name too, which chat markup would read ("**evil**.com" bold).
+SHOWN_HOST_RE = re.compile(r"[a-z0-9.:-]+")
+
+
+def shown_host(host: str) -> str:
+    """`host` as a refusal names it: itself, or "that site" where chat markup could read it."""
+    return host if SHOWN_HOST_RE.fullmatch(host) else "that site"
+
+
 def host_allowed(host: str, allowed: frozenset[str]) -> bool:
     """Exact match, or a subdomain of an allowed name (nobody else can own *.youtube.com)."""
     return any(host == a or host.endswith("." + a) for a in allowed)
@@ -468,7 +478,7 @@ def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
     if not host:  # "https://", "http://:" (a link cut short): not a song name either
         raise UnsupportedInputError(f"That link doesn't look right. {ACCEPTED}")
     if not host_allowed(host, allowed_hosts):
-        raise UnsupportedInputError(f"I can't open links to {host or 'that site'}. {ACCEPTED}")
+        raise UnsupportedInputError(f"I can't open links to {shown_host(host)}. {ACCEPTED}")
     if host in SPOTIFY_HOSTS:
         if local := SPOTIFY_LOCAL_PATH_RE.match(parts.path):
             return local_file_query(local.group("artist"), local.group("title"))

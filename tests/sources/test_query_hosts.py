@@ -86,6 +86,15 @@ def test_a_host_that_reads_as_one_off_the_allowlist_is_refused_by_that_name(type
     assert re.match(f"I can't open links to {re.escape(host)}\\. ", refusal(typed))
 
 
+@pytest.mark.parametrize("typed", ["https://**evil**.com/a.mp3", "https://__evil__.com/a.mp3",
+                                   "https://~~evil~~.com/a.mp3", "https://evil_.com/a.mp3",
+                                   "https://%2a%2aevil%2a%2a.com/a.mp3"])
+def test_a_host_chat_markup_would_read_is_refused_without_naming_it(typed):
+    """Browsers open hosts with "*", "_" or "~" in their names; quoted back, "**evil**.com" was
+    shown bold on Discord. Such a host is refused as "that site"."""
+    assert refusal(typed).startswith("I can't open links to that site. ")
+
+
 @pytest.mark.parametrize("typed", [
     f"https://evil.com%2f.youtube.com/watch?v={YT}",  # "/"
     f"https://evil.com%2F%2Fyoutube.com/watch?v={YT}",
