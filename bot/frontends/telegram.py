@@ -1075,7 +1075,10 @@ class TelegramFrontend:
         message = update.effective_message
         old, new = ((message.chat_id, message.migrate_to_chat_id) if message.migrate_to_chat_id
                     else (message.migrate_from_chat_id, message.chat_id))
-        await self.usecases.playlists.place_moved(PLATFORM, str(old), str(new))
+        if not await self.usecases.playlists.place_moved(PLATFORM, str(old), str(new)):
+            # Not made (the database down): the update stays kept until it is, for a stop before
+            # then to leave it to the next start, whose handing it over makes the move.
+            self.flow.done_after(lambda: self.usecases.playlists.until_moved(PLATFORM, str(old)))
 
     async def on_member_left(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

@@ -35,7 +35,8 @@ when it gives its slot back.
 With `arrivals` set, the updates are kept until answered (`Arrivals`): a batch is kept before the
 getUpdates that acknowledges it to Telegram goes out (in the `gate`), and cleared once each of its
 updates is done, answered or its sender told to send it again (an album's items once the item
-answering the album is). An update done before its batch was kept is never written. A restart after
+answering the album is; a group's move the database did not record once the move is made,
+`done_after`). An update done before its batch was kept is never written. A restart after
 a hard kill hands the kept ones over again (`replay`); Telegram's own copy of one of them (a batch
 kept whose acknowledgement never went out) is then dropped, not answered twice.
 
@@ -195,7 +196,7 @@ class _FairProcessor(BaseUpdateProcessor):
         finally:
             flow._running.discard(task)
             flow._told.discard(task)
-            flow._finished(update, album)
+            flow._finished(update, album, flow._done_after.pop(task, None))
 
     async def _process(self, update: Update, coroutine: Awaitable[Any], task: asyncio.Task) -> None:
         turn = self._flow._turn_of(update)  # before any await: updates get here in arrival order
@@ -262,6 +263,10 @@ class UpdateFlow:
         self._noting: set[asyncio.Task] = set()  # status messages (and answers) being noted
         # (chat, media group) -> [its items' updates running, their update_ids]
         self._albums: dict[tuple[int, str], list] = {}
+        # A handler's task -> what its update waits for before it is done (`done_after`); then
+        # the waits themselves, called off by the stop (the update stays kept).
+        self._done_after: dict[asyncio.Task, Callable[[], Awaitable[object]]] = {}
+        self._waiting: set[asyncio.Task] = set()
 
     async def finish(self, grace_s: float, tell_s: float) -> int:
         """The stop: the updates in progress get `grace_s` to be done; those still running then
@@ -330,8 +335,19 @@ class UpdateFlow:
             self._replayed[update.update_id] = update
             self.queue.put_nowait(update)
 
+    def done_after(self, until: Callable[[], Awaitable[object]]) -> None:
+        """The running update's handler could not do its work yet (a group's move the database did
+        not record): the update stays kept until `until()` returns, not cleared when the handler
+        is. A stop before then leaves it kept, for the next start to hand over again (at two
+        starts in a row at most, as any update: `bot/usecases/inbox.py`, MAX_REPLAYS)."""
+        if self._kept is not None and (task := asyncio.current_task()) is not None:
+            self._done_after[task] = until
+
     async def flush(self, timeout_s: float) -> None:
-        """The stop's last step: the updates done are cleared (within `timeout_s`)."""
+        """The stop's last step: the updates done are cleared (within `timeout_s`); those still
+        waiting to be done (`done_after`) stay kept."""
+        for waiting in list(self._waiting):
+            waiting.cancel()
         if self._kept is not None:
             await self._kept.flush(timeout_s)
 
@@ -383,8 +399,14 @@ class UpdateFlow:
         running[1].append(update.update_id)
         return album
 
-    def _finished(self, update: Update, album: tuple[int, str] | None) -> None:
+    def _finished(self, update: Update, album: tuple[int, str] | None,
+                  until: Callable[[], Awaitable[object]] | None = None) -> None:
         if self._kept is None:
+            return
+        if until is not None:  # not an album's item (a service message)
+            waiting = asyncio.get_running_loop().create_task(self._finished_after(until, update.update_id))
+            self._waiting.add(waiting)
+            waiting.add_done_callback(self._waiting.discard)
             return
         done = [update.update_id]
         if album is not None:
@@ -394,6 +416,10 @@ class UpdateFlow:
                 return
             done = self._albums.pop(album)[1]
         self._kept.finished(done)
+
+    async def _finished_after(self, until: Callable[[], Awaitable[object]], update_id: int) -> None:
+        await until()
+        self._kept.finished([update_id])
 
     def _turn_of(self, update: Update) -> _Turn | None:
         """`update`'s place after its sender's earlier updates (the user, or the chat an anonymous

@@ -72,6 +72,7 @@ class PlaylistUseCase:
         self._unfinished: dict[str, PlaceMove] = {}  # old place -> its move, until every step is done
         self._move_failed_at: dict[str, float] = {}  # old place -> time.monotonic() of its last failed try
         self._moving = asyncio.Lock()
+        self._moved: dict[str, asyncio.Event] = {}  # old place -> set once its move is finished (`until_moved`)
 
     async def playlist(self, caller: Caller, mood: str) -> PlaylistReply | ErrorReply:
         """The place's playlist of `mood`: what the user typed after the command, whole."""
@@ -144,17 +145,25 @@ class PlaylistUseCase:
         log.info("server.playlists", extra={"user": caller.user_id, "place": caller.place, "enabled": enabled})
         return TextReply(ENABLED if enabled else TURNED_OFF)
 
-    async def place_moved(self, platform: str, old_id: str, new_id: str) -> None:
+    async def place_moved(self, platform: str, old_id: str, new_id: str) -> bool:
         """A group got a new id on its platform (a Telegram group upgraded to a supergroup): its
         songs and settings follow it. A move the database did not let finish is finished later:
         before the next update in the place under its new id is answered (`settle_moves`), or at
-        the next start (`finish_moves`)."""
+        the next start (`finish_moves`). False where it is not finished now: a move the database
+        did not even record is lost to a stop before it is (`until_moved`: the front-end keeps
+        its update meanwhile, to be handed over again by the next start)."""
         # What the group posted as itself (an anonymous admin's /mood, under the group's id,
         # `caller_of`) is the new group's too: one member, not the old id's and the new one's.
         move = PlaceMove(f"{platform}:{old_id}", f"{platform}:{new_id}",
                          (UserRef(platform, old_id), UserRef(platform, new_id)))
         self._unfinished[move.old] = move
-        await self._finish(move)
+        return await self._finish(move)
+
+    async def until_moved(self, platform: str, old_id: str) -> None:
+        """Return once the move from `old_id` is finished (at once where none is left unfinished)."""
+        old = f"{platform}:{old_id}"
+        if old in self._unfinished:
+            await self._moved.setdefault(old, asyncio.Event()).wait()
 
     async def finish_moves(self) -> int:
         """At start: the moves a previous process left unfinished (the database failed partway, or
@@ -194,6 +203,8 @@ class PlaylistUseCase:
                 return False
             del self._unfinished[move.old]
             self._move_failed_at.pop(move.old, None)
+            if (waiting := self._moved.pop(move.old, None)) is not None:
+                waiting.set()
         log.info("server.place_moved", extra={"place": move.old, "to": move.new})
         return True
 

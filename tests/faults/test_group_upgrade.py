@@ -2,10 +2,12 @@
 Telegram's service messages about it come and go before it is back. Its songs and its admin's
 'playlists off' still follow it to the new id, once the database answers again: before the
 supergroup's next command is answered. A move the bot was stopped in the middle of is finished
-by its next start."""
+by its next start; one the database was down for from its first step, with the bot killed before
+it came back, by the restart: its updates stay kept (in the inbox's spool) until the move is made."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime, timezone
 
@@ -13,11 +15,15 @@ from bot.usecases import build_usecases
 from bot.usecases.playlists import PlaylistUseCase
 from storage.database import Database
 from storage.models import MoodRequest, UserRef
+from storage.spool import SPOOL_FILENAME
+from tests.bot.conftest import Outage
 from tests.bot.test_app import start_bot, stop_bot, telegram_env, wait_for_log
 from tests.dbserver import DBServer, free_port
 from tests.fakes.wire_gate import WireGate
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on
+from tests.frontends.test_inbox_spool import spooling
+from tests.frontends.test_telegram_inbox import inbox_numbers, until
 
 ALICE, BOB = 42, 43
 OLD, NEW = -778, -100778
@@ -108,3 +114,69 @@ async def test_a_move_the_bot_was_stopped_in_the_middle_of_is_finished_by_its_ne
         await db.client.drop_database(db_name)
         await db.close()
     assert proc.returncode == 0, (tmp_path / "stderr").read_text()[-3000:]
+
+
+@contextlib.asynccontextmanager
+async def upgraded_while_down(outage, tmp_path, caplog):
+    """A group with an admin's 'playlists off' and Bob's song, upgraded (both of Telegram's service
+    messages) while the database is down: a bot (its front-end and use cases, the spool under
+    `tmp_path`) that handled them and failed to move it, still running."""
+    await outage.db.servers.set_playlist_enabled(f"telegram:{OLD}", False)
+    await outage.db.requests.add(MoodRequest(UserRef("telegram", str(BOB)), f"telegram:{OLD}", f"spotify:{0:022d}",
+                                             "sad", datetime.now(timezone.utc), title="Radiohead – Creep"))
+    outage.down()
+    caplog.set_level(logging.INFO)
+    usecases = spooling(outage.db, tmp_path)
+    async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, _):
+        await fake.user_sends(None, chat=OLD, chat_type="group", user=ALICE, extra={"migrate_to_chat_id": NEW})
+        await fake.user_sends(None, chat=NEW, user=ALICE, extra={"migrate_from_chat_id": OLD})
+        # Both tried (each waits out the database's 3 s), the second after the first.
+        assert await until(lambda: caplog.text.count("server.place_not_moved") == 2, timeout=20)
+        yield usecases, fake
+
+
+async def moved(db) -> bool:
+    new = f"telegram:{NEW}"
+    return ([item.title for item in await db.playlists.playlist(new, "sad")] == ["Radiohead – Creep"]
+            and (await db.servers.get(new)).playlist_enabled is False
+            and await db.db["place_moves"].count_documents({}) == 0)
+
+
+async def test_a_move_the_database_was_down_for_is_made_by_the_restart_after_a_kill(tmp_path, caplog):
+    """Before, its updates were answered, and so cleared from the spool: the restart had nothing
+    to hand over, and the group's songs and settings stayed under its old id."""
+    spool = tmp_path / SPOOL_FILENAME
+    async with Outage(tmp_path) as outage:
+        async with upgraded_while_down(outage, tmp_path, caplog):
+            await asyncio.sleep(0.5)  # what was answered is cleared by now (after 0.1 s)
+            left = spool.read_bytes() if spool.exists() else b""
+        spool.write_bytes(left)  # killed there: the stop's bookkeeping never happened
+        outage.up()
+
+        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), spooling(outage.db, tmp_path)):
+            assert await until(lambda: moved(outage.db)), "the restart did not move the group"
+            assert await until(lambda: not spool.exists()), "the move's updates were not cleared once it was made"
+            assert await until(lambda: _none_kept(outage.db))
+        assert await outage.db.db["requests"].count_documents({"place": f"telegram:{OLD}"}) == 0
+
+
+async def test_a_move_the_database_was_down_for_is_cleared_once_the_running_bot_makes_it(tmp_path, caplog):
+    """The database back while the bot runs: the supergroup's next command has the move made
+    first, and its updates are cleared then, not handed over again by the next start."""
+    spool = tmp_path / SPOOL_FILENAME
+    async with Outage(tmp_path) as outage:
+        async with upgraded_while_down(outage, tmp_path, caplog) as (usecases, fake):
+            await asyncio.sleep(0.5)
+            assert spool.exists(), "the move's updates were cleared before it was made"
+            outage.up()
+            usecases.playlists.move_retry_s = 0  # a while later
+            mark = fake.mark()
+            await fake.user_sends("/playlist sad", chat=NEW, user=ALICE)
+            assert "off" in (await fake.wait_for("sendMessage", after=mark)).text.lower()  # the admin's choice
+            assert await moved(outage.db)
+            assert await until(lambda: not spool.exists()), "the move's updates were not cleared once it was made"
+            assert await until(lambda: _none_kept(outage.db))
+
+
+async def _none_kept(db) -> bool:
+    return await inbox_numbers(db) == []
