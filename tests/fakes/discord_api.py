@@ -92,6 +92,7 @@ class Call:
     at: float = field(default_factory=time.monotonic)
     status: int = 200
     result: Any = None
+    query: dict[str, str] = field(default_factory=dict)  # its URL's (a history's before, after, limit)
 
     @property
     def content(self) -> str:
@@ -271,7 +272,9 @@ class FakeDiscord:
         # closed with 4011 'Sharding required'. None: a single connection will do.
         self.shards_required: int | None = None
         self._shard_of: dict[web.WebSocketResponse, tuple[int, int]] = {}  # socket -> [shard id, count]
-        self._ids = itertools.count(1_000_000_000_000_000_000)
+        # Its ids are Discord's snowflakes: made now (`clock`), in the top bits, a serial below.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+        self._ids = itertools.count(1)
         self._seq = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
         # call name -> [remaining, retry_after, status, error code, error message]
@@ -326,7 +329,9 @@ class FakeDiscord:
         return f"ws://127.0.0.1:{self.port}/gateway-ws"
 
     def snowflake(self) -> int:
-        return next(self._ids)
+        """A new id, as Discord makes them: when (`clock`), in milliseconds since 2015, then a
+        serial; one made later is larger, and GET /channels/{id}/messages?after= finds it by time."""
+        return snowflake_at(self.clock(), next(self._ids))
 
     # ---- what tests drive ----------------------------------------------------------------------
     def fail_next(self, name: str, times: int, retry_after: float = 0.5, *, status: int = 429,
@@ -629,7 +634,8 @@ class FakeDiscord:
                 assert request.transport is not None
                 request.transport.close()
             return web.Response(status=taken[1] or 500, text="Bad Gateway")
-        await self._record(Call(name, request.method, path, body, files, match, status=status, result=result))
+        await self._record(Call(name, request.method, path, body, files, match, status=status, result=result,
+                                query=dict(request.query)))
         if (release := self._holds.pop(name, None)) is not None:
             await release.wait()
         if result is None:
@@ -688,7 +694,8 @@ class FakeDiscord:
 
     def _history(self, channel: str, query: dict[str, str]) -> list[dict]:
         """A channel's messages as Discord lists them: newest first, at most `limit` (50 unless
-        asked, 100 at most), before or after a message id when asked."""
+        asked, 100 at most), before or after a message id when asked (after: the oldest `limit`
+        after it, newest first all the same, as discord-api-docs #7740 says)."""
         messages = self.channel_messages.get(channel, [])
         if "before" in query:
             messages = [m for m in messages if int(m["id"]) < int(query["before"])]
