@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from discord.http import Route
 
+import bot.frontends.discord as discord_frontend
 from bot.frontends import render
 from bot.frontends.discord import missed
 from bot.replies import PromptMessage
@@ -128,18 +129,49 @@ async def test_a_prompt_dm_cut_short_by_a_kill_is_sent_at_the_restart_unless_dis
     scheduler = await scheduler_for(fake, frontend, db, usecases, at=ten_minutes_ago())
     killed = await killed_while_sending(fake, scheduler, killed_after)
     made = len(fake.calls_of("send_message"))
+    assert await resent_at_restart(fake, restart, db, usecases, killed) == int(resent)
+    assert made + int(resent) == 1
 
+
+async def resent_at_restart(fake, restart, db, usecases, killed: SentPrompt) -> int:
+    """How many prompts a restart's scheduler sent at its start; after it the day's prompt
+    `killed` is on Alice's screen once (one DM showing it), noted as that DM, sent."""
     restarted = PromptScheduler(db, usecases.journal, pause_s=0)
     restarted.register(await restart())
     try:
-        assert await restarted.start() == int(resent)
+        resent = await restarted.start()
     finally:
         await restarted.stop()
-    dms = fake.calls_of("send_message")
-    assert len(dms) == made + int(resent) == 1  # the day's prompt on Alice's screen, once
-    assert dms[0].content == render.prompt_text(killed.phrase)
+    shown = [c for c in fake.calls_of("send_message") if c.content == render.prompt_text(killed.phrase)]
+    assert len(shown) == 1  # the day's prompt on Alice's screen, once
     sent, = await open_prompts(restarted)
-    assert (sent.prompt_id, sent.sending, sent.message_id) == (killed.prompt_id, False, str(dms[0].result["id"]))
+    assert (sent.prompt_id, sent.sending, sent.message_id) == (killed.prompt_id, False, str(shown[0].result["id"]))
+    return resent
+
+
+def chatted(fake, times: int) -> None:
+    """`times` DMs of Alice's, each answered, in her DM's history (Discord's only: no gateway event)."""
+    channel = fake.dm_channel_id(ALICE)
+    for n in range(times):
+        fake.user_dms_while_away(f"song {n}", user=ALICE)
+        fake.channel_messages[str(channel)].append(
+            fake.message_payload(channel_id=channel, content=f"Saved: song {n}", author=fake.bot_user()))
+
+
+@pytest.mark.parametrize("before, after", [(0, 150), (150, 150)])
+async def test_a_prompt_dm_cut_short_by_a_kill_is_found_past_a_hundred_dms_around_it(
+        discord_bot, restart, db, usecases, before, after):
+    """The prompt's DM made, the bot killed before its id was noted; then Alice wrote 150 DMs (each
+    answered) before the same day's restart. The restart read the newest 100 messages of the DM
+    only, did not see the prompt there, and sent it a second time. It now reads the messages made
+    since the prompt was recorded (less the clocks' skew), oldest first, a page after another: the
+    prompt is found, also behind 150 DMs written just before it (within the skew), and noted."""
+    fake, frontend = discord_bot
+    scheduler = await scheduler_for(fake, frontend, db, usecases, at=ten_minutes_ago())
+    chatted(fake, before)
+    killed = await killed_while_sending(fake, scheduler, "send_message")
+    chatted(fake, after)
+    assert await resent_at_restart(fake, restart, db, usecases, killed) == 0
 
 
 @pytest.mark.parametrize("meanwhile", ["journal off", "the day over"])
@@ -187,3 +219,24 @@ async def test_a_dm_history_discord_does_not_answer_holds_the_start_s_resend_no_
         await restarted.stop()
     assert "scheduler.unconfirmed_prompt_not_checked" in caplog.text
     assert fake.calls_of("send_message") == []
+
+
+async def test_a_prompt_dm_behind_more_pages_than_the_lookup_reads_is_sent_again(
+        discord_bot, restart, db, usecases, monkeypatch):
+    """The look is bounded: past PROMPT_PAGES full pages of DMs made since the prompt's record (less
+    the skew), it stops, the prompt taken for not shown, and sent."""
+    fake, frontend = discord_bot
+    monkeypatch.setattr(discord_frontend, "PROMPT_PAGES", 2)
+    scheduler = await scheduler_for(fake, frontend, db, usecases, at=ten_minutes_ago())
+    chatted(fake, 100)  # 200 messages before it
+    killed = await killed_while_sending(fake, scheduler, "send_message")
+
+    restarted = PromptScheduler(db, usecases.journal, pause_s=0)
+    restarted.register(await restart())
+    try:
+        assert await restarted.start() == 1
+    finally:
+        await restarted.stop()
+    looked = [c.query for c in fake.calls_of("channel_history") if "after" in c.query]
+    assert len(looked) == 2 and int(looked[1]["after"]) > int(looked[0]["after"])
+    assert [c.content for c in fake.calls_of("send_message")] == [render.prompt_text(killed.phrase)] * 2

@@ -58,8 +58,10 @@ GATEWAY_LOST = "The bot is offline on Discord until it is restarted"
 # connect, so that a connection never made fails first, as `NOT_CONNECTED` (the prompt never left).
 PROMPT_SEND_TIMEOUT_S = 60.0
 # A daily prompt whose send a killed run never saw end is looked for in the DM (`find_prompt`): among
-# its newest PROMPT_LOOKUP messages (a call's most), made since it was recorded, less this much for the clocks.
+# the messages made since it was recorded, less PROMPT_CLOCK_SKEW for the clocks, read PROMPT_LOOKUP
+# a call (Discord's most), oldest first, at most PROMPT_PAGES calls.
 PROMPT_LOOKUP = 100
+PROMPT_PAGES = 10
 PROMPT_CLOCK_SKEW = timedelta(minutes=5)
 # aiohttp's errors for a request that never left: no connection was made to Discord.
 NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
@@ -436,18 +438,25 @@ class DiscordFrontend:
 
     async def find_prompt(self, prompt: PromptMessage, recorded_at: datetime) -> str | None:
         """The id of the bot's DM showing `prompt`, made since it was recorded (less
-        PROMPT_CLOCK_SKEW: Discord's clock and the bot's), among the newest PROMPT_LOOKUP of the DM's
-        history, as the missed DMs are read back (`MissedDMs`); None when none of them shows it.
-        Its phrase is the day's: none repeats within NO_REPEAT_DAYS. Raises when the history cannot
-        be read, or not within `missed.CHANNEL_S`."""
-        async with asyncio.timeout(missed.CHANNEL_S):  # as a missed DMs' channel: aiohttp alone waits 5 min
-            channel = await self.bot.create_dm(discord.Object(id=int(prompt.chat_id)))
-            history = await self.bot.http.logs_from(channel.id, PROMPT_LOOKUP)
+        PROMPT_CLOCK_SKEW: Discord's clock and the bot's): the DM's history is read from then on,
+        PROMPT_LOOKUP messages a call, oldest first, up to PROMPT_PAGES calls (the first found is
+        taken); None when none of them shows it. Its phrase is the day's: none repeats within
+        NO_REPEAT_DAYS. Raises when the history cannot be read, or not within `missed.CHANNEL_S`
+        (all of its calls)."""
         shown, me = render.prompt_text(prompt.phrase), self.bot.user.id if self.bot.user else None
         since = recorded_at - PROMPT_CLOCK_SKEW
-        for data in history:
-            author, made = data.get("author") or {}, made_at(data)
-            if (data.get("content") == shown and (made is None or made >= since)
-                    and (str(author.get("id")) == str(me) if me else author.get("bot"))):
-                return str(data["id"])
+        after = discord.utils.time_snowflake(since)
+        async with asyncio.timeout(missed.CHANNEL_S):  # as a missed DMs' channel: aiohttp alone waits 5 min
+            channel = await self.bot.create_dm(discord.Object(id=int(prompt.chat_id)))
+            for _ in range(PROMPT_PAGES):
+                page = await self.bot.http.logs_from(channel.id, PROMPT_LOOKUP, after=after)
+                # Discord lists the oldest PROMPT_LOOKUP after `after`, newest first.
+                for data in sorted(page, key=lambda data: int(data["id"])):
+                    author, made = data.get("author") or {}, made_at(data)
+                    if (data.get("content") == shown and (made is None or made >= since)
+                            and (str(author.get("id")) == str(me) if me else author.get("bot"))):
+                        return str(data["id"])
+                if len(page) < PROMPT_LOOKUP:
+                    break
+                after = max(int(data["id"]) for data in page)
         return None
