@@ -5,8 +5,9 @@ during a database outage answers them after its restart too.
 One append-only JSON-lines file in DATA_DIR. Each line is one step: a request kept (`keep`, as
 the inbox keeps it), a note on requests kept (`note`: the message shown for one, their parts
 answered), requests answered (`done`). Each append is flushed and fsynced before it returns:
-Telegram's next fetch, which acknowledges the updates to Telegram, waits for it. A line a kill tore (the last one, half written) is skipped at the read, said in the log; the
-next append starts a line of its own. Once no request in it waits, the file is removed; before,
+the platform's next fetch, which acknowledges the requests handed over, waits for it. A line a
+kill tore (the last one, half written) is skipped at the read, said in the log; the next append
+starts a line of its own. Once no request in it waits, the file is removed; before,
 once the lines of requests answered outweigh those waiting, it is rewritten without them (their
 words on disk at most as many bytes as the waiting's). It is
 read once, at the first use (the start's replay); after that what waits is known in memory, so
