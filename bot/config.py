@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import idna
+
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -162,9 +164,27 @@ class Settings(BaseSettings):
             raise ValueError("a Dask scheduler needs Dask's client: pip install 'moodbot[dask]'")
         return executor
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, hosts: str) -> str:
+        """Each entry a host name alone, as links' hosts are judged (`bot.sources.query`): mapped
+        as browsers map them (IDNA UTS-46: "ＹｏｕＴｕｂｅ.com" is youtube.com, "bücher.de"
+        xn--bcher-kva.de). An entry with a scheme, a path, a port or a wildcard matched no link
+        ever, silently: it is said at start instead."""
+        names = []
+        for entry in (h.strip() for h in hosts.split(",")):
+            if not entry:
+                continue
+            try:
+                names.append(idna.encode(entry.rstrip("."), uts46=True, std3_rules=True).decode("ascii"))
+            except (idna.IDNAError, UnicodeError):
+                raise ValueError(f"{entry!r} is no host name: write each host alone, comma-separated "
+                                 "(youtube.com, not https://youtube.com/ nor *.youtube.com)") from None
+        return ",".join(names)
+
     @property
     def allowed_host_set(self) -> frozenset[str]:
-        return frozenset(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())
+        return frozenset(h for h in self.allowed_hosts.split(",") if h)
 
     @property
     def spotify_enabled(self) -> bool:

@@ -6,7 +6,9 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
 import yaml
+from pydantic import ValidationError
 
 from bot.config import Settings
 
@@ -25,6 +27,18 @@ def test_settings_defaults_point_at_the_real_services(monkeypatch, tmp_path):
     assert s.spotify_api_url.startswith("https://api.spotify.com")
     assert s.inference_executor == "process"
     assert "youtu.be" in s.allowed_host_set
+
+
+def test_allowed_hosts_are_host_names_mapped_as_links_hosts_are(monkeypatch):
+    """An entry is judged as a link's host is (IDNA UTS-46): one written in capitals or full-width
+    letters matched no link's; one with a scheme, a path, a port or a wildcard matched none either,
+    silently. The first is mapped, the others said at start."""
+    monkeypatch.setenv("ALLOWED_HOSTS", " YouTube.com, ｙｏｕｔｕ．ｂｅ ,bücher.de., ,")
+    assert Settings().allowed_host_set == {"youtube.com", "youtu.be", "xn--bcher-kva.de"}
+    for entry in ("https://youtube.com/", "*.youtube.com", "youtube.com:443", "you tube.com", "youtube.com/x"):
+        monkeypatch.setenv("ALLOWED_HOSTS", f"open.spotify.com,{entry}")
+        with pytest.raises(ValidationError, match="is no host name: write each host alone"):
+            Settings()
 
 
 def test_tokens_never_show_in_repr_or_str(monkeypatch):
