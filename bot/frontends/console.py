@@ -167,6 +167,8 @@ def _unquoted(arg: str) -> str:
         return arg  # no path: not read as a shell would (a long word takes that read a quadratic time)
     if NAME_BACKSLASH.search(arg) and not QUOTES.search(arg):
         return arg  # no shell's escapes: a name's own backslash, a Windows path
+    if arg.lower().startswith("file://") and not any(c.isspace() for c in arg):
+        return _file_url_path(arg)  # its apostrophes are the name's: GLib's file URLs leave "'" unescaped
     try:
         words = shlex.split(arg)
     except ValueError:  # an apostrophe in a song name: "Don't Stop Me Now"

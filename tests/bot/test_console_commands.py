@@ -100,6 +100,28 @@ async def test_a_file_url_names_the_file_on_this_computer(db, counting, clip_pat
     assert "link" not in out and "Finding" not in out
 
 
+# What GLib's g_filename_to_uri (Nautilus, GTK's file chooser) leaves unescaped in a file URL.
+GLIB_URI_SAFE = "/!$&'()*+,;=:@"
+
+
+@pytest.mark.parametrize("name", ["Don't Stop Me Now.ogg", "Don't Won't.ogg"])
+async def test_a_file_url_with_its_apostrophes_unescaped_names_the_file(db, counting, clip_paths, tmp_path, name):
+    # GNOME and GTK copy a file's URL with its apostrophes as they are: read as a shell's
+    # words, an apostrophe left a quote open (or two were dropped), and the file was "a kind of
+    # link I can't open".
+    import shutil
+    from urllib.parse import quote
+
+    song = tmp_path / name
+    shutil.copy(clip_paths[0], song)
+    url = f"file://{quote(str(song), safe=GLIB_URI_SAFE)}"
+    out = await chat(db, counting, tmp_path, [f"/mood {url}", "/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                              f"/journal answer {url} on the bus", "/journal list", "/quit"])
+    assert "link" not in out and "Finding" not in out and "no file" not in out, out
+    assert f"🎵 {song.stem}" in out and "Saved to your journal" in out and len(counting.calls) == 1
+    assert f"{song.stem} (" in out and "– on the bus" in out
+
+
 @pytest.mark.parametrize("link", ["ftp://example.com/song.mp3", "https://example.com/song",
                                   "https://open.spotify.com/album/1DFixLWuPkv3KT3TnV35m3"])
 async def test_what_a_song_may_be_names_a_file_on_this_computer_not_an_attachment(db, counting, tmp_path, link):
