@@ -74,6 +74,10 @@ URL_RE = re.compile(rf"https?://{_LINK_CHARS}|spotify:track:{_LINK_CHARS}", re.I
 LINK_WRAPPERS = "<([{'\"|*"
 EXAMPLE_ZONES = ("Europe/Lisbon", "America/New_York", "Asia/Tokyo", "UTC")
 TIME_ERROR = "I need the time as HH:MM on a 24-hour clock, e.g. /journal on 21:30 Europe/Lisbon."
+# A time on a 12-hour clock, its "am"/"pm" glued to it ("9pm", "7:30 a.m.") or the zone's first word
+# ("9 pm Europe/Lisbon"): still refused, the reply saying the time it is on a 24-hour clock.
+TWELVE_HOUR_TIME = re.compile(r"^\s*(1[0-2]|0?[1-9])(?:[:h.]([0-5]\d))?\s*(?:([ap])\.?\s*m\.?)?\s*$", re.IGNORECASE)
+TWELVE_HOUR_ERROR = "I need the time as HH:MM on a 24-hour clock: {typed} is {time}{command}."
 # Said to a message that answers no prompt: often a new user's first words (a Discord DM, where
 # every message is heard), so it also points at /mood and /help.
 NOT_A_JOURNAL_ANSWER = "To hear a song's mood now, use /mood <song>; /help lists the rest."
@@ -208,6 +212,24 @@ def as_typed_in_ascii(text: str | None) -> str:
 def parse_prompt_time(text: str) -> time | None:
     match = TIME_RE.match(as_typed_in_ascii(text))
     return time(int(match.group(1)), int(match.group(2))) if match else None
+
+
+def twelve_hour_error(time_text: str | None, timezone: str | None) -> str | None:
+    """The reply to a time on a 12-hour clock ("9pm", or "9" with the zone "pm Europe/Lisbon"):
+    the time on a 24-hour clock and the command with it; None for any other time."""
+    time_text, zone = as_typed_in_ascii(time_text).strip(), as_typed_in_ascii(timezone).strip()
+    clock = TWELVE_HOUR_CLOCK.match(zone)
+    if clock is not None:  # "9 pm": the am/pm was read as the zone's first word
+        time_text, zone = f"{time_text} {clock.group(0).strip()}", zone[clock.end():].strip()
+    match = TWELVE_HOUR_TIME.match(time_text)
+    if match is None or match.group(3) is None:
+        return None
+    hour = int(match.group(1)) % 12 + (12 if match.group(3).lower() == "p" else 0)
+    said = f"{hour:02d}:{match.group(2) or '00'}"
+    if zone and canonical_timezone(zone) is None:
+        zone = likely_zone(zone) or zone  # "Beijing": the zone that holds it, not a second wrong command
+    command = f": /journal on {said} {zone}" if zone else f", e.g. /journal on {said} Europe/Lisbon"
+    return TWELVE_HOUR_ERROR.format(typed=time_text, time=said, command=command)
 
 
 def zone_as_named(text: str) -> str:
@@ -607,6 +629,8 @@ class JournalUseCase:
                      timezone: str | None = None) -> TextReply | ErrorReply:
         """/journal on [HH:MM [zone]]: a time or zone left out is the one saved (/journal off, or
         prompts stopped because the user could not be reached, keep them)."""
+        if (twelve_hour := twelve_hour_error(time_text, timezone)) is not None:
+            return ErrorReply(twelve_hour)
         if not (time_text or "").strip() or not (timezone or "").strip():
             try:
                 saved = await self.db.users.get(UserRef(caller.platform, caller.user_id))

@@ -59,8 +59,23 @@ async def test_journal_on_with_a_time_and_no_saved_zone_asks_for_the_zone_alone(
 async def test_a_time_on_a_12_hour_clock_is_said_to_be_the_time_not_the_zone(db, counting, tmp_path, typed):
     # "7:00 pm" is read as the time 7:00 and the zone "pm Europe/Lisbon": the reply blamed the zone
     # ("I don't know the time zone “pm Europe/Lisbon”"), and the zone alone ("pm") took a saved one's place.
-    from bot.usecases.journal import TIME_ERROR
-
     out = await chat(db, counting, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/journal off", typed, "/quit"])
-    assert TIME_ERROR in out and "time zone" not in out, out
+    assert "I need the time as HH:MM on a 24-hour clock: " in out and "time zone" not in out, out
     assert not (await db.users.get(UserRef("console", "local"))).journal_enabled
+
+
+@pytest.mark.parametrize("typed, said", [
+    ("/journal on 9pm Europe/Lisbon", "9pm is 21:00: /journal on 21:00 Europe/Lisbon"),
+    ("/journal on 7:30 AM Asia/Tokyo", "7:30 AM is 07:30: /journal on 07:30 Asia/Tokyo"),
+    ("/journal on 12am America/New_York", "12am is 00:00: /journal on 00:00 America/New_York"),
+    ("/journal on 12:15 p.m. UTC+2", "12:15 p.m. is 12:15: /journal on 12:15 UTC+2"),
+    ("/journal on 9pm", "9pm is 21:00, e.g. /journal on 21:00 Europe/Lisbon"),
+    ("/journal on 9 pm Beijing", "9 pm is 21:00: /journal on 21:00 Asia/Shanghai"),  # the city's zone, as DID_YOU_MEAN's
+])
+async def test_a_time_on_a_12_hour_clock_is_answered_with_the_24_hour_time(db, counting, tmp_path, typed, said):
+    # "/journal on 9pm" was answered with the usage alone, as if no time had been typed, and
+    # "9pm Europe/Lisbon" with "I need the time as HH:MM", leaving the sum to the user.
+    out = await chat(db, counting, tmp_path, [typed, "/quit"])
+    assert f"I need the time as HH:MM on a 24-hour clock: {said}" in out, out
+    assert JOURNAL_ON_USAGE not in out and "time zone" not in out
+    assert await db.users.get(UserRef("console", "local")) is None
