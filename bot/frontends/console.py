@@ -37,6 +37,7 @@ from bot.replies import (
     Chart,
     ErrorReply,
     ExportReply,
+    HelpReply,
     JournalListReply,
     PromptMessage,
     ServerMoodReply,
@@ -63,6 +64,17 @@ CONSOLE_COMMANDS = (
     ("journal list older|newer", "The entries before or after those listed last"),
     ("quit", "Leave moodbot"),
 )
+# The commands a terminal reads otherwise: there is no server or group in it (its playlists and mood
+# of the week are of the songs asked about in it), and what Discord and Telegram send as a file is
+# saved under DATA_DIR. {charts} and {exports} are those folders.
+CONSOLE_SAYS = {
+    "stats": "Your moods over time, a year in pixels and your songs on the mood map, saved as pictures in {charts}",
+    "playlist": "The playlist for a mood of the songs asked about in this console",
+    "servermood": "The mood of the week of the songs asked about in this console",
+    "share": "Whether your songs count in this console's playlists: they do until you turn it off",
+    "serverplaylist": "Turn this console's playlists and mood of the week on or off",
+    "export": "Save everything stored about you as a JSON file in {exports}",
+}
 # After /forget: the files the console saved, counted by kind ("The 3 charts and the export").
 SAVED_FILE_KEPT = ("{files} saved on this computer ({where}) is your own copy and was not deleted; "
                    "remove it yourself if you no longer want it.")
@@ -656,7 +668,11 @@ class ConsoleFrontend:
         return [name.removeprefix("cmd_") for name in dir(self) if name.startswith("cmd_")] + list(QUIT_COMMANDS)
 
     async def cmd_help(self, _rest: str) -> None:
-        self.say(render.help_text(self.usecases.help(CONSOLE_COMMANDS, mood=CONSOLE_MOOD), prefix="/"))
+        commands = self.usecases.help(CONSOLE_COMMANDS, mood=CONSOLE_MOOD).commands
+        folders = {folder: self.data_dir / folder for folder in SAVED_FOLDERS}
+        said = [(usage, CONSOLE_SAYS[name].format(**folders) if (name := usage.split()[0]) in CONSOLE_SAYS else about)
+                for usage, about in commands]
+        self.say(render.help_text(HelpReply(said), prefix="/"))
 
     async def cmd_start(self, rest: str) -> None:
         await self.cmd_help(rest)

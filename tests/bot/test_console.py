@@ -253,6 +253,17 @@ async def test_help_and_a_bare_mood_say_a_song_may_be_a_file_on_this_computer(db
     assert counting.calls == []
 
 
+async def test_help_says_what_a_server_is_here_and_where_files_are_saved(db, counting, tmp_path):
+    # The console's /help was Discord's and Telegram's: "This server's (or group's) playlist", with
+    # no server or group in a terminal, and /export "Download…" a file it saves under DATA_DIR.
+    out = await chat(db, counting, tmp_path, ["/help", "/quit"])
+    assert "server's" not in out and "group's" not in out and "Download" not in out, out
+    assert "/playlist <happy|energetic|sad|calm> – The playlist for a mood of the songs asked about in this console" in out
+    assert "/serverplaylist on|off – Turn this console's playlists and mood of the week on or off" in out
+    assert f"/export – Save everything stored about you as a JSON file in {tmp_path / 'exports'}" in out
+    assert f"saved as pictures in {tmp_path / 'charts'}" in out
+
+
 async def test_a_time_zone_may_be_typed_with_a_space(db, counting, tmp_path):
     out = await chat(db, counting, tmp_path, ["/journal on 07:15 America/New York", "/quit"])
     assert "Journal on: every day at 07:15 (America/New_York)" in out
