@@ -183,8 +183,9 @@ def _unquoted(arg: str) -> str:
         return _file_url_path(arg)  # its apostrophes are the name's: GLib's file URLs leave "'" unescaped
     try:
         words = shlex.split(arg)
-    except ValueError:  # an apostrophe in a song name: "Don't Stop Me Now"
-        return arg
+    except ValueError:  # an apostrophe in a song name: "Don't Stop Me Now", or a quote never closed
+        opened = arg[1:] if arg[:1] in "'\"" and arg[0] not in arg[1:] else None
+        return opened if opened and _file_at(opened) is not None else arg
     return _file_url_path(words[0] if len(words) == 1 else arg)
 
 

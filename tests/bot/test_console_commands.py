@@ -100,6 +100,20 @@ async def test_a_file_url_names_the_file_on_this_computer(db, counting, clip_pat
     assert "link" not in out and "Finding" not in out
 
 
+@pytest.mark.parametrize("quote", ["'", '"'])
+async def test_a_path_whose_opening_quote_was_never_closed_names_the_file(db, counting, clip_paths, tmp_path, quote):
+    # A quote typed before a path with a space and not closed: read as a shell reads it, it was no
+    # path at all ("There is no file at '/…/My Music/rainy day.ogg.").
+    import shutil
+
+    (tmp_path / "My Music").mkdir()
+    song = tmp_path / "My Music" / "rainy day.ogg"
+    shutil.copy(clip_paths[0], song)
+    out = await chat(db, counting, tmp_path, [f"/mood {quote}{song}", f"/mood {quote}{tmp_path}/gone.ogg", "/quit"])
+    assert "🎵 rainy day" in out and len(counting.calls) == 1, out
+    assert f"There is no file at {quote}{tmp_path}/gone.ogg." in out  # no file without it either: as typed
+
+
 # What GLib's g_filename_to_uri (Nautilus, GTK's file chooser) leaves unescaped in a file URL.
 GLIB_URI_SAFE = "/!$&'()*+,;=:@"
 
