@@ -244,12 +244,14 @@ def _file_at(typed_path: str) -> Attachment | None:
 
 def _unreadable(attachment: Attachment) -> str | None:
     """What to say of a file found that this user may not read (its mode refuses them: a song
-    copied from another account): not an error on the bot's side, nor one another try mends."""
+    copied from another account), or that is empty (a copy cut short): not an error on the bot's
+    side, nor one another try mends."""
     try:
         with open(attachment.path, "rb"):
-            return None
+            pass
     except OSError as error:
         return f"I can't open {attachment.path}: {error.strerror or error}."
+    return f"{attachment.path} is empty (0 bytes): there is no audio in it." if attachment.size == 0 else None
 
 
 def _file_then_words(args: str) -> tuple[Attachment | None, str]:

@@ -114,6 +114,17 @@ async def test_a_path_whose_opening_quote_was_never_closed_names_the_file(db, co
     assert f"There is no file at {quote}{tmp_path}/gone.ogg." in out  # no file without it either: as typed
 
 
+async def test_an_empty_file_is_said_to_be_empty_not_unreadable_audio(db, counting, tmp_path):
+    # A copy or download cut short leaves a file of 0 bytes: it was "not audio we can read", after a
+    # "Listening…", as a file in another format is.
+    (tmp_path / "rainy day.mp3").touch()
+    out = await chat(db, counting, tmp_path, [f"/mood {tmp_path}/rainy day.mp3", "/journal on 21:30 Europe/Lisbon",
+                                              "/journal prompt", f"/journal answer {tmp_path}/rainy day.mp3 on the bus",
+                                              "/quit"])
+    assert out.count(f"{tmp_path}/rainy day.mp3 is empty (0 bytes): there is no audio in it.") == 2, out
+    assert "Listening" not in out and "not audio" not in out and counting.calls == []
+
+
 # What GLib's g_filename_to_uri (Nautilus, GTK's file chooser) leaves unescaped in a file URL.
 GLIB_URI_SAFE = "/!$&'()*+,;=:@"
 
