@@ -45,6 +45,7 @@ from bot.replies import (
 )
 from bot.sources.query import ACCEPTED, clean_text
 from bot.usecases.help import did_you_mean, slash_forgotten
+from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from inference.result import MOODS
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,9 @@ TEXT_HINT = ("To hear a song's mood, type /mood <song or path/to/song.mp3>; to a
              "/journal answer <song>. /help lists the rest.")
 # What a song may be, as the use cases say it to a chat (where a file is attached) and as it is here.
 CONSOLE_ACCEPTED = "I can read Spotify track links, YouTube links, a song name, or an audio file's path on this computer."
+# The console's user runs the bot, so is told which settings turn Spotify on (README's Configuration).
+SPOTIFY_SETTINGS = (" You run this bot: set SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET (a Spotify app's, made at "
+                    "https://developer.spotify.com/dashboard) and start it again.")
 PROMPT_MARK = "> "
 TERMINAL_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but the tab and the line feed
 # From the cursor to the screen's end erased: where a half-typed line was, for a message to take.
@@ -794,7 +798,8 @@ class ConsoleFrontend:
     # ---- rendering ---------------------------------------------------------------------------
     def show(self, reply: object) -> None:
         if isinstance(reply, ErrorReply):  # "an attached audio file": a terminal attaches nothing
-            reply = replace(reply, message=reply.message.replace(ACCEPTED, CONSOLE_ACCEPTED))
+            message = reply.message.replace(ACCEPTED, CONSOLE_ACCEPTED)
+            reply = replace(reply, message=message + SPOTIFY_SETTINGS if message == SPOTIFY_OFF_ERROR else message)
         if isinstance(reply, ExportReply):
             # Never over an earlier export (the one taken before a /forget is the user's copy): a
             # second the same day is "…-2.json", and the reply names the file it was saved as.

@@ -125,6 +125,17 @@ async def test_an_empty_file_is_said_to_be_empty_not_unreadable_audio(db, counti
     assert "Listening" not in out and "not audio" not in out and counting.calls == []
 
 
+async def test_a_spotify_link_without_spotify_set_up_says_which_settings_to_set(db, counting, tmp_path):
+    # The console's user runs the bot: "Spotify links need Spotify to be configured on this bot"
+    # left them to find which settings those are.
+    link = "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC"
+    out = await chat(db, counting, tmp_path, [f"/mood {link}", "/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                              f"/journal answer {link} on the bus", "/quit"])
+    assert out.count("Spotify links need Spotify to be configured on this bot") == 2, out
+    assert out.count("You run this bot: set SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET") == 2
+    assert counting.calls == []
+
+
 # What GLib's g_filename_to_uri (Nautilus, GTK's file chooser) leaves unescaped in a file URL.
 GLIB_URI_SAFE = "/!$&'()*+,;=:@"
 
