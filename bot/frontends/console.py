@@ -83,6 +83,7 @@ SAVED_FILES_KEPT = ("{files} saved on this computer ({where}) are your own copie
                     "remove them yourself if you no longer want them.")
 SAVED_FOLDERS = {"charts": "chart", "exports": "export"}  # each folder under DATA_DIR, and what it holds
 CHART_STAMP = "%Y%m%d-%H%M%S"  # before a chart's file name: 20270101-020000-moods-by-week.png
+NO_NEWER = "There are no newer entries: those are your latest."
 OLDER_HINT = "Older entries: /journal list older (or a page: /journal list {page})"
 HELP_HINT = "Type /help for the commands."
 UNKNOWN_HINT = f"I don't know that one. {HELP_HINT}"
@@ -744,7 +745,11 @@ class ConsoleFrontend:
         else:
             page = {"": 1, "older": 2, "newer": 1}.get(which, which)  # nothing shown yet: from the top
             reply = await self.usecases.journal.list(self.caller, page=page)
-        if isinstance(reply, JournalListReply):
+        if (which == "newer" and shown is not None and shown.entries and shown.offset == 0
+                and isinstance(reply, JournalListReply) and reply.entries
+                and reply.entries[0].cursor == shown.entries[0].cursor):  # the newest page again: none newer
+            self.say(NO_NEWER)
+        elif isinstance(reply, JournalListReply):
             self._listed = reply
             self.say(render.journal_list_text(reply, older_hint=OLDER_HINT))
         else:

@@ -52,3 +52,15 @@ async def test_a_page_number_typed_in_full_width_digits_is_that_page(db, countin
     second, third = listings(out)
     assert second[0] == "Your journal, entries 11–20 of 23 (newest first):"
     assert third[0] == "Your journal, entries 21–23 of 23 (newest first):"
+
+
+async def test_newer_from_the_latest_entries_says_there_are_none(db, counting, tmp_path):
+    # "newer" from the first page listed it again, as many times as asked, while "older" from the
+    # last page says there are none: the user could not tell they were at the top already.
+    await write_days(db, 23)
+    out = await chat(db, counting, tmp_path, ["/journal list", "/journal list newer", "/journal list older",
+                                              "/journal list newer", "/journal list newer", "/quit"])
+    first, second, back = listings(out)
+    assert first[0] == "Your journal, entries 1–10 of 23 (newest first):" and back == first, out
+    assert second[0] == "Your journal, entries 11–20 of 23 (newest first):"
+    assert out.count("There are no newer entries: those are your latest.") == 2
