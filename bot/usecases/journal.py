@@ -503,8 +503,9 @@ def zones_by_last_part() -> dict[str, tuple[str, ...]]:
 
 def likely_zone(text: str) -> str | None:
     """The zone of a big city typed where a zone was asked for ("Beijing" -> "Asia/Shanghai"), or
-    of the one zone whose last part it is ("paris" -> "Europe/Paris"); None for anything else."""
-    key = city_key(text)
+    of the one zone whose last part it is ("paris" -> "Europe/Paris"); None for anything else. A
+    city typed with its country or state after a comma ("Lisbon, Portugal") is the city."""
+    key = city_key(as_typed_in_ascii(text).split(",")[0])
     if not key:
         return None
     if key in CITY_ZONES:

@@ -79,3 +79,13 @@ async def test_a_time_on_a_12_hour_clock_is_answered_with_the_24_hour_time(db, c
     assert f"I need the time as HH:MM on a 24-hour clock: {said}" in out, out
     assert JOURNAL_ON_USAGE not in out and "time zone" not in out
     assert await db.users.get(UserRef("console", "local")) is None
+
+
+@pytest.mark.parametrize("typed, zone", [("Lisbon, Portugal", "Europe/Lisbon"), ("New York, NY", "America/New_York"),
+                                         ("Beijing，China", "Asia/Shanghai")])  # an input method's full-width comma
+async def test_a_city_typed_with_its_country_is_answered_with_its_zone(db, counting, tmp_path, typed, zone):
+    # "Lisbon, Portugal", as an address is written, was "I don't know the time zone", though
+    # "Lisbon" alone is answered with Europe/Lisbon.
+    out = await chat(db, counting, tmp_path, [f"/journal on 21:30 {typed}", "/quit"])
+    assert f"Did you mean {zone}? /journal on 21:30 {zone}" in out, out
+    assert await db.users.get(UserRef("console", "local")) is None
