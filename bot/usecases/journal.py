@@ -77,6 +77,8 @@ TIME_ERROR = "I need the time as HH:MM on a 24-hour clock, e.g. /journal on 21:3
 # A time on a 12-hour clock, its "am"/"pm" glued to it ("9pm", "7:30 a.m.") or the zone's first word
 # ("9 pm Europe/Lisbon"): still refused, the reply saying the time it is on a 24-hour clock.
 TWELVE_HOUR_TIME = re.compile(r"^\s*(1[0-2]|0?[1-9])(?:[:h.]([0-5]\d))?\s*(?:([ap])\.?\s*m\.?)?\s*$", re.IGNORECASE)
+# "/journal on Europe/Lisbon 21:30": the zone typed first.
+TIME_FIRST = "The time goes first, then the zone: /journal on {time} {zone}"
 TWELVE_HOUR_ERROR = "I need the time as HH:MM on a 24-hour clock: {typed} is {time}{command}."
 # Said to a message that answers no prompt: often a new user's first words (a Discord DM, where
 # every message is heard), so it also points at /mood and /help.
@@ -230,6 +232,16 @@ def twelve_hour_error(time_text: str | None, timezone: str | None) -> str | None
         zone = likely_zone(zone) or zone  # "Beijing": the zone that holds it, not a second wrong command
     command = f": /journal on {said} {zone}" if zone else f", e.g. /journal on {said} Europe/Lisbon"
     return TWELVE_HOUR_ERROR.format(typed=time_text, time=said, command=command)
+
+
+def swapped_error(time_text: str | None, timezone: str | None) -> str | None:
+    """The reply to a zone typed before the time ("Europe/Lisbon 21:30", "Tokyo 7:05"): the command
+    in order, the zone as typed where it is one, else the city's; None for anything else."""
+    zone, when = as_typed_in_ascii(time_text).strip(), parse_prompt_time(timezone or "")
+    if when is None or not zone or parse_prompt_time(zone) is not None:
+        return None
+    named = zone if canonical_timezone(zone) is not None else likely_zone(zone)
+    return None if named is None else TIME_FIRST.format(time=f"{when:%H:%M}", zone=named)
 
 
 def zone_as_named(text: str) -> str:
@@ -630,8 +642,8 @@ class JournalUseCase:
                      timezone: str | None = None) -> TextReply | ErrorReply:
         """/journal on [HH:MM [zone]]: a time or zone left out is the one saved (/journal off, or
         prompts stopped because the user could not be reached, keep them)."""
-        if (twelve_hour := twelve_hour_error(time_text, timezone)) is not None:
-            return ErrorReply(twelve_hour)
+        if (misread := twelve_hour_error(time_text, timezone) or swapped_error(time_text, timezone)) is not None:
+            return ErrorReply(misread)
         if not (time_text or "").strip() or not (timezone or "").strip():
             try:
                 saved = await self.db.users.get(UserRef(caller.platform, caller.user_id))

@@ -89,3 +89,14 @@ async def test_a_city_typed_with_its_country_is_answered_with_its_zone(db, count
     out = await chat(db, counting, tmp_path, [f"/journal on 21:30 {typed}", "/quit"])
     assert f"Did you mean {zone}? /journal on 21:30 {zone}" in out, out
     assert await db.users.get(UserRef("console", "local")) is None
+
+
+@pytest.mark.parametrize("typed, command", [("Europe/Lisbon 21:30", "/journal on 21:30 Europe/Lisbon"),
+                                            ("Tokyo 7:05", "/journal on 07:05 Asia/Tokyo"),
+                                            ("UTC+2 21:30", "/journal on 21:30 UTC+2")])
+async def test_a_zone_typed_before_the_time_is_answered_with_the_command_in_order(db, counting, tmp_path, typed,
+                                                                                 command):
+    # The zone first was "I need the time as HH:MM on a 24-hour clock", though the time was typed so.
+    out = await chat(db, counting, tmp_path, [f"/journal on {typed}", "/quit"])
+    assert f"The time goes first, then the zone: {command}" in out and "24-hour" not in out, out
+    assert await db.users.get(UserRef("console", "local")) is None
