@@ -768,6 +768,9 @@ class ConsoleFrontend:
         self.show(await self.usecases.playlists.server_mood(self.caller))
 
     async def cmd_share(self, rest: str) -> None:
+        if not rest:
+            self.show(await self.usecases.playlists.sharing(self.caller))
+            return
         if rest.lower() not in ("on", "off"):
             self.say("Usage: /share on|off")
             return

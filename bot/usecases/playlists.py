@@ -232,6 +232,16 @@ class PlaylistUseCase:
         theirs (/forget), and count again if the bot is added back."""
         log.info("server.bot_removed", extra={"place": f"{platform}:{place_id}"})
 
+    async def sharing(self, caller: Caller) -> TextReply:
+        """`/share` alone: whether the caller's songs count in playlists now (until /share off)."""
+        try:
+            user = await self.db.users.get(UserRef(caller.platform, caller.user_id))
+        except StorageError as error:
+            return TextReply(str(error))
+        if user is None or user.share_with_server:
+            return TextReply("Sharing is on: your songs count in playlists. /share off stops it.")
+        return TextReply("Sharing is off: your songs count in no playlist. /share on turns it back on.")
+
     async def set_sharing(self, caller: Caller, share: bool) -> TextReply:
         ref = UserRef(caller.platform, caller.user_id)
         try:

@@ -136,6 +136,14 @@ async def test_a_spotify_link_without_spotify_set_up_says_which_settings_to_set(
     assert counting.calls == []
 
 
+async def test_share_alone_says_whether_your_songs_count_now(db, counting, tmp_path):
+    # "/share" alone was its usage only: the user asking whether their songs count was not told.
+    out = await chat(db, counting, tmp_path, ["/share", "/share off", "/share", "/quit"])
+    assert "Sharing is on: your songs count in playlists. /share off stops it." in out, out
+    assert "Sharing is off: your songs count in no playlist. /share on turns it back on." in out
+    assert "Usage: /share" not in out
+
+
 # What GLib's g_filename_to_uri (Nautilus, GTK's file chooser) leaves unescaped in a file URL.
 GLIB_URI_SAFE = "/!$&'()*+,;=:@"
 
