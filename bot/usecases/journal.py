@@ -79,7 +79,9 @@ TIME_ERROR = "I need the time as HH:MM on a 24-hour clock, e.g. /journal on 21:3
 TWELVE_HOUR_TIME = re.compile(r"^\s*(1[0-2]|0?[1-9])(?:[:h.]([0-5]\d))?\s*(?:([ap])\.?\s*m\.?)?\s*$", re.IGNORECASE)
 # "/journal on Europe/Lisbon 21:30": the zone typed first.
 TIME_FIRST = "The time goes first, then the zone: /journal on {time} {zone}"
-TWELVE_HOUR_ERROR = "I need the time as HH:MM on a 24-hour clock: {typed} is {time}{command}."
+# A 24-hour time typed without its colon ("2130"), as some clocks and schedules write it.
+COMPACT_TIME = re.compile(r"^\s*([01]\d|2[0-3])([0-5]\d)\s*$")
+TIME_AS_IT_IS = "I need the time as HH:MM on a 24-hour clock: {typed} is {time}{command}."
 # Said to a message that answers no prompt: often a new user's first words (a Discord DM, where
 # every message is heard), so it also points at /mood and /help.
 NOT_A_JOURNAL_ANSWER = "To hear a song's mood now, use /mood <song>; /help lists the rest."
@@ -216,22 +218,25 @@ def parse_prompt_time(text: str) -> time | None:
     return time(int(match.group(1)), int(match.group(2))) if match else None
 
 
-def twelve_hour_error(time_text: str | None, timezone: str | None) -> str | None:
-    """The reply to a time on a 12-hour clock ("9pm", or "9" with the zone "pm Europe/Lisbon"):
-    the time on a 24-hour clock and the command with it; None for any other time."""
+def misread_time_error(time_text: str | None, timezone: str | None) -> str | None:
+    """The reply to a time on a 12-hour clock ("9pm", or "9" with the zone "pm Europe/Lisbon") or
+    one without its colon ("2130"): the time as HH:MM and the command with it; None for any other."""
     time_text, zone = as_typed_in_ascii(time_text).strip(), as_typed_in_ascii(timezone).strip()
     clock = TWELVE_HOUR_CLOCK.match(zone)
     if clock is not None:  # "9 pm": the am/pm was read as the zone's first word
         time_text, zone = f"{time_text} {clock.group(0).strip()}", zone[clock.end():].strip()
-    match = TWELVE_HOUR_TIME.match(time_text)
-    if match is None or match.group(3) is None:
+    match, compact = TWELVE_HOUR_TIME.match(time_text), COMPACT_TIME.match(time_text)
+    if compact is not None and clock is None:
+        said = f"{compact.group(1)}:{compact.group(2)}"
+    elif match is not None and match.group(3) is not None:
+        hour = int(match.group(1)) % 12 + (12 if match.group(3).lower() == "p" else 0)
+        said = f"{hour:02d}:{match.group(2) or '00'}"
+    else:
         return None
-    hour = int(match.group(1)) % 12 + (12 if match.group(3).lower() == "p" else 0)
-    said = f"{hour:02d}:{match.group(2) or '00'}"
     if zone and canonical_timezone(zone) is None:
         zone = likely_zone(zone) or zone  # "Beijing": the zone that holds it, not a second wrong command
     command = f": /journal on {said} {zone}" if zone else f", e.g. /journal on {said} Europe/Lisbon"
-    return TWELVE_HOUR_ERROR.format(typed=time_text, time=said, command=command)
+    return TIME_AS_IT_IS.format(typed=time_text, time=said, command=command)
 
 
 def swapped_error(time_text: str | None, timezone: str | None) -> str | None:
@@ -642,7 +647,7 @@ class JournalUseCase:
                      timezone: str | None = None) -> TextReply | ErrorReply:
         """/journal on [HH:MM [zone]]: a time or zone left out is the one saved (/journal off, or
         prompts stopped because the user could not be reached, keep them)."""
-        if (misread := twelve_hour_error(time_text, timezone) or swapped_error(time_text, timezone)) is not None:
+        if (misread := misread_time_error(time_text, timezone) or swapped_error(time_text, timezone)) is not None:
             return ErrorReply(misread)
         if not (time_text or "").strip() or not (timezone or "").strip():
             try:

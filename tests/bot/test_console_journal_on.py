@@ -71,6 +71,8 @@ async def test_a_time_on_a_12_hour_clock_is_said_to_be_the_time_not_the_zone(db,
     ("/journal on 12:15 p.m. UTC+2", "12:15 p.m. is 12:15: /journal on 12:15 UTC+2"),
     ("/journal on 9pm", "9pm is 21:00, e.g. /journal on 21:00 Europe/Lisbon"),
     ("/journal on 9 pm Beijing", "9 pm is 21:00: /journal on 21:00 Asia/Shanghai"),  # the city's zone, as DID_YOU_MEAN's
+    ("/journal on 2130 Europe/Lisbon", "2130 is 21:30: /journal on 21:30 Europe/Lisbon"),  # no colon
+    ("/journal on 0705", "0705 is 07:05, e.g. /journal on 07:05 Europe/Lisbon"),
 ])
 async def test_a_time_on_a_12_hour_clock_is_answered_with_the_24_hour_time(db, counting, tmp_path, typed, said):
     # "/journal on 9pm" was answered with the usage alone, as if no time had been typed, and
