@@ -42,10 +42,12 @@ from bot.replies import (
     PromptMessage,
     ServerMoodReply,
     StatsReply,
+    TextReply,
 )
 from bot.sources.query import ACCEPTED, clean_text
 from bot.usecases.help import did_you_mean, slash_forgotten
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
+from bot.usecases.playlists import ON_NOW
 from inference.result import MOODS
 
 log = logging.getLogger(__name__)
@@ -777,6 +779,9 @@ class ConsoleFrontend:
         self.show(await self.usecases.playlists.set_sharing(self.caller, rest.lower() == "on"))
 
     async def cmd_serverplaylist(self, rest: str) -> None:
+        if not rest:  # whether /playlist and /servermood answer now (or why not)
+            self.show(await self.usecases.playlists.closed(self.caller) or TextReply(ON_NOW))
+            return
         if rest.lower() not in ("on", "off"):
             self.say("Usage: /serverplaylist on|off")
             return

@@ -39,6 +39,8 @@ NOT_IN_SERVER = "Playlists belong to a server or group: use this command there, 
 DISABLED = f"{PLACE_AT_START} playlists are turned off here. An admin can turn them on with /serverplaylist on."
 NOT_ADMIN = f"Only the {PLACE}'s admins can turn {PLACE} playlists on or off."
 ENABLED = f"{PLACE_AT_START} playlists are on."
+# The console's /serverplaylist alone, when they are on (when off, `closed` says so).
+ON_NOW = f"{PLACE_AT_START} playlists are on here. /serverplaylist off turns them and /servermood off."
 TURNED_OFF = f"{PLACE_AT_START} playlists are off: /playlist and /servermood won't answer here."
 # '/playlist happy sad' showed the first mood's alone, as if the second had not been typed: which
 # one was meant is the user's to say.

@@ -144,6 +144,14 @@ async def test_share_alone_says_whether_your_songs_count_now(db, counting, tmp_p
     assert "Usage: /share" not in out
 
 
+async def test_serverplaylist_alone_says_whether_the_playlists_are_on_now(db, counting, tmp_path):
+    # "/serverplaylist" alone was its usage only, whether or not /playlist would answer.
+    out = await chat(db, counting, tmp_path, ["/serverplaylist", "/serverplaylist off", "/serverplaylist", "/quit"])
+    assert "Server playlists are on here. /serverplaylist off turns them and /servermood off." in out, out
+    assert "Server playlists are turned off here. An admin can turn them on with /serverplaylist on." in out
+    assert "Usage: /serverplaylist" not in out
+
+
 # What GLib's g_filename_to_uri (Nautilus, GTK's file chooser) leaves unescaped in a file URL.
 GLIB_URI_SAFE = "/!$&'()*+,;=:@"
 
