@@ -1111,8 +1111,12 @@ class TelegramFrontend:
         if await self._refused(update, context, "share"):
             return
         choice = on_off(context.args)
-        reply = (ErrorReply(SHARE_USAGE) if choice is None
-                 else await self.usecases.playlists.set_sharing(caller_of(update), choice))
+        if not context.args:  # "/share" alone: whether the user's songs count now
+            reply = await self.usecases.playlists.sharing(caller_of(update))
+        elif choice is None:
+            reply = ErrorReply(SHARE_USAGE)
+        else:
+            reply = await self.usecases.playlists.set_sharing(caller_of(update), choice)
         await update.effective_message.reply_text(text_of(reply))
 
     async def on_server_playlist(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

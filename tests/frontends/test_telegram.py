@@ -25,6 +25,7 @@ from bot.frontends.telegram import (
     NOT_DOWNLOADED,
     POST_AS_YOURSELF,
     PRIVATE_ONLY,
+    SHARE_USAGE,
     TEXT_HINT,
     UNKNOWN_COMMAND,
     StatusMessage,
@@ -570,6 +571,19 @@ async def test_group_commands_stay_usable_in_groups(telegram):
     assert (await fake.wait_for("sendMessage")).text == GROUP_MOOD_USAGE  # the caption that works in groups
     await fake.user_sends("/help", chat=GROUP, user=ALICE)
     assert "/mood" in (await fake.wait_for("sendMessage")).text
+
+
+async def test_share_alone_says_whether_your_songs_count_and_a_wrong_word_gets_the_usage(telegram):
+    """'/share' alone was its usage only: a user asking whether their songs count was not told."""
+    fake, _ = telegram
+    await fake.user_sends("/share", chat=GROUP, user=ALICE)
+    assert (await fake.wait_for("sendMessage")).text.startswith("Sharing is on: your songs count")
+    await fake.user_sends("/share off", chat=GROUP, user=ALICE)
+    await fake.wait_for("sendMessage")
+    await fake.user_sends("/share", chat=GROUP, user=ALICE)
+    assert (await fake.wait_for("sendMessage")).text.startswith("Sharing is off")
+    await fake.user_sends("/share maybe", chat=GROUP, user=ALICE)
+    assert (await fake.wait_for("sendMessage")).text == SHARE_USAGE
 
 
 async def test_a_group_upgraded_to_a_supergroup_keeps_its_playlists_and_settings(telegram, db):
