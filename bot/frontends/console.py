@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 from bot.frontends import render
 from bot.replies import (
+    PLACE_AT_START,
     Attachment,
     Caller,
     Chart,
@@ -47,7 +48,7 @@ from bot.replies import (
 from bot.sources.query import ACCEPTED, clean_text
 from bot.usecases.help import did_you_mean, slash_forgotten
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
-from bot.usecases.playlists import ON_NOW
+from bot.usecases.playlists import DISABLED, ON_NOW
 from inference.result import MOODS
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,9 @@ CONSOLE_ACCEPTED = "I can read Spotify track links, YouTube links, a song name, 
 # The console's user runs the bot, so is told which settings turn Spotify on (README's Configuration).
 SPOTIFY_SETTINGS = (" You run this bot: set SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET (a Spotify app's, made at "
                     "https://developer.spotify.com/dashboard) and start it again.")
+# Playlists turned off: "an admin can turn them on" tells the console's user, that admin, nothing
+# (as ON_NOW says how to turn them off).
+OFF_NOW = f"{PLACE_AT_START} playlists are turned off here. /serverplaylist on turns them and /servermood on."
 PROMPT_MARK = "> "
 TERMINAL_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but the tab and the line feed
 # From the cursor to the screen's end erased: where a half-typed line was, for a message to take.
@@ -811,7 +815,7 @@ class ConsoleFrontend:
     # ---- rendering ---------------------------------------------------------------------------
     def show(self, reply: object) -> None:
         if isinstance(reply, ErrorReply):  # "an attached audio file": a terminal attaches nothing
-            message = reply.message.replace(ACCEPTED, CONSOLE_ACCEPTED)
+            message = OFF_NOW if reply.message == DISABLED else reply.message.replace(ACCEPTED, CONSOLE_ACCEPTED)
             reply = replace(reply, message=message + SPOTIFY_SETTINGS if message == SPOTIFY_OFF_ERROR else message)
         if isinstance(reply, ExportReply):
             # Never over an earlier export (the one taken before a /forget is the user's copy): a
