@@ -281,6 +281,10 @@ class JournalCog(commands.Cog):
     async def journal_on(self, interaction: discord.Interaction, time: str | None = None,
                          timezone: str | None = None) -> None:
         await acknowledge(interaction, ephemeral=True, thinking=True)  # before the database
+        if not (timezone or "").strip() and len((time or "").split()) > 1:
+            # '/journal on 21:30 Europe/Lisbon' typed as the replies write it: Discord puts it all
+            # in the first option. Read as the console reads the same words, time then zone.
+            time, timezone = time.split(None, 1)
         reply = await self.usecases.journal.enable(caller_of(interaction), time, timezone)
         if isinstance(reply, TextReply) and interaction.guild is not None:
             try:
