@@ -80,6 +80,7 @@ from bot.frontends.telegram_http import AiohttpRequest, CallsNoted, CallsWatch, 
 from bot.usecases.help import did_you_mean, slash_forgotten
 from bot.usecases.inbox import Arrival
 from bot.usecases.mood import query_left_aside, told_to_wait
+from bot.usecases.playlists import ON_NOW_ADMINS
 from bot.usecases.ports import DeliveryUncertain, RecipientGone
 from bot.replies import (
     NAME_MARKS_DROPPED,
@@ -96,6 +97,7 @@ from bot.replies import (
     PromptMessage,
     ServerMoodReply,
     StatsReply,
+    TextReply,
     titled_upload,
     unnamed_upload,
 )
@@ -1122,7 +1124,9 @@ class TelegramFrontend:
     async def on_server_playlist(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         choice = on_off(context.args)
         sender = update.effective_message.sender_chat
-        if choice is None:
+        if not context.args:  # alone: whether /playlist and /servermood answer here (or why not), as the console says
+            reply = await self.usecases.playlists.closed(caller_of(update)) or TextReply(ON_NOW_ADMINS)
+        elif choice is None:
             reply = ErrorReply(SERVERPLAYLIST_USAGE)
         elif sender is not None and sender.id != update.effective_chat.id:
             # Posted as a channel (`from` Channel_Bot, one id for every such post): who is behind

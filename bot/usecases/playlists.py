@@ -41,6 +41,8 @@ NOT_ADMIN = f"Only the {PLACE}'s admins can turn {PLACE} playlists on or off."
 ENABLED = f"{PLACE_AT_START} playlists are on."
 # The console's /serverplaylist alone, when they are on (when off, `closed` says so).
 ON_NOW = f"{PLACE_AT_START} playlists are on here. /serverplaylist off turns them and /servermood off."
+# The same where only the {PLACE}'s admins may switch them (Telegram's '/serverplaylist' alone).
+ON_NOW_ADMINS = f"{PLACE_AT_START} playlists are on here. An admin can turn them and /servermood off with /serverplaylist off."
 TURNED_OFF = f"{PLACE_AT_START} playlists are off: /playlist and /servermood won't answer here."
 # '/playlist happy sad' showed the first mood's alone, as if the second had not been typed: which
 # one was meant is the user's to say.

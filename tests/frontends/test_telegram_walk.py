@@ -1,0 +1,22 @@
+"""A new user's walk through the Telegram front-end, in a private chat and in a group: each command
+of /help typed as people get it wrong (alone, with a word too many, in reply to something, posted
+as the group), and the answer says what is the matter and what to type instead, in the words the
+console and Discord use for the same mistake."""
+from __future__ import annotations
+
+from bot.frontends import render
+from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
+from tests.frontends.test_telegram import ALICE, BOB, GROUP, said_in_group
+
+
+async def test_serverplaylist_alone_says_whether_the_group_playlists_are_on(telegram):
+    """'/serverplaylist' alone was its usage only, whether or not /playlist would answer (the
+    console says which since c4fdcd7); it now says so, and who can change it."""
+    fake, _ = telegram
+    fake.admins[str(GROUP)] = {str(ALICE)}
+    on = await said_in_group(fake, "/serverplaylist", BOB)
+    assert on.startswith("Group playlists are on here") and "/serverplaylist off" in on and "admin" in on
+    await said_in_group(fake, "/serverplaylist off", ALICE)
+    assert await said_in_group(fake, "/serverplaylist", BOB) == render.placed(DISABLED, "group")
+    await fake.user_sends("/serverplaylist")  # the private chat: there is nothing to switch there
+    assert (await fake.wait_for("sendMessage")).text == NOT_IN_SERVER
