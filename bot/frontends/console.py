@@ -195,9 +195,25 @@ def _unquoted(arg: str) -> str:
     try:
         words = shlex.split(arg)
     except ValueError:  # an apostrophe in a song name: "Don't Stop Me Now", or a quote never closed
-        opened = arg[1:] if arg[:1] in "'\"" and arg[0] not in arg[1:] else None
-        return opened if opened and _file_at(opened) is not None else arg
-    return _file_url_path(words[0] if len(words) == 1 else arg)
+        words = []
+    if len(words) == 1 and _file_at(path := _file_url_path(words[0])) is not None:
+        return path
+    if (quoted := _quoted_file(arg)) is not None:
+        return quoted
+    return _file_url_path(words[0]) if len(words) == 1 else arg
+
+
+def _quoted_file(arg: str) -> str | None:
+    """The file that `arg` names inside a quote typed before it, never closed or closed at its end,
+    whatever the name holds: a shell reads an apostrophe in it ('/tmp/don't stop.ogg, "/tmp/it's
+    here.ogg) as a quote's end or start, and so no file. None when there is no such file."""
+    if arg[:1] not in ("'", '"'):
+        return None
+    inside = (arg[1:-1],) if len(arg) > 2 and arg[-1] == arg[0] else ()
+    for path in (*inside, arg[1:]):
+        if _file_at(path := _file_url_path(path)) is not None:
+            return path
+    return None
 
 
 def _first_shell_word_length(text: str) -> int:
@@ -279,6 +295,8 @@ def _file_then_words(args: str) -> tuple[Attachment | None, str]:
         run = " ".join(words[:end])
         one_word = quoted - 1 <= len(run) <= quoted  # with or without the space that ends it
         attachment = _attachment_if_file(run) if one_word else _file_at(_file_url_path(run))
+        if attachment is None and not one_word and (path := _quoted_file(run)) is not None:
+            attachment = _file_at(path)  # inside a quote that an apostrophe in the name left unread
         if attachment is not None:
             return attachment, " ".join(words[end:]).strip()
     return None, args

@@ -100,6 +100,24 @@ async def test_a_file_url_names_the_file_on_this_computer(db, counting, clip_pat
     assert "link" not in out and "Finding" not in out
 
 
+@pytest.mark.parametrize("typed", ["'{}", '"{}', "'{}'"])
+@pytest.mark.parametrize("name", ["it's here.ogg", "don't stop.ogg", "rock'n'roll.ogg"])
+async def test_a_quoted_path_with_an_apostrophe_in_its_name_names_the_file(db, counting, clip_paths, tmp_path, typed,
+                                                                          name):
+    # An apostrophe in the name closed the opening quote (or left one open), as a shell reads it:
+    # '/tmp/don't stop.ogg was "There is no file at '/tmp/don't stop.ogg", with or without its closing quote.
+    import shutil
+
+    song = tmp_path / name
+    shutil.copy(clip_paths[0], song)
+    path = typed.format(song)
+    out = await chat(db, counting, tmp_path, [f"/mood {path}", "/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                              f"/journal answer {path} on the bus", "/journal list", "/quit"])
+    assert "no file" not in out and "Finding" not in out, out
+    assert f"🎵 {song.stem}" in out and "Saved to your journal" in out and len(counting.calls) == 1
+    assert f"{song.stem} (" in out and "– on the bus" in out
+
+
 @pytest.mark.parametrize("quote", ["'", '"'])
 async def test_a_path_whose_opening_quote_was_never_closed_names_the_file(db, counting, clip_paths, tmp_path, quote):
     # A quote typed before a path with a space and not closed: read as a shell reads it, it was no
