@@ -50,8 +50,14 @@ def did_you_mean(typed: str, commands: Iterable[str]) -> str | None:
     """What to say of a command nobody has ('moood' -> "I don't know /moood. Did you mean /mood?"),
     of `commands` (a front-end's own, without their slash); None when none is near. Read in any
     case, quoted as typed."""
+    meant = nearest_command(typed, commands)
+    return DID_YOU_MEAN.format(typed=typed, meant=meant) if meant else None
+
+
+def nearest_command(typed: str, commands: Iterable[str]) -> str | None:
+    """The one of `commands` that `typed` most likely meant (`did_you_mean`), None when none is near."""
     meant = difflib.get_close_matches(typed.lower(), list(commands), n=1, cutoff=NEAR_COMMAND)
-    return DID_YOU_MEAN.format(typed=typed, meant=meant[0]) if meant else None
+    return meant[0] if meant else None
 
 
 def slash_forgotten(typed: str, commands: Iterable[str]) -> str | None:

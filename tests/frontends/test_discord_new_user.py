@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.frontends.discord.journal import typed_command_hint
+from bot.usecases.help import did_you_mean
 from tests.frontends.test_discord import private_answer, sub
 
 
@@ -20,3 +22,18 @@ async def test_journal_on_with_the_zone_typed_in_the_time_option_reads_both(disc
     fake, _ = discord_bot
     await fake.slash("journal", sub("on", time=typed))
     assert (await private_answer(fake)).content.startswith(answer)
+
+
+@pytest.mark.parametrize("typed, meant", [("/moood Creep", "mood"), ("/journl on 21:30", "journal"),
+                                          ("/Stat", "stats"), ("/playlists calm", "playlist")])
+async def test_a_mistyped_command_sent_in_the_dm_is_told_the_command_meant(scheduled, typed, meant):
+    """'/moood' sent in the DM was 'I don't know that command' alone, where the console and Telegram
+    name the command most likely meant: it now does too, with how Discord runs it (picked from its
+    list, in a server for a server's command)."""
+    fake, _ = scheduled
+    await fake.wait_for("sync_commands", after=0)
+    mark = fake.mark()
+    await fake.user_dms(typed)
+    answer = (await fake.wait_for("send_message", after=mark)).content
+    name = typed.split()[0][1:]
+    assert answer == did_you_mean(name, [meant]) + " " + typed_command_hint(meant, in_servers_only=meant == "playlist")

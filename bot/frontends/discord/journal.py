@@ -37,6 +37,7 @@ from bot.frontends.discord.rendering import clip, edit_parts, fitted_journal_lis
 from bot.frontends import render
 from bot.replies import Caller, ErrorReply, JournalListReply, TextReply
 from bot.sources.query import DEFAULT_ALLOWED
+from bot.usecases.help import DID_YOU_MEAN, nearest_command
 from bot.usecases.journal import PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, zone_label
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ TYPED_COMMAND_HINT = ("Discord runs a command picked from its list, not one sent
 # ... and one Discord offers in servers only (never in this DM).
 TYPED_SERVER_COMMAND_HINT = ("/{name} works in a server, and Discord runs it when picked from its list: type /{name} "
                              "in one of the server's channels and pick it when Discord offers it.")
+# '/start', every Telegram bot's first command, sent by a user used to them: no mistyped /stats.
+NOT_MISTYPED = frozenset({"start"})
 # What Discord sends as a plain DM when a typed '/name' is not picked from the bot's commands.
 TYPED_COMMAND = re.compile(r"/([\w-]+)(?:\s|$)")
 # /journal on in a server: prompts come by DM, so a first DM checks that one can reach the user.
@@ -434,13 +437,10 @@ class JournalCog(commands.Cog):
 
     async def _on_dm(self, message: discord.Message) -> None:
         if typed := TYPED_COMMAND.match(message.content):  # a command, not a song answering the prompt
-            name = typed.group(1).lower()
-            command = self.bot.tree.get_command(name)
             # After the user's DMs before it (`_turn`): its hint sent before their answers was
             # taken, read back after a restart, for the bot's reply to them (bot/frontends/discord/missed.py).
             async with self._turn(message.author.id):
-                await message.channel.send(UNKNOWN_COMMAND if command is None
-                                           else typed_command_hint(name, in_servers_only=command.guild_only))
+                await message.channel.send(self._typed_command_answer(typed.group(1)))
             return
         kept = getattr(self.bot, "kept", None)  # the DM kept until answered (bot/frontends/discord/kept.py)
         progress = MessageProgress(message.channel, self.in_flight, on_sent=None if kept is None else (
@@ -472,6 +472,19 @@ class JournalCog(commands.Cog):
             log.exception("discord command failed", extra=whose(message.author))
             with contextlib.suppress(discord.HTTPException):
                 await progress.show(ErrorReply(render.GENERIC_ERROR))
+
+    def _typed_command_answer(self, typed: str) -> str:
+        """What to say of '/name' sent to the DM as text: how to run the bot's command `typed`;
+        of one it does not have, the command most likely meant (as the console and Telegram name
+        it, `did_you_mean`) and how to run that, else that it is unknown."""
+        commands = {c.name: c for c in self.bot.tree.get_commands(type=discord.AppCommandType.chat_input)}
+        command = commands.get(typed.lower())
+        if command is not None:
+            return typed_command_hint(command.name, in_servers_only=command.guild_only)
+        if typed.lower() in NOT_MISTYPED or (meant := nearest_command(typed, commands)) is None:
+            return UNKNOWN_COMMAND
+        hint = typed_command_hint(meant, in_servers_only=commands[meant].guild_only)
+        return f"{DID_YOU_MEAN.format(typed=typed, meant=meant)} {hint}"
 
     def _turn(self, user_id: int) -> asyncio.Lock:
         """One user's DMs one after another, in the order they came (a typed command's hint too):
