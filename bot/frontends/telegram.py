@@ -774,8 +774,8 @@ class TelegramFrontend:
         if not text and audio_of(message) is None:
             source = song_replied_to(message, context.bot.id)
             text = "" if source is None or audio_of(source) is not None else replied_words(message, source)
-        if source is not None and not text and source.animation is not None:  # '/mood' under a GIF
-            await message.reply_text(A_GIF)
+        if source is not None and not text and carries_no_song(source):  # '/mood' under a GIF, a sticker…
+            await message.reply_text(not_a_song(source))
             return
         if source is None or (not text and audio_of(source) is None):
             in_group = update.effective_chat.type in GROUP_TYPES
@@ -1719,6 +1719,13 @@ class Album:
     def __init__(self, first: Update, caller: Caller) -> None:
         self.items = [(first, caller)]
         self.grew = asyncio.Event()
+def carries_no_song(message: Message | ExternalReplyInfo) -> bool:
+    """Whether the message is one of those `not_a_song` names: a picture, a GIF, a sticker, a place,
+    a location, a contact, a poll or a dice."""
+    return bool(message.photo) or message.animation is not None or message.dice is not None or any(
+        getattr(message, field) is not None for field, _ in NOT_SONGS)
+
+
 
     def add(self, update: Update, caller: Caller) -> None:
         if len(self.items) < MAX_ALBUM_ITEMS:

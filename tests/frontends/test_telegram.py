@@ -238,9 +238,9 @@ async def test_a_slow_or_refused_sending_sign_holds_up_no_export_and_brings_no_a
         "sendDocument", "sendChatAction"]
 
 
-async def said_in_group(fake, text: str, user: int) -> str:
-    """What the bot answers `user` writing `text` in the group."""
-    await fake.user_sends(text, chat=GROUP, user=user)
+async def said_in_group(fake, text: str, user: int, **sent) -> str:
+    """What the bot answers `user` writing `text` in the group (`sent`: more of `user_sends`)."""
+    await fake.user_sends(text, chat=GROUP, user=user, **sent)
     return (await fake.wait_for("sendMessage")).text
 
 

@@ -4,9 +4,13 @@ as the group), and the answer says what is the matter and what to type instead, 
 console and Discord use for the same mistake."""
 from __future__ import annotations
 
+import pytest
+
 from bot.frontends import render
+from bot.frontends.telegram import NOT_A_SONG, SEND_A_SONG
 from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
 from tests.frontends.test_telegram import ALICE, BOB, GROUP, said_in_group
+from tests.frontends.test_telegram_not_a_song import KINDS, not_songs
 
 
 async def test_serverplaylist_alone_says_whether_the_group_playlists_are_on(telegram):
@@ -20,3 +24,16 @@ async def test_serverplaylist_alone_says_whether_the_group_playlists_are_on(tele
     assert await said_in_group(fake, "/serverplaylist", BOB) == render.placed(DISABLED, "group")
     await fake.user_sends("/serverplaylist")  # the private chat: there is nothing to switch there
     assert (await fake.wait_for("sendMessage")).text == NOT_IN_SERVER
+
+
+@pytest.mark.parametrize("kind", [*KINDS, "a picture"])
+async def test_mood_in_reply_to_a_message_with_no_song_names_what_it_is(telegram, kind):
+    """A bare '/mood' answering Bob's sticker, picture or location was its usage, as if it answered
+    nothing (Discord's "Mood of this song" on such a message says it found no song there); it now
+    names what it answered and what works instead, as '/mood' under a GIF does."""
+    fake, _ = telegram
+    content = {**not_songs(fake), "a picture": {"photo": fake.photo_attachment()}}[kind]
+    bobs = {"message_id": 900, "date": 0, "chat": {"id": GROUP, "type": "supergroup", "title": "g"},
+            "from": {"id": BOB, "is_bot": False, "first_name": "Bob"}, **content}
+    answer = await said_in_group(fake, "/mood", ALICE, extra={"reply_to_message": bobs})
+    assert answer == NOT_A_SONG.format(what=kind, how=SEND_A_SONG)
