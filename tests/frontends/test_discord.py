@@ -813,7 +813,7 @@ async def test_a_mistyped_command_in_the_dm_gets_a_hint_not_taken_for_a_song(sch
     if prompt_open:
         await open_a_prompt(fake)
     mark = fake.mark()
-    await fake.user_dms("/mod Creep")
+    await fake.user_dms("/dance Creep")  # near none of the commands (/mod: "Did you mean /mood?")
     assert (await fake.wait_for("send_message")).content == UNKNOWN_COMMAND
     await asyncio.sleep(0.2)
     assert len(fake.calls_of("send_message", after=mark)) == 1  # no "Finding the song…" after it
