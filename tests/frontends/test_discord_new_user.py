@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bot.frontends.discord.journal import typed_command_hint
+from bot.frontends.render import placed
 from bot.usecases.help import did_you_mean
-from tests.frontends.test_discord import private_answer, sub
+from bot.usecases.playlists import DISABLED, ON_NOW
+from tests.frontends.test_discord import ALICE, GUILD, STRING, private_answer, sub
 
 
 @pytest.mark.parametrize("typed, answer", [
@@ -37,3 +39,38 @@ async def test_a_mistyped_command_sent_in_the_dm_is_told_the_command_meant(sched
     answer = (await fake.wait_for("send_message", after=mark)).content
     name = typed.split()[0][1:]
     assert answer == did_you_mean(name, [meant]) + " " + typed_command_hint(meant, in_servers_only=meant == "playlist")
+
+
+def option(fake, command: str, name: str) -> dict:
+    """The synced option `name` of `command`."""
+    return next(o for o in next(c for c in fake.commands if c["name"] == command)["options"] if o["name"] == name)
+
+
+async def test_share_alone_says_whether_your_songs_count_now(discord_bot):
+    """A user asking whether their songs count had no way to: /share's choice was required. Left
+    out, /share now says whether sharing is on and the command that changes it, as the console and
+    Telegram say it."""
+    fake, _ = discord_bot
+    await fake.wait_for("sync_commands", after=0)
+    assert not option(fake, "share", "choice").get("required")
+    await fake.slash("share", guild=GUILD)
+    assert (await private_answer(fake)).content == "Sharing is on: your songs count in playlists. /share off stops it."
+    await fake.slash("share", [{"name": "choice", "type": STRING, "value": "off"}])
+    await private_answer(fake)
+    await fake.slash("share")
+    assert (await private_answer(fake)).content == ("Sharing is off: your songs count in no playlist. "
+                                                    "/share on turns it back on.")
+
+
+async def test_serverplaylist_alone_says_whether_the_playlists_are_on_now(discord_bot):
+    """As the console's /serverplaylist alone: whether /playlist and /servermood answer here."""
+    fake, _ = discord_bot
+    await fake.wait_for("sync_commands", after=0)
+    assert not option(fake, "serverplaylist", "state").get("required")
+    fake.admins.add(ALICE)
+    await fake.slash("serverplaylist", guild=GUILD)
+    assert (await private_answer(fake)).content == placed(ON_NOW, "server")
+    await fake.slash("serverplaylist", [{"name": "state", "type": STRING, "value": "off"}], guild=GUILD)
+    await private_answer(fake)
+    await fake.slash("serverplaylist", guild=GUILD)
+    assert (await private_answer(fake)).content == placed(DISABLED, "server")

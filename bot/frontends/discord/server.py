@@ -8,6 +8,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.frontends.discord.interactions import PLATFORM, acknowledge, caller_of, show, show_in_channel
+from bot.replies import TextReply
+from bot.usecases.playlists import ON_NOW
 
 Mood = Literal["happy", "energetic", "sad", "calm"]
 OnOff = Literal["on", "off"]
@@ -34,10 +36,12 @@ class ServerCog(commands.Cog):
         await show_in_channel(interaction, await self.usecases.playlists.server_mood(caller_of(interaction)))
 
     @app_commands.command(name="share", description="Count your songs in server playlists, or stop")
-    @app_commands.describe(choice="on: your songs count in server playlists; off: they don't")
-    async def share(self, interaction: discord.Interaction, choice: OnOff) -> None:
+    @app_commands.describe(choice="on: your songs count in server playlists; off: they don't (left out: which it is now)")
+    async def share(self, interaction: discord.Interaction, choice: OnOff | None = None) -> None:
         await acknowledge(interaction, ephemeral=True, thinking=True)  # before the database
-        await show(interaction, await self.usecases.playlists.set_sharing(caller_of(interaction), choice == "on"))
+        caller, playlists = caller_of(interaction), self.usecases.playlists
+        await show(interaction, await (playlists.sharing(caller) if choice is None
+                                       else playlists.set_sharing(caller, choice == "on")))
 
     # Sent only with the privileged members intent (DISCORD_MEMBERS_INTENT).
     @commands.Cog.listener()
@@ -50,9 +54,13 @@ class ServerCog(commands.Cog):
 
     @app_commands.command(name="serverplaylist",
                           description="Turn this server's mood playlists and mood of the week on or off")
-    @app_commands.describe(state="on or off")
+    @app_commands.describe(state="on or off (left out: which they are now)")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
-    async def server_playlist(self, interaction: discord.Interaction, state: OnOff) -> None:
+    async def server_playlist(self, interaction: discord.Interaction, state: OnOff | None = None) -> None:
         await acknowledge(interaction, ephemeral=True, thinking=True)
-        await show(interaction, await self.usecases.playlists.set_enabled(caller_of(interaction), state == "on"))
+        caller, playlists = caller_of(interaction), self.usecases.playlists
+        if state is None:  # whether /playlist and /servermood answer here now, as the console's says it
+            await show(interaction, await playlists.closed(caller) or TextReply(ON_NOW))
+            return
+        await show(interaction, await playlists.set_enabled(caller, state == "on"))
