@@ -1196,15 +1196,16 @@ class TelegramFrontend:
 
     async def _refused(self, update: Update, context: ContextTypes.DEFAULT_TYPE, command: str, *,
                        private_only: bool = False) -> bool:
-        """Refuse a personal command, and say why: sent as a chat (an anonymous group admin, or a
-        channel), where nobody in particular is behind the message; or, for `private_only`
-        commands, outside the private chat, where the group would see the person's data."""
+        """Refuse a personal command, and say why: for `private_only` commands, outside the private
+        chat, where the group would see the person's data (said to an anonymous admin too, who is
+        themselves there); else sent as a chat (an anonymous group admin, or a channel), where
+        nobody in particular is behind the message."""
         message = update.effective_message
-        if message.sender_chat is not None:
-            await message.reply_text(POST_AS_YOURSELF)
-            return True
         if private_only and update.effective_chat.type != ChatType.PRIVATE:
             await message.reply_text(PRIVATE_ONLY.format(command=command, bot=context.bot.username))
+            return True
+        if message.sender_chat is not None:
+            await message.reply_text(POST_AS_YOURSELF)
             return True
         return False
 
