@@ -183,12 +183,39 @@ def week_tick_labels(labels: Sequence[str]) -> list[str]:
     return ticks
 
 
+def latest_before(periods: Sequence[tuple[str, dict[str, int]]],
+                  weeks: Sequence[tuple[str, dict[str, int]]]) -> str | None:
+    """When the `weeks` drawn hold no song but older `periods` do (a journal left for months): the
+    latest of those, "the week of 24 Mar 2025 (2025-W13)"; else None."""
+    if any(any(counts.values()) for _, counts in weeks):
+        return None
+    shown = {label for label, _ in weeks}
+    older = [label for label, counts in periods if any(counts.values()) and label not in shown]
+    if not older:
+        return None
+    latest = max(older)
+    try:
+        monday = date.fromisocalendar(int(latest[:4]), int(latest[6:]), 1)
+    except ValueError:
+        return latest
+    return f"the week of {monday.day} {monday:%b %Y} ({latest})"
+
+
 def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "Your moods, week by week",
                    until: date | None = None) -> bytes:
-    """Stacked bars: one bar per period ("2026-W47"), one segment per mood, up to the week of `until`.
-    The moods stack from the legend's last at the bottom to its first on top, so the legend, read
-    down, names the segments as the eye meets them."""
-    periods = continuous_weeks(periods, until=until)
+    """Stacked bars: one bar per period ("2026-W47"), one segment per mood, up to the week of `until`."""
+    return _png(mood_over_time_figure(periods, title, until))
+
+
+def mood_over_time_figure(periods: Sequence[tuple[str, dict[str, int]]], title: str = "Your moods, week by week",
+                          until: date | None = None):
+    """The weekly chart's figure, before it is cut to a PNG. The moods stack from the legend's last
+    at the bottom to its first on top, so the legend, read down, names the segments as the eye meets
+    them. Weeks drawn without a song, after older ones with songs, say when the latest was: blank
+    bars alone read as a journal lost."""
+    weeks = continuous_weeks(periods, until=until)
+    latest = latest_before(periods, weeks)
+    periods = weeks
     fig = _figure(7.5, 3.6)
     from matplotlib.collections import PolyCollection  # after _figure: it loads matplotlib under the lock
 
@@ -220,7 +247,11 @@ def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "
     ax.set_title(title, loc="left", fontsize=FONT_SIZE + 2, fontweight="bold")
     _style(ax)
     _legend(ax, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return _png(fig)
+    if latest is not None:
+        ax.text(0.5, 0.5, f"No songs in these {len(weeks)} weeks:\nyour latest was in {latest}",
+                transform=ax.transAxes, ha="center", va="center", multialignment="center", color=TEXT_COLOUR,
+                fontsize=FONT_SIZE, bbox={"facecolor": "white", "edgecolor": "none"})
+    return fig
 
 
 def pixel_window(today: date) -> tuple[date, date]:
@@ -466,6 +497,8 @@ def weeks_in_words(periods: Sequence[tuple[str, dict[str, int]]], until: date | 
     if any(sizes):
         busiest = sizes.index(max(sizes))  # the earliest of a tie
         text += f"; the most in {weeks[busiest][0]} ({sizes[busiest]}), {sizes[-1]} in the latest week"
+    elif (latest := latest_before(periods, weeks)) is not None:
+        text += f"; your latest was in {latest}"
     return text
 
 

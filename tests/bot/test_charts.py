@@ -87,6 +87,16 @@ def test_silent_weeks_show_as_gaps_and_the_axis_spans_at_least_two_months():
     assert len(long_history) == charts.MAX_WEEKS and long_history[-1][0] == "2026-W10"
 
 
+def test_weeks_without_a_song_since_an_older_one_say_when_that_was_on_the_chart():
+    # A journal left for a year: the sixteen weeks drawn were blank bars and nothing more.
+    stale = [("2025-W12", {"sad": 3}), ("2025-W13", {"calm": 1})]
+    fig = charts.mood_over_time_figure(stale, until=date(2026, 12, 4))
+    notes = [text.get_text() for text in fig.axes[0].texts]
+    assert notes == ["No songs in these 16 weeks:\nyour latest was in the week of 24 Mar 2025 (2025-W13)"]
+    assert not charts.mood_over_time_figure([("2026-W49", {"sad": 1})], until=date(2026, 12, 4)).axes[0].texts
+    assert charts.mood_over_time(stale, until=date(2026, 12, 4)).startswith(PNG_MAGIC)
+
+
 def test_the_weekly_axis_runs_to_this_week_when_given_today():
     weeks = charts.continuous_weeks([("2026-W09", {"sad": 1}), ("2026-W10", {"calm": 1})], until=date(2026, 12, 20))
     assert weeks[-1] == ("2026-W51", {}) and len(weeks) == charts.MAX_WEEKS  # months of silence show as such

@@ -57,6 +57,17 @@ async def test_the_map_caption_counts_the_dots_one_song_answered_again_shares(db
         f"entries of one song sharing a dot; {QUADRANTS}")
 
 
+async def test_after_a_long_break_the_weekly_chart_says_when_the_latest_song_was(db, counting):
+    """Songs in March 2025 only, asked on 4 December 2026: the sixteen weeks drawn are empty, and
+    the chart and its caption said "0 songs" alone, as if the journal had been lost."""
+    for n in range(3):
+        await answered(db, n, date(2025, 3, 18 + n), f"t{n}", f"Song {n}", "sad", -0.5, -0.4)
+    captions = await captions_on_4_december(db, counting)
+    assert captions["moods-by-week.png"] == (
+        "Your moods, week by week: 2026-W34 to 2026-W49, 0 songs (happy 0, energetic 0, sad 0, calm 0); "
+        "your latest was in the week of 17 Mar 2025 (2025-W12)")
+
+
 def test_the_console_tells_where_each_chart_is_saved_and_what_it_shows(tmp_path):
     """A terminal shows no picture: each chart's path, then its caption in words."""
     import io
