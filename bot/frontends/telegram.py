@@ -1711,6 +1711,13 @@ def not_a_song(message: Message, answering_prompt: bool = False) -> str:
     return NOT_A_SONG.format(what=what, how=how)
 
 
+def carries_no_song(message: Message | ExternalReplyInfo) -> bool:
+    """Whether the message is one of those `not_a_song` names: a picture, a GIF, a sticker, a place,
+    a location, a contact, a poll or a dice."""
+    return bool(message.photo) or message.animation is not None or message.dice is not None or any(
+        getattr(message, field) is not None for field, _ in NOT_SONGS)
+
+
 class Album:
     """The items of one album seen so far, each with its caller as it arrived, and a signal for
     each new one."""
@@ -1720,13 +1727,6 @@ class Album:
     def __init__(self, first: Update, caller: Caller) -> None:
         self.items = [(first, caller)]
         self.grew = asyncio.Event()
-def carries_no_song(message: Message | ExternalReplyInfo) -> bool:
-    """Whether the message is one of those `not_a_song` names: a picture, a GIF, a sticker, a place,
-    a location, a contact, a poll or a dice."""
-    return bool(message.photo) or message.animation is not None or message.dice is not None or any(
-        getattr(message, field) is not None for field, _ in NOT_SONGS)
-
-
 
     def add(self, update: Update, caller: Caller) -> None:
         if len(self.items) < MAX_ALBUM_ITEMS:
