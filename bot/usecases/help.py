@@ -49,7 +49,12 @@ def help_reply(extra: tuple[tuple[str, str], ...] = (), *, mood: tuple[str, str]
 def did_you_mean(typed: str, commands: Iterable[str]) -> str | None:
     """What to say of a command nobody has ('moood' -> "I don't know /moood. Did you mean /mood?"),
     of `commands` (a front-end's own, without their slash); None when none is near. Read in any
-    case, quoted as typed."""
+    case, quoted as typed. A command joined to its words by underscores, as Telegram's one-word
+    commands are named ('journal_list'), is meant with spaces ("Did you mean /journal list?")."""
+    commands = list(commands)
+    name, joined, words = typed.lower().partition("_")
+    if joined and words.strip("_") and name in commands:
+        return DID_YOU_MEAN.format(typed=typed, meant=" ".join([name, *filter(None, words.split("_"))]))
     meant = nearest_command(typed, commands)
     return DID_YOU_MEAN.format(typed=typed, meant=meant) if meant else None
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bot.frontends import render
-from bot.frontends.telegram import NOT_A_SONG, SEND_A_SONG
+from bot.frontends.telegram import HELP_TAIL, NOT_A_SONG, SEND_A_SONG
 from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
 from tests.frontends.test_telegram import ALICE, BOB, GROUP, said_in_group
 from tests.frontends.test_telegram_not_a_song import KINDS, not_songs
@@ -37,3 +37,15 @@ async def test_mood_in_reply_to_a_message_with_no_song_names_what_it_is(telegram
             "from": {"id": BOB, "is_bot": False, "first_name": "Bob"}, **content}
     answer = await said_in_group(fake, "/mood", ALICE, extra={"reply_to_message": bobs})
     assert answer == NOT_A_SONG.format(what=kind, how=SEND_A_SONG)
+
+
+@pytest.mark.parametrize("typed, meant", [("/journal_list", "/journal list"), ("/journal_on 21:30 Europe/Lisbon", "/journal on"),
+                                          ("/Journal_Delete_Last", "/journal delete last")])
+async def test_a_command_joined_to_its_words_by_underscores_is_answered_with_it_spaced(telegram, typed, meant):
+    """Telegram's commands are one word, so bots name theirs '/journal_list': typed so, it was 'I
+    don't know that command' alone (no command is near enough to 'journal_list'); it now names the
+    command with spaces, as a mistyped command's answer does."""
+    fake, _ = telegram
+    await fake.user_sends(typed)
+    reply = await fake.wait_for("sendMessage")
+    assert reply.text == f"I don't know {typed.split()[0]}. Did you mean {meant}? {HELP_TAIL}"
