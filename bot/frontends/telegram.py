@@ -543,7 +543,7 @@ class TelegramFrontend:
         if self.flow.arrivals is None:
             return
         replayed = []
-        for arrival in await self.usecases.inbox.replay(self.flow.arrivals.source):
+        for arrival in await self.usecases.inbox.replay(self.flow.arrivals.source, waits_on_database=_is_move):
             try:
                 replayed.append(Update.de_json(arrival.payload, self.app.bot))
             except Exception as error:  # noqa: BLE001 - kept by another version of the library
@@ -1079,7 +1079,8 @@ class TelegramFrontend:
                     else (message.migrate_from_chat_id, message.chat_id))
         if not await self.usecases.playlists.place_moved(PLATFORM, str(old), str(new)):
             # Not made (the database down): the update stays kept until it is, for a stop before
-            # then to leave it to the next start, whose handing it over makes the move.
+            # then to leave it to the next start, whose handing it over makes the move (a start
+            # the database does not answer does not count against it: `_is_move`).
             self.flow.done_after(lambda: self.usecases.playlists.until_moved(PLATFORM, str(old)))
 
     async def on_member_left(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -1343,6 +1344,14 @@ class TelegramFrontend:
             return True
         member = await context.bot.get_chat_member(chat.id, user.id)
         return member.status in ADMIN_STATUSES
+
+
+def _is_move(arrival: Arrival) -> bool:
+    """A group's move to a supergroup (either of its service messages), kept until the database
+    makes it (`on_migrate`): the inbox does not count its replay at a start the database does not
+    answer."""
+    message = arrival.payload.get("message")
+    return isinstance(message, dict) and any(key in message for key in ("migrate_to_chat_id", "migrate_from_chat_id"))
 
 
 class _InboxArrivals:

@@ -338,8 +338,9 @@ class UpdateFlow:
     def done_after(self, until: Callable[[], Awaitable[object]]) -> None:
         """The running update's handler could not do its work yet (a group's move the database did
         not record): the update stays kept until `until()` returns, not cleared when the handler
-        is. A stop before then leaves it kept, for the next start to hand over again (at two
-        starts in a row at most, as any update: `bot/usecases/inbox.py`, MAX_REPLAYS)."""
+        is. A stop before then leaves it kept, for the next start to hand over again (a group's
+        move: whatever the starts the database does not answer, at two starts in a row it does at
+        most, `bot/usecases/inbox.py`, MAX_REPLAYS)."""
         if self._kept is not None and (task := asyncio.current_task()) is not None:
             self._done_after[task] = until
 

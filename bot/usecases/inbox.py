@@ -41,7 +41,9 @@ PAUSE_AFTER_FAILURE_S = 30.0
 # comes back is not answered now either (a day-old /mood would surprise more than it helps).
 MAX_AGE = timedelta(hours=24)
 # A request handed over again at two restarts in a row and never answered may be what kills the
-# bot (a file that exhausts its memory): it is not handed over a third time.
+# bot (a file that exhausts its memory): it is not handed over a third time. One that waits on
+# the database alone (`replay`'s `waits_on_database`: a group's move) counts only the restarts
+# the database answered.
 MAX_REPLAYS = 2
 
 
@@ -121,13 +123,19 @@ class InboxUseCase:
                     extra={"source": source.split(":")[0], "reason": type(error).__name__, **facts})
             return False
 
-    async def replay(self, source: str) -> list[Arrival]:
+    async def replay(self, source: str, *,
+                     waits_on_database: Callable[[Arrival], bool] = lambda arrival: False) -> list[Arrival]:
         """At a start: the requests a previous run was handed and never answered, oldest first,
         each counted as replayed once more: those the database kept and those the spool did (one
         in both once). Those older than `MAX_AGE`, or replayed `MAX_REPLAYS` times already, are
         dropped, and said so in the log. Those in the spool are then moved into the database. A
         database that does not answer replays only what the spool holds, counted there (said so;
-        with no spool, nothing): the start goes on."""
+        with no spool, nothing): the start goes on. A request whose only work is a write to the
+        database (`waits_on_database`: a group's move) is not counted there: it cannot be done
+        while the database is down, and trying it is no work that could kill the bot; it is kept
+        until the database is back, however many starts come first, and given up only once it was
+        handed over `MAX_REPLAYS` times with the database answering (the database refusing it, a
+        kill while it was done) or is older than `MAX_AGE`."""
         platform = source.split(":")[0]
         spooled = [] if self._spool is None else await self._spool.waiting(source)
         from_spool = {a.number for a in spooled}
@@ -140,7 +148,8 @@ class InboxUseCase:
         oldest = self._now() - MAX_AGE
         stale = [a for a in waiting if a.received is not None and a.received < oldest]
         failing = [a for a in waiting if a not in stale and a.replays >= MAX_REPLAYS]
-        again = [replace(a, replays=a.replays + 1) for a in waiting if a not in stale and a not in failing]
+        handed = [a for a in waiting if a not in stale and a not in failing]
+        again = [replace(a, replays=a.replays + 1) for a in handed]
         if stale:
             log.warning("inbox.too_old_to_answer", extra={"source": platform, "requests": len(stale)})
         for arrival in failing:
@@ -151,10 +160,13 @@ class InboxUseCase:
         if kept is not None and await self._counted(source, dropped, oldest, again):
             if self._spool is not None:
                 await self._spool.done(source, list(from_spool))  # moved into the database
-        elif self._spool is not None and await self._spool.keep(source, again):  # the replay counts there
-            await self._spool.done(source, dropped)
-        else:
+        elif self._spool is None:
             return []
+        else:  # the replay counts in the spool, unless the request waits on the database alone
+            again = [a if waits_on_database(a) else replace(a, replays=a.replays + 1) for a in handed]
+            if not await self._spool.keep(source, again):
+                return []
+            await self._spool.done(source, dropped)
         if self._spool is not None:
             await self._spool.drop_received_before(oldest)  # other sources' too, as in the database
         if again:

@@ -72,6 +72,28 @@ async def test_the_spool_drops_what_is_too_old_or_given_up_as_the_database_does(
     assert [a.number for a in await after.waiting(SOURCE)] == [3] and await after.waiting("telegram:1") == []
 
 
+async def test_a_request_that_waits_on_the_database_is_counted_only_at_the_starts_it_answers(outage, tmp_path, caplog):
+    """A group's move (`waits_on_database`): before, two starts with the database down counted it
+    as any request, and the third gave it up. Now those starts do not count; the database
+    answering, it is counted again, and given up at last where it was handed over MAX_REPLAYS
+    times with the database up and never done (a database that refuses it for good, a kill)."""
+    def move(a):
+        return a.number == 1
+
+    await InboxSpool(tmp_path / SPOOL_FILENAME).keep(SOURCE, [arrival(1), arrival(2)])
+    outage.down()
+    for start in range(1, MAX_REPLAYS + 2):
+        assert [(a.number, a.replays) for a in await restarted(outage.db, tmp_path).replay(
+            SOURCE, waits_on_database=move)] == [(1, 0)] + [(2, start)] * (start <= MAX_REPLAYS)
+    outage.up()
+    for start in range(1, MAX_REPLAYS + 1):
+        assert [(a.number, a.replays) for a in await restarted(outage.db, tmp_path).replay(
+            SOURCE, waits_on_database=move)] == [(1, start)]
+    with caplog.at_level(logging.ERROR, logger="bot.usecases.inbox"):
+        assert await restarted(outage.db, tmp_path).replay(SOURCE, waits_on_database=move) == []
+    assert "inbox.given_up" in caplog.text and await kept_numbers(outage.db) == []
+
+
 async def test_the_spool_is_emptied_as_its_requests_are_answered_even_while_the_database_is_down(outage, tmp_path):
     inbox = restarted(outage.db, tmp_path)
     outage.down()

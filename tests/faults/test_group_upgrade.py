@@ -12,6 +12,7 @@ import logging
 from datetime import datetime, timezone
 
 from bot.usecases import build_usecases
+from bot.usecases.inbox import MAX_REPLAYS
 from bot.usecases.playlists import PlaylistUseCase
 from storage.database import Database
 from storage.models import MoodRequest, UserRef
@@ -176,6 +177,29 @@ async def test_a_move_the_database_was_down_for_is_cleared_once_the_running_bot_
             assert await moved(outage.db)
             assert await until(lambda: not spool.exists()), "the move's updates were not cleared once it was made"
             assert await until(lambda: _none_kept(outage.db))
+
+
+async def test_a_move_the_database_stays_down_for_over_many_starts_is_made_once_it_is_back(tmp_path, caplog):
+    """Restarted again and again with the database still down: before, the move's updates, handed
+    over at two starts in a row, were given up at the third (`inbox.given_up`), and the group's
+    songs and settings stayed under its old id for good. A start the database does not answer
+    no longer counts against a move: its updates wait for the database, and the next start it
+    answers makes the move."""
+    spool = tmp_path / SPOOL_FILENAME
+    async with Outage(tmp_path) as outage:
+        async with upgraded_while_down(outage, tmp_path, caplog):
+            pass
+        for _ in range(MAX_REPLAYS):  # each stopped with the move not made, as the first was
+            tried = caplog.text.count("server.place_not_moved")
+            async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), spooling(outage.db, tmp_path)):
+                assert await until(lambda: caplog.text.count("server.place_not_moved") >= tried + 2, timeout=20), \
+                    "the move's updates were not handed over again"
+        assert "inbox.given_up" not in caplog.text
+        outage.up()
+
+        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), spooling(outage.db, tmp_path)):
+            assert await until(lambda: moved(outage.db)), "the start with the database back did not move the group"
+            assert await until(lambda: not spool.exists()) and await until(lambda: _none_kept(outage.db))
 
 
 async def _none_kept(db) -> bool:
