@@ -25,6 +25,18 @@ NO_PLACE_MARKS = dict.fromkeys(map(ord, PLACE_MARKS))  # str.translate: dropped
 NAME_MARKS_DROPPED = dict.fromkeys(map(ord, PLACE_MARKS + "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
+# A file whose type the sender's app named as plainly not sound (a PDF, a picture, text, an
+# archive, an office file) is refused before it is downloaded, as the decoder would refuse it; any
+# other type, or none, is tried (a song may come as application/octet-stream). Telegram's
+# documents and Discord's attachments alike.
+NOT_SOUND_TYPES = ("image/", "text/", "application/pdf", "application/zip", "application/x-zip", "application/x-rar",
+                   "application/vnd.rar", "application/x-7z", "application/gzip", "application/x-gzip",
+                   "application/x-tar", "application/x-compressed-tar", "application/x-xz", "application/x-bzip",
+                   "application/json", "application/msword", "application/vnd.ms-",
+                   "application/vnd.openxmlformats", "application/vnd.oasis.opendocument",
+                   "application/vnd.android.package-archive")
+NOT_AUDIO = "The file {name} is not audio we can read."
+
 @dataclass(frozen=True)
 class Caller:
     """Who asked, and where. `place` is "<platform>:<guild or group id>", None for DMs/console."""

@@ -84,6 +84,8 @@ from bot.usecases.playlists import ON_NOW_ADMINS
 from bot.usecases.ports import DeliveryUncertain, RecipientGone
 from bot.replies import (
     NAME_MARKS_DROPPED,
+    NOT_AUDIO,
+    NOT_SOUND_TYPES,
     STAGE_DOWNLOADING,
     STAGE_FINDING,
     STAGE_LISTENING,
@@ -134,16 +136,6 @@ GROUP_MOOD_USAGE = "Usage: /mood <song name or link>, or attach an audio file wi
 SHARE_USAGE = "Usage: /share on (count my songs in group playlists) or /share off"
 SERVERPLAYLIST_USAGE = "Usage: /serverplaylist on|off (group admins only)"
 TOO_LARGE = "That file is too large: I can analyse files up to {mb:.0f} MB."
-# A document whose type the sender's app named as plainly not sound (a PDF, a picture, text, an
-# archive, an office file) is refused before it is downloaded, as the decoder would refuse it; any
-# other type, or none, is tried (a song may come as application/octet-stream).
-NOT_SOUND_TYPES = ("image/", "text/", "application/pdf", "application/zip", "application/x-zip", "application/x-rar",
-                   "application/vnd.rar", "application/x-7z", "application/gzip", "application/x-gzip",
-                   "application/x-tar", "application/x-compressed-tar", "application/x-xz", "application/x-bzip",
-                   "application/json", "application/msword", "application/vnd.ms-",
-                   "application/vnd.openxmlformats", "application/vnd.oasis.opendocument",
-                   "application/vnd.android.package-archive")
-NOT_AUDIO = "The file {name} is not audio we can read."
 # Telegram did not hand the file over (getFile refused it, or its file server answered 404/5xx, cut
 # the connection or timed out). Sent again, it is asked for anew.
 NOT_DOWNLOADED = "I couldn't get that file from Telegram just now. Please send it again."

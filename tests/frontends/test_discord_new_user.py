@@ -8,7 +8,10 @@ from bot.frontends.discord.journal import typed_command_hint
 from bot.frontends.render import placed
 from bot.usecases.help import did_you_mean
 from bot.usecases.playlists import DISABLED, ON_NOW
-from tests.frontends.test_discord import ALICE, GUILD, STRING, private_answer, sub
+from bot.replies import STAGE_LISTENING
+from tests.fakes.discord_api import EPHEMERAL
+from tests.frontends.test_discord import (ALICE, ATTACHMENT, GUILD, STRING, dm_answer, open_a_prompt, private_answer,
+                                         sub)
 
 
 @pytest.mark.parametrize("typed, answer", [
@@ -74,3 +77,36 @@ async def test_serverplaylist_alone_says_whether_the_playlists_are_on_now(discor
     await private_answer(fake)
     await fake.slash("serverplaylist", guild=GUILD)
     assert (await private_answer(fake)).content == placed(DISABLED, "server")
+
+
+NOT_SOUND = [("cat.png", "image/png", b"\x89PNG\r\n\x1a\n"), ("setlist.pdf", "application/pdf", b"%PDF-1.4"),
+             ("lyrics.txt", "text/plain; charset=utf-8", b"Creep")]
+
+
+def a_file(fake, name: str, content_type: str, head: bytes) -> dict:
+    attachment = fake.add_file(name, head + b"\0" * 64)
+    attachment["content_type"] = content_type
+    return attachment
+
+
+@pytest.mark.parametrize("name, content_type, head", NOT_SOUND)
+async def test_a_file_that_is_plainly_not_sound_given_to_mood_is_refused_without_a_download(discord_bot, name,
+                                                                                            content_type, head):
+    """A picture or a PDF attached to /mood was downloaded and 'listened to' before the answer that
+    it is not audio: refused at once by its type, as Telegram refuses such a document."""
+    fake, _ = discord_bot
+    picture = a_file(fake, name, content_type, head)
+    await fake.slash("mood", [{"name": "file", "type": ATTACHMENT, "value": picture["id"]}],
+                     resolved={"attachments": {picture["id"]: picture}}, guild=GUILD)
+    refusal = await fake.wait_for("followup")  # a refusal in a server: to the asker alone
+    assert refusal.content == f"The file {name} is not audio we can read." and refusal.flags & EPHEMERAL
+    assert not fake.calls_of("download")
+    assert STAGE_LISTENING not in [c.content for c in fake.calls_of("edit_original")]
+
+
+async def test_a_picture_sent_alone_to_answer_the_prompt_is_refused_without_a_download(scheduled):
+    fake, _ = scheduled
+    await open_a_prompt(fake)
+    await fake.user_dms("", attachments=[a_file(fake, *NOT_SOUND[0])])
+    assert (await dm_answer(fake)).content == "The file cat.png is not audio we can read."
+    assert not fake.calls_of("download")

@@ -14,7 +14,7 @@ import aiohttp
 import discord
 
 from bot.frontends.discord.rendering import clip, edit_parts, message_parts
-from bot.replies import Attachment, Caller, ErrorReply, titled_upload, unnamed_upload
+from bot.replies import NOT_AUDIO, NOT_SOUND_TYPES, Attachment, Caller, ErrorReply, titled_upload, unnamed_upload
 from bot.tempfiles import local_name, temporary_folder, write_file
 # A file too long or too short to hear, in the decoder's words.
 from inference.result import MIN_SECONDS, too_long_words, too_short_words
@@ -295,11 +295,15 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
                      ) -> AsyncIterator[Attachment | ErrorReply | None]:
     """The attachment saved to a temporary file (removed afterwards), titled where its name is not
     its sender's or says nothing (`upload_title`: `sender`'s voice message); refused before downloading
-    when larger than `limit`, or a voice message Discord says lasts over `longest_s`
+    when its type is plainly not sound (NOT_SOUND_TYPES), larger than `limit`, or a voice message Discord says lasts over `longest_s`
     (MAX_AUDIO_DURATION_S) or under the classifier's 10 s (`asker`'s refusal, logged), or explained
     when Discord does not hand it over (`fetched`)."""
     if attachment is None:
         yield None
+        return
+    if (attachment.content_type or "").lower().startswith(NOT_SOUND_TYPES):  # a picture, a PDF: as Telegram's
+        log.info("discord.file_refused", extra={**asker, "why": "not_audio", "content_type": attachment.content_type})
+        yield ErrorReply(NOT_AUDIO.format(name=shown_name(attachment, sender)))
         return
     duration_s = attachment.duration or 0  # a voice message's length, as Discord tells it; 0 or none: not known
     if duration_s > longest_s:
