@@ -10,8 +10,8 @@ from bot.usecases.help import did_you_mean
 from bot.usecases.playlists import DISABLED, ON_NOW
 from bot.replies import STAGE_LISTENING
 from tests.fakes.discord_api import EPHEMERAL
-from tests.frontends.test_discord import (ALICE, ATTACHMENT, GUILD, STRING, dm_answer, open_a_prompt, private_answer,
-                                         sub)
+from tests.frontends.test_discord import (ALICE, ATTACHMENT, GUILD, STRING, dm_answer, message_command, open_a_prompt,
+                                         private_answer, sub)
 
 
 @pytest.mark.parametrize("typed, answer", [
@@ -110,3 +110,13 @@ async def test_a_picture_sent_alone_to_answer_the_prompt_is_refused_without_a_do
     await fake.user_dms("", attachments=[a_file(fake, *NOT_SOUND[0])])
     assert (await dm_answer(fake)).content == "The file cat.png is not audio we can read."
     assert not fake.calls_of("download")
+
+
+async def test_the_message_command_on_a_message_without_a_song_says_what_to_type_instead(discord_bot):
+    """'Mood of this song' on a message naming a song in words ('Creep by Radiohead') was 'I found
+    no link or audio file in that message.' alone: it now says how to ask by the song's name."""
+    fake, _ = discord_bot
+    await message_command(fake, "Creep by Radiohead", guild=GUILD)
+    reply = await fake.wait_for("interaction_callback")
+    assert reply.content.startswith("I found no link or audio file in that message.") and reply.flags & EPHEMERAL
+    assert "/mood query:" in reply.content

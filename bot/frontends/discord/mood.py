@@ -45,7 +45,9 @@ if TYPE_CHECKING:
 # spoiler's ||, and at <link>'s >. "Spotify:https://…" is a label glued to a link, not a URI.
 LINK = re.compile(r"(?:https?://|spotify:[a-z]+:(?!//))[^\s<>|]+", re.IGNORECASE)
 NOTHING_TO_CLASSIFY = "Tell me a song: /mood query:<name or link>, or attach an audio file."
-NO_SONG_IN_MESSAGE = "I found no link or audio file in that message."
+# The message command on a message with neither: what to type instead, for a song named in words.
+NO_SONG_IN_MESSAGE = ("I found no link or audio file in that message. To hear a song by its name, "
+                      "use /mood query:<name>.")
 # The message command hears every audio file of a message, one after another, each answered as a
 # followup of the one interaction. Discord takes its answers for 15 minutes after it was made
 # (`answerable_until`); a file is started only with FILE_TIME left: its download (up to 25 MB from
