@@ -47,6 +47,7 @@ from bot.replies import (
 )
 from bot.sources.query import ACCEPTED, clean_text
 from bot.usecases.help import did_you_mean, slash_forgotten
+from bot.usecases.journal import on_left_out
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from bot.usecases.playlists import DISABLED, ON_NOW
 from inference.result import MOODS
@@ -755,9 +756,9 @@ class ConsoleFrontend:
                 return
             self.show(await self.usecases.journal.answer(self.caller, _as_text(text), attachment,
                                                          progress=self._progress))
-        else:
-            self.say("Usage: /journal on <HH:MM> <Area/City> | off | list [page | older | newer] | prompt "
-                     "| answer <song> | delete <YYYY-MM-DD | last>")
+        else:  # '/journal 21:30 Europe/Lisbon': the 'on' left out
+            self.say(on_left_out(rest) or "Usage: /journal on <HH:MM> <Area/City> | off | list [page | older | newer] "
+                     "| prompt | answer <song> | delete <YYYY-MM-DD | last>")
 
     async def _list(self, which: str) -> None:
         """`/journal list [page | older | newer]`: older and newer go on from the list shown last."""

@@ -79,6 +79,7 @@ from bot.frontends.telegram_flow import CURRENT_UPDATE, UpdateFlow
 from bot.frontends.telegram_http import AiohttpRequest, CallsNoted, CallsWatch, never_sent
 from bot.usecases.help import did_you_mean, slash_forgotten
 from bot.usecases.inbox import Arrival
+from bot.usecases.journal import on_left_out
 from bot.usecases.mood import query_left_aside, told_to_wait
 from bot.usecases.playlists import ON_NOW_ADMINS
 from bot.usecases.ports import DeliveryUncertain, RecipientGone
@@ -934,8 +935,8 @@ class TelegramFrontend:
                 # Sent in this private chat, the prompt is the answer: a "Sent: …" under it would be
                 # the last message, the one a reply goes to, and a reply there answers no prompt.
                 return
-        else:
-            reply = ErrorReply(JOURNAL_USAGE)
+        else:  # '/journal 21:30 Europe/Lisbon': the 'on' left out
+            reply = ErrorReply(on_left_out(" ".join(args)) or JOURNAL_USAGE)
         await message.reply_text(text_of(reply))
 
     async def on_journal_page_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -79,6 +79,9 @@ TIME_ERROR = "I need the time as HH:MM on a 24-hour clock, e.g. /journal on 21:3
 TWELVE_HOUR_TIME = re.compile(r"^\s*(1[0-2]|0?[1-9])(?:[:h.]([0-5]\d))?\s*(?:([ap])\.?\s*m\.?)?\s*$", re.IGNORECASE)
 # "/journal on Europe/Lisbon 21:30": the zone typed first.
 TIME_FIRST = "The time goes first, then the zone: /journal on {time} {zone}"
+# '/journal 21:30 Europe/Lisbon': the 'on' left out, so the time was read as what to do (`on_left_out`).
+ON_LEFT_OUT = "Did you mean /journal on {typed}?"
+ON_LEFT_OUT_CHARS = 60  # of what was typed, quoted back
 # A 24-hour time typed without its colon ("2130"), as some clocks and schedules write it.
 COMPACT_TIME = re.compile(r"^\s*([01]\d|2[0-3])([0-5]\d)\s*$")
 TIME_AS_IT_IS = "I need the time as HH:MM on a 24-hour clock: {typed} is {time}{command}."
@@ -247,6 +250,16 @@ def swapped_error(time_text: str | None, timezone: str | None) -> str | None:
         return None
     named = zone if canonical_timezone(zone) is not None else likely_zone(zone)
     return None if named is None else TIME_FIRST.format(time=f"{when:%H:%M}", zone=named)
+
+
+def on_left_out(args: str) -> str | None:
+    """The reply to '/journal <time> [zone]' typed without 'on' ("21:30 Europe/Lisbon", "9pm
+    Lisbon"): the command with it (whose own reply then reads the time and zone); None when the
+    first word is no time."""
+    first, rest = (as_typed_in_ascii(args).split(None, 1) + ["", ""])[:2]
+    if parse_prompt_time(first) is None and misread_time_error(first, rest) is None:
+        return None
+    return ON_LEFT_OUT.format(typed=as_typed(args, ON_LEFT_OUT_CHARS))
 
 
 def zone_as_named(text: str) -> str:

@@ -102,3 +102,10 @@ async def test_a_zone_typed_before_the_time_is_answered_with_the_command_in_orde
     out = await chat(db, counting, tmp_path, [f"/journal on {typed}", "/quit"])
     assert f"The time goes first, then the zone: {command}" in out and "24-hour" not in out, out
     assert await db.users.get(UserRef("console", "local")) is None
+
+
+async def test_a_time_typed_without_on_is_answered_with_the_command_meant(db, counting, tmp_path):
+    """'/journal 21:30 Europe/Lisbon' was the usage, as for a word the journal has no use for."""
+    out = await chat(db, counting, tmp_path, ["/journal 21:30 Europe/Lisbon", "/quit"])
+    assert "Did you mean /journal on 21:30 Europe/Lisbon?" in out and "Usage:" not in out, out
+    assert await db.users.get(UserRef("console", "local")) is None

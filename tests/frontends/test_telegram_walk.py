@@ -9,6 +9,7 @@ import pytest
 from bot.frontends import render
 from bot.frontends.telegram import HELP_TAIL, NOT_A_SONG, SEND_A_SONG
 from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
+from storage.models import UserRef
 from tests.frontends.test_telegram import ALICE, BOB, GROUP, said_in_group
 from tests.frontends.test_telegram_not_a_song import KINDS, not_songs
 
@@ -49,3 +50,14 @@ async def test_a_command_joined_to_its_words_by_underscores_is_answered_with_it_
     await fake.user_sends(typed)
     reply = await fake.wait_for("sendMessage")
     assert reply.text == f"I don't know {typed.split()[0]}. Did you mean {meant}? {HELP_TAIL}"
+
+
+@pytest.mark.parametrize("typed", ["21:30 Europe/Lisbon", "9pm Lisbon", "07:15"])
+async def test_journal_with_a_time_and_no_on_is_answered_with_the_command_meant(telegram, db, typed):
+    """'/journal 21:30 Europe/Lisbon', the 'on' left out, was the whole usage, as for a word the
+    journal has no use for; it is now the command with 'on', as the console says it. Nothing is
+    turned on."""
+    fake, _ = telegram
+    await fake.user_sends(f"/journal {typed}")
+    assert (await fake.wait_for("sendMessage")).text == f"Did you mean /journal on {typed}?"
+    assert await db.users.get(UserRef("telegram", str(ALICE))) is None
