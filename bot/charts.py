@@ -49,6 +49,9 @@ BAR_WIDTH = 0.72
 SQUARE = 0.86  # a day's square in the pixel chart; the rest of its 1 × 1 cell is the white between squares
 WEEK_COLUMNS = 54  # the pixel chart's x axis: any year's days fit in 54 week columns
 PIXEL_WINDOW_DAYS = 365  # what the pixel chart shows in January, when the calendar year is a few weeks at most
+# How far after the user's today an entry may be dated: by a zone they left, up to 26 hours ahead
+# of theirs now (UTC+14 and UTC-12), two dates at most.
+AHEAD_DAYS = 2
 MAP_QUADRANTS = "happy upper right, energetic upper left, sad lower left, calm lower right"  # as `corners` draws them
 # Said of a Discord server and a Telegram group alike, as the text beside it is ("This week's mood here").
 SERVER_MOOD_TITLE = "The mood of the week here"
@@ -254,13 +257,16 @@ def mood_over_time_figure(periods: Sequence[tuple[str, dict[str, int]]], title: 
     return fig
 
 
-def pixel_window(today: date) -> tuple[date, date]:
+def pixel_window(today: date, latest: date | None = None) -> tuple[date, date]:
     """The days the pixel chart shows on `today`: its calendar year, except in January, when that
     year is a few weeks at most and the one just ended would be seen nowhere: then the last 365
-    days, up to today."""
-    if today.month == 1:
-        return today - timedelta(days=PIXEL_WINDOW_DAYS - 1), today
-    return date(today.year, 1, 1), date(today.year, 12, 31)
+    days, up to today. `latest`, the latest day with an entry, may be after today (dated in a zone
+    ahead of the one the user has now, as far as AHEAD_DAYS): the window then reaches that day, the
+    365 days up to it when it falls in January (on 31 December, an entry dated 1 January too)."""
+    last = max(today, latest or today)
+    if last.month == 1:
+        return last - timedelta(days=PIXEL_WINDOW_DAYS - 1), last
+    return date(last.year, 1, 1), date(last.year, 12, 31)
 
 
 def pixels_name(first: date, last: date) -> str:

@@ -1318,8 +1318,12 @@ class JournalUseCase:
             drawn_at = local_now(user, self.now())  # one moment: the charts' today is their files' date
             today = drawn_at.date()
             stats = await self.db.journal.stats(ref, today)
+            # And the days after today an entry may be dated (a zone left behind): the window reaches them.
+            ahead = today + timedelta(days=charts.AHEAD_DAYS)
             first, last = charts.pixel_window(today)
-            days = await self.db.journal.day_moods(ref, first, last)
+            days = await self.db.journal.day_moods(ref, first, max(last, ahead))
+            first, last = charts.pixel_window(today, max((day for day in days if day <= ahead), default=None))
+            days = {day: mood for day, mood in days.items() if first <= day <= last}
         except StorageError as error:
             return ErrorReply(str(error))
         if stats.total_entries == 0:

@@ -176,6 +176,11 @@ def test_in_january_the_pixels_show_the_last_365_days_so_the_year_just_ended_is_
     assert charts.pixel_window(date(2026, 1, 31)) == (date(2025, 2, 1), date(2026, 1, 31))
     assert charts.pixel_window(date(2026, 2, 1)) == (date(2026, 1, 1), date(2026, 12, 31))
     assert charts.pixel_window(date(2026, 12, 31)) == (date(2026, 1, 1), date(2026, 12, 31))
+    # A day with an entry after today (dated in a zone ahead of the user's now) is in the window.
+    assert charts.pixel_window(date(2026, 1, 20), date(2026, 1, 21)) == (date(2025, 1, 22), date(2026, 1, 21))
+    assert charts.pixel_window(date(2026, 12, 31), date(2027, 1, 1)) == (date(2026, 1, 2), date(2027, 1, 1))
+    assert charts.pixel_window(date(2026, 1, 31), date(2026, 2, 1)) == (date(2026, 1, 1), date(2026, 12, 31))
+    assert charts.pixel_window(date(2026, 6, 1), date(2026, 5, 1)) == (date(2026, 1, 1), date(2026, 12, 31))
     assert charts.pixels_name(date(2026, 1, 1), date(2026, 12, 31)) == "2026"
     assert charts.pixels_name(date(2025, 1, 2), date(2026, 1, 1)) == "2 Jan 2025 – 1 Jan 2026"
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
+import pytest
+
 from bot.replies import StatsReply
 from storage.models import JournalEntry
 from tests.bot.test_journal import ALICE_DM, ALICE_REF, journal_usecase
@@ -66,6 +68,34 @@ async def test_after_a_long_break_the_weekly_chart_says_when_the_latest_song_was
     assert captions["moods-by-week.png"] == (
         "Your moods, week by week: 2026-W34 to 2026-W49, 0 songs (happy 0, energetic 0, sad 0, calm 0); "
         "your latest was in the week of 17 Mar 2025 (2025-W12)")
+
+
+@pytest.mark.parametrize("days, now, window", [
+    # 08:00 on 21 January in Tokyo, 15:00 on the 20th in Los Angeles: in January the pixels end today
+    ((date(2026, 1, 20), date(2026, 1, 21)), datetime(2026, 1, 20, 23, 0, tzinfo=timezone.utc),
+     "22 Jan 2025 – 21 Jan 2026"),
+    # New Year's morning in Tokyo, New Year's Eve in Los Angeles: the calendar year ends before it
+    ((date(2026, 12, 31), date(2027, 1, 1)), datetime(2026, 12, 31, 23, 30, tzinfo=timezone.utc),
+     "2 Jan 2026 – 1 Jan 2027"),
+])
+async def test_a_song_dated_ahead_by_a_zone_left_behind_is_in_the_pixels(db, counting, days, now, window):
+    """Alice answered this morning in Tokyo, then set her journal to Los Angeles, where it is still
+    yesterday: her entry for 'tomorrow' counts in her streak and her weeks, and was missing from
+    the pixels wherever they end today (January) or at the year's end (31 December)."""
+    from bot import charts
+    from tests.bot.test_charts import rgb, square_colour
+
+    journal = journal_usecase(db, counting, now=lambda: now)
+    for n, day in enumerate(days):
+        await answered(db, n, day, f"t{n}", f"Song {n}", "calm", 0.3, -0.4)
+    await journal.enable(ALICE_DM, "08:00", "America/Los_Angeles")
+
+    reply = await journal.stats(ALICE_DM)
+    assert isinstance(reply, StatsReply) and "current streak 2 days" in reply.summary
+    pixels = next(c for c in reply.charts if c.filename == "year-in-pixels.png")
+    assert pixels.caption == f"{window} in pixels: 2 of 365 days with a song (happy 0, energetic 0, sad 0, calm 2)"
+    first, last = charts.pixel_window(now.date(), days[-1])
+    assert square_colour(pixels.png, first, last, days[-1]) == rgb(charts.MOOD_COLOURS["calm"])
 
 
 def test_the_console_tells_where_each_chart_is_saved_and_what_it_shows(tmp_path):
