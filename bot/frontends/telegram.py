@@ -920,16 +920,16 @@ class TelegramFrontend:
         if action == "on":  # a zone typed with spaces: 'America/New York'; left out, the saved one
             reply = await self.usecases.journal.enable(caller, args[1] if len(args) > 1 else None,
                                                        " ".join(args[2:]) or None)
-        elif action == "off" and len(args) == 1:
+        elif action == "off":  # words after it ('/journal off now') change nothing, as on the console
             reply = await self.usecases.journal.disable(caller)
-        elif action == "list" and len(args) <= 2:
-            text, reply = journal_page(await self.usecases.journal.list(caller, page=args[1] if len(args) == 2 else 1))
+        elif action == "list":  # '/journal list 2 3': the page it can't read named
+            text, reply = journal_page(await self.usecases.journal.list(caller, page=" ".join(args[1:]) or 1))
             await message.reply_text(text, reply_markup=journal_pages_keyboard(reply, caller))
             return
         elif action == "delete":
             # The message's id: handed over again after a hard kill (the inbox), it deletes nothing more.
             reply = await self.usecases.journal.delete(caller, " ".join(args[1:]), message_id=str(message.message_id))
-        elif action == "prompt" and len(args) == 1:
+        elif action == "prompt":  # '/journal prompt now', as on the console
             reply = await self.usecases.journal.prompt_now(caller)
             if not isinstance(reply, ErrorReply):
                 # Sent in this private chat, the prompt is the answer: a "Sent: …" under it would be

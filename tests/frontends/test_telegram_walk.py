@@ -8,6 +8,7 @@ import pytest
 
 from bot.frontends import render
 from bot.frontends.telegram import HELP_TAIL, NOT_A_SONG, SEND_A_SONG
+from bot.usecases.journal import BAD_PAGE, JOURNAL_OFF, LIST_PAGE
 from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
 from storage.models import UserRef
 from tests.frontends.test_telegram import ALICE, BOB, GROUP, said_in_group
@@ -61,3 +62,14 @@ async def test_journal_with_a_time_and_no_on_is_answered_with_the_command_meant(
     await fake.user_sends(f"/journal {typed}")
     assert (await fake.wait_for("sendMessage")).text == f"Did you mean /journal on {typed}?"
     assert await db.users.get(UserRef("telegram", str(ALICE))) is None
+
+
+async def test_journal_off_prompt_and_list_with_a_word_too_many_are_read_as_the_console_reads_them(telegram):
+    """'/journal prompt now' and '/journal off now' were the whole usage, though the console runs
+    them; they now run, and '/journal list 2 3' names the page it can't read, as the console does."""
+    fake, _ = telegram
+    for typed, said in (("/journal prompt now", JOURNAL_OFF), ("/journal off please", "Journal off: no more daily prompts"),
+                        ("/journal list 2 3", BAD_PAGE.format(page="2 3", limit=LIST_PAGE))):
+        mark = fake.mark()
+        await fake.user_sends(typed)
+        assert (await fake.wait_for("sendMessage", after=mark)).text.startswith(said), typed
