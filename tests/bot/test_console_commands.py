@@ -110,12 +110,18 @@ async def test_a_quoted_path_with_an_apostrophe_in_its_name_names_the_file(db, c
 
     song = tmp_path / name
     shutil.copy(clip_paths[0], song)
-    path = typed.format(song)
-    out = await chat(db, counting, tmp_path, [f"/mood {path}", "/journal on 21:30 Europe/Lisbon", "/journal prompt",
-                                              f"/journal answer {path} on the bus", "/journal list", "/quit"])
+    out = await mood_then_answer(db, counting, tmp_path, typed.format(song), song)
     assert "no file" not in out and "Finding" not in out, out
-    assert f"🎵 {song.stem}" in out and "Saved to your journal" in out and len(counting.calls) == 1
+
+
+async def mood_then_answer(db, counting, tmp_path, typed: str, song) -> str:
+    """What the console says to /mood `typed` then /journal answer `typed` on the bus, and /journal
+    list, checked to have heard the file `song` once and saved it with the words."""
+    out = await chat(db, counting, tmp_path, [f"/mood {typed}", "/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                              f"/journal answer {typed} on the bus", "/journal list", "/quit"])
+    assert f"🎵 {song.stem}" in out and "Saved to your journal" in out and len(counting.calls) == 1, out
     assert f"{song.stem} (" in out and "– on the bus" in out
+    return out
 
 
 @pytest.mark.parametrize("quote", ["'", '"'])
@@ -193,12 +199,8 @@ async def test_a_file_url_with_its_apostrophes_unescaped_names_the_file(db, coun
 
     song = tmp_path / name
     shutil.copy(clip_paths[0], song)
-    url = f"file://{quote(str(song), safe=GLIB_URI_SAFE)}"
-    out = await chat(db, counting, tmp_path, [f"/mood {url}", "/journal on 21:30 Europe/Lisbon", "/journal prompt",
-                                              f"/journal answer {url} on the bus", "/journal list", "/quit"])
+    out = await mood_then_answer(db, counting, tmp_path, f"file://{quote(str(song), safe=GLIB_URI_SAFE)}", song)
     assert "link" not in out and "Finding" not in out and "no file" not in out, out
-    assert f"🎵 {song.stem}" in out and "Saved to your journal" in out and len(counting.calls) == 1
-    assert f"{song.stem} (" in out and "– on the bus" in out
 
 
 @pytest.mark.parametrize("link", ["ftp://example.com/song.mp3", "https://example.com/song",
