@@ -527,7 +527,7 @@ def map_in_words(songs: Sequence[tuple[str, float, float, str]], of_total: int |
     n, dots = len(drawn), len({(valence, arousal) for valence, arousal, _ in drawn})
     if dots == n:
         latest = f"the latest {n} of {of_total} songs" if of_total is not None and of_total > n else _songs(n)
-        return f"{latest} as dots ({mood_counts_text(counts)}); {MAP_QUADRANTS}"
+        return f"{latest} as {'a dot' if n == 1 else 'dots'} ({mood_counts_text(counts)}); {MAP_QUADRANTS}"
     entries = f"the latest {n} of {of_total} entries" if of_total is not None and of_total > n else f"{n} entries"
     return (f"{entries} ({mood_counts_text(counts)}) as {dots} dot{'' if dots == 1 else 's'}, "
             f"entries of one song sharing a dot; {MAP_QUADRANTS}")

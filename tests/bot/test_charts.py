@@ -341,7 +341,9 @@ def test_each_chart_in_words_gives_the_numbers_it_draws():
     assert charts.map_in_words(songs, of_total=10_000) == (
         "the latest 1000 of 10000 entries (happy 999, energetic 0, sad 1, calm 0) as 2 dots, entries of one song "
         f"sharing a dot; {charts.MAP_QUADRANTS}")  # 999 answers of one song are one dot, not 999 songs
-    assert charts.map_in_words(songs[-1:], of_total=1).startswith("1 song as dots (happy 0, energetic 0, sad 1, calm 0)")
+    # One song is a dot, not "1 song as dots".
+    one = charts.map_in_words(songs[-1:], of_total=1)
+    assert one.startswith("1 song as a dot (happy 0, energetic 0, sad 1, calm 0)")
 
 
 def test_the_maps_quadrant_names_in_words_are_where_the_map_draws_them():
