@@ -77,6 +77,8 @@ from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.telegram_flow import CURRENT_UPDATE, UpdateFlow
 from bot.frontends.telegram_http import AiohttpRequest, CallsNoted, CallsWatch, never_sent
+from bot.sources.models import QueryKind, UnsupportedInputError
+from bot.sources.query import is_link, parse_query
 from bot.usecases.help import did_you_mean, slash_forgotten
 from bot.usecases.inbox import Arrival
 from bot.usecases.journal import on_left_out
@@ -172,6 +174,9 @@ NOT_SONGS = (("sticker", "a sticker"), ("venue", "a place"), ("location", "a loc
 NOT_A_SONG_FILTER = filters.Sticker.ALL | filters.LOCATION | filters.CONTACT | filters.POLL | filters.Dice.ALL
 TEXT_HINT = ("To get a song's mood, send /mood <song> or an audio file; "
              "to answer your journal prompt, reply to it.")
+# A song's link sent to the private chat alone, or in a message forwarded there: the command for it,
+# as the console says of a file's path typed alone.
+LINK_ALONE = "To get that song's mood, send /mood with its link: /mood {link} (to answer your journal prompt, reply to it)."
 FORGET_CANCELLED = "Nothing was deleted."
 # The latest /forget questions a press answered (chat, message), for a double tap: only the last
 # few matter, and kept per chat in chat_data the ids grew with every press, and a chat's entry
@@ -752,7 +757,9 @@ class TelegramFrontend:
     async def on_private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         # A new user's first words are often a song's name, or a command without its slash.
         message = update.effective_message
-        await message.reply_text(slash_forgotten(message.text or "", COMMAND_NAMES) or TEXT_HINT)
+        link = link_alone(message, self.settings.allowed_host_set)
+        await message.reply_text(slash_forgotten(message.text or "", COMMAND_NAMES)
+                                 or (clip(LINK_ALONE.format(link=link)) if link else TEXT_HINT))
 
     async def on_mood(self, update: Update, context: ContextTypes.DEFAULT_TYPE, caller: Caller | None = None) -> None:
         caller = caller or self.usecases.privacy.arrived(caller_of(update))  # before the download
@@ -1711,6 +1718,20 @@ def not_a_song(message: Message, answering_prompt: bool = False) -> str:
         return NOT_A_SONG.format(what=f"a {message.dice.emoji}", how=how)
     what = next((name for field, name in NOT_SONGS if getattr(message, field) is not None), "a picture")
     return NOT_A_SONG.format(what=what, how=how)
+
+
+def link_alone(message: Message, allowed_hosts: frozenset[str]) -> str | None:
+    """The song's link (one /mood reads: a Spotify track, a YouTube video) of a message that is
+    that link alone, or the first of a message forwarded (a friend's "listen to this!" and the
+    link); None for any other."""
+    words = linked_text(message).split()
+    if len(words) != 1 and message.forward_origin is None:
+        return None
+    for word in words:
+        with contextlib.suppress(UnsupportedInputError):
+            if is_link(word) and parse_query(word, allowed_hosts, discord=False).kind != QueryKind.TEXT:
+                return word
+    return None
 
 
 def carries_no_song(message: Message | ExternalReplyInfo) -> bool:

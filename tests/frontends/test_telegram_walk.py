@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bot.frontends import render
-from bot.frontends.telegram import HELP_TAIL, NOT_A_SONG, SEND_A_SONG
+from bot.frontends.telegram import HELP_TAIL, LINK_ALONE, NOT_A_SONG, SEND_A_SONG, TEXT_HINT
 from bot.usecases.journal import BAD_PAGE, JOURNAL_OFF, LIST_PAGE
 from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
 from storage.models import UserRef
@@ -73,3 +73,26 @@ async def test_journal_off_prompt_and_list_with_a_word_too_many_are_read_as_the_
         mark = fake.mark()
         await fake.user_sends(typed)
         assert (await fake.wait_for("sendMessage", after=mark)).text.startswith(said), typed
+
+
+SPOTIFY_LINK = "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC?si=a1b2c3"
+FORWARDED = {"forward_origin": {"type": "hidden_user", "sender_user_name": "Bob", "date": 1}}
+
+
+@pytest.mark.parametrize("sent, forwarded", [(SPOTIFY_LINK, False), (f"listen to this!! {SPOTIFY_LINK}", True),
+                                             ("https://youtu.be/dQw4w9WgXcQ", True)])
+async def test_a_song_s_link_pasted_or_forwarded_alone_is_answered_with_the_command_for_it(telegram, sent, forwarded):
+    """A link sent to the private chat without /mood (pasted, or a friend's message forwarded, which
+    Telegram sends as text: a forwarded song file is heard) was the hint for any words, 'send /mood
+    <song>'; it is now the command for that link, as the console answers a file's path typed alone."""
+    fake, _ = telegram
+    await fake.user_sends(sent, extra=FORWARDED if forwarded else None)
+    link = sent.split()[-1]
+    assert (await fake.wait_for("sendMessage")).text == LINK_ALONE.format(link=link)
+
+
+@pytest.mark.parametrize("sent", ["https://example.com/song.mp3", "https://www.last.fm/music/Radiohead/_/Creep"])
+async def test_a_link_no_mood_reads_sent_alone_still_gets_the_hint(telegram, sent):
+    fake, _ = telegram
+    await fake.user_sends(sent, extra=FORWARDED)
+    assert (await fake.wait_for("sendMessage")).text == TEXT_HINT
