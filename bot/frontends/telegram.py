@@ -134,6 +134,9 @@ BEFORE_ANSWER = -1  # the handler group run before an update's answer
 PROMPT_READ_TIMEOUT_S = 5.0  # a daily prompt's answer from Telegram: past it, the prompt may have arrived
 JOURNAL_USAGE = ("Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list [page] · /journal prompt"
                  " · /journal delete <YYYY-MM-DD | last>")
+# The console's '/journal answer <song>' (the README names it): here a prompt is answered by a reply.
+JOURNAL_ANSWER_HERE = ("Here you answer your journal prompt by replying to it with a song: its name or link, or an "
+                       "audio file, and your own words on a new line if you like. /journal prompt sends today's now.")
 MOOD_USAGE = "Usage: /mood <song name or link>, or send an audio file."
 GROUP_MOOD_USAGE = "Usage: /mood <song name or link>, or attach an audio file with the caption /mood."
 SHARE_USAGE = "Usage: /share on (count my songs in group playlists) or /share off"
@@ -942,6 +945,8 @@ class TelegramFrontend:
                 # Sent in this private chat, the prompt is the answer: a "Sent: …" under it would be
                 # the last message, the one a reply goes to, and a reply there answers no prompt.
                 return
+        elif action == "answer":
+            reply = ErrorReply(JOURNAL_ANSWER_HERE)
         else:  # '/journal 21:30 Europe/Lisbon': the 'on' left out
             reply = ErrorReply(on_left_out(" ".join(args)) or JOURNAL_USAGE)
         await message.reply_text(text_of(reply))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bot.frontends import render
-from bot.frontends.telegram import HELP_TAIL, LINK_ALONE, NOT_A_SONG, SEND_A_SONG, TEXT_HINT
+from bot.frontends.telegram import HELP_TAIL, JOURNAL_ANSWER_HERE, LINK_ALONE, NOT_A_SONG, SEND_A_SONG, TEXT_HINT
 from bot.usecases.journal import BAD_PAGE, JOURNAL_OFF, LIST_PAGE
 from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
 from storage.models import UserRef
@@ -96,3 +96,12 @@ async def test_a_link_no_mood_reads_sent_alone_still_gets_the_hint(telegram, sen
     fake, _ = telegram
     await fake.user_sends(sent, extra=FORWARDED)
     assert (await fake.wait_for("sendMessage")).text == TEXT_HINT
+
+
+@pytest.mark.parametrize("typed", ["/journal answer Radiohead - Creep", "/journal answer"])
+async def test_journal_answer_says_how_a_prompt_is_answered_here(telegram, typed):
+    """The console's '/journal answer <song>' (the README names it) was the whole /journal usage on
+    Telegram, which never says how a prompt is answered; it now says: by a reply to it."""
+    fake, _ = telegram
+    await fake.user_sends(typed)
+    assert (await fake.wait_for("sendMessage")).text == JOURNAL_ANSWER_HERE
