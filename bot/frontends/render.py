@@ -265,7 +265,7 @@ def reply_text(reply: object, place: str = SERVER) -> str:
         case StatsReply():
             return reply.summary
         case HelpReply():
-            return help_text(reply, prefix="/")
+            return placed(help_text(reply, prefix="/"), place)
         case ExportReply():
             return f"Here is all moodbot keeps about you ({reply.filename})."
     raise TypeError(f"no text rendering for {type(reply).__name__}")

@@ -1,5 +1,6 @@
 """The command list every front-end shows. Usages have no leading "/": each front-end adds its own
-command prefix when it renders them (render.help_text(reply, prefix="/")). Also the command a
+command prefix when it renders them (render.help_text(reply, prefix="/")), and its word for where
+people share the bot (PLACE: "server", "group"). Also the command a
 mistyped one most likely meant (`did_you_mean`), and a command typed without its slash
 (`slash_forgotten`), which the console and Telegram name alike."""
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import difflib
 from typing import Iterable
 
-from bot.replies import HelpReply, as_typed
+from bot.replies import PLACE, HelpReply, as_typed
 
 # How like a command a mistyped word must be to be named (difflib's ratio): "moood", "journl",
 # "stat" and "halp" are; "dance" (0.4 to "share") is not. It also bounds what is quoted back: a
@@ -30,10 +31,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("journal delete <YYYY-MM-DD | last>", "Delete one journal entry: your newest, or the one of that date as "
                                            "/journal list shows it (a wrong song: delete it, then answer again)"),
     ("stats", "Your moods over time, a year in pixels and your songs on the mood map"),
-    ("playlist <happy|energetic|sad|calm>", "This server's (or group's) playlist for a mood"),
-    ("servermood", "This server's (or group's) mood of the week"),
-    ("share on|off", "Whether your songs count in server (or group) playlists: they do until you turn it off"),
-    ("serverplaylist on|off", "Admins: turn this server's (or group's) playlists and mood of the week on or off"),
+    ("playlist <happy|energetic|sad|calm>", f"This {PLACE}'s playlist for a mood"),
+    ("servermood", f"This {PLACE}'s mood of the week"),
+    ("share on|off", f"Whether your songs count in {PLACE} playlists: they do until you turn it off"),
+    ("serverplaylist on|off", f"Admins: turn this {PLACE}'s playlists and mood of the week on or off"),
     ("export", "Download everything stored about you (JSON)"),
     ("forget", "Delete everything stored about you"),
     ("help", "This list"),

@@ -31,13 +31,20 @@ async def test_telegram_help_lists_the_commands_telegram_has_and_speaks_of_group
     text = (await fake.wait_for("sendMessage")).text
     for usage in ("/playlist <happy|energetic|sad|calm>", "/servermood", "/share on|off", "/serverplaylist on|off"):
         line = next(line for line in text.splitlines() if line.startswith(f"{usage} – "))
-        assert "group" in line, line  # a Telegram group is no "server"
+        # A Telegram group is no "server": "This server's (or group's) playlist" was said, where
+        # Telegram's own '/' menu says "This group's playlist".
+        said = line.split(" – ", 1)[1]
+        assert "group" in said and "server" not in said, line
 
 
 async def test_discord_help_lists_the_slash_commands_discord_has(discord_bot, usecases):
     fake, _ = discord_bot
     await fake.wait_for("sync_commands", after=0)
     assert command_names(usecases.help()) == {c["name"] for c in fake.commands if c["type"] == 1}
+    await fake.slash("help")
+    text = (await fake.wait_for("interaction_callback")).content
+    assert "/playlist <happy|energetic|sad|calm> – This server's playlist for a mood" in text  # as its menu says
+    assert "group" not in text.lower(), text
 
 
 def test_console_help_lists_commands_the_console_runs(usecases):
