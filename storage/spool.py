@@ -17,16 +17,23 @@ requests (`forget`).
 Bounded (`MAX_BYTES`): an append that would pass it first rewrites the file with only what waits;
 when that is still too much, the requests are not kept here (`inbox.spool_full` in the log) and
 are held in memory only, as before the spool.
+
+A step that writes runs to its end even if whoever awaits it is cancelled (`_to_its_end`): a
+stop cancels the platform's fetch that keeps the batch before it, and a thread writing cannot be
+stopped. Cancelled there, a keep's lines landed while the spool's memory never had its requests:
+their answers cleared nothing here, and the restart answered them again. Now the answers' `done`
+waits for the keep (one step at a time), and so does the stop's last clearing, within its bound.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from storage.inbox import Arrival
 from storage.durable import append_durably, fsync_dir, read_bytes, replace_durably
@@ -60,6 +67,22 @@ def _noted(kept: Arrival, note: dict[str, Any]) -> Arrival:
     return replace(kept, parts=max(kept.parts, note.get("parts", 0)))
 
 
+Step = TypeVar("Step", bound=Callable[..., Awaitable[Any]])
+
+
+def _to_its_end(step: Step) -> Step:
+    """The spool's `step`, run to its end (its thread's write, and what the spool then knows of
+    it) even if whoever awaits it is cancelled: they get the cancellation at once, and the next
+    step waits for this one to end (one at a time)."""
+    @functools.wraps(step)
+    async def whole(self: "InboxSpool", *args: Any, **kwargs: Any) -> Any:
+        running = asyncio.ensure_future(step(self, *args, **kwargs))
+        self._steps.add(running)  # a strong hold on it while no caller awaits it
+        running.add_done_callback(self._steps.discard)
+        return await asyncio.shield(running)
+    return whole  # type: ignore[return-value]
+
+
 class InboxSpool:
     def __init__(self, path: Path | str, *, max_bytes: int = MAX_BYTES) -> None:
         self.path = Path(path)
@@ -68,11 +91,13 @@ class InboxSpool:
         self._bytes: dict[tuple[str, int], int] = {}  # the size of each waiting request's line in the file
         self._lock = asyncio.Lock()  # one step at a time: appends, rewrites and the read
         self._unreadable = False  # the read failed: not used (nor written over) in this run
+        self._steps: set[asyncio.Future] = set()  # the steps running, held on to (`_to_its_end`)
 
     @classmethod
     def in_data_dir(cls, data_dir: Path | str) -> "InboxSpool":
         return cls(Path(data_dir) / SPOOL_FILENAME)
 
+    @_to_its_end
     async def keep(self, source: str, arrivals: Sequence[Arrival]) -> bool:
         """Keep requests the database did not (again for one kept: replaces it); True once on disk,
         False when the spool is full or the disk refuses (said in the log)."""
@@ -110,6 +135,7 @@ class InboxSpool:
     async def parts_answered(self, source: str, numbers: Sequence[int], parts: int) -> None:
         await self._note(source, numbers, {"parts": parts})
 
+    @_to_its_end
     async def done(self, source: str, numbers: Sequence[int]) -> None:
         """Forget requests answered (or moved into the database); the file goes with the last."""
         async with self._lock:
@@ -135,6 +161,7 @@ class InboxSpool:
         start would never replay it)."""
         await self._drop(lambda a: a.received is not None and a.received < before)
 
+    @_to_its_end
     async def _drop(self, which: Callable[[Arrival], bool]) -> None:
         async with self._lock:
             waiting = await self._read()
@@ -163,6 +190,7 @@ class InboxSpool:
             waiting = await self._read()
             return sorted((a for (s, _), a in waiting.items() if s == source), key=lambda a: a.number)
 
+    @_to_its_end
     async def _note(self, source: str, numbers: Sequence[int], fields: dict[str, Any]) -> None:
         async with self._lock:
             waiting = await self._read()

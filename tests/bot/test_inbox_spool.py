@@ -5,6 +5,7 @@ moved into the database once it answers. The real use case over a database the t
 (`outage`), and the real file; a restart is a new use case and spool on the same file and data."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import resource
@@ -12,12 +13,15 @@ import signal
 import stat
 from datetime import timedelta
 
+import pytest
+
 from bot.replies import Caller
 from bot.usecases import build_usecases
 from bot.usecases.inbox import MAX_REPLAYS, InboxUseCase
 from storage.schema import INBOX
 from storage.spool import SPOOL_FILENAME, InboxSpool
 from tests.bot.test_inbox import NOW, SOURCE, arrival
+from tests.fakes.slow_disk import disk_slow_to_sync
 
 
 def restarted(db, tmp_path, **spool_options) -> InboxUseCase:
@@ -197,6 +201,28 @@ def disk_full_past(size: int):
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, limits)
         signal.signal(signal.SIGXFSZ, signalled)
+
+
+async def test_a_keep_cut_short_while_its_write_is_on_the_disk_is_cleared_by_the_answer(tmp_path):
+    """The stop cancels the getUpdates whose gate keeps the last batch, and the keep with it. One
+    cancelled while its thread wrote the batch's lines went on writing them, but the spool's memory
+    never had those requests: their answers (at the stop) cleared nothing there, and the restart
+    answered them a second time. Now the keep runs to its end whoever waits for it, and the answer
+    that follows clears its requests."""
+    path = tmp_path / SPOOL_FILENAME
+    spool = InboxSpool(path)
+    await spool.waiting(SOURCE)  # read at the start
+    with disk_slow_to_sync() as (syncing, synced):
+        keeping = asyncio.create_task(spool.keep(SOURCE, [arrival(1)]))
+        while not syncing.is_set():
+            await asyncio.sleep(0.01)
+        keeping.cancel()  # the stop
+        with pytest.raises(asyncio.CancelledError):
+            await keeping
+        synced.set()
+        await spool.done(SOURCE, [1])  # answered, or told to send it again
+    assert await InboxSpool(path).waiting(SOURCE) == []  # what the restart hands over
+    assert not path.exists()
 
 
 async def test_a_batch_the_disk_took_only_part_of_leaves_none_of_it_in_the_spool(tmp_path, caplog):

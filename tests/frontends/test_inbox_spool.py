@@ -13,6 +13,7 @@ from storage.schema import INBOX
 from storage.spool import SPOOL_FILENAME, InboxSpool
 from tests.bot.conftest import Outage
 from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.slow_disk import disk_slow_to_sync
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 from tests.fakes.wire_gate import gated_database
 from tests.frontends.conftest import TELEGRAM_TOKEN, discord_on, telegram_on
@@ -72,6 +73,27 @@ async def test_a_telegram_update_kept_in_the_spool_and_the_database_is_answered_
         assert await until(lambda: _cleared(db, spool))
         await asyncio.sleep(1.5)
     assert len(replies_in(again, 1202)) == 1
+
+
+async def test_a_telegram_update_whose_keep_the_stop_cut_short_is_answered_once(tmp_path):
+    """The stop cancels the getUpdates whose gate keeps the batch before it (python-telegram-bot's
+    updater), and the keep with it. Cancelled while the disk took its spool line, the keep's thread
+    wrote it all the same, but the spool never knew: the update's answer cleared nothing there, and
+    the restart answered it a second time."""
+    async with Outage(tmp_path) as outage:
+        outage.down()
+        with disk_slow_to_sync() as (syncing, synced):
+            async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), spooling(outage.db, tmp_path)) as (fake, _):
+                await fake.user_sends("/help", chat=1203)
+                await fake.wait_for_reply(lambda c: c.chat_id == "1203")
+                assert await until(syncing.is_set), "the update's line never reached the disk"
+                asyncio.get_running_loop().call_later(0.5, synced.set)  # taken during the stop
+            # stopped: the keep cancelled as the disk still held its line
+
+        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), spooling(outage.db, tmp_path)) as (again, _):
+            await asyncio.sleep(1.5)  # a second answer would have come by now
+        assert replies_in(again, 1203) == []
+        assert not (tmp_path / SPOOL_FILENAME).exists()
 
 
 async def test_a_discord_command_that_came_while_the_database_was_down_is_answered_after_a_kill(tmp_path):
