@@ -105,6 +105,9 @@ JOURNAL_ON_USAGE = ("Tell me when, in your time zone: /journal on <HH:MM> <Area/
 ZONE_MISSING = ("{time}, understood: only your time zone is missing. Add it as an Area/City name, e.g. "
                 "/journal on {time} Europe/Lisbon. Not sure of its name? Type a big city in your time zone "
                 "(/journal on {time} Lisbon) and I'll suggest the names that hold it.")
+# ... and the zone alone (Discord's autocompleted option filled, the time left out): the time asked for.
+TIME_MISSING = ("{zone}, understood: only the time is missing. Add it on a 24-hour clock, e.g. "
+                "/journal on 21:30 {zone}.")
 # The reply to a fixed offset (or UTC): its prompt stays at the same UTC hour when the user's
 # clocks change, an hour off their evening for half the year.
 FIXED_OFFSET_NOTE = ("{label} is a fixed offset: it doesn't follow daylight saving time. Where the clocks change, "
@@ -671,6 +674,9 @@ class JournalUseCase:
                 understood = parse_prompt_time(time_text or "")
                 if understood is not None and not (timezone or "").strip():
                     return ErrorReply(ZONE_MISSING.format(time=f"{understood:%H:%M}"))
+                zone = canonical_timezone(timezone or "") or likely_zone(timezone or "")
+                if not (time_text or "").strip() and zone is not None:
+                    return ErrorReply(TIME_MISSING.format(zone=zone))
                 return ErrorReply(JOURNAL_ON_USAGE)
             time_text = (time_text or "").strip() or f"{saved.prompt_time:%H:%M}"
             timezone = (timezone or "").strip() or saved.timezone

@@ -7,6 +7,7 @@ import pytest
 from bot.frontends.discord.journal import typed_command_hint
 from bot.frontends.render import placed
 from bot.usecases.help import did_you_mean
+from bot.usecases.journal import TIME_MISSING
 from bot.usecases.playlists import DISABLED, ON_NOW
 from bot.replies import STAGE_LISTENING
 from tests.fakes.discord_api import EPHEMERAL
@@ -120,3 +121,14 @@ async def test_the_message_command_on_a_message_without_a_song_says_what_to_type
     reply = await fake.wait_for("interaction_callback")
     assert reply.content.startswith("I found no link or audio file in that message.") and reply.flags & EPHEMERAL
     assert "/mood query:" in reply.content
+
+
+@pytest.mark.parametrize("zone, named", [("Europe/Lisbon", "Europe/Lisbon"), ("Lisbon", "Europe/Lisbon")])
+async def test_journal_on_with_the_zone_alone_asks_for_the_time_alone(discord_bot, zone, named):
+    """Discord's time-zone option, autocompleted, filled and the time left out by a user with nothing
+    saved was answered with the usage, as if no zone had been typed: the zone is understood, and only
+    the time asked for, as a time alone asks for the zone alone."""
+    fake, _ = discord_bot
+    await fake.slash("journal", sub("on", timezone=zone))
+    assert (await private_answer(fake)).content == TIME_MISSING.format(zone=named)
+    assert f"/journal on 21:30 {named}" in TIME_MISSING.format(zone=named)
