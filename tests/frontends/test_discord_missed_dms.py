@@ -364,7 +364,7 @@ async def test_a_command_typed_after_a_dm_still_at_work_is_answered_after_it(sch
     fake.cdn_open.set()
     assert await until(lambda: len(answers(fake, mark)) == 2), answers(fake, mark)
     first, second = answers(fake, mark)
-    assert first.embeds and second.content == typed_command_hint("journal")
+    assert first.embeds and second.content == typed_command_hint("journal list")
 
 
 async def test_a_prompt_worded_otherwise_is_known_by_its_message_id(scheduled, db, usecases, restart):

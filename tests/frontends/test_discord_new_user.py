@@ -132,3 +132,16 @@ async def test_journal_on_with_the_zone_alone_asks_for_the_time_alone(discord_bo
     await fake.slash("journal", sub("on", timezone=zone))
     assert (await private_answer(fake)).content == TIME_MISSING.format(zone=named)
     assert f"/journal on 21:30 {named}" in TIME_MISSING.format(zone=named)
+
+
+@pytest.mark.parametrize("typed, name", [("/journal list", "journal list"), ("/journal Delete last", "journal delete"),
+                                         ("/journal on 21:30 Europe/Lisbon", "journal on"),
+                                         ("/journal history", "journal"), ("/journal", "journal")])
+async def test_a_journal_command_sent_as_text_in_the_dm_is_named_with_its_sub_command(scheduled, typed, name):
+    """'/journal list' sent as text was told to 'type /journal, pick it…': Discord's list offers
+    '/journal list' itself, so the hint names that (a word that is none of its sub-commands: /journal)."""
+    fake, _ = scheduled
+    await fake.wait_for("sync_commands", after=0)
+    mark = fake.mark()
+    await fake.user_dms(typed)
+    assert (await fake.wait_for("send_message", after=mark)).content == typed_command_hint(name)

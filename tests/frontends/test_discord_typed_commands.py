@@ -13,7 +13,7 @@ from storage.models import UserRef
 ALICE = 42
 
 
-@pytest.mark.parametrize("typed, name", [("/journal on 21:30 Europe/Lisbon", "journal"), ("/Mood Creep", "mood"),
+@pytest.mark.parametrize("typed, name", [("/journal on 21:30 Europe/Lisbon", "journal on"), ("/Mood Creep", "mood"),
                                          ("/stats", "stats")])
 async def test_a_command_of_the_bot_sent_as_text_is_said_how_to_run_not_unknown(scheduled, db, typed, name):
     fake, _ = scheduled

@@ -440,7 +440,7 @@ class JournalCog(commands.Cog):
             # After the user's DMs before it (`_turn`): its hint sent before their answers was
             # taken, read back after a restart, for the bot's reply to them (bot/frontends/discord/missed.py).
             async with self._turn(message.author.id):
-                await message.channel.send(self._typed_command_answer(typed.group(1)))
+                await message.channel.send(self._typed_command_answer(typed.group(1), message.content[typed.end():]))
             return
         kept = getattr(self.bot, "kept", None)  # the DM kept until answered (bot/frontends/discord/kept.py)
         progress = MessageProgress(message.channel, self.in_flight, on_sent=None if kept is None else (
@@ -473,14 +473,18 @@ class JournalCog(commands.Cog):
             with contextlib.suppress(discord.HTTPException):
                 await progress.show(ErrorReply(render.GENERIC_ERROR))
 
-    def _typed_command_answer(self, typed: str) -> str:
-        """What to say of '/name' sent to the DM as text: how to run the bot's command `typed`;
-        of one it does not have, the command most likely meant (as the console and Telegram name
-        it, `did_you_mean`) and how to run that, else that it is unknown."""
+    def _typed_command_answer(self, typed: str, rest: str = "") -> str:
+        """What to say of '/name' sent to the DM as text: how to run the bot's command `typed` (with
+        its sub-command, where `rest` opens with one: Discord lists '/journal list' as such); of one
+        it does not have, the command most likely meant (as the console and Telegram name it,
+        `did_you_mean`) and how to run that, else that it is unknown."""
         commands = {c.name: c for c in self.bot.tree.get_commands(type=discord.AppCommandType.chat_input)}
         command = commands.get(typed.lower())
         if command is not None:
-            return typed_command_hint(command.name, in_servers_only=command.guild_only)
+            word = (rest.split() or [""])[0].lower()
+            sub = command.get_command(word) if isinstance(command, app_commands.Group) and word else None
+            name = command.name if sub is None else f"{command.name} {sub.name}"
+            return typed_command_hint(name, in_servers_only=command.guild_only)
         if typed.lower() in NOT_MISTYPED or (meant := nearest_command(typed, commands)) is None:
             return UNKNOWN_COMMAND
         hint = typed_command_hint(meant, in_servers_only=commands[meant].guild_only)
