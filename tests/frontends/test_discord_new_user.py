@@ -8,10 +8,10 @@ from bot.frontends.discord.journal import typed_command_hint
 from bot.frontends.render import placed
 from bot.usecases.help import did_you_mean
 from bot.usecases.journal import TIME_MISSING
-from bot.usecases.playlists import DISABLED, ON_NOW
+from bot.usecases.playlists import DISABLED, ENABLED, ON_NOW
 from bot.replies import STAGE_LISTENING
 from tests.fakes.discord_api import EPHEMERAL
-from tests.frontends.test_discord import (ALICE, ATTACHMENT, GUILD, STRING, dm_answer, message_command, open_a_prompt,
+from tests.frontends.test_discord import (ALICE, ATTACHMENT, BOB, GUILD, STRING, dm_answer, message_command, open_a_prompt,
                                          private_answer, sub)
 
 
@@ -145,3 +145,11 @@ async def test_a_journal_command_sent_as_text_in_the_dm_is_named_with_its_sub_co
     mark = fake.mark()
     await fake.user_dms(typed)
     assert (await fake.wait_for("send_message", after=mark)).content == typed_command_hint(name)
+
+
+async def test_serverplaylist_alone_from_a_member_who_is_no_admin_does_not_offer_the_switch(discord_bot):
+    """A server may let any role use /serverplaylist (Integrations): a member who is no admin is told
+    whether the playlists are on, not that '/serverplaylist off' turns them off, which refuses them."""
+    fake, _ = discord_bot
+    await fake.slash("serverplaylist", guild=GUILD, user=BOB)
+    assert (await private_answer(fake)).content == placed(ENABLED, "server")

@@ -9,7 +9,7 @@ from discord.ext import commands
 
 from bot.frontends.discord.interactions import PLATFORM, acknowledge, caller_of, show, show_in_channel
 from bot.replies import TextReply
-from bot.usecases.playlists import ON_NOW
+from bot.usecases.playlists import ENABLED, ON_NOW
 
 Mood = Literal["happy", "energetic", "sad", "calm"]
 OnOff = Literal["on", "off"]
@@ -61,6 +61,7 @@ class ServerCog(commands.Cog):
         await acknowledge(interaction, ephemeral=True, thinking=True)
         caller, playlists = caller_of(interaction), self.usecases.playlists
         if state is None:  # whether /playlist and /servermood answer here now, as the console's says it
-            await show(interaction, await playlists.closed(caller) or TextReply(ON_NOW))
+            # (the switch offered to an admin alone: a server may let any role use the command)
+            await show(interaction, await playlists.closed(caller) or TextReply(ON_NOW if caller.is_admin else ENABLED))
             return
         await show(interaction, await playlists.set_enabled(caller, state == "on"))
