@@ -35,7 +35,7 @@ PLAYLIST_LENGTH = 20
 # fails: each try waits for the database (server selection, 2 s) before the update is answered.
 MOVE_RETRY_S = 10.0
 YOUTUBE_WATCH_URL = "https://www.youtube.com/watch?v={}"
-NOT_IN_SERVER = "Playlists belong to a server or group: use this command there, not in a private chat."
+NOT_IN_SERVER = f"Playlists belong to a {PLACE}: use this command there, not in a private chat."
 DISABLED = f"{PLACE_AT_START} playlists are turned off here. An admin can turn them on with /serverplaylist on."
 NOT_ADMIN = f"Only the {PLACE}'s admins can turn {PLACE} playlists on or off."
 ENABLED = f"{PLACE_AT_START} playlists are on."
@@ -253,5 +253,5 @@ class PlaylistUseCase:
         except StorageError as error:
             return TextReply(str(error))
         if share:
-            return TextReply("Sharing on: your songs count in the playlists of the servers and groups you use me in.")
-        return TextReply("Sharing off: your songs no longer count in any server or group playlist.")
+            return TextReply(f"Sharing on: your songs count in the playlists of the {PLACE}s you use me in.")
+        return TextReply(f"Sharing off: your songs no longer count in any {PLACE} playlist.")

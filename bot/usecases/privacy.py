@@ -30,8 +30,8 @@ FORGET_CUT_SHORT = ("I couldn't delete everything: your daily prompt is stopped 
                     f"in {PLACE} playlists, but some of your data is still stored; please try /forget again.")
 
 FORGET_EXPLANATION = (
-    "This deletes everything I store about you, on every server and group: your settings, your journal "
-    "entries, the songs you asked about, the prompts I sent you and which servers or groups you left, and it "
+    f"This deletes everything I store about you, on every {PLACE}: your settings, your journal "
+    f"entries, the songs you asked about, the prompts I sent you and which {PLACE}s you left, and it "
     "stops your daily prompt. "
     f"A /share off goes too: songs you ask about afterwards count in {PLACE} playlists unless you say it again. "
     "Songs' moods stay cached (they aren't about you). This can't be undone."

@@ -25,7 +25,7 @@ async def test_serverplaylist_alone_says_whether_the_group_playlists_are_on(tele
     await said_in_group(fake, "/serverplaylist off", ALICE)
     assert await said_in_group(fake, "/serverplaylist", BOB) == render.placed(DISABLED, "group")
     await fake.user_sends("/serverplaylist")  # the private chat: there is nothing to switch there
-    assert (await fake.wait_for("sendMessage")).text == NOT_IN_SERVER
+    assert (await fake.wait_for("sendMessage")).text == render.placed(NOT_IN_SERVER, "group")
 
 
 @pytest.mark.parametrize("kind", [*KINDS, "a picture"])
@@ -105,3 +105,16 @@ async def test_journal_answer_says_how_a_prompt_is_answered_here(telegram, typed
     fake, _ = telegram
     await fake.user_sends(typed)
     assert (await fake.wait_for("sendMessage")).text == JOURNAL_ANSWER_HERE
+
+
+async def test_no_reply_speaks_of_servers_which_telegram_has_none_of(telegram):
+    """'/share on' said "the playlists of the servers and groups you use me in", /forget "on every
+    server and group … which servers or groups you left" and then "group playlists" in one message,
+    '/playlist' in the private chat "Playlists belong to a server or group": each now says "group"
+    alone, as the other replies shared with Discord do."""
+    fake, _ = telegram
+    for typed in ("/share on", "/share off", "/forget", "/playlist happy"):
+        mark = fake.mark()
+        await fake.user_sends(typed)
+        said = (await fake.wait_for("sendMessage", after=mark)).text
+        assert "server" not in said and "group" in said, (typed, said)
