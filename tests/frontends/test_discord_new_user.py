@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.frontends.discord.journal import typed_command_hint
+from bot.frontends.discord.mood import DISCORD_FILE_LINK
 from bot.frontends.render import placed
 from bot.usecases.help import did_you_mean
 from bot.usecases.journal import TIME_MISSING
@@ -153,3 +154,22 @@ async def test_serverplaylist_alone_from_a_member_who_is_no_admin_does_not_offer
     fake, _ = discord_bot
     await fake.slash("serverplaylist", guild=GUILD, user=BOB)
     assert (await private_answer(fake)).content == placed(ENABLED, "server")
+
+
+DISCORD_FILE = "https://cdn.discordapp.com/attachments/1111/2222/Creep.mp3?ex=6756&is=6755&hm=ab12"
+
+
+@pytest.mark.parametrize("where", ["/mood", "message command"])
+async def test_a_link_to_a_file_on_discord_is_answered_with_how_to_give_the_file(discord_bot, where):
+    """A song file's 'Copy Link' pasted into /mood (or a message holding such a link) was 'I can't
+    open links to cdn.discordapp.com', with no way to the file: it now says how to hand the file
+    itself over, attached to /mood or by the message command on the message it was sent in."""
+    fake, _ = discord_bot
+    if where == "/mood":
+        await fake.slash("mood", [{"name": "query", "type": STRING, "value": f"this one {DISCORD_FILE}"}], guild=GUILD)
+    else:
+        await message_command(fake, DISCORD_FILE.replace("cdn.discordapp.com", "media.discordapp.net"), guild=GUILD)
+    refusal = await fake.wait_for("interaction_callback")
+    assert refusal.content == DISCORD_FILE_LINK and refusal.flags & EPHEMERAL
+    assert "attach" in refusal.content and "Mood of this song" in refusal.content
+    assert not fake.calls_of("download")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import timedelta
+from urllib.parse import urlsplit
 from typing import TYPE_CHECKING
 
 import discord
@@ -32,7 +33,7 @@ from bot.frontends import render
 from bot.replies import STAGE_FINDING, Caller, ErrorReply
 from bot.sources.models import UnsupportedInputError
 from bot.sources.query import (
-    DEFAULT_ALLOWED, LINK_CLOSERS, link_in, marked_link, masked_links_read, parse_query, without_markup,
+    DEFAULT_ALLOWED, LINK_CLOSERS, host_allowed, link_in, marked_link, masked_links_read, parse_query, without_markup,
 )
 from bot.usecases.help import MOOD
 from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, told_to_wait
@@ -48,6 +49,10 @@ NOTHING_TO_CLASSIFY = "Tell me a song: /mood query:<name or link>, or attach an 
 # The message command on a message with neither: what to type instead, for a song named in words.
 NO_SONG_IN_MESSAGE = ("I found no link or audio file in that message. To hear a song by its name, "
                       "use /mood query:<name>.")
+# A link to a file sent on Discord (its "Copy Link"), off the allowed hosts: the file itself is heard.
+DISCORD_FILE_HOSTS = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
+DISCORD_FILE_LINK = ("That's a link to a file on Discord, which I can't open: attach the file to /mood instead, "
+                     "or use Apps → Mood of this song on the message it was sent in.")
 # The message command hears every audio file of a message, one after another, each answered as a
 # followup of the one interaction. Discord takes its answers for 15 minutes after it was made
 # (`answerable_until`); a file is started only with FILE_TIME left: its download (up to 25 MB from
@@ -101,6 +106,14 @@ def links_in(message: discord.Message | discord.MessageSnapshot) -> list[str]:
         for embed_field in embed.fields:
             found += links_in_text(embed_field.value)
     return found
+
+
+def links_to_a_discord_file(text: str, allowed_hosts: frozenset[str]) -> bool:
+    """Whether the first link /mood would read in `text` is to a file on Discord's file server
+    (DISCORD_FILE_HOSTS) that the bot may not open (ALLOWED_HOSTS)."""
+    link = next(iter(links_in_text(text)), None)
+    host = (urlsplit(link).hostname or "").lower() if link else ""
+    return host in DISCORD_FILE_HOSTS and not host_allowed(host, allowed_hosts)
 
 
 def readable(link: str, allowed_hosts: frozenset[str]) -> bool:
@@ -175,6 +188,9 @@ class MoodCog(commands.Cog):
 
     async def _classify(self, interaction: discord.Interaction, query: str | None,
                         file: discord.Attachment | None, sender: SentBy, *, note: str | None = None) -> None:
+        if file is None and query and links_to_a_discord_file(query, self.allowed_hosts):
+            await show(interaction, ErrorReply(DISCORD_FILE_LINK), ephemeral=True)
+            return
         caller = self.usecases.privacy.arrived(caller_of(interaction))  # before the download: /forget beats it
         await acknowledge(interaction, thinking=True)
         progress = InteractionProgress(interaction, self.in_flight)
