@@ -7,13 +7,14 @@ import pytest
 from bot.frontends.discord.journal import typed_command_hint
 from bot.frontends.discord.mood import DISCORD_FILE_LINK
 from bot.frontends.render import placed
+from bot.replies import STAGE_LISTENING
 from bot.usecases.help import did_you_mean
 from bot.usecases.journal import TIME_MISSING
+from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from bot.usecases.playlists import DISABLED, ENABLED, ON_NOW
-from bot.replies import STAGE_LISTENING
 from tests.fakes.discord_api import EPHEMERAL
-from tests.frontends.test_discord import (ALICE, ATTACHMENT, BOB, GUILD, STRING, dm_answer, message_command, open_a_prompt,
-                                         private_answer, sub)
+from tests.frontends.test_discord import (ALICE, ATTACHMENT, BOB, GUILD, SPOTIFY_TRACK, STRING, dm_answer, message_command,
+                                         open_a_prompt, private_answer, sub)
 
 
 @pytest.mark.parametrize("typed, answer", [
@@ -172,4 +173,17 @@ async def test_a_link_to_a_file_on_discord_is_answered_with_how_to_give_the_file
     refusal = await fake.wait_for("interaction_callback")
     assert refusal.content == DISCORD_FILE_LINK and refusal.flags & EPHEMERAL
     assert "attach" in refusal.content and "Mood of this song" in refusal.content
+    assert not fake.calls_of("download")
+
+
+async def test_mood_with_a_song_named_and_a_picture_attached_hears_the_song(discord_bot):
+    """A screenshot of the player attached to /mood beside the song's link is not the song: it was
+    refused as not audio (and, before, 'listened to'); the song typed is heard, as a DM answering
+    the prompt with both is."""
+    fake, _ = discord_bot
+    picture = a_file(fake, *NOT_SOUND[0])
+    await fake.slash("mood", [{"name": "query", "type": STRING, "value": SPOTIFY_TRACK},
+                              {"name": "file", "type": ATTACHMENT, "value": picture["id"]}],
+                     resolved={"attachments": {picture["id"]: picture}}, guild=GUILD)
+    assert (await fake.wait_for("followup")).content == SPOTIFY_OFF_ERROR  # the link was read (no Spotify here)
     assert not fake.calls_of("download")

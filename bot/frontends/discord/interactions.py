@@ -247,6 +247,12 @@ def is_audio(attachment: discord.Attachment) -> bool:
     return Path(attachment.filename).suffix.lower() in AUDIO_SUFFIXES
 
 
+def plainly_not_sound(attachment: discord.Attachment) -> bool:
+    """A picture, a PDF, a text…: a type no song comes as (NOT_SOUND_TYPES, as Telegram judges a
+    document), refused before it is downloaded."""
+    return (attachment.content_type or "").lower().startswith(NOT_SOUND_TYPES)
+
+
 def shown(message: discord.Message) -> discord.Message | discord.MessageSnapshot:
     """What the message shows: a forwarded message is empty, and the original's text and files
     are in its snapshot."""
@@ -301,7 +307,7 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
     if attachment is None:
         yield None
         return
-    if (attachment.content_type or "").lower().startswith(NOT_SOUND_TYPES):  # a picture, a PDF: as Telegram's
+    if plainly_not_sound(attachment):
         log.info("discord.file_refused", extra={**asker, "why": "not_audio", "content_type": attachment.content_type})
         yield ErrorReply(NOT_AUDIO.format(name=shown_name(attachment, sender)))
         return

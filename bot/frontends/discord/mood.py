@@ -21,6 +21,7 @@ from bot.frontends.discord.interactions import (
     caller_of,
     downloaded,
     is_audio,
+    plainly_not_sound,
     sent_by,
     show,
     show_followup,
@@ -162,6 +163,8 @@ class MoodCog(commands.Cog):
         if not (query or file):
             await show(interaction, ErrorReply(NOTHING_TO_CLASSIFY), ephemeral=True)
             return
+        if query and file is not None and plainly_not_sound(file):  # the player's screenshot beside the song
+            file = None
         # Discord's emoji and mentions typed with a file name no song: nothing was left aside. Nor
         # do the words of its name as sent, where Discord changed it (Cyrillic letters: a hash).
         note = query_left_aside(without_markup(query or ""), file.filename, file.title or "") if file else None
