@@ -87,6 +87,8 @@ SAVED_FILES_KEPT = ("{files} saved on this computer ({where}) are your own copie
                     "remove them yourself if you no longer want them.")
 SAVED_FOLDERS = {"charts": "chart", "exports": "export"}  # each folder under DATA_DIR, and what it holds
 CHART_STAMP = "%Y%m%d-%H%M%S"  # before a chart's file name: 20270101-020000-moods-by-week.png
+JOURNAL_USAGE = ("Usage: /journal on <HH:MM> <Area/City> | off | list [page | older | newer] | prompt "
+                 "| answer <song> | delete <YYYY-MM-DD | last>")
 NO_NEWER = "There are no newer entries: those are your latest."
 OLDER_HINT = "Older entries: /journal list older (or a page: /journal list {page})"
 HELP_HINT = "Type /help for the commands."
@@ -756,9 +758,9 @@ class ConsoleFrontend:
                 return
             self.show(await self.usecases.journal.answer(self.caller, _as_text(text), attachment,
                                                          progress=self._progress))
-        else:  # '/journal 21:30 Europe/Lisbon': the 'on' left out
-            self.say(on_left_out(rest) or "Usage: /journal on <HH:MM> <Area/City> | off | list [page | older | newer] "
-                     "| prompt | answer <song> | delete <YYYY-MM-DD | last>")
+        else:  # '/journal 21:30 Europe/Lisbon': the 'on' left out; '/journal' alone: whether it is on, first
+            status = None if sub else await self.usecases.journal.status(self.caller)
+            self.say(on_left_out(rest) or (f"{status}\n" if status else "") + JOURNAL_USAGE)
 
     async def _list(self, which: str) -> None:
         """`/journal list [page | older | newer]`: older and newer go on from the list shown last."""

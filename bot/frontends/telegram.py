@@ -927,7 +927,10 @@ class TelegramFrontend:
             return
         message, args, caller = update.effective_message, context.args or [], caller_of(update)
         action = args[0].lower() if args else ""
-        if action == "on":  # a zone typed with spaces: 'America/New York'; left out, the saved one
+        if not action:  # a tap on /journal in the '/' menu: whether it is on, then what it takes
+            status = await self.usecases.journal.status(caller)
+            reply = TextReply(f"{status}\n{JOURNAL_USAGE}" if status else JOURNAL_USAGE)
+        elif action == "on":  # a zone typed with spaces: 'America/New York'; left out, the saved one
             reply = await self.usecases.journal.enable(caller, args[1] if len(args) > 1 else None,
                                                        " ".join(args[2:]) or None)
         elif action == "off":  # words after it ('/journal off now') change nothing, as on the console

@@ -82,6 +82,10 @@ TIME_FIRST = "The time goes first, then the zone: /journal on {time} {zone}"
 # '/journal 21:30 Europe/Lisbon': the 'on' left out, so the time was read as what to do (`on_left_out`).
 ON_LEFT_OUT = "Did you mean /journal on {typed}?"
 ON_LEFT_OUT_CHARS = 60  # of what was typed, quoted back
+# '/journal' alone (a tap on it in Telegram's '/' menu sends it so): whether the prompts come, and when.
+JOURNAL_IS_ON = "Your journal is on: your prompt comes every day at {at}."
+JOURNAL_IS_OFF_AT = "Your journal is off: /journal on turns it back on at {at}."
+JOURNAL_IS_OFF = "Your journal is off."
 # A 24-hour time typed without its colon ("2130"), as some clocks and schedules write it.
 COMPACT_TIME = re.compile(r"^\s*([01]\d|2[0-3])([0-5]\d)\s*$")
 TIME_AS_IT_IS = "I need the time as HH:MM on a 24-hour clock: {typed} is {time}{command}."
@@ -711,6 +715,19 @@ class JournalUseCase:
                 else " " + region_note(zone, prompt_time) if zone in REGION_NAMES else "")
         return TextReply(f"Journal on: every day at {prompt_time:%H:%M} ({zone_label(zone)}) I'll send you a moment of your day "
                          f"to answer with a song. /journal off stops it.{note}")
+
+    async def status(self, caller: Caller) -> str | None:
+        """'/journal' alone: whether the daily prompts come, and when (or when they would again); None
+        when the database can't say (the usage is said alone)."""
+        try:
+            user = await self.db.users.get(UserRef(caller.platform, caller.user_id))
+        except StorageError:
+            return None
+        if (at := prompt_at(user)) is not None:
+            return JOURNAL_IS_ON.format(at=at)
+        if user is not None and user.prompt_time is not None and user.timezone:
+            return JOURNAL_IS_OFF_AT.format(at=f"{user.prompt_time:%H:%M} ({zone_label(user.timezone)})")
+        return JOURNAL_IS_OFF
 
     async def disable(self, caller: Caller) -> TextReply:
         ref = UserRef(caller.platform, caller.user_id)

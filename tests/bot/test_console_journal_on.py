@@ -109,3 +109,9 @@ async def test_a_time_typed_without_on_is_answered_with_the_command_meant(db, co
     out = await chat(db, counting, tmp_path, ["/journal 21:30 Europe/Lisbon", "/quit"])
     assert "Did you mean /journal on 21:30 Europe/Lisbon?" in out and "Usage:" not in out, out
     assert await db.users.get(UserRef("console", "local")) is None
+
+
+async def test_journal_alone_says_whether_it_is_on_before_the_usage(db, counting, tmp_path):
+    out = await chat(db, counting, tmp_path, ["/journal", "/journal on 07:15 Asia/Tokyo", "/journal", "/quit"])
+    assert "Your journal is off.\nUsage: /journal on" in out, out
+    assert "Your journal is on: your prompt comes every day at 07:15 (Asia/Tokyo).\nUsage: /journal on" in out, out

@@ -74,11 +74,18 @@ async def test_the_command_menu_offers_personal_commands_in_private_chats_and_gr
     assert menus["all_chat_administrators"] == [name for name in everything if name not in personal]
 
 
-async def test_journal_without_arguments_explains_the_usage(telegram):
+async def test_journal_without_arguments_says_whether_it_is_on_and_explains_the_usage(telegram):
+    """'/journal' alone (what a tap on it in Telegram's '/' menu sends) was the usage only: whether
+    the prompts come, and when, was not said."""
     fake, _ = telegram
-    await fake.user_sends("/journal")
-    reply = await fake.wait_for("sendMessage")
-    assert reply.text == JOURNAL_USAGE
+    said = []
+    for typed in ("/journal", "/journal on 21:30 Europe/Lisbon", "/journal", "/journal off", "/journal"):
+        mark = fake.mark()
+        await fake.user_sends(typed)
+        said.append((await fake.wait_for("sendMessage", after=mark)).text)
+    assert said[0] == f"Your journal is off.\n{JOURNAL_USAGE}"
+    assert said[2] == f"Your journal is on: your prompt comes every day at 21:30 (Europe/Lisbon).\n{JOURNAL_USAGE}"
+    assert said[4] == f"Your journal is off: /journal on turns it back on at 21:30 (Europe/Lisbon).\n{JOURNAL_USAGE}"
 
 
 async def test_journal_on_without_a_saved_time_and_zone_asks_for_them(telegram):
