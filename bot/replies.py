@@ -25,6 +25,9 @@ NO_PLACE_MARKS = dict.fromkeys(map(ord, PLACE_MARKS))  # str.translate: dropped
 NAME_MARKS_DROPPED = dict.fromkeys(map(ord, PLACE_MARKS + "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
+# Each mood's emoji, as every front-end labels the mood ("😢 sad"): typed back to /playlist, it is the mood.
+MOOD_EMOJI: dict[str, str] = {"happy": "😊", "energetic": "⚡", "sad": "😢", "calm": "🌿"}
+
 # A file whose type the sender's app named as plainly not sound (a PDF, a picture, text, an
 # archive, an office file) is refused before it is downloaded, as the decoder would refuse it; any
 # other type, or none, is tried (a song may come as application/octet-stream). Telegram's

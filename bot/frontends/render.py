@@ -5,6 +5,7 @@ Pure functions, reply model in, text out. No markup, so nothing needs escaping o
 from __future__ import annotations
 
 from bot.replies import (
+    MOOD_EMOJI,
     ErrorReply,
     ExportReply,
     HelpReply,
@@ -23,7 +24,6 @@ from bot.replies import (
     next_prompt_text,
 )
 
-MOOD_EMOJI: dict[str, str] = {"happy": "😊", "energetic": "⚡", "sad": "😢", "calm": "🌿"}
 MODEL_NAMES: dict[str, str] = {"main": "ResNet18+BiLSTM", "ann": "ANN fallback"}
 EMPTY_JOURNAL = "Your journal is empty. Turn on daily prompts with /journal on 21:30 Europe/Lisbon."
 NO_SERVER_MOOD = "Nobody here classified a song this week yet. Try /mood!"

@@ -14,6 +14,7 @@ from bot.replies import (
     PLACE,
     PLACE_AT_START,
     Caller,
+    MOOD_EMOJI,
     Chart,
     ErrorReply,
     PlaylistReply,
@@ -60,10 +61,37 @@ def song_link(item: PlaylistItem) -> str | None:
 
 
 MOOD_LABEL_CHARS = 20  # of a word that is no mood, quoted back
+# Words often typed for a mood that is none of the four: the reply names the mood they likely mean
+# (never taken as said: 'down' may not be sad to everyone).
+MOOD_WORDS = {
+    **dict.fromkeys(("chill", "chilled", "relaxed", "relaxing", "relax", "peaceful", "mellow", "quiet", "soft"), "calm"),
+    **dict.fromkeys(("upbeat", "hype", "energy", "pumped", "party", "dance", "workout", "excited"), "energetic"),
+    **dict.fromkeys(("joyful", "joy", "cheerful", "glad", "fun", "good"), "happy"),
+    **dict.fromkeys(("melancholy", "melancholic", "down", "depressed", "blue", "heartbroken", "crying"), "sad"),
+}
+# Around a word: '#sad', 'sad!', '"calm"'. Within one: an emoji's presentation selector ('⚡️').
+WORD_MARKS = "#!?.,;:'\"“”‘’«»()[]*_~`"
 
 
-def mood_error(mood: str) -> ErrorReply:
-    return ErrorReply(f"“{as_typed(mood, MOOD_LABEL_CHARS)}” isn't one of the moods I know: {', '.join(MOODS)}.")
+def mood_error(mood: str, meant: str | None = None) -> ErrorReply:
+    said = f"“{as_typed(mood, MOOD_LABEL_CHARS)}” isn't one of the moods I know: {', '.join(MOODS)}."
+    return ErrorReply(f"{said} Did you mean /playlist {meant}?" if meant else said)
+
+
+def typed_mood(typed: str) -> str | ErrorReply:
+    """The mood of what the user typed after /playlist: a mood's word in any case or marks, its
+    emoji, or both (the label '😢 sad' copied); else why not, with the command likely meant."""
+    words = typed.lower().replace("\ufe0f", "")
+    for mood, emoji in MOOD_EMOJI.items():
+        words = words.replace(emoji, f" {mood} ")
+    words = [word for word in (w.strip(WORD_MARKS) for w in words.split()) if word]
+    moods = list(dict.fromkeys(word for word in words if word in MOODS))
+    if len(moods) > 1:
+        return ErrorReply(ONE_MOOD)
+    if moods:  # '/playlist sad songs': one mood, and words that are none
+        return moods[0] if len(words) == words.count(moods[0]) else ErrorReply(f"Did you mean /playlist {moods[0]}?")
+    meant = list(dict.fromkeys(MOOD_WORDS[word] for word in words if word in MOOD_WORDS))
+    return mood_error(typed, meant[0] if len(meant) == 1 else None)
 
 
 class PlaylistUseCase:
@@ -80,13 +108,11 @@ class PlaylistUseCase:
 
     async def playlist(self, caller: Caller, mood: str) -> PlaylistReply | ErrorReply:
         """The place's playlist of `mood`: what the user typed after the command, whole."""
-        mood = (mood or "").strip().lower()
         if caller.place is None:  # first: in a private chat no mood would help
             return ErrorReply(NOT_IN_SERVER)
-        if len(mood.split()) > 1:
-            return ErrorReply(ONE_MOOD)
-        if mood not in MOODS:
-            return mood_error(mood)
+        mood = typed_mood((mood or "").strip())
+        if isinstance(mood, ErrorReply):
+            return mood
         if (refused := refusal(self.limits.server, caller, "playlist", per_place=True)) is not None:
             return refused
         try:

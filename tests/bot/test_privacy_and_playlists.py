@@ -75,13 +75,17 @@ async def test_playlists_need_a_server_a_known_mood_and_an_admin_to_switch_them(
     assert isinstance(await usecases.playlists.playlist(ALICE, "happy"), PlaylistReply)
 
 
-@pytest.mark.parametrize("typed", ["happy sad", "Happy  calm", "grumpy sad", "happy please"])
-async def test_a_playlist_asked_for_with_more_than_one_word_is_refused_with_the_usage(usecases, typed):
+@pytest.mark.parametrize("typed, said", [
+    ("happy sad", "One mood at a time: /playlist <happy|energetic|sad|calm>."),
+    ("Happy  calm", "One mood at a time: /playlist <happy|energetic|sad|calm>."),
+    # One mood among words that are none: "one mood at a time" told them they had named two.
+    ("grumpy sad", "Did you mean /playlist sad?"), ("happy please", "Did you mean /playlist happy?")])
+async def test_a_playlist_asked_for_with_more_than_one_word_is_refused_with_the_usage(usecases, typed, said):
     """'/playlist happy sad' showed the happy playlist without a word of sad: one mood is asked
     for at a time, and the refusal says how."""
     refused = await usecases.playlists.playlist(ALICE, typed)
     assert isinstance(refused, ErrorReply)
-    assert refused.message == "One mood at a time: /playlist <happy|energetic|sad|calm>."
+    assert refused.message == said
 
 
 async def test_the_mood_of_the_week_is_off_while_the_servers_playlists_are(usecases, clip_paths):

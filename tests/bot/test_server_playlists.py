@@ -204,3 +204,16 @@ async def test_the_single_and_the_album_release_of_a_song_are_one_song(db, playl
         ("Creep (Remastered)", 1, "https://open.spotify.com/track/1remaster"),
         ("Creep (Live)", 1, "https://open.spotify.com/track/4live")]
     assert (await playlists.server_mood(ALICE)).counts == {"happy": 0, "energetic": 0, "sad": 4, "calm": 0}
+
+
+async def songs_asked(db, place: str, user: int | str, count: int, mood: str, *, at: datetime | None = None) -> None:
+    """`user` (on `place`'s platform) asked for `count` songs of `mood` in `place`, a day apart back
+    from `at` (now), each a Spotify track of its own with its link."""
+    platform, at = place.split(":", 1)[0], at or datetime.now(timezone.utc)
+    stored = StoredMood(mood, {mood: 1.0}, 0.0, 0.0, "main", "v1")
+    for number in range(count):
+        key = f"spotify:{mood}{number}"
+        await db.tracks.save(TrackRecord(key, f"{mood.title()} song {number}", ["Artist"], mood=stored,
+                                         spotify_url=f"https://open.spotify.com/track/{mood}{number}"))
+        await db.requests.add(MoodRequest(UserRef(platform, str(user)), place, key, mood, at - number * DAY,
+                                          title=f"{mood.title()} song {number}"))

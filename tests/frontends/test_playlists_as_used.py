@@ -1,0 +1,34 @@
+"""A group's /playlist and /servermood as its members type and read them: a mood typed in another
+form than the command's word, a playlist longer than what one answer lists, and which days the
+mood of the week counts."""
+from __future__ import annotations
+
+from bot.usecases.playlists import ONE_MOOD
+from tests.bot.test_server_playlists import songs_asked
+from tests.frontends.test_telegram import ALICE, BOB, GROUP, said_in_group
+
+PLACE = f"telegram:{GROUP}"
+
+
+async def test_a_mood_typed_as_the_playlist_shows_it_is_that_mood(telegram, db):
+    """The playlist's heading is '😢 sad playlist:' and the group's keyboard '😢 sad': its emoji,
+    the label copied whole, a capital or a hashtag are the mood, not "isn't one of the moods"."""
+    fake, _ = telegram
+    await songs_asked(db, PLACE, BOB, 1, "sad")
+    await songs_asked(db, PLACE, BOB, 1, "energetic")
+    for typed, heading in (("😢", "😢 sad"), ("😢 sad", "😢 sad"), ("Sad!", "😢 sad"), ("#sad", "😢 sad"),
+                           ("⚡\ufe0f", "⚡ energetic")):
+        answer = await said_in_group(fake, f"/playlist {typed}", ALICE)
+        assert answer.startswith(f"{heading} playlist:\n1. "), (typed, answer)
+
+
+async def test_a_mood_among_other_words_or_a_word_for_a_mood_is_answered_with_the_command(telegram):
+    """'/playlist sad songs' names one mood: "one mood at a time" told the user they had named
+    two. A word for a mood that is not one ('chill') is answered with the mood it is likely to mean."""
+    fake, _ = telegram
+    assert await said_in_group(fake, "/playlist sad songs", ALICE) == "Did you mean /playlist sad?"
+    assert await said_in_group(fake, "/playlist chill", ALICE) == (
+        "“chill” isn't one of the moods I know: happy, energetic, sad, calm. Did you mean /playlist calm?")
+    assert await said_in_group(fake, "/playlist banana", ALICE) == (
+        "“banana” isn't one of the moods I know: happy, energetic, sad, calm.")
+    assert await said_in_group(fake, "/playlist happy sad", ALICE) == ONE_MOOD
