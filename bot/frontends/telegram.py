@@ -245,7 +245,11 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("forget", "Delete everything moodbot keeps about you"),
     ("help", "What moodbot can do"),
 )
-COMMAND_NAMES = ("start", *(name for name, _ in COMMANDS))  # what a mistyped command may have meant
+# Telegram asks every bot to answer /start, /help and /settings, and its apps send /settings from
+# the bot's profile menu: it is answered, though no menu lists it.
+COMMAND_NAMES = ("start", "settings", *(name for name, _ in COMMANDS))  # what a mistyped command may have meant
+SETTINGS_TAIL = ("/journal on <HH:MM> <Area/City> sets your daily prompt, /journal off stops it; /export sends "
+                 "what I keep about you, /forget deletes it.")
 # Telegram's '/' menu offers each command where it works (typed anywhere, it answers anyway, saying
 # why where it does not): personal data in private chats, a group's playlists in groups, their
 # switch to the group's admins. The default menu, for chats no other names, lists every command.
@@ -678,7 +682,7 @@ class TelegramFrontend:
             (["help", "start"], self.on_help), ("mood", self.on_mood), ("journal", self.on_journal),
             ("stats", self.on_stats), ("playlist", self.on_playlist), ("servermood", self.on_server_mood),
             ("share", self.on_share), ("serverplaylist", self.on_server_playlist),
-            ("export", self.on_export), ("forget", self.on_forget),
+            ("export", self.on_export), ("forget", self.on_forget), ("settings", self.on_settings),
         ):
             app.add_handler(OpeningCommandHandler(names, callback, filters=NEW_MESSAGE))
             self._commands.update(dict.fromkeys([names] if isinstance(names, str) else names, callback))
@@ -1145,6 +1149,16 @@ class TelegramFrontend:
             caller = caller_of(update, is_admin=await self._is_admin(update, context))
             reply = await self.usecases.playlists.set_enabled(caller, choice)
         await update.effective_message.reply_text(text_of(reply))
+
+    async def on_settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Whether the journal and sharing are on, and the commands that change them (Telegram's
+        apps send /settings from the bot's profile menu)."""
+        if await self._refused(update, context, "settings", private_only=True):
+            return
+        caller = caller_of(update)
+        journal = await self.usecases.journal.status(caller)
+        sharing = text_of(await self.usecases.playlists.sharing(caller))
+        await update.effective_message.reply_text(clip("\n".join(filter(None, (journal, sharing, SETTINGS_TAIL)))))
 
     async def on_export(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "export", private_only=True):

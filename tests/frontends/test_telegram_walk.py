@@ -7,10 +7,12 @@ from __future__ import annotations
 import pytest
 
 from bot.frontends import render
-from bot.frontends.telegram import HELP_TAIL, JOURNAL_ANSWER_HERE, LINK_ALONE, NOT_A_SONG, SEND_A_SONG, TEXT_HINT
+from bot.frontends.telegram import (HELP_TAIL, JOURNAL_ANSWER_HERE, LINK_ALONE, NOT_A_SONG, PRIVATE_ONLY, SEND_A_SONG,
+                                    SETTINGS_TAIL, TEXT_HINT)
 from bot.usecases.journal import BAD_PAGE, JOURNAL_OFF, LIST_PAGE
 from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
 from storage.models import UserRef
+from tests.fakes.telegram_api import BOT_USERNAME
 from tests.frontends.test_telegram import ALICE, BOB, GROUP, said_in_group
 from tests.frontends.test_telegram_not_a_song import KINDS, not_songs
 
@@ -118,3 +120,20 @@ async def test_no_reply_speaks_of_servers_which_telegram_has_none_of(telegram):
         await fake.user_sends(typed)
         said = (await fake.wait_for("sendMessage", after=mark)).text
         assert "server" not in said and "group" in said, (typed, said)
+
+
+async def test_settings_which_telegram_s_apps_send_from_the_bot_s_menu_says_what_is_set(telegram):
+    """Telegram asks every bot to answer /settings, and its apps send it from the bot's profile
+    menu: it was 'I don't know that command'. It now says whether the journal and sharing are on,
+    and which commands change them; in a group, as the journal, it points to the private chat."""
+    fake, _ = telegram
+    said = []
+    for typed in ("/settings", "/journal on 21:30 Europe/Lisbon", "/share off", "/settings"):
+        mark = fake.mark()
+        await fake.user_sends(typed)
+        said.append((await fake.wait_for("sendMessage", after=mark)).text)
+    assert said[0].splitlines()[:2] == ["Your journal is off.", "Sharing is on: your songs count in playlists. /share off stops it."]
+    assert said[3].splitlines()[:2] == ["Your journal is on: your prompt comes every day at 21:30 (Europe/Lisbon).",
+                                        "Sharing is off: your songs count in no playlist. /share on turns it back on."]
+    assert said[3].splitlines()[2] == SETTINGS_TAIL
+    assert await said_in_group(fake, "/settings", ALICE) == PRIVATE_ONLY.format(command="settings", bot=BOT_USERNAME)
