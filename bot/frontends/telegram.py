@@ -248,6 +248,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 # Telegram asks every bot to answer /start, /help and /settings, and its apps send /settings from
 # the bot's profile menu: it is answered, though no menu lists it.
 COMMAND_NAMES = ("start", "settings", *(name for name, _ in COMMANDS))  # what a mistyped command may have meant
+# What people send a bot that writes to them, to make it stop: the commands that do.
+STOP_WORDS = frozenset({"stop", "unsubscribe"})
+STOP_HINT = ("I don't know /{typed}. To stop your daily prompt: /journal off; to delete everything I keep about "
+             "you: /forget.")
 SETTINGS_TAIL = ("/journal on <HH:MM> <Area/City> sets your daily prompt, /journal off stops it; /export sends "
                  "what I keep about you, /forget deletes it.")
 # Telegram's '/' menu offers each command where it works (typed anywhere, it answers anyway, saying
@@ -740,7 +744,11 @@ class TelegramFrontend:
             await ours(update, context)
             return
         if private or addressed_to(message, context.bot.username):
-            meant = did_you_mean(command_typed(message), COMMAND_NAMES)
+            typed = command_typed(message)
+            if typed.lower() in STOP_WORDS:
+                await message.reply_text(STOP_HINT.format(typed=typed))
+                return
+            meant = did_you_mean(typed, COMMAND_NAMES)
             await message.reply_text(clip(f"{meant} {HELP_TAIL}") if meant else UNKNOWN_COMMAND)
 
     async def on_not_a_song(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from bot.frontends import render
 from bot.frontends.telegram import (HELP_TAIL, JOURNAL_ANSWER_HERE, LINK_ALONE, NOT_A_SONG, PRIVATE_ONLY, SEND_A_SONG,
-                                    SETTINGS_TAIL, TEXT_HINT)
+                                    SETTINGS_TAIL, STOP_HINT, TEXT_HINT)
 from bot.usecases.journal import BAD_PAGE, JOURNAL_OFF, LIST_PAGE
 from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
 from storage.models import UserRef
@@ -137,3 +137,12 @@ async def test_settings_which_telegram_s_apps_send_from_the_bot_s_menu_says_what
                                         "Sharing is off: your songs count in no playlist. /share on turns it back on."]
     assert said[3].splitlines()[2] == SETTINGS_TAIL
     assert await said_in_group(fake, "/settings", ALICE) == PRIVATE_ONLY.format(command="settings", bot=BOT_USERNAME)
+
+
+@pytest.mark.parametrize("typed", ["/stop", "/unsubscribe"])
+async def test_stop_which_people_send_a_bot_to_stop_it_says_how_the_prompts_and_the_data_go(telegram, typed):
+    """'/stop' (or '/unsubscribe'), what people send a Telegram bot that writes to them, was 'I
+    don't know that command'; it now names the commands that stop the prompts and delete the data."""
+    fake, _ = telegram
+    await fake.user_sends(typed)
+    assert (await fake.wait_for("sendMessage")).text == STOP_HINT.format(typed=typed[1:])
