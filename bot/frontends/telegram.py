@@ -79,7 +79,7 @@ from bot.frontends.telegram_flow import CURRENT_UPDATE, UpdateFlow
 from bot.frontends.telegram_http import AiohttpRequest, CallsNoted, CallsWatch, never_sent
 from bot.sources.models import QueryKind, UnsupportedInputError
 from bot.sources.query import is_link, parse_query
-from bot.usecases.help import did_you_mean, slash_forgotten
+from bot.usecases.help import MOOD, did_you_mean, slash_forgotten
 from bot.usecases.inbox import Arrival
 from bot.usecases.journal import on_left_out
 from bot.usecases.mood import query_left_aside, told_to_wait
@@ -138,7 +138,10 @@ JOURNAL_USAGE = ("Usage: /journal on <HH:MM> <Area/City> · /journal off · /jou
 JOURNAL_ANSWER_HERE = ("Here you answer your journal prompt by replying to it with a song: its name or link, or an "
                        "audio file, and your own words on a new line if you like. /journal prompt sends today's now.")
 MOOD_USAGE = "Usage: /mood <song name or link>, or send an audio file."
-GROUP_MOOD_USAGE = "Usage: /mood <song name or link>, or attach an audio file with the caption /mood."
+GROUP_MOOD_USAGE = ("Usage: /mood <song name or link>, or attach an audio file with the caption /mood, or reply /mood "
+                    "to a song someone sent.")
+# /help's /mood line: a song someone sent is asked about by a reply (as Discord's names its message menu).
+MOOD_HELP = (MOOD[0], f"{MOOD[1]}; on a song someone sent: reply /mood to it")
 SHARE_USAGE = "Usage: /share on (count my songs in group playlists) or /share off"
 SERVERPLAYLIST_USAGE = "Usage: /serverplaylist on|off (group admins only)"
 TOO_LARGE = "That file is too large: I can analyse files up to {mb:.0f} MB."
@@ -733,7 +736,7 @@ class TelegramFrontend:
             await context.bot.send_message(update.effective_chat.id, clip(notice))
 
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await update.effective_message.reply_text(text_of(self.usecases.help()))
+        await update.effective_message.reply_text(text_of(self.usecases.help(mood=MOOD_HELP)))
 
     async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

@@ -146,3 +146,15 @@ async def test_stop_which_people_send_a_bot_to_stop_it_says_how_the_prompts_and_
     fake, _ = telegram
     await fake.user_sends(typed)
     assert (await fake.wait_for("sendMessage")).text == STOP_HINT.format(typed=typed[1:])
+
+
+async def test_help_and_a_bare_mood_in_a_group_say_a_song_someone_sent_is_asked_about_by_a_reply(telegram):
+    """A bare '/mood' in reply to a song someone sent asks about it, but neither /help nor the
+    group's '/mood' usage said so (Discord's /help names its message menu, "Mood of this song"), so
+    a member wanting the mood of a song posted in the group was told to type or attach it again."""
+    fake, _ = telegram
+    usage = await said_in_group(fake, "/mood", ALICE)
+    assert "reply /mood to" in usage, usage
+    await fake.user_sends("/help")
+    mood_line = (await fake.wait_for("sendMessage")).text.splitlines()[2]
+    assert mood_line.startswith("/mood <song") and "reply /mood to" in mood_line, mood_line
