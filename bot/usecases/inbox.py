@@ -13,6 +13,12 @@ failed is tried again once the pause is over (`paused_for`), and at the stop eve
 (`even_paused`); a request answered whose clearing never succeeded is answered again after a hard
 kill: at least once, never lost while kept. A clear reaches the spool at once.
 
+A keep cut short (past its bound, or cancelled by the stop) does not stop its write: one already
+sent to the server lands all the same. It runs to its end (`_written`), and a clear of its requests
+waits for it (within `DONE_WAIT_S`, else tried again like a failed one). Until 2026-12-06 the
+clear's delete could come first, the late write then left the request in the database, and the
+restart answered it a second time.
+
 At a start the requests in the spool are replayed with those in the database (one kept in both
 once), then moved into it; while it does not answer they stay in the spool, their replays counted
 there.
@@ -58,13 +64,14 @@ class InboxUseCase:
         self.done_wait_s = done_wait_s
         self.pause_after_failure_s = pause_after_failure_s
         self._paused_until = 0.0  # time.monotonic() before which nothing is kept (a failure)
+        self._writing: dict[tuple[str, int], asyncio.Future] = {}  # the keeps' writes on their way (`_written`)
 
     async def keep(self, source: str, arrivals: Sequence[Arrival]) -> bool:
         """Keep requests just handed over, in the database or else in the spool; False when they
         are held in memory only (a failure, said in the log, or the pause after one, and no spool
         to take them)."""
         if not arrivals or await self._attempt(
-                lambda: self._repo.keep(source, arrivals), self.keep_wait_s, logging.WARNING, "inbox.not_kept",
+                lambda: self._written(source, arrivals), self.keep_wait_s, logging.WARNING, "inbox.not_kept",
                 source=source, requests=len(arrivals), paused_s=self.pause_after_failure_s,
                 spooled=self._spool is not None):
             return True
@@ -73,12 +80,35 @@ class InboxUseCase:
     async def done(self, source: str, numbers: Sequence[int], *, even_paused: bool = False) -> bool:
         """Forget requests answered; False when the database did not say so (to be tried again,
         once `paused_for` is over). `even_paused`: tried during the pause after a failure too (the
-        stop's last try). The spool forgets them at once."""
+        stop's last try). The spool forgets them at once; the database once the writes that keep
+        them have settled (`_written`)."""
         if self._spool is not None and numbers:
             await self._spool.done(source, numbers)
         return not numbers or await self._attempt(
-            lambda: self._repo.done(source, numbers), self.done_wait_s, logging.INFO, "inbox.not_cleared",
+            lambda: self._done_after_writes(source, numbers), self.done_wait_s, logging.INFO, "inbox.not_cleared",
             even_paused=even_paused, source=source, requests=len(numbers))
+
+    def _written(self, source: str, arrivals: Sequence[Arrival]) -> Awaitable[None]:
+        """The database's write of a keep, run to its end even if the keep is cut short (its bound,
+        the stop's cancel), for its requests' clear to wait for it."""
+        write = asyncio.ensure_future(self._repo.keep(source, arrivals))
+        keys = [(source, a.number) for a in arrivals]
+        self._writing.update(dict.fromkeys(keys, write))
+
+        def settled(_: asyncio.Future) -> None:
+            for key in keys:
+                if self._writing.get(key) is write:
+                    del self._writing[key]
+            if not write.cancelled():
+                write.exception()  # said by `_attempt`, or by none once the keep was cut short
+        write.add_done_callback(settled)
+        return asyncio.shield(write)
+
+    async def _done_after_writes(self, source: str, numbers: Sequence[int]) -> None:
+        writes = {w for n in numbers if (w := self._writing.get((source, n))) is not None}
+        if writes:
+            await asyncio.wait(writes)
+        await self._repo.done(source, numbers)
 
     def paused_for(self) -> float:
         """How long the pause after a failure still lasts (0 when there is none): keeping and

@@ -2,14 +2,18 @@
 bot/usecases/inbox.py), over the real test database."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from bot.usecases.inbox import MAX_REPLAYS, PAUSE_AFTER_FAILURE_S, InboxUseCase
 from storage.inbox import Arrival
 from storage.models import UserRef
 from storage.schema import INBOX
+from tests.fakes.wire_gate import gated_database
 
 SOURCE = "telegram:7000000001"
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
@@ -102,3 +106,31 @@ async def test_a_payload_the_database_refuses_is_answered_all_the_same(db, caplo
     [said] = [r for r in caplog.records if r.msg == "inbox.not_kept"]
     assert said.exc_info is not None  # not a database failure: its traceback, to be found
 
+
+
+@pytest.mark.parametrize("cut_short", ["timed out at its bound", "cancelled by the stop"])
+async def test_a_keep_that_lands_after_the_answer_s_clearing_is_cleared_all_the_same(
+        cut_short, db_server, mongo_uri, db_name, db):
+    """The keep's write is on its way to the server (held at the wire) when the keep is cut short:
+    past its 1 s bound, or cancelled by the stop (python-telegram-bot cancels the getUpdates whose
+    gate keeps the batch). The request is answered and cleared, then the write lands. Until
+    2026-12-06 the clear's delete came first: the request stayed in the database, and the restart
+    answered it a second time. Now the clear waits for the keep's write to settle."""
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        inbox = InboxUseCase(gated.inbox, now=lambda: NOW, keep_wait_s=0.2 if cut_short.startswith("timed") else 30)
+        gate.hold("update", INBOX)
+        keeping = asyncio.create_task(inbox.keep(SOURCE, [arrival(1)]))
+        await asyncio.wait_for(gate.held.wait(), 10)
+        if cut_short.startswith("timed"):
+            assert await keeping is False  # held in memory only (no spool here)
+        else:
+            keeping.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await keeping
+        # answered: the stop's last clear (`even_paused`: tried even in the pause after a failure)
+        clearing = asyncio.create_task(inbox.done(SOURCE, [1], even_paused=True))
+        await asyncio.wait({clearing}, timeout=0.5)  # its delete sent, were it not to wait
+        gate.release()  # the keep's write lands
+        assert await asyncio.wait_for(clearing, 10)
+        await asyncio.sleep(0.2)  # a write still on its way lands meanwhile
+    assert await InboxUseCase(db.inbox, now=lambda: NOW).replay(SOURCE) == []  # what the restart hands over

@@ -100,6 +100,23 @@ async def test_an_update_answered_while_its_batch_is_being_kept_is_cleared_after
         await gate.close()
 
 
+async def test_an_update_whose_keep_the_stop_cut_short_as_the_database_had_it_is_not_kept(
+        db_server, mongo_uri, db_name, db):
+    """The stop cancels the getUpdates whose gate keeps the batch, and the keep with it, while its
+    write is on its way to the database (held at the wire): the stop's clear deleted nothing, the
+    write landed after it, and the restart answered the update a second time."""
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), build_usecases(gated, None, None)) as (fake, _):
+            gate.hold("update", INBOX)
+            update = await fake.user_sends("/help", chat=552)
+            await asyncio.wait_for(gate.held.wait(), 10)
+            await fake.wait_for_reply(lambda c: c.chat_id == "552")
+            asyncio.get_running_loop().call_later(0.5, gate.release)  # the write lands during the stop
+        assert await until(lambda: ("update", INBOX) in gate.commands)
+        await asyncio.sleep(0.3)  # a clear that waits for it is done by now
+    assert update["update_id"] not in await inbox_numbers(db)
+
+
 async def test_updates_left_by_a_run_killed_outright_are_answered_at_the_start(usecases, db):
     """Two updates a killed run was handed and never answered (acknowledged to Telegram, so the
     fake no longer has them) are answered by the next start, in order, and cleared."""
