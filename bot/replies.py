@@ -239,6 +239,7 @@ class PlaylistTrackView:
 class PlaylistReply:
     mood: str
     tracks: list[PlaylistTrackView]
+    total: int | None = None  # the place's songs of the mood, of which `tracks` are the first (None: all)
 
 
 @dataclass(frozen=True)

@@ -264,9 +264,9 @@ def votes_by_song(heard: dict[UserRef, dict[str, Heard]], songs: dict[str, str])
     return votes
 
 
-def top_songs(votes: dict[Vote, Heard], mood: str, limit: int) -> list[dict[str, Any]]:
+def top_songs(votes: dict[Vote, Heard], mood: str, limit: int | None = None) -> list[dict[str, Any]]:
     """The songs whose members were last told `mood`, most members first, then the most recent,
-    then by key: rows {_id, members, last_at, title}."""
+    then by key: rows {_id, members, last_at, title}; the first `limit` (None: all)."""
     rows: dict[str, dict[str, Any]] = {}
     for (song, _platform, _user_id), (at, told, title) in votes.items():
         if told != mood:  # a member's vote goes to the mood they were told last
@@ -277,7 +277,7 @@ def top_songs(votes: dict[Vote, Heard], mood: str, limit: int) -> list[dict[str,
         row["title"] = greatest_title(row["title"], title)
     ranked = sorted(rows.values(), key=lambda row: row["_id"])
     ranked.sort(key=lambda row: (row["members"], row["last_at"]), reverse=True)
-    return ranked[:limit]
+    return ranked[:limit] if limit is not None else ranked
 
 
 def mood_counts(votes: dict[Vote, Heard]) -> dict[str, int]:
@@ -327,13 +327,20 @@ class PlaylistQueries:
         self, place: str, mood: str, *, limit: int = 20, since: datetime | None = None
     ) -> list[PlaylistItem]:
         """The place's top tracks of this mood: most distinct members first, then most recent."""
+        return (await self.ranked(place, mood, limit=limit, since=since))[0]
+
+    async def ranked(self, place: str, mood: str, *, limit: int = 20,
+                     since: datetime | None = None) -> tuple[list[PlaylistItem], int]:
+        """`playlist`, and how many songs of the mood the place has in all (a list cut at `limit`
+        says how many more there are)."""
         if limit <= 0:
-            return []
+            return [], 0
         with translated_errors("server playlist"):
             votes = await self._votes(place, since)
-            rows = top_songs(votes, mood, limit)
+            ranked = top_songs(votes, mood)
+            rows = ranked[:limit]
             tracks = await self._tracks([row["_id"] for row in rows])
-        return [playlist_item({**row, "track": tracks.get(row["_id"])}) for row in rows]
+        return [playlist_item({**row, "track": tracks.get(row["_id"])}) for row in rows], len(ranked)
 
     async def server_mood_of_week(self, place: str, now: datetime) -> dict[str, int]:
         """Counts per mood over the seven days up to `now`; moods with no entry are absent."""

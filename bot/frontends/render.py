@@ -188,9 +188,14 @@ def text_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+# Under a playlist that shows fewer songs than the place has of the mood (its top 20; those that fit
+# in a message): how many it leaves out, and why those shown come first.
+MORE_NOT_SHOWN = "…and {count} more not shown (those picked by the most members come first, then the latest picked)."
+
+
 def playlist_text(reply: PlaylistReply, limit: int = MAX_PLAYLIST_CHARS) -> str:
     """The playlist in whole lines: the songs that fit in `limit`, then how many more there are
-    (a song cut in half would show half a title and a broken link)."""
+    (a song cut in half would show half a title and a broken link), of all the place has."""
     if not reply.tracks:
         return f"No {reply.mood} songs here yet. Classify some with /mood!"
     lines = [f"{mood_label(reply.mood)} playlist:"]
@@ -201,10 +206,12 @@ def playlist_text(reply: PlaylistReply, limit: int = MAX_PLAYLIST_CHARS) -> str:
         if track.url:
             line += f" {track.url}"
         lines.append(line)
-    text, shown = "\n".join(lines), len(reply.tracks)
+    total = max(reply.total or 0, len(reply.tracks))
+    shown = len(reply.tracks)
+    text = "\n".join([*lines, MORE_NOT_SHOWN.format(count=total - shown)] if total > shown else lines)
     while text_length(text) > limit and shown > 0:
         shown -= 1
-        text = "\n".join([*lines[:1 + shown], f"…and {len(reply.tracks) - shown} more."])
+        text = "\n".join([*lines[:1 + shown], MORE_NOT_SHOWN.format(count=total - shown)])
     return text
 
 

@@ -119,11 +119,11 @@ class PlaylistUseCase:
             settings = await self.db.servers.get(caller.place)
             if not settings.playlist_enabled:
                 return ErrorReply(DISABLED)
-            items = await self.db.playlists.playlist(caller.place, mood, limit=PLAYLIST_LENGTH)
+            items, total = await self.db.playlists.ranked(caller.place, mood, limit=PLAYLIST_LENGTH)
         except StorageError as error:
             return ErrorReply(str(error))
         tracks = [PlaylistTrackView(i.title, tuple(i.artists), song_link(i), i.members) for i in items]
-        return PlaylistReply(mood, tracks)
+        return PlaylistReply(mood, tracks, total)
 
     async def closed(self, caller: Caller) -> ErrorReply | None:
         """Why no playlist can be shown to `caller`, whatever the mood (a private chat; playlists

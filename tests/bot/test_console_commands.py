@@ -443,3 +443,12 @@ async def test_a_long_word_quoted_back_is_cut_short_before_what_the_reply_says(d
     out = await chat(db, counting, tmp_path, [typed, "/quit"])
     [reply] = [line for line in out.splitlines() if line.endswith(ends)]
     assert len(reply) < 400 and "…”" in reply, reply[:300]
+
+
+async def test_a_playlist_longer_than_its_twenty_songs_says_how_many_more(db, counting, tmp_path):
+    from tests.bot.test_server_playlists import songs_asked
+    from tests.frontends.test_playlists_as_used import MORE_NOT_SHOWN
+
+    await songs_asked(db, "console:local", "local", 25, "sad")
+    out = await chat(db, counting, tmp_path, ["/playlist sad", "/quit"])
+    assert f"\n20. Artist – Sad song 19 https://open.spotify.com/track/sad19\n{MORE_NOT_SHOWN}\n" in out, out

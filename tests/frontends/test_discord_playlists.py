@@ -38,3 +38,14 @@ async def test_the_server_playlists_are_called_a_server_s_on_discord(discord_bot
     await fake.slash("playlist", [{"name": "mood", "type": STRING, "value": "calm"}], guild=GUILD, user=BOB)
     assert (await fake.wait_for("followup")).content == (
         "Server playlists are turned off here. An admin can turn them on with /serverplaylist on.")
+
+
+async def test_a_playlist_longer_than_its_twenty_songs_says_how_many_more(discord_bot, db):
+    from tests.bot.test_server_playlists import songs_asked
+    from tests.frontends.test_playlists_as_used import MORE_NOT_SHOWN
+
+    fake, _ = discord_bot
+    await songs_asked(db, f"discord:{GUILD}", BOB, 25, "sad")
+    await fake.slash("playlist", [{"name": "mood", "type": STRING, "value": "sad"}], guild=GUILD, user=ALICE)
+    description = (await fake.wait_for("edit_original")).embeds[0]["description"]
+    assert description.splitlines()[-1] == MORE_NOT_SHOWN and "\n20. Artist – Sad song 19 " in description

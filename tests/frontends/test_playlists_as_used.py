@@ -32,3 +32,14 @@ async def test_a_mood_among_other_words_or_a_word_for_a_mood_is_answered_with_th
     assert await said_in_group(fake, "/playlist banana", ALICE) == (
         "“banana” isn't one of the moods I know: happy, energetic, sad, calm.")
     assert await said_in_group(fake, "/playlist happy sad", ALICE) == ONE_MOOD
+
+
+MORE_NOT_SHOWN = "…and 5 more not shown (those picked by the most members come first, then the latest picked)."
+
+
+async def test_a_playlist_longer_than_its_twenty_songs_says_how_many_more_and_which_come_first(telegram, db):
+    """25 sad songs: the answer listed 20 as if they were all, and said nothing of its order."""
+    fake, _ = telegram
+    await songs_asked(db, PLACE, BOB, 25, "sad")
+    *_, twentieth, more = (await said_in_group(fake, "/playlist sad", ALICE)).splitlines()
+    assert twentieth.startswith("20. Artist – Sad song 19 ") and more == MORE_NOT_SHOWN

@@ -150,7 +150,7 @@ def test_a_playlist_of_long_titles_fits_a_telegram_message_and_a_discord_embed_i
         assert len(text.encode("utf-16-le")) <= 2 * 4096
         *songs, more = text.splitlines()[1:]
         assert songs and all(song.endswith(track.url) for song in songs)  # no song cut in half
-        assert more == f"…and {20 - len(songs)} more."
+        assert more == render.MORE_NOT_SHOWN.format(count=20 - len(songs))
 
 
 def test_server_mood_without_songs_invites_to_try():
