@@ -88,6 +88,8 @@ JOURNAL_IS_OFF_AT = "Your journal is off: /journal on turns it back on at {at}."
 JOURNAL_IS_OFF = "Your journal is off."
 # A 24-hour time typed without its colon ("2130"), as some clocks and schedules write it.
 COMPACT_TIME = re.compile(r"^\s*([01]\d|2[0-3])([0-5]\d)\s*$")
+# ... or with an "h" after it ("21h", as French and German write it; "21:30h"), or a schedule's seconds ("21:30:00").
+MARKED_TIME = re.compile(r"^\s*([01]?\d|2[0-3])(?:\s*h|[:h.]([0-5]\d)(?:\s*h|:[0-5]\d))\s*$", re.IGNORECASE)
 TIME_AS_IT_IS = "I need the time as HH:MM on a 24-hour clock: {typed} is {time}{command}."
 # Said to a message that answers no prompt: often a new user's first words (a Discord DM, where
 # every message is heard), so it also points at /mood and /help.
@@ -229,15 +231,19 @@ def parse_prompt_time(text: str) -> time | None:
 
 
 def misread_time_error(time_text: str | None, timezone: str | None) -> str | None:
-    """The reply to a time on a 12-hour clock ("9pm", or "9" with the zone "pm Europe/Lisbon") or
-    one without its colon ("2130"): the time as HH:MM and the command with it; None for any other."""
+    """The reply to a time on a 12-hour clock ("9pm", or "9" with the zone "pm Europe/Lisbon"), one
+    without its colon ("2130"), or marked otherwise ("21h", "21:30:00"): the time as HH:MM and the
+    command with it; None for any other."""
     time_text, zone = as_typed_in_ascii(time_text).strip(), as_typed_in_ascii(timezone).strip()
     clock = TWELVE_HOUR_CLOCK.match(zone)
     if clock is not None:  # "9 pm": the am/pm was read as the zone's first word
         time_text, zone = f"{time_text} {clock.group(0).strip()}", zone[clock.end():].strip()
     match, compact = TWELVE_HOUR_TIME.match(time_text), COMPACT_TIME.match(time_text)
+    marked = MARKED_TIME.match(time_text)
     if compact is not None and clock is None:
         said = f"{compact.group(1)}:{compact.group(2)}"
+    elif marked is not None and clock is None:
+        said = f"{int(marked.group(1)):02d}:{marked.group(2) or '00'}"
     elif match is not None and match.group(3) is not None:
         hour = int(match.group(1)) % 12 + (12 if match.group(3).lower() == "p" else 0)
         said = f"{hour:02d}:{match.group(2) or '00'}"

@@ -187,3 +187,15 @@ async def test_mood_with_a_song_named_and_a_picture_attached_hears_the_song(disc
                      resolved={"attachments": {picture["id"]: picture}}, guild=GUILD)
     assert (await fake.wait_for("followup")).content == SPOTIFY_OFF_ERROR  # the link was read (no Spotify here)
     assert not fake.calls_of("download")
+
+
+@pytest.mark.parametrize("typed, said", [("21h", "21:00"), ("9h", "09:00"), ("21:30h", "21:30"), ("21:30:00", "21:30"),
+                                         ("07.05:00", "07:05")])
+async def test_a_24_hour_time_written_otherwise_is_answered_with_the_command_to_type(discord_bot, typed, said):
+    """'21h' (as French and German write it), '21:30h' or a schedule's '21:30:00' was 'I need the time
+    as HH:MM on a 24-hour clock, e.g. /journal on 21:30 …' though the time was plain; the reply now
+    gives it as HH:MM with the command to type, as '2130' and '9pm' are answered, still taking nothing."""
+    fake, _ = discord_bot
+    await fake.slash("journal", sub("on", time=typed, timezone="Europe/Lisbon"))
+    assert (await private_answer(fake)).content == (f"I need the time as HH:MM on a 24-hour clock: {typed} is {said}: "
+                                                    f"/journal on {said} Europe/Lisbon.")
