@@ -26,7 +26,9 @@ from bot.replies import (
 
 MODEL_NAMES: dict[str, str] = {"main": "ResNet18+BiLSTM", "ann": "ANN fallback"}
 EMPTY_JOURNAL = "Your journal is empty. Turn on daily prompts with /journal on 21:30 Europe/Lisbon."
-NO_SERVER_MOOD = "Nobody here classified a song this week yet. Try /mood!"
+# The mood of the week is of the last 7 days (`server_mood_of_week`), not the calendar week: said so,
+# and what its counts are, since "(sad 3)" named neither.
+NO_SERVER_MOOD = "Nobody here classified or journaled a song in the last 7 days. Try /mood!"
 GENERIC_ERROR = "Sorry, something went wrong on my side. Please try again in a minute."
 # A request still unanswered when the bot stops (a restart, an update), past the stop's grace.
 RESTARTING = "Sorry, moodbot is restarting and could not finish this. Please send it again in a minute."
@@ -227,7 +229,7 @@ def server_mood_text(reply: ServerMoodReply) -> str:
     top = max(reply.counts.values())
     tied = [mood_label(mood) for mood, count in reply.counts.items() if count == top]
     mood = f"a tie between {joined(tied)}" if len(tied) > 1 else mood_label(reply.mood)
-    return f"This week's mood here: {mood}\n({counts})"
+    return f"This week's mood here: {mood}\n(the last 7 days, one vote per member and song: {counts})"
 
 
 def prompt_text(phrase: str) -> str:

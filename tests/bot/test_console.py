@@ -20,6 +20,7 @@ import pytest
 
 
 from bot.__main__ import NO_TOKENS_NOTICE, STDIN_CLOSED_NOTICE, STDOUT_CLOSED
+from bot.frontends import render
 from bot.frontends.console import ConsoleFrontend
 from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
@@ -271,7 +272,7 @@ async def test_a_time_zone_may_be_typed_with_a_space(db, counting, tmp_path):
 
 async def test_end_of_input_ends_the_session_cleanly(db, counting, tmp_path):
     out = await chat(db, counting, tmp_path, ["/servermood"])  # no /quit: stdin just ends
-    assert "Nobody here classified a song this week yet" in out
+    assert render.NO_SERVER_MOOD in out
 
 
 def moodbot_processes(marker: str) -> list[str]:

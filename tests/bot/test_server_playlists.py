@@ -162,7 +162,7 @@ async def test_a_clear_mood_of_the_week_is_named_alone(db, playlists):
 
     week = await playlists.server_mood(ALICE)
 
-    assert render.server_mood_text(week) == "This week's mood here: 😢 sad\n(happy 1, sad 2)"
+    assert render.server_mood_text(week) == "This week's mood here: 😢 sad\n(the last 7 days, one vote per member and song: happy 1, sad 2)"
     assert week.chart.caption == "This week's mood: sad"
 
 

@@ -3,6 +3,8 @@ form than the command's word, a playlist longer than what one answer lists, and 
 mood of the week counts."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from bot.usecases.playlists import ONE_MOOD
 from tests.bot.test_server_playlists import songs_asked
 from tests.frontends.test_telegram import ALICE, BOB, GROUP, said_in_group
@@ -43,3 +45,15 @@ async def test_a_playlist_longer_than_its_twenty_songs_says_how_many_more_and_wh
     await songs_asked(db, PLACE, BOB, 25, "sad")
     *_, twentieth, more = (await said_in_group(fake, "/playlist sad", ALICE)).splitlines()
     assert twentieth.startswith("20. Artist – Sad song 19 ") and more == MORE_NOT_SHOWN
+
+
+async def test_the_mood_of_the_week_says_which_days_and_what_it_counts(telegram, db):
+    """'This week's mood here: 😢 sad (sad 3)': a calendar week, or since when? three what? It is
+    the last 7 days, one vote per member and song; a song of 8 days ago is not in it."""
+    fake, _ = telegram
+    assert await said_in_group(fake, "/servermood", ALICE) == (
+        "Nobody here classified or journaled a song in the last 7 days. Try /mood!")
+    await songs_asked(db, PLACE, BOB, 3, "sad")
+    await songs_asked(db, PLACE, ALICE, 1, "happy", at=datetime.now(timezone.utc) - timedelta(days=8))
+    assert await said_in_group(fake, "/servermood", ALICE) == (
+        "This week's mood here: 😢 sad\n(the last 7 days, one vote per member and song: sad 3)")
