@@ -7,8 +7,8 @@ import pytest
 from bot.frontends.discord.journal import typed_command_hint
 from bot.frontends.discord.mood import DISCORD_FILE_LINK
 from bot.frontends.render import placed
-from bot.replies import STAGE_LISTENING
-from bot.usecases.help import did_you_mean
+from bot.replies import STAGE_FINDING, STAGE_LISTENING
+from bot.usecases.help import NO_SLASH, did_you_mean
 from bot.usecases.journal import TIME_MISSING
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from bot.usecases.playlists import DISABLED, ENABLED, ON_NOW
@@ -199,3 +199,26 @@ async def test_a_24_hour_time_written_otherwise_is_answered_with_the_command_to_
     await fake.slash("journal", sub("on", time=typed, timezone="Europe/Lisbon"))
     assert (await private_answer(fake)).content == (f"I need the time as HH:MM on a 24-hour clock: {typed} is {said}: "
                                                     f"/journal on {said} Europe/Lisbon.")
+
+
+@pytest.mark.parametrize("typed, name", [("journal list", "journal list"), ("Mood Creep", "mood"), ("help", "help")])
+async def test_a_command_sent_without_its_slash_when_no_prompt_is_open_is_said_how_to_run(discord_bot, typed, name):
+    """A new user's first DM is often a command without its slash: with no prompt to answer it was
+    told there is none, where the console and Telegram say 'Commands start with a slash: did you
+    mean /journal list?'; it now says that, with how Discord runs it. With a prompt open the words
+    are its answer (a song may be called Help)."""
+    fake, _ = discord_bot
+    await fake.wait_for("sync_commands", after=0)
+    mark = fake.mark()
+    await fake.user_dms(typed)
+    answer = await fake.wait_for("send_message", after=mark)
+    assert answer.content == f"{NO_SLASH.format(typed=typed)} {typed_command_hint(name)}"
+
+
+async def test_a_command_name_sent_while_a_prompt_is_open_answers_it(scheduled, db):
+    fake, _ = scheduled
+    await open_a_prompt(fake)
+    mark = fake.mark()
+    await fake.user_dms("help")
+    assert (await dm_answer(fake)).content != f"{NO_SLASH.format(typed='help')} {typed_command_hint('help')}"
+    assert fake.calls_of("send_message", after=mark)[0].content == STAGE_FINDING  # looked for as a song

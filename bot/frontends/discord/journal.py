@@ -37,8 +37,8 @@ from bot.frontends.discord.rendering import clip, edit_parts, fitted_journal_lis
 from bot.frontends import render
 from bot.replies import Caller, ErrorReply, JournalListReply, TextReply
 from bot.sources.query import DEFAULT_ALLOWED
-from bot.usecases.help import DID_YOU_MEAN, nearest_command
-from bot.usecases.journal import PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, zone_label
+from bot.usecases.help import DID_YOU_MEAN, nearest_command, slash_forgotten
+from bot.usecases.journal import NOT_A_JOURNAL_ANSWER, PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, zone_label
 
 log = logging.getLogger(__name__)
 
@@ -526,4 +526,15 @@ class JournalCog(commands.Cog):
                     reply = await self.usecases.journal.answer(caller, query, attachment,
                                                                prompt_message_id=prompt_id,
                                                                message_id=str(message.id), progress=progress)
+        if file is None and isinstance(reply, ErrorReply) and reply.message.endswith(NOT_A_JOURNAL_ANSWER):
+            reply = ErrorReply(self._slash_forgotten(query or "") or reply.message)
         await progress.show(reply)
+
+    def _slash_forgotten(self, text: str) -> str | None:
+        """What to say of words that answer no prompt and open with a command's name, its slash
+        left out ('journal list'): as the console and Telegram say it, with how Discord runs it."""
+        commands = [c.name for c in self.bot.tree.get_commands(type=discord.AppCommandType.chat_input)]
+        if (forgotten := slash_forgotten(text, commands)) is None:
+            return None
+        word, rest = (text.split(None, 1) + [""])[:2]
+        return f"{forgotten} {self._typed_command_answer(word, rest)}"
