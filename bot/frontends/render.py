@@ -195,11 +195,17 @@ def text_length(text: str) -> int:
 MORE_NOT_SHOWN = "…and {count} more not shown (those picked by the most members come first, then the latest picked)."
 
 
+# Under the playlist a member who turned sharing off reads: theirs are not in it, however many they asked.
+NOT_SHARING = "Your own songs are left out: your sharing is off. /share on counts them."
+
+
 def playlist_text(reply: PlaylistReply, limit: int = MAX_PLAYLIST_CHARS) -> str:
     """The playlist in whole lines: the songs that fit in `limit`, then how many more there are
-    (a song cut in half would show half a title and a broken link), of all the place has."""
+    (a song cut in half would show half a title and a broken link), of all the place has; and,
+    to a reader who does not share, that theirs are left out."""
+    note = [] if reply.sharing else [NOT_SHARING]
     if not reply.tracks:
-        return f"No {reply.mood} songs here yet. Classify some with /mood!"
+        return "\n".join([f"No {reply.mood} songs here yet. Classify some with /mood!", *note])
     lines = [f"{mood_label(reply.mood)} playlist:"]
     for number, track in enumerate(reply.tracks, start=1):
         line = f"{number}. {song_title(track.title, track.artists)}"
@@ -210,10 +216,10 @@ def playlist_text(reply: PlaylistReply, limit: int = MAX_PLAYLIST_CHARS) -> str:
         lines.append(line)
     total = max(reply.total or 0, len(reply.tracks))
     shown = len(reply.tracks)
-    text = "\n".join([*lines, MORE_NOT_SHOWN.format(count=total - shown)] if total > shown else lines)
+    text = "\n".join([*lines, *([MORE_NOT_SHOWN.format(count=total - shown)] if total > shown else []), *note])
     while text_length(text) > limit and shown > 0:
         shown -= 1
-        text = "\n".join([*lines[:1 + shown], MORE_NOT_SHOWN.format(count=total - shown)])
+        text = "\n".join([*lines[:1 + shown], MORE_NOT_SHOWN.format(count=total - shown), *note])
     return text
 
 

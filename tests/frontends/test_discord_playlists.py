@@ -49,3 +49,21 @@ async def test_a_playlist_longer_than_its_twenty_songs_says_how_many_more(discor
     await fake.slash("playlist", [{"name": "mood", "type": STRING, "value": "sad"}], guild=GUILD, user=ALICE)
     description = (await fake.wait_for("edit_original")).embeds[0]["description"]
     assert description.splitlines()[-1] == MORE_NOT_SHOWN and "\n20. Artist – Sad song 19 " in description
+
+
+async def test_a_member_who_stopped_sharing_is_told_so_alone_under_the_playlist(discord_bot, db):
+    """Bob's /share off is his own business on Discord (answered to him alone): the playlist, posted
+    in the channel, does not say it; he alone is told why his songs are not in it."""
+    from bot.frontends.render import NOT_SHARING
+    from tests.bot.test_server_playlists import songs_asked
+
+    fake, _ = discord_bot
+    await songs_asked(db, f"discord:{GUILD}", BOB, 2, "sad")
+    await fake.slash("share", [{"name": "choice", "type": STRING, "value": "off"}], guild=GUILD, user=BOB)
+    assert (await fake.wait_for("edit_original")).content.startswith("Sharing off")
+    mark = fake.mark()
+    await fake.slash("playlist", [{"name": "mood", "type": STRING, "value": "sad"}], guild=GUILD, user=BOB)
+    public = await fake.wait_for("edit_original", after=mark)
+    assert public.embeds[0]["description"] == "No sad songs here yet. Classify some with /mood!"
+    note = await fake.wait_for("followup", after=mark)
+    assert note.content == NOT_SHARING and note.flags & EPHEMERAL

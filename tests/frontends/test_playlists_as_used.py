@@ -57,3 +57,18 @@ async def test_the_mood_of_the_week_says_which_days_and_what_it_counts(telegram,
     await songs_asked(db, PLACE, ALICE, 1, "happy", at=datetime.now(timezone.utc) - timedelta(days=8))
     assert await said_in_group(fake, "/servermood", ALICE) == (
         "This week's mood here: 😢 sad\n(the last 7 days, one vote per member and song: sad 3)")
+
+
+async def test_a_member_who_stopped_sharing_is_told_why_their_songs_are_not_in_the_playlist(telegram, db):
+    """Bob classified three sad songs in the group, then sent /share off: they leave the group's
+    playlist at once. His own /playlist sad said "No sad songs here yet. Classify some with /mood!",
+    which he had just done; it says his songs are left out while his sharing is off, and how to count them."""
+    fake, _ = telegram
+    await songs_asked(db, PLACE, BOB, 3, "sad")
+    assert (await said_in_group(fake, "/share off", BOB)).startswith("Sharing off")
+    assert await said_in_group(fake, "/playlist sad", ALICE) == "No sad songs here yet. Classify some with /mood!"
+    assert await said_in_group(fake, "/playlist sad", BOB) == (
+        "No sad songs here yet. Classify some with /mood!\n"
+        "Your own songs are left out: your sharing is off. /share on counts them.")
+    assert (await said_in_group(fake, "/share on", BOB)).startswith("Sharing on")
+    assert (await said_in_group(fake, "/playlist sad", BOB)).startswith("😢 sad playlist:\n1. ")

@@ -1,6 +1,8 @@
 """ServerCog: what a server shares: mood playlists, the mood of the week, sharing opt-out."""
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from typing import Literal
 
 import discord
@@ -8,8 +10,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.frontends.discord.interactions import PLATFORM, acknowledge, caller_of, show, show_in_channel
-from bot.replies import TextReply
+from bot.frontends.render import NOT_SHARING
+from bot.replies import PlaylistReply, TextReply
 from bot.usecases.playlists import ENABLED, ON_NOW
+
+log = logging.getLogger(__name__)
 
 Mood = Literal["happy", "energetic", "sad", "calm"]
 OnOff = Literal["on", "off"]
@@ -27,7 +32,17 @@ class ServerCog(commands.Cog):
     @app_commands.guild_only()
     async def playlist(self, interaction: discord.Interaction, mood: Mood) -> None:
         await acknowledge(interaction, thinking=True)
-        await show_in_channel(interaction, await self.usecases.playlists.playlist(caller_of(interaction), mood))
+        reply = await self.usecases.playlists.playlist(caller_of(interaction), mood)
+        if not isinstance(reply, PlaylistReply) or reply.sharing:
+            await show_in_channel(interaction, reply)
+            return
+        # The asker's /share off is theirs alone here (answered to them alone): the channel's
+        # playlist does not say it, a note to them alone does.
+        await show_in_channel(interaction, replace(reply, sharing=True))
+        try:
+            await interaction.followup.send(NOT_SHARING, ephemeral=True)
+        except discord.HTTPException as error:
+            log.warning("discord.private_answer_failed", extra={"reason": str(error)})
 
     @app_commands.command(name="servermood", description="This server's mood of the week")
     @app_commands.guild_only()
