@@ -133,7 +133,8 @@ async def test_a_song_known_only_by_its_video_links_to_it_and_an_upload_links_no
 
     video = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
     assert [(t.title, t.url) for t in playlist.tracks] == [("Some video", video), (upload, None)]
-    for text in (render.reply_text(playlist), telegram_text_of(playlist), message_parts(playlist)["embed"].description):
+    for text in (render.reply_text(playlist), telegram_text_of(playlist),
+                 "\n" + message_parts(playlist)["embed"].description):  # the embed's title heads it
         assert text.splitlines()[1:] == [f"1. Some video {video}", f"2. {upload}"]
 
 

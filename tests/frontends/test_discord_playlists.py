@@ -67,3 +67,15 @@ async def test_a_member_who_stopped_sharing_is_told_so_alone_under_the_playlist(
     assert public.embeds[0]["description"] == "No sad songs here yet. Classify some with /mood!"
     note = await fake.wait_for("followup", after=mark)
     assert note.content == NOT_SHARING and note.flags & EPHEMERAL
+
+
+async def test_the_playlist_s_embed_names_it_once(discord_bot, db):
+    """The embed's title is '😢 sad playlist': its description began with '😢 sad playlist:' again."""
+    from tests.bot.test_server_playlists import songs_asked
+
+    fake, _ = discord_bot
+    await songs_asked(db, f"discord:{GUILD}", BOB, 1, "sad")
+    await fake.slash("playlist", [{"name": "mood", "type": STRING, "value": "sad"}], guild=GUILD, user=ALICE)
+    [embed] = (await fake.wait_for("edit_original")).embeds
+    assert (embed["title"], embed["description"]) == (
+        "😢 sad playlist", "1. Artist – Sad song 0 https://open.spotify.com/track/sad0")

@@ -146,7 +146,7 @@ def test_a_playlist_of_long_titles_fits_a_telegram_message_and_a_discord_embed_i
                               "https://open.spotify.com/track/6b2oQwSGFkzsMtQruIWm2p", 2)
     reply = PlaylistReply("calm", [track] * 20)
 
-    for text in (text_of(reply), message_parts(reply)["embed"].description):
+    for text in (text_of(reply), "\n" + message_parts(reply)["embed"].description):  # the embed's title heads it
         assert len(text.encode("utf-16-le")) <= 2 * 4096
         *songs, more = text.splitlines()[1:]
         assert songs and all(song.endswith(track.url) for song in songs)  # no song cut in half

@@ -84,7 +84,9 @@ def escaped_track(track: PlaylistTrackView) -> PlaylistTrackView:
 
 
 def playlist_text(reply: PlaylistReply) -> str:
-    return render.playlist_text(replace(reply, tracks=[escaped_track(t) for t in reply.tracks]))
+    """The embed's description: its songs, without the heading the embed's title is."""
+    text = render.playlist_text(replace(reply, tracks=[escaped_track(t) for t in reply.tracks]))
+    return text.split("\n", 1)[1] if reply.tracks else text
 
 
 def escaped_entry(entry: JournalEntryView, note_limit: int) -> JournalEntryView:
