@@ -33,18 +33,21 @@ async def test_journal_on_with_the_zone_typed_in_the_time_option_reads_both(disc
 
 
 @pytest.mark.parametrize("typed, meant", [("/moood Creep", "mood"), ("/journl on 21:30", "journal"),
-                                          ("/Stat", "stats"), ("/playlists calm", "playlist")])
+                                          ("/Stat", "stats"), ("/playlists calm", "playlist"),
+                                          ("/journal_list", "journal list"), ("/journal_on 21:30", "journal on")])
 async def test_a_mistyped_command_sent_in_the_dm_is_told_the_command_meant(scheduled, typed, meant):
     """'/moood' sent in the DM was 'I don't know that command' alone, where the console and Telegram
     name the command most likely meant: it now does too, with how Discord runs it (picked from its
-    list, in a server for a server's command)."""
+    list, in a server for a server's command); '/journal_list', as Telegram names one-word commands,
+    is /journal list."""
     fake, _ = scheduled
     await fake.wait_for("sync_commands", after=0)
     mark = fake.mark()
     await fake.user_dms(typed)
     answer = (await fake.wait_for("send_message", after=mark)).content
     name = typed.split()[0][1:]
-    assert answer == did_you_mean(name, [meant]) + " " + typed_command_hint(meant, in_servers_only=meant == "playlist")
+    assert answer == (did_you_mean(name, [meant.split()[0]]) + " "
+                      + typed_command_hint(meant, in_servers_only=meant == "playlist"))
 
 
 def option(fake, command: str, name: str) -> dict:

@@ -37,7 +37,7 @@ from bot.frontends.discord.rendering import clip, edit_parts, fitted_journal_lis
 from bot.frontends import render
 from bot.replies import Caller, ErrorReply, JournalListReply, TextReply
 from bot.sources.query import DEFAULT_ALLOWED
-from bot.usecases.help import DID_YOU_MEAN, nearest_command, slash_forgotten
+from bot.usecases.help import did_you_mean, nearest_command, slash_forgotten
 from bot.usecases.journal import NOT_A_JOURNAL_ANSWER, PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, zone_label
 
 log = logging.getLogger(__name__)
@@ -485,10 +485,14 @@ class JournalCog(commands.Cog):
             sub = command.get_command(word) if isinstance(command, app_commands.Group) and word else None
             name = command.name if sub is None else f"{command.name} {sub.name}"
             return typed_command_hint(name, in_servers_only=command.guild_only)
-        if typed.lower() in NOT_MISTYPED or (meant := nearest_command(typed, commands)) is None:
+        name, joined, words = typed.lower().partition("_")  # '/journal_list', as Telegram names commands
+        if joined and words.strip("_") and name in commands:
+            meant, rest = name, words.replace("_", " ")
+        elif typed.lower() in NOT_MISTYPED or (meant := nearest_command(typed, commands)) is None:
             return UNKNOWN_COMMAND
-        hint = typed_command_hint(meant, in_servers_only=commands[meant].guild_only)
-        return f"{DID_YOU_MEAN.format(typed=typed, meant=meant)} {hint}"
+        else:
+            rest = ""  # as did_you_mean names it: the command alone
+        return f"{did_you_mean(typed, commands)} {self._typed_command_answer(meant, rest)}"
 
     def _turn(self, user_id: int) -> asyncio.Lock:
         """One user's DMs one after another, in the order they came (a typed command's hint too):
