@@ -240,6 +240,7 @@ class PlaylistReply:
     mood: str
     tracks: list[PlaylistTrackView]
     total: int | None = None  # the place's songs of the mood, of which `tracks` are the first (None: all)
+    other_moods: dict[str, int] = field(default_factory=dict)  # the place's songs of each other mood that has some
     sharing: bool = True  # whether the asker's own songs count in it (False: they sent /share off)
 
 

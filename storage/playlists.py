@@ -264,9 +264,9 @@ def votes_by_song(heard: dict[UserRef, dict[str, Heard]], songs: dict[str, str])
     return votes
 
 
-def top_songs(votes: dict[Vote, Heard], mood: str, limit: int | None = None) -> list[dict[str, Any]]:
+def top_songs(votes: dict[Vote, Heard], mood: str, limit: int) -> list[dict[str, Any]]:
     """The songs whose members were last told `mood`, most members first, then the most recent,
-    then by key: rows {_id, members, last_at, title}; the first `limit` (None: all)."""
+    then by key: rows {_id, members, last_at, title}."""
     rows: dict[str, dict[str, Any]] = {}
     for (song, _platform, _user_id), (at, told, title) in votes.items():
         if told != mood:  # a member's vote goes to the mood they were told last
@@ -277,7 +277,16 @@ def top_songs(votes: dict[Vote, Heard], mood: str, limit: int | None = None) -> 
         row["title"] = greatest_title(row["title"], title)
     ranked = sorted(rows.values(), key=lambda row: row["_id"])
     ranked.sort(key=lambda row: (row["members"], row["last_at"]), reverse=True)
-    return ranked[:limit] if limit is not None else ranked
+    return ranked[:limit]
+
+
+def songs_per_mood(votes: dict[Vote, Heard]) -> dict[str, int]:
+    """How many songs each mood's playlist holds: a song some members were last told sad and
+    others calm is in both."""
+    songs: dict[str, set[str]] = {}
+    for (song, _platform, _user_id), (_at, mood, _title) in votes.items():
+        songs.setdefault(mood, set()).add(song)
+    return {mood: len(each) for mood, each in sorted(songs.items())}
 
 
 def mood_counts(votes: dict[Vote, Heard]) -> dict[str, int]:
@@ -330,17 +339,16 @@ class PlaylistQueries:
         return (await self.ranked(place, mood, limit=limit, since=since))[0]
 
     async def ranked(self, place: str, mood: str, *, limit: int = 20,
-                     since: datetime | None = None) -> tuple[list[PlaylistItem], int]:
-        """`playlist`, and how many songs of the mood the place has in all (a list cut at `limit`
-        says how many more there are)."""
+                     since: datetime | None = None) -> tuple[list[PlaylistItem], dict[str, int]]:
+        """`playlist`, and how many songs of each mood the place has in all (`songs_per_mood`): a
+        list cut at `limit` says how many more there are, an empty one which moods have some."""
         if limit <= 0:
-            return [], 0
+            return [], {}
         with translated_errors("server playlist"):
             votes = await self._votes(place, since)
-            ranked = top_songs(votes, mood)
-            rows = ranked[:limit]
+            rows = top_songs(votes, mood, limit)
             tracks = await self._tracks([row["_id"] for row in rows])
-        return [playlist_item({**row, "track": tracks.get(row["_id"])}) for row in rows], len(ranked)
+        return [playlist_item({**row, "track": tracks.get(row["_id"])}) for row in rows], songs_per_mood(votes)
 
     async def server_mood_of_week(self, place: str, now: datetime) -> dict[str, int]:
         """Counts per mood over the seven days up to `now`; moods with no entry are absent."""

@@ -205,7 +205,9 @@ def playlist_text(reply: PlaylistReply, limit: int = MAX_PLAYLIST_CHARS) -> str:
     to a reader who does not share, that theirs are left out."""
     note = [] if reply.sharing else [NOT_SHARING]
     if not reply.tracks:
-        return "\n".join([f"No {reply.mood} songs here yet. Classify some with /mood!", *note])
+        others = [f"/playlist {mood} ({count})" for mood, count in reply.other_moods.items()]
+        return "\n".join([f"No {reply.mood} songs here yet. Classify some with /mood!",
+                          *([f"Other moods have songs here: {', '.join(others)}."] if others else []), *note])
     lines = [f"{mood_label(reply.mood)} playlist:"]
     for number, track in enumerate(reply.tracks, start=1):
         line = f"{number}. {song_title(track.title, track.artists)}"

@@ -119,13 +119,14 @@ class PlaylistUseCase:
             settings = await self.db.servers.get(caller.place)
             if not settings.playlist_enabled:
                 return ErrorReply(DISABLED)
-            items, total = await self.db.playlists.ranked(caller.place, mood, limit=PLAYLIST_LENGTH)
+            items, songs = await self.db.playlists.ranked(caller.place, mood, limit=PLAYLIST_LENGTH)
             # Theirs are left out while they don't share: said, or "No sad songs here yet" misleads them.
             asker = await self.db.users.get(UserRef(caller.platform, caller.user_id))
         except StorageError as error:
             return ErrorReply(str(error))
         tracks = [PlaylistTrackView(i.title, tuple(i.artists), song_link(i), i.members) for i in items]
-        return PlaylistReply(mood, tracks, total, sharing=asker is None or asker.share_with_server)
+        others = {other: songs[other] for other in MOODS if other != mood and songs.get(other)}
+        return PlaylistReply(mood, tracks, songs.get(mood, 0), others, sharing=asker is None or asker.share_with_server)
 
     async def closed(self, caller: Caller) -> ErrorReply | None:
         """Why no playlist can be shown to `caller`, whatever the mood (a private chat; playlists

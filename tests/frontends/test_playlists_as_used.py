@@ -72,3 +72,14 @@ async def test_a_member_who_stopped_sharing_is_told_why_their_songs_are_not_in_t
         "Your own songs are left out: your sharing is off. /share on counts them.")
     assert (await said_in_group(fake, "/share on", BOB)).startswith("Sharing on")
     assert (await said_in_group(fake, "/playlist sad", BOB)).startswith("😢 sad playlist:\n1. ")
+
+
+async def test_an_empty_playlist_names_the_moods_that_have_songs_here(telegram, db):
+    """'No happy songs here yet' read the same in a group with no song at all and in one with 25
+    sad songs: the moods that have some are named, with the command for each."""
+    fake, _ = telegram
+    await songs_asked(db, PLACE, BOB, 3, "sad")
+    await songs_asked(db, PLACE, BOB, 1, "calm")
+    assert await said_in_group(fake, "/playlist happy", ALICE) == (
+        "No happy songs here yet. Classify some with /mood!\n"
+        "Other moods have songs here: /playlist sad (3), /playlist calm (1).")
