@@ -83,3 +83,14 @@ async def test_an_empty_playlist_names_the_moods_that_have_songs_here(telegram, 
     assert await said_in_group(fake, "/playlist happy", ALICE) == (
         "No happy songs here yet. Classify some with /mood!\n"
         "Other moods have songs here: /playlist sad (3), /playlist calm (1).")
+
+
+async def test_a_member_who_forgets_everything_is_gone_from_the_playlist_at_once(telegram, db):
+    fake, _ = telegram
+    await songs_asked(db, PLACE, BOB, 2, "sad")
+    assert (await said_in_group(fake, "/playlist sad", ALICE)).startswith("😢 sad playlist:\n1. ")
+    await fake.user_sends("/forget", user=BOB, chat=BOB)
+    question = await fake.wait_for("sendMessage", lambda c: "reply_markup" in c.params)
+    await fake.user_clicks(f"forget:yes:{BOB}", message=question, user=BOB)
+    assert (await fake.wait_for("editMessageText")).text.startswith("Done: I deleted everything")
+    assert await said_in_group(fake, "/playlist sad", ALICE) == "No sad songs here yet. Classify some with /mood!"
