@@ -248,9 +248,9 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("forget", "Delete everything moodbot keeps about you"),
     ("help", "What moodbot can do"),
 )
+COMMAND_NAMES = ("start", *(name for name, _ in COMMANDS))  # what a mistyped command may have meant
 # Telegram asks every bot to answer /start, /help and /settings, and its apps send /settings from
-# the bot's profile menu: it is answered, though no menu lists it.
-COMMAND_NAMES = ("start", "settings", *(name for name, _ in COMMANDS))  # what a mistyped command may have meant
+# the bot's profile menu: it is answered (`on_settings`), though no menu, nor the README's table, lists it.
 # What people send a bot that writes to them, to make it stop: the commands that do.
 STOP_WORDS = frozenset({"stop", "unsubscribe"})
 STOP_HINT = ("I don't know /{typed}. To stop your daily prompt: /journal off; to delete everything I keep about "
