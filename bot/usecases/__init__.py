@@ -44,10 +44,11 @@ def build_usecases(db, classifier, fetcher, *, resolver=None, limiter=None, writ
     `spool`: where the inbox keeps what its database does not (none: held in memory only)."""
     heavy_limits = heavy_limits or HeavyLimits()
     mood = MoodUseCase(db, classifier, fetcher, resolver=resolver, limiter=limiter, **mood_kwargs)
+    inbox = InboxUseCase(db.inbox, spool=spool)
     return UseCases(
         mood=mood,
         journal=JournalUseCase(db, mood, writer=writer, limits=heavy_limits),
         playlists=PlaylistUseCase(db, limits=heavy_limits),
-        privacy=PrivacyUseCase(db, writer=writer, limits=heavy_limits, spool=spool),
-        inbox=InboxUseCase(db.inbox, spool=spool),
+        privacy=PrivacyUseCase(db, writer=writer, limits=heavy_limits, inbox=inbox),
+        inbox=inbox,
     )

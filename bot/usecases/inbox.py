@@ -17,7 +17,9 @@ A keep cut short (past its bound, or cancelled by the stop) does not stop its wr
 sent to the server lands all the same. It runs to its end (`_written`), and a clear of its requests
 waits for it (within `DONE_WAIT_S`, else tried again like a failed one). Until 2026-12-06 the
 clear's delete could come first, the late write then left the request in the database, and the
-restart answered it a second time.
+restart answered it a second time. A /forget waits for the user's keeps on their way the same way
+(`forget`), and deletes their requests once the writes have landed; until 2026-12-06 a late write
+put one back after the /forget had said everything was deleted.
 
 At a start the requests in the spool are replayed with those in the database (one kept in both
 once), then moved into it; while it does not answer they stay in the spool, their replays counted
@@ -65,12 +67,26 @@ class InboxUseCase:
         self.pause_after_failure_s = pause_after_failure_s
         self._paused_until = 0.0  # time.monotonic() before which nothing is kept (a failure)
         self._writing: dict[tuple[str, int], asyncio.Future] = {}  # the keeps' writes on their way (`_written`)
+        # The keeps under way and their writes still on their way, with what they keep: a /forget's (`forget`)
+        self._keeping: dict[asyncio.Future, tuple[str, Sequence[Arrival]]] = {}
+        self._forgetting: set[asyncio.Future] = set()  # held on to past their bound (`forget`)
 
     async def keep(self, source: str, arrivals: Sequence[Arrival]) -> bool:
         """Keep requests just handed over, in the database or else in the spool; False when they
         are held in memory only (a failure, said in the log, or the pause after one, and no spool
         to take them)."""
-        if not arrivals or await self._attempt(
+        if not arrivals:
+            return True
+        keeping = asyncio.ensure_future(self._kept(source, arrivals))
+        self._under_way(keeping, source, arrivals)
+        return await keeping  # cancelled, it is cancelled (its write goes on: `_written`)
+
+    def _under_way(self, step: asyncio.Future, source: str, arrivals: Sequence[Arrival]) -> None:
+        self._keeping[step] = (source, arrivals)
+        step.add_done_callback(lambda _: self._keeping.pop(step, None))
+
+    async def _kept(self, source: str, arrivals: Sequence[Arrival]) -> bool:
+        if await self._attempt(
                 lambda: self._written(source, arrivals), self.keep_wait_s, logging.WARNING, "inbox.not_kept",
                 source=source, requests=len(arrivals), paused_s=self.pause_after_failure_s,
                 spooled=self._spool is not None):
@@ -92,6 +108,7 @@ class InboxUseCase:
         """The database's write of a keep, run to its end even if the keep is cut short (its bound,
         the stop's cancel), for its requests' clear to wait for it."""
         write = asyncio.ensure_future(self._repo.keep(source, arrivals))
+        self._under_way(write, source, arrivals)
         keys = [(source, a.number) for a in arrivals]
         self._writing.update(dict.fromkeys(keys, write))
 
@@ -109,6 +126,40 @@ class InboxUseCase:
         if writes:
             await asyncio.wait(writes)
         await self._repo.done(source, numbers)
+
+    async def forget(self, platform: str, user_id: str) -> bool:
+        """/forget: the user's requests kept go, from the spool and the database, those whose keep
+        is under way too: once it has ended (its spool's turn included) and its write has landed
+        or failed. Waits for that within `DONE_WAIT_S`; False past it, and what is still on its way
+        goes once it lands (the database's inbox, by the /forget's `erase`, only holds what had
+        landed by then)."""
+        theirs = {(source, a.number) for source, arrivals in self._keeping.values()
+                  for a in arrivals if (a.platform, a.user_id) == (platform, user_id)}
+        forgetting = asyncio.ensure_future(self._forgotten(platform, user_id, theirs))
+        self._forgetting.add(forgetting)
+        forgetting.add_done_callback(self._forgetting.discard)
+        done, _ = await asyncio.wait({forgetting}, timeout=self.done_wait_s)
+        if done:
+            forgetting.result()  # what went wrong, said to the /forget
+        else:
+            log.warning("inbox.forget_waits", extra={
+                "source": platform, "requests": len(theirs),
+                "reason": f"their keep still on its way after {self.done_wait_s} s: their requests go once it lands"})
+        return bool(done)
+
+    async def _forgotten(self, platform: str, user_id: str, theirs: set[tuple[str, int]]) -> None:
+        def on_its_way() -> set[asyncio.Future]:
+            return {step for step, (source, arrivals) in self._keeping.items()
+                    if any((source, a.number) in theirs for a in arrivals)}
+        while steps := on_its_way():  # the keeps, then the writes they left on their way
+            await asyncio.wait(steps)
+        if self._spool is not None:
+            await self._spool.forget(platform, user_id)
+        for source in {source for source, _ in theirs}:
+            try:
+                await self._repo.done(source, sorted(n for s, n in theirs if s == source))
+            except StorageError as error:
+                log.warning("inbox.not_forgotten", extra={"source": platform, "reason": str(error)})
 
     def paused_for(self) -> float:
         """How long the pause after a failure still lasts (0 when there is none): keeping and

@@ -10,7 +10,8 @@ from typing import Callable, Sequence
 from bot.ratelimit import HeavyLimits, refusal
 from bot.replies import PLACE, Caller, ErrorReply, ExportReply, TextReply
 from bot.usecases.journal import local_today
-from bot.usecases.ports import NoSchedule, PromptSchedule, RequestSpool
+from bot.usecases.inbox import InboxUseCase
+from bot.usecases.ports import NoSchedule, PromptSchedule
 from storage.models import JournalEntry, StorageError, User, UserRef
 from storage.outbox import JournalWriter
 from storage.privacy import RawExport
@@ -53,15 +54,16 @@ def export_file(name: str, raw: RawExport, user: User, held: list[JournalEntry],
 class PrivacyUseCase:
     """`writer`, when given, is the journal's write path: entries it queued while the database was
     down (or set aside when the database refused them) are the user's data too, so they are
-    exported and forgotten with the rest. `spool`, when given, holds requests being answered that
-    the database could not keep (the inbox's): forgotten with the database's."""
+    exported and forgotten with the rest. `inbox`, when given, keeps the requests being answered
+    (in the database, or its spool when the database could not): /forget waits for the user's keeps
+    on their way, so none lands after it (`InboxUseCase.forget`)."""
 
     def __init__(self, db, *, writer: JournalWriter | None = None, schedule: PromptSchedule | None = None,
-                 limits: HeavyLimits | None = None, spool: RequestSpool | None = None,
+                 limits: HeavyLimits | None = None, inbox: InboxUseCase | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.db = db
         self.writer = writer
-        self.spool = spool
+        self.inbox = inbox
         self.limits = limits or HeavyLimits()
         self.schedule: PromptSchedule = schedule or NoSchedule()
         self.now = now
@@ -108,8 +110,8 @@ class PrivacyUseCase:
         self.db.privacy.erasing(ref)
         # The queue first: once it is empty of this user, nothing of theirs can reach the database.
         queued = await self.writer.forget(ref) if self.writer is not None else 0
-        if self.spool is not None:  # requests in progress, not counted (as the database's)
-            await self.spool.forget(ref.platform, ref.user_id)
+        if self.inbox is not None:  # requests in progress, not counted (as the database's)
+            await self.inbox.forget(ref.platform, ref.user_id)
         try:
             made = await self.db.privacy.withdraw(ref)
         except StorageError as error:  # their journal and prompt stay as they were, and say so

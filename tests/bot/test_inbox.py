@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bot.replies import Caller
+from bot.usecases import build_usecases
 from bot.usecases.inbox import MAX_REPLAYS, PAUSE_AFTER_FAILURE_S, InboxUseCase
 from storage.inbox import Arrival
 from storage.models import UserRef
 from storage.schema import INBOX
 from tests.fakes.wire_gate import gated_database
+from tests.frontends.test_telegram_inbox import inbox_numbers, until
 
 SOURCE = "telegram:7000000001"
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
@@ -106,6 +110,21 @@ async def test_a_payload_the_database_refuses_is_answered_all_the_same(db, caplo
     [said] = [r for r in caplog.records if r.msg == "inbox.not_kept"]
     assert said.exc_info is not None  # not a database failure: its traceback, to be found
 
+async def held_on_the_wire(gate, inbox: InboxUseCase, arrivals: list[Arrival]) -> asyncio.Task:
+    """A keep of `arrivals` under way, its write held by the gate on its way to the database."""
+    gate.hold("update", INBOX)
+    keeping = asyncio.create_task(inbox.keep(SOURCE, arrivals))
+    await asyncio.wait_for(gate.held.wait(), 10)
+    return keeping
+
+
+async def until_kept(db, numbers: list[int]) -> list[int]:
+    """The numbers of the requests kept in the database, once they are `numbers` (a write on its
+    way landed, and what follows it done) or after 5 s."""
+    async def as_expected() -> bool:
+        return await inbox_numbers(db) == numbers
+    await until(as_expected, timeout=5)
+    return await inbox_numbers(db)
 
 
 @pytest.mark.parametrize("cut_short", ["timed out at its bound", "cancelled by the stop"])
@@ -118,9 +137,7 @@ async def test_a_keep_that_lands_after_the_answer_s_clearing_is_cleared_all_the_
     answered it a second time. Now the clear waits for the keep's write to settle."""
     async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
         inbox = InboxUseCase(gated.inbox, now=lambda: NOW, keep_wait_s=0.2 if cut_short.startswith("timed") else 30)
-        gate.hold("update", INBOX)
-        keeping = asyncio.create_task(inbox.keep(SOURCE, [arrival(1)]))
-        await asyncio.wait_for(gate.held.wait(), 10)
+        keeping = await held_on_the_wire(gate, inbox, [arrival(1)])
         if cut_short.startswith("timed"):
             assert await keeping is False  # held in memory only (no spool here)
         else:
@@ -134,3 +151,30 @@ async def test_a_keep_that_lands_after_the_answer_s_clearing_is_cleared_all_the_
         assert await asyncio.wait_for(clearing, 10)
         await asyncio.sleep(0.2)  # a write still on its way lands meanwhile
     assert await InboxUseCase(db.inbox, now=lambda: NOW).replay(SOURCE) == []  # what the restart hands over
+
+
+@pytest.mark.parametrize("lands", ["while /forget waits for it", "after /forget's bound"])
+async def test_a_keep_on_its_way_during_forget_leaves_none_of_the_users_requests_behind(
+        lands, db_server, mongo_uri, db_name, db, caplog):
+    """A batch holding a user's song request and their /forget is being kept, its write held on its
+    way to the database past the keep's bound, when the /forget is answered. Until 2026-12-06 the
+    /forget deleted the user's requests kept (none yet), said everything was deleted, and the write
+    landed after it: their song (and the /forget) back in the database, for the restart after a kill
+    to answer and store. Now the /forget waits for the user's keeps on their way (within its bound)
+    and deletes their requests once the write has landed, after its bound too."""
+    forget = replace(arrival(3, "42"), payload={"update_id": 3, "message": {"text": "/forget"}})
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        usecases = build_usecases(gated, None, None)
+        usecases.inbox.keep_wait_s, usecases.inbox.done_wait_s = 0.2, 2.0 if lands.startswith("while") else 0.3
+        keeping = await held_on_the_wire(gate, usecases.inbox, [arrival(1, "42"), arrival(2, "43"), forget])
+        if lands.startswith("while"):
+            asyncio.get_running_loop().call_later(0.5, gate.release)
+        with caplog.at_level(logging.WARNING, logger="bot.usecases.inbox"):
+            reply = await usecases.privacy.forget(Caller("telegram", "42", chat_id="42"), confirmed=True)
+        assert reply.text.startswith("Done: I deleted everything about you")
+        assert ("inbox.forget_waits" in caplog.text) == lands.startswith("after")
+        assert await keeping is False  # cut short at its bound (no spool here)
+        gate.release()
+        assert await until(lambda: ("update", INBOX) in gate.commands)  # the write goes on to the server
+        assert await until_kept(db, [2]) == [2]  # the other user's alone
+    assert [a.number for a in await InboxUseCase(db.inbox, now=lambda: NOW).replay(SOURCE)] == [2]

@@ -20,8 +20,10 @@ from bot.usecases import build_usecases
 from bot.usecases.inbox import MAX_REPLAYS, InboxUseCase
 from storage.schema import INBOX
 from storage.spool import SPOOL_FILENAME, InboxSpool
-from tests.bot.test_inbox import NOW, SOURCE, arrival
+from tests.bot.test_inbox import NOW, SOURCE, arrival, held_on_the_wire, until_kept
 from tests.fakes.slow_disk import disk_slow_to_sync
+from tests.fakes.wire_gate import gated_database
+from tests.frontends.test_telegram_inbox import until
 
 
 def restarted(db, tmp_path, **spool_options) -> InboxUseCase:
@@ -157,6 +159,28 @@ async def test_forget_deletes_the_users_requests_in_the_spool_and_their_words_wi
 
     assert [a.number for a in await InboxSpool(spool.path).waiting(SOURCE)] == [2]
     assert b"song 1" not in spool.path.read_bytes() and b"song 3" not in spool.path.read_bytes()
+
+
+async def test_a_request_the_spool_takes_after_forget_began_is_forgotten_there_too(
+        db_server, mongo_uri, db_name, db, tmp_path):
+    """The user's request is being kept, its database write held on its way past the keep's bound,
+    when their /forget is answered; the keep then goes to the spool. Until 2026-12-06 the /forget
+    rewrote the spool first (none of theirs in it yet) and said everything was deleted: their words
+    landed on disk after it, for the restart after a kill to answer. Now the /forget waits for the
+    user's keeps on their way before it forgets them in the spool."""
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        spool = InboxSpool(tmp_path / SPOOL_FILENAME)
+        usecases = build_usecases(gated, None, None, spool=spool)
+        usecases.inbox.keep_wait_s = 0.5
+        keeping = await held_on_the_wire(gate, usecases.inbox, [arrival(1, "42"), arrival(2, "43")])
+        reply = await usecases.privacy.forget(Caller("telegram", "42", chat_id="42"), confirmed=True)
+        assert reply.text.startswith("Done: I deleted everything about you")
+        assert await keeping  # in the spool
+        gate.release()
+        assert await until(lambda: ("update", INBOX) in gate.commands)  # the write goes on to the server
+        assert await until_kept(db, [2]) == [2]  # and theirs go from the database once it has landed
+    assert [a.number for a in await InboxSpool(spool.path).waiting(SOURCE)] == [2]
+    assert b"song 1" not in spool.path.read_bytes()
 
 
 async def test_the_spool_file_is_the_bots_users_alone_as_written_and_as_rewritten(tmp_path):
