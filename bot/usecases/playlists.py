@@ -71,6 +71,7 @@ MOOD_WORDS = {
 }
 # Around a word: '#sad', 'sad!', '"calm"'. Within one: an emoji's presentation selector ('⚡️').
 WORD_MARKS = "#!?.,;:'\"“”‘’«»()[]*_~`"
+MOOD_SEPARATORS = str.maketrans(",/+&|", "     ")  # 'sad,calm', 'happy/sad': two words, two moods
 
 
 def mood_error(mood: str, meant: str | None = None) -> ErrorReply:
@@ -81,7 +82,7 @@ def mood_error(mood: str, meant: str | None = None) -> ErrorReply:
 def typed_mood(typed: str) -> str | ErrorReply:
     """The mood of what the user typed after /playlist: a mood's word in any case or marks, its
     emoji, or both (the label '😢 sad' copied); else why not, with the command likely meant."""
-    words = typed.lower().replace("\ufe0f", "")
+    words = typed.lower().replace("\ufe0f", "").translate(MOOD_SEPARATORS)
     for mood, emoji in MOOD_EMOJI.items():
         words = words.replace(emoji, f" {mood} ")
     words = [word for word in (w.strip(WORD_MARKS) for w in words.split()) if word]

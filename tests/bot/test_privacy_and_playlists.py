@@ -78,6 +78,8 @@ async def test_playlists_need_a_server_a_known_mood_and_an_admin_to_switch_them(
 @pytest.mark.parametrize("typed, said", [
     ("happy sad", "One mood at a time: /playlist <happy|energetic|sad|calm>."),
     ("Happy  calm", "One mood at a time: /playlist <happy|energetic|sad|calm>."),
+    ("sad,calm", "One mood at a time: /playlist <happy|energetic|sad|calm>."),
+    ("happy/sad", "One mood at a time: /playlist <happy|energetic|sad|calm>."),
     # One mood among words that are none: "one mood at a time" told them they had named two.
     ("grumpy sad", "Did you mean /playlist sad?"), ("happy please", "Did you mean /playlist happy?")])
 async def test_a_playlist_asked_for_with_more_than_one_word_is_refused_with_the_usage(usecases, typed, said):
