@@ -78,11 +78,7 @@ async def test_journal_without_arguments_says_whether_it_is_on_and_explains_the_
     """'/journal' alone (what a tap on it in Telegram's '/' menu sends) was the usage only: whether
     the prompts come, and when, was not said."""
     fake, _ = telegram
-    said = []
-    for typed in ("/journal", "/journal on 21:30 Europe/Lisbon", "/journal", "/journal off", "/journal"):
-        mark = fake.mark()
-        await fake.user_sends(typed)
-        said.append((await fake.wait_for("sendMessage", after=mark)).text)
+    said = await replies_to(fake, "/journal", "/journal on 21:30 Europe/Lisbon", "/journal", "/journal off", "/journal")
     assert said[0] == f"Your journal is off.\n{JOURNAL_USAGE}"
     assert said[2] == f"Your journal is on: your prompt comes every day at 21:30 (Europe/Lisbon).\n{JOURNAL_USAGE}"
     assert said[4] == f"Your journal is off: /journal on turns it back on at 21:30 (Europe/Lisbon).\n{JOURNAL_USAGE}"
@@ -249,6 +245,17 @@ async def said_in_group(fake, text: str, user: int, **sent) -> str:
     """What the bot answers `user` writing `text` in the group (`sent`: more of `user_sends`)."""
     await fake.user_sends(text, chat=GROUP, user=user, **sent)
     return (await fake.wait_for("sendMessage")).text
+
+
+async def replies_to(fake, *typed: str, **sent) -> list[str]:
+    """What the bot answers each of `typed`, sent one after another (`sent`: more of `user_sends`;
+    by default, in the default user's private chat)."""
+    said = []
+    for text in typed:
+        mark = fake.mark()
+        await fake.user_sends(text, **sent)
+        said.append((await fake.wait_for("sendMessage", after=mark)).text)
+    return said
 
 
 async def test_serverplaylist_asks_telegram_who_is_admin_each_time(telegram):

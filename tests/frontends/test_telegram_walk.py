@@ -13,7 +13,7 @@ from bot.usecases.journal import BAD_PAGE, JOURNAL_OFF, LIST_PAGE
 from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
 from storage.models import UserRef
 from tests.fakes.telegram_api import BOT_USERNAME
-from tests.frontends.test_telegram import ALICE, BOB, GROUP, said_in_group
+from tests.frontends.test_telegram import ALICE, BOB, GROUP, replies_to, said_in_group
 from tests.frontends.test_telegram_not_a_song import KINDS, not_songs
 
 
@@ -70,11 +70,9 @@ async def test_journal_off_prompt_and_list_with_a_word_too_many_are_read_as_the_
     """'/journal prompt now' and '/journal off now' were the whole usage, though the console runs
     them; they now run, and '/journal list 2 3' names the page it can't read, as the console does."""
     fake, _ = telegram
-    for typed, said in (("/journal prompt now", JOURNAL_OFF), ("/journal off please", "Journal off: no more daily prompts"),
-                        ("/journal list 2 3", BAD_PAGE.format(page="2 3", limit=LIST_PAGE))):
-        mark = fake.mark()
-        await fake.user_sends(typed)
-        assert (await fake.wait_for("sendMessage", after=mark)).text.startswith(said), typed
+    said = await replies_to(fake, "/journal prompt now", "/journal off please", "/journal list 2 3")
+    assert said[0] == JOURNAL_OFF and said[1].startswith("Journal off: no more daily prompts"), said
+    assert said[2] == BAD_PAGE.format(page="2 3", limit=LIST_PAGE)
 
 
 SPOTIFY_LINK = "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC?si=a1b2c3"
@@ -115,11 +113,8 @@ async def test_no_reply_speaks_of_servers_which_telegram_has_none_of(telegram):
     '/playlist' in the private chat "Playlists belong to a server or group": each now says "group"
     alone, as the other replies shared with Discord do."""
     fake, _ = telegram
-    for typed in ("/share on", "/share off", "/forget", "/playlist happy"):
-        mark = fake.mark()
-        await fake.user_sends(typed)
-        said = (await fake.wait_for("sendMessage", after=mark)).text
-        assert "server" not in said and "group" in said, (typed, said)
+    for said in await replies_to(fake, "/share on", "/share off", "/forget", "/playlist happy"):
+        assert "server" not in said and "group" in said, said
 
 
 async def test_settings_which_telegram_s_apps_send_from_the_bot_s_menu_says_what_is_set(telegram):
@@ -127,11 +122,7 @@ async def test_settings_which_telegram_s_apps_send_from_the_bot_s_menu_says_what
     menu: it was 'I don't know that command'. It now says whether the journal and sharing are on,
     and which commands change them; in a group, as the journal, it points to the private chat."""
     fake, _ = telegram
-    said = []
-    for typed in ("/settings", "/journal on 21:30 Europe/Lisbon", "/share off", "/settings"):
-        mark = fake.mark()
-        await fake.user_sends(typed)
-        said.append((await fake.wait_for("sendMessage", after=mark)).text)
+    said = await replies_to(fake, "/settings", "/journal on 21:30 Europe/Lisbon", "/share off", "/settings")
     assert said[0].splitlines()[:2] == ["Your journal is off.", "Sharing is on: your songs count in playlists. /share off stops it."]
     assert said[3].splitlines()[:2] == ["Your journal is on: your prompt comes every day at 21:30 (Europe/Lisbon).",
                                         "Sharing is off: your songs count in no playlist. /share on turns it back on."]
