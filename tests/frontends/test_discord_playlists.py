@@ -2,7 +2,10 @@
 admin turns them on again, in the server's words."""
 from __future__ import annotations
 
+from bot.frontends.render import NOT_SHARING
+from tests.bot.test_server_playlists import songs_asked
 from tests.fakes.discord_api import EPHEMERAL
+from tests.frontends.test_playlists_as_used import MORE_NOT_SHOWN
 
 GUILD = 777000000000000001
 ALICE, BOB = 42, 43
@@ -40,42 +43,38 @@ async def test_the_server_playlists_are_called_a_server_s_on_discord(discord_bot
         "Server playlists are turned off here. An admin can turn them on with /serverplaylist on.")
 
 
-async def test_a_playlist_longer_than_its_twenty_songs_says_how_many_more(discord_bot, db):
-    from tests.bot.test_server_playlists import songs_asked
-    from tests.frontends.test_playlists_as_used import MORE_NOT_SHOWN
 
+async def playlist_shown(fake, db, songs: int, *, user: int = ALICE) -> dict:
+    """The embed `user` is shown, in the channel, for /playlist sad, after Bob asked for `songs` sad songs."""
+    await songs_asked(db, f"discord:{GUILD}", BOB, songs, "sad")
+    mark = fake.mark()
+    await fake.slash("playlist", [{"name": "mood", "type": STRING, "value": "sad"}], guild=GUILD, user=user)
+    [embed] = (await fake.wait_for("edit_original", after=mark)).embeds
+    return embed
+
+
+async def test_a_playlist_longer_than_its_twenty_songs_says_how_many_more(discord_bot, db):
     fake, _ = discord_bot
-    await songs_asked(db, f"discord:{GUILD}", BOB, 25, "sad")
-    await fake.slash("playlist", [{"name": "mood", "type": STRING, "value": "sad"}], guild=GUILD, user=ALICE)
-    description = (await fake.wait_for("edit_original")).embeds[0]["description"]
+    description = (await playlist_shown(fake, db, 25))["description"]
     assert description.splitlines()[-1] == MORE_NOT_SHOWN and "\n20. Artist – Sad song 19 " in description
 
 
 async def test_a_member_who_stopped_sharing_is_told_so_alone_under_the_playlist(discord_bot, db):
     """Bob's /share off is his own business on Discord (answered to him alone): the playlist, posted
     in the channel, does not say it; he alone is told why his songs are not in it."""
-    from bot.frontends.render import NOT_SHARING
-    from tests.bot.test_server_playlists import songs_asked
-
     fake, _ = discord_bot
-    await songs_asked(db, f"discord:{GUILD}", BOB, 2, "sad")
     await fake.slash("share", [{"name": "choice", "type": STRING, "value": "off"}], guild=GUILD, user=BOB)
     assert (await fake.wait_for("edit_original")).content.startswith("Sharing off")
     mark = fake.mark()
-    await fake.slash("playlist", [{"name": "mood", "type": STRING, "value": "sad"}], guild=GUILD, user=BOB)
-    public = await fake.wait_for("edit_original", after=mark)
-    assert public.embeds[0]["description"] == "No sad songs here yet. Classify some with /mood!"
+    assert (await playlist_shown(fake, db, 2, user=BOB))["description"] == (
+        "No sad songs here yet. Classify some with /mood!")
     note = await fake.wait_for("followup", after=mark)
     assert note.content == NOT_SHARING and note.flags & EPHEMERAL
 
 
 async def test_the_playlist_s_embed_names_it_once(discord_bot, db):
     """The embed's title is '😢 sad playlist': its description began with '😢 sad playlist:' again."""
-    from tests.bot.test_server_playlists import songs_asked
-
     fake, _ = discord_bot
-    await songs_asked(db, f"discord:{GUILD}", BOB, 1, "sad")
-    await fake.slash("playlist", [{"name": "mood", "type": STRING, "value": "sad"}], guild=GUILD, user=ALICE)
-    [embed] = (await fake.wait_for("edit_original")).embeds
+    embed = await playlist_shown(fake, db, 1)
     assert (embed["title"], embed["description"]) == (
         "😢 sad playlist", "1. Artist – Sad song 0 https://open.spotify.com/track/sad0")
