@@ -160,7 +160,9 @@ AUDIO_SUFFIXES = {"audio/mpeg": ".mp3", "audio/mp3": ".mp3", "audio/ogg": ".ogg"
 OFFICIAL_API_HOST = "api.telegram.org"
 BOT_API_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 PRIVATE_ONLY = "/{command} works in a private chat with me, to keep your data to yourself: https://t.me/{bot}"
-POST_AS_YOURSELF = "Post as yourself to use this."
+# An anonymous admin may not know their messages go out under the group's name: said, and why it matters.
+POST_AS_YOURSELF = ("That was posted as a group or channel, so I can't tell who is behind it: post as yourself to "
+                    "use this.")
 HELP_TAIL = "Type /help to see what I can do."
 UNKNOWN_COMMAND = f"I don't know that command. {HELP_TAIL}"
 # A message that carries no song (a picture, a sticker, a location…) is named, and what works

@@ -149,3 +149,12 @@ async def test_help_and_a_bare_mood_in_a_group_say_a_song_someone_sent_is_asked_
     await fake.user_sends("/help")
     mood_line = (await fake.wait_for("sendMessage")).text.splitlines()[2]
     assert mood_line.startswith("/mood <song") and "reply /mood to" in mood_line, mood_line
+
+
+async def test_a_message_posted_as_the_group_is_told_why_it_must_be_sent_as_oneself(telegram):
+    """'Post as yourself to use this.' did not say why: an anonymous admin may not know their
+    messages go out under the group's name. It now says so, and what it keeps the bot from."""
+    fake, _ = telegram
+    await fake.user_sends("/share off", chat=GROUP, anonymous=True)
+    said = (await fake.wait_for("sendMessage")).text
+    assert said.startswith("That was posted as a group or channel") and said.endswith("post as yourself to use this.")
