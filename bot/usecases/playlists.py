@@ -37,6 +37,7 @@ PLAYLIST_LENGTH = 20
 MOVE_RETRY_S = 10.0
 YOUTUBE_WATCH_URL = "https://www.youtube.com/watch?v={}"
 NOT_IN_SERVER = f"Playlists belong to a {PLACE}: use this command there, not in a private chat."
+MOOD_NOT_IN_SERVER = f"The mood of the week belongs to a {PLACE}: use /servermood there, not in a private chat."
 DISABLED = f"{PLACE_AT_START} playlists are turned off here. An admin can turn them on with /serverplaylist on."
 NOT_ADMIN = f"Only the {PLACE}'s admins can turn {PLACE} playlists on or off."
 ENABLED = f"{PLACE_AT_START} playlists are on."
@@ -144,7 +145,7 @@ class PlaylistUseCase:
 
     async def server_mood(self, caller: Caller) -> ServerMoodReply | ErrorReply:
         if caller.place is None:
-            return ErrorReply(NOT_IN_SERVER)
+            return ErrorReply(MOOD_NOT_IN_SERVER)
         if (refused := refusal(self.limits.server, caller, "servermood", per_place=True)) is not None:
             return refused
         try:

@@ -94,3 +94,11 @@ async def test_a_member_who_forgets_everything_is_gone_from_the_playlist_at_once
     await fake.user_clicks(f"forget:yes:{BOB}", message=question, user=BOB)
     assert (await fake.wait_for("editMessageText")).text.startswith("Done: I deleted everything")
     assert await said_in_group(fake, "/playlist sad", ALICE) == "No sad songs here yet. Classify some with /mood!"
+
+
+async def test_the_mood_of_the_week_asked_in_a_private_chat_is_said_to_be_a_group_s(telegram):
+    """/servermood in the private chat was answered "Playlists belong to a group", which it had not asked about."""
+    fake, _ = telegram
+    await fake.user_sends("/servermood", user=ALICE, chat=ALICE)
+    assert (await fake.wait_for("sendMessage")).text == (
+        "The mood of the week belongs to a group: use /servermood there, not in a private chat.")
