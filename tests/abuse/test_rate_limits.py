@@ -244,7 +244,7 @@ async def test_playlist_and_servermood_share_a_window_per_member_and_one_per_gro
     # Another group, and a request refused for what it is (a typo, a private chat), are not counted.
     assert isinstance(await playlists.server_mood(caller("3", place="telegram:-600")), ServerMoodReply)
     assert "isn't one of the moods" in (await playlists.playlist(caller("4"), "hapy")).message
-    assert "server or group" in (await playlists.playlist(caller("4", place=None), "happy")).message
+    assert "not in a private chat" in (await playlists.playlist(caller("4", place=None), "happy")).message
     clock.now += WINDOW_S
     assert isinstance(await playlists.playlist(caller("3"), "calm"), PlaylistReply)
 
