@@ -79,7 +79,7 @@ from bot.frontends.telegram_flow import CURRENT_UPDATE, UpdateFlow
 from bot.frontends.telegram_http import AiohttpRequest, CallsNoted, CallsWatch, never_sent
 from bot.sources.models import QueryKind, UnsupportedInputError
 from bot.sources.query import is_link, parse_query
-from bot.usecases.help import MOOD, did_you_mean, slash_forgotten
+from bot.usecases.help import MOOD, did_you_mean, slash_forgotten, unknown_button
 from bot.usecases.inbox import Arrival
 from bot.usecases.journal import on_left_out
 from bot.usecases.mood import query_left_aside, told_to_wait
@@ -198,6 +198,7 @@ SLOW_STAGES = frozenset({STAGE_DOWNLOADING, STAGE_LISTENING})
 PROGRESS_RETRIES = 0  # a stage edit refused with 429 is dropped: a later stage, or the answer, follows
 NOT_YOUR_BUTTON = "This button belongs to someone else."
 # The journal's page buttons: "journal:<owner>:older|newer:<cursor>" (64 bytes at most, Telegram's limit).
+FORGET_DATA = re.compile(r"^forget:(yes|no):")  # else not a button of this version's /forget
 JOURNAL_PAGE_DATA = re.compile(r"^journal:(\d{1,20}):(older|newer):([0-9a-f]{24})$")
 OLDER_BUTTON, NEWER_BUTTON = "◀ Older", "Newer ▶"
 EXPIRED_QUERY = ("query is too old", "query id is invalid")  # answerCallbackQuery's 400 for a late press
@@ -703,8 +704,11 @@ class TelegramFrontend:
         app.add_handler(ChatMemberHandler(self.on_chat_member, ChatMemberHandler.CHAT_MEMBER))
         app.add_handler(ChatMemberHandler(self.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
         app.add_handler(CallbackQueryHandler(self.on_playlist_button, pattern=r"^playlist:"))
-        app.add_handler(CallbackQueryHandler(self.on_forget_button, pattern=r"^forget:"))
+        app.add_handler(CallbackQueryHandler(self.on_forget_button, pattern=FORGET_DATA))
         app.add_handler(CallbackQueryHandler(self.on_journal_page_button, pattern=r"^journal:"))
+        # Any other press (a button of an earlier version, crafted data) is answered too: an
+        # unanswered one spins until Telegram gives up.
+        app.add_handler(CallbackQueryHandler(self.on_unknown_button))
         private = NEW_MESSAGE & filters.ChatType.PRIVATE
         # Any other command in the private chat, or naming this bot in a group: say so (in groups,
         # one naming no bot may be another bot's). One of ours naming another bot in the private
@@ -1211,6 +1215,13 @@ class TelegramFrontend:
             await edit_shown(query, text_of(reply))
         else:
             await edit_shown(query, FORGET_CANCELLED)
+
+    async def on_unknown_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        data = query.data or ""
+        # The data: 64 bytes at most (Telegram's limit), what the operator needs to know the button.
+        log.info("telegram.unknown_button", extra={"data": data, **whose(update.effective_chat, query.from_user)})
+        await answer_query(query, unknown_button(data, COMMAND_NAMES), show_alert=True)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         if refuses_the_bot(context.error):

@@ -6,6 +6,7 @@ mistyped one most likely meant (`did_you_mean`), and a command typed without its
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Iterable
 
 from bot.replies import PLACE, HelpReply, as_typed
@@ -19,6 +20,9 @@ NO_SLASH = "Commands start with a slash: did you mean /{typed}?"
 # Of words typed without the slash, as many as are quoted back: a song's name and then some (a
 # paste quoted whole would fill the reply, and a chat cuts a long message).
 NO_SLASH_QUOTED_CHARS = 100
+# A button press whose data the bot does not know (a button of an earlier version, or crafted data):
+# answered, so the button stops spinning (Telegram) or failing (Discord), with what to type instead.
+UNKNOWN_BUTTON = "This button no longer works: type {command} again (/help lists my commands)."
 
 MOOD: tuple[str, str] = ("mood <song | Spotify link | YouTube link>", "Tell the mood of a song (or attach an audio file)")
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -64,6 +68,13 @@ def nearest_command(typed: str, commands: Iterable[str]) -> str | None:
     """The one of `commands` that `typed` most likely meant (`did_you_mean`), None when none is near."""
     meant = difflib.get_close_matches(typed.lower(), list(commands), n=1, cutoff=NEAR_COMMAND)
     return meant[0] if meant else None
+
+
+def unknown_button(data: str, commands: Iterable[str]) -> str:
+    """What to say of a press on a button whose `data` (callback data, custom_id) the bot does not
+    know: the command it opens with, where it is one of `commands` ('mood:again:5' -> /mood)."""
+    name = re.split(r"[^a-z]", data.lower(), maxsplit=1)[0]
+    return UNKNOWN_BUTTON.format(command=f"/{name}" if name and name in commands else "the command")
 
 
 def slash_forgotten(typed: str, commands: Iterable[str]) -> str | None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from bot.frontends import render
-from bot.frontends.telegram import (HELP_TAIL, JOURNAL_ANSWER_HERE, LINK_ALONE, NOT_A_SONG, PRIVATE_ONLY, SEND_A_SONG,
+from bot.frontends.telegram import (COMMAND_NAMES, HELP_TAIL, JOURNAL_ANSWER_HERE, LINK_ALONE, NOT_A_SONG, PRIVATE_ONLY, SEND_A_SONG,
                                     SETTINGS_TAIL, STOP_HINT, TEXT_HINT)
+from bot.usecases.help import unknown_button
 from bot.usecases.journal import BAD_PAGE, JOURNAL_OFF, LIST_PAGE
 from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
 from storage.models import UserRef
@@ -158,3 +159,19 @@ async def test_a_message_posted_as_the_group_is_told_why_it_must_be_sent_as_ones
     await fake.user_sends("/share off", chat=GROUP, anonymous=True)
     said = (await fake.wait_for("sendMessage")).text
     assert said.startswith("That was posted as a group or channel") and said.endswith("post as yourself to use this.")
+
+
+@pytest.mark.parametrize("data, command", [("mood:again:5", "/mood"), ("forget:yes", "/forget"),
+                                           ("v1|page|2", None)])
+async def test_a_button_the_bot_does_not_know_is_answered_with_what_to_type(telegram, caplog, data, command):
+    """A press on a button of an earlier version (or crafted data) went unanswered, or to the
+    apology ('forget:yes', without its owner), so its spinner turned until Telegram gave up; it is
+    now answered with what to type instead, and logged for the operator."""
+    fake, _ = telegram
+    await fake.user_sends("/help")
+    shown = await fake.wait_for("sendMessage")
+    await fake.user_clicks(data, message=shown)
+    answer = await fake.wait_for("answerCallbackQuery")
+    assert answer.params["text"] == unknown_button(data, COMMAND_NAMES) and answer.params["show_alert"] in (True, "true")
+    assert f"type {command or 'the command'} again" in answer.params["text"]
+    assert [r.data for r in caplog.records if r.getMessage() == "telegram.unknown_button"] == [data]
