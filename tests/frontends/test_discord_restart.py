@@ -152,3 +152,30 @@ async def test_a_second_press_after_the_answer_is_shown_changes_nothing_and_says
     await fake.wait_for("interaction_callback", lambda c: c.token == helped["token"])
     assert [c for c in fake.calls[mark:] if c.token != helped["token"]] == [repeat]
     assert await db.journal.count(UserRef("discord", str(ALICE))) == (0 if first == "forget:yes" else 3)
+
+
+@pytest.mark.parametrize("custom_id, command", [("mood:again:5", "/mood"), ("v1|page|2", None)])
+async def test_a_button_the_bot_does_not_know_is_answered_with_what_to_type(discord_bot, caplog, custom_id, command):
+    """A press whose custom_id no version of this bot's buttons carries (an earlier version's
+    button, crafted data) was dropped, and Discord told the user "This interaction failed"; it is
+    now answered with what to type instead, and logged for the operator."""
+    fake, _ = discord_bot
+    await fake.click(fake.snowflake(), custom_id, user=ALICE)
+    said = await private_refusal(fake)
+    assert said.startswith("This button no longer works:") and f"type {command or 'the command'} again" in said
+    assert [r.data for r in caplog.records if r.getMessage() == "discord.unknown_button"] == [custom_id]
+
+
+async def test_a_button_its_message_s_view_does_not_hold_is_answered_and_the_view_still_is(discord_bot, db):
+    """The /forget question's view answers its own Yes and No only: another custom_id on its
+    message reached no view and was left unanswered."""
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 3)
+    await fake.slash("forget", user=ALICE)
+    question = await fake.wait_for("interaction_callback")
+    message_id = question.result["interaction"]["response_message_id"]
+    await fake.click(message_id, "forget:maybe", user=ALICE)
+    assert (await private_refusal(fake)).startswith("This button no longer works: type /forget again")
+    await fake.click(message_id, "forget:no", user=ALICE)
+    assert (await fake.wait_for("interaction_callback")).json["type"] != MESSAGE  # its view answered it
+    assert await db.journal.count(UserRef("discord", str(ALICE))) == 3

@@ -37,7 +37,7 @@ from bot.frontends.discord.rendering import clip, edit_parts, fitted_journal_lis
 from bot.frontends import render
 from bot.replies import Caller, ErrorReply, JournalListReply, TextReply
 from bot.sources.query import DEFAULT_ALLOWED
-from bot.usecases.help import did_you_mean, nearest_command, slash_forgotten
+from bot.usecases.help import did_you_mean, nearest_command, slash_forgotten, unknown_button
 from bot.usecases.journal import NOT_A_JOURNAL_ANSWER, PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, zone_label
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,11 @@ class LiveMessages:
 
     def __contains__(self, message_id: int) -> bool:
         return message_id in self._views
+
+    def holds(self, message_id: int, custom_id: str) -> bool:
+        """Whether a view of this process answers a press of `custom_id` on `message_id`."""
+        view = self._views.get(message_id)
+        return view is not None and any(getattr(item, "custom_id", None) == custom_id for item in view.children)
 
 
 class ConfirmForget(discord.ui.View):
@@ -381,12 +386,17 @@ class JournalCog(commands.Cog):
         try:
             if pressed := PAGE_BUTTON.fullmatch(custom_id):
                 await self._turn_page(interaction, message, pressed)
-            elif message.id in self.live:
+            elif self.live.holds(message.id, custom_id):
                 return  # its view answers
             elif OLD_PAGE_BUTTON.fullmatch(custom_id):
                 await interaction.response.send_message(PAGES_EXPIRED, ephemeral=True)
             elif FORGET_BUTTON.fullmatch(custom_id):
                 await interaction.response.send_message(FORGET_EXPIRED, ephemeral=True)
+            else:  # an earlier version's button, crafted data: else "This interaction failed"
+                # The custom_id: 100 characters at most (Discord's limit), what names the button.
+                log.info("discord.unknown_button", extra={"data": custom_id, **whose(interaction.user, interaction.guild_id)})
+                commands = [c.name for c in self.bot.tree.get_commands(type=discord.AppCommandType.chat_input)]
+                await interaction.response.send_message(unknown_button(custom_id, commands), ephemeral=True)
         except Exception:
             log.exception("discord command failed", extra=whose(interaction.user, interaction.guild_id))
             with contextlib.suppress(discord.HTTPException):
