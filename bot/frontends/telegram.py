@@ -133,7 +133,7 @@ SETTLED = 2  # the handler group run last: whether the update's message was answ
 BEFORE_ANSWER = -1  # the handler group run before an update's answer
 PROMPT_READ_TIMEOUT_S = 5.0  # a daily prompt's answer from Telegram: past it, the prompt may have arrived
 JOURNAL_USAGE = ("Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list [page] · /journal prompt"
-                 " · /journal delete <YYYY-MM-DD | last>")
+                 " · /journal delete <date | last>")
 # The console's '/journal answer <song>' (the README names it): here a prompt is answered by a reply.
 JOURNAL_ANSWER_HERE = ("Here you answer your journal prompt by replying to it with a song: its name or link, or an "
                        "audio file, and your own words on a new line if you like. /journal prompt sends today's now.")

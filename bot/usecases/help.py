@@ -32,8 +32,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("journal off", "Stop the daily prompt"),
     ("journal list [page]", "Your latest journal entries; page 2 and on go further back"),
     ("journal prompt", "Today's journal prompt now"),
-    ("journal delete <YYYY-MM-DD | last>", "Delete one journal entry: your newest, or the one of that date as "
-                                           "/journal list shows it (a wrong song: delete it, then answer again)"),
+    ("journal delete <date | last>", "Delete one journal entry: your newest, or a day's: 2026-12-05, Dec 5, "
+                                     "yesterday (a wrong song: delete it, then answer again)"),
     ("stats", "Your moods over time, a year in pixels and your songs on the mood map"),
     ("playlist <happy|energetic|sad|calm>", f"This {PLACE}'s playlist for a mood"),
     ("servermood", f"This {PLACE}'s mood of the week"),

@@ -163,13 +163,24 @@ PAGE_GONE = "Those entries are no longer in your journal. /journal list shows yo
 # are there, but where that one stood is not known any more.
 PAGE_TURNED_FROM_DELETED = ("That page can't be turned: an entry on it was deleted since. /journal list shows "
                             "your latest entries.")
-# /journal delete <YYYY-MM-DD | last> [number]: one entry, by its day as /journal list dates it.
+# /journal delete <date | last> [number]: one entry, by its day as /journal list dates it, or as
+# people write a day ("Dec 5", "5 December 2026", "December 5th", "yesterday"; `AskedDay`).
 DELETE_EXAMPLE = "/journal delete 2026-12-05"
-DELETE_USAGE = ("Tell me which entry to delete: /journal delete last (your newest), or /journal delete <YYYY-MM-DD> "
-                f"(a day's, as /journal list dates it), e.g. {DELETE_EXAMPLE}.")
-BAD_DELETE_DATE = "“{typed}” isn't a date as /journal list writes them (YYYY-MM-DD). " + DELETE_USAGE
+DELETE_USAGE = ("Tell me which entry to delete: /journal delete last (your newest), or /journal delete <date> "
+                "(a day's): 2026-12-05 as /journal list dates it, Dec 5, 5 December 2026, December 5th, "
+                f"yesterday or today, e.g. {DELETE_EXAMPLE}.")
+BAD_DELETE_DATE = "“{typed}” isn't a date I can read. " + DELETE_USAGE
+# "12-01", "01.12.", "1/12": 1 December or 12 January. Guessed wrong, a delete loses an entry: asked.
+AMBIGUOUS_DELETE_DATE = ("“{typed}” could be {first} (/journal delete {first_day}{number}) or {second} "
+                         "(/journal delete {second_day}{number}), so I deleted nothing: send the one you mean.")
 DELETE_LAST_WORDS = ("last", "latest", "newest")
-DELETE_DATE_RE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+DELETE_DAYS_BACK = {"today": 0, "yesterday": 1}
+DELETE_DATE_RE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\.?$")  # as /journal list writes it
+# Day and month in numbers, either way round ("12-01", "01.12.", "1/12/2026"), a year after them or not.
+DELETE_NUMBERS_RE = re.compile(r"^(\d{1,2})([-/.])(\d{1,2})(?:\2(\d{4}))?\.?$")
+DELETE_DAY_RE = re.compile(r"^(\d{1,2})(?:st|nd|rd|th|\.)?$")
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+          "november", "december")
 DELETE_TYPED_CHARS = 30  # of a date quoted back
 NOTHING_TO_DELETE = "Your journal is empty: there's nothing to delete."
 NEVER_JOURNALED = ("You have no journal entries to delete. Turn the journal on with /journal on 21:30 Europe/Lisbon "
@@ -1223,8 +1234,9 @@ class JournalUseCase:
     async def delete(self, caller: Caller, which: str | None, number: int | str | None = None, *,
                      message_id: str | None = None
                      ) -> JournalDeletedReply | JournalDeleteChoiceReply | TextReply | ErrorReply:
-        """/journal delete <YYYY-MM-DD | last> [number]: one of the caller's own entries, the
-        newest or the one of that day (its local date, as /journal list shows it). A day of
+        """/journal delete <date | last> [number]: one of the caller's own entries, the newest or
+        the one of that day (its local date, as /journal list shows it, or "Dec 5", "yesterday"
+        on the user's clock: `AskedDay`; one that reads two ways deletes nothing). A day of
         several entries deletes none and numbers them (`JournalDeleteChoiceReply`) for the user to
         choose, `number` (or "<date> <number>" in `which`). The entry goes from the database and
         from the outbox (an answer saved while the database was down), so no drain brings it
@@ -1236,8 +1248,8 @@ class JournalUseCase:
         target = parse_delete_target(which, number)
         if isinstance(target, ErrorReply):
             return target
-        day, chosen = target
-        if day is None and self._answering[ref]:  # its entry is not saved yet: the newest is the one before
+        asked, chosen = target
+        if asked is None and self._answering[ref]:  # its entry is not saved yet: the newest is the one before
             return ErrorReply(ANSWER_UNDER_WAY)
         command = None if message_id is None else f"{caller.chat_id or caller.user_id}:{message_id}"
         if command is not None:
@@ -1251,6 +1263,9 @@ class JournalUseCase:
         await self._drain_queued(ref)  # an answer waiting in the outbox is in the database first, if it can be
         try:
             user = await self.db.users.get(ref)
+            day = None if asked is None else asked.on(local_now(user, self.now()).date(), chosen)
+            if isinstance(day, ErrorReply):
+                return day
             if day is None:
                 stored = await self.db.journal.list(ref, limit=1)
             else:
@@ -1405,32 +1420,109 @@ def newest_first(stored: list[JournalEntry], queued: list[JournalEntry]) -> list
     return sorted(entries, key=lambda e: (e.local_date, e.created_at), reverse=True)  # stable: ties as stored
 
 
+@dataclass(frozen=True)
+class AskedDay:
+    """A day named to /journal delete, read before the user's today is known: a date, the days
+    before today ("yesterday"), or a month and day (with its year or not) read one way or two."""
+    typed: str
+    readings: tuple[tuple[int, int], ...] = ()  # (month, day), one per way the day reads
+    year: int | None = None
+    back: int | None = None
+
+    def on(self, today: date, number: int | None = None) -> date | ErrorReply:
+        """The day meant, `today` being the user's own; a day without its year is the latest such
+        day up to today. An ErrorReply when it reads as two days."""
+        if self.back is not None:
+            return today - timedelta(days=self.back)
+        days = [self._dated(month, day, today) for month, day in self.readings]
+        if len(set(days)) == 1:
+            return days[0]
+        suffix = "" if number is None else f" {number}"
+        first, second = days[:2]
+        return ErrorReply(AMBIGUOUS_DELETE_DATE.format(
+            typed=self.typed, first=f"{first.day} {first:%B %Y}", first_day=first.isoformat(),
+            second=f"{second.day} {second:%B %Y}", second_day=second.isoformat(), number=suffix))
+
+    def _dated(self, month: int, day: int, today: date) -> date:
+        if self.year is not None:
+            return date(self.year, month, day)
+        year = today.year
+        while True:  # 29 February: the latest leap year's
+            try:
+                if (found := date(year, month, day)) <= today:
+                    return found
+            except ValueError:
+                pass
+            year -= 1
+
+
+def real_day(month: int, day: int, year: int | None) -> bool:
+    try:
+        date(year or 2000, month, day)  # 2000: a leap year, for 29 February without its year
+    except ValueError:
+        return False
+    return True
+
+
+def month_named(word: str) -> int | None:
+    """1 to 12 for a month's English name or its first three letters ("Dec", "dec.", "Sept")."""
+    word = word.lower().rstrip(".")
+    for number, name in enumerate(MONTHS, 1):
+        if len(word) >= 3 and name.startswith(word) and (len(word) == 3 or word == name or word == "sept"):
+            return number
+    return None
+
+
+def read_day(words: list[str], typed: str) -> AskedDay | None:
+    """The day `words` name, as /journal list dates it or as people write it; None if they name none."""
+    if len(words) == 1 and words[0].lower() in DELETE_DAYS_BACK:
+        return AskedDay(typed, back=DELETE_DAYS_BACK[words[0].lower()])
+    if len(words) == 1 and (match := DELETE_DATE_RE.match(words[0])):
+        year, month, day = map(int, match.groups())
+        return AskedDay(typed, ((month, day),), year) if real_day(month, day, year) else None
+    if len(words) == 1 and (match := DELETE_NUMBERS_RE.match(words[0])):
+        first, second = int(match.group(1)), int(match.group(3))
+        year = int(match.group(4)) if match.group(4) else None
+        readings = tuple(dict.fromkeys(r for r in ((first, second), (second, first)) if real_day(*r, year)))
+        return AskedDay(typed, readings, year) if readings else None
+    words = [w for w in words if w.lower() != "of"]  # "1st of December"
+    year = None
+    if len(words) == 3 and words[2].isdigit() and len(words[2]) == 4:
+        year, words = int(words[2]), words[:2]
+    if len(words) != 2:
+        return None
+    for month_word, day_word in (words, words[::-1]):  # "Dec 1", "1 Dec"
+        month, day = month_named(month_word), DELETE_DAY_RE.match(day_word)
+        if month is not None and day is not None:
+            return AskedDay(typed, ((month, int(day.group(1))),), year) if real_day(month, int(day.group(1)),
+                                                                                    year) else None
+    return None
+
+
 def parse_delete_target(which: str | None, number: int | str | None = None
-                        ) -> tuple[date | None, int | None] | ErrorReply:
-    """(the day, or None for the newest entry; the number chosen among the day's entries, if any)
-    from what /journal delete was given: "last", "2026-12-05", "2026-12-05 2" (full-width as typed
-    by an input method too); an ErrorReply saying how to ask otherwise."""
-    words = as_typed_in_ascii(which).split()
+                        ) -> tuple[AskedDay | None, int | None] | ErrorReply:
+    """(the day asked, or None for the newest entry; the number chosen among the day's entries, if
+    any) from what /journal delete was given: "last", "2026-12-05", "Dec 5", "5 December 2026",
+    "yesterday", each with a number after it or not (full-width as typed by an input method too);
+    an ErrorReply saying how to ask otherwise."""
+    text = as_typed_in_ascii(which)
+    words = text.replace(",", " ").split()
     if number is not None and str(number).strip():
         words.append(as_typed_in_ascii(str(number)).strip())
-    if not words or len(words) > 2:
+    if not words:
         return ErrorReply(DELETE_USAGE)
     if words[0].lower() in DELETE_LAST_WORDS:
         return (None, None) if len(words) == 1 else ErrorReply(DELETE_USAGE)
-    match = DELETE_DATE_RE.match(words[0])
-    try:
-        day = date(*map(int, match.groups())) if match else None
-    except ValueError:  # 2026-02-30
-        day = None
-    if day is None:
-        return ErrorReply(BAD_DELETE_DATE.format(typed=as_typed(words[0], DELETE_TYPED_CHARS)))
-    if len(words) == 1:
-        return day, None
-    chosen = page_number(words[1])
+    typed = as_typed(text, DELETE_TYPED_CHARS)
+    if (asked := read_day(words, typed)) is not None:
+        return asked, None
+    if len(words) == 1 or (asked := read_day(words[:-1], typed)) is None:
+        return ErrorReply(BAD_DELETE_DATE.format(typed=typed))
+    chosen = page_number(words[-1])
     if chosen is None:
-        return ErrorReply(f"“{as_typed(words[1], DELETE_TYPED_CHARS)}” isn't an entry's number: they count from 1, "
-                          f"as /journal delete {day.isoformat()} lists them.")
-    return day, chosen
+        return ErrorReply(f"“{as_typed(words[-1], DELETE_TYPED_CHARS)}” isn't an entry's number: they count from 1, "
+                          f"as /journal delete {' '.join(words[:-1])} lists them.")
+    return asked, chosen
 
 
 def page_number(page: int | str) -> int | None:

@@ -172,10 +172,10 @@ async def test_a_day_of_several_entries_deletes_none_and_asks_which(db, counting
 @pytest.mark.parametrize("typed, needle", [
     ("", "Tell me which entry to delete: /journal delete last"),
     ("   ", "Tell me which entry to delete"),
-    ("yesterday", "“yesterday” isn't a date as /journal list writes them (YYYY-MM-DD)"),
+    ("someday", "“someday” isn't a date I can read"),
     ("2026-13-01", "“2026-13-01” isn't a date"),
     ("2026-02-30", "“2026-02-30” isn't a date"),
-    ("05/12/2026", "isn't a date"),
+    ("05/12/2026", "“05/12/2026” could be 12 May 2026 (/journal delete 2026-05-12) or 5 December 2026"),
     ("last 2", "Tell me which entry to delete"),
     ("2026-12-03 2 3", "Tell me which entry to delete"),
     ("2026-12-03 two", "“two” isn't an entry's number"),
@@ -186,6 +186,83 @@ async def test_a_bad_date_or_one_without_an_entry_is_told_and_deletes_nothing(db
     await db.journal.add(seeded(ALICE_REF, date(2026, 12, 3), "p1"))
     reply = await journal.delete(ALICE_DM, typed)
     assert isinstance(reply, ErrorReply) and needle in reply.message, reply
+    assert await db.journal.count(ALICE_REF) == 1
+
+
+DEC_6 = datetime(2026, 12, 6, 12, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("typed, day", [
+    ("Dec 1", date(2026, 12, 1)), ("1 Dec", date(2026, 12, 1)), ("1 December 2026", date(2026, 12, 1)),
+    ("December 1st", date(2026, 12, 1)), ("december 1st, 2026", date(2026, 12, 1)), ("Dec. 1", date(2026, 12, 1)),
+    ("1st of December", date(2026, 12, 1)), ("Dec 25", date(2025, 12, 25)), ("25.12.", date(2025, 12, 25)),
+    ("25/12", date(2025, 12, 25)), ("yesterday", date(2026, 12, 5)), ("Today", date(2026, 12, 6)),
+    ("2026/12/05", date(2026, 12, 5)), ("Jan 12", date(2026, 1, 12)),
+])
+async def test_a_date_written_as_people_write_it_deletes_that_days_entry(db, counting, typed, day):
+    """'/journal delete Dec 1' was told "“Dec” isn't a date as /journal list writes them", the rest
+    of the date lost: a month named, before or after the day, with or without its year, and
+    'yesterday' or 'today' are read. A day without its year is the latest such day up to today."""
+    journal = journal_usecase(db, counting, now=lambda: DEC_6)
+    days = [date(2026, 12, 1), date(2025, 12, 25), date(2026, 12, 5), date(2026, 12, 6), date(2026, 1, 12),
+            date(2025, 12, 1)]
+    for n, each in enumerate(days):
+        await db.journal.add(seeded(ALICE_REF, each, f"p{n}"))
+    gone = await journal.delete(ALICE_DM, typed)
+    assert isinstance(gone, JournalDeletedReply) and gone.entry.local_date == day, gone
+    assert sorted(await answered_days(journal)) == sorted(set(days) - {day})
+
+
+async def test_today_and_yesterday_are_the_users_own_days_where_they_live(db, counting):
+    journal = journal_usecase(db, counting, now=lambda: DEC_6)  # 01:00 on the 7th in Auckland
+    await journal.enable(ALICE_DM, "21:30", "Pacific/Auckland")
+    for n, each in enumerate((date(2026, 12, 5), date(2026, 12, 6), date(2026, 12, 7))):
+        await db.journal.add(seeded(ALICE_REF, each, f"p{n}"))
+    assert (await journal.delete(ALICE_DM, "today")).entry.local_date == date(2026, 12, 7)
+    assert (await journal.delete(ALICE_DM, "yesterday")).entry.local_date == date(2026, 12, 6)
+
+
+@pytest.mark.parametrize("typed, first, second", [
+    ("12-01", "2026-12-01", "2026-01-12"), ("01.12.", "2026-01-12", "2026-12-01"),
+    ("1/12/2025", "2025-01-12", "2025-12-01"),
+])
+async def test_a_date_that_reads_two_ways_deletes_nothing_and_gives_both(db, counting, typed, first, second):
+    """'12-01' is 1 December as /journal list orders a date, 12 January where the day comes first:
+    a delete guessing wrong loses an entry, so it asks, with the command for each."""
+    journal = journal_usecase(db, counting, now=lambda: DEC_6)
+    for n, each in enumerate((date(2026, 12, 1), date(2026, 1, 12), date(2025, 12, 1), date(2025, 1, 12))):
+        await db.journal.add(seeded(ALICE_REF, each, f"p{n}"))
+    ask = await journal.delete(ALICE_DM, typed)
+    assert isinstance(ask, ErrorReply) and ask.message.startswith(f"“{typed}” could be "), ask
+    assert f"/journal delete {first}" in ask.message and f"/journal delete {second}" in ask.message
+    assert "I deleted nothing" in ask.message and await db.journal.count(ALICE_REF) == 4
+    numbered = await journal.delete(ALICE_DM, typed, 2)
+    assert isinstance(numbered, ErrorReply) and f"/journal delete {first} 2" in numbered.message
+
+
+async def test_a_named_day_with_several_entries_takes_their_number_after_it(db, counting):
+    journal = journal_usecase(db, counting, now=lambda: DEC_6)
+    for n in (1, 2):
+        await db.journal.add(seeded(ALICE_REF, date(2026, 12, 1), f"p{n}", title=f"Song {n}",
+                                    at=datetime(2026, 12, 1, 8 + n, tzinfo=timezone.utc)))
+    ask = await journal.delete(ALICE_DM, "Dec 1")
+    assert isinstance(ask, JournalDeleteChoiceReply) and "/journal delete 2026-12-01 2" in render.reply_text(ask)
+    assert (await journal.delete(ALICE_DM, "Dec 1 2")).entry.title == "Song 1"  # typed whole
+    assert (await journal.delete(ALICE_DM, "1 December 2026", 1)).entry.title == "Song 2"  # Discord's option
+
+
+@pytest.mark.parametrize("typed", ["Dec 1", "Decembre 1", "someday", "Feb 30", "Dec 32", "tomorrow-ish"])
+async def test_a_date_not_understood_is_quoted_whole_with_the_forms_that_are(db, counting, typed):
+    journal = journal_usecase(db, counting, now=lambda: DEC_6)
+    await db.journal.add(seeded(ALICE_REF, date(2026, 12, 2), "p1"))
+    if typed == "Dec 1":  # understood: there is just no entry that day
+        reply = await journal.delete(ALICE_DM, typed)
+        assert reply.message.startswith("There's no entry dated 2026-12-01 in your journal"), reply
+        return
+    reply = await journal.delete(ALICE_DM, typed)
+    assert isinstance(reply, ErrorReply) and reply.message.startswith(f"“{typed}” isn't a date I can read"), reply
+    for form in ("/journal delete last", "2026-12-05", "Dec 5", "5 December 2026", "yesterday", "today"):
+        assert form in reply.message
     assert await db.journal.count(ALICE_REF) == 1
 
 

@@ -1119,7 +1119,7 @@ async def test_journal_delete_deletes_one_of_the_callers_entries_in_the_private_
     await fake.user_sends("/journal delete 2025-01-02 2")
     assert (await fake.wait_for("sendMessage")).text.endswith("Radiohead – Creep (😢 sad) – note 1")
     await fake.user_sends("/journal delete 2025-1-32")
-    assert "isn't a date as /journal list writes them" in (await fake.wait_for("sendMessage")).text
+    assert "“2025-1-32” isn't a date I can read" in (await fake.wait_for("sendMessage")).text
     assert [e.prompt_id for e in await db.journal.list(alice)] == ["second-of-the-2nd"]
     assert await db.journal.count(UserRef("telegram", str(BOB))) == 1
 

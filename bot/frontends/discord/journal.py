@@ -336,7 +336,7 @@ class JournalCog(commands.Cog):
         await JournalPages(self.usecases, caller, interaction, self.live).show(interaction, reply)
 
     @journal.command(name="delete", description="Delete one journal entry: your newest, or a day's")
-    @app_commands.describe(date="last (your newest entry), or the entry's date as /journal list shows it: YYYY-MM-DD",
+    @app_commands.describe(date="last (your newest entry), or the entry's day: 2026-12-05, Dec 5, 5 December 2026, yesterday",
                            number="Which of that day's entries, when it has several (1 is the newest)")
     async def journal_delete(self, interaction: discord.Interaction, date: str,
                              number: app_commands.Range[int, 1] | None = None) -> None:
