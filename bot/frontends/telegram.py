@@ -82,7 +82,7 @@ from bot.sources.query import is_link, parse_query
 from bot.usecases.help import MOOD, did_you_mean, slash_forgotten, unknown_button
 from bot.usecases.inbox import Arrival
 from bot.usecases.journal import on_left_out
-from bot.usecases.mood import query_left_aside, told_to_wait
+from bot.usecases.mood import query_left_aside, song_named_in, told_to_wait
 from bot.usecases.playlists import ON_NOW_ADMINS
 from bot.usecases.ports import DeliveryUncertain, RecipientGone
 from bot.replies import (
@@ -1864,11 +1864,7 @@ def download_limit(settings: Settings) -> int:
 def command_text(message: Message) -> str:
     """What follows the command word ('/mood@bot Creep' -> 'Creep'), in text or caption. A newline
     or tab after the command separates like a space."""
-    text = linked_text(message)
-    if text.startswith("/"):
-        parts = text.split(None, 1)
-        text = parts[1] if len(parts) > 1 else ""
-    return text.strip()
+    return song_named_in(linked_text(message))
 
 
 def journal_note(message: Message) -> str:

@@ -120,6 +120,17 @@ def told_to_wait(reply: object) -> bool:
     return isinstance(reply, ErrorReply) and reply.retry_after_s is not None
 
 
+def song_named_in(text: str) -> str:
+    """The words of someone's message that name the song asked about by /mood in reply to it
+    (Telegram) or by the message command (Discord): its text, less the command it opens with (a
+    music bot's '/play Creep' names Creep). A newline or tab after the command separates like a
+    space. What they then search for is `MoodUseCase.run`'s to say (markup alone names no song)."""
+    if text.startswith("/"):
+        parts = text.split(None, 1)
+        text = parts[1] if len(parts) > 1 else ""
+    return text.strip()
+
+
 def query_left_aside(typed: str, *file_names: str) -> str | None:
     """The note for a mood heard from a file when a song was typed with it (`QUERY_LEFT_ASIDE`):
     None when nothing was typed, or only words of the file's own names (its file name, the title

@@ -30,7 +30,7 @@ from bot.frontends.discord.journal import (
     UNKNOWN_COMMAND,
     typed_command_hint,
 )
-from bot.frontends.discord.mood import NO_SONG_IN_MESSAGE, first_link, links_in
+from bot.frontends.discord.mood import first_link, links_in
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, Caller, PromptMessage
 from bot.ratelimit import CommandLimit, HeavyLimits
 from bot.usecases.journal import JOURNAL_ON_USAGE, PROMPT_SENT
@@ -314,15 +314,6 @@ async def test_an_attachment_over_the_limit_is_refused_before_downloading(discor
     (refusal,) = [r for r in caplog.records if r.getMessage() == "discord.file_refused"]
     assert (refusal.user, refusal.place, refusal.bytes, refusal.limit_bytes) == (str(ALICE), None, limit + 1, limit)
     assert not [r for r in caplog.records if r.name.startswith("bot.") and "huge.ogg" in str(vars(r))]
-
-
-async def test_the_message_command_needs_a_link_or_audio(discord_bot):
-    fake, _ = discord_bot
-    target = fake.message_payload(channel_id=1, content="no song here", author=user_payload(BOB))
-    await fake.slash("Mood of this song", command_type=3, target_id=target["id"],
-                     resolved={"messages": {target["id"]: target}})
-    reply = await fake.wait_for("interaction_callback")
-    assert reply.content == NO_SONG_IN_MESSAGE and reply.flags & EPHEMERAL
 
 
 async def test_a_prompt_is_sent_by_dm(discord_bot):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bot.frontends.discord.journal import typed_command_hint
-from bot.frontends.discord.mood import DISCORD_FILE_LINK
+from bot.frontends.discord.mood import DISCORD_FILE_LINK, NO_SONG_IN_MESSAGE
 from bot.frontends.render import placed
 from bot.replies import STAGE_FINDING, STAGE_LISTENING
+from bot.sources.query import ONLY_MARKUP
 from bot.usecases.help import NO_SLASH, did_you_mean
 from bot.usecases.journal import TIME_MISSING
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
@@ -15,6 +16,7 @@ from bot.usecases.playlists import DISABLED, ENABLED, ON_NOW
 from tests.fakes.discord_api import EPHEMERAL
 from tests.frontends.test_discord import (ALICE, ATTACHMENT, BOB, GUILD, SPOTIFY_TRACK, STRING, dm_answer, message_command,
                                          open_a_prompt, private_answer, sub)
+from tests.frontends.test_discord_query_markup import searched, spotify_and_discord
 
 
 @pytest.mark.parametrize("typed, answer", [
@@ -118,14 +120,28 @@ async def test_a_picture_sent_alone_to_answer_the_prompt_is_refused_without_a_do
     assert not fake.calls_of("download")
 
 
-async def test_the_message_command_on_a_message_without_a_song_says_what_to_type_instead(discord_bot):
-    """'Mood of this song' on a message naming a song in words ('Creep by Radiohead') was 'I found
-    no link or audio file in that message.' alone: it now says how to ask by the song's name."""
+@pytest.mark.parametrize("content", ["Creep by Radiohead", "/play Creep Radiohead"])
+async def test_the_message_command_on_a_song_named_in_words_searches_those_words(db, content):
+    """'Mood of this song' on a friend's 'Creep by Radiohead' was 'I found no link or audio file in
+    that message', sent to type /mood query:<name>; Telegram's /mood in reply to such a message
+    searches its words (a music bot's '/play Creep' without its command), and so does this now."""
+    async with spotify_and_discord(db) as (fake, spotify, _):
+        await message_command(fake, content, guild=GUILD)
+        answer = await fake.wait_for("edit_original", lambda c: bool(c.embeds))
+        assert answer.embeds[0]["title"] == "Radiohead – Creep" and "sad" in str(answer.embeds[0]).lower()
+        assert all("/play" not in q for q in searched(spotify))
+
+
+@pytest.mark.parametrize("content, said, call", [("<:radiohead:123456789012345678> <@42>", ONLY_MARKUP, "followup"),
+                                                 ("", NO_SONG_IN_MESSAGE, "interaction_callback")])
+async def test_the_message_command_on_a_message_naming_no_song_says_so(discord_bot, content, said, call):
+    """Discord's emoji and mentions alone name no song, as /mood with them alone says; a message of
+    no words (a sticker, an embed) is told how to ask by a song's name."""
     fake, _ = discord_bot
-    await message_command(fake, "Creep by Radiohead", guild=GUILD)
-    reply = await fake.wait_for("interaction_callback")
-    assert reply.content.startswith("I found no link or audio file in that message.") and reply.flags & EPHEMERAL
-    assert "/mood query:" in reply.content
+    await message_command(fake, content, guild=GUILD)
+    reply = await fake.wait_for(call)
+    assert reply.content.startswith(said) and reply.flags & EPHEMERAL
+    assert not fake.calls_of("download")
 
 
 @pytest.mark.parametrize("zone, named", [("Europe/Lisbon", "Europe/Lisbon"), ("Lisbon", "Europe/Lisbon")])

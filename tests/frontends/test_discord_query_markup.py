@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from bot.frontends.discord.mood import NO_SONG_IN_MESSAGE, links_in_text
+from bot.frontends.discord.mood import links_in_text
 from bot.sources.models import QueryKind, UnsupportedInputError
 from bot.sources.query import DEFAULT_ALLOWED, ONLY_MARKUP, parse_query
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
@@ -221,9 +221,10 @@ def test_both_readers_read_a_spotify_uri_that_is_a_word_of_its_own(content):
 
 
 async def test_the_message_command_finds_no_song_in_a_uri_inside_another_link(discord_bot):
+    """Its words are read as /mood reads them: a link to evil.example, refused, not Spotify's song."""
     fake, _ = discord_bot
     await message_command(fake, f"look evil.example/{URI}", guild=GUILD)
-    assert (await fake.wait_for("interaction_callback")).content == NO_SONG_IN_MESSAGE
+    assert (await fake.wait_for("followup")).content.startswith("I can't open links to evil.example.")
 
 
 EVIL_MP3 = "https://evil.example/a.mp3"

@@ -37,7 +37,7 @@ from bot.sources.query import (
     DEFAULT_ALLOWED, LINK_CLOSERS, host_allowed, link_in, marked_link, masked_links_read, parse_query, without_markup,
 )
 from bot.usecases.help import MOOD
-from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, told_to_wait
+from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, song_named_in, told_to_wait
 
 if TYPE_CHECKING:
     from bot.frontends.discord.kept import KeptCommands
@@ -47,8 +47,9 @@ if TYPE_CHECKING:
 # spoiler's ||, and at <link>'s >. "Spotify:https://…" is a label glued to a link, not a URI.
 LINK = re.compile(r"(?:https?://|spotify:[a-z]+:(?!//))[^\s<>|]+", re.IGNORECASE)
 NOTHING_TO_CLASSIFY = "Tell me a song: /mood query:<name or link>, or attach an audio file."
-# The message command on a message with neither: what to type instead, for a song named in words.
-NO_SONG_IN_MESSAGE = ("I found no link or audio file in that message. To hear a song by its name, "
+# The message command on a message with neither, nor words (a sticker, an embed alone): what to
+# type instead. A message of words names the song: they are searched, as Telegram's /mood in reply.
+NO_SONG_IN_MESSAGE = ("I found no link, audio file or song name in that message. To hear a song by its name, "
                       "use /mood query:<name>.")
 # A link to a file sent on Discord (its "Copy Link"), off the allowed hosts: the file itself is heard.
 DISCORD_FILE_HOSTS = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
@@ -172,8 +173,9 @@ class MoodCog(commands.Cog):
 
     async def mood_of_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """A link the bot can read, else its audio files (each, `_classify_files`), else whatever
-        the message has (the answer then says why it can't be read). A forwarded message: the
-        same, in what it forwards."""
+        the message has (the answer then says why it can't be read), else its words as a song's
+        name (`song_named_in`: a friend's 'Creep by Radiohead'). A forwarded message: the same, in
+        what it forwards."""
         message = shown(message)
         link = first_link(message, self.allowed_hosts)
         audios = [a for a in message.attachments if is_audio(a)]
@@ -184,10 +186,11 @@ class MoodCog(commands.Cog):
         if link is None:
             link = next(iter(links_in(message)), None)
             file = None if link else next(iter(message.attachments), None)
-        if not (link or file):
+        query = link if link or file else song_named_in(message.content or "")  # words: the song's name
+        if not (query or file):
             await show(interaction, ErrorReply(NO_SONG_IN_MESSAGE), ephemeral=True)
             return
-        await self._classify(interaction, link, file, sent_by(message))
+        await self._classify(interaction, query, file, sent_by(message))
 
     async def _classify(self, interaction: discord.Interaction, query: str | None,
                         file: discord.Attachment | None, sender: SentBy, *, note: str | None = None) -> None:
