@@ -7,7 +7,7 @@ import pytest
 from bot.frontends.discord.journal import typed_command_hint
 from bot.frontends.discord.mood import DISCORD_FILE_LINK, NO_SONG_IN_MESSAGE
 from bot.frontends.render import placed
-from bot.replies import STAGE_FINDING, STAGE_LISTENING
+from bot.replies import QUERY_LEFT_ASIDE, STAGE_FINDING, STAGE_LISTENING
 from bot.sources.query import ONLY_MARKUP
 from bot.usecases.help import NO_SLASH, did_you_mean
 from bot.usecases.journal import TIME_MISSING
@@ -16,6 +16,8 @@ from bot.usecases.playlists import DISABLED, ENABLED, ON_NOW
 from tests.fakes.discord_api import EPHEMERAL
 from tests.frontends.test_discord import (ALICE, ATTACHMENT, BOB, GUILD, SPOTIFY_TRACK, STRING, dm_answer, message_command,
                                          open_a_prompt, private_answer, sub)
+from storage.models import UserRef
+from tests.frontends.test_discord_mood_notes import cached_file
 from tests.frontends.test_discord_query_markup import searched, spotify_and_discord
 
 
@@ -241,3 +243,31 @@ async def test_a_command_name_sent_while_a_prompt_is_open_answers_it(scheduled, 
     await fake.user_dms("help")
     assert (await dm_answer(fake)).content != f"{NO_SLASH.format(typed='help')} {typed_command_hint('help')}"
     assert fake.calls_of("send_message", after=mark)[0].content == STAGE_FINDING  # looked for as a song
+
+
+@pytest.mark.parametrize("typed, note", [("/mood", None), ("/Mood Creep", QUERY_LEFT_ASIDE)])
+@pytest.mark.parametrize("prompt_open", [False, True])
+async def test_an_audio_file_sent_to_the_dm_with_mood_as_its_text_is_heard(scheduled, db, typed, note, prompt_open):
+    """A file sent to the DM with '/mood' as its text was told how to run /mood, and not heard: it
+    is heard, as /mood with the file attached hears it (words typed after /mood left aside, said
+    so). It asks for the file's mood: an open prompt is not answered, and takes the next song."""
+    fake, _ = scheduled
+    if prompt_open:
+        await open_a_prompt(fake)
+    take = await cached_file(fake, db)
+    await fake.user_dms(typed, attachments=[take])
+    answer = await dm_answer(fake)
+    assert answer.embeds and answer.embeds[0]["title"] == "take1", answer
+    assert (answer.content or None) == note
+    assert await db.journal.count(UserRef("discord", str(ALICE))) == 0
+    if prompt_open:
+        await fake.user_dms("", attachments=[take])
+        await dm_answer(fake)
+        assert await db.journal.count(UserRef("discord", str(ALICE))) == 1
+
+
+async def test_a_picture_sent_to_the_dm_with_mood_as_its_text_is_refused_as_mood_refuses_it(scheduled):
+    fake, _ = scheduled
+    await fake.user_dms("/mood", attachments=[a_file(fake, *NOT_SOUND[0])])
+    assert (await dm_answer(fake)).content == "The file cat.png is not audio we can read."
+    assert not fake.calls_of("download")

@@ -514,18 +514,20 @@ class MessageProgress:
                 raise
             self.refused = True  # the user blocked the bot or closed their DMs: not worth a warning
 
-    async def show(self, reply: object) -> None:
+    async def show(self, reply: object, *, note: str | None = None) -> None:
         """The reply in place of the status message; as a new message if there is none (its stage
         not sent, or dropped by the answer) or Discord refuses the edit (the work is done, a
-        journal entry saved: the user must hear of it, not of a failure)."""
+        journal entry saved: the user must hear of it, not of a failure). `note`: as
+        `show_in_channel`'s, not with a refusal."""
         await self.stages.settle()
+        note = None if isinstance(reply, ErrorReply) else note
         if self.message is not None:
             try:
-                await self.message.edit(**edit_parts(reply))
+                await self.message.edit(**noted(edit_parts(reply), note))
                 return
             except discord.HTTPException as error:
                 log.warning("discord.status_message_not_edited", extra={"status": error.status, "code": error.code})
-        await self._send(**{k: v for k, v in message_parts(reply).items() if v is not None})
+        await self._send(**{k: v for k, v in noted(message_parts(reply), note).items() if v is not None})
 
 
 class FollowupProgress(MessageProgress):

@@ -23,6 +23,7 @@ from bot.frontends.discord.interactions import (
     caller_of,
     dm_caller_of,
     downloaded,
+    is_audio,
     refuses_the_bot,
     refuses_the_user,
     respond,
@@ -36,9 +37,11 @@ from bot.frontends.discord.mood import first_link, links_in
 from bot.frontends.discord.rendering import clip, edit_parts, fitted_journal_list
 from bot.frontends import render
 from bot.replies import Caller, ErrorReply, JournalListReply, TextReply
-from bot.sources.query import DEFAULT_ALLOWED
-from bot.usecases.help import did_you_mean, nearest_command, slash_forgotten, unknown_button
+from bot.sources.query import DEFAULT_ALLOWED, without_markup
+from bot.usecases.help import (did_you_mean, journal_meant, journal_word_meant, nearest_command, slash_forgotten,
+                               unknown_button)
 from bot.usecases.journal import NOT_A_JOURNAL_ANSWER, PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, zone_label
+from bot.usecases.mood import query_left_aside
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,13 @@ PROMPT_REFUSED_TO_THE_BOT_BY_DM = (
 # The use case's words for an undelivered /journal prompt, in Discord's terms.
 PROMPT_NOT_SENT_ON_DISCORD = {PROMPT_NOT_SENT: PROMPT_NOT_SENT_BY_DM, PROMPT_NOT_SENT_NOW: PROMPT_NOT_SENT_NOW_BY_DM,
                               PROMPT_REFUSED_TO_THE_BOT: PROMPT_REFUSED_TO_THE_BOT_BY_DM}
+
+
+def mood_asked_of_a_file(message: discord.Message) -> bool:
+    """'/mood' sent to the DM with a file (or '/mood <words>'): the file's mood asked, as of one
+    attached to /mood, not a command typed alone (`typed_command_hint`) nor an answer to a prompt."""
+    typed = TYPED_COMMAND.match(message.content)
+    return typed is not None and typed.group(1).lower() == "mood" and bool(message.attachments)
 
 
 def typed_command_hint(name: str, *, in_servers_only: bool = False) -> str:
@@ -446,7 +456,8 @@ class JournalCog(commands.Cog):
                 await message.channel.send(clip(notice))
 
     async def _on_dm(self, message: discord.Message) -> None:
-        if typed := TYPED_COMMAND.match(message.content):  # a command, not a song answering the prompt
+        if (typed := TYPED_COMMAND.match(message.content)) and not mood_asked_of_a_file(message):
+            # A command, not a song answering the prompt ('/mood' with a file asks its mood: `_mood_of_file`).
             # After the user's DMs before it (`_turn`): its hint sent before their answers was
             # taken, read back after a restart, for the bot's reply to them (bot/frontends/discord/missed.py).
             async with self._turn(message.author.id):
@@ -493,6 +504,10 @@ class JournalCog(commands.Cog):
         if command is not None:
             word = (rest.split() or [""])[0].lower()
             sub = command.get_command(word) if isinstance(command, app_commands.Group) and word else None
+            if (sub is None and word and command.name == "journal"  # '/journal stop': /journal off meant
+                    and (meant := journal_meant(rest, [c.name for c in command.commands])) is not None):
+                named = " ".join(meant.split()[:2])  # Discord's list names the command, not its words
+                return f"{journal_word_meant(rest, [c.name for c in command.commands])} {typed_command_hint(named)}"
             name = command.name if sub is None else f"{command.name} {sub.name}"
             return typed_command_hint(name, in_servers_only=command.guild_only)
         name, joined, words = typed.lower().partition("_")  # '/journal_list', as Telegram names commands
@@ -518,6 +533,9 @@ class JournalCog(commands.Cog):
     async def _answer_dm(self, message: discord.Message, caller: Caller, progress: MessageProgress,
                          followed: int | None) -> None:
         """`followed`: the prompt a DM read back after a restart came after (bot/frontends/discord/missed.py)."""
+        if mood_asked_of_a_file(message):  # its mood asked, as of a file attached to /mood: no answer to a prompt
+            await self._mood_of_file(message, caller, progress)
+            return
         prompt_id = None
         for referenced in (None if message.reference is None else message.reference.message_id, followed):
             if referenced is not None and await self.usecases.journal.is_prompt_message(
@@ -543,6 +561,18 @@ class JournalCog(commands.Cog):
         if file is None and isinstance(reply, ErrorReply) and reply.message.endswith(NOT_A_JOURNAL_ANSWER):
             reply = ErrorReply(self._slash_forgotten(query or "") or reply.message)
         await progress.show(reply)
+
+    async def _mood_of_file(self, message: discord.Message, caller: Caller, progress: MessageProgress) -> None:
+        """The mood of the DM's audio file (else its first file: refused, as /mood refuses a picture),
+        as /mood with it attached tells it: words typed after '/mood' are left aside, and said so."""
+        file = next((a for a in message.attachments if is_audio(a)), message.attachments[0])
+        typed = message.content[TYPED_COMMAND.match(message.content).end():]
+        note = query_left_aside(without_markup(typed), file.filename, file.title or "")
+        async with downloaded(file, self.max_audio_bytes, whose(message.author), sent_by(message),
+                              longest_s=self.max_audio_seconds) as attachment:
+            reply = attachment if isinstance(attachment, ErrorReply) else await self.usecases.mood.run(
+                caller, None, attachment, progress=progress)
+        await progress.show(reply, note=note)
 
     def _slash_forgotten(self, text: str) -> str | None:
         """What to say of words that answer no prompt and open with a command's name, its slash
