@@ -30,6 +30,11 @@ EXPORT_TOO_LARGE = ("Your data is too large to send as one file ({mb:.0f} MB eve
 FORGET_CUT_SHORT = ("I couldn't delete everything: your daily prompt is stopped and your songs no longer count "
                     f"in {PLACE} playlists, but some of your data is still stored; please try /forget again.")
 
+# A /forget that found nothing stored (no settings, so no daily prompt on either): said so, not
+# "deleted everything (0 records) and stopped your daily prompt".
+NOTHING_TO_FORGET = ("There was nothing of yours to delete: I had nothing stored about you, and no daily prompt "
+                     "was on.")
+
 FORGET_EXPLANATION = (
     f"This deletes everything I store about you, on every {PLACE}: your settings, your journal "
     f"entries, the songs you asked about, the prompts I sent you and which {PLACE}s you left, and it "
@@ -129,6 +134,8 @@ class PrivacyUseCase:
             log.warning("privacy.forget_cut_short", extra={"user": caller.user_id, "reason": str(error)})
             return TextReply(f"{error} {FORGET_CUT_SHORT}")
         log.info("privacy.forget", extra={"user": caller.user_id, "deleted": deleted})
+        if not deleted:  # no settings either (they count), so no prompt was on
+            return TextReply(NOTHING_TO_FORGET)
         records = "1 record" if deleted == 1 else f"{deleted} records"
         return TextReply(f"Done: I deleted everything about you ({records}) and stopped your daily prompt.")
 

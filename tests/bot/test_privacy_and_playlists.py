@@ -18,7 +18,7 @@ from pymongo import AsyncMongoClient, monitoring
 from bot.replies import Caller, ErrorReply, ExportReply, PlaylistReply, ServerMoodReply, TextReply
 from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
-from bot.usecases.privacy import PrivacyUseCase
+from bot.usecases.privacy import NOTHING_TO_FORGET, PrivacyUseCase
 from storage.database import Database
 from storage.models import JournalEntry, MoodRequest, StorageError, UserRef
 from storage.outbox import JournalOutbox, JournalWriter, entry_to_line
@@ -208,8 +208,9 @@ def test_help_says_songs_count_in_server_playlists_until_sharing_is_turned_off(u
 async def test_forget_counts_what_it_deleted_in_plain_english(db, usecases):
     await usecases.playlists.set_sharing(BOB, False)  # Bob's only record: his settings
     done = await usecases.privacy.forget(BOB, confirmed=True)
-    assert "(1 record)" in done.text
-    assert "(0 records)" in (await usecases.privacy.forget(BOB, confirmed=True)).text
+    assert done.text == "Done: I deleted everything about you (1 record) and stopped your daily prompt."
+    # Nothing left, nor a prompt on: said plainly, not "everything (0 records)" nor a prompt stopped.
+    assert (await usecases.privacy.forget(BOB, confirmed=True)).text == NOTHING_TO_FORGET
 
 
 async def test_an_answer_a_crash_cut_short_in_the_outbox_is_exported_as_written(db, tmp_path):

@@ -12,6 +12,7 @@ from bot.frontends.telegram import (COMMAND_NAMES, HELP_TAIL, JOURNAL_ANSWER_HER
 from bot.usecases.help import unknown_button
 from bot.usecases.journal import BAD_PAGE, JOURNAL_OFF, LIST_PAGE
 from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
+from bot.usecases.privacy import NOTHING_TO_FORGET
 from storage.models import UserRef
 from tests.fakes.telegram_api import BOT_USERNAME
 from tests.frontends.test_telegram import ALICE, BOB, GROUP, replies_to, said_in_group
@@ -175,3 +176,13 @@ async def test_a_button_the_bot_does_not_know_is_answered_with_what_to_type(tele
     assert answer.params["text"] == unknown_button(data, COMMAND_NAMES) and answer.params["show_alert"] in (True, "true")
     assert f"type {command or 'the command'} again" in answer.params["text"]
     assert [r.data for r in caplog.records if r.getMessage() == "telegram.unknown_button"] == [data]
+
+
+async def test_forget_with_nothing_stored_says_there_was_nothing_to_delete(telegram):
+    """A new user trying /forget was told 'Done: I deleted everything about you (0 records) and
+    stopped your daily prompt', of data and a prompt they never had; it now says so plainly."""
+    fake, _ = telegram
+    await fake.user_sends("/forget")
+    question = await fake.wait_for("sendMessage")
+    await fake.user_clicks(f"forget:yes:{ALICE}", message=question, user=ALICE)
+    assert (await fake.wait_for("editMessageText")).text == NOTHING_TO_FORGET
