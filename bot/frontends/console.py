@@ -46,7 +46,7 @@ from bot.replies import (
     TextReply,
 )
 from bot.sources.query import ACCEPTED, clean_text
-from bot.usecases.help import did_you_mean, slash_forgotten
+from bot.usecases.help import did_you_mean, journal_word_meant, slash_forgotten
 from bot.usecases.journal import on_left_out
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from bot.usecases.playlists import DISABLED, ON_NOW
@@ -758,9 +758,10 @@ class ConsoleFrontend:
                 return
             self.show(await self.usecases.journal.answer(self.caller, _as_text(text), attachment,
                                                          progress=self._progress))
-        else:  # '/journal 21:30 Europe/Lisbon': the 'on' left out; '/journal' alone: whether it is on, first
+        else:  # '/journal 21:30 Europe/Lisbon': the 'on' left out; '/journal stop': off; alone: whether it is on
             status = None if sub else await self.usecases.journal.status(self.caller)
-            self.say(on_left_out(rest) or (f"{status}\n" if status else "") + JOURNAL_USAGE)
+            self.say(on_left_out(rest) or (sub and journal_word_meant(rest))
+                     or (f"{status}\n" if status else "") + JOURNAL_USAGE)
 
     async def _list(self, which: str) -> None:
         """`/journal list [page | older | newer]`: older and newer go on from the list shown last."""

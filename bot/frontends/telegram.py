@@ -79,7 +79,7 @@ from bot.frontends.telegram_flow import CURRENT_UPDATE, UpdateFlow
 from bot.frontends.telegram_http import AiohttpRequest, CallsNoted, CallsWatch, never_sent
 from bot.sources.models import QueryKind, UnsupportedInputError
 from bot.sources.query import is_link, parse_query
-from bot.usecases.help import MOOD, did_you_mean, slash_forgotten, unknown_button
+from bot.usecases.help import MOOD, did_you_mean, journal_word_meant, slash_forgotten, unknown_button
 from bot.usecases.inbox import Arrival
 from bot.usecases.journal import on_left_out
 from bot.usecases.mood import query_left_aside, song_named_in, told_to_wait
@@ -134,6 +134,7 @@ BEFORE_ANSWER = -1  # the handler group run before an update's answer
 PROMPT_READ_TIMEOUT_S = 5.0  # a daily prompt's answer from Telegram: past it, the prompt may have arrived
 JOURNAL_USAGE = ("Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list [page] · /journal prompt"
                  " · /journal delete <date | last>")
+JOURNAL_WORDS = ("on", "off", "list", "prompt", "delete")  # what '/journal stop' may have meant
 # The console's '/journal answer <song>' (the README names it): here a prompt is answered by a reply.
 JOURNAL_ANSWER_HERE = ("Here you answer your journal prompt by replying to it with a song: its name or link, or an "
                        "audio file, and your own words on a new line if you like. /journal prompt sends today's now.")
@@ -971,8 +972,9 @@ class TelegramFrontend:
                 return
         elif action == "answer":
             reply = ErrorReply(JOURNAL_ANSWER_HERE)
-        else:  # '/journal 21:30 Europe/Lisbon': the 'on' left out
-            reply = ErrorReply(on_left_out(" ".join(args)) or JOURNAL_USAGE)
+        else:  # '/journal 21:30 Europe/Lisbon': the 'on' left out; '/journal stop': off meant
+            typed = " ".join(args)
+            reply = ErrorReply(on_left_out(typed) or journal_word_meant(typed, JOURNAL_WORDS) or JOURNAL_USAGE)
         await message.reply_text(text_of(reply))
 
     async def on_journal_page_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -77,6 +77,49 @@ def unknown_button(data: str, commands: Iterable[str]) -> str:
     return UNKNOWN_BUTTON.format(command=f"/{name}" if name and name in commands else "the command")
 
 
+# What /journal takes after it (each front-end passes those it has), and the words people type for
+# them that are no misspelling of them ('/journal stop' is no near 'off'). `journal_word_meant`.
+JOURNAL_WORDS = ("on", "off", "list", "prompt", "delete", "answer")
+JOURNAL_SYNONYMS = {"stop": "off", "disable": "off", "pause": "off", "unsubscribe": "off",
+                    "start": "on", "enable": "on", "resume": "on", "subscribe": "on",
+                    "show": "list", "view": "list", "entries": "list", "history": "list", "ls": "list",
+                    "now": "prompt", "today": "prompt", "remove": "delete", "del": "delete", "rm": "delete"}
+# Words asking for every entry to go: /journal delete deletes one, /forget deletes everything.
+JOURNAL_DELETE_ALL = frozenset({"delete-all", "deleteall", "delete_all", "clear", "wipe", "erase", "reset",
+                                "purge", "forget"})
+JOURNAL_MEANT = "Did you mean /{meant}?"
+JOURNAL_ALL_MEANT = ("Did you mean /forget? It deletes everything I keep about you, your journal with it; "
+                     "/journal delete deletes one entry.")
+JOURNAL_MEANT_CHARS = 60  # of the words after the sub-command, quoted back
+
+
+def journal_meant(args: str, words: Iterable[str] = JOURNAL_WORDS) -> str | None:
+    """The command '/journal <args>' most likely meant, its first word being none of `words` (the
+    sub-commands a front-end has): the nearest of them with the words after it ('stop' -> "journal
+    off", 'lsit 2' -> "journal list 2"), "forget" for a word asking for all of it to go; None when
+    no sub-command is near."""
+    word, rest = (args.split(None, 1) + ["", ""])[:2]
+    lowered = word.lower()
+    if lowered in JOURNAL_DELETE_ALL:
+        return "forget"
+    words = list(words)
+    meant = JOURNAL_SYNONYMS.get(lowered)
+    if meant not in words:
+        meant = nearest_command(lowered, words)
+    if meant is None:
+        return None
+    return " ".join(filter(None, ["journal", meant, as_typed(rest, JOURNAL_MEANT_CHARS)]))
+
+
+def journal_word_meant(args: str, words: Iterable[str] = JOURNAL_WORDS) -> str | None:
+    """What to say of '/journal <args>' (`journal_meant`): "Did you mean /journal off?"; of a word
+    asking for every entry to go, that /forget deletes everything and /journal delete one entry."""
+    meant = journal_meant(args, words)
+    if meant is None:
+        return None
+    return JOURNAL_ALL_MEANT if meant == "forget" else JOURNAL_MEANT.format(meant=meant)
+
+
 def slash_forgotten(typed: str, commands: Iterable[str]) -> str | None:
     """What to say of words that open with a command's name but no slash ('mood Creep' ->
     "Commands start with a slash: did you mean /mood Creep?"), of `commands` (a front-end's own,

@@ -8,6 +8,7 @@ import pytest
 
 from bot.frontends.console import TEXT_HINT, UNKNOWN_HINT
 from bot.frontends.render import GENERIC_ERROR
+from bot.usecases.help import JOURNAL_ALL_MEANT
 from storage.models import UserRef
 from tests.bot.test_console import chat
 
@@ -452,3 +453,15 @@ async def test_a_playlist_longer_than_its_twenty_songs_says_how_many_more(db, co
     await songs_asked(db, "console:local", "local", 25, "sad")
     out = await chat(db, counting, tmp_path, ["/playlist sad", "/quit"])
     assert f"\n20. Artist – Sad song 19 https://open.spotify.com/track/sad19\n{MORE_NOT_SHOWN}\n" in out, out
+
+
+async def test_a_journal_word_it_does_not_take_is_answered_with_the_nearest_it_does(db, counting, tmp_path):
+    """'/journal stop', '/journal show', '/journal start 21:30 …' were the usage alone; each is now
+    the sub-command meant, as a mistyped command is, and nothing runs. '/journal answr' (the
+    console's own 'answer') too."""
+    out = await chat(db, counting, tmp_path, ["/journal stop", "/journal show 2", "/journal start 21:30 Europe/Lisbon",
+                                              "/journal answr Creep", "/journal delete-all", "/quit"])
+    for meant in ("/journal off?", "/journal list 2?", "/journal on 21:30 Europe/Lisbon?", "/journal answer Creep?"):
+        assert f"Did you mean {meant}" in out, out
+    assert JOURNAL_ALL_MEANT in out and "Usage: /journal" not in out
+    assert await db.users.get(UserRef("console", "local")) is None

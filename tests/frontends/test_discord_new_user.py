@@ -9,7 +9,7 @@ from bot.frontends.discord.mood import DISCORD_FILE_LINK, NO_SONG_IN_MESSAGE
 from bot.frontends.render import placed
 from bot.replies import QUERY_LEFT_ASIDE, STAGE_FINDING, STAGE_LISTENING
 from bot.sources.query import ONLY_MARKUP
-from bot.usecases.help import NO_SLASH, did_you_mean
+from bot.usecases.help import JOURNAL_ALL_MEANT, NO_SLASH, did_you_mean
 from bot.usecases.journal import TIME_MISSING
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from bot.usecases.playlists import DISABLED, ENABLED, ON_NOW
@@ -159,15 +159,31 @@ async def test_journal_on_with_the_zone_alone_asks_for_the_time_alone(discord_bo
 
 @pytest.mark.parametrize("typed, name", [("/journal list", "journal list"), ("/journal Delete last", "journal delete"),
                                          ("/journal on 21:30 Europe/Lisbon", "journal on"),
-                                         ("/journal history", "journal"), ("/journal", "journal")])
+                                         ("/journal dance", "journal"), ("/journal", "journal")])
 async def test_a_journal_command_sent_as_text_in_the_dm_is_named_with_its_sub_command(scheduled, typed, name):
     """'/journal list' sent as text was told to 'type /journal, pick it…': Discord's list offers
     '/journal list' itself, so the hint names that (a word that is none of its sub-commands: /journal)."""
     fake, _ = scheduled
+    assert await answered_in_the_dm(fake, typed) == typed_command_hint(name)
+
+
+async def answered_in_the_dm(fake, typed: str) -> str:
+    """What the bot answers `typed` sent as text to its DM, once its commands are synced."""
     await fake.wait_for("sync_commands", after=0)
     mark = fake.mark()
     await fake.user_dms(typed)
-    assert (await fake.wait_for("send_message", after=mark)).content == typed_command_hint(name)
+    return (await fake.wait_for("send_message", after=mark)).content
+
+
+@pytest.mark.parametrize("typed, meant, named", [("/journal stop", "Did you mean /journal off?", "journal off"),
+                                                 ("/journal show 2", "Did you mean /journal list 2?", "journal list"),
+                                                 ("/journal delete-all", JOURNAL_ALL_MEANT, "forget")])
+async def test_a_journal_word_it_does_not_take_sent_as_text_is_named_with_the_sub_command_meant(scheduled, typed,
+                                                                                               meant, named):
+    """'/journal stop' sent as text was told to pick /journal from the list, as for any word; it now
+    names the sub-command meant, as the console and Telegram do, and how Discord runs it."""
+    fake, _ = scheduled
+    assert await answered_in_the_dm(fake, typed) == f"{meant} {typed_command_hint(named)}"
 
 
 async def test_serverplaylist_alone_from_a_member_who_is_no_admin_does_not_offer_the_switch(discord_bot):

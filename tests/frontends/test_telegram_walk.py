@@ -9,7 +9,7 @@ import pytest
 from bot.frontends import render
 from bot.frontends.telegram import (COMMAND_NAMES, HELP_TAIL, JOURNAL_ANSWER_HERE, LINK_ALONE, NOT_A_SONG, PRIVATE_ONLY, SEND_A_SONG,
                                     SETTINGS_TAIL, STOP_HINT, TEXT_HINT)
-from bot.usecases.help import unknown_button
+from bot.usecases.help import JOURNAL_ALL_MEANT, unknown_button
 from bot.usecases.journal import BAD_PAGE, JOURNAL_OFF, LIST_PAGE
 from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
 from bot.usecases.privacy import NOTHING_TO_FORGET
@@ -75,6 +75,18 @@ async def test_journal_off_prompt_and_list_with_a_word_too_many_are_read_as_the_
     said = await replies_to(fake, "/journal prompt now", "/journal off please", "/journal list 2 3")
     assert said[0] == JOURNAL_OFF and said[1].startswith("Journal off: no more daily prompts"), said
     assert said[2] == BAD_PAGE.format(page="2 3", limit=LIST_PAGE)
+
+
+@pytest.mark.parametrize("typed, meant", [("stop", "Did you mean /journal off?"), ("Start", "Did you mean /journal on?"),
+                                          ("show 2", "Did you mean /journal list 2?"),
+                                          ("lsit", "Did you mean /journal list?"), ("delete-all", JOURNAL_ALL_MEANT)])
+async def test_a_journal_word_it_does_not_take_is_answered_with_the_nearest_it_does(telegram, db, typed, meant):
+    """'/journal stop', '/journal show', '/journal start' were the usage alone, as for words nowhere
+    near one of its own; they are now the sub-command meant, as a mistyped command is, and
+    '/journal delete-all' is pointed to /forget (/journal delete deletes one entry). Nothing runs."""
+    fake, _ = telegram
+    assert await replies_to(fake, f"/journal {typed}") == [meant]
+    assert await db.users.get(UserRef("telegram", str(ALICE))) is None
 
 
 SPOTIFY_LINK = "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC?si=a1b2c3"

@@ -504,10 +504,11 @@ class JournalCog(commands.Cog):
         if command is not None:
             word = (rest.split() or [""])[0].lower()
             sub = command.get_command(word) if isinstance(command, app_commands.Group) and word else None
-            if (sub is None and word and command.name == "journal"  # '/journal stop': /journal off meant
-                    and (meant := journal_meant(rest, [c.name for c in command.commands])) is not None):
-                named = " ".join(meant.split()[:2])  # Discord's list names the command, not its words
-                return f"{journal_word_meant(rest, [c.name for c in command.commands])} {typed_command_hint(named)}"
+            if sub is None and word and command.name == "journal":  # '/journal stop': /journal off meant
+                subs = [c.name for c in command.commands]
+                if (meant := journal_meant(rest, subs)) is not None:
+                    named = " ".join(meant.split()[:2])  # Discord's list names the command, not its words
+                    return f"{journal_word_meant(rest, subs)} {typed_command_hint(named)}"
             name = command.name if sub is None else f"{command.name} {sub.name}"
             return typed_command_hint(name, in_servers_only=command.guild_only)
         name, joined, words = typed.lower().partition("_")  # '/journal_list', as Telegram names commands
