@@ -39,6 +39,14 @@ async def list_then_restart(fake, db, restart):
     return first
 
 
+async def forget_asked(fake, db) -> str:
+    """Alice, with 3 journal entries, asked /forget: the id of its question, under Yes and No."""
+    await write_days(db, "discord", ALICE, 3)
+    await fake.slash("forget", user=ALICE)
+    question = await fake.wait_for("interaction_callback")
+    return question.result["interaction"]["response_message_id"]
+
+
 async def test_page_buttons_shown_before_a_restart_still_turn_the_page(discord_bot, db, restart):
     fake, _ = discord_bot
     first = await list_then_restart(fake, db, restart)
@@ -92,12 +100,10 @@ async def test_page_buttons_of_an_earlier_version_ask_for_the_list_again(discord
 async def test_a_forget_confirmation_shown_before_a_restart_asks_again_and_deletes_nothing(
         discord_bot, db, restart, answer):
     fake, _ = discord_bot
-    await write_days(db, "discord", ALICE, 3)
-    await fake.slash("forget", user=ALICE)
-    question = await fake.wait_for("interaction_callback")
+    message_id = await forget_asked(fake, db)
     await restart()
 
-    await fake.click(question.result["interaction"]["response_message_id"], answer, user=ALICE)
+    await fake.click(message_id, answer, user=ALICE)
     assert await private_refusal(fake) == FORGET_EXPIRED
     assert await db.journal.count(UserRef("discord", str(ALICE))) == 3
 
@@ -106,10 +112,7 @@ async def test_a_second_press_of_yes_while_deleting_is_not_taken_for_an_expired_
     """A double-click on "Yes": the first press deletes and says so; the second neither asks the
     user to type /forget again nor says that nothing was deleted."""
     fake, _ = discord_bot
-    await write_days(db, "discord", ALICE, 3)
-    await fake.slash("forget", user=ALICE)
-    question = await fake.wait_for("interaction_callback")
-    message_id = question.result["interaction"]["response_message_id"]
+    message_id = await forget_asked(fake, db)
     release = fake.hold_next("edit_original")  # the "Done" answer, still on its way
     await fake.click(message_id, "forget:yes", user=ALICE)
     first = await fake.wait_for("interaction_callback")
@@ -135,10 +138,7 @@ async def test_a_second_press_after_the_answer_is_shown_changes_nothing_and_says
     buttons leave the user's screen only when Discord's client gets that edit): it is acknowledged,
     and the answer shown stays; it is not told the confirmation expired under "Nothing was deleted"."""
     fake, _ = discord_bot
-    await write_days(db, "discord", ALICE, 3)
-    await fake.slash("forget", user=ALICE)
-    question = await fake.wait_for("interaction_callback")
-    message_id = question.result["interaction"]["response_message_id"]
+    message_id = await forget_asked(fake, db)
     await fake.click(message_id, first, user=ALICE)
     answered = await fake.wait_for("interaction_callback")
     if first == "forget:yes":
@@ -170,10 +170,7 @@ async def test_a_button_its_message_s_view_does_not_hold_is_answered_and_the_vie
     """The /forget question's view answers its own Yes and No only: another custom_id on its
     message reached no view and was left unanswered."""
     fake, _ = discord_bot
-    await write_days(db, "discord", ALICE, 3)
-    await fake.slash("forget", user=ALICE)
-    question = await fake.wait_for("interaction_callback")
-    message_id = question.result["interaction"]["response_message_id"]
+    message_id = await forget_asked(fake, db)
     await fake.click(message_id, "forget:maybe", user=ALICE)
     assert (await private_refusal(fake)).startswith("This button no longer works: type /forget again")
     await fake.click(message_id, "forget:no", user=ALICE)
