@@ -40,6 +40,7 @@ from bot.replies import (
 )
 from bot.sources.models import SourceError
 from bot.sources.query import FULL_WIDTH_PUNCTUATION, LINK_CLOSERS, MARKDOWN_MARKS, hosts_dotted, marked_link
+from bot.usecases.help import JOURNAL_ALL_MEANT, JOURNAL_DELETE_ALL
 from bot.usecases.mood import GENERIC_ERROR, MoodUseCase, mood_reply, refusal_reason
 from bot.usecases.ports import NoSchedule, PromptSchedule, RecipientGone, SenderRefused
 from inference.result import MOODS, InferenceError
@@ -1499,6 +1500,10 @@ def read_day(words: list[str], typed: str) -> AskedDay | None:
     return None
 
 
+# '/journal delete all': every entry, which /forget deletes (help.JOURNAL_DELETE_ALL: '/journal clear').
+DELETE_ALL_WORDS = JOURNAL_DELETE_ALL | {"all", "everything", "every"}
+
+
 def parse_delete_target(which: str | None, number: int | str | None = None
                         ) -> tuple[AskedDay | None, int | None] | ErrorReply:
     """(the day asked, or None for the newest entry; the number chosen among the day's entries, if
@@ -1513,6 +1518,8 @@ def parse_delete_target(which: str | None, number: int | str | None = None
         return ErrorReply(DELETE_USAGE)
     if words[0].lower() in DELETE_LAST_WORDS:
         return (None, None) if len(words) == 1 else ErrorReply(DELETE_USAGE)
+    if words[0].lower() in DELETE_ALL_WORDS:  # every entry: that is /forget, not a date
+        return ErrorReply(JOURNAL_ALL_MEANT)
     typed = as_typed(text, DELETE_TYPED_CHARS)
     if (asked := read_day(words, typed)) is not None:
         return asked, None

@@ -629,3 +629,14 @@ async def test_a_prompt_reopened_with_the_journal_off_takes_no_song_in_an_outage
     refused = await journal.answer(ALICE_DM, "while off", attachment(clip_paths[1]))
     assert isinstance(refused, ErrorReply), refused
     assert writer.outbox.pending() == 0
+
+
+@pytest.mark.parametrize("typed", ["all", "All entries", "everything", "every entry", "clear", "wipe"])
+async def test_delete_asked_for_every_entry_points_at_forget_and_deletes_nothing(db, counting, typed):
+    """'/journal delete all' was read as a date ("“all” isn't a date I can read"): a user wanting
+    every entry gone is told that /forget does that and /journal delete takes one."""
+    journal = journal_usecase(db, counting, now=lambda: DEC_6)
+    await db.journal.add(seeded(ALICE_REF, date(2026, 12, 2), "p1"))
+    reply = await journal.delete(ALICE_DM, typed)
+    assert isinstance(reply, ErrorReply) and reply.message.startswith("Did you mean /forget?"), reply
+    assert await db.journal.count(ALICE_REF) == 1
