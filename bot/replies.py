@@ -195,6 +195,7 @@ class JournalListReply:
     prompt_at: str | None = None  # "21:30 (Europe/Lisbon)" when daily prompts are on
     offset: int = 0  # how many entries are newer than the first one shown
     page_size: int = 10
+    period: str | None = None  # listed from a day, month or week asked for: "2026-12-05", "December 2026"
 
     @property
     def has_older(self) -> bool:

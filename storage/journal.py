@@ -258,6 +258,11 @@ class JournalRepo:
                                             sort=PAGE_OLDEST_FIRST).to_list()  # ties as the list breaks them
         return {date_value(doc["local_date"]): doc["mood"] for doc in docs}
 
+    async def count_after(self, ref: UserRef, day: date) -> int:
+        """How many of the user's entries are dated after `day`: those /journal list <day> skips."""
+        with translated_errors("count journal"):
+            return await self._journal.count_documents({**user_filter(ref), "local_date": {"$gt": date_text(day)}})
+
     async def count(self, ref: UserRef) -> int:
         with translated_errors("count journal"):
             return await self._journal.count_documents(user_filter(ref))

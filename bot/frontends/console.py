@@ -87,7 +87,7 @@ SAVED_FILES_KEPT = ("{files} saved on this computer ({where}) are your own copie
                     "remove them yourself if you no longer want them.")
 SAVED_FOLDERS = {"charts": "chart", "exports": "export"}  # each folder under DATA_DIR, and what it holds
 CHART_STAMP = "%Y%m%d-%H%M%S"  # before a chart's file name: 20270101-020000-moods-by-week.png
-JOURNAL_USAGE = ("Usage: /journal on <HH:MM> <Area/City> | off | list [page | older | newer] | prompt "
+JOURNAL_USAGE = ("Usage: /journal on <HH:MM> <Area/City> | off | list [page | day | month | older | newer] | prompt "
                  "| answer <song> | delete <date | last>")
 NO_NEWER = "There are no newer entries: those are your latest."
 OLDER_HINT = "Older entries: /journal list older (or a page: /journal list {page})"

@@ -118,10 +118,12 @@ def shorten(text: str, limit: int) -> str:
 def journal_list_header(reply: JournalListReply) -> str:
     """"Your journal (3 of 3):" when it is all shown, else where the shown entries stand in it:
     "Your journal, entries 11–20 of 57 (newest first):"."""
-    if not reply.has_older and not reply.has_newer:
+    if not reply.has_older and not reply.has_newer and reply.period is None:
         return f"Your journal ({len(reply.entries)} of {reply.total}):"
     first, last = reply.offset + 1, reply.offset + len(reply.entries)
     shown = f"entry {first}" if first == last else f"entries {first}–{last}"
+    if reply.period is not None:  # /journal list <day | month | week>: from its end back
+        return f"Your journal, {reply.period} and before: {shown} of {reply.total} (newest first):"
     return f"Your journal, {shown} of {reply.total} (newest first):"
 
 

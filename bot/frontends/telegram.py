@@ -132,7 +132,7 @@ AFTER_ANSWER = 1  # the handler group run once an update's answer is sent
 SETTLED = 2  # the handler group run last: whether the update's message was answered (`on_settled`)
 BEFORE_ANSWER = -1  # the handler group run before an update's answer
 PROMPT_READ_TIMEOUT_S = 5.0  # a daily prompt's answer from Telegram: past it, the prompt may have arrived
-JOURNAL_USAGE = ("Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list [page] · /journal prompt"
+JOURNAL_USAGE = ("Usage: /journal on <HH:MM> <Area/City> · /journal off · /journal list [page | day | month] · /journal prompt"
                  " · /journal delete <date | last>")
 JOURNAL_WORDS = ("on", "off", "list", "prompt", "delete")  # what '/journal stop' may have meant
 # The console's '/journal answer <song>' (the README names it): here a prompt is answered by a reply.

@@ -159,6 +159,18 @@ ZONE_LABEL_CHARS = 40  # of a time zone quoted back: IANA's longest name, Americ
 BAD_PAGE = ("“{page}” isn't a page number. Pages count from 1, your latest {limit} entries; "
             "page 2 holds the {limit} before those.")
 NO_OLDER = "There are no older entries: that was the start of your journal."
+# /journal list <day | month | week>: the journal from the end of that period back (`read_period`).
+# A page typed as text that is neither gets BAD_PAGE and this (Discord's page is a number: BAD_PAGE alone).
+LIST_BY_DATE = "A day or a month lists your journal from there back: /journal list 2026-12-05, /journal list December."
+PAGE_WORD = re.compile(r"^\s*(?:page|p\.?)\s*(?=\S)", re.IGNORECASE)  # "page 2", "p. 2", "p2": the number after it
+LIST_WEEKS = {"this week": 0, "last week": 1}
+LIST_MONTHS = {"this month": 0, "last month": 1}
+LIST_MONTH_RE = re.compile(r"^(\d{4})[-/.](\d{1,2})$")  # 2026-12
+NOT_YET = "{label} hasn't come yet: today is {today} where you are. /journal list shows your latest entries."
+NONE_IN_PERIOD = "{none} in your journal: the nearest before it is dated {before} (/journal list {before}){after}."
+BEFORE_JOURNAL = "Your journal starts on {oldest}: there are no entries {what} or before."
+AMBIGUOUS_LIST_DATE = ("“{typed}” could be {first} (/journal list {first_day}) or {second} "
+                       "(/journal list {second_day}): send the one you mean.")
 PAGE_GONE = "Those entries are no longer in your journal. /journal list shows your latest."
 # A page turned from an entry /journal delete took since (the last shown, for ◀ Older): the others
 # are there, but where that one stood is not known any more.
@@ -1208,6 +1220,10 @@ class JournalUseCase:
         ref = UserRef(caller.platform, caller.user_id)
         limit = max(1, min(limit, LIST_MAX))
         number = page_number(page)
+        if number is None and isinstance(page, str):  # "page 2"; else a day or a month, "Dec 5", "December"
+            number = page_number(PAGE_WORD.sub("", page, count=1)) if PAGE_WORD.match(page) else None
+            if number is None:
+                return await self._list_from(ref, page, limit)
         if number is None:
             return ErrorReply(BAD_PAGE.format(page=page_label(page), limit=limit))
         try:
@@ -1230,6 +1246,37 @@ class JournalUseCase:
             return ErrorReply(str(error))
         return JournalListReply([entry_view(e, c) for e, c in zip(found.entries, found.cursors)], found.total,
                                 prompt_at=prompt_at(user), offset=found.offset, page_size=limit)
+
+    async def _list_from(self, ref: UserRef, typed: str, limit: int) -> JournalListReply | ErrorReply:
+        """/journal list <day | month | week> (`read_period`): a page from the newest entry of that
+        period back, which ◀ Older and Newer ▶ turn from; where it holds none, the nearest dates."""
+        try:
+            user = await self.db.users.get(ref)
+            today = local_now(user, self.now()).date()
+            period = read_period(typed, today)
+            if period is None:
+                return ErrorReply(f"{BAD_PAGE.format(page=page_label(typed), limit=limit)} {LIST_BY_DATE}")
+            if isinstance(period, ErrorReply):
+                return period
+            if period.first > today:
+                return ErrorReply(NOT_YET.format(label=period.label, today=today.isoformat()))
+            newer = await self.db.journal.count_after(ref, period.last)
+            found = await self.db.journal.page(ref, limit, skip=newer)
+            if not found.entries:
+                if not found.total:
+                    return JournalListReply([], 0, prompt_at=prompt_at(user), page_size=limit)
+                oldest = (await self.db.journal.page(ref, 1, skip=found.total - 1)).entries[0].local_date
+                return ErrorReply(BEFORE_JOURNAL.format(oldest=oldest.isoformat(), what=period.what))
+            if found.entries[0].local_date < period.first:  # none in it: the nearest on either side
+                before = found.entries[0].local_date.isoformat()
+                after = (await self.db.journal.page(ref, 1, skip=newer - 1)).entries if newer else []
+                return ErrorReply(NONE_IN_PERIOD.format(
+                    none=period.none, before=before,
+                    after=f", after it {after[-1].local_date.isoformat()}" if after else ""))
+        except StorageError as error:
+            return ErrorReply(str(error))
+        return JournalListReply([entry_view(e, c) for e, c in zip(found.entries, found.cursors)], found.total,
+                                offset=found.offset, page_size=limit, period=period.label)
 
     # ---- deleting ----------------------------------------------------------------------------
     async def delete(self, caller: Caller, which: str | None, number: int | str | None = None, *,
@@ -1430,9 +1477,9 @@ class AskedDay:
     year: int | None = None
     back: int | None = None
 
-    def on(self, today: date, number: int | None = None) -> date | ErrorReply:
+    def on(self, today: date, number: int | None = None, *, template: str = AMBIGUOUS_DELETE_DATE) -> date | ErrorReply:
         """The day meant, `today` being the user's own; a day without its year is the latest such
-        day up to today. An ErrorReply when it reads as two days."""
+        day up to today. An ErrorReply (`template`) when it reads as two days."""
         if self.back is not None:
             return today - timedelta(days=self.back)
         days = [self._dated(month, day, today) for month, day in self.readings]
@@ -1440,7 +1487,7 @@ class AskedDay:
             return days[0]
         suffix = "" if number is None else f" {number}"
         first, second = days[:2]
-        return ErrorReply(AMBIGUOUS_DELETE_DATE.format(
+        return ErrorReply(template.format(
             typed=self.typed, first=f"{first.day} {first:%B %Y}", first_day=first.isoformat(),
             second=f"{second.day} {second:%B %Y}", second_day=second.isoformat(), number=suffix))
 
@@ -1498,6 +1545,59 @@ def read_day(words: list[str], typed: str) -> AskedDay | None:
             return AskedDay(typed, ((month, int(day.group(1))),), year) if real_day(month, int(day.group(1)),
                                                                                     year) else None
     return None
+
+
+@dataclass(frozen=True)
+class ListedPeriod:
+    """A day, month or week asked of /journal list: the journal is listed from its last day back."""
+    first: date
+    last: date
+    label: str  # "2026-12-05", "December 2026", "the week of 30 Nov 2026"
+    what: str  # "dated 2026-12-05", "in December 2026": of entries it holds or not
+
+    @property
+    def none(self) -> str:
+        return f"There's no entry {self.what}" if self.first == self.last else f"There are no entries {self.what}"
+
+
+def month_period(year: int, month: int) -> ListedPeriod | None:
+    if not (1 <= month <= 12 and 1900 <= year <= 9998):
+        return None
+    first = date(year, month, 1)
+    last = (first + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+    label = f"{first:%B %Y}"
+    return ListedPeriod(first, last, label, f"in {label}")
+
+
+def read_period(text: str, today: date) -> ListedPeriod | ErrorReply | None:
+    """The day, month or week `text` names for /journal list, `today` being the user's own: a day
+    as /journal delete reads one ("2026-12-05", "Dec 5", "yesterday"), a month ("December",
+    "Dec 2025", "2025-12"; without its year the latest up to today's), "this week", "last week"
+    (Monday to Sunday), "this month", "last month". An ErrorReply for a day that reads two ways;
+    None when it names none."""
+    ascii_text = as_typed_in_ascii(text).strip()
+    words = ascii_text.replace(",", " ").split()
+    phrase = " ".join(words).lower()
+    if phrase in LIST_WEEKS:
+        monday = today - timedelta(days=today.weekday() + 7 * LIST_WEEKS[phrase])
+        label = f"the week of {monday.day} {monday:%b %Y}"
+        return ListedPeriod(monday, monday + timedelta(days=6), label, f"in {label}")
+    if phrase in LIST_MONTHS:
+        back = today.month - 1 - LIST_MONTHS[phrase]
+        return month_period(today.year + back // 12, back % 12 + 1)
+    if len(words) == 1 and (match := LIST_MONTH_RE.match(words[0])):
+        return month_period(int(match.group(1)), int(match.group(2)))
+    years = [int(w) for w in words if w.isdigit() and len(w) == 4]
+    named = [w for w in words if not (w.isdigit() and len(w) == 4)]
+    if len(named) == 1 and len(years) <= 1 and (month := month_named(named[0])) is not None:
+        return month_period(years[0] if years else today.year - (month > today.month), month)
+    asked = read_day(words, as_typed(ascii_text, DELETE_TYPED_CHARS))
+    if asked is None:
+        return None
+    day = asked.on(today, template=AMBIGUOUS_LIST_DATE)
+    if isinstance(day, ErrorReply):
+        return day
+    return ListedPeriod(day, day, day.isoformat(), f"dated {day.isoformat()}")
 
 
 # '/journal delete all': every entry, which /forget deletes (help.JOURNAL_DELETE_ALL: '/journal clear').

@@ -64,3 +64,16 @@ async def test_newer_from_the_latest_entries_says_there_are_none(db, counting, t
     assert first[0] == "Your journal, entries 1–10 of 23 (newest first):" and back == first, out
     assert second[0] == "Your journal, entries 11–20 of 23 (newest first):"
     assert out.count("There are no newer entries: those are your latest.") == 2
+
+
+async def test_the_console_lists_from_a_day_or_a_month_and_goes_on_older_from_there(db, counting, tmp_path):
+    # '/journal list 2026-01-10', '... january 2026' and '... page 2' were "isn't a page number".
+    await write_days(db, 23)
+    out = await chat(db, counting, tmp_path, ["/journal list 2026-01-10", "/journal list older",
+                                              "/journal list January 2026", "/journal list page 2", "/quit"])
+    assert "Your journal, 2026-01-10 and before: entries 14–23 of 23 (newest first):" in out
+    assert "Your journal, January 2026 and before: entries 1–10 of 23 (newest first):" in out
+    assert "(newest first):\n2026-01-10 · " in out and "(newest first):\n2026-01-23 · " in out
+    assert "There are no older entries: that was the start of your journal." in out  # 2026-01-01 was listed
+    [page_two] = listings(out)
+    assert page_two[0] == "Your journal, entries 11–20 of 23 (newest first):"

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from bot.replies import Caller, ErrorReply, JournalListReply
-from bot.usecases.journal import BAD_PAGE, NO_OLDER, PAGE_GONE, JournalUseCase
+from bot.usecases.journal import BAD_PAGE, LIST_BY_DATE, NO_OLDER, PAGE_GONE, JournalUseCase
 from storage.models import JournalEntry, UserRef
 from tests.bot.conftest import ALICE_DM
 
@@ -78,12 +78,14 @@ async def test_pages_by_number_cover_the_journal_in_order(db):
 
 
 # "١" (Arabic-Indic): a digit to Python, not to NFKC; full-width "１" is 1 (an input method's).
-@pytest.mark.parametrize("page", [0, -1, "0", "000", "-1", "abc", "2.5", "", "١", "０"])
+@pytest.mark.parametrize("page", [0, -1, "0", "000", "-1", "abc", "1e3", "", "١", "０"])  # "2.5": 2 May, a date
 async def test_a_page_that_is_not_a_whole_number_from_one_is_refused_plainly(db, page):
     await write_days(db, 3)
     reply = await journal(db).list(ALICE_DM, page=page)
     assert isinstance(reply, ErrorReply)
-    assert reply.message == BAD_PAGE.format(page=str(page).strip(), limit=10)
+    # Typed as text, it may have been meant as a day or a month: how to ask for one follows.
+    typed = f" {LIST_BY_DATE}" if isinstance(page, str) else ""
+    assert reply.message == BAD_PAGE.format(page=str(page).strip(), limit=10) + typed
 
 
 @pytest.mark.parametrize("digits", [30, 5000])  # Python refuses int() of over 4300 digits
@@ -111,3 +113,62 @@ async def test_a_page_of_entries_deleted_since_says_so(db):
     await db.privacy.forget(ALICE_REF)
     reply = await journal(db).list(ALICE_DM, before=first.entries[-1].cursor)
     assert isinstance(reply, ErrorReply) and reply.message == PAGE_GONE
+
+
+# 57 entries, 2026-01-01 to 2026-02-26, read on Tuesday 10 March 2026 (UTC: Alice saved no zone).
+MARCH_10 = datetime(2026, 3, 10, 12, tzinfo=timezone.utc)
+
+
+def dated(db) -> JournalUseCase:
+    return JournalUseCase(db, mood=None, now=lambda: MARCH_10)
+
+
+@pytest.mark.parametrize("typed, first, period", [
+    ("2026-02-03", "2026-02-03", "2026-02-03"), ("Feb 3", "2026-02-03", "2026-02-03"),
+    ("3 February", "2026-02-03", "2026-02-03"), ("February 3rd, 2026", "2026-02-03", "2026-02-03"),
+    ("january", "2026-01-31", "January 2026"), ("Jan 2026", "2026-01-31", "January 2026"),
+    ("2026-01", "2026-01-31", "January 2026"), ("February", "2026-02-26", "February 2026"),
+])
+async def test_a_day_or_a_month_lists_the_journal_from_there_back(db, typed, first, period):
+    # '/journal list december' and '/journal list 2026-12-05' were "isn't a page number".
+    await write_days(db, 57)
+    reply = await dated(db).list(ALICE_DM, page=typed)
+    assert isinstance(reply, JournalListReply), reply
+    assert reply.entries[0].local_date.isoformat() == first and reply.period == period
+    assert len(reply.entries) == 10 and reply.has_older and reply.total == 57
+    assert reply.has_newer == (first != "2026-02-26")  # the newest entry is in February
+    older = await dated(db).list(ALICE_DM, before=reply.entries[-1].cursor)  # ◀ Older goes on from it
+    assert older.entries[0].local_date == reply.entries[-1].local_date - timedelta(days=1)
+
+
+async def test_page_typed_before_its_number_is_that_page(db):
+    await write_days(db, 57)
+    for typed in ("page 2", "Page 2", "p. 2", "p2"):
+        reply = await dated(db).list(ALICE_DM, page=typed)
+        assert isinstance(reply, JournalListReply) and reply.offset == 10, (typed, reply)
+
+
+@pytest.mark.parametrize("typed, said", [
+    ("last week", "There are no entries in the week of 2 Mar 2026 in your journal: the nearest before it is dated "
+                  "2026-02-26 (/journal list 2026-02-26)."),
+    ("march", "There are no entries in March 2026 in your journal: the nearest before it is dated 2026-02-26 "
+              "(/journal list 2026-02-26)."),
+    ("2025-12-25", "Your journal starts on 2026-01-01: there are no entries dated 2025-12-25 or before."),
+    ("December 2025", "Your journal starts on 2026-01-01: there are no entries in December 2025 or before."),
+    ("2027-01-01", "2027-01-01 hasn't come yet: today is 2026-03-10 where you are. /journal list shows your latest entries."),
+    ("01.02.", "“01.02.” could be 2 January 2026 (/journal list 2026-01-02) or 1 February 2026 "
+               "(/journal list 2026-02-01): send the one you mean."),
+])
+async def test_a_day_or_a_month_without_entries_says_where_the_nearest_are(db, typed, said):
+    await write_days(db, 57)
+    reply = await dated(db).list(ALICE_DM, page=typed)
+    assert isinstance(reply, ErrorReply) and reply.message == said
+
+
+async def test_a_day_between_entries_names_the_nearest_on_either_side(db):
+    await write_days(db, 57)
+    await db.journal.delete(ALICE_REF, "1001-40")  # 2026-02-10
+    reply = await dated(db).list(ALICE_DM, page="Feb 10")
+    assert isinstance(reply, ErrorReply) and reply.message == (
+        "There's no entry dated 2026-02-10 in your journal: the nearest before it is dated 2026-02-09 "
+        "(/journal list 2026-02-09), after it 2026-02-11.")

@@ -9,7 +9,7 @@ from bot.frontends import render
 from bot.frontends.discord import journal as journal_cog
 from bot.frontends.discord.journal import NEWER_BUTTON, NOT_YOUR_BUTTON as DISCORD_NOT_YOURS, OLDER_BUTTON
 from bot.frontends.telegram import NOT_YOUR_BUTTON
-from bot.usecases.journal import BAD_PAGE
+from bot.usecases.journal import BAD_PAGE, LIST_BY_DATE
 from storage.models import JournalEntry, UserRef
 from tests.fakes.discord_api import EPHEMERAL
 from tests.frontends.test_discord import DEFERRED_UPDATE, failures_logged, private_answer
@@ -83,12 +83,28 @@ async def test_telegram_takes_a_page_number_and_refuses_a_wrong_one_plainly(tele
     third = await fake.wait_for("sendMessage")
     assert days_listed(third.text) == newest(3, skip=20)
     assert [label for label, _ in buttons(third)] == ["Newer ▶"]
-    for page, answer in (("0", BAD_PAGE.format(page="0", limit=10)), ("-1", BAD_PAGE.format(page="-1", limit=10)),
-                         ("abc", BAD_PAGE.format(page="abc", limit=10)),
+    for page, answer in (("0", f"{BAD_PAGE.format(page='0', limit=10)} {LIST_BY_DATE}"),
+                         ("-1", f"{BAD_PAGE.format(page='-1', limit=10)} {LIST_BY_DATE}"),
+                         ("abc", f"{BAD_PAGE.format(page='abc', limit=10)} {LIST_BY_DATE}"),
                          ("4", "Your journal has 3 pages (23 entries): there's no page 4. Page 3 holds the oldest.")):
         await fake.user_sends(f"/journal list {page}", user=ALICE, chat=ALICE)
         refusal = await fake.wait_for("sendMessage")
         assert refusal.text == answer and not buttons(refusal)
+
+
+async def test_telegram_lists_from_a_month_or_a_day_with_buttons_that_go_on_from_there(telegram, db):
+    # '/journal list january' and '/journal list 2026-01-05' were "isn't a page number".
+    fake, _ = telegram
+    await write_days(db, "telegram", ALICE, 40)  # 2026-01-01 to 2026-02-09
+    await fake.user_sends("/journal list January 2026", user=ALICE, chat=ALICE)
+    january = await fake.wait_for("sendMessage")
+    assert january.text.splitlines()[0] == "Your journal, January 2026 and before: entries 10–19 of 40 (newest first):"
+    assert days_listed(january.text) == [f"2026-01-{day:02}" for day in range(31, 21, -1)]
+    assert [label for label, _ in buttons(january)] == ["◀ Older", "Newer ▶"]
+    await fake.user_clicks(buttons(january)[0][1], message=january, user=ALICE)
+    assert days_listed((await fake.wait_for("editMessageText")).text)[0] == "2026-01-21"
+    await fake.user_sends("/journal list 5 Jan 2026", user=ALICE, chat=ALICE)
+    assert days_listed((await fake.wait_for("sendMessage")).text)[:2] == ["2026-01-05", "2026-01-04"]
 
 
 async def test_telegram_a_short_journal_has_no_buttons(telegram, db):
