@@ -51,16 +51,27 @@ def help_reply(extra: tuple[tuple[str, str], ...] = (), *, mood: tuple[str, str]
     return HelpReply([mood if command is MOOD else command for command in COMMANDS] + list(extra))
 
 
+# Words people type for a command that are no misspelling of it ('/charts' is not near 'stats'):
+# the command meant, named where the front-end has its first word.
+COMMAND_SYNONYMS = {"list": "journal list", "history": "journal list", "entries": "journal list",
+                    "diary": "journal", "statistics": "stats", "chart": "stats", "charts": "stats",
+                    "graph": "stats", "graphs": "stats", "download": "export", "backup": "export",
+                    "delete": "journal delete"}
+
+
 def did_you_mean(typed: str, commands: Iterable[str]) -> str | None:
     """What to say of a command nobody has ('moood' -> "I don't know /moood. Did you mean /mood?"),
     of `commands` (a front-end's own, without their slash); None when none is near. Read in any
     case, quoted as typed. A command joined to its words by underscores, as Telegram's one-word
-    commands are named ('journal_list'), is meant with spaces ("Did you mean /journal list?")."""
+    commands are named ('journal_list'), is meant with spaces ("Did you mean /journal list?"); a
+    word people use for one (COMMAND_SYNONYMS: '/charts') names it ("Did you mean /stats?")."""
     commands = list(commands)
     name, joined, words = typed.lower().partition("_")
     if joined and words.strip("_") and name in commands:
         return DID_YOU_MEAN.format(typed=typed, meant=" ".join([name, *filter(None, words.split("_"))]))
-    meant = nearest_command(typed, commands)
+    meant = COMMAND_SYNONYMS.get(typed.lower())
+    if meant is None or meant.split()[0] not in commands:
+        meant = nearest_command(typed, commands)
     return DID_YOU_MEAN.format(typed=typed, meant=meant) if meant else None
 
 

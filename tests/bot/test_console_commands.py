@@ -354,7 +354,11 @@ async def test_a_long_pasted_note_after_a_file_is_saved_without_holding_the_bot(
 
 
 @pytest.mark.parametrize("typed, meant", [("/moood Creep", "/mood"), ("/journl list", "/journal"), ("/stat", "/stats"),
-                                          ("/Exprot", "/export"), ("/halp", "/help"), ("/quti", "/quit")])
+                                          ("/Exprot", "/export"), ("/halp", "/help"), ("/quti", "/quit"),
+                                          # Words people use for a command (help.COMMAND_SYNONYMS): "I don't know that one".
+                                          ("/charts", "/stats"), ("/Statistics", "/stats"), ("/history 2", "/journal list"),
+                                          ("/list", "/journal list"), ("/download", "/export"),
+                                          ("/delete Dec 5", "/journal delete")])
 async def test_a_mistyped_command_is_answered_with_the_one_meant(db, counting, tmp_path, typed, meant):
     out = await chat(db, counting, tmp_path, [typed, "/quit"])
     assert f"I don't know {typed.split()[0]}. Did you mean {meant}? Type /help for the commands." in out, out

@@ -802,7 +802,10 @@ async def test_a_long_paste_after_a_command_s_name_is_quoted_cut_short(telegram)
 
 
 @pytest.mark.parametrize("typed, meant", [("/moood Creep", "/mood"), ("/jurnal list", "/journal"), ("/Stat", "/stats"),
-                                          ("/halp", "/help"), ("/exprot", "/export")])
+                                          ("/halp", "/help"), ("/exprot", "/export"),
+                                          # Words people use for a command (help.COMMAND_SYNONYMS): "I don't know that command".
+                                          ("/charts", "/stats"), ("/history", "/journal list"), ("/download", "/export"),
+                                          ("/delete last", "/journal delete")])
 async def test_a_mistyped_command_is_answered_with_the_one_meant(telegram, typed, meant):
     """As on the console: the command meant, rather than only 'I don't know that command'."""
     fake, _ = telegram
