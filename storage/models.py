@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone, tzinfo
 from typing import Any, Iterable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 @dataclass(frozen=True)
@@ -205,10 +206,12 @@ def export_json(user: User | None, parts: Iterable[tuple[str, Iterable[Any]]]) -
     of records named as `UserExport`'s fields, in their order; the records may come from generators.
     Each record is made JSON on its own and only its text is kept: a /export of thousands of records
     as objects all at once (and their `asdict` copies) made the garbage collector's full passes,
-    which stop every thread and the event loop with them, take 85-150 ms each."""
-    parts_text = [f'"user": {_indented(_record_json(user), 1)}']
+    which stop every thread and the event loop with them, take 85-150 ms each. Times are written on
+    the user's clock, with its offset (`export_zone`), as their entries' days are dated."""
+    zone = export_zone(user)
+    parts_text = [f'"user": {_indented(_record_json(user, zone), 1)}']
     for name, records in parts:
-        items = [_indented(_record_json(record), 2) for record in records]
+        items = [_indented(_record_json(record, zone), 2) for record in records]
         listed = f"[\n{INDENT * 2}" + f",\n{INDENT * 2}".join(items) + f"\n{INDENT}]" if items else "[]"
         parts_text.append(f"{json.dumps(name)}: {listed}")
     return "{\n" + INDENT + f",\n{INDENT}".join(parts_text) + "\n}"
@@ -217,9 +220,18 @@ def export_json(user: User | None, parts: Iterable[tuple[str, Iterable[Any]]]) -
 INDENT = "  "
 
 
-def _record_json(record: Any) -> str:
+def export_zone(user: User | None) -> tzinfo:
+    """The zone an export's times are written in: the user's journal's, as /journal list dates their
+    entries (UTC without one, or with one this machine's zone database lacks)."""
+    try:
+        return ZoneInfo(user.timezone) if user is not None else timezone.utc
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc
+
+
+def _record_json(record: Any, zone: tzinfo = timezone.utc) -> str:
     value = asdict(record) if is_dataclass(record) else record  # a dataclass, or text (`journal_cut_short`)
-    return json.dumps(value, default=_json_value, indent=len(INDENT), ensure_ascii=False)
+    return json.dumps(value, default=lambda v: _json_value(v, zone), indent=len(INDENT), ensure_ascii=False)
 
 
 def _indented(text: str, depth: int) -> str:
@@ -227,7 +239,9 @@ def _indented(text: str, depth: int) -> str:
     return text.replace("\n", "\n" + INDENT * depth)
 
 
-def _json_value(value: object) -> str:
+def _json_value(value: object, zone: tzinfo = timezone.utc) -> str:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(zone).isoformat()  # the same instant, on the user's clock
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")

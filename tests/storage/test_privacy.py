@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from datetime import date, time, timedelta
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta, timezone
 
 from bson import json_util
 
@@ -62,9 +63,31 @@ async def test_export_holds_everything_about_the_user_and_nothing_else(db: Datab
     assert data["user"]["timezone"] == "Europe/Oslo"
     assert data["user"]["prompt_time"] == "21:00:00"
     assert data["journal"][1]["reply_text"] == "private words 1"
-    assert data["journal"][0]["created_at"] == "2026-11-20T12:00:00+00:00"
+    assert data["journal"][0]["created_at"] == "2026-11-20T13:00:00+01:00"  # on Alice's clock (Oslo)
     assert len(data["requests"]) == len(data["prompts"]) == 3
     assert BOB.user_id not in export.to_json()
+
+
+async def test_export_writes_times_on_the_users_clock_so_each_matches_its_entry_s_day(db: Database):
+    # An answer at 05:40 UTC on 7 Dec from Los Angeles is dated 6 Dec: the export wrote its time in
+    # UTC, "2025-12-07T05:40:00+00:00", beside "local_date": "2025-12-06", as if a day off.
+    await db.users.upsert(User(ALICE.platform, ALICE.user_id, timezone="America/Los_Angeles", prompt_time=time(21, 30),
+                               journal_enabled=True, created_at=T0))
+    answered = datetime(2025, 12, 7, 5, 40, tzinfo=timezone.utc)
+    await db.journal.add(replace(journal(ALICE, 0), local_date=date(2025, 12, 6), created_at=answered))
+    await db.prompts.record_sent(ALICE, "p-0", "phrase", date(2025, 12, 6), answered - timedelta(minutes=10), "dm", "m0")
+    data = json.loads((await db.privacy.export(ALICE)).to_json())
+    [entry], [prompt] = data["journal"], data["prompts"]
+    assert (entry["local_date"], entry["created_at"]) == ("2025-12-06", "2025-12-06T21:40:00-08:00")
+    assert prompt["sent_at"] == "2025-12-06T21:30:00-08:00" and data["user"]["created_at"] == "2026-11-20T04:00:00-08:00"
+    assert datetime.fromisoformat(entry["created_at"]) == answered  # the same instant: it reads back as written
+
+
+async def test_export_of_a_user_without_settings_or_a_zone_this_machine_lacks_is_in_utc(db: Database):
+    await db.journal.add(journal(ALICE, 0))
+    assert json.loads((await db.privacy.export(ALICE)).to_json())["journal"][0]["created_at"] == "2026-11-20T12:00:00+00:00"
+    await db.users.upsert(User(ALICE.platform, ALICE.user_id, timezone="Mars/Olympus_Mons", created_at=T0))
+    assert json.loads((await db.privacy.export(ALICE)).to_json())["journal"][0]["created_at"] == "2026-11-20T12:00:00+00:00"
 
 
 async def test_export_of_an_unknown_user_is_empty(db: Database):
