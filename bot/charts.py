@@ -172,18 +172,52 @@ def continuous_weeks(periods: Sequence[tuple[str, dict[str, int]]], min_weeks: i
     return weeks[-MAX_WEEKS:]
 
 
+def week_monday(label: str) -> date | None:
+    """The Monday an ISO week ("2026-W47") starts on; None for a label that is none."""
+    year, sep, week = label.partition("-W")
+    try:
+        return date.fromisocalendar(int(year), int(week), 1) if sep else None
+    except ValueError:
+        return None
+
+
 def week_tick_labels(labels: Sequence[str]) -> list[str]:
-    """The x axis's week labels: "2026-W38" reads "W38", its year under it only on the first bar
-    and where a new year starts (sixteen "2026"s side by side run together into one line)."""
-    ticks, shown_year = [], None
+    """The x axis's week labels: each week by its Monday's day, "16", with its month under it on the
+    first bar and where a month starts, and the year beside that on the first bar and where a new year
+    starts ("16\nNov 2026", "23", "30", "7\nDec"). They read "W47": an ISO week's number, which
+    few people know, says nothing of when it was."""
+    ticks, shown_month = [], None
     for label in labels:
-        year, sep, week = label.partition("-W")
-        if not sep:
+        monday = week_monday(label)
+        if monday is None:
             ticks.append(label)
             continue
-        ticks.append(f"W{week}" if year == shown_year else f"W{week}\n{year}")
-        shown_year = year
+        if shown_month is None or monday.year != shown_month.year:
+            ticks.append(f"{monday.day}\n{monday:%b %Y}")
+        elif monday.month != shown_month.month:
+            ticks.append(f"{monday.day}\n{monday:%b}")
+        else:
+            ticks.append(f"{monday.day}")
+        shown_month = monday
     return ticks
+
+
+def weeks_span(first: str, last: str) -> str:
+    """The weeks from `first` to `last` by their Mondays: "17 Aug to 30 Nov 2026", "24 Nov 2025 to
+    12 Jan 2026" (ISO labels as they are where they are none)."""
+    start, end = week_monday(first), week_monday(last)
+    if start is None or end is None:
+        return f"{first} to {last}"
+    start_text = f"{start.day} {start:%b}" if start.year == end.year else f"{start.day} {start:%b %Y}"
+    return f"{start_text} to {end.day} {end:%b %Y}"
+
+
+def week_name(label: str, year: bool = True) -> str:
+    """"the week of 16 Nov 2026" ("of 16 Nov" without its `year`), the label itself where it is no ISO week."""
+    monday = week_monday(label)
+    if monday is None:
+        return label
+    return f"the week of {monday.day} {monday:%b %Y}" if year else f"the week of {monday.day} {monday:%b}"
 
 
 def latest_before(periods: Sequence[tuple[str, dict[str, int]]],
@@ -196,12 +230,7 @@ def latest_before(periods: Sequence[tuple[str, dict[str, int]]],
     older = [label for label, counts in periods if any(counts.values()) and label not in shown]
     if not older:
         return None
-    latest = max(older)
-    try:
-        monday = date.fromisocalendar(int(latest[:4]), int(latest[6:]), 1)
-    except ValueError:
-        return latest
-    return f"the week of {monday.day} {monday:%b %Y} ({latest})"
+    return week_name(max(older))
 
 
 def mood_over_time(periods: Sequence[tuple[str, dict[str, int]]], title: str = "Your moods, week by week",
@@ -244,6 +273,8 @@ def mood_over_time_figure(periods: Sequence[tuple[str, dict[str, int]]], title: 
     ax.set_xticks(list(x), week_tick_labels(labels))
     ax.set_ylim(0, max(totals + [MIN_Y_TOP]) * 1.12)
     ax.set_ylabel("songs", color=TEXT_COLOUR, fontsize=FONT_SIZE)
+    if any(week_monday(label) for label in labels):  # a bar under a date is that week's, not that day's
+        ax.set_xlabel("weeks, each under its Monday", color=TEXT_COLOUR, fontsize=FONT_SIZE - 1)
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.grid(axis="y", color=GRID_COLOUR, linewidth=0.6)
     ax.set_axisbelow(True)
@@ -499,10 +530,11 @@ def weeks_in_words(periods: Sequence[tuple[str, dict[str, int]]], until: date | 
     for _, counts in weeks:
         totals.update(counts)
     sizes = [sum(counts.values()) for _, counts in weeks]
-    text = f"{weeks[0][0]} to {weeks[-1][0]}, {_songs(sum(sizes))} ({mood_counts_text(totals)})"
+    text = (f"the {len(weeks)} weeks from {weeks_span(weeks[0][0], weeks[-1][0])}, {_songs(sum(sizes))} "
+            f"({mood_counts_text(totals)})")
     if any(sizes):
         busiest = sizes.index(max(sizes))  # the earliest of a tie
-        text += f"; the most in {weeks[busiest][0]} ({sizes[busiest]}), {sizes[-1]} in the latest week"
+        text += f"; the most in {week_name(weeks[busiest][0], year=False)} ({sizes[busiest]}), {sizes[-1]} in the latest week"
     elif (latest := latest_before(periods, weeks)) is not None:
         text += f"; your latest was in {latest}"
     return text

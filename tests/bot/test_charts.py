@@ -92,7 +92,7 @@ def test_weeks_without_a_song_since_an_older_one_say_when_that_was_on_the_chart(
     stale = [("2025-W12", {"sad": 3}), ("2025-W13", {"calm": 1})]
     fig = charts.mood_over_time_figure(stale, until=date(2026, 12, 4))
     notes = [text.get_text() for text in fig.axes[0].texts]
-    assert notes == ["No songs in these 16 weeks:\nyour latest was in the week of 24 Mar 2025 (2025-W13)"]
+    assert notes == ["No songs in these 16 weeks:\nyour latest was in the week of 24 Mar 2025"]
     assert not charts.mood_over_time_figure([("2026-W49", {"sad": 1})], until=date(2026, 12, 4)).axes[0].texts
     assert charts.mood_over_time(stale, until=date(2026, 12, 4)).startswith(PNG_MAGIC)
 
@@ -121,9 +121,13 @@ def test_song_titles_with_dollar_signs_are_drawn_as_typed_not_as_maths():
     assert charts.valence_arousal_map(songs).startswith(PNG_MAGIC)
 
 
-def test_the_weekly_axis_names_each_year_once_so_sixteen_labels_stay_apart():
-    labels = ["2025-W51", "2025-W52", "2026-W01", "2026-W02", "2026-W03"]
-    assert charts.week_tick_labels(labels) == ["W51\n2025", "W52", "W01\n2026", "W02", "W03"]
+def test_the_weekly_axis_names_each_week_by_its_monday_and_each_month_and_year_once():
+    # "W51", "W52", "W01": an ISO week's number, which few people know, said nothing of when it was.
+    labels = ["2025-W51", "2025-W52", "2026-W01", "2026-W02", "2026-W03", "2026-W06"]
+    assert charts.week_tick_labels(labels) == ["15\nDec 2025", "22", "29", "5\nJan 2026", "12", "2\nFeb"]
+    axes = charts.mood_over_time_figure([(label, {"sad": 1}) for label in labels]).axes[0]
+    assert [tick.get_text() for tick in axes.get_xticklabels()][:2] == ["15\nDec 2025", "22"]
+    assert axes.get_xlabel() == "weeks, each under its Monday"
 
 
 def test_the_mood_map_names_the_newest_songs_once_each():
@@ -325,8 +329,11 @@ def test_each_chart_in_words_gives_the_numbers_it_draws():
     # days so far (not the year's future ones), the map's dots (the latest SONGS_LIMIT of them).
     weekly = [("2025-W40", {"sad": 9}), ("2026-W47", {"happy": 2, "sad": 1}), ("2026-W49", {"happy": 1, "calm": 2})]
     assert charts.weeks_in_words(weekly, until=date(2026, 12, 4)) == (
-        "2026-W34 to 2026-W49, 6 songs (happy 3, energetic 0, sad 1, calm 2); the most in 2026-W47 (3), "
-        "3 in the latest week")  # the earliest of a tie; 2025's sad week is past the sixteen shown
+        "the 16 weeks from 17 Aug to 30 Nov 2026, 6 songs (happy 3, energetic 0, sad 1, calm 2); the most in the "
+        "week of 16 Nov (3), 3 in the latest week")  # the earliest of a tie; 2025's sad week is past the sixteen shown
+    across = [("2025-W52", {"happy": 1}), ("2026-W02", {"sad": 2})]
+    assert charts.weeks_in_words(across, until=date(2026, 1, 14)).startswith(
+        "the 8 weeks from 24 Nov 2025 to 12 Jan 2026, 3 songs")
     assert charts.weeks_in_words([]) == "no songs yet"
 
     days = {date(2025, 1, 1): "sad", date(2025, 3, 1): "calm", date(2026, 1, 10): "happy"}

@@ -39,8 +39,8 @@ async def test_each_chart_says_in_words_what_it_shows(db, counting):
         await answered(db, n, day, f"t{n}", f"Song {n}", mood, valence, arousal, minute=n)
     captions = await captions_on_4_december(db, counting)
     assert captions["moods-by-week.png"] == (
-        "Your moods, week by week: 2026-W42 to 2026-W49, 3 songs (happy 1, energetic 0, sad 1, calm 1); "
-        "the most in 2026-W48 (3), 0 in the latest week")
+        "Your moods, week by week: the 8 weeks from 12 Oct to 30 Nov 2026, 3 songs (happy 1, energetic 0, sad 1, "
+        "calm 1); the most in the week of 23 Nov (3), 0 in the latest week")
     assert captions["year-in-pixels.png"] == (  # the 25th is happy, its latest answer; 338 days up to today
         "2026 in pixels: 2 of 338 days so far with a song (happy 1, energetic 0, sad 1, calm 0)")
     assert captions["mood-map.png"] == (
@@ -66,8 +66,8 @@ async def test_after_a_long_break_the_weekly_chart_says_when_the_latest_song_was
         await answered(db, n, date(2025, 3, 18 + n), f"t{n}", f"Song {n}", "sad", -0.5, -0.4)
     captions = await captions_on_4_december(db, counting)
     assert captions["moods-by-week.png"] == (
-        "Your moods, week by week: 2026-W34 to 2026-W49, 0 songs (happy 0, energetic 0, sad 0, calm 0); "
-        "your latest was in the week of 17 Mar 2025 (2025-W12)")
+        "Your moods, week by week: the 16 weeks from 17 Aug to 30 Nov 2026, 0 songs (happy 0, energetic 0, sad 0, "
+        "calm 0); your latest was in the week of 17 Mar 2025")
 
 
 @pytest.mark.parametrize("days, now, window", [
