@@ -73,6 +73,11 @@ class Attachment:
     # ("audio.mp3"). For a file sent without a name, whose and when (`unnamed_upload`: "The file
     # sent by Alice on 5 Dec 2026 is…"). None: `filename`.
     shown_name: str | None = None
+    # The link to the message that holds the file, which the place's other members can open (a
+    # Discord server's jump URL, a Telegram supergroup's message link): made by the front-end from
+    # the platform's ids, never from what users typed. None in a private chat or DM, and where the
+    # place's messages have no links (a Telegram basic group). A server playlist lists the file by it.
+    message_link: str | None = None
 
 
 def titled_upload(kind: str, sender: str | None, sent_at: datetime) -> str:
@@ -232,7 +237,7 @@ class StatsReply:
 class PlaylistTrackView:
     title: str
     artists: tuple[str, ...]
-    url: str | None  # its Spotify page, else the YouTube video it is known by; an upload has none
+    url: str | None  # its Spotify page, else the YouTube video it is known by; an upload, the message that holds it
     members: int
 
 

@@ -167,6 +167,8 @@ def request_to_doc(request: MoodRequest) -> Document:
         "mood": request.mood,
         "created_at": utc(request.created_at),
         "title": request.title,
+        # Only where there is one: a request without it reads as one written before links were kept.
+        **({"source_link": request.source_link} if request.source_link else {}),
     }
 
 
@@ -178,6 +180,7 @@ def request_from_doc(doc: Mapping[str, Any]) -> MoodRequest:
         mood=doc["mood"],
         created_at=doc["created_at"],
         title=doc.get("title"),
+        source_link=doc.get("source_link"),
     )
 
 

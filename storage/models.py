@@ -77,6 +77,10 @@ class MoodRequest:
     mood: str
     created_at: datetime
     title: str | None = None  # the song as the user was answered; an upload's is its file name
+    # Where the place's members can open an uploaded file: the link of the message that holds it,
+    # made by the front-end from the platform's own ids (never from what users typed). None: no
+    # such link (a private chat, a place whose messages have none, a request made before they were kept).
+    source_link: str | None = None
 
 
 @dataclass
@@ -108,6 +112,7 @@ class PlaylistItem:
     members: int  # distinct members who classified or journaled it
     last_at: datetime
     youtube_id: str | None = None  # the video its audio was heard from (never an upload's)
+    source_link: str | None = None  # an upload's: a message of the place's that holds it (MoodRequest.source_link)
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,7 @@ class PlaceTrack:
     track_key: str
     latest: Answer
     title: str | None = None
+    source_link: str | None = None  # the greatest of the requests' (MoodRequest.source_link)
 
 
 @dataclass(frozen=True)

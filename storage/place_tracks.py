@@ -1,6 +1,8 @@
 """What each member asked for in each place: one document per place, member and track key, with
-the last answer they were told for it there (`latest` {at, mood}) and the greatest title they
-asked it by, as `storage.playlists` would group their requests.
+the last answer they were told for it there (`latest` {at, mood}), the greatest title they
+asked it by and, for an uploaded file, the greatest link to a message of the place that holds it
+(`source_link`, absent where none of their requests had one), as `storage.playlists` would group
+their requests.
 
 Written with the requests (`RequestRepo`, before them: a request refused after its summary was
 written is a vote for an answer the member was given), built for existing requests by migration 7,
@@ -23,12 +25,14 @@ BATCH = 1000  # updates per bulk_write, as the benchmark seeds
 
 
 def summary_update(place: str, platform: str, user_id: str, track_key: str,
-                   latest: dict[str, Any], title: str | None) -> UpdateOne:
-    """Fold one answer (or a group of them, its `latest` and greatest `title`) into the summary.
-    `$max` compares {at, mood} field by field as `$group`'s does, and any title over none."""
+                   latest: dict[str, Any], title: str | None, source_link: str | None = None) -> UpdateOne:
+    """Fold one answer (or a group of them, its `latest`, greatest `title` and `source_link`) into
+    the summary. `$max` compares {at, mood} field by field as `$group`'s does, and any title or
+    link over none."""
+    greatest = {"latest": latest, "title": title, **({"source_link": source_link} if source_link else {})}
     return UpdateOne(
         {"user_id": user_id, "platform": platform, "place": place, "track_key": track_key},
-        {"$max": {"latest": latest, "title": title}},
+        {"$max": greatest},
         upsert=True,
     )
 
@@ -36,7 +40,7 @@ def summary_update(place: str, platform: str, user_id: str, track_key: str,
 def request_updates(docs: Iterable[dict[str, Any]]) -> list[UpdateOne]:
     """The summary updates for request documents; one asked outside any place counts in none."""
     return [summary_update(doc["place"], doc["platform"], doc["user_id"], doc["track_key"],
-                           {"at": doc["created_at"], "mood": doc["mood"]}, doc.get("title"))
+                           {"at": doc["created_at"], "mood": doc["mood"]}, doc.get("title"), doc.get("source_link"))
             for doc in docs if doc.get("place") is not None]
 
 
@@ -59,7 +63,7 @@ def summarize_pipeline(place: str | None) -> list[dict[str, Any]]:
         {"$group": {"_id": {"place": "$place", "platform": "$platform", "user_id": "$user_id",
                             "track_key": "$track_key"},
                     "latest": {"$max": {"at": "$created_at", "mood": "$mood"}},
-                    "title": {"$max": "$title"}}},
+                    "title": {"$max": "$title"}, "source_link": {"$max": "$source_link"}}},
     ]
 
 
@@ -67,5 +71,6 @@ async def summarize(requests: AsyncCollection, summary: AsyncCollection, place: 
     """Fold the stored requests of `place` (of every place, by default) into the summary."""
     cursor = await requests.aggregate(summarize_pipeline(place))
     rows = await cursor.to_list()
-    await write(summary, [summary_update(**row["_id"], latest=row["latest"], title=row.get("title"))
+    await write(summary, [summary_update(**row["_id"], latest=row["latest"], title=row.get("title"),
+                                         source_link=row.get("source_link"))
                           for row in rows])

@@ -129,20 +129,21 @@ def place_requests_pipeline(place: str, window: dict[str, Any]) -> list[dict[str
         {"$match": {"place": place, **window}},
         {"$group": {"_id": {"platform": "$platform", "user_id": "$user_id", "track": "$track_key"},
                     "latest": {"$max": {"at": "$created_at", "mood": "$mood"}},
-                    "title": {"$max": "$title"}}},
+                    "title": {"$max": "$title"}, "link": {"$max": "$source_link"}}},
     ]
 
 
-# One answer a member was told, as the votes are counted from it: (track, at, mood, title asked by).
+# One answer a member was told, as the votes are counted from it: (track, at, mood, title asked by,
+# link to a message of the place that holds the file: an upload's, where its request kept one).
 # The rows, the votes and their keys are tuples of strings and times, which the garbage collector
 # stops tracking: as dicts and objects, a server of 2 000 members' 20 892 summaries made ~113 000
 # of them at once, and full collections, which stop every thread and the event loop, of 60-145 ms.
-Told = tuple[str, datetime, str, "str | None"]
+Told = tuple[str, datetime, str, "str | None", "str | None"]
 # What a member was last told for a track or a song: (at, mood) of the latest answer (the `$max` of
-# {at, mood}) and the greatest title they asked it by (`told_more`).
-Heard = tuple[datetime, str, "str | None"]
+# {at, mood}), the greatest title they asked it by and the greatest link (`told_more`).
+Heard = tuple[datetime, str, "str | None", "str | None"]
 # A place's summary as read (`summary_rows`): the member (platform, user id), then what they were told.
-Summary = tuple[str, str, str, datetime, str, "str | None"]
+Summary = tuple[str, str, str, datetime, str, "str | None", "str | None"]
 
 
 def rows_by_member(rows: list[dict[str, Any]]) -> dict[UserRef, list[Told]]:
@@ -151,7 +152,7 @@ def rows_by_member(rows: list[dict[str, Any]]) -> dict[UserRef, list[Told]]:
     for row in rows:
         key, latest = row["_id"], row["latest"]
         by_member.setdefault(UserRef(key["platform"], key["user_id"]), []).append(
-            (key["track"], latest["at"], latest["mood"], row.get("title")))
+            (key["track"], latest["at"], latest["mood"], row.get("title"), row.get("link")))
     return by_member
 
 
@@ -159,21 +160,21 @@ def summary_rows(batches: list[bytes], codec_options: CodecOptions) -> list[Summ
     """The place's request summaries (raw BSON batches of `place_tracks` documents), one per
     member and track."""
     return [(doc["platform"], doc["user_id"], doc["track_key"], doc["latest"]["at"], doc["latest"]["mood"],
-             doc.get("title"))
+             doc.get("title"), doc.get("source_link"))
             for batch in batches for doc in bson.decode_iter(batch, codec_options)]
 
 
 def summaries_by_member(rows: list[Summary]) -> dict[UserRef, list[Told]]:
     by_member: dict[UserRef, list[Told]] = {}
-    for platform, user_id, track, at, mood, title in rows:
-        by_member.setdefault(UserRef(platform, user_id), []).append((track, at, mood, title))
+    for platform, user_id, track, at, mood, title, link in rows:
+        by_member.setdefault(UserRef(platform, user_id), []).append((track, at, mood, title, link))
     return by_member
 
 
 def last_seen_of(rows: list[Summary]) -> dict[UserRef, datetime]:
     """When each member in `rows` (`summary_rows`) was last told something."""
     last_seen: dict[UserRef, datetime] = {}
-    for platform, user_id, _track, at, _mood, _title in rows:
+    for platform, user_id, _track, at, _mood, _title, _link in rows:
         seen(last_seen, UserRef(platform, user_id), at)
     return last_seen
 
@@ -184,7 +185,7 @@ def journal_rows(place: str, docs: list[dict[str, Any]]) -> dict[UserRef, list[T
     for doc in docs:
         if is_shareable(doc, place):
             by_member.setdefault(UserRef(doc["platform"], doc["user_id"]), []).append(
-                (doc["track_key"], doc["created_at"], doc["mood"], doc.get("track_title")))
+                (doc["track_key"], doc["created_at"], doc["mood"], doc.get("track_title"), None))
     return by_member
 
 
@@ -194,8 +195,8 @@ def heard_by_member(sharing: list[UserRef], requests: dict[UserRef, list[Told]],
     heard: dict[UserRef, dict[str, Heard]] = {}
     for member in sharing:
         tracks = heard.setdefault(member, {})
-        for track, at, mood, title in (*journal.get(member, []), *requests.get(member, [])):
-            tracks[track] = told_more(tracks.get(track), at, mood, title)
+        for track, at, mood, title, link in (*journal.get(member, []), *requests.get(member, [])):
+            tracks[track] = told_more(tracks.get(track), at, mood, title, link)
     return heard
 
 
@@ -235,13 +236,13 @@ def first_releases(releases: Iterable[dict[str, Any]]) -> dict[str, str]:
     return first
 
 
-def told_more(heard: Heard | None, at: datetime, mood: str, title: str | None) -> Heard:
-    """`heard` (None: nothing yet) and one more answer, (at, mood), asked by `title`: the `$max`
-    of {at, mood} and of the titles, none ignored."""
+def told_more(heard: Heard | None, at: datetime, mood: str, title: str | None, link: str | None) -> Heard:
+    """`heard` (None: nothing yet) and one more answer, (at, mood), asked by `title` (by the file
+    of `link`): the `$max` of {at, mood}, of the titles and of the links, none ignored."""
     if heard is None:
-        return at, mood, title
+        return at, mood, title, link
     latest_at, latest_mood = max((heard[0], heard[1]), (at, mood))
-    return latest_at, latest_mood, greatest_title(heard[2], title)
+    return latest_at, latest_mood, greatest_title(heard[2], title), greatest_title(heard[3], link)
 
 
 def greatest_title(one: str | None, other: str | None) -> str | None:
@@ -258,23 +259,25 @@ def votes_by_song(heard: dict[UserRef, dict[str, Heard]], songs: dict[str, str])
     its link and by its name, is one vote."""
     votes: dict[Vote, Heard] = {}
     for member, tracks in heard.items():
-        for track, (at, mood, title) in tracks.items():
+        for track, (at, mood, title, link) in tracks.items():
             vote = (songs.get(track, track), member.platform, member.user_id)
-            votes[vote] = told_more(votes.get(vote), at, mood, title)
+            votes[vote] = told_more(votes.get(vote), at, mood, title, link)
     return votes
 
 
 def top_songs(votes: dict[Vote, Heard], mood: str, limit: int) -> list[dict[str, Any]]:
     """The songs whose members were last told `mood`, most members first, then the most recent,
-    then by key: rows {_id, members, last_at, title}."""
+    then by key: rows {_id, members, last_at, title, link}: the link is one of its voters' (a
+    member who left, or does not share, links none)."""
     rows: dict[str, dict[str, Any]] = {}
-    for (song, _platform, _user_id), (at, told, title) in votes.items():
+    for (song, _platform, _user_id), (at, told, title, link) in votes.items():
         if told != mood:  # a member's vote goes to the mood they were told last
             continue
-        row = rows.setdefault(song, {"_id": song, "members": 0, "last_at": at, "title": None})
+        row = rows.setdefault(song, {"_id": song, "members": 0, "last_at": at, "title": None, "link": None})
         row["members"] += 1
         row["last_at"] = max(row["last_at"], at)
         row["title"] = greatest_title(row["title"], title)
+        row["link"] = greatest_title(row["link"], link)
     ranked = sorted(rows.values(), key=lambda row: row["_id"])
     ranked.sort(key=lambda row: (row["members"], row["last_at"]), reverse=True)
     return ranked[:limit]
@@ -284,14 +287,14 @@ def songs_per_mood(votes: dict[Vote, Heard]) -> dict[str, int]:
     """How many songs each mood's playlist holds: a song some members were last told sad and
     others calm is in both."""
     songs: dict[str, set[str]] = {}
-    for (song, _platform, _user_id), (_at, mood, _title) in votes.items():
+    for (song, _platform, _user_id), (_at, mood, _title, _link) in votes.items():
         songs.setdefault(mood, set()).add(song)
     return {mood: len(each) for mood, each in sorted(songs.items())}
 
 
 def mood_counts(votes: dict[Vote, Heard]) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for _at, mood, _title in votes.values():
+    for _at, mood, _title, _link in votes.values():
         counts[mood] = counts.get(mood, 0) + 1
     return dict(sorted(counts.items()))
 
@@ -324,6 +327,7 @@ def playlist_item(row: dict[str, Any]) -> PlaylistItem:
         members=int(row["members"]),
         last_at=row["last_at"],
         youtube_id=None if upload else video,
+        source_link=row.get("link") if upload else None,
     )
 
 

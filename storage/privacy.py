@@ -94,7 +94,8 @@ class RawExport:
         yield "requests", map(request_from_doc, self._documents(self.requests))
         yield "prompts", map(prompt_from_doc, self._documents(self.prompts))
         yield "departures", (Departure(doc["place"], doc["left_at"]) for doc in self._documents(self.departures))
-        yield "place_tracks", (PlaceTrack(doc["place"], doc["track_key"], Answer(**doc["latest"]), doc.get("title"))
+        yield "place_tracks", (PlaceTrack(doc["place"], doc["track_key"], Answer(**doc["latest"]), doc.get("title"),
+                                          doc.get("source_link"))
                                for doc in self._documents(self.place_tracks))
         yield "journal_cut_short", iter(cut_short)
 

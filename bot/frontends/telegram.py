@@ -1348,7 +1348,8 @@ class TelegramFrontend:
             await write_file(path, data)
             size = len(data)
             yield (file_refused(asker, too_large, "too_large", bytes=size, limit_bytes=limit) if size > limit
-                   else Attachment(str(path), filename, size, title=upload_title(message), shown_name=shown))
+                   else Attachment(str(path), filename, size, title=upload_title(message), shown_name=shown,
+                                   message_link=message_link(message)))
 
     def _show_action(self, message: Message, action: str) -> None:
         """Telegram's "sending a photo…" under the chat's name while a chart or an export is made
@@ -1661,6 +1662,24 @@ def caller_of(update: Update, *, is_admin: bool = False) -> Caller:
                       is_admin=is_admin, display_name=sender.title or sender.effective_name or "")
     return Caller(platform=PLATFORM, user_id=str(user.id), place=place, chat_id=str(user.id),
                   is_admin=is_admin, display_name=user.full_name)
+
+
+# A supergroup's id is -100 followed by its internal id, by which its members open its messages.
+SUPERGROUP_ID_OFFSET = -1_000_000_000_000
+PUBLIC_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
+
+
+def message_link(message: Message | ExternalReplyInfo) -> str | None:
+    """The link to `message` that the members of its group can open, made of Telegram's ids: in a
+    supergroup with a public name t.me/<name>/<message>, in another supergroup t.me/c/<internal
+    id>/<message>. None in a private chat, a basic group (its messages have no links), a channel, or
+    for a message quoted from another chat (`ExternalReplyInfo`): the group's members may not see it."""
+    if not isinstance(message, Message) or message.chat.type != ChatType.SUPERGROUP:
+        return None
+    if message.chat.username and PUBLIC_NAME.fullmatch(message.chat.username):
+        return f"https://t.me/{message.chat.username}/{int(message.message_id)}"
+    internal = SUPERGROUP_ID_OFFSET - int(message.chat.id)
+    return f"https://t.me/c/{internal}/{int(message.message_id)}" if internal > 0 else None
 
 
 def whose(chat: Chat | None, sender: User | Chat | None) -> dict[str, str | None]:

@@ -239,8 +239,8 @@ class MoodUseCase:
         finally:
             if permit is not None:
                 permit.release()
-        if self.db.privacy.erasures(ref) == erasures:
-            self._record_request(caller, reply, asked_at)  # not after a /forget sent since the message
+        if self.db.privacy.erasures(ref) == erasures:  # not after a /forget sent since the message
+            self._record_request(caller, reply, asked_at, attachment.message_link if attachment else None)
         log.info("mood.answered", extra={"user": caller.user_id, "chat": caller.chat_id, "track": reply.track_key,
                                          "mood": reply.mood, "cached": reply.cached, "model": reply.model,
                                          "fallback": reply.fallback_reason})  # why the ANN answered, if it did
@@ -470,9 +470,12 @@ class MoodUseCase:
         return mood_reply(record, cached=False, source_url=source_url or track.source_url,
                           fallback_reason=result.fallback_reason)
 
-    def _record_request(self, caller: Caller, reply: MoodReply, asked_at: datetime) -> None:
+    def _record_request(self, caller: Caller, reply: MoodReply, asked_at: datetime,
+                        message_link: str | None = None) -> None:
         """In the background: the answer need not wait for its bookkeeping (storage logs a failure,
-        and its readers see the request once written)."""
+        and its readers see the request once written). `message_link`: the uploaded file's message,
+        kept only in a place (nobody else can open a private chat's)."""
         request = MoodRequest(UserRef(caller.platform, caller.user_id), caller.place, reply.track_key,
-                              reply.mood, asked_at, title=reply.title)
+                              reply.mood, asked_at, title=reply.title,
+                              source_link=message_link if caller.place is not None else None)
         self.db.requests.record(request)

@@ -36,6 +36,11 @@ PLAYLIST_LENGTH = 20
 # fails: each try waits for the database (server selection, 2 s) before the update is answered.
 MOVE_RETRY_S = 10.0
 YOUTUBE_WATCH_URL = "https://www.youtube.com/watch?v={}"
+# The message links the front-ends make of an uploaded file's message (`Attachment.message_link`):
+# a Discord server's jump URL, a Telegram supergroup's link by its public name or internal id. A
+# stored link of any other form is not shown.
+MESSAGE_LINK = re.compile(r"https://discord\.com/channels/\d+/\d+/\d+"
+                          r"|https://t\.me/(?:c/\d+|[A-Za-z][A-Za-z0-9_]{3,31})/\d+")
 NOT_IN_SERVER = f"Playlists belong to a {PLACE}: use this command there, not in a private chat."
 MOOD_NOT_IN_SERVER = f"The mood of the week belongs to a {PLACE}: use /servermood there, not in a private chat."
 DISABLED = f"{PLACE_AT_START} playlists are turned off here. An admin can turn them on with /serverplaylist on."
@@ -53,11 +58,14 @@ ONE_MOOD = f"One mood at a time: /playlist <{'|'.join(MOODS)}>."
 
 def song_link(item: PlaylistItem) -> str | None:
     """The song's Spotify page, else the video it was heard from: a song known only by its YouTube
-    link is listed with it. Built from the stored video id (checked), never from what users typed."""
+    link is listed with it. Built from the stored video id (checked), never from what users typed.
+    An uploaded file: the place's message that holds it, as the front-end made it (checked)."""
     if item.spotify_url:
         return item.spotify_url
     if item.youtube_id and re.fullmatch(YOUTUBE_ID, item.youtube_id):
         return YOUTUBE_WATCH_URL.format(item.youtube_id)
+    if item.source_link and MESSAGE_LINK.fullmatch(item.source_link):
+        return item.source_link
     return None
 
 

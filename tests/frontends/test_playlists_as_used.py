@@ -3,11 +3,15 @@ form than the command's word, a playlist longer than what one answer lists, and 
 mood of the week counts."""
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta, timezone
 
 from bot.usecases.playlists import ONE_MOOD
+from storage.models import MoodRequest, UserRef
+from storage.schema import REQUESTS
 from tests.bot.test_server_playlists import songs_asked
 from tests.frontends.test_telegram import ALICE, BOB, GROUP, said_in_group
+from tests.frontends.test_telegram_note_titles import cached, day, media
 
 PLACE = f"telegram:{GROUP}"
 
@@ -102,3 +106,86 @@ async def test_the_mood_of_the_week_asked_in_a_private_chat_is_said_to_be_a_grou
     await fake.user_sends("/servermood", user=ALICE, chat=ALICE)
     assert (await fake.wait_for("sendMessage")).text == (
         "The mood of the week belongs to a group: use /servermood there, not in a private chat.")
+
+
+# A supergroup's id as Telegram gives it ("-100" and its internal id), and a basic group's.
+SUPERGROUP, INTERNAL_ID, BASIC_GROUP = -1001234567890, 1234567890, -4242
+
+
+async def voice_heard(fake, db, chat: int, user: int, audio: bytes, **sent) -> dict:
+    """`user` sends /mood with a voice note of `audio` (sad, in the cache) in `chat` (`sent`: more
+    of `user_sends`, its `extra` too); returns the message, once answered."""
+    mark = fake.mark()
+    message = (await fake.user_sends("/mood", chat=chat, user=user, first_name="Bob" if user == BOB else "Alice",
+                                     **{**sent, "extra": {**media(fake, "voice", await cached(db, audio)),
+                                                          **sent.get("extra", {})}}))["message"]
+    await fake.wait_for_reply(lambda c: "Mood:" in c.text, after=mark)
+    return message
+
+
+async def sad_playlist(fake, db, chat: int, **sent) -> list[str]:
+    """The lines of the sad playlist Alice is shown in `chat`, after its heading."""
+    await db.requests.settled()
+    mark = fake.mark()
+    await fake.user_sends("/playlist sad", chat=chat, user=ALICE, **sent)
+    return (await fake.wait_for("sendMessage", after=mark)).text.splitlines()[1:]
+
+
+async def test_a_voice_note_heard_in_a_supergroup_is_listed_with_a_link_to_its_message(telegram, db):
+    """A file is known by its name alone ("Voice note by Bob, 5 Dec 2026"), which nobody else can
+    play: the playlist links the message it was sent in, by the group's public name where it has
+    one, else by the link Telegram gives its members (t.me/c/<internal id>/<message>)."""
+    fake, _ = telegram
+    sent = await voice_heard(fake, db, SUPERGROUP, BOB, b"OggS Bob singing")
+    assert await sad_playlist(fake, db, SUPERGROUP) == [
+        f"1. Voice note by Bob, {day(sent['date'])} https://t.me/c/{INTERNAL_ID}/{sent['message_id']}"]
+
+    public = {"id": SUPERGROUP - 1, "type": "supergroup", "title": "Fans", "username": "moodfans"}
+    sent = await voice_heard(fake, db, public["id"], BOB, b"OggS Bob singing", extra={"chat": public})
+    assert await sad_playlist(fake, db, public["id"], extra={"chat": public}) == [
+        f"1. Voice note by Bob, {day(sent['date'])} https://t.me/moodfans/{sent['message_id']}"]
+
+
+async def test_a_voice_note_asked_about_in_reply_links_the_message_that_holds_it(telegram, db):
+    """Alice's /mood in reply to Bob's voice note: the link is to Bob's message, which holds the file."""
+    fake, _ = telegram
+    bobs = {"message_id": 900, "date": 1_796_000_000, "chat": {"id": SUPERGROUP, "type": "supergroup", "title": "G"},
+            "from": {"id": BOB, "is_bot": False, "first_name": "Bob"},
+            **media(fake, "voice", await cached(db, b"OggS Bob singing"))}
+    mark = fake.mark()
+    await fake.user_sends("/mood", chat=SUPERGROUP, user=ALICE, extra={"reply_to_message": bobs})
+    await fake.wait_for_reply(lambda c: "Mood:" in c.text, after=mark)
+    assert await sad_playlist(fake, db, SUPERGROUP) == [
+        f"1. Voice note by Bob, {day(1_796_000_000)} https://t.me/c/{INTERNAL_ID}/900"]
+
+
+async def test_a_voice_note_heard_in_a_basic_group_is_listed_by_its_name_alone(telegram, db):
+    """A basic group's messages have no links: none is made up."""
+    fake, _ = telegram
+    sent = await voice_heard(fake, db, BASIC_GROUP, BOB, b"OggS Bob singing", chat_type="group")
+    assert await sad_playlist(fake, db, BASIC_GROUP, chat_type="group") == [
+        f"1. Voice note by Bob, {day(sent['date'])}"]
+
+
+async def test_an_upload_recorded_before_links_were_kept_is_listed_by_its_name_beside_a_linked_one(telegram, db):
+    """Requests written before this change hold no link: Bob's two files are listed by their names,
+    and the one Alice sent again since links her message."""
+    fake, _ = telegram
+    place, before = f"telegram:{SUPERGROUP}", datetime.now(timezone.utc) - timedelta(days=1)
+    for audio, title in ((b"OggS first take", "first take"), (b"OggS second take", "second take")):
+        key = "sha256:" + hashlib.sha256(await cached(db, audio)).hexdigest()
+        await db.requests.add(MoodRequest(UserRef("telegram", str(BOB)), place, key, "sad", before, title=title))
+    sent = await voice_heard(fake, db, SUPERGROUP, ALICE, b"OggS first take")
+    assert await sad_playlist(fake, db, SUPERGROUP) == [
+        f"1. first take (2 members) https://t.me/c/{INTERNAL_ID}/{sent['message_id']}", "2. second take"]
+
+
+async def test_a_file_heard_in_a_private_chat_keeps_no_link_and_is_not_the_group_s(telegram, db):
+    """Nobody else can open a private chat's message: no link is kept, and the file is not the group's."""
+    fake, _ = telegram
+    await songs_asked(db, f"telegram:{SUPERGROUP}", ALICE, 1, "sad")
+    await voice_heard(fake, db, ALICE, ALICE, b"OggS Alice humming")
+    assert await sad_playlist(fake, db, SUPERGROUP) == [
+        "1. Artist – Sad song 0 https://open.spotify.com/track/sad0"]
+    [upload] = await db.db[REQUESTS].find({"track_key": {"$regex": "^sha256:"}}).to_list()
+    assert upload["place"] is None and "source_link" not in upload
