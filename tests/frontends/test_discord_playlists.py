@@ -3,13 +3,16 @@ admin turns them on again, in the server's words."""
 from __future__ import annotations
 
 from bot.frontends.render import NOT_SHARING
+from storage.schema import REQUESTS
 from tests.bot.test_server_playlists import songs_asked
-from tests.fakes.discord_api import EPHEMERAL
+from tests.fakes.discord_api import EPHEMERAL, user_payload
 from tests.frontends.test_playlists_as_used import MORE_NOT_SHOWN
+from tests.frontends.test_telegram_note_titles import cached
 
 GUILD = 777000000000000001
 ALICE, BOB = 42, 43
-STRING = 3  # an application command option's type
+STRING, ATTACHMENT = 3, 11  # application command options' types
+CHANNEL = GUILD + 1  # where the fake's server commands are used
 DEFERRED = 5  # an interaction callback's type: "thinking…"
 
 
@@ -78,3 +81,48 @@ async def test_the_playlist_s_embed_names_it_once(discord_bot, db):
     embed = await playlist_shown(fake, db, 1)
     assert (embed["title"], embed["description"]) == (
         "😢 sad playlist", "1. Artist – Sad song 0 https://open.spotify.com/track/sad0")
+
+
+async def file_heard(fake, db, audio: bytes, *, guild: int | None = GUILD) -> str:
+    """Bob's /mood with `audio` (sad, in the cache) attached as demo take.ogg, in the server (or
+    his DM), answered; the id of the response's message."""
+    attachment = fake.add_file("demo take.ogg", await cached(db, audio))
+    mark = fake.mark()
+    await fake.slash("mood", [{"name": "file", "type": ATTACHMENT, "value": attachment["id"]}],
+                     resolved={"attachments": {attachment["id"]: attachment}}, guild=guild, user=BOB)
+    deferred = await fake.wait_for("interaction_callback", lambda c: c.json["type"] == DEFERRED, after=mark)
+    await fake.wait_for("edit_original", lambda c: bool(c.embeds), after=mark)
+    return deferred.result["interaction"]["response_message_id"]
+
+
+async def test_a_file_heard_in_the_server_is_listed_with_a_link_to_its_message(discord_bot, db):
+    """A file is known by its name alone, which nobody else can play: the playlist links the
+    message that holds it, /mood's response."""
+    fake, _ = discord_bot
+    response = await file_heard(fake, db, b"OggS Bob's demo")
+    assert (await playlist_shown(fake, db, 0))["description"] == (
+        f"1. demo take https://discord.com/channels/{GUILD}/{CHANNEL}/{response}")
+
+
+async def test_a_message_s_file_is_listed_with_a_link_to_that_message_never_to_its_words(discord_bot, db):
+    """'Mood of this song' on Bob's message with a file: the link is the message's, made by the
+    bot, and never a link its words hold."""
+    fake, _ = discord_bot
+    attachment = fake.add_file("demo take.ogg", await cached(db, b"OggS Bob's demo"))
+    target = fake.message_payload(channel_id=CHANNEL, content="my demo, also on https://evil.example/demo",
+                                  author=user_payload(BOB), attachments=[attachment])
+    await fake.slash("Mood of this song", command_type=3, target_id=target["id"],
+                     resolved={"messages": {target["id"]: target}}, guild=GUILD, user=ALICE)
+    await fake.wait_for("edit_original", lambda c: bool(c.embeds))
+    assert (await playlist_shown(fake, db, 0))["description"] == (
+        f"1. demo take https://discord.com/channels/{GUILD}/{CHANNEL}/{target['id']}")
+
+
+async def test_a_file_heard_in_a_dm_keeps_no_link_and_is_not_the_server_s(discord_bot, db):
+    """Nobody else can open a DM's message: no link is kept, and the file is not the server's."""
+    fake, _ = discord_bot
+    await file_heard(fake, db, b"OggS Bob's demo", guild=None)
+    assert (await playlist_shown(fake, db, 1))["description"] == (
+        "1. Artist – Sad song 0 https://open.spotify.com/track/sad0")
+    [upload] = await db.db[REQUESTS].find({"track_key": {"$regex": "^sha256:"}}).to_list()
+    assert upload["place"] is None and "source_link" not in upload

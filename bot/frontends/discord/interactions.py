@@ -69,13 +69,24 @@ def caller_of(interaction: discord.Interaction) -> Caller:
     )
 
 
-async def acknowledge(interaction: discord.Interaction, *, ephemeral: bool = False, thinking: bool = False) -> None:
-    """Defer the interaction (`InteractionResponse.defer`'s arguments). Discord may make a deferral
-    and answer it 5xx (its edge gave up waiting): discord.py sends it again, and Discord refuses that
-    one as already acknowledged (40060). The deferral stands: the command goes on, and its answer
-    edits the deferred response, as any deferred command's does."""
+def jump_url(guild_id: int | None, channel_id: int | None, message_id: int | None) -> str | None:
+    """The link to a server's message that its members open (Discord's jump URL), made of Discord's
+    ids; None outside a server (a DM's messages are the two people's), or where one is not known."""
+    if guild_id is None or channel_id is None or message_id is None:
+        return None
+    return f"https://discord.com/channels/{int(guild_id)}/{int(channel_id)}/{int(message_id)}"
+
+
+async def acknowledge(interaction: discord.Interaction, *, ephemeral: bool = False,
+                      thinking: bool = False) -> int | None:
+    """Defer the interaction (`InteractionResponse.defer`'s arguments); the id of the response's
+    message, where Discord said it (None: not known). Discord may make a deferral and answer it
+    5xx (its edge gave up waiting): discord.py sends it again, and Discord refuses that one as
+    already acknowledged (40060). The deferral stands: the command goes on, and its answer edits
+    the deferred response, as any deferred command's does."""
     try:
-        await interaction.response.defer(ephemeral=ephemeral, thinking=thinking)
+        deferred = await interaction.response.defer(ephemeral=ephemeral, thinking=thinking)
+        return deferred.message_id if deferred is not None else None
     except discord.HTTPException as error:
         if error.code != ALREADY_ACKNOWLEDGED:
             raise
@@ -88,6 +99,7 @@ async def acknowledge(interaction: discord.Interaction, *, ephemeral: bool = Fal
         interaction.response._response_type = (discord.InteractionResponseType.deferred_message_update
                                                 if component and not thinking
                                                 else discord.InteractionResponseType.deferred_channel_message)
+        return None
 
 
 async def respond(interaction: discord.Interaction, *, ephemeral: bool = False,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import urlsplit
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from bot.frontends.discord.interactions import (
     caller_of,
     downloaded,
     is_audio,
+    jump_url,
     plainly_not_sound,
     sent_by,
     show,
@@ -175,12 +177,13 @@ class MoodCog(commands.Cog):
         """A link the bot can read, else its audio files (each, `_classify_files`), else whatever
         the message has (the answer then says why it can't be read), else its words as a song's
         name (`song_named_in`: a friend's 'Creep by Radiohead'). A forwarded message: the same, in
-        what it forwards."""
+        what it forwards (a file is linked by the forwarding message, which holds it)."""
+        holder = jump_url(interaction.guild_id, message.channel.id, message.id)
         message = shown(message)
         link = first_link(message, self.allowed_hosts)
         audios = [a for a in message.attachments if is_audio(a)]
         if link is None and audios:
-            await self._classify_files(interaction, audios[:MAX_SONGS_AT_ONCE], sent_by(message))
+            await self._classify_files(interaction, audios[:MAX_SONGS_AT_ONCE], sent_by(message), holder)
             return
         file = None
         if link is None:
@@ -190,21 +193,25 @@ class MoodCog(commands.Cog):
         if not (query or file):
             await show(interaction, ErrorReply(NO_SONG_IN_MESSAGE), ephemeral=True)
             return
-        await self._classify(interaction, query, file, sent_by(message))
+        await self._classify(interaction, query, file, sent_by(message), holder=holder)
 
     async def _classify(self, interaction: discord.Interaction, query: str | None,
-                        file: discord.Attachment | None, sender: SentBy, *, note: str | None = None) -> None:
+                        file: discord.Attachment | None, sender: SentBy, *, note: str | None = None,
+                        holder: str | None = None) -> None:
+        """`holder`: the link to the message that holds `file`; None: /mood's own response, which
+        holds the file attached to it."""
         if file is None and query and links_to_a_discord_file(query, self.allowed_hosts):
             await show(interaction, ErrorReply(DISCORD_FILE_LINK), ephemeral=True)
             return
         caller = self.usecases.privacy.arrived(caller_of(interaction))  # before the download: /forget beats it
-        await acknowledge(interaction, thinking=True)
+        response = await acknowledge(interaction, thinking=True)
+        holder = holder or jump_url(interaction.guild_id, interaction.channel_id, response)
         progress = InteractionProgress(interaction, self.in_flight)
-        reply = await self._heard(interaction, caller, query, file, progress, sender)
+        reply = await self._heard(interaction, caller, query, file, progress, sender, holder)
         await show_in_channel(interaction, reply, note=note)
 
     async def _classify_files(self, interaction: discord.Interaction, files: list[discord.Attachment],
-                              sender: SentBy) -> None:
+                              sender: SentBy, holder: str | None) -> None:
         """Each file's mood, one after another in the message's order, as /mood answers one: the
         first in place of "thinking…", the next ones as followups. A refusal to wait (the rate
         limit) ends them, saying so once; so does too little time left to answer (`FILE_TIME`).
@@ -227,7 +234,7 @@ class MoodCog(commands.Cog):
                 await self._show_next(interaction, progress, ErrorReply(OUT_OF_TIME.format(count=left + 1)))
                 ended = True
             else:
-                reply = await self._heard(interaction, caller, None, file, progress, sender)
+                reply = await self._heard(interaction, caller, None, file, progress, sender, holder)
                 await self._show_next(interaction, progress, with_rest_not_heard(reply, left))
                 ended = told_to_wait(reply)
             if kept is not None:  # the rest too when these ended them: said not heard
@@ -261,15 +268,17 @@ class MoodCog(commands.Cog):
 
     async def _heard(self, interaction: discord.Interaction, caller: Caller, query: str | None,
                      file: discord.Attachment | None, progress: InteractionProgress | FollowupProgress,
-                     sender: SentBy) -> object:
-        """The mood of `query` or `file` (`sender`'s: a voice message is named by whose it is),
-        its stages shown by `progress` (settled before returning)."""
+                     sender: SentBy, holder: str | None = None) -> object:
+        """The mood of `query` or `file` (`sender`'s: a voice message is named by whose it is; in
+        the message of the link `holder`), its stages shown by `progress` (settled before returning)."""
         try:
             await progress(STAGE_FINDING)
             asker = whose(interaction.user, interaction.guild_id)
             async with downloaded(file, self.max_audio_bytes, asker, sender, longest_s=self.max_audio_seconds) as attachment:
                 if isinstance(attachment, ErrorReply):
                     return attachment
+                if attachment is not None:
+                    attachment = replace(attachment, message_link=holder)
                 return await self.usecases.mood.run(caller, query, attachment, progress=progress)
         finally:  # no stage may be edited in after the answer, nor after the apology for a failure
             await progress.settle()
