@@ -149,14 +149,13 @@ async def test_a_voice_note_heard_in_a_supergroup_is_listed_with_a_link_to_its_m
 async def test_a_voice_note_asked_about_in_reply_links_the_message_that_holds_it(telegram, db):
     """Alice's /mood in reply to Bob's voice note: the link is to Bob's message, which holds the file."""
     fake, _ = telegram
-    bobs = {"message_id": 900, "date": 1_796_000_000, "chat": {"id": SUPERGROUP, "type": "supergroup", "title": "G"},
-            "from": {"id": BOB, "is_bot": False, "first_name": "Bob"},
-            **media(fake, "voice", await cached(db, b"OggS Bob singing"))}
+    bobs = (await fake.user_sends(None, chat=SUPERGROUP, user=BOB, first_name="Bob",
+                                  extra=media(fake, "voice", await cached(db, b"OggS Bob singing"))))["message"]
     mark = fake.mark()
     await fake.user_sends("/mood", chat=SUPERGROUP, user=ALICE, extra={"reply_to_message": bobs})
     await fake.wait_for_reply(lambda c: "Mood:" in c.text, after=mark)
     assert await sad_playlist(fake, db, SUPERGROUP) == [
-        f"1. Voice note by Bob, {day(1_796_000_000)} https://t.me/c/{INTERNAL_ID}/900"]
+        f"1. Voice note by Bob, {day(bobs['date'])} https://t.me/c/{INTERNAL_ID}/{bobs['message_id']}"]
 
 
 async def test_a_voice_note_heard_in_a_basic_group_is_listed_by_its_name_alone(telegram, db):
