@@ -10,6 +10,13 @@ answer after a restart takes over), and of a request answered in parts (a messag
 on several files, one answer each) how many were answered (not answered again). The document is deleted once the request is answered. The
 collection is made by its first write: no validator, no index (it holds only the requests in
 progress, a few documents).
+
+A request a /forget could not wait for (its write still on its way to the server, which takes it
+even from a bot stopped or killed since) is noted in a second collection (`forgotten`): its source
+and number, and when, nothing of whose it was. A start drops such a request unanswered should its
+write have landed after the /forget (bot/usecases/inbox.py, `replay`). The notes go a day later,
+when no request that old is answered anyway: at a start, with the requests kept before the same
+time (`drop_received_before`), and at the next note.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from pymongo import ReplaceOne
+from pymongo import ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from storage.failures import translated_errors
@@ -44,8 +51,9 @@ def _doc_id(source: str, number: int) -> str:
 
 
 class InboxRepo:
-    def __init__(self, collection: AsyncCollection) -> None:
+    def __init__(self, collection: AsyncCollection, forgotten: AsyncCollection) -> None:
         self._inbox = collection
+        self._forgotten = forgotten
 
     async def keep(self, source: str, arrivals: Sequence[Arrival]) -> None:
         """Record requests just handed over (one write for all of them; again for one already kept
@@ -85,9 +93,29 @@ class InboxRepo:
 
     async def drop_received_before(self, before: datetime) -> int:
         """Delete what any source kept before `before` (a bot since given another token, say, whose
-        own start would never replay them); how many."""
+        own start would never replay them), and the notes of requests forgotten before it; how many
+        requests."""
         with translated_errors("drop old requests"):
+            await self._forgotten.delete_many({"at": {"$lt": before}})
             return (await self._inbox.delete_many({"received": {"$lt": before}})).deleted_count
+
+    async def forgotten(self, source: str, numbers: Sequence[int], at: datetime, *, expired: datetime) -> None:
+        """Note requests a /forget deleted at `at` whose write may still land after it: `forgotten_in`
+        names them to the start, which then drops them. Their source and number alone. The notes
+        made before `expired` go."""
+        if not numbers:
+            return
+        with translated_errors("note the requests forgotten"):
+            await self._forgotten.bulk_write([
+                UpdateOne({"_id": _doc_id(source, n)}, {"$set": {"source": source, "number": n, "at": at}},
+                          upsert=True)
+                for n in numbers], ordered=False)
+            await self._forgotten.delete_many({"at": {"$lt": expired}})
+
+    async def forgotten_in(self, source: str) -> set[int]:
+        """The numbers of the requests noted `forgotten` at this source."""
+        with translated_errors("read the requests forgotten"):
+            return {doc["number"] for doc in await self._forgotten.find({"source": source}, {"number": 1}).to_list()}
 
     async def waiting(self, source: str) -> list[Arrival]:
         """The requests kept and not done, in the order they arrived."""

@@ -37,6 +37,9 @@ PLACE_MOVES = "place_moves"
 # The requests a chat platform handed over and the bot has not answered yet (storage/inbox.py),
 # replayed after a bot killed outright restarts. Made by its first write, like `place_moves`.
 INBOX = "inbox"
+# The requests a /forget deleted from it whose write was still on its way (their source and number,
+# and when: nothing of the user's), dropped by a start should the write land; a day each at most.
+INBOX_FORGOTTEN = "inbox_forgotten"
 
 SCHEMA_DOC_ID = "schema"
 

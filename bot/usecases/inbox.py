@@ -19,7 +19,10 @@ waits for it (within `DONE_WAIT_S`, else tried again like a failed one). Until 2
 clear's delete could come first, the late write then left the request in the database, and the
 restart answered it a second time. A /forget waits for the user's keeps on their way the same way
 (`forget`), and deletes their requests once the writes have landed; until 2026-12-06 a late write
-put one back after the /forget had said everything was deleted.
+put one back after the /forget had said everything was deleted. One slower than its wait is noted
+as forgotten (`forgotten`: its source and number): a bot stopped or killed before the write lands
+(the server takes it all the same) drops it at the restart, where until 2026-12-06 it answered and
+stored it again.
 
 At a start the requests in the spool are replayed with those in the database (one kept in both
 once), then moved into it; while it does not answer they stay in the spool, their replays counted
@@ -32,7 +35,7 @@ import logging
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Collection, Sequence
 
 from bot.usecases.ports import RequestSpool
 from storage.inbox import Arrival, InboxRepo
@@ -127,12 +130,14 @@ class InboxUseCase:
             await asyncio.wait(writes)
         await self._repo.done(source, numbers)
 
-    async def forget(self, platform: str, user_id: str) -> bool:
+    async def forget(self, platform: str, user_id: str) -> frozenset[tuple[str, int]]:
         """/forget: the user's requests kept go, from the spool and the database, those whose keep
-        is under way too: once it has ended (its spool's turn included) and its write has landed
-        or failed. Waits for that within `DONE_WAIT_S`; False past it, and what is still on its way
-        goes once it lands (the database's inbox, by the /forget's `erase`, only holds what had
-        landed by then)."""
+        is under way too: from the spool as each keep ends, from the database once its write has
+        landed or failed. Waits for that within `DONE_WAIT_S`; what is still on its way past it goes
+        once it lands (the database's inbox, by the /forget's `erase`, only holds what had landed by
+        then), and is returned ((source, number) each; none once all went): a stop or kill may come
+        first while the server still takes the write, so the /forget notes them (`forgotten`) for
+        the restart to drop."""
         theirs = {(source, a.number) for source, arrivals in self._keeping.values()
                   for a in arrivals if (a.platform, a.user_id) == (platform, user_id)}
         forgetting = asyncio.ensure_future(self._forgotten(platform, user_id, theirs))
@@ -141,20 +146,36 @@ class InboxUseCase:
         done, _ = await asyncio.wait({forgetting}, timeout=self.done_wait_s)
         if done:
             forgetting.result()  # what went wrong, said to the /forget
-        else:
-            log.warning("inbox.forget_waits", extra={
-                "source": platform, "requests": len(theirs),
-                "reason": f"their keep still on its way after {self.done_wait_s} s: their requests go once it lands"})
-        return bool(done)
+            return frozenset()
+        log.warning("inbox.forget_waits", extra={
+            "source": platform, "requests": len(theirs),
+            "reason": f"their keep still on its way after {self.done_wait_s} s: their requests go once it lands"})
+        return frozenset(theirs)
+
+    async def forgotten(self, requests: Collection[tuple[str, int]]) -> None:
+        """Note requests a /forget could not wait for (`forget`), once it has deleted the rest: a
+        start drops them unanswered should their write land after a stop or kill (`replay`). Their
+        source and number alone, noted for a day (`MAX_AGE`: none older is answered anyway). Best
+        effort, within `DONE_WAIT_S` (failing, said in the log)."""
+        for source in sorted({source for source, _ in requests}):
+            numbers = sorted(n for s, n in requests if s == source)
+            await self._attempt(lambda source=source, numbers=numbers: self._repo.forgotten(
+                                    source, numbers, self._now(), expired=self._now() - MAX_AGE),
+                                self.done_wait_s, logging.WARNING, "inbox.forgotten_not_noted", pause=False,
+                                even_paused=True, source=source, requests=len(numbers))
 
     async def _forgotten(self, platform: str, user_id: str, theirs: set[tuple[str, int]]) -> None:
         def on_its_way() -> set[asyncio.Future]:
             return {step for step, (source, arrivals) in self._keeping.items()
                     if any((source, a.number) in theirs for a in arrivals)}
-        while steps := on_its_way():  # the keeps, then the writes they left on their way
-            await asyncio.wait(steps)
-        if self._spool is not None:
-            await self._spool.forget(platform, user_id)
+        # The keeps, then the writes they left on their way; the spool as each ends (a keep past its
+        # bound goes there while its write still is on its way to the database)
+        while True:
+            if self._spool is not None:
+                await self._spool.forget(platform, user_id)
+            if not (steps := on_its_way()):
+                break
+            await asyncio.wait(steps, return_when=asyncio.FIRST_COMPLETED)
         for source in {source for source, _ in theirs}:
             try:
                 await self._repo.done(source, sorted(n for s, n in theirs if s == source))
@@ -209,7 +230,8 @@ class InboxUseCase:
         """At a start: the requests a previous run was handed and never answered, oldest first,
         each counted as replayed once more: those the database kept and those the spool did (one
         in both once). Those older than `MAX_AGE`, or replayed `MAX_REPLAYS` times already, are
-        dropped, and said so in the log. Those in the spool are then moved into the database. A
+        dropped, and said so in the log, as are those a /forget noted (`forgotten`: their write
+        landed after it). Those in the spool are then moved into the database. A
         database that does not answer replays only what the spool holds, counted there (said so;
         with no spool, nothing): the start goes on. A request whose only work is a write to the
         database (`waits_on_database`: a group's move) is not counted there: it cannot be done
@@ -222,10 +244,14 @@ class InboxUseCase:
         from_spool = {a.number for a in spooled}
         try:
             kept = await self._repo.waiting(source)
+            forgotten = await self._repo.forgotten_in(source)
         except StorageError as error:
             log.warning("inbox.not_read", extra={"source": platform, "reason": str(error)})
-            kept = None
+            kept, forgotten = None, set()
         waiting = _together(kept or [], spooled)
+        if unasked := [a for a in waiting if a.number in forgotten]:  # its write landed after a /forget
+            log.info("inbox.forgotten_dropped", extra={"source": platform, "requests": len(unasked)})
+            waiting = [a for a in waiting if a.number not in forgotten]
         oldest = self._now() - MAX_AGE
         stale = [a for a in waiting if a.received is not None and a.received < oldest]
         failing = [a for a in waiting if a not in stale and a.replays >= MAX_REPLAYS]
@@ -237,7 +263,7 @@ class InboxUseCase:
             log.error("inbox.given_up", extra={"source": platform, "number": arrival.number, "user": arrival.user_id,
                                                "reason": f"handed over at {arrival.replays} restarts and never "
                                                          "answered: it may be what stops the bot; not again"})
-        dropped = [a.number for a in stale + failing]
+        dropped = [a.number for a in unasked + stale + failing]
         if kept is not None and await self._counted(source, dropped, oldest, again):
             if self._spool is not None:
                 await self._spool.done(source, list(from_spool))  # moved into the database

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable, Sequence
@@ -12,7 +13,7 @@ from bot.replies import PLACE, Caller, ErrorReply, ExportReply, TextReply
 from bot.usecases.journal import local_today
 from bot.usecases.inbox import InboxUseCase
 from bot.usecases.ports import NoSchedule, PromptSchedule
-from storage.models import JournalEntry, StorageError, User, UserRef
+from storage.models import JournalEntry, StorageError, User, UserRef, export_zone
 from storage.outbox import JournalWriter
 from storage.privacy import RawExport
 
@@ -44,13 +45,33 @@ FORGET_EXPLANATION = (
 )
 
 
+# /export's reply names what its file holds, part by part (`export_contents`).
+EXPORTED_PARTS = (("journal", "journal entry", "journal entries"), ("prompts", "prompt", "prompts"),
+                  ("requests", "song you asked the mood of", "songs you asked the mood of"),
+                  ("journal_cut_short", "answer cut short by a crash", "answers cut short by a crash"))
+
+
+def export_contents(user: User, saved: bool, counts: Counter) -> str | None:
+    """What an export holds, in words: "your settings, 365 journal entries, 366 prompts and 2 songs
+    you asked the mood of; times are on your clock (Europe/Lisbon)". None when it holds nothing
+    kept about the user: no settings `saved` nor any record (the defaults alone)."""
+    parts = ["your settings"] if saved else []
+    parts += [f"{counts[name]} {one if counts[name] == 1 else many}" for name, one, many in EXPORTED_PARTS
+              if counts[name]]
+    if not parts and not sum(counts.values()):
+        return None
+    listed = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    zone = getattr(export_zone(user), "key", "UTC")  # the zone its times are written in (UTC for one not known)
+    return f"{listed or 'your records'}; times are on your clock ({zone})"
+
+
 def export_file(name: str, raw: RawExport, user: User, held: list[JournalEntry],
-                cut_short: Sequence[str] = ()) -> tuple[str, bytes]:
+                cut_short: Sequence[str] = (), counts: Counter | None = None) -> tuple[str, bytes]:
     """The export as a file every front-end can send: JSON, gzipped (`name.gz`) when too large. Of
     the user's documents as the database sent them, with `user` as their settings, the entries
     `held` in the outbox that the database does not hold yet, and the outbox's lines of theirs that
     a crash `cut_short`. CPU-bound: run it in a thread."""
-    data = raw.to_json(user, held, cut_short).encode("utf-8")
+    data = raw.to_json(user, held, cut_short, counts).encode("utf-8")
     if len(data) <= EXPORT_MAX_BYTES:
         return name, data
     return f"{name}.gz", gzip.compress(data, compresslevel=6, mtime=0)
@@ -100,11 +121,12 @@ class PrivacyUseCase:
         name = f"moodbot-export-{local_today(user.timezone, self.now()).isoformat()}.json"
         # Off the event loop: years of entries are tens of thousands of documents to decode and
         # megabytes of JSON, seconds of work, holding the GIL as a chart does, so it takes a render slot too.
-        name, data = await self.limits.renders.run(export_file, name, raw, user, held, cut_short)
+        counts: Counter = Counter()
+        name, data = await self.limits.renders.run(export_file, name, raw, user, held, cut_short, counts)
         log.info("privacy.export", extra={"user": caller.user_id, "bytes": len(data)})
         if len(data) > EXPORT_MAX_BYTES:
             return ErrorReply(EXPORT_TOO_LARGE.format(mb=len(data) / 1024 / 1024))
-        return ExportReply(name, data)
+        return ExportReply(name, data, export_contents(user, raw.user is not None, counts))
 
     async def forget(self, caller: Caller, *, confirmed: bool) -> TextReply:
         if not confirmed:
@@ -115,8 +137,9 @@ class PrivacyUseCase:
         self.db.privacy.erasing(ref)
         # The queue first: once it is empty of this user, nothing of theirs can reach the database.
         queued = await self.writer.forget(ref) if self.writer is not None else 0
-        if self.inbox is not None:  # requests in progress, not counted (as the database's)
-            await self.inbox.forget(ref.platform, ref.user_id)
+        # Requests in progress, not counted (as the database's); those still on their way past its
+        # wait are noted once the rest is deleted, for a restart to drop should they land after a kill.
+        on_their_way = await self.inbox.forget(ref.platform, ref.user_id) if self.inbox is not None else frozenset()
         try:
             made = await self.db.privacy.withdraw(ref)
         except StorageError as error:  # their journal and prompt stay as they were, and say so
@@ -133,6 +156,8 @@ class PrivacyUseCase:
         except StorageError as error:
             log.warning("privacy.forget_cut_short", extra={"user": caller.user_id, "reason": str(error)})
             return TextReply(f"{error} {FORGET_CUT_SHORT}")
+        if on_their_way:
+            await self.inbox.forgotten(on_their_way)
         log.info("privacy.forget", extra={"user": caller.user_id, "deleted": deleted})
         if not deleted:  # no settings either (they count), so no prompt was on
             return TextReply(NOTHING_TO_FORGET)

@@ -16,7 +16,8 @@ from bot.usecases.inbox import MAX_REPLAYS, PAUSE_AFTER_FAILURE_S, InboxUseCase
 from bot.usecases.privacy import NOTHING_TO_FORGET
 from storage.inbox import Arrival
 from storage.models import UserRef
-from storage.schema import INBOX
+from storage.schema import INBOX, INBOX_FORGOTTEN
+from storage.spool import SPOOL_FILENAME, InboxSpool
 from tests.fakes.wire_gate import gated_database
 from tests.frontends.test_telegram_inbox import inbox_numbers, until
 
@@ -82,6 +83,28 @@ async def test_forget_deletes_the_users_requests_in_progress_and_no_one_elses(db
 
     assert deleted == 1  # the requests in progress (the /forget itself among them) are not counted
     assert [a.number for a in await inbox.replay(SOURCE)] == [2]
+
+
+async def test_a_request_a_forget_noted_is_dropped_at_the_start_and_the_note_goes_after_a_day(db, tmp_path):
+    """A /forget that could not wait for a keep's write notes the request (`InboxUseCase.forgotten`):
+    should the write land after a stop or kill, in the database or the spool (the keep past its
+    bound), the start drops it unanswered, and deletes it. The notes hold no more than the source and
+    number, and go once a day old (no request that old is answered anyway): at the next note, or start."""
+    async def notes() -> list[tuple[int, set[str]]]:
+        return [(doc["number"], set(doc)) for doc in await db.db[INBOX_FORGOTTEN].find({}).sort("number").to_list()]
+
+    spool = InboxSpool(tmp_path / SPOOL_FILENAME)
+    inbox = InboxUseCase(db.inbox, now=lambda: NOW, spool=spool)
+    await db.inbox.keep(SOURCE, [arrival(2, "42"), arrival(4, "43")])
+    await spool.keep(SOURCE, [arrival(3, "42"), arrival(4, "43")])
+    for numbers, hours_ago in (([1], 26), ([5], 24.5), ([2, 3], 1)):
+        await db.inbox.forgotten(SOURCE, numbers, NOW - timedelta(hours=hours_ago),
+                                 expired=NOW - timedelta(hours=hours_ago + 24))
+    assert [n for n, _ in await notes()] == [2, 3, 5]  # the first went at the third
+
+    assert [a.number for a in await inbox.replay(SOURCE)] == [4]
+    assert await inbox_numbers(db) == [4] and not spool.path.exists()
+    assert await notes() == [(n, {"_id", "source", "number", "at"}) for n in (2, 3)]
 
 
 async def test_a_database_that_is_down_costs_the_fetches_one_wait_then_none(outage, caplog):

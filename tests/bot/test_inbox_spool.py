@@ -167,7 +167,9 @@ async def test_a_request_the_spool_takes_after_forget_began_is_forgotten_there_t
     when their /forget is answered; the keep then goes to the spool. Until 2026-12-06 the /forget
     rewrote the spool first (none of theirs in it yet) and said everything was deleted: their words
     landed on disk after it, for the restart after a kill to answer. Now the /forget waits for the
-    user's keeps on their way before it forgets them in the spool."""
+    user's keeps on their way before it forgets them in the spool, as each ends: there before the
+    /forget is answered, the database's write still on its way (until 2026-12-06 only once it had
+    landed, and a stop before that left the request in the spool for the restart to answer)."""
     async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
         spool = InboxSpool(tmp_path / SPOOL_FILENAME)
         usecases = build_usecases(gated, None, None, spool=spool)
@@ -176,6 +178,7 @@ async def test_a_request_the_spool_takes_after_forget_began_is_forgotten_there_t
         reply = await usecases.privacy.forget(Caller("telegram", "42", chat_id="42"), confirmed=True)
         assert forget_done(reply.text)
         assert await keeping  # in the spool
+        assert b"song 1" not in spool.path.read_bytes()  # and out of it already
         gate.release()
         assert await until(lambda: ("update", INBOX) in gate.commands)  # the write goes on to the server
         assert await until_kept(db, [2]) == [2]  # and theirs go from the database once it has landed

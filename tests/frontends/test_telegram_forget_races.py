@@ -10,12 +10,14 @@ import pytest
 from bot.config import Settings
 from bot.frontends.telegram import TelegramFrontend
 from bot.replies import Caller
+from bot.usecases import build_usecases
 from bot.usecases.privacy import NOTHING_TO_FORGET
 from bot.usecases.journal import FORGOTTEN_MEANWHILE
 from storage.models import UserRef
 from storage.schema import INBOX
 from tests.fakes.telegram_api import FakeTelegramBotAPI
-from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram
+from tests.fakes.wire_gate import gated_database
+from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram, telegram_on
 from tests.frontends.test_telegram_album import (  # noqa: F401 (fixtures)
     GROUP,
     QUIET_S,
@@ -174,3 +176,35 @@ async def test_a_journal_answer_still_downloading_at_forget_is_not_saved_and_say
     shown = [c.text for c in fake.calls[mark:] if c.method in ("sendMessage", "editMessageText") and c.status == 200]
     assert shown[-1] == FORGOTTEN_MEANWHILE
     assert await db.journal.count(ALICE) == 0
+
+
+# ---- /forget while the song's keep is on its way to the database, then a stop ------------------
+
+async def test_a_song_whose_keep_lands_after_forget_and_the_stop_is_not_answered_at_the_restart(
+        db_server, mongo_uri, db_name, db):
+    """Alice's song is answered while the database's write that keeps it is held on its way (at
+    the wire); her /forget waits for it past its bound, deletes the rest and says so; the bot is
+    stopped (its process gone), and only then does the write land. Until 2026-12-06 the restart
+    handed the song over again: answered a second time and stored again, for a user who had asked
+    to be forgotten. Now the /forget notes the requests it could not wait for (their source and
+    number, nothing of hers), and the restart drops them unanswered."""
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        usecases = build_usecases(gated, None, None)
+        usecases.inbox.done_wait_s = 0.3  # the /forget's wait for her keep, and the answer's clear's
+        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, _):
+            (song, title, _), = await cached_songs(fake, db, 1)
+            gate.hold("update", INBOX)
+            await fake.user_sends(**song)
+            await asyncio.wait_for(gate.held.wait(), 10)
+            assert title in (await fake.wait_for_reply(lambda c: c.chat_id == ALICE.user_id)).text
+            await forget_alice(usecases, stored=True)
+        await gated.close()  # stopped: the bot's process is gone, its write still on the wire
+        gate.release()
+        await until(lambda: ("update", INBOX) in gate.commands)
+        await asyncio.sleep(0.3)  # it has landed
+
+    async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), build_usecases(db, None, None)) as (again, _):
+        await asyncio.sleep(QUIET_S + 1)  # an answer would have come by now
+    assert [c.text for c in again.calls if c.method == "sendMessage" and c.chat_id == ALICE.user_id] == []
+    for name in await db.db.list_collection_names():
+        assert await db.db[name].count_documents({"user_id": ALICE.user_id}) == 0, name
