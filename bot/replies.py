@@ -261,6 +261,9 @@ class ServerMoodReply:
 class ExportReply:
     filename: str
     data: bytes  # JSON
+    # What it holds, in words ("your settings, 365 journal entries, …; times are on your clock
+    # (Europe/Lisbon)"); None when nothing is kept about the user, the file their default settings alone.
+    contents: str | None = ""
 
 
 @dataclass(frozen=True)

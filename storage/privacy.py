@@ -79,14 +79,19 @@ class RawExport:
         """CPU-bound, and long for a large user's: run it in a thread (as `to_json`)."""
         return UserExport(self.user, *(list(records) for _, records in self._parts()))
 
-    def to_json(self, user: User, held: Iterable[JournalEntry] = (), cut_short: Iterable[str] = ()) -> str:
+    def to_json(self, user: User, held: Iterable[JournalEntry] = (), cut_short: Iterable[str] = (),
+                counts: Counter | None = None) -> str:
         """`UserExport.to_json` of these documents, with `user` as the settings and the journal
         entries `held` elsewhere (the outbox) that the database does not hold, listed after its own,
         and the outbox's lines of the user's that a crash `cut_short` (`UserExport.journal_cut_short`).
         CPU-bound, and long for a large user's: run it in a thread. One document at a time, decoded,
         written out and dropped, so the thread hands the GIL back to the event loop between them
-        and never holds them all as objects."""
-        return export_json(user, self._parts(held, cut_short))
+        and never holds them all as objects. `counts`, when given, counts the records written of each
+        part ("journal", "requests"…), for the reply to say what the file holds."""
+        parts = self._parts(held, cut_short)
+        if counts is not None:
+            parts = ((name, _counted(records, name, counts)) for name, records in parts)
+        return export_json(user, parts)
 
     def _parts(self, held: Iterable[JournalEntry] = (),
                cut_short: Iterable[str] = ()) -> Iterator[tuple[str, Iterator[Any]]]:
@@ -110,6 +115,12 @@ class RawExport:
     def _documents(self, batches: list[bytes]) -> Iterator[dict[str, Any]]:
         for batch in batches:
             yield from bson.decode_iter(batch, self.codec_options)
+
+
+def _counted(records: Iterable[Any], name: str, counts: Counter) -> Iterator[Any]:
+    for record in records:
+        counts[name] += 1
+        yield record
 
 
 class PrivacyRepo:

@@ -103,6 +103,7 @@ def empty_journal_text(prompt_at: str | None) -> str:
     return f"Your journal is empty so far. {next_prompt_text(prompt_at)}"
 
 
+EXPORT_DEFAULTS = "(journal off, times in UTC)"  # a user who never saved settings (`User`'s defaults)
 LIST_NOTE_CHARS = 120  # a note is shown whole on saving and in /export; the list shows its start
 
 
@@ -286,5 +287,8 @@ def reply_text(reply: object, place: str = SERVER) -> str:
         case HelpReply():
             return placed(help_text(reply, prefix="/"), place)
         case ExportReply():
-            return f"Here is all moodbot keeps about you ({reply.filename})."
+            if reply.contents is None:
+                return f"I keep nothing about you: {reply.filename} holds only the settings you have by default {EXPORT_DEFAULTS}."
+            held = f": {reply.contents}" if reply.contents else ""
+            return f"Here is all moodbot keeps about you ({reply.filename}){held}."
     raise TypeError(f"no text rendering for {type(reply).__name__}")

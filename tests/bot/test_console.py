@@ -126,7 +126,8 @@ async def test_a_second_export_the_same_day_names_the_file_it_was_saved_as(db, c
     first, second = sorted((tmp_path / "exports").iterdir(), key=lambda p: len(p.name))
     assert second.name == f"{first.stem}-2.json"
     for export in (first, second):
-        said = f"Here is all moodbot keeps about you ({export.name}).\n  saved: {export.resolve()}\n"
+        said = (f"I keep nothing about you: {export.name} holds only the settings you have by default "
+                f"(journal off, times in UTC).\n  saved: {export.resolve()}\n")
         assert out.count(said) == 1, out
 
 

@@ -15,6 +15,7 @@ from datetime import timezone
 import pytest
 from pymongo import AsyncMongoClient, monitoring
 
+from bot.frontends import render
 from bot.replies import Caller, ErrorReply, ExportReply, PlaylistReply, ServerMoodReply, TextReply
 from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
@@ -119,6 +120,23 @@ async def test_export_gives_everything_about_the_caller_as_json(usecases, clip_p
     assert [e["phrase"] for e in data["journal"]] == [prompt.phrase]
     assert data["journal"][0]["note"] == "on repeat"
     assert "1002" not in export.data.decode()  # nothing about Bob
+
+
+async def test_the_export_says_what_it_holds_and_in_which_zone_its_times_are(usecases, clip_paths):
+    # It said "Here is all moodbot keeps about you (<file>)." alone: of a year of entries, and of
+    # nothing at all (a file of defaults), alike; the user could not tell what the file held.
+    nothing = await usecases.privacy.export(BOB)
+    assert render.reply_text(nothing) == (
+        f"I keep nothing about you: {nothing.filename} holds only the settings you have by default "
+        "(journal off, times in UTC).")
+    await usecases.journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    await usecases.journal.make_prompt(await usecases.journal.db.users.get(UserRef("telegram", "1001")))
+    await usecases.journal.answer(ALICE_DM, "on repeat", attachment(clip_paths[0]))
+    await usecases.mood.run(ALICE_DM, attachment=attachment(clip_paths[1]))
+    export = await usecases.privacy.export(ALICE_DM)
+    assert render.reply_text(export) == (
+        f"Here is all moodbot keeps about you ({export.filename}): your settings, 1 journal entry, 1 prompt "
+        "and 1 song you asked the mood of; times are on your clock (Europe/Lisbon).")
 
 
 async def test_an_export_without_saved_settings_has_the_settings_in_effect(db):
