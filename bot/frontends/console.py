@@ -47,7 +47,7 @@ from bot.replies import (
 )
 from bot.sources.query import ACCEPTED, clean_text
 from bot.usecases.help import did_you_mean, journal_word_meant, slash_forgotten
-from bot.usecases.journal import on_left_out
+from bot.usecases.journal import ANSWER_BY_COMMAND, ANSWER_TYPED_CHARS, on_left_out
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from bot.usecases.playlists import DISABLED, ON_NOW
 from inference.result import MOODS
@@ -726,6 +726,11 @@ class ConsoleFrontend:
         reply = await self.usecases.mood.run(self.caller, None if attachment else _as_text(rest), attachment,
                                              progress=self._progress)
         self.show(reply)
+        # Today's prompt open: this song is not its answer, which /journal answer with the same words is.
+        song = _as_text(rest) if len(rest) <= ANSWER_TYPED_CHARS else "<song>"
+        if not isinstance(reply, ErrorReply) and (notice := await self.usecases.journal.not_saved_notice(
+                self.caller, ANSWER_BY_COMMAND.format(song=song))):
+            self.say(notice)
 
     async def cmd_journal(self, rest: str) -> None:
         sub, args = first_word(rest)

@@ -81,7 +81,7 @@ from bot.sources.models import QueryKind, UnsupportedInputError
 from bot.sources.query import is_link, parse_query
 from bot.usecases.help import MOOD, did_you_mean, journal_word_meant, slash_forgotten, unknown_button
 from bot.usecases.inbox import Arrival
-from bot.usecases.journal import on_left_out
+from bot.usecases.journal import ANSWER_BY_REPLY, on_left_out
 from bot.usecases.mood import query_left_aside, song_named_in, told_to_wait
 from bot.usecases.playlists import ON_NOW_ADMINS
 from bot.usecases.ports import DeliveryUncertain, RecipientGone
@@ -807,9 +807,17 @@ class TelegramFrontend:
             await message.reply_text(GROUP_MOOD_USAGE if in_group else MOOD_USAGE)
             return
         note = typed_aside(message) if source is message else None  # a file captioned '/mood <song>'
-        await self._run_with_progress(message, lambda attachment, progress: self.usecases.mood.run(
-            caller, text or None, attachment, progress=progress), source=source,
-            as_text=lambda reply: noted(reply, None if isinstance(reply, ErrorReply) else note))
+        notice = None  # under the mood, in the private chat: today's prompt is still open (a group's: said nowhere)
+
+        async def heard(attachment: Attachment | None, progress: StatusMessage) -> object:
+            nonlocal notice
+            reply = await self.usecases.mood.run(caller, text or None, attachment, progress=progress)
+            if message.chat.type == ChatType.PRIVATE and not isinstance(reply, ErrorReply):
+                notice = await self.usecases.journal.not_saved_notice(caller, ANSWER_BY_REPLY)
+            return reply
+
+        await self._run_with_progress(message, heard, source=source, as_text=lambda reply: noted(
+            reply, None if isinstance(reply, ErrorReply) else "\n".join(filter(None, (note, notice)))))
 
     async def on_album_item(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         arrived = self.usecases.privacy.arrived(caller_of(update))  # this item's moment, not the album's

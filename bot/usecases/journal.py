@@ -97,6 +97,15 @@ TIME_AS_IT_IS = "I need the time as HH:MM on a 24-hour clock: {typed} is {time}{
 NOT_A_JOURNAL_ANSWER = "To hear a song's mood now, use /mood <song>; /help lists the rest."
 NO_PROMPT_ERROR = ("There's no open journal prompt to answer. Turn the journal on with "
                    f"/journal on 21:30 Europe/Lisbon and answer the next prompt with a song. {NOT_A_JOURNAL_ANSWER}")
+# A song's mood told where the daily prompt lives (Telegram's private chat, Discord's DM, the console)
+# while today's prompt is open: /mood files nothing, and the user may take it for their answer.
+# Each front-end says how its prompt is answered (`not_saved_notice`), last, with no full stop after
+# it: the console's is a command with a file's path, copied as it is.
+NOT_SAVED_TO_JOURNAL = "Not saved to your journal: today's prompt is still open. To save this song there, {how}"
+ANSWER_BY_REPLY = "reply to the prompt with it"  # Telegram: a reply is the only way to answer
+ANSWER_IN_THE_DM = "send it here as a message, without /mood"  # Discord: the DM's next message answers
+ANSWER_BY_COMMAND = "type /journal answer {song}"  # the console
+ANSWER_TYPED_CHARS = 100  # of a song typed, named in ANSWER_BY_COMMAND; a longer one is "<song>"
 NO_SONG_ERROR = "Reply with a song — its name or a Spotify/YouTube link — optionally followed by a few words of your own."
 JOURNAL_OFF = "Your journal is off. Turn it on first, e.g. /journal on 21:30 Europe/Lisbon."
 # A message answering a prompt (a DM, a reply to one sent before /journal off) while the journal is
@@ -959,6 +968,25 @@ class JournalUseCase:
         # An old name ("US/Pacific", "PST8PDT") is offered as the place's zone it is saved as.
         old = legacy_names()
         return list(dict.fromkeys(cities + [old.get(z, z) for z in starts + parts]))[:limit]
+
+    async def not_saved_notice(self, caller: Caller, how: str) -> str | None:
+        """What a song's mood told where the caller's prompts come (never in a server or group)
+        adds while their prompt of today (their local date) is open and their journal on: that the
+        song went to no journal, and `how` to answer the prompt with it (ANSWER_BY_REPLY…). None
+        otherwise, and when it can't be told (the database down): the mood is answered as ever."""
+        ref = UserRef(caller.platform, caller.user_id)
+        now = self.now()
+        try:
+            user = await self.db.users.get(ref)
+            if user is None or not user.journal_enabled:
+                return None
+            sent = await self.db.prompts.latest(ref, since=now - timedelta(days=ANSWER_DAYS))
+        except StorageError as error:
+            log.warning("journal.open_prompt_unknown", extra={"user": caller.user_id, "reason": str(error)})
+            return None
+        if sent is None or sent.answered_at is not None or sent.local_date != local_today(user.timezone, now):
+            return None
+        return NOT_SAVED_TO_JOURNAL.format(how=how)
 
     # ---- answering ---------------------------------------------------------------------------
     @staticmethod

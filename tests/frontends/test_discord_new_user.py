@@ -10,7 +10,7 @@ from bot.frontends.render import placed
 from bot.replies import QUERY_LEFT_ASIDE, STAGE_FINDING, STAGE_LISTENING
 from bot.sources.query import ONLY_MARKUP
 from bot.usecases.help import JOURNAL_ALL_MEANT, NO_SLASH, did_you_mean
-from bot.usecases.journal import TIME_MISSING
+from bot.usecases.journal import ANSWER_IN_THE_DM, NOT_SAVED_TO_JOURNAL, TIME_MISSING
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from bot.usecases.playlists import DISABLED, ENABLED, ON_NOW
 from tests.fakes.discord_api import EPHEMERAL
@@ -266,7 +266,8 @@ async def test_a_command_name_sent_while_a_prompt_is_open_answers_it(scheduled, 
 async def test_an_audio_file_sent_to_the_dm_with_mood_as_its_text_is_heard(scheduled, db, typed, note, prompt_open):
     """A file sent to the DM with '/mood' as its text was told how to run /mood, and not heard: it
     is heard, as /mood with the file attached hears it (words typed after /mood left aside, said
-    so). It asks for the file's mood: an open prompt is not answered, and takes the next song."""
+    so). It asks for the file's mood: an open prompt is not answered (and the answer says so, with
+    how to answer it), and takes the next song."""
     fake, _ = scheduled
     if prompt_open:
         await open_a_prompt(fake)
@@ -274,7 +275,8 @@ async def test_an_audio_file_sent_to_the_dm_with_mood_as_its_text_is_heard(sched
     await fake.user_dms(typed, attachments=[take])
     answer = await dm_answer(fake)
     assert answer.embeds and answer.embeds[0]["title"] == "take1", answer
-    assert (answer.content or None) == note
+    not_saved = NOT_SAVED_TO_JOURNAL.format(how=ANSWER_IN_THE_DM) if prompt_open else None
+    assert (answer.content or None) == ("\n".join(filter(None, (note, not_saved))) or None)
     assert await db.journal.count(UserRef("discord", str(ALICE))) == 0
     if prompt_open:
         await fake.user_dms("", attachments=[take])

@@ -33,7 +33,7 @@ from bot.frontends.discord.interactions import (
     song_attachment,
     whose,
 )
-from bot.frontends.discord.mood import first_link, links_in
+from bot.frontends.discord.mood import first_link, links_in, not_journaled
 from bot.frontends.discord.rendering import clip, edit_parts, fitted_journal_list
 from bot.frontends import render
 from bot.replies import Caller, ErrorReply, JournalListReply, TextReply
@@ -573,7 +573,7 @@ class JournalCog(commands.Cog):
                               longest_s=self.max_audio_seconds) as attachment:
             reply = attachment if isinstance(attachment, ErrorReply) else await self.usecases.mood.run(
                 caller, None, attachment, progress=progress)
-        await progress.show(reply, note=note)
+        await progress.show(reply, note=await not_journaled(self.usecases, caller, reply, note))
 
     def _slash_forgotten(self, text: str) -> str | None:
         """What to say of words that answer no prompt and open with a command's name, its slash

@@ -39,6 +39,7 @@ from bot.sources.query import (
     DEFAULT_ALLOWED, LINK_CLOSERS, host_allowed, link_in, marked_link, masked_links_read, parse_query, without_markup,
 )
 from bot.usecases.help import MOOD
+from bot.usecases.journal import ANSWER_IN_THE_DM
 from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, song_named_in, told_to_wait
 
 if TYPE_CHECKING:
@@ -142,6 +143,14 @@ def with_rest_not_heard(reply: object, left: int) -> object:
     return ErrorReply(f"{reply.message}\n{FILES_NOT_HEARD.format(count=left)}", reply.retry_after_s)
 
 
+async def not_journaled(usecases, caller: Caller, reply: object, note: str | None) -> str | None:
+    """`note` (what was heard of what was asked), and under it, in the DM while today's prompt is
+    open, that the song's mood went to no journal and how to save it there (`not_saved_notice`).
+    Not with a refusal: no song was heard."""
+    notice = None if isinstance(reply, ErrorReply) else await usecases.journal.not_saved_notice(caller, ANSWER_IN_THE_DM)
+    return "\n".join(filter(None, (note, notice))) or None
+
+
 class MoodCog(commands.Cog):
     def __init__(self, bot: commands.Bot, usecases, max_audio_bytes: int,
                  allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, in_flight: RequestsInFlight,
@@ -208,7 +217,9 @@ class MoodCog(commands.Cog):
         holder = holder or jump_url(interaction.guild_id, interaction.channel_id, response)
         progress = InteractionProgress(interaction, self.in_flight)
         reply = await self._heard(interaction, caller, query, file, progress, sender, holder)
-        await show_in_channel(interaction, reply, note=note)
+        in_dm = interaction.guild_id is None and interaction.context.dm_channel  # the DM, where the prompts come
+        await show_in_channel(interaction, reply, note=await not_journaled(self.usecases, caller, reply, note)
+                              if in_dm else note)
 
     async def _classify_files(self, interaction: discord.Interaction, files: list[discord.Attachment],
                               sender: SentBy, holder: str | None) -> None:
