@@ -29,6 +29,11 @@ from tests.frontends.test_telegram_album import (  # noqa: F401 (fixtures)
 ALICE = UserRef("telegram", "42")
 
 
+async def nothing_of_alice_stored(db) -> None:
+    for name in await db.db.list_collection_names():
+        assert await db.db[name].count_documents({"user_id": ALICE.user_id}) == 0, name
+
+
 async def test_forget_while_a_prompt_is_being_sent_leaves_nothing_and_stops_tomorrows(telegram, db, usecases):
     fake, frontend = telegram
     scheduler = await journal_on_telegram(fake, frontend, db, usecases)
@@ -45,8 +50,7 @@ async def test_forget_while_a_prompt_is_being_sent_leaves_nothing_and_stops_tomo
 
         assert done.text.startswith("Done")
         assert not scheduler.is_scheduled(ALICE)
-        for name in await db.db.list_collection_names():
-            assert await db.db[name].count_documents({"user_id": "42"}) == 0, name
+        await nothing_of_alice_stored(db)
         prompt = next(c for c in fake.calls_of("sendMessage", after=mark) if c.status == 200)
         answer_mark = fake.mark()
         await fake.user_sends("Creep", reply_to=fake.message_of(prompt)["message_id"])
@@ -55,8 +59,7 @@ async def test_forget_while_a_prompt_is_being_sent_leaves_nothing_and_stops_tomo
             if not await db.db[INBOX].count_documents({"user_id": "42"}):
                 break
             await asyncio.sleep(0.05)
-        for name in await db.db.list_collection_names():
-            assert await db.db[name].count_documents({"user_id": "42"}) == 0, name
+        await nothing_of_alice_stored(db)
     finally:
         await scheduler.stop()
 
@@ -206,5 +209,4 @@ async def test_a_song_whose_keep_lands_after_forget_and_the_stop_is_not_answered
     async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), build_usecases(db, None, None)) as (again, _):
         await asyncio.sleep(QUIET_S + 1)  # an answer would have come by now
     assert [c.text for c in again.calls if c.method == "sendMessage" and c.chat_id == ALICE.user_id] == []
-    for name in await db.db.list_collection_names():
-        assert await db.db[name].count_documents({"user_id": ALICE.user_id}) == 0, name
+    await nothing_of_alice_stored(db)
