@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot.config import Settings, data_dir_problem, unread_settings
+from bot.config import Settings, data_dir_problem, hold_data_dir, unread_settings
 from bot.logs import RedactSecrets, configure_logging, secrets_of
 
 log = logging.getLogger("bot")
@@ -97,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = Path(settings.data_dir)
     if (unwritable := data_dir_problem(data_dir)) is not None:
         return refuse(unwritable)
+    lock, in_use = hold_data_dir(data_dir)  # held until the process ends
+    if lock is None:
+        print(f"moodbot could not start: {in_use}", file=sys.stderr)
+        return 1
     console = args.console or (settings.telegram_token is None and settings.discord_token is None)
     if console and sys.stdout is None:
         return refuse(STDOUT_CLOSED)

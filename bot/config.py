@@ -5,12 +5,15 @@ Tokens are `SecretStr`, so they never show in a repr or a log line.
 from __future__ import annotations
 
 import difflib
+import fcntl
 import importlib.util
+import os
 import re
 import string
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 from urllib.parse import unquote, urlsplit
 
 import idna
@@ -226,6 +229,38 @@ def data_dir_problem(data_dir: Path) -> str | None:
         return (f"DATA_DIR {data_dir} is not a folder moodbot can write to ({error.strerror or error}): "
                 "create it, or give moodbot's user the right to write there")
     return None
+
+
+# Held (flock) by the running bot as long as it runs, its pid inside: a second bot on the same
+# DATA_DIR is refused. With MONGODB_URI nothing else held it, and two bots each sent every daily
+# prompt and drained one journal outbox and one spool of requests between them.
+LOCK_FILE = "moodbot.pid"
+
+
+def hold_data_dir(data_dir: Path) -> tuple[IO[str] | None, str | None]:
+    """(the lock file, to keep open while the bot runs; None), or (None, one line saying why the
+    bot may not start on `data_dir`). The lock goes with the process, however it ends (kill -9)."""
+    path = data_dir / LOCK_FILE
+    try:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (open as long as the bot runs)
+    except OSError as error:
+        return None, (f"{path} in DATA_DIR cannot be written ({error.strerror}): "
+                      "give moodbot's user the right to write it")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "its pid not written yet"
+        handle.close()
+        return None, (f"DATA_DIR {data_dir} is in use by another moodbot (pid {holder}): "
+                      "stop it, or give this one another DATA_DIR.")
+    except OSError:  # a file system that takes no locks (some network mounts): not held, as before
+        return handle, None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle, None
 
 
 # Variables that start like one of ours but are not a setting are probably misspelt (MONGODB_URL):

@@ -268,3 +268,30 @@ def test_the_database_named_in_mongodb_uri_is_the_one_used():
         == "journal"
     with pytest.raises(ValidationError, match="MONGODB_URI names the database 'journal'"):
         Settings(_env_file=None, mongodb_uri="mongodb://db1/journal", mongodb_database="other")
+
+
+async def test_a_second_bot_on_the_same_data_dir_is_refused_and_the_first_goes_on(tmp_path, mongo_uri, db_name):
+    """With MONGODB_URI set nothing held DATA_DIR: a second bot started on it (a systemd unit and a
+    `make run`, say) ran beside the first, each sending every daily prompt and both draining one
+    journal outbox and one spool of requests. The second start is now refused, naming the first."""
+    fake = await FakeTelegramBotAPI(TOKEN).start()
+    data_dir = tmp_path / "data"
+    env = telegram_env(fake, data_dir, MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name)
+    first = await start_bot(tmp_path, env)
+    try:
+        await wait_for_log(tmp_path / "stderr", "event=app.started", timeout=60)
+        second = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", stdin=asyncio.subprocess.DEVNULL,
+                                                      stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                                                      cwd=tmp_path, env=env)
+        _out, err = await asyncio.wait_for(second.communicate(), 60)
+        await fake.user_sends("/help", chat=4242)  # the first still serves
+        answer = await fake.wait_for("sendMessage", lambda c: c.chat_id == "4242", timeout=30)
+    finally:
+        await stop_bot(first, 20)
+        await fake.stop()
+    said = err.decode().splitlines()
+    assert second.returncode == 1, err.decode()[-3000:]
+    assert said == [f"moodbot could not start: DATA_DIR {data_dir} is in use by another moodbot (pid {first.pid}): "
+                    "stop it, or give this one another DATA_DIR."], said
+    assert "/journal on <HH:MM> <Area/City>" in answer.text
+    assert first.returncode == 0, (tmp_path / "stderr").read_text()[-3000:]
