@@ -196,7 +196,7 @@ BAD_DELETE_DATE = "“{typed}” isn't a date I can read. " + DELETE_USAGE
 AMBIGUOUS_DELETE_DATE = ("“{typed}” could be {first} (/journal delete {first_day}{number}) or {second} "
                          "(/journal delete {second_day}{number}), so I deleted nothing: send the one you mean.")
 DELETE_LAST_WORDS = ("last", "latest", "newest")
-DELETE_DAYS_BACK = {"today": 0, "yesterday": 1}
+DELETE_DAYS_BACK = {"today": 0, "yesterday": 1, "tomorrow": -1}  # tomorrow: a day still to come, said so
 DELETE_DATE_RE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\.?$")  # as /journal list writes it
 # Day and month in numbers, either way round ("12-01", "01.12.", "1/12/2026"), a year after them or not.
 DELETE_NUMBERS_RE = re.compile(r"^(\d{1,2})([-/.])(\d{1,2})(?:\2(\d{4}))?\.?$")
@@ -209,6 +209,15 @@ NEVER_JOURNALED = ("You have no journal entries to delete. Turn the journal on w
                    "and answer a prompt with a song.")
 NO_ENTRY_ON = ("There's no entry dated {day} in your journal; your newest is dated {newest}. /journal list shows "
                "your entries with their dates.")
+# A day between entries, before the first, or still to come: where the journal is, not its newest alone.
+NO_ENTRY_BETWEEN = ("There's no entry dated {day} in your journal: the nearest before it is dated {before}, after it "
+                    "{after}. /journal list {day} lists the entries around it.")
+NO_ENTRY_BEFORE = "Your journal starts on {oldest}: there's no entry dated {day}."
+DAY_NOT_YET = "{day} hasn't come yet: today is {today} where you are. /journal list shows your entries with their dates."
+# '/journal delete last week', 'last 3': "last" read, the words after it asking for more than one.
+DELETE_ONE_AT_A_TIME = ("“{typed}” would be more than one entry: /journal delete deletes one at a time, your newest "
+                        "with /journal delete last or a day's with /journal delete <date>, e.g. "
+                        f"{DELETE_EXAMPLE}. /forget deletes everything.")
 ONE_ENTRY_ON = "{day} has one entry, not {number}: /journal delete {day} deletes it."
 BAD_DELETE_NUMBER = ("{day} has {count} entries: choose one by its number, 1 to {count}, as /journal delete {day} "
                      "lists them, e.g. /journal delete {day} {count}.")
@@ -1339,7 +1348,8 @@ class JournalUseCase:
         await self._drain_queued(ref)  # an answer waiting in the outbox is in the database first, if it can be
         try:
             user = await self.db.users.get(ref)
-            day = None if asked is None else asked.on(local_now(user, self.now()).date(), chosen)
+            today = local_now(user, self.now()).date()
+            day = None if asked is None else asked.on(today, chosen)
             if isinstance(day, ErrorReply):
                 return day
             if day is None:
@@ -1356,6 +1366,10 @@ class JournalUseCase:
         except StorageError as error:
             return ErrorReply(str(error))
         if not candidates:
+            if day is not None and day > today:
+                return ErrorReply(DAY_NOT_YET.format(day=day.isoformat(), today=today.isoformat()))
+            if newest and day < newest[0].local_date:
+                return await self._no_entry_around(ref, day)
             if newest:
                 return ErrorReply(NO_ENTRY_ON.format(day=day.isoformat(), newest=newest[0].local_date.isoformat()))
             return ErrorReply(NOTHING_TO_DELETE if user is not None else NEVER_JOURNALED)
@@ -1396,6 +1410,25 @@ class JournalUseCase:
         reopened = found and on and await self._reopened(ref, entry.prompt_id)
         log.info("journal.deleted", extra={"user": caller.user_id, "queued": bool(removed), "reopened": reopened})
         return JournalDeletedReply(entry_view(entry), reopened=reopened)
+
+    async def _no_entry_around(self, ref: UserRef, day: date) -> ErrorReply:
+        """A /journal delete of a day without an entry, before the newest: the journal's start, where
+        the day is before it, else the nearest entries on either side of the day."""
+        try:
+            newer = await self.db.journal.count_after(ref, day)
+            before = (await self.db.journal.page(ref, 1, skip=newer)).entries
+            after = (await self.db.journal.page(ref, 1, skip=newer - 1)).entries if newer else []
+            if not before:
+                total = await self.db.journal.count(ref)
+                oldest = (await self.db.journal.page(ref, 1, skip=max(total - 1, 0))).entries
+                return ErrorReply(NO_ENTRY_BEFORE.format(oldest=(oldest or after)[0].local_date.isoformat(),
+                                                         day=day.isoformat()))
+        except StorageError as error:
+            return ErrorReply(str(error))
+        if not after:  # the newer ones wait in the outbox: the database's newest is before the day
+            return ErrorReply(NO_ENTRY_ON.format(day=day.isoformat(), newest=before[0].local_date.isoformat()))
+        return ErrorReply(NO_ENTRY_BETWEEN.format(day=day.isoformat(), before=before[0].local_date.isoformat(),
+                                                  after=after[0].local_date.isoformat()))
 
     async def _queued(self, ref: UserRef) -> list[JournalEntry]:
         """The user's entries still waiting in the outbox (none when it cannot be read)."""
@@ -1645,7 +1678,8 @@ def parse_delete_target(which: str | None, number: int | str | None = None
     if not words:
         return ErrorReply(DELETE_USAGE)
     if words[0].lower() in DELETE_LAST_WORDS:
-        return (None, None) if len(words) == 1 else ErrorReply(DELETE_USAGE)
+        return (None, None) if len(words) == 1 else ErrorReply(DELETE_ONE_AT_A_TIME.format(
+            typed=as_typed(text, DELETE_TYPED_CHARS)))
     if words[0].lower() in DELETE_ALL_WORDS:  # every entry: that is /forget, not a date
         return ErrorReply(JOURNAL_ALL_MEANT)
     typed = as_typed(text, DELETE_TYPED_CHARS)

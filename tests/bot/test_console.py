@@ -721,7 +721,7 @@ async def test_the_console_deletes_a_wrong_answer_and_takes_the_prompt_again(db,
     assert "The prompt it answered is open again: answer it with another song." in out
     listed = out[out.index("Your journal (1 of 1):"):]
     assert "the one I meant" in listed.splitlines()[1] and "oops" not in listed
-    assert "There's no entry dated 2020-01-01 in your journal; your newest is dated" in out
+    assert "Your journal starts on 20" in out and ": there's no entry dated 2020-01-01." in out
     assert "“someday” isn't a date I can read" in out
     assert "Tell me which entry to delete: /journal delete last (your newest)" in out
     assert await db.journal.count(UserRef("console", "local")) == 1

@@ -176,10 +176,10 @@ async def test_a_day_of_several_entries_deletes_none_and_asks_which(db, counting
     ("2026-13-01", "“2026-13-01” isn't a date"),
     ("2026-02-30", "“2026-02-30” isn't a date"),
     ("05/12/2026", "“05/12/2026” could be 12 May 2026 (/journal delete 2026-05-12) or 5 December 2026"),
-    ("last 2", "Tell me which entry to delete"),
+    ("last 2", "“last 2” would be more than one entry: /journal delete deletes one at a time"),
     ("2026-12-03 2 3", "Tell me which entry to delete"),
     ("2026-12-03 two", "“two” isn't an entry's number"),
-    ("2026-12-04", "There's no entry dated 2026-12-04 in your journal; your newest is dated 2026-12-03."),
+    ("2026-12-04", "2026-12-04 hasn't come yet: today is 2026-12-03 where you are."),
 ])
 async def test_a_bad_date_or_one_without_an_entry_is_told_and_deletes_nothing(db, counting, typed, needle):
     journal = journal_usecase(db, counting, now=lambda: DEC_3)
@@ -251,13 +251,36 @@ async def test_a_named_day_with_several_entries_takes_their_number_after_it(db, 
     assert (await journal.delete(ALICE_DM, "1 December 2026", 1)).entry.title == "Song 2"  # Discord's option
 
 
+@pytest.mark.parametrize("typed, said", [
+    # Each said "There's no entry dated … your newest is dated 2026-12-05", of a day before the
+    # journal began or still to come; "last week" and "last 3" got the usage, as if "last" were not read.
+    ("2020-01-01", "Your journal starts on 2026-11-20: there's no entry dated 2020-01-01."),
+    ("Nov 1", "Your journal starts on 2026-11-20: there's no entry dated 2026-11-01."),
+    ("2026-11-25", "There's no entry dated 2026-11-25 in your journal: the nearest before it is dated 2026-11-20, "
+                   "after it 2026-12-02. /journal list 2026-11-25 lists the entries around it."),
+    ("tomorrow", "2026-12-07 hasn't come yet: today is 2026-12-06 where you are."),
+    ("2027-01-01", "2027-01-01 hasn't come yet: today is 2026-12-06 where you are."),
+    ("last week", "“last week” would be more than one entry: /journal delete deletes one at a time, your newest with "
+                  "/journal delete last or a day's with /journal delete <date>, e.g. /journal delete 2026-12-05. "
+                  "/forget deletes everything."),
+    ("Last 3", "“Last 3” would be more than one entry"),
+])
+async def test_a_day_without_an_entry_says_where_the_journal_is_and_deletes_nothing(db, counting, typed, said):
+    journal = journal_usecase(db, counting, now=lambda: DEC_6)
+    for n, day in enumerate((date(2026, 11, 20), date(2026, 12, 2), date(2026, 12, 5))):
+        await db.journal.add(seeded(ALICE_REF, day, f"p{n}"))
+    reply = await journal.delete(ALICE_DM, typed)
+    assert isinstance(reply, ErrorReply) and reply.message.startswith(said), reply
+    assert await db.journal.count(ALICE_REF) == 3
+
+
 @pytest.mark.parametrize("typed", ["Dec 1", "Decembre 1", "someday", "Feb 30", "Dec 32", "tomorrow-ish"])
 async def test_a_date_not_understood_is_quoted_whole_with_the_forms_that_are(db, counting, typed):
     journal = journal_usecase(db, counting, now=lambda: DEC_6)
     await db.journal.add(seeded(ALICE_REF, date(2026, 12, 2), "p1"))
-    if typed == "Dec 1":  # understood: there is just no entry that day
+    if typed == "Dec 1":  # understood: there is just no entry that day, the day before the journal's first
         reply = await journal.delete(ALICE_DM, typed)
-        assert reply.message.startswith("There's no entry dated 2026-12-01 in your journal"), reply
+        assert reply.message == "Your journal starts on 2026-12-02: there's no entry dated 2026-12-01.", reply
         return
     reply = await journal.delete(ALICE_DM, typed)
     assert isinstance(reply, ErrorReply) and reply.message.startswith(f"“{typed}” isn't a date I can read"), reply
