@@ -58,12 +58,17 @@ def refuse(message: str) -> int:
     return 2
 
 
+# Settings whose value is never shown, a wrong one included (the tokens, the secret, MONGODB_URI).
+SECRET_SETTINGS = frozenset(name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation))
+
+
 def settings_problem(error: ValidationError) -> str:
     """'MAX_AUDIO_BYTES: Input should be a valid integer (got 'abc')' for each wrong setting."""
     parts = []
     for problem in error.errors():
         name = str(problem["loc"][0]).upper() if problem["loc"] else "settings"
-        got = f" (got {problem['input']!r})" if isinstance(problem.get("input"), (str, int, float)) else ""
+        shown = isinstance(problem.get("input"), (str, int, float)) and name.lower() not in SECRET_SETTINGS
+        got = f" (got {problem['input']!r})" if shown else ""
         parts.append(f"{name}: {problem['msg']}{got}")
     return "; ".join(parts)
 

@@ -88,6 +88,31 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    @field_validator("telegram_token", "discord_token", mode="before")
+    @classmethod
+    def _a_token_alone(cls, token: object, info: ValidationInfo) -> object:
+        """A token as its platform gives it, said at start (exit 2, the token never shown): with
+        quotes around it (a `docker run --env-file` keeps them), Discord's 'Bot ' before it or a
+        word glued to it, the platform refused it, and "rejected the token" sent the operator to
+        a token that looked right. Spaces and line breaks around it are left out."""
+        if not isinstance(token, str):
+            return token
+        token = token.strip()
+        if not token:
+            return None
+        if len(token) > 1 and token[0] == token[-1] and token[0] in "\"'":
+            raise ValueError("the token is in quotes, which are taken as part of it: remove them "
+                             "(a docker run --env-file keeps them)")
+        if info.field_name == "telegram_token" and not re.fullmatch(r"\d+:[\w-]+", token, re.ASCII):
+            raise ValueError("not a Telegram bot token as @BotFather gives it: digits, a colon, then letters, "
+                             "digits, - and _ (123456789:AAF…), with nothing before or after it")
+        if info.field_name == "discord_token" and token.lower().startswith("bot "):
+            raise ValueError("the token alone, without 'Bot ' in front: moodbot adds it")
+        if info.field_name == "discord_token" and not re.fullmatch(r"[\w.-]+", token, re.ASCII):
+            raise ValueError("not a Discord bot token as the Developer Portal's Bot page gives it: letters, "
+                             "digits, '.', - and _, with nothing before or after it")
+        return token
+
     @field_validator("audio_search")
     @classmethod
     def _a_template_the_fetcher_can_fill(cls, template: str) -> str:
