@@ -245,6 +245,9 @@ def data_dir_problem(data_dir: Path) -> str | None:
     naming it and what to do. Checked at start: the embedded database, the journal's outbox, the
     heartbeat and the console's log, exports and charts all write there, and a read-only DATA_DIR
     otherwise showed only as a traceback of the first of them, or not at all (with MONGODB_URI)."""
+    if data_dir.exists() and not data_dir.is_dir():  # mkdir's "File exists" said to create what is there
+        return (f"DATA_DIR {data_dir} is not a folder moodbot can write to (it is a file): "
+                "point DATA_DIR at a folder, or move the file away")
     try:
         data_dir.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)  # journals in plain files: ours alone
         with tempfile.NamedTemporaryFile(dir=data_dir, prefix=WRITE_PROBE_PREFIX) as probe:

@@ -449,6 +449,16 @@ def test_a_data_dir_moodbot_cannot_write_to_stops_the_start_with_one_line_naming
                              "(Permission denied): create it, or give moodbot's user the right to write there\n")
 
 
+def test_a_data_dir_that_is_a_file_is_said_to_be_a_file_not_to_be_created(tmp_path):
+    """DATA_DIR naming a file was "not a folder moodbot can write to (File exists): create it", of
+    a path that exists, which the operator could not create."""
+    from bot.config import data_dir_problem
+
+    (tmp_path / "data").write_text("not a folder")
+    assert data_dir_problem(tmp_path / "data") == (f"DATA_DIR {tmp_path / 'data'} is not a folder moodbot can write "
+                                                   "to (it is a file): point DATA_DIR at a folder, or move the file away")
+
+
 def test_a_file_the_user_may_not_read_is_said_so_not_an_error_on_the_bots_side(tmp_path, clip_paths):
     """A song copied from another account, or off a disk mounted for another user: the file is
     there, but its mode refuses this user. /mood and a journal answer said "something went wrong on
