@@ -264,6 +264,7 @@ class ExportReply:
     # What it holds, in words ("your settings, 365 journal entries, …; times are on your clock
     # (Europe/Lisbon)"); None when nothing is kept about the user, the file their default settings alone.
     contents: str | None = ""
+    aside: str = ""  # said after it: words typed after /export that it took none of
 
 
 @dataclass(frozen=True)

@@ -788,8 +788,8 @@ class ConsoleFrontend:
         else:
             self.show(reply)
 
-    async def cmd_stats(self, _rest: str) -> None:
-        self.show(await self.usecases.journal.stats(self.caller))
+    async def cmd_stats(self, rest: str) -> None:
+        self.show(await self.usecases.journal.stats(self.caller, rest))
 
     async def cmd_playlist(self, rest: str) -> None:
         if not rest:
@@ -818,8 +818,8 @@ class ConsoleFrontend:
             return
         self.show(await self.usecases.playlists.set_enabled(self.caller, rest.lower() == "on"))
 
-    async def cmd_export(self, _rest: str) -> None:
-        self.show(await self.usecases.privacy.export(self.caller))
+    async def cmd_export(self, rest: str) -> None:
+        self.show(await self.usecases.privacy.export(self.caller, rest))
 
     async def cmd_forget(self, _rest: str) -> None:
         self.say(render.reply_text(await self.usecases.privacy.forget(self.caller, confirmed=False)))

@@ -287,8 +287,10 @@ def reply_text(reply: object, place: str = SERVER) -> str:
         case HelpReply():
             return placed(help_text(reply, prefix="/"), place)
         case ExportReply():
+            aside = f"\n{reply.aside}" if reply.aside else ""
             if reply.contents is None:
-                return f"I keep nothing about you: {reply.filename} holds only the settings you have by default {EXPORT_DEFAULTS}."
+                return (f"I keep nothing about you: {reply.filename} holds only the settings you have by default "
+                        f"{EXPORT_DEFAULTS}.{aside}")
             held = f": {reply.contents}" if reply.contents else ""
-            return f"Here is all moodbot keeps about you ({reply.filename}){held}."
+            return f"Here is all moodbot keeps about you ({reply.filename}){held}.{aside}"
     raise TypeError(f"no text rendering for {type(reply).__name__}")

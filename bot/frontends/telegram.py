@@ -1006,7 +1006,7 @@ class TelegramFrontend:
         if await self._refused(update, context, "stats", private_only=True):
             return
         self._show_action(update.effective_message, ChatAction.UPLOAD_PHOTO)
-        reply = await self.usecases.journal.stats(caller_of(update))
+        reply = await self.usecases.journal.stats(caller_of(update), " ".join(context.args or ()))
         await self._send(update.effective_message, reply)
 
     async def on_playlist(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -1191,7 +1191,7 @@ class TelegramFrontend:
         if await self._refused(update, context, "export", private_only=True):
             return
         self._show_action(update.effective_message, ChatAction.UPLOAD_DOCUMENT)
-        reply = await self.usecases.privacy.export(caller_of(update))
+        reply = await self.usecases.privacy.export(caller_of(update), " ".join(context.args or ()))
         await self._send(update.effective_message, reply)
 
     async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -229,6 +229,9 @@ ANSWER_UNDER_WAY = ("Your answer to a prompt is still being saved, so your newes
 # The same /journal delete handed over again after a hard kill: done the first time, nothing more.
 ALREADY_DELETED = ("Done already: your entry dated {day} ({phrase}) is deleted from your journal. "
                    "/journal list shows what's there.")
+# '/stats last month', '/stats 2026': /stats charts the whole journal, and says the words went unread.
+STATS_WORDS_ASIDE = ("/stats takes no words, so “{typed}” was left aside: these are of your whole journal. "
+                     "/journal list <month> lists a month's entries, e.g. /journal list December.")
 # Prompts delivered by this process, kept in memory so an answer can be saved while the database is down.
 OPEN_PROMPTS_MAX = 10_000
 RECALL_DAYS = 7  # open prompts older than this are recalled from the database only
@@ -1462,7 +1465,9 @@ class JournalUseCase:
                                       erasures=self.db.privacy.erasures(ref)))
         return True
 
-    async def stats(self, caller: Caller) -> StatsReply | ErrorReply:
+    async def stats(self, caller: Caller, typed: str = "") -> StatsReply | ErrorReply:
+        """/stats: the whole journal's charts. `typed`: words typed after the command, which it
+        takes none of: the reply says they were left aside (STATS_WORDS_ASIDE)."""
         if (refused := refusal(self.limits.stats, caller, "stats")) is not None:
             return refused
         ref = UserRef(caller.platform, caller.user_id)
@@ -1495,8 +1500,11 @@ class JournalUseCase:
             render(charts.days_in_pixels, days, first, last, today=today),
             render(charts.valence_arousal_map, stats.songs),
         )
+        summary = summary_text(stats.total_entries, stats.current_streak, stats.longest_streak, moods)
+        if typed.strip():
+            summary += "\n" + STATS_WORDS_ASIDE.format(typed=as_typed(typed.strip(), DELETE_TYPED_CHARS))
         return StatsReply(
-            summary=summary_text(stats.total_entries, stats.current_streak, stats.longest_streak, moods),
+            summary=summary,
             # Each caption says what its chart shows (Discord's alt text): a title alone told a
             # reader who cannot see the picture nothing of it.
             charts=[

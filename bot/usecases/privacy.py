@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Callable, Sequence
 
 from bot.ratelimit import HeavyLimits, refusal
-from bot.replies import PLACE, Caller, ErrorReply, ExportReply, TextReply
+from bot.replies import PLACE, Caller, ErrorReply, ExportReply, TextReply, as_typed
 from bot.usecases.journal import local_today
 from bot.usecases.inbox import InboxUseCase
 from bot.usecases.ports import NoSchedule, PromptSchedule
@@ -45,6 +45,7 @@ FORGET_EXPLANATION = (
 )
 
 
+EXPORT_WORDS_ASIDE = "/export takes no words, so “{typed}” was left aside: the file holds everything, as JSON."
 # /export's reply names what its file holds, part by part (`export_contents`).
 EXPORTED_PARTS = (("journal", "journal entry", "journal entries"), ("prompts", "prompt", "prompts"),
                   ("requests", "song you asked the mood of", "songs you asked the mood of"),
@@ -100,7 +101,9 @@ class PrivacyUseCase:
         the message drops what the message would have saved (a request, a journal entry)."""
         return replace(caller, erasures=self.db.privacy.erasures(UserRef(caller.platform, caller.user_id)))
 
-    async def export(self, caller: Caller) -> ExportReply | ErrorReply:
+    async def export(self, caller: Caller, typed: str = "") -> ExportReply | ErrorReply:
+        """/export: everything kept about the caller, as one JSON file. `typed`: words typed after
+        the command ('/export csv'), which it takes none of: the reply says so (EXPORT_WORDS_ASIDE)."""
         if (refused := refusal(self.limits.export, caller, "export")) is not None:
             return refused
         ref = UserRef(caller.platform, caller.user_id)
@@ -126,7 +129,8 @@ class PrivacyUseCase:
         log.info("privacy.export", extra={"user": caller.user_id, "bytes": len(data)})
         if len(data) > EXPORT_MAX_BYTES:
             return ErrorReply(EXPORT_TOO_LARGE.format(mb=len(data) / 1024 / 1024))
-        return ExportReply(name, data, export_contents(user, raw.user is not None, counts))
+        aside = EXPORT_WORDS_ASIDE.format(typed=as_typed(typed.strip(), 30)) if typed.strip() else ""
+        return ExportReply(name, data, export_contents(user, raw.user is not None, counts), aside=aside)
 
     async def forget(self, caller: Caller, *, confirmed: bool) -> TextReply:
         if not confirmed:

@@ -11,6 +11,7 @@ from bot.frontends.render import GENERIC_ERROR
 from bot.usecases.help import JOURNAL_ALL_MEANT
 from storage.models import UserRef
 from tests.bot.test_console import chat
+from tests.bot.test_console_pages import write_days
 
 
 @pytest.mark.parametrize("space", ["\t", "\u3000", "  "])  # a tab, an input method's ideographic space, two
@@ -469,3 +470,14 @@ async def test_a_journal_word_it_does_not_take_is_answered_with_the_nearest_it_d
         assert f"Did you mean {meant}" in out, out
     assert JOURNAL_ALL_MEANT in out and "Usage: /journal" not in out
     assert await db.users.get(UserRef("console", "local")) is None
+
+
+async def test_words_after_stats_or_export_are_said_to_be_left_aside(db, counting, tmp_path):
+    # '/stats last month' and '/export csv' answered as '/stats' and '/export' with no word of it: the
+    # user took the whole journal's charts for last month's, the JSON file for a CSV.
+    await write_days(db, 3)
+    out = await chat(db, counting, tmp_path, ["/stats last month", "/export csv", "/stats", "/export", "/quit"])
+    assert out.count("/stats takes no words, so “last month” was left aside: these are of your whole journal. "
+                     "/journal list <month> lists a month's entries, e.g. /journal list December.") == 1
+    assert out.count("/export takes no words, so “csv” was left aside: the file holds everything, as JSON.") == 1
+    assert out.count("left aside") == 2  # not under the /stats and /export typed alone

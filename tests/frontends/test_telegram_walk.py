@@ -15,6 +15,7 @@ from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
 from bot.usecases.privacy import NOTHING_TO_FORGET
 from storage.models import UserRef
 from tests.fakes.telegram_api import BOT_USERNAME
+from tests.frontends.test_journal_pages import write_days
 from tests.frontends.test_telegram import ALICE, BOB, GROUP, replies_to, said_in_group
 from tests.frontends.test_telegram_not_a_song import KINDS, not_songs
 
@@ -198,3 +199,16 @@ async def test_forget_with_nothing_stored_says_there_was_nothing_to_delete(teleg
     question = await fake.wait_for("sendMessage")
     await fake.user_clicks(f"forget:yes:{ALICE}", message=question, user=ALICE)
     assert (await fake.wait_for("editMessageText")).text == NOTHING_TO_FORGET
+
+
+async def test_words_after_stats_or_export_are_said_to_be_left_aside(telegram, db):
+    """'/stats last month' and '/export csv' were '/stats' and '/export', the words never mentioned."""
+    fake, _ = telegram
+    await write_days(db, "telegram", ALICE, 3)
+    [stats] = await replies_to(fake, "/stats last month")
+    assert stats.endswith("/stats takes no words, so “last month” was left aside: these are of your whole journal. "
+                          "/journal list <month> lists a month's entries, e.g. /journal list December.")
+    mark = fake.mark()
+    await fake.user_sends("/export csv")
+    caption = (await fake.wait_for("sendDocument", after=mark)).params["caption"]
+    assert caption.endswith("\n/export takes no words, so “csv” was left aside: the file holds everything, as JSON.")
