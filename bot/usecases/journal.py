@@ -1574,8 +1574,8 @@ class AskedDay:
 
 
 def real_day(month: int, day: int, year: int | None) -> bool:
-    try:
-        date(year or 2000, month, day)  # 2000: a leap year, for 29 February without its year
+    try:  # year 0 is none of Python's (nor the calendar's): not `year or 2000`, which let it through to a crash
+        date(2000 if year is None else year, month, day)  # 2000: a leap year, for 29 February without its year
     except ValueError:
         return False
     return True

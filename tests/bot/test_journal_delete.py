@@ -175,6 +175,8 @@ async def test_a_day_of_several_entries_deletes_none_and_asks_which(db, counting
     ("someday", "“someday” isn't a date I can read"),
     ("2026-13-01", "“2026-13-01” isn't a date"),
     ("2026-02-30", "“2026-02-30” isn't a date"),
+    ("0000-12-05", "“0000-12-05” isn't a date"),  # year 0, which Python's dates lack: "something went wrong"
+    ("5.12.0000", "“5.12.0000” isn't a date"),
     ("05/12/2026", "“05/12/2026” could be 12 May 2026 (/journal delete 2026-05-12) or 5 December 2026"),
     ("last 2", "“last 2” would be more than one entry: /journal delete deletes one at a time"),
     ("2026-12-03 2 3", "Tell me which entry to delete"),

@@ -156,6 +156,7 @@ async def test_page_typed_before_its_number_is_that_page(db):
     ("2025-12-25", "Your journal starts on 2026-01-01: there are no entries dated 2025-12-25 or before."),
     ("December 2025", "Your journal starts on 2026-01-01: there are no entries in December 2025 or before."),
     ("2027-01-01", "2027-01-01 hasn't come yet: today is 2026-03-10 where you are. /journal list shows your latest entries."),
+    ("0000-12-05", f"{BAD_PAGE.format(page='0000-12-05', limit=10)} {LIST_BY_DATE}"),  # year 0: "something went wrong"
     ("01.02.", "“01.02.” could be 2 January 2026 (/journal list 2026-01-02) or 1 February 2026 "
                "(/journal list 2026-02-01): send the one you mean."),
 ])
