@@ -165,6 +165,18 @@ class Settings(BaseSettings):
             raise ValueError("not a ws(s) URL, such as wss://gateway.discord.gg")
         return url
 
+    @field_validator("mongodb_uri")
+    @classmethod
+    def _a_login_with_its_slashes_escaped(cls, uri: SecretStr | None) -> SecretStr | None:
+        """A '/' in the user or password ends the hosts where the URI is read: what follows it was
+        taken for the database ("'PWd@db:27017/' … allows no '.'"), which named a database nobody
+        named, and showed the password's tail. Said here, the URI never shown."""
+        rest = uri.get_secret_value().partition("://")[2] if uri is not None else ""
+        if "@" in rest.partition("?")[0].partition("/")[2]:  # an '@' after the hosts' end: a login's
+            raise ValueError("its user or password holds a '/': write each '/' there as %2F "
+                             "(and '@' as %40, ':' as %3A)")
+        return uri
+
     @field_validator("mongodb_database")
     @classmethod
     def _the_database_the_uri_names(cls, name: str | None, info: ValidationInfo) -> str | None:

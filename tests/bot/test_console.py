@@ -587,6 +587,24 @@ def test_a_uri_option_the_driver_would_drop_is_the_one_line_that_stops_the_start
     assert result.stderr.splitlines() == [NO_TOKENS_NOTICE, refused], result.stderr
 
 
+@pytest.mark.parametrize("database", [None, "journal"])
+def test_a_slash_left_unescaped_in_the_uris_password_is_said_so_and_the_password_not_shown(tmp_path, database):
+    """A '/' in the password ends the hosts where the URI is read: the start said "the database
+    'Wd@127.0.0.1:27017/' that MONGODB_URI names cannot be used: MongoDB allows no '.'", of a
+    database nobody named, showing the password's tail (with MONGODB_DATABASE set, its "but
+    MONGODB_URI names the database …" showed it too)."""
+    env = console_env(tmp_path / "data")
+    env["MONGODB_URI"] = "mongodb://moodbot:Sentinel/PWd@127.0.0.1:27017/?authSource=admin"
+    if database is not None:
+        env["MONGODB_DATABASE"] = database
+    result = subprocess.run([sys.executable, "-m", "bot"], stdin=subprocess.DEVNULL, capture_output=True,
+                            text=True, cwd=tmp_path, env=env, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == ("moodbot could not start: MONGODB_URI: Value error, its user or password holds a '/': "
+                             "write each '/' there as %2F (and '@' as %40, ':' as %3A)\n"), result.stderr
+    assert "PWd" not in result.stderr
+
+
 def test_a_database_name_mongodb_refuses_is_said_to_come_from_the_uri_that_named_it(tmp_path):
     """MONGODB_URI=mongodb://host/bad.db, no MONGODB_DATABASE: the start said "MONGODB_DATABASE
     'bad.db' cannot be used", a variable the operator had not set."""
