@@ -134,10 +134,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # start-up failures (or, once started, what ended it): one line, details in the log
-        log.exception("app.failed")
+        log_failure(error, level)
         said = "stopped" if app.started else "could not start"
         print(f"moodbot {said}: {RedactSecrets(secrets).redact(str(error))}", file=sys.stderr)
         return 1
+
+
+def log_failure(error: Exception, level: str) -> None:
+    """app.failed in the log. An error that says itself what to fix (a chat platform, the
+    database, every chat platform lost) is logged with what it was made from, one error a link
+    (`caused_by`), and no traceback unless at DEBUG: the frames of the platform's client, some 60
+    lines, stood before the one sentence, in `docker logs` too. Anything else keeps its traceback."""
+    from bot.app import FrontendsLostError, PlatformStartError, causes
+    from storage.models import StorageError
+
+    if level == "DEBUG" or not isinstance(error, (PlatformStartError, StorageError, FrontendsLostError)):
+        log.exception("app.failed")
+        return
+    chain = [f"{type(cause).__name__}: {cause}" for cause in causes(error)][1:]
+    log.error("app.failed", extra={"reason": str(error), "caused_by": " <- ".join(chain) or None})
 
 
 def alive(settings: Settings | None, problem: str | None) -> int:

@@ -254,6 +254,11 @@ async def test_a_telegram_that_refuses_the_connection_is_named_with_the_setting_
     assert said.startswith(f"moodbot could not start: Telegram could not be reached at 127.0.0.1:{port} ("), said
     assert said.endswith("): check TELEGRAM_API_URL and the network."), said
     assert "SENTINEL" not in err.decode()
+    # The log's app.failed line gives what the sentence was made from, without a traceback (it
+    # was 60 lines of python-telegram-bot's frames, in one line, before the sentence).
+    failed = next(line for line in err.decode().splitlines() if "event=app.failed" in line)
+    assert "Traceback" not in failed and "exc=" not in failed, failed
+    assert "caused_by=" in failed and "NetworkError" in failed, failed
 
 
 def test_the_database_named_in_mongodb_uri_is_the_one_used():
