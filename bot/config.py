@@ -165,6 +165,13 @@ class Settings(BaseSettings):
             raise ValueError("not a ws(s) URL, such as wss://gateway.discord.gg")
         return url
 
+    @field_validator("data_dir")
+    @classmethod
+    def _the_home_folder_for_a_tilde(cls, folder: Path) -> Path:
+        """'~/moodbot-data' from .env or a systemd unit, where no shell expands it: the journal
+        went into a folder named '~' in the working folder (and an 'rm -rf ~' meant for it...)."""
+        return folder.expanduser()
+
     @field_validator("mongodb_uri")
     @classmethod
     def _a_login_with_its_slashes_escaped(cls, uri: SecretStr | None) -> SecretStr | None:

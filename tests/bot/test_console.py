@@ -449,6 +449,19 @@ def test_a_data_dir_moodbot_cannot_write_to_stops_the_start_with_one_line_naming
                              "(Permission denied): create it, or give moodbot's user the right to write there\n")
 
 
+def test_a_data_dir_written_from_the_home_folder_is_there_not_in_a_folder_named_tilde(tmp_path, monkeypatch):
+    """DATA_DIR=~/moodbot-data in .env (or a systemd unit), where no shell reads the '~': the
+    journal went into a folder named '~' in the working folder, which an 'rm -rf ~' would then
+    take for the home folder."""
+    from bot.config import Settings
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".env").write_text("DATA_DIR=~/moodbot-data\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    assert Settings().data_dir == tmp_path / "moodbot-data"
+
+
 def test_a_data_dir_that_is_a_file_is_said_to_be_a_file_not_to_be_created(tmp_path):
     """DATA_DIR naming a file was "not a folder moodbot can write to (File exists): create it", of
     a path that exists, which the operator could not create."""
