@@ -183,9 +183,10 @@ async def test_journal_list_pages_start_at_1_in_discord_s_own_form(discord_bot):
     fake, _ = discord_bot
     await fake.wait_for("sync_commands", after=0)
     journal = next(c for c in fake.commands if c["name"] == "journal")
-    (page,) = next(o for o in journal["options"] if o["name"] == "list")["options"]
+    page, day = next(o for o in journal["options"] if o["name"] == "list")["options"]
     assert (page["name"], page["type"], page["min_value"]) == ("page", INTEGER, 1)
     assert not page.get("required") and "max_value" not in page
+    assert (day["name"], day["type"], day.get("required", False)) == ("date", 3, False)  # a day or month, as typed
 
 
 async def test_journal_delete_takes_a_date_and_a_number_for_a_day_of_several(discord_bot, db):

@@ -17,7 +17,7 @@ from tests.frontends.test_discord import DEFERRED_UPDATE, failures_logged, priva
 ALICE, BOB = 42, 43
 GROUP = -100777
 GUILD = 777000000000000001
-INTEGER = 4  # a Discord option's type
+INTEGER, STRING = 4, 3  # a Discord option's types
 
 
 async def write_days(db, platform: str, user: int, count: int, title: str = "Song ", note: str = "") -> None:
@@ -307,3 +307,17 @@ async def test_discord_page_buttons_go_away_even_when_the_list_s_own_token_has_e
     fake.expire(first.token)  # the list was asked for more than 15 minutes ago
     gone = await fake.wait_for("edit_original", lambda c: c.json.get("components") == [])
     assert gone.token == press["token"]
+
+
+async def test_discord_lists_from_a_day_or_a_month_given_in_its_date_option(discord_bot, db):
+    # Discord's /journal list took a page number alone: a month or a day could not be asked for.
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 40)  # 2026-01-01 to 2026-02-09
+    await fake.slash("journal", [{"name": "list", "type": 1, "options": [
+        {"name": "date", "type": STRING, "value": "January 2026"}]}], user=ALICE)
+    january = await private_answer(fake)
+    assert january.content.splitlines()[0] == "Your journal, January 2026 and before: entries 10–19 of 40 (newest first):"
+    assert days_listed(january.content)[0] == "2026-01-31"
+    assert shown_buttons(january) == [(OLDER_BUTTON, False), (NEWER_BUTTON, False)]
+    await fake.click(january.result["id"], discord_button(january, OLDER_BUTTON), user=ALICE)
+    assert days_listed((await turned(fake))["content"])[0] == "2026-01-21"

@@ -334,12 +334,15 @@ class JournalCog(commands.Cog):
         await acknowledge(interaction, ephemeral=True, thinking=True)
         await show(interaction, await self.usecases.journal.disable(caller_of(interaction)))
 
-    @journal.command(name="list", description="Your latest journal entries, or older ones by page")
-    @app_commands.describe(page="1 is your latest entries, 2 the ones before them, and so on")
-    async def journal_list(self, interaction: discord.Interaction, page: app_commands.Range[int, 1] = 1) -> None:
+    @journal.command(name="list", description="Your latest journal entries, or older ones by page, day or month")
+    @app_commands.describe(page="1 is your latest entries, 2 the ones before them, and so on",
+                           date="A day or a month to list from, back: 2026-12-05, Dec 5, December, last week")
+    async def journal_list(self, interaction: discord.Interaction, page: app_commands.Range[int, 1] = 1,
+                           date: str | None = None) -> None:
         await acknowledge(interaction, ephemeral=True, thinking=True)
         caller = caller_of(interaction)
-        reply = await self.usecases.journal.list(caller, page=page)
+        # A day or a month, when given, takes the page's place: the list starts from its end, back.
+        reply = await self.usecases.journal.list(caller, page=date if date and date.strip() else page)
         if not isinstance(reply, JournalListReply):
             await show(interaction, reply)
             return
