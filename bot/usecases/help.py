@@ -30,7 +30,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("journal on <HH:MM> <Area/City>", "Get a daily prompt to answer with a song, e.g. /journal on 21:30 "
                                        "Europe/Lisbon; /journal on alone turns it back on at your saved time"),
     ("journal off", "Stop the daily prompt"),
-    ("journal list [page]", "Your latest journal entries; page 2 and on go further back"),
+    ("journal list [page | day | month]", "Your latest journal entries; page 2 and on go further back, and a day "
+                                          "or a month lists from there: /journal list December"),
     ("journal prompt", "Today's journal prompt now"),
     ("journal delete <date | last>", "Delete one journal entry: your newest, or a day's: 2026-12-05, Dec 5, "
                                      "yesterday (a wrong song: delete it, then answer again)"),

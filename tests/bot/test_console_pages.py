@@ -70,7 +70,9 @@ async def test_the_console_lists_from_a_day_or_a_month_and_goes_on_older_from_th
     # '/journal list 2026-01-10', '... january 2026' and '... page 2' were "isn't a page number".
     await write_days(db, 23)
     out = await chat(db, counting, tmp_path, ["/journal list 2026-01-10", "/journal list older",
-                                              "/journal list January 2026", "/journal list page 2", "/quit"])
+                                              "/journal list January 2026", "/journal list page 2", "/help", "/quit"])
+    assert ("/journal list [page | day | month] – Your latest journal entries; page 2 and on go further back, and a "
+            "day or a month lists from there: /journal list December") in out  # /help said "[page]" alone
     assert "Your journal, 2026-01-10 and before: entries 14–23 of 23 (newest first):" in out
     assert "Your journal, January 2026 and before: entries 1–10 of 23 (newest first):" in out
     assert "(newest first):\n2026-01-10 · " in out and "(newest first):\n2026-01-23 · " in out
