@@ -95,6 +95,7 @@ JOURNAL_WORDS = ("on", "off", "list", "prompt", "delete", "answer")
 JOURNAL_SYNONYMS = {"stop": "off", "disable": "off", "pause": "off", "unsubscribe": "off",
                     "start": "on", "enable": "on", "resume": "on", "subscribe": "on",
                     "show": "list", "view": "list", "entries": "list", "history": "list", "ls": "list",
+                    "page": "list",
                     "now": "prompt", "today": "prompt", "remove": "delete", "del": "delete", "rm": "delete"}
 # Words asking for every entry to go: /journal delete deletes one, /forget deletes everything.
 JOURNAL_DELETE_ALL = frozenset({"delete-all", "deleteall", "delete_all", "clear", "wipe", "erase", "reset",

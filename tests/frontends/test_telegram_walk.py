@@ -79,7 +79,7 @@ async def test_journal_off_prompt_and_list_with_a_word_too_many_are_read_as_the_
 
 
 @pytest.mark.parametrize("typed, meant", [("stop", "Did you mean /journal off?"), ("Start", "Did you mean /journal on?"),
-                                          ("show 2", "Did you mean /journal list 2?"),
+                                          ("show 2", "Did you mean /journal list 2?"), ("page 2", "Did you mean /journal list 2?"),
                                           ("lsit", "Did you mean /journal list?"), ("delete-all", JOURNAL_ALL_MEANT)])
 async def test_a_journal_word_it_does_not_take_is_answered_with_the_nearest_it_does(telegram, db, typed, meant):
     """'/journal stop', '/journal show', '/journal start' were the usage alone, as for words nowhere
