@@ -91,6 +91,7 @@ JOURNAL_USAGE = ("Usage: /journal on <HH:MM> <Area/City> | off | list [page | da
                  "| answer <song> | delete <date | last>")
 NO_NEWER = "There are no newer entries: those are your latest."
 OLDER_HINT = "Older entries: /journal list older (or a page: /journal list {page})"
+OLDER_ONLY_HINT = "Older entries: /journal list older"  # under a list from a day or month: no page starts where it ends
 HELP_HINT = "Type /help for the commands."
 UNKNOWN_HINT = f"I don't know that one. {HELP_HINT}"
 TEXT_HINT = ("To hear a song's mood, type /mood <song or path/to/song.mp3>; to answer your journal prompt, "
@@ -784,7 +785,7 @@ class ConsoleFrontend:
             self.say(NO_NEWER)
         elif isinstance(reply, JournalListReply):
             self._listed = reply
-            self.say(render.journal_list_text(reply, older_hint=OLDER_HINT))
+            self.say(render.journal_list_text(reply, older_hint=OLDER_HINT if reply.period is None else OLDER_ONLY_HINT))
         else:
             self.show(reply)
 

@@ -76,6 +76,10 @@ async def test_the_console_lists_from_a_day_or_a_month_and_goes_on_older_from_th
     assert "Your journal, 2026-01-10 and before: entries 14–23 of 23 (newest first):" in out
     assert "Your journal, January 2026 and before: entries 1–10 of 23 (newest first):" in out
     assert "(newest first):\n2026-01-10 · " in out and "(newest first):\n2026-01-23 · " in out
+    # Listed from a day, its pages do not start at a page's start: "older" alone goes on from it (page 2
+    # was named under entries 1–10 of January, the same entries again).
+    january = out[out.index("Your journal, January 2026 and before"):]
+    assert "\nOlder entries: /journal list older\n" in january and "(or a page" not in january.split("Your journal, entries")[0]
     assert "There are no older entries: that was the start of your journal." in out  # 2026-01-01 was listed
     [page_two] = listings(out)
     assert page_two[0] == "Your journal, entries 11–20 of 23 (newest first):"
