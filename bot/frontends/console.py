@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 from urllib.parse import unquote, urlsplit
 
+from bot.app import LOG_FILE
 from bot.frontends import render
 from bot.replies import (
     PLACE_AT_START,
@@ -48,7 +49,7 @@ from bot.replies import (
 from bot.sources.query import ACCEPTED, clean_text
 from bot.usecases.help import did_you_mean, journal_word_meant, slash_forgotten
 from bot.usecases.journal import ANSWER_BY_COMMAND, ANSWER_TYPED_CHARS, on_left_out
-from bot.usecases.mood import SPOTIFY_OFF_ERROR
+from bot.usecases.mood import MODEL_UNAVAILABLE_ERROR, SPOTIFY_OFF_ERROR
 from bot.usecases.playlists import DISABLED, ON_NOW
 from inference.result import MOODS
 
@@ -844,6 +845,8 @@ class ConsoleFrontend:
     def show(self, reply: object) -> None:
         if isinstance(reply, ErrorReply):  # "an attached audio file": a terminal attaches nothing
             message = OFF_NOW if reply.message == DISABLED else reply.message.replace(ACCEPTED, CONSOLE_ACCEPTED)
+            if message == MODEL_UNAVAILABLE_ERROR:  # the reason, which names the server's paths, is the log's
+                message += f" You run this bot: `python -m bot --check` says why, and so does {self.data_dir / LOG_FILE}."
             reply = replace(reply, message=message + SPOTIFY_SETTINGS if message == SPOTIFY_OFF_ERROR else message)
         if isinstance(reply, ExportReply):
             # Never over an earlier export (the one taken before a /forget is the user's copy): a

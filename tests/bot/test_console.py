@@ -139,6 +139,24 @@ async def test_input_ending_at_the_forget_question_deletes_nothing_and_ends_the_
     assert await db.users.get(UserRef("console", "local")) is not None
 
 
+async def test_with_no_model_to_listen_the_console_tells_its_user_who_runs_the_bot_where_to_look(db, clip_paths,
+                                                                                                tmp_path):
+    """The weights missing (a copy of the code without inference/weights/): /mood said only "I
+    can't listen to songs right now. Please try again later.", which a later try never changed,
+    to the console's user, who runs the bot and alone can fix it; the reason was in the log file."""
+    from bot.app import WarmingClassifier
+    from inference.pool import Classifier
+
+    (tmp_path / "no-weights").mkdir()
+    classifier = WarmingClassifier(Classifier(tmp_path / "no-weights"))
+    try:
+        out = await chat(db, classifier, tmp_path, [f"/mood {clip_paths[0]}"])
+    finally:
+        await classifier.close()
+    assert ("I can't listen to songs right now. Please try again later. You run this bot: `python -m bot --check` "
+            f"says why, and so does {tmp_path / 'moodbot.log'}.") in out, out
+
+
 async def test_a_path_that_names_no_audio_file_is_answered_without_a_search(db, counting, tmp_path):
     (tmp_path / "songs").mkdir()
     out = await chat(db, counting, tmp_path, [f"/mood {tmp_path}/songs/", f"/mood {tmp_path}/nope.mp3",
