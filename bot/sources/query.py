@@ -24,6 +24,9 @@ MAX_LABEL_CHARS = 63  # and its longest label
 MAX_MESSAGE_CHARS = 4096  # the longest chat message (Telegram's): a link anywhere in it is found
 ACCEPTED = "I can read Spotify track links, YouTube links, a song name, or an attached audio file."
 ONLY_MARKUP = "I see only emoji, mentions or formatting there, no song name."
+# "...", "?!", "-": no song's name is punctuation alone, and a search for it found some song the
+# user never named. A letter, a digit or a symbol (an emoji, "+", "$") may be one, and is searched.
+ONLY_PUNCTUATION = "I see only punctuation there, no song name."
 # Discord's markup for what it shows as a name, a picture or a date, which a message's text and a
 # slash command's option hand over as typed: a custom emoji <:name:id> (<a:name:id>: animated), a
 # mention of a user <@id> (<@!id>), a role <@&id>, a channel <#id>, a command </name sub:id>, a
@@ -422,6 +425,12 @@ def without_site_names(text: str, spans: list[tuple[int, int]], words: list[str]
     return " ".join(kept) + " " + text[done:] if dropped else text
 
 
+def names_anything(name: str) -> bool:
+    """Whether `name` holds a letter, a digit or a symbol (an emoji), which a song's name may be
+    made of: not punctuation alone (`ONLY_PUNCTUATION`)."""
+    return any(unicodedata.category(c)[0] in "LNS" for c in name)
+
+
 def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, discord: bool = True) -> Query:
     """Parse a user's message. Raises `UnsupportedInputError` saying what is accepted. `discord`:
     the text is a Discord message's, whose markup (`DISCORD_MARKUP_RE`, `UNDERSCORE_PAIR_RE`) names
@@ -446,8 +455,10 @@ def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, d
         name = clean_text(UNDERSCORE_PAIR_RE.sub(r"\2", text) if discord else text)
         if not found and discord and not name.strip("_ "):
             raise UnsupportedInputError(f"{ONLY_MARKUP} {ACCEPTED}")
-        if not found or name.strip("_ "):
+        if names_anything(name):
             return Query(kind=QueryKind.TEXT, text=name)
+        if not found:
+            raise UnsupportedInputError(f"{ONLY_PUNCTUATION} {ACCEPTED}")
         links = found  # a website's name alone ("www.last.fm"): refused by its name, as a link
     if len(links) > 1:
         raise UnsupportedInputError(f"One song at a time, please. {ACCEPTED}")

@@ -8,7 +8,7 @@ from bot.sources.query import parse_query
 
 
 @pytest.mark.parametrize("typed, searched", [
-    ("^_^", "^_^"), ("-_-", "-_-"), ("T_T", "T_T"), ("Creep_", "Creep_"), ("東京_", "東京_"),
+    ("^_^", "^_^"), ("-_- Creep", "-_- Creep"), ("T_T", "T_T"), ("Creep_", "Creep_"), ("東京_", "東京_"),
     ("_Mr_Brightside", "_Mr_Brightside"), ("Radiohead _ Creep", "Radiohead _ Creep"),
     ("Mr._Brightside", "Mr._Brightside"),
 ])
