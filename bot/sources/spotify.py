@@ -49,6 +49,9 @@ CACHE_TTL_S = 6 * 3600.0
 
 BUSY_MESSAGE = "Spotify is busy right now — try again in {when}."
 UNAVAILABLE_MESSAGE = "Spotify isn't answering right now — try again later."
+# The token service refused the app's id and secret (invalid_client): no later try changes it.
+CREDENTIALS_REFUSED_MESSAGE = ("Spotify refuses this bot's credentials, so I can't look songs up there — "
+                               "send a YouTube link or an audio file instead.")
 
 # Ranking weights: a title match matters most, then the artist; versions the user did not ask
 # for (live, karaoke, ...) lose to the studio track; popularity only breaks near-ties.
@@ -711,9 +714,15 @@ class SpotifyResolver:
                 status, headers = error.http_status, error.headers
             except SpotifyOauthError as error:
                 status, headers = token_answer(error)
-                if not is_transient(status):
-                    log.error("Spotify refused the client credentials: %s", error.error or "unknown")
+                if not is_transient(status) and status not in (None, 400, 401):  # no refusal: not the token service?
+                    log.error("spotify.token_failed: Spotify's token service answered %s (%s): check SPOTIFY_AUTH_URL",
+                              status, error.error or "unknown")
                     raise SpotifyUnavailableError(UNAVAILABLE_MESSAGE) from None
+                if not is_transient(status):
+                    log.error("spotify.credentials_refused: Spotify refused SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET "
+                              "(%s): check them against the app's Client ID and Client secret "
+                              "(https://developer.spotify.com/dashboard)", error.error or "unknown")
+                    raise SpotifyUnavailableError(CREDENTIALS_REFUSED_MESSAGE) from None
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
                 busy_wait, wait = None, self.retry.backoff_s * 2 ** (attempt - 1)
                 log.warning("Spotify unreachable: %s (try %d of %d)", type(error).__name__, attempt, self.retry.max_tries)

@@ -24,6 +24,7 @@ from bot.sources.spotify import (
     RetryPolicy,
     SpotifyResolver,
     TTLCache,
+    UNAVAILABLE_MESSAGE,
     best_match_index,
     busy_message,
     closeness,
@@ -433,11 +434,30 @@ async def test_answers_that_keep_being_cut_off_are_unavailable_not_a_crash(fake_
     assert len(fake_spotify.api_requests()) == 3
 
 
-async def test_wrong_credentials_are_unavailable_not_a_crash(fake_spotify):
+async def test_wrong_credentials_are_said_to_be_refused_and_the_log_names_the_settings(fake_spotify, caplog):
+    """A wrong SPOTIFY_CLIENT_SECRET (or one reset in the dashboard) was "Spotify isn't answering
+    right now — try again later." for every song named in words, for good, and the log's "Spotify
+    refused the client credentials: invalid_client" named no setting."""
     resolver = SpotifyResolver("wrong", "creds", api_url=fake_spotify.api_url, auth_url=fake_spotify.auth_url)
-    with pytest.raises(SpotifyUnavailableError):
+    with caplog.at_level(logging.ERROR, logger="bot.sources.spotify"), pytest.raises(SpotifyUnavailableError) as said:
         await resolver.resolve(parse_query("Creep"))
+    assert str(said.value) == ("Spotify refuses this bot's credentials, so I can't look songs up there — send a "
+                               "YouTube link or an audio file instead.")
     assert fake_spotify.api_requests() == []
+    assert [r.getMessage() for r in caplog.records] == [
+        "spotify.credentials_refused: Spotify refused SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET (invalid_client): "
+        "check them against the app's Client ID and Client secret (https://developer.spotify.com/dashboard)"]
+
+
+async def test_a_token_url_that_is_not_spotifys_token_service_is_not_taken_for_wrong_credentials(fake_spotify, caplog):
+    resolver = SpotifyResolver(fake_spotify.client_id, fake_spotify.client_secret, api_url=fake_spotify.api_url,
+                               auth_url=fake_spotify.auth_url.replace("/api/token", "/nothing-here"))
+    with caplog.at_level(logging.ERROR, logger="bot.sources.spotify"), pytest.raises(SpotifyUnavailableError) as said:
+        await resolver.resolve(parse_query("Creep"))
+    assert str(said.value) == UNAVAILABLE_MESSAGE
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        "spotify.token_failed: Spotify's token service answered 404"]
+    assert caplog.records[0].getMessage().endswith(": check SPOTIFY_AUTH_URL")
 
 
 async def test_an_outage_of_spotifys_token_service_is_retried_not_taken_for_wrong_credentials(fake_spotify, caplog):
