@@ -55,9 +55,12 @@ YOUTU_BE = "youtu.be"
 SPOTIFY_SHORT_HOSTS = frozenset({"spotify.link", "spotify.app.link", "spoti.fi"})
 DEFAULT_ALLOWED = frozenset(h.strip() for h in DEFAULT_ALLOWED_HOSTS.split(",") if h.strip())
 
-SPOTIFY_URI_RE = re.compile(r"^spotify:(?P<kind>[a-z]+):(?P<id>[^\s:]+)$", re.IGNORECASE)
+# A playlist's link from before 2018 names its owner first (spotify:user:NAME:playlist:ID,
+# /user/NAME/playlist/ID): old posts still hold it, and it is the playlist all the same.
+SPOTIFY_URI_RE = re.compile(r"^spotify:(?:user:[^\s:]+:(?=playlist:))?(?P<kind>[a-z]+):(?P<id>[^\s:]+)$", re.IGNORECASE)
 # /track/ID, /intl-fr/track/ID, /embed/track/ID
-SPOTIFY_PATH_RE = re.compile(r"^/(?:intl-[a-z]{2}(?:-[a-z]{2})?/)?(?:embed/)?(?P<kind>[a-z]+)/(?P<id>[^/]+)/?$", re.I)
+SPOTIFY_PATH_RE = re.compile(
+    r"^/(?:intl-[a-z]{2}(?:-[a-z]{2})?/)?(?:embed/)?(?:user/[^/]+/(?=playlist/))?(?P<kind>[a-z]+)/(?P<id>[^/]+)/?$", re.I)
 # A local file in someone's Spotify app has no track id, only its tags: spotify:local:artist:album:
 # title:seconds, or /local/artist/album/title/seconds, each URL-encoded ("Karma+Police").
 SPOTIFY_LOCAL_URI_RE = re.compile(r"^spotify:local:(?P<artist>[^:]*):[^:]*:(?P<title>[^:]*):\d*$", re.I)

@@ -33,6 +33,8 @@ ACCEPTED_CASES = [
      QueryKind.SPOTIFY_TRACK, SP, ""),
     (f"https://open.spotify.com/intl-de/playlist/37i9dQZF1DXcBWIGoYBM5M?si=x&highlight=spotify%3Atrack%3A{SP}",
      QueryKind.SPOTIFY_TRACK, SP, ""),
+    (f"https://open.spotify.com/user/spotify/playlist/37i9dQZF1DXcBWIGoYBM5M?highlight=spotify:track:{SP}",
+     QueryKind.SPOTIFY_TRACK, SP, ""),  # a playlist's link from before 2018, its owner first
     (f"open.spotify.com/track/{SP}", QueryKind.SPOTIFY_TRACK, SP, ""),
     (f"spotify:track:{SP}", QueryKind.SPOTIFY_TRACK, SP, ""),
     (f"https://open.spotify.com/track/{SP} so sad today", QueryKind.SPOTIFY_TRACK, SP, "so sad today"),
@@ -108,6 +110,9 @@ REFUSED_CASES = [
     (f"https://open.spotify.com/playlist/{SP}", "playlist"),
     (f"https://open.spotify.com/artist/{SP}", "artist"),
     (f"spotify:album:{SP}", "album"),
+    # A playlist's link from before 2018 names its owner first, and is still in old posts.
+    (f"spotify:user:spotify:playlist:{SP}", "That's a Spotify playlist, not a track."),
+    (f"https://open.spotify.com/user/spotify/playlist/{SP}?si=x", "That's a Spotify playlist, not a track."),
     (f"https://open.spotify.com/album/{SP}?highlight=spotify:album:{SP}", "album"),
     (f"https://open.spotify.com/album/{SP}?highlight=spotify:track:tooShort", "broken"),
     ("https://open.spotify.com/track/tooShort", "broken"),
