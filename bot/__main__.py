@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot.config import Settings, data_dir_problem, hold_data_dir, unread_settings
+from bot.config import DataDirInUseError, Settings, data_dir_problem, hold_data_dir, unread_settings
 from bot.logs import RedactSecrets, configure_logging, secrets_of
 
 log = logging.getLogger("bot")
@@ -102,22 +102,22 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = Path(settings.data_dir)
     if (unwritable := data_dir_problem(data_dir)) is not None:
         return refuse(unwritable)
-    lock, in_use = hold_data_dir(data_dir)  # held until the process ends
-    if lock is None:
-        print(f"moodbot could not start: {in_use}", file=sys.stderr)
-        return 1
     console = args.console or (settings.telegram_token is None and settings.discord_token is None)
     if console and sys.stdout is None:
         return refuse(STDOUT_CLOSED)
     # In the console, log lines would interleave with the chat: they go to a file under DATA_DIR.
     stream = None
     try:
+        lock = hold_data_dir(data_dir)  # held until the bot has stopped
         if console:
             stream = open(data_dir / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
         salt = log_salt(data_dir)
     except OSError as error:  # the folder takes new files, but not these (another user's, read-only)
         return refuse(f"{error.filename or data_dir} in DATA_DIR cannot be written ({error.strerror}): "
                       "give moodbot's user the right to write it")
+    except DataDirInUseError as error:
+        print(f"moodbot could not start: {error}", file=sys.stderr)
+        return 1
     secrets = secrets_of(settings)
     configure_logging(level, secret_values=secrets, salt=salt, stream=stream)
     for problem in unread_settings(os.environ):
@@ -138,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         said = "stopped" if app.started else "could not start"
         print(f"moodbot {said}: {RedactSecrets(secrets).redact(str(error))}", file=sys.stderr)
         return 1
+    finally:
+        lock.close()  # stopped: another bot may start on DATA_DIR
 
 
 def log_failure(error: Exception, level: str) -> None:

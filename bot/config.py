@@ -284,30 +284,31 @@ def data_dir_problem(data_dir: Path) -> str | None:
 LOCK_FILE = "moodbot.pid"
 
 
-def hold_data_dir(data_dir: Path) -> tuple[IO[str] | None, str | None]:
-    """(the lock file, to keep open while the bot runs; None), or (None, one line saying why the
-    bot may not start on `data_dir`). The lock goes with the process, however it ends (kill -9)."""
+class DataDirInUseError(Exception):
+    """Another moodbot runs on this DATA_DIR: one line naming its pid."""
+
+
+def hold_data_dir(data_dir: Path) -> IO[str]:
+    """The lock file, locked, to keep open while the bot runs (the lock goes with the process,
+    however it ends: kill -9 too). DataDirInUseError when another bot holds it; OSError when
+    moodbot may not write it, as for any file of DATA_DIR."""
     path = data_dir / LOCK_FILE
-    try:
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (open as long as the bot runs)
-    except OSError as error:
-        return None, (f"{path} in DATA_DIR cannot be written ({error.strerror}): "
-                      "give moodbot's user the right to write it")
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (open as long as the bot runs)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.seek(0)
         holder = handle.read().strip() or "its pid not written yet"
         handle.close()
-        return None, (f"DATA_DIR {data_dir} is in use by another moodbot (pid {holder}): "
-                      "stop it, or give this one another DATA_DIR.")
+        raise DataDirInUseError(f"DATA_DIR {data_dir} is in use by another moodbot (pid {holder}): "
+                                "stop it, or give this one another DATA_DIR.") from None
     except OSError:  # a file system that takes no locks (some network mounts): not held, as before
-        return handle, None
+        return handle
     handle.seek(0)
     handle.truncate()
     handle.write(f"{os.getpid()}\n")
     handle.flush()
-    return handle, None
+    return handle
 
 
 # Variables that start like one of ours but are not a setting are probably misspelt (MONGODB_URL):

@@ -300,3 +300,23 @@ async def test_a_second_bot_on_the_same_data_dir_is_refused_and_the_first_goes_o
                     "stop it, or give this one another DATA_DIR."], said
     assert "/journal on <HH:MM> <Area/City>" in answer.text
     assert first.returncode == 0, (tmp_path / "stderr").read_text()[-3000:]
+
+
+def test_a_lock_file_moodbot_may_not_write_is_a_setting_to_fix_as_the_folders_own_files_are(tmp_path):
+    """DATA_DIR/moodbot.pid left by a run as another user (root, then the image's user): the start
+    stopped with exit status 1, as if another bot ran, where a file of DATA_DIR moodbot may not
+    write (its log salt) stops it with 2, a setting to fix."""
+    import subprocess
+
+    from tests.bot.test_console import console_env
+    from tests.permissions import bound_by_file_modes
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "moodbot.pid").write_text("")
+    (data_dir / "moodbot.pid").chmod(0o444)
+    result = subprocess.run([sys.executable, "-m", "bot"], input="/quit\n", capture_output=True, text=True,
+                            cwd=tmp_path, env=console_env(data_dir), timeout=60, preexec_fn=bound_by_file_modes)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (f"moodbot could not start: {data_dir / 'moodbot.pid'} in DATA_DIR cannot be written "
+                             "(Permission denied): give moodbot's user the right to write it\n")
