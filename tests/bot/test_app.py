@@ -44,6 +44,16 @@ async def start_bot(folder: Path, env: dict[str, str], *, stdout: bool = False) 
                                                     stdout=out, stderr=stderr, cwd=folder, env=env)
 
 
+async def bot_run_to_its_end(folder: Path, env: dict[str, str],
+                             timeout: float) -> tuple[asyncio.subprocess.Process, bytes]:
+    """`python -m bot` run in `folder` until it ends (within `timeout` seconds): it, and its stderr."""
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                                                cwd=folder, env=env)
+    _out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc, err
+
+
 async def stop_bot(proc: asyncio.subprocess.Process, timeout: float) -> None:
     """SIGTERM, so that it stops its embedded database, then a kill if it has not stopped within
     `timeout` seconds; nothing if it has ended already."""
@@ -245,10 +255,7 @@ async def test_a_telegram_that_refuses_the_connection_is_named_with_the_setting_
     env.update(DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO), MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name,
                TELEGRAM_TOKEN=TOKEN, TELEGRAM_API_URL=f"http://127.0.0.1:{port}/bot",
                TELEGRAM_FILE_URL=f"http://127.0.0.1:{port}/file/bot")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                                                cwd=tmp_path, env=env)
-    _out, err = await asyncio.wait_for(proc.communicate(), 120)
+    proc, err = await bot_run_to_its_end(tmp_path, env, 120)
     said = err.decode().splitlines()[-1]
     assert proc.returncode == 1
     assert said.startswith(f"moodbot could not start: Telegram could not be reached at 127.0.0.1:{port} ("), said
@@ -285,10 +292,7 @@ async def test_a_second_bot_on_the_same_data_dir_is_refused_and_the_first_goes_o
     first = await start_bot(tmp_path, env)
     try:
         await wait_for_log(tmp_path / "stderr", "event=app.started", timeout=60)
-        second = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", stdin=asyncio.subprocess.DEVNULL,
-                                                      stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-                                                      cwd=tmp_path, env=env)
-        _out, err = await asyncio.wait_for(second.communicate(), 60)
+        second, err = await bot_run_to_its_end(tmp_path, env, 60)
         await fake.user_sends("/help", chat=4242)  # the first still serves
         answer = await fake.wait_for("sendMessage", lambda c: c.chat_id == "4242", timeout=30)
     finally:
