@@ -41,8 +41,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a tool whose reader left reports it (`--check | head -1`)
 ENV_FILE = Settings.model_config["env_file"]  # in the current folder
-NO_TOKENS_NOTICE = ("moodbot: no DISCORD_TOKEN or TELEGRAM_TOKEN is set, so the console front-end runs "
-                    "and reads its commands from standard input.")
+# Where .env is read, said: a service started in another folder (a systemd unit without its
+# WorkingDirectory, in /) ran the console, and the operator had set the tokens, in .env.
+NO_TOKENS_NOTICE = ("moodbot: no DISCORD_TOKEN or TELEGRAM_TOKEN is set (in the environment, or in .env in the "
+                    "current folder), so the console front-end runs and reads its commands from standard input.")
 STDIN_CLOSED_NOTICE = ("moodbot: standard input is closed, so the console front-end has nothing to read "
                        "and stops at once.")
 

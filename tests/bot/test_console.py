@@ -340,6 +340,21 @@ def test_moodbot_processes_reads_past_a_command_line_that_is_not_utf8(tmp_path):
             proc.wait()
 
 
+def test_a_bot_started_outside_the_folder_of_its_env_file_says_where_env_is_read(tmp_path):
+    """A systemd unit with no WorkingDirectory runs in /, away from the .env that holds the tokens:
+    the console ran, and said only that no DISCORD_TOKEN or TELEGRAM_TOKEN was set, which the
+    operator had set, in .env."""
+    (tmp_path / "moodbot").mkdir()
+    (tmp_path / "moodbot" / ".env").write_text("TELEGRAM_TOKEN=123456:TEST-token\n")
+    (tmp_path / "elsewhere").mkdir()
+    result = subprocess.run([sys.executable, "-m", "bot"], input="/quit\n", capture_output=True, text=True,
+                            cwd=tmp_path / "elsewhere", env=console_env(tmp_path / "data"), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "moodbot: no DISCORD_TOKEN or TELEGRAM_TOKEN is set (in the environment, or in .env in the current "
+        "folder), so the console front-end runs and reads its commands from standard input."], result.stderr
+
+
 def test_python_m_bot_prints_the_commands_and_exits_cleanly(tmp_path):
     data_dir = tmp_path / "data"
     env = console_env(data_dir)
