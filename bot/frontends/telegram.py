@@ -810,8 +810,10 @@ class TelegramFrontend:
         notice = None  # under the mood, in the private chat: today's prompt is still open (a group's: said nowhere)
 
         async def heard(attachment: Attachment | None, progress: StatusMessage) -> object:
-            nonlocal notice
+            nonlocal note, notice
             reply = await self.usecases.mood.run(caller, text or None, attachment, progress=progress)
+            if attachment is None:  # a YouTube link to a moment: said to be left aside
+                note = self.usecases.mood.time_left_aside(reply, text)
             if message.chat.type == ChatType.PRIVATE and not isinstance(reply, ErrorReply):
                 notice = await self.usecases.journal.not_saved_notice(caller, ANSWER_BY_REPLY)
             return reply

@@ -20,6 +20,9 @@ class Query:
     spotify_id: str | None = None
     youtube_id: str | None = None
     url: str | None = None  # canonical URL for links
+    # A YouTube link's moment (?t=90, &t=1m30s, #t=90, ?start=90), in seconds: not where the song is
+    # heard (its mood is the song's, cached as one), but said to be left aside (LINK_TIME_LEFT_ASIDE).
+    start_s: int | None = None
 
 
 @dataclass(frozen=True)

@@ -515,7 +515,7 @@ def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
             raise UnsupportedInputError(f"That YouTube link isn't a single video. {ACCEPTED}")
         return Query(
             kind=QueryKind.YOUTUBE, text=rest, youtube_id=video_id,
-            url=f"https://www.youtube.com/watch?v={video_id}",
+            url=f"https://www.youtube.com/watch?v={video_id}", start_s=youtube_start_s(parts.query, parts.fragment),
         )
     raise UnsupportedInputError(f"I can't read links to {host}. {ACCEPTED}")
 
@@ -544,6 +544,23 @@ def highlighted_track(query: str) -> str | None:
     /album/ID?highlight=spotify:track:ID."""
     uri = SPOTIFY_URI_RE.match((parse_qs(query).get("highlight") or [""])[0])
     return uri.group("id") if uri and uri.group("kind").lower() == "track" else None
+
+
+# A moment in a video as its link gives it: seconds ("90", "90s") or "1h2m3s", any part left out.
+YOUTUBE_TIME_RE = re.compile(r"(?:(?P<h>\d{1,3})h)?(?:(?P<m>\d{1,4})m)?(?:(?P<s>\d{1,6})s?)?")
+YOUTUBE_TIME_PARAMS = ("t", "start", "time_continue")
+
+
+def youtube_start_s(query: str, fragment: str) -> int | None:
+    """The moment a YouTube link starts at (?t=, ?start=, ?time_continue=, #t=), in seconds; None
+    where it gives none, or 0, or one not written as YouTube writes it."""
+    given = parse_qs(query)
+    for value in [*(v for name in YOUTUBE_TIME_PARAMS for v in given.get(name, [])), *parse_qs(fragment).get("t", [])]:
+        time = YOUTUBE_TIME_RE.fullmatch(value.strip())
+        seconds = time and sum(int(time.group(unit) or 0) * n for unit, n in (("h", 3600), ("m", 60), ("s", 1)))
+        if seconds:
+            return seconds
+    return None
 
 
 def youtube_id_from(host: str, path: str, query: str) -> str | None:

@@ -44,6 +44,10 @@ NO_INPUT_ERROR = "Tell me a song: /mood <song name | Spotify link | YouTube link
 MODEL_UNAVAILABLE_ERROR = "I can't listen to songs right now. Please try again later."
 SPOTIFY_OFF_ERROR = "Spotify links need Spotify to be configured on this bot — send the song's name or a YouTube link instead."
 MAX_TITLE_CHARS = 120
+# Under the mood of a YouTube link to a moment (?t=90): the song is heard where every song is, its
+# mood the song's (one, cached), and a user who sent a drop or a DJ set's track by its time is told.
+LINK_TIME_LEFT_ASIDE = ("Your link starts at {at}; I left that aside: the mood is the whole song's, "
+                        "heard in 30 s from its middle.")
 # `MoodResult.model` of the main model's answers. Only those are served from the cache: the ANN
 # answers when the main model is overloaded or down, and the song deserves the main model's
 # answer once it is back (the ANN is cheap to run again meanwhile).
@@ -129,6 +133,12 @@ def song_named_in(text: str) -> str:
         parts = text.split(None, 1)
         text = parts[1] if len(parts) > 1 else ""
     return text.strip()
+
+
+def clock_time(seconds: int) -> str:
+    """90 -> "1:30", 3723 -> "1:02:03", as a video player shows a moment."""
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
 
 
 def query_left_aside(typed: str, *file_names: str) -> str | None:
@@ -245,6 +255,17 @@ class MoodUseCase:
                                          "mood": reply.mood, "cached": reply.cached, "model": reply.model,
                                          "fallback": reply.fallback_reason})  # why the ANN answered, if it did
         return reply
+
+    def time_left_aside(self, reply: object, text: str | None, *, platform: str = "") -> str | None:
+        """The note under `reply`, the mood of `text` (a /mood's words, no file), where that is a
+        YouTube link to a moment in its video (`LINK_TIME_LEFT_ASIDE`); None with a refusal."""
+        if not isinstance(reply, MoodReply) or not text:
+            return None
+        try:
+            query = self.parse(text, discord=platform == "discord")
+        except SourceError:
+            return None
+        return LINK_TIME_LEFT_ASIDE.format(at=clock_time(query.start_s)) if query.start_s else None
 
     async def analyse(self, text: str | None, attachment: Attachment | None = None,
                       progress: Progress = no_progress, *, platform: str = "") -> MoodReply:
