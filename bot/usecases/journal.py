@@ -87,6 +87,11 @@ ON_LEFT_OUT_CHARS = 60  # of what was typed, quoted back
 JOURNAL_IS_ON = "Your journal is on: your prompt comes every day at {at}."
 JOURNAL_IS_OFF_AT = "Your journal is off: /journal on turns it back on at {at}."
 JOURNAL_IS_OFF = "Your journal is off."
+# /journal on's word on when the next prompt comes, on the user's clock (the scheduler sends one a day).
+NEXT_PROMPT_TODAY = "Your next prompt comes today at {at}, in {wait}."
+NEXT_PROMPT_TOMORROW = ("Your next prompt comes tomorrow: it's {now} where you are, past today's {at}. "
+                        "/journal prompt sends today's now.")
+NEXT_PROMPT_SENT = "Your next prompt comes tomorrow at {at}: today's was sent already."
 # A 24-hour time typed without its colon ("2130"), as some clocks and schedules write it.
 COMPACT_TIME = re.compile(r"^\s*([01]\d|2[0-3])([0-5]\d)\s*$")
 # ... or with an "h" after it ("21h", as French and German write it; "21:30h"), or a schedule's seconds ("21:30:00").
@@ -764,8 +769,29 @@ class JournalUseCase:
         log.info("journal.enabled", extra={"user": caller.user_id, "tz": zone, "at": prompt_time.strftime("%H:%M")})
         note = (" " + fixed_offset_note(zone, prompt_time) if is_fixed_offset(zone)
                 else " " + region_note(zone, prompt_time) if zone in REGION_NAMES else "")
+        when = await self._next_prompt(ref, prompt_time, zone)
         return TextReply(f"Journal on: every day at {prompt_time:%H:%M} ({zone_label(zone)}) I'll send you a moment of your day "
-                         f"to answer with a song. /journal off stops it.{note}")
+                         f"to answer with a song. {when} /journal off stops it.{note}")
+
+    async def _next_prompt(self, ref: UserRef, prompt_time: time, zone: str) -> str:
+        """When the next daily prompt comes, on the user's clock: today's, unless its time has
+        passed there or it was sent already (the scheduler sends one a day)."""
+        now = self.now().astimezone(dating_zone(zone))
+        at = f"{prompt_time:%H:%M}"
+        if now.time().replace(tzinfo=None) >= prompt_time:
+            return NEXT_PROMPT_TOMORROW.format(now=f"{now:%H:%M}", at=at)
+        try:
+            sent = await self.db.prompts.sent_for(ref, now.date())
+        except StorageError:
+            sent = False  # said as the scheduler will find it, most likely
+        if sent:
+            return NEXT_PROMPT_SENT.format(at=at)
+        fire = datetime.combine(now.date(), prompt_time, tzinfo=now.tzinfo)
+        # In UTC: the same zone's two times subtract as wall clocks, an hour out across a DST change.
+        minutes = max(1, round((fire.astimezone(timezone.utc) - now.astimezone(timezone.utc)).total_seconds() / 60))
+        hours, minutes = divmod(minutes, 60)
+        wait = " ".join(part for part in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if part)
+        return NEXT_PROMPT_TODAY.format(at=at, wait=wait)
 
     async def status(self, caller: Caller) -> str | None:
         """'/journal' alone: whether the daily prompts come, and when (or when they would again); None
