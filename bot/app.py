@@ -61,7 +61,13 @@ class WarmingClassifier:
 
     @staticmethod
     def _log_outcome(task: asyncio.Task) -> None:
-        if not task.cancelled() and task.exception() is not None:
+        from inference.result import ModelUnavailableError
+
+        if not task.cancelled() and isinstance(task.exception(), ModelUnavailableError):
+            # Its words say which weights are missing or corrupt, where: no traceback needed.
+            log.error("classifier.start_failed", extra={
+                "reason": f"{task.exception()} Every /mood is refused meanwhile: python -m bot --check says more."})
+        elif not task.cancelled() and task.exception() is not None:
             log.error("classifier.start_failed", exc_info=task.exception())
         elif not task.cancelled():
             log.info("classifier.ready")

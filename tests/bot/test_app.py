@@ -324,3 +324,21 @@ def test_a_lock_file_moodbot_may_not_write_is_a_setting_to_fix_as_the_folders_ow
     assert result.returncode == 2, result.stderr
     assert result.stderr == (f"moodbot could not start: {data_dir / 'moodbot.pid'} in DATA_DIR cannot be written "
                              "(Permission denied): give moodbot's user the right to write it\n")
+
+
+async def test_no_model_able_to_answer_is_one_log_line_that_says_why_without_a_traceback(tmp_path, caplog):
+    """The weights missing: classifier.start_failed carried a traceback of the pool's frames, in
+    the log of a chat bot (its stderr, `docker logs`), where the error's words say it all."""
+    import logging
+
+    from bot.app import WarmingClassifier
+    from inference.pool import Classifier
+
+    classifier = WarmingClassifier(Classifier(tmp_path))  # no weights there
+    with caplog.at_level(logging.ERROR, logger="bot.app"):
+        await classifier.warmed(60)
+        await classifier.close()
+    failed = [r for r in caplog.records if r.getMessage() == "classifier.start_failed"]
+    assert len(failed) == 1 and failed[0].exc_info is None, failed
+    assert failed[0].reason.startswith("No model can answer. Main model: The main model's weights"), failed[0].reason
+    assert "python -m bot --check" in failed[0].reason
