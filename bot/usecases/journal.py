@@ -111,6 +111,15 @@ ANSWER_BY_REPLY = "reply to the prompt with it"  # Telegram: a reply is the only
 ANSWER_IN_THE_DM = "send it here as a message, without /mood"  # Discord: the DM's next message answers
 ANSWER_BY_COMMAND = "type /journal answer {song}"  # the console
 ANSWER_TYPED_CHARS = 100  # of a song typed, named in ANSWER_BY_COMMAND; a longer one is "<song>"
+# A prompt answered with words that are no song (or with no words at all, an emoji): not searched.
+SKIP_ANSWERS = frozenset({"skip", "skip today", "pass", "none", "nothing", "nothing today", "no", "nope", "no song",
+                          "no song today", "no music", "no music today", "not today", "no idea", "idk", "dunno",
+                          "i don't know", "i dont know", "don't know", "dont know", "not sure", "n/a"})
+NO_SONG_TODAY = ("Nothing saved: “{typed}” reads as no song this time, and that's fine. If one comes to you later, "
+                 "answer the prompt with it; your next prompt comes at {at}. (If “{typed}” is a song's name, "
+                 "send it as artist - title.)")
+NOT_A_SONG_NAME = ("“{typed}” isn't a song I can look up: answer with its name or a Spotify/YouTube link, and your "
+                   "own words on a new line if you like. No song today? Nothing is saved; your next prompt comes at {at}.")
 NO_SONG_ERROR = "Reply with a song — its name or a Spotify/YouTube link — optionally followed by a few words of your own."
 JOURNAL_OFF = "Your journal is off. Turn it on first, e.g. /journal on 21:30 Europe/Lisbon."
 # A message answering a prompt (a DM, a reply to one sent before /journal off) while the journal is
@@ -686,6 +695,17 @@ def prompt_at(user: User | None) -> str | None:
     return f"{user.prompt_time:%H:%M} ({zone_label(user.timezone)})"
 
 
+def no_song_answer(song: str, user: User | None) -> str | None:
+    """What to say of a prompt's answer that is no song: a word for none ("skip", "I don't know"),
+    or no word at all (an emoji, "..."). None for anything else, which is looked up."""
+    typed = as_typed(song, ANSWER_TYPED_CHARS)
+    at = prompt_at(user) or "your usual time"
+    if not any(unicodedata.category(c)[0] in "LN" for c in song):
+        return NOT_A_SONG_NAME.format(typed=typed, at=at)
+    words = " ".join(song.replace("\u2019", "'").lower().split()).strip(".!…")
+    return NO_SONG_TODAY.format(typed=typed, at=at) if words in SKIP_ANSWERS else None
+
+
 def refused_answer(caller: Caller, error: Exception) -> ErrorReply:
     """The error a journal answer gets, logged as a refused /mood is: why, and whose, but not what
     they typed (a song's name, quoted in the reason) nor their note."""
@@ -1097,6 +1117,9 @@ class JournalUseCase:
         song, note = (None, (text or "").strip()) if attachment is not None else split_answer(text or "")
         if attachment is None and not song:
             return ErrorReply(NO_SONG_ERROR)
+        if attachment is None and (no_song := no_song_answer(song, user)) is not None:
+            log.info("journal.answered_without_a_song", extra={"user": caller.user_id})
+            return ErrorReply(no_song)
         try:
             reply = await self.mood.analyse(song, attachment, progress, platform=caller.platform)
         except (SourceError, InferenceError, StorageError) as error:
