@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import logging
 import re
 import string
@@ -616,6 +617,25 @@ def likely_zone(text: str) -> str | None:
     return zones[0] if len(zones) == 1 else None
 
 
+MISSPELLED_CUTOFF = 0.85  # difflib's ratio: "Lisbn" is 0.91 of "Lisbon"; "Atlantis" 0.8 of "Atlanta"
+
+
+def misspelled_zone(text: str) -> str | None:
+    """The zone a name a letter or two off spells ("Europe/Lisbn", "Chicgo"): the nearest zone's
+    name, or with no "/", the nearest big city's or zone's last part. None when none is that near."""
+    key = city_key(as_typed_in_ascii(text).split(",")[0])
+    if not key:
+        return None
+    if "/" in key:
+        zones = {city_key(zone): zone for zone in all_timezones() if "/" in zone and not zone.startswith("Etc/")}
+        near = difflib.get_close_matches(key, zones, n=1, cutoff=MISSPELLED_CUTOFF)
+        return legacy_names().get(zones[near[0]], zones[near[0]]) if near else None
+    last_parts = {part: zones[0] for part, zones in zones_by_last_part().items() if len(zones) == 1}
+    places = {**last_parts, **CITY_ZONES}
+    near = difflib.get_close_matches(key, places, n=1, cutoff=MISSPELLED_CUTOFF)
+    return places[near[0]] if near else None
+
+
 def canonical_timezone(name: str) -> str | None:
     """The IANA name the user meant ("europe/lisbon" -> "Europe/Lisbon", "UTC+2" -> "Etc/GMT-2"), or None."""
     if (offset := offset_timezone(name)) is not None:
@@ -770,7 +790,8 @@ class JournalUseCase:
             return ErrorReply(abbreviation_choices(timezone, meant_zones, prompt_time))
         if zone is None and meant_zones:  # PST: a suggestion, as a big city's
             return ErrorReply(DID_YOU_MEAN.format(zone=meant_zones[0], time=f"{prompt_time:%H:%M}"))
-        if zone is None and (meant := likely_zone(timezone)) is not None:  # a suggestion, not taken as said
+        # A big city, or a zone misspelled: a suggestion, not taken as said.
+        if zone is None and (meant := likely_zone(timezone) or misspelled_zone(timezone)) is not None:
             return ErrorReply(DID_YOU_MEAN.format(zone=meant, time=f"{prompt_time:%H:%M}"))
         if zone is None:
             suggestions = self.timezones(timezone.split("/")[-1] if timezone else "", limit=3)
