@@ -28,7 +28,7 @@ from bot.replies import (
     Progress,
     no_progress,
 )
-from bot.sources.models import Query, QueryKind, SourceError, TrackInfo
+from bot.sources.models import Query, QueryKind, SourceError, TrackInfo, UnsupportedInputError
 from bot.sources.query import clean_text
 from bot.tempfiles import temporary_folder
 from bot.usecases.ports import AudioSource, MoodClassifier, TrackResolver
@@ -225,6 +225,16 @@ class MoodUseCase:
         # As the message arrived (the front-end's stamp), else now: a /forget since drops the record.
         ref = UserRef(caller.platform, caller.user_id)
         erasures = self.db.privacy.erasures(ref) if caller.erasures is None else caller.erasures
+        query = None
+        if attachment is None:  # read first: a link or name refused unread costs no quota, the user's nor the place's
+            try:
+                query = self.parse(text or "", discord=caller.platform == "discord")
+            except UnsupportedInputError as error:
+                log.info("mood.refused", extra={"user": caller.user_id, "error": type(error).__name__,
+                                                "reason": refusal_reason(error)})
+                return ErrorReply(str(error))
+            except Exception:  # read again below, where such a failure is answered and logged
+                query = None
         try:
             permit = self.limiter.acquire(f"{caller.platform}:{caller.user_id}", caller.place) if self.limiter else None
         except RateLimited as limited:
@@ -237,7 +247,7 @@ class MoodUseCase:
         place = caller.place if self.db.privacy.erasures(ref) == erasures else None
         try:
             with self.db.requests.asking(place, ref):
-                reply = await self.analyse(text, attachment, progress, platform=caller.platform)
+                reply = await self.analyse(text, attachment, progress, platform=caller.platform, query=query)
         except (SourceError, InferenceError, StorageError) as error:
             log.info("mood.refused", extra={"user": caller.user_id, "error": type(error).__name__,
                                             "reason": refusal_reason(error)})
@@ -268,12 +278,13 @@ class MoodUseCase:
         return LINK_TIME_LEFT_ASIDE.format(at=clock_time(query.start_s)) if query.start_s else None
 
     async def analyse(self, text: str | None, attachment: Attachment | None = None,
-                      progress: Progress = no_progress, *, platform: str = "") -> MoodReply:
+                      progress: Progress = no_progress, *, platform: str = "", query: Query | None = None) -> MoodReply:
         """The mood of a song or file; typed errors (SourceError, InferenceError) propagate.
-        `platform`: where `text` was typed; only Discord's own markup is left out of a song's name."""
+        `platform`: where `text` was typed; only Discord's own markup is left out of a song's name.
+        `query`: `text` already read (`run` reads it before the rate limit)."""
         if attachment is not None:
             return await self._analyse_file(attachment, progress)
-        query = self.parse(text or "", discord=platform == "discord")
+        query = query or self.parse(text or "", discord=platform == "discord")
         await progress(STAGE_FINDING)
         track = await self._resolve(query)
         if track is None:  # no Spotify: askers of one name share its search, download and listening

@@ -68,6 +68,21 @@ async def test_per_user_limit_from_settings_then_the_window_frees_it(db):
     assert isinstance(await mood.run(caller("1"), link), MoodReply)
 
 
+async def test_a_link_or_name_refused_unread_costs_no_quota(db):
+    """A user pasting a Spotify album, then a playlist, then an Apple Music link, each refused
+    before anything was fetched ("That's a Spotify album, not a track."), then the song's own
+    link, was told "You're going fast": each refusal had used their quota (and the group's)."""
+    clock = Clock()
+    settings = Settings(_env_file=None, mood_rate_per_user=2, mood_rate_per_place=2)
+    mood = MoodUseCase(db, classifier=None, fetcher=None, limiter=limited(settings, clock))
+    link = await cache_youtube_song(db, "ddddddddddd")
+    for refused in ("https://open.spotify.com/album/4LH4d3cOWNNsVw41Gqt2kv", "spotify:playlist:37i9dQZF1DXcBWIGoYBM5M",
+                    "https://music.apple.com/us/song/creep/1097861836", "...", f"{link} {link}"):
+        reply = await mood.run(caller("1"), refused)
+        assert isinstance(reply, ErrorReply) and reply.retry_after_s is None and "going fast" not in reply.message
+    assert [type(await mood.run(caller(user), link)) for user in ("1", "1", "2")] == [MoodReply, MoodReply, ErrorReply]
+
+
 async def test_per_place_limit_counts_every_member(db, caplog):
     clock = Clock()
     settings = Settings(_env_file=None, mood_rate_per_user=100, mood_rate_per_place=4)
