@@ -2,14 +2,12 @@
 song's, heard where the bot hears every song, and the answer says that moment was left aside."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pytest
 
 from bot.sources.query import parse_query
 from bot.usecases.mood import LINK_TIME_LEFT_ASIDE
-from storage.models import StoredMood, TrackRecord
 from tests.bot.test_console import chat
+from tests.faults.support import cache_youtube_song
 from tests.frontends.test_discord import GUILD, STRING
 
 VIDEO = "dQw4w9WgXcQ"
@@ -26,15 +24,8 @@ def test_a_youtube_link_s_moment_is_read(link, start_s):
     assert parse_query(link).start_s == start_s
 
 
-async def cached_video(db) -> None:
-    """The video's mood, known to the cache (these tests have no classifier nor YouTube)."""
-    await db.tracks.save(TrackRecord(
-        key=f"youtube:{VIDEO}", title="Some song (Official Video)", youtube_id=VIDEO, classified_at=datetime.now(timezone.utc),
-        mood=StoredMood("calm", {"happy": 0.1, "energetic": 0.1, "sad": 0.1, "calm": 0.7}, 0.2, -0.4, "main", "v")))
-
-
 async def test_the_console_says_a_link_s_moment_was_left_aside(db, tmp_path):
-    await cached_video(db)
+    await cache_youtube_song(db, VIDEO)  # its mood known: these tests have no classifier nor YouTube
     out = await chat(db, None, tmp_path, [f"/mood https://youtu.be/{VIDEO}?t=90", f"/mood https://youtu.be/{VIDEO}",
                                           "/quit"])
     assert out.count("Mood: ") == 2 and out.count(AT_1_30) == 1
@@ -43,7 +34,7 @@ async def test_the_console_says_a_link_s_moment_was_left_aside(db, tmp_path):
 
 async def test_telegram_says_a_link_s_moment_was_left_aside(telegram, db):
     fake, _ = telegram
-    await cached_video(db)
+    await cache_youtube_song(db, VIDEO)  # its mood known: these tests have no classifier nor YouTube
     for link, note in ((f"https://www.youtube.com/watch?v={VIDEO}&t=1m30s", True), (f"https://youtu.be/{VIDEO}", False)):
         mark = fake.mark()
         await fake.user_sends(f"/mood {link}")
@@ -53,7 +44,7 @@ async def test_telegram_says_a_link_s_moment_was_left_aside(telegram, db):
 
 async def test_discord_says_a_link_s_moment_was_left_aside(discord_bot, db):
     fake, _ = discord_bot
-    await cached_video(db)
+    await cache_youtube_song(db, VIDEO)  # its mood known: these tests have no classifier nor YouTube
     for link, note in ((f"https://youtu.be/{VIDEO}?t=90", AT_1_30), (f"https://youtu.be/{VIDEO}", "")):
         await fake.slash("mood", [{"name": "query", "type": STRING, "value": link}], guild=GUILD)
         answer = await fake.wait_for("edit_original", lambda c: bool(c.embeds))
