@@ -73,6 +73,9 @@ YOUTUBE_PATH_RE = re.compile(rf"^/(?:shorts|embed|live|v)/(?P<id>{YOUTUBE_ID})/?
 # A clip (/clip/Ugkx…) names a part of a video by an id of its own: only YouTube's page says which
 # video, so it cannot be read here, nor its song cached, and it is refused with what to send instead.
 YOUTUBE_CLIP_RE = re.compile(r"^/clip/[^/]+/?$")
+# A playlist's link (/playlist?list=…, YouTube Music's album, /embed/videoseries?list=…) without a
+# video in it (v=…): which of its songs is meant, only the user knows.
+YOUTUBE_PLAYLIST_REFUSED = "That's a YouTube playlist, not a single video: send the link of one of its videos."
 YOUTUBE_CLIP_REFUSED = "YouTube clips aren't supported: send the link of the video the clip is from."
 # A word is a link if it has a scheme (even with nothing after it: "https://" cut short is a
 # broken link, not words to search for), is a spotify: URI (not "Spotify:https://…", a label glued
@@ -511,6 +514,8 @@ def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
         video_id = youtube_id_from(host, parts.path, parts.query)
         if video_id is None and YOUTUBE_CLIP_RE.match(parts.path):
             raise UnsupportedInputError(f"{YOUTUBE_CLIP_REFUSED} {ACCEPTED}")
+        if video_id is None and parse_qs(parts.query).get("list"):  # a playlist, a YouTube Music album
+            raise UnsupportedInputError(f"{YOUTUBE_PLAYLIST_REFUSED} {ACCEPTED}")
         if video_id is None:
             raise UnsupportedInputError(f"That YouTube link isn't a single video. {ACCEPTED}")
         return Query(

@@ -118,7 +118,10 @@ REFUSED_CASES = [
     ("https://open.spotify.com/track/tooShort", "broken"),
     ("spotify:local::::0", "local file"),  # no tags: nothing to search for
     ("https://open.spotify.com/local////0", "local file"),
-    ("https://www.youtube.com/playlist?list=PL590L5WQmH8fJ54F369BLDSqIwcs-TCfs", "single video"),
+    ("https://www.youtube.com/playlist?list=PL590L5WQmH8fJ54F369BLDSqIwcs-TCfs",
+     "That's a YouTube playlist, not a single video: send the link of one of its videos."),
+    # YouTube Music shares an album as its playlist
+    ("https://music.youtube.com/playlist?list=OLAK5uy_kq0Dm3xb4Mrw0yj8jXhEu4KBT2a3pV4qE&si=x", "That's a YouTube playlist"),
     ("https://www.youtube.com/@radiohead", "single video"),
     ("https://www.youtube.com/watch?v=short", "single video"),
     # A playlist's embed link: "videoseries" has the length of a video id, and is none.
