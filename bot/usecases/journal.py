@@ -98,6 +98,9 @@ COMPACT_TIME = re.compile(r"^\s*([01]\d|2[0-3])([0-5]\d)\s*$")
 # ... or with an "h" after it ("21h", as French and German write it; "21:30h"), or a schedule's seconds ("21:30:00").
 MARKED_TIME = re.compile(r"^\s*([01]?\d|2[0-3])(?:\s*h|[:h.]([0-5]\d)(?:\s*h|:[0-5]\d))\s*$", re.IGNORECASE)
 TIME_AS_IT_IS = "I need the time as HH:MM on a 24-hour clock: {typed} is {time}{command}."
+HOUR_ALONE = re.compile(r"^\s*([01]?\d|2[0-3])\s*$")  # "9": an hour without its minutes
+HOUR_EITHER = ("I need the time as HH:MM on a 24-hour clock: “{typed}” could be {first} or {second}: /journal on {first} "
+               "{zone}, or /journal on {second} {zone}.")
 # Said to a message that answers no prompt: often a new user's first words (a Discord DM, where
 # every message is heard), so it also points at /mood and /help.
 NOT_A_JOURNAL_ANSWER = "To hear a song's mood now, use /mood <song>; /help lists the rest."
@@ -313,6 +316,23 @@ def misread_time_error(time_text: str | None, timezone: str | None) -> str | Non
         zone = likely_zone(zone) or zone  # "Beijing": the zone that holds it, not a second wrong command
     command = f": /journal on {said} {zone}" if zone else f", e.g. /journal on {said} Europe/Lisbon"
     return TIME_AS_IT_IS.format(typed=time_text, time=said, command=command)
+
+
+def hour_alone_error(time_text: str | None, timezone: str | None) -> str | None:
+    """The reply to an hour typed alone ("9", "21"): the times it can be on a 24-hour clock (one past
+    12, or 0, is one), each with its command; None for anything else."""
+    typed, zone = as_typed_in_ascii(time_text).strip(), as_typed_in_ascii(timezone).strip()
+    match = HOUR_ALONE.match(typed)
+    if match is None:
+        return None
+    if zone and canonical_timezone(zone) is None:
+        zone = likely_zone(zone) or misspelled_zone(zone) or zone
+    hour = int(match.group(1))
+    if hour == 0 or hour > 12:
+        command = f": /journal on {hour:02d}:00 {zone}".rstrip()
+        return TIME_AS_IT_IS.format(typed=typed, time=f"{hour:02d}:00", command=command)
+    said = HOUR_EITHER.format(typed=typed, first=f"{hour:02d}:00", second=f"{(hour + 12) % 24:02d}:00", zone=zone)
+    return said if zone else said.replace(" ,", ",").replace(" .", ".")  # the zone saved, or asked for next
 
 
 def swapped_error(time_text: str | None, timezone: str | None) -> str | None:
@@ -763,7 +783,8 @@ class JournalUseCase:
                      timezone: str | None = None) -> TextReply | ErrorReply:
         """/journal on [HH:MM [zone]]: a time or zone left out is the one saved (/journal off, or
         prompts stopped because the user could not be reached, keep them)."""
-        if (misread := misread_time_error(time_text, timezone) or swapped_error(time_text, timezone)) is not None:
+        if (misread := misread_time_error(time_text, timezone) or swapped_error(time_text, timezone)
+                or hour_alone_error(time_text, timezone)) is not None:
             return ErrorReply(misread)
         if not (time_text or "").strip() or not (timezone or "").strip():
             try:
