@@ -181,6 +181,10 @@ A_GIF = NOT_A_SONG_GIF.format(how=SEND_A_SONG)
 NOT_SONGS = (("sticker", "a sticker"), ("venue", "a place"), ("location", "a location"), ("contact", "a contact"),
              ("poll", "a poll"))
 NOT_A_SONG_FILTER = filters.Sticker.ALL | filters.LOCATION | filters.CONTACT | filters.POLL | filters.Dice.ALL
+# A reply to a daily prompt edited afterwards: an edit answers nothing (the first words were the answer).
+EDITED_ANSWER = ("I don't read edited messages, so your edit changed nothing in your journal. Send the song as a new "
+                 "reply to the prompt; an answer already saved stays as first sent (/journal list shows it, "
+                 "/journal delete removes it).")
 TEXT_HINT = ("To get a song's mood, send /mood <song> or an audio file; "
              "to answer your journal prompt, reply to it.")
 # A song's link sent to the private chat alone, or in a message forwarded there: the command for it,
@@ -731,6 +735,9 @@ class TelegramFrontend:
         app.add_handler(MessageHandler(private & NOT_A_SONG_FILTER, self.on_not_a_song))
         # A message edited to ask for a song's mood, where it was not answered.
         app.add_handler(MessageHandler(EDITED_MESSAGE & (COMMAND | filters.CaptionRegex(MOOD_CAPTION)), self.on_edited))
+        # A reply to a daily prompt edited: said to change nothing, where it was met with silence.
+        app.add_handler(MessageHandler(EDITED_MESSAGE & filters.ChatType.PRIVATE & filters.REPLY & ~COMMAND,
+                                       self.on_edited_answer))
         # After the answer (a later group): why the prompts stopped, to a user back in the private chat.
         app.add_handler(MessageHandler(private, self.on_back_in_private), group=AFTER_ANSWER)
         app.add_handler(TypeHandler(Update, self.on_settled), group=SETTLED)
@@ -1060,6 +1067,15 @@ class TelegramFrontend:
             await self.on_not_a_song(update, context)
         else:
             await self.on_mood(update, context)
+
+    async def on_edited_answer(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A reply to one of the user's daily prompts, edited: the edit is not an answer (the
+        message answered as first sent), and the user is told so and what to do instead."""
+        message = update.edited_message
+        if message is None or message.from_user is None or message.from_user.is_bot:
+            return
+        if await self._replies_to_prompt(message, caller_of(update)):
+            await message.reply_text(EDITED_ANSWER)
 
     def _edit_to_answer(self, update: Update) -> bool:
         """Whether the edited message of `update` is to be answered: it now asks for a song's mood
