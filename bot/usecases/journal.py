@@ -840,14 +840,14 @@ class JournalUseCase:
         passed there or it was sent already (the scheduler sends one a day)."""
         now = self.now().astimezone(dating_zone(zone))
         at = f"{prompt_time:%H:%M}"
-        if now.time().replace(tzinfo=None) >= prompt_time:
-            return NEXT_PROMPT_TOMORROW.format(now=f"{now:%H:%M}", at=at)
         try:
             sent = await self.db.prompts.sent_for(ref, now.date())
         except StorageError:
             sent = False  # said as the scheduler will find it, most likely
-        if sent:
+        if sent:  # first: "/journal prompt sends today's now" would send a second
             return NEXT_PROMPT_SENT.format(at=at)
+        if now.time().replace(tzinfo=None) >= prompt_time:
+            return NEXT_PROMPT_TOMORROW.format(now=f"{now:%H:%M}", at=at)
         fire = datetime.combine(now.date(), prompt_time, tzinfo=now.tzinfo)
         # In UTC: the same zone's two times subtract as wall clocks, an hour out across a DST change.
         minutes = max(1, round((fire.astimezone(timezone.utc) - now.astimezone(timezone.utc)).total_seconds() / 60))

@@ -31,11 +31,13 @@ async def test_journal_on_says_whether_the_next_prompt_comes_today_or_tomorrow_w
     assert isinstance(reply, TextReply) and said in reply.text, reply.text
 
 
-async def test_a_time_moved_later_the_day_today_s_prompt_was_sent_says_the_next_is_tomorrow(db, counting):
+@pytest.mark.parametrize("moved_to", ["21:30", "07:30"])
+async def test_a_time_moved_the_day_today_s_prompt_was_sent_says_the_next_is_tomorrow(db, counting, moved_to):
     """The scheduler sends one daily prompt a day: moved from 07:00 to 21:30 after the 07:00 one came,
-    the next is tomorrow's, not tonight's."""
+    the next is tomorrow's, not tonight's; moved to 07:30, past too, the reply does not offer
+    /journal prompt for today's, which came already."""
     journal = journal_usecase(db, counting, now=Clock(LISBON_WINTER))
     await journal.enable(ALICE_DM, "07:00", "Europe/Lisbon")
     await db.prompts.record_sent(ALICE_REF, "p1", "Morning…", date(2026, 12, 6), LISBON_WINTER, "1001", "5")
-    reply = await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
-    assert NEXT_PROMPT_SENT.format(at="21:30") in reply.text, reply.text
+    reply = await journal.enable(ALICE_DM, moved_to, "Europe/Lisbon")
+    assert NEXT_PROMPT_SENT.format(at=moved_to) in reply.text and "/journal prompt" not in reply.text, reply.text
