@@ -835,11 +835,12 @@ class JournalUseCase:
         return TextReply(f"Journal on: every day at {prompt_time:%H:%M} ({zone_label(zone)}) I'll send you a moment of your day "
                          f"to answer with a song. {when} /journal off stops it.{note}")
 
-    async def _next_prompt(self, ref: UserRef, prompt_time: time, zone: str) -> str:
+    async def _next_prompt(self, ref: UserRef, prompt_time: time, zone: str, *, named: bool = False) -> str:
         """When the next daily prompt comes, on the user's clock: today's, unless its time has
-        passed there or it was sent already (the scheduler sends one a day)."""
+        passed there or it was sent already (the scheduler sends one a day). `named`: the time
+        with its zone, "21:30 (Europe/Lisbon)", where the reply names it nowhere else."""
         now = self.now().astimezone(dating_zone(zone))
-        at = f"{prompt_time:%H:%M}"
+        at = f"{prompt_time:%H:%M} ({zone_label(zone)})" if named else f"{prompt_time:%H:%M}"
         try:
             sent = await self.db.prompts.sent_for(ref, now.date())
         except StorageError:
@@ -1148,6 +1149,9 @@ class JournalUseCase:
         except PromptAlreadyAnswered as error:
             if prompt_message_id is None and known:  # a DM: when the next prompt comes, and /mood
                 refused_answer(caller, error)
+                if user is not None and user.prompt_time is not None:  # today's, or tomorrow's: not "/journal prompt"
+                    when = await self._next_prompt(ref, user.prompt_time, user.timezone, named=True)
+                    return ErrorReply(f"{error} {when} {NOT_A_JOURNAL_ANSWER}")
                 return ErrorReply(self._no_prompt_message(user, answered=error))
             return refused_answer(caller, error)
         except StorageError as error:

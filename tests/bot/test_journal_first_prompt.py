@@ -8,9 +8,9 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from bot.replies import TextReply
+from bot.replies import ErrorReply, JournalSavedReply, TextReply
 from bot.usecases.journal import NEXT_PROMPT_SENT, NEXT_PROMPT_TODAY, NEXT_PROMPT_TOMORROW
-from tests.bot.conftest import ALICE_DM
+from tests.bot.conftest import ALICE_DM, attachment
 from tests.bot.test_journal import ALICE_REF, Clock, journal_usecase
 
 LISBON_WINTER = datetime(2026, 12, 6, 8, 0, tzinfo=timezone.utc)  # 08:00 in Lisbon, 17:00 in Tokyo
@@ -41,3 +41,17 @@ async def test_a_time_moved_the_day_today_s_prompt_was_sent_says_the_next_is_tom
     await db.prompts.record_sent(ALICE_REF, "p1", "Morning…", date(2026, 12, 6), LISBON_WINTER, "1001", "5")
     reply = await journal.enable(ALICE_DM, moved_to, "Europe/Lisbon")
     assert NEXT_PROMPT_SENT.format(at=moved_to) in reply.text and "/journal prompt" not in reply.text, reply.text
+
+
+async def test_a_second_song_after_today_s_prompt_is_answered_says_the_next_comes_tomorrow(db, counting, clip_paths):
+    """A Discord DM (or the console's /journal answer) after today's prompt was answered: the reply
+    said "ask for today's now with /journal prompt", of a prompt answered a moment ago; it now says
+    the next comes tomorrow."""
+    journal = journal_usecase(db, counting, now=Clock(LISBON_WINTER))
+    await journal.enable(ALICE_DM, "21:30", "Europe/Lisbon")
+    await journal.make_prompt(await db.users.get(ALICE_REF))
+    assert isinstance(await journal.answer(ALICE_DM, None, attachment(clip_paths[0])), JournalSavedReply)
+    again = await journal.answer(ALICE_DM, "Creep")
+    assert isinstance(again, ErrorReply) and again.message.startswith("You've already answered"), again
+    assert NEXT_PROMPT_SENT.format(at="21:30 (Europe/Lisbon)") in again.message, again.message
+    assert "/journal prompt" not in again.message
