@@ -70,10 +70,19 @@ def did_you_mean(typed: str, commands: Iterable[str]) -> str | None:
     name, joined, words = typed.lower().partition("_")
     if joined and words.strip("_") and name in commands:
         return DID_YOU_MEAN.format(typed=typed, meant=" ".join([name, *filter(None, words.split("_"))]))
+    meant = command_meant(typed, commands)
+    return DID_YOU_MEAN.format(typed=typed, meant=meant) if meant else None
+
+
+def command_meant(typed: str, commands: Iterable[str]) -> str | None:
+    """The command `typed` most likely meant, of `commands`: the one a word people use for it names
+    (COMMAND_SYNONYMS: 'charts' -> "stats", 'history' -> "journal list", with its sub-command), else
+    the nearest spelling (`nearest_command`); None when neither is one of `commands`."""
+    commands = list(commands)
     meant = COMMAND_SYNONYMS.get(typed.lower())
     if meant is None or meant.split()[0] not in commands:
         meant = nearest_command(typed, commands)
-    return DID_YOU_MEAN.format(typed=typed, meant=meant) if meant else None
+    return meant
 
 
 def nearest_command(typed: str, commands: Iterable[str]) -> str | None:

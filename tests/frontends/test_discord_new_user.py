@@ -38,12 +38,15 @@ async def test_journal_on_with_the_zone_typed_in_the_time_option_reads_both(disc
 
 @pytest.mark.parametrize("typed, meant", [("/moood Creep", "mood"), ("/journl on 21:30", "journal"),
                                           ("/Stat", "stats"), ("/playlists calm", "playlist"),
-                                          ("/journal_list", "journal list"), ("/journal_on 21:30", "journal on")])
+                                          ("/journal_list", "journal list"), ("/journal_on 21:30", "journal on"),
+                                          # Words people use for a command (help.COMMAND_SYNONYMS): no misspelling of it.
+                                          ("/charts", "stats"), ("/history 2", "journal list"), ("/download", "export"),
+                                          ("/delete last", "journal delete"), ("/diary", "journal")])
 async def test_a_mistyped_command_sent_in_the_dm_is_told_the_command_meant(scheduled, typed, meant):
     """'/moood' sent in the DM was 'I don't know that command' alone, where the console and Telegram
     name the command most likely meant: it now does too, with how Discord runs it (picked from its
     list, in a server for a server's command); '/journal_list', as Telegram names one-word commands,
-    is /journal list."""
+    is /journal list; '/charts', a word people use for /stats, is /stats as there (COMMAND_SYNONYMS)."""
     fake, _ = scheduled
     await fake.wait_for("sync_commands", after=0)
     mark = fake.mark()

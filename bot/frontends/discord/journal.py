@@ -38,7 +38,7 @@ from bot.frontends.discord.rendering import clip, edit_parts, fitted_journal_lis
 from bot.frontends import render
 from bot.replies import Caller, ErrorReply, JournalListReply, TextReply
 from bot.sources.query import DEFAULT_ALLOWED, without_markup
-from bot.usecases.help import (did_you_mean, journal_meant, journal_word_meant, nearest_command, slash_forgotten,
+from bot.usecases.help import (command_meant, did_you_mean, journal_meant, journal_word_meant, slash_forgotten,
                                unknown_button)
 from bot.usecases.journal import NOT_A_JOURNAL_ANSWER, PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, zone_label
 from bot.usecases.mood import query_left_aside
@@ -501,7 +501,7 @@ class JournalCog(commands.Cog):
         """What to say of '/name' sent to the DM as text: how to run the bot's command `typed` (with
         its sub-command, where `rest` opens with one: Discord lists '/journal list' as such); of one
         it does not have, the command most likely meant (as the console and Telegram name it,
-        `did_you_mean`) and how to run that, else that it is unknown."""
+        `did_you_mean`: '/charts' is /stats) and how to run that, else that it is unknown."""
         commands = {c.name: c for c in self.bot.tree.get_commands(type=discord.AppCommandType.chat_input)}
         command = commands.get(typed.lower())
         if command is not None:
@@ -517,10 +517,10 @@ class JournalCog(commands.Cog):
         name, joined, words = typed.lower().partition("_")  # '/journal_list', as Telegram names commands
         if joined and words.strip("_") and name in commands:
             meant, rest = name, words.replace("_", " ")
-        elif typed.lower() in NOT_MISTYPED or (meant := nearest_command(typed, commands)) is None:
+        elif typed.lower() in NOT_MISTYPED or (meant := command_meant(typed, commands)) is None:
             return UNKNOWN_COMMAND
-        else:
-            rest = ""  # as did_you_mean names it: the command alone
+        else:  # as did_you_mean names it: the command alone, or with its sub-command ('/history': journal list)
+            meant, _, rest = meant.partition(" ")
         return f"{did_you_mean(typed, commands)} {self._typed_command_answer(meant, rest)}"
 
     def _turn(self, user_id: int) -> asyncio.Lock:
