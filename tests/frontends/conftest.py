@@ -165,16 +165,23 @@ CREEP = FakeTrack(name="Creep", artists=("Radiohead",), id="6b2oQwSGFkzsMtQruIWm
 
 
 @asynccontextmanager
-async def usecases_with_creep(db) -> AsyncIterator[tuple[FakeSpotify, Any]]:
-    """A fake Spotify holding Radiohead's Creep, its mood (sad) already cached, and the use cases
-    looking songs up there (no classifier or audio source needed)."""
+async def spotify_with_creep(db) -> AsyncIterator[tuple[FakeSpotify, SpotifyResolver]]:
+    """A fake Spotify holding Radiohead's Creep, its mood (sad) already cached, and a resolver
+    looking songs up there."""
     spotify = FakeSpotify().start()
     spotify.add(CREEP)
     await db.tracks.save(TrackRecord(
         key=f"spotify:{CREEP.track_id}", title="Creep", artists=["Radiohead"], classified_at=datetime.now(timezone.utc),
         mood=StoredMood("sad", {m: 0.7 if m == "sad" else 0.1 for m in QUADRANT}, -0.6, -0.2, "main", "v1")))
-    resolver = SpotifyResolver(spotify.client_id, spotify.client_secret, spotify.api_url, spotify.auth_url)
     try:
-        yield spotify, build_usecases(db, classifier=None, fetcher=None, resolver=resolver)
+        yield spotify, SpotifyResolver(spotify.client_id, spotify.client_secret, spotify.api_url, spotify.auth_url)
     finally:
         spotify.stop()
+
+
+@asynccontextmanager
+async def usecases_with_creep(db, fetcher=None) -> AsyncIterator[tuple[FakeSpotify, Any]]:
+    """`spotify_with_creep`, and the use cases looking songs up there (no classifier needed, nor an
+    audio source: `fetcher`, if given, is there to show that nothing is fetched)."""
+    async with spotify_with_creep(db) as (spotify, resolver):
+        yield spotify, build_usecases(db, classifier=None, fetcher=fetcher, resolver=resolver)
