@@ -728,8 +728,8 @@ class ConsoleFrontend:
         reply = await self.usecases.mood.run(self.caller, None if attachment else _as_text(rest), attachment,
                                              progress=self._progress)
         self.show(reply)
-        if attachment is None and (aside := self.usecases.mood.time_left_aside(reply, _as_text(rest))):
-            self.say(aside)  # a YouTube link to a moment
+        if attachment is None and (aside := self.usecases.mood.link_note(reply, _as_text(rest))):
+            self.say(aside)  # a YouTube link to a moment, another service's link searched by name
         # Today's prompt open: this song is not its answer, which /journal answer with the same words is.
         song = _as_text(rest) if len(rest) <= ANSWER_TYPED_CHARS else "<song>"
         if not isinstance(reply, ErrorReply) and (notice := await self.usecases.journal.not_saved_notice(

@@ -819,8 +819,8 @@ class TelegramFrontend:
         async def heard(attachment: Attachment | None, progress: StatusMessage) -> object:
             nonlocal note, notice
             reply = await self.usecases.mood.run(caller, text or None, attachment, progress=progress)
-            if attachment is None:  # a YouTube link to a moment: said to be left aside
-                note = self.usecases.mood.time_left_aside(reply, text)
+            if attachment is None:  # a YouTube link to a moment, another service's link searched by name
+                note = self.usecases.mood.link_note(reply, text)
             if message.chat.type == ChatType.PRIVATE and not isinstance(reply, ErrorReply):
                 notice = await self.usecases.journal.not_saved_notice(caller, ANSWER_BY_REPLY)
             return reply

@@ -23,6 +23,9 @@ class Query:
     # A YouTube link's moment (?t=90, &t=1m30s, #t=90, ?start=90), in seconds: not where the song is
     # heard (its mood is the song's, cached as one), but said to be left aside (LINK_TIME_LEFT_ASIDE).
     start_s: int | None = None
+    # Another music service's link (Apple Music, Shazam, SoundCloud), never opened: `text` is the
+    # song's name its share text or its slug gave, searched instead, and the answer says so.
+    link_service: str | None = None
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,31 @@ YOUTUBE_CLIP_RE = re.compile(r"^/clip/[^/]+/?$")
 # A playlist's link (/playlist?list=…, YouTube Music's album, /embed/videoseries?list=…) without a
 # video in it (v=…): which of its songs is meant, only the user knows.
 YOUTUBE_PLAYLIST_REFUSED = "That's a YouTube playlist, not a single video: send the link of one of its videos."
+# Other music services, whose links the bot never opens (nor looks their hosts up): their links
+# are refused by host, with what to send instead, unless the message names the song itself. It does
+# in the words their Share buttons put before the link, where those are known word for word: the
+# name is then searched for as if typed, "Artist - Title", and the answer says so (`link_service`).
+# Apple Music's "Copy Link", Deezer's and Tidal's give a link alone; an Apple Music song's link names
+# the song in its slug (/us/song/creep/1097862231), an album's the album (?i= is the song's id there).
+MUSIC_SERVICES = (
+    ("Apple Music", frozenset({"music.apple.com", "itunes.apple.com"})),
+    ("Shazam", frozenset({"shazam.com", "shz.am"})),
+    ("SoundCloud", frozenset({"soundcloud.com"})),  # on.soundcloud.com: its short links
+    ("Deezer", frozenset({"deezer.com", "deezer.page.link", "dzr.page.link"})),  # link.deezer.com too
+    ("Tidal", frozenset({"tidal.com", "tidal.link"})),
+)
+SHARE_TEXTS = {
+    # Shazam: "I used Shazam to discover Creep by Radiohead. https://www.shazam.com/track/…"
+    # (its tweet: "I used @Shazam to …"); the title may hold " by " ("Stand by Me"), the artist not.
+    "Shazam": re.compile(r"(?:^|\s)I used @?Shazam to discover (?P<title>.+) by (?P<artist>.+?)\.?$", re.IGNORECASE),
+    # SoundCloud: "Listen to Creep by Radiohead on #SoundCloud https://…" ("#np on #SoundCloud" before
+    # 2016); the name after "by" is the uploader's.
+    "SoundCloud": re.compile(r"(?:^|\s)Listen to (?P<title>.+) by (?P<artist>.+?)(?: #np)? on #SoundCloud$",
+                             re.IGNORECASE),
+}
+APPLE_SONG_PATH_RE = re.compile(r"^/(?:[a-z]{2}/)?song/(?P<slug>[^/]+)/(?:id)?\d+/?$", re.IGNORECASE)
+OTHER_SERVICE_REFUSED = ("I can't open links to {host}: send me the song's name (artist - title), "
+                         "or its Spotify or YouTube link.")
 YOUTUBE_CLIP_REFUSED = "YouTube clips aren't supported: send the link of the video the clip is from."
 # A word is a link if it has a scheme (even with nothing after it: "https://" cut short is a
 # broken link, not words to search for), is a spotify: URI (not "Spotify:https://…", a label glued
@@ -469,12 +494,14 @@ def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, d
     if len(links) > 1:
         raise UnsupportedInputError(f"One song at a time, please. {ACCEPTED}")
     (at, link), = links
-    rest = clean_text(" ".join(w for i, w in enumerate(words)
-                               if i != at and not FULL_WIDTH_PUNCTUATION_RE.fullmatch(w)))
-    return parse_link(link, rest, allowed_hosts)
+    said = [w if i != at else "" for i, w in enumerate(words) if not FULL_WIDTH_PUNCTUATION_RE.fullmatch(w)]
+    rest = clean_text(" ".join(said))
+    return parse_link(link, rest, allowed_hosts, before=clean_text(" ".join(said[:said.index("")])))
 
 
-def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
+def parse_link(link: str, rest: str, allowed_hosts: frozenset[str], *, before: str = "") -> Query:
+    """`link`, with `rest` the message's other words (kept with a link of ours), and `before` those
+    before it (where another service's share text names its song: `named_by_service`)."""
     local = SPOTIFY_LOCAL_URI_RE.match(link)
     if local:
         return local_file_query(local.group("artist"), local.group("title"))
@@ -494,6 +521,8 @@ def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
     host = ipv6_host(parts.hostname or "") if "[" in parts.netloc else browser_host(parts.hostname or "")
     if not host:  # "https://", "http://:" (a link cut short): not a song name either
         raise UnsupportedInputError(f"That link doesn't look right. {ACCEPTED}")
+    if service := music_service(host):  # never opened, allowed or not: the song is searched by name
+        return named_by_service(service, host, parts.path, before)
     if not host_allowed(host, allowed_hosts):
         raise UnsupportedInputError(f"I can't open links to {shown_host(host)}. {ACCEPTED}")
     if host in SPOTIFY_HOSTS:
@@ -523,6 +552,26 @@ def parse_link(link: str, rest: str, allowed_hosts: frozenset[str]) -> Query:
             url=f"https://www.youtube.com/watch?v={video_id}", start_s=youtube_start_s(parts.query, parts.fragment),
         )
     raise UnsupportedInputError(f"I can't read links to {host}. {ACCEPTED}")
+
+
+def music_service(host: str) -> str | None:
+    """The music service `host` is one of (`MUSIC_SERVICES`), or None."""
+    return next((service for service, hosts in MUSIC_SERVICES if host_allowed(host, hosts)), None)
+
+
+def named_by_service(service: str, host: str, path: str, before: str) -> Query:
+    """A search for the song that a `service`'s link stands for, by the name the words `before` it
+    give in that service's share text (`SHARE_TEXTS`) or an Apple Music song link's slug; nothing
+    of the link is kept. Refused (`OTHER_SERVICE_REFUSED`) where neither names it."""
+    shared = SHARE_TEXTS.get(service)
+    if shared and (named := shared.search(before)) and names_anything(title := named.group("title").strip()):
+        return Query(kind=QueryKind.TEXT, text=clean_text(f"{named.group('artist').strip()} - {title}"),
+                     link_service=service)
+    song = APPLE_SONG_PATH_RE.match(path) if service == "Apple Music" else None
+    name = clean_text(unquote_plus(song.group("slug")).replace("-", " ")) if song else ""
+    if names_anything(name):
+        return Query(kind=QueryKind.TEXT, text=name, link_service=service)
+    raise UnsupportedInputError(OTHER_SERVICE_REFUSED.format(host=shown_host(host)))
 
 
 def spotify_query(kind: str, track_id: str, rest: str) -> Query:

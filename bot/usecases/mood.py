@@ -48,6 +48,11 @@ MAX_TITLE_CHARS = 120
 # mood the song's (one, cached), and a user who sent a drop or a DJ set's track by its time is told.
 LINK_TIME_LEFT_ASIDE = ("Your link starts at {at}; I left that aside: the mood is the whole song's, "
                         "heard in 30 s from its middle.")
+# Under the mood of a song another service's link stood for (`Query.link_service`): that link is
+# never opened, the song was searched by the name the message (or the link's slug) gave, and a
+# user who gets another song of that name knows why. `where`: " on Spotify", or "" (the audio search).
+FOUND_BY_NAME = ("I found this song{where} by its name, not from your {service} link, which I don't open: "
+                 "if it's not the one, send its Spotify or YouTube link.")
 # `MoodResult.model` of the main model's answers. Only those are served from the cache: the ANN
 # answers when the main model is overloaded or down, and the song deserves the main model's
 # answer once it is back (the ANN is cheap to run again meanwhile).
@@ -266,15 +271,18 @@ class MoodUseCase:
                                          "fallback": reply.fallback_reason})  # why the ANN answered, if it did
         return reply
 
-    def time_left_aside(self, reply: object, text: str | None, *, platform: str = "") -> str | None:
+    def link_note(self, reply: object, text: str | None, *, platform: str = "") -> str | None:
         """The note under `reply`, the mood of `text` (a /mood's words, no file), where that is a
-        YouTube link to a moment in its video (`LINK_TIME_LEFT_ASIDE`); None with a refusal."""
+        YouTube link to a moment in its video (`LINK_TIME_LEFT_ASIDE`), or another service's link
+        whose song was searched by its name (`FOUND_BY_NAME`); None with a refusal."""
         if not isinstance(reply, MoodReply) or not text:
             return None
         try:
             query = self.parse(text, discord=platform == "discord")
         except SourceError:
             return None
+        if query.link_service:
+            return FOUND_BY_NAME.format(where=" on Spotify" if self.resolver else "", service=query.link_service)
         return LINK_TIME_LEFT_ASIDE.format(at=clock_time(query.start_s)) if query.start_s else None
 
     async def analyse(self, text: str | None, attachment: Attachment | None = None,

@@ -77,7 +77,7 @@ async def test_a_link_or_name_refused_unread_costs_no_quota(db):
     mood = MoodUseCase(db, classifier=None, fetcher=None, limiter=limited(settings, clock))
     link = await cache_youtube_song(db, "ddddddddddd")
     for refused in ("https://open.spotify.com/album/4LH4d3cOWNNsVw41Gqt2kv", "spotify:playlist:37i9dQZF1DXcBWIGoYBM5M",
-                    "https://music.apple.com/us/song/creep/1097861836", "...", f"{link} {link}"):
+                    "https://music.apple.com/us/album/pablo-honey/1097861387?i=1097861836", "...", f"{link} {link}"):
         reply = await mood.run(caller("1"), refused)
         assert isinstance(reply, ErrorReply) and reply.retry_after_s is None and "going fast" not in reply.message
     assert [type(await mood.run(caller(user), link)) for user in ("1", "1", "2")] == [MoodReply, MoodReply, ErrorReply]

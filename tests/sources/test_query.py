@@ -10,7 +10,7 @@ import pytest
 from bot.replies import PLACE, PLACE_AT_START
 from bot.sources.keys import cache_key, file_cache_key
 from bot.sources.models import Query, QueryKind, TrackInfo, UnsupportedInputError
-from bot.sources.query import ACCEPTED, MAX_TEXT_CHARS, parse_query
+from bot.sources.query import ACCEPTED, MAX_TEXT_CHARS, OTHER_SERVICE_REFUSED, parse_query
 
 SP = "4uLU6hMCjMI75M1A2tKUQC"
 YT = "dQw4w9WgXcQ"
@@ -402,3 +402,49 @@ def test_a_file_s_path_named_like_a_song_is_searched_not_taken_for_a_link(typed)
 def test_a_bare_link_to_a_media_file_typed_in_capitals_is_still_a_link(typed, host):
     with pytest.raises(UnsupportedInputError, match=f"I can't open links to {re.escape(host)}\\. "):
         parse_query(typed)
+
+
+# Other music services' Share buttons: the bot never opens their links, but where the message's own
+# words (in a share text known word for word) or an Apple Music song link's slug name the song, that
+# name is searched instead, the Query saying whose link it stood for (`link_service`), and no URL.
+@pytest.mark.parametrize("typed, searched, service", [
+    ("I used Shazam to discover Creep by Radiohead. https://www.shazam.com/track/5933917/creep",
+     "Radiohead - Creep", "Shazam"),
+    ("I used @Shazam to discover Stand by Me by Ben E. King. https://shz.am/t5933917", "Ben E. King - Stand by Me", "Shazam"),
+    ("so sad lol I used Shazam to discover Creep by Radiohead.\nhttps://www.shazam.com/song/5933917/creep cried",
+     "Radiohead - Creep", "Shazam"),
+    ("Listen to Creep by Radiohead on #SoundCloud https://soundcloud.com/radiohead/creep", "Radiohead - Creep", "SoundCloud"),
+    ("Listen to Creep (Acoustic) by radiohead-fan #np on #SoundCloud\nhttps://on.soundcloud.com/RiYsQ3kiKVMkPrhjdQ",
+     "radiohead-fan - Creep (Acoustic)", "SoundCloud"),
+    ("https://music.apple.com/us/song/creep/1097862231", "creep", "Apple Music"),
+    ("https://music.apple.com/gb/song/fake-plastic-trees/1097862586?l=en", "fake plastic trees", "Apple Music"),
+    ("https://music.apple.com/jp/song/%E5%A4%9C%E3%81%AB%E9%A7%86%E3%81%91%E3%82%8B/1472729562", "夜に駆ける", "Apple Music"),
+])
+def test_another_service_s_link_whose_message_names_the_song_is_searched_by_that_name(typed, searched, service):
+    query = parse_query(typed)
+    assert (query.kind, query.text, query.link_service) == (QueryKind.TEXT, searched, service)
+    assert query.url is None and query.spotify_id is None and query.youtube_id is None  # nothing to open
+
+
+@pytest.mark.parametrize("typed, host", [
+    # An album's link names the album, not the song (?i= is Apple's id for it, which only Apple reads).
+    ("https://music.apple.com/us/album/pablo-honey/1097861387?i=1097862231", "music.apple.com"),
+    ("https://music.apple.com/us/song/1097862231", "music.apple.com"),
+    ("https://www.deezer.com/track/3135556", "www.deezer.com"),
+    ("https://link.deezer.com/s/30N0jQ7sUu2LAvbWc31Lh", "link.deezer.com"),
+    ("https://tidal.com/browse/track/1097862?u", "tidal.com"),
+    ("https://soundcloud.com/radiohead/creep", "soundcloud.com"),
+    ("https://www.shazam.com/track/5933917/creep", "www.shazam.com"),
+    # Words beside the link that are no share text known word for word: a comment, not the song.
+    ("Creep https://www.deezer.com/track/3135556", "www.deezer.com"),
+    ("Listen to Creep by Radiohead on #SoundCloud https://evil.example/creep.mp3", "evil.example"),
+    ("I used Shazam to discover Creep by Radiohead. https://soundcloud.com/radiohead/creep", "soundcloud.com"),
+])
+def test_another_service_s_link_with_no_name_to_go_by_is_refused_saying_what_to_send(typed, host):
+    with pytest.raises(UnsupportedInputError) as refused:
+        parse_query(typed)
+    message = str(refused.value)
+    assert message.startswith(f"I can't open links to {host}")
+    if host != "evil.example":
+        assert message == OTHER_SERVICE_REFUSED.format(host=host)
+    assert "Spotify" in message and "YouTube" in message and "name" in message

@@ -217,8 +217,8 @@ class MoodCog(commands.Cog):
         holder = holder or jump_url(interaction.guild_id, interaction.channel_id, response)
         progress = InteractionProgress(interaction, self.in_flight)
         reply = await self._heard(interaction, caller, query, file, progress, sender, holder)
-        if file is None:  # a YouTube link to a moment: said to be left aside
-            note = self.usecases.mood.time_left_aside(reply, query, platform="discord")
+        if file is None:  # a YouTube link to a moment, another service's link searched by name
+            note = self.usecases.mood.link_note(reply, query, platform="discord")
         in_dm = interaction.guild_id is None and interaction.context.dm_channel  # the DM, where the prompts come
         await show_in_channel(interaction, reply, note=await not_journaled(self.usecases, caller, reply, note)
                               if in_dm else note)
