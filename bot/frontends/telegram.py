@@ -81,7 +81,7 @@ from bot.sources.models import QueryKind, UnsupportedInputError
 from bot.sources.query import is_link, parse_query
 from bot.usecases.help import MOOD, did_you_mean, journal_word_meant, slash_forgotten, unknown_button
 from bot.usecases.inbox import Arrival
-from bot.usecases.journal import ANSWER_BY_REPLY, on_left_out
+from bot.usecases.journal import ANSWER_BY_REPLY, EDITED_ANSWER, on_left_out
 from bot.usecases.mood import query_left_aside, song_named_in, told_to_wait
 from bot.usecases.playlists import ON_NOW_ADMINS
 from bot.usecases.ports import DeliveryUncertain, RecipientGone
@@ -181,10 +181,6 @@ A_GIF = NOT_A_SONG_GIF.format(how=SEND_A_SONG)
 NOT_SONGS = (("sticker", "a sticker"), ("venue", "a place"), ("location", "a location"), ("contact", "a contact"),
              ("poll", "a poll"))
 NOT_A_SONG_FILTER = filters.Sticker.ALL | filters.LOCATION | filters.CONTACT | filters.POLL | filters.Dice.ALL
-# A reply to a daily prompt edited afterwards: an edit answers nothing (the first words were the answer).
-EDITED_ANSWER = ("I don't read edited messages, so your edit changed nothing in your journal. Send the song as a new "
-                 "reply to the prompt; an answer already saved stays as first sent (/journal list shows it, "
-                 "/journal delete removes it).")
 TEXT_HINT = ("To get a song's mood, send /mood <song> or an audio file; "
              "to answer your journal prompt, reply to it.")
 # A song's link sent to the private chat alone, or in a message forwarded there: the command for it,

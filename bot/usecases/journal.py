@@ -106,6 +106,11 @@ HOUR_EITHER = ("I need the time as HH:MM on a 24-hour clock: “{typed}” could
 NOT_A_JOURNAL_ANSWER = "To hear a song's mood now, use /mood <song>; /help lists the rest."
 NO_PROMPT_ERROR = ("There's no open journal prompt to answer. Turn the journal on with "
                    f"/journal on 21:30 Europe/Lisbon and answer the next prompt with a song. {NOT_A_JOURNAL_ANSWER}")
+# An answer to a daily prompt edited afterwards (a misspelled song corrected), on Telegram and in a
+# Discord DM: an edit answers nothing (the first words were the answer), and the user is told so.
+EDITED_ANSWER = ("I don't read edited messages, so your edit changed nothing in your journal. Send the song as a new "
+                 "reply to the prompt; an answer already saved stays as first sent (/journal list shows it, "
+                 "/journal delete removes it).")
 # A song's mood told where the daily prompt lives (Telegram's private chat, Discord's DM, the console)
 # while today's prompt is open: /mood files nothing, and the user may take it for their answer.
 # Each front-end says how its prompt is answered (`not_saved_notice`), last, with no full stop after
@@ -1017,6 +1022,13 @@ class JournalUseCase:
         except StorageError:
             return None
 
+    async def saved_from(self, caller: Caller, message_id: str) -> bool:
+        """Whether the caller's message `message_id` answered a prompt and made an entry (kept, or
+        waiting in the outbox): a front-end that no longer remembers it (a restart) still knows an
+        edit of it for an answer's (EDITED_ANSWER). False where it cannot be told."""
+        ref = UserRef(caller.platform, caller.user_id)
+        return await self._saved_from(ref, answer_key(caller, message_id), True) is not None
+
     async def awaiting_answers(self, platform: str, limit: int) -> list[SentPrompt]:
         """Each user's newest prompt on `platform` from the last ANSWER_DAYS, if still open: whom an
         answer may have come from while the bot could not hear it (a Discord DM sent while it was
@@ -1137,7 +1149,7 @@ class JournalUseCase:
             user, known = await self.db.users.get(ref), True
         except StorageError:  # the database is down: a prompt this process sent may still be answered
             user, known = None, False
-        answered_by = None if message_id is None else f"{caller.chat_id or caller.user_id}:{message_id}"
+        answered_by = None if message_id is None else answer_key(caller, message_id)
         if answered_by is not None and (saved := await self._saved_from(ref, answered_by, known)) is not None:
             log.info("journal.answer_already_saved", extra={"user": caller.user_id})
             return await self._saved_again(*saved)
@@ -1795,6 +1807,12 @@ def parse_delete_target(which: str | None, number: int | str | None = None
         return ErrorReply(f"“{as_typed(words[-1], DELETE_TYPED_CHARS)}” isn't an entry's number: they count from 1, "
                           f"as /journal delete {' '.join(words[:-1])} lists them.")
     return asked, chosen
+
+
+def answer_key(caller: Caller, message_id: str) -> str:
+    """What an entry keeps of the message that answered its prompt (`JournalEntry.answered_by`):
+    a message id is unique within its chat."""
+    return f"{caller.chat_id or caller.user_id}:{message_id}"
 
 
 def page_number(page: int | str) -> int | None:

@@ -1,7 +1,7 @@
 """A fake Discord on 127.0.0.1: the REST API under `Route.BASE` plus a minimal gateway websocket.
 
 discord.py logs in, connects and syncs its commands exactly as it does against discord.com. Tests
-then push gateway events (`INTERACTION_CREATE`, `MESSAGE_CREATE`) and assert on the REST calls the
+then push gateway events (`INTERACTION_CREATE`, `MESSAGE_CREATE`, `MESSAGE_UPDATE`) and assert on the REST calls the
 bot makes in answer: interaction callbacks, edits of the original response, DMs. Every call is
 recorded; any route can be made to answer 429 with Discord's rate-limit headers. As Discord does,
 it refuses (400 Invalid Form Body, code 50035) a message over its limits (`payload_refusal`):
@@ -59,6 +59,10 @@ TOO_LARGE = 40005  # "Request entity too large"
 AUTOCOMPLETE_RESULT = 8
 # Gateway events Discord sends only to a bot that identified with their intent (guild members).
 EVENT_INTENTS = {"GUILD_MEMBER_ADD": 1 << 1, "GUILD_MEMBER_REMOVE": 1 << 1, "GUILD_MEMBER_UPDATE": 1 << 1}
+# ... and a message's events: a server's with GUILD_MESSAGES, a DM's with DIRECT_MESSAGES (whose
+# content comes without the privileged MESSAGE_CONTENT intent, which only servers' messages need).
+MESSAGE_EVENTS = frozenset({"MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE"})
+GUILD_MESSAGES, DIRECT_MESSAGES = 1 << 9, 1 << 12
 
 # (HTTP method, path pattern) -> the name tests use for the call.
 ROUTES: tuple[tuple[str, str, str], ...] = (
@@ -400,6 +404,8 @@ class FakeDiscord:
     async def dispatch(self, event: str, data: dict) -> None:
         """Push a gateway event, unless the bot did not ask for its intent (Discord would not send it)."""
         needed = EVENT_INTENTS.get(event)
+        if event in MESSAGE_EVENTS:
+            needed = DIRECT_MESSAGES if data.get("guild_id") is None else GUILD_MESSAGES
         if needed is not None and not int(self.identify.get("intents", 0)) & needed:
             return
         async with self._changed:
@@ -460,6 +466,21 @@ class FakeDiscord:
             message["type"] = 19
         self.channel_messages.setdefault(str(channel_id), []).append(message)
         await self.dispatch("MESSAGE_CREATE", message)
+        return message
+
+    async def user_edits(self, message: dict, content: str) -> dict:
+        """The user edits their DM `message` (one `user_dms` returned) to say `content`: Discord
+        sends MESSAGE_UPDATE with the whole message, its edited_timestamp set, whether or not the
+        bot has it in its cache (none it saw before a restart)."""
+        message.update(content=content, edited_timestamp=_now_iso())
+        await self.dispatch("MESSAGE_UPDATE", dict(message))
+        return message
+
+    async def previews(self, message: dict, embeds: list[dict]) -> dict:
+        """Discord adds its preview of a link to the DM `message`: a MESSAGE_UPDATE as for an edit,
+        but no edit of the user's (the message's edited_timestamp stays as it was)."""
+        message["embeds"] = embeds
+        await self.dispatch("MESSAGE_UPDATE", dict(message))
         return message
 
     def user_dms_while_away(self, content: str, *, user: int = 42, attachments: list[dict] | None = None) -> dict:

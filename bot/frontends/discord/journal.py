@@ -1,5 +1,5 @@
 """JournalCog: the daily music journal (/journal on|off|list|prompt|delete, /stats), privacy (/export,
-/forget) and the DM replies to daily prompts."""
+/forget) and the DM replies to daily prompts (and their edits, which are told they are not read)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,6 +8,7 @@ import functools
 import logging
 import re
 import weakref
+from datetime import datetime
 
 import discord
 from discord import app_commands
@@ -40,7 +41,8 @@ from bot.replies import Caller, ErrorReply, JournalListReply, TextReply
 from bot.sources.query import DEFAULT_ALLOWED, without_markup
 from bot.usecases.help import (command_meant, did_you_mean, journal_meant, journal_word_meant, slash_forgotten,
                                unknown_button)
-from bot.usecases.journal import NOT_A_JOURNAL_ANSWER, PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, zone_label
+from bot.usecases.journal import (EDITED_ANSWER, NOT_A_JOURNAL_ANSWER, PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW,
+                                  PROMPT_REFUSED_TO_THE_BOT, zone_label)
 from bot.usecases.mood import query_left_aside
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,9 @@ TYPED_SERVER_COMMAND_HINT = ("/{name} works in a server, and Discord runs it whe
 NOT_MISTYPED = frozenset({"start"})
 # What Discord sends as a plain DM when a typed '/name' is not picked from the bot's commands.
 TYPED_COMMAND = re.compile(r"/([\w-]+)(?:\s|$)")
+# The DMs of this run that answered, or tried to answer, a daily prompt (`JournalCog.on_raw_message_edit`):
+# as many as are remembered, the oldest forgotten first.
+ANSWERS_REMEMBERED = 10_000
 # /journal on in a server: prompts come by DM, so a first DM checks that one can reach the user.
 DM_WELCOME = "Your moodbot journal is on: your daily prompts will arrive here. Answer each with a song."
 DMS_CLOSED = ("But I couldn't send you a direct message, and the prompts come by DM: allow direct messages "
@@ -292,6 +297,9 @@ class JournalCog(commands.Cog):
         self.live = LiveMessages()  # the messages whose buttons a view answers (JournalPages, ConfirmForget)
         # A user's DMs answered one after another, in the order they came (`_on_dm`).
         self._answering: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        # The DMs this run took for answers to a prompt, saved or not, each with its edit last told
+        # EDITED_ANSWER (its edited_timestamp; None: none yet).
+        self._answers: dict[int, datetime | None] = {}
 
     @journal.command(name="on", description="Get a daily prompt by DM at a time of your choice")
     @app_commands.describe(time="Local time of the prompt, 24 h, e.g. 21:30 (left out: your saved time)",
@@ -497,6 +505,47 @@ class JournalCog(commands.Cog):
             with contextlib.suppress(discord.HTTPException):
                 await progress.show(ErrorReply(render.GENERIC_ERROR))
 
+    @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        """A user's DM that answered, or tried to answer, a daily prompt, edited (a misspelled song
+        corrected): the edit answers nothing, its answer saved or refused as first sent, and the
+        user is told so (EDITED_ANSWER), as on Telegram; any other DM's edit is let be. Raw:
+        discord.py's on_message_edit comes only for a message in its cache, which holds none of
+        before a restart. An update with no new edit (a link's preview Discord adds) is no edit.
+        Servers' messages are not subscribed to (`bot_intents`): none comes."""
+        message = payload.message
+        if (payload.guild_id is not None or message.author.bot or message.is_system()
+                or message.edited_at is None or self._answers.get(message.id) == message.edited_at):
+            return
+        async with self._turn(message.author.id):  # after the DM's own answer, where it is still at work
+            if not await self._answered_a_prompt(message):
+                return
+            if self._answers.get(message.id) == message.edited_at:  # an update that came meanwhile
+                return
+            self._remember_answer(message.id, message.edited_at)
+            try:
+                await message.channel.send(EDITED_ANSWER, reference=message.to_reference(fail_if_not_exists=False))
+            except (discord.HTTPException, *NETWORK_ERRORS) as error:
+                log.info("discord.edit_not_told", extra={**whose(message.author), "reason": repr(error)})
+
+    async def _answered_a_prompt(self, message: discord.Message) -> bool:
+        """Whether the DM answered, or tried to answer, a prompt: one this run took for an answer
+        (`_answer_dm`), a reply to a prompt, or one whose entry was saved (before a restart)."""
+        if message.id in self._answers:
+            return True
+        caller = dm_caller_of(message)
+        reference = None if message.reference is None else message.reference.message_id
+        if reference is not None and await self.usecases.journal.is_prompt_message(
+                PLATFORM, caller.chat_id, str(reference)):
+            return True
+        return await self.usecases.journal.saved_from(caller, str(message.id))
+
+    def _remember_answer(self, message_id: int, edited_at: datetime | None = None) -> None:
+        self._answers.pop(message_id, None)
+        self._answers[message_id] = edited_at
+        while len(self._answers) > ANSWERS_REMEMBERED:
+            del self._answers[next(iter(self._answers))]
+
     def _typed_command_answer(self, typed: str, rest: str = "") -> str:
         """What to say of '/name' sent to the DM as text: how to run the bot's command `typed` (with
         its sub-command, where `rest` opens with one: Discord lists '/journal list' as such); of one
@@ -562,7 +611,9 @@ class JournalCog(commands.Cog):
                     reply = await self.usecases.journal.answer(caller, query, attachment,
                                                                prompt_message_id=prompt_id,
                                                                message_id=str(message.id), progress=progress)
-        if file is None and isinstance(reply, ErrorReply) and reply.message.endswith(NOT_A_JOURNAL_ANSWER):
+        if not (isinstance(reply, ErrorReply) and reply.message.endswith(NOT_A_JOURNAL_ANSWER)):
+            self._remember_answer(message.id)  # an answer, saved or refused: its edit is told (`on_raw_message_edit`)
+        elif file is None:
             reply = ErrorReply(self._slash_forgotten(query or "") or reply.message)
         await progress.show(reply)
 
