@@ -188,12 +188,14 @@ LIST_PAGE = 10  # entries on a page of /journal list
 PAGE_DIGITS = 9
 PAGE_LABEL_CHARS = 20
 ZONE_LABEL_CHARS = 40  # of a time zone quoted back: IANA's longest name, America/Argentina/ComodRivadavia, is 32
-BAD_PAGE = ("“{page}” isn't a page number. Pages count from 1, your latest {limit} entries; "
-            "page 2 holds the {limit} before those.")
+PAGES_COUNT = "Pages count from 1, your latest {limit} entries; page 2 holds the {limit} before those."
+BAD_PAGE = "“{page}” isn't a page number. " + PAGES_COUNT
 NO_OLDER = "There are no older entries: that was the start of your journal."
 # /journal list <day | month | week>: the journal from the end of that period back (`read_period`).
-# A page typed as text that is neither gets BAD_PAGE and this (Discord's page is a number: BAD_PAGE alone).
 LIST_BY_DATE = "A day or a month lists your journal from there back: /journal list 2026-12-05, /journal list December."
+# Words after /journal list (Discord's date option) that are neither a page nor a period: either was
+# meant, so neither is named alone (they were "isn't a page number", a month misspelled too).
+BAD_LIST_WORDS = "“{page}” isn't a date or a page number I can read. " + PAGES_COUNT + " " + LIST_BY_DATE
 PAGE_WORD = re.compile(r"^\s*(?:page|p\.?)\s*(?=\S)", re.IGNORECASE)  # "page 2", "p. 2", "p2": the number after it
 LIST_WEEKS = {"this week": 0, "last week": 1}
 LIST_MONTHS = {"this month": 0, "last month": 1}
@@ -1402,7 +1404,7 @@ class JournalUseCase:
             today = local_now(user, self.now()).date()
             period = read_period(typed, today)
             if period is None:
-                return ErrorReply(f"{BAD_PAGE.format(page=page_label(typed), limit=limit)} {LIST_BY_DATE}")
+                return ErrorReply(BAD_LIST_WORDS.format(page=page_label(typed), limit=limit))
             if isinstance(period, ErrorReply):
                 return period
             if period.first > today:

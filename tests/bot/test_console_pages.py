@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from bot.usecases.journal import BAD_PAGE
+from bot.usecases.journal import BAD_LIST_WORDS
 from storage.models import JournalEntry, UserRef
 from tests.bot.test_console import chat
 
@@ -42,7 +42,7 @@ async def test_the_console_pages_by_number_and_older_newer(db, counting, tmp_pat
     assert back == second
     assert by_number == third
     assert "Your journal has 3 pages (23 entries): there's no page 4. Page 3 holds the oldest." in out
-    assert BAD_PAGE.format(page="0", limit=10) in out and BAD_PAGE.format(page="abc", limit=10) in out
+    assert BAD_LIST_WORDS.format(page="0", limit=10) in out and BAD_LIST_WORDS.format(page="abc", limit=10) in out
 
 
 async def test_a_page_number_typed_in_full_width_digits_is_that_page(db, counting, tmp_path):

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from bot.replies import Caller, ErrorReply, JournalListReply
-from bot.usecases.journal import BAD_PAGE, LIST_BY_DATE, NO_OLDER, PAGE_GONE, JournalUseCase
+from bot.usecases.journal import BAD_LIST_WORDS, BAD_PAGE, NO_OLDER, PAGE_GONE, JournalUseCase
 from storage.models import JournalEntry, UserRef
 from tests.bot.conftest import ALICE_DM
 
@@ -83,9 +83,9 @@ async def test_a_page_that_is_not_a_whole_number_from_one_is_refused_plainly(db,
     await write_days(db, 3)
     reply = await journal(db).list(ALICE_DM, page=page)
     assert isinstance(reply, ErrorReply)
-    # Typed as text, it may have been meant as a day or a month: how to ask for one follows.
-    typed = f" {LIST_BY_DATE}" if isinstance(page, str) else ""
-    assert reply.message == BAD_PAGE.format(page=str(page).strip(), limit=10) + typed
+    # Typed as text, it may have been meant as a day or a month: neither is read, and how to ask for one follows.
+    said = BAD_LIST_WORDS if isinstance(page, str) else BAD_PAGE
+    assert reply.message == said.format(page=str(page).strip(), limit=10)
 
 
 @pytest.mark.parametrize("digits", [30, 5000])  # Python refuses int() of over 4300 digits
@@ -156,7 +156,7 @@ async def test_page_typed_before_its_number_is_that_page(db):
     ("2025-12-25", "Your journal starts on 2026-01-01: there are no entries dated 2025-12-25 or before."),
     ("December 2025", "Your journal starts on 2026-01-01: there are no entries in December 2025 or before."),
     ("2027-01-01", "2027-01-01 hasn't come yet: today is 2026-03-10 where you are. /journal list shows your latest entries."),
-    ("0000-12-05", f"{BAD_PAGE.format(page='0000-12-05', limit=10)} {LIST_BY_DATE}"),  # year 0: "something went wrong"
+    ("0000-12-05", BAD_LIST_WORDS.format(page='0000-12-05', limit=10)),  # year 0: "something went wrong"
     ("01.02.", "“01.02.” could be 2 January 2026 (/journal list 2026-01-02) or 1 February 2026 "
                "(/journal list 2026-02-01): send the one you mean."),
 ])

@@ -9,7 +9,7 @@ from bot.frontends import render
 from bot.frontends.discord import journal as journal_cog
 from bot.frontends.discord.journal import NEWER_BUTTON, NOT_YOUR_BUTTON as DISCORD_NOT_YOURS, OLDER_BUTTON
 from bot.frontends.telegram import NOT_YOUR_BUTTON
-from bot.usecases.journal import BAD_PAGE, LIST_BY_DATE
+from bot.usecases.journal import BAD_LIST_WORDS
 from storage.models import JournalEntry, UserRef
 from tests.fakes.discord_api import EPHEMERAL
 from tests.frontends.test_discord import DEFERRED_UPDATE, failures_logged, private_answer
@@ -83,9 +83,9 @@ async def test_telegram_takes_a_page_number_and_refuses_a_wrong_one_plainly(tele
     third = await fake.wait_for("sendMessage")
     assert days_listed(third.text) == newest(3, skip=20)
     assert [label for label, _ in buttons(third)] == ["Newer ▶"]
-    for page, answer in (("0", f"{BAD_PAGE.format(page='0', limit=10)} {LIST_BY_DATE}"),
-                         ("-1", f"{BAD_PAGE.format(page='-1', limit=10)} {LIST_BY_DATE}"),
-                         ("abc", f"{BAD_PAGE.format(page='abc', limit=10)} {LIST_BY_DATE}"),
+    for page, answer in (("0", BAD_LIST_WORDS.format(page='0', limit=10)),
+                         ("-1", BAD_LIST_WORDS.format(page='-1', limit=10)),
+                         ("abc", BAD_LIST_WORDS.format(page='abc', limit=10)),
                          ("4", "Your journal has 3 pages (23 entries): there's no page 4. Page 3 holds the oldest.")):
         await fake.user_sends(f"/journal list {page}", user=ALICE, chat=ALICE)
         refusal = await fake.wait_for("sendMessage")
@@ -307,6 +307,18 @@ async def test_discord_page_buttons_go_away_even_when_the_list_s_own_token_has_e
     fake.expire(first.token)  # the list was asked for more than 15 minutes ago
     gone = await fake.wait_for("edit_original", lambda c: c.json.get("components") == [])
     assert gone.token == press["token"]
+
+
+async def test_a_date_option_discord_cannot_read_is_no_date_nor_page_as_on_telegram(discord_bot, db):
+    """A month misspelled in /journal list's date option was told "isn't a page number", of an option
+    named date; it is now neither a date nor a page read, as the same words typed on Telegram are."""
+    fake, _ = discord_bot
+    await write_days(db, "discord", ALICE, 3)
+    await fake.slash("journal", [{"name": "list", "type": 1, "options": [
+        {"name": "date", "type": STRING, "value": "Decembr"}]}], user=ALICE)
+    refusal = (await private_answer(fake)).content
+    assert refusal == BAD_LIST_WORDS.format(page="Decembr", limit=10)
+    assert refusal.startswith("“Decembr” isn't a date or a page number I can read.")
 
 
 async def test_discord_lists_from_a_day_or_a_month_given_in_its_date_option(discord_bot, db):

@@ -10,7 +10,7 @@ from bot.frontends import render
 from bot.frontends.telegram import (COMMAND_NAMES, HELP_TAIL, JOURNAL_ANSWER_HERE, LINK_ALONE, NOT_A_SONG, PRIVATE_ONLY, SEND_A_SONG,
                                     SETTINGS_TAIL, STOP_HINT, TEXT_HINT)
 from bot.usecases.help import JOURNAL_ALL_MEANT, unknown_button
-from bot.usecases.journal import BAD_PAGE, JOURNAL_OFF, LIST_BY_DATE, LIST_PAGE
+from bot.usecases.journal import BAD_LIST_WORDS, JOURNAL_OFF, LIST_PAGE
 from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
 from bot.usecases.privacy import NOTHING_TO_FORGET
 from storage.models import UserRef
@@ -75,7 +75,7 @@ async def test_journal_off_prompt_and_list_with_a_word_too_many_are_read_as_the_
     fake, _ = telegram
     said = await replies_to(fake, "/journal prompt now", "/journal off please", "/journal list 2 3")
     assert said[0] == JOURNAL_OFF and said[1].startswith("Journal off: no more daily prompts"), said
-    assert said[2] == f"{BAD_PAGE.format(page='2 3', limit=LIST_PAGE)} {LIST_BY_DATE}"
+    assert said[2] == BAD_LIST_WORDS.format(page='2 3', limit=LIST_PAGE)
 
 
 @pytest.mark.parametrize("typed, meant", [("stop", "Did you mean /journal off?"), ("Start", "Did you mean /journal on?"),
