@@ -45,6 +45,7 @@ from telegram import (
     ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputMediaPhoto,
     Message,
     MessageEntity,
     MessageOrigin,
@@ -1387,13 +1388,51 @@ class TelegramFrontend:
             log.info("telegram.chat_action_not_shown: %s", task.exception())
 
     async def _send(self, message: Message, reply: object) -> None:
-        """Text first, then whatever files the reply carries (a chart Telegram refuses is skipped)."""
+        """Text first, then whatever files the reply carries (a chart Telegram refuses is skipped);
+        several charts (/stats) as one album (`_send_album`)."""
         if isinstance(reply, ExportReply):
             await message.reply_document(document=reply.data, filename=reply.filename,
                                          caption=clip(render.reply_text(reply), MAX_CAPTION))
             return
+        charts = charts_of(reply)
+        if len(charts) > 1:
+            await self._send_album(message, reply, charts)
+            return
         await message.reply_text(text_of(reply))
-        for chart in charts_of(reply):
+        await self._send_charts(message, charts)
+
+    async def _send_album(self, message: Message, reply: object, charts: list[Chart]) -> None:
+        """The charts as one album, the chat's one post, its words (`album_words`) the caption of its
+        first photo: the only caption, since Telegram shows an album's caption only when one item
+        has one. Words over a caption's limit follow the album as a message. An album Telegram
+        refuses (a photo's dimensions, 413 too large) goes as before: the words, then each chart
+        alone, one refused skipped. One timed out may have come: not sent again, but its words are
+        (twice at worst, never lost)."""
+        words = album_words(reply, charts)
+        captioned = render.text_length(words) <= MAX_CAPTION
+        try:
+            await message.reply_media_group(media=[
+                InputMediaPhoto(chart.png, caption=words if captioned and index == 0 else None,
+                                filename=chart.filename)
+                for index, chart in enumerate(charts)])
+        except TimedOut as error:
+            if never_sent(error):
+                return await self._send_apart(message, reply, charts, error)
+            log.warning("telegram.album_not_sent: %d charts: %s", len(charts), error)
+            captioned = False
+        except NetworkError as error:
+            return await self._send_apart(message, reply, charts, error)
+        if not captioned:
+            await message.reply_text(words)
+
+    async def _send_apart(self, message: Message, reply: object, charts: list[Chart], error: Exception) -> None:
+        log.warning("telegram.album_refused: %d charts, sent one by one: %s", len(charts), error)
+        await message.reply_text(text_of(reply))
+        await self._send_charts(message, charts)
+
+    async def _send_charts(self, message: Message, charts: list[Chart]) -> None:
+        """Each chart as a photo of its own, with its caption."""
+        for chart in charts:
             try:
                 await message.reply_photo(photo=chart.png, caption=clip(chart.caption or "", MAX_CAPTION) or None,
                                           filename=chart.filename)
@@ -2106,6 +2145,13 @@ def on_off(args: list[str] | None) -> bool | None:
     if args and len(args) == 1 and args[0].lower() in ("on", "off"):
         return args[0].lower() == "on"
     return None
+
+
+def album_words(reply: object, charts: list[Chart]) -> str:
+    """The words of an album of charts, as a message takes them: the reply's text, then each
+    chart's caption on a line of its own."""
+    return clip("\n\n".join(filter(None, (render.reply_text(reply, PLACE_WORD),
+                                            "\n".join(filter(None, (c.caption for c in charts)))))))
 
 
 def charts_of(reply: object) -> list[Chart]:

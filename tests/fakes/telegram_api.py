@@ -7,7 +7,10 @@ As Telegram does, it refuses texts and captions over their length limits (counte
 units: an emoji is two), an empty text, an inline button's callback_data outside 1-64 bytes, a
 command menu's description outside 1-256 characters, a callback query's alert over 200
 characters, a document over the 50 MB a bot may send, and getFile for a file over the 20 MB a bot
-may download (400 Bad Request; 413 for the document).
+may download (400 Bad Request; 413 for the document). sendMediaGroup answers as Telegram does, an
+array of Messages sharing a `media_group_id` (one item alone: a Message without it), and refuses an
+album of no item or over 10, an item whose `attach://` part is not in the upload, or a caption over
+the limit.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ TEXT_METHODS = ("sendMessage", "editMessageText")  # calls that put text in a ch
 CAPTION_METHODS = ("sendPhoto", "sendDocument", "sendAudio", "sendVoice")
 MAX_TEXT = 4096  # Telegram refuses a longer text: 400 "Bad Request: message is too long"
 MAX_CAPTION = 1024  # ... and a longer caption: 400 "Bad Request: message caption is too long"
+MAX_ALBUM = 10  # sendMediaGroup's items at most (its docs say 2-10; one alone is sent, as a plain message)
 MAX_CALLBACK_DATA = 64  # bytes of an inline button's callback_data: 400 "Bad Request: BUTTON_DATA_INVALID"
 MAX_COMMAND_DESCRIPTION = 256  # setMyCommands: "1-256 characters"
 MAX_COMMAND = 32  # ... and a command "1-32 characters"
@@ -80,7 +84,19 @@ class Call:
 
     @property
     def text(self) -> str:
-        return str(self.params.get("text") or self.params.get("caption") or "")
+        """The text the chat shows of it: an album's is its items' captions."""
+        return str(self.params.get("text") or self.params.get("caption") or "\n".join(self.captions))
+
+    @property
+    def captions(self) -> list[str]:
+        """The captions of an album's (sendMediaGroup's) items that have one, in order."""
+        media = self.params.get("media")
+        return [str(item["caption"]) for item in media if item.get("caption")] if isinstance(media, list) else []
+
+    def album(self) -> list[tuple[bytes, str]]:
+        """A sendMediaGroup's items: each one's uploaded bytes and its caption ("" for none)."""
+        return [(self.files[str(item["media"]).removeprefix("attach://")], str(item.get("caption") or ""))
+                for item in self.params["media"]]
 
 
 @dataclass
@@ -407,7 +423,7 @@ class FakeTelegramBotAPI(BotAPIAddress):
             await self._record(Call(method, params, files, status=413))
             return web.json_response({"ok": False, "error_code": 413, "description": "Request Entity Too Large"},
                                      status=413)
-        refusal = self._refusal(method, params)
+        refusal = self._refusal(method, params, files)
         if refusal is not None:
             await self._record(Call(method, params, files, status=400))
             return web.json_response({"ok": False, "error_code": 400, "description": refusal}, status=400)
@@ -422,18 +438,21 @@ class FakeTelegramBotAPI(BotAPIAddress):
     async def _not_found(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
 
-    def _refusal(self, method: str, params: dict) -> str | None:
+    def _refusal(self, method: str, params: dict, files: dict[str, bytes]) -> str | None:
         """What Telegram answers 400 for, of what a bot may send here: a text or caption over the
         limit (in UTF-16 code units, as Telegram counts), an empty text, a button's callback_data
         outside 1-64 bytes or with no text, a command menu's entry outside its lengths, an alert
         over 200 characters, a reply quoting a deleted message (unless sent without it, which a
-        forum topic does not allow), a getFile for a file over the download limit."""
+        forum topic does not allow), a getFile for a file over the download limit, an album's
+        (`_album_refusal`)."""
         if method in TEXT_METHODS and not str(params.get("text") or "").strip():
             return "Bad Request: message text is empty"
         if method in TEXT_METHODS and utf16_length(str(params.get("text") or "")) > MAX_TEXT:
             return "Bad Request: message is too long"
         if method in CAPTION_METHODS and utf16_length(str(params.get("caption") or "")) > MAX_CAPTION:
             return "Bad Request: message caption is too long"
+        if method == "sendMediaGroup" and (album_refusal := self._album_refusal(params, files)) is not None:
+            return album_refusal
         for button in buttons_of(params.get("reply_markup")):
             data = button.get("callback_data")
             if data is not None and not 1 <= len(str(data).encode()) <= MAX_CALLBACK_DATA:
@@ -460,6 +479,21 @@ class FakeTelegramBotAPI(BotAPIAddress):
             size = self._sizes.get(file_id, len(self._files[file_id][1]))
             if size > MAX_DOWNLOAD:
                 return "Bad Request: file is too big"
+        return None
+
+    def _album_refusal(self, params: dict, files: dict[str, bytes]) -> str | None:
+        """What Telegram's Bot API answers 400 of a sendMediaGroup's `media`, of what a bot may send
+        here (photos, each uploaded as the `attach://<name>` part it names)."""
+        media = params.get("media")
+        if not isinstance(media, list) or not media:
+            return "Bad Request: there are no messages to send"
+        if len(media) > MAX_ALBUM:
+            return "Bad Request: too many messages to send as an album"
+        for item in media:
+            if str(item.get("media")).removeprefix("attach://") not in files:
+                return "Bad Request: can't parse InputMedia: media not found"
+            if utf16_length(str(item.get("caption") or "")) > MAX_CAPTION:
+                return "Bad Request: message caption is too long"
         return None
 
     async def _get_updates(self, params: dict) -> list[dict]:
@@ -546,6 +580,15 @@ class FakeTelegramBotAPI(BotAPIAddress):
     def _m_sendphoto(self, params: dict, files: dict) -> dict:
         return self._message(params, caption=params.get("caption", ""), photo=[
             {"file_id": "P" + secrets.token_hex(6), "file_unique_id": "p1", "width": 640, "height": 480}])
+
+    def _m_sendmediagroup(self, params: dict, files: dict) -> list[dict]:
+        """An array of the Messages sent, one per item, in the album's order, sharing a
+        `media_group_id`: one item alone is sent as a message of its own, without it."""
+        group = {"media_group_id": str(next(self._media_groups))} if len(params["media"]) > 1 else {}
+        return [self._message(params, **({"caption": item["caption"]} if item.get("caption") else {}), **group,
+                              photo=[{"file_id": "P" + secrets.token_hex(6), "file_unique_id": "p1",
+                                      "width": 640, "height": 480}])
+                for item in params["media"]]
 
     def _m_senddocument(self, params: dict, files: dict) -> dict:
         return self._message(params, caption=params.get("caption", ""), document={

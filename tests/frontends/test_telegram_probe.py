@@ -278,19 +278,29 @@ async def test_a_status_left_in_a_group_upgraded_meanwhile_gives_way_to_an_answe
 # Charts Telegram refuses ---------------------------------------------------------------------
 
 
-async def test_a_chart_telegram_refuses_is_skipped_and_the_other_charts_still_come(telegram, db):
-    """The text is out already; an apology after it would ask for a retry that fails the same way."""
+@pytest.mark.parametrize(("status", "description"), [(400, "Bad Request: PHOTO_INVALID_DIMENSIONS"),
+                                                     (413, "Request Entity Too Large")])
+async def test_a_chart_telegram_refuses_is_skipped_and_the_other_charts_still_come(telegram, db, status,
+                                                                                   description):
+    """/stats' album refused whole for one chart (its dimensions, too large): its words come as a
+    text, then each chart alone, the one refused skipped; an apology would ask for a retry that
+    fails the same way."""
     fake, _ = telegram
     for n in range(3):
         await add_entry(db, ALICE, n=n)
-    fake.fail_next("sendPhoto", times=1, status=400, description="Bad Request: PHOTO_INVALID_DIMENSIONS")
+    fake.fail_next("sendMediaGroup", times=1, status=status, description=description)
+    fake.fail_next("sendPhoto", times=1, status=status, description=description)
     mark = fake.mark()
     await fake.user_sends("/stats")
     await fake.wait_for("sendPhoto", after=mark)
     await asyncio.sleep(QUIET_S)
-    photos = fake.calls_of("sendPhoto", after=mark)
-    assert [c.status for c in photos][:2] == [400, 200] and len(photos) >= 3
-    assert render.GENERIC_ERROR not in [c.text for c in fake.calls[mark:] if c.status == 200]
+    shown = [(c.method, c.status) for c in fake.calls[mark:] if c.method.startswith("send") and c.method != "sendChatAction"]
+    assert shown == [("sendMediaGroup", status), ("sendMessage", 200), ("sendPhoto", status), ("sendPhoto", 200),
+                     ("sendPhoto", 200)]
+    summary, = [c.text for c in fake.calls_of("sendMessage", after=mark)]
+    assert summary.startswith("3 journal entries") and render.GENERIC_ERROR != summary
+    _, pixels, songs = fake.calls_of("sendPhoto", after=mark)  # each with its own caption, as before albums
+    assert " in pixels: " in pixels.text and songs.text.startswith("Your songs on the valence/arousal map: ")
 
 
 async def test_a_chart_too_large_for_telegram_is_skipped_without_an_apology(telegram, db):

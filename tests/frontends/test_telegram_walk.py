@@ -205,7 +205,9 @@ async def test_words_after_stats_or_export_are_said_to_be_left_aside(telegram, d
     """'/stats last month' and '/export csv' were '/stats' and '/export', the words never mentioned."""
     fake, _ = telegram
     await write_days(db, "telegram", ALICE, 3)
-    [stats] = await replies_to(fake, "/stats last month")
+    mark = fake.mark()
+    await fake.user_sends("/stats last month")
+    stats = (await fake.wait_for("sendMediaGroup", after=mark)).text.split("\n\n")[0]  # the album's words
     assert stats.endswith("/stats takes no words, so “last month” was left aside: these are of your whole journal. "
                           "/journal list <month> lists a month's entries, e.g. /journal list December.")
     mark = fake.mark()
