@@ -48,7 +48,7 @@ from bot.replies import (
 )
 from bot.sources.query import ACCEPTED, clean_text
 from bot.usecases.help import did_you_mean, journal_word_meant, slash_forgotten
-from bot.usecases.journal import ANSWER_BY_COMMAND, ANSWER_TYPED_CHARS, on_left_out
+from bot.usecases.journal import ANSWER_BY_COMMAND, ANSWER_TYPED_CHARS, TODAY_BY_COMMAND, on_left_out
 from bot.usecases.mood import MODEL_UNAVAILABLE_ERROR, SPOTIFY_OFF_ERROR
 from bot.usecases.playlists import DISABLED, ON_NOW
 from inference.result import MOODS
@@ -768,7 +768,7 @@ class ConsoleFrontend:
             self.show(await self.usecases.journal.answer(self.caller, _as_text(text), attachment,
                                                          progress=self._progress))
         else:  # '/journal 21:30 Europe/Lisbon': the 'on' left out; '/journal stop': off; alone: whether it is on
-            status = None if sub else await self.usecases.journal.status(self.caller)
+            status = None if sub else await self.usecases.journal.status(self.caller, how=TODAY_BY_COMMAND)
             self.say(on_left_out(rest) or (sub and journal_word_meant(rest))
                      or (f"{status}\n" if status else "") + JOURNAL_USAGE)
 

@@ -82,7 +82,7 @@ from bot.sources.models import QueryKind, UnsupportedInputError
 from bot.sources.query import is_link, parse_query
 from bot.usecases.help import MOOD, did_you_mean, journal_word_meant, slash_forgotten, unknown_button
 from bot.usecases.inbox import Arrival
-from bot.usecases.journal import ANSWER_BY_REPLY, EDITED_ANSWER, on_left_out
+from bot.usecases.journal import ANSWER_BY_REPLY, EDITED_ANSWER, TODAY_BY_REPLY, on_left_out
 from bot.usecases.mood import query_left_aside, song_named_in, told_to_wait
 from bot.usecases.playlists import ON_NOW_ADMINS
 from bot.usecases.ports import DeliveryUncertain, RecipientGone
@@ -963,8 +963,8 @@ class TelegramFrontend:
             return
         message, args, caller = update.effective_message, context.args or [], caller_of(update)
         action = args[0].lower() if args else ""
-        if not action:  # a tap on /journal in the '/' menu: whether it is on, then what it takes
-            status = await self.usecases.journal.status(caller)
+        if not action:  # a tap on /journal in the '/' menu: whether it is on, today's prompt, what it takes
+            status = await self.usecases.journal.status(caller, how=TODAY_BY_REPLY)
             reply = TextReply(f"{status}\n{JOURNAL_USAGE}" if status else JOURNAL_USAGE)
         elif action == "on":  # a zone typed with spaces: 'America/New York'; left out, the saved one
             reply = await self.usecases.journal.enable(caller, args[1] if len(args) > 1 else None,

@@ -88,6 +88,13 @@ ON_LEFT_OUT_CHARS = 60  # of what was typed, quoted back
 JOURNAL_IS_ON = "Your journal is on: your prompt comes every day at {at}."
 JOURNAL_IS_OFF_AT = "Your journal is off: /journal on turns it back on at {at}."
 JOURNAL_IS_OFF = "Your journal is off."
+# ... and, the journal on, a line on today's prompt (its day the user's own): open, with how to answer
+# it where they asked (`how`), answered, with its song, or not sent yet (`_next_prompt`'s words).
+TODAY_OPEN = "Today's prompt is open: {how}."
+TODAY_BY_REPLY = "reply to it with a song"  # Telegram: a reply is the only way to answer
+TODAY_BY_COMMAND = "answer it with /journal answer <song>"  # the console
+TODAY_ANSWERED = "Today's prompt is answered: {song}."
+TODAY_ANSWERED_UNNAMED = "Today's prompt is answered: /journal list shows its song."  # its entry not found
 # /journal on's word on when the next prompt comes, on the user's clock (the scheduler sends one a day).
 NEXT_PROMPT_TODAY = "Your next prompt comes today at {at}, in {wait}."
 NEXT_PROMPT_TOMORROW = ("Your next prompt comes tomorrow: it's {now} where you are, past today's {at}. "
@@ -863,18 +870,39 @@ class JournalUseCase:
         wait = " ".join(part for part in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if part)
         return NEXT_PROMPT_TODAY.format(at=at, wait=wait)
 
-    async def status(self, caller: Caller) -> str | None:
+    async def status(self, caller: Caller, *, how: str | None = None) -> str | None:
         """'/journal' alone: whether the daily prompts come, and when (or when they would again); None
-        when the database can't say (the usage is said alone)."""
+        when the database can't say (the usage is said alone). `how`: how a prompt is answered where
+        the caller asked (TODAY_BY_REPLY…); given, the journal on, a line on today's prompt follows
+        (`_today`)."""
+        ref = UserRef(caller.platform, caller.user_id)
         try:
-            user = await self.db.users.get(UserRef(caller.platform, caller.user_id))
+            user = await self.db.users.get(ref)
         except StorageError:
             return None
         if (at := prompt_at(user)) is not None:
-            return JOURNAL_IS_ON.format(at=at)
+            today = None if how is None else await self._today(ref, user, how)
+            return "\n".join(filter(None, (JOURNAL_IS_ON.format(at=at), today)))
         if user is not None and user.prompt_time is not None and user.timezone:
             return JOURNAL_IS_OFF_AT.format(at=f"{user.prompt_time:%H:%M} ({zone_label(user.timezone)})")
         return JOURNAL_IS_OFF
+
+    async def _today(self, ref: UserRef, user: User, how: str) -> str | None:
+        """Today's prompt (the latest, as a message answers it, when it is of the user's today):
+        open, answered (with its entry's song, stored or waiting in the outbox), or when the next
+        comes (`_next_prompt`). None when the database can't say."""
+        now = self.now()
+        try:
+            sent = await self.db.prompts.latest(ref, since=now - timedelta(days=ANSWER_DAYS))
+            if sent is None or sent.local_date != local_today(user.timezone, now):
+                return await self._next_prompt(ref, user.prompt_time, user.timezone)
+            entries = [*await self.db.journal.on_day(ref, sent.local_date), *await self._queued(ref)]
+        except StorageError:
+            return None
+        entry = next((entry for entry in entries if entry.prompt_id == sent.prompt_id), None)
+        if entry is not None:
+            return TODAY_ANSWERED.format(song=entry.track_title)
+        return TODAY_OPEN.format(how=how) if sent.answered_at is None else TODAY_ANSWERED_UNNAMED
 
     async def disable(self, caller: Caller) -> TextReply:
         ref = UserRef(caller.platform, caller.user_id)

@@ -2,11 +2,14 @@
 its digits, colon and letters look like the ASCII ones and mean the same time and zone."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.usecases.journal import JOURNAL_ON_USAGE
 from storage.models import UserRef
 from tests.bot.test_console import chat
+from tests.frontends.conftest import known_upload
 
 
 @pytest.mark.parametrize("typed, said", [
@@ -114,4 +117,18 @@ async def test_a_time_typed_without_on_is_answered_with_the_command_meant(db, co
 async def test_journal_alone_says_whether_it_is_on_before_the_usage(db, counting, tmp_path):
     out = await chat(db, counting, tmp_path, ["/journal", "/journal on 07:15 Asia/Tokyo", "/journal", "/quit"])
     assert "Your journal is off.\nUsage: /journal on" in out, out
-    assert "Your journal is on: your prompt comes every day at 07:15 (Asia/Tokyo).\nUsage: /journal on" in out, out
+    assert re.search(r"Your journal is on: your prompt comes every day at 07:15 \(Asia/Tokyo\)\.\n"
+                     r"Your next prompt comes [^\n]*07:15[^\n]*\nUsage: /journal on", out), out  # today's, or tomorrow's
+
+
+async def test_journal_alone_says_whether_today_s_prompt_is_open_or_answered(db, tmp_path):
+    """As on Telegram (tests/frontends/test_telegram.py), with the console's way to answer."""
+    song = tmp_path / "take1.ogg"
+    song.write_bytes(b"OggS a song someone recorded")
+    await db.tracks.save(known_upload(song.read_bytes()))  # heard before: no classifier here
+    out = await chat(db, None, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/journal prompt", "/journal",
+                                          f"/journal answer {song}", "/journal", "/quit"])
+    entry, = await db.journal.list(UserRef("console", "local"))
+    opened = out.index("Today's prompt is open: answer it with /journal answer <song>.\nUsage: /journal on")
+    answered = out.index(f"Today's prompt is answered: {entry.track_title}.\nUsage: /journal on")
+    assert out.index("📝 ") < opened < out.index("Saved to your journal") < answered, out

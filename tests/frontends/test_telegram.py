@@ -41,6 +41,7 @@ from inference.result import MOODS
 from storage.models import JournalEntry, MoodRequest, StoredMood, TrackRecord, UserRef
 from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegramBotAPI
 from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram
+from tests.frontends.test_telegram_album import cached_songs
 from tests.prompt_times import FAR_IN_LISBON_TEXT
 
 GROUP = -100777
@@ -80,8 +81,35 @@ async def test_journal_without_arguments_says_whether_it_is_on_and_explains_the_
     fake, _ = telegram
     said = await replies_to(fake, "/journal", "/journal on 21:30 Europe/Lisbon", "/journal", "/journal off", "/journal")
     assert said[0] == f"Your journal is off.\n{JOURNAL_USAGE}"
-    assert said[2] == f"Your journal is on: your prompt comes every day at 21:30 (Europe/Lisbon).\n{JOURNAL_USAGE}"
+    on, today, usage = said[2].split("\n", 2)
+    assert on == "Your journal is on: your prompt comes every day at 21:30 (Europe/Lisbon)." and usage == JOURNAL_USAGE
+    assert today.startswith("Your next prompt comes ") and "21:30" in today  # today's, or tomorrow's: the clock's
     assert said[4] == f"Your journal is off: /journal on turns it back on at 21:30 (Europe/Lisbon).\n{JOURNAL_USAGE}"
+
+
+async def test_journal_alone_says_whether_today_s_prompt_is_open_or_answered(telegram, db, usecases):
+    """'/journal' alone said when the prompt comes every day, never whether today's had come, nor
+    whether it had its song: a user who wondered went to /journal list. A line under it says so."""
+    fake, frontend = telegram
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
+    (item, title, _), = await cached_songs(fake, db, 1)
+
+    async def today() -> str:
+        said, = await replies_to(fake, "/journal")
+        on, line, usage = said.split("\n", 2)
+        assert on == f"Your journal is on: your prompt comes every day at {FAR_IN_LISBON_TEXT} (Europe/Lisbon)."
+        assert usage == JOURNAL_USAGE
+        return line
+
+    assert (await today()).startswith("Your next prompt comes ")  # as /journal on said it
+    mark = fake.mark()
+    await scheduler.fire_now(UserRef("telegram", str(ALICE)))
+    prompt = await fake.wait_for("sendMessage", after=mark)
+    assert await today() == "Today's prompt is open: reply to it with a song."
+    mark = fake.mark()
+    await fake.user_sends(None, **item, reply_to=fake.message_of(prompt)["message_id"])
+    await fake.wait_for_reply(lambda c: "Saved to your journal" in c.text, after=mark)
+    assert await today() == f"Today's prompt is answered: {title}."
 
 
 async def test_journal_on_without_a_saved_time_and_zone_asks_for_them(telegram):
