@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 # spotipy logs request headers (the bearer token, the Basic client secret) at DEBUG: never let
 # those lines through, whatever LOG_LEVEL says.
 logging.getLogger("spotipy").setLevel(max(logging.getLogger("spotipy").level, logging.INFO))
+# spotipy.client logs each failed call at ERROR with its parameters, a search's words (the user's)
+# among them, then raises: `_call_with_retries` logs each failure itself, Spotify's words included.
+logging.getLogger("spotipy.client").setLevel(logging.CRITICAL)
 
 DEFAULT_API_URL = "https://api.spotify.com/v1/"
 DEFAULT_AUTH_URL = "https://accounts.spotify.com/api/token"
@@ -711,9 +714,10 @@ class SpotifyResolver:
             except spotipy.SpotifyException as error:
                 if not is_transient(error.http_status):
                     raise
-                status, headers = error.http_status, error.headers
+                status, headers, said = error.http_status, error.headers, spotify_words(error)
             except SpotifyOauthError as error:
                 status, headers = token_answer(error)
+                said = error.error_description or error.error or ""
                 if not is_transient(status) and status not in (None, 400, 401):  # no refusal: not the token service?
                     log.error("spotify.token_failed: Spotify's token service answered %s (%s): check SPOTIFY_AUTH_URL",
                               status, error.error or "unknown")
@@ -730,12 +734,14 @@ class SpotifyResolver:
             if status == 429:
                 busy_wait = retry_after_s(headers, self.retry.backoff_s)
                 if busy_wait > self.retry.max_wait_s:
+                    log.warning("spotify.failed: 429 %s (try %d of %d), Retry-After %.0f s: passed on to the user",
+                                said, attempt, self.retry.max_tries, busy_wait)
                     break  # asking again sooner only gets another 429: pass the wait on now
                 wait = busy_wait
             elif status is not None:
                 busy_wait, wait = None, self.retry.backoff_s * 2 ** (attempt - 1)
             if status is not None:
-                log.warning("Spotify answered %s (try %d of %d)", status, attempt, self.retry.max_tries)
+                log.warning("spotify.failed: %s %s (try %d of %d)", status, said, attempt, self.retry.max_tries)
             if attempt < self.retry.max_tries:
                 self._sleep(min(wait, self.retry.max_wait_s))
         if busy_wait is not None:
@@ -748,6 +754,12 @@ class SpotifyResolver:
     def _unavailable(error: spotipy.SpotifyException) -> SpotifyUnavailableError:
         log.error("Spotify answered %s", error.http_status)
         return SpotifyUnavailableError(UNAVAILABLE_MESSAGE)
+
+
+def spotify_words(error: spotipy.SpotifyException) -> str:
+    """What Spotify said of a failed call: spotipy's message is "<request URL>:\n <Spotify's words>",
+    and the URL of a search carries the user's words, which stay out of the logs."""
+    return str(error.msg).rpartition(":\n ")[2].strip()
 
 
 def _plain_session() -> requests.Session:

@@ -522,3 +522,26 @@ async def test_lookups_waiting_out_spotifys_rate_limit_leave_the_bots_other_thre
         with pytest.raises(SpotifyBusyError):
             await lookup
     assert waited < 0.5, f"the default thread pool was held {waited:.1f} s by Spotify's waits"
+
+
+async def test_a_spotify_outage_is_one_warning_a_try_in_spotify_s_words_and_never_the_words_searched(fake_spotify, caplog):
+    """spotipy logged each failed call at ERROR with its request's parameters, the user's words
+    searched among them ("'q': 'Radiohead Creep (live)'"), beside moodbot's own line for that try,
+    which gave the status alone: Spotify's words are now in moodbot's line, spotipy's is not let
+    through."""
+    fake_spotify.fail_next(503, times=10)
+    with caplog.at_level(logging.INFO), pytest.raises(SpotifyUnavailableError):
+        await make_resolver(fake_spotify).resolve(parse_query("Radiohead - Creep (live)"))
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.INFO]
+    assert logged == [("WARNING", f"spotify.failed: 503 Fault injected by the test (try {n} of 3)") for n in (1, 2, 3)]
+
+
+async def test_a_wait_spotify_asks_for_longer_than_a_user_waits_is_logged_with_the_wait(fake_spotify, caplog):
+    """A 429 whose Retry-After is passed on to the user at once left no line of moodbot's: only
+    spotipy's ERROR, with the words searched and no wait."""
+    fake_spotify.fail_next(429, times=10, retry_after=3600)
+    with caplog.at_level(logging.INFO), pytest.raises(SpotifyBusyError):
+        await make_resolver(fake_spotify).resolve(parse_query("Radiohead - Creep (live)"))
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.INFO]
+    assert logged == [("WARNING", "spotify.failed: 429 Fault injected by the test (try 1 of 3), "
+                                  "Retry-After 3600 s: passed on to the user")]
