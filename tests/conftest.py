@@ -68,6 +68,7 @@ def shared_data() -> Path:
 
 # --- Secrets: the whole suite runs with sentinel tokens, and no log record may ever show one. ---
 
+import io  # noqa: E402
 import logging  # noqa: E402
 import threading  # noqa: E402
 
@@ -166,6 +167,24 @@ def secret_watch():
     if _WATCH.leaks:
         shown = "\n".join(_WATCH.leaks[:20])
         pytest.fail(f"{len(_WATCH.leaks)} log records showed a secret:\n{shown}", pytrace=False)
+
+
+@pytest.fixture
+def log_stream():
+    """The log as the bot writes it (bot.logs.configure_logging at INFO, salt "pepper", the secret
+    "SENTINEL-token-123"), into a StringIO; the root's handlers as they were after."""
+    from bot.logs import configure_logging
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    configure_logging("INFO", secret_values=["SENTINEL-token-123", "short"], salt="pepper", stream=stream)
+    yield stream
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in saved[0]:
+        root.addHandler(handler)
+    root.setLevel(saved[1])
 
 
 @pytest.fixture(autouse=True)

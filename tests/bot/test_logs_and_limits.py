@@ -2,30 +2,15 @@
 abuse limits count per user, per place and concurrently."""
 from __future__ import annotations
 
-import io
 import logging
 import subprocess
 import sys
 
 import pytest
 
-from bot.logs import REDACTED, RedactSecrets, configure_logging, hash_id, secrets_of, url_passwords
+from bot.logs import REDACTED, RedactSecrets, hash_id, secrets_of, url_passwords
 from bot.ratelimit import CONCURRENT_RETRY_S, MoodRateLimiter, RateLimited
 from tests.conftest import REPO
-
-
-@pytest.fixture
-def log_stream():
-    stream = io.StringIO()
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    configure_logging("INFO", secret_values=["SENTINEL-token-123", "short"], salt="pepper", stream=stream)
-    yield stream
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in saved[0]:
-        root.addHandler(handler)
-    root.setLevel(saved[1])
 
 
 def test_one_structured_line_per_event_with_hashed_ids(log_stream):
