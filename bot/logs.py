@@ -5,7 +5,11 @@ Use it like this (the message is the event name; ids go in `extra` and are hashe
     log.info("mood.answered", extra={"user": caller.user_id, "chat": caller.chat_id, "mood": "sad"})
 
 gives `ts=2026-11-24T15:30:00.123Z level=INFO logger=bot.usecases.mood event=mood.answered
-user=3f1a9c0b2d chat=8e7d6c5b4a mood=sad`.
+req=tg-70213 user=3f1a9c0b2d chat=8e7d6c5b4a mood=sad`.
+
+`req` is the request the line belongs to, set once where a request arrives (`begin_request`: a
+Telegram update, a Discord interaction or DM, a console line): every line logged while it is
+answered, in its task, the tasks it starts and the bot's thread pools, carries it.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import re
 import secrets
 import sys
 import time
+from contextvars import ContextVar
 from typing import Iterable
 from urllib.parse import unquote, urlsplit
 
@@ -34,6 +39,25 @@ _STANDARD_ATTRS = frozenset(
 # Telegram's URLs carry the bot token, and spotipy logs its requests' headers (the client secret in
 # base64, the bearer token); the redaction filter is the second line of defence.
 _QUIET_LIBRARIES = ("pymongo", "apscheduler", "httpx", "discord", "telegram", "matplotlib", "urllib3", "spotipy")
+
+
+# The request being answered, for each line logged meanwhile (asyncio tasks copy it when started).
+REQUEST: ContextVar[str | None] = ContextVar("moodbot_request", default=None)
+
+
+def begin_request(request_id: str) -> None:
+    """Mark what this task (and what it starts) logs from now on as `request_id`'s: call it in the
+    task that answers one request, where the request arrives."""
+    REQUEST.set(request_id)
+
+
+class StampRequest(logging.Filter):
+    """Gives each record the request it was logged in (`req`), where its logger gave none."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "req", None) is None:
+            record.req = REQUEST.get()
+        return True
 
 
 def hash_id(value: object, salt: str) -> str:
@@ -69,12 +93,13 @@ class KeyValueFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "event": record.getMessage(),
+            "req": getattr(record, "req", None),
         }
         for key, value in vars(record).items():
-            if key in _STANDARD_ATTRS or key.startswith("_") or value is None:
+            if key in _STANDARD_ATTRS or key.startswith("_") or value is None or key == "req":
                 continue
             fields[key] = hash_id(value, self.salt) if key in HASHED_FIELDS else value
-        line = " ".join(f"{k}={_quote(v)}" for k, v in fields.items())
+        line = " ".join(f"{k}={_quote(v)}" for k, v in fields.items() if v is not None)
         exc = self.formatException(record.exc_info) if record.exc_info else record.exc_text
         if exc:
             line += " exc=" + _quote(exc)
@@ -161,6 +186,7 @@ def configure_logging(
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(KeyValueFormatter(salt or secrets.token_hex(8)))
     # On the handler, not a logger: a handler filter sees records from every logger.
+    handler.addFilter(StampRequest())
     handler.addFilter(RedactSecrets(secret_values))
     root = logging.getLogger()
     for old in list(root.handlers):

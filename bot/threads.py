@@ -3,6 +3,7 @@ other kinds in asyncio's default pool (files behind network lookups, lookups beh
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
@@ -21,8 +22,10 @@ class ThreadPool:
         return self._executor
 
     def run(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """`function(*args)` in the pool, awaitable from the running event loop."""
-        return asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+        """`function(*args)` in the pool, awaitable from the running event loop, in the caller's
+        context (as asyncio.to_thread: what it logs carries the caller's request, bot.logs.REQUEST)."""
+        context = contextvars.copy_context()
+        return asyncio.get_running_loop().run_in_executor(self.executor, context.run, function, *args)
 
     def submit(self, function: Callable[..., T], *args: Any) -> Future[T]:
         """`function(*args)` in the pool, from anywhere, awaited by nobody."""

@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 from bot.app import LOG_FILE
 from bot.frontends import render
+from bot.logs import begin_request
 from bot.replies import (
     PLACE_AT_START,
     Attachment,
@@ -535,6 +536,7 @@ class ConsoleFrontend:
         self._lines: asyncio.Queue | None = None
         self._input_ended = False  # once stdin ends, every later read is its end too
         self._message_ids = itertools.count(1)
+        self._requests = itertools.count(1)  # each line typed, for its log lines' req=
         self._listed: JournalListReply | None = None  # the last /journal list, for "older" / "newer"
         self._unread: list[str] = []  # lines read by a question they did not answer, to run next
         # In a terminal: the prompts of the lines asked for, to the line editor's thread, and the
@@ -671,6 +673,7 @@ class ConsoleFrontend:
             if line.startswith("/") and first_word(line[1:])[0] in QUIT_COMMANDS:
                 self.say("Bye!")
                 return
+            begin_request(f"con-{next(self._requests)}")
             try:
                 await self.handle(line)
             except Exception:

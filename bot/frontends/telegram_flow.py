@@ -58,6 +58,7 @@ from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
 from bot.frontends.keeping import KeptUntilAnswered
+from bot.logs import begin_request
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,7 @@ class _FairProcessor(BaseUpdateProcessor):
             return
         flow._running.add(task)
         CURRENT_UPDATE.set(update.update_id)  # this task's own context: PTB runs each update in a task
+        begin_request(f"tg-{update.update_id}")  # its log lines' req=
         try:
             await self._process(update, coroutine, task)
         except asyncio.CancelledError:

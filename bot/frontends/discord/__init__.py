@@ -38,6 +38,7 @@ from bot.frontends.discord import missed
 from bot.frontends.discord.missed import USERS as MISSED_DM_USERS, MissedDMs, made_at
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
+from bot.logs import begin_request
 from bot.replies import PromptMessage
 from bot.usecases.ports import DeliveryUncertain, RecipientGone, SenderRefused
 
@@ -86,6 +87,7 @@ class ServingTree(app_commands.CommandTree):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.type is discord.InteractionType.autocomplete:
             return True
+        begin_request(f"dc-{interaction.id}")  # the command runs in this task: its log lines' req=
         bot = self.client
         # As a command that failed: its response, or in its "thinking…" or stage shown.
         cut_short = functools.partial(apologise, interaction, render.RESTARTING)

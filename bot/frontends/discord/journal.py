@@ -37,6 +37,7 @@ from bot.frontends.discord.interactions import (
 from bot.frontends.discord.mood import first_link, links_in, not_journaled
 from bot.frontends.discord.rendering import clip, edit_parts, fitted_journal_list
 from bot.frontends import render
+from bot.logs import begin_request
 from bot.replies import Caller, ErrorReply, JournalListReply, TextReply
 from bot.sources.query import DEFAULT_ALLOWED, without_markup
 from bot.usecases.help import (command_meant, did_you_mean, journal_meant, journal_word_meant, slash_forgotten,
@@ -403,6 +404,7 @@ class JournalCog(commands.Cog):
         message = interaction.message
         if interaction.type is not discord.InteractionType.component or message is None:
             return
+        begin_request(f"dc-{interaction.id}")
         custom_id = str((interaction.data or {}).get("custom_id", ""))
         try:
             if pressed := PAGE_BUTTON.fullmatch(custom_id):
@@ -459,6 +461,7 @@ class JournalCog(commands.Cog):
         Then, once, why the prompts stopped, to a user back after they could not be reached."""
         if message.author.bot or message.guild is not None or message.is_system():
             return
+        begin_request(f"dc-{message.id}")
         if hasattr(self.bot, "answering_dm"):
             self.bot.answering_dm(message)  # kept until this task ends (bot/frontends/discord/kept.py)
         await self._on_dm(message)
