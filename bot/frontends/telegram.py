@@ -1249,14 +1249,14 @@ class TelegramFrontend:
         await answer_query(query, unknown_button(data, COMMAND_NAMES), show_alert=True)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        ids = (whose(update.effective_chat, sender_of(update.effective_message, update.effective_user))
+               if isinstance(update, Update) else {})  # else a failure outside any update: nobody's
         if refuses_the_bot(context.error):
             # "bot was blocked by the user", "bot was kicked from the group chat", a group that
             # muted the bot: the chat refuses every message now, an apology too, and the bot did
             # nothing wrong.
-            log.info("telegram.chat_refuses_the_bot: %s", context.error)
+            log.info("telegram.chat_refuses_the_bot: %s", context.error, extra=ids)
             return
-        ids = (whose(update.effective_chat, sender_of(update.effective_message, update.effective_user))
-               if isinstance(update, Update) else {})  # else a failure outside any update: nobody's
         log.error("telegram handler failed", exc_info=context.error, extra=ids)
         if isinstance(update, Update) and update.effective_chat is not None:
             message = update.effective_message
