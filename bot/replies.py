@@ -286,3 +286,6 @@ class JournalSavedReply:
     # True when the database was down: the entry is safe in the outbox and appears in /journal list
     # once the database is back. Front-ends say so ("saved, it will appear shortly").
     queued: bool = False
+    # What /mood's answer would say under the song's mood (`MoodUseCase.link_note`): another service's
+    # link whose song was searched by its name, a YouTube link's moment left aside. None: nothing.
+    aside: str | None = None

@@ -183,6 +183,8 @@ def journal_saved_text(reply: JournalSavedReply) -> str:
              f"Mood: {mood_label(mood.mood)}" + (f" (confidence {mood.confidence:.0%})" if mood.probabilities else "")]
     if mood.fallback_reason:  # as /mood's answer says it (and Discord's saved embed): the ANN heard this one
         lines.append(model_line(mood))
+    if reply.aside:
+        lines.append(reply.aside)
     if reply.queued:
         lines.append(QUEUED_NOTE)
     return "\n".join(lines)

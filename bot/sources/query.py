@@ -574,6 +574,22 @@ def named_by_service(service: str, host: str, path: str, before: str) -> Query:
     raise UnsupportedInputError(OTHER_SERVICE_REFUSED.format(host=shown_host(host)))
 
 
+def share_text_start(before: str, url: str) -> int | None:
+    """Where, in `before` (what a message holds before the link `url`), another service's share text
+    for that link starts (`SHARE_TEXTS`: "I used Shazam to discover Creep by Radiohead."), the
+    song's name in it; None where none ends there. A journal answer takes it with the link for its
+    song, as /mood reads both, and the words around them for the user's own."""
+    try:
+        host = browser_host(urlsplit(url).hostname or "")
+    except ValueError:
+        return None
+    shared = SHARE_TEXTS.get(music_service(host) or "") if host else None
+    named = shared.search(before.rstrip()) if shared else None
+    if named is None or not names_anything(named.group("title")):
+        return None
+    return named.start() + (1 if before[named.start()].isspace() else 0)
+
+
 def spotify_query(kind: str, track_id: str, rest: str) -> Query:
     if kind.lower() != "track":
         raise UnsupportedInputError(f"That's a Spotify {kind.lower()}, not a track. {ACCEPTED}")

@@ -40,7 +40,8 @@ from bot.replies import (
     no_progress,
 )
 from bot.sources.models import SourceError
-from bot.sources.query import FULL_WIDTH_PUNCTUATION, LINK_CLOSERS, MARKDOWN_MARKS, hosts_dotted, marked_link
+from bot.sources.query import (FULL_WIDTH_PUNCTUATION, LINK_CLOSERS, MARKDOWN_MARKS, hosts_dotted, marked_link,
+                               share_text_start)
 from bot.usecases.help import JOURNAL_ALL_MEANT, JOURNAL_DELETE_ALL
 from bot.usecases.mood import GENERIC_ERROR, MoodUseCase, mood_reply, refusal_reason
 from bot.usecases.ports import NoSchedule, PromptSchedule, RecipientGone, SenderRefused
@@ -690,6 +691,7 @@ def canonical_timezone(name: str) -> str | None:
 def split_answer(text: str) -> tuple[str, str]:
     """A journal reply is a song (name or link) optionally followed by the user's own words.
     A link anywhere is the song and the rest is the note; otherwise the first line is the song.
+    Another music app's share text before its link (`share_text_start`) is the song's, with it.
     A link's host written with full-width full stops ("youtube。com") is read as a browser reads it;
     the note keeps them as typed ("Muse。AC/DC" is no host): `hosts_dotted` puts a dot for each
     stop, so the link is found in a copy at the same places as in what the user typed."""
@@ -702,6 +704,8 @@ def split_answer(text: str) -> tuple[str, str]:
         while start > 0 and text[start - 1] in LINK_WRAPPERS + MARKDOWN_MARKS:
             start -= 1
         edge = string.whitespace + FULL_WIDTH_PUNCTUATION  # what sat against the link, as a space would
+        if (shared := share_text_start(text[:start], url)) is not None:  # Shazam's "I used Shazam to discover …"
+            url, start = f"{text[shared:start].strip()} {url}", shared
         note = (text[:start].rstrip(edge) + " " + text[link.end():].lstrip(edge)).strip()
         return url, re.sub(r"\s+", " ", note)
     first, _, rest = text.partition("\n")
@@ -1233,7 +1237,10 @@ class JournalUseCase:
         if prompt.prompt_id in self._open:  # the next message naming no prompt is told it has its song
             self._open[prompt.prompt_id] = replace(self._open[prompt.prompt_id], answered=True)
         log.info("journal.answered", extra={"user": caller.user_id, "mood": reply.mood, "queued": queued})
-        return JournalSavedReply(phrase=prompt.phrase, mood=reply, local_date=prompt.local_date, queued=queued)
+        # As under /mood's answer: another service's link searched by name, a YouTube link's moment.
+        aside = None if attachment is not None else self.mood.link_note(reply, song, platform=caller.platform)
+        return JournalSavedReply(phrase=prompt.phrase, mood=reply, local_date=prompt.local_date, queued=queued,
+                                 aside=aside)
 
     async def _saved_from(self, ref: UserRef, answered_by: str, database_up: bool) -> tuple[JournalEntry, bool] | None:
         """The entry the message `answered_by` made already, and whether it waits in the outbox:

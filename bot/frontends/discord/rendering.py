@@ -74,6 +74,8 @@ def mood_embed(reply: MoodReply) -> discord.Embed:
 def saved_embed(reply: JournalSavedReply) -> discord.Embed:
     embed = mood_embed(reply.mood)
     embed.description = f"Saved to your journal for {reply.local_date.isoformat()}:\n{reply.phrase}"
+    if reply.aside:
+        embed.description += "\n" + reply.aside
     if reply.queued:
         embed.description += "\n" + render.QUEUED_NOTE
     return embed
