@@ -65,7 +65,7 @@ from bot.sources.models import (
     TrackNotFoundError,
     UnsupportedInputError,
 )
-from bot.sources.query import DEFAULT_ALLOWED
+from bot.sources.query import DEFAULT_ALLOWED, quoted_name
 from bot.sources.ranged import RANGE_MARGIN, TOO_SLOW, EmptyFileError, RangeReply, http_range
 from bot.sources.spans import StreamTimesLie
 from bot.sources.spotify import version_tags
@@ -221,7 +221,7 @@ def label_of(item: TrackInfo | Query) -> str:
     if isinstance(item, TrackInfo):
         return item.display_name
     if item.kind is QueryKind.TEXT:
-        return item.text or "that song"
+        return quoted_name(item.text) if item.text else "that song"
     return item.url or "that link"  # a link's trailing words are the user's comment, not its name
 
 

@@ -26,6 +26,8 @@ class Query:
     # Another music service's link (Apple Music, Shazam, SoundCloud), never opened: `text` is the
     # song's name its share text or its slug gave, searched instead, and the answer says so.
     link_service: str | None = None
+    # A name typed longer than a search takes (MAX_TEXT_CHARS): `text` is its start, and the answer says so.
+    cut: bool = False
 
 
 @dataclass(frozen=True)

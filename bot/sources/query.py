@@ -19,6 +19,7 @@ from bot.replies import PLACE_MARKS
 from bot.sources.models import Query, QueryKind, UnsupportedInputError
 
 MAX_TEXT_CHARS = 200  # the words kept for a search (or a link's comment)
+QUOTED_CHARS = 60  # of a name searched, quoted back when nothing was found ("I couldn't find “…”")
 MAX_HOST_CHARS = 253  # DNS's longest name
 MAX_LABEL_CHARS = 63  # and its longest label
 MAX_MESSAGE_CHARS = 4096  # the longest chat message (Telegram's): a link anywhere in it is found
@@ -165,6 +166,11 @@ def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
     text = CONTROL_CHARS_RE.sub(" ", text)
     text = " ".join(text.split())
     return text[:max_chars].strip()
+
+
+def quoted_name(text: str) -> str:
+    """A name searched, as a refusal quotes it: its first QUOTED_CHARS characters, "…" ending one cut."""
+    return text if len(text) <= QUOTED_CHARS else text[:QUOTED_CHARS - 1].rstrip() + "…"
 
 
 def without_markup(text: str) -> str:
@@ -483,11 +489,12 @@ def parse_query(text: str, allowed_hosts: frozenset[str] = DEFAULT_ALLOWED, *, d
     if not links:
         # What is left of markup alone (a "__" between two mentions) names no song either.
         text = without_site_names(cleaned, spans, words, [i for i, _ in found])
-        name = clean_text(UNDERSCORE_PAIR_RE.sub(r"\2", text) if discord else text)
+        whole = clean_text(UNDERSCORE_PAIR_RE.sub(r"\2", text) if discord else text, MAX_MESSAGE_CHARS)
+        name = whole[:MAX_TEXT_CHARS].strip()  # as clean_text caps it: a search takes no more
         if not found and discord and not name.strip("_ "):
             raise UnsupportedInputError(f"{ONLY_MARKUP} {ACCEPTED}")
         if names_anything(name):
-            return Query(kind=QueryKind.TEXT, text=name)
+            return Query(kind=QueryKind.TEXT, text=name, cut=len(whole) > MAX_TEXT_CHARS)
         if not found:
             raise UnsupportedInputError(f"{ONLY_PUNCTUATION} {ACCEPTED}")
         links = found  # a website's name alone ("www.last.fm"): refused by its name, as a link

@@ -31,7 +31,7 @@ from bot.sources.models import (
     TrackInfo,
     TrackNotFoundError,
 )
-from bot.sources.query import DEFAULT_ALLOWED
+from bot.sources.query import DEFAULT_ALLOWED, quoted_name
 from bot.sources.lookups import in_lookup_thread
 from bot.sources.shortlink import ShortLinkResolver
 
@@ -466,7 +466,7 @@ def no_close_match(query_text: str, candidates: list[Candidate], *, asked: str |
     that is an artist's alone ("radiohead") is asked which of their songs, naming theirs.
     `asked`: what the user typed, as the message quotes it (`query_text` without search filters)."""
     typed = name_words(query_text)
-    shown = query_text if asked is None else asked
+    shown = quoted_name(query_text if asked is None else asked)  # a long name: its start
     theirs = [c for c in candidates if typed and any(name_words(a) == typed for a in c.artists)]
     if theirs:
         names = _song_names(theirs)  # in Spotify's order: their best known first
@@ -679,7 +679,7 @@ class SpotifyResolver:
             raise self._unavailable(error) from None
         items = [i for i in ((result or {}).get("tracks") or {}).get("items") or [] if i and i.get("id")]
         if not items:
-            raise TrackNotFoundError(f"I couldn't find “{text}” on Spotify.")
+            raise TrackNotFoundError(f"I couldn't find “{quoted_name(text)}” on Spotify.")
         # Spotify's search always answers something: its first hit may be another song altogether.
         # Filters alone ("isrc:…") name no words to compare with: what they found is taken.
         candidates = [candidate_from_json(i) for i in items]

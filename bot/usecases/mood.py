@@ -29,7 +29,7 @@ from bot.replies import (
     no_progress,
 )
 from bot.sources.models import Query, QueryKind, SourceError, TrackInfo, UnsupportedInputError
-from bot.sources.query import clean_text
+from bot.sources.query import MAX_TEXT_CHARS, clean_text
 from bot.tempfiles import temporary_folder
 from bot.usecases.ports import AudioSource, MoodClassifier, TrackResolver
 from inference.result import AudioError, InferenceError, ModelFailedOnFileError, ModelUnavailableError, MoodResult
@@ -53,6 +53,9 @@ LINK_TIME_LEFT_ASIDE = ("Your link starts at {at}; I left that aside: the mood i
 # user who gets another song of that name knows why. `where`: " on Spotify", or "" (the audio search).
 FOUND_BY_NAME = ("I found this song{where} by its name, not from your {service} link, which I don't open: "
                  "if it's not the one, send its Spotify or YouTube link.")
+# Under the answer to a name typed longer than a search takes (`Query.cut`), found or not: the
+# search was for its start, and a user who pasted a paragraph knows what was looked for.
+QUERY_CUT = "I searched for the first {chars} characters of that."
 # `MoodResult.model` of the main model's answers. Only those are served from the cache: the ANN
 # answers when the main model is overloaded or down, and the song deserves the main model's
 # answer once it is back (the ANN is cheap to run again meanwhile).
@@ -257,7 +260,8 @@ class MoodUseCase:
             log.info("mood.refused", extra={"user": caller.user_id, "error": type(error).__name__,
                                             "reason": refusal_reason(error)})
             # A busy service may say how long to wait (Spotify's Retry-After): pass it on to the user.
-            return ErrorReply(str(error), retry_after_s=getattr(error, "retry_after_s", None))
+            cut = f" {QUERY_CUT.format(chars=MAX_TEXT_CHARS)}" if query is not None and query.cut else ""
+            return ErrorReply(str(error) + cut, retry_after_s=getattr(error, "retry_after_s", None))
         except Exception:
             log.exception("mood.failed", extra={"user": caller.user_id})
             return ErrorReply(GENERIC_ERROR)
@@ -274,7 +278,8 @@ class MoodUseCase:
     def link_note(self, reply: object, text: str | None, *, platform: str = "") -> str | None:
         """The note under `reply`, the mood of `text` (a /mood's words, no file), where that is a
         YouTube link to a moment in its video (`LINK_TIME_LEFT_ASIDE`), or another service's link
-        whose song was searched by its name (`FOUND_BY_NAME`); None with a refusal."""
+        whose song was searched by its name (`FOUND_BY_NAME`), or a name cut to the search's length
+        (`QUERY_CUT`); None with a refusal (whose words say the last themselves)."""
         if not isinstance(reply, MoodReply) or not text:
             return None
         try:
@@ -283,6 +288,8 @@ class MoodUseCase:
             return None
         if query.link_service:
             return FOUND_BY_NAME.format(where=" on Spotify" if self.resolver else "", service=query.link_service)
+        if query.cut:
+            return QUERY_CUT.format(chars=MAX_TEXT_CHARS)
         return LINK_TIME_LEFT_ASIDE.format(at=clock_time(query.start_s)) if query.start_s else None
 
     async def analyse(self, text: str | None, attachment: Attachment | None = None,
