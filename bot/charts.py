@@ -14,18 +14,21 @@ from typing import Iterable, Mapping, Sequence
 from inference.result import MOODS
 
 # One palette everywhere: the same mood always has the same colour. Each hue at its own lightness
-# (CIE L* 78, 53, 40, 65: at least 12 apart), so the moods stay apart in greyscale and to colour-blind
-# eyes; energetic (L* 56) and calm (60) were one grey, and the pixel chart has nothing but colour.
+# (CIE L* 81, 45, 29, 61: at least 12 apart, and from a day without a song), so the moods stay apart in
+# greyscale; and at least 29 apart (CIEDE2000) to deuteranopes, protanopes and tritanopes as Machado
+# et al. (2009) simulate them. The palette before (#F2B705, #DC5028, #295FA3, #5CB075) fell to 14.3
+# between energetic and calm to a deuteranope, 15.4 between happy and calm to a protanope: calm is now a
+# blue-green (teal), energetic a deeper red, sad a deeper blue (docs/usage.md, "Charts and colour").
 MOOD_COLOURS: dict[str, str] = {
-    "happy": "#F2B705",  # warm yellow
-    "energetic": "#DC5028",  # tense red-orange
-    "sad": "#295FA3",  # blue
-    "calm": "#5CB075",  # green
+    "happy": "#F5C400",  # warm yellow
+    "energetic": "#BC402D",  # brick red
+    "sad": "#1D3D97",  # deep blue
+    "calm": "#12A497",  # teal
 }
-# A mood's name written in its colour: the map's quadrant names. The happy yellow is 1.8:1 on white
-# and the calm green just under 3:1 on its quadrant's tint, too faint to read; these are darker shades of
-# the same hues, each at least WCAG's 3:1 for large text on its quadrant.
-MOOD_TEXT_COLOURS: dict[str, str] = {**MOOD_COLOURS, "happy": "#9A7400", "calm": "#3E8A55"}
+# A mood's name written in its colour: the map's quadrant names. The happy yellow is 1.6:1 on white and
+# the calm teal 3.1:1, too faint to read; these are darker shades of the same hues, each at least WCAG's
+# 4.5:1 (the names are 13 pt bold, under its large text) on any quadrant's wash.
+MOOD_TEXT_COLOURS: dict[str, str] = {**MOOD_COLOURS, "happy": "#846A00", "calm": "#0E7B71"}
 QUADRANT_TINT = 0.06  # the opacity of each quadrant's wash of its mood's colour
 EMPTY_COLOUR = "#ECEFF1"  # a day gone by without a song
 TEXT_COLOUR = "#263238"

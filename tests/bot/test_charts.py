@@ -60,11 +60,23 @@ def test_every_mood_has_its_own_colour():
     assert len(set(charts.MOOD_COLOURS.values())) == len(MOODS)
 
 
+def linear_rgb(colour: str) -> np.ndarray:
+    """An sRGB colour ("#RRGGBB") as linear light, each component 0..1."""
+    s = np.array(rgb(colour)) / 255
+    return np.where(s <= 0.04045, s / 12.92, ((s + 0.055) / 1.055) ** 2.4)
+
+
+def cielab(linear: np.ndarray) -> np.ndarray:
+    """CIE L*a*b* (D65) of a linear-light sRGB colour: L* 0 black .. 100 white."""
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    t = xyz / np.array([0.95047, 1.0, 1.08883])
+    fx, fy, fz = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.array([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)])
+
+
 def lightness(colour: str) -> float:
-    """CIE L* (0 black .. 100 white) of an sRGB colour: the grey it turns to, as the eye sees it."""
-    r, g, b = (c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb(colour))
-    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
-    return 116 * y ** (1 / 3) - 16 if y > (6 / 29) ** 3 else y * (29 / 3) ** 3
+    """CIE L* of an sRGB colour: the grey it turns to, as the eye sees it."""
+    return float(cielab(linear_rgb(colour))[0])
 
 
 MIN_LIGHTNESS_GAP = 12  # L*: two greys this far apart are told apart at a glance
@@ -76,6 +88,58 @@ def test_the_moods_and_a_day_without_a_song_are_told_apart_without_colour():
     shades = {**charts.MOOD_COLOURS, "no song": charts.EMPTY_COLOUR}
     gaps = {(a, b): abs(lightness(shades[a]) - lightness(shades[b])) for a in shades for b in shades if a < b}
     assert min(gaps.values()) >= MIN_LIGHTNESS_GAP, gaps
+
+
+def delta_e_2000(lab1: np.ndarray, lab2: np.ndarray) -> float:
+    """CIEDE2000 (Sharma, Wu & Dalal 2005): how different two colours look, 1 a just-noticeable step."""
+    (l1, a1, b1), (l2, a2, b2) = lab1, lab2
+    mean_c = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2
+    g = 0.5 * (1 - np.sqrt(mean_c ** 7 / (mean_c ** 7 + 25 ** 7)))
+    c1, c2 = np.hypot((1 + g) * a1, b1), np.hypot((1 + g) * a2, b2)
+    h1, h2 = (np.degrees(np.arctan2(b, (1 + g) * a)) % 360 for a, b in ((a1, b1), (a2, b2)))
+    dh = 0.0 if c1 * c2 == 0 else (h2 - h1 + 180) % 360 - 180
+    dl, dc, dhh = l2 - l1, c2 - c1, 2 * np.sqrt(c1 * c2) * np.sin(np.radians(dh / 2))
+    lm, cm = (l1 + l2) / 2, (c1 + c2) / 2
+    hm = h1 + h2 if c1 * c2 == 0 else (h1 + h2) / 2 + (180 if abs(h1 - h2) > 180 else 0)
+    t = (1 - 0.17 * np.cos(np.radians(hm - 30)) + 0.24 * np.cos(np.radians(2 * hm))
+         + 0.32 * np.cos(np.radians(3 * hm + 6)) - 0.20 * np.cos(np.radians(4 * hm - 63)))
+    sl, sc, sh = 1 + 0.015 * (lm - 50) ** 2 / np.sqrt(20 + (lm - 50) ** 2), 1 + 0.045 * cm, 1 + 0.015 * cm * t
+    rt = -2 * np.sqrt(cm ** 7 / (cm ** 7 + 25 ** 7)) * np.sin(np.radians(60 * np.exp(-(((hm % 360) - 275) / 25) ** 2)))
+    return float(np.sqrt((dl / sl) ** 2 + (dc / sc) ** 2 + (dhh / sh) ** 2 + rt * (dc / sc) * (dhh / sh)))
+
+
+def test_delta_e_2000_gives_sharma_wu_and_dalals_published_differences():
+    pairs = [((50, 2.6772, -79.7751), (50, 0, -82.7485), 2.0425), ((50, 0, 0), (50, -1, 2), 2.3669),
+             ((50, 2.5, 0), (58, 24, 15), 19.4535), ((50, 2.5, 0), (73, 25, -18), 27.1492),
+             ((60.2574, -34.0099, 36.2677), (60.4626, -34.1751, 39.4387), 1.2644),
+             ((22.7233, 20.0904, -46.6940), (23.0331, 14.9730, -42.5619), 2.0373)]
+    for lab1, lab2, expected in pairs:
+        assert abs(delta_e_2000(np.array(lab1), np.array(lab2)) - expected) < 1e-4, (lab1, lab2)
+
+
+# Machado, Oliveira & Fernandes (2009), severity 1: what a dichromat sees of a colour, in linear RGB.
+# Deuteranopia and protanopia (red-green) are most of the 1 man in 12 with a colour vision deficiency.
+DICHROMATS = {
+    "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]],
+    "protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]],
+    "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.303900]],
+}
+MIN_DELTA_E = 20  # CIEDE2000: two colours this far apart are two moods at a glance, even as small squares
+
+
+def test_the_moods_colours_stay_apart_to_colour_blind_eyes():
+    # The palette kept 12 L* between the moods, but to a deuteranope energetic's red-orange and calm's
+    # green were 14.3 apart, and to a protanope happy's yellow and calm's green 15.4: in the pixel
+    # chart, where a square's colour is all there is, a near miss.
+    seen = {"normal vision": np.eye(3), **{name: np.array(matrix) for name, matrix in DICHROMATS.items()}}
+    too_close = {}
+    for name, matrix in seen.items():
+        labs = {mood: cielab(np.clip(matrix @ linear_rgb(charts.MOOD_COLOURS[mood]), 0, 1)) for mood in MOODS}
+        for i, a in enumerate(MOODS):
+            for b in MOODS[i + 1:]:
+                if (difference := delta_e_2000(labs[a], labs[b])) < MIN_DELTA_E:
+                    too_close[f"{a}/{b} to {name}"] = round(difference, 1)
+    assert not too_close, too_close
 
 
 def test_silent_weeks_show_as_gaps_and_the_axis_spans_at_least_two_months():
@@ -375,7 +439,7 @@ def contrast(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 def test_the_maps_quadrant_names_can_be_read_on_their_quadrants():
     # Written in the mood's own colour, "happy" was yellow on white (1.8:1) and "calm" 3.0:1 on its
-    # green wash: faint to anyone, unreadable to many. WCAG asks 3:1 of large text.
+    # green wash: faint to anyone, unreadable to many. WCAG asks 4.5:1 of text under 14 pt bold.
     from colorsys import rgb_to_hsv
 
     from matplotlib.colors import to_rgb
@@ -386,7 +450,7 @@ def test_the_maps_quadrant_names_can_be_read_on_their_quadrants():
     for mood, text in names.items():
         tint = to_rgb(charts.MOOD_COLOURS[mood])
         background = tuple(1 - charts.QUADRANT_TINT + charts.QUADRANT_TINT * c for c in tint)
-        assert contrast(to_rgb(text.get_color()), background) >= 3.0, mood
+        assert contrast(to_rgb(text.get_color()), background) >= 4.5, mood  # 13 pt bold: under WCAG's large text
         hues = [rgb_to_hsv(*to_rgb(colour))[0] for colour in (text.get_color(), charts.MOOD_COLOURS[mood])]
         assert abs(hues[0] - hues[1]) < 0.03, mood  # still its mood's hue, a darker shade
 
@@ -397,3 +461,24 @@ def test_the_mood_of_the_week_chart_names_no_platform():
     fig = charts.server_mood_figure({"happy": 3, "energetic": 0, "sad": 1, "calm": 0})
     title = fig.axes[0].get_title(loc="left")
     assert title and not any(word in title.lower() for word in ("server", "group")), title
+
+
+def test_every_word_on_every_chart_reads_at_wcag_4_5_to_1():
+    # Titles, ticks, legends, counts and names: each on white, and on the map on any quadrant's wash.
+    from matplotlib.colors import to_rgb
+    from matplotlib.text import Text
+
+    first, last = date(2026, 1, 1), date(2026, 12, 31)
+    figures = {"weeks": charts.mood_over_time_figure([("2026-W40", {"happy": 2, "sad": 1})], until=date(2026, 11, 20)),
+               "pixels": charts.pixels_figure({date(2026, 3, 2): "calm"}, first, last, today=date(2026, 11, 20)),
+               "map": charts.mood_map_figure([("Creep", -0.6, -0.3, "sad"), ("Happy", 0.6, 0.5, "happy")]),
+               "server": charts.server_mood_figure({"happy": 3, "energetic": 0, "sad": 1, "calm": 2})}
+    washes = [tuple(1 - charts.QUADRANT_TINT + charts.QUADRANT_TINT * c for c in to_rgb(colour))
+              for colour in charts.MOOD_COLOURS.values()]
+    for name, fig in figures.items():
+        backgrounds = [(1.0, 1.0, 1.0), *(washes if name == "map" else [])]
+        words = [text for text in fig.findobj(Text) if text.get_visible() and text.get_text().strip()]
+        assert len(words) > 5, name
+        for text in words:
+            worst = min(contrast(to_rgb(text.get_color()), background) for background in backgrounds)
+            assert worst >= 4.5, (name, text.get_text(), round(worst, 2))
