@@ -44,6 +44,19 @@ def described(exc: PyMongoError) -> str:
     return f"{type(exc).__name__}: {_without_data(details)}"
 
 
+class _Outage:
+    """Calls failed since the database last answered: one request with it down makes several (a
+    journal answer, five), each waiting out the server selection, so the first of an outage is
+    the WARNING and the rest are at DEBUG; the first call answered after them says so."""
+    failed = 0
+
+
+def unavailable(exc: ConnectionFailure) -> str:
+    """The driver's words of an outage, the hosts and the error, without the topology description
+    a server-selection timeout adds (every server's state again, some 800 characters)."""
+    return str(exc).split(", Topology Description: ", 1)[0]
+
+
 @contextmanager
 def translated_errors(action: str) -> Iterator[None]:
     """Wrap one database call. ConnectionFailure covers refused connections, server-selection
@@ -51,7 +64,9 @@ def translated_errors(action: str) -> Iterator[None]:
     try:
         yield
     except ConnectionFailure as exc:
-        log.warning("database unavailable during %s: %s", action, exc)
+        level = logging.WARNING if _Outage.failed == 0 else logging.DEBUG
+        _Outage.failed += 1
+        log.log(level, "database unavailable during %s: %s", action, unavailable(exc))
         raise DatabaseUnavailableError(UNAVAILABLE_MESSAGE) from exc
     except PyMongoError as exc:
         if isinstance(exc, OperationFailure) and exc.code == AUTHENTICATION_FAILED:
@@ -59,3 +74,7 @@ def translated_errors(action: str) -> Iterator[None]:
             raise DatabaseLoginError(LOGIN_MESSAGE) from exc
         log.error("database error during %s: %s", action, described(exc))
         raise StorageError(FAILED_MESSAGE) from exc
+    else:
+        if _Outage.failed:
+            log.info("database answering again after %d failed calls", _Outage.failed)
+            _Outage.failed = 0

@@ -364,3 +364,27 @@ async def test_a_write_the_database_refuses_is_logged_without_the_data_its_error
     (line,) = [r.getMessage() for r in caplog.records if r.name == "storage.failures"]
     assert code in line
     assert CAROL.user_id not in line and "Jane" not in line
+
+
+async def test_an_outage_is_logged_once_when_it_starts_and_once_when_the_database_answers_again(db, caplog):
+    """One journal answer with the database down made five 'database unavailable during …'
+    WARNINGs, each with the driver's whole topology description (some 800 characters): the first
+    failed call of an outage is now the WARNING, its host and error without that description; the
+    calls failing after it are at DEBUG, and the first answered says the database is back."""
+    with translated_errors("get user"):  # answered: no outage left over from an earlier test
+        await db.db["users"].find_one({})
+    caplog.clear()
+    down = AsyncMongoClient("mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200")
+    try:
+        for action in ("get user", "get track", "add journal entry"):
+            with pytest.raises(DatabaseUnavailableError), translated_errors(action):
+                await down["x"]["users"].find_one({})
+    finally:
+        await down.close()
+    with translated_errors("get user"):
+        await db.db["users"].find_one({})
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "storage.failures"]
+    assert [level for level, _ in logged] == ["WARNING", "DEBUG", "DEBUG", "INFO"], logged
+    first = logged[0][1]
+    assert first.startswith("database unavailable during get user: 127.0.0.1:9: ") and "Topology" not in first
+    assert logged[-1][1] == "database answering again after 3 failed calls"
