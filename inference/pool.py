@@ -791,6 +791,7 @@ class Classifier:
         self.workers = workers
         self.timeout_s = timeout_s
         self.max_queue = max_queue
+        self._shed = 0  # songs shed to the ANN since the main model last took one (an overload)
         self.ann_timeout_s = ANN_TIMEOUT_S
         self.threads_per_worker = threads_per_worker or default_threads(workers)
         self._backend = self._make_backend(executor)
@@ -942,7 +943,17 @@ class Classifier:
                 raise ModelUnavailableError(f"The main model is unavailable: {self._main_error}")
             return await self._classify_ann(path, max_seconds, started, FALLBACK_UNAVAILABLE)
         if model == "auto" and self.queue_depth >= self.max_queue:
+            self._shed += 1
+            if self._shed == 1:  # an overload's first song: what to watch; the rest, where to look
+                log.warning("inference.overloaded: %d songs in the model workers (INFERENCE_MAX_QUEUE %d): the "
+                            "fallback ANN answers the songs asked for meanwhile", self.queue_depth, self.max_queue)
+            else:
+                log.debug("inference.overloaded: %d songs in the model workers (INFERENCE_MAX_QUEUE %d)",
+                          self.queue_depth, self.max_queue)
             return await self._classify_ann(path, max_seconds, started, FALLBACK_OVERLOADED)
+        if self._shed:
+            log.info("inference.overload_over: %d songs were answered by the fallback ANN", self._shed)
+            self._shed = 0
         try:
             probabilities, _ = await self._run_main(path, max_seconds)
         except AudioError:

@@ -489,6 +489,23 @@ async def test_an_overloaded_pool_sheds_to_the_ann_at_once_without_blocking_the_
     assert ticks >= 0.3 * result.seconds / 0.01  # the loop kept ticking while the ANN ran
 
 
+async def test_an_overload_is_one_warning_when_it_starts_and_one_line_when_it_is_over(tiny_weights, clips, caplog):
+    """Load shed to the ANN left no line of the pool's: only each answer's fallback=overloaded at
+    INFO, so an operator watching WARNINGs never saw every song heard by the weaker model."""
+    async with Classifier(tiny_weights, max_queue=0) as classifier:
+        for clip in clips[:2]:
+            assert_is_a_mood(await classifier.classify(clip), "ann", FALLBACK_OVERLOADED)
+        classifier.max_queue = 8
+        assert (await classifier.classify(clips[2])).model == "main"
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "inference.pool"
+              and "overload" in r.getMessage()]
+    assert logged == [
+        ("WARNING", "inference.overloaded: 0 songs in the model workers (INFERENCE_MAX_QUEUE 0): the fallback ANN answers "
+                    "the songs asked for meanwhile"),
+        ("DEBUG", "inference.overloaded: 0 songs in the model workers (INFERENCE_MAX_QUEUE 0)"),
+        ("INFO", "inference.overload_over: 2 songs were answered by the fallback ANN")], logged
+
+
 def test_workers_times_threads_fit_the_cores():
     cores = len(os.sched_getaffinity(0))
     for workers in (1, 2, 3, 8):
