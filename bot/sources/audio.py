@@ -635,6 +635,8 @@ class SectionDownloader:
         try:
             return self._range_section_or_none(url, duration_s, workdir, headers or {})
         except TrackNotFoundError:
+            # The user is told as of a search that found nothing: the log tells the host's 404 apart.
+            log.info("audio.not_found: %s answered HTTP 404", urlsplit(url).hostname)
             raise TrackNotFoundError(f"No audio found for “{label}”.") from None
         except EmptyFileError:
             raise TrackNotFoundError(EMPTY_FILE.format(label=label)) from None

@@ -15,6 +15,7 @@ tests/frontends/test_discord.py::test_a_rate_limited_edit_is_retried_after_disco
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import time
@@ -175,3 +176,14 @@ async def test_spotify_that_keeps_failing_gets_a_clear_answer_in_bounded_time(db
     assert elapsed < bound, f"{elapsed:.1f} s"
     if status == 429:
         assert reply.retry_after_s == retry_after  # the user is told how long Spotify asked to wait
+
+
+async def test_a_file_the_audio_host_does_not_have_is_logged_with_its_404(db, classifier, audio_host, tmp_path, caplog):
+    """The user is told 'No audio found', as for a search that found nothing; the log said only
+    that too, so an operator could not tell a file gone from the host from a song not found."""
+    fetcher = AudioFetcher(search_template=audio_host.url("/missing/{title}.ogg"), tmp_dir=tmp_path / "downloads",
+                           timeout_s=ANSWERING_HOST_TIMEOUT_S)
+    reply = await MoodUseCase(db, classifier, fetcher).run(CALLER, "Some Song")
+    assert isinstance(reply, ErrorReply) and reply.message.startswith("No audio found")
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.sources.audio" and r.levelno >= logging.INFO]
+    assert said == ["audio.not_found: 127.0.0.1 answered HTTP 404"], said
