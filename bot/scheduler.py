@@ -522,8 +522,12 @@ class PromptScheduler:
         if gone:
             log.info("scheduler.recipient_gone", extra={"user": ref.user_id, "reason": str(failure)})
         else:
+            # Whether and when it is tried again (`_retry_later`): "none" for /journal prompt (the
+            # user is told), or once the day's retries are spent.
+            retry = None if force else retry_time(day, zone, self.now(), attempt)
             log.error("scheduler.send_failed", exc_info=failure,
-                      extra={"user": ref.user_id, "chat": prompt.chat_id, "tries": attempt})
+                      extra={"user": ref.user_id, "chat": prompt.chat_id, "tries": attempt,
+                             "retry_at": retry.strftime("%Y-%m-%dT%H:%M:%SZ") if retry else "none"})
         unsent = None
         try:  # not sent: a retry, a restart within the grace period, or /journal prompt still sends the day's
             await self.journal.prompt_not_delivered(prompt.prompt_id)

@@ -614,6 +614,19 @@ async def test_a_prompt_that_failed_to_send_is_tried_again_later_that_day(db, co
     assert await db.prompts.last_sent_date(user.ref) == NOV_24
 
 
+async def test_a_prompt_that_failed_to_send_says_in_the_log_when_it_is_tried_again(db, counting, caplog):
+    """'scheduler.send_failed' gave the platform's error and the try, but not whether nor when the
+    prompt would be tried again: an operator asked "did my prompt come?" could not say."""
+    user = lisbon_user(21, 0, "down-logged")
+    await db.users.upsert(user)
+    at = [datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)]
+    scheduler, _journal, _out = scheduler_with_down_console(db, counting, lambda: at[0], failures=1)
+    assert await scheduler.deliver(user.ref) is None
+    (failed,) = [r for r in caplog.records if r.getMessage() == "scheduler.send_failed"]
+    assert failed.levelname == "ERROR" and "platform unreachable" in str(failed.exc_info[1])
+    assert failed.retry_at == "2026-11-24T21:05:00Z" and failed.user == user.ref.user_id
+
+
 async def test_the_retries_of_a_failed_prompt_stop_after_the_last_delay(db, counting, caplog):
     user = lisbon_user(12, 0, "long-outage")
     await db.users.upsert(user)
