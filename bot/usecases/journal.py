@@ -60,6 +60,9 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:h.]([0-5]\d)\s*$")
+# Words that are one time each, read as it ("/journal on noon Europe/Lisbon"; they were refused as no
+# time). 12am and 12pm are a 12-hour clock's, refused with their 24-hour time as "9pm" is.
+NAMED_TIMES = {"noon": time(12, 0), "midday": time(12, 0), "midnight": time(0, 0)}
 # What follows a time on a 12-hour clock ("7:00 pm"), read as the zone's first word when apart.
 TWELVE_HOUR_CLOCK = re.compile(r"^\s*[ap]\.?m\.?(\s|$)", re.IGNORECASE)
 # "UTC+2", "GMT-5", "utc+02:00", "+0530", "-03": an offset as people write it, UTC or GMT before it
@@ -304,7 +307,11 @@ def as_typed_in_ascii(text: str | None) -> str:
 
 
 def parse_prompt_time(text: str) -> time | None:
-    match = TIME_RE.match(as_typed_in_ascii(text))
+    """The time `text` is, HH:MM on a 24-hour clock or a word that is one time (`NAMED_TIMES`); None else."""
+    typed = as_typed_in_ascii(text)
+    if (named := NAMED_TIMES.get(typed.strip().casefold())) is not None:
+        return named
+    match = TIME_RE.match(typed)
     return time(int(match.group(1)), int(match.group(2))) if match else None
 
 
