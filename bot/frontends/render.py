@@ -245,8 +245,9 @@ def server_mood_text(reply: ServerMoodReply) -> str:
     return f"This week's mood here: {mood}\n(the last 7 days, one vote per member and song: {counts})"
 
 
-def prompt_text(phrase: str) -> str:
-    return f"{phrase}\n\n{PROMPT_HINT}"
+def prompt_text(phrase: str, hint: str = PROMPT_HINT) -> str:
+    """A daily prompt as sent: its phrase, then how to answer it (`hint`: the front-end's own)."""
+    return f"{phrase}\n\n{hint}"
 
 
 def placed(text: str, place: str) -> str:

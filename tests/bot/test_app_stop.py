@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 
 from bot.frontends import render
+from bot.frontends.discord import rendering
 from bot.usecases.privacy import NOTHING_TO_FORGET
 from tests.bot.test_app import DISCORD_TOKEN, TOKEN, start_bot, stop_bot, telegram_env, wait_for_log
 from tests.bot.test_console import REPO, moodbot_processes
@@ -150,7 +151,7 @@ async def test_sigterm_while_a_discord_journal_answer_downloads_tells_the_user_i
             {"name": "time", "type": STRING, "value": "21:30"}, {"name": "timezone", "type": STRING, "value": "Europe/Lisbon"}]}])
         await discord.wait_for("edit_original", timeout=30)
         await discord.slash("journal", [{"name": "prompt", "type": SUB_COMMAND, "options": []}])
-        await discord.wait_for("send_message", lambda c: render.PROMPT_HINT in c.content, timeout=30)
+        await discord.wait_for("send_message", lambda c: rendering.PROMPT_HINT in c.content, timeout=30)
         await discord.user_dms("Some Song")
         await downloading(audio, "Some Song")
         await sigterm(proc)

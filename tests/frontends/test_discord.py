@@ -13,7 +13,7 @@ import pytest
 
 from bot.config import Settings
 from bot.frontends import render
-from bot.frontends.discord import DiscordFrontend
+from bot.frontends.discord import DiscordFrontend, rendering
 from bot.frontends.discord import journal as journal_cog
 from bot.frontends.discord.interactions import NOT_DOWNLOADED
 from bot.frontends.discord.journal import (
@@ -324,7 +324,7 @@ async def test_a_prompt_is_sent_by_dm(discord_bot):
     assert dm.json["recipient_id"] in (ALICE, str(ALICE))
     sent = fake.calls_of("send_message")[-1]
     assert sent.match["channel"] == str(fake.dm_channel_id(ALICE))
-    assert sent.content == render.prompt_text("At lunch…")
+    assert sent.content == rendering.prompt_text("At lunch…")
     assert message_id == sent.result["id"]
 
 
@@ -501,7 +501,7 @@ async def test_journal_prompt_sends_today_s_prompt_by_dm_now(scheduled):
     answer = await private_answer(fake)
     assert answer.content == PROMPT_SENT
     dm = fake.calls_of("send_message")[-1]
-    assert dm.match["channel"] == str(fake.dm_channel_id(ALICE)) and dm.content.endswith(render.PROMPT_HINT)
+    assert dm.match["channel"] == str(fake.dm_channel_id(ALICE)) and dm.content.endswith(rendering.PROMPT_HINT)
     assert dm.at <= answer.at
 
 

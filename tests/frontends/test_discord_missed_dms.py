@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import discord
 import pytest
 
-from bot.frontends import render
+from bot.frontends.discord import rendering
 from bot.frontends.discord.journal import typed_command_hint
 from bot.frontends.discord import missed
 from bot.frontends.discord.missed import unanswered
@@ -209,7 +209,7 @@ def test_a_dm_read_back_comes_with_the_prompt_it_came_after_and_none_before_ever
     def said(n: int, content: str, *, bot: bool = False) -> dict:
         return {"id": str(n), "type": 0, "content": content, "author": {"id": "1" if bot else str(ALICE), "bot": bot}}
 
-    prompt = f"What song fits today?\n\n{render.PROMPT_HINT}"
+    prompt = f"What song fits today?\n\n{rendering.PROMPT_HINT}"
     history = [said(6, "and this"), said(5, prompt, bot=True), said(4, "Creep"), said(3, prompt, bot=True),
                said(2, "sent before the prompt, never answered"), said(1, "Saved: …", bot=True), said(0, "heard")]
     assert [(int(m.data["id"]), m.prompt) for m in unanswered(history, bot_id=1)] == [(4, 3), (6, 5)]
@@ -294,7 +294,7 @@ def test_a_dm_older_than_a_prompt_may_be_answered_is_not_read_back():
                 "timestamp": (now - timedelta(days=days_ago)).isoformat(), "content": content,
                 "author": {"id": "1" if bot else str(ALICE), "bot": bot}}
 
-    prompt = f"What song fits today?\n\n{render.PROMPT_HINT}"
+    prompt = f"What song fits today?\n\n{rendering.PROMPT_HINT}"
     history = [said(2, prompt, bot=True), said(9, "Creep"), said(10, prompt, bot=True)]
     assert unanswered(history, bot_id=1, since=now - timedelta(days=7)) == []
     assert len(unanswered(history, bot_id=1, since=now - timedelta(days=11))) == 1
@@ -376,7 +376,7 @@ async def test_a_prompt_worded_otherwise_is_known_by_its_message_id(scheduled, d
     await open_a_prompt(fake)
     first = await db.prompts.latest(ALICES)
     shown = next(m for m in fake.channel_messages[str(fake.dm_channel_id(ALICE))] if m["id"] == first.message_id)
-    shown["content"] = shown["content"].replace(render.PROMPT_HINT, "Answer with a song.")
+    shown["content"] = shown["content"].replace(rendering.PROMPT_HINT, "Answer with a song.")
     fake.user_dms_while_away(f"{VIDEO} on the bus")
     sent = await usecases.journal.prompt_now(Caller("discord", str(ALICE), chat_id=str(ALICE)))
     assert sent.text.startswith("Sent"), sent

@@ -16,8 +16,7 @@ import pytest
 from discord.http import Route
 
 import bot.frontends.discord as discord_frontend
-from bot.frontends import render
-from bot.frontends.discord import missed
+from bot.frontends.discord import missed, rendering
 from bot.replies import PromptMessage
 from bot.scheduler import PromptScheduler
 from storage.models import SentPrompt, UserRef
@@ -142,7 +141,7 @@ async def resent_at_restart(fake, restart, db, usecases, killed: SentPrompt) -> 
         resent = await restarted.start()
     finally:
         await restarted.stop()
-    shown = [c for c in fake.calls_of("send_message") if c.content == render.prompt_text(killed.phrase)]
+    shown = [c for c in fake.calls_of("send_message") if c.content == rendering.prompt_text(killed.phrase)]
     assert len(shown) == 1  # the day's prompt on Alice's screen, once
     sent, = await open_prompts(restarted)
     assert (sent.prompt_id, sent.sending, sent.message_id) == (killed.prompt_id, False, str(shown[0].result["id"]))
@@ -239,4 +238,4 @@ async def test_a_prompt_dm_behind_more_pages_than_the_lookup_reads_is_sent_again
         await restarted.stop()
     looked = [c.query for c in fake.calls_of("channel_history") if "after" in c.query]
     assert len(looked) == 2 and int(looked[1]["after"]) > int(looked[0]["after"])
-    assert [c.content for c in fake.calls_of("send_message")] == [render.prompt_text(killed.phrase)] * 2
+    assert [c.content for c in fake.calls_of("send_message")] == [rendering.prompt_text(killed.phrase)] * 2

@@ -34,7 +34,7 @@ from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, Reques
                                                  refuses_the_bot, refuses_the_user, whose)
 from bot.frontends.discord.journal import JournalCog
 from bot.frontends.discord.kept import KeptCommands, is_users_dm
-from bot.frontends.discord import missed
+from bot.frontends.discord import missed, rendering
 from bot.frontends.discord.missed import USERS as MISSED_DM_USERS, MissedDMs, made_at
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
@@ -423,7 +423,7 @@ class DiscordFrontend:
         try:
             channel = await self.bot.create_dm(discord.Object(id=int(prompt.chat_id)))
             async with asyncio.timeout(self.prompt_timeout_s):
-                message = await channel.send(render.prompt_text(prompt.phrase))
+                message = await channel.send(rendering.prompt_text(prompt.phrase))
         except discord.HTTPException as error:
             if refuses_the_user(error):
                 raise RecipientGone(f"{error.status} {error.code} {error.text}") from error
@@ -445,7 +445,7 @@ class DiscordFrontend:
         taken); None when none of them shows it. Its phrase is the day's: none repeats within
         NO_REPEAT_DAYS. Raises when the history cannot be read, or not within `missed.CHANNEL_S`
         (all of its calls)."""
-        shown, me = render.prompt_text(prompt.phrase), self.bot.user.id if self.bot.user else None
+        me = self.bot.user.id if self.bot.user else None
         since = recorded_at - PROMPT_CLOCK_SKEW
         after = discord.utils.time_snowflake(since)
         async with asyncio.timeout(missed.CHANNEL_S):  # as a missed DMs' channel: aiohttp alone waits 5 min
@@ -455,7 +455,8 @@ class DiscordFrontend:
                 # Discord lists the oldest PROMPT_LOOKUP after `after`, newest first.
                 for data in sorted(page, key=lambda data: int(data["id"])):
                     author, made = data.get("author") or {}, made_at(data)
-                    if (data.get("content") == shown and (made is None or made >= since)
+                    if (rendering.shows_prompt(str(data.get("content") or ""), prompt.phrase)  # an older wording too
+                            and (made is None or made >= since)
                             and (str(author.get("id")) == str(me) if me else author.get("bot"))):
                         return str(data["id"])
                 if len(page) < PROMPT_LOOKUP:

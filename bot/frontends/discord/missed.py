@@ -37,7 +37,7 @@ from typing import Any, Awaitable, Callable, Collection, NamedTuple, Sequence
 
 import discord
 
-from bot.frontends import render
+from bot.frontends.discord import rendering
 from bot.frontends.discord.interactions import NETWORK_ERRORS
 from bot.frontends.discord.kept import is_users_dm
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
@@ -234,8 +234,9 @@ def _read(history: list[dict[str, Any]], *, bot_id: int | None, since: datetime 
 
 
 def is_prompt(data: dict[str, Any]) -> bool:
-    """Whether a message of the bot's is a daily prompt (`DiscordFrontend.send_prompt`)."""
-    return str(data.get("content") or "").endswith(f"\n\n{render.PROMPT_HINT}")
+    """Whether a message of the bot's is a daily prompt (`DiscordFrontend.send_prompt`), worded now
+    or as an older version worded it (`rendering.PROMPT_HINTS`)."""
+    return rendering.shows_prompt(str(data.get("content") or ""))
 
 
 def made_at(data: dict[str, Any]) -> datetime | None:

@@ -34,6 +34,25 @@ CACHED_FOOTER = "from the cache"
 MOOD_COLOURS: dict[str, int] = {"happy": 0xF7C948, "energetic": 0xE8590C, "sad": 0x4263EB, "calm": 0x2F9E44}
 # /journal list shortens long notes, then more, until the entries fit in one message.
 NOTE_LIMITS = (150, 80, 40)
+# A daily prompt's hint in its DM, where any next message answers it (a reply too): it said
+# Telegram's "Reply to this message with a song…" (render.PROMPT_HINT), where a reply is the only way.
+PROMPT_HINT = "Send me a song here: its name, a link or an audio file, and your own words on a new line if you like."
+# Every hint a Discord prompt was sent with, today's first: one sent by an older version (until
+# 2026-12-06, Telegram's words) is still a prompt where one is known by its text (missed.py, find_prompt).
+PROMPT_HINTS = (PROMPT_HINT, render.PROMPT_HINT)
+
+
+def prompt_text(phrase: str) -> str:
+    """A daily prompt's DM, as sent now."""
+    return render.prompt_text(phrase, PROMPT_HINT)
+
+
+def shows_prompt(content: str, phrase: str | None = None) -> bool:
+    """Whether a message of the bot's that reads `content` is a daily prompt, worded now or as an
+    older version worded it (`PROMPT_HINTS`); with `phrase`, that day's prompt."""
+    if phrase is not None:
+        return any(content == render.prompt_text(phrase, hint) for hint in PROMPT_HINTS)
+    return any(content.endswith(f"\n\n{hint}") for hint in PROMPT_HINTS)
 
 
 def clip(text: str, limit: int = MAX_CONTENT) -> str:
