@@ -29,6 +29,12 @@ MOOD_COLOURS: dict[str, str] = {
 # the calm teal 3.1:1, too faint to read; these are darker shades of the same hues, each at least WCAG's
 # 4.5:1 (the names are 13 pt bold, under its large text) on any quadrant's wash.
 MOOD_TEXT_COLOURS: dict[str, str] = {**MOOD_COLOURS, "happy": "#846A00", "calm": "#0E7B71"}
+# Each mood's dot on the map has its own shape, a cue beside its colour: energetic points up, sad down.
+MOOD_MARKERS: dict[str, str] = {"happy": "o", "energetic": "^", "sad": "v", "calm": "s"}
+MARKER_SIZES = {"o": 70, "^": 110, "v": 110, "s": 55}  # points², each shape the area of a 70-point² circle
+# The pixel chart's squares hold the same shapes, small, in a colour that stands out on the square.
+GLYPH_SCALE = 0.16  # of MARKER_SIZES: a shape about a third of its square's side
+GLYPH_COLOURS = {"happy": "#263238", "energetic": "white", "sad": "white", "calm": "white"}
 QUADRANT_TINT = 0.06  # the opacity of each quadrant's wash of its mood's colour
 EMPTY_COLOUR = "#ECEFF1"  # a day gone by without a song
 TEXT_COLOUR = "#263238"
@@ -129,12 +135,19 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _legend(ax, extra: Sequence = (), **kwargs) -> None:
-    """The moods' colours, then `extra` handles (the pixel chart's other squares)."""
+def _legend(ax, extra: Sequence = (), glyphs: bool = False, **kwargs) -> None:
+    """The moods' colours (with `glyphs`, each holding its mood's shape, as the pixel chart's squares
+    do), then `extra` handles (the pixel chart's other squares)."""
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=MOOD_COLOURS[m], label=m) for m in MOODS]
-    ax.legend(handles=[*handles, *extra], frameon=False, fontsize=FONT_SIZE - 1, **kwargs)
+    handles: list = [Patch(color=MOOD_COLOURS[m], label=m) for m in MOODS]
+    if glyphs:
+        handles = [(patch, Line2D([], [], linestyle="none", marker=MOOD_MARKERS[m], color=GLYPH_COLOURS[m],
+                                  markersize=(GLYPH_SCALE * MARKER_SIZES[MOOD_MARKERS[m]]) ** 0.5, markeredgewidth=0))
+                   for patch, m in zip(handles, MOODS)]
+    ax.legend([*handles, *extra], [*MOODS, *(handle.get_label() for handle in extra)], frameon=False,
+              fontsize=FONT_SIZE - 1, **kwargs)
 
 
 def _box(x: float, y: float, width: float, height: float) -> list[tuple[float, float]]:
@@ -332,7 +345,7 @@ def pixels_figure(days: dict[date, str], first: date, last: date, title: str | N
     from matplotlib.patches import Patch, Polygon
 
     ax = fig.add_subplot()
-    squares, colours, to_come = [], [], []
+    squares, colours, to_come, glyphs = [], [], [], []
     for n in range((last - first).days + 1):
         day = first + timedelta(days=n)
         col, row = day_cell(day, first)
@@ -342,8 +355,15 @@ def pixels_figure(days: dict[date, str], first: date, last: date, title: str | N
             continue
         squares.append(square)
         colours.append(MOOD_COLOURS.get(days.get(day, ""), EMPTY_COLOUR))
+        if days.get(day) in MOOD_MARKERS:
+            glyphs.append((col + SQUARE / 2, 6 - row + SQUARE / 2, days[day]))
     # One artist for the whole grid: a Rectangle patch per day took ~0.3 s to add and draw.
     ax.add_collection(PolyCollection(_boxes(squares), facecolors=colours, linewidths=0), autolim=False)
+    if glyphs:  # each mood's shape in its squares, colour not the only cue; one artist for them all
+        xs, ys, moods = zip(*glyphs)
+        marks = ax.scatter(xs, ys, s=[GLYPH_SCALE * MARKER_SIZES[MOOD_MARKERS[m]] for m in moods],
+                           c=[GLYPH_COLOURS[m] for m in moods], linewidths=0, zorder=2)
+        marks.set_paths([_marker_path(MOOD_MARKERS[m]) for m in moods])
     legend = [Patch(color=EMPTY_COLOUR, label="no song")]
     if to_come:
         ax.add_collection(PolyCollection(_boxes(to_come), facecolors=TO_COME_COLOUR, edgecolors=TO_COME_EDGE,
@@ -366,7 +386,8 @@ def pixels_figure(days: dict[date, str], first: date, last: date, title: str | N
         spine.set_visible(False)
     ax.set_title(title or f"{pixels_name(first, last)} in pixels — one square a day", loc="left",
                  fontsize=FONT_SIZE + 2, fontweight="bold", color=TEXT_COLOUR)
-    _legend(ax, legend, loc="upper left", bbox_to_anchor=(1.0, 1.0), labelspacing=0.3)  # seven rows beside seven
+    # Seven rows beside seven.
+    _legend(ax, legend, glyphs=True, loc="upper left", bbox_to_anchor=(1.0, 1.0), labelspacing=0.3)
     return fig
 
 
@@ -446,12 +467,14 @@ def mood_map_figure(songs: Iterable[tuple[str, float, float, str]], title: str =
                         zorder=0)
         ax.text(x - sx * 0.03, y - sy * 0.03, mood, ha=ha, va=va, color=MOOD_TEXT_COLOURS[mood],
                 fontsize=FONT_SIZE + 3, fontweight="bold")
-    dots = [(v, a, MOOD_COLOURS[m]) for _, v, a, m in songs if m in MOOD_COLOURS]
+    dots = [(v, a, MOOD_COLOURS[m], MOOD_MARKERS[m]) for _, v, a, m in songs if m in MOOD_COLOURS]
     if dots:
         # One collection in the order the songs came: the newest dot, the one named, lies on top
         # (a song called happy may sit among calm ones: its mood is the likeliest, its dot a blend).
-        xs, ys, colours = zip(*dots)
-        ax.scatter(xs, ys, s=70, c=colours, edgecolor="white", linewidth=0.8, alpha=0.9, zorder=3)
+        xs, ys, colours, markers = zip(*dots)
+        scatter = ax.scatter(xs, ys, s=[MARKER_SIZES[marker] for marker in markers], c=colours, edgecolor="white",
+                             linewidth=0.8, alpha=0.9, zorder=3)
+        scatter.set_paths([_marker_path(marker) for marker in markers])  # a shape a dot, still one collection
     ax.set_xlim(-LIMIT, LIMIT)
     ax.set_ylim(-LIMIT, LIMIT)
     ax.set_xticks([-1, -0.5, 0, 0.5, 1])
@@ -462,7 +485,23 @@ def mood_map_figure(songs: Iterable[tuple[str, float, float, str]], title: str =
     ax.set_ylabel("arousal  (low energy → high energy)", color=TEXT_COLOUR, fontsize=FONT_SIZE)
     ax.set_title(title, loc="left", fontsize=FONT_SIZE + 2, fontweight="bold")
     _style(ax)
+    from matplotlib.lines import Line2D
+
+    shapes = [Line2D([], [], linestyle="none", marker=MOOD_MARKERS[m],
+                     markersize=MARKER_SIZES[MOOD_MARKERS[m]] ** 0.5, markerfacecolor=MOOD_COLOURS[m],
+                     markeredgecolor="white", label=m) for m in MOODS]
+    ax.legend(handles=shapes, frameon=False, fontsize=FONT_SIZE - 1, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
+
+
+@lru_cache(maxsize=None)
+def _marker_path(marker: str):
+    """A matplotlib marker's outline, at the size `scatter` draws its markers (one Path a shape,
+    shared by its dots)."""
+    from matplotlib.markers import MarkerStyle
+
+    style = MarkerStyle(marker)
+    return style.get_path().transformed(style.get_transform())
 
 
 def _name_songs(ax, songs: Sequence[tuple[str, float, float, str]], renderer) -> None:

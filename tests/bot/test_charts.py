@@ -49,10 +49,19 @@ def square_place(image: np.ndarray, first: date, last: date, day: date) -> tuple
 
 
 def square_colour(png: bytes, first: date, last: date, day: date) -> tuple[int, int, int]:
-    """The colour at the centre of `day`'s square (see `square_place`)."""
+    """The colour of `day`'s square (see `square_place`), up and left of its centre, where its mood's
+    shape (`square_glyph`) is not."""
     image = pixels_of(png)
-    y, x, _ = square_place(image, first, last, day)
-    return tuple(int(c) for c in image[y, x])
+    y, x, side = square_place(image, first, last, day)
+    return tuple(int(c) for c in image[round(y - side / 4), round(x - side / 4)])
+
+
+def square_glyph(png: bytes, first: date, last: date, day: date) -> np.ndarray:
+    """Which pixels of the middle of `day`'s square differ from its colour: the shape drawn in it."""
+    image = pixels_of(png)
+    y, x, side = square_place(image, first, last, day)
+    r = round(side / 4)
+    return (image[y - r:y + r + 1, x - r:x + r + 1] != square_colour(png, first, last, day)).any(axis=2)
 
 
 def test_every_mood_has_its_own_colour():
@@ -482,3 +491,50 @@ def test_every_word_on_every_chart_reads_at_wcag_4_5_to_1():
         for text in words:
             worst = min(contrast(to_rgb(text.get_color()), background) for background in backgrounds)
             assert worst >= 4.5, (name, text.get_text(), round(worst, 2))
+
+
+def test_the_maps_dots_tell_their_mood_by_shape_too_and_its_legend_says_which():
+    # A dot's mood is the likeliest of four, its place their blend: a happy song may sit among calm
+    # ones, where its colour alone said what it was. Each mood has its own marker, in one collection
+    # still (the newest dot on top), and a legend names each shape in its mood's colour.
+    from matplotlib.collections import PathCollection
+    from matplotlib.markers import MarkerStyle
+
+    def outline(marker) -> np.ndarray:
+        style = MarkerStyle(marker)
+        return style.get_path().transformed(style.get_transform()).vertices
+
+    songs = [("Odd one", 0.4, -0.5, "happy"), ("Calm one", 0.5, -0.5, "calm"), ("Up", -0.5, 0.5, "energetic"),
+             ("Down", -0.5, -0.5, "sad"), ("Another", 0.6, 0.6, "happy")]
+    fig = charts.mood_map_figure(songs)
+    ax = fig.axes[0]
+    [dots] = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len({charts.MOOD_MARKERS[mood] for mood in MOODS}) == len(MOODS)
+    paths = dots.get_paths()
+    assert len(paths) == len(songs)
+    for path, (*_, mood) in zip(paths, songs):
+        assert np.allclose(path.vertices, outline(charts.MOOD_MARKERS[mood])), mood
+    assert legend_of(fig) == list(MOODS)
+    for handle, mood in zip(ax.get_legend().legend_handles, MOODS):
+        assert handle.get_marker() == charts.MOOD_MARKERS[mood]
+        assert handle.get_markerfacecolor().upper() == charts.MOOD_COLOURS[mood]
+
+
+def test_each_day_of_the_pixel_chart_carries_its_moods_shape_as_well_as_its_colour():
+    # The pixel chart had nothing but colour: each square now holds its mood's map marker, drawn in
+    # a colour that stands out on it, and the legend's swatches hold them too.
+    first, last = date(2026, 1, 1), date(2026, 12, 31)
+    days = {date(2026, 3, 3): "happy", date(2026, 3, 4): "energetic", date(2026, 3, 5): "sad", date(2026, 3, 6): "calm"}
+    png = charts.days_in_pixels(days, first, last, today=date(2026, 11, 20))
+    shapes = {mood: square_glyph(png, first, last, day) for day, mood in days.items()}
+    for day, mood in days.items():
+        assert square_colour(png, first, last, day) == rgb(charts.MOOD_COLOURS[mood]), mood
+        assert 4 <= shapes[mood].sum() <= shapes[mood].size / 2, mood  # a shape inside the square, not over it
+    for i, a in enumerate(MOODS):
+        for b in MOODS[i + 1:]:
+            assert (shapes[a] != shapes[b]).sum() >= 3, (a, b)
+    assert not square_glyph(png, first, last, date(2026, 3, 7)).any()  # a day without a song: blank
+    from matplotlib.lines import Line2D
+
+    legend = charts.pixels_figure(days, first, last).axes[0].get_legend()
+    assert [line.get_marker() for line in legend.findobj(Line2D)] == [charts.MOOD_MARKERS[m] for m in MOODS]
