@@ -24,7 +24,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from bot.usecases.journal import OPEN_PROMPTS_MAX, JournalUseCase, local_today
 from bot.replies import PromptMessage
-from bot.usecases.ports import DeliveryUncertain, PromptSender, RecipientGone, SenderRefused
+from bot.usecases.ports import DeliveryFailed, DeliveryUncertain, PromptSender, RecipientGone, SenderRefused
 from storage.models import SentPrompt, StorageError, User, UserRef
 
 log = logging.getLogger(__name__)
@@ -525,9 +525,12 @@ class PromptScheduler:
             # Whether and when it is tried again (`_retry_later`): "none" for /journal prompt (the
             # user is told), or once the day's retries are spent.
             retry = None if force else retry_time(day, zone, self.now(), attempt)
-            log.error("scheduler.send_failed", exc_info=failure,
-                      extra={"user": ref.user_id, "chat": prompt.chat_id, "tries": attempt,
-                             "retry_at": retry.strftime("%Y-%m-%dT%H:%M:%SZ") if retry else "none"})
+            fields = {"user": ref.user_id, "chat": prompt.chat_id, "tries": attempt,
+                      "retry_at": retry.strftime("%Y-%m-%dT%H:%M:%SZ") if retry else "none"}
+            if isinstance(failure, DeliveryFailed):  # the platform's outage, in its own words: no traceback
+                log.warning("scheduler.send_failed", extra={**fields, "reason": failure.reason})
+            else:  # anything else is a bug: its traceback
+                log.error("scheduler.send_failed", exc_info=failure, extra=fields)
         unsent = None
         try:  # not sent: a retry, a restart within the grace period, or /journal prompt still sends the day's
             await self.journal.prompt_not_delivered(prompt.prompt_id)

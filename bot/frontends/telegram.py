@@ -85,7 +85,7 @@ from bot.usecases.inbox import Arrival
 from bot.usecases.journal import ANSWER_BY_REPLY, EDITED_ANSWER, TODAY_BY_REPLY, on_left_out
 from bot.usecases.mood import query_left_aside, song_named_in, told_to_wait
 from bot.usecases.playlists import ON_NOW_ADMINS
-from bot.usecases.ports import DeliveryUncertain, RecipientGone
+from bot.usecases.ports import DeliveryFailed, DeliveryUncertain, RecipientGone
 from bot.replies import (
     NAME_MARKS_DROPPED,
     NOT_AUDIO,
@@ -666,10 +666,14 @@ class TelegramFrontend:
         except Forbidden as error:  # "bot was blocked by the user", "user is deactivated"
             raise RecipientGone(str(error)) from error
         except TimedOut as error:
-            if never_sent(error):
-                raise  # no connection was made: the prompt never left, and is tried again later
+            if never_sent(error):  # no connection was made: the prompt never left, and is tried again later
+                raise DeliveryFailed(f"sendMessage: no connection made: {error}") from error
             # The request went out: Telegram may have sent the message, whose id never came back.
             raise DeliveryUncertain(f"sendMessage timed out: {error}") from error
+        except BadRequest:
+            raise  # Telegram refused what the bot sent: the bot's doing, not an outage
+        except (NetworkError, RetryAfter) as error:  # a 5xx (after telegram_http's retry), a 429, the network
+            raise DeliveryFailed(f"{type(error).__name__}: {error}") from error
         return str(message.message_id)
 
     async def _is_prompt(self, caller: Caller, chat_id: int, replied: Message) -> bool:

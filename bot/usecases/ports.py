@@ -83,11 +83,23 @@ class DeliveryUncertain(Exception):
     request went out): the user may be reading the prompt."""
 
 
+class DeliveryFailed(Exception):
+    """The platform did not deliver the prompt for a passing reason of its own (a 5xx, a 429, a
+    connection never made, a timeout before the request left): an outage to wait out, not a bug in
+    the bot. The message is the platform's own words (`reason`); the prompt is tried again later."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = True  # always: a lasting refusal is `RecipientGone` or `SenderRefused`
+
+
 class PromptSender(Protocol):
     """Implemented by each front-end: delivers a prompt privately, returns the platform message id.
     Raises `RecipientGone` when the platform refuses the user for good, `SenderRefused` when it
     refuses the bot itself, `DeliveryUncertain` when the prompt may have arrived though the send
-    failed, anything else when it did not arrive."""
+    failed, `DeliveryFailed` when the platform failed for a passing reason and the prompt did not
+    arrive, anything else (a bug) when it did not arrive either."""
 
     platform: str
 

@@ -17,7 +17,7 @@ from bot.scheduler import PromptScheduler, missed_day, prompt_trigger
 from bot.usecases.journal import PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, JournalUseCase
 from bot.usecases.mood import MoodUseCase
 from bot.usecases.privacy import PrivacyUseCase
-from bot.usecases.ports import DeliveryUncertain, RecipientGone, SenderRefused
+from bot.usecases.ports import DeliveryFailed, DeliveryUncertain, RecipientGone, SenderRefused
 from storage.models import StorageError, User
 from tests.prompt_times import FAR_IN_LISBON
 
@@ -566,25 +566,26 @@ async def test_a_prompt_time_that_passes_while_the_jobs_are_rebuilt_is_not_lost(
 
 class DownConsole(ConsoleFrontend):
     """The console, failing its next `failures` deliveries as a platform down past its client's
-    own retries does (a network error: the prompt did not arrive)."""
+    own retries does (a front-end's `DeliveryFailed`: the prompt did not arrive), or with `error`."""
 
-    def __init__(self, *args, failures: int, **kwargs) -> None:
+    def __init__(self, *args, failures: int, error: Exception | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.failures = failures
+        self.error = error or DeliveryFailed("502 Bad Gateway: platform unreachable")
 
     async def send_prompt(self, prompt):
         if self.failures:
             self.failures -= 1
-            raise ConnectionError("platform unreachable")
+            raise self.error
         return await super().send_prompt(prompt)
 
 
-def scheduler_with_down_console(db, classifier, now, failures: int):
+def scheduler_with_down_console(db, classifier, now, failures: int, error: Exception | None = None):
     journal = JournalUseCase(db, MoodUseCase(db, classifier, fetcher=None, now=now), now=now)
     scheduler = PromptScheduler(db, journal, pause_s=0, now=now)
     journal.schedule = scheduler
     out = io.StringIO()
-    scheduler.register(DownConsole(usecases=None, stdin=io.StringIO(), stdout=out, failures=failures))
+    scheduler.register(DownConsole(usecases=None, stdin=io.StringIO(), stdout=out, failures=failures, error=error))
     return scheduler, journal, out
 
 
@@ -614,17 +615,25 @@ async def test_a_prompt_that_failed_to_send_is_tried_again_later_that_day(db, co
     assert await db.prompts.last_sent_date(user.ref) == NOV_24
 
 
-async def test_a_prompt_that_failed_to_send_says_in_the_log_when_it_is_tried_again(db, counting, caplog):
-    """'scheduler.send_failed' gave the platform's error and the try, but not whether nor when the
-    prompt would be tried again: an operator asked "did my prompt come?" could not say."""
-    user = lisbon_user(21, 0, "down-logged")
+@pytest.mark.parametrize("error, level, traceback", [
+    (DeliveryFailed("502 Bad Gateway: platform unreachable"), "WARNING", False),  # an outage
+    (KeyError("message_id"), "ERROR", True),  # a bug in the front-end
+])
+async def test_a_platform_s_outage_is_one_warning_line_and_a_bug_keeps_its_traceback(
+        db, counting, caplog, error, level, traceback):
+    """'scheduler.send_failed' says when the prompt is tried again (an operator asked "did my
+    prompt come?" can say). A Telegram or Discord 5xx, a timeout before the request left, was
+    logged at ERROR with a traceback, as a bug is: an outage to wait out looked like a bug to fix.
+    An outage (`DeliveryFailed`) is one WARNING line with the platform's words and the retry."""
+    user = lisbon_user(21, 0, "down-or-broken")
     await db.users.upsert(user)
     at = [datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)]
-    scheduler, _journal, _out = scheduler_with_down_console(db, counting, lambda: at[0], failures=1)
+    scheduler, _journal, _out = scheduler_with_down_console(db, counting, lambda: at[0], failures=1, error=error)
     assert await scheduler.deliver(user.ref) is None
+    assert scheduler.retry_at(user.ref) == at[0] + timedelta(minutes=5)  # tried again either way
     (failed,) = [r for r in caplog.records if r.getMessage() == "scheduler.send_failed"]
-    assert failed.levelname == "ERROR" and "platform unreachable" in str(failed.exc_info[1])
-    assert failed.retry_at == "2026-11-24T21:05:00Z" and failed.user == user.ref.user_id
+    assert (failed.levelname, failed.exc_info is not None, failed.retry_at) == (level, traceback, "2026-11-24T21:05:00Z")
+    assert getattr(failed, "reason", None) == (None if traceback else "502 Bad Gateway: platform unreachable")
 
 
 async def test_the_retries_of_a_failed_prompt_stop_after_the_last_delay(db, counting, caplog):

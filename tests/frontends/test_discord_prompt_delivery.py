@@ -19,6 +19,7 @@ import bot.frontends.discord as discord_frontend
 from bot.frontends.discord import missed, rendering
 from bot.replies import PromptMessage
 from bot.scheduler import PromptScheduler
+from bot.usecases.ports import DeliveryFailed
 from storage.models import SentPrompt, UserRef
 from tests.frontends.test_discord import ALICE, VIDEO, cache_video, private_answer, sub
 from tests.frontends.test_telegram_inbox import until
@@ -82,10 +83,26 @@ async def test_a_prompt_dm_that_never_left_is_tried_again(discord_bot):
     api = Route.BASE
     Route.BASE = f"http://127.0.0.1:{unused_port()}/api/v10"  # nothing listens: no connection is made
     try:
-        with pytest.raises(aiohttp.ClientConnectorError):
+        with pytest.raises(DeliveryFailed, match="ClientConnectorError") as failed:
             await frontend.send_prompt(prompt)
+        assert isinstance(failed.value.__cause__, aiohttp.ClientConnectorError)
     finally:
         Route.BASE = api
+
+
+async def test_a_prompt_dm_discord_failed_with_a_5xx_is_a_warning_in_its_words_and_tried_again(
+        discord_bot, db, usecases, caplog):
+    """A 5xx discord.py gave up on was logged 'scheduler.send_failed' at ERROR with its traceback,
+    as a bug is; it is Discord's outage: one WARNING line, Discord's words in it, and the retry."""
+    fake, frontend = discord_bot
+    scheduler = await scheduler_for(fake, frontend, db, usecases)
+    fake.fail_next("send_message", times=1, status=503, code=0, message="upstream connect error")
+    assert await scheduler.deliver(ALICE_REF) is None
+    (failed,) = [r for r in caplog.records if r.getMessage() == "scheduler.send_failed"]
+    assert failed.levelname == "WARNING" and failed.exc_info is None
+    assert "503" in failed.reason and "upstream connect error" in failed.reason
+    retry = scheduler.retry_at(ALICE_REF)
+    assert failed.retry_at == (retry.strftime("%Y-%m-%dT%H:%M:%SZ") if retry else "none")
 
 
 def ten_minutes_ago() -> str:

@@ -1113,6 +1113,21 @@ async def test_a_prompt_whose_send_timed_out_is_not_sent_twice_and_a_reply_to_it
     assert entry.prompt_id == prompt_id and entry.note == "long drive"
 
 
+async def test_a_prompt_telegram_failed_with_a_502_is_a_warning_in_its_words_and_tried_again(telegram, db, usecases,
+                                                                                           caplog):
+    """A 502 (after telegram_http's one retry) was logged 'scheduler.send_failed' at ERROR with
+    PTB's traceback, as a bug is; it is Telegram's outage: one WARNING line, Telegram's words in it."""
+    fake, frontend = telegram
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
+    ref = UserRef("telegram", str(ALICE))
+    fake.fail_next("sendMessage", times=2, status=502, description="Bad Gateway")
+    assert await scheduler.deliver(ref) is None
+    (failed,) = [r for r in caplog.records if r.getMessage() == "scheduler.send_failed"]
+    assert failed.levelname == "WARNING" and failed.exc_info is None and "Bad Gateway" in failed.reason
+    retry = scheduler.retry_at(ref)
+    assert failed.retry_at == (retry.strftime("%Y-%m-%dT%H:%M:%SZ") if retry else "none")
+
+
 async def test_a_reply_to_another_message_showing_no_open_prompt_s_text_is_not_an_answer(telegram, db, usecases):
     fake, frontend = telegram
     scheduler = await journal_on_telegram(fake, frontend, db, usecases)

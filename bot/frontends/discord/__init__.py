@@ -40,7 +40,7 @@ from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
 from bot.logs import begin_request
 from bot.replies import PromptMessage
-from bot.usecases.ports import DeliveryUncertain, RecipientGone, SenderRefused
+from bot.usecases.ports import DeliveryFailed, DeliveryUncertain, RecipientGone, SenderRefused
 
 __all__ = ["DiscordFrontend", "MoodCog", "JournalCog", "ServerCog", "STALE_COMMAND"]
 
@@ -429,10 +429,13 @@ class DiscordFrontend:
                 raise RecipientGone(f"{error.status} {error.code} {error.text}") from error
             if refuses_the_bot(error):
                 raise SenderRefused(f"{error.status} {error.code} {error.text}") from error
-            raise
+            if error.status >= 500 or error.status == 429:  # Discord's outage (after discord.py's retries)
+                raise DeliveryFailed(str(error)) from error
+            raise  # Discord refused what the bot sent: the bot's doing, not an outage
         except NETWORK_ERRORS as error:
             if channel is None or isinstance(error, NOT_CONNECTED):
-                raise  # no DM channel yet, or no connection made: the prompt never left, and is tried again
+                # No DM channel yet, or no connection made: the prompt never left, and is tried again.
+                raise DeliveryFailed(f"{type(error).__name__}: {error}") from error
             # The request went out (timed out, or cut off): Discord may have sent the DM, whose id
             # never came back. An answer in the DM still finds it: the user's latest open prompt.
             raise DeliveryUncertain(f"DM not confirmed: {type(error).__name__}") from error
