@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from bot.config import PRIVATE_FOLDER, Settings
 from bot.health import heartbeat, heartbeat_path
+from bot.logs import numbered
 from bot.ratelimit import HeavyLimits, MoodRateLimiter
 from bot.scheduler import PromptScheduler
 from bot.tempfiles import remove_stale
@@ -396,7 +397,8 @@ class App:
         downloads_ready.add_done_callback(_log_warm_up)
         stack.push_async_callback(_cancel, downloads_ready)
         writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(data_dir), db.prompts)
-        drainer = asyncio.create_task(writer.run_drainer(OUTBOX_DRAIN_INTERVAL_S), name="outbox-drainer")
+        drainer = asyncio.create_task(writer.run_drainer(OUTBOX_DRAIN_INTERVAL_S, each_round=numbered("outbox")),
+                                      name="outbox-drainer")  # a round's lines: req=outbox-<n>
         stack.push_async_callback(_cancel, drainer)
 
         self.usecases = build_app_usecases(settings, db, classifier, resolver=resolver, fetcher=fetcher, writer=writer)

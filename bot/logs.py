@@ -9,11 +9,14 @@ req=tg-70213 user=3f1a9c0b2d chat=8e7d6c5b4a mood=sad`.
 
 `req` is the request the line belongs to, set once where a request arrives (`begin_request`: a
 Telegram update, a Discord interaction or DM, a console line): every line logged while it is
-answered, in its task, the tasks it starts and the bot's thread pools, carries it.
+answered, in its task, the tasks it starts and the bot's thread pools, carries it. Work of the bot's
+own gets one too, for its time (`as_request`): a daily prompt's delivery `prompt-<prompt id>`, a
+round of the outbox's replay `outbox-<n>`.
 """
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 import re
@@ -21,7 +24,8 @@ import secrets
 import sys
 import time
 from contextvars import ContextVar
-from typing import Iterable
+from contextlib import AbstractContextManager
+from typing import Callable, Iterable, Iterator
 from urllib.parse import unquote, urlsplit
 
 # `extra` keys whose values identify a person: logged as a salted hash, never in clear.
@@ -45,10 +49,27 @@ _QUIET_LIBRARIES = ("pymongo", "apscheduler", "httpx", "discord", "telegram", "m
 REQUEST: ContextVar[str | None] = ContextVar("moodbot_request", default=None)
 
 
-def begin_request(request_id: str) -> None:
+def begin_request(request_id: str | None) -> None:
     """Mark what this task (and what it starts) logs from now on as `request_id`'s: call it in the
-    task that answers one request, where the request arrives."""
+    task that answers one request, where the request arrives; None, in a task of no request's."""
     REQUEST.set(request_id)
+
+
+@contextlib.contextmanager
+def as_request(request_id: str) -> Iterator[None]:
+    """What is logged inside, in this task and what it starts, as `request_id`'s: work no request
+    asked for (a daily prompt's delivery, a round of the outbox's replay), or one of its own within
+    a request (/journal prompt's prompt). The task's request before (if any) is back after."""
+    token = REQUEST.set(request_id)
+    try:
+        yield
+    finally:
+        REQUEST.reset(token)
+
+
+def numbered(prefix: str) -> Callable[[int], AbstractContextManager[None]]:
+    """`as_request` of `<prefix>-<n>`, for the n-th round of a background loop (`outbox-<n>`)."""
+    return lambda number: as_request(f"{prefix}-{number}")
 
 
 class StampRequest(logging.Filter):

@@ -23,6 +23,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from bot.usecases.journal import OPEN_PROMPTS_MAX, JournalUseCase, local_today
+from bot.logs import as_request, begin_request
 from bot.replies import PromptMessage
 from bot.usecases.ports import DeliveryFailed, DeliveryUncertain, PromptSender, RecipientGone, SenderRefused
 from storage.models import SentPrompt, StorageError, User, UserRef
@@ -245,6 +246,10 @@ class PromptScheduler:
         or the chat could not be read, it stays the day's prompt, open to an answer and not sent
         again, as one whose send timed out (`DeliveryUncertain`): the run before may have sent it.
         Returns the prompt id when it was sent now."""
+        with as_request(f"prompt-{sent.prompt_id}"):  # its lines, the front-end's too, as one delivery's
+            return await self._resend_unconfirmed(sent)
+
+    async def _resend_unconfirmed(self, sent: SentPrompt) -> str | None:
         ref = sent.user
         sender = self.senders.get(ref.platform)
         find = getattr(sender, "find_prompt", None)
@@ -338,6 +343,7 @@ class PromptScheduler:
         """A group's prompt time: each of its users' prompt (`deliver`), `concurrency` at a time, as
         their own jobs were paced. A user who left the group since is skipped; one who joined it
         while the others are served waits for the next day (their time had passed, from now)."""
+        begin_request(None)  # its task holds the context of whatever woke APScheduler last: a request's
         members = iter(list(self._groups.get(key, {})))
 
         async def serve() -> None:
@@ -373,13 +379,19 @@ class PromptScheduler:
             log.warning("scheduler.prompt_given_up", extra={"user": ref.user_id, "tries": attempt})
             return
         self._scheduler.add_job(
-            self.deliver, DateTrigger(at, timezone=timezone.utc), args=[ref],
+            self._retry, DateTrigger(at, timezone=timezone.utc), args=[ref],
             kwargs={"day": day, "attempt": attempt + 1, **({"unsent": unsent} if unsent else {})},
             id=retry_job_id(ref), replace_existing=True,
             misfire_grace_time=int(self.grace.total_seconds()), coalesce=True, max_instances=1,
         )
         log.info("scheduler.prompt_retry_scheduled", extra={"user": ref.user_id, "tries": attempt,
                                                            "at": at.isoformat()})
+
+    async def _retry(self, ref: UserRef, **delivery) -> str | None:
+        """A retry's job: `deliver` again, in no request (its task holds the context of whatever
+        woke APScheduler last, a request's: /journal on's, say)."""
+        begin_request(None)
+        return await self.deliver(ref, **delivery)
 
     def _retry_unmade(self, ref: UserRef, day: date | None, attempt: int, erasures: int,
                       unsent: str | None) -> None:
@@ -469,8 +481,9 @@ class PromptScheduler:
             if made is None:  # no journal now, the day's already sent, or /forget meanwhile
                 return None
             prompt, day, zone = made
-            return await self._send(sender, prompt, force=force, day=day, zone=zone, attempt=attempt,
-                                    erasures=erasures)
+            with as_request(f"prompt-{prompt.prompt_id}"):  # its lines, the front-end's too, as one delivery's
+                return await self._send(sender, prompt, force=force, day=day, zone=zone, attempt=attempt,
+                                        erasures=erasures)
 
     async def _send(self, sender: PromptSender, prompt: PromptMessage, *, force: bool, day: date, zone: str,
                     attempt: int, erasures: int) -> str | None:

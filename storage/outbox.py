@@ -18,11 +18,14 @@ before, so each step is as atomic towards appends, drains and /forget as it was.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
+import itertools
 import json
 import logging
 from collections import Counter
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -403,12 +406,15 @@ class JournalWriter:
         removed = await self.outbox.remove_entry(ref, prompt_id, first=from_the_database)
         return stored, removed
 
-    async def run_drainer(self, interval: float = DEFAULT_DRAIN_INTERVAL_S) -> None:
-        """Drain every `interval` seconds until cancelled (run it as a background task)."""
-        while True:
-            try:
-                if await self.outbox.waiting():
-                    await self.drain()
-            except Exception:  # keep the drainer alive: the next round may succeed
-                log.exception("outbox drain failed")
+    async def run_drainer(self, interval: float = DEFAULT_DRAIN_INTERVAL_S, *,
+                          each_round: Callable[[int], AbstractContextManager[object]] | None = None) -> None:
+        """Drain every `interval` seconds until cancelled (run it as a background task). Each round
+        (the n-th, from 1) runs inside `each_round(n)` if given: the app names its log lines so."""
+        for number in itertools.count(1):
+            with each_round(number) if each_round is not None else contextlib.nullcontext():
+                try:
+                    if await self.outbox.waiting():
+                        await self.drain()
+                except Exception:  # keep the drainer alive: the next round may succeed
+                    log.exception("outbox drain failed")
             await asyncio.sleep(interval)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.frontends.console import ConsoleFrontend
+from bot.logs import begin_request
 from bot.replies import Caller, ErrorReply, TextReply
 from bot.scheduler import PromptScheduler, missed_day, prompt_trigger
 from bot.usecases.journal import PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, JournalUseCase
@@ -19,6 +20,7 @@ from bot.usecases.mood import MoodUseCase
 from bot.usecases.privacy import PrivacyUseCase
 from bot.usecases.ports import DeliveryFailed, DeliveryUncertain, RecipientGone, SenderRefused
 from storage.models import StorageError, User
+from tests.frontends.test_request_ids import lines_of
 from tests.prompt_times import FAR_IN_LISBON
 
 LISBON = ZoneInfo("Europe/Lisbon")
@@ -634,6 +636,25 @@ async def test_a_platform_s_outage_is_one_warning_line_and_a_bug_keeps_its_trace
     (failed,) = [r for r in caplog.records if r.getMessage() == "scheduler.send_failed"]
     assert (failed.levelname, failed.exc_info is not None, failed.retry_at) == (level, traceback, "2026-11-24T21:05:00Z")
     assert getattr(failed, "reason", None) == (None if traceback else "502 Bad Gateway: platform unreachable")
+
+
+async def test_a_retry_s_lines_are_not_those_of_the_request_its_job_was_made_in(db, counting, log_stream):
+    """APScheduler runs a job in the context of whatever woke it last (a /journal on's request, a
+    failed prompt's): a retry's lines carried that request's req=. They carry none until the prompt
+    is made (here: no front-end for its platform any more), then the prompt's own."""
+    user = lisbon_user(21, 0, "retried-in-a-request")
+    await db.users.upsert(user)
+    at = [datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)]
+    scheduler, _journal, _out = scheduler_with_down_console(db, counting, lambda: at[0], failures=1)
+    begin_request("con-7")  # the retry's job is made in this request
+    assert await scheduler.deliver(user.ref) is None
+    (failed,) = lines_of(log_stream, "scheduler.send_failed")
+    assert failed.get("req", "").startswith("prompt-")
+    scheduler.senders.clear()
+    at[0] += timedelta(minutes=5)
+    assert await scheduler.retry_now(user.ref) is None  # run in the request's context, as APScheduler would
+    (no_sender,) = lines_of(log_stream, "scheduler.no_sender")
+    assert "req" not in no_sender
 
 
 async def test_the_retries_of_a_failed_prompt_stop_after_the_last_delay(db, counting, caplog):

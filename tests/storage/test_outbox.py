@@ -356,18 +356,25 @@ async def test_the_users_torn_lines_are_held_as_written_for_their_export(db: Dat
     assert await outbox.cut_short(ALICE) == []
 
 
-async def test_background_drainer_delivers_queued_entries(db: Database, tmp_path):
-    writer = JournalWriter(db.journal, JournalOutbox(tmp_path / OUTBOX_FILENAME), db.prompts)
-    await writer.outbox.append(entry(5))
-    task = asyncio.create_task(writer.run_drainer(interval=0.05))
+async def drained_in_background(writer: JournalWriter, *entries: JournalEntry, **drainer) -> None:
+    """`entries` queued in `writer`'s outbox one after the other, each once the background drainer
+    (`drainer`: run_drainer's keywords) has written the one before."""
+    task = asyncio.create_task(writer.run_drainer(interval=0.05, **drainer))
     try:
-        deadline = time.monotonic() + 5
-        while writer.outbox.pending() and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        for queued in entries:
+            await writer.outbox.append(queued)
+            deadline = time.monotonic() + 5
+            while writer.outbox.pending() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_background_drainer_delivers_queued_entries(db: Database, tmp_path):
+    writer = JournalWriter(db.journal, JournalOutbox(tmp_path / OUTBOX_FILENAME), db.prompts)
+    await drained_in_background(writer, entry(5))
     assert await stored_prompt_ids(db) == ["prompt-5"]
 
 
