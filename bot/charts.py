@@ -53,6 +53,11 @@ FONT_SIZE = 10
 MAP_LABELS = 12  # songs named on the valence/arousal map: more would be unreadable
 MAP_CANDIDATES = 4 * MAP_LABELS  # the newest songs tried for those names, where older names overlap newer ones
 LABEL_GAP_PX = 2  # the least white between two names on the map
+# Each name on the map lies on a white backing, opaque enough that its text reads at 4.5:1 or more over
+# any dot under it (6.2:1 over a sad dot's deep blue, 1.4:1 without one), and a little wider than the name.
+LABEL_BACKING_ALPHA = 0.6
+LABEL_PAD = 0.15  # the backing's margin around the name, in the name's font size
+LABEL_OFFSET = (5, 4)  # points from a dot to its name: to the right and above, to the left where the right has no room
 LABEL_CHARS = 24
 BAR_WIDTH = 0.72
 SQUARE = 0.86  # a day's square in the pixel chart; the rest of its 1 × 1 cell is the white between squares
@@ -508,15 +513,27 @@ def _name_songs(ax, songs: Sequence[tuple[str, float, float, str]], renderer) ->
     """The newest songs' names beside their dots, MAP_LABELS at most, each only where it overlaps
     no name already written (a newer song's, or a quadrant's): a mood's songs crowd together, and
     two names written over each other are one unreadable line. A name that does not fit gives its
-    place to the next newest song's, among the newest MAP_CANDIDATES."""
+    place to the next newest song's, among the newest MAP_CANDIDATES. A name is written right of its
+    dot, or left of it where it would run past the map's edge (into the legend beside it), and on a
+    white backing that keeps it readable over the dots under it."""
     ax.apply_aspect()  # the axes' final box, so each name is measured where it will be drawn
+    frame = ax.get_window_extent(renderer)
     taken = [text.get_window_extent(renderer) for text in ax.texts]
+    pad_px = LABEL_PAD * (FONT_SIZE - 2) * ax.figure.dpi / 72
+    backing = {"boxstyle": f"square,pad={LABEL_PAD}", "facecolor": "white", "alpha": LABEL_BACKING_ALPHA,
+               "edgecolor": "none"}
     named = 0
     for short, v, a in map_labels(songs, limit=MAP_CANDIDATES):
-        # parse_math=False: a "$" in a title is a dollar sign, not TeX (which may not even parse).
-        note = ax.annotate(short, (v, a), xytext=(5, 4), textcoords="offset points", fontsize=FONT_SIZE - 2,
-                           color=TEXT_COLOUR, parse_math=False)
-        box = note.get_window_extent(renderer)
+        for dx, ha in ((LABEL_OFFSET[0], "left"), (-LABEL_OFFSET[0], "right")):
+            # parse_math=False: a "$" in a title is a dollar sign, not TeX (which may not even parse).
+            note = ax.annotate(short, (v, a), xytext=(dx, LABEL_OFFSET[1]), textcoords="offset points", ha=ha,
+                               fontsize=FONT_SIZE - 2, color=TEXT_COLOUR, parse_math=False, bbox=backing)
+            box = note.get_window_extent(renderer).padded(pad_px)
+            if frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1:
+                break
+            note.remove()  # past the map's edge: on the other side of its dot
+        else:
+            continue
         if any(box.padded(LABEL_GAP_PX).overlaps(other) for other in taken):
             note.remove()
             continue
