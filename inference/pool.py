@@ -17,7 +17,9 @@ Audio errors (unreadable, too short, silent) are not the model's fault: they rea
 Workers fork from a fork server that has imported the heavy libraries once (WORKER_PRELOAD), so a
 replaced worker is warm in a fraction of a second. Each worker ends when the bot's process does,
 however it ended (`die_with_the_bot`), and the fork server follows. What a worker logs is logged
-by the bot's process, through the handlers the bot set up (`send_logs_to_the_bot`). This module
+by the bot's process, through the handlers the bot set up (`send_logs_to_the_bot`); what it logs
+while it runs a job carries the job's `label`, the caller's opaque name for it, as `req` (`_as_job`),
+on Dask's workers too. This module
 itself imports nothing heavy: the bot imports it early, and a worker's initializer sets its thread
 limits (the variables, for libraries that load after it, and BLAS's live, as numpy came with the
 server).
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import copy
 import inspect
 import logging
@@ -268,6 +271,50 @@ def _picklable(record: logging.LogRecord) -> logging.LogRecord:
         if not isinstance(value, (str, int, float, bool, type(None))):
             setattr(record, key, str(value))
     return record
+
+
+# In a worker, the label of the job it runs (`Classifier.classify(label=...)`); each record logged
+# meanwhile carries it as `req`, the bot's key for the request a line belongs to. A context variable,
+# not a global: a Dask worker runs its jobs in threads, side by side.
+_JOB_LABEL: contextvars.ContextVar[str | None] = contextvars.ContextVar("inference_job_label", default=None)
+_labelling_lock = threading.Lock()
+_labelling = False
+
+
+def _as_job(label: str | None, function, /, *args, **kwargs):
+    """In a worker: `function(*args, **kwargs)`, each record it logs meanwhile (a decoder's line, a
+    Python warning) with `req` set to `label`. The worker's records at start and between jobs have
+    none. Nothing is added where no record is logged: the label is set and reset, no more."""
+    if label is None:
+        return function(*args, **kwargs)
+    if not _labelling:
+        _label_records()
+    token = _JOB_LABEL.set(label)
+    try:
+        return function(*args, **kwargs)
+    finally:
+        _JOB_LABEL.reset(token)
+
+
+def _label_records() -> None:
+    """Have every record made in this process from now on carry the running job's label (if any)
+    as `req`: a record factory, as a handler of the bot's (the relay's) or of Dask's sees the record
+    made in the job's thread. Once per process."""
+    global _labelling
+    with _labelling_lock:
+        if _labelling:
+            return
+        make = logging.getLogRecordFactory()
+
+        def labelled(*args, **kwargs) -> logging.LogRecord:
+            record = make(*args, **kwargs)
+            label = _JOB_LABEL.get()
+            if label is not None:
+                record.req = label
+            return record
+
+        logging.setLogRecordFactory(labelled)
+        _labelling = True
 
 
 def ignore_terminal_interrupt() -> None:
@@ -546,13 +593,14 @@ class _ProcessBackend:
                 seen.add(pid)
         return version
 
-    def submit(self, path: str, max_seconds: float | None) -> tuple[concurrent.futures.Future, object]:
+    def submit(self, path: str, max_seconds: float | None,
+               label: str | None = None) -> tuple[concurrent.futures.Future, object]:
         """(future of classify_main, token naming the executor it went to)."""
         from inference import predict
 
         executor = self._executor
         try:
-            handle = executor.submit(predict.classify_main, path, max_seconds=max_seconds)
+            handle = executor.submit(_as_job, label, predict.classify_main, path, max_seconds=max_seconds)
         except BrokenProcessPool:  # it broke between two jobs
             self.recover(executor)
             raise
@@ -733,11 +781,12 @@ class _DaskBackend:
             raise ModelUnavailableError(f"The Dask cluster at {self._address} has no workers.")
         return next(iter(versions.values()))
 
-    def submit(self, path: str, max_seconds: float | None):
+    def submit(self, path: str, max_seconds: float | None, label: str | None = None):
         from inference import predict
 
         future = self._client.submit(
-            predict.classify_main, path, self._weights_dir, self._threads, max_seconds=max_seconds, pure=False
+            _as_job, label, predict.classify_main, path, self._weights_dir, self._threads,
+            max_seconds=max_seconds, pure=False,
         )
         return future, None
 
@@ -923,11 +972,14 @@ class Classifier:
     # --- classify ---
 
     async def classify(
-        self, path: str | Path, *, model: str = "auto", max_seconds: float | None = None
+        self, path: str | Path, *, model: str = "auto", max_seconds: float | None = None,
+        label: str | None = None,
     ) -> MoodResult:
         """Mood of the audio file at `path`. Raises AudioError for bad audio (TooLongAudioError for
         a file over `max_seconds`; None, or more than the decoder's own limit of 20 minutes, is that
-        limit), and ModelUnavailableError when the requested model cannot answer."""
+        limit), and ModelUnavailableError when the requested model cannot answer. `label`: the
+        caller's name for the song's jobs, opaque here; what a worker logs while it runs one of
+        them (the main model's or the fallback's) carries it as `req`."""
         if model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, not {model!r}")
         if max_seconds is not None and not max_seconds > 0:
@@ -937,11 +989,11 @@ class Classifier:
         started = time.perf_counter()
         path = str(path)
         if model == "ann":
-            return await self._classify_ann(path, max_seconds, started, None)
+            return await self._classify_ann(path, max_seconds, started, None, label)
         if self._main_version is None:
             if model == "main":
                 raise ModelUnavailableError(f"The main model is unavailable: {self._main_error}")
-            return await self._classify_ann(path, max_seconds, started, FALLBACK_UNAVAILABLE)
+            return await self._classify_ann(path, max_seconds, started, FALLBACK_UNAVAILABLE, label)
         if model == "auto" and self.queue_depth >= self.max_queue:
             self._shed += 1
             if self._shed == 1:  # an overload's first song: what to watch; the rest, where to look
@@ -950,12 +1002,12 @@ class Classifier:
             else:
                 log.debug("inference.overloaded: %d songs in the model workers (INFERENCE_MAX_QUEUE %d)",
                           self.queue_depth, self.max_queue)
-            return await self._classify_ann(path, max_seconds, started, FALLBACK_OVERLOADED)
+            return await self._classify_ann(path, max_seconds, started, FALLBACK_OVERLOADED, label)
         if self._shed:
             log.info("inference.overload_over: %d songs were answered by the fallback ANN", self._shed)
             self._shed = 0
         try:
-            probabilities, _ = await self._run_main(path, max_seconds)
+            probabilities, _ = await self._run_main(path, max_seconds, label)
         except AudioError:
             raise
         except TimeoutError:
@@ -972,10 +1024,10 @@ class Classifier:
         if model == "main":
             raise ModelUnavailableError(f"The main model could not answer ({reason}).")
         log.info("Fallback ANN answers: %s", reason)  # no path, as above
-        return await self._classify_ann(path, max_seconds, started, reason)
+        return await self._classify_ann(path, max_seconds, started, reason, label)
 
-    async def _run_main(self, path: str, max_seconds: float | None):
-        handle, token = self._backend.submit(path, max_seconds)
+    async def _run_main(self, path: str, max_seconds: float | None, label: str | None):
+        handle, token = self._backend.submit(path, max_seconds, label)
         self._in_flight.add(handle)
         handle.add_done_callback(self._in_flight.discard)
         try:
@@ -988,32 +1040,32 @@ class Classifier:
             raise
 
     async def _classify_ann(
-        self, path: str, max_seconds: float | None, started: float, reason: str | None
+        self, path: str, max_seconds: float | None, started: float, reason: str | None, label: str | None
     ) -> MoodResult:
         if self._ann is None:
             raise ModelUnavailableError(
                 "The fallback model is unavailable"
                 + (f", and the main model could not answer ({reason})." if reason else ".")
             )
-        probabilities, _ = await self._run_ann(path, max_seconds)
+        probabilities, _ = await self._run_ann(path, max_seconds, label)
         return self._result(probabilities, "ann", self._ann.version, started, reason)
 
-    async def _run_ann(self, path: str, max_seconds: float | None):
+    async def _run_ann(self, path: str, max_seconds: float | None, label: str | None):
         """The ANN's job in its worker. A worker that dies is replaced and the job tried once more
         there; one that overruns `ann_timeout_s` is killed and replaced, and the ANN cannot answer.
         Jobs wait their turn here, not in the worker's queue: 40 songs of ~0.1 s queued there at once
         were judged hung by their wait (the worker killed under a song it was answering), and the
         songs queued behind a hung one were cancelled with it."""
         async with self._ann_turns:
-            return await self._run_ann_job(path, max_seconds)
+            return await self._run_ann_job(path, max_seconds, label)
 
-    async def _run_ann_job(self, path: str, max_seconds: float | None):
+    async def _run_ann_job(self, path: str, max_seconds: float | None, label: str | None):
         for attempt in (1, 2):
             executor = self._ann_executor
             if executor is None:
                 raise ModelUnavailableError("The fallback model is not running.")
             try:
-                job = executor.submit(_ann_job, path, str(self.weights_dir), max_seconds)
+                job = executor.submit(_as_job, label, _ann_job, path, str(self.weights_dir), max_seconds)
                 return await asyncio.wait_for(asyncio.wrap_future(job), self.ann_timeout_s)
             except BrokenProcessPool:
                 self._replace_ann_executor(executor, "crashed")

@@ -1,6 +1,8 @@
 """The same classifier on a Dask cluster: `executor="dask://host:port"`."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -8,6 +10,7 @@ import soundfile as sf
 from inference import Classifier, pool
 from inference.pool import FALLBACK_TIMEOUT
 from inference.result import TooLongAudioError, TooShortAudioError
+from tests.inference.test_pool_worker_logs import STATES_MORE, cut_short_mp3
 from tests.inference.test_predict import TINY_VERSION, clips, tiny_weights  # noqa: F401 (fixtures)
 
 # Dask retries a refused connection until its timeout: 10 s as served, 1 s is enough here.
@@ -39,6 +42,45 @@ async def test_a_dask_worker_answers_with_the_main_model(tiny_weights, clips, tm
     assert (first.model, first.model_version, first.fallback_reason) == ("main", TINY_VERSION, None)
     assert second.probabilities == first.probabilities
     assert (late.model, late.fallback_reason) == ("ann", FALLBACK_TIMEOUT)
+
+
+class KeptLines(logging.Handler):
+    """In a Dask worker: the decoder's lines, each as (message, req), kept for `the_decoders_lines`."""
+
+    lines: list[tuple[str, str | None]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        KeptLines.lines.append((record.getMessage(), getattr(record, "req", None)))
+
+
+def keep_the_decoders_lines() -> None:
+    logger = logging.getLogger("inference.audio")
+    logger.setLevel(logging.DEBUG)  # they name the file: held back unless asked for
+    logger.addHandler(KeptLines())
+
+
+def the_decoders_lines() -> list[tuple[str, str | None]]:
+    return list(KeptLines.lines)
+
+
+async def test_what_a_dask_worker_logs_during_a_job_carries_the_callers_label(tiny_weights, clips, tmp_path):
+    """Dask's workers keep Dask's logging; a record logged there during a job carries the caller's
+    label as `req` all the same (a format with `%(req)s` shows it), and none for a job given none."""
+    from distributed import LocalCluster
+
+    cut = cut_short_mp3(clips[0], tmp_path)
+    async with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, asynchronous=True,
+    ) as cluster:
+        executor = "dask://" + cluster.scheduler_address.removeprefix("tcp://")
+        async with Classifier(tiny_weights, executor=executor, threads_per_worker=1) as classifier:
+            client = classifier._backend._client
+            await client.run(keep_the_decoders_lines)
+            assert (await classifier.classify(cut, label="dc-1169")).model == "main"
+            assert (await classifier.classify(cut)).model == "main"
+            [lines] = (await client.run(the_decoders_lines)).values()
+    assert [req for message, req in lines if STATES_MORE in message] == ["dc-1169", None]
 
 
 async def test_an_unreachable_dask_scheduler_leaves_the_fallback_answering(tiny_weights, clips, caplog, monkeypatch):

@@ -20,10 +20,11 @@ import pytest
 
 from inference import Classifier, pool
 from inference.audio import N_FRAMES, N_MELS, N_SEGMENTS
-from inference.pool import FALLBACK_CRASHED
+from inference.pool import FALLBACK_CRASHED, FALLBACK_TIMEOUT
 from inference.predict import MAIN_WEIGHTS
 from inference.result import MOODS, ModelUnavailableError
 from tests.conftest import REPO
+from tests.inference.conftest import ffmpeg_encode
 from tests.inference.test_predict import clips, tiny_weights  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.timeout(120)
@@ -70,6 +71,47 @@ async def test_a_workers_failed_warm_up_is_one_record_of_the_bots_logging(weight
     assert record.name == "inference.predict" and record.levelno == logging.WARNING
     assert NODE_THAT_FAILS in record.exc_text  # the worker's traceback, as text
     assert record.process != os.getpid()  # logged in the worker, written here
+
+
+def cut_short_mp3(clip, folder):
+    """An MP3 cut short, as a download that stopped: its header states the whole clip's 30 s, more
+    than its bytes hold, which the decoder notes (at DEBUG, naming the file) before decoding them."""
+    whole = ffmpeg_encode(clip, folder / "whole.mp3", "-c:a", "libmp3lame", "-b:a", "128k")
+    cut = folder / "cut.mp3"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 5])
+    return cut
+
+
+STATES_MORE = "states 30 s, more than its"
+
+
+async def test_what_a_worker_logs_during_a_job_carries_the_callers_label(tiny_weights, clips, tmp_path, caplog):
+    """The workers run in processes of their own, where the bot's request (a context variable) does
+    not reach: their lines had no req=, and one could not tell which song, of which request, a
+    worker's line was about. A job's lines now carry the label its caller gave (the bot gives its
+    request's id), the main model's and the fallback's, a fallback after a timeout too; a job
+    given none, and the worker's lines at start, carry none."""
+    cut = cut_short_mp3(clips[0], tmp_path)
+    caplog.set_level(logging.DEBUG)
+    async with Classifier(tiny_weights, workers=1, threads_per_worker=1) as classifier:
+        # The decoder's DEBUG lines, held back in a worker (they name the file), let through.
+        for executor in (classifier._backend._executor, classifier._ann_executor):
+            executor.submit(logging.getLogger().setLevel, logging.DEBUG).result(timeout=30)
+        [main_worker], [ann_worker] = classifier.worker_pids, classifier.ann_worker_pids
+        assert (await classifier.classify(cut, label="tg-70213")).model == "main"
+        assert (await classifier.classify(cut, model="ann", label="tg-70214")).model == "ann"
+        assert (await classifier.classify(cut, model="ann")).model == "ann"
+        classifier.timeout_s = 0.001  # the main model times out, the fallback answers
+        late = await classifier.classify(cut, label="tg-70215")
+        assert late.fallback_reason == FALLBACK_TIMEOUT
+        heard = {}
+        deadline = time.monotonic() + 30.0
+        while len(heard) < 4:  # the relay logs them from threads of its own
+            assert time.monotonic() < deadline, f"only {heard} reached the log"
+            heard = {(r.process, getattr(r, "req", None)) for r in caplog.records if STATES_MORE in r.getMessage()}
+            await asyncio.sleep(0.05)
+    assert {(main_worker, "tg-70213"), (ann_worker, "tg-70214"), (ann_worker, None), (ann_worker, "tg-70215")} <= heard
+    assert {req for _, req in heard} <= {"tg-70213", "tg-70214", "tg-70215", None}
 
 
 CONSOLE_MODE_SCRIPT = """
