@@ -206,12 +206,18 @@ def week_tick_labels(labels: Sequence[str]) -> list[str]:
     """The x axis's week labels: each week by its Monday's day, "16", with its month under it on the
     first bar and where a month starts, and the year beside that on the first bar and where a new year
     starts ("16\nNov 2026", "23", "30", "7\nDec"). They read "W47": an ISO week's number, which
-    few people know, says nothing of when it was."""
+    few people know, says nothing of when it was. Where the second bar starts another month, the first
+    bar's month is left to it ("29", "5\nJan 2026"): one bar apart, "Dec 2025" and "Jan 2026" were
+    written over each other."""
     ticks, shown_month = [], None
-    for label in labels:
-        monday = week_monday(label)
+    mondays = [week_monday(label) for label in labels]
+    for n, (label, monday) in enumerate(zip(labels, mondays)):
         if monday is None:
             ticks.append(label)
+            continue
+        after = mondays[n + 1] if n + 1 < len(mondays) else None
+        if shown_month is None and after is not None and (after.year, after.month) != (monday.year, monday.month):
+            ticks.append(f"{monday.day}")  # no month shown yet: the next bar's is the first, with its year
             continue
         if shown_month is None or monday.year != shown_month.year:
             ticks.append(f"{monday.day}\n{monday:%b %Y}")

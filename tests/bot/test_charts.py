@@ -203,6 +203,31 @@ def test_the_weekly_axis_names_each_week_by_its_monday_and_each_month_and_year_o
     assert axes.get_xlabel() == "weeks, each under its Monday"
 
 
+def test_the_weekly_axis_never_writes_two_months_over_each_other():
+    # Sixteen weeks from Monday 29 Dec 2025: the first bar's "Dec 2025" and the second's "Jan 2026",
+    # 40 px apart, were written over each other ("Dec 2Ja2026"). Where the second bar starts another
+    # month, the first bar's month is left to it: "29", then "5" over "Jan 2026". Each chart of two
+    # years, 8 and 16 weeks long, whose first bar is a month's last week (the next bar's month one
+    # bar away) is measured: no two month lines touch.
+    from datetime import timedelta
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    assert charts.week_tick_labels(["2026-W01", "2026-W02", "2026-W03"]) == ["29", "5\nJan 2026", "12"]
+    assert charts.week_tick_labels(["2025-W48", "2025-W49"]) == ["24", "1\nDec 2025"]
+    monday = date(2025, 1, 6)
+    while monday < date(2027, 1, 4):
+        for weeks in (charts.MIN_WEEKS, charts.MAX_WEEKS):
+            first = monday - timedelta(weeks=weeks - 1)
+            if (first + timedelta(weeks=1)).month == first.month:
+                continue
+            fig = charts.mood_over_time_figure([(f"{first:%G-W%V}", {"sad": 1})], until=monday)
+            renderer = FigureCanvasAgg(fig).get_renderer()
+            months = [tick.get_window_extent(renderer) for tick in fig.axes[0].get_xticklabels() if "\n" in tick.get_text()]
+            assert all(a.x1 + 2 < b.x0 for a, b in zip(months, months[1:])), (monday, weeks)
+        monday += timedelta(weeks=1)
+
+
 def test_the_mood_map_names_the_newest_songs_once_each():
     # Songs come oldest first (the newest dots are drawn on top): the names go to the latest ones,
     # and a song journaled on many days takes one name, not a pile of the same text.
