@@ -39,9 +39,9 @@ from bot.replies import (
     next_prompt_text,
     no_progress,
 )
-from bot.sources.models import SourceError
-from bot.sources.query import (FULL_WIDTH_PUNCTUATION, LINK_CLOSERS, MARKDOWN_MARKS, hosts_dotted, marked_link,
-                               share_text_start)
+from bot.sources.models import Query, QueryKind, SourceError
+from bot.sources.query import (FULL_WIDTH_PUNCTUATION, LINK_CLOSERS, MARKDOWN_MARKS, WORD_RE, hosts_dotted, link_in,
+                               marked_link, share_text_start)
 from bot.usecases.help import JOURNAL_ALL_MEANT, JOURNAL_DELETE_ALL
 from bot.usecases.mood import GENERIC_ERROR, MoodUseCase, mood_reply, refusal_reason
 from bot.usecases.ports import NoSchedule, PromptSchedule, RecipientGone, SenderRefused
@@ -186,6 +186,12 @@ PROMPT_SENT = "Sent: today's prompt is in our private chat. Answer it with a son
 # prompt's, when the reply was to an older one.
 ALREADY_ANSWERED = ("You've already answered that prompt — your journal keeps one song per prompt. Another song "
                     "instead? Delete that entry first: /journal delete {day}, then answer it again.")
+# Under "Saved" when an answer held more than one song's link (two pasted together, or a file and a
+# link): the entry keeps one song, `split_answer`'s (the file, where one came), the rest of the
+# message its note, links too, as typed. A second song named in words reads as the user's own.
+ONE_SONG_A_PROMPT = ("Your journal keeps one song a prompt: I saved {title}; the other song {links} stayed in your "
+                     "note as you wrote it. To save another instead: /journal delete {day}, then answer the prompt "
+                     "again with that song alone.")
 FORGOTTEN_MEANWHILE = ("You deleted your data with /forget while I was fetching or listening to that song, so I "
                        "didn't save this answer. Turn the journal on again with /journal on to start a new one.")
 # Told once, on the user's next command or message, after their prompts stopped because the
@@ -719,6 +725,29 @@ def split_answer(text: str) -> tuple[str, str]:
     return first.strip(), rest.strip()
 
 
+def song_of(query: Query) -> str | None:
+    """The song a read link stands for, the same whatever link of it was typed (a YouTube link's
+    moment, `youtu.be` or `youtube.com`: its canonical link); None for no song's link (a name typed)."""
+    if query.link_service:  # another service's, never opened: the name it gives
+        return f"{query.link_service}: {query.text}"
+    return None if query.kind is QueryKind.TEXT else query.url
+
+
+def other_songs(song: str | None, note: str, parse: Callable[[str], Query]) -> int:
+    """How many songs other than `song` (what the entry keeps; None: a file) the links in `note`
+    stand for, as /mood would read each (`parse`): a link to no song (an album, lyrics, a site) is
+    none, nor is the kept song's own link again. Words naming a song are the user's own: never counted."""
+    def read(text: str) -> str | None:
+        try:
+            return song_of(parse(text))
+        except SourceError:
+            return None
+
+    kept = read(song) if song else None
+    links = (link_in(word.group()) for word in WORD_RE.finditer(hosts_dotted(note)))
+    return len({found for link in links if link and (found := read(link)) is not None} - {kept})
+
+
 def dating_zone(zone: str) -> ZoneInfo:
     """The zone a user's dates are told in: their saved one, or UTC's when this machine's zone
     database lacks it (saved under a newer tzdata), as for a user who saved none; the scheduler
@@ -1246,6 +1275,10 @@ class JournalUseCase:
         log.info("journal.answered", extra={"user": caller.user_id, "mood": reply.mood, "queued": queued})
         # As under /mood's answer: another service's link searched by name, a YouTube link's moment.
         aside = None if attachment is not None else self.mood.link_note(reply, song, platform=caller.platform)
+        if count := other_songs(song, note, lambda text: self.mood.parse(text, discord=caller.platform == "discord")):
+            one = ONE_SONG_A_PROMPT.format(title=display_title(reply), links="link" if count == 1 else "links",
+                                           day=prompt.local_date.isoformat())
+            aside = f"{aside}\n{one}" if aside else one
         return JournalSavedReply(phrase=prompt.phrase, mood=reply, local_date=prompt.local_date, queued=queued,
                                  aside=aside)
 
