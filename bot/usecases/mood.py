@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from bot.logs import without_user_text
+from bot.logs import REQUEST, without_user_text
 from bot.ratelimit import MoodRateLimiter, RateLimited
 from bot.replies import (
     STAGE_DOWNLOADING,
@@ -378,7 +378,8 @@ class MoodUseCase:
 
     async def _classify(self, path) -> MoodResult:
         try:
-            return await self.classifier.classify(path, max_seconds=self.max_audio_seconds)
+            # The request's id goes with the song's jobs: the model workers' lines carry it (req=).
+            return await self.classifier.classify(path, max_seconds=self.max_audio_seconds, label=REQUEST.get())
         except ModelFailedOnFileError:
             raise  # "took too long on this file": the user may try another song
         except ModelUnavailableError as error:

@@ -22,7 +22,8 @@ class MoodClassifier(Protocol):
     main_model_version: str | None
 
     # max_seconds: the longest audio to decode (TooLongAudioError beyond); None: the classifier's own.
-    async def classify(self, path, *, max_seconds: float | None = None) -> MoodResult: ...
+    # label: the request's id, which the model workers' lines carry as req= (opaque to inference/).
+    async def classify(self, path, *, max_seconds: float | None = None, label: str | None = None) -> MoodResult: ...
 
 
 class TrackResolver(Protocol):

@@ -36,6 +36,7 @@ class CountingClassifier:
     def __init__(self, real: Classifier) -> None:
         self.real = real
         self.calls: list[str] = []
+        self.labels: list[str | None] = []  # each call's label: the request's id, for the workers' lines
 
     @property
     def main_model_version(self) -> str | None:
@@ -43,6 +44,7 @@ class CountingClassifier:
 
     async def classify(self, path, **kwargs):
         self.calls.append(str(path))
+        self.labels.append(kwargs.get("label"))
         return await self.real.classify(path, **kwargs)
 
 

@@ -15,7 +15,9 @@ from inference.result import MOODS
 from storage.database import Database
 from storage.models import UserRef
 from tests.bot.conftest import ALICE, ALICE_DM, BOB, attachment
+from tests.bot.test_console import chat
 from tests.dbserver import free_port
+from tests.frontends.test_request_ids import lines_of
 
 
 def mood_usecase(db, classifier, **kwargs) -> MoodUseCase:
@@ -41,6 +43,16 @@ async def test_an_attached_song_gets_the_mood_the_classifier_hears(db, counting,
     assert stored.mood.mood == reply.mood
     requests = (await db.privacy.export(UserRef("telegram", "1001"))).requests
     assert [(r.place, r.track_key, r.mood) for r in requests] == [("telegram:-500", reply.track_key, reply.mood)]
+
+
+async def test_a_song_s_jobs_carry_its_request_s_id_into_the_model_workers(db, counting, clip_paths, log_stream,
+                                                                            tmp_path):
+    """The model workers run in processes of their own, where the request's id (a context variable)
+    does not reach: their lines had no req=. The use case gives it to the classifier as the label of
+    the song's jobs, which a worker's lines carry as req= (tests/inference/test_pool_worker_logs.py)."""
+    await chat(db, counting, tmp_path, [f"/mood {clip_paths[0]}", f"/mood {clip_paths[1]}", "/quit"])
+    answered = [line.get("req") for line in lines_of(log_stream, "mood.answered")]
+    assert counting.labels == answered and len(set(answered)) == 2 and answered[0].startswith("con-")
 
 
 async def test_the_second_time_the_answer_comes_from_the_cache(db, counting, clip_paths, tmp_path):
