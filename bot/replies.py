@@ -54,6 +54,9 @@ class Caller:
     # before a /forget is not saved after it, even when its file was still downloading. None: read
     # when the use case starts.
     erasures: int | None = None
+    # When the message arrived (`PrivacyUseCase.arrived`): a /mood counts in its place from then, so a
+    # departure while its file downloads does not bring its asker back. None: when the use case starts.
+    asked_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -249,7 +249,9 @@ class MoodUseCase:
             log.info("mood.rate_limited", extra={"user": caller.user_id, "place": caller.place,
                                                  "by_place": limited.by_place, "retry_after_s": limited.retry_after_s})
             return ErrorReply(str(limited), retry_after_s=limited.retry_after_s)
-        asked_at = self.now()  # the request's time: a departure while it is answered comes after it
+        # The request's time, as it arrived (before its file's download): a departure while it is
+        # downloaded or answered comes after it.
+        asked_at = caller.asked_at or self.now()
         # A /forget since the message arrived (its file downloading): the request will be dropped, and
         # a departure while it is answered is not recorded either, as a visit after the deletion would be.
         place = caller.place if self.db.privacy.erasures(ref) == erasures else None

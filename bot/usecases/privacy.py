@@ -98,8 +98,10 @@ class PrivacyUseCase:
     def arrived(self, caller: Caller) -> Caller:
         """The caller of a message that has just arrived, stamped with the user's /forget count:
         the front-end calls this first, before it downloads anything, so that a /forget sent after
-        the message drops what the message would have saved (a request, a journal entry)."""
-        return replace(caller, erasures=self.db.privacy.erasures(UserRef(caller.platform, caller.user_id)))
+        the message drops what the message would have saved (a request, a journal entry); and with
+        the time it arrived, which a /mood counts from in its place (`MoodUseCase.run`)."""
+        return replace(caller, erasures=self.db.privacy.erasures(UserRef(caller.platform, caller.user_id)),
+                       asked_at=caller.asked_at or self.now())
 
     async def export(self, caller: Caller, typed: str = "") -> ExportReply | ErrorReply:
         """/export: everything kept about the caller, as one JSON file. `typed`: words typed after

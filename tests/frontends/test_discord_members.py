@@ -13,10 +13,11 @@ from bot.config import Settings
 from bot.frontends.discord import DiscordFrontend
 from storage.models import MoodRequest, UserRef
 from tests.fakes.discord_api import PRIVILEGED_INTENTS, FakeDiscord, user_payload
+from tests.frontends.conftest import cache_upload
 
 GUILD, OTHER_GUILD = 777000000000000001, 777000000000000002
 ALICE, BOB = 42, 43
-STRING = 3
+STRING, ATTACHMENT = 3, 11
 GUILD_MEMBERS = 1 << 1
 
 
@@ -121,3 +122,26 @@ async def test_the_setting_without_the_portals_switch_stops_the_start_naming_the
 def test_the_setting_is_read_from_the_environment(monkeypatch, value, expected):
     monkeypatch.setenv("DISCORD_MEMBERS_INTENT", value)
     assert Settings(_env_file=None).discord_members_intent is expected
+
+
+async def test_a_member_who_leaves_while_their_file_downloads_is_not_brought_back_by_it(members_bot, db):
+    """A /mood counts from when it was asked (README): its file still on its way from Discord's file
+    server when its asker leaves, its answer is still shown, and does not bring them back."""
+    fake, _ = members_bot
+    await asked(db, ALICE, GUILD, "Hurt")
+    await asked(db, BOB, GUILD, "Creep")
+    clip = fake.add_file("clip.mp4", b"v" * 64)
+    clip["content_type"] = "video/mp4"
+    await cache_upload(db, b"v" * 64, "sad")
+    fake.cdn_open.clear()  # the download is under way, and slow
+    await fake.slash("mood", [{"name": "file", "type": ATTACHMENT, "value": clip["id"]}],
+                     resolved={"attachments": {clip["id"]: clip}}, guild=GUILD, user=BOB)
+    await fake.wait_for("download")
+    await fake.dispatch("GUILD_MEMBER_REMOVE", {"guild_id": str(GUILD), "user": user_payload(BOB, "bob")})
+    await until(lambda: db.db["departures"].count_documents({"user_id": str(BOB)}))
+    fake.cdn_open.set()
+    assert (await fake.wait_for("edit_original", lambda call: bool(call.embeds))).embeds[0]["title"] == "clip"
+
+    text = await shown(fake, "playlist")
+    assert "Hurt" in text and "Creep" not in text and "clip" not in text
+    assert "sad 1" in await shown(fake, "servermood")
