@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import weakref
 from datetime import date, datetime, time, timedelta, timezone
@@ -23,7 +24,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from bot.usecases.journal import OPEN_PROMPTS_MAX, JournalUseCase, local_today
-from bot.logs import as_request, begin_request
+from bot.logs import REQUEST, as_request, begin_request
 from bot.replies import PromptMessage
 from bot.usecases.ports import DeliveryFailed, DeliveryUncertain, PromptSender, RecipientGone, SenderRefused
 from storage.models import SentPrompt, StorageError, User, UserRef
@@ -174,6 +175,7 @@ class PromptScheduler:
         # The stop: no prompt is started once `_stopping`; those on their way (`_sending`) may arrive.
         self._stopping = False
         self._sending: set[asyncio.Task] = set()
+        self._deliveries = itertools.count(1)  # the deliveries begun in no request, for their req=
 
     def register(self, sender: PromptSender) -> None:
         self.senders[sender.platform] = sender
@@ -350,10 +352,11 @@ class PromptScheduler:
             for ref in members:  # one iterator for all: each user once
                 if self._group_of.get(ref) != key:
                     continue
-                try:
-                    await self.deliver(ref)
-                except Exception:  # one user's failure is not the group's
-                    log.exception("scheduler.prompt_failed", extra={"user": ref.user_id})
+                with self._a_delivery():
+                    try:
+                        await self.deliver(ref)
+                    except Exception:  # one user's failure is not the group's
+                        log.exception("scheduler.prompt_failed", extra={"user": ref.user_id})
 
         await asyncio.gather(*(serve() for _ in range(self._concurrency)))
 
@@ -451,6 +454,15 @@ class PromptScheduler:
         prompt = await self.journal.make_prompt(user, day=day, erasures=erasures)
         return None if prompt is None else (prompt, day, user.timezone)
 
+    def _a_delivery(self) -> contextlib.AbstractContextManager[None]:
+        """A delivery begun in no request (a daily job's, a retry's, the start's catch-up): what it
+        logs before its prompt is made (`scheduler.prompt_not_made`, `scheduler.no_sender`, the
+        retry it sets), as `delivery-<n>`'s, the n-th since the start; its prompt's lines are then
+        `prompt-<prompt id>`'s. One begun in a request (/journal prompt) stays that request's."""
+        if REQUEST.get() is not None:
+            return contextlib.nullcontext()
+        return as_request(f"delivery-{next(self._deliveries)}")
+
     async def deliver(self, ref: UserRef, *, force: bool = False, day: date | None = None,
                       attempt: int = 1, unsent: str | None = None) -> str | None:
         """One prompt to one user: re-read the user (they may have opted out since), skip if the
@@ -458,7 +470,13 @@ class PromptScheduler:
         the one whose prompt time passed last (local), unless a missed or failed prompt is tried
         again for `day` (`attempt`: the how-manieth try); /journal prompt (`force`) is for today. A
         retry first withdraws the failed prompt the database could not (`unsent`): its record would
-        stand for the day's prompt, and nothing would be sent."""
+        stand for the day's prompt, and nothing would be sent. Its lines are one delivery's
+        (`_a_delivery`)."""
+        with self._a_delivery():
+            return await self._deliver(ref, force=force, day=day, attempt=attempt, unsent=unsent)
+
+    async def _deliver(self, ref: UserRef, *, force: bool, day: date | None, attempt: int,
+                       unsent: str | None) -> str | None:
         sender = self.senders.get(ref.platform)
         if sender is None:
             log.warning("scheduler.no_sender", extra={"user": ref.user_id, "platform": ref.platform})

@@ -640,8 +640,9 @@ async def test_a_platform_s_outage_is_one_warning_line_and_a_bug_keeps_its_trace
 
 async def test_a_retry_s_lines_are_not_those_of_the_request_its_job_was_made_in(db, counting, log_stream):
     """APScheduler runs a job in the context of whatever woke it last (a /journal on's request, a
-    failed prompt's): a retry's lines carried that request's req=. They carry none until the prompt
-    is made (here: no front-end for its platform any more), then the prompt's own."""
+    failed prompt's): a retry's lines carried that request's req=. They carry the delivery's own
+    (delivery-<n>) until the prompt is made (here: no front-end for its platform any more), then
+    the prompt's."""
     user = lisbon_user(21, 0, "retried-in-a-request")
     await db.users.upsert(user)
     at = [datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)]
@@ -654,7 +655,31 @@ async def test_a_retry_s_lines_are_not_those_of_the_request_its_job_was_made_in(
     at[0] += timedelta(minutes=5)
     assert await scheduler.retry_now(user.ref) is None  # run in the request's context, as APScheduler would
     (no_sender,) = lines_of(log_stream, "scheduler.no_sender")
-    assert "req" not in no_sender
+    assert no_sender.get("req", "").startswith("delivery-")
+
+
+async def test_the_lines_of_a_daily_prompt_not_made_carry_the_delivery_s_own_request_id(counting, outage, log_stream):
+    """A daily prompt the database could not make was logged with no req= (its lines come before a
+    prompt exists): what one try logged (its failure, the retry it set) could not be told from the
+    next try's. A delivery begun in no request carries delivery-<n>, the n-th since the start, until
+    its prompt is made; one begun in a request (/journal prompt) keeps that request's."""
+    db = outage.db
+    user = lisbon_user(21, 0, "not-made")
+    await db.users.upsert(user)
+    at = [datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)]
+    scheduler, _journal, _out = scheduler_with_console(db, counting, lambda: at[0])
+    scheduler.schedule(user)
+    outage.down()
+    assert await scheduler.deliver(user.ref) is None  # the daily job's
+    at[0] += timedelta(minutes=5)
+    assert await scheduler.retry_now(user.ref) is None  # its retry's, the database still down
+    begin_request("con-9")
+    assert await scheduler.fire_now(user.ref) is None  # /journal prompt's
+    first, retried, asked = lines_of(log_stream, "scheduler.prompt_not_made")
+    scheduled, rescheduled = lines_of(log_stream, "scheduler.prompt_retry_scheduled")
+    assert first.get("req", "").startswith("delivery-") and retried.get("req", "").startswith("delivery-")
+    assert scheduled["req"] == first["req"] != retried["req"] == rescheduled["req"]
+    assert asked.get("req") == "con-9"
 
 
 async def test_the_retries_of_a_failed_prompt_stop_after_the_last_delay(db, counting, caplog):
