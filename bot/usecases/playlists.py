@@ -5,6 +5,7 @@ import asyncio
 import logging
 import re
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -115,11 +116,20 @@ class PlaylistUseCase:
         self._move_failed_at: dict[str, float] = {}  # old place -> time.monotonic() of its last failed try
         self._moving = asyncio.Lock()
         self._moved: dict[str, asyncio.Event] = {}  # old place -> set once its move is finished (`until_moved`)
+        # Old place -> its new id, once its move is finished: a command sent there before the move
+        # and answered after it (its sender's admin check took a moment) is the place's under its new id.
+        self._moved_to: dict[str, str] = {}
+
+    def _where_now(self, caller: Caller) -> Caller:
+        """`caller`, in its place's new id where the place moved (`_moved_to`)."""
+        new = self._moved_to.get(caller.place or "")
+        return caller if new is None else replace(caller, place=new)
 
     async def playlist(self, caller: Caller, mood: str) -> PlaylistReply | ErrorReply:
         """The place's playlist of `mood`: what the user typed after the command, whole."""
         if caller.place is None:  # first: in a private chat no mood would help
             return ErrorReply(NOT_IN_SERVER)
+        caller = self._where_now(caller)
         mood = typed_mood((mood or "").strip())
         if isinstance(mood, ErrorReply):
             return mood
@@ -144,6 +154,7 @@ class PlaylistUseCase:
         than offering choices that would each be refused."""
         if caller.place is None:
             return ErrorReply(NOT_IN_SERVER)
+        caller = self._where_now(caller)
         try:
             if not (await self.db.servers.get(caller.place)).playlist_enabled:
                 return ErrorReply(DISABLED)
@@ -154,6 +165,7 @@ class PlaylistUseCase:
     async def server_mood(self, caller: Caller) -> ServerMoodReply | ErrorReply:
         if caller.place is None:
             return ErrorReply(MOOD_NOT_IN_SERVER)
+        caller = self._where_now(caller)
         if (refused := refusal(self.limits.server, caller, "servermood", per_place=True)) is not None:
             return refused
         try:
@@ -181,6 +193,7 @@ class PlaylistUseCase:
             return ErrorReply(NOT_IN_SERVER)
         if not caller.is_admin:
             return ErrorReply(NOT_ADMIN)
+        caller = self._where_now(caller)
         try:
             await self.db.servers.set_playlist_enabled(caller.place, enabled)
         except StorageError as error:
@@ -245,6 +258,7 @@ class PlaylistUseCase:
                 log.warning("server.place_not_moved", extra={"place": move.old, "to": move.new, "reason": str(error)})
                 return False
             del self._unfinished[move.old]
+            self._moved_to[move.old] = move.new
             self._move_failed_at.pop(move.old, None)
             if (waiting := self._moved.pop(move.old, None)) is not None:
                 waiting.set()
@@ -255,6 +269,7 @@ class PlaylistUseCase:
         """A member left the server or group, or was removed: their songs stop counting there until
         they join again, or ask /mood or write there again."""
         place = f"{platform}:{place_id}"
+        place = self._moved_to.get(place, place)
         try:
             await self.db.playlists.member_left(place, UserRef(platform, user_id), self.now())
         except StorageError as error:
@@ -265,6 +280,7 @@ class PlaylistUseCase:
     async def member_joined(self, platform: str, place_id: str, user_id: str) -> None:
         """A member joined the server or group (again): whatever they did there counts again."""
         place = f"{platform}:{place_id}"
+        place = self._moved_to.get(place, place)
         try:
             await self.db.playlists.member_returned(place, UserRef(platform, user_id))
         except StorageError as error:

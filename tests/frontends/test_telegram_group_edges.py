@@ -142,3 +142,24 @@ async def test_a_command_deleted_in_a_forum_topic_before_its_answer_still_gets_t
         assert int(reply.params["message_thread_id"]) == 77 and "reply_parameters" not in reply.params
     await asyncio.sleep(QUIET_S)
     assert render.GENERIC_ERROR not in [c.text for c in fake.calls_of("sendMessage")]
+
+
+async def test_playlists_switched_off_as_the_group_became_a_supergroup_are_off_in_the_supergroup(telegram, db):
+    """An admin sends /serverplaylist off in a group just as another admin upgrades it to a
+    supergroup: Telegram, asked whether the sender is an admin, names the new chat, and the answer
+    goes there. The choice was saved under the old id once the move had run, which nothing reads
+    again: the supergroup's playlists stayed on though the admin was told they were off."""
+    fake, _ = telegram
+    old, new, bob = -559, -100559, ALICE + 1
+    fake.admins[str(new)] = {str(ALICE)}
+    fake.group_upgraded(old, new)
+    fake.delay_next("getChatMember", 1.0)  # asked of the supergroup: answered once the move is made
+    await fake.user_sends("/serverplaylist off", chat=old, chat_type="group", user=ALICE)
+    await fake.user_sends(None, chat=old, chat_type="group", user=bob, extra={"migrate_to_chat_id": new})
+    await fake.user_sends(None, chat=new, user=bob, extra={"migrate_from_chat_id": old})
+    told = await fake.wait_for("sendMessage", lambda c: "Group playlists" in c.text, timeout=5)
+    assert told.chat_id == str(new) and told.text.startswith("Group playlists are off"), told.text
+    assert (await db.servers.get(f"telegram:{new}")).playlist_enabled is False
+    mark = fake.mark()
+    await fake.user_sends("/playlist sad", chat=new, user=bob)
+    assert (await fake.wait_for("sendMessage", after=mark)).text.startswith("Group playlists are turned off here")
