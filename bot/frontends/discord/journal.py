@@ -24,6 +24,7 @@ from bot.frontends.discord.interactions import (
     caller_of,
     dm_caller_of,
     downloaded,
+    fetched,
     is_audio,
     refuses_the_bot,
     refuses_the_user,
@@ -49,6 +50,14 @@ from bot.usecases.mood import query_left_aside
 log = logging.getLogger(__name__)
 
 CONFIRM_TIMEOUT_S = 120.0
+# Discord sends a message longer than its limit (2 000 characters, 4 000 with Nitro) as a text file
+# of this name, with no text: a long journal answer in the DM is read as the message it was, up to
+# LONG_MESSAGE_MAX_BYTES (eight of Telegram's longest messages); longer, it is refused so.
+LONG_MESSAGE_FILE = "message.txt"
+LONG_MESSAGE_MAX_BYTES = 32 * 1024
+LONG_MESSAGE_TOO_LONG = ("Discord sent your message as a file, message.txt, longer than the {kb} KB I read as a "
+                         "journal answer, so nothing was saved. Send the song on the first line and fewer words "
+                         "after it.")
 # The page buttons under /journal list go away after this long without a press (within the 15 min
 # an interaction token lasts, counted from the last press).
 PAGES_TIMEOUT_S = 600.0
@@ -607,9 +616,12 @@ class JournalCog(commands.Cog):
         asker = whose(message.author)
         # Its download too: "/journal delete last" meanwhile would take the entry before this one.
         with self.usecases.journal.answering(caller):
+            typed = await long_message_text(file, asker) if is_long_message(song, file) else None
+            if typed is not None and not isinstance(typed, ErrorReply):
+                query, file = typed, None  # the message Discord made a file of, as if typed
             async with downloaded(file, self.max_audio_bytes, asker, sent_by(song), longest_s=self.max_audio_seconds) as attachment:
-                if isinstance(attachment, ErrorReply):
-                    reply = attachment
+                if isinstance(typed, ErrorReply) or isinstance(attachment, ErrorReply):
+                    reply = typed if isinstance(typed, ErrorReply) else attachment
                 else:
                     reply = await self.usecases.journal.answer(caller, query, attachment,
                                                                prompt_message_id=prompt_id,
@@ -640,3 +652,23 @@ class JournalCog(commands.Cog):
             return None
         word, rest = (text.split(None, 1) + [""])[:2]
         return f"{forgotten} {self._typed_command_answer(word, rest)}"
+
+
+def is_long_message(message: discord.Message | discord.MessageSnapshot, file: discord.Attachment | None) -> bool:
+    """Whether `file` is the text Discord made of a message too long to send (`LONG_MESSAGE_FILE`):
+    the message's only file, with no text beside it."""
+    return (file is not None and not message.content and len(message.attachments) == 1
+            and file.filename == LONG_MESSAGE_FILE and (file.content_type or "").lower().startswith("text/plain"))
+
+
+async def long_message_text(file: discord.Attachment, asker: dict[str, str | None]) -> str | ErrorReply:
+    """The words of a message Discord sent as `file` (`is_long_message`), or why they can't be read:
+    longer than LONG_MESSAGE_MAX_BYTES, or not handed over (`fetched`)."""
+    too_long = ErrorReply(LONG_MESSAGE_TOO_LONG.format(kb=LONG_MESSAGE_MAX_BYTES // 1024))
+    if file.size > LONG_MESSAGE_MAX_BYTES:
+        log.info("discord.long_message_refused", extra={**asker, "bytes": file.size, "limit_bytes": LONG_MESSAGE_MAX_BYTES})
+        return too_long
+    data = await fetched(file, asker)
+    if isinstance(data, ErrorReply):
+        return data
+    return too_long if len(data) > LONG_MESSAGE_MAX_BYTES else data.decode("utf-8", errors="replace").lstrip("\ufeff")
