@@ -4,6 +4,7 @@ it, the bot asks Discord for no privileged intent."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timezone
 
 import discord
@@ -33,13 +34,18 @@ async def members_bot(usecases):
     frontend = DiscordFrontend(settings_for(fake, discord_members_intent=True), usecases, guild_ready_timeout=0.05)
     await frontend.start()
     for guild in (GUILD, OTHER_GUILD):  # as Discord sends each server after READY
-        await fake.dispatch("GUILD_CREATE", {
-            "id": str(guild), "name": f"Server {guild}", "owner_id": str(ALICE), "roles": [], "emojis": [],
-            "features": [], "member_count": 3, "members": [], "channels": [], "threads": [],
-            "stickers": [], "unavailable": False, "large": False})
+        await guild_created(fake, guild)
     yield fake, frontend
     await frontend.stop()
     await fake.stop()
+
+
+async def guild_created(fake: FakeDiscord, guild: int) -> None:
+    """The server, as Discord sends it after READY, or once the bot is added to it."""
+    await fake.dispatch("GUILD_CREATE", {
+        "id": str(guild), "name": f"Server {guild}", "owner_id": str(ALICE), "roles": [], "emojis": [],
+        "features": [], "member_count": 3, "members": [], "channels": [], "threads": [],
+        "stickers": [], "unavailable": False, "large": False})
 
 
 async def asked(db, user: int, guild: int, title: str) -> None:
@@ -145,3 +151,27 @@ async def test_a_member_who_leaves_while_their_file_downloads_is_not_brought_bac
     text = await shown(fake, "playlist")
     assert "Hurt" in text and "Creep" not in text and "clip" not in text
     assert "sad 1" in await shown(fake, "servermood")
+
+
+async def test_the_bot_removed_from_a_server_deletes_nothing_and_says_so_in_the_log(members_bot, db, caplog):
+    """As on Telegram: a server the bot is removed from keeps its songs and settings (README), and
+    the log says so; a server Discord says is unavailable (an outage) is no removal."""
+    fake, _ = members_bot
+    await asked(db, BOB, GUILD, "Creep")
+    fake.admins.add(ALICE)
+    await fake.slash("serverplaylist", [{"name": "state", "type": STRING, "value": "off"}], guild=OTHER_GUILD, user=ALICE)
+    await fake.wait_for("edit_original", lambda call: "off" in call.content)
+    with caplog.at_level(logging.INFO, logger="bot.usecases.playlists"):
+        await fake.dispatch("GUILD_DELETE", {"id": str(OTHER_GUILD), "unavailable": True})
+        await fake.dispatch("GUILD_DELETE", {"id": str(GUILD)})
+        await until(lambda: _logged(caplog, "server.bot_removed"))
+    [record] = [r for r in caplog.records if r.getMessage() == "server.bot_removed"]
+    assert record.place == f"discord:{GUILD}"
+    assert await db.db["requests"].count_documents({}) == 1
+    assert not (await db.servers.get(f"discord:{OTHER_GUILD}")).playlist_enabled
+    await guild_created(fake, GUILD)  # added back: its songs are where they were
+    assert "Creep" in await shown(fake, "playlist")
+
+
+async def _logged(caplog, message: str) -> bool:
+    return any(r.getMessage() == message for r in caplog.records)

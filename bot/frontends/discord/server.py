@@ -67,6 +67,12 @@ class ServerCog(commands.Cog):
     async def on_member_join(self, member: discord.Member) -> None:
         await self.usecases.playlists.member_joined(PLATFORM, str(member.guild.id), str(member.id))
 
+    @commands.Cog.listener()
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """The bot was removed from the server (kicked or banned, or the server deleted), not a
+        server made unavailable by an outage, which discord.py tells apart: nothing is deleted."""
+        self.usecases.playlists.bot_removed(PLATFORM, str(guild.id))
+
     @app_commands.command(name="serverplaylist",
                           description="Turn this server's mood playlists and mood of the week on or off")
     @app_commands.describe(state="on or off (left out: which they are now)")
