@@ -32,6 +32,9 @@ EPHEMERAL = 64
 MEMBER_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 31)  # view channel, send messages, use app commands
 ADMIN_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 5)  # + manage server
 ADMINISTRATOR_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 3)  # + Administrator, without manage server's own bit
+APP_PERMISSIONS = 2248473465835073  # the bot's in a channel (an interaction's app_permissions): Send Messages, Embed Links, Attach Files…
+SEND_MESSAGES, EMBED_LINKS, ATTACH_FILES = 1 << 11, 1 << 14, 1 << 15
+MISSING_PERMISSIONS = 50013  # a 403's code: the bot lacks a permission in the channel
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # guild members, presences, message content
 UNKNOWN_INTERACTION = 10062  # an interaction answered too late (3 s), or its token's 15 minutes are over
 INVALID_WEBHOOK_TOKEN = 50027  # an interaction token used after its 15 minutes
@@ -263,6 +266,7 @@ class FakeDiscord:
         self.commands: list[dict] = []
         self.admins: set[int] = set()  # users who get "manage server" in every guild
         self.administrators: set[int] = set()  # users whose role has Administrator alone, in every guild
+        self.app_permissions = APP_PERMISSIONS  # the bot's in the channel of each interaction, as sent with it
         # As a new application in the Developer Portal: no privileged intent switched on.
         self.privileged_intents = 0
         self.resumable = True  # False: a RESUME is answered "invalid session", and the bot must identify again
@@ -548,7 +552,7 @@ class FakeDiscord:
         payload: dict[str, Any] = {
             "id": str(interaction_id), "application_id": str(APP_ID), "type": kind, "data": data,
             "token": f"tok{interaction_id}", "version": 1, "locale": "en-US",
-            "attachment_size_limit": 25 * 1024 * 1024, "app_permissions": "2248473465835073",
+            "attachment_size_limit": 25 * 1024 * 1024, "app_permissions": str(self.app_permissions),
             "entitlements": [], "authorizing_integration_owners": {}, "context": 0 if guild else 1,
         }
         if guild is not None:

@@ -31,7 +31,8 @@ from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.wiretext import mended_json
 from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, RequestsInFlight, apologise,
-                                                 refuses_the_bot, refuses_the_user, whose)
+                                                 refused_here, refuses_the_bot, refuses_the_user, tell_refused_here,
+                                                 whose)
 from bot.frontends.discord.journal import JournalCog
 from bot.frontends.discord.kept import KeptCommands, is_users_dm
 from bot.frontends.discord import missed, rendering
@@ -328,6 +329,13 @@ class MoodBot(commands.AutoShardedBot):
 
     async def on_app_command_error(self, interaction: discord.Interaction,
                                    error: app_commands.AppCommandError) -> None:
+        if interaction.guild_id is not None and refused_here(getattr(error, "original", error)):
+            # The server's channel setting refused the answer (an embed, a chart): said, not apologised for.
+            try:
+                await tell_refused_here(interaction)
+            except (discord.HTTPException, *NETWORK_ERRORS) as failure:
+                log.info("discord.refusal_not_told: %s", type(failure).__name__)
+            return
         if isinstance(error, STALE_COMMAND_ERRORS):
             log.info("discord.stale_command", extra={**whose(interaction.user, interaction.guild_id),
                                                      "reason": type(error).__name__})

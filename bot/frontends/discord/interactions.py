@@ -49,6 +49,16 @@ UNKNOWN_MESSAGE = 10008
 # Discord's answer to a second response to an interaction: discord.py sends a response again when
 # its first is answered 500, 502, 504 or 524, which Discord may have made all the same.
 ALREADY_ACKNOWLEDGED = 40060
+# Discord's answer to what the bot may not post in the channel (a 403): its embed without Embed
+# Links there, its file (a chart) without Attach Files, set by the server for the bot's roles.
+MISSING_PERMISSIONS = 50013
+# The permissions an answer in a channel may need, as Discord's settings name them (an interaction's
+# answer needs no Send Messages: it is the app's, not a message the bot sends).
+ANSWER_PERMISSIONS = (("embed_links", "Embed Links"), ("attach_files", "Attach Files"))
+LACKING_HERE = ("I can't post my answer in this channel: I don't have {missing} here. A server admin can "
+                "allow {them} for me in the channel's settings (Permissions); meanwhile, try another channel.")
+REFUSED_HERE = ("Discord didn't let me post my answer in this channel: I'm missing a permission here. A "
+                "server admin can check mine in the channel's settings (Permissions); meanwhile, try another channel.")
 # In an interaction's `extras` once its deferred response is known deleted (`edited_original`).
 ORIGINAL_DELETED = "moodbot.original_deleted"
 # Discord takes an interaction's answers (edits, followups) for 15 minutes after it was made.
@@ -165,6 +175,35 @@ async def apologise(interaction: discord.Interaction, apology: str) -> None:
                 return
     if not await edited_original(interaction, content=apology, embed=None):
         await followed_up(interaction, ErrorReply(apology), ephemeral=True)
+
+
+def refused_here(error: BaseException) -> bool:
+    """Whether Discord refused the answer for a permission the bot lacks in the channel (in a server)."""
+    return isinstance(error, discord.Forbidden) and error.code == MISSING_PERMISSIONS
+
+
+def lacking_here(interaction: discord.Interaction) -> list[str]:
+    """The permissions an answer may need (ANSWER_PERMISSIONS) that the bot lacks in the
+    interaction's channel (a thread's, a forum post's), by what Discord sent with it (`app_permissions`)."""
+    return [name for flag, name in ANSWER_PERMISSIONS if not getattr(interaction.app_permissions, flag)]
+
+
+async def tell_refused_here(interaction: discord.Interaction) -> None:
+    """The asker told, alone, that Discord refused the answer in this channel for a permission the
+    bot lacks there, and which (`lacking_here`); logged as a WARNING (the server's setting, no bug).
+    The deferred response ("thinking…", public) goes; the words come as a private followup."""
+    missing = lacking_here(interaction)
+    log.warning("discord.answer_refused_here", extra={**whose(interaction.user, interaction.guild_id),
+                                                      "channel": str(interaction.channel_id),
+                                                      "missing": ", ".join(missing) or None})
+    text = (LACKING_HERE.format(missing=" or ".join(missing), them="them" if len(missing) > 1 else "it")
+            if missing else REFUSED_HERE)
+    if not interaction.response.is_done():
+        await interaction.response.send_message(text, ephemeral=True)
+        return
+    with contextlib.suppress(discord.HTTPException):
+        await interaction.delete_original_response()
+    await followed_up(interaction, ErrorReply(text), ephemeral=True)
 
 
 def answerable_until(interaction: discord.Interaction) -> datetime:
