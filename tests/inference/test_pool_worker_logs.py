@@ -18,12 +18,14 @@ from multiprocessing.connection import Client
 
 import pytest
 
+from bot.logs import begin_request
 from inference import Classifier, pool
 from inference.audio import N_FRAMES, N_MELS, N_SEGMENTS
 from inference.pool import FALLBACK_CRASHED, FALLBACK_TIMEOUT
 from inference.predict import MAIN_WEIGHTS
 from inference.result import MOODS, ModelUnavailableError
 from tests.conftest import REPO
+from tests.frontends.test_request_ids import lines_of
 from tests.inference.conftest import ffmpeg_encode
 from tests.inference.test_predict import clips, tiny_weights  # noqa: F401 (fixtures)
 
@@ -112,6 +114,25 @@ async def test_what_a_worker_logs_during_a_job_carries_the_callers_label(tiny_we
             await asyncio.sleep(0.05)
     assert {(main_worker, "tg-70213"), (ann_worker, "tg-70214"), (ann_worker, None), (ann_worker, "tg-70215")} <= heard
     assert {req for _, req in heard} <= {"tg-70213", "tg-70214", "tg-70215", None}
+
+
+async def test_the_bots_lines_of_a_song_whose_worker_hung_are_its_requests(tiny_weights, clips, log_stream):
+    """Of a song whose main model hung, the bot's process logs the fallback's answer, then, on a
+    timer, after the request was answered, that the stuck pool was replaced: every line with the
+    request's req=, as the worker's own lines carry its label."""
+    begin_request("tg-70216")
+    async with Classifier(tiny_weights, timeout_s=0.005) as classifier:
+        [pid] = classifier.worker_pids
+        os.kill(pid, signal.SIGSTOP)  # hangs, like a decoder that never returns
+        assert (await classifier.classify(clips[0], label="tg-70216")).fallback_reason == FALLBACK_TIMEOUT
+        begin_request(None)  # answered
+        deadline = time.monotonic() + 30.0
+        while not lines_of(log_stream, "A model worker crashed or hung"):
+            assert time.monotonic() < deadline, "the stuck pool was not replaced"
+            await asyncio.sleep(0.05)
+    said = [line for event in ("Fallback ANN answers", "A job ran", "A model worker crashed or hung")
+            for line in lines_of(log_stream, event)]
+    assert len(said) == 3 and {line.get("req") for line in said} == {"tg-70216"}
 
 
 CONSOLE_MODE_SCRIPT = """
