@@ -35,6 +35,7 @@ ADMINISTRATOR_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 3)  # + Administrator, wi
 APP_PERMISSIONS = 2248473465835073  # the bot's in a channel (an interaction's app_permissions): Send Messages, Embed Links, Attach Files…
 SEND_MESSAGES, EMBED_LINKS, ATTACH_FILES = 1 << 11, 1 << 14, 1 << 15
 MISSING_PERMISSIONS = 50013  # a 403's code: the bot lacks a permission in the channel
+PUBLIC_THREAD = 11  # a channel's type: a thread, or a forum's post
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # guild members, presences, message content
 UNKNOWN_INTERACTION = 10062  # an interaction answered too late (3 s), or its token's 15 minutes are over
 INVALID_WEBHOOK_TOKEN = 50027  # an interaction token used after its 15 minutes
@@ -251,6 +252,16 @@ def snowflake_at(made_at: datetime, serial: int) -> int:
     return (int(made_at.timestamp() * 1000) - DISCORD_EPOCH_MS) << 22 | serial & 0x3FFFFF
 
 
+def thread_in(guild: int, thread_id: int, parent_id: int, name: str = "a thread") -> dict:
+    """A thread's channel payload, as an interaction made in it carries it: a thread of a text
+    channel, or a forum's post (a thread too, its parent the forum)."""
+    return {"id": str(thread_id), "type": PUBLIC_THREAD, "guild_id": str(guild), "name": name,
+            "parent_id": str(parent_id), "owner_id": str(BOT_USER_ID + 1), "message_count": 1, "member_count": 1,
+            "rate_limit_per_user": 0, "flags": 0,
+            "thread_metadata": {"archived": False, "auto_archive_duration": 1440, "locked": False,
+                                "archive_timestamp": "2026-12-01T00:00:00+00:00"}}
+
+
 def user_payload(user_id: int, name: str = "alice") -> dict:
     return {"id": str(user_id), "username": name, "discriminator": "0", "global_name": name.title(),
             "avatar": None, "bot": False}
@@ -428,9 +439,10 @@ class FakeDiscord:
     async def slash(self, name: str, options: list[dict] | None = None, *, user: int = 42,
                     guild: int | None = None, resolved: dict | None = None, command_type: int = 1,
                     target_id: str | None = None, interaction_type: int = 2,
-                    made_at: datetime | None = None) -> dict:
+                    made_at: datetime | None = None, channel: dict | None = None) -> dict:
         """Push an application command (or autocomplete, `interaction_type=4`) interaction, made
-        now or `made_at` (its id tells when)."""
+        now or `made_at` (its id tells when); in a server, in `channel` (a thread's payload,
+        `thread_in`) rather than its general channel."""
         data: dict[str, Any] = {"id": str(self._command_id(name)), "name": name, "type": command_type}
         if options:
             data["options"] = options
@@ -439,6 +451,8 @@ class FakeDiscord:
         if target_id:
             data["target_id"] = target_id
         payload = self._interaction(interaction_type, data, user=user, guild=guild, made_at=made_at)
+        if channel is not None and guild is not None:
+            payload.update(channel_id=channel["id"], channel=channel)
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload
 
