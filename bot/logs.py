@@ -9,9 +9,11 @@ req=tg-70213 user=3f1a9c0b2d chat=8e7d6c5b4a mood=sad`.
 
 `req` is the request the line belongs to, set once where a request arrives (`begin_request`: a
 Telegram update, a Discord interaction or DM, a console line): every line logged while it is
-answered, in its task, the tasks it starts and the bot's thread pools, carries it. Work of the bot's
-own gets one too, for its time (`as_request`): a daily prompt's delivery `prompt-<prompt id>`, a
-round of the outbox's replay `outbox-<n>`.
+answered, in its task, the tasks it starts and the bot's thread pools, carries it; the model
+workers' lines too, from the label the song's jobs are given (`inference.Classifier.classify`).
+Work of the bot's own gets one too, for its time (`as_request`): a daily prompt's delivery
+`delivery-<n>` until its prompt is made, then `prompt-<prompt id>`, a round of the outbox's replay
+`outbox-<n>`.
 """
 from __future__ import annotations
 
