@@ -291,6 +291,14 @@ class FakeTelegramBotAPI(BotAPIAddress):
         id (400, with the new id in `parameters.migrate_to_chat_id`)."""
         self.upgraded[str(chat)] = to
 
+    async def group_upgrades(self, chat: int, to: int, *, by: int = DEFAULT_USER) -> None:
+        """The group `chat` becomes the supergroup `to` (`group_upgraded`), and Telegram says so
+        as it does: a `migrate_to_chat_id` service message in the group, then a
+        `migrate_from_chat_id` one in the supergroup, both from the member `by` who upgraded it."""
+        self.group_upgraded(chat, to)
+        await self.user_sends(None, chat=chat, chat_type="group", user=by, extra={"migrate_to_chat_id": to})
+        await self.user_sends(None, chat=to, user=by, extra={"migrate_from_chat_id": chat})
+
     def audio_attachment(self, content: bytes | Path, *, file_name: str = "song.ogg",
                          kind: str = "audio", file_size: int | None = None) -> dict:
         """An `audio`/`voice`/`document`/`video` object for `user_sends`, backed by a downloadable file."""

@@ -52,8 +52,7 @@ async def test_a_group_upgraded_to_a_supergroup_keeps_one_voice_for_what_it_post
     (item, title, mood), = await cached_songs(fake, db, 1)
     await fake.user_sends("/mood", **item, chat=old, chat_type="group", anonymous=True)
     assert title in (await fake.wait_for("sendMessage", lambda c: title in c.text)).text
-    await fake.user_sends(None, chat=old, chat_type="group", user=ALICE, extra={"migrate_to_chat_id": new})
-    await fake.user_sends(None, chat=new, user=ALICE, extra={"migrate_from_chat_id": old})
+    await fake.group_upgrades(old, new, by=ALICE)
     await asyncio.sleep(0.5)
     await fake.user_sends("/mood", **item, chat=new, anonymous=True)
     await fake.wait_for("sendMessage", lambda c: title in c.text)
@@ -152,11 +151,10 @@ async def test_playlists_switched_off_as_the_group_became_a_supergroup_are_off_i
     fake, _ = telegram
     old, new, bob = -559, -100559, ALICE + 1
     fake.admins[str(new)] = {str(ALICE)}
-    fake.group_upgraded(old, new)
+    fake.group_upgraded(old, new)  # as the admin's command arrives
     fake.delay_next("getChatMember", 1.0)  # asked of the supergroup: answered once the move is made
     await fake.user_sends("/serverplaylist off", chat=old, chat_type="group", user=ALICE)
-    await fake.user_sends(None, chat=old, chat_type="group", user=bob, extra={"migrate_to_chat_id": new})
-    await fake.user_sends(None, chat=new, user=bob, extra={"migrate_from_chat_id": old})
+    await fake.group_upgrades(old, new, by=bob)
     told = await fake.wait_for("sendMessage", lambda c: "Group playlists" in c.text, timeout=5)
     assert told.chat_id == str(new) and told.text.startswith("Group playlists are off"), told.text
     assert (await db.servers.get(f"telegram:{new}")).playlist_enabled is False
