@@ -33,6 +33,7 @@ from urllib.parse import unquote, urlsplit
 from bot.app import LOG_FILE
 from bot.frontends import render
 from bot.logs import begin_request
+from bot.ratelimit import GOING_FAST, PLACE_BUSY
 from bot.replies import (
     PLACE_AT_START,
     Attachment,
@@ -49,7 +50,16 @@ from bot.replies import (
 )
 from bot.sources.query import ACCEPTED, clean_text
 from bot.usecases.help import did_you_mean, journal_word_meant, slash_forgotten
-from bot.usecases.journal import ANSWER_BY_COMMAND, ANSWER_TYPED_CHARS, TODAY_BY_COMMAND, on_left_out
+from bot.usecases.journal import (
+    ANSWER_BY_COMMAND,
+    ANSWER_TYPED_CHARS,
+    TODAY_BY_COMMAND,
+    ZONE_MISSING,
+    canonical_timezone,
+    is_fixed_offset,
+    on_left_out,
+    parse_prompt_time,
+)
 from bot.usecases.mood import MODEL_UNAVAILABLE_ERROR, SPOTIFY_OFF_ERROR
 from bot.usecases.playlists import DISABLED, ON_NOW
 from inference.result import MOODS
@@ -103,6 +113,23 @@ CONSOLE_ACCEPTED = "I can read Spotify track links, YouTube links, a song name, 
 # The console's user runs the bot, so is told which settings turn Spotify on (README's Configuration).
 SPOTIFY_SETTINGS = (" You run this bot: set SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET (a Spotify app's, made at "
                     "https://developer.spotify.com/dashboard) and start it again.")
+# A rate limit, there for chats of many users, stops the console's one user, who runs the bot (six /mood
+# a minute: a folder of songs tried one by one): the setting that sets it, by command, each user's
+# limit and the place's (README's Configuration).
+RATE_SETTINGS = {
+    "mood": ("MOOD_RATE_PER_USER", "MOOD_RATE_PER_PLACE"),
+    "stats": ("STATS_RATE_PER_USER", None),
+    "export": ("EXPORT_RATE_PER_USER", None),
+    "playlist": ("PLAYLIST_RATE_PER_USER", "PLAYLIST_RATE_PER_PLACE"),
+    "servermood": ("PLAYLIST_RATE_PER_USER", "PLAYLIST_RATE_PER_PLACE"),
+}
+RATE_SETTING_SAID = " You run this bot: {setting} sets how many {commands} it answers a minute; set it higher and start it again."
+SHARED_WINDOW = {"playlist": "/playlist and /servermood", "servermood": "/playlist and /servermood"}
+# `/journal on 21:30` with no zone saved: the console runs on its user's computer, whose clock is
+# most likely on their zone (TZ, else where /etc/localtime links, else Debian's /etc/timezone).
+LOCAL_ZONE_SAID = " This computer's clock is on {zone} time: if yours is too, /journal on {time} {zone}."
+LOCAL_ZONE_FILES = ("/etc/localtime", "/etc/timezone")
+ZONE_FOLDERS = ("posix/", "right/")  # tzdata's copies of its zones, under zoneinfo/
 # Playlists turned off: "an admin can turn them on" tells the console's user, that admin, nothing
 # (as ON_NOW says how to turn them off).
 OFF_NOW = f"{PLACE_AT_START} playlists are turned off here. /serverplaylist on turns them and /servermood on."
@@ -247,6 +274,42 @@ READS_PATHS = ("mood", "journal")
 def _as_text(typed: str) -> str:
     """What was typed, as text to say or store: a byte that was not UTF-8 becomes "\ufffd"."""
     return LONE_SURROGATE.sub("\ufffd", typed)
+
+
+def _local_zone() -> str | None:
+    """The zone of a place that this computer's clock is on ("Europe/Berlin"), or None: unknown, or
+    an offset (UTC, a server's or a container's, says nothing of where its user lives). TZ, when
+    set, is the clock's zone ("" being UTC), as the C library reads it: a name, or a file's path
+    under zoneinfo/, after an optional ":"."""
+    if (tz := os.environ.get("TZ")) is not None:
+        names = [tz.removeprefix(":")]
+    else:
+        names = []
+        with contextlib.suppress(OSError, ValueError):
+            names.append(os.readlink(LOCAL_ZONE_FILES[0]))
+        with contextlib.suppress(OSError, ValueError):
+            names.append(Path(LOCAL_ZONE_FILES[1]).read_text(encoding="utf-8", errors="replace").strip())
+    for name in names:
+        name = name.rpartition("zoneinfo/")[2]
+        for folder in ZONE_FOLDERS:
+            name = name.removeprefix(folder)
+        zone = canonical_timezone(name) if name.strip() else None
+        if zone is not None and not is_fixed_offset(zone):
+            return zone
+    return None
+
+
+def _rate_setting(reply: ErrorReply, command: str) -> str:
+    """What the console's user, who runs the bot, is told after a rate limit's refusal of `command`:
+    the setting that sets it. "" for any other reply."""
+    if reply.retry_after_s is None or command not in RATE_SETTINGS:
+        return ""
+    by_user, by_place = RATE_SETTINGS[command]
+    refusals = {GOING_FAST.format(seconds=reply.retry_after_s): by_user,
+                PLACE_BUSY.format(seconds=reply.retry_after_s): by_place}
+    if (setting := refusals.get(reply.message)) is None:
+        return ""
+    return RATE_SETTING_SAID.format(setting=setting, commands=SHARED_WINDOW.get(command, f"/{command}"))
 
 
 def _attachment_if_file(arg: str) -> Attachment | None:
@@ -548,6 +611,7 @@ class ConsoleFrontend:
         self._terminal_modes: list | None = None
         self._modes_lock = threading.Lock()  # the modes put back at the stop, not changed after
         self._stopping = False
+        self._command = ""  # the command being answered, for what its refusal says
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -699,6 +763,7 @@ class ConsoleFrontend:
             self.say(f"{meant} {HELP_HINT}" if meant else _a_path_alone(line) or UNKNOWN_HINT)
             return
         self.caller = self.usecases.privacy.arrived(self.caller)  # as the line came: a later /forget drops it
+        self._command = command
         await handler(rest if command in READS_PATHS else _as_text(rest))
         if (notice := await self.usecases.journal.pause_notice(self.caller)) is not None:
             self.say(notice)
@@ -745,7 +810,14 @@ class ConsoleFrontend:
             # Any space: an input method's ideographic one too. The zone may hold one: "America/New York".
             # Left out, the time or zone is the one saved.
             when, zone = (_as_text(args).split(None, 1) + ["", ""])[:2]
-            self.show(await self.usecases.journal.enable(self.caller, when or None, zone.strip() or None))
+            reply = await self.usecases.journal.enable(self.caller, when or None, zone.strip() or None)
+            understood = parse_prompt_time(when) if when and not zone.strip() else None
+            if (understood is not None and isinstance(reply, ErrorReply)
+                    and reply.message == ZONE_MISSING.format(time=f"{understood:%H:%M}")
+                    and (local := _local_zone()) is not None):  # no zone saved: this computer's offered
+                reply = replace(reply, message=reply.message + LOCAL_ZONE_SAID.format(
+                    zone=local, time=f"{understood:%H:%M}"))
+            self.show(reply)
         elif sub == "off":
             self.show(await self.usecases.journal.disable(self.caller))
         elif sub == "list":
@@ -852,6 +924,7 @@ class ConsoleFrontend:
             message = OFF_NOW if reply.message == DISABLED else reply.message.replace(ACCEPTED, CONSOLE_ACCEPTED)
             if message == MODEL_UNAVAILABLE_ERROR:  # the reason, which names the server's paths, is the log's
                 message += f" You run this bot: `python -m bot --check` says why, and so does {self.data_dir / LOG_FILE}."
+            message += _rate_setting(reply, self._command)
             reply = replace(reply, message=message + SPOTIFY_SETTINGS if message == SPOTIFY_OFF_ERROR else message)
         if isinstance(reply, ExportReply):
             # Never over an earlier export (the one taken before a /forget is the user's copy): a

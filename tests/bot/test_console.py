@@ -30,9 +30,10 @@ from tests.permissions import bound_by_file_modes
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def chat(db, classifier, data_dir: Path, lines: list[str], *, fetcher=None, resolver=None) -> str:
-    """What the console says to `lines` typed, with the journal's scheduler running."""
-    usecases = build_usecases(db, classifier, fetcher, resolver=resolver)
+async def chat(db, classifier, data_dir: Path, lines: list[str], *, fetcher=None, resolver=None, **limits) -> str:
+    """What the console says to `lines` typed, with the journal's scheduler running (`limits`:
+    build_usecases' `limiter` and `heavy_limits`, none by default)."""
+    usecases = build_usecases(db, classifier, fetcher, resolver=resolver, **limits)
     scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
     usecases.attach_schedule(scheduler)
     out = io.StringIO()
