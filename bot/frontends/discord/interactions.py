@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 TOO_LARGE = "That file is too large: I can analyse files up to {mb:.0f} MB."
+EMPTY_FILE = "The file {name} is empty (0 bytes): there is no audio in it."  # as the console says it
 # Discord's file server did not hand the attachment over: deleted since it was sent (404), its
 # link refused (403), an outage (5xx) or a dropped connection. Sent again, it gets a new link.
 NOT_DOWNLOADED = ("I couldn't get that file from Discord: it may have been deleted, or Discord "
@@ -352,7 +353,7 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
                      ) -> AsyncIterator[Attachment | ErrorReply | None]:
     """The attachment saved to a temporary file (removed afterwards), titled where its name is not
     its sender's or says nothing (`upload_title`: `sender`'s voice message); refused before downloading
-    when its type is plainly not sound (NOT_SOUND_TYPES), larger than `limit`, or a voice message Discord says lasts over `longest_s`
+    when its type is plainly not sound (NOT_SOUND_TYPES), empty, larger than `limit`, or a voice message Discord says lasts over `longest_s`
     (MAX_AUDIO_DURATION_S) or under the classifier's 10 s (`asker`'s refusal, logged), or explained
     when Discord does not hand it over (`fetched`)."""
     if attachment is None:
@@ -361,6 +362,10 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
     if plainly_not_sound(attachment):
         log.info("discord.file_refused", extra={**asker, "why": "not_audio", "content_type": attachment.content_type})
         yield ErrorReply(NOT_AUDIO.format(name=shown_name(attachment, sender)))
+        return
+    if attachment.size == 0:  # a recording or copy cut short: nothing to download, nor to listen to
+        log.info("discord.file_refused", extra={**asker, "why": "empty"})
+        yield ErrorReply(EMPTY_FILE.format(name=shown_name(attachment, sender)))
         return
     duration_s = attachment.duration or 0  # a voice message's length, as Discord tells it; 0 or none: not known
     if duration_s > longest_s:
