@@ -13,7 +13,7 @@ from importlib import resources
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Callable, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -40,8 +40,8 @@ from bot.replies import (
     no_progress,
 )
 from bot.sources.models import Query, QueryKind, SourceError
-from bot.sources.query import (FULL_WIDTH_PUNCTUATION, LINK_CLOSERS, MARKDOWN_MARKS, WORD_RE, hosts_dotted, link_in,
-                               marked_link, share_text_start)
+from bot.sources.query import (FULL_WIDTH_PUNCTUATION, LINK_CLOSERS, MARKDOWN_MARKS, MAX_TEXT_CHARS, WORD_RE,
+                               hosts_dotted, link_in, marked_link, share_text_start)
 from bot.usecases.help import JOURNAL_ALL_MEANT, JOURNAL_DELETE_ALL
 from bot.usecases.mood import GENERIC_ERROR, MoodUseCase, mood_reply, refusal_reason
 from bot.usecases.ports import NoSchedule, PromptSchedule, RecipientGone, SenderRefused
@@ -192,6 +192,14 @@ ALREADY_ANSWERED = ("You've already answered that prompt — your journal keeps 
 ONE_SONG_A_PROMPT = ("Your journal keeps one song a prompt: I saved {title}; the other song {links} stayed in your "
                      "note as you wrote it. To save another instead: /journal delete {day}, then answer the prompt "
                      "again with that song alone.")
+# A first line no song's name is as long as (a search takes MAX_TEXT_CHARS of one), with no link in
+# it: a paragraph typed on one line ("Creep by Radiohead, because…"), read as words, not searched.
+LONG_FIRST_LINE = ("Nothing saved: your answer's first line is {chars} characters, more than a song's name I search "
+                   "for ({most} at most), so it reads as your own words. Answer the prompt again with the song (its "
+                   "name or link) on the first line and your words on the next: it is still open.")
+LONG_FIRST_LINE_CONSOLE = ("Nothing saved: your answer is {chars} characters, more than a song's name I search for "
+                           "({most} at most), so it reads as your own words. Answer the prompt again with the song in "
+                           "quotes, then your words: /journal answer \"Artist - Title\" your words. It is still open.")
 FORGOTTEN_MEANWHILE = ("You deleted your data with /forget while I was fetching or listening to that song, so I "
                        "didn't save this answer. Turn the journal on again with /journal on to start a new one.")
 # Told once, on the user's next command or message, after their prompts stopped because the
@@ -748,6 +756,19 @@ def other_songs(song: str | None, note: str, parse: Callable[[str], Query]) -> i
     return len({found for link in links if link and (found := read(link)) is not None} - {kept})
 
 
+def words_for_a_song(song: str, platform: str, parse: Callable[[str], Query]) -> str | None:
+    """What to say of an answer's song that is a line longer than a search takes (`Query.cut`) with
+    no link in it (`LONG_FIRST_LINE`): the user's words, typed on the song's line. None otherwise."""
+    try:
+        query = parse(song)
+    except SourceError:
+        return None  # refused as /mood refuses it, when heard
+    if query.kind is not QueryKind.TEXT or query.link_service or not query.cut:
+        return None
+    return (LONG_FIRST_LINE_CONSOLE if platform == "console" else LONG_FIRST_LINE).format(chars=len(song),
+                                                                                          most=MAX_TEXT_CHARS)
+
+
 def dating_zone(zone: str) -> ZoneInfo:
     """The zone a user's dates are told in: their saved one, or UTC's when this machine's zone
     database lacks it (saved under a newer tzdata), as for a user who saved none; the scheduler
@@ -1248,6 +1269,10 @@ class JournalUseCase:
         if attachment is None and (no_song := no_song_answer(song, user)) is not None:
             log.info("journal.answered_without_a_song", extra={"user": caller.user_id})
             return ErrorReply(no_song)
+        parse = partial(self.mood.parse, discord=caller.platform == "discord")
+        if attachment is None and (words := words_for_a_song(song, caller.platform, parse)) is not None:
+            log.info("journal.answered_with_words_for_a_song", extra={"user": caller.user_id, "chars": len(song)})
+            return ErrorReply(words)
         try:
             reply = await self.mood.analyse(song, attachment, progress, platform=caller.platform)
         except (SourceError, InferenceError, StorageError) as error:
@@ -1275,7 +1300,7 @@ class JournalUseCase:
         log.info("journal.answered", extra={"user": caller.user_id, "mood": reply.mood, "queued": queued})
         # As under /mood's answer: another service's link searched by name, a YouTube link's moment.
         aside = None if attachment is not None else self.mood.link_note(reply, song, platform=caller.platform)
-        if count := other_songs(song, note, lambda text: self.mood.parse(text, discord=caller.platform == "discord")):
+        if count := other_songs(song, note, parse):
             one = ONE_SONG_A_PROMPT.format(title=display_title(reply), links="link" if count == 1 else "links",
                                            day=prompt.local_date.isoformat())
             aside = f"{aside}\n{one}" if aside else one
