@@ -49,7 +49,7 @@ from bot.replies import (
     TextReply,
 )
 from bot.sources.query import ACCEPTED, clean_text
-from bot.usecases.help import did_you_mean, journal_word_meant, slash_forgotten
+from bot.usecases.help import DID_YOU_MEAN, did_you_mean, journal_word_meant, slash_forgotten
 from bot.usecases.journal import (
     ANSWER_BY_COMMAND,
     ANSWER_TYPED_CHARS,
@@ -142,6 +142,8 @@ WRAP_NOW = " \r\x1b[K"
 WIDE = ("W", "F")  # what unicodedata.east_asian_width says of a character two columns wide
 DEFAULT_COLUMNS = 80  # readline's width for a terminal that says none
 QUIT_COMMANDS = ("quit", "exit")
+# A terminal's words for leaving and for help (vim's :q, a shell's "?"), no misspelling of either.
+CONSOLE_SYNONYMS = {"q": "quit", "bye": "quit", "leave": "quit", "h": "help", "?": "help", "commands": "help"}
 LINE_BREAK = re.compile("\r\n|\r|\n")  # between lines pasted together (readline makes "\r" "\n")
 _EOF = object()
 
@@ -759,7 +761,9 @@ class ConsoleFrontend:
         command, rest = first_word(line[1:])
         handler = getattr(self, f"cmd_{command}", None)
         if handler is None:
-            meant = did_you_mean((line[1:].split() or [""])[0], self._commands())
+            typed = (line[1:].split() or [""])[0]
+            meant = (DID_YOU_MEAN.format(typed=typed, meant=CONSOLE_SYNONYMS[typed.lower()])
+                     if typed.lower() in CONSOLE_SYNONYMS else did_you_mean(typed, self._commands()))
             self.say(f"{meant} {HELP_HINT}" if meant else _a_path_alone(line) or UNKNOWN_HINT)
             return
         self.caller = self.usecases.privacy.arrived(self.caller)  # as the line came: a later /forget drops it

@@ -59,3 +59,12 @@ async def test_a_clock_on_utc_an_offset_or_no_zone_s_name_is_not_offered(db, cou
     monkeypatch.setenv("TZ", zone)
     out = await chat(db, counting, tmp_path, ["/journal on 21:30", "/quit"])
     assert ZONE_MISSING.format(time="21:30") in out and "This computer's" not in out, out
+
+
+@pytest.mark.parametrize("typed, meant", [("/q", "/quit"), ("/bye", "/quit"), ("/Leave", "/quit"), ("/h", "/help"),
+                                          ("/?", "/help"), ("/commands", "/help")])
+async def test_the_short_or_other_words_for_leaving_and_for_help_name_the_command(db, counting, tmp_path, typed, meant):
+    # A terminal's habits (vim's :q, "bye", a shell's "?"): each was "I don't know that one", /q with no way out named.
+    out = await chat(db, counting, tmp_path, [typed, "/quit"])
+    assert f"I don't know {typed}. Did you mean {meant}? Type /help for the commands." in out, out
+    assert out.count("Bye!") == 1 and "/journal on <HH:MM>" not in out  # said, not run
