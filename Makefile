@@ -18,10 +18,15 @@ $(PY):
 APT_INSTALL = if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(1) >/dev/null; \
 	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq $(1) >/dev/null; \
 	  else echo "please install $(1) (apt-get install $(1))" >&2; fi
+# And a font with the kana, kanji and Hangul that matplotlib's DejaVu Sans lacks (fonts-droid-fallback,
+# 7.3 MB), for the mood map's song names in Chinese, Japanese and Korean (bot/charts.py, CJK_FONT).
+# Without it those names are left off the map, nothing worse: a machine without apt-get goes on.
+CJK_FONT = /usr/share/fonts-droid-fallback/truetype/DroidSansFallback.ttf
 system-deps:
 	@$(PYTHON) -c 'import ensurepip' >/dev/null 2>&1 || [ -x $(PY) ] || { \
 	  $(call APT_INSTALL,python$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv); }
 	@command -v ffmpeg >/dev/null 2>&1 || { $(call APT_INSTALL,ffmpeg); }
+	@[ -f $(CJK_FONT) ] || ! command -v apt-get >/dev/null 2>&1 || { $(call APT_INSTALL,fonts-droid-fallback); } || true
 
 $(VENV)/.stamp-run: pyproject.toml | $(PY)
 	@echo 'Installing moodbot and its dependencies into $(VENV) (once; a few minutes)...' >&2; $(PIP) install -q -e '.[embedded]' >&2

@@ -5,7 +5,9 @@ can render in threads at once.
 from __future__ import annotations
 
 import io
+import os
 import threading
+import unicodedata
 from collections import Counter
 from datetime import date, timedelta
 from functools import lru_cache
@@ -71,6 +73,12 @@ MAP_QUADRANTS = "happy upper right, energetic upper left, sad lower left, calm l
 SERVER_MOOD_TITLE = "The mood of the week here"
 PAD_INCHES = 0.1  # white around a chart's content (as savefig's bbox_inches="tight" leaves)
 ROOM_INCHES = 1.0  # room around the figure while it is drawn: legends and axis labels reach past it
+# Song names are written in DejaVu Sans (matplotlib's own font) and, glyph by glyph where it has none, in
+# Droid Sans Fallback: Debian's fonts-droid-fallback (7.3 MB installed), which the Makefile's set-up,
+# .ci/run and the Dockerfile install. This file of the package's two has the kana, the 20 902 unified
+# CJK ideographs and the 11 172 Hangul syllables; the other (DroidSansFallbackFull.ttf, the one
+# fontconfig lists) has 3 Hangul syllables. Missing (a machine set up before): DejaVu Sans alone.
+CJK_FONT = "/usr/share/fonts-droid-fallback/truetype/DroidSansFallback.ttf"
 
 
 _IMPORT_LOCK = threading.Lock()
@@ -407,22 +415,41 @@ def year_in_pixels(days: dict[date, str], year: int, title: str | None = None, t
     return days_in_pixels(days, date(year, 1, 1), date(year, 12, 31), title, today)
 
 
-@lru_cache(maxsize=1)
-def _font_code_points() -> frozenset[int]:
-    """The characters the charts' font can draw (DejaVu Sans: no emoji, no CJK)."""
+_FONT_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=None)
+def _name_fonts(fallback: str | None) -> tuple[tuple[str, ...], frozenset[int]]:
+    """The font families a song's name is written in, the charts' font first and then `fallback`'s
+    for the glyphs it lacks (matplotlib takes each glyph from the first family that has it), and the
+    characters they can draw between them; `fallback` missing, the charts' font alone (DejaVu Sans:
+    no emoji, no CJK). Registered by its path once: matplotlib may have found another font of the
+    same family name (DroidSansFallbackFull.ttf, without Hangul) and would take the first it found."""
     _load_matplotlib()
+    from matplotlib import font_manager
     from matplotlib.font_manager import FontProperties, findfont
     from matplotlib.ft2font import FT2Font
 
-    return frozenset(FT2Font(findfont(FontProperties())).get_charmap())
+    main = FT2Font(findfont(FontProperties()))
+    if not fallback or not os.path.isfile(fallback):
+        return (main.family_name,), frozenset(main.get_charmap())
+    extra = FT2Font(fallback)
+    with _FONT_LOCK:  # charts render in several threads; this runs once a font
+        manager = font_manager.fontManager
+        manager.ttflist = [entry for entry in manager.ttflist if entry.name != extra.family_name]
+        manager.addfont(fallback)  # clears findfont's cache
+    return (main.family_name, extra.family_name), frozenset(main.get_charmap()) | frozenset(extra.get_charmap())
 
 
-def drawable(text: str) -> str:
-    """`text` without the characters the font lacks (matplotlib draws each as an empty box), and
-    without the separators those leave dangling: "🎶 Fuego" -> "Fuego", "아이유 – 좋은 날" -> "".
-    Nothing at all when the font lacks most of its letters: "이 밤 – 아이유 IU" named "IU" would
-    mislead more than an unnamed dot."""
-    known = _font_code_points()
+def drawable(text: str, fallback: str | None = CJK_FONT) -> str:
+    """`text` without the characters the fonts lack (matplotlib draws each as an empty box), and
+    without the separators those leave dangling: "🎶 Fuego" -> "Fuego", "नमस्ते – लता" -> ""
+    (without the CJK font, `fallback`, "아이유 – 좋은 날" -> "" too). Nothing at all when the fonts
+    lack most of its letters: "이 밤 – 아이유 IU" named "IU" would mislead more than an unnamed dot.
+    Composed first (NFC): a Korean name typed on a Mac comes as jamo, which the fonts would write
+    one by one, unjoined."""
+    text = unicodedata.normalize("NFC", text)
+    known = _name_fonts(fallback)[1]
     letters = [c for c in text if c.isalnum()]
     if 2 * sum(ord(c) in known for c in letters) < len(letters):
         return ""
@@ -430,8 +457,8 @@ def drawable(text: str) -> str:
     return " ".join(kept.split()).strip(" -–—·,;:/|")
 
 
-def map_labels(songs: Sequence[tuple[str, float, float, str]],
-               limit: int = MAP_LABELS) -> list[tuple[str, float, float]]:
+def map_labels(songs: Sequence[tuple[str, float, float, str]], limit: int = MAP_LABELS,
+               fallback: str | None = CJK_FONT) -> list[tuple[str, float, float]]:
     """The names drawn on the map, newest first: the latest `limit` different songs (`songs` come
     oldest first), each at its latest dot, in the glyphs the font has, shortened: a name too long
     for a label ("Artist – Title") by its title, as cutting it kept the artist alone ("Johann
@@ -439,7 +466,7 @@ def map_labels(songs: Sequence[tuple[str, float, float, str]],
     labels: dict[str, tuple[str, float, float] | None] = {}
     drawn: set[str] = set()
     for name, valence, arousal, _ in reversed(songs):
-        shown = drawable(name)
+        shown = drawable(name, fallback)
         if not shown or shown in labels:
             continue
         label = shown if len(shown) <= LABEL_CHARS else shown.rpartition(" – ")[2]
@@ -453,13 +480,16 @@ def map_labels(songs: Sequence[tuple[str, float, float, str]],
     return [label for label in labels.values() if label is not None]
 
 
-def valence_arousal_map(songs: Iterable[tuple[str, float, float, str]], title: str = "Your songs on the mood map") -> bytes:
+def valence_arousal_map(songs: Iterable[tuple[str, float, float, str]], title: str = "Your songs on the mood map",
+                        fallback: str | None = CJK_FONT) -> bytes:
     """Each song (oldest first) as a dot at (valence, arousal), coloured by mood; the four
-    quadrants labelled, and the newest songs named where their names fit."""
-    return _png(mood_map_figure(songs, title))
+    quadrants labelled, and the newest songs named where their names fit (in the glyphs DejaVu
+    Sans and the `fallback` font have)."""
+    return _png(mood_map_figure(songs, title, fallback))
 
 
-def mood_map_figure(songs: Iterable[tuple[str, float, float, str]], title: str = "Your songs on the mood map"):
+def mood_map_figure(songs: Iterable[tuple[str, float, float, str]], title: str = "Your songs on the mood map",
+                    fallback: str | None = CJK_FONT):
     """The valence/arousal map's figure, on an Agg canvas, before it is cut to a PNG."""
     songs = list(songs)
     fig = _figure(6.0, 6.0)
@@ -491,7 +521,7 @@ def mood_map_figure(songs: Iterable[tuple[str, float, float, str]], title: str =
     ax.set_xticks([-1, -0.5, 0, 0.5, 1])
     ax.set_yticks([-1, -0.5, 0, 0.5, 1])
     ax.set_aspect("equal")
-    _name_songs(ax, songs, fig.canvas.get_renderer())
+    _name_songs(ax, songs, fig.canvas.get_renderer(), fallback)
     ax.set_xlabel("valence  (negative → positive)", color=TEXT_COLOUR, fontsize=FONT_SIZE)
     ax.set_ylabel("arousal  (low energy → high energy)", color=TEXT_COLOUR, fontsize=FONT_SIZE)
     ax.set_title(title, loc="left", fontsize=FONT_SIZE + 2, fontweight="bold")
@@ -515,13 +545,15 @@ def _marker_path(marker: str):
     return style.get_path().transformed(style.get_transform())
 
 
-def _name_songs(ax, songs: Sequence[tuple[str, float, float, str]], renderer) -> None:
+def _name_songs(ax, songs: Sequence[tuple[str, float, float, str]], renderer, fallback: str | None = CJK_FONT) -> None:
     """The newest songs' names beside their dots, MAP_LABELS at most, each only where it overlaps
     no name already written (a newer song's, or a quadrant's): a mood's songs crowd together, and
     two names written over each other are one unreadable line. A name that does not fit gives its
     place to the next newest song's, among the newest MAP_CANDIDATES. A name is written right of its
     dot, or left of it where it would run past the map's edge (into the legend beside it), and on a
-    white backing that keeps it readable over the dots under it."""
+    white backing that keeps it readable over the dots under it; in DejaVu Sans, and in the
+    `fallback` font the glyphs DejaVu lacks (CJK)."""
+    families = list(_name_fonts(fallback)[0])
     ax.apply_aspect()  # the axes' final box, so each name is measured where it will be drawn
     frame = ax.get_window_extent(renderer)
     taken = [text.get_window_extent(renderer) for text in ax.texts]
@@ -529,11 +561,12 @@ def _name_songs(ax, songs: Sequence[tuple[str, float, float, str]], renderer) ->
     backing = {"boxstyle": f"square,pad={LABEL_PAD}", "facecolor": "white", "alpha": LABEL_BACKING_ALPHA,
                "edgecolor": "none"}
     named = 0
-    for short, v, a in map_labels(songs, limit=MAP_CANDIDATES):
+    for short, v, a in map_labels(songs, limit=MAP_CANDIDATES, fallback=fallback):
         for dx, ha in ((LABEL_OFFSET[0], "left"), (-LABEL_OFFSET[0], "right")):
             # parse_math=False: a "$" in a title is a dollar sign, not TeX (which may not even parse).
             note = ax.annotate(short, (v, a), xytext=(dx, LABEL_OFFSET[1]), textcoords="offset points", ha=ha,
-                               fontsize=FONT_SIZE - 2, color=TEXT_COLOUR, parse_math=False, bbox=backing)
+                               fontsize=FONT_SIZE - 2, fontfamily=families, color=TEXT_COLOUR, parse_math=False,
+                               bbox=backing)
             box = note.get_window_extent(renderer).padded(pad_px)
             if frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1:
                 break

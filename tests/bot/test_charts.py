@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import random
+import unicodedata
 import warnings
 from datetime import date
 
@@ -248,15 +249,60 @@ def test_a_name_too_long_for_a_label_is_named_by_its_title_and_no_label_is_drawn
         "Radiohead – Creep", "Can't Stop", "Cello Suite No. 2", "Cello Suite No. 1"]
 
 
-def test_song_titles_are_named_on_the_map_in_the_glyphs_the_font_has():
-    # The chart's font has no emoji and no Hangul: such characters would be drawn as empty boxes.
-    songs = [("🎶🔥 Fuego 💃🏽", 0.6, 0.7, "happy"), ("아이유 – 좋은 날", 0.5, -0.4, "calm"),
-             ("Fairuz – أعطني الناي", -0.3, -0.2, "sad"), ("Sigur Rós – Hoppípolla", 0.2, -0.6, "calm"),
-             ("이 밤 – 아이유 IU", 0.4, -0.5, "calm")]  # mostly Hangul: not named "IU"
-    assert [name for name, _, _ in charts.map_labels(songs)] == ["Sigur Rós – Hoppípolla", "Fairuz – أعطني الناي", "Fuego"]
+MIXED_SCRIPTS = [("🎶🔥 Fuego 💃🏽", 0.6, 0.7, "happy"), ("아이유 – 좋은 날", 0.5, -0.4, "calm"),
+                 ("Fairuz – أعطني الناي", -0.3, -0.2, "sad"), ("Sigur Rós – Hoppípolla", 0.2, -0.6, "calm"),
+                 ("이 밤 – 아이유 IU", 0.4, -0.5, "calm"),  # mostly Hangul: without a CJK font, not named "IU"
+                 ("नमस्ते – लता", -0.5, 0.4, "energetic"), ("สวัสดี ☀️", -0.4, 0.6, "energetic"),  # no font has these
+                 ("YOASOBI – 夜に駆ける", 0.7, 0.3, "happy")]
+
+
+def png_without_warnings(fig) -> bytes:
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # matplotlib warns of each glyph it cannot draw
-        assert charts.valence_arousal_map(songs).startswith(PNG_MAGIC)
+        warnings.simplefilter("error")  # matplotlib warns of each glyph it cannot draw (an empty box)
+        return charts._png(fig)
+
+
+def test_without_the_cjk_font_song_titles_are_named_on_the_map_in_the_glyphs_dejavu_has():
+    # A machine set up before the CJK font was installed: DejaVu Sans has no emoji, no Hangul, no
+    # kana or kanji; such characters would be drawn as empty boxes.
+    missing = "/nonexistent/DroidSansFallback.ttf"
+    names = ["YOASOBI", "Sigur Rós – Hoppípolla", "Fairuz – أعطني الناي", "Fuego"]  # the kanji and kana left out
+    assert [name for name, _, _ in charts.map_labels(MIXED_SCRIPTS, fallback=missing)] == names
+    fig = charts.mood_map_figure(MIXED_SCRIPTS, fallback=missing)
+    assert sorted(text.get_text() for text in fig.axes[0].texts[4:]) == sorted(names)  # after the quadrants' names
+    assert png_without_warnings(fig).startswith(PNG_MAGIC)
+
+
+def test_japanese_and_korean_song_titles_are_written_on_the_map_from_the_cjk_fallback_font():
+    # DejaVu Sans writes the Latin letters, Droid Sans Fallback (fonts-droid-fallback) each kana,
+    # kanji and Hangul syllable DejaVu lacks; emoji, Devanagari and Thai, which neither has, are
+    # still left out (a name mostly of them not named at all).
+    from matplotlib import font_manager
+    from matplotlib.font_manager import FontProperties, findfont
+    from matplotlib.ft2font import FT2Font
+
+    # matplotlib's font list, made after the package was installed, holds its other file first, of the
+    # same family name and without Hangul (/usr/share/fonts is searched, /usr/share/fonts-droid-fallback not).
+    full = FT2Font("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf")
+    font_manager.fontManager.ttflist.insert(0, font_manager.ttfFontProperty(full))
+    charts._name_fonts.cache_clear()
+    names = ["YOASOBI – 夜に駆ける", "이 밤 – 아이유 IU", "Sigur Rós – Hoppípolla", "Fairuz – أعطني الناي",
+             "아이유 – 좋은 날", "Fuego"]
+    assert [name for name, _, _ in charts.map_labels(MIXED_SCRIPTS)] == names
+    # A Korean name typed on a Mac comes decomposed (NFD), as jamo: it is written as syllables.
+    assert charts.drawable(unicodedata.normalize("NFD", "아이유 – 좋은 날")) == "아이유 – 좋은 날"
+    fig = charts.mood_map_figure(MIXED_SCRIPTS)
+    labels = {text.get_text(): text for text in fig.axes[0].texts[4:]}  # after the four quadrants' names
+    assert sorted(labels) == sorted(names)
+    dejavu, fallback = FT2Font(findfont(FontProperties())), FT2Font(charts.CJK_FONT)
+    for name in ("YOASOBI – 夜に駆ける", "아이유 – 좋은 날"):
+        fonts = [findfont(FontProperties(family=family), fallback_to_default=False)
+                 for family in labels[name].get_fontfamily()]
+        assert fonts == [dejavu.fname, charts.CJK_FONT]
+        cjk = [c for c in name if ord(c) >= 0x3000]
+        assert len(cjk) >= 5 and all(fallback.get_char_index(ord(c)) and not dejavu.get_char_index(ord(c)) for c in cjk)
+    # Each glyph drawn is in one of the two fonts: no empty box, no warning.
+    assert png_without_warnings(fig).startswith(PNG_MAGIC)
 
 
 def test_the_year_in_pixels_colours_each_days_square_and_leaves_the_others_blank():
