@@ -99,6 +99,7 @@ from bot.replies import (
     ErrorReply,
     ExportReply,
     JournalListReply,
+    JournalSavedReply,
     PlaylistReply,
     PromptMessage,
     ServerMoodReply,
@@ -233,7 +234,8 @@ ALBUM_WINDOW_S = 1.0
 ALBUM_MAX_WINDOWS = 5  # a steady trickle of items cannot hold an album open for ever
 MAX_ALBUM_ITEMS = 10  # sendMediaGroup: "must include 2-10 items"
 ALBUM_STOPPED = "The rest of this album ({count} more) was not heard: send those again then."
-ALBUM_ONE_SONG_PER_PROMPT = "A prompt keeps one song: I saved the first of the {count} you sent."
+ALBUM_ONE_SONG_PER_PROMPT = ("A prompt keeps one song: I saved the first of the {count} you sent. To save another of "
+                             "them instead: /journal delete {day}, then reply to the prompt with that one alone.")
 ADMIN_STATUSES = frozenset({ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
 MEMBER_STATUSES = ADMIN_STATUSES | {ChatMemberStatus.MEMBER}
 # What Telegram sends when not told (all but chat_member and reactions), and chat_member: who
@@ -913,14 +915,18 @@ class TelegramFrontend:
 
     async def _answer_prompt_with_album(self, caller: Caller, songs: list[Message], caption: str,
                                         prompt_id: str) -> None:
-        """A prompt keeps one song: the album's first, saying so when there were more."""
-        note = ALBUM_ONE_SONG_PER_PROMPT.format(count=len(songs)) if len(songs) > 1 else None
+        """A prompt keeps one song: the album's first, saying so when there were more, and how to keep another."""
+        def note(reply: object) -> str | None:
+            if len(songs) < 2 or not isinstance(reply, JournalSavedReply):
+                return None
+            return ALBUM_ONE_SONG_PER_PROMPT.format(count=len(songs), day=reply.local_date.isoformat())
+
         with self.usecases.journal.answering(caller):  # its download too: "/journal delete last" is refused till done
             await self._run_with_progress(
                 songs[0], lambda attachment, progress: self.usecases.journal.answer(
                     caller, caption or None, attachment, prompt_message_id=prompt_id,
                     message_id=str(songs[0].message_id), progress=progress),
-                as_text=lambda reply: noted(reply, None if isinstance(reply, ErrorReply) else note))
+                as_text=lambda reply: noted(reply, note(reply)))
 
     async def _prompt_answered(self, messages: list[Message], caller: Caller) -> str | None:
         """The id of the journal prompt the album replies to, if it replies to one."""

@@ -292,8 +292,10 @@ async def test_a_prompt_answered_with_an_album_keeps_the_first_song_and_says_so(
                                 reply_to=prompt["message_id"])
     reply, = await replies_after(fake, mark)
     assert reply.text.startswith("Saved to your journal") and songs[0][1] in reply.text
-    assert ALBUM_ONE_SONG_PER_PROMPT.format(count=3) in reply.text
     entry, = await db.journal.list(UserRef("telegram", str(ALICE)))
+    # ... and how to keep another of them instead, as an answer with two songs' links is told.
+    day = entry.local_date.isoformat()
+    assert ALBUM_ONE_SONG_PER_PROMPT.format(count=3, day=day) in reply.text and f"/journal delete {day}" in reply.text
     assert entry.prompt_id == prompt_id and songs[0][1] in entry.track_title
     assert entry.note == "my evening"  # the album's caption, wherever it sat
 
