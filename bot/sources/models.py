@@ -60,6 +60,11 @@ class UnsupportedInputError(SourceError):
     pass
 
 
+class ManySongsError(UnsupportedInputError):
+    """A link to many songs (a playlist, an album, an artist), not one: a journal answer's refusal
+    adds that the journal keeps one song a prompt."""
+
+
 class BlockedURLError(SourceError):
     pass
 

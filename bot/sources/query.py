@@ -16,7 +16,7 @@ import idna
 
 from bot.config import DEFAULT_ALLOWED_HOSTS
 from bot.replies import PLACE_MARKS
-from bot.sources.models import Query, QueryKind, UnsupportedInputError
+from bot.sources.models import ManySongsError, Query, QueryKind, UnsupportedInputError
 
 MAX_TEXT_CHARS = 200  # the words kept for a search (or a link's comment)
 QUOTED_CHARS = 60  # of a name searched, quoted back when nothing was found ("I couldn't find “…”")
@@ -68,6 +68,7 @@ SPOTIFY_LOCAL_URI_RE = re.compile(r"^spotify:local:(?P<artist>[^:]*):[^:]*:(?P<t
 SPOTIFY_LOCAL_PATH_RE = re.compile(r"^/local/(?P<artist>[^/]*)/[^/]*/(?P<title>[^/]*)/\d*/?$")
 LOCAL_FILE_REFUSED = ("That's a local file in someone's Spotify app, and it carries no song name: "
                       "send me the song's name, or attach the file.")
+SPOTIFY_MANY_SONGS = frozenset({"album", "playlist", "artist"})  # a link to these holds many songs (`ManySongsError`)
 SHORT_LINK_PATH_RE = re.compile(r"^/[0-9A-Za-z_-]{1,64}/?$")  # spotify.link/<code>
 YOUTUBE_EMBEDDED_PLAYLIST = "videoseries"  # /embed/videoseries?list=…: as long as a video id, and none
 YOUTUBE_PATH_RE = re.compile(rf"^/(?:shorts|embed|live|v)/(?P<id>{YOUTUBE_ID})/?$")
@@ -551,7 +552,7 @@ def parse_link(link: str, rest: str, allowed_hosts: frozenset[str], *, before: s
         if video_id is None and YOUTUBE_CLIP_RE.match(parts.path):
             raise UnsupportedInputError(f"{YOUTUBE_CLIP_REFUSED} {ACCEPTED}")
         if video_id is None and parse_qs(parts.query).get("list"):  # a playlist, a YouTube Music album
-            raise UnsupportedInputError(f"{YOUTUBE_PLAYLIST_REFUSED} {ACCEPTED}")
+            raise ManySongsError(f"{YOUTUBE_PLAYLIST_REFUSED} {ACCEPTED}")
         if video_id is None:
             raise UnsupportedInputError(f"That YouTube link isn't a single video. {ACCEPTED}")
         return Query(
@@ -599,7 +600,8 @@ def share_text_start(before: str, url: str) -> int | None:
 
 def spotify_query(kind: str, track_id: str, rest: str) -> Query:
     if kind.lower() != "track":
-        raise UnsupportedInputError(f"That's a Spotify {kind.lower()}, not a track. {ACCEPTED}")
+        refused = ManySongsError if kind.lower() in SPOTIFY_MANY_SONGS else UnsupportedInputError
+        raise refused(f"That's a Spotify {kind.lower()}, not a track. {ACCEPTED}")
     if not re.fullmatch(SPOTIFY_ID, track_id):
         raise UnsupportedInputError(f"That Spotify track link looks broken. {ACCEPTED}")
     return Query(

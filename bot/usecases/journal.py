@@ -39,7 +39,7 @@ from bot.replies import (
     next_prompt_text,
     no_progress,
 )
-from bot.sources.models import Query, QueryKind, SourceError
+from bot.sources.models import ManySongsError, Query, QueryKind, SourceError
 from bot.sources.query import (FULL_WIDTH_PUNCTUATION, LINK_CLOSERS, MARKDOWN_MARKS, MAX_TEXT_CHARS, WORD_RE,
                                hosts_dotted, link_in, marked_link, share_text_start)
 from bot.usecases.help import JOURNAL_ALL_MEANT, JOURNAL_DELETE_ALL
@@ -189,6 +189,9 @@ ALREADY_ANSWERED = ("You've already answered that prompt — your journal keeps 
 # Under "Saved" when an answer held more than one song's link (two pasted together, or a file and a
 # link): the entry keeps one song, `split_answer`'s (the file, where one came), the rest of the
 # message its note, links too, as typed. A second song named in words reads as the user's own.
+# Under the refusal of a link to many songs (`ManySongsError`: a playlist, an album, an artist).
+ONE_SONG_OF_MANY = ("Your journal keeps one song a prompt: answer it again with one of those songs' links or names. "
+                    "Nothing was saved, and the prompt is still open.")
 ONE_SONG_A_PROMPT = ("Your journal keeps one song a prompt: I saved {title}; the other song {links} stayed in your "
                      "note as you wrote it. To save another instead: /journal delete {day}, then answer the prompt "
                      "again with that song alone.")
@@ -1276,7 +1279,8 @@ class JournalUseCase:
         try:
             reply = await self.mood.analyse(song, attachment, progress, platform=caller.platform)
         except (SourceError, InferenceError, StorageError) as error:
-            return refused_answer(caller, error)
+            refused = refused_answer(caller, error)
+            return ErrorReply(f"{refused.message} {ONE_SONG_OF_MANY}") if isinstance(error, ManySongsError) else refused
         except Exception:
             log.exception("journal.answer_failed", extra={"user": caller.user_id})
             return ErrorReply(GENERIC_ERROR)
