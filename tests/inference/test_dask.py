@@ -1,6 +1,7 @@
 """The same classifier on a Dask cluster: `executor="dask://host:port"`."""
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import numpy as np
@@ -19,16 +20,22 @@ UNREACHABLE_AFTER_S = 1.0
 pytestmark = pytest.mark.timeout(180)
 
 
-async def test_a_dask_worker_answers_with_the_main_model(tiny_weights, clips, tmp_path):
+@contextlib.asynccontextmanager
+async def a_local_cluster():
+    """A one-worker Dask cluster in processes of its own; the classifier's executor for it."""
     from distributed import LocalCluster
 
-    short = tmp_path / "short.wav"
-    sf.write(short, np.sin(np.arange(3 * 22050) / 7).astype(np.float32), 22050)
     async with LocalCluster(
         n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
         dashboard_address=None, asynchronous=True,
     ) as cluster:
-        executor = "dask://" + cluster.scheduler_address.removeprefix("tcp://")
+        yield "dask://" + cluster.scheduler_address.removeprefix("tcp://")
+
+
+async def test_a_dask_worker_answers_with_the_main_model(tiny_weights, clips, tmp_path):
+    short = tmp_path / "short.wav"
+    sf.write(short, np.sin(np.arange(3 * 22050) / 7).astype(np.float32), 22050)
+    async with a_local_cluster() as executor:
         async with Classifier(tiny_weights, executor=executor, threads_per_worker=1) as classifier:
             assert classifier.main_model_available
             first = await classifier.classify(clips[0])
@@ -66,14 +73,8 @@ def the_decoders_lines() -> list[tuple[str, str | None]]:
 async def test_what_a_dask_worker_logs_during_a_job_carries_the_callers_label(tiny_weights, clips, tmp_path):
     """Dask's workers keep Dask's logging; a record logged there during a job carries the caller's
     label as `req` all the same (a format with `%(req)s` shows it), and none for a job given none."""
-    from distributed import LocalCluster
-
     cut = cut_short_mp3(clips[0], tmp_path)
-    async with LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, asynchronous=True,
-    ) as cluster:
-        executor = "dask://" + cluster.scheduler_address.removeprefix("tcp://")
+    async with a_local_cluster() as executor:
         async with Classifier(tiny_weights, executor=executor, threads_per_worker=1) as classifier:
             client = classifier._backend._client
             await client.run(keep_the_decoders_lines)
