@@ -76,6 +76,8 @@ MOOD_LABEL_CHARS = 20  # of a word that is no mood, quoted back
 MOOD_WORDS = {
     **dict.fromkeys(("chill", "chilled", "relaxed", "relaxing", "relax", "peaceful", "mellow", "quiet", "soft"), "calm"),
     **dict.fromkeys(("upbeat", "hype", "energy", "pumped", "party", "dance", "workout", "excited"), "energetic"),
+    # energetic is the tense quadrant (high arousal, negative valence: README), anger's
+    **dict.fromkeys(("angry", "anger", "tense", "aggressive", "rage", "furious", "intense"), "energetic"),
     **dict.fromkeys(("joyful", "joy", "cheerful", "glad", "fun", "good"), "happy"),
     **dict.fromkeys(("melancholy", "melancholic", "down", "depressed", "blue", "heartbroken", "crying"), "sad"),
 }

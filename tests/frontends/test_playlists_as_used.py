@@ -35,6 +35,9 @@ async def test_a_mood_among_other_words_or_a_word_for_a_mood_is_answered_with_th
     assert await said_in_group(fake, "/playlist sad songs", ALICE) == "Did you mean /playlist sad?"
     assert await said_in_group(fake, "/playlist chill", ALICE) == (
         "“chill” isn't one of the moods I know: happy, energetic, sad, calm. Did you mean /playlist calm?")
+    # The model's energetic is the tense quadrant (README: high arousal, negative valence): anger's.
+    assert await said_in_group(fake, "/playlist Angry", ALICE) == (
+        "“Angry” isn't one of the moods I know: happy, energetic, sad, calm. Did you mean /playlist energetic?")
     assert await said_in_group(fake, "/playlist banana", ALICE) == (
         "“banana” isn't one of the moods I know: happy, energetic, sad, calm.")
     assert await said_in_group(fake, "/playlist happy sad", ALICE) == ONE_MOOD
