@@ -434,12 +434,28 @@ def _problem_at(arg: str, command: str = "/mood") -> str | None:
         if path.is_dir():
             return f"{arg} is a folder. Give me one audio file in it, e.g. {command} {arg.rstrip('/')}/song.mp3"
         if not path.exists():
-            return f"There is no file at {arg}."
+            return f"There is no file at {arg}.{'' if arg.startswith('~') else _read_from(path)}"
         if not path.is_file():  # /dev/null, a named pipe: as `python -m inference classify` says it
             return f"{arg} is not a regular file (a device or a socket), so not an audio file."
     except OSError:
         return f"I can't open {arg}."
     return None
+
+
+# `make run` runs moodbot in its own folder, not where its user keeps songs: a relative path that
+# names no file is told where it was looked for ("Downloads/song.mp3" meant from the home folder).
+READ_FROM = " A path that does not start with / or ~ is read from the folder moodbot runs in, {folder}."
+
+
+def _read_from(path: Path) -> str:
+    """Where a relative `path` was read from, said after "There is no file at …"; "" for an
+    absolute one, or where the working folder is gone."""
+    if path.is_absolute():
+        return ""
+    try:
+        return READ_FROM.format(folder=os.getcwd())
+    except OSError:
+        return ""
 
 
 def _answer_path_problem(args: str, command: str) -> str | None:

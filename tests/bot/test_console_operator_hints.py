@@ -68,3 +68,25 @@ async def test_the_short_or_other_words_for_leaving_and_for_help_name_the_comman
     out = await chat(db, counting, tmp_path, [typed, "/quit"])
     assert f"I don't know {typed}. Did you mean {meant}? Type /help for the commands." in out, out
     assert out.count("Bye!") == 1 and "/journal on <HH:MM>" not in out  # said, not run
+
+
+@pytest.mark.parametrize("typed, path", [("/mood Downloads/song.mp3", "Downloads/song.mp3"),
+                                         ("/mood ./song.ogg", "./song.ogg"), ("/mood 'My Song.flac'", "My Song.flac"),
+                                         ("/journal answer Downloads/song.mp3 on the bus", "Downloads/song.mp3")])
+async def test_a_relative_path_to_no_file_says_which_folder_it_was_read_from(db, counting, tmp_path, monkeypatch,
+                                                                             typed, path):
+    # `make run` runs moodbot in its own folder: "Downloads/song.mp3", meant from the home folder, was
+    # "There is no file at Downloads/song.mp3." with nothing to say where it was looked for.
+    (tmp_path / "moodbot").mkdir()
+    monkeypatch.chdir(tmp_path / "moodbot")
+    out = await chat(db, counting, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/journal prompt", typed, "/quit"])
+    assert (f"There is no file at {path}. A path that does not start with / or ~ is read from the folder moodbot "
+            f"runs in, {tmp_path / 'moodbot'}.") in out, out
+
+
+async def test_an_absolute_or_home_path_to_no_file_names_no_folder(db, counting, tmp_path):
+    out = await chat(db, counting, tmp_path, [f"/mood {tmp_path}/gone.mp3", "/mood ~/gone.mp3",
+                                              "/mood ~nosuchuser/gone.mp3", "/quit"])  # no such home: as typed
+    assert f"There is no file at {tmp_path}/gone.mp3." in out and "There is no file at ~/gone.mp3." in out, out
+    assert "There is no file at ~nosuchuser/gone.mp3." in out
+    assert "read from the folder" not in out
