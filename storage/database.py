@@ -22,8 +22,8 @@ from storage.place_moves import PlaceMoveRepo
 from storage.playlists import PlaylistQueries
 from storage.privacy import PrivacyRepo
 from storage.prompts import PromptRepo
-from storage.schema import (INBOX, INBOX_FORGOTTEN, JOURNAL, PLACE_MOVES, PLACE_TRACKS, PROMPTS, REQUESTS, SERVERS,
-                            TRACKS, USERS, migrate)
+from storage.schema import (INBOX, INBOX_FORGOTTEN, JOURNAL, PLACE_MOVES, PLACE_TRACKS, PLACES_MOVED, PROMPTS,
+                            REQUESTS, SERVERS, TRACKS, USERS, migrate)
 from storage.servers import ServerRepo
 from storage.tracks import TrackRepo
 from storage.users import UserRepo
@@ -151,7 +151,8 @@ class Database:
         # /forget for the journal entries too).
         self.playlists = PlaylistQueries(db, self.requests)
         self.privacy = PrivacyRepo(db, self.requests, self.journal)
-        self.moves = PlaceMoveRepo(db[PLACE_MOVES], self.requests, self.playlists, self.servers)
+        self.moves = PlaceMoveRepo(db[PLACE_MOVES], self.requests, self.playlists, self.servers,
+                                   db[PLACES_MOVED])
         self.inbox = InboxRepo(db[INBOX], db[INBOX_FORGOTTEN])
 
     @classmethod

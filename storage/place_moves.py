@@ -11,7 +11,12 @@ settings behind (an admin's 'playlists off' was on again), and nothing tried aga
 2. its steps run, each safe to run again after a stop at any point (an update of every document
    still under the old id, summaries folded in with `$max`, departures kept with `$max`, the
    settings copied once, `ServerRepo.move`);
-3. the record is deleted once every step is done.
+3. the move is noted as finished (`places_moved`, one document per old id: the new id, `renamed`,
+   when; kept for good, platform ids only, nothing of any user), then its record is deleted.
+
+The finished moves are read back at start (`finished`): a request from the old id that the inbox
+hands over again after a restart (sent before the move, answered by none) is the new id's, as
+within the process that made the move (`RequestRepo.place_moved`, the use case's `_moved_to`).
 
 A move whose record is left (the database failed partway, or the process was killed) is run again
 from the start, whole: at the next start (`unfinished`), and by the use case before anything in
@@ -44,6 +49,10 @@ def _ref_doc(ref: UserRef) -> dict[str, str]:
     return {"platform": ref.platform, "user_id": ref.user_id}
 
 
+def _renamed_doc(move: PlaceMove) -> list[dict[str, str]] | None:
+    return None if move.renamed is None else [_ref_doc(r) for r in move.renamed]
+
+
 def _move_of(doc: dict[str, Any]) -> PlaceMove:
     renamed = doc.get("renamed")
     return PlaceMove(doc["_id"], doc["to"],
@@ -52,8 +61,9 @@ def _move_of(doc: dict[str, Any]) -> PlaceMove:
 
 class PlaceMoveRepo:
     def __init__(self, collection: AsyncCollection, requests: RequestRepo, playlists: PlaylistQueries,
-                 servers: ServerRepo) -> None:
+                 servers: ServerRepo, finished: AsyncCollection) -> None:
         self._moves = collection
+        self._finished = finished
         self._requests = requests
         self._playlists = playlists
         self._servers = servers
@@ -67,16 +77,25 @@ class PlaceMoveRepo:
             await self._moves.update_one(
                 {"_id": move.old},
                 {"$set": {"to": move.new,
-                          "renamed": None if move.renamed is None else [_ref_doc(r) for r in move.renamed]},
+                          "renamed": _renamed_doc(move)},
                  "$setOnInsert": {"since": datetime.now(timezone.utc)}},
                 upsert=True)
         await self._playlists.move_place(move.old, move.new, move.renamed)
         await self._servers.move(move.old, move.new)
         with translated_errors("finish a place's move"):
+            await self._finished.update_one(
+                {"_id": move.old}, {"$set": {"to": move.new, "renamed": _renamed_doc(move),
+                                             "at": datetime.now(timezone.utc)}}, upsert=True)
             await self._moves.delete_one({"_id": move.old, "to": move.new})
 
     async def unfinished(self) -> list[PlaceMove]:
         """The moves recorded and not finished, oldest first."""
         with translated_errors("read unfinished place moves"):
             docs = await self._moves.find({}).sort("since", 1).to_list()
+        return [_move_of(doc) for doc in docs]
+
+    async def finished(self) -> list[PlaceMove]:
+        """The moves finished, by this process or any before it (see the module's docstring)."""
+        with translated_errors("read finished place moves"):
+            docs = await self._finished.find({}).to_list()
         return [_move_of(doc) for doc in docs]

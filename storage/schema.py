@@ -34,6 +34,10 @@ META = "meta"
 # A place's move to a new id, recorded until each of its steps is done (storage/place_moves.py).
 # Made by its first write: no validator, no index (a document per unfinished move, read by `_id`).
 PLACE_MOVES = "place_moves"
+# The moves finished (old place -> new place: platform ids, nothing of any user), kept for good: a
+# request from the old id handed over again after a restart (the inbox) is the new id's. Made by
+# its first write, read whole at start (one document a moved group, by its `_id`, the old place).
+PLACES_MOVED = "places_moved"
 # The requests a chat platform handed over and the bot has not answered yet (storage/inbox.py),
 # replayed after a bot killed outright restarts. Made by its first write, like `place_moves`.
 INBOX = "inbox"

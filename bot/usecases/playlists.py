@@ -52,6 +52,8 @@ ON_NOW = f"{PLACE_AT_START} playlists are on here. /serverplaylist off turns the
 # The same where only the {PLACE}'s admins may switch them (Telegram's '/serverplaylist' alone).
 ON_NOW_ADMINS = f"{PLACE_AT_START} playlists are on here. An admin can turn them and /servermood off with /serverplaylist off."
 TURNED_OFF = f"{PLACE_AT_START} playlists are off: /playlist and /servermood won't answer here."
+SHARING_ON = f"Sharing on: your songs count in the playlists of the {PLACE}s you use me in."
+SHARING_OFF = f"Sharing off: your songs no longer count in any {PLACE} playlist."
 # '/playlist happy sad' showed the first mood's alone, as if the second had not been typed: which
 # one was meant is the user's to say.
 ONE_MOOD = f"One mood at a time: /playlist <{'|'.join(MOODS)}>."
@@ -224,9 +226,14 @@ class PlaylistUseCase:
             await self._moved.setdefault(old, asyncio.Event()).wait()
 
     async def finish_moves(self) -> int:
-        """At start: the moves a previous process left unfinished (the database failed partway, or
-        the process was killed) are finished, each now or, where the database fails again, later.
+        """At start: the moves a previous process finished are known again (a command sent in the
+        old place, handed over again by the inbox, is the new one's: `_moved_to`, and its /mood's
+        request is stored there); those it left unfinished (the database failed partway, or the
+        process was killed) are finished, each now or, where the database fails again, later.
         Raises StorageError where they cannot be read. Returns how many were finished."""
+        for move in await self.db.moves.finished():
+            self._moved_to[move.old] = move.new
+            self.db.requests.place_moved(move.old, move.new, move.renamed)
         for move in await self.db.moves.unfinished():
             self._unfinished.setdefault(move.old, move)
         finished = 0
@@ -309,6 +316,4 @@ class PlaylistUseCase:
             await self.db.users.set_sharing(ref, share)
         except StorageError as error:
             return TextReply(str(error))
-        if share:
-            return TextReply(f"Sharing on: your songs count in the playlists of the {PLACE}s you use me in.")
-        return TextReply(f"Sharing off: your songs no longer count in any {PLACE} playlist.")
+        return TextReply(SHARING_ON if share else SHARING_OFF)
