@@ -15,16 +15,22 @@ from tests.frontends.test_discord import ALICE, dm_answer, open_a_prompt
 WORDS = "a long day at the hospital with grandma, the radio on in the corridor. " * 40  # 2 920 characters
 
 
-async def answered_with_a_file(db, name: str, text: str):
-    """The bot's answer to a DM answering today's prompt with only a text file, `name`, holding `text`."""
+async def answered_in_the_dm(db, content: str, files: dict[str, tuple[str, bytes]] | None = None):
+    """The bot's answer to a DM answering today's prompt (Creep on the fake Spotify): `content`,
+    with `files` attached, each name's content type and bytes."""
     async with usecases_with_creep(db) as (spotify, usecases):
         async with discord_on(FakeDiscord(), usecases) as (fake, frontend):
             async with prompts_through(frontend, usecases, db):
                 await open_a_prompt(fake)
-                file = fake.add_file(name, text.encode())
-                file["content_type"] = "text/plain; charset=utf-8"
-                await fake.user_dms("", attachments=[file])
+                attached = [{**fake.add_file(name, data), "content_type": kind}
+                            for name, (kind, data) in (files or {}).items()]
+                await fake.user_dms(content, attachments=attached)
                 return await dm_answer(fake)
+
+
+async def answered_with_a_file(db, name: str, text: str):
+    """The bot's answer to a DM answering today's prompt with only a text file, `name`, holding `text`."""
+    return await answered_in_the_dm(db, "", {name: ("text/plain; charset=utf-8", text.encode())})
 
 
 async def test_a_long_answer_discord_sent_as_message_txt_is_read_as_typed(db):

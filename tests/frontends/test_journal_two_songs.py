@@ -7,12 +7,11 @@ from __future__ import annotations
 from bot.usecases.journal import ONE_SONG_A_PROMPT
 from storage.models import UserRef
 from tests.bot.test_console import chat
-from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegramBotAPI
-from tests.frontends.conftest import (CREEP, TELEGRAM_TOKEN, discord_on, prompts_through, spotify_with_creep,
-                                      telegram_on, usecases_with_creep)
+from tests.frontends.conftest import (CREEP, TELEGRAM_TOKEN, cache_upload, spotify_with_creep, telegram_on,
+                                      usecases_with_creep)
 from tests.frontends.test_discord import ALICE as DISCORD_ALICE
-from tests.frontends.test_discord import dm_answer, open_a_prompt
+from tests.frontends.test_discord_long_answer import answered_in_the_dm
 from tests.frontends.test_telegram import ALICE
 from tests.frontends.test_telegram_forget_races import open_prompt
 
@@ -47,12 +46,19 @@ async def test_telegram_says_the_journal_kept_the_first_of_two_links(db):
 
 
 async def test_discord_says_the_journal_kept_the_first_of_two_links(db):
-    async with usecases_with_creep(db) as (spotify, usecases):
-        async with discord_on(FakeDiscord(), usecases) as (fake, frontend):
-            async with prompts_through(frontend, usecases, db):
-                await open_a_prompt(fake)
-                await fake.user_dms(f"{CREEP_LINK} {OTHER_LINK} both today")
-                saved = await dm_answer(fake)
+    saved = await answered_in_the_dm(db, f"{CREEP_LINK} {OTHER_LINK} both today")
     embed, = saved.embeds
     assert "Saved to your journal" in embed["description"]
     assert await kept_one(db, UserRef("discord", str(DISCORD_ALICE))) in embed["description"], embed
+
+
+async def test_discord_says_a_file_was_kept_over_a_song_link_beside_it(db):
+    """A DM with an audio file and a song's link: the file is heard, as ever, and the answer says
+    the link went into the note, not the journal."""
+    take = await cache_upload(db, b"OggS" + b"\7" * 64, "calm")
+    saved = await answered_in_the_dm(db, f"{CREEP_LINK} is what it reminded me of", {"take1.ogg": ("audio/ogg", take)})
+    embed, = saved.embeds
+    entry, = await db.journal.list(UserRef("discord", str(DISCORD_ALICE)))
+    assert entry.note == f"{CREEP_LINK} is what it reminded me of" and "Creep" not in entry.track_title
+    assert ONE_SONG_A_PROMPT.format(title=entry.track_title, links="link", day=entry.local_date.isoformat()) in (
+        embed["description"]), embed
