@@ -5,8 +5,9 @@ blocks the loop or the process exit. In a terminal, that thread reads each line 
 for it, with Python's `readline` module (line editing; this session's commands back with the arrow
 keys); what is said meanwhile (a journal prompt) is printed above the line being typed, which is
 shown again under it; and the terminal's modes are put back at the stop, however the session ended.
-The console user is one local user in one local "server", so playlists and the server mood work
-too. It is also the `PromptSender` for the "console" platform.
+The console user is one local user in one local place, "console:local", so playlists and the mood of
+the week work too, of the songs asked about in it (`CONSOLE_WORDING`). It is also the `PromptSender`
+for the "console" platform.
 """
 from __future__ import annotations
 
@@ -35,7 +36,6 @@ from bot.frontends import render
 from bot.logs import begin_request
 from bot.ratelimit import GOING_FAST, PLACE_BUSY
 from bot.replies import (
-    PLACE_AT_START,
     Attachment,
     Caller,
     Chart,
@@ -61,7 +61,8 @@ from bot.usecases.journal import (
     parse_prompt_time,
 )
 from bot.usecases.mood import MODEL_UNAVAILABLE_ERROR, SPOTIFY_OFF_ERROR
-from bot.usecases.playlists import DISABLED, ON_NOW
+from bot.usecases.playlists import DISABLED, ENABLED, ON_NOW, SHARING_OFF, SHARING_ON, TURNED_OFF
+from bot.usecases.privacy import FORGET_CUT_SHORT, FORGET_EXPLANATION
 from inference.result import MOODS
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,30 @@ LOCAL_ZONE_FILES = ("/etc/localtime", "/etc/timezone")
 ZONE_FOLDERS = ("posix/", "right/")  # tzdata's copies of its zones, under zoneinfo/
 # Playlists turned off: "an admin can turn them on" tells the console's user, that admin, nothing
 # (as ON_NOW says how to turn them off).
-OFF_NOW = f"{PLACE_AT_START} playlists are turned off here. /serverplaylist on turns them and /servermood on."
+OFF_NOW = "This console's playlists are turned off. /serverplaylist on turns them and /servermood on."
+# The console's word for where people share the bot, in what no CONSOLE_WORDING says otherwise (a
+# place's rate limit: "This console is asking me a lot right now").
+PLACE_WORD = "console"
+# What a server or group is told, as a one-person console says it: its playlists and mood of the week
+# are of the songs asked about in it (CONSOLE_SAYS), and it has no other server to leave nor members.
+CONSOLE_WORDING = {render.placed(theirs, PLACE_WORD): ours for theirs, ours in {
+    FORGET_EXPLANATION: (
+        "This deletes everything I store about you: your settings, your journal entries, the songs you asked "
+        "about and the prompts I sent you, and it stops your daily prompt. A /share off goes too: songs you ask "
+        "about afterwards count in this console's playlists unless you say it again. Songs' moods stay cached "
+        "(they aren't about you). This can't be undone."),
+    FORGET_CUT_SHORT: ("I couldn't delete everything: your daily prompt is stopped and your songs no longer count "
+                       "in this console's playlists, but some of your data is still stored; please try /forget again."),
+    DISABLED: OFF_NOW,
+    ON_NOW: "This console's playlists are on. /serverplaylist off turns them and /servermood off.",
+    ENABLED: "This console's playlists are on.",
+    TURNED_OFF: "This console's playlists are off: /playlist and /servermood won't answer here.",
+    SHARING_ON: "Sharing on: your songs count in this console's playlists.",
+    SHARING_OFF: "Sharing off: your songs no longer count in this console's playlists.",
+    render.NO_SERVER_MOOD: "No song was classified or journaled here in the last 7 days. Try /mood!",
+    render.VOTES: "one vote per song",
+    render.MOST_PICKED_FIRST: "the latest picked come first",
+}.items()}
 PROMPT_MARK = "> "
 TERMINAL_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but the tab and the line feed
 # From the cursor to the screen's end erased: where a half-typed line was, for a message to take.
@@ -299,6 +323,14 @@ def _local_zone() -> str | None:
         if zone is not None and not is_fixed_offset(zone):
             return zone
     return None
+
+
+def console_text(reply: object) -> str:
+    """The text of any reply model as the console says it (`CONSOLE_WORDING`)."""
+    text = render.reply_text(reply, PLACE_WORD)
+    for theirs, ours in CONSOLE_WORDING.items():
+        text = text.replace(theirs, ours)
+    return text
 
 
 def _rate_setting(reply: ErrorReply, command: str) -> str:
@@ -921,7 +953,7 @@ class ConsoleFrontend:
         self.show(await self.usecases.privacy.export(self.caller, rest))
 
     async def cmd_forget(self, _rest: str) -> None:
-        self.say(render.reply_text(await self.usecases.privacy.forget(self.caller, confirmed=False)))
+        self.say(console_text(await self.usecases.privacy.forget(self.caller, confirmed=False)))
         answer = await self._read("Delete everything? [y/N] ", is_command=False)
         if answer is not None and _as_typed(answer).lower() in ("y", "yes"):
             reply = await self.usecases.privacy.forget(self.caller, confirmed=True)
@@ -941,7 +973,7 @@ class ConsoleFrontend:
     # ---- rendering ---------------------------------------------------------------------------
     def show(self, reply: object) -> None:
         if isinstance(reply, ErrorReply):  # "an attached audio file": a terminal attaches nothing
-            message = OFF_NOW if reply.message == DISABLED else reply.message.replace(ACCEPTED, CONSOLE_ACCEPTED)
+            message = reply.message.replace(ACCEPTED, CONSOLE_ACCEPTED)
             if message == MODEL_UNAVAILABLE_ERROR:  # the reason, which names the server's paths, is the log's
                 message += f" You run this bot: `python -m bot --check` says why, and so does {self.data_dir / LOG_FILE}."
             message += _rate_setting(reply, self._command)
@@ -955,10 +987,10 @@ class ConsoleFrontend:
             except OSError as error:  # a full disk, a folder that is a file: it would fail again in a minute
                 self.say(_not_saved("the export", folder, error))
                 return
-            self.say(render.reply_text(replace(reply, filename=path.name)))
+            self.say(console_text(replace(reply, filename=path.name)))
             self.say(f"  saved: {path}")
             return
-        self.say(render.reply_text(reply))
+        self.say(console_text(reply))
         if isinstance(reply, StatsReply):
             for chart in reply.charts:
                 self._show_chart(chart)
@@ -994,7 +1026,7 @@ class ConsoleFrontend:
     async def _prompt_now(self) -> None:
         reply = await self.usecases.journal.prompt_now(self.caller)
         if isinstance(reply, ErrorReply):  # on success the prompt itself was just printed
-            self.say(render.reply_text(reply))
+            self.say(console_text(reply))
 
     def _saved_files(self) -> dict[str, list[Path]]:
         """The charts and exports this console wrote under DATA_DIR, by what they are."""

@@ -29,6 +29,7 @@ EMPTY_JOURNAL = "Your journal is empty. Turn on daily prompts with /journal on 2
 # The mood of the week is of the last 7 days (`server_mood_of_week`), not the calendar week: said so,
 # and what its counts are, since "(sad 3)" named neither.
 NO_SERVER_MOOD = "Nobody here classified or journaled a song in the last 7 days. Try /mood!"
+VOTES = "one vote per member and song"
 GENERIC_ERROR = "Sorry, something went wrong on my side. Please try again in a minute."
 # A request still unanswered when the bot stops (a restart, an update), past the stop's grace.
 RESTARTING = "Sorry, moodbot is restarting and could not finish this. Please send it again in a minute."
@@ -197,7 +198,8 @@ def text_length(text: str) -> int:
 
 # Under a playlist that shows fewer songs than the place has of the mood (its top 20; those that fit
 # in a message): how many it leaves out, and why those shown come first.
-MORE_NOT_SHOWN = "…and {count} more not shown (those picked by the most members come first, then the latest picked)."
+MOST_PICKED_FIRST = "those picked by the most members come first, then the latest picked"
+MORE_NOT_SHOWN = f"…and {{count}} more not shown ({MOST_PICKED_FIRST})."
 
 
 # Under the playlist a member who turned sharing off reads: theirs are not in it, however many they asked.
@@ -242,7 +244,7 @@ def server_mood_text(reply: ServerMoodReply) -> str:
     top = max(reply.counts.values())
     tied = [mood_label(mood) for mood, count in reply.counts.items() if count == top]
     mood = f"a tie between {joined(tied)}" if len(tied) > 1 else mood_label(reply.mood)
-    return f"This week's mood here: {mood}\n(the last 7 days, one vote per member and song: {counts})"
+    return f"This week's mood here: {mood}\n(the last 7 days, {VOTES}: {counts})"
 
 
 def prompt_text(phrase: str, hint: str = PROMPT_HINT) -> str:

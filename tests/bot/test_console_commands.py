@@ -173,8 +173,8 @@ async def test_share_alone_says_whether_your_songs_count_now(db, counting, tmp_p
 async def test_serverplaylist_alone_says_whether_the_playlists_are_on_now(db, counting, tmp_path):
     # "/serverplaylist" alone was its usage only, whether or not /playlist would answer.
     out = await chat(db, counting, tmp_path, ["/serverplaylist", "/serverplaylist off", "/serverplaylist", "/quit"])
-    assert "Server playlists are on here. /serverplaylist off turns them and /servermood off." in out, out
-    assert "Server playlists are turned off here. /serverplaylist on turns them and /servermood on." in out
+    assert "This console's playlists are on. /serverplaylist off turns them and /servermood off." in out, out
+    assert "This console's playlists are turned off. /serverplaylist on turns them and /servermood on." in out
     assert "Usage: /serverplaylist" not in out
 
 
@@ -182,7 +182,7 @@ async def test_playlists_turned_off_tell_the_console_user_the_command_that_turns
     # They said "An admin can turn them on", but the console's user is that admin: who, and what to type?
     out = await chat(db, counting, tmp_path, ["/serverplaylist off", "/serverplaylist", "/playlist happy",
                                               "/servermood", "/quit"])
-    off = "Server playlists are turned off here. /serverplaylist on turns them and /servermood on."
+    off = "This console's playlists are turned off. /serverplaylist on turns them and /servermood on."
     assert out.count(off) == 3, out
     assert "admin" not in out
 
@@ -453,11 +453,12 @@ async def test_a_long_word_quoted_back_is_cut_short_before_what_the_reply_says(d
 
 async def test_a_playlist_longer_than_its_twenty_songs_says_how_many_more(db, counting, tmp_path):
     from tests.bot.test_server_playlists import songs_asked
-    from tests.frontends.test_playlists_as_used import MORE_NOT_SHOWN
 
     await songs_asked(db, "console:local", "local", 25, "sad")
     out = await chat(db, counting, tmp_path, ["/playlist sad", "/quit"])
-    assert f"\n20. Artist – Sad song 19 https://open.spotify.com/track/sad19\n{MORE_NOT_SHOWN}\n" in out, out
+    # one user's songs: none is picked by more members than another
+    more = "…and 5 more not shown (the latest picked come first)."
+    assert f"\n20. Artist – Sad song 19 https://open.spotify.com/track/sad19\n{more}\n" in out, out
 
 
 async def test_a_journal_word_it_does_not_take_is_answered_with_the_nearest_it_does(db, counting, tmp_path):

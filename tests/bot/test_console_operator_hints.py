@@ -16,7 +16,7 @@ def mood_limits(per_user: int, per_place: int) -> dict:
 
 @pytest.mark.parametrize("limits, commands, refusal, setting", [
     (mood_limits(2, 30), ["/mood {song}"] * 3, "You're going fast", "MOOD_RATE_PER_USER sets how many /mood"),
-    (mood_limits(5, 2), ["/mood {song}"] * 3, "This server is asking me a lot", "MOOD_RATE_PER_PLACE sets how many /mood"),
+    (mood_limits(5, 2), ["/mood {song}"] * 3, "This console is asking me a lot", "MOOD_RATE_PER_PLACE sets how many /mood"),
     ({"heavy_limits": HeavyLimits(export=CommandLimit(1))}, ["/export", "/export"], "You're going fast",
      "EXPORT_RATE_PER_USER sets how many /export"),
     ({"heavy_limits": HeavyLimits(stats=CommandLimit(1))}, ["/stats", "/stats"], "You're going fast",
