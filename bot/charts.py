@@ -11,7 +11,7 @@ import unicodedata
 from collections import Counter
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Iterable, Mapping, Sequence
+from typing import Collection, Iterable, Mapping, Sequence
 
 from inference.result import MOODS
 
@@ -638,14 +638,22 @@ def weeks_in_words(periods: Sequence[tuple[str, dict[str, int]]], until: date | 
     return text
 
 
-def pixels_in_words(days: Mapping[date, str], first: date, last: date, today: date | None = None) -> str:
+def pixels_in_words(days: Mapping[date, str], first: date, last: date, today: date | None = None,
+                    several: Collection[date] = ()) -> str:
     """What `days_in_pixels` draws: how many of the days so far (up to `today`, or a later day
-    with an entry) have a coloured square, and of which mood."""
+    with an entry) have a coloured square, and of which mood; and of the days shown, how many held
+    `several` entries, whose square is their latest's (said only where there are some)."""
     shown = {day: mood for day, mood in days.items() if first <= day <= last}
     through = last if today is None else max(first, min(last, max([today, *shown])))
     so_far = " so far" if through < last else ""
-    return (f"{len(shown)} of {(through - first).days + 1} days{so_far} with a song "
+    text = (f"{len(shown)} of {(through - first).days + 1} days{so_far} with a song "
             f"({mood_counts_text(Counter(shown.values()))})")
+    repeated = sum(1 for day in several if day in shown)
+    if repeated == 1:
+        text += "; 1 day had more than one song: it shows its latest"
+    elif repeated:
+        text += f"; {repeated} days had more than one song: each shows its latest"
+    return text
 
 
 def map_in_words(songs: Sequence[tuple[str, float, float, str]], of_total: int | None = None) -> str:

@@ -248,6 +248,11 @@ class JournalRepo:
     async def day_moods(self, ref: UserRef, first: date, last: date) -> dict[date, str]:
         """The mood of each day from `first` to `last` that has an entry: the day's latest answer's
         (a day may hold several, one per prompt). By date, not a number of entries."""
+        return (await self.day_moods_and_several(ref, first, last))[0]
+
+    async def day_moods_and_several(self, ref: UserRef, first: date, last: date) -> tuple[dict[date, str], set[date]]:
+        """`day_moods`, and the days among them that hold more than one entry (whose mood is their
+        latest's: the year in pixels' caption says so), read in the same query."""
         # Strict bounds on the days beside the window, the same days: SecantusDB (0.7) reads an
         # inclusive bound on an index field followed by others as a strict one, and user_page has two
         # after local_date, so `$gte` left out the window's first day (1 January in the year in pixels).
@@ -256,7 +261,14 @@ class JournalRepo:
         with translated_errors("journal days"):
             docs = await self._journal.find(query, projection={"_id": 0, "local_date": 1, "mood": 1},
                                             sort=PAGE_OLDEST_FIRST).to_list()  # ties as the list breaks them
-        return {date_value(doc["local_date"]): doc["mood"] for doc in docs}
+        moods: dict[date, str] = {}
+        several: set[date] = set()
+        for doc in docs:
+            day = date_value(doc["local_date"])
+            if day in moods:
+                several.add(day)
+            moods[day] = doc["mood"]
+        return moods, several
 
     async def count_after(self, ref: UserRef, day: date) -> int:
         """How many of the user's entries are dated after `day`: those /journal list <day> skips."""

@@ -1692,7 +1692,7 @@ class JournalUseCase:
             # And the days after today an entry may be dated (a zone left behind): the window reaches them.
             ahead = today + timedelta(days=charts.AHEAD_DAYS)
             first, last = charts.pixel_window(today)
-            days = await self.db.journal.day_moods(ref, first, max(last, ahead))
+            days, several = await self.db.journal.day_moods_and_several(ref, first, max(last, ahead))
             first, last = charts.pixel_window(today, max((day for day in days if day <= ahead), default=None))
             days = {day: mood for day, mood in days.items() if first <= day <= last}
         except StorageError as error:
@@ -1724,7 +1724,8 @@ class JournalUseCase:
                 Chart("moods-by-week.png", weekly_png,
                       f"Your moods, week by week: {charts.weeks_in_words(weekly, until=today)}", drawn_at),
                 Chart("year-in-pixels.png", pixels_png,
-                      f"{charts.pixels_name(first, last)} in pixels: {charts.pixels_in_words(days, first, last, today)}",
+                      f"{charts.pixels_name(first, last)} in pixels: "
+                      f"{charts.pixels_in_words(days, first, last, today, several=several)}",
                       drawn_at),
                 Chart("mood-map.png", map_png,
                       f"Your songs on the valence/arousal map: {charts.map_in_words(stats.songs, stats.total_entries)}",

@@ -42,9 +42,26 @@ async def test_each_chart_says_in_words_what_it_shows(db, counting):
         "Your moods, week by week: the 8 weeks from 12 Oct to 30 Nov 2026, 3 songs (happy 1, energetic 0, sad 1, "
         "calm 1); the most in the week of 23 Nov (3), 0 in the latest week")
     assert captions["year-in-pixels.png"] == (  # the 25th is happy, its latest answer; 338 days up to today
-        "2026 in pixels: 2 of 338 days so far with a song (happy 1, energetic 0, sad 1, calm 0)")
+        "2026 in pixels: 2 of 338 days so far with a song (happy 1, energetic 0, sad 1, calm 0); "
+        "1 day had more than one song: it shows its latest")
     assert captions["mood-map.png"] == (
         f"Your songs on the valence/arousal map: 3 songs as dots (happy 1, energetic 0, sad 1, calm 1); {QUADRANTS}")
+
+
+async def test_the_pixels_caption_counts_the_days_shown_that_had_several_songs(db, counting):
+    """A day's square takes its latest entry's mood: the caption said nothing of the days that held
+    more. It counts those in the window drawn (31 Dec 2025, answered twice, is not in 2026's), and
+    says nothing where each day has one song."""
+    answers = [(date(2025, 12, 31), "sad"), (date(2025, 12, 31), "calm"), (date(2026, 11, 20), "happy"),
+               (date(2026, 11, 24), "sad"), (date(2026, 11, 24), "calm"), (date(2026, 11, 24), "sad"),
+               (date(2026, 11, 25), "calm"), (date(2026, 11, 25), "happy"), (date(2026, 12, 1), "calm"),
+               (date(2026, 12, 1), "energetic")]
+    for n, (day, mood) in enumerate(answers):
+        await answered(db, n, day, f"t{n}", f"Song {n}", mood, 0.1, 0.1, minute=n)
+    captions = await captions_on_4_december(db, counting)
+    assert captions["year-in-pixels.png"] == (
+        "2026 in pixels: 4 of 338 days so far with a song (happy 2, energetic 1, sad 1, calm 0); "
+        "3 days had more than one song: each shows its latest")
 
 
 async def test_the_map_caption_counts_the_dots_one_song_answered_again_shares(db, counting):

@@ -167,3 +167,17 @@ async def test_a_days_square_takes_the_entry_its_list_shows_newest_even_at_the_s
     newest = (await db.journal.page(ALICE, 1)).entries[0]
     assert newest.mood == "energetic"
     assert await db.journal.day_moods(ALICE, date(2026, 3, 14), date(2026, 3, 14)) == {date(2026, 3, 14): newest.mood}
+
+
+async def test_the_days_of_a_window_say_which_held_several_entries(db: Database):
+    """Read with their moods, in the same query: the days of the window answered more than once
+    (their square shows the latest), not one beside the window."""
+    for i, (day, mood) in enumerate([("2025-12-31", "sad"), ("2025-12-31", "calm"), ("2026-01-01", "happy"),
+                                     ("2026-06-15", "calm"), ("2026-06-15", "sad"), ("2026-06-15", "happy"),
+                                     ("2026-07-01", "sad")]):
+        assert await db.journal.add(entry(ALICE, i, day, mood))
+
+    days, several = await db.journal.day_moods_and_several(ALICE, date(2026, 1, 1), date(2026, 12, 31))
+
+    assert days == {date(2026, 1, 1): "happy", date(2026, 6, 15): "happy", date(2026, 7, 1): "sad"}
+    assert several == {date(2026, 6, 15)}
