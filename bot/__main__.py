@@ -30,8 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default: LOG_LEVEL, else INFO)")
     doctor = parser.add_mutually_exclusive_group()
     doctor.add_argument("--check", action="store_true",
-                        help="do not start: check the settings, the database, ffmpeg, yt-dlp, the models and "
-                             "the tokens, one OK/FAIL/SKIP line each; exit 1 if any FAILed")
+                        help="do not start: check the settings, the database, ffmpeg, yt-dlp, the charts' CJK "
+                             "font, the models and the tokens, one OK/FAIL/SKIP/NOTE line each; exit 1 if any FAILed")
     doctor.add_argument("--alive", action="store_true",
                         help="do not start: exit 0 if the bot running on this DATA_DIR has touched its "
                              "heartbeat lately, else 1 (the Docker HEALTHCHECK)")

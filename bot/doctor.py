@@ -3,6 +3,7 @@
     OK    database  MongoDB 8.0.4 at mongo:27017
     FAIL  telegram  token rejected by api.telegram.org (401 Unauthorized): check TELEGRAM_TOKEN
     SKIP  spotify   not configured (SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET unset)
+    NOTE  fonts     no CJK font at /usr/share/…/DroidSansFallback.ttf: the mood map leaves off …
 
 Each check uses the settings and the clients the bot itself starts with (the configured endpoints,
 the same HTTP stacks), asks only the configured hosts, and gives up after a short timeout. No
@@ -24,7 +25,8 @@ from bot.config import Settings, data_dir_problem
 from bot.health import heartbeat_path, liveness
 from bot.logs import RedactSecrets, secrets_of
 
-OK, FAIL, SKIP = "OK", "FAIL", "SKIP"
+# NOTE: something optional is missing, and what it costs; the bot works without it (exit 0).
+OK, FAIL, SKIP, NOTE = "OK", "FAIL", "SKIP", "NOTE"
 DB_TIMEOUT_S = 5.0
 NETWORK_TIMEOUT_S = 10.0
 # The first pool starts the fork server and loads the model: seconds, more on a busy machine.
@@ -34,7 +36,7 @@ TEST_SIGNAL_S = 12.0
 
 @dataclass(frozen=True)
 class Finding:
-    status: str  # OK, FAIL or SKIP
+    status: str  # OK, FAIL, SKIP or NOTE
     what: str
     detail: str
 
@@ -147,6 +149,18 @@ def check_yt_dlp() -> Finding:
     except Exception as error:  # noqa: BLE001 - a broken install raises anything at import
         return Finding(FAIL, "yt-dlp", f"cannot be imported ({error}): pip install -U yt-dlp")
     return Finding(OK, "yt-dlp", __version__)
+
+
+def check_cjk_font(path: str | None = None) -> Finding:
+    """The mood map's fallback font for song names in Chinese, Japanese and Korean (`charts.CJK_FONT`,
+    or `path`): missing, such names are left off the map, with no warning at all."""
+    from bot import charts
+
+    path = path or charts.CJK_FONT
+    if not Path(path).is_file():
+        return Finding(NOTE, "fonts", f"no CJK font at {path}: the mood map leaves off Chinese, Japanese and "
+                                      "Korean song names; install it (apt-get install fonts-droid-fallback)")
+    return Finding(OK, "fonts", f"CJK song names on the mood map from {path}")
 
 
 def write_test_signal(path: Path, seconds: float = TEST_SIGNAL_S) -> Path:
@@ -362,6 +376,7 @@ async def run_checks(settings: Settings | None, *, problem: str | None = None, n
             said(await _safely("database", check_database, settings))
     said(await _safely("ffmpeg", check_ffmpeg))
     said(await _safely("yt-dlp", check_yt_dlp))
+    said(await _safely("fonts", check_cjk_font))
     if not usable:
         for what in ("models", "telegram", "discord", "spotify"):
             said(Finding(SKIP, what, unset))

@@ -18,8 +18,8 @@ import pytest
 import pytest_asyncio
 
 from bot.config import Settings
-from bot.doctor import (DB_TIMEOUT_S, FAIL, OK, SKIP, check_database, check_discord, check_models,
-                        check_spotify, check_telegram, exit_status)
+from bot.doctor import (DB_TIMEOUT_S, FAIL, NOTE, OK, SKIP, check_cjk_font, check_database, check_discord,
+                        check_models, check_spotify, check_telegram, exit_status)
 from bot.health import heartbeat, heartbeat_path, liveness
 from inference.pool import DEFAULT_WEIGHTS_DIR
 from tests.conftest import MONGO_PASSWORD
@@ -69,7 +69,8 @@ async def moodbot(*args: str, env: dict[str, str], cwd: Path, timeout: float = 2
 
 def lines_of(stdout: str) -> dict[str, str]:
     """{"telegram": "OK    telegram  @moodbot_test_bot ...", ...}"""
-    return {line.split()[1]: line for line in stdout.splitlines() if line.split()[:1] in (["OK"], ["FAIL"], ["SKIP"])}
+    return {line.split()[1]: line for line in stdout.splitlines()
+            if line.split()[:1] in (["OK"], ["FAIL"], ["SKIP"], ["NOTE"])}
 
 
 def settings_for(fakes, **values) -> Settings:
@@ -92,7 +93,8 @@ async def test_everything_in_order_prints_an_ok_line_each_and_exits_0(fakes, mon
 
     assert status == 0, out + err
     lines = lines_of(out)
-    assert set(lines) == {"settings", "data", "database", "ffmpeg", "yt-dlp", "models", "telegram", "discord", "spotify"}
+    assert set(lines) == {"settings", "data", "database", "ffmpeg", "yt-dlp", "fonts", "models", "telegram", "discord",
+                          "spotify"}
     assert all(line.startswith("OK") for line in lines.values()), out
     assert f"@{BOT_USERNAME}" in lines["telegram"]
     assert "moodbot" in lines["discord"] and "127.0.0.1" in lines["discord"]
@@ -162,6 +164,22 @@ async def test_tokens_not_given_are_skipped_as_not_configured():
     assert [f.status for f in found] == [SKIP] * 3
     assert all("not configured" in f.detail for f in found)
     assert exit_status(found) == 0
+
+
+def test_a_missing_cjk_font_is_a_note_naming_the_package_not_a_failure():
+    """Without it the mood map leaves off Chinese, Japanese and Korean song names, silently: the
+    check says so, and what to install, but the bot works (exit 0)."""
+    from bot import charts
+
+    missing = check_cjk_font("/nonexistent/DroidSansFallback.ttf")
+    assert missing.status == NOTE and missing.what == "fonts", missing
+    assert missing.detail == ("no CJK font at /nonexistent/DroidSansFallback.ttf: the mood map leaves off "
+                              "Chinese, Japanese and Korean song names; install it (apt-get install "
+                              "fonts-droid-fallback)")
+    assert missing.line.startswith("NOTE  fonts     no CJK font")
+    assert exit_status([missing]) == 0
+    found = check_cjk_font()
+    assert (found.status, found.detail) == (OK, f"CJK song names on the mood map from {charts.CJK_FONT}")
 
 
 async def test_an_unreachable_mongodb_uri_fails_within_the_timeout(db_name):
@@ -315,8 +333,8 @@ def test_a_wrong_log_level_skips_every_later_check_by_name_data_dir_included(mon
     assert main(["--check"]) == 1
 
     lines = lines_of(capsys.readouterr().out)
-    assert list(lines) == ["settings", "data", "database", "ffmpeg", "yt-dlp", "models", "telegram", "discord",
-                           "spotify"]
+    assert list(lines) == ["settings", "data", "database", "ffmpeg", "yt-dlp", "fonts", "models", "telegram",
+                           "discord", "spotify"]
     assert lines["settings"].startswith("FAIL") and "LOG_LEVEL" in lines["settings"]
     for what in ("data", "database", "models", "telegram", "discord", "spotify"):
         assert lines[what].startswith("SKIP") and "did not parse" not in lines[what], lines[what]
