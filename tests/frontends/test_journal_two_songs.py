@@ -7,13 +7,11 @@ from __future__ import annotations
 from bot.usecases.journal import ONE_SONG_A_PROMPT
 from storage.models import UserRef
 from tests.bot.test_console import chat
-from tests.fakes.telegram_api import FakeTelegramBotAPI
-from tests.frontends.conftest import (CREEP, TELEGRAM_TOKEN, cache_upload, spotify_with_creep, telegram_on,
-                                      usecases_with_creep)
+from tests.frontends.conftest import CREEP, cache_upload, spotify_with_creep
 from tests.frontends.test_discord import ALICE as DISCORD_ALICE
 from tests.frontends.test_discord_long_answer import answered_in_the_dm
 from tests.frontends.test_telegram import ALICE
-from tests.frontends.test_telegram_forget_races import open_prompt
+from tests.frontends.test_telegram_forget_races import saved_on_telegram
 
 CREEP_LINK = f"https://open.spotify.com/track/{CREEP.track_id}"
 OTHER_LINK = "https://youtu.be/dQw4w9WgXcQ"
@@ -37,11 +35,7 @@ async def test_the_console_says_the_journal_kept_the_first_of_two_links(db, tmp_
 
 
 async def test_telegram_says_the_journal_kept_the_first_of_two_links(db):
-    async with usecases_with_creep(db) as (spotify, usecases):
-        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, frontend):
-            prompt = await open_prompt(fake, frontend, db, usecases)
-            await fake.user_sends(f"{CREEP_LINK}\n{OTHER_LINK}", reply_to=prompt["message_id"])
-            saved = await fake.wait_for("sendMessage", lambda c: "Saved to your journal" in c.text)
+    saved = await saved_on_telegram(db, f"{CREEP_LINK}\n{OTHER_LINK}")
     assert await kept_one(db, UserRef("telegram", str(ALICE))) in saved.text, saved.text
 
 

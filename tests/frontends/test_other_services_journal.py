@@ -10,14 +10,12 @@ from bot.usecases.mood import FOUND_BY_NAME
 from storage.models import UserRef
 from tests.bot.test_console import chat
 from tests.fakes.discord_api import FakeDiscord
-from tests.fakes.telegram_api import FakeTelegramBotAPI
-from tests.frontends.conftest import (TELEGRAM_TOKEN, discord_on, prompts_through, spotify_with_creep, telegram_on,
-                                      usecases_with_creep)
+from tests.frontends.conftest import discord_on, prompts_through, spotify_with_creep, usecases_with_creep
 from tests.frontends.test_discord import ALICE as DISCORD_ALICE
 from tests.frontends.test_discord import dm_answer, open_a_prompt
 from tests.frontends.test_other_services_links import APPLE_SONG, SHAZAM_SHARE, SOUNDCLOUD_SHARE, asked_of
 from tests.frontends.test_telegram import ALICE
-from tests.frontends.test_telegram_forget_races import open_prompt
+from tests.frontends.test_telegram_forget_races import saved_on_telegram
 
 FOUND_ON_SPOTIFY = {service: FOUND_BY_NAME.format(where=" on Spotify", service=service)
                     for service in ("Shazam", "SoundCloud", "Apple Music")}
@@ -47,11 +45,7 @@ async def test_the_console_s_saved_answer_says_a_shared_song_was_found_by_its_na
 
 
 async def test_telegram_s_saved_answer_says_a_shared_song_was_found_by_its_name(db):
-    async with usecases_with_creep(db) as (spotify, usecases):
-        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, frontend):
-            prompt = await open_prompt(fake, frontend, db, usecases)
-            await fake.user_sends(f"{SOUNDCLOUD_SHARE}\nwalking home", reply_to=prompt["message_id"])
-            saved = await fake.wait_for("sendMessage", lambda c: "Saved to your journal" in c.text)
+    saved = await saved_on_telegram(db, f"{SOUNDCLOUD_SHARE}\nwalking home")
     assert "Creep" in saved.text and FOUND_ON_SPOTIFY["SoundCloud"] in saved.text
     entry, = await db.journal.list(UserRef("telegram", str(ALICE)))
     assert entry.note == "walking home"

@@ -17,7 +17,7 @@ from storage.models import UserRef
 from storage.schema import INBOX
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 from tests.fakes.wire_gate import gated_database
-from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram, telegram_on
+from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram, telegram_on, usecases_with_creep
 from tests.frontends.test_telegram_album import (  # noqa: F401 (fixtures)
     GROUP,
     QUIET_S,
@@ -156,6 +156,15 @@ async def open_prompt(fake, frontend, db, usecases) -> dict:
     mark = fake.mark()
     await scheduler.fire_now(ALICE)
     return fake.message_of(await fake.wait_for("sendMessage", after=mark))
+
+
+async def saved_on_telegram(db, answer: str):
+    """Today's prompt answered with `answer` (Spotify knows Creep): the "Saved to your journal" reply."""
+    async with usecases_with_creep(db) as (_, usecases):
+        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, frontend):
+            prompt = await open_prompt(fake, frontend, db, usecases)
+            await fake.user_sends(answer, reply_to=prompt["message_id"])
+            return await fake.wait_for("sendMessage", lambda c: "Saved to your journal" in c.text)
 
 
 @pytest.mark.parametrize("songs", [1, 3])
