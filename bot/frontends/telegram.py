@@ -76,6 +76,7 @@ from telegram.ext import (
 
 from bot.config import Settings
 from bot.frontends import render
+from bot.frontends.chat_runs import ChatRuns
 from bot.frontends.telegram_flow import CURRENT_UPDATE, UpdateFlow
 from bot.frontends.telegram_http import AiohttpRequest, CallsNoted, CallsWatch, never_sent
 from bot.sources.models import QueryKind, UnsupportedInputError
@@ -446,6 +447,13 @@ def refuses_the_bot(error: object) -> bool:
     return isinstance(error, BadRequest) and any(words in str(error).lower() for words in MUTED)
 
 
+def removed_from_group(error: object) -> bool:
+    """Whether `error` is a group's 403 for a bot that is no longer in it ("bot was kicked from the
+    group chat", "bot is not a member of the supergroup chat"), not a private chat's (blocked)."""
+    words = str(error).lower()
+    return isinstance(error, Forbidden) and ("kicked" in words or "not a member" in words)
+
+
 def chat_key(chat_id: object) -> object:
     """One key per chat, whether PTB passes its id as a number or a string ('@name' as it is)."""
     with contextlib.suppress(ValueError, TypeError):
@@ -482,6 +490,8 @@ class TelegramFrontend:
         # is answered (telegram_flow).
         self.flow = UpdateFlow()
         self.flow.cut_short = self._tell_cut_short
+        # The /mood runs of each chat: those of a group the bot was removed from are dropped (chat_runs).
+        self.chat_runs = ChatRuns()
         self.stop_grace_s = STOP_GRACE_S
         if getattr(usecases, "inbox", None) is not None:  # kept until answered, for a restart after a hard kill
             self.flow.arrivals = _InboxArrivals(self, usecases.inbox)
@@ -801,6 +811,9 @@ class TelegramFrontend:
         message = update.effective_message
         if addressed_elsewhere(message, context.bot.username):  # '/mood@other_bot' on an audio file
             return
+        if self.chat_runs.is_gone(message.chat_id):  # asked before the bot's removal, started after it
+            log.debug("telegram.mood_dropped_chat_gone", extra=whose(message.chat, sender_of(message, message.from_user)))
+            return
         # '/mood <song>' typed in reply to a daily prompt answers it, as audio captioned '/mood' does
         # (which on_private_reply answers).
         if message.text is not None and await self._answered_prompt(message, caller):
@@ -821,15 +834,16 @@ class TelegramFrontend:
 
         async def heard(attachment: Attachment | None, progress: StatusMessage) -> object:
             nonlocal note, notice
-            reply = await self.usecases.mood.run(caller, text or None, attachment, progress=progress)
+            reply = await self.usecases.mood.run(caller, text or None, attachment, progress=run.told(progress))
             if attachment is None:  # a YouTube link to a moment, another service's link searched by name
                 note = self.usecases.mood.link_note(reply, text)
             if message.chat.type == ChatType.PRIVATE and not isinstance(reply, ErrorReply):
                 notice = await self.usecases.journal.not_saved_notice(caller, ANSWER_BY_REPLY)
             return reply
 
-        await self._run_with_progress(message, heard, source=source, as_text=lambda reply: noted(
-            reply, None if isinstance(reply, ErrorReply) else "\n".join(filter(None, (note, notice)))))
+        with self.chat_runs.running(message.chat_id) as run:  # its download too
+            await self._run_with_progress(message, heard, source=source, as_text=lambda reply: noted(
+                reply, None if isinstance(reply, ErrorReply) else "\n".join(filter(None, (note, notice)))))
 
     async def on_album_item(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         arrived = self.usecases.privacy.arrived(caller_of(update))  # this item's moment, not the album's
@@ -1171,8 +1185,20 @@ class TelegramFrontend:
 
     async def on_my_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         change = update.my_chat_member
-        if change.chat.type in GROUP_TYPES and not is_member(change.new_chat_member):
-            self.usecases.playlists.bot_removed(PLATFORM, str(change.chat.id))
+        if change.chat.type not in GROUP_TYPES:
+            return
+        if is_member(change.new_chat_member):
+            self.chat_runs.back(change.chat.id)
+            return
+        self._chat_gone(change.chat.id)
+        self.usecases.playlists.bot_removed(PLATFORM, str(change.chat.id))
+
+    def _chat_gone(self, chat_id: int) -> None:
+        """The bot is out of the group (removed, or it left): its /mood runs not yet at the model
+        are dropped, said once (`ChatRuns`)."""
+        dropped = self.chat_runs.drop(chat_id)
+        if dropped is not None:
+            log.info("telegram.chat_gone", extra={"chat": chat_id, "dropped": dropped})
 
     async def on_share(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "share"):
@@ -1266,6 +1292,8 @@ class TelegramFrontend:
             # muted the bot: the chat refuses every message now, an apology too, and the bot did
             # nothing wrong.
             log.info("telegram.chat_refuses_the_bot: %s", context.error, extra=ids)
+            if removed_from_group(context.error) and isinstance(update, Update) and update.effective_chat is not None:
+                self._chat_gone(update.effective_chat.id)
             return
         log.error("telegram handler failed", exc_info=context.error, extra=ids)
         if isinstance(update, Update) and update.effective_chat is not None:
@@ -1319,6 +1347,8 @@ class TelegramFrontend:
                 self.flow.told()
                 with contextlib.suppress(TelegramError):
                     await status.finish(render.RESTARTING)
+            else:  # dropped (a group the bot is no longer in: `chat_runs`)
+                status.abandon()
             raise
         finally:
             status.cancel()
@@ -1560,6 +1590,14 @@ class StatusMessage:
         """Stop the timer (`finish` settles a stage under way)."""
         if self._timer is not None:
             self._timer.cancel()
+
+    def abandon(self) -> None:
+        """No answer will come (the run was cancelled): no stage is shown either, one waiting in
+        the rate limiter called off."""
+        self.cancel()
+        self._finished = True
+        if self._painter is not None:
+            self._painter.cancel()
 
     async def __call__(self, stage: str) -> None:
         self.stage = stage

@@ -394,7 +394,9 @@ class MoodUseCase:
         """One download and classification per track at a time: whoever asks for a track that is
         being listened to waits for that answer (a popular song posted to a server is asked for by
         many at once), told its progress as the first asker is (`Listening`). Shielded: one asker
-        who gives up doesn't cancel it for the others."""
+        who gives up doesn't cancel it for the others. The last one to give up before the model has
+        the song (a search, a download: a group the bot was removed from, chat_runs) calls it off;
+        once the model has it, it is heard to the end and cached."""
         shared = self._listening.get(key)
         joined = shared is not None and not shared.task.done()
         if not joined:
@@ -409,6 +411,8 @@ class MoodUseCase:
             return await asyncio.shield(shared.task)
         finally:
             shared.askers.remove(progress)
+            if not shared.askers and not shared.task.done() and shared.stage != STAGE_LISTENING:
+                shared.task.cancel()
 
     async def close(self, timeout_s: float = 2.0) -> None:
         """The bot stops, its askers answered or told: the listenings still under way are called

@@ -9,12 +9,14 @@ import pytest
 
 from bot.frontends import render
 
+from tests.frontends.test_request_ids import lines_of
 from tests.frontends.test_telegram import statuses_of_a_refused_help
 from tests.frontends.test_telegram_album import cached_songs
 from tests.frontends.test_telegram_probe import QUIET_S, slow_download
 
 GROUP = -100778
 ALICE = 42
+BOB = 43
 
 
 @pytest.mark.parametrize("status_code, refusal", [
@@ -161,3 +163,52 @@ async def test_playlists_switched_off_as_the_group_became_a_supergroup_are_off_i
     mark = fake.mark()
     await fake.user_sends("/playlist sad", chat=new, user=bob)
     assert (await fake.wait_for("sendMessage", after=mark)).text.startswith("Group playlists are turned off here")
+
+
+async def test_a_bot_removed_from_a_group_drops_the_songs_it_had_not_reached_there(telegram, log_stream):
+    """Three members' songs wait for their files (Telegram throttles getFile) when an admin removes
+    the bot: before, each was still downloaded and heard, and its answer refused (403). Now the
+    removal (Telegram's `my_chat_member`, the bot 'kicked') drops them, said in one INFO line with
+    how many, and no file of that chat is fetched after it."""
+    fake, frontend = telegram
+    songs = [{"audio": fake.audio_attachment(f"OggS never heard {n}".encode(), file_name=f"s{n}.ogg")}
+             for n in range(3)]
+    fake.fail_next("getFile", times=3, retry_after=2)  # each waits 2 s for its turn
+    for n, item in enumerate(songs):
+        await fake.user_sends("/mood", **item, chat=GROUP, user=ALICE + n)
+    while len(fake.calls_of("getFile")) < 3:  # all three told to wait
+        await asyncio.sleep(0.01)
+    mark = fake.mark()
+    await fake.member_changes(0, "member", "kicked", chat=GROUP, by=ALICE, bot=True)
+    await asyncio.sleep(3.0 + QUIET_S)  # past the turn each waited for
+    while frontend.flow.pending:
+        await asyncio.sleep(0.01)
+    assert [c.method for c in fake.calls[mark:] if c.method not in ("getUpdates",)] == [], str([(c.method, c.text, c.status) for c in fake.calls[mark:]])
+    (dropped,) = lines_of(log_stream, "telegram.chat_gone")
+    assert dropped["dropped"] == "3" and dropped["req"].startswith("tg-"), str(dropped)
+
+
+async def test_a_403_for_a_bot_kicked_from_the_group_drops_the_songs_it_had_not_reached_there(telegram, log_stream):
+    """Telegram's `my_chat_member` may come late (or not at all, the bot removed while it was
+    down): the first send refused with 'bot was kicked' (here /help's answer) tells the same, and
+    the group's song still waiting for its file is dropped."""
+    fake, _ = telegram
+    item = {"audio": fake.audio_attachment(b"OggS never heard", file_name="s.ogg")}
+    fake.delay_next("getFile", 3.0)  # its file's path comes 3 s later
+    await fake.user_sends("/mood", **item, chat=GROUP, user=ALICE)
+    await fake.wait_for("getFile")
+    fake.fail_next("sendMessage", times=5, status=403, description="Forbidden: bot was kicked from the supergroup chat")
+    await fake.user_sends("/help", chat=GROUP, user=BOB)
+    await asyncio.sleep(3.0 + QUIET_S)
+    assert fake.calls_of("download") == [], "a dropped song's file was fetched"
+    (dropped,) = lines_of(log_stream, "telegram.chat_gone")
+    assert dropped["dropped"] == "1", str(dropped)
+
+
+async def test_a_bot_added_back_to_the_group_answers_there_again(telegram, db):
+    fake, _ = telegram
+    (item, title, _), = await cached_songs(fake, db, 1)
+    await fake.member_changes(0, "member", "kicked", chat=GROUP, by=ALICE, bot=True)
+    await fake.member_changes(0, "left", "member", chat=GROUP, by=ALICE, bot=True)
+    await fake.user_sends("/mood", **item, chat=GROUP, user=ALICE)
+    assert title in (await fake.wait_for("sendMessage")).text
