@@ -812,7 +812,8 @@ class TelegramFrontend:
         if addressed_elsewhere(message, context.bot.username):  # '/mood@other_bot' on an audio file
             return
         if self.chat_runs.is_gone(message.chat_id):  # asked before the bot's removal, started after it
-            log.debug("telegram.mood_dropped_chat_gone", extra=whose(message.chat, sender_of(message, message.from_user)))
+            log.debug("telegram.mood_dropped_chat_gone",
+                      extra=whose(message.chat, sender_of(message, message.from_user)))
             return
         # '/mood <song>' typed in reply to a daily prompt answers it, as audio captioned '/mood' does
         # (which on_private_reply answers).
@@ -909,23 +910,29 @@ class TelegramFrontend:
         self._answered_before.difference_update(update_ids)
         if any(before):  # said before the restart, with the first mood told
             aside = None
-        for index, (song, arrived) in enumerate(songs):
-            if before[index]:
-                continue
-            left = len(songs) - index - 1
-            asked = replace(caller, erasures=arrived.erasures)
-            reply = await self._run_with_progress(
-                song, lambda attachment, progress: self.usecases.mood.run(asked, None, attachment, progress=progress),
-                as_text=lambda reply: noted(reply, ALBUM_STOPPED.format(count=left) if told_to_wait(reply) and left
-                                            else None if isinstance(reply, ErrorReply) else aside))
-            if told_to_wait(reply):
-                self.flow.answered(update_ids[index:])  # the rest said not heard
-                for unheard, _ in songs[index + 1:]:  # no answer of their own: an edit asking is answered
-                    self._note_message(unheard, NOT_ANSWERED)
-                return
-            self.flow.answered(update_ids[index:index + 1])
-            if not isinstance(reply, ErrorReply):
-                aside = None
+        chat = songs[0][0].chat_id
+        with self.chat_runs.running(chat) as run:  # a group that removes the bot drops the songs left
+            for index, (song, arrived) in enumerate(songs):
+                if before[index]:
+                    continue
+                if self.chat_runs.is_gone(chat):  # removed while the model had the song before
+                    return
+                run.stage = None
+                left = len(songs) - index - 1
+                asked = replace(caller, erasures=arrived.erasures)
+                reply = await self._run_with_progress(
+                    song, lambda attachment, progress: self.usecases.mood.run(asked, None, attachment,
+                                                                              progress=run.told(progress)),
+                    as_text=lambda reply: noted(reply, ALBUM_STOPPED.format(count=left) if told_to_wait(reply) and left
+                                                else None if isinstance(reply, ErrorReply) else aside))
+                if told_to_wait(reply):
+                    self.flow.answered(update_ids[index:])  # the rest said not heard
+                    for unheard, _ in songs[index + 1:]:  # no answer of their own: an edit asking is answered
+                        self._note_message(unheard, NOT_ANSWERED)
+                    return
+                self.flow.answered(update_ids[index:index + 1])
+                if not isinstance(reply, ErrorReply):
+                    aside = None
 
     async def _answer_prompt_with_album(self, caller: Caller, songs: list[Message], caption: str,
                                         prompt_id: str) -> None:

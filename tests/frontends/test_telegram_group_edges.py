@@ -212,3 +212,17 @@ async def test_a_bot_added_back_to_the_group_answers_there_again(telegram, db):
     await fake.member_changes(0, "left", "member", chat=GROUP, by=ALICE, bot=True)
     await fake.user_sends("/mood", **item, chat=GROUP, user=ALICE)
     assert title in (await fake.wait_for("sendMessage")).text
+
+
+async def test_an_album_s_songs_are_dropped_with_the_group_that_removed_the_bot(telegram, log_stream):
+    fake, _ = telegram
+    items = [{"audio": fake.audio_attachment(f"OggS album song {n}".encode(), file_name=f"a{n}.ogg")}
+             for n in range(2)]
+    fake.delay_next("getFile", 3.0)  # the first song's file path comes 3 s later
+    await fake.user_sends_album(items, "/mood", chat=GROUP, user=ALICE)
+    await fake.wait_for("getFile")
+    await fake.member_changes(0, "member", "kicked", chat=GROUP, by=ALICE, bot=True)
+    await asyncio.sleep(3.0 + QUIET_S)
+    assert fake.calls_of("download") == [] and len(fake.calls_of("getFile")) == 1, "a dropped song was fetched"
+    (dropped,) = lines_of(log_stream, "telegram.chat_gone")
+    assert dropped["dropped"] == "1", str(dropped)  # the album, its songs left with it
