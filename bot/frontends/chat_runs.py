@@ -4,7 +4,8 @@ handed to the model yet.
 Removed from a group (or having left it), the bot can send nothing there: every answer gets a 403.
 The songs its members asked for meanwhile were still fetched (the file from Telegram, the audio from
 YouTube, a Spotify lookup) and heard, for nobody. Once the front-end knows of the removal (`drop`:
-Telegram's `my_chat_member` update, or a 403 "bot was kicked" on a send there), each run of that
+Telegram's `my_chat_member` update, or a 403 "bot was kicked" on a send there; Discord's
+`on_guild_remove`, keyed by the server's id), each run of that
 chat still before the model (waiting for its file, downloading, searching) is cancelled, and those
 that start later are dropped before any fetch (`is_gone`), until the bot is back (`back`).
 
@@ -21,18 +22,21 @@ import contextlib
 from collections.abc import Iterator
 from typing import Hashable
 
+from bot.logs import REQUEST
 from bot.replies import STAGE_LISTENING, Progress
 
 
 class ChatRun:
-    """One /mood being answered in a chat: its task, and the latest stage its use case told."""
+    """One /mood being answered in a chat: its task, the latest stage its use case told, and its
+    request (its log lines' req=, to name it where it is dropped)."""
 
-    __slots__ = ("task", "stage", "dropped")
+    __slots__ = ("task", "stage", "dropped", "request")
 
     def __init__(self, task: asyncio.Task) -> None:
         self.task = task
         self.stage: str | None = None
         self.dropped = False
+        self.request = REQUEST.get()
 
     def told(self, progress: Progress) -> Progress:
         """`progress`, noting each stage here first."""
@@ -72,6 +76,11 @@ class ChatRuns:
     def drop(self, chat: Hashable) -> int | None:
         """The bot is out of `chat`: its runs before the model are cancelled. How many; None where
         it was known already (a second 403, the removal's update after one)."""
+        dropped = self.drop_runs(chat)
+        return None if dropped is None else len(dropped)
+
+    def drop_runs(self, chat: Hashable) -> list[ChatRun] | None:
+        """As `drop`, the runs cancelled themselves (their `request`s)."""
         if chat in self._gone:
             return None
         self._gone.add(chat)
@@ -79,7 +88,7 @@ class ChatRuns:
         for run in dropped:
             run.dropped = True
             run.task.cancel()
-        return len(dropped)
+        return dropped
 
     def back(self, chat: Hashable) -> None:
         """The bot is in `chat` again (added back): its commands are answered."""

@@ -40,12 +40,13 @@ async def members_bot(usecases):
     await fake.stop()
 
 
-async def guild_created(fake: FakeDiscord, guild: int) -> None:
-    """The server, as Discord sends it after READY, or once the bot is added to it."""
+async def guild_created(fake: FakeDiscord, guild: int, *, joined: bool = False) -> None:
+    """The server, as Discord sends it after READY, or (`joined`: no `unavailable` in it, which
+    discord.py reads as on_guild_join) once the bot is added to it."""
     await fake.dispatch("GUILD_CREATE", {
         "id": str(guild), "name": f"Server {guild}", "owner_id": str(ALICE), "roles": [], "emojis": [],
         "features": [], "member_count": 3, "members": [], "channels": [], "threads": [],
-        "stickers": [], "unavailable": False, "large": False})
+        "stickers": [], "large": False, **({} if joined else {"unavailable": False})})
 
 
 async def asked(db, user: int, guild: int, title: str) -> None:

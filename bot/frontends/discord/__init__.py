@@ -29,6 +29,7 @@ from discord.http import Route
 
 from bot.config import Settings
 from bot.frontends import render
+from bot.frontends.chat_runs import ChatRuns
 from bot.frontends.wiretext import mended_json
 from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, RequestsInFlight, apologise,
                                                  refused_here, refuses_the_bot, refuses_the_user, tell_refused_here,
@@ -153,6 +154,8 @@ class MoodBot(commands.AutoShardedBot):
                          member_cache_flags=discord.MemberCacheFlags.none(), http_trace=in_flight.trace_config,
                          tree_cls=ServingTree)
         self.in_flight = in_flight
+        # The /mood runs of each server: those of a server the bot is removed from are dropped (chat_runs).
+        self.chat_runs = ChatRuns()
         # The commands and DM answers at work (their tasks), each with how to tell its asker that
         # the stop cut it short (`finish`); `stopping` once it has.
         self.serving: dict[asyncio.Task, Callable[[], Awaitable[None]]] = {}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from dataclasses import replace
 from datetime import timedelta
@@ -33,6 +34,7 @@ from bot.frontends.discord.interactions import (
     whose,
 )
 from bot.frontends import render
+from bot.frontends.chat_runs import ChatRun
 from bot.replies import STAGE_FINDING, Caller, ErrorReply
 from bot.sources.models import UnsupportedInputError
 from bot.sources.query import (
@@ -44,6 +46,8 @@ from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, song_named_in
 
 if TYPE_CHECKING:
     from bot.frontends.discord.kept import KeptCommands
+
+log = logging.getLogger(__name__)
 
 # A link, in any case (a phone capitalises one that starts a sentence: "Https://…"), or a Spotify
 # URI (spotify:track:…, as Spotify's desktop app copies a song), as /mood reads them; it stops at a
@@ -209,19 +213,30 @@ class MoodCog(commands.Cog):
                         holder: str | None = None) -> None:
         """`holder`: the link to the message that holds `file`; None: /mood's own response, which
         holds the file attached to it."""
+        if self._guild_gone(interaction):
+            return
         if file is None and query and links_to_a_discord_file(query, self.allowed_hosts):
             await show(interaction, ErrorReply(DISCORD_FILE_LINK), ephemeral=True)
             return
         caller = self.usecases.privacy.arrived(caller_of(interaction))  # before the download: /forget beats it
-        response = await acknowledge(interaction, thinking=True)
-        holder = holder or jump_url(interaction.guild_id, interaction.channel_id, response)
-        progress = InteractionProgress(interaction, self.in_flight)
-        reply = await self._heard(interaction, caller, query, file, progress, sender, holder)
-        if file is None:  # a YouTube link to a moment, another service's link searched by name
-            note = self.usecases.mood.link_note(reply, query, platform="discord")
-        in_dm = interaction.guild_id is None and interaction.context.dm_channel  # the DM, where the prompts come
-        await show_in_channel(interaction, reply, note=await not_journaled(self.usecases, caller, reply, note)
-                              if in_dm else note)
+        with self.bot.chat_runs.running(interaction.guild_id) as run:  # a server that removes the bot drops it
+            response = await acknowledge(interaction, thinking=True)
+            holder = holder or jump_url(interaction.guild_id, interaction.channel_id, response)
+            progress = InteractionProgress(interaction, self.in_flight)
+            reply = await self._heard(interaction, caller, query, file, progress, sender, run, holder)
+            if file is None:  # a YouTube link to a moment, another service's link searched by name
+                note = self.usecases.mood.link_note(reply, query, platform="discord")
+            in_dm = interaction.guild_id is None and interaction.context.dm_channel  # the DM, where the prompts come
+            await show_in_channel(interaction, reply, note=await not_journaled(self.usecases, caller, reply, note)
+                                  if in_dm else note)
+
+    def _guild_gone(self, interaction: discord.Interaction) -> bool:
+        """Whether the /mood is of a server the bot was removed from (asked before the removal,
+        started after it): dropped before any fetch, nothing sent (`ChatRuns`)."""
+        if interaction.guild_id is None or not self.bot.chat_runs.is_gone(interaction.guild_id):
+            return False
+        log.debug("discord.mood_dropped_guild_gone", extra=whose(interaction.user, interaction.guild_id))
+        return True
 
     async def _classify_files(self, interaction: discord.Interaction, files: list[discord.Attachment],
                               sender: SentBy, holder: str | None) -> None:
@@ -230,15 +245,26 @@ class MoodCog(commands.Cog):
         limit) ends them, saying so once; so does too little time left to answer (`FILE_TIME`).
         Each answer is noted where the command is kept (`KeptCommands.part_answered`): the answer
         after a hard kill goes on from the first file not answered (in the followup the killed run
-        sent for it, `_progress_of`), and after one that ended them, says nothing more."""
+        sent for it, `_progress_of`), and after one that ended them, says nothing more. A server
+        that removes the bot drops the files not yet at the model (`ChatRuns`)."""
+        if self._guild_gone(interaction):
+            return
         caller = self.usecases.privacy.arrived(caller_of(interaction))  # before the downloads: /forget beats them
-        await acknowledge(interaction, thinking=True)
+        with self.bot.chat_runs.running(interaction.guild_id) as run:
+            await acknowledge(interaction, thinking=True)
+            await self._each_file(interaction, files, caller, sender, holder, run)
+
+    async def _each_file(self, interaction: discord.Interaction, files: list[discord.Attachment], caller: Caller,
+                         sender: SentBy, holder: str | None, run: ChatRun) -> None:
         until = answerable_until(interaction)
         kept = getattr(self.bot, "kept", None)
         answered = 0 if kept is None else kept.parts_answered(interaction.id)
         for index, file in enumerate(files):
             if index < answered:  # by a run killed outright
                 continue
+            if self.bot.chat_runs.is_gone(interaction.guild_id):  # removed while the model had the file before
+                return
+            run.stage = None
             left = len(files) - index - 1
             progress = self._progress_of(interaction, index, kept)
             if index:  # the response shows the first file's answer: a stop cuts this one short in its own message
@@ -247,7 +273,7 @@ class MoodCog(commands.Cog):
                 await self._show_next(interaction, progress, ErrorReply(OUT_OF_TIME.format(count=left + 1)))
                 ended = True
             else:
-                reply = await self._heard(interaction, caller, None, file, progress, sender, holder)
+                reply = await self._heard(interaction, caller, None, file, progress, sender, run, holder)
                 await self._show_next(interaction, progress, with_rest_not_heard(reply, left))
                 ended = told_to_wait(reply)
             if kept is not None:  # the rest too when these ended them: said not heard
@@ -281,9 +307,10 @@ class MoodCog(commands.Cog):
 
     async def _heard(self, interaction: discord.Interaction, caller: Caller, query: str | None,
                      file: discord.Attachment | None, progress: InteractionProgress | FollowupProgress,
-                     sender: SentBy, holder: str | None = None) -> object:
+                     sender: SentBy, run: ChatRun, holder: str | None = None) -> object:
         """The mood of `query` or `file` (`sender`'s: a voice message is named by whose it is; in
-        the message of the link `holder`), its stages shown by `progress` (settled before returning)."""
+        the message of the link `holder`), its stages shown by `progress` (settled before returning)
+        and noted in `run`."""
         try:
             await progress(STAGE_FINDING)
             asker = whose(interaction.user, interaction.guild_id)
@@ -292,7 +319,7 @@ class MoodCog(commands.Cog):
                     return attachment
                 if attachment is not None:
                     attachment = replace(attachment, message_link=holder)
-                return await self.usecases.mood.run(caller, query, attachment, progress=progress)
+                return await self.usecases.mood.run(caller, query, attachment, progress=run.told(progress))
         finally:  # no stage may be edited in after the answer, nor after the apology for a failure
             await progress.settle()
 

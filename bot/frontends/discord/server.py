@@ -70,8 +70,18 @@ class ServerCog(commands.Cog):
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         """The bot was removed from the server (kicked or banned, or the server deleted), not a
-        server made unavailable by an outage, which discord.py tells apart: nothing is deleted."""
+        server made unavailable by an outage, which discord.py tells apart: nothing is deleted. Its
+        /mood runs not yet at the model are dropped (`ChatRuns`), said in one line naming them."""
+        dropped = self.bot.chat_runs.drop_runs(guild.id)
+        if dropped is not None:
+            log.info("discord.guild_gone", extra={"place": f"{PLATFORM}:{guild.id}", "dropped": len(dropped),
+                                                  "req": ",".join(run.request for run in dropped if run.request) or None})
         self.usecases.playlists.bot_removed(PLATFORM, str(guild.id))
+
+    @commands.Cog.listener()
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        """Added to a server (again): its /mood runs are answered."""
+        self.bot.chat_runs.back(guild.id)
 
     @app_commands.command(name="serverplaylist",
                           description="Turn this server's mood playlists and mood of the week on or off")
