@@ -89,7 +89,9 @@ async def test_a_bot_removed_from_a_server_drops_the_songs_it_had_not_reached_th
     assert [c.name for c in fake.calls[mark:] if c.token in tokens] == []
 
 
-async def test_a_mood_started_after_the_removal_is_dropped_until_the_bot_is_added_back(in_servers, db, log_stream):
+@pytest.mark.parametrize("joined", [True, False], ids=["joined", "available"])
+async def test_a_mood_started_after_the_removal_is_dropped_until_the_bot_is_added_back(in_servers, db, log_stream,
+                                                                                       joined):
     fake, _ = in_servers
     song = fake.add_file("song.ogg", b"OggS song")
     await cache_upload(db, b"OggS song", "calm")
@@ -101,7 +103,9 @@ async def test_a_mood_started_after_the_removal_is_dropped_until_the_bot_is_adde
     assert (await fake.wait_for("edit_original", lambda call: bool(call.embeds), after=mark)).token != late["token"]
     assert [c.name for c in fake.calls[mark:] if c.token == late["token"]] == []
     assert len(fake.calls_of("download", after=mark)) == 1
-    await guild_created(fake, GUILD, joined=True)  # added back
+    # Added back: a GUILD_CREATE with no `unavailable` (a join), or with `unavailable: false`, which
+    # discord.py takes for a server back from an outage.
+    await guild_created(fake, GUILD, joined=joined)
     again = fake.mark()
     await mood_of_file(fake, song, GUILD)
     assert (await fake.wait_for("edit_original", lambda call: bool(call.embeds), after=again)).embeds[0]["title"] == "song"

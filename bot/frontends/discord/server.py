@@ -83,6 +83,12 @@ class ServerCog(commands.Cog):
         """Added to a server (again): its /mood runs are answered."""
         self.bot.chat_runs.back(guild.id)
 
+    @commands.Cog.listener()
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        """A server that says it is there (back from an outage, or a rejoin discord.py took for one:
+        its GUILD_CREATE with `unavailable: false`) has the bot in it: its /mood runs are answered."""
+        self.bot.chat_runs.back(guild.id)
+
     @app_commands.command(name="serverplaylist",
                           description="Turn this server's mood playlists and mood of the week on or off")
     @app_commands.describe(state="on or off (left out: which they are now)")
