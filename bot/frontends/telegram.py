@@ -1198,14 +1198,15 @@ class TelegramFrontend:
             self.chat_runs.back(change.chat.id)
             return
         self._chat_gone(change.chat.id)
-        self.usecases.playlists.bot_removed(PLATFORM, str(change.chat.id))
 
     def _chat_gone(self, chat_id: int) -> None:
-        """The bot is out of the group (removed, or it left): its /mood runs not yet at the model
-        are dropped, said once (`ChatRuns`)."""
+        """The bot is out of the group (removed, or it left), known from its `my_chat_member` or
+        a first 403: its /mood runs not yet at the model are dropped (`ChatRuns`) and the removal
+        said, once whichever comes first."""
         dropped = self.chat_runs.drop(chat_id)
         if dropped is not None:
             log.info("telegram.chat_gone", extra={"chat": chat_id, "dropped": dropped})
+            self.usecases.playlists.bot_removed(PLATFORM, str(chat_id))
 
     async def on_share(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "share"):

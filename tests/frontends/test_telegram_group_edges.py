@@ -203,6 +203,10 @@ async def test_a_403_for_a_bot_kicked_from_the_group_drops_the_songs_it_had_not_
     assert fake.calls_of("download") == [], "a dropped song's file was fetched"
     (dropped,) = lines_of(log_stream, "telegram.chat_gone")
     assert dropped["dropped"] == "1", str(dropped)
+    assert len(lines_of(log_stream, "server.bot_removed")) == 1  # the removal said, by the 403
+    await fake.member_changes(0, "member", "kicked", chat=GROUP, by=ALICE, bot=True)  # the update, late
+    await asyncio.sleep(QUIET_S)
+    assert len(lines_of(log_stream, "server.bot_removed")) == 1  # and said once
 
 
 async def test_a_bot_added_back_to_the_group_answers_there_again(telegram, db):
