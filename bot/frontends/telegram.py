@@ -78,7 +78,7 @@ from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.chat_runs import ChatRuns
 from bot.frontends.telegram_flow import CURRENT_UPDATE, UpdateFlow
-from bot.frontends.telegram_http import AiohttpRequest, CallsNoted, CallsWatch, never_sent
+from bot.frontends.telegram_http import AiohttpRequest, CallsNoted, CallsWatch, UpdatesRequest, never_sent
 from bot.sources.models import QueryKind, UnsupportedInputError
 from bot.sources.query import is_link, parse_query
 from bot.usecases.help import MOOD, did_you_mean, journal_word_meant, slash_forgotten, unknown_button
@@ -496,7 +496,7 @@ class TelegramFrontend:
         if getattr(usecases, "inbox", None) is not None:  # kept until answered, for a restart after a hard kill
             self.flow.arrivals = _InboxArrivals(self, usecases.inbox)
         self._requests = (AiohttpRequest(CONNECTION_POOL_SIZE, pool_timeout=POOL_TIMEOUT_S),
-                          AiohttpRequest(1, gate=self.flow.gate))
+                          UpdatesRequest(1, gate=self.flow.gate))
         self.app: Application = (
             Application.builder()
             .token(settings.telegram_token.get_secret_value())

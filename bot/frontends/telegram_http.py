@@ -24,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextvars import ContextVar
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 import aiohttp
+from telegram import Update
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
@@ -44,6 +45,7 @@ POOL_TIMEOUT_S = 1.0
 MEDIA_WRITE_TIMEOUT_S = 20.0
 RETRIED_STATUSES = frozenset({500, 502, 503})  # a server error: the call was not carried out
 SERVER_ERROR_PAUSE_S = 0.5  # before the one retry
+MAX_REASON = 200  # characters of why an update could not be read, logged
 DOWNLOAD_METHOD = "GET"  # BaseRequest.retrieve (File.download_*); every Bot API call is a POST
 
 
@@ -229,6 +231,48 @@ class AiohttpRequest(BaseRequest):
         except aiohttp.ClientError as error:
             # The class name helps when the error's message is empty, as in HTTPXRequest.
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+
+
+class UpdatesRequest(AiohttpRequest):
+    """The getUpdates request's transport, which hands over every update python-telegram-bot can
+    read, also when the server sends one it cannot.
+
+    An update the library cannot read (a field its version requires that the server did not send: a
+    local Bot API server older than the library, Telegram changing a shape) fails its whole batch,
+    and python-telegram-bot, acknowledging nothing, asks for the same batch again at once, for ever:
+    no update after it was answered again until a restart. A batch that begins where the one before
+    it began (that one was not taken: it could not be read, or its answer was lost) is read update
+    by update, and each update that cannot be read is handed over as its id alone, which the
+    handlers pass by and the next getUpdates acknowledges; one warning says which it was."""
+
+    def __init__(self, connection_pool_size: int = 1, **kwargs: Any) -> None:
+        super().__init__(connection_pool_size, **kwargs)
+        self._first: object = None  # the update_id the last batch began with
+
+    def parse_json_payload(self, payload: bytes) -> dict:
+        parsed = AiohttpRequest.parse_json_payload(payload)
+        updates = parsed.get("result")
+        if not isinstance(updates, list) or not updates or not isinstance(updates[0], dict):
+            return parsed
+        first = updates[0].get("update_id")
+        if first is not None and first == self._first:
+            parsed["result"] = [readable(update) for update in updates]
+        self._first = first
+        return parsed
+
+
+def readable(update: dict) -> dict:
+    """`update` if python-telegram-bot reads it, else its id alone (said in a warning: which update,
+    what it brought, and why it could not be read)."""
+    try:
+        Update.de_json(update, None)
+    except Exception as error:  # noqa: BLE001 - whatever the library raises: a TypeError, a KeyError...
+        kind = next((key for key in update if key != "update_id"), None)
+        log.warning("telegram.update_unreadable", extra={
+            "update": update.get("update_id"), "kind": kind,
+            "reason": f"{type(error).__name__}: {error}"[:MAX_REASON]})
+        return {"update_id": update.get("update_id")}
+    return update
 
 
 def never_sent(error: TimedOut) -> bool:
