@@ -258,6 +258,7 @@ class ServerMoodReply:
     mood: str | None  # None when nothing was classified this week
     counts: dict[str, int]
     chart: Chart | None = None
+    sharing: bool = True  # whether the asker's own songs count in it (False: they sent /share off)
 
 
 @dataclass(frozen=True)

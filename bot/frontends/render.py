@@ -238,13 +238,15 @@ def joined(items: list[str]) -> str:
 
 
 def server_mood_text(reply: ServerMoodReply) -> str:
+    """The mood of the week, and, to a reader who does not share, that theirs are left out."""
+    note = "" if reply.sharing else f"\n{NOT_SHARING}"
     if reply.mood is None:
-        return NO_SERVER_MOOD
+        return NO_SERVER_MOOD + note
     counts = ", ".join(f"{mood} {count}" for mood, count in reply.counts.items() if count)
     top = max(reply.counts.values())
     tied = [mood_label(mood) for mood, count in reply.counts.items() if count == top]
     mood = f"a tie between {joined(tied)}" if len(tied) > 1 else mood_label(reply.mood)
-    return f"This week's mood here: {mood}\n(the last 7 days, {VOTES}: {counts})"
+    return f"This week's mood here: {mood}\n(the last 7 days, {VOTES}: {counts}){note}"
 
 
 def prompt_text(phrase: str, hint: str = PROMPT_HINT) -> str:

@@ -183,14 +183,16 @@ class PlaylistUseCase:
         except StorageError as error:
             return ErrorReply(str(error))
         counts = {m: int(counts.get(m, 0)) for m in MOODS}
+        # Theirs are left out while they don't share: said, or "Nobody here classified…" misleads them.
+        sharing = asker is None or asker.share_with_server
         if not any(counts.values()):
-            return ServerMoodReply(None, counts)
+            return ServerMoodReply(None, counts, sharing=sharing)
         top = max(MOODS, key=lambda m: counts[m])  # the first of a tie; the caption names them all
         tied = [m for m in MOODS if counts[m] == counts[top]]
         caption = f"a tie between {', '.join(tied[:-1])} and {tied[-1]}" if len(tied) > 1 else top
         png = await self.limits.renders.run(charts.server_mood_of_week, counts)
         return ServerMoodReply(top, counts, Chart("server-mood.png", png, f"This week's mood: {caption}",
-                                                  local_now(asker, now)))
+                                                  local_now(asker, now)), sharing=sharing)
 
     async def set_enabled(self, caller: Caller, enabled: bool) -> TextReply | ErrorReply:
         if caller.place is None:

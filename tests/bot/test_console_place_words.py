@@ -47,3 +47,16 @@ def test_a_forget_cut_short_names_this_console_s_playlists(tmp_path):
     assert out.getvalue() == ("The database is not answering. I couldn't delete everything: your daily prompt is stopped and "
                    "your songs no longer count in this console's playlists, but some of your data is still "
                    "stored; please try /forget again.\n")
+
+
+async def test_the_mood_of_the_week_with_sharing_off_says_the_user_s_songs_are_left_out(db, counting, clip_paths,
+                                                                                      tmp_path):
+    """The console's one user asked for a song's mood, then sent /share off: /servermood said "No song
+    was classified or journaled here in the last 7 days. Try /mood!", of a song asked a moment ago.
+    It says why, as /playlist does, and how to count them."""
+    out = await chat(db, counting, tmp_path, [f"/mood {clip_paths[0]}", "/share off", "/servermood", "/share on",
+                                              "/servermood", "/quit"])
+    off, on = out.split("Sharing off: ", 1)[1].split("Sharing on: ", 1)
+    assert ("No song was classified or journaled here in the last 7 days. Try /mood!\n"
+            "Your own songs are left out: your sharing is off. /share on counts them.") in off, out
+    assert "This week's mood here: " in on and "left out" not in on, out

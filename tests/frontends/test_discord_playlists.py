@@ -75,6 +75,21 @@ async def test_a_member_who_stopped_sharing_is_told_so_alone_under_the_playlist(
     assert note.content == NOT_SHARING and note.flags & EPHEMERAL
 
 
+async def test_a_member_who_stopped_sharing_is_told_so_alone_under_the_mood_of_the_week(discord_bot, db):
+    """As under the playlist: the channel's mood of the week says nothing of Bob's /share off
+    (it said "Nobody here classified…", his songs of the week left out unsaid); he alone is told."""
+    fake, _ = discord_bot
+    await songs_asked(db, f"discord:{GUILD}", BOB, 2, "sad")
+    await fake.slash("share", [{"name": "choice", "type": STRING, "value": "off"}], guild=GUILD, user=BOB)
+    assert (await fake.wait_for("edit_original")).content.startswith("Sharing off")
+    mark = fake.mark()
+    await fake.slash("servermood", guild=GUILD, user=BOB)
+    shown = await fake.wait_for("edit_original", after=mark)
+    assert shown.content == "Nobody here classified or journaled a song in the last 7 days. Try /mood!"
+    note = await fake.wait_for("followup", after=mark)
+    assert note.content == NOT_SHARING and note.flags & EPHEMERAL
+
+
 async def test_the_playlist_s_embed_names_it_once(discord_bot, db):
     """The embed's title is '😢 sad playlist': its description began with '😢 sad playlist:' again."""
     fake, _ = discord_bot

@@ -81,6 +81,19 @@ async def test_a_member_who_stopped_sharing_is_told_why_their_songs_are_not_in_t
     assert (await said_in_group(fake, "/playlist sad", BOB)).startswith("😢 sad playlist:\n1. ")
 
 
+async def test_a_member_who_stopped_sharing_is_told_why_their_songs_are_not_in_the_mood_of_the_week(telegram, db):
+    """Bob, the one who classified songs this week, sent /share off: his /servermood said "Nobody
+    here classified or journaled a song in the last 7 days", of his own songs of that week. It says
+    his are left out, as /playlist does; the others read the mood as it is."""
+    fake, _ = telegram
+    await songs_asked(db, PLACE, BOB, 2, "sad")
+    assert (await said_in_group(fake, "/share off", BOB)).startswith("Sharing off")
+    nobody = "Nobody here classified or journaled a song in the last 7 days. Try /mood!"
+    assert await said_in_group(fake, "/servermood", ALICE) == nobody
+    assert await said_in_group(fake, "/servermood", BOB) == (
+        f"{nobody}\nYour own songs are left out: your sharing is off. /share on counts them.")
+
+
 async def test_an_empty_playlist_names_the_moods_that_have_songs_here(telegram, db):
     """'No happy songs here yet' read the same in a group with no song at all and in one with 25
     sad songs: the moods that have some are named, with the command for each."""

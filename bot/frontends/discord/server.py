@@ -11,13 +11,26 @@ from discord.ext import commands
 
 from bot.frontends.discord.interactions import PLATFORM, acknowledge, caller_of, show, show_in_channel
 from bot.frontends.render import NOT_SHARING
-from bot.replies import PlaylistReply, TextReply
+from bot.replies import PlaylistReply, ServerMoodReply, TextReply
 from bot.usecases.playlists import ENABLED, ON_NOW
 
 log = logging.getLogger(__name__)
 
 Mood = Literal["happy", "energetic", "sad", "calm"]
 OnOff = Literal["on", "off"]
+
+
+async def show_to_the_channel(interaction: discord.Interaction, reply: object) -> None:
+    """A playlist or the mood of the week, posted in the channel. The asker's /share off is theirs
+    alone here (answered to them alone): the channel's post does not say it, a note to them alone does."""
+    if not isinstance(reply, (PlaylistReply, ServerMoodReply)) or reply.sharing:
+        await show_in_channel(interaction, reply)
+        return
+    await show_in_channel(interaction, replace(reply, sharing=True))
+    try:
+        await interaction.followup.send(NOT_SHARING, ephemeral=True)
+    except discord.HTTPException as error:
+        log.warning("discord.private_answer_failed", extra={"reason": str(error)})
 
 
 class ServerCog(commands.Cog):
@@ -32,23 +45,13 @@ class ServerCog(commands.Cog):
     @app_commands.guild_only()
     async def playlist(self, interaction: discord.Interaction, mood: Mood) -> None:
         await acknowledge(interaction, thinking=True)
-        reply = await self.usecases.playlists.playlist(caller_of(interaction), mood)
-        if not isinstance(reply, PlaylistReply) or reply.sharing:
-            await show_in_channel(interaction, reply)
-            return
-        # The asker's /share off is theirs alone here (answered to them alone): the channel's
-        # playlist does not say it, a note to them alone does.
-        await show_in_channel(interaction, replace(reply, sharing=True))
-        try:
-            await interaction.followup.send(NOT_SHARING, ephemeral=True)
-        except discord.HTTPException as error:
-            log.warning("discord.private_answer_failed", extra={"reason": str(error)})
+        await show_to_the_channel(interaction, await self.usecases.playlists.playlist(caller_of(interaction), mood))
 
     @app_commands.command(name="servermood", description="This server's mood of the week")
     @app_commands.guild_only()
     async def server_mood(self, interaction: discord.Interaction) -> None:
         await acknowledge(interaction, thinking=True)  # the chart takes a moment
-        await show_in_channel(interaction, await self.usecases.playlists.server_mood(caller_of(interaction)))
+        await show_to_the_channel(interaction, await self.usecases.playlists.server_mood(caller_of(interaction)))
 
     @app_commands.command(name="share", description="Count your songs in server playlists, or stop")
     @app_commands.describe(choice="on: your songs count in server playlists; off: they don't (left out: which it is now)")
