@@ -52,6 +52,16 @@ class ChatRuns:
         self._gone: set[Hashable] = set()
 
     def is_gone(self, chat: Hashable) -> bool:
+        """Whether the bot is out of `chat`: a run that starts there now is dropped, nothing sent.
+
+        The front-ends log each such drop at INFO, one line a run, with its req= and the chat: not
+        DEBUG, as it was, since its asker then has no answer and the log no line of the request at
+        all (an operator at INFO cannot follow "the bot ignored my /mood" to the removal, nor see a
+        chat wrongly held gone: a 403 'bot was kicked' whose re-add the bot never heard of drops the
+        chat's every /mood until a restart). Not rate-limited: each line is one user's request, so
+        they come no faster than answered requests, each of which writes several INFO lines; a
+        limit would hide the very requests a complaint names. (The runs dropped at the removal
+        itself are the removal's one line: `telegram.chat_gone`, `discord.guild_gone`.)"""
         return chat in self._gone
 
     @contextlib.contextmanager

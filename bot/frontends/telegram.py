@@ -812,8 +812,10 @@ class TelegramFrontend:
         if addressed_elsewhere(message, context.bot.username):  # '/mood@other_bot' on an audio file
             return
         if self.chat_runs.is_gone(message.chat_id):  # asked before the bot's removal, started after it
-            log.debug("telegram.mood_dropped_chat_gone",
-                      extra=whose(message.chat, sender_of(message, message.from_user)))
+            # INFO, one line a run, as a refused /mood's (see `ChatRuns.is_gone`): its asker hears
+            # nothing, and this is the log's only line of the request.
+            log.info("telegram.mood_dropped_chat_gone",
+                     extra=whose(message.chat, sender_of(message, message.from_user)))
             return
         # '/mood <song>' typed in reply to a daily prompt answers it, as audio captioned '/mood' does
         # (which on_private_reply answers).

@@ -103,6 +103,9 @@ async def test_a_mood_started_after_the_removal_is_dropped_until_the_bot_is_adde
     assert (await fake.wait_for("edit_original", lambda call: bool(call.embeds), after=mark)).token != late["token"]
     assert [c.name for c in fake.calls[mark:] if c.token == late["token"]] == []
     assert len(fake.calls_of("download", after=mark)) == 1
+    # Its user saw "The application did not respond", and its only line was DEBUG: not in the log.
+    (told,) = lines_of(log_stream, "discord.mood_dropped_guild_gone")
+    assert (told["req"], told["place"], told["level"]) == (f"dc-{late['id']}", f"discord:{GUILD}", "INFO"), str(told)
     # Added back: a GUILD_CREATE with no `unavailable` (a join), or with `unavailable: false`, which
     # discord.py takes for a server back from an outage.
     await guild_created(fake, GUILD, joined=joined)

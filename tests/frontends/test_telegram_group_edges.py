@@ -10,6 +10,7 @@ import pytest
 from bot.frontends import render
 
 from tests.frontends.test_request_ids import lines_of
+from tests.inference.test_pool import eventually
 from tests.frontends.test_telegram import statuses_of_a_refused_help
 from tests.frontends.test_telegram_album import cached_songs
 from tests.frontends.test_telegram_probe import QUIET_S, slow_download
@@ -207,6 +208,22 @@ async def test_a_403_for_a_bot_kicked_from_the_group_drops_the_songs_it_had_not_
     await fake.member_changes(0, "member", "kicked", chat=GROUP, by=ALICE, bot=True)  # the update, late
     await asyncio.sleep(QUIET_S)
     assert len(lines_of(log_stream, "server.bot_removed")) == 1  # and said once
+
+
+async def test_a_mood_that_starts_after_the_removal_is_dropped_in_an_info_line(telegram, log_stream):
+    """A group's /mood read after the bot's removal (a backlog of updates, a 403 that told first)
+    is dropped before any fetch, and its asker hears nothing. Its line was DEBUG, so the log had
+    none of it to follow the asker's "the bot ignored me" with: it is INFO, with its req= and the group."""
+    fake, _ = telegram
+    await fake.member_changes(0, "member", "kicked", chat=GROUP, by=ALICE, bot=True)
+    assert await eventually(lambda: lines_of(log_stream, "telegram.chat_gone"))
+    mark = fake.mark()
+    late = await fake.user_sends("/mood", audio=fake.audio_attachment(b"OggS late", file_name="l.ogg"),
+                                 chat=GROUP, user=BOB)
+    assert await eventually(lambda: lines_of(log_stream, "telegram.mood_dropped_chat_gone"), within_s=5)
+    (told,) = lines_of(log_stream, "telegram.mood_dropped_chat_gone")
+    assert (told["req"], told["place"], told["level"]) == (f"tg-{late['update_id']}", f"telegram:{GROUP}", "INFO")
+    assert [c.method for c in fake.calls[mark:] if c.method != "getUpdates"] == []
 
 
 async def test_a_bot_added_back_to_the_group_answers_there_again(telegram, db):

@@ -235,7 +235,9 @@ class MoodCog(commands.Cog):
         started after it): dropped before any fetch, nothing sent (`ChatRuns`)."""
         if interaction.guild_id is None or not self.bot.chat_runs.is_gone(interaction.guild_id):
             return False
-        log.debug("discord.mood_dropped_guild_gone", extra=whose(interaction.user, interaction.guild_id))
+        # INFO, one line a run, as a refused /mood's (see `ChatRuns.is_gone`): its asker saw "The
+        # application did not respond", and this is the log's only line of the request.
+        log.info("discord.mood_dropped_guild_gone", extra=whose(interaction.user, interaction.guild_id))
         return True
 
     async def _classify_files(self, interaction: discord.Interaction, files: list[discord.Attachment],
