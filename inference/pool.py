@@ -42,6 +42,7 @@ import socket
 import tempfile
 import threading
 import time
+import uuid
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -279,16 +280,22 @@ def _picklable(record: logging.LogRecord) -> logging.LogRecord:
 _JOB_LABEL: contextvars.ContextVar[str | None] = contextvars.ContextVar("inference_job_label", default=None)
 _labelling_lock = threading.Lock()
 _labelling = False
+# How a worker with no handler of its own prints its records: Dask's own line format (its default
+# distributed.admin.log-format), so that a Dask worker's lines read alike, and a job's end with
+# ` req=<label>` (`_LabelledLines`).
+WORKER_LINE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 
 
 def _as_job(label: str | None, function, /, *args, **kwargs):
     """In a worker: `function(*args, **kwargs)`, each record it logs meanwhile (a decoder's line, a
     Python warning) with `req` set to `label`. The worker's records at start and between jobs have
-    none. Nothing is added where no record is logged: the label is set and reset, no more."""
-    if label is None:
-        return function(*args, **kwargs)
+    none. Nothing is added where no record is logged: the label is set and reset, no more. The
+    first call in a process sets up its records' labels and, where nothing would print them as
+    lines, their printing (`_label_records`); a Dask worker's first is the model's load."""
     if not _labelling:
         _label_records()
+    if label is None:
+        return function(*args, **kwargs)
     token = _JOB_LABEL.set(label)
     try:
         return function(*args, **kwargs)
@@ -299,7 +306,14 @@ def _as_job(label: str | None, function, /, *args, **kwargs):
 def _label_records() -> None:
     """Have every record made in this process from now on carry the running job's label (if any)
     as `req`: a record factory, as a handler of the bot's (the relay's) or of Dask's sees the record
-    made in the job's thread. Once per process."""
+    made in the job's thread. Once per process.
+
+    A Dask worker's handlers are Dask's own loggers' (`distributed`): the model's records went to
+    Python's last resort, which prints the bare message (no time, no logger, no req), and a song
+    that failed there could not be tied to its request. Where the root logger has no handler (a
+    Dask worker; a pool worker that could not reach the bot's relay), one now prints them on stderr,
+    as the last resort did and at its level (WORKER_LOG_LEVEL: the decoder's debug lines name the
+    file), in WORKER_LINE_FORMAT. A root handler someone configured is left as it is."""
     global _labelling
     with _labelling_lock:
         if _labelling:
@@ -314,7 +328,22 @@ def _label_records() -> None:
             return record
 
         logging.setLogRecordFactory(labelled)
+        root = logging.getLogger()
+        if not root.handlers:
+            printer = logging.StreamHandler()  # stderr, looked up at each line, as the last resort does
+            printer.setLevel(WORKER_LOG_LEVEL)
+            printer.setFormatter(_LabelledLines(WORKER_LINE_FORMAT))
+            root.addHandler(printer)
         _labelling = True
+
+
+class _LabelledLines(logging.Formatter):
+    """A record's line, with ` req=<label>` after its message where it has one (before a traceback)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        label = getattr(record, "req", None)
+        return line if label is None else f"{line} req={label}"
 
 
 def ignore_terminal_interrupt() -> None:
@@ -771,8 +800,8 @@ class _DaskBackend:
         except (OSError, TimeoutError) as error:  # nothing listens there, or it does not answer
             raise ModelUnavailableError(f"The Dask scheduler at {self._address} cannot be reached ({error}).") from None
         try:
-            versions = await asyncio.wait_for(
-                self._client.run(predict.main_model_version, self._weights_dir, self._threads),
+            versions = await asyncio.wait_for(  # as a job: its lines (a failed warm-up) printed as a job's
+                self._client.run(_as_job, None, predict.main_model_version, self._weights_dir, self._threads),
                 WARM_UP_TIMEOUT_S,
             )
         except TimeoutError:
@@ -786,7 +815,7 @@ class _DaskBackend:
 
         future = self._client.submit(
             _as_job, label, predict.classify_main, path, self._weights_dir, self._threads,
-            max_seconds=max_seconds, pure=False,
+            max_seconds=max_seconds, key=_dask_key(label),
         )
         return future, None
 
@@ -810,6 +839,16 @@ class _DaskBackend:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def _dask_key(label: str | None) -> str:
+    """A job's Dask key: what Dask's own lines of it name (Compute Failed on the worker, a worker
+    that died under it on the scheduler, KilledWorker's message), logged outside the job's thread,
+    where its records' label does not reach. It ends with `req=<label>`, as the bot's lines and the
+    job's own name the request; unique (Dask keeps one result per key), and grouped by Dask under
+    `classify_main` whatever the label (Dask's task prefix ends at the uuid)."""
+    key = f"classify_main-{uuid.uuid4()}"
+    return key if label is None else f"{key}-req={label}"
 
 
 class Classifier:

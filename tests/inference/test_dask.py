@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from inference import Classifier, pool
-from inference.pool import FALLBACK_TIMEOUT
+from inference.pool import FALLBACK_FAILED, FALLBACK_TIMEOUT
 from inference.result import TooLongAudioError, TooShortAudioError
 from tests.inference.test_pool_worker_logs import STATES_MORE, cut_short_mp3
+from tests.inference.test_pool_worker_logs import weights_whose_warm_up_fails  # noqa: F401 (fixture)
 from tests.inference.test_predict import TINY_VERSION, clips, tiny_weights  # noqa: F401 (fixtures)
 
 # Dask retries a refused connection until its timeout: 10 s as served, 1 s is enough here.
@@ -82,6 +84,32 @@ async def test_what_a_dask_worker_logs_during_a_job_carries_the_callers_label(ti
             assert (await classifier.classify(cut)).model == "main"
             [lines] = (await client.run(the_decoders_lines)).values()
     assert [req for message, req in lines if STATES_MORE in message] == ["dc-1169", None]
+
+
+def let_the_decoders_lines_through() -> None:
+    """In a Dask worker: the decoder's DEBUG lines (they name the file) printed, by what prints its lines."""
+    logging.getLogger("inference.audio").setLevel(logging.DEBUG)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.DEBUG)
+
+
+async def test_what_a_dask_worker_prints_of_a_job_names_its_request(weights_whose_warm_up_fails, clips, tmp_path, capfd):
+    """A Dask worker's records carried the job's label, but nothing printed it: Dask's format has no
+    `req`, and the model's own records went to Python's last resort, the bare message. A song that
+    failed there could not be tied to its request. Now a job's own lines (the decoder's, here) end
+    with req=<label>, in Dask's line format, and Dask's own (Compute Failed) name the job's key,
+    which ends with req=<label>; the bot's line of the failure carries the same req=."""
+    cut = cut_short_mp3(clips[0], tmp_path)
+    async with a_local_cluster() as executor:
+        async with Classifier(weights_whose_warm_up_fails, executor=executor, threads_per_worker=1) as classifier:
+            await classifier._backend._client.run(let_the_decoders_lines_through)
+            answer = await classifier.classify(cut, label="dc-1169")
+    assert answer.fallback_reason == FALLBACK_FAILED
+    printed = capfd.readouterr().err
+    decoders = [line for line in printed.splitlines() if STATES_MORE in line]
+    assert decoders and all(re.fullmatch(r"\S+ \S+ - inference\.audio - DEBUG - .* req=dc-1169", line)
+                            for line in decoders), decoders
+    assert re.search(r"Compute Failed\nKey: +classify_main-\S+-req=dc-1169\n", printed), printed
 
 
 async def test_an_unreachable_dask_scheduler_leaves_the_fallback_answering(tiny_weights, clips, caplog, monkeypatch):
