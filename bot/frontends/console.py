@@ -154,6 +154,10 @@ CONSOLE_WORDING = {render.placed(theirs, PLACE_WORD): ours for theirs, ours in {
     SHARING_ON: "Sharing on: your songs count in this console's playlists.",
     SHARING_OFF: "Sharing off: your songs no longer count in this console's playlists.",
     render.NO_SERVER_MOOD: "No song was classified or journaled here in the last 7 days. Try /mood!",
+    # A prompt answered with no song's name (an emoji): a terminal line has no next line for words.
+    "answer with its name or a Spotify/YouTube link, and your own words on a new line if you like.": (
+        "answer with its name, a Spotify/YouTube link or an audio file's path, and your own words after it if you "
+        f"like, the name quoted: {WORDS_EXAMPLE}."),
     render.VOTES: "one vote per song",
     render.MOST_PICKED_FIRST: "the latest picked come first",
 }.items()}

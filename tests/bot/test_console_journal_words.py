@@ -86,3 +86,13 @@ async def test_a_pasted_path_to_no_audio_file_before_words_is_said_to_be_so_not_
     assert out.count(f"{folder} is a folder. Give me one audio file in it, e.g. /journal answer {folder}/song.mp3") == 2
     assert "There is no file at " + f"{tmp_path}/My." not in out and "\\" not in out
     assert "Finding the song" not in out and "Saved to your journal" not in out and counting.calls == []
+
+
+async def test_an_answer_that_names_no_song_is_told_how_words_follow_a_song_here(db, counting, tmp_path):
+    """'🎵' answering the prompt was told to send a song 'and your own words on a new line', which a
+    terminal line has none of (Enter sends the command): here the words follow a quoted name."""
+    out = await console_chat(db, counting, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/journal prompt",
+                                                      "/journal answer 🎵", "/quit"])
+    assert "“🎵” isn't a song I can look up" in out, out
+    assert "new line" not in out
+    assert "and your own words after it if you like, the name quoted: /journal answer \"Radiohead - Creep\" on the bus." in out
