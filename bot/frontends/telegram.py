@@ -181,9 +181,13 @@ NOT_A_SONG_GIF = "That's a GIF, and GIFs have no sound: {how}"
 A_GIF = NOT_A_SONG_GIF.format(how=SEND_A_SONG)
 # The other messages that carry no song, each as it is named (a dice by its emoji: 🎲, 🎯, 🎰…).
 # Answered in the private chat only: in a group nobody asked the bot.
+# Shared or forwarded to the bot too: a story (a bot gets its chat and id only), a checklist, a
+# channel's paid post (a preview until bought), a game, a giveaway.
 NOT_SONGS = (("sticker", "a sticker"), ("venue", "a place"), ("location", "a location"), ("contact", "a contact"),
-             ("poll", "a poll"))
-NOT_A_SONG_FILTER = filters.Sticker.ALL | filters.LOCATION | filters.CONTACT | filters.POLL | filters.Dice.ALL
+             ("poll", "a poll"), ("story", "a story"), ("checklist", "a checklist"), ("paid_media", "a paid post"),
+             ("game", "a game"), ("giveaway", "a giveaway"))
+NOT_A_SONG_FILTER = (filters.Sticker.ALL | filters.LOCATION | filters.CONTACT | filters.POLL | filters.Dice.ALL
+                     | filters.STORY | filters.CHECKLIST | filters.PAID_MEDIA | filters.GAME | filters.GIVEAWAY)
 TEXT_HINT = ("To get a song's mood, send /mood <song> or an audio file; "
              "to answer your journal prompt, reply to it.")
 # A song's link sent to the private chat alone, or in a message forwarded there: the command for it,

@@ -1,6 +1,7 @@
-"""Given a user sends the bot a sticker, a location, a contact, a poll or a dice in their private
-chat, the bot says what it is and what it listens to instead (as it does of a picture); in reply to
-a daily prompt, how to answer the prompt. In a group, where nobody addressed it, it stays quiet."""
+"""Given a user sends the bot a sticker, a location, a contact, a poll, a dice, a story, a
+checklist, a paid post, a game or a giveaway in their private chat, the bot says what it is and
+what it listens to instead (as it does of a picture); in reply to a daily prompt, how to answer
+the prompt. In a group, where nobody addressed it, it stays quiet."""
 from __future__ import annotations
 
 import asyncio
@@ -14,6 +15,7 @@ from tests.frontends.conftest import journal_on_telegram
 
 ALICE = 42
 GROUP = -100600
+CHANNEL = {"id": -100777, "type": "channel", "title": "Night Radio"}
 QUIET_S = 1.0  # long enough for the bot to have answered whatever it was going to answer
 
 
@@ -34,10 +36,20 @@ def not_songs(fake: FakeTelegramBotAPI) -> dict[str, dict]:
                             "options": [{"text": "Rock", "voter_count": 0, "persistent_id": "a"},
                                         {"text": "Jazz", "voter_count": 0, "persistent_id": "b"}]}},
         "a 🎲": {"dice": {"emoji": "🎲", "value": 4}},
+        # Shared or forwarded to the bot: a channel's story (its chat and id only: a bot sees no more of
+        # it), a checklist, a channel's paid post (a preview until bought), a game, a giveaway.
+        "a story": {"story": {"chat": CHANNEL, "id": 5}},
+        "a checklist": {"checklist": {"title": "Gig night", "tasks": [{"id": 1, "text": "Tickets"}]}},
+        "a paid post": {"paid_media": {"star_count": 50, "paid_media": [{"type": "preview", "width": 640,
+                                                                         "height": 360, "duration": 30}]}},
+        "a game": {"game": {"title": "Guess the song", "description": "Name it in 5 s",
+                            "photo": [{"file_id": "G1", "file_unique_id": "g1", "width": 64, "height": 64}]}},
+        "a giveaway": {"giveaway": {"chats": [CHANNEL], "winners_selection_date": 1_900_000_000, "winner_count": 3}},
     }
 
 
-KINDS = ("a sticker", "a location", "a place", "a contact", "a poll", "a 🎲")
+KINDS = ("a sticker", "a location", "a place", "a contact", "a poll", "a 🎲", "a story", "a checklist", "a paid post",
+         "a game", "a giveaway")
 
 
 async def said_after(fake: FakeTelegramBotAPI, mark: int) -> list[str]:
