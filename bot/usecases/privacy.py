@@ -147,6 +147,8 @@ class PrivacyUseCase:
         # wait are noted once the rest is deleted, for a restart to drop should they land after a kill.
         on_their_way = await self.inbox.forget(ref.platform, ref.user_id) if self.inbox is not None else frozenset()
         try:
+            # Whether a daily prompt was coming, to say it stopped: not of one never on, or off already.
+            before = await self.db.users.get(ref)
             made = await self.db.privacy.withdraw(ref)
         except StorageError as error:  # their journal and prompt stay as they were, and say so
             log.warning("privacy.forget_not_done", extra={"user": caller.user_id, "deleted": queued,
@@ -168,7 +170,9 @@ class PrivacyUseCase:
         if not deleted:  # no settings either (they count), so no prompt was on
             return TextReply(NOTHING_TO_FORGET)
         records = "1 record" if deleted == 1 else f"{deleted} records"
-        return TextReply(f"Done: I deleted everything about you ({records}) and stopped your daily prompt.")
+        prompting = before is not None and before.journal_enabled and before.journal_paused is None
+        return TextReply(f"Done: I deleted everything about you ({records})"
+                         + (" and stopped your daily prompt." if prompting else "."))
 
 
 def entries(count: int) -> str:

@@ -226,9 +226,21 @@ def test_help_says_songs_count_in_server_playlists_until_sharing_is_turned_off(u
 async def test_forget_counts_what_it_deleted_in_plain_english(db, usecases):
     await usecases.playlists.set_sharing(BOB, False)  # Bob's only record: his settings
     done = await usecases.privacy.forget(BOB, confirmed=True)
-    assert done.text == "Done: I deleted everything about you (1 record) and stopped your daily prompt."
+    assert done.text == "Done: I deleted everything about you (1 record)."
     # Nothing left, nor a prompt on: said plainly, not "everything (0 records)" nor a prompt stopped.
     assert (await usecases.privacy.forget(BOB, confirmed=True)).text == NOTHING_TO_FORGET
+
+
+@pytest.mark.parametrize("enabled, said", [
+    (True, "Done: I deleted everything about you (1 record) and stopped your daily prompt."),
+    (False, "Done: I deleted everything about you (1 record)."),
+])
+async def test_forget_says_it_stopped_the_daily_prompt_only_when_one_was_on(db, usecases, enabled, said):
+    """A user who never turned the journal on (a /mood, a /share off), or turned it off, was told
+    "…and stopped your daily prompt", of a prompt that never came or had stopped already."""
+    await db.users.set_journal(UserRef(BOB.platform, BOB.user_id), enabled=enabled, prompt_time=clock_time(21, 30),
+                               timezone="Europe/Lisbon", chat_id=BOB.chat_id)
+    assert (await usecases.privacy.forget(BOB, confirmed=True)).text == said
 
 
 async def test_an_answer_a_crash_cut_short_in_the_outbox_is_exported_as_written(db, tmp_path):
