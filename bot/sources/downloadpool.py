@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -62,6 +63,19 @@ class JobFailedError(Exception):
     """A job raised something that could not travel back between processes."""
 
 
+class WorkerTraceback(Exception):
+    """The frames, in the worker, of the error a job raised: its cause, as it comes back (an error
+    travels pickled, without its own traceback). Frames only: the words of any error it was
+    raised from may quote a link or a song's name, which the log never shows."""
+
+    def __init__(self, frames: str) -> None:
+        super().__init__(frames)
+        self.frames = frames
+
+    def __str__(self) -> str:
+        return f"in the download worker:\n{self.frames}"
+
+
 # -- the worker's side -----------------------------------------------------------------------
 
 class _Records(logging.Handler):
@@ -88,14 +102,14 @@ def serve(jobs: Connection, replies: Connection) -> None:
             return
         records.lines = []
         try:
-            reply = (True, function(*args), records.lines)
-        except Exception as error:  # noqa: BLE001 - every failure goes back to the caller
-            reply = (False, error, records.lines)
+            reply = (True, function(*args), records.lines, None)
+        except Exception as error:  # noqa: BLE001 - every failure goes back to the caller, with its frames
+            reply = (False, error, records.lines, "".join(traceback.format_tb(error.__traceback__)))
         try:
             replies.send(reply)  # pickled whole before anything is written
         except Exception as error:  # noqa: BLE001 - an unpicklable result or error
             failed = JobFailedError(f"{type(reply[1]).__name__}: {reply[1]} ({error})")
-            replies.send((False, failed, records.lines))
+            replies.send((False, failed, records.lines, reply[3]))
 
 
 def die_with_the_bot(bot_pid: int) -> None:
@@ -175,7 +189,7 @@ def _kill(worker: _Worker) -> None:
     worker.replies.close()
 
 
-async def _reply_from(worker: _Worker) -> tuple[bool, Any, list[tuple[str, int, str]]]:
+async def _reply_from(worker: _Worker) -> tuple[bool, Any, list[tuple[str, int, str]], str | None]:
     loop = asyncio.get_running_loop()
     readable = loop.create_future()
     fd = worker.replies.fileno()
@@ -213,7 +227,7 @@ class DownloadPool:
             worker = await self._acquire()
             try:
                 worker.jobs.send((function, args))
-                ok, value, lines = await _reply_from(worker)
+                ok, value, lines, frames = await _reply_from(worker)
             except (EOFError, OSError) as error:
                 self._discard(worker)
                 raise WorkerCrashedError(f"exit status {worker.process.returncode}") from error
@@ -224,6 +238,8 @@ class DownloadPool:
         for name, level, message in lines:
             logging.getLogger(name).log(level, "%s", message)
         if not ok:
+            if frames:  # where in the worker it was raised, for the traceback its caller logs
+                value.__cause__ = WorkerTraceback(frames)
             raise value
         return value
 

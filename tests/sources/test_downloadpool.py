@@ -75,6 +75,25 @@ async def test_the_jobs_error_comes_back_with_its_type_and_words(pool):
     assert await pool.run(int, "7", timeout_s=JOB_TIMEOUT_S) == 7  # the worker survived it
 
 
+def frames_of_a_parser(data: bytes) -> int:
+    return a_parser_with_a_bug(data)
+
+
+def a_parser_with_a_bug(data: bytes) -> int:
+    return {"frames": len(data)}[data.decode()]  # a KeyError, as a bug in a section parser raises
+
+
+async def test_a_jobs_unforeseen_error_comes_back_with_where_in_the_worker_it_was_raised(pool):
+    """An error travels back pickled, which drops its traceback: the bot's `mood.failed` line of a
+    bug in a download worker (its log.exception) showed the bot's frames down to the pool, and the
+    worker's none, so nothing said where the bug was. The worker's frames now come as its cause,
+    which a log line's traceback shows; the error's type and words are its own as before."""
+    with pytest.raises(KeyError, match="'size'") as raised:
+        await pool.run(frames_of_a_parser, b"size", timeout_s=JOB_TIMEOUT_S)
+    shown = logging.Formatter().formatException((KeyError, raised.value, raised.value.__traceback__))
+    assert "in frames_of_a_parser" in shown and "in a_parser_with_a_bug" in shown, shown
+
+
 async def test_a_result_that_cannot_travel_back_is_a_named_error(pool):
     with pytest.raises(JobFailedError, match="lock"):
         await pool.run(threading.Lock, timeout_s=JOB_TIMEOUT_S)
