@@ -468,7 +468,8 @@ def _problem_at(arg: str, command: str = "/mood") -> str | None:
     path = _expanded(arg)
     try:
         if path.is_dir():
-            return f"{arg} is a folder. Give me one audio file in it, e.g. {command} {arg.rstrip('/')}/song.mp3"
+            example = _an_audio_file_in(path) or "song.mp3"
+            return f"{arg} is a folder. Give me one audio file in it, e.g. {command} {arg.rstrip('/')}/{example}"
         if not path.exists():
             return f"There is no file at {arg}.{'' if arg.startswith('~') else _read_from(path)}"
         if not path.is_file():  # /dev/null, a named pipe: as `python -m inference classify` says it
@@ -476,6 +477,23 @@ def _problem_at(arg: str, command: str = "/mood") -> str | None:
     except OSError:
         return f"I can't open {arg}."
     return None
+
+
+FOLDER_ENTRIES_READ = 2000  # of a folder given for a file: enough for an album, not a home folder's all
+
+
+def _an_audio_file_in(folder: Path) -> str | None:
+    """The name of an audio file in `folder`, the first by name (none hidden), to give as an example
+    that runs as typed: of its first FOLDER_ENTRIES_READ entries. None when it holds none."""
+    names = []
+    with contextlib.suppress(OSError):
+        with os.scandir(folder) as entries:
+            for entry in itertools.islice(entries, FOLDER_ENTRIES_READ):
+                with contextlib.suppress(OSError):
+                    if (entry.name.lower().endswith(AUDIO_SUFFIXES) and not entry.name.startswith(".")
+                            and entry.is_file()):
+                        names.append(entry.name)
+    return min(names, key=lambda name: (name.lower(), name)) if names else None
 
 
 # `make run` runs moodbot in its own folder, not where its user keeps songs: a relative path that

@@ -54,6 +54,20 @@ async def test_the_home_current_or_parent_folder_is_a_folder_not_a_song_name(db,
     assert "Finding" not in out and counting.calls == []
 
 
+async def test_a_folder_of_songs_is_answered_with_a_song_in_it_to_type(db, counting, clip_paths, tmp_path):
+    """An album's folder dropped on the terminal was answered "e.g. /mood <folder>/song.mp3", a file
+    it does not hold: typed as said, "There is no file at …". The example is a song in it, the first
+    by name (not a hidden file, a cover picture, a subfolder), which the command then hears."""
+    album = tmp_path / "My Album"
+    (album / "00 Disc 2.mp3").mkdir(parents=True)  # a folder, whatever its name
+    for name in ("00 cover.jpg", ".hidden.mp3", "b side.OGG", "02 Second.flac"):
+        (album / name).write_bytes(b"x")
+    (album / "01 First Song.ogg").write_bytes(clip_paths[0].read_bytes())
+    out = await chat(db, counting, tmp_path, [f"/mood {album}", f"/mood {album}/01 First Song.ogg", "/quit"])
+    assert f"{album} is a folder. Give me one audio file in it, e.g. /mood {album}/01 First Song.ogg\n" in out, out
+    assert "🎵 01 First Song" in out and len(counting.calls) == 1
+
+
 async def test_a_tilde_before_a_user_that_does_not_exist_is_no_file_not_an_error(db, counting, tmp_path):
     # "~name/…" is name's home folder: Python raises RuntimeError for a name with none (a typo, or a
     # song's name written with a tilde), which the console answered "something went wrong".
