@@ -78,7 +78,7 @@ from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.chat_runs import ChatRuns
 from bot.frontends.telegram_flow import CURRENT_UPDATE, UpdateFlow
-from bot.frontends.telegram_http import AiohttpRequest, CallsNoted, CallsWatch, UpdatesRequest, never_sent
+from bot.frontends.telegram_http import MAX_REASON, AiohttpRequest, CallsNoted, CallsWatch, UpdatesRequest, never_sent
 from bot.sources.models import QueryKind, UnsupportedInputError
 from bot.sources.query import is_link, parse_query
 from bot.usecases.help import MOOD, did_you_mean, journal_word_meant, slash_forgotten, unknown_button
@@ -580,7 +580,11 @@ class TelegramFrontend:
             try:
                 replayed.append(Update.de_json(arrival.payload, self.app.bot))
             except Exception as error:  # noqa: BLE001 - kept by another version of the library
-                log.warning("telegram.not_replayed", extra={"reason": type(error).__name__, "user": arrival.user_id})
+                # Which (its req=, as the killed run's lines of it) and why, in the library's words,
+                # cut as `readable` cuts them of an update polled: the type alone said neither.
+                log.warning("telegram.not_replayed", extra={
+                    "req": f"tg-{arrival.number}", "user": arrival.user_id,
+                    "reason": f"{type(error).__name__}: {error}"[:MAX_REASON]})
                 continue
             if arrival.shown is not None:  # the killed run's "Fetching…": the answer goes in it
                 self._shown_before[arrival.number] = (int(arrival.shown[0]), int(arrival.shown[1]))

@@ -105,6 +105,24 @@ async def test_a_dm_being_answered_is_kept_and_cleared_once_answered(discord_bot
     assert await until(lambda: _empty(db)), "the answered DM was not cleared"
 
 
+async def test_a_kept_dm_discord_py_cannot_read_is_named_and_said_why(usecases, db, caplog):
+    """A kept DM discord.py cannot parse (kept by another version of it) is dropped; its line said
+    only the error's type and the user: now its req= (the killed run's lines of it have the same)
+    and discord.py's words, as `discord.dm_not_read_back` says them of a DM read back."""
+    fake = FakeDiscord()
+    message = fake.message_payload(channel_id=fake.dm_channel_id(42), content="Creep, on the bus",
+                                   author=user_payload(42),  # an attachment as no Discord it knows sends
+                                   attachments=[{"id": str(fake.snowflake())}])
+    await db.inbox.keep(SOURCE, [Arrival(int(message["id"]), {**message, KIND: DM}, "discord", "42")])
+
+    with caplog.at_level(logging.WARNING, logger="bot.frontends.discord.kept"):
+        async with discord_on(fake, usecases):
+            assert await until(lambda: _empty(db))
+    [said] = [r for r in caplog.records if r.getMessage() == "discord.not_replayed"]
+    assert said.req == f"dc-{message['id']}" and said.reason.startswith("KeyError: '"), vars(said)
+    assert "Creep" not in said.reason
+
+
 async def test_a_dm_left_by_a_run_killed_outright_is_answered_at_the_start(usecases, db):
     fake = FakeDiscord()
     channel = fake.dm_channel_id(42)

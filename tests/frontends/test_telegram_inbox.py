@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 
 from bot.config import Settings
@@ -27,6 +28,7 @@ from tests.fakes.wire_gate import WireGate, gated_database
 from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram, telegram_on
 from tests.frontends.test_discord import VIDEO, cache_video
 from tests.frontends.test_telegram_album import WINDOW_S, cached_songs, replies_after
+from tests.frontends.test_telegram_unreadable_update import POLL_BEFORE_9_6
 
 SOURCE = f"telegram:{BOT_ID}"
 STAGES = (STAGE_FINDING, STAGE_DOWNLOADING, STAGE_LISTENING)
@@ -117,21 +119,44 @@ async def test_an_update_whose_keep_the_stop_cut_short_as_the_database_had_it_is
     assert update["update_id"] not in await inbox_numbers(db)
 
 
+async def left_by_a_killed_run(fake: FakeTelegramBotAPI, db, *updates: dict) -> None:
+    """`updates`, which a killed run was handed and never answered: acknowledged to Telegram (the
+    fake no longer has them), kept in the inbox."""
+    fake._updates.clear()  # acknowledged by the killed run's getUpdates
+    await db.inbox.keep(SOURCE, [Arrival(u["update_id"], u, "telegram", str(u["message"]["from"]["id"]))
+                                 for u in updates])
+
+
 async def test_updates_left_by_a_run_killed_outright_are_answered_at_the_start(usecases, db):
     """Two updates a killed run was handed and never answered (acknowledged to Telegram, so the
     fake no longer has them) are answered by the next start, in order, and cleared."""
     fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
     first = await fake.user_sends("/help", chat=701)
     second = await fake.user_sends("/journal", chat=702)
-    fake._updates.clear()  # acknowledged by the killed run's getUpdates
-    await db.inbox.keep(SOURCE, [Arrival(u["update_id"], u, "telegram", str(u["message"]["from"]["id"]))
-                                 for u in (first, second)])
+    await left_by_a_killed_run(fake, db, first, second)
 
     async with telegram_on(fake, usecases):
         await fake.wait_for_reply(lambda c: c.chat_id == "701", after=0)
         await fake.wait_for_reply(lambda c: c.chat_id == "702", after=0)
         assert await until(lambda: _empty(db))
     assert len(replies_in(fake, 701)) == 1 and len(replies_in(fake, 702)) == 1
+
+
+async def test_a_kept_update_the_library_cannot_read_is_named_and_said_why(usecases, db, caplog):
+    """A kept update python-telegram-bot cannot read (one a Bot API server of another version sent)
+    is not handed over; its line said only the error's type ("KeyError"), and no which: now its
+    req= (the killed run's lines of it have the same) and the library's words, as
+    `telegram.update_unreadable` says them of an update polled."""
+    fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
+    poll = await fake.user_sends(None, chat=703, extra={"poll": POLL_BEFORE_9_6})
+    await left_by_a_killed_run(fake, db, poll)
+
+    with caplog.at_level(logging.WARNING, logger="bot.frontends.telegram"):
+        async with telegram_on(fake, usecases):
+            pass
+    [said] = [r for r in caplog.records if r.getMessage() == "telegram.not_replayed"]
+    assert said.req == f"tg-{poll['update_id']}" and "persistent_id" in said.reason, vars(said)
+    assert POLL_BEFORE_9_6["question"] not in said.reason
 
 
 async def test_telegrams_own_copy_of_an_update_handed_over_again_is_answered_once(usecases, db):

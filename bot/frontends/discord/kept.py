@@ -42,6 +42,7 @@ REPLAY_WITHIN = timedelta(minutes=14)
 # A DM is kept with this key added (its payload is otherwise Discord's own), to be parsed as one.
 KIND = "moodbot_kind"
 DM = "dm"
+MAX_REASON = 200  # characters of why discord.py could not read a payload, logged
 
 
 class KeptCommands:
@@ -149,7 +150,10 @@ class KeptCommands:
                     parse(arrival.payload)
                 replayed += 1
             except Exception as error:  # noqa: BLE001 - kept by another version of the library
-                log.warning("discord.not_replayed", extra={"reason": type(error).__name__, "user": arrival.user_id})
+                # Which (its req=, as the killed run's lines of it) and why, in discord.py's words:
+                # the type alone said neither.
+                log.warning("discord.not_replayed", extra={"req": f"dc-{arrival.number}", "user": arrival.user_id,
+                                                           "reason": why_unreadable(error)})
                 self._parts.pop(arrival.number, None)
                 self._shown_before.pop(arrival.number, None)
                 await self._inbox.done(self.source, [arrival.number])
@@ -162,6 +166,12 @@ class KeptCommands:
 
     async def _clear(self, numbers: Sequence[int], *, even_paused: bool = False) -> bool:
         return await self._inbox.done(self.source, numbers, even_paused=even_paused)
+
+
+def why_unreadable(error: Exception) -> str:
+    """Why discord.py could not read a payload, for the log: the error's type and words, cut (a
+    KeyError names the field it lacked)."""
+    return f"{type(error).__name__}: {error}"[:MAX_REASON]
 
 
 def is_users_dm(data: dict[str, Any]) -> bool:

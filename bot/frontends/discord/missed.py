@@ -39,7 +39,7 @@ import discord
 
 from bot.frontends.discord import rendering
 from bot.frontends.discord.interactions import NETWORK_ERRORS
-from bot.frontends.discord.kept import is_users_dm
+from bot.frontends.discord.kept import is_users_dm, why_unreadable
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING
 from bot.usecases.journal import ANSWER_DAYS
 from storage.models import SentPrompt
@@ -121,7 +121,7 @@ class MissedDMs:
             try:
                 missed = await self._unanswered(bot, prompt, history, None if is_prompt is None else known_prompt)
             except Exception as error:  # noqa: BLE001 - a message shaped as no Discord sent before
-                log.warning("discord.dms_not_read_back", extra={"user": user, "reason": _why(error)})
+                log.warning("discord.dms_not_read_back", extra={"user": user, "reason": why_unreadable(error)})
                 continue
             for dm in missed:
                 if int(dm.data["id"]) not in self._claimed:  # `hand_over` claims it
@@ -162,7 +162,7 @@ class MissedDMs:
             hand_over(dm.data)
         except Exception as error:  # noqa: BLE001 - a message shaped as no Discord discord.py knows sent
             self._read_back.pop(number, None)
-            log.warning("discord.dm_not_read_back", extra={"user": user, "dm": number, "reason": _why(error)})
+            log.warning("discord.dm_not_read_back", extra={"user": user, "dm": number, "reason": why_unreadable(error)})
             return 0
         return 1
 
@@ -179,10 +179,6 @@ def _readable(history: Any, user: str) -> list[dict[str, Any]]:
         log.warning("discord.dm_not_read_back", extra={"user": user, "reason": "not a message",
                                                        "messages": len(history) - len(readable)})
     return readable
-
-
-def _why(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"[:200]
 
 
 def unanswered(history: list[dict[str, Any]], *, bot_id: int | None,
