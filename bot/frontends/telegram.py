@@ -1318,9 +1318,11 @@ class TelegramFrontend:
             message = update.effective_message
             topic = (message.message_thread_id if isinstance(message, Message) and message.is_topic_message
                      else None)  # else a forum shows it in its General topic, away from the asker
+            direct = (message.direct_messages_topic.topic_id  # a channel's direct messages: required there
+                      if isinstance(message, Message) and message.direct_messages_topic is not None else None)
             with contextlib.suppress(Exception):
                 await context.bot.send_message(update.effective_chat.id, render.GENERIC_ERROR,
-                                               message_thread_id=topic)
+                                               message_thread_id=topic, direct_messages_topic_id=direct)
 
     async def _refused(self, update: Update, context: ContextTypes.DEFAULT_TYPE, command: str, *,
                        private_only: bool = False) -> bool:
@@ -1726,7 +1728,7 @@ class StatusMessage:
 
 async def send_reply(to: Message, text: str) -> None:
     """Send what `to.reply_text(text)` sends (quoting `to` outside private chats, in its forum
-    topic if any), without parsing the sent message back into a `Message`: that parsing was
+    topic or direct messages topic if any), without parsing the sent message back into a `Message`: that parsing was
     ~0.1 ms of the event loop per answer, over a tenth of a cached /mood's cost. The call goes
     through the same bot, so the rate limiter and retries still apply."""
     params: dict[str, Any] = {"chat_id": to.chat_id, "text": text}
@@ -1734,6 +1736,8 @@ async def send_reply(to: Message, text: str) -> None:
         params["reply_parameters"] = {"message_id": to.message_id, "allow_sending_without_reply": True}
     if to.is_topic_message and to.message_thread_id is not None:
         params["message_thread_id"] = to.message_thread_id
+    if to.direct_messages_topic is not None:  # a channel's direct messages chat: Telegram requires it
+        params["direct_messages_topic_id"] = to.direct_messages_topic.topic_id
     await to.get_bot().do_api_request(SEND_MESSAGE, api_kwargs=params)
 
 
@@ -1752,8 +1756,9 @@ async def edit_shown(query: CallbackQuery, text: str, markup: InlineKeyboardMark
     """Put `text` in the message of the button pressed. Pressed twice (a double tap, or two members
     at once), the second edit changes nothing, which Telegram refuses: the text is already shown.
     A message deleted since the press (by its reader, a group's admin or cleaning bot) gets `text`
-    as a new message in its chat and topic: the button's work is done (/forget deleted
-    everything), and an apology would tell the user it was not."""
+    as a new message in its chat and topic (a forum's, or a channel's direct messages'): the
+    button's work is done (/forget deleted everything), and an apology would tell the user it was
+    not."""
     try:
         await query.edit_message_text(text, reply_markup=markup)
     except BadRequest as error:
@@ -1765,7 +1770,10 @@ async def edit_shown(query: CallbackQuery, text: str, markup: InlineKeyboardMark
         log.info("telegram.button_answer_sent_anew: %s", error)
         shown = query.message
         topic = shown.message_thread_id if isinstance(shown, Message) and shown.is_topic_message else None
-        await query.get_bot().send_message(shown.chat.id, text, reply_markup=markup, message_thread_id=topic)
+        direct = (shown.direct_messages_topic.topic_id  # a channel's direct messages: required there
+                  if isinstance(shown, Message) and shown.direct_messages_topic is not None else None)
+        await query.get_bot().send_message(shown.chat.id, text, reply_markup=markup, message_thread_id=topic,
+                                           direct_messages_topic_id=direct)
 
 
 def command_menus() -> list[tuple[BotCommandScope, frozenset[str]]]:

@@ -386,15 +386,27 @@ async def test_an_unexpected_failure_gets_a_polite_message(telegram, caplog):
     assert [(r.user, r.place) for r in failures_logged(caplog)] == [(str(ALICE), None)]  # whose, for the operator
 
 
-async def test_the_apology_for_a_failure_in_a_forum_topic_goes_to_that_topic(telegram, caplog):
+def direct_messages(chat: int, reader: int, topic: int = 31) -> dict:
+    """The fields of a message in a channel's direct messages chat `chat` (a supergroup whose admins,
+    the bot among them, answer the channel's readers): `reader`'s messages are in a topic of their
+    own, which every message sent there must name (`direct_messages_topic_id`)."""
+    return {"chat": {"id": chat, "type": "supergroup", "title": "Night Radio DMs", "is_direct_messages": True},
+            "direct_messages_topic": {"topic_id": topic, "user": {"id": reader, "is_bot": False, "first_name": "R"}}}
+
+
+@pytest.mark.parametrize(("where", "kept"), [({"topic": 77}, ("message_thread_id", 77)),
+                                             ({"extra": direct_messages(GROUP, ALICE)}, ("direct_messages_topic_id", 31))],
+                         ids=["forum topic", "direct messages topic"])
+async def test_the_apology_for_a_failure_in_a_forum_topic_goes_to_that_topic(telegram, caplog, where, kept):
     """Without the topic, Telegram puts a message in the forum's General topic, where the asker
-    is not looking."""
+    is not looking; in a channel's direct messages chat it refuses it."""
     fake, _ = telegram
     fake.fail_next("sendMessage", times=1, status=400, description="Bad Request: can't parse entities")
-    await fake.user_sends("/help", chat=GROUP, user=ALICE, topic=77)
+    await fake.user_sends("/help", chat=GROUP, user=ALICE, **where)
     apology = await fake.wait_for("sendMessage")
     assert apology.text == render.GENERIC_ERROR
-    assert int(apology.params.get("message_thread_id", 0)) == 77
+    name, topic = kept
+    assert int(apology.params.get(name, 0)) == topic
     assert [(r.user, r.place) for r in failures_logged(caplog)] == [(str(ALICE), f"telegram:{GROUP}")]
 
 
@@ -501,14 +513,17 @@ async def test_a_burst_longer_than_one_getupdates_batch_is_answered_whole(telegr
 
 
 async def test_a_quick_answer_is_sent_as_ptb_would_reply_in_private_groups_and_topics(telegram):
-    """`send_reply` skips parsing the sent message; what it sends must equal `reply_text`'s request."""
+    """`send_reply` skips parsing the sent message; what it sends must equal `reply_text`'s request.
+    Also in a channel's direct messages chat (a channel's admins, the bot among them, answer its
+    readers there), where Telegram requires the reader's topic: the answer went without it."""
     fake, frontend = telegram
     bot = frontend.app.bot
     private = await bot.send_message(chat_id=ALICE, text="/mood Creep")
     group = await bot.send_message(chat_id=GROUP, text="/mood Creep")
     topic = Message.de_json({**group.to_dict(), "is_topic_message": True, "message_thread_id": 77}, bot)
+    direct = Message.de_json({**group.to_dict(), **direct_messages(GROUP, ALICE)}, bot)
     sent = []
-    for message in (private, group, topic):
+    for message in (private, group, topic, direct):
         mark = fake.mark()
         await message.reply_text("Mood: calm")
         await send_reply(message, "Mood: calm")
@@ -518,6 +533,7 @@ async def test_a_quick_answer_is_sent_as_ptb_would_reply_in_private_groups_and_t
     assert "reply_parameters" not in sent[0]  # private: no quote, as PTB does
     assert sent[1]["reply_parameters"]["message_id"] == group.message_id
     assert int(sent[2]["message_thread_id"]) == 77
+    assert int(sent[3]["direct_messages_topic_id"]) == 31
 
 
 async def test_a_command_deleted_before_its_answer_still_gets_the_answer(telegram):

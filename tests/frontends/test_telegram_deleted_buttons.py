@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.frontends import render
 from tests.frontends.test_journal_pages import buttons, days_listed, newest, write_days
+from tests.frontends.test_telegram import direct_messages
 
 ALICE, BOB = 42, 43
 GROUP = -100777
@@ -55,17 +58,24 @@ async def test_a_journal_page_whose_list_was_deleted_comes_as_a_new_message_with
     assert [label for label, _ in buttons(page)] == ["◀ Older", "Newer ▶"]
 
 
-async def test_a_mood_button_whose_keyboard_a_cleaning_bot_deleted_answers_in_the_same_forum_topic(telegram):
+@pytest.mark.parametrize(("where", "kept"), [
+    ({"topic": 77}, ("message_thread_id", 77)),
+    ({"extra": direct_messages(GROUP, ALICE)}, ("direct_messages_topic_id", 31)),  # a channel's direct messages
+], ids=["forum topic", "direct messages topic"])
+async def test_a_mood_button_whose_keyboard_a_cleaning_bot_deleted_answers_in_the_same_forum_topic(telegram, where,
+                                                                                                  kept):
     fake, frontend = telegram
-    await fake.user_sends("/playlist", chat=GROUP, user=ALICE, topic=77)
+    await fake.user_sends("/playlist", chat=GROUP, user=ALICE, **where)
     keyboard = await fake.wait_for("sendMessage")
-    shown = {**fake.message_of(keyboard), "is_topic_message": True, "message_thread_id": 77}
+    name, topic = kept
+    shown = {**fake.message_of(keyboard), **({"is_topic_message": True, "message_thread_id": topic}
+                                              if name == "message_thread_id" else where["extra"])}
     fake.fail_next("editMessageText", times=1, status=400, description=EDIT_NOT_FOUND)
     mark = fake.mark()
     await fake.user_clicks("playlist:sad", message=shown, user=BOB)
     answer = await fake.wait_for("sendMessage", after=mark)
     assert "No sad songs here yet" in answer.text
-    assert int(answer.params.get("message_thread_id", 0)) == 77
+    assert int(answer.params.get(name, 0)) == topic
     await handled(fake, frontend, mark)
     assert not apologies(fake, mark)
 
