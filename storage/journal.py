@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -130,6 +130,10 @@ def _place(doc: dict[str, Any]) -> Place:
     return doc["local_date"], doc["created_at"], doc["_id"]
 
 
+# A part of a message (`add_to_note`) this long is told apart from the rest of a note by its words alone.
+PART_FOUND_CHARS = 200
+
+
 class JournalRepo:
     def __init__(self, collection: AsyncCollection) -> None:
         self._journal = collection
@@ -161,6 +165,24 @@ class JournalRepo:
         """The user's entry the message `message` made (`JournalEntry.answered_by`), if any."""
         with translated_errors("find a journal entry by its message"):
             doc = await self._journal.find_one({**user_filter(ref), "answered_by": message})
+        return None if doc is None else journal_from_doc(doc)
+
+    async def add_to_note(self, ref: UserRef, answered_by: str, words: str, separator: str) -> JournalEntry | None:
+        """The entry `answered_by` made, its note followed by `separator` and `words`: the rest of
+        a message its platform sent in parts. Atomic, and once per part: a part handed over again
+        after a restart adds nothing twice, found in the note as it stands (anywhere, one of at
+        least `PART_FOUND_CHARS`, as a part other than the last always is; at its end, a shorter
+        one), so that the entry holds nothing the export leaves out. None when there is no such entry."""
+        note = {"$ifNull": ["$note", ""]}
+        size = len(words)
+        at_end = {"$eq": [{"$substrCP": [note, {"$max": [0, {"$subtract": [{"$strLenCP": note}, size]}]}, size]},
+                          words]}
+        held = at_end if size < PART_FOUND_CHARS else {"$ne": [{"$indexOfCP": [note, words]}, -1]}
+        joined = {"$cond": [{"$eq": [note, ""]}, words, {"$concat": [note, separator, words]}]}
+        with translated_errors("add to a journal entry's note"):
+            doc = await self._journal.find_one_and_update(
+                {**user_filter(ref), "answered_by": answered_by},
+                [{"$set": {"note": {"$cond": [held, note, joined]}}}], return_document=ReturnDocument.AFTER)
         return None if doc is None else journal_from_doc(doc)
 
     async def on_day(self, ref: UserRef, day: date) -> list[JournalEntry]:

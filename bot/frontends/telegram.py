@@ -77,6 +77,7 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.chat_runs import ChatRuns
+from bot.frontends.telegram_split import SPLIT_ANSWER_JOINED, SPLIT_ANSWER_NOT_SAVED, SplitAnswers
 from bot.frontends.telegram_flow import CURRENT_UPDATE, UpdateFlow
 from bot.frontends.telegram_http import MAX_REASON, AiohttpRequest, CallsNoted, CallsWatch, UpdatesRequest, never_sent
 from bot.sources.models import QueryKind, UnsupportedInputError
@@ -496,6 +497,7 @@ class TelegramFrontend:
         self.flow.cut_short = self._tell_cut_short
         # The /mood runs of each chat: those of a group the bot was removed from are dropped (chat_runs).
         self.chat_runs = ChatRuns()
+        self.splits = SplitAnswers()  # long journal answers a client sent in parts (telegram_split.py)
         self.stop_grace_s = STOP_GRACE_S
         if getattr(usecases, "inbox", None) is not None:  # kept until answered, for a restart after a hard kill
             self.flow.arrivals = _InboxArrivals(self, usecases.inbox)
@@ -810,6 +812,8 @@ class TelegramFrontend:
     async def on_private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         # A new user's first words are often a song's name, or a command without its slash.
         message = update.effective_message
+        if await self._split_part(message, caller_of(update)):
+            return
         link = link_alone(message, self.settings.allowed_host_set)
         await message.reply_text(slash_forgotten(message.text or "", COMMAND_NAMES)
                                  or (clip(LINK_ALONE.format(link=link)) if link else TEXT_HINT))
@@ -970,7 +974,7 @@ class TelegramFrontend:
     async def on_private_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         caller = self.usecases.privacy.arrived(caller_of(update))  # before the download
         message = update.effective_message
-        if await self._answered_prompt(message, caller):
+        if await self._split_part(message, caller) or await self._answered_prompt(message, caller):
             return
         if audio_of(message) is not None:  # a reply with audio to something else: still /mood
             await self.on_mood(update, context, caller)
@@ -994,10 +998,40 @@ class TelegramFrontend:
     async def _answer_prompt(self, message: Message, caller: Caller, prompt_id: str) -> None:
         """Answer the daily prompt `prompt_id` (the id of its message) with `message`: its song, and
         its words as the entry's note."""
-        with self.usecases.journal.answering(caller):  # its download too: "/journal delete last" is refused till done
-            await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
-                caller, journal_note(message) or None, attachment, prompt_message_id=prompt_id,
-                message_id=str(message.message_id), progress=progress))
+        split = self.splits.opened(message, prompt_id)  # a client's first part, maybe: its next join its note
+        reply = None
+        try:
+            with self.usecases.journal.answering(caller):  # its download too: "/journal delete last" is refused till done
+                reply = await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
+                    caller, journal_note(message) or None, attachment, prompt_message_id=prompt_id,
+                    message_id=str(message.message_id), progress=progress))
+        finally:
+            if split is not None:
+                self.splits.settle(split.step, reply.local_date.isoformat()
+                                   if isinstance(reply, JournalSavedReply) else None)
+
+    async def _split_part(self, message: Message, caller: Caller) -> bool:
+        """Whether `message` is the next part of a long journal answer a client sent in parts
+        (`telegram_split.py`); if so, its words are added to the entry's note once the parts
+        before are, and the user told once."""
+        if message.chat.type != ChatType.PRIVATE or (following := self.splits.following(message)) is None:
+            return False
+        split, before, step, separator = following
+        day = None
+        try:
+            day = await before
+            if day is not None:
+                added = await self.usecases.journal.add_to_note(
+                    caller, str(split.answer_id), linked_text(message), separator)
+                if isinstance(added, ErrorReply):  # this part's words only: the parts after it go on
+                    await message.reply_text(added.message)
+                    return True
+            if not split.told:
+                split.told = True
+                await message.reply_text(SPLIT_ANSWER_JOINED.format(day=day) if day else SPLIT_ANSWER_NOT_SAVED)
+        finally:
+            self.splits.settle(step, day)
+        return True
 
     async def on_journal(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "journal", private_only=True):

@@ -203,6 +203,10 @@ LONG_FIRST_LINE = ("Nothing saved: your answer's first line is {chars} character
 LONG_FIRST_LINE_CONSOLE = ("Nothing saved: your answer is {chars} characters, more than a song's name I search for "
                            "({most} at most), so it reads as your own words. Answer the prompt again with the song in "
                            "quotes, then your words: /journal answer \"Artist - Title\" your words. It is still open.")
+# The rest of an answer its platform sent in parts (`add_to_note`), when the entry could not be
+# reached: the part's words are not kept, and the user is told so, not that they were.
+NOTE_PART_NOT_ADDED = ("I couldn't add the rest of your long answer to your journal entry's note (the database "
+                       "didn't answer), so those words are not saved.")
 FORGOTTEN_MEANWHILE = ("You deleted your data with /forget while I was fetching or listening to that song, so I "
                        "didn't save this answer. Turn the journal on again with /journal on to start a new one.")
 # Told once, on the user's next command or message, after their prompts stopped because the
@@ -1232,6 +1236,23 @@ class JournalUseCase:
             self._answering[ref] -= 1
             if not self._answering[ref]:
                 del self._answering[ref]
+
+    async def add_to_note(self, caller: Caller, answer_id: str, words: str, separator: str) -> JournalEntry | ErrorReply:
+        """The entry the message `answer_id` made, `words` added to its note after `separator`:
+        the rest of an answer its platform sent in parts (Telegram's messages over 4 096
+        characters). Once per part: handed over again after a restart, the part adds nothing
+        twice (`JournalRepo.add_to_note`). The entry not found (the database down, or its entry
+        still in the outbox): said, the part's words not kept."""
+        ref = UserRef(caller.platform, caller.user_id)
+        try:
+            entry = await self.db.journal.add_to_note(ref, answer_key(caller, answer_id), words, separator)
+        except StorageError as error:
+            log.warning("journal.note_part_not_added", extra={"user": caller.user_id, "error": type(error).__name__})
+            entry = None
+        if entry is None:
+            return ErrorReply(NOTE_PART_NOT_ADDED)
+        log.info("journal.note_part_added", extra={"user": caller.user_id, "chars": len(words)})
+        return entry
 
     async def _answer(self, caller: Caller, ref: UserRef, text: str | None, attachment: Attachment | None, *,
                       prompt_message_id: str | None, message_id: str | None,

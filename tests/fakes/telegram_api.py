@@ -62,6 +62,14 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def client_parts(text: str, limit: int = 4096) -> list[str]:
+    """A text too long for one message cut as Telegram for Android sends it: parts of `limit`
+    UTF-16 code units, cut wherever that falls (mid-word too), each sent as a message of its own,
+    back to back (Telegram Desktop cuts at a line or word break past half the limit instead)."""
+    units = text.encode("utf-16-le")
+    return [units[at:at + 2 * limit].decode("utf-16-le") for at in range(0, len(units), 2 * limit)]
+
+
 def buttons_of(markup: Any) -> list[dict]:
     """The buttons of an inline keyboard (none for another markup, or none at all)."""
     if not isinstance(markup, dict):

@@ -1,0 +1,115 @@
+"""A journal answer a Telegram client split: its parts after the first go to the entry's note.
+
+Telegram takes at most 4 096 characters (UTF-16 code units) a message. A client sends a longer
+text as several messages, back to back, in the same chat, each a reply to what the first replies
+to: Telegram for Android cuts it every 4 096 units, wherever that falls (mid-word too); Telegram
+Desktop cuts at the last paragraph, line, sentence or word break past half the limit and trims the
+parts (`TextUtilities::CutPart`), so each of its parts but the last is longer than 2 048 units. A
+journal answer that long (the song, then a day's worth of words) kept only its first part's words;
+the next part, read as a second answer, was told the prompt had its song (or, sent as no reply, got
+the hint for stray text), its words lost.
+
+A journal answer of more than half the limit (`SPLIT_PART_MIN`) may be such a first part: the
+chat's next plain texts within `SPLIT_WINDOW_S` of it, by Telegram's own stamps (`Message.date`,
+whole seconds), each replying to the same prompt or to nothing, are its rest, added to the entry's
+note in order (`JournalUseCase.add_to_note`), and the user is told once. A part of more than half
+the limit opens the window for the next one. Between parts the note gets nothing where the part
+before was cut at the limit (Android's cut, mid-word) and a line break where it was shorter
+(Desktop's, at a break it trimmed away). A message later than the window, a command, a file, or a
+reply to another message is handled as any.
+
+The parts seen are kept in memory only: after a restart, a part handed over again with the answer
+(`bot/usecases/inbox.py`) joins it again, once (`JournalRepo.add_to_note` finds it in the note); a
+part handed over alone, its answer cleared before the kill, is handled as any message.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from telegram import Message
+from telegram.constants import MessageLimit
+
+from bot.frontends.render import text_length
+
+SPLIT_LIMIT = MessageLimit.MAX_TEXT_LENGTH  # 4 096 UTF-16 code units a message
+SPLIT_PART_MIN = SPLIT_LIMIT // 2 + 1  # Desktop cuts past half the limit: a shorter answer was sent whole
+# Clients send the parts back to back, a second or so apart; Telegram stamps whole seconds.
+SPLIT_WINDOW_S = 5.0
+SPLIT_ANSWER_JOINED = ("Telegram sent your long answer as several messages: I added the words of the ones after "
+                       "the first to the note of your journal entry for {day}, as one answer.")
+SPLIT_ANSWER_NOT_SAVED = ("Telegram sent your long answer as several messages, and its first saved nothing (see "
+                          "why above), so neither did this one. Answer the prompt again with the song on the first "
+                          "line and your words after it.")
+
+
+@dataclass
+class SplitAnswer:
+    """A long journal answer whose next parts may still come: the message that made the entry,
+    and the chain's last part so far."""
+    prompt_id: str
+    answer_id: int
+    last_id: int
+    last_date: datetime  # Telegram's stamp of the last part
+    separator: str  # what goes between the last part's words and the next's
+    # The outcome of the chain's last step: the entry's day (an ISO date), or None (nothing saved).
+    step: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    told: bool = False
+
+
+def separator_after(message: Message, trimmed: str) -> str:
+    """What goes before the next part: nothing after a part cut at the limit (the cut fell where it
+    fell), save the blanks the note trimmed from its end; a line break after a shorter one (cut at
+    a break, which the client trimmed away)."""
+    text = message.text or ""
+    return trimmed if text_length(text) >= SPLIT_LIMIT else "\n"
+
+
+class SplitAnswers:
+    """The long journal answers of each private chat whose next parts may still come."""
+
+    def __init__(self, window_s: float = SPLIT_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._chats: dict[int, SplitAnswer] = {}
+
+    def opened(self, message: Message, prompt_id: str) -> SplitAnswer | None:
+        """`message` answers the prompt `prompt_id`: noted when it may be a client's first part."""
+        text = message.text or ""
+        if text_length(text) < SPLIT_PART_MIN:
+            return None
+        # Long answers elsewhere whose window is over are let go: only those a part may still follow are kept.
+        window = timedelta(seconds=self.window_s)
+        self._chats = {chat: split for chat, split in self._chats.items() if message.date - split.last_date <= window}
+        # The note is the answer's words stripped: blanks at the cut, if any, go back before the next part.
+        split = SplitAnswer(prompt_id, message.message_id, message.message_id, message.date,
+                            separator_after(message, text[len(text.rstrip()):]))
+        self._chats[message.chat_id] = split
+        return split
+
+    def following(self, message: Message) -> tuple[SplitAnswer, asyncio.Future, asyncio.Future, str] | None:
+        """`message` (plain text in a private chat) as the next part of a long answer there: the
+        answer, the outcome of the step before it (to await), its own step (the chain's last from
+        now, to `settle` once its words are added) and what goes before its words. None when it
+        is no part."""
+        split = self._chats.get(message.chat_id)
+        if split is None or message.text is None or message.message_id <= split.last_id:
+            return None
+        if message.date - split.last_date > timedelta(seconds=self.window_s):
+            del self._chats[message.chat_id]
+            return None
+        replied = message.reply_to_message
+        if replied is not None and str(replied.message_id) != split.prompt_id:
+            return None
+        before, separator = split.step, split.separator
+        split.step = asyncio.get_running_loop().create_future()
+        split.last_id, split.last_date = message.message_id, message.date
+        split.separator = separator_after(message, "")
+        if text_length(message.text) < SPLIT_PART_MIN:  # the last part: no other follows it
+            self._chats.pop(message.chat_id, None)
+        return split, before, split.step, separator
+
+    @staticmethod
+    def settle(step: asyncio.Future, day: str | None) -> None:
+        if not step.done():
+            step.set_result(day)

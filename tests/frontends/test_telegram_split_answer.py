@@ -1,0 +1,142 @@
+"""Telegram clients send a message longer than 4 096 characters as several, back to back (same
+chat, ids in order, a second or so apart). A journal answer that long, the song then a day's worth
+of words, kept only its first part's words in the note; the next part, a reply to the prompt too
+as the clients send it, was read as a second answer (its first line a "song" of 4 096 characters:
+"Nothing saved: your answer's first line is …", or "that prompt has its song"), or, sent as no
+reply, got the hint for stray text. The parts that follow a long answer within
+`SPLIT_WINDOW_S` are its note's rest, said once; one later is handled as before."""
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+import pytest
+
+from bot.frontends.telegram import TEXT_HINT
+from bot.frontends.telegram_split import SPLIT_ANSWER_JOINED, SPLIT_ANSWER_NOT_SAVED, SPLIT_WINDOW_S
+from storage.models import UserRef
+from tests.fakes.telegram_api import DEFAULT_USER, FakeTelegramBotAPI, client_parts
+from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on, usecases_with_creep
+from tests.frontends.test_telegram_forget_races import open_prompt
+from tests.frontends.test_telegram_inbox import SOURCE, STAGES, _empty, until
+from storage.inbox import Arrival
+
+ALICE = UserRef("telegram", str(DEFAULT_USER))
+WORDS = " ".join(f"Hour {hour}: the radio in the corridor played song number {hour}, and grandma hummed along."
+                 for hour in range(1, 110))  # 9 157 characters, none of its parts found twice
+ANSWER = f"Radiohead - Creep\n{WORDS}"
+DAY_TOLD = SPLIT_ANSWER_JOINED.split("{")[0]
+
+
+@asynccontextmanager
+async def prompt_open(db):
+    """Today's prompt sent on the fake Telegram (Spotify knows Creep): the fake, and the prompt's id."""
+    async with usecases_with_creep(db) as (_, usecases):
+        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, frontend):
+            prompt = await open_prompt(fake, frontend, db, usecases)
+            yield fake, prompt["message_id"]
+
+
+async def send_parts(fake, parts: list[str], prompt: int, *, every_part_replies: bool = True,
+                     dates: list[int] | None = None) -> list[dict]:
+    """`parts` sent back to back as a client sends a long message: the first in reply to `prompt`,
+    the others too (`every_part_replies`, as Telegram Desktop and Android do) or as no reply;
+    `dates`: Telegram's stamps, when not now."""
+    sent = []
+    for index, part in enumerate(parts):
+        replying = prompt if every_part_replies or index == 0 else None
+        extra = {"date": dates[index]} if dates else None
+        sent.append(await fake.user_sends(part, reply_to=replying, extra=extra))
+    return sent
+
+
+def shown(fake, mark: int) -> list[str]:
+    """What the chat shows since `mark`, status lines left out."""
+    return [c.text for c in fake.calls[mark:] if c.method in ("sendMessage", "editMessageText")
+            and c.status == 200 and c.text not in STAGES]
+
+
+async def note_of_today(db) -> str:
+    entry, = await db.journal.list(ALICE)
+    assert entry.track_title == "Radiohead – Creep"
+    return entry.note
+
+
+@pytest.mark.parametrize("every_part_replies", [True, False], ids=["parts_reply", "first_replies"])
+async def test_a_long_answer_telegram_split_is_one_entry_with_every_part_in_its_note(db, every_part_replies):
+    parts = client_parts(ANSWER)
+    assert len(parts) == 3
+    async with prompt_open(db) as (fake, prompt):
+        mark = fake.mark()
+        await send_parts(fake, parts, prompt, every_part_replies=every_part_replies)
+        await fake.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=mark)
+        await asyncio.sleep(0.5)  # a reply to the third part would have come by now
+        said = shown(fake, mark)
+    assert await note_of_today(db) == WORDS
+    assert len(said) == 2 and said[0].startswith("Saved to your journal"), said
+    assert said[1] == SPLIT_ANSWER_JOINED.format(day=said[0].split(" for ")[1][:10]), said
+
+
+async def test_a_part_cut_at_a_word_break_keeps_the_break(db):
+    """Telegram Desktop cuts at the last line (or word) break past half the limit and trims the
+    parts: the note puts a line break back between them, not the words run together."""
+    first, rest = ANSWER[:3000].rsplit(" ", 1)
+    async with prompt_open(db) as (fake, prompt):
+        mark = fake.mark()
+        await send_parts(fake, [first, rest + ANSWER[3000:]], prompt)
+        await fake.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=mark)
+    assert await note_of_today(db) == f"{first.partition(chr(10))[2]}\n{rest}{ANSWER[3000:]}"
+
+
+async def test_the_parts_of_a_long_answer_that_saved_nothing_are_not_read_as_answers(db):
+    """A first part that saves nothing (a paragraph on one line, no song on a line of its own): the
+    next part, a reply to the prompt too, is said to be its rest, not searched as a song of its own."""
+    parts = client_parts(WORDS)
+    async with prompt_open(db) as (fake, prompt):
+        mark = fake.mark()
+        await send_parts(fake, parts[:2], prompt)
+        await fake.wait_for_reply(lambda c: c.text == SPLIT_ANSWER_NOT_SAVED, after=mark)
+        said = shown(fake, mark)
+    assert len(said) == 2 and said[0].startswith("Nothing saved: your answer's first line is"), said
+    assert await db.journal.list(ALICE) == []
+
+
+async def test_a_part_after_the_window_is_handled_as_before(db):
+    parts = client_parts(ANSWER)[:2]
+    async with prompt_open(db) as (fake, prompt):
+        mark = fake.mark()
+        sent = await send_parts(fake, parts[:1], prompt, every_part_replies=False)
+        await fake.wait_for_reply(lambda c: c.text.startswith("Saved to your journal"), after=mark)
+        late = sent[0]["message"]["date"] + int(SPLIT_WINDOW_S) + 2
+        mark = fake.mark()
+        await fake.user_sends(parts[1], extra={"date": late})
+        told = await fake.wait_for_reply(after=mark)
+    assert told.text == TEXT_HINT
+    assert await note_of_today(db) == parts[0].partition("\n")[2]
+
+
+async def test_a_short_answer_then_a_quick_message_is_not_joined(db):
+    async with prompt_open(db) as (fake, prompt):
+        mark = fake.mark()
+        await send_parts(fake, ["Radiohead - Creep\non the bus", "and the rain"], prompt, every_part_replies=False)
+        await fake.wait_for_reply(lambda c: c.text == TEXT_HINT, after=mark)
+    assert await note_of_today(db) == "on the bus"
+
+
+@pytest.mark.parametrize("answer", [ANSWER, ANSWER[:2 * 4096 + 50]], ids=["long_last_part", "short_last_part"])
+async def test_split_parts_handed_over_again_after_a_kill_are_not_added_twice(db, answer):
+    """The bot killed once the parts were answered, before their updates were cleared: the restart
+    hands them over again; the note keeps each part once (a last part of 50 characters too)."""
+    parts = client_parts(answer)
+    async with usecases_with_creep(db) as (_, usecases):
+        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, frontend):
+            prompt = (await open_prompt(fake, frontend, db, usecases))["message_id"]
+            mark = fake.mark()
+            sent = await send_parts(fake, parts, prompt)
+            await fake.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=mark)
+            assert await until(lambda: _empty(db))
+        await db.inbox.keep(SOURCE, [Arrival(u["update_id"], u, "telegram", str(DEFAULT_USER)) for u in sent])
+        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (again, _):
+            await again.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=0)
+            assert await until(lambda: _empty(db))
+    assert await note_of_today(db) == answer.partition("\n")[2]
