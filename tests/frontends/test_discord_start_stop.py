@@ -12,6 +12,9 @@ import pytest
 from bot.config import Settings
 from bot.frontends.discord import DiscordFrontend
 from tests.fakes.discord_api import FakeDiscord
+from tests.frontends.test_discord_guild_removed import hanging_search, in_servers  # noqa: F401 (fixtures)
+from tests.frontends.test_discord_members import GUILD, STRING
+from tests.frontends.test_request_ids import lines_of
 
 GUILD_MEMBERS = 1 << 1  # the privileged intent behind the Developer Portal's Server Members Intent switch
 
@@ -135,3 +138,19 @@ async def test_a_start_whose_gateway_cannot_be_reached_stops_at_once_when_cut_sh
         assert frontend.bot.is_closed()
     finally:
         await fake.stop()
+
+
+async def test_a_user_the_stop_could_not_tell_is_named_by_their_request(in_servers, hanging_search, log_stream):
+    """A /mood still at work at the stop is cut short and its user told to send it again; where
+    Discord refused that, the line said only the error's type, in the stop's own task: no req=,
+    so nothing tied it to the user left without an answer. It now carries the request's req=."""
+    fake, frontend = in_servers
+    asked = await fake.slash("mood", [{"name": "query", "type": STRING, "value": "never found"}], guild=GUILD)
+    for _ in range(200):
+        if hanging_search.requests:  # searched on a host that does not answer
+            break
+        await asyncio.sleep(0.05)
+    fake.fail_next("edit_original", 5, status=404, code=10015, message="Unknown Webhook")  # its token gone
+    assert await frontend.bot.finish(grace_s=0.1) == 1
+    (told,) = lines_of(log_stream, "discord.cut_short_not_told")
+    assert told["req"] == f"dc-{asked['id']}", str(told)

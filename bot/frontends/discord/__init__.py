@@ -40,7 +40,7 @@ from bot.frontends.discord import missed, rendering
 from bot.frontends.discord.missed import USERS as MISSED_DM_USERS, MissedDMs, made_at
 from bot.frontends.discord.mood import MoodCog
 from bot.frontends.discord.server import ServerCog
-from bot.logs import begin_request
+from bot.logs import REQUEST, begin_request
 from bot.replies import PromptMessage
 from bot.usecases.ports import DeliveryFailed, DeliveryUncertain, RecipientGone, SenderRefused
 
@@ -101,6 +101,13 @@ class ServingTree(app_commands.CommandTree):
             return False
         bot.serve(cut_short, interaction)
         return True
+
+
+async def _as_its_request(request: str | None, tell: Callable[[], Awaitable[None]]) -> None:
+    """`tell()` at the stop, in a task of the stop's (`finish`), what it logs (a refusal) as the
+    request's it tells of: `discord.cut_short_not_told` had no req=, nothing to tie it to the user."""
+    begin_request(request)
+    await tell()
 
 
 def bot_intents(members: bool = False) -> discord.Intents:
@@ -285,7 +292,7 @@ class MoodBot(commands.AutoShardedBot):
         application command's `interaction` is cleared from the inbox once it ends."""
         task = asyncio.current_task()
         if task is not None:
-            self.serving[task] = tell
+            self.serving[task] = functools.partial(_as_its_request, REQUEST.get(), tell)
             task.add_done_callback(self._served)
             if (self.kept is not None and interaction is not None
                     and interaction.type is discord.InteractionType.application_command):
