@@ -15,6 +15,7 @@ from tests.fakes.discord_api import FakeDiscord
 from tests.frontends.test_discord_guild_removed import hanging_search, in_servers  # noqa: F401 (fixtures)
 from tests.frontends.test_discord_members import GUILD, STRING
 from tests.frontends.test_request_ids import lines_of
+from tests.inference.test_pool import eventually
 
 GUILD_MEMBERS = 1 << 1  # the privileged intent behind the Developer Portal's Server Members Intent switch
 
@@ -146,10 +147,7 @@ async def test_a_user_the_stop_could_not_tell_is_named_by_their_request(in_serve
     so nothing tied it to the user left without an answer. It now carries the request's req=."""
     fake, frontend = in_servers
     asked = await fake.slash("mood", [{"name": "query", "type": STRING, "value": "never found"}], guild=GUILD)
-    for _ in range(200):
-        if hanging_search.requests:  # searched on a host that does not answer
-            break
-        await asyncio.sleep(0.05)
+    assert await eventually(lambda: hanging_search.requests)  # searched on a host that does not answer
     fake.fail_next("edit_original", 5, status=404, code=10015, message="Unknown Webhook")  # its token gone
     assert await frontend.bot.finish(grace_s=0.1) == 1
     (told,) = lines_of(log_stream, "discord.cut_short_not_told")
