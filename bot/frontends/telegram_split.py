@@ -1,8 +1,9 @@
 """A journal answer a Telegram client split: its parts after the first go to the entry's note.
 
 Telegram takes at most 4 096 characters (UTF-16 code units) a message. A client sends a longer
-text as several messages, back to back, in the same chat, each a reply to what the first replies
-to: Telegram for Android cuts it every 4 096 units, wherever that falls (mid-word too); Telegram
+text as several messages, back to back, in the same chat (Telegram Desktop makes each a reply to
+what the first replies to; a part replying to nothing is read too): Telegram for Android cuts it
+every 4 096 units, wherever that falls (mid-word too); Telegram
 Desktop cuts at the last paragraph, line, sentence or word break past half the limit and trims the
 parts (`TextUtilities::CutPart`), so each of its parts but the last is longer than 2 048 units. A
 journal answer that long (the song, then a day's worth of words) kept only its first part's words;

@@ -1,10 +1,10 @@
 """Telegram clients send a message longer than 4 096 characters as several, back to back (same
 chat, ids in order, a second or so apart). A journal answer that long, the song then a day's worth
 of words, kept only its first part's words in the note; the next part, a reply to the prompt too
-as the clients send it, was read as a second answer (its first line a "song" of 4 096 characters:
-"Nothing saved: your answer's first line is …", or "that prompt has its song"), or, sent as no
-reply, got the hint for stray text. The parts that follow a long answer within
-`SPLIT_WINDOW_S` are its note's rest, said once; one later is handled as before."""
+as Telegram Desktop sends it, was read as a second answer ("You've already answered that prompt —
+your journal keeps one…"), or, sent as no reply, got the hint for stray text, its words lost. The
+parts that follow a long answer within `SPLIT_WINDOW_S` are its note's rest, said once; one later
+is handled as before."""
 from __future__ import annotations
 
 import asyncio
@@ -14,12 +14,12 @@ import pytest
 
 from bot.frontends.telegram import TEXT_HINT
 from bot.frontends.telegram_split import SPLIT_ANSWER_JOINED, SPLIT_ANSWER_NOT_SAVED, SPLIT_WINDOW_S
+from storage.inbox import Arrival
 from storage.models import UserRef
 from tests.fakes.telegram_api import DEFAULT_USER, FakeTelegramBotAPI, client_parts
 from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on, usecases_with_creep
 from tests.frontends.test_telegram_forget_races import open_prompt
 from tests.frontends.test_telegram_inbox import SOURCE, STAGES, _empty, until
-from storage.inbox import Arrival
 
 ALICE = UserRef("telegram", str(DEFAULT_USER))
 WORDS = " ".join(f"Hour {hour}: the radio in the corridor played song number {hour}, and grandma hummed along."
@@ -37,17 +37,11 @@ async def prompt_open(db):
             yield fake, prompt["message_id"]
 
 
-async def send_parts(fake, parts: list[str], prompt: int, *, every_part_replies: bool = True,
-                     dates: list[int] | None = None) -> list[dict]:
+async def send_parts(fake, parts: list[str], prompt: int, *, every_part_replies: bool = True) -> list[dict]:
     """`parts` sent back to back as a client sends a long message: the first in reply to `prompt`,
-    the others too (`every_part_replies`, as Telegram Desktop and Android do) or as no reply;
-    `dates`: Telegram's stamps, when not now."""
-    sent = []
-    for index, part in enumerate(parts):
-        replying = prompt if every_part_replies or index == 0 else None
-        extra = {"date": dates[index]} if dates else None
-        sent.append(await fake.user_sends(part, reply_to=replying, extra=extra))
-    return sent
+    the others too (`every_part_replies`, as Telegram Desktop does) or as no reply."""
+    return [await fake.user_sends(part, reply_to=prompt if every_part_replies or index == 0 else None)
+            for index, part in enumerate(parts)]
 
 
 def shown(fake, mark: int) -> list[str]:
@@ -124,19 +118,17 @@ async def test_a_short_answer_then_a_quick_message_is_not_joined(db):
 
 
 @pytest.mark.parametrize("answer", [ANSWER, ANSWER[:2 * 4096 + 50]], ids=["long_last_part", "short_last_part"])
-async def test_split_parts_handed_over_again_after_a_kill_are_not_added_twice(db, answer):
+async def test_split_parts_handed_over_again_after_a_kill_are_not_added_twice(db, usecases, answer):
     """The bot killed once the parts were answered, before their updates were cleared: the restart
-    hands them over again; the note keeps each part once (a last part of 50 characters too)."""
-    parts = client_parts(answer)
-    async with usecases_with_creep(db) as (_, usecases):
-        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, frontend):
-            prompt = (await open_prompt(fake, frontend, db, usecases))["message_id"]
-            mark = fake.mark()
-            sent = await send_parts(fake, parts, prompt)
-            await fake.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=mark)
-            assert await until(lambda: _empty(db))
-        await db.inbox.keep(SOURCE, [Arrival(u["update_id"], u, "telegram", str(DEFAULT_USER)) for u in sent])
-        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (again, _):
-            await again.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=0)
-            assert await until(lambda: _empty(db))
+    (new use cases, as a new process has) hands them over again; the note keeps each part once (a
+    last part of 50 characters too)."""
+    async with prompt_open(db) as (fake, prompt):
+        mark = fake.mark()
+        sent = await send_parts(fake, client_parts(answer), prompt)
+        await fake.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=mark)
+        assert await until(lambda: _empty(db))
+    await db.inbox.keep(SOURCE, [Arrival(u["update_id"], u, "telegram", str(DEFAULT_USER)) for u in sent])
+    async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (again, _):
+        await again.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=0)
+        assert await until(lambda: _empty(db))
     assert await note_of_today(db) == answer.partition("\n")[2]
