@@ -48,7 +48,8 @@ from bot.replies import (
     StatsReply,
     TextReply,
 )
-from bot.sources.query import ACCEPTED, clean_text
+from bot.sources.models import QueryKind, SourceError
+from bot.sources.query import ACCEPTED, clean_text, is_link
 from bot.usecases.help import DID_YOU_MEAN, did_you_mean, journal_word_meant, slash_forgotten
 from bot.usecases.journal import (
     ANSWER_BY_COMMAND,
@@ -243,6 +244,11 @@ def _a_path_alone(line: str) -> str | None:
     if _file_at(path) is None and not (path.startswith(PATH_STARTS) and "/" in first[1:] and first.strip("/")):
         return None
     return PATH_ALONE.format(path=line)
+
+
+# A song's link pasted alone, as Telegram's private chat says it (LINK_ALONE) and a path alone is said.
+LINK_ALONE = ("To hear that song's mood, type /mood before its link: /mood {link} (to answer your journal prompt "
+              "with it: /journal answer <link>)")
 
 
 def _unquoted(arg: str) -> str:
@@ -826,7 +832,8 @@ class ConsoleFrontend:
     async def handle(self, line: str) -> None:
         if not line.startswith("/"):
             # A new user's first words are often a song's name, or a command without its slash.
-            self.say(slash_forgotten(line, self._commands()) or _a_path_alone(line) or TEXT_HINT)
+            self.say(slash_forgotten(line, self._commands()) or _a_path_alone(line) or self._a_link_alone(line)
+                     or TEXT_HINT)
             return
         command, rest = first_word(line[1:])
         handler = getattr(self, f"cmd_{command}", None)
@@ -841,6 +848,18 @@ class ConsoleFrontend:
         await handler(rest if command in READS_PATHS else _as_text(rest))
         if (notice := await self.usecases.journal.pause_notice(self.caller)) is not None:
             self.say(notice)
+
+    def _a_link_alone(self, line: str) -> str | None:
+        """A song's link (one /mood reads: a Spotify track, a YouTube video) typed alone: the
+        command for it. None for anything else, a link to another site too."""
+        words = _as_text(line).split()
+        if len(words) != 1 or not is_link(words[0]):
+            return None
+        try:
+            query = self.usecases.mood.parse(words[0], discord=False)
+        except SourceError:
+            return None
+        return LINK_ALONE.format(link=words[0]) if query.kind is not QueryKind.TEXT else None
 
     def _commands(self) -> list[str]:
         """The names this console answers to, /quit and /exit with them."""

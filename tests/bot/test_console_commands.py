@@ -428,6 +428,19 @@ async def test_a_path_typed_alone_is_told_to_follow_mood_not_an_unknown_command(
     assert counting.calls == []
 
 
+async def test_a_song_s_link_pasted_alone_is_told_to_follow_mood(db, counting, tmp_path):
+    """A YouTube or Spotify link pasted alone got the hint for any words, "type /mood <song or
+    path/to/song.mp3>", where a file's path alone gets the command to type (and Telegram's private
+    chat, a link alone): the command with the link. A link /mood does not read keeps the hint."""
+    links = ["https://youtu.be/XFkzRNyygfk", " https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC ",
+             "https://www.youtube.com/watch?v=XFkzRNyygfk&t=42"]
+    out = await chat(db, counting, tmp_path, [*links, "https://example.com/song", "https://youtu.be/x y", "/quit"])
+    for link in links:
+        assert (f"To hear that song's mood, type /mood before its link: /mood {link.strip()} (to answer your "
+                f"journal prompt with it: /journal answer <link>)") in out, out
+    assert out.count(TEXT_HINT) == 2 and counting.calls == []
+
+
 @pytest.mark.parametrize("typed", ["Creep", "hello there", "/dance", "/"])
 async def test_words_that_are_no_command_get_the_hint_they_need(db, counting, tmp_path, typed):
     out = await chat(db, counting, tmp_path, [typed, "/quit"])
