@@ -217,6 +217,9 @@ EXPIRED_QUERY = ("query is too old", "query id is invalid")  # answerCallbackQue
 # a forum topic an admin deleted meanwhile (with the message to answer): "message thread not found".
 MUTED = ("not enough rights to send", "have no rights to send a message", "chat_write_forbidden", "topic_closed",
          "message thread not found")
+# What Telegram answers (400) a message to a private chat it no longer relates to the bot (the user
+# deleted it, and Telegram forgot it): refused until the user writes to the bot again.
+CHAT_UNKNOWN = ("chat not found", "peer_id_invalid")
 UNEDITABLE = ("message to edit not found", "message can't be edited")  # editMessageText's 400: gone, or not editable
 QUOTE_PARAMS = ("reply_parameters", "reply_to_message_id")  # what makes a message quote another
 QUOTED_GONE = "message to be replied not found"  # Telegram's 400 for a quote of a deleted message
@@ -692,7 +695,9 @@ class TelegramFrontend:
                 raise DeliveryFailed(f"sendMessage: no connection made: {error}") from error
             # The request went out: Telegram may have sent the message, whose id never came back.
             raise DeliveryUncertain(f"sendMessage timed out: {error}") from error
-        except BadRequest:
+        except BadRequest as error:
+            if any(words in str(error).lower() for words in CHAT_UNKNOWN):  # refused until the user writes again
+                raise RecipientGone(str(error)) from error
             raise  # Telegram refused what the bot sent: the bot's doing, not an outage
         except (NetworkError, RetryAfter) as error:  # a 5xx (after telegram_http's retry), a 429, the network
             raise DeliveryFailed(f"{type(error).__name__}: {error}") from error
