@@ -867,7 +867,7 @@ class ConsoleFrontend:
 
     async def cmd_help(self, _rest: str) -> None:
         commands = self.usecases.help(CONSOLE_COMMANDS, mood=CONSOLE_MOOD).commands
-        folders = {folder: self.data_dir / folder for folder in SAVED_FOLDERS}
+        folders = {folder: (self.data_dir / folder).absolute() for folder in SAVED_FOLDERS}  # as "saved: …" names them
         said = [(usage, CONSOLE_SAYS[name].format(**folders) if (name := usage.split()[0]) in CONSOLE_SAYS else about)
                 for usage, about in commands]
         self.say(render.help_text(HelpReply(said), prefix="/"))

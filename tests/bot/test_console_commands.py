@@ -3,6 +3,7 @@ them (any space between them, any case), the same for every command, /quit inclu
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -426,6 +427,16 @@ async def test_a_path_typed_alone_is_told_to_follow_mood_not_an_unknown_command(
         assert f"To hear a file's mood, type /mood before its path: /mood {path} (to answer your journal " in out, out
     assert out.count("I don't know") == 1 and "Did you mean /mood?" in out  # /moood is a command misspelt
     assert counting.calls == []
+
+
+async def test_help_names_the_folders_files_are_saved_in_as_the_saved_lines_do(db, counting, tmp_path, monkeypatch):
+    """With DATA_DIR as it is by default, ./data, /help said "saved as pictures in data/charts",
+    relative to a folder it did not name, while "saved: /home/me/moodbot/data/exports/…" under an
+    /export names it whole: /help does too."""
+    monkeypatch.chdir(tmp_path)
+    out = await chat(db, counting, Path("data"), ["/help", "/export", "/quit"])
+    assert f"saved as pictures in {tmp_path}/data/charts\n" in out, out
+    assert f"as a JSON file in {tmp_path}/data/exports\n" in out and f"  saved: {tmp_path}/data/exports/" in out
 
 
 async def test_a_song_s_link_pasted_alone_is_told_to_follow_mood(db, counting, tmp_path):
