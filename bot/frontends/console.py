@@ -480,8 +480,8 @@ def _problem_at(arg: str, command: str = "/mood") -> str | None:
             return f"There is no file at {arg}.{'' if arg.startswith('~') else _read_from(path)}"
         if not path.is_file():  # /dev/null, a named pipe: as `python -m inference classify` says it
             return f"{arg} is not a regular file (a device or a socket), so not an audio file."
-    except OSError:
-        return f"I can't open {arg}."
+    except OSError as error:  # a name longer than the file system takes: "File name too long"
+        return f"I can't open {arg}: {error.strerror or error}."
     return None
 
 

@@ -439,6 +439,17 @@ async def test_help_names_the_folders_files_are_saved_in_as_the_saved_lines_do(d
     assert f"as a JSON file in {tmp_path}/data/exports\n" in out and f"  saved: {tmp_path}/data/exports/" in out
 
 
+@pytest.mark.parametrize("command", ["/mood", "/journal answer"])
+async def test_a_path_longer_than_a_file_s_name_can_be_is_told_why_it_cannot_be_opened(db, counting, tmp_path, command):
+    """A name longer than a file system takes (255 bytes) was "I can't open <path>.", with no why,
+    where a file the user may not read is told "Permission denied"."""
+    path = f"{tmp_path}/{'a' * 300}.mp3"
+    out = await chat(db, counting, tmp_path, ["/journal on 21:30 Europe/Lisbon", "/journal prompt", f"{command} {path}",
+                                              "/quit"])
+    assert f"I can't open {path}: File name too long." in out, out
+    assert counting.calls == [] and "Finding" not in out
+
+
 async def test_a_song_s_link_pasted_alone_is_told_to_follow_mood(db, counting, tmp_path):
     """A YouTube or Spotify link pasted alone got the hint for any words, "type /mood <song or
     path/to/song.mp3>", where a file's path alone gets the command to type (and Telegram's private
