@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import signal
 import stat
 import sys
@@ -55,6 +54,10 @@ EXIT_STATUSES_HELP = f"""exit status:
 """
 STDIN = "-"  # a FILE that names standard input, as cat and ffmpeg read it
 STDIN_COPY_NAME = "stdin"  # the name the decoder's messages give the song read from it
+# Most bytes read from standard input or a pipe: 20 minutes (the decoder's most) of 96 kHz 24-bit 5.1
+# PCM are 2.07 GB. A stream that never ends was copied to $TMPDIR until the disk was full.
+STREAM_MAX_BYTES = 2 << 30
+COPY_CHUNK_BYTES = 1 << 20
 SHELL_PATTERN = re.compile(r"[*?[]")  # what makes a word a pattern to the shell (glob.has_magic)
 # Escaped in a readable line: a newline in a file name split one file's answer into two lines.
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
@@ -163,10 +166,12 @@ async def classify_files(
     as_json: bool,
     out: TextIO,
     copies: dict[str, Path] | None = None,
+    problems: dict[str, str] | None = None,
 ) -> int:
     """Classify every file through one warm pool; print results in the order given. A file in
-    `copies` (standard input, a pipe) is read from its copy there, as `copy_streams` made it."""
-    copies = copies or {}
+    `copies` (standard input, a pipe) is read from its copy there, as `copy_streams` made it; one in
+    `problems` fails, for the reason it gives."""
+    copies, problems = copies or {}, problems or {}
     # Never more workers than files, even when asked: one with no file to classify still loads
     # the models (`--workers 40` took 43 s for one clip, `--workers 200` ran out of memory).
     workers = max(1, min(len(files), workers or default_threads(1)))
@@ -180,7 +185,7 @@ async def classify_files(
     async def one(file: str) -> MoodResult:
         if unmatched_pattern(file):
             raise UnreadableAudioError(f"No file matches {file} (the shell passed the pattern on as typed).")
-        problem = None if file in copies else path_problem(file)
+        problem = problems.get(file) or (None if file in copies else path_problem(file))
         if problem is not None:
             raise UnreadableAudioError(problem)
         async with slots:
@@ -233,15 +238,18 @@ def path_problem(file: str) -> str | None:
     The decoder says so too, but names a file by its base name only (the bot's uploads sit in
     temporary folders no chat user is to see): "null is not a regular file" for /dev/null."""
     try:
-        mode = os.stat(file).st_mode
+        found = os.stat(file)
     except (FileNotFoundError, NotADirectoryError):  # song.ogg/x: no file there either
         return f"There is no file at {file}."
     except OSError:  # a loop of links, a name too long: the decoder says what it finds
         return None
+    mode = found.st_mode
     if stat.S_ISDIR(mode):
         return f"{file} is a folder, not an audio file."
     if not stat.S_ISREG(mode):  # opening a device may block for ever, or read without end
         return f"{file} is not a regular file (a device or a socket), so not an audio file."
+    if found.st_size == 0:  # a copy or a download cut short; the bot's console says so too
+        return f"{file} is empty (0 bytes): there is no audio in it."
     try:  # the workers may read no more than this process may
         open(file, "rb").close()
     except PermissionError:
@@ -259,10 +267,25 @@ def is_pipe(file: str) -> bool:
         return False
 
 
-def copy_streams(files: list[str], folder: Path) -> dict[str, Path]:
+def byte_size(count: int) -> str:
+    """`count` bytes in the largest binary unit that holds it whole: "2 GiB", "1 MiB", "512 kiB"."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("kiB", 10)):
+        if count >= 1 << shift and count % (1 << shift) == 0:
+            return f"{count >> shift} {unit}"
+    return f"{count} bytes"
+
+
+def stream_name(file: str) -> str:
+    return "Standard input" if file == STDIN else file
+
+
+def copy_streams(files: list[str], folder: Path,
+                 max_bytes: int = STREAM_MAX_BYTES) -> tuple[dict[str, Path], dict[str, str]]:
     """Standard input (`-`) and each pipe among `files`, read whole, each into a file in `folder`:
-    the decoder runs in a worker process and reads files, where a pipe of ours is no file at all."""
-    copies = {}
+    the decoder runs in a worker process and reads files, where a pipe of ours is no file at all.
+    Also why some are no song to decode: one read empty, or one that went on past `max_bytes`
+    (read no further, its copy deleted: a stream that never ends filled the disk)."""
+    copies, problems = {}, {}
     for n, file in enumerate(dict.fromkeys(files)):  # a pipe named twice is read once
         if file != STDIN and not is_pipe(file):
             continue
@@ -271,11 +294,25 @@ def copy_streams(files: list[str], folder: Path) -> dict[str, Path]:
         with copy.open("wb") as written:
             if file != STDIN:
                 with open(file, "rb") as pipe:
-                    shutil.copyfileobj(pipe, written)
+                    _copy_at_most(pipe, written, max_bytes)
             elif sys.stdin is not None:  # none open: read as an empty file
-                shutil.copyfileobj(sys.stdin.buffer, written)
+                _copy_at_most(sys.stdin.buffer, written, max_bytes)
+            size = written.tell()
         copies[file] = copy
-    return copies
+        if size > max_bytes:
+            copy.unlink()
+            problems[file] = f"{stream_name(file)} went on past {byte_size(max_bytes)}: I stopped reading it there."
+        elif size == 0:
+            problems[file] = f"{stream_name(file)} was empty (0 bytes): there is no audio in it."
+    return copies, problems
+
+
+def _copy_at_most(source, target, max_bytes: int) -> None:
+    """`source` into `target` to its end, or to one byte past `max_bytes`."""
+    left = max_bytes + 1
+    while left > 0 and (chunk := source.read(min(left, COPY_CHUNK_BYTES))):
+        target.write(chunk)
+        left -= len(chunk)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,10 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         with tempfile.TemporaryDirectory(prefix="moodbot-streams-") as scratch:
+            copies, problems = copy_streams(args.files, Path(scratch))
             return asyncio.run(classify_files(
                 args.files, weights=args.weights, model=args.model, workers=args.workers,
-                timeout_s=args.timeout, as_json=args.json, out=sys.stdout,
-                copies=copy_streams(args.files, Path(scratch)),
+                timeout_s=args.timeout, as_json=args.json, out=sys.stdout, copies=copies, problems=problems,
             ))
     except Terminated:  # as on Ctrl-C
         print("terminated", file=sys.stderr)

@@ -466,3 +466,52 @@ def test_a_temporary_folder_too_long_for_the_fork_servers_socket_still_classifie
     assert done.returncode == 0, done.stderr
     (answer,) = [json.loads(line) for line in done.stdout.splitlines()]
     assert answer["model"] == "main" and answer["mood"] in MOODS, answer
+
+
+def test_an_empty_file_or_standard_input_is_said_to_be_empty(tiny_weights, tmp_path):
+    """A file of 0 bytes (a copy or a download cut short) was "not audio we can read", as a file in
+    another format is, where the bot's console and Discord say it is empty; standard input read empty
+    (`< /dev/null`) the same, named "stdin"."""
+    empty = tmp_path / "song.mp3"
+    empty.write_bytes(b"")
+    done = subprocess.run(
+        [sys.executable, "-m", "inference", "classify", "--json", "--model", "ann", "--weights", str(tiny_weights),
+         str(empty), "-"], cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=170,
+    )
+    assert done.returncode == 1, done.stderr
+    assert [json.loads(line) for line in done.stdout.splitlines()] == [
+        {"file": str(empty), "error": f"{empty} is empty (0 bytes): there is no audio in it."},
+        {"file": "-", "error": "Standard input was empty (0 bytes): there is no audio in it."},
+    ]
+
+
+def test_an_endless_stream_is_read_up_to_a_bound_then_refused(tmp_path):
+    """`ffmpeg -f lavfi -i sine -f wav - | python -m inference classify -`, a stream that never ends, was
+    copied to $TMPDIR until the disk was full (60 s of it: killed by `timeout`, nothing said). A stream is
+    read to its end or to `max_bytes` (2 GiB: 20 minutes of 96 kHz 24-bit 5.1 are 2.07 GB), where it is
+    refused, its copy deleted, and the writer told by a broken pipe."""
+    import os
+    import threading
+
+    from inference import __main__ as cli
+
+    endless, ended = tmp_path / "endless.wav", tmp_path / "short.wav"
+
+    def write(fifo: Path, total: int | None) -> None:
+        count = 0
+        try:
+            with open(fifo, "wb") as pipe:
+                while total is None or count < total:
+                    count += pipe.write(b"\x01" * 65536)
+        except BrokenPipeError:  # the reader stopped
+            pass
+
+    for fifo, total in ((endless, None), (ended, 65536 * 4)):
+        os.mkfifo(fifo)
+        threading.Thread(target=write, args=(fifo, total), daemon=True).start()
+    (tmp_path / "copies").mkdir()
+    copies, problems = cli.copy_streams([str(endless), str(ended)], tmp_path / "copies", max_bytes=1 << 20)
+    assert problems == {str(endless): f"{endless} went on past 1 MiB: I stopped reading it there."}
+    assert not copies[str(endless)].exists()
+    assert copies[str(ended)].stat().st_size == 65536 * 4 and str(ended) not in problems
+    assert cli.STREAM_MAX_BYTES == 2 << 30 and cli.byte_size(cli.STREAM_MAX_BYTES) == "2 GiB"
