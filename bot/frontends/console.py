@@ -177,13 +177,19 @@ LINE_BREAK = re.compile("\r\n|\r|\n")  # between lines pasted together (readline
 _EOF = object()
 
 
+# Marks after a command's name that are no part of it ("/help.", "/journal off."): Telegram reads a
+# command's name up to the first of them.
+NAME_END_MARKS = ".,;:!?…"
+
+
 def first_word(text: str) -> tuple[str, str]:
     """`Mood<space>words` as (`mood`, `words`): a command's or subcommand's name and what follows.
     Any space ends the name (a tab, the ideographic one an input method types, as well as ASCII's),
     and the name is read in any case, and in full-width letters ("ｍｏｏｄ") as that input method
-    types them."""
+    types them, without marks after it ("help." is "help"; "?" stays "?")."""
     word, *rest = text.split(None, 1) or [""]
-    return unicodedata.normalize("NFKC", word).lower(), rest[0].strip() if rest else ""
+    word = unicodedata.normalize("NFKC", word).lower()
+    return word.rstrip(NAME_END_MARKS) or word, rest[0].strip() if rest else ""
 
 
 # What may come before a command and is not seen: a byte-order mark (a commands file saved so),
@@ -839,6 +845,7 @@ class ConsoleFrontend:
         handler = getattr(self, f"cmd_{command}", None)
         if handler is None:
             typed = (line[1:].split() or [""])[0]
+            typed = typed.rstrip(NAME_END_MARKS) or typed  # "/moood." is "I don't know /moood.", not "/moood.."
             meant = (DID_YOU_MEAN.format(typed=typed, meant=CONSOLE_SYNONYMS[typed.lower()])
                      if typed.lower() in CONSOLE_SYNONYMS else did_you_mean(typed, self._commands()))
             self.say(f"{meant} {HELP_HINT}" if meant else _a_path_alone(line) or UNKNOWN_HINT)

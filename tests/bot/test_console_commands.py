@@ -450,6 +450,21 @@ async def test_a_path_longer_than_a_file_s_name_can_be_is_told_why_it_cannot_be_
     assert counting.calls == [] and "Finding" not in out
 
 
+async def test_a_command_with_a_mark_after_its_name_is_that_command(db, counting, tmp_path):
+    """'/help.' (a full stop a phone or a habit adds) was "I don't know /help.. Did you mean /help?",
+    '/journal off.' "Did you mean /journal off?": Telegram reads a command's name up to the first
+    mark, so '/help.' is /help there. The console reads it so too."""
+    out = await chat(db, counting, tmp_path, ["/help.", "/journal on 21:30 Europe/Lisbon", "/journal off.",
+                                              "/stats?", "/quit.", "/help"])
+    assert "I don't know" not in out and "Did you mean" not in out and "..\n" not in out, out
+    assert "/forget – Delete everything stored about you" in out
+    assert "Journal off: no more daily prompts." in out and "Your journal is empty so far." in out
+    assert out.rstrip().endswith("Bye!")
+    out = await chat(db, counting, tmp_path, ["/moood.", "/q!", "/?", "/quit"])
+    assert "I don't know /moood. Did you mean /mood?" in out and "I don't know /q. Did you mean /quit?" in out, out
+    assert "I don't know /?. Did you mean /help?" in out
+
+
 async def test_a_song_s_link_pasted_alone_is_told_to_follow_mood(db, counting, tmp_path):
     """A YouTube or Spotify link pasted alone got the hint for any words, "type /mood <song or
     path/to/song.mp3>", where a file's path alone gets the command to type (and Telegram's private
