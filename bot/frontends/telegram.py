@@ -82,7 +82,8 @@ from bot.frontends.telegram_flow import CURRENT_UPDATE, UpdateFlow
 from bot.frontends.telegram_http import MAX_REASON, AiohttpRequest, CallsNoted, CallsWatch, UpdatesRequest, never_sent
 from bot.sources.models import QueryKind, UnsupportedInputError
 from bot.sources.query import is_link, parse_query
-from bot.usecases.help import MOOD, did_you_mean, journal_word_meant, slash_forgotten, unknown_button
+from bot.usecases.help import (MOOD, NO_SLASH_QUOTED_CHARS, did_you_mean, journal_word_meant, slash_forgotten,
+                                unknown_button)
 from bot.usecases.inbox import Arrival
 from bot.usecases.journal import ANSWER_BY_REPLY, EDITED_ANSWER, TODAY_BY_REPLY, on_left_out
 from bot.usecases.mood import query_left_aside, song_named_in, told_to_wait
@@ -107,6 +108,7 @@ from bot.replies import (
     ServerMoodReply,
     StatsReply,
     TextReply,
+    as_typed,
     titled_upload,
     unnamed_upload,
 )
@@ -170,6 +172,9 @@ POST_AS_YOURSELF = ("That was posted as a group or channel, so I can't tell who 
                     "use this.")
 HELP_TAIL = "Type /help to see what I can do."
 UNKNOWN_COMMAND = f"I don't know that command. {HELP_TAIL}"
+# A group's message that opens with the bot's name ('@moodbot Creep'): in a group the bot reads commands.
+MENTIONED = f"In a group I answer commands: /mood <song name or link>, or reply /mood to a song someone sent. {HELP_TAIL}"
+MENTIONED_COMMAND = "Start your message with the command, not my name, and I'll answer it: {command}"
 # A message that carries no song (a picture, a sticker, a location…) is named, and what works
 # instead said: in reply to a daily prompt, how to answer it.
 NOT_A_SONG = "That's {what}, and I listen to music: {how}"
@@ -346,6 +351,28 @@ class _InAlbum(filters.MessageFilter):
 
 
 IN_ALBUM = _InAlbum(name="IN_ALBUM")
+
+
+def opening_mention(message: Message) -> MessageEntity | None:
+    """The mention of this bot that opens the message's text ('@moodbot Creep'), its name in any
+    case; None when the text opens with no mention of it."""
+    if not message.text:
+        return None
+    username = (message.get_bot().username or "").lower()
+    return next((e for e in message.entities if e.type == MessageEntity.MENTION and e.offset == 0
+                 and message.parse_entity(e)[1:].lower() == username), None)
+
+
+class _OpensWithOurName(filters.MessageFilter):
+    """A message whose text opens with this bot's name (`opening_mention`)."""
+
+    __slots__ = ()
+
+    def filter(self, message: Message) -> bool:
+        return opening_mention(message) is not None
+
+
+OPENS_WITH_OUR_NAME = _OpensWithOurName(name="OPENS_WITH_OUR_NAME")
 
 
 class BoundedRateLimiter(AIORateLimiter):
@@ -747,6 +774,10 @@ class TelegramFrontend:
         # one naming no bot may be another bot's). One of ours naming another bot in the private
         # chat is run (`on_unknown_command`).
         app.add_handler(MessageHandler(NEW_MESSAGE & COMMAND, self.on_unknown_command))
+        # A group's message opening with the bot's name (Telegram hands it over in privacy mode
+        # too): how the bot is asked there.
+        app.add_handler(MessageHandler(NEW_MESSAGE & filters.ChatType.GROUPS & filters.TEXT & OPENS_WITH_OUR_NAME,
+                                       self.on_mentioned))
         # An album's items, wherever its caption sits, are answered together (before the handlers
         # below, which would each answer one item, or only the captioned one).
         app.add_handler(MessageHandler(NEW_MESSAGE & IN_ALBUM & (AUDIO_FILTER | filters.PHOTO), self.on_album_item))
@@ -795,6 +826,19 @@ class TelegramFrontend:
                 return
             meant = did_you_mean(typed, COMMAND_NAMES)
             await message.reply_text(clip(f"{meant} {HELP_TAIL}") if meant else UNKNOWN_COMMAND)
+
+    async def on_mentioned(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A group's message that opens with the bot's name, as people address a bot ('@moodbot
+        Creep'): how the bot is asked in a group; a command of its own typed after the name, to be
+        sent first (commands are read from the start of a message); a command's name without its
+        slash, with it."""
+        message = update.effective_message
+        rest = message.text[len(message.parse_entity(opening_mention(message))):].lstrip(" \n,:;")
+        command = (rest.split(None, 1) or [""])[0]
+        if command.startswith("/") and command[1:].split("@", 1)[0].lower() in self._commands:
+            await message.reply_text(clip(MENTIONED_COMMAND.format(command=as_typed(rest, NO_SLASH_QUOTED_CHARS))))
+            return
+        await message.reply_text(clip(slash_forgotten(rest, COMMAND_NAMES) or MENTIONED))
 
     async def on_not_a_song(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A picture or a GIF (privately, or captioned /mood in a group), a sticker, a location, a

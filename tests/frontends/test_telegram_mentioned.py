@@ -1,0 +1,54 @@
+"""Given a member of a group opens a message with the bot's name ('@moodbot Creep'), as people
+address a bot in a group, the bot says how it is asked there. Telegram hands such a message to a
+bot in privacy mode because it names the bot; it was left in silence, as any group text is. A
+message naming it further on, or naming another bot, is still let be."""
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from bot.frontends.telegram import MENTIONED, MENTIONED_COMMAND
+from tests.fakes.telegram_api import BOT_USERNAME
+
+ALICE = 42
+GROUP = -100600
+QUIET_S = 1.0  # long enough for the bot to have answered whatever it was going to answer
+
+
+def named(text: str, *, at: int = 0, command_at: int | None = None) -> dict:
+    """The entities Telegram gives a text naming a bot (`@name` at `at`), with a command's at
+    `command_at` if any."""
+    name = re.match(r"@\w+", text[at:]).group()
+    entities = [{"type": "mention", "offset": at, "length": len(name)}]
+    if command_at is not None:
+        entities.append({"type": "bot_command", "offset": command_at, "length": len(text[command_at:].split()[0])})
+    return {"entities": entities}
+
+
+async def said_in_group(fake, text: str, extra: dict) -> list[str]:
+    mark = fake.mark()
+    await fake.user_sends(text, chat=GROUP, user=ALICE, extra=extra)
+    await asyncio.sleep(QUIET_S)
+    return [c.text for c in fake.calls_of("sendMessage", after=mark)]
+
+
+@pytest.mark.parametrize(("text", "answer"), [
+    (f"@{BOT_USERNAME} Creep", MENTIONED),
+    (f"@{BOT_USERNAME}", MENTIONED),
+    (f"@{BOT_USERNAME.upper()}, what's the mood of Creep?", MENTIONED),  # a username in any case
+    (f"@{BOT_USERNAME} mood Creep", "Commands start with a slash: did you mean /mood Creep?"),
+    (f"@{BOT_USERNAME} /mood Creep", MENTIONED_COMMAND.format(command="/mood Creep")),
+], ids=["a song", "the name alone", "a question", "a command without its slash", "a command after the name"])
+async def test_a_group_message_opening_with_the_bot_s_name_is_told_how_to_ask(telegram, text, answer):
+    fake, _ = telegram
+    command_at = text.find("/") if "/" in text else None
+    assert await said_in_group(fake, text, named(text, command_at=command_at)) == [answer]
+
+
+@pytest.mark.parametrize("text, at", [(f"I asked @{BOT_USERNAME} yesterday", 8), ("@other_music_bot Creep", 0)],
+                         ids=["named further on", "another bot"])
+async def test_a_group_message_naming_the_bot_further_on_or_another_bot_is_let_be(telegram, text, at):
+    fake, _ = telegram
+    assert await said_in_group(fake, text, named(text, at=at)) == []
