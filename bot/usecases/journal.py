@@ -865,6 +865,9 @@ class JournalUseCase:
                      timezone: str | None = None) -> TextReply | ErrorReply:
         """/journal on [HH:MM [zone]]: a time or zone left out is the one saved (/journal off, or
         prompts stopped because the user could not be reached, keep them)."""
+        if time_text and not (timezone or "").strip() and parse_prompt_time(time_text) is None and (
+                canonical_timezone(time_text) or likely_zone(time_text)) is not None:
+            time_text, timezone = None, time_text  # a zone typed alone ('/journal on Asia/Tokyo'): the time left out
         if (misread := misread_time_error(time_text, timezone) or swapped_error(time_text, timezone)
                 or hour_alone_error(time_text, timezone)) is not None:
             return ErrorReply(misread)

@@ -42,6 +42,21 @@ async def test_journal_on_with_a_time_keeps_the_saved_zone(db, counting, tmp_pat
     assert f"{user.prompt_time:%H:%M}" == "21:00" and user.timezone == "America/New_York"
 
 
+async def test_journal_on_with_a_zone_alone_keeps_the_saved_time_or_asks_for_it(db, counting, tmp_path):
+    """`/journal on 21:30` keeps the saved zone, but `/journal on Asia/Tokyo` (moving, with the time
+    saved) was "I need the time as HH:MM", the zone read as a time; with nothing saved, the usage,
+    as if no zone had been typed. The zone alone keeps the saved time, or is understood and the time
+    asked for, as Discord's zone option alone is."""
+    out = await chat(db, counting, tmp_path, ["/journal on Europe/Berlin", "/journal on Paris",
+                                              "/journal on 22:00 Europe/Berlin", "/journal on Asia/Tokyo", "/quit"])
+    assert ("Europe/Berlin, understood: only the time is missing. Add it on a 24-hour clock, e.g. "
+            "/journal on 21:30 Europe/Berlin.") in out, out
+    assert "Europe/Paris, understood: only the time is missing." in out
+    assert "Journal on: every day at 22:00 (Asia/Tokyo)" in out and "I need the time" not in out
+    user = await db.users.get(UserRef("console", "local"))
+    assert (user.timezone, f"{user.prompt_time:%H:%M}") == ("Asia/Tokyo", "22:00")
+
+
 async def test_journal_on_with_nothing_saved_asks_for_the_time_and_zone(db, counting, tmp_path):
     out = await chat(db, counting, tmp_path, ["/journal on", "/quit"])
     assert JOURNAL_ON_USAGE in out, out
