@@ -820,6 +820,7 @@ class TelegramFrontend:
             await ours(update, context)
             return
         if private or addressed_to(message, context.bot.username):
+            self._told_how_to_ask(message)
             typed = command_typed(message)
             if typed.lower() in STOP_WORDS:
                 await message.reply_text(STOP_HINT.format(typed=typed))
@@ -833,6 +834,7 @@ class TelegramFrontend:
         sent first (commands are read from the start of a message); a command's name without its
         slash, with it."""
         message = update.effective_message
+        self._told_how_to_ask(message)
         rest = message.text[len(message.parse_entity(opening_mention(message))):].lstrip(" \n,:;")
         command = (rest.split(None, 1) or [""])[0]
         if command.startswith("/") and command[1:].split("@", 1)[0].lower() in self._commands:
@@ -864,6 +866,7 @@ class TelegramFrontend:
         if await self._split_part(message, caller_of(update)):
             return
         link = link_alone(message, self.settings.allowed_host_set)
+        self._told_how_to_ask(message)
         await message.reply_text(slash_forgotten(message.text or "", COMMAND_NAMES)
                                  or (clip(LINK_ALONE.format(link=link)) if link else TEXT_HINT))
 
@@ -891,6 +894,7 @@ class TelegramFrontend:
             return
         if source is None or (not text and audio_of(source) is None):
             in_group = update.effective_chat.type in GROUP_TYPES
+            self._told_how_to_ask(message)
             await message.reply_text(GROUP_MOOD_USAGE if in_group else MOOD_USAGE)
             return
         note = typed_aside(message) if source is message else None  # a file captioned '/mood <song>'
@@ -1230,6 +1234,12 @@ class TelegramFrontend:
         while len(self._messages) > MESSAGES_KEPT:
             _, (_, sent) = self._messages.popitem(last=False)
             self._forgotten_until = max(self._forgotten_until, sent)
+
+    def _told_how_to_ask(self, message: Message) -> None:
+        """`message` is answered with what to type instead (a command meant, the usage), which
+        answers nothing it asked: it stays NOT_ANSWERED (`on_settled` leaves it so), and the user
+        who corrects it by an edit asking for a song's mood, as Telegram lets them, is answered."""
+        self._note_message(message, NOT_ANSWERED)
 
     async def on_settled(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Last of all handlers: the message this update brought (or asked about, an edit), and the

@@ -7,7 +7,10 @@ import pytest
 
 from bot.frontends import render
 from bot.frontends.telegram import GROUP_MOOD_USAGE
+from tests.fakes.telegram_api import BOT_USERNAME
 from tests.frontends.conftest import cache_upload
+from tests.frontends.test_telegram_mentioned import named
+from tests.frontends.test_telegram_query_as_typed import telegram_and_spotify  # noqa: F401 - a fixture
 
 GROUP = -100999
 ALICE = 42
@@ -120,3 +123,27 @@ async def test_an_edit_asking_for_a_mood_during_the_stop_is_told_to_be_sent_agai
     frontend.flow.stopping = False
     assert told.text == render.RESTARTING
     assert told.params["reply_parameters"]["message_id"] == sent["message"]["message_id"]
+
+
+@pytest.mark.parametrize(("chat", "first"), [
+    (ALICE, "/moood Creep"),  # "Did you mean /mood?"
+    (ALICE, "mood Creep"),  # "Commands start with a slash: did you mean /mood Creep?"
+    (ALICE, "Creep"),  # how to get a song's mood
+    (GROUP, "/mood"),  # the usage
+    (GROUP, f"@{BOT_USERNAME} Creep"),  # how the bot is asked in a group
+], ids=["a command mistyped", "no slash", "a song's name alone", "a bare mood", "the bot's name first"])
+async def test_a_message_told_how_to_ask_is_answered_when_edited_to_ask(telegram_and_spotify, chat, first):
+    """The bot's answer said what to type instead; the user corrected the message they sent, as
+    Telegram lets them, rather than send another: the edit got no answer, the message having one."""
+    fake, _ = telegram_and_spotify
+    mark = fake.mark()
+    sent = await fake.user_sends(first, chat=chat, user=ALICE, extra=named(first) if first.startswith("@") else None)
+    await fake.wait_for("sendMessage", after=mark)  # how to ask
+    mark = fake.mark()
+    await fake.user_edits(sent, "/mood Creep")
+    answer = await fake.wait_for_reply(lambda c: "Mood:" in c.text, after=mark, timeout=5)
+    assert "Creep" in answer.text
+    mark = fake.mark()
+    await fake.user_edits(sent, "/mood Creep please")  # answered now: a second edit is not
+    await all_handled(fake, chat)
+    assert not moods_after(fake, mark)
