@@ -4,7 +4,8 @@ A WebM file is the EBML header, then a Segment holding the codec set-up (Info, T
 and then Clusters: self-contained runs of audio blocks, each with its own timestamp. A section
 is the set-up elements from the file's first bytes + the whole clusters found in the byte range
 covering the wanted time; any Matroska file alike, its first audio track's blocks counted to check
-the clusters' timestamps (Opus, Vorbis, AAC, MPEG audio, FLAC, PCM). Index elements that point at
+the clusters' timestamps (Opus, Vorbis, AAC, MPEG audio, FLAC, PCM, AC-3, ALAC, DTS, TrueHD; a track's
+frames inflated first where zlib compresses them). Index elements that point at
 byte positions of the original file (SeekHead, Cues) are blanked out as Void, and the Segment's
 size is marked unknown, so decoders read the short file to its end without looking for the rest.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import zlib
 from dataclasses import dataclass
 
 from bot.sources import flacsection as flac
@@ -48,7 +50,8 @@ AUDIO_ID, SAMPLING_FREQUENCY_ID, CHANNELS_ID, BIT_DEPTH_ID = 0xE1, 0xB5, 0x9F, 0
 # stripped (older mkvmerge's MP3, AC-3, DTS, by default), which ContentCompSettings holds.
 CONTENT_ENCODINGS_ID, CONTENT_ENCODING_ID, CONTENT_SCOPE_ID, CONTENT_TYPE_ID = 0x6D80, 0x6240, 0x5032, 0x5033
 CONTENT_COMPRESSION_ID, COMP_ALGO_ID, COMP_SETTINGS_ID = 0x5034, 0x4254, 0x4255
-HEADER_STRIPPING, FRAMES_SCOPE = 3, 1
+ZLIB, HEADER_STRIPPING, FRAMES_SCOPE = 0, 3, 1
+MAX_INFLATED_BYTES = 1 << 20  # what a zlib-compressed frame may inflate to (a 6-channel ALAC frame: 150 kB)
 DEFAULT_RATE, DEFAULT_CHANNELS = 8000.0, 1  # where the Audio element leaves them out (mkvmerge's mono: Channels)
 AAC = b"A_AAC"  # its CodecPrivate an AudioSpecificConfig (ISO 14496-3, 1.6.2.1)
 MPEG_AUDIO = (b"A_MPEG/L3", b"A_MPEG/L2", b"A_MPEG/L1")  # blocks of whole frames, whose headers say their samples
@@ -62,6 +65,16 @@ AC3_KBITS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384,
 AC3_SAMPLES, EAC3_BLOCK_SAMPLES, EAC3_BLOCKS = 1536, 256, (1, 2, 3, 6)
 AC3_MAX_BSID, EAC3_MIN_BSID, EAC3_MAX_BSID = 8, 11, 16
 EAC3_DEPENDENT = 1  # a substream type that adds channels to the frame before it, not time
+ALAC = b"A_ALAC"  # its CodecPrivate an ALACSpecificConfig (Apple's ALAC format), maybe in its 'alac' atom
+ALAC_CONFIG_BYTES, ALAC_ATOM_HEADER = 24, 12
+ALAC_ELEMENTS = (0, 1, 3)  # a frame's first element: one channel, a pair, or LFE (FFmpeg decodes no other)
+DTS = b"A_DTS"  # blocks of DTS frames: a core frame (ETSI TS 102 114, 5.3), maybe DTS-HD's extension after it
+DTS_SYNC, DTS_SUBSTREAM_SYNC = b"\x7f\xfe\x80\x01", b"\x64\x58\x20\x25"
+DTS_RATES = (0, 8000, 16000, 32000, 0, 0, 11025, 22050, 44100, 0, 0, 12000, 24000, 48000, 0, 0)
+DTS_BLOCK_SAMPLES, DTS_MIN_BLOCKS, DTS_MIN_FRAME = 32, 6, 96
+TRUEHD = b"A_TRUEHD"  # blocks of access units, each 1/1200 s of a 48 kHz family's rate (1/1102.5 s of 44.1 kHz's)
+TRUEHD_MAJOR_SYNC = b"\xf8\x72\x6f\xba"  # in some access units, after their 4-byte header: it states the rate
+TRUEHD_UNIT_SAMPLES, TRUEHD_HEADER_BYTES = 40, 4  # samples an access unit plays at the family's base rate
 FLAC_PRIVATE = flac.MAGIC  # a FLAC track's CodecPrivate: fLaC, then its metadata blocks, STREAMINFO first
 STREAMINFO_BYTES = 34
 AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
@@ -175,6 +188,7 @@ class Header:
     frames: FrameCount | None = None  # its codec is AAC, MPEG audio, FLAC or PCM: its frames say
     codec: bytes = b""  # its codec ID
     stripped: bytes = b""  # what its ContentEncoding strips from each frame's start, put back to count it
+    zlib: bool = False  # its ContentEncoding compresses each frame with zlib: inflated to count it
 
 
 def children_of(buf: bytes, parent: Element) -> list[Element] | None:
@@ -199,12 +213,14 @@ class AudioTrack:
     channels: int | None = None
     bit_depth: int | None = None
     stripped: bytes | None = b""  # the bytes stripped from each frame's start; None: encoded otherwise
+    zlib: bool = False  # each frame compressed by zlib (mkvmerge's --compression TID:zlib)
 
 
-def stripped_bytes(buf: bytes, children: list[Element]) -> bytes | None:
+def stripped_bytes(buf: bytes, children: list[Element]) -> bytes | bool | None:
     """The bytes a TrackEntry's ContentEncodings strip from each of its frames (empty where it has
-    none); None where they encode its frames or CodecPrivate otherwise (zlib, encryption...): its
-    frames' bytes are not the codec's."""
+    none), or True where they compress each frame, and each frame only, with zlib; None where they
+    encode its frames or CodecPrivate otherwise (bzlib, lzo, encryption...): its frames' bytes are
+    not the codec's."""
     encodings = [c for c in children if c.id == CONTENT_ENCODINGS_ID]
     if not encodings:
         return b""
@@ -218,9 +234,23 @@ def stripped_bytes(buf: bytes, children: list[Element]) -> bytes | None:
     if scope != FRAMES_SCOPE or kind != 0 or compression is None:  # the CodecPrivate too; encryption
         return None
     settings = {c.id: buf[c.data_start:c.end] for c in children_of(buf, compression) or ()}
-    if int.from_bytes(settings.get(COMP_ALGO_ID, b"\0"), "big") != HEADER_STRIPPING:  # zlib, bzlib, lzo
+    algorithm = int.from_bytes(settings.get(COMP_ALGO_ID, b"\0"), "big")
+    if algorithm == ZLIB:
+        return True
+    if algorithm != HEADER_STRIPPING:  # bzlib, lzo
         return None
     return settings.get(COMP_SETTINGS_ID, b"")
+
+
+def inflated(frame: bytes) -> bytes | None:
+    """A zlib-compressed frame's bytes; None where they are no whole zlib stream, or would inflate
+    past MAX_INFLATED_BYTES (a host's bytes: a frame of zeros deflates 1 000 times)."""
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(frame, MAX_INFLATED_BYTES)
+    except zlib.error:
+        return None
+    return out if inflater.eof and not inflater.unconsumed_tail else None
 
 
 def audio_settings(buf: bytes, children: list[Element]) -> tuple[float | None, int | None, int | None]:
@@ -247,8 +277,8 @@ class FrameCount:
     FLAC frame what its header says, at the rate of `streaminfo`; PCM its bytes over `samples`
     bytes a sample (all channels), at `rate`."""
 
-    kind: str  # "aac", "mpeg", "flac", "pcm"
-    rate: float = 0.0
+    kind: str  # "aac", "mpeg", "flac", "pcm", "ac3", "alac", "dts", "truehd"
+    rate: float = 0.0  # TrueHD: its family's base rate the track states (48 or 44.1 kHz), 0 if neither
     samples: int = 0
     streaminfo: flac.StreamInfo | None = None
 
@@ -256,6 +286,13 @@ class FrameCount:
         """What `frame` plays; None where its bytes do not say (or not as the track does)."""
         if self.kind == "aac":
             return self.samples / self.rate if frame else 0.0
+        if self.kind == "alac":
+            samples = alac_frame_samples(frame, self.samples)
+            return None if samples is None else samples / self.rate
+        if self.kind == "dts":
+            return dts_seconds(frame)
+        if self.kind == "truehd":
+            return truehd_seconds(frame, self.rate)
         if self.kind == "pcm":
             return len(frame) / self.samples / self.rate if len(frame) % self.samples == 0 else None
         if self.kind == "ac3":
@@ -308,6 +345,77 @@ def ac3_seconds(frame: bytes) -> float | None:
         total += found[1]
         at += found[0]
     return total if at == len(frame) else None
+
+
+def alac_config(private: bytes) -> tuple[int, int] | None:
+    """(samples a frame, their rate) an ALAC track's CodecPrivate states: its ALACSpecificConfig, bare
+    as Matroska's specification has it or in its 'alac' atom; None where it holds none."""
+    if private[4:8] == b"alac":
+        private = private[ALAC_ATOM_HEADER:]
+    if len(private) < ALAC_CONFIG_BYTES:
+        return None
+    samples, rate = struct.unpack_from(">I", private, 0)[0], struct.unpack_from(">I", private, 20)[0]
+    return (samples, rate) if samples and rate else None
+
+
+def alac_frame_samples(frame: bytes, frame_length: int) -> int | None:
+    """The samples an ALAC frame plays: the count its first element's header states where it has one
+    (a song's last frame), else the track's frame length; None where it starts with no channel
+    element, or states more than the frame length (FFmpeg refuses both)."""
+    bits = Bits(frame[:9])
+    element = bits.read(3)
+    if element not in ALAC_ELEMENTS or bits.read(16) is None:  # its instance tag, 12 unused bits
+        return None
+    has_size, _ = bits.read(1), bits.read(3)  # the bytes shifted, the escape flag
+    if not has_size:
+        return frame_length if has_size is not None else None
+    samples = bits.read(32)
+    return samples if samples is not None and samples <= frame_length else None
+
+
+def dts_seconds(frame: bytes) -> float | None:
+    """What a DTS block plays: its core frames' samples (32 a block, as many blocks as each header says)
+    at their header's rate, and nothing more for a DTS-HD extension substream after them; None where
+    a frame has no core (DTS Express) or its header says no length or rate, or they do not fill it."""
+    total, at = 0.0, 0
+    while at < len(frame):
+        if at and frame[at:at + len(DTS_SUBSTREAM_SYNC)] == DTS_SUBSTREAM_SYNC:
+            return total  # the extension of the core frames before it: the same time, in more detail
+        if frame[at:at + len(DTS_SYNC)] != DTS_SYNC:
+            return None
+        bits = Bits(frame[at + len(DTS_SYNC):at + len(DTS_SYNC) + 5])
+        bits.read(7)  # frame type, deficit sample count, CRC flag
+        blocks, size, _, rate = bits.read(7), bits.read(14), bits.read(6), bits.read(4)
+        if None in (blocks, size, rate) or blocks + 1 < DTS_MIN_BLOCKS or size + 1 < DTS_MIN_FRAME or not DTS_RATES[rate]:
+            return None
+        total += (blocks + 1) * DTS_BLOCK_SAMPLES / DTS_RATES[rate]
+        at += size + 1
+    return total if at == len(frame) else None
+
+
+def truehd_seconds(frame: bytes, stated_rate: float) -> float | None:
+    """What a TrueHD block plays: 40 samples an access unit (each header says its length) at 48 or
+    44.1 kHz, as its major sync states where it has one, else as the track does (`stated_rate`, 0 if
+    neither); None where they do not fill it."""
+    units, rate, at = 0, stated_rate, 0
+    while at < len(frame):
+        if at + TRUEHD_HEADER_BYTES > len(frame):
+            return None
+        length = ((frame[at] & 0x0F) << 8 | frame[at + 1]) * 2
+        if length <= TRUEHD_HEADER_BYTES:
+            return None
+        sync_at = at + TRUEHD_HEADER_BYTES
+        if frame[sync_at:sync_at + len(TRUEHD_MAJOR_SYNC)] == TRUEHD_MAJOR_SYNC and sync_at + 4 < len(frame):
+            code = frame[sync_at + 4] >> 4
+            rate = 0 if code == 0xF else 44100 if code & 8 else 48000
+        units += 1
+        at += length
+    return units * TRUEHD_UNIT_SAMPLES / rate if at == len(frame) and rate else None
+
+
+def truehd_family(rate: float | None) -> int:
+    """The base rate of the family a TrueHD track's stated rate is of (96 kHz: 48 kHz's); 0 for neither."""
+    return next((base for base in (48000, 44100) if rate and rate % base == 0), 0)
 
 
 class Bits:
@@ -366,6 +474,13 @@ def frame_count(track: AudioTrack) -> FrameCount | None:
         return FrameCount("mpeg")
     if track.codec in AC3:
         return FrameCount("ac3")
+    if track.codec == DTS:
+        return FrameCount("dts")
+    if track.codec == TRUEHD:
+        return FrameCount("truehd", truehd_family(track.rate))
+    if track.codec == ALAC:
+        config = alac_config(track.private)
+        return FrameCount("alac", config[1], config[0]) if config else None
     if track.codec == b"A_FLAC":
         private = track.private
         if not private.startswith(FLAC_PRIVATE) or len(private) < 8 or private[4] & 0x7F:  # STREAMINFO first
@@ -394,8 +509,9 @@ def audio_track(buf: bytes, tracks: Element) -> AudioTrack | None:
         private = next((buf[c.data_start:c.end] for c in children if c.id == CODEC_PRIVATE_ID), b"")
         if len(numbers) != 1 or not 0 < len(numbers[0]) <= MAX_UINT_BYTES or len(codecs) != 1:
             return None
+        encoding = stripped_bytes(buf, children)
         return AudioTrack(int.from_bytes(numbers[0], "big"), codecs[0], private, *audio_settings(buf, children),
-                          stripped_bytes(buf, children))
+                          b"" if encoding is True else encoding, encoding is True)
     return None
 
 
@@ -547,6 +663,10 @@ def clusters_play(header: Header, clusters: list[bytes]) -> float | None:
         found = block_frames(raw, header.track)
         if found is None:
             return None
+        if header.zlib:
+            found = [inflated(frame) for frame in found]
+            if None in found:
+                return None
         frames += (header.stripped + frame for frame in found) if header.stripped else found
     if header.opus:
         plays = [opus_packet_samples(frame) for frame in frames]
@@ -592,7 +712,7 @@ def parse_header(prefix: bytes) -> Header | None:
         if child.id == CLUSTER_ID:
             return Header(bytes(out), scale, seconds, opus, *(vorbis or (None, 0)), track.number if track else None,
                           frame_count(track) if counted else None, track.codec if track else b"",
-                          (track.stripped or b"") if track else b"")
+                          (track.stripped or b"") if track else b"", bool(track and track.zlib))
         if child.end is None or child.end > len(prefix):
             return None
         raw = prefix[child.start:child.end]
@@ -606,7 +726,7 @@ def parse_header(prefix: bytes) -> Header | None:
             raw, scale = info
         elif child.id == TRACKS_ID:
             track = audio_track(prefix, child)
-            counted = track is not None and track.stripped is not None  # not zlib's: the bytes say
+            counted = track is not None and track.stripped is not None  # not bzlib's, lzo's: the bytes say
             opus = counted and track.codec == b"A_OPUS"
             vorbis = vorbis_track(track.private) if counted and track.codec == b"A_VORBIS" else None
         out += raw
@@ -692,7 +812,7 @@ def splice_section(prefix: bytes, middle: bytes, max_seconds: float | None = Non
         stated = (times[followed] - times[0]) * scale
         if plays is not None and abs(stated - plays) > GRANULE_SLACK_S:
             raise StreamTimesLie
-        if plays is None:  # another codec (AC-3, DTS, ALAC...), or a block that does not say
+        if plays is None:  # another codec (WavPack, TTA...), or a block that does not say
             log.info("the %r blocks of a Matroska section do not say what they play: cut by its cluster "
                      "timestamps unchecked", header.codec[:32])
     return header.data + b"".join(raw for _, raw in clusters[:count]), times[0] * scale, end * scale

@@ -1,4 +1,5 @@
-"""A Matroska song (.mka, .mkv) of the codecs a host serves in one (Opus, AAC, MP3, FLAC, PCM),
+"""A Matroska song (.mka, .mkv) of the codecs a host serves in one (Opus, AAC, MP3, FLAC, PCM, AC-3,
+ALAC, DTS, TrueHD),
 or beside a video or a second sound, as ffmpeg writes it: its 30 s section through Range
 requests, where its clusters say it lies, and as long as they say it lasts; one whose clusters
 say other than its first audio track's blocks play is fetched whole."""
@@ -31,9 +32,13 @@ CODECS = {
     "pcm": ("-c:a", "pcm_s16le"),
     "ac3": ("-c:a", "ac3", "-b:a", "192k"),
     "eac3": ("-c:a", "eac3", "-b:a", "96k"),
+    "alac": ("-c:a", "alac", "-ar", "16000"),
+    "dts": ("-c:a", "dca", "-strict", "-2", "-b:a", "320k"),
+    # 16-bit and 20 dB quieter: lossless, 19 MB (37 MB as it comes), under the limit a lying one is fetched whole by
+    "truehd": ("-af", "volume=0.1", "-sample_fmt", "s16", "-c:a", "truehd", "-strict", "-2"),
 }
 # a codec whose blocks are not counted: its section is cut by its clusters' timestamps unchecked
-UNCOUNTED = {"alac": ("-c:a", "alac", "-ar", "16000")}
+UNCOUNTED = {"mulaw": ("-c:a", "pcm_mulaw")}  # A_MS/ACM: a WAVEFORMATEX codec
 # name -> ffmpeg's inputs and arguments beside long.ogg (input 0): the song's Opus with a video
 # track before it, or with a second sound (a 440 Hz tone) after it
 TRACKS = {
@@ -172,12 +177,13 @@ async def test_a_matroska_song_is_cut_by_its_clusters(made, decoded, long_durati
     section whose blocks begin 80 ms into each cluster was said to begin 80 ms early. Cover art
     attached before the clusters (960 kB) was more than the first 256 kB, where the set-up was looked
     for: the song went to yt-dlp. It is stepped over, one more request for what follows it, and left
-    out of the section, and the window's share is of the bytes after it. An ALAC track's blocks
-    are not counted, nor a zlib-compressed track's: its section is cut by the clusters' timestamps
-    unchecked, and the log says so."""
+    out of the section, and the window's share is of the bytes after it. ALAC, DTS and TrueHD blocks
+    and a zlib-compressed track's are counted (they were not, and the section cut unchecked); a
+    mu-law track's (A_MS/ACM) are not: its section is cut by the clusters' timestamps unchecked,
+    and the log says so."""
     with caplog.at_level(logging.INFO):
         audio, section, requests = await cut_section(made, tmp_path, name, long_duration if known else None)
-    assert ("timestamps unchecked" in caplog.text) == (name in (*UNCOUNTED, "zlib_pcm"))
+    assert ("timestamps unchecked" in caplog.text) == (name in UNCOUNTED)
     assert audio.path.name == "section.webm" and audio.section_s is not None
     start, end = audio.section_s
     assert start == pytest.approx(long_duration / 2 - 15, abs=6.0) and 29.0 <= end - start <= 35.5
@@ -188,7 +194,7 @@ async def test_a_matroska_song_is_cut_by_its_clusters(made, decoded, long_durati
 
 
 @pytest.mark.parametrize("known", [True, False])
-@pytest.mark.parametrize("name", [*CODECS, *TRACKS, "stripped_mp3"])
+@pytest.mark.parametrize("name", [*CODECS, *TRACKS, "stripped_mp3", "zlib_pcm"])
 async def test_a_matroska_song_whose_timestamps_lie_is_fetched_whole(made, long_duration, tmp_path, name, known):
     """Opus blocks were counted only in a file of one track: beside a video or a second sound, a
     TimestampScale 0.3 times the stream's went unchecked, and a section of the 240 s song was said
@@ -202,13 +208,17 @@ async def test_a_matroska_song_whose_timestamps_lie_is_fetched_whole(made, long_
     the channels and bit depth its track states, an AC-3 one 1 536 samples a syncframe (E-AC-3: 256
     a block, as many blocks as its header says) at its header's rate. A track compressed by header
     stripping (older mkvmerge's MP3, by default) has the bytes its ContentEncoding stripped put back
-    before its frames are read: its blocks were not counted. The clusters say other than the blocks
-    play, and the file is fetched whole."""
+    before its frames are read: its blocks were not counted. ALAC, DTS and TrueHD blocks, and a
+    zlib-compressed track's (each frame inflated first), were not counted either: a TimestampScale
+    0.3 times the stream's went unchecked. An ALAC block plays the frame length its
+    ALACSpecificConfig states (or its own header's count), a DTS one 32 samples a block of its core
+    frame's header at its rate, a TrueHD one 40 samples (at 48 or 44.1 kHz) an access unit. The
+    clusters say other than the blocks play, and the file is fetched whole."""
     async with whole_from_ytdlp(made, tmp_path, f"fast_{name}.mka", long_duration if known else None) as audio:
         assert audio.path.read_bytes() == (made / f"fast_{name}.mka").read_bytes()
 
 
-@pytest.mark.parametrize("name", [*CODECS, *TRACKS, "mono_pcm", "stripped_mp3"])
+@pytest.mark.parametrize("name", [*CODECS, *TRACKS, "mono_pcm", "stripped_mp3", "zlib_pcm"])
 def test_a_matroska_songs_blocks_play_what_its_clusters_say_and_damage_gives_none_or_a_count(made, name):
     """The first audio track's blocks in the song's clusters from 60 s to 180 s play, counted by
     their codec, what the clusters' timestamps say, within 50 ms (the video goes on 10 s past the
@@ -270,3 +280,56 @@ async def test_a_matroska_video_of_a_length_not_known_is_cut_as_its_file_states(
     start = audio.section_s[0]
     assert section_start_in(decoded["video"], section, start) == pytest.approx(start, abs=0.05)
     assert len(requests) <= 3 and all(r.range for r in requests)
+
+
+def dts_frame(size: int, blocks: int = 16, rate_code: int = 13) -> bytes:
+    """A DTS core frame `size` bytes long: its header (a normal frame of `blocks` blocks of 32 samples at the
+    rate of `rate_code`, 13: 48 kHz), then zeros."""
+    header = webm.DTS_SYNC + config((1, 1), (31, 5), (0, 1), (blocks - 1, 7), (size - 1, 14), (2, 6), (rate_code, 4))
+    return header + bytes(size - len(header))
+
+
+def truehd_unit(size: int, rate_bits: int | None = None) -> bytes:
+    """A TrueHD access unit `size` bytes long (even), with a major sync stating `rate_bits` where not None."""
+    sync = b"" if rate_bits is None else webm.TRUEHD_MAJOR_SYNC + bytes([rate_bits << 4])
+    head = bytes([0x30 | size // 2 >> 8, size // 2 & 0xFF, 0, 0]) + sync
+    return head + bytes(size - len(head))
+
+
+ALAC_PAIR = ((1, 3), (0, 4), (0, 12))  # an ALAC frame's first element: a channel pair, its tag, 12 unused bits
+
+
+@pytest.mark.parametrize("count, frame, plays", [
+    (webm.FrameCount("alac", 44100, 4096), config(*ALAC_PAIR, (0, 1), (0, 3)), 4096 / 44100),
+    (webm.FrameCount("alac", 44100, 4096), config(*ALAC_PAIR, (1, 1), (0, 3), (1000, 32)), 1000 / 44100),  # the last
+    (webm.FrameCount("alac", 44100, 4096), config(*ALAC_PAIR, (1, 1), (0, 3), (5000, 32)), None),  # over its length
+    (webm.FrameCount("alac", 44100, 4096), config((4, 3), (0, 4), (0, 12), (0, 1), (0, 3)), None),  # no channels
+    (webm.FrameCount("alac", 44100, 4096), b"", None),
+    (webm.FrameCount("dts"), dts_frame(1000), 512 / 48000),
+    (webm.FrameCount("dts"), dts_frame(1000) + dts_frame(500, 8, 8), 512 / 48000 + 256 / 44100),
+    (webm.FrameCount("dts"), dts_frame(1000) + webm.DTS_SUBSTREAM_SYNC + bytes(300), 512 / 48000),  # DTS-HD's
+    (webm.FrameCount("dts"), webm.DTS_SUBSTREAM_SYNC + bytes(300), None),  # an extension alone: DTS Express
+    (webm.FrameCount("dts"), dts_frame(1000)[:999], None),  # its header says more than the block holds
+    (webm.FrameCount("dts"), dts_frame(1000, rate_code=0), None),
+    (webm.FrameCount("dts"), dts_frame(1000)[:6], None),
+    (webm.FrameCount("truehd", 48000), truehd_unit(100) * 3, 120 / 48000),
+    (webm.FrameCount("truehd", 48000), truehd_unit(100, 8) + truehd_unit(30), 80 / 44100),  # its sync says 44.1 kHz
+    (webm.FrameCount("truehd", 0), truehd_unit(100), None),  # neither the track nor a sync says its rate
+    (webm.FrameCount("truehd", 48000), truehd_unit(100)[:99], None),
+    (webm.FrameCount("truehd", 48000), bytes(8), None),  # lengths of none
+])
+def test_alac_dts_and_truehd_blocks_play_what_their_headers_say(count, frame, plays):
+    """An ALAC block plays its track's frame length, or the count its header states (a song's last); a DTS
+    one its core frames' blocks of 32 samples at their rate, a DTS-HD extension after them nothing more;
+    a TrueHD one 40 samples an access unit at 48 or 44.1 kHz, its major sync's or else its track's; bytes
+    that do not say: None."""
+    assert count.seconds(frame) == (None if plays is None else pytest.approx(plays))
+
+
+def test_a_zlib_frame_is_inflated_whole_and_no_further_than_a_bound():
+    """mkvmerge's `--compression 0:zlib`: each frame a zlib stream, inflated before it is counted; one cut
+    short, or one that would inflate past 1 MiB (a host's bytes: zeros deflate 1 000 times), is None."""
+    frame = bytes(range(256)) * 40
+    assert webm.inflated(zlib.compress(frame)) == frame
+    assert webm.inflated(zlib.compress(frame)[:-5]) is None and webm.inflated(b"\x78\x9c junk") is None
+    assert webm.inflated(zlib.compress(bytes(webm.MAX_INFLATED_BYTES + 1))) is None
