@@ -185,3 +185,12 @@ async def usecases_with_creep(db, fetcher=None) -> AsyncIterator[tuple[FakeSpoti
     audio source: `fetcher`, if given, is there to show that nothing is fetched)."""
     async with spotify_with_creep(db) as (spotify, resolver):
         yield spotify, build_usecases(db, classifier=None, fetcher=fetcher, resolver=resolver)
+
+
+@pytest.fixture
+async def telegram_and_spotify(db):
+    """The Telegram front-end on a fake Bot API, its use cases looking songs up on a fake Spotify
+    that holds Creep (`usecases_with_creep`): (the fake Bot API, the fake Spotify)."""
+    async with usecases_with_creep(db) as (spotify, usecases):
+        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, _):
+            yield fake, spotify

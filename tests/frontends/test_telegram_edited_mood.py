@@ -10,7 +10,6 @@ from bot.frontends.telegram import GROUP_MOOD_USAGE
 from tests.fakes.telegram_api import BOT_USERNAME
 from tests.frontends.conftest import cache_upload
 from tests.frontends.test_telegram_mentioned import named
-from tests.frontends.test_telegram_query_as_typed import telegram_and_spotify  # noqa: F401 - a fixture
 
 GROUP = -100999
 ALICE = 42

@@ -10,13 +10,6 @@ from tests.fakes.telegram_api import FakeTelegramBotAPI
 from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram, telegram_on, usecases_with_creep
 
 
-@pytest.fixture
-async def telegram_and_spotify(db):
-    async with usecases_with_creep(db) as (spotify, usecases):
-        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, _):
-            yield fake, spotify
-
-
 def searched(spotify) -> list[str]:
     return [r.params.get("q") for r in spotify.api_requests() if r.path == "/v1/search"]
 
