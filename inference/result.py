@@ -74,9 +74,10 @@ MIN_SECONDS = 10
 def too_short_words(seconds: float) -> str:
     """Why audio lasting `seconds` is refused as too short: said by the decoder, and by whoever is
     told a file's length before fetching it. Rounded down to a tenth: 9.97 s must not read "lasts
-    10.0 s; I need at least 10 s"."""
+    10.0 s; I need at least 10 s", nor a 50 ms click "lasts 0.0 s"."""
     tenths = math.floor(round(seconds * 10, 6))
-    return f"The audio lasts {tenths / 10:.1f} s; I need at least {MIN_SECONDS} s."
+    said = f"{tenths / 10:.1f} s" if tenths else "under 0.1 s"
+    return f"The audio lasts {said}; I need at least {MIN_SECONDS} s."
 
 
 def too_long_words(name: str, max_seconds: float) -> str:

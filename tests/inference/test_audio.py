@@ -139,6 +139,15 @@ def test_a_clip_just_under_ten_seconds_is_not_said_to_last_ten(tmp_path):
     assert "lasts 9.9 s" in str(error.value), str(error.value)
 
 
+def test_a_click_under_a_tenth_of_a_second_is_not_said_to_last_none(tmp_path):
+    """A 50 ms file (a notification sound, a click) was "The audio lasts 0.0 s", as if it held none."""
+    path = tmp_path / "click.wav"
+    sf.write(path, synthetic_song(0.05, SAMPLE_RATE), SAMPLE_RATE)
+    with pytest.raises(TooShortAudioError) as error:
+        main_model_input(path)
+    assert str(error.value) == "The audio lasts under 0.1 s; I need at least 10 s."
+
+
 def test_silence_is_refused(tmp_path):
     path = tmp_path / "silence.wav"
     sf.write(path, np.zeros(20 * 22050, dtype=np.float32), 22050)
