@@ -674,9 +674,11 @@ def _as_float(run: list[list[np.ndarray]], layout: RunLayout, buffers: RunBuffer
 
 
 def _gather(run: list[list[np.ndarray]], into: np.ndarray) -> None:
-    """Each plane's frames end to end, one plane after the other, cast to `into`'s type."""
-    for plane, part in zip(run, np.split(into, len(run))):
-        np.concatenate(plane, out=part, casting="same_kind")
+    """Each plane's frames end to end, one plane after the other, cast to `into`'s type. A double past
+    float32's range is inf, which the peak check refuses, without numpy's overflow warning."""
+    with np.errstate(over="ignore"):
+        for plane, part in zip(run, np.split(into, len(run))):
+            np.concatenate(plane, out=part, casting="same_kind")
 
 
 def _channels(samples: np.ndarray, layout: RunLayout) -> np.ndarray:

@@ -148,6 +148,21 @@ def test_a_click_under_a_tenth_of_a_second_is_not_said_to_last_none(tmp_path):
     assert str(error.value) == "The audio lasts under 0.1 s; I need at least 10 s."
 
 
+def test_a_double_sample_past_float32_is_refused_without_a_warning(tmp_path):
+    """A 64-bit float WAV with one sample of 1e300 (a broken export) was refused, and a RuntimeWarning
+    ("overflow encountered in cast") written to the run's stderr and the bot's log as well."""
+    import warnings
+
+    samples = synthetic_song(12.0, SAMPLE_RATE).astype(np.float64)
+    samples[5] = 1e300
+    path = tmp_path / "spike.wav"
+    sf.write(path, samples, SAMPLE_RATE, subtype="DOUBLE")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UnreadableAudioError, match="holds no playable audio"):
+            load_audio(path)
+
+
 def test_silence_is_refused(tmp_path):
     path = tmp_path / "silence.wav"
     sf.write(path, np.zeros(20 * 22050, dtype=np.float32), 22050)
