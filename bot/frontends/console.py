@@ -495,15 +495,15 @@ FOLDER_ENTRIES_READ = 2000  # of a folder given for a file: enough for an album,
 
 
 def _an_audio_file_in(folder: Path) -> str | None:
-    """The name of an audio file in `folder`, the first by name (none hidden), to give as an example
-    that runs as typed: of its first FOLDER_ENTRIES_READ entries. None when it holds none."""
+    """The name of an audio file in `folder`, the first by name (none hidden, none empty), to give as
+    an example that runs as typed: of its first FOLDER_ENTRIES_READ entries. None when it holds none."""
     names = []
     with contextlib.suppress(OSError):
         with os.scandir(folder) as entries:
             for entry in itertools.islice(entries, FOLDER_ENTRIES_READ):
                 with contextlib.suppress(OSError):
                     if (entry.name.lower().endswith(AUDIO_SUFFIXES) and not entry.name.startswith(".")
-                            and entry.is_file()):
+                            and entry.is_file() and entry.stat().st_size > 0):  # not one "is empty (0 bytes)"
                         names.append(entry.name)
     return min(names, key=lambda name: (name.lower(), name)) if names else None
 

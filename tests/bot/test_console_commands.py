@@ -58,11 +58,12 @@ async def test_the_home_current_or_parent_folder_is_a_folder_not_a_song_name(db,
 async def test_a_folder_of_songs_is_answered_with_a_song_in_it_to_type(db, counting, clip_paths, tmp_path):
     """An album's folder dropped on the terminal was answered "e.g. /mood <folder>/song.mp3", a file
     it does not hold: typed as said, "There is no file at …". The example is a song in it, the first
-    by name (not a hidden file, a cover picture, a subfolder), which the command then hears."""
+    by name (not a hidden file, an empty one, a cover picture, a subfolder), which the command then hears."""
     album = tmp_path / "My Album"
     (album / "00 Disc 2.mp3").mkdir(parents=True)  # a folder, whatever its name
     for name in ("00 cover.jpg", ".hidden.mp3", "b side.OGG", "02 Second.flac"):
         (album / name).write_bytes(b"x")
+    (album / "00 cut short.mp3").touch()  # an empty file: "is empty (0 bytes)" typed as said
     (album / "01 First Song.ogg").write_bytes(clip_paths[0].read_bytes())
     out = await chat(db, counting, tmp_path, [f"/mood {album}", f"/mood {album}/01 First Song.ogg", "/quit"])
     assert f"{album} is a folder. Give me one audio file in it, e.g. /mood {album}/01 First Song.ogg\n" in out, out
