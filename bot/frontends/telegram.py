@@ -858,6 +858,7 @@ class TelegramFrontend:
         if MOOD_CAPTION.match(message.caption or "") and command_text(message):
             await self.on_mood(update, context)  # '/mood <song>' under a picture: the song
             return
+        self._told_how_to_ask(message)  # a caption corrected to '/mood <song>' is answered
         await message.reply_text(not_a_song(message, answering))
 
     async def on_private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

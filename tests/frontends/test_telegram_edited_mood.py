@@ -124,19 +124,23 @@ async def test_an_edit_asking_for_a_mood_during_the_stop_is_told_to_be_sent_agai
     assert told.params["reply_parameters"]["message_id"] == sent["message"]["message_id"]
 
 
-@pytest.mark.parametrize(("chat", "first"), [
-    (ALICE, "/moood Creep"),  # "Did you mean /mood?"
-    (ALICE, "mood Creep"),  # "Commands start with a slash: did you mean /mood Creep?"
-    (ALICE, "Creep"),  # how to get a song's mood
-    (GROUP, "/mood"),  # the usage
-    (GROUP, f"@{BOT_USERNAME} Creep"),  # how the bot is asked in a group
-], ids=["a command mistyped", "no slash", "a song's name alone", "a bare mood", "the bot's name first"])
-async def test_a_message_told_how_to_ask_is_answered_when_edited_to_ask(telegram_and_spotify, chat, first):
+@pytest.mark.parametrize(("chat", "first", "picture"), [
+    (ALICE, "/moood Creep", False),  # "Did you mean /mood?"
+    (ALICE, "mood Creep", False),  # "Commands start with a slash: did you mean /mood Creep?"
+    (ALICE, "Creep", False),  # how to get a song's mood
+    (GROUP, "/mood", False),  # the usage
+    (GROUP, f"@{BOT_USERNAME} Creep", False),  # how the bot is asked in a group
+    (ALICE, None, True),  # "That's a picture, and I listen to music: send /mood with a song's name…"
+    (GROUP, "/mood", True),  # the same, of a picture captioned so
+], ids=["a command mistyped", "no slash", "a song's name alone", "a bare mood", "the bot's name first", "a picture",
+        "a picture captioned mood"])
+async def test_a_message_told_how_to_ask_is_answered_when_edited_to_ask(telegram_and_spotify, chat, first, picture):
     """The bot's answer said what to type instead; the user corrected the message they sent, as
     Telegram lets them, rather than send another: the edit got no answer, the message having one."""
     fake, _ = telegram_and_spotify
     mark = fake.mark()
-    sent = await fake.user_sends(first, chat=chat, user=ALICE, extra=named(first) if first.startswith("@") else None)
+    sent = await fake.user_sends(first, chat=chat, user=ALICE, photo=fake.photo_attachment() if picture else None,
+                                 extra=named(first) if (first or "").startswith("@") else None)
     await fake.wait_for("sendMessage", after=mark)  # how to ask
     mark = fake.mark()
     await fake.user_edits(sent, "/mood Creep")
