@@ -215,6 +215,23 @@ def _names_no_song(text: str) -> bool:
     return not text or EMPTY_QUOTES.match(text) is not None
 
 
+# A usage's placeholder typed as it reads ("/mood <song>", "/journal answer <song> [your words]"):
+# the words inside its angle brackets are all the usages' own, so no song's ("<Radiohead - Creep>").
+PLACEHOLDER = re.compile(r"^<([^<>]{1,80})>(?=\s|$)")
+PLACEHOLDER_WORDS = frozenset({"song", "name", "link", "spotify", "youtube", "path", "file", "audio", "url", "or", "|",
+                               "path/to/song.mp3"})
+PLACEHOLDER_SAID = ("“{typed}” stands for a song: type its name, its Spotify or YouTube link, or an audio file's "
+                    "path in its place, e.g. {example}")
+
+
+def _placeholder(text: str) -> str | None:
+    """The usage's placeholder that `text` opens with ("<song>"), typed in place of a song; else None."""
+    found = PLACEHOLDER.match(text.strip())
+    if found is None or not all(word in PLACEHOLDER_WORDS for word in found[1].lower().split()):
+        return None
+    return found[0]
+
+
 # The longest path Linux opens (PATH_MAX): a longer run of words names no file; nor does a longer
 # argument, quoted, escaped or %-encoded in a file:// URL (3 characters a byte at most).
 PATH_MAX_CHARS = 4096
@@ -886,6 +903,9 @@ class ConsoleFrontend:
         if _names_no_song(rest):
             self.say(f"Usage: /{CONSOLE_MOOD[0]}")
             return
+        if (placeholder := _placeholder(rest)) is not None:
+            self.say(PLACEHOLDER_SAID.format(typed=_as_text(placeholder), example="/mood Radiohead - Creep"))
+            return
         attachment = _attachment_if_file(rest)
         if attachment is None and (problem := _a_file_and_more(rest) or _not_a_file(rest)):
             self.say(problem)
@@ -929,6 +949,9 @@ class ConsoleFrontend:
         elif sub == "answer":
             if _names_no_song(args):
                 self.say(f"Usage: /journal answer <song or link> [your own words], e.g. {WORDS_EXAMPLE}")
+                return
+            if (placeholder := _placeholder(args)) is not None:  # the prompt stays open
+                self.say(PLACEHOLDER_SAID.format(typed=_as_text(placeholder), example=WORDS_EXAMPLE))
                 return
             attachment, note = _file_then_words(args)
             text = note if attachment is not None else _song_then_words(args)

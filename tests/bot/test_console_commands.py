@@ -466,6 +466,25 @@ async def test_a_command_with_a_mark_after_its_name_is_that_command(db, counting
     assert "I don't know /?. Did you mean /help?" in out
 
 
+async def test_a_usage_s_placeholder_typed_as_it_is_is_no_song_to_search_for(db, counting, tmp_path):
+    """'/mood <song>', the help's line typed as it reads, was searched for a song called "<song>" (and
+    '/journal answer <song>' saved whichever one that found to the journal): it names no song, and is
+    told what goes in its place. A song's name typed in angle brackets is still that song."""
+    out = await chat(db, counting, tmp_path, [
+        "/journal on 21:30 Europe/Lisbon", "/journal prompt", "/mood <song>",
+        "/mood <song | Spotify link | YouTube link | path/to/song.mp3>", "/mood <Song or path/to/song.mp3>",
+        "/journal answer <song> [your words]", "/journal answer <song or link>", "/journal", "/mood <Radiohead - Creep>",
+        "/quit"])
+    said = out.split("\n")
+    assert said.count("“<song>” stands for a song: type its name, its Spotify or YouTube link, or an audio file's "
+                      "path in its place, e.g. /mood Radiohead - Creep") == 1, out
+    assert sum("stands for a song" in line and "e.g. /mood Radiohead - Creep" in line for line in said) == 3
+    assert sum("stands for a song" in line and 'e.g. /journal answer "Radiohead - Creep" on the bus' in line
+               for line in said) == 2
+    assert "Today's prompt is open" in out and "Saved to your journal" not in out
+    assert out.count("Finding the song") == 1 and "“<Radiohead - Creep>” stands for" not in out
+
+
 async def test_a_song_s_link_pasted_alone_is_told_to_follow_mood(db, counting, tmp_path):
     """A YouTube or Spotify link pasted alone got the hint for any words, "type /mood <song or
     path/to/song.mp3>", where a file's path alone gets the command to type (and Telegram's private
