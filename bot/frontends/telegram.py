@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import time
+import unicodedata
 import warnings
 from collections import OrderedDict
 from dataclasses import replace
@@ -194,6 +195,10 @@ NOT_SONGS = (("sticker", "a sticker"), ("venue", "a place"), ("location", "a loc
              ("game", "a game"), ("giveaway", "a giveaway"))
 NOT_A_SONG_FILTER = (filters.Sticker.ALL | filters.LOCATION | filters.CONTACT | filters.POLL | filters.Dice.ALL
                      | filters.STORY | filters.CHECKLIST | filters.PAID_MEDIA | filters.GAME | filters.GIVEAWAY)
+# A command typed with a full-width slash ('／mood Creep', as a Chinese or Japanese input method in
+# full-width mode types it), which Telegram takes for no command: the command as the bot reads it.
+FULL_WIDTH_SLASH = "\uff0f"
+FULL_WIDTH_SLASH_HINT = "Commands start with a half-width slash: did you mean /{typed}?"
 TEXT_HINT = ("To get a song's mood, send /mood <song> or an audio file; "
              "to answer your journal prompt, reply to it.")
 # A song's link sent to the private chat alone, or in a message forwarded there: the command for it,
@@ -868,7 +873,9 @@ class TelegramFrontend:
             return
         link = link_alone(message, self.settings.allowed_host_set)
         self._told_how_to_ask(message)
-        await message.reply_text(slash_forgotten(message.text or "", COMMAND_NAMES)
+        typed = full_width_command(message.text or "", COMMAND_NAMES)
+        hint = FULL_WIDTH_SLASH_HINT.format(typed=as_typed(typed, NO_SLASH_QUOTED_CHARS)) if typed else None
+        await message.reply_text(hint or slash_forgotten(message.text or "", COMMAND_NAMES)
                                  or (clip(LINK_ALONE.format(link=link)) if link else TEXT_HINT))
 
     async def on_mood(self, update: Update, context: ContextTypes.DEFAULT_TYPE, caller: Caller | None = None) -> None:
@@ -2014,6 +2021,17 @@ def not_a_song(message: Message, answering_prompt: bool = False) -> str:
         return NOT_A_SONG.format(what=f"a {message.dice.emoji}", how=how)
     what = next((name for field, name in NOT_SONGS if getattr(message, field) is not None), "a picture")
     return NOT_A_SONG.format(what=what, how=how)
+
+
+def full_width_command(text: str, commands: Sequence[str]) -> str | None:
+    """The command of words opening with a full-width slash, as the bot reads it ('／mood Creep' ->
+    'mood Creep'; its name NFKC, as the console reads it: 'ｍｏｏｄ' is 'mood'), where it is one of
+    `commands`; else None."""
+    if not text.startswith(FULL_WIDTH_SLASH):
+        return None
+    name, *words = text[1:].split(None, 1) or [""]
+    name = unicodedata.normalize("NFKC", name)
+    return " ".join([name, *words]) if name.lower() in commands else None
 
 
 def link_alone(message: Message, allowed_hosts: frozenset[str]) -> str | None:

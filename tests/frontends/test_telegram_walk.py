@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from bot.frontends import render
-from bot.frontends.telegram import (COMMAND_NAMES, HELP_TAIL, JOURNAL_ANSWER_HERE, LINK_ALONE, NOT_A_SONG, PRIVATE_ONLY, SEND_A_SONG,
-                                    SETTINGS_TAIL, STOP_HINT, TEXT_HINT)
+from bot.frontends.telegram import (COMMAND_NAMES, FULL_WIDTH_SLASH_HINT, HELP_TAIL, JOURNAL_ANSWER_HERE, LINK_ALONE,
+                                    NOT_A_SONG, PRIVATE_ONLY, SEND_A_SONG, SETTINGS_TAIL, STOP_HINT, TEXT_HINT)
 from bot.usecases.help import JOURNAL_ALL_MEANT, unknown_button
 from bot.usecases.journal import BAD_LIST_WORDS, JOURNAL_OFF, LIST_PAGE
 from bot.usecases.playlists import DISABLED, NOT_IN_SERVER
@@ -214,3 +214,14 @@ async def test_words_after_stats_or_export_are_said_to_be_left_aside(telegram, d
     await fake.user_sends("/export csv")
     caption = (await fake.wait_for("sendDocument", after=mark)).params["caption"]
     assert caption.endswith("\n/export takes no words, so “csv” was left aside: the file holds everything, as JSON.")
+
+
+@pytest.mark.parametrize("typed, meant", [("／mood Creep", "mood Creep"), ("／ｊｏｕｒｎａｌ list", "journal list"),
+                                          ("／Help", "Help")], ids=["mood", "full-width letters", "capitalised"])
+async def test_a_command_typed_with_a_full_width_slash_is_answered_with_it(telegram, typed, meant):
+    """A Chinese or Japanese input method in full-width mode types '／' for '/' (and 'ｍｏｏｄ' for
+    'mood'), which Telegram takes for no command: it got the hint for any words, where the console
+    reads the command."""
+    fake, _ = telegram
+    await fake.user_sends(typed)
+    assert (await fake.wait_for("sendMessage")).text == FULL_WIDTH_SLASH_HINT.format(typed=meant)
