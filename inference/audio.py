@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import struct
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -113,6 +115,8 @@ MIN_VIDEO_SECONDS = 1  # a file with pictures but no sound, at least this long, 
 # of its own. At most this many links are opened (a radio hour holds ~20 songs, jingles and ads),
 # and the next link's first page is looked for this far after the last packet read: the demuxer
 # reads page by page (64 KiB at most each), and resyncs past 64 KiB of junk at most.
+MP4_BOX_HEADER, MP4_LARGE_BOX_HEADER = 8, 16  # a box's 32-bit size and type; then a 64-bit size where it is 1
+MAX_MP4_TOP_BOXES = 1000  # top-level boxes walked to find an MP4's index in a file FFmpeg could not read
 MAX_OGG_LINKS = 100
 MAX_OGG_LINK_GAP = 1 << 20  # bytes
 OGG_CAPTURE = b"OggS"
@@ -184,7 +188,41 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE, *, max_seconds: float = 
 
 
 def _unreadable(path: Path) -> UnreadableAudioError:
+    if _mp4_cut_before_index(path):
+        return UnreadableAudioError.about_file(
+            f"The file {FILE_NAME} is cut short: it ends before its index, which an MP4 needs to be played. "
+            "Send the whole file.", path.name)
     return UnreadableAudioError.about_file(f"The file {FILE_NAME} is not audio we can read.", path.name)
+
+
+def _mp4_cut_before_index(path: Path) -> bool:
+    """Whether `path` is an MP4 (its first box `ftyp`) whose top-level boxes end, or run past its
+    end, before a `moov`: ffmpeg, like most encoders, writes that index after the audio, and a
+    download or copy that stopped has none. False for any other file, or one whose boxes cannot be
+    read; FFmpeg has failed on it first."""
+    try:
+        with open(path, "rb") as file:
+            total, at = os.fstat(file.fileno()).st_size, 0
+            for _ in range(MAX_MP4_TOP_BOXES):
+                if at >= total:
+                    return True
+                file.seek(at)
+                head = file.read(MP4_LARGE_BOX_HEADER)
+                if len(head) < MP4_BOX_HEADER:
+                    return True
+                size, kind = struct.unpack_from(">I4s", head)
+                if at == 0 and kind != b"ftyp" or kind == b"moov":
+                    return False
+                if size == 1:  # a 64-bit size follows
+                    size = struct.unpack_from(">Q", head, MP4_BOX_HEADER)[0] if len(head) == MP4_LARGE_BOX_HEADER else 0
+                elif size == 0:  # to the end of the file
+                    size = total - at
+                if size < MP4_BOX_HEADER:
+                    return False
+                at += size
+    except (OSError, struct.error):
+        return False
+    return False
 
 
 def _soundless(path: Path, container) -> UnreadableAudioError:

@@ -298,6 +298,20 @@ def test_truncated_files_raise_typed_errors(song_files, tmp_path):
         main_model_input(half)
 
 
+@pytest.mark.parametrize("kept", [0.5, 0.02])
+def test_an_mp4_cut_before_its_index_is_said_to_be_cut_short(song_files, tmp_path, kept):
+    """ffmpeg, like most encoders, writes an M4A's index (its moov box) after the audio: one cut short (a
+    download or a copy that stopped) has none, and was "not audio we can read", as a file in another
+    format is; a 200-byte head of one likewise."""
+    data = song_files["m4a"].read_bytes()
+    cut = tmp_path / "song.m4a"
+    cut.write_bytes(data[:int(len(data) * kept)])
+    with pytest.raises(UnreadableAudioError) as error:
+        load_audio(cut)
+    assert str(error.value) == ("The file song.m4a is cut short: it ends before its index, which an MP4 needs "
+                                "to be played. Send the whole file.")
+
+
 @pytest.mark.parametrize("poison", [np.nan, np.inf, 1e30])
 def test_a_float_file_with_samples_no_speaker_could_play_is_unreadable(tmp_path, poison):
     """NaN, inf or a sample so large that the spectra overflow: the models would answer NaN."""
