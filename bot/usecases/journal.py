@@ -1963,8 +1963,14 @@ def page_label(page: int | str) -> str:
     return text if len(text) <= PAGE_LABEL_CHARS else text[:PAGE_LABEL_CHARS] + "…"
 
 
+# A page number that reads as a year ('/journal list 2025'): what lists that year, from its end back.
+YEAR_MEANT = " If you meant the year: /journal list December {year} lists your journal from its end back."
+YEARS_MEANT = range(1900, 2101)
+
+
 def beyond_last_page(number: str, pages: int, total: int) -> str:
     entries = f"{total} entr{'y' if total == 1 else 'ies'}"
+    year = YEAR_MEANT.format(year=number) if len(number) == 4 and number.isdigit() and int(number) in YEARS_MEANT else ""
     if pages == 1:
-        return f"Your journal has {entries}, all on page 1: there's no page {number}."
-    return f"Your journal has {pages} pages ({entries}): there's no page {number}. Page {pages} holds the oldest."
+        return f"Your journal has {entries}, all on page 1: there's no page {number}.{year}"
+    return f"Your journal has {pages} pages ({entries}): there's no page {number}. Page {pages} holds the oldest.{year}"

@@ -96,6 +96,18 @@ async def test_a_huge_page_number_is_beyond_the_last_page(db, digits):
     assert isinstance(reply, ErrorReply) and "there's no page 999" in reply.message and len(reply.message) < 200
 
 
+@pytest.mark.parametrize("typed, year", [("2025", True), (" 2026 ", True), ("1999", True), ("7", False),
+                                         ("9999", False), ("0999", False)])
+async def test_a_year_typed_as_the_page_is_told_how_to_list_that_year(db, typed, year):
+    """'/journal list 2025', meant as the year, was "there's no page 2025" alone: a year no journal
+    has as many pages as is said to be read as one, with the month that lists it from its end back."""
+    await write_days(db, 3)
+    reply = await journal(db).list(ALICE_DM, page=typed)
+    assert isinstance(reply, ErrorReply) and f"there's no page {typed.strip()}." in reply.message, reply
+    hint = (f" If you meant the year: /journal list December {typed.strip()} lists your journal from its end back.")
+    assert reply.message.endswith(hint) == year, reply.message
+
+
 async def test_someone_elses_cursor_shows_nothing_of_their_journal(db):
     await write_days(db, 12)
     bobs = await journal(db).list(BOB_DM)
