@@ -1535,7 +1535,9 @@ class JournalUseCase:
                 return ErrorReply(BAD_LIST_WORDS.format(page=page_label(typed), limit=limit))
             if isinstance(period, ErrorReply):
                 return period
-            if period.first > today:
+            # After today, unless an entry is dated in it: answered in a zone ahead of the user's now
+            # (Tokyo, then Los Angeles), as /journal list, /journal delete and /stats date it.
+            if period.first > today and not await self.db.journal.count_after(ref, period.first - timedelta(days=1)):
                 return ErrorReply(NOT_YET.format(label=period.label, today=today.isoformat()))
             newer = await self.db.journal.count_after(ref, period.last)
             found = await self.db.journal.page(ref, limit, skip=newer)

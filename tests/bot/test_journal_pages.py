@@ -185,3 +185,21 @@ async def test_a_day_between_entries_names_the_nearest_on_either_side(db):
     assert isinstance(reply, ErrorReply) and reply.message == (
         "There's no entry dated 2026-02-10 in your journal: the nearest before it is dated 2026-02-09 "
         "(/journal list 2026-02-09), after it 2026-02-11.")
+
+
+async def test_a_day_after_today_holding_an_entry_dated_in_a_zone_left_behind_is_listed(db):
+    """Alice answered on the morning of 11 March in Tokyo, then moved her journal to UTC, where it
+    is still the 10th: /journal list shows that entry first, dated 2026-03-11, and /journal delete
+    2026-03-11 deletes it, but /journal list 2026-03-11 said that day "hasn't come yet". A day
+    after today with no entry still says so."""
+    await write_days(db, 57)
+    await db.journal.add(JournalEntry(
+        user=ALICE_REF, local_date=date(2026, 3, 11), prompt_id="tokyo", phrase="This morning", reply_text="x",
+        track_key="spotify:tokyo", track_title="Song in Tokyo", mood="happy", valence=0.5, arousal=0.4,
+        created_at=datetime(2026, 3, 10, 23, tzinfo=timezone.utc)))
+    for typed in ("2026-03-11", "tomorrow", "this week"):
+        reply = await dated(db).list(ALICE_DM, page=typed)
+        assert titles(reply)[:2] == ["Song in Tokyo", "Song 56"], typed
+    later = await dated(db).list(ALICE_DM, page="2026-03-12")
+    assert isinstance(later, ErrorReply) and later.message == (
+        "2026-03-12 hasn't come yet: today is 2026-03-10 where you are. /journal list shows your latest entries.")
