@@ -439,10 +439,15 @@ class FakeDiscord:
     async def slash(self, name: str, options: list[dict] | None = None, *, user: int = 42,
                     guild: int | None = None, resolved: dict | None = None, command_type: int = 1,
                     target_id: str | None = None, interaction_type: int = 2,
-                    made_at: datetime | None = None, channel: dict | None = None) -> dict:
+                    made_at: datetime | None = None, channel: dict | None = None,
+                    owners: dict[str, str] | None = None, context: int | None = None) -> dict:
         """Push an application command (or autocomplete, `interaction_type=4`) interaction, made
-        now or `made_at` (its id tells when); in a server, in `channel` (a thread's payload,
-        `thread_in`) rather than its general channel."""
+        now or `made_at` (its id tells when); in `channel` (a thread's payload, `thread_in`; a
+        group DM's) rather than the server's general channel or the bot's DM. `owners`: whose
+        install it comes through (authorizing_integration_owners: "0" the server's, "1" the
+        user's own); a server's with the user's alone has not added the bot, and Discord sends
+        its partial guild. `context`: where Discord says it is used (2: a group DM, a DM of two
+        other people)."""
         data: dict[str, Any] = {"id": str(self._command_id(name)), "name": name, "type": command_type}
         if options:
             data["options"] = options
@@ -451,8 +456,14 @@ class FakeDiscord:
         if target_id:
             data["target_id"] = target_id
         payload = self._interaction(interaction_type, data, user=user, guild=guild, made_at=made_at)
-        if channel is not None and guild is not None:
+        if channel is not None:
             payload.update(channel_id=channel["id"], channel=channel)
+        if owners is not None:
+            payload["authorizing_integration_owners"] = owners
+            if guild is not None and "0" not in owners:
+                payload["guild"] = {"id": str(guild), "locale": "en-US", "features": []}
+        if context is not None:
+            payload["context"] = context
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload
 

@@ -654,11 +654,19 @@ async def show_privately(interaction: discord.Interaction, reply: object) -> Non
         log.warning("discord.private_answer_not_cleared", extra={"reason": str(error)})
 
 
+def seen_by_others(interaction: discord.Interaction) -> bool:
+    """Whether others than the asker see the interaction's channel: a server's, or, through the
+    asker's own install of the app (Discord's user install), a group DM or their DM with someone
+    else (the interaction's context 2, `private_channel`); not the asker's DM with the bot."""
+    return interaction.guild_id is not None or interaction.context.private_channel
+
+
 async def show_in_channel(interaction: discord.Interaction, reply: object, *, note: str | None = None) -> None:
     """The answer to a command deferred in public: in the channel, but a refusal (the rate limit,
-    a song not found, playlists turned off) to the asker alone in a server (`show_privately`).
-    `note`: a line shown above the answer (what was heard of what was asked), not with a refusal."""
-    if isinstance(reply, ErrorReply) and interaction.guild_id is not None:
+    a song not found, playlists turned off) to the asker alone where others see it (`seen_by_others`,
+    `show_privately`). `note`: a line shown above the answer (what was heard of what was asked), not
+    with a refusal."""
+    if isinstance(reply, ErrorReply) and seen_by_others(interaction):
         await show_privately(interaction, reply)
     else:
         await show(interaction, reply, note=None if isinstance(reply, ErrorReply) else note, in_public=True)
@@ -666,8 +674,8 @@ async def show_in_channel(interaction: discord.Interaction, reply: object, *, no
 
 async def show_followup(interaction: discord.Interaction, progress: FollowupProgress, reply: object) -> None:
     """A next answer to a command deferred in public, as `show_in_channel` shows the first: in the
-    channel, but a refusal to the asker alone in a server."""
-    if isinstance(reply, ErrorReply) and interaction.guild_id is not None:
+    channel, but a refusal to the asker alone where others see it."""
+    if isinstance(reply, ErrorReply) and seen_by_others(interaction):
         await progress.show_privately(reply)
     else:
         await progress.show(reply)

@@ -1,0 +1,46 @@
+"""Given the app installed to a user's own account (Discord's user install, where the Developer
+Portal allows it), its commands are used where the bot is no member: in a group DM, or a DM of two
+other people (context 2), and in a server that never added the bot (the interaction's
+authorizing_integration_owners name the user's install alone). /mood answers there; a refusal is
+told to the asker alone, as in a server; and a server that never added the bot has no server
+playlists: /playlist, /servermood and /serverplaylist say so, and a song heard there counts in none."""
+from __future__ import annotations
+
+from tests.fakes.discord_api import EPHEMERAL, user_payload
+from tests.frontends.test_discord import ATTACHMENT, DEFERRED, STRING, made_private
+from tests.frontends.test_telegram_note_titles import cached
+
+ALICE, BOB = 42, 43
+PRIVATE_CHANNEL = 2  # an interaction's context: a group DM, or a DM of two other people
+GROUP_DM = {"id": "610000000000000001", "type": 3, "name": None, "owner_id": str(BOB),
+            "recipients": [user_payload(ALICE), user_payload(BOB, "bob")]}
+ALICE_S_INSTALL = {"1": str(ALICE)}  # authorizing_integration_owners: her own account's install alone
+
+
+async def heard(fake, db, audio: bytes, **where) -> tuple:
+    """Alice's /mood with `audio` (sad, in the cache) attached, used `where` (slash's arguments):
+    its deferral and its answer."""
+    attachment = fake.add_file("demo take.ogg", await cached(db, audio))
+    mark = fake.mark()
+    await fake.slash("mood", [{"name": "file", "type": ATTACHMENT, "value": attachment["id"]}],
+                     resolved={"attachments": {attachment["id"]: attachment}}, user=ALICE, owners=ALICE_S_INSTALL,
+                     **where)
+    deferred = await fake.wait_for("interaction_callback", after=mark)
+    return deferred, await fake.wait_for("edit_original", lambda c: bool(c.embeds), after=mark)
+
+
+async def test_mood_in_a_group_dm_answers_there_and_tells_a_refusal_to_the_asker_alone(discord_bot, db):
+    """A group DM's other members see the answer, as a server's do; a refusal (a link the bot
+    does not read, the rate limit) is nobody else's business there either."""
+    fake, _ = discord_bot
+    in_the_group = {"channel": GROUP_DM, "context": PRIVATE_CHANNEL}
+    deferred, answer = await heard(fake, db, b"OggS a demo in the group", **in_the_group)
+    assert deferred.json["type"] == DEFERRED and not deferred.flags & EPHEMERAL and "sad" in str(answer.embeds)
+
+    mark = fake.mark()
+    await fake.slash("mood", [{"name": "query", "type": STRING, "value": "https://soundcloud.com/x/y"}],
+                     user=ALICE, owners=ALICE_S_INSTALL, **in_the_group)
+    refusal = await fake.wait_for("followup", after=mark)
+    assert "soundcloud.com" in refusal.content and made_private(refusal)
+    await fake.wait_for("delete_original", after=mark)  # the public "thinking" answer goes
+    assert not [c for c in fake.calls_of("edit_original", after=mark) if "soundcloud.com" in c.content]
