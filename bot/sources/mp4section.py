@@ -41,6 +41,9 @@ MAX_SAMPLES = 500_000
 # What an mp4a sample (a frame) plays, in samples at its sample entry's rate: AAC's 1 024 and 960
 # (and twice those for HE-AAC at its output rate), AAC-LD's 512 and 480, MPEG audio's 1 152 and 576.
 MP4A_FRAME_SAMPLES = (1024, 960, 2048, 1920, 512, 480, 1152, 576)
+# An ALAC sample entry's child box ('alac', after the 36 bytes of an audio sample entry, its 8-byte
+# header and 4 of version and flags) holds the ALACSpecificConfig: its frame length, ..., its rate.
+ALAC_CONFIG_AT, ALAC_CONFIG_BYTES = 36 + 8 + 4, 24
 FRAME_TOLERANCE = 0.01  # a frame's stated length off one of those by at most this share
 TFHD_DURATION_PRESENT = 0x000008  # tfhd flag: a default sample duration for the fragment
 TRUN_DATA_OFFSET_PRESENT, TRUN_FIRST_FLAGS_PRESENT = 0x000001, 0x000004
@@ -254,19 +257,27 @@ def audio_track(moov: bytes) -> Track | None:
 
 def _plays_as_stated(buf: bytes, stbl: Box, timescale: int, durations: tuple[int, ...]) -> bool:
     """Whether an mp4a track's frames last, by its index (durations in ticks of the media
-    timescale), one of MP4A_FRAME_SAMPLES at the rate its sample entry states: the decoder plays
-    them so. A timescale 0.3 times the rate had a 240 s song stated 799 s, its 30 s section
+    timescale), one of MP4A_FRAME_SAMPLES at the rate its sample entry states (an ALAC track's, the
+    frame length its config states at its rate): the decoder plays them so. A timescale 0.3 times the rate had a 240 s song stated 799 s, its 30 s section
     playing 9 s. True where it cannot tell: another codec, no rate in the entry (over 65 535 Hz:
     0), a QuickTime version 2 entry."""
     stsd = find(buf, stbl, b"stsd")
     entry = payload(buf, stsd)[8:] if stsd else b""
-    if len(entry) < 36 or entry[4:8] != b"mp4a" or struct.unpack_from(">H", entry, 16)[0] > 1:
+    if len(entry) < 36 or struct.unpack_from(">H", entry, 16)[0] > 1 or not durations:
         return True
+    typical = sorted(durations)[len(durations) // 2] / timescale  # seconds
+    if entry[4:8] == b"alac":
+        # Its frames play the frame length its ALACSpecificConfig states, at the config's rate (the
+        # entry's 16-bit field holds none over 65 535 Hz): 4 096 samples, but a song's last frame.
+        config = entry[ALAC_CONFIG_AT:ALAC_CONFIG_AT + ALAC_CONFIG_BYTES]
+        if entry[ALAC_CONFIG_AT - 8:ALAC_CONFIG_AT - 4] != b"alac" or len(config) < ALAC_CONFIG_BYTES:
+            return True
+        frame, rate = struct.unpack_from(">I", config, 0)[0], struct.unpack_from(">I", config, 20)[0]
+        return not (frame and rate) or abs(typical * rate - frame) <= FRAME_TOLERANCE * frame
     rate = struct.unpack_from(">I", entry, 32)[0] >> 16
-    if not rate or not durations:
+    if entry[4:8] != b"mp4a" or not rate:
         return True
-    typical = sorted(durations)[len(durations) // 2] / timescale * rate  # samples at the entry's rate
-    return any(abs(typical - frame) <= FRAME_TOLERANCE * frame for frame in MP4A_FRAME_SAMPLES)
+    return any(abs(typical * rate - frame) <= FRAME_TOLERANCE * frame for frame in MP4A_FRAME_SAMPLES)
 
 
 # -- progressive files: rebuild the index for the window's samples --------------------------------

@@ -167,6 +167,8 @@ def served(audio_root, tmp_path_factory):
     ffmpeg("-i", str(audio_root / "long.ogg"), "-c:a", "libvorbis", "-q:a", "3", str(root / "vorbis.ogg"))
     lying_pair(root, ("slow_vorbis.ogg", "fast_vorbis.ogg"), (root / "vorbis.ogg").read_bytes(), ogg_with_granules)
     lying_pair(root, ("fast.m4a", "slow.m4a"), long_m4a, mp4_with_timescale)
+    ffmpeg("-i", str(audio_root / "long.ogg"), "-c:a", "alac", "-ar", "16000", str(root / "alac.m4a"))
+    lying_pair(root, ("fast_alac.m4a", "slow_alac.m4a"), (root / "alac.m4a").read_bytes(), mp4_with_timescale)
     for kind in ("fragments", "fragments_sidx"):
         ffmpeg("-i", str(audio_root / "long.m4a"), *VARIANTS[kind], str(root / f"{kind}.m4a"))
         fragmented = (root / f"{kind}.m4a").read_bytes()
@@ -215,7 +217,7 @@ async def whole_from_ytdlp(served: Path, tmp_path: Path, name: str,
 
 
 @pytest.mark.parametrize("known", [False, True])
-@pytest.mark.parametrize("name", ["slow", "fast"])
+@pytest.mark.parametrize("name", ["slow", "fast", "slow_alac", "fast_alac"])
 async def test_an_mp4_whose_timescale_lies_is_not_cut_by_its_index(served, long_duration, tmp_path, name, known):
     """An MP4's index counts its AAC frames' durations in media ticks, 1 024 to a frame at the
     sample entry's rate (48 kHz). With the timescale (ticks per second) at 0.3 times that, the
@@ -223,7 +225,9 @@ async def test_an_mp4_whose_timescale_lies_is_not_cut_by_its_index(served, long_
     a section at 25-55 s that played 90 s. A timescale at which the frames would not play one of
     AAC's frame lengths at the entry's rate is not the stream's: the file is fetched whole, also
     when the song's length is known, where ffmpeg cut the window by the same timescale (9 s of
-    it at 0.3 times; at 3 times a file of no audio)."""
+    it at 0.3 times; at 3 times a file of no audio). An ALAC track's frames play the frame length its
+    ALACSpecificConfig states (4 096) at its rate: they were not checked, and its section was cut by
+    the lying timescale."""
     async with whole_from_ytdlp(served, tmp_path, f"{name}.m4a", long_duration if known else None) as audio:
         assert audio.path.read_bytes() == (served / f"{name}.m4a").read_bytes()
 

@@ -74,6 +74,8 @@ def mp4_root(audio_root, tmp_path_factory):
     # A video with its sound: the audio's chunks lie between the video's.
     ffmpeg("-f", "lavfi", "-i", "color=c=navy:s=64x48:r=5", "-i", str(source), "-map", "0:v", "-map", "1:a",
            "-c:v", "mpeg4", "-c:a", "copy", "-shortest", str(root / "video.mp4"))
+    # ALAC (lossless: the AAC's samples), its frames 4 096 samples long, its index after the audio
+    ffmpeg("-i", str(source), "-c:a", "alac", str(root / "alac.m4a"))
     # Two sound tracks: not one the splicer can pick; yt-dlp's way cuts it.
     ffmpeg("-i", str(source), "-map", "0:a", "-map", "0:a", "-c", "copy", str(root / "two.m4a"))
     return root
@@ -105,6 +107,7 @@ def stated_seconds(path) -> float:
     ("first_in_moov", "m4a", FRAGMENT_S),
     ("dash", "m4a", FRAGMENT_S),
     ("video", "mp4", 0.1),
+    ("alac", "m4a", 0.2),  # two frames of pre-roll: 171 ms
 ])
 async def test_an_mp4_section_is_the_middle_30_s_from_a_fraction_of_the_bytes(mp4_server, mp4_root, original,
                                                                               long_duration, tmp_path, name, ext, slack_s):
