@@ -75,10 +75,13 @@ def epoch_day(day: date) -> int:
 def streaks(runs: list[dict[str, Any]], today: date) -> tuple[int, int]:
     """(current, longest). The current streak is the run through today, or through yesterday when
     today's prompt is not answered yet: an unanswered morning does not break a streak. The run may
-    go on past today, with days dated in a time zone ahead of the one the user has now."""
+    go on past today, or lie wholly after it (begun by this morning's answer in Tokyo, the journal
+    moved to Los Angeles since), with days dated in a time zone ahead of the one the user has now:
+    a run begun tomorrow is current (a day ahead is as far as places people live differ, but for
+    the Line Islands' first hours against American Samoa's last)."""
     longest = max((int(run["length"]) for run in runs), default=0)
     current = max((int(run["length"]) for run in runs
-                   if int(run["first_day"]) <= epoch_day(today) <= int(run["last_day"]) + 1),
+                   if int(run["first_day"]) <= epoch_day(today) + 1 and epoch_day(today) <= int(run["last_day"]) + 1),
                   default=0)
     return current, longest
 

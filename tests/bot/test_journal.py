@@ -653,21 +653,26 @@ async def test_on_new_years_day_the_pixels_show_the_last_365_days_not_an_empty_y
     assert square_colour(pixels.png, first, last, date(2025, 12, 22)) == rgb(charts.EMPTY_COLOUR)
 
 
-async def test_a_streak_survives_moving_the_journal_to_a_time_zone_behind(db, counting):
+@pytest.mark.parametrize("days, streaks", [
+    ((23, 24, 25), "current streak 3 days, longest 3 days"),
+    # A streak begun by that entry alone (the 23rd and 24th unanswered) was 'current streak 0 days'.
+    ((21, 22, 25), "current streak 1 day, longest 2 days"),
+])
+async def test_a_streak_survives_moving_the_journal_to_a_time_zone_behind(db, counting, days, streaks):
     """Alice answered this morning in Tokyo (the 25th there), then set her journal to Los Angeles,
-    where it is still the 24th: her entry for 'tomorrow' keeps her streak alive."""
+    where it is still the 24th: her entry for 'tomorrow' keeps her streak alive, or starts one."""
     from storage.models import JournalEntry
 
     journal = journal_usecase(db, counting, now=lambda: datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc))
-    for n in range(3):  # the 23rd, 24th and 25th in Tokyo
-        day = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc) + timedelta(days=n)
+    for n, number in enumerate(days):  # in Tokyo
+        day = datetime(2026, 11, number, 0, 0, tzinfo=timezone.utc)
         await db.journal.add(JournalEntry(user=ALICE_REF, local_date=day.date(), prompt_id=f"p{n}", phrase="This morning,",
                                           reply_text="x", track_key="t", track_title="Song", mood="calm",
                                           valence=0.3, arousal=-0.4, created_at=day))
     await journal.enable(ALICE_DM, "08:00", "America/Los_Angeles")  # 16:30 on the 24th there
 
     reply = await journal.stats(ALICE_DM)
-    assert isinstance(reply, StatsReply) and "current streak 3 days, longest 3 days" in reply.summary
+    assert isinstance(reply, StatsReply) and streaks in reply.summary, reply.summary
 
 
 async def test_a_streak_ends_when_the_users_own_yesterday_went_unanswered(db, counting):
