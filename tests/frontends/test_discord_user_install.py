@@ -6,8 +6,13 @@ told to the asker alone, as in a server; and a server that never added the bot h
 playlists: /playlist, /servermood and /serverplaylist say so, and a song heard there counts in none."""
 from __future__ import annotations
 
+import pytest
+
+from bot.frontends.discord.server import NOT_ADDED_HERE
+from storage.schema import REQUESTS, SERVERS
 from tests.fakes.discord_api import EPHEMERAL, user_payload
-from tests.frontends.test_discord import ATTACHMENT, DEFERRED, STRING, made_private
+from tests.frontends.test_discord import ATTACHMENT, DEFERRED, GUILD, MESSAGE, STRING, made_private
+from tests.frontends.test_discord_playlists import playlist_shown
 from tests.frontends.test_telegram_note_titles import cached
 
 ALICE, BOB = 42, 43
@@ -44,3 +49,29 @@ async def test_mood_in_a_group_dm_answers_there_and_tells_a_refusal_to_the_asker
     assert "soundcloud.com" in refusal.content and made_private(refusal)
     await fake.wait_for("delete_original", after=mark)  # the public "thinking" answer goes
     assert not [c for c in fake.calls_of("edit_original", after=mark) if "soundcloud.com" in c.content]
+
+
+@pytest.mark.parametrize("command,options,admin", [
+    ("playlist", [{"name": "mood", "type": STRING, "value": "sad"}], False),
+    ("servermood", None, False),
+    ("serverplaylist", [{"name": "state", "type": STRING, "value": "off"}], True),
+])
+async def test_server_commands_in_a_server_that_never_added_the_bot_say_so(discord_bot, db, command, options, admin):
+    fake, _ = discord_bot
+    if admin:
+        fake.admins.add(ALICE)
+    await fake.slash(command, options, guild=GUILD, user=ALICE, owners=ALICE_S_INSTALL)
+    told = await fake.wait_for("interaction_callback")
+    assert told.json["type"] == MESSAGE and told.flags & EPHEMERAL and told.content == NOT_ADDED_HERE
+    assert await db.db[SERVERS].count_documents({}) == 0  # nothing switched for a server the bot is not in
+    # Where the server added the bot too, its playlists answer as ever.
+    fake.admins.discard(ALICE)
+    assert "Sad song 0" in (await playlist_shown(fake, db, 1))["description"]
+
+
+async def test_a_song_heard_in_a_server_that_never_added_the_bot_counts_in_no_server_playlist(discord_bot, db):
+    fake, _ = discord_bot
+    deferred, answer = await heard(fake, db, b"OggS Alice's demo", guild=GUILD)
+    assert "sad" in str(answer.embeds)
+    [upload] = await db.db[REQUESTS].find({"track_key": {"$regex": "^sha256:"}}).to_list()
+    assert upload["place"] is None and "source_link" not in upload

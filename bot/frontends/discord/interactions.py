@@ -66,9 +66,19 @@ ORIGINAL_DELETED = "moodbot.original_deleted"
 INTERACTION_TOKEN_LIFETIME = timedelta(minutes=15)
 
 
+def added_here(interaction: discord.Interaction) -> bool:
+    """Whether the interaction's server, if any, added the bot: False where it comes through the
+    asker's own install of the app alone (Discord's user install: its authorizing_integration_owners
+    name the user's, not the server's), in a server that never added the bot, which the bot is no
+    member of (no member leaving is heard there)."""
+    return not interaction.is_user_integration() or interaction.is_guild_integration()
+
+
 def caller_of(interaction: discord.Interaction) -> Caller:
+    """The asker; in a server as its member, but in one that never added the bot (`added_here`) as
+    in a private chat: what is heard there counts in no server playlist."""
     user = interaction.user
-    in_guild = interaction.guild_id is not None
+    in_guild = interaction.guild_id is not None and added_here(interaction)
     return Caller(
         platform=PLATFORM,
         user_id=str(user.id),

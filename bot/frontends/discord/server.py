@@ -9,12 +9,19 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.frontends.discord.interactions import PLATFORM, acknowledge, caller_of, show, show_in_channel
+from bot.frontends.discord.interactions import (PLATFORM, acknowledge, added_here, caller_of, show, show_in_channel,
+                                                 whose)
 from bot.frontends.render import NOT_SHARING
-from bot.replies import PlaylistReply, ServerMoodReply, TextReply
+from bot.replies import ErrorReply, PlaylistReply, ServerMoodReply, TextReply
 from bot.usecases.playlists import ENABLED, ON_NOW
 
 log = logging.getLogger(__name__)
+
+# A server command used through the asker's own install (Discord's user install) in a server that
+# never added the bot: it has no server playlists there, nor hears members leave.
+NOT_ADDED_HERE = ("moodbot isn't a member of this server (you're using it through your own account), so the "
+                  "server has no playlists or mood of the week. A server admin can add moodbot to the server "
+                  "for them; /mood works here meanwhile.")
 
 Mood = Literal["happy", "energetic", "sad", "calm"]
 OnOff = Literal["on", "off"]
@@ -33,6 +40,16 @@ async def show_to_the_channel(interaction: discord.Interaction, reply: object) -
         log.warning("discord.private_answer_failed", extra={"reason": str(error)})
 
 
+async def not_added_here(interaction: discord.Interaction) -> bool:
+    """Whether the server command was used in a server that never added the bot (`added_here`):
+    the asker is told so, alone, at once (nothing of the server's is read or switched)."""
+    if added_here(interaction):
+        return False
+    log.info("discord.server_not_added", extra=whose(interaction.user, interaction.guild_id))
+    await show(interaction, ErrorReply(NOT_ADDED_HERE), ephemeral=True)
+    return True
+
+
 class ServerCog(commands.Cog):
     def __init__(self, bot: commands.Bot, usecases) -> None:
         self.bot = bot
@@ -44,12 +61,16 @@ class ServerCog(commands.Cog):
     @app_commands.describe(mood="Which mood")
     @app_commands.guild_only()
     async def playlist(self, interaction: discord.Interaction, mood: Mood) -> None:
+        if await not_added_here(interaction):
+            return
         await acknowledge(interaction, thinking=True)
         await show_to_the_channel(interaction, await self.usecases.playlists.playlist(caller_of(interaction), mood))
 
     @app_commands.command(name="servermood", description="This server's mood of the week")
     @app_commands.guild_only()
     async def server_mood(self, interaction: discord.Interaction) -> None:
+        if await not_added_here(interaction):
+            return
         await acknowledge(interaction, thinking=True)  # the chart takes a moment
         await show_to_the_channel(interaction, await self.usecases.playlists.server_mood(caller_of(interaction)))
 
@@ -98,6 +119,8 @@ class ServerCog(commands.Cog):
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     async def server_playlist(self, interaction: discord.Interaction, state: OnOff | None = None) -> None:
+        if await not_added_here(interaction):
+            return
         await acknowledge(interaction, ephemeral=True, thinking=True)
         caller, playlists = caller_of(interaction), self.usecases.playlists
         if state is None:  # whether /playlist and /servermood answer here now, as the console's says it
