@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from bot.replies import (
     MOOD_EMOJI,
+    NAME_MARKS_DROPPED,
     ErrorReply,
     ExportReply,
     HelpReply,
@@ -136,7 +137,10 @@ def next_page(reply: JournalListReply) -> int:
 
 def journal_entry_line(entry: JournalEntryView, *, dated: bool = True) -> str:
     """An entry as /journal list shows it: "2026-12-05 · <phrase> <song> (mood) – note"."""
-    line = f"{entry.phrase} {song_title(entry.title, entry.artists)} ({mood_label(entry.mood)})"
+    # Without the song name's direction marks: an override in an upload's file name or a video's
+    # title turned the rest of the line, the mood and the note, around.
+    song = song_title(entry.title, entry.artists).translate(NAME_MARKS_DROPPED)
+    line = f"{entry.phrase} {song} ({mood_label(entry.mood)})"
     if dated:
         line = f"{entry.local_date.isoformat()} · {line}"
     if entry.note:

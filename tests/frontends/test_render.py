@@ -11,6 +11,7 @@ from bot.replies import (
     PLACE,
     PLACE_AT_START,
     ErrorReply,
+    JournalDeletedReply,
     JournalEntryView,
     JournalListReply,
     JournalSavedReply,
@@ -60,6 +61,20 @@ def test_journal_list_shows_date_phrase_song_and_mood():
     assert render.journal_list_text(JournalListReply([], 0)) == render.EMPTY_JOURNAL
     waiting = render.journal_list_text(JournalListReply([], 0, prompt_at="21:30 (Europe/Lisbon)"))
     assert "21:30 (Europe/Lisbon)" in waiting and "/journal on" not in waiting
+
+
+def test_a_song_name_s_direction_marks_do_not_turn_its_entry_s_mood_and_note_around():
+    """An upload's title is its file name, or its tags' title; a video's, its uploader's words: a
+    right-to-left override in it ("mix\u202e3pm") reversed the rest of its line in /journal list, the
+    mood and the user's note shown backwards (") das 😢( – ydnar"). The marks (overrides, embeddings,
+    isolates) are left out, as from a file's name in a refusal; right-to-left letters stay."""
+    entries = [JournalEntryView(date(2026, 11, 24), "On the way home,", "mix\u202e3pm", (), "sad", "rainy"),
+               JournalEntryView(date(2026, 11, 23), "Today,", "\u2067תגידו לה\u2069", ("\u202bעומר אדם",), "calm")]
+    lines = render.journal_list_text(JournalListReply(entries, total=2)).splitlines()
+    assert lines[1:] == ["2026-11-24 · On the way home, mix3pm (😢 sad) – rainy",
+                         "2026-11-23 · Today, עומר אדם – תגידו לה (🌿 calm)"]
+    deleted = render.journal_deleted_text(JournalDeletedReply(entries[0]))
+    assert deleted == "Deleted from your journal: 2026-11-24 · On the way home, mix3pm (😢 sad) – rainy"
 
 
 def test_a_page_of_a_long_journal_says_where_it_stands_and_how_to_go_further_back():
