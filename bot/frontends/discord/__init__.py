@@ -26,6 +26,7 @@ from discord import app_commands
 from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
+from discord.webhook.async_ import async_context, interaction_response_params
 
 from bot.config import Settings
 from bot.frontends import render
@@ -35,7 +36,7 @@ from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, Reques
                                                  refused_here, refuses_the_bot, refuses_the_user, tell_refused_here,
                                                  whose)
 from bot.frontends.discord.journal import JournalCog
-from bot.frontends.discord.kept import KeptCommands, is_users_dm
+from bot.frontends.discord.kept import APPLICATION_COMMAND, KeptCommands, is_users_dm, sender_of, why_unreadable
 from bot.frontends.discord import missed, rendering
 from bot.frontends.discord.missed import USERS as MISSED_DM_USERS, MissedDMs, made_at
 from bot.frontends.discord.mood import MoodCog
@@ -80,6 +81,9 @@ CLEAR_AT_STOP_S = 1.0  # the stop's wait for the commands answered to be cleared
 STALE_COMMAND = ("That command has changed since your Discord listed it: type / and pick it again from the list "
                  "(if it still looks the same, restart Discord to refresh the list).")
 STALE_COMMAND_ERRORS = (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)
+# The interactions a user waits on an answer to: a command, a button press or select, a form sent.
+ANSWERABLE_INTERACTIONS = (discord.InteractionType.application_command.value, discord.InteractionType.component.value,
+                           discord.InteractionType.modal_submit.value)
 
 
 class ServingTree(app_commands.CommandTree):
@@ -187,6 +191,45 @@ class MoodBot(commands.AutoShardedBot):
         if getattr(usecases, "inbox", None) is not None:
             self.kept = KeptCommands(usecases.inbox, lambda: self.application_id)
             parsers["INTERACTION_CREATE"] = self._keep_then_parse
+        # discord.py ends the session for good on any error of a parser (its shard's worker takes it
+        # for the end): one event shaped as its version does not know stopped the bot for everyone.
+        # READY's is let be: without it nothing works, and the start says why.
+        for event, parse in list(parsers.items()):
+            if event != "READY":
+                parsers[event] = functools.partial(self._read_event, event, parse)
+        self._apologies: set[asyncio.Task] = set()
+
+    def _read_event(self, event: str, parse: Callable[[dict], None], data: dict) -> None:
+        """A gateway event handed to discord.py; one it cannot read is logged (its name, ids and
+        discord.py's words: never its text) and dropped, and a user's command or DM is told something
+        went wrong (`_apologise_unread`), where the session ended."""
+        try:
+            parse(data)
+        except Exception as error:  # noqa: BLE001 - a shape discord.py's version does not know
+            number = data.get("id") if isinstance(data, dict) else None
+            log.error("discord.event_not_read", exc_info=error,
+                      extra={"event": event, "id": str(number), "req": f"dc-{number}", "user": sender_of(data),
+                             "reason": why_unreadable(error)})
+            if event == "INTERACTION_CREATE" and data.get("type") == APPLICATION_COMMAND and self.kept is not None:
+                self.kept.finished(int(number))  # not handed over again at the next start, to fail again
+            apology = asyncio.get_running_loop().create_task(self._apologise_unread(event, data))
+            self._apologies.add(apology)
+            apology.add_done_callback(self._apologies.discard)
+
+    async def _apologise_unread(self, event: str, data: dict) -> None:
+        """render.GENERIC_ERROR for a command, a press or a form discord.py could not read (to the
+        asker alone, as its response), or a user's DM (in the DM); nothing for any other event."""
+        try:
+            if event == "INTERACTION_CREATE" and data.get("type") in ANSWERABLE_INTERACTIONS:
+                params = interaction_response_params(discord.InteractionResponseType.channel_message.value, {
+                    "content": render.GENERIC_ERROR, "flags": discord.MessageFlags(ephemeral=True).value,
+                    "allowed_mentions": {"parse": []}})
+                await async_context.get().create_interaction_response(
+                    int(data["id"]), str(data["token"]), session=self.http._HTTPClient__session, params=params)
+            elif event == "MESSAGE_CREATE" and is_users_dm(data):
+                await self.get_partial_messageable(int(data["channel_id"])).send(render.GENERIC_ERROR)
+        except Exception as error:  # noqa: BLE001 - a payload without its ids, a refusal, the network
+            log.info("discord.unread_not_told: %s", type(error).__name__)
 
     def _keep_then_parse(self, data: dict) -> None:
         self.kept.arrived(data)

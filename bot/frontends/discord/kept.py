@@ -160,7 +160,7 @@ class KeptCommands:
         return replayed
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
-        await self._inbox.keep(self.source, [Arrival(int(data["id"]), data, "discord", _sender(data),
+        await self._inbox.keep(self.source, [Arrival(int(data["id"]), data, "discord", sender_of(data),
                                                      shown=self._shown.get(int(data["id"])),
                                                      parts=self._parts.get(int(data["id"]), 0)) for data in batch])
 
@@ -181,6 +181,6 @@ def is_users_dm(data: dict[str, Any]) -> bool:
         not (data.get("author") or {}).get("bot")
 
 
-def _sender(data: dict[str, Any]) -> str | None:
+def sender_of(data: dict[str, Any]) -> str | None:
     user = (data.get("member") or {}).get("user") or data.get("user") or data.get("author") or {}
     return None if "id" not in user else str(user["id"])
