@@ -176,6 +176,7 @@ UNKNOWN_COMMAND = f"I don't know that command. {HELP_TAIL}"
 # A group's message that opens with the bot's name ('@moodbot Creep'): in a group the bot reads commands.
 MENTIONED = f"In a group I answer commands: /mood <song name or link>, or reply /mood to a song someone sent. {HELP_TAIL}"
 MENTIONED_COMMAND = "Start your message with the command, not my name, and I'll answer it: {command}"
+MENTIONED_FILE = "To get this file's mood, reply /mood to it, or edit its caption to start with /mood."
 # A message that carries no song (a picture, a sticker, a location…) is named, and what works
 # instead said: in reply to a daily prompt, how to answer it.
 NOT_A_SONG = "That's {what}, and I listen to music: {how}"
@@ -359,13 +360,15 @@ IN_ALBUM = _InAlbum(name="IN_ALBUM")
 
 
 def opening_mention(message: Message) -> MessageEntity | None:
-    """The mention of this bot that opens the message's text ('@moodbot Creep'), its name in any
-    case; None when the text opens with no mention of it."""
-    if not message.text:
+    """The mention of this bot that opens the message's text or caption ('@moodbot Creep'), its
+    name in any case; None when it opens with no mention of it."""
+    text, entities = ((message.text, message.entities) if message.text is not None
+                      else (message.caption, message.caption_entities))
+    if not text:
         return None
     username = (message.get_bot().username or "").lower()
-    return next((e for e in message.entities if e.type == MessageEntity.MENTION and e.offset == 0
-                 and message.parse_entity(e)[1:].lower() == username), None)
+    return next((e for e in entities if e.type == MessageEntity.MENTION and e.offset == 0
+                 and text[1:e.length].lower() == username), None)  # a username is ASCII: as many units
 
 
 class _OpensWithOurName(filters.MessageFilter):
@@ -781,8 +784,9 @@ class TelegramFrontend:
         app.add_handler(MessageHandler(NEW_MESSAGE & COMMAND, self.on_unknown_command))
         # A group's message opening with the bot's name (Telegram hands it over in privacy mode
         # too): how the bot is asked there.
-        app.add_handler(MessageHandler(NEW_MESSAGE & filters.ChatType.GROUPS & filters.TEXT & OPENS_WITH_OUR_NAME,
-                                       self.on_mentioned))
+        app.add_handler(MessageHandler(
+            NEW_MESSAGE & filters.ChatType.GROUPS & (filters.TEXT | (filters.CAPTION & ~IN_ALBUM)) & OPENS_WITH_OUR_NAME,
+            self.on_mentioned))
         # An album's items, wherever its caption sits, are answered together (before the handlers
         # below, which would each answer one item, or only the captioned one).
         app.add_handler(MessageHandler(NEW_MESSAGE & IN_ALBUM & (AUDIO_FILTER | filters.PHOTO), self.on_album_item))
@@ -837,10 +841,14 @@ class TelegramFrontend:
         """A group's message that opens with the bot's name, as people address a bot ('@moodbot
         Creep'): how the bot is asked in a group; a command of its own typed after the name, to be
         sent first (commands are read from the start of a message); a command's name without its
-        slash, with it."""
+        slash, with it. A file captioned so: how to ask for its mood."""
         message = update.effective_message
-        self._told_how_to_ask(message)
-        rest = message.text[len(message.parse_entity(opening_mention(message))):].lstrip(" \n,:;")
+        self._told_how_to_ask(message)  # corrected by an edit to '/mood…', answered
+        if message.text is None and audio_of(message) is not None:
+            await message.reply_text(MENTIONED_FILE)
+            return
+        text = message.text if message.text is not None else message.caption
+        rest = text[opening_mention(message).length:].lstrip(" \n,:;")
         command = (rest.split(None, 1) or [""])[0]
         if command.startswith("/") and command[1:].split("@", 1)[0].lower() in self._commands:
             await message.reply_text(clip(MENTIONED_COMMAND.format(command=as_typed(rest, NO_SLASH_QUOTED_CHARS))))

@@ -9,22 +9,23 @@ import re
 
 import pytest
 
-from bot.frontends.telegram import MENTIONED, MENTIONED_COMMAND
+from bot.frontends.telegram import MENTIONED, MENTIONED_COMMAND, MENTIONED_FILE
 from tests.fakes.telegram_api import BOT_USERNAME
+from tests.frontends.conftest import cache_upload
 
 ALICE = 42
 GROUP = -100600
 QUIET_S = 1.0  # long enough for the bot to have answered whatever it was going to answer
 
 
-def named(text: str, *, at: int = 0, command_at: int | None = None) -> dict:
+def named(text: str, *, at: int = 0, command_at: int | None = None, key: str = "entities") -> dict:
     """The entities Telegram gives a text naming a bot (`@name` at `at`), with a command's at
-    `command_at` if any."""
+    `command_at` if any; `key`: "caption_entities" for a file's caption."""
     name = re.match(r"@\w+", text[at:]).group()
     entities = [{"type": "mention", "offset": at, "length": len(name)}]
     if command_at is not None:
         entities.append({"type": "bot_command", "offset": command_at, "length": len(text[command_at:].split()[0])})
-    return {"entities": entities}
+    return {key: entities}
 
 
 async def said_in_group(fake, text: str, extra: dict) -> list[str]:
@@ -52,3 +53,19 @@ async def test_a_group_message_opening_with_the_bot_s_name_is_told_how_to_ask(te
 async def test_a_group_message_naming_the_bot_further_on_or_another_bot_is_let_be(telegram, text, at):
     fake, _ = telegram
     assert await said_in_group(fake, text, named(text, at=at)) == []
+
+
+async def test_a_file_captioned_with_the_bot_s_name_in_a_group_is_told_how_to_ask_for_its_mood(telegram, db):
+    """A voice note captioned '@moodbot what's this one?': how to ask for its mood, which the
+    caption edited to '/mood' then gets."""
+    fake, _ = telegram
+    caption = f"@{BOT_USERNAME} what's this one?"
+    voice = fake.audio_attachment(await cache_upload(db, b"OggS a voice note Alice hummed", "calm"), kind="voice")
+    mark = fake.mark()
+    sent = await fake.user_sends(caption, chat=GROUP, user=ALICE, voice=voice, extra=named(caption, key="caption_entities"))
+    await asyncio.sleep(QUIET_S)
+    assert [c.text for c in fake.calls_of("sendMessage", after=mark)] == [MENTIONED_FILE]
+    assert not fake.calls_of("getFile", after=mark)
+    mark = fake.mark()
+    await fake.user_edits(sent, "/mood")
+    assert "Mood:" in (await fake.wait_for_reply(lambda c: "Mood:" in c.text, after=mark)).text
