@@ -857,7 +857,8 @@ class TelegramFrontend:
 
     async def on_not_a_song(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A picture or a GIF (privately, or captioned /mood in a group), a sticker, a location, a
-        contact, a poll or a dice (privately): named, and what works said instead."""
+        contact, a poll or a dice (privately): named, and what works said instead; a picture
+        captioned with a song's link alone (or forwarded), the command for that link."""
         message = update.effective_message
         if addressed_elsewhere(message, context.bot.username):
             return
@@ -872,7 +873,10 @@ class TelegramFrontend:
             await self.on_mood(update, context)  # '/mood <song>' under a picture: the song
             return
         self._told_how_to_ask(message)  # a caption corrected to '/mood <song>' is answered
-        await message.reply_text(not_a_song(message, answering))
+        # A song's link under a picture (a music channel's post, forwarded: the cover and the link):
+        # the command for it, as the link alone gets.
+        link = link_alone(message, self.settings.allowed_host_set) if message.caption else None
+        await message.reply_text(clip(LINK_ALONE.format(link=link)) if link else not_a_song(message, answering))
 
     async def on_private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         # A new user's first words are often a song's name, or a command without its slash.

@@ -106,6 +106,22 @@ async def test_a_song_s_link_pasted_or_forwarded_alone_is_answered_with_the_comm
     assert (await fake.wait_for("sendMessage")).text == LINK_ALONE.format(link=link)
 
 
+CHANNEL_POST = {"forward_origin": {"type": "channel", "chat": {"id": -100777, "type": "channel", "title": "Night Radio"},
+                                   "message_id": 7, "date": 1}}
+
+
+@pytest.mark.parametrize("caption, forwarded", [(SPOTIFY_LINK, False),
+                                                (f"Radiohead – Creep, tonight's pick\n{SPOTIFY_LINK}", True)],
+                         ids=["a link alone", "a channel's post forwarded"])
+async def test_a_picture_captioned_with_a_song_s_link_is_answered_with_the_command_for_it(telegram, caption, forwarded):
+    """A music channel's post, the cover with the song's link under it, forwarded to the private
+    chat, was 'That's a picture, and I listen to music…', as a picture of no song; it is the command
+    for that link, as the same words forwarded without the cover are."""
+    fake, _ = telegram
+    await fake.user_sends(caption, photo=fake.photo_attachment(), extra=CHANNEL_POST if forwarded else None)
+    assert (await fake.wait_for("sendMessage")).text == LINK_ALONE.format(link=SPOTIFY_LINK)
+
+
 @pytest.mark.parametrize("sent", ["https://example.com/song.mp3", "https://www.last.fm/music/Radiohead/_/Creep"])
 async def test_a_link_no_mood_reads_sent_alone_still_gets_the_hint(telegram, sent):
     fake, _ = telegram
