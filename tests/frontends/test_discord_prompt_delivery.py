@@ -90,6 +90,21 @@ async def test_a_prompt_dm_that_never_left_is_tried_again(discord_bot):
         Route.BASE = api
 
 
+async def test_a_prompt_dm_rate_limited_past_the_wait_never_left_and_is_tried_again(discord_bot, db, usecases):
+    """Discord answered the DM 429 with a Retry-After longer than the bot waits for a prompt to go
+    (discord.py sleeps it out, then sends again): Discord made nothing, so the prompt is tried again
+    later that day, not taken for one that may have arrived, which the user never got."""
+    fake, frontend = discord_bot
+    scheduler = await scheduler_for(fake, frontend, db, usecases)
+    frontend.prompt_timeout_s = 0.3
+    fake.fail_next("send_message", times=1, retry_after=2.0)
+    mark = fake.mark()
+    assert await scheduler.deliver(ALICE_REF) is None
+    assert [call.status for call in fake.calls_of("send_message", after=mark)] == [429]
+    assert await scheduler.deliver(ALICE_REF) is not None  # not the day's prompt yet: it is sent
+    assert [call.status for call in fake.calls_of("send_message", after=mark)] == [429, 200]
+
+
 async def test_a_prompt_dm_discord_failed_with_a_5xx_is_a_warning_in_its_words_and_tried_again(
         discord_bot, db, usecases, caplog):
     """A 5xx discord.py gave up on was logged 'scheduler.send_failed' at ERROR with its traceback,

@@ -480,9 +480,10 @@ class DiscordFrontend:
             await connection
 
     async def send_prompt(self, prompt: PromptMessage) -> str | None:
-        channel = None
+        channel, made_before = None, None
         try:
             channel = await self.bot.create_dm(discord.Object(id=int(prompt.chat_id)))
+            made_before = self.bot.in_flight.maybe_made()
             async with asyncio.timeout(self.prompt_timeout_s):
                 message = await channel.send(rendering.prompt_text(prompt.phrase))
         except discord.HTTPException as error:
@@ -497,6 +498,10 @@ class DiscordFrontend:
             if channel is None or isinstance(error, NOT_CONNECTED):
                 # No DM channel yet, or no connection made: the prompt never left, and is tried again.
                 raise DeliveryFailed(f"{type(error).__name__}: {error}") from error
+            if self.bot.in_flight.maybe_made() == made_before:
+                # Each try answered 429 (discord.py was sleeping out a Retry-After past the wait), or
+                # none sent yet: Discord made nothing, and the prompt is tried again.
+                raise DeliveryFailed(f"{type(error).__name__}: rate limited by Discord, not sent") from error
             # The request went out (timed out, or cut off): Discord may have sent the DM, whose id
             # never came back. An answer in the DM still finds it: the user's latest open prompt.
             raise DeliveryUncertain(f"DM not confirmed: {type(error).__name__}") from error

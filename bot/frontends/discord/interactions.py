@@ -428,6 +428,8 @@ class RequestsInFlight:
     def __init__(self) -> None:
         # task -> set while it may be cut off; a task that never sent a request has none
         self._interruptible: weakref.WeakKeyDictionary[asyncio.Task, asyncio.Event] = weakref.WeakKeyDictionary()
+        # task -> how many of its requests Discord may have made: all it sent, but those answered 429
+        self._maybe_made: weakref.WeakKeyDictionary[asyncio.Task, int] = weakref.WeakKeyDictionary()
         self.trace_config = aiohttp.TraceConfig()
         self.trace_config.on_request_start.append(self._sent)
         self.trace_config.on_request_end.append(self._answered)
@@ -447,6 +449,13 @@ class RequestsInFlight:
             finally:
                 waiting.cancel()
 
+    def maybe_made(self) -> int:
+        """How many requests the running task sent that Discord may have made (a 429 made nothing):
+        unchanged across a call, Discord has nothing of it, whether discord.py was waiting out a
+        rate limit or had not sent it yet."""
+        task = asyncio.current_task()
+        return 0 if task is None else self._maybe_made.get(task, 0)
+
     def _state(self) -> asyncio.Event | None:
         task = asyncio.current_task()
         return None if task is None else self._interruptible.setdefault(task, asyncio.Event())
@@ -454,11 +463,16 @@ class RequestsInFlight:
     async def _sent(self, _session, _context, _params) -> None:
         if (state := self._state()) is not None:
             state.clear()
+            task = asyncio.current_task()
+            self._maybe_made[task] = self._maybe_made.get(task, 0) + 1
 
     async def _answered(self, _session, _context, params: aiohttp.TraceRequestEndParams) -> None:
         # Refused, or refused for now (a 429, a 5xx): discord.py raises, or sleeps and sends it again.
         if (state := self._state()) is not None and not 200 <= params.response.status < 300:
             state.set()
+            if params.response.status == 429:
+                task = asyncio.current_task()
+                self._maybe_made[task] = self._maybe_made.get(task, 1) - 1
 
     async def _failed(self, _session, _context, _params) -> None:
         if (state := self._state()) is not None:
