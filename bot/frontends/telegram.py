@@ -971,8 +971,11 @@ class TelegramFrontend:
                           if journal_note(item.effective_message)), None)
             if prompt_id is not None and named is not None:  # a player's screenshots, the song under one
                 await self._answer_prompt(*named, prompt_id)
-            else:
-                await asker.effective_message.reply_text(not_a_song(asker.effective_message, prompt_id is not None))
+            else:  # a song's link under one (a channel's post forwarded): the command for it
+                link = next(filter(None, (link_alone(message, self.settings.allowed_host_set)
+                                          for message in messages if message.caption)), None) if private else None
+                await asker.effective_message.reply_text(clip(LINK_ALONE.format(link=link)) if link else
+                                                         not_a_song(asker.effective_message, prompt_id is not None))
             return
         if prompt_id is not None:
             caption = next((journal_note(message) for message in messages if message.caption), "")

@@ -110,15 +110,22 @@ CHANNEL_POST = {"forward_origin": {"type": "channel", "chat": {"id": -100777, "t
                                    "message_id": 7, "date": 1}}
 
 
-@pytest.mark.parametrize("caption, forwarded", [(SPOTIFY_LINK, False),
-                                                (f"Radiohead – Creep, tonight's pick\n{SPOTIFY_LINK}", True)],
-                         ids=["a link alone", "a channel's post forwarded"])
-async def test_a_picture_captioned_with_a_song_s_link_is_answered_with_the_command_for_it(telegram, caption, forwarded):
+@pytest.mark.parametrize("caption, forwarded, pictures", [
+    (SPOTIFY_LINK, False, 1),
+    (f"Radiohead – Creep, tonight's pick\n{SPOTIFY_LINK}", True, 1),
+    (f"Radiohead – Creep, tonight's pick\n{SPOTIFY_LINK}", True, 3),  # an album: the cover, the band...
+], ids=["a link alone", "a channel's post forwarded", "an album of a channel's post forwarded"])
+async def test_a_picture_captioned_with_a_song_s_link_is_answered_with_the_command_for_it(telegram, caption, forwarded,
+                                                                                         pictures):
     """A music channel's post, the cover with the song's link under it, forwarded to the private
     chat, was 'That's a picture, and I listen to music…', as a picture of no song; it is the command
     for that link, as the same words forwarded without the cover are."""
     fake, _ = telegram
-    await fake.user_sends(caption, photo=fake.photo_attachment(), extra=CHANNEL_POST if forwarded else None)
+    extra = CHANNEL_POST if forwarded else None
+    if pictures == 1:
+        await fake.user_sends(caption, photo=fake.photo_attachment(), extra=extra)
+    else:
+        await fake.user_sends_album([{"photo": fake.photo_attachment()} for _ in range(pictures)], caption, extra=extra)
     assert (await fake.wait_for("sendMessage")).text == LINK_ALONE.format(link=SPOTIFY_LINK)
 
 
