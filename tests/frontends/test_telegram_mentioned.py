@@ -4,7 +4,6 @@ bot in privacy mode because it names the bot; it was left in silence, as any gro
 message naming it further on, or naming another bot, is still let be."""
 from __future__ import annotations
 
-import asyncio
 import re
 
 import pytest
@@ -12,10 +11,10 @@ import pytest
 from bot.frontends.telegram import MENTIONED, MENTIONED_COMMAND, MENTIONED_FILE
 from tests.fakes.telegram_api import BOT_USERNAME
 from tests.frontends.conftest import cache_upload
+from tests.frontends.test_telegram_not_a_song import said_after
 
 ALICE = 42
 GROUP = -100600
-QUIET_S = 1.0  # long enough for the bot to have answered whatever it was going to answer
 
 
 def named(text: str, *, at: int = 0, command_at: int | None = None, key: str = "entities") -> dict:
@@ -31,8 +30,7 @@ def named(text: str, *, at: int = 0, command_at: int | None = None, key: str = "
 async def said_in_group(fake, text: str, extra: dict) -> list[str]:
     mark = fake.mark()
     await fake.user_sends(text, chat=GROUP, user=ALICE, extra=extra)
-    await asyncio.sleep(QUIET_S)
-    return [c.text for c in fake.calls_of("sendMessage", after=mark)]
+    return await said_after(fake, mark)
 
 
 @pytest.mark.parametrize(("text", "answer"), [
@@ -63,8 +61,7 @@ async def test_a_file_captioned_with_the_bot_s_name_in_a_group_is_told_how_to_as
     voice = fake.audio_attachment(await cache_upload(db, b"OggS a voice note Alice hummed", "calm"), kind="voice")
     mark = fake.mark()
     sent = await fake.user_sends(caption, chat=GROUP, user=ALICE, voice=voice, extra=named(caption, key="caption_entities"))
-    await asyncio.sleep(QUIET_S)
-    assert [c.text for c in fake.calls_of("sendMessage", after=mark)] == [MENTIONED_FILE]
+    assert await said_after(fake, mark) == [MENTIONED_FILE]
     assert not fake.calls_of("getFile", after=mark)
     mark = fake.mark()
     await fake.user_edits(sent, "/mood")
