@@ -51,7 +51,11 @@ def artists_text(artists: tuple[str, ...] | list[str]) -> str:
 
 
 def song_title(title: str, artists: tuple[str, ...] | list[str]) -> str:
-    return f"{artists_text(artists)} – {title}" if artists else title
+    """"Artist – Title", without the direction marks a title or artist may carry (an upload's file
+    name or tags, a video's uploader's words): a right-to-left override there turned the rest of its
+    line around, a playlist's member count or a journal entry's mood and note read backwards."""
+    name = f"{artists_text(artists)} – {title}" if artists else title
+    return name.translate(NAME_MARKS_DROPPED)
 
 
 def model_line(reply: MoodReply) -> str:
@@ -139,7 +143,7 @@ def journal_entry_line(entry: JournalEntryView, *, dated: bool = True) -> str:
     """An entry as /journal list shows it: "2026-12-05 · <phrase> <song> (mood) – note"."""
     # Without the song name's direction marks: an override in an upload's file name or a video's
     # title turned the rest of the line, the mood and the note, around.
-    song = song_title(entry.title, entry.artists).translate(NAME_MARKS_DROPPED)
+    song = song_title(entry.title, entry.artists)
     line = f"{entry.phrase} {song} ({mood_label(entry.mood)})"
     if dated:
         line = f"{entry.local_date.isoformat()} · {line}"

@@ -152,6 +152,17 @@ def test_playlist_numbers_songs_and_counts_members():
         "🌿 calm playlist:", "1. Massive Attack – Teardrop (3 members)", "2. Radiohead – Creep https://s/1"]
 
 
+def test_a_song_name_s_direction_marks_do_not_turn_its_playlist_line_or_journal_answer_around():
+    """A playlist line is the song, then its member count: a title's right-to-left override turned
+    the count around ("(srebmem 3)"); a saved journal answer's line goes on after the song too."""
+    reply = PlaylistReply("calm", [PlaylistTrackView("mix\u202e3pm", ("\u202bעומר אדם",), None, 3)])
+    assert render.playlist_text(reply).splitlines()[1] == "1. עומר אדם – mix3pm (3 members)"
+    odd = MoodReply(**{**CREEP.__dict__, "title": "Creep\u202e", "artists": ("Radio\u2067head",)})
+    saved = render.journal_saved_text(JournalSavedReply("At lunch,", odd, date(2026, 11, 24)))
+    assert "Radiohead – Creep" in saved and not set(saved) & set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    assert "Creep" in render.mood_text(odd) and "\u202e" not in render.mood_text(odd)
+
+
 def test_a_playlist_of_long_titles_fits_a_telegram_message_and_a_discord_embed_in_whole_lines():
     from bot.frontends.discord.rendering import message_parts
     from bot.frontends.telegram import text_of
