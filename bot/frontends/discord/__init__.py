@@ -34,7 +34,7 @@ from bot.frontends.chat_runs import ChatRuns
 from bot.frontends.wiretext import mended_json
 from bot.frontends.discord.interactions import (NETWORK_ERRORS, PLATFORM, RequestsInFlight, apologise,
                                                  refused_here, refuses_the_bot, refuses_the_user, tell_refused_here,
-                                                 whose)
+                                                 too_late, whose)
 from bot.frontends.discord.journal import JournalCog
 from bot.frontends.discord.kept import APPLICATION_COMMAND, KeptCommands, is_users_dm, sender_of, why_unreadable
 from bot.frontends.discord import missed, rendering
@@ -382,6 +382,8 @@ class MoodBot(commands.AutoShardedBot):
 
     async def on_app_command_error(self, interaction: discord.Interaction,
                                    error: app_commands.AppCommandError) -> None:
+        if too_late(interaction, getattr(error, "original", error)):
+            return
         if interaction.guild_id is not None and refused_here(getattr(error, "original", error)):
             # The server's channel setting refused the answer (an embed, a chart): said, not apologised for.
             try:

@@ -47,6 +47,9 @@ UNKNOWN_USER = 10013
 # Discord's answer to an edit of a message deleted meanwhile: a deferred response ("… is thinking")
 # a moderator, or the asker, deleted while the bot worked.
 UNKNOWN_MESSAGE = 10008
+# Discord's answer to an interaction's first response past its 3 s (or to one it never sent):
+# nothing can answer that interaction any more, neither a response nor a followup.
+UNKNOWN_INTERACTION = 10062
 # Discord's answer to a second response to an interaction: discord.py sends a response again when
 # its first is answered 500, 502, 504 or 524, which Discord may have made all the same.
 ALREADY_ACKNOWLEDGED = 40060
@@ -186,6 +189,19 @@ async def apologise(interaction: discord.Interaction, apology: str) -> None:
                 return
     if not await edited_original(interaction, content=apology, embed=None):
         await followed_up(interaction, ErrorReply(apology), ephemeral=True)
+
+
+def too_late(interaction: discord.Interaction, error: BaseException) -> bool:
+    """Whether Discord refused the interaction's response as past its 3 s (UNKNOWN_INTERACTION: the
+    bot's loop held up, the gateway's event come late, a command replayed at the start that the
+    killed run never deferred); if so, logged as one WARNING saying how late (nothing can answer
+    it, an apology neither: no bug's traceback, no second response)."""
+    if not (isinstance(error, discord.NotFound) and error.code == UNKNOWN_INTERACTION):
+        return False
+    late_s = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+    log.warning("discord.interaction_expired", extra={**whose(interaction.user, interaction.guild_id),
+                                                      "late_s": round(late_s, 1)})
+    return True
 
 
 def refused_here(error: BaseException) -> bool:

@@ -33,6 +33,7 @@ from bot.frontends.discord.interactions import (
     show,
     shown,
     song_attachment,
+    too_late,
     whose,
 )
 from bot.frontends.discord.mood import first_link, links_in, not_journaled
@@ -429,7 +430,9 @@ class JournalCog(commands.Cog):
                 log.info("discord.unknown_button", extra={"data": custom_id, **whose(interaction.user, interaction.guild_id)})
                 commands = [c.name for c in self.bot.tree.get_commands(type=discord.AppCommandType.chat_input)]
                 await interaction.response.send_message(unknown_button(custom_id, commands), ephemeral=True)
-        except Exception:
+        except Exception as error:
+            if too_late(interaction, error):
+                return
             log.exception("discord command failed", extra=whose(interaction.user, interaction.guild_id))
             with contextlib.suppress(discord.HTTPException):
                 if interaction.response.is_done():
