@@ -814,8 +814,8 @@ class TelegramFrontend:
     # ---- handlers --------------------------------------------------------------------------------
     async def on_back_in_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         notice = await self.usecases.journal.pause_notice(caller_of(update))
-        if notice is not None:
-            await context.bot.send_message(update.effective_chat.id, clip(notice))
+        if notice is not None:  # under the answer, in its topic where the bot has topics in private chats
+            await send_reply(update.effective_message, clip(notice))
 
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text(text_of(self.usecases.help(mood=MOOD_HELP)))

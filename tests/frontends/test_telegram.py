@@ -744,15 +744,19 @@ async def test_a_user_who_blocked_the_bot_gets_no_more_daily_prompts(telegram, d
     await fake.wait_for("sendMessage")
     assert scheduler.is_scheduled(ref)
 
-async def test_a_user_who_blocked_the_bot_is_told_why_the_prompts_stopped_when_back(telegram, db, usecases):
+# A bot with topics in its private chats (Bot API 9.3) gets each of the user's messages in one.
+@pytest.mark.parametrize("where", [{}, {"topic": 9}], ids=["the private chat", "a topic of it"])
+async def test_a_user_who_blocked_the_bot_is_told_why_the_prompts_stopped_when_back(telegram, db, usecases, where):
     fake, frontend = telegram
     scheduler = await journal_on_telegram(fake, frontend, db, usecases, by_message=False)
     fake.fail_next("sendMessage", times=1, status=403, description="Forbidden: bot was blocked by the user")
     assert await scheduler.deliver(UserRef("telegram", str(ALICE))) is None
     mark = fake.mark()
-    await fake.user_sends("/help")  # unblocked, and back
+    await fake.user_sends("/help", **where)  # unblocked, and back
     notice = await fake.wait_for("sendMessage", lambda c: "prompts stopped" in c.text, after=mark)
     assert f"{FAR_IN_LISBON_TEXT} (Europe/Lisbon)" in notice.text and "/journal on" in notice.text
+    assert int(notice.params.get("message_thread_id", 0)) == where.get("topic", 0)  # with the answer, not apart
+    assert "reply_parameters" not in notice.params  # a private chat's: no quote
     help_reply, told = [c for c in fake.calls_of("sendMessage", after=mark)]
     assert told is notice and "/journal" in help_reply.text  # after the command's own answer
     mark = fake.mark()
