@@ -9,7 +9,9 @@ import logging
 
 import pytest
 
-from tests.frontends.test_discord import failures_logged, sub
+from bot.frontends.discord.journal import FORGET_EXPIRED
+from storage.models import UserRef
+from tests.frontends.test_discord import STRING, failures_logged, sub
 from tests.frontends.test_telegram_inbox import until
 
 ALICE = 42
@@ -37,6 +39,23 @@ async def test_a_button_press_too_late_to_answer_is_a_warning_and_no_second_resp
     mark = fake.mark()
     await fake.click(fake.snowflake(), "journal:older", user=ALICE)  # an old page button: told to list again
     await expired_said(fake, caplog, mark)
+
+
+async def test_a_forget_confirmation_pressed_too_late_is_a_warning_deletes_nothing_and_asks_again(discord_bot, db,
+                                                                                                caplog):
+    fake, _ = discord_bot
+    await fake.slash("share", [{"name": "choice", "type": STRING, "value": "off"}], user=ALICE)  # something kept
+    await fake.wait_for("edit_original")
+    await fake.slash("forget", user=ALICE)
+    question = (await fake.wait_for("interaction_callback")).result["interaction"]["response_message_id"]
+    refused_as_too_late(fake)
+    mark = fake.mark()
+    await fake.click(question, "forget:yes", user=ALICE)
+    await expired_said(fake, caplog, mark)
+    assert await db.users.get(UserRef("discord", str(ALICE))) is not None  # nothing deleted
+    fake.fail_next("interaction_callback", times=0)  # Discord answers in time again
+    await fake.click(question, "forget:yes", user=ALICE)  # pressed again: told to ask again, as after a restart
+    assert (await fake.wait_for("interaction_callback")).content == FORGET_EXPIRED
 
 
 async def expired_said(fake, caplog, mark: int) -> None:

@@ -221,14 +221,18 @@ class ConfirmForget(discord.ui.View):
         self.live.discard(self)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item) -> None:
-        log.error("discord command failed", exc_info=error, extra=whose(interaction.user, interaction.guild_id))
+        """A press that failed ends the confirmation: pressed again, it asks for /forget again. One
+        Discord refused as past its 3 s (`too_late`) deleted nothing, and nothing can answer it."""
         self.stop()
+        self.live.discard(self)
+        if too_late(interaction, error):
+            return
+        log.error("discord command failed", exc_info=error, extra=whose(interaction.user, interaction.guild_id))
         with contextlib.suppress(discord.HTTPException):
             if interaction.response.is_done():
                 await interaction.edit_original_response(content=render.GENERIC_ERROR, view=None)
             else:
                 await interaction.response.edit_message(content=render.GENERIC_ERROR, view=None)
-        self.live.discard(self)
 
 
 class JournalPages(discord.ui.View):
