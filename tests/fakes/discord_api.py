@@ -6,7 +6,8 @@ bot makes in answer: interaction callbacks, edits of the original response, DMs.
 recorded; any route can be made to answer 429 with Discord's rate-limit headers. As Discord does,
 it refuses (400 Invalid Form Body, code 50035) a message over its limits (`payload_refusal`):
 content, embeds, components, attachments' descriptions, autocomplete choices and command
-descriptions; and a file over the upload limit (413, code 40005).
+descriptions; a file over the upload limit (413, code 40005); and a sixth followup of an interaction
+through a user's own install alone (400, code 40094).
 """
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ UNKNOWN_INTERACTION = 10062  # an interaction answered too late (3 s), or its to
 INVALID_WEBHOOK_TOKEN = 50027  # an interaction token used after its 15 minutes
 UNKNOWN_MESSAGE = 10008
 ALREADY_ACKNOWLEDGED = 40060  # a second callback for an interaction: "Interaction has already been acknowledged"
+# An interaction through a user's own install alone (authorizing_integration_owners: USER_INSTALL
+# only) takes at most this many followups; the next is refused 400, MAX_FOLLOWUPS_REACHED.
+USER_INSTALL_FOLLOWUPS, MAX_FOLLOWUPS_REACHED = 5, 40094
 DISCORD_EPOCH_MS = 1_420_070_400_000  # a snowflake's time counts from 2015-01-01, in milliseconds
 DEFERRED_CHANNEL_MESSAGE = 5  # the callback that shows "… is thinking" until the answer is edited in
 LOADING = 1 << 7  # a message's flag while it shows "… is thinking"
@@ -308,6 +312,8 @@ class FakeDiscord:
         self._pressed: dict[str, int] = {}
         self._flags: dict[int, int] = {}  # an interaction's answer -> its flags (EPHEMERAL), sent with a press on it
         self._responses: dict[str, dict] = {}  # interaction token -> the message its response (type 4) made
+        # The tokens of interactions through a user's own install alone, and the followups each made
+        self._user_installed: dict[str, int] = {}
         self._holds: dict[str, asyncio.Event] = {}  # call name -> set to answer the next one
         # A channel's messages, oldest first, as GET /channels/{id}/messages reads them: the
         # users' DMs (`user_dms`, `user_dms_while_away`) and what the bot sent there.
@@ -460,6 +466,8 @@ class FakeDiscord:
             payload.update(channel_id=channel["id"], channel=channel)
         if owners is not None:
             payload["authorizing_integration_owners"] = owners
+            if set(owners) == {"1"}:
+                self._user_installed[payload["token"]] = 0
             if guild is not None and "0" not in owners:
                 payload["guild"] = {"id": str(guild), "locale": "en-US", "features": []}
         if context is not None:
@@ -669,6 +677,10 @@ class FakeDiscord:
             await self._record(Call(name, request.method, path, body, files, match, status=400))
             return json_response({"message": "Invalid Form Body", "code": INVALID_FORM_BODY,
                                   "errors": {"_problems": problems}}, status=400)
+        if name == "followup" and self._followups_spent(match["token"]):
+            await self._record(Call(name, request.method, path, body, files, match, status=400))
+            return json_response({"message": "This interaction has hit the maximum number of follow up messages",
+                                  "code": MAX_FOLLOWUPS_REACHED}, status=400)
         if name == "interaction_callback" and match["token"] in self.acknowledged:
             await self._record(Call(name, request.method, path, body, files, match, status=400))
             return json_response({"message": "Interaction has already been acknowledged.",
@@ -691,6 +703,17 @@ class FakeDiscord:
         if result is None:
             return web.Response(status=204)
         return json_response(result, status=status)
+
+    def _followups_spent(self, token: str) -> bool:
+        """Whether a followup of the interaction `token` is one too many: it came through a user's
+        own install alone, and made USER_INSTALL_FOLLOWUPS messages (not counting one taken for
+        the edit of its "thinking" answer, which makes none)."""
+        if token not in self._user_installed or (self._deferred.get(token) or {}).get("loading"):
+            return False
+        if self._user_installed[token] >= USER_INSTALL_FOLLOWUPS:
+            return True
+        self._user_installed[token] += 1
+        return False
 
     def _answer(self, name: str, match: dict, body: dict, files: dict,
                 query: dict[str, str] | None = None) -> tuple[Any, int]:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import pytest
 
+from bot.frontends.discord.mood import FOLLOWUPS_SPENT
 from bot.frontends.discord.server import NOT_ADDED_HERE
 from storage.schema import REQUESTS, SERVERS
 from tests.fakes.discord_api import EPHEMERAL, user_payload
-from tests.frontends.test_discord import ATTACHMENT, DEFERRED, GUILD, MESSAGE, STRING, made_private
+from tests.frontends.test_discord import ATTACHMENT, DEFERRED, GUILD, MESSAGE, STRING, failures_logged, made_private
+from tests.frontends.test_discord_message_files import answers, cached_files, titles
 from tests.frontends.test_discord_playlists import playlist_shown
 from tests.frontends.test_telegram_note_titles import cached
 
@@ -75,3 +77,21 @@ async def test_a_song_heard_in_a_server_that_never_added_the_bot_counts_in_no_se
     assert "sad" in str(answer.embeds)
     [upload] = await db.db[REQUESTS].find({"track_key": {"$regex": "^sha256:"}}).to_list()
     assert upload["place"] is None and "source_link" not in upload
+
+
+async def test_the_menu_on_many_files_through_a_user_s_own_install_hears_those_discord_lets_it_answer(
+        discord_bot, db, caplog):
+    """Discord takes 5 followups of an interaction through a user's own install alone (40094 past
+    them): the menu hears the files whose answers fit, then says the rest were not heard."""
+    fake, _ = discord_bot
+    mark = fake.mark()
+    target = fake.message_payload(channel_id=GROUP_DM["id"], content="our takes", author=user_payload(BOB),
+                                  attachments=await cached_files(fake, db, 7))
+    await fake.slash("Mood of this song", command_type=3, target_id=target["id"],
+                     resolved={"messages": {target["id"]: target}}, user=ALICE, owners=ALICE_S_INSTALL,
+                     channel=GROUP_DM, context=PRIVATE_CHANNEL)
+    messages = await answers(fake, mark, 5)
+    assert titles(messages) == ["take1", "take2", "take3", "take4", None]
+    assert messages[-1].content == FOLLOWUPS_SPENT.format(count=3) and made_private(messages[-1])
+    assert not [call for call in fake.calls[mark:] if call.status >= 400]
+    assert not failures_logged(caplog)

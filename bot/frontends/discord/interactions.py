@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import re
@@ -63,10 +64,30 @@ LACKING_HERE = ("I can't post my answer in this channel: I don't have {missing} 
                 "allow {them} for me in the channel's settings (Permissions); meanwhile, try another channel.")
 REFUSED_HERE = ("Discord didn't let me post my answer in this channel: I'm missing a permission here. A "
                 "server admin can check mine in the channel's settings (Permissions); meanwhile, try another channel.")
+# Discord takes this many followups of an interaction through the asker's own install alone
+# (`user_install_only`), then refuses them (400, 40094); others take any number.
+USER_INSTALL_FOLLOWUPS = 5
+USER_INSTALL = 1  # an authorizing_integration_owners key: the app installed to the user's account
+FOLLOWUPS_TRACKED = 10_000  # interactions whose followups are counted, the oldest forgotten first
 # In an interaction's `extras` once its deferred response is known deleted (`edited_original`).
 ORIGINAL_DELETED = "moodbot.original_deleted"
 # Discord takes an interaction's answers (edits, followups) for 15 minutes after it was made.
 INTERACTION_TOKEN_LIFETIME = timedelta(minutes=15)
+
+
+def user_install_only(interaction: discord.Interaction) -> bool:
+    """Whether the interaction comes through the asker's own install of the app alone (its
+    authorizing_integration_owners name USER_INSTALL and nothing else): used where the app was
+    never added (a group DM, a DM of two people, a server without the bot)."""
+    return set(getattr(interaction, "_integration_owners", None) or ()) == {USER_INSTALL}
+
+
+def followups_left(interaction: discord.Interaction, in_flight: RequestsInFlight) -> int | None:
+    """How many more followups Discord takes of the interaction (`USER_INSTALL_FOLLOWUPS`, less
+    those sent, `RequestsInFlight.followups`); None: no limit."""
+    if not user_install_only(interaction):
+        return None
+    return USER_INSTALL_FOLLOWUPS - in_flight.followups(interaction.token)
 
 
 def added_here(interaction: discord.Interaction) -> bool:
@@ -74,7 +95,7 @@ def added_here(interaction: discord.Interaction) -> bool:
     asker's own install of the app alone (Discord's user install: its authorizing_integration_owners
     name the user's, not the server's), in a server that never added the bot, which the bot is no
     member of (no member leaving is heard there)."""
-    return not interaction.is_user_integration() or interaction.is_guild_integration()
+    return interaction.guild_id is None or not user_install_only(interaction)
 
 
 def caller_of(interaction: discord.Interaction) -> Caller:
@@ -446,6 +467,9 @@ class RequestsInFlight:
         self._interruptible: weakref.WeakKeyDictionary[asyncio.Task, asyncio.Event] = weakref.WeakKeyDictionary()
         # task -> how many of its requests Discord may have made: all it sent, but those answered 429
         self._maybe_made: weakref.WeakKeyDictionary[asyncio.Task, int] = weakref.WeakKeyDictionary()
+        # interaction token -> the followups sent (POST /webhooks/{application}/{token}), the latest
+        # FOLLOWUPS_TRACKED interactions'
+        self._followups: collections.OrderedDict[str, int] = collections.OrderedDict()
         self.trace_config = aiohttp.TraceConfig()
         self.trace_config.on_request_start.append(self._sent)
         self.trace_config.on_request_end.append(self._answered)
@@ -465,6 +489,19 @@ class RequestsInFlight:
             finally:
                 waiting.cancel()
 
+    def followups(self, token: str) -> int:
+        """How many followups were sent of the interaction whose token is `token` (each try of one
+        counted: Discord may have made it)."""
+        return self._followups.get(token, 0)
+
+    def _count_followup(self, params: aiohttp.TraceRequestStartParams) -> None:
+        parts = params.url.path.rstrip("/").split("/")
+        if params.method == "POST" and len(parts) >= 3 and parts[-3] == "webhooks":
+            token = parts[-1]
+            self._followups[token] = self._followups.pop(token, 0) + 1
+            while len(self._followups) > FOLLOWUPS_TRACKED:
+                self._followups.popitem(last=False)
+
     def maybe_made(self) -> int:
         """How many requests the running task sent that Discord may have made (a 429 made nothing):
         unchanged across a call, Discord has nothing of it, whether discord.py was waiting out a
@@ -476,7 +513,8 @@ class RequestsInFlight:
         task = asyncio.current_task()
         return None if task is None else self._interruptible.setdefault(task, asyncio.Event())
 
-    async def _sent(self, _session, _context, _params) -> None:
+    async def _sent(self, _session, _context, params: aiohttp.TraceRequestStartParams) -> None:
+        self._count_followup(params)
         if (state := self._state()) is not None:
             state.clear()
             task = asyncio.current_task()

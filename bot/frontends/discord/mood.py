@@ -22,6 +22,7 @@ from bot.frontends.discord.interactions import (
     answerable_until,
     caller_of,
     downloaded,
+    followups_left,
     is_audio,
     jump_url,
     plainly_not_sound,
@@ -70,6 +71,11 @@ FILE_TIME = timedelta(minutes=1)
 FILES_NOT_HEARD = "The rest of that message's audio files ({count} more) were not heard: attach them to /mood then."
 OUT_OF_TIME = ("The rest of that message's audio files ({count} more) were not heard: Discord takes the "
                "answers to this menu for 15 minutes. To hear them, attach them to /mood.")
+# Discord takes USER_INSTALL_FOLLOWUPS followups of an interaction through the asker's own install
+# alone (the app used where it was never added: a group DM, a server): those files' answers did not fit.
+FOLLOWUPS_SPENT = ("The rest of that message's audio files ({count} more) were not heard: Discord lets me send "
+                   "only a few answers to one use of this menu where I'm used through your own account. To hear "
+                   "them, attach them to /mood.")
 MENU_NAME = "Mood of this song"
 # /help names the message command too: Discord lists it only in a message's Apps menu.
 MOOD_HELP = (MOOD[0], f"{MOOD[1]}; on any message: Apps → {MENU_NAME}")
@@ -274,6 +280,9 @@ class MoodCog(commands.Cog):
             if discord.utils.utcnow() + FILE_TIME > until:  # its answer might find the token expired
                 await self._show_next(interaction, progress, ErrorReply(OUT_OF_TIME.format(count=left + 1)))
                 ended = True
+            elif index and not self._followups_for_one_more(interaction, left):
+                await self._show_next(interaction, progress, ErrorReply(FOLLOWUPS_SPENT.format(count=left + 1)))
+                ended = True
             else:
                 reply = await self._heard(interaction, caller, None, file, progress, sender, run, holder)
                 await self._show_next(interaction, progress, with_rest_not_heard(reply, left))
@@ -282,6 +291,13 @@ class MoodCog(commands.Cog):
                 await kept.part_answered(interaction.id, len(files) if ended else index + 1)
             if ended:
                 return
+
+    def _followups_for_one_more(self, interaction: discord.Interaction, left: int) -> bool:
+        """Whether Discord takes the followups a next file's answer may need (`followups_left`):
+        its own and a refusal told privately, and, with `left` files after it, the one saying
+        they were not heard."""
+        room = followups_left(interaction, self.in_flight)
+        return room is None or room >= 2 + (left > 0)
 
     def _progress_of(self, interaction: discord.Interaction, index: int,
                      kept: KeptCommands | None) -> InteractionProgress | FollowupProgress:
