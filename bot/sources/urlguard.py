@@ -75,6 +75,13 @@ def parse_ip_literal(host: str) -> IPAddress | None:
     return None
 
 
+# Ranges no public host is at that Python's `ipaddress` calls global in some versions (3.11.7 does
+# for each): IPv6 site-local (deprecated by RFC 3879, still configured inside networks), the IETF
+# protocol assignments (192.0.0.0/24: only .9 and .10 are global, and no music host is there), the
+# 6to4 relay anycast (deprecated by RFC 7526) and the IPv6 documentation prefix of RFC 9637.
+NOT_PUBLIC = tuple(ipaddress.ip_network(n) for n in ("fec0::/10", "192.0.0.0/24", "192.88.99.0/24", "3fff::/20"))
+
+
 def is_public_address(ip: IPAddress) -> bool:
     """True only for globally routable unicast addresses (IPv4-mapped/NAT64 unwrapped)."""
     if isinstance(ip, ipaddress.IPv6Address):
@@ -88,7 +95,7 @@ def is_public_address(ip: IPAddress) -> bool:
         ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
         or ip.is_reserved or ip.is_unspecified
     )
-    return ip.is_global and not bad
+    return ip.is_global and not bad and not any(ip in net for net in NOT_PUBLIC if net.version == ip.version)
 
 
 # The hosts an allowed site serves its media from, which a user's link to it makes yt-dlp fetch:

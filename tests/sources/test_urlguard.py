@@ -62,6 +62,11 @@ def test_ip_literals_in_every_spelling(host, expected):
     ("::1", False), ("::", False), ("fe80::1", False), ("fc00::1", False), ("ff02::1", False),
     ("::ffff:127.0.0.1", False), ("::ffff:10.0.0.1", False), ("64:ff9b::a00:1", False),
     ("2002:7f00:1::", False),
+    # Not routed on the internet, whatever Python's ipaddress says (3.11.7 calls them global):
+    # IPv6 site-local (deprecated, still used inside networks), IETF protocol assignments, the
+    # 6to4 relay anycast, the IPv6 documentation prefix of 2024.
+    ("fec0::1", False), ("feff::1", False), ("192.0.0.8", False), ("192.0.0.170", False),
+    ("192.88.99.1", False), ("3fff::1", False),
     (PUBLIC, True), ("8.8.8.8", True), ("2606:4700:4700::1111", True), (f"::ffff:{PUBLIC}", True),
 ])
 def test_public_addresses(address, public):
@@ -99,14 +104,15 @@ def test_blocked_urls_are_refused_without_dns(url):
 
 
 def test_names_that_resolve_to_private_addresses_are_refused():
-    guard = URLGuard(frozenset({"sneaky.example", "mixed.example", "fine.example", "v6.example"}),
+    guard = URLGuard(frozenset({"sneaky.example", "mixed.example", "fine.example", "v6.example", "site.example"}),
                      resolver=table_resolver({
                          "sneaky.example": ["10.0.0.5"],
                          "mixed.example": [PUBLIC, "127.0.0.1"],
                          "v6.example": ["::ffff:192.168.0.1"],
+                         "site.example": ["fec0::5"],
                          "fine.example": [PUBLIC],
                      }))
-    for host in ("sneaky.example", "mixed.example", "v6.example", "unknown.example"):
+    for host in ("sneaky.example", "mixed.example", "v6.example", "site.example", "unknown.example"):
         with pytest.raises(BlockedURLError):
             guard.check(f"https://{host}/watch")
     assert guard.check("https://fine.example/watch") == "https://fine.example/watch"
