@@ -178,6 +178,9 @@ class JournalRepo:
         one), so that the entry holds nothing the export leaves out. None when there is no such entry."""
         note = {"$ifNull": ["$note", ""]}
         size = len(words)
+        # The user's words as they are: in an update pipeline a string opening with '$' is a field
+        # path ('$5 for the vinyl' read a missing field, and the note became null) and '$$' a variable.
+        words, separator = {"$literal": words}, {"$literal": separator}
         at_end = {"$eq": [{"$substrCP": [note, {"$max": [0, {"$subtract": [{"$strLenCP": note}, size]}]}, size]},
                           words]}
         held = at_end if size < PART_FOUND_CHARS else {"$ne": [{"$indexOfCP": [note, words]}, -1]}

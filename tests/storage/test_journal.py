@@ -181,3 +181,20 @@ async def test_the_days_of_a_window_say_which_held_several_entries(db: Database)
 
     assert days == {date(2026, 1, 1): "happy", date(2026, 6, 15): "happy", date(2026, 7, 1): "sad"}
     assert several == {date(2026, 6, 15)}
+
+
+async def test_a_note_part_written_like_a_field_path_or_variable_is_kept_as_written(db: Database):
+    """An update pipeline reads a string opening with '$' as a field path ('$5 for the vinyl' is
+    the field '5 for the vinyl': missing, and the note became null) and '$$' as a variable (an
+    error): the user's words go in as a literal, whatever they open with."""
+    e = entry(ALICE, 1, "2026-11-20", "happy")
+    e.note, e.answered_by = "rainy day", "m1"
+    await db.journal.add(e)
+    parts = ["$5 for the vinyl", "$$$ cash money", "$" * 250, "$note"]
+    for words in parts:
+        await db.journal.add_to_note(ALICE, "m1", words, "\n")
+    expected = "\n".join(["rainy day", *parts])
+    assert (await db.journal.answered_by(ALICE, "m1")).note == expected
+    # Handed over again after a restart (a long part, the last one): found in the note, not added twice.
+    for words in ("$" * 250, "$note"):
+        assert (await db.journal.add_to_note(ALICE, "m1", words, "\n")).note == expected
