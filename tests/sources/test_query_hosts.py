@@ -194,3 +194,42 @@ def test_a_website_s_name_after_a_link_is_a_comment_on_it():
 def test_a_website_s_name_alone_or_a_link_into_the_website_is_still_refused(typed, refused):
     """Alone it names no song; with a path, a port, a query or a scheme it is a link to a page."""
     assert refused in refusal(typed)
+
+
+# Links that carry another URL for a site or for yt-dlp to follow (a 2026-12-06 audit): none is
+# followed. A YouTube link leaves the parser rebuilt on its video id alone, whatever else it holds;
+# one whose video is a URL, or that is YouTube's own redirect, is no video.
+@pytest.mark.parametrize("typed", [
+    f"https://www.youtube.com/watch?v={YT}&v=https://evil.com/a.mp3",
+    f"https://www.youtube.com/watch?v={YT}&list=PLx&index=2#https://evil.com/a.mp3",
+    f"https://www.youtube.com/embed/{YT}?origin=https://evil.com&widget_referrer=https://evil.com",
+    f"https://youtube.com.:8080/watch?v={YT}&redirect=https://evil.com/",
+])
+def test_a_youtube_link_carrying_another_url_is_fetched_as_its_video_alone(typed):
+    assert parse_query(typed).url == WATCH
+
+
+@pytest.mark.parametrize("typed, refused", [
+    ("https://youtu.be/https://evil.com/a.mp3", "isn't a single video"),
+    (f"https://youtu.be/{YT}/https://evil.com/a.mp3", "isn't a single video"),
+    ("https://www.youtube.com/attribution_link?u=https://evil.com/a.mp3", "isn't a single video"),
+    ("https://www.youtube.com/redirect?q=https://evil.com/a.mp3", "isn't a single video"),
+    ("https://www.youtube.com/watch?v=https://evil.com/a.mp3", "isn't a single video"),
+    ("generic:https://evil.com/a.mp3", "I can't open links to evil.com"),  # yt-dlp's forced extractor
+    ("ytsearch5:https://evil.com/a.mp3", "I can't open links to evil.com"),
+    ("file:///etc/passwd", "I can't open that kind of link"),
+    ("https://spotify.link/../evil.com", "looks broken"),
+])
+def test_a_link_to_a_url_in_a_url_is_refused(typed, refused):
+    assert refused in refusal(typed)
+
+
+@pytest.mark.parametrize("typed", ["ytsearch:evil", f"youtube:{YT}", "data:audio/mp3;base64,AAAA"])
+def test_a_pseudo_url_of_yt_dlp_s_is_words_searched_for(typed):
+    """Searched for as a song's name (in the operator's AUDIO_SEARCH, after its own "ytsearch5:"), never
+    handed to yt-dlp as what it names."""
+    from bot.sources.audio import DEFAULT_SEARCH, render_source
+
+    query = parse_query(typed)
+    assert (query.kind, query.text, query.url) == (QueryKind.TEXT, typed, None)
+    assert render_source(DEFAULT_SEARCH, query) == f"ytsearch5:{typed} audio"

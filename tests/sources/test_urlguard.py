@@ -462,8 +462,35 @@ async def test_a_redirect_of_ytdlps_get_to_a_public_host_off_the_allowlist_is_re
     assert [r.method for r in front.requests] == ["HEAD", "GET"]
 
 
-async def test_audio_a_page_names_on_a_public_host_off_the_allowlist_is_never_fetched(front, elsewhere, work, caplog):
-    front.add_page("/watch", f'<html><body><audio src="http://127.0.0.1:{elsewhere.port}/long.ogg"></audio></body></html>')
+# What a page on an allowed host may name for yt-dlp to fetch, {url} a song on a public host off the
+# allowlist: each of yt-dlp's extractors (generic: meta tags, <source>, JSON-LD, a meta refresh, an
+# XSPF playlist; an HLS playlist's segments) follows it, and only the connection guard stops it.
+PAGES_NAMING_AWAY = {
+    "audio src": ('<html><body><audio src="{url}"></audio></body></html>', "text/html"),
+    "source src": ('<html><body><video><source src="{url}" type="audio/ogg"></video></body></html>', "text/html"),
+    "og:video": ('<html><head><meta property="og:video" content="{url}"></head></html>', "text/html"),
+    "twitter stream": ('<html><head><meta name="twitter:player:stream" content="{url}"></head></html>', "text/html"),
+    "json-ld": ('<script type="application/ld+json">{{"@context": "http://schema.org", "@type": "VideoObject", '
+                '"name": "x", "contentUrl": "{url}"}}</script>', "text/html"),
+    "meta refresh": ('<html><head><meta http-equiv="refresh" content="0; url={url}"></head></html>', "text/html"),
+    "xspf": ('<playlist version="1" xmlns="http://xspf.org/ns/0/"><trackList><track><location>{url}</location>'
+             '<duration>30000</duration></track></trackList></playlist>', "application/xspf+xml"),
+    "hls": ("#EXTM3U\n#EXT-X-TARGETDURATION:30\n#EXTINF:30.0,\n{url}\n#EXT-X-ENDLIST\n", "application/vnd.apple.mpegurl"),
+}
+
+
+@pytest.mark.parametrize("page", PAGES_NAMING_AWAY)
+async def test_audio_a_page_names_on_a_public_host_off_the_allowlist_is_never_fetched(front, elsewhere, work, caplog,
+                                                                                      page):
+    body, content_type = PAGES_NAMING_AWAY[page]
+    front.add_page("/watch", body.format(url=f"http://127.0.0.1:{elsewhere.port}/clip.ogg"), content_type)
+    await assert_led_away(away_fetcher(front, elsewhere, work), user_link(front), work, elsewhere, caplog)
+
+
+async def test_a_redirect_of_ytdlps_get_with_a_user_name_before_a_host_off_the_allowlist_is_refused(
+        front, elsewhere, work, caplog):
+    # Read as browsers and urllib3 read it, the host is the one after the "@", not the allowed name before it.
+    front.add_redirect("/watch", f"http://localhost:{front.port}@127.0.0.1:{elsewhere.port}/clip.ogg", methods=("GET",))
     await assert_led_away(away_fetcher(front, elsewhere, work), user_link(front), work, elsewhere, caplog)
 
 
