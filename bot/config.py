@@ -5,6 +5,7 @@ Tokens are `SecretStr`, so they never show in a repr or a log line.
 from __future__ import annotations
 
 import difflib
+import errno
 import fcntl
 import importlib.util
 import os
@@ -275,6 +276,38 @@ def data_dir_problem(data_dir: Path) -> str | None:
     except OSError as error:
         return (f"DATA_DIR {data_dir} is not a folder moodbot can write to ({error.strerror or error}): "
                 "create it, or give moodbot's user the right to write there")
+    if (entry := unwritable_entry(data_dir)) is not None:
+        return (f"{entry} in DATA_DIR cannot be written ({os.strerror(errno.EACCES)}): give moodbot's user "
+                "the right to write it, and all of DATA_DIR (chown -R)")
+    return None
+
+
+def unwritable_entry(data_dir: Path) -> Path | None:
+    """The first of the files and folders moodbot keeps in DATA_DIR, the embedded database's
+    included, that it may not read and write, or None. A DATA_DIR written once as another user
+    (`sudo make run`, a volume used as root) takes new files, but its database's were refused at
+    start: "[Errno 13] Permission denied: '…/secantusd.toml'", or "WiredTigerError: Permission
+    denied", neither naming DATA_DIR. Only moodbot's own entries are looked at (DATA_DIR may hold
+    others), without writing anything: a running bot's database may be in there."""
+    from bot.health import HEARTBEAT_FILE
+    from storage.embedded import CONFIG_FILENAME, DB_SUBDIR, LOG_FILENAME
+    from storage.outbox import OUTBOX_FILENAME
+    from storage.spool import SPOOL_FILENAME
+
+    for name in (CONFIG_FILENAME, LOG_FILENAME, OUTBOX_FILENAME, SPOOL_FILENAME, HEARTBEAT_FILE, DB_SUBDIR):
+        path = data_dir / name
+        if not os.path.lexists(path):
+            continue
+        if not path.is_dir():
+            if not os.access(path, os.R_OK | os.W_OK):
+                return path
+            continue
+        for folder, folders, files in os.walk(path):
+            if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
+                return Path(folder)
+            for file in files:
+                if not os.access(os.path.join(folder, file), os.R_OK | os.W_OK):
+                    return Path(folder) / file
     return None
 
 

@@ -306,24 +306,48 @@ async def test_a_second_bot_on_the_same_data_dir_is_refused_and_the_first_goes_o
     assert first.returncode == 0, (tmp_path / "stderr").read_text()[-3000:]
 
 
-def test_a_lock_file_moodbot_may_not_write_is_a_setting_to_fix_as_the_folders_own_files_are(tmp_path):
-    """DATA_DIR/moodbot.pid left by a run as another user (root, then the image's user): the start
-    stopped with exit status 1, as if another bot ran, where a file of DATA_DIR moodbot may not
-    write (its log salt) stops it with 2, a setting to fix."""
+def console_bound_by_file_modes(tmp_path: Path, data_dir: Path, bound: bool = True):
+    """`python -m bot`'s console on `data_dir`, told /quit, as a user whom file modes bind (root
+    too; `bound` False: as the user running the tests)."""
     import subprocess
 
     from tests.bot.test_console import console_env
     from tests.permissions import bound_by_file_modes
 
+    return subprocess.run([sys.executable, "-m", "bot"], input="/quit\n", capture_output=True, text=True,
+                          cwd=tmp_path, env=console_env(data_dir), timeout=60,
+                          preexec_fn=bound_by_file_modes if bound else None)
+
+
+def test_a_lock_file_moodbot_may_not_write_is_a_setting_to_fix_as_the_folders_own_files_are(tmp_path):
+    """DATA_DIR/moodbot.pid left by a run as another user (root, then the image's user): the start
+    stopped with exit status 1, as if another bot ran, where a file of DATA_DIR moodbot may not
+    write (its log salt) stops it with 2, a setting to fix."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / "moodbot.pid").write_text("")
     (data_dir / "moodbot.pid").chmod(0o444)
-    result = subprocess.run([sys.executable, "-m", "bot"], input="/quit\n", capture_output=True, text=True,
-                            cwd=tmp_path, env=console_env(data_dir), timeout=60, preexec_fn=bound_by_file_modes)
+    result = console_bound_by_file_modes(tmp_path, data_dir)
     assert result.returncode == 2, result.stderr
     assert result.stderr == (f"moodbot could not start: {data_dir / 'moodbot.pid'} in DATA_DIR cannot be written "
                              "(Permission denied): give moodbot's user the right to write it\n")
+
+
+@pytest.mark.parametrize("entry, mode", [("secantusd.toml", 0o444), ("db", 0o555), ("db/WiredTiger.wt", 0o444)])
+def test_a_file_of_the_embedded_database_moodbot_may_not_write_is_named_with_data_dir(tmp_path, entry, mode):
+    """DATA_DIR written to once as another user (`sudo make run`, then `make run`; a volume used
+    as root before the image's user): the folder itself writable, the embedded database's files in
+    it not. The start said "[Errno 13] Permission denied: '…/secantusd.toml'" (a traceback in the
+    log), or "The embedded database exited at start (code 1); … WiredTigerError: Permission
+    denied", naming no setting; it is now the one line a file of DATA_DIR moodbot may not write gets."""
+    data_dir = tmp_path / "data"
+    assert console_bound_by_file_modes(tmp_path, data_dir, bound=False).returncode == 0  # the other user's run
+    (data_dir / entry).chmod(mode)
+    result = console_bound_by_file_modes(tmp_path, data_dir)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (f"moodbot could not start: {data_dir / entry} in DATA_DIR cannot be written "
+                             "(Permission denied): give moodbot's user the right to write it, and all of "
+                             "DATA_DIR (chown -R)\n"), result.stderr
 
 
 async def test_no_model_able_to_answer_is_one_log_line_that_says_why_without_a_traceback(tmp_path, caplog):
