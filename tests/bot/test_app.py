@@ -238,6 +238,24 @@ async def test_a_rejected_discord_token_is_named_with_its_setting(db):
     assert said == f"Discord rejected the token at {host_of(fake.api_url)}: check DISCORD_TOKEN."
 
 
+async def test_a_rejected_discord_token_stops_python_m_bot_in_one_line_with_no_warning_before_it(tmp_path):
+    """What the operator sees of a token Discord answers 401: the one line, exit 1, and a log with
+    no WARNING of discord.py's. Each Discord start logged two, "PyNaCl is not installed, voice will NOT be
+    supported" and "davey is not installed, …", of a bot that joins no voice channel."""
+    from tests.bot.test_app_stop import discord_env
+
+    fake = await FakeDiscord(token=DISCORD_TOKEN).start()
+    try:
+        env = {**discord_env(fake, tmp_path / "data"), "DISCORD_TOKEN": "discord-SENTINEL-wrong-token"}
+        proc, err = await bot_run_to_its_end(tmp_path, env, 120)
+    finally:
+        await fake.stop()
+    lines = err.decode().splitlines()
+    assert proc.returncode == 1, lines[-30:]
+    assert lines[-1] == f"moodbot could not start: Discord rejected the token at {host_of(fake.api_url)}: check DISCORD_TOKEN."
+    assert [line for line in lines if "level=WARNING logger=discord" in line or "Traceback" in line] == []
+
+
 async def test_a_discord_api_url_that_answers_404_is_named_with_the_setting_to_check(db):
     """DISCORD_API_URL without its /v10 reaches a server that answers 404 to /users/@me: the start
     said only "404 Not Found (error code: 0): 404: Not Found" (a web server's whole HTML page, line

@@ -159,6 +159,9 @@ class MoodBot(commands.AutoShardedBot):
         # The members intent is for members leaving and joining: no member list fetched or kept.
         # Requests are traced to tell a progress edit in flight from one discord.py sleeps on.
         in_flight = RequestsInFlight()
+        # moodbot joins no voice channel: discord.py's WARNINGs at each start that PyNaCl and davey
+        # (voice's libraries) are not installed sent operators looking for what was wrong.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(command_prefix=commands.when_mentioned, intents=bot_intents(settings.discord_members_intent),
                          help_command=None, guild_ready_timeout=guild_ready_timeout,
                          allowed_mentions=discord.AllowedMentions.none(), chunk_guilds_at_startup=False,
