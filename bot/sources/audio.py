@@ -868,6 +868,11 @@ class SectionDownloader:
                 raise UnsupportedInputError(f"“{label}” is a kind of stream I can't fetch — "
                                             "send me a link to a plain song instead.") from None
             raise map_ytdlp_error(str(error), label, source) from None
+        except yt_dlp.networking.exceptions.RequestError as error:
+            # One yt-dlp lets out unwrapped: a redirect to a host no HTTP client reads ("a:1\.b"). It
+            # holds yt-dlp's request handler, and could not travel back from the download worker.
+            log.info("yt-dlp's request for %s failed: %s", label, type(error).__name__)
+            raise DownloadError(f"The download of “{label}” failed.") from None
         except UnicodeError:  # yt-dlp normalising a URL whose host name no resolver looks up ("a..b")
             log.info("yt-dlp could not encode a URL it was given (%s)", label)
             if watch is not None:

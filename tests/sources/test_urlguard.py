@@ -494,6 +494,18 @@ async def test_a_redirect_of_ytdlps_get_with_a_user_name_before_a_host_off_the_a
     await assert_led_away(away_fetcher(front, elsewhere, work), user_link(front), work, elsewhere, caplog)
 
 
+async def test_a_redirect_of_ytdlps_get_to_a_host_no_client_parses_is_a_failed_download(front, elsewhere, work):
+    # The host urlsplit reads here is "127.0.0.1:PORT\.localhost"; urllib3 can't read it at all
+    # (yt-dlp escapes the "\"), and yt-dlp let its RequestError out unwrapped, which could not
+    # travel back from the download worker (JobFailedError: an unexpected error to the user).
+    front.add_redirect("/watch", f"http://127.0.0.1:{elsewhere.port}\\.localhost/clip.ogg", methods=("GET",))
+    with pytest.raises(DownloadError, match="The download of .* failed"):
+        async with away_fetcher(front, elsewhere, work).fetch(user_link(front)):
+            pass
+    assert elsewhere.requests == []
+    assert list(work.iterdir()) == []
+
+
 async def test_a_name_that_resolves_to_a_private_address_after_the_guard_looked_is_refused(front, work):
     # DNS rebinding: "localhost" gave the guard a public address; yt-dlp's own lookup gives 127.0.0.1.
     await assert_refused(user_link_fetcher(front, work, public_stand_ins=frozenset()), user_link(front, "/clip.ogg"), work)
