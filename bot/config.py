@@ -11,6 +11,7 @@ import importlib.util
 import os
 import re
 import string
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -209,7 +210,8 @@ class Settings(BaseSettings):
         if executor != "process" and not re.fullmatch(r"dask://[^/\s]+", executor):
             raise ValueError("neither 'process' nor a Dask scheduler as dask://host:port")
         if executor != "process" and importlib.util.find_spec("distributed") is None:
-            raise ValueError("a Dask scheduler needs Dask's client: pip install 'moodbot[dask]'")
+            raise ValueError(f"a Dask scheduler needs Dask's client: {sys.executable} -m pip install -e '.[dask]' "
+                             "in moodbot's folder")  # moodbot is no package of PyPI's
         return executor
 
     @field_validator("allowed_hosts")

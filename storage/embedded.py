@@ -85,9 +85,9 @@ def find_executable() -> Path:
     found = shutil.which(EXECUTABLE)
     if found:
         return Path(found)
-    raise EmbeddedServerError(
-        "The embedded database is not installed: install moodbot[embedded] "
-        "(which provides secantusd-py), or set MONGODB_URI to a MongoDB server."
+    raise EmbeddedServerError(  # moodbot is no package of PyPI's: "install moodbot[embedded]" was none's
+        f"The embedded database ({EXECUTABLE}) is not installed: {sys.executable} -m pip install -e '.[embedded]' "
+        "in moodbot's folder installs it (make run does), or set MONGODB_URI to a MongoDB server."
     )
 
 

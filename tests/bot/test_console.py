@@ -454,8 +454,10 @@ def test_a_dask_scheduler_without_dasks_client_installed_stops_the_start_with_wh
     result = subprocess.run([sys.executable, "-c", without_dask], input="/quit\n", capture_output=True, text=True,
                             cwd=tmp_path, env=env, timeout=60)
     assert result.returncode == 2, result.stderr
+    # Not "pip install 'moodbot[dask]'": moodbot is no package of PyPI's, and its pip may not be PATH's.
     assert result.stderr == ("moodbot could not start: INFERENCE_EXECUTOR: Value error, a Dask scheduler needs "
-                             "Dask's client: pip install 'moodbot[dask]' (got 'dask://127.0.0.1:8786')\n")
+                             f"Dask's client: {sys.executable} -m pip install -e '.[dask]' in moodbot's folder "
+                             "(got 'dask://127.0.0.1:8786')\n")
 
 
 @pytest.mark.parametrize("database", ["embedded", "MONGODB_URI"])

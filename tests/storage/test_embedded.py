@@ -62,7 +62,9 @@ def test_a_clear_error_when_the_server_is_not_installed(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(EmbeddedServerError) as caught:
         EmbeddedServer(tmp_path).start()
-    assert "secantusd-py" in str(caught.value) and "MONGODB_URI" in str(caught.value)
+    assert str(caught.value) == ("The embedded database (secantusd-py) is not installed: "
+                                 f"{tmp_path / 'bin' / 'python'} -m pip install -e '.[embedded]' in moodbot's folder "
+                                 "installs it (make run does), or set MONGODB_URI to a MongoDB server.")
 
 
 def test_uri_before_start_is_a_readable_error(tmp_path):
