@@ -65,6 +65,8 @@ class FakeTrack:
     isrc: str | None = None
     id: str = ""
     art_url: str | None = "https://i.scdn.co/image/fake"
+    preview_url: str | None = None
+    spotify_url: str | None = None  # external_urls.spotify; None: open.spotify.com's page of the track
 
     @property
     def track_id(self) -> str:
@@ -80,7 +82,8 @@ class FakeTrack:
             "duration_ms": self.duration_ms,
             "popularity": self.popularity,
             "external_ids": {"isrc": self.isrc} if self.isrc else {},
-            "external_urls": {"spotify": f"https://open.spotify.com/track/{tid}"},
+            "external_urls": {"spotify": self.spotify_url or f"https://open.spotify.com/track/{tid}"},
+            "preview_url": self.preview_url,
             "artists": [
                 {"id": spotify_id_for(a), "name": a, "type": "artist"} for a in self.artists
             ],

@@ -545,3 +545,21 @@ async def test_a_wait_spotify_asks_for_longer_than_a_user_waits_is_logged_with_t
     logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.INFO]
     assert logged == [("WARNING", "spotify.failed: 429 Fault injected by the test (try 1 of 3), "
                                   "Retry-After 3600 s: passed on to the user")]
+
+
+async def test_the_urls_in_spotify_s_answer_are_never_fetched(fake_spotify, audio_server, target, tmp_path):
+    """A track's answer names a preview, a page and album art (here on an internal host): the song
+    is fetched by the operator's AUDIO_SEARCH alone, and none of them is asked for."""
+    from bot.sources.audio import AudioFetcher
+
+    away = target.base_url
+    track = FakeTrack("Creep", ("Radiohead",), art_url=f"{away}/art.jpg", preview_url=f"{away}/secret.ogg",
+                      spotify_url=f"{away}/track")
+    fake_spotify.add(track)
+    info = await make_resolver(fake_spotify).resolve(parse_query(f"https://open.spotify.com/track/{track.track_id}"))
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/clip.ogg?id={spotify_id}", tmp_dir=tmp_path / "w")
+    async with fetcher.fetch(info) as audio:
+        assert audio.path.stat().st_size > 0
+    assert audio_server.requests_for("/clip.ogg")
+    assert target.requests == []
+
