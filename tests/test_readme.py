@@ -90,3 +90,66 @@ def test_the_makefile_line_quoted_for_an_interrupted_make_run_is_its_recipe():
     line = int(re.search(r"\[Makefile:(\d+): run\] Error 130", running).group(1))
     makefile = (REPO / "Makefile").read_text().splitlines()
     assert makefile[line - 2].startswith("run:") and "-m bot" in makefile[line - 1]
+
+
+# What an operator copies: the README and the detailed accounts it links to.
+OPERATOR_DOCS = {path: (REPO / path).read_text() for path in
+                 ("README.md", *(str(p.relative_to(REPO)) for p in sorted((REPO / "docs").glob("*.md"))))}
+
+
+def code_of(text: str) -> list[str]:
+    """The code spans and blocks of a Markdown text: what a reader types as written."""
+    return re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S) + re.findall(r"`([^`\n]+)`", text)
+
+
+def named_in_code(pattern: str) -> set[tuple[str, str]]:
+    """(document, what `pattern`'s first group matched) in each document's code."""
+    return {(path, found) for path, text in OPERATOR_DOCS.items() for code in code_of(text)
+            for found in re.findall(pattern, code)}
+
+
+def github_anchor(heading: str) -> str:
+    """A heading's anchor as GitHub makes it: lower case, punctuation but - and _ left out, spaces as -."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_make_target_the_docs_name_is_the_makefile_s():
+    targets = set(re.findall(r"^([\w-]+):", (REPO / "Makefile").read_text(), flags=re.M))
+    named = named_in_code(r"(?<![\w-])make ([a-z][\w-]*)")
+    assert {target for _, target in named} >= {"run", "test", "check", "bench"}
+    assert [(path, target) for path, target in sorted(named) if target not in targets] == []
+
+
+def test_every_module_and_benchmark_script_the_docs_run_exists():
+    import importlib.util
+
+    modules = named_in_code(r"python[\d.]* -m ([\w.]+)")
+    assert [(path, module) for path, module in sorted(modules) if importlib.util.find_spec(module) is None] == []
+    scripts = named_in_code(r"(benchmarks/\w+\.py)")
+    assert [(path, script) for path, script in sorted(scripts) if not (REPO / script).is_file()] == []
+
+
+def test_every_option_of_python_m_bot_the_docs_give_is_one_it_takes():
+    import subprocess
+    import sys
+
+    usage = subprocess.run([sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, cwd=REPO,
+                           timeout=60, check=True).stdout
+    taken = set(re.findall(r"(?<![\w-])(--[a-z][\w-]*)", usage))
+    given = named_in_code(r"-m bot((?: --[a-z][\w-]*(?: [A-Z]+)?)+)")
+    flags = {(path, flag) for path, options in given for flag in re.findall(r"--[a-z][\w-]*", options)}
+    assert {flag for _, flag in flags} >= {"--check", "--alive", "--help"}
+    assert [(path, flag) for path, flag in sorted(flags) if flag not in taken] == []
+
+
+def test_every_link_between_the_docs_leads_to_a_file_and_heading_that_exist():
+    broken = []
+    for path, text in OPERATOR_DOCS.items():
+        prose = re.sub(r"```.*?```|`[^`\n]*`", "", text, flags=re.S)  # a link shown as code is no link
+        for target, anchor in re.findall(r"\]\(([^)#\s:]*)(?:#([^)\s]+))?\)", prose):
+            linked = (REPO / path).parent / target if target else REPO / path
+            if not linked.exists():
+                broken.append((path, target))
+            elif anchor and anchor not in {github_anchor(h) for h in re.findall(r"^#+ (.*)$", linked.read_text(), flags=re.M)}:
+                broken.append((path, f"{target}#{anchor}"))
+    assert broken == []
