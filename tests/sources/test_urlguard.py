@@ -454,6 +454,13 @@ async def assert_led_away(fetcher: AudioFetcher, item, work, elsewhere: FakeAudi
     assert any("127.0.0.1" in r.getMessage() and "allowlist" in r.getMessage() for r in caplog.records)
 
 
+async def test_a_redirect_to_a_public_host_off_the_allowlist_is_refused_before_ytdlp_runs(front, elsewhere, work):
+    front.add_redirect("/watch", f"http://127.0.0.1:{elsewhere.port}/clip.ogg")
+    await assert_refused(away_fetcher(front, elsewhere, work), user_link(front), work)
+    assert elsewhere.requests == []
+    assert [r.method for r in front.requests] == ["HEAD"]  # the guard's: yt-dlp never asked
+
+
 async def test_a_redirect_of_ytdlps_get_to_a_public_host_off_the_allowlist_is_refused(front, elsewhere, work, caplog):
     # The guard's HEAD is answered 404; yt-dlp's GET is redirected to a public host the allowlist
     # does not name: an address rule alone lets it through.
