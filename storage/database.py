@@ -7,6 +7,7 @@ from datetime import timezone
 from difflib import get_close_matches
 from urllib.parse import unquote, unquote_plus, urlsplit
 
+import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.common import URI_OPTIONS_VALIDATOR_MAP
@@ -34,6 +35,10 @@ DEFAULT_DB_NAME = "moodbot"
 DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 2000
 # A server that accepts a connection and then stalls must not hang a handler forever.
 SOCKET_TIMEOUT_MS = 30_000
+# A start's upgrade, all its steps together (`init`), in place of SOCKET_TIMEOUT_MS for each command:
+# MongoDB answers an index build once it is done, and migration 7's $group over every request once
+# all are read, minutes on a large database; each timed out, the start failed, and the next did the same.
+UPGRADE_TIMEOUT_S = 900
 # What MongoDB refuses in a database name (its rules for every platform it runs on), and the
 # longest name it takes, in bytes.
 FORBIDDEN_IN_DB_NAME = '/\\. "$*<>:|?\0'
@@ -208,7 +213,7 @@ class Database:
     async def init(self) -> int:
         """Idempotent: creates collections, validators and indexes and applies pending
         migrations. Returns the schema version in place."""
-        with translated_errors("initialise schema"):
+        with translated_errors("initialise schema"), pymongo.timeout(UPGRADE_TIMEOUT_S):
             version = await migrate(self.db)
         log.info("database %s at schema version %d", self.db.name, version)
         return version

@@ -44,6 +44,7 @@ from storage.schema import (
     VALIDATORS,
     schema_version,
 )
+from tests.fakes.wire_gate import gated_database
 from tests.storage.conftest import T0
 
 
@@ -385,3 +386,26 @@ async def test_three_bots_starting_at_once_on_an_older_database_end_as_one_would
         await bots[0].client.drop_database(db_name)
         for bot in bots:
             await bot.close()
+
+
+@pytest.mark.parametrize("command, collection", [
+    ("createIndexes", JOURNAL),  # MongoDB answers an index build once it is done: minutes on a large collection
+    ("aggregate", REQUESTS),  # migration 7's $group over every request answers once all are read
+])
+async def test_an_upgrade_step_longer_than_the_socket_timeout_does_not_fail_the_start(
+        db_server, mongo_uri, db_name, command, collection):
+    """Each command of a start's upgrade may take longer than SOCKET_TIMEOUT_MS (here 0.3 s, from the
+    URI): it timed out, the start failed, and the next start did it all again (for ever, where it
+    was migration 7's $group over a big requests collection). The upgrade has a time of its own."""
+    async with gated_database(db_server, mongo_uri + "&socketTimeoutMS=300", db_name) as (gate, gated):
+        gate.hold(command, collection)
+
+        async def hold_its_retry_too() -> None:  # a read is sent again once after a timeout: as slow
+            await gate.held.wait()
+            gate.hold(command, collection)
+
+        retry = asyncio.create_task(hold_its_retry_too())
+        asyncio.get_running_loop().call_later(1.0, gate.release)
+        assert await gated.init() == LATEST_VERSION
+        await retry
+        await gated.client.drop_database(db_name)
