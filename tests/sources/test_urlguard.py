@@ -19,7 +19,7 @@ from bot.sources.urlguard import (
     parse_ip_literal,
     system_resolver,
 )
-from tests.fakes.audio_http import FakeAudioServer, drip_response
+from tests.fakes.audio_http import FakeAudioServer, PlaylistEntry, drip_response, xspf_document
 
 PUBLIC = "93.184.216.34"
 
@@ -480,8 +480,7 @@ PAGES_NAMING_AWAY = {
     "json-ld": ('<script type="application/ld+json">{{"@context": "http://schema.org", "@type": "VideoObject", '
                 '"name": "x", "contentUrl": "{url}"}}</script>', "text/html"),
     "meta refresh": ('<html><head><meta http-equiv="refresh" content="0; url={url}"></head></html>', "text/html"),
-    "xspf": ('<playlist version="1" xmlns="http://xspf.org/ns/0/"><trackList><track><location>{url}</location>'
-             '<duration>30000</duration></track></trackList></playlist>', "application/xspf+xml"),
+    "xspf": (None, "application/xspf+xml"),  # xspf_document's
     "hls": ("#EXTM3U\n#EXT-X-TARGETDURATION:30\n#EXTINF:30.0,\n{url}\n#EXT-X-ENDLIST\n", "application/vnd.apple.mpegurl"),
 }
 
@@ -490,7 +489,9 @@ PAGES_NAMING_AWAY = {
 async def test_audio_a_page_names_on_a_public_host_off_the_allowlist_is_never_fetched(front, elsewhere, work, caplog,
                                                                                       page):
     body, content_type = PAGES_NAMING_AWAY[page]
-    front.add_page("/watch", body.format(url=f"http://127.0.0.1:{elsewhere.port}/clip.ogg"), content_type)
+    away = f"http://127.0.0.1:{elsewhere.port}/clip.ogg"
+    front.add_page("/watch", body.format(url=away) if body else xspf_document([PlaylistEntry(away, 30.0)], ""),
+                   content_type)
     await assert_led_away(away_fetcher(front, elsewhere, work), user_link(front), work, elsewhere, caplog)
 
 
