@@ -29,7 +29,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from bot.sources.models import BlockedURLError, DownloadError
-from bot.sources.query import host_allowed
+from bot.sources.query import host_allowed, is_host_name
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,11 @@ class ConnectPolicy:
         return is_public_address(ip) or (str(ip), port) in self.stand_ins
 
     def allows_name(self, host: str) -> bool:
-        """Whether a connection may be made to `host` (a name, or an address as text) at all."""
-        return self.hosts is None or host_allowed(host.lower().rstrip("."), self.hosts)
+        """Whether a connection may be made to `host` (a name, or an address as text) at all. A name
+        with what no host name holds is none on the list, whatever it ends with: a resolver reads
+        "evil.example\\.youtube.com" as the name "evil.example\\.youtube" under com."""
+        name = host.lower().rstrip(".")
+        return self.hosts is None or (is_host_name(name) and host_allowed(name, self.hosts))
 
 
 class Deadline:
@@ -282,6 +285,8 @@ class URLGuard:
         literal = parse_ip_literal(host)
         if literal is not None and not is_public_address(literal):
             raise self._blocked(url, "non-public IP literal")
+        if literal is None and not is_host_name(host):  # "evil.example\.youtube.com": see `allows_name`
+            raise self._blocked(url, "no host name")
         if not host_allowed(host, self.allowed_hosts):
             raise self._blocked(url, "host not on allowlist")
         addresses = [literal] if literal is not None else self._resolve(url, host)

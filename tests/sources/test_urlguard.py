@@ -94,6 +94,10 @@ def test_public_addresses(address, public):
     "https://evil.example/",
     "https://youtube.com.evil.example/",
     "https://evilyoutube.com/watch",  # ends with an allowed name, but is no subdomain of it
+    # A redirect's host with what no host name holds: a resolver reads "\." as a dot inside a label
+    # (the name "evil.example\.youtube", under com), a browser "\" and "%2f" as a path's "/".
+    "https://evil.example\\.youtube.com/",
+    "https://evil.example%2f.youtube.com/",
 ])
 def test_blocked_urls_are_refused_without_dns(url):
     # The allowlist even names the internal addresses: they are still refused.
@@ -379,7 +383,8 @@ def test_a_download_of_a_user_link_looks_up_only_the_allowlist_and_its_sites_med
     with public_connections_only(ConnectPolicy(hosts=hosts)) as watch:
         watch.check_name("rr3---sn-4g5e6nz7.googlevideo.com", "a lookup of")
         watch.check_name("WWW.YouTube.com.", "a lookup of")
-        for host, port in [("example.com", 443), (PUBLIC, 80), (b"evil.example", 80), ("googlevideo.com.evil.example", 443)]:
+        for host, port in [("example.com", 443), (PUBLIC, 80), (b"evil.example", 80), ("googlevideo.com.evil.example", 443),
+                           ("evil.example\\.youtube.com", 443)]:
             with pytest.raises(RefusedConnectionError):
                 socket.getaddrinfo(host, port)  # refused before any DNS query
         with pytest.raises(RefusedConnectionError):
@@ -387,7 +392,7 @@ def test_a_download_of_a_user_link_looks_up_only_the_allowlist_and_its_sites_med
         with pytest.raises(RefusedConnectionError), socket.socket() as sock:
             # A name handed to connect() itself: looked up (no hook sees that), but not connected to.
             sock.connect(("localhost", 1))
-        assert watch.away and len(watch.refused) == 6
+        assert watch.away and len(watch.refused) == 7
     # Between a user link's downloads, nothing is watched.
     assert socket.getaddrinfo("localhost", 80)
 
