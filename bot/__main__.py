@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.app import App, LOG_FILE, log_salt
 
     data_dir = Path(settings.data_dir)
-    if (unwritable := data_dir_problem(data_dir)) is not None:
+    if (unwritable := data_dir_problem(data_dir, settings.mongodb_uri is None)) is not None:
         return refuse(unwritable)
     console = args.console or (settings.telegram_token is None and settings.discord_token is None)
     if console and sys.stdout is None:

@@ -262,7 +262,7 @@ WRITE_PROBE_PREFIX = ".write-probe-"
 PRIVATE_FOLDER = 0o700  # a DATA_DIR the bot makes: its user's alone (one made before is left as it is)
 
 
-def data_dir_problem(data_dir: Path) -> str | None:
+def data_dir_problem(data_dir: Path, embedded_database: bool = True) -> str | None:
     """None when DATA_DIR is (or can be made) a folder moodbot can write a file in; else one line
     naming it and what to do. Checked at start: the embedded database, the journal's outbox, the
     heartbeat and the console's log, exports and charts all write there, and a read-only DATA_DIR
@@ -278,25 +278,27 @@ def data_dir_problem(data_dir: Path) -> str | None:
     except OSError as error:
         return (f"DATA_DIR {data_dir} is not a folder moodbot can write to ({error.strerror or error}): "
                 "create it, or give moodbot's user the right to write there")
-    if (entry := unwritable_entry(data_dir)) is not None:
+    if (entry := unwritable_entry(data_dir, embedded_database)) is not None:
         return (f"{entry} in DATA_DIR cannot be written ({os.strerror(errno.EACCES)}): give moodbot's user "
                 "the right to write it, and all of DATA_DIR (chown -R)")
     return None
 
 
-def unwritable_entry(data_dir: Path) -> Path | None:
+def unwritable_entry(data_dir: Path, embedded_database: bool = True) -> Path | None:
     """The first of the files and folders moodbot keeps in DATA_DIR, the embedded database's
     included, that it may not read and write, or None. A DATA_DIR written once as another user
     (`sudo make run`, a volume used as root) takes new files, but its database's were refused at
     start: "[Errno 13] Permission denied: '…/secantusd.toml'", or "WiredTigerError: Permission
     denied", neither naming DATA_DIR. Only moodbot's own entries are looked at (DATA_DIR may hold
-    others), without writing anything: a running bot's database may be in there."""
+    others; the embedded database's only when it is to run), without writing anything: a running
+    bot's database may be in there."""
     from bot.health import HEARTBEAT_FILE
     from storage.embedded import CONFIG_FILENAME, DB_SUBDIR, LOG_FILENAME
     from storage.outbox import OUTBOX_FILENAME
     from storage.spool import SPOOL_FILENAME
 
-    for name in (CONFIG_FILENAME, LOG_FILENAME, OUTBOX_FILENAME, SPOOL_FILENAME, HEARTBEAT_FILE, DB_SUBDIR):
+    embedded = (CONFIG_FILENAME, LOG_FILENAME, DB_SUBDIR) if embedded_database else ()
+    for name in (OUTBOX_FILENAME, SPOOL_FILENAME, HEARTBEAT_FILE, *embedded):
         path = data_dir / name
         if not os.path.lexists(path):
             continue

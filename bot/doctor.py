@@ -61,7 +61,7 @@ def check_settings(problem: str | None, notes: Iterable[str]) -> Finding:
 def check_data_dir(settings: Settings) -> Finding:
     """As the start checks it: a probe file made and removed (never in the way of a running bot's)."""
     data_dir = Path(settings.data_dir)
-    if (problem := data_dir_problem(data_dir)) is not None:
+    if (problem := data_dir_problem(data_dir, settings.mongodb_uri is None)) is not None:
         return Finding(FAIL, "data dir", problem)
     return Finding(OK, "data dir", f"{data_dir.resolve()} is writable")
 

@@ -324,16 +324,16 @@ async def test_a_second_bot_on_the_same_data_dir_is_refused_and_the_first_goes_o
     assert first.returncode == 0, (tmp_path / "stderr").read_text()[-3000:]
 
 
-def console_bound_by_file_modes(tmp_path: Path, data_dir: Path, bound: bool = True):
-    """`python -m bot`'s console on `data_dir`, told /quit, as a user whom file modes bind (root
-    too; `bound` False: as the user running the tests)."""
+def console_bound_by_file_modes(tmp_path: Path, data_dir: Path, bound: bool = True, **settings: str):
+    """`python -m bot`'s console on `data_dir` (and `settings`), told /quit, as a user whom file
+    modes bind (root too; `bound` False: as the user running the tests)."""
     import subprocess
 
     from tests.bot.test_console import console_env
     from tests.permissions import bound_by_file_modes
 
     return subprocess.run([sys.executable, "-m", "bot"], input="/quit\n", capture_output=True, text=True,
-                          cwd=tmp_path, env=console_env(data_dir), timeout=60,
+                          cwd=tmp_path, env={**console_env(data_dir), **settings}, timeout=60,
                           preexec_fn=bound_by_file_modes if bound else None)
 
 
@@ -366,6 +366,16 @@ def test_a_file_of_the_embedded_database_moodbot_may_not_write_is_named_with_dat
     assert result.stderr == (f"moodbot could not start: {data_dir / entry} in DATA_DIR cannot be written "
                              "(Permission denied): give moodbot's user the right to write it, and all of "
                              "DATA_DIR (chown -R)\n"), result.stderr
+
+
+def test_an_embedded_database_moodbot_may_not_write_is_let_be_once_mongodb_uri_is_set(tmp_path, mongo_uri, db_name):
+    """A DATA_DIR that kept the embedded database of another user's runs, the bot moved to a
+    MongoDB since: those files are never opened, and do not stop the start."""
+    data_dir = tmp_path / "data"
+    assert console_bound_by_file_modes(tmp_path, data_dir, bound=False).returncode == 0  # the other user's run
+    (data_dir / "db").chmod(0o555)
+    result = console_bound_by_file_modes(tmp_path, data_dir, MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name)
+    assert result.returncode == 0, result.stderr
 
 
 async def test_no_model_able_to_answer_is_one_log_line_that_says_why_without_a_traceback(tmp_path, caplog):
