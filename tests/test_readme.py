@@ -153,3 +153,10 @@ def test_every_link_between_the_docs_leads_to_a_file_and_heading_that_exist():
             elif anchor and anchor not in {github_anchor(h) for h in re.findall(r"^#+ (.*)$", linked.read_text(), flags=re.M)}:
                 broken.append((path, f"{target}#{anchor}"))
     assert broken == []
+
+
+def test_every_file_and_folder_of_the_repository_the_docs_name_exists():
+    named = named_in_code(r"(?<![\w./~-])((?:bot|inference|storage|tests|benchmarks|docs)/[\w./*-]*\w)")
+    assert {path for _, path in named} >= {"bot/config.py", "storage/schema.py"}
+    missing = [(doc, path) for doc, path in sorted(named) if not any(REPO.glob(path))]
+    assert missing == []
