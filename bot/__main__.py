@@ -71,7 +71,9 @@ def settings_problem(error: ValidationError) -> str:
         name = str(problem["loc"][0]).upper() if problem["loc"] else "settings"
         shown = isinstance(problem.get("input"), (str, int, float)) and name.lower() not in SECRET_SETTINGS
         got = f" (got {problem['input']!r})" if shown else ""
-        parts.append(f"{name}: {problem['msg']}{got}")
+        # A validator's own sentence, without pydantic's "Value error, " before it (its word for a ValueError).
+        said = problem["msg"].removeprefix("Value error, ") if problem["type"] == "value_error" else problem["msg"]
+        parts.append(f"{name}: {said}{got}")
     return "; ".join(parts)
 
 

@@ -411,17 +411,17 @@ def test_a_refused_database_login_stops_the_start_with_what_to_fix(tmp_path, mon
     ("MAX_AUDIO_BYTES", "abc", "MAX_AUDIO_BYTES: Input should be a valid integer"),
     ("MOOD_RATE_PER_USER", "0", "MOOD_RATE_PER_USER: Input should be greater than or equal to 1"),
     ("INFERENCE_WORKERS", "100000", "INFERENCE_WORKERS: Input should be less than or equal to 256"),
-    ("AUDIO_SEARCH", "ytsearch5:{artist} - {title}", "AUDIO_SEARCH: Value error, unknown placeholder {artist}"),
-    ("AUDIO_SEARCH", "https://{title}.example/a.ogg", "AUDIO_SEARCH: Value error, a placeholder in the host"),
-    ("AUDIO_SEARCH", "{artists} - {title}", "AUDIO_SEARCH: Value error, neither a http(s) URL template nor"),
+    ("AUDIO_SEARCH", "ytsearch5:{artist} - {title}", "AUDIO_SEARCH: unknown placeholder {artist}"),
+    ("AUDIO_SEARCH", "https://{title}.example/a.ogg", "AUDIO_SEARCH: a placeholder in the host"),
+    ("AUDIO_SEARCH", "{artists} - {title}", "AUDIO_SEARCH: neither a http(s) URL template nor"),
     ("LOG_LEVEL", "LOUD", "LOG_LEVEL: 'LOUD' is not one of DEBUG, INFO"),
     ("DATA_DIR", "a-file", "DATA_DIR a-file is not a folder moodbot can write to"),
-    ("INFERENCE_EXECUTOR", "dask:/scheduler:8786", "INFERENCE_EXECUTOR: Value error, neither 'process' nor"),
-    ("INFERENCE_EXECUTOR", "dask://", "INFERENCE_EXECUTOR: Value error, neither 'process' nor"),
+    ("INFERENCE_EXECUTOR", "dask:/scheduler:8786", "INFERENCE_EXECUTOR: neither 'process' nor"),
+    ("INFERENCE_EXECUTOR", "dask://", "INFERENCE_EXECUTOR: neither 'process' nor"),
     # No scheme: Discord's failed the start naming no setting; Spotify's, every /mood later on.
-    ("DISCORD_API_URL", "discord.com/api/v10", "DISCORD_API_URL: Value error, not a http(s) URL"),
-    ("SPOTIFY_AUTH_URL", "accounts.spotify.com/api/token", "SPOTIFY_AUTH_URL: Value error, not a http(s) URL"),
-    ("DISCORD_GATEWAY_URL", "https://gateway.discord.gg", "DISCORD_GATEWAY_URL: Value error, not a ws(s) URL"),
+    ("DISCORD_API_URL", "discord.com/api/v10", "DISCORD_API_URL: not a http(s) URL"),
+    ("SPOTIFY_AUTH_URL", "accounts.spotify.com/api/token", "SPOTIFY_AUTH_URL: not a http(s) URL"),
+    ("DISCORD_GATEWAY_URL", "https://gateway.discord.gg", "DISCORD_GATEWAY_URL: not a ws(s) URL"),
 ])
 def test_a_bad_setting_stops_the_start_with_one_line_naming_it(tmp_path, setting, value, says):
     (tmp_path / "a-file").write_text("not a folder")
@@ -455,7 +455,7 @@ def test_a_dask_scheduler_without_dasks_client_installed_stops_the_start_with_wh
                             cwd=tmp_path, env=env, timeout=60)
     assert result.returncode == 2, result.stderr
     # Not "pip install 'moodbot[dask]'": moodbot is no package of PyPI's, and its pip may not be PATH's.
-    assert result.stderr == ("moodbot could not start: INFERENCE_EXECUTOR: Value error, a Dask scheduler needs "
+    assert result.stderr == ("moodbot could not start: INFERENCE_EXECUTOR: a Dask scheduler needs "
                              f"Dask's client: {sys.executable} -m pip install -e '.[dask]' in moodbot's folder "
                              "(got 'dask://127.0.0.1:8786')\n")
 
@@ -648,7 +648,7 @@ def test_a_slash_left_unescaped_in_the_uris_password_is_said_so_and_the_password
     result = subprocess.run([sys.executable, "-m", "bot"], stdin=subprocess.DEVNULL, capture_output=True,
                             text=True, cwd=tmp_path, env=env, timeout=120)
     assert result.returncode == 2, result.stderr
-    assert result.stderr == ("moodbot could not start: MONGODB_URI: Value error, its user or password holds a '/': "
+    assert result.stderr == ("moodbot could not start: MONGODB_URI: its user or password holds a '/': "
                              "write each '/' there as %2F (and '@' as %40, ':' as %3A)\n"), result.stderr
     assert "PWd" not in result.stderr
 

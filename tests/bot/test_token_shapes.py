@@ -16,17 +16,17 @@ SECRET = "SENTINEL-shape"
 
 
 @pytest.mark.parametrize("setting, value, says", [
-    ("TELEGRAM_TOKEN", f'"123456:{SECRET}"', "TELEGRAM_TOKEN: Value error, the token is in quotes, which are "
+    ("TELEGRAM_TOKEN", f'"123456:{SECRET}"', "TELEGRAM_TOKEN: the token is in quotes, which are "
                                              "taken as part of it: remove them"),
-    ("TELEGRAM_TOKEN", f"'123456:{SECRET}'", "TELEGRAM_TOKEN: Value error, the token is in quotes"),
-    ("TELEGRAM_TOKEN", f"bot123456:{SECRET}", "TELEGRAM_TOKEN: Value error, not a Telegram bot token as @BotFather "
+    ("TELEGRAM_TOKEN", f"'123456:{SECRET}'", "TELEGRAM_TOKEN: the token is in quotes"),
+    ("TELEGRAM_TOKEN", f"bot123456:{SECRET}", "TELEGRAM_TOKEN: not a Telegram bot token as @BotFather "
                                               "gives it: digits, a colon, then letters, digits, - and _ "
                                               "(123456789:AAF…), with nothing before or after it"),
-    ("TELEGRAM_TOKEN", f"123456 {SECRET}", "TELEGRAM_TOKEN: Value error, not a Telegram bot token"),
-    ("DISCORD_TOKEN", f"Bot MTIz.{SECRET}.abc", "DISCORD_TOKEN: Value error, the token alone, without 'Bot ' in "
+    ("TELEGRAM_TOKEN", f"123456 {SECRET}", "TELEGRAM_TOKEN: not a Telegram bot token"),
+    ("DISCORD_TOKEN", f"Bot MTIz.{SECRET}.abc", "DISCORD_TOKEN: the token alone, without 'Bot ' in "
                                                 "front: moodbot adds it"),
-    ("DISCORD_TOKEN", f'"MTIz.{SECRET}.abc"', "DISCORD_TOKEN: Value error, the token is in quotes"),
-    ("DISCORD_TOKEN", f"MTIz.{SECRET} abc", "DISCORD_TOKEN: Value error, not a Discord bot token as the Developer "
+    ("DISCORD_TOKEN", f'"MTIz.{SECRET}.abc"', "DISCORD_TOKEN: the token is in quotes"),
+    ("DISCORD_TOKEN", f"MTIz.{SECRET} abc", "DISCORD_TOKEN: not a Discord bot token as the Developer "
                                             "Portal's Bot page gives it: letters, digits, '.', - and _, with "
                                             "nothing before or after it"),
 ])
