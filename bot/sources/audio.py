@@ -68,7 +68,7 @@ from bot.sources.models import (
 from bot.sources.query import DEFAULT_ALLOWED, quoted_name
 from bot.sources.ranged import RANGE_MARGIN, TOO_SLOW, EmptyFileError, RangeReply, http_range
 from bot.sources.spans import StreamTimesLie
-from bot.sources.spotify import version_tags
+from bot.sources.spotify import normalise, version_tags
 from bot.sources.urlguard import BLOCKED_MESSAGE, ConnectPolicy, Resolver, URLGuard, reachable_hosts, system_resolver
 from bot.tempfiles import temporary_folder
 
@@ -77,6 +77,15 @@ log = logging.getLogger(__name__)
 DEFAULT_SEARCH = "ytsearch5:{artists} - {title} audio"
 SECTION_SECONDS = 30.0
 DURATION_TOLERANCE_S = 10.0  # a search hit further than this from Spotify's length is another cut
+# Besides Spotify's VERSION_TAGS, what a video upload's title says it is when it is not the song as
+# recorded: a mix made from the record (as long as it, to the second: the bass pushed, played
+# backwards, a part of the band taken out or left alone, chiptune), live in another language, or
+# a video about the song (its length no guide where Spotify gave none).
+UPLOAD_VERSION_TAGS = (
+    "bass boosted", "reverse", "reversed", "vocals only", "vocal only", "isolated vocals", "drumless", "no drums",
+    "backing track", "minus one", "8 bit", "daycore", "en vivo", "ao vivo", "reaction", "tutorial", "lesson",
+    "mashup", "loop",
+)
 MAX_BYTES = 25 * 1024 * 1024
 MAX_DURATION_S = 20 * 60.0
 TIMEOUT_S = 90.0
@@ -159,13 +168,13 @@ def choose_candidate(durations: list[float | None], target_s: float | None,
     else the one closest to it within `tolerance_s`. None if nothing fits.
 
     Of the hits, those whose `titles` name a version that `song` (its name as Spotify or the user
-    gave it) doesn't ("(Karaoke Version)", "Cover", "Live", "sped up", "8D", Spotify's
-    VERSION_TAGS) are taken only when no other hit fits: such an upload often matches the song's
+    gave it) doesn't ("(Karaoke Version)", "Cover", "Live", "sped up", "8D", "Bass Boosted":
+    `upload_versions`) are taken only when no other hit fits: such an upload often matches the song's
     length to the second, and would win over the official one the search found first."""
     if not durations:
         return None
-    asked = version_tags(song)
-    other = [bool(version_tags(t or "") - asked) for t in (titles or [None] * len(durations))]
+    asked = upload_versions(song)
+    other = [bool(upload_versions(t or "") - asked) for t in (titles or [None] * len(durations))]
     for versions_too in (False, True):
         hits = [i for i in range(len(durations)) if versions_too or not other[i]]
         if target_s is None:
@@ -177,6 +186,13 @@ def choose_candidate(durations: list[float | None], target_s: float | None,
         if fits:
             return min(fits)[1]
     return None
+
+
+def upload_versions(title: str) -> set[str]:
+    """The versions a video's `title` (or a song's name) names: Spotify's VERSION_TAGS and
+    UPLOAD_VERSION_TAGS."""
+    words = f" {normalise(title)} "
+    return version_tags(title) | {tag for tag in UPLOAD_VERSION_TAGS if f" {tag} " in words}
 
 
 def is_live(info: dict) -> bool:

@@ -113,6 +113,26 @@ OFFICIAL = "Radiohead - Creep (Official Audio)"
     ([OFFICIAL, "Creep (Nightcore)"], [239.4, 238.6], "Radiohead – Creep", 0),
     ([OFFICIAL, "Radiohead - Creep (Live at Glastonbury 2003)"], [239.4, 238.6], "Radiohead – Creep", 0),
     ([OFFICIAL, "Creep - Radiohead (Remix)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    # Uploads made from the record itself, as long as it to the second: a mix the user would hear
+    # as another song (the bass pushed, played backwards, one part of the band taken out or left alone).
+    ([OFFICIAL, "Radiohead - Creep (BASS BOOSTED)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "Radiohead - Creep (Reversed)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "Radiohead - Creep (Vocals Only)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "Radiohead - Creep [Isolated Vocals]"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "Radiohead - Creep (Drumless)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "Creep - Radiohead | Backing Track"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "Radiohead - Creep (Minus One)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "Radiohead - Creep (8-Bit)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "Creep (Daycore)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    ([OFFICIAL, "Radiohead - Creep (En Vivo)"], [239.4, 238.6], "Radiohead – Creep", 0),
+    # Length unknown (no Spotify): a video about the song is not the song either.
+    (["Creep - Radiohead REACTION", OFFICIAL], [400.0, 239.4], "Creep", 1),
+    (["Radiohead - Creep | Guitar Lesson", OFFICIAL], [600.0, 239.4], "Creep", 1),
+    (["Creep - Radiohead (Piano Tutorial)", OFFICIAL], [300.0, 239.4], "Creep", 1),
+    (["Creep x Karma Police (Mashup)", OFFICIAL], [250.0, 239.4], "Creep", 1),
+    (["Radiohead - Creep (1 Hour Loop)", OFFICIAL], [1140.0, 239.4], "Creep", 1),
+    # ...unless it is what the song's name says ("Chain Reaction", "Reverse"): that is no other version.
+    (["Diana Ross - Chain Reaction (Official Video)"], [238.0], "Diana Ross – Chain Reaction", 0),
     # Then the closest length, as before, among the hits that are the song.
     (["Radiohead - Creep (Karaoke)", OFFICIAL, "Radiohead - Creep (Lyrics)"], [238.6, 245.0, 239.0], "Radiohead – Creep", 2),
     # The version Spotify named is no other version.
