@@ -267,8 +267,10 @@ def data_dir_problem(data_dir: Path, embedded_database: bool = True) -> str | No
     naming it and what to do. Checked at start: the embedded database, the journal's outbox, the
     heartbeat and the console's log, exports and charts all write there, and a read-only DATA_DIR
     otherwise showed only as a traceback of the first of them, or not at all (with MONGODB_URI)."""
+    # A relative one named with the folder it stands for: a service started in / has ./data in /data.
+    named = data_dir if data_dir.is_absolute() else f"{data_dir} ({data_dir.absolute()})"
     if data_dir.exists() and not data_dir.is_dir():  # mkdir's "File exists" said to create what is there
-        return (f"DATA_DIR {data_dir} is not a folder moodbot can write to (it is a file): "
+        return (f"DATA_DIR {named} is not a folder moodbot can write to (it is a file): "
                 "point DATA_DIR at a folder, or move the file away")
     try:
         data_dir.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)  # journals in plain files: ours alone
@@ -276,10 +278,10 @@ def data_dir_problem(data_dir: Path, embedded_database: bool = True) -> str | No
             probe.write(b"moodbot")
             probe.flush()
     except OSError as error:
-        return (f"DATA_DIR {data_dir} is not a folder moodbot can write to ({error.strerror or error}): "
+        return (f"DATA_DIR {named} is not a folder moodbot can write to ({error.strerror or error}): "
                 "create it, or give moodbot's user the right to write there")
     if (entry := unwritable_entry(data_dir, embedded_database)) is not None:
-        return (f"{entry} in DATA_DIR cannot be written ({os.strerror(errno.EACCES)}): give moodbot's user "
+        return (f"{entry.absolute()} in DATA_DIR cannot be written ({os.strerror(errno.EACCES)}): give moodbot's user "
                 "the right to write it, and all of DATA_DIR (chown -R)")
     return None
 

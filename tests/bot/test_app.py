@@ -326,14 +326,14 @@ async def test_a_second_bot_on_the_same_data_dir_is_refused_and_the_first_goes_o
 
 def console_bound_by_file_modes(tmp_path: Path, data_dir: Path, bound: bool = True, **settings: str):
     """`python -m bot`'s console on `data_dir` (and `settings`), told /quit, as a user whom file
-    modes bind (root too; `bound` False: as the user running the tests)."""
+    modes bind (root too; `bound` False: as the user running the tests), in `tmp_path` or `cwd`."""
     import subprocess
 
     from tests.bot.test_console import console_env
     from tests.permissions import bound_by_file_modes
 
     return subprocess.run([sys.executable, "-m", "bot"], input="/quit\n", capture_output=True, text=True,
-                          cwd=tmp_path, env={**console_env(data_dir), **settings}, timeout=60,
+                          cwd=settings.pop("cwd", tmp_path), env={**console_env(data_dir), **settings}, timeout=60,
                           preexec_fn=bound_by_file_modes if bound else None)
 
 
@@ -376,6 +376,20 @@ def test_an_embedded_database_moodbot_may_not_write_is_let_be_once_mongodb_uri_i
     (data_dir / "db").chmod(0o555)
     result = console_bound_by_file_modes(tmp_path, data_dir, MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_relative_data_dir_moodbot_cannot_make_is_named_with_the_folder_it_stands_for(tmp_path):
+    """A systemd unit without its WorkingDirectory runs in /, where DATA_DIR's default ./data is
+    /data, which the service's user may not make: the start said "DATA_DIR data is not a folder
+    moodbot can write to", of a folder the operator looked for where they had started it."""
+    folder = tmp_path / "cwd"
+    folder.mkdir()
+    folder.chmod(0o555)
+    result = console_bound_by_file_modes(tmp_path, "", cwd=folder)  # DATA_DIR empty: the default
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (f"moodbot could not start: DATA_DIR data ({folder / 'data'}) is not a folder moodbot "
+                             "can write to (Permission denied): create it, or give moodbot's user the right to "
+                             "write there\n"), result.stderr
 
 
 async def test_no_model_able_to_answer_is_one_log_line_that_says_why_without_a_traceback(tmp_path, caplog):
