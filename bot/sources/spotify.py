@@ -55,6 +55,11 @@ UNAVAILABLE_MESSAGE = "Spotify isn't answering right now — try again later."
 # The token service refused the app's id and secret (invalid_client): no later try changes it.
 CREDENTIALS_REFUSED_MESSAGE = ("Spotify refuses this bot's credentials, so I can't look songs up there — "
                                "send a YouTube link or an audio file instead.")
+# Spotify answers the app's calls 403: since 2026-03-09, a Development Mode app whose owner has no
+# Premium ("Active premium subscription required for the owner of the app"), for some hours after
+# a renewal too. No try in the next seconds changes it.
+APP_REFUSED_MESSAGE = ("Spotify refuses this bot's access for now, so I can't look songs up there — "
+                       "send a YouTube link or an audio file instead.")
 
 # Ranking weights: a title match matters most, then the artist; versions the user did not ask
 # for (live, karaoke, ...) lose to the studio track; popularity only breaks near-ties.
@@ -752,7 +757,13 @@ class SpotifyResolver:
 
     @staticmethod
     def _unavailable(error: spotipy.SpotifyException) -> SpotifyUnavailableError:
-        log.error("Spotify answered %s", error.http_status)
+        """The error for a call Spotify refused (not retried), logged with Spotify's reason."""
+        if error.http_status == 403:
+            log.error("spotify.app_refused: Spotify answered 403 (%s): check the app of SPOTIFY_CLIENT_ID at "
+                      "https://developer.spotify.com/dashboard (a Development Mode app answers only while its "
+                      "owner has Spotify Premium)", spotify_words(error))
+            return SpotifyUnavailableError(APP_REFUSED_MESSAGE)
+        log.error("spotify.failed: Spotify answered %s (%s)", error.http_status, spotify_words(error))
         return SpotifyUnavailableError(UNAVAILABLE_MESSAGE)
 
 

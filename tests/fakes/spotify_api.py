@@ -10,7 +10,8 @@ Speaks real HTTP on 127.0.0.1 (random port) so the real spotipy/requests stack i
   (most first), as Spotify always answers something. Field filters in q (track:, artist:, album:,
   isrc:; year:, genre: and tag: let all through) narrow the tracks first, as Spotify's do
 - GET  /v1/tracks/{id}
-Faults: `fail_next(status, times, retry_after=...)` answers the next API calls with that status;
+Faults: `fail_next(status, times, retry_after=..., message=...)` answers the next API calls with that
+status (and Spotify's words: a 403's "Active premium subscription required for the owner of the app…");
 `cut_next(times)` drops the connection halfway through the next answers;
 `expire_tokens()` makes the tokens issued so far answer 401.
 Every request is logged in `requests` (token calls included).
@@ -108,6 +109,7 @@ class _Fault:
     status: int
     times: int
     retry_after: str | None
+    message: str = "Fault injected by the test"
 
 
 def _words(text: str) -> set[str]:
@@ -163,11 +165,12 @@ class FakeSpotify(LoopbackServer):
         with self._lock:
             self.tracks.extend(tracks)
 
-    def fail_next(self, status: int, times: int = 1, retry_after: float | str | None = None) -> None:
-        """Answer the next `times` API calls (not token calls) with `status`."""
+    def fail_next(self, status: int, times: int = 1, retry_after: float | str | None = None,
+                  message: str = "Fault injected by the test") -> None:
+        """Answer the next `times` API calls (not token calls) with `status`, the error saying `message`."""
         with self._lock:
             ra = None if retry_after is None else str(retry_after)
-            self._faults.append(_Fault(status, times, ra))
+            self._faults.append(_Fault(status, times, ra, message))
 
     def fail_next_token(self, status: int, times: int = 1, retry_after: float | str | None = None) -> None:
         """Answer the next `times` token calls with `status` (an outage or a rate limit of Spotify's
@@ -316,7 +319,7 @@ def _handler_for(fake: FakeSpotify) -> type[BaseHTTPRequestHandler]:
                 return self._cut_off()
             if fault is not None:
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
-                return self._error(fault.status, "Fault injected by the test", headers)
+                return self._error(fault.status, fault.message, headers)
             if path == "/v1/search":
                 return self._search(params)
             m = re.fullmatch(r"/v1/tracks/([^/]+)", path)

@@ -479,6 +479,40 @@ async def test_a_rate_limit_of_spotifys_token_service_passes_its_wait_on(fake_sp
     assert len(fake_spotify.token_requests()) == 1
 
 
+# Spotify's words, since 2026-03-09, to every call of a Development Mode app whose owner has no Premium.
+PREMIUM_REQUIRED = ("Active premium subscription required for the owner of the app. When the subscription status "
+                    "changes, it can take a few hours before requests are allowed again.")
+
+
+@pytest.mark.parametrize("typed", ["Radiohead - Creep", f"spotify:track:{CREEP.track_id}"])
+async def test_spotify_refusing_the_app_is_said_so_and_logged_in_spotify_s_words(fake_spotify, caplog, typed):
+    """A 403 to the app's calls (its owner's Premium lapsed) was "Spotify isn't answering right
+    now — try again later." for every song named or linked, and the log's "Spotify answered 403"
+    did not say why. It is not asked again, and the log carries Spotify's reason, never the words
+    searched."""
+    fake_spotify.add(CREEP)
+    fake_spotify.fail_next(403, times=10, message=PREMIUM_REQUIRED)
+    with caplog.at_level(logging.INFO), pytest.raises(SpotifyUnavailableError) as said:
+        await make_resolver(fake_spotify).resolve(parse_query(typed))
+    assert str(said.value) == ("Spotify refuses this bot's access for now, so I can't look songs up there — "
+                               "send a YouTube link or an audio file instead.")
+    assert len(fake_spotify.api_requests()) == 1
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "bot.sources.spotify"]
+    assert logged == [("ERROR", f"spotify.app_refused: Spotify answered 403 ({PREMIUM_REQUIRED}): check the app "
+                                "of SPOTIFY_CLIENT_ID at https://developer.spotify.com/dashboard (a Development Mode "
+                                "app answers only while its owner has Spotify Premium)")]
+
+
+async def test_another_refusal_of_a_call_is_logged_in_spotify_s_words(fake_spotify, caplog):
+    fake_spotify.add(CREEP)
+    fake_spotify.fail_next(400, times=1, message="Bad search query")
+    with caplog.at_level(logging.INFO), pytest.raises(SpotifyUnavailableError) as said:
+        await make_resolver(fake_spotify).resolve(parse_query("Radiohead - Creep"))
+    assert str(said.value) == UNAVAILABLE_MESSAGE
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "bot.sources.spotify"]
+    assert logged == [("ERROR", "spotify.failed: Spotify answered 400 (Bad search query)")]
+
+
 async def test_unreachable_spotify_is_unavailable():
     resolver = SpotifyResolver("id", "secret", api_url="http://127.0.0.1:9/v1/", auth_url="http://127.0.0.1:9/api/token",
                                retry=RetryPolicy(backoff_s=0.0), timeout_s=1.0)
