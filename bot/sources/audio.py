@@ -123,6 +123,7 @@ UNREACHABLE_WORDS = ("unable to download api page", "urlopen error", "name resol
 TOO_LONG_REASON = "longer than the limit of"  # our match_filter's words, found again in yt-dlp's log
 MAX_REASON_CHARS = 120  # of the site's words quoted in a refusal
 SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+")
+UNAVAILABLE_WHY_RE = re.compile(r"video unavailable\.\s+(\S.*)", re.IGNORECASE | re.DOTALL)
 YTDLP_ADVICE_RE = re.compile(r"--\w|https?://|yt-dlp|please report", re.IGNORECASE)
 LIVE_STATUSES = ("is_live", "is_upcoming")  # yt-dlp's live_status of a stream that has no end yet
 # For a user's link, yt-dlp downloads only through its own (Python) downloaders, which the
@@ -251,7 +252,10 @@ def map_ytdlp_error(message: str, label: str, source_url: str) -> Exception:
         return AudioTooLargeError(f"“{label}” is too big to fetch.")
     if any(s in text for s in ("unsupported url", "no video formats", "no entries", "http error 404",
                                "video unavailable", "does not exist", "not found")):
-        return TrackNotFoundError(f"No audio found for “{label}”.")
+        # YouTube's reason, after "Video unavailable." ("This video has been removed by the uploader")
+        why = UNAVAILABLE_WHY_RE.search(message) if site == "YouTube" else None
+        return TrackNotFoundError(f"No audio found for “{label}”" + (f" (YouTube: {_short_reason(why.group(1))})."
+                                                                    if why else "."))
     if "did not get any data blocks" in text:  # the host answered with an empty body
         return TrackNotFoundError(EMPTY_FILE.format(label=label))
     m = re.search(r"http error (\d{3})", text)

@@ -204,6 +204,21 @@ def test_ytdlp_refusals_keep_youtubes_words_without_ytdlps_advice(message, reaso
         f"YouTube refused the download ({reason})."
 
 
+@pytest.mark.parametrize("why", [
+    "This video has been removed by the uploader",
+    "This video is no longer available because the YouTube account associated with this video has been terminated.",
+    "This video contains content from SME, who has blocked it in your country on copyright grounds.",
+    "This video has been removed for violating YouTube's Terms of Service",
+])
+def test_a_video_youtube_calls_unavailable_is_not_found_with_youtube_s_reason(why):
+    """yt-dlp puts YouTube's reason after "Video unavailable."; the answer was "No audio found for
+    “<the link>”." alone, as for a search that found nothing, and the user could not tell a video
+    removed from a link mistyped."""
+    mapped = map_ytdlp_error(f"ERROR: [youtube] abc: Video unavailable. {why}", "Song", "https://www.youtube.com/watch?v=abc")
+    assert isinstance(mapped, TrackNotFoundError)
+    assert str(mapped) == f"No audio found for “Song” (YouTube: {why.rstrip('.')})."
+
+
 # -- against the local audio server ----------------------------------------------------------
 
 # Range requests per section: the header, (an MP4's index, after its audio), the window's bytes.
