@@ -59,9 +59,9 @@ DEFAULT_ALLOWED = frozenset(h.strip() for h in DEFAULT_ALLOWED_HOSTS.split(",") 
 # A playlist's link from before 2018 names its owner first (spotify:user:NAME:playlist:ID,
 # /user/NAME/playlist/ID): old posts still hold it, and it is the playlist all the same.
 SPOTIFY_URI_RE = re.compile(r"^spotify:(?:user:[^\s:]+:(?=playlist:))?(?P<kind>[a-z]+):(?P<id>[^\s:]+)$", re.IGNORECASE)
-# /track/ID, /intl-fr/track/ID, /embed/track/ID
+# /track/ID, /intl-fr/track/ID, /intl-pt-br/…, /intl-es-419/… (a region of three digits), /embed/track/ID
 SPOTIFY_PATH_RE = re.compile(
-    r"^/(?:intl-[a-z]{2}(?:-[a-z]{2})?/)?(?:embed/)?(?:user/[^/]+/(?=playlist/))?(?P<kind>[a-z]+)/(?P<id>[^/]+)/?$", re.I)
+    r"^/(?:intl-[a-z]{2}(?:-(?:[a-z]{2}|\d{3}))?/)?(?:embed/)?(?:user/[^/]+/(?=playlist/))?(?P<kind>[a-z]+)/(?P<id>[^/]+)/?$", re.I)
 # A local file in someone's Spotify app has no track id, only its tags: spotify:local:artist:album:
 # title:seconds, or /local/artist/album/title/seconds, each URL-encoded ("Karma+Police").
 SPOTIFY_LOCAL_URI_RE = re.compile(r"^spotify:local:(?P<artist>[^:]*):[^:]*:(?P<title>[^:]*):\d*$", re.I)

@@ -27,6 +27,10 @@ ACCEPTED_CASES = [
     (f"https://open.spotify.com/track/{SP}?si=abc123", QueryKind.SPOTIFY_TRACK, SP, ""),
     (f"https://open.spotify.com/intl-de/track/{SP}?si=x", QueryKind.SPOTIFY_TRACK, SP, ""),
     (f"https://open.spotify.com/intl-pt-br/track/{SP}", QueryKind.SPOTIFY_TRACK, SP, ""),
+    # Latin American Spanish: a region of three digits (es-419), as Spotify's web player names it
+    (f"https://open.spotify.com/intl-es-419/track/{SP}?si=x", QueryKind.SPOTIFY_TRACK, SP, ""),
+    (f"https://open.spotify.com/intl-es-419/album/1DFixLWuPkv3KT3TnV35m3?highlight=spotify:track:{SP}",
+     QueryKind.SPOTIFY_TRACK, SP, ""),
     (f"https://open.spotify.com/embed/track/{SP}", QueryKind.SPOTIFY_TRACK, SP, ""),
     # A song shared from its album (or a playlist) is the album's link with the track highlighted.
     (f"https://open.spotify.com/album/1DFixLWuPkv3KT3TnV35m3?highlight=spotify:track:{SP}",
@@ -53,6 +57,7 @@ ACCEPTED_CASES = [
     (f"https://youtu.be/{YT}?si=Ab_c", QueryKind.YOUTUBE, YT, ""),
     (f"https://music.youtube.com/watch?v={YT}&feature=share", QueryKind.YOUTUBE, YT, ""),
     (f"https://www.youtube.com/shorts/{YT}", QueryKind.YOUTUBE, YT, ""),
+    (f"https://www.youtube.com/live/{YT}?si=Ab_c", QueryKind.YOUTUBE, YT, ""),  # a stream, over or not
     (f"https://m.youtube.com/watch?v={YT}", QueryKind.YOUTUBE, YT, ""),
     # A share parameter glued on with a second '?' (copied from an app, or edited by hand).
     (f"https://www.youtube.com/watch?v={YT}?si=abc", QueryKind.YOUTUBE, YT, ""),
@@ -109,6 +114,7 @@ REFUSED_CASES = [
     ("https:// radiohead", "doesn't look right"),
     (f"https://open.spotify.com/playlist/{SP}", "playlist"),
     (f"https://open.spotify.com/artist/{SP}", "artist"),
+    (f"https://open.spotify.com/intl-es-419/album/{SP}?si=x", "That's a Spotify album, not a track."),
     (f"spotify:album:{SP}", "album"),
     # A playlist's link from before 2018 names its owner first, and is still in old posts.
     (f"spotify:user:spotify:playlist:{SP}", "That's a Spotify playlist, not a track."),
