@@ -68,7 +68,7 @@ from bot.sources.models import (
 from bot.sources.query import DEFAULT_ALLOWED, quoted_name
 from bot.sources.ranged import RANGE_MARGIN, TOO_SLOW, EmptyFileError, RangeReply, http_range
 from bot.sources.spans import StreamTimesLie
-from bot.sources.spotify import normalise, version_tags
+from bot.sources.spotify import UNSPACED_RE, normalise, version_tags
 from bot.sources.urlguard import BLOCKED_MESSAGE, ConnectPolicy, Resolver, URLGuard, reachable_hosts, system_resolver
 from bot.tempfiles import temporary_folder
 
@@ -80,11 +80,16 @@ DURATION_TOLERANCE_S = 10.0  # a search hit further than this from Spotify's len
 # Besides Spotify's VERSION_TAGS, what a video upload's title says it is when it is not the song as
 # recorded: a mix made from the record (as long as it, to the second: the bass pushed, played
 # backwards, a part of the band taken out or left alone, chiptune), live in another language, or
-# a video about the song (its length no guide where Spotify gave none).
+# a video about the song (its length no guide where Spotify gave none); and a cover, karaoke or
+# instrumental in the words of the song's own language ("歌ってみた": "I tried singing it", over the
+# record's instrumental, as long as it). Words of Chinese, Japanese or Korean are found inside
+# others, as those scripts are written without spaces ("夜に駆ける歌ってみた").
 UPLOAD_VERSION_TAGS = (
     "bass boosted", "reverse", "reversed", "vocals only", "vocal only", "isolated vocals", "drumless", "no drums",
     "backing track", "minus one", "8 bit", "daycore", "en vivo", "ao vivo", "reaction", "tutorial", "lesson",
-    "mashup", "loop",
+    "mashup", "loop", "covered", "off vocal",
+    "кавер", "караоке", "минусовка", "инструментал",
+    "歌ってみた", "弾いてみた", "叩いてみた", "カバー", "カラオケ", "オフボーカル", "翻唱", "伴奏", "커버", "노래방", "반주",
 )
 MAX_BYTES = 25 * 1024 * 1024
 MAX_DURATION_S = 20 * 60.0
@@ -192,8 +197,13 @@ def choose_candidate(durations: list[float | None], target_s: float | None,
 def upload_versions(title: str) -> set[str]:
     """The versions a video's `title` (or a song's name) names: Spotify's VERSION_TAGS and
     UPLOAD_VERSION_TAGS."""
-    words = f" {normalise(title)} "
-    return version_tags(title) | {tag for tag in UPLOAD_VERSION_TAGS if f" {tag} " in words}
+    words = normalise(title)
+    return version_tags(title) | {tag for tag in UPLOAD_VERSION_TAGS
+                                  if (_TAG_FORMS[tag] in words if UNSPACED_RE.search(tag)
+                                      else f" {_TAG_FORMS[tag]} " in f" {words} ")}
+
+
+_TAG_FORMS = {tag: normalise(tag) for tag in UPLOAD_VERSION_TAGS}  # as `normalise` writes them ("カバー": "カハー")
 
 
 def is_live(info: dict) -> bool:

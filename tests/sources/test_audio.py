@@ -101,6 +101,7 @@ def test_choose_candidate_by_duration(durations, target, expected):
 
 
 OFFICIAL = "Radiohead - Creep (Official Audio)"
+YORU = "YOASOBI「夜に駆ける」Official Music Video"
 
 
 @pytest.mark.parametrize("titles, durations, song_name, expected", [
@@ -131,6 +132,20 @@ OFFICIAL = "Radiohead - Creep (Official Audio)"
     (["Creep - Radiohead (Piano Tutorial)", OFFICIAL], [300.0, 239.4], "Creep", 1),
     (["Creep x Karma Police (Mashup)", OFFICIAL], [250.0, 239.4], "Creep", 1),
     (["Radiohead - Creep (1 Hour Loop)", OFFICIAL], [1140.0, 239.4], "Creep", 1),
+    # A cover or karaoke upload named in the song's own language: a cover sung over the record's
+    # instrumental ("歌ってみた", "I tried singing it") is as long as the record to the second.
+    ([YORU, "【歌ってみた】夜に駆ける / YOASOBI"], [239.4, 238.6], "YOASOBI – 夜に駆ける", 0),
+    ([YORU, "夜に駆ける / YOASOBI (Covered by 花譜)"], [239.4, 238.6], "YOASOBI – 夜に駆ける", 0),
+    ([YORU, "YOASOBI「夜に駆ける」弾いてみた"], [239.4, 238.6], "YOASOBI – 夜に駆ける", 0),
+    ([YORU, "夜に駆ける - YOASOBI【カラオケ】"], [239.4, 238.6], "YOASOBI – 夜に駆ける", 0),
+    ([YORU, "夜に駆ける / YOASOBI 【オフボーカル】"], [239.4, 238.6], "YOASOBI – 夜に駆ける", 0),
+    (["Кино - Группа крови", "Кино - Группа крови (кавер)"], [239.4, 238.6], "Кино – Группа крови", 0),
+    (["Кино - Группа крови", "Группа крови - Караоке"], [239.4, 238.6], "Кино – Группа крови", 0),
+    (["Кино - Группа крови", "Кино - Группа крови (минусовка)"], [239.4, 238.6], "Кино – Группа крови", 0),
+    (["아이유 - 밤편지", "아이유 - 밤편지 (커버)"], [239.4, 238.6], "IU – 밤편지", 0),
+    (["아이유 - 밤편지", "밤편지 노래방"], [239.4, 238.6], "IU – 밤편지", 0),
+    (["周杰伦 - 晴天", "晴天 翻唱"], [239.4, 238.6], "周杰倫 – 晴天", 0),
+    (["周杰伦 - 晴天", "周杰伦 晴天 伴奏"], [239.4, 238.6], "周杰倫 – 晴天", 0),
     # ...unless it is what the song's name says ("Chain Reaction", "Reverse"): that is no other version.
     (["Diana Ross - Chain Reaction (Official Video)"], [238.0], "Diana Ross – Chain Reaction", 0),
     # Then the closest length, as before, among the hits that are the song.
