@@ -9,7 +9,7 @@ Speaks real HTTP on 127.0.0.1 (random port) so the real spotipy/requests stack i
   tracks holding every word of q in their name, artists or album; if none, those holding any
   (most first), as Spotify always answers something. Field filters in q (track:, artist:, album:,
   isrc:; year:, genre: and tag: let all through) narrow the tracks first, as Spotify's do
-- GET  /v1/tracks/{id}
+- GET  /v1/tracks/{id}  (an id of 22 characters above 128 bits -> 400 "Invalid base62 id", an unknown one 404)
 Faults: `fail_next(status, times, retry_after=..., message=...)` answers the next API calls with that
 status (and Spotify's words: a 403's "Active premium subscription required for the owner of the app…");
 `cut_next(times)` drops the connection halfway through the next answers;
@@ -54,6 +54,10 @@ def spotify_id_for(seed: str) -> str:
         n, r = divmod(n, 62)
         chars.append(BASE62[r])
     return "".join(chars)
+
+
+def base62_value(track_id: str) -> int:
+    return sum(BASE62.index(c) * 62 ** i for i, c in enumerate(reversed(track_id)))
 
 
 @dataclass(frozen=True)
@@ -340,6 +344,8 @@ def _handler_for(fake: FakeSpotify) -> type[BaseHTTPRequestHandler]:
             if not re.fullmatch(r"[0-9A-Za-z]{22}", track_id):
                 return self._error(400, "Invalid base62 id")
             item = fake.track(track_id)
+            if item is None and base62_value(track_id) >= 2 ** 128:  # no 128-bit id, as Spotify's are
+                return self._error(400, "Invalid base62 id")
             if item is None:
                 return self._error(404, "Resource not found")
             self._json(200, item)

@@ -321,9 +321,15 @@ async def test_a_filtered_search_with_no_close_match_names_what_was_typed(fake_s
         await make_resolver(fake_spotify).resolve(parse_query("artist:radiohead creep acoustic"))
 
 
-async def test_unknown_track_id_is_not_found(fake_spotify):
-    with pytest.raises(TrackNotFoundError):
-        await make_resolver(fake_spotify).resolve(parse_query(f"spotify:track:{'A' * 22}"))
+@pytest.mark.parametrize("track_id", [
+    "A" * 22,  # above 128 bits: Spotify answers 400 "Invalid base62 id"
+    "0" * 21 + "1",  # an id no track has: 404
+])
+async def test_unknown_track_id_is_not_found(fake_spotify, track_id):
+    with pytest.raises(TrackNotFoundError) as said:
+        await make_resolver(fake_spotify).resolve(parse_query(f"spotify:track:{track_id}"))
+    assert str(said.value) == "I couldn't find that track on Spotify."
+    assert len(fake_spotify.api_requests()) == 1  # not asked again
 
 
 async def test_429_honours_retry_after_then_succeeds(fake_spotify):
