@@ -57,15 +57,16 @@ def retry_job_id(ref: UserRef) -> str:
     return f"prompt-retry:{ref.platform}:{ref.user_id}"
 
 
-def retry_time(day: date, zone: str, now: datetime, attempt: int) -> datetime | None:
+def retry_time(day: date, zone: str, now: datetime, attempt: int, grace: timedelta = GRACE) -> datetime | None:
     """When to try a day's failed prompt again after `attempt` tries failed (1 for the first), or
-    None: the retries are spent, or the next one would fall past the local day's end (the prompt
-    asks about that day)."""
+    None: the retries are spent, or the next one would fall more than `grace` past the local day's
+    end. Past midnight it still asks about its day, as the start's catch-up does (`missed_day`):
+    bounded by the day's end, a prompt at 23:59 had no retry at all."""
     if attempt > len(RETRY_DELAYS):
         return None
     at = now.astimezone(timezone.utc) + RETRY_DELAYS[attempt - 1]
     day_ends = datetime.combine(day + timedelta(days=1), time(0), tzinfo=ZoneInfo(zone))
-    return at if at < day_ends else None
+    return at if at < day_ends + grace else None
 
 
 class DailyAt(BaseTrigger):
@@ -377,7 +378,7 @@ class PromptScheduler:
         """Tries the day's prompt again later. The retry re-reads the user and skips the day if a
         prompt of it got through meanwhile (a restart's catch-up, /journal prompt). `unsent`: a
         failed prompt whose record the database kept (down too), withdrawn first by the retry."""
-        at = retry_time(day, zone, self.now(), attempt)
+        at = retry_time(day, zone, self.now(), attempt, self.grace)
         if at is None:
             log.warning("scheduler.prompt_given_up", extra={"user": ref.user_id, "tries": attempt})
             return
@@ -555,7 +556,7 @@ class PromptScheduler:
         else:
             # Whether and when it is tried again (`_retry_later`): "none" for /journal prompt (the
             # user is told), or once the day's retries are spent.
-            retry = None if force else retry_time(day, zone, self.now(), attempt)
+            retry = None if force else retry_time(day, zone, self.now(), attempt, self.grace)
             fields = {"user": ref.user_id, "chat": prompt.chat_id, "tries": attempt,
                       "retry_at": retry.strftime("%Y-%m-%dT%H:%M:%SZ") if retry else "none"}
             if isinstance(failure, DeliveryFailed):  # the platform's outage, in its own words: no traceback

@@ -772,17 +772,36 @@ async def test_a_failed_prompt_left_recorded_by_a_database_outage_is_still_tried
     assert [p.message_id for p in sent] == ["1"]  # the failed one withdrawn, the one that arrived open
 
 
-async def test_a_failed_prompt_is_not_tried_again_past_the_local_day_s_end(db, counting):
-    user = lisbon_user(23, 50, "night-owl")
+async def test_a_failed_prompt_late_in_the_evening_is_tried_again_after_midnight_for_its_own_day(db, counting):
+    # At 23:59 every retry falls past midnight: bounded by the day's end, a platform's blip at that
+    # minute lost the day, where a restart then (the catch-up, 3 h) still sent it.
+    user = lisbon_user(23, 59, "night-owl")
     await db.users.upsert(user)
-    at = [datetime(2026, 11, 24, 23, 50, tzinfo=timezone.utc)]  # 23:50 in Lisbon
+    at = [datetime(2026, 11, 24, 23, 59, tzinfo=timezone.utc)]  # 23:59 in Lisbon
     scheduler, _journal, out = scheduler_with_down_console(db, counting, lambda: at[0], failures=2)
 
     assert await scheduler.deliver(user.ref) is None
-    assert scheduler.retry_at(user.ref) == at[0] + timedelta(minutes=5)  # 23:55: still the 24th
+    assert scheduler.retry_at(user.ref) == at[0] + timedelta(minutes=5)  # 00:04, the 25th
     at[0] += timedelta(minutes=5)
     assert await scheduler.retry_now(user.ref) is None
-    assert scheduler.retry_at(user.ref) is None  # 00:10 would ask about a day that is over
+    assert scheduler.retry_at(user.ref) == at[0] + timedelta(minutes=15)
+    at[0] += timedelta(minutes=15)
+    assert await scheduler.retry_now(user.ref) is not None  # 00:19
+    assert out.getvalue().count("📝") == 1
+    assert (await db.prompts.latest_open(user.ref)).local_date == NOV_24  # the day it asks about
+
+
+async def test_a_failed_prompt_is_not_tried_again_past_the_catch_up_s_grace_after_its_day(db, counting):
+    user = lisbon_user(23, 59, "night-owl")
+    await db.users.upsert(user)
+    at = [datetime(2026, 11, 25, 2, 50, tzinfo=timezone.utc)]  # the 24th's prompt, sent by a restart's catch-up
+    scheduler, _journal, out = scheduler_with_down_console(db, counting, lambda: at[0], failures=2)
+
+    assert await scheduler.deliver(user.ref, day=NOV_24) is None
+    assert scheduler.retry_at(user.ref) == at[0] + timedelta(minutes=5)  # 02:55: within 3 h of the day's end
+    at[0] += timedelta(minutes=5)
+    assert await scheduler.retry_now(user.ref) is None
+    assert scheduler.retry_at(user.ref) is None  # 03:10 is past them: the 25th's prompt is the next
     assert out.getvalue() == ""
 
 
