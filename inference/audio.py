@@ -205,11 +205,11 @@ def _mp4_cut_before_index(path: Path) -> bool:
             total, at = os.fstat(file.fileno()).st_size, 0
             for _ in range(MAX_MP4_TOP_BOXES):
                 if at >= total:
-                    return True
+                    return at > 0  # an empty file is no MP4
                 file.seek(at)
                 head = file.read(MP4_LARGE_BOX_HEADER)
                 if len(head) < MP4_BOX_HEADER:
-                    return True
+                    return at > 0  # nor is a few bytes of anything
                 size, kind = struct.unpack_from(">I4s", head)
                 if at == 0 and kind != b"ftyp" or kind == b"moov":
                     return False

@@ -312,6 +312,15 @@ def test_an_mp4_cut_before_its_index_is_said_to_be_cut_short(song_files, tmp_pat
                                 "to be played. Send the whole file.")
 
 
+@pytest.mark.parametrize("head", [b"", b"\0\0\0", b"ftyp"])
+def test_an_empty_file_or_a_few_bytes_is_not_said_to_be_an_mp4_cut_short(tmp_path, head):
+    """No box at all is no MP4: the cut-short test read an empty file as one ending before its index."""
+    path = tmp_path / "song.mp3"
+    path.write_bytes(head)
+    with pytest.raises(UnreadableAudioError, match="^The file song.mp3 is not audio we can read.$"):
+        load_audio(path)
+
+
 @pytest.mark.parametrize("poison", [np.nan, np.inf, 1e30])
 def test_a_float_file_with_samples_no_speaker_could_play_is_unreadable(tmp_path, poison):
     """NaN, inf or a sample so large that the spectra overflow: the models would answer NaN."""
