@@ -89,9 +89,14 @@ class DailyAt(BaseTrigger):
         # As APScheduler's triggers do: the first fire time after the previous one, even if it is
         # already past (the scheduler decides what a late run is worth), else the next from now.
         # All in UTC: aware datetimes of one zone add and compare as wall clocks.
+        # Woken at the previous one's instant to the microsecond (now == previous), as CronTrigger:
+        # a microsecond on, else APScheduler's loop over the run times due gets it back for ever.
         start = now.astimezone(timezone.utc)
         if previous_fire_time is not None:
-            start = min(start, previous_fire_time.astimezone(timezone.utc) + timedelta(microseconds=1))
+            previous = previous_fire_time.astimezone(timezone.utc)
+            start = min(start, previous + timedelta(microseconds=1))
+            if start == previous:
+                start += timedelta(microseconds=1)
         day = start.astimezone(self.timezone).date() - timedelta(days=1)
         while (due := self.fire_time(day)) < start:
             day += timedelta(days=1)

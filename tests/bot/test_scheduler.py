@@ -14,7 +14,7 @@ import pytest
 from bot.frontends.console import ConsoleFrontend
 from bot.logs import begin_request
 from bot.replies import Caller, ErrorReply, TextReply
-from bot.scheduler import PromptScheduler, missed_day, prompt_trigger
+from bot.scheduler import DailyAt, PromptScheduler, missed_day, prompt_trigger
 from bot.usecases.journal import PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_REFUSED_TO_THE_BOT, JournalUseCase
 from bot.usecases.mood import MoodUseCase
 from bot.usecases.privacy import PrivacyUseCase
@@ -84,6 +84,20 @@ def test_after_a_long_stall_the_next_fire_time_is_the_first_after_the_previous_n
     previous = datetime(2026, 11, 20, 21, 30, tzinfo=timezone.utc)
     fire = trigger.get_next_fire_time(previous, datetime(2026, 11, 22, 23, 0, tzinfo=timezone.utc))
     assert fire.astimezone(timezone.utc) == datetime(2026, 11, 21, 21, 30, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("zone, at", [
+    ("Europe/Lisbon", time(21, 30)), ("Pacific/Kiritimati", time(0, 0)), ("Pacific/Chatham", time(23, 59)),
+    ("Asia/Kathmandu", time(0, 0)), ("Etc/GMT+12", time(23, 59)),
+])
+def test_a_job_woken_at_its_fire_time_to_the_microsecond_next_fires_the_next_day(zone, at):
+    """APScheduler asks for fire times after the previous one until one lies past `now`; woken at
+    the fire time to the microsecond (now == previous), a trigger that answered that same instant
+    again held the event loop in that loop for ever, the bot frozen, its memory growing (CronTrigger
+    steps a microsecond on there)."""
+    trigger = DailyAt(at, ZoneInfo(zone))
+    due = trigger.fire_time(date(2026, 12, 31))
+    assert trigger.get_next_fire_time(due, due) == trigger.fire_time(date(2027, 1, 1))
 
 
 NOV_24, NOV_25 = date(2026, 11, 24), date(2026, 11, 25)
