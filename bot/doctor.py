@@ -151,6 +151,22 @@ def check_yt_dlp() -> Finding:
     return Finding(OK, "yt-dlp", __version__)
 
 
+def check_js_runtime(runtimes: dict | None = None) -> Finding:
+    """deno, in which yt-dlp solves YouTube's JavaScript challenges (`audio.js_runtimes`, or
+    `runtimes`): without it YouTube gives yt-dlp fewer formats, for some videos none, and yt-dlp's
+    warning about it is never printed (the bot runs it quiet)."""
+    from yt_dlp import YoutubeDL
+
+    from bot.sources.audio import js_runtimes
+
+    with YoutubeDL({"quiet": True, "js_runtimes": runtimes if runtimes is not None else js_runtimes()}) as ydl:
+        info = ydl._js_runtimes["deno"].info
+    if info is None or not info.supported:
+        return Finding(NOTE, "youtube", "no deno for yt-dlp to solve YouTube's challenges: fewer formats, for "
+                                        "some videos none; install it (pip install 'yt-dlp[default,deno]')")
+    return Finding(OK, "youtube", f"challenges solved in deno {info.version} ({info.path})")
+
+
 def check_cjk_font(path: str | None = None) -> Finding:
     """The mood map's fallback font for song names in Chinese, Japanese and Korean (`charts.CJK_FONT`,
     or `path`): missing, such names are left off the map, with no warning at all."""
@@ -376,6 +392,7 @@ async def run_checks(settings: Settings | None, *, problem: str | None = None, n
             said(await _safely("database", check_database, settings))
     said(await _safely("ffmpeg", check_ffmpeg))
     said(await _safely("yt-dlp", check_yt_dlp))
+    said(await _safely("youtube", check_js_runtime))
     said(await _safely("fonts", check_cjk_font))
     if not usable:
         for what in ("models", "telegram", "discord", "spotify"):
