@@ -249,6 +249,8 @@ def render_source(template: str, item: TrackInfo | Query) -> str:
         if missing:
             raise TrackNotFoundError(f"No audio found for “{label_of(item)}”.")
         return template.format_map({k: quote(v, safe="") for k, v in values.items()})
+    if needed and not set(needed) - set(missing):  # ytsearch1:{isrc} for a song with none: "" searched
+        raise TrackNotFoundError(f"No audio found for “{label_of(item)}”.")
     text = template.format_map(values)
     text = re.sub(r"(^|:)\s*-\s+", r"\1", text)  # "ytsearch5: - Creep audio" -> "ytsearch5:Creep audio"
     return " ".join(text.split())

@@ -174,6 +174,16 @@ def test_render_source():
         render_source("http://h/a/{spotify_id}.ogg", text)
 
 
+@pytest.mark.parametrize("template", ["ytsearch1:{isrc}", "ytsearch3:{isrc} {spotify_id}", "ytsearch1: {isrc} - "])
+def test_a_search_template_whose_every_field_is_empty_searches_for_nothing(template):
+    """AUDIO_SEARCH=ytsearch1:{isrc} and a track with no ISRC searched YouTube for "" (whatever it
+    answers that: no song of the user's); it is "No audio found", as a URL template's gap is."""
+    track = TrackInfo(key="spotify:x", title="Creep", artists=("Radiohead",), spotify_id="", isrc=None)
+    with pytest.raises(TrackNotFoundError, match="No audio found for “Radiohead – Creep”"):
+        render_source(template, track)
+    assert render_source("ytsearch1:{isrc} {title}", track) == "ytsearch1: Creep"  # one field is enough
+
+
 @pytest.mark.parametrize("message, error, words", [
     ("ERROR: [youtube] abc: Sign in to confirm you’re not a bot", DownloadError, "YouTube refused the download"),
     ("ERROR: [youtube] abc: HTTP Error 403: Forbidden", DownloadError, "HTTP 403"),
