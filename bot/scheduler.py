@@ -182,6 +182,7 @@ class PromptScheduler:
         self._stopping = False
         self._sending: set[asyncio.Task] = set()
         self._deliveries = itertools.count(1)  # the deliveries begun in no request, for their req=
+        self._next_slot: dict[str, float] = {}  # each paced platform's next prompt's start (loop time)
 
     def register(self, sender: PromptSender) -> None:
         self.senders[sender.platform] = sender
@@ -513,6 +514,7 @@ class PromptScheduler:
                     attempt: int, erasures: int) -> str | None:
         """A recorded prompt sent, and its arrival noted (`deliver`)."""
         ref = UserRef(prompt.platform, prompt.user_id)
+        await self._slot_for(sender)
         try:
             message_id = await sender.send_prompt(prompt)
         except DeliveryUncertain as failure:
@@ -537,6 +539,20 @@ class PromptScheduler:
         log.info("scheduler.prompt_sent", extra={"user": ref.user_id, "chat": prompt.chat_id})
         await asyncio.sleep(self.pause_s)
         return prompt.prompt_id
+
+    async def _slot_for(self, sender: PromptSender) -> None:
+        """Waits for the sender's next prompt's turn, where it sets `prompts_per_s`: its prompts
+        start 1/rate apart, whoever sends them (the daily jobs' workers, /journal prompt, a retry).
+        The concurrency and pause alone let ~130 requests a second reach a Discord a millisecond
+        away, where 50 is its global limit."""
+        rate = getattr(sender, "prompts_per_s", None)
+        if not rate:
+            return
+        now = asyncio.get_running_loop().time()
+        slot = max(now, self._next_slot.get(sender.platform, now))
+        self._next_slot[sender.platform] = slot + 1 / rate
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
     @contextlib.asynccontextmanager
     async def _on_its_way(self) -> AsyncIterator[None]:

@@ -100,7 +100,9 @@ class PromptSender(Protocol):
     Raises `RecipientGone` when the platform refuses the user for good, `SenderRefused` when it
     refuses the bot itself, `DeliveryUncertain` when the prompt may have arrived though the send
     failed, `DeliveryFailed` when the platform failed for a passing reason and the prompt did not
-    arrive, anything else (a bug) when it did not arrive either."""
+    arrive, anything else (a bug) when it did not arrive either. A front-end may set
+    `prompts_per_s`: the scheduler starts no more of its prompts a second (a broadcast kept under
+    the platform's global rate limit where its client does not keep it: Discord's)."""
 
     platform: str
 

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -20,7 +20,7 @@ from bot.frontends.discord import missed, rendering
 from bot.replies import PromptMessage
 from bot.scheduler import PromptScheduler
 from bot.usecases.ports import DeliveryFailed
-from storage.models import SentPrompt, UserRef
+from storage.models import SentPrompt, User, UserRef
 from tests.frontends.test_discord import ALICE, VIDEO, cache_video, private_answer, sub
 from tests.frontends.test_telegram_inbox import until
 
@@ -271,3 +271,29 @@ async def test_a_prompt_dm_behind_more_pages_than_the_lookup_reads_is_sent_again
     looked = [c.query for c in fake.calls_of("channel_history") if "after" in c.query]
     assert len(looked) == 2 and int(looked[1]["after"]) > int(looked[0]["after"])
     assert [c.content for c in fake.calls_of("send_message")] == [rendering.prompt_text(killed.phrase)] * 2
+
+
+DISCORD_GLOBAL_PER_S = 50  # Discord's global limit of a bot's requests, all routes together
+
+
+async def test_a_broadcast_of_prompt_dms_keeps_under_discord_s_global_rate_limit(discord_bot, db, usecases):
+    """Many users at one prompt time: their DMs (each a DM channel opened, then a message) at the
+    scheduler's default pacing must stay under Discord's 50 requests a second, leaving room for the
+    answers to commands; past it Discord answers 429s, each counted against the bot's IP."""
+    fake, frontend = discord_bot
+    scheduler = PromptScheduler(db, usecases.journal)
+    usecases.attach_schedule(scheduler)
+    scheduler.register(frontend)
+    crowd = [UserRef("discord", str(ALICE + n)) for n in range(1, 121)]
+    for ref in crowd:
+        await db.users.upsert(User(ref.platform, ref.user_id, timezone="Europe/Lisbon", prompt_time=time(21, 30),
+                                   journal_enabled=True, chat_id=ref.user_id))
+    start = fake.mark()
+
+    sent = await asyncio.gather(*(scheduler.deliver(ref) for ref in crowd))
+
+    assert all(sent)
+    times = sorted(c.at for c in fake.calls[start:] if c.name in ("create_dm", "send_message"))
+    assert len(times) == 2 * len(crowd)
+    busiest = max(sum(1 for t in times[i:] if t < first + 1.0) for i, first in enumerate(times))
+    assert busiest <= DISCORD_GLOBAL_PER_S, f"{busiest} requests in one second"

@@ -61,6 +61,9 @@ GATEWAY_LOST = "The bot is offline on Discord until it is restarted"
 # A daily prompt's DM from Discord: past it, the prompt may have arrived. Above aiohttp's 30 s to
 # connect, so that a connection never made fails first, as `NOT_CONNECTED` (the prompt never left).
 PROMPT_SEND_TIMEOUT_S = 60.0
+# Daily prompts' DMs a second, at most: each is two requests (its DM channel opened, the message),
+# 40 of Discord's global 50 a second, the rest left to the answers of commands meanwhile.
+PROMPTS_PER_S = 20
 # A daily prompt whose send a killed run never saw end is looked for in the DM (`find_prompt`): among
 # the messages made since it was recorded, less PROMPT_CLOCK_SKEW for the clocks, read PROMPT_LOOKUP
 # a call (Discord's most), oldest first, at most PROMPT_PAGES calls.
@@ -409,6 +412,7 @@ class DiscordFrontend:
     """Adapter between Discord and the use cases; also the Discord `PromptSender`."""
 
     platform = PLATFORM
+    prompts_per_s = PROMPTS_PER_S
 
     def __init__(self, settings: Settings, usecases, *,
                  guild_ready_timeout: float = GUILD_READY_TIMEOUT_S) -> None:
