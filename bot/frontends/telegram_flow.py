@@ -177,6 +177,7 @@ class _FairProcessor(BaseUpdateProcessor):
         flow = self._flow
         task = asyncio.current_task()
         album = flow._started(update)
+        begin_request(f"tg-{update.update_id}")  # its log lines' req=, one not started too (cut_short_not_told)
         if flow.stopping:  # arrived once the stop's grace was over: not started, but said so
             flow._departed()
             if inspect.iscoroutine(coroutine):
@@ -188,7 +189,6 @@ class _FairProcessor(BaseUpdateProcessor):
             return
         flow._running.add(task)
         CURRENT_UPDATE.set(update.update_id)  # this task's own context: PTB runs each update in a task
-        begin_request(f"tg-{update.update_id}")  # its log lines' req=
         try:
             await self._process(update, coroutine, task)
         except asyncio.CancelledError:

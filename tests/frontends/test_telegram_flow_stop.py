@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 
 from telegram import Update
+from telegram.error import Forbidden
 
 from bot.frontends.telegram_flow import UpdateFlow
+from tests.frontends.test_request_ids import lines_of
 from tests.frontends.test_telegram_flow import hand_over, process
 
 
@@ -77,3 +79,30 @@ async def test_a_handler_that_said_it_itself_is_not_said_again():
     await flow.finish(grace_s=0.1, tell_s=1.0)
     await asyncio.gather(task, return_exceptions=True)
     assert told == []
+
+
+async def test_a_sender_the_stop_could_not_tell_is_named_by_their_request(log_stream):
+    """An update handed over once the stop's grace was over is not started, its sender told; where
+    Telegram refused that (they blocked the bot meanwhile), `telegram.cut_short_not_told` had no
+    req=: the request id was begun only for an update that starts. It carries the update's, as the
+    line of one cut short while running does."""
+    flow = UpdateFlow(active=1, lease_s=10)
+
+    async def cut_short(update: Update) -> None:
+        raise Forbidden("Forbidden: bot was blocked by the user")
+
+    flow.cut_short = cut_short
+
+    async def handler(update: Update) -> None:
+        await asyncio.sleep(60)
+
+    (running,) = await hand_over(flow, 1)
+    task = process(flow, running, handler)
+    await asyncio.sleep(0.05)
+    assert await flow.finish(grace_s=0.1, tell_s=1.0) == 1
+    (late,) = await hand_over(flow, 1, first_id=2)
+    await process(flow, late, handler)
+    await asyncio.gather(task, return_exceptions=True)
+    lines = lines_of(log_stream, "telegram.cut_short_not_told")
+    assert [line.get("req") for line in lines] == ["tg-1", "tg-2"], str(lines)
+    assert flow.pending == 0
