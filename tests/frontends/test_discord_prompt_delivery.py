@@ -27,12 +27,18 @@ from tests.frontends.test_telegram_inbox import until
 ALICE_REF = UserRef("discord", str(ALICE))
 
 
+def sending_through(frontend, db, usecases, **pacing) -> PromptScheduler:
+    """A prompt scheduler sending through `frontend`, the journal's."""
+    scheduler = PromptScheduler(db, usecases.journal, **pacing)
+    usecases.attach_schedule(scheduler)
+    scheduler.register(frontend)
+    return scheduler
+
+
 async def scheduler_for(fake, frontend, db, usecases, at: str = "21:30") -> PromptScheduler:
     """A prompt scheduler sending through `frontend`, and Alice's journal turned on, her prompts
     `at` in Lisbon."""
-    scheduler = PromptScheduler(db, usecases.journal, pause_s=0)
-    usecases.attach_schedule(scheduler)
-    scheduler.register(frontend)
+    scheduler = sending_through(frontend, db, usecases, pause_s=0)
     await fake.slash("journal", sub("on", time=at, timezone="Europe/Lisbon"))
     await private_answer(fake)
     return scheduler
@@ -281,9 +287,7 @@ async def test_a_broadcast_of_prompt_dms_keeps_under_discord_s_global_rate_limit
     scheduler's default pacing must stay under Discord's 50 requests a second, leaving room for the
     answers to commands; past it Discord answers 429s, each counted against the bot's IP."""
     fake, frontend = discord_bot
-    scheduler = PromptScheduler(db, usecases.journal)
-    usecases.attach_schedule(scheduler)
-    scheduler.register(frontend)
+    scheduler = sending_through(frontend, db, usecases)  # the default pacing
     crowd = [UserRef("discord", str(ALICE + n)) for n in range(1, 121)]
     for ref in crowd:
         await db.users.upsert(User(ref.platform, ref.user_id, timezone="Europe/Lisbon", prompt_time=time(21, 30),
