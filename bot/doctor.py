@@ -353,7 +353,11 @@ def _spotify(settings: Settings) -> Finding:
     except spotipy.SpotifyException as error:
         if error.http_status == 401:
             return Finding(FAIL, "spotify", f"token rejected by {api_host} (401): check SPOTIFY_API_URL")
-        return Finding(FAIL, "spotify", f"{api_host} answered {error.http_status}: {error.msg}")
+        # spotipy's text begins with the request's URL: Spotify's own words only, and what to do
+        from bot.sources.spotify import APP_REFUSED_FIX, spotify_words
+        fix = (APP_REFUSED_FIX if error.http_status == 403 else "try again later"
+               if error.http_status == 429 or error.http_status >= 500 else "check SPOTIFY_API_URL")
+        return Finding(FAIL, "spotify", f"{api_host} answered {error.http_status} ({spotify_words(error)}): {fix}")
     except requests.RequestException as error:
         return Finding(FAIL, "spotify", f"cannot reach {api_host} ({type(error).__name__}): check SPOTIFY_API_URL")
     return Finding(OK, "spotify", f"token from {auth_host}, a search answered at {api_host}")

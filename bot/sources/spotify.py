@@ -60,6 +60,9 @@ CREDENTIALS_REFUSED_MESSAGE = ("Spotify refuses this bot's credentials, so I can
 # a renewal too. No try in the next seconds changes it.
 APP_REFUSED_MESSAGE = ("Spotify refuses this bot's access for now, so I can't look songs up there — "
                        "send a YouTube link or an audio file instead.")
+# What the operator is to do about that 403 (the log's spotify.app_refused, and `--check`).
+APP_REFUSED_FIX = ("check the app of SPOTIFY_CLIENT_ID at https://developer.spotify.com/dashboard "
+                   "(a Development Mode app answers only while its owner has Spotify Premium)")
 
 # Ranking weights: a title match matters most, then the artist; versions the user did not ask
 # for (live, karaoke, ...) lose to the studio track; popularity only breaks near-ties.
@@ -759,9 +762,7 @@ class SpotifyResolver:
     def _unavailable(error: spotipy.SpotifyException) -> SpotifyUnavailableError:
         """The error for a call Spotify refused (not retried), logged with Spotify's reason."""
         if error.http_status == 403:
-            log.error("spotify.app_refused: Spotify answered 403 (%s): check the app of SPOTIFY_CLIENT_ID at "
-                      "https://developer.spotify.com/dashboard (a Development Mode app answers only while its "
-                      "owner has Spotify Premium)", spotify_words(error))
+            log.error("spotify.app_refused: Spotify answered 403 (%s): %s", spotify_words(error), APP_REFUSED_FIX)
             return SpotifyUnavailableError(APP_REFUSED_MESSAGE)
         log.error("spotify.failed: Spotify answered %s (%s)", error.http_status, spotify_words(error))
         return SpotifyUnavailableError(UNAVAILABLE_MESSAGE)

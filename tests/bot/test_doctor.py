@@ -129,6 +129,30 @@ async def test_rejected_discord_and_spotify_credentials_fail_naming_what_to_fix(
     assert exit_status([discord, spotify]) == 1
 
 
+async def test_a_spotify_refusing_the_app_is_one_line_of_its_words_and_what_to_do_not_the_request_url(fakes):
+    """Spotify's 403 to a Development Mode app whose owner has no Premium (its rule since
+    2026-03-09): the check printed spotipy's text whole, "http status: 403, code: -1 - https://…
+    /v1/search?q=moodbot&limit=1&type=track:\n Active premium …", the request's URL included and
+    nothing to do; it is Spotify's words and the dashboard to check, as the bot's log says it."""
+    spotify = fakes[2]
+    premium = "Active premium subscription required for the owner of the app"
+    spotify.fail_next(403, message=premium)
+    refused = await check_spotify(settings_for(fakes))
+    spotify.fail_next(500, message="Server error")
+    failed = await check_spotify(settings_for(fakes))
+    spotify.fail_next(404, message="Service not found")
+    elsewhere = await check_spotify(settings_for(fakes))
+
+    api_host = f"127.0.0.1:{spotify.port}"
+    assert (refused.status, refused.detail) == (
+        FAIL, f"{api_host} answered 403 ({premium}): check the app of SPOTIFY_CLIENT_ID at "
+              "https://developer.spotify.com/dashboard (a Development Mode app answers only while its owner has "
+              "Spotify Premium)")
+    assert (failed.status, failed.detail) == (FAIL, f"{api_host} answered 500 (Server error): try again later")
+    assert (elsewhere.status, elsewhere.detail) == (
+        FAIL, f"{api_host} answered 404 (Service not found): check SPOTIFY_API_URL")
+
+
 async def test_a_telegram_or_discord_that_refuses_the_connection_fails_saying_what_to_check(fakes):
     port = free_port()  # nothing listens there
     telegram = await check_telegram(settings_for(fakes, telegram_api_url=f"http://127.0.0.1:{port}/bot"))
