@@ -9,6 +9,8 @@ import pytest
 
 from bot.frontends.discord.journal import UNKNOWN_COMMAND, typed_command_hint
 from storage.models import UserRef
+from tests.frontends.test_request_ids import lines_of
+from tests.inference.test_pool import eventually
 
 ALICE = 42
 
@@ -44,3 +46,22 @@ async def test_a_command_the_bot_does_not_have_is_still_unknown(scheduled):
     mark = fake.mark()
     await fake.user_dms("/start")
     assert (await fake.wait_for("send_message", after=mark)).content == UNKNOWN_COMMAND
+
+
+async def test_a_hint_to_a_user_who_blocked_the_bot_meanwhile_is_one_info_line_with_its_request(scheduled, log_stream):
+    """The user typed '/mood Creep' in the DM, then blocked the bot or closed their DMs: Discord
+    refuses the hint (403 50007). That ended in discord.py's "Ignoring exception in on_message"
+    ERROR with a traceback; it is one INFO line, `discord.dm_refused`, with the DM's req=, as a
+    refused answer to a song is."""
+    fake, _ = scheduled
+    await fake.wait_for("sync_commands", after=0)
+    mark = fake.mark()
+    fake.fail_next("send_message", times=1, status=403, code=50007, message="Cannot send messages to this user")
+    typed = await fake.user_dms("/mood Creep")
+    assert await eventually(lambda: "discord.dm_refused" in log_stream.getvalue()  # logged, as a failure or not
+                            or "level=ERROR" in log_stream.getvalue(), within_s=10)
+    (refused,) = fake.calls_of("send_message", after=mark)
+    assert refused.status == 403 and refused.content == typed_command_hint("mood")
+    assert "level=ERROR" not in log_stream.getvalue() and "Traceback" not in log_stream.getvalue()
+    (line,) = lines_of(log_stream, "discord.dm_refused")
+    assert line["level"] == "INFO" and line["req"] == f"dc-{typed['id']}", str(line)

@@ -135,6 +135,12 @@ def mood_asked_of_a_file(message: discord.Message) -> bool:
     return typed is not None and typed.group(1).lower() == "mood" and bool(message.attachments)
 
 
+def dm_refused(message: discord.Message, error: discord.HTTPException) -> None:
+    """One INFO line (the DM's req=) for Discord refusing the bot's answer to `message` (403 50007,
+    404 10013, `refuses_the_user`): the user blocked the bot or closed their DMs meanwhile."""
+    log.info("discord.dm_refused", extra={**whose(message.author), "reason": f"{error.status} {error.code} {error.text}"})
+
+
 def typed_command_hint(name: str, *, in_servers_only: bool = False) -> str:
     """How to run the bot's command `name`, which was sent to its DM as text."""
     return (TYPED_SERVER_COMMAND_HINT if in_servers_only else TYPED_COMMAND_HINT).format(name=name)
@@ -491,7 +497,12 @@ class JournalCog(commands.Cog):
             # After the user's DMs before it (`_turn`): its hint sent before their answers was
             # taken, read back after a restart, for the bot's reply to them (bot/frontends/discord/missed.py).
             async with self._turn(message.author.id):
-                await message.channel.send(self._typed_command_answer(typed.group(1), message.content[typed.end():]))
+                try:
+                    await message.channel.send(self._typed_command_answer(typed.group(1), message.content[typed.end():]))
+                except discord.HTTPException as error:
+                    if not refuses_the_user(error):
+                        raise
+                    dm_refused(message, error)  # blocked or DMs closed right after: no traceback
             return
         kept = getattr(self.bot, "kept", None)  # the DM kept until answered (bot/frontends/discord/kept.py)
         progress = MessageProgress(message.channel, self.in_flight, on_sent=None if kept is None else (
@@ -517,8 +528,7 @@ class JournalCog(commands.Cog):
             if refuses_the_user(error):
                 # They blocked the bot, closed their DMs or left the last server shared, meanwhile:
                 # Discord refuses every message to them, an apology too, and nothing failed here.
-                log.info("discord.dm_refused", extra={**whose(message.author),
-                                                      "reason": f"{error.status} {error.code} {error.text}"})
+                dm_refused(message, error)
                 return
             log.exception("discord command failed", extra=whose(message.author))
             with contextlib.suppress(discord.HTTPException):
