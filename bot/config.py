@@ -280,9 +280,32 @@ def data_dir_problem(data_dir: Path, embedded_database: bool = True) -> str | No
     except OSError as error:
         return (f"DATA_DIR {named} is not a folder moodbot can write to ({error.strerror or error}): "
                 "create it, or give moodbot's user the right to write there")
+    if (misplaced := misplaced_entry(data_dir, embedded_database)) is not None:
+        entry, kind, belongs = misplaced
+        return f"{entry.absolute()} in DATA_DIR is a {kind} where moodbot keeps a {belongs}: move it out of DATA_DIR"
     if (entry := unwritable_entry(data_dir, embedded_database)) is not None:
         return (f"{entry.absolute()} in DATA_DIR cannot be written ({os.strerror(errno.EACCES)}): give moodbot's user "
                 "the right to write it, and all of DATA_DIR (chown -R)")
+    return None
+
+
+def misplaced_entry(data_dir: Path, embedded_database: bool = True) -> tuple[Path, str, str] | None:
+    """(path, "folder", "file") for the first of moodbot's files in DATA_DIR that is a folder (a
+    volume mounted at DATA_DIR/secantusd.log, a `mkdir -p` of the wrong path), ("db", "file",
+    "folder") for a file where the embedded database's folder belongs, or None. The start failed
+    on them with "[Errno 21] Is a directory" and a traceback, and --check said DATA_DIR was fine."""
+    from bot.app import LOG_FILE, SALT_FILE
+    from bot.health import HEARTBEAT_FILE
+    from storage.embedded import CONFIG_FILENAME, DB_SUBDIR, LOG_FILENAME
+    from storage.outbox import OUTBOX_FILENAME
+    from storage.spool import SPOOL_FILENAME
+
+    embedded = (CONFIG_FILENAME, LOG_FILENAME) if embedded_database else ()
+    for name in (LOCK_FILE, SALT_FILE, LOG_FILE, OUTBOX_FILENAME, SPOOL_FILENAME, HEARTBEAT_FILE, *embedded):
+        if (data_dir / name).is_dir():
+            return data_dir / name, "folder", "file"
+    if embedded_database and os.path.lexists(data_dir / DB_SUBDIR) and not (data_dir / DB_SUBDIR).is_dir():
+        return data_dir / DB_SUBDIR, "file", "folder"
     return None
 
 

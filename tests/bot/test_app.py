@@ -378,6 +378,29 @@ def test_an_embedded_database_moodbot_may_not_write_is_let_be_once_mongodb_uri_i
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize("entry, kind, what", [("secantusd.log", "folder", "file"), ("moodbot.pid", "folder", "file"),
+                                                ("journal-outbox.jsonl", "folder", "file"),
+                                                (".log-salt", "folder", "file"), ("db", "file", "folder")])
+def test_a_folder_where_moodbot_keeps_a_file_in_data_dir_is_named_with_what_to_do(tmp_path, entry, kind, what):
+    """A folder made where a file of DATA_DIR belongs (a volume mounted at DATA_DIR/secantusd.log,
+    a `mkdir -p` of the wrong path), or a file where the embedded database's folder belongs: the
+    start said "[Errno 21] Is a directory: '…/secantusd.log'" (exit 1, a traceback in the log), or
+    of the lock file to "give moodbot's user the right to write it", and --check said DATA_DIR was
+    writable. It is one line naming the entry and what to do, exit status 2, as for a file of
+    DATA_DIR moodbot may not write."""
+    data_dir = tmp_path / "data"
+    (data_dir / entry).parent.mkdir(parents=True)
+    if kind == "folder":
+        (data_dir / entry).mkdir()
+    else:
+        (data_dir / entry).write_text("")
+    result = console_bound_by_file_modes(tmp_path, data_dir, bound=False)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (f"moodbot could not start: {data_dir / entry} in DATA_DIR is a {kind} where moodbot "
+                             f"keeps a {what}: move it out of DATA_DIR\n"), result.stderr
+    assert not (data_dir / "moodbot.log").exists()  # refused before any log: no traceback anywhere
+
+
 def test_a_relative_data_dir_moodbot_cannot_make_is_named_with_the_folder_it_stands_for(tmp_path):
     """A systemd unit without its WorkingDirectory runs in /, where DATA_DIR's default ./data is
     /data, which the service's user may not make: the start said "DATA_DIR data is not a folder

@@ -336,6 +336,17 @@ def test_a_data_dir_moodbot_cannot_write_to_fails_saying_what_to_do(tmp_path):
     assert found.detail.endswith("): create it, or give moodbot's user the right to write there")
 
 
+def test_a_folder_where_the_embedded_database_keeps_its_log_fails_the_data_dir_naming_it(tmp_path):
+    """--check said "data dir OK … is writable" of a DATA_DIR whose secantusd.log is a folder, on
+    which the start then failed with "[Errno 21] Is a directory"."""
+    from bot.doctor import check_data_dir
+
+    (tmp_path / "secantusd.log").mkdir()
+    found = check_data_dir(Settings(_env_file=None, data_dir=tmp_path))
+    assert (found.status, found.detail) == (
+        FAIL, f"{tmp_path / 'secantusd.log'} in DATA_DIR is a folder where moodbot keeps a file: move it out of DATA_DIR")
+
+
 def test_a_writable_data_dir_is_ok_and_keeps_no_probe(tmp_path):
     from bot.doctor import check_data_dir
 
