@@ -75,23 +75,6 @@ from bot.tempfiles import temporary_folder
 log = logging.getLogger(__name__)
 
 DEFAULT_SEARCH = "ytsearch5:{artists} - {title} audio"
-
-
-def js_runtimes() -> dict:
-    """yt-dlp's `js_runtimes`: since 2025.11 YouTube's player answers most formats only to a client
-    that solves its JavaScript challenges, which yt-dlp runs in deno (its only runtime on by default),
-    found on PATH, so not the venv's when `.venv/bin` is not there. The `deno` package (yt-dlp's
-    `deno` extra) carries the binary: its path is given. The solver's scripts come from the
-    `yt-dlp-ejs` package (the `default` extra), never fetched (`remote_components` stays empty). deno
-    runs them without network or file access (no --allow-* flags): the connection guard, which
-    sees only this process's sockets, has nothing to miss there (tests/sources/test_js_runtime.py)."""
-    try:
-        from deno import find_deno_bin
-        return {"deno": {"path": find_deno_bin()}}
-    except (ImportError, OSError, RuntimeError):  # not installed: yt-dlp's own default, deno on PATH
-        return {"deno": {}}
-
-
 SECTION_SECONDS = 30.0
 DURATION_TOLERANCE_S = 10.0  # a search hit further than this from Spotify's length is another cut
 # Besides Spotify's VERSION_TAGS, what a video upload's title says it is when it is not the song as
@@ -172,6 +155,21 @@ DASH_PROTOCOL = "http_dash_segments"  # yt-dlp's, for a DASH format whose fragme
 # A DASH fragment that is a byte range of a file: one may start where the one before ended, and
 # yt-dlp's DASH downloader would fetch the whole file for it anyway.
 DASH_RANGE_KEYS = ("range", "byte_range")
+
+
+def js_runtimes() -> dict:
+    """yt-dlp's `js_runtimes`: since 2025.11 YouTube's player answers most formats only to a client
+    that solves its JavaScript challenges, which yt-dlp runs in deno (its only runtime on by default),
+    found on PATH, so not the venv's when `.venv/bin` is not there. The `deno` package (yt-dlp's
+    `deno` extra) carries the binary: its path is given. The solver's scripts come from the
+    `yt-dlp-ejs` package (the `default` extra), never fetched (`remote_components` stays empty). deno
+    runs them without network or file access (no --allow-* flags): the connection guard, which
+    sees only this process's sockets, has nothing to miss there (tests/sources/test_js_runtime.py)."""
+    try:
+        from deno import find_deno_bin
+        return {"deno": {"path": find_deno_bin()}}
+    except (ImportError, OSError, RuntimeError):  # not installed: yt-dlp's own default, deno on PATH
+        return {"deno": {}}
 
 
 # -- pure helpers ----------------------------------------------------------------------------
