@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         log_failure(error, level)
         said = "stopped" if app.started else "could not start"
         print(f"moodbot {said}: {RedactSecrets(secrets).redact(str(error))}", file=sys.stderr)
-        return 1
+        return 2 if wrong_setting(error) else 1
     finally:
         lock.close()  # stopped: another bot may start on DATA_DIR
 
@@ -159,6 +159,14 @@ def log_failure(error: Exception, level: str) -> None:
         return
     chain = [f"{type(cause).__name__}: {cause}" for cause in causes(error)][1:]
     log.error("app.failed", extra={"reason": str(error), "caused_by": " <- ".join(chain) or None})
+
+
+def wrong_setting(error: Exception) -> bool:
+    """Whether a start's failure is MONGODB_URI's value, which the driver reads only when it
+    connects (an option it would drop, not a URI): a wrong value, exit status 2 as the others."""
+    from storage.models import DatabaseNameError, DatabaseUriError
+
+    return isinstance(error, (DatabaseUriError, DatabaseNameError))
 
 
 def alive(settings: Settings | None, problem: str | None) -> int:

@@ -184,6 +184,9 @@ class Settings(BaseSettings):
         if "@" in rest.partition("?")[0].partition("/")[2]:  # an '@' after the hosts' end: a login's
             raise ValueError("its user or password holds a '/': write each '/' there as %2F "
                              "(and '@' as %40, ':' as %3A)")
+        named = uri_database(uri.get_secret_value()) if uri is not None else None
+        if named and (problem := refused_database_name(named)):
+            raise ValueError(f"the database {named!r} it names cannot be used: {problem}")
         return uri
 
     @field_validator("mongodb_database")
@@ -191,6 +194,8 @@ class Settings(BaseSettings):
     def _the_database_the_uri_names(cls, name: str | None, info: ValidationInfo) -> str | None:
         """A database named twice, differently, is refused: the one in MONGODB_URI was ignored for
         MONGODB_DATABASE's default, and the journal went to "moodbot" without a word."""
+        if name and (problem := refused_database_name(name)):
+            raise ValueError(problem)
         uri = info.data.get("mongodb_uri")
         named = uri_database(uri.get_secret_value()) if uri is not None else None
         if name and named and name != named:
@@ -242,6 +247,14 @@ class Settings(BaseSettings):
 
 
 DEFAULT_DATABASE = "moodbot"
+
+
+def refused_database_name(name: str) -> str | None:
+    """Why MongoDB would refuse this database name, or None: a wrong setting, said with the others
+    (exit status 2), before the embedded database is started for nothing (it exited 1 after)."""
+    from storage.database import database_name_problem  # pymongo's import, only for a name given
+
+    return database_name_problem(name)
 
 
 def uri_database(uri: str) -> str | None:
