@@ -32,6 +32,7 @@ from typing import Callable, TextIO
 from urllib.parse import unquote, urlsplit
 
 from bot.app import LOG_FILE
+from bot.config import PRIVATE_FOLDER
 from bot.frontends import render
 from bot.logs import begin_request
 from bot.ratelimit import GOING_FAST, PLACE_BUSY
@@ -65,6 +66,7 @@ from bot.usecases.mood import MODEL_UNAVAILABLE_ERROR, SPOTIFY_OFF_ERROR
 from bot.usecases.playlists import DISABLED, ENABLED, ON_NOW, SHARING_OFF, SHARING_ON, TURNED_OFF
 from bot.usecases.privacy import FORGET_CUT_SHORT, FORGET_EXPLANATION
 from inference.result import MOODS
+from storage.durable import PRIVATE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -566,13 +568,16 @@ def _answer_path_problem(args: str, command: str) -> str | None:
 
 def _save_new(directory: Path, name: str, data: bytes) -> Path:
     """`data` as a new file `name` in `directory`, or `stem-2.suffixes`, `-3`… when that name is
-    taken: a file saved earlier is never overwritten."""
-    directory.mkdir(parents=True, exist_ok=True)
+    taken: a file saved earlier is never overwritten. The user's alone (0600, in a folder of 0700
+    where it makes one), whatever the umask: an export is the whole journal, notes too, and a
+    DATA_DIR made before the bot (`mkdir data`, a volume) is as open as the umask left it."""
+    directory.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
     stem, dot, suffixes = name.partition(".")  # moodbot-export-2026-12-04 . json.gz
     path, number = directory / name, 1
     while True:
         try:
-            with path.open("xb") as file:  # exclusive: a name taken meanwhile is not overwritten
+            # Exclusive: a name taken meanwhile is not overwritten.
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE), "wb") as file:
                 file.write(data)
             return path.resolve()
         except FileExistsError:
