@@ -12,6 +12,7 @@ Weight files (written by `inference.train`):
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import tempfile
@@ -91,7 +92,10 @@ class MainModel:
     m * p_main + a * p_ann + e * p_head(musicnn embedding), version + "+ann+musicnn"; a part
     whose weight is 0 is not computed. With `"calibration": {"temperature": t}` the mix is
     tempered (`inference.calibration.temper`: the mood unchanged, the confidence made honest) and
-    the version gains `+t<t>`.
+    the version gains `+t<t>`. A fused version ends `@<8 hex>`, a digest of what the mix serves
+    besides the network (`Fusion.parts`): the card's version is the network's file alone, and
+    another mix, a retrained ANN or a refitted head over it answers otherwise (the cache's answers
+    are judged by the version: bot/usecases/mood.py).
     """
 
     session: object  # onnxruntime.InferenceSession; typed loosely so importing this module stays cheap
@@ -134,7 +138,7 @@ class MainModel:
         fusion = Fusion.from_card(card, weights_dir, embedding_threads, beside=beside)
         version = card["version"]
         if fusion is not None:
-            version = f"{version}{fusion.version_suffix}"
+            version = f"{version}{fusion.version_suffix}@{fusion.parts}"
         return cls(session, version, fusion)
 
     def predict_section(self, section: np.ndarray) -> np.ndarray:
@@ -204,6 +208,8 @@ class Fusion:
     # The mix's probabilities are raised to 1/temperature and renormalised (`inference.calibration`):
     # fitted out of fold so that the confidence says how often such an answer is right.
     temperature: float = 1.0
+    # What the mix serves besides the network, as a digest (`digest_of_parts`): part of the version.
+    parts: str = ""
 
     @staticmethod
     def embeds(card: dict) -> bool:
@@ -223,8 +229,11 @@ class Fusion:
         temperature = float((spec.get("calibration") or {}).get("temperature") or 1.0)
         if embedding_weight <= 0:
             # The two-part card: the network takes what the ANN leaves.
-            return (cls(1.0 - ann_weight, ann_weight, AnnModel.load(weights_dir), temperature=temperature)
-                    if ann_weight else None)
+            if not ann_weight:
+                return None
+            ann = AnnModel.load(weights_dir)
+            return cls(1.0 - ann_weight, ann_weight, ann, temperature=temperature,
+                       parts=digest_of_parts(1.0 - ann_weight, ann_weight, 0.0, temperature, ann.version))
         from inference.embedding import Embedder, EmbeddingHead
 
         main_weight = float(spec.get("main_weight", 1.0 - ann_weight - embedding_weight))
@@ -232,7 +241,16 @@ class Fusion:
         head = EmbeddingHead.from_card(card.get("embedding_head") or {})
         embedder = Embedder.load(weights_dir, threads=embedding_threads, patches=(card.get("embedding") or {}).get("patches"))
         thread = ThreadPoolExecutor(1, thread_name_prefix="moodbot-embedding") if beside else None
-        return cls(main_weight, ann_weight, ann, embedding_weight, embedder, head, thread, temperature)
+        parts = digest_of_parts(main_weight, ann_weight, embedding_weight, temperature, ann.version if ann else None,
+                                card.get("embedding_head"), card.get("embedding"))
+        return cls(main_weight, ann_weight, ann, embedding_weight, embedder, head, thread, temperature, parts)
+
+
+def digest_of_parts(*parts) -> str:
+    """8 hex digits of what a mix serves besides the network: its weights and temperature, the
+    ANN's version (its file's hash), the embedding head's coefficients and the embedding's card."""
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
 
 @dataclass

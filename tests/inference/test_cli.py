@@ -240,7 +240,7 @@ def test_classify_help_lists_the_exit_statuses():
 def test_classify_help_says_what_json_prints_and_what_the_main_model_is():
     """Each key of an answer and of a failure is named, so a script can rely on them; and `--model
     main` is not "the CNN+BiLSTM only": its answer fuses the network with the ANN and a musicnn head
-    (model_version ends "+ann+musicnn")."""
+    (model_version holds "+ann+musicnn")."""
     done = run_cli("classify", "--help")
     assert done.returncode == 0, done.stderr
     output = done.stdout.split("--json prints")[1].split("exit status:")[0]

@@ -6,6 +6,7 @@ accuracy is tested with the training code.
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -225,7 +226,7 @@ def test_a_fused_main_answer_is_the_weighted_mean_of_both_models(tiny_weights, c
 
     fused_dir = with_fusion(tiny_weights, tmp_path / "fused", ann_weight=0.3)
     fused = MainModel.load(fused_dir)
-    assert fused.version == f"{TINY_VERSION}+ann"
+    assert fused.version.startswith(f"{TINY_VERSION}+ann@")
     section = select_section(load_audio(clips[0]))
     p_main = MainModel.load(tiny_weights).predict(log_mel(split_segments(section))[np.newaxis])[0]
     p_ann = AnnModel.load(tiny_weights).predict(handcrafted_features(section))[0]
@@ -242,3 +243,22 @@ def test_a_card_without_fusion_serves_the_network_alone(tiny_weights, clips):
     assert model.fusion is None and model.version == TINY_VERSION
     probabilities, _ = predict.classify_main(clips[0], tiny_weights)
     np.testing.assert_allclose(probabilities, model.predict(main_model_input(clips[0]))[0], atol=1e-6)
+
+
+def test_a_mix_re_chosen_or_a_retrained_ann_over_the_same_network_is_another_version(tiny_weights, tmp_path):
+    """The version is what the cache's answers are judged by (bot/usecases/mood.py: one of another
+    version is heard again). It was the network's card version and the parts' names alone: the
+    shipped '2026-11-24-c46aaea3+ann+musicnn' stood for the mixes of 2026-11-25 (0.2/0.2/0.6) and
+    2026-12-03 (0.1/0.3/0.6, a retrained ANN, a refitted head), whose answers differ, so the older
+    mix's answers were served from the cache as the current one's."""
+    shutil.copytree(tiny_weights, tmp_path / "base")
+    mixes = {name: with_fusion(tmp_path / "base", tmp_path / name, ann_weight=weight)
+             for name, weight in (("served", 0.3), ("again", 0.3), ("re-chosen", 0.5), ("retrained", 0.3))}
+    write_ann_weights(mixes["retrained"], seed=1)
+    (mixes["retrained"] / predict.ANN_META).write_text(json.dumps({"version": "ann-tiny-test-2"}))
+
+    versions = {name: MainModel.load(folder).version for name, folder in mixes.items()}
+
+    assert all(version.startswith(f"{TINY_VERSION}+ann") for version in versions.values())
+    assert versions["served"] == versions["again"]  # the same weights: the same version, the cache holds
+    assert len({versions["served"], versions["re-chosen"], versions["retrained"]}) == 3
