@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot.config import DataDirInUseError, Settings, data_dir_problem, hold_data_dir, unread_settings
+from bot.config import DataDirInUseError, Settings, data_dir_problem, disk_refusal, hold_data_dir, unread_settings
 from bot.logs import RedactSecrets, configure_logging, secrets_of
 
 log = logging.getLogger("bot")
@@ -116,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         if console:
             stream = open(data_dir / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
         salt = log_salt(data_dir)
-    except OSError as error:  # the folder takes new files, but not these (another user's, read-only)
+    except OSError as error:  # the folder takes new files, but not these (another user's), or its disk filled
         return refuse(f"{error.filename or data_dir} in DATA_DIR cannot be written ({error.strerror}): "
-                      "give moodbot's user the right to write it")
+                      + (disk_refusal(error) or "give moodbot's user the right to write it"))
     except DataDirInUseError as error:
         print(f"moodbot could not start: {error}", file=sys.stderr)
         return 1

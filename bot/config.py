@@ -290,9 +290,18 @@ def data_dir_problem(data_dir: Path, embedded_database: bool = True) -> str | No
         with tempfile.NamedTemporaryFile(dir=data_dir, prefix=WRITE_PROBE_PREFIX) as probe:
             probe.write(b"moodbot")
             probe.flush()
+        free = free_bytes(data_dir)
     except OSError as error:
-        return (f"DATA_DIR {named} is not a folder moodbot can write to ({error.strerror or error}): "
-                "create it, or give moodbot's user the right to write there")
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            free = free_bytes(data_dir) if data_dir.is_dir() else None
+        elif error.errno == errno.EROFS:
+            return f"DATA_DIR {named} cannot be written ({error.strerror}): {disk_refusal(error)}"
+        else:
+            return (f"DATA_DIR {named} is not a folder moodbot can write to ({error.strerror or error}): "
+                    "create it, or give moodbot's user the right to write there")
+    if free is not None and free < MIN_FREE_BYTES:
+        return (f"DATA_DIR {named} has {free // 1024} KiB free on its disk: free some space there "
+                f"(moodbot needs {MIN_FREE_BYTES // 2**20} MiB at the least to start)")
     if (misplaced := misplaced_entry(data_dir, embedded_database)) is not None:
         entry, kind, belongs = misplaced
         return f"{entry.absolute()} in DATA_DIR is a {kind} where moodbot keeps a {belongs}: move it out of DATA_DIR"
@@ -300,6 +309,29 @@ def data_dir_problem(data_dir: Path, embedded_database: bool = True) -> str | No
         return (f"{entry.absolute()} in DATA_DIR cannot be written ({os.strerror(errno.EACCES)}): give moodbot's user "
                 "the right to write it, and all of DATA_DIR (chown -R)")
     return None
+
+
+# Below this, DATA_DIR's disk is full for moodbot: the embedded database's first start alone wrote
+# 420 KiB, and on a disk of 64 KiB it exited at start, its log empty ("the last line of
+# …secantusd.log: (nothing)", exit status 1), a "--- Logging error ---" traceback above it.
+MIN_FREE_BYTES = 2**20
+
+
+def free_bytes(folder: Path) -> int | None:
+    """What moodbot's user may still write on `folder`'s disk (a quota is not counted), or None."""
+    try:
+        disk = os.statvfs(folder)
+    except OSError:
+        return None
+    return disk.f_bavail * disk.f_frsize
+
+
+def disk_refusal(error: OSError) -> str | None:
+    """What to do of a write DATA_DIR's disk refused whatever the rights (a chmod, which the start
+    said to do, changes nothing), or None for any other error."""
+    return {errno.ENOSPC: "its disk is full: free some space there",
+            errno.EDQUOT: "moodbot's user has used up its disk quota there: free some space, or raise the quota",
+            errno.EROFS: "it is mounted read-only; mount it read-write"}.get(error.errno)
 
 
 def misplaced_entry(data_dir: Path, embedded_database: bool = True) -> tuple[Path, str, str] | None:

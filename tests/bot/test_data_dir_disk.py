@@ -1,0 +1,39 @@
+"""DATA_DIR on a disk that refuses writes whatever the rights: full, or mounted read-only. The start
+and `--check` said "give moodbot's user the right to write there" (a chmod changes nothing), or
+the embedded database "exited at start (code 1); the last line of …secantusd.log: (nothing)" with
+exit status 1, a "--- Logging error ---" traceback above it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.bot.test_console import console_env
+from tests.disks import on_a_small_disk
+
+FULL = "has {free} KiB free on its disk: free some space there"
+READ_ONLY = "(Read-only file system): it is mounted read-only; mount it read-write"
+
+
+def bot_on_a_small_disk(tmp_path, *args: str, **disk) -> subprocess.CompletedProcess:
+    """`python -m bot *args` (console, embedded database) with DATA_DIR on a small disk of its own."""
+    disk_folder = tmp_path / "disk"
+    command = on_a_small_disk(disk_folder, [sys.executable, "-m", "bot", *args], **disk)
+    return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp_path,
+                          env=console_env(disk_folder / "data"), timeout=120)
+
+
+@pytest.mark.parametrize("disk, said", [
+    ({"size_kib": 64, "fill_kib": 64}, FULL.format(free=0)),  # the probe's 7 bytes refused
+    ({"size_kib": 64}, FULL.format(free=64)),  # the probe written, the embedded database then refused
+    ({"size_kib": 64, "read_only": True}, READ_ONLY),
+])
+def test_a_data_dir_on_a_full_or_read_only_disk_is_said_so_with_what_to_do(tmp_path, disk, said):
+    started = bot_on_a_small_disk(tmp_path, **disk)
+    assert started.returncode == 2, started.stderr
+    (line,) = started.stderr.splitlines()  # one line: no traceback
+    assert line.startswith(f"moodbot could not start: DATA_DIR {tmp_path / 'disk' / 'data'} ") and said in line, line
+    checked = bot_on_a_small_disk(tmp_path, "--check", **disk)
+    (data_dir,) = [line for line in checked.stdout.splitlines() if line.split()[1:2] == ["data"]]
+    assert data_dir.startswith("FAIL") and said in data_dir, checked.stdout
