@@ -5,9 +5,10 @@ import asyncio
 import logging
 import re
 import time
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Callable
+from typing import AsyncIterator, Callable
 
 from bot import charts
 from bot.ratelimit import HeavyLimits, refusal
@@ -123,6 +124,9 @@ class PlaylistUseCase:
         # Old place -> its new id, once its move is finished: a command sent there before the move
         # and answered after it (its sender's admin check took a moment) is the place's under its new id.
         self._moved_to: dict[str, str] = {}
+        # (place, member) -> the lock their departures and returns take in turn, and how many hold or
+        # await it (`_in_turn`).
+        self._membership: dict[tuple[str, UserRef], tuple[asyncio.Lock, list[int]]] = {}
 
     def _where_now(self, caller: Caller) -> Caller:
         """`caller`, in its place's new id where the place moved (`_moved_to`)."""
@@ -281,21 +285,44 @@ class PlaylistUseCase:
         they join again, or ask /mood or write there again."""
         place = f"{platform}:{place_id}"
         place = self._moved_to.get(place, place)
-        try:
-            await self.db.playlists.member_left(place, UserRef(platform, user_id), self.now())
-        except StorageError as error:
-            log.warning("server.departure_not_recorded", extra={"user": user_id, "place": place, "reason": str(error)})
-            return
+        async with self._in_turn(place, UserRef(platform, user_id)):
+            try:
+                await self.db.playlists.member_left(place, UserRef(platform, user_id), self.now())
+            except StorageError as error:
+                log.warning("server.departure_not_recorded",
+                            extra={"user": user_id, "place": place, "reason": str(error)})
+                return
         log.info("server.member_left", extra={"user": user_id, "place": place})
 
     async def member_joined(self, platform: str, place_id: str, user_id: str) -> None:
         """A member joined the server or group (again): whatever they did there counts again."""
         place = f"{platform}:{place_id}"
         place = self._moved_to.get(place, place)
+        async with self._in_turn(place, UserRef(platform, user_id)):
+            try:
+                await self.db.playlists.member_returned(place, UserRef(platform, user_id))
+            except StorageError as error:
+                log.warning("server.return_not_recorded",
+                            extra={"user": user_id, "place": place, "reason": str(error)})
+
+    @asynccontextmanager
+    async def _in_turn(self, place: str, member: UserRef) -> AsyncIterator[None]:
+        """A member's departure and return in a place are written in the order they were told, one
+        after the other: the front-ends hand them over side by side (a Telegram backlog after a
+        restart held Bob leaving and an admin adding him back, two senders' updates), and the
+        return's one delete was done before the departure's reads and upsert, leaving him gone
+        from the playlists while he was in the group. Taken before anything is awaited (a lock
+        free at once, else its FIFO queue): the order of the calls."""
+        key = (place, member)
+        lock, holders = self._membership.setdefault(key, (asyncio.Lock(), [0]))
+        holders[0] += 1
         try:
-            await self.db.playlists.member_returned(place, UserRef(platform, user_id))
-        except StorageError as error:
-            log.warning("server.return_not_recorded", extra={"user": user_id, "place": place, "reason": str(error)})
+            async with lock:
+                yield
+        finally:
+            holders[0] -= 1
+            if not holders[0]:
+                del self._membership[key]
 
     def bot_removed(self, platform: str, place_id: str) -> None:
         """The bot was removed from a server or group. Nothing is deleted: its members' songs stay

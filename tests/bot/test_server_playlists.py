@@ -2,6 +2,7 @@
 are written as the mood and journal use cases write them, then the playlist use case answers."""
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -218,3 +219,20 @@ async def songs_asked(db, place: str, user: int | str, count: int, mood: str, *,
                                          spotify_url=f"https://open.spotify.com/track/{mood}{number}"))
         await db.requests.add(MoodRequest(UserRef(platform, str(user)), place, key, mood, at - number * DAY,
                                           title=f"{mood.title()} song {number}"))
+
+
+async def test_a_member_who_left_and_was_added_back_at_once_counts_as_back(db, playlists):
+    """Bob left the group and an admin added him back: two updates of two senders, which Telegram
+    hands over together after the bot was away (a restart) and which are handled side by side. His
+    return came in after his departure and must stay the last word, whichever's writes are quicker
+    (the client's pool holds several connections, as a running bot's does)."""
+    await db.requests.add(MoodRequest(member(BOB), GROUP, "spotify:song", "sad", NOW - DAY, title="Song"))
+    await asyncio.gather(*(db.db["tracks"].find_one({}) for _ in range(8)))
+    group_id = GROUP.split(":", 1)[1]
+    for _ in range(5):
+        await asyncio.gather(playlists.member_left("telegram", group_id, BOB.user_id),
+                             playlists.member_joined("telegram", group_id, BOB.user_id))
+
+        assert [(t.title, t.members) for t in (await playlists.playlist(ALICE, "sad")).tracks] == [("Song", 1)]
+    await playlists.member_left("telegram", group_id, BOB.user_id)  # and when he leaves for good, he is gone
+    assert (await playlists.playlist(ALICE, "sad")).tracks == []

@@ -126,3 +126,24 @@ async def test_the_bot_removed_from_a_group_deletes_nothing_and_says_so_in_the_l
     # Added back, it finds the group's songs where they were.
     await fake.member_changes(BOT_ID, "left", "member", chat=GROUP, by=ALICE, bot=True)
     assert "Creep" in await playlist(fake)
+
+
+async def test_a_member_who_left_and_was_added_back_in_one_batch_counts(telegram, db, caplog):
+    """Bob leaves and an admin, Alice, adds him back: Telegram hands both over in one batch (as after
+    a restart), two senders' updates, handled side by side. His return is the last word: until
+    2026-12-06 its one delete was done before his departure was written, and he was left out of
+    the playlists while in the group."""
+    fake, _ = telegram
+    await asked(db, BOB, GROUP, "Creep")
+    await settled(fake)
+    await asyncio.gather(*(db.db["tracks"].find_one({}) for _ in range(8)))  # a pool of connections
+    for turn in range(1, 4):
+        with caplog.at_level(logging.INFO, logger="bot.usecases.playlists"):
+            await fake.member_changes(BOB, "member", "left", chat=GROUP)
+            await fake.member_changes(BOB, "left", "member", chat=GROUP, by=ALICE)
+            deadline = asyncio.get_running_loop().time() + 10
+            while sum(r.getMessage() == "server.member_left" for r in caplog.records) < turn:
+                assert asyncio.get_running_loop().time() < deadline, "his departure was not written"
+                await asyncio.sleep(0.02)
+        await settled(fake, db, BOB, gone=False)
+        assert "Creep" in await playlist(fake)
