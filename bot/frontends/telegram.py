@@ -89,6 +89,7 @@ from bot.usecases.inbox import Arrival
 from bot.usecases.journal import ANSWER_BY_REPLY, EDITED_ANSWER, TODAY_BY_REPLY, on_left_out
 from bot.usecases.mood import query_left_aside, song_named_in, told_to_wait
 from bot.usecases.playlists import ON_NOW_ADMINS
+from bot.usecases.privacy import FORGET_CONFIRM_S, FORGET_EXPIRED
 from bot.usecases.ports import DeliveryFailed, DeliveryUncertain, RecipientGone
 from bot.replies import (
     NAME_MARKS_DROPPED,
@@ -1405,7 +1406,9 @@ class TelegramFrontend:
         while len(self._forget_answered) > FORGET_ANSWERED_KEPT:
             self._forget_answered.popitem(last=False)
         await answer_query(query)
-        if answer == "yes":
+        if answer == "yes" and question_expired(query):
+            await edit_shown(query, FORGET_EXPIRED)
+        elif answer == "yes":
             reply = await self.usecases.privacy.forget(caller_of(update), confirmed=True)
             await edit_shown(query, text_of(reply))
         else:
@@ -1866,6 +1869,17 @@ async def answer_query(query: CallbackQuery, text: str | None = None, *, show_al
         if not any(words in str(error).lower() for words in EXPIRED_QUERY):
             raise
         log.info("telegram.callback_query_expired")
+
+
+def question_expired(query: CallbackQuery) -> bool:
+    """Whether the /forget question of the button pressed is older than `FORGET_CONFIRM_S`, by
+    Telegram's clock (its date) and ours, with `EDIT_CLOCK_MARGIN_S` for the two: its buttons stay
+    in the chat for good, and a "Yes" pressed days later deleted everything kept since. One that
+    Telegram no longer shows the bot (an InaccessibleMessage, dated 0) is older still."""
+    shown = query.message
+    if shown is None or not shown.date:
+        return True
+    return time.time() - shown.date.timestamp() > FORGET_CONFIRM_S + EDIT_CLOCK_MARGIN_S
 
 
 async def edit_shown(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:

@@ -44,6 +44,13 @@ FORGET_EXPLANATION = (
     "Songs' moods stay cached (they aren't about you). This can't be undone."
 )
 
+# How long /forget's "Yes, delete everything" deletes: pressed later, it asks for /forget again
+# (FORGET_EXPIRED) and deletes nothing. Discord's view listens this long; Telegram's buttons stay in
+# the chat for good, so a press is measured from the question's date.
+FORGET_CONFIRM_S = 120.0
+FORGET_EXPIRED = ("This confirmation has expired: type /forget again if you want me to delete everything "
+                  "I keep about you.")
+
 
 EXPORT_WORDS_ASIDE = "/export takes no words, so “{typed}” was left aside: the file holds everything, as JSON."
 # /export's reply names what its file holds, part by part (`export_contents`).

@@ -47,10 +47,11 @@ from bot.usecases.help import (command_meant, did_you_mean, journal_meant, journ
 from bot.usecases.journal import (EDITED_ANSWER, NOT_A_JOURNAL_ANSWER, PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW,
                                   PROMPT_REFUSED_TO_THE_BOT, zone_label)
 from bot.usecases.mood import query_left_aside
+from bot.usecases.privacy import FORGET_CONFIRM_S, FORGET_EXPIRED
 
 log = logging.getLogger(__name__)
 
-CONFIRM_TIMEOUT_S = 120.0
+CONFIRM_TIMEOUT_S = FORGET_CONFIRM_S
 # Discord sends a message longer than its limit (2 000 characters, 4 000 with Nitro) as a text file
 # of this name, with no text: a long journal answer in the DM is read as the message it was, up to
 # LONG_MESSAGE_MAX_BYTES (eight of Telegram's longest messages); longer, it is refused so.
@@ -75,8 +76,6 @@ PAGE_BUTTON = re.compile(rf"journal:(?P<user>\d{{1,20}}):(?P<direction>{OLDER}|{
 OLD_PAGE_BUTTON = re.compile(rf"journal:({OLDER}|{NEWER})")
 FORGET_BUTTON = re.compile(r"forget:(yes|no)")
 PAGES_EXPIRED = "These page buttons have expired: type /journal list to see your journal again."
-FORGET_EXPIRED = ("This confirmation has expired: type /forget again if you want me to delete everything "
-                  "I keep about you.")
 FORGET_CANCELLED = "Nothing was deleted."
 FORGET_TIMED_OUT = "Nothing was deleted — run /forget again if you still want to."
 NOT_YOUR_BUTTON = "This button belongs to someone else."

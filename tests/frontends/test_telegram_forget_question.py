@@ -1,0 +1,49 @@
+"""A Telegram /forget question answered long after it was asked: its "Yes, delete everything"
+stays under it in the chat for good (Telegram takes no keyboard away), where Discord's confirmation
+goes after two minutes. A press on one left unanswered for days deleted everything kept since,
+which the user never saw the question for; it asks for /forget again and deletes nothing."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.usecases.privacy import FORGET_CONFIRM_S, FORGET_EXPIRED
+from storage.models import UserRef
+
+ALICE = 42
+
+
+async def asked_to_forget(fake) -> dict:
+    """Alice has something stored, and the question /forget asks her, as Telegram sent it."""
+    await fake.user_sends("/share off", user=ALICE, chat=ALICE)
+    await fake.wait_for("sendMessage")
+    await fake.user_sends("/forget", user=ALICE, chat=ALICE)
+    return fake.message_of(await fake.wait_for("sendMessage"))
+
+
+@pytest.mark.parametrize("asked", ["a day before", "so long ago Telegram no longer shows it to the bot"])
+async def test_a_forget_question_left_unanswered_for_long_deletes_nothing_and_asks_again(telegram, db, asked):
+    fake, _ = telegram
+    question = await asked_to_forget(fake)
+    mark = fake.mark()
+    if asked == "a day before":
+        await fake.user_clicks(f"forget:yes:{ALICE}", message={**question, "date": int(time.time()) - 86_400},
+                               user=ALICE)
+    else:  # an InaccessibleMessage: its date 0
+        await fake.user_clicks(f"forget:yes:{ALICE}", message=question, user=ALICE, inaccessible=True)
+
+    shown = await fake.wait_for_reply(after=mark)
+    assert shown.text == FORGET_EXPIRED
+    assert not shown.params.get("reply_markup")  # its buttons gone
+    assert (await db.users.get(UserRef("telegram", str(ALICE)))) is not None
+
+
+async def test_a_forget_question_answered_within_its_time_deletes_everything(telegram, db):
+    fake, _ = telegram
+    question = await asked_to_forget(fake)
+    mark = fake.mark()
+    await fake.user_clicks(f"forget:yes:{ALICE}", user=ALICE,
+                           message={**question, "date": int(time.time()) - int(FORGET_CONFIRM_S) + 10})
+    assert (await fake.wait_for_reply(after=mark)).text.startswith("Done: I deleted everything")
+    assert (await db.users.get(UserRef("telegram", str(ALICE)))) is None
