@@ -9,7 +9,8 @@ in a worker process of its own (ANN_WORKERS), and `MoodResult.fallback_reason` s
   timeouts later, counted from when a worker was free for it, is stuck: its pool is killed and
   replaced, warm. A job waiting behind others, or for a pool that is still warming up, is not.
 - "worker crashed": the worker died under the job; the pool is replaced, warm, for the next jobs.
-- "main model unavailable": the main weights are missing or corrupt; logged once at start.
+- "main model unavailable": the main weights are missing or corrupt (logged once at start), or the
+  Dask scheduler is not connected (tried again every RECONNECT_EVERY_S).
 - "main model failed": anything else the main model raised.
 
 Audio errors (unreadable, too short, silent) are not the model's fault: they reach the caller as-is.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import copy
 import inspect
@@ -80,6 +82,7 @@ BLAS_THREADS = 1
 WORKER_NICE = 5
 WARM_UP_TIMEOUT_S = 180.0  # the first pool starts the fork server too: seconds on a busy machine
 CONNECT_TIMEOUT_S = 10.0  # a Dask scheduler that does not answer by then is down
+RECONNECT_EVERY_S = 30.0  # a Dask scheduler lost while serving is asked again this often
 WARM_UP_HOLD_S = 0.05  # each warm-up job holds its worker a moment, so that every worker gets one
 # Then workers still busy (a hung job) are killed. A song takes a worker well under a second; at
 # 5 s, a bot stopped with a hung worker (its song cut short after the front-ends' 4 s grace) took
@@ -785,34 +788,73 @@ class _DaskBackend:
         self._weights_dir = str(weights_dir)
         self._threads = threads
         self._client = None
+        self._reconnecting: asyncio.Task | None = None
         from distributed import KilledWorker
         from distributed.comm.core import CommClosedError
 
         self.crash_errors = (KilledWorker, CommClosedError)
 
     async def start(self) -> str:
+        self._client, version = await self._connect()
+        return version
+
+    async def _connect(self):
+        """(a client of the scheduler, the main model's version), its workers having loaded the
+        model; ModelUnavailableError, the client closed, when the scheduler or its workers fail."""
         from distributed import Client
 
         from inference import predict
 
         try:
-            self._client = await Client(self._address, asynchronous=True, timeout=CONNECT_TIMEOUT_S)
+            client = await Client(self._address, asynchronous=True, timeout=CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError) as error:  # nothing listens there, or it does not answer
             raise ModelUnavailableError(f"The Dask scheduler at {self._address} cannot be reached ({error}).") from None
         try:
             versions = await asyncio.wait_for(  # as a job: its lines (a failed warm-up) printed as a job's
-                self._client.run(_as_job, None, predict.main_model_version, self._weights_dir, self._threads),
+                client.run(_as_job, None, predict.main_model_version, self._weights_dir, self._threads),
                 WARM_UP_TIMEOUT_S,
             )
-        except TimeoutError:
-            raise ModelUnavailableError("The Dask workers did not load the main model in time.") from None
-        if not versions:
-            raise ModelUnavailableError(f"The Dask cluster at {self._address} has no workers.")
-        return next(iter(versions.values()))
+            if not versions:
+                raise ModelUnavailableError(f"The Dask cluster at {self._address} has no workers.")
+        except BaseException as error:
+            await client.close()
+            if isinstance(error, TimeoutError):
+                raise ModelUnavailableError("The Dask workers did not load the main model in time.") from None
+            raise
+        return client, next(iter(versions.values()))
+
+    def _check_connected(self) -> None:
+        """ModelUnavailableError at once where the scheduler is not connected: a job would wait for
+        the timeout. Dask's client tries to reconnect for CONNECT_TIMEOUT_S, then closes for good;
+        from then on a new one is tried every RECONNECT_EVERY_S (`_reconnect`)."""
+        status = self._client.status
+        if status == "running":
+            return
+        if status in ("closing", "closed") and (self._reconnecting is None or self._reconnecting.done()):
+            log.warning("inference.dask_lost: the Dask scheduler at %s was lost: the fallback ANN answers "
+                        "until it is back (tried every %g s)", self._address, RECONNECT_EVERY_S)
+            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+        raise ModelUnavailableError(f"The Dask scheduler at {self._address} is not connected.")
+
+    async def _reconnect(self) -> None:
+        while True:
+            try:
+                client, _ = await self._connect()
+            except Exception as error:  # noqa: BLE001 - down, no workers yet, or cut off again: try later
+                log.debug("inference.dask_still_lost: %s", error)
+                await asyncio.sleep(RECONNECT_EVERY_S)
+                continue
+            lost, self._client = self._client, client
+            log.warning("inference.dask_back: the Dask scheduler at %s answers again: the main model answers",
+                        self._address)
+            with contextlib.suppress(Exception):
+                await lost.close()
+            return
 
     def submit(self, path: str, max_seconds: float | None, label: str | None = None):
         from inference import predict
 
+        self._check_connected()
         future = self._client.submit(
             _as_job, label, predict.classify_main, path, self._weights_dir, self._threads,
             max_seconds=max_seconds, key=_dask_key(label),
@@ -836,6 +878,11 @@ class _DaskBackend:
         return []
 
     async def close(self) -> None:
+        reconnecting, self._reconnecting = self._reconnecting, None
+        if reconnecting is not None:
+            reconnecting.cancel()
+            with contextlib.suppress(BaseException):
+                await reconnecting
         if self._client is not None:
             await self._client.close()
             self._client = None

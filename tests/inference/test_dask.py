@@ -1,6 +1,7 @@
 """The same classifier on a Dask cluster: `executor="dask://host:port"`."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -10,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from inference import Classifier, pool
-from inference.pool import FALLBACK_FAILED, FALLBACK_TIMEOUT
+from inference.pool import FALLBACK_FAILED, FALLBACK_TIMEOUT, FALLBACK_UNAVAILABLE
 from inference.result import TooLongAudioError, TooShortAudioError
 from tests.inference.test_pool_worker_logs import STATES_MORE, cut_short_mp3
 from tests.inference.test_pool_worker_logs import weights_whose_warm_up_fails  # noqa: F401 (fixture)
@@ -23,12 +24,13 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @contextlib.asynccontextmanager
-async def a_local_cluster():
-    """A one-worker Dask cluster in processes of its own; the classifier's executor for it."""
+async def a_local_cluster(port: int = 0):
+    """A one-worker Dask cluster in processes of its own (its scheduler on `port`, 0: any free
+    one); the classifier's executor for it."""
     from distributed import LocalCluster
 
     async with LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", scheduler_port=port,
         dashboard_address=None, asynchronous=True,
     ) as cluster:
         yield "dask://" + cluster.scheduler_address.removeprefix("tcp://")
@@ -123,3 +125,40 @@ async def test_an_unreachable_dask_scheduler_leaves_the_fallback_answering(tiny_
         answer = await classifier.classify(clips[0])
     assert answer.model == "ann"
     assert any("cannot be reached" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_dask_scheduler_lost_while_serving_is_used_again_once_it_is_back(tiny_weights, clips, caplog, monkeypatch):
+    """A scheduler restarted under a running bot: Dask's client gave up on it after its connect
+    timeout and closed, and from then on every song was "main model failed" (an ERROR and a
+    ClosedClientError traceback each) until the bot was restarted, the scheduler back or not. The
+    ANN answers meanwhile as for a scheduler down at start, said once, and the main model answers
+    again once the scheduler is back."""
+    from tests.dbserver import free_port
+    from tests.inference.test_pool import eventually
+
+    monkeypatch.setattr(pool, "CONNECT_TIMEOUT_S", UNREACHABLE_AFTER_S)
+    monkeypatch.setattr(pool, "RECONNECT_EVERY_S", 0.2)
+    port = free_port()
+    async with a_local_cluster(port) as executor:
+        classifier = Classifier(tiny_weights, executor=executor, threads_per_worker=1, timeout_s=30.0)
+        await classifier.start()
+    try:
+        client = classifier._backend._client
+        assert await eventually(lambda: client.status == "closed", within_s=30)  # Dask's client gave up
+        lost = [await classifier.classify(clips[0]) for _ in range(2)]
+        assert [(answer.model, answer.fallback_reason) for answer in lost] == [("ann", FALLBACK_UNAVAILABLE)] * 2
+        assert all(answer.seconds < 5 for answer in lost)  # not a wait for the timeout
+        async with a_local_cluster(port):
+            back = None
+            for _ in range(100):
+                back = await classifier.classify(clips[0])
+                if back.model == "main":
+                    break
+                await asyncio.sleep(0.2)
+            assert (back.model, back.fallback_reason) == ("main", None)
+    finally:
+        await classifier.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("inference")]
+    said = [r.getMessage() for r in caplog.records if r.name == "inference.pool" and r.levelno == logging.WARNING]
+    assert sum("was lost" in line for line in said) == 1, said
+    assert sum("answers again" in line for line in said) == 1, said
