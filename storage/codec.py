@@ -109,16 +109,39 @@ def mood_to_doc(mood: StoredMood | None) -> Document | None:
     }
 
 
+class UnreadableDocError(ValueError):
+    """A stored document of another shape than this code writes (a hand edit, another version's)."""
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UnreadableDocError(f"{name} is {type(value).__name__}, not a number")
+    return float(value)
+
+
+def _text(doc: Mapping[str, Any], name: str) -> str:
+    value = doc.get(name)
+    if not isinstance(value, str):
+        raise UnreadableDocError(f"{name} is {type(value).__name__}, not text")
+    return value
+
+
 def mood_from_doc(doc: Mapping[str, Any] | None) -> StoredMood | None:
+    """The stored mood; UnreadableDocError for one of another shape, whose answer cannot be told."""
     if doc is None:
         return None
+    if not isinstance(doc, Mapping):
+        raise UnreadableDocError(f"mood is {type(doc).__name__}, not a document")
+    probabilities = doc.get("probabilities")
+    if not isinstance(probabilities, Mapping):
+        raise UnreadableDocError(f"probabilities are {type(probabilities).__name__}, not a document")
     return StoredMood(
-        mood=doc["mood"],
-        probabilities=dict(doc["probabilities"]),
-        valence=doc["valence"],
-        arousal=doc["arousal"],
-        model=doc["model"],
-        model_version=doc["model_version"],
+        mood=_text(doc, "mood"),
+        probabilities={str(mood): _number(p, "a probability") for mood, p in probabilities.items()},
+        valence=_number(doc.get("valence"), "valence"),
+        arousal=_number(doc.get("arousal"), "arousal"),
+        model=_text(doc, "model"),
+        model_version=_text(doc, "model_version"),
     )
 
 
@@ -140,9 +163,10 @@ def track_to_doc(track: TrackRecord) -> Document:
 
 
 def track_from_doc(doc: Mapping[str, Any]) -> TrackRecord:
+    """The stored track; UnreadableDocError for one of another shape (`mood_from_doc`)."""
     return TrackRecord(
-        key=doc["key"],
-        title=doc["title"],
+        key=_text(doc, "key"),
+        title=_text(doc, "title"),
         artists=list(doc.get("artists", [])),
         album=doc.get("album"),
         duration_s=doc.get("duration_s"),

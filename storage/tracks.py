@@ -7,19 +7,22 @@ record written by another process (another bot instance) can be missed here.
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from typing import Callable
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from storage.codec import track_from_doc, track_to_doc
+from storage.codec import UnreadableDocError, track_from_doc, track_to_doc
 from storage.failures import translated_errors
 from storage.models import TrackRecord
 
 TRACK_CACHE_SIZE = 10_000  # records; a few MB at most
 TRACK_CACHE_TTL_S = 300.0
 RELEASES_LIMIT = 20  # releases of one recording read at most (a song has a handful)
+
+log = logging.getLogger(__name__)
 
 
 class TrackRepo:
@@ -38,10 +41,9 @@ class TrackRepo:
             return remembered[1]
         with translated_errors("get track"):
             doc = await self._tracks.find_one({"key": key})
-        if doc is None:
-            return None
-        record = track_from_doc(doc)
-        self._remember(record)
+        record = None if doc is None else readable(doc)
+        if record is not None:
+            self._remember(record)
         return record
 
     async def find_by_youtube_id(self, youtube_id: str, *, limit: int = RELEASES_LIMIT) -> list[TrackRecord]:
@@ -80,4 +82,16 @@ def _classified(docs: list[dict], limit: int, besides: str | None = None) -> lis
     the query: SecantusDB (0.7) walks an index only for a query whose fields it holds, and scanned
     every track for `mood: {$ne: None}` beside the isrc or youtube_id (a recording's or a video's
     tracks are a handful)."""
-    return [track_from_doc(doc) for doc in docs if doc.get("mood") is not None and doc["key"] != besides][:limit]
+    tracks = (readable(doc) for doc in docs if doc.get("mood") is not None and doc.get("key") != besides)
+    return [track for track in tracks if track is not None][:limit]
+
+
+def readable(doc: dict) -> TrackRecord | None:
+    """The track `doc` holds; None, logged, for one of another shape (`UnreadableDocError`): its
+    song is not cached, so heard again, and the record replaced. Read as it was, it made each /mood
+    of the song 'something went wrong', for good."""
+    try:
+        return track_from_doc(doc)
+    except UnreadableDocError as error:
+        log.warning("track %s unreadable in the database (%s); taken as not cached", doc.get("key"), error)
+        return None

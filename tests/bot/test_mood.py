@@ -410,3 +410,30 @@ async def test_a_song_the_fallback_hangs_on_is_said_to_be_the_trouble(db, weight
             os.kill(pid, signal.SIGSTOP)  # hangs, like a decoder that never returns (killed when replaced)
         reply = await mood_usecase(db, fallback_only).run(ALICE, attachment=attachment(clip_paths[0]))
     assert reply == ErrorReply("The fallback model took too long on this file.")
+
+
+CALM = {"happy": 0.1, "energetic": 0.1, "sad": 0.2, "calm": 0.6}
+
+
+@pytest.mark.parametrize("stored", [
+    {"mood": "calm", "probabilities": CALM, "valence": 0.4, "arousal": -0.6, "model": "main"},  # no version
+    {"mood": "calm", "probabilities": CALM, "valence": "0.4", "arousal": -0.6, "model": "main",
+     "model_version": "v1"},  # a number written as text
+    {"mood": "calm", "probabilities": list(CALM.values()), "valence": 0.4, "arousal": -0.6, "model": "main",
+     "model_version": "v1"},
+    "calm",  # the mood alone
+], ids=["no-version", "text-number", "listed-probabilities", "mood-alone"])
+async def test_a_cache_record_it_cannot_read_is_heard_again_and_replaced(db, counting, clip_paths, stored, caplog):
+    """A song's record in the cache of another shape (written by hand, an older or a newer moodbot)
+    made its every /mood 'something went wrong', for ever: reading it raised. It is no answer: the
+    song is heard again, the record replaced, and the log names the record."""
+    key = await asyncio.to_thread(file_cache_key, clip_paths[0])
+    await db.db["tracks"].insert_one({"key": key, "title": "", "mood": stored})
+
+    with caplog.at_level(logging.WARNING, logger="storage"):
+        reply = await mood_usecase(db, counting).run(ALICE, attachment=attachment(clip_paths[0]))
+
+    assert isinstance(reply, MoodReply) and (reply.cached, len(counting.calls)) == (False, 1), reply
+    assert (await db.tracks.get(key)).mood.model_version == counting.main_model_version
+    [said] = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
+    assert said.startswith(f"track {key} unreadable in the database (") and said.endswith("; taken as not cached")

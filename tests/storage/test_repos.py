@@ -151,6 +151,18 @@ async def test_the_classified_releases_of_a_recording_are_found_by_its_isrc(db: 
     assert await db.tracks.find_by_isrc("") == []  # no ISRC is no recording, not every track without one
 
 
+async def test_a_release_of_another_shape_is_left_out_of_its_recording_s_not_the_others(db: Database):
+    """One record that cannot be read (its mood of an older shape) made every release of the
+    recording, and every link to its video, 'something went wrong'."""
+    await db.tracks.save(creep(key="spotify:single", youtube_id="XFkzRNyygfk"))
+    await db.db["tracks"].insert_one({"key": "spotify:album", "title": "Creep", "isrc": "GBAYE9200070",
+                                      "youtube_id": "XFkzRNyygfk", "mood": {"mood": "sad"}})
+
+    assert [t.key for t in await db.tracks.find_by_isrc("GBAYE9200070")] == ["spotify:single"]
+    assert [t.key for t in await db.tracks.find_by_youtube_id("XFkzRNyygfk")] == ["spotify:single"]
+    assert await db.tracks.get("spotify:album") is None
+
+
 # Mood requests ----------------------------------------------------------------------------
 
 
