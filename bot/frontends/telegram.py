@@ -571,6 +571,9 @@ class TelegramFrontend:
         self._shown_before: dict[int, tuple[int, int]] = {}
         # update_ids whose own answer a run killed outright sent (an album's songs): not again (`_replay`)
         self._answered_before: set[int] = set()
+        # update_id -> when a button's press handed over again (`_replay`) first arrived: a /forget
+        # question's age is measured to the press, not to the restart (`question_expired`)
+        self._pressed_before: dict[int, datetime] = {}
         # (chat, message id) -> (ANSWERED, NOT_ANSWERED or the update_id answering it, its date in
         # POSIX seconds) of the messages this run handled, for their edits (`_edit_to_answer`)
         self._messages: OrderedDict[tuple[int, int], tuple[str | int, float]] = OrderedDict()
@@ -631,6 +634,9 @@ class TelegramFrontend:
                 self._shown_before[arrival.number] = (int(arrival.shown[0]), int(arrival.shown[1]))
             if arrival.parts:
                 self._answered_before.add(arrival.number)
+            press = arrival.payload.get("callback_query")
+            if isinstance(press, dict) and FORGET_DATA.match(str(press.get("data"))) and arrival.received is not None:
+                self._pressed_before[arrival.number] = arrival.received
         self.flow.replay(replayed)
 
     def _polling_ended(self, task: asyncio.Task) -> None:
@@ -1406,7 +1412,8 @@ class TelegramFrontend:
         while len(self._forget_answered) > FORGET_ANSWERED_KEPT:
             self._forget_answered.popitem(last=False)
         await answer_query(query)
-        if answer == "yes" and question_expired(query):
+        pressed_at = self._pressed_before.pop(update.update_id, None)
+        if answer == "yes" and question_expired(query, pressed_at):
             await edit_shown(query, FORGET_EXPIRED)
         elif answer == "yes":
             reply = await self.usecases.privacy.forget(caller_of(update), confirmed=True)
@@ -1871,15 +1878,17 @@ async def answer_query(query: CallbackQuery, text: str | None = None, *, show_al
         log.info("telegram.callback_query_expired")
 
 
-def question_expired(query: CallbackQuery) -> bool:
-    """Whether the /forget question of the button pressed is older than `FORGET_CONFIRM_S`, by
-    Telegram's clock (its date) and ours, with `EDIT_CLOCK_MARGIN_S` for the two: its buttons stay
-    in the chat for good, and a "Yes" pressed days later deleted everything kept since. One that
-    Telegram no longer shows the bot (an InaccessibleMessage, dated 0) is older still."""
+def question_expired(query: CallbackQuery, pressed_at: datetime | None = None) -> bool:
+    """Whether the /forget question of the button pressed was older than `FORGET_CONFIRM_S` at the
+    press (now, or `pressed_at` for one handed over again after a kill), by Telegram's clock (its
+    date) and ours, with `EDIT_CLOCK_MARGIN_S` for the two: its buttons stay in the chat for good,
+    and a "Yes" pressed days later deleted everything kept since. One that Telegram no longer shows
+    the bot (an InaccessibleMessage, dated 0) is older still."""
     shown = query.message
     if shown is None or not shown.date:
         return True
-    return time.time() - shown.date.timestamp() > FORGET_CONFIRM_S + EDIT_CLOCK_MARGIN_S
+    pressed = time.time() if pressed_at is None else pressed_at.timestamp()
+    return pressed - shown.date.timestamp() > FORGET_CONFIRM_S + EDIT_CLOCK_MARGIN_S
 
 
 async def edit_shown(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:

@@ -5,11 +5,15 @@ which the user never saw the question for; it asks for /forget again and deletes
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 
 import pytest
 
-from bot.usecases.privacy import FORGET_CONFIRM_S, FORGET_EXPIRED
+from bot.usecases.privacy import FORGET_CONFIRM_S, FORGET_EXPIRED, FORGET_EXPLANATION
+from storage.inbox import Arrival
 from storage.models import UserRef
+from tests.fakes.telegram_api import BOT_ID, FakeTelegramBotAPI
+from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on
 
 ALICE = 42
 
@@ -47,3 +51,23 @@ async def test_a_forget_question_answered_within_its_time_deletes_everything(tel
                            message={**question, "date": int(time.time()) - int(FORGET_CONFIRM_S) + 10})
     assert (await fake.wait_for_reply(after=mark)).text.startswith("Done: I deleted everything")
     assert (await db.users.get(UserRef("telegram", str(ALICE)))) is None
+
+
+async def test_a_yes_pressed_in_time_and_handed_over_again_after_a_kill_deletes_everything(usecases, db):
+    """The bot was killed before it answered a press made in time; its restart, minutes later, hands
+    the press over again (the inbox): the press's time counts, not the restart's."""
+    alice = UserRef("telegram", str(ALICE))
+    await db.users.set_sharing(alice, False)  # something to delete
+    pressed_at = time.time() - 600
+    question = {"message_id": 7, "date": int(pressed_at) - 30, "text": FORGET_EXPLANATION,
+                "chat": {"id": ALICE, "type": "private", "first_name": "Alice"},
+                "from": {"id": BOT_ID, "is_bot": True, "first_name": "moodbot"}}
+    press = await FakeTelegramBotAPI(TELEGRAM_TOKEN).user_clicks(f"forget:yes:{ALICE}", message=question, user=ALICE)
+    await db.inbox.keep(f"telegram:{BOT_ID}", [Arrival(press["update_id"], press, alice.platform, alice.user_id,
+                                                        received=datetime.fromtimestamp(pressed_at, timezone.utc))])
+
+    async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, _):
+        shown = await fake.wait_for_reply(after=0)
+
+    assert shown.text.startswith("Done: I deleted everything")
+    assert await db.users.get(alice) is None
