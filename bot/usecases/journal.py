@@ -716,28 +716,47 @@ def canonical_timezone(name: str) -> str | None:
     return found
 
 
-def split_answer(text: str) -> tuple[str, str]:
+def split_answer(text: str, is_song: Callable[[str], bool] | None = None) -> tuple[str, str]:
     """A journal reply is a song (name or link) optionally followed by the user's own words.
     A link anywhere is the song and the rest is the note; otherwise the first line is the song.
+    `is_song` given, only a song's link is (`song_read`): a link to no song (the lyrics, a photo)
+    after a first line holding none is the user's words, that line the song; one on the first line
+    is still the song, refused for what it is.
     Another music app's share text before its link (`share_text_start`) is the song's, with it.
     A link's host written with full-width full stops ("youtube。com") is read as a browser reads it;
     the note keeps them as typed ("Muse。AC/DC" is no host): `hosts_dotted` puts a dot for each
     stop, so the link is found in a copy at the same places as in what the user typed."""
     text = (text or "").strip()
     dotted = hosts_dotted(text)
-    link = URL_RE.search(dotted)
-    if link:
-        # Discord's markdown around it (__link__, ~~link~~): the marks after it as many as before it.
-        start, url = marked_link(dotted, link, LINK_CLOSERS)
-        while start > 0 and text[start - 1] in LINK_WRAPPERS + MARKDOWN_MARKS:
-            start -= 1
+    first = chosen = None
+    for link in URL_RE.finditer(dotted):
+        found = (link, *_link_at(text, dotted, link))
+        first = first or found
+        if is_song is None or is_song(found[2]):
+            chosen = found
+            break
+    first_line_end = len(text) if "\n" not in text else text.index("\n")
+    if chosen is None and first is not None and first[1] < first_line_end:  # no song's link; one on the first line
+        chosen = first
+    if chosen is not None:
+        link, start, url = chosen
         edge = string.whitespace + FULL_WIDTH_PUNCTUATION  # what sat against the link, as a space would
-        if (shared := share_text_start(text[:start], url)) is not None:  # Shazam's "I used Shazam to discover …"
-            url, start = f"{text[shared:start].strip()} {url}", shared
         note = (text[:start].rstrip(edge) + " " + text[link.end():].lstrip(edge)).strip()
         return url, re.sub(r"\s+", " ", note)
     first, _, rest = text.partition("\n")
     return first.strip(), rest.strip()
+
+
+def _link_at(text: str, dotted: str, link: re.Match) -> tuple[int, str]:
+    """Where the link `link` (found in `dotted`, `text`'s copy) starts, what wraps it included, and
+    the song it stands for as typed: with another music app's share text before it."""
+    # Discord's markdown around it (__link__, ~~link~~): the marks after it as many as before it.
+    start, url = marked_link(dotted, link, LINK_CLOSERS)
+    while start > 0 and text[start - 1] in LINK_WRAPPERS + MARKDOWN_MARKS:
+        start -= 1
+    if (shared := share_text_start(text[:start], url)) is not None:  # Shazam's "I used Shazam to discover …"
+        url, start = f"{text[shared:start].strip()} {url}", shared
+    return start, url
 
 
 def song_of(query: Query) -> str | None:
@@ -752,15 +771,18 @@ def other_songs(song: str | None, note: str, parse: Callable[[str], Query]) -> i
     """How many songs other than `song` (what the entry keeps; None: a file) the links in `note`
     stand for, as /mood would read each (`parse`): a link to no song (an album, lyrics, a site) is
     none, nor is the kept song's own link again. Words naming a song are the user's own: never counted."""
-    def read(text: str) -> str | None:
-        try:
-            return song_of(parse(text))
-        except SourceError:
-            return None
-
-    kept = read(song) if song else None
+    kept = song_read(song, parse) if song else None
     links = (link_in(word.group()) for word in WORD_RE.finditer(hosts_dotted(note)))
-    return len({found for link in links if link and (found := read(link)) is not None} - {kept})
+    return len({found for link in links if link and (found := song_read(link, parse)) is not None} - {kept})
+
+
+def song_read(text: str, parse: Callable[[str], Query]) -> str | None:
+    """The song a link stands for as /mood reads it (`parse`, `song_of`); None for a link to no song
+    (refused: lyrics, a site, an album) and for a name typed."""
+    try:
+        return song_of(parse(text))
+    except SourceError:
+        return None
 
 
 def words_for_a_song(song: str, platform: str, parse: Callable[[str], Query]) -> str | None:
@@ -1290,13 +1312,14 @@ class JournalUseCase:
             if self.db.privacy.erasures(ref) != erasures:  # its prompt went with a /forget sent after it
                 return ErrorReply(FORGOTTEN_MEANWHILE)
             return ErrorReply(self._no_prompt_message(user))
-        song, note = (None, (text or "").strip()) if attachment is not None else split_answer(text or "")
+        parse = partial(self.mood.parse, discord=caller.platform == "discord")
+        song, note = ((None, (text or "").strip()) if attachment is not None
+                      else split_answer(text or "", lambda link: song_read(link, parse) is not None))
         if attachment is None and not song:
             return ErrorReply(NO_SONG_ERROR)
         if attachment is None and (no_song := no_song_answer(song, user)) is not None:
             log.info("journal.answered_without_a_song", extra={"user": caller.user_id})
             return ErrorReply(no_song)
-        parse = partial(self.mood.parse, discord=caller.platform == "discord")
         if attachment is None and (words := words_for_a_song(song, caller.platform, parse)) is not None:
             log.info("journal.answered_with_words_for_a_song", extra={"user": caller.user_id, "chars": len(song)})
             return ErrorReply(words)
