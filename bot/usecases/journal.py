@@ -741,8 +741,8 @@ def split_answer(text: str, is_song: Callable[[str], bool] | None = None) -> tup
     if chosen is not None:
         link, start, url = chosen
         edge = string.whitespace + FULL_WIDTH_PUNCTUATION  # what sat against the link, as a space would
-        note = (text[:start].rstrip(edge) + " " + text[link.end():].lstrip(edge)).strip()
-        return url, re.sub(r"\s+", " ", note)
+        # The words' own lines kept, as after a song's name: only the link's gap is one space.
+        return url, (text[:start].rstrip(edge) + " " + text[link.end():].lstrip(edge)).strip()
     first, _, rest = text.partition("\n")
     return first.strip(), rest.strip()
 

@@ -171,6 +171,10 @@ async def test_a_mirrored_offset_zone_is_never_suggested(db, counting):
     # The user's own words keep their full stops, even between two words that look like a host's labels.
     ("https://youtube。com/watch?v=XFkzRNyygfk 最喜欢Muse。AC/DC也不错", "https://youtube.com/watch?v=XFkzRNyygfk", "最喜欢Muse。AC/DC也不错"),
     ("Creep\n最喜欢Muse。AC/DC也不错", "Creep", "最喜欢Muse。AC/DC也不错"),
+    # The words' own lines and paragraphs after (or before) a link, as after a song's name: they ran into one.
+    ("https://youtu.be/XFkzRNyygfk\nthe bus home.\n\nThen the rain:\n- cold\n- late",
+     "https://youtu.be/XFkzRNyygfk", "the bus home.\n\nThen the rain:\n- cold\n- late"),
+    ("first line\nsecond line https://youtu.be/XFkzRNyygfk", "https://youtu.be/XFkzRNyygfk", "first line\nsecond line"),
 ])
 def test_a_journal_reply_is_a_song_then_the_users_own_words(text, song, note):
     assert split_answer(text) == (song, note)
