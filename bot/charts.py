@@ -424,7 +424,10 @@ def _name_fonts(fallback: str | None) -> tuple[tuple[str, ...], frozenset[int]]:
     for the glyphs it lacks (matplotlib takes each glyph from the first family that has it), and the
     characters they can draw between them; `fallback` missing, the charts' font alone (DejaVu Sans:
     no emoji, no CJK). Registered by its path once: matplotlib may have found another font of the
-    same family name (DroidSansFallbackFull.ttf, without Hangul) and would take the first it found."""
+    same family name (DroidSansFallbackFull.ttf, without Hangul) and would take the first it found.
+    Under a lock, and only where it is not registered already (the cache misses in each thread that
+    asks before the first has answered): taken out and added back while another thread wrote a map's
+    names, they came in DejaVu Sans (empty boxes), and findfont kept that answer for good."""
     _load_matplotlib()
     from matplotlib import font_manager
     from matplotlib.font_manager import FontProperties, findfont
@@ -434,10 +437,11 @@ def _name_fonts(fallback: str | None) -> tuple[tuple[str, ...], frozenset[int]]:
     if not fallback or not os.path.isfile(fallback):
         return (main.family_name,), frozenset(main.get_charmap())
     extra = FT2Font(fallback)
-    with _FONT_LOCK:  # charts render in several threads; this runs once a font
+    with _FONT_LOCK:  # charts render in several threads
         manager = font_manager.fontManager
-        manager.ttflist = [entry for entry in manager.ttflist if entry.name != extra.family_name]
-        manager.addfont(fallback)  # clears findfont's cache
+        if {entry.fname for entry in manager.ttflist if entry.name == extra.family_name} != {fallback}:
+            manager.ttflist = [entry for entry in manager.ttflist if entry.name != extra.family_name]
+            manager.addfont(fallback)  # clears findfont's cache
     return (main.family_name, extra.family_name), frozenset(main.get_charmap()) | frozenset(extra.get_charmap())
 
 

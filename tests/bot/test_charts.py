@@ -262,6 +262,62 @@ def png_without_warnings(fig) -> bytes:
         return charts._png(fig)
 
 
+def as_on_a_fresh_start() -> None:
+    """The fonts as a fresh start finds them: matplotlib's font list, made after the package was
+    installed, holds its other file first, of the same family name and without Hangul
+    (/usr/share/fonts is searched, /usr/share/fonts-droid-fallback not), and the charts have
+    registered none yet."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    full = FT2Font("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf")
+    font_manager.fontManager.ttflist.insert(0, font_manager.ttfFontProperty(full))
+    charts._name_fonts.cache_clear()
+
+
+def test_two_maps_drawn_at_once_on_a_fresh_start_never_lose_the_cjk_font():
+    # Each thread that found no font registered yet registered it: took the family out of matplotlib's
+    # list, then added its file back. Two maps drawn at once (two users' /stats after a start: two
+    # renders run at once), one thread took it out while the other was writing its names: they came in
+    # DejaVu Sans (empty boxes for kana, kanji and Hangul) or in the file without Hangul, and findfont
+    # kept that answer for every chart after it, until a restart. The font is registered once, while
+    # the others wait.
+    import sys
+    import threading
+
+    from matplotlib.font_manager import FontProperties, findfont
+
+    threads, rounds, lookups = 4, 30, 20
+    wrong: list[str] = []
+
+    def draw(start: threading.Barrier) -> None:
+        start.wait()
+        family = charts._name_fonts(charts.CJK_FONT)[0][-1]
+        for _ in range(lookups):  # as a map's names are measured and drawn, each glyph's font looked up
+            try:
+                found = findfont(FontProperties(family=family), fallback_to_default=False, rebuild_if_missing=False)
+            except ValueError:
+                found = "none"
+            if found != charts.CJK_FONT:
+                wrong.append(found)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # a thread switch at almost every step: a window between two is met
+    try:
+        for _ in range(rounds):
+            as_on_a_fresh_start()
+            start = threading.Barrier(threads)
+            drawing = [threading.Thread(target=draw, args=(start,)) for _ in range(threads)]
+            for thread in drawing:
+                thread.start()
+            for thread in drawing:
+                thread.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert not wrong, f"{len(wrong)} of {threads * rounds * lookups} lookups: {sorted(set(wrong))}"
+    assert charts.drawable("아이유 – 좋은 날") == "아이유 – 좋은 날"
+
+
 def test_without_the_cjk_font_song_titles_are_named_on_the_map_in_the_glyphs_dejavu_has():
     # A machine set up before the CJK font was installed: DejaVu Sans has no emoji, no Hangul, no
     # kana or kanji; such characters would be drawn as empty boxes.
@@ -277,15 +333,10 @@ def test_japanese_and_korean_song_titles_are_written_on_the_map_from_the_cjk_fal
     # DejaVu Sans writes the Latin letters, Droid Sans Fallback (fonts-droid-fallback) each kana,
     # kanji and Hangul syllable DejaVu lacks; emoji, Devanagari and Thai, which neither has, are
     # still left out (a name mostly of them not named at all).
-    from matplotlib import font_manager
     from matplotlib.font_manager import FontProperties, findfont
     from matplotlib.ft2font import FT2Font
 
-    # matplotlib's font list, made after the package was installed, holds its other file first, of the
-    # same family name and without Hangul (/usr/share/fonts is searched, /usr/share/fonts-droid-fallback not).
-    full = FT2Font("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf")
-    font_manager.fontManager.ttflist.insert(0, font_manager.ttfFontProperty(full))
-    charts._name_fonts.cache_clear()
+    as_on_a_fresh_start()
     names = ["YOASOBI – 夜に駆ける", "이 밤 – 아이유 IU", "Sigur Rós – Hoppípolla", "Fairuz – أعطني الناي",
              "아이유 – 좋은 날", "Fuego"]
     assert [name for name, _, _ in charts.map_labels(MIXED_SCRIPTS)] == names
