@@ -30,6 +30,7 @@ IN_FLIGHT_PER_WORKER = 2  # one running, one queued: workers never idle, nothing
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_NO_MODEL = 2
+EXIT_OUTPUT_FAILED = 74  # EX_IOERR of sysexits.h: the output could not be written (a full disk)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a tool whose reader left reports it
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as `timeout`, `kill` or `docker stop` leaves a tool
@@ -48,6 +49,8 @@ EXIT_STATUSES_HELP = f"""exit status:
   {EXIT_SOME_FAILED}    some file failed (its line says why); the others got their mood
   {EXIT_NO_MODEL}    a wrong argument, or no model to answer with: the weights are missing or
        corrupt, or lack the one --model asks for
+  {EXIT_OUTPUT_FAILED}   the output could not be written (a full disk, standard output closed): the run
+       stopped there, and its last line may be cut short
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C); the lines printed so far are whole
   {EXIT_BROKEN_PIPE}  the reader of the output left (| head)
   {EXIT_TERMINATED}  terminated (SIGTERM: kill, timeout, docker stop); the lines printed so far are whole
@@ -63,6 +66,10 @@ SHELL_PATTERN = re.compile(r"[*?[]")  # what makes a word a pattern to the shell
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 # What the `train` extra installs (pyproject.toml), as imported.
 TRAIN_MODULES = frozenset({"torch", "torchvision", "onnx", "sklearn", "tqdm"})
+
+
+class OutputFailed(Exception):
+    """The output refused a line (ENOSPC, EIO, EDQUOT), or there is none: no use going on."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -208,7 +215,7 @@ async def classify_files(
             except Exception as error:  # noqa: BLE001 - one bad file must not stop the others
                 failures += 1
                 line = format_error(file, error, as_json)
-            print(line, file=out, flush=True)
+            write_line(line, out)
     finally:
         # Interrupted (Ctrl-C cancels this task): the jobs not yet printed are dropped before the
         # pool closes, so none of them fails on the closed pool and logs a stray traceback.
@@ -217,6 +224,19 @@ async def classify_files(
         await asyncio.gather(*tasks, return_exceptions=True)
         await classifier.close()
     return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+def write_line(line: str, out: TextIO | None) -> None:
+    """`line` to `out`, at once. OutputFailed where it cannot be written; a reader that left (`| head`)
+    is BrokenPipeError, as ever."""
+    if out is None:  # started with standard output closed (`>&-`): print() would drop every line
+        raise OutputFailed("standard output is closed")
+    try:
+        print(line, file=out, flush=True)
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise OutputFailed(error.strerror or str(error)) from None
 
 
 def check_stdin_use(files: list[str], usage_error) -> None:
@@ -359,6 +379,12 @@ def main(argv: list[str] | None = None) -> int:
         # Python flushes stdout again at exit: point it at /dev/null so that it does not fail too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+    except OutputFailed as error:  # the pool is closed by then; the files left are not classified
+        print(f"error: the output cannot be written ({error})"
+              + (": the run stopped there" if sys.stdout is not None else ""), file=sys.stderr)
+        if sys.stdout is not None:  # what it still holds would fail again at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OUTPUT_FAILED
 
 
 if __name__ == "__main__":
