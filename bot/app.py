@@ -13,6 +13,7 @@ import gc
 import inspect
 import io
 import logging
+import os
 import secrets
 import signal
 import sys
@@ -28,6 +29,7 @@ from bot.ratelimit import HeavyLimits, MoodRateLimiter
 from bot.scheduler import PromptScheduler
 from bot.tempfiles import remove_stale
 from bot.usecases import UseCases, build_usecases
+from storage.durable import PRIVATE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -229,15 +231,20 @@ async def _maybe_await(value):
 
 
 def log_salt(data_dir: Path) -> str:
-    """A per-installation salt, so hashed ids in the logs stay stable across restarts."""
+    """A per-installation salt, so hashed ids in the logs stay stable across restarts. The bot's
+    user's alone (0600, one an earlier version made with the umask's 0644 narrowed too): whoever
+    reads it can hash a user's id and find their lines in the logs."""
     path = data_dir / SALT_FILE
     try:
-        return path.read_text().strip()
+        salt = path.read_text().strip()
     except FileNotFoundError:
         data_dir.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
         salt = secrets.token_hex(16)
-        path.write_text(salt)
-        return salt
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE), "w") as file:
+            file.write(salt)
+    with contextlib.suppress(OSError):  # best effort: one not ours to change is read as before
+        path.chmod(PRIVATE_FILE)
+    return salt
 
 
 def build_sources(settings: Settings):

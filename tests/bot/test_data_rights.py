@@ -5,6 +5,7 @@ import asyncio
 import io
 import os
 import shutil
+import stat
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import SALT_FILE, log_salt
 from bot.frontends.console import ConsoleFrontend
 from bot.replies import Caller
 from bot.scheduler import PromptScheduler
@@ -208,3 +210,25 @@ async def test_the_files_a_killed_bot_left_in_its_temporary_folder_are_deleted_a
         assert (fresh / "audio.ogg").exists() and (other / "audio.ogg").exists()  # in use, or not the bot's
     finally:
         shutil.rmtree(short, ignore_errors=True)
+
+
+@pytest.mark.parametrize("made", ["by this start", "0644 by an earlier version"])
+def test_the_salt_of_the_logs_hashed_ids_is_the_bots_user_alone(tmp_path, made):
+    """Log lines name a user by a salted hash of their id, so that whoever reads the logs cannot
+    tell whose they are. The salt was saved with the umask's mode (0644): in a DATA_DIR made before
+    the bot (`mkdir data`, a volume), any local user could read it and hash a Telegram or Discord id
+    to find that user's lines (or every id, there being some 10^10), long after their /forget."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+    if made != "by this start":
+        (data_dir / SALT_FILE).write_text("0123456789abcdef")
+        (data_dir / SALT_FILE).chmod(0o644)
+    before = os.umask(0o022)
+    try:
+        salt = log_salt(data_dir)
+    finally:
+        os.umask(before)
+
+    assert salt == log_salt(data_dir)  # the same across restarts
+    assert oct(stat.S_IMODE((data_dir / SALT_FILE).stat().st_mode)) == "0o600"
