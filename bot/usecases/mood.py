@@ -307,14 +307,26 @@ class MoodUseCase:
         if track is None:  # no Spotify: askers of one name share its search, download and listening
             return await self._once(SEARCH_KEY.format(text=" ".join(query.text.casefold().split())),
                                     lambda told: self._listen(query, None, told), progress)
-        cached = await self._cached(track.key)
-        if cached is None and query.kind is QueryKind.YOUTUBE:
-            cached = await self._cached_video(query.youtube_id)
-        if cached is None and track.isrc:
-            cached = await self._cached_release(track)
+        cached = await self._cached_song(query, track)
         if cached is not None:
             return mood_reply(cached, cached=True, source_url=track.source_url)
         return await self._once(track.key, lambda told: self._listen(query, track, told), progress)
+
+    async def _cached_song(self, query: Query, track: TrackInfo) -> TrackRecord | None:
+        """The song's answer in the cache: under its key, else its video's catalog song, else
+        another release of its recording. The database's first failure ends the looking: each
+        lookup waited out the server selection (2 s) before the song was heard."""
+        try:
+            cached = await self._current_of(track.key)
+            if cached is None and query.kind is QueryKind.YOUTUBE:
+                cached = await self._cached_video(query.youtube_id)
+            if cached is None and track.isrc:
+                cached = await self._cached_release(track)
+        except StorageError as error:
+            # The classifier doesn't need the database: answer anyway, just without the cache.
+            log.warning("mood.cache_unavailable", extra={"track": track.key, "reason": str(error)})
+            return None
+        return cached
 
     async def _listen(self, query: Query, track: TrackInfo | None, progress: Progress) -> MoodReply:
         """Download and classify: the track's when known, else what the audio search finds."""
@@ -453,23 +465,23 @@ class MoodUseCase:
 
     async def _cached(self, key: str) -> TrackRecord | None:
         try:
-            record = await self.db.tracks.get(key)
+            return await self._current_of(key)
         except StorageError as error:
             # The classifier doesn't need the database: answer anyway, just without the cache.
             log.warning("mood.cache_unavailable", extra={"track": key, "reason": str(error)})
             return None
+
+    async def _current_of(self, key: str) -> TrackRecord | None:
+        """The answer cached under `key`, if the model serving now gave it; StorageError propagates."""
+        record = await self.db.tracks.get(key)
         if record is not None:
             await self._serving_known()
         return record if self._current(record) else None
 
     async def _cached_video(self, youtube_id: str) -> TrackRecord | None:
         """The catalog song whose audio came from this video: its link is that song, in the cache
-        and in the playlists (one entry, not one per link)."""
-        try:
-            records = await self.db.tracks.find_by_youtube_id(youtube_id)
-        except StorageError as error:
-            log.warning("mood.cache_unavailable", extra={"track": f"youtube:{youtube_id}", "reason": str(error)})
-            return None
+        and in the playlists (one entry, not one per link). StorageError propagates."""
+        records = await self.db.tracks.find_by_youtube_id(youtube_id)
         # Releases of one recording share a video: the one the model serving now heard, if any.
         if records:
             await self._serving_known()
@@ -479,12 +491,8 @@ class MoodUseCase:
         """Another release of the same recording (the album's, for the single: one ISRC, two Spotify
         ids) already heard by the model serving now: its mood is this track's too. Saved under this
         track's key, with this release's own metadata, so the next ask is a plain cache hit and the
-        playlists find the release's ISRC."""
-        try:
-            releases = await self.db.tracks.find_by_isrc(track.isrc)
-        except StorageError as error:
-            log.warning("mood.cache_unavailable", extra={"track": track.key, "reason": str(error)})
-            return None
+        playlists find the release's ISRC. StorageError of the lookup propagates."""
+        releases = await self.db.tracks.find_by_isrc(track.isrc)
         if releases:
             await self._serving_known()
         heard = next((r for r in releases if r.key != track.key and self._current(r)), None)

@@ -61,6 +61,18 @@ async def db(mongo_uri, db_name):
     await database.close()
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def down_db():
+    """A database client whose server never answers: nothing listens on its port, and each call
+    fails after a server selection of 300 ms."""
+    from tests.dbserver import free_port
+
+    down = await Database.connect(f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=300",
+                                  "moodbot", server_selection_timeout_ms=300, verify=False)
+    yield down
+    await down.close()
+
+
 class Outage:
     """A database server on files of its own that a test takes down (`down`) and brings back on the
     same port and data (`up`); its client fails fast while it is down, and the journal's outbox

@@ -12,11 +12,9 @@ from bot.replies import STAGE_LISTENING, Attachment, ErrorReply, MoodReply
 from bot.sources.keys import file_cache_key
 from bot.usecases.mood import GENERIC_ERROR, NO_INPUT_ERROR, MoodUseCase
 from inference.result import MOODS
-from storage.database import Database
 from storage.models import UserRef
 from tests.bot.conftest import ALICE, ALICE_DM, BOB, attachment
 from tests.bot.test_console import chat
-from tests.dbserver import free_port
 from tests.frontends.test_request_ids import lines_of
 
 
@@ -123,15 +121,10 @@ def attachment_of_missing_file(tmp_path):
     return Attachment(str(tmp_path / "deleted-before-we-read-it.ogg"), "gone.ogg", 1234)
 
 
-async def test_with_the_database_down_the_mood_is_still_answered(counting, classifier, clip_paths, caplog):
-    down = await Database.connect(f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=300",
-                                  "moodbot", server_selection_timeout_ms=300, verify=False)
-    try:
-        with caplog.at_level(logging.WARNING):
-            reply = await mood_usecase(down, counting).run(ALICE, attachment=attachment(clip_paths[2]))
-            await down.requests.settled()  # the request is recorded in the background: let it fail
-    finally:
-        await down.close()
+async def test_with_the_database_down_the_mood_is_still_answered(down_db, counting, classifier, clip_paths, caplog):
+    with caplog.at_level(logging.WARNING):
+        reply = await mood_usecase(down_db, counting).run(ALICE, attachment=attachment(clip_paths[2]))
+        await down_db.requests.settled()  # the request is recorded in the background: let it fail
     assert isinstance(reply, MoodReply)
     assert reply.mood == (await classifier.classify(clip_paths[2])).mood
     events = {r.getMessage() for r in caplog.records}

@@ -4,6 +4,7 @@ answers from the cache (no download, no classification), and the group's playlis
 Real spotipy and yt-dlp/HTTP against local fake servers (tests/fakes), real DB, real classifier."""
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import replace
 from functools import partial
@@ -112,3 +113,18 @@ async def test_a_release_heard_by_older_weights_is_not_reused_for_another(db, co
     single = await mood.run(BOB, releases.link(SINGLE))
 
     assert (single.cached, single.model_version, len(counting.calls)) == (False, classifier.main_model_version, 2)
+
+
+async def test_with_the_database_down_a_song_s_cache_is_asked_once_before_it_is_heard(down_db, counting, releases,
+                                                                                     caplog):
+    """The song's key, then its recording's other releases (or its video's song): each lookup
+    waited out the server selection (DEFAULT_SERVER_SELECTION_TIMEOUT_MS, 2 s) one after the
+    other before the song was heard, 2 s more for each /mood of a Spotify song while the database
+    was down. The first failure ends the looking."""
+    with caplog.at_level(logging.DEBUG, logger="storage.failures"):
+        reply = await usecase(down_db, counting, releases).run(ALICE, releases.link(REMASTER))
+        await down_db.requests.settled()
+
+    assert isinstance(reply, MoodReply) and reply.cached is False, reply
+    failed = [r.getMessage().split(":")[0] for r in caplog.records if r.getMessage().startswith("database unavailable")]
+    assert failed[:2] == ["database unavailable during get track", "database unavailable during save track"]
