@@ -51,6 +51,7 @@ LIMIT = 1.22  # axis limit of the valence/arousal map
 MIN_WEEKS = 8  # the weekly chart always spans at least two months…
 MAX_WEEKS = 16  # …and at most four, so the bars stay readable
 MIN_Y_TOP = 3
+SO_FAR = "so far"  # over the bar of a week not over yet
 FONT_SIZE = 10
 MAP_LABELS = 12  # songs named on the valence/arousal map: more would be unreadable
 MAP_CANDIDATES = 4 * MAP_LABELS  # the newest songs tried for those names, where older names overlap newer ones
@@ -247,6 +248,13 @@ def weeks_span(first: str, last: str) -> str:
     return f"{start_text} to {end.day} {end:%b %Y}"
 
 
+def not_over(label: str, until: date | None) -> bool:
+    """Whether the week `label` is still going on on `until`, the chart's today (or is after it: an
+    entry dated in a zone ahead): on a Monday its bar holds one day's songs at most."""
+    monday = week_monday(label)
+    return until is not None and monday is not None and until <= monday + timedelta(days=6)
+
+
 def week_name(label: str, year: bool = True) -> str:
     """"the week of 16 Nov 2026" ("of 16 Nov" without its `year`), the label itself where it is no ISO week."""
     monday = week_monday(label)
@@ -316,6 +324,10 @@ def mood_over_time_figure(periods: Sequence[tuple[str, dict[str, int]]], title: 
     ax.set_title(title, loc="left", fontsize=FONT_SIZE + 2, fontweight="bold")
     _style(ax)
     _legend(ax, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    for n, label in enumerate(labels):  # drawn as the weeks gone by, its bar read as a drop
+        if not_over(label, until):
+            ax.annotate(SO_FAR, (n, totals[n]), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
+                        color=TEXT_COLOUR, fontsize=FONT_SIZE - 2)
     if latest is not None:
         ax.text(0.5, 0.5, f"No songs in these {len(weeks)} weeks:\nyour latest was in {latest}",
                 transform=ax.transAxes, ha="center", va="center", multialignment="center", color=TEXT_COLOUR,
@@ -637,6 +649,7 @@ def weeks_in_words(periods: Sequence[tuple[str, dict[str, int]]], until: date | 
     if any(sizes):
         busiest = sizes.index(max(sizes))  # the earliest of a tie
         text += f"; the most in {week_name(weeks[busiest][0], year=False)} ({sizes[busiest]}), {sizes[-1]} in the latest week"
+        text += f" {SO_FAR}" if not_over(weeks[-1][0], until) else ""
     elif (latest := latest_before(periods, weeks)) is not None:
         text += f"; your latest was in {latest}"
     return text

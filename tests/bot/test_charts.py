@@ -165,9 +165,10 @@ def test_weeks_without_a_song_since_an_older_one_say_when_that_was_on_the_chart(
     # A journal left for a year: the sixteen weeks drawn were blank bars and nothing more.
     stale = [("2025-W12", {"sad": 3}), ("2025-W13", {"calm": 1})]
     fig = charts.mood_over_time_figure(stale, until=date(2026, 12, 4))
-    notes = [text.get_text() for text in fig.axes[0].texts]
+    notes = [text.get_text() for text in fig.axes[0].texts if text.get_text() != charts.SO_FAR]
     assert notes == ["No songs in these 16 weeks:\nyour latest was in the week of 24 Mar 2025"]
-    assert not charts.mood_over_time_figure([("2026-W49", {"sad": 1})], until=date(2026, 12, 4)).axes[0].texts
+    recent = charts.mood_over_time_figure([("2026-W49", {"sad": 1})], until=date(2026, 12, 4)).axes[0].texts
+    assert [text.get_text() for text in recent] == [charts.SO_FAR]  # no note: a song in the weeks drawn
     assert charts.mood_over_time(stale, until=date(2026, 12, 4)).startswith(PNG_MAGIC)
 
 
@@ -175,6 +176,49 @@ def test_the_weekly_axis_runs_to_this_week_when_given_today():
     weeks = charts.continuous_weeks([("2026-W09", {"sad": 1}), ("2026-W10", {"calm": 1})], until=date(2026, 12, 20))
     assert weeks[-1] == ("2026-W51", {}) and len(weeks) == charts.MAX_WEEKS  # months of silence show as such
     assert charts.continuous_weeks([("2026-W10", {"calm": 1})], until=date(2026, 3, 4))[-1][0] == "2026-W10"
+
+
+def test_the_week_still_going_on_is_marked_so_far_not_read_as_a_drop():
+    # On a Monday the last bar held one song at most, beside weeks of six and seven, drawn alike: to
+    # the eye the journal had collapsed, in a week one day old (the pixel chart marks its days to
+    # come; the weekly bars did not), and the caption said "0 in the latest week" on a Friday. A week
+    # not over on the chart's today (a week after it too: an entry dated in a zone ahead) is marked
+    # "so far" above its bar, inside the chart; a week gone by is not.
+    from datetime import timedelta
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    journal = [("2026-W47", {"sad": 7}), ("2026-W48", {"calm": 6}), ("2026-W49", {"happy": 1})]
+
+    def marked(until, periods=journal):
+        fig = charts.mood_over_time_figure(periods, until=until)
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        ax = fig.axes[0]
+        marks = [text for text in ax.texts if text.get_text() == "so far"]
+        frame, ticks = ax.get_window_extent(renderer), [t.get_window_extent(renderer) for t in ax.get_xticklabels()]
+        labels = [label for label, _ in charts.continuous_weeks(periods, until=until)]
+        bars = []
+        for mark in marks:
+            box = mark.get_window_extent(renderer)
+            bar, height = round(mark.xy[0]), mark.xy[1]
+            top = ax.transData.transform((bar, height))[1]
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and top <= box.y0 and box.y1 <= frame.y1, labels[bar]
+            assert not any(box.overlaps(tick) for tick in ticks)
+            assert abs((box.x0 + box.x1) / 2 - ax.transData.transform((bar, 0))[0]) <= 1  # over its bar
+            assert height == sum(dict(periods).get(labels[bar], {}).values())  # on top of its songs
+            bars.append(labels[bar])
+        return bars
+
+    monday = date(2026, 11, 30)  # W49's Monday
+    assert marked(monday) == ["2026-W49"]
+    assert marked(monday + timedelta(days=6)) == ["2026-W49"]  # Sunday: today may still bring a song
+    assert marked(monday + timedelta(days=7)) == ["2026-W50"]  # W49 is over; W50, empty so far, is drawn
+    assert marked(monday, [*journal, ("2026-W50", {"sad": 1})]) == ["2026-W49", "2026-W50"]  # dated ahead
+    assert marked(None) == []  # no today given: nothing to tell
+    assert marked(monday, [("2026-W49", {"sad": 7})]) == ["2026-W49"]  # the tallest bar: still inside the chart
+    assert charts.weeks_in_words(journal, until=monday).endswith("1 in the latest week so far")
+    assert charts.weeks_in_words(journal, until=monday + timedelta(days=7)).endswith(
+        "the most in the week of 16 Nov (7), 0 in the latest week so far")
 
 
 def test_each_chart_renders_a_png():
@@ -576,7 +620,7 @@ def test_each_chart_in_words_gives_the_numbers_it_draws():
     weekly = [("2025-W40", {"sad": 9}), ("2026-W47", {"happy": 2, "sad": 1}), ("2026-W49", {"happy": 1, "calm": 2})]
     assert charts.weeks_in_words(weekly, until=date(2026, 12, 4)) == (
         "the 16 weeks from 17 Aug to 30 Nov 2026, 6 songs (happy 3, energetic 0, sad 1, calm 2); the most in the "
-        "week of 16 Nov (3), 3 in the latest week")  # the earliest of a tie; 2025's sad week is past the sixteen shown
+        "week of 16 Nov (3), 3 in the latest week so far")  # the earliest of a tie; 2025's sad week is past the sixteen shown
     across = [("2025-W52", {"happy": 1}), ("2026-W02", {"sad": 2})]
     assert charts.weeks_in_words(across, until=date(2026, 1, 14)).startswith(
         "the 8 weeks from 24 Nov 2025 to 12 Jan 2026, 3 songs")

@@ -40,7 +40,7 @@ async def test_each_chart_says_in_words_what_it_shows(db, counting):
     captions = await captions_on_4_december(db, counting)
     assert captions["moods-by-week.png"] == (
         "Your moods, week by week: the 8 weeks from 12 Oct to 30 Nov 2026, 3 songs (happy 1, energetic 0, sad 1, "
-        "calm 1); the most in the week of 23 Nov (3), 0 in the latest week")
+        "calm 1); the most in the week of 23 Nov (3), 0 in the latest week so far")  # a Friday
     assert captions["year-in-pixels.png"] == (  # the 25th is happy, its latest answer; 338 days up to today
         "2026 in pixels: 2 of 338 days so far with a song (happy 1, energetic 0, sad 1, calm 0); "
         "1 day had more than one song: it shows its latest")
