@@ -526,11 +526,20 @@ class MoodUseCase:
     async def _save(self, track: TrackInfo, result: MoodResult, *, source_url: str | None = None) -> MoodReply:
         record = track_record(track, stored_mood(result), self.now())
         try:
-            await self.db.tracks.save(record)
+            if result.model == MAIN_MODEL or not await self._heard_by_main_model(track.key):
+                await self.db.tracks.save(record)
         except StorageError as error:
             log.warning("mood.track_not_saved", extra={"track": track.key, "reason": str(error)})
         return mood_reply(record, cached=False, source_url=source_url or track.source_url,
                           fallback_reason=result.fallback_reason)
+
+    async def _heard_by_main_model(self, key: str) -> bool:
+        """The cache holds the main model's answer for `key`, of older weights (a current one is
+        served, not heard again): the fallback's answer does not replace it, as it beats the
+        fallback's while the main model is unavailable. Read just before, it is in the track
+        cache's memory."""
+        record = await self.db.tracks.get(key)
+        return record is not None and record.mood is not None and record.mood.model == MAIN_MODEL
 
     def _record_request(self, caller: Caller, reply: MoodReply, asked_at: datetime,
                         message_link: str | None = None) -> None:

@@ -430,3 +430,32 @@ async def test_a_cache_record_it_cannot_read_is_heard_again_and_replaced(db, cou
     assert (await db.tracks.get(key)).mood.model_version == counting.main_model_version
     [said] = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
     assert said.startswith(f"track {key} unreadable in the database (") and said.endswith("; taken as not cached")
+
+
+async def test_an_answer_of_the_fallback_does_not_replace_an_earlier_answer_of_the_main_model(
+        db, counting, classifier, weights_dir, clip_paths, tmp_path):
+    """New weights ship; the song, heard by the older ones, is asked for while the main model is
+    overloaded: the ANN answers. Its answer replaced the main model's in the cache, so once the
+    main model was unavailable the song had the fallback's answer, though its earlier answers of
+    any weights beat the fallback's (README, "The cache")."""
+    from dataclasses import replace
+
+    from inference.pool import Classifier
+
+    usecase = mood_usecase(db, counting)
+    song = attachment(clip_paths[1])
+    first = await usecase.run(ALICE, attachment=song)
+    stored = await db.tracks.get(first.track_key)
+    older = replace(stored, mood=replace(stored.mood, model_version="main-2025-01-01"))
+    await db.tracks.save(older)
+    shedding, classifier.max_queue = classifier.max_queue, 0  # every job over the queue: the ANN answers
+    try:
+        overloaded = await usecase.run(BOB, attachment=song)
+    finally:
+        classifier.max_queue = shedding
+    assert (overloaded.model, overloaded.cached) == ("ann", False)
+
+    assert await db.tracks.get(first.track_key) == older
+    async with Classifier(weights_of_the_fallback_alone(weights_dir, tmp_path), workers=1) as main_down:
+        later = await mood_usecase(db, main_down).run(ALICE, attachment=song)
+    assert (later.model, later.model_version, later.cached) == ("main", "main-2025-01-01", True)
