@@ -917,7 +917,9 @@ class Classifier:
         ann_only: bool = False,
     ) -> None:
         """`ann_only`: serve the fallback ANN alone, for a caller that asks no song of the main
-        model (`model="ann"`): its workers, each loading the network, are never started."""
+        model (`model="ann"`): its workers, each loading the network, are never started, and the
+        ANN runs in `workers` processes (else in ANN_WORKERS: `--model ann --workers 16` ran a
+        batch in one)."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
         if timeout_s <= 0 or max_queue < 0:
@@ -932,7 +934,8 @@ class Classifier:
         self._backend = self._make_backend(executor)
         self._ann = None
         self._ann_executor: concurrent.futures.ProcessPoolExecutor | None = None
-        self._ann_turns = asyncio.Semaphore(ANN_WORKERS)  # jobs in the fallback's worker at once
+        self.ann_workers = workers if ann_only else ANN_WORKERS
+        self._ann_turns = asyncio.Semaphore(self.ann_workers)  # jobs in the fallback's workers at once
         self._main_version: str | None = None
         self._main_error: str | None = None
         self._ann_error: str | None = None
@@ -964,9 +967,11 @@ class Classifier:
             ann_error, self._ann_error = error, str(error)
             if self.ann_only:
                 raise ModelUnavailableError(f"The fallback model is unavailable: {error}") from None
-        else:  # its worker starts and warms while the main workers do
+        else:  # its workers start and warm while the main workers do
             self._ann_executor = self._new_ann_executor()
-            ann_warm_up = asyncio.wrap_future(self._ann_executor.submit(_ann_pid))
+            ann_warm_up = asyncio.gather(*(  # a job each: a pool starts a worker per job none is free for
+                asyncio.wrap_future(self._ann_executor.submit(_ann_pid)) for _ in range(self.ann_workers)))
+            ann_warm_up.add_done_callback(_seen)  # a start cancelled before it awaits them prints nothing
         if self.ann_only:
             self._main_error = "it is not loaded (this classifier serves the fallback ANN only)."
         else:
@@ -1009,7 +1014,7 @@ class Classifier:
 
     def _new_ann_executor(self) -> concurrent.futures.ProcessPoolExecutor:
         return concurrent.futures.ProcessPoolExecutor(
-            max_workers=ANN_WORKERS, mp_context=worker_context(),
+            max_workers=self.ann_workers, mp_context=worker_context(),
             initializer=_init_ann_worker, initargs=(str(self.weights_dir), log_relay_address()),
         )
 

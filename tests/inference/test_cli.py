@@ -145,10 +145,22 @@ def test_model_ann_starts_no_main_model_worker(tiny_weights, clips):
     cli = [sys.executable, "-m", "inference", "classify", "--json", "--workers", str(len(files)),
            "--weights", str(tiny_weights)]
     with_main, _ = most_processes_below([*cli, *files])
-    ann_only, done = most_processes_below([*cli, "--model", "ann", *files])
+    ann_only, done = most_processes_below([*cli, "--model", "ann", "--workers", "1", *files])
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["model"] for line in done.stdout.splitlines()] == ["ann"] * len(files)
     assert ann_only == with_main - len(files)
+
+
+def test_model_ann_runs_as_many_workers_as_asked(tiny_weights, clips):
+    """`--model ann --workers 3` ran the files one after the other in the fallback's one worker,
+    whatever --workers said: a batch of the fast model used one core of sixteen."""
+    files = [str(clip) for clip in clips[:3]]
+    cli = [sys.executable, "-m", "inference", "classify", "--json", "--model", "ann", "--weights", str(tiny_weights)]
+    one, _ = most_processes_below([*cli, "--workers", "1", *files])
+    three, done = most_processes_below([*cli, "--workers", "3", *files])
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["model"] for line in done.stdout.splitlines()] == ["ann"] * len(files)
+    assert three == one + 2
 
 
 def test_a_dash_reads_the_song_from_standard_input(tiny_weights, clips):
