@@ -72,6 +72,8 @@ AHEAD_DAYS = 2
 MAP_QUADRANTS = "happy upper right, energetic upper left, sad lower left, calm lower right"  # as `corners` draws them
 # Said of a Discord server and a Telegram group alike, as the text beside it is ("This week's mood here").
 SERVER_MOOD_TITLE = "The mood of the week here"
+# What its bars count, as the answer's text says (render.VOTES): a song three members played is three.
+SERVER_MOOD_COUNTS = "votes in the last 7 days, one vote per member and song"
 PAD_INCHES = 0.1  # white around a chart's content (as savefig's bbox_inches="tight" leaves)
 ROOM_INCHES = 1.0  # room around the figure while it is drawn: legends and axis labels reach past it
 # Song names are written in DejaVu Sans (matplotlib's own font) and, glyph by glyph where it has none, in
@@ -616,7 +618,7 @@ def server_mood_figure(counts: dict[str, int], title: str = SERVER_MOOD_TITLE):
                 va="center", color=TEXT_COLOUR, fontsize=FONT_SIZE, fontweight="bold" if value == top else "normal")
     ax.set_xlim(0, max(values + [1]) * 1.15)
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_xlabel("songs in the last 7 days", color=TEXT_COLOUR, fontsize=FONT_SIZE)
+    ax.set_xlabel(SERVER_MOOD_COUNTS, color=TEXT_COLOUR, fontsize=FONT_SIZE)
     ax.set_title(title, loc="left", fontsize=FONT_SIZE + 2, fontweight="bold")
     _style(ax)
     return fig

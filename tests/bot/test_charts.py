@@ -689,6 +689,18 @@ def test_the_mood_of_the_week_chart_names_no_platform():
     assert title and not any(word in title.lower() for word in ("server", "group")), title
 
 
+def test_the_mood_of_the_week_chart_counts_what_its_text_counts():
+    # A song three members played is three votes (one per member and song), as the answer's text
+    # says ("the last 7 days, one vote per member and song: sad 3"); the chart's axis beside it said
+    # "songs in the last 7 days": 3 for one song, and a reader of the two saw them disagree.
+    from bot.frontends import render
+
+    fig = charts.server_mood_figure({"happy": 0, "energetic": 0, "sad": 3, "calm": 0})
+    axis = fig.axes[0].get_xlabel()
+    assert "songs" not in axis.replace("member and song", ""), axis
+    assert "the last 7 days" in axis and render.VOTES in axis, axis
+
+
 def test_every_word_on_every_chart_reads_at_wcag_4_5_to_1():
     # Titles, ticks, legends, counts and names: each on white, and on the map on any quadrant's wash.
     from matplotlib.colors import to_rgb
