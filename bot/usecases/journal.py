@@ -1071,7 +1071,7 @@ class JournalUseCase:
         seen = self.db.privacy.erasures(user.ref) if erasures is None else erasures
         now = self.now()
         recent = await self.db.prompts.recent_phrases(user.ref, now - timedelta(days=NO_REPEAT_DAYS))
-        phrase = pick_phrase(recent)
+        phrase = pick_phrase(recent, hour=local_now(user, now).hour)  # none of tonight's in the morning
         prompt_id = uuid.uuid4().hex
         chat_id = user.chat_id or user.user_id
         local = day or local_today(user.timezone, now)
