@@ -16,7 +16,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from storage.codec import UnreadableDocError, track_from_doc, track_to_doc
 from storage.failures import translated_errors
-from storage.models import TrackRecord
+from storage.models import StorageError, TrackRecord
 
 TRACK_CACHE_SIZE = 10_000  # records; a few MB at most
 TRACK_CACHE_TTL_S = 300.0
@@ -62,9 +62,15 @@ class TrackRepo:
         return _classified(docs, limit)
 
     async def save(self, track: TrackRecord) -> None:
-        """Insert or replace the track with this key (the unique index keeps it single)."""
-        with translated_errors("save track"):
-            await self._tracks.replace_one({"key": track.key}, track_to_doc(track), upsert=True)
+        """Insert or replace the track with this key (the unique index keeps it single). Not
+        written (StorageError: the database down), it is remembered, so that this process answers
+        it again meanwhile rather than classify the song at each ask."""
+        try:
+            with translated_errors("save track"):
+                await self._tracks.replace_one({"key": track.key}, track_to_doc(track), upsert=True)
+        except StorageError:
+            self._remember(track)
+            raise
         # Forget rather than remember: the next get reads back exactly what the database keeps.
         self._recent.pop(track.key, None)
 

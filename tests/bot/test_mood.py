@@ -459,3 +459,16 @@ async def test_an_answer_of_the_fallback_does_not_replace_an_earlier_answer_of_t
     async with Classifier(weights_of_the_fallback_alone(weights_dir, tmp_path), workers=1) as main_down:
         later = await mood_usecase(db, main_down).run(ALICE, attachment=song)
     assert (later.model, later.model_version, later.cached) == ("main", "main-2025-01-01", True)
+
+
+async def test_with_the_database_down_a_song_asked_for_again_is_not_heard_again(down_db, counting, clip_paths):
+    """Its answer could not be saved, and each /mood of it was heard again while the database was
+    down (a popular song, posted in a server, over and over): this process keeps it in memory
+    for the track cache's TTL (storage/tracks.py), as it keeps one it has read."""
+    usecase = mood_usecase(down_db, counting)
+    first = await usecase.run(ALICE, attachment=attachment(clip_paths[0]))
+    again = await usecase.run(BOB, attachment=attachment(clip_paths[0]))
+    await down_db.requests.settled()
+
+    assert isinstance(again, MoodReply) and (first.cached, again.cached, len(counting.calls)) == (False, True, 1)
+    assert (again.mood, again.track_key) == (first.mood, first.track_key)
