@@ -42,8 +42,10 @@ WARM_UP_WAIT_ON_CLOSE_S = 15.0
 # 5 minutes, then ended it with an empty message.
 FRONTEND_START_TIMEOUT_S = 90.0
 # Ctrl-C ends the bot as a shell reads an interrupted command (128 + SIGINT), as `python -m inference
-# classify` does; SIGTERM is a service manager's ordinary stop (docker stop, systemd), so 0.
-EXIT_STATUS_ON = {signal.SIGINT: 128 + signal.SIGINT, signal.SIGTERM: 0}
+# classify` does; SIGTERM is a service manager's ordinary stop (docker stop, systemd), so 0. SIGHUP
+# (the terminal of `make run` closed, an ssh session lost; a reload) stops it as SIGTERM does, with
+# 128 + SIGHUP: its default killed the bot outright, the requests at work left unanswered.
+EXIT_STATUS_ON = {signal.SIGINT: 128 + signal.SIGINT, signal.SIGTERM: 0, signal.SIGHUP: 128 + signal.SIGHUP}
 # Each chat platform's name, where it is reached and its token: named, with the setting to check,
 # when its start cannot reach it or it rejects the token.
 PLATFORM_SETTINGS = {"telegram": ("Telegram", "telegram_api_url", "telegram_token"),
@@ -320,7 +322,9 @@ class App:
                 status = EXIT_STATUS_ON[sig]
             stop.set()
 
-        for sig in EXIT_STATUS_ON:
+        # A signal ignored when the bot started stays so: `nohup python -m bot` asked for SIGHUP's.
+        heard = [sig for sig in EXIT_STATUS_ON if sig != signal.SIGHUP or signal.getsignal(sig) != signal.SIG_IGN]
+        for sig in heard:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop_on, sig)
         try:
@@ -352,7 +356,7 @@ class App:
                 # front-ends' connections still open.
                 await asyncio.gather(finish_frontends(self.frontends), self.scheduler.stop())
         finally:
-            for sig in EXIT_STATUS_ON:
+            for sig in heard:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
         return status

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import errno
 import ctypes
 import io
 import itertools
@@ -690,6 +691,15 @@ def _characters_in(typed: str, point: int) -> int:
     return len(typed.encode(encoding, "surrogateescape")[:point].decode(encoding, "surrogateescape"))
 
 
+def write_nowhere(stream: TextIO) -> None:
+    """`stream`'s file (a terminal gone) pointed at /dev/null: what it still holds, flushed again
+    at exit, would fail there too ("Exception ignored …", exit status 120)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        nowhere = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(nowhere, stream.fileno())
+        os.close(nowhere)
+
+
 class ConsoleFrontend:
     platform = PLATFORM
 
@@ -826,7 +836,7 @@ class ConsoleFrontend:
             self._editing = None  # the line is left as typed, not drawn again under the last words
             if self._asked:
                 self.say("")
-        self.stdout.flush()
+        self._show("")  # what is left flushed
 
     async def run(self) -> None:
         """The chat loop; returns on /quit or end of input."""
@@ -1086,8 +1096,18 @@ class ConsoleFrontend:
             typed = readline.get_line_buffer()
             cursor = len(typed) if self._point is None else _characters_in(typed, self._point.value)
             text = _above_the_typed_line(text, prompt, typed, cursor, self._columns())
-        self.stdout.write(text)
-        self.stdout.flush()
+        self._show(text)
+
+    def _show(self, text: str) -> None:
+        try:
+            self.stdout.write(text)
+            self.stdout.flush()
+        except OSError as error:
+            if error.errno != errno.EIO:
+                raise
+            # The terminal is gone (closed, an ssh session lost: the SIGHUP that stops the bot):
+            # nothing can be shown any more, and the stop's goodbye failed it ("app.failed", exit 1).
+            write_nowhere(self.stdout)
 
     def _columns(self) -> int:
         """The terminal's width now (it may have been resized since the line was begun)."""

@@ -35,12 +35,13 @@ def telegram_env(fake: FakeTelegramBotAPI, data_dir: Path, **settings: str) -> d
     return env
 
 
-async def start_bot(folder: Path, env: dict[str, str], *, stdout: bool = False) -> asyncio.subprocess.Process:
-    """`python -m bot` run in `folder`, its log written to folder/stderr (and its output to
-    folder/stdout when `stdout`): files, not pipes, as a log nobody reads yet would fill a pipe
-    and block the bot."""
+async def start_bot(folder: Path, env: dict[str, str], *, stdout: bool = False,
+                    under: tuple[str, ...] = ()) -> asyncio.subprocess.Process:
+    """`python -m bot` run in `folder` (under a command such as `nohup`), its log written to
+    folder/stderr (and its output to folder/stdout when `stdout`): files, not pipes, as a log
+    nobody reads yet would fill a pipe and block the bot."""
     with open(folder / "stderr", "wb") as stderr, open(folder / "stdout" if stdout else os.devnull, "wb") as out:
-        return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", stdin=asyncio.subprocess.DEVNULL,
+        return await asyncio.create_subprocess_exec(*under, sys.executable, "-m", "bot", stdin=asyncio.subprocess.DEVNULL,
                                                     stdout=out, stderr=stderr, cwd=folder, env=env)
 
 

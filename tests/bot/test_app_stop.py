@@ -72,11 +72,11 @@ async def gate(db_server):
 
 
 @contextlib.asynccontextmanager
-async def running_bot(folder: Path, env: dict[str, str],
-                      ready: str = "event=app.started") -> AsyncIterator[asyncio.subprocess.Process]:
-    """`python -m bot` started in `folder` and ready (its log says `ready`); stopped on leaving
-    (`stop_bot`) if it is still running."""
-    proc = await start_bot(folder, env)
+async def running_bot(folder: Path, env: dict[str, str], ready: str = "event=app.started",
+                      under: tuple[str, ...] = ()) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m bot` started in `folder` (under `under`, such as `nohup`) and ready (its log
+    says `ready`); stopped on leaving (`stop_bot`) if it is still running."""
+    proc = await start_bot(folder, env, under=under)
     try:
         await wait_for_log(folder / "stderr", ready, timeout=60)
         yield proc
@@ -84,10 +84,10 @@ async def running_bot(folder: Path, env: dict[str, str],
         await stop_bot(proc, 20)
 
 
-async def sigterm(proc: asyncio.subprocess.Process) -> float:
-    """SIGTERM, as `docker stop` sends it; the seconds the bot took to exit."""
+async def sigterm(proc: asyncio.subprocess.Process, sig: signal.Signals = signal.SIGTERM) -> float:
+    """SIGTERM, as `docker stop` sends it (or `sig`); the seconds the bot took to exit."""
     signalled = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     await asyncio.wait_for(proc.wait(), 30)
     return time.monotonic() - signalled
 
@@ -128,6 +128,35 @@ async def test_sigterm_while_a_telegram_mood_downloads_tells_the_user_and_stops_
     stopped_in_grace(proc, took, tmp_path, data_dir)
     shown = shown_in_chat(telegram, "4242")
     assert shown[-1] == render.RESTARTING, shown
+
+
+async def test_a_hang_up_while_a_telegram_mood_downloads_stops_the_bot_as_sigterm_does(tmp_path, audio, telegram):
+    """The terminal `make run` ran in closed (an ssh session lost, a tmux window killed), or a
+    `systemctl reload` sent SIGHUP: its default killed the bot outright, the user's "Fetching…"
+    left until a restart, none of the stop's grace given. It stops as on SIGTERM, within the same
+    grace, with 129 as a shell reports a hung-up command (128 + SIGHUP)."""
+    data_dir = tmp_path / "data"
+    async with running_bot(tmp_path, telegram_env(telegram, data_dir, AUDIO_SEARCH=audio.url(HANG))) as proc:
+        await telegram.user_sends("/mood Some Song", chat=4242)
+        await telegram.wait_for("sendMessage", lambda c: c.chat_id == "4242", timeout=30)  # its status
+        await downloading(audio, "Some Song")
+        took = await sigterm(proc, signal.SIGHUP)
+    logs = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 128 + signal.SIGHUP, logs[-3000:]
+    assert took < DOCKER_GRACE_S - 2 and "event=app.stopping" in logs, (took, logs[-3000:])
+    assert shown_in_chat(telegram, "4242")[-1] == render.RESTARTING
+    assert moodbot_processes(str(data_dir)) == []
+
+
+async def test_a_bot_started_under_nohup_goes_on_after_a_hang_up(tmp_path, telegram):
+    """`nohup python -m bot &`: the hang-up the operator asked to be ignored stays ignored."""
+    async with running_bot(tmp_path, telegram_env(telegram, tmp_path / "data"), under=("nohup",)) as proc:
+        proc.send_signal(signal.SIGHUP)
+        await telegram.user_sends("/help", chat=4242)
+        await telegram.wait_for("sendMessage", lambda c: c.chat_id == "4242", timeout=30)
+        assert proc.returncode is None
+        took = await sigterm(proc)
+    stopped_in_grace(proc, took, tmp_path, tmp_path / "data")
 
 
 async def test_sigterm_while_a_discord_mood_downloads_tells_the_user_in_its_answer(tmp_path, audio, discord):

@@ -190,6 +190,12 @@ class Terminal:
         self.read_until("Bye!")
         assert self.proc.wait(60) == 0
 
+    def hang_up(self) -> None:
+        """The terminal closed (its window, an ssh session lost): the bot's session gets SIGHUP,
+        and its reads and writes there fail from then on."""
+        os.close(self.master)
+        self.master = None
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)  # let it stop its embedded database
@@ -198,7 +204,8 @@ class Terminal:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        os.close(self.master)
+        if self.master is not None:
+            os.close(self.master)
 
 
 def test_in_a_terminal_the_up_arrow_runs_the_last_command_again(tmp_path):
@@ -258,6 +265,25 @@ def test_ctrl_c_at_the_terminal_prompt_exits_130_and_gives_the_terminal_back_as_
         assert "Traceback" not in terminal.screen()
     finally:
         terminal.close()
+    assert moodbot_processes(str(data_dir)) == []
+
+
+def test_the_terminal_closed_under_the_console_stops_it_as_a_hang_up_with_nothing_failed(tmp_path):
+    """SIGHUP's default killed the bot outright; heard as a stop, the console's goodbye to a
+    terminal gone failed it ("app.failed … OSError: [Errno 5] Input/output error" and its
+    traceback in moodbot.log, exit status 1). It stops with 129 (128 + SIGHUP), its database too."""
+    data_dir = tmp_path / "data"
+    terminal = Terminal(tmp_path, console_env(data_dir))
+    try:
+        terminal.read_until(PROMPT_MARK)
+        terminal.type("/hel")  # half a line, being edited
+        time.sleep(0.5)
+        terminal.hang_up()
+        assert terminal.proc.wait(60) == 128 + signal.SIGHUP
+    finally:
+        terminal.close()
+    log = (data_dir / "moodbot.log").read_text()
+    assert "event=app.stopping" in log and "Traceback" not in log and "level=ERROR" not in log, log[-3000:]
     assert moodbot_processes(str(data_dir)) == []
 
 
