@@ -31,6 +31,12 @@ EXPORT_TOO_LARGE = ("Your data is too large to send as one file ({mb:.0f} MB eve
 FORGET_CUT_SHORT = ("I couldn't delete everything: your daily prompt is stopped and your songs no longer count "
                     f"in {PLACE} playlists, but some of your data is still stored; please try /forget again.")
 
+# Said when DATA_DIR's disk refuses to rewrite a file of the user's words not in the database yet
+# (the journal's outbox, the inbox's spool), before anything is deleted from the database: deleted
+# there while their answers wait in the outbox, a drain would write them back.
+FORGET_DISK_REFUSED = ("This bot's disk refused to rewrite the file holding your words not saved yet ({reason}). "
+                       "{done}; please try /forget again later.")
+
 # A /forget that found nothing stored (no settings, so no daily prompt on either): said so, not
 # "deleted everything (0 records) and stopped your daily prompt".
 NOTHING_TO_FORGET = ("There was nothing of yours to delete: I had nothing stored about you, and no daily prompt "
@@ -148,11 +154,20 @@ class PrivacyUseCase:
         # Before anything else: an answer or request still being listened to is dropped, not saved after.
         # `erase` says so again, but the database may refuse `withdraw` first, and `erase` never come.
         self.db.privacy.erasing(ref)
-        # The queue first: once it is empty of this user, nothing of theirs can reach the database.
-        queued = await self.writer.forget(ref) if self.writer is not None else 0
-        # Requests in progress, not counted (as the database's); those still on their way past its
-        # wait are noted once the rest is deleted, for a restart to drop should they land after a kill.
-        on_their_way = await self.inbox.forget(ref.platform, ref.user_id) if self.inbox is not None else frozenset()
+        queued = 0
+        try:
+            # The queue first: once it is empty of this user, nothing of theirs can reach the database.
+            queued = await self.writer.forget(ref) if self.writer is not None else 0
+            # Requests in progress, not counted (as the database's); those still on their way past its
+            # wait are noted once the rest is deleted, for a restart to drop should they land after a kill.
+            on_their_way = (await self.inbox.forget(ref.platform, ref.user_id) if self.inbox is not None
+                            else frozenset())
+        except OSError as error:  # a full disk: the database's part waits, or a drain would undo it
+            log.warning("privacy.forget_not_done", extra={"user": caller.user_id, "deleted": queued,
+                                                          "reason": str(error)})
+            done = (f"I deleted the {entries(queued)} waiting to be saved, but nothing else" if queued
+                    else "Nothing was deleted")
+            return TextReply(FORGET_DISK_REFUSED.format(reason=error.strerror or error, done=done))
         try:
             # Whether a daily prompt was coming, to say it stopped: not of one never on, or off already.
             before = await self.db.users.get(ref)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import shutil
 import stat
@@ -25,8 +26,10 @@ from bot.usecases.privacy import NOTHING_TO_FORGET, PrivacyUseCase
 from storage.database import Database
 from storage.embedded import EmbeddedServer
 from storage.models import JournalEntry, MoodRequest, User, UserRef
+from storage.outbox import JournalOutbox, JournalWriter
 from tests.bot.conftest import BOB, attachment
 from tests.bot.test_app import TOKEN, start_bot, stop_bot, telegram_env, wait_for_log
+from tests.bot.test_inbox_spool import disk_full_past
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 from tests.bot.test_privacy_and_playlists import HeldClassifier
 
@@ -232,3 +235,30 @@ def test_the_salt_of_the_logs_hashed_ids_is_the_bots_user_alone(tmp_path, made):
 
     assert salt == log_salt(data_dir)  # the same across restarts
     assert oct(stat.S_IMODE((data_dir / SALT_FILE).stat().st_mode)) == "0o600"
+
+
+async def test_a_forget_whose_outbox_the_disk_refuses_to_rewrite_says_why_and_deletes_nothing(db, tmp_path, caplog):
+    """/forget first rewrites the outbox (DATA_DIR's file of answers waiting for the database, and of
+    those it refused, kept for good) without the user's lines. A full disk refused that rewrite, and
+    /forget ended in the front-end's "Sorry, something went wrong" and a traceback: the user could not
+    tell whether anything was deleted, nor why. Nothing is deleted (the database's part after it would
+    let a drain bring the answers back), and the reply says why and to try again."""
+    writer = JournalWriter(db.journal, JournalOutbox.in_data_dir(tmp_path), db.prompts)
+    alice, bob = UserRef("telegram", "3003"), UserRef("telegram", "4004")
+    await db.users.set_sharing(alice, False)
+    at = datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)
+    for who in (alice, bob):
+        await writer.outbox.append(JournalEntry(
+            user=who, local_date=at.date(), prompt_id=f"p-{who.user_id}", phrase="Today,", reply_text="Creep",
+            track_key="spotify:1", track_title="Creep", mood="sad", valence=-0.5, arousal=-0.2, created_at=at,
+            note="words waiting"))
+
+    with disk_full_past(10), caplog.at_level(logging.WARNING, logger="bot.usecases.privacy"):
+        done = await PrivacyUseCase(db, writer=writer).forget(Caller(alice.platform, alice.user_id, chat_id="3003"),
+                                                               confirmed=True)
+
+    assert "(File too large)" in done.text and "Nothing was deleted" in done.text
+    assert "try /forget again" in done.text
+    assert await db.users.get(alice) is not None and writer.outbox.pending() == 2
+    (undone,) = [r for r in caplog.records if r.getMessage() == "privacy.forget_not_done"]
+    assert undone.user == alice.user_id
