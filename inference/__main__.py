@@ -31,6 +31,7 @@ EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_NO_MODEL = 2
 EXIT_OUTPUT_FAILED = 74  # EX_IOERR of sysexits.h: the output could not be written (a full disk)
+EXIT_HUNG_UP = 129  # 128 + SIGHUP: the terminal closed, the ssh session dropped
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a tool whose reader left reports it
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as `timeout`, `kill` or `docker stop` leaves a tool
@@ -51,6 +52,8 @@ EXIT_STATUSES_HELP = f"""exit status:
        corrupt, or lack the one --model asks for
   {EXIT_OUTPUT_FAILED}   the output could not be written (a full disk, standard output closed): the run
        stopped there, and its last line may be cut short
+  {EXIT_HUNG_UP}  hung up (SIGHUP: the terminal closed, the ssh session dropped; not under nohup);
+       as on SIGTERM below
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C); the lines printed so far are whole
   {EXIT_BROKEN_PIPE}  the reader of the output left (| head)
   {EXIT_TERMINATED}  terminated (SIGTERM: kill, timeout, docker stop); the lines printed so far are whole
@@ -73,13 +76,25 @@ class OutputFailed(Exception):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised wherever the run is, as Ctrl-C's KeyboardInterrupt is (asyncio lets only
-    these through its tasks): the run stops the same way, the pool closed and the copies of
+    """SIGTERM or SIGHUP, raised wherever the run is, as Ctrl-C's KeyboardInterrupt is (asyncio lets
+    only these through its tasks): the run stops the same way, the pool closed and the copies of
     standard input deleted. Python's default ended it at once and left them in $TMPDIR."""
 
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
-def _terminate(_signum, _frame) -> None:
-    raise Terminated
+
+def _terminate(signum, _frame) -> None:
+    raise Terminated(signum)
+
+
+def stop_on_termination() -> None:
+    """SIGTERM, and SIGHUP unless it is ignored (nohup), end the run as Ctrl-C does."""
+    signal.signal(signal.SIGTERM, _terminate)
+    hang_up = getattr(signal, "SIGHUP", None)  # none on Windows
+    if hang_up is not None and signal.getsignal(hang_up) == signal.SIG_DFL:
+        signal.signal(hang_up, _terminate)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -361,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     # `ls` does, rather than fail the run on a strict UTF-8 terminal.
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="surrogateescape")
-    signal.signal(signal.SIGTERM, _terminate)
+    stop_on_termination()
     try:
         with tempfile.TemporaryDirectory(prefix="moodbot-streams-") as scratch:
             copies, problems = copy_streams(args.files, Path(scratch))
@@ -369,9 +384,10 @@ def main(argv: list[str] | None = None) -> int:
                 args.files, weights=args.weights, model=args.model, workers=args.workers,
                 timeout_s=args.timeout, as_json=args.json, out=sys.stdout, copies=copies, problems=problems,
             ))
-    except Terminated:  # as on Ctrl-C
-        print("terminated", file=sys.stderr)
-        return EXIT_TERMINATED
+    except Terminated as stop:  # as on Ctrl-C
+        hung_up = stop.signum == getattr(signal, "SIGHUP", None)
+        print("hung up" if hung_up else "terminated", file=sys.stderr)
+        return EXIT_HUNG_UP if hung_up else EXIT_TERMINATED
     except KeyboardInterrupt:  # the pool is closed by then; the lines printed so far are whole
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -301,11 +302,13 @@ def test_ctrl_c_stops_the_run_with_status_130_and_no_traceback(tiny_weights, cli
         pytest.fail("a process of the interrupted run is still alive")
 
 
-def test_sigterm_stops_the_run_with_status_143_and_leaves_no_temporary_files(tiny_weights, clips):
+@pytest.mark.parametrize("signum, status, said", [(signal.SIGTERM, 143, "terminated"), (signal.SIGHUP, 129, "hung up")])
+def test_sigterm_or_sighup_stops_the_run_with_its_status_and_leaves_no_temporary_files(tiny_weights, clips, signum,
+                                                                                       status, said):
     """`timeout`, `kill` and `docker stop` send SIGTERM: Python's default ended the run at once,
-    leaving the copy of a song read from stdin (and the workers' folders) in $TMPDIR."""
+    leaving the copy of a song read from stdin (and the workers' folders) in $TMPDIR. So did SIGHUP
+    until 2026-12-06, which a terminal closed or an ssh session dropped sends (a copy of up to 2 GiB)."""
     import os
-    import signal
 
     # A folder of its own, to see what the run leaves in it.
     scratch = Path(tempfile.mkdtemp(prefix="sigterm-", dir="/tmp"))
@@ -321,16 +324,32 @@ def test_sigterm_stops_the_run_with_status_143_and_leaves_no_temporary_files(tin
     first = process.stdout.readline()  # the pool is up and answering
     assert json.loads(first)["file"] == "-", (first, process.poll())
     assert [p.name for p in scratch.glob("moodbot-streams-*/*/stdin")] == ["stdin"], sorted(scratch.rglob("*"))
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     process.wait(timeout=60)
     rest, err = process.stdout.read(), process.stderr.read()
-    assert process.returncode == 143, err  # 128 + SIGTERM, as a shell reports it
-    assert "Traceback" not in err and "terminated" in err, err
+    assert process.returncode == status, err  # 128 + the signal, as a shell reports it
+    assert "Traceback" not in err and said in err, err
     assert len([first, *rest.splitlines()]) < len(files)
     # `import onnxruntime` (1.32) itself keeps a session id in $TMPDIR/.ses, one file for every run.
     left = sorted(p.name for p in scratch.iterdir() if p.name != ".ses")
     shutil.rmtree(scratch)
     assert left == []
+
+
+def test_under_nohup_a_hang_up_is_ignored_as_nohup_asks(tiny_weights, clips):
+    """The SIGHUP that ends a run is not listened to where the run was started to ignore it."""
+    files = [str(clips[i % len(clips)]) for i in range(12)]  # still running at the signal
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inference", "classify", "--json", "--model", "ann", "--workers", "1",
+         "--weights", str(tiny_weights), *files],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # what nohup does
+    )
+    first = process.stdout.readline()
+    process.send_signal(signal.SIGHUP)
+    rest, err = process.communicate(timeout=100)
+    assert process.returncode == 0, err
+    assert [json.loads(line)["file"] for line in [first, *rest.splitlines()]] == files
 
 
 def test_piped_into_head_the_run_stops_quietly(tiny_weights, clips):
