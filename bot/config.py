@@ -285,6 +285,10 @@ def data_dir_problem(data_dir: Path, embedded_database: bool = True) -> str | No
     if data_dir.exists() and not data_dir.is_dir():  # mkdir's "File exists" said to create what is there
         return (f"DATA_DIR {named} is not a folder moodbot can write to (it is a file): "
                 "point DATA_DIR at a folder, or move the file away")
+    if (link := link_to_nowhere(data_dir)) is not None:
+        leads_to = Path(os.path.normpath(link.parent / os.readlink(link)))
+        return (f"DATA_DIR {named} is not a folder moodbot can write to: {link} is a link to {leads_to}, which is "
+                f"not there (a disk not mounted?): mount it, or create {leads_to}")
     try:
         data_dir.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)  # journals in plain files: ours alone
         with tempfile.NamedTemporaryFile(dir=data_dir, prefix=WRITE_PROBE_PREFIX) as probe:
@@ -308,6 +312,17 @@ def data_dir_problem(data_dir: Path, embedded_database: bool = True) -> str | No
     if (entry := unwritable_entry(data_dir, embedded_database)) is not None:
         return (f"{entry.absolute()} in DATA_DIR cannot be written ({os.strerror(errno.EACCES)}): give moodbot's user "
                 "the right to write it, and all of DATA_DIR (chown -R)")
+    return None
+
+
+def link_to_nowhere(data_dir: Path) -> Path | None:
+    """DATA_DIR, or the first folder above it, that is a link to nothing (a disk not mounted, a
+    folder removed), or None. Its mkdir said "File exists" of a path `ls` shows; and it is not made
+    where the link leads: under a mount point, the journal would go to the wrong disk."""
+    absolute = data_dir.absolute()
+    for path in (*reversed(absolute.parents), absolute):
+        if path.is_symlink() and not path.exists():
+            return path
     return None
 
 

@@ -37,3 +37,23 @@ def test_a_data_dir_on_a_full_or_read_only_disk_is_said_so_with_what_to_do(tmp_p
     checked = bot_on_a_small_disk(tmp_path, "--check", **disk)
     (data_dir,) = [line for line in checked.stdout.splitlines() if line.split()[1:2] == ["data"]]
     assert data_dir.startswith("FAIL") and said in data_dir, checked.stdout
+
+
+@pytest.mark.parametrize("below", ["", "data"])
+def test_a_data_dir_through_a_link_to_nowhere_names_the_link_and_where_it_leads(tmp_path, below):
+    """DATA_DIR (or a folder above it) a link to a folder that is not there (a disk not mounted,
+    a folder removed): "is not a folder moodbot can write to (File exists): create it", of a
+    path `ls` shows. Not made where the link leads either: under a mount point, the journal would
+    have gone to the wrong disk."""
+    link, leads_to = tmp_path / "moodbot", tmp_path / "disk" / "moodbot"
+    (tmp_path / "disk").mkdir()
+    link.symlink_to(leads_to)
+    env = console_env(link / below)
+    said = f"{link} is a link to {leads_to}, which is not there (a disk not mounted?): mount it, or create {leads_to}"
+    started = subprocess.run([sys.executable, "-m", "bot"], stdin=subprocess.DEVNULL, capture_output=True,
+                             text=True, cwd=tmp_path, env=env, timeout=120)
+    assert started.returncode == 2 and said in started.stderr, started.stderr
+    checked = subprocess.run([sys.executable, "-m", "bot", "--check"], stdin=subprocess.DEVNULL, capture_output=True,
+                             text=True, cwd=tmp_path, env=env, timeout=120)
+    assert any(line.startswith("FAIL  data dir") and said in line for line in checked.stdout.splitlines()), checked.stdout
+    assert not leads_to.exists()
