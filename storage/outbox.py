@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from storage.durable import append_durably, read_bytes, replace_durably
-from storage.journal import JournalRepo
+from storage.journal import PART_FOUND_CHARS, JournalRepo
 from storage.models import DatabaseLoginError, DatabaseUnavailableError, JournalEntry, StorageError, UserRef
 from storage.prompts import PromptRepo
 
@@ -147,6 +147,28 @@ def _remove_entry_of(ref: UserRef, prompt_id: str, path: Path) -> int:
     return len(lines) - len(kept)
 
 
+def part_held(note: str, words: str) -> bool:
+    """Whether a part of a message (`JournalRepo.add_to_note`) is in the note already: anywhere, one
+    of at least `PART_FOUND_CHARS`; at its end, a shorter one."""
+    return words in note if len(words) >= PART_FOUND_CHARS else note.endswith(words)
+
+
+def _note_added(ref: UserRef, answered_by: str, words: str, separator: str, path: Path) -> JournalEntry | None:
+    """The user's waiting entry that the message `answered_by` made, `words` added to its note
+    after `separator` (once: `part_held`), rewritten in place; None when the file holds none."""
+    lines, user_id = read_bytes(path).splitlines(keepends=True), _id_as_written(ref)
+    for index, line in enumerate(lines):
+        entry = _readable(line) if user_id in line else None
+        if entry is None or entry.user != ref or entry.answered_by != answered_by:
+            continue
+        if not part_held(entry.note, words):
+            entry = dataclasses.replace(entry, note=f"{entry.note}{separator}{words}" if entry.note else words)
+            lines[index] = entry_to_line(entry)
+            replace_durably(path, b"".join(lines))
+        return entry
+    return None
+
+
 def _split(path: Path) -> tuple[int, list[bytes]]:
     snapshot = read_bytes(path)
     return len(snapshot), snapshot.splitlines(keepends=True)
@@ -253,6 +275,15 @@ class JournalOutbox:
                 for path in (self.path, self.rejected_path):
                     removed += await asyncio.to_thread(_remove_entry_of, ref, prompt_id, path)
         return removed
+
+    async def add_to_note(self, ref: UserRef, answered_by: str, words: str, separator: str) -> JournalEntry | None:
+        """The waiting entry the message `answered_by` made, `words` added to its note after
+        `separator`, once per part, as `JournalRepo.add_to_note` adds the rest of a message its
+        platform sent in parts to an entry in the database. None when none waits here (written
+        already, or never made). A drain in progress finishes first: the entry is then either still
+        here, or in the database."""
+        async with self._drain_lock, self._lock:
+            return await asyncio.to_thread(_note_added, ref, answered_by, words, separator, self.path)
 
     async def drain(self, journal: JournalRepo, prompts: PromptRepo | None = None) -> int:
         """Write queued entries to the database, oldest first, and mark their prompts answered

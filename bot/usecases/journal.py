@@ -1266,17 +1266,34 @@ class JournalUseCase:
         """The entry the message `answer_id` made, `words` added to its note after `separator`:
         the rest of an answer its platform sent in parts (Telegram's messages over 4 096
         characters). Once per part: handed over again after a restart, the part adds nothing
-        twice (`JournalRepo.add_to_note`). The entry not found (the database down, or its entry
-        still in the outbox): said, the part's words not kept."""
-        ref = UserRef(caller.platform, caller.user_id)
-        try:
-            entry = await self.db.journal.add_to_note(ref, answer_key(caller, answer_id), words, separator)
-        except StorageError as error:
-            log.warning("journal.note_part_not_added", extra={"user": caller.user_id, "error": type(error).__name__})
-            entry = None
+        twice (`JournalRepo.add_to_note`). An entry waiting in the outbox (the database down) takes
+        them there, and reaches the database with them. The entry found nowhere (the answer saved
+        nothing, or the database is down and the outbox holds none of it): said, the part's words
+        not kept."""
+        ref, answered_by = UserRef(caller.platform, caller.user_id), answer_key(caller, answer_id)
+        failures: list[str] = []  # the database's: the outbox may hold the entry, said once that is known
+
+        async def in_the_database() -> JournalEntry | None:
+            try:
+                return await self.db.journal.add_to_note(ref, answered_by, words, separator)
+            except StorageError as error:
+                failures.append(type(error).__name__)
+                return None
+
+        entry, queued = await in_the_database(), False
+        if entry is None and self.writer is not None:  # its entry waits in the outbox (the database down)
+            try:
+                entry = await self.writer.outbox.add_to_note(ref, answered_by, words, separator)
+            except OSError as error:
+                log.warning("journal.note_part_not_queued", extra={"user": caller.user_id, "reason": str(error)})
+            queued = entry is not None
+            if entry is None and not failures:  # a drain wrote it to the database meanwhile
+                entry = await in_the_database()
         if entry is None:
+            if failures:
+                log.warning("journal.note_part_not_added", extra={"user": caller.user_id, "error": failures[-1]})
             return ErrorReply(NOTE_PART_NOT_ADDED)
-        log.info("journal.note_part_added", extra={"user": caller.user_id, "chars": len(words)})
+        log.info("journal.note_part_added", extra={"user": caller.user_id, "chars": len(words), "queued": queued})
         return entry
 
     async def _answer(self, caller: Caller, ref: UserRef, text: str | None, attachment: Attachment | None, *,
