@@ -1390,14 +1390,16 @@ class TelegramFrontend:
         if await self._refused(update, context, "forget", private_only=True):
             return
         reply = await self.usecases.privacy.forget(caller_of(update), confirmed=False)
-        user_id = update.effective_user.id
-        keyboard = [[InlineKeyboardButton("Yes, delete everything", callback_data=f"forget:yes:{user_id}"),
-                     InlineKeyboardButton("No, keep it", callback_data=f"forget:no:{user_id}")]]
+        # Whose, and when asked by this machine's clock (`question_expired`): 42 bytes at most of Telegram's 64.
+        asked = f"{update.effective_user.id}:{int(time.time())}"
+        keyboard = [[InlineKeyboardButton("Yes, delete everything", callback_data=f"forget:yes:{asked}"),
+                     InlineKeyboardButton("No, keep it", callback_data=f"forget:no:{asked}")]]
         await update.effective_message.reply_text(text_of(reply), reply_markup=InlineKeyboardMarkup(keyboard))
 
     async def on_forget_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
-        _, answer, owner = query.data.split(":", 2)
+        _, answer, owner_asked = query.data.split(":", 2)
+        owner, _, asked = owner_asked.partition(":")  # no time: a question of an earlier version
         if owner != str(query.from_user.id):
             await answer_query(query, NOT_YOUR_BUTTON, show_alert=True)
             return
@@ -1413,7 +1415,7 @@ class TelegramFrontend:
             self._forget_answered.popitem(last=False)
         await answer_query(query)
         pressed_at = self._pressed_before.pop(update.update_id, None)
-        if answer == "yes" and question_expired(query, pressed_at):
+        if answer == "yes" and question_expired(query, asked, pressed_at):
             await edit_shown(query, FORGET_EXPIRED)
         elif answer == "yes":
             reply = await self.usecases.privacy.forget(caller_of(update), confirmed=True)
@@ -1878,16 +1880,21 @@ async def answer_query(query: CallbackQuery, text: str | None = None, *, show_al
         log.info("telegram.callback_query_expired")
 
 
-def question_expired(query: CallbackQuery, pressed_at: datetime | None = None) -> bool:
+def question_expired(query: CallbackQuery, asked: str, pressed_at: datetime | None = None) -> bool:
     """Whether the /forget question of the button pressed was older than `FORGET_CONFIRM_S` at the
-    press (now, or `pressed_at` for one handed over again after a kill), by Telegram's clock (its
-    date) and ours, with `EDIT_CLOCK_MARGIN_S` for the two: its buttons stay in the chat for good,
-    and a "Yes" pressed days later deleted everything kept since. One that Telegram no longer shows
-    the bot (an InaccessibleMessage, dated 0) is older still."""
+    press (now, or `pressed_at` for one handed over again after a kill): its buttons stay in the
+    chat for good, and a "Yes" pressed days later deleted everything kept since. Timed by this
+    machine's clock, `asked` (the POSIX second the button says it was asked): by Telegram's (the
+    message's date), a clock some minutes ahead of it would find every question expired at once.
+    A question of an earlier version, which says no time, by the message's date with
+    `EDIT_CLOCK_MARGIN_S` for the two clocks; one that Telegram no longer shows the bot (an
+    InaccessibleMessage, dated 0) is older still."""
+    pressed = time.time() if pressed_at is None else pressed_at.timestamp()
+    if asked.isdigit():
+        return pressed - int(asked) > FORGET_CONFIRM_S
     shown = query.message
     if shown is None or not shown.date:
         return True
-    pressed = time.time() if pressed_at is None else pressed_at.timestamp()
     return pressed - shown.date.timestamp() > FORGET_CONFIRM_S + EDIT_CLOCK_MARGIN_S
 
 

@@ -43,6 +43,33 @@ async def test_a_forget_question_left_unanswered_for_long_deletes_nothing_and_as
     assert (await db.users.get(UserRef("telegram", str(ALICE)))) is not None
 
 
+def yes_of(question: dict) -> str:
+    """The data of the question's "Yes, delete everything" button, as the bot made it."""
+    [[yes, _]] = question["reply_markup"]["inline_keyboard"]
+    return yes["callback_data"]
+
+
+async def test_a_question_is_timed_by_this_machine_s_clock_whatever_telegram_s_says(telegram, db):
+    """Telegram dates its messages by its own clock: on a machine whose clock is some minutes ahead
+    of it, every question would read as expired at once, and /forget could never be confirmed. The
+    button says when the bot asked, by its own clock."""
+    fake, _ = telegram
+    question = await asked_to_forget(fake)
+    mark = fake.mark()
+    await fake.user_clicks(yes_of(question), message={**question, "date": int(time.time()) - 600}, user=ALICE)
+    assert (await fake.wait_for_reply(after=mark)).text.startswith("Done: I deleted everything")
+
+
+async def test_a_question_asked_long_ago_by_this_machine_s_clock_deletes_nothing(telegram, db):
+    fake, _ = telegram
+    question = await asked_to_forget(fake)
+    asked = int(yes_of(question).rsplit(":", 1)[1])
+    mark = fake.mark()
+    await fake.user_clicks(f"forget:yes:{ALICE}:{asked - 600}", message=question, user=ALICE)
+    assert (await fake.wait_for_reply(after=mark)).text == FORGET_EXPIRED
+    assert (await db.users.get(UserRef("telegram", str(ALICE)))) is not None
+
+
 async def test_a_forget_question_answered_within_its_time_deletes_everything(telegram, db):
     fake, _ = telegram
     question = await asked_to_forget(fake)
