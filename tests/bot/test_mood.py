@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -20,6 +22,27 @@ from tests.frontends.test_request_ids import lines_of
 
 def mood_usecase(db, classifier, **kwargs) -> MoodUseCase:
     return MoodUseCase(db, classifier, fetcher=None, **kwargs)
+
+
+OLDER_WEIGHTS = "main-2025-01-01"
+
+
+@contextlib.contextmanager
+def overloaded(classifier):
+    """Every job over the classifier's queue meanwhile: the ANN answers."""
+    shedding, classifier.max_queue = classifier.max_queue, 0
+    try:
+        yield
+    finally:
+        classifier.max_queue = shedding
+
+
+async def heard_by_older_weights(db, key: str):
+    """The song's cached answer, made one of older weights of the main model (new weights shipped)."""
+    stored = await db.tracks.get(key)
+    older = replace(stored, mood=replace(stored.mood, model_version=OLDER_WEIGHTS))
+    await db.tracks.save(older)
+    return older
 
 
 async def test_an_attached_song_gets_the_mood_the_classifier_hears(db, counting, classifier, clip_paths):
@@ -136,13 +159,9 @@ async def test_an_answer_of_the_fallback_is_not_served_from_the_cache_once_the_m
         db, counting, classifier, clip_paths, caplog):
     usecase = mood_usecase(db, counting)
     song = attachment(clip_paths[0])
-    shedding, classifier.max_queue = classifier.max_queue, 0  # every job over the queue: the ANN answers
-    try:
-        with caplog.at_level(logging.INFO, logger="bot.usecases.mood"):
-            overloaded = await usecase.run(ALICE, attachment=song)
-    finally:
-        classifier.max_queue = shedding
-    assert overloaded.model == "ann" and overloaded.fallback_reason == "overloaded"
+    with overloaded(classifier), caplog.at_level(logging.INFO, logger="bot.usecases.mood"):
+        shed = await usecase.run(ALICE, attachment=song)
+    assert shed.model == "ann" and shed.fallback_reason == "overloaded"
     answered = next(r for r in caplog.records if r.getMessage() == "mood.answered")
     assert (answered.model, answered.fallback) == ("ann", "overloaded")  # the log says why the ANN answered
 
@@ -155,13 +174,10 @@ async def test_an_answer_of_the_fallback_is_not_served_from_the_cache_once_the_m
 
 async def test_an_answer_of_older_weights_is_heard_again_by_the_model_serving_now(db, counting, classifier,
                                                                                clip_paths):
-    from dataclasses import replace
-
     usecase = mood_usecase(db, counting)
     song = attachment(clip_paths[2])
     first = await usecase.run(ALICE, attachment=song)
-    stored = await db.tracks.get(first.track_key)
-    await db.tracks.save(replace(stored, mood=replace(stored.mood, model_version="main-2025-01-01")))
+    await heard_by_older_weights(db, first.track_key)
 
     again = await usecase.run(BOB, attachment=song)
 
@@ -174,15 +190,12 @@ async def test_an_answer_of_older_weights_asked_for_during_the_warm_up_is_heard_
                                                                                    clip_paths):
     """In a start's first seconds the model serving is not known yet (the pool warms up): an
     answer of older weights in the cache was served then, as if the main model were unavailable."""
-    from dataclasses import replace
-
     from bot.app import WarmingClassifier
     from inference.pool import Classifier
 
     song = attachment(clip_paths[2])
     first = await mood_usecase(db, counting).run(ALICE, attachment=song)
-    stored = await db.tracks.get(first.track_key)
-    await db.tracks.save(replace(stored, mood=replace(stored.mood, model_version="main-2025-01-01")))
+    await heard_by_older_weights(db, first.track_key)
 
     starting = WarmingClassifier(Classifier(weights_dir, workers=1, timeout_s=60.0))  # not started yet
     try:
@@ -438,27 +451,20 @@ async def test_an_answer_of_the_fallback_does_not_replace_an_earlier_answer_of_t
     overloaded: the ANN answers. Its answer replaced the main model's in the cache, so once the
     main model was unavailable the song had the fallback's answer, though its earlier answers of
     any weights beat the fallback's (README, "The cache")."""
-    from dataclasses import replace
-
     from inference.pool import Classifier
 
     usecase = mood_usecase(db, counting)
     song = attachment(clip_paths[1])
     first = await usecase.run(ALICE, attachment=song)
-    stored = await db.tracks.get(first.track_key)
-    older = replace(stored, mood=replace(stored.mood, model_version="main-2025-01-01"))
-    await db.tracks.save(older)
-    shedding, classifier.max_queue = classifier.max_queue, 0  # every job over the queue: the ANN answers
-    try:
-        overloaded = await usecase.run(BOB, attachment=song)
-    finally:
-        classifier.max_queue = shedding
-    assert (overloaded.model, overloaded.cached) == ("ann", False)
+    older = await heard_by_older_weights(db, first.track_key)
+    with overloaded(classifier):
+        shed = await usecase.run(BOB, attachment=song)
+    assert (shed.model, shed.cached) == ("ann", False)
 
     assert await db.tracks.get(first.track_key) == older
     async with Classifier(weights_of_the_fallback_alone(weights_dir, tmp_path), workers=1) as main_down:
         later = await mood_usecase(db, main_down).run(ALICE, attachment=song)
-    assert (later.model, later.model_version, later.cached) == ("main", "main-2025-01-01", True)
+    assert (later.model, later.model_version, later.cached) == ("main", OLDER_WEIGHTS, True)
 
 
 async def test_with_the_database_down_a_song_asked_for_again_is_not_heard_again(down_db, counting, clip_paths):

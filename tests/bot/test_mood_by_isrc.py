@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import replace
 from functools import partial
 
 import pytest
@@ -17,6 +16,7 @@ from bot.sources.spotify import SpotifyResolver
 from bot.usecases.mood import MoodUseCase
 from bot.usecases.playlists import PlaylistUseCase
 from tests.bot.conftest import ALICE, BOB
+from tests.bot.test_mood import heard_by_older_weights
 from tests.e2e.wiring import load_songs
 from tests.fakes.audio_http import FakeAudioServer
 from tests.fakes.spotify_api import FakeSpotify, FakeTrack, spotify_id_for
@@ -107,8 +107,7 @@ async def test_a_release_heard_by_older_weights_is_not_reused_for_another(db, co
     is not served, so the single is heard by the model serving now."""
     mood = usecase(db, counting, releases)
     album = await mood.run(ALICE, releases.link(ALBUM))
-    stored = await db.tracks.get(album.track_key)
-    await db.tracks.save(replace(stored, mood=replace(stored.mood, model_version="main-2025-01-01")))
+    await heard_by_older_weights(db, album.track_key)
 
     single = await mood.run(BOB, releases.link(SINGLE))
 
