@@ -5,8 +5,11 @@ the code under test in a child process started with those capabilities gone, so 
 real mode refuses it, as it refuses any other user; nothing of moodbot's is faked."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+from pathlib import Path
+from typing import Iterator
 
 CAP_DAC_OVERRIDE = 1  # linux/capability.h: read or write where a file's mode forbids it
 CAP_DAC_READ_SEARCH = 2  # linux/capability.h: read or list where a file's mode forbids it
@@ -24,3 +27,17 @@ def bound_by_file_modes() -> None:
     for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
         if prctl(PR_CAPBSET_DROP, capability, 0, 0, 0):
             raise OSError(ctypes.get_errno(), f"prctl(PR_CAPBSET_DROP, {capability})")
+
+
+@contextlib.contextmanager
+def open_data_dir(parent: Path) -> Iterator[Path]:
+    """`parent/data`, a DATA_DIR made before the bot as `mkdir data` makes it (0755), and the usual
+    umask (022) while inside: what moodbot writes there is as open as it leaves it."""
+    data_dir = parent / "data"
+    data_dir.mkdir()
+    data_dir.chmod(0o755)
+    before = os.umask(0o022)
+    try:
+        yield data_dir
+    finally:
+        os.umask(before)

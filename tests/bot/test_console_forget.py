@@ -3,12 +3,12 @@ instead of an answer deletes nothing, and is run, not dropped. Confirmed, it say
 saved on this computer it kept (the user's own copies), each kind counted."""
 from __future__ import annotations
 
-import os
 import stat
 
 import pytest
 
 from tests.bot.test_console import chat
+from tests.permissions import open_data_dir
 
 
 async def test_a_command_typed_at_the_forget_question_deletes_nothing_and_runs(db, counting, tmp_path):
@@ -61,14 +61,8 @@ async def test_the_export_the_console_saves_is_its_users_alone(db, counting, tmp
     """The export holds the whole journal, its notes too. Saved with the umask's modes (0644 in a
     folder of 0755), any local user could read it in a DATA_DIR made before the bot made it its
     own (`mkdir data`, a volume), where the outbox's few answers are kept 0600 whatever the umask."""
-    data_dir = tmp_path / "data"
-    data_dir.mkdir(mode=0o755)
-    data_dir.chmod(0o755)
-    before = os.umask(0o022)
-    try:
+    with open_data_dir(tmp_path) as data_dir:
         await chat(db, counting, data_dir, ["/journal on 21:30 Europe/Lisbon", "/export", "/quit"])
-    finally:
-        os.umask(before)
 
     [saved] = (data_dir / "exports").iterdir()
     assert [oct(stat.S_IMODE(p.stat().st_mode)) for p in (data_dir / "exports", saved)] == ["0o700", "0o600"]

@@ -31,6 +31,7 @@ from tests.bot.conftest import BOB, attachment
 from tests.bot.test_app import TOKEN, start_bot, stop_bot, telegram_env, wait_for_log
 from tests.bot.test_inbox_spool import disk_full_past
 from tests.fakes.telegram_api import FakeTelegramBotAPI
+from tests.permissions import open_data_dir
 from tests.bot.test_privacy_and_playlists import HeldClassifier
 
 BOB_DM = BOB.__class__(BOB.platform, BOB.user_id, place=None, chat_id=BOB.chat_id)
@@ -221,17 +222,10 @@ def test_the_salt_of_the_logs_hashed_ids_is_the_bots_user_alone(tmp_path, made):
     tell whose they are. The salt was saved with the umask's mode (0644): in a DATA_DIR made before
     the bot (`mkdir data`, a volume), any local user could read it and hash a Telegram or Discord id
     to find that user's lines (or every id, there being some 10^10), long after their /forget."""
-    data_dir = tmp_path / "data"
-    data_dir.mkdir(mode=0o755)
-    data_dir.chmod(0o755)
-    if made != "by this start":
-        (data_dir / SALT_FILE).write_text("0123456789abcdef")
-        (data_dir / SALT_FILE).chmod(0o644)
-    before = os.umask(0o022)
-    try:
+    with open_data_dir(tmp_path) as data_dir:
+        if made != "by this start":
+            (data_dir / SALT_FILE).write_text("0123456789abcdef")  # the umask's 0644
         salt = log_salt(data_dir)
-    finally:
-        os.umask(before)
 
     assert salt == log_salt(data_dir)  # the same across restarts
     assert oct(stat.S_IMODE((data_dir / SALT_FILE).stat().st_mode)) == "0o600"
