@@ -178,8 +178,13 @@ def short_socket_folder() -> None:
         return
 
 
+# What a terminal sends the bot's whole process group, model workers included: Ctrl-C, and its
+# closing (the shell's SIGHUP to its jobs). The bot stops on them; its workers end with it.
+TERMINAL_SIGNALS = (signal.SIGINT, signal.SIGHUP)
+
+
 def _start_fork_server_deaf_to_ctrl_c() -> None:
-    """Start the fork server, if not yet running, with SIGINT ignored. Ctrl-C reaches the whole
+    """Start the fork server, if not yet running, with SIGINT (and SIGHUP) ignored. Ctrl-C reaches the whole
     process group, and the server only ignores it once its preload imports are done: a Ctrl-C in
     the first seconds of a start printed a KeyboardInterrupt traceback from inside an import. An
     ignored signal stays ignored across exec, and Python then leaves it so. Only the main thread
@@ -188,11 +193,12 @@ def _start_fork_server_deaf_to_ctrl_c() -> None:
 
     if threading.current_thread() is not threading.main_thread():
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in TERMINAL_SIGNALS}
     try:
         forkserver.ensure_running()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # --- Inside a worker process -------------------------------------------------------------------
@@ -350,9 +356,12 @@ class _LabelledLines(logging.Formatter):
 
 
 def ignore_terminal_interrupt() -> None:
-    """Ctrl-C in a terminal interrupts the whole process group. The bot handles it, closing its
-    pools; a worker interrupted mid-job would only print a traceback over the user's terminal."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Ctrl-C in a terminal interrupts the whole process group, and a closed terminal's shell hangs
+    it up (SIGHUP). The bot handles both, closing its pools; a worker interrupted mid-job would
+    only print a traceback over the user's terminal, and one hung up died under the song the
+    stop's grace was there to finish (the fallback answered it, "worker crashed")."""
+    for sig in TERMINAL_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _init_worker(weights_dir: str, threads: int, relay_address=None) -> None:

@@ -148,6 +148,31 @@ async def test_a_hang_up_while_a_telegram_mood_downloads_stops_the_bot_as_sigter
     assert moodbot_processes(str(data_dir)) == []
 
 
+async def test_a_hang_up_of_the_whole_job_leaves_the_model_workers_to_finish_the_song(tmp_path, telegram, clip_paths):
+    """A closed terminal's shell sends SIGHUP to the whole job, the bot's model workers (and their
+    fork server) with it: they died at once, and the song at work in them, which the stop's grace
+    was there to finish, got the fallback's answer or none. They finish it, then end with the bot."""
+    data_dir = tmp_path / "data"
+    env = telegram_env(telegram, data_dir)
+    async with running_bot(tmp_path, env, ready="event=classifier.ready", under=("setsid",)) as proc:
+        workers = model_workers(proc.pid)
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)  # the song stays at work in them until the hang-up
+        await telegram.user_sends(chat=4242, audio=telegram.audio_attachment(clip_paths[0]))
+        await telegram.wait_for("sendMessage", lambda c: c.chat_id == "4242", timeout=30)  # "Listening…"
+        await asyncio.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGHUP)  # the job's process group, as a shell sends it
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+        await asyncio.wait_for(proc.wait(), 30)
+    logs = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 128 + signal.SIGHUP, logs[-3000:]
+    answered = [line for line in logs.splitlines() if "event=mood.answered" in line]
+    assert len(answered) == 1 and "model=main" in answered[0], logs[-3000:]  # was: model=ann fallback="worker crashed"
+    assert "main model was unavailable" not in shown_in_chat(telegram, "4242")[-1]
+    assert moodbot_processes(str(data_dir)) == []
+
+
 async def test_a_bot_started_under_nohup_goes_on_after_a_hang_up(tmp_path, telegram):
     """`nohup python -m bot &`: the hang-up the operator asked to be ignored stays ignored."""
     async with running_bot(tmp_path, telegram_env(telegram, tmp_path / "data"), under=("nohup",)) as proc:
