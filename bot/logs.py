@@ -196,6 +196,26 @@ def url_passwords(value: str) -> list[str]:
     return [password, unquote(password)] if colon and password else []
 
 
+class LogHandler(logging.StreamHandler):
+    """A stream handler that says once, in one line on stderr, that its file cannot be written (the
+    console's DATA_DIR/moodbot.log on a disk that filled): logging printed "--- Logging error ---",
+    a traceback and the call stack for each line, some 30 lines over the console's chat."""
+
+    said = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)
+            return
+        if not self.said:
+            self.said = True
+            name = getattr(self.stream, "name", "?")
+            with contextlib.suppress(OSError, ValueError):  # stderr itself the stream, its reader gone
+                print(f"moodbot: its log {name} cannot be written ({error.strerror or error}): "
+                      "its lines are lost until it can be", file=sys.stderr, flush=True)
+
+
 def configure_logging(
     level: str | int = "INFO",
     *,
@@ -206,7 +226,7 @@ def configure_logging(
     """Route every log record through one redacting key=value handler on stderr (or `stream`),
     Python's warnings too: printed raw on stderr, a library's warning landed in the console's chat
     rather than in its log file. Returns the handler."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = LogHandler(stream or sys.stderr)
     handler.setFormatter(KeyValueFormatter(salt or secrets.token_hex(8)))
     # On the handler, not a logger: a handler filter sees records from every logger.
     handler.addFilter(StampRequest())

@@ -57,3 +57,25 @@ def test_a_data_dir_through_a_link_to_nowhere_names_the_link_and_where_it_leads(
                              text=True, cwd=tmp_path, env=env, timeout=120)
     assert any(line.startswith("FAIL  data dir") and said in line for line in checked.stdout.splitlines()), checked.stdout
     assert not leads_to.exists()
+
+
+FULL_LOG_SCRIPT = """
+import logging, sys
+from bot.logs import configure_logging
+
+log_file = open("/dev/full", "a", encoding="utf-8")  # the console's log file, on a disk that is full
+configure_logging("INFO", stream=log_file)
+for n in range(3):
+    logging.getLogger("bot.app").info("line %d", n)
+"""
+
+
+def test_a_log_file_on_a_full_disk_is_said_once_on_the_screen_not_a_traceback_a_line(tmp_path):
+    """The console's log (DATA_DIR/moodbot.log) on a disk that filled while the bot ran: each line
+    printed "--- Logging error ---", a traceback and the call stack, some 30 lines, over the
+    console's chat. One line says it, once, naming the file."""
+    done = subprocess.run([sys.executable, "-c", FULL_LOG_SCRIPT], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env=console_env(tmp_path / "data"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ("moodbot: its log /dev/full cannot be written (No space left on device): "
+                           "its lines are lost until it can be\n"), done.stderr
