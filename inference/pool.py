@@ -355,6 +355,13 @@ class _LabelledLines(logging.Formatter):
         return line if label is None else f"{line} req={label}"
 
 
+def use_scratch_folder(scratch: str | None) -> None:
+    """In a worker: its temporary files (the warm-up's file of noise) in the bot's `scratch`
+    folder (`worker_scratch_folder`), where they go when the worker is killed holding them."""
+    if scratch is not None:
+        tempfile.tempdir = scratch
+
+
 def ignore_terminal_interrupt() -> None:
     """Ctrl-C in a terminal interrupts the whole process group, and a closed terminal's shell hangs
     it up (SIGHUP). The bot handles both, closing its pools; a worker interrupted mid-job would
@@ -364,10 +371,11 @@ def ignore_terminal_interrupt() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
-def _init_worker(weights_dir: str, threads: int, relay_address=None) -> None:
+def _init_worker(weights_dir: str, threads: int, relay_address=None, scratch: str | None = None) -> None:
     """Worker initializer: lower the worker's CPU priority and limit the numeric libraries'
     threads, then load the main model once."""
     die_with_the_bot()  # first: it also ends a worker whose bot dies while it connects to the relay
+    use_scratch_folder(scratch)
     send_logs_to_the_bot(relay_address)
     ignore_terminal_interrupt()
     os.nice(WORKER_NICE)
@@ -384,9 +392,10 @@ def _init_worker(weights_dir: str, threads: int, relay_address=None) -> None:
     predict.load_worker_model(weights_dir, threads)
 
 
-def _init_ann_worker(weights_dir: str, relay_address=None) -> None:
+def _init_ann_worker(weights_dir: str, relay_address=None, scratch: str | None = None) -> None:
     """Fallback worker initializer: low priority, one thread, the ANN loaded and warmed once."""
     die_with_the_bot()
+    use_scratch_folder(scratch)
     send_logs_to_the_bot(relay_address)
     ignore_terminal_interrupt()
     os.nice(WORKER_NICE)
@@ -562,9 +571,27 @@ def log_relay_address():
         return _log_relay.address
 
 
+_worker_scratch: str | None = None
+_worker_scratch_lock = threading.Lock()
+
+
+def worker_scratch_folder() -> str:
+    """A folder of this process's own (in $TMPDIR) for its workers' temporary files, removed when
+    this process exits, after its pools are closed. A worker killed while it held one (its load cut
+    short by the run's end on a busy machine: killed after CLOSE_GRACE_S; a pool replaced as stuck)
+    never deleted it: the warm-up's 0.5 MB folder stayed in $TMPDIR for good."""
+    global _worker_scratch
+    with _worker_scratch_lock:
+        if _worker_scratch is None or not os.path.isdir(_worker_scratch):
+            _worker_scratch = tempfile.mkdtemp(prefix="moodbot-workers-")  # mode 0700
+            multiprocessing.util.Finalize(None, shutil.rmtree, args=(_worker_scratch, True), exitpriority=-100)
+        return _worker_scratch
+
+
 def _forget_log_relay() -> None:
-    global _log_relay, _log_relay_lock
+    global _log_relay, _log_relay_lock, _worker_scratch, _worker_scratch_lock
     _log_relay, _log_relay_lock = None, threading.Lock()  # a forked child has none of its threads
+    _worker_scratch, _worker_scratch_lock = None, threading.Lock()  # nor the folder, its parent's
 
 
 if hasattr(os, "register_at_fork"):
@@ -595,7 +622,7 @@ class _ProcessBackend:
             max_workers=self._workers,
             mp_context=worker_context(),
             initializer=_init_worker,
-            initargs=(str(self._weights_dir), self._threads, log_relay_address()),
+            initargs=(str(self._weights_dir), self._threads, log_relay_address(), worker_scratch_folder()),
         )
 
     async def start(self) -> str:
@@ -1024,7 +1051,8 @@ class Classifier:
     def _new_ann_executor(self) -> concurrent.futures.ProcessPoolExecutor:
         return concurrent.futures.ProcessPoolExecutor(
             max_workers=self.ann_workers, mp_context=worker_context(),
-            initializer=_init_ann_worker, initargs=(str(self.weights_dir), log_relay_address()),
+            initializer=_init_ann_worker,
+            initargs=(str(self.weights_dir), log_relay_address(), worker_scratch_folder()),
         )
 
     async def __aenter__(self) -> "Classifier":

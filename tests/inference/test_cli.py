@@ -336,6 +336,45 @@ def test_sigterm_or_sighup_stops_the_run_with_its_status_and_leaves_no_temporary
     assert left == []
 
 
+def test_a_worker_killed_while_it_warms_up_leaves_no_file_behind(tiny_weights, clips):
+    """A worker warms its model up on a file of noise it writes to a temporary folder. One stopped
+    by the run's end while it did (Ctrl-C or SIGTERM while a busy machine loads the models: killed
+    after the close's grace) left the folder and its 0.5 MB in $TMPDIR, one per worker a run."""
+    import glob
+    import os
+    import time
+
+    from tests.proctree import descendants
+
+    scratch = Path(tempfile.mkdtemp(prefix="warm-up-", dir="/tmp"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inference", "classify", "--json", "--workers", "1",
+         "--weights", str(tiny_weights), str(clips[0])],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
+    try:
+        while not glob.glob(f"{scratch}/**/moodbot-warm-up-*/*", recursive=True):
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.002)
+        # The workers, below the fork server (the run's own children are it and the resource
+        # tracker), held as a load that hangs is.
+        for pid in set(descendants(process.pid)) - _children_of(process.pid):
+            os.kill(pid, signal.SIGSTOP)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143, process.stderr.read()
+    left = sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*") if p.name != ".ses")
+    shutil.rmtree(scratch)
+    assert left == []
+
+
+def _children_of(pid: int) -> set[int]:
+    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
 def test_under_nohup_a_hang_up_is_ignored_as_nohup_asks(tiny_weights, clips):
     """The SIGHUP that ends a run is not listened to where the run was started to ignore it."""
     files = [str(clips[i % len(clips)]) for i in range(12)]  # still running at the signal
