@@ -16,12 +16,19 @@ FULL = "has {free} KiB free on its disk: free some space there"
 READ_ONLY = "(Read-only file system): it is mounted read-only; mount it read-write"
 
 
-def bot_on_a_small_disk(tmp_path, *args: str, **disk) -> subprocess.CompletedProcess:
-    """`python -m bot *args` (console, embedded database) with DATA_DIR on a small disk of its own."""
-    disk_folder = tmp_path / "disk"
-    command = on_a_small_disk(disk_folder, [sys.executable, "-m", "bot", *args], **disk)
+def bot_run(tmp_path, data_dir, *args: str, disk: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m bot *args` (console, embedded database) on `data_dir`, run to its end; with
+    `disk`, `tmp_path/disk` is a small disk of its own (`on_a_small_disk`'s arguments)."""
+    command = [sys.executable, "-m", "bot", *args]
+    if disk is not None:
+        command = on_a_small_disk(tmp_path / "disk", command, **disk)
     return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp_path,
-                          env=console_env(disk_folder / "data"), timeout=120)
+                          env=console_env(data_dir), timeout=120)
+
+
+def bot_on_a_small_disk(tmp_path, *args: str, **disk) -> subprocess.CompletedProcess:
+    """`python -m bot *args` with DATA_DIR on a small disk of its own."""
+    return bot_run(tmp_path, tmp_path / "disk" / "data", *args, disk=disk)
 
 
 @pytest.mark.parametrize("disk, said", [
@@ -48,13 +55,10 @@ def test_a_data_dir_through_a_link_to_nowhere_names_the_link_and_where_it_leads(
     link, leads_to = tmp_path / "moodbot", tmp_path / "disk" / "moodbot"
     (tmp_path / "disk").mkdir()
     link.symlink_to(leads_to)
-    env = console_env(link / below)
     said = f"{link} is a link to {leads_to}, which is not there (a disk not mounted?): mount it, or create {leads_to}"
-    started = subprocess.run([sys.executable, "-m", "bot"], stdin=subprocess.DEVNULL, capture_output=True,
-                             text=True, cwd=tmp_path, env=env, timeout=120)
+    started = bot_run(tmp_path, link / below)
     assert started.returncode == 2 and said in started.stderr, started.stderr
-    checked = subprocess.run([sys.executable, "-m", "bot", "--check"], stdin=subprocess.DEVNULL, capture_output=True,
-                             text=True, cwd=tmp_path, env=env, timeout=120)
+    checked = bot_run(tmp_path, link / below, "--check")
     assert any(line.startswith("FAIL  data dir") and said in line for line in checked.stdout.splitlines()), checked.stdout
     assert not leads_to.exists()
 
