@@ -318,18 +318,19 @@ def root_logging():
 
 
 def test_a_data_dir_moodbot_cannot_write_to_fails_saying_what_to_do(tmp_path):
-    """Root writes through a folder's mode 555, so as root the folder is sysfs's, where nobody may
-    make a file; as any other user, a folder of mode 555."""
+    """Root writes through a folder's mode 555, so as root the folder is procfs's top, where nobody
+    may make a file; as any other user, a folder of mode 555. Not sysfs: a container mounts it
+    read-only, which is said otherwise (test_data_dir_disk.py)."""
     from bot.doctor import check_data_dir
 
-    read_only = Path("/sys") if os.geteuid() == 0 else tmp_path / "data"
-    if read_only != Path("/sys"):
+    read_only = Path("/proc") if os.geteuid() == 0 else tmp_path / "data"
+    if read_only != Path("/proc"):
         read_only.mkdir()
         read_only.chmod(0o555)
     try:
         found = check_data_dir(Settings(_env_file=None, data_dir=read_only))
     finally:
-        if read_only != Path("/sys"):
+        if read_only != Path("/proc"):
             read_only.chmod(0o755)
     assert found.status == FAIL and found.what == "data dir"
     assert found.detail.startswith(f"DATA_DIR {read_only} is not a folder moodbot can write to (")
