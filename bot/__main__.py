@@ -11,7 +11,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot.config import DataDirInUseError, Settings, data_dir_problem, disk_refusal, hold_data_dir, unread_settings
+from bot.config import (DataDirInUseError, Settings, data_dir_problem, disk_refusal, hold_data_dir, moodbots_user,
+                        unread_settings)
 from bot.logs import RedactSecrets, configure_logging, secrets_of
 
 log = logging.getLogger("bot")
@@ -86,7 +87,7 @@ def read_settings() -> tuple[Settings | None, str | None]:
     except UnicodeDecodeError:  # PowerShell's `"TELEGRAM_TOKEN=…" > .env` writes UTF-16
         return None, f"{ENV_FILE} is not UTF-8 text: save it again as UTF-8"
     except OSError as error:
-        return None, f"{ENV_FILE} cannot be read ({error.strerror}): let moodbot's user read it"
+        return None, f"{ENV_FILE} cannot be read ({error.strerror}): let {moodbots_user()} read it"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         salt = log_salt(data_dir)
     except OSError as error:  # the folder takes new files, but not these (another user's), or its disk filled
         return refuse(f"{error.filename or data_dir} in DATA_DIR cannot be written ({error.strerror}): "
-                      + (disk_refusal(error) or "give moodbot's user the right to write it"))
+                      + (disk_refusal(error) or f"give {moodbots_user()} the right to write it"))
     except DataDirInUseError as error:
         print(f"moodbot could not start: {error}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ import errno
 import fcntl
 import importlib.util
 import os
+import pwd
 import re
 import string
 import sys
@@ -302,7 +303,7 @@ def data_dir_problem(data_dir: Path, embedded_database: bool = True) -> str | No
             return f"DATA_DIR {named} cannot be written ({error.strerror}): {disk_refusal(error)}"
         else:
             return (f"DATA_DIR {named} is not a folder moodbot can write to ({error.strerror or error}): "
-                    "create it, or give moodbot's user the right to write there")
+                    f"create it, or give {moodbots_user()} the right to write there")
     if free is not None and free < MIN_FREE_BYTES:
         return (f"DATA_DIR {named} has {free // 1024} KiB free on its disk: free some space there "
                 f"(moodbot needs {MIN_FREE_BYTES // 2**20} MiB at the least to start)")
@@ -310,9 +311,21 @@ def data_dir_problem(data_dir: Path, embedded_database: bool = True) -> str | No
         entry, kind, belongs = misplaced
         return f"{entry.absolute()} in DATA_DIR is a {kind} where moodbot keeps a {belongs}: move it out of DATA_DIR"
     if (entry := unwritable_entry(data_dir, embedded_database)) is not None:
-        return (f"{entry.absolute()} in DATA_DIR cannot be written ({os.strerror(errno.EACCES)}): give moodbot's user "
+        return (f"{entry.absolute()} in DATA_DIR cannot be written ({os.strerror(errno.EACCES)}): give {moodbots_user()} "
                 "the right to write it, and all of DATA_DIR (chown -R)")
     return None
+
+
+def moodbots_user() -> str:
+    """"moodbot's user (moodbot, uid 10001)": the user the refusals ask to be given a right, named.
+    In a container it is the image's, whose uid is no user's of the host, where a bind-mounted
+    DATA_DIR (./data:/data) is made by the host's user: "give moodbot's user the right" did not
+    say to whom (chown -R 10001)."""
+    uid = os.geteuid()
+    try:
+        return f"moodbot's user ({pwd.getpwuid(uid).pw_name}, uid {uid})"
+    except KeyError:  # a uid with no name (docker run --user 12345)
+        return f"moodbot's user (uid {uid})"
 
 
 def link_to_nowhere(data_dir: Path) -> Path | None:

@@ -8,8 +8,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import pwd
 from pathlib import Path
 from typing import Iterator
+
+# How a refusal names the user moodbot runs as (the test's, in its child process): the image's
+# uid 10001 is not the host's user, whose files a bind-mounted DATA_DIR holds.
+MOODBOTS_USER = f"moodbot's user ({pwd.getpwuid(os.geteuid()).pw_name}, uid {os.geteuid()})"
 
 CAP_DAC_OVERRIDE = 1  # linux/capability.h: read or write where a file's mode forbids it
 CAP_DAC_READ_SEARCH = 2  # linux/capability.h: read or list where a file's mode forbids it

@@ -20,6 +20,7 @@ from bot.frontends.discord import DiscordFrontend
 from bot.usecases import build_usecases
 from tests.bot.test_console import REPO, moodbot_processes
 from tests.dbserver import free_port
+from tests.permissions import MOODBOTS_USER
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 
@@ -349,7 +350,7 @@ def test_a_lock_file_moodbot_may_not_write_is_a_setting_to_fix_as_the_folders_ow
     result = console_bound_by_file_modes(tmp_path, data_dir)
     assert result.returncode == 2, result.stderr
     assert result.stderr == (f"moodbot could not start: {data_dir / 'moodbot.pid'} in DATA_DIR cannot be written "
-                             "(Permission denied): give moodbot's user the right to write it\n")
+                             f"(Permission denied): give {MOODBOTS_USER} the right to write it\n")
 
 
 @pytest.mark.parametrize("entry, mode", [("secantusd.toml", 0o444), ("db", 0o555), ("db/WiredTiger.wt", 0o444)])
@@ -365,7 +366,7 @@ def test_a_file_of_the_embedded_database_moodbot_may_not_write_is_named_with_dat
     result = console_bound_by_file_modes(tmp_path, data_dir)
     assert result.returncode == 2, result.stderr
     assert result.stderr == (f"moodbot could not start: {data_dir / entry} in DATA_DIR cannot be written "
-                             "(Permission denied): give moodbot's user the right to write it, and all of "
+                             f"(Permission denied): give {MOODBOTS_USER} the right to write it, and all of "
                              "DATA_DIR (chown -R)\n"), result.stderr
 
 
@@ -412,7 +413,7 @@ def test_a_relative_data_dir_moodbot_cannot_make_is_named_with_the_folder_it_sta
     result = console_bound_by_file_modes(tmp_path, "", cwd=folder)  # DATA_DIR empty: the default
     assert result.returncode == 2, result.stderr
     assert result.stderr == (f"moodbot could not start: DATA_DIR data ({folder / 'data'}) is not a folder moodbot "
-                             "can write to (Permission denied): create it, or give moodbot's user the right to "
+                             f"can write to (Permission denied): create it, or give {MOODBOTS_USER} the right to "
                              "write there\n"), result.stderr
 
 

@@ -24,7 +24,7 @@ from bot.frontends.console import ConsoleFrontend
 from bot.scheduler import PromptScheduler
 from bot.usecases import build_usecases
 from storage.models import UserRef
-from tests.permissions import bound_by_file_modes
+from tests.permissions import MOODBOTS_USER, bound_by_file_modes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -481,7 +481,7 @@ def test_a_data_dir_moodbot_cannot_write_to_stops_the_start_with_one_line_naming
         data_dir.chmod(0o755)
     assert result.returncode == 2, result.stderr
     assert result.stderr == (f"moodbot could not start: DATA_DIR {data_dir} is not a folder moodbot can write to "
-                             "(Permission denied): create it, or give moodbot's user the right to write there\n")
+                             f"(Permission denied): create it, or give {MOODBOTS_USER} the right to write there\n")
 
 
 def test_a_data_dir_written_from_the_home_folder_is_there_not_in_a_folder_named_tilde(tmp_path, monkeypatch):

@@ -24,6 +24,7 @@ from bot.health import heartbeat, heartbeat_path, liveness
 from inference.pool import DEFAULT_WEIGHTS_DIR
 from tests.conftest import MONGO_PASSWORD
 from tests.dbserver import free_port
+from tests.permissions import MOODBOTS_USER
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.spotify_api import FakeSpotify
 from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegramBotAPI
@@ -334,7 +335,7 @@ def test_a_data_dir_moodbot_cannot_write_to_fails_saying_what_to_do(tmp_path):
             read_only.chmod(0o755)
     assert found.status == FAIL and found.what == "data dir"
     assert found.detail.startswith(f"DATA_DIR {read_only} is not a folder moodbot can write to (")
-    assert found.detail.endswith("): create it, or give moodbot's user the right to write there")
+    assert found.detail.endswith(f"): create it, or give {MOODBOTS_USER} the right to write there")
 
 
 def test_a_folder_where_the_embedded_database_keeps_its_log_fails_the_data_dir_naming_it(tmp_path):
