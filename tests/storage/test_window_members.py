@@ -12,11 +12,12 @@ from pymongo import AsyncMongoClient
 from pymongo.monitoring import CommandListener
 
 from storage import playlists
-from storage.codec import request_to_doc
+from storage.codec import journal_to_doc, request_to_doc
 from storage.database import Database
 from storage.models import MoodRequest, UserRef
-from storage.schema import PLACE_TRACKS, REQUESTS
+from storage.schema import JOURNAL, PLACE_TRACKS, REQUESTS
 from tests.storage.conftest import T0
+from tests.storage.test_journal_page_plans import scans
 from tests.storage.test_playlists import journal
 
 PLACE = "chat:g1"
@@ -28,12 +29,20 @@ GINA, HANK, IVY, JACK, KIM, LEO, MIA = (UserRef("chat", n) for n in ("gina", "ha
 
 
 class SummaryFinds(CommandListener):
-    def __init__(self) -> None:
+    """The filters of the finds on `collection` (the summaries by default), and their limits."""
+
+    def __init__(self, collection: str = PLACE_TRACKS) -> None:
+        self.collection = collection
         self.filters: list[dict[str, Any]] = []
+        self.limits: list[int | None] = []
+        self.aggregated: list[dict[str, Any]] = []  # the first $match of each aggregation on it
 
     def started(self, event) -> None:
-        if event.command_name == "find" and event.command["find"] == PLACE_TRACKS:
+        if event.command_name == "find" and event.command["find"] == self.collection:
             self.filters.append(event.command.get("filter", {}))
+            self.limits.append(event.command.get("limit"))
+        elif event.command_name == "aggregate" and event.command["aggregate"] == self.collection:
+            self.aggregated.append(event.command["pipeline"][0].get("$match", {}))
 
     def succeeded(self, event) -> None:
         pass
@@ -93,13 +102,52 @@ async def test_the_weeks_members_are_those_seen_there_and_not_gone(mongo_uri, db
         else:
             assert {f["user_id"] for f in alone} == {"gina", "hank", "jack", "kim", "mia"}
             assert len(finds.filters) == 1 + len(alone)
-        since = NOW - 7 * D
-        assert [(i.track_key, i.members) for i in await db.playlists.playlist(PLACE, "sad", since=since)] == [
-            ("spotify:gina", 1)]
-        assert [(i.track_key, i.members) for i in await db.playlists.playlist(PLACE, "happy", since=since)] == [
-            ("spotify:ivy", 1)]
-        assert [(i.track_key, i.members) for i in await db.playlists.playlist(PLACE, "calm", since=since)] == [
-            ("spotify:leo", 1)]
+        await the_weeks_playlists_are_the_members(db)
+    finally:
+        await client.drop_database(db_name)
+        await db.close()
+
+
+async def the_weeks_playlists_are_the_members(db: Database) -> None:
+    """The playlists of `seed`'s week: Gina's, Ivy's and Leo's songs (Mia's energetic one aside)."""
+    since = NOW - 7 * D
+    assert [(i.track_key, i.members) for i in await db.playlists.playlist(PLACE, "sad", since=since)] == [
+        ("spotify:gina", 1)]
+    assert [(i.track_key, i.members) for i in await db.playlists.playlist(PLACE, "happy", since=since)] == [
+        ("spotify:ivy", 1)]
+    assert [(i.track_key, i.members) for i in await db.playlists.playlist(PLACE, "calm", since=since)] == [
+        ("spotify:leo", 1)]
+
+
+async def test_a_small_place_s_week_reads_its_members_entries_not_everyone_s(mongo_uri, db_name):
+    """A group of a few members, in a bot whose other users journaled many songs this week: its
+    mood of the week reads its members' journals, through an index, not everyone's entries of the
+    week (2 members, among 5 000 users who journaled 20 000 songs that week: 3 s), with the same
+    members and votes."""
+    finds = SummaryFinds(JOURNAL)
+    client = AsyncMongoClient(mongo_uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[finds])
+    db = Database(client, client[db_name])
+    try:
+        await db.init()
+        await seed(db, 0)
+        await db.db[JOURNAL].insert_many([journal_to_doc(journal(UserRef("chat", f"stranger{i}"), "elsewhere", "sad",
+                                                                 T0 - i * H / 1000))
+                                          for i in range(playlists.WEEK_ENTRIES_READ_AT_MOST + 1)])
+        finds.filters.clear()
+        finds.limits.clear()
+        finds.aggregated.clear()
+
+        assert await db.playlists.server_mood_of_week(PLACE, NOW) == {"calm": 1, "energetic": 1, "happy": 1, "sad": 1}
+
+        assert not [match for match in finds.aggregated if "created_at" in match]  # everyone's week, grouped
+        everyones = [(f, limit) for f, limit in zip(finds.filters, finds.limits) if "user_id" not in f]
+        assert [limit for _, limit in everyones] == [playlists.WEEK_ENTRIES_READ_AT_MOST + 1]  # counted, up to
+        theirs = [f for f in finds.filters if "user_id" in f]
+        assert {user for f in theirs for user in f["user_id"]["$in"]} == {"gina", "ivy", "leo", "mia"}
+        for query in theirs:
+            explained = await db.db.command("explain", {"find": JOURNAL, "filter": query})
+            assert "COLLSCAN" not in scans(explained["queryPlanner"]["winningPlan"]), query
+        await the_weeks_playlists_are_the_members(db)
     finally:
         await client.drop_database(db_name)
         await db.close()
