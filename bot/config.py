@@ -31,6 +31,9 @@ DEFAULT_ALLOWED_HOSTS = (
 
 # What an AUDIO_SEARCH template may use (bot.sources.audio fills them).
 AUDIO_SEARCH_FIELDS = ("artists", "title", "spotify_id", "isrc")
+# dask://host:port, the port stated (Dask's client refuses an address without one at every
+# connection) and a port there can be; an IPv6 host in brackets
+DASK_ADDRESS_RE = re.compile(r"dask://(\[[0-9A-Fa-f:.]+\]|[^/\s:\[\]@?#]+):(6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3})")
 
 
 class Settings(BaseSettings):
@@ -58,7 +61,7 @@ class Settings(BaseSettings):
     # Inference.
     inference_workers: int = Field(default=1, ge=1, le=256)  # 100 000 stalled the start for a minute
     inference_executor: str = "process"  # "process" or "dask://host:port"
-    inference_timeout_s: float = Field(default=20.0, gt=0)
+    inference_timeout_s: float = Field(default=20.0, gt=0, allow_inf_nan=False)
     # ~0.15 s a song per worker: 32 queued wait ~5 s for the better model, well inside the timeout.
     inference_max_queue: int = Field(default=32, ge=0)
 
@@ -74,7 +77,7 @@ class Settings(BaseSettings):
     # Which hosts a user's link may make the bot fetch (comma-separated).
     allowed_hosts: str = DEFAULT_ALLOWED_HOSTS
     max_audio_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
-    max_audio_duration_s: float = Field(default=20 * 60, gt=0)
+    max_audio_duration_s: float = Field(default=20 * 60, gt=0, allow_inf_nan=False)
 
     # Abuse limits for /mood.
     mood_rate_per_user: int = Field(default=6, ge=1)  # requests per minute
@@ -213,7 +216,7 @@ class Settings(BaseSettings):
     @classmethod
     def _an_executor_the_pool_knows(cls, executor: str) -> str:
         """Checked at start like the other settings (named, exit 2), not when the pool is built."""
-        if executor != "process" and not re.fullmatch(r"dask://[^/\s]+", executor):
+        if executor != "process" and not DASK_ADDRESS_RE.fullmatch(executor):
             raise ValueError("neither 'process' nor a Dask scheduler as dask://host:port")
         if executor != "process" and importlib.util.find_spec("distributed") is None:
             raise ValueError(f"a Dask scheduler needs Dask's client: {sys.executable} -m pip install -e '.[dask]' "

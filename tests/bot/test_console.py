@@ -418,6 +418,11 @@ def test_a_refused_database_login_stops_the_start_with_what_to_fix(tmp_path, mon
     ("DATA_DIR", "a-file", "DATA_DIR a-file ("),  # then the folder it stands for (test_app)
     ("INFERENCE_EXECUTOR", "dask:/scheduler:8786", "INFERENCE_EXECUTOR: neither 'process' nor"),
     ("INFERENCE_EXECUTOR", "dask://", "INFERENCE_EXECUTOR: neither 'process' nor"),
+    # no port: Dask's client refused it at every connection, the ANN answering until a restart
+    ("INFERENCE_EXECUTOR", "dask://scheduler", "INFERENCE_EXECUTOR: neither 'process' nor"),
+    ("INFERENCE_EXECUTOR", "dask://scheduler:99999", "INFERENCE_EXECUTOR: neither 'process' nor"),
+    # no timeout at all: a hung decoder held its worker, and its user's answer, for ever
+    ("INFERENCE_TIMEOUT_S", "inf", "INFERENCE_TIMEOUT_S: Input should be a finite number"),
     # No scheme: Discord's failed the start naming no setting; Spotify's, every /mood later on.
     ("DISCORD_API_URL", "discord.com/api/v10", "DISCORD_API_URL: not a http(s) URL"),
     ("SPOTIFY_AUTH_URL", "accounts.spotify.com/api/token", "SPOTIFY_AUTH_URL: not a http(s) URL"),

@@ -39,6 +39,9 @@ def bad_file(tmp_path):
 @pytest.mark.parametrize("args, says", [
     (("classify", "--workers", "-3", "x.wav"), "argument --workers: must be at least 1, not -3"),
     (("classify", "--timeout", "0", "x.wav"), "argument --timeout: must be more than 0, not 0"),
+    # no timeout at all: a hung decoder would hold its worker, and the run, for ever
+    (("classify", "--timeout", "inf", "x.wav"), "argument --timeout: must be a finite number of seconds, not inf"),
+    (("classify", "--timeout", "nan", "x.wav"), "argument --timeout: must be a finite number of seconds, not nan"),
     (("classify", "--workers", "2.5", "x.wav"), "argument --workers: '2.5' is not a whole number"),
     (("train", "--folds", "two"), "argument --folds: 'two' is not a whole number"),
     # one line that names the argument, not a log warning and then the same words as "No model can answer"
