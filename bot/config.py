@@ -449,6 +449,25 @@ def hold_data_dir(data_dir: Path) -> IO[str]:
     return handle
 
 
+def data_dir_holder(data_dir: Path) -> str | None:
+    """The pid (as its lock file says) of the moodbot holding DATA_DIR now, or None when none does
+    (no lock file, or one a stopped bot left). Found by asking for the lock, shared and at once, and
+    letting go of it: a bot that starts in that instant is refused as if another ran."""
+    try:
+        handle = open(data_dir / LOCK_FILE, encoding="utf-8")  # noqa: SIM115
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return handle.read().strip() or "its pid not written yet"
+        except OSError:  # a file system that takes no locks: none is held there
+            return None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
 # Variables that start like one of ours but are not a setting are probably misspelt (MONGODB_URL):
 # said at start, because an ignored MONGODB_URI silently puts the journal in the embedded database.
 SETTING_FAMILIES = ("DISCORD_", "TELEGRAM_", "SPOTIFY_", "MONGODB_", "MONGO_", "INFERENCE_", "MOOD_", "AUDIO_")

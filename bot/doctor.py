@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.config import Settings, data_dir_problem
+from bot.config import LOCK_FILE, Settings, data_dir_holder, data_dir_problem
 from bot.health import heartbeat_path, liveness
 from bot.logs import RedactSecrets, secrets_of
 
@@ -77,10 +77,20 @@ async def check_database(settings: Settings) -> Finding:
     from storage.models import StorageError
 
     data_dir = Path(settings.data_dir)
-    if liveness(heartbeat_path(data_dir))[0]:
+    beating, heartbeat_said = liveness(heartbeat_path(data_dir))
+    if beating:
         # The running bot holds DATA_DIR's database: a second server could not open it.
         return Finding(SKIP, "database", f"the embedded SecantusDB in {data_dir} belongs to the moodbot "
                                          "running now (its heartbeat is fresh)")
+    if (holder := data_dir_holder(data_dir)) is not None:
+        # A bot in its start (the models warming) holds DATA_DIR before it beats: a second server
+        # said "in use", as if no bot ran there. One that stopped beating is stuck: --alive says so.
+        held = f"pid {holder}, holding {data_dir / LOCK_FILE}"
+        if _writer_of(heartbeat_path(data_dir)) != holder:  # none yet, or one a killed bot left
+            return Finding(SKIP, "database", f"the embedded SecantusDB in {data_dir} belongs to the moodbot "
+                                             f"starting now ({held}; no heartbeat yet): check again once it serves")
+        return Finding(FAIL, "database", f"the embedded SecantusDB in {data_dir} belongs to the moodbot holding "
+                                         f"it ({held}), but {heartbeat_said}")
     try:
         find_executable()
     except StorageError as error:
@@ -95,6 +105,14 @@ async def check_database(settings: Settings) -> Finding:
                                        f"see {server.log_path}")
     finally:
         await asyncio.to_thread(server.stop)
+
+
+def _writer_of(heartbeat: Path) -> str | None:
+    """The pid that wrote `heartbeat` (its first word), or None."""
+    try:
+        return heartbeat.read_text().split()[0]
+    except (OSError, IndexError):
+        return None
 
 
 async def _database_version(uri: str, name: str, where: str, fix: str) -> Finding:

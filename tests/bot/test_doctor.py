@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from bot.config import Settings
-from bot.doctor import (DB_TIMEOUT_S, FAIL, NOTE, OK, SKIP, check_cjk_font, check_database, check_discord,
+from bot.doctor import (DB_TIMEOUT_S, FAIL, NOTE, OK, SKIP, Finding, check_cjk_font, check_database, check_discord,
                         check_js_runtime, check_models, check_spotify, check_telegram, exit_status)
 from bot.health import heartbeat, heartbeat_path, liveness
 from inference.pool import DEFAULT_WEIGHTS_DIR
@@ -505,3 +505,59 @@ async def test_a_running_bot_is_alive_and_a_stopped_one_is_not(mongo_uri, db_nam
     assert bot.returncode == 0
     status, _, err = await moodbot("--alive", env=env, cwd=tmp_path)
     assert status == 1 and "no heartbeat" in err
+
+
+# A bot in its start, as `python -m bot` is until its front-ends serve: DATA_DIR held (moodbot.pid,
+# its pid inside), its embedded database up, no heartbeat written yet (the models warm for seconds).
+STARTING_BOT = """
+import sys
+from pathlib import Path
+from bot.config import hold_data_dir
+from storage.embedded import EmbeddedServer
+
+data_dir = Path(sys.argv[1])
+data_dir.mkdir(parents=True, exist_ok=True)
+lock = hold_data_dir(data_dir)
+with EmbeddedServer(data_dir):
+    print("started", flush=True)
+    sys.stdin.read()
+"""
+
+
+async def test_a_bot_still_starting_is_seen_from_its_lock_not_met_with_a_second_database(tmp_path):
+    """--check run while a bot starts (DATA_DIR held, its heartbeat not written yet) took the bot
+    for stopped, started a second embedded database on DATA_DIR and FAILed with "DATA_DIR … is in
+    use: another moodbot …", naming no pid. The lock file's holder is the bot: it says so."""
+    import socket
+    import subprocess
+
+    data_dir = tmp_path / "data"
+    settings = Settings(_env_file=None, mongodb_uri=None, data_dir=data_dir)
+    bot = subprocess.Popen([sys.executable, "-c", STARTING_BOT, str(data_dir)], cwd=REPO, text=True,
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert bot.stdout.readline() == "started\n"
+        found = await check_database(settings)
+        # A heartbeat a bot killed outright left behind (another pid): this one is still starting.
+        killed = subprocess.Popen(["true"])
+        killed.wait()
+        heartbeat_path(data_dir).write_text(f"{killed.pid} {socket.gethostname()}\n")
+        after_a_kill = await check_database(settings)
+        # Its own heartbeat, ten minutes old: the bot holding DATA_DIR is stuck, not starting.
+        heartbeat_path(data_dir).write_text(f"{bot.pid} {socket.gethostname()}\n")
+        os.utime(heartbeat_path(data_dir), (time.time() - 600, time.time() - 600))
+        stuck = await check_database(settings)
+        heartbeat_path(data_dir).unlink()
+    finally:
+        bot.stdin.close()
+        bot.wait(timeout=30)
+    assert found == Finding(SKIP, "database", f"the embedded SecantusDB in {data_dir} belongs to the moodbot starting "
+                                              f"now (pid {bot.pid}, holding {data_dir / 'moodbot.pid'}; no heartbeat "
+                                              "yet): check again once it serves"), found
+    assert after_a_kill == found, after_a_kill
+    assert stuck.status == FAIL and f"holding it (pid {bot.pid}, " in stuck.detail, stuck
+    assert "the event loop is stuck or the bot has died" in stuck.detail, stuck
+    # Stopped, its lock file left behind: nobody holds it, and the check starts the database itself.
+    assert (data_dir / "moodbot.pid").exists()
+    again = await check_database(settings)
+    assert again.status == OK and "embedded" in again.detail, again
