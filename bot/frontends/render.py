@@ -4,6 +4,8 @@ Pure functions, reply model in, text out. No markup, so nothing needs escaping o
 """
 from __future__ import annotations
 
+import re
+
 from bot.replies import (
     MOOD_EMOJI,
     NAME_MARKS_DROPPED,
@@ -48,6 +50,20 @@ def mood_label(mood: str) -> str:
 
 def artists_text(artists: tuple[str, ...] | list[str]) -> str:
     return ", ".join(artists)
+
+
+WORD_JOINER = "\u2060"
+# Where Telegram and Discord find a link in plain text: a scheme's '://' (Discord's, Telegram's) and
+# a dot between a letter or digit and another (Telegram's 'evil.example', with no scheme).
+LINK_JOINTS = re.compile(r"(?<=:)(?=//)|(?<=[^\W_]\.)(?=[^\W_])")
+
+
+def unlinked(text: str) -> str:
+    """`text` with a word joiner in each of its `LINK_JOINTS`: it reads the same and holds no link.
+    A song's name shown in a group (a video's title, an uploaded file's name or tags: their
+    uploaders' words) reading 'Free Nitro https://phish.example/claim' was made a link by the chat
+    app, in a playlist whose songs' own links are the bot's."""
+    return LINK_JOINTS.sub(WORD_JOINER, text)
 
 
 def song_title(title: str, artists: tuple[str, ...] | list[str]) -> str:

@@ -2031,11 +2031,11 @@ def journal_page(reply: object) -> tuple[str, object]:
 
 def text_of(reply: object) -> str:
     """The text of a reply model, as Telegram accepts it: every reply's text goes through here. A
-    playlist's names are unmentioned before it is fitted in whole lines (a word joiner is one
-    more unit each): unmentioned after, the clip cut its last song in half."""
+    playlist's names are unmentioned and unlinked (`render.unlinked`) before it is fitted in whole
+    lines (a word joiner is one more unit each): unmentioned after, the clip cut its last song in half."""
     if isinstance(reply, PlaylistReply):
-        reply = replace(reply, tracks=[replace(track, title=unmentioned(track.title),
-                                               artists=tuple(unmentioned(a) for a in track.artists))
+        reply = replace(reply, tracks=[replace(track, title=render.unlinked(unmentioned(track.title)),
+                                               artists=tuple(render.unlinked(unmentioned(a)) for a in track.artists))
                                        for track in reply.tracks])
     return clip(render.reply_text(reply, PLACE_WORD))
 

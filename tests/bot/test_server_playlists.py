@@ -3,11 +3,13 @@ are written as the mood and journal use cases write them, then the playlist use 
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from bot.frontends import render
+from bot.frontends.render import WORD_JOINER
 from bot.frontends.discord.rendering import message_parts
 from bot.frontends.telegram import text_of as telegram_text_of
 from bot.replies import Caller, ServerMoodReply
@@ -134,9 +136,42 @@ async def test_a_song_known_only_by_its_video_links_to_it_and_an_upload_links_no
 
     video = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
     assert [(t.title, t.url) for t in playlist.tracks] == [("Some video", video), (upload, None)]
-    for text in (render.reply_text(playlist), telegram_text_of(playlist),
-                 "\n" + message_parts(playlist)["embed"].description):  # the embed's title heads it
-        assert text.splitlines()[1:] == [f"1. Some video {video}", f"2. {upload}"]
+    for text in shared_texts(playlist):  # the file's name reads the same, and is no link
+        assert text.replace(WORD_JOINER, "").splitlines()[1:] == [f"1. Some video {video}", f"2. {upload}"]
+        assert links_in(text) == [video]
+
+
+def shared_texts(playlist) -> list[str]:
+    """The playlist as Telegram and Discord show it in the group (the embed's title heads it)."""
+    return [telegram_text_of(playlist), "\n" + message_parts(playlist)["embed"].description]
+
+
+def links_in(text: str) -> list[str]:
+    """What Telegram and Discord would make links of in plain text: a URL with its scheme, or a
+    name with a dot before letters (Telegram links `evil.example` as it is)."""
+    return re.findall(r"(?:https?://)?(?:[^\W_][\w-]*\.)+[^\W\d_]{2,}(?:/\S*)?", text)
+
+
+async def test_a_link_in_a_song_s_name_is_not_made_a_link_of_in_the_group(db, playlists):
+    """A video's title and an uploaded file's tags are their uploaders' words: one reading 'Free
+    Nitro https://phish.example/claim' or 'get it at evil.example' was shown in the group's playlist
+    as a link, like the songs' own links the bot makes, as Telegram and Discord find links in
+    text. Each reads the same (a word joiner in its '://' and dots), and is no link."""
+    sad = StoredMood("sad", {"sad": 1.0}, -0.5, -0.5, "main", "v1")
+    await db.tracks.save(TrackRecord("youtube:dQw4w9WgXcQ", "Song (get it at evil.example)", youtube_id="dQw4w9WgXcQ",
+                                     mood=sad))
+    await db.requests.add(MoodRequest(member(CAROL), GROUP, "youtube:dQw4w9WgXcQ", "sad", NOW, title="x"))
+    await db.tracks.save(TrackRecord("sha256:ab12", "", mood=sad))
+    tags = "Free Nitro https://phish.example/claim"
+    await db.requests.add(MoodRequest(member(BOB), GROUP, "sha256:ab12", "sad", NOW - DAY, title=tags))
+
+    playlist = await playlists.playlist(BOB, "sad")
+
+    video = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    for text in shared_texts(playlist):
+        assert links_in(text) == [video]
+        assert text.replace(WORD_JOINER, "").splitlines()[1:] == [
+            f"1. Song (get it at evil.example) {video}", f"2. {tags}"]
 
 
 async def test_a_stored_video_id_that_is_not_one_makes_no_link(db, playlists):

@@ -101,7 +101,10 @@ def saved_embed(reply: JournalSavedReply) -> discord.Embed:
 
 
 def escaped_track(track: PlaylistTrackView) -> PlaylistTrackView:
-    return replace(track, title=escape(track.title), artists=tuple(escape(a) for a in track.artists))
+    """A playlist's song as the channel's embed shows it: escaped, and no link made of its name
+    (`render.unlinked`)."""
+    return replace(track, title=render.unlinked(escape(track.title)),
+                   artists=tuple(render.unlinked(escape(a)) for a in track.artists))
 
 
 def playlist_text(reply: PlaylistReply) -> str:
