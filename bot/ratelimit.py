@@ -67,7 +67,8 @@ class SlidingWindow:
             return 0.0
         return hits[0] + self.window_s - self._clock()
 
-    def record(self, key: str) -> None:
+    def record(self, key: str) -> float:
+        """Counts one hit for `key`; when it was counted (for `forget`)."""
         now = self._clock()
         if now - self._swept_at >= self.window_s:
             # Once a window: keys whose hits have all left it go, so who asked (a user id) is not
@@ -76,6 +77,15 @@ class SlidingWindow:
             for stale in [k for k, hits in self._hits.items() if hits[-1] <= now - self.window_s]:
                 del self._hits[stale]
         self._hits.setdefault(key, deque()).append(now)
+        return now
+
+    def forget(self, key: str, at: float) -> None:
+        """The hit recorded for `key` at `at` taken back (its request came to nothing)."""
+        hits = self._hits.get(key)
+        if hits is not None and at in hits:
+            hits.remove(at)
+            if not hits:
+                del self._hits[key]
 
     def _prune(self, key: str, now: float) -> deque[float]:
         hits = self._hits.get(key)
@@ -91,15 +101,25 @@ class SlidingWindow:
 class Permit:
     """Holds one concurrent-analysis slot until released (use as a context manager)."""
 
-    def __init__(self, limiter: "MoodRateLimiter", user_key: str) -> None:
+    def __init__(self, limiter: "MoodRateLimiter", user_key: str,
+                 hits: tuple[tuple[SlidingWindow, str, float], ...] = ()) -> None:
         self._limiter = limiter
         self._user_key = user_key
+        self._hits = hits  # (window, key, when) of each hit it counted
         self._released = False
 
     def release(self) -> None:
         if not self._released:
             self._released = True
             self._limiter._release(self._user_key)
+
+    def refund(self) -> None:
+        """Released, and its hits taken back from the windows, the user's and the place's: the
+        request came to nothing of its asker's doing (a file Telegram did not hand over)."""
+        if not self._released:
+            for window, key, at in self._hits:
+                window.forget(key, at)
+        self.release()
 
     def __enter__(self) -> "Permit":
         return self
@@ -138,11 +158,11 @@ class MoodRateLimiter:
         if self._running.get(user_key, 0) >= self.concurrent_per_user:
             own_wait = max(own_wait, CONCURRENT_RETRY_S)
         refused_for(own_wait, self.places.retry_after(place) if place is not None else 0.0)
-        self.users.record(user_key)
+        hits = ((self.users, user_key, self.users.record(user_key)),)
         if place is not None:
-            self.places.record(place)
+            hits += ((self.places, place, self.places.record(place)),)
         self._running[user_key] = self._running.get(user_key, 0) + 1
-        return Permit(self, user_key)
+        return Permit(self, user_key, hits)
 
     def _release(self, user_key: str) -> None:
         left = self._running.get(user_key, 0) - 1

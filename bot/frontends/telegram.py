@@ -87,7 +87,7 @@ from bot.usecases.help import (MOOD, NO_SLASH_QUOTED_CHARS, did_you_mean, journa
                                 unknown_button)
 from bot.usecases.inbox import Arrival
 from bot.usecases.journal import ANSWER_BY_REPLY, EDITED_ANSWER, TODAY_BY_REPLY, on_left_out
-from bot.usecases.mood import query_left_aside, song_named_in, told_to_wait
+from bot.usecases.mood import Admit, query_left_aside, song_named_in, told_to_wait
 from bot.usecases.playlists import ON_NOW_ADMINS
 from bot.usecases.privacy import FORGET_CONFIRM_S, FORGET_EXPIRED
 from bot.usecases.ports import DeliveryFailed, DeliveryUncertain, RecipientGone
@@ -938,7 +938,8 @@ class TelegramFrontend:
 
         with self.chat_runs.running(message.chat_id) as run:  # its download too
             await self._run_with_progress(message, heard, source=source, as_text=lambda reply: noted(
-                reply, None if isinstance(reply, ErrorReply) else "\n".join(filter(None, (note, notice)))))
+                reply, None if isinstance(reply, ErrorReply) else "\n".join(filter(None, (note, notice)))),
+                admit=lambda: self.usecases.mood.admitted(caller))
 
     async def on_album_item(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         arrived = self.usecases.privacy.arrived(caller_of(update))  # this item's moment, not the album's
@@ -1021,7 +1022,8 @@ class TelegramFrontend:
                     song, lambda attachment, progress: self.usecases.mood.run(asked, None, attachment,
                                                                               progress=run.told(progress)),
                     as_text=lambda reply: noted(reply, ALBUM_STOPPED.format(count=left) if told_to_wait(reply) and left
-                                                else None if isinstance(reply, ErrorReply) else aside))
+                                                else None if isinstance(reply, ErrorReply) else aside),
+                    admit=lambda: self.usecases.mood.admitted(asked))
                 if told_to_wait(reply):
                     self.flow.answered(update_ids[index:])  # the rest said not heard
                     for unheard, _ in songs[index + 1:]:  # no answer of their own: an edit asking is answered
@@ -1469,12 +1471,13 @@ class TelegramFrontend:
 
     # ---- rendering helpers -----------------------------------------------------------------------
     async def _run_with_progress(self, message: Message, call, *, source: Message | ExternalReplyInfo | None = None,
-                                 as_text: Callable[[object], str] | None = None) -> object:
+                                 as_text: Callable[[object], str] | None = None, admit: Admit | None = None) -> object:
         """Answer in one message, showing progress in it while the work is slow (`StatusMessage`).
         `call(attachment, progress)` is the single use-case call, with the audio of `source` (the
         message itself unless it points at another); `as_text` (else `text_of`) renders its reply,
         which is returned. A failure becomes the apology in that same message, not a second
-        message under a status that never ends."""
+        message under a status that never ends. `admit`: the /mood limit, taken before the
+        download (`_download`)."""
         source = source or message
         status = StatusMessage(message, on_shown=self.flow.shown)
         before = self._shown_before.pop(CURRENT_UPDATE.get(), None)
@@ -1482,7 +1485,7 @@ class TelegramFrontend:
             status.take_over(before[1])
         status.show_later(STAGE_LISTENING if audio_of(source) is not None else STAGE_FINDING)
         try:
-            async with self._download(source, message) as attachment:
+            async with self._download(source, message, admit) as attachment:
                 if isinstance(attachment, ErrorReply):
                     reply = attachment
                 else:
@@ -1504,11 +1507,12 @@ class TelegramFrontend:
         return reply
 
     @contextlib.asynccontextmanager
-    async def _download(self, message: Message | ExternalReplyInfo,
-                        asker: Message) -> AsyncIterator[Attachment | ErrorReply | None]:
+    async def _download(self, message: Message | ExternalReplyInfo, asker: Message,
+                        admit: Admit | None = None) -> AsyncIterator[Attachment | ErrorReply | None]:
         """The message's audio saved to a temporary file (removed afterwards), refused before
         downloading when plainly not sound, or longer or larger than the limits (`asker`'s
-        refusal, logged)."""
+        refusal, logged), or by `admit` (the /mood limit), entered once those pass and held
+        while the file is used."""
         found = audio_of(message)
         if found is None:
             yield None
@@ -1536,31 +1540,35 @@ class TelegramFrontend:
         if media.file_size is not None and media.file_size > limit:
             yield file_refused(asker, too_large, "too_large", bytes=media.file_size, limit_bytes=limit)
             return
-        try:
-            tg_file = await media.get_file()
-        except TelegramError as error:
-            if isinstance(error, BadRequest) and "file is too big" in str(error).lower():
-                yield file_refused(asker, too_large, "too_large_for_getfile", bytes=media.file_size)
-            else:  # "wrong file_id or the file is temporarily unavailable", the network, a timeout
-                yield file_not_downloaded(asker, "getFile", error)
-            return
-        if tg_file.file_size is not None and tg_file.file_size > limit:
-            yield file_refused(asker, too_large, "too_large", bytes=tg_file.file_size, limit_bytes=limit)
-            return
-        async with temporary_folder("moodbot-tg-") as folder:  # removed with what a failed download left
-            path = folder / local_name(filename)
-            try:
-                # Into memory, then written in the files' threads: download_to_drive writes the
-                # file (20 MB) on the event loop, which every user waits on.
-                data = await tg_file.download_as_bytearray()
-            except TelegramError as error:  # the file server's 404/5xx, a cut connection, a timeout
-                yield file_not_downloaded(asker, "download", error)
+        with (admit() if admit is not None else contextlib.nullcontext()) as refused:
+            if refused is not None:  # over the /mood limit: said before a byte of the file is fetched
+                yield refused
                 return
-            await write_file(path, data)
-            size = len(data)
-            yield (file_refused(asker, too_large, "too_large", bytes=size, limit_bytes=limit) if size > limit
-                   else Attachment(str(path), filename, size, title=upload_title(message), shown_name=shown,
-                                   message_link=message_link(message)))
+            try:
+                tg_file = await media.get_file()
+            except TelegramError as error:
+                if isinstance(error, BadRequest) and "file is too big" in str(error).lower():
+                    yield file_refused(asker, too_large, "too_large_for_getfile", bytes=media.file_size)
+                else:  # "wrong file_id or the file is temporarily unavailable", the network, a timeout
+                    yield file_not_downloaded(asker, "getFile", error)
+                return
+            if tg_file.file_size is not None and tg_file.file_size > limit:
+                yield file_refused(asker, too_large, "too_large", bytes=tg_file.file_size, limit_bytes=limit)
+                return
+            async with temporary_folder("moodbot-tg-") as folder:  # removed with what a failed download left
+                path = folder / local_name(filename)
+                try:
+                    # Into memory, then written in the files' threads: download_to_drive writes the
+                    # file (20 MB) on the event loop, which every user waits on.
+                    data = await tg_file.download_as_bytearray()
+                except TelegramError as error:  # the file server's 404/5xx, a cut connection, a timeout
+                    yield file_not_downloaded(asker, "download", error)
+                    return
+                await write_file(path, data)
+                size = len(data)
+                yield (file_refused(asker, too_large, "too_large", bytes=size, limit_bytes=limit) if size > limit
+                       else Attachment(str(path), filename, size, title=upload_title(message), shown_name=shown,
+                                       message_link=message_link(message)))
 
     def _show_action(self, message: Message, action: str) -> None:
         """Telegram's "sending a photo…" under the chat's name while a chart or an export is made

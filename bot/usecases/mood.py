@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import re
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, ContextManager, Iterator
 
 from bot.logs import REQUEST, without_user_text
-from bot.ratelimit import MoodRateLimiter, RateLimited
+from bot.ratelimit import MoodRateLimiter, Permit, RateLimited
 from bot.replies import (
     STAGE_DOWNLOADING,
     STAGE_FINDING,
@@ -70,6 +71,20 @@ SEARCH_KEY = "search:{text}"
 MAX_SONGS_AT_ONCE = 10
 WORD = re.compile(r"[^\W_]+")  # letters and digits: "Radiohead_-_Creep.mp3" is radiohead, creep, mp3
 
+
+@dataclass
+class Admission:
+    """The quota a front-end took for a file before downloading it (`MoodUseCase.admitted`), for
+    the `run` of that file (the download and `run` share the task): whose, and whether `run` used it."""
+    asker: str
+    permit: Permit
+    used: bool = False
+
+
+ADMITTED: contextvars.ContextVar[Admission | None] = contextvars.ContextVar("mood_admitted", default=None)
+# What a front-end's download enters before it fetches a file: `MoodUseCase.admitted` for /mood.
+Admit = Callable[[], ContextManager[ErrorReply | None]]
+
 # A user's text, and whether it is a Discord message's (`parse_query`'s `discord`), to a Query.
 Parse = Callable[..., Query]
 FileKey = Callable[[str | Path], str]
@@ -118,6 +133,11 @@ def linked_into(folder: Path, path: str) -> Path:
     except OSError:
         shutil.copyfile(path, target)
     return target
+
+
+def asker_key(caller: Caller) -> str:
+    """Whose quota a request counts against."""
+    return f"{caller.platform}:{caller.user_id}"
 
 
 def refusal_reason(error: Exception) -> str:
@@ -243,12 +263,15 @@ class MoodUseCase:
                 return ErrorReply(str(error))
             except Exception:  # read again below, where such a failure is answered and logged
                 query = None
-        try:
-            permit = self.limiter.acquire(f"{caller.platform}:{caller.user_id}", caller.place) if self.limiter else None
-        except RateLimited as limited:
-            log.info("mood.rate_limited", extra={"user": caller.user_id, "place": caller.place,
-                                                 "by_place": limited.by_place, "retry_after_s": limited.retry_after_s})
-            return ErrorReply(str(limited), retry_after_s=limited.retry_after_s)
+        admission = ADMITTED.get()
+        if attachment is not None and admission is not None and admission.asker == asker_key(caller) and not admission.used:
+            admission.used = True  # taken before the file's download
+            permit = admission.permit
+        else:
+            try:
+                permit = self._acquire(caller)
+            except RateLimited as limited:
+                return self._refused(caller, limited)
         # The request's time, as it arrived (before its file's download): a departure while it is
         # downloaded or answered comes after it.
         asked_at = caller.asked_at or self.now()
@@ -276,6 +299,40 @@ class MoodUseCase:
                                          "mood": reply.mood, "cached": reply.cached, "model": reply.model,
                                          "fallback": reply.fallback_reason})  # why the ANN answered, if it did
         return reply
+
+    @contextlib.contextmanager
+    def admitted(self, caller: Caller) -> Iterator[ErrorReply | None]:
+        """The caller's /mood quota (and one of their analyses at once), taken before their file
+        is downloaded: None, and the `run` of that file within uses it; or the refusal, to say at
+        once, nothing downloaded (a user over their limit sent file after file: each was
+        downloaded, held in memory and on disk, and refused afterwards). A file that never reaches
+        `run` (Telegram did not hand it over) gives its quota back."""
+        try:
+            permit = self._acquire(caller)
+        except RateLimited as limited:
+            yield self._refused(caller, limited)
+            return
+        if permit is None:
+            yield None
+            return
+        admission = Admission(asker_key(caller), permit)
+        token = ADMITTED.set(admission)
+        try:
+            yield None
+        finally:
+            ADMITTED.reset(token)
+            if not admission.used:
+                permit.refund()
+
+    def _acquire(self, caller: Caller) -> Permit | None:
+        """A permit for one analysis (None: no limiter), or `RateLimited`."""
+        return self.limiter.acquire(asker_key(caller), caller.place) if self.limiter else None
+
+    @staticmethod
+    def _refused(caller: Caller, limited: RateLimited) -> ErrorReply:
+        log.info("mood.rate_limited", extra={"user": caller.user_id, "place": caller.place,
+                                             "by_place": limited.by_place, "retry_after_s": limited.retry_after_s})
+        return ErrorReply(str(limited), retry_after_s=limited.retry_after_s)
 
     def link_note(self, reply: object, text: str | None, *, platform: str = "") -> str | None:
         """The note under `reply`, the mood of `text` (a /mood's words, no file), where that is a

@@ -19,17 +19,20 @@ import pytest
 from bot import charts
 from bot.config import Settings
 from bot.frontends import render
-from bot.frontends.telegram import TelegramFrontend
+from bot.frontends.telegram import NOT_DOWNLOADED, TelegramFrontend
 from bot.ratelimit import CONCURRENT_RETRY_S, WINDOW_S, HeavyLimits, MoodRateLimiter
-from bot.replies import Caller, ErrorReply, ExportReply, MoodReply, PlaylistReply, ServerMoodReply, StatsReply
+from bot.replies import STAGE_FINDING, STAGE_LISTENING, Caller, ErrorReply, ExportReply, MoodReply, PlaylistReply, ServerMoodReply, StatsReply
 from bot.usecases import privacy
 from bot.sources.audio import AudioFetcher
 from bot.usecases import build_usecases
 from bot.usecases.mood import MoodUseCase
 from tests.fakes.audio_http import FakeAudioServer
+from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 from storage.models import JournalEntry, UserRef
 from tests.faults.support import cache_youtube_song
+from tests.frontends.conftest import TELEGRAM_TOKEN, cache_upload, discord_on, telegram_on
+from tests.frontends.test_discord import ATTACHMENT
 
 GROUP = "telegram:-500"
 
@@ -354,3 +357,52 @@ def test_the_heavy_command_limits_forget_who_asked_once_their_window_has_passed(
                    for w in (limits.stats, limits.export, limits.server))
     assert "1001" not in held and GROUP not in held
     assert "1002" in held and "telegram:-600" in held  # the check above looks where they would be
+
+
+@pytest.fixture
+def limited_usecases(db):
+    """The use cases with /mood held to one song a minute per user."""
+    settings = Settings(_env_file=None, mood_rate_per_user=1)
+    return build_usecases(db, classifier=None, fetcher=None, limiter=MoodRateLimiter.from_settings(settings))
+
+
+async def test_a_telegram_file_over_the_limit_is_refused_before_it_is_downloaded(db, limited_usecases):
+    """A user over their /mood limit who sends file after file (20 MB each) is refused each one with
+    the time to wait, and the bot downloads none of them: it downloaded each, held it in memory and
+    on disk, and refused it afterwards."""
+    async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), limited_usecases) as (fake, _):
+        first = await cache_upload(db, b"OggS first song")
+        await fake.user_sends(None, audio=fake.audio_attachment(first, file_name="first.ogg"))
+        await fake.wait_for_reply(lambda c: "Mood:" in c.text)
+        for n in range(3):
+            mark = fake.mark()
+            await fake.user_sends(None, audio=fake.audio_attachment(f"OggS song {n}".encode(), file_name=f"{n}.ogg"))
+            refused = await fake.wait_for_reply(lambda c: "try again in" in c.text, after=mark)
+            assert "You're going fast" in refused.text
+        assert len(fake.calls_of("download")) == 1
+
+
+async def test_a_discord_file_over_the_limit_is_refused_before_it_is_downloaded(db, limited_usecases):
+    async with discord_on(FakeDiscord(), limited_usecases) as (fake, _):
+        answers = []
+        for n, content in enumerate((await cache_upload(db, b"OggS first song"), b"OggS second song")):
+            song = fake.add_file(f"{n}.ogg", content)
+            await fake.slash("mood", [{"name": "file", "type": ATTACHMENT, "value": song["id"]}],
+                             resolved={"attachments": {song["id"]: song}})
+            answers.append(await fake.wait_for("edit_original", lambda call: bool(call.embeds)
+                                               or "try again in" in call.content))
+        assert answers[0].embeds and "You're going fast" in answers[1].content
+        assert len(fake.calls_of("download")) == 1
+
+
+async def test_a_file_telegram_did_not_hand_over_gives_its_quota_back(db, limited_usecases):
+    """Taken before the download, the quota of a file Telegram then did not hand over (its file
+    server's 404) is given back: sent again, the file is heard, not refused as going fast."""
+    async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), limited_usecases) as (fake, _):
+        song = await cache_upload(db, b"OggS sent twice")
+        fake.fail_next("download", 1, status=404)
+        for expected in (NOT_DOWNLOADED, "Mood:"):
+            mark = fake.mark()
+            await fake.user_sends(None, audio=fake.audio_attachment(song, file_name="twice.ogg"))
+            assert expected in (await fake.wait_for_reply(lambda c: c.text not in (STAGE_LISTENING, STAGE_FINDING),
+                                                          after=mark)).text

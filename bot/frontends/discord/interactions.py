@@ -17,6 +17,7 @@ import discord
 from bot.frontends.discord.rendering import clip, edit_parts, message_parts
 from bot.replies import NOT_AUDIO, NOT_SOUND_TYPES, Attachment, Caller, ErrorReply, titled_upload, unnamed_upload
 from bot.tempfiles import local_name, temporary_folder, write_file
+from bot.usecases.mood import Admit
 # A file too long or too short to hear, in the decoder's words.
 from inference.result import MIN_SECONDS, too_long_words, too_short_words
 
@@ -396,13 +397,14 @@ async def fetched(attachment: discord.Attachment, asker: dict[str, str | None]) 
 
 @contextlib.asynccontextmanager
 async def downloaded(attachment: discord.Attachment | None, limit: int, asker: dict[str, str | None],
-                     sender: SentBy | None = None, *, longest_s: float
+                     sender: SentBy | None = None, *, longest_s: float, admit: Admit | None = None
                      ) -> AsyncIterator[Attachment | ErrorReply | None]:
     """The attachment saved to a temporary file (removed afterwards), titled where its name is not
     its sender's or says nothing (`upload_title`: `sender`'s voice message); refused before downloading
     when its type is plainly not sound (NOT_SOUND_TYPES), empty, larger than `limit`, or a voice message Discord says lasts over `longest_s`
-    (MAX_AUDIO_DURATION_S) or under the classifier's 10 s (`asker`'s refusal, logged), or explained
-    when Discord does not hand it over (`fetched`)."""
+    (MAX_AUDIO_DURATION_S) or under the classifier's 10 s (`asker`'s refusal, logged), or by `admit`
+    (the /mood limit, entered once those pass and held while the file is used), or explained when
+    Discord does not hand it over (`fetched`)."""
     if attachment is None:
         yield None
         return
@@ -428,17 +430,21 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
     if attachment.size > limit:
         yield too_large(attachment.size, limit, asker)
         return
-    data = await fetched(attachment, asker)
-    if isinstance(data, ErrorReply):
-        yield data
-        return
-    async with temporary_folder("moodbot-dc-") as folder:
-        path = folder / local_name(attachment.filename)
-        await write_file(path, data)
-        size = len(data)
-        yield (too_large(size, limit, asker) if size > limit
-               else Attachment(str(path), attachment.filename, size, title=upload_title(attachment, sender),
-                               shown_name=shown_name(attachment, sender)))
+    with (admit() if admit is not None else contextlib.nullcontext()) as refused:
+        if refused is not None:  # over the /mood limit: said before a byte of the file is fetched
+            yield refused
+            return
+        data = await fetched(attachment, asker)
+        if isinstance(data, ErrorReply):
+            yield data
+            return
+        async with temporary_folder("moodbot-dc-") as folder:
+            path = folder / local_name(attachment.filename)
+            await write_file(path, data)
+            size = len(data)
+            yield (too_large(size, limit, asker) if size > limit
+                   else Attachment(str(path), attachment.filename, size, title=upload_title(attachment, sender),
+                                   shown_name=shown_name(attachment, sender)))
 
 
 @contextlib.asynccontextmanager

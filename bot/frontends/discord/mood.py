@@ -332,7 +332,8 @@ class MoodCog(commands.Cog):
         try:
             await progress(STAGE_FINDING)
             asker = whose(interaction.user, interaction.guild_id)
-            async with downloaded(file, self.max_audio_bytes, asker, sender, longest_s=self.max_audio_seconds) as attachment:
+            async with downloaded(file, self.max_audio_bytes, asker, sender, longest_s=self.max_audio_seconds,
+                                  admit=lambda: self.usecases.mood.admitted(caller)) as attachment:
                 if isinstance(attachment, ErrorReply):
                     return attachment
                 if attachment is not None:
