@@ -20,8 +20,8 @@ lists are cut into batches, `_find_in`):
    user documents, `_sharing`), and each sharing member's journal entries (`_journals`); or, in a
    window (the mood of the week, `since`), the place's requests in it (`place_requests_pipeline`,
    on place_created) and everyone's journal entries in it (`journal_window_pipeline`, on
-   created), of the sharing members; a quiet place in a busy window reads its members' own
-   journals instead (`_members_window_votes`), as a playlist does;
+   created), of the sharing members; a quiet place of few members in a busy window reads each
+   member's entries in it instead (`_window_journals`);
 3. each track's song (`_songs`): a YouTube video that a catalog song's audio came from counts as
    that song (`catalog_songs`), and the releases of one recording (the single and the album: one
    ISRC, two Spotify ids) as one song (`first_releases`), however the members asked.
@@ -45,7 +45,7 @@ from bson.codec_options import CodecOptions
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from storage.codec import utc
+from storage.codec import date_text, user_filter, utc
 from storage.failures import translated_errors
 from storage.models import UPLOAD_KEY_PREFIX, PlaylistItem, UserRef
 from storage.mood_requests import RequestRepo
@@ -72,13 +72,19 @@ TRACK_BATCH = 32
 SUMMARIES_PER_LOOKUP = 32
 # A place whose summaries told in a window are at most QUIET_PLACE_SUMMARIES, in a window of more
 # than WEEK_ENTRIES_READ_AT_MOST journal entries (everyone's, counted up to one more through
-# `created`), has its members' journals read (`_members_window_votes`), not everyone's entries of
-# the window: the mood of the week of a group of 2 members, among 5 000 users who journaled 20 000
-# songs that week, took 3 s (0.4 s now, the count most of it: SecantusDB reads a range whole before
-# its limit). A busier place reads everyone's, as its members' journals cost more: a server of
-# 2 000 members (4 026 summaries in its week) 1.5 s instead of 0.6 s.
+# `created`), has its members told by all its summaries, and the window's entries of each member
+# read alone (`_window_journals`), not everyone's entries of the window: the mood of the week of a
+# group of 2 members, among 5 000 users who journaled 20 000 songs that week, took 3 s (0.4 s now,
+# the count most of it: SecantusDB reads a range whole before its limit). A busier place reads
+# everyone's, as before.
 QUIET_PLACE_SUMMARIES = 256
 WEEK_ENTRIES_READ_AT_MOST = 1000
+# ... and at most MEMBERS_READ_ALONE members who share (else everyone's entries are read, as before).
+MEMBERS_READ_ALONE = 64
+# How far a journal entry's local day (`local_date`, its user's zone's, the day of the prompt it
+# answers, which is answered that day) can be before the UTC day it was written: UTC-12's, and a day
+# of margin. It bounds a member's entries read through `user_page` to the window's days.
+LOCAL_DATE_BEHIND = timedelta(days=2)
 # Summaries per batch when all a place's are read (`_summaries`): each batch is received whole by the
 # event loop, as raw bytes decoded in a thread; a server of 2 000 members' 20 892 came in one 6 MB batch.
 SUMMARY_BATCH = 2000
@@ -399,27 +405,34 @@ class PlaylistQueries:
             quiet_in_busy = len(recent) <= QUIET_PLACE_SUMMARIES and len(await self._db[JOURNAL].find(
                 window, projection={"_id": 0, "created_at": 1}, limit=WEEK_ENTRIES_READ_AT_MOST + 1).to_list()) \
                 > WEEK_ENTRIES_READ_AT_MOST
-        if quiet_in_busy:
-            return await self._members_window_votes(place, requests, since, until, journal_seen, departed)
+        if quiet_in_busy:  # its members, from all its summaries: a few have their entries read alone
+            last_seen = await asyncio.to_thread(last_seen_of, await self._summaries(place))
+            for ref, at in journal_seen.items():
+                seen(last_seen, ref, at)
+            sharing = await self._sharing(staying(last_seen, departed))
+            if len(sharing) <= MEMBERS_READ_ALONE:
+                return await self._count(sharing, requests, await self._window_journals(place, sharing, since, until))
         journal = await self._by_member(JOURNAL, journal_window_pipeline(place, window))
-        members = await self._window_members(place, {*requests, *journal}, recent, journal_seen, departed)
-        return await self._count(await self._sharing(members), requests, journal)
-
-    async def _members_window_votes(self, place: str, requests: dict[UserRef, list[Told]], since: datetime,
-                                    until: datetime | None, journal_seen: dict[UserRef, datetime],
-                                    departed: dict[UserRef, datetime]) -> dict[Vote, Heard]:
-        """`_window_votes` of a quiet place in a busy window: its members from all its summaries (as
-        `_members` tells them), then their own journal entries (`_journals`, as a playlist reads
-        them: SecantusDB reads a `$in` of users through `user_page` only with no other field beside
-        it), those of the window kept."""
-        last_seen = await asyncio.to_thread(last_seen_of, await self._summaries(place))
-        for ref, at in journal_seen.items():
-            seen(last_seen, ref, at)
-        sharing = await self._sharing(staying(last_seen, departed))
-        journals = await self._journals(place, sharing)
-        journal = {member: [row for row in rows if utc(since) <= row[1] and (until is None or row[1] <= utc(until))]
-                   for member, rows in journals.items()}
+        if not quiet_in_busy:
+            sharing = await self._sharing(
+                await self._window_members(place, {*requests, *journal}, recent, journal_seen, departed))
         return await self._count(sharing, requests, journal)
+
+    async def _window_journals(self, place: str, members: list[UserRef], since: datetime,
+                               until: datetime | None) -> dict[UserRef, list[Told]]:
+        """The members' journal entries in the window that count in the place, as rows of
+        `rows_by_member`: each member's read alone, through `user_page`, from the window's first
+        local day on (SecantusDB scans the collection for a `$in` of users beside any other field)."""
+        first_day = date_text((since - LOCAL_DATE_BEHIND).date())
+        docs: list[dict[str, Any]] = []
+        with translated_errors("server members"):
+            for member in members:
+                docs += await self._db[JOURNAL].find({**user_filter(member), "local_date": {"$gte": first_day}},
+                                                     projection=ENTRY_FIELDS).to_list()
+        last = None if until is None else utc(until)
+        window = [doc for doc in docs
+                  if utc(since) <= doc["created_at"] and (last is None or doc["created_at"] <= last)]
+        return await asyncio.to_thread(journal_rows, place, window)
 
     async def _count(self, sharing: list[UserRef], requests: dict[UserRef, list[Told]],
                      journal: dict[UserRef, list[Told]]) -> dict[Vote, Heard]:
@@ -566,11 +579,12 @@ class PlaylistQueries:
                               journal_seen: dict[UserRef, datetime],
                               departed: dict[UserRef, datetime]) -> list[UserRef]:
         """Step 1 for a window: which of its authors are members, as `_members` would say, from the
-        place's summaries last told since the window began (`recent`, through `place_latest`), not all of them:
-        an author's latest there is among those whenever they have one so recent (what their
-        requests in the window have). An author with none is looked up alone (user_place_track_unique)
-        where it decides: not seen in the place's journal, or gone from the place since; or, when
-        more are left than those lookups would be worth, all the place's summaries are read."""
+        place's summaries last told since the window began (`recent`, read through `place_latest`),
+        not all of them: an author's latest there is among those whenever they have one so recent
+        (what their requests in the window have). An author with none is looked up alone
+        (user_place_track_unique) where it decides: not seen in the place's journal, or gone from
+        the place since; or, when more are left than those lookups would be worth, all the place's
+        summaries are read."""
         last_seen: dict[UserRef, datetime] = {}
         with translated_errors("server members"):
             for doc in recent:

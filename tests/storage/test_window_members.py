@@ -121,18 +121,16 @@ async def the_weeks_playlists_are_the_members(db: Database) -> None:
 
 async def test_a_small_place_s_week_reads_its_members_entries_not_everyone_s(mongo_uri, db_name):
     """A group of a few members, in a bot whose other users journaled many songs this week: its
-    mood of the week reads its members' journals, through an index, not everyone's entries of the
-    week (2 members, among 5 000 users who journaled 20 000 songs that week: 3 s), with the same
-    members and votes."""
+    mood of the week reads each member's entries of the week, through an index, not everyone's
+    (2 members, among 5 000 users who journaled 20 000 songs that week: 3 s), with the same members
+    and votes."""
     finds = SummaryFinds(JOURNAL)
     client = AsyncMongoClient(mongo_uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[finds])
     db = Database(client, client[db_name])
     try:
         await db.init()
         await seed(db, 0)
-        await db.db[JOURNAL].insert_many([journal_to_doc(journal(UserRef("chat", f"stranger{i}"), "elsewhere", "sad",
-                                                                 T0 - i * H / 1000))
-                                          for i in range(playlists.WEEK_ENTRIES_READ_AT_MOST + 1)])
+        await busy_week(db)
         finds.filters.clear()
         finds.limits.clear()
         finds.aggregated.clear()
@@ -143,7 +141,7 @@ async def test_a_small_place_s_week_reads_its_members_entries_not_everyone_s(mon
         everyones = [(f, limit) for f, limit in zip(finds.filters, finds.limits) if "user_id" not in f]
         assert [limit for _, limit in everyones] == [playlists.WEEK_ENTRIES_READ_AT_MOST + 1]  # counted, up to
         theirs = [f for f in finds.filters if "user_id" in f]
-        assert {user for f in theirs for user in f["user_id"]["$in"]} == {"gina", "ivy", "leo", "mia"}
+        assert sorted(f["user_id"] for f in theirs) == ["gina", "ivy", "leo", "mia"]
         for query in theirs:
             explained = await db.db.command("explain", {"find": JOURNAL, "filter": query})
             assert "COLLSCAN" not in scans(explained["queryPlanner"]["winningPlan"]), query
@@ -157,3 +155,37 @@ async def test_a_place_no_one_was_seen_in_reads_nobodys_week(db: Database):
     await db.journal.add(journal(GINA, "gina", "sad", T0))
     assert await db.playlists.server_mood_of_week("chat:empty", NOW) == {}
     assert await db.playlists.playlist("chat:empty", "sad", since=T0 - D) == []
+
+
+async def busy_week(db: Database) -> None:
+    """More journal entries in NOW's week, of users of other places, than everyone's are read for."""
+    await db.db[JOURNAL].insert_many([journal_to_doc(journal(UserRef("chat", f"stranger{i}"), "elsewhere", "sad",
+                                                             T0 - i * H / 1000))
+                                      for i in range(playlists.WEEK_ENTRIES_READ_AT_MOST + 1)])
+
+
+async def test_a_quiet_place_of_many_members_reads_everyone_s_week_not_their_journals(mongo_uri, db_name):
+    """More members than are read alone, each with a year of journal: everyone's entries of the week
+    are read, not each member's (nor their whole journals: 200 members who journaled daily for a
+    year, 73 000 entries, took 2.9 s against 0.16 s)."""
+    finds = SummaryFinds(JOURNAL)
+    client = AsyncMongoClient(mongo_uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[finds])
+    db = Database(client, client[db_name])
+    try:
+        await db.init()
+        members = [UserRef("chat", f"member{i:03d}") for i in range(playlists.MEMBERS_READ_ALONE + 1)]
+        for member in members:
+            await db.requests.add(MoodRequest(member, PLACE, "spotify:old", "calm", T0 - 10 * D))
+        await db.journal.add(journal(members[0], "theirs", "happy", T0))
+        await busy_week(db)
+        finds.filters.clear()
+        finds.aggregated.clear()
+
+        assert await db.playlists.server_mood_of_week(PLACE, NOW) == {"happy": 1}
+
+        assert [match for match in finds.aggregated if "created_at" in match] == [{"created_at": {
+            "$gte": NOW - 7 * D, "$lte": NOW}}]
+        assert not [f for f in finds.filters if "user_id" in f]
+    finally:
+        await client.drop_database(db_name)
+        await db.close()
