@@ -124,6 +124,9 @@ log = logging.getLogger(__name__)
 PLATFORM = "telegram"
 PLACE_WORD = "group"  # where people share the bot, in the replies' words (`render.placed`)
 MAX_RETRIES = 3  # how often the rate limiter retries a call that got 429 Too Many Requests
+# A call's rate_limit_args for one of its own (the '/' menus, `_set_menus`): no retry, and its 429
+# pauses no other call (Telegram's flood control of setMyCommands holds up no chat's answer).
+ON_ITS_OWN = -1
 POLL_TIMEOUT_S = 10  # long-poll length asked of the Bot API
 # The stop (SIGTERM, Ctrl-C): the updates in progress get STOP_GRACE_S to be answered; those still
 # running then (a download, the model) are cut short, their senders told within CUT_SHORT_TELL_S.
@@ -439,7 +442,7 @@ class BoundedRateLimiter(AIORateLimiter):
         """The call under AIORateLimiter's flood limits, once its chat's pause (and any pause of
         every chat) is over; after a 429, paused and tried again, `retries` times at most."""
         chat = data.get("chat_id")
-        for attempt in range(retries + 1):
+        for attempt in range(max(retries, 0) + 1):
             await self._paused(chat)
             # The 429 comes back as a value through AIORateLimiter, whose own retry would pause
             # every chat (so none is left to it).
@@ -447,6 +450,8 @@ class BoundedRateLimiter(AIORateLimiter):
                                                     data, None)
             if not isinstance(outcome, RetryAfter):
                 return outcome
+            if retries == ON_ITS_OWN:
+                raise outcome
             self._pause(chat, outcome)
             if attempt == retries:
                 raise outcome
@@ -597,9 +602,7 @@ class TelegramFrontend:
                 await request.shutdown()
             raise
         try:
-            for scope, left_out in command_menus():
-                await self.app.bot.set_my_commands(
-                    [BotCommand(name, text) for name, text in COMMANDS if name not in left_out], scope=scope)
+            await self._set_menus()
             await self.app.start()
             await self._replay()
             await self.app.updater.start_polling(timeout=self.poll_timeout_s, drop_pending_updates=False,
@@ -613,6 +616,22 @@ class TelegramFrontend:
             if task.get_name() == POLLING_TASK_NAME:
                 task.add_done_callback(self._polling_ended)
         log.info("telegram front-end polling as @%s", self.app.bot.username)
+
+    async def _set_menus(self) -> None:
+        """Telegram's '/' menus (`command_menus`). One Telegram refuses (a 400, its flood control of
+        setMyCommands, a 5xx) stopped the start, the bot down on Telegram (a 429 waited out three
+        times first, 90 s for a 'retry after 30'), for a convenience: Telegram keeps the menus an
+        earlier start set, and /start and /help answer without one. Said in one WARNING, the rest
+        not tried, the start going on; the next start sets them."""
+        for scope, left_out in command_menus():
+            try:
+                await self.app.bot.set_my_commands(
+                    [BotCommand(name, text) for name, text in COMMANDS if name not in left_out], scope=scope,
+                    rate_limit_args=ON_ITS_OWN)
+            except TelegramError as error:
+                log.warning("telegram.menu_not_set", extra={
+                    "scope": scope.type, "reason": f"{type(error).__name__}: {error}"[:MAX_REASON]})
+                return
 
     async def _replay(self) -> None:
         """Hand over again the updates a run killed outright was handed and never answered

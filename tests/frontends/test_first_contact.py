@@ -2,10 +2,17 @@
 commands that front-end has, in words that fit it."""
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
+
+import pytest
 
 from bot.frontends.console import ConsoleFrontend
 from bot.frontends.telegram import COMMANDS as TELEGRAM_COMMANDS
+from bot.frontends.telegram import command_menus
+from tests.fakes.telegram_api import FakeTelegramBotAPI
+from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on
 
 GROUP, ALICE = -100777, 42
 
@@ -51,3 +58,26 @@ def test_console_help_lists_commands_the_console_runs(usecases):
     console = ConsoleFrontend(usecases, io.StringIO(), io.StringIO())
     for name in command_names(usecases.help()) - {"quit"}:
         assert callable(getattr(console, f"cmd_{name}", None)), name
+
+
+@pytest.mark.parametrize("refusal, reason", [
+    ({"status": 400, "description": "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID"}, "BadRequest: Bot_command"),
+    # Telegram's flood control of setMyCommands (a bot restarted in a loop): no chat's answer waits for it.
+    ({"status": 429, "retry_after": 30}, "RetryAfter: Flood control exceeded"),
+    ({"status": 502, "description": "Bad Gateway"}, "NetworkError: Bad Gateway"),
+])
+async def test_a_command_menu_telegram_refuses_leaves_the_bot_answering_and_is_said_once(usecases, caplog, refusal,
+                                                                                         reason):
+    """The '/' menu is a convenience: Telegram keeps the one an earlier start set, and /start and
+    /help answer without it. A refusal of setMyCommands stopped the start (the bot down on
+    Telegram, a 429 after 90 s of waiting it out): one WARNING now, and the bot polls and answers."""
+    fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
+    fake.fail_next("setMyCommands", times=len(command_menus()) * 4, **refusal)
+    with caplog.at_level(logging.WARNING):
+        async with asyncio.timeout(10):
+            async with telegram_on(fake, usecases):
+                await fake.user_sends("/start")
+                assert "/mood <song" in (await fake.wait_for("sendMessage")).text
+    said = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert [record.getMessage() for record in said] == ["telegram.menu_not_set"], said
+    assert said[0].reason.startswith(reason) and said[0].scope == "default"  # the first, and the rest not tried
