@@ -135,6 +135,10 @@ def _place(doc: dict[str, Any]) -> Place:
 
 # A part of a message (`add_to_note`) this long is told apart from the rest of a note by its words alone.
 PART_FOUND_CHARS = 200
+# The longest note the parts of a message make (`add_to_note`): 16 of Telegram's 4 096-character
+# messages. A text of megabytes pasted into a client came as one part after another, each added (and
+# the whole note searched for it), until the entry passed the database's 16 MB a document.
+MAX_NOTE_CHARS = 65_536
 
 
 class JournalRepo:
@@ -175,7 +179,8 @@ class JournalRepo:
         a message its platform sent in parts. Atomic, and once per part: a part handed over again
         after a restart adds nothing twice, found in the note as it stands (anywhere, one of at
         least `PART_FOUND_CHARS`, as a part other than the last always is; at its end, a shorter
-        one), so that the entry holds nothing the export leaves out. None when there is no such entry."""
+        one), so that the entry holds nothing the export leaves out. Nor is a part added past
+        `MAX_NOTE_CHARS`: the entry returned then lacks its words. None when there is no such entry."""
         note = {"$ifNull": ["$note", ""]}
         size = len(words)
         # The user's words as they are: in an update pipeline a string opening with '$' is a field
@@ -185,10 +190,13 @@ class JournalRepo:
                           words]}
         held = at_end if size < PART_FOUND_CHARS else {"$ne": [{"$indexOfCP": [note, words]}, -1]}
         joined = {"$cond": [{"$eq": [note, ""]}, words, {"$concat": [note, separator, words]}]}
+        # Past MAX_NOTE_CHARS the note stays as it is: the caller tells so from its words not in it.
+        full = {"$gt": [{"$add": [{"$strLenCP": note}, len(separator["$literal"]), size]}, MAX_NOTE_CHARS]}
         with translated_errors("add to a journal entry's note"):
             doc = await self._journal.find_one_and_update(
                 {**user_filter(ref), "answered_by": answered_by},
-                [{"$set": {"note": {"$cond": [held, note, joined]}}}], return_document=ReturnDocument.AFTER)
+                [{"$set": {"note": {"$cond": [{"$or": [held, full]}, note, joined]}}}],
+                return_document=ReturnDocument.AFTER)
         return None if doc is None else journal_from_doc(doc)
 
     async def on_day(self, ref: UserRef, day: date) -> list[JournalEntry]:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from storage.durable import append_durably, read_bytes, replace_durably
-from storage.journal import PART_FOUND_CHARS, JournalRepo
+from storage.journal import MAX_NOTE_CHARS, PART_FOUND_CHARS, JournalRepo
 from storage.models import DatabaseLoginError, DatabaseUnavailableError, JournalEntry, StorageError, UserRef
 from storage.prompts import PromptRepo
 
@@ -155,13 +155,15 @@ def part_held(note: str, words: str) -> bool:
 
 def _note_added(ref: UserRef, answered_by: str, words: str, separator: str, path: Path) -> JournalEntry | None:
     """The user's waiting entry that the message `answered_by` made, `words` added to its note
-    after `separator` (once: `part_held`), rewritten in place; None when the file holds none."""
+    after `separator` (once: `part_held`; not past `MAX_NOTE_CHARS`), rewritten in place; None when
+    the file holds none."""
     lines, user_id = read_bytes(path).splitlines(keepends=True), _id_as_written(ref)
     for index, line in enumerate(lines):
         entry = _readable(line) if user_id in line else None
         if entry is None or entry.user != ref or entry.answered_by != answered_by:
             continue
-        if not part_held(entry.note, words):
+        room = len(entry.note or "") + len(separator) + len(words) <= MAX_NOTE_CHARS
+        if room and not part_held(entry.note, words):
             entry = dataclasses.replace(entry, note=f"{entry.note}{separator}{words}" if entry.note else words)
             lines[index] = entry_to_line(entry)
             replace_durably(path, b"".join(lines))

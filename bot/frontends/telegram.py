@@ -1128,7 +1128,9 @@ class TelegramFrontend:
                 added = await self.usecases.journal.add_to_note(
                     caller, str(split.answer_id), linked_text(message), separator)
                 if isinstance(added, ErrorReply):  # this part's words only: the parts after it go on
-                    await message.reply_text(added.message)
+                    if added.message != split.refused:  # a note full: once, not once a part of a pasted megabyte
+                        split.refused = added.message
+                        await message.reply_text(added.message)
                     return True
             if not split.told:
                 split.told = True

@@ -57,6 +57,7 @@ class SplitAnswer:
     # The outcome of the chain's last step: the entry's day (an ISO date), or None (nothing saved).
     step: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     told: bool = False
+    refused: str | None = None  # the last refusal said of a part: the parts after it refused alike are not told again
 
 
 def separator_after(message: Message, trimmed: str) -> str:

@@ -46,6 +46,7 @@ from bot.usecases.help import JOURNAL_ALL_MEANT, JOURNAL_DELETE_ALL
 from bot.usecases.mood import GENERIC_ERROR, MoodUseCase, mood_reply, refusal_reason
 from bot.usecases.ports import NoSchedule, PromptSchedule, RecipientGone, SenderRefused
 from inference.result import MOODS, InferenceError
+from storage.journal import MAX_NOTE_CHARS
 from storage.outbox import JournalWrite, JournalWriter
 from storage.models import (
     UNREACHABLE,
@@ -207,6 +208,9 @@ LONG_FIRST_LINE_CONSOLE = ("Nothing saved: your answer is {chars} characters, mo
 # reached: the part's words are not kept, and the user is told so, not that they were.
 NOTE_PART_NOT_ADDED = ("I couldn't add the rest of your long answer to your journal entry's note (the database "
                        "didn't answer), so those words are not saved.")
+# The rest of such an answer past a note's MAX_NOTE_CHARS (a text of megabytes pasted).
+NOTE_FULL = ("Your journal entry's note is full ({chars:,} characters), so I didn't add the rest of your long "
+             "answer: those words are not saved.")
 FORGOTTEN_MEANWHILE = ("You deleted your data with /forget while I was fetching or listening to that song, so I "
                        "didn't save this answer. Turn the journal on again with /journal on to start a new one.")
 # Told once, on the user's next command or message, after their prompts stopped because the
@@ -1293,6 +1297,9 @@ class JournalUseCase:
             if failures:
                 log.warning("journal.note_part_not_added", extra={"user": caller.user_id, "error": failures[-1]})
             return ErrorReply(NOTE_PART_NOT_ADDED)
+        if words not in (entry.note or ""):  # past the note's limit: refused, whatever follows
+            log.info("journal.note_full", extra={"user": caller.user_id, "chars": len(words), "queued": queued})
+            return ErrorReply(NOTE_FULL.format(chars=MAX_NOTE_CHARS))
         log.info("journal.note_part_added", extra={"user": caller.user_id, "chars": len(words), "queued": queued})
         return entry
 
