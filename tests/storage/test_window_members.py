@@ -4,8 +4,9 @@ author with none so recent is looked up alone, or, when there are many, all the 
 read. Either way the members are those `members_seen` names, who was seen there and not gone since."""
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from datetime import timedelta, timezone
-from typing import Any
+from typing import Any, AsyncIterator
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -37,6 +38,11 @@ class SummaryFinds(CommandListener):
         self.limits: list[int | None] = []
         self.aggregated: list[dict[str, Any]] = []  # the first $match of each aggregation on it
 
+    def clear(self) -> None:
+        self.filters.clear()
+        self.limits.clear()
+        self.aggregated.clear()
+
     def started(self, event) -> None:
         if event.command_name == "find" and event.command["find"] == self.collection:
             self.filters.append(event.command.get("filter", {}))
@@ -49,6 +55,19 @@ class SummaryFinds(CommandListener):
 
     def failed(self, event) -> None:
         pass
+
+
+@asynccontextmanager
+async def listened(mongo_uri: str, db_name: str, finds: SummaryFinds) -> AsyncIterator[Database]:
+    """A database whose client tells `finds` of its commands; dropped after."""
+    client = AsyncMongoClient(mongo_uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[finds])
+    db = Database(client, client[db_name])
+    try:
+        await db.init()
+        yield db
+    finally:
+        await client.drop_database(db_name)
+        await db.close()
 
 
 async def seed(db: Database, strangers: int) -> None:
@@ -83,10 +102,7 @@ async def seed(db: Database, strangers: int) -> None:
 @pytest.mark.parametrize("strangers", [0, 2 * playlists.ALONE_AT_MOST])
 async def test_the_weeks_members_are_those_seen_there_and_not_gone(mongo_uri, db_name, strangers):
     finds = SummaryFinds()
-    client = AsyncMongoClient(mongo_uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[finds])
-    db = Database(client, client[db_name])
-    try:
-        await db.init()
+    async with listened(mongo_uri, db_name, finds) as db:
         await seed(db, strangers)
         assert await db.playlists.members_seen(PLACE) == [GINA, IVY, LEO, MIA]
         finds.filters.clear()
@@ -103,9 +119,6 @@ async def test_the_weeks_members_are_those_seen_there_and_not_gone(mongo_uri, db
             assert {f["user_id"] for f in alone} == {"gina", "hank", "jack", "kim", "mia"}
             assert len(finds.filters) == 1 + len(alone)
         await the_weeks_playlists_are_the_members(db)
-    finally:
-        await client.drop_database(db_name)
-        await db.close()
 
 
 async def the_weeks_playlists_are_the_members(db: Database) -> None:
@@ -125,15 +138,10 @@ async def test_a_small_place_s_week_reads_its_members_entries_not_everyone_s(mon
     (2 members, among 5 000 users who journaled 20 000 songs that week: 3 s), with the same members
     and votes."""
     finds = SummaryFinds(JOURNAL)
-    client = AsyncMongoClient(mongo_uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[finds])
-    db = Database(client, client[db_name])
-    try:
-        await db.init()
+    async with listened(mongo_uri, db_name, finds) as db:
         await seed(db, 0)
         await busy_week(db)
-        finds.filters.clear()
-        finds.limits.clear()
-        finds.aggregated.clear()
+        finds.clear()
 
         assert await db.playlists.server_mood_of_week(PLACE, NOW) == {"calm": 1, "energetic": 1, "happy": 1, "sad": 1}
 
@@ -146,9 +154,6 @@ async def test_a_small_place_s_week_reads_its_members_entries_not_everyone_s(mon
             explained = await db.db.command("explain", {"find": JOURNAL, "filter": query})
             assert "COLLSCAN" not in scans(explained["queryPlanner"]["winningPlan"]), query
         await the_weeks_playlists_are_the_members(db)
-    finally:
-        await client.drop_database(db_name)
-        await db.close()
 
 
 async def test_a_place_no_one_was_seen_in_reads_nobodys_week(db: Database):
@@ -169,23 +174,16 @@ async def test_a_quiet_place_of_many_members_reads_everyone_s_week_not_their_jou
     are read, not each member's (nor their whole journals: 200 members who journaled daily for a
     year, 73 000 entries, took 2.9 s against 0.16 s)."""
     finds = SummaryFinds(JOURNAL)
-    client = AsyncMongoClient(mongo_uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[finds])
-    db = Database(client, client[db_name])
-    try:
-        await db.init()
+    async with listened(mongo_uri, db_name, finds) as db:
         members = [UserRef("chat", f"member{i:03d}") for i in range(playlists.MEMBERS_READ_ALONE + 1)]
         for member in members:
             await db.requests.add(MoodRequest(member, PLACE, "spotify:old", "calm", T0 - 10 * D))
         await db.journal.add(journal(members[0], "theirs", "happy", T0))
         await busy_week(db)
-        finds.filters.clear()
-        finds.aggregated.clear()
+        finds.clear()
 
         assert await db.playlists.server_mood_of_week(PLACE, NOW) == {"happy": 1}
 
         assert [match for match in finds.aggregated if "created_at" in match] == [{"created_at": {
             "$gte": NOW - 7 * D, "$lte": NOW}}]
         assert not [f for f in finds.filters if "user_id" in f]
-    finally:
-        await client.drop_database(db_name)
-        await db.close()
