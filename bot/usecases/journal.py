@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+import itertools
 import logging
 import re
 import string
@@ -79,6 +80,9 @@ URL_RE = re.compile(rf"https?://{_LINK_CHARS}|spotify:track:{_LINK_CHARS}", re.I
 # Stepped over after the link is found: a pattern of them before the link was tried from every one of a
 # run of them, and an answer of 4 096 "(" kept the event loop from everyone for 220 ms.
 LINK_WRAPPERS = "<([{'\"|*"
+# The links of an answer tried for its song (`split_answer`): a Discord DM's 32 KB of links to no song
+# were read as /mood reads each, 50 ms of the event loop; past these, the first line is the song.
+LINKS_TRIED = 20
 EXAMPLE_ZONES = ("Europe/Lisbon", "America/New_York", "Asia/Tokyo", "UTC")
 TIME_ERROR = "I need the time as HH:MM on a 24-hour clock, e.g. /journal on 21:30 Europe/Lisbon."
 # A time on a 12-hour clock, its "am"/"pm" glued to it ("9pm", "7:30 a.m.") or the zone's first word
@@ -733,9 +737,10 @@ def split_answer(text: str, is_song: Callable[[str], bool] | None = None) -> tup
     text = (text or "").strip()
     dotted = hosts_dotted(text)
     first = chosen = None
-    for link in URL_RE.finditer(dotted):
-        found = (link, *_link_at(text, dotted, link))
-        first = first or found
+    since = 0  # where the link before ended: a share text holds no link (each link's looked for once)
+    for link in itertools.islice(URL_RE.finditer(dotted), LINKS_TRIED):
+        found = (link, *_link_at(text, dotted, link, since))
+        first, since = first or found, link.end()
         if is_song is None or is_song(found[2]):
             chosen = found
             break
@@ -751,15 +756,16 @@ def split_answer(text: str, is_song: Callable[[str], bool] | None = None) -> tup
     return first.strip(), rest.strip()
 
 
-def _link_at(text: str, dotted: str, link: re.Match) -> tuple[int, str]:
+def _link_at(text: str, dotted: str, link: re.Match, since: int = 0) -> tuple[int, str]:
     """Where the link `link` (found in `dotted`, `text`'s copy) starts, what wraps it included, and
-    the song it stands for as typed: with another music app's share text before it."""
+    the song it stands for as typed: with another music app's share text before it, after `since`."""
     # Discord's markdown around it (__link__, ~~link~~): the marks after it as many as before it.
     start, url = marked_link(dotted, link, LINK_CLOSERS)
     while start > 0 and text[start - 1] in LINK_WRAPPERS + MARKDOWN_MARKS:
         start -= 1
-    if (shared := share_text_start(text[:start], url)) is not None:  # Shazam's "I used Shazam to discover …"
-        url, start = f"{text[shared:start].strip()} {url}", shared
+    # Shazam's "I used Shazam to discover …"
+    if start > since and (shared := share_text_start(text[since:start], url)) is not None:
+        url, start = f"{text[since + shared:start].strip()} {url}", since + shared
     return start, url
 
 
