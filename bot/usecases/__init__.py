@@ -27,8 +27,9 @@ class UseCases:
     # The requests being answered, kept for a restart after a hard kill (Telegram's updates).
     inbox: InboxUseCase | None = None
 
-    def help(self, extra: tuple[tuple[str, str], ...] = (), *, mood: tuple[str, str] = MOOD) -> HelpReply:
-        return help_reply(extra, mood=mood)
+    def help(self, extra: tuple[tuple[str, str], ...] = (), *, mood: tuple[str, str] = MOOD,
+             instead: dict[tuple[str, str], tuple[str, str]] | None = None) -> HelpReply:
+        return help_reply(extra, mood=mood, instead=instead)
 
     def attach_schedule(self, schedule: PromptSchedule) -> None:
         """The scheduler needs the use cases and they need it: wired after both exist."""

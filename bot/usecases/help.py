@@ -25,13 +25,14 @@ NO_SLASH_QUOTED_CHARS = 100
 UNKNOWN_BUTTON = "This button no longer works: type {command} again (/help lists my commands)."
 
 MOOD: tuple[str, str] = ("mood <song | Spotify link | YouTube link>", "Tell the mood of a song (or attach an audio file)")
+JOURNAL_LIST: tuple[str, str] = ("journal list [page | day | month]", "Your latest journal entries; page 2 and on go "
+                                  "further back, and a day or a month lists from there: /journal list December")
 COMMANDS: tuple[tuple[str, str], ...] = (
     MOOD,
     ("journal on <HH:MM> <Area/City>", "Get a daily prompt to answer with a song, e.g. /journal on 21:30 "
                                        "Europe/Lisbon; /journal on alone turns it back on at your saved time"),
     ("journal off", "Stop the daily prompt"),
-    ("journal list [page | day | month]", "Your latest journal entries; page 2 and on go further back, and a day "
-                                          "or a month lists from there: /journal list December"),
+    JOURNAL_LIST,
     ("journal prompt", "Today's journal prompt now"),
     ("journal delete <date | last>", "Delete one journal entry: your newest, or a day's: 2026-12-05, Dec 5, "
                                      "yesterday (a wrong song: delete it, then answer again)"),
@@ -46,10 +47,14 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def help_reply(extra: tuple[tuple[str, str], ...] = (), *, mood: tuple[str, str] = MOOD) -> HelpReply:
+def help_reply(extra: tuple[tuple[str, str], ...] = (), *, mood: tuple[str, str] = MOOD,
+               instead: dict[tuple[str, str], tuple[str, str]] | None = None) -> HelpReply:
     """The command list. `extra`: a front-end's own commands, listed last; `mood`: how that front-end
-    takes a song, where it differs (the console reads a file's path, Discord has a message menu)."""
-    return HelpReply([mood if command is MOOD else command for command in COMMANDS] + list(extra))
+    takes a song, where it differs (the console reads a file's path, Discord has a message menu);
+    `instead`: a front-end's own line for other lines of COMMANDS, where it takes their words
+    otherwise (Discord fills an option with them: JOURNAL_LIST's day or month goes in its `date`)."""
+    lines = {**(instead or {}), MOOD: mood}
+    return HelpReply([lines.get(command, command) for command in COMMANDS] + list(extra))
 
 
 # Words people type for a command that are no misspelling of it ('/charts' is not near 'stats'):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 
 import pytest
 
@@ -12,6 +13,7 @@ from bot.frontends.console import ConsoleFrontend
 from bot.frontends.telegram import COMMANDS as TELEGRAM_COMMANDS
 from bot.frontends.telegram import command_menus
 from tests.fakes.telegram_api import FakeTelegramBotAPI
+from tests.frontends.test_discord import INTEGER, STRING
 from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on
 
 GROUP, ALICE = -100777, 42
@@ -81,3 +83,42 @@ async def test_a_command_menu_telegram_refuses_leaves_the_bot_answering_and_is_s
     said = [record for record in caplog.records if record.levelno >= logging.WARNING]
     assert [record.getMessage() for record in said] == ["telegram.menu_not_set"], said
     assert said[0].reason.startswith(reason) and said[0].scope == "default"  # the first, and the rest not tried
+
+
+# A command of the help's text with the words after it, to the end of its clause ('/journal list December').
+EXAMPLE = re.compile(r"/(?P<command>[a-z]+)(?P<words>(?: [^\s;,()]+)*)")
+
+
+def filled_by_discord(commands: list[dict], example: re.Match) -> tuple[dict, str] | None:
+    """The option of a registered command (or sub-command) that Discord's client fills with the words
+    typed after its name, and those words: the option a 'name:' before them names, else its first
+    one ('/journal on 21:30 Europe/Lisbon' goes whole into /journal on's time). None: no words."""
+    command = next(c for c in commands if c["type"] == 1 and c["name"] == example["command"])
+    words = example["words"].split()
+    options = command.get("options") or []
+    sub = next((o for o in options if o["type"] == 1 and words and o["name"] == words[0]), None)
+    if sub is not None:
+        options, words = sub.get("options") or [], words[1:]
+    if not words:
+        return None
+    name, marked, value = " ".join(words).partition(":")
+    named = next((o for o in options if marked and o["name"] == name), None)
+    return (named, value.strip()) if named is not None else (options[0], " ".join(words))
+
+
+async def test_every_example_discord_s_help_gives_is_one_discord_takes(discord_bot, usecases):
+    """Typed as /help writes it, each command's words go in the option Discord fills with them, which
+    must take them: '/journal list December', as the other front-ends read it, put 'December' in
+    /journal list's page, a whole number, and Discord refused it ('Input must be an integer')."""
+    fake, _ = discord_bot
+    await fake.wait_for("sync_commands", after=0)
+    await fake.slash("help")
+    text = (await fake.wait_for("interaction_callback")).content
+    examples = [match for line in text.splitlines() if " – " in line
+                for match in EXAMPLE.finditer(line.split(" – ", 1)[1])]
+    assert {match["command"] for match in examples} >= {"journal"}  # '/journal on 21:30 Europe/Lisbon', …
+    for example in examples:
+        filled = filled_by_discord(fake.commands, example)
+        if filled is not None:
+            option, value = filled
+            assert option["type"] == STRING or (option["type"] == INTEGER and value.isdigit()), (example[0], option)

@@ -41,7 +41,7 @@ from bot.sources.models import UnsupportedInputError
 from bot.sources.query import (
     DEFAULT_ALLOWED, LINK_CLOSERS, host_allowed, link_in, marked_link, masked_links_read, parse_query, without_markup,
 )
-from bot.usecases.help import MOOD
+from bot.usecases.help import JOURNAL_LIST, MOOD
 from bot.usecases.journal import ANSWER_IN_THE_DM
 from bot.usecases.mood import MAX_SONGS_AT_ONCE, query_left_aside, song_named_in, told_to_wait
 
@@ -79,6 +79,10 @@ FOLLOWUPS_SPENT = ("The rest of that message's audio files ({count} more) were n
 MENU_NAME = "Mood of this song"
 # /help names the message command too: Discord lists it only in a message's Apps menu.
 MOOD_HELP = (MOOD[0], f"{MOOD[1]}; on any message: Apps → {MENU_NAME}")
+# ... and /journal list's day or month in its `date` option: typed after '/journal list', Discord puts
+# the words in its first option, `page`, and refuses a word there ("December" is no whole number).
+JOURNAL_LIST_HELP = ("journal list [page] [date]", "Your latest journal entries; page 2 and on go further back, and a "
+                                                   "day or a month in date lists from there: /journal list date:December")
 
 
 def links_in_text(text: str | None) -> list[str]:
@@ -344,4 +348,5 @@ class MoodCog(commands.Cog):
 
     @app_commands.command(name="help", description="What moodbot can do")
     async def help(self, interaction: discord.Interaction) -> None:
-        await show(interaction, self.usecases.help(mood=MOOD_HELP), ephemeral=True)
+        await show(interaction, self.usecases.help(mood=MOOD_HELP, instead={JOURNAL_LIST: JOURNAL_LIST_HELP}),
+                   ephemeral=True)
