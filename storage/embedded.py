@@ -57,6 +57,17 @@ LOG_TAIL_CHARS = 800
 RESTART_DELAY_S = 0.5
 RESTART_DELAY_MAX_S = 60.0
 IN_USE_SIGN = "already being managed by another process"  # the storage engine's lock on DATA_DIR/db
+# A write its disk refused (DATA_DIR's disk full) panics the storage engine (WiredTiger) for good,
+# and secantusd-py lives on, answering its ping but every read and write "internal server error"
+# (code 1), the disk freed or not: it never exited, so it was never started again. While the bot
+# runs it is asked every HEALTH_EVERY_S for a list of its databases (a read of its catalog); so
+# answered twice running, it is stopped and started again as a server that exited is.
+HEALTH_EVERY_S = 5.0
+INTERNAL_ERROR = 1
+STORAGE_FAILURES_TO_RESTART = 2
+# Below this DATA_DIR's disk is full for the server: its first start alone writes 420 KiB
+# (bot.config.MIN_FREE_BYTES, below which the bot does not start).
+DISK_FULL_BELOW = 2**20
 # Linux: the server gets SIGKILL when the bot dies, even by SIGKILL (an OOM kill), instead of
 # living on as an orphan that keeps DATA_DIR locked. The launcher sets it, then becomes the server.
 # Not SIGTERM: secantusd-py's handler runs only once its main thread wakes, and that thread sleeps
@@ -107,29 +118,51 @@ def accepts_connections(port: int) -> bool:
 
 OP_MSG = 2013
 WIRE_HEADER = struct.Struct("<iiii")  # messageLength, requestID, responseTo, opCode
-PING = bson.encode({"ping": 1, "$db": "admin"})
-# flagBits 0, then the body section (kind 0): the command.
-PING_MESSAGE = WIRE_HEADER.pack(WIRE_HEADER.size + 5 + len(PING), 1, 0, OP_MSG) + bytes(5) + PING
+PING = {"ping": 1, "$db": "admin"}
+STORAGE_PROBE = {"listDatabases": 1, "nameOnly": True, "$db": "admin"}
+
+
+def ask(port: int, command: dict, timeout: float) -> dict | None:
+    """`command`'s answer over the wire, or None when none came (refused, closed, too slow)."""
+    body = bson.encode(command)
+    # flagBits 0, then the body section (kind 0): the command.
+    message = WIRE_HEADER.pack(WIRE_HEADER.size + 5 + len(body), 1, 0, OP_MSG) + bytes(5) + body
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as connection:
+            connection.sendall(message)
+            reply = b""
+            while len(reply) < WIRE_HEADER.size or len(reply) < WIRE_HEADER.unpack_from(reply)[0]:
+                if not (more := connection.recv(4096)):
+                    return None
+                reply += more
+    except OSError:
+        return None
+    length, _request, responding_to, opcode = WIRE_HEADER.unpack_from(reply)
+    if opcode != OP_MSG or responding_to != 1:
+        return None
+    return bson.decode(reply[WIRE_HEADER.size + 5:length])
 
 
 def answers_ping(port: int, timeout: float) -> bool:
     """A `ping` answered over the wire. A connection alone is taken as soon as secantusd-py listens,
     before its main thread has started its accept thread, and a stop signalled then was often lost
     (RESIGNAL_AFTER_S); an answer comes from that thread's connection, once it runs."""
+    return (ask(port, PING, timeout) or {}).get("ok") == 1
+
+
+def storage_fails(port: int, timeout: float) -> bool:
+    """Whether the server answers a read of its catalog with an internal error (its storage engine
+    panicked); an answer that does not come (a busy server) is no sign of it."""
+    answer = ask(port, STORAGE_PROBE, timeout)
+    return answer is not None and answer.get("ok") != 1 and answer.get("code") == INTERNAL_ERROR
+
+
+def free_kib(folder: Path) -> int | None:
     try:
-        with socket.create_connection((HOST, port), timeout=timeout) as connection:
-            connection.sendall(PING_MESSAGE)
-            reply = b""
-            while len(reply) < WIRE_HEADER.size or len(reply) < WIRE_HEADER.unpack_from(reply)[0]:
-                if not (more := connection.recv(4096)):
-                    return False
-                reply += more
+        disk = os.statvfs(folder)
     except OSError:
-        return False
-    length, _request, responding_to, opcode = WIRE_HEADER.unpack_from(reply)
-    if opcode != OP_MSG or responding_to != 1:
-        return False
-    return bson.decode(reply[WIRE_HEADER.size + 5:length]).get("ok") == 1
+        return None
+    return disk.f_bavail * disk.f_frsize // 1024
 
 
 class EmbeddedServer:
@@ -140,8 +173,10 @@ class EmbeddedServer:
     A bot writes little, so the cost does not show.
     """
 
-    def __init__(self, data_dir: Path | str, *, sync_on_commit: bool = True) -> None:
+    def __init__(self, data_dir: Path | str, *, sync_on_commit: bool = True,
+                 health_every_s: float = HEALTH_EVERY_S) -> None:
         self.data_dir = Path(data_dir)
+        self.health_every_s = health_every_s
         self.storage_path = self.data_dir / DB_SUBDIR
         self.sync_on_commit = sync_on_commit
         self.port: int | None = None
@@ -193,13 +228,36 @@ class EmbeddedServer:
 
     def _keep_running(self) -> None:
         """Start the server again, on the same port and data, whenever it dies while the bot runs
-        (killed, out of memory, crashed): the client reconnects by itself, so users are told
-        "try again shortly" only until it is back, not until an operator restarts the bot."""
+        (killed, out of memory, crashed), or its storage fails every read (`storage_fails`): the
+        client reconnects by itself, so users are told "try again shortly" only until it is back,
+        not until an operator restarts the bot."""
+        failing = 0
         while (proc := self._proc) is not None:
-            code = proc.wait()
+            try:
+                code = proc.wait(timeout=self.health_every_s)
+            except subprocess.TimeoutExpired:
+                failing = failing + 1 if storage_fails(self.port, PING_TIMEOUT_S) else 0
+                if failing >= STORAGE_FAILURES_TO_RESTART:
+                    failing = 0
+                    self._restart_failed_storage(proc)
+                continue
+            failing = 0
             if not self._stopping:
                 log.error("embedded database exited while the bot ran (code %s); starting it again", code)
                 self._start_again()
+
+    def _restart_failed_storage(self, proc: subprocess.Popen) -> None:
+        with self._restarting:
+            if self._stopping or proc is not self._proc:
+                return
+            log.error("embedded database's storage fails every read (internal server error); %s: "
+                      "starting it again", self._disk_said())
+            terminate(proc, self.port)
+        self._start_again()
+
+    def _disk_said(self) -> str:
+        free = free_kib(self.data_dir)
+        return "DATA_DIR's disk cannot be read" if free is None else f"DATA_DIR's disk has {free} KiB free"
 
     def _start_again(self) -> None:
         delay = RESTART_DELAY_S
@@ -229,6 +287,10 @@ class EmbeddedServer:
                     raise EmbeddedServerError(
                         f"DATA_DIR {self.data_dir} is in use: another moodbot, or a secantusd-py left "
                         "behind by one, has its database open. Stop it, or give this one another DATA_DIR.")
+                if (free := free_kib(self.data_dir)) is not None and free * 1024 < DISK_FULL_BELOW:
+                    raise EmbeddedServerError(  # its log, on that disk, holds nothing of it
+                        f"The embedded database exited at start (code {code}): DATA_DIR's disk is full "
+                        f"({free} KiB free): free some space there")
                 last = said.splitlines()[-1] if said else "(nothing)"
                 raise EmbeddedServerError(
                     f"The embedded database exited at start (code {code}); the last line of "

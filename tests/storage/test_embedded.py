@@ -1,6 +1,7 @@
 """The embedded server: a separate secantusd-py process keeping its data under DATA_DIR/db."""
 from __future__ import annotations
 
+import re
 import sys
 from datetime import time
 from pathlib import Path
@@ -207,3 +208,81 @@ def test_a_stop_right_after_the_start_is_acted_on_at_once(tmp_path, monkeypatch)
     took, status = stop_timed(server)
     assert status == 0 and secantusd.sigterms_said(server.log_path.read_text()) == 1
     assert took < RESIGNAL_AFTER_S
+
+
+# The embedded database, on a disk of its own that fills while it runs, then is freed: what the
+# bot's client got, and what the log said meanwhile. (`on_a_small_disk` runs it in its namespace.)
+DISK_FILLS_WHILE_IT_RUNS = """
+import asyncio, json, logging, sys, time
+from datetime import time as clock_time
+from pathlib import Path
+from storage.database import Database
+from storage.embedded import EmbeddedServer
+from storage.models import StorageError, User, UserRef
+from pymongo.errors import PyMongoError
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+disk = Path(sys.argv[1])
+
+async def main():
+    server = EmbeddedServer(disk / "data", health_every_s=0.2).start()
+    db = await Database.connect(server.uri, "moodbot", server_selection_timeout_ms=500)
+    await db.init()
+    await db.users.upsert(User("chat", "alice", prompt_time=clock_time(20)))
+    await db.db["notes"].insert_one({"n": "before"})
+    with open(disk / "filler", "wb", buffering=0) as filler:  # the rest of the disk taken (logs, another program)
+        for size in (65536, 512):
+            try:
+                while True:
+                    filler.write(bytes(size))
+            except OSError:
+                pass
+    refused = 0
+    for n in range(50):  # writes, until the disk refuses one
+        try:
+            await db.db["notes"].insert_one({"n": n, "words": "x" * 3000})
+        except PyMongoError:
+            refused += 1
+            break
+    await asyncio.sleep(3)  # the disk still full
+    (disk / "filler").unlink()  # freed
+    deadline, back = time.monotonic() + 60, None
+    while back is None and time.monotonic() < deadline:
+        try:
+            back = await db.users.get(UserRef("chat", "alice"))
+            await db.db["notes"].insert_one({"n": "after"})
+        except (StorageError, PyMongoError):
+            back = None
+            await asyncio.sleep(0.2)
+    print(json.dumps({"refused": refused, "back": back is not None and back.prompt_time == clock_time(20)}))
+    await db.close()
+    server.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_a_disk_that_fills_while_the_server_runs_is_said_and_the_server_recovers_once_it_is_freed(tmp_path):
+    """DATA_DIR's disk full while the bot ran: the embedded database's storage engine (WiredTiger)
+    panicked at its first write refused, and the server lived on answering its ping and every read
+    and write "internal server error", for ever, the disk freed or not: it had not exited, so it was
+    never started again, and the log said nothing of the disk. The server is now watched: a storage
+    that fails every read is said, with the disk's free space, and the server started again (on a
+    disk still full, again and again, each try said) until it answers, its data kept."""
+    import json
+    import subprocess
+
+    from tests.disks import on_a_small_disk
+
+    disk = tmp_path / "disk"
+    done = subprocess.run(on_a_small_disk(disk, [sys.executable, "-c", DISK_FILLS_WHILE_IT_RUNS, str(disk)],
+                                          size_kib=4096),
+                          capture_output=True, text=True, timeout=180, cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout) == {"refused": 1, "back": True}, done.stderr[-3000:]
+    said = done.stderr
+    assert re.search(r"ERROR embedded database's storage fails every read \(internal server error\); DATA_DIR's "
+                     r"disk has \d+ KiB free: starting it again", said), said[-3000:]
+    assert re.search(r"ERROR embedded database did not start again: .*DATA_DIR's disk is full \(\d+ KiB free\): "
+                     r"free some space there \(next try in", said), said[-3000:]
+    assert "WARNING embedded database started again on port" in said, said[-3000:]
