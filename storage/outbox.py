@@ -369,6 +369,16 @@ class ErasedMeanwhileError(StorageError):
     """The user's data was erased (/forget) while their entry was on its way: it is not kept."""
 
 
+class NotKeptError(StorageError):
+    """The database down, and the outbox's disk refused the entry too (DATA_DIR's disk full): it is
+    saved nowhere. Its OSError went up through the answer: "Something went wrong", as for a bug,
+    and a traceback that named no disk."""
+
+
+NOT_KEPT = ("The database didn't answer, and I couldn't keep your answer to save later either (my disk "
+            "refused it), so it is not saved: send it again in a while.")
+
+
 ERASED_MEANWHILE = ("You deleted your data with /forget while I was saving this answer, so I didn't keep it. "
                     "Turn the journal on again with /journal on to start a new one.")
 
@@ -393,8 +403,13 @@ class JournalWriter:
                 raise ErasedMeanwhileError(ERASED_MEANWHILE) from None
             # No await before the append takes the outbox's lock: a `forget` from now on waits
             # for it, then removes this entry with the rest.
-            if not await self.outbox.append_unless_queued(entry):
-                return JournalWrite.DUPLICATE  # another answer to this prompt is already waiting
+            try:
+                if not await self.outbox.append_unless_queued(entry):
+                    return JournalWrite.DUPLICATE  # another answer to this prompt is already waiting
+            except OSError as error:
+                log.error("outbox: a journal answer could not be kept (%s, %s): it is not saved",
+                          error.strerror or error, self.outbox.path)
+                raise NotKeptError(NOT_KEPT) from None
             return JournalWrite.QUEUED
         return JournalWrite.STORED if stored else JournalWrite.DUPLICATE
 
