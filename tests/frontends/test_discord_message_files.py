@@ -144,7 +144,7 @@ async def test_past_the_rate_limit_the_rest_are_not_heard_and_that_is_said_once(
     refusal = messages[-1]
     assert refusal.content.startswith("You're going fast") and made_private(refusal)
     assert FILES_NOT_HEARD.format(count=1) in refusal.content
-    assert len(fake.calls_of("download", after=mark)) == PER_USER + 1  # the last one never downloaded
+    assert len(fake.calls_of("download", after=mark)) == PER_USER  # the refused one and the last never fetched
 
 
 async def test_files_left_when_the_answer_s_15_minutes_run_short_are_not_heard_and_that_is_said(discord_bot, db):
