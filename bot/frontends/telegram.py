@@ -1587,6 +1587,7 @@ class TelegramFrontend:
                     return
                 await write_file(path, data)
                 size = len(data)
+                del data  # on disk now: not held in memory too while the model has it, or waits for it
                 yield (file_refused(asker, too_large, "too_large", bytes=size, limit_bytes=limit) if size > limit
                        else Attachment(str(path), filename, size, title=upload_title(message), shown_name=shown,
                                        message_link=message_link(message)))

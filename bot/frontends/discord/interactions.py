@@ -442,6 +442,7 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
             path = folder / local_name(attachment.filename)
             await write_file(path, data)
             size = len(data)
+            del data  # on disk now: not held in memory too while the model has it, or waits for it
             yield (too_large(size, limit, asker) if size > limit
                    else Attachment(str(path), attachment.filename, size, title=upload_title(attachment, sender),
                                    shown_name=shown_name(attachment, sender)))
