@@ -13,7 +13,7 @@ from bot.frontends.console import ConsoleFrontend
 from bot.frontends.telegram import COMMANDS as TELEGRAM_COMMANDS
 from bot.frontends.telegram import command_menus
 from tests.fakes.telegram_api import FakeTelegramBotAPI
-from tests.frontends.test_discord import INTEGER, STRING
+from tests.frontends.test_discord import INTEGER, STRING, SUB_COMMAND, add_ten_days, private_answer, sub
 from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on
 
 GROUP, ALICE = -100777, 42
@@ -114,11 +114,34 @@ async def test_every_example_discord_s_help_gives_is_one_discord_takes(discord_b
     await fake.wait_for("sync_commands", after=0)
     await fake.slash("help")
     text = (await fake.wait_for("interaction_callback")).content
-    examples = [match for line in text.splitlines() if " – " in line
-                for match in EXAMPLE.finditer(line.split(" – ", 1)[1])]
-    assert {match["command"] for match in examples} >= {"journal"}  # '/journal on 21:30 Europe/Lisbon', …
+    said = [line.split(" – ", 1)[1] for line in text.splitlines() if " – " in line]  # usage – what it does
+    assert {example["command"] for example in discord_takes(fake.commands, "\n".join(said))} >= {"journal"}
+
+
+def discord_takes(commands: list[dict], text: str) -> list[re.Match]:
+    """The examples of commands in `text`, each asserted to be one Discord takes as typed: the option
+    its words go in (`filled_by_discord`) takes them."""
+    examples = list(EXAMPLE.finditer(text))
     for example in examples:
-        filled = filled_by_discord(fake.commands, example)
+        filled = filled_by_discord(commands, example)
         if filled is not None:
             option, value = filled
             assert option["type"] == STRING or (option["type"] == INTEGER and value.isdigit()), (example[0], option)
+    return examples
+
+
+@pytest.mark.parametrize("options", [
+    sub("list", date="Decembr"),  # "… /journal list 2026-12-05, /journal list December."
+    [{"name": "list", "type": SUB_COMMAND, "options": [{"name": "page", "type": INTEGER, "value": 2025}]}],
+    sub("list", date="December 2026"),  # after its newest: "the nearest before it is dated … (/journal list …)"
+])
+async def test_a_journal_reply_names_a_day_to_list_as_discord_takes_it(discord_bot, db, options):
+    """The journal's replies name a day or a month to list ('/journal list 2026-11-10', '… December
+    2025'), as Telegram and the console take them: typed so on Discord, the words went in page, a
+    whole number, and were refused. On Discord they name its date option ('date:2026-11-10')."""
+    fake, _ = discord_bot
+    await fake.wait_for("sync_commands", after=0)
+    await add_ten_days(db, title=lambda day: f"Song {day}", note=lambda day: "")
+    await fake.slash("journal", options, user=ALICE)
+    said = (await private_answer(fake)).content
+    assert "/journal list" in said and discord_takes(fake.commands, said), said

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import re
@@ -125,6 +126,23 @@ PROMPT_REFUSED_TO_THE_BOT_BY_DM = (
 # The use case's words for an undelivered /journal prompt, in Discord's terms.
 PROMPT_NOT_SENT_ON_DISCORD = {PROMPT_NOT_SENT: PROMPT_NOT_SENT_BY_DM, PROMPT_NOT_SENT_NOW: PROMPT_NOT_SENT_NOW_BY_DM,
                               PROMPT_REFUSED_TO_THE_BOT: PROMPT_REFUSED_TO_THE_BOT_BY_DM}
+
+
+# A day or a month the journal's replies give to list from ('/journal list 2026-11-10', '/journal list
+# December 2025', as Telegram and the console take them): on Discord, its date option. Discord puts the
+# words typed after '/journal list' in its first option, page, a whole number, and refuses a date there.
+LIST_FROM = re.compile(r"/journal list (?=\d{4}-\d|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b)",
+                       re.IGNORECASE)
+LIST_FROM_DATE = "/journal list date:"
+
+
+def listed_by_date(reply: object) -> object:
+    """`reply`, its days and months to list from (LIST_FROM) named in /journal list's date option."""
+    if isinstance(reply, ErrorReply):
+        return dataclasses.replace(reply, message=LIST_FROM.sub(LIST_FROM_DATE, reply.message))
+    if isinstance(reply, TextReply):
+        return dataclasses.replace(reply, text=LIST_FROM.sub(LIST_FROM_DATE, reply.text))
+    return reply
 
 
 def mood_asked_of_a_file(message: discord.Message) -> bool:
@@ -372,7 +390,7 @@ class JournalCog(commands.Cog):
         # A day or a month, when given, takes the page's place: the list starts from its end, back.
         reply = await self.usecases.journal.list(caller, page=date if date and date.strip() else page)
         if not isinstance(reply, JournalListReply):
-            await show(interaction, reply)
+            await show(interaction, listed_by_date(reply))
             return
         await JournalPages(self.usecases, caller, interaction, self.live).show(interaction, reply)
 
@@ -383,8 +401,8 @@ class JournalCog(commands.Cog):
                              number: app_commands.Range[int, 1] | None = None) -> None:
         await acknowledge(interaction, ephemeral=True, thinking=True)  # before the database
         # Its id: the same command handed over again after a hard kill (kept.py) deletes nothing more.
-        await show(interaction, await self.usecases.journal.delete(caller_of(interaction), date, number,
-                                                                   message_id=str(interaction.id)))
+        await show(interaction, listed_by_date(await self.usecases.journal.delete(
+            caller_of(interaction), date, number, message_id=str(interaction.id))))
 
     @journal.command(name="prompt", description="Get today's prompt by DM now")
     async def journal_prompt(self, interaction: discord.Interaction) -> None:
