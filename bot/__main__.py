@@ -210,9 +210,16 @@ def exit_uninterrupted(status: int) -> None:
     sys.exit(status)
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """`python -m bot`, and the `moodbot` command pip installs (pyproject.toml's [project.scripts]),
+    which ran `main` alone: a Ctrl-C outside the bot's own run (during --check) printed a
+    KeyboardInterrupt traceback there, and a second one as it exited was heard."""
     try:
         status = main()
-    except KeyboardInterrupt:  # between the app's stop and main's return
+    except KeyboardInterrupt:  # between the app's stop and main's return, or during --check
         status = 130
     exit_uninterrupted(status)
+
+
+if __name__ == "__main__":
+    run()
