@@ -13,6 +13,7 @@ import pwd
 import re
 import string
 import sys
+import time
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -426,6 +427,21 @@ class DataDirInUseError(Exception):
     """Another moodbot runs on this DATA_DIR: one line naming its pid."""
 
 
+# `data_dir_holder` (--check) holds the lock for an instant: a start that meets it tries again.
+LOCK_TRIES, LOCK_RETRY_S = 5, 0.05
+
+
+def _lock_unless_held(handle: IO[str]) -> None:
+    """The lock, exclusive; BlockingIOError when another process holds it LOCK_TRIES times running."""
+    for _ in range(LOCK_TRIES - 1):
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(LOCK_RETRY_S)
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 def hold_data_dir(data_dir: Path) -> IO[str]:
     """The lock file, locked, to keep open while the bot runs (the lock goes with the process,
     however it ends: kill -9 too). DataDirInUseError when another bot holds it; OSError when
@@ -433,7 +449,7 @@ def hold_data_dir(data_dir: Path) -> IO[str]:
     path = data_dir / LOCK_FILE
     handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (open as long as the bot runs)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _lock_unless_held(handle)
     except BlockingIOError:
         handle.seek(0)
         holder = handle.read().strip() or "its pid not written yet"
@@ -452,7 +468,7 @@ def hold_data_dir(data_dir: Path) -> IO[str]:
 def data_dir_holder(data_dir: Path) -> str | None:
     """The pid (as its lock file says) of the moodbot holding DATA_DIR now, or None when none does
     (no lock file, or one a stopped bot left). Found by asking for the lock, shared and at once, and
-    letting go of it: a bot that starts in that instant is refused as if another ran."""
+    letting go of it: a bot that starts in that instant tries again (`_lock_unless_held`)."""
     try:
         handle = open(data_dir / LOCK_FILE, encoding="utf-8")  # noqa: SIM115
     except OSError:

@@ -561,3 +561,22 @@ async def test_a_bot_still_starting_is_seen_from_its_lock_not_met_with_a_second_
     assert (data_dir / "moodbot.pid").exists()
     again = await check_database(settings)
     assert again.status == OK and "embedded" in again.detail, again
+
+
+def test_a_bot_starting_while_a_check_looks_at_its_lock_is_not_refused(tmp_path):
+    """--check asks for DATA_DIR's lock (shared, at once) to tell whether a bot holds it, and lets
+    go of it: a bot starting in that instant was refused as if another bot ran there."""
+    import fcntl
+    import threading
+
+    from bot.config import LOCK_FILE, hold_data_dir
+
+    (tmp_path / LOCK_FILE).write_text("")
+    with open(tmp_path / LOCK_FILE, encoding="utf-8") as looking:  # the check, looking
+        fcntl.flock(looking, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        threading.Timer(0.05, fcntl.flock, (looking, fcntl.LOCK_UN)).start()  # and letting go
+        held = hold_data_dir(tmp_path)
+    try:
+        assert (tmp_path / LOCK_FILE).read_text() == f"{os.getpid()}\n"
+    finally:
+        held.close()
