@@ -122,25 +122,26 @@ class PrivacyUseCase:
         if (refused := refusal(self.limits.export, caller, "export")) is not None:
             return refused
         ref = UserRef(caller.platform, caller.user_id)
-        # The outbox before the database: an entry the drainer moves from one to the other in
-        # between is then read in both (and shown once), not in neither.
-        held = await self.writer.held(ref) if self.writer is not None else []
-        # An answer whose append a crash cut short: no entry, but the start of the user's words,
-        # which /forget deletes; shown as written.
-        cut_short = await self.writer.cut_short(ref) if self.writer is not None else []
-        try:
-            raw = await self.db.privacy.export_raw(ref)
-        except StorageError as error:
-            return ErrorReply(str(error))
-        # A user who never saved settings has the defaults (journal off, UTC, songs counted in
-        # playlists): shown as what they have, not as null; their `created_at` null says none were saved.
-        user = raw.user or User(caller.platform, caller.user_id)
-        # Dated where the user is: at 23:30 in Los Angeles it is today's export, not tomorrow's (UTC's).
-        name = f"moodbot-export-{local_today(user.timezone, self.now()).isoformat()}.json"
-        # Off the event loop: years of entries are tens of thousands of documents to decode and
-        # megabytes of JSON, seconds of work, holding the GIL as a chart does, so it takes a render slot too.
-        counts: Counter = Counter()
-        name, data = await self.limits.renders.run(export_file, name, raw, user, held, cut_short, counts)
+        async with self.limits.renders.holding():  # a few users' data at a time, however many ask
+            # The outbox before the database: an entry the drainer moves from one to the other in
+            # between is then read in both (and shown once), not in neither.
+            held = await self.writer.held(ref) if self.writer is not None else []
+            # An answer whose append a crash cut short: no entry, but the start of the user's words,
+            # which /forget deletes; shown as written.
+            cut_short = await self.writer.cut_short(ref) if self.writer is not None else []
+            try:
+                raw = await self.db.privacy.export_raw(ref)
+            except StorageError as error:
+                return ErrorReply(str(error))
+            # A user who never saved settings has the defaults (journal off, UTC, songs counted in
+            # playlists): shown as what they have, not as null; their `created_at` null says none were saved.
+            user = raw.user or User(caller.platform, caller.user_id)
+            # Dated where the user is: at 23:30 in Los Angeles it is today's export, not tomorrow's (UTC's).
+            name = f"moodbot-export-{local_today(user.timezone, self.now()).isoformat()}.json"
+            # Off the event loop: years of entries are tens of thousands of documents to decode and
+            # megabytes of JSON, seconds of work, holding the GIL as a chart does, so it takes a render slot too.
+            counts: Counter = Counter()
+            name, data = await self.limits.renders.run(export_file, name, raw, user, held, cut_short, counts)
         log.info("privacy.export", extra={"user": caller.user_id, "bytes": len(data)})
         if len(data) > EXPORT_MAX_BYTES:
             return ErrorReply(EXPORT_TOO_LARGE.format(mb=len(data) / 1024 / 1024))

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from bot.usecases import privacy
 from bot.sources.audio import AudioFetcher
 from bot.usecases import build_usecases
 from bot.usecases.mood import MoodUseCase
+from tests.abuse import flood
 from tests.fakes.audio_http import FakeAudioServer
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegramBotAPI
@@ -406,3 +408,29 @@ async def test_a_file_telegram_did_not_hand_over_gives_its_quota_back(db, limite
             await fake.user_sends(None, audio=fake.audio_attachment(song, file_name="twice.ogg"))
             assert expected in (await fake.wait_for_reply(lambda c: c.text not in (STAGE_LISTENING, STAGE_FINDING),
                                                           after=mark)).text
+
+
+async def sent(asked) -> type:
+    """The reply's kind; the reply itself let go as the front-end lets it go once sent."""
+    return type(await asked)
+
+
+async def test_exports_asked_at_once_hold_two_users_data_at_a_time_not_everyone_s(db):
+    """Twelve users' /export at once, each journal 700 entries: each read its user's whole data
+    at once and then waited for a render slot holding it, so memory grew with the users asking
+    (a peak of 5.0 MB for these twelve, 1.7 MB for one). At most CHART_RENDERS_MAX exports hold
+    their data at a time; the rest wait before reading it, and every one is answered."""
+    await flood.seed(db, 13)
+    usecases = build_usecases(db, classifier=None, fetcher=None, heavy_limits=heavy(chart_renders_max=2))
+    await usecases.privacy.export(flood.flooder(0))  # the first export's imports, not counted
+    tracemalloc.start()
+    try:
+        alone = await usecases.privacy.export(flood.flooder(0))
+        one = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        together = await asyncio.gather(*(sent(usecases.privacy.export(flood.flooder(n))) for n in range(1, 13)))
+        many = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert isinstance(alone, ExportReply) and set(together) == {ExportReply}
+    assert many < 2.5 * one, (many, one)
