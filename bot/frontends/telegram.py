@@ -279,7 +279,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("forget", "Delete everything moodbot keeps about you"),
     ("help", "What moodbot can do"),
 )
-COMMAND_NAMES = ("start", *(name for name, _ in COMMANDS))  # what a mistyped command may have meant
+COMMAND_NAMES = ("start", *(name for name, _ in COMMANDS))  # the README's table's; a mistype is read against the handlers'
 # Telegram asks every bot to answer /start, /help and /settings, and its apps send /settings from
 # the bot's profile menu: it is answered (`on_settings`), though no menu, nor the README's table, lists it.
 # What people send a bot that writes to them, to make it stop: the commands that do.
@@ -564,7 +564,8 @@ class TelegramFrontend:
             .build()
         )
         self._actions: set[asyncio.Task] = set()  # "sending a photo…" shown in the background
-        self._commands: dict[str, Callable] = {}  # command name -> its handler
+        # command name -> its handler: what a mistyped or slashless command may have meant, /settings too
+        self._commands: dict[str, Callable] = {}
         self._add_handlers()
         # Set when polling has ended for good after the start (the token revoked in BotFather): the
         # app stops once no chat front-end is left, rather than look alive and answer nobody.
@@ -860,7 +861,7 @@ class TelegramFrontend:
             if typed.lower() in STOP_WORDS:
                 await message.reply_text(STOP_HINT.format(typed=typed))
                 return
-            meant = did_you_mean(typed, COMMAND_NAMES)
+            meant = did_you_mean(typed, self._commands)
             await message.reply_text(clip(f"{meant} {HELP_TAIL}") if meant else UNKNOWN_COMMAND)
 
     async def on_mentioned(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -879,7 +880,7 @@ class TelegramFrontend:
         if command.startswith("/") and command[1:].split("@", 1)[0].lower() in self._commands:
             await message.reply_text(clip(MENTIONED_COMMAND.format(command=as_typed(rest, NO_SLASH_QUOTED_CHARS))))
             return
-        await message.reply_text(clip(slash_forgotten(rest, COMMAND_NAMES) or MENTIONED))
+        await message.reply_text(clip(slash_forgotten(rest, self._commands) or MENTIONED))
 
     async def on_not_a_song(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A picture or a GIF (privately, or captioned /mood in a group), a sticker, a location, a
@@ -911,9 +912,9 @@ class TelegramFrontend:
             return
         link = link_alone(message, self.settings.allowed_host_set)
         self._told_how_to_ask(message)
-        typed = full_width_command(message.text or "", COMMAND_NAMES)
+        typed = full_width_command(message.text or "", self._commands)
         hint = FULL_WIDTH_SLASH_HINT.format(typed=as_typed(typed, NO_SLASH_QUOTED_CHARS)) if typed else None
-        await message.reply_text(hint or slash_forgotten(message.text or "", COMMAND_NAMES)
+        await message.reply_text(hint or slash_forgotten(message.text or "", self._commands)
                                  or (clip(LINK_ALONE.format(link=link)) if link else TEXT_HINT))
 
     async def on_mood(self, update: Update, context: ContextTypes.DEFAULT_TYPE, caller: Caller | None = None) -> None:
@@ -1451,7 +1452,7 @@ class TelegramFrontend:
         data = query.data or ""
         # The data: 64 bytes at most (Telegram's limit), what the operator needs to know the button.
         log.info("telegram.unknown_button", extra={"data": data, **whose(update.effective_chat, query.from_user)})
-        await answer_query(query, unknown_button(data, COMMAND_NAMES), show_alert=True)
+        await answer_query(query, unknown_button(data, self._commands), show_alert=True)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         ids = (whose(update.effective_chat, sender_of(update.effective_message, update.effective_user))

@@ -145,3 +145,19 @@ async def test_a_journal_reply_names_a_day_to_list_as_discord_takes_it(discord_b
     await fake.slash("journal", options, user=ALICE)
     said = (await private_answer(fake)).content
     assert "/journal list" in said and discord_takes(fake.commands, said), said
+
+
+async def test_every_command_telegram_answers_is_one_a_mistyped_command_may_mean(telegram):
+    """The names a mistyped or slashless command was matched against were the menu's and /start, a
+    list of their own: '/setings' was "I don't know that command" though the bot answers /settings
+    (Telegram's profile menu sends it). They are the names the bot has a handler for."""
+    fake, frontend = telegram
+    answered = sorted(frontend._commands)
+    assert {name for name, _ in TELEGRAM_COMMANDS} | {"start", "settings"} <= set(answered)
+    for name in answered:
+        for typed, meant in ((f"/{name}{name[-1]}", f"Did you mean /{name}?"),
+                             (f"{name} now", f"Commands start with a slash: did you mean /{name} now?")):
+            mark = fake.mark()
+            await fake.user_sends(typed)
+            said = (await fake.wait_for("sendMessage", after=mark)).text
+            assert meant in said, (typed, said)
