@@ -39,6 +39,10 @@ NOT_SOUND_TYPES = ("image/", "text/", "application/pdf", "application/zip", "app
                    "application/vnd.openxmlformats", "application/vnd.oasis.opendocument",
                    "application/vnd.android.package-archive")
 NOT_AUDIO = "The file {name} is not audio we can read."
+# A user's file the disk of the temporary folder refused (full: many large files held at once while
+# they are heard, or a quota): refused for now; the front-end adds when to send it again.
+NO_ROOM_FOR_FILE = "I have no room for that file right now: this bot's disk is full."
+NO_ROOM_RETRY_S = 60.0
 
 @dataclass(frozen=True)
 class Caller:

@@ -93,6 +93,8 @@ from bot.usecases.privacy import FORGET_CONFIRM_S, FORGET_EXPIRED
 from bot.usecases.ports import DeliveryFailed, DeliveryUncertain, RecipientGone
 from bot.replies import (
     NAME_MARKS_DROPPED,
+    NO_ROOM_FOR_FILE,
+    NO_ROOM_RETRY_S,
     NOT_AUDIO,
     NOT_SOUND_TYPES,
     STAGE_DOWNLOADING,
@@ -1586,7 +1588,11 @@ class TelegramFrontend:
                 except TelegramError as error:  # the file server's 404/5xx, a cut connection, a timeout
                     yield file_not_downloaded(asker, "download", error)
                     return
-                await write_file(path, data)
+                try:
+                    await write_file(path, data)
+                except OSError as error:  # the temporary folder's disk full (many large files at once), a quota
+                    yield file_not_kept(asker, error)
+                    return
                 size = len(data)
                 del data  # on disk now: not held in memory too while the model has it, or waits for it
                 yield (file_refused(asker, too_large, "too_large", bytes=size, limit_bytes=limit) if size > limit
@@ -2016,6 +2022,14 @@ def file_not_downloaded(asker: Message, step: str, error: TelegramError) -> Erro
     log.warning("telegram.file_not_downloaded", extra={**whose(asker.chat, sender_of(asker, asker.from_user)),
                                                        "reason": reason})
     return ErrorReply(NOT_DOWNLOADED)
+
+
+def file_not_kept(asker: Message, error: OSError) -> ErrorReply:
+    """The refusal of a file downloaded that the disk would not take, logged as one warning: whose,
+    and what the disk said, not the file's name."""
+    log.warning("telegram.file_not_kept", extra={**whose(asker.chat, sender_of(asker, asker.from_user)),
+                                                 "reason": error.strerror or type(error).__name__})
+    return ErrorReply(NO_ROOM_FOR_FILE, retry_after_s=NO_ROOM_RETRY_S)
 
 
 def sender_of(message: Message | None, user: User | None) -> User | Chat | None:

@@ -29,12 +29,13 @@ def held_blocks(snapshot: tracemalloc.Snapshot, size: int, where: str) -> list[t
 
 
 async def sent_on_telegram(usecases, content: bytes, heard):
-    """`content` sent to /mood on the fake Telegram; `heard()` awaited while the model has it."""
+    """`content` sent to /mood on the fake Telegram as big.ogg, `heard()` awaited meanwhile (while
+    the model has it): what `heard` returned, and the answer's text."""
     async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, _):
         await fake.user_sends(None, audio=fake.audio_attachment(content, file_name="big.ogg"))
         result = await heard()
-        await fake.wait_for_reply(lambda c: c.text not in (STAGE_FINDING, STAGE_LISTENING))
-    return result
+        answer = await fake.wait_for_reply(lambda c: c.text not in (STAGE_FINDING, STAGE_LISTENING))
+    return result, answer.text
 
 
 async def sent_on_discord(usecases, content: bytes, heard):
@@ -43,11 +44,14 @@ async def sent_on_discord(usecases, content: bytes, heard):
         await fake.slash("mood", [{"name": "file", "type": ATTACHMENT, "value": song["id"]}],
                          resolved={"attachments": {song["id"]: song}})
         result = await heard()
-        await fake.wait_for("edit_original", lambda c: c.content not in (STAGE_FINDING, STAGE_LISTENING))
-    return result
+        answer = await fake.wait_for("edit_original", lambda c: c.content not in (STAGE_FINDING, STAGE_LISTENING))
+    return result, answer.content
 
 
-@pytest.mark.parametrize("send", [sent_on_telegram, sent_on_discord], ids=["telegram", "discord"])
+SENT_ON = pytest.mark.parametrize("send", [sent_on_telegram, sent_on_discord], ids=["telegram", "discord"])
+
+
+@SENT_ON
 async def test_a_file_is_not_held_in_memory_while_the_model_has_it(db, counting, send):
     held = HeldClassifier(counting)
     content = b"OggS" + os.urandom(SIZE)
@@ -60,7 +64,7 @@ async def test_a_file_is_not_held_in_memory_while_the_model_has_it(db, counting,
 
     tracemalloc.start(64)
     try:
-        snapshot = await send(build_usecases(db, held, fetcher=None), content, heard)
+        snapshot, _ = await send(build_usecases(db, held, fetcher=None), content, heard)
     finally:
         tracemalloc.stop()
         held.release.set()

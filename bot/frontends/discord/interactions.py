@@ -15,7 +15,8 @@ import aiohttp
 import discord
 
 from bot.frontends.discord.rendering import clip, edit_parts, message_parts
-from bot.replies import NOT_AUDIO, NOT_SOUND_TYPES, Attachment, Caller, ErrorReply, titled_upload, unnamed_upload
+from bot.replies import (NO_ROOM_FOR_FILE, NO_ROOM_RETRY_S, NOT_AUDIO, NOT_SOUND_TYPES, Attachment, Caller, ErrorReply,
+                          titled_upload, unnamed_upload)
 from bot.tempfiles import local_name, temporary_folder, write_file
 from bot.usecases.mood import Admit
 # A file too long or too short to hear, in the decoder's words.
@@ -440,7 +441,12 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
             return
         async with temporary_folder("moodbot-dc-") as folder:
             path = folder / local_name(attachment.filename)
-            await write_file(path, data)
+            try:
+                await write_file(path, data)
+            except OSError as error:  # the temporary folder's disk full (many large files at once), a quota
+                log.warning("discord.file_not_kept", extra={**asker, "reason": error.strerror or type(error).__name__})
+                yield ErrorReply(NO_ROOM_FOR_FILE, retry_after_s=NO_ROOM_RETRY_S)
+                return
             size = len(data)
             del data  # on disk now: not held in memory too while the model has it, or waits for it
             yield (too_large(size, limit, asker) if size > limit
