@@ -68,6 +68,9 @@ STORAGE_FAILURES_TO_RESTART = 2
 # Below this DATA_DIR's disk is full for the server: its first start alone writes 420 KiB
 # (bot.config.MIN_FREE_BYTES, below which the bot does not start).
 DISK_FULL_BELOW = 2**20
+# While the disk is full the next try waits for it to have room, not for the doubled delay (up
+# to RESTART_DELAY_MAX_S): looked at this often.
+DISK_POLL_S = 0.25
 # Linux: the server gets SIGKILL when the bot dies, even by SIGKILL (an OOM kill), instead of
 # living on as an orphan that keeps DATA_DIR locked. The launcher sets it, then becomes the server.
 # Not SIGTERM: secantusd-py's handler runs only once its main thread wakes, and that thread sleeps
@@ -272,8 +275,21 @@ class EmbeddedServer:
                 else:
                     log.warning("embedded database started again on port %d", self.port)
                     return
-            time.sleep(delay)
+            self._wait_before_next_try(delay)
             delay = min(2 * delay, RESTART_DELAY_MAX_S)
+
+    def _wait_before_next_try(self, delay: float) -> None:
+        """`delay`, cut short as soon as DATA_DIR's disk, full at the last try, has room again."""
+        deadline = time.monotonic() + delay
+        full = self._disk_full()
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, DISK_POLL_S))
+            if full and not self._disk_full():
+                return
+
+    def _disk_full(self) -> bool:
+        free = free_kib(self.data_dir)
+        return free is not None and free * 1024 < DISK_FULL_BELOW
 
     def _wait_until_ready(self, timeout: float) -> None:
         assert self._proc is not None
@@ -287,10 +303,10 @@ class EmbeddedServer:
                     raise EmbeddedServerError(
                         f"DATA_DIR {self.data_dir} is in use: another moodbot, or a secantusd-py left "
                         "behind by one, has its database open. Stop it, or give this one another DATA_DIR.")
-                if (free := free_kib(self.data_dir)) is not None and free * 1024 < DISK_FULL_BELOW:
+                if self._disk_full():
                     raise EmbeddedServerError(  # its log, on that disk, holds nothing of it
                         f"The embedded database exited at start (code {code}): DATA_DIR's disk is full "
-                        f"({free} KiB free): free some space there")
+                        f"({free_kib(self.data_dir)} KiB free): free some space there")
                 last = said.splitlines()[-1] if said else "(nothing)"
                 raise EmbeddedServerError(
                     f"The embedded database exited at start (code {code}); the last line of "
