@@ -5,6 +5,8 @@ Pure functions, reply model in, text out. No markup, so nothing needs escaping o
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from typing import Callable, TypeVar
 
 from bot.replies import (
     MOOD_EMOJI,
@@ -64,6 +66,31 @@ def unlinked(text: str) -> str:
     uploaders' words) reading 'Free Nitro https://phish.example/claim' was made a link by the chat
     app, in a playlist whose songs' own links are the bot's."""
     return LINK_JOINTS.sub(WORD_JOINER, text)
+
+
+Reply = TypeVar("Reply")
+
+
+def renamed(reply: Reply, shown: Callable[[str], str]) -> Reply:
+    """`reply` with each song's name it holds (title, artists) as `shown` makes it: a chat
+    front-end's `unlinked` (and Telegram's unmentioned) names, in every answer that names a song,
+    /mood's, a saved journal answer's, /journal list's, /journal delete's and a playlist's. A saved
+    answer's aside is shown so whole: it names the song saved (ONE_SONG_A_PROMPT), and is the
+    bot's words otherwise, with no link of its own."""
+    def song(view):
+        return replace(view, title=shown(view.title), artists=tuple(shown(a) for a in view.artists))
+    match reply:
+        case MoodReply():
+            return song(reply)
+        case JournalSavedReply():
+            return replace(reply, mood=song(reply.mood), aside=reply.aside and shown(reply.aside))
+        case JournalListReply() | JournalDeleteChoiceReply():
+            return replace(reply, entries=[song(entry) for entry in reply.entries])
+        case JournalDeletedReply():
+            return replace(reply, entry=song(reply.entry))
+        case PlaylistReply():
+            return replace(reply, tracks=[song(track) for track in reply.tracks])
+    return reply
 
 
 def song_title(title: str, artists: tuple[str, ...] | list[str]) -> str:

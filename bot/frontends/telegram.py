@@ -107,7 +107,6 @@ from bot.replies import (
     ExportReply,
     JournalListReply,
     JournalSavedReply,
-    PlaylistReply,
     PromptMessage,
     ServerMoodReply,
     StatsReply,
@@ -2068,26 +2067,30 @@ def journal_page(reply: object) -> tuple[str, object]:
     entries = list(reply.entries)
     while True:
         shown = replace(reply, entries=entries)
-        text = unmentioned(render.reply_text(shown, PLACE_WORD))
+        text = unmentioned(render.reply_text(names_shown(shown), PLACE_WORD))
         if render.text_length(text) <= MAX_TEXT or len(entries) == 1:
             return clip(text), shown  # one entry over the limit (it cannot be): clipped
         entries.pop()
 
 
+def names_shown(reply: object) -> object:
+    """`reply` with its songs' names unmentioned and unlinked (`render.unlinked`): a link in a
+    video's title or a file's name is its uploader's, and Telegram made a link of it in /mood's
+    answer, a saved journal answer, /journal list and a playlist. A playlist's names are so before
+    it is fitted in whole lines (a word joiner is one more unit each): unmentioned after, the clip
+    cut its last song in half."""
+    return render.renamed(reply, lambda name: render.unlinked(unmentioned(name)))
+
+
 def text_of(reply: object) -> str:
-    """The text of a reply model, as Telegram accepts it: every reply's text goes through here. A
-    playlist's names are unmentioned and unlinked (`render.unlinked`) before it is fitted in whole
-    lines (a word joiner is one more unit each): unmentioned after, the clip cut its last song in half."""
-    if isinstance(reply, PlaylistReply):
-        reply = replace(reply, tracks=[replace(track, title=render.unlinked(unmentioned(track.title)),
-                                               artists=tuple(render.unlinked(unmentioned(a)) for a in track.artists))
-                                       for track in reply.tracks])
-    return clip(render.reply_text(reply, PLACE_WORD))
+    """The text of a reply model, as Telegram accepts it: every reply's text goes through here,
+    its songs' names as `names_shown` makes them."""
+    return clip(render.reply_text(names_shown(reply), PLACE_WORD))
 
 
 def noted(reply: object, note: str | None) -> str:
     """The text of a reply model with `note` on a line under it."""
-    return clip(f"{render.reply_text(reply, PLACE_WORD)}\n{note}") if note else text_of(reply)
+    return clip(f"{render.reply_text(names_shown(reply), PLACE_WORD)}\n{note}") if note else text_of(reply)
 
 
 def typed_aside(message: Message, songs: Sequence[Message] | None = None) -> str | None:

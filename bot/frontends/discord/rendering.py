@@ -63,8 +63,15 @@ def escape(text: str) -> str:
     return discord.utils.escape_markdown(text)
 
 
+def escaped_name(name: str) -> str:
+    """A song's name (a title, an artist) as Discord shows it: no link made of it
+    (`render.unlinked`: a video's title, a file's name or tags are their uploader's words), then
+    escaped, so that a link's underscores left unescaped read as no markdown either."""
+    return escape(render.unlinked(name))
+
+
 def escaped_title(title: str, artists: tuple[str, ...] | list[str]) -> str:
-    return render.song_title(escape(title), [escape(a) for a in artists])
+    return render.song_title(escaped_name(title), [escaped_name(a) for a in artists])
 
 
 def mood_embed(reply: MoodReply) -> discord.Embed:
@@ -93,18 +100,16 @@ def mood_embed(reply: MoodReply) -> discord.Embed:
 def saved_embed(reply: JournalSavedReply) -> discord.Embed:
     embed = mood_embed(reply.mood)
     embed.description = f"Saved to your journal for {reply.local_date.isoformat()}:\n{reply.phrase}"
-    if reply.aside:
-        embed.description += "\n" + reply.aside
+    if reply.aside:  # it may name the song saved (ONE_SONG_A_PROMPT): shown as its name is
+        embed.description += "\n" + escaped_name(reply.aside)
     if reply.queued:
         embed.description += "\n" + render.QUEUED_NOTE
     return embed
 
 
 def escaped_track(track: PlaylistTrackView) -> PlaylistTrackView:
-    """A playlist's song as the channel's embed shows it: escaped, and no link made of its name
-    (`render.unlinked`)."""
-    return replace(track, title=render.unlinked(escape(track.title)),
-                   artists=tuple(render.unlinked(escape(a)) for a in track.artists))
+    """A playlist's song as the channel's embed shows it (`escaped_name`)."""
+    return replace(track, title=escaped_name(track.title), artists=tuple(escaped_name(a) for a in track.artists))
 
 
 def playlist_text(reply: PlaylistReply) -> str:
@@ -114,7 +119,7 @@ def playlist_text(reply: PlaylistReply) -> str:
 
 
 def escaped_entry(entry: JournalEntryView, note_limit: int) -> JournalEntryView:
-    return replace(entry, title=escape(entry.title), artists=tuple(escape(a) for a in entry.artists),
+    return replace(entry, title=escaped_name(entry.title), artists=tuple(escaped_name(a) for a in entry.artists),
                    note=escape(render.shorten(entry.note, note_limit)))
 
 
