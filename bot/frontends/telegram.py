@@ -270,7 +270,7 @@ ALLOWED_UPDATES = [kind for kind in Update.ALL_TYPES
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("mood", "Mood of a song: /mood <name or link>, or attach audio"),
-    ("journal", "Daily music journal: on <HH:MM> <Area/City> | off | list [page] | prompt | delete <date|last>"),
+    ("journal", "Daily music journal: on <HH:MM> <Area/City> | off | list [page | day | month] | prompt | delete <date|last>"),
     ("stats", "Charts of your journal"),
     ("playlist", "This group's playlist for a mood"),
     ("servermood", "This group's mood of the week"),

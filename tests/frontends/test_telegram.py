@@ -687,6 +687,15 @@ async def test_a_title_reading_like_a_username_pings_nobody_in_a_group_playlist(
 # The journal ---------------------------------------------------------------------------------
 
 
+def test_the_menu_s_journal_hint_lists_by_what_help_says_it_lists():
+    """The '/' menu's hint said `list [page]` while /help (and the command) take a day or a month
+    too: someone reading the menu alone never learnt `/journal list December`."""
+    from bot.usecases.help import JOURNAL_LIST
+    listed = JOURNAL_LIST[0].removeprefix("journal ")
+    assert listed in dict(COMMANDS)["journal"], dict(COMMANDS)["journal"]
+    assert all(len(hint) <= 256 for _, hint in COMMANDS)  # setMyCommands' limit on a description
+
+
 async def test_journal_prompt_sends_today_s_prompt_now_and_nothing_after_it(telegram, db, usecases):
     """The prompt, in the chat the command was typed in, is the answer: a "Sent: …" under it would be
     the last message, the one a reply goes to, and a reply there answers no prompt."""
