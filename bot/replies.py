@@ -85,6 +85,11 @@ class Attachment:
     # the platform's ids, never from what users typed. None in a private chat or DM, and where the
     # place's messages have no links (a Telegram basic group). A server playlist lists the file by it.
     message_link: str | None = None
+    # Sent where not every member of the place can see it (a Discord channel or thread the server's
+    # @everyone may not view): its request is kept as a private chat's, in no playlist of the place,
+    # which every member reads, so neither its name nor its link is shown there.
+    unseen_by_place: bool = False
+
 
 
 def titled_upload(kind: str, sender: str | None, sent_at: datetime) -> str:

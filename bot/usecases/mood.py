@@ -294,7 +294,7 @@ class MoodUseCase:
             if permit is not None:
                 permit.release()
         if self.db.privacy.erasures(ref) == erasures:  # not after a /forget sent since the message
-            self._record_request(caller, reply, asked_at, attachment.message_link if attachment else None)
+            self._record_request(caller, reply, asked_at, attachment)
         log.info("mood.answered", extra={"user": caller.user_id, "chat": caller.chat_id, "track": reply.track_key,
                                          "mood": reply.mood, "cached": reply.cached, "model": reply.model,
                                          "fallback": reply.fallback_reason})  # why the ANN answered, if it did
@@ -599,11 +599,14 @@ class MoodUseCase:
         return record is not None and record.mood is not None and record.mood.model == MAIN_MODEL
 
     def _record_request(self, caller: Caller, reply: MoodReply, asked_at: datetime,
-                        message_link: str | None = None) -> None:
+                        attachment: Attachment | None = None) -> None:
         """In the background: the answer need not wait for its bookkeeping (storage logs a failure,
-        and its readers see the request once written). `message_link`: the uploaded file's message,
-        kept only in a place (nobody else can open a private chat's)."""
-        request = MoodRequest(UserRef(caller.platform, caller.user_id), caller.place, reply.track_key,
+        and its readers see the request once written). An uploaded file's message link is kept only
+        in a place (nobody else can open a private chat's); a file sent where not every member of
+        the place can see it (`Attachment.unseen_by_place`) is kept as a private chat's: in no
+        playlist of the place, its name and link shown to no one there."""
+        place = None if attachment is not None and attachment.unseen_by_place else caller.place
+        request = MoodRequest(UserRef(caller.platform, caller.user_id), place, reply.track_key,
                               reply.mood, asked_at, title=reply.title,
-                              source_link=message_link if caller.place is not None else None)
+                              source_link=attachment.message_link if attachment and place is not None else None)
         self.db.requests.record(request)

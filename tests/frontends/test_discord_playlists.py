@@ -98,13 +98,14 @@ async def test_the_playlist_s_embed_names_it_once(discord_bot, db):
         "😢 sad playlist", "1. Artist – Sad song 0 https://open.spotify.com/track/sad0")
 
 
-async def file_heard(fake, db, audio: bytes, *, guild: int | None = GUILD) -> str:
+async def file_heard(fake, db, audio: bytes, *, guild: int | None = GUILD, channel: dict | None = None) -> str:
     """Bob's /mood with `audio` (sad, in the cache) attached as demo take.ogg, in the server (or
-    his DM), answered; the id of the response's message."""
+    his DM; or the server's `channel`, a channel's payload), answered; the id of the response's message."""
     attachment = fake.add_file("demo take.ogg", await cached(db, audio))
     mark = fake.mark()
     await fake.slash("mood", [{"name": "file", "type": ATTACHMENT, "value": attachment["id"]}],
-                     resolved={"attachments": {attachment["id"]: attachment}}, guild=guild, user=BOB)
+                     resolved={"attachments": {attachment["id"]: attachment}}, guild=guild, user=BOB,
+                     channel=channel)
     deferred = await fake.wait_for("interaction_callback", lambda c: c.json["type"] == DEFERRED, after=mark)
     await fake.wait_for("edit_original", lambda c: bool(c.embeds), after=mark)
     return deferred.result["interaction"]["response_message_id"]

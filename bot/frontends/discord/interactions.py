@@ -116,6 +116,31 @@ def caller_of(interaction: discord.Interaction) -> Caller:
     )
 
 
+def seen_by_everyone(interaction: discord.Interaction) -> bool:
+    """Whether every member of the interaction's server can see its channel: the server's @everyone
+    role may view it (`permissions_for`, its overwrites applied), or, a thread, its parent channel
+    (a private thread, channel type 12, never). Read from the server as the gateway gave it
+    (GUILD_CREATE's roles and channels' overwrites), no REST call. A server not known from the
+    gateway (unavailable in an outage) has no @everyone role to read: the channel's own overwrite
+    for @everyone, as the interaction carries it, decides; a thread's parent not known, the thread
+    is taken as seen. True outside a server (what is heard there counts in none)."""
+    guild, channel = interaction.guild, interaction.channel
+    if guild is None or interaction.guild_id is None:
+        return True
+    if isinstance(channel, discord.Thread):
+        if channel.type is discord.ChannelType.private_thread:
+            return False
+        channel = channel.parent
+        if channel is None:
+            return True
+    if not isinstance(channel, discord.abc.GuildChannel):
+        return True
+    everyone = guild.default_role
+    if everyone is None:
+        return channel.overwrites_for(discord.Object(id=guild.id)).view_channel is not False
+    return channel.permissions_for(everyone).view_channel
+
+
 def jump_url(guild_id: int | None, channel_id: int | None, message_id: int | None) -> str | None:
     """The link to a server's message that its members open (Discord's jump URL), made of Discord's
     ids; None outside a server (a DM's messages are the two people's), or where one is not known."""

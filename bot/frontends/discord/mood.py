@@ -26,6 +26,7 @@ from bot.frontends.discord.interactions import (
     is_audio,
     jump_url,
     plainly_not_sound,
+    seen_by_everyone,
     sent_by,
     show,
     show_followup,
@@ -341,7 +342,9 @@ class MoodCog(commands.Cog):
                 if isinstance(attachment, ErrorReply):
                     return attachment
                 if attachment is not None:
-                    attachment = replace(attachment, message_link=holder)
+                    # A private channel's or thread's file: its name and link are no server playlist's.
+                    attachment = replace(attachment, message_link=holder,
+                                         unseen_by_place=not seen_by_everyone(interaction))
                 return await self.usecases.mood.run(caller, query, attachment, progress=run.told(progress))
         finally:  # no stage may be edited in after the answer, nor after the apology for a failure
             await progress.settle()
