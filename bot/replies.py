@@ -75,6 +75,10 @@ class Attachment:
     # "voice.ogg", a Discord voice message's "voice-message.ogg"): "Voice note by Alice, 5 Dec
     # 2026" (`titled_upload`). None: named from `filename`.
     title: str | None = None
+    # The platform user id of the sender `title` names ("by Alice"), whose /forget takes their name
+    # out of the requests that keep it (`storage.models.without_sender`). None: it names nobody, or
+    # nobody whose id is known (a forward from an account hidden from links, a channel's post).
+    sender: str | None = None
     # The file's name as said back to its sender, in a refusal of its audio ("The file my mix.mp3 is
     # not audio we can read"), clipped by the front-end; `path` is a name of the front-end's own
     # ("audio.mp3"). For a file sent without a name, whose and when (`unnamed_upload`: "The file
@@ -95,7 +99,7 @@ class Attachment:
 def titled_upload(kind: str, sender: str | None, sent_at: datetime) -> str:
     """The title of a file whose name says nothing, the same on every platform: what it is, whose,
     and the day (UTC) it was sent, "Voice note by Alice, 5 Dec 2026"; "Voice note, 5 Dec 2026"
-    when who sent it is not known."""
+    when who sent it is not known (and what the sender's /forget makes it: `without_sender`)."""
     name, day = sender_and_day(sender, sent_at)
     return f"{kind} by {name}, {day}" if name else f"{kind}, {day}"
 

@@ -193,6 +193,8 @@ def request_to_doc(request: MoodRequest) -> Document:
         "title": request.title,
         # Only where there is one: a request without it reads as one written before links were kept.
         **({"source_link": request.source_link} if request.source_link else {}),
+        # Only where the title names the file's sender: their /forget looks for it (storage/privacy.py).
+        **({"sender": request.sender} if request.sender else {}),
     }
 
 
@@ -205,6 +207,7 @@ def request_from_doc(doc: Mapping[str, Any]) -> MoodRequest:
         created_at=doc["created_at"],
         title=doc.get("title"),
         source_link=doc.get("source_link"),
+        sender=doc.get("sender"),
     )
 
 

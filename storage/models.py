@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import date, datetime, time, timezone, tzinfo
 from typing import Any, Iterable
@@ -81,6 +82,26 @@ class MoodRequest:
     # made by the front-end from the platform's own ids (never from what users typed). None: no
     # such link (a private chat, a place whose messages have none, a request made before they were kept).
     source_link: str | None = None
+    # The platform user id of the file's sender whom `title` names ("Voice note by Alice, 5 Dec
+    # 2026", `bot.replies.titled_upload`): their /forget makes it `without_sender(title)` and drops
+    # `source_link` (their message). None: the title names nobody known by id.
+    sender: str | None = None
+
+
+# A title `bot.replies.titled_upload` made of a file's sender: "<kind> by <name>, <day>".
+TITLED_UPLOAD = re.compile(r"(?P<kind>Voice note|Video note|Audio|Video|File) by .+, (?P<day>\d{1,2} [A-Z][a-z]{2} \d{4})",
+                           re.DOTALL)
+
+
+def without_sender(title: str) -> str:
+    """"Voice note by Alice, 5 Dec 2026" as it reads without its sender: "Voice note, 5 Dec 2026" (as
+    `titled_upload` names a file whose sender is not known); another title as it is."""
+    named = TITLED_UPLOAD.fullmatch(title)
+    if named:
+        return f"{named['kind']}, {named['day']}"
+    # Clipped before its day (a name longer than the platforms allow): its kind alone.
+    cut = re.match(r"(Voice note|Video note|Audio|Video|File) by ", title)
+    return cut[1] if cut else title
 
 
 @dataclass

@@ -27,13 +27,14 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 from storage import place_tracks
 from storage.codec import request_to_doc
 from storage.failures import translated_errors
-from storage.models import MoodRequest, StorageError, UserRef
+from storage.models import MoodRequest, StorageError, UserRef, without_sender
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ class RequestRepo:
         # (place, member, the member's erasures when it began) of each /mood being answered.
         self._asking: Counter[tuple[str, UserRef, int]] = Counter()
         self._erasures: Counter[UserRef] = Counter()
+        # When each member's data was last erased: a request asked before it, of a file whose title
+        # names them ("Voice note by Alice"), is written without their name (`without_sender`).
+        self._erased_at: dict[UserRef, datetime] = {}
 
     @contextmanager
     def asking(self, place: str | None, member: UserRef) -> Iterator[None]:
@@ -74,6 +78,7 @@ class RequestRepo:
     def erased(self, member: UserRef) -> None:
         """The member's data is being erased (/forget): their /mood being answered now visits no place."""
         self._erasures[member] += 1
+        self._erased_at[member] = datetime.now(timezone.utc)
 
     async def add(self, request: MoodRequest) -> None:
         # Shielded: a caller that gives up must not cancel the insert its neighbours wait on.
@@ -100,6 +105,9 @@ class RequestRepo:
         loop = asyncio.get_running_loop()
         stored = loop.create_future()
         doc = request_to_doc(request)
+        erased_at = self._erased_at.get(UserRef(request.user.platform, request.sender or ""))
+        if request.sender and erased_at is not None and erased_at >= doc["created_at"]:
+            unnamed(doc)  # its sender's /forget came while it was answered: it would name them for good
         if doc.get("place") in self._moved:
             doc["place"] = self._moved[doc["place"]]
             renamed = self._renamed.get((doc["place"], request.user))
@@ -130,6 +138,16 @@ class RequestRepo:
                     stored.set_result(None)
                 else:
                     stored.set_exception(outcome)
+
+
+def unnamed(doc: dict) -> dict:
+    """A request whose title names its file's sender, as their /forget leaves it: "Voice note, 5 Dec
+    2026", without the link to their message nor their id."""
+    if doc.get("title"):
+        doc["title"] = without_sender(doc["title"])
+    doc.pop("source_link", None)
+    doc.pop("sender", None)
+    return doc
 
 
 def _log_failure(stored: asyncio.Future) -> None:

@@ -57,9 +57,9 @@ async def write(summary: AsyncCollection, updates: list[UpdateOne]) -> None:
             await summary.bulk_write([batch[e["index"]] for e in errors], ordered=False)
 
 
-def summarize_pipeline(place: str | None) -> list[dict[str, Any]]:
+def summarize_pipeline(place: str | None, match: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     return [
-        {"$match": {"place": {"$ne": None} if place is None else place}},
+        {"$match": match if match is not None else {"place": {"$ne": None} if place is None else place}},
         {"$group": {"_id": {"place": "$place", "platform": "$platform", "user_id": "$user_id",
                             "track_key": "$track_key"},
                     "latest": {"$max": {"at": "$created_at", "mood": "$mood"}},
@@ -67,10 +67,24 @@ def summarize_pipeline(place: str | None) -> list[dict[str, Any]]:
     ]
 
 
-async def summarize(requests: AsyncCollection, summary: AsyncCollection, place: str | None = None) -> None:
-    """Fold the stored requests of `place` (of every place, by default) into the summary."""
-    cursor = await requests.aggregate(summarize_pipeline(place))
+async def summarize(requests: AsyncCollection, summary: AsyncCollection, place: str | None = None,
+                    match: dict[str, Any] | None = None) -> None:
+    """Fold the stored requests of `place` (of every place, by default; those `match` finds, when
+    given) into the summary."""
+    cursor = await requests.aggregate(summarize_pipeline(place, match))
     rows = await cursor.to_list()
     await write(summary, [summary_update(**row["_id"], latest=row["latest"], title=row.get("title"),
                                          source_link=row.get("source_link"))
                           for row in rows])
+
+
+async def summarize_again(requests: AsyncCollection, summary: AsyncCollection,
+                          keys: Iterable[tuple[str, str, str, str]]) -> None:
+    """The summaries of these (place, platform, user_id, track_key) made again from their requests,
+    after requests were renamed: `$max` alone would keep the greater title, and a link now gone."""
+    match = [{"place": place, "platform": platform, "user_id": user_id, "track_key": track_key}
+             for place, platform, user_id, track_key in sorted(set(keys))]
+    for start in range(0, len(match), BATCH):
+        some = {"$or": match[start:start + BATCH]}
+        await summary.delete_many(some)
+        await summarize(requests, summary, match=some)

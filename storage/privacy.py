@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator
 
 import bson
 from bson.codec_options import CodecOptions
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
 
@@ -21,10 +21,11 @@ from storage.codec import (
     user_filter,
     user_from_doc,
 )
+from storage import place_tracks
 from storage.failures import translated_errors
 from storage.journal import JournalRepo
 from storage.models import Answer, Departure, JournalEntry, PlaceTrack, User, UserExport, UserRef, export_json
-from storage.mood_requests import RequestRepo
+from storage.mood_requests import RequestRepo, unnamed
 from storage.schema import DEPARTURES, INBOX, JOURNAL, PLACE_TRACKS, PROMPTS, REQUESTS, USERS
 
 # Every collection holding documents about a user; `tracks` and `servers` hold none. Erased in
@@ -202,8 +203,25 @@ class PrivacyRepo:
                     result = await self._db[name].delete_many(user_filter(ref))
                     if name not in DERIVED_COLLECTIONS + TRANSIENT_COLLECTIONS:
                         deleted += result.deleted_count
+                await self._unname(ref)
         await self._prune_oplog()
         return deleted
+
+    async def _unname(self, ref: UserRef) -> None:
+        """Others' requests of the user's files whose titles name them ("Voice note by Alice, 5 Dec
+        2026", kept with their id as `sender`) read as if the sender were not known ("Voice note,
+        5 Dec 2026"), without the link to their message; the place's summaries of them are made
+        again. Those records are the askers', not counted as the user's. Requests written before
+        senders were kept were renamed by migration 14 (storage/schema.py)."""
+        named = await self._db[REQUESTS].find({"platform": ref.platform, "sender": ref.user_id}).to_list()
+        if not named:
+            return
+        await self._db[REQUESTS].bulk_write(
+            [ReplaceOne({"_id": doc["_id"]}, unnamed(dict(doc))) for doc in named], ordered=False)
+        await place_tracks.summarize_again(self._db[REQUESTS], self._db[PLACE_TRACKS],
+                                           ((doc["place"], doc["platform"], doc["user_id"], doc["track_key"])
+                                            for doc in named if doc.get("place") is not None))
+        log.info("privacy.unnamed", extra={"user": ref.user_id, "requests": len(named)})
 
     async def _prune_oplog(self) -> None:
         """After the deletions: the copies of the user's documents in the database's oplog go, where

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Iterable, Mapping
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid, OperationFailure
 
 from storage import place_tracks
-from storage.models import UPLOAD_KEY_PREFIX, StorageError
+from storage.models import TITLED_UPLOAD, UPLOAD_KEY_PREFIX, StorageError, without_sender
 
 log = logging.getLogger(__name__)
 
@@ -470,6 +470,24 @@ async def index_users_by_pause(db: AsyncDatabase) -> None:
     await ensure_indexes(db[USERS], [USERS_BY_PAUSE])
 
 
+async def unname_upload_titles(db: AsyncDatabase) -> None:
+    # An upload titled by its sender ("Voice note by Alice, 5 Dec 2026") was recorded without their
+    # id before 14 was applied: no /forget can tell whose name it is (storage/privacy.py), so each
+    # reads as if the sender were not known ("Voice note, 5 Dec 2026"), and the places' summaries of
+    # them are made again (those still titled so too: re-run after a crash, the requests are renamed
+    # already). Links are kept.
+    titled = {"track_key": {"$regex": f"^{re.escape(UPLOAD_KEY_PREFIX)}"},
+              "title": {"$regex": f"^{TITLED_UPLOAD.pattern}$"}, "sender": {"$exists": False}}
+    named = await db[REQUESTS].find(titled).to_list()
+    for start in range(0, len(named), 1000):
+        await db[REQUESTS].bulk_write([UpdateOne({"_id": doc["_id"]}, {"$set": {"title": without_sender(doc["title"])}})
+                                       for doc in named[start:start + 1000]], ordered=False)
+    await place_tracks.summarize_again(db[REQUESTS], db[PLACE_TRACKS],
+                                       ((doc["place"], doc["platform"], doc["user_id"], doc["track_key"])
+                                        for doc in named + await db[PLACE_TRACKS].find(titled).to_list()
+                                        if doc.get("place") is not None))
+
+
 async def rebuild_outdated_indexes(db: AsyncDatabase) -> None:
     for name, wanted in INDEXES.items():
         await ensure_indexes(db[name], wanted, RETIRED_INDEXES.get(name, ()))
@@ -500,6 +518,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               index_place_tracks_by_latest),
     Migration(13, "users by why their prompts stopped (every user was read for the few paused)",
               index_users_by_pause),
+    Migration(14, "uploads titled by their senders' names, recorded before their ids were kept, name nobody",
+              unname_upload_titles),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

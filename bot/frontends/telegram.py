@@ -1596,7 +1596,7 @@ class TelegramFrontend:
                 del data  # on disk now: not held in memory too while the model has it, or waits for it
                 yield (file_refused(asker, too_large, "too_large", bytes=size, limit_bytes=limit) if size > limit
                        else Attachment(str(path), filename, size, title=upload_title(message), shown_name=shown,
-                                       message_link=message_link(message)))
+                                       message_link=message_link(message), sender=titled_sender(message)))
 
     def _show_action(self, message: Message, action: str) -> None:
         """Telegram's "sending a photo…" under the chat's name while a chart or an export is made
@@ -2353,6 +2353,22 @@ def upload_title(message: Message | ExternalReplyInfo) -> str | None:
     tags: `tagged_name`), named by it."""
     kind = nameless_kind(message)
     return None if kind is None else titled_upload(kind, *sent_by(message))
+
+
+def titled_sender(message: Message | ExternalReplyInfo) -> str | None:
+    """The id (as `caller_of` keys them) of whom `upload_title` names the file by, for their /forget
+    to take the name out of the requests that keep it; None where it names nobody, or an account
+    hidden from forwards' links (known by its name alone)."""
+    if nameless_kind(message) is None:
+        return None
+    origin = message.forward_origin if isinstance(message, Message) else message.origin
+    if origin is not None:
+        sender = (origin.sender_user if isinstance(origin, MessageOriginUser) else origin.sender_chat
+                  if isinstance(origin, MessageOriginChat) else origin.chat
+                  if isinstance(origin, MessageOriginChannel) else None)
+    else:
+        sender = message.sender_chat or message.from_user
+    return str(sender.id) if sender is not None else None
 
 
 def shown_name(message: Message | ExternalReplyInfo, filename: str) -> str:

@@ -608,5 +608,7 @@ class MoodUseCase:
         place = None if attachment is not None and attachment.unseen_by_place else caller.place
         request = MoodRequest(UserRef(caller.platform, caller.user_id), place, reply.track_key,
                               reply.mood, asked_at, title=reply.title,
-                              source_link=attachment.message_link if attachment and place is not None else None)
+                              source_link=attachment.message_link if attachment and place is not None else None,
+                              # Whose name the file's title carries: their /forget takes it out.
+                              sender=attachment.sender if attachment and attachment.title else None)
         self.db.requests.record(request)

@@ -321,18 +321,20 @@ class SentBy(NamedTuple):
 
     name: str | None
     at: datetime
+    user_id: str | None = None  # their id, as callers are keyed (None: not known)
 
 
 def sent_by(message: discord.Message | discord.MessageSnapshot) -> SentBy:
     """Whose the files of what a message shows are (`shown`): a forward's snapshot does not say
     whose the message it forwards was, and its files are not the forwarder's."""
-    author = message.author.display_name if isinstance(message, discord.Message) else None
-    return SentBy(author, message.created_at)
+    if not isinstance(message, discord.Message):
+        return SentBy(None, message.created_at)
+    return SentBy(message.author.display_name, message.created_at, str(message.author.id))
 
 
 def uploaded_by(interaction: discord.Interaction) -> SentBy:
     """A file given with a slash command: the asker's, sent with it."""
-    return SentBy(interaction.user.display_name, interaction.created_at)
+    return SentBy(interaction.user.display_name, interaction.created_at, str(interaction.user.id))
 
 
 def upload_title(attachment: discord.Attachment, sender: SentBy | None) -> str | None:
@@ -350,6 +352,14 @@ def upload_title(attachment: discord.Attachment, sender: SentBy | None) -> str |
         return None
     kind = "Voice note" if attachment.is_voice_message() else NAMELESS_KINDS[nameless.group(1).lower()]
     return titled_upload(kind, sender.name, sender.at)
+
+
+def titled_sender(attachment: discord.Attachment, sender: SentBy | None) -> str | None:
+    """The id of whom `upload_title` names the attachment by ("Voice note by Alice"), for their
+    /forget to take the name out of the requests that keep it; None where it names nobody."""
+    if sender is None or not sender.name or " ".join((attachment.title or "").split()):
+        return None
+    return sender.user_id if attachment.is_voice_message() or NAMELESS.fullmatch(attachment.filename) else None
 
 
 def shown_name(attachment: discord.Attachment, sender: SentBy | None = None) -> str:
@@ -476,7 +486,7 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
             del data  # on disk now: not held in memory too while the model has it, or waits for it
             yield (too_large(size, limit, asker) if size > limit
                    else Attachment(str(path), attachment.filename, size, title=upload_title(attachment, sender),
-                                   shown_name=shown_name(attachment, sender)))
+                                   shown_name=shown_name(attachment, sender), sender=titled_sender(attachment, sender)))
 
 
 @contextlib.asynccontextmanager
