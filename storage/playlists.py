@@ -195,7 +195,13 @@ def last_seen_of(rows: list[Summary]) -> dict[UserRef, datetime]:
     return last_seen
 
 
-def journal_rows(place: str, docs: list[dict[str, Any]]) -> dict[UserRef, list[Told]]:
+def raw_journal_rows(place: str, batches: list[bytes], codec_options: CodecOptions) -> dict[UserRef, list[Told]]:
+    """`journal_rows` of raw BSON batches of journal entries, decoded one entry at a time: a worker
+    thread running this holds the interpreter no longer than an entry between the event loop's turns."""
+    return journal_rows(place, (doc for batch in batches for doc in bson.decode_iter(batch, codec_options)))
+
+
+def journal_rows(place: str, docs: Iterable[dict[str, Any]]) -> dict[UserRef, list[Told]]:
     """The journal entries `docs` that count in the place (`is_shareable`), by member: one row per entry."""
     by_member: dict[UserRef, list[Told]] = {}
     for doc in docs:
@@ -366,9 +372,9 @@ class PlaylistQueries:
             return [], {}
         with translated_errors("server playlist"):
             votes = await self._votes(place, since)
-            rows = top_songs(votes, mood, limit)
+            rows, per_mood = await asyncio.to_thread(lambda: (top_songs(votes, mood, limit), songs_per_mood(votes)))
             tracks = await self._tracks([row["_id"] for row in rows])
-        return [playlist_item({**row, "track": tracks.get(row["_id"])}) for row in rows], songs_per_mood(votes)
+        return [playlist_item({**row, "track": tracks.get(row["_id"])}) for row in rows], per_mood
 
     async def server_mood_of_week(self, place: str, now: datetime) -> dict[str, int]:
         """Counts per mood over the seven days up to `now`; moods with no entry are absent."""
@@ -441,17 +447,18 @@ class PlaylistQueries:
         return await asyncio.to_thread(votes_by_song, heard, songs)
 
     async def _find_in(self, collection: str, field: str, values: Iterable[str], batch: int,
-                       projection: dict[str, Any]) -> list[dict[str, Any]]:
+                       projection: dict[str, Any], *, raw: bool = False) -> list[Any]:
         """The documents whose `field` is one of `values`, through the index that `field` leads,
         `batch` values per query: SecantusDB matches each document it fetches against the whole
         `$in` list, one value after another, so one query of 2 000 members took 3 s for their
-        2 000 user documents (and 15 s for their 10 000 journal entries)."""
+        2 000 user documents (and 15 s for their 10 000 journal entries). `raw`: as the database's
+        batches of BSON, undecoded (`find_raw_batches`), for a worker thread to decode."""
         ordered = sorted(set(values))
-        docs: list[dict[str, Any]] = []
+        found: list[Any] = []
         for start in range(0, len(ordered), batch):
-            cursor = self._db[collection].find({field: {"$in": ordered[start:start + batch]}}, projection=projection)
-            docs.extend(await cursor.to_list())
-        return docs
+            find = self._db[collection].find_raw_batches if raw else self._db[collection].find
+            found.extend(await find({field: {"$in": ordered[start:start + batch]}}, projection=projection).to_list())
+        return found
 
     async def _sharing(self, members: list[UserRef]) -> list[UserRef]:
         """The members who share with the server: a member with no user document shares, the
@@ -465,8 +472,9 @@ class PlaylistQueries:
         """Every journal entry of the members that counts in the place (`is_shareable`), as rows
         of `rows_by_member`: one per entry (a namesake's on another platform are read too, and never
         asked for)."""
-        docs = await self._find_in(JOURNAL, "user_id", (m.user_id for m in members), JOURNAL_BATCH, ENTRY_FIELDS)
-        return await asyncio.to_thread(journal_rows, place, docs)
+        batches = await self._find_in(JOURNAL, "user_id", (m.user_id for m in members), JOURNAL_BATCH, ENTRY_FIELDS,
+                                      raw=True)
+        return await asyncio.to_thread(raw_journal_rows, place, batches, self._db.codec_options)
 
     async def _songs(self, keys: set[str]) -> dict[str, str]:
         """Each track key's song: a YouTube video that a catalog song's audio came from counts as

@@ -1,6 +1,6 @@
 """Probes for the tests that keep work off the event loop: which calls the loop's own thread makes,
-and how many objects the garbage collector comes to track (its full passes stop every thread, the
-event loop's with them)."""
+how much of the database's replies it decodes, and how many objects the garbage collector comes to
+track (its full passes stop every thread, the event loop's with them)."""
 from __future__ import annotations
 
 import contextlib
@@ -8,26 +8,56 @@ import gc
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from types import ModuleType
+from types import FrameType, ModuleType
+
+import bson
+
+
+@contextlib.contextmanager
+def _calls_watched(on_call: Callable[[FrameType], None]) -> Iterator[None]:
+    """`on_call` of the frame of each Python function called within the block, on this thread only
+    (in an async test, the event loop's): `sys.setprofile` sees no other thread's calls."""
+    def watch(frame, event, _arg):
+        if event == "call":
+            on_call(frame)
+
+    sys.setprofile(watch)
+    try:
+        yield
+    finally:
+        sys.setprofile(None)
 
 
 @contextlib.contextmanager
 def calls_on_this_thread(module: ModuleType, wanted: Callable[[str], bool]) -> Iterator[list[str]]:
     """The names of `module`'s functions called within the block, of those `wanted`, on this thread
-    only (in an async test, the event loop's): `sys.setprofile` sees no other thread's calls, so a
-    worker thread's are not counted."""
+    only (in an async test, the event loop's): a worker thread's are not counted."""
     called: list[str] = []
 
-    def watch(frame, event, _arg):
+    def on_call(frame: FrameType) -> None:
         code = frame.f_code
-        if event == "call" and code.co_filename == module.__file__ and wanted(code.co_name):
+        if code.co_filename == module.__file__ and wanted(code.co_name):
             called.append(code.co_name)
 
-    sys.setprofile(watch)
-    try:
+    with _calls_watched(on_call):
         yield called
-    finally:
-        sys.setprofile(None)
+
+
+@contextlib.contextmanager
+def bson_decoded_on_this_thread() -> Iterator[list[int]]:
+    """The sizes in bytes of the database's replies PyMongo decoded into dicts within the block, on
+    this thread only (in an async test, the event loop's, which each decoding holds: the C decoder
+    keeps the interpreter for a reply's every document at once). A batch read raw
+    (`find_raw_batches`) is handed over as bytes, not counted."""
+    sizes: list[int] = []
+    decoder = bson._decode_all_selective.__code__
+
+    def on_call(frame: FrameType) -> None:
+        if frame.f_code is decoder:
+            sizes.append(len(frame.f_locals["data"]))
+
+    with _calls_watched(on_call):
+        yield sizes
 
 
 @dataclass
