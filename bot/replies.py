@@ -154,11 +154,16 @@ async def no_progress(_stage: str) -> None:
 class ErrorReply:
     message: str
     retry_after_s: float | None = None
+    # Others' words the message quotes (a song's title from its video or tags, a sender's file name):
+    # Telegram and Discord show them there as they show a song's name, with no link made of them
+    # (`render.renamed`); the console as they are. A TextReply's likewise.
+    quoted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class TextReply:
     text: str
+    quoted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,7 @@ class AudioError(InferenceError):
     knows it (a chat's upload is saved under a name of the bot's own, "audio.mp3")."""
 
     words: str | None = None  # kept across processes: pickle keeps an exception's attributes
+    quoted: tuple[str, ...] = ()  # others' words its message quotes (`named`'s): a song's title, a file's name
 
     @classmethod
     def about_file(cls, words: str, name: str) -> AudioError:
@@ -112,10 +113,12 @@ class AudioError(InferenceError):
         """The message, naming the file `name`; unchanged when it names no file."""
         return str(self) if self.words is None else self.words.replace(FILE_NAME, name)
 
-    def named(self, name: str) -> AudioError:
-        """The same error, naming the file `name`."""
+    def named(self, name: str, quoted: str | None = None) -> AudioError:
+        """The same error, naming the file `name`, which quotes `quoted` (the whole name if None):
+        its uploader's words, which a chat shows with no link made of them."""
         error = type(self)(self.naming(name))
         error.words = self.words
+        error.quoted = (name if quoted is None else quoted,)
         return error
 
 

@@ -983,7 +983,7 @@ class ConsoleFrontend:
         else:  # '/journal 21:30 Europe/Lisbon': the 'on' left out; '/journal stop': off; alone: whether it is on
             status = None if sub else await self.usecases.journal.status(self.caller, how=TODAY_BY_COMMAND)
             self.say(on_left_out(rest) or (sub and journal_word_meant(rest))
-                     or (f"{status}\n" if status else "") + JOURNAL_USAGE)
+                     or (f"{status.text}\n" if status else "") + JOURNAL_USAGE)
 
     async def _list(self, which: str) -> None:
         """`/journal list [page | older | newer]`: older and newer go on from the list shown last."""

@@ -76,7 +76,8 @@ def renamed(reply: Reply, shown: Callable[[str], str]) -> Reply:
     front-end's `unlinked` (and Telegram's unmentioned) names, in every answer that names a song,
     /mood's, a saved journal answer's, /journal list's, /journal delete's and a playlist's. A saved
     answer's aside is shown so whole: it names the song saved (ONE_SONG_A_PROMPT), and is the
-    bot's words otherwise, with no link of its own."""
+    bot's words otherwise, with no link of its own. An error's or a text's sentence shows the names
+    it quotes (`quoted`) so, its own words as they are."""
     def song(view):
         return replace(view, title=shown(view.title), artists=tuple(shown(a) for a in view.artists))
     match reply:
@@ -90,7 +91,20 @@ def renamed(reply: Reply, shown: Callable[[str], str]) -> Reply:
             return replace(reply, entry=song(reply.entry))
         case PlaylistReply():
             return replace(reply, tracks=[song(track) for track in reply.tracks])
+        case ErrorReply(quoted=quoted) if quoted:
+            return replace(reply, message=quoting(reply.message, quoted, shown))
+        case TextReply(quoted=quoted) if quoted:
+            return replace(reply, text=quoting(reply.text, quoted, shown))
     return reply
+
+
+def quoting(text: str, names: tuple[str, ...], shown: Callable[[str], str]) -> str:
+    """`text`, a use case's or front-end's sentence, with each of the `names` it quotes (a reply's
+    `quoted`: a decode error's song, '/journal' alone's song of today, a refused file's name) as
+    `shown` makes it; the rest, the bot's own words and links, as it is."""
+    for name in names:
+        text = text.replace(name, shown(name))
+    return text
 
 
 def song_title(title: str, artists: tuple[str, ...] | list[str]) -> str:

@@ -1148,7 +1148,7 @@ class TelegramFrontend:
         action = args[0].lower() if args else ""
         if not action:  # a tap on /journal in the '/' menu: whether it is on, today's prompt, what it takes
             status = await self.usecases.journal.status(caller, how=TODAY_BY_REPLY)
-            reply = TextReply(f"{status}\n{JOURNAL_USAGE}" if status else JOURNAL_USAGE)
+            reply = replace(status, text=f"{status.text}\n{JOURNAL_USAGE}") if status else TextReply(JOURNAL_USAGE)
         elif action == "on":  # a zone typed with spaces: 'America/New York'; left out, the saved one
             reply = await self.usecases.journal.enable(caller, args[1] if len(args) > 1 else None,
                                                        " ".join(args[2:]) or None)
@@ -1402,7 +1402,8 @@ class TelegramFrontend:
         caller = caller_of(update)
         journal = await self.usecases.journal.status(caller)
         sharing = text_of(await self.usecases.playlists.sharing(caller))
-        await update.effective_message.reply_text(clip("\n".join(filter(None, (journal, sharing, SETTINGS_TAIL)))))
+        await update.effective_message.reply_text(clip("\n".join(filter(None, (journal and text_of(journal), sharing,
+                                                                              SETTINGS_TAIL)))))
 
     async def on_export(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._refused(update, context, "export", private_only=True):
@@ -1543,7 +1544,7 @@ class TelegramFrontend:
         media, filename = found
         shown = shown_name(message, filename)
         if media is message.document and (media.mime_type or "").lower().startswith(NOT_SOUND_TYPES):
-            yield file_refused(asker, ErrorReply(NOT_AUDIO.format(name=shown)), "not_audio",
+            yield file_refused(asker, ErrorReply(NOT_AUDIO.format(name=shown), quoted=(shown,)), "not_audio",
                                mime_type=media.mime_type)
             return
         # Telegram tells an audio's, voice note's or video's length (a document's it does not): one
@@ -1551,7 +1552,7 @@ class TelegramFrontend:
         # before it is downloaded, in the decoder's words. Unknown (0, or none) is tried.
         longest_s, duration_s = self.settings.max_audio_duration_s, duration_of(media)
         if duration_s > longest_s:
-            yield file_refused(asker, ErrorReply(too_long_words(shown, longest_s)), "too_long",
+            yield file_refused(asker, ErrorReply(too_long_words(shown, longest_s), quoted=(shown,)), "too_long",
                                duration_s=duration_s, limit_s=longest_s)
             return
         if 0 < duration_s < MIN_SECONDS:

@@ -865,7 +865,7 @@ def refused_answer(caller: Caller, error: Exception) -> ErrorReply:
     they typed (a song's name, quoted in the reason) nor their note."""
     log.info("journal.answer_refused", extra={"user": caller.user_id, "error": type(error).__name__,
                                               "reason": refusal_reason(error)})
-    return ErrorReply(str(error))
+    return ErrorReply(str(error), quoted=getattr(error, "quoted", ()))
 
 
 class JournalUseCase:
@@ -973,11 +973,11 @@ class JournalUseCase:
         wait = " ".join(part for part in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if part)
         return NEXT_PROMPT_TODAY.format(at=at, wait=wait)
 
-    async def status(self, caller: Caller, *, how: str | None = None) -> str | None:
+    async def status(self, caller: Caller, *, how: str | None = None) -> TextReply | None:
         """'/journal' alone: whether the daily prompts come, and when (or when they would again); None
         when the database can't say (the usage is said alone). `how`: how a prompt is answered where
         the caller asked (TODAY_BY_REPLY…); given, the journal on, a line on today's prompt follows
-        (`_today`)."""
+        (`_today`), which may quote its song's name."""
         ref = UserRef(caller.platform, caller.user_id)
         try:
             user = await self.db.users.get(ref)
@@ -985,27 +985,28 @@ class JournalUseCase:
             return None
         if (at := prompt_at(user)) is not None:
             today = None if how is None else await self._today(ref, user, how)
-            return "\n".join(filter(None, (JOURNAL_IS_ON.format(at=at), today)))
+            on = JOURNAL_IS_ON.format(at=at)
+            return replace(today, text=f"{on}\n{today.text}") if today else TextReply(on)
         if user is not None and user.prompt_time is not None and user.timezone:
-            return JOURNAL_IS_OFF_AT.format(at=f"{user.prompt_time:%H:%M} ({zone_label(user.timezone)})")
-        return JOURNAL_IS_OFF
+            return TextReply(JOURNAL_IS_OFF_AT.format(at=f"{user.prompt_time:%H:%M} ({zone_label(user.timezone)})"))
+        return TextReply(JOURNAL_IS_OFF)
 
-    async def _today(self, ref: UserRef, user: User, how: str) -> str | None:
+    async def _today(self, ref: UserRef, user: User, how: str) -> TextReply | None:
         """Today's prompt (the latest, as a message answers it, when it is of the user's today):
-        open, answered (with its entry's song, stored or waiting in the outbox), or when the next
-        comes (`_next_prompt`). None when the database can't say."""
+        open, answered (with its entry's song, stored or waiting in the outbox: its name quoted), or
+        when the next comes (`_next_prompt`). None when the database can't say."""
         now = self.now()
         try:
             sent = await self.db.prompts.latest(ref, since=now - timedelta(days=ANSWER_DAYS))
             if sent is None or sent.local_date != local_today(user.timezone, now):
-                return await self._next_prompt(ref, user.prompt_time, user.timezone)
+                return TextReply(await self._next_prompt(ref, user.prompt_time, user.timezone))
             entries = [*await self.db.journal.on_day(ref, sent.local_date), *await self._queued(ref)]
         except StorageError:
             return None
         entry = next((entry for entry in entries if entry.prompt_id == sent.prompt_id), None)
         if entry is not None:
-            return TODAY_ANSWERED.format(song=entry.track_title)
-        return TODAY_OPEN.format(how=how) if sent.answered_at is None else TODAY_ANSWERED_UNNAMED
+            return TextReply(TODAY_ANSWERED.format(song=entry.track_title), quoted=(entry.track_title,))
+        return TextReply(TODAY_OPEN.format(how=how) if sent.answered_at is None else TODAY_ANSWERED_UNNAMED)
 
     async def disable(self, caller: Caller) -> TextReply:
         ref = UserRef(caller.platform, caller.user_id)
@@ -1357,7 +1358,9 @@ class JournalUseCase:
             reply = await self.mood.analyse(song, attachment, progress, platform=caller.platform)
         except (SourceError, InferenceError, StorageError) as error:
             refused = refused_answer(caller, error)
-            return ErrorReply(f"{refused.message} {ONE_SONG_OF_MANY}") if isinstance(error, ManySongsError) else refused
+            if isinstance(error, ManySongsError):
+                return replace(refused, message=f"{refused.message} {ONE_SONG_OF_MANY}")
+            return refused
         except Exception:
             log.exception("journal.answer_failed", extra={"user": caller.user_id})
             return ErrorReply(GENERIC_ERROR)

@@ -286,7 +286,8 @@ class MoodUseCase:
                                             "reason": refusal_reason(error)})
             # A busy service may say how long to wait (Spotify's Retry-After): pass it on to the user.
             cut = f" {QUERY_CUT.format(chars=MAX_TEXT_CHARS)}" if query is not None and query.cut else ""
-            return ErrorReply(str(error) + cut, retry_after_s=getattr(error, "retry_after_s", None))
+            return ErrorReply(str(error) + cut, retry_after_s=getattr(error, "retry_after_s", None),
+                              quoted=getattr(error, "quoted", ()))
         except Exception:
             log.exception("mood.failed", extra={"user": caller.user_id})
             return ErrorReply(GENERIC_ERROR)
@@ -407,7 +408,7 @@ class MoodUseCase:
             except AudioError as error:
                 # The decoder names the file it heard, under the name the download gave it
                 # ("dQw4w9WgXcQ.webm"): the asker knows the song by its title.
-                raise error.named(f"downloaded for “{track.title}”") from None
+                raise error.named(f"downloaded for “{track.title}”", track.title) from None
         return await self._save(track, result, source_url=audio.source_url)
 
     async def _analyse_file(self, attachment: Attachment, progress: Progress) -> MoodReply:

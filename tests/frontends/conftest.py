@@ -11,6 +11,7 @@ from typing import Any, AsyncIterator, Callable
 import pytest
 
 from bot.config import Settings
+from bot.frontends.render import WORD_JOINER
 from bot.frontends.discord import DiscordFrontend
 from bot.frontends.telegram import TelegramFrontend
 from bot.replies import Caller
@@ -194,3 +195,9 @@ async def telegram_and_spotify(db):
     async with usecases_with_creep(db) as (spotify, usecases):
         async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, _):
             yield fake, spotify
+
+
+def read(text: str) -> str:
+    """`text` as its reader reads it: the word joiners that unlink a name in it (`render.unlinked`)
+    are unseen."""
+    return text.replace(WORD_JOINER, "")

@@ -9,7 +9,7 @@ from bot.frontends.discord.journal import LONG_MESSAGE_MAX_BYTES, LONG_MESSAGE_T
 from bot.replies import NOT_AUDIO
 from storage.models import UserRef
 from tests.fakes.discord_api import FakeDiscord
-from tests.frontends.conftest import discord_on, prompts_through, usecases_with_creep
+from tests.frontends.conftest import discord_on, prompts_through, read, usecases_with_creep
 from tests.frontends.test_discord import ALICE, dm_answer, open_a_prompt
 
 WORDS = "a long day at the hospital with grandma, the radio on in the corridor. " * 40  # 2 920 characters
@@ -48,4 +48,4 @@ async def test_a_message_txt_too_long_for_an_answer_says_so(db):
 
 async def test_another_text_file_is_still_no_song(db):
     answer = await answered_with_a_file(db, "lyrics.txt", f"Radiohead - Creep\n{WORDS}")
-    assert answer.content == NOT_AUDIO.format(name="lyrics.txt"), answer.content
+    assert read(answer.content) == NOT_AUDIO.format(name="lyrics.txt"), answer.content

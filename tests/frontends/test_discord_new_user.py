@@ -14,6 +14,7 @@ from bot.usecases.journal import ANSWER_IN_THE_DM, NOT_SAVED_TO_JOURNAL, TIME_MI
 from bot.usecases.mood import SPOTIFY_OFF_ERROR
 from bot.usecases.playlists import DISABLED, ENABLED, ON_NOW
 from tests.fakes.discord_api import EPHEMERAL
+from tests.frontends.conftest import read  # a name in a refusal: unlinked, read the same
 from tests.frontends.test_discord import (ALICE, ATTACHMENT, BOB, GUILD, SPOTIFY_TRACK, STRING, dm_answer, message_command,
                                          open_a_prompt, private_answer, sub)
 from storage.models import UserRef
@@ -112,7 +113,7 @@ async def test_a_file_that_is_plainly_not_sound_given_to_mood_is_refused_without
     await fake.slash("mood", [{"name": "file", "type": ATTACHMENT, "value": picture["id"]}],
                      resolved={"attachments": {picture["id"]: picture}}, guild=GUILD)
     refusal = await fake.wait_for("followup")  # a refusal in a server: to the asker alone
-    assert refusal.content == f"The file {name} is not audio we can read." and refusal.flags & EPHEMERAL
+    assert read(refusal.content) == f"The file {name} is not audio we can read." and refusal.flags & EPHEMERAL
     assert not fake.calls_of("download")
     assert STAGE_LISTENING not in [c.content for c in fake.calls_of("edit_original")]
 
@@ -121,7 +122,7 @@ async def test_a_picture_sent_alone_to_answer_the_prompt_is_refused_without_a_do
     fake, _ = scheduled
     await open_a_prompt(fake)
     await fake.user_dms("", attachments=[a_file(fake, *NOT_SOUND[0])])
-    assert (await dm_answer(fake)).content == "The file cat.png is not audio we can read."
+    assert read((await dm_answer(fake)).content) == "The file cat.png is not audio we can read."
     assert not fake.calls_of("download")
 
 
@@ -290,5 +291,5 @@ async def test_an_audio_file_sent_to_the_dm_with_mood_as_its_text_is_heard(sched
 async def test_a_picture_sent_to_the_dm_with_mood_as_its_text_is_refused_as_mood_refuses_it(scheduled):
     fake, _ = scheduled
     await fake.user_dms("/mood", attachments=[a_file(fake, *NOT_SOUND[0])])
-    assert (await dm_answer(fake)).content == "The file cat.png is not audio we can read."
+    assert read((await dm_answer(fake)).content) == "The file cat.png is not audio we can read."
     assert not fake.calls_of("download")

@@ -4,13 +4,23 @@ writes the name, in a group's /mood answer as in its playlist (tests/bot/test_se
 a server's embed, a saved journal answer and /journal list; the links the bot makes stay links."""
 from __future__ import annotations
 
-from bot.frontends.render import WORD_JOINER
+import pytest
+
+from bot.replies import NOT_AUDIO
+from bot.sources.audio import AudioFetcher
+from bot.usecases import build_usecases
+from inference.pool import Classifier
 from storage.models import UserRef
+from tests.e2e.wiring import weights_dir
+from tests.fakes.audio_http import FakeAudioServer
+from tests.fakes.telegram_api import FakeTelegramBotAPI
 from tests.bot.test_server_playlists import links_in
-from tests.frontends.conftest import journal_on_telegram
-from tests.frontends.test_discord import GUILD, STRING, open_a_prompt, private_answer, sub
+from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram, read, telegram_on
+from tests.frontends.test_discord import ATTACHMENT, GUILD, STRING, open_a_prompt, private_answer, sub
+from tests.frontends.test_discord_new_user import a_file
 from tests.frontends.test_telegram import ALICE, GROUP, replies_to
 from tests.frontends.test_telegram_album import cached_video
+from tests.frontends.test_telegram_not_audio import a_document
 
 TITLE = "Free Nitro https://phish.example/claim (get it at evil.example)"
 VIDEO = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"  # the link the bot makes of the video
@@ -19,11 +29,6 @@ VIDEO = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"  # the link the bot makes 
 async def phishing_video(db) -> str:
     """A link to a video whose title holds links, its mood (sad) in the cache."""
     return await cached_video(db, "dQw4w9WgXcQ", TITLE, "sad")
-
-
-def read(text: str) -> str:
-    """`text` as its reader reads it: the word joiners are unseen."""
-    return text.replace(WORD_JOINER, "")
 
 
 async def test_a_link_in_a_song_s_name_is_no_link_in_a_telegram_group_s_mood_answer(telegram, db):
@@ -76,3 +81,73 @@ async def test_a_link_in_a_song_s_name_is_no_link_in_a_discord_journal(scheduled
     for text in (saved["title"], saved["description"]):
         assert TITLE in read(text) and links_in(text) == []
     assert TITLE in read(listed) and links_in(listed) == [OTHER_SONG]
+
+
+# The use cases' and front-ends' own sentences that quote a song's or a file's name: a decode error
+# naming the song downloaded, '/journal' alone naming today's song, a file refused by its name.
+FILE = "Free Nitro at evil.example.pdf"  # a sender's file name: no '/' in it
+
+
+def no_link_but(text: str, quoted: str) -> bool:
+    """`text` quotes `quoted` (as read) and holds no link."""
+    return quoted in read(text) and links_in(text) == []
+
+
+async def test_a_link_in_today_s_song_is_no_link_in_telegram_s_journal_status(telegram, db, usecases):
+    """'/journal' alone says 'Today's prompt is answered: <its song>.'"""
+    fake, frontend = telegram
+    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
+    video = await phishing_video(db)
+    mark = fake.mark()
+    await scheduler.fire_now(UserRef("telegram", str(ALICE)))
+    prompt = fake.message_of(await fake.wait_for("sendMessage", after=mark))
+    mark = fake.mark()
+    await fake.user_sends(video, reply_to=prompt["message_id"])
+    await fake.wait_for_reply(lambda c: "Saved to your journal" in c.text, after=mark)
+    status, = await replies_to(fake, "/journal")
+    assert no_link_but(status, f"Today's prompt is answered: {TITLE}.")
+
+
+async def test_a_link_in_a_file_s_name_is_no_link_in_a_telegram_group_s_refusal(telegram):
+    fake, _ = telegram
+    mark = fake.mark()
+    await fake.user_sends("/mood", **a_document(fake, FILE, "application/pdf"), chat=GROUP, user=ALICE)
+    refusal = (await fake.wait_for_reply(after=mark)).text
+    assert no_link_but(refusal, NOT_AUDIO.format(name=FILE))
+
+
+async def test_a_link_in_a_file_s_name_is_no_link_in_a_discord_server_s_refusal(discord_bot):
+    fake, _ = discord_bot
+    pdf = a_file(fake, FILE, "application/pdf", b"%PDF-1.4")
+    await fake.slash("mood", [{"name": "file", "type": ATTACHMENT, "value": pdf["id"]}],
+                     resolved={"attachments": {pdf["id"]: pdf}}, guild=GUILD)
+    refusal = (await fake.wait_for("followup")).content
+    assert no_link_but(refusal, NOT_AUDIO.format(name=FILE))
+
+
+@pytest.fixture
+async def mislabelled_host(tmp_path):
+    """An audio host whose search finds a web page served as .ogg, under a name holding a link: the
+    download is titled by it, and the decoder refuses it."""
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / f"{PAGE}.ogg").write_text("<!doctype html><html><body>not a song</body></html>")
+    server = FakeAudioServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+PAGE = "Free-Nitro-at-evil.example"
+
+
+async def test_a_link_in_a_download_s_title_is_no_link_in_a_telegram_group_s_decode_error(db, mislabelled_host,
+                                                                                           tmp_path):
+    """The decoder's refusal names the song by the title its download gave: 'The file downloaded
+    for “…” is not audio we can read.'"""
+    fetcher = AudioFetcher(search_template=mislabelled_host.url(f"/files/{PAGE}.ogg?q={{title}}"),
+                           tmp_dir=tmp_path / "downloads", timeout_s=15)
+    async with (Classifier(weights_dir(), workers=1, timeout_s=30) as classifier,
+                telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), build_usecases(db, classifier, fetcher)) as (fake, _)):
+        mark = fake.mark()
+        await fake.user_sends("/mood Some Song", chat=GROUP, user=ALICE)
+        refusal = (await fake.wait_for_reply(lambda c: "…" not in c.text, timeout=30, after=mark)).text
+    assert no_link_but(refusal, f"The file downloaded for “{PAGE}” is not audio we can read.")

@@ -9,7 +9,7 @@ import pytest
 from bot.frontends.telegram import NOT_AUDIO
 from bot.replies import QUERY_LEFT_ASIDE
 from storage.models import UserRef
-from tests.frontends.conftest import cache_upload, journal_on_telegram
+from tests.frontends.conftest import cache_upload, journal_on_telegram, read
 
 GROUP = -100777
 ALICE = 42
@@ -53,7 +53,7 @@ async def test_a_refused_file_gets_no_note(telegram):
     mark = fake.mark()
     await fake.user_sends("/mood Radiohead - Creep", document=pdf, chat=GROUP, user=ALICE)
     refusal = await fake.wait_for_reply(after=mark)
-    assert refusal.text == NOT_AUDIO.format(name="lyrics.pdf")
+    assert read(refusal.text) == NOT_AUDIO.format(name="lyrics.pdf")
 
 
 async def test_audio_captioned_mood_answering_a_prompt_keeps_its_words_as_the_note_without_the_line(

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from tests.fakes.telegram_api import FakeTelegramBotAPI
+from tests.frontends.conftest import read  # a name in a refusal: unlinked, read the same
 
 GROUP = -100600
 QUIET_S = 1.0  # long enough for a download to have started
@@ -31,7 +32,7 @@ async def test_a_document_that_is_plainly_not_sound_is_refused_without_a_downloa
     reply = await fake.wait_for("sendMessage", after=mark)
     await asyncio.sleep(QUIET_S)
     assert not fake.calls_of("getFile", after=mark) and not fake.calls_of("download", after=mark)
-    assert f"The file {name} is not audio" in reply.text
+    assert f"The file {name} is not audio" in read(reply.text)
     (refusal,) = [r for r in caplog.records if r.getMessage() == "telegram.file_refused"]
     assert (refusal.why, refusal.mime_type) == ("not_audio", mime)
     # The file's name is the sender's: not in the bot's lines.

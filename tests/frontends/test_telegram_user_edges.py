@@ -9,7 +9,7 @@ import pytest
 
 from bot.frontends.telegram import POST_AS_YOURSELF
 from tests.fakes.telegram_api import FakeTelegramBotAPI
-from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on, usecases_with_creep
+from tests.frontends.conftest import TELEGRAM_TOKEN, read, telegram_on, usecases_with_creep
 from tests.frontends.test_telegram import statuses_of_a_refused_help
 from tests.frontends.test_telegram_album import cached_songs
 from tests.frontends.test_telegram_probe import QUIET_S, slow_download
@@ -94,7 +94,7 @@ async def test_an_archive_of_any_usual_type_is_refused_without_a_download(telegr
         mark = fake.mark()
         await fake.user_sends(None, document=document)
         reply = await fake.wait_for("sendMessage", after=mark)
-        assert reply.text == f"The file {name} is not audio we can read.", (mime, reply.text)
+        assert read(reply.text) == f"The file {name} is not audio we can read.", (mime, reply.text)
         assert not fake.calls_of("getFile", after=mark)
 
 

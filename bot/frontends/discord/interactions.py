@@ -446,17 +446,17 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
         return
     if plainly_not_sound(attachment):
         log.info("discord.file_refused", extra={**asker, "why": "not_audio", "content_type": attachment.content_type})
-        yield ErrorReply(NOT_AUDIO.format(name=shown_name(attachment, sender)))
+        yield ErrorReply(NOT_AUDIO.format(name=(name := shown_name(attachment, sender))), quoted=(name,))
         return
     if attachment.size == 0:  # a recording or copy cut short: nothing to download, nor to listen to
         log.info("discord.file_refused", extra={**asker, "why": "empty"})
-        yield ErrorReply(EMPTY_FILE.format(name=shown_name(attachment, sender)))
+        yield ErrorReply(EMPTY_FILE.format(name=(name := shown_name(attachment, sender))), quoted=(name,))
         return
     duration_s = attachment.duration or 0  # a voice message's length, as Discord tells it; 0 or none: not known
     if duration_s > longest_s:
         log.info("discord.file_refused", extra={**asker, "why": "too_long", "duration_s": duration_s,
                                                 "limit_s": longest_s})
-        yield ErrorReply(too_long_words(shown_name(attachment, sender), longest_s))
+        yield ErrorReply(too_long_words(name := shown_name(attachment, sender), longest_s), quoted=(name,))
         return
     if 0 < duration_s < MIN_SECONDS:
         log.info("discord.file_refused", extra={**asker, "why": "too_short", "duration_s": duration_s,

@@ -155,7 +155,7 @@ def with_rest_not_heard(reply: object, left: int) -> object:
     `left` others would be refused too, one message each: that refusal says so once."""
     if not (told_to_wait(reply) and left):
         return reply
-    return ErrorReply(f"{reply.message}\n{FILES_NOT_HEARD.format(count=left)}", reply.retry_after_s)
+    return replace(reply, message=f"{reply.message}\n{FILES_NOT_HEARD.format(count=left)}")
 
 
 async def not_journaled(usecases, caller: Caller, reply: object, note: str | None) -> str | None:

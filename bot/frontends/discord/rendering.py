@@ -176,9 +176,9 @@ def message_parts(reply: object) -> dict:
         case ExportReply():
             return {"content": render.reply_text(reply),
                     "files": [discord.File(io.BytesIO(reply.data), filename=reply.filename)]}
-        case ErrorReply():  # it may quote what the user typed: "I couldn't find “__x__”"
-            return {"content": clip(escape(render.reply_text(reply)))}
-    return {"content": clip(render.reply_text(reply))}
+        case ErrorReply():  # it may quote what the user typed: "I couldn't find “__x__”"; a name unlinked
+            return {"content": clip(escape(render.reply_text(render.renamed(reply, render.unlinked))))}
+    return {"content": clip(render.reply_text(render.renamed(reply, render.unlinked)))}
 
 
 def edit_parts(reply: object) -> dict:
