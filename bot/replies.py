@@ -95,7 +95,6 @@ class Attachment:
     unseen_by_place: bool = False
 
 
-
 def titled_upload(kind: str, sender: str | None, sent_at: datetime) -> str:
     """The title of a file whose name says nothing, the same on every platform: what it is, whose,
     and the day (UTC) it was sent, "Voice note by Alice, 5 Dec 2026"; "Voice note, 5 Dec 2026"
