@@ -6,18 +6,14 @@ from __future__ import annotations
 from tests.frontends.test_discord import BOB as DISCORD_BOB
 from tests.frontends.test_discord_voice_messages import cached as discord_cached
 from tests.frontends.test_discord_voice_messages import mood_of_bobs_message, server_playlist
-from tests.frontends.test_playlists_as_used import INTERNAL_ID, SUPERGROUP, sad_playlist
-from tests.frontends.test_telegram import ALICE, BOB
-from tests.frontends.test_telegram_note_titles import cached, day, media
+from tests.frontends.test_playlists_as_used import INTERNAL_ID, SUPERGROUP, alice_asks_about_bobs_voice_note, sad_playlist
+from tests.frontends.test_telegram import BOB
+from tests.frontends.test_telegram_note_titles import day
 
 
 async def test_bob_s_forget_takes_his_name_and_message_out_of_the_playlist_alice_made_of_his_voice_note(telegram, db):
     fake, _ = telegram
-    bobs = (await fake.user_sends(None, chat=SUPERGROUP, user=BOB, first_name="Bob",
-                                  extra=media(fake, "voice", await cached(db, b"OggS Bob singing"))))["message"]
-    mark = fake.mark()
-    await fake.user_sends("/mood", chat=SUPERGROUP, user=ALICE, extra={"reply_to_message": bobs})
-    await fake.wait_for_reply(lambda c: "Mood:" in c.text, after=mark)
+    bobs = await alice_asks_about_bobs_voice_note(fake, db)
     assert await sad_playlist(fake, db, SUPERGROUP) == [
         f"1. Voice note by Bob, {day(bobs['date'])} https://t.me/c/{INTERNAL_ID}/{bobs['message_id']}"]
 

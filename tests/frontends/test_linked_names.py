@@ -44,7 +44,9 @@ async def test_a_link_in_a_song_s_name_is_no_link_in_a_telegram_group_s_mood_ans
 OTHER_SONG = "https://youtu.be/9bZkp7q19f0"
 
 
-async def test_a_link_in_a_song_s_name_is_no_link_in_a_telegram_journal(telegram, db, usecases):
+async def phishing_video_journaled(telegram, db, usecases, words: str = "") -> str:
+    """Alice's prompt, answered on Telegram with the phishing video's link and `words` after it:
+    the saved answer's text."""
     fake, frontend = telegram
     scheduler = await journal_on_telegram(fake, frontend, db, usecases)
     video = await phishing_video(db)
@@ -52,8 +54,13 @@ async def test_a_link_in_a_song_s_name_is_no_link_in_a_telegram_journal(telegram
     await scheduler.fire_now(UserRef("telegram", str(ALICE)))
     prompt = fake.message_of(await fake.wait_for("sendMessage", after=mark))
     mark = fake.mark()
-    await fake.user_sends(f"{video}\nor {OTHER_SONG}", reply_to=prompt["message_id"])
-    saved = (await fake.wait_for_reply(lambda c: "Saved to your journal" in c.text, after=mark)).text
+    await fake.user_sends(video + words, reply_to=prompt["message_id"])
+    return (await fake.wait_for_reply(lambda c: "Saved to your journal" in c.text, after=mark)).text
+
+
+async def test_a_link_in_a_song_s_name_is_no_link_in_a_telegram_journal(telegram, db, usecases):
+    fake, _ = telegram
+    saved = await phishing_video_journaled(telegram, db, usecases, f"\nor {OTHER_SONG}")
     listed, = await replies_to(fake, "/journal list")
     assert read(saved).count(TITLE) == 2 and links_in(saved) == []
     assert TITLE in read(listed) and links_in(listed) == [OTHER_SONG]  # the note's, as typed
@@ -95,15 +102,8 @@ def no_link_but(text: str, quoted: str) -> bool:
 
 async def test_a_link_in_today_s_song_is_no_link_in_telegram_s_journal_status(telegram, db, usecases):
     """'/journal' alone says 'Today's prompt is answered: <its song>.'"""
-    fake, frontend = telegram
-    scheduler = await journal_on_telegram(fake, frontend, db, usecases)
-    video = await phishing_video(db)
-    mark = fake.mark()
-    await scheduler.fire_now(UserRef("telegram", str(ALICE)))
-    prompt = fake.message_of(await fake.wait_for("sendMessage", after=mark))
-    mark = fake.mark()
-    await fake.user_sends(video, reply_to=prompt["message_id"])
-    await fake.wait_for_reply(lambda c: "Saved to your journal" in c.text, after=mark)
+    fake, _ = telegram
+    await phishing_video_journaled(telegram, db, usecases)
     status, = await replies_to(fake, "/journal")
     assert no_link_but(status, f"Today's prompt is answered: {TITLE}.")
 

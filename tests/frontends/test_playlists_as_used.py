@@ -162,14 +162,20 @@ async def test_a_voice_note_heard_in_a_supergroup_is_listed_with_a_link_to_its_m
         f"1. Voice note by Bob, {day(sent['date'])} https://t.me/moodfans/{sent['message_id']}"]
 
 
-async def test_a_voice_note_asked_about_in_reply_links_the_message_that_holds_it(telegram, db):
-    """Alice's /mood in reply to Bob's voice note: the link is to Bob's message, which holds the file."""
-    fake, _ = telegram
+async def alice_asks_about_bobs_voice_note(fake, db) -> dict:
+    """Bob's voice note in the supergroup, and Alice's /mood in reply to it, answered: Bob's message."""
     bobs = (await fake.user_sends(None, chat=SUPERGROUP, user=BOB, first_name="Bob",
                                   extra=media(fake, "voice", await cached(db, b"OggS Bob singing"))))["message"]
     mark = fake.mark()
     await fake.user_sends("/mood", chat=SUPERGROUP, user=ALICE, extra={"reply_to_message": bobs})
     await fake.wait_for_reply(lambda c: "Mood:" in c.text, after=mark)
+    return bobs
+
+
+async def test_a_voice_note_asked_about_in_reply_links_the_message_that_holds_it(telegram, db):
+    """Alice's /mood in reply to Bob's voice note: the link is to Bob's message, which holds the file."""
+    fake, _ = telegram
+    bobs = await alice_asks_about_bobs_voice_note(fake, db)
     assert await sad_playlist(fake, db, SUPERGROUP) == [
         f"1. Voice note by Bob, {day(bobs['date'])} https://t.me/c/{INTERNAL_ID}/{bobs['message_id']}"]
 
