@@ -61,6 +61,7 @@ from bot.sources.models import (
     FetchedAudio,
     Query,
     QueryKind,
+    SourceError,
     TrackInfo,
     TrackNotFoundError,
     UnsupportedInputError,
@@ -267,6 +268,13 @@ def label_of(item: TrackInfo | Query) -> str:
     if item.kind is QueryKind.TEXT:
         return quoted_name(item.text) if item.text else "that song"
     return item.url or "that link"  # a link's trailing words are the user's comment, not its name
+
+
+def others_words(item: TrackInfo | Query) -> tuple[str, ...]:
+    """What an error fetching `item` quotes of others' words (`SourceError.quoted`): its name
+    (`label_of`) where Spotify or a video gave it, "“<artists> – <title>” is too long for me to
+    listen to."; none where it is the user's typed name or link."""
+    return (label_of(item),) if isinstance(item, TrackInfo) else ()
 
 
 def map_ytdlp_error(message: str, label: str, source_url: str) -> Exception:
@@ -606,16 +614,24 @@ class AudioFetcher:
         """Download a section of `item`'s audio; the file lives until the `async with` ends."""
         async with temporary_folder("moodbot-audio-", self.tmp_dir) as workdir:
             try:
-                async with asyncio.timeout(self.timeout_s):
-                    job = await self.plan(item, workdir)
-                    # A timeout or a cancellation kills the worker: nothing writes to workdir after.
-                    audio = await self.pool.run(download, self.downloader, job)
-            except TimeoutError:
-                raise DownloadError(TOO_SLOW) from None
-            except WorkerCrashedError as error:
-                log.warning("download worker crashed: %s", error)
-                raise DownloadError(f"The download of “{label_of(item)}” failed.") from None
+                audio = await self._download(item, workdir)
+            except SourceError as error:
+                error.quoted = others_words(item)
+                raise
             yield audio
+
+    async def _download(self, item: TrackInfo | Query, workdir: Path) -> FetchedAudio:
+        """`fetch`'s download, within its time; errors name the song by `label_of(item)`."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                job = await self.plan(item, workdir)
+                # A timeout or a cancellation kills the worker: nothing writes to workdir after.
+                return await self.pool.run(download, self.downloader, job)
+        except TimeoutError:
+            raise DownloadError(TOO_SLOW) from None
+        except WorkerCrashedError as error:
+            log.warning("download worker crashed: %s", error)
+            raise DownloadError(f"The download of “{label_of(item)}” failed.") from None
 
     async def plan(self, item: TrackInfo | Query, workdir: Path) -> DownloadJob:
         """The download to run for `item`. A user's link is vetted here, redirects included,

@@ -55,6 +55,11 @@ class TrackInfo:
 class SourceError(Exception):
     """Base class; str(error) is a message a user can read."""
 
+    # Others' words the message quotes (a song's name as Spotify or a video's uploader gave it, in
+    # the fetcher's "No audio found for “…”."): a chat shows them with no link made of them
+    # (ErrorReply.quoted); the user's own words are not among them.
+    quoted: tuple[str, ...] = ()
+
 
 class UnsupportedInputError(SourceError):
     pass

@@ -4,15 +4,19 @@ writes the name, in a group's /mood answer as in its playlist (tests/bot/test_se
 a server's embed, a saved journal answer and /journal list; the links the bot makes stay links."""
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import pytest
 
 from bot.replies import NOT_AUDIO
 from bot.sources.audio import AudioFetcher
+from bot.sources.spotify import SpotifyResolver
 from bot.usecases import build_usecases
 from inference.pool import Classifier
 from storage.models import UserRef
 from tests.e2e.wiring import weights_dir
 from tests.fakes.audio_http import FakeAudioServer
+from tests.fakes.spotify_api import FakeSpotify, FakeTrack
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 from tests.bot.test_server_playlists import links_in
 from tests.frontends.conftest import TELEGRAM_TOKEN, journal_on_telegram, read, telegram_on
@@ -48,14 +52,20 @@ async def phishing_video_journaled(telegram, db, usecases, words: str = "") -> s
     """Alice's prompt, answered on Telegram with the phishing video's link and `words` after it:
     the saved answer's text."""
     fake, frontend = telegram
+    mark = await prompt_answered(fake, frontend, db, usecases, await phishing_video(db) + words)
+    return (await fake.wait_for_reply(lambda c: "Saved to your journal" in c.text, after=mark)).text
+
+
+async def prompt_answered(fake, frontend, db, usecases, answer: str) -> int:
+    """Alice's journal turned on, her prompt sent and answered with `answer`: the fake's mark
+    before her answer."""
     scheduler = await journal_on_telegram(fake, frontend, db, usecases)
-    video = await phishing_video(db)
     mark = fake.mark()
     await scheduler.fire_now(UserRef("telegram", str(ALICE)))
     prompt = fake.message_of(await fake.wait_for("sendMessage", after=mark))
     mark = fake.mark()
-    await fake.user_sends(video + words, reply_to=prompt["message_id"])
-    return (await fake.wait_for_reply(lambda c: "Saved to your journal" in c.text, after=mark)).text
+    await fake.user_sends(answer, reply_to=prompt["message_id"])
+    return mark
 
 
 async def test_a_link_in_a_song_s_name_is_no_link_in_a_telegram_journal(telegram, db, usecases):
@@ -151,3 +161,53 @@ async def test_a_link_in_a_download_s_title_is_no_link_in_a_telegram_group_s_dec
         await fake.user_sends("/mood Some Song", chat=GROUP, user=ALICE)
         refusal = (await fake.wait_for_reply(lambda c: "…" not in c.text, timeout=30, after=mark)).text
     assert no_link_but(refusal, f"The file downloaded for “{PAGE}” is not audio we can read.")
+
+
+# The fetcher's refusals name the song it looked for: a Spotify song's name is its uploader's words,
+# "“<artists> – <title>” is too long for me to listen to.", "No audio found for “…”."
+ARTIST = "evil.example"
+SPOTIFY_NAME = f"{ARTIST} – {TITLE}"
+
+
+@asynccontextmanager
+async def spotify_song_without_audio(db, host: FakeAudioServer, tmp_path, duration_ms: int):
+    """The Telegram front-end whose use cases find a song named `SPOTIFY_NAME` on a fake Spotify,
+    lasting `duration_ms`, and look for its audio on `host`, which has none: (the fake Bot API, the
+    front-end, the use cases, the song's Spotify link)."""
+    song = FakeTrack(name=TITLE, artists=(ARTIST,), duration_ms=duration_ms)
+    spotify = FakeSpotify().start()
+    spotify.add(song)
+    fetcher = AudioFetcher(search_template=host.url("/files/no-such-song.ogg?q={title}"),
+                           tmp_dir=tmp_path / "downloads", timeout_s=15)
+    usecases = build_usecases(db, None, fetcher, resolver=SpotifyResolver(
+        spotify.client_id, spotify.client_secret, spotify.api_url, spotify.auth_url))
+    try:
+        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, frontend):
+            yield fake, frontend, usecases, f"https://open.spotify.com/track/{song.track_id}"
+    finally:
+        spotify.stop()
+
+
+THREE_HOURS_MS = 3 * 3600 * 1000
+
+
+@pytest.mark.parametrize("duration_ms, refusal", [
+    (THREE_HOURS_MS, f"“{SPOTIFY_NAME}” is too long for me to listen to."),  # Spotify's length: nothing fetched
+    (200_000, f"No audio found for “{SPOTIFY_NAME}”."),  # the audio host's 404
+])
+async def test_a_link_in_a_spotify_song_s_name_is_no_link_in_a_telegram_group_s_refusal_of_its_audio(
+        db, mislabelled_host, tmp_path, duration_ms, refusal):
+    async with spotify_song_without_audio(db, mislabelled_host, tmp_path, duration_ms) as (fake, _, _, link):
+        mark = fake.mark()
+        await fake.user_sends(f"/mood {link}", chat=GROUP, user=ALICE)
+        said = (await fake.wait_for_reply(lambda c: "…" not in c.text, timeout=30, after=mark)).text
+    assert no_link_but(said, refusal)
+
+
+async def test_a_link_in_a_spotify_song_s_name_is_no_link_in_a_telegram_journal_answer_s_refusal(
+        db, mislabelled_host, tmp_path):
+    async with spotify_song_without_audio(db, mislabelled_host, tmp_path, THREE_HOURS_MS) as (
+            fake, frontend, usecases, link):
+        mark = await prompt_answered(fake, frontend, db, usecases, link)
+        said = (await fake.wait_for_reply(lambda c: "too long" in c.text, after=mark)).text
+    assert no_link_but(said, f"“{SPOTIFY_NAME}” is too long for me to listen to.")
