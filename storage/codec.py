@@ -230,6 +230,8 @@ def journal_to_doc(entry: JournalEntry) -> Document:
         "note": entry.note,
         "place": entry.place,
         **({} if entry.answered_by is None else {"answered_by": entry.answered_by}),
+        # Only where the title names the file's sender: their /forget looks for it (storage/privacy.py).
+        **({"sender": entry.sender} if entry.sender else {}),
     }
 
 
@@ -249,6 +251,7 @@ def journal_from_doc(doc: Mapping[str, Any]) -> JournalEntry:
         note=doc.get("note", ""),
         place=doc.get("place"),
         answered_by=doc.get("answered_by"),
+        sender=doc.get("sender"),
     )
 
 

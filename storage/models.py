@@ -122,6 +122,10 @@ class JournalEntry:
     # The message that answered, "<chat id>:<message id>" on its platform: the same message handed
     # over again (the inbox's replay after a hard kill) is recognised, not filed a second time.
     answered_by: str | None = None
+    # The platform user id of the file's sender whom `track_title` names ("Voice note by Alice, 5
+    # Dec 2026"), as `MoodRequest.sender`: their /forget makes it `without_sender(track_title)`.
+    # None: the title names nobody known by id.
+    sender: str | None = None
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,14 @@ from typing import Any, Awaitable, Callable
 
 from storage.durable import append_durably, read_bytes, replace_durably
 from storage.journal import MAX_NOTE_CHARS, PART_FOUND_CHARS, JournalRepo
-from storage.models import DatabaseLoginError, DatabaseUnavailableError, JournalEntry, StorageError, UserRef
+from storage.models import (
+    DatabaseLoginError,
+    DatabaseUnavailableError,
+    JournalEntry,
+    StorageError,
+    UserRef,
+    without_sender,
+)
 from storage.prompts import PromptRepo
 
 log = logging.getLogger(__name__)
@@ -145,6 +152,23 @@ def _remove_entry_of(ref: UserRef, prompt_id: str, path: Path) -> int:
     if len(kept) < len(lines):
         replace_durably(path, b"".join(kept))
     return len(lines) - len(kept)
+
+
+def _unname_lines_of(sender: UserRef, path: Path) -> int:
+    """Others' entries whose titles name `sender` ("Voice note by Alice, 5 Dec 2026", kept with
+    their id) rewritten as if the sender were not known ("Voice note, 5 Dec 2026"); returns how many."""
+    lines, sender_id = read_bytes(path).splitlines(keepends=True), _id_as_written(sender)
+    renamed = 0
+    for index, line in enumerate(lines):
+        entry = _readable(line) if sender_id in line else None
+        if entry is None or entry.sender != sender.user_id or entry.user.platform != sender.platform:
+            continue
+        lines[index] = entry_to_line(dataclasses.replace(entry, track_title=without_sender(entry.track_title),
+                                                         sender=None))
+        renamed += 1
+    if renamed:
+        replace_durably(path, b"".join(lines))
+    return renamed
 
 
 def part_held(note: str, words: str) -> bool:
@@ -261,6 +285,16 @@ class JournalOutbox:
             for path in (self.path, self.rejected_path):
                 removed += await asyncio.to_thread(_remove_lines_of, ref, path)
         return removed
+
+    async def unname(self, sender: UserRef) -> int:
+        """Others' entries, waiting or set aside, whose titles name `sender` (their /forget): they
+        read "Voice note, 5 Dec 2026", without the sender's id; returns how many. A drain in
+        progress finishes first, so none of them reaches the database named after this returns."""
+        renamed = 0
+        async with self._drain_lock, self._lock:
+            for path in (self.path, self.rejected_path):
+                renamed += await asyncio.to_thread(_unname_lines_of, sender, path)
+        return renamed
 
     async def remove_entry(self, ref: UserRef, prompt_id: str,
                            first: Callable[[], Awaitable[object]] | None = None) -> int:
@@ -433,6 +467,10 @@ class JournalWriter:
         """Remove the user's entries from the outbox; an entry still on its way is dropped too."""
         self._erasures[ref] += 1
         return await self.outbox.remove(ref)
+
+    async def unname(self, sender: UserRef) -> int:
+        """Others' entries in the outbox whose titles name the user (their /forget): unnamed."""
+        return await self.outbox.unname(sender)
 
     async def delete(self, ref: UserRef, prompt_id: str,
                      first: Callable[[], Awaitable[object]] | None = None) -> tuple[bool, int]:

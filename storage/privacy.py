@@ -6,11 +6,12 @@ import logging
 from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import bson
 from bson.codec_options import CodecOptions
-from pymongo import ASCENDING, ReplaceOne
+from pymongo import ASCENDING, ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
 
@@ -24,7 +25,17 @@ from storage.codec import (
 from storage import place_tracks
 from storage.failures import translated_errors
 from storage.journal import JournalRepo
-from storage.models import Answer, Departure, JournalEntry, PlaceTrack, User, UserExport, UserRef, export_json
+from storage.models import (
+    Answer,
+    Departure,
+    JournalEntry,
+    PlaceTrack,
+    User,
+    UserExport,
+    UserRef,
+    export_json,
+    without_sender,
+)
 from storage.mood_requests import RequestRepo, unnamed
 from storage.schema import DEPARTURES, INBOX, JOURNAL, PLACE_TRACKS, PROMPTS, REQUESTS, USERS
 
@@ -124,6 +135,14 @@ def _counted(records: Iterable[Any], name: str, counts: Counter) -> Iterator[Any
         yield record
 
 
+class Erased(NamedTuple):
+    """What an erasure did: the user's documents deleted, and others' records it took their name
+    out of (`PrivacyRepo._unname`), not counted among them."""
+
+    deleted: int
+    unnamed: int
+
+
 class PrivacyRepo:
     def __init__(self, db: AsyncDatabase, requests: RequestRepo | None = None,
                  journal: JournalRepo | None = None) -> None:
@@ -133,6 +152,7 @@ class PrivacyRepo:
         # Erasures per user since start. A write for a user that began before an erasure (a song
         # still being listened to) compares the count and is dropped, not stored after /forget.
         self._erasures: Counter[UserRef] = Counter()
+        self._erased_at: dict[UserRef, datetime] = {}  # when each user's last erasure began
         self._prunes_oplog = True  # until the server says it knows no PRUNE_OPLOG
 
     def erasures(self, ref: UserRef) -> int:
@@ -143,8 +163,15 @@ class PrivacyRepo:
         writes already under way are dropped (see `erasures`), and their /mood being answered in a
         place records no departure from it (`RequestRepo.erased`). `forget` and `erase` say so themselves."""
         self._erasures[ref] += 1
+        self._erased_at[ref] = datetime.now(timezone.utc)
         if self._requests is not None:
             self._requests.erased(ref)
+
+    def erased_since(self, ref: UserRef, at: datetime) -> bool:
+        """Whether an erasure of the user's began at or after `at` (since start): a record made of
+        something that arrived before it, naming them ("Voice note by Alice"), is written unnamed."""
+        erased_at = self._erased_at.get(ref)
+        return erased_at is not None and erased_at >= at
 
     async def export(self, ref: UserRef) -> UserExport:
         """Everything stored about the user, decoded in a worker thread (see `export_raw`)."""
@@ -192,6 +219,10 @@ class PrivacyRepo:
         """Delete every document about the user (`forget` after `withdraw`); returns how many.
         Says `erasing` again: a write whose count was read while the settings were withdrawn is
         dropped too."""
+        return (await self.erase_counted(ref)).deleted
+
+    async def erase_counted(self, ref: UserRef) -> Erased:
+        """`erase`, saying too how many of others' records it took the user's name out of (`_unname`)."""
         self.erasing(ref)
         await self._settled()  # a request still being written must not outlive the deletion
         deleted = 0
@@ -203,25 +234,34 @@ class PrivacyRepo:
                     result = await self._db[name].delete_many(user_filter(ref))
                     if name not in DERIVED_COLLECTIONS + TRANSIENT_COLLECTIONS:
                         deleted += result.deleted_count
-                await self._unname(ref)
+                unnamed = await self._unname(ref)
         await self._prune_oplog()
-        return deleted
+        return Erased(deleted, unnamed)
 
-    async def _unname(self, ref: UserRef) -> None:
-        """Others' requests of the user's files whose titles name them ("Voice note by Alice, 5 Dec
-        2026", kept with their id as `sender`) read as if the sender were not known ("Voice note,
-        5 Dec 2026"), without the link to their message; the place's summaries of them are made
-        again. Those records are the askers', not counted as the user's. Requests written before
-        senders were kept were renamed by migration 14 (storage/schema.py)."""
-        named = await self._db[REQUESTS].find({"platform": ref.platform, "sender": ref.user_id}).to_list()
-        if not named:
-            return
-        await self._db[REQUESTS].bulk_write(
-            [ReplaceOne({"_id": doc["_id"]}, unnamed(dict(doc))) for doc in named], ordered=False)
-        await place_tracks.summarize_again(self._db[REQUESTS], self._db[PLACE_TRACKS],
-                                           ((doc["place"], doc["platform"], doc["user_id"], doc["track_key"])
-                                            for doc in named if doc.get("place") is not None))
-        log.info("privacy.unnamed", extra={"user": ref.user_id, "requests": len(named)})
+    async def _unname(self, ref: UserRef) -> int:
+        """Others' requests and journal entries of the user's files whose titles name them ("Voice
+        note by Alice, 5 Dec 2026", kept with their id as `sender`) read as if the sender were not
+        known ("Voice note, 5 Dec 2026"), a request without the link to their message; the place's
+        summaries of the requests are made again. Those records are the askers', not counted as the
+        user's; returns how many were renamed. Those written before senders were kept were renamed
+        by migrations 14 (requests) and 15 (journal entries, storage/schema.py)."""
+        sent = {"platform": ref.platform, "sender": ref.user_id}
+        named = await self._db[REQUESTS].find(sent).to_list()
+        journaled = await self._db[JOURNAL].find(sent, {"track_title": 1}).to_list()
+        if named:
+            await self._db[REQUESTS].bulk_write(
+                [ReplaceOne({"_id": doc["_id"]}, unnamed(dict(doc))) for doc in named], ordered=False)
+            await place_tracks.summarize_again(self._db[REQUESTS], self._db[PLACE_TRACKS],
+                                               ((doc["place"], doc["platform"], doc["user_id"], doc["track_key"])
+                                                for doc in named if doc.get("place") is not None))
+        if journaled:  # playlists read the entries' titles as they are: no summary to make again
+            await self._db[JOURNAL].bulk_write(
+                [UpdateOne({"_id": doc["_id"]}, {"$set": {"track_title": without_sender(doc.get("track_title", ""))},
+                                                 "$unset": {"sender": ""}}) for doc in journaled], ordered=False)
+        if named or journaled:
+            log.info("privacy.unnamed", extra={"user": ref.user_id, "requests": len(named),
+                                               "journal": len(journaled)})
+        return len(named) + len(journaled)
 
     async def _prune_oplog(self) -> None:
         """After the deletions: the copies of the user's documents in the database's oplog go, where

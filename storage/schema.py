@@ -488,6 +488,20 @@ async def unname_upload_titles(db: AsyncDatabase) -> None:
                                         if doc.get("place") is not None))
 
 
+async def unname_journal_upload_titles(db: AsyncDatabase) -> None:
+    # 14's, for the journal: an entry answered with someone's upload ("Voice note by Alice, 5 Dec
+    # 2026", forwarded in reply to a prompt) was recorded without their id before 15 was applied, so
+    # each reads "Voice note, 5 Dec 2026". Playlists read the entries' titles as they are: no summary
+    # to make again. Safe to re-run: a renamed title matches no more.
+    titled = {"track_key": {"$regex": f"^{re.escape(UPLOAD_KEY_PREFIX)}"},
+              "track_title": {"$regex": f"^{TITLED_UPLOAD.pattern}$"}, "sender": {"$exists": False}}
+    named = await db[JOURNAL].find(titled, {"track_title": 1}).to_list()
+    for start in range(0, len(named), 1000):
+        await db[JOURNAL].bulk_write([UpdateOne({"_id": doc["_id"]},
+                                                {"$set": {"track_title": without_sender(doc["track_title"])}})
+                                      for doc in named[start:start + 1000]], ordered=False)
+
+
 async def rebuild_outdated_indexes(db: AsyncDatabase) -> None:
     for name, wanted in INDEXES.items():
         await ensure_indexes(db[name], wanted, RETIRED_INDEXES.get(name, ()))
@@ -520,6 +534,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               index_users_by_pause),
     Migration(14, "uploads titled by their senders' names, recorded before their ids were kept, name nobody",
               unname_upload_titles),
+    Migration(15, "journal entries of uploads titled by their senders' names, recorded before their ids "
+              "were kept, name nobody", unname_journal_upload_titles),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

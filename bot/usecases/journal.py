@@ -57,6 +57,7 @@ from storage.models import (
     StorageError,
     User,
     UserRef,
+    without_sender,
 )
 
 log = logging.getLogger(__name__)
@@ -1315,6 +1316,7 @@ class JournalUseCase:
                       progress: Progress) -> JournalSavedReply | ErrorReply:
         # As the answer arrived (the front-end's stamp), else now: a /forget since drops it.
         erasures = self.db.privacy.erasures(ref) if caller.erasures is None else caller.erasures
+        arrived = caller.asked_at or datetime.now(timezone.utc)  # a file's sender's /forget since unnames it
         await self._drain_queued(ref)
         try:
             user, known = await self.db.users.get(ref), True
@@ -1364,12 +1366,18 @@ class JournalUseCase:
         except Exception:
             log.exception("journal.answer_failed", extra={"user": caller.user_id})
             return ErrorReply(GENERIC_ERROR)
+        # Whose name the file's title carries ("Voice note by Alice"): their /forget takes it out
+        # (`PrivacyRepo.erase`); one that came while this answer was heard already has: written
+        # after it, the entry would name them for good.
+        sender, title = attachment.sender if attachment and attachment.title else None, display_title(reply)
+        if sender and self.db.privacy.erased_since(UserRef(caller.platform, sender), arrived):
+            sender, title = None, without_sender(title)
         entry = JournalEntry(
             user=ref, local_date=prompt.local_date, prompt_id=prompt.prompt_id, phrase=prompt.phrase,
             reply_text=(text or "").strip() or (attachment.filename if attachment else ""),
-            track_key=reply.track_key, track_title=display_title(reply), mood=reply.mood,
+            track_key=reply.track_key, track_title=title, mood=reply.mood,
             valence=reply.valence, arousal=reply.arousal, created_at=self.now(), note=note, place=caller.place,
-            answered_by=answered_by,
+            answered_by=answered_by, sender=sender,
         )
         if self.db.privacy.erasures(ref) != erasures:  # /forget came since the answer did (download, listening)
             log.info("journal.answer_dropped_after_forget", extra={"user": caller.user_id})

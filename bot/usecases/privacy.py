@@ -41,6 +41,18 @@ FORGET_DISK_REFUSED = ("This bot's disk refused to rewrite the file holding your
 # "deleted everything (0 records) and stopped your daily prompt".
 NOTHING_TO_FORGET = ("There was nothing of yours to delete: I had nothing stored about you, and no daily prompt "
                      "was on.")
+# Nothing of theirs either, but others' records of their files named them ("Voice note by Alice"):
+# not "nothing to delete", as if the /forget had done nothing.
+ONLY_UNNAMED = "I had nothing of yours to delete, and no daily prompt was on, but{unnamed}"
+# Others' requests and journal entries of the user's files, titled by their name: renamed, not deleted.
+UNNAMED = (" I took your name out of {songs} others had asked about or put in their journals: your voice notes "
+           "and files, now titled without it (the records are theirs, so they stay).")
+
+
+def unnamed_aside(count: int) -> str:
+    """What /forget says of others' records it took the user's name out of ("" for none)."""
+    return UNNAMED.format(songs="1 song" if count == 1 else f"{count} songs") if count else ""
+
 
 FORGET_EXPLANATION = (
     f"This deletes everything I store about you, on every {PLACE}: your settings, your journal "
@@ -155,10 +167,12 @@ class PrivacyUseCase:
         # Before anything else: an answer or request still being listened to is dropped, not saved after.
         # `erase` says so again, but the database may refuse `withdraw` first, and `erase` never come.
         self.db.privacy.erasing(ref)
-        queued = 0
+        queued = renamed = 0
         try:
             # The queue first: once it is empty of this user, nothing of theirs can reach the database.
             queued = await self.writer.forget(ref) if self.writer is not None else 0
+            # Others' answers waiting there that name the user ("Voice note by Alice"): written so, they would stay.
+            renamed = await self.writer.unname(ref) if self.writer is not None else 0
             # Requests in progress, not counted (as the database's); those still on their way past its
             # wait are noted once the rest is deleted, for a restart to drop should they land after a kill.
             on_their_way = (await self.inbox.forget(ref.platform, ref.user_id) if self.inbox is not None
@@ -183,19 +197,20 @@ class PrivacyUseCase:
         # The settings say "no prompt" now: a prompt must not fire for someone being deleted.
         self.schedule.unschedule(ref)
         try:
-            deleted = queued + await self.db.privacy.erase(ref) - made
+            erased = await self.db.privacy.erase_counted(ref)
+            deleted, renamed = queued + erased.deleted - made, renamed + erased.unnamed
         except StorageError as error:
             log.warning("privacy.forget_cut_short", extra={"user": caller.user_id, "reason": str(error)})
             return TextReply(f"{error} {FORGET_CUT_SHORT}")
         if on_their_way:
             await self.inbox.forgotten(on_their_way)
-        log.info("privacy.forget", extra={"user": caller.user_id, "deleted": deleted})
+        log.info("privacy.forget", extra={"user": caller.user_id, "deleted": deleted, "unnamed": renamed})
         if not deleted:  # no settings either (they count), so no prompt was on
-            return TextReply(NOTHING_TO_FORGET)
+            return TextReply(ONLY_UNNAMED.format(unnamed=unnamed_aside(renamed)) if renamed else NOTHING_TO_FORGET)
         records = "1 record" if deleted == 1 else f"{deleted} records"
         prompting = before is not None and before.journal_enabled and before.journal_paused is None
         return TextReply(f"Done: I deleted everything about you ({records})"
-                         + (" and stopped your daily prompt." if prompting else "."))
+                         + (" and stopped your daily prompt." if prompting else ".") + unnamed_aside(renamed))
 
 
 def entries(count: int) -> str:
