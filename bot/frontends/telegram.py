@@ -310,6 +310,12 @@ EDITED_MESSAGE = filters.UpdateType.EDITED_MESSAGE
 MESSAGES_KEPT = 10_000
 EDIT_CLOCK_MARGIN_S = 2.0
 ANSWERED, NOT_ANSWERED = "answered", "not answered"  # else the update_id answering it now
+EDIT_ANSWER, EDIT_LET_BE, EDIT_UNKNOWN = "answer", "let be", "unknown"  # `_edit_verdict`
+# An edit asking for a song's mood whose message the bot does not remember (EDIT_UNKNOWN): the
+# run before may have answered it. {how}: `how_to_ask_again`.
+EDIT_NOT_ANSWERED = ("I can't tell whether I answered this message before you edited it (it came before I last "
+                     "restarted, or too long ago for me to remember), so I leave the edit unanswered rather than "
+                     "answer it twice. For its song's mood, {how}.")
 
 
 def opening_command(message: Message) -> MessageEntity | None:
@@ -1239,9 +1245,13 @@ class TelegramFrontend:
         album = None if message is None else (message.chat_id, message.media_group_id)
         while (settled := self._albums_settled.get(album)) is not None:  # each one set is dropped
             await settled.wait()
-        if not self._edit_to_answer(update):
-            return
+        verdict = self._edit_verdict(update)
         message = update.edited_message
+        if verdict == EDIT_UNKNOWN:  # said once: a second edit of it is let be, as one answered
+            self._note_message(message, ANSWERED)
+            await send_reply(message, EDIT_NOT_ANSWERED.format(how=how_to_ask_again(message)))
+        if verdict != EDIT_ANSWER:
+            return
         self._note_message(message, update.update_id)
         if message.text is None and audio_of(message) is None:  # a picture or a GIF: '/mood <song>' under it
             await self.on_not_a_song(update, context)
@@ -1258,27 +1268,34 @@ class TelegramFrontend:
             await message.reply_text(EDITED_ANSWER)
 
     def _edit_to_answer(self, update: Update) -> bool:
-        """Whether the edited message of `update` is to be answered: it now asks for a song's mood
-        (`asks_mood`: this bot's, from a person), and the bot did not answer it: this run handled
-        it and did not answer, or never handled it and it was sent after this run started
-        (`edits_from`) and after the messages it no longer remembers; or a run killed outright was
-        answering this edit. An album's item (which the edit brings alone, without its album) is
-        answered by itself, where its album was not answered; not while the album is still being
-        collected, when whether it will be is not known yet (`on_edited` waits for it)."""
+        return self._edit_verdict(update) == EDIT_ANSWER
+
+    def _edit_verdict(self, update: Update) -> str:
+        """Whether the edited message of `update` is to be answered (EDIT_ANSWER): it now asks for
+        a song's mood (`asks_mood`: this bot's, from a person), and the bot did not answer it: this
+        run handled it and did not answer, or never handled it and it was sent after this run
+        started (`edits_from`) and after the messages it no longer remembers; or a run killed
+        outright was answering this edit, and showed a status for it. An album's item (which the
+        edit brings alone, without its album) is answered by itself, where its album was not
+        answered; not while the album is still being collected, when whether it will be is not
+        known yet (`on_edited` waits for it). EDIT_UNKNOWN: it asks, but the bot cannot tell whether
+        it answered it (sent before this run, or before what it remembers; an edit a killed run
+        was handling, no status shown: it may have answered it before any was due, or left it be),
+        and the user is told so rather than nothing. Else EDIT_LET_BE."""
         message = update.edited_message
         if (message is None or message.from_user is None
                 or (message.from_user.is_bot and message.sender_chat is None)
                 or message.chat.type not in (ChatType.PRIVATE, *GROUP_TYPES)
                 or not asks_mood(message) or addressed_elsewhere(message, self.app.bot.username)
                 or (message.chat_id, message.media_group_id) in self._albums):
-            return False
+            return EDIT_LET_BE
         known = self._messages.get((message.chat_id, message.message_id))
         if known is not None:
-            return known[0] in (NOT_ANSWERED, update.update_id)
+            return EDIT_ANSWER if known[0] in (NOT_ANSWERED, update.update_id) else EDIT_LET_BE
         if update.update_id in self._shown_before:  # its "Fetching…" shown before the kill: answered in it
-            return True
+            return EDIT_ANSWER
         sent = message.date.timestamp()
-        return sent >= self.edits_from and sent > self._forgotten_until
+        return EDIT_ANSWER if sent >= self.edits_from and sent > self._forgotten_until else EDIT_UNKNOWN
 
     def _note_message(self, message: Message, state: str | int) -> None:
         """Remember the message's state for its edits: ANSWERED, NOT_ANSWERED, or the update_id
@@ -2267,6 +2284,12 @@ def song_replied_to(message: Message, bot_id: int) -> Message | ExternalReplyInf
     if replied.from_user is not None and replied.from_user.id == bot_id:
         return None
     return replied
+
+
+def how_to_ask_again(message: Message) -> str:
+    """How to ask for the mood of `message`, whose edit is not answered: a file's by a reply to it
+    (`song_replied_to`), anything else sent again."""
+    return "reply /mood to it" if audio_of(message) is not None else "send it again as a new message"
 
 
 def asks_mood(message: Message) -> bool:

@@ -3,17 +3,21 @@ bot's command corrected to /mood) is answered, once: a message the bot answered 
 have (before this run started, where it cannot tell), is not answered again, nor a second edit."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bot.frontends import render
-from bot.frontends.telegram import GROUP_MOOD_USAGE
-from tests.fakes.telegram_api import BOT_USERNAME
-from tests.frontends.conftest import cache_upload
+from bot.frontends.telegram import EDIT_NOT_ANSWERED, GROUP_MOOD_USAGE
+from storage.inbox import Arrival
+from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, FakeTelegramBotAPI
+from tests.frontends.conftest import TELEGRAM_TOKEN, cache_upload, telegram_on
 from tests.frontends.test_telegram_mentioned import named
 
 GROUP = -100999
 ALICE = 42
 AUDIO = b"OggS a voice note Alice sang"
+SOURCE = f"telegram:{BOT_ID}"
 
 
 def moods_after(fake, mark: int) -> list:
@@ -98,14 +102,31 @@ async def test_a_message_the_bot_was_never_given_is_answered_when_edited_to_ask(
     await fake.wait_for_reply(lambda c: "Mood:" in c.text, after=mark)
 
 
-async def test_an_unknown_message_sent_before_this_run_is_not_answered_when_edited(telegram, db):
+def replies_to(fake, message: dict, mark: int) -> list[str]:
+    """The texts sent since `mark` under `message` (a `user_sends` update's)."""
+    return [c.text for c in fake.calls_of("sendMessage", after=mark)
+            if c.params.get("reply_parameters", {}).get("message_id") == message["message"]["message_id"]]
+
+
+@pytest.mark.parametrize(("media", "edited", "how"), [
+    (True, "/mood", "reply /mood to it"),
+    (False, "/mood Creep", "send it again as a new message"),  # another bot's command, corrected
+], ids=["a voice note", "a command"])
+async def test_an_unknown_message_sent_before_this_run_is_told_why_its_edit_is_not_answered(
+        telegram, db, media, edited, how):
     """A message sent before the bot started may have been answered by the run before (which
-    remembered it, not this one): an edit of it is not answered, rather than maybe twice."""
+    remembered it, not this one): an edit of it is not answered, rather than maybe twice. It was
+    dropped untold, the user waiting for a mood; they are told why and how to ask, once."""
     fake, frontend = telegram
-    voice = {"voice": fake.audio_attachment(await cache_upload(db, AUDIO, "sad"), kind="voice")}
+    voice = {"voice": fake.audio_attachment(await cache_upload(db, AUDIO, "sad"), kind="voice")} if media else {
+        "text": "/play"}
+    sent = never_delivered(fake, frontend.edits_from - 60, **voice)
     mark = fake.mark()
-    await fake.user_edits(never_delivered(fake, frontend.edits_from - 60, **voice), "/mood")
+    await fake.user_edits(sent, edited)
+    await fake.wait_for_reply(after=mark)
+    await fake.user_edits(sent, f"{edited} please")  # told already: not again
     await all_handled(fake)
+    assert replies_to(fake, sent, mark) == [EDIT_NOT_ANSWERED.format(how=how)]
     assert not moods_after(fake, mark)
 
 
@@ -150,3 +171,30 @@ async def test_a_message_told_how_to_ask_is_answered_when_edited_to_ask(telegram
     await fake.user_edits(sent, "/mood Creep please")  # answered now: a second edit is not
     await all_handled(fake, chat)
     assert not moods_after(fake, mark)
+
+
+@pytest.mark.parametrize("shown", [True, False], ids=["its status shown", "no status shown"])
+async def test_an_edit_a_killed_run_was_answering_is_answered_in_its_status_or_told(usecases, db, shown):
+    """A voice note's caption edited to '/mood', the bot killed outright while it handled the edit:
+    the start hands the edit over again. With the status the killed run showed for it ("Listening…")
+    the mood goes in that message; with none, the killed run may have answered it (a cached mood
+    comes before any status) or left it be (its message answered already): it was dropped untold,
+    and is now told why and how to ask."""
+    fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
+    voice = {"voice": fake.audio_attachment(await cache_upload(db, AUDIO, "sad"), kind="voice")}
+    sent = never_delivered(fake, time.time() - 60, **voice)
+    edit = await fake.user_edits(sent, "/mood")
+    fake._updates.clear()  # acknowledged by the killed run's getUpdates
+    status = 555_001  # the killed run's "Listening…" (the fake edits any message of the chat)
+    await db.inbox.keep(SOURCE, [Arrival(edit["update_id"], edit, "telegram", str(ALICE),
+                                         shown=(str(GROUP), str(status)) if shown else None)])
+    mark = fake.mark()
+    async with telegram_on(fake, usecases):
+        answer = await fake.wait_for_reply(after=mark)
+        await all_handled(fake)
+    if shown:
+        assert answer.method == "editMessageText" and "Mood:" in answer.text
+        assert int(answer.params["message_id"]) == status
+    else:
+        assert replies_to(fake, sent, mark) == [EDIT_NOT_ANSWERED.format(how="reply /mood to it")]
+        assert not moods_after(fake, mark)
