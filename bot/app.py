@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from bot.config import PRIVATE_FOLDER, Settings
 from bot.health import heartbeat, heartbeat_path
 from bot.logs import numbered
-from bot.ratelimit import HeavyLimits, MoodRateLimiter
+from bot.ratelimit import HeavyLimits, MoodRateLimiter, UploadBudget
 from bot.scheduler import PromptScheduler
 from bot.tempfiles import remove_stale
 from bot.usecases import UseCases, build_usecases
@@ -281,6 +281,7 @@ def build_app_usecases(settings: Settings, db, classifier, *, resolver, fetcher,
         limiter=MoodRateLimiter.from_settings(settings), heavy_limits=HeavyLimits.from_settings(settings),
         parse=functools.partial(parse_query, allowed_hosts=settings.allowed_host_set),
         max_audio_seconds=settings.max_audio_duration_s, spool=InboxSpool.in_data_dir(settings.data_dir),
+        uploads=UploadBudget.from_settings(settings),
     )
 
 

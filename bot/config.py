@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     playlist_rate_per_place: int = Field(default=20, ge=1)
     # Charts drawn at once, bot-wide; more wait their turn. Each holds the GIL the event loop needs.
     chart_renders_max: int = Field(default=2, ge=1)
+    # Bytes of users' files held at once, bot-wide (downloading, then on disk while heard); a file
+    # past it is refused, "busy, try again in a minute". One larger than it alone is let in.
+    uploads_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
 
     log_level: str = "INFO"
 

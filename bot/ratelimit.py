@@ -1,6 +1,7 @@
 """Abuse limits: for /mood, sliding windows per user and per place plus a cap on concurrent
 analyses; for the heavy commands (/stats, /export, /playlist, /servermood), sliding windows per
-user (and per place) plus one bot-wide cap on chart renders running at once.
+user (and per place) plus one bot-wide cap on chart renders running at once; for users' files,
+one bot-wide budget of the bytes held at once (`UploadBudget`).
 
 Every limit is checked before anything is recorded, so a refused request costs no quota.
 """
@@ -13,7 +14,7 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable, TypeVar
+from typing import AsyncIterator, Callable, Iterator, TypeVar
 
 from bot.replies import PLACE, Caller, ErrorReply
 
@@ -24,6 +25,8 @@ WINDOW_S = 60.0
 CONCURRENT_RETRY_S = 5.0
 # Chart renders at once, bot-wide (CHART_RENDERS_MAX): one /stats draws three.
 DEFAULT_RENDERS = 2
+# Bytes of users' files held at once, bot-wide (UPLOADS_MAX_BYTES): ten files of MAX_AUDIO_BYTES' 25 MiB.
+DEFAULT_UPLOAD_BYTES = 256 * 1024 * 1024
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -214,6 +217,36 @@ class RenderSlots:
         alone 1.6 MB)."""
         async with self._holders:
             yield
+
+
+class UploadBudget:
+    """The bytes of users' files the bot holds at once, bot-wide: each from before it is fetched
+    (into memory, then written to a temporary file) until its request ends. The limits per user
+    and per place left many users in many chats free to send a large file each at once: 100 users
+    in 100 groups, 100 files of 25 MB, held in memory and on disk together. A file past the budget
+    is refused, not queued: its sender is told to send it again (`bot.replies.UPLOADS_BUSY`)."""
+
+    def __init__(self, limit_bytes: int = DEFAULT_UPLOAD_BYTES) -> None:
+        self.limit_bytes = limit_bytes
+        self.held_bytes = 0
+
+    @classmethod
+    def from_settings(cls, settings) -> "UploadBudget":
+        return cls(settings.uploads_max_bytes)
+
+    @contextlib.contextmanager
+    def holding(self, size: int) -> Iterator[bool]:
+        """True, `size` bytes counted until the block ends; False, nothing counted, when they would
+        take the files held past the budget. A file larger than the whole budget is let in when no
+        other is held (refused, it could never be sent)."""
+        if self.held_bytes and self.held_bytes + size > self.limit_bytes:
+            yield False
+            return
+        self.held_bytes += size
+        try:
+            yield True
+        finally:
+            self.held_bytes -= size
 
 
 @dataclass

@@ -43,6 +43,10 @@ NOT_AUDIO = "The file {name} is not audio we can read."
 # they are heard, or a quota): refused for now; the front-end adds when to send it again.
 NO_ROOM_FOR_FILE = "I have no room for that file right now: this bot's disk is full."
 NO_ROOM_RETRY_S = 60.0
+# A user's file that would take the files held at once, bot-wide, past UPLOADS_MAX_BYTES (many
+# users' large files at once, `bot.ratelimit.UploadBudget`): refused before it is fetched.
+UPLOADS_BUSY = "I'm busy with a lot of other people's files right now — try again in a minute."
+UPLOADS_RETRY_S = 60.0
 
 @dataclass(frozen=True)
 class Caller:

@@ -100,6 +100,8 @@ from bot.replies import (
     STAGE_DOWNLOADING,
     STAGE_FINDING,
     STAGE_LISTENING,
+    UPLOADS_BUSY,
+    UPLOADS_RETRY_S,
     Attachment,
     Caller,
     Chart,
@@ -1581,9 +1583,16 @@ class TelegramFrontend:
         if media.file_size is not None and media.file_size > limit:
             yield file_refused(asker, too_large, "too_large", bytes=media.file_size, limit_bytes=limit)
             return
-        with (admit() if admit is not None else contextlib.nullcontext()) as refused:
+        size = media.file_size or limit  # taken from the bot-wide budget until the file is done with
+        with (admit() if admit is not None else contextlib.nullcontext()) as refused, \
+                self.usecases.uploads.holding(size) as room:
             if refused is not None:  # over the /mood limit: said before a byte of the file is fetched
                 yield refused
+                return
+            if not room:  # others' files fill the budget: its /mood quota given back (`admitted`)
+                yield file_refused(asker, ErrorReply(UPLOADS_BUSY, retry_after_s=UPLOADS_RETRY_S), "uploads_busy",
+                                   bytes=size, held_bytes=self.usecases.uploads.held_bytes,
+                                   limit_bytes=self.usecases.uploads.limit_bytes)
                 return
             try:
                 tg_file = await media.get_file()

@@ -2,9 +2,9 @@
 text, `Attachment`) and return reply models from `bot/replies.py`."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from bot.ratelimit import HeavyLimits
+from bot.ratelimit import HeavyLimits, UploadBudget
 from bot.replies import HelpReply
 from bot.usecases.help import MOOD, help_reply
 from bot.usecases.inbox import InboxUseCase
@@ -26,6 +26,8 @@ class UseCases:
     privacy: PrivacyUseCase
     # The requests being answered, kept for a restart after a hard kill (Telegram's updates).
     inbox: InboxUseCase | None = None
+    # The bytes of users' files held at once, bot-wide: the front-ends take a file's before fetching it.
+    uploads: UploadBudget = field(default_factory=UploadBudget)
 
     def help(self, extra: tuple[tuple[str, str], ...] = (), *, mood: tuple[str, str] = MOOD,
              instead: dict[tuple[str, str], tuple[str, str]] | None = None) -> HelpReply:
@@ -39,10 +41,11 @@ class UseCases:
 
 def build_usecases(db, classifier, fetcher, *, resolver=None, limiter=None, writer=None,
                    heavy_limits: HeavyLimits | None = None, spool: RequestSpool | None = None,
-                   **mood_kwargs) -> UseCases:
+                   uploads: UploadBudget | None = None, **mood_kwargs) -> UseCases:
     """Assembles the use cases from real adapters (the app and end-to-end tests use this).
     `heavy_limits` is shared, so its cap on chart renders holds across /stats and /servermood.
-    `spool`: where the inbox keeps what its database does not (none: held in memory only)."""
+    `spool`: where the inbox keeps what its database does not (none: held in memory only).
+    `uploads`: the budget of users' files held at once (none: `UploadBudget`'s default)."""
     heavy_limits = heavy_limits or HeavyLimits()
     mood = MoodUseCase(db, classifier, fetcher, resolver=resolver, limiter=limiter, **mood_kwargs)
     inbox = InboxUseCase(db.inbox, spool=spool)
@@ -52,4 +55,5 @@ def build_usecases(db, classifier, fetcher, *, resolver=None, limiter=None, writ
         playlists=PlaylistUseCase(db, limits=heavy_limits),
         privacy=PrivacyUseCase(db, writer=writer, limits=heavy_limits, inbox=inbox),
         inbox=inbox,
+        uploads=uploads or UploadBudget(),
     )

@@ -146,6 +146,8 @@ class FakeTelegramBotAPI(BotAPIAddress):
         self._sizes: dict[str, int] = {}  # file_id -> the size Telegram knows, when not len(content)
         self._failures: dict[str, list[int]] = {}  # method -> [remaining, retry_after]
         self._delays: dict[str, float] = {}  # method -> seconds its next call is answered after
+        self.files_open = asyncio.Event()  # cleared: the file server holds each download until it is set
+        self.files_open.set()
         self._changed = asyncio.Condition()
         self._mark = 0
         self._runner: web.AppRunner | None = None
@@ -552,6 +554,7 @@ class FakeTelegramBotAPI(BotAPIAddress):
                     failing[0] -= 1
                     return await self._failed_download(request, path, status=failing[2])
                 await self._record(Call("download", {"file_path": path}))
+                await self.files_open.wait()
                 return web.Response(body=data, content_type="application/octet-stream")
         raise web.HTTPNotFound()
 

@@ -15,8 +15,9 @@ import aiohttp
 import discord
 
 from bot.frontends.discord.rendering import clip, edit_parts, message_parts
-from bot.replies import (NO_ROOM_FOR_FILE, NO_ROOM_RETRY_S, NOT_AUDIO, NOT_SOUND_TYPES, Attachment, Caller, ErrorReply,
-                          titled_upload, unnamed_upload)
+from bot.ratelimit import UploadBudget
+from bot.replies import (NO_ROOM_FOR_FILE, NO_ROOM_RETRY_S, NOT_AUDIO, NOT_SOUND_TYPES, UPLOADS_BUSY, UPLOADS_RETRY_S,
+                          Attachment, Caller, ErrorReply, titled_upload, unnamed_upload)
 from bot.tempfiles import local_name, temporary_folder, write_file
 from bot.usecases.mood import Admit
 # A file too long or too short to hear, in the decoder's words.
@@ -433,14 +434,15 @@ async def fetched(attachment: discord.Attachment, asker: dict[str, str | None]) 
 
 @contextlib.asynccontextmanager
 async def downloaded(attachment: discord.Attachment | None, limit: int, asker: dict[str, str | None],
-                     sender: SentBy | None = None, *, longest_s: float, admit: Admit | None = None
-                     ) -> AsyncIterator[Attachment | ErrorReply | None]:
+                     sender: SentBy | None = None, *, longest_s: float, uploads: UploadBudget,
+                     admit: Admit | None = None) -> AsyncIterator[Attachment | ErrorReply | None]:
     """The attachment saved to a temporary file (removed afterwards), titled where its name is not
     its sender's or says nothing (`upload_title`: `sender`'s voice message); refused before downloading
     when its type is plainly not sound (NOT_SOUND_TYPES), empty, larger than `limit`, or a voice message Discord says lasts over `longest_s`
     (MAX_AUDIO_DURATION_S) or under the classifier's 10 s (`asker`'s refusal, logged), or by `admit`
-    (the /mood limit, entered once those pass and held while the file is used), or explained when
-    Discord does not hand it over (`fetched`)."""
+    (the /mood limit, entered once those pass and held while the file is used), or by `uploads`
+    (the bot-wide budget of files held at once, full: its /mood quota given back), or explained
+    when Discord does not hand it over (`fetched`)."""
     if attachment is None:
         yield None
         return
@@ -466,9 +468,15 @@ async def downloaded(attachment: discord.Attachment | None, limit: int, asker: d
     if attachment.size > limit:
         yield too_large(attachment.size, limit, asker)
         return
-    with (admit() if admit is not None else contextlib.nullcontext()) as refused:
+    with (admit() if admit is not None else contextlib.nullcontext()) as refused, \
+            uploads.holding(attachment.size) as room:
         if refused is not None:  # over the /mood limit: said before a byte of the file is fetched
             yield refused
+            return
+        if not room:  # others' files fill the budget
+            log.info("discord.file_refused", extra={**asker, "why": "uploads_busy", "bytes": attachment.size,
+                                                    "held_bytes": uploads.held_bytes, "limit_bytes": uploads.limit_bytes})
+            yield ErrorReply(UPLOADS_BUSY, retry_after_s=UPLOADS_RETRY_S)
             return
         data = await fetched(attachment, asker)
         if isinstance(data, ErrorReply):

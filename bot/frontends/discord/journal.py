@@ -653,7 +653,8 @@ class JournalCog(commands.Cog):
             typed = await long_message_text(file, asker) if is_long_message(song, file) else None
             if typed is not None and not isinstance(typed, ErrorReply):
                 query, file = typed, None  # the message Discord made a file of, as if typed
-            async with downloaded(file, self.max_audio_bytes, asker, sent_by(song), longest_s=self.max_audio_seconds) as attachment:
+            async with downloaded(file, self.max_audio_bytes, asker, sent_by(song), longest_s=self.max_audio_seconds,
+                                  uploads=self.usecases.uploads) as attachment:
                 if isinstance(typed, ErrorReply) or isinstance(attachment, ErrorReply):
                     reply = typed if isinstance(typed, ErrorReply) else attachment
                 else:
@@ -673,7 +674,7 @@ class JournalCog(commands.Cog):
         typed = message.content[TYPED_COMMAND.match(message.content).end():]
         note = query_left_aside(without_markup(typed), file.filename, file.title or "")
         async with downloaded(file, self.max_audio_bytes, whose(message.author), sent_by(message),
-                              longest_s=self.max_audio_seconds) as attachment:
+                              longest_s=self.max_audio_seconds, uploads=self.usecases.uploads) as attachment:
             reply = attachment if isinstance(attachment, ErrorReply) else await self.usecases.mood.run(
                 caller, None, attachment, progress=progress)
         await progress.show(reply, note=await not_journaled(self.usecases, caller, reply, note))

@@ -338,6 +338,7 @@ class MoodCog(commands.Cog):
             await progress(STAGE_FINDING)
             asker = whose(interaction.user, interaction.guild_id)
             async with downloaded(file, self.max_audio_bytes, asker, sender, longest_s=self.max_audio_seconds,
+                                  uploads=self.usecases.uploads,
                                   admit=lambda: self.usecases.mood.admitted(caller)) as attachment:
                 if isinstance(attachment, ErrorReply):
                     return attachment

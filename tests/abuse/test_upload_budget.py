@@ -1,0 +1,120 @@
+"""Given many users in many chats each send a large file at once, the files the bot holds at once
+(downloading into memory, then on disk while they are heard) stay within one bot-wide budget,
+UPLOADS_MAX_BYTES: a file that would take them past it is refused before it is fetched, "busy, try
+again in a minute", and its sender's /mood quota is given back, as for a file the platform did not
+hand over. The per-user and per-place limits alone let 100 users in 100 groups hold 100 files."""
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import AsyncIterator
+
+import pytest
+
+from bot.config import Settings
+from bot.ratelimit import MoodRateLimiter, UploadBudget
+from bot.replies import STAGE_FINDING, STAGE_LISTENING, UPLOADS_BUSY
+from bot.usecases import build_usecases
+from tests.bot.test_upload_memory import SIZE
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.telegram_api import FakeTelegramBotAPI
+from tests.frontends.conftest import TELEGRAM_TOKEN, cache_upload, discord_on, telegram_on
+from tests.frontends.test_discord import ATTACHMENT
+
+ALICE, BOB = 1001, 1002
+STAGES = (STAGE_FINDING, STAGE_LISTENING)
+
+
+class TelegramSenders:
+    """Files sent to /mood on the fake Telegram, each user in their own private chat."""
+
+    def __init__(self, fake: FakeTelegramBotAPI) -> None:
+        self.fake = fake
+        self.downloads = fake.files_open  # cleared: each file's download is held until it is set
+
+    async def send(self, user: int, content: bytes) -> int:
+        mark = self.fake.mark()
+        await self.fake.user_sends(None, chat=user, audio=self.fake.audio_attachment(content, file_name="big.ogg"))
+        return mark
+
+    async def answer(self, user: int, mark: int) -> str:
+        return (await self.fake.wait_for_reply(lambda c: c.chat_id == str(user) and c.text not in STAGES,
+                                               after=mark)).text
+
+    async def downloading(self) -> None:
+        await self.fake.wait_for("download")
+
+
+class DiscordSenders:
+    """Files sent to /mood on the fake Discord, each user in their DM with the bot."""
+
+    def __init__(self, fake: FakeDiscord) -> None:
+        self.fake = fake
+        self.downloads = fake.cdn_open
+        self.tokens: dict[int, str] = {}
+
+    async def send(self, user: int, content: bytes) -> int:
+        mark = len(self.fake.calls)
+        song = self.fake.add_file("big.ogg", content)
+        asked = await self.fake.slash("mood", [{"name": "file", "type": ATTACHMENT, "value": song["id"]}],
+                                      user=user, resolved={"attachments": {song["id"]: song}})
+        self.tokens[user] = asked["token"]
+        return mark
+
+    async def answer(self, user: int, mark: int) -> str:
+        call = await self.fake.wait_for("edit_original", lambda c: c.match.get("token") == self.tokens[user]
+                                        and (bool(c.embeds) or c.content not in STAGES), after=mark)
+        return "Mood:" if call.embeds else call.content
+
+    async def downloading(self) -> None:
+        await self.fake.wait_for("download", after=0)
+
+
+@contextlib.asynccontextmanager
+async def on_telegram(usecases) -> AsyncIterator[TelegramSenders]:
+    async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, _):
+        yield TelegramSenders(fake)
+
+
+@contextlib.asynccontextmanager
+async def on_discord(usecases) -> AsyncIterator[DiscordSenders]:
+    async with discord_on(FakeDiscord(), usecases) as (fake, _):
+        yield DiscordSenders(fake)
+
+
+@pytest.mark.parametrize("platform", [on_telegram, on_discord], ids=["telegram", "discord"])
+async def test_a_file_past_the_bot_wide_budget_is_refused_as_busy_and_costs_no_quota(db, caplog, platform):
+    """Room for one large file at a time, and one /mood a minute a user: Bob's file, sent while
+    Alice's downloads, is refused unfetched, busy; sent again once hers is heard, it is heard, not
+    refused as going fast."""
+    settings = Settings(_env_file=None, mood_rate_per_user=1, uploads_max_bytes=SIZE + SIZE // 2)
+    usecases = build_usecases(db, None, None, limiter=MoodRateLimiter.from_settings(settings),
+                              uploads=UploadBudget.from_settings(settings))
+    alices = await cache_upload(db, b"OggS Alice's" + bytes(SIZE))
+    bobs = await cache_upload(db, b"OggS Bob's" + bytes(SIZE))
+    async with platform(usecases) as chats:
+        chats.downloads.clear()
+        asked = await chats.send(ALICE, alices)
+        await chats.downloading()
+        with caplog.at_level(logging.INFO):
+            refused = await chats.answer(BOB, await chats.send(BOB, bobs))
+        chats.downloads.set()
+        assert "Mood:" in await chats.answer(ALICE, asked)
+        again = await chats.answer(BOB, await chats.send(BOB, bobs))
+    assert refused == UPLOADS_BUSY, refused
+    assert "Mood:" in again, again
+    (line,) = [r for r in caplog.records if getattr(r, "why", None) == "uploads_busy"]
+    assert line.limit_bytes == SIZE + SIZE // 2 and line.held_bytes > SIZE
+
+
+def test_the_budget_comes_from_settings_and_lets_in_a_file_larger_than_itself_alone():
+    """A file larger than the whole budget (UPLOADS_MAX_BYTES under MAX_AUDIO_BYTES) is let in when
+    no other is held: refused, it could never be sent. Each file's bytes are given back when it ends."""
+    budget = UploadBudget.from_settings(Settings(_env_file=None, uploads_max_bytes=100))
+    with budget.holding(60) as first, budget.holding(50) as second:
+        assert first and not second and budget.held_bytes == 60
+    with budget.holding(500) as alone:
+        assert alone and budget.held_bytes == 500
+        with budget.holding(1) as more:
+            assert not more
+    assert budget.held_bytes == 0
