@@ -2,8 +2,8 @@
 for all the users of one time and zone, delivering to each in turn.
 
 The state lives in MongoDB, not in the scheduler: at start the jobs are rebuilt from the users who
-opted in, and a prompt missed while the bot was down (its time passed less than GRACE ago and
-nothing was sent for its day) is sent at once. So is one the run before recorded and never saw
+opted in, and a prompt missed while the bot was down (its time passed less than GRACE ago, or less
+than LATE_MAX ago the same local day, and nothing was sent for its day) is sent at once. So is one the run before recorded and never saw
 sent, where the platform shows it did not arrive (`resend_unconfirmed`). Delivery goes through the
 front-end registered for the user's platform (a `PromptSender`), paced so a broadcast doesn't hit
 the platforms all at once.
@@ -31,8 +31,13 @@ from storage.models import SentPrompt, StorageError, User, UserRef
 
 log = logging.getLogger(__name__)
 
-# A prompt up to 3 h late is still worth sending (bot restarted, event loop busy); later, skip the day.
+# A prompt up to 3 h late is still worth sending (bot restarted, event loop busy), past midnight too:
+# it asks about its own day.
 GRACE = timedelta(hours=3)
+# Later than that (the bot down for hours, the host suspended over the prompt time, its clock stepped
+# forward past it), while its local day lasts, up to 8 h late: a 07:00 prompt comes by 15:00, and
+# the next day's is at least 16 h away. Later, the day is skipped.
+LATE_MAX = timedelta(hours=8)
 # At most this many deliveries at once, each followed by a short pause: the front-ends' own rate
 # limiters handle the platforms' per-chat limits, this keeps a 21:00 burst from flooding them.
 DELIVERY_CONCURRENCY = 4
@@ -107,6 +112,18 @@ class DailyAt(BaseTrigger):
         today = now.astimezone(self.timezone).date()
         return today if self.fire_time(today) <= now else today - timedelta(days=1)
 
+    def late_day(self, now: datetime, grace: timedelta = GRACE) -> date | None:
+        """The local day of the latest fire time at or before `now`, if its prompt is still worth
+        sending: that time passed at most `grace` ago (past midnight too), or under LATE_MAX ago
+        with `now` still in its local day. Else None: too late, the day is skipped. Real hours, not
+        wall-clock ones, on a night the clocks change."""
+        now = now.astimezone(timezone.utc)
+        day = self.due_day(now)
+        late = now - self.fire_time(day)
+        if late <= grace or (late < LATE_MAX and now.astimezone(self.timezone).date() == day):
+            return day
+        return None
+
     def __repr__(self) -> str:
         return f"DailyAt({self.at:%H:%M}, {self.timezone})"
 
@@ -139,19 +156,13 @@ def due_day(user: User, now: datetime) -> date:
 
 
 def missed_day(user: User, now: datetime, grace: timedelta = GRACE) -> date | None:
-    """The local day whose prompt time passed less than `grace` ago, else None: its prompt was
-    missed if none was sent for it (the caller asks the database). Yesterday's counts too: a 23:00
-    prompt missed by a restart at 00:30 is still sent, for yesterday (the day it asks about)."""
+    """The local day whose prompt is still worth sending at `now` (`DailyAt.late_day`), else None:
+    its prompt was missed if none was sent for it (the caller asks the database). Yesterday's
+    counts too: a 23:00 prompt missed by a restart at 00:30 is still sent, for yesterday (the day
+    it asks about)."""
     if user.prompt_time is None:
         return None
-    trigger = prompt_trigger(user)
-    now = now.astimezone(timezone.utc)  # real hours, not wall-clock ones, on a night the clocks change
-    today = now.astimezone(trigger.timezone).date()
-    for day in (today, today - timedelta(days=1)):
-        due = trigger.fire_time(day)
-        if due <= now <= due + grace:
-            return day
-    return None
+    return prompt_trigger(user).late_day(now, grace)
 
 
 class PromptScheduler:
@@ -323,9 +334,12 @@ class PromptScheduler:
         if self._scheduler.get_job(key) is None:
             trigger = prompt_trigger(user)
             first = {} if after is None else {"next_run_time": trigger.get_next_fire_time(None, after)}
+            # No misfire grace: a run however late (the host asleep, the clock stepped forward) is
+            # run, once (coalesce), and `_deliver_group` judges it by the day's rule (`late_day`).
+            # APScheduler gave up a run over 3 h late, and the day had no prompt.
             self._scheduler.add_job(
                 self._deliver_group, trigger, args=[key], id=key,
-                misfire_grace_time=int(self.grace.total_seconds()), coalesce=True, max_instances=1, **first,
+                misfire_grace_time=None, coalesce=True, max_instances=1, **first,
             )
 
     def unschedule(self, ref: UserRef) -> None:
@@ -351,8 +365,20 @@ class PromptScheduler:
     async def _deliver_group(self, key: str) -> None:
         """A group's prompt time: each of its users' prompt (`deliver`), `concurrency` at a time, as
         their own jobs were paced. A user who left the group since is skipped; one who joined it
-        while the others are served waits for the next day (their time had passed, from now)."""
+        while the others are served waits for the next day (their time had passed, from now). The
+        day is the one its run is for, read once (`late_day`): a run too late for it sends nothing,
+        and a clock stepped back during the pass, before the prompt time, does not make it
+        yesterday's for the users served after the step."""
         begin_request(None)  # its task holds the context of whatever woke APScheduler last: a request's
+        job = self._scheduler.get_job(key)
+        if job is None:  # its last user left
+            return
+        now = self.now()
+        day = job.trigger.late_day(now, self.grace)
+        if day is None:
+            log.warning("scheduler.prompts_too_late", extra={
+                "job": key, "due": job.trigger.fire_time(job.trigger.due_day(now)).strftime("%Y-%m-%dT%H:%M:%SZ")})
+            return
         members = iter(list(self._groups.get(key, {})))
 
         async def serve() -> None:
@@ -361,7 +387,7 @@ class PromptScheduler:
                     continue
                 with self._a_delivery():
                     try:
-                        await self.deliver(ref)
+                        await self.deliver(ref, day=day)
                     except Exception:  # one user's failure is not the group's
                         log.exception("scheduler.prompt_failed", extra={"user": ref.user_id})
 

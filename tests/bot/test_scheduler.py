@@ -108,6 +108,9 @@ NOV_24, NOV_25 = date(2026, 11, 24), date(2026, 11, 25)
     (21, 30, datetime(2026, 11, 25, 1, 31, tzinfo=timezone.utc), None),       # 4 h late: too late
     (21, 30, datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc), None),       # not yet time
     (23, 0, datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc), NOV_24),      # across midnight: yesterday's
+    (7, 0, datetime(2026, 11, 24, 14, 59, tzinfo=timezone.utc), NOV_24),      # 7 h 59 min late, the same day
+    (7, 0, datetime(2026, 11, 24, 15, 1, tzinfo=timezone.utc), None),         # over 8 h late
+    (1, 0, datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc), None),         # 23 h 30 min late: not today's
 ])
 def test_what_counts_as_a_missed_prompt(hour, minute, now_utc, expected):
     user = lisbon_user(hour, minute)  # Lisbon is UTC+0 in November
@@ -115,17 +118,27 @@ def test_what_counts_as_a_missed_prompt(hour, minute, now_utc, expected):
 
 
 def test_the_grace_period_is_real_hours_on_the_night_the_clocks_change():
-    # 00:30 on 2026-03-29 in Lisbon is 00:30 UTC; at 03:10 UTC (04:10 local, the clocks went
-    # forward) it is 2 h 40 min late, within the 3 h grace, though 3 h 40 min late by the wall clock.
-    assert missed_day(lisbon_user(0, 30), datetime(2026, 3, 29, 3, 10, tzinfo=timezone.utc)) == date(2026, 3, 29)
-    # 00:30 on 2026-10-25 is 23:30 UTC the day before; 02:40 UTC (02:40 local) is 3 h 10 min late.
-    assert missed_day(lisbon_user(0, 30), datetime(2026, 10, 25, 2, 40, tzinfo=timezone.utc)) is None
+    # 23:00 on 2026-03-28 in Lisbon is 23:00 UTC; at 01:50 UTC (02:50 local on the 29th, the clocks
+    # went forward) it is 2 h 50 min late, within the 3 h grace, though 3 h 50 min by the wall clock.
+    assert missed_day(lisbon_user(23, 0), datetime(2026, 3, 29, 1, 50, tzinfo=timezone.utc)) == date(2026, 3, 28)
+    # 23:00 on 2026-10-24 is 22:00 UTC; 01:10 UTC (01:10 local, the second one) is 3 h 10 min late.
+    assert missed_day(lisbon_user(23, 0), datetime(2026, 10, 25, 1, 10, tzinfo=timezone.utc)) is None
 
 
-def test_a_prompt_more_than_the_grace_period_late_is_skipped():
+def test_the_8_hours_a_prompt_may_be_late_within_its_day_are_real_hours_too():
+    # 00:30 on 2026-03-29 in Lisbon is 00:30 UTC; at 08:10 UTC (09:10 local, the clocks went
+    # forward) it is 7 h 40 min late, though 8 h 40 min by the wall clock.
+    assert missed_day(lisbon_user(0, 30), datetime(2026, 3, 29, 8, 10, tzinfo=timezone.utc)) == date(2026, 3, 29)
+    # 00:30 on 2026-10-25 is 23:30 UTC the day before; 07:40 UTC (07:40 local) is 8 h 10 min late.
+    assert missed_day(lisbon_user(0, 30), datetime(2026, 10, 25, 7, 40, tzinfo=timezone.utc)) is None
+
+
+def test_a_prompt_more_than_the_grace_period_late_is_still_sent_that_day_up_to_8_hours_late():
     user = lisbon_user(18, 0)
-    assert missed_day(user, datetime(2026, 11, 24, 21, 1, tzinfo=timezone.utc)) is None
     assert missed_day(user, datetime(2026, 11, 24, 20, 59, tzinfo=timezone.utc)) == NOV_24
+    assert missed_day(user, datetime(2026, 11, 24, 21, 1, tzinfo=timezone.utc)) == NOV_24  # 3 h 1 min late
+    assert missed_day(user, datetime(2026, 11, 24, 23, 59, tzinfo=timezone.utc)) == NOV_24
+    assert missed_day(user, datetime(2026, 11, 25, 0, 1, tzinfo=timezone.utc)) is None  # 6 h 1 min, its day over
 
 
 def scheduler_with_console(db, classifier, now):
@@ -139,20 +152,22 @@ def scheduler_with_console(db, classifier, now):
 async def test_jobs_are_rebuilt_at_start_and_a_missed_prompt_is_sent_once(db, counting):
     restart = datetime(STARTED_YEAR, 11, 24, 22, 0, tzinfo=timezone.utc)  # 22:00 in Lisbon (UTC+0 in November)
     late = lisbon_user(21, 0, "late")  # an hour ago: within the grace period
-    too_late = lisbon_user(18, 0, "too-late")  # four hours ago: skipped
+    hours_late = lisbon_user(15, 0, "hours-late")  # seven hours ago, the same day: sent
+    too_late = lisbon_user(13, 0, "too-late")  # nine hours ago: skipped
     off = User("console", "off", timezone="UTC", prompt_time=time(21, 0), journal_enabled=False, chat_id="off")
-    for user in (late, too_late, off):
+    for user in (late, hours_late, too_late, off):
         await db.users.upsert(user)
 
     scheduler, _journal, out = scheduler_with_console(db, counting, lambda: restart)
     sent = await scheduler.start()
     try:
-        assert sent == 1
+        assert sent == 2
         assert scheduler.is_scheduled(late.ref) and scheduler.is_scheduled(too_late.ref)
         assert not scheduler.is_scheduled(off.ref)
         assert await db.prompts.last_sent_date(late.ref) == restart.date()
+        assert await db.prompts.last_sent_date(hours_late.ref) == restart.date()
         assert await db.prompts.last_sent_date(too_late.ref) is None
-        assert out.getvalue().count("📝") == 1
+        assert out.getvalue().count("📝") == 2
         open_prompt = await db.prompts.latest_open(late.ref)
         assert open_prompt.message_id == "1"  # the console's message id was remembered
     finally:
@@ -236,11 +251,13 @@ async def test_the_cron_job_itself_delivers_through_the_event_loop(db, counting)
 
     from bot.scheduler import group_id
 
-    users = [lisbon_user(FAR_IN_LISBON.hour, FAR_IN_LISBON.minute, name) for name in ("ana", "rui", "eva")]
+    users = [lisbon_user(21, 30, name) for name in ("ana", "rui", "eva")]
     for user in users:
         await db.users.upsert(user)
-    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: datetime.now(timezone.utc))
+    at = [datetime(STARTED_YEAR, 11, 24, 21, 0, tzinfo=timezone.utc)]  # 21:00 in Lisbon: not yet time
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: at[0])
     await scheduler.start()
+    at[0] += timedelta(minutes=30)  # their time, on the scheduler's clock
     try:
         assert [job.id for job in scheduler._scheduler.get_jobs()] == [group_id(users[0])]
         scheduler.unschedule(users[2].ref)  # /journal off, /forget
@@ -573,6 +590,90 @@ async def test_a_prompt_time_that_passes_while_the_jobs_are_rebuilt_is_not_lost(
             await asyncio.sleep(0.05)
         assert out.getvalue().count("📝") == 1
         assert (await db.prompts.latest_open(user.ref)).local_date == due.date()
+    finally:
+        await scheduler.stop()
+
+
+# A clock that jumps: the host asleep, NTP stepping it -----------------------------------------
+
+
+async def run_the_daily_job(scheduler: PromptScheduler, user: User, late: timedelta = timedelta(0)) -> int:
+    """The user's daily job as APScheduler meets it on waking, its run `late` past on the machine's
+    clock (the host suspended, the clock stepped forward): EVENT_JOB_EXECUTED once the run's
+    prompts are done, or EVENT_JOB_MISSED where it gave the run up."""
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+
+    from bot.scheduler import group_id
+
+    heard = asyncio.get_running_loop().create_future()
+
+    def listen(event) -> None:
+        if event.job_id == group_id(user) and not heard.done():
+            heard.set_result(event.code)
+
+    scheduler._scheduler.add_listener(listen, EVENT_JOB_EXECUTED | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+    try:
+        scheduler._scheduler.modify_job(group_id(user), next_run_time=datetime.now(timezone.utc) - late)
+        return await asyncio.wait_for(heard, 10)
+    finally:
+        scheduler._scheduler.remove_listener(listen)
+
+
+@pytest.mark.parametrize("prompt_at, woken, sent_for", [
+    (time(7, 0), datetime(STARTED_YEAR, 11, 24, 12, 0), date(STARTED_YEAR, 11, 24)),  # asleep 06:30-12:00
+    (time(7, 0), datetime(STARTED_YEAR, 11, 24, 14, 59), date(STARTED_YEAR, 11, 24)),  # 7 h 59 min late
+    (time(7, 0), datetime(STARTED_YEAR, 11, 24, 15, 1), None),  # over 8 h late: the day's nearly done
+    (time(21, 0), datetime(STARTED_YEAR, 11, 25, 0, 30), None),  # 3 h 30 min late, and its day is over
+    (time(23, 0), datetime(STARTED_YEAR, 11, 25, 1, 30), date(STARTED_YEAR, 11, 24)),  # the grace, past midnight
+    (time(7, 0), datetime(STARTED_YEAR, 11, 25, 6, 0), None),  # 23 h late: tomorrow's is an hour away
+])
+async def test_a_prompt_time_the_host_slept_through_is_sent_late_while_its_day_lasts(
+        db, counting, prompt_at, woken, sent_for):
+    """A host suspended over the prompt time, or its clock stepped forward past it, wakes
+    APScheduler more than its misfire grace (3 h) late: it gave the run up, and the day had no
+    prompt. A late prompt is sent while its local day lasts, up to 8 h late (past midnight, the
+    catch-up's 3 h, as before)."""
+    user = lisbon_user(prompt_at.hour, prompt_at.minute, "asleep")  # Lisbon is UTC+0 in November
+    await db.users.upsert(user)
+    fire = datetime.combine(date(STARTED_YEAR, 11, 24), prompt_at, tzinfo=timezone.utc)
+    at = [fire - timedelta(hours=1)]
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: at[0])
+    try:
+        assert await scheduler.start() == 0
+        at[0] = woken.replace(tzinfo=timezone.utc)
+        await run_the_daily_job(scheduler, user, late=at[0] - fire)
+        assert out.getvalue().count("📝") == (sent_for is not None)
+        assert await db.prompts.last_sent_date(user.ref) == sent_for
+    finally:
+        await scheduler.stop()
+
+
+async def test_a_clock_stepped_back_after_the_day_s_prompt_sends_no_second_one(db, counting):
+    """NTP steps the clock back an hour just after the 21:30 prompt of a user who turned the journal
+    on that day: the daily job's pass (and a restart) that read the stepped-back clock took the
+    latest prompt time before it, yesterday's, for the one due, and sent a prompt asking about a
+    day that had none, an hour after today's."""
+    user = lisbon_user(21, 30, "stepped-back")
+    await db.users.upsert(user)
+    at = [datetime(STARTED_YEAR, 11, 24, 21, 0, tzinfo=timezone.utc)]
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: at[0])
+    try:
+        assert await scheduler.start() == 0
+        at[0] += timedelta(minutes=30)  # 21:30: the day's prompt
+        await run_the_daily_job(scheduler, user)
+        assert out.getvalue().count("📝") == 1
+        at[0] -= timedelta(hours=1)  # stepped back to 20:30
+        await run_the_daily_job(scheduler, user)
+        restarted, _, out_restarted = scheduler_with_console(db, counting, lambda: at[0])
+        try:
+            assert await restarted.start() == 0
+        finally:
+            await restarted.stop()
+        at[0] += timedelta(hours=1)  # 21:30 again
+        await run_the_daily_job(scheduler, user)
+        assert out.getvalue().count("📝") == 1 and out_restarted.getvalue() == ""
+        assert await db.prompts.last_sent_date(user.ref) == date(STARTED_YEAR, 11, 24)
+        assert not await db.prompts.sent_for(user.ref, date(STARTED_YEAR, 11, 23))
     finally:
         await scheduler.stop()
 

@@ -221,8 +221,8 @@ async def test_a_prompt_dm_cut_short_by_a_kill_is_not_sent_after_journal_off_or_
     if meanwhile == "journal off":  # as the prompt went out, before the kill
         await fake.slash("journal", sub("off"))
         await private_answer(fake)
-    else:  # the next day, past the catch-up's grace: the prompt asked about a day that is over
-        later = timedelta(days=1, hours=4)
+    else:  # the next day, past the 8 h the next prompt may come late: the prompt asked about a day that is over
+        later = timedelta(days=1, hours=9)
 
     restarted = PromptScheduler(db, usecases.journal, pause_s=0, now=lambda: datetime.now(timezone.utc) + later)
     restarted.register(await restart())
