@@ -14,7 +14,11 @@ A journal answer of more than half the limit (`SPLIT_PART_MIN`) may be such a fi
 chat's next plain texts within `SPLIT_WINDOW_S` of it, by Telegram's own stamps (`Message.date`,
 whole seconds), each replying to the same prompt or to nothing, are its rest, added to the entry's
 note in order (`JournalUseCase.add_to_note`), and the user is told once. A part of more than half
-the limit opens the window for the next one. Between parts the note gets nothing where the part
+the limit opens the window for the next one. A client cuts a text only where it is too long for one
+message, and at its last break before the limit (Desktop) or at the limit (Android): a part and the
+one after it add up to more than the limit, less the blanks Desktop trims at the cut
+(`SPLIT_TRIMMED_MAX` at most). A message that does not (an answer of 3 000 characters sent whole,
+then "thank you" within the window) is no part, and is handled as any. Between parts the note gets nothing where the part
 before was cut at the limit (Android's cut, mid-word) and a line break where it was shorter
 (Desktop's, at a break it trimmed away). A message later than the window, a command, a file, or a
 reply to another message is handled as any.
@@ -38,6 +42,9 @@ SPLIT_LIMIT = MessageLimit.MAX_TEXT_LENGTH  # 4 096 UTF-16 code units a message
 SPLIT_PART_MIN = SPLIT_LIMIT // 2 + 1  # Desktop cuts past half the limit: a shorter answer was sent whole
 # Clients send the parts back to back, a second or so apart; Telegram stamps whole seconds.
 SPLIT_WINDOW_S = 5.0
+# The blanks Telegram Desktop trims at a cut (the break itself, a paragraph's empty line, spaces
+# before it) that a part and the next may fall short of the limit by, together.
+SPLIT_TRIMMED_MAX = 16
 SPLIT_ANSWER_JOINED = ("Telegram sent your long answer as several messages: I added the words of the ones after "
                        "the first to the note of your journal entry for {day}, as one answer.")
 SPLIT_ANSWER_NOT_SAVED = ("Telegram sent your long answer as several messages, and its first saved nothing (see "
@@ -53,6 +60,7 @@ class SplitAnswer:
     answer_id: int
     last_id: int
     last_date: datetime  # Telegram's stamp of the last part
+    last_length: int  # the last part's length, in UTF-16 code units (`text_length`)
     separator: str  # what goes between the last part's words and the next's
     # The outcome of the chain's last step: the entry's day (an ISO date), or None (nothing saved).
     step: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
@@ -84,7 +92,7 @@ class SplitAnswers:
         window = timedelta(seconds=self.window_s)
         self._chats = {chat: split for chat, split in self._chats.items() if message.date - split.last_date <= window}
         # The note is the answer's words stripped: blanks at the cut, if any, go back before the next part.
-        split = SplitAnswer(prompt_id, message.message_id, message.message_id, message.date,
+        split = SplitAnswer(prompt_id, message.message_id, message.message_id, message.date, text_length(text),
                             separator_after(message, text[len(text.rstrip()):]))
         self._chats[message.chat_id] = split
         return split
@@ -100,14 +108,18 @@ class SplitAnswers:
         if message.date - split.last_date > timedelta(seconds=self.window_s):
             del self._chats[message.chat_id]
             return None
+        length = text_length(message.text)
+        if split.last_length + length + SPLIT_TRIMMED_MAX <= SPLIT_LIMIT:  # both fit one message: not cut
+            del self._chats[message.chat_id]
+            return None
         replied = message.reply_to_message
         if replied is not None and str(replied.message_id) != split.prompt_id:
             return None
         before, separator = split.step, split.separator
         split.step = asyncio.get_running_loop().create_future()
-        split.last_id, split.last_date = message.message_id, message.date
+        split.last_id, split.last_date, split.last_length = message.message_id, message.date, length
         split.separator = separator_after(message, "")
-        if text_length(message.text) < SPLIT_PART_MIN:  # the last part: no other follows it
+        if length < SPLIT_PART_MIN:  # the last part: no other follows it
             self._chats.pop(message.chat_id, None)
         return split, before, split.step, separator
 

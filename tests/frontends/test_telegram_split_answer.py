@@ -117,6 +117,20 @@ async def test_a_short_answer_then_a_quick_message_is_not_joined(db):
     assert await note_of_today(db) == "on the bus"
 
 
+async def test_a_long_whole_answer_then_a_quick_message_is_not_joined(db):
+    """An answer of 3 000 characters, sent whole, and the user's next message within the window:
+    "thank you" was taken for the answer's rest, added to the note and said so, the user told
+    their words went into the journal entry. A client cuts only a text too long for one message:
+    a first part and the next add up to more than the limit, these do not."""
+    whole = ANSWER[:3000]
+    async with prompt_open(db) as (fake, prompt):
+        mark = fake.mark()
+        await send_parts(fake, [whole, "thank you, goodnight"], prompt, every_part_replies=False)
+        told = await fake.wait_for_reply(lambda c: not c.text.startswith("Saved to your journal"), after=mark)
+    assert told.text == TEXT_HINT
+    assert await note_of_today(db) == whole.partition("\n")[2]
+
+
 @pytest.mark.parametrize("answer", [ANSWER, ANSWER[:2 * 4096 + 50]], ids=["long_last_part", "short_last_part"])
 async def test_split_parts_handed_over_again_after_a_kill_are_not_added_twice(db, usecases, answer):
     """The bot killed once the parts were answered, before their updates were cleared: the restart
