@@ -62,16 +62,22 @@ class Commands(CommandListener):
         self.started_at.pop(event.request_id, None)
 
 
-def baseline_queries(ref: str, db: Database) -> PlaylistQueries:
-    """`PlaylistQueries` as `storage/playlists.py` was at `ref`, on the same database."""
-    source = subprocess.run(["git", "show", f"{ref}:storage/playlists.py"], cwd=ROOT, check=True,
+def baseline_module(ref: str, path: str, **names: Any) -> Any:
+    """The module at `path` as it was at `ref`, its `names` (other modules it imports) replaced."""
+    source = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout
-    spec = importlib.util.spec_from_loader("baseline_playlists", loader=None)
+    spec = importlib.util.spec_from_loader(f"baseline_{Path(path).stem}", loader=None)
     assert spec is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
-    exec(compile(source, f"{ref}:storage/playlists.py", "exec"), module.__dict__)
-    return module.PlaylistQueries(db.db, db.requests)
+    exec(compile(source, f"{ref}:{path}", "exec"), module.__dict__)
+    module.__dict__.update(names)
+    return module
+
+
+def baseline_queries(ref: str, db: Database) -> PlaylistQueries:
+    """`PlaylistQueries` as `storage/playlists.py` was at `ref`, on the same database."""
+    return baseline_module(ref, "storage/playlists.py").PlaylistQueries(db.db, db.requests)
 
 
 async def seed(db: Database, places: int) -> None:

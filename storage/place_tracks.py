@@ -14,9 +14,11 @@ Each request in a place costs one more write, an upsert: about 1 ms on SecantusD
 """
 from __future__ import annotations
 
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, Iterable
 
-from pymongo import UpdateOne
+from pymongo import DeleteMany, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
@@ -57,9 +59,11 @@ async def write(summary: AsyncCollection, updates: list[UpdateOne]) -> None:
             await summary.bulk_write([batch[e["index"]] for e in errors], ordered=False)
 
 
-def summarize_pipeline(place: str | None, match: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def summarize_pipeline(place: str | None, match: dict[str, Any] | None = None,
+                       among: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     return [
         {"$match": match if match is not None else {"place": {"$ne": None} if place is None else place}},
+        *([{"$match": among}] if among is not None else []),
         {"$group": {"_id": {"place": "$place", "platform": "$platform", "user_id": "$user_id",
                             "track_key": "$track_key"},
                     "latest": {"$max": {"at": "$created_at", "mood": "$mood"}},
@@ -68,10 +72,10 @@ def summarize_pipeline(place: str | None, match: dict[str, Any] | None = None) -
 
 
 async def summarize(requests: AsyncCollection, summary: AsyncCollection, place: str | None = None,
-                    match: dict[str, Any] | None = None) -> None:
+                    match: dict[str, Any] | None = None, among: dict[str, Any] | None = None) -> None:
     """Fold the stored requests of `place` (of every place, by default; those `match` finds, when
-    given) into the summary."""
-    cursor = await requests.aggregate(summarize_pipeline(place, match))
+    given, and of them those `among` matches too) into the summary."""
+    cursor = await requests.aggregate(summarize_pipeline(place, match, among))
     rows = await cursor.to_list()
     await write(summary, [summary_update(**row["_id"], latest=row["latest"], title=row.get("title"),
                                          source_link=row.get("source_link"))
@@ -82,9 +86,16 @@ async def summarize_again(requests: AsyncCollection, summary: AsyncCollection,
                           keys: Iterable[tuple[str, str, str, str]]) -> None:
     """The summaries of these (place, platform, user_id, track_key) made again from their requests,
     after requests were renamed: `$max` alone would keep the greater title, and a link now gone."""
-    match = [{"place": place, "platform": platform, "user_id": user_id, "track_key": track_key}
-             for place, platform, user_id, track_key in sorted(set(keys))]
-    for start in range(0, len(match), BATCH):
-        some = {"$or": match[start:start + BATCH]}
-        await summary.delete_many(some)
-        await summarize(requests, summary, match=some)
+    # A member at a time, their requests read by their fields alone (the requests' user_created
+    # index), then matched to the keys: SecantusDB (0.7) scanned every request for a top-level `$or`
+    # of the keys, or for the keys' place and track beside the member's. The summaries are deleted
+    # by their whole key (user_place_track_unique).
+    for (platform, user_id), theirs in groupby(sorted(set(keys), key=itemgetter(1, 2, 0, 3)), key=itemgetter(1, 2)):
+        tracks = [(place, track_key) for place, _, _, track_key in theirs]
+        for start in range(0, len(tracks), BATCH):
+            some = tracks[start:start + BATCH]
+            member = {"user_id": user_id, "platform": platform}
+            await summary.bulk_write([DeleteMany({**member, "place": place, "track_key": track_key})
+                                      for place, track_key in some], ordered=False)
+            await summarize(requests, summary, match=member,
+                            among={"$or": [{"place": place, "track_key": track_key} for place, track_key in some]})

@@ -245,9 +245,11 @@ class PrivacyRepo:
         summaries of the requests are made again. Those records are the askers', not counted as the
         user's; returns how many were renamed. Those written before senders were kept were renamed
         by migrations 14 (requests) and 15 (journal entries, storage/schema.py)."""
-        sent = {"platform": ref.platform, "sender": ref.user_id}
-        named = await self._db[REQUESTS].find(sent).to_list()
-        journaled = await self._db[JOURNAL].find(sent, {"track_title": 1}).to_list()
+        # By the sender alone, as indexed (storage/schema.py BY_SENDER): the platform is checked here.
+        sent = {"sender": ref.user_id}
+        named = [doc for doc in await self._db[REQUESTS].find(sent).to_list() if doc["platform"] == ref.platform]
+        journaled = [doc for doc in await self._db[JOURNAL].find(sent, {"track_title": 1, "platform": 1}).to_list()
+                     if doc["platform"] == ref.platform]
         if named:
             await self._db[REQUESTS].bulk_write(
                 [ReplaceOne({"_id": doc["_id"]}, unnamed(dict(doc))) for doc in named], ordered=False)

@@ -172,6 +172,14 @@ JOURNAL_BY_PLACE_USER = IndexModel([("place", ASCENDING), *_USER], name="place_u
 # its first command (storage/users.py paused_users): every user was read for the few paused.
 USERS_BY_PAUSE = IndexModel([("journal_paused", ASCENDING)], name="journal_paused")
 
+# Others' requests and journal entries of a user's file titled by their name ("Voice note by
+# Alice"), by the sender's id: each /forget finds them (storage/privacy.py `_unname`), and read
+# every request and entry for it. Sparse: only those records have a sender, few of the many. The
+# sender alone, and the read by it alone (its platform checked on what it finds): SecantusDB (0.7)
+# scans for an equality field the index lacks and walks no partial index, and a compound sparse
+# index holds every document with any of its fields (each has a platform), on MongoDB as on it.
+BY_SENDER = IndexModel([("sender", ASCENDING)], sparse=True, name="sender")
+
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [
         IndexModel(_USER, unique=True, name="user_unique"),
@@ -187,6 +195,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     REQUESTS: [
         IndexModel([("place", ASCENDING), ("created_at", DESCENDING)], name="place_created"),
         IndexModel([*_USER, ("created_at", DESCENDING)], name="user_created"),
+        BY_SENDER,
     ],
     JOURNAL: [
         IndexModel([*_USER, ("prompt_id", ASCENDING)], unique=True, name="user_prompt_unique"),
@@ -195,6 +204,7 @@ INDEXES: dict[str, list[IndexModel]] = {
                    name="place_created"),
         JOURNAL_BY_TIME,
         JOURNAL_BY_PLACE_USER,
+        BY_SENDER,
     ],
     PROMPTS: [
         IndexModel([("prompt_id", ASCENDING)], unique=True, name="prompt_unique"),
@@ -502,6 +512,11 @@ async def unname_journal_upload_titles(db: AsyncDatabase) -> None:
                                       for doc in named[start:start + 1000]], ordered=False)
 
 
+async def index_by_sender(db: AsyncDatabase) -> None:
+    await ensure_indexes(db[REQUESTS], [BY_SENDER])
+    await ensure_indexes(db[JOURNAL], [BY_SENDER])
+
+
 async def rebuild_outdated_indexes(db: AsyncDatabase) -> None:
     for name, wanted in INDEXES.items():
         await ensure_indexes(db[name], wanted, RETIRED_INDEXES.get(name, ()))
@@ -536,6 +551,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               unname_upload_titles),
     Migration(15, "journal entries of uploads titled by their senders' names, recorded before their ids "
               "were kept, name nobody", unname_journal_upload_titles),
+    Migration(16, "requests and journal entries by sender (each /forget read them all for the records naming "
+              "its user)", index_by_sender),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
