@@ -2442,11 +2442,14 @@ def sent_by(message: Message | ExternalReplyInfo) -> tuple[str | None, datetime]
 
 
 def origin_name(origin: MessageOrigin) -> str | None:
-    """Who first sent a message forwarded (or quoted from another chat), as Telegram names them."""
+    """Who first sent a message forwarded (or quoted from another chat), as Telegram names them;
+    None for an account hidden from forwards' links."""
     if isinstance(origin, MessageOriginUser):
         return origin.sender_user.first_name
     if isinstance(origin, MessageOriginHiddenUser):
-        return origin.sender_user_name
+        # An account its owner hid from forwards' links: a name without an id, which no /forget
+        # could take back out of the records keeping it (`titled_sender`), so neither kept nor shown.
+        return None
     if isinstance(origin, MessageOriginChat):
         return origin.sender_chat.title or origin.sender_chat.effective_name
     if isinstance(origin, MessageOriginChannel):
