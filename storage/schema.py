@@ -515,6 +515,11 @@ async def unname_journal_upload_titles(db: AsyncDatabase) -> None:
 async def index_by_sender(db: AsyncDatabase) -> None:
     await ensure_indexes(db[REQUESTS], [BY_SENDER])
     await ensure_indexes(db[JOURNAL], [BY_SENDER])
+    # A Telegram file forwarded from an account hidden from forwards' links was still titled by its
+    # name after 14 and 15, kept with no id (until 300bd78), which no /forget could find: each reads
+    # as 14 and 15 made those recorded before them.
+    await unname_upload_titles(db)
+    await unname_journal_upload_titles(db)
 
 
 async def rebuild_outdated_indexes(db: AsyncDatabase) -> None:
@@ -552,7 +557,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(15, "journal entries of uploads titled by their senders' names, recorded before their ids "
               "were kept, name nobody", unname_journal_upload_titles),
     Migration(16, "requests and journal entries by sender (each /forget read them all for the records naming "
-              "its user)", index_by_sender),
+              "its user); uploads titled by a name kept without an id since 14 and 15 (a Telegram account hidden "
+              "from forwards' links) name nobody", index_by_sender),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

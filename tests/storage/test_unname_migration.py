@@ -63,3 +63,27 @@ async def test_a_version_14_database_takes_senders_names_out_of_journal_entries_
     finally:
         await database.client.drop_database(db_name)
         await database.close()
+
+
+async def test_a_version_15_database_takes_hidden_accounts_names_out_of_the_titles_kept_since(mongo_uri, db_name):
+    """From 14 and 15 on, a file forwarded on Telegram from an account hidden from forwards' links
+    was still titled by its name, kept without an id ("Voice note by Carol, 5 Dec 2026", no
+    `sender`): no /forget could find it. Migration 16 renames such titles as 14 and 15 did."""
+    database = await Database.connect(mongo_uri, db_name)
+    try:
+        assert await database.init() == LATEST_VERSION
+        await database.db[META].update_one({"_id": SCHEMA_DOC_ID}, {"$set": {"version": 15}})
+        for key, title, sender in (("sha256:a1", "Voice note by Carol, 5 Dec 2026", None),
+                                   ("sha256:a3", "Audio by Dan, 2 Mar 2026", "4")):
+            await database.requests.add(MoodRequest(BOB, "telegram:-1", key, "sad", T0, title=title,
+                                                    source_link="https://t.me/c/1/2", sender=sender))
+            await database.journal.add(JournalEntry(BOB, date(2026, 3, 1 + len(key)), f"p{key}", "A song?", "", key,
+                                                    title, "sad", -0.5, -0.5, T0, place="telegram:-1", sender=sender))
+
+        assert await database.init() == LATEST_VERSION
+        want = {"sha256:a1": "Voice note, 5 Dec 2026", "sha256:a3": "Audio by Dan, 2 Mar 2026"}
+        for name, field in ((REQUESTS, "title"), (PLACE_TRACKS, "title"), (JOURNAL, "track_title")):
+            assert {doc["track_key"]: doc[field] async for doc in database.db[name].find()} == want, name
+    finally:
+        await database.client.drop_database(db_name)
+        await database.close()
