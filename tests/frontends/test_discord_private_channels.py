@@ -6,6 +6,7 @@ it (GUILD_CREATE: its roles and its channels' permission overwrites), with no RE
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 import pytest
 
@@ -45,8 +46,11 @@ def private_thread(thread_id: int, parent: int) -> dict:
 
 
 async def not_the_server_s(fake, db) -> None:
-    """The file Bob's /mood heard is in no playlist of the server, and kept as a DM's file is."""
+    """The file Bob's /mood heard is in no playlist of the server, nor its mood of the week (which
+    names no song, but a private channel's file is its members' own: docs/limits.md), and kept as
+    a DM's file is."""
     assert (await playlist_shown(fake, db, 1))["description"] == SONG_ALONE
+    assert await db.playlists.server_mood_of_week(f"discord:{GUILD}", datetime.now(timezone.utc)) == {"sad": 1}
     [upload] = await db.db[REQUESTS].find({"track_key": {"$regex": "^sha256:"}}).to_list()
     assert upload["place"] is None and "source_link" not in upload
     # Nothing asked of Discord's REST API of the server or its channels.
