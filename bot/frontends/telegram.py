@@ -1113,6 +1113,8 @@ class TelegramFrontend:
         """Answer the daily prompt `prompt_id` (the id of its message) with `message`: its song, and
         its words as the entry's note."""
         split = self.splits.opened(message, prompt_id)  # a client's first part, maybe: its next join its note
+        # Its own step: the parts after it, noted while it is answered, put theirs in `split.step`.
+        step = None if split is None else split.step
         reply = None
         try:
             with self.usecases.journal.answering(caller):  # its download too: "/journal delete last" is refused till done
@@ -1120,9 +1122,8 @@ class TelegramFrontend:
                     caller, journal_note(message) or None, attachment, prompt_message_id=prompt_id,
                     message_id=str(message.message_id), progress=progress))
         finally:
-            if split is not None:
-                self.splits.settle(split.step, reply.local_date.isoformat()
-                                   if isinstance(reply, JournalSavedReply) else None)
+            if step is not None:
+                self.splits.settle(step, reply.local_date.isoformat() if isinstance(reply, JournalSavedReply) else None)
 
     async def _split_part(self, message: Message, caller: Caller) -> bool:
         """Whether `message` is the next part of a long journal answer a client sent in parts

@@ -13,10 +13,13 @@ from contextlib import asynccontextmanager
 import pytest
 
 from bot.frontends.telegram import TEXT_HINT
+from bot.frontends.telegram_flow import TURN_S
 from bot.frontends.telegram_split import SPLIT_ANSWER_JOINED, SPLIT_ANSWER_NOT_SAVED, SPLIT_WINDOW_S
 from storage.inbox import Arrival
 from storage.models import UserRef
+from storage.schema import JOURNAL
 from tests.fakes.telegram_api import DEFAULT_USER, FakeTelegramBotAPI, client_parts
+from tests.fakes.wire_gate import gated_database
 from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on, usecases_with_creep
 from tests.frontends.test_telegram_forget_races import open_prompt
 from tests.frontends.test_telegram_inbox import SOURCE, STAGES, _empty, until
@@ -146,3 +149,26 @@ async def test_split_parts_handed_over_again_after_a_kill_are_not_added_twice(db
         await again.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=0)
         assert await until(lambda: _empty(db))
     assert await note_of_today(db) == answer.partition("\n")[2]
+
+
+async def test_a_first_part_slow_to_be_saved_still_takes_the_next_parts(db_server, mongo_uri, db_name, db):
+    """The first part's entry's write waits on the database (held at the wire) past the 1 s a
+    sender's next update waits for the one before (`TURN_S`), as a song's download and hearing
+    does: the second part, started meanwhile, takes the chain's step, and the first part's end
+    settled that step (the second's) for its own: the third part's words were added, the second's
+    never, its handler waiting for good."""
+    fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        async with usecases_with_creep(gated) as (_, usecases), telegram_on(fake, usecases) as (_, frontend):
+            prompt = (await open_prompt(fake, frontend, gated, usecases))["message_id"]
+            gate.hold("insert", JOURNAL)
+            mark = fake.mark()
+            await send_parts(fake, client_parts(ANSWER), prompt)
+            await asyncio.wait_for(gate.held.wait(), 10)
+            await asyncio.sleep(TURN_S + 0.5)  # the second part's turn has come
+            gate.release()
+            await fake.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=mark)
+            await asyncio.sleep(0.5)  # a reply to the third part would have come by now
+            said = shown(fake, mark)
+    assert await note_of_today(db) == WORDS
+    assert len(said) == 2 and said[0].startswith("Saved to your journal"), said
