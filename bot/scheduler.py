@@ -414,20 +414,32 @@ class PromptScheduler:
         if at is None:
             log.warning("scheduler.prompt_given_up", extra={"user": ref.user_id, "tries": attempt})
             return
+        # No misfire grace, as the daily jobs': `_retry` judges a run woken late (the host asleep).
         self._scheduler.add_job(
             self._retry, DateTrigger(at, timezone=timezone.utc), args=[ref],
-            kwargs={"day": day, "attempt": attempt + 1, **({"unsent": unsent} if unsent else {})},
+            kwargs={"due": at, "day": day, "attempt": attempt + 1, **({"unsent": unsent} if unsent else {})},
             id=retry_job_id(ref), replace_existing=True,
-            misfire_grace_time=int(self.grace.total_seconds()), coalesce=True, max_instances=1,
+            misfire_grace_time=None, coalesce=True, max_instances=1,
         )
         log.info("scheduler.prompt_retry_scheduled", extra={"user": ref.user_id, "tries": attempt,
                                                            "at": at.isoformat()})
 
-    async def _retry(self, ref: UserRef, **delivery) -> str | None:
+    async def _retry(self, ref: UserRef, *, due: datetime, day: date, **delivery) -> str | None:
         """A retry's job: `deliver` again, in no request (its task holds the context of whatever
-        woke APScheduler last, a request's: /journal on's, say)."""
+        woke APScheduler last, a request's: /journal on's, say). Woken more than the grace past its
+        time (the host asleep, the clock stepped forward), it sends only while its day's prompt
+        would still be sent late (`late_day`): APScheduler gave it up, and the day had no prompt."""
         begin_request(None)
-        return await self.deliver(ref, **delivery)
+        now = self.now()
+        if now - due > self.grace:
+            key = self._group_of.get(ref)
+            job = None if key is None else self._scheduler.get_job(key)
+            if job is None or job.trigger.late_day(now, self.grace) != day:
+                with self._a_delivery():
+                    log.warning("scheduler.retry_too_late", extra={
+                        "user": ref.user_id, "due": due.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
+                return None
+        return await self.deliver(ref, day=day, **delivery)
 
     def _retry_unmade(self, ref: UserRef, day: date | None, attempt: int, erasures: int,
                       unsent: str | None) -> None:

@@ -597,26 +597,31 @@ async def test_a_prompt_time_that_passes_while_the_jobs_are_rebuilt_is_not_lost(
 # A clock that jumps: the host asleep, NTP stepping it -----------------------------------------
 
 
-async def run_the_daily_job(scheduler: PromptScheduler, user: User, late: timedelta = timedelta(0)) -> int:
-    """The user's daily job as APScheduler meets it on waking, its run `late` past on the machine's
-    clock (the host suspended, the clock stepped forward): EVENT_JOB_EXECUTED once the run's
-    prompts are done, or EVENT_JOB_MISSED where it gave the run up."""
+async def run_late(scheduler: PromptScheduler, job_id: str, late: timedelta = timedelta(0)) -> int:
+    """A job as APScheduler meets it on waking, its run `late` past on the machine's clock (the
+    host suspended, the clock stepped forward): EVENT_JOB_EXECUTED once the run's prompts are
+    done, or EVENT_JOB_MISSED where it gave the run up."""
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
-
-    from bot.scheduler import group_id
 
     heard = asyncio.get_running_loop().create_future()
 
     def listen(event) -> None:
-        if event.job_id == group_id(user) and not heard.done():
+        if event.job_id == job_id and not heard.done():
             heard.set_result(event.code)
 
     scheduler._scheduler.add_listener(listen, EVENT_JOB_EXECUTED | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
     try:
-        scheduler._scheduler.modify_job(group_id(user), next_run_time=datetime.now(timezone.utc) - late)
+        scheduler._scheduler.modify_job(job_id, next_run_time=datetime.now(timezone.utc) - late)
         return await asyncio.wait_for(heard, 10)
     finally:
         scheduler._scheduler.remove_listener(listen)
+
+
+async def run_the_daily_job(scheduler: PromptScheduler, user: User, late: timedelta = timedelta(0)) -> int:
+    """The user's daily job run `late` (`run_late`)."""
+    from bot.scheduler import group_id
+
+    return await run_late(scheduler, group_id(user), late)
 
 
 @pytest.mark.parametrize("prompt_at, woken, sent_for", [
@@ -918,6 +923,34 @@ async def test_a_failed_prompt_is_not_tried_again_past_the_catch_up_s_grace_afte
     assert await scheduler.retry_now(user.ref) is None
     assert scheduler.retry_at(user.ref) is None  # 03:10 is past them: the 25th's prompt is the next
     assert out.getvalue() == ""
+
+
+@pytest.mark.parametrize("woken, sent", [
+    (datetime(STARTED_YEAR, 11, 24, 11, 0), True),  # 3 h 55 min past the retry's time, 4 h past the prompt's
+    (datetime(STARTED_YEAR, 11, 24, 15, 30), False),  # 8 h 30 min past the prompt's time
+])
+async def test_a_retry_the_host_slept_through_is_sent_late_as_the_daily_prompt_would_be(db, counting, woken, sent):
+    """The 07:00 prompt failed (the platform down), its retry due at 07:05, and the host suspended
+    until 11:00: APScheduler gave the retry up (over its 3 h misfire grace) and the day had no
+    prompt, though a daily prompt missed so is sent up to 8 h late within its day."""
+    from bot.scheduler import retry_job_id
+
+    user = lisbon_user(7, 0, "retried-asleep")  # Lisbon is UTC+0 in November
+    await db.users.upsert(user)
+    at = [datetime(STARTED_YEAR, 11, 24, 6, 0, tzinfo=timezone.utc)]
+    scheduler, _journal, out = scheduler_with_down_console(db, counting, lambda: at[0], failures=1)
+    try:
+        assert await scheduler.start() == 0
+        at[0] += timedelta(hours=1)  # 07:00: the platform is down
+        await run_the_daily_job(scheduler, user)
+        retry = scheduler.retry_at(user.ref)
+        assert retry == at[0] + timedelta(minutes=5) and "📝" not in out.getvalue()
+        at[0] = woken.replace(tzinfo=timezone.utc)
+        await run_late(scheduler, retry_job_id(user.ref), late=at[0] - retry)
+        assert out.getvalue().count("📝") == int(sent)
+        assert await db.prompts.sent_for(user.ref, date(STARTED_YEAR, 11, 24)) == sent
+    finally:
+        await scheduler.stop()
 
 
 async def test_a_retry_sends_no_second_prompt_when_one_got_through_meanwhile(db, counting):
