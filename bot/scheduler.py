@@ -3,10 +3,10 @@ for all the users of one time and zone, delivering to each in turn.
 
 The state lives in MongoDB, not in the scheduler: at start the jobs are rebuilt from the users who
 opted in, and a prompt missed while the bot was down (its time passed less than GRACE ago, or less
-than LATE_MAX ago the same local day, and nothing was sent for its day) is sent at once. So is one the run before recorded and never saw
-sent, where the platform shows it did not arrive (`resend_unconfirmed`). Delivery goes through the
-front-end registered for the user's platform (a `PromptSender`), paced so a broadcast doesn't hit
-the platforms all at once.
+than LATE_MAX ago the same local day, and nothing was sent for its day) is sent at once. So is one
+the run before recorded and never saw sent, where the platform shows it did not arrive
+(`resend_unconfirmed`). Delivery goes through the front-end registered for the user's platform (a
+`PromptSender`), paced so a broadcast doesn't hit the platforms all at once.
 """
 from __future__ import annotations
 
