@@ -1129,7 +1129,10 @@ class TelegramFrontend:
         """Whether `message` is the next part of a long journal answer a client sent in parts
         (`telegram_split.py`); if so, its words are added to the entry's note once the parts
         before are, and the user told once."""
-        if message.chat.type != ChatType.PRIVATE or (following := self.splits.following(message)) is None:
+        if message.chat.type != ChatType.PRIVATE:
+            return False
+        await self.splits.after_earlier(message)  # a part before it, slow to be read, is read first
+        if (following := self.splits.following(message)) is None:
             return False
         split, before, step, separator = following
         day = None
@@ -1235,6 +1238,7 @@ class TelegramFrontend:
         CallsNoted().note()  # what the handlers send for it: whether its message was answered (`on_settled`)
         if update.message is not None:
             self._note_message(update.message, update.update_id)
+            self.splits.arrived(update.message)  # before anything is awaited for it: its next part waits for it
         if (chat := update.effective_chat) is not None:
             await self.usecases.playlists.settle_moves(PLATFORM, str(chat.id))
 
@@ -1323,6 +1327,7 @@ class TelegramFrontend:
         message = update.message or update.edited_message
         if message is None:
             return
+        self.splits.read(message)  # its handler read it as no part nor answer, if not before
         album, settled, others = self._album_items.pop(update.update_id, (None, None, ()))
         answering = [m for m in (message, *others)
                      if self._messages.get((m.chat_id, m.message_id), (None,))[0] == update.update_id]

@@ -23,6 +23,14 @@ before was cut at the limit (Android's cut, mid-word) and a line break where it 
 (Desktop's, at a break it trimmed away). A message later than the window, a command, a file, or a
 reply to another message is handled as any.
 
+A part's handler may start before the one before it is read: one sender's updates wait for each
+other 1 s at most (`telegram_flow.TURN_S`), and reading a first part as an answer may take longer
+(whether it replies to a prompt: a database the prompt is read from, slow). So each long private
+text is noted as it arrives, before anything is awaited for it (`arrived`), and a later message of
+the chat waits for the long one before it to be read (`after_earlier`: opened as an answer, taken
+as a part, or neither), `READ_WAIT_S` at most; until 2026-12-06 the second part, started
+meanwhile, found no answer noted and was read as an answer of its own, its words lost.
+
 The parts seen are kept in memory only: after a restart, a part handed over again with the answer
 (`bot/usecases/inbox.py`) joins it again, once (`JournalRepo.add_to_note` finds it in the note); a
 part handed over alone, its answer cleared before the kill, is handled as any message.
@@ -34,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from telegram import Message
-from telegram.constants import MessageLimit
+from telegram.constants import ChatType, MessageLimit
 
 from bot.frontends.render import text_length
 
@@ -45,6 +53,9 @@ SPLIT_WINDOW_S = 5.0
 # The blanks Telegram Desktop trims at a cut (the break itself, a paragraph's empty line, spaces
 # before it) that a part and the next may fall short of the limit by, together.
 SPLIT_TRIMMED_MAX = 16
+# The longest a message waits for the long text before it to be read (`SplitAnswers.after_earlier`):
+# past it (a handler stuck), it is handled as if that one were no answer.
+READ_WAIT_S = 30.0
 SPLIT_ANSWER_JOINED = ("Telegram sent your long answer as several messages: I added the words of the ones after "
                        "the first to the note of your journal entry for {day}, as one answer.")
 SPLIT_ANSWER_NOT_SAVED = ("Telegram sent your long answer as several messages, and its first saved nothing (see "
@@ -82,9 +93,48 @@ class SplitAnswers:
     def __init__(self, window_s: float = SPLIT_WINDOW_S) -> None:
         self.window_s = window_s
         self._chats: dict[int, SplitAnswer] = {}
+        # chat -> the long texts being read there, oldest first: (message id, done once read)
+        self._reading: dict[int, list[tuple[int, asyncio.Future]]] = {}
+
+    def arrived(self, message: Message) -> None:
+        """Note `message` as it arrives, before its handler awaits anything: a long plain text in
+        a private chat (a first part, or a part after it) that the chat's next messages wait for."""
+        text = message.text
+        if (message.chat.type != ChatType.PRIVATE or text is None or text.startswith("/")
+                or text_length(text) < SPLIT_PART_MIN):
+            return
+        reading = [noted for noted in self._reading.get(message.chat_id, []) if not noted[1].done()]
+        reading.append((message.message_id, asyncio.get_running_loop().create_future()))
+        self._reading[message.chat_id] = reading
+
+    def read(self, message: Message) -> None:
+        """`message` is read as far as parts go: opened as a long answer, taken as a part, or
+        neither (its handler is done). The chat's later messages waiting for it go on."""
+        reading = self._reading.get(message.chat_id)
+        if reading is None:
+            return
+        for message_id, done in reading:
+            if message_id == message.message_id and not done.done():
+                done.set_result(None)
+        reading[:] = [noted for noted in reading if not noted[1].done()]
+        if not reading:
+            del self._reading[message.chat_id]
+
+    async def after_earlier(self, message: Message, wait_s: float = READ_WAIT_S) -> None:
+        """Return once the latest long text of the chat sent before `message` is read (`read`), or
+        after `wait_s`: then it is let be, no later message waiting for it again."""
+        earlier = [done for message_id, done in self._reading.get(message.chat_id, [])
+                   if message_id < message.message_id]
+        if earlier:
+            try:
+                await asyncio.wait_for(asyncio.shield(earlier[-1]), wait_s)
+            except asyncio.TimeoutError:
+                if not earlier[-1].done():
+                    earlier[-1].set_result(None)
 
     def opened(self, message: Message, prompt_id: str) -> SplitAnswer | None:
         """`message` answers the prompt `prompt_id`: noted when it may be a client's first part."""
+        self.read(message)
         text = message.text or ""
         if text_length(text) < SPLIT_PART_MIN:
             return None
@@ -101,7 +151,13 @@ class SplitAnswers:
         """`message` (plain text in a private chat) as the next part of a long answer there: the
         answer, the outcome of the step before it (to await), its own step (the chain's last from
         now, to `settle` once its words are added) and what goes before its words. None when it
-        is no part."""
+        is no part (it may still answer a prompt: read once it is opened, or its handler done)."""
+        following = self._following(message)
+        if following is not None:
+            self.read(message)
+        return following
+
+    def _following(self, message: Message) -> tuple[SplitAnswer, asyncio.Future, asyncio.Future, str] | None:
         split = self._chats.get(message.chat_id)
         if split is None or message.text is None or message.message_id <= split.last_id:
             return None

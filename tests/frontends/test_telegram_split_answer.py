@@ -17,7 +17,7 @@ from bot.frontends.telegram_flow import TURN_S
 from bot.frontends.telegram_split import SPLIT_ANSWER_JOINED, SPLIT_ANSWER_NOT_SAVED, SPLIT_WINDOW_S
 from storage.inbox import Arrival
 from storage.models import UserRef
-from storage.schema import JOURNAL
+from storage.schema import JOURNAL, PROMPTS
 from tests.fakes.telegram_api import DEFAULT_USER, FakeTelegramBotAPI, client_parts
 from tests.fakes.wire_gate import gated_database
 from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on, usecases_with_creep
@@ -151,17 +151,23 @@ async def test_split_parts_handed_over_again_after_a_kill_are_not_added_twice(db
     assert await note_of_today(db) == answer.partition("\n")[2]
 
 
-async def test_a_first_part_slow_to_be_saved_still_takes_the_next_parts(db_server, mongo_uri, db_name, db):
-    """The first part's entry's write waits on the database (held at the wire) past the 1 s a
-    sender's next update waits for the one before (`TURN_S`), as a song's download and hearing
-    does: the second part, started meanwhile, takes the chain's step, and the first part's end
-    settled that step (the second's) for its own: the third part's words were added, the second's
-    never, its handler waiting for good."""
+@pytest.mark.parametrize("slow", [("insert", JOURNAL), ("find", PROMPTS)], ids=["saved", "read"])
+async def test_a_first_part_slow_to_be_read_or_saved_still_takes_the_next_parts(db_server, mongo_uri, db_name, db,
+                                                                               slow):
+    """Today's prompt sent before a restart (this run holds it in no memory). The first part's
+    entry's write, or its check that it answers a prompt, waits on the database (held at the wire)
+    past the 1 s a sender's next update waits for the one before (`TURN_S`), as a song's download
+    and hearing does. Saved slowly, the first part's end settled the second part's step for its
+    own: the third part's words were added, the second's never, its handler waiting for good.
+    Read slowly, the second part, started meanwhile, found no long answer noted and was read as
+    an answer of its own, its words lost ("Nothing saved: your answer's first line is …"); it
+    waits for the first part to be read."""
     fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
+    async with usecases_with_creep(db) as (_, usecases), telegram_on(fake, usecases) as (_, frontend):
+        prompt = (await open_prompt(fake, frontend, db, usecases))["message_id"]
     async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
-        async with usecases_with_creep(gated) as (_, usecases), telegram_on(fake, usecases) as (_, frontend):
-            prompt = (await open_prompt(fake, frontend, gated, usecases))["message_id"]
-            gate.hold("insert", JOURNAL)
+        async with usecases_with_creep(gated) as (_, usecases), telegram_on(fake, usecases):
+            gate.hold(*slow)
             mark = fake.mark()
             await send_parts(fake, client_parts(ANSWER), prompt)
             await asyncio.wait_for(gate.held.wait(), 10)
