@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 # it asks about its own day.
 GRACE = timedelta(hours=3)
 # Later than that (the bot down for hours, the host suspended over the prompt time, its clock stepped
-# forward past it), while its local day lasts, up to 8 h late: a 07:00 prompt comes by 15:00, and
-# the next day's is at least 16 h away. Later, the day is skipped.
+# forward past it), while its local day lasts, up to 8 h late: a 07:00 prompt comes by 15:00, 16 h
+# before the next day's (14 h at least, across Troll's two-hour spring change). Later, the day is skipped.
 LATE_MAX = timedelta(hours=8)
 # At most this many deliveries at once, each followed by a short pause: the front-ends' own rate
 # limiters handle the platforms' per-chat limits, this keeps a 21:00 burst from flooding them.
