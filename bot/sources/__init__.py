@@ -2,7 +2,8 @@
 
     parse_query(text)                      bot.sources.query
     SpotifyResolver(...).resolve(query)    bot.sources.spotify
-    AudioFetcher(...).fetch(track)         bot.sources.audio   (async context manager)
+    AudioFetcher(...).find(track)          bot.sources.audio   (the search's hit, nothing downloaded)
+    AudioFetcher(...).fetch(track or hit)  bot.sources.audio   (async context manager)
     URLGuard(allowed_hosts).check(url)     bot.sources.urlguard
     public_connections_only(policy)        bot.sources.connectguard  (a download worker, for a user's link)
     ShortLinkResolver(...).track_id(url)   bot.sources.shortlink  (spotify.link -> a track id)

@@ -4,6 +4,10 @@
         classify(audio.path)
     # the temporary directory is gone here, also after an error
 
+    hit = await fetcher.find(track)             # the search's pick, its video's id, nothing downloaded
+    async with fetcher.fetch(hit) as audio:     # that hit, not searched for again
+        ...
+
 Where the audio comes from is the operator's AUDIO_SEARCH template (trusted): a yt-dlp search
 ("ytsearch5:{artists} - {title} audio") or a plain URL ("http://host/audio/{spotify_id}.ogg").
 A user's YouTube link goes through the SSRF guard, redirects included, before yt-dlp sees it;
@@ -45,7 +49,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import yt_dlp
 from yt_dlp.postprocessor.ffmpeg import EXT_TO_OUT_FORMATS
-from yt_dlp.utils import download_range_func
+from yt_dlp.utils import download_range_func, unsmuggle_url
 
 from bot.config import AUDIO_SEARCH_FIELDS
 from bot.sources import oggsection as ogg
@@ -61,6 +65,7 @@ from bot.sources.models import (
     FetchedAudio,
     Query,
     QueryKind,
+    SearchHit,
     SourceError,
     TrackInfo,
     TrackNotFoundError,
@@ -255,14 +260,18 @@ def render_source(template: str, item: TrackInfo | Query) -> str:
     return " ".join(text.split())
 
 
-def is_user_link(item: TrackInfo | Query) -> bool:
+def is_user_link(item: TrackInfo | Query | SearchHit) -> bool:
     """A YouTube video named by the user: a YOUTUBE query, or a track known only by its video id."""
+    if isinstance(item, SearchHit):
+        return False
     if isinstance(item, Query):
         return item.kind is QueryKind.YOUTUBE
     return bool(item.youtube_id) and not item.spotify_id
 
 
-def label_of(item: TrackInfo | Query) -> str:
+def label_of(item: TrackInfo | Query | SearchHit) -> str:
+    if isinstance(item, SearchHit):
+        return label_of(item.of) if item.of is not None else (item.title or item.url)
     if isinstance(item, TrackInfo):
         return item.display_name
     if item.kind is QueryKind.TEXT:
@@ -270,11 +279,29 @@ def label_of(item: TrackInfo | Query) -> str:
     return item.url or "that link"  # a link's trailing words are the user's comment, not its name
 
 
-def others_words(item: TrackInfo | Query) -> tuple[str, ...]:
+def others_words(item: TrackInfo | Query | SearchHit) -> tuple[str, ...]:
     """What an error fetching `item` quotes of others' words (`SourceError.quoted`): its name
     (`label_of`) where Spotify or a video gave it, "“<artists> – <title>” is too long for me to
     listen to."; none where it is the user's typed name or link."""
+    if isinstance(item, SearchHit):
+        return others_words(item.of) if item.of is not None else ((item.title,) if item.title else ())
     return (label_of(item),) if isinstance(item, TrackInfo) else ()
+
+
+def searched(source: str) -> bool:
+    """`source` (the AUDIO_SEARCH template filled in) is a search or a page listing hits, which
+    `AudioFetcher.find` can pick one of before anything is downloaded: not a plain audio file's URL."""
+    return not is_http_url(source) or urlsplit(source).path.rpartition(".")[2].lower() not in SECTION_EXTS
+
+
+def hit_video_id(ydl: yt_dlp.YoutubeDL, entry: dict) -> str | None:
+    """The YouTube video id of a search hit as the search listed it (a yt-dlp search's entry, an
+    RSS item or an embed linking to a video), before its page is read; None for another site's."""
+    url = unsmuggle_url(str(entry.get("url") or ""))[0]
+    if entry.get("ie_key") == "Youtube" and entry.get("id"):
+        return str(entry["id"])
+    youtube = ydl.get_info_extractor("Youtube")
+    return youtube.get_temp_id(url) if url and youtube.suitable(url) else None
 
 
 def map_ytdlp_error(message: str, label: str, source_url: str) -> Exception:
@@ -610,32 +637,55 @@ class AudioFetcher:
         await self.pool.warm_up()
 
     @asynccontextmanager
-    async def fetch(self, item: TrackInfo | Query) -> AsyncIterator[FetchedAudio]:
-        """Download a section of `item`'s audio; the file lives until the `async with` ends."""
+    async def fetch(self, item: TrackInfo | Query | SearchHit) -> AsyncIterator[FetchedAudio]:
+        """Download a section of `item`'s audio; the file lives until the `async with` ends. A
+        `SearchHit` (`find`'s) is downloaded as found, not searched for again."""
         async with temporary_folder("moodbot-audio-", self.tmp_dir) as workdir:
             try:
-                audio = await self._download(item, workdir)
+                audio = await self._in_worker(item, download, workdir)
             except SourceError as error:
                 error.quoted = others_words(item)
                 raise
+            if isinstance(item, SearchHit) and item.title:
+                audio = replace(audio, title=item.title)  # as the search listed it, not a file's name
             yield audio
 
-    async def _download(self, item: TrackInfo | Query, workdir: Path) -> FetchedAudio:
-        """`fetch`'s download, within its time; errors name the song by `label_of(item)`."""
+    async def find(self, item: TrackInfo | Query) -> SearchHit | None:
+        """The video the audio search picks for `item` (a song's name, a Spotify track), found
+        without downloading anything, so that the cache can be asked about it first; `fetch(hit)`
+        downloads it. None where nothing is searched (a user's link, a plain file's URL) or where
+        the search lists files of its own rather than links (an XSPF playlist): `fetch(item)`."""
+        if is_user_link(item):
+            return None
+        try:
+            hit = await self._in_worker(item, find_hit, Path())
+        except SourceError as error:
+            error.quoted = others_words(item)
+            raise
+        return None if hit is None else replace(hit, of=item)
+
+    async def _in_worker(self, item: TrackInfo | Query | SearchHit, run: Callable, workdir: Path):
+        """`run(downloader, job)` for `item`'s job in a download worker, within `timeout_s`; errors
+        name the song by `label_of(item)`."""
         try:
             async with asyncio.timeout(self.timeout_s):
                 job = await self.plan(item, workdir)
+                if run is find_hit and (job.connections is not None or not searched(job.source)):
+                    return None
                 # A timeout or a cancellation kills the worker: nothing writes to workdir after.
-                return await self.pool.run(download, self.downloader, job)
+                return await self.pool.run(run, self.downloader, job)
         except TimeoutError:
             raise DownloadError(TOO_SLOW) from None
         except WorkerCrashedError as error:
             log.warning("download worker crashed: %s", error)
             raise DownloadError(f"The download of “{label_of(item)}” failed.") from None
 
-    async def plan(self, item: TrackInfo | Query, workdir: Path) -> DownloadJob:
+    async def plan(self, item: TrackInfo | Query | SearchHit, workdir: Path) -> DownloadJob:
         """The download to run for `item`. A user's link is vetted here, redirects included,
         so the worker only ever sees the vetted end of its chain."""
+        if isinstance(item, SearchHit):  # the operator's search found it: as trusted as the search
+            known = item.of.duration_s if isinstance(item.of, TrackInfo) else None
+            return DownloadJob(item.url, known or item.duration_s, label_of(item), workdir, youtube_id=item.youtube_id)
         if is_user_link(item):
             url = item.url if isinstance(item, Query) else item.source_url
             url = url or f"https://www.youtube.com/watch?v={item.youtube_id}"
@@ -655,6 +705,11 @@ class AudioFetcher:
 def download(downloader: "SectionDownloader", job: DownloadJob) -> FetchedAudio:
     """Run in a download worker: `job`'s audio section into `job.workdir`."""
     return downloader.download(job)
+
+
+def find_hit(downloader: "SectionDownloader", job: DownloadJob) -> SearchHit | None:
+    """Run in a download worker: the hit `job`'s search picks, nothing downloaded."""
+    return downloader.find(job)
 
 
 @dataclass(frozen=True)
@@ -686,6 +741,27 @@ class SectionDownloader:
             if audio is not None:
                 return audio
         return self._ytdlp(job.source, job.known_s, job.label, job.workdir, youtube_id=job.youtube_id, whole=whole)
+
+    def find(self, job: DownloadJob) -> SearchHit | None:
+        """The search hit `download` would fetch for `job` (a search, or a page listing links):
+        read from the search's own listing, the hit's page unread. None where the source is no
+        list of links (a file, or a playlist of files)."""
+        messages = _YtdlpLog()
+        try:
+            with yt_dlp.YoutubeDL(self._ytdlp_options(job.workdir, messages, None)) as ydl:
+                info = ydl.extract_info(job.source, download=False)
+                if info is not None and info.get("_type") != "playlist" and "entries" not in info:
+                    return None
+                entry = self._pick(ydl, info, job.known_s, job.label, messages, resolve=False)
+                if entry.get("_type") not in ("url", "url_transparent") or not entry.get("url"):
+                    return None
+                return SearchHit(url=str(entry["url"]), youtube_id=hit_video_id(ydl, entry),
+                                 title=entry.get("title"), duration_s=entry.get("duration"))
+        except (yt_dlp.utils.DownloadError, yt_dlp.utils.ExtractorError) as error:
+            raise map_ytdlp_error(str(error), job.label, job.source) from None
+        except (yt_dlp.networking.exceptions.RequestError, UnicodeError) as error:
+            log.info("yt-dlp's search for %s failed: %s", job.label, type(error).__name__)
+            raise DownloadError(f"The download of “{job.label}” failed.") from None
 
     # A plain file: its header, then the window's bytes, by Range requests.
     def _range_section(self, url: str, duration_s: float | None, workdir: Path, label: str,
@@ -865,7 +941,7 @@ class SectionDownloader:
             # the progress hook stops it for max_bytes, with the next fragment and the next.
             "skip_unavailable_fragments": False,
             "postprocessors": [],  # no conversion: the classifier decodes webm/m4a/ogg itself
-            "progress_hooks": [hook],
+            "progress_hooks": [hook] if hook else [],
             "js_runtimes": js_runtimes(),
             "remote_components": [],
         }
@@ -1036,11 +1112,12 @@ class SectionDownloader:
         return all(p in ("http", "https") for p in protocols)
 
     def _pick(self, ydl: yt_dlp.YoutubeDL, info: dict | None, known_s: float | None, label: str,
-              messages: _YtdlpLog) -> dict:
+              messages: _YtdlpLog, *, resolve: bool = True) -> dict:
         """The single video to download: the search hit whose length is closest to the song's,
         of those that are no other version than `label` names (`choose_candidate`). A hit that
         turns out to be a live stream gives way to the next one, if any is left (the caller
-        refuses a live stream it is given)."""
+        refuses a live stream it is given). `resolve` False: a hit is taken as the search lists
+        it, its page unread (a live stream known by the listing alone)."""
         if info is None:
             raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
         if info.get("_type") != "playlist" and "entries" not in info:
@@ -1055,7 +1132,7 @@ class SectionDownloader:
             if index is None:
                 raise TrackNotFoundError(f"No audio found for “{label}”.")
             entry = entries.pop(index)
-            if entry.get("_type") in ("url", "url_transparent"):
+            if resolve and entry.get("_type") in ("url", "url_transparent"):
                 entry = ydl.extract_info(entry["url"], download=False)
                 if entry is None:
                     raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")

@@ -101,6 +101,19 @@ class AudioTooLargeError(SourceError):
 
 
 @dataclass(frozen=True)
+class SearchHit:
+    """The video (or file) the audio search picked for a song, before it is downloaded
+    (`AudioFetcher.find`): its video id can be looked up in the cache first, and `fetch(hit)`
+    downloads it without searching again."""
+
+    url: str
+    youtube_id: str | None  # a YouTube video's id, else None
+    title: str | None = None  # as the search listed it
+    duration_s: float | None = None  # as the search listed it
+    of: TrackInfo | Query | None = None  # what was searched: errors name it, and its length (Spotify's) is known
+
+
+@dataclass(frozen=True)
 class FetchedAudio:
     """A downloaded section of a song, alive only inside `AudioFetcher.fetch(...)`'s `async with`."""
 

@@ -29,7 +29,7 @@ from bot.replies import (
     Progress,
     no_progress,
 )
-from bot.sources.models import Query, QueryKind, SourceError, TrackInfo, UnsupportedInputError
+from bot.sources.models import Query, QueryKind, SearchHit, SourceError, TrackInfo, UnsupportedInputError
 from bot.sources.query import MAX_TEXT_CHARS, clean_text
 from bot.tempfiles import temporary_folder
 from bot.usecases.ports import AudioSource, MoodClassifier, TrackResolver
@@ -365,15 +365,15 @@ class MoodUseCase:
         if track is None:  # no Spotify: askers of one name share its search, download and listening
             return await self._once(SEARCH_KEY.format(text=" ".join(query.text.casefold().split())),
                                     lambda told: self._listen(query, None, told), progress)
-        cached = await self._cached_song(query, track)
+        cached, answered = await self._cached_song(query, track)
         if cached is not None:
             return mood_reply(cached, cached=True, source_url=track.source_url)
-        return await self._once(track.key, lambda told: self._listen(query, track, told), progress)
+        return await self._once(track.key, lambda told: self._listen(query, track, told, cache_up=answered), progress)
 
-    async def _cached_song(self, query: Query, track: TrackInfo) -> TrackRecord | None:
+    async def _cached_song(self, query: Query, track: TrackInfo) -> tuple[TrackRecord | None, bool]:
         """The song's answer in the cache: under its key, else its video's catalog song, else
-        another release of its recording. The database's first failure ends the looking: each
-        lookup waited out the server selection (2 s) before the song was heard."""
+        another release of its recording; and whether the database answered. Its first failure
+        ends the looking: each lookup waited out the server selection (2 s) before the song was heard."""
         try:
             cached = await self._current_of(track.key)
             if cached is None and query.kind is QueryKind.YOUTUBE:
@@ -383,21 +383,58 @@ class MoodUseCase:
         except StorageError as error:
             # The classifier doesn't need the database: answer anyway, just without the cache.
             log.warning("mood.cache_unavailable", extra={"track": track.key, "reason": str(error)})
-            return None
-        return cached
+            return None, False
+        return cached, True
 
-    async def _listen(self, query: Query, track: TrackInfo | None, progress: Progress) -> MoodReply:
-        """Download and classify: the track's when known, else what the audio search finds."""
+    async def _listen(self, query: Query, track: TrackInfo | None, progress: Progress, *,
+                      cache_up: bool = True) -> MoodReply:
+        """Download and classify: the track's when known, else what the audio search finds. The
+        search's hit is found first (`AudioFetcher.find`), its video looked up in the cache before
+        it is downloaded (`cache_up` False: the database failed this request's lookup already)."""
+        if query.kind is not QueryKind.YOUTUBE:
+            hit = await self.fetcher.find(track or query)
+            if hit is not None:
+                return await self._listen_to_hit(query, track, hit, progress, cache_up=cache_up)
+        return await self._download(query, track, progress)
+
+    async def _listen_to_hit(self, query: Query, track: TrackInfo | None, hit: SearchHit, progress: Progress, *,
+                             cache_up: bool) -> MoodReply:
+        """The answer for what the search found: the cache's, when it holds the hit's video (heard
+        from its link, or as another song), answered as the asker's song; else the hit, downloaded
+        and heard."""
+        watch = f"https://www.youtube.com/watch?v={hit.youtube_id}" if hit.youtube_id else None
+        if track is not None and hit.youtube_id and not track.youtube_id:
+            track = replace(track, youtube_id=hit.youtube_id)  # where its audio is heard
+        if hit.youtube_id and cache_up:
+            cached = await self._cached_hit(hit.youtube_id)
+            if cached is not None:
+                return mood_reply(await self._as_track(track, cached), cached=True, source_url=watch)
+        return await self._download(query, track, progress, hit)
+
+    async def _cached_hit(self, youtube_id: str) -> TrackRecord | None:
+        """The answer cached for a video the search found: under its own key (heard from its link
+        or found by a name), else the catalog song heard from it."""
+        try:
+            return await self._current_of(f"youtube:{youtube_id}") or await self._cached_video(youtube_id)
+        except StorageError as error:
+            log.warning("mood.cache_unavailable", extra={"track": f"youtube:{youtube_id}", "reason": str(error)})
+            return None
+
+    async def _download(self, query: Query, track: TrackInfo | None, progress: Progress,
+                        hit: SearchHit | None = None) -> MoodReply:
+        """Download and classify `hit`, else the track (a YouTube link: the link itself), else
+        what the audio search finds for the name."""
         await progress(STAGE_DOWNLOADING)
         # A YouTube link is fetched as the link itself; anything else through the search template.
-        item = query if query.kind is QueryKind.YOUTUBE or track is None else track
+        item = hit or (query if query.kind is QueryKind.YOUTUBE or track is None else track)
         async with self.fetcher.fetch(item) as audio:
             if track is None:
                 # No resolver: the audio search found the song; its video id is the cache key.
                 track = await self._track_from_download(query, audio)
-                cached = await self._cached(track.key)
-                if cached is not None:
-                    return mood_reply(cached, cached=True, source_url=audio.source_url)
+                if hit is None or not hit.youtube_id:  # known only now (a file's content), not looked up yet
+                    cached = await self._cached(track.key)
+                    if cached is not None:
+                        return mood_reply(cached, cached=True, source_url=audio.source_url)
             elif query.kind is QueryKind.YOUTUBE and getattr(audio, "title", None):
                 track = replace(track, title=audio.title[:MAX_TITLE_CHARS])
             elif audio.youtube_id and not track.youtube_id:
@@ -554,8 +591,15 @@ class MoodUseCase:
         if releases:
             await self._serving_known()
         heard = next((r for r in releases if r.key != track.key and self._current(r)), None)
-        if heard is None:
-            return None
+        return None if heard is None else await self._as_track(track, heard)
+
+    async def _as_track(self, track: TrackInfo | None, heard: TrackRecord) -> TrackRecord:
+        """`heard`'s answer as `track`'s (another release of its recording, or the record of its
+        video): saved under the track's key with the track's own metadata, so the next ask is a
+        plain cache hit and the playlists name it as the asker did. `heard` itself where it is the
+        track's, or no track is known (a name searched without Spotify)."""
+        if track is None or heard.key == track.key:
+            return heard
         record = replace(track_record(track, heard.mood, heard.classified_at),
                          youtube_id=track.youtube_id or heard.youtube_id)  # where the mood was heard
         try:
@@ -582,14 +626,18 @@ class MoodUseCase:
         return serving is None or record.mood.model_version == serving
 
     async def _save(self, track: TrackInfo, result: MoodResult, *, source_url: str | None = None) -> MoodReply:
-        record = track_record(track, stored_mood(result), self.now())
+        return await self._save_mood(track, stored_mood(result), result.fallback_reason, source_url=source_url)
+
+    async def _save_mood(self, track: TrackInfo, mood: StoredMood, fallback_reason: str | None, *,
+                         source_url: str | None = None) -> MoodReply:
+        record = track_record(track, mood, self.now())
         try:
-            if result.model == MAIN_MODEL or not await self._heard_by_main_model(track.key):
+            if mood.model == MAIN_MODEL or not await self._heard_by_main_model(track.key):
                 await self.db.tracks.save(record)
         except StorageError as error:
             log.warning("mood.track_not_saved", extra={"track": track.key, "reason": str(error)})
         return mood_reply(record, cached=False, source_url=source_url or track.source_url,
-                          fallback_reason=result.fallback_reason)
+                          fallback_reason=fallback_reason)
 
     async def _heard_by_main_model(self, key: str) -> bool:
         """The cache holds the main model's answer for `key`, of older weights (a current one is

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import AsyncContextManager, Protocol, Sequence
 
 from bot.replies import PromptMessage
-from bot.sources.models import Query, TrackInfo
+from bot.sources.models import Query, SearchHit, TrackInfo
 from inference.result import MoodResult
 from storage.inbox import Arrival
 from storage.models import User, UserRef
@@ -37,7 +37,11 @@ class FetchedAudioLike(Protocol):
 
 
 class AudioSource(Protocol):
-    def fetch(self, track_or_query: TrackInfo | Query) -> AsyncContextManager[FetchedAudioLike]: ...
+    # The audio search's pick for a name or a track, nothing downloaded (its video's id, to look up
+    # in the cache first); None where nothing is searched. `fetch` takes the hit too.
+    async def find(self, track_or_query: TrackInfo | Query) -> SearchHit | None: ...
+
+    def fetch(self, item: TrackInfo | Query | SearchHit) -> AsyncContextManager[FetchedAudioLike]: ...
 
 
 class PromptSchedule(Protocol):

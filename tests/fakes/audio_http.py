@@ -18,7 +18,10 @@ Extra routes for fault tests:
 - `/hang/...` accepts the request and never answers (until the server stops);
 - `/error/...` answers 500;
 - `server.add_playlist("/search.xspf", [...])` serves an XSPF playlist (yt-dlp's generic
-  extractor reads it as a list of candidates with durations, like a search result page).
+  extractor reads it as a list of candidates with durations, like a search result page);
+- `server.add_feed("/search.rss", [...])` serves an RSS feed of links (yt-dlp's generic extractor
+  reads it as a list of hits with titles and durations, their pages unread, as a yt-dlp search
+  lists YouTube's: a `location` may be a YouTube video's link, whose id the listing gives).
 """
 from __future__ import annotations
 
@@ -88,6 +91,19 @@ def xspf_document(entries: list[PlaylistEntry], base_url: str) -> bytes:
         '<?xml version="1.0" encoding="UTF-8"?>'
         f'<playlist version="1" xmlns="http://xspf.org/ns/0/"><trackList>{tracks}</trackList></playlist>'
     ).encode()
+
+
+def rss_document(entries: list[PlaylistEntry], base_url: str) -> bytes:
+    """An RSS feed whose items link to each entry's `location` (a path on this server, or a whole URL)."""
+    items = "".join(
+        f"<item><title>{escape(e.title)}</title>"
+        f"<link>{escape(e.location if '://' in e.location else base_url + e.location)}</link>"
+        f"<itunes:duration>{int(e.duration_s)}</itunes:duration></item>"
+        for e in entries
+    )
+    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+            'xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">'
+            f"<channel><title>search</title>{items}</channel></rss>").encode()
 
 
 def drip_response(status: str = "200 OK", headers: dict[str, str] | None = None, body: bytes = b"",
@@ -175,6 +191,7 @@ class FakeAudioServer(LoopbackServer):
         self._drips: dict[str, tuple[bytes, float, int]] = {}
         self._garbled_ranges: dict[str, list[bytes]] = {}
         self._playlists: dict[str, list[PlaylistEntry]] = {}
+        self._feeds: dict[str, list[PlaylistEntry]] = {}
         self.whole_only: set[str] = set()  # paths served whole whatever the Range asked: a host without ranges
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -201,6 +218,9 @@ class FakeAudioServer(LoopbackServer):
 
     def add_playlist(self, path: str, entries: list[PlaylistEntry]) -> None:
         self._playlists[path] = list(entries)
+
+    def add_feed(self, path: str, entries: list[PlaylistEntry]) -> None:
+        self._feeds[path] = list(entries)
 
     # -- observations ------------------------------------------------------------------------
     def bytes_for(self, path: str) -> int:
@@ -264,6 +284,8 @@ def _handler_for(server: FakeAudioServer) -> type[BaseHTTPRequestHandler]:
                 return self._empty(500)
             if path in server._pages:
                 return self._bytes(*server._pages[path], send_body)
+            if path in server._feeds:
+                return self._bytes(rss_document(server._feeds[path], server.base_url), "application/rss+xml", send_body)
             if path in server._playlists:
                 body = xspf_document(server._playlists[path], server.base_url)
                 return self._bytes(body, "application/xspf+xml", send_body)

@@ -1,0 +1,92 @@
+"""The audio search's hit is known before it is downloaded: a video the cache knows is not
+downloaded again, whatever route found it. The search here is an RSS feed on the fake CDN, which yt-dlp's generic
+extractor lists as a yt-dlp search lists YouTube's hits (titles, lengths, links, pages unread); a
+YouTube video's link in it gives its id as a search's entry does. The suite has no YouTube to
+download from, so a video in these tests is only ever answered from the cache: before it was
+looked up first, its download was tried, and failed.
+Real spotipy and yt-dlp/HTTP against local fake servers (tests/fakes), real DB, real classifier."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from bot.replies import MoodReply
+from storage.models import StoredMood, TrackRecord
+from tests.bot.conftest import ALICE, BOB
+from tests.bot.test_mood_by_name import usecase
+from tests.e2e.wiring import Catalog, load_songs
+from tests.fakes.audio_http import PlaylistEntry
+
+VIDEO = "XFkzRNyygfk"
+WATCH = f"https://www.youtube.com/watch?v={VIDEO}"
+HEARD_AT = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def catalog(shared_data, tmp_path_factory):
+    """Two 4Q clips published by the fake Spotify and served by the fake CDN."""
+    running = Catalog.start(load_songs(shared_data, 2), tmp_path_factory.mktemp("hits"))
+    yield running
+    running.stop()
+
+
+def search_listing(catalog: Catalog, name: str, location: str) -> str:
+    """AUDIO_SEARCH for a search whose one hit, whatever is searched, is `location` (a video's
+    link, or a file on the CDN), listed 30 s long as the clips are."""
+    catalog.audio.add_feed(f"/{name}.rss", [PlaylistEntry(location, 30.0, "Radiohead - Creep")])
+    return catalog.audio.url(f"/{name}.rss?q={{title}}")
+
+
+async def heard_video(db, classifier, key: str = f"youtube:{VIDEO}", **fields) -> TrackRecord:
+    """The video's answer in the cache, as the model serving now gave it (under its own key, as
+    a YouTube link's answer is saved, or under a Spotify song's heard from it)."""
+    mood = StoredMood("sad", {"sad": 0.7, "calm": 0.1, "happy": 0.1, "angry": 0.1}, -0.4, -0.5, "main",
+                      classifier.main_model_version)
+    record = TrackRecord(key, fields.pop("title", "Radiohead - Creep (Official Video)"), youtube_id=VIDEO,
+                         mood=mood, classified_at=HEARD_AT, **fields)
+    await db.tracks.save(record)
+    return record
+
+
+@pytest.mark.parametrize("heard_as", ["its link", "a spotify song"])
+async def test_without_spotify_a_name_whose_video_is_cached_is_not_downloaded(db, counting, classifier, catalog,
+                                                                              heard_as):
+    """Spotify off: the name was downloaded before the cache was asked (the video's id came
+    with the download), so a song the cache held was fetched again at every ask of its name."""
+    song = catalog.songs[0]
+    key = f"youtube:{VIDEO}" if heard_as == "its link" else f"spotify:{song.spotify_id}"
+    await heard_video(db, classifier, key)
+    mood = usecase(db, counting, catalog, with_spotify=False, template=search_listing(catalog, "name-video", WATCH))
+    catalog.audio.reset_counts()
+
+    reply = await mood.run(ALICE, "radiohead creep")
+
+    assert isinstance(reply, MoodReply), reply
+    assert (reply.cached, reply.track_key, reply.mood, reply.source_url) == (True, key, "sad", WATCH)
+    assert counting.calls == []
+    assert len(catalog.audio.requests_for("/name-video.rss")) == 1  # searched once
+
+
+async def test_a_spotify_song_whose_video_was_heard_from_its_youtube_link_is_not_heard_again(db, counting,
+                                                                                              classifier, catalog):
+    """A YouTube link first (saved as youtube:<id>), then the song through Spotify: its search
+    finds that video, which was downloaded and heard again. The video's answer is the song's,
+    saved under the Spotify key with Spotify's names, and the next ask is a plain cache hit."""
+    song = catalog.songs[0]
+    await heard_video(db, classifier)
+    mood = usecase(db, counting, catalog, template=search_listing(catalog, "spotify-video", WATCH))
+    link = f"https://open.spotify.com/track/{song.spotify_id}"
+
+    reply = await mood.run(ALICE, link)
+
+    assert isinstance(reply, MoodReply), reply
+    assert (reply.cached, reply.track_key, reply.title, reply.artists, reply.mood) == (
+        True, f"spotify:{song.spotify_id}", song.title, (song.artist,), "sad")
+    assert reply.source_url == WATCH
+    saved = await db.tracks.get(f"spotify:{song.spotify_id}")
+    assert (saved.youtube_id, saved.mood.mood, saved.mood.model_version) == (VIDEO, "sad", classifier.main_model_version)
+    again = await mood.run(BOB, link)
+    assert (again.cached, again.mood) == (True, "sad")
+    assert counting.calls == []
+    assert len(catalog.audio.requests_for("/spotify-video.rss")) == 1  # the second ask: the cache alone
