@@ -33,6 +33,7 @@ from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 from storage.models import JournalEntry, UserRef
 from tests.faults.support import cache_youtube_song
+from tests.fakes.wire_gate import gated_database
 from tests.frontends.conftest import TELEGRAM_TOKEN, cache_upload, discord_on, telegram_on
 from tests.frontends.test_discord import ATTACHMENT
 
@@ -434,3 +435,22 @@ async def test_exports_asked_at_once_hold_two_users_data_at_a_time_not_everyone_
         tracemalloc.stop()
     assert isinstance(alone, ExportReply) and set(together) == {ExportReply}
     assert many < 2.5 * one, (many, one)
+
+
+async def test_stats_asked_at_once_read_two_users_journals_at_a_time_not_everyone_s(db, db_server, mongo_uri, db_name):
+    """Twelve users' /stats at once, each journal 700 entries: each read its user's summary (every
+    week's and month's moods, a title and two coordinates per entry for the map) at once, then held
+    it while its charts waited for a render slot, so memory grew with the users asking (a peak of
+    22 MB traced for these twelve, 6.3 MB for one, drawing included). At most CHART_RENDERS_MAX
+    hold theirs at a time, the rest waiting before they read it: when the first is answered, one
+    more has read its journal at most (the database's answers seen on the wire), and every one is
+    answered."""
+    await flood.seed(db, 12)
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        usecases = build_usecases(gated, classifier=None, fetcher=None, heavy_limits=heavy(chart_renders_max=2))
+        asked = [asyncio.ensure_future(sent(usecases.journal.stats(flood.flooder(n)))) for n in range(12)]
+        await asyncio.wait(asked, return_when=asyncio.FIRST_COMPLETED)
+        read = gate.commands.count(("aggregate", "journal"))
+        answers = await asyncio.gather(*asked)
+    assert set(answers) == {StatsReply}
+    assert read <= 3, read
