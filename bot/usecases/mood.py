@@ -400,8 +400,9 @@ class MoodUseCase:
     async def _listen_to_hit(self, query: Query, track: TrackInfo | None, hit: SearchHit, progress: Progress, *,
                              cache_up: bool) -> MoodReply:
         """The answer for what the search found: the cache's, when it holds the hit's video (heard
-        from its link, or as another song), answered as the asker's song; else the hit, downloaded
-        and heard."""
+        from its link, or as another song), else one download and listening of the hit shared by
+        everyone asking for it meanwhile, by whatever route (its YouTube link, another name, another
+        Spotify song: their own keys differ), each answered as their own song."""
         watch = f"https://www.youtube.com/watch?v={hit.youtube_id}" if hit.youtube_id else None
         if track is not None and hit.youtube_id and not track.youtube_id:
             track = replace(track, youtube_id=hit.youtube_id)  # where its audio is heard
@@ -409,7 +410,14 @@ class MoodUseCase:
             cached = await self._cached_hit(hit.youtube_id)
             if cached is not None:
                 return mood_reply(await self._as_track(track, cached), cached=True, source_url=watch)
-        return await self._download(query, track, progress, hit)
+        reply = await self._once(f"youtube:{hit.youtube_id}" if hit.youtube_id else f"hit:{hit.url}",
+                                 lambda told: self._download(query, track, told, hit), progress)
+        if track is None or reply.track_key == track.key:
+            return reply
+        # Heard for another route's asker: its answer is this song's too, saved under its key.
+        mood = StoredMood(reply.mood, dict(reply.probabilities), reply.valence, reply.arousal, reply.model,
+                          reply.model_version)
+        return await self._save_mood(track, mood, reply.fallback_reason, source_url=reply.source_url)
 
     async def _cached_hit(self, youtube_id: str) -> TrackRecord | None:
         """The answer cached for a video the search found: under its own key (heard from its link
@@ -498,7 +506,8 @@ class MoodUseCase:
 
     async def _once(self, key: str, listen: Callable[[Progress], Awaitable[MoodReply]],
                     progress: Progress) -> MoodReply:
-        """One download and classification per track at a time: whoever asks for a track that is
+        """One download and classification per track at a time (`key`: the song's, or the video a
+        search picked, `_listen_to_hit`): whoever asks for a track that is
         being listened to waits for that answer (a popular song posted to a server is asked for by
         many at once), told its progress as the first asker is (`Listening`). Shielded: one asker
         who gives up doesn't cancel it for the others. The last one to give up before the model has

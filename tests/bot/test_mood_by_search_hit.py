@@ -1,5 +1,6 @@
 """The audio search's hit is known before it is downloaded: a video the cache knows is not
-downloaded again, whatever route found it. The search here is an RSS feed on the fake CDN, which yt-dlp's generic
+downloaded again, whatever route found it, and one hit asked for by two routes at once is
+downloaded and heard once. The search here is an RSS feed on the fake CDN, which yt-dlp's generic
 extractor lists as a yt-dlp search lists YouTube's hits (titles, lengths, links, pages unread); a
 YouTube video's link in it gives its id as a search's entry does. The suite has no YouTube to
 download from, so a video in these tests is only ever answered from the cache: before it was
@@ -7,11 +8,13 @@ looked up first, its download was tried, and failed.
 Real spotipy and yt-dlp/HTTP against local fake servers (tests/fakes), real DB, real classifier."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import datetime, timezone
 
 import pytest
 
-from bot.replies import MoodReply
+from bot.replies import STAGE_DOWNLOADING, MoodReply
 from storage.models import StoredMood, TrackRecord
 from tests.bot.conftest import ALICE, BOB
 from tests.bot.test_mood_by_name import usecase
@@ -90,3 +93,40 @@ async def test_a_spotify_song_whose_video_was_heard_from_its_youtube_link_is_not
     assert (again.cached, again.mood) == (True, "sad")
     assert counting.calls == []
     assert len(catalog.audio.requests_for("/spotify-video.rss")) == 1  # the second ask: the cache alone
+
+
+@pytest.mark.parametrize("with_spotify", [True, False], ids=["a spotify link and another song's name",
+                                                             "two names"])
+async def test_one_hit_found_by_two_routes_at_once_is_downloaded_and_heard_once(db, counting, catalog, with_spotify):
+    """Two askers whose requests have different keys (two Spotify songs, two names searched
+    without Spotify) and whose search finds the same hit: each downloaded and heard it, the
+    single-flight being per request key. They share the hit's download and listening, and each
+    gets its own song's answer. Each asker's download waits until the other has reached its own,
+    or joined it: the two are under way at once, whichever searched first."""
+    first, second = catalog.songs
+    hit = f"/audio/{first.spotify_id}.ogg"
+    template = search_listing(catalog, f"one-hit-{with_spotify}", hit)
+    mood = usecase(db, counting, catalog, with_spotify=with_spotify, template=template)
+    asked = ((f"https://open.spotify.com/track/{first.spotify_id}", second.query) if with_spotify
+             else ("radiohead creep", "creep by radiohead"))
+    catalog.audio.reset_counts()
+    downloading = [asyncio.Event(), asyncio.Event()]
+
+    def told(asker: int):
+        async def progress(stage):
+            if stage == STAGE_DOWNLOADING:
+                downloading[asker].set()
+                # One listening tells its askers in turn: the first told waits for the next at most so long.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(downloading[1 - asker].wait(), 5)
+        return progress
+
+    replies = await asyncio.gather(mood.run(ALICE, asked[0], progress=told(0)), mood.run(BOB, asked[1], progress=told(1)))
+
+    assert all(isinstance(reply, MoodReply) for reply in replies), replies
+    assert len(counting.calls) == 1
+    assert len({reply.mood for reply in replies}) == 1
+    if with_spotify:  # each its own song, both saved
+        assert [reply.track_key for reply in replies] == [f"spotify:{first.spotify_id}", f"spotify:{second.spotify_id}"]
+        for reply in replies:
+            assert (await db.tracks.get(reply.track_key)).mood.mood == reply.mood
