@@ -557,7 +557,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(15, "journal entries of uploads titled by their senders' names, recorded before their ids "
               "were kept, name nobody", unname_journal_upload_titles),
     Migration(16, "requests and journal entries by sender (each /forget read them all for the records naming "
-              "its user); uploads titled by a name kept without an id since 14 and 15 (a Telegram account hidden "
+              "its user); uploads titled by a name kept without an id since 14 and 15 (an account hidden "
               "from forwards' links) name nobody", index_by_sender),
 )
 
