@@ -198,6 +198,13 @@ def track_record(track: TrackInfo, mood: StoredMood, classified_at: datetime) ->
     )
 
 
+def track_info(record: TrackRecord) -> TrackInfo:
+    """The song a cached record is, to hear again under its key."""
+    return TrackInfo(key=record.key, title=record.title, artists=tuple(record.artists), album=record.album,
+                     duration_s=record.duration_s, isrc=record.isrc, art_url=record.art_url,
+                     spotify_id=record.spotify_id, spotify_url=record.spotify_url, youtube_id=record.youtube_id)
+
+
 def mood_reply(record: TrackRecord, *, cached: bool, source_url: str | None = None,
                fallback_reason: str | None = None) -> MoodReply:
     mood = record.mood
@@ -365,26 +372,31 @@ class MoodUseCase:
         if track is None:  # no Spotify: askers of one name share its search, download and listening
             return await self._once(SEARCH_KEY.format(text=" ".join(query.text.casefold().split())),
                                     lambda told: self._listen(query, None, told), progress)
-        cached, answered = await self._cached_song(query, track)
+        cached, answered, track = await self._cached_song(query, track)
         if cached is not None:
             return mood_reply(cached, cached=True, source_url=track.source_url)
         return await self._once(track.key, lambda told: self._listen(query, track, told, cache_up=answered), progress)
 
-    async def _cached_song(self, query: Query, track: TrackInfo) -> tuple[TrackRecord | None, bool]:
+    async def _cached_song(self, query: Query, track: TrackInfo) -> tuple[TrackRecord | None, bool, TrackInfo]:
         """The song's answer in the cache: under its key, else its video's catalog song, else
-        another release of its recording; and whether the database answered. Its first failure
-        ends the looking: each lookup waited out the server selection (2 s) before the song was heard."""
+        another release of its recording; whether the database answered; and the track to hear
+        if none is cached: a YouTube link's video heard before as a catalog song, by older
+        weights, is that song (heard again under its key, not saved as a second entry). The
+        database's first failure ends the looking: each lookup waited out the server selection
+        (2 s) before the song was heard."""
         try:
             cached = await self._current_of(track.key)
             if cached is None and query.kind is QueryKind.YOUTUBE:
-                cached = await self._cached_video(query.youtube_id)
+                cached, song = await self._video_song(query.youtube_id)
+                if cached is None and song is not None:
+                    track = replace(track_info(song), source_url=track.source_url)
             if cached is None and track.isrc:
                 cached = await self._cached_release(track)
         except StorageError as error:
             # The classifier doesn't need the database: answer anyway, just without the cache.
             log.warning("mood.cache_unavailable", extra={"track": track.key, "reason": str(error)})
-            return None, False
-        return cached, True
+            return None, False, track
+        return cached, True, track
 
     async def _listen(self, query: Query, track: TrackInfo | None, progress: Progress, *,
                       cache_up: bool = True) -> MoodReply:
@@ -443,7 +455,7 @@ class MoodUseCase:
                     cached = await self._cached(track.key)
                     if cached is not None:
                         return mood_reply(cached, cached=True, source_url=audio.source_url)
-            elif query.kind is QueryKind.YOUTUBE and getattr(audio, "title", None):
+            elif track.key == f"youtube:{query.youtube_id}" and getattr(audio, "title", None):  # the link's own
                 track = replace(track, title=audio.title[:MAX_TITLE_CHARS])
             elif audio.youtube_id and not track.youtube_id:
                 track = replace(track, youtube_id=audio.youtube_id)
@@ -585,11 +597,17 @@ class MoodUseCase:
     async def _cached_video(self, youtube_id: str) -> TrackRecord | None:
         """The catalog song whose audio came from this video: its link is that song, in the cache
         and in the playlists (one entry, not one per link). StorageError propagates."""
+        return (await self._video_song(youtube_id))[0]
+
+    async def _video_song(self, youtube_id: str) -> tuple[TrackRecord | None, TrackRecord | None]:
+        """`_cached_video`'s answer, and the catalog song heard from the video by any weights (the
+        first by key), to hear again as that song where none is current. StorageError propagates."""
         records = await self.db.tracks.find_by_youtube_id(youtube_id)
         # Releases of one recording share a video: the one the model serving now heard, if any.
         if records:
             await self._serving_known()
-        return next((record for record in records if self._current(record)), None)
+        songs = [record for record in records if record.mood is not None and record.mood.model == MAIN_MODEL]
+        return next((record for record in records if self._current(record)), None), next(iter(songs), None)
 
     async def _cached_release(self, track: TrackInfo) -> TrackRecord | None:
         """Another release of the same recording (the album's, for the single: one ISRC, two Spotify

@@ -17,6 +17,7 @@ import pytest
 from bot.replies import STAGE_DOWNLOADING, MoodReply
 from storage.models import StoredMood, TrackRecord
 from tests.bot.conftest import ALICE, BOB
+from tests.bot.test_mood import heard_by_older_weights
 from tests.bot.test_mood_by_name import usecase
 from tests.e2e.wiring import Catalog, load_songs
 from tests.fakes.audio_http import PlaylistEntry
@@ -130,3 +131,39 @@ async def test_one_hit_found_by_two_routes_at_once_is_downloaded_and_heard_once(
         assert [reply.track_key for reply in replies] == [f"spotify:{first.spotify_id}", f"spotify:{second.spotify_id}"]
         for reply in replies:
             assert (await db.tracks.get(reply.track_key)).mood.mood == reply.mood
+
+
+async def test_the_youtube_link_of_a_song_heard_by_older_weights_is_heard_as_that_song(db, counting, classifier,
+                                                                                      catalog):
+    """After new weights ship, the YouTube link of a song known from Spotify (its audio came from
+    that video) was heard as a video of its own and saved as a second entry, youtube:<id>. It is
+    that song: asked while the song is being heard again through Spotify, it waits for that
+    answer, and no second entry is made. (The link heard alone is downloaded from YouTube itself,
+    which the suite has no fake of.)"""
+    song = catalog.songs[1]
+    key = f"spotify:{song.spotify_id}"
+    await heard_video(db, classifier, key, title=song.title, artists=[song.artist], spotify_id=song.spotify_id)
+    await heard_by_older_weights(db, key)
+    mood = usecase(db, counting, catalog)
+    spotify_downloading, link_downloading = asyncio.Event(), asyncio.Event()
+
+    async def spotify_told(stage):
+        if stage == STAGE_DOWNLOADING:
+            spotify_downloading.set()
+            with contextlib.suppress(TimeoutError):  # until the link's asker has joined, or started its own
+                await asyncio.wait_for(link_downloading.wait(), 10)
+
+    async def link_told(stage):
+        if stage == STAGE_DOWNLOADING:
+            link_downloading.set()
+
+    through_spotify = asyncio.ensure_future(mood.run(ALICE, f"https://open.spotify.com/track/{song.spotify_id}",
+                                                     progress=spotify_told))
+    await asyncio.wait_for(spotify_downloading.wait(), 30)
+    replies = await asyncio.gather(through_spotify, mood.run(BOB, WATCH, progress=link_told))
+
+    assert all(isinstance(reply, MoodReply) for reply in replies), replies
+    assert [(r.track_key, r.title, r.model_version) for r in replies] == [
+        (key, song.title, classifier.main_model_version)] * 2
+    assert len(counting.calls) == 1
+    assert await db.tracks.get(f"youtube:{VIDEO}") is None
