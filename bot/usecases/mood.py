@@ -600,14 +600,13 @@ class MoodUseCase:
         return (await self._video_song(youtube_id))[0]
 
     async def _video_song(self, youtube_id: str) -> tuple[TrackRecord | None, TrackRecord | None]:
-        """`_cached_video`'s answer, and the catalog song heard from the video by any weights (the
+        """`_cached_video`'s answer, and the catalog song heard from the video by any model (the
         first by key), to hear again as that song where none is current. StorageError propagates."""
         records = await self.db.tracks.find_by_youtube_id(youtube_id)
         # Releases of one recording share a video: the one the model serving now heard, if any.
         if records:
             await self._serving_known()
-        songs = [record for record in records if record.mood is not None and record.mood.model == MAIN_MODEL]
-        return next((record for record in records if self._current(record)), None), next(iter(songs), None)
+        return next((record for record in records if self._current(record)), None), next(iter(records), None)
 
     async def _cached_release(self, track: TrackInfo) -> TrackRecord | None:
         """Another release of the same recording (the album's, for the single: one ISRC, two Spotify

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -133,17 +134,21 @@ async def test_one_hit_found_by_two_routes_at_once_is_downloaded_and_heard_once(
             assert (await db.tracks.get(reply.track_key)).mood.mood == reply.mood
 
 
+@pytest.mark.parametrize("heard_by", ["older weights", "the fallback"])
 async def test_the_youtube_link_of_a_song_heard_by_older_weights_is_heard_as_that_song(db, counting, classifier,
-                                                                                      catalog):
+                                                                                      catalog, heard_by):
     """After new weights ship, the YouTube link of a song known from Spotify (its audio came from
-    that video) was heard as a video of its own and saved as a second entry, youtube:<id>. It is
-    that song: asked while the song is being heard again through Spotify, it waits for that
-    answer, and no second entry is made. (The link heard alone is downloaded from YouTube itself,
-    which the suite has no fake of.)"""
+    that video) was heard as a video of its own and saved as a second entry, youtube:<id>; so was
+    it where the fallback answered for the song. It is that song: asked while the song is being
+    heard again through Spotify, it waits for that answer, and no second entry is made. (The link
+    heard alone is downloaded from YouTube itself, which the suite has no fake of.)"""
     song = catalog.songs[1]
     key = f"spotify:{song.spotify_id}"
-    await heard_video(db, classifier, key, title=song.title, artists=[song.artist], spotify_id=song.spotify_id)
-    await heard_by_older_weights(db, key)
+    heard = await heard_video(db, classifier, key, title=song.title, artists=[song.artist], spotify_id=song.spotify_id)
+    if heard_by == "older weights":
+        await heard_by_older_weights(db, key)
+    else:
+        await db.tracks.save(replace(heard, mood=replace(heard.mood, model="ann")))
     mood = usecase(db, counting, catalog)
     spotify_downloading, link_downloading = asyncio.Event(), asyncio.Event()
 
