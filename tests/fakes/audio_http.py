@@ -80,30 +80,27 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return first, min(last, size - 1)
 
 
+# How an XSPF playlist and an RSS feed list entries: the document around them, and one entry.
+LISTINGS = {
+    "xspf": ('<playlist version="1" xmlns="http://xspf.org/ns/0/"><trackList>{}</trackList></playlist>',
+             "<track><title>{title}</title><location>{location}</location><duration>{ms}</duration></track>"),
+    "rss": ('<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">'
+            "<channel><title>search</title>{}</channel></rss>",
+            "<item><title>{title}</title><link>{location}</link><itunes:duration>{s}</itunes:duration></item>"),
+}
+
+
+def listing_document(kind: str, entries: list[PlaylistEntry], base_url: str) -> bytes:
+    """An XSPF playlist or an RSS feed of `entries`, each `location` a path on this server or a whole URL."""
+    document, entry = LISTINGS[kind]
+    items = "".join(entry.format(title=escape(e.title), ms=int(e.duration_s * 1000), s=int(e.duration_s),
+                                 location=escape(e.location if "://" in e.location else base_url + e.location))
+                    for e in entries)
+    return ('<?xml version="1.0" encoding="UTF-8"?>' + document.format(items)).encode()
+
+
 def xspf_document(entries: list[PlaylistEntry], base_url: str) -> bytes:
-    tracks = "".join(
-        f"<track><title>{escape(e.title)}</title>"
-        f"<location>{escape(base_url + e.location)}</location>"
-        f"<duration>{int(e.duration_s * 1000)}</duration></track>"
-        for e in entries
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        f'<playlist version="1" xmlns="http://xspf.org/ns/0/"><trackList>{tracks}</trackList></playlist>'
-    ).encode()
-
-
-def rss_document(entries: list[PlaylistEntry], base_url: str) -> bytes:
-    """An RSS feed whose items link to each entry's `location` (a path on this server, or a whole URL)."""
-    items = "".join(
-        f"<item><title>{escape(e.title)}</title>"
-        f"<link>{escape(e.location if '://' in e.location else base_url + e.location)}</link>"
-        f"<itunes:duration>{int(e.duration_s)}</itunes:duration></item>"
-        for e in entries
-    )
-    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
-            'xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">'
-            f"<channel><title>search</title>{items}</channel></rss>").encode()
+    return listing_document("xspf", entries, base_url)
 
 
 def drip_response(status: str = "200 OK", headers: dict[str, str] | None = None, body: bytes = b"",
@@ -285,7 +282,8 @@ def _handler_for(server: FakeAudioServer) -> type[BaseHTTPRequestHandler]:
             if path in server._pages:
                 return self._bytes(*server._pages[path], send_body)
             if path in server._feeds:
-                return self._bytes(rss_document(server._feeds[path], server.base_url), "application/rss+xml", send_body)
+                body = listing_document("rss", server._feeds[path], server.base_url)
+                return self._bytes(body, "application/rss+xml", send_body)
             if path in server._playlists:
                 body = xspf_document(server._playlists[path], server.base_url)
                 return self._bytes(body, "application/xspf+xml", send_body)
