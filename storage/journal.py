@@ -6,13 +6,14 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Awaitable
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from storage import journal_tracks
 from storage.codec import date_text, date_value, journal_from_doc, journal_to_doc, user_filter
 from storage.failures import translated_errors
 from storage.models import JournalEntry, JournalStats, PeriodMoods, UserRef
@@ -142,30 +143,51 @@ MAX_NOTE_CHARS = 65_536
 
 
 class JournalRepo:
-    def __init__(self, collection: AsyncCollection) -> None:
+    """`summary`: the journal's summaries per member and track (`storage/journal_tracks.py`), kept
+    by each add and delete, which the playlists read; `erasure_lock`: /forget's (`RequestRepo`),
+    held by a delete while it makes its track's summary again from the entries it read."""
+
+    def __init__(self, collection: AsyncCollection, summary: AsyncCollection | None = None,
+                 erasure_lock: asyncio.Lock | None = None) -> None:
         self._journal = collection
+        self._summary = summary
+        self._erasure_lock = erasure_lock or asyncio.Lock()
         self._adding: set[asyncio.Future] = set()
 
     async def add(self, entry: JournalEntry) -> bool:
         """False when this prompt's reply is already stored: a re-delivered message is not an
         error and never makes a second entry."""
-        # Shielded and tracked: a /forget waits for the entries on their way (`settled`).
-        adding = asyncio.ensure_future(self._add(entry))
-        self._adding.add(adding)
-        adding.add_done_callback(self._adding.discard)
-        return await asyncio.shield(adding)
+        return await self._tracked(self._add(entry))
+
+    async def _tracked(self, write: Awaitable[bool]) -> bool:
+        # Shielded and tracked: a /forget waits for the writes on their way (`settled`), the
+        # summary's with them.
+        writing = asyncio.ensure_future(write)
+        self._adding.add(writing)
+        writing.add_done_callback(self._adding.discard)
+        return await asyncio.shield(writing)
 
     async def settled(self) -> None:
-        """Wait until every entry added so far is written (or has failed)."""
+        """Wait until every entry added (or deleted) so far is written (or has failed)."""
         if self._adding:
             await asyncio.wait(set(self._adding))
 
     async def _add(self, entry: JournalEntry) -> bool:
+        doc = journal_to_doc(entry)
         with translated_errors("add journal entry"):
             try:
-                await self._journal.insert_one(journal_to_doc(entry))
+                await self._journal.insert_one(doc)
             except DuplicateKeyError:
+                # The stored one is folded in again: an add whose summary's write failed after its
+                # entry's, tried again, is a duplicate, and its vote would be lost.
+                if self._summary is not None:
+                    stored = await self._journal.find_one({**user_filter(entry.user), "prompt_id": entry.prompt_id},
+                                                          projection=journal_tracks.ENTRY_FIELDS)
+                    if stored is not None:
+                        await journal_tracks.add(self._summary, stored)
                 return False
+            if self._summary is not None:
+                await journal_tracks.add(self._summary, doc)
         return True
 
     async def answered_by(self, ref: UserRef, message: str) -> JournalEntry | None:
@@ -209,10 +231,19 @@ class JournalRepo:
 
     async def delete(self, ref: UserRef, prompt_id: str) -> bool:
         """Delete the user's entry that answered `prompt_id` (one at most: user_prompt_unique);
-        False when there is none. Never another user's: the filter holds the caller's own id."""
+        False when there is none. Never another user's: the filter holds the caller's own id. Its
+        track's summary is made again from the entries left."""
+        return await self._tracked(self._delete(ref, prompt_id))
+
+    async def _delete(self, ref: UserRef, prompt_id: str) -> bool:
         with translated_errors("delete journal entry"):
-            result = await self._journal.delete_one({**user_filter(ref), "prompt_id": prompt_id})
-        return result.deleted_count > 0
+            doc = await self._journal.find_one_and_delete({**user_filter(ref), "prompt_id": prompt_id},
+                                                          projection=journal_tracks.ENTRY_FIELDS)
+            key = None if doc is None else journal_tracks.key_of(doc)
+            if key is not None and self._summary is not None:
+                async with self._erasure_lock:  # read and written again: no /forget in between
+                    await journal_tracks.summarize_again(self._journal, self._summary, [key])
+        return doc is not None
 
     async def list(self, ref: UserRef, limit: int = 10, skip: int = 0) -> list[JournalEntry]:
         with translated_errors("list journal"):

@@ -214,6 +214,17 @@ class PlaceTrack:
 
 
 @dataclass(frozen=True)
+class JournalTrack:
+    """The last answer a member's journal holds for a track, summed up from their entries for the
+    playlists (storage/journal_tracks.py); `place`: an upload's, where it was sent (none for a song)."""
+
+    track_key: str
+    latest: Answer
+    place: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
 class UserExport:
     """Everything stored about one user (the right of access)."""
 
@@ -223,6 +234,7 @@ class UserExport:
     prompts: list[SentPrompt]
     departures: list[Departure] = field(default_factory=list)
     place_tracks: list[PlaceTrack] = field(default_factory=list)
+    journal_tracks: list[JournalTrack] = field(default_factory=list)
     # Journal answers a crash or a full disk cut short in the outbox (storage/outbox.py), the start
     # of each line as written: their words, but no entry can be read from them; /forget deletes them.
     journal_cut_short: list[str] = field(default_factory=list)

@@ -17,7 +17,9 @@ lists are cut into batches, `_find_in`):
    there, less those whose departure came later; in a window, only its authors are asked about,
    from the place's summaries told since it began (`_window_members`);
 2. what each member was last told per track: their summaries, less the opted-out members (their
-   user documents, `_sharing`), and each sharing member's journal entries (`_journals`); or, in a
+   user documents, `_sharing`), and each sharing member's journal summaries (`_journals`,
+   `storage/journal_tracks.py`: one per member and track, kept as the entries are written, so a
+   member's every entry is not read); or, in a
    window (the mood of the week, `since`), the place's requests in it (`place_requests_pipeline`,
    on place_created) and everyone's journal entries in it (`journal_window_pipeline`, on
    created), of the sharing members; a quiet place of few members in a busy window reads each
@@ -50,7 +52,8 @@ from storage.failures import translated_errors
 from storage.models import UPLOAD_KEY_PREFIX, PlaylistItem, UserRef
 from storage.mood_requests import RequestRepo
 from storage import place_tracks
-from storage.schema import DEPARTURES, JOURNAL, PLACE_TRACKS, REQUESTS, TRACKS, USERS
+from storage import journal_tracks
+from storage.schema import DEPARTURES, JOURNAL, JOURNAL_TRACKS, PLACE_TRACKS, REQUESTS, TRACKS, USERS
 
 WEEK = timedelta(days=7)
 SHARING_FIELDS = {"_id": 0, "platform": 1, "user_id": 1, "share_with_server": 1}
@@ -58,10 +61,14 @@ ENTRY_FIELDS = {"_id": 0, "platform": 1, "user_id": 1, "place": 1, "track_key": 
                 "track_title": 1}
 VIDEO_FIELDS = {"_id": 0, "key": 1, "youtube_id": 1, "mood": 1}
 RELEASE_FIELDS = {"_id": 0, "key": 1, "isrc": 1}
+JOURNAL_SUMMARY_FIELDS = {"_id": 0, "platform": 1, "user_id": 1, "place": 1, "track_key": 1, "latest": 1, "title": 1}
 # Values per `$in` (`PlaylistQueries._find_in`): SecantusDB's cost per document grows with the list,
 # and each query costs a round trip. Timed on one server of 2 000 members (benchmarks/large_server.py):
 # their user documents in batches of 8, 16, 32 and 64 took 289, 200, 177 and 208 ms; their 10 000
-# journal entries 608, 637, 732 and 943 ms; its 418 tracks 88, 46, 42 and 48 ms.
+# journal entries 608, 637, 732 and 943 ms; its 418 tracks 88, 46, 42 and 48 ms. The journals'
+# summaries that replaced the entries (`_journals`; 4 989 of 200 members who journaled a year each,
+# 5 006 of those 10 000 entries) in batches of 8, 16, 32, 64 and 128: 575, 691, 665, 890 and 1 256 ms,
+# and 458, 424, 413, 469 and 755 ms (medians of 5, the machine shared): 8 kept.
 USER_BATCH = 32
 JOURNAL_BATCH = 8
 TRACK_BATCH = 32
@@ -195,10 +202,16 @@ def last_seen_of(rows: list[Summary]) -> dict[UserRef, datetime]:
     return last_seen
 
 
-def raw_journal_rows(place: str, batches: list[bytes], codec_options: CodecOptions) -> dict[UserRef, list[Told]]:
-    """`journal_rows` of raw BSON batches of journal entries, decoded one entry at a time: a worker
-    thread running this holds the interpreter no longer than an entry between the event loop's turns."""
-    return journal_rows(place, (doc for batch in batches for doc in bson.decode_iter(batch, codec_options)))
+def journal_summary_rows(place: str, batches: list[bytes], codec_options: CodecOptions) -> dict[UserRef, list[Told]]:
+    """The members' journal summaries (raw BSON batches of `journal_tracks` documents) that count
+    in the place, by member: a song's (no place) everywhere, an upload's where it was sent."""
+    by_member: dict[UserRef, list[Told]] = {}
+    for batch in batches:
+        for doc in bson.decode_iter(batch, codec_options):
+            if doc.get("place") in (None, place):
+                by_member.setdefault(UserRef(doc["platform"], doc["user_id"]), []).append(
+                    (doc["track_key"], doc["latest"]["at"], doc["latest"]["mood"], doc.get("title"), None))
+    return by_member
 
 
 def journal_rows(place: str, docs: Iterable[dict[str, Any]]) -> dict[UserRef, list[Told]]:
@@ -469,12 +482,12 @@ class PlaylistQueries:
         return [member for member in members if member not in opted_out]
 
     async def _journals(self, place: str, members: list[UserRef]) -> dict[UserRef, list[Told]]:
-        """Every journal entry of the members that counts in the place (`is_shareable`), as rows
-        of `rows_by_member`: one per entry (a namesake's on another platform are read too, and never
-        asked for)."""
-        batches = await self._find_in(JOURNAL, "user_id", (m.user_id for m in members), JOURNAL_BATCH, ENTRY_FIELDS,
-                                      raw=True)
-        return await asyncio.to_thread(raw_journal_rows, place, batches, self._db.codec_options)
+        """The members' journals as they count in the place (`is_shareable`), as rows of
+        `rows_by_member`: one per member and track, their summaries (`storage/journal_tracks.py`),
+        not every entry (a namesake's on another platform are read too, and never asked for)."""
+        batches = await self._find_in(JOURNAL_TRACKS, "user_id", (m.user_id for m in members), JOURNAL_BATCH,
+                                      JOURNAL_SUMMARY_FIELDS, raw=True)
+        return await asyncio.to_thread(journal_summary_rows, place, batches, self._db.codec_options)
 
     async def _songs(self, keys: set[str]) -> dict[str, str]:
         """Each track key's song: a YouTube video that a catalog song's audio came from counts as
@@ -521,6 +534,8 @@ class PlaylistQueries:
         with translated_errors("move a place's songs"):
             for collection in (REQUESTS, JOURNAL):
                 await self._db[collection].update_many({"place": old_place}, {"$set": {"place": new_place}})
+            # The uploads journaled there count in the new place: their summaries follow them.
+            await journal_tracks.place_moved(self._db[JOURNAL], self._db[JOURNAL_TRACKS], old_place, new_place)
             if renamed is not None:
                 was, now = ({"platform": ref.platform, "user_id": ref.user_id} for ref in renamed)
                 await self._db[REQUESTS].update_many({"place": new_place, **was}, {"$set": now})

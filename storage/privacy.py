@@ -22,13 +22,14 @@ from storage.codec import (
     user_filter,
     user_from_doc,
 )
-from storage import place_tracks
+from storage import journal_tracks, place_tracks
 from storage.failures import translated_errors
 from storage.journal import JournalRepo
 from storage.models import (
     Answer,
     Departure,
     JournalEntry,
+    JournalTrack,
     PlaceTrack,
     User,
     UserExport,
@@ -37,16 +38,16 @@ from storage.models import (
     without_sender,
 )
 from storage.mood_requests import RequestRepo, unnamed
-from storage.schema import DEPARTURES, INBOX, JOURNAL, PLACE_TRACKS, PROMPTS, REQUESTS, USERS
+from storage.schema import DEPARTURES, INBOX, JOURNAL, JOURNAL_TRACKS, PLACE_TRACKS, PROMPTS, REQUESTS, USERS
 
 # Every collection holding documents about a user; `tracks` and `servers` hold none. Erased in
-# this order: the playlist votes (place_tracks) before the requests they are summed up from, so
-# that a /forget the database cuts short leaves no vote whose request is gone (a /share on would
-# bring it back); the prompts after the entries and requests (a prompt recorded while /forget runs
+# this order: the playlist votes (journal_tracks, place_tracks) before the entries and requests
+# they are summed up from, so that a /forget the database cuts short leaves no vote whose entry or
+# request is gone (a /share on would bring it back); the prompts after the entries and requests (a prompt recorded while /forget runs
 # is still caught); the settings last, so that they keep saying what `withdraw` made them say.
-PERSONAL_COLLECTIONS = (JOURNAL, PLACE_TRACKS, REQUESTS, DEPARTURES, PROMPTS, USERS)
-# Summed up from others (the requests): erased, but not counted as more of the user's data.
-DERIVED_COLLECTIONS = (PLACE_TRACKS,)
+PERSONAL_COLLECTIONS = (JOURNAL_TRACKS, JOURNAL, PLACE_TRACKS, REQUESTS, DEPARTURES, PROMPTS, USERS)
+# Summed up from others (the entries, the requests): erased, but not counted as more of the user's data.
+DERIVED_COLLECTIONS = (JOURNAL_TRACKS, PLACE_TRACKS)
 # Held only while a request is being answered (the inbox, storage/inbox.py: the /forget and the
 # /export themselves are in it): erased by /forget, not exported, not counted.
 TRANSIENT_COLLECTIONS = (INBOX,)
@@ -61,6 +62,7 @@ EXPORTED = (
     (PROMPTS, [("sent_at", ASCENDING)]),
     (DEPARTURES, [("left_at", ASCENDING)]),
     (PLACE_TRACKS, [("place", ASCENDING), ("track_key", ASCENDING)]),
+    (JOURNAL_TRACKS, [("track_key", ASCENDING), ("place", ASCENDING)]),
 )
 # Documents per batch of an export's reads. Each batch is received whole by the event loop (as raw
 # bytes, decoded later in a thread): 5 000 journal entries with 1 000-character notes came as one
@@ -70,6 +72,8 @@ EXPORT_BATCH = 256
 # keep none (storage/embedded.py), so the copies of the user's documents its oplog held go too.
 # MongoDB does not know it: a replica set's oplog, like backups, is kept as its operator set it.
 PRUNE_OPLOG = "secantusAdmin.pruneOplog"
+# What `_unname` reads of a journal entry naming the user: what it renames, and its summary's key.
+JOURNALED_FIELDS = {**journal_tracks.ENTRY_FIELDS, "_id": 1}
 COMMAND_NOT_FOUND = 59
 
 log = logging.getLogger(__name__)
@@ -85,6 +89,7 @@ class RawExport:
     prompts: list[bytes]
     departures: list[bytes]
     place_tracks: list[bytes]
+    journal_tracks: list[bytes]
     codec_options: CodecOptions
 
     def decode(self) -> UserExport:
@@ -114,6 +119,9 @@ class RawExport:
         yield "place_tracks", (PlaceTrack(doc["place"], doc["track_key"], Answer(**doc["latest"]), doc.get("title"),
                                           doc.get("source_link"))
                                for doc in self._documents(self.place_tracks))
+        yield "journal_tracks", (JournalTrack(doc["track_key"], Answer(**doc["latest"]), doc.get("place"),
+                                              doc.get("title"))
+                                 for doc in self._documents(self.journal_tracks))
         yield "journal_cut_short", iter(cut_short)
 
     def _journal(self, held: Iterable[JournalEntry]) -> Iterator[JournalEntry]:
@@ -241,14 +249,15 @@ class PrivacyRepo:
     async def _unname(self, ref: UserRef) -> int:
         """Others' requests and journal entries of the user's files whose titles name them ("Voice
         note by Alice, 5 Dec 2026", kept with their id as `sender`) read as if the sender were not
-        known ("Voice note, 5 Dec 2026"), a request without the link to their message; the place's
-        summaries of the requests are made again. Those records are the askers', not counted as the
-        user's; returns how many were renamed. Those written before senders were kept were renamed
-        by migrations 14 (requests) and 15 (journal entries, storage/schema.py)."""
+        known ("Voice note, 5 Dec 2026"), a request without the link to their message; the places'
+        summaries of the requests, and the journals' of the entries, are made again. Those records
+        are the askers', not counted as the user's; returns how many were renamed. Those written
+        before senders were kept were renamed by migrations 14 (requests) and 15 (journal entries,
+        storage/schema.py)."""
         # By the sender alone, as indexed (storage/schema.py BY_SENDER): the platform is checked here.
         sent = {"sender": ref.user_id}
         named = [doc for doc in await self._db[REQUESTS].find(sent).to_list() if doc["platform"] == ref.platform]
-        journaled = [doc for doc in await self._db[JOURNAL].find(sent, {"track_title": 1, "platform": 1}).to_list()
+        journaled = [doc for doc in await self._db[JOURNAL].find(sent, JOURNALED_FIELDS).to_list()
                      if doc["platform"] == ref.platform]
         if named:
             await self._db[REQUESTS].bulk_write(
@@ -256,10 +265,13 @@ class PrivacyRepo:
             await place_tracks.summarize_again(self._db[REQUESTS], self._db[PLACE_TRACKS],
                                                ((doc["place"], doc["platform"], doc["user_id"], doc["track_key"])
                                                 for doc in named if doc.get("place") is not None))
-        if journaled:  # playlists read the entries' titles as they are: no summary to make again
+        if journaled:
             await self._db[JOURNAL].bulk_write(
                 [UpdateOne({"_id": doc["_id"]}, {"$set": {"track_title": without_sender(doc.get("track_title", ""))},
                                                  "$unset": {"sender": ""}}) for doc in journaled], ordered=False)
+            # The journals' summaries of those tracks, made again: `$max` would keep the title naming them.
+            await journal_tracks.summarize_again(self._db[JOURNAL], self._db[JOURNAL_TRACKS],
+                                                 filter(None, map(journal_tracks.key_of, journaled)))
         if named or journaled:
             log.info("privacy.unnamed", extra={"user": ref.user_id, "requests": len(named),
                                                "journal": len(journaled)})

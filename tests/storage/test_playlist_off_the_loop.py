@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from storage import place_tracks, playlists
+from storage import journal_tracks, place_tracks, playlists
 from storage.codec import journal_to_doc, request_to_doc
 from storage.database import Database
 from storage.models import MoodRequest, UserRef
@@ -55,6 +55,7 @@ async def test_a_server_playlist_holds_few_objects_the_garbage_collector_tracks(
     await db.db["requests"].insert_many([request_to_doc(r) for r in requests])
     await db.db["journal"].insert_many([journal_to_doc(journal(who, "j", "calm", T0 + i * timedelta(hours=1)))
                                         for i, who in enumerate(members)])
+    await journal_tracks.summarize(db.db["journal"], db.db["journal_tracks"])
     await place_tracks.summarize(db.db["requests"], db.db["place_tracks"])
     await db.playlists.playlist(PLACE, "sad")  # the driver's and the database's first use
     with oldest_generation_growth() as grown:
@@ -77,6 +78,7 @@ async def test_a_server_playlist_leaves_its_members_journal_entries_to_a_thread_
     await db.db["journal"].insert_many([
         journal_to_doc(journal(who, f"j{(i + n) % 40}", "calm" if (i + n) % 2 else "happy", T0 + n * timedelta(days=1)))
         for i, who in enumerate(members) for n in range(150)])
+    await journal_tracks.summarize(db.db["journal"], db.db["journal_tracks"])  # as their adds keep them
     with bson_decoded_on_this_thread() as decoded:
         calm, songs = await db.playlists.ranked(PLACE, "calm")
     # Every odd song is calm to all 20; those heard on the last day first, then by key.
