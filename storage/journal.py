@@ -236,14 +236,18 @@ class JournalRepo:
         return await self._tracked(self._delete(ref, prompt_id))
 
     async def _delete(self, ref: UserRef, prompt_id: str) -> bool:
+        # Read, then deleted: SecantusDB (0.7) scans the whole collection for a find_one_and_delete
+        # (690 ms over 73 000 entries, against 4 ms for the two through user_prompt_unique).
+        entry = {**user_filter(ref), "prompt_id": prompt_id}
         with translated_errors("delete journal entry"):
-            doc = await self._journal.find_one_and_delete({**user_filter(ref), "prompt_id": prompt_id},
-                                                          projection=journal_tracks.ENTRY_FIELDS)
-            key = None if doc is None else journal_tracks.key_of(doc)
+            doc = await self._journal.find_one(entry, projection=journal_tracks.ENTRY_FIELDS)
+            if doc is None or not (await self._journal.delete_one(entry)).deleted_count:
+                return False
+            key = journal_tracks.key_of(doc)
             if key is not None and self._summary is not None:
                 async with self._erasure_lock:  # read and written again: no /forget in between
                     await journal_tracks.summarize_again(self._journal, self._summary, [key])
-        return doc is not None
+        return True
 
     async def list(self, ref: UserRef, limit: int = 10, skip: int = 0) -> list[JournalEntry]:
         with translated_errors("list journal"):

@@ -44,12 +44,18 @@ async def members_who_journal(db: Database, members: list[UserRef], days: int) -
     await db.requests.settled()
 
 
-async def test_a_playlist_reads_a_summary_per_member_and_track_not_every_journal_entry(mongo_uri, db_name):
+async def counted(mongo_uri: str, db_name: str) -> tuple[Commands, Database]:
+    """A database whose commands are listed as they are sent."""
     commands = Commands()
     client = AsyncMongoClient(mongo_uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[commands])
     db = Database(client, client[db_name])
+    await db.init()
+    return commands, db
+
+
+async def test_a_playlist_reads_a_summary_per_member_and_track_not_every_journal_entry(mongo_uri, db_name):
+    commands, db = await counted(mongo_uri, db_name)
     try:
-        await db.init()
         members = [UserRef("chat", f"m{i}") for i in range(4)]
         await members_who_journal(db, members, days=30)
         commands.done.clear()
@@ -60,8 +66,25 @@ async def test_a_playlist_reads_a_summary_per_member_and_track_not_every_journal
         # A member's vote for a song is their last entry's: day 28, sad (27 and 29 are calm).
         assert ranking(sad) == [("spotify:j1", 2), ("spotify:j0", 1), ("spotify:j2", 1)]
     finally:
-        await client.drop_database(db_name)
-        await client.close()
+        await db.client.drop_database(db_name)
+        await db.close()
+
+
+async def test_a_delete_finds_its_entry_through_an_index_not_a_find_and_modify(mongo_uri, db_name):
+    """The delete read the entry it deleted (its track's summary is made again) by
+    find_one_and_delete, which SecantusDB (0.7) runs as a scan of every user's journal: 690 ms
+    over 73 000 entries, against 1.7 ms for the delete_one it replaced."""
+    commands, db = await counted(mongo_uri, db_name)
+    try:
+        entry = journal(BOB, "A", "sad", T0)
+        await db.journal.add(entry)
+        commands.done.clear()
+        assert await db.journal.delete(BOB, entry.prompt_id)
+        assert "findAndModify" not in {name for name, _target, _ms, _count in commands.done}
+        assert await db.db[JOURNAL_TRACKS].count_documents({}) == 0
+    finally:
+        await db.client.drop_database(db_name)
+        await db.close()
 
 
 async def summaries(db: Database) -> list[tuple[Any, ...]]:
