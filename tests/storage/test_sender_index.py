@@ -53,8 +53,8 @@ async def test_a_version_15_database_indexes_its_requests_and_journal_by_sender(
         with caplog.at_level(logging.INFO, logger="storage.schema"):
             assert await database.init() == LATEST_VERSION
         assert ("applying migration 16: requests and journal entries by sender (each /forget read them all for "
-                "the records naming its user); uploads titled by a name kept without an id since 14 and 15 (a "
-                "Telegram account hidden from forwards' links) name nobody") in caplog.messages
+                "the records naming its user); uploads titled by a name kept without an id since 14 and 15 (an "
+                "account hidden from forwards' links) name nobody") in caplog.messages
         for name in (REQUESTS, JOURNAL):
             assert (await index_specs(database, name))["sender"] == spec(BY_SENDER.document), name
         reads.reads.clear()
