@@ -35,16 +35,22 @@ class TrackRepo:
         self._recent: OrderedDict[str, tuple[float, TrackRecord]] = OrderedDict()
 
     async def get(self, key: str) -> TrackRecord | None:
-        remembered = self._recent.get(key)
-        if remembered is not None and remembered[0] > self._clock():
+        remembered = self.remembered(key)
+        if remembered is not None:
             self._recent.move_to_end(key)
-            return remembered[1]
+            return remembered
         with translated_errors("get track"):
             doc = await self._tracks.find_one({"key": key})
         record = None if doc is None else readable(doc)
         if record is not None:
             self._remember(record)
         return record
+
+    def remembered(self, key: str) -> TrackRecord | None:
+        """The record `get` read (or a failed `save` kept) for `key` within the TTL, from memory
+        alone: no database round trip, none to wait out with the database down."""
+        remembered = self._recent.get(key)
+        return remembered[1] if remembered is not None and remembered[0] > self._clock() else None
 
     async def find_by_youtube_id(self, youtube_id: str, *, limit: int = RELEASES_LIMIT) -> list[TrackRecord]:
         """The classified catalog tracks whose audio was fetched from this video (indexed): the

@@ -657,6 +657,9 @@ class MoodUseCase:
     async def _save_mood(self, track: TrackInfo, mood: StoredMood, fallback_reason: str | None, *,
                          source_url: str | None = None) -> MoodReply:
         record = track_record(track, mood, self.now())
+        if track.spotify_id and not track.youtube_id:  # heard from a file: its video, if known, still finds it
+            known = self.db.tracks.remembered(track.key)  # read by the cache lookup; no wait with the database down
+            record = replace(record, youtube_id=known.youtube_id if known is not None else None)
         try:
             if mood.model == MAIN_MODEL or not await self._heard_by_main_model(track.key):
                 await self.db.tracks.save(record)

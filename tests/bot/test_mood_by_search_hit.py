@@ -134,6 +134,18 @@ async def test_one_hit_found_by_two_routes_at_once_is_downloaded_and_heard_once(
             assert (await db.tracks.get(reply.track_key)).mood.mood == reply.mood
 
 
+async def heard_earlier(db, classifier, song, heard_by: str) -> str:
+    """The Spotify song `song` heard from the video, by older weights or by the fallback (the main
+    model overloaded then): its answer is heard again at its next ask. Its key."""
+    key = f"spotify:{song.spotify_id}"
+    heard = await heard_video(db, classifier, key, title=song.title, artists=[song.artist], spotify_id=song.spotify_id)
+    if heard_by == "older weights":
+        await heard_by_older_weights(db, key)
+    else:
+        await db.tracks.save(replace(heard, mood=replace(heard.mood, model="ann")))
+    return key
+
+
 @pytest.mark.parametrize("heard_by", ["older weights", "the fallback"])
 async def test_the_youtube_link_of_a_song_heard_by_older_weights_is_heard_as_that_song(db, counting, classifier,
                                                                                       catalog, heard_by):
@@ -143,12 +155,7 @@ async def test_the_youtube_link_of_a_song_heard_by_older_weights_is_heard_as_tha
     heard again through Spotify, it waits for that answer, and no second entry is made. (The link
     heard alone is downloaded from YouTube itself, which the suite has no fake of.)"""
     song = catalog.songs[1]
-    key = f"spotify:{song.spotify_id}"
-    heard = await heard_video(db, classifier, key, title=song.title, artists=[song.artist], spotify_id=song.spotify_id)
-    if heard_by == "older weights":
-        await heard_by_older_weights(db, key)
-    else:
-        await db.tracks.save(replace(heard, mood=replace(heard.mood, model="ann")))
+    key = await heard_earlier(db, classifier, song, heard_by)
     mood = usecase(db, counting, catalog)
     spotify_downloading, link_downloading = asyncio.Event(), asyncio.Event()
 
@@ -172,3 +179,29 @@ async def test_the_youtube_link_of_a_song_heard_by_older_weights_is_heard_as_tha
         (key, song.title, classifier.main_model_version)] * 2
     assert len(counting.calls) == 1
     assert await db.tracks.get(f"youtube:{VIDEO}") is None
+
+
+@pytest.mark.parametrize("heard_by", ["older weights", "the fallback"])
+@pytest.mark.parametrize("found_as", ["a file's URL", "a listing of a file"])
+async def test_a_song_heard_again_from_a_file_keeps_its_video(db, counting, classifier, catalog, heard_by, found_as):
+    """A Spotify song heard from its video, heard again (new weights, or its answer was the
+    fallback's) through an audio search that gives a plain file (the template a file's URL, or a
+    listing whose hit is a file), which has no video id: the song's record was saved without its
+    video's, so the video's YouTube link no longer found the song and was heard as a video of its
+    own. The video it was known by is kept, and the link is the song, answered from the cache."""
+    song = catalog.songs[0]
+    key = await heard_earlier(db, classifier, song, heard_by)
+    file = f"/audio/{song.spotify_id}.ogg"
+    template = catalog.audio_search if found_as == "a file's URL" else search_listing(catalog, "file-hit", file)
+    mood = usecase(db, counting, catalog, template=template)
+
+    again = await mood.run(ALICE, f"https://open.spotify.com/track/{song.spotify_id}")
+
+    assert isinstance(again, MoodReply), again
+    assert (again.cached, again.track_key, again.model_version) == (False, key, classifier.main_model_version)
+    assert again.source_url == catalog.audio.url(file)
+    assert (await db.tracks.get(key)).youtube_id == VIDEO
+    link = await mood.run(BOB, WATCH)
+    assert isinstance(link, MoodReply), link
+    assert (link.cached, link.track_key, link.title, link.mood) == (True, key, song.title, again.mood)
+    assert len(counting.calls) == 1
