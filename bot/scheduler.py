@@ -3,10 +3,11 @@ for all the users of one time and zone, delivering to each in turn.
 
 The state lives in MongoDB, not in the scheduler: at start the jobs are rebuilt from the users who
 opted in, and a prompt missed while the bot was down (its time passed less than GRACE ago, or less
-than LATE_MAX ago the same local day, and nothing was sent for its day) is sent at once. So is one
-the run before recorded and never saw sent, where the platform shows it did not arrive
-(`resend_unconfirmed`). Delivery goes through the front-end registered for the user's platform (a
-`PromptSender`), paced so a broadcast doesn't hit the platforms all at once.
+than LATE_MAX ago the same local day, nothing was sent for its day, and it had not passed when
+/journal on set it: `set_past_its_time`) is sent at once. So is one the run before recorded and
+never saw sent, where the platform shows it did not arrive (`resend_unconfirmed`). Delivery goes
+through the front-end registered for the user's platform (a `PromptSender`), paced so a broadcast
+doesn't hit the platforms all at once.
 """
 from __future__ import annotations
 
@@ -153,6 +154,15 @@ def due_day(user: User, now: datetime) -> date:
     if user.prompt_time is None:
         return now.astimezone(ZoneInfo(user.timezone)).date()
     return prompt_trigger(user).due_day(now)
+
+
+def set_past_its_time(user: User, day: date) -> bool:
+    """Whether /journal on set the user's time and zone at or after that time on `day`: they were
+    told their next prompt comes the day after (NEXT_PROMPT_TOMORROW), so no daily prompt of `day`
+    is sent, however late the bot or the host runs. One missed while the time was already set (the
+    bot down at it) is still sent late."""
+    return (user.journal_set_at is not None and user.prompt_time is not None
+            and user.journal_set_at >= prompt_trigger(user).fire_time(day))
 
 
 def missed_day(user: User, now: datetime, grace: timedelta = GRACE) -> date | None:
@@ -482,8 +492,8 @@ class PromptScheduler:
     async def _make_prompt(self, ref: UserRef, *, force: bool, day: date | None,
                            erasures: int) -> tuple[PromptMessage, date, str] | None:
         """The prompt to send, recorded as sent, with its day and the user's zone; None when the
-        user has no journal now, the day's was already sent (unless `force`), or the user ran
-        /forget meanwhile."""
+        user has no journal now, the day's was already sent or its time had passed when /journal on
+        set it (unless `force`), or the user ran /forget meanwhile."""
         user = await self.db.users.get(ref)
         if user is None or not user.journal_enabled:
             return None
@@ -491,6 +501,11 @@ class PromptScheduler:
         if force:  # /journal prompt: today's, even if it was sent (UTC's for a zone that won't load)
             day = day or local_today(user.timezone, now)
         else:
+            # A day judged still due (the daily job's, a retry's, the start's catch-up's: `late_day`)
+            # is not one whose time had passed when /journal on set it. Left out (tests), the latest
+            # prompt time's day, sent now however long ago that was.
+            if day is not None and set_past_its_time(user, day):
+                return None
             day = day or due_day(user, now)
             # Any prompt of that day, not only the latest: after a move west (Tokyo's morning, then
             # New York's evening) the day begins again, and the latest is already the next one.

@@ -75,6 +75,7 @@ def user_fields(user: User) -> Document:
         "chat_id": user.chat_id,
         "journal_paused": user.journal_paused,
         "journal_paused_at": user.journal_paused_at,
+        "journal_set_at": user.journal_set_at,
     }
 
 
@@ -90,6 +91,7 @@ def user_from_doc(doc: Mapping[str, Any]) -> User:
         created_at=doc.get("created_at"),
         journal_paused=doc.get("journal_paused"),
         journal_paused_at=doc.get("journal_paused_at"),
+        journal_set_at=doc.get("journal_set_at"),
     )
 
 

@@ -29,6 +29,10 @@ class User:
     # Why the prompts stopped without the user asking (UNREACHABLE), and when; cleared once they are told.
     journal_paused: str | None = None
     journal_paused_at: datetime | None = None
+    # When /journal on last set the prompts (on, their time, their zone), by the bot's clock: a day
+    # whose prompt time had passed then gets no late prompt (the user was told tomorrow). None: never
+    # recorded (set before 2026-12-06), no such day.
+    journal_set_at: datetime | None = None
 
     @property
     def ref(self) -> UserRef:

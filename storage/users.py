@@ -41,15 +41,17 @@ class UserRepo:
 
     async def set_journal(
         self, ref: UserRef, *, enabled: bool, prompt_time: time | None, timezone: str,
-        chat_id: str | None, paused: str | None = None, create: bool = True,
+        chat_id: str | None, paused: str | None = None, create: bool = True, set_at: datetime | None = None,
     ) -> None:
         """`paused`: why the prompts stop without the user asking (User.journal_paused); any other
         change of the journal clears it. `create=False` changes only a user still there: a write
         made from a read of the user (journal off, prompts stopped) must not bring back the
-        settings a /forget deleted since."""
+        settings a /forget deleted since. `set_at`: /journal on's time (User.journal_set_at), by the
+        caller's clock; left out, the one saved stays."""
         fields = {"journal_enabled": enabled, "prompt_time": time_text(prompt_time),
                   "timezone": timezone, "chat_id": chat_id, "journal_paused": paused,
-                  "journal_paused_at": datetime.now(UTC) if paused else None}
+                  "journal_paused_at": datetime.now(UTC) if paused else None,
+                  **({"journal_set_at": set_at} if set_at is not None else {})}
         await self._set(ref, fields, "set journal", create=create)
 
     async def clear_pause(self, ref: UserRef) -> bool:

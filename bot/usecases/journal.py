@@ -941,7 +941,9 @@ class JournalUseCase:
         ref = UserRef(caller.platform, caller.user_id)
         chat_id = caller.chat_id or caller.user_id
         try:
-            await self.db.users.set_journal(ref, enabled=True, prompt_time=prompt_time, timezone=zone, chat_id=chat_id)
+            # set_at: a prompt time already past today is not sent late (NEXT_PROMPT_TOMORROW says so).
+            await self.db.users.set_journal(ref, enabled=True, prompt_time=prompt_time, timezone=zone, chat_id=chat_id,
+                                            set_at=self.now())
         except StorageError as error:
             return ErrorReply(str(error))
         self.schedule.schedule(User(caller.platform, caller.user_id, timezone=zone, prompt_time=prompt_time,

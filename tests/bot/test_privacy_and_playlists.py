@@ -147,7 +147,8 @@ async def test_an_export_without_saved_settings_has_the_settings_in_effect(db):
 
     assert data["user"] == {"platform": "telegram", "user_id": "1002", "timezone": "UTC", "prompt_time": None,
                             "journal_enabled": False, "share_with_server": True, "chat_id": None,
-                            "created_at": None, "journal_paused": None, "journal_paused_at": None}
+                            "created_at": None, "journal_paused": None, "journal_paused_at": None,
+                            "journal_set_at": None}
     assert await db.users.get(UserRef("telegram", "1002")) is None
 
 

@@ -19,7 +19,7 @@ from bot.usecases.journal import PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW, PROMPT_RE
 from bot.usecases.mood import MoodUseCase
 from bot.usecases.privacy import PrivacyUseCase
 from bot.usecases.ports import DeliveryFailed, DeliveryUncertain, RecipientGone, SenderRefused
-from storage.models import StorageError, User
+from storage.models import StorageError, User, UserRef
 from tests.frontends.test_request_ids import lines_of
 from tests.prompt_times import FAR_IN_LISBON
 
@@ -679,6 +679,73 @@ async def test_a_clock_stepped_back_after_the_day_s_prompt_sends_no_second_one(d
         assert out.getvalue().count("📝") == 1 and out_restarted.getvalue() == ""
         assert await db.prompts.last_sent_date(user.ref) == date(STARTED_YEAR, 11, 24)
         assert not await db.prompts.sent_for(user.ref, date(STARTED_YEAR, 11, 23))
+    finally:
+        await scheduler.stop()
+
+
+async def journal_on(db, counting, at: datetime, prompt_at: time, user_id: str,
+                     scheduler: PromptScheduler | None = None) -> str:
+    """`/journal on <prompt_at> Europe/Lisbon` at `at` (Lisbon is UTC+0 in November), its jobs made by
+    `scheduler` if given: what the user is told of their next prompt."""
+    journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), now=lambda: at)
+    if scheduler is not None:
+        journal.schedule = scheduler
+    reply = await journal.enable(Caller("console", user_id, chat_id=user_id), f"{prompt_at:%H:%M}", "Europe/Lisbon")
+    assert isinstance(reply, TextReply), reply
+    return reply.text
+
+
+async def restart_at(db, counting, at: datetime) -> int:
+    """A restart at `at`: the prompts its catch-up sends."""
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: at)
+    try:
+        sent = await scheduler.start()
+        assert out.getvalue().count("📝") == sent
+        return sent
+    finally:
+        await scheduler.stop()
+
+
+DAY = date(STARTED_YEAR, 11, 24)
+
+
+@pytest.mark.parametrize("turned_on, prompt_at, restart, told, sent", [
+    (time(10, 0), time(9, 0), time(11, 0), "tomorrow", False),  # its time past: told tomorrow
+    (time(10, 0), time(9, 0), time(16, 0), "tomorrow", False),  # 7 h late, as a missed one is sent
+    (None, time(9, 0), time(11, 0), "tomorrow", True),  # set the day before: missed, the bot down at 09:00
+    (time(10, 0), time(12, 0), time(13, 0), "today at 12:00", True),  # its time still to come: missed
+    (time(10, 0), time(12, 0), time(19, 0), "today at 12:00", True),  # 7 h late, within its day
+])
+async def test_a_restart_sends_no_late_prompt_for_a_time_already_past_when_the_journal_was_turned_on(
+        db, counting, turned_on, prompt_at, restart, told, sent):
+    """/journal on at 10:00 for 09:00 tells the user their next prompt comes tomorrow, and that
+    /journal prompt sends today's now; a restart later that day (within the grace, or the 8 h a
+    missed prompt is sent late within its day) sent today's anyway. A prompt the bot missed, down
+    at its time (set the day before, or later the same day), is still sent late."""
+    on_at = datetime.combine(DAY, turned_on, tzinfo=timezone.utc) if turned_on \
+        else datetime.combine(DAY - timedelta(days=1), time(10, 0), tzinfo=timezone.utc)
+    user_id = f"on-{prompt_at:%H%M}-{restart:%H%M}-{'the-day-before' if turned_on is None else 'that-day'}"
+    assert f"Your next prompt comes {told}" in await journal_on(db, counting, on_at, prompt_at, user_id)
+
+    assert await restart_at(db, counting, datetime.combine(DAY, restart, tzinfo=timezone.utc)) == int(sent)
+    assert await db.prompts.sent_for(UserRef("console", user_id), DAY) == sent
+    # The next day's comes as ever: a restart 2 h after its time sends it.
+    next_day = datetime.combine(DAY + timedelta(days=1), prompt_at, tzinfo=timezone.utc) + timedelta(hours=2)
+    assert await restart_at(db, counting, next_day) == 1
+
+
+async def test_a_prompt_time_still_to_come_when_the_journal_is_turned_on_is_sent_that_day(db, counting):
+    """/journal on at 10:00 for 12:00, the bot running: its daily job sends the day's prompt at 12:00."""
+    at = [datetime.combine(DAY, time(10, 0), tzinfo=timezone.utc)]
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: at[0])
+    try:
+        assert await scheduler.start() == 0
+        assert "comes today at 12:00" in await journal_on(db, counting, at[0], time(12, 0), "on-at-ten", scheduler)
+        at[0] = datetime.combine(DAY, time(12, 0), tzinfo=timezone.utc)
+        await run_the_daily_job(scheduler, User("console", "on-at-ten", timezone="Europe/Lisbon",
+                                                prompt_time=time(12, 0)))
+        assert out.getvalue().count("📝") == 1
+        assert await db.prompts.last_sent_date(UserRef("console", "on-at-ten")) == DAY
     finally:
         await scheduler.stop()
 
