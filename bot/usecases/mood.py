@@ -407,6 +407,11 @@ class MoodUseCase:
             hit = await self.fetcher.find(track or query)
             if hit is not None:
                 return await self._listen_to_hit(query, track, hit, progress, cache_up=cache_up)
+        elif track is not None and track.key != f"youtube:{query.youtube_id}":
+            # The link heard as the catalog song its video is (`_cached_song`): its video's listening
+            # is shared with a search that finds that video meanwhile, as a hit's is.
+            return await self._as_asked(track, await self._once(
+                f"youtube:{query.youtube_id}", lambda told: self._download(query, track, told), progress))
         return await self._download(query, track, progress)
 
     async def _listen_to_hit(self, query: Query, track: TrackInfo | None, hit: SearchHit, progress: Progress, *,
@@ -422,11 +427,15 @@ class MoodUseCase:
             cached = await self._cached_hit(hit.youtube_id)
             if cached is not None:
                 return mood_reply(await self._as_track(track, cached), cached=True, source_url=watch)
-        reply = await self._once(f"youtube:{hit.youtube_id}" if hit.youtube_id else f"hit:{hit.url}",
-                                 lambda told: self._download(query, track, told, hit), progress)
+        return await self._as_asked(track, await self._once(
+            f"youtube:{hit.youtube_id}" if hit.youtube_id else f"hit:{hit.url}",
+            lambda told: self._download(query, track, told, hit), progress))
+
+    async def _as_asked(self, track: TrackInfo | None, reply: MoodReply) -> MoodReply:
+        """`reply`, of a listening shared by routes to one video, as `track`'s: where it was heard
+        for another route's asker, its answer is this song's too, saved under its key."""
         if track is None or reply.track_key == track.key:
             return reply
-        # Heard for another route's asker: its answer is this song's too, saved under its key.
         mood = StoredMood(reply.mood, dict(reply.probabilities), reply.valence, reply.arousal, reply.model,
                           reply.model_version)
         return await self._save_mood(track, mood, reply.fallback_reason, source_url=reply.source_url)

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.replies import STAGE_DOWNLOADING, MoodReply
+from bot.replies import STAGE_DOWNLOADING, ErrorReply, MoodReply, Progress
 from storage.models import StoredMood, TrackRecord
 from tests.bot.conftest import ALICE, BOB
 from tests.bot.test_mood import heard_by_older_weights
@@ -52,6 +52,23 @@ async def heard_video(db, classifier, key: str = f"youtube:{VIDEO}", **fields) -
                          mood=mood, classified_at=HEARD_AT, **fields)
     await db.tracks.save(record)
     return record
+
+
+def downloading_together(timeout_s: float = 5) -> tuple[Progress, Progress]:
+    """Two askers' progress: each one's download waits until the other's has reached its own, or
+    joined it (`timeout_s` at most), so that the two are under way at once, whichever searched first."""
+    downloading = [asyncio.Event(), asyncio.Event()]
+
+    def told(asker: int) -> Progress:
+        async def progress(stage):
+            if stage == STAGE_DOWNLOADING:
+                downloading[asker].set()
+                # One listening tells its askers in turn: the first told waits for the next at most so long.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(downloading[1 - asker].wait(), timeout_s)
+        return progress
+
+    return told(0), told(1)
 
 
 @pytest.mark.parametrize("heard_as", ["its link", "a spotify song"])
@@ -112,18 +129,9 @@ async def test_one_hit_found_by_two_routes_at_once_is_downloaded_and_heard_once(
     asked = ((f"https://open.spotify.com/track/{first.spotify_id}", second.query) if with_spotify
              else ("radiohead creep", "creep by radiohead"))
     catalog.audio.reset_counts()
-    downloading = [asyncio.Event(), asyncio.Event()]
+    told = downloading_together()
 
-    def told(asker: int):
-        async def progress(stage):
-            if stage == STAGE_DOWNLOADING:
-                downloading[asker].set()
-                # One listening tells its askers in turn: the first told waits for the next at most so long.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(downloading[1 - asker].wait(), 5)
-        return progress
-
-    replies = await asyncio.gather(mood.run(ALICE, asked[0], progress=told(0)), mood.run(BOB, asked[1], progress=told(1)))
+    replies = await asyncio.gather(mood.run(ALICE, asked[0], progress=told[0]), mood.run(BOB, asked[1], progress=told[1]))
 
     assert all(isinstance(reply, MoodReply) for reply in replies), replies
     assert len(counting.calls) == 1
@@ -205,3 +213,24 @@ async def test_a_song_heard_again_from_a_file_keeps_its_video(db, counting, clas
     assert isinstance(link, MoodReply), link
     assert (link.cached, link.track_key, link.title, link.mood) == (True, key, song.title, again.mood)
     assert len(counting.calls) == 1
+
+
+async def test_a_song_s_youtube_link_and_a_name_finding_its_video_at_once_share_one_download(db, counting,
+                                                                                            classifier, catalog):
+    """After new weights ship, the YouTube link of a song known from Spotify is heard as that song,
+    under its key, while a name whose search finds the same video is heard under the video's: asked
+    at once, each downloaded it. They share one download. The suite has no YouTube, so each route's
+    download fails, in words of its own (the link's at its URL check, the search's in yt-dlp): one
+    failure told to both is one download."""
+    song = catalog.songs[0]
+    await heard_earlier(db, classifier, song, "older weights")
+    template = search_listing(catalog, "link-and-name", WATCH)
+    mood = usecase(db, counting, catalog, with_spotify=False, template=template)
+    told = downloading_together(10)
+
+    replies = await asyncio.gather(mood.run(ALICE, "radiohead creep", progress=told[0]),
+                                   mood.run(BOB, WATCH, progress=told[1]))
+
+    assert all(isinstance(reply, ErrorReply) for reply in replies), replies
+    assert replies[0] == replies[1]
+    assert counting.calls == []
