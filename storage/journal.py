@@ -232,22 +232,18 @@ class JournalRepo:
     async def delete(self, ref: UserRef, prompt_id: str) -> bool:
         """Delete the user's entry that answered `prompt_id` (one at most: user_prompt_unique);
         False when there is none. Never another user's: the filter holds the caller's own id. Its
-        track's summary is made again from the entries left."""
+        track's summary is made again from the entries left (`journal_tracks.summarize_member`)."""
         return await self._tracked(self._delete(ref, prompt_id))
 
     async def _delete(self, ref: UserRef, prompt_id: str) -> bool:
-        # Read, then deleted: SecantusDB (0.7) scans the whole collection for a find_one_and_delete
-        # (690 ms over 73 000 entries, against 4 ms for the two through user_prompt_unique).
-        entry = {**user_filter(ref), "prompt_id": prompt_id}
         with translated_errors("delete journal entry"):
-            doc = await self._journal.find_one(entry, projection=journal_tracks.ENTRY_FIELDS)
-            if doc is None or not (await self._journal.delete_one(entry)).deleted_count:
-                return False
-            key = journal_tracks.key_of(doc)
-            if key is not None and self._summary is not None:
+            result = await self._journal.delete_one({**user_filter(ref), "prompt_id": prompt_id})
+            if result.deleted_count and self._summary is not None:
+                # Not read by find_one_and_delete, which SecantusDB (0.7) runs as a scan of every
+                # user's journal (690 ms over 73 000 entries, against 1.7 ms for this delete_one).
                 async with self._erasure_lock:  # read and written again: no /forget in between
-                    await journal_tracks.summarize_again(self._journal, self._summary, [key])
-        return True
+                    await journal_tracks.summarize_member(self._journal, self._summary, ref.platform, ref.user_id)
+        return result.deleted_count > 0
 
     async def list(self, ref: UserRef, limit: int = 10, skip: int = 0) -> list[JournalEntry]:
         with translated_errors("list journal"):

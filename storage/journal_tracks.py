@@ -137,3 +137,23 @@ async def place_moved(journal: AsyncCollection, summary: AsyncCollection, old_pl
     for platform, user_id, track, _place in sorted(keys):
         await summary.delete_one(key_filter((platform, user_id, track, old_place)))
     await summarize_again(journal, summary, keys)
+
+
+async def summarize_member(journal: AsyncCollection, summary: AsyncCollection, platform: str, user_id: str) -> None:
+    """The member's summaries made to say what their entries say, after an entry of theirs was
+    deleted (which one is not known here: its delete is the first command sent, so that a database
+    that fails it has changed nothing). Their whole journal and their summaries are read, by the
+    user's fields alone; only the summaries that differ are written (made again: deleted, then
+    upserted), one at most for a delete."""
+    who = {"user_id": user_id, "platform": platform}
+    entries = await journal.find(who, projection=ENTRY_FIELDS).to_list()
+    wanted = fold(entries)
+    held: dict[Key, Folded] = {}
+    for doc in await summary.find(who).to_list():
+        key = (platform, user_id, doc["track_key"], doc.get("place"))
+        held[key] = doc["latest"]["at"], doc["latest"]["mood"], doc.get("title")
+    for key in sorted(set(held) | set(wanted), key=repr):
+        if held.get(key) != wanted.get(key):
+            await summary.delete_one(key_filter(key))
+            if key in wanted:
+                await write(summary, updates_of({key: wanted[key]}))
