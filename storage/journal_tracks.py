@@ -6,9 +6,11 @@ an upload's only in the place it was sent in, so `place` is kept for uploads alo
 a private chat, which counts nowhere, has none).
 
 Written with the journal's entries (`JournalRepo`, after each: an entry's write is a vote), made
-again for a track whose entry was deleted or renamed (a sender's /forget, `PrivacyRepo._unname`)
-and for the uploads of a place that moved, built for existing journals by migration 17, erased by
-/forget and shown in /export. A server's playlist reads these instead of every journal entry of its
+to agree with a member's entries after one of them was deleted, made again for the tracks of
+entries renamed (a sender's /forget, `PrivacyRepo._unname`) and for the uploads of a place that
+moved, built for existing journals by migration 17, erased by /forget (before the entries) and
+shown in /export. A bot of the previous version still writing entries after the migration (a
+rolling upgrade) leaves them out: they count once the member deletes an entry, or not at all. A server's playlist reads these instead of every journal entry of its
 members: 200 members who journaled a year each, 73 000 entries, are 5 704 summaries (most
 journals come back to a few songs; `benchmarks/large_server.py --journal-members 200`).
 """
