@@ -681,7 +681,12 @@ class MoodUseCase:
         """The cache holds the main model's answer for `key`, of older weights (a current one is
         served, not heard again): the fallback's answer does not replace it, as it beats the
         fallback's while the main model is unavailable. Read just before, it is in the track
-        cache's memory."""
+        cache's memory; a `get`, not `remembered`: a lookup that failed (the database down) or found
+        nothing remembers nothing, and the database, back by the save, may hold the main model's
+        answer:
+        test_an_answer_of_the_fallback_heard_while_the_database_came_back_does_not_replace_the_main_model_s.
+        With it still down this read fails instead of the save: two waits, as the main model's
+        answer's lookup and save."""
         record = await self.db.tracks.get(key)
         return record is not None and record.mood is not None and record.mood.model == MAIN_MODEL
 

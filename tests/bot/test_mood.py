@@ -15,7 +15,7 @@ from bot.sources.keys import file_cache_key
 from bot.usecases.mood import GENERIC_ERROR, NO_INPUT_ERROR, MoodUseCase
 from inference.result import MOODS
 from storage.models import UserRef
-from tests.bot.conftest import ALICE, ALICE_DM, BOB, attachment
+from tests.bot.conftest import ALICE, ALICE_DM, BOB, CountingClassifier, attachment
 from tests.bot.test_console import chat
 from tests.frontends.test_request_ids import lines_of
 
@@ -465,6 +465,43 @@ async def test_an_answer_of_the_fallback_does_not_replace_an_earlier_answer_of_t
     async with Classifier(weights_of_the_fallback_alone(weights_dir, tmp_path), workers=1) as main_down:
         later = await mood_usecase(db, main_down).run(ALICE, attachment=song)
     assert (later.model, later.model_version, later.cached) == ("main", OLDER_WEIGHTS, True)
+
+
+class BackWhileHeard(CountingClassifier):
+    """The real classifier (counting), the outage's database brought back (and answering) while
+    the song is heard: down for the cache's lookup, up for the answer's save."""
+
+    def __init__(self, real, outage) -> None:
+        super().__init__(real)
+        self.outage = outage
+
+    async def classify(self, path, **kwargs):
+        from storage.models import StorageError
+
+        self.outage.up()
+        for _ in range(50):  # the client finds the server again; nothing read into the track cache
+            with contextlib.suppress(StorageError):
+                await self.outage.db.tracks.find_by_isrc("none")
+                break
+        return await super().classify(path, **kwargs)
+
+
+async def test_an_answer_of_the_fallback_heard_while_the_database_came_back_does_not_replace_the_main_model_s(
+        outage, counting, classifier, clip_paths):
+    """The guard against the fallback's answer replacing the main model's reads the record again
+    before the save, with the database down a second wait: the cache's lookup failed, so the track
+    cache remembers nothing of the song, and a guard that went by its memory alone (`remembered`)
+    let the fallback's answer replace the main model's once the database was back for the save."""
+    song = attachment(clip_paths[1])
+    first = await mood_usecase(outage.db, counting).run(ALICE, attachment=song)
+    older = await heard_by_older_weights(outage.db, first.track_key)
+    outage.down()
+
+    with overloaded(classifier):
+        shed = await mood_usecase(outage.db, BackWhileHeard(classifier, outage)).run(BOB, attachment=song)
+
+    assert (shed.model, shed.cached) == ("ann", False), shed
+    assert await outage.db.tracks.get(first.track_key) == older
 
 
 async def test_with_the_database_down_a_song_asked_for_again_is_not_heard_again(down_db, counting, clip_paths):
