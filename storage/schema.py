@@ -183,6 +183,11 @@ JOURNAL_BY_TIME = IndexModel([("created_at", DESCENDING)], name="created")
 # playlists.py `_ever_seen`); SecantusDB scanned every entry for the place and user's fields.
 JOURNAL_BY_PLACE_USER = IndexModel([("place", ASCENDING), *_USER], name="place_user")
 
+# A user's entry by the message that made it (migration 18): each part of an answer sent in parts
+# finds its entry (storage/journal.py `add_to_note`, `answered_by`); SecantusDB scanned every
+# user's journal for the message beside the user's fields.
+JOURNAL_BY_ANSWER = IndexModel([*_USER, ("answered_by", ASCENDING)], name="user_answered")
+
 # The users whose prompts stopped without their asking (migration 13), read once per process at
 # its first command (storage/users.py paused_users): every user was read for the few paused.
 USERS_BY_PAUSE = IndexModel([("journal_paused", ASCENDING)], name="journal_paused")
@@ -219,6 +224,7 @@ INDEXES: dict[str, list[IndexModel]] = {
                    name="place_created"),
         JOURNAL_BY_TIME,
         JOURNAL_BY_PLACE_USER,
+        JOURNAL_BY_ANSWER,
         BY_SENDER,
     ],
     PROMPTS: [
@@ -486,6 +492,10 @@ async def index_journal_by_place_and_user(db: AsyncDatabase) -> None:
     await ensure_indexes(db[JOURNAL], [JOURNAL_BY_PLACE_USER])
 
 
+async def index_journal_by_answer(db: AsyncDatabase) -> None:
+    await ensure_indexes(db[JOURNAL], [JOURNAL_BY_ANSWER])
+
+
 async def index_place_tracks_by_latest(db: AsyncDatabase) -> None:
     # The new index first: the place's summaries are never without one.
     await ensure_indexes(db[PLACE_TRACKS], [PLACE_TRACKS_BY_PLACE])
@@ -583,6 +593,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               "from forwards' links) name nobody", index_by_sender),
     Migration(17, "each member's journal per track, summed up from the entries (playlists read them, not "
               "every entry)", summarize_journal_tracks),
+    Migration(18, "journal by user and the message that made an entry (each part of an answer sent in parts "
+              "read every user's journal)", index_journal_by_answer),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

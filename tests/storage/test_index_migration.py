@@ -132,12 +132,12 @@ async def test_platform_first_indexes_are_rebuilt_user_id_first_at_start(mongo_u
         with caplog.at_level(logging.INFO, logger="storage.schema"):
             assert await database.init() == LATEST_VERSION
         await assert_todays_indexes(database)
-        # Same names, and those migrations 4, 5, 7, 8, 10, 11, 12, 13, 16 and 17 add; user_page replaces
+        # Same names, and those migrations 4, 5, 7, 8, 10, 11, 12, 13, 16, 17 and 18 add; user_page replaces
         # user_local_date, open_sent (with user_open and user_day) sent.
         assert {c: set(await index_specs(database, c)) for c in INDEXES} == {
             **before, USERS: before[USERS] | {"journal_paused"}, TRACKS: before[TRACKS] | {"isrc"}, DEPARTURES: {"_id_", "place_user_unique", "user"},
             REQUESTS: before[REQUESTS] | {"sender"},
-            JOURNAL: before[JOURNAL] - {"user_local_date"} | {"user_page", "created", "place_user", "sender"},
+            JOURNAL: before[JOURNAL] - {"user_local_date"} | {"user_page", "created", "place_user", "sender", "user_answered"},
             PROMPTS: before[PROMPTS] - {"sent"} | {"user_open", "user_day", "open_sent"},
             PLACE_TRACKS: {"_id_", "user_place_track_unique", "place_latest"},
             JOURNAL_TRACKS: {"_id_", "user_track_place_unique"}}

@@ -59,8 +59,8 @@ async def scanned(database: Database, reads: list[tuple[str, dict[str, Any], dic
     return scanning
 
 
-async def listening(mongo_uri: str, db_name: str) -> tuple[Database, Reads]:
-    reads = Reads()
+async def listening(mongo_uri: str, db_name: str, reads: Reads | None = None) -> tuple[Database, Reads]:
+    reads = reads or Reads()
     client = AsyncMongoClient(mongo_uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[reads])
     database = Database(client, client[db_name])
     await database.init()

@@ -15,16 +15,19 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.errors import OperationFailure
 from pymongo.monitoring import CommandListener
 
-from storage import place_tracks
+from storage import journal_tracks, place_tracks
 from storage.database import Database
 from storage.models import StorageError, UserRef
 from storage.schema import (
     DEPARTURES,
     INDEXES,
+    BY_SENDER,
     JOURNAL,
+    JOURNAL_BY_ANSWER,
     JOURNAL_BY_PAGE,
     JOURNAL_BY_PLACE_USER,
     JOURNAL_BY_TIME,
+    JOURNAL_TRACKS,
     LATEST_VERSION,
     META,
     PLACE_TRACKS,
@@ -151,10 +154,12 @@ def indexes_at(version: int) -> dict[str, list[IndexModel]]:
     added = {TRACKS_BY_ISRC.document["name"]: 4, JOURNAL_BY_PAGE.document["name"]: 6,
              JOURNAL_BY_TIME.document["name"]: 8, **{m.document["name"]: 10 for m in PROMPTS_READ},
              JOURNAL_BY_PLACE_USER.document["name"]: 11, PLACE_TRACKS_BY_PLACE.document["name"]: 12,
-             USERS_BY_PAUSE.document["name"]: 13}
+             USERS_BY_PAUSE.document["name"]: 13, BY_SENDER.document["name"]: 16,
+             JOURNAL_BY_ANSWER.document["name"]: 18}
     collections = [USERS, TRACKS, REQUESTS, JOURNAL, PROMPTS, SERVERS]
     collections += [DEPARTURES] if version >= 5 else []
     collections += [PLACE_TRACKS] if version >= 7 else []
+    collections += [JOURNAL_TRACKS] if version >= 17 else []
     indexes = {}
     for name in collections:
         models = [m for m in INDEXES[name] if added.get(m.document["name"], 0) <= version]
@@ -235,6 +240,8 @@ async def make_database_at(database: Database, version: int) -> None:
             await db[name].insert_many(docs)
     if version >= 7:
         await place_tracks.summarize(db[REQUESTS], db[PLACE_TRACKS])
+    if version >= 17:
+        await journal_tracks.summarize(db[JOURNAL], db[JOURNAL_TRACKS])
     await db[META].insert_one({"_id": SCHEMA_DOC_ID, "version": version, "updated_at": T0})
 
 
