@@ -259,19 +259,28 @@ class PrivacyRepo:
         named = [doc for doc in await self._db[REQUESTS].find(sent).to_list() if doc["platform"] == ref.platform]
         journaled = [doc for doc in await self._db[JOURNAL].find(sent, JOURNALED_FIELDS).to_list()
                      if doc["platform"] == ref.platform]
+        # Each record keeps its `sender` until its summary is made again, then loses it: a /forget
+        # the database cut short in between ("please try /forget again") finds them again, where a
+        # summary deleted and not yet written again left the asker's vote out for good (or one not
+        # yet deleted kept the title naming the user).
         if named:
             await self._db[REQUESTS].bulk_write(
-                [ReplaceOne({"_id": doc["_id"]}, unnamed(dict(doc))) for doc in named], ordered=False)
+                [ReplaceOne({"_id": doc["_id"]}, {**unnamed(dict(doc)), "sender": doc["sender"]}) for doc in named],
+                ordered=False)
             await place_tracks.summarize_again(self._db[REQUESTS], self._db[PLACE_TRACKS],
                                                ((doc["place"], doc["platform"], doc["user_id"], doc["track_key"])
                                                 for doc in named if doc.get("place") is not None))
+            await self._db[REQUESTS].bulk_write(
+                [UpdateOne({"_id": doc["_id"]}, {"$unset": {"sender": ""}}) for doc in named], ordered=False)
         if journaled:
             await self._db[JOURNAL].bulk_write(
-                [UpdateOne({"_id": doc["_id"]}, {"$set": {"track_title": without_sender(doc.get("track_title", ""))},
-                                                 "$unset": {"sender": ""}}) for doc in journaled], ordered=False)
+                [UpdateOne({"_id": doc["_id"]}, {"$set": {"track_title": without_sender(doc.get("track_title", ""))}})
+                 for doc in journaled], ordered=False)
             # The journals' summaries of those tracks, made again: `$max` would keep the title naming them.
             await journal_tracks.summarize_again(self._db[JOURNAL], self._db[JOURNAL_TRACKS],
                                                  filter(None, map(journal_tracks.key_of, journaled)))
+            await self._db[JOURNAL].bulk_write(
+                [UpdateOne({"_id": doc["_id"]}, {"$unset": {"sender": ""}}) for doc in journaled], ordered=False)
         if named or journaled:
             log.info("privacy.unnamed", extra={"user": ref.user_id, "requests": len(named),
                                                "journal": len(journaled)})
