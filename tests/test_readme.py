@@ -160,3 +160,17 @@ def test_every_file_and_folder_of_the_repository_the_docs_name_exists():
     assert {path for _, path in named} >= {"bot/config.py", "storage/schema.py"}
     missing = [(doc, path) for doc, path in sorted(named) if not any(REPO.glob(path))]
     assert missing == []
+
+
+def test_usage_names_every_key_of_an_export_and_counts_them():
+    """docs/usage.md's account of /export, a key a line, against what `UserExport.to_json` writes."""
+    from dataclasses import fields
+
+    from storage.models import UserExport
+
+    section = (REPO / "docs/usage.md").read_text().split("## Your data", 1)[1].split("\nTimes are ISO", 1)[0]
+    count = re.search(r"with (\w+) keys:", section).group(1)
+    listed = re.findall(r"^- `(\w+)`:", section, flags=re.M)
+    keys = [part.name for part in fields(UserExport)]
+    numbers = "one two three four five six seven eight nine ten eleven twelve".split()
+    assert (listed, count) == (keys, numbers[len(keys) - 1])
