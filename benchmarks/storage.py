@@ -6,7 +6,9 @@ Seeds mood requests, journal entries, users and tracks with bulk `insert_many` i
 sums the requests up per place, member and track, as migration 7 does, and the journal per member
 and track, as migration 17 does: the playlists read those), then times each query
 several times and prints one table of medians, with the ratio to a `ping` round trip measured in
-the same run. `--places 1` puts every user and request in the one server timed.
+the same run. A part of an answer added to its entry's note (`add_to_note`) is timed as it is and
+as it was before 0998518 (one find_one_and_update, which SecantusDB runs as a scan of the whole
+journal), on the same database: the newest entry, as a part's always is. `--places 1` puts every user and request in the one server timed.
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ HEAVY_JOURNAL_DAYS = 365  # the user whose personal stats are timed
 BATCH = 1000
 SEED = 7
 NOW = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
+NOTE_BASELINE = "0998518^"  # add_to_note by find_one_and_update
+ANSWER = "answer-1"  # the message that made the entry the parts are added to
 
 
 def user_ref(i: int) -> UserRef:
@@ -116,6 +120,7 @@ async def median_ms(action: Callable[[], Awaitable[object]], runs: int) -> float
 
 
 async def run(requests: int, journal: int, runs: int, places: int) -> None:
+    from benchmarks.large_server import baseline_module  # which imports this module
     rng = random.Random(SEED)
     with tempfile.TemporaryDirectory(prefix="moodbot-bench-") as data_dir:
         with EmbeddedServer(data_dir) as server:
@@ -135,6 +140,11 @@ async def run(requests: int, journal: int, runs: int, places: int) -> None:
             uncached_tracks = TrackRepo(db.db["tracks"], cache_size=0)  # every lookup goes to the database
             heavy = user_ref(0)
             middle = await db.journal.page(heavy, 10, skip=100)  # a page turned to, then ◀ / ▶ from it
+            answered = journal_entry(user_ref(1), NOW.date(), "answered", rng)
+            answered.answered_by = ANSWER
+            await db.journal.add(answered)
+            old_journal = baseline_module(NOTE_BASELINE, "storage/journal.py").JournalRepo(
+                db.db["journal"], db.db["journal_tracks"], db.requests.erasure_lock)
             cases: list[tuple[str, Callable[[], Awaitable[object]]]] = [
                 ("ping (reference)", lambda: db.client.admin.command("ping")),
                 ("track lookup by key", lambda: uncached_tracks.get("spotify:t42")),
@@ -148,6 +158,10 @@ async def run(requests: int, journal: int, runs: int, places: int) -> None:
                 ("journal page from a cursor, newer 10", lambda: db.journal.page(heavy, 10, after=middle.cursors[0])),
                 ("server playlist (top 20)", lambda: db.playlists.playlist(place, "sad")),
                 ("server mood of the week", lambda: db.playlists.server_mood_of_week(place, NOW)),
+                ("a part added to a note, before 0998518 (find_one_and_update)", lambda: old_journal.add_to_note(
+                    user_ref(1), ANSWER, f"part {next(counter)}", " ")),
+                ("a part added to a note (find_one, update_one, find_one)", lambda: db.journal.add_to_note(
+                    user_ref(1), ANSWER, f"part {next(counter)}", " ")),
             ]
             medians = [(name, await median_ms(action, runs)) for name, action in cases]
             place_requests = await db.db["requests"].count_documents({"place": place})
