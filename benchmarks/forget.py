@@ -5,11 +5,14 @@
 Seeds the storage benchmark's data (2 000 members' requests and journal entries over 20 servers),
 and for each member timed a voice note of theirs that another member asked the mood of in a server
 and one that another put in their journal, both titled by their name and kept with their id
-(`sender`). Then erases a member at a time (`PrivacyRepo.erase_counted`, what /forget does once its
-outbox and settings are done), a different member each run: first with `storage/privacy.py` and
-`storage/place_tracks.py` as they were at `--baseline` (read with `git show`) and the indexes its
-schema made, then with this tree's and its `sender` indexes (migration 16). Both must take the
-member's name out of the same two records: the script stops if they do not. Prints the medians.
+(`sender`); the requests and the journal are summed up per member and track, as migrations 7 and
+17 do (the journal's summaries, `journal_tracks`, came in b6fae3b: this tree's /forget erases the
+member's and renames the sender's; a baseline before it has none to touch). Then erases a member
+at a time (`PrivacyRepo.erase_counted`, what /forget does once its outbox and settings are done),
+a different member each run: first with `storage/privacy.py` and `storage/place_tracks.py` as they
+were at `--baseline` (read with `git show`) and the indexes its schema made, then with this
+tree's and its `sender` indexes (migration 16). Both must take the member's name out of the same
+two records: the script stops if they do not. Prints the medians.
 """
 from __future__ import annotations
 
@@ -24,12 +27,12 @@ from datetime import timedelta
 
 from benchmarks import storage as seeded
 from benchmarks.large_server import baseline_module
-from storage import place_tracks
-from storage.codec import journal_to_doc, request_to_doc
+from storage import journal_tracks, place_tracks
+from storage.codec import journal_to_doc, request_to_doc, user_filter
 from storage.database import Database
 from storage.embedded import EmbeddedServer
 from storage.models import MoodRequest
-from storage.schema import INDEXES, JOURNAL, REQUESTS, ensure_indexes
+from storage.schema import INDEXES, JOURNAL, JOURNAL_TRACKS, REQUESTS, ensure_indexes
 
 VOICE_NOTE = "Voice note by Member {i}, 5 Dec 2026"
 
@@ -64,26 +67,35 @@ async def run(baseline: str, requests: int, journal: int, runs: int) -> None:
         await seeded.insert_batches(db, "requests", [request for request, _ in notes])
         await seeded.insert_batches(db, "journal", [entry for _, entry in notes])
         await place_tracks.summarize(db.db["requests"], db.db["place_tracks"])
+        await journal_tracks.summarize(db.db["journal"], db.db["journal_tracks"])  # as the adds keep them
 
         old_tracks = baseline_module(baseline, "storage/place_tracks.py")
         old = baseline_module(baseline, "storage/privacy.py", place_tracks=old_tracks)
         repos = {baseline: old.PrivacyRepo(db.db, db.requests, db.journal), "now": db.privacy}
         members = iter(chosen)
         times: dict[str, list[float]] = {}
+        held: dict[str, list[int]] = {}  # the member's journal summaries before the erasure
         for side in sides:
             if side == "now":
                 for name in (REQUESTS, JOURNAL):
                     await ensure_indexes(db.db[name], INDEXES[name])
             for run_number in range(runs + 1):
+                member = seeded.user_ref(next(members))
+                summaries = await db.db[JOURNAL_TRACKS].count_documents(user_filter(member))
                 started = time.perf_counter()
-                erased = await repos[side].erase_counted(seeded.user_ref(next(members)))
+                erased = await repos[side].erase_counted(member)
                 if run_number:
                     times.setdefault(side, []).append(time.perf_counter() - started)
+                    held.setdefault(side, []).append(summaries)
                 if erased.unnamed != 2:
                     raise SystemExit(f"{side}: /forget renamed {erased.unnamed} records, not 2")
+                if side == "now" and await db.db[JOURNAL_TRACKS].count_documents(user_filter(member)):
+                    raise SystemExit("now: /forget left summaries of the member's journal")
         await db.close()
     print(f"{seeded.USERS} users, {requests} requests, {journal} journal entries; one member erased a run "
-          f"(their voice note asked about and journaled by others); median of {runs} runs each")
+          f"(their voice note asked about and journaled by others); median of {runs} runs each; "
+          f"journal summaries of the member erased: {statistics.median(held['now']):.0f} (median; "
+          f"a baseline before b6fae3b leaves them)")
     before, now = (statistics.median(times[side]) * 1000 for side in sides)
     print(f"| erasure (/forget) | {baseline} | now | ratio |")
     print("|---|---|---|---|")
