@@ -24,7 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
-from bot.usecases.journal import OPEN_PROMPTS_MAX, JournalUseCase, local_today
+from bot.usecases.journal import OPEN_PROMPTS_MAX, JournalUseCase, local_today, prompt_instant
 from bot.logs import REQUEST, as_request, begin_request
 from bot.replies import PromptMessage
 from bot.usecases.ports import DeliveryFailed, DeliveryUncertain, PromptSender, RecipientGone, SenderRefused
@@ -88,8 +88,8 @@ class DailyAt(BaseTrigger):
 
     def fire_time(self, day: date) -> datetime:
         """The instant, in UTC. fold=0: the first of a repeated time; a skipped time keeps the
-        offset from before the change."""
-        return datetime.combine(day, self.at, tzinfo=self.timezone).astimezone(timezone.utc)
+        offset from before the change (`prompt_instant`: /journal on's reply goes by it too)."""
+        return prompt_instant(day, self.at, self.timezone)
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
         # As APScheduler's triggers do: the first fire time after the previous one, even if it is

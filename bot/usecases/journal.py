@@ -110,6 +110,13 @@ NEXT_PROMPT_TODAY = "Your next prompt comes today at {at}, in {wait}."
 NEXT_PROMPT_TOMORROW = ("Your next prompt comes tomorrow: it's {now} where you are, past today's {at}. "
                         "/journal prompt sends today's now.")
 NEXT_PROMPT_SENT = "Your next prompt comes tomorrow at {at}: today's was sent already."
+# A time the clocks skip that day (02:30 the night summer time starts): the prompt comes as much later.
+NEXT_PROMPT_TODAY_SKIPPED = ("Your next prompt comes today at {fire}, in {wait}: the clocks skip {at} today "
+                             "where you are.")
+# A time the clocks repeat that day (01:30 the night summer time ends), set the second time round:
+# the day's prompt was the first one's.
+NEXT_PROMPT_TOMORROW_REPEATED = ("Your next prompt comes tomorrow: today's {at} came before the clocks went back, "
+                                 "and it's {now} where you are now. /journal prompt sends today's now.")
 # A 24-hour time typed without its colon ("2130"), as some clocks and schedules write it.
 COMPACT_TIME = re.compile(r"^\s*([01]\d|2[0-3])([0-5]\d)\s*$")
 # ... or with an "h" after it ("21h", as French and German write it; "21:30h"), or a schedule's seconds ("21:30:00").
@@ -819,6 +826,14 @@ def dating_zone(zone: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def prompt_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """The instant, in UTC, of the daily prompt at local time `at` on `day`: the scheduler's
+    (`DailyAt.fire_time`) and /journal on's word on it (`_next_prompt`). fold=0: the first of a
+    time the clocks repeat; a time they skip keeps the offset from before the change, so it comes
+    as much later (02:30 at 03:30)."""
+    return datetime.combine(day, at, tzinfo=zone).astimezone(timezone.utc)
+
+
 def local_today(zone: str, now: datetime) -> date:
     return now.astimezone(dating_zone(zone)).date()
 
@@ -959,21 +974,29 @@ class JournalUseCase:
         """When the next daily prompt comes, on the user's clock: today's, unless its time has
         passed there or it was sent already (the scheduler sends one a day). `named`: the time
         with its zone, "21:30 (Europe/Lisbon)", where the reply names it nowhere else."""
-        now = self.now().astimezone(dating_zone(zone))
-        at = f"{prompt_time:%H:%M} ({zone_label(zone)})" if named else f"{prompt_time:%H:%M}"
+        here = dating_zone(zone)
+        now = self.now().astimezone(here)
+        named_as = (lambda t: f"{t:%H:%M} ({zone_label(zone)})") if named else (lambda t: f"{t:%H:%M}")
+        at = named_as(prompt_time)
         try:
             sent = await self.db.prompts.sent_for(ref, now.date())
         except StorageError:
             sent = False  # said as the scheduler will find it, most likely
         if sent:  # first: "/journal prompt sends today's now" would send a second
             return NEXT_PROMPT_SENT.format(at=at)
-        if now.time().replace(tzinfo=None) >= prompt_time:
+        # The instant the scheduler fires today's prompt at, which `set_past_its_time` holds /journal
+        # on against: on a night the clocks change, not the wall clock's. In UTC: the same zone's two
+        # times compare and subtract as wall clocks, an hour out across the change.
+        fire = prompt_instant(now.date(), prompt_time, here)
+        if now.astimezone(timezone.utc) >= fire:
+            if now.time().replace(tzinfo=None) < prompt_time:  # a repeated hour, the second time round
+                return NEXT_PROMPT_TOMORROW_REPEATED.format(now=f"{now:%H:%M}", at=at)
             return NEXT_PROMPT_TOMORROW.format(now=f"{now:%H:%M}", at=at)
-        fire = datetime.combine(now.date(), prompt_time, tzinfo=now.tzinfo)
-        # In UTC: the same zone's two times subtract as wall clocks, an hour out across a DST change.
-        minutes = max(1, round((fire.astimezone(timezone.utc) - now.astimezone(timezone.utc)).total_seconds() / 60))
+        minutes = max(1, round((fire - now.astimezone(timezone.utc)).total_seconds() / 60))
         hours, minutes = divmod(minutes, 60)
         wait = " ".join(part for part in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if part)
+        if (fires_at := fire.astimezone(here).time()) != prompt_time:  # skipped: it comes as much later
+            return NEXT_PROMPT_TODAY_SKIPPED.format(fire=named_as(fires_at), wait=wait, at=f"{prompt_time:%H:%M}")
         return NEXT_PROMPT_TODAY.format(at=at, wait=wait)
 
     async def status(self, caller: Caller, *, how: str | None = None) -> TextReply | None:

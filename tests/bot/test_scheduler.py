@@ -684,13 +684,13 @@ async def test_a_clock_stepped_back_after_the_day_s_prompt_sends_no_second_one(d
 
 
 async def journal_on(db, counting, at: datetime, prompt_at: time, user_id: str,
-                     scheduler: PromptScheduler | None = None) -> str:
-    """`/journal on <prompt_at> Europe/Lisbon` at `at` (Lisbon is UTC+0 in November), its jobs made by
+                     scheduler: PromptScheduler | None = None, zone: str = "Europe/Lisbon") -> str:
+    """`/journal on <prompt_at> <zone>` at `at` (Lisbon is UTC+0 in November), its jobs made by
     `scheduler` if given: what the user is told of their next prompt."""
     journal = JournalUseCase(db, MoodUseCase(db, counting, fetcher=None), now=lambda: at)
     if scheduler is not None:
         journal.schedule = scheduler
-    reply = await journal.enable(Caller("console", user_id, chat_id=user_id), f"{prompt_at:%H:%M}", "Europe/Lisbon")
+    reply = await journal.enable(Caller("console", user_id, chat_id=user_id), f"{prompt_at:%H:%M}", zone)
     assert isinstance(reply, TextReply), reply
     return reply.text
 
@@ -732,6 +732,43 @@ async def test_a_restart_sends_no_late_prompt_for_a_time_already_past_when_the_j
     # The next day's comes as ever: a restart 2 h after its time sends it.
     next_day = datetime.combine(DAY + timedelta(days=1), prompt_at, tzinfo=timezone.utc) + timedelta(hours=2)
     assert await restart_at(db, counting, next_day) == 1
+
+
+def utc_at(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("zone, turned_on, prompt_at, told, sent", [
+    # New York skips 02:00-03:00 on 2046-03-11: 02:30 comes at 03:30 (EDT, 07:30 UTC).
+    ("America/New_York", utc_at(STARTED_YEAR, 3, 11, 7, 10), time(2, 30), "today at 03:30, in 20 min", True),  # 03:10
+    ("America/New_York", utc_at(STARTED_YEAR, 3, 11, 6, 50), time(2, 30), "today at 03:30, in 40 min", True),  # 01:50
+    ("America/New_York", utc_at(STARTED_YEAR, 3, 11, 7, 40), time(2, 30), "tomorrow", False),  # 03:40
+    # Lisbon skips 01:00-02:00 on 2046-03-25: 01:30 comes at 02:30 (WEST, 01:30 UTC).
+    ("Europe/Lisbon", utc_at(STARTED_YEAR, 3, 25, 1, 10), time(1, 30), "today at 02:30, in 20 min", True),  # 02:10
+    # New York has 01:00-02:00 twice on 2046-11-04: 01:30 comes the first time (EDT, 05:30 UTC).
+    ("America/New_York", utc_at(STARTED_YEAR, 11, 4, 5, 20), time(1, 30), "today at 01:30, in 10 min", True),  # EDT
+    ("America/New_York", utc_at(STARTED_YEAR, 11, 4, 6, 10), time(1, 30), "tomorrow", False),  # 01:10 EST, after it
+    # Lisbon has 01:00-02:00 twice on 2046-10-28: the first 01:30 is 00:30 UTC.
+    ("Europe/Lisbon", utc_at(STARTED_YEAR, 10, 28, 1, 10), time(1, 30), "tomorrow", False),  # 01:10 WET, after it
+])
+async def test_on_a_night_the_clocks_change_journal_on_s_reply_says_what_the_scheduler_does(
+        db, counting, zone, turned_on, prompt_at, told, sent):
+    """/journal on 02:30 at 03:10 on the night New York skips 02:30 was told "tomorrow", yet the
+    trigger fires the skipped time an hour later, 03:30 that day, and the prompt came; at 01:10 the
+    second time round on an autumn night, 01:30 was "today, in 1 min", yet the first 01:30 had been
+    its time that day (set_past_its_time), and none came. The reply, the daily job's next fire time
+    and a restart's catch-up now agree."""
+    user_id = f"dst-{zone}-{turned_on:%m%d%H%M}"
+    day = turned_on.astimezone(ZoneInfo(zone)).date()
+    assert f"Your next prompt comes {told}" in await journal_on(db, counting, turned_on, prompt_at, user_id,
+                                                                zone=zone)
+
+    fires = DailyAt(prompt_at, ZoneInfo(zone)).get_next_fire_time(None, turned_on)
+    assert (fires.date() == day) == sent
+    if sent:
+        assert told.startswith(f"today at {fires:%H:%M}")
+    assert await restart_at(db, counting, turned_on + timedelta(hours=1)) == int(sent)
+    assert await db.prompts.sent_for(UserRef("console", user_id), day) == sent
 
 
 async def test_a_prompt_time_still_to_come_when_the_journal_is_turned_on_is_sent_that_day(db, counting):
