@@ -154,7 +154,7 @@ class Database:
         self.servers = ServerRepo(db[SERVERS])
         # Readers of the requests collection wait for the requests still being written (and
         # /forget for the journal entries too).
-        self.playlists = PlaylistQueries(db, self.requests)
+        self.playlists = PlaylistQueries(db, self.requests, self.journal)
         self.privacy = PrivacyRepo(db, self.requests, self.journal)
         self.moves = PlaceMoveRepo(db[PLACE_MOVES], self.requests, self.playlists, self.servers,
                                    db[PLACES_MOVED])
@@ -220,4 +220,5 @@ class Database:
 
     async def close(self) -> None:
         await self.requests.settled()  # nothing recorded is dropped at shutdown
+        await self.journal.settled()  # nor a summary a failed delete left wrong, where the database allows
         await self.client.close()

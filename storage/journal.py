@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from pymongo.errors import DuplicateKeyError
 from storage import journal_tracks
 from storage.codec import date_text, date_value, journal_from_doc, journal_to_doc, user_filter
 from storage.failures import translated_errors
-from storage.models import JournalEntry, JournalStats, PeriodMoods, UserRef
+from storage.models import JournalEntry, JournalStats, PeriodMoods, StorageError, UserRef
+
+log = logging.getLogger(__name__)
 
 NEWEST_FIRST = [("local_date", DESCENDING), ("created_at", DESCENDING)]
 OLDEST_FIRST = [("local_date", ASCENDING), ("created_at", ASCENDING)]
@@ -153,6 +156,8 @@ class JournalRepo:
         self._summary = summary
         self._erasure_lock = erasure_lock or asyncio.Lock()
         self._adding: set[asyncio.Future] = set()
+        # Members whose summaries the database failed to make again after a delete (`_summed_up`).
+        self._unsummed: set[tuple[str, str]] = set()
 
     async def add(self, entry: JournalEntry) -> bool:
         """False when this prompt's reply is already stored: a re-delivered message is not an
@@ -168,11 +173,19 @@ class JournalRepo:
         return await asyncio.shield(writing)
 
     async def settled(self) -> None:
-        """Wait until every entry added (or deleted) so far is written (or has failed)."""
+        """Wait until every entry added (or deleted) so far is written (or has failed), then make
+        the summaries a failure left wrong again, where the database allows (`summed_up`)."""
         if self._adding:
             await asyncio.wait(set(self._adding))
+        await self.summed_up()
 
     async def _add(self, entry: JournalEntry) -> bool:
+        added = await self._insert(entry)
+        if (entry.user.platform, entry.user.user_id) in self._unsummed:  # a delete left them wrong
+            await self._summed_up(entry.user.platform, entry.user.user_id)
+        return added
+
+    async def _insert(self, entry: JournalEntry) -> bool:
         doc = journal_to_doc(entry)
         with translated_errors("add journal entry"):
             try:
@@ -243,18 +256,46 @@ class JournalRepo:
     async def delete(self, ref: UserRef, prompt_id: str) -> bool:
         """Delete the user's entry that answered `prompt_id` (one at most: user_prompt_unique);
         False when there is none. Never another user's: the filter holds the caller's own id. Its
-        track's summary is made again from the entries left (`journal_tracks.summarize_member`)."""
+        track's summary is made again from the entries left (`journal_tracks.summarize_member`); a
+        database that fails that, after the entry went, still returns True (`_summed_up`)."""
         return await self._tracked(self._delete(ref, prompt_id))
 
     async def _delete(self, ref: UserRef, prompt_id: str) -> bool:
+        # Not read by find_one_and_delete, which SecantusDB (0.7) runs as a scan of every user's
+        # journal (690 ms over 73 000 entries, against 1.7 ms for this delete_one).
         with translated_errors("delete journal entry"):
             result = await self._journal.delete_one({**user_filter(ref), "prompt_id": prompt_id})
-            if result.deleted_count and self._summary is not None:
-                # Not read by find_one_and_delete, which SecantusDB (0.7) runs as a scan of every
-                # user's journal (690 ms over 73 000 entries, against 1.7 ms for this delete_one).
-                async with self._erasure_lock:  # read and written again: no /forget in between
-                    await journal_tracks.summarize_member(self._journal, self._summary, ref.platform, ref.user_id)
+        if result.deleted_count or (ref.platform, ref.user_id) in self._unsummed:
+            await self._summed_up(ref.platform, ref.user_id)
         return result.deleted_count > 0
+
+    async def _summed_up(self, platform: str, user_id: str) -> bool:
+        """The member's summaries made to agree with their entries (`journal_tracks.summarize_member`).
+        A database that fails it leaves them wrong (a deleted entry's vote kept, or the summary gone
+        with its vote): logged, and the member kept in `_unsummed`, whose summaries the next read of
+        them (`summed_up`: a playlist, an export, a /forget, the stop) or the member's next add or
+        delete makes again. Never raised: the write before it is done (an entry deleted is deleted),
+        and the user is told so. False when it failed."""
+        if self._summary is None:
+            return True
+        member = platform, user_id
+        try:
+            with translated_errors("make a member's journal summaries again"):
+                async with self._erasure_lock:  # read and written again: no /forget in between
+                    await journal_tracks.summarize_member(self._journal, self._summary, platform, user_id)
+        except StorageError as error:
+            self._unsummed.add(member)
+            log.warning("journal.summaries_not_made_again", extra={"user": user_id, "reason": str(error)})
+            return False
+        self._unsummed.discard(member)
+        return True
+
+    async def summed_up(self) -> None:
+        """The summaries a failure left wrong (`_summed_up`) made again, where the database allows: the
+        first that fails again leaves it and the rest (logged) for the next time."""
+        for platform, user_id in sorted(self._unsummed):
+            if not await self._summed_up(platform, user_id):
+                return
 
     async def list(self, ref: UserRef, limit: int = 10, skip: int = 0) -> list[JournalEntry]:
         with translated_errors("list journal"):

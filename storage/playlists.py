@@ -50,6 +50,7 @@ from pymongo.errors import DuplicateKeyError
 from storage.codec import date_text, user_filter, utc
 from storage.failures import translated_errors
 from storage.models import UPLOAD_KEY_PREFIX, PlaylistItem, UserRef
+from storage.journal import JournalRepo
 from storage.mood_requests import RequestRepo
 from storage import place_tracks
 from storage import journal_tracks
@@ -367,9 +368,11 @@ def playlist_item(row: dict[str, Any]) -> PlaylistItem:
 
 
 class PlaylistQueries:
-    def __init__(self, db: AsyncDatabase, requests: RequestRepo | None = None) -> None:
+    def __init__(self, db: AsyncDatabase, requests: RequestRepo | None = None,
+                 journal: JournalRepo | None = None) -> None:
         self._db = db
         self._requests = requests
+        self._journal = journal  # its summaries a failed delete left wrong are made again before a read
 
     async def playlist(
         self, place: str, mood: str, *, limit: int = 20, since: datetime | None = None
@@ -485,6 +488,8 @@ class PlaylistQueries:
         """The members' journals as they count in the place (`is_shareable`), as rows of
         `rows_by_member`: one per member and track, their summaries (`storage/journal_tracks.py`),
         not every entry (a namesake's on another platform are read too, and never asked for)."""
+        if self._journal is not None:
+            await self._journal.summed_up()
         batches = await self._find_in(JOURNAL_TRACKS, "user_id", (m.user_id for m in members), JOURNAL_BATCH,
                                       JOURNAL_SUMMARY_FIELDS, raw=True)
         return await asyncio.to_thread(journal_summary_rows, place, batches, self._db.codec_options)

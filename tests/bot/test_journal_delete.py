@@ -21,6 +21,8 @@ from bot.usecases.playlists import PlaylistUseCase
 from storage.database import Database
 from storage.models import JournalEntry, MoodRequest, UserRef
 from storage.outbox import JournalOutbox, JournalWriter
+from storage.schema import JOURNAL_TRACKS
+from tests.abuse.test_forget_cut_short import refusing_writes
 from tests.bot.conftest import ALICE, ALICE_DM, BOB, attachment
 from tests.bot.test_journal import Clock, journal_usecase
 from tests.fakes.wire_gate import gated_database
@@ -434,17 +436,23 @@ async def test_discord_shows_the_deleted_entry_as_typed_not_as_markdown(db, coun
     assert "\\_\\_Intro\\_\\_" in content and "\\*so\\* tired" in content
 
 
+async def two_prompts_answered(db: Database, journal: JournalUseCase) -> None:
+    """Alice's prompts of 2 and 3 Dec, answered with "Song 0" (sad) and "Song 1" (happy), the same
+    track: her journal on, its clock on the 3rd."""
+    for n, mood in enumerate(("sad", "happy")):
+        prompt = await journal.make_prompt(await db.users.get(ALICE_REF), date(2026, 12, 2 + n))
+        await db.journal.add(replace(seeded(ALICE_REF, date(2026, 12, 2 + n), prompt.prompt_id, title=f"Song {n}",
+                                            mood=mood), phrase=prompt.phrase))
+        await db.prompts.mark_answered(prompt.prompt_id)
+
+
 async def test_the_same_delete_handed_over_again_after_a_hard_kill_deletes_nothing_more(db, counting):
     """A bot killed after the delete, before its command was cleared from the inbox, is handed the
     command again at its start: "last" would have deleted the entry before the one meant. The
     command is known by its message, and told it was done; a new command deletes as any."""
     journal = journal_usecase(db, counting, now=lambda: DEC_3)
     await journal.enable(ALICE_DM, "21:30", "UTC")
-    for n in range(2):
-        prompt = await journal.make_prompt(await db.users.get(ALICE_REF), date(2026, 12, 2 + n))
-        await db.journal.add(replace(seeded(ALICE_REF, date(2026, 12, 2 + n), prompt.prompt_id, title=f"Song {n}"),
-                                     phrase=prompt.phrase))
-        await db.prompts.mark_answered(prompt.prompt_id)
+    await two_prompts_answered(db, journal)
 
     first = await journal.delete(ALICE_DM, "last", message_id="301")
     again = await journal.delete(ALICE_DM, "last", message_id="301")
@@ -481,6 +489,25 @@ async def test_a_delete_the_database_fails_keeps_the_queued_entry_and_a_retry_de
         assert isinstance(retried, JournalDeletedReply) and retried.entry.title == "Queued song", retried
         assert [e.track_title for e in await gated.journal.list(ALICE_REF)] == ["Older song"]
         assert await writer.outbox.held(ALICE_REF) == [] and await writer.drain() == 0
+
+
+async def test_a_delete_whose_summaries_the_database_fails_is_told_done_and_deletes_no_second_entry(
+        db_server, mongo_uri, db_name, counting, tmp_path):
+    """The database fails after the entry's delete, before her playlist summaries were made again (it
+    refuses their writes). The entry was gone, yet she was told the database failed ("try again"), and
+    "/journal delete last" again deleted the entry before it. She is told it is deleted; the same
+    command handed over again deletes nothing more."""
+    async with gated_journal(db_server, mongo_uri, db_name, counting, tmp_path) as (_gate, gated, writer, journal):
+        await two_prompts_answered(gated, journal)
+        await refusing_writes(gated, JOURNAL_TRACKS)
+
+        gone = await journal.delete(ALICE_DM, "last", message_id="301")
+        again = await journal.delete(ALICE_DM, "last", message_id="301")
+
+        assert isinstance(gone, JournalDeletedReply) and gone.entry.title == "Song 1", gone
+        assert isinstance(again, TextReply) and again.text.startswith("Done already"), again
+        assert [e.track_title for e in await gated.journal.list(ALICE_REF)] == ["Song 0"]
+        assert await writer.drain() == 0
 
 
 async def test_already_answered_points_at_the_entry_of_the_prompt_replied_to_not_the_newest(db, counting, clip_paths):
