@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -148,7 +149,8 @@ MAX_NOTE_CHARS = 65_536
 class JournalRepo:
     """`summary`: the journal's summaries per member and track (`storage/journal_tracks.py`), kept
     by each add and delete, which the playlists read; `erasure_lock`: /forget's (`RequestRepo`),
-    held by a delete while it makes its track's summary again from the entries it read."""
+    held by a delete while it makes its track's summary again from the entries it read. A member's
+    adds and deletes take turns (`_member`)."""
 
     def __init__(self, collection: AsyncCollection, summary: AsyncCollection | None = None,
                  erasure_lock: asyncio.Lock | None = None) -> None:
@@ -158,6 +160,10 @@ class JournalRepo:
         self._adding: set[asyncio.Future] = set()
         # Members whose summaries the database failed to make again after a delete (`_summed_up`).
         self._unsummed: set[tuple[str, str]] = set()
+        # A member's adds and deletes take turns (`_member`): a delete reads their entries, then
+        # their summaries, and writes those that differ; an add between the two reads had folded its
+        # vote into a summary the delete then wrote back without it.
+        self._members: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def add(self, entry: JournalEntry) -> bool:
         """False when this prompt's reply is already stored: a re-delivered message is not an
@@ -179,10 +185,19 @@ class JournalRepo:
             await asyncio.wait(set(self._adding))
         await self.summed_up()
 
+    def _member(self, platform: str, user_id: str) -> asyncio.Lock:
+        """The member's lock, held by each add and delete of theirs (in this process: a second bot
+        on the same database does not take it). Kept while someone holds or waits for it."""
+        lock = self._members.get((platform, user_id))
+        if lock is None:
+            lock = self._members[platform, user_id] = asyncio.Lock()
+        return lock
+
     async def _add(self, entry: JournalEntry) -> bool:
-        added = await self._insert(entry)
-        if (entry.user.platform, entry.user.user_id) in self._unsummed:  # a delete left them wrong
-            await self._summed_up(entry.user.platform, entry.user.user_id)
+        async with self._member(entry.user.platform, entry.user.user_id):
+            added = await self._insert(entry)
+            if (entry.user.platform, entry.user.user_id) in self._unsummed:  # a delete left them wrong
+                await self._summed_up(entry.user.platform, entry.user.user_id)
         return added
 
     async def _insert(self, entry: JournalEntry) -> bool:
@@ -263,10 +278,11 @@ class JournalRepo:
     async def _delete(self, ref: UserRef, prompt_id: str) -> bool:
         # Not read by find_one_and_delete, which SecantusDB (0.7) runs as a scan of every user's
         # journal (690 ms over 73 000 entries, against 1.7 ms for this delete_one).
-        with translated_errors("delete journal entry"):
-            result = await self._journal.delete_one({**user_filter(ref), "prompt_id": prompt_id})
-        if result.deleted_count or (ref.platform, ref.user_id) in self._unsummed:
-            await self._summed_up(ref.platform, ref.user_id)
+        async with self._member(ref.platform, ref.user_id):
+            with translated_errors("delete journal entry"):
+                result = await self._journal.delete_one({**user_filter(ref), "prompt_id": prompt_id})
+            if result.deleted_count or (ref.platform, ref.user_id) in self._unsummed:
+                await self._summed_up(ref.platform, ref.user_id)
         return result.deleted_count > 0
 
     async def _summed_up(self, platform: str, user_id: str) -> bool:
@@ -294,8 +310,9 @@ class JournalRepo:
         """The summaries a failure left wrong (`_summed_up`) made again, where the database allows: the
         first that fails again leaves it and the rest (logged) for the next time."""
         for platform, user_id in sorted(self._unsummed):
-            if not await self._summed_up(platform, user_id):
-                return
+            async with self._member(platform, user_id):
+                if (platform, user_id) in self._unsummed and not await self._summed_up(platform, user_id):
+                    return
 
     async def list(self, ref: UserRef, limit: int = 10, skip: int = 0) -> list[JournalEntry]:
         with translated_errors("list journal"):

@@ -146,7 +146,8 @@ async def summarize_member(journal: AsyncCollection, summary: AsyncCollection, p
     deleted (which one is not known here: its delete is the first command sent, so that a database
     that fails it has changed nothing). Their whole journal and their summaries are read, by the
     user's fields alone; only the summaries that differ are written (made again: deleted, then
-    upserted), one at most for a delete."""
+    upserted), one at most for a delete. Not beside an add of the member's: one between the two
+    reads would lose its vote (`JournalRepo` holds the member's lock around both)."""
     who = {"user_id": user_id, "platform": platform}
     entries = await journal.find(who, projection=ENTRY_FIELDS).to_list()
     wanted = fold(entries)

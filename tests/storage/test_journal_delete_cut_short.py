@@ -3,9 +3,11 @@ the member's summaries (`storage/journal_tracks.py`) were made to agree with the
 entry is gone, so the delete is done, and the summaries are made again before anything reads them
 (the next playlist, an export) or at the member's next answer, or at a stop; until then their
 playlist vote would still be the deleted entry's (or, the summary deleted and not written again,
-missing)."""
+missing). And a member's answer saved while a delete of theirs makes their summaries again keeps
+its vote."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Awaitable, Callable
@@ -16,6 +18,7 @@ from storage.database import Database
 from storage.models import MoodRequest
 from storage.schema import JOURNAL_TRACKS, VALIDATORS, ensure_collection
 from tests.abuse.test_forget_cut_short import refusing_writes
+from tests.fakes.wire_gate import gated_database
 from tests.storage.conftest import T0
 from tests.storage.test_journal_summaries import assert_summaries_are_the_entries
 from tests.storage.test_playlists import ALICE, PLACE, journal, ranking
@@ -78,3 +81,24 @@ async def test_a_delete_cut_short_before_the_summaries_has_them_made_again_at_a_
     finally:
         await after.client.drop_database(db_name)
         await after.close()
+
+
+async def test_an_answer_saved_while_a_delete_makes_the_summaries_again_keeps_its_vote(db_server, mongo_uri, db_name):
+    """A delete read her entries, then her summaries; an answer saved in between (a /journal delete
+    <date> while today's answer is being saved) had folded its vote into her summary, which the delete,
+    from the entries it read before, wrote back without it. Her add and delete take turns."""
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        await gated.init()
+        await gated.journal.add(journal(ALICE, "A", "sad", T0))
+        older = journal(ALICE, "B", "calm", T0 - DAY)
+        await gated.journal.add(older)
+        gate.hold("find", JOURNAL_TRACKS)  # the delete's read of her summaries, after her entries'
+        deleting = asyncio.create_task(gated.journal.delete(ALICE, older.prompt_id))
+        await asyncio.wait_for(gate.held.wait(), 30)
+        answering = asyncio.create_task(gated.journal.add(journal(ALICE, "A", "happy", T0 + DAY)))
+        await asyncio.wait({answering}, timeout=1)  # saved by then, unless it waits for the delete
+        gate.release()
+
+        assert await deleting and await answering
+        await assert_summaries_are_the_entries(gated)
+        await gated.client.drop_database(db_name)
