@@ -77,10 +77,10 @@ def retry_time(day: date, zone: str, now: datetime, attempt: int, grace: timedel
 
 class DailyAt(BaseTrigger):
     """Once a day at a local wall-clock time, whatever DST does to that day. A time the clocks skip
-    (01:30 on a spring-forward night) fires as late as it would have, one hour on; a time that
-    happens twice (an autumn night) fires at its first occurrence only. APScheduler's CronTrigger
-    answers the second 01:30 with itself as the next fire time, for ever: the scheduler's catch-up
-    loop then never ends."""
+    (01:30 on a spring-forward night) fires as much later as they jump (an hour; Lord Howe's half
+    hour, Troll's two: `prompt_instant`); a time that happens twice (an autumn night) fires at its
+    first occurrence only. APScheduler's CronTrigger answers the second 01:30 with itself as the
+    next fire time, for ever: the scheduler's catch-up loop then never ends."""
 
     def __init__(self, at: time, zone: ZoneInfo) -> None:
         self.at = at

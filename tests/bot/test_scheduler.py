@@ -750,6 +750,25 @@ def utc_at(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
     ("America/New_York", utc_at(STARTED_YEAR, 11, 4, 6, 10), time(1, 30), "tomorrow", False),  # 01:10 EST, after it
     # Lisbon has 01:00-02:00 twice on 2046-10-28: the first 01:30 is 00:30 UTC.
     ("Europe/Lisbon", utc_at(STARTED_YEAR, 10, 28, 1, 10), time(1, 30), "tomorrow", False),  # 01:10 WET, after it
+    # Zones that change at midnight. Havana skips 00:00-01:00 on 2046-03-11: 00:30 comes at 01:30
+    # (CDT, 05:30 UTC), on the day it was set for, not the day before.
+    ("America/Havana", utc_at(STARTED_YEAR, 3, 11, 5, 10), time(0, 30), "today at 01:30, in 20 min", True),  # 01:10
+    ("America/Havana", utc_at(STARTED_YEAR, 3, 11, 5, 40), time(0, 30), "tomorrow", False),  # 01:40
+    # Havana has 00:00-01:00 twice on 2046-11-04: the first 00:30 is CDT, 04:30 UTC.
+    ("America/Havana", utc_at(STARTED_YEAR, 11, 4, 4, 20), time(0, 30), "today at 00:30, in 10 min", True),  # CDT
+    ("America/Havana", utc_at(STARTED_YEAR, 11, 4, 5, 10), time(0, 30), "tomorrow", False),  # 00:10 CST, after it
+    # Santiago skips 00:00-01:00 on 2046-09-02: 00:30 comes at 01:30 (-03, 04:30 UTC).
+    ("America/Santiago", utc_at(STARTED_YEAR, 9, 2, 4, 10), time(0, 30), "today at 01:30, in 20 min", True),  # 01:10
+    # Shifts other than an hour. Lord Howe skips 02:00-02:30 on 2046-10-07: 02:15 comes half an hour
+    # later, at 02:45 (+11, 15:45 UTC).
+    ("Australia/Lord_Howe", utc_at(STARTED_YEAR, 10, 6, 15, 35), time(2, 15), "today at 02:45, in 10 min",
+     True),  # 02:35
+    # Lord Howe has 01:30-02:00 twice on 2046-04-01: the first 01:45 is +11, 14:45 UTC.
+    ("Australia/Lord_Howe", utc_at(STARTED_YEAR, 3, 31, 15, 5), time(1, 45), "tomorrow", False),  # 01:35 +10:30
+    # Troll skips 01:00-03:00 on 2046-03-25: 02:30 comes two hours later, at 04:30 (+02, 02:30 UTC).
+    ("Antarctica/Troll", utc_at(STARTED_YEAR, 3, 25, 2, 10), time(2, 30), "today at 04:30, in 20 min", True),  # 04:10
+    # Troll has 01:00-03:00 twice on 2046-10-28: the first 02:30 is +02, 00:30 UTC.
+    ("Antarctica/Troll", utc_at(STARTED_YEAR, 10, 28, 1, 10), time(2, 30), "tomorrow", False),  # 01:10 +00, after it
 ])
 async def test_on_a_night_the_clocks_change_journal_on_s_reply_says_what_the_scheduler_does(
         db, counting, zone, turned_on, prompt_at, told, sent):
