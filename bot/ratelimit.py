@@ -224,7 +224,9 @@ class UploadBudget:
     (into memory, then written to a temporary file) until its request ends. The limits per user
     and per place left many users in many chats free to send a large file each at once: 100 users
     in 100 groups, 100 files of 25 MB, held in memory and on disk together. A file past the budget
-    is refused, not queued: its sender is told to send it again (`bot.replies.UPLOADS_BUSY`)."""
+    is refused, not queued: its sender is told to send it again (`bot.replies.UPLOADS_BUSY`). A
+    link's downloaded file is counted too, from the end of its download until its answer
+    (`MoodUseCase._download`), and refused the same way, deleted unheard."""
 
     def __init__(self, limit_bytes: int = DEFAULT_UPLOAD_BYTES) -> None:
         self.limit_bytes = limit_bytes

@@ -45,9 +45,9 @@ def build_usecases(db, classifier, fetcher, *, resolver=None, limiter=None, writ
     """Assembles the use cases from real adapters (the app and end-to-end tests use this).
     `heavy_limits` is shared, so its cap on chart renders holds across /stats and /servermood.
     `spool`: where the inbox keeps what its database does not (none: held in memory only).
-    `uploads`: the budget of users' files held at once (none: `UploadBudget`'s default)."""
-    heavy_limits = heavy_limits or HeavyLimits()
-    mood = MoodUseCase(db, classifier, fetcher, resolver=resolver, limiter=limiter, **mood_kwargs)
+    `uploads`: the budget of files held at once, users' and downloads' (none: `UploadBudget`'s default)."""
+    heavy_limits, uploads = heavy_limits or HeavyLimits(), uploads or UploadBudget()
+    mood = MoodUseCase(db, classifier, fetcher, resolver=resolver, limiter=limiter, uploads=uploads, **mood_kwargs)
     inbox = InboxUseCase(db.inbox, spool=spool)
     return UseCases(
         mood=mood,
@@ -55,5 +55,5 @@ def build_usecases(db, classifier, fetcher, *, resolver=None, limiter=None, writ
         playlists=PlaylistUseCase(db, limits=heavy_limits),
         privacy=PrivacyUseCase(db, writer=writer, limits=heavy_limits, inbox=inbox),
         inbox=inbox,
-        uploads=uploads or UploadBudget(),
+        uploads=uploads,
     )

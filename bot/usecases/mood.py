@@ -13,10 +13,10 @@ import shutil
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Awaitable, Callable, ContextManager, Iterator
+from typing import AsyncIterator, Awaitable, Callable, ContextManager, Iterator
 
 from bot.logs import REQUEST, without_user_text
-from bot.ratelimit import MoodRateLimiter, Permit, RateLimited
+from bot.ratelimit import MoodRateLimiter, Permit, RateLimited, UploadBudget
 from bot.replies import (
     STAGE_DOWNLOADING,
     STAGE_FINDING,
@@ -25,6 +25,8 @@ from bot.replies import (
     Caller,
     ErrorReply,
     QUERY_LEFT_ASIDE,
+    UPLOADS_BUSY,
+    UPLOADS_RETRY_S,
     MoodReply,
     Progress,
     no_progress,
@@ -111,6 +113,16 @@ class Listening:
                 await progress(stage)
             except Exception:  # one asker's status (a chat that refused it) is no failure of the song
                 log.info("mood.progress_not_shown", exc_info=True)
+
+
+class UploadsBusyError(SourceError):
+    """A download's file would take the files held at once, bot-wide, past UPLOADS_MAX_BYTES: it
+    is deleted unheard, and its asker's /mood quota given back (`bot.replies.UPLOADS_BUSY`)."""
+
+    retry_after_s = UPLOADS_RETRY_S
+
+    def __init__(self) -> None:
+        super().__init__(UPLOADS_BUSY)
 
 
 class FileGoneError(Exception):
@@ -233,6 +245,7 @@ class MoodUseCase:
         file_key: FileKey | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         max_audio_seconds: float | None = None,
+        uploads: UploadBudget | None = None,
     ) -> None:
         if parse is None or file_key is None:
             from bot.sources.keys import file_cache_key
@@ -250,6 +263,9 @@ class MoodUseCase:
         # The longest song accepted (MAX_AUDIO_DURATION_S): the downloads are held to it, and so
         # is what the classifier decodes, an attached file's whole length included.
         self.max_audio_seconds = max_audio_seconds
+        # The bytes of files held at once, bot-wide, users' attached files' with them (the front-ends'
+        # `holding`): a download's file counts from the end of its download until its answer.
+        self.uploads = uploads or UploadBudget()
         self._listening: dict[str, Listening] = {}
 
     async def run(self, caller: Caller, text: str | None = None, attachment: Attachment | None = None,
@@ -289,6 +305,8 @@ class MoodUseCase:
             with self.db.requests.asking(place, ref):
                 reply = await self.analyse(text, attachment, progress, platform=caller.platform, query=query)
         except (SourceError, InferenceError, StorageError) as error:
+            if isinstance(error, UploadsBusyError) and permit is not None:
+                permit.refund()  # others' files, not the asker, kept it from being heard
             log.info("mood.refused", extra={"user": caller.user_id, "error": type(error).__name__,
                                             "reason": refusal_reason(error)})
             # A busy service may say how long to wait (Spotify's Retry-After): pass it on to the user.
@@ -456,7 +474,7 @@ class MoodUseCase:
         await progress(STAGE_DOWNLOADING)
         # A YouTube link is fetched as the link itself; anything else through the search template.
         item = hit or (query if query.kind is QueryKind.YOUTUBE or track is None else track)
-        async with self.fetcher.fetch(item) as audio:
+        async with self.fetcher.fetch(item) as audio, self._holding(audio.path):
             if track is None:
                 # No resolver: the audio search found the song; its video id is the cache key.
                 track = await self._track_from_download(query, audio)
@@ -476,6 +494,21 @@ class MoodUseCase:
                 # ("dQw4w9WgXcQ.webm"): the asker knows the song by its title.
                 raise error.named(f"downloaded for “{track.title}”", track.title) from None
         return await self._save(track, result, source_url=audio.source_url)
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, path) -> AsyncIterator[None]:
+        """A download's file, its bytes counted in the bot-wide budget until the block ends; else
+        `UploadsBusyError`, the file deleted as the download's block ends. The download workers
+        bound the bytes downloading at once, not the files left waiting for an answer (answering
+        slower than downloading: the main model timing out, the fallback's queue growing)."""
+        size = os.path.getsize(path)
+        with self.uploads.holding(size) as room:
+            if not room:
+                log.info("mood.download_refused", extra={"why": "uploads_busy", "bytes": size,
+                                                         "held_bytes": self.uploads.held_bytes,
+                                                         "limit_bytes": self.uploads.limit_bytes})
+                raise UploadsBusyError()
+            yield
 
     async def _analyse_file(self, attachment: Attachment, progress: Progress) -> MoodReply:
         key = await asyncio.to_thread(self.file_key, attachment.path)

@@ -13,9 +13,12 @@ import pytest
 
 from bot.config import Settings
 from bot.ratelimit import MoodRateLimiter, UploadBudget
-from bot.replies import STAGE_FINDING, STAGE_LISTENING, UPLOADS_BUSY
+from bot.replies import STAGE_FINDING, STAGE_LISTENING, UPLOADS_BUSY, UPLOADS_RETRY_S, ErrorReply, MoodReply
+from bot.sources.audio import AudioFetcher
 from bot.usecases import build_usecases
+from tests.abuse.test_rate_limits import caller
 from tests.bot.test_upload_memory import SIZE
+from tests.fakes.audio_http import FakeAudioServer
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 from tests.frontends.conftest import TELEGRAM_TOKEN, cache_upload, discord_on, telegram_on
@@ -118,3 +121,29 @@ def test_the_budget_comes_from_settings_and_lets_in_a_file_larger_than_itself_al
         with budget.holding(1) as more:
             assert not more
     assert budget.held_bytes == 0
+
+
+async def test_a_downloaded_song_past_the_bot_wide_budget_is_refused_as_busy_and_costs_no_quota(db, tmp_path, caplog):
+    """A download's file is held from the end of its download until its answer, counted in the same
+    budget: the song Bob asks for by name, downloaded while Alice's large file is held, is refused
+    busy, its file deleted then rather than held until heard; asked again once hers is done, it is
+    heard, not refused as going fast."""
+    settings = Settings(_env_file=None, mood_rate_per_user=1, uploads_max_bytes=SIZE + SIZE // 2)
+    uploads = UploadBudget.from_settings(settings)
+    (tmp_path / "song.ogg").write_bytes(await cache_upload(db, b"OggS Bob's song" + bytes(SIZE)))
+    with FakeAudioServer(tmp_path) as cdn:  # the audio search finds the song as a plain file on a CDN
+        fetcher = AudioFetcher(search_template=cdn.url("/{title}.ogg"), timeout_s=30)
+        mood = build_usecases(db, None, fetcher, limiter=MoodRateLimiter.from_settings(settings),
+                              uploads=uploads).mood
+        with uploads.holding(SIZE):  # Alice's file, held while hers is heard
+            with caplog.at_level(logging.INFO):
+                refused = await mood.run(caller(str(BOB)), "song")
+            assert uploads.held_bytes == SIZE  # Bob's refused download left nothing counted
+        again = await mood.run(caller(str(BOB)), "song")
+    assert isinstance(refused, ErrorReply), refused
+    assert refused.message == UPLOADS_BUSY and refused.retry_after_s == UPLOADS_RETRY_S
+    assert isinstance(again, MoodReply) and again.cached, again
+    assert cdn.bytes_for("/song.ogg") > 2 * SIZE  # downloaded both times: the refusal came after its download
+    (line,) = [r for r in caplog.records if getattr(r, "why", None) == "uploads_busy"]
+    assert line.bytes > SIZE and line.held_bytes == SIZE and line.limit_bytes == SIZE + SIZE // 2
+    assert uploads.held_bytes == 0
