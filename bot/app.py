@@ -423,6 +423,9 @@ class App:
         log.info("journal.recalled_open_prompts", extra={"count": recalled})
         # A group's move to its new id (a Telegram supergroup) that the database did not let finish.
         await self.usecases.playlists.finish_moves()
+        # Members' journal summaries a /journal delete of the previous process left wrong (killed
+        # before they were made again), made again before any playlist reads them.
+        await db.journal.recall_unsummed()
 
         console = None
         self.frontends = [] if self.force_console else chat_frontends(settings, self.usecases)

@@ -23,8 +23,8 @@ from storage.place_moves import PlaceMoveRepo
 from storage.playlists import PlaylistQueries
 from storage.privacy import PrivacyRepo
 from storage.prompts import PromptRepo
-from storage.schema import (INBOX, INBOX_FORGOTTEN, JOURNAL, JOURNAL_TRACKS, PLACE_MOVES, PLACE_TRACKS, PLACES_MOVED,
-                            PROMPTS, REQUESTS, SERVERS, TRACKS, USERS, migrate)
+from storage.schema import (INBOX, INBOX_FORGOTTEN, JOURNAL, JOURNAL_REPAIRS, JOURNAL_TRACKS, PLACE_MOVES, PLACE_TRACKS,
+                            PLACES_MOVED, PROMPTS, REQUESTS, SERVERS, TRACKS, USERS, migrate)
 from storage.servers import ServerRepo
 from storage.tracks import TrackRepo
 from storage.users import UserRepo
@@ -149,7 +149,7 @@ class Database:
         self.users = UserRepo(db[USERS])
         self.tracks = TrackRepo(db[TRACKS])
         self.requests = RequestRepo(db[REQUESTS], db[PLACE_TRACKS])
-        self.journal = JournalRepo(db[JOURNAL], db[JOURNAL_TRACKS], self.requests.erasure_lock)
+        self.journal = JournalRepo(db[JOURNAL], db[JOURNAL_TRACKS], self.requests.erasure_lock, db[JOURNAL_REPAIRS])
         self.prompts = PromptRepo(db[PROMPTS])
         self.servers = ServerRepo(db[SERVERS])
         # Readers of the requests collection wait for the requests still being written (and

@@ -7,7 +7,7 @@ import re
 import weakref
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Awaitable
 
 from bson import ObjectId
@@ -148,18 +148,24 @@ MAX_NOTE_CHARS = 65_536
 
 class JournalRepo:
     """`summary`: the journal's summaries per member and track (`storage/journal_tracks.py`), kept
-    by each add and delete, which the playlists read; `erasure_lock`: /forget's (`RequestRepo`),
-    held by a delete while it makes its track's summary again from the entries it read. A member's
-    adds and deletes take turns (`_member`)."""
+    by each add and delete, which the playlists read; `repairs`: the marks of the members whose
+    summaries a delete may have left wrong (`_mark`), kept until they are made again, so that a
+    process killed before that leaves them to the next start (`recall_unsummed`); `erasure_lock`:
+    /forget's (`RequestRepo`), held by a delete while it makes its track's summary again from the
+    entries it read. A member's adds and deletes take turns (`_member`)."""
 
     def __init__(self, collection: AsyncCollection, summary: AsyncCollection | None = None,
-                 erasure_lock: asyncio.Lock | None = None) -> None:
+                 erasure_lock: asyncio.Lock | None = None, repairs: AsyncCollection | None = None) -> None:
         self._journal = collection
         self._summary = summary
+        self._repairs = repairs if summary is not None else None
         self._erasure_lock = erasure_lock or asyncio.Lock()
         self._adding: set[asyncio.Future] = set()
-        # Members whose summaries the database failed to make again after a delete (`_summed_up`).
-        self._unsummed: set[tuple[str, str]] = set()
+        # Members whose summaries may disagree with their entries (a delete under way, or one whose
+        # summaries the database failed to make again: `_summed_up`), each with the `_id`s of the
+        # marks in `repairs` that say so (none where there is no `repairs`): the in-memory list, read
+        # at every repair point without a round trip, kept beside the marks.
+        self._unsummed: dict[tuple[str, str], set[ObjectId]] = {}
         # A member's adds and deletes take turns (`_member`): a delete reads their entries, then
         # their summaries, and writes those that differ; an add between the two reads had folded its
         # vote into a summary the delete then wrote back without it.
@@ -272,39 +278,83 @@ class JournalRepo:
         """Delete the user's entry that answered `prompt_id` (one at most: user_prompt_unique);
         False when there is none. Never another user's: the filter holds the caller's own id. Its
         track's summary is made again from the entries left (`journal_tracks.summarize_member`); a
-        database that fails that, after the entry went, still returns True (`_summed_up`)."""
+        database that fails that, after the entry went, still returns True (`_summed_up`). The
+        member is marked in the database before the entry's delete (`_mark`), the mark deleted
+        once their summaries agree with their entries: a process killed in between leaves them to
+        the next start. A database that refuses the mark raises StorageError, nothing deleted."""
         return await self._tracked(self._delete(ref, prompt_id))
 
     async def _delete(self, ref: UserRef, prompt_id: str) -> bool:
         # Not read by find_one_and_delete, which SecantusDB (0.7) runs as a scan of every user's
         # journal (690 ms over 73 000 entries, against 1.7 ms for this delete_one).
-        async with self._member(ref.platform, ref.user_id):
+        member = ref.platform, ref.user_id
+        async with self._member(*member):
+            left_wrong = member in self._unsummed  # by an earlier delete: made again whatever this one finds
+            mark = await self._mark(member)  # raises StorageError: nothing deleted
             with translated_errors("delete journal entry"):
+                # A failure here leaves the mark: the entry may be gone (a reply lost on its way).
                 result = await self._journal.delete_one({**user_filter(ref), "prompt_id": prompt_id})
-            if result.deleted_count or (ref.platform, ref.user_id) in self._unsummed:
-                await self._summed_up(ref.platform, ref.user_id)
+            if result.deleted_count or left_wrong:
+                await self._summed_up(*member)
+            elif mark is not None:
+                await self._unmark(member, {mark})  # nothing deleted: nothing to make again
         return result.deleted_count > 0
 
+    async def _mark(self, member: tuple[str, str]) -> ObjectId | None:
+        """Record, before an entry's delete, that the member's summaries may be left wrong: in the
+        database (`repairs`), so that a process killed before they are made again (`_summed_up`)
+        leaves them to the next start, and in memory. Raises StorageError where the database
+        refuses the mark: the entry is not deleted then (the user is told to try again), as a
+        delete it would have refused too. None where there are no marks to keep."""
+        if self._repairs is None:
+            return None
+        platform, user_id = member
+        with translated_errors("mark a member's journal summaries to be made again"):
+            result = await self._repairs.insert_one({"platform": platform, "user_id": user_id,
+                                                     "at": datetime.now(timezone.utc)})
+        self._unsummed.setdefault(member, set()).add(result.inserted_id)
+        return result.inserted_id
+
+    async def _unmark(self, member: tuple[str, str], marks: set[ObjectId]) -> bool:
+        """The marks deleted, in the database then in memory, once the member's summaries agree
+        with their entries. False where the database failed: the member stays in `_unsummed`, their
+        summaries made again (again) and the marks deleted at the next repair point."""
+        if marks and self._repairs is not None:
+            try:
+                with translated_errors("clear a member's journal summaries' marks"):
+                    await self._repairs.delete_many({"_id": {"$in": sorted(marks)}})
+            except StorageError as error:
+                log.warning("journal.summary_marks_not_cleared", extra={"user": member[1], "reason": str(error)})
+                return False
+        left = self._unsummed.get(member, set()) - marks
+        if left:
+            self._unsummed[member] = left
+        else:
+            self._unsummed.pop(member, None)
+        return True
+
     async def _summed_up(self, platform: str, user_id: str) -> bool:
-        """The member's summaries made to agree with their entries (`journal_tracks.summarize_member`).
-        A database that fails it leaves them wrong (a deleted entry's vote kept, or the summary gone
-        with its vote): logged, and the member kept in `_unsummed`, whose summaries the next read of
-        them (`summed_up`: a playlist, an export, a /forget, the stop) or the member's next add or
-        delete makes again. Never raised: the write before it is done (an entry deleted is deleted),
-        and the user is told so. False when it failed."""
+        """The member's summaries made to agree with their entries (`journal_tracks.summarize_member`),
+        then their marks deleted (`_unmark`). A database that fails it leaves them wrong (a deleted
+        entry's vote kept, or the summary gone with its vote): logged, and the member kept in
+        `_unsummed` and their marks kept, whose summaries the next read of them (`summed_up`: a
+        playlist, an export, a /forget, the stop) or the member's next add or delete makes again,
+        or, the process killed first, the next start (`recall_unsummed`). Never raised: the write
+        before it is done (an entry deleted is deleted), and the user is told so. False when it
+        failed. Called with the member's lock held."""
         if self._summary is None:
             return True
         member = platform, user_id
+        marks = set(self._unsummed.get(member, ()))
         try:
             with translated_errors("make a member's journal summaries again"):
                 async with self._erasure_lock:  # read and written again: no /forget in between
                     await journal_tracks.summarize_member(self._journal, self._summary, platform, user_id)
         except StorageError as error:
-            self._unsummed.add(member)
+            self._unsummed.setdefault(member, set())
             log.warning("journal.summaries_not_made_again", extra={"user": user_id, "reason": str(error)})
             return False
-        self._unsummed.discard(member)
-        return True
+        return await self._unmark(member, marks)
 
     async def summed_up(self) -> None:
         """The summaries a failure left wrong (`_summed_up`) made again, where the database allows: the
@@ -313,6 +363,24 @@ class JournalRepo:
             async with self._member(platform, user_id):
                 if (platform, user_id) in self._unsummed and not await self._summed_up(platform, user_id):
                     return
+
+    async def recall_unsummed(self) -> int:
+        """At start: the members whose marks a previous process left (`_mark`: killed between a
+        delete and its summaries, or the database failed them and nothing read them again before
+        the stop) have their summaries made again now, where the database allows (those it fails
+        stay marked, for the repair points of this process or the next start). Raises StorageError
+        where the marks cannot be read. Returns how many members were marked."""
+        if self._repairs is None:
+            return 0
+        with translated_errors("read the journal summaries' marks"):
+            docs = await self._repairs.find({}, projection={"platform": 1, "user_id": 1}).to_list()
+        for doc in docs:
+            self._unsummed.setdefault((doc["platform"], doc["user_id"]), set()).add(doc["_id"])
+        members = {(doc["platform"], doc["user_id"]) for doc in docs}
+        if members:
+            log.info("journal.summaries_marked_at_start", extra={"members": len(members)})
+        await self.summed_up()
+        return len(members)
 
     async def list(self, ref: UserRef, limit: int = 10, skip: int = 0) -> list[JournalEntry]:
         with translated_errors("list journal"):

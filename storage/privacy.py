@@ -38,7 +38,8 @@ from storage.models import (
     without_sender,
 )
 from storage.mood_requests import RequestRepo, unnamed
-from storage.schema import DEPARTURES, INBOX, JOURNAL, JOURNAL_TRACKS, PLACE_TRACKS, PROMPTS, REQUESTS, USERS
+from storage.schema import (DEPARTURES, INBOX, JOURNAL, JOURNAL_REPAIRS, JOURNAL_TRACKS, PLACE_TRACKS, PROMPTS, REQUESTS,
+                            USERS)
 
 # Every collection holding documents about a user; `tracks` and `servers` hold none. Erased in
 # this order: the playlist votes (journal_tracks, place_tracks) before the entries and requests
@@ -49,8 +50,10 @@ PERSONAL_COLLECTIONS = (JOURNAL_TRACKS, JOURNAL, PLACE_TRACKS, REQUESTS, DEPARTU
 # Summed up from others (the entries, the requests): erased, but not counted as more of the user's data.
 DERIVED_COLLECTIONS = (JOURNAL_TRACKS, PLACE_TRACKS)
 # Held only while a request is being answered (the inbox, storage/inbox.py: the /forget and the
-# /export themselves are in it): erased by /forget, not exported, not counted.
-TRANSIENT_COLLECTIONS = (INBOX,)
+# /export themselves are in it), or until the user's journal summaries are made again after a
+# delete (journal_repairs, storage/journal.py `_mark`: the user's ids and when, nothing else):
+# erased by /forget, not exported, not counted.
+TRANSIENT_COLLECTIONS = (INBOX, JOURNAL_REPAIRS)
 # What a user's settings say from the start of a /forget until they are deleted: no daily prompt
 # (nor one scheduled at the next start), and none of their songs in a server's playlists.
 WITHDRAWN = {"journal_enabled": False, "share_with_server": False}

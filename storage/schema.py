@@ -46,6 +46,13 @@ INBOX = "inbox"
 # The requests a /forget deleted from it whose write was still on its way (their source and number,
 # and when: nothing of the user's), dropped by a start should the write land; a day each at most.
 INBOX_FORGOTTEN = "inbox_forgotten"
+# The members whose journal summaries a /journal delete may leave disagreeing with their entries
+# (storage/journal.py `JournalRepo._delete`): one document per delete, {platform, user_id, at},
+# written before the entry's delete, deleted once the member's summaries are made again; those left
+# (the database failed, or the process was killed) are made again at the next start. Made by its
+# first write, like `place_moves`: no migration, no index (a document per delete under way, read
+# whole at start and by `_id`).
+JOURNAL_REPAIRS = "journal_repairs"
 
 SCHEMA_DOC_ID = "schema"
 
