@@ -3,8 +3,9 @@ the member's summaries (`storage/journal_tracks.py`) were made to agree with the
 entry is gone, so the delete is done, and the summaries are made again before anything reads them
 (the next playlist, an export) or at the member's next answer, or at a stop; until then their
 playlist vote would still be the deleted entry's (or, the summary deleted and not written again,
-missing). And a member's answer saved while a delete of theirs makes their summaries again keeps
-its vote."""
+missing). The member is marked in the database before the entry's delete (`journal_repairs`), so
+that a process killed before the summaries are made again leaves them to the next start. And a
+member's answer saved while a delete of theirs makes their summaries again keeps its vote."""
 from __future__ import annotations
 
 import asyncio
@@ -15,8 +16,8 @@ from typing import Awaitable, Callable
 import pytest
 
 from storage.database import Database
-from storage.models import MoodRequest
-from storage.schema import JOURNAL_TRACKS, VALIDATORS, ensure_collection
+from storage.models import MoodRequest, StorageError
+from storage.schema import JOURNAL_REPAIRS, JOURNAL_TRACKS, VALIDATORS, ensure_collection
 from tests.abuse.test_forget_cut_short import refusing_writes
 from tests.fakes.wire_gate import gated_database
 from tests.storage.conftest import T0
@@ -27,17 +28,24 @@ DAY = timedelta(days=1)
 SUMMARIES_LEFT = "journal.summaries_not_made_again"
 
 
-async def deleted_while_summaries_refused(db: Database) -> bool:
-    """Alice, a member of the place, journaled song A sad, then calm the day after (her vote:
-    calm); the later entry is deleted while the database refuses the summaries' writes, then the
-    database is back. What the delete returned."""
+LATER = journal(ALICE, "A", "calm", T0 + DAY)
+
+
+async def her_two_entries(db: Database) -> None:
+    """Alice, a member of the place, journaled song A sad, then calm the day after (`LATER`): her
+    vote is calm; with the later entry deleted, sad."""
     await db.requests.add(MoodRequest(ALICE, PLACE, "spotify:asked", "happy", T0))
     await db.requests.settled()
     await db.journal.add(journal(ALICE, "A", "sad", T0))
-    later = journal(ALICE, "A", "calm", T0 + DAY)
-    await db.journal.add(later)
+    await db.journal.add(LATER)
+
+
+async def deleted_while_summaries_refused(db: Database) -> bool:
+    """Her later entry (`her_two_entries`) is deleted while the database refuses the summaries'
+    writes, then the database is back. What the delete returned."""
+    await her_two_entries(db)
     await refusing_writes(db, JOURNAL_TRACKS)
-    deleted = await db.journal.delete(ALICE, later.prompt_id)
+    deleted = await db.journal.delete(ALICE, LATER.prompt_id)
     await ensure_collection(db.db, JOURNAL_TRACKS, VALIDATORS[JOURNAL_TRACKS])  # the database back
     return deleted
 
@@ -101,4 +109,70 @@ async def test_an_answer_saved_while_a_delete_makes_the_summaries_again_keeps_it
 
         assert await deleting and await answering
         await assert_summaries_are_the_entries(gated)
+        await gated.client.drop_database(db_name)
+
+
+async def marks(db: Database) -> int:
+    return await db.db[JOURNAL_REPAIRS].count_documents({})
+
+
+@pytest.mark.parametrize("failing_at_start", [False, True], ids=["the database back", "still failing at the start"])
+async def test_a_delete_cut_short_then_a_kill_has_the_summaries_made_again_at_the_next_start(
+        mongo_uri, db_name, failing_at_start):
+    """Killed (no stop) before anything made them again: the next process knew nothing of it, and
+    they stayed wrong until her next delete. The mark left in the database has them made again by
+    the next start (`recall_unsummed`, as the app's start calls it), or, the database failing them
+    still, at the next read, the mark kept until then."""
+    killed = await Database.connect(mongo_uri, db_name)
+    await killed.init()
+    assert await deleted_while_summaries_refused(killed)
+    await killed.client.close()  # the process killed: no `close`, nothing of its memory kept
+    after = await Database.connect(mongo_uri, db_name)
+    try:
+        if failing_at_start:
+            await refusing_writes(after, JOURNAL_TRACKS)
+        assert await after.journal.recall_unsummed() == 1
+        if failing_at_start:
+            assert await marks(after) == 1  # kept: made again later
+            await ensure_collection(after.db, JOURNAL_TRACKS, VALIDATORS[JOURNAL_TRACKS])
+            await a_playlist_read(after)
+        await assert_summaries_are_the_entries(after)
+        assert await marks(after) == 0
+    finally:
+        await after.client.drop_database(db_name)
+        await after.close()
+
+
+async def test_a_delete_whose_mark_the_database_refuses_deletes_nothing(db):
+    """The mark is written before the entry's delete: a database that refuses it refuses the delete
+    (the user is told to try again), rather than delete with nothing that outlives the process."""
+    await her_two_entries(db)
+    await ensure_collection(db.db, JOURNAL_REPAIRS, None)  # made by its first write: here before it
+    await refusing_writes(db, JOURNAL_REPAIRS)
+
+    with pytest.raises(StorageError):
+        await db.journal.delete(ALICE, LATER.prompt_id)
+
+    assert len(await db.journal.list(ALICE)) == 2
+    await assert_summaries_are_the_entries(db)
+
+
+async def test_a_mark_the_database_fails_to_delete_goes_at_the_next_repair(db_server, mongo_uri, db_name, caplog):
+    """Her summaries made again, the mark's delete cut at the wire: kept (the next start would
+    make them again, for nothing), and deleted at the next read; a delete that finds no entry, or
+    one done whole, leaves none."""
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        await gated.init()
+        await her_two_entries(gated)
+        assert await gated.journal.delete(ALICE, "no such prompt") is False
+        assert await marks(gated) == 0
+        gate.cut_next("delete", JOURNAL_REPAIRS)
+        with caplog.at_level(logging.WARNING, logger="storage.journal"):
+            assert await gated.journal.delete(ALICE, LATER.prompt_id) is True
+        assert gate.was_cut and await marks(gated) == 1
+        assert "journal.summary_marks_not_cleared" in [r.getMessage() for r in caplog.records]
+
+        await a_playlist_read(gated)
+
+        assert await marks(gated) == 0
         await gated.client.drop_database(db_name)
