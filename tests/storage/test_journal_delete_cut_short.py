@@ -176,3 +176,17 @@ async def test_a_mark_the_database_fails_to_delete_goes_at_the_next_repair(db_se
 
         assert await marks(gated) == 0
         await gated.client.drop_database(db_name)
+
+
+async def test_her_forget_erases_her_mark_whatever_the_summaries(db):
+    """A mark names the member (their ids, and when): /forget erases it with the rest, even where
+    the database still fails her summaries (they go too)."""
+    await her_two_entries(db)
+    await refusing_writes(db, JOURNAL_TRACKS)
+    assert await db.journal.delete(ALICE, LATER.prompt_id)
+    assert await marks(db) == 1
+
+    await db.privacy.forget(ALICE)
+
+    assert await marks(db) == 0
+    assert await db.db[JOURNAL_TRACKS].count_documents({"user_id": ALICE.user_id}) == 0
