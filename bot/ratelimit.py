@@ -225,8 +225,10 @@ class UploadBudget:
     and per place left many users in many chats free to send a large file each at once: 100 users
     in 100 groups, 100 files of 25 MB, held in memory and on disk together. A file past the budget
     is refused, not queued: its sender is told to send it again (`bot.replies.UPLOADS_BUSY`). A
-    link's downloaded file is counted too, from the end of its download until its answer
-    (`MoodUseCase._download`), and refused the same way, deleted unheard."""
+    link's download is refused the same way before it starts where there is no room for the
+    largest file it may leave, and its file is counted from the end of its download until its
+    answer, refused and deleted unheard where others' files took the room meanwhile, unless the
+    cache answers it (`MoodUseCase._download`)."""
 
     def __init__(self, limit_bytes: int = DEFAULT_UPLOAD_BYTES) -> None:
         self.limit_bytes = limit_bytes
@@ -236,12 +238,16 @@ class UploadBudget:
     def from_settings(cls, settings) -> "UploadBudget":
         return cls(settings.uploads_max_bytes)
 
+    def has_room(self, size: int) -> bool:
+        """Whether `size` bytes more would stay within the budget now. A file larger than the whole
+        budget has room when no other is held (refused, it could never be sent)."""
+        return not self.held_bytes or self.held_bytes + size <= self.limit_bytes
+
     @contextlib.contextmanager
     def holding(self, size: int) -> Iterator[bool]:
-        """True, `size` bytes counted until the block ends; False, nothing counted, when they would
-        take the files held past the budget. A file larger than the whole budget is let in when no
-        other is held (refused, it could never be sent)."""
-        if self.held_bytes and self.held_bytes + size > self.limit_bytes:
+        """True, `size` bytes counted until the block ends; False, nothing counted, when there is
+        no room for them (`has_room`)."""
+        if not self.has_room(size):
             yield False
             return
         self.held_bytes += size

@@ -627,6 +627,11 @@ class AudioFetcher:
         )
 
     @property
+    def max_bytes(self) -> int:
+        """The largest file a download may leave (a file no section could be cut from)."""
+        return self.downloader.max_bytes
+
+    @property
     def pool(self) -> DownloadPool:
         if self._pool is None:
             self._pool = shared_pool(preload=(__name__,))

@@ -264,7 +264,8 @@ class MoodUseCase:
         # is what the classifier decodes, an attached file's whole length included.
         self.max_audio_seconds = max_audio_seconds
         # The bytes of files held at once, bot-wide, users' attached files' with them (the front-ends'
-        # `holding`): a download's file counts from the end of its download until its answer.
+        # `holding`): a download's file counts from the end of its download until its answer, and
+        # none starts without room for the largest it may leave.
         self.uploads = uploads or UploadBudget()
         self._listening: dict[str, Listening] = {}
 
@@ -470,22 +471,26 @@ class MoodUseCase:
     async def _download(self, query: Query, track: TrackInfo | None, progress: Progress,
                         hit: SearchHit | None = None) -> MoodReply:
         """Download and classify `hit`, else the track (a YouTube link: the link itself), else
-        what the audio search finds for the name."""
+        what the audio search finds for the name. Not started where the files held at once,
+        bot-wide, leave no room for the largest file a download may leave (`_room_to_download`)."""
+        self._room_to_download()
         await progress(STAGE_DOWNLOADING)
         # A YouTube link is fetched as the link itself; anything else through the search template.
         item = hit or (query if query.kind is QueryKind.YOUTUBE or track is None else track)
-        async with self.fetcher.fetch(item) as audio, self._holding(audio.path):
+        async with self.fetcher.fetch(item) as audio, self._holding(audio.path) as room:
             if track is None:
                 # No resolver: the audio search found the song; its video id is the cache key.
                 track = await self._track_from_download(query, audio)
                 if hit is None or not hit.youtube_id:  # known only now (a file's content), not looked up yet
                     cached = await self._cached(track.key)
-                    if cached is not None:
+                    if cached is not None:  # no listening: its file goes now, room or none
                         return mood_reply(cached, cached=True, source_url=audio.source_url)
             elif track.key == f"youtube:{query.youtube_id}" and getattr(audio, "title", None):  # the link's own
                 track = replace(track, title=audio.title[:MAX_TITLE_CHARS])
             elif audio.youtube_id and not track.youtube_id:
                 track = replace(track, youtube_id=audio.youtube_id)
+            if not room:
+                self._refused_download(os.path.getsize(audio.path), downloaded=True)
             await progress(STAGE_LISTENING)
             try:
                 result = await self._classify(audio.path)
@@ -495,20 +500,31 @@ class MoodUseCase:
                 raise error.named(f"downloaded for “{track.title}”", track.title) from None
         return await self._save(track, result, source_url=audio.source_url)
 
+    def _room_to_download(self) -> None:
+        """`UploadsBusyError` where the budget could not take the largest file a download may
+        leave (MAX_AUDIO_BYTES: a file no section could be cut from), as a Telegram file of unstated
+        size is counted: refused before a byte is fetched, not after. Only looked at, not held: a
+        download waiting for a worker holds nothing, and most leave a section (0.5-5 MB)."""
+        largest = self.fetcher.max_bytes
+        if not self.uploads.has_room(largest):
+            self._refused_download(largest, downloaded=False)
+
+    def _refused_download(self, size: int, *, downloaded: bool) -> None:
+        log.info("mood.download_refused", extra={"why": "uploads_busy", "bytes": size, "downloaded": downloaded,
+                                                 "held_bytes": self.uploads.held_bytes,
+                                                 "limit_bytes": self.uploads.limit_bytes})
+        raise UploadsBusyError()
+
     @contextlib.asynccontextmanager
-    async def _holding(self, path) -> AsyncIterator[None]:
-        """A download's file, its bytes counted in the bot-wide budget until the block ends; else
-        `UploadsBusyError`, the file deleted as the download's block ends. The download workers
-        bound the bytes downloading at once, not the files left waiting for an answer (answering
-        slower than downloading: the main model timing out, the fallback's queue growing)."""
-        size = os.path.getsize(path)
-        with self.uploads.holding(size) as room:
-            if not room:
-                log.info("mood.download_refused", extra={"why": "uploads_busy", "bytes": size,
-                                                         "held_bytes": self.uploads.held_bytes,
-                                                         "limit_bytes": self.uploads.limit_bytes})
-                raise UploadsBusyError()
-            yield
+    async def _holding(self, path) -> AsyncIterator[bool]:
+        """True, a download's file counted in the bot-wide budget until the block ends; False, its
+        bytes would go past it (others' files came while it downloaded): nothing counted, the file
+        refused unheard unless the cache answers it, and deleted as the download's block ends. The
+        download workers bound the bytes downloading at once, not the files left waiting for an
+        answer (answering slower than downloading: the main model timing out, the fallback's queue
+        growing)."""
+        with self.uploads.holding(os.path.getsize(path)) as room:
+            yield room
 
     async def _analyse_file(self, attachment: Attachment, progress: Progress) -> MoodReply:
         key = await asyncio.to_thread(self.file_key, attachment.path)

@@ -43,6 +43,11 @@ class AudioSource(Protocol):
 
     def fetch(self, item: TrackInfo | Query | SearchHit) -> AsyncContextManager[FetchedAudioLike]: ...
 
+    # The largest file a download may leave (MAX_AUDIO_BYTES): the bot-wide budget of files held
+    # must have room for it before a download starts.
+    @property
+    def max_bytes(self) -> int: ...
+
 
 class PromptSchedule(Protocol):
     """Where the journal use case puts and removes a user's daily prompt job."""

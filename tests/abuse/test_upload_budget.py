@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
 
 from bot.config import Settings
 from bot.ratelimit import MoodRateLimiter, UploadBudget
-from bot.replies import STAGE_FINDING, STAGE_LISTENING, UPLOADS_BUSY, UPLOADS_RETRY_S, ErrorReply, MoodReply
-from bot.sources.audio import AudioFetcher
+from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, UPLOADS_BUSY, UPLOADS_RETRY_S, ErrorReply, MoodReply
+from bot.sources.audio import MAX_BYTES, AudioFetcher
 from bot.usecases import build_usecases
+from bot.usecases.mood import MoodUseCase
 from tests.abuse.test_rate_limits import caller
 from tests.bot.test_upload_memory import SIZE
 from tests.fakes.audio_http import FakeAudioServer
@@ -123,27 +125,70 @@ def test_the_budget_comes_from_settings_and_lets_in_a_file_larger_than_itself_al
     assert budget.held_bytes == 0
 
 
+@contextlib.asynccontextmanager
+async def searching_a_cdn(db, folder: Path, song: bytes, settings: Settings,
+                          uploads: UploadBudget) -> AsyncIterator[tuple[FakeAudioServer, MoodUseCase]]:
+    """The /mood use case, its audio search finding `song` as a plain file on a CDN ("/song.ogg",
+    for the name "song"), counting downloads' files in `uploads`."""
+    (folder / "song.ogg").write_bytes(song)
+    with FakeAudioServer(folder) as cdn:
+        fetcher = AudioFetcher(search_template=cdn.url("/{title}.ogg"), timeout_s=30)
+        yield cdn, build_usecases(db, None, fetcher, limiter=MoodRateLimiter.from_settings(settings),
+                                  uploads=uploads).mood
+
+
 async def test_a_downloaded_song_past_the_bot_wide_budget_is_refused_as_busy_and_costs_no_quota(db, tmp_path, caplog):
     """A download's file is held from the end of its download until its answer, counted in the same
-    budget: the song Bob asks for by name, downloaded while Alice's large file is held, is refused
-    busy, its file deleted then rather than held until heard; asked again once hers is done, it is
+    budget, and may be as large as MAX_AUDIO_BYTES (a file no section could be cut from): the song
+    Bob asks for by name while Alice's large file is held, which leaves no room for that, is refused
+    busy before a byte of it is downloaded; asked again once hers is done, it is downloaded once and
     heard, not refused as going fast."""
     settings = Settings(_env_file=None, mood_rate_per_user=1, uploads_max_bytes=SIZE + SIZE // 2)
     uploads = UploadBudget.from_settings(settings)
-    (tmp_path / "song.ogg").write_bytes(await cache_upload(db, b"OggS Bob's song" + bytes(SIZE)))
-    with FakeAudioServer(tmp_path) as cdn:  # the audio search finds the song as a plain file on a CDN
-        fetcher = AudioFetcher(search_template=cdn.url("/{title}.ogg"), timeout_s=30)
-        mood = build_usecases(db, None, fetcher, limiter=MoodRateLimiter.from_settings(settings),
-                              uploads=uploads).mood
+    song = await cache_upload(db, b"OggS Bob's song" + bytes(SIZE))
+    async with searching_a_cdn(db, tmp_path, song, settings, uploads) as (cdn, mood):
         with uploads.holding(SIZE):  # Alice's file, held while hers is heard
             with caplog.at_level(logging.INFO):
                 refused = await mood.run(caller(str(BOB)), "song")
             assert uploads.held_bytes == SIZE  # Bob's refused download left nothing counted
+            assert cdn.requests_for("/song.ogg") == []  # nor fetched anything
         again = await mood.run(caller(str(BOB)), "song")
     assert isinstance(refused, ErrorReply), refused
     assert refused.message == UPLOADS_BUSY and refused.retry_after_s == UPLOADS_RETRY_S
     assert isinstance(again, MoodReply) and again.cached, again
-    assert cdn.bytes_for("/song.ogg") > 2 * SIZE  # downloaded both times: the refusal came after its download
+    assert cdn.bytes_for("/song.ogg") > SIZE  # downloaded when asked again only
     (line,) = [r for r in caplog.records if getattr(r, "why", None) == "uploads_busy"]
-    assert line.bytes > SIZE and line.held_bytes == SIZE and line.limit_bytes == SIZE + SIZE // 2
+    assert line.bytes == MAX_BYTES and line.held_bytes == SIZE and line.limit_bytes == SIZE + SIZE // 2
+    assert uploads.held_bytes == 0
+
+
+@pytest.mark.parametrize("heard", [True, False], ids=["cached", "never heard"])
+async def test_a_song_whose_download_others_files_overtook_is_refused_busy_unless_the_cache_answers_it(
+        db, tmp_path, caplog, heard):
+    """The budget has room for Bob's download when he asks; Alice's large file comes while it
+    downloads, and leaves none for it once on disk. A song never heard is refused busy then, its
+    file deleted unheard. One whose answer the cache holds (a plain file's, known by its content
+    only once downloaded) needs no listening: answered from the cache, its file deleted at once,
+    nothing refused."""
+    settings = Settings(_env_file=None, uploads_max_bytes=SIZE + SIZE // 2)
+    uploads, song, alices = UploadBudget.from_settings(settings), b"OggS Bob's song" + bytes(SIZE), contextlib.ExitStack()
+    if heard:
+        await cache_upload(db, song)
+
+    async def progress(stage: str) -> None:
+        if stage == STAGE_DOWNLOADING:
+            assert alices.enter_context(uploads.holding(SIZE))  # Alice's file, sent as Bob's song downloads
+
+    async with searching_a_cdn(db, tmp_path, song, settings, uploads) as (cdn, mood):
+        with alices, caplog.at_level(logging.INFO):
+            reply = await mood.run(caller(str(BOB)), "song", progress=progress)
+            assert uploads.held_bytes == SIZE  # Bob's file, gone, counted nothing
+    assert cdn.bytes_for("/song.ogg") > SIZE  # downloaded, room or not
+    busy = [r for r in caplog.records if getattr(r, "why", None) == "uploads_busy"]
+    if heard:
+        assert isinstance(reply, MoodReply) and reply.cached and not busy, reply
+    else:
+        assert isinstance(reply, ErrorReply) and reply.message == UPLOADS_BUSY, reply
+        (line,) = busy
+        assert SIZE < line.bytes < MAX_BYTES and line.held_bytes == SIZE
     assert uploads.held_bytes == 0
