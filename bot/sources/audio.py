@@ -63,6 +63,7 @@ from bot.sources.models import (
     BlockedURLError,
     DownloadError,
     FetchedAudio,
+    LiveStreamError,
     Query,
     QueryKind,
     SearchHit,
@@ -137,6 +138,9 @@ SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+")
 UNAVAILABLE_WHY_RE = re.compile(r"video unavailable\.\s+(\S.*)", re.IGNORECASE | re.DOTALL)
 YTDLP_ADVICE_RE = re.compile(r"--\w|https?://|yt-dlp|please report", re.IGNORECASE)
 LIVE_STATUSES = ("is_live", "is_upcoming")  # yt-dlp's live_status of a stream that has no end yet
+# A search's hits tried in turn where each, once its page is read, is a live stream: the search's
+# pick and the next two. Each costs a request or more (a video's page) to tell.
+LIVE_HITS_TRIED = 3
 # For a user's link, yt-dlp downloads only through its own (Python) downloaders, which the
 # connection guard watches, and these protocols only: no rtmpdump or other program.
 USER_LINK_PROTOCOLS = ("http", "https", "m3u8_native", "m3u8", "http_dash_segments", "http_dash_segments_generator")
@@ -292,6 +296,15 @@ def searched(source: str) -> bool:
     """`source` (the AUDIO_SEARCH template filled in) is a search or a page listing hits, which
     `AudioFetcher.find` can pick one of before anything is downloaded: not a plain audio file's URL."""
     return not is_http_url(source) or urlsplit(source).path.rpartition(".")[2].lower() not in SECTION_EXTS
+
+
+def listed_hit(ydl: yt_dlp.YoutubeDL, entry: dict) -> SearchHit | None:
+    """A search's entry as a hit to download, as the search listed it; None for one that is no
+    link (a playlist's file, downloaded with the playlist's own `fetch`)."""
+    if entry.get("_type") not in ("url", "url_transparent") or not entry.get("url"):
+        return None
+    return SearchHit(url=str(entry["url"]), youtube_id=hit_video_id(ydl, entry), title=entry.get("title"),
+                     duration_s=entry.get("duration"))
 
 
 def hit_video_id(ydl: yt_dlp.YoutubeDL, entry: dict) -> str | None:
@@ -749,19 +762,21 @@ class SectionDownloader:
 
     def find(self, job: DownloadJob) -> SearchHit | None:
         """The search hit `download` would fetch for `job` (a search, or a page listing links):
-        read from the search's own listing, the hit's page unread. None where the source is no
-        list of links (a file, or a playlist of files)."""
+        read from the search's own listing, the hit's page unread, with the next picks to try
+        should it turn out a live stream (`SearchHit.then`). None where the source is no list of
+        links (a file, or a playlist of files)."""
         messages = _YtdlpLog()
         try:
             with yt_dlp.YoutubeDL(self._ytdlp_options(job.workdir, messages, None)) as ydl:
                 info = ydl.extract_info(job.source, download=False)
-                if info is not None and info.get("_type") != "playlist" and "entries" not in info:
+                if info is None:
+                    raise AudioTooLargeError(f"“{job.label}” is too long for me to listen to.")
+                if info.get("_type") != "playlist" and "entries" not in info:
                     return None
-                entry = self._pick(ydl, info, job.known_s, job.label, messages, resolve=False)
-                if entry.get("_type") not in ("url", "url_transparent") or not entry.get("url"):
+                hits = [listed_hit(ydl, entry) for entry in self._ranked(info, job.known_s, job.label, messages)]
+                if hits[0] is None:
                     return None
-                return SearchHit(url=str(entry["url"]), youtube_id=hit_video_id(ydl, entry),
-                                 title=entry.get("title"), duration_s=entry.get("duration"))
+                return replace(hits[0], then=tuple(hit for hit in hits[1:] if hit is not None))
         except (yt_dlp.utils.DownloadError, yt_dlp.utils.ExtractorError) as error:
             raise map_ytdlp_error(str(error), job.label, job.source) from None
         except (yt_dlp.networking.exceptions.RequestError, UnicodeError) as error:
@@ -974,7 +989,7 @@ class SectionDownloader:
                 info = ydl.extract_info(source, download=False)
                 info = self._pick(ydl, info, known_s, label, messages)
             if is_live(info):
-                raise UnsupportedInputError(f"“{label}” is a live stream — send me a recorded song instead.")
+                raise LiveStreamError(f"“{label}” is a live stream — send me a recorded song instead.")
             duration = info.get("duration") or known_s
             if not duration and watch is not None and self._whole_format(info, DASH_PROTOCOL):
                 duration = dash_length(info.get("fragments"))  # yt-dlp leaves a DASH manifest's length unsaid
@@ -1117,30 +1132,46 @@ class SectionDownloader:
         return all(p in ("http", "https") for p in protocols)
 
     def _pick(self, ydl: yt_dlp.YoutubeDL, info: dict | None, known_s: float | None, label: str,
-              messages: _YtdlpLog, *, resolve: bool = True) -> dict:
+              messages: _YtdlpLog) -> dict:
         """The single video to download: the search hit whose length is closest to the song's,
         of those that are no other version than `label` names (`choose_candidate`). A hit that
-        turns out to be a live stream gives way to the next one, if any is left (the caller
-        refuses a live stream it is given). `resolve` False: a hit is taken as the search lists
-        it, its page unread (a live stream known by the listing alone)."""
+        turns out to be a live stream once its page is read gives way to the next one, up to
+        LIVE_HITS_TRIED hits in all (the caller refuses a live stream it is given)."""
         if info is None:
             raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
         if info.get("_type") != "playlist" and "entries" not in info:
             return info
-        entries = [e for e in info.get("entries") or [] if e]
-        while True:
-            # The label is the song's name as Spotify (artists – title) or the user gave it.
-            index = choose_candidate([e.get("duration") for e in entries], known_s,
-                                     titles=[e.get("title") for e in entries], song=label)
-            if index is None and messages.said(TOO_LONG_REASON):
-                raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
-            if index is None:
-                raise TrackNotFoundError(f"No audio found for “{label}”.")
-            entry = entries.pop(index)
-            if resolve and entry.get("_type") in ("url", "url_transparent"):
+        ranked = self._ranked(info, known_s, label, messages)
+        for tried, entry in enumerate(ranked, 1):
+            if entry.get("_type") in ("url", "url_transparent"):
                 entry = ydl.extract_info(entry["url"], download=False)
                 if entry is None:
                     raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
-            if not (is_live(entry) and entries):
+            if not is_live(entry) or tried == len(ranked):
                 return entry
             log.info("search hit %s is a live stream; trying the next one", entry.get("id"))
+        raise AssertionError("_ranked lists one hit at least")
+
+    @staticmethod
+    def _ranked(info: dict, known_s: float | None, label: str, messages: _YtdlpLog) -> list[dict]:
+        """The search's hits to try in turn, best first (`choose_candidate`, then again of those
+        left), LIVE_HITS_TRIED at most: each costs a request or more once read, and a live stream
+        shows as one only then, unless the listing says so (a YouTube search's badge). Those the
+        listing calls live are passed over, free; one is kept where no other hit fits, for the
+        caller to refuse as a live stream."""
+        entries = [e for e in info.get("entries") or [] if e]
+        ranked: list[dict] = []
+        live: list[dict] = []
+        while entries and len(ranked) < LIVE_HITS_TRIED:
+            # The label is the song's name as Spotify (artists – title) or the user gave it.
+            index = choose_candidate([e.get("duration") for e in entries], known_s,
+                                     titles=[e.get("title") for e in entries], song=label)
+            if index is None:
+                break
+            entry = entries.pop(index)
+            (live if is_live(entry) else ranked).append(entry)
+        if ranked or live:
+            return ranked or live[:1]
+        if messages.said(TOO_LONG_REASON):
+            raise AudioTooLargeError(f"“{label}” is too long for me to listen to.")
+        raise TrackNotFoundError(f"No audio found for “{label}”.")

@@ -1,7 +1,7 @@
 """Plain data that music sources hand to the use cases."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from enum import Enum
 
@@ -65,6 +65,11 @@ class UnsupportedInputError(SourceError):
     pass
 
 
+class LiveStreamError(UnsupportedInputError):
+    """A stream still on air (or not started): it has no end to take a section from. A search
+    hit found so gives way to the next (`SearchHit.then`); a link that is one is refused."""
+
+
 class ManySongsError(UnsupportedInputError):
     """A link to many songs (a playlist, an album, an artist), not one: a journal answer's refusal
     adds that the journal keeps one song a prompt."""
@@ -111,6 +116,13 @@ class SearchHit:
     title: str | None = None  # as the search listed it
     duration_s: float | None = None  # as the search listed it
     of: TrackInfo | Query | None = None  # what was searched: errors name it, and its length (Spotify's) is known
+    # The search's next picks, in turn, should this one turn out a live stream once its page is
+    # read (a listing rarely says): LIVE_HITS_TRIED in all at most.
+    then: tuple["SearchHit", ...] = ()
+
+    def next_hit(self) -> "SearchHit | None":
+        """The hit to try where this one is a live stream: the first of `then`, of the same search."""
+        return replace(self.then[0], of=self.of, then=self.then[1:]) if self.then else None
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,15 @@ from bot.replies import (
     Progress,
     no_progress,
 )
-from bot.sources.models import Query, QueryKind, SearchHit, SourceError, TrackInfo, UnsupportedInputError
+from bot.sources.models import (
+    LiveStreamError,
+    Query,
+    QueryKind,
+    SearchHit,
+    SourceError,
+    TrackInfo,
+    UnsupportedInputError,
+)
 from bot.sources.query import MAX_TEXT_CHARS, clean_text
 from bot.tempfiles import temporary_folder
 from bot.usecases.ports import AudioSource, MoodClassifier, TrackResolver
@@ -421,11 +429,19 @@ class MoodUseCase:
                       cache_up: bool = True) -> MoodReply:
         """Download and classify: the track's when known, else what the audio search finds. The
         search's hit is found first (`AudioFetcher.find`), its video looked up in the cache before
-        it is downloaded (`cache_up` False: the database failed this request's lookup already)."""
+        it is downloaded (`cache_up` False: the database failed this request's lookup already); a
+        hit that is a live stream gives way to the search's next pick (`SearchHit.then`)."""
         if query.kind is not QueryKind.YOUTUBE:
             hit = await self.fetcher.find(track or query)
-            if hit is not None:
-                return await self._listen_to_hit(query, track, hit, progress, cache_up=cache_up)
+            while hit is not None:
+                try:
+                    return await self._listen_to_hit(query, track, hit, progress, cache_up=cache_up)
+                except LiveStreamError:
+                    # Read only now to be one (a listing seldom says): the search's next pick, if any.
+                    if not hit.then:
+                        raise
+                    log.info("mood.live_hit_passed", extra={"track": track.key if track else None})
+                    hit = hit.next_hit()
         elif track is not None and track.key != f"youtube:{query.youtube_id}":
             # The link heard as the catalog song its video is (`_cached_song`): its video's listening
             # is shared with a search that finds that video meanwhile, as a hit's is.
@@ -443,7 +459,7 @@ class MoodUseCase:
         if track is not None and hit.youtube_id and not track.youtube_id:
             track = replace(track, youtube_id=hit.youtube_id)  # where its audio is heard
         if hit.youtube_id and cache_up:
-            cached = await self._cached_hit(hit.youtube_id)
+            cached, track = await self._cached_hit(hit.youtube_id, track)
             if cached is not None:
                 return mood_reply(await self._as_track(track, cached), cached=True, source_url=watch)
         return await self._as_asked(track, await self._once(
@@ -459,14 +475,25 @@ class MoodUseCase:
                           reply.model_version)
         return await self._save_mood(track, mood, reply.fallback_reason, source_url=reply.source_url)
 
-    async def _cached_hit(self, youtube_id: str) -> TrackRecord | None:
+    async def _cached_hit(self, youtube_id: str,
+                          track: TrackInfo | None) -> tuple[TrackRecord | None, TrackInfo | None]:
         """The answer cached for a video the search found: under its own key (heard from its link
-        or found by a name), else the catalog song heard from it."""
+        or found by a name), else the catalog song heard from it; and the track to hear, `track`,
+        or where none is known (a name searched without Spotify) the catalog song heard from the
+        video before, by older weights or the fallback: the video is that song, heard again under
+        its key (not saved as a second entry, youtube:<id>), another release of it answering
+        first where the model serving now heard one, as for its YouTube link (`_cached_song`)."""
         try:
-            return await self._current_of(f"youtube:{youtube_id}") or await self._cached_video(youtube_id)
+            cached = await self._current_of(f"youtube:{youtube_id}")
+            if cached is None:
+                cached, song = await self._video_song(youtube_id)
+                if cached is None and track is None and song is not None:
+                    track = track_info(song)
+                    cached = await self._cached_release(track) if track.isrc else None
         except StorageError as error:
             log.warning("mood.cache_unavailable", extra={"track": f"youtube:{youtube_id}", "reason": str(error)})
-            return None
+            return None, track
+        return cached, track
 
     async def _download(self, query: Query, track: TrackInfo | None, progress: Progress,
                         hit: SearchHit | None = None) -> MoodReply:
@@ -652,14 +679,11 @@ class MoodUseCase:
             await self._serving_known()
         return record if self._current(record) else None
 
-    async def _cached_video(self, youtube_id: str) -> TrackRecord | None:
-        """The catalog song whose audio came from this video: its link is that song, in the cache
-        and in the playlists (one entry, not one per link). StorageError propagates."""
-        return (await self._video_song(youtube_id))[0]
-
     async def _video_song(self, youtube_id: str) -> tuple[TrackRecord | None, TrackRecord | None]:
-        """`_cached_video`'s answer, and the catalog song heard from the video by any model (the
-        first by key), to hear again as that song where none is current. StorageError propagates."""
+        """The catalog song whose audio came from this video, as the model serving now heard it
+        (its link is that song, in the cache and in the playlists: one entry, not one per link),
+        and the catalog song heard from the video by any model (the first by key), to hear again
+        as that song where none is current. StorageError propagates."""
         records = await self.db.tracks.find_by_youtube_id(youtube_id)
         # Releases of one recording share a video: the one the model serving now heard, if any.
         if records:

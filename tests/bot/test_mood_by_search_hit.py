@@ -234,3 +234,74 @@ async def test_a_song_s_youtube_link_and_a_name_finding_its_video_at_once_share_
     assert all(isinstance(reply, ErrorReply) for reply in replies), replies
     assert replies[0] == replies[1]
     assert counting.calls == []
+
+
+@pytest.mark.parametrize("heard_by", ["older weights", "the fallback"])
+async def test_without_spotify_a_name_whose_video_is_a_song_heard_by_older_weights_is_heard_as_that_song(
+        db, counting, classifier, catalog, heard_by):
+    """Spotify off, after new weights ship: a name whose search finds the video a Spotify song was
+    heard from was heard as a video of its own and saved as a second entry, youtube:<id>, beside
+    the song's. It is that song: here another release of it (one ISRC) was heard by the weights
+    serving now, and its answer is the song's, saved under the song's key, nothing downloaded; as
+    the song's YouTube link and Spotify link are. (A video heard again is downloaded from YouTube
+    itself, which the suite has no fake of: that save is untested.)"""
+    album, single = catalog.songs
+    key = await heard_earlier(db, classifier, album, heard_by)
+    await db.tracks.save(replace(await db.tracks.get(key), isrc="GBAYE9200070"))
+    release = await heard_video(db, classifier, f"spotify:{single.spotify_id}", title=album.title,
+                                artists=[album.artist], spotify_id=single.spotify_id, isrc="GBAYE9200070")
+    await db.tracks.save(replace(release, youtube_id=None, mood=replace(release.mood, mood="calm")))
+    mood = usecase(db, counting, catalog, with_spotify=False, template=search_listing(catalog, "name-older", WATCH))
+
+    reply = await mood.run(ALICE, "radiohead creep")
+
+    assert isinstance(reply, MoodReply), reply
+    assert (reply.cached, reply.track_key, reply.title, reply.mood, reply.source_url) == (
+        True, key, album.title, "calm", WATCH)
+    saved = await db.tracks.get(key)
+    assert (saved.youtube_id, saved.mood.mood, saved.mood.model_version) == (VIDEO, "calm", classifier.main_model_version)
+    assert await db.tracks.get(f"youtube:{VIDEO}") is None
+    assert counting.calls == []
+
+
+def search_with_live_hits(catalog: Catalog, name: str, live: int, song) -> str:
+    """AUDIO_SEARCH for a search whose first `live` hits are live streams on the CDN, then
+    `song`'s file: the listing says nothing of which are live, as an RSS feed's does not."""
+    streams = [f"/{name}-live-{n}.m3u8" for n in range(live)]
+    for stream in streams:
+        catalog.audio.add_live_stream(stream)
+    hits = [PlaylistEntry(stream, 0.0, "lofi hip hop radio - beats to relax/study to") for stream in streams]
+    catalog.audio.add_feed(f"/{name}.rss", [*hits, PlaylistEntry(f"/audio/{song.spotify_id}.ogg", 30.0, "lofi song")])
+    return catalog.audio.url(f"/{name}.rss?q={{title}}")
+
+
+@pytest.mark.parametrize("live", [1, 2])
+async def test_a_name_whose_search_finds_a_live_stream_first_is_heard_from_the_next_hit(db, counting, catalog, live):
+    """The search's pick (`AudioFetcher.find`, the listing alone) was a live stream, which has no
+    end to take 30 s from: the song was refused as a live stream although the next hit was a
+    recorded song. The next hit is heard instead, up to 3 hits in all."""
+    song = catalog.songs[0]
+    template = search_with_live_hits(catalog, f"live-first-{live}", live, song)
+    mood = usecase(db, counting, catalog, with_spotify=False, template=template)
+    catalog.audio.reset_counts()
+
+    reply = await mood.run(ALICE, "lofi radio")
+
+    assert isinstance(reply, MoodReply), reply
+    assert (reply.cached, reply.source_url) == (False, catalog.audio.url(f"/audio/{song.spotify_id}.ogg"))
+    assert len(counting.calls) == 1
+    assert not catalog.audio.requests_for("/seg1.ts")
+
+
+async def test_a_search_whose_first_three_hits_are_live_streams_is_refused_as_a_live_stream(db, counting, catalog):
+    """Hits are tried up to 3 (each a request or more to read it): the fourth is not looked at."""
+    song = catalog.songs[1]
+    mood = usecase(db, counting, catalog, with_spotify=False,
+                   template=search_with_live_hits(catalog, "live-three", 3, song))
+    catalog.audio.reset_counts()
+
+    reply = await mood.run(ALICE, "lofi radio")
+
+    assert reply == ErrorReply("“lofi radio” is a live stream — send me a recorded song instead.")
+    assert not catalog.audio.requests_for(f"/audio/{song.spotify_id}.ogg")
+    assert counting.calls == []

@@ -22,6 +22,8 @@ Extra routes for fault tests:
 - `server.add_feed("/search.rss", [...])` serves an RSS feed of links (yt-dlp's generic extractor
   reads it as a list of hits with titles and durations, their pages unread, as a yt-dlp search
   lists YouTube's: a `location` may be a YouTube video's link, whose id the listing gives).
+- `server.add_live_stream("/radio.m3u8")` serves a live stream's HLS playlist (no end), which
+  yt-dlp tells is live once it reads it: as a feed's hit, it is live by its page, not the listing.
 """
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 CHUNK_BYTES = 16 * 1024
+# A live stream's HLS playlist: no #EXT-X-ENDLIST, it is still growing (its segment is never served).
+LIVE_PLAYLIST = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:30\n#EXT-X-MEDIA-SEQUENCE:1\n"
+                 "#EXTINF:30.0,\nseg1.ts\n")
 HANG_LIMIT_S = 30.0
 RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)$")
 CONTENT_TYPES = {
@@ -218,6 +223,9 @@ class FakeAudioServer(LoopbackServer):
 
     def add_feed(self, path: str, entries: list[PlaylistEntry]) -> None:
         self._feeds[path] = list(entries)
+
+    def add_live_stream(self, path: str) -> None:
+        self.add_page(path, LIVE_PLAYLIST, "application/vnd.apple.mpegurl")
 
     # -- observations ------------------------------------------------------------------------
     def bytes_for(self, path: str) -> int:

@@ -481,6 +481,25 @@ async def test_a_live_search_hit_gives_way_to_the_next_one(audio_root, tmp_path)
         assert not server.requests_for("/seg1.ts")
 
 
+async def test_a_search_whose_first_three_hits_are_live_streams_is_refused_as_one(audio_server, tmp_path):
+    """Each hit read costs a request or more (a video's page): three are tried
+    at most, and the song after them is not looked at."""
+    streams = [f"/radio-{n}.m3u8" for n in range(3)]
+    for stream in streams:
+        audio_server.add_live_stream(stream)
+    audio_server.add_feed("/search.rss", [*(PlaylistEntry(s, 0.0, "lofi hip hop radio") for s in streams),
+                                          PlaylistEntry("/clip.ogg", 30.0, "lofi song")])
+    fetcher = AudioFetcher(search_template=audio_server.url("/search.rss?q={title}"), tmp_dir=tmp_path)
+
+    with pytest.raises(UnsupportedInputError) as info:
+        async with fetcher.fetch(Query(kind=QueryKind.TEXT, text="lofi")):
+            pass
+
+    assert str(info.value) == "“lofi” is a live stream — send me a recorded song instead."
+    assert all(audio_server.requests_for(stream) for stream in streams)
+    assert not audio_server.requests_for("/clip.ogg")
+
+
 # -- a host whose answer to a range is no HTTP: yt-dlp's way, or the host called unreachable ---
 
 GARBLED_RANGES = {  # what http.client raises an HTTPException for, which is no OSError

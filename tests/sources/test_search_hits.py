@@ -53,3 +53,23 @@ async def test_a_plain_file_s_url_and_a_playlist_of_files_are_not_searched_ahead
     assert await plain.find(song(long_duration)) is None
     assert audio_server.requests == []
     assert await listed.find(Query(kind=QueryKind.TEXT, text="long song")) is None
+
+
+async def test_the_search_s_next_two_picks_come_with_its_pick_in_case_it_is_a_live_stream(audio_server,
+                                                                                        long_duration, tmp_path):
+    """A listing seldom says which hit is a live stream (an RSS feed never does): a hit's page
+    tells. The next picks, best first, come with the pick (`then`), two at most, for the use case
+    to try in turn, as of the same search (`next_hit`); none of their pages is read here."""
+    lengths = {"/a.ogg": 8, "/b.ogg": -1, "/c.ogg": 3, "/d.ogg": 5, "/e.ogg": 60}  # off the song's length
+    audio_server.add_feed("/search.rss", [PlaylistEntry(path, long_duration + off, "Band - Long Song")
+                                          for path, off in lengths.items()])
+    fetcher = AudioFetcher(search_template=audio_server.base_url + "/search.rss?q={title}", tmp_dir=tmp_path)
+
+    hit = await fetcher.find(song(long_duration))
+
+    assert [hit.url, *(later.url for later in hit.then)] == [audio_server.url(p) for p in ("/b.ogg", "/c.ogg", "/d.ogg")]
+    after = hit.next_hit()
+    assert (after.url, after.of, [later.url for later in after.then]) == (
+        audio_server.url("/c.ogg"), hit.of, [audio_server.url("/d.ogg")])
+    assert after.next_hit().next_hit() is None
+    assert [r.path for r in audio_server.requests] == ["/search.rss"]
