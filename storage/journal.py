@@ -162,9 +162,10 @@ class JournalRepo:
         self._erasure_lock = erasure_lock or asyncio.Lock()
         self._adding: set[asyncio.Future] = set()
         # Members whose summaries may disagree with their entries (a delete under way, or one whose
-        # summaries the database failed to make again: `_summed_up`), each with the `_id`s of the
-        # marks in `repairs` that say so (none where there is no `repairs`): the in-memory list, read
-        # at every repair point without a round trip, kept beside the marks.
+        # summaries the database failed to make again: `_summed_up`, or an added entry's it failed
+        # to fold in: `_sum_up`), each with the `_id`s of the marks in `repairs` that say so (none
+        # where there is no `repairs`): the in-memory list, read at every repair point without a
+        # round trip, kept beside the marks.
         self._unsummed: dict[tuple[str, str], set[ObjectId]] = {}
         # A member's adds and deletes take turns (`_member`): a delete reads their entries, then
         # their summaries, and writes those that differ; an add between the two reads had folded its
@@ -200,29 +201,40 @@ class JournalRepo:
         return lock
 
     async def _add(self, entry: JournalEntry) -> bool:
-        async with self._member(entry.user.platform, entry.user.user_id):
-            added = await self._insert(entry)
-            if (entry.user.platform, entry.user.user_id) in self._unsummed:  # a delete left them wrong
-                await self._summed_up(entry.user.platform, entry.user.user_id)
+        member = entry.user.platform, entry.user.user_id
+        async with self._member(*member):
+            doc = journal_to_doc(entry)
+            with translated_errors("add journal entry"):
+                try:
+                    await self._journal.insert_one(doc)
+                    added = True
+                except DuplicateKeyError:
+                    added = False
+            await self._sum_up(member, entry, doc if added else None)
         return added
 
-    async def _insert(self, entry: JournalEntry) -> bool:
-        doc = journal_to_doc(entry)
-        with translated_errors("add journal entry"):
-            try:
-                await self._journal.insert_one(doc)
-            except DuplicateKeyError:
-                # The stored one is folded in again: an add whose summary's write failed after its
-                # entry's, tried again, is a duplicate, and its vote would be lost.
-                if self._summary is not None:
-                    stored = await self._journal.find_one({**user_filter(entry.user), "prompt_id": entry.prompt_id},
-                                                          projection=journal_tracks.ENTRY_FIELDS)
-                    if stored is not None:
-                        await journal_tracks.add(self._summary, stored)
-                return False
-            if self._summary is not None:
-                await journal_tracks.add(self._summary, doc)
-        return True
+    async def _sum_up(self, member: tuple[str, str], entry: JournalEntry, doc: dict[str, Any] | None) -> None:
+        """The stored entry's vote folded into its summary (`doc`: as just inserted; None: a
+        duplicate, the stored one read and folded in again: an add whose summary failed after its
+        entry, tried again, would lose its vote). Never raised: the entry is stored, and the user is
+        told so (raised, they were told to try again, and the vote was left out until their next
+        delete); a database that fails it leaves the member's summaries to be made again at the next
+        repair point (`_left_wrong`: in memory only, no mark). A member a failure left so has them
+        all made again here."""
+        if self._summary is None:
+            return
+        if member in self._unsummed:  # a delete (or an add) left them wrong
+            await self._summed_up(*member)
+            return
+        try:
+            with translated_errors("sum up a journal entry"):
+                if doc is None:
+                    doc = await self._journal.find_one({**user_filter(entry.user), "prompt_id": entry.prompt_id},
+                                                       projection=journal_tracks.ENTRY_FIELDS)
+                if doc is not None:
+                    await journal_tracks.add(self._summary, doc)
+        except StorageError as error:
+            self._left_wrong(member, error)
 
     async def answered_by(self, ref: UserRef, message: str) -> JournalEntry | None:
         """The user's entry the message `message` made (`JournalEntry.answered_by`), if any."""
@@ -351,10 +363,15 @@ class JournalRepo:
                 async with self._erasure_lock:  # read and written again: no /forget in between
                     await journal_tracks.summarize_member(self._journal, self._summary, platform, user_id)
         except StorageError as error:
-            self._unsummed.setdefault(member, set())
-            log.warning("journal.summaries_not_made_again", extra={"user": user_id, "reason": str(error)})
+            self._left_wrong(member, error)
             return False
         return await self._unmark(member, marks)
+
+    def _left_wrong(self, member: tuple[str, str], error: StorageError) -> None:
+        """The member's summaries a failed write left wrong: logged, and kept in `_unsummed` (with
+        whatever marks they have)."""
+        self._unsummed.setdefault(member, set())
+        log.warning("journal.summaries_not_made_again", extra={"user": member[1], "reason": str(error)})
 
     async def summed_up(self) -> None:
         """The summaries a failure left wrong (`_summed_up`) made again, where the database allows: the
