@@ -108,6 +108,15 @@ class DailyAt(BaseTrigger):
             day += timedelta(days=1)
         return due.astimezone(self.timezone)
 
+    def fire_time_before(self, instant: datetime) -> datetime:
+        """The latest fire time before `instant`, in UTC: a run's own, given the next run
+        APScheduler set from it (`get_next_fire_time`: the first fire time after it)."""
+        instant = instant.astimezone(timezone.utc)
+        day = instant.astimezone(self.timezone).date()
+        while (fired := self.fire_time(day)) >= instant:
+            day -= timedelta(days=1)
+        return fired
+
     def due_day(self, now: datetime) -> date:
         """The local day of the latest fire time at or before `now`."""
         today = now.astimezone(self.timezone).date()
@@ -378,12 +387,13 @@ class PromptScheduler:
         while the others are served waits for the next day (their time had passed, from now). The
         day is the one its run is for, read once (`late_day`): a run too late for it sends nothing,
         and a clock stepped back during the pass, before the prompt time, does not make it
-        yesterday's for the users served after the step."""
+        yesterday's for the users served after the step. Nor one stepped back as the pass begins
+        (`_run_clock`)."""
         begin_request(None)  # its task holds the context of whatever woke APScheduler last: a request's
         job = self._scheduler.get_job(key)
         if job is None:  # its last user left
             return
-        now = self.now()
+        now = self._run_clock(job)
         day = job.trigger.late_day(now, self.grace)
         if day is None:
             log.warning("scheduler.prompts_too_late", extra={
@@ -402,6 +412,25 @@ class PromptScheduler:
                         log.exception("scheduler.prompt_failed", extra={"user": ref.user_id})
 
         await asyncio.gather(*(serve() for _ in range(self._concurrency)))
+
+    def _run_clock(self, job) -> datetime:
+        """The clock a daily job's run goes by: `now`, or the run's own prompt time where `now` reads
+        before it, by up to the grace. APScheduler ran the job on finding that time come on its own
+        reading of the machine's clock (the time before the next run it set): a reading before it
+        means the clock was stepped back since (NTP, as the run began), and the run is still that
+        time's. By `now` it was the day before's, 24 h late: nothing was sent, the next run was the
+        next day's, and the day had no prompt. A reading further back goes by the clock."""
+        now = self.now()
+        trigger: DailyAt = job.trigger
+        next_run = getattr(job, "next_run_time", None)
+        if next_run is None:
+            return now
+        due = trigger.fire_time_before(next_run)
+        if now < due <= now + self.grace:
+            log.warning("scheduler.clock_behind", extra={
+                "job": job.id, "behind_s": round((due - now).total_seconds(), 3)})
+            return due
+        return now
 
     def retry_at(self, ref: UserRef) -> datetime | None:
         """When the day's failed prompt is tried again; None when no retry is due."""

@@ -100,6 +100,23 @@ def test_a_job_woken_at_its_fire_time_to_the_microsecond_next_fires_the_next_day
     assert trigger.get_next_fire_time(due, due) == trigger.fire_time(date(2027, 1, 1))
 
 
+@pytest.mark.parametrize("zone, at, night", [
+    ("Europe/Lisbon", time(1, 30), date(2026, 3, 29)),  # skipped: comes at 02:30
+    ("Europe/Lisbon", time(1, 30), date(2026, 10, 25)),  # repeated: the first
+    ("Australia/Lord_Howe", time(2, 15), date(2026, 10, 4)),  # a half-hour jump
+    ("Antarctica/Troll", time(2, 30), date(2026, 3, 29)),  # a two-hour jump
+    ("Pacific/Kiritimati", time(0, 0), date(2026, 12, 31)),
+])
+def test_a_run_s_own_prompt_time_is_the_one_before_the_next_run_apscheduler_set_from_it(zone, at, night):
+    """A daily job's run finds its prompt time from the next run (`fire_time_before`): the run on
+    the night the clocks change, and the ones either side of it, 23 or 25 hours from their neighbours."""
+    trigger = DailyAt(at, ZoneInfo(zone))
+    for day in (night - timedelta(days=1), night, night + timedelta(days=1)):
+        due = trigger.fire_time(day)
+        next_run = trigger.get_next_fire_time(due, due + timedelta(seconds=1))
+        assert trigger.fire_time_before(next_run) == due
+
+
 NOV_24, NOV_25 = date(2026, 11, 24), date(2026, 11, 25)
 
 
@@ -597,10 +614,10 @@ async def test_a_prompt_time_that_passes_while_the_jobs_are_rebuilt_is_not_lost(
 # A clock that jumps: the host asleep, NTP stepping it -----------------------------------------
 
 
-async def run_late(scheduler: PromptScheduler, job_id: str, late: timedelta = timedelta(0)) -> int:
-    """A job as APScheduler meets it on waking, its run `late` past on the machine's clock (the
-    host suspended, the clock stepped forward): EVENT_JOB_EXECUTED once the run's prompts are
-    done, or EVENT_JOB_MISSED where it gave the run up."""
+@contextlib.contextmanager
+def a_run_of(scheduler: PromptScheduler, job_id: str):
+    """A future of the job's next run, as APScheduler tells it: EVENT_JOB_EXECUTED once the run's
+    prompts are done, EVENT_JOB_MISSED where it gave the run up, EVENT_JOB_ERROR."""
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
 
     heard = asyncio.get_running_loop().create_future()
@@ -611,10 +628,17 @@ async def run_late(scheduler: PromptScheduler, job_id: str, late: timedelta = ti
 
     scheduler._scheduler.add_listener(listen, EVENT_JOB_EXECUTED | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
     try:
-        scheduler._scheduler.modify_job(job_id, next_run_time=datetime.now(timezone.utc) - late)
-        return await asyncio.wait_for(heard, 10)
+        yield heard
     finally:
         scheduler._scheduler.remove_listener(listen)
+
+
+async def run_late(scheduler: PromptScheduler, job_id: str, late: timedelta = timedelta(0)) -> int:
+    """A job as APScheduler meets it on waking, its run `late` past on the machine's clock (the
+    host suspended, the clock stepped forward): how the run ended (`a_run_of`)."""
+    with a_run_of(scheduler, job_id) as heard:
+        scheduler._scheduler.modify_job(job_id, next_run_time=datetime.now(timezone.utc) - late)
+        return await asyncio.wait_for(heard, 10)
 
 
 async def run_the_daily_job(scheduler: PromptScheduler, user: User, late: timedelta = timedelta(0)) -> int:
@@ -679,6 +703,37 @@ async def test_a_clock_stepped_back_after_the_day_s_prompt_sends_no_second_one(d
         assert out.getvalue().count("📝") == 1 and out_restarted.getvalue() == ""
         assert await db.prompts.last_sent_date(user.ref) == date(STARTED_YEAR, 11, 24)
         assert not await db.prompts.sent_for(user.ref, date(STARTED_YEAR, 11, 23))
+    finally:
+        await scheduler.stop()
+
+
+@pytest.mark.parametrize("behind", [timedelta(seconds=3), timedelta(hours=1)])
+async def test_a_clock_stepped_back_as_the_daily_job_starts_still_prompts_that_day(db, counting, behind):
+    """APScheduler finds the prompt time come on its reading of the clock, and NTP steps the clock
+    back (3 s; an hour) before the job's pass reads it: the pass took the latest prompt time before
+    its reading, yesterday's, for the one due, 24 h late, and sent nothing; the job's next run was
+    tomorrow's, and the day had no prompt. Here APScheduler goes by the machine's clock, the
+    prompt time is the minute just begun on it, and the scheduler's clock reads `behind` it."""
+    from apscheduler.events import EVENT_JOB_EXECUTED
+
+    from bot.scheduler import group_id
+
+    due = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    user_id = f"stepped-back-{behind.seconds}s-as-it-runs"
+    user = User("console", user_id, timezone="UTC", prompt_time=due.time(), journal_enabled=True, chat_id=user_id)
+    await db.users.upsert(user)
+    at = [due - behind]
+    scheduler, _journal, out = scheduler_with_console(db, counting, lambda: at[0])
+    try:
+        with a_run_of(scheduler, group_id(user)) as heard:
+            assert await scheduler.start() == 0  # not missed, still to come; its job is due on the machine's clock
+            assert await asyncio.wait_for(heard, 10) == EVENT_JOB_EXECUTED
+        assert out.getvalue().count("📝") == 1
+        assert await db.prompts.last_sent_date(user.ref) == due.date()
+        at[0] = due + timedelta(minutes=1)  # the clock past the prompt time again: no second one
+        await run_the_daily_job(scheduler, user)
+        assert await restart_at(db, counting, at[0]) == 0
+        assert out.getvalue().count("📝") == 1
     finally:
         await scheduler.stop()
 
