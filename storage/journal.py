@@ -18,7 +18,8 @@ from pymongo.errors import DuplicateKeyError
 from storage import journal_tracks
 from storage.codec import date_text, date_value, journal_from_doc, journal_to_doc, user_filter
 from storage.failures import translated_errors
-from storage.models import JournalEntry, JournalStats, PeriodMoods, StorageError, UserRef
+from storage.models import (DatabaseUnavailableError, JournalEntry, JournalStats, PeriodMoods, StorageError,
+                            UserRef)
 
 log = logging.getLogger(__name__)
 
@@ -216,11 +217,12 @@ class JournalRepo:
     async def _sum_up(self, member: tuple[str, str], entry: JournalEntry, doc: dict[str, Any] | None) -> None:
         """The stored entry's vote folded into its summary (`doc`: as just inserted; None: a
         duplicate, the stored one read and folded in again: an add whose summary failed after its
-        entry, tried again, would lose its vote). Never raised: the entry is stored, and the user is
-        told so (raised, they were told to try again, and the vote was left out until their next
-        delete); a database that fails it leaves the member's summaries to be made again at the next
-        repair point (`_left_wrong`: in memory only, no mark). A member a failure left so has them
-        all made again here."""
+        entry, tried again, would lose its vote). A database that fails it leaves the member's
+        summaries to be made again at the next repair point (`_left_wrong`: in memory only, no mark),
+        and the entry, stored, is said to be (raised, the user was told to try again, and the vote
+        was left out until their next delete); one gone (DatabaseUnavailableError) raises still: the
+        caller keeps the entry in the outbox, on disk (`JournalWriter.add_or_queue`), whose drain
+        folds it in again, after a kill too. A member a failure left so has them all made again here."""
         if self._summary is None:
             return
         if member in self._unsummed:  # a delete (or an add) left them wrong
@@ -235,6 +237,8 @@ class JournalRepo:
                     await journal_tracks.add(self._summary, doc)
         except StorageError as error:
             self._left_wrong(member, error)
+            if isinstance(error, DatabaseUnavailableError):
+                raise
 
     async def answered_by(self, ref: UserRef, message: str) -> JournalEntry | None:
         """The user's entry the message `message` made (`JournalEntry.answered_by`), if any."""
