@@ -78,7 +78,7 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.chat_runs import ChatRuns
-from bot.frontends.telegram_split import SPLIT_ANSWER_JOINED, SPLIT_ANSWER_NOT_SAVED, SplitAnswers
+from bot.frontends.telegram_split import SPLIT_ANSWER_JOINED, SPLIT_ANSWER_NOT_SAVED, SplitAnswer, SplitAnswers
 from bot.frontends.telegram_flow import CURRENT_UPDATE, UpdateFlow
 from bot.frontends.telegram_http import MAX_REASON, AiohttpRequest, CallsNoted, CallsWatch, UpdatesRequest, never_sent
 from bot.sources.models import QueryKind, UnsupportedInputError
@@ -1115,15 +1115,38 @@ class TelegramFrontend:
         split = self.splits.opened(message, prompt_id)  # a client's first part, maybe: its next join its note
         # Its own step: the parts after it, noted while it is answered, put theirs in `split.step`.
         step = None if split is None else split.step
-        reply = None
+        day = None
         try:
-            with self.usecases.journal.answering(caller):  # its download too: "/journal delete last" is refused till done
-                reply = await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
-                    caller, journal_note(message) or None, attachment, prompt_message_id=prompt_id,
-                    message_id=str(message.message_id), progress=progress))
+            if split is not None and self._said_before():  # handed over again for its parts: read, not said again
+                saved = await self.usecases.journal.saved_by(caller, str(message.message_id))
+                day = None if saved is None else saved.local_date.isoformat()
+            else:
+                with self.usecases.journal.answering(caller):  # its download too: "/journal delete last" is refused till done
+                    reply = await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
+                        caller, journal_note(message) or None, attachment, prompt_message_id=prompt_id,
+                        message_id=str(message.message_id), progress=progress))
+                day = reply.local_date.isoformat() if isinstance(reply, JournalSavedReply) else None
         finally:
             if step is not None:
-                self.splits.settle(step, reply.local_date.isoformat() if isinstance(reply, JournalSavedReply) else None)
+                self.splits.settle(step, day)
+        if split is not None:  # answered (one the stop cut short is told so, and goes)
+            self._kept_for_parts(split)
+
+    def _said_before(self) -> bool:
+        """Whether the running update, handed over again after a restart, was answered before it
+        (`UpdateFlow.answered`); forgotten once asked."""
+        update_id = CURRENT_UPDATE.get()
+        said = update_id in self._answered_before
+        self._answered_before.discard(update_id)
+        return said
+
+    def _kept_for_parts(self, split: SplitAnswer, *, said: bool = True) -> None:
+        """The running update, a long answer or a part of it, stays kept until no part can follow
+        (`SplitAnswers.over`), for a restart to hand it over again with the parts after it; `said`:
+        its answer noted given, not to be said again then (`telegram_split.py`)."""
+        if said:
+            self.flow.answered([CURRENT_UPDATE.get()])
+        self.flow.done_after(lambda: self.splits.over(split))
 
     async def _split_part(self, message: Message, caller: Caller) -> bool:
         """Whether `message` is the next part of a long journal answer a client sent in parts
@@ -1136,21 +1159,33 @@ class TelegramFrontend:
             return False
         split, before, step, separator = following
         day = None
+        if self._said_before():  # handed over again after a restart: its telling was said before it
+            split.told = True
         try:
             day = await before
-            if day is not None:
-                added = await self.usecases.journal.add_to_note(
-                    caller, str(split.answer_id), linked_text(message), separator)
-                if isinstance(added, ErrorReply):  # this part's words only: the parts after it go on
-                    if added.message != split.refused:  # a note full: once, not once a part of a pasted megabyte
-                        split.refused = added.message
-                        await message.reply_text(added.message)
-                    return True
-            if not split.told:
-                split.told = True
-                await message.reply_text(SPLIT_ANSWER_JOINED.format(day=day) if day else SPLIT_ANSWER_NOT_SAVED)
+            said = await self._joined(message, caller, split, day, separator)
         finally:
             self.splits.settle(step, day)
+        self._kept_for_parts(split, said=said)  # done (one the stop cut short is told so, and goes)
+        return True
+
+    async def _joined(self, message: Message, caller: Caller, split: SplitAnswer, day: str | None,
+                      separator: str) -> bool:
+        """The part's words added to the note of the entry made on `day` (None: nothing saved),
+        and the user told once; whether anything was said."""
+        if day is not None:
+            added = await self.usecases.journal.add_to_note(
+                caller, str(split.answer_id), linked_text(message), separator)
+            if isinstance(added, ErrorReply):  # this part's words only: the parts after it go on
+                if added.message == split.refused:  # a note full: once, not once a part of a pasted megabyte
+                    return False
+                split.refused = added.message
+                await message.reply_text(added.message)
+                return True
+        if split.told:
+            return False
+        split.told = True
+        await message.reply_text(SPLIT_ANSWER_JOINED.format(day=day) if day else SPLIT_ANSWER_NOT_SAVED)
         return True
 
     async def on_journal(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -31,9 +31,18 @@ the chat waits for the long one before it to be read (`after_earlier`: opened as
 as a part, or neither), `READ_WAIT_S` at most; until 2026-12-06 the second part, started
 meanwhile, found no answer noted and was read as an answer of its own, its words lost.
 
-The parts seen are kept in memory only: after a restart, a part handed over again with the answer
-(`bot/usecases/inbox.py`) joins it again, once (`JournalRepo.add_to_note` finds it in the note); a
-part handed over alone, its answer cleared before the kill, is handled as any message.
+The parts seen are kept in memory only. So that a restart knows them, the updates of a long answer
+and of its parts stay kept in the inbox (`bot/usecases/inbox.py`, `UpdateFlow.done_after`) until
+no part can follow them (`SplitAnswers.over`): the chain's last part came (one of half the limit or
+less), a message ended it (too late, or no part), or none came for `SPLIT_HOLD_S`. A stop or a kill
+meanwhile leaves them to the next start, which hands them over again with the parts that came
+after (from Telegram, or from the inbox): the answer, noted said (`UpdateFlow.answered`), is read
+again without a word (its entry looked up, not saved again), each part joins the note once
+(`JournalRepo.add_to_note` finds it there), and the user is told once, unless that was said before
+the stop. Until 2026-12-06 the answer's update was cleared once answered: a part handed over alone
+after a restart was handled as any message (a reply to the prompt was told the prompt had its song),
+its words lost. A part not fetched within `SPLIT_HOLD_S` of the one before it, a restart in
+between, is handled as any.
 """
 from __future__ import annotations
 
@@ -56,6 +65,10 @@ SPLIT_TRIMMED_MAX = 16
 # The longest a message waits for the long text before it to be read (`SplitAnswers.after_earlier`):
 # past it (a handler stuck), it is handled as if that one were no answer.
 READ_WAIT_S = 30.0
+# How long a long answer's updates, and its parts', stay kept once no part followed the last of them
+# (`SplitAnswers.over`): the window between Telegram's stamps, and as long again for the parts'
+# delivery (a getUpdates held back by a burst, `telegram_flow`).
+SPLIT_HOLD_S = 2 * SPLIT_WINDOW_S
 SPLIT_ANSWER_JOINED = ("Telegram sent your long answer as several messages: I added the words of the ones after "
                        "the first to the note of your journal entry for {day}, as one answer.")
 SPLIT_ANSWER_NOT_SAVED = ("Telegram sent your long answer as several messages, and its first saved nothing (see "
@@ -77,6 +90,9 @@ class SplitAnswer:
     step: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     told: bool = False
     refused: str | None = None  # the last refusal said of a part: the parts after it refused alike are not told again
+    # Set once no part can follow (`SplitAnswers.over`); `heard`: the loop's time the last part was read.
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    heard: float = field(default_factory=lambda: asyncio.get_running_loop().time())
 
 
 def separator_after(message: Message, trimmed: str) -> str:
@@ -140,7 +156,9 @@ class SplitAnswers:
             return None
         # Long answers elsewhere whose window is over are let go: only those a part may still follow are kept.
         window = timedelta(seconds=self.window_s)
-        self._chats = {chat: split for chat, split in self._chats.items() if message.date - split.last_date <= window}
+        for chat, split in list(self._chats.items()):
+            if chat == message.chat_id or message.date - split.last_date > window:
+                self._end(chat)
         # The note is the answer's words stripped: blanks at the cut, if any, go back before the next part.
         split = SplitAnswer(prompt_id, message.message_id, message.message_id, message.date, text_length(text),
                             separator_after(message, text[len(text.rstrip()):]))
@@ -162,11 +180,11 @@ class SplitAnswers:
         if split is None or message.text is None or message.message_id <= split.last_id:
             return None
         if message.date - split.last_date > timedelta(seconds=self.window_s):
-            del self._chats[message.chat_id]
+            self._end(message.chat_id)
             return None
         length = text_length(message.text)
         if split.last_length + length + SPLIT_TRIMMED_MAX <= SPLIT_LIMIT:  # both fit one message: not cut
-            del self._chats[message.chat_id]
+            self._end(message.chat_id)
             return None
         replied = message.reply_to_message
         if replied is not None and str(replied.message_id) != split.prompt_id:
@@ -175,9 +193,28 @@ class SplitAnswers:
         split.step = asyncio.get_running_loop().create_future()
         split.last_id, split.last_date, split.last_length = message.message_id, message.date, length
         split.separator = separator_after(message, "")
+        split.heard = asyncio.get_running_loop().time()
         if length < SPLIT_PART_MIN:  # the last part: no other follows it
-            self._chats.pop(message.chat_id, None)
+            self._end(message.chat_id)
         return split, before, split.step, separator
+
+    def _end(self, chat: int) -> None:
+        """The chat's long answer takes no part more: its updates kept for it may go (`over`)."""
+        split = self._chats.pop(chat, None)
+        if split is not None:
+            split.ended.set()
+
+    async def over(self, split: SplitAnswer, hold_s: float = SPLIT_HOLD_S) -> None:
+        """Return once no part can follow `split`'s last: the chain ended (its last part came, or a
+        message that is none), or no part came for `hold_s`. Until then its answer's update, and its
+        parts', stay kept (`UpdateFlow.done_after`), for a restart to hand them over again with a
+        part that comes after it."""
+        loop = asyncio.get_running_loop()
+        while not split.ended.is_set() and (left := split.heard + hold_s - loop.time()) > 0:
+            try:
+                await asyncio.wait_for(split.ended.wait(), left)
+            except asyncio.TimeoutError:
+                pass  # a part since (`heard` later) holds it on
 
     @staticmethod
     def settle(step: asyncio.Future, day: str | None) -> None:

@@ -1299,6 +1299,14 @@ class JournalUseCase:
             if not self._answering[ref]:
                 del self._answering[ref]
 
+    async def saved_by(self, caller: Caller, message_id: str) -> JournalEntry | None:
+        """The entry the caller's message `message_id` made (in the database, or waiting in the
+        outbox), read only: a long answer handed over again after a restart for the parts after it
+        (bot/frontends/telegram_split.py), told before. None when there is none, or the database is
+        down and the outbox holds none of it."""
+        saved = await self._saved_from(UserRef(caller.platform, caller.user_id), answer_key(caller, message_id), True)
+        return None if saved is None else saved[0]
+
     async def add_to_note(self, caller: Caller, answer_id: str, words: str, separator: str) -> JournalEntry | ErrorReply:
         """The entry the message `answer_id` made, `words` added to its note after `separator`:
         the rest of an answer its platform sent in parts (Telegram's messages over 4 096

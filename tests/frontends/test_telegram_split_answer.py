@@ -8,21 +8,22 @@ is handled as before."""
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import asynccontextmanager
 
 import pytest
 
 from bot.frontends.telegram import TEXT_HINT
 from bot.frontends.telegram_flow import TURN_S
-from bot.frontends.telegram_split import SPLIT_ANSWER_JOINED, SPLIT_ANSWER_NOT_SAVED, SPLIT_WINDOW_S
+from bot.frontends.telegram_split import SPLIT_ANSWER_JOINED, SPLIT_ANSWER_NOT_SAVED, SPLIT_HOLD_S, SPLIT_WINDOW_S
 from storage.inbox import Arrival
 from storage.models import UserRef
-from storage.schema import JOURNAL, PROMPTS
+from storage.schema import INBOX, JOURNAL, PROMPTS
 from tests.fakes.telegram_api import DEFAULT_USER, FakeTelegramBotAPI, client_parts
 from tests.fakes.wire_gate import gated_database
 from tests.frontends.conftest import TELEGRAM_TOKEN, telegram_on, usecases_with_creep
 from tests.frontends.test_telegram_forget_races import open_prompt
-from tests.frontends.test_telegram_inbox import SOURCE, STAGES, _empty, until
+from tests.frontends.test_telegram_inbox import SOURCE, STAGES, _empty, inbox_numbers, until
 
 ALICE = UserRef("telegram", str(DEFAULT_USER))
 WORDS = " ".join(f"Hour {hour}: the radio in the corridor played song number {hour}, and grandma hummed along."
@@ -32,10 +33,11 @@ DAY_TOLD = SPLIT_ANSWER_JOINED.split("{")[0]
 
 
 @asynccontextmanager
-async def prompt_open(db):
-    """Today's prompt sent on the fake Telegram (Spotify knows Creep): the fake, and the prompt's id."""
+async def prompt_open(db, fake: FakeTelegramBotAPI | None = None):
+    """Today's prompt sent on the fake Telegram (`fake`, else a new one; Spotify knows Creep): the
+    fake, and the prompt's id."""
     async with usecases_with_creep(db) as (_, usecases):
-        async with telegram_on(FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, frontend):
+        async with telegram_on(fake or FakeTelegramBotAPI(TELEGRAM_TOKEN), usecases) as (fake, frontend):
             prompt = await open_prompt(fake, frontend, db, usecases)
             yield fake, prompt["message_id"]
 
@@ -151,30 +153,91 @@ async def test_split_parts_handed_over_again_after_a_kill_are_not_added_twice(db
     assert await note_of_today(db) == answer.partition("\n")[2]
 
 
-@pytest.mark.parametrize("slow", [("insert", JOURNAL), ("find", PROMPTS)], ids=["saved", "read"])
-async def test_a_first_part_slow_to_be_read_or_saved_still_takes_the_next_parts(db_server, mongo_uri, db_name, db,
-                                                                               slow):
-    """Today's prompt sent before a restart (this run holds it in no memory). The first part's
-    entry's write, or its check that it answers a prompt, waits on the database (held at the wire)
-    past the 1 s a sender's next update waits for the one before (`TURN_S`), as a song's download
-    and hearing does. Saved slowly, the first part's end settled the second part's step for its
-    own: the third part's words were added, the second's never, its handler waiting for good.
-    Read slowly, the second part, started meanwhile, found no long answer noted and was read as
-    an answer of its own, its words lost ("Nothing saved: your answer's first line is …"); it
-    waits for the first part to be read."""
-    fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
-    async with usecases_with_creep(db) as (_, usecases), telegram_on(fake, usecases) as (_, frontend):
-        prompt = (await open_prompt(fake, frontend, db, usecases))["message_id"]
+async def slow_first_part(db_server, mongo_uri, db_name, db, slow: tuple[str, str], held_s: float) -> list[str]:
+    """Today's prompt sent before a restart (this run holds it in no memory), then `ANSWER` sent
+    in parts, the first part's `slow` command (its entry's write, or its check that it answers a
+    prompt) held at the wire for `held_s`: what the chat shows after."""
+    async with prompt_open(db) as (fake, prompt):
+        pass
     async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
         async with usecases_with_creep(gated) as (_, usecases), telegram_on(fake, usecases):
             gate.hold(*slow)
             mark = fake.mark()
             await send_parts(fake, client_parts(ANSWER), prompt)
             await asyncio.wait_for(gate.held.wait(), 10)
-            await asyncio.sleep(TURN_S + 0.5)  # the second part's turn has come
+            await asyncio.sleep(held_s)
             gate.release()
             await fake.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=mark)
             await asyncio.sleep(0.5)  # a reply to the third part would have come by now
-            said = shown(fake, mark)
+            return shown(fake, mark)
+
+
+@pytest.mark.parametrize("slow", [("insert", JOURNAL), ("find", PROMPTS)], ids=["saved", "read"])
+async def test_a_first_part_slow_to_be_read_or_saved_still_takes_the_next_parts(db_server, mongo_uri, db_name, db,
+                                                                               slow):
+    """The first part's entry's write, or its check that it answers a prompt, waits on the
+    database (held at the wire) past the 1 s a sender's next update waits for the one before
+    (`TURN_S`), as a song's download and hearing does. Saved slowly, the first part's end settled
+    the second part's step for its own: the third part's words were added, the second's never, its
+    handler waiting for good. Read slowly, the second part, started meanwhile, found no long answer
+    noted and was read as an answer of its own, its words lost ("Nothing saved: your answer's
+    first line is …"); it waits for the first part to be read."""
+    said = await slow_first_part(db_server, mongo_uri, db_name, db, slow, TURN_S + 0.5)  # past the second part's turn
     assert await note_of_today(db) == WORDS
     assert len(said) == 2 and said[0].startswith("Saved to your journal"), said
+
+
+async def test_the_next_part_waits_for_a_first_part_read_slowly_longer_than_the_window(db_server, mongo_uri, db_name,
+                                                                                     db):
+    """The next part waits up to 30 s (`READ_WAIT_S`) for the first part to be read: a database
+    slow for some seconds is not a part lost. Held past the window between parts (5 s, a wait
+    one might take for it), the first part read 8 s late still takes the next parts; a wait of
+    5 s, or none, reads the second part as an answer of its own."""
+    said = await slow_first_part(db_server, mongo_uri, db_name, db, ("find", PROMPTS), SPLIT_WINDOW_S + 3)
+    assert await note_of_today(db) == WORDS
+    assert len(said) == 2 and said[0].startswith("Saved to your journal"), said
+
+
+@pytest.mark.parametrize("end", ["killed", "stopped"])
+async def test_the_next_parts_handed_over_alone_after_a_restart_join_the_answer_before_it(db, end):
+    """The bot killed outright (or stopped: a redeploy) once the first part was answered, its next
+    parts not yet fetched: the restart got them from Telegram alone, the first part's update
+    cleared, and no memory of it. The second part, a reply to the prompt, was told the prompt had
+    its song, its words lost. The first part's update is kept until no part can follow it (its
+    answer noted said): the restart hands it over again, silently, and the parts join it."""
+    parts = client_parts(ANSWER)
+    fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
+    async with prompt_open(db, fake) as (_, prompt):
+        mark = fake.mark()
+        first = (await fake.user_sends(parts[0], reply_to=prompt))["message"]
+        await fake.wait_for_reply(lambda c: c.text.startswith("Saved to your journal"), after=mark)
+        await asyncio.sleep(1.5)  # the next getUpdates (poll timeout 1 s) has kept, and cleared, what it had to
+        left = await db.db[INBOX].find({}).to_list()  # what a kill now leaves
+    if end == "killed":
+        await db.db[INBOX].delete_many({})
+        if left:
+            await db.db[INBOX].insert_many(left)
+    mark = fake.mark()
+    for part in parts[1:]:  # sent a second after the first, fetched by the restart
+        await fake.user_sends(part, reply_to=prompt, extra={"date": first["date"] + 1})
+    async with usecases_with_creep(db) as (_, usecases), telegram_on(fake, usecases):
+        await fake.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=mark)
+        await asyncio.sleep(0.5)  # a reply to the third part would have come by now
+        said = shown(fake, mark)
+        assert await until(lambda: _empty(db), timeout=15)
+    assert await note_of_today(db) == WORDS
+    assert len(said) == 1, said
+
+
+async def test_a_long_answer_no_part_follows_is_kept_only_until_none_can(db):
+    """A long answer kept for the parts that may follow it (above) and followed by none, sent
+    whole: its update goes once `SPLIT_HOLD_S` passed with no part, not kept for the next start to
+    read it again (and, at the third, to give it up as what stops the bot)."""
+    async with prompt_open(db) as (fake, prompt):
+        mark = fake.mark()
+        await fake.user_sends(ANSWER[:3000], reply_to=prompt)
+        await fake.wait_for_reply(lambda c: c.text.startswith("Saved to your journal"), after=mark)
+        answered = time.monotonic()
+        assert await until(lambda: inbox_numbers(db), timeout=3), "the long answer was not kept for its parts"
+        assert await until(lambda: _empty(db), timeout=SPLIT_HOLD_S + 5)
+        assert time.monotonic() - answered > SPLIT_HOLD_S - 1
