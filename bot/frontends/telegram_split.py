@@ -2,7 +2,7 @@
 
 Telegram takes at most 4 096 characters (UTF-16 code units) a message. A client sends a longer
 text as several messages, back to back, in the same chat (Telegram Desktop makes each a reply to
-what the first replies to; a part replying to nothing is read too): Telegram for Android cuts it
+what the first replies to; a part replying to nothing is read too, after one cut at the limit): Telegram for Android cuts it
 every 4 096 units, wherever that falls (mid-word too); Telegram
 Desktop cuts at the last paragraph, line, sentence or word break past half the limit and trims the
 parts (`TextUtilities::CutPart`), so each of its parts but the last is longer than 2 048 units. A
@@ -12,13 +12,19 @@ the hint for stray text), its words lost.
 
 A journal answer of more than half the limit (`SPLIT_PART_MIN`) may be such a first part: the
 chat's next plain texts within `SPLIT_WINDOW_S` of it, by Telegram's own stamps (`Message.date`,
-whole seconds), each replying to the same prompt or to nothing, are its rest, added to the entry's
+whole seconds), each replying to the same prompt (or to nothing, below), are its rest, added to the entry's
 note in order (`JournalUseCase.add_to_note`), and the user is told once. A part of more than half
 the limit opens the window for the next one. A client cuts a text only where it is too long for one
 message, and at its last break before the limit (Desktop) or at the limit (Android): a part and the
 one after it add up to more than the limit, less the blanks Desktop trims at the cut
 (`SPLIT_TRIMMED_MAX` at most). A message that does not (an answer of 3 000 characters sent whole,
-then "thank you" within the window) is no part, and is handled as any. Between parts the note gets nothing where the part
+then "thank you" within the window) is no part, and is handled as any. Nor, after a part shorter
+than the limit, is a message that replies to nothing: only Android cuts at the limit itself (and
+its parts may reply to nothing); Desktop, and iOS (which cuts at the last line break or full stop
+within the limit, `breakChatInputText`), cut shorter and make every part a reply to what the first
+replies to. Until 2026-12-06 "thank you" after an answer of 4 081 to 4 095 units sent whole, or
+another text pasted within the window after one of 2 049 or more, was added to the note and said
+so. Between parts the note gets nothing where the part
 before was cut at the limit (Android's cut, mid-word) and a line break where it was shorter
 (Desktop's, at a break it trimmed away). A message later than the window, a command, a file, or a
 reply to another message is handled as any.
@@ -188,6 +194,9 @@ class SplitAnswers:
             return None
         replied = message.reply_to_message
         if replied is not None and str(replied.message_id) != split.prompt_id:
+            return None
+        if replied is None and split.last_length < SPLIT_LIMIT:  # cut short of the limit: each part replies
+            self._end(message.chat_id)
             return None
         before, separator = split.step, split.separator
         split.step = asyncio.get_running_loop().create_future()

@@ -136,6 +136,22 @@ async def test_a_long_whole_answer_then_a_quick_message_is_not_joined(db):
     assert await note_of_today(db) == whole.partition("\n")[2]
 
 
+@pytest.mark.parametrize("whole, then", [(ANSWER[:4090], "thank you, goodnight"), (ANSWER[:3000], WORDS[:2000])],
+                         ids=["thanks_after_4090", "text_pasted_after_3000"])
+async def test_a_plain_message_after_a_long_answer_not_cut_at_the_limit_is_not_joined(db, whole, then):
+    """A message that replies to nothing, after an answer not cut at the limit: "thank you" after
+    an answer of 4 090 characters sent whole (the two make more than one message holds), or
+    another text pasted within the window, was added to the note and said so. Only Android cuts at
+    the limit itself, and its parts may reply to nothing; Desktop and iOS cut shorter, at a break,
+    and make every part a reply to what the first replies to."""
+    async with prompt_open(db) as (fake, prompt):
+        mark = fake.mark()
+        await send_parts(fake, [whole, then], prompt, every_part_replies=False)
+        told = await fake.wait_for_reply(lambda c: not c.text.startswith("Saved to your journal"), after=mark)
+    assert told.text == TEXT_HINT
+    assert await note_of_today(db) == whole.partition("\n")[2].rstrip()
+
+
 @pytest.mark.parametrize("answer", [ANSWER, ANSWER[:2 * 4096 + 50]], ids=["long_last_part", "short_last_part"])
 async def test_split_parts_handed_over_again_after_a_kill_are_not_added_twice(db, usecases, answer):
     """The bot killed once the parts were answered, before their updates were cleared: the restart
