@@ -347,6 +347,8 @@ class PromptScheduler:
             return
         key = group_id(user)
         if self._group_of.get(user.ref) != key:
+            if user.ref in self._group_of:  # a new time or zone: the old time's failed prompt is not retried
+                self._cancel_retry(user.ref)
             self._leave_group(user.ref)
             self._group_of[user.ref] = key
             self._groups.setdefault(key, {})[user.ref] = None
@@ -368,6 +370,17 @@ class PromptScheduler:
         self._leave_group(ref)
         if self._scheduler.get_job(retry_job_id(ref)) is not None:
             self._scheduler.remove_job(retry_job_id(ref))
+
+    def _cancel_retry(self, ref: UserRef) -> None:
+        """/journal on with a new time or zone: the retry of the old time's failed prompt goes. Left,
+        it sent the day's prompt at the old time (07:05 for 07:00) after the user was told "today at
+        20:00", and 20:00 then sent none. A failed prompt whose record the database kept (its
+        withdrawal failed too: the retry's `unsent`) stays the day's, as /journal on's reply reads
+        it ("today's was sent already"): none comes at the new time that day."""
+        job = self._scheduler.get_job(retry_job_id(ref))
+        if job is not None:
+            job.remove()
+            log.info("scheduler.prompt_retry_cancelled", extra={"user": ref.user_id})
 
     def _leave_group(self, ref: UserRef) -> None:
         """The user out of their group; the group's job goes with its last user."""

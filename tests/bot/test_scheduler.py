@@ -1070,6 +1070,38 @@ async def test_a_failed_prompt_left_recorded_by_a_database_outage_is_still_tried
     assert [p.message_id for p in sent] == ["1"]  # the failed one withdrawn, the one that arrived open
 
 
+async def test_a_new_time_s_reply_and_prompt_agree_where_the_failed_prompt_s_record_was_kept(counting, outage):
+    """The 07:00 prompt failed with the database down too, so its record stayed, to be withdrawn by
+    the retry. /journal on 20:00 then reads it as the day's ("today's was sent already"): the retry
+    is cancelled with the old time, and neither 07:05 nor 20:00 sends one, as the reply says."""
+    import time as time_module
+
+    db = outage.db
+    user = lisbon_user(7, 0, "moved-offline")
+    await db.users.upsert(user)
+    at = [datetime(2026, 11, 24, 7, 0, tzinfo=timezone.utc)]  # 07:00 in Lisbon
+    scheduler, journal = scheduler_sending_to(
+        CutOffConsole(usecases=None, stdin=io.StringIO(), stdout=(out := io.StringIO()), cut=outage.down),
+        db, counting, lambda: at[0])
+    scheduler.schedule(user)
+    assert await scheduler.deliver(user.ref) is None  # neither the platform nor the database at 07:00
+    assert scheduler.retry_at(user.ref) is not None
+
+    outage.up()
+    at[0] += timedelta(minutes=2)
+    deadline = time_module.monotonic() + 10
+    while isinstance(told := await journal.enable(Caller("console", user.user_id, chat_id=user.user_id),
+                                                  "20:00", "Europe/Lisbon"), ErrorReply):
+        assert time_module.monotonic() < deadline, told  # the client reconnects
+        await asyncio.sleep(0.1)
+    assert "Your next prompt comes tomorrow at 20:00: today's was sent already" in told.text
+    at[0] += timedelta(minutes=3)
+    assert await scheduler.retry_now(user.ref) is None
+    at[0] = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)
+    assert await scheduler.deliver(user.ref, day=NOV_24) is None
+    assert out.getvalue().count("📝") == 0
+
+
 async def test_a_failed_prompt_late_in_the_evening_is_tried_again_after_midnight_for_its_own_day(db, counting):
     # At 23:59 every retry falls past midnight: bounded by the day's end, a platform's blip at that
     # minute lost the day, where a restart then (the catch-up, 3 h) still sent it.
@@ -1154,6 +1186,41 @@ async def test_journal_off_cancels_the_retry_of_a_failed_prompt(db, counting):
     assert await scheduler.deliver(user.ref) is None and scheduler.retry_at(user.ref) is not None
     await journal.disable(Caller("console", "stopped", chat_id="stopped"))
     assert scheduler.retry_at(user.ref) is None
+
+
+@pytest.mark.parametrize("prompt_at, zone, fires", [
+    (time(20, 0), "Europe/Lisbon", time(20, 0)),  # a later time: "today at 20:00"
+    (time(7, 0), "America/New_York", time(12, 0)),  # the same time in a zone 5 h behind: 12:00 UTC
+])
+async def test_journal_on_with_a_new_time_cancels_the_retry_of_the_old_time_s_failed_prompt(
+        db, counting, prompt_at, zone, fires):
+    """The 07:00 prompt failed to send, its retry set for 07:05; at 07:02 /journal on 20:00 told the
+    user "today at 20:00", yet the retry sent the day's prompt at 07:05, and 20:00 sent none (the
+    day's was sent). A new time or zone now cancels the old time's retry: the prompt comes as told."""
+    user_id = f"moved-{zone.split('/')[-1]}"
+    await db.users.upsert(lisbon_user(7, 0, user_id))
+    at = [datetime.combine(DAY, time(6, 0), tzinfo=timezone.utc)]  # Lisbon is UTC+0 in November
+    scheduler, _journal, out = scheduler_with_down_console(db, counting, lambda: at[0], failures=1)
+    ref = UserRef("console", user_id)
+    try:
+        assert await scheduler.start() == 0
+        at[0] = datetime.combine(DAY, time(7, 0), tzinfo=timezone.utc)
+        await run_the_daily_job(scheduler, lisbon_user(7, 0, user_id))  # the platform down at 07:00
+        assert scheduler.retry_at(ref) == at[0] + timedelta(minutes=5)
+
+        at[0] += timedelta(minutes=2)
+        told = await journal_on(db, counting, at[0], prompt_at, user_id, scheduler, zone=zone)
+        assert f"Your next prompt comes today at {prompt_at:%H:%M}" in told
+        assert scheduler.retry_at(ref) is None
+
+        at[0] += timedelta(minutes=3)
+        assert await scheduler.retry_now(ref) is None and out.getvalue().count("📝") == 0
+        at[0] = datetime.combine(DAY, fires, tzinfo=timezone.utc)
+        await run_the_daily_job(scheduler, User("console", user_id, timezone=zone, prompt_time=prompt_at))
+        assert out.getvalue().count("📝") == 1
+        assert await db.prompts.last_sent_date(ref) == DAY
+    finally:
+        await scheduler.stop()
 
 
 class UnconfirmedConsole(ConsoleFrontend):
