@@ -347,6 +347,18 @@ class MoodBot(commands.AutoShardedBot):
                     and interaction.type is discord.InteractionType.application_command):
                 task.add_done_callback(functools.partial(self._command_ended, interaction.id))
 
+    def keep_press(self, interaction: discord.Interaction, *, unnamed: bool = False) -> None:
+        """The running task answers the button press `interaction` in the message pressed (a page
+        turned, /forget's "Yes"): kept in the inbox until it ends, for a restart after a hard kill
+        to answer (`KeptCommands.press_taken`; `unnamed`: under no user)."""
+        task = asyncio.current_task()
+        if self.kept is not None and task is not None and self.kept.press_taken(interaction.id, unnamed=unnamed):
+            task.add_done_callback(functools.partial(self._command_ended, interaction.id))
+
+    def press_replayed(self, interaction: discord.Interaction) -> bool:
+        """Whether the press was handed over again at this start: the run killed outright had taken it on."""
+        return self.kept is not None and self.kept.replayed(interaction.id)
+
     def _command_ended(self, interaction_id: int, task: asyncio.Task) -> None:
         self.kept.finished(interaction_id)
 

@@ -48,7 +48,7 @@ from bot.usecases.help import (command_meant, did_you_mean, journal_meant, journ
 from bot.usecases.journal import (EDITED_ANSWER, NOT_A_JOURNAL_ANSWER, PROMPT_NOT_SENT, PROMPT_NOT_SENT_NOW,
                                   PROMPT_REFUSED_TO_THE_BOT, zone_label)
 from bot.usecases.mood import query_left_aside
-from bot.usecases.privacy import FORGET_CONFIRM_S, FORGET_EXPIRED
+from bot.usecases.privacy import FORGET_CONFIRM_S, FORGET_EXPIRED, NOTHING_TO_FORGET
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,11 @@ PAGE_BUTTON = re.compile(rf"journal:(?P<user>\d{{1,20}}):(?P<direction>{OLDER}|{
 # knows the question (a stale "Yes" erases nothing).
 OLD_PAGE_BUTTON = re.compile(rf"journal:({OLDER}|{NEWER})")
 FORGET_BUTTON = re.compile(r"forget:(yes|no)")
+FORGET_YES = "forget:yes"
 PAGES_EXPIRED = "These page buttons have expired: type /journal list to see your journal again."
 FORGET_CANCELLED = "Nothing was deleted."
+# A "Yes" handed over again after a hard kill (kept.py) that finds nothing left: the killed run deleted it.
+FORGET_DONE_BEFORE = "Done: I deleted everything about you."
 FORGET_TIMED_OUT = "Nothing was deleted — run /forget again if you still want to."
 NOT_YOUR_BUTTON = "This button belongs to someone else."
 UNKNOWN_COMMAND = "I don't know that command. Type / and pick one of mine from Discord's list, or see /help."
@@ -224,14 +227,14 @@ class ConfirmForget(discord.ui.View):
         self.answered = True
         if hasattr(bot, "serve"):  # a stop lets the deletions finish, and their answer be shown
             bot.serve(functools.partial(apologise, interaction, render.RESTARTING))
+        if hasattr(bot, "keep_press") and (interaction.data or {}).get("custom_id") == FORGET_YES:
+            bot.keep_press(interaction, unnamed=True)  # a hard kill's restart finishes the deletions
         return True
 
     @discord.ui.button(label="Yes, delete everything", style=discord.ButtonStyle.danger,
-                       custom_id="forget:yes")
+                       custom_id=FORGET_YES)
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await acknowledge(interaction)  # deleting can take longer than Discord's 3 s
-        reply = await self.usecases.privacy.forget(self.caller, confirmed=True)
-        await interaction.edit_original_response(content=clip(render.reply_text(reply)), view=None)
+        await forget_confirmed(self.usecases, self.caller, interaction)
 
     @discord.ui.button(label="No, keep it", style=discord.ButtonStyle.secondary, custom_id="forget:no")
     async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
@@ -256,6 +259,18 @@ class ConfirmForget(discord.ui.View):
                 await interaction.edit_original_response(content=render.GENERIC_ERROR, view=None)
             else:
                 await interaction.response.edit_message(content=render.GENERIC_ERROR, view=None)
+
+
+async def forget_confirmed(usecases, caller: Caller, interaction: discord.Interaction, *,
+                           replayed: bool = False) -> None:
+    """/forget's "Yes" pressed by its asker: everything deleted, and said in the question's message.
+    `replayed`: handed over again after a hard kill, whose run may have deleted it all already
+    (FORGET_DONE_BEFORE, not "nothing to delete")."""
+    await acknowledge(interaction)  # deleting can take longer than Discord's 3 s
+    reply = await usecases.privacy.forget(caller, confirmed=True)
+    text = render.reply_text(reply)
+    await interaction.edit_original_response(
+        content=FORGET_DONE_BEFORE if replayed and text == NOTHING_TO_FORGET else clip(text), view=None)
 
 
 class JournalPages(discord.ui.View):
@@ -448,6 +463,8 @@ class JournalCog(commands.Cog):
                 await self._turn_page(interaction, message, pressed)
             elif self.live.holds(message.id, custom_id):
                 return  # its view answers
+            elif custom_id == FORGET_YES and getattr(self.bot, "press_replayed", lambda _: False)(interaction):
+                await self._forget_replayed(interaction)
             elif OLD_PAGE_BUTTON.fullmatch(custom_id):
                 await interaction.response.send_message(PAGES_EXPIRED, ephemeral=True)
             elif FORGET_BUTTON.fullmatch(custom_id):
@@ -467,14 +484,26 @@ class JournalCog(commands.Cog):
                 else:
                     await interaction.response.send_message(render.GENERIC_ERROR, ephemeral=True)
 
+    async def _forget_replayed(self, interaction: discord.Interaction) -> None:
+        """A "Yes" the run killed outright had taken on (its asker's, within the confirmation's
+        time), handed over again (kept.py): the deletions it began are finished, and said done in
+        the question's message, as its view would have. Its deferral stands (Discord refuses the
+        second, 40060); one the killed run never made is past Discord's 3 s (10062): nothing is
+        deleted, as nothing could say so."""
+        self.bot.keep_press(interaction, unnamed=True)  # cleared from the inbox once this task ends
+        self.bot.serve(functools.partial(apologise, interaction, render.RESTARTING))
+        await forget_confirmed(self.usecases, caller_of(interaction), interaction, replayed=True)
+
     async def _turn_page(self, interaction: discord.Interaction, message: discord.Message,
                          pressed: re.Match[str]) -> None:
         """Pressed by the journal's owner, on a private message (a journal is never shown where
         others could see it): the page turns, in the view that shows the message's buttons; a new
-        one if theirs has ended (a restart)."""
+        one if theirs has ended (a restart). Kept until turned, for a restart after a hard kill."""
         if pressed["user"] != str(interaction.user.id) or not message.flags.ephemeral:
             await interaction.response.send_message(NOT_YOUR_BUTTON, ephemeral=True)
             return
+        if hasattr(self.bot, "keep_press"):
+            self.bot.keep_press(interaction)
         pages = self.live.get(message.id)
         if not isinstance(pages, JournalPages) or pages.is_finished():
             pages = JournalPages(self.usecases, caller_of(interaction), interaction, self.live)

@@ -16,13 +16,24 @@ answer after a restart goes in it (`followup_before`): "Listening…" is not lef
 A user's DM (an answer to a daily prompt) is kept the same way, from its MESSAGE_CREATE until its
 listener's task ends, and handed over again as one at the start (within a day, as the inbox keeps
 anything); there is no deadline to answer it. Its status message ("Finding the song…") is noted
-(`shown`), and the answer after a restart goes in it (`shown_before`), not under a second one. Not interactions other than application commands
-(type 2): button presses and autocomplete are quick, and a button pressed again could act twice. Keeping is best effort, as for Telegram: the database down or slow,
-a command is answered all the same, held in memory only.
+(`shown`), and the answer after a restart goes in it (`shown_before`), not under a second one.
+
+A button press (type 3) is kept only once its handler has taken it on (`press_taken`): a page of
+/journal list turned, /forget's "Yes" (its asker's first press). Those defer (Discord shows
+nothing more) and answer by editing the pressed message: a run killed between left the old page,
+or the question with its buttons over a deletion half done, and the press's next try was told the
+confirmation had expired. Handed over again at the start, the deferral stands (40060) and the
+answer goes in the pressed message: the page turned, the deletion finished and said done
+(`replayed` tells the cog a "Yes" its killed run took on from a press on a question it no longer
+listens to). "Yes" is kept under no user (`UNNAMED`): the /forget deletes its asker's requests
+kept first, and would take its own press with them. A press answered at once (No, someone else's,
+a second one) is not kept; nor autocomplete. Keeping is best effort, as for Telegram: the
+database down or slow, a command is answered all the same, held in memory only.
 """
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from datetime import timedelta
 from typing import Any, Callable, Sequence
@@ -35,6 +46,7 @@ from bot.usecases.inbox import Arrival, InboxUseCase
 log = logging.getLogger(__name__)
 
 APPLICATION_COMMAND = 2
+COMPONENT = 3  # a button pressed (or a select chosen)
 # The messages a DM answer can be: a user's message (0) or reply (19), not a system message.
 DM_MESSAGE_TYPES = (0, 19)
 # Discord takes an interaction's answers for 15 minutes; one replayed needs some of them left.
@@ -42,6 +54,9 @@ REPLAY_WITHIN = timedelta(minutes=14)
 # A DM is kept with this key added (its payload is otherwise Discord's own), to be parsed as one.
 KIND = "moodbot_kind"
 DM = "dm"
+UNNAMED = "unnamed"  # a press kept under no user (`press_taken`)
+# Presses just arrived, held in memory for their handler to keep (`press_taken`): the latest so many.
+PRESSES_HELD = 256
 MAX_REASON = 200  # characters of why discord.py could not read a payload, logged
 
 
@@ -54,6 +69,8 @@ class KeptCommands:
         self._shown: dict[int, tuple[str, str]] = {}  # DMs being answered: their status (channel, message)
         self._shown_before: dict[int, tuple[str, str]] = {}  # DMs replayed: the killed run's status
         self._noting: set[asyncio.Task] = set()
+        self._presses: collections.OrderedDict[int, dict[str, Any]] = collections.OrderedDict()  # just arrived
+        self._replayed: set[int] = set()  # presses handed over again at this start, not ended yet
 
     @property
     def source(self) -> str:
@@ -61,9 +78,26 @@ class KeptCommands:
 
     def arrived(self, data: dict[str, Any]) -> None:
         """An INTERACTION_CREATE as Discord sent it (before discord.py parses it)."""
+        if data.get("type") == COMPONENT and "id" in data:
+            self._presses[int(data["id"])] = data  # kept should its handler take it on (`press_taken`)
+            while len(self._presses) > PRESSES_HELD:
+                self._presses.popitem(last=False)
         if data.get("type") != APPLICATION_COMMAND:
             return
         self._arrived(data)
+
+    def press_taken(self, number: int, *, unnamed: bool = False) -> bool:
+        """Its handler has taken on the press `number` (it defers, and answers in the message
+        pressed): kept until `finished`, under no user when `unnamed`; one handed over again is
+        kept already. Whether it is kept (False: not seen arriving)."""
+        data = self._presses.pop(number, None)
+        if data is not None:
+            self._arrived({**data, KIND: UNNAMED} if unnamed else data)
+        return data is not None or number in self._replayed
+
+    def replayed(self, number: int) -> bool:
+        """Whether the press `number` was handed over again at this start: its killed run took it on."""
+        return number in self._replayed
 
     def dm_arrived(self, data: dict[str, Any]) -> None:
         """A MESSAGE_CREATE as Discord sent it: kept when it is a user's DM (a journal answer)."""
@@ -76,6 +110,8 @@ class KeptCommands:
 
     def finished(self, number: int) -> None:
         """Its handler's task has ended."""
+        self._presses.pop(number, None)
+        self._replayed.discard(number)
         self._parts.pop(number, None)
         self._shown.pop(number, None)
         self._shown_before.pop(number, None)
@@ -126,7 +162,7 @@ class KeptCommands:
         await self._kept.flush(timeout_s)
 
     async def replay(self, parse: Callable[[dict[str, Any]], None], parse_dm: Callable[[dict[str, Any]], None]) -> int:
-        """Hand the commands and DMs a run killed outright left unanswered to discord.py's own
+        """Hand the commands, presses and DMs a run killed outright left unanswered to discord.py's own
         parsers (`parse`: INTERACTION_CREATE, `parse_dm`: MESSAGE_CREATE), oldest first; how many."""
         arrivals = await self._inbox.replay(self.source)
         now = discord.utils.utcnow()
@@ -144,10 +180,13 @@ class KeptCommands:
             if arrival.shown is not None:
                 self._shown_before[arrival.number] = arrival.shown
             try:
+                payload = {k: v for k, v in arrival.payload.items() if k != KIND}
                 if arrival.payload.get(KIND) == DM:
-                    parse_dm({k: v for k, v in arrival.payload.items() if k != KIND})
+                    parse_dm(payload)
                 else:
-                    parse(arrival.payload)
+                    if payload.get("type") == COMPONENT:
+                        self._replayed.add(arrival.number)
+                    parse(payload)
                 replayed += 1
             except Exception as error:  # noqa: BLE001 - kept by another version of the library
                 # Which (its req=, as the killed run's lines of it) and why, in discord.py's words:
@@ -156,11 +195,13 @@ class KeptCommands:
                                                            "reason": why_unreadable(error)})
                 self._parts.pop(arrival.number, None)
                 self._shown_before.pop(arrival.number, None)
+                self._replayed.discard(arrival.number)
                 await self._inbox.done(self.source, [arrival.number])
         return replayed
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
-        await self._inbox.keep(self.source, [Arrival(int(data["id"]), data, "discord", sender_of(data),
+        await self._inbox.keep(self.source, [Arrival(int(data["id"]), data, "discord",
+                                                     None if data.get(KIND) == UNNAMED else sender_of(data),
                                                      shown=self._shown.get(int(data["id"])),
                                                      parts=self._parts.get(int(data["id"]), 0)) for data in batch])
 
