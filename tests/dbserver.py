@@ -30,6 +30,7 @@ def _server_command() -> str:
 
 
 USER = "moodbot"
+SELECTION_TIMEOUT_MS = 3000
 
 
 class DBServer:
@@ -52,7 +53,13 @@ class DBServer:
 
     @property
     def _uri_without_login(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/?retryWrites=false&serverSelectionTimeoutMS=3000"
+        return f"mongodb://127.0.0.1:{self.port}/?retryWrites=false&serverSelectionTimeoutMS={SELECTION_TIMEOUT_MS}"
+
+    def uri_failing_after(self, ms: int) -> str:
+        """`uri` with its server selection given up after `ms`, for a client that must fail fast
+        while this server is down: the URI's own option wins over Database.connect's
+        server_selection_timeout_ms, so that keyword alone left such a client waiting 3 s a call."""
+        return self.uri.replace(f"serverSelectionTimeoutMS={SELECTION_TIMEOUT_MS}", f"serverSelectionTimeoutMS={ms}")
 
     def _create_user(self) -> None:
         from pymongo import MongoClient

@@ -73,10 +73,18 @@ async def down_db():
     await down.close()
 
 
+# How long an outage's client looks for its server before a call fails. The suite's URI says 3 s
+# (tests/dbserver.py), and a URI's option wins over Database.connect's keyword: each call made with
+# the server down waited 3 s, 7-10 of them in a test. 300 ms (the driver rounds a failure up to its
+# 0.5 s recheck) was too short for the first call after `up`: the client had not seen the server
+# back yet, and 2 of 51 outage tests failed on the loaded machine. At 1 s none did.
+SELECTION_MS = 1000
+
+
 class Outage:
     """A database server on files of its own that a test takes down (`down`) and brings back on the
-    same port and data (`up`); its client fails fast while it is down, and the journal's outbox
-    writer queues what cannot be written."""
+    same port and data (`up`); its client fails fast while it is down (SELECTION_MS a call), and the
+    journal's outbox writer queues what cannot be written."""
 
     def __init__(self, tmp_path: Path) -> None:
         from storage.outbox import JournalOutbox, JournalWriter
@@ -91,7 +99,8 @@ class Outage:
         self._writer_class, self._outbox_class = JournalWriter, JournalOutbox
 
     async def connect(self) -> "Outage":
-        self.db = await Database.connect(self.server.uri, "outage", server_selection_timeout_ms=300)
+        self.db = await Database.connect(self.server.uri_failing_after(SELECTION_MS), "outage",
+                                         server_selection_timeout_ms=300)  # its connectTimeoutMS
         await self.db.init()
         self.writer = self._writer_class(self.db.journal, self._outbox_class(self.outbox_path), self.db.prompts)
         return self

@@ -39,8 +39,7 @@ async def handled(frontend) -> None:
 async def test_a_group_upgraded_while_the_database_is_down_keeps_its_songs_and_settings(tmp_path, db_name, caplog):
     server = DBServer(port=free_port(), storage_path=str(tmp_path / "db")).start()
     # Down, the database is given up on after half a second (3 s in the suite's URI).
-    db = await Database.connect(server.uri.replace("serverSelectionTimeoutMS=3000", "serverSelectionTimeoutMS=500"),
-                                db_name)
+    db = await Database.connect(server.uri_failing_after(500), db_name)
     await db.init()
     usecases = build_usecases(db, classifier=None, fetcher=None)
     try:

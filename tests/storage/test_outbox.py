@@ -381,7 +381,8 @@ async def test_background_drainer_delivers_queued_entries(db: Database, tmp_path
 async def test_killing_the_server_mid_sequence_loses_and_duplicates_nothing(tmp_path: Path):
     storage_path = str(tmp_path / "db")
     server = DBServer(storage_path=storage_path).start()
-    db = await Database.connect(server.uri, "fault", server_selection_timeout_ms=FAST_FAIL_MS)
+    db = await Database.connect(server.uri_failing_after(FAST_FAIL_MS), "fault",
+                                server_selection_timeout_ms=FAST_FAIL_MS)
     await db.init()
     writer = JournalWriter(db.journal, JournalOutbox(tmp_path / OUTBOX_FILENAME), db.prompts)
     outcomes: list[JournalWrite] = []
