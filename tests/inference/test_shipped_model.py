@@ -99,17 +99,17 @@ def test_shipped_main_answer_is_its_cards_mix_of_the_three_parts_and_beats_chanc
     ann, embedder = AnnModel.load(WEIGHTS), Embedder.load(WEIGHTS)
     head = EmbeddingHead.from_card(card["embedding_head"])
     served, heads = [], []
-    for clip in sample[::4]:  # 10 clips: the mix is checked exactly, accuracy on all 40 below
+    for i, clip in enumerate(sample):  # accuracy on all 40; each clip decoded, served and embedded once
         section = select_section(load_audio(clip.path))
-        logits = network.run(["logits"], {"mel": main_model_input(clip.path)})[0][0]
-        p_main = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
-        expected = (weights[0] * p_main + weights[1] * ann.predict(handcrafted_features(section))[0]
-                    + weights[2] * head.predict(embedder.embed(section))[0])
-        np.testing.assert_allclose(model.predict_section(section), temper(expected, temperature), atol=1e-5)
-    for clip in sample:
-        section = select_section(load_audio(clip.path))
-        served.append(model.predict_section(section).argmax())
-        heads.append(head.predict(embedder.embed(section))[0].argmax())
+        answer, p_head = model.predict_section(section), head.predict(embedder.embed(section))[0]
+        if i % 4 == 0:  # 10 clips: the mix is checked exactly
+            logits = network.run(["logits"], {"mel": main_model_input(clip.path)})[0][0]
+            p_main = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+            expected = (weights[0] * p_main + weights[1] * ann.predict(handcrafted_features(section))[0]
+                        + weights[2] * p_head)
+            np.testing.assert_allclose(answer, temper(expected, temperature), atol=1e-5)
+        served.append(answer.argmax())
+        heads.append(p_head.argmax())
     labels = np.array([c.label for c in sample])
     assert np.mean(np.array(heads) == labels) >= MIN_ACCURACY
     assert np.mean(np.array(served) == labels) >= MIN_ACCURACY
