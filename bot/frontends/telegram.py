@@ -1289,9 +1289,8 @@ class TelegramFrontend:
             await settled.wait()
         verdict = self._edit_verdict(update)
         message = update.edited_message
-        if verdict == EDIT_UNKNOWN:  # said once: a second edit of it is let be, as one answered
-            self._note_message(message, ANSWERED)
-            await send_reply(message, EDIT_NOT_ANSWERED.format(how=how_to_ask_again(message)))
+        if verdict == EDIT_UNKNOWN:
+            await self._tell_edit_not_answered(update)
         if verdict != EDIT_ANSWER:
             return
         self._note_message(message, update.update_id)
@@ -1299,6 +1298,22 @@ class TelegramFrontend:
             await self.on_not_a_song(update, context)
         else:
             await self.on_mood(update, context)
+
+    async def _tell_edit_not_answered(self, update: Update) -> None:
+        """EDIT_UNKNOWN's notice, said once: a second edit of the message is let be, as one answered,
+        once it is sent, and while it is on its way (noted as this update's). Where sending it fails
+        (Telegram's 5xx past the transport's retry, the network), the message is unnoted again: the
+        handler's failure gets its apology, and the next edit the notice. Noted answered before the
+        send, the next edit got nothing. It quotes the message in a private chat too: the edit may
+        be of one far up the chat, and "this message" would point at none."""
+        message = update.edited_message
+        self._note_message(message, update.update_id)
+        try:
+            await send_reply(message, EDIT_NOT_ANSWERED.format(how=how_to_ask_again(message)), quote=True)
+        except BaseException:
+            self._messages.pop((message.chat_id, message.message_id), None)
+            raise
+        self._note_message(message, ANSWERED)
 
     async def on_edited_answer(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A reply to one of the user's daily prompts, edited: the edit is not an answer (the
@@ -1958,13 +1973,13 @@ class StatusMessage:
             await send_reply(self.reply_to, text)
 
 
-async def send_reply(to: Message, text: str) -> None:
-    """Send what `to.reply_text(text)` sends (quoting `to` outside private chats, in its forum
-    topic or direct messages topic if any), without parsing the sent message back into a `Message`: that parsing was
-    ~0.1 ms of the event loop per answer, over a tenth of a cached /mood's cost. The call goes
-    through the same bot, so the rate limiter and retries still apply."""
+async def send_reply(to: Message, text: str, *, quote: bool = False) -> None:
+    """Send what `to.reply_text(text)` sends (quoting `to` outside private chats, and in them where
+    `quote`, in its forum topic or direct messages topic if any), without parsing the sent message
+    back into a `Message`: that parsing was ~0.1 ms of the event loop per answer, over a tenth of a
+    cached /mood's cost. The call goes through the same bot, so the rate limiter and retries still apply."""
     params: dict[str, Any] = {"chat_id": to.chat_id, "text": text}
-    if to.chat.type != ChatType.PRIVATE:
+    if quote or to.chat.type != ChatType.PRIVATE:
         params["reply_parameters"] = {"message_id": to.message_id, "allow_sending_without_reply": True}
     if to.is_topic_message and to.message_thread_id is not None:
         params["message_thread_id"] = to.message_thread_id

@@ -32,10 +32,11 @@ async def all_handled(fake, chat: int = GROUP) -> None:
     await fake.wait_for("sendMessage", lambda c: "/mood" in c.text, after=mark)
 
 
-def never_delivered(fake, date: float, **media) -> dict:
-    """A group message the bot was never given (privacy mode: no command in it), sent at `date`."""
+def never_delivered(fake, date: float, chat: int = GROUP, **media) -> dict:
+    """A group message the bot was never given (privacy mode: no command in it), sent at `date`; or,
+    `chat` Alice's, a private message the bot handled in a run before this one."""
     return {"message": {"message_id": 777_000 + int(date) % 1000, "date": int(date),
-                        "chat": {"id": GROUP, "type": "supergroup", "title": "G"},
+                        "chat": fake._chat(chat, "private" if chat > 0 else "supergroup"),
                         "from": {"id": ALICE, "is_bot": False, "first_name": "Alice"}, **media}}
 
 
@@ -103,9 +104,9 @@ async def test_a_message_the_bot_was_never_given_is_answered_when_edited_to_ask(
 
 
 def replies_to(fake, message: dict, mark: int) -> list[str]:
-    """The texts sent since `mark` under `message` (a `user_sends` update's)."""
-    return [c.text for c in fake.calls_of("sendMessage", after=mark)
-            if c.params.get("reply_parameters", {}).get("message_id") == message["message"]["message_id"]]
+    """The texts sent since `mark` under `message` (a `user_sends` update's), Telegram taking them."""
+    return [c.text for c in fake.calls_of("sendMessage", after=mark) if c.status == 200
+            and c.params.get("reply_parameters", {}).get("message_id") == message["message"]["message_id"]]
 
 
 @pytest.mark.parametrize(("media", "edited", "how"), [
@@ -127,6 +128,27 @@ async def test_an_unknown_message_sent_before_this_run_is_told_why_its_edit_is_n
     await fake.user_edits(sent, f"{edited} please")  # told already: not again
     await all_handled(fake)
     assert replies_to(fake, sent, mark) == [EDIT_NOT_ANSWERED.format(how=how)]
+    assert not moods_after(fake, mark)
+
+
+@pytest.mark.parametrize("chat", [GROUP, ALICE], ids=["group", "private"])
+async def test_an_edit_whose_can_t_tell_notice_telegram_failed_is_told_at_the_next_edit(telegram, db, chat):
+    """The notice that the bot can't tell whether it answered the message was noted as its answer
+    before it was sent: Telegram failing it (a 502, twice: the transport tries a 5xx once more), the
+    user got the apology alone, and their next edit nothing. It is noted once sent, told once. In a
+    private chat it quotes the message, as in a group: edits come for messages far up the chat."""
+    fake, frontend = telegram
+    voice = {"voice": fake.audio_attachment(await cache_upload(db, AUDIO, "sad"), kind="voice")}
+    sent = never_delivered(fake, frontend.edits_from - 60, chat=chat, **voice)
+    fake.fail_next("sendMessage", times=2, status=502, description="Bad Gateway")
+    mark = fake.mark()
+    await fake.user_edits(sent, "/mood")
+    await fake.wait_for("sendMessage", lambda c: c.text == render.GENERIC_ERROR, after=mark)
+    await fake.user_edits(sent, "/mood please")
+    await fake.wait_for("sendMessage", lambda c: c.text.startswith("I can't tell"), after=mark)
+    await fake.user_edits(sent, "/mood please!")  # told now: not again
+    await all_handled(fake, chat)
+    assert replies_to(fake, sent, mark) == [EDIT_NOT_ANSWERED.format(how="reply /mood to it")]
     assert not moods_after(fake, mark)
 
 
