@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -12,10 +10,14 @@ from urllib.parse import quote_plus
 # source. Test processes side by side (pytest-xdist) in a fresh environment compiled them and wrote
 # that cache at once, and one read another's half-written file: a segmentation fault. Each test
 # process of a run gets a cache of its own, set before anything imports numba.
+# What they all compile first is compiled once in the run, and copied into each (tests/numba_cache.py).
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["NUMBA_CACHE_DIR"] = os.path.join(
         tempfile.gettempdir(), f"moodbot-numba-{os.environ.get('PYTEST_XDIST_TESTRUNUID', 'run')}",
         os.environ["PYTEST_XDIST_WORKER"])
+    from tests import numba_cache
+
+    numba_cache.seed_before_numba(os.environ["NUMBA_CACHE_DIR"])
 
 import pytest
 
@@ -54,9 +56,9 @@ def own_numba_cache():
     them by the last process to end."""
     yield
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        shutil.rmtree(os.environ["NUMBA_CACHE_DIR"], ignore_errors=True)
-        with contextlib.suppress(OSError):  # another process's cache is still in it
-            os.rmdir(os.path.dirname(os.environ["NUMBA_CACHE_DIR"]))
+        from tests import numba_cache
+
+        numba_cache.clean_up(os.environ["NUMBA_CACHE_DIR"])
 
 
 @pytest.fixture(scope="session")
