@@ -468,7 +468,11 @@ class MoodUseCase:
 
     async def _as_asked(self, track: TrackInfo | None, reply: MoodReply) -> MoodReply:
         """`reply`, of a listening shared by routes to one video, as `track`'s: where it was heard
-        for another route's asker, its answer is this song's too, saved under its key."""
+        for another route's asker, its answer is this song's too, saved under its key. `reply` is
+        never the cache's there: a shared download answers from the cache only where its asker has
+        no song (`_download`, track None: a hit that is no video, with Spotify off bot-wide), and
+        then no asker sharing it has one (a video's routes share `youtube:<id>`), each given it as is
+        (test_two_names_sharing_a_file_whose_song_is_cached_are_both_told_it_is_cached)."""
         if track is None or reply.track_key == track.key:
             return reply
         mood = StoredMood(reply.mood, dict(reply.probabilities), reply.valence, reply.arousal, reply.model,

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 import pytest
 
 from bot.replies import STAGE_DOWNLOADING, ErrorReply, MoodReply, Progress
+from bot.sources.keys import file_cache_key
 from storage.models import StoredMood, TrackRecord
 from tests.bot.conftest import ALICE, BOB
 from tests.bot.test_mood import heard_by_older_weights
@@ -48,7 +49,8 @@ async def heard_video(db, classifier, key: str = f"youtube:{VIDEO}", **fields) -
     a YouTube link's answer is saved, or under a Spotify song's heard from it)."""
     mood = StoredMood("sad", {"sad": 0.7, "calm": 0.1, "happy": 0.1, "angry": 0.1}, -0.4, -0.5, "main",
                       classifier.main_model_version)
-    record = TrackRecord(key, fields.pop("title", "Radiohead - Creep (Official Video)"), youtube_id=VIDEO,
+    record = TrackRecord(key, fields.pop("title", "Radiohead - Creep (Official Video)"),
+                         youtube_id=fields.pop("youtube_id", VIDEO),
                          mood=mood, classified_at=HEARD_AT, **fields)
     await db.tracks.save(record)
     return record
@@ -140,6 +142,32 @@ async def test_one_hit_found_by_two_routes_at_once_is_downloaded_and_heard_once(
         assert [reply.track_key for reply in replies] == [f"spotify:{first.spotify_id}", f"spotify:{second.spotify_id}"]
         for reply in replies:
             assert (await db.tracks.get(reply.track_key)).mood.mood == reply.mood
+
+
+async def test_two_names_sharing_a_file_whose_song_is_cached_are_both_told_it_is_cached(db, counting, classifier,
+                                                                                         catalog):
+    """A listening shared by two routes answers from the cache only where none of its askers has a
+    song of its own (Spotify off: a plain file's content is its key, known once downloaded): each
+    is told the cache's answer as cached, the file downloaded once, nothing heard nor saved again.
+    An asker with a song (Spotify on) makes its download hear the file (`_download` looks the
+    content up only without one), so `_as_asked` never saves a cached answer under another key."""
+    song = catalog.songs[0]
+    key = file_cache_key(song.path)
+    await heard_video(db, classifier, key, title="", youtube_id=None)
+    hit = f"/audio/{song.spotify_id}.ogg"
+    mood = usecase(db, counting, catalog, with_spotify=False, template=search_listing(catalog, "cached-file", hit))
+    catalog.audio.reset_counts()
+    told = downloading_together()
+
+    replies = await asyncio.gather(mood.run(ALICE, "radiohead creep", progress=told[0]),
+                                   mood.run(BOB, "creep by radiohead", progress=told[1]))
+
+    assert [(reply.cached, reply.track_key, reply.mood) for reply in replies] == [(True, key, "sad")] * 2, replies
+    assert counting.calls == [] and (await db.tracks.get(key)).classified_at == HEARD_AT
+    together = len(catalog.audio.requests_for(hit))
+    catalog.audio.reset_counts()
+    assert (await mood.run(BOB, "creep by radiohead")).cached
+    assert together == len(catalog.audio.requests_for(hit))  # one download's requests: shared
 
 
 async def heard_earlier(db, classifier, song, heard_by: str) -> str:
