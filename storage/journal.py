@@ -150,8 +150,9 @@ MAX_NOTE_CHARS = 65_536
 class JournalRepo:
     """`summary`: the journal's summaries per member and track (`storage/journal_tracks.py`), kept
     by each add and delete, which the playlists read; `repairs`: the marks of the members whose
-    summaries a delete may have left wrong (`_mark`), kept until they are made again, so that a
-    process killed before that leaves them to the next start (`recall_unsummed`); `erasure_lock`:
+    summaries a delete may have left wrong (`_mark`), or an add's refused summary did
+    (`_mark_refused`), kept until they are made again, so that a process killed before that leaves
+    them to the next start (`recall_unsummed`); `erasure_lock`:
     /forget's (`RequestRepo`), held by a delete while it makes its track's summary again from the
     entries it read. A member's adds and deletes take turns (`_member`)."""
 
@@ -217,12 +218,14 @@ class JournalRepo:
     async def _sum_up(self, member: tuple[str, str], entry: JournalEntry, doc: dict[str, Any] | None) -> None:
         """The stored entry's vote folded into its summary (`doc`: as just inserted; None: a
         duplicate, the stored one read and folded in again: an add whose summary failed after its
-        entry, tried again, would lose its vote). A database that fails it leaves the member's
-        summaries to be made again at the next repair point (`_left_wrong`: in memory only, no mark),
-        and the entry, stored, is said to be (raised, the user was told to try again, and the vote
-        was left out until their next delete); one gone (DatabaseUnavailableError) raises still: the
-        caller keeps the entry in the outbox, on disk (`JournalWriter.add_or_queue`), whose drain
-        folds it in again, after a kill too. A member a failure left so has them all made again here."""
+        entry, tried again, would lose its vote). A database that refuses it leaves the member's
+        summaries to be made again at the next repair point (`_left_wrong`), marked in `repairs`
+        then (`_mark_refused`: a process killed before leaves them to the next start; an add whose
+        summary is written costs no mark), and the entry, stored, is said to be (raised, the user
+        was told to try again, and the vote was left out until their next delete); one gone
+        (DatabaseUnavailableError) raises still: the caller keeps the entry in the outbox, on disk
+        (`JournalWriter.add_or_queue`), whose drain folds it in again, after a kill too. A member a
+        failure left so has them all made again here."""
         if self._summary is None:
             return
         if member in self._unsummed:  # a delete (or an add) left them wrong
@@ -239,6 +242,17 @@ class JournalRepo:
             self._left_wrong(member, error)
             if isinstance(error, DatabaseUnavailableError):
                 raise
+            await self._mark_refused(member)
+
+    async def _mark_refused(self, member: tuple[str, str]) -> None:
+        """The member marked in `repairs` after the database refused an added entry's summary (not
+        before, as a delete is: each answer would cost a write more). A mark the database refuses
+        too is logged (journal.summaries_not_marked): the member is kept in `_unsummed` alone, their
+        summaries made again at this process's repair points, not by the next start's."""
+        try:
+            await self._mark(member)
+        except StorageError as error:
+            log.warning("journal.summaries_not_marked", extra={"user": member[1], "reason": str(error)})
 
     async def answered_by(self, ref: UserRef, message: str) -> JournalEntry | None:
         """The user's entry the message `message` made (`JournalEntry.answered_by`), if any."""
@@ -317,9 +331,10 @@ class JournalRepo:
         return result.deleted_count > 0
 
     async def _mark(self, member: tuple[str, str]) -> ObjectId | None:
-        """Record, before an entry's delete, that the member's summaries may be left wrong: in the
-        database (`repairs`), so that a process killed before they are made again (`_summed_up`)
-        leaves them to the next start, and in memory. Raises StorageError where the database
+        """Record, before an entry's delete (or after an add's summary refused: `_mark_refused`),
+        that the member's summaries may be left wrong: in the database (`repairs`), so that a
+        process killed before they are made again (`_summed_up`) leaves them to the next start,
+        and in memory. Raises StorageError where the database
         refuses the mark: the entry is not deleted then (the user is told to try again), as a
         delete it would have refused too. None where there are no marks to keep."""
         if self._repairs is None:
@@ -331,25 +346,25 @@ class JournalRepo:
         self._unsummed.setdefault(member, set()).add(result.inserted_id)
         return result.inserted_id
 
-    async def _unmark(self, member: tuple[str, str], marks: set[ObjectId]) -> bool:
+    async def _unmark(self, member: tuple[str, str], marks: set[ObjectId]) -> StorageError | None:
         """The marks deleted, in the database then in memory, once the member's summaries agree
-        with their entries. False where the database failed: the member stays in `_unsummed`, their
-        summaries made again (again) and the marks deleted at the next repair point."""
+        with their entries. The error where the database failed: the member stays in `_unsummed`,
+        their summaries made again (again) and the marks deleted at the next repair point."""
         if marks and self._repairs is not None:
             try:
                 with translated_errors("clear a member's journal summaries' marks"):
                     await self._repairs.delete_many({"_id": {"$in": sorted(marks)}})
             except StorageError as error:
                 log.warning("journal.summary_marks_not_cleared", extra={"user": member[1], "reason": str(error)})
-                return False
+                return error
         left = self._unsummed.get(member, set()) - marks
         if left:
             self._unsummed[member] = left
         else:
             self._unsummed.pop(member, None)
-        return True
+        return None
 
-    async def _summed_up(self, platform: str, user_id: str) -> bool:
+    async def _summed_up(self, platform: str, user_id: str) -> StorageError | None:
         """The member's summaries made to agree with their entries (`journal_tracks.summarize_member`),
         then their marks deleted (`_unmark`). A database that fails it leaves them wrong (a deleted
         entry's vote kept, or the summary gone with its vote): logged, and the member kept in
@@ -357,9 +372,9 @@ class JournalRepo:
         playlist, an export, a /forget, the stop) or the member's next add or delete makes again,
         or, the process killed first, the next start (`recall_unsummed`). Never raised: the write
         before it is done (an entry deleted is deleted), and the user is told so. False when it
-        failed. Called with the member's lock held."""
+        failed (the error: a refusal, or the database gone). Called with the member's lock held."""
         if self._summary is None:
-            return True
+            return None
         member = platform, user_id
         marks = set(self._unsummed.get(member, ()))
         try:
@@ -368,7 +383,7 @@ class JournalRepo:
                     await journal_tracks.summarize_member(self._journal, self._summary, platform, user_id)
         except StorageError as error:
             self._left_wrong(member, error)
-            return False
+            return error
         return await self._unmark(member, marks)
 
     def _left_wrong(self, member: tuple[str, str], error: StorageError) -> None:
@@ -378,17 +393,22 @@ class JournalRepo:
         log.warning("journal.summaries_not_made_again", extra={"user": member[1], "reason": str(error)})
 
     async def summed_up(self) -> None:
-        """The summaries a failure left wrong (`_summed_up`) made again, where the database allows: the
-        first that fails again leaves it and the rest (logged) for the next time."""
+        """The summaries a failure left wrong (`_summed_up`) made again, where the database allows:
+        those it refuses again are left (logged) for the next time, and the pass goes on to the
+        next member (it stopped at the first: one member's refused summaries held up everyone's
+        after them); the database gone (DatabaseUnavailableError), the pass stops there, the rest
+        left for the next time too (each would wait out the same outage)."""
         for platform, user_id in sorted(self._unsummed):
             async with self._member(platform, user_id):
-                if (platform, user_id) in self._unsummed and not await self._summed_up(platform, user_id):
+                if (platform, user_id) not in self._unsummed:
+                    continue
+                if isinstance(await self._summed_up(platform, user_id), DatabaseUnavailableError):
                     return
 
     async def recall_unsummed(self) -> int:
         """At start: the members whose marks a previous process left (`_mark`: killed between a
-        delete and its summaries, or the database failed them and nothing read them again before
-        the stop) have their summaries made again now, where the database allows (those it fails
+        delete and its summaries, or after an add whose summary the database refused, or the
+        database failed them and nothing read them again before the stop) have their summaries made again now, where the database allows (those it fails
         stay marked, for the repair points of this process or the next start). Raises StorageError
         where the marks cannot be read. Returns how many members were marked."""
         if self._repairs is None:

@@ -1,0 +1,87 @@
+"""A journal answer whose summary the database refused after its entry was stored (her playlist
+summary not written: a validator refused it), then the bot killed outright (SIGKILL, an OOM kill, a
+power cut) before anything made her summaries again. The answer was told saved, so Telegram does not
+hand it over again; the member was known in memory only, and her song stayed out of the group's
+playlist until her next delete. The refusal marks her in the database (`journal_repairs`), and the
+next start makes her summaries again, as after a delete (tests/faults/test_journal_delete_killed.py)."""
+from __future__ import annotations
+
+import signal
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from inference import predict
+from storage.database import Database
+from storage.models import MoodRequest
+from storage.schema import JOURNAL_REPAIRS, JOURNAL_TRACKS, VALIDATORS, ensure_collection
+from tests.abuse.test_forget_cut_short import refusing_writes
+from tests.bot.test_app import start_bot, stop_bot, telegram_env, wait_for_log
+from tests.e2e.wiring import weights_dir
+from tests.fakes.spotify_api import FakeSpotify
+from tests.fakes.telegram_api import FakeTelegramBotAPI
+from tests.faults.support import CALM, classified_record
+from tests.faults.test_journal_delete_killed import ALICE, ALICE_REF, GROUP, inbox_empty
+from tests.frontends.conftest import CREEP
+from tests.frontends.test_telegram_inbox import until
+from tests.storage.conftest import T0
+from tests.storage.test_journal_summaries import assert_summaries_are_the_entries
+
+
+async def her_journal_on(db: Database) -> str:
+    """Alice, seen in the group (a /mood there), with her journal on (its prompt hours away), and a
+    Spotify song whose mood the cache holds (calm): its link (a file sent in a private chat, as an
+    answer is, counts in no playlist)."""
+    hours_away = (datetime.now(timezone.utc) + timedelta(hours=6)).time().replace(second=0, microsecond=0)
+    await db.users.set_journal(ALICE_REF, enabled=True, prompt_time=hours_away, timezone="UTC", chat_id=str(ALICE))
+    await db.requests.add(MoodRequest(ALICE_REF, f"telegram:{GROUP}", "spotify:asked", "happy", T0))
+    await db.requests.settled()
+    served = predict.cached_main_model(str(weights_dir()), 1).version  # else heard again: a download
+    await db.tracks.save(classified_record(f"spotify:{CREEP.id}", CREEP.name, replace(CALM, model_version=served)))
+    return f"https://open.spotify.com/track/{CREEP.id}"
+
+
+async def test_an_answer_whose_summary_was_refused_then_a_hard_kill_is_in_her_playlist_after_the_restart(
+        tmp_path, mongo_uri, db_name):
+    db = await Database.connect(mongo_uri, db_name)
+    await db.init()
+    link = await her_journal_on(db)
+    fake = await FakeTelegramBotAPI("987654:SENTINEL-app-token").start()
+    spotify = FakeSpotify().start()
+    spotify.add(CREEP)
+    env = telegram_env(fake, tmp_path / "data", MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name,
+                       SPOTIFY_CLIENT_ID=spotify.client_id, SPOTIFY_CLIENT_SECRET=spotify.client_secret,
+                       SPOTIFY_API_URL=spotify.api_url, SPOTIFY_AUTH_URL=spotify.auth_url)
+    (tmp_path / "first").mkdir()
+    (tmp_path / "next").mkdir()
+    proc = await start_bot(tmp_path / "first", env)
+    try:
+        await wait_for_log(tmp_path / "first" / "stderr", "event=app.started", timeout=90)
+        await fake.user_sends("/journal prompt", user=ALICE, chat=ALICE)
+        prompt = await fake.wait_for("sendMessage", lambda c: "force_reply" in c.params.get("reply_markup", {}),
+                                     timeout=30)
+        await refusing_writes(db, JOURNAL_TRACKS)
+        mark = fake.mark()
+        await fake.user_sends(link, user=ALICE, chat=ALICE, reply_to=fake.message_of(prompt)["message_id"])
+        await wait_for_log(tmp_path / "first" / "stderr", "event=journal.summaries_not_made_again", timeout=30)
+        told = await fake.wait_for_reply(lambda c: "Creep" in c.text, timeout=30, after=mark)
+        assert told.text.startswith("Saved to your journal"), told.text  # stored: saved, said so
+        assert await until(lambda: inbox_empty(db), timeout=10)  # answered: not handed over again
+        proc.send_signal(signal.SIGKILL)  # no stop: nothing of the first bot's memory is left
+        await proc.wait()
+        assert await db.db[JOURNAL_REPAIRS].count_documents({"user_id": str(ALICE)}) == 1  # her mark
+        await ensure_collection(db.db, JOURNAL_TRACKS, VALIDATORS[JOURNAL_TRACKS])  # the database back
+
+        proc = await start_bot(tmp_path / "next", env)
+        await wait_for_log(tmp_path / "next" / "stderr", "event=app.started", timeout=90)
+        mark = fake.mark()
+        await fake.user_sends("/playlist calm", chat=GROUP, user=ALICE)
+        shown = await fake.wait_for("sendMessage", lambda c: c.chat_id == str(GROUP), timeout=30, after=mark)
+        assert "Creep" in shown.text, shown.text
+        await assert_summaries_are_the_entries(db)
+        assert await db.db[JOURNAL_REPAIRS].count_documents({}) == 0  # made again: the mark went
+    finally:
+        await stop_bot(proc, 30)
+        await fake.stop()
+        spotify.stop()
+        await db.client.drop_database(db_name)
+        await db.close()
