@@ -227,7 +227,8 @@ async def test_the_next_parts_handed_over_alone_after_a_restart_join_the_answer_
         mark = fake.mark()
         first = (await fake.user_sends(parts[0], reply_to=prompt))["message"]
         await fake.wait_for_reply(lambda c: c.text.startswith("Saved to your journal"), after=mark)
-        await asyncio.sleep(1.5)  # the next getUpdates (poll timeout 1 s) has kept, and cleared, what it had to
+        # kept by the next getUpdates (poll timeout 1 s), and noted answered, or else cleared by now
+        await until(lambda: db.db[INBOX].find_one({"parts": 1}), timeout=3)
         left = await db.db[INBOX].find({}).to_list()  # what a kill now leaves
     if end == "killed":
         await db.db[INBOX].delete_many({})
