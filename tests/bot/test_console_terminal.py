@@ -17,7 +17,9 @@ import sys
 import termios
 import time
 import unicodedata
+import zoneinfo
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from bot.frontends.console import PROMPT_MARK, _above_the_typed_line
 from tests.bot.test_console import console_env, moodbot_processes
@@ -125,11 +127,38 @@ def test_the_cursor_after_a_wide_character_wrapped_early_is_put_back_where_it_wa
         assert shown[0] == "hi" and "".join(shown[1:]) == PROMPT_MARK + typed[:cursor] + "Y" + after, (cursor, shown)
 
 
-def minute_ahead(margin_s: float = 5) -> datetime:
-    """The next whole minute in UTC that is at least `margin_s` away: a daily prompt set for it
-    comes while the test waits, not tomorrow."""
+# A time zone of the test's own, in a zone folder put first on the bot's PYTHONTZPATH: its offset
+# from UTC in seconds, chosen as the test goes, has its next whole minute come when the test wants.
+SOON_ZONE = "Test/Soon"
+
+
+def tzif(offset_s: int) -> bytes:
+    """A zone file (TZif, version 2: RFC 8536) of one offset from UTC all the time, `offset_s` seconds east."""
+    designation = b"TST\0"
+    header = b"TZif2" + bytes(15) + struct.pack(">6l", 0, 0, 0, 0, 1, len(designation))  # one type, no transitions
+    data = struct.pack(">lBB", offset_s, 0, 0) + designation
+    sign, size = "-" if offset_s >= 0 else "+", abs(offset_s)  # POSIX TZ counts west as positive
+    footer = f"\n<TST>{sign}{size // 3600}:{size % 3600 // 60:02d}:{size % 60:02d}\n".encode()
+    return header + data + header + data + footer  # the 32-bit block, then the 64-bit one
+
+
+def soon_zone_env(env: dict[str, str], folder: Path) -> dict[str, str]:
+    """`env` with SOON_ZONE's folder first on the zone path (the zone listed from the start; its
+    offset is set by `minute_in_soon_zone` before the bot reads it)."""
+    (folder / SOON_ZONE).parent.mkdir(parents=True, exist_ok=True)
+    (folder / SOON_ZONE).write_bytes(tzif(0))
+    return {**env, "PYTHONTZPATH": os.pathsep.join([str(folder), *zoneinfo.TZPATH])}
+
+
+def minute_in_soon_zone(folder: Path, margin_s: float = 10) -> tuple[datetime, datetime]:
+    """A daily prompt time that comes `margin_s` from now (to the next whole second), not a minute
+    boundary up to 65 s away: SOON_ZONE's offset made such that it is a whole minute there. That
+    instant in UTC, and the time there."""
     now = datetime.now(timezone.utc)
-    return (now + timedelta(seconds=margin_s + 60)).replace(second=0, microsecond=0)
+    due = (now + timedelta(seconds=margin_s + 1)).replace(microsecond=0)
+    offset = (60 - due.second) % 60
+    (folder / SOON_ZONE).write_bytes(tzif(offset))
+    return due, (due + timedelta(seconds=offset)).replace(tzinfo=None)
 
 
 class Terminal:
@@ -293,18 +322,20 @@ def test_a_journal_prompt_arriving_while_a_line_is_typed_is_printed_above_it(tmp
     back into it: the half line is not left with the prompt glued after it, nor its first row left
     above it; the prompt is printed on its own rows, the "> " and the half line's two rows under
     it, and typing goes on where the cursor was, to run the whole command. One case only: it waits
-    for a real minute to come round (5-65 s); the cursor moved back covers the cursor at the end
-    too (redrawn the same, then moved)."""
+    for a real prompt time to come round, in a zone of its own whose minute starts 10 s after the
+    command (SOON_ZONE; the next minute in UTC was 5-65 s away); the cursor moved back covers the
+    cursor at the end too (redrawn the same, then moved)."""
     columns = 40
     # "> /help 音楽 " and 27 x's fill the first row (the two wide characters take 4 columns).
     first_row, second_row = f"{PROMPT_MARK}/help 音楽 " + "x" * 27, "x" * 13 + "z"
     half, rest = first_row.removeprefix(PROMPT_MARK) + second_row + LEFT, "y"
     data_dir = tmp_path / "data"
-    terminal = Terminal(tmp_path, console_env(data_dir), columns=columns)
+    zones = tmp_path / "zoneinfo"
+    terminal = Terminal(tmp_path, soon_zone_env(console_env(data_dir), zones), columns=columns)
     try:
         terminal.read_until(PROMPT_MARK)
-        due = minute_ahead()
-        terminal.type(f"/journal on {due:%H:%M} UTC\r")
+        due, there = minute_in_soon_zone(zones)
+        terminal.type(f"/journal on {there:%H:%M} {SOON_ZONE}\r")
         terminal.read_until("Journal on:")
         terminal.read_until(f"\r\n{PROMPT_MARK}", count=2)  # the reply, and the prompt for the next line
         terminal.type(half)  # half a line, being edited when the prompt comes
