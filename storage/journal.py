@@ -225,12 +225,25 @@ class JournalRepo:
         was told to try again, and the vote was left out until their next delete); one gone
         (DatabaseUnavailableError) raises still: the caller keeps the entry in the outbox, on disk
         (`JournalWriter.add_or_queue`), whose drain folds it in again, after a kill too. A member a
-        failure left so has them all made again here."""
+        failure left so has them all made again here, and the same holds where that fails, unless
+        a mark of theirs already outlives the process (an earlier answer's outage left none: a kill
+        lost this answer's vote, the drain folding in the earlier one's alone)."""
         if self._summary is None:
             return
         if member in self._unsummed:  # a delete (or an add) left them wrong
-            await self._summed_up(*member)
+            error = await self._summed_up(*member)
+        else:
+            error = await self._folded_in(member, entry, doc)
+        if error is None or self._unsummed.get(member):  # summed up, or a mark outlives the process
             return
+        if isinstance(error, DatabaseUnavailableError):
+            raise error
+        await self._mark_refused(member)
+
+    async def _folded_in(self, member: tuple[str, str], entry: JournalEntry,
+                         doc: dict[str, Any] | None) -> StorageError | None:
+        """`_sum_up`'s fold of the one entry into its summary: the error where the database failed
+        it (the member left in `_unsummed`, `_left_wrong`)."""
         try:
             with translated_errors("sum up a journal entry"):
                 if doc is None:
@@ -240,9 +253,8 @@ class JournalRepo:
                     await journal_tracks.add(self._summary, doc)
         except StorageError as error:
             self._left_wrong(member, error)
-            if isinstance(error, DatabaseUnavailableError):
-                raise
-            await self._mark_refused(member)
+            return error
+        return None
 
     async def _mark_refused(self, member: tuple[str, str]) -> None:
         """The member marked in `repairs` after the database refused an added entry's summary (not
@@ -346,9 +358,9 @@ class JournalRepo:
         self._unsummed.setdefault(member, set()).add(result.inserted_id)
         return result.inserted_id
 
-    async def _unmark(self, member: tuple[str, str], marks: set[ObjectId]) -> StorageError | None:
+    async def _unmark(self, member: tuple[str, str], marks: set[ObjectId]) -> None:
         """The marks deleted, in the database then in memory, once the member's summaries agree
-        with their entries. The error where the database failed: the member stays in `_unsummed`,
+        with their entries. Where the database fails that (logged), the member stays in `_unsummed`,
         their summaries made again (again) and the marks deleted at the next repair point."""
         if marks and self._repairs is not None:
             try:
@@ -356,13 +368,12 @@ class JournalRepo:
                     await self._repairs.delete_many({"_id": {"$in": sorted(marks)}})
             except StorageError as error:
                 log.warning("journal.summary_marks_not_cleared", extra={"user": member[1], "reason": str(error)})
-                return error
+                return
         left = self._unsummed.get(member, set()) - marks
         if left:
             self._unsummed[member] = left
         else:
             self._unsummed.pop(member, None)
-        return None
 
     async def _summed_up(self, platform: str, user_id: str) -> StorageError | None:
         """The member's summaries made to agree with their entries (`journal_tracks.summarize_member`),
@@ -371,8 +382,9 @@ class JournalRepo:
         `_unsummed` and their marks kept, whose summaries the next read of them (`summed_up`: a
         playlist, an export, a /forget, the stop) or the member's next add or delete makes again,
         or, the process killed first, the next start (`recall_unsummed`). Never raised: the write
-        before it is done (an entry deleted is deleted), and the user is told so. False when it
-        failed (the error: a refusal, or the database gone). Called with the member's lock held."""
+        before it is done (an entry deleted is deleted), and the user is told so: returned where it
+        failed (a refusal, or the database gone), None once they are made, whatever became of the
+        marks' delete. Called with the member's lock held."""
         if self._summary is None:
             return None
         member = platform, user_id
@@ -384,7 +396,8 @@ class JournalRepo:
         except StorageError as error:
             self._left_wrong(member, error)
             return error
-        return await self._unmark(member, marks)
+        await self._unmark(member, marks)
+        return None
 
     def _left_wrong(self, member: tuple[str, str], error: StorageError) -> None:
         """The member's summaries a failed write left wrong: logged, and kept in `_unsummed` (with

@@ -7,9 +7,13 @@ at the first, every member after them left wrong until it took their summaries."
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+
+import pytest
 
 from storage.database import Database
 from storage.models import MoodRequest
+from storage.outbox import JournalOutbox, JournalWrite, JournalWriter
 from storage.schema import JOURNAL_REPAIRS, JOURNAL_TRACKS, VALIDATORS, ensure_collection
 from tests.abuse.test_forget_cut_short import refusing_writes
 from tests.fakes.wire_gate import gated_database
@@ -125,3 +129,47 @@ async def test_the_repair_pass_stops_at_an_outage(db_server, mongo_uri, db_name)
         await assert_summaries_are_the_entries(gated)
         assert await marks(gated) == 0
         await gated.client.drop_database(db_name)
+
+
+def writer(db: Database, data_dir) -> JournalWriter:
+    return JournalWriter(db.journal, JournalOutbox.in_data_dir(data_dir), db.prompts)
+
+
+async def refused(gate, db: Database) -> JournalWrite:
+    await refusing_writes(db, JOURNAL_TRACKS)
+    return JournalWrite.STORED  # and marked
+
+
+async def cut(gate, db: Database) -> JournalWrite:
+    gate.cut_next("delete", JOURNAL_TRACKS)  # the first write of her summaries made again
+    return JournalWrite.QUEUED  # kept in the outbox
+
+
+@pytest.mark.parametrize("then", [refused, cut], ids=["then refused", "then an outage again"])
+async def test_an_answer_cut_short_after_an_outage_left_her_unmarked_outlives_a_kill(
+        db_server, mongo_uri, db_name, tmp_path, then):
+    """Her first answer's summary cut by an outage (kept in the outbox: no mark), her next one's
+    failed too: her summaries, already to be made again, were made again at the answer and failed
+    there, the answer told saved, the member left in memory alone, and a kill lost the second vote
+    (the drain folds in the first alone). A refusal marks her there too, an outage raises to the
+    outbox, as where her summaries were not to be made again."""
+    first, second = journal(ALICE, "A", "sad", T0), journal(ALICE, "B", "sad", T0 + timedelta(days=1))
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        await gated.init()
+        await members_of_the_place(gated, ALICE)
+        gate.cut_next("update", JOURNAL_TRACKS)  # the first's summary: the database gone
+        assert await writer(gated, tmp_path).add_or_queue(first) is JournalWrite.QUEUED
+        told = await then(gate, gated)
+        assert await writer(gated, tmp_path).add_or_queue(second) is told
+        assert await marks(gated) == (1 if told is JournalWrite.STORED else 0)
+        await ensure_collection(gated.db, JOURNAL_TRACKS, VALIDATORS[JOURNAL_TRACKS])  # the database back
+    after = await Database.connect(mongo_uri, db_name)  # the process killed: nothing of its memory kept
+    try:
+        await after.journal.recall_unsummed()
+        await writer(after, tmp_path).drain()
+        assert sorted(ranking(await after.playlists.playlist(PLACE, "sad"))) == BOTH
+        await assert_summaries_are_the_entries(after)
+        assert await marks(after) == 0
+    finally:
+        await after.client.drop_database(db_name)
+        await after.close()
