@@ -6,25 +6,22 @@ playlist until her next delete. The refusal marks her in the database (`journal_
 next start makes her summaries again, as after a delete (tests/faults/test_journal_delete_killed.py)."""
 from __future__ import annotations
 
-import signal
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from inference import predict
 from storage.database import Database
 from storage.models import MoodRequest
-from storage.schema import JOURNAL_REPAIRS, JOURNAL_TRACKS, VALIDATORS, ensure_collection
+from storage.schema import JOURNAL_TRACKS
 from tests.abuse.test_forget_cut_short import refusing_writes
-from tests.bot.test_app import start_bot, stop_bot, telegram_env, wait_for_log
+from tests.bot.test_app import telegram_env
 from tests.e2e.wiring import weights_dir
 from tests.fakes.spotify_api import FakeSpotify
-from tests.fakes.telegram_api import FakeTelegramBotAPI
 from tests.faults.support import CALM, classified_record
-from tests.faults.test_journal_delete_killed import ALICE, ALICE_REF, GROUP, inbox_empty
+from tests.faults.test_journal_delete_killed import (ALICE, ALICE_REF, GROUP, a_bot, her_playlist_after_the_restart,
+                                                      killed_once_it_answered, telegram_and_database)
 from tests.frontends.conftest import CREEP
-from tests.frontends.test_telegram_inbox import until
 from tests.storage.conftest import T0
-from tests.storage.test_journal_summaries import assert_summaries_are_the_entries
 
 
 async def her_journal_on(db: Database) -> str:
@@ -42,46 +39,23 @@ async def her_journal_on(db: Database) -> str:
 
 async def test_an_answer_whose_summary_was_refused_then_a_hard_kill_is_in_her_playlist_after_the_restart(
         tmp_path, mongo_uri, db_name):
-    db = await Database.connect(mongo_uri, db_name)
-    await db.init()
-    link = await her_journal_on(db)
-    fake = await FakeTelegramBotAPI("987654:SENTINEL-app-token").start()
-    spotify = FakeSpotify().start()
-    spotify.add(CREEP)
-    env = telegram_env(fake, tmp_path / "data", MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name,
-                       SPOTIFY_CLIENT_ID=spotify.client_id, SPOTIFY_CLIENT_SECRET=spotify.client_secret,
-                       SPOTIFY_API_URL=spotify.api_url, SPOTIFY_AUTH_URL=spotify.auth_url)
-    (tmp_path / "first").mkdir()
-    (tmp_path / "next").mkdir()
-    proc = await start_bot(tmp_path / "first", env)
-    try:
-        await wait_for_log(tmp_path / "first" / "stderr", "event=app.started", timeout=90)
-        await fake.user_sends("/journal prompt", user=ALICE, chat=ALICE)
-        prompt = await fake.wait_for("sendMessage", lambda c: "force_reply" in c.params.get("reply_markup", {}),
-                                     timeout=30)
-        await refusing_writes(db, JOURNAL_TRACKS)
-        mark = fake.mark()
-        await fake.user_sends(link, user=ALICE, chat=ALICE, reply_to=fake.message_of(prompt)["message_id"])
-        await wait_for_log(tmp_path / "first" / "stderr", "event=journal.summaries_not_made_again", timeout=30)
-        told = await fake.wait_for_reply(lambda c: "Creep" in c.text, timeout=30, after=mark)
-        assert told.text.startswith("Saved to your journal"), told.text  # stored: saved, said so
-        assert await until(lambda: inbox_empty(db), timeout=10)  # answered: not handed over again
-        proc.send_signal(signal.SIGKILL)  # no stop: nothing of the first bot's memory is left
-        await proc.wait()
-        assert await db.db[JOURNAL_REPAIRS].count_documents({"user_id": str(ALICE)}) == 1  # her mark
-        await ensure_collection(db.db, JOURNAL_TRACKS, VALIDATORS[JOURNAL_TRACKS])  # the database back
+    async with telegram_and_database(mongo_uri, db_name) as (db, fake):
+        with FakeSpotify() as spotify:
+            link = await her_journal_on(db)
+            spotify.add(CREEP)
+            env = telegram_env(fake, tmp_path / "data", MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name,
+                               SPOTIFY_CLIENT_ID=spotify.client_id, SPOTIFY_CLIENT_SECRET=spotify.client_secret,
+                               SPOTIFY_API_URL=spotify.api_url, SPOTIFY_AUTH_URL=spotify.auth_url)
+            async with a_bot(tmp_path / "first", env) as proc:
+                await fake.user_sends("/journal prompt", user=ALICE, chat=ALICE)
+                prompt = await fake.wait_for("sendMessage", lambda c: "force_reply" in c.params.get("reply_markup", {}),
+                                             timeout=30)
+                await refusing_writes(db, JOURNAL_TRACKS)
+                mark = fake.mark()
+                await fake.user_sends(link, user=ALICE, chat=ALICE, reply_to=fake.message_of(prompt)["message_id"])
+                told = await fake.wait_for_reply(lambda c: "Creep" in c.text, timeout=30, after=mark)
+                assert told.text.startswith("Saved to your journal"), told.text  # stored: saved, said so
+                await killed_once_it_answered(db, tmp_path / "first", proc)
 
-        proc = await start_bot(tmp_path / "next", env)
-        await wait_for_log(tmp_path / "next" / "stderr", "event=app.started", timeout=90)
-        mark = fake.mark()
-        await fake.user_sends("/playlist calm", chat=GROUP, user=ALICE)
-        shown = await fake.wait_for("sendMessage", lambda c: c.chat_id == str(GROUP), timeout=30, after=mark)
-        assert "Creep" in shown.text, shown.text
-        await assert_summaries_are_the_entries(db)
-        assert await db.db[JOURNAL_REPAIRS].count_documents({}) == 0  # made again: the mark went
-    finally:
-        await stop_bot(proc, 30)
-        await fake.stop()
-        spotify.stop()
-        await db.client.drop_database(db_name)
-        await db.close()
+            shown = await her_playlist_after_the_restart(db, fake, tmp_path / "next", env, "calm")
+            assert "Creep" in shown, shown

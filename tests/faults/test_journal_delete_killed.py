@@ -6,8 +6,12 @@ summary deleted, not written again) until her next delete. The mark is kept in t
 the entry's delete (`journal_repairs`), and the next start makes her summaries again."""
 from __future__ import annotations
 
+import asyncio
 import signal
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
+from typing import AsyncIterator
 
 from storage.database import Database
 from storage.models import MoodRequest, UserRef
@@ -38,40 +42,69 @@ async def inbox_empty(db: Database) -> bool:
     return await db.db["inbox"].count_documents({}) == 0
 
 
-async def test_a_delete_cut_short_then_a_hard_kill_leaves_her_playlist_right_after_the_restart(
-        tmp_path, mongo_uri, db_name):
+@asynccontextmanager
+async def telegram_and_database(mongo_uri: str, db_name: str) -> AsyncIterator[tuple[Database, FakeTelegramBotAPI]]:
+    """The database the bots use (dropped after) and the fake Telegram they serve."""
     db = await Database.connect(mongo_uri, db_name)
     await db.init()
-    await her_journal_of_one_song(db)
     fake = await FakeTelegramBotAPI("987654:SENTINEL-app-token").start()
-    env = telegram_env(fake, tmp_path / "data", MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name)
-    (tmp_path / "first").mkdir()
-    (tmp_path / "next").mkdir()
-    proc = await start_bot(tmp_path / "first", env)
     try:
-        await wait_for_log(tmp_path / "first" / "stderr", "event=app.started", timeout=90)
-        await refusing_writes(db, JOURNAL_TRACKS)
-        await fake.user_sends("/journal delete last", user=ALICE, chat=ALICE)
-        told = await fake.wait_for("sendMessage", lambda c: c.chat_id == str(ALICE), timeout=30)
-        assert told.text.startswith("Deleted from your journal: 2026-11-21"), told.text
-        await wait_for_log(tmp_path / "first" / "stderr", "event=journal.summaries_not_made_again", timeout=10)
-        # Answered: the inbox let the command go, so the next start does not hand it over again.
-        assert await until(lambda: inbox_empty(db), timeout=10)
-        proc.send_signal(signal.SIGKILL)  # no stop: nothing of the first bot's memory is left
-        await proc.wait()
-        assert await db.db[JOURNAL_REPAIRS].count_documents({"user_id": str(ALICE)}) == 1  # her mark, kept
-        await ensure_collection(db.db, JOURNAL_TRACKS, VALIDATORS[JOURNAL_TRACKS])  # the database back
-
-        proc = await start_bot(tmp_path / "next", env)
-        await wait_for_log(tmp_path / "next" / "stderr", "event=app.started", timeout=90)
-        mark = fake.mark()
-        await fake.user_sends("/playlist sad", chat=GROUP, user=ALICE)
-        shown = await fake.wait_for("sendMessage", lambda c: c.chat_id == str(GROUP), timeout=30, after=mark)
-        assert "Title A" in shown.text, shown.text
-        await assert_summaries_are_the_entries(db)
-        assert await db.db[JOURNAL_REPAIRS].count_documents({}) == 0  # made again: the mark went
+        yield db, fake
     finally:
-        await stop_bot(proc, 30)
         await fake.stop()
         await db.client.drop_database(db_name)
         await db.close()
+
+
+@asynccontextmanager
+async def a_bot(folder: Path, env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m bot` started in `folder` (made here), once it has started; stopped after, unless
+    it was killed."""
+    folder.mkdir()
+    proc = await start_bot(folder, env)
+    try:
+        await wait_for_log(folder / "stderr", "event=app.started", timeout=90)
+        yield proc
+    finally:
+        await stop_bot(proc, 30)
+
+
+async def killed_once_it_answered(db: Database, folder: Path, proc: asyncio.subprocess.Process) -> None:
+    """Her summaries failed (logged), the command answered (the inbox let it go, so the next start
+    does not hand it over again), then the bot SIGKILLed: nothing of its memory is left; her mark
+    kept, and the database back."""
+    await wait_for_log(folder / "stderr", "event=journal.summaries_not_made_again", timeout=30)
+    assert await until(lambda: inbox_empty(db), timeout=10)
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    assert await db.db[JOURNAL_REPAIRS].count_documents({"user_id": str(ALICE)}) == 1
+    await ensure_collection(db.db, JOURNAL_TRACKS, VALIDATORS[JOURNAL_TRACKS])
+
+
+async def her_playlist_after_the_restart(db: Database, fake: FakeTelegramBotAPI, folder: Path, env: dict[str, str],
+                                         mood: str) -> str:
+    """The group's playlist of `mood` as the next bot shows it, once started in `folder`; her
+    summaries made again by then, and her mark gone."""
+    async with a_bot(folder, env):
+        mark = fake.mark()
+        await fake.user_sends(f"/playlist {mood}", chat=GROUP, user=ALICE)
+        shown = await fake.wait_for("sendMessage", lambda c: c.chat_id == str(GROUP), timeout=30, after=mark)
+        await assert_summaries_are_the_entries(db)
+        assert await db.db[JOURNAL_REPAIRS].count_documents({}) == 0
+    return shown.text
+
+
+async def test_a_delete_cut_short_then_a_hard_kill_leaves_her_playlist_right_after_the_restart(
+        tmp_path, mongo_uri, db_name):
+    async with telegram_and_database(mongo_uri, db_name) as (db, fake):
+        await her_journal_of_one_song(db)
+        env = telegram_env(fake, tmp_path / "data", MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name)
+        async with a_bot(tmp_path / "first", env) as proc:
+            await refusing_writes(db, JOURNAL_TRACKS)
+            await fake.user_sends("/journal delete last", user=ALICE, chat=ALICE)
+            told = await fake.wait_for("sendMessage", lambda c: c.chat_id == str(ALICE), timeout=30)
+            assert told.text.startswith("Deleted from your journal: 2026-11-21"), told.text
+            await killed_once_it_answered(db, tmp_path / "first", proc)
+
+        shown = await her_playlist_after_the_restart(db, fake, tmp_path / "next", env, "sad")
+        assert "Title A" in shown, shown
