@@ -56,15 +56,16 @@ def seed(own_dir: Path) -> None:
 
 class _BeforeNumba(importlib.abc.MetaPathFinder):
     """Seeds the process's cache as numba is first imported (librosa imports it only for the
-    modules it compiles), then steps aside."""
+    modules it compiles), and finds nothing itself. It stays on sys.meta_path: taken off it while
+    the import system goes through that list, it would have the finder after it skipped."""
 
     def __init__(self, own_dir: Path) -> None:
-        self.own_dir = own_dir
+        self.own_dir: Path | None = own_dir
 
     def find_spec(self, fullname, path, target=None):
-        if fullname == "numba":
-            sys.meta_path.remove(self)
-            seed(self.own_dir)
+        if fullname == "numba" and self.own_dir is not None:
+            own_dir, self.own_dir = self.own_dir, None
+            seed(own_dir)
         return None  # found by the usual finders
 
 
