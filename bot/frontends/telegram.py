@@ -89,7 +89,7 @@ from bot.usecases.inbox import Arrival
 from bot.usecases.journal import ANSWER_BY_REPLY, EDITED_ANSWER, TODAY_BY_REPLY, on_left_out
 from bot.usecases.mood import Admit, query_left_aside, song_named_in, told_to_wait
 from bot.usecases.playlists import ON_NOW_ADMINS
-from bot.usecases.privacy import FORGET_CONFIRM_S, FORGET_EXPIRED
+from bot.usecases.privacy import FORGET_CONFIRM_S, FORGET_EXPIRED, NOTHING_TO_FORGET
 from bot.usecases.ports import DeliveryFailed, DeliveryUncertain, RecipientGone
 from bot.replies import (
     NAME_MARKS_DROPPED,
@@ -213,6 +213,8 @@ TEXT_HINT = ("To get a song's mood, send /mood <song> or an audio file; "
 # as the console says of a file's path typed alone.
 LINK_ALONE = "To get that song's mood, send /mood with its link: /mood {link} (to answer your journal prompt, reply to it)."
 FORGET_CANCELLED = "Nothing was deleted."
+# A "Yes" handed over again after a hard kill (the inbox) that finds nothing left: the killed run deleted it.
+FORGET_DONE_BEFORE = "Done: I deleted everything about you."
 # The latest /forget questions a press answered (chat, message), for a double tap: only the last
 # few matter, and kept per chat in chat_data the ids grew with every press, and a chat's entry
 # with every chat that ever pressed (a load review: 400 ids, 201 chats after 200 chats).
@@ -226,6 +228,7 @@ PROGRESS_RETRIES = 0  # a stage edit refused with 429 is dropped: a later stage,
 NOT_YOUR_BUTTON = "This button belongs to someone else."
 # The journal's page buttons: "journal:<owner>:older|newer:<cursor>" (64 bytes at most, Telegram's limit).
 FORGET_DATA = re.compile(r"^forget:(yes|no):")  # else not a button of this version's /forget
+FORGET_YES = re.compile(r"^forget:yes:")  # kept in the inbox under no user (`_kept_under`)
 JOURNAL_PAGE_DATA = re.compile(r"^journal:(\d{1,20}):(older|newer):([0-9a-f]{24})$")
 OLDER_BUTTON, NEWER_BUTTON = "◀ Older", "Newer ▶"
 EXPIRED_QUERY = ("query is too old", "query id is invalid")  # answerCallbackQuery's 400 for a late press
@@ -1520,7 +1523,10 @@ class TelegramFrontend:
             await edit_shown(query, FORGET_EXPIRED)
         elif answer == "yes":
             reply = await self.usecases.privacy.forget(caller_of(update), confirmed=True)
-            await edit_shown(query, text_of(reply))
+            # Handed over again after a hard kill (`_replay`), whose run may have deleted it all already.
+            text = text_of(reply)
+            await edit_shown(query, FORGET_DONE_BEFORE if pressed_at is not None and text == NOTHING_TO_FORGET
+                             else text)
         else:
             await edit_shown(query, FORGET_CANCELLED)
 
@@ -1771,6 +1777,19 @@ def _is_move(arrival: Arrival) -> bool:
     return isinstance(message, dict) and any(key in message for key in ("migrate_to_chat_id", "migrate_from_chat_id"))
 
 
+def _kept_under(update: Update) -> str | None:
+    """Whose the update is kept as in the inbox, for their /forget to delete it: its sender's; none
+    for a /forget's "Yes". The /forget it starts deletes its asker's requests kept before their
+    data, and took its own press with them: a kill half-way (the settings withdrawn, the journal
+    still there) left the deletion half done, the question's buttons over it, and nothing for the
+    restart to finish. Its payload (the asker's id and name, the question) stays until it is
+    answered, moments past the erasure it asked for."""
+    query = update.callback_query
+    if query is not None and FORGET_YES.match(query.data or ""):
+        return None
+    return None if (user := update.effective_user) is None else str(user.id)
+
+
 class _InboxArrivals:
     """The flow's `Arrivals` on the inbox use case: an update as Telegram sent it, under this
     bot's id (two bots sharing a database replay only their own), with its sender for /forget."""
@@ -1785,9 +1804,7 @@ class _InboxArrivals:
 
     async def keep(self, updates: Sequence[Update]) -> None:
         await self._inbox.keep(self.source, [
-            Arrival(update.update_id, update.to_dict(), PLATFORM,
-                    None if (user := update.effective_user) is None else str(user.id))
-            for update in updates])
+            Arrival(update.update_id, update.to_dict(), PLATFORM, _kept_under(update)) for update in updates])
 
     async def shown(self, update_id: int, chat_id: int | None, message_id: int | None) -> None:
         await self._inbox.shown(self.source, update_id, None if chat_id is None else str(chat_id),
