@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.frontends.discord.journal import FORGET_DONE_BEFORE, OLDER_BUTTON
+from bot.frontends.discord.kept import PRESS_HOLD_S
 from bot.usecases import build_usecases
 from storage.inbox import Arrival
 from storage.models import UserRef
@@ -23,7 +24,7 @@ from storage.schema import INBOX, JOURNAL
 from tests.fakes.discord_api import APP_ID, FakeDiscord
 from tests.fakes.wire_gate import gated_database
 from tests.frontends.conftest import discord_on
-from tests.frontends.test_discord import ALICE, DEFERRED_UPDATE, private_answer
+from tests.frontends.test_discord import ALICE, BOB, DEFERRED_UPDATE, private_answer
 from tests.frontends.test_discord_restart import forget_asked
 from tests.frontends.test_journal_pages import days_listed, discord_button, newest, write_days
 from tests.frontends.test_telegram_inbox import inbox_numbers, until
@@ -123,6 +124,22 @@ async def test_a_press_answered_at_once_is_not_kept(discord_bot, db, custom_id):
     await asyncio.sleep(0.5)
     assert await inbox_numbers(db) == []
     release.set()
+
+
+@pytest.mark.parametrize("custom_id,user", [("forget:no", ALICE), ("forget:yes", BOB)])
+async def test_a_press_no_handler_takes_on_is_not_held_in_memory(discord_bot, db, custom_id, user):
+    """Each press is held as it arrives, for its handler to keep (kept.py `press_taken`); one no
+    handler takes on ("No", someone else's "Yes") was held until 256 presses came after it: its
+    payload (the presser's id and names, the message pressed: a /forget question, a journal page)
+    stayed in the bot's memory, on a quiet bot until the restart, past her /forget too. It goes
+    once its handler could no longer defer it (Discord's 3 s)."""
+    fake, frontend = discord_bot
+    question = await forget_asked(fake, db)
+    pressed = await fake.click(question, custom_id, user=user)
+    await fake.wait_for("interaction_callback", lambda c: c.token == pressed["token"])
+    assert int(pressed["id"]) in frontend.bot.kept.presses_held()  # held at first, should a handler take it on
+    assert await until(lambda: not frontend.bot.kept.presses_held(), timeout=PRESS_HOLD_S + 2), \
+        "a press no handler took on is still held"
 
 
 async def test_a_second_yes_is_not_kept(discord_bot, db):

@@ -55,8 +55,13 @@ REPLAY_WITHIN = timedelta(minutes=14)
 KIND = "moodbot_kind"
 DM = "dm"
 UNNAMED = "unnamed"  # a press kept under no user (`press_taken`)
-# Presses just arrived, held in memory for their handler to keep (`press_taken`): the latest so many.
+# Presses just arrived, held in memory for their handler to keep (`press_taken`): the latest so many,
+# each for as long as Discord lets a handler first answer it (3 s from its arrival, which comes later
+# than Discord's own clock starts): one no handler took on by then (No, someone else's, a second
+# one) goes, its payload (the presser's names, the message pressed) no longer in memory, nor after
+# their /forget. Until 2026-12-06 it stayed until PRESSES_HELD others came after it.
 PRESSES_HELD = 256
+PRESS_HOLD_S = 3.0
 MAX_REASON = 200  # characters of why discord.py could not read a payload, logged
 
 
@@ -79,7 +84,9 @@ class KeptCommands:
     def arrived(self, data: dict[str, Any]) -> None:
         """An INTERACTION_CREATE as Discord sent it (before discord.py parses it)."""
         if data.get("type") == COMPONENT and "id" in data:
-            self._presses[int(data["id"])] = data  # kept should its handler take it on (`press_taken`)
+            number = int(data["id"])
+            self._presses[number] = data  # kept should its handler take it on (`press_taken`)
+            asyncio.get_running_loop().call_later(PRESS_HOLD_S, self._presses.pop, number, None)
             while len(self._presses) > PRESSES_HELD:
                 self._presses.popitem(last=False)
         if data.get("type") != APPLICATION_COMMAND:
@@ -94,6 +101,10 @@ class KeptCommands:
         if data is not None:
             self._arrived({**data, KIND: UNNAMED} if unnamed else data)
         return data is not None or number in self._replayed
+
+    def presses_held(self) -> list[int]:
+        """The presses held as they arrived, not taken on yet (`press_taken`)."""
+        return list(self._presses)
 
     def replayed(self, number: int) -> bool:
         """Whether the press `number` was handed over again at this start: its killed run took it on."""
