@@ -137,7 +137,6 @@ async def test_a_press_no_handler_takes_on_is_not_held_in_memory(discord_bot, db
     question = await forget_asked(fake, db)
     pressed = await fake.click(question, custom_id, user=user)
     await fake.wait_for("interaction_callback", lambda c: c.token == pressed["token"])
-    assert int(pressed["id"]) in frontend.bot.kept.presses_held()  # held at first, should a handler take it on
     assert await until(lambda: not frontend.bot.kept.presses_held(), timeout=PRESS_HOLD_S + 2), \
         "a press no handler took on is still held"
 
