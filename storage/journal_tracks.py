@@ -13,6 +13,15 @@ shown in /export. A bot of the previous version still writing entries after the 
 rolling upgrade) leaves them out: they count once the member deletes an entry, or not at all. A server's playlist reads these instead of every journal entry of its
 members: 200 members who journaled a year each, 73 000 entries, are 5 704 summaries (most
 journals come back to a few songs; `benchmarks/large_server.py --journal-members 200`).
+
+A playlist reads them as one document per member (`MEMBERS`, journal_members: {platform, user_id,
+songs: {track field: {latest, title}}, uploads: {place field: {track field: {latest, title}}}},
+fields as `place_tracks.track_field` makes them): SecantusDB's cost is per document read, and the
+members' 4 989 summaries, read by batches of 8 members, took 0.29 s, their 200 documents, by
+batches of 64, 0.07 s. Each is written with the summaries and by the same `$max` (`add`, after
+them), and made again from them wherever they are (`summarize`, `summarize_again`,
+`summarize_member`: a delete, and the repairs of a write cut short), built by migration 19 and
+erased by /forget.
 """
 from __future__ import annotations
 
@@ -21,7 +30,7 @@ import re
 from datetime import datetime
 from typing import Any, Iterable
 
-from pymongo import UpdateOne
+from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from storage import place_tracks
@@ -33,6 +42,7 @@ ENTRY_FIELDS = {"_id": 0, "platform": 1, "user_id": 1, "place": 1, "track_key": 
 Key = tuple[str, str, str, "str | None"]
 # What it holds: (at, mood) of the latest entry, the greatest title (None: none).
 Folded = tuple[datetime, str, "str | None"]
+MEMBERS = "journal_members"  # the summaries, one document per member (see the module's docstring)
 
 
 def is_upload(track_key: str) -> bool:
@@ -58,6 +68,82 @@ def summary_update(key: Key, at: datetime, mood: str, title: str | None) -> Upda
     """Fold an entry (or a group of them: its latest and greatest title) into the summary. `$max`
     compares {at, mood} field by field, as `told_more` does, and any title over none."""
     return UpdateOne(key_filter(key), {"$max": {"latest": {"at": at, "mood": mood}, "title": title}}, upsert=True)
+
+
+def member_filter(platform: str, user_id: str) -> dict[str, Any]:
+    return {"user_id": user_id, "platform": platform}
+
+
+def member_path(key: Key) -> str:
+    """Where a summary is in its member's document."""
+    _platform, _user_id, track, place = key
+    field = place_tracks.track_field(track)
+    return f"songs.{field}" if place is None else f"uploads.{place_tracks.track_field(place)}.{field}"
+
+
+def member_updates(summaries: dict[Key, Folded]) -> list[UpdateOne]:
+    """`summary_update`'s `$max`, on the summaries' fields in their members' documents."""
+    return [UpdateOne(member_filter(key[0], key[1]),
+                      {"$max": {f"{member_path(key)}.latest": {"at": at, "mood": mood}, f"{member_path(key)}.title": title}},
+                      upsert=True)
+            for key, (at, mood, title) in summaries.items()]
+
+
+def member_document(platform: str, user_id: str, summaries: dict[Key, Folded]) -> dict[str, Any]:
+    """A member's document made of their summaries (all of them: `summaries` holds no one else's)."""
+    songs: dict[str, Any] = {}
+    uploads: dict[str, dict[str, Any]] = {}
+    for (_platform, _user_id, track, place), (at, mood, title) in summaries.items():
+        told = {"latest": {"at": at, "mood": mood}, "title": title}
+        (songs if place is None else uploads.setdefault(place_tracks.track_field(place), {}))[
+            place_tracks.track_field(track)] = told
+    return {**member_filter(platform, user_id), "songs": songs, "uploads": uploads}
+
+
+def members_of(summary: AsyncCollection) -> AsyncCollection:
+    """The members' documents beside the summaries."""
+    return summary.database[MEMBERS]
+
+
+def held_of(docs: Iterable[dict[str, Any]]) -> dict[Key, Folded]:
+    """Summary documents as `fold` makes them."""
+    return {(doc["platform"], doc["user_id"], doc["track_key"], doc.get("place")):
+            (doc["latest"]["at"], doc["latest"]["mood"], doc.get("title")) for doc in docs}
+
+
+def member_write(platform: str, user_id: str, summaries: dict[Key, Folded]) -> ReplaceOne | DeleteOne:
+    """The member's document made of all their summaries, or deleted where they have none."""
+    where = member_filter(platform, user_id)
+    return ReplaceOne(where, member_document(platform, user_id, summaries), upsert=True) if summaries \
+        else DeleteOne(where)
+
+
+async def rebuild_members(summary: AsyncCollection, members: Iterable[tuple[str, str]] | None = None) -> None:
+    """The documents of these (platform, user id) made again from their summaries, each read by the
+    user's fields; of every member, from every summary, by default. Then the summaries read again
+    that differ are folded in by `$max` (as `place_tracks.refold`: an add beside it, whose summary
+    came after the first read, keeps its vote; a member's delete and its repairs take the member's
+    lock, `summarize_member`)."""
+    wanted = None if members is None else sorted(set(members))
+
+    async def summaries_now() -> dict[Key, Folded]:
+        if wanted is None:
+            return held_of(await summary.find({}, batch_size=place_tracks.BATCH * 2).to_list())
+        return {key: told for member in wanted
+                for key, told in held_of(await summary.find(member_filter(*member)).to_list()).items()}
+    read = await summaries_now()
+    grouped: dict[tuple[str, str], dict[Key, Folded]] = {member: {} for member in (wanted or ())}
+    for key, told in read.items():
+        grouped.setdefault((key[0], key[1]), {})[key] = told
+    stale = [] if wanted is not None else [
+        DeleteOne(member_filter(doc["platform"], doc["user_id"]))
+        async for doc in members_of(summary).find({}, projection={"_id": 0, "platform": 1, "user_id": 1})
+        if (doc["platform"], doc["user_id"]) not in grouped]
+    await write(members_of(summary), [member_write(*member, held) for member, held in sorted(grouped.items(),
+                                                                                           key=lambda item: item[0])]
+                + stale)
+    now = await summaries_now()
+    await write(members_of(summary), member_updates({key: told for key, told in now.items() if read.get(key) != told}))
 
 
 def entry_updates(entries: Iterable[dict[str, Any]]) -> list[UpdateOne]:
@@ -86,14 +172,18 @@ def fold(entries: Iterable[dict[str, Any]], summaries: dict[Key, Folded] | None 
     return summaries
 
 
-async def write(summary: AsyncCollection, updates: list[UpdateOne]) -> None:
+async def write(summary: AsyncCollection, updates: list[Any]) -> None:
     """Idempotent: an upsert that met another write's insert of the same key is done again."""
     await place_tracks.write(summary, updates)
 
 
 async def add(summary: AsyncCollection, entry: dict[str, Any]) -> None:
-    """Fold one stored entry into its summary."""
-    await write(summary, entry_updates([entry]))
+    """Fold one stored entry into its summary, then its member's document: a failure of either
+    raises, and the repairs that make the member's summaries again (`summarize_member`) make their
+    document again too, so that it never holds a vote their summaries lack."""
+    folded = fold([entry])
+    await write(summary, updates_of(folded))
+    await write(members_of(summary), member_updates(folded))
 
 
 async def summarize(journal: AsyncCollection, summary: AsyncCollection, match: dict[str, Any] | None = None,
@@ -112,6 +202,7 @@ async def summarize(journal: AsyncCollection, summary: AsyncCollection, match: d
             some = []
     fold(some, summaries)
     await write(summary, await asyncio.to_thread(updates_of, summaries))
+    await rebuild_members(summary, None if match is None else {(key[0], key[1]) for key in summaries})
 
 
 async def summarize_again(journal: AsyncCollection, summary: AsyncCollection, keys: Iterable[Key]) -> None:
@@ -128,6 +219,7 @@ async def summarize_again(journal: AsyncCollection, summary: AsyncCollection, ke
             await summary.delete_one(key_filter(key))
         entries = await journal.find({"user_id": user_id, "platform": platform}, projection=ENTRY_FIELDS).to_list()
         await write(summary, entry_updates(entry for entry in entries if key_of(entry) in wanted))
+    await rebuild_members(summary, by_member)
 
 
 async def place_moved(journal: AsyncCollection, summary: AsyncCollection, old_place: str, new_place: str) -> None:
@@ -160,3 +252,5 @@ async def summarize_member(journal: AsyncCollection, summary: AsyncCollection, p
             await summary.delete_one(key_filter(key))
             if key in wanted:
                 await write(summary, updates_of({key: wanted[key]}))
+    # Their document, whole, every time: an add cut short may have left it alone behind (`add`).
+    await write(members_of(summary), [member_write(platform, user_id, wanted)])

@@ -218,6 +218,15 @@ class PlaceTrack:
 
 
 @dataclass(frozen=True)
+class PlaceMember:
+    """A member's summaries in a place as one record, the one its playlists read (the same answers
+    as their `PlaceTrack`s there: storage/place_tracks.py)."""
+
+    place: str
+    tracks: list[PlaceTrack]
+
+
+@dataclass(frozen=True)
 class JournalTrack:
     """The last answer a member's journal holds for a track, summed up from their entries for the
     playlists (storage/journal_tracks.py); `place`: an upload's, where it was sent (none for a song)."""
@@ -226,6 +235,15 @@ class JournalTrack:
     latest: Answer
     place: str | None = None
     title: str | None = None
+
+
+@dataclass(frozen=True)
+class JournalMember:
+    """A member's journal summaries as one record, the one playlists read (the same answers as
+    their `JournalTrack`s: storage/journal_tracks.py): their songs, and their uploads by place."""
+
+    songs: list[JournalTrack]
+    uploads: list[JournalTrack]
 
 
 @dataclass(frozen=True)
@@ -239,6 +257,8 @@ class UserExport:
     departures: list[Departure] = field(default_factory=list)
     place_tracks: list[PlaceTrack] = field(default_factory=list)
     journal_tracks: list[JournalTrack] = field(default_factory=list)
+    place_members: list[PlaceMember] = field(default_factory=list)
+    journal_members: list[JournalMember] = field(default_factory=list)
     # Journal answers a crash or a full disk cut short in the outbox (storage/outbox.py), the start
     # of each line as written: their words, but no entry can be read from them; /forget deletes them.
     journal_cut_short: list[str] = field(default_factory=list)

@@ -10,8 +10,8 @@ inserts serve hundreds of them, which keeps the event loop free for the replies.
   within the process every recorded request is seen, and none is written after a `forget`.
 - `place_moved`: a place that got a new id (a group its platform upgraded) gets the
   requests added afterwards under the old id too: answers still being worked on when it moved.
-- Each batch is folded into the per-place summary (`storage/place_tracks.py`) first, then
-  inserted: the playlists read the summary.
+- Each batch is folded into the per-place summary (`storage/place_tracks.py`: its summaries,
+  then its members' documents) first, then inserted: the playlists read the summary.
 - `asking`: held while a /mood is answered in a place; a member who leaves meanwhile is
   recorded as gone (their request, stamped with when they asked, is written only afterwards).
   Not once they ran /forget since (`erased`): that request is dropped, and its departure, which
@@ -125,7 +125,7 @@ class RequestRepo:
                 with translated_errors("record mood requests"):
                     docs = [doc for doc, _ in batch]
                     if self._summary is not None:
-                        await place_tracks.write(self._summary, place_tracks.request_updates(docs))
+                        await place_tracks.record(self._summary, docs)
                     await self._requests.insert_many(docs, ordered=False)
             except Exception as error:  # StorageError, or anything unexpected: each caller hears of it
                 outcome: BaseException | None = error

@@ -11,19 +11,33 @@ its members read it instead of every request ever made there: with 2 000 members
 requests in one place, the requests are 20 892 summaries (`benchmarks/storage.py --places 1`).
 Each request in a place costs one more write, an upsert: about 1 ms on SecantusDB (a burst of
 500 recorded requests took 0.53 s instead of 0.10 s).
+
+The same summaries, grouped one document per place and member (`MEMBERS`, place_members: {place,
+platform, user_id, tracks: {track field: {latest, title, source_link}}}, `track_field`), are what a
+playlist reads: SecantusDB's cost is per document, and the 20 892 summaries of a server of 2 000
+members took 0.46-0.60 s to read, its 2 000 member documents 0.11-0.14 s. Each is written with the
+summaries and by the same `$max` (`record`, after them), made again from them wherever they are
+made again (`summarize`, `summarize_again`, a moved place's `drop_place`), built by migration 19 and
+erased by /forget.
 """
 from __future__ import annotations
 
+import re
 from itertools import groupby
 from operator import itemgetter
 from typing import Any, Iterable
 
-from pymongo import DeleteMany, UpdateOne
+from pymongo import DeleteMany, DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 DUPLICATE_KEY = 11000
 BATCH = 1000  # updates per bulk_write, as the benchmark seeds
+MEMBERS = "place_members"  # a place's summaries, one document per member (see the module's docstring)
+# Characters a field name cannot hold as they are (a path's separator, an operator's mark) and the
+# escape's own: written %XX in a track's field (`track_field`).
+ESCAPED = {"%": "%25", ".": "%2E", "$": "%24", "\0": "%00"}
+EMPTY_FIELD = "%"  # an empty track key's field: no escape reads as a lone %
 
 
 def summary_update(place: str, platform: str, user_id: str, track_key: str,
@@ -39,6 +53,125 @@ def summary_update(place: str, platform: str, user_id: str, track_key: str,
     )
 
 
+def track_field(key: str) -> str:
+    """The field of `key` in a member document's `tracks`: the key itself (spotify:…, youtube:…,
+    sha256:…), with any `%`, `.`, `$` or NUL written %XX."""
+    if not key:
+        return EMPTY_FIELD
+    if not any(char in key for char in ESCAPED):
+        return key
+    return "".join(ESCAPED.get(char, char) for char in key)
+
+
+def track_key_of(name: str) -> str:
+    """The track key a `tracks` field stands for (`track_field`'s inverse)."""
+    if name == EMPTY_FIELD:
+        return ""
+    if "%" not in name:
+        return name
+    return re.sub("%(25|2E|24|00)", lambda match: chr(int(match.group(1), 16)), name)
+
+
+def member_filter(place: str, platform: str, user_id: str) -> dict[str, Any]:
+    return {"user_id": user_id, "platform": platform, "place": place}
+
+
+def member_update(place: str, platform: str, user_id: str, track_key: str,
+                  latest: dict[str, Any], title: str | None, source_link: str | None = None) -> UpdateOne:
+    """`summary_update`'s `$max`, on the track's fields in the member's document."""
+    field = f"tracks.{track_field(track_key)}"
+    greatest = {f"{field}.latest": latest, f"{field}.title": title,
+                **({f"{field}.source_link": source_link} if source_link else {})}
+    return UpdateOne(member_filter(place, platform, user_id), {"$max": greatest}, upsert=True)
+
+
+def member_updates(docs: Iterable[dict[str, Any]]) -> list[UpdateOne]:
+    """`request_updates`, for the members' documents: one per request, as the summaries get."""
+    return [member_update(doc["place"], doc["platform"], doc["user_id"], doc["track_key"],
+                          {"at": doc["created_at"], "mood": doc["mood"]}, doc.get("title"), doc.get("source_link"))
+            for doc in docs if doc.get("place") is not None]
+
+
+async def record(summary: AsyncCollection, docs: list[dict[str, Any]]) -> None:
+    """Fold request documents into the summaries, then into the members' documents. A failure of
+    the second leaves a vote the summaries hold and the playlist lacks (the requests are not
+    inserted, their callers told), until the member's document is made again (a move, a sender's
+    /forget); a refused summary, none that either holds."""
+    await write(summary, request_updates(docs))
+    await write(members_of(summary), member_updates(docs))
+
+
+def members_of(summary: AsyncCollection) -> AsyncCollection:
+    """The members' documents beside the summaries."""
+    return summary.database[MEMBERS]
+
+
+def member_document(place: str, platform: str, user_id: str, summaries: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """A member's document made of their summaries in the place, as `member_update` writes them."""
+    tracks = {track_field(doc["track_key"]): {"latest": doc["latest"], "title": doc.get("title"),
+                                              **({"source_link": doc["source_link"]} if "source_link" in doc else {})}
+              for doc in summaries}
+    return {**member_filter(place, platform, user_id), "tracks": tracks}
+
+
+def told_in(doc: dict[str, Any]) -> tuple[Any, ...]:
+    """A summary's key and what it holds, to tell whether it changed."""
+    return (doc["place"], doc["platform"], doc["user_id"], doc["track_key"], doc["latest"]["at"], doc["latest"]["mood"],
+            doc.get("title"), doc.get("source_link"))
+
+
+async def refold(summary: AsyncCollection, read: list[dict[str, Any]], now: list[dict[str, Any]]) -> None:
+    """After members' documents were replaced by those made of the summaries `read`: the summaries
+    read again since (`now`) that differ are folded in by `$max`. A request written beside it (a
+    move, a /forget, runs beside the requests' writes) whose summary came after the first read
+    and whose update of its member's document came before the replace keeps its vote; one whose
+    summary came after the second read updates the document after the replace."""
+    before = {told_in(doc) for doc in read}
+    await write(members_of(summary), [member_update(doc["place"], doc["platform"], doc["user_id"], doc["track_key"],
+                                                    doc["latest"], doc.get("title"), doc.get("source_link"))
+                                      for doc in now if told_in(doc) not in before])
+
+
+async def rebuild_members(summary: AsyncCollection, members: Iterable[tuple[str, str, str]]) -> None:
+    """The documents of these (place, platform, user id) made again from their summaries (each
+    read by the member's fields and the place: user_place_track_unique), or deleted where none is
+    left; then `refold`."""
+    keys = sorted(set(members))
+    read: list[dict[str, Any]] = []
+    writes: list[ReplaceOne | DeleteOne] = []
+    for key in keys:
+        theirs = await summary.find(member_filter(*key)).to_list()
+        read += theirs
+        writes.append(ReplaceOne(member_filter(*key), member_document(*key, theirs), upsert=True) if theirs
+                      else DeleteOne(member_filter(*key)))
+    await write(members_of(summary), writes)
+    now = [doc for key in keys for doc in await summary.find(member_filter(*key)).to_list()]
+    await refold(summary, read, now)
+
+
+async def rebuild_place(summary: AsyncCollection, place: str | None = None) -> None:
+    """The documents of every member of `place` (of every place, by default) made again from its
+    summaries, read whole; a member with none left there loses theirs; then `refold`."""
+    where = {} if place is None else {"place": place}
+    read = await summary.find(where, batch_size=BATCH * 2).to_list()
+    grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for doc in read:
+        grouped.setdefault((doc["place"], doc["platform"], doc["user_id"]), []).append(doc)
+    members = members_of(summary)
+    stale = [DeleteOne(member_filter(doc["place"], doc["platform"], doc["user_id"]))
+             async for doc in members.find(where, projection={"_id": 0, "place": 1, "platform": 1, "user_id": 1})
+             if (doc["place"], doc["platform"], doc["user_id"]) not in grouped]
+    await write(members, [ReplaceOne(member_filter(*key), member_document(*key, docs), upsert=True)
+                          for key, docs in sorted(grouped.items(), key=lambda item: item[0])] + stale)
+    await refold(summary, read, await summary.find(where, batch_size=BATCH * 2).to_list())
+
+
+async def drop_place(summary: AsyncCollection, place: str) -> None:
+    """A place's summaries and members' documents deleted (it moved: they are the new id's now)."""
+    await members_of(summary).delete_many({"place": place})
+    await summary.delete_many({"place": place})
+
+
 def request_updates(docs: Iterable[dict[str, Any]]) -> list[UpdateOne]:
     """The summary updates for request documents; one asked outside any place counts in none."""
     return [summary_update(doc["place"], doc["platform"], doc["user_id"], doc["track_key"],
@@ -46,7 +179,7 @@ def request_updates(docs: Iterable[dict[str, Any]]) -> list[UpdateOne]:
             for doc in docs if doc.get("place") is not None]
 
 
-async def write(summary: AsyncCollection, updates: list[UpdateOne]) -> None:
+async def write(summary: AsyncCollection, updates: list[Any]) -> None:
     """Idempotent: an upsert that met another process's insert of the same key is done again."""
     for start in range(0, len(updates), BATCH):
         batch = updates[start:start + BATCH]
@@ -74,12 +207,16 @@ def summarize_pipeline(place: str | None, match: dict[str, Any] | None = None,
 async def summarize(requests: AsyncCollection, summary: AsyncCollection, place: str | None = None,
                     match: dict[str, Any] | None = None, among: dict[str, Any] | None = None) -> None:
     """Fold the stored requests of `place` (of every place, by default; those `match` finds, when
-    given, and of them those `among` matches too) into the summary."""
+    given, and of them those `among` matches too) into the summary. Without `match`, the place's
+    members' documents (every place's) are made again from its summaries; with one, the caller
+    makes those it changed again (`summarize_again`)."""
     cursor = await requests.aggregate(summarize_pipeline(place, match, among))
     rows = await cursor.to_list()
     await write(summary, [summary_update(**row["_id"], latest=row["latest"], title=row.get("title"),
                                          source_link=row.get("source_link"))
                           for row in rows])
+    if match is None:
+        await rebuild_place(summary, place)
 
 
 async def summarize_again(requests: AsyncCollection, summary: AsyncCollection,
@@ -99,3 +236,4 @@ async def summarize_again(requests: AsyncCollection, summary: AsyncCollection,
                                       for place, track_key in some], ordered=False)
             await summarize(requests, summary, match=member,
                             among={"$or": [{"place": place, "track_key": track_key} for place, track_key in some]})
+        await rebuild_members(summary, {(place, platform, user_id) for place, _ in tracks})

@@ -13,13 +13,14 @@ it reads, and matches each document against a whole `$in` list: none appears her
 lists are cut into batches, `_find_in`):
 1. who was seen in the place: the authors of its requests, from the place's summaries
    (`storage/place_tracks.py`: one per member and track, kept as the requests are written, so a
-   place's whole history is not read), and of its journal entries, with when each was last seen
+   place's whole history is not read; read as one document per member, `place_members`, the same
+   answers in a tenth of the documents), and of its journal entries, with when each was last seen
    there, less those whose departure came later; in a window, only its authors are asked about,
    from the place's summaries told since it began (`_window_members`);
 2. what each member was last told per track: their summaries, less the opted-out members (their
    user documents, `_sharing`), and each sharing member's journal summaries (`_journals`,
    `storage/journal_tracks.py`: one per member and track, kept as the entries are written, so a
-   member's every entry is not read); or, in a
+   member's every entry is not read; read as one document per member, `journal_members`); or, in a
    window (the mood of the week, `since`), the place's requests in it (`place_requests_pipeline`,
    on place_created) and everyone's journal entries in it (`journal_window_pipeline`, on
    created), of the sharing members; a quiet place of few members in a busy window reads each
@@ -54,7 +55,8 @@ from storage.journal import JournalRepo
 from storage.mood_requests import RequestRepo
 from storage import place_tracks
 from storage import journal_tracks
-from storage.schema import DEPARTURES, JOURNAL, JOURNAL_TRACKS, PLACE_TRACKS, REQUESTS, TRACKS, USERS
+from storage.schema import (DEPARTURES, JOURNAL, JOURNAL_MEMBERS, JOURNAL_TRACKS, PLACE_MEMBERS, PLACE_TRACKS, REQUESTS,
+                            TRACKS, USERS)
 
 WEEK = timedelta(days=7)
 SHARING_FIELDS = {"_id": 0, "platform": 1, "user_id": 1, "share_with_server": 1}
@@ -62,16 +64,17 @@ ENTRY_FIELDS = {"_id": 0, "platform": 1, "user_id": 1, "place": 1, "track_key": 
                 "track_title": 1}
 VIDEO_FIELDS = {"_id": 0, "key": 1, "youtube_id": 1, "mood": 1}
 RELEASE_FIELDS = {"_id": 0, "key": 1, "isrc": 1}
-JOURNAL_SUMMARY_FIELDS = {"_id": 0, "platform": 1, "user_id": 1, "place": 1, "track_key": 1, "latest": 1, "title": 1}
 # Values per `$in` (`PlaylistQueries._find_in`): SecantusDB's cost per document grows with the list,
 # and each query costs a round trip. Timed on one server of 2 000 members (benchmarks/large_server.py):
 # their user documents in batches of 8, 16, 32 and 64 took 289, 200, 177 and 208 ms; their 10 000
 # journal entries 608, 637, 732 and 943 ms; its 418 tracks 88, 46, 42 and 48 ms. The journals'
 # summaries that replaced the entries (`_journals`; 4 989 of 200 members who journaled a year each,
 # 5 006 of those 10 000 entries) in batches of 8, 16, 32, 64 and 128: 575, 691, 665, 890 and 1 256 ms,
-# and 458, 424, 413, 469 and 755 ms (medians of 5, the machine shared): 8 kept.
+# and 458, 424, 413, 469 and 755 ms (medians of 5, the machine shared): 8 kept. Read as one document
+# per member (journal_members), those 200 members' documents and the others' none, in batches of 16,
+# 32, 64, 128 and 256: 131-164, 65-73, 66-69, 60-69 and 77-81 ms (two runs, medians of 5).
 USER_BATCH = 32
-JOURNAL_BATCH = 8
+JOURNAL_BATCH = 64
 TRACK_BATCH = 32
 # A window's authors with no summary in it (`PlaylistQueries._window_members`) are looked up one by
 # one, ~1 ms each, as long as that costs less than reading all the place's summaries, ~30 µs each,
@@ -93,8 +96,8 @@ MEMBERS_READ_ALONE = 64
 # answers, which is answered that day) can be before the UTC day it was written: UTC-12's, and a day
 # of margin. It bounds a member's entries read through `user_page` to the window's days.
 LOCAL_DATE_BEHIND = timedelta(days=2)
-# Summaries per batch when all a place's are read (`_summaries`): each batch is received whole by the
-# event loop, as raw bytes decoded in a thread; a server of 2 000 members' 20 892 came in one 6 MB batch.
+# Members' documents per batch when all a place's are read (`_summaries`): each batch is received whole
+# by the event loop, as raw bytes decoded in a thread; a server of 2 000 members' came in one 1.6 MB batch.
 SUMMARY_BATCH = 2000
 ALONE_AT_MOST = 32
 YOUTUBE_KEY_PREFIX = "youtube:"  # a video heard under its own key (bot.usecases.mood)
@@ -166,8 +169,9 @@ Told = tuple[str, datetime, str, "str | None", "str | None"]
 # What a member was last told for a track or a song: (at, mood) of the latest answer (the `$max` of
 # {at, mood}), the greatest title they asked it by and the greatest link (`told_more`).
 Heard = tuple[datetime, str, "str | None", "str | None"]
-# A place's summary as read (`summary_rows`): the member (platform, user id), then what they were told.
-Summary = tuple[str, str, str, datetime, str, "str | None", "str | None"]
+# A place's summaries as read (`summary_rows`): what each member was told there, by member, and when
+# each was last told something there.
+Summaries = tuple[dict[UserRef, list[Told]], dict[UserRef, datetime]]
 
 
 def rows_by_member(rows: list[dict[str, Any]]) -> dict[UserRef, list[Told]]:
@@ -180,38 +184,35 @@ def rows_by_member(rows: list[dict[str, Any]]) -> dict[UserRef, list[Told]]:
     return by_member
 
 
-def summary_rows(batches: list[bytes], codec_options: CodecOptions) -> list[Summary]:
-    """The place's request summaries (raw BSON batches of `place_tracks` documents), one per
-    member and track."""
-    return [(doc["platform"], doc["user_id"], doc["track_key"], doc["latest"]["at"], doc["latest"]["mood"],
-             doc.get("title"), doc.get("source_link"))
-            for batch in batches for doc in bson.decode_iter(batch, codec_options)]
-
-
-def summaries_by_member(rows: list[Summary]) -> dict[UserRef, list[Told]]:
+def summary_rows(batches: list[bytes], codec_options: CodecOptions) -> Summaries:
+    """The place's request summaries (raw BSON batches of its members' documents, `place_members`),
+    one per member and track, by member, and when each member was last told something there: one
+    pass over the documents."""
     by_member: dict[UserRef, list[Told]] = {}
-    for platform, user_id, track, at, mood, title, link in rows:
-        by_member.setdefault(UserRef(platform, user_id), []).append((track, at, mood, title, link))
-    return by_member
-
-
-def last_seen_of(rows: list[Summary]) -> dict[UserRef, datetime]:
-    """When each member in `rows` (`summary_rows`) was last told something."""
     last_seen: dict[UserRef, datetime] = {}
-    for platform, user_id, _track, at, _mood, _title, _link in rows:
-        seen(last_seen, UserRef(platform, user_id), at)
-    return last_seen
+    for batch in batches:
+        for doc in bson.decode_iter(batch, codec_options):
+            told = [(place_tracks.track_key_of(name), summary["latest"]["at"], summary["latest"]["mood"],
+                     summary.get("title"), summary.get("source_link")) for name, summary in doc["tracks"].items()]
+            if told:
+                member = UserRef(doc["platform"], doc["user_id"])
+                by_member.setdefault(member, []).extend(told)
+                seen(last_seen, member, max(at for _track, at, _mood, _title, _link in told))
+    return by_member, last_seen
 
 
 def journal_summary_rows(place: str, batches: list[bytes], codec_options: CodecOptions) -> dict[UserRef, list[Told]]:
-    """The members' journal summaries (raw BSON batches of `journal_tracks` documents) that count
-    in the place, by member: a song's (no place) everywhere, an upload's where it was sent."""
+    """The members' journal summaries (raw BSON batches of their `journal_members` documents) that
+    count in the place, by member: a song's (no place) everywhere, an upload's where it was sent."""
+    here = place_tracks.track_field(place)
     by_member: dict[UserRef, list[Told]] = {}
     for batch in batches:
         for doc in bson.decode_iter(batch, codec_options):
-            if doc.get("place") in (None, place):
-                by_member.setdefault(UserRef(doc["platform"], doc["user_id"]), []).append(
-                    (doc["track_key"], doc["latest"]["at"], doc["latest"]["mood"], doc.get("title"), None))
+            told = [*doc.get("songs", {}).items(), *doc.get("uploads", {}).get(here, {}).items()]
+            if told:
+                by_member.setdefault(UserRef(doc["platform"], doc["user_id"]), []).extend(
+                    (place_tracks.track_key_of(name), summary["latest"]["at"], summary["latest"]["mood"],
+                     summary.get("title"), None) for name, summary in told)
     return by_member
 
 
@@ -403,13 +404,13 @@ class PlaylistQueries:
         from their summaries, or, in a window (`since`), from the requests in it."""
         if since is not None:
             return await self._window_votes(place, since, until)
-        summaries = await self._summaries(place)
-        members = await self._members(place, summaries)
+        requests, last_seen = await self._summaries(place)
+        members = await self._members(place, last_seen)
         if not members:
             return {}
         sharing = await self._sharing(members)
         journals = await self._journals(place, sharing)
-        return await self._count(sharing, await asyncio.to_thread(summaries_by_member, summaries), journals)
+        return await self._count(sharing, requests, journals)
 
     async def _window_votes(self, place: str, since: datetime,
                             until: datetime | None) -> dict[Vote, Heard]:
@@ -428,7 +429,7 @@ class PlaylistQueries:
                 window, projection={"_id": 0, "created_at": 1}, limit=WEEK_ENTRIES_READ_AT_MOST + 1).to_list()) \
                 > WEEK_ENTRIES_READ_AT_MOST
         if quiet_in_busy:  # its members, from all its summaries: a few have their entries read alone
-            last_seen = await asyncio.to_thread(last_seen_of, await self._summaries(place))
+            _requests, last_seen = await self._summaries(place)
             for ref, at in journal_seen.items():
                 seen(last_seen, ref, at)
             sharing = await self._sharing(staying(last_seen, departed))
@@ -463,7 +464,7 @@ class PlaylistQueries:
         return await asyncio.to_thread(votes_by_song, heard, songs)
 
     async def _find_in(self, collection: str, field: str, values: Iterable[str], batch: int,
-                       projection: dict[str, Any], *, raw: bool = False) -> list[Any]:
+                       projection: dict[str, Any] | None, *, raw: bool = False) -> list[Any]:
         """The documents whose `field` is one of `values`, through the index that `field` leads,
         `batch` values per query: SecantusDB matches each document it fetches against the whole
         `$in` list, one value after another, so one query of 2 000 members took 3 s for their
@@ -487,11 +488,12 @@ class PlaylistQueries:
     async def _journals(self, place: str, members: list[UserRef]) -> dict[UserRef, list[Told]]:
         """The members' journals as they count in the place (`is_shareable`), as rows of
         `rows_by_member`: one per member and track, their summaries (`storage/journal_tracks.py`),
-        not every entry (a namesake's on another platform are read too, and never asked for)."""
+        not every entry, as one document per member (a namesake's on another platform is read too,
+        and never asked for)."""
         if self._journal is not None:
             await self._journal.summed_up()
-        batches = await self._find_in(JOURNAL_TRACKS, "user_id", (m.user_id for m in members), JOURNAL_BATCH,
-                                      JOURNAL_SUMMARY_FIELDS, raw=True)
+        batches = await self._find_in(JOURNAL_MEMBERS, "user_id", (m.user_id for m in members), JOURNAL_BATCH,
+                                      None, raw=True)
         return await asyncio.to_thread(journal_summary_rows, place, batches, self._db.codec_options)
 
     async def _songs(self, keys: set[str]) -> dict[str, str]:
@@ -546,8 +548,9 @@ class PlaylistQueries:
                 await self._db[REQUESTS].update_many({"place": new_place, **was}, {"$set": now})
                 await self._db[PLACE_TRACKS].delete_many({"place": new_place, **was})
             # The old place's summaries merge with the new one's: summed up again from its requests.
+            # (its members' documents too, those of the renamed self's old id deleted)
             await place_tracks.summarize(self._db[REQUESTS], self._db[PLACE_TRACKS], new_place)
-            await self._db[PLACE_TRACKS].delete_many({"place": old_place})
+            await place_tracks.drop_place(self._db[PLACE_TRACKS], old_place)
             # One departure per place and member (a unique index): each is carried over on its own.
             async for doc in self._db[DEPARTURES].find({"place": old_place}):
                 where = {"place": new_place, "platform": doc["platform"], "user_id": doc["user_id"]}
@@ -564,28 +567,30 @@ class PlaylistQueries:
         """Everyone seen in the place and not gone since, whatever their sharing choice (filtered
         in step 2): a member whose departure is later than the last time they were seen there
         is not counted."""
-        return await self._members(place, await self._summaries(place))
+        return await self._members(place, (await self._summaries(place))[1])
 
     async def _settled(self) -> None:
         """Every query here starts from this: the requests on their way are written first."""
         if self._requests is not None:
             await self._requests.settled()
 
-    async def _summaries(self, place: str) -> list[Summary]:
-        """The place's request summaries (`storage/place_tracks.py`), after the writes on their way.
-        Read whole: a projection cost SecantusDB more than the two fields it leaves out."""
+    async def _summaries(self, place: str) -> Summaries:
+        """The place's request summaries (`storage/place_tracks.py`), after the writes on their way,
+        as its members' documents hold them (`place_members`: SecantusDB's cost is per document read,
+        and a server of 2 000 members has 20 892 summaries)."""
         await self._settled()
         with translated_errors("server members"):
-            batches = await self._db[PLACE_TRACKS].find_raw_batches({"place": place}, batch_size=SUMMARY_BATCH).to_list()
+            batches = await self._db[PLACE_MEMBERS].find_raw_batches({"place": place},
+                                                                     batch_size=SUMMARY_BATCH).to_list()
         return await asyncio.to_thread(summary_rows, batches, self._db.codec_options)
 
     async def _has_summaries(self, place: str) -> bool:
         with translated_errors("server members"):
             return await self._db[PLACE_TRACKS].find_one({"place": place}, projection={"_id": 1}) is not None
 
-    async def _members(self, place: str, summaries: list[Summary]) -> list[UserRef]:
-        """Step 1, from the place's summaries and its journal entries."""
-        last_seen = await asyncio.to_thread(last_seen_of, summaries)
+    async def _members(self, place: str, last_seen: dict[UserRef, datetime]) -> list[UserRef]:
+        """Step 1, from when each was last told something there (`summary_rows`; changed here) and
+        the place's journal entries."""
         with translated_errors("server members"):
             journal_seen, departed = await self._journal_seen_and_departures(place)
         for ref, at in journal_seen.items():

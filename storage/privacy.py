@@ -29,7 +29,9 @@ from storage.models import (
     Answer,
     Departure,
     JournalEntry,
+    JournalMember,
     JournalTrack,
+    PlaceMember,
     PlaceTrack,
     User,
     UserExport,
@@ -38,17 +40,18 @@ from storage.models import (
     without_sender,
 )
 from storage.mood_requests import RequestRepo, unnamed
-from storage.schema import (DEPARTURES, INBOX, JOURNAL, JOURNAL_REPAIRS, JOURNAL_TRACKS, PLACE_TRACKS, PROMPTS, REQUESTS,
-                            USERS)
+from storage.schema import (DEPARTURES, INBOX, JOURNAL, JOURNAL_MEMBERS, JOURNAL_REPAIRS, JOURNAL_TRACKS, PLACE_MEMBERS,
+                            PLACE_TRACKS, PROMPTS, REQUESTS, USERS)
 
 # Every collection holding documents about a user; `tracks` and `servers` hold none. Erased in
-# this order: the playlist votes (journal_tracks, place_tracks) before the entries and requests
-# they are summed up from, so that a /forget the database cuts short leaves no vote whose entry or
+# this order: the playlist votes (place_members, journal_members, journal_tracks, place_tracks)
+# before the entries and requests they are summed up from, so that a /forget the database cuts short leaves no vote whose entry or
 # request is gone (a /share on would bring it back); the prompts after the entries and requests (a prompt recorded while /forget runs
 # is still caught); the settings last, so that they keep saying what `withdraw` made them say.
-PERSONAL_COLLECTIONS = (JOURNAL_TRACKS, JOURNAL, PLACE_TRACKS, REQUESTS, DEPARTURES, PROMPTS, USERS)
+PERSONAL_COLLECTIONS = (PLACE_MEMBERS, JOURNAL_MEMBERS, JOURNAL_TRACKS, JOURNAL, PLACE_TRACKS, REQUESTS, DEPARTURES,
+                        PROMPTS, USERS)
 # Summed up from others (the entries, the requests): erased, but not counted as more of the user's data.
-DERIVED_COLLECTIONS = (JOURNAL_TRACKS, PLACE_TRACKS)
+DERIVED_COLLECTIONS = (PLACE_MEMBERS, JOURNAL_MEMBERS, JOURNAL_TRACKS, PLACE_TRACKS)
 # Held only while a request is being answered (the inbox, storage/inbox.py: the /forget and the
 # /export themselves are in it), or until the user's journal summaries are made again after a
 # delete (journal_repairs, storage/journal.py `_mark`: the user's ids and when, nothing else):
@@ -66,6 +69,8 @@ EXPORTED = (
     (DEPARTURES, [("left_at", ASCENDING)]),
     (PLACE_TRACKS, [("place", ASCENDING), ("track_key", ASCENDING)]),
     (JOURNAL_TRACKS, [("track_key", ASCENDING), ("place", ASCENDING)]),
+    (PLACE_MEMBERS, [("place", ASCENDING)]),
+    (JOURNAL_MEMBERS, [("platform", ASCENDING)]),  # one document
 )
 # Documents per batch of an export's reads. Each batch is received whole by the event loop (as raw
 # bytes, decoded later in a thread): 5 000 journal entries with 1 000-character notes came as one
@@ -93,6 +98,8 @@ class RawExport:
     departures: list[bytes]
     place_tracks: list[bytes]
     journal_tracks: list[bytes]
+    place_members: list[bytes]
+    journal_members: list[bytes]
     codec_options: CodecOptions
 
     def decode(self) -> UserExport:
@@ -125,6 +132,17 @@ class RawExport:
         yield "journal_tracks", (JournalTrack(doc["track_key"], Answer(**doc["latest"]), doc.get("place"),
                                               doc.get("title"))
                                  for doc in self._documents(self.journal_tracks))
+        yield "place_members", (PlaceMember(doc["place"], [
+            PlaceTrack(doc["place"], place_tracks.track_key_of(name), Answer(**told["latest"]), told.get("title"),
+                       told.get("source_link")) for name, told in sorted(doc["tracks"].items())])
+            for doc in self._documents(self.place_members))
+        yield "journal_members", (JournalMember(
+            [JournalTrack(place_tracks.track_key_of(name), Answer(**told["latest"]), None, told.get("title"))
+             for name, told in sorted(doc.get("songs", {}).items())],
+            [JournalTrack(place_tracks.track_key_of(name), Answer(**told["latest"]), place_tracks.track_key_of(place),
+                          told.get("title"))
+             for place, tracks in sorted(doc.get("uploads", {}).items()) for name, told in sorted(tracks.items())])
+            for doc in self._documents(self.journal_members))
         yield "journal_cut_short", iter(cut_short)
 
     def _journal(self, held: Iterable[JournalEntry]) -> Iterator[JournalEntry]:

@@ -11,7 +11,8 @@ from bot.usecases.privacy import EXPORT_MAX_BYTES, PrivacyUseCase
 from storage.codec import journal_to_doc, prompt_to_doc, request_to_doc
 from storage.models import JournalEntry, MoodRequest, SentPrompt, UserExport, UserRef
 from storage.privacy import PERSONAL_COLLECTIONS
-from storage.schema import DEPARTURES, INDEXES, JOURNAL, JOURNAL_TRACKS, PLACE_TRACKS, PROMPTS, REQUESTS, USERS, VALIDATORS
+from storage.schema import (DEPARTURES, INDEXES, JOURNAL, JOURNAL_MEMBERS, JOURNAL_TRACKS, PLACE_MEMBERS, PLACE_TRACKS, PROMPTS, REQUESTS,
+                            USERS, VALIDATORS)
 
 T0 = datetime(2023, 1, 1, 21, 0, tzinfo=timezone.utc)
 HEAVY = Caller("telegram", "4242", chat_id="4242")
@@ -65,7 +66,8 @@ def test_every_collection_that_names_a_user_is_exported_and_forgotten():
     assert naming_users == set(PERSONAL_COLLECTIONS)
     assert set(VALIDATORS) == set(INDEXES)  # no collection without a validator to look at
     export_keys = {USERS: "user", JOURNAL: "journal", REQUESTS: "requests", PROMPTS: "prompts",
-                   DEPARTURES: "departures", PLACE_TRACKS: "place_tracks", JOURNAL_TRACKS: "journal_tracks"}
+                   DEPARTURES: "departures", PLACE_TRACKS: "place_tracks", JOURNAL_TRACKS: "journal_tracks",
+                   PLACE_MEMBERS: "place_members", JOURNAL_MEMBERS: "journal_members"}
     assert {export_keys[name] for name in PERSONAL_COLLECTIONS} | {"journal_cut_short"} == set(
         UserExport.__dataclass_fields__)
 
@@ -90,7 +92,8 @@ async def test_the_export_carries_every_field_stored_about_the_user(db):
 
     sections = {USERS: [exported["user"]], JOURNAL: exported["journal"], REQUESTS: exported["requests"],
                 PROMPTS: exported["prompts"], DEPARTURES: exported["departures"],
-                PLACE_TRACKS: exported["place_tracks"], JOURNAL_TRACKS: exported["journal_tracks"]}
+                PLACE_TRACKS: exported["place_tracks"], JOURNAL_TRACKS: exported["journal_tracks"],
+                PLACE_MEMBERS: exported["place_members"], JOURNAL_MEMBERS: exported["journal_members"]}
     for name, items in sections.items():
         docs = await db.db[name].find({"platform": ref.platform, "user_id": ref.user_id}).to_list()
         assert len(docs) == len(items), name

@@ -25,9 +25,11 @@ from storage.schema import (
     JOURNAL,
     JOURNAL_BY_PAGE,
     JOURNAL_BY_TIME,
+    JOURNAL_MEMBERS,
     JOURNAL_TRACKS,
     LATEST_VERSION,
     META,
+    PLACE_MEMBERS,
     PLACE_TRACKS,
     PLACE_TRACKS_BY_PLACE,
     PROMPTS,
@@ -132,7 +134,7 @@ async def test_platform_first_indexes_are_rebuilt_user_id_first_at_start(mongo_u
         with caplog.at_level(logging.INFO, logger="storage.schema"):
             assert await database.init() == LATEST_VERSION
         await assert_todays_indexes(database)
-        # Same names, and those migrations 4, 5, 7, 8, 10, 11, 12, 13, 16, 17 and 18 add; user_page replaces
+        # Same names, and those migrations 4, 5, 7, 8, 10, 11, 12, 13, 16, 17, 18 and 19 add; user_page replaces
         # user_local_date, open_sent (with user_open and user_day) sent.
         assert {c: set(await index_specs(database, c)) for c in INDEXES} == {
             **before, USERS: before[USERS] | {"journal_paused"}, TRACKS: before[TRACKS] | {"isrc"}, DEPARTURES: {"_id_", "place_user_unique", "user"},
@@ -140,7 +142,8 @@ async def test_platform_first_indexes_are_rebuilt_user_id_first_at_start(mongo_u
             JOURNAL: before[JOURNAL] - {"user_local_date"} | {"user_page", "created", "place_user", "sender", "user_answered"},
             PROMPTS: before[PROMPTS] - {"sent"} | {"user_open", "user_day", "open_sent"},
             PLACE_TRACKS: {"_id_", "user_place_track_unique", "place_latest"},
-            JOURNAL_TRACKS: {"_id_", "user_track_place_unique"}}
+            JOURNAL_TRACKS: {"_id_", "user_track_place_unique"},
+            PLACE_MEMBERS: {"_id_", "user_place_unique", "place"}, JOURNAL_MEMBERS: {"_id_", "user_unique"}}
         assert rebuilt(caplog.messages) == {f"{c}.{name}" for c, names in MIGRATED.items() for name in names}
         assert "index journal.user_local_date dropped: moodbot no longer uses it" in caplog.messages
         assert "index users.user_unique rebuilt: (platform 1, user_id 1) unique -> (user_id 1, platform 1) unique" in caplog.messages

@@ -12,7 +12,7 @@ from pymongo import AsyncMongoClient
 from pymongo.monitoring import CommandListener
 
 from storage.database import Database
-from storage.schema import JOURNAL, JOURNAL_TRACKS, REQUESTS, TRACKS, USERS
+from storage.schema import JOURNAL, JOURNAL_MEMBERS, REQUESTS, TRACKS, USERS
 from tests.storage.conftest import T0
 from tests.storage.test_journal_page_plans import scans
 from tests.storage.test_playlists import PLACE, seed
@@ -113,7 +113,7 @@ async def test_a_playlist_reads_its_members_and_songs_by_indexed_finds_not_a_joi
     reads, db = await reads_of(mongo_uri, db_name, lambda db: db.playlists.playlist(PLACE, "sad"))
     try:
         assert reads.joined_from() == set()
-        assert {USERS, JOURNAL_TRACKS, TRACKS} <= set(reads.finds)  # the members' journals as summed up
+        assert {USERS, JOURNAL_MEMBERS, TRACKS} <= set(reads.finds)  # the members' journals as summed up
         for name, query in reads.find_filters:
             explained = await db.db.command("explain", {"find": name, "filter": query})
             assert "COLLSCAN" not in scans(explained["queryPlanner"]["winningPlan"]), (name, query)
