@@ -5,7 +5,7 @@ A platform may consider a request delivered once the bot has fetched it, long be
 answered (bot/frontends says which and why). One document per such request: the platform's own
 payload, where it came from (`source`: the platform and the bot's id there) and its number there
 (`number`), who sent it (so /forget deletes it with the rest), when it arrived, how many
-restarts have replayed it already, the message the bot showed for it (a status, which the
+restarts in a row have replayed it and not seen it handled to the end (`held`), the message the bot showed for it (a status, which the
 answer after a restart takes over), and of a request answered in parts (a message command
 on several files, one answer each) how many were answered (not answered again). The document is deleted once the request is answered. The
 collection is made by its first write: no validator, no index (it holds only the requests in
@@ -83,6 +83,14 @@ class InboxRepo:
         with translated_errors("note a request's parts answered"):
             await self._inbox.update_many({"_id": {"$in": [_doc_id(source, n) for n in numbers]}},
                                           {"$max": {"parts": parts}})
+
+    async def held(self, source: str, numbers: Sequence[int]) -> None:
+        """Note that these requests kept were handled to the end, and stay kept only for what may
+        follow them (a long answer's next parts): the restarts that handed them over so far count
+        no more (`replays` back to 0; nothing for one not kept, or done)."""
+        with translated_errors("note the requests held"):
+            await self._inbox.update_many({"_id": {"$in": [_doc_id(source, n) for n in numbers]}},
+                                          {"$set": {"replays": 0}})
 
     async def done(self, source: str, numbers: Sequence[int]) -> None:
         """Forget requests answered (or told to be sent again)."""

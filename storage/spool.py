@@ -4,7 +4,7 @@ during a database outage answers them after its restart too.
 
 One append-only JSON-lines file in DATA_DIR. Each line is one step: a request kept (`keep`, as
 the inbox keeps it), a note on requests kept (`note`: the message shown for one, their parts
-answered), requests answered (`done`). Each append is flushed and fsynced before it returns:
+answered, their replays back to 0 once handled to the end), requests answered (`done`). Each append is flushed and fsynced before it returns:
 the platform's next fetch, which acknowledges the requests handed over, waits for it. A line a
 kill tore (the last one, half written) is skipped at the read, said in the log; the next append
 starts a line of its own. Once no request in it waits, the file is removed; before,
@@ -61,9 +61,12 @@ def _arrival(step: dict[str, Any]) -> Arrival:
 
 
 def _noted(kept: Arrival, note: dict[str, Any]) -> Arrival:
-    """`kept` with what a note says: the message shown for it (None: none now), its parts answered."""
+    """`kept` with what a note says: the message shown for it (None: none now), its parts answered,
+    its replays (0 once handled to the end, `held`)."""
     if "shown" in note:
         kept = replace(kept, shown=None if note["shown"] is None else tuple(note["shown"]))
+    if "replays" in note:
+        kept = replace(kept, replays=note["replays"])
     return replace(kept, parts=max(kept.parts, note.get("parts", 0)))
 
 
@@ -134,6 +137,9 @@ class InboxSpool:
 
     async def parts_answered(self, source: str, numbers: Sequence[int], parts: int) -> None:
         await self._note(source, numbers, {"parts": parts})
+
+    async def held(self, source: str, numbers: Sequence[int]) -> None:
+        await self._note(source, numbers, {"replays": 0})
 
     @_to_its_end
     async def done(self, source: str, numbers: Sequence[int]) -> None:

@@ -1149,7 +1149,7 @@ class TelegramFrontend:
         its answer noted given, not to be said again then (`telegram_split.py`)."""
         if said:
             self.flow.answered([CURRENT_UPDATE.get()])
-        self.flow.done_after(lambda: self.splits.over(split))
+        self.flow.done_after(lambda: self.splits.over(split), held=True)  # handled: restarts in the hold don't count
 
     async def _split_part(self, message: Message, caller: Caller) -> bool:
         """Whether `message` is the next part of a long journal answer a client sent in parts
@@ -1818,6 +1818,9 @@ class _InboxArrivals:
 
     async def parts_answered(self, update_ids: Sequence[int], parts: int) -> None:
         await self._inbox.parts_answered(self.source, update_ids, parts)
+
+    async def held(self, update_ids: Sequence[int]) -> None:
+        await self._inbox.held(self.source, update_ids)
 
 
 class StatusMessage:

@@ -93,6 +93,8 @@ class Arrivals(Protocol):
 
     async def parts_answered(self, update_ids: Sequence[int], parts: int) -> None: ...
 
+    async def held(self, update_ids: Sequence[int]) -> None: ...  # handled to the end, kept for what follows
+
 
 class _CountingQueue(asyncio.Queue):
     """PTB's update queue, counting the updates put in it (the Updater and webhooks use `put`,
@@ -337,14 +339,24 @@ class UpdateFlow:
             self._replayed[update.update_id] = update
             self.queue.put_nowait(update)
 
-    def done_after(self, until: Callable[[], Awaitable[object]]) -> None:
+    def done_after(self, until: Callable[[], Awaitable[object]], *, held: bool = False) -> None:
         """The running update's handler could not do its work yet (a group's move the database did
-        not record): the update stays kept until `until()` returns, not cleared when the handler
-        is. A stop before then leaves it kept, for the next start to hand over again (a group's
-        move: whatever the starts the database does not answer, at two starts in a row it does at
-        most, `bot/usecases/inbox.py`, MAX_REPLAYS)."""
-        if self._kept is not None and (task := asyncio.current_task()) is not None:
-            self._done_after[task] = until
+        not record), or something may still follow it (`held`: a long journal answer's next parts):
+        the update stays kept until `until()` returns, not cleared when the handler is. A stop
+        before then leaves it kept, for the next start to hand over again (a group's move: whatever
+        the starts the database does not answer, at two starts in a row it does at most,
+        `bot/usecases/inbox.py`, MAX_REPLAYS). `held`: its handler's work is done (called last):
+        noted in the background, so that the restarts that handed it over so far do not count
+        towards MAX_REPLAYS, only one at which the bot dies while it is handled again. Until
+        2026-12-06 two restarts within the hold gave a long answer up at the third as what may stop
+        the bot (an ERROR), and its next parts were answered as any message."""
+        if self._kept is None or (task := asyncio.current_task()) is None:
+            return
+        self._done_after[task] = until
+        update_id = CURRENT_UPDATE.get()
+        if held and update_id is not None:
+            arrivals = self._arrivals
+            self._note(lambda: arrivals.held([update_id]))
 
     async def flush(self, timeout_s: float) -> None:
         """The stop's last step: the updates done are cleared (within `timeout_s`); those still
@@ -360,13 +372,14 @@ class UpdateFlow:
         update_id = CURRENT_UPDATE.get()
         if self._kept is None or update_id is None:
             return
-        task = asyncio.get_running_loop().create_task(self._note_shown(update_id, chat_id, message_id))
+        arrivals = self._arrivals
+        self._note(lambda: arrivals.shown(update_id, chat_id, message_id))
+
+    def _note(self, call: Callable[[], Awaitable[object]]) -> None:
+        """`call` (a note about an update kept) in the background, after the keep of its batch."""
+        task = asyncio.get_running_loop().create_task(self._kept.after_writes(call))
         self._noting.add(task)
         task.add_done_callback(self._noting.discard)
-
-    async def _note_shown(self, update_id: int, chat_id: int, message_id: int) -> None:
-        arrivals = self._arrivals  # after the keep of its batch
-        await self._kept.after_writes(lambda: arrivals.shown(update_id, chat_id, message_id))
 
     def answered(self, update_ids: Sequence[int]) -> None:
         """These updates have their own answers, though the update running goes on (an album's
@@ -381,9 +394,7 @@ class UpdateFlow:
             await arrivals.parts_answered(update_ids, 1)
             if running is not None:
                 await arrivals.shown(running, None, None)
-        task = asyncio.get_running_loop().create_task(self._kept.after_writes(note))
-        self._noting.add(task)
-        task.add_done_callback(self._noting.discard)
+        self._note(note)
 
     def _answered_elsewhere(self, update: Update) -> bool:
         """Telegram's copy of an update handed over again from the inbox."""

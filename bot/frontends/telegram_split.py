@@ -45,7 +45,9 @@ meanwhile leaves them to the next start, which hands them over again with the pa
 after (from Telegram, or from the inbox): the answer, noted said (`UpdateFlow.answered`), is read
 again without a word (its entry looked up, not saved again), each part joins the note once
 (`JournalRepo.add_to_note` finds it there), and the user is told once, unless that was said before
-the stop. Until 2026-12-06 the answer's update was cleared once answered: a part handed over alone
+the stop. Held once handled (`UpdateFlow.done_after`'s `held`), they count towards the inbox's
+MAX_REPLAYS only at a start at which the bot died handling them again: until 2026-12-06 two restarts
+within the hold gave the answer up at the third as what may stop the bot. Until 2026-12-06 the answer's update was cleared once answered: a part handed over alone
 after a restart was handled as any message (a reply to the prompt was told the prompt had its song),
 its words lost. A part not fetched within `SPLIT_HOLD_S` of the one before it, a restart in
 between, is handled as any.

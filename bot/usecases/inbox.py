@@ -54,7 +54,8 @@ MAX_AGE = timedelta(hours=24)
 # A request handed over again at two restarts in a row and never answered may be what kills the
 # bot (a file that exhausts its memory): it is not handed over a third time. One that waits on
 # the database alone (`replay`'s `waits_on_database`: a group's move) counts only the restarts
-# the database answered.
+# the database answered; one handled to the end and kept only for what may follow it (`held`: a
+# Telegram journal answer's next parts) only the restarts since, at which it died while handled.
 MAX_REPLAYS = 2
 
 
@@ -205,6 +206,16 @@ class InboxUseCase:
             await self._spool.parts_answered(source, numbers, parts)
         await self._attempt(lambda: self._repo.parts_answered(source, numbers, parts), self.done_wait_s,
                             logging.INFO, "inbox.parts_not_noted", pause=False, source=source)
+
+    async def held(self, source: str, numbers: Sequence[int]) -> None:
+        """Note that these requests kept were handled to the end, and stay kept only for what may
+        follow them (a Telegram journal answer's next parts, `UpdateFlow.done_after`): the restarts
+        that handed them over so far count no more towards `MAX_REPLAYS`, only those at which the
+        bot dies while they are handled again. Best effort, like `shown` (failing, they count)."""
+        if self._spool is not None:
+            await self._spool.held(source, numbers)
+        await self._attempt(lambda: self._repo.held(source, numbers), self.done_wait_s,
+                            logging.INFO, "inbox.held_not_noted", pause=False, source=source)
 
     async def _attempt(self, write: Callable[[], Awaitable[object]], wait_s: float, level: int, event: str, *,
                        pause: bool = True, even_paused: bool = False, source: str, **facts: object) -> bool:

@@ -100,6 +100,26 @@ async def test_a_request_that_waits_on_the_database_is_counted_only_at_the_start
     assert "inbox.given_up" in caplog.text and await kept_numbers(outage.db) == []
 
 
+@pytest.mark.parametrize("database", ["up", "down"])
+async def test_a_request_held_once_handled_counts_only_the_starts_since(outage, tmp_path, caplog, database):
+    """A Telegram journal answer kept for its next parts once handled (`held`), the bot restarted
+    within that hold at starts in a row: each counted it as handed over and never answered, and
+    the third gave it up as what may stop the bot, in the database and in the spool alike. Held,
+    it counts only the starts since (at which the bot would die while handling it again); one
+    never held is given up at the third as before."""
+    inbox = restarted(outage.db, tmp_path)
+    if database == "down":
+        outage.down()
+    await inbox.keep(SOURCE, [arrival(1), arrival(2)])
+    for start in range(1, MAX_REPLAYS + 2):
+        inbox = restarted(outage.db, tmp_path)
+        with caplog.at_level(logging.ERROR, logger="bot.usecases.inbox"):
+            replayed = [(a.number, a.replays) for a in await inbox.replay(SOURCE)]
+        assert replayed == [(1, 1)] + [(2, start)] * (start <= MAX_REPLAYS)
+        await inbox.held(SOURCE, [1])
+    assert [r.number for r in caplog.records if r.msg == "inbox.given_up"] == [2]
+
+
 async def test_the_spool_is_emptied_as_its_requests_are_answered_even_while_the_database_is_down(outage, tmp_path):
     inbox = restarted(outage.db, tmp_path)
     outage.down()

@@ -8,6 +8,7 @@ is handled as before."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from contextlib import asynccontextmanager
 
@@ -221,27 +222,61 @@ async def test_the_next_parts_handed_over_alone_after_a_restart_join_the_answer_
     cleared, and no memory of it. The second part, a reply to the prompt, was told the prompt had
     its song, its words lost. The first part's update is kept until no part can follow it (its
     answer noted said): the restart hands it over again, silently, and the parts join it."""
-    parts = client_parts(ANSWER)
     fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
-    async with prompt_open(db, fake) as (_, prompt):
-        mark = fake.mark()
-        first = (await fake.user_sends(parts[0], reply_to=prompt))["message"]
-        await fake.wait_for_reply(lambda c: c.text.startswith("Saved to your journal"), after=mark)
-        # kept by the next getUpdates (poll timeout 1 s), and noted answered, or else cleared by now
-        await until(lambda: db.db[INBOX].find_one({"parts": 1}), timeout=3)
-        left = await db.db[INBOX].find({}).to_list()  # what a kill now leaves
+    prompt, first, left = await first_part_answered(db, fake)
     if end == "killed":
         await db.db[INBOX].delete_many({})
         if left:
             await db.db[INBOX].insert_many(left)
+    said = await rest_after_a_restart(db, fake, prompt, first)
+    assert await note_of_today(db) == WORDS
+    assert len(said) == 1, said
+
+
+async def first_part_answered(db, fake: FakeTelegramBotAPI) -> tuple[int, dict, list[dict]]:
+    """Today's prompt sent on `fake`, and `ANSWER`'s first part answered, then the bot stopped:
+    the prompt's id, the part's message, and what the inbox held before the stop (a kill's)."""
+    async with prompt_open(db, fake) as (_, prompt):
+        # the /journal on cleared (0.1 s after its answer): else a kill leaves it, answered again
+        assert await until(lambda: _empty(db))
+        mark = fake.mark()
+        first = (await fake.user_sends(client_parts(ANSWER)[0], reply_to=prompt))["message"]
+        await fake.wait_for_reply(lambda c: c.text.startswith("Saved to your journal"), after=mark)
+        # kept by the next getUpdates (poll timeout 1 s), and noted answered, or else cleared by now
+        await until(lambda: db.db[INBOX].find_one({"parts": 1}), timeout=3)
+        return prompt, first, await db.db[INBOX].find({}).to_list()
+
+
+async def rest_after_a_restart(db, fake: FakeTelegramBotAPI, prompt: int, first: dict) -> list[str]:
+    """`ANSWER`'s next parts sent a second after its `first` while the bot is down, then a start
+    that fetches them: what the chat shows after, once the inbox is empty."""
     mark = fake.mark()
-    for part in parts[1:]:  # sent a second after the first, fetched by the restart
+    for part in client_parts(ANSWER)[1:]:
         await fake.user_sends(part, reply_to=prompt, extra={"date": first["date"] + 1})
     async with usecases_with_creep(db) as (_, usecases), telegram_on(fake, usecases):
         await fake.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=mark)
         await asyncio.sleep(0.5)  # a reply to the third part would have come by now
         said = shown(fake, mark)
         assert await until(lambda: _empty(db), timeout=15)
+    return said
+
+
+async def test_a_long_answer_held_over_two_restarts_in_a_row_is_not_given_up(db, caplog):
+    """The bot restarted twice within the hold once a long answer was answered (a crash loop
+    elsewhere, two redeploys): each start handed its update over again and counted it as never
+    answered, though its handler ran to its end each time, and the third gave it up as what may
+    stop the bot (an ERROR, `inbox.given_up`): the parts after it were then handled as any
+    message, a reply to the prompt told the prompt had its song. An update held for what may
+    follow counts only the starts at which it dies while handled."""
+    fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
+    prompt, first, _ = await first_part_answered(db, fake)
+    for _ in range(2):
+        async with usecases_with_creep(db) as (_, usecases), telegram_on(fake, usecases):
+            # read again (its entry looked up) and held again, its handler done; stopped then
+            await until(lambda: db.db[INBOX].find_one({"parts": 1, "replays": 0}), timeout=3)
+    with caplog.at_level(logging.ERROR, logger="bot.usecases.inbox"):
+        said = await rest_after_a_restart(db, fake, prompt, first)
+    assert "inbox.given_up" not in caplog.text
     assert await note_of_today(db) == WORDS
     assert len(said) == 1, said
 
