@@ -226,15 +226,11 @@ def journal_rows(place: str, docs: Iterable[dict[str, Any]]) -> dict[UserRef, li
     return by_member
 
 
-def heard_by_member(sharing: list[UserRef], requests: dict[UserRef, list[Told]],
-                    journal: dict[UserRef, list[Told]]) -> dict[UserRef, dict[str, Heard]]:
-    """What each sharing member was last told per track, from their requests' and journal's rows."""
-    heard: dict[UserRef, dict[str, Heard]] = {}
-    for member in sharing:
-        tracks = heard.setdefault(member, {})
-        for track, at, mood, title, link in (*journal.get(member, []), *requests.get(member, [])):
-            tracks[track] = told_more(tracks.get(track), at, mood, title, link)
-    return heard
+def tracks_heard(sharing: list[UserRef], requests: dict[UserRef, list[Told]],
+                 journal: dict[UserRef, list[Told]]) -> set[str]:
+    """The tracks the sharing members were told of, in their requests' and journal's rows."""
+    return {row[0] for member in sharing for rows in (journal.get(member, ()), requests.get(member, ()))
+            for row in rows}
 
 
 def is_video(key: str) -> bool:
@@ -290,13 +286,15 @@ def greatest_title(one: str | None, other: str | None) -> str | None:
 Vote = tuple[str, str, str]
 
 
-def votes_by_song(heard: dict[UserRef, dict[str, Heard]], songs: dict[str, str]) -> dict[Vote, Heard]:
-    """One vote per (song, member), for the last answer the member was told for the song (by
-    any of its keys, in the requests or the journal): a member who played a song ten times, or by
-    its link and by its name, is one vote."""
+def votes_by_song(sharing: list[UserRef], requests: dict[UserRef, list[Told]], journal: dict[UserRef, list[Told]],
+                  songs: dict[str, str]) -> dict[Vote, Heard]:
+    """One vote per (song, member) of the sharing members, for the last answer the member was told
+    for the song (by any of its keys, in the requests or the journal): a member who played a song
+    ten times, or by its link and by its name, is one vote. Folded straight from the rows: `told_more`
+    keeps the greatest of each part whatever the order, so per track first (as before) changes nothing."""
     votes: dict[Vote, Heard] = {}
-    for member, tracks in heard.items():
-        for track, (at, mood, title, link) in tracks.items():
+    for member in sharing:
+        for track, at, mood, title, link in (*journal.get(member, ()), *requests.get(member, ())):
             vote = (songs.get(track, track), member.platform, member.user_id)
             votes[vote] = told_more(votes.get(vote), at, mood, title, link)
     return votes
@@ -459,9 +457,8 @@ class PlaylistQueries:
 
     async def _count(self, sharing: list[UserRef], requests: dict[UserRef, list[Told]],
                      journal: dict[UserRef, list[Told]]) -> dict[Vote, Heard]:
-        heard = await asyncio.to_thread(heard_by_member, sharing, requests, journal)
-        songs = await self._songs({t for tracks in heard.values() for t in tracks})
-        return await asyncio.to_thread(votes_by_song, heard, songs)
+        songs = await self._songs(await asyncio.to_thread(tracks_heard, sharing, requests, journal))
+        return await asyncio.to_thread(votes_by_song, sharing, requests, journal, songs)
 
     async def _find_in(self, collection: str, field: str, values: Iterable[str], batch: int,
                        projection: dict[str, Any] | None, *, raw: bool = False) -> list[Any]:
