@@ -243,6 +243,15 @@ class UploadBudget:
         budget has room when no other is held (refused, it could never be sent)."""
         return not self.held_bytes or self.held_bytes + size <= self.limit_bytes
 
+    def download_room(self, largest: int) -> int:
+        """The room a download of unknown size, at most `largest` bytes (MAX_AUDIO_BYTES), is let
+        start with: `largest`, or half the budget where that is under two of them (UPLOADS_MAX_BYTES
+        may be set under MAX_AUDIO_BYTES): such a budget never has room for `largest` beside another
+        file, and every link was refused while anyone's file was held, though most leave a section
+        (0.5-5 MB). Its file is counted at its real size once downloaded, and refused then if it
+        does not fit."""
+        return min(largest, self.limit_bytes // 2)
+
     @contextlib.contextmanager
     def holding(self, size: int) -> Iterator[bool]:
         """True, `size` bytes counted until the block ends; False, nothing counted, when there is

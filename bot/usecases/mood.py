@@ -273,7 +273,7 @@ class MoodUseCase:
         self.max_audio_seconds = max_audio_seconds
         # The bytes of files held at once, bot-wide, users' attached files' with them (the front-ends'
         # `holding`): a download's file counts from the end of its download until its answer, and
-        # none starts without room for the largest it may leave.
+        # none starts without room for the largest it may leave (half the budget, if that is less).
         self.uploads = uploads or UploadBudget()
         self._listening: dict[str, Listening] = {}
 
@@ -534,16 +534,18 @@ class MoodUseCase:
     def _room_to_download(self) -> None:
         """`UploadsBusyError` where the budget could not take the largest file a download may
         leave (MAX_AUDIO_BYTES: a file no section could be cut from), as a Telegram file of unstated
-        size is counted: refused before a byte is fetched, not after. Only looked at, not held: a
-        download waiting for a worker holds nothing, and most leave a section (0.5-5 MB)."""
+        size is counted, or half the budget where it is under two of them (`UploadBudget.download_room`):
+        refused before a byte is fetched, not after. Only looked at, not held: a download waiting for
+        a worker holds nothing, and most leave a section (0.5-5 MB)."""
         largest = self.fetcher.max_bytes
-        if not self.uploads.has_room(largest):
-            self._refused_download(largest, downloaded=False)
+        room = self.uploads.download_room(largest)
+        if not self.uploads.has_room(room):
+            self._refused_download(largest, downloaded=False, room_bytes=room)
 
-    def _refused_download(self, size: int, *, downloaded: bool) -> None:
+    def _refused_download(self, size: int, *, downloaded: bool, **extra) -> None:
         log.info("mood.download_refused", extra={"why": "uploads_busy", "bytes": size, "downloaded": downloaded,
                                                  "held_bytes": self.uploads.held_bytes,
-                                                 "limit_bytes": self.uploads.limit_bytes})
+                                                 "limit_bytes": self.uploads.limit_bytes, **extra})
         raise UploadsBusyError()
 
     @contextlib.asynccontextmanager

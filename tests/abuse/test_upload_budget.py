@@ -192,3 +192,25 @@ async def test_a_song_whose_download_others_files_overtook_is_refused_busy_unles
         (line,) = busy
         assert SIZE < line.bytes < MAX_BYTES and line.held_bytes == SIZE
     assert uploads.held_bytes == 0
+
+
+@pytest.mark.parametrize("limit, held", [(8 * SIZE, SIZE), (MAX_BYTES + 5 * 2**20, 8 * 2**20)],
+                         ids=["UPLOADS_MAX_BYTES under MAX_AUDIO_BYTES", "under two of them"])
+async def test_a_budget_under_two_of_the_largest_downloads_still_lets_a_song_download_beside_another_file(
+        db, tmp_path, caplog, limit, held):
+    """UPLOADS_MAX_BYTES may be set under MAX_AUDIO_BYTES (a small machine): a download asked for
+    room for the largest file it may leave, which such a budget never has beside another file, so
+    every song asked for by name or link was refused busy while anyone's file was held, though its
+    section (0.5-5 MB) fitted. Under two of the largest files, a download starts while half the
+    budget is free: Bob's song, asked for while Alice's file holds less than that, is downloaded
+    and answered, both counted at once."""
+    settings = Settings(_env_file=None, uploads_max_bytes=limit)
+    uploads = UploadBudget.from_settings(settings)
+    song = await cache_upload(db, b"OggS Bob's song" + bytes(SIZE))
+    async with searching_a_cdn(db, tmp_path, song, settings, uploads) as (cdn, mood):
+        with uploads.holding(held), caplog.at_level(logging.INFO):  # Alice's file, held while hers is heard
+            reply = await mood.run(caller(str(BOB)), "song")
+            assert uploads.held_bytes == held
+    assert isinstance(reply, MoodReply) and reply.cached, reply
+    assert cdn.bytes_for("/song.ogg") > SIZE
+    assert not [r for r in caplog.records if getattr(r, "why", None) == "uploads_busy"]
