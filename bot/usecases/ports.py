@@ -44,7 +44,7 @@ class AudioSource(Protocol):
     def fetch(self, item: TrackInfo | Query | SearchHit) -> AsyncContextManager[FetchedAudioLike]: ...
 
     # The largest file a download may leave (MAX_AUDIO_BYTES): the bot-wide budget of files held
-    # must have room for it before a download starts.
+    # must have room for it (half the budget, if that is less) before a download starts.
     @property
     def max_bytes(self) -> int: ...
 
