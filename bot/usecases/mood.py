@@ -472,7 +472,10 @@ class MoodUseCase:
         never the cache's there: a shared download answers from the cache only where its asker has
         no song (`_download`, track None: a hit that is no video, with Spotify off bot-wide), and
         then no asker sharing it has one (a video's routes share `youtube:<id>`), each given it as is
-        (test_two_names_sharing_a_file_whose_song_is_cached_are_both_told_it_is_cached)."""
+        (test_two_names_sharing_a_file_whose_song_is_cached_are_both_told_it_is_cached). With Spotify
+        on, every asker has a song: a name it does not find is refused before any search
+        (TrackNotFoundError, `_resolve`), not searched without one
+        (test_a_name_spotify_does_not_find_shares_no_cached_file_with_a_song_it_found)."""
         if track is None or reply.track_key == track.key:
             return reply
         mood = StoredMood(reply.mood, dict(reply.probabilities), reply.valence, reply.arousal, reply.model,

@@ -170,6 +170,29 @@ async def test_two_names_sharing_a_file_whose_song_is_cached_are_both_told_it_is
     assert together == len(catalog.audio.requests_for(hit))  # one download's requests: shared
 
 
+async def test_a_name_spotify_does_not_find_shares_no_cached_file_with_a_song_it_found(db, counting, classifier,
+                                                                                         catalog):
+    """Spotify on: a name it does not find has no song, yet is not searched for audio, whose
+    listening would answer from the cache (a plain file's content) and be saved under the key of a
+    Spotify song sharing it, stamped now and told fresh (`_as_asked`). It is refused before any
+    search; the song beside it, whose search finds that file, is heard from it, not given its
+    cached answer, and the file's own entry is left as it was."""
+    file, song = catalog.songs
+    key = file_cache_key(file.path)
+    await heard_video(db, classifier, key, title="", youtube_id=None)
+    hit = f"/audio/{file.spotify_id}.ogg"
+    mood = usecase(db, counting, catalog, template=search_listing(catalog, "unfound-and-song", hit))
+    catalog.audio.reset_counts()
+
+    unfound, found = await asyncio.gather(mood.run(ALICE, "zzyzx qwerty"), mood.run(BOB, song.query))
+
+    assert unfound == ErrorReply("I couldn't find “zzyzx qwerty” on Spotify."), unfound
+    assert isinstance(found, MoodReply), found
+    assert (found.cached, found.track_key) == (False, f"spotify:{song.spotify_id}")
+    assert len(counting.calls) == 1 and len(catalog.audio.requests_for("/unfound-and-song.rss")) == 1
+    assert (await db.tracks.get(key)).classified_at == HEARD_AT
+
+
 async def heard_earlier(db, classifier, song, heard_by: str) -> str:
     """The Spotify song `song` heard from the video, by older weights or by the fallback (the main
     model overloaded then): its answer is heard again at its next ask. Its key."""
