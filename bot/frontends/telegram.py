@@ -1120,7 +1120,7 @@ class TelegramFrontend:
         step = None if split is None else split.step
         day = None
         try:
-            if split is not None and self._said_before():  # handed over again for its parts: read, not said again
+            if split is not None and split.held and self._said_before():  # handed over again for its parts: read, not said again
                 saved = await self.usecases.journal.saved_by(caller, str(message.message_id))
                 day = None if saved is None else saved.local_date.isoformat()
             else:
@@ -1132,7 +1132,7 @@ class TelegramFrontend:
         finally:
             if step is not None:
                 self.splits.settle(step, day)
-        if split is not None:  # answered (one the stop cut short is told so, and goes)
+        if split is not None and split.held:  # answered (one the stop cut short is told so, and goes)
             self._kept_for_parts(split)
 
     def _said_before(self) -> bool:
@@ -1169,7 +1169,8 @@ class TelegramFrontend:
             said = await self._joined(message, caller, split, day, separator)
         finally:
             self.splits.settle(step, day)
-        self._kept_for_parts(split, said=said)  # done (one the stop cut short is told so, and goes)
+        if split.held:  # done (one the stop cut short is told so, and goes)
+            self._kept_for_parts(split, said=said)
         return True
 
     async def _joined(self, message: Message, caller: Caller, split: SplitAnswer, day: str | None,

@@ -22,7 +22,12 @@ then "thank you" within the window) is no part, and is handled as any. Nor, afte
 than the limit, is a message that replies to nothing: only Android cuts at the limit itself (and
 its parts may reply to nothing); Desktop, and iOS (which cuts at the last line break or full stop
 within the limit, `breakChatInputText`), cut shorter and make every part a reply to what the first
-replies to. Until 2026-12-06 "thank you" after an answer of 4 081 to 4 095 units sent whole, or
+replies to. A first part of half the limit or less is iOS's where its next part replies to the
+same prompt and leaves no line break or full stop iOS could have cut at sooner: the first part and
+the next's words up to its first break make more than the limit (`_ios_cut`); until 2026-12-06 such
+a next part was refused as a second answer, its words lost. Such a chain is not kept in the inbox
+for a restart (`SplitAnswer.held`): that would hold every journal answer there. Until 2026-12-06
+"thank you" after an answer of 4 081 to 4 095 units sent whole, or
 another text pasted within the window after one of 2 049 or more, was added to the note and said
 so. Between parts the note gets nothing where the part
 before was cut at the limit (Android's cut, mid-word) and a line break where it was shorter
@@ -101,6 +106,9 @@ class SplitAnswer:
     # Set once no part can follow (`SplitAnswers.over`); `heard`: the loop's time the last part was read.
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     heard: float = field(default_factory=lambda: asyncio.get_running_loop().time())
+    # Whether its updates stay kept for a restart (`over`): not those of an answer of half the
+    # limit or less (an iOS cut, maybe), which would hold every journal answer in the inbox.
+    held: bool = True
 
 
 def separator_after(message: Message, trimmed: str) -> str:
@@ -157,10 +165,11 @@ class SplitAnswers:
                     earlier[-1].set_result(None)
 
     def opened(self, message: Message, prompt_id: str) -> SplitAnswer | None:
-        """`message` answers the prompt `prompt_id`: noted when it may be a client's first part."""
+        """`message` answers the prompt `prompt_id`: noted, as a client's first part maybe (one of
+        half the limit or less only for a reply to the prompt that iOS's cut would leave, `_following`)."""
         self.read(message)
         text = message.text or ""
-        if text_length(text) < SPLIT_PART_MIN:
+        if message.text is None:
             return None
         # Long answers elsewhere whose window is over are let go: only those a part may still follow are kept.
         window = timedelta(seconds=self.window_s)
@@ -169,7 +178,8 @@ class SplitAnswers:
                 self._end(chat)
         # The note is the answer's words stripped: blanks at the cut, if any, go back before the next part.
         split = SplitAnswer(prompt_id, message.message_id, message.message_id, message.date, text_length(text),
-                            separator_after(message, text[len(text.rstrip()):]))
+                            separator_after(message, text[len(text.rstrip()):]),
+                            held=text_length(text) >= SPLIT_PART_MIN)
         self._chats[message.chat_id] = split
         return split
 
@@ -198,6 +208,9 @@ class SplitAnswers:
         if replied is not None and str(replied.message_id) != split.prompt_id:
             return None
         if replied is None and split.last_length < SPLIT_LIMIT:  # cut short of the limit: each part replies
+            self._end(message.chat_id)
+            return None
+        if split.last_length < SPLIT_PART_MIN and not _ios_cut(split.last_length, message.text):
             self._end(message.chat_id)
             return None
         before, separator = split.step, split.separator
@@ -231,3 +244,12 @@ class SplitAnswers:
     def settle(step: asyncio.Future, day: str | None) -> None:
         if not step.done():
             step.set_result(day)
+
+
+def _ios_cut(first_length: int, text: str) -> bool:
+    """Whether `text`, a reply to the prompt after an answer of `first_length` units (half the limit
+    or less), may be iOS's next part: iOS cuts at the last line break or full stop within the limit,
+    so the first part and `text`'s words up to its first break make more than the limit (less the
+    blanks trimmed at the cut)."""
+    breaks = [at for at in (text.find("\n"), text.find(".")) if at >= 0]
+    return first_length + text_length(text[:min(breaks, default=len(text))]) + SPLIT_TRIMMED_MAX > SPLIT_LIMIT

@@ -293,3 +293,52 @@ async def test_a_long_answer_no_part_follows_is_kept_only_until_none_can(db):
         assert await until(lambda: inbox_numbers(db), timeout=3), "the long answer was not kept for its parts"
         assert await until(lambda: _empty(db), timeout=SPLIT_HOLD_S + 5)
         assert time.monotonic() - answered > SPLIT_HOLD_S - 1
+
+
+def ios_parts(text: str, limit: int = 4096) -> list[str]:
+    """`text` (ASCII: a unit a character) cut as Telegram for iOS sends a long message: at the last
+    line break (dropped) or full stop (kept) within the limit, each part a reply to the prompt."""
+    parts = []
+    while len(text) > limit:
+        head = text[:limit]
+        cut = max(head.rfind("\n"), head.rfind(".") + 1)
+        parts.append(text[:cut].strip())
+        text = text[cut:].strip()
+    return parts + [text]
+
+
+# A first sentence, then words run on with commas and no full stop or line break: iOS cuts after the sentence.
+IOS_FIRST = f"Radiohead - Creep\n{WORDS[:1500].rsplit('.', 1)[0]}."
+IOS_REST = ", ".join(f"the radio played song {n} and grandma hummed" for n in range(1, 80))
+IOS_ANSWER = f"{IOS_FIRST} {IOS_REST}"
+
+
+async def test_a_long_answer_ios_cut_short_of_half_the_limit_is_one_entry(db):
+    """Telegram for iOS cuts at the last line break or full stop within the limit: a first part of
+    2 048 units or fewer (a sentence, then a paragraph run on with commas) opened no window, and the
+    next part, a reply to the prompt too, was told the prompt had its song, its words lost. A reply
+    to the same prompt within the window that has no break the client could have cut at sooner
+    (the first part and its words up to its first break make more than the limit) is the rest."""
+    parts = ios_parts(IOS_ANSWER)
+    assert [len(p) for p in parts][0] <= 2048 and len(parts) == 2
+    async with prompt_open(db) as (fake, prompt):
+        mark = fake.mark()
+        await send_parts(fake, parts, prompt)
+        await fake.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=mark)
+        await asyncio.sleep(0.5)  # a second reply would have come by now
+        said = shown(fake, mark)
+    assert await note_of_today(db) == f"{IOS_FIRST.partition(chr(10))[2]}\n{IOS_REST}"
+    assert len(said) == 2 and said[0].startswith("Saved to your journal"), said
+
+
+@pytest.mark.parametrize("then", ["thank you, goodnight", f"Also. {IOS_REST}"], ids=["short", "a_break_sooner"])
+async def test_a_second_reply_to_the_prompt_after_a_short_answer_no_client_cut_is_refused(db, then):
+    """After a short answer, a reply to the same prompt that no client's cut left (too short to
+    have made the message too long, or with a full stop iOS would have cut at first) is a second
+    answer, refused as before."""
+    async with prompt_open(db) as (fake, prompt):
+        mark = fake.mark()
+        await send_parts(fake, [IOS_FIRST, then], prompt)
+        told = await fake.wait_for_reply(lambda c: not c.text.startswith("Saved to your journal"), after=mark)
+    assert told.text.startswith("You've already answered that prompt")
+    assert await note_of_today(db) == IOS_FIRST.partition("\n")[2]
