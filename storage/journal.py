@@ -418,6 +418,13 @@ class JournalRepo:
                 if isinstance(await self._summed_up(platform, user_id), DatabaseUnavailableError):
                     return
 
+    def erased(self, ref: UserRef) -> None:
+        """/forget deleted the user's entries, summaries and marks (`PrivacyRepo.erase_counted`):
+        nothing of theirs is left to make again, and nothing of them is kept here. A member whose
+        summaries the database still failed was kept in `_unsummed`, their ids and their marks',
+        until the next repair pass (on a quiet bot, the stop)."""
+        self._unsummed.pop((ref.platform, ref.user_id), None)
+
     async def recall_unsummed(self) -> int:
         """At start: the members whose marks a previous process left (`_mark`: killed between a
         delete and its summaries, or after an add whose summary the database refused, or the

@@ -263,6 +263,8 @@ class PrivacyRepo:
                     result = await self._db[name].delete_many(user_filter(ref))
                     if name not in DERIVED_COLLECTIONS + TRANSIENT_COLLECTIONS:
                         deleted += result.deleted_count
+                if self._journal is not None:  # her marks gone, and her summaries: none to make again
+                    self._journal.erased(ref)
                 unnamed = await self._unname(ref)
         await self._prune_oplog()
         return Erased(deleted, unnamed)

@@ -173,3 +173,34 @@ async def test_an_answer_cut_short_after_an_outage_left_her_unmarked_outlives_a_
     finally:
         await after.client.drop_database(db_name)
         await after.close()
+
+
+def held_in_memory(repo: object, who) -> list[str]:
+    """The attributes of `repo` whose containers (dicts, sets, lists, tuples, at any depth) hold the
+    user's id: what the process keeps of them, the database aside."""
+    def holds(value) -> bool:
+        if isinstance(value, str):
+            return value == who.user_id
+        if isinstance(value, dict):
+            return any(holds(key) or holds(item) for key, item in value.items())
+        if isinstance(value, (set, frozenset, list, tuple)):
+            return any(map(holds, value))
+        return False
+    return [name for name, value in vars(repo).items() if holds(value)]
+
+
+async def test_her_forget_keeps_nothing_of_her_in_memory_while_her_summaries_still_fail(db):
+    """Alice's and Bob's summaries still refused when she sends /forget: her marks went with the
+    rest, but the repair list kept her ids (and her marks') in memory until the next repair pass (a
+    playlist read, an export, a /forget, the stop), on a quiet bot until the stop. Bob's are his."""
+    await both_cut_short(db)
+    assert held_in_memory(db.journal, ALICE) == ["_unsummed"]
+
+    await db.privacy.forget(ALICE)
+
+    assert held_in_memory(db.journal, ALICE) == []
+    assert held_in_memory(db.journal, BOB) == ["_unsummed"] and await marks(db) == 1  # his, still refused
+    await ensure_collection(db.db, JOURNAL_TRACKS, VALIDATORS[JOURNAL_TRACKS])  # the database back
+    assert ranking(await db.playlists.playlist(PLACE, "sad")) == [("spotify:B", 1)]
+    await assert_summaries_are_the_entries(db)
+    assert await marks(db) == 0
