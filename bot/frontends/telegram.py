@@ -78,7 +78,8 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.frontends import render
 from bot.frontends.chat_runs import ChatRuns
-from bot.frontends.telegram_split import SPLIT_ANSWER_JOINED, SPLIT_ANSWER_NOT_SAVED, SplitAnswer, SplitAnswers
+from bot.frontends.telegram_split import (SPLIT_ANSWER_JOINED, SPLIT_ANSWER_NOT_SAVED, SPLIT_NOT_LOOKED_UP, SplitAnswer,
+                                         SplitAnswers)
 from bot.frontends.telegram_flow import CURRENT_UPDATE, UpdateFlow
 from bot.frontends.telegram_http import MAX_REASON, AiohttpRequest, CallsNoted, CallsWatch, UpdatesRequest, never_sent
 from bot.sources.models import QueryKind, UnsupportedInputError
@@ -1122,7 +1123,8 @@ class TelegramFrontend:
         try:
             if split is not None and split.held and self._said_before():  # handed over again for its parts: read, not said again
                 saved = await self.usecases.journal.saved_by(caller, str(message.message_id))
-                day = None if saved is None else saved.local_date.isoformat()
+                day = (SPLIT_NOT_LOOKED_UP if isinstance(saved, ErrorReply)  # the database failed the lookup
+                       else None if saved is None else saved.local_date.isoformat())
             else:
                 with self.usecases.journal.answering(caller):  # its download too: "/journal delete last" is refused till done
                     reply = await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
@@ -1175,8 +1177,9 @@ class TelegramFrontend:
 
     async def _joined(self, message: Message, caller: Caller, split: SplitAnswer, day: str | None,
                       separator: str) -> bool:
-        """The part's words added to the note of the entry made on `day` (None: nothing saved),
-        and the user told once; whether anything was said."""
+        """The part's words added to the note of the entry made on `day` (None: nothing saved;
+        SPLIT_NOT_LOOKED_UP: not known, tried all the same), and the user told once; whether
+        anything was said."""
         if day is not None:
             added = await self.usecases.journal.add_to_note(
                 caller, str(split.answer_id), linked_text(message), separator)
@@ -1186,6 +1189,7 @@ class TelegramFrontend:
                 split.refused = added.message
                 await message.reply_text(added.message)
                 return True
+            day = added.local_date.isoformat()
         if split.told:
             return False
         split.told = True

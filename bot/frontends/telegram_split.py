@@ -84,6 +84,10 @@ READ_WAIT_S = 30.0
 SPLIT_HOLD_S = 2 * SPLIT_WINDOW_S
 SPLIT_ANSWER_JOINED = ("Telegram sent your long answer as several messages: I added the words of the ones after "
                        "the first to the note of your journal entry for {day}, as one answer.")
+# A step's outcome where the answer's entry could not be looked up (the database failing it, at a
+# restart): the parts after it are added all the same where the database then answers, and told
+# what it said where it does not (`JournalUseCase.add_to_note`).
+SPLIT_NOT_LOOKED_UP = "not looked up"
 SPLIT_ANSWER_NOT_SAVED = ("Telegram sent your long answer as several messages, and its first saved nothing (see "
                           "why above), so neither did this one. Answer the prompt again with the song on the first "
                           "line and your words after it.")
@@ -99,7 +103,8 @@ class SplitAnswer:
     last_date: datetime  # Telegram's stamp of the last part
     last_length: int  # the last part's length, in UTF-16 code units (`text_length`)
     separator: str  # what goes between the last part's words and the next's
-    # The outcome of the chain's last step: the entry's day (an ISO date), or None (nothing saved).
+    # The outcome of the chain's last step: the entry's day (an ISO date), None (nothing saved), or
+    # SPLIT_NOT_LOOKED_UP.
     step: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     told: bool = False
     refused: str | None = None  # the last refusal said of a part: the parts after it refused alike are not told again

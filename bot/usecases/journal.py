@@ -1299,13 +1299,25 @@ class JournalUseCase:
             if not self._answering[ref]:
                 del self._answering[ref]
 
-    async def saved_by(self, caller: Caller, message_id: str) -> JournalEntry | None:
+    async def saved_by(self, caller: Caller, message_id: str) -> JournalEntry | ErrorReply | None:
         """The entry the caller's message `message_id` made (in the database, or waiting in the
         outbox), read only: a long answer handed over again after a restart for the parts after it
-        (bot/frontends/telegram_split.py), told before. None when there is none, or the database is
-        down and the outbox holds none of it."""
-        saved = await self._saved_from(UserRef(caller.platform, caller.user_id), answer_key(caller, message_id), True)
-        return None if saved is None else saved[0]
+        (bot/frontends/telegram_split.py), told before. None when there is none; NOTE_PART_NOT_ADDED
+        (what its parts are told where the database stays down) when that cannot be told, the
+        database failing the lookup and the outbox holding none of it: until 2026-12-06 None, and
+        the parts were told the answer had saved nothing, though its entry was stored."""
+        ref, answered_by = UserRef(caller.platform, caller.user_id), answer_key(caller, message_id)
+        failed = None
+        try:
+            saved = await self.db.journal.answered_by(ref, answered_by)
+        except StorageError as error:
+            saved, failed = None, error
+        if saved is None and (queued := await self._saved_from(ref, answered_by, False)) is not None:
+            saved = queued[0]  # waiting in the outbox
+        if saved is None and failed is not None:
+            log.warning("journal.answer_not_looked_up", extra={"user": caller.user_id, "reason": str(failed)})
+            return ErrorReply(NOTE_PART_NOT_ADDED)
+        return saved
 
     async def add_to_note(self, caller: Caller, answer_id: str, words: str, separator: str) -> JournalEntry | ErrorReply:
         """The entry the message `answer_id` made, `words` added to its note after `separator`:

@@ -17,6 +17,7 @@ import pytest
 from bot.frontends.telegram import TEXT_HINT
 from bot.frontends.telegram_flow import TURN_S
 from bot.frontends.telegram_split import SPLIT_ANSWER_JOINED, SPLIT_ANSWER_NOT_SAVED, SPLIT_HOLD_S, SPLIT_WINDOW_S
+from bot.usecases.journal import NOTE_PART_NOT_ADDED
 from storage.inbox import Arrival
 from storage.models import UserRef
 from storage.schema import INBOX, JOURNAL, PROMPTS
@@ -247,18 +248,55 @@ async def first_part_answered(db, fake: FakeTelegramBotAPI) -> tuple[int, dict, 
         return prompt, first, await db.db[INBOX].find({}).to_list()
 
 
-async def rest_after_a_restart(db, fake: FakeTelegramBotAPI, prompt: int, first: dict) -> list[str]:
+async def rest_after_a_restart(db, fake: FakeTelegramBotAPI, prompt: int, first: dict, restarted_on=None,
+                               told: str = DAY_TOLD) -> list[str]:
     """`ANSWER`'s next parts sent a second after its `first` while the bot is down, then a start
-    that fetches them: what the chat shows after, once the inbox is empty."""
+    (on `restarted_on`, else `db`) that fetches them: what the chat shows after `told`, once the
+    inbox is empty."""
     mark = fake.mark()
     for part in client_parts(ANSWER)[1:]:
         await fake.user_sends(part, reply_to=prompt, extra={"date": first["date"] + 1})
-    async with usecases_with_creep(db) as (_, usecases), telegram_on(fake, usecases):
-        await fake.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=mark)
+    async with usecases_with_creep(restarted_on or db) as (_, usecases), telegram_on(fake, usecases):
+        await fake.wait_for_reply(lambda c: c.text.startswith(told), after=mark)
         await asyncio.sleep(0.5)  # a reply to the third part would have come by now
         said = shown(fake, mark)
         assert await until(lambda: _empty(db), timeout=15)
     return said
+
+
+async def cut_when_held(gate, cuts: int | None) -> None:
+    """The command `gate` holds cut, then each find on the journal after it, `cuts` in all (None:
+    every one, till cancelled): to the driver, the database went away right then (2: and came back
+    after its retry)."""
+    await gate.held.wait()
+    gate.cut_next("find", JOURNAL)
+    gate.release()
+    done = 1
+    while cuts is None or done < cuts:
+        assert await until(lambda: gate.was_cut, step=0)
+        gate.cut_next("find", JOURNAL)
+        done += 1
+
+
+@pytest.mark.parametrize("cuts, told", [(2, DAY_TOLD), (None, NOTE_PART_NOT_ADDED)], ids=["then back", "still down"])
+async def test_the_next_parts_after_a_restart_whose_entry_the_database_did_not_find_are_not_told_it_saved_nothing(
+        db_server, mongo_uri, db_name, db, cuts, told):
+    """The restart's database gone as the first part's entry was looked up (its prompt found just
+    before): the lookup said nothing was saved, and the parts after it were told "its first saved
+    nothing (see why above)", nothing above, though the entry is stored, their words lost. Their
+    words are added to the entry all the same where the database answers then, and the user told
+    the database did not answer where it still does not."""
+    fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
+    prompt, first, _ = await first_part_answered(db, fake)
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        gate.hold("find", JOURNAL)  # the first part's entry looked up
+        cutting = asyncio.create_task(cut_when_held(gate, cuts))
+        try:
+            said = await rest_after_a_restart(db, fake, prompt, first, restarted_on=gated, told=told)
+        finally:
+            cutting.cancel()
+    assert said == [told] if cuts is None else len(said) == 1 and said[0].startswith(told), said
+    assert await note_of_today(db) == (first["text"].split("\n", 1)[1] if cuts is None else WORDS)
 
 
 async def test_a_long_answer_held_over_two_restarts_in_a_row_is_not_given_up(db, caplog):
