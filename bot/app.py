@@ -426,6 +426,8 @@ class App:
         # Members' journal summaries a /journal delete of the previous process left wrong (killed
         # before they were made again), made again before any playlist reads them.
         await db.journal.recall_unsummed()
+        # Members' place documents a mood request's failed write left without its vote (place_repairs).
+        await db.requests.recall_unfolded()
 
         console = None
         self.frontends = [] if self.force_console else chat_frontends(settings, self.usecases)

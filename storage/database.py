@@ -23,8 +23,8 @@ from storage.place_moves import PlaceMoveRepo
 from storage.playlists import PlaylistQueries
 from storage.privacy import PrivacyRepo
 from storage.prompts import PromptRepo
-from storage.schema import (INBOX, INBOX_FORGOTTEN, JOURNAL, JOURNAL_REPAIRS, JOURNAL_TRACKS, PLACE_MOVES, PLACE_TRACKS,
-                            PLACES_MOVED, PROMPTS, REQUESTS, SERVERS, TRACKS, USERS, migrate)
+from storage.schema import (INBOX, INBOX_FORGOTTEN, JOURNAL, JOURNAL_REPAIRS, JOURNAL_TRACKS, PLACE_MOVES,
+                            PLACE_REPAIRS, PLACE_TRACKS, PLACES_MOVED, PROMPTS, REQUESTS, SERVERS, TRACKS, USERS, migrate)
 from storage.servers import ServerRepo
 from storage.tracks import TrackRepo
 from storage.users import UserRepo
@@ -148,7 +148,7 @@ class Database:
         self.db = db
         self.users = UserRepo(db[USERS])
         self.tracks = TrackRepo(db[TRACKS])
-        self.requests = RequestRepo(db[REQUESTS], db[PLACE_TRACKS])
+        self.requests = RequestRepo(db[REQUESTS], db[PLACE_TRACKS], db[PLACE_REPAIRS])
         self.journal = JournalRepo(db[JOURNAL], db[JOURNAL_TRACKS], self.requests.erasure_lock, db[JOURNAL_REPAIRS])
         self.prompts = PromptRepo(db[PROMPTS])
         self.servers = ServerRepo(db[SERVERS])
@@ -220,5 +220,6 @@ class Database:
 
     async def close(self) -> None:
         await self.requests.settled()  # nothing recorded is dropped at shutdown
+        await self.requests.folded_in()  # nor a vote a failed write left out of its member's document
         await self.journal.settled()  # nor a summary a failed delete left wrong, where the database allows
         await self.client.close()

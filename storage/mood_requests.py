@@ -11,7 +11,12 @@ inserts serve hundreds of them, which keeps the event loop free for the replies.
 - `place_moved`: a place that got a new id (a group its platform upgraded) gets the
   requests added afterwards under the old id too: answers still being worked on when it moved.
 - Each batch is folded into the per-place summary (`storage/place_tracks.py`: its summaries,
-  then its members' documents) first, then inserted: the playlists read the summary.
+  then its members' documents) first, then inserted: the playlists read the summary. Where the
+  database fails that (refused, or gone), a summary written may be missing from its member's
+  document, which the playlists read: the batch's members are marked (`_mark_unfolded`: in memory,
+  and in `repairs`, after the failure only) and their documents made again from their summaries at
+  the next playlist read of their place (`folded_in`), at the stop, or, the process killed first,
+  at the next start (`recall_unfolded`).
 - `asking`: held while a /mood is answered in a place; a member who leaves meanwhile is
   recorded as gone (their request, stamped with when they asked, is written only afterwards).
   Not once they ran /forget since (`erased`): that request is dropped, and its departure, which
@@ -29,7 +34,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
+from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
 
 from storage import place_tracks
 from storage.codec import request_to_doc
@@ -42,9 +49,16 @@ MAX_BATCH = 500  # documents per insert_many; far under MongoDB's 100 000 and 48
 
 
 class RequestRepo:
-    def __init__(self, collection: AsyncCollection, summary: AsyncCollection | None = None) -> None:
+    def __init__(self, collection: AsyncCollection, summary: AsyncCollection | None = None,
+                 repairs: AsyncCollection | None = None) -> None:
         self._requests = collection
         self._summary = summary
+        self._repairs = repairs if summary is not None else None
+        # (place, platform, user id) of each member whose document in the place a failed write may
+        # have left without a vote its summary holds, with a token per failure: its mark's `_id` in
+        # `repairs` (or one no mark has, the mark refused). Read at every repair point without a
+        # round trip; a failure while the document is made again adds a token that outlives it.
+        self._unfolded: dict[tuple[str, str, str], set[ObjectId]] = {}
         self._pending: list[tuple[dict, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
         self._moved: dict[str, str] = {}  # old place -> new place, for requests still on their way
@@ -125,7 +139,7 @@ class RequestRepo:
                 with translated_errors("record mood requests"):
                     docs = [doc for doc, _ in batch]
                     if self._summary is not None:
-                        await place_tracks.record(self._summary, docs)
+                        await self._summarized(docs)
                     await self._requests.insert_many(docs, ordered=False)
             except Exception as error:  # StorageError, or anything unexpected: each caller hears of it
                 outcome: BaseException | None = error
@@ -138,6 +152,80 @@ class RequestRepo:
                     stored.set_result(None)
                 else:
                     stored.set_exception(outcome)
+
+
+    async def _summarized(self, docs: list[dict]) -> None:
+        """The batch folded into the summaries and the members' documents (`place_tracks.record`).
+        A failure of either (a refusal, or the database gone, perhaps after some were written) marks
+        the batch's members (`_mark_unfolded`), then raises as before: the requests are not
+        inserted, their callers told."""
+        try:
+            await place_tracks.record(self._summary, docs)
+        except PyMongoError:
+            await self._mark_unfolded({(doc["place"], doc["platform"], doc["user_id"])
+                                       for doc in docs if doc.get("place") is not None})
+            raise
+
+    async def _mark_unfolded(self, members: set[tuple[str, str, str]]) -> None:
+        """The members' documents to be made again: in memory, then in `repairs` (one mark each,
+        {place, platform, user_id, at}), so that a process killed before a repair point leaves them
+        to the next start. A mark the database refuses too is logged (place_tracks.members_not_marked):
+        the member is kept in memory alone, made again at this process's repair points."""
+        marks = [{"_id": ObjectId(), "place": place, "platform": platform, "user_id": user_id,
+                  "at": datetime.now(timezone.utc)} for place, platform, user_id in sorted(members)]
+        for mark in marks:
+            self._unfolded.setdefault((mark["place"], mark["platform"], mark["user_id"]), set()).add(mark["_id"])
+        if not marks or self._repairs is None:
+            return
+        try:
+            with translated_errors("mark members' place documents to be made again"):
+                await self._repairs.insert_many(marks, ordered=False)
+        except StorageError as error:
+            log.warning("place_tracks.members_not_marked", extra={"members": len(marks), "reason": str(error)})
+
+    async def folded_in(self, place: str | None = None) -> None:
+        """The documents of the members of `place` (of every place, by default) that a failed write
+        may have left without a vote (`_mark_unfolded`) made again from their summaries
+        (`place_tracks.rebuild_members`, with the erasure lock: no /forget between the read and the
+        write), then their marks deleted. Where the database fails it, they are left (logged,
+        place_tracks.members_not_made_again) for the next repair point: the read goes on with the
+        documents as they are. Never with the erasure lock held."""
+        keys = sorted(key for key in self._unfolded if place is None or key[0] == place)
+        if not keys or self._summary is None:
+            return
+        tokens = {key: set(self._unfolded[key]) for key in keys}
+        try:
+            with translated_errors("make members' place documents again"):
+                async with self.erasure_lock:
+                    await place_tracks.rebuild_members(self._summary, keys)
+                if self._repairs is not None:
+                    await self._repairs.delete_many({"_id": {"$in": sorted(set().union(*tokens.values()))}})
+        except StorageError as error:
+            log.warning("place_tracks.members_not_made_again", extra={"members": len(keys), "reason": str(error)})
+            return
+        for key, made in tokens.items():
+            left = self._unfolded.get(key, set()) - made
+            if left:
+                self._unfolded[key] = left
+            else:
+                self._unfolded.pop(key, None)
+
+    async def recall_unfolded(self) -> int:
+        """At start: the members whose marks a previous process left (killed before a repair point,
+        or the database failed it) have their documents made again now, where the database allows
+        (`folded_in`; those it fails stay marked). Raises StorageError where the marks cannot be
+        read. Returns how many members were marked."""
+        if self._repairs is None:
+            return 0
+        with translated_errors("read the members' place documents' marks"):
+            docs = await self._repairs.find({}, projection={"place": 1, "platform": 1, "user_id": 1}).to_list()
+        for doc in docs:
+            self._unfolded.setdefault((doc["place"], doc["platform"], doc["user_id"]), set()).add(doc["_id"])
+        members = {(doc["place"], doc["platform"], doc["user_id"]) for doc in docs}
+        if members:
+            log.info("place_tracks.members_marked_at_start", extra={"members": len(members)})
+        await self.folded_in()
+        return len(members)
 
 
 def unnamed(doc: dict) -> dict:

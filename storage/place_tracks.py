@@ -95,8 +95,9 @@ def member_updates(docs: Iterable[dict[str, Any]]) -> list[UpdateOne]:
 async def record(summary: AsyncCollection, docs: list[dict[str, Any]]) -> None:
     """Fold request documents into the summaries, then into the members' documents. A failure of
     the second leaves a vote the summaries hold and the playlist lacks (the requests are not
-    inserted, their callers told), until the member's document is made again (a move, a sender's
-    /forget); a refused summary, none that either holds."""
+    inserted, their callers told), until the member's document is made again (`rebuild_members`):
+    `RequestRepo` marks the members of a batch that failed (place_repairs), their documents made
+    again at the next playlist read of the place, the stop or the next start."""
     await write(summary, request_updates(docs))
     await write(members_of(summary), member_updates(docs))
 

@@ -574,8 +574,11 @@ class PlaylistQueries:
     async def _summaries(self, place: str) -> Summaries:
         """The place's request summaries (`storage/place_tracks.py`), after the writes on their way,
         as its members' documents hold them (`place_members`: SecantusDB's cost is per document read,
-        and a server of 2 000 members has 20 892 summaries)."""
+        and a server of 2 000 members has 20 892 summaries), those a failed write left without a vote
+        made again first (`RequestRepo.folded_in`)."""
         await self._settled()
+        if self._requests is not None:
+            await self._requests.folded_in(place)
         with translated_errors("server members"):
             batches = await self._db[PLACE_MEMBERS].find_raw_batches({"place": place},
                                                                      batch_size=SUMMARY_BATCH).to_list()

@@ -41,7 +41,7 @@ from storage.models import (
 )
 from storage.mood_requests import RequestRepo, unnamed
 from storage.schema import (DEPARTURES, INBOX, JOURNAL, JOURNAL_MEMBERS, JOURNAL_REPAIRS, JOURNAL_TRACKS, PLACE_MEMBERS,
-                            PLACE_TRACKS, PROMPTS, REQUESTS, USERS)
+                            PLACE_REPAIRS, PLACE_TRACKS, PROMPTS, REQUESTS, USERS)
 
 # Every collection holding documents about a user; `tracks` and `servers` hold none. Erased in
 # this order: the playlist votes (place_members, journal_members, journal_tracks, place_tracks)
@@ -54,9 +54,10 @@ PERSONAL_COLLECTIONS = (PLACE_MEMBERS, JOURNAL_MEMBERS, JOURNAL_TRACKS, JOURNAL,
 DERIVED_COLLECTIONS = (PLACE_MEMBERS, JOURNAL_MEMBERS, JOURNAL_TRACKS, PLACE_TRACKS)
 # Held only while a request is being answered (the inbox, storage/inbox.py: the /forget and the
 # /export themselves are in it), or until the user's journal summaries are made again after a
-# delete (journal_repairs, storage/journal.py `_mark`: the user's ids and when, nothing else):
-# erased by /forget, not exported, not counted.
-TRANSIENT_COLLECTIONS = (INBOX, JOURNAL_REPAIRS)
+# delete (journal_repairs, storage/journal.py `_mark`: the user's ids and when, nothing else), or
+# their document in a place after a request's failed write (place_repairs, storage/mood_requests.py
+# `_mark_unfolded`: the place, the user's ids and when): erased by /forget, not exported, not counted.
+TRANSIENT_COLLECTIONS = (INBOX, JOURNAL_REPAIRS, PLACE_REPAIRS)
 # What a user's settings say from the start of a /forget until they are deleted: no daily prompt
 # (nor one scheduled at the next start), and none of their songs in a server's playlists.
 WITHDRAWN = {"journal_enabled": False, "share_with_server": False}

@@ -57,6 +57,12 @@ INBOX_FORGOTTEN = "inbox_forgotten"
 # first write, like `place_moves`: no migration, no index (a document per delete under way, read
 # whole at start and by `_id`).
 JOURNAL_REPAIRS = "journal_repairs"
+# The members whose document in a place (`place_members`) a mood request's failed write may have left
+# without its vote, its summary written (storage/mood_requests.py `RequestRepo._mark_unfolded`): one
+# document per member and failure, {place, platform, user_id, at}, written after the failure only,
+# deleted once the document is made again from the summaries (the next playlist read of the place,
+# the stop, the next start). Made by its first write, like `journal_repairs`: no migration, no index.
+PLACE_REPAIRS = "place_repairs"
 
 SCHEMA_DOC_ID = "schema"
 

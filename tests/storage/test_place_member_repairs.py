@@ -1,0 +1,125 @@
+"""A mood request whose place summary (`place_tracks`) was written and whose member's document
+(`place_members`, what a playlist reads) the database then failed, refused or gone: the summary
+holds the vote (`place_tracks.record`), the request is not inserted (its caller told), and the
+playlist left the vote out until the member's document was next made again (a move, a sender's
+/forget). The member is now marked (`place_repairs`, after the failure only, as a journal answer's
+refused summary is) and their document made again from their summaries at the next playlist read
+of the place, at the stop, or, the process killed first, at the next start."""
+from __future__ import annotations
+
+import pytest
+
+from storage.database import Database
+from storage.models import MoodRequest, StorageError
+from storage.schema import PLACE_MEMBERS, PLACE_REPAIRS, VALIDATORS, ensure_collection
+from tests.abuse.test_forget_cut_short import refusing_writes
+from tests.fakes.wire_gate import gated_database
+from tests.storage.conftest import T0
+from tests.storage.test_member_documents import members_view, summaries_view
+from tests.storage.test_playlists import ALICE, BOB, OTHER_PLACE, PLACE, ranking
+
+HERS = [("spotify:A", 1)]  # Alice's song, sad
+NOT_MARKED = "place_tracks.members_not_marked"
+
+
+async def marks(db: Database) -> int:
+    return await db.db[PLACE_REPAIRS].count_documents({})
+
+
+async def her_request_cut_short(db: Database) -> None:
+    """Alice asked /mood in the place (song A, sad), the database refusing her member document's
+    write: told not recorded, her summary written."""
+    await refusing_writes(db, PLACE_MEMBERS)
+    with pytest.raises(StorageError):
+        await db.requests.add(MoodRequest(ALICE, PLACE, "spotify:A", "sad", T0))
+    await ensure_collection(db.db, PLACE_MEMBERS, VALIDATORS[PLACE_MEMBERS])  # the database back
+
+
+async def assert_documents_are_the_summaries(db: Database) -> None:
+    assert await members_view(db) == await summaries_view(db)
+
+
+async def test_a_request_whose_member_document_is_refused_counts_at_the_next_playlist_read(db):
+    await her_request_cut_short(db)
+    assert await marks(db) == 1  # written after the refusal
+
+    assert ranking(await db.playlists.playlist(PLACE, "sad")) == HERS
+
+    await assert_documents_are_the_summaries(db)
+    assert await marks(db) == 0
+
+
+async def test_a_request_whose_member_document_is_written_leaves_no_mark(db):
+    await db.requests.add(MoodRequest(ALICE, PLACE, "spotify:A", "sad", T0))
+    assert await db.db.list_collection_names(filter={"name": PLACE_REPAIRS}) == []  # not even made
+    assert ranking(await db.playlists.playlist(PLACE, "sad")) == HERS
+
+
+async def test_another_place_s_read_leaves_the_mark_to_its_own(db):
+    """The repair is the read place's: another server's playlist neither waits for it nor clears it."""
+    await her_request_cut_short(db)
+    await db.requests.add(MoodRequest(BOB, OTHER_PLACE, "spotify:B", "sad", T0))
+
+    assert ranking(await db.playlists.playlist(OTHER_PLACE, "sad")) == [("spotify:B", 1)]
+    assert await marks(db) == 1
+
+    assert ranking(await db.playlists.playlist(PLACE, "sad")) == HERS
+    assert await marks(db) == 0
+
+
+async def test_a_request_whose_member_document_is_refused_then_a_kill_counts_after_the_next_start(
+        mongo_uri, db_name):
+    """Killed (no stop) before any read of the place: the next process knew nothing of it."""
+    killed = await Database.connect(mongo_uri, db_name)
+    await killed.init()
+    await her_request_cut_short(killed)
+    await killed.client.close()  # the process killed: no `close`, nothing of its memory kept
+    after = await Database.connect(mongo_uri, db_name)
+    try:
+        assert await after.requests.recall_unfolded() == 1  # as the app's start calls it
+        await assert_documents_are_the_summaries(after)
+        assert await marks(after) == 0
+        assert ranking(await after.playlists.playlist(PLACE, "sad")) == HERS
+    finally:
+        await after.client.drop_database(db_name)
+        await after.close()
+
+
+async def test_a_request_whose_member_document_and_mark_are_refused_counts_at_the_next_read(db, caplog):
+    """The mark refused too: the member is kept in memory alone, the refused mark logged."""
+    await ensure_collection(db.db, PLACE_REPAIRS, None)  # made by its first write: here before it
+    await refusing_writes(db, PLACE_REPAIRS)
+    await her_request_cut_short(db)
+    assert [r.getMessage() for r in caplog.records if r.name == "storage.mood_requests"] == [NOT_MARKED]
+    assert await marks(db) == 0
+
+    assert ranking(await db.playlists.playlist(PLACE, "sad")) == HERS
+    await assert_documents_are_the_summaries(db)
+
+
+async def test_a_request_whose_member_document_an_outage_cut_counts_at_the_next_playlist_read(
+        db_server, mongo_uri, db_name):
+    """The database gone between the summary's write and the document's (the document's upsert cut
+    on the wire), back for the mark."""
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        await gated.init()
+        gate.cut_next("update", PLACE_MEMBERS)
+        with pytest.raises(StorageError):
+            await gated.requests.add(MoodRequest(ALICE, PLACE, "spotify:A", "sad", T0))
+        assert gate.was_cut
+        assert await marks(gated) == 1
+
+        assert ranking(await gated.playlists.playlist(PLACE, "sad")) == HERS
+        await assert_documents_are_the_summaries(gated)
+        assert await marks(gated) == 0
+        await gated.client.drop_database(db_name)
+
+
+async def test_a_forget_erases_her_marks(db):
+    await her_request_cut_short(db)
+    assert await marks(db) == 1
+
+    await db.privacy.forget(ALICE)
+
+    assert await marks(db) == 0
+    assert await members_view(db) == {} and ranking(await db.playlists.playlist(PLACE, "sad")) == []
