@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from inference import predict
 from storage.database import Database
@@ -37,15 +38,20 @@ async def her_journal_on(db: Database) -> str:
     return f"https://open.spotify.com/track/{CREEP.id}"
 
 
+def spotify_bot_env(fake, spotify: FakeSpotify, data_dir: Path, mongo_uri: str, db_name: str) -> dict[str, str]:
+    """`python -m bot`'s environment: the fake Telegram, the test database and the fake Spotify."""
+    return telegram_env(fake, data_dir, MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name,
+                        SPOTIFY_CLIENT_ID=spotify.client_id, SPOTIFY_CLIENT_SECRET=spotify.client_secret,
+                        SPOTIFY_API_URL=spotify.api_url, SPOTIFY_AUTH_URL=spotify.auth_url)
+
+
 async def test_an_answer_whose_summary_was_refused_then_a_hard_kill_is_in_her_playlist_after_the_restart(
         tmp_path, mongo_uri, db_name):
     async with telegram_and_database(mongo_uri, db_name) as (db, fake):
         with FakeSpotify() as spotify:
             link = await her_journal_on(db)
             spotify.add(CREEP)
-            env = telegram_env(fake, tmp_path / "data", MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name,
-                               SPOTIFY_CLIENT_ID=spotify.client_id, SPOTIFY_CLIENT_SECRET=spotify.client_secret,
-                               SPOTIFY_API_URL=spotify.api_url, SPOTIFY_AUTH_URL=spotify.auth_url)
+            env = spotify_bot_env(fake, spotify, tmp_path / "data", mongo_uri, db_name)
             async with a_bot(tmp_path / "first", env) as proc:
                 await fake.user_sends("/journal prompt", user=ALICE, chat=ALICE)
                 prompt = await fake.wait_for("sendMessage", lambda c: "force_reply" in c.params.get("reply_markup", {}),
