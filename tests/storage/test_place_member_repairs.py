@@ -7,6 +7,9 @@ refused summary is) and their document made again from their summaries at the ne
 of the place, at the stop, or, the process killed first, at the next start."""
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
 import pytest
 
 from storage.database import Database
@@ -37,6 +40,22 @@ async def her_request_cut_short(db: Database) -> None:
 
 async def assert_documents_are_the_summaries(db: Database) -> None:
     assert await members_view(db) == await summaries_view(db)
+
+
+async def marks_refused(db: Database) -> None:
+    await ensure_collection(db.db, PLACE_REPAIRS, None)  # made by its first write: here before it
+    await refusing_writes(db, PLACE_REPAIRS)
+
+
+@asynccontextmanager
+async def the_next_process(mongo_uri: str, db_name: str) -> AsyncIterator[Database]:
+    """A process started after the one that wrote (killed or stopped): nothing of its memory kept."""
+    after = await Database.connect(mongo_uri, db_name)
+    try:
+        yield after
+    finally:
+        await after.client.drop_database(db_name)
+        await after.close()
 
 
 async def test_a_request_whose_member_document_is_refused_counts_at_the_next_playlist_read(db):
@@ -74,21 +93,29 @@ async def test_a_request_whose_member_document_is_refused_then_a_kill_counts_aft
     await killed.init()
     await her_request_cut_short(killed)
     await killed.client.close()  # the process killed: no `close`, nothing of its memory kept
-    after = await Database.connect(mongo_uri, db_name)
-    try:
+    async with the_next_process(mongo_uri, db_name) as after:
         assert await after.requests.recall_unfolded() == 1  # as the app's start calls it
         await assert_documents_are_the_summaries(after)
         assert await marks(after) == 0
         assert ranking(await after.playlists.playlist(PLACE, "sad")) == HERS
-    finally:
-        await after.client.drop_database(db_name)
-        await after.close()
+
+
+async def test_a_request_whose_member_document_and_mark_are_refused_is_made_again_at_the_stop(mongo_uri, db_name):
+    """Known in memory alone (its mark refused): the stop makes her document again, before the next process."""
+    stopped = await Database.connect(mongo_uri, db_name)
+    await stopped.init()
+    await marks_refused(stopped)
+    await her_request_cut_short(stopped)
+    await stopped.close()
+    async with the_next_process(mongo_uri, db_name) as after:
+        assert await after.requests.recall_unfolded() == 0
+        await assert_documents_are_the_summaries(after)
+        assert ranking(await after.playlists.playlist(PLACE, "sad")) == HERS
 
 
 async def test_a_request_whose_member_document_and_mark_are_refused_counts_at_the_next_read(db, caplog):
     """The mark refused too: the member is kept in memory alone, the refused mark logged."""
-    await ensure_collection(db.db, PLACE_REPAIRS, None)  # made by its first write: here before it
-    await refusing_writes(db, PLACE_REPAIRS)
+    await marks_refused(db)
     await her_request_cut_short(db)
     assert [r.getMessage() for r in caplog.records if r.name == "storage.mood_requests"] == [NOT_MARKED]
     assert await marks(db) == 0
