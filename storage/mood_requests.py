@@ -20,7 +20,8 @@ inserts serve hundreds of them, which keeps the event loop free for the replies.
 - `asking`: held while a /mood is answered in a place; a member who leaves meanwhile is
   recorded as gone (their request, stamped with when they asked, is written only afterwards).
   Not once they ran /forget since (`erased`): that request is dropped, and its departure, which
-  nothing else would name them by, must not be recorded after the deletion.
+  nothing else would name them by, must not be recorded after the deletion. Once its deletes
+  are done (`forgotten`), nothing of theirs is left to make again, nor kept in `_unfolded`.
 - `erasure_lock`: held by /forget's deletions and by a write made from documents read before it
   (a moved place's summaries summed up again from its requests, a departure), so that no
   /forget comes between the read and the write, which would put the member back after it.
@@ -93,6 +94,15 @@ class RequestRepo:
         """The member's data is being erased (/forget): their /mood being answered now visits no place."""
         self._erasures[member] += 1
         self._erased_at[member] = datetime.now(timezone.utc)
+
+    def forgotten(self, member: UserRef) -> None:
+        """/forget deleted the member's summaries, documents and marks (`PrivacyRepo.erase_counted`,
+        once all its deletes worked): no document of theirs is left to make again, and nothing of
+        them is kept here. A member whose document the database still failed was kept in
+        `_unfolded`, in every place, their ids and their marks', until the next repair (a read of
+        that place's playlist; on a quiet bot, the stop)."""
+        for key in [key for key in self._unfolded if key[1:] == (member.platform, member.user_id)]:
+            del self._unfolded[key]
 
     async def add(self, request: MoodRequest) -> None:
         # Shielded: a caller that gives up must not cancel the insert its neighbours wait on.

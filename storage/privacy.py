@@ -266,6 +266,8 @@ class PrivacyRepo:
                         deleted += result.deleted_count
                 if self._journal is not None:  # her marks gone, and her summaries: none to make again
                     self._journal.erased(ref)
+                if self._requests is not None:  # her place marks gone, and her documents: none to make again
+                    self._requests.forgotten(ref)
                 unnamed = await self._unname(ref)
         await self._prune_oplog()
         return Erased(deleted, unnamed)

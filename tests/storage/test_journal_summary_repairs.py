@@ -18,6 +18,7 @@ from storage.schema import JOURNAL_REPAIRS, JOURNAL_TRACKS, VALIDATORS, ensure_c
 from tests.abuse.test_forget_cut_short import refusing_writes
 from tests.fakes.wire_gate import gated_database
 from tests.storage.conftest import T0
+from tests.storage.memory import held_in_memory
 from tests.storage.test_journal_delete_cut_short import SUMMARIES_LEFT, a_playlist_read, marks
 from tests.storage.test_journal_summaries import assert_summaries_are_the_entries
 from tests.storage.test_playlists import ALICE, BOB, PLACE, journal, ranking
@@ -173,20 +174,6 @@ async def test_an_answer_cut_short_after_an_outage_left_her_unmarked_outlives_a_
     finally:
         await after.client.drop_database(db_name)
         await after.close()
-
-
-def held_in_memory(repo: object, who) -> list[str]:
-    """The attributes of `repo` whose containers (dicts, sets, lists, tuples, at any depth) hold the
-    user's id: what the process keeps of them, the database aside."""
-    def holds(value) -> bool:
-        if isinstance(value, str):
-            return value == who.user_id
-        if isinstance(value, dict):
-            return any(holds(key) or holds(item) for key, item in value.items())
-        if isinstance(value, (set, frozenset, list, tuple)):
-            return any(map(holds, value))
-        return False
-    return [name for name, value in vars(repo).items() if holds(value)]
 
 
 async def test_her_forget_keeps_nothing_of_her_in_memory_while_her_summaries_still_fail(db):

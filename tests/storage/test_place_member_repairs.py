@@ -13,11 +13,12 @@ from typing import AsyncIterator
 import pytest
 
 from storage.database import Database
-from storage.models import MoodRequest, StorageError
+from storage.models import MoodRequest, StorageError, UserRef
 from storage.schema import PLACE_MEMBERS, PLACE_REPAIRS, VALIDATORS, ensure_collection
 from tests.abuse.test_forget_cut_short import refusing_writes
 from tests.fakes.wire_gate import gated_database
 from tests.storage.conftest import T0
+from tests.storage.memory import held_in_memory
 from tests.storage.test_member_documents import members_view, summaries_view
 from tests.storage.test_playlists import ALICE, BOB, OTHER_PLACE, PLACE, ranking
 
@@ -29,12 +30,18 @@ async def marks(db: Database) -> int:
     return await db.db[PLACE_REPAIRS].count_documents({})
 
 
+async def cut_short(db: Database, member: UserRef, song: str) -> None:
+    """The member asked /mood in the place (the song, sad), the database refusing member documents'
+    writes: told not recorded, their summary written."""
+    with pytest.raises(StorageError):
+        await db.requests.add(MoodRequest(member, PLACE, song, "sad", T0))
+
+
 async def her_request_cut_short(db: Database) -> None:
     """Alice asked /mood in the place (song A, sad), the database refusing her member document's
-    write: told not recorded, her summary written."""
+    write, then back."""
     await refusing_writes(db, PLACE_MEMBERS)
-    with pytest.raises(StorageError):
-        await db.requests.add(MoodRequest(ALICE, PLACE, "spotify:A", "sad", T0))
+    await cut_short(db, ALICE, "spotify:A")
     await ensure_collection(db.db, PLACE_MEMBERS, VALIDATORS[PLACE_MEMBERS])  # the database back
 
 
@@ -150,3 +157,22 @@ async def test_a_forget_erases_her_marks(db):
 
     assert await marks(db) == 0
     assert await members_view(db) == {} and ranking(await db.playlists.playlist(PLACE, "sad")) == []
+
+
+async def test_her_forget_keeps_nothing_of_her_in_memory_while_her_document_still_fails(db):
+    """Alice's and Bob's member documents still refused when she sends /forget: her mark went with
+    the rest, but the repair list kept her ids (and her mark's) in memory until the next repair (a
+    read of the place's playlist, the stop), on a quiet bot until the stop. Bob's are his."""
+    await refusing_writes(db, PLACE_MEMBERS)
+    await cut_short(db, ALICE, "spotify:A")
+    await cut_short(db, BOB, "spotify:B")
+    assert held_in_memory(db.requests, ALICE) == ["_unfolded"]
+
+    await db.privacy.forget(ALICE)
+
+    assert held_in_memory(db.requests, ALICE) == []
+    assert held_in_memory(db.requests, BOB) == ["_unfolded"] and await marks(db) == 1  # his, still refused
+    await ensure_collection(db.db, PLACE_MEMBERS, VALIDATORS[PLACE_MEMBERS])  # the database back
+    assert ranking(await db.playlists.playlist(PLACE, "sad")) == [("spotify:B", 1)]
+    await assert_documents_are_the_summaries(db)
+    assert await marks(db) == 0

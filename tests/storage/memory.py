@@ -1,0 +1,19 @@
+"""What a process keeps of a user in memory, the database aside: a /forget must leave none of it
+(`tests/storage/test_journal_summary_repairs.py`, `tests/storage/test_place_member_repairs.py`)."""
+from __future__ import annotations
+
+from storage.models import UserRef
+
+
+def held_in_memory(repo: object, who: UserRef) -> list[str]:
+    """The attributes of `repo` whose containers (dicts, sets, lists, tuples, at any depth) hold the
+    user's id: what the process keeps of them, the database aside."""
+    def holds(value) -> bool:
+        if isinstance(value, str):
+            return value == who.user_id
+        if isinstance(value, dict):
+            return any(holds(key) or holds(item) for key, item in value.items())
+        if isinstance(value, (set, frozenset, list, tuple)):
+            return any(map(holds, value))
+        return False
+    return [name for name, value in vars(repo).items() if holds(value)]
