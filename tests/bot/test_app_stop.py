@@ -9,8 +9,9 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import pytest_asyncio
@@ -90,6 +91,24 @@ async def sigterm(proc: asyncio.subprocess.Process, sig: signal.Signals = signal
     proc.send_signal(sig)
     await asyncio.wait_for(proc.wait(), 30)
     return time.monotonic() - signalled
+
+
+Pressed = TypeVar("Pressed")
+
+
+async def killed_in_the_delete(proc: asyncio.subprocess.Process, gate: WireGate,
+                               press: Callable[[], Awaitable[Pressed]], settle: float = 0.0) -> Pressed:
+    """`press` (a /forget's "Yes, delete everything") with the journal's delete held by `gate`,
+    then `kill -9` once it is held (`settle` seconds later): the deletion half done. What `press`
+    returned."""
+    gate.hold("delete", "journal")
+    pressed = await press()
+    await asyncio.wait_for(gate.held.wait(), 30)
+    await asyncio.sleep(settle)
+    proc.kill()
+    await asyncio.wait_for(proc.wait(), 10)
+    assert proc.returncode == -signal.SIGKILL
+    return pressed
 
 
 async def downloading(audio: FakeAudioServer, *titles: str) -> None:

@@ -5,12 +5,9 @@ answers it in the message pressed (bot/frontends/discord/kept.py); the in-proces
 tests/frontends/test_discord_kept_presses.py."""
 from __future__ import annotations
 
-import asyncio
-import signal
-
 from storage.models import UserRef
 from tests.bot import test_app_stop
-from tests.bot.test_app_stop import discord_env, running_bot
+from tests.bot.test_app_stop import discord_env, killed_in_the_delete, running_bot
 from tests.frontends.test_journal_pages import write_days
 
 ALICE = 42  # the fake Discord's user by default
@@ -27,13 +24,9 @@ async def test_a_discord_forget_yes_the_bot_was_killed_outright_in_is_finished_a
     async with running_bot(tmp_path, env) as proc:
         await discord.slash("forget", user=ALICE)
         question = await discord.wait_for("interaction_callback", timeout=30)
-        gate.hold("delete", "journal")
-        pressed = await discord.click(question.result["interaction"]["response_message_id"], "forget:yes", user=ALICE)
-        await asyncio.wait_for(gate.held.wait(), 30)
-        await asyncio.sleep(0.5)  # kept in the background
-        proc.kill()
-        await asyncio.wait_for(proc.wait(), 10)
-    assert proc.returncode == -signal.SIGKILL
+        yes = question.result["interaction"]["response_message_id"]
+        pressed = await killed_in_the_delete(proc, gate, lambda: discord.click(yes, "forget:yes", user=ALICE),
+                                             settle=0.5)  # kept in the background
     assert await db.journal.count(UserRef("discord", str(ALICE))) == 3
     mark = discord.mark()
 

@@ -7,12 +7,11 @@ question's buttons shown over it, for good. The Discord case is tests/bot/test_d
 from __future__ import annotations
 
 import asyncio
-import signal
 
 from storage.models import UserRef
 from tests.bot import test_app_stop
 from tests.bot.test_app import telegram_env
-from tests.bot.test_app_stop import running_bot
+from tests.bot.test_app_stop import killed_in_the_delete, running_bot
 from tests.frontends.test_journal_pages import write_days
 from tests.frontends.test_telegram_forget_question import yes_of
 
@@ -29,12 +28,8 @@ async def test_a_telegram_forget_yes_the_bot_was_killed_outright_in_is_finished_
     async with running_bot(tmp_path, env) as proc:
         await telegram.user_sends("/forget", chat=ALICE, user=ALICE)
         question = telegram.message_of(await telegram.wait_for("sendMessage", timeout=30))
-        gate.hold("delete", "journal")
-        await telegram.user_clicks(yes_of(question), message=question, user=ALICE)
-        await asyncio.wait_for(gate.held.wait(), 30)
-        proc.kill()
-        await asyncio.wait_for(proc.wait(), 10)
-    assert proc.returncode == -signal.SIGKILL
+        await killed_in_the_delete(proc, gate,
+                                   lambda: telegram.user_clicks(yes_of(question), message=question, user=ALICE))
     assert await db.journal.count(UserRef("telegram", str(ALICE))) == 3
     mark = telegram.mark()
 

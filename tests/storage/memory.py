@@ -1,7 +1,12 @@
 """What a process keeps of a user in memory, the database aside: a /forget must leave none of it
-(`tests/storage/test_journal_summary_repairs.py`, `tests/storage/test_place_member_repairs.py`)."""
+(`tests/storage/test_journal_summary_repairs.py`, `tests/storage/test_place_member_repairs.py`);
+and the next process, which starts with none of it (the repair tests' kills and stops)."""
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from storage.database import Database
 from storage.models import UserRef
 
 
@@ -17,3 +22,15 @@ def held_in_memory(repo: object, who: UserRef) -> list[str]:
             return any(map(holds, value))
         return False
     return [name for name, value in vars(repo).items() if holds(value)]
+
+
+@asynccontextmanager
+async def the_next_process(mongo_uri: str, db_name: str) -> AsyncIterator[Database]:
+    """A process started after the one that wrote (killed or stopped): nothing of its memory kept.
+    The database is dropped on leaving."""
+    after = await Database.connect(mongo_uri, db_name)
+    try:
+        yield after
+    finally:
+        await after.client.drop_database(db_name)
+        await after.close()

@@ -21,6 +21,7 @@ from storage.schema import JOURNAL_REPAIRS, JOURNAL_TRACKS, VALIDATORS, ensure_c
 from tests.abuse.test_forget_cut_short import refusing_writes
 from tests.fakes.wire_gate import gated_database
 from tests.storage.conftest import T0
+from tests.storage.memory import the_next_process
 from tests.storage.test_journal_summaries import assert_summaries_are_the_entries
 from tests.storage.test_playlists import ALICE, PLACE, journal, ranking
 
@@ -83,12 +84,8 @@ async def test_a_delete_cut_short_before_the_summaries_has_them_made_again_at_a_
     await database.init()
     assert await deleted_while_summaries_refused(database)
     await database.close()
-    after = await Database.connect(mongo_uri, db_name)
-    try:
+    async with the_next_process(mongo_uri, db_name) as after:
         await assert_summaries_are_the_entries(after)
-    finally:
-        await after.client.drop_database(db_name)
-        await after.close()
 
 
 async def test_an_answer_saved_while_a_delete_makes_the_summaries_again_keeps_its_vote(db_server, mongo_uri, db_name):
@@ -127,8 +124,7 @@ async def test_a_delete_cut_short_then_a_kill_has_the_summaries_made_again_at_th
     await killed.init()
     assert await deleted_while_summaries_refused(killed)
     await killed.client.close()  # the process killed: no `close`, nothing of its memory kept
-    after = await Database.connect(mongo_uri, db_name)
-    try:
+    async with the_next_process(mongo_uri, db_name) as after:
         if failing_at_start:
             await refusing_writes(after, JOURNAL_TRACKS)
         assert await after.journal.recall_unsummed() == 1
@@ -138,9 +134,6 @@ async def test_a_delete_cut_short_then_a_kill_has_the_summaries_made_again_at_th
             await a_playlist_read(after)
         await assert_summaries_are_the_entries(after)
         assert await marks(after) == 0
-    finally:
-        await after.client.drop_database(db_name)
-        await after.close()
 
 
 async def test_a_delete_whose_mark_the_database_refuses_deletes_nothing(db):

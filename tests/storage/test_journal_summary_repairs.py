@@ -18,7 +18,7 @@ from storage.schema import JOURNAL_REPAIRS, JOURNAL_TRACKS, VALIDATORS, ensure_c
 from tests.abuse.test_forget_cut_short import refusing_writes
 from tests.fakes.wire_gate import gated_database
 from tests.storage.conftest import T0
-from tests.storage.memory import held_in_memory
+from tests.storage.memory import held_in_memory, the_next_process
 from tests.storage.test_journal_delete_cut_short import SUMMARIES_LEFT, a_playlist_read, marks
 from tests.storage.test_journal_summaries import assert_summaries_are_the_entries
 from tests.storage.test_playlists import ALICE, BOB, PLACE, journal, ranking
@@ -65,15 +65,11 @@ async def test_an_answer_whose_summary_is_refused_is_marked_then_a_kill_has_it_s
     assert await marks(killed) == 1
     await ensure_collection(killed.db, JOURNAL_TRACKS, VALIDATORS[JOURNAL_TRACKS])  # the database back
     await killed.client.close()  # the process killed: no `close`, nothing of its memory kept
-    after = await Database.connect(mongo_uri, db_name)
-    try:
+    async with the_next_process(mongo_uri, db_name) as after:
         assert await after.journal.recall_unsummed() == 1
         await a_playlist_read(after)
         await assert_summaries_are_the_entries(after)
         assert await marks(after) == 0
-    finally:
-        await after.client.drop_database(db_name)
-        await after.close()
 
 
 async def test_an_answer_whose_summary_and_mark_are_refused_is_saved_and_summed_up_at_the_next_read(db, caplog):
@@ -164,16 +160,12 @@ async def test_an_answer_cut_short_after_an_outage_left_her_unmarked_outlives_a_
         assert await writer(gated, tmp_path).add_or_queue(second) is told
         assert await marks(gated) == (1 if told is JournalWrite.STORED else 0)
         await ensure_collection(gated.db, JOURNAL_TRACKS, VALIDATORS[JOURNAL_TRACKS])  # the database back
-    after = await Database.connect(mongo_uri, db_name)  # the process killed: nothing of its memory kept
-    try:
+    async with the_next_process(mongo_uri, db_name) as after:  # the process killed: nothing of its memory kept
         await after.journal.recall_unsummed()
         await writer(after, tmp_path).drain()
         assert sorted(ranking(await after.playlists.playlist(PLACE, "sad"))) == BOTH
         await assert_summaries_are_the_entries(after)
         assert await marks(after) == 0
-    finally:
-        await after.client.drop_database(db_name)
-        await after.close()
 
 
 async def test_her_forget_keeps_nothing_of_her_in_memory_while_her_summaries_still_fail(db):

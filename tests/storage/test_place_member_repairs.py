@@ -7,9 +7,6 @@ refused summary is) and their document made again from their summaries at the ne
 of the place, at the stop, or, the process killed first, at the next start."""
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-from typing import AsyncIterator
-
 import pytest
 
 from storage.database import Database
@@ -18,7 +15,7 @@ from storage.schema import PLACE_MEMBERS, PLACE_REPAIRS, VALIDATORS, ensure_coll
 from tests.abuse.test_forget_cut_short import refusing_writes
 from tests.fakes.wire_gate import gated_database
 from tests.storage.conftest import T0
-from tests.storage.memory import held_in_memory
+from tests.storage.memory import held_in_memory, the_next_process
 from tests.storage.test_member_documents import members_view, summaries_view
 from tests.storage.test_playlists import ALICE, BOB, OTHER_PLACE, PLACE, ranking
 
@@ -52,17 +49,6 @@ async def assert_documents_are_the_summaries(db: Database) -> None:
 async def marks_refused(db: Database) -> None:
     await ensure_collection(db.db, PLACE_REPAIRS, None)  # made by its first write: here before it
     await refusing_writes(db, PLACE_REPAIRS)
-
-
-@asynccontextmanager
-async def the_next_process(mongo_uri: str, db_name: str) -> AsyncIterator[Database]:
-    """A process started after the one that wrote (killed or stopped): nothing of its memory kept."""
-    after = await Database.connect(mongo_uri, db_name)
-    try:
-        yield after
-    finally:
-        await after.client.drop_database(db_name)
-        await after.close()
 
 
 async def test_a_request_whose_member_document_is_refused_counts_at_the_next_playlist_read(db):
