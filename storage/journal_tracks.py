@@ -90,14 +90,19 @@ def member_updates(summaries: dict[Key, Folded]) -> list[UpdateOne]:
 
 
 def member_document(platform: str, user_id: str, summaries: dict[Key, Folded]) -> dict[str, Any]:
-    """A member's document made of their summaries (all of them: `summaries` holds no one else's)."""
+    """A member's document made of their summaries (all of them: `summaries` holds no one else's);
+    past `place_tracks.MAX_MEMBER_BYTES`, their newest that fit (`place_tracks.dropped_oldest`)."""
     songs: dict[str, Any] = {}
     uploads: dict[str, dict[str, Any]] = {}
+    items: list[tuple[Any, dict[str, Any], str]] = []
     for (_platform, _user_id, track, place), (at, mood, title) in summaries.items():
         told = {"latest": {"at": at, "mood": mood}, "title": title}
-        (songs if place is None else uploads.setdefault(place_tracks.track_field(place), {}))[
-            place_tracks.track_field(track)] = told
-    return {**member_filter(platform, user_id), "songs": songs, "uploads": uploads}
+        holder = songs if place is None else uploads.setdefault(place_tracks.track_field(place), {})
+        holder[place_tracks.track_field(track)] = told
+        items.append((at, holder, place_tracks.track_field(track)))
+    doc = {**member_filter(platform, user_id), "songs": songs, "uploads": uploads}
+    place_tracks.dropped_oldest(doc, items)
+    return doc
 
 
 def members_of(summary: AsyncCollection) -> AsyncCollection:

@@ -22,16 +22,27 @@ erased by /forget.
 """
 from __future__ import annotations
 
+import logging
 import re
 from itertools import groupby
 from operator import itemgetter
 from typing import Any, Iterable
 
+import bson
 from pymongo import DeleteMany, DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
+log = logging.getLogger(__name__)
+
 DUPLICATE_KEY = 11000
+# A write whose document would pass MongoDB's 16 MiB: BSONObjectTooLarge (a `$max` that grows it),
+# 17419 (the same, older servers) and 17420 (an upsert's).
+TOO_LARGE = frozenset({10334, 17419, 17420})
+# A member's document made again holds their newest songs that fit in this (`dropped_oldest`), the
+# rest of the 16 MiB left for the songs `$max` adds after it: about 28 000 songs of 120 emoji
+# titles, 118 000 of 40-letter ones, in one place.
+MAX_MEMBER_BYTES = 15 * 1024 * 1024
 BATCH = 1000  # updates per bulk_write, as the benchmark seeds
 MEMBERS = "place_members"  # a place's summaries, one document per member (see the module's docstring)
 # Characters a field name cannot hold as they are (a path's separator, an operator's mark) and the
@@ -108,11 +119,35 @@ def members_of(summary: AsyncCollection) -> AsyncCollection:
 
 
 def member_document(place: str, platform: str, user_id: str, summaries: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """A member's document made of their summaries in the place, as `member_update` writes them."""
+    """A member's document made of their summaries in the place, as `member_update` writes them;
+    past `MAX_MEMBER_BYTES`, their newest that fit (`dropped_oldest`)."""
     tracks = {track_field(doc["track_key"]): {"latest": doc["latest"], "title": doc.get("title"),
                                               **({"source_link": doc["source_link"]} if "source_link" in doc else {})}
               for doc in summaries}
-    return {**member_filter(place, platform, user_id), "tracks": tracks}
+    doc = {**member_filter(place, platform, user_id), "tracks": tracks}
+    dropped_oldest(doc, [(told["latest"]["at"], tracks, field) for field, told in tracks.items()])
+    return doc
+
+
+def dropped_oldest(doc: dict[str, Any], items: list[tuple[Any, dict[str, Any], str]],
+                   budget: int = MAX_MEMBER_BYTES) -> int:
+    """A member's document cut to fit `budget` bytes of BSON: its songs (`items`: each song's time
+    told, the dict that holds it and its field there), oldest first, deleted until it does. A
+    document past MongoDB's 16 MiB cannot be written at all: a member who asked for some 28 000
+    songs or more in one place would have every later request there refused, and those written
+    with theirs. Returns how many were dropped (logged)."""
+    size = len(bson.encode(doc))
+    if size <= budget:
+        return 0
+    dropped = 0
+    for _at, holder, field in sorted(items, key=itemgetter(0)):
+        size -= len(bson.encode({field: holder.pop(field)})) - 5  # the element, less a document's 5 bytes
+        dropped += 1
+        if size <= budget:
+            break
+    log.warning("place_tracks.member_document_cut", extra={"user_id": doc.get("user_id"), "platform": doc.get("platform"),
+                                                           "place": doc.get("place"), "dropped": dropped, "bytes": size})
+    return dropped
 
 
 def told_in(doc: dict[str, Any]) -> tuple[Any, ...]:
@@ -181,16 +216,25 @@ def request_updates(docs: Iterable[dict[str, Any]]) -> list[UpdateOne]:
 
 
 async def write(summary: AsyncCollection, updates: list[Any]) -> None:
-    """Idempotent: an upsert that met another process's insert of the same key is done again."""
+    """Idempotent: an upsert that met another process's insert of the same key is done again. In a
+    members' document (a name ending `_members`), a song's `$max` that would take it past 16 MiB
+    (`TOO_LARGE`) is left out, logged, and the batch's others written: the song counts once the
+    document is made again (`dropped_oldest`: a move, a sender's /forget, a journal delete)."""
+    members = summary.name.endswith("_members")
     for start in range(0, len(updates), BATCH):
         batch = updates[start:start + BATCH]
         try:
             await summary.bulk_write(batch, ordered=False)
         except BulkWriteError as error:
             errors = error.details.get("writeErrors", [])
-            if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
+            full = [e for e in errors if members and e.get("code") in TOO_LARGE]
+            errors = [e for e in errors if e not in full]
+            if full:
+                log.warning("place_tracks.member_document_full", extra={"collection": summary.name, "songs": len(full)})
+            if (not errors and not full) or any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
-            await summary.bulk_write([batch[e["index"]] for e in errors], ordered=False)
+            if errors:
+                await summary.bulk_write([batch[e["index"]] for e in errors], ordered=False)
 
 
 def summarize_pipeline(place: str | None, match: dict[str, Any] | None = None,
