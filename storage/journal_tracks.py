@@ -34,7 +34,7 @@ from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from storage import place_tracks
-from storage.models import UPLOAD_KEY_PREFIX
+from storage.models import UPLOAD_KEY_PREFIX, StorageError
 
 ENTRY_FIELDS = {"_id": 0, "platform": 1, "user_id": 1, "place": 1, "track_key": 1, "created_at": 1, "mood": 1,
                 "track_title": 1}
@@ -177,18 +177,26 @@ def fold(entries: Iterable[dict[str, Any]], summaries: dict[Key, Folded] | None 
     return summaries
 
 
-async def write(summary: AsyncCollection, updates: list[Any]) -> None:
-    """Idempotent: an upsert that met another write's insert of the same key is done again."""
-    await place_tracks.write(summary, updates)
+async def write(summary: AsyncCollection, updates: list[Any]) -> list[int]:
+    """Idempotent: an upsert that met another write's insert of the same key is done again. Returns
+    the updates of a member's document left out, too full (`place_tracks.write`)."""
+    return await place_tracks.write(summary, updates)
+
+
+class DocumentFull(StorageError):
+    """A member's document too full for an entry's vote (`place_tracks.write` left it out)."""
 
 
 async def add(summary: AsyncCollection, entry: dict[str, Any]) -> None:
     """Fold one stored entry into its summary, then its member's document: a failure of either
     raises, and the repairs that make the member's summaries again (`summarize_member`) make their
-    document again too, so that it never holds a vote their summaries lack."""
+    document again too, so that it never holds a vote their summaries lack. A document too full for
+    the vote raises `DocumentFull`, as a refusal: the repairs make it again cut to fit
+    (`place_tracks.dropped_oldest`); until 2026-12-06 the vote was left out until their next delete."""
     folded = fold([entry])
     await write(summary, updates_of(folded))
-    await write(members_of(summary), member_updates(folded))
+    if await write(members_of(summary), member_updates(folded)):
+        raise DocumentFull("The member's journal document is too full for this answer.")
 
 
 async def summarize(journal: AsyncCollection, summary: AsyncCollection, match: dict[str, Any] | None = None,

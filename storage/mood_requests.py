@@ -168,13 +168,17 @@ class RequestRepo:
         """The batch folded into the summaries and the members' documents (`place_tracks.record`).
         A failure of either (a refusal, or the database gone, perhaps after some were written) marks
         the batch's members (`_mark_unfolded`), then raises as before: the requests are not
-        inserted, their callers told."""
+        inserted, their callers told. A member whose document was too full for a song of theirs
+        (`place_tracks.write`) is marked too, the batch written: their document made again is cut
+        to fit (`place_tracks.dropped_oldest`), with room for their next songs."""
         try:
-            await place_tracks.record(self._summary, docs)
+            full = await place_tracks.record(self._summary, docs)
         except PyMongoError:
             await self._mark_unfolded({(doc["place"], doc["platform"], doc["user_id"])
                                        for doc in docs if doc.get("place") is not None})
             raise
+        if full:
+            await self._mark_unfolded(full)
 
     async def _mark_unfolded(self, members: set[tuple[str, str, str]]) -> None:
         """The members' documents to be made again: in memory, then in `repairs` (one mark each,

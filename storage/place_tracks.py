@@ -103,14 +103,18 @@ def member_updates(docs: Iterable[dict[str, Any]]) -> list[UpdateOne]:
             for doc in docs if doc.get("place") is not None]
 
 
-async def record(summary: AsyncCollection, docs: list[dict[str, Any]]) -> None:
+async def record(summary: AsyncCollection, docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
     """Fold request documents into the summaries, then into the members' documents. A failure of
     the second leaves a vote the summaries hold and the playlist lacks (the requests are not
     inserted, their callers told), until the member's document is made again (`rebuild_members`):
     `RequestRepo` marks the members of a batch that failed (place_repairs), their documents made
-    again at the next playlist read of the place, the stop or the next start."""
+    again at the next playlist read of the place, the stop or the next start. Returns the (place,
+    platform, user id) of the members whose document was full (`write`), the batch written: their
+    songs left out, they are marked the same way, and their documents, made again, cut to fit."""
     await write(summary, request_updates(docs))
-    await write(members_of(summary), member_updates(docs))
+    placed = [doc for doc in docs if doc.get("place") is not None]
+    left_out = await write(members_of(summary), member_updates(placed))
+    return {(placed[i]["place"], placed[i]["platform"], placed[i]["user_id"]) for i in left_out}
 
 
 def members_of(summary: AsyncCollection) -> AsyncCollection:
@@ -215,12 +219,16 @@ def request_updates(docs: Iterable[dict[str, Any]]) -> list[UpdateOne]:
             for doc in docs if doc.get("place") is not None]
 
 
-async def write(summary: AsyncCollection, updates: list[Any]) -> None:
+async def write(summary: AsyncCollection, updates: list[Any]) -> list[int]:
     """Idempotent: an upsert that met another process's insert of the same key is done again. In a
     members' document (a name ending `_members`), a song's `$max` that would take it past 16 MiB
     (`TOO_LARGE`) is left out, logged, and the batch's others written: the song counts once the
-    document is made again (`dropped_oldest`: a move, a sender's /forget, a journal delete)."""
+    document is made again (`dropped_oldest`). Returns the indices in `updates` of those left out,
+    for the caller to have their documents made again: until 2026-12-06 none was, and a full
+    document stayed so until a move or a file sender's /forget, its member's every later song left
+    out."""
     members = summary.name.endswith("_members")
+    left_out: list[int] = []
     for start in range(0, len(updates), BATCH):
         batch = updates[start:start + BATCH]
         try:
@@ -231,10 +239,12 @@ async def write(summary: AsyncCollection, updates: list[Any]) -> None:
             errors = [e for e in errors if e not in full]
             if full:
                 log.warning("place_tracks.member_document_full", extra={"collection": summary.name, "songs": len(full)})
+                left_out += [start + e["index"] for e in full]
             if (not errors and not full) or any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
             if errors:
                 await summary.bulk_write([batch[e["index"]] for e in errors], ordered=False)
+    return left_out
 
 
 def summarize_pipeline(place: str | None, match: dict[str, Any] | None = None,
