@@ -228,11 +228,13 @@ class UploadBudget:
     link's download is refused the same way before it starts where there is no room for the
     largest file it may leave, and its file is counted from the end of its download until its
     answer, refused and deleted unheard where others' files took the room meanwhile, unless the
-    cache answers it (`MoodUseCase._download`)."""
+    cache answers it (`MoodUseCase._download`). That room is held while it downloads
+    (`reserving`), so downloads started together, and files sent meanwhile, see each other's."""
 
     def __init__(self, limit_bytes: int = DEFAULT_UPLOAD_BYTES) -> None:
         self.limit_bytes = limit_bytes
-        self.held_bytes = 0
+        self.held_bytes = 0  # reservations included
+        self.reserved_bytes = 0  # of them, the room held for downloads under way (`reserving`)
 
     @classmethod
     def from_settings(cls, settings) -> "UploadBudget":
@@ -253,6 +255,21 @@ class UploadBudget:
         return min(largest, self.limit_bytes // 2)
 
     @contextlib.contextmanager
+    def reserving(self, size: int) -> Iterator["Reservation | None"]:
+        """`size` bytes held for a download of unknown size (`download_room`) until it ends or its
+        `Reservation` is let go (its file then counted at its real size, `holding`); None, nothing
+        held, when there is no room for them. Only looked at, downloads started together all passed
+        and together left more than the budget: each now sees the room the others hold."""
+        if not self.has_room(size):
+            yield None
+            return
+        reservation = Reservation(self, size)
+        try:
+            yield reservation
+        finally:
+            reservation.release()
+
+    @contextlib.contextmanager
     def holding(self, size: int) -> Iterator[bool]:
         """True, `size` bytes counted until the block ends; False, nothing counted, when there is
         no room for them (`has_room`)."""
@@ -264,6 +281,24 @@ class UploadBudget:
             yield True
         finally:
             self.held_bytes -= size
+
+
+class Reservation:
+    """The room an `UploadBudget` holds for one download until `release` (once; a failed or
+    cancelled download's too, as `reserving`'s block ends)."""
+
+    def __init__(self, budget: UploadBudget, size: int) -> None:
+        self._budget = budget
+        self.size = size
+        self._held = True
+        budget.held_bytes += size
+        budget.reserved_bytes += size
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._budget.held_bytes -= self.size
+            self._budget.reserved_bytes -= self.size
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable, ContextManager, Iterator
 
 from bot.logs import REQUEST, without_user_text
-from bot.ratelimit import MoodRateLimiter, Permit, RateLimited, UploadBudget
+from bot.ratelimit import MoodRateLimiter, Permit, RateLimited, Reservation, UploadBudget
 from bot.replies import (
     STAGE_DOWNLOADING,
     STAGE_FINDING,
@@ -507,58 +507,66 @@ class MoodUseCase:
         """Download and classify `hit`, else the track (a YouTube link: the link itself), else
         what the audio search finds for the name. Not started where the files held at once,
         bot-wide, leave no room for the largest file a download may leave (`_room_to_download`)."""
-        self._room_to_download()
-        await progress(STAGE_DOWNLOADING)
-        # A YouTube link is fetched as the link itself; anything else through the search template.
-        item = hit or (query if query.kind is QueryKind.YOUTUBE or track is None else track)
-        async with self.fetcher.fetch(item) as audio, self._holding(audio.path) as room:
-            if track is None:
-                # No resolver: the audio search found the song; its video id is the cache key.
-                track = await self._track_from_download(query, audio)
-                if hit is None or not hit.youtube_id:  # known only now (a file's content), not looked up yet
-                    cached = await self._cached(track.key)
-                    if cached is not None:  # no listening: its file goes now, room or none
-                        return mood_reply(cached, cached=True, source_url=audio.source_url)
-            elif track.key == f"youtube:{query.youtube_id}" and getattr(audio, "title", None):  # the link's own
-                track = replace(track, title=audio.title[:MAX_TITLE_CHARS])
-            elif audio.youtube_id and not track.youtube_id:
-                track = replace(track, youtube_id=audio.youtube_id)
-            if not room:
-                self._refused_download(os.path.getsize(audio.path), downloaded=True)
-            await progress(STAGE_LISTENING)
-            try:
-                result = await self._classify(audio.path)
-            except AudioError as error:
-                # The decoder names the file it heard, under the name the download gave it
-                # ("dQw4w9WgXcQ.webm"): the asker knows the song by its title.
-                raise error.named(f"downloaded for “{track.title}”", track.title) from None
+        with self._room_to_download() as reserved:
+            await progress(STAGE_DOWNLOADING)
+            # A YouTube link is fetched as the link itself; anything else through the search template.
+            item = hit or (query if query.kind is QueryKind.YOUTUBE or track is None else track)
+            async with self.fetcher.fetch(item) as audio, self._holding(audio.path, reserved) as room:
+                if track is None:
+                    # No resolver: the audio search found the song; its video id is the cache key.
+                    track = await self._track_from_download(query, audio)
+                    if hit is None or not hit.youtube_id:  # known only now (a file's content), not looked up yet
+                        cached = await self._cached(track.key)
+                        if cached is not None:  # no listening: its file goes now, room or none
+                            return mood_reply(cached, cached=True, source_url=audio.source_url)
+                elif track.key == f"youtube:{query.youtube_id}" and getattr(audio, "title", None):  # the link's own
+                    track = replace(track, title=audio.title[:MAX_TITLE_CHARS])
+                elif audio.youtube_id and not track.youtube_id:
+                    track = replace(track, youtube_id=audio.youtube_id)
+                if not room:
+                    self._refused_download(os.path.getsize(audio.path), downloaded=True)
+                await progress(STAGE_LISTENING)
+                try:
+                    result = await self._classify(audio.path)
+                except AudioError as error:
+                    # The decoder names the file it heard, under the name the download gave it
+                    # ("dQw4w9WgXcQ.webm"): the asker knows the song by its title.
+                    raise error.named(f"downloaded for “{track.title}”", track.title) from None
         return await self._save(track, result, source_url=audio.source_url)
 
-    def _room_to_download(self) -> None:
-        """`UploadsBusyError` where the budget could not take the largest file a download may
-        leave (MAX_AUDIO_BYTES: a file no section could be cut from), as a Telegram file of unstated
-        size is counted, or half the budget where it is under two of them (`UploadBudget.download_room`):
-        refused before a byte is fetched, not after. Only looked at, not held: a download waiting for
-        a worker holds nothing, and most leave a section (0.5-5 MB)."""
+    @contextlib.contextmanager
+    def _room_to_download(self) -> Iterator[Reservation]:
+        """The room for the largest file a download may leave (MAX_AUDIO_BYTES: a file no section
+        could be cut from), as a Telegram file of unstated size is counted, or half the budget where
+        it is under two of them (`UploadBudget.download_room`), held from before a byte is fetched
+        until the download ends (settled to its file's real size by `_holding`; given back where it
+        fails or is called off); else `UploadsBusyError`, refused before a byte is fetched. It was
+        only looked at: downloads started together (one user's two songs, many users') all passed
+        and could together leave more than the budget. A download waiting for a worker holds it too."""
         largest = self.fetcher.max_bytes
         room = self.uploads.download_room(largest)
-        if not self.uploads.has_room(room):
-            self._refused_download(largest, downloaded=False, room_bytes=room)
+        with self.uploads.reserving(room) as reserved:
+            if reserved is None:
+                self._refused_download(largest, downloaded=False, room_bytes=room)
+            yield reserved
 
     def _refused_download(self, size: int, *, downloaded: bool, **extra) -> None:
         log.info("mood.download_refused", extra={"why": "uploads_busy", "bytes": size, "downloaded": downloaded,
                                                  "held_bytes": self.uploads.held_bytes,
+                                                 "reserved_bytes": self.uploads.reserved_bytes,
                                                  "limit_bytes": self.uploads.limit_bytes, **extra})
         raise UploadsBusyError()
 
     @contextlib.asynccontextmanager
-    async def _holding(self, path) -> AsyncIterator[bool]:
-        """True, a download's file counted in the bot-wide budget until the block ends; False, its
-        bytes would go past it (others' files came while it downloaded): nothing counted, the file
-        refused unheard unless the cache answers it, and deleted as the download's block ends. The
-        download workers bound the bytes downloading at once, not the files left waiting for an
-        answer (answering slower than downloading: the main model timing out, the fallback's queue
-        growing)."""
+    async def _holding(self, path, reserved: Reservation) -> AsyncIterator[bool]:
+        """The room `reserved` for the download let go, and True, its file counted in the bot-wide
+        budget at its real size until the block ends; False, its bytes would go past it (larger
+        than the room reserved, half a small budget, and others' files took the rest meanwhile):
+        nothing counted, the file refused unheard unless the cache answers it, and deleted as the
+        download's block ends. The download workers bound the bytes downloading at once, not the
+        files left waiting for an answer (answering slower than downloading: the main model timing
+        out, the fallback's queue growing)."""
+        reserved.release()
         with self.uploads.holding(os.path.getsize(path)) as room:
             yield room
 

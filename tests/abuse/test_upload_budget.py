@@ -5,6 +5,7 @@ again in a minute", and its sender's /mood quota is given back, as for a file th
 hand over. The per-user and per-place limits alone let 100 users in 100 groups hold 100 files."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from pathlib import Path
@@ -20,11 +21,12 @@ from bot.usecases import build_usecases
 from bot.usecases.mood import MoodUseCase
 from tests.abuse.test_rate_limits import caller
 from tests.bot.test_upload_memory import SIZE
-from tests.fakes.audio_http import FakeAudioServer
+from tests.fakes.audio_http import FakeAudioServer, drip_response
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegramBotAPI
 from tests.frontends.conftest import TELEGRAM_TOKEN, cache_upload, discord_on, telegram_on
 from tests.frontends.test_discord import ATTACHMENT
+from tests.frontends.test_telegram_inbox import until
 
 ALICE, BOB = 1001, 1002
 STAGES = (STAGE_FINDING, STAGE_LISTENING)
@@ -165,24 +167,26 @@ async def test_a_downloaded_song_past_the_bot_wide_budget_is_refused_as_busy_and
 @pytest.mark.parametrize("heard", [True, False], ids=["cached", "never heard"])
 async def test_a_song_whose_download_others_files_overtook_is_refused_busy_unless_the_cache_answers_it(
         db, tmp_path, caplog, heard):
-    """The budget has room for Bob's download when he asks; Alice's large file comes while it
-    downloads, and leaves none for it once on disk. A song never heard is refused busy then, its
-    file deleted unheard. One whose answer the cache holds (a plain file's, known by its content
-    only once downloaded) needs no listening: answered from the cache, its file deleted at once,
-    nothing refused."""
+    """The budget has room for Bob's download when he asks, and holds half of it while it
+    downloads (`UploadBudget.download_room`); Alice's file, which fits beside that room, comes
+    meanwhile, and leaves none for his file, larger than the room, once on disk. A song never heard
+    is refused busy then, its file deleted unheard. One whose answer the cache holds (a plain
+    file's, known by its content only once downloaded) needs no listening: answered from the
+    cache, its file deleted at once, nothing refused."""
     settings = Settings(_env_file=None, uploads_max_bytes=SIZE + SIZE // 2)
     uploads, song, alices = UploadBudget.from_settings(settings), b"OggS Bob's song" + bytes(SIZE), contextlib.ExitStack()
+    alice = SIZE * 2 // 3  # within the room Bob's download leaves, not beside his file
     if heard:
         await cache_upload(db, song)
 
     async def progress(stage: str) -> None:
         if stage == STAGE_DOWNLOADING:
-            assert alices.enter_context(uploads.holding(SIZE))  # Alice's file, sent as Bob's song downloads
+            assert alices.enter_context(uploads.holding(alice))  # Alice's file, sent as Bob's song downloads
 
     async with searching_a_cdn(db, tmp_path, song, settings, uploads) as (cdn, mood):
         with alices, caplog.at_level(logging.INFO):
             reply = await mood.run(caller(str(BOB)), "song", progress=progress)
-            assert uploads.held_bytes == SIZE  # Bob's file, gone, counted nothing
+            assert uploads.held_bytes == alice  # Bob's file, gone, counted nothing
     assert cdn.bytes_for("/song.ogg") > SIZE  # downloaded, room or not
     busy = [r for r in caplog.records if getattr(r, "why", None) == "uploads_busy"]
     if heard:
@@ -190,7 +194,7 @@ async def test_a_song_whose_download_others_files_overtook_is_refused_busy_unles
     else:
         assert isinstance(reply, ErrorReply) and reply.message == UPLOADS_BUSY, reply
         (line,) = busy
-        assert SIZE < line.bytes < MAX_BYTES and line.held_bytes == SIZE
+        assert SIZE < line.bytes < MAX_BYTES and line.held_bytes == alice and line.reserved_bytes == 0
     assert uploads.held_bytes == 0
 
 
@@ -214,3 +218,72 @@ async def test_a_budget_under_two_of_the_largest_downloads_still_lets_a_song_dow
     assert isinstance(reply, MoodReply) and reply.cached, reply
     assert cdn.bytes_for("/song.ogg") > SIZE
     assert not [r for r in caplog.records if getattr(r, "why", None) == "uploads_busy"]
+
+
+async def test_downloads_started_together_hold_their_room_so_together_they_stay_within_the_budget(db, tmp_path, caplog):
+    """Each download may leave a file as large as the room it asks (half the budget where that is
+    under two of MAX_AUDIO_BYTES). That room was only looked at: Alice's three songs, asked for at
+    once, all passed the look before any had downloaded, and could together leave one and a half
+    budgets. It is held from the look until the download ends: the first two hold the budget, the
+    third is refused busy before a byte of it is fetched, and all of it is given back after."""
+    settings = Settings(_env_file=None, uploads_max_bytes=8 * SIZE, mood_concurrent_per_user=3)
+    uploads, names = UploadBudget.from_settings(settings), ("song", "song2", "song3")
+    room = uploads.download_room(MAX_BYTES)
+    for name in names:
+        (tmp_path / f"{name}.ogg").write_bytes(await cache_upload(db, b"OggS Alice's " + name.encode() + bytes(SIZE)))
+    downloading, go = [], asyncio.Event()
+
+    async def progress(stage: str) -> None:
+        if stage == STAGE_DOWNLOADING:
+            downloading.append(stage)
+            await go.wait()  # none downloads before each of the three has been let start or refused
+
+    async with searching_a_cdn(db, tmp_path, (tmp_path / "song.ogg").read_bytes(), settings, uploads) as (cdn, mood):
+        asked = [asyncio.create_task(mood.run(caller(str(ALICE)), name, progress=progress)) for name in names]
+        with caplog.at_level(logging.INFO):
+            assert await until(lambda: len(downloading) + sum(task.done() for task in asked) == len(names))
+            held = uploads.held_bytes
+            go.set()
+            replies = await asyncio.gather(*asked)
+    refused = [name for name, reply in zip(names, replies) if isinstance(reply, ErrorReply)]
+    assert refused and all(reply.message == UPLOADS_BUSY for reply in replies if isinstance(reply, ErrorReply)), replies
+    assert len(refused) == 1 and held == 2 * room <= settings.uploads_max_bytes
+    assert all(reply.cached for reply in replies if isinstance(reply, MoodReply))
+    assert cdn.requests_for(f"/{refused[0]}.ogg") == []  # nothing of it fetched
+    (line,) = [r for r in caplog.records if getattr(r, "why", None) == "uploads_busy"]
+    assert not line.downloaded and line.held_bytes == line.reserved_bytes == 2 * room
+    assert uploads.held_bytes == uploads.reserved_bytes == 0
+
+
+@pytest.mark.parametrize("ended", ["failed", "cancelled"])
+async def test_a_download_that_fails_or_is_called_off_gives_its_room_back(db, tmp_path, ended):
+    """The room a download holds (half of a budget of 8 files here) is held while it downloads and
+    given back where it fails (a song the CDN does not have) or its asker gives up (a download that
+    drips, called off once under way): two such downloads in a row kept none of it, and Alice's
+    next song is downloaded and answered, not refused busy."""
+    settings = Settings(_env_file=None, uploads_max_bytes=8 * SIZE)
+    uploads, held = UploadBudget.from_settings(settings), []
+    song = await cache_upload(db, b"OggS Alice's song" + bytes(SIZE))
+
+    async def progress(stage: str) -> None:
+        if stage == STAGE_DOWNLOADING:
+            held.append(uploads.held_bytes)
+
+    async with searching_a_cdn(db, tmp_path, song, settings, uploads) as (cdn, mood):
+        cdn.add_drip("/slow.ogg", drip_response(body=song), every_s=0.5)
+        for attempt in (1, 2):
+            asked = asyncio.create_task(mood.run(caller(str(ALICE)), "missing" if ended == "failed" else "slow",
+                                                 progress=progress))
+            if ended == "cancelled":
+                assert await until(lambda: len(cdn.requests_for("/slow.ogg")) == attempt)
+                asked.cancel()
+            (reply,) = await asyncio.gather(asked, return_exceptions=True)
+            assert await until(lambda: uploads.held_bytes == 0, timeout=5.0), uploads.held_bytes
+            if ended == "failed":
+                assert isinstance(reply, ErrorReply) and reply.message != UPLOADS_BUSY, reply
+            else:
+                assert isinstance(reply, asyncio.CancelledError), reply
+        again = await mood.run(caller(str(ALICE)), "song")
+    assert held == [uploads.download_room(MAX_BYTES)] * 2, held  # held while they downloaded
+    assert isinstance(again, MoodReply) and again.cached, again
+    assert uploads.held_bytes == uploads.reserved_bytes == 0
