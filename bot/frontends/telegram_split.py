@@ -37,7 +37,7 @@ reply to another message is handled as any.
 A part's handler may start before the one before it is read: one sender's updates wait for each
 other 1 s at most (`telegram_flow.TURN_S`), and reading a first part as an answer may take longer
 (whether it replies to a prompt: a database the prompt is read from, slow). So each long private
-text is noted as it arrives, before anything is awaited for it (`arrived`), and a later message of
+text, and each private reply (iOS's first part may be short), is noted as it arrives, before anything is awaited for it (`arrived`), and a later message of
 the chat waits for the long one before it to be read (`after_earlier`: opened as an answer, taken
 as a part, or neither), `READ_WAIT_S` at most; until 2026-12-06 the second part, started
 meanwhile, found no answer noted and was read as an answer of its own, its words lost.
@@ -134,11 +134,14 @@ class SplitAnswers:
         self._reading: dict[int, list[tuple[int, asyncio.Future]]] = {}
 
     def arrived(self, message: Message) -> None:
-        """Note `message` as it arrives, before its handler awaits anything: a long plain text in
-        a private chat (a first part, or a part after it) that the chat's next messages wait for."""
+        """Note `message` as it arrives, before its handler awaits anything: a plain text in a
+        private chat that may be a first part, or a part after it (a long one, or a reply: iOS's
+        first part may be short), that the chat's next messages wait for. Until 2026-12-06 a short
+        reply was not noted: iOS's second part, started while its first was read slowly (past
+        `TURN_S`), was read as an answer of its own, its words lost."""
         text = message.text
         if (message.chat.type != ChatType.PRIVATE or text is None or text.startswith("/")
-                or text_length(text) < SPLIT_PART_MIN):
+                or (text_length(text) < SPLIT_PART_MIN and message.reply_to_message is None)):
             return
         reading = [noted for noted in self._reading.get(message.chat_id, []) if not noted[1].done()]
         reading.append((message.message_id, asyncio.get_running_loop().create_future()))

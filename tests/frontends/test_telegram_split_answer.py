@@ -171,17 +171,18 @@ async def test_split_parts_handed_over_again_after_a_kill_are_not_added_twice(db
     assert await note_of_today(db) == answer.partition("\n")[2]
 
 
-async def slow_first_part(db_server, mongo_uri, db_name, db, slow: tuple[str, str], held_s: float) -> list[str]:
-    """Today's prompt sent before a restart (this run holds it in no memory), then `ANSWER` sent
-    in parts, the first part's `slow` command (its entry's write, or its check that it answers a
-    prompt) held at the wire for `held_s`: what the chat shows after."""
+async def slow_first_part(db_server, mongo_uri, db_name, db, slow: tuple[str, str], held_s: float,
+                          parts: list[str] | None = None) -> list[str]:
+    """Today's prompt sent before a restart (this run holds it in no memory), then `parts` (else
+    `ANSWER`'s, as Desktop cuts it) sent, the first part's `slow` command (its entry's write, or its
+    check that it answers a prompt) held at the wire for `held_s`: what the chat shows after."""
     async with prompt_open(db) as (fake, prompt):
         pass
     async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
         async with usecases_with_creep(gated) as (_, usecases), telegram_on(fake, usecases):
             gate.hold(*slow)
             mark = fake.mark()
-            await send_parts(fake, client_parts(ANSWER), prompt)
+            await send_parts(fake, parts or client_parts(ANSWER), prompt)
             await asyncio.wait_for(gate.held.wait(), 10)
             await asyncio.sleep(held_s)
             gate.release()
@@ -380,3 +381,14 @@ async def test_a_second_reply_to_the_prompt_after_a_short_answer_no_client_cut_i
         told = await fake.wait_for_reply(lambda c: not c.text.startswith("Saved to your journal"), after=mark)
     assert told.text.startswith("You've already answered that prompt")
     assert await note_of_today(db) == IOS_FIRST.partition("\n")[2]
+
+
+async def test_an_ios_first_part_slow_to_be_read_still_takes_its_next_part(db_server, mongo_uri, db_name, db):
+    """iOS's first part (2 048 units or fewer), its check that it answers a prompt held at the wire
+    past the 1 s a sender's next update waits for the one before (`TURN_S`): the next part,
+    started meanwhile, found no answer opened, was read as an answer of its own and told the prompt
+    had its song, its words lost. It waits for the reply before it to be read, as after a long one."""
+    said = await slow_first_part(db_server, mongo_uri, db_name, db, ("find", PROMPTS), TURN_S + 0.5,
+                                 ios_parts(IOS_ANSWER))
+    assert await note_of_today(db) == f"{IOS_FIRST.partition(chr(10))[2]}\n{IOS_REST}"
+    assert len(said) == 2 and said[0].startswith("Saved to your journal"), said
