@@ -128,15 +128,23 @@ def test_the_budget_comes_from_settings_and_lets_in_a_file_larger_than_itself_al
 
 
 @contextlib.asynccontextmanager
-async def searching_a_cdn(db, folder: Path, song: bytes, settings: Settings,
-                          uploads: UploadBudget) -> AsyncIterator[tuple[FakeAudioServer, MoodUseCase]]:
-    """The /mood use case, its audio search finding `song` as a plain file on a CDN ("/song.ogg",
-    for the name "song"), counting downloads' files in `uploads`."""
+async def cdn_usecases(db, folder: Path, song: bytes, settings: Settings,
+                       uploads: UploadBudget) -> AsyncIterator[tuple[FakeAudioServer, object]]:
+    """The use cases, the audio search finding `song` as a plain file on a CDN ("/song.ogg", for
+    the name "song"; any other file written to `folder` by its name too), counting downloads'
+    files in `uploads`."""
     (folder / "song.ogg").write_bytes(song)
     with FakeAudioServer(folder) as cdn:
         fetcher = AudioFetcher(search_template=cdn.url("/{title}.ogg"), timeout_s=30)
-        yield cdn, build_usecases(db, None, fetcher, limiter=MoodRateLimiter.from_settings(settings),
-                                  uploads=uploads).mood
+        yield cdn, build_usecases(db, None, fetcher, limiter=MoodRateLimiter.from_settings(settings), uploads=uploads)
+
+
+@contextlib.asynccontextmanager
+async def searching_a_cdn(db, folder: Path, song: bytes, settings: Settings,
+                          uploads: UploadBudget) -> AsyncIterator[tuple[FakeAudioServer, MoodUseCase]]:
+    """`cdn_usecases`' /mood use case."""
+    async with cdn_usecases(db, folder, song, settings, uploads) as (cdn, usecases):
+        yield cdn, usecases.mood
 
 
 async def test_a_downloaded_song_past_the_bot_wide_budget_is_refused_as_busy_and_costs_no_quota(db, tmp_path, caplog):
@@ -286,4 +294,31 @@ async def test_a_download_that_fails_or_is_called_off_gives_its_room_back(db, tm
         again = await mood.run(caller(str(ALICE)), "song")
     assert held == [uploads.download_room(MAX_BYTES)] * 2, held  # held while they downloaded
     assert isinstance(again, MoodReply) and again.cached, again
+    assert uploads.held_bytes == uploads.reserved_bytes == 0
+
+
+async def test_a_file_sent_while_a_song_of_its_sender_downloads_is_counted_beside_the_room_it_holds(db, tmp_path):
+    """Alice asks for a song and, as it starts downloading, sends a file on Telegram: the room the
+    download holds (half of a budget of one and a half files) and her file would take the files
+    held past the budget, so the file is refused busy before it is fetched; the song, let go on,
+    is answered, and nothing stays counted. Only looked at, that room let the file in beside a
+    download that could leave as much."""
+    settings = Settings(_env_file=None, uploads_max_bytes=SIZE + SIZE // 2)
+    uploads, started, go = UploadBudget.from_settings(settings), asyncio.Event(), asyncio.Event()
+    song = await cache_upload(db, b"OggS Alice's song" + bytes(SIZE))
+    alices = await cache_upload(db, b"OggS Alice's file" + bytes(SIZE))
+
+    async def progress(stage: str) -> None:
+        if stage == STAGE_DOWNLOADING:
+            started.set()
+            await go.wait()  # her song's download, under way until her file is answered
+
+    async with cdn_usecases(db, tmp_path, song, settings, uploads) as (cdn, usecases), on_telegram(usecases) as chats:
+        asked = asyncio.create_task(usecases.mood.run(caller(str(ALICE)), "song", progress=progress))
+        await asyncio.wait_for(started.wait(), 10)
+        refused = await chats.answer(ALICE, await chats.send(ALICE, alices))
+        go.set()
+        answered = await asked
+    assert refused == UPLOADS_BUSY, refused
+    assert isinstance(answered, MoodReply) and answered.cached, answered
     assert uploads.held_bytes == uploads.reserved_bytes == 0
