@@ -1126,11 +1126,19 @@ class TelegramFrontend:
                 day = (SPLIT_NOT_LOOKED_UP if isinstance(saved, ErrorReply)  # the database failed the lookup
                        else None if saved is None else saved.local_date.isoformat())
             else:
-                with self.usecases.journal.answering(caller):  # its download too: "/journal delete last" is refused till done
-                    reply = await self._run_with_progress(message, lambda attachment, progress: self.usecases.journal.answer(
+                async def answer(attachment: Attachment | None, progress: StatusMessage) -> object:
+                    # The outcome the next parts go by, known before its reply is sent: Telegram
+                    # failing that send (a 502) told them their first part saved nothing, and
+                    # their words were not added, though its entry was stored (until 2026-12-06).
+                    nonlocal day
+                    reply = await self.usecases.journal.answer(
                         caller, journal_note(message) or None, attachment, prompt_message_id=prompt_id,
-                        message_id=str(message.message_id), progress=progress))
-                day = reply.local_date.isoformat() if isinstance(reply, JournalSavedReply) else None
+                        message_id=str(message.message_id), progress=progress)
+                    day = reply.local_date.isoformat() if isinstance(reply, JournalSavedReply) else None
+                    return reply
+
+                with self.usecases.journal.answering(caller):  # its download too: "/journal delete last" is refused till done
+                    await self._run_with_progress(message, answer)
         finally:
             if step is not None:
                 self.splits.settle(step, day)

@@ -392,3 +392,21 @@ async def test_an_ios_first_part_slow_to_be_read_still_takes_its_next_part(db_se
                                  ios_parts(IOS_ANSWER))
     assert await note_of_today(db) == f"{IOS_FIRST.partition(chr(10))[2]}\n{IOS_REST}"
     assert len(said) == 2 and said[0].startswith("Saved to your journal"), said
+
+
+async def test_the_next_parts_of_a_long_answer_whose_saved_reply_telegram_failed_join_its_entry(db):
+    """The first part saved, and Telegram failing its "Saved to your journal" (a 502, twice: the
+    transport tries a 5xx once more): the handler's failure left the step it settles for the next
+    parts at "nothing saved", so they were told their first part saved nothing, though its entry is
+    stored, and their words were not added. The step is the answer's outcome, known before its
+    reply is sent."""
+    async with prompt_open(db) as (fake, prompt):
+        mark = fake.mark()
+        fake.fail_next("sendMessage", times=2, status=502, description="Bad Gateway")
+        await send_parts(fake, client_parts(ANSWER), prompt)
+        await fake.wait_for_reply(lambda c: c.text.startswith((DAY_TOLD, SPLIT_ANSWER_NOT_SAVED[:40])), after=mark)
+        await asyncio.sleep(0.5)  # a reply to the third part would have come by now
+        said = shown(fake, mark)
+    assert await note_of_today(db) == WORDS
+    assert [text for text in said if text.startswith(DAY_TOLD)], said
+    assert SPLIT_ANSWER_NOT_SAVED not in said, said
