@@ -976,6 +976,7 @@ class Classifier:
         self._main_error: str | None = None
         self._ann_error: str | None = None
         self._in_flight: set = set()
+        self._left_running: set[asyncio.Task] = set()  # checks on jobs whose callers gave up (`_keep`)
         self._started = False
         self.ann_only = ann_only
 
@@ -1038,6 +1039,8 @@ class Classifier:
             )
 
     async def close(self) -> None:
+        for task in list(self._left_running):  # their jobs end with the pools
+            task.cancel()
         # Both pools at once: each gives a hung worker CLOSE_GRACE_S before killing it, and one
         # after the other, a bot with both pools hung took two graces to stop.
         await asyncio.gather(self._close_ann(), self._backend.close())
@@ -1166,6 +1169,19 @@ class Classifier:
         except self._backend.crash_errors:
             self._backend.recover(token)
             raise
+        except asyncio.CancelledError:
+            # The caller gave up (its own time limit, a request called off): the job may run on in
+            # its worker, and is checked for stuck as a timed-out one is. Unchecked, a hung one held
+            # its worker for good, every later song waiting its timeout for the ANN's answer.
+            self._keep(self._backend.abandon(handle, token, self.timeout_s, STUCK_AFTER_TIMEOUTS * self.timeout_s))
+            raise
+
+    def _keep(self, work) -> None:
+        """Run `work` (a coroutine) on its own, past its caller's cancellation; close() ends it."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._left_running.add(task)
+        task.add_done_callback(self._left_running.discard)
+        task.add_done_callback(_seen)
 
     async def _classify_ann(
         self, path: str, max_seconds: float | None, started: float, reason: str | None, label: str | None
@@ -1184,16 +1200,46 @@ class Classifier:
         Jobs wait their turn here, not in the worker's queue: 40 songs of ~0.1 s queued there at once
         were judged hung by their wait (the worker killed under a song it was answering), and the
         songs queued behind a hung one were cancelled with it."""
-        async with self._ann_turns:
-            return await self._run_ann_job(path, max_seconds, label)
+        await self._ann_turns.acquire()
+        running: list = []  # (job, its executor, its deadline): the last job handed to a worker
+        handed_on = False
+        try:
+            return await self._run_ann_job(path, max_seconds, label, running)
+        except asyncio.CancelledError:
+            # The caller gave up while its job runs on in the worker: the turn stays taken until the
+            # job ends or overruns (its worker then replaced). Given back at once, the next song
+            # queued behind the job in the worker, and was refused as the one that took too long.
+            if running and not running[-1][0].done():
+                self._keep(self._see_ann_job_out(*running[-1]))
+                handed_on = True
+            raise
+        finally:
+            if not handed_on:
+                self._ann_turns.release()
 
-    async def _run_ann_job(self, path: str, max_seconds: float | None, label: str | None):
+    async def _see_ann_job_out(self, job: concurrent.futures.Future,
+                               executor: concurrent.futures.ProcessPoolExecutor, deadline: float) -> None:
+        """Hold the fallback's turn until `job`, whose caller gave up, ends; past `deadline`, kill
+        and replace its worker, as for a job that overran."""
+        try:
+            left_s = deadline - asyncio.get_running_loop().time()
+            await asyncio.wait_for(asyncio.wrap_future(job), max(0.0, left_s))
+        except TimeoutError:
+            _kill_workers(executor)
+            self._replace_ann_executor(executor, "hung")
+        except Exception:  # noqa: BLE001 - its answer, or its failure, is no one's now
+            pass
+        finally:
+            self._ann_turns.release()
+
+    async def _run_ann_job(self, path: str, max_seconds: float | None, label: str | None, running: list):
         for attempt in (1, 2):
             executor = self._ann_executor
             if executor is None:
                 raise ModelUnavailableError("The fallback model is not running.")
             try:
                 job = executor.submit(_as_job, label, _ann_job, path, str(self.weights_dir), max_seconds)
+                running.append((job, executor, asyncio.get_running_loop().time() + self.ann_timeout_s))
                 return await asyncio.wait_for(asyncio.wrap_future(job), self.ann_timeout_s)
             except BrokenProcessPool:
                 self._replace_ann_executor(executor, "crashed")
