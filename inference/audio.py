@@ -763,28 +763,43 @@ def select_section(audio: np.ndarray) -> np.ndarray:
     Up to 30 s: all of it, repeated to fill 30 s (a loop sounds like the song; zeros would not).
     Longer: among windows starting every 5 s in the middle half of the song, the loudest by RMS.
     The middle skips intros and fade-outs, and the loudest window is most often the chorus, the
-    part a listener would name the mood from. It costs one pass over the samples.
+    part a listener would name the mood from. It costs one pass over the samples. Where every
+    window of the middle is silent (a song, then minutes of silence and a hidden track), the
+    loudest window of the whole file is taken: the file is silent only if that one is.
     """
     if audio.size < MIN_SAMPLES:
         raise TooShortAudioError(too_short_words(audio.size / SAMPLE_RATE))
     if audio.size <= SECTION_SAMPLES:
         section = np.resize(audio, SECTION_SAMPLES)  # np.resize repeats the input cyclically
     else:
-        start = _loudest_window_start(audio)
+        cumulative = np.concatenate([[0.0], np.cumsum(np.square(audio, dtype=np.float64))])
+        start = _loudest_window_start(audio, cumulative)
         section = audio[start : start + SECTION_SAMPLES]
-    # Around its mean: a silent recording that sits off zero (a cheap input's DC offset) is silent.
-    if rms_db(section - section.mean(dtype=np.float64)) < SILENCE_DB:
+        if _silent(section):
+            start = _loudest_window_start(audio, cumulative, anywhere=True)
+            section = audio[start : start + SECTION_SAMPLES]
+    if _silent(section):
         raise SilentAudioError("The audio is silent; there is nothing to listen to.")
     return np.ascontiguousarray(section, dtype=np.float32)
 
 
-def _loudest_window_start(audio: np.ndarray) -> int:
+def _silent(section: np.ndarray) -> bool:
+    """Around its mean: a silent recording that sits off zero (a cheap input's DC offset) is silent."""
+    return rms_db(section - section.mean(dtype=np.float64)) < SILENCE_DB
+
+
+def _loudest_window_start(audio: np.ndarray, cumulative: np.ndarray, *, anywhere: bool = False) -> int:
+    """The start of the loudest window among those of the middle half (every CANDIDATE_STEP_SECONDS;
+    the middle one alone for a song too short for two), or of the whole file where `anywhere`.
+    `cumulative`: the running sum of the squared samples, from 0."""
     latest = audio.size - SECTION_SAMPLES
     step = CANDIDATE_STEP_SECONDS * SAMPLE_RATE
-    starts = np.arange(latest // 4, 3 * latest // 4 + 1, step) if latest >= 4 * step else None
-    if starts is None or starts.size == 0:
-        starts = np.array([latest // 2])
-    cumulative = np.concatenate([[0.0], np.cumsum(np.square(audio, dtype=np.float64))])
+    if anywhere:
+        starts = np.append(np.arange(0, latest, step), latest)
+    else:
+        starts = np.arange(latest // 4, 3 * latest // 4 + 1, step) if latest >= 4 * step else None
+        if starts is None or starts.size == 0:
+            starts = np.array([latest // 2])
     energy = cumulative[starts + SECTION_SAMPLES] - cumulative[starts]
     return int(starts[int(np.argmax(energy))])
 

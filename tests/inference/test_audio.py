@@ -568,3 +568,26 @@ def test_a_long_file_at_a_very_high_sample_rate_is_refused_before_it_fills_memor
         with pytest.raises(TooLongAudioError, match=f"{path.name} is too long for its sample rate of 48 kHz"):
             load_audio(path)
     assert load_audio(tone("low.flac", 8000, 11)).size == 11 * SAMPLE_RATE  # within both limits
+
+
+@pytest.mark.parametrize("where", ["start", "end"])
+def test_a_song_heard_only_outside_the_middle_half_is_not_called_silent(where):
+    """A song followed by minutes of silence, or a hidden track after them: the window was looked
+    for in the middle half of the file only, found silent there, and the file refused as "silent"."""
+    song = synthetic_song(25.0, SAMPLE_RATE)
+    audio_ = np.zeros(150 * SAMPLE_RATE, dtype=np.float32)
+    if where == "start":
+        audio_[: song.size] = song
+    else:
+        audio_[-song.size :] = song
+    section = select_section(audio_)
+    assert audio.rms_db(section) > audio.rms_db(song) - 2  # the song, nearly all of it
+
+
+def test_a_long_song_quiet_in_its_middle_still_takes_its_section_from_the_middle():
+    """The whole file is searched only where the middle half is silent: a quiet middle is kept."""
+    song = synthetic_song(150.0, SAMPLE_RATE)
+    song[: 25 * SAMPLE_RATE] *= 30  # a loud intro, before the middle half (from 30 s)
+    song[25 * SAMPLE_RATE :] *= 0.01  # -40 dB: quiet, not silent
+    section = select_section(song)
+    assert audio.rms_db(section) < audio.rms_db(song[: 30 * SAMPLE_RATE]) - 20
