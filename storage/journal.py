@@ -169,6 +169,9 @@ class JournalRepo:
         # where there is no `repairs`): the in-memory list, read at every repair point without a
         # round trip, kept beside the marks.
         self._unsummed: dict[tuple[str, str], set[ObjectId]] = {}
+        # The `_id`s of marks whose insert's answer the database's going lost (`_mark`): written or
+        # not, deleted with the member's marks (`_summed_up`).
+        self._unconfirmed: dict[tuple[str, str], set[ObjectId]] = {}
         # A member's adds and deletes take turns (`_member`): a delete reads their entries, then
         # their summaries, and writes those that differ; an add between the two reads had folded its
         # vote into a summary the delete then wrote back without it.
@@ -348,15 +351,25 @@ class JournalRepo:
         process killed before they are made again (`_summed_up`) leaves them to the next start,
         and in memory. Raises StorageError where the database
         refuses the mark: the entry is not deleted then (the user is told to try again), as a
-        delete it would have refused too. None where there are no marks to keep."""
+        delete it would have refused too. None where there are no marks to keep. The database gone
+        on the way (DatabaseUnavailableError), the mark may be written all the same, its answer
+        lost: the member is kept in `_unsummed` and its `_id` (made here) in `_unconfirmed` before
+        it raises, so that the next repair point deletes it (their summaries made again, for
+        nothing); until 2026-12-06 such a mark stayed until the next start. Not in `_unsummed`'s
+        marks, which `_sum_up` takes for marks that outlive the process: it may not be written."""
         if self._repairs is None:
             return None
         platform, user_id = member
-        with translated_errors("mark a member's journal summaries to be made again"):
-            result = await self._repairs.insert_one({"platform": platform, "user_id": user_id,
-                                                     "at": datetime.now(timezone.utc)})
-        self._unsummed.setdefault(member, set()).add(result.inserted_id)
-        return result.inserted_id
+        mark = {"_id": ObjectId(), "platform": platform, "user_id": user_id, "at": datetime.now(timezone.utc)}
+        try:
+            with translated_errors("mark a member's journal summaries to be made again"):
+                await self._repairs.insert_one(mark)
+        except DatabaseUnavailableError:
+            self._unsummed.setdefault(member, set())  # made again at the next repair point, which deletes it
+            self._unconfirmed.setdefault(member, set()).add(mark["_id"])  # not one that surely outlives us
+            raise
+        self._unsummed.setdefault(member, set()).add(mark["_id"])
+        return mark["_id"]
 
     async def _unmark(self, member: tuple[str, str], marks: set[ObjectId]) -> None:
         """The marks deleted, in the database then in memory, once the member's summaries agree
@@ -369,11 +382,12 @@ class JournalRepo:
             except StorageError as error:
                 log.warning("journal.summary_marks_not_cleared", extra={"user": member[1], "reason": str(error)})
                 return
-        left = self._unsummed.get(member, set()) - marks
-        if left:
-            self._unsummed[member] = left
-        else:
-            self._unsummed.pop(member, None)
+        for held in (self._unsummed, self._unconfirmed):
+            left = held.get(member, set()) - marks
+            if left:
+                held[member] = left
+            else:
+                held.pop(member, None)
 
     async def _summed_up(self, platform: str, user_id: str) -> StorageError | None:
         """The member's summaries made to agree with their entries (`journal_tracks.summarize_member`),
@@ -388,7 +402,7 @@ class JournalRepo:
         if self._summary is None:
             return None
         member = platform, user_id
-        marks = set(self._unsummed.get(member, ()))
+        marks = set(self._unsummed.get(member, ())) | self._unconfirmed.get(member, set())
         try:
             with translated_errors("make a member's journal summaries again"):
                 async with self._erasure_lock:  # read and written again: no /forget in between
@@ -424,6 +438,7 @@ class JournalRepo:
         summaries the database still failed was kept in `_unsummed`, their ids and their marks',
         until the next repair pass (on a quiet bot, the stop)."""
         self._unsummed.pop((ref.platform, ref.user_id), None)
+        self._unconfirmed.pop((ref.platform, ref.user_id), None)
 
     async def recall_unsummed(self) -> int:
         """At start: the members whose marks a previous process left (`_mark`: killed between a

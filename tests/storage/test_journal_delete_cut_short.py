@@ -183,3 +183,24 @@ async def test_her_forget_erases_her_mark_whatever_the_summaries(db):
 
     assert await marks(db) == 0
     assert await db.db[JOURNAL_TRACKS].count_documents({"user_id": ALICE.user_id}) == 0
+
+
+async def test_a_mark_whose_answer_an_outage_lost_goes_at_the_next_repair(db_server, mongo_uri, db_name):
+    """The mark written, its answer lost on the wire (the database gone right then): the delete is
+    refused (nothing deleted, the user told to try again), and the mark, which this process did not
+    know of, stayed until the next start. It is cleared at the next repair point (a read)."""
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        await gated.init()
+        await her_two_entries(gated)
+        gate.cut(0, after=True)  # the mark's insert: done, its answer never arrives
+        with pytest.raises(StorageError):
+            await gated.journal.delete(ALICE, LATER.prompt_id)
+        assert gate.was_cut
+        gate.cut(None)
+        assert await marks(gated) == 1 and len(await gated.journal.list(ALICE)) == 2
+
+        await gated.playlists.playlist(PLACE, "calm")
+
+        assert await marks(gated) == 0
+        await assert_summaries_are_the_entries(gated)
+        await gated.client.drop_database(db_name)
