@@ -16,7 +16,7 @@ from typing import Awaitable, Callable
 import pytest
 
 from storage.database import Database
-from storage.models import MoodRequest, StorageError
+from storage.models import DatabaseUnavailableError, MoodRequest, StorageError
 from storage.schema import JOURNAL_REPAIRS, JOURNAL_TRACKS, VALIDATORS, ensure_collection
 from tests.abuse.test_forget_cut_short import refusing_writes
 from tests.fakes.wire_gate import gated_database
@@ -203,4 +203,25 @@ async def test_a_mark_whose_answer_an_outage_lost_goes_at_the_next_repair(db_ser
 
         assert await marks(gated) == 0
         await assert_summaries_are_the_entries(gated)
+        await gated.client.drop_database(db_name)
+
+
+async def test_a_mark_an_outage_kept_from_the_database_is_not_taken_for_one_that_outlives_the_process(
+        db_server, mongo_uri, db_name):
+    """The mark's insert cut before it was sent (nothing written, the delete refused): her next
+    answer, whose summaries an outage cuts short too, still raises for the outbox to keep it on disk;
+    no mark of hers would make them again after a kill."""
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        await gated.init()
+        await her_two_entries(gated)
+        gate.cut(0)  # the mark's insert, never sent
+        with pytest.raises(StorageError):
+            await gated.journal.delete(ALICE, LATER.prompt_id)
+        gate.cut(None)
+        assert await marks(gated) == 0
+
+        gate.cut_next("update", JOURNAL_TRACKS)  # her summaries, made again at her answer
+        with pytest.raises(DatabaseUnavailableError):
+            await her_next_answer(gated)
+        assert gate.was_cut
         await gated.client.drop_database(db_name)
