@@ -1118,7 +1118,9 @@ class Classifier:
         if not self._started:
             raise RuntimeError("Classifier.start() must be awaited before classify()")
         started = time.perf_counter()
-        path = str(path)
+        # Absolute: the workers fork from a server that kept the folder this process was in when it
+        # started, and a relative path was looked for there after this process changed folder.
+        path = os.path.abspath(path)
         if model == "ann":
             return await self._classify_ann(path, max_seconds, started, None, label)
         if self._main_version is None:

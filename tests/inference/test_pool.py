@@ -577,3 +577,14 @@ async def test_a_forked_worker_runs_one_blas_thread(tiny_weights, clips, threads
         assert (await classifier.classify(clips[0])).model == "main"
         blas = _in_every_worker(classifier, threadpoolctl.threadpool_info)
     assert {found["num_threads"] for found in blas if found["user_api"] == "blas"} == {1}
+
+
+@in_module_loop
+async def test_a_relative_path_is_the_callers_after_it_changed_folder(classifier, clips, tmp_path, monkeypatch):
+    """The workers fork from a server started with the first pool, in the folder this process was
+    in then: after a change of folder, a relative path was looked for there ("Cannot find the audio
+    file", or another file of that name answered)."""
+    shutil.copy(clips[0], tmp_path / "song.ogg")
+    monkeypatch.chdir(tmp_path)
+    assert_is_a_mood(await classifier.classify("song.ogg"), "main", None)
+    assert_is_a_mood(await classifier.classify("song.ogg", model="ann"), "ann", None)
