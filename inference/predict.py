@@ -111,6 +111,7 @@ class MainModel:
         if not onnx_path.is_file():
             raise ModelUnavailableError(f"The main model's weights ({onnx_path}) are missing.")
         card = read_card(weights_dir / MAIN_META)
+        _check_fusion(card)
         threads = max(1, int(threads))
         # With two threads or more, the embedding runs on a thread of its own beside the network and
         # the features (see `predict_section`): the two ORT sessions, running at once, share the
@@ -168,6 +169,29 @@ class MainModel:
         mel = np.ascontiguousarray(mel, dtype=np.float32)
         (logits,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: mel})
         return softmax(np.asarray(logits, dtype=np.float64)).astype(np.float32)
+
+
+FUSION_NUMBERS = ("main_weight", "ann_weight", "embedding_weight")
+
+
+def _check_fusion(card: dict) -> None:
+    """ModelUnavailableError, saying so, where the card's fusion is not an object of numbers: read
+    later, it raised ValueError or AttributeError in the worker's initializer, which broke the pool
+    ("a model worker died while loading") with a CRITICAL traceback, and never said why."""
+    spec = card.get("fusion")
+    try:
+        if spec is None:
+            return
+        if not isinstance(spec, dict):
+            raise TypeError(f"an object was expected, not {type(spec).__name__}")
+        for name in FUSION_NUMBERS:
+            float(spec.get(name) or 0.0)
+        calibration = spec.get("calibration") or {}
+        if not isinstance(calibration, dict):
+            raise TypeError(f"calibration: an object was expected, not {type(calibration).__name__}")
+        float(calibration.get("temperature") or 1.0)
+    except (TypeError, ValueError) as error:
+        raise ModelUnavailableError(f"The fusion in {MAIN_META} is unreadable ({error}).") from None
 
 
 def _check_signature(session) -> None:
