@@ -293,7 +293,8 @@ class AnnModel:
         if not npz_path.is_file():
             raise ModelUnavailableError(f"The fallback model's weights ({npz_path}) are missing.")
         card = read_card(weights_dir / ANN_META)
-        if list(card.get("feature_names", FEATURE_NAMES)) != list(FEATURE_NAMES):
+        names = card.get("feature_names", FEATURE_NAMES)
+        if not isinstance(names, (list, tuple)) or list(names) != list(FEATURE_NAMES):  # list(5): TypeError
             raise ModelUnavailableError(
                 "The fallback model was trained on other hand-crafted features than the code makes."
             )

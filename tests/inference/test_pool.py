@@ -588,3 +588,15 @@ async def test_a_relative_path_is_the_callers_after_it_changed_folder(classifier
     monkeypatch.chdir(tmp_path)
     assert_is_a_mood(await classifier.classify("song.ogg"), "main", None)
     assert_is_a_mood(await classifier.classify("song.ogg", model="ann"), "ann", None)
+
+
+async def test_an_unreadable_ann_card_leaves_the_main_model_answering(tiny_weights, tmp_path, clips):
+    import json
+
+    weights = tmp_path / "weights"
+    shutil.copytree(tiny_weights, weights)
+    (weights / ANN_META).write_text(json.dumps({"version": "1", "feature_names": 5}))
+    async with Classifier(weights) as classifier:  # raised TypeError
+        assert_is_a_mood(await classifier.classify(clips[0]), "main", None)
+        with pytest.raises(ModelUnavailableError, match="fallback model is unavailable"):
+            await classifier.classify(clips[0], model="ann")

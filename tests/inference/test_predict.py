@@ -279,3 +279,15 @@ def test_a_card_whose_fusion_is_unreadable_is_a_model_unavailable_error_saying_s
     (weights / predict.MAIN_META).write_text(json.dumps({"version": TINY_VERSION, "fusion": fusion}))
     with pytest.raises(ModelUnavailableError, match=r"The fusion in main\.json is unreadable"):
         MainModel.load(weights, threads=1)
+
+
+@pytest.mark.parametrize("names", [5, None, {"rms_mean": 0}])
+def test_an_ann_card_whose_feature_names_are_no_list_is_a_model_unavailable_error(tiny_weights, tmp_path, names):
+    """`list(5)` raised TypeError: Classifier.start raised it (the main model unused, the bot's every
+    song refused) and the command line ended in a traceback."""
+    weights = tmp_path / "weights"
+    shutil.copytree(tiny_weights, weights)
+    card = json.loads((weights / predict.ANN_META).read_text())
+    (weights / predict.ANN_META).write_text(json.dumps({**card, "feature_names": names}))
+    with pytest.raises(ModelUnavailableError, match="other hand-crafted features"):
+        AnnModel.load(weights)
