@@ -190,6 +190,9 @@ def _check_fusion(card: dict) -> None:
         if not isinstance(calibration, dict):
             raise TypeError(f"calibration: an object was expected, not {type(calibration).__name__}")
         float(calibration.get("temperature") or 1.0)
+        embedding = card.get("embedding")
+        if Fusion.embeds(card) and not isinstance(embedding or {}, dict):
+            raise TypeError(f"embedding: an object was expected, not {type(embedding).__name__}")
     except (TypeError, ValueError) as error:
         raise ModelUnavailableError(f"The fusion in {MAIN_META} is unreadable ({error}).") from None
 

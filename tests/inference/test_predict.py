@@ -264,19 +264,22 @@ def test_a_mix_re_chosen_or_a_retrained_ann_over_the_same_network_is_another_ver
     assert len({versions["served"], versions["re-chosen"], versions["retrained"]}) == 3
 
 
-@pytest.mark.parametrize("fusion", [
-    {"ann_weight": "heavy"},
-    ["ann_weight", 0.3],
-    {"ann_weight": 0.3, "calibration": "warm"},
-    {"ann_weight": 0.3, "calibration": {"temperature": "cool"}},
+@pytest.mark.parametrize("card", [
+    {"fusion": {"ann_weight": "heavy"}},
+    {"fusion": ["ann_weight", 0.3]},
+    {"fusion": {"ann_weight": 0.3, "calibration": "warm"}},
+    {"fusion": {"ann_weight": 0.3, "calibration": {"temperature": "cool"}}},
+    {"fusion": {"embedding_weight": 0.5}, "embedding": "musicnn"},
 ])
-def test_a_card_whose_fusion_is_unreadable_is_a_model_unavailable_error_saying_so(tiny_weights, tmp_path, fusion):
+def test_a_card_whose_fusion_is_unreadable_is_a_model_unavailable_error_saying_so(tiny_weights, tmp_path, card):
     """A main.json whose fusion was no number (or no object) raised ValueError, AttributeError or
     TypeError from the worker's initializer: the pool broke, a CRITICAL traceback was logged, and
     the main model was said unavailable because "a model worker died while loading" it."""
     weights = tmp_path / "weights"
     shutil.copytree(tiny_weights, weights)
-    (weights / predict.MAIN_META).write_text(json.dumps({"version": TINY_VERSION, "fusion": fusion}))
+    from tests.inference.test_embedding import head_card
+
+    (weights / predict.MAIN_META).write_text(json.dumps({"version": TINY_VERSION, "embedding_head": head_card(4), **card}))
     with pytest.raises(ModelUnavailableError, match=r"The fusion in main\.json is unreadable"):
         MainModel.load(weights, threads=1)
 
