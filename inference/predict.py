@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -177,7 +178,9 @@ FUSION_NUMBERS = ("main_weight", "ann_weight", "embedding_weight")
 def _check_fusion(card: dict) -> None:
     """ModelUnavailableError, saying so, where the card's fusion is not an object of numbers: read
     later, it raised ValueError or AttributeError in the worker's initializer, which broke the pool
-    ("a model worker died while loading") with a CRITICAL traceback, and never said why."""
+    ("a model worker died while loading") with a CRITICAL traceback, and never said why. Nor of
+    numbers that make no mix: a weight under 0 or not finite, a temperature not over 0 (under 0,
+    the least likely mood was served as the answer)."""
     spec = card.get("fusion")
     try:
         if spec is None:
@@ -185,11 +188,15 @@ def _check_fusion(card: dict) -> None:
         if not isinstance(spec, dict):
             raise TypeError(f"an object was expected, not {type(spec).__name__}")
         for name in FUSION_NUMBERS:
-            float(spec.get(name) or 0.0)
+            weight = float(spec.get(name) or 0.0)
+            if not (weight >= 0 and math.isfinite(weight)):  # under 0, the mix is no probability
+                raise ValueError(f"{name} {weight!r}: a weight is a finite number, 0 or more")
         calibration = spec.get("calibration") or {}
         if not isinstance(calibration, dict):
             raise TypeError(f"calibration: an object was expected, not {type(calibration).__name__}")
-        float(calibration.get("temperature") or 1.0)
+        temperature = float(calibration.get("temperature") or 1.0)
+        if not (temperature > 0 and math.isfinite(temperature)):  # under 0, the least likely mood wins
+            raise ValueError(f"temperature {temperature!r}: a finite number over 0")
         embedding = card.get("embedding")
         if Fusion.embeds(card) and not isinstance(embedding or {}, dict):
             raise TypeError(f"embedding: an object was expected, not {type(embedding).__name__}")

@@ -270,6 +270,10 @@ def test_a_mix_re_chosen_or_a_retrained_ann_over_the_same_network_is_another_ver
     {"fusion": {"ann_weight": 0.3, "calibration": "warm"}},
     {"fusion": {"ann_weight": 0.3, "calibration": {"temperature": "cool"}}},
     {"fusion": {"embedding_weight": 0.5}, "embedding": "musicnn"},
+    # Numbers, but no mix: a temperature under 0 serves the least likely mood as the answer.
+    {"fusion": {"ann_weight": 0.3, "calibration": {"temperature": -0.69}}},
+    {"fusion": {"ann_weight": float("nan")}},
+    {"fusion": {"ann_weight": -0.3}},
 ])
 def test_a_card_whose_fusion_is_unreadable_is_a_model_unavailable_error_saying_so(tiny_weights, tmp_path, card):
     """A main.json whose fusion was no number (or no object) raised ValueError, AttributeError or
