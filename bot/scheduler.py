@@ -213,6 +213,9 @@ class PromptScheduler:
         self._sending: set[asyncio.Task] = set()
         self._deliveries = itertools.count(1)  # the deliveries begun in no request, for their req=
         self._next_slot: dict[str, float] = {}  # each paced platform's next prompt's start (loop time)
+        # The failed prompt a retry cancelled by a new time or zone was to withdraw first (its
+        # `unsent`), until /journal on takes it (`cancelled_unsent`).
+        self._cancelled_unsent: dict[UserRef, str] = {}
 
     def register(self, sender: PromptSender) -> None:
         self.senders[sender.platform] = sender
@@ -367,6 +370,7 @@ class PromptScheduler:
         """The user leaves their daily job, their retry goes, and so do the prompts sent to them that
         the journal holds in memory (/forget calls this: nothing of theirs is kept there)."""
         self.journal.forget_open(ref)
+        self._cancelled_unsent.pop(ref, None)
         self._leave_group(ref)
         if self._scheduler.get_job(retry_job_id(ref)) is not None:
             self._scheduler.remove_job(retry_job_id(ref))
@@ -375,12 +379,23 @@ class PromptScheduler:
         """/journal on with a new time or zone: the retry of the old time's failed prompt goes. Left,
         it sent the day's prompt at the old time (07:05 for 07:00) after the user was told "today at
         20:00", and 20:00 then sent none. A failed prompt whose record the database kept (its
-        withdrawal failed too: the retry's `unsent`) stays the day's, as /journal on's reply reads
-        it ("today's was sent already"): none comes at the new time that day."""
+        withdrawal failed too: the retry's `unsent`) is handed to /journal on (`cancelled_unsent`),
+        which withdraws it first, as the retry would have: its record stood for the day's prompt,
+        the reply said "today's was sent already", and none came that day, though none had arrived.
+        Only a prompt known not to have arrived is `unsent` (`_not_sent`; one whose send may have
+        got through, `DeliveryUncertain`, stays the day's). Where the database refuses that
+        withdrawal too, the record stays the day's, and the reply and the new time agree on it."""
         job = self._scheduler.get_job(retry_job_id(ref))
         if job is not None:
             job.remove()
+            if (unsent := job.kwargs.get("unsent")) is not None:
+                self._cancelled_unsent[ref] = unsent
             log.info("scheduler.prompt_retry_cancelled", extra={"user": ref.user_id})
+
+    def cancelled_unsent(self, ref: UserRef) -> str | None:
+        """The failed prompt that the retry `schedule` just cancelled was to withdraw first
+        (`_cancel_retry`), handed over once (/journal on withdraws it); else None."""
+        return self._cancelled_unsent.pop(ref, None)
 
     def _leave_group(self, ref: UserRef) -> None:
         """The user out of their group; the group's job goes with its last user."""

@@ -963,6 +963,15 @@ class JournalUseCase:
             return ErrorReply(str(error))
         self.schedule.schedule(User(caller.platform, caller.user_id, timezone=zone, prompt_time=prompt_time,
                                     journal_enabled=True, chat_id=chat_id))
+        if (unsent := self.schedule.cancelled_unsent(ref)) is not None:
+            # The old time's failed prompt, known not to have arrived, whose record the database
+            # kept and whose retry the new time cancelled: withdrawn first, as that retry would
+            # have, or it stood for the day's prompt ("today's was sent already") and none came.
+            # Refused again, it stays the day's: the reply reads it so, and the new time sends none.
+            try:
+                await self.prompt_not_delivered(unsent)
+            except StorageError as error:
+                log.warning("journal.prompt_not_withdrawn", extra={"user": caller.user_id, "reason": str(error)})
         log.info("journal.enabled", extra={"user": caller.user_id, "tz": zone, "at": prompt_time.strftime("%H:%M")})
         note = (" " + fixed_offset_note(zone, prompt_time) if is_fixed_offset(zone)
                 else " " + region_note(zone, prompt_time) if zone in REGION_NAMES else "")

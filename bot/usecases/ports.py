@@ -56,6 +56,12 @@ class PromptSchedule(Protocol):
 
     def unschedule(self, ref: UserRef) -> None: ...
 
+    def cancelled_unsent(self, ref: UserRef) -> str | None:
+        """The prompt id of a failed prompt whose record the database kept, whose retry `schedule`
+        just cancelled (a new time or zone) before it withdrew that record: the caller withdraws
+        it. Handed over once; None when there is none."""
+        ...
+
     async def fire_now(self, ref: UserRef) -> str | None:
         """Send an opted-in user's prompt now; the prompt id, or None when none could be sent.
         Raises `RecipientGone` when the platform refused to deliver it (the user has something to
@@ -71,6 +77,9 @@ class NoSchedule:
         return None
 
     def unschedule(self, ref: UserRef) -> None:
+        return None
+
+    def cancelled_unsent(self, ref: UserRef) -> str | None:
         return None
 
     async def fire_now(self, ref: UserRef) -> str | None:

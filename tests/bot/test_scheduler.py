@@ -1070,14 +1070,38 @@ async def test_a_failed_prompt_left_recorded_by_a_database_outage_is_still_tried
     assert [p.message_id for p in sent] == ["1"]  # the failed one withdrawn, the one that arrived open
 
 
-async def test_a_new_time_s_reply_and_prompt_agree_where_the_failed_prompt_s_record_was_kept(counting, outage):
-    """The 07:00 prompt failed with the database down too, so its record stayed, to be withdrawn by
-    the retry. /journal on 20:00 then reads it as the day's ("today's was sent already"): the retry
-    is cancelled with the old time, and neither 07:05 nor 20:00 sends one, as the reply says."""
+async def journal_on_after_the_failed_prompt(scheduler: PromptScheduler, journal: JournalUseCase, ref: UserRef,
+                                             at: list[datetime], prompt_at: time, zone: str,
+                                             fires: time) -> tuple[str, str | None]:
+    """The 07:00 prompt failed, its retry set: at 07:02 `/journal on <prompt_at> <zone>` (said again
+    while the database's client reconnects), the cancelled retry's time (07:05) passes, and the new
+    time's run comes (`fires`, UTC): what the user was told, and the prompt that run sent."""
     import time as time_module
 
+    at[0] = datetime.combine(NOV_24, time(7, 2), tzinfo=timezone.utc)
+    deadline = time_module.monotonic() + 10
+    while isinstance(told := await journal.enable(Caller(ref.platform, ref.user_id, chat_id=ref.user_id),
+                                                  f"{prompt_at:%H:%M}", zone), ErrorReply):
+        assert time_module.monotonic() < deadline, told  # the client reconnects
+        await asyncio.sleep(0.1)
+    at[0] += timedelta(minutes=3)
+    assert await scheduler.retry_now(ref) is None  # cancelled
+    at[0] = datetime.combine(NOV_24, fires, tzinfo=timezone.utc)
+    return told.text, await scheduler.deliver(ref, day=NOV_24)
+
+
+@pytest.mark.parametrize("prompt_at, zone, fires", [
+    (time(20, 0), "Europe/Lisbon", time(20, 0)),  # a later time: "today at 20:00"
+    (time(7, 0), "America/New_York", time(12, 0)),  # the same time in a zone 5 h behind: 12:00 UTC
+])
+async def test_a_new_time_s_reply_and_prompt_agree_where_the_failed_prompt_s_record_was_kept(
+        counting, outage, prompt_at, zone, fires):
+    """The 07:00 prompt failed with the database down too, so its record stayed, for the retry to
+    withdraw. /journal on 20:00 then cancelled the retry and read that record as the day's: "today's
+    was sent already", and no prompt came that day, though none had arrived. /journal on now
+    withdraws it, as the retry would have: "today at 20:00", and 20:00 sends it (once)."""
     db = outage.db
-    user = lisbon_user(7, 0, "moved-offline")
+    user = lisbon_user(7, 0, f"moved-offline-{zone.split('/')[-1]}")
     await db.users.upsert(user)
     at = [datetime(2026, 11, 24, 7, 0, tzinfo=timezone.utc)]  # 07:00 in Lisbon
     scheduler, journal = scheduler_sending_to(
@@ -1088,18 +1112,36 @@ async def test_a_new_time_s_reply_and_prompt_agree_where_the_failed_prompt_s_rec
     assert scheduler.retry_at(user.ref) is not None
 
     outage.up()
-    at[0] += timedelta(minutes=2)
-    deadline = time_module.monotonic() + 10
-    while isinstance(told := await journal.enable(Caller("console", user.user_id, chat_id=user.user_id),
-                                                  "20:00", "Europe/Lisbon"), ErrorReply):
-        assert time_module.monotonic() < deadline, told  # the client reconnects
-        await asyncio.sleep(0.1)
-    assert "Your next prompt comes tomorrow at 20:00: today's was sent already" in told.text
-    at[0] += timedelta(minutes=3)
-    assert await scheduler.retry_now(user.ref) is None
-    at[0] = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)
-    assert await scheduler.deliver(user.ref, day=NOV_24) is None
-    assert out.getvalue().count("📝") == 0
+    told, sent = await journal_on_after_the_failed_prompt(scheduler, journal, user.ref, at, prompt_at, zone, fires)
+    assert f"Your next prompt comes today at {prompt_at:%H:%M}" in told
+    assert sent is not None and out.getvalue().count("📝") == 1
+    assert [p.prompt_id for p in await db.prompts.open_since(at[0] - timedelta(days=1), 10)] == [sent]
+    assert await scheduler.deliver(user.ref, day=NOV_24) is None  # the day's, once
+
+
+async def test_a_new_time_s_reply_and_prompt_agree_where_the_database_refuses_the_failed_prompt_s_withdrawal_again(
+        db_server, mongo_uri, db_name, counting):
+    """As above, but the database refuses /journal on's withdrawal of the failed prompt's record too
+    (cut on the wire): the record stays the day's, the reply says so, and no prompt comes that day,
+    neither at the old time's retry nor at the new time."""
+    from tests.fakes.wire_gate import gated_database
+
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, db):
+        user = lisbon_user(7, 0, "moved-refused")
+        await db.users.upsert(user)
+        at = [datetime(2026, 11, 24, 7, 0, tzinfo=timezone.utc)]  # 07:00 in Lisbon
+        scheduler, journal, out = scheduler_with_down_console(db, counting, lambda: at[0], failures=1)
+        scheduler.schedule(user)
+        gate.cut_next("delete", "prompts")
+        assert await scheduler.deliver(user.ref) is None  # the platform down, the withdrawal cut
+        assert gate.was_cut and scheduler.retry_at(user.ref) is not None
+
+        gate.cut_next("delete", "prompts")
+        told, sent = await journal_on_after_the_failed_prompt(
+            scheduler, journal, user.ref, at, time(20, 0), "Europe/Lisbon", time(20, 0))
+        assert gate.was_cut  # /journal on tried to withdraw it
+        assert "Your next prompt comes tomorrow at 20:00: today's was sent already" in told
+        assert sent is None and out.getvalue().count("📝") == 0
 
 
 async def test_a_failed_prompt_late_in_the_evening_is_tried_again_after_midnight_for_its_own_day(db, counting):
