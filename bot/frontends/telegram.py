@@ -87,7 +87,7 @@ from bot.sources.query import is_link, parse_query
 from bot.usecases.help import (MOOD, NO_SLASH_QUOTED_CHARS, did_you_mean, journal_word_meant, slash_forgotten,
                                 unknown_button)
 from bot.usecases.inbox import Arrival
-from bot.usecases.journal import ANSWER_BY_REPLY, EDITED_ANSWER, TODAY_BY_REPLY, on_left_out
+from bot.usecases.journal import ANSWER_BY_REPLY, EDITED_ANSWER, NOTE_PART_NOT_ADDED, TODAY_BY_REPLY, on_left_out
 from bot.usecases.mood import Admit, query_left_aside, song_named_in, told_to_wait
 from bot.usecases.playlists import ON_NOW_ADMINS
 from bot.usecases.privacy import FORGET_CONFIRM_S, FORGET_EXPIRED, NOTHING_TO_FORGET
@@ -1125,6 +1125,8 @@ class TelegramFrontend:
                 saved = await self.usecases.journal.saved_by(caller, str(message.message_id))
                 day = (SPLIT_NOT_LOOKED_UP if isinstance(saved, ErrorReply)  # the database failed the lookup
                        else None if saved is None else saved.local_date.isoformat())
+                if saved is not None and not isinstance(saved, ErrorReply):  # which parts joined it before
+                    split.note_before = saved.note or ""
             else:
                 async def answer(attachment: Attachment | None, progress: StatusMessage) -> object:
                     # The outcome the next parts go by, known before its reply is sent: Telegram
@@ -1172,11 +1174,10 @@ class TelegramFrontend:
             return False
         split, before, step, separator = following
         day = None
-        if self._said_before():  # handed over again after a restart: its telling was said before it
-            split.told = True
+        said_before = self._said_before()  # handed over again after a restart, answered before it
         try:
             day = await before
-            said = await self._joined(message, caller, split, day, separator)
+            said = await self._joined(message, caller, split, day, separator, said_before)
         finally:
             self.splits.settle(step, day)
         if split.held:  # done (one the stop cut short is told so, and goes)
@@ -1184,15 +1185,29 @@ class TelegramFrontend:
         return True
 
     async def _joined(self, message: Message, caller: Caller, split: SplitAnswer, day: str | None,
-                      separator: str) -> bool:
+                      separator: str, said_before: bool = False) -> bool:
         """The part's words added to the note of the entry made on `day` (None: nothing saved;
         SPLIT_NOT_LOOKED_UP: not known, tried all the same), and the user told once; whether
-        anything was said."""
+        anything was said. `said_before`: handed over again after a restart, the part was answered
+        before it, joined (told, or the telling said before it) or refused: not said again, unless
+        its words, refused then, are added now. Until 2026-12-06 such a part was taken as told it
+        joined: one refused for a note full was refused again and told so twice, and one the
+        database had refused, added at the restart, was never told (nor the parts after it)."""
+        words = linked_text(message)
+        # Joined before where the note the restart found holds its words (not known: taken so).
+        joined_before = said_before and (split.note_before is None or words in split.note_before)
+        if joined_before:
+            split.told = True
         if day is not None:
-            added = await self.usecases.journal.add_to_note(
-                caller, str(split.answer_id), linked_text(message), separator)
-            if isinstance(added, ErrorReply):  # this part's words only: the parts after it go on
-                if added.message == split.refused:  # a note full: once, not once a part of a pasted megabyte
+            if split.full:  # a part before it refused for a note full: the rest of the answer with it
+                return False
+            added = await self.usecases.journal.add_to_note(caller, str(split.answer_id), words, separator)
+            if isinstance(added, ErrorReply):  # this part's words only: the parts after it go on, but past a note full
+                split.full = added.message != NOTE_PART_NOT_ADDED
+                # once, not once a part of a pasted megabyte, nor again after a restart
+                if said_before or added.message == split.refused:
+                    if not joined_before:  # refused before the restart: said
+                        split.refused = added.message
                     return False
                 split.refused = added.message
                 await message.reply_text(added.message)

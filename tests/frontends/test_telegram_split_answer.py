@@ -17,8 +17,9 @@ import pytest
 from bot.frontends.telegram import TEXT_HINT
 from bot.frontends.telegram_flow import TURN_S
 from bot.frontends.telegram_split import SPLIT_ANSWER_JOINED, SPLIT_ANSWER_NOT_SAVED, SPLIT_HOLD_S, SPLIT_WINDOW_S
-from bot.usecases.journal import NOTE_PART_NOT_ADDED
+from bot.usecases.journal import NOTE_FULL, NOTE_PART_NOT_ADDED
 from storage.inbox import Arrival
+from storage.journal import MAX_NOTE_CHARS
 from storage.models import UserRef
 from storage.schema import INBOX, JOURNAL, PROMPTS
 from tests.fakes.telegram_api import DEFAULT_USER, FakeTelegramBotAPI, client_parts
@@ -227,9 +228,7 @@ async def test_the_next_parts_handed_over_alone_after_a_restart_join_the_answer_
     fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
     prompt, first, left = await first_part_answered(db, fake)
     if end == "killed":
-        await db.db[INBOX].delete_many({})
-        if left:
-            await db.db[INBOX].insert_many(left)
+        await killed_leaving(db, left)
     said = await rest_after_a_restart(db, fake, prompt, first)
     assert await note_of_today(db) == WORDS
     assert len(said) == 1, said
@@ -239,30 +238,46 @@ async def first_part_answered(db, fake: FakeTelegramBotAPI) -> tuple[int, dict, 
     """Today's prompt sent on `fake`, and `ANSWER`'s first part answered, then the bot stopped:
     the prompt's id, the part's message, and what the inbox held before the stop (a kill's)."""
     async with prompt_open(db, fake) as (_, prompt):
-        # the /journal on cleared (0.1 s after its answer): else a kill leaves it, answered again
-        assert await until(lambda: _empty(db))
-        mark = fake.mark()
-        first = (await fake.user_sends(client_parts(ANSWER)[0], reply_to=prompt))["message"]
-        await fake.wait_for_reply(lambda c: c.text.startswith("Saved to your journal"), after=mark)
-        # kept by the next getUpdates (poll timeout 1 s), and noted answered, or else cleared by now
-        await until(lambda: db.db[INBOX].find_one({"parts": 1}), timeout=3)
-        return prompt, first, await db.db[INBOX].find({}).to_list()
+        first, left = await parts_answered(db, fake, prompt, client_parts(ANSWER)[:1], "Saved to your journal")
+        return prompt, first, left
+
+
+async def parts_answered(db, fake: FakeTelegramBotAPI, prompt: int, parts: list[str], told: str, *,
+                         first: bool = True) -> tuple[dict, list]:
+    """`parts` sent (`first`: the answer's first among them), each a reply to `prompt`, on the bot
+    running on `fake`, once the chat shows `told` and the last of them is noted answered in the
+    inbox: the last part's message, and what the inbox holds then (what a kill leaves)."""
+    # the /journal on cleared (0.1 s after its answer): else a kill leaves it, answered again
+    assert not first or await until(lambda: _empty(db))
+    mark = fake.mark()
+    sent = await send_parts(fake, parts, prompt)
+    await fake.wait_for_reply(lambda c: c.text.startswith(told), after=mark)
+    # kept by the next getUpdates (poll timeout 1 s), and noted answered, or else cleared by now
+    assert await until(lambda: db.db[INBOX].find_one({"number": sent[-1]["update_id"], "parts": 1}), timeout=3)
+    return sent[-1]["message"], await db.db[INBOX].find({}).to_list()
+
+
+async def killed_leaving(db, left: list[dict]) -> None:
+    """The inbox as a kill leaves it: `left`, what it held while the bot ran, not what the stop cleared."""
+    await db.db[INBOX].delete_many({})
+    if left:
+        await db.db[INBOX].insert_many(left)
 
 
 async def rest_after_a_restart(db, fake: FakeTelegramBotAPI, prompt: int, first: dict, restarted_on=None,
-                               told: str = DAY_TOLD) -> list[str]:
-    """`ANSWER`'s next parts sent a second after its `first` while the bot is down, then a start
-    (on `restarted_on`, else `db`) that fetches them: what the chat shows after `told`, once the
-    inbox is empty."""
+                               told: str | None = DAY_TOLD, parts: list[str] | None = None) -> list[str]:
+    """`parts` (else `ANSWER`'s after its first) sent a second after `first` while the bot is down,
+    then a start (on `restarted_on`, else `db`) that fetches them: what the chat shows once it
+    shows `told` (None: whatever it does) and the inbox is empty."""
     mark = fake.mark()
-    for part in client_parts(ANSWER)[1:]:
+    for part in client_parts(ANSWER)[1:] if parts is None else parts:
         await fake.user_sends(part, reply_to=prompt, extra={"date": first["date"] + 1})
     async with usecases_with_creep(restarted_on or db) as (_, usecases), telegram_on(fake, usecases):
-        await fake.wait_for_reply(lambda c: c.text.startswith(told), after=mark)
-        await asyncio.sleep(0.5)  # a reply to the third part would have come by now
-        said = shown(fake, mark)
+        if told is not None:
+            await fake.wait_for_reply(lambda c: c.text.startswith(told), after=mark)
+        await asyncio.sleep(0.5)  # a reply to the last part would have come by now
         assert await until(lambda: _empty(db), timeout=15)
-    return said
+        return shown(fake, mark)
 
 
 async def cut_when_held(gate, cuts: int | None) -> None:
@@ -410,3 +425,76 @@ async def test_the_next_parts_of_a_long_answer_whose_saved_reply_telegram_failed
     assert await note_of_today(db) == WORDS
     assert [text for text in said if text.startswith(DAY_TOLD)], said
     assert SPLIT_ANSWER_NOT_SAVED not in said, said
+
+
+# A pasted text Android sends as 19 parts: 16 fill the note to 65 518 characters, the 17th and 18th
+# (4 096 each) are past its limit, and the last (10 characters) would fit after them.
+PASTED = "Radiohead - Creep\n" + " ".join(f"Hour {hour}: the radio in the corridor played song number {hour}."
+                                         for hour in range(1, 1300))[:18 * 4096 - 8]
+FULL = NOTE_FULL.format(chars=MAX_NOTE_CHARS)
+
+
+def note_of(parts: list[str]) -> str:
+    """The note `parts`, as Android cut them (at the limit: nothing between them), make."""
+    return "".join(parts).partition("\n")[2]
+
+
+async def test_the_parts_after_one_refused_for_a_full_note_are_not_added(db):
+    """A part past the note's limit refused ("your journal entry's note is full… I didn't add the
+    rest of your long answer"), a later part short enough to fit was added all the same, silently:
+    the note had a gap where the refused words were, and words the user was told were not saved.
+    The rest of the answer is refused with it, told once."""
+    parts = client_parts(PASTED)
+    async with prompt_open(db) as (fake, prompt):
+        mark = fake.mark()
+        await send_parts(fake, parts, prompt)
+        await fake.wait_for_reply(lambda c: c.text == FULL, after=mark)
+        assert await until(lambda: _empty(db), timeout=15)
+        said = shown(fake, mark)
+    assert await note_of_today(db) == note_of(parts[:16])
+    assert len(said) == 3 and said[1].startswith(DAY_TOLD) and said[2] == FULL, said
+
+
+@pytest.mark.parametrize("end", ["killed", "stopped"])
+async def test_a_part_refused_for_a_full_note_is_not_refused_again_after_a_restart(db, end):
+    """The bot killed (or stopped) once a part past the note's limit was refused, the parts after
+    it not yet fetched: the restart hands the answer and its parts over again, and the refused
+    part, refused again, was told so again ("your journal entry's note is full…" twice). It is
+    known as said; the parts after it are refused alike, silently."""
+    fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
+    parts = client_parts(PASTED)
+    async with prompt_open(db, fake) as (_, prompt):
+        refused, left = await parts_answered(db, fake, prompt, parts[:17], FULL)
+    if end == "killed":
+        await killed_leaving(db, left)
+    said = await rest_after_a_restart(db, fake, prompt, refused, told=None, parts=parts[17:])
+    assert said == [], said
+    assert await note_of_today(db) == note_of(parts[:16])
+
+
+@pytest.mark.parametrize("end", ["killed", "stopped"])
+async def test_a_part_the_database_refused_then_added_after_a_restart_is_told_so(db_server, mongo_uri, db_name, db,
+                                                                                end):
+    """The database gone as the second part was added: told "I couldn't add the rest of your long
+    answer… not saved". The bot restarted (killed, or stopped) before the third part came: the
+    restart hands the second over again, noted said, and took that for "told it was joined": it
+    and the third were added, and the user, told their words were not saved, was never told they
+    were. The part refused before is known by its words not in the note at the restart."""
+    fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
+    parts = client_parts(ANSWER)
+    async with prompt_open(db, fake) as (_, prompt):
+        pass
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
+        async with usecases_with_creep(gated) as (_, usecases), telegram_on(fake, usecases):
+            await parts_answered(db, fake, prompt, parts[:1], "Saved to your journal")
+            gate.hold("find", JOURNAL)  # the second part's entry, to add its words to
+            cutting = asyncio.create_task(cut_when_held(gate, None))
+            try:
+                second, left = await parts_answered(db, fake, prompt, parts[1:2], NOTE_PART_NOT_ADDED, first=False)
+            finally:
+                cutting.cancel()
+    if end == "killed":
+        await killed_leaving(db, left)
+    said = await rest_after_a_restart(db, fake, prompt, second, told=None, parts=parts[2:])
+    assert len(said) == 1 and said[0].startswith(DAY_TOLD), said
+    assert await note_of_today(db) == WORDS
