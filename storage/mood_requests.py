@@ -13,7 +13,8 @@ inserts serve hundreds of them, which keeps the event loop free for the replies.
 - Each batch is folded into the per-place summary (`storage/place_tracks.py`: its summaries,
   then its members' documents) first, then inserted: the playlists read the summary. Where the
   database fails that (refused, or gone), a summary written may be missing from its member's
-  document, which the playlists read: the batch's members are marked (`_mark_unfolded`: in memory,
+  document, which the playlists read (the requests inserted all the same where only the documents
+  failed): the batch's members are marked (`_mark_unfolded`: in memory,
   and in `repairs`, after the failure only) and their documents made again from their summaries at
   the next playlist read of their place (`folded_in`), at the stop, or, the process killed first,
   at the next start (`recall_unfolded`).
@@ -41,7 +42,7 @@ from pymongo.errors import PyMongoError
 
 from storage import place_tracks
 from storage.codec import request_to_doc
-from storage.failures import translated_errors
+from storage.failures import described, translated_errors
 from storage.models import MoodRequest, StorageError, UserRef, without_sender
 
 log = logging.getLogger(__name__)
@@ -165,18 +166,29 @@ class RequestRepo:
 
 
     async def _summarized(self, docs: list[dict]) -> None:
-        """The batch folded into the summaries and the members' documents (`place_tracks.record`).
-        A failure of either (a refusal, or the database gone, perhaps after some were written) marks
-        the batch's members (`_mark_unfolded`), then raises as before: the requests are not
-        inserted, their callers told. A member whose document was too full for a song of theirs
-        (`place_tracks.write`) is marked too, the batch written: their document made again is cut
-        to fit (`place_tracks.dropped_oldest`), with room for their next songs."""
+        """The batch folded into the summaries (`place_tracks.record`), then into the members'
+        documents (`place_tracks.record_members`). A failure of the summaries (a refusal, or the
+        database gone, perhaps after some were written) marks the batch's members (`_mark_unfolded`),
+        then raises as before: the requests are not inserted, their callers told. A failure of the
+        members' documents alone marks them too, logged (place_tracks.members_not_written), and the
+        requests are inserted all the same: their summaries hold their votes, and their documents
+        are made again from them. Until 2026-12-06 those requests were not inserted either, the
+        summaries keeping a vote no request backed: a file's title naming its sender ("Voice note by
+        Alice") and the link to her message, which her /forget, finding the records that name her
+        by their `sender`, could not find. A member whose document was too full for a song of
+        theirs (`place_tracks.write`) is marked too: their document made again is cut to fit
+        (`place_tracks.dropped_oldest`), with room for their next songs."""
+        members = {(doc["place"], doc["platform"], doc["user_id"]) for doc in docs if doc.get("place") is not None}
         try:
-            full = await place_tracks.record(self._summary, docs)
+            await place_tracks.record(self._summary, docs)
         except PyMongoError:
-            await self._mark_unfolded({(doc["place"], doc["platform"], doc["user_id"])
-                                       for doc in docs if doc.get("place") is not None})
+            await self._mark_unfolded(members)
             raise
+        try:
+            full = await place_tracks.record_members(self._summary, docs)
+        except PyMongoError as error:
+            log.warning("place_tracks.members_not_written", extra={"members": len(members), "reason": described(error)})
+            full = members
         if full:
             await self._mark_unfolded(full)
 

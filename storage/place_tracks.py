@@ -16,7 +16,7 @@ The same summaries, grouped one document per place and member (`MEMBERS`, place_
 platform, user_id, tracks: {track field: {latest, title, source_link}}}, `track_field`), are what a
 playlist reads: SecantusDB's cost is per document, and the 20 892 summaries of a server of 2 000
 members took 0.46-0.60 s to read, its 2 000 member documents 0.11-0.14 s. Each is written with the
-summaries and by the same `$max` (`record`, after them), made again from them wherever they are
+summaries and by the same `$max` (`record_members`, after them), made again from them wherever they are
 made again (`summarize`, `summarize_again`, a moved place's `drop_place`), built by migration 19 and
 erased by /forget.
 """
@@ -103,15 +103,20 @@ def member_updates(docs: Iterable[dict[str, Any]]) -> list[UpdateOne]:
             for doc in docs if doc.get("place") is not None]
 
 
-async def record(summary: AsyncCollection, docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
-    """Fold request documents into the summaries, then into the members' documents. A failure of
-    the second leaves a vote the summaries hold and the playlist lacks (the requests are not
-    inserted, their callers told), until the member's document is made again (`rebuild_members`):
-    `RequestRepo` marks the members of a batch that failed (place_repairs), their documents made
-    again at the next playlist read of the place, the stop or the next start. Returns the (place,
-    platform, user id) of the members whose document was full (`write`), the batch written: their
-    songs left out, they are marked the same way, and their documents, made again, cut to fit."""
+async def record(summary: AsyncCollection, docs: list[dict[str, Any]]) -> None:
+    """Fold request documents into the summaries; their members' documents after them
+    (`record_members`). `RequestRepo` inserts the requests once both are done."""
     await write(summary, request_updates(docs))
+
+
+async def record_members(summary: AsyncCollection, docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """Fold request documents into their members' documents, after their summaries (`record`). A
+    failure leaves a vote the summaries hold and the playlist lacks until the member's document is
+    made again (`rebuild_members`): `RequestRepo` marks the members of a batch that failed
+    (place_repairs), their documents made again at the next playlist read of the place, the stop or
+    the next start. Returns the (place, platform, user id) of the members whose document was full
+    (`write`), the batch written: their songs left out, they are marked the same way, and their
+    documents, made again, cut to fit."""
     placed = [doc for doc in docs if doc.get("place") is not None]
     left_out = await write(members_of(summary), member_updates(placed))
     return {(placed[i]["place"], placed[i]["platform"], placed[i]["user_id"]) for i in left_out}

@@ -1,26 +1,27 @@
 """A mood request whose place summary (`place_tracks`) was written and whose member's document
 (`place_members`, what a playlist reads) the database then failed, refused or gone: the summary
-holds the vote (`place_tracks.record`), the request is not inserted (its caller told), and the
-playlist left the vote out until the member's document was next made again (a move, a sender's
-/forget). The member is now marked (`place_repairs`, after the failure only, as a journal answer's
+holds the vote (`place_tracks.record`), the request was not inserted (its caller told; since
+2026-12-06 it is), and the playlist left the vote out until the member's document was next made
+again (a move, a sender's /forget). The member is now marked (`place_repairs`, after the failure only, as a journal answer's
 refused summary is) and their document made again from their summaries at the next playlist read
 of the place, at the stop, or, the process killed first, at the next start."""
 from __future__ import annotations
 
-import pytest
-
 from storage.database import Database
-from storage.models import MoodRequest, StorageError, UserRef
-from storage.schema import PLACE_MEMBERS, PLACE_REPAIRS, VALIDATORS, ensure_collection
-from tests.abuse.test_forget_cut_short import refusing_writes
+from storage.models import MoodRequest, UserRef
+from storage.schema import PLACE_MEMBERS, PLACE_REPAIRS, REQUESTS, VALIDATORS, ensure_collection
+from tests.abuse.test_forget_cut_short import NAMED, UNNAMED, refusing_writes
 from tests.fakes.wire_gate import gated_database
 from tests.storage.conftest import T0
 from tests.storage.memory import held_in_memory, the_next_process
 from tests.storage.test_member_documents import members_view, summaries_view
+from tests.storage.test_journal_summaries import VOICE_NOTE
 from tests.storage.test_playlists import ALICE, BOB, OTHER_PLACE, PLACE, ranking
+from tests.storage.test_privacy import documents_mentioning
 
 HERS = [("spotify:A", 1)]  # Alice's song, sad
 NOT_MARKED = "place_tracks.members_not_marked"
+NOT_WRITTEN = "place_tracks.members_not_written"
 
 
 async def marks(db: Database) -> int:
@@ -29,9 +30,9 @@ async def marks(db: Database) -> int:
 
 async def cut_short(db: Database, member: UserRef, song: str) -> None:
     """The member asked /mood in the place (the song, sad), the database refusing member documents'
-    writes: told not recorded, their summary written."""
-    with pytest.raises(StorageError):
-        await db.requests.add(MoodRequest(member, PLACE, song, "sad", T0))
+    writes: recorded, their summary and the request written (until 2026-12-06 told not recorded,
+    the request not inserted), their document without it."""
+    await db.requests.add(MoodRequest(member, PLACE, song, "sad", T0))
 
 
 async def her_request_cut_short(db: Database) -> None:
@@ -110,7 +111,7 @@ async def test_a_request_whose_member_document_and_mark_are_refused_counts_at_th
     """The mark refused too: the member is kept in memory alone, the refused mark logged."""
     await marks_refused(db)
     await her_request_cut_short(db)
-    assert [r.getMessage() for r in caplog.records if r.name == "storage.mood_requests"] == [NOT_MARKED]
+    assert [r.getMessage() for r in caplog.records if r.name == "storage.mood_requests"] == [NOT_WRITTEN, NOT_MARKED]
     assert await marks(db) == 0
 
     assert ranking(await db.playlists.playlist(PLACE, "sad")) == HERS
@@ -124,8 +125,7 @@ async def test_a_request_whose_member_document_an_outage_cut_counts_at_the_next_
     async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
         await gated.init()
         gate.cut_next("update", PLACE_MEMBERS)
-        with pytest.raises(StorageError):
-            await gated.requests.add(MoodRequest(ALICE, PLACE, "spotify:A", "sad", T0))
+        await gated.requests.add(MoodRequest(ALICE, PLACE, "spotify:A", "sad", T0))  # inserted, the database back
         assert gate.was_cut
         assert await marks(gated) == 1
 
@@ -162,3 +162,22 @@ async def test_her_forget_keeps_nothing_of_her_in_memory_while_her_document_stil
     assert ranking(await db.playlists.playlist(PLACE, "sad")) == [("spotify:B", 1)]
     await assert_documents_are_the_summaries(db)
     assert await marks(db) == 0
+
+
+async def test_a_request_whose_member_document_is_refused_is_recorded_and_its_sender_s_forget_unnames_it(db):
+    """Bob's /mood of Alice's voice note, his member document refused: the request was not
+    inserted, its summary was, and Alice's /forget, which finds the records naming her by their
+    `sender`, found none: the group's playlist kept "Voice note by Alice" and the link to her
+    message, in Bob's summary and in his document made again. The request is now recorded (only
+    its document is to be made again), and her /forget renames it with the rest."""
+    await refusing_writes(db, PLACE_MEMBERS)
+    await db.requests.add(MoodRequest(BOB, PLACE, VOICE_NOTE, "sad", T0, title=NAMED, sender=ALICE.user_id,
+                                      source_link="https://t.me/c/12/34"))
+    await ensure_collection(db.db, PLACE_MEMBERS, VALIDATORS[PLACE_MEMBERS])  # the database back
+    assert await db.db[REQUESTS].count_documents({}) == 1 and await marks(db) == 1
+
+    await db.privacy.forget(ALICE)
+
+    [song] = await db.playlists.playlist(PLACE, "sad")
+    assert (song.track_key, song.title, song.source_link) == (VOICE_NOTE, UNNAMED, None)
+    assert await documents_mentioning(db, "Alice") == []
