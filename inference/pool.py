@@ -903,7 +903,10 @@ class _DaskBackend:
 
     @staticmethod
     async def abandon(handle, token: object, timeout_s: float, stuck_after_s: float) -> None:
-        pending = handle.cancel()  # Dask cancels a running task too; nannies restart stuck workers
+        # Dask forgets the task, but one already running runs on in its worker's thread (Dask cannot
+        # stop a thread), which the worker's next tasks wait for; nothing replaces a worker whose
+        # thread hangs (its nanny restarts a worker process that died, not one that hangs).
+        pending = handle.cancel()
         if inspect.isawaitable(pending):
             await pending
 
