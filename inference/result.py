@@ -20,10 +20,16 @@ QUADRANT_SIGNS: dict[str, tuple[int, int]] = {
 
 
 def valence_arousal(probabilities: dict[str, float]) -> tuple[float, float]:
-    """Project the four class probabilities onto the valence/arousal plane, in [-1, 1]."""
+    """Project the four class probabilities onto the valence/arousal plane, in [-1, 1]: a model's
+    float32 probabilities may sum to a rounding over 1 (0.6 and 0.4: 1.00000003), held to the edge."""
     valence = sum(p * QUADRANT_SIGNS[m][0] for m, p in probabilities.items())
     arousal = sum(p * QUADRANT_SIGNS[m][1] for m, p in probabilities.items())
-    return float(valence), float(arousal)
+    return _on_the_plane(valence), _on_the_plane(arousal)
+
+
+def _on_the_plane(value: float) -> float:
+    value = float(value)
+    return 1.0 if value > 1.0 else -1.0 if value < -1.0 else value  # NaN stays NaN, not an edge
 
 
 @dataclass(frozen=True)

@@ -59,3 +59,16 @@ def test_an_audio_error_from_a_worker_can_still_name_the_file_as_its_sender_name
     assert error.naming("{weird} name") == "The file {weird} name is not audio we can read."
     silent = SilentAudioError("The audio is silent; there is nothing to listen to.")  # names no file
     assert silent.naming("my mix.mp3") == str(silent)
+
+
+@pytest.mark.parametrize("split", [("happy", "calm"), ("energetic", "sad"), ("happy", "energetic"), ("sad", "calm")])
+def test_a_models_float32_answer_stays_on_the_plane(split):
+    """A model answers float32 probabilities, whose sum may pass 1 by a rounding: 0.6 happy and 0.4
+    calm had the valence at 1.00000003, off the [-1, 1] a result promises."""
+    import numpy as np
+
+    probabilities = dict.fromkeys(MOODS, 0.0)
+    probabilities.update(zip(split, map(float, np.array([0.6, 0.4], dtype=np.float32))))
+    result = MoodResult.from_probabilities(probabilities, model="ann", model_version="1")
+    assert -1.0 <= result.valence <= 1.0 and -1.0 <= result.arousal <= 1.0
+    assert max(abs(result.valence), abs(result.arousal)) == pytest.approx(1.0)
