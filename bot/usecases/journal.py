@@ -10,6 +10,7 @@ import re
 import string
 import unicodedata
 import uuid
+import weakref
 from importlib import resources
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
@@ -907,6 +908,9 @@ class JournalUseCase:
         # Users whose prompts stopped unasked and who were not told yet; None until read from the
         # database (once, at the first command): each command or message checks it.
         self._paused: set[UserRef] | None = None
+        # Users whose /journal on is withdrawing a failed prompt's record (`enable`): another
+        # /journal on of theirs reads the day's prompt once it is done.
+        self._withdrawing: weakref.WeakValueDictionary[UserRef, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # ---- opting in and out -------------------------------------------------------------------
     async def enable(self, caller: Caller, time_text: str | None = None,
@@ -963,15 +967,20 @@ class JournalUseCase:
             return ErrorReply(str(error))
         self.schedule.schedule(User(caller.platform, caller.user_id, timezone=zone, prompt_time=prompt_time,
                                     journal_enabled=True, chat_id=chat_id))
-        if (unsent := self.schedule.cancelled_unsent(ref)) is not None:
-            # The old time's failed prompt, known not to have arrived, whose record the database
-            # kept and whose retry the new time cancelled: withdrawn first, as that retry would
-            # have, or it stood for the day's prompt ("today's was sent already") and none came.
-            # Refused again, it stays the day's: the reply reads it so, and the new time sends none.
-            try:
-                await self.prompt_not_delivered(unsent)
-            except StorageError as error:
-                log.warning("journal.prompt_not_withdrawn", extra={"user": caller.user_id, "reason": str(error)})
+        # Taken before anything is awaited after `schedule`: a second /journal on said meanwhile
+        # waits for this one's withdrawal before it reads the day's prompt. It read the record about
+        # to go as the day's ("tomorrow at 21:00: today's was sent already"), and 21:00 sent one.
+        withdrawing = self._withdrawing.setdefault(ref, asyncio.Lock())
+        async with withdrawing:
+            if (unsent := self.schedule.cancelled_unsent(ref)) is not None:
+                # The old time's failed prompt, known not to have arrived, whose record the database
+                # kept and whose retry the new time cancelled: withdrawn first, as that retry would
+                # have, or it stood for the day's prompt ("today's was sent already") and none came.
+                # Refused again, it stays the day's: the reply reads it so, and the new time sends none.
+                try:
+                    await self.prompt_not_delivered(unsent)
+                except StorageError as error:
+                    log.warning("journal.prompt_not_withdrawn", extra={"user": caller.user_id, "reason": str(error)})
         log.info("journal.enabled", extra={"user": caller.user_id, "tz": zone, "at": prompt_time.strftime("%H:%M")})
         note = (" " + fixed_offset_note(zone, prompt_time) if is_fixed_offset(zone)
                 else " " + region_note(zone, prompt_time) if zone in REGION_NAMES else "")

@@ -1072,10 +1072,11 @@ async def test_a_failed_prompt_left_recorded_by_a_database_outage_is_still_tried
 
 async def journal_on_after_the_failed_prompt(scheduler: PromptScheduler, journal: JournalUseCase, ref: UserRef,
                                              at: list[datetime], prompt_at: time, zone: str,
-                                             fires: time) -> tuple[str, str | None]:
+                                             fires: time, *, deliver: bool = True) -> tuple[str, str | None]:
     """The 07:00 prompt failed, its retry set: at 07:02 `/journal on <prompt_at> <zone>` (said again
     while the database's client reconnects), the cancelled retry's time (07:05) passes, and the new
-    time's run comes (`fires`, UTC): what the user was told, and the prompt that run sent."""
+    time's run comes (`fires`, UTC): what the user was told, and the prompt that run sent (not
+    `deliver`: the reply alone, the clock left at 07:02)."""
     import time as time_module
 
     at[0] = datetime.combine(NOV_24, time(7, 2), tzinfo=timezone.utc)
@@ -1084,6 +1085,8 @@ async def journal_on_after_the_failed_prompt(scheduler: PromptScheduler, journal
                                                   f"{prompt_at:%H:%M}", zone), ErrorReply):
         assert time_module.monotonic() < deadline, told  # the client reconnects
         await asyncio.sleep(0.1)
+    if not deliver:
+        return told.text, None
     at[0] += timedelta(minutes=3)
     assert await scheduler.retry_now(ref) is None  # cancelled
     at[0] = datetime.combine(NOV_24, fires, tzinfo=timezone.utc)
@@ -1142,6 +1145,40 @@ async def test_a_new_time_s_reply_and_prompt_agree_where_the_database_refuses_th
         assert gate.was_cut  # /journal on tried to withdraw it
         assert "Your next prompt comes tomorrow at 20:00: today's was sent already" in told
         assert sent is None and out.getvalue().count("📝") == 0
+
+
+async def test_a_second_new_time_said_while_the_first_withdraws_the_failed_prompt_agrees_with_the_prompt(
+        db_server, mongo_uri, db_name, counting):
+    """The 07:00 prompt failed with its withdrawal cut (its record kept, for the retry), then
+    /journal on 20:00, whose withdrawal of that record the database is slow to make, and /journal on
+    21:00 said meanwhile: the second read the record as the day's ("tomorrow at 21:00: today's was
+    sent already"), the first's withdrawal landed, and 21:00 sent the day's prompt all the same."""
+    from tests.fakes.wire_gate import gated_database
+
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, db):
+        user = lisbon_user(7, 0, "moved-twice")
+        await db.users.upsert(user)
+        at = [datetime(2026, 11, 24, 7, 0, tzinfo=timezone.utc)]  # 07:00 in Lisbon
+        scheduler, journal, out = scheduler_with_down_console(db, counting, lambda: at[0], failures=1)
+        scheduler.schedule(user)
+        gate.cut_next("delete", "prompts")
+        assert await scheduler.deliver(user.ref) is None  # the platform down, the withdrawal cut
+        assert gate.was_cut and scheduler.retry_at(user.ref) is not None
+
+        gate.hold("delete", "prompts")  # the first /journal on's withdrawal, slow
+        first = asyncio.create_task(journal_on_after_the_failed_prompt(
+            scheduler, journal, user.ref, at, time(20, 0), "Europe/Lisbon", time(7, 2), deliver=False))
+        await asyncio.wait_for(gate.held.wait(), 10)
+        second = asyncio.create_task(journal_on_after_the_failed_prompt(
+            scheduler, journal, user.ref, at, time(21, 0), "Europe/Lisbon", time(7, 2), deliver=False))
+        await asyncio.sleep(1)  # the second's reply read the day's prompt by now, unless it waits
+        gate.release()
+        await first
+        second, _ = await second
+        at[0] = datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)
+        sent = await scheduler.deliver(user.ref, day=NOV_24)
+    assert ("Your next prompt comes today at 21:00" in second) == (sent is not None), (second, sent)
+    assert sent is not None and out.getvalue().count("📝") == 1
 
 
 async def test_a_failed_prompt_late_in_the_evening_is_tried_again_after_midnight_for_its_own_day(db, counting):
