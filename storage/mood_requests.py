@@ -10,14 +10,15 @@ inserts serve hundreds of them, which keeps the event loop free for the replies.
   within the process every recorded request is seen, and none is written after a `forget`.
 - `place_moved`: a place that got a new id (a group its platform upgraded) gets the
   requests added afterwards under the old id too: answers still being worked on when it moved.
-- Each batch is folded into the per-place summary (`storage/place_tracks.py`: its summaries,
-  then its members' documents) first, then inserted: the playlists read the summary. Where the
-  database fails that (refused, or gone), a summary written may be missing from its member's
-  document, which the playlists read (the requests inserted all the same where only the documents
-  failed): the batch's members are marked (`_mark_unfolded`: in memory,
-  and in `repairs`, after the failure only) and their documents made again from their summaries at
-  the next playlist read of their place (`folded_in`), at the stop, or, the process killed first,
-  at the next start (`recall_unfolded`).
+- Each batch is inserted first, then folded into the per-place summary (`storage/place_tracks.py`:
+  its summaries, then its members' documents, which the playlists read): a summary holds nothing
+  that no stored request holds, so a file sender's /forget, which finds the records naming her by
+  the stored requests' `sender`, finds every one (until 2026-12-06 the summaries came first, and a
+  refused insert left her name in them). Where the database fails a write (refused, or gone), a
+  stored request may be missing from its summary or its member's document: the batch's members
+  are marked (`_mark_unfolded`: in memory, and in `repairs`, after the failure only) and summed up
+  again from their requests, their documents made again, at the next playlist read of their place
+  (`folded_in`), at the stop, or, the process killed first, at the next start (`recall_unfolded`).
 - `asking`: held while a /mood is answered in a place; a member who leaves meanwhile is
   recorded as gone (their request, stamped with when they asked, is written only afterwards).
   Not once they ran /forget since (`erased`): that request is dropped, and its departure, which
@@ -149,9 +150,9 @@ class RequestRepo:
             try:
                 with translated_errors("record mood requests"):
                     docs = [doc for doc, _ in batch]
+                    await self._inserted(docs)
                     if self._summary is not None:
                         await self._summarized(docs)
-                    await self._requests.insert_many(docs, ordered=False)
             except Exception as error:  # StorageError, or anything unexpected: each caller hears of it
                 outcome: BaseException | None = error
             else:
@@ -165,25 +166,43 @@ class RequestRepo:
                     stored.set_exception(outcome)
 
 
+    async def _inserted(self, docs: list[dict]) -> None:
+        """The batch inserted, before its summaries (`_summarized`). A failure raises (the callers
+        told) and marks the batch's members (`_mark_unfolded`): an insert the database did and
+        whose answer was lost, or did in part, left requests stored that no summary holds, summed
+        up again from the requests at the repair. Until 2026-12-06 the summaries were written
+        first: a refused or cut insert left a summary (and a member's document) holding a vote no
+        request backed, and a file's title naming its sender ("Voice note by Alice") with the link
+        to her message, which her /forget, finding the records naming her by the stored requests'
+        `sender`, could not find; and /forget's summaries made again from the requests
+        (`place_tracks.summarize_again`) lost the vote of a request of the same song written beside
+        it, its summary written before their delete and the request inserted after their read."""
+        try:
+            await self._requests.insert_many(docs, ordered=False)
+        except PyMongoError:
+            if self._summary is not None:
+                await self._mark_unfolded(_members(docs))
+            raise
+
     async def _summarized(self, docs: list[dict]) -> None:
-        """The batch folded into the summaries (`place_tracks.record`), then into the members'
-        documents (`place_tracks.record_members`). A failure of the summaries (a refusal, or the
-        database gone, perhaps after some were written) marks the batch's members (`_mark_unfolded`),
-        then raises as before: the requests are not inserted, their callers told. A failure of the
-        members' documents alone marks them too, logged (place_tracks.members_not_written), and the
-        requests are inserted all the same: their summaries hold their votes, and their documents
-        are made again from them. Until 2026-12-06 those requests were not inserted either, the
-        summaries keeping a vote no request backed: a file's title naming its sender ("Voice note by
-        Alice") and the link to her message, which her /forget, finding the records that name her
-        by their `sender`, could not find. A member whose document was too full for a song of
-        theirs (`place_tracks.write`) is marked too: their document made again is cut to fit
+        """The batch, inserted (`_inserted`), folded into the summaries (`place_tracks.record`),
+        then into the members' documents (`place_tracks.record_members`). A failure of either (a
+        refusal, or the database gone, perhaps after some were written) is logged
+        (place_tracks.summaries_not_written, place_tracks.members_not_written) and marks the
+        batch's members (`_mark_unfolded`): the requests are stored, their callers told so, and the
+        repair sums those members up again from the requests stored, then makes their documents
+        again. Until 2026-12-06 a failure of the summaries raised, the requests not inserted (they
+        were written first): the callers were told of a failure, and a summary written before it
+        kept a vote no request backed. A member whose document was too full for a song of theirs
+        (`place_tracks.write`) is marked too: their document made again is cut to fit
         (`place_tracks.dropped_oldest`), with room for their next songs."""
-        members = {(doc["place"], doc["platform"], doc["user_id"]) for doc in docs if doc.get("place") is not None}
+        members = _members(docs)
         try:
             await place_tracks.record(self._summary, docs)
-        except PyMongoError:
+        except PyMongoError as error:
+            log.warning("place_tracks.summaries_not_written", extra={"members": len(members), "reason": described(error)})
             await self._mark_unfolded(members)
-            raise
+            return
         try:
             full = await place_tracks.record_members(self._summary, docs)
         except PyMongoError as error:
@@ -193,7 +212,7 @@ class RequestRepo:
             await self._mark_unfolded(full)
 
     async def _mark_unfolded(self, members: set[tuple[str, str, str]]) -> None:
-        """The members' documents to be made again: in memory, then in `repairs` (one mark each,
+        """The members to be summed up again (`folded_in`): in memory, then in `repairs` (one mark each,
         {place, platform, user_id, at}), so that a process killed before a repair point leaves them
         to the next start. A mark the database refuses too is logged (place_tracks.members_not_marked):
         the member is kept in memory alone, made again at this process's repair points."""
@@ -210,12 +229,13 @@ class RequestRepo:
             log.warning("place_tracks.members_not_marked", extra={"members": len(marks), "reason": str(error)})
 
     async def folded_in(self, place: str | None = None) -> None:
-        """The documents of the members of `place` (of every place, by default) that a failed write
-        may have left without a vote (`_mark_unfolded`) made again from their summaries
-        (`place_tracks.rebuild_members`, with the erasure lock: no /forget between the read and the
-        write), then their marks deleted. Where the database fails it, they are left (logged,
-        place_tracks.members_not_made_again) for the next repair point: the read goes on with the
-        documents as they are. Never with the erasure lock held."""
+        """The summaries and documents of the members of `place` (of every place, by default) that a
+        failed write may have left without a vote (`_mark_unfolded`) summed up again from their
+        stored requests (`place_tracks.summed_up_again`, with the erasure lock: no /forget between
+        the read and the write), then their marks deleted: each member's requests in the place read
+        again, where before only their summaries were. Where the database fails it, they are left
+        (logged, place_tracks.members_not_made_again) for the next repair point: the read goes on
+        with the documents as they are. Never with the erasure lock held."""
         keys = sorted(key for key in self._unfolded if place is None or key[0] == place)
         if not keys or self._summary is None:
             return
@@ -223,7 +243,7 @@ class RequestRepo:
         try:
             with translated_errors("make members' place documents again"):
                 async with self.erasure_lock:
-                    await place_tracks.rebuild_members(self._summary, keys)
+                    await place_tracks.summed_up_again(self._requests, self._summary, keys)
                 if self._repairs is not None:
                     await self._repairs.delete_many({"_id": {"$in": sorted(set().union(*tokens.values()))}})
         except StorageError as error:
@@ -252,6 +272,11 @@ class RequestRepo:
             log.info("place_tracks.members_marked_at_start", extra={"members": len(members)})
         await self.folded_in()
         return len(members)
+
+
+def _members(docs: list[dict]) -> set[tuple[str, str, str]]:
+    """The (place, platform, user id) of the requests asked in a place."""
+    return {(doc["place"], doc["platform"], doc["user_id"]) for doc in docs if doc.get("place") is not None}
 
 
 def unnamed(doc: dict) -> dict:

@@ -4,8 +4,10 @@ asked it by and, for an uploaded file, the greatest link to a message of the pla
 (`source_link`, absent where none of their requests had one), as `storage.playlists` would group
 their requests.
 
-Written with the requests (`RequestRepo`, before them: a request refused after its summary was
-written is a vote for an answer the member was given), built for existing requests by migration 7,
+Written with the requests (`RequestRepo`, after them: until 2026-12-06 before them, so that a
+request refused after its summary was written still counted, as an answer the member was given;
+but its summary, unbacked by any request, kept a file's title naming its sender after her
+/forget), built for existing requests by migration 7,
 rebuilt for a place that moved, erased by /forget and shown in /export. A server's playlist and
 its members read it instead of every request ever made there: with 2 000 members and 100 000
 requests in one place, the requests are 20 892 summaries (`benchmarks/storage.py --places 1`).
@@ -104,8 +106,8 @@ def member_updates(docs: Iterable[dict[str, Any]]) -> list[UpdateOne]:
 
 
 async def record(summary: AsyncCollection, docs: list[dict[str, Any]]) -> None:
-    """Fold request documents into the summaries; their members' documents after them
-    (`record_members`). `RequestRepo` inserts the requests once both are done."""
+    """Fold request documents, inserted, into the summaries; their members' documents after them
+    (`record_members`)."""
     await write(summary, request_updates(docs))
 
 
@@ -297,3 +299,17 @@ async def summarize_again(requests: AsyncCollection, summary: AsyncCollection,
             await summarize(requests, summary, match=member,
                             among={"$or": [{"place": place, "track_key": track_key} for place, track_key in some]})
         await rebuild_members(summary, {(place, platform, user_id) for place, _ in tracks})
+
+
+async def summed_up_again(requests: AsyncCollection, summary: AsyncCollection,
+                          members: Iterable[tuple[str, str, str]]) -> None:
+    """The summaries of these (place, platform, user id) folded again from their stored requests
+    (`summarize`, by the member's fields, then their places: `$max`, so a vote a failed write left
+    out is put back and nothing is taken), then their documents made again (`rebuild_members`):
+    the repair of a request batch whose insert or summaries the database failed
+    (`RequestRepo.folded_in`)."""
+    keys = sorted(set(members))
+    for (platform, user_id), theirs in groupby(sorted(keys, key=itemgetter(1, 2, 0)), key=itemgetter(1, 2)):
+        await summarize(requests, summary, match={"user_id": user_id, "platform": platform},
+                        among={"place": {"$in": sorted({place for place, _, _ in theirs})}})
+    await rebuild_members(summary, keys)

@@ -61,7 +61,7 @@ async def test_a_forget_while_a_departure_is_recorded_leaves_no_departure(db, ga
 
 
 async def test_a_forget_while_a_request_batch_is_on_its_way_leaves_neither_it_nor_its_summary(db, gate):
-    """The batch's summaries are written, its requests not yet: the /forget waits for both."""
+    """The batch's requests on their way, their summaries after them: the /forget waits for both."""
     await db.requests.add(MoodRequest(BOB, PLACE, "spotify:A", "sad", T0))
     gate.hold("insert", REQUESTS)
     db.requests.record(MoodRequest(ALICE, PLACE, "spotify:A", "sad", T0 + H))

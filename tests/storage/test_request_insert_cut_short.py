@@ -1,0 +1,133 @@
+"""A /mood request whose insert the database fails (refused, or cut on the wire) after its place
+summary (`place_tracks`) and its member's document (`place_members`) were written: the request
+was not stored, its summary was, and a file's title naming its sender ("Voice note by Alice") with
+the link to her message stayed there for good, since her /forget finds the records naming her by
+the stored requests' `sender`. And a /forget's summaries made again from the requests
+(`place_tracks.summarize_again`) beside a request of the same song being written lost that
+request's vote where its summary came before their delete and its insert after their read. The
+requests are now inserted before their summaries (`RequestRepo._write_pending`): a summary holds
+nothing that no stored request holds, and a request the database fails is marked for a repair that
+sums its member up again from the requests stored."""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from storage import place_tracks
+from storage.database import Database
+from storage.models import MoodRequest, StorageError
+from storage.schema import PLACE_TRACKS, REQUESTS, VALIDATORS, ensure_collection
+from tests.abuse.test_forget_cut_short import NAMED, UNNAMED, refusing_writes
+from tests.fakes.wire_gate import gated_database
+from tests.storage.conftest import T0
+from tests.storage.test_journal_summaries import VOICE_NOTE
+from tests.storage.test_place_member_repairs import assert_documents_are_the_summaries, marks
+from tests.storage.test_playlists import ALICE, BOB, PLACE, ranking
+from tests.storage.test_privacy import documents_mentioning
+
+LINK = "https://t.me/c/12/34"  # Alice's message
+
+
+def bobs_ask(mood: str = "sad", at=T0, title: str = NAMED, sender: str | None = ALICE.user_id) -> MoodRequest:
+    """Bob's /mood of Alice's voice note in the group."""
+    return MoodRequest(BOB, PLACE, VOICE_NOTE, mood, at, title=title, sender=sender,
+                       source_link=LINK if sender else None)
+
+
+async def assert_summaries_are_the_requests(db: Database) -> None:
+    """The summaries, and the members' documents, are those the stored requests make."""
+    kept = await db.db[PLACE_TRACKS].find({}, {"_id": 0}).sort("track_key").to_list()
+    await db.db[PLACE_TRACKS].delete_many({})
+    await db.requests.settled()
+    await place_tracks.summarize(db.db[REQUESTS], db.db[PLACE_TRACKS])
+    assert kept == await db.db[PLACE_TRACKS].find({}, {"_id": 0}).sort("track_key").to_list()
+    await assert_documents_are_the_summaries(db)
+
+
+@pytest.fixture
+async def gated(db_server, mongo_uri, db_name):
+    """(gate, database): a connection through a `WireGate`, the database dropped at the end."""
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, through):
+        await through.init()
+        yield gate, through
+        await through.client.drop_database(db_name)
+
+
+async def test_a_request_whose_insert_is_refused_leaves_no_name_after_its_sender_s_forget(db):
+    await refusing_writes(db, REQUESTS)
+    with pytest.raises(StorageError):
+        await db.requests.add(bobs_ask())
+    await ensure_collection(db.db, REQUESTS, VALIDATORS[REQUESTS])  # the database back
+
+    await db.privacy.forget(ALICE)
+
+    assert await documents_mentioning(db, "Alice") == []
+    assert await documents_mentioning(db, LINK) == []
+    assert await db.playlists.playlist(PLACE, "sad") == []  # not stored: no vote
+    await assert_summaries_are_the_requests(db)
+
+
+async def test_a_request_whose_insert_an_outage_cut_leaves_no_name_after_its_sender_s_forget(gated):
+    gate, db = gated
+    gate.cut_next("insert", REQUESTS)
+    with pytest.raises(StorageError):
+        await db.requests.add(bobs_ask())
+    assert gate.was_cut
+
+    await db.privacy.forget(ALICE)  # the database back
+
+    assert await documents_mentioning(db, "Alice") == []
+    assert await db.playlists.playlist(PLACE, "sad") == []
+    await assert_summaries_are_the_requests(db)
+
+
+async def test_a_request_stored_whose_answer_an_outage_lost_counts_at_the_next_playlist_read(gated):
+    """The insert done, its answer lost: its caller told it failed, its summary written by no one
+    until its member is marked and summed up again from the requests."""
+    gate, db = gated
+    gate.commands.clear()
+    gate.cut(0, after=True)  # the next data command: the batch's first write
+    with pytest.raises(StorageError):
+        await db.requests.add(MoodRequest(BOB, PLACE, "spotify:B", "sad", T0))
+    gate.cut(None)
+    assert gate.commands[0] == ("insert", REQUESTS)
+    assert await db.db[REQUESTS].count_documents({}) == 1
+
+    assert ranking(await db.playlists.playlist(PLACE, "sad")) == [("spotify:B", 1)]
+    await assert_summaries_are_the_requests(db)
+    assert await marks(db) == 0
+
+
+async def test_a_request_whose_summary_is_refused_is_recorded_and_counts_at_the_next_playlist_read(db):
+    await refusing_writes(db, PLACE_TRACKS)
+    await db.requests.add(MoodRequest(BOB, PLACE, "spotify:B", "sad", T0))  # stored: told so
+    await ensure_collection(db.db, PLACE_TRACKS, VALIDATORS[PLACE_TRACKS])  # the database back
+    assert await marks(db) == 1
+
+    assert ranking(await db.playlists.playlist(PLACE, "sad")) == [("spotify:B", 1)]
+    await assert_summaries_are_the_requests(db)
+    assert await marks(db) == 0
+
+
+async def test_a_forget_summing_up_again_beside_a_request_of_the_same_song_keeps_its_vote(db, gated):
+    """Another process (a second bot on the database) records Bob's later /mood of the voice note
+    while Alice's /forget sums his summary of it up again from his requests: before, its summary
+    was written first, deleted by the /forget, and its request inserted after the /forget's read,
+    so that his summary said "sad" (the first answer) for good."""
+    await db.requests.add(bobs_ask())
+    gate, other = gated
+    gate.hold("insert", REQUESTS)
+    later = asyncio.create_task(other.requests.add(
+        bobs_ask("happy", T0 + timedelta(hours=1), title=UNNAMED, sender=None)))
+    await asyncio.wait_for(gate.held.wait(), timeout=10)
+
+    await db.privacy.forget(ALICE)
+    gate.release()
+    await asyncio.wait_for(later, timeout=10)
+
+    assert ranking(await db.playlists.playlist(PLACE, "happy")) == [(VOICE_NOTE, 1)]
+    assert await db.playlists.playlist(PLACE, "sad") == []
+    assert await documents_mentioning(db, "Alice") == []
+    await assert_summaries_are_the_requests(db)
