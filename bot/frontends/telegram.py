@@ -1213,7 +1213,10 @@ class TelegramFrontend:
                 await message.reply_text(added.message)
                 return True
             day = added.local_date.isoformat()
-        if split.told:
+        # A part whose refusal was said before the restart, added now: told, whatever joined before
+        # it. Taken as told (a part before it joined and said so), it was added without a word, the
+        # user's last of it "those words are not saved".
+        if split.told and (joined_before or not said_before):
             return False
         split.told = True
         await message.reply_text(SPLIT_ANSWER_JOINED.format(day=day) if day else SPLIT_ANSWER_NOT_SAVED)

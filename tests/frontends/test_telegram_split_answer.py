@@ -480,21 +480,46 @@ async def test_a_part_the_database_refused_then_added_after_a_restart_is_told_so
     restart hands the second over again, noted said, and took that for "told it was joined": it
     and the third were added, and the user, told their words were not saved, was never told they
     were. The part refused before is known by its words not in the note at the restart."""
+    said = await a_part_refused_by_the_database_then_restarted(db_server, mongo_uri, db_name, db,
+                                                                client_parts(ANSWER), 1, end)
+    assert len(said) == 1 and said[0].startswith(DAY_TOLD), said
+    assert await note_of_today(db) == WORDS
+
+
+async def a_part_refused_by_the_database_then_restarted(db_server, mongo_uri, db_name, db, parts: list[str],
+                                                        refused: int, end: str) -> list[str]:
+    """`parts` before `refused` answered (the first saved, the others joined), the database gone as
+    `parts[refused]`'s words were added (told NOTE_PART_NOT_ADDED), the bot `end` ("killed" or
+    "stopped"), and the rest sent while it is down: what the chat shows after the restart."""
     fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
-    parts = client_parts(ANSWER)
     async with prompt_open(db, fake) as (_, prompt):
         pass
     async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
         async with usecases_with_creep(gated) as (_, usecases), telegram_on(fake, usecases):
             await parts_answered(db, fake, prompt, parts[:1], "Saved to your journal")
-            gate.hold("find", JOURNAL)  # the second part's entry, to add its words to
+            if refused > 1:
+                await parts_answered(db, fake, prompt, parts[1:refused], DAY_TOLD, first=False)
+            gate.hold("find", JOURNAL)  # the refused part's entry, to add its words to
             cutting = asyncio.create_task(cut_when_held(gate, None))
             try:
-                second, left = await parts_answered(db, fake, prompt, parts[1:2], NOTE_PART_NOT_ADDED, first=False)
+                last, left = await parts_answered(db, fake, prompt, parts[refused:refused + 1], NOTE_PART_NOT_ADDED,
+                                                  first=False)
             finally:
                 cutting.cancel()
     if end == "killed":
         await killed_leaving(db, left)
-    said = await rest_after_a_restart(db, fake, prompt, second, told=None, parts=parts[2:])
+    return await rest_after_a_restart(db, fake, prompt, last, told=None, parts=parts[refused + 1:])
+
+
+@pytest.mark.parametrize("end", ["killed", "stopped"])
+async def test_a_later_part_the_database_refused_then_added_after_a_restart_is_told_so(db_server, mongo_uri,
+                                                                                      db_name, db, end):
+    """As above, the refused part the third, after a second that joined and was told so: the
+    restart added it, and said nothing (the telling said before the stop, for the second); the
+    user's last word of it was "those words are not saved"."""
+    words = f"{WORDS} {WORDS.replace('Hour ', 'Night ')}"
+    parts = client_parts(f"Radiohead - Creep\n{words}")
+    assert len(parts) == 5
+    said = await a_part_refused_by_the_database_then_restarted(db_server, mongo_uri, db_name, db, parts, 2, end)
     assert len(said) == 1 and said[0].startswith(DAY_TOLD), said
-    assert await note_of_today(db) == WORDS
+    assert await note_of_today(db) == words
