@@ -1122,6 +1122,20 @@ async def test_a_new_time_s_reply_and_prompt_agree_where_the_failed_prompt_s_rec
     assert await scheduler.deliver(user.ref, day=NOV_24) is None  # the day's, once
 
 
+async def a_failed_prompt_whose_withdrawal_is_cut(gate, db, counting, name: str):
+    """At 07:00 in Lisbon the platform is down and the database's withdrawal of the failed prompt's
+    record is cut on the wire: the record stays, and the retry is set to withdraw it first."""
+    user = lisbon_user(7, 0, name)
+    await db.users.upsert(user)
+    at = [datetime(2026, 11, 24, 7, 0, tzinfo=timezone.utc)]  # 07:00 in Lisbon
+    scheduler, journal, out = scheduler_with_down_console(db, counting, lambda: at[0], failures=1)
+    scheduler.schedule(user)
+    gate.cut_next("delete", "prompts")
+    assert await scheduler.deliver(user.ref) is None  # the platform down, the withdrawal cut
+    assert gate.was_cut and scheduler.retry_at(user.ref) is not None
+    return user, at, scheduler, journal, out
+
+
 async def test_a_new_time_s_reply_and_prompt_agree_where_the_database_refuses_the_failed_prompt_s_withdrawal_again(
         db_server, mongo_uri, db_name, counting):
     """As above, but the database refuses /journal on's withdrawal of the failed prompt's record too
@@ -1130,14 +1144,8 @@ async def test_a_new_time_s_reply_and_prompt_agree_where_the_database_refuses_th
     from tests.fakes.wire_gate import gated_database
 
     async with gated_database(db_server, mongo_uri, db_name) as (gate, db):
-        user = lisbon_user(7, 0, "moved-refused")
-        await db.users.upsert(user)
-        at = [datetime(2026, 11, 24, 7, 0, tzinfo=timezone.utc)]  # 07:00 in Lisbon
-        scheduler, journal, out = scheduler_with_down_console(db, counting, lambda: at[0], failures=1)
-        scheduler.schedule(user)
-        gate.cut_next("delete", "prompts")
-        assert await scheduler.deliver(user.ref) is None  # the platform down, the withdrawal cut
-        assert gate.was_cut and scheduler.retry_at(user.ref) is not None
+        user, at, scheduler, journal, out = await a_failed_prompt_whose_withdrawal_is_cut(
+            gate, db, counting, "moved-refused")
 
         gate.cut_next("delete", "prompts")
         told, sent = await journal_on_after_the_failed_prompt(
@@ -1156,14 +1164,8 @@ async def test_a_second_new_time_said_while_the_first_withdraws_the_failed_promp
     from tests.fakes.wire_gate import gated_database
 
     async with gated_database(db_server, mongo_uri, db_name) as (gate, db):
-        user = lisbon_user(7, 0, "moved-twice")
-        await db.users.upsert(user)
-        at = [datetime(2026, 11, 24, 7, 0, tzinfo=timezone.utc)]  # 07:00 in Lisbon
-        scheduler, journal, out = scheduler_with_down_console(db, counting, lambda: at[0], failures=1)
-        scheduler.schedule(user)
-        gate.cut_next("delete", "prompts")
-        assert await scheduler.deliver(user.ref) is None  # the platform down, the withdrawal cut
-        assert gate.was_cut and scheduler.retry_at(user.ref) is not None
+        user, at, scheduler, journal, out = await a_failed_prompt_whose_withdrawal_is_cut(
+            gate, db, counting, "moved-twice")
 
         gate.hold("delete", "prompts")  # the first /journal on's withdrawal, slow
         first = asyncio.create_task(journal_on_after_the_failed_prompt(
