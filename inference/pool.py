@@ -1123,7 +1123,9 @@ class Classifier:
         started = time.perf_counter()
         # Absolute: the workers fork from a server that kept the folder this process was in when it
         # started, and a relative path was looked for there after this process changed folder.
-        path = os.path.abspath(path)
+        # Joined, not os.path.abspath: that folds 'link/..' away, which the system reads as the
+        # parent of the folder the link points to.
+        path = os.path.join(os.getcwd(), path)
         if model == "ann":
             return await self._classify_ann(path, max_seconds, started, None, label)
         if self._main_version is None:

@@ -600,3 +600,19 @@ async def test_an_unreadable_ann_card_leaves_the_main_model_answering(tiny_weigh
         assert_is_a_mood(await classifier.classify(clips[0]), "main", None)
         with pytest.raises(ModelUnavailableError, match="fallback model is unavailable"):
             await classifier.classify(clips[0], model="ann")
+
+
+@in_module_loop
+async def test_a_relative_path_through_a_linked_folder_is_the_file_the_system_opens(classifier, clips, tmp_path,
+                                                                                  monkeypatch):
+    """A relative path is made absolute by joining it to the caller's folder, not by folding its
+    '..' away: 'link/..' is the parent of the folder the link points to, as the system opens it;
+    folded, 'link/../song.ogg' was looked for beside the link ('Cannot find the audio file')."""
+    (tmp_path / "albums" / "one").mkdir(parents=True)
+    shutil.copy(clips[0], tmp_path / "albums" / "song.ogg")
+    (tmp_path / "here").mkdir()
+    (tmp_path / "here" / "link").symlink_to(tmp_path / "albums" / "one")
+    monkeypatch.chdir(tmp_path / "here")
+    assert os.path.isfile("link/../song.ogg")  # as the system opens it
+    assert_is_a_mood(await classifier.classify("link/../song.ogg"), "main", None)
+    assert_is_a_mood(await classifier.classify("link/../song.ogg", model="ann"), "ann", None)
