@@ -173,6 +173,7 @@ class MainModel:
 
 
 FUSION_NUMBERS = ("main_weight", "ann_weight", "embedding_weight")
+WEIGHT_ROUNDING = 1e-9  # the network's weight left by the others may be a rounding under 0 (1 - 0.3 - 0.7)
 
 
 def _check_fusion(card: dict) -> None:
@@ -187,13 +188,15 @@ def _check_fusion(card: dict) -> None:
             return
         if not isinstance(spec, dict):
             raise TypeError(f"an object was expected, not {type(spec).__name__}")
-        for name in FUSION_NUMBERS:
-            weight = float(spec.get(name) or 0.0)
-            if not (weight >= 0 and math.isfinite(weight)):  # under 0, the mix is no probability
-                raise ValueError(f"{name} {weight!r}: a weight is a finite number, 0 or more")
+        listed = [(name, float(spec.get(name) or 0.0)) for name in FUSION_NUMBERS]
         calibration = spec.get("calibration") or {}
         if not isinstance(calibration, dict):
             raise TypeError(f"calibration: an object was expected, not {type(calibration).__name__}")
+        # The weights as the mix reads them (`Fusion.weights`): the network's may be what the
+        # others leave, under 0 where they pass 1 (ann_weight 1.5: the network's -0.5).
+        for name, weight in listed + list(zip(FUSION_NUMBERS, Fusion.weights(spec))):
+            if not (weight >= -WEIGHT_ROUNDING and math.isfinite(weight)):  # under 0, the mix is no probability
+                raise ValueError(f"{name} {weight!r}: a weight is a finite number, 0 or more")
         temperature = float(calibration.get("temperature") or 1.0)
         if not (temperature > 0 and math.isfinite(temperature)):  # under 0, the least likely mood wins
             raise ValueError(f"temperature {temperature!r}: a finite number over 0")
@@ -249,6 +252,17 @@ class Fusion:
     def embeds(card: dict) -> bool:
         return float((card.get("fusion") or {}).get("embedding_weight") or 0.0) > 0
 
+    @staticmethod
+    def weights(spec: dict) -> tuple[float, float, float]:
+        """(main_weight, ann_weight, embedding_weight) as the mix `spec` (main.json's "fusion")
+        serves them: without the embedding, the network takes what the ANN leaves; with it, its
+        own weight, else what the others leave."""
+        ann_weight = float(spec.get("ann_weight") or 0.0)
+        embedding_weight = float(spec.get("embedding_weight") or 0.0)
+        if embedding_weight <= 0:
+            return 1.0 - ann_weight, ann_weight, 0.0
+        return float(spec.get("main_weight", 1.0 - ann_weight - embedding_weight)), ann_weight, embedding_weight
+
     @property
     def version_suffix(self) -> str:
         tempered = f"+t{self.temperature:g}" if self.temperature != 1.0 else ""
@@ -258,19 +272,17 @@ class Fusion:
     def from_card(cls, card: dict, weights_dir: Path, embedding_threads: int, *,
                   beside: bool = False) -> "Fusion | None":
         spec = card.get("fusion") or {}
-        ann_weight = float(spec.get("ann_weight") or 0.0)
-        embedding_weight = float(spec.get("embedding_weight") or 0.0)
+        main_weight, ann_weight, embedding_weight = cls.weights(spec)
         temperature = float((spec.get("calibration") or {}).get("temperature") or 1.0)
         if embedding_weight <= 0:
             # The two-part card: the network takes what the ANN leaves.
             if not ann_weight:
                 return None
             ann = AnnModel.load(weights_dir)
-            return cls(1.0 - ann_weight, ann_weight, ann, temperature=temperature,
-                       parts=digest_of_parts(1.0 - ann_weight, ann_weight, 0.0, temperature, ann.version))
+            return cls(main_weight, ann_weight, ann, temperature=temperature,
+                       parts=digest_of_parts(main_weight, ann_weight, 0.0, temperature, ann.version))
         from inference.embedding import Embedder, EmbeddingHead
 
-        main_weight = float(spec.get("main_weight", 1.0 - ann_weight - embedding_weight))
         ann = AnnModel.load(weights_dir) if ann_weight > 0 else None
         head = EmbeddingHead.from_card(card.get("embedding_head") or {})
         embedder = Embedder.load(weights_dir, threads=embedding_threads, patches=(card.get("embedding") or {}).get("patches"))

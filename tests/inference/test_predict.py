@@ -274,6 +274,12 @@ def test_a_mix_re_chosen_or_a_retrained_ann_over_the_same_network_is_another_ver
     {"fusion": {"ann_weight": 0.3, "calibration": {"temperature": -0.69}}},
     {"fusion": {"ann_weight": float("nan")}},
     {"fusion": {"ann_weight": -0.3}},
+    # The weights as the mix reads them: main_weight null or "" (read as float(None), float('')),
+    # and the network's share, what the others leave, under 0.
+    {"fusion": {"ann_weight": 0.2, "embedding_weight": 0.5, "main_weight": None}},
+    {"fusion": {"ann_weight": 0.2, "embedding_weight": 0.5, "main_weight": ""}},
+    {"fusion": {"ann_weight": 1.5}},
+    {"fusion": {"ann_weight": 0.6, "embedding_weight": 0.6}},
 ])
 def test_a_card_whose_fusion_is_unreadable_is_a_model_unavailable_error_saying_so(tiny_weights, tmp_path, card):
     """A main.json whose fusion was no number (or no object) raised ValueError, AttributeError or
