@@ -366,18 +366,24 @@ class PromptScheduler:
                 misfire_grace_time=None, coalesce=True, max_instances=1, **first,
             )
 
-    def unschedule(self, ref: UserRef) -> None:
+    def unschedule(self, ref: UserRef, *, keep_unsent: bool = False) -> None:
         """The user leaves their daily job, their retry goes, and so do the prompts sent to them that
-        the journal holds in memory (/forget calls this: nothing of theirs is kept there)."""
+        the journal holds in memory (/forget calls this: nothing of theirs is kept there).
+        `keep_unsent` (/journal off): the failed prompt the retry was to withdraw first is kept for
+        the next /journal on (`cancelled_unsent`), as for a new time: its record stood for the day's
+        prompt after /journal off and on, and none came that day, though none had arrived."""
         self.journal.forget_open(ref)
-        self._cancelled_unsent.pop(ref, None)
         self._leave_group(ref)
+        if keep_unsent:
+            self._cancel_retry(ref)
+            return
+        self._cancelled_unsent.pop(ref, None)
         if self._scheduler.get_job(retry_job_id(ref)) is not None:
             self._scheduler.remove_job(retry_job_id(ref))
 
     def _cancel_retry(self, ref: UserRef) -> None:
-        """/journal on with a new time or zone: the retry of the old time's failed prompt goes. Left,
-        it sent the day's prompt at the old time (07:05 for 07:00) after the user was told "today at
+        """/journal on with a new time or zone, or /journal off: the retry of the old time's failed
+        prompt goes. Left, it sent the day's prompt at the old time (07:05 for 07:00) after the user was told "today at
         20:00", and 20:00 then sent none. A failed prompt whose record the database kept (its
         withdrawal failed too: the retry's `unsent`) is handed to /journal on (`cancelled_unsent`),
         which withdraws it first, as the retry would have: its record stood for the day's prompt,
@@ -393,8 +399,8 @@ class PromptScheduler:
             log.info("scheduler.prompt_retry_cancelled", extra={"user": ref.user_id})
 
     def cancelled_unsent(self, ref: UserRef) -> str | None:
-        """The failed prompt that the retry `schedule` just cancelled was to withdraw first
-        (`_cancel_retry`), handed over once (/journal on withdraws it); else None."""
+        """The failed prompt that the retry `schedule` (or /journal off's `unschedule`) cancelled was
+        to withdraw first (`_cancel_retry`), handed over once (/journal on withdraws it); else None."""
         return self._cancelled_unsent.pop(ref, None)
 
     def _leave_group(self, ref: UserRef) -> None:

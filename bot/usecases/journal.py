@@ -1054,7 +1054,8 @@ class JournalUseCase:
 
     async def disable(self, caller: Caller) -> TextReply:
         ref = UserRef(caller.platform, caller.user_id)
-        self.schedule.unschedule(ref)
+        # A failed prompt's record the retry was to withdraw is kept for the next /journal on.
+        self.schedule.unschedule(ref, keep_unsent=True)
         self.forget_open(ref)  # nor answered from memory with the database down
         try:
             user = await self.db.users.get(ref)

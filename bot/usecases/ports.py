@@ -54,12 +54,15 @@ class PromptSchedule(Protocol):
 
     def schedule(self, user: User) -> None: ...
 
-    def unschedule(self, ref: UserRef) -> None: ...
+    def unschedule(self, ref: UserRef, *, keep_unsent: bool = False) -> None:
+        """The user's prompts stop. `keep_unsent` (/journal off): a cancelled retry's failed prompt
+        is kept for `cancelled_unsent` (the next /journal on withdraws it); else nothing is kept."""
+        ...
 
     def cancelled_unsent(self, ref: UserRef) -> str | None:
         """The prompt id of a failed prompt whose record the database kept, whose retry `schedule`
-        just cancelled (a new time or zone) before it withdrew that record: the caller withdraws
-        it. Handed over once; None when there is none."""
+        (a new time or zone) or /journal off's `unschedule` cancelled before it withdrew that
+        record: the caller withdraws it. Handed over once; None when there is none."""
         ...
 
     async def fire_now(self, ref: UserRef) -> str | None:
@@ -76,7 +79,7 @@ class NoSchedule:
     def schedule(self, user: User) -> None:
         return None
 
-    def unschedule(self, ref: UserRef) -> None:
+    def unschedule(self, ref: UserRef, *, keep_unsent: bool = False) -> None:
         return None
 
     def cancelled_unsent(self, ref: UserRef) -> str | None:

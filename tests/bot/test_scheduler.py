@@ -1122,6 +1122,39 @@ async def test_a_new_time_s_reply_and_prompt_agree_where_the_failed_prompt_s_rec
     assert await scheduler.deliver(user.ref, day=NOV_24) is None  # the day's, once
 
 
+async def test_journal_off_then_on_the_same_day_withdraws_the_failed_prompt_s_kept_record(db_server, mongo_uri,
+                                                                                         db_name, counting):
+    """The 07:00 prompt failed with its withdrawal cut (its record kept, for the retry), then
+    /journal off and /journal on 20:00: off removed the retry and its record with it stayed the
+    day's: "tomorrow at 20:00: today's was sent already", and no prompt came that day, though none
+    had arrived. /journal on withdraws it, as after a new time said without the off (3d8d48c)."""
+    from tests.fakes.wire_gate import gated_database
+
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, db):
+        user, at, scheduler, journal, out = await a_failed_prompt_whose_withdrawal_is_cut(
+            gate, db, counting, "off-and-on")
+        await journal.disable(Caller("console", user.user_id, chat_id=user.user_id))
+        told, sent = await journal_on_after_the_failed_prompt(
+            scheduler, journal, user.ref, at, time(20, 0), "Europe/Lisbon", time(20, 0))
+    assert "Your next prompt comes today at 20:00" in told
+    assert sent is not None and out.getvalue().count("📝") == 1
+
+
+async def test_forget_after_a_failed_prompt_leaves_nothing_of_the_user_in_the_scheduler(
+        db_server, mongo_uri, db_name, counting):
+    """/forget (which unschedules) after the 07:00 prompt failed with its record kept: the retry's
+    prompt id, kept for a /journal on to withdraw, is not kept for someone deleted."""
+    from tests.fakes.wire_gate import gated_database
+
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, db):
+        user, _at, scheduler, journal, _out = await a_failed_prompt_whose_withdrawal_is_cut(
+            gate, db, counting, "forgotten-offline")
+        await journal.disable(Caller("console", user.user_id, chat_id=user.user_id))  # kept for /journal on
+        await PrivacyUseCase(db, schedule=scheduler).forget(Caller("console", user.user_id, chat_id=user.user_id),
+                                                             confirmed=True)
+    assert scheduler.cancelled_unsent(user.ref) is None and scheduler.retry_at(user.ref) is None
+
+
 async def a_failed_prompt_whose_withdrawal_is_cut(gate, db, counting, name: str):
     """At 07:00 in Lisbon the platform is down and the database's withdrawal of the failed prompt's
     record is cut on the wire: the record stays, and the retry is set to withdraw it first."""
