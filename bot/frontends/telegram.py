@@ -1411,7 +1411,11 @@ class TelegramFrontend:
         message = update.message or update.edited_message
         if message is None:
             return
-        self.splits.read(message)  # its handler read it as no part nor answer, if not before
+        if update.message is not None:  # its handler read it as no part nor answer, if not before
+            # Not for an edit: its message may be a long text still being read, whose next part
+            # waits for it (`SplitAnswers.after_earlier`). Until 2026-12-06 an edit's end let that
+            # part go on, read before its first part and as an answer of its own, its words lost.
+            self.splits.read(message)
         album, settled, others = self._album_items.pop(update.update_id, (None, None, ()))
         answering = [m for m in (message, *others)
                      if self._messages.get((m.chat_id, m.message_id), (None,))[0] == update.update_id]

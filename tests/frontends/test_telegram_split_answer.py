@@ -17,7 +17,7 @@ import pytest
 from bot.frontends.telegram import TEXT_HINT
 from bot.frontends.telegram_flow import TURN_S
 from bot.frontends.telegram_split import SPLIT_ANSWER_JOINED, SPLIT_ANSWER_NOT_SAVED, SPLIT_HOLD_S, SPLIT_WINDOW_S
-from bot.usecases.journal import NOTE_FULL, NOTE_PART_NOT_ADDED
+from bot.usecases.journal import EDITED_ANSWER, NOTE_FULL, NOTE_PART_NOT_ADDED
 from storage.inbox import Arrival
 from storage.journal import MAX_NOTE_CHARS
 from storage.models import UserRef
@@ -173,18 +173,21 @@ async def test_split_parts_handed_over_again_after_a_kill_are_not_added_twice(db
 
 
 async def slow_first_part(db_server, mongo_uri, db_name, db, slow: tuple[str, str], held_s: float,
-                          parts: list[str] | None = None) -> list[str]:
+                          parts: list[str] | None = None, *, edited: bool = False) -> list[str]:
     """Today's prompt sent before a restart (this run holds it in no memory), then `parts` (else
     `ANSWER`'s, as Desktop cuts it) sent, the first part's `slow` command (its entry's write, or its
-    check that it answers a prompt) held at the wire for `held_s`: what the chat shows after."""
+    check that it answers a prompt) held at the wire for `held_s` (`edited`: the user edits the
+    first part meanwhile): what the chat shows after."""
     async with prompt_open(db) as (fake, prompt):
         pass
     async with gated_database(db_server, mongo_uri, db_name) as (gate, gated):
         async with usecases_with_creep(gated) as (_, usecases), telegram_on(fake, usecases):
             gate.hold(*slow)
             mark = fake.mark()
-            await send_parts(fake, parts or client_parts(ANSWER), prompt)
+            sent = await send_parts(fake, parts or client_parts(ANSWER), prompt)
             await asyncio.wait_for(gate.held.wait(), 10)
+            if edited:
+                await fake.user_edits(sent[0], sent[0]["message"]["text"] + "!")
             await asyncio.sleep(held_s)
             gate.release()
             await fake.wait_for_reply(lambda c: c.text.startswith(DAY_TOLD), after=mark)
@@ -216,6 +219,17 @@ async def test_the_next_part_waits_for_a_first_part_read_slowly_longer_than_the_
     said = await slow_first_part(db_server, mongo_uri, db_name, db, ("find", PROMPTS), SPLIT_WINDOW_S + 3)
     assert await note_of_today(db) == WORDS
     assert len(said) == 2 and said[0].startswith("Saved to your journal"), said
+
+
+async def test_an_edit_of_a_first_part_read_slowly_does_not_end_the_next_part_s_wait(db_server, mongo_uri, db_name,
+                                                                                     db):
+    """The first part, read slowly (its check that it answers a prompt held at the wire), edited
+    meanwhile: the edit's update, settled, marked the first part read, and the second part, which
+    waited for it, found no answer opened and was read as an answer of its own ("Nothing saved:
+    your answer's first line is …"), its words lost. An edit reads no part: the wait goes on."""
+    said = await slow_first_part(db_server, mongo_uri, db_name, db, ("find", PROMPTS), 3 * TURN_S + 1, edited=True)
+    assert await note_of_today(db) == WORDS
+    assert said[0] == EDITED_ANSWER and len(said) == 3 and said[1].startswith("Saved to your journal"), said
 
 
 @pytest.mark.parametrize("end", ["killed", "stopped"])
