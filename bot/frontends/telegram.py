@@ -122,6 +122,8 @@ from bot.tempfiles import local_name, temporary_folder, write_file
 # The shared vocabulary: the moods, in the order of the playlist buttons; a file too long or too short, in the
 # decoder's words.
 from inference.result import MIN_SECONDS, MOODS, too_long_words, too_short_words
+# Whether a part of a long answer is in its note, as the database and the outbox judge it (`add_to_note`).
+from storage.outbox import part_held
 
 log = logging.getLogger(__name__)
 
@@ -1194,8 +1196,11 @@ class TelegramFrontend:
         joined: one refused for a note full was refused again and told so twice, and one the
         database had refused, added at the restart, was never told (nor the parts after it)."""
         words = linked_text(message)
-        # Joined before where the note the restart found holds its words (not known: taken so).
-        joined_before = said_before and (split.note_before is None or words in split.note_before)
+        # Joined before where the note the restart found holds its words (not known: taken so), as
+        # the database looks for them (`part_held`): a short part at the note's end only. Found
+        # anywhere, a short last part whose words came earlier too ("grandma hummed along."),
+        # refused before the restart and added now, was taken as joined and never told so.
+        joined_before = said_before and (split.note_before is None or part_held(split.note_before, words))
         if joined_before:
             split.told = True
         if day is not None:

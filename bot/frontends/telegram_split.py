@@ -51,7 +51,8 @@ after (from Telegram, or from the inbox): the answer, noted said (`UpdateFlow.an
 again without a word (its entry looked up, not saved again), each part joins the note once
 (`JournalRepo.add_to_note` finds it there), and the user is told once, unless that was said before
 the stop. A part answered before the stop is not answered again: refused then (a note full, the
-database), its words are not in the note the restart found (`SplitAnswer.note_before`), and it is
+database), its words are not in the note the restart found (`SplitAnswer.note_before`; a part of
+under 200 characters looked for at its end, as the database does, `part_held`), and it is
 told only if they are added now; until 2026-12-06 it was taken as told it joined, a note full
 refused twice and a part added at the restart never told. A part refused for a note full refuses
 the parts after it too (`SplitAnswer.full`). Held once handled (`UpdateFlow.done_after`'s `held`), they count towards the inbox's

@@ -501,10 +501,13 @@ async def test_a_part_the_database_refused_then_added_after_a_restart_is_told_so
 
 
 async def a_part_refused_by_the_database_then_restarted(db_server, mongo_uri, db_name, db, parts: list[str],
-                                                        refused: int, end: str) -> list[str]:
+                                                        refused: int, end: str, *,
+                                                        clearing_lost: bool = False) -> list[str]:
     """`parts` before `refused` answered (the first saved, the others joined), the database gone as
     `parts[refused]`'s words were added (told NOTE_PART_NOT_ADDED), the bot `end` ("killed" or
-    "stopped"), and the rest sent while it is down: what the chat shows after the restart."""
+    "stopped"), and the rest sent while it is down: what the chat shows after the restart.
+    `clearing_lost`: `parts[refused]` is the chain's last (short) part, which ends it, its updates
+    cleared then: killed before that clearing landed, the inbox keeps them all, each noted said."""
     fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
     async with prompt_open(db, fake) as (_, prompt):
         pass
@@ -513,14 +516,24 @@ async def a_part_refused_by_the_database_then_restarted(db_server, mongo_uri, db
             await parts_answered(db, fake, prompt, parts[:1], "Saved to your journal")
             if refused > 1:
                 await parts_answered(db, fake, prompt, parts[1:refused], DAY_TOLD, first=False)
+            held = await db.db[INBOX].find({}).to_list() if clearing_lost else []
             gate.hold("find", JOURNAL)  # the refused part's entry, to add its words to
             cutting = asyncio.create_task(cut_when_held(gate, None))
             try:
-                last, left = await parts_answered(db, fake, prompt, parts[refused:refused + 1], NOTE_PART_NOT_ADDED,
-                                                  first=False)
+                if clearing_lost:  # the chain's last part: its update noted said, then cleared at once
+                    mark = fake.mark()
+                    sent, = await send_parts(fake, parts[refused:refused + 1], prompt)
+                    await fake.wait_for_reply(lambda c: c.text == NOTE_PART_NOT_ADDED, after=mark)
+                    last, left = sent["message"], []
+                else:
+                    last, left = await parts_answered(db, fake, prompt, parts[refused:refused + 1],
+                                                      NOTE_PART_NOT_ADDED, first=False)
             finally:
                 cutting.cancel()
-    if end == "killed":
+    if clearing_lost:
+        await killed_leaving(db, held)
+        await db.inbox.keep(SOURCE, [Arrival(sent["update_id"], sent, "telegram", str(DEFAULT_USER), parts=1)])
+    elif end == "killed":
         await killed_leaving(db, left)
     return await rest_after_a_restart(db, fake, prompt, last, told=None, parts=parts[refused + 1:])
 
@@ -537,3 +550,21 @@ async def test_a_later_part_the_database_refused_then_added_after_a_restart_is_t
     said = await a_part_refused_by_the_database_then_restarted(db_server, mongo_uri, db_name, db, parts, 2, end)
     assert len(said) == 1 and said[0].startswith(DAY_TOLD), said
     assert await note_of_today(db) == words
+
+
+async def test_a_short_last_part_the_database_refused_whose_words_came_earlier_is_told_it_joined(
+        db_server, mongo_uri, db_name, db):
+    """A last part of fewer than 200 characters ("grandma hummed along.", words the note holds
+    earlier too), refused by the database, the bot killed before the answer's updates were cleared
+    (the answer and its parts handed over again):
+    at the restart it was taken as joined before, its words found anywhere in the note, and was
+    added without a word, the user's last of it "those words are not saved". As the database does,
+    a short part is looked for at the note's end only: added now, it is told it joined."""
+    tail = " grandma hummed along."
+    assert tail in WORDS
+    parts = client_parts(ANSWER[:2 * 4096] + tail)
+    assert len(parts) == 3 and parts[2] == tail
+    said = await a_part_refused_by_the_database_then_restarted(db_server, mongo_uri, db_name, db, parts, 2, "killed",
+                                                                clearing_lost=True)
+    assert len(said) == 1 and said[0].startswith(DAY_TOLD), said
+    assert await note_of_today(db) == note_of(parts)
