@@ -87,7 +87,7 @@ from bot.sources.query import is_link, parse_query
 from bot.usecases.help import (MOOD, NO_SLASH_QUOTED_CHARS, did_you_mean, journal_word_meant, slash_forgotten,
                                 unknown_button)
 from bot.usecases.inbox import Arrival
-from bot.usecases.journal import ANSWER_BY_REPLY, EDITED_ANSWER, NOTE_PART_NOT_ADDED, TODAY_BY_REPLY, on_left_out
+from bot.usecases.journal import ANSWER_BY_REPLY, EDITED_ANSWER, TODAY_BY_REPLY, on_left_out
 from bot.usecases.mood import Admit, query_left_aside, song_named_in, told_to_wait
 from bot.usecases.playlists import ON_NOW_ADMINS
 from bot.usecases.privacy import FORGET_CONFIRM_S, FORGET_EXPIRED, NOTHING_TO_FORGET
@@ -1204,11 +1204,11 @@ class TelegramFrontend:
         if joined_before:
             split.told = True
         if day is not None:
-            if split.full:  # a part before it refused for a note full: the rest of the answer with it
+            if split.rest_refused:  # a part before it refused (a note full, the database): the rest with it
                 return False
             added = await self.usecases.journal.add_to_note(caller, str(split.answer_id), words, separator)
-            if isinstance(added, ErrorReply):  # this part's words only: the parts after it go on, but past a note full
-                split.full = added.message != NOTE_PART_NOT_ADDED
+            if isinstance(added, ErrorReply):  # the parts after it refused with it: the note keeps no gap
+                split.rest_refused = True
                 # once, not once a part of a pasted megabyte, nor again after a restart
                 if said_before or added.message == split.refused:
                     if not joined_before:  # refused before the restart: said

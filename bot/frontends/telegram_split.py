@@ -55,7 +55,7 @@ database), its words are not in the note the restart found (`SplitAnswer.note_be
 under 200 characters looked for at its end, as the database does, `part_held`), and it is
 told only if they are added now; until 2026-12-06 it was taken as told it joined, a note full
 refused twice and a part added at the restart never told. A part refused for a note full refuses
-the parts after it too (`SplitAnswer.full`). Held once handled (`UpdateFlow.done_after`'s `held`), they count towards the inbox's
+the parts after it too, as does one the database refused (`SplitAnswer.rest_refused`). Held once handled (`UpdateFlow.done_after`'s `held`), they count towards the inbox's
 MAX_REPLAYS only at a start at which the bot died handling them again: until 2026-12-06 two restarts
 within the hold gave the answer up at the third as what may stop the bot. Until 2026-12-06 the answer's update was cleared once answered: a part handed over alone
 after a restart was handled as any message (a reply to the prompt was told the prompt had its song),
@@ -113,10 +113,11 @@ class SplitAnswer:
     step: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     told: bool = False
     refused: str | None = None  # the last refusal said of a part: the parts after it refused alike are not told again
-    # A part refused for a note full (past `MAX_NOTE_CHARS`): the parts after it are refused with it,
-    # silently. Until 2026-12-06 one short enough to fit was added after the words refused, the user
-    # told the rest was not saved.
-    full: bool = False
+    # A part refused, for a note full (past `MAX_NOTE_CHARS`) or by the database: the parts after it
+    # are refused with it, silently, as the refusal said ("the rest of your long answer"). Until
+    # 2026-12-06 one short enough to fit after a note full, or any once the database was back, was
+    # added after the words refused, the user told the rest was not saved.
+    rest_refused: bool = False
     # The entry's note as a restart found it, the answer handed over again (None: not known): a part
     # handed over again, answered before the restart, was joined then where its words are in it,
     # refused where they are not (`TelegramFrontend._joined`).

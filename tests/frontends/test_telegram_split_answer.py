@@ -505,7 +505,8 @@ async def a_part_refused_by_the_database_then_restarted(db_server, mongo_uri, db
                                                         clearing_lost: bool = False) -> list[str]:
     """`parts` before `refused` answered (the first saved, the others joined), the database gone as
     `parts[refused]`'s words were added (told NOTE_PART_NOT_ADDED), the bot `end` ("killed" or
-    "stopped"), and the rest sent while it is down: what the chat shows after the restart.
+    "stopped"), and the rest sent while it is down: what the chat shows after the restart ("running":
+    no restart, the rest sent to the bot, the database back: what the chat shows after the refusal).
     `clearing_lost`: `parts[refused]` is the chain's last (short) part, which ends it, its updates
     cleared then: killed before that clearing landed, the inbox keeps them all, each noted said."""
     fake = FakeTelegramBotAPI(TELEGRAM_TOKEN)
@@ -530,6 +531,13 @@ async def a_part_refused_by_the_database_then_restarted(db_server, mongo_uri, db
                                                       NOTE_PART_NOT_ADDED, first=False)
             finally:
                 cutting.cancel()
+            if end == "running":
+                gate.cut_next("find", "")  # the cut still armed disarmed: no command goes to no collection
+                mark = fake.mark()
+                await send_parts(fake, parts[refused + 1:], prompt)
+                await asyncio.sleep(1)  # a reply to the last part would have come by now
+                assert await until(lambda: _empty(db), timeout=15)
+                return shown(fake, mark)
     if clearing_lost:
         await killed_leaving(db, held)
         await db.inbox.keep(SOURCE, [Arrival(sent["update_id"], sent, "telegram", str(DEFAULT_USER), parts=1)])
@@ -550,6 +558,19 @@ async def test_a_later_part_the_database_refused_then_added_after_a_restart_is_t
     said = await a_part_refused_by_the_database_then_restarted(db_server, mongo_uri, db_name, db, parts, 2, end)
     assert len(said) == 1 and said[0].startswith(DAY_TOLD), said
     assert await note_of_today(db) == words
+
+
+async def test_the_parts_after_one_the_database_refused_are_not_added(db_server, mongo_uri, db_name, db):
+    """The third part of five refused by the database ("I couldn't add the rest of your long
+    answer… so those words are not saved"), the database back for the fourth: the fourth and fifth
+    were added silently, after a gap where the third's words were, words the user was told were
+    not saved. The rest of the answer is refused with it, as after a note full (16d5177), silently."""
+    words = f"{WORDS} {WORDS.replace('Hour ', 'Night ')}"
+    parts = client_parts(f"Radiohead - Creep\n{words}")
+    assert len(parts) == 5
+    said = await a_part_refused_by_the_database_then_restarted(db_server, mongo_uri, db_name, db, parts, 2, "running")
+    assert said == [], said
+    assert await note_of_today(db) == note_of(parts[:2])
 
 
 async def test_a_short_last_part_the_database_refused_whose_words_came_earlier_is_told_it_joined(
