@@ -825,6 +825,7 @@ class _DaskBackend:
         self._threads = threads
         self._client = None
         self._reconnecting: asyncio.Task | None = None
+        self._stuck_checks: set[asyncio.Task] = set()  # `_restart_if_stuck`, one per abandoned job
         from distributed import KilledWorker
         from distributed.comm.core import CommClosedError
 
@@ -901,14 +902,51 @@ class _DaskBackend:
     def wrap(handle):
         return handle  # a Dask future of an asynchronous client is awaitable
 
-    @staticmethod
-    async def abandon(handle, token: object, timeout_s: float, stuck_after_s: float) -> None:
-        # Dask forgets the task, but one already running runs on in its worker's thread (Dask cannot
-        # stop a thread), which the worker's next tasks wait for; nothing replaces a worker whose
-        # thread hangs (its nanny restarts a worker process that died, not one that hangs).
+    async def abandon(self, handle, token: object, timeout_s: float, stuck_after_s: float) -> None:
+        """Dask forgets the task, but one already running runs on in its worker's thread (Dask
+        cannot stop a thread), which the worker's next tasks wait for, and its nanny restarts a
+        worker process that died, not one whose thread hangs. So a job still running on its worker
+        `stuck_after_s` after it was abandoned is stuck, as in the process pool: that worker is
+        restarted by its nanny (`_restart_if_stuck`); one without a nanny is left as it is (logged)."""
+        # On its own: the caller's fallback answer waits for none of the scheduler's answers.
+        task = asyncio.get_running_loop().create_task(self._restart_if_stuck(self._client, handle, stuck_after_s))
+        self._stuck_checks.add(task)
+        task.add_done_callback(self._stuck_checks.discard)
+        task.add_done_callback(_seen)
+
+    async def _restart_if_stuck(self, client, handle, stuck_after_s: float) -> None:
+        key = handle.key
+        try:  # where it runs, before Dask forgets it: {worker: the keys it is processing}
+            processing = await asyncio.wait_for(client.processing(), CONNECT_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - the scheduler gone: nothing to ask it to restart either
+            processing = {}
+        workers = [worker for worker, keys in processing.items() if key in keys]
         pending = handle.cancel()
         if inspect.isawaitable(pending):
             await pending
+        if not workers:  # done, or still queued: cancelled
+            return
+        await asyncio.sleep(stuck_after_s)
+        if client is not self._client:  # reconnected since: another cluster, maybe
+            return
+        try:
+            running = await client.run(_still_running, key, workers=workers, on_error="return")
+        except Exception:  # noqa: BLE001 - the scheduler or the workers gone: nothing to restart
+            return
+        stuck = [worker for worker, yes in running.items() if yes is True]
+        # Dask restarts a worker under a nanny, and terminates one without: that one is left as it is.
+        try:  # an asynchronous client's scheduler_info() holds no workers: asked of the scheduler
+            known = (await client.scheduler.identity(n_workers=-1)).get("workers", {})
+        except Exception:  # noqa: BLE001 - the scheduler gone: nothing to restart
+            return
+        unattended = [worker for worker in stuck if not known.get(worker, {}).get("nanny")]
+        if unattended:
+            log.warning("inference.dask_worker_not_restarted: a job ran %.4g s past its timeout on %s, "
+                        "which has no nanny to restart it: restart it by hand", stuck_after_s, unattended)
+        stuck = [worker for worker in stuck if worker not in unattended]
+        if stuck:
+            log.warning("A job ran %.4g s past its timeout on a Dask worker; restarting the worker.", stuck_after_s)
+            await client.restart_workers(stuck, raise_for_error=False)
 
     def recover(self, token: object) -> None:
         pass  # Dask's nannies restart dead workers themselves
@@ -917,6 +955,8 @@ class _DaskBackend:
         return []
 
     async def close(self) -> None:
+        for task in list(self._stuck_checks):
+            task.cancel()
         reconnecting, self._reconnecting = self._reconnecting, None
         if reconnecting is not None:
             reconnecting.cancel()
@@ -925,6 +965,11 @@ class _DaskBackend:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def _still_running(key: str, dask_worker=None) -> bool:
+    """On a Dask worker: whether the task `key` still holds one of its threads (cancelled or not)."""
+    return any(task.key == key for task in dask_worker.state.executing)
 
 
 def _dask_key(label: str | None) -> str:

@@ -24,13 +24,14 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @contextlib.asynccontextmanager
-async def a_local_cluster(port: int = 0):
+async def a_local_cluster(port: int = 0, processes: bool = True):
     """A one-worker Dask cluster in processes of its own (its scheduler on `port`, 0: any free
-    one); the classifier's executor for it."""
+    one), or, `processes` False, in this process, its worker with no nanny; the classifier's
+    executor for it."""
     from distributed import LocalCluster
 
     async with LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", scheduler_port=port,
+        n_workers=1, threads_per_worker=1, processes=processes, protocol="tcp://", host="127.0.0.1", scheduler_port=port,
         dashboard_address=None, asynchronous=True,
     ) as cluster:
         yield "dask://" + cluster.scheduler_address.removeprefix("tcp://")
@@ -162,3 +163,65 @@ async def test_a_dask_scheduler_lost_while_serving_is_used_again_once_it_is_back
     said = [r.getMessage() for r in caplog.records if r.name == "inference.pool" and r.levelno == logging.WARNING]
     assert sum("was lost" in line for line in said) == 1, said
     assert sum("answers again" in line for line in said) == 1, said
+
+
+def a_file_slow_to_decode(folder) -> str:
+    """19 minutes of 96 kHz stereo clicks (45 MB of FLAC): seconds of decoding on a Dask worker,
+    far past a timeout of a twentieth of a second and the stuck check after it."""
+    clicks = np.zeros((96_000 * 60 * 19, 2), dtype=np.int16)
+    clicks[::200, 0] = 3000
+    path = folder / "slow.flac"
+    sf.write(path, clicks, 96_000, subtype="PCM_16")
+    return str(path)
+
+
+async def dask_worker_pids(executor: str) -> set[int]:
+    import os
+
+    from distributed import Client
+
+    async with Client("tcp://" + executor.removeprefix("dask://"), asynchronous=True) as client:
+        return set((await client.run(os.getpid)).values())
+
+
+async def test_a_dask_worker_still_running_an_abandoned_job_is_restarted(tiny_weights, clips, tmp_path):
+    """Dask cannot stop a task's thread: a job abandoned at its timeout ran on, and a hung one held
+    its worker's thread for good, every later song waiting behind it for its timeout. A job still
+    running STUCK_AFTER_TIMEOUTS timeouts later has its worker restarted by the worker's nanny, as
+    the process pool is replaced, and the main model answers the next song."""
+    slow = a_file_slow_to_decode(tmp_path)
+    async with a_local_cluster() as executor:
+        async with Classifier(tiny_weights, executor=executor, timeout_s=0.05) as classifier:
+            before = await dask_worker_pids(executor)
+            late = await classifier.classify(slow)
+            assert (late.model, late.fallback_reason) == ("ann", FALLBACK_TIMEOUT)
+            after = before
+            for _ in range(100):
+                after = await dask_worker_pids(executor)
+                if after and not after & before:
+                    break
+                await asyncio.sleep(0.2)
+            assert after and not after & before
+            classifier.timeout_s = 60.0  # the restarted worker loads the model with its first song
+            answer = await classifier.classify(clips[0])
+    assert (answer.model, answer.fallback_reason) == ("main", None)
+
+
+async def test_a_dask_worker_with_no_nanny_is_left_as_it_is_and_said_so(tiny_weights, tmp_path, caplog):
+    """Dask's restart of a worker with no nanny is its removal (distributed's
+    Scheduler.restart_workers: 'will be terminated'): such a worker is not asked of it, and the log
+    says to restart it by hand."""
+    from distributed import Client
+
+    slow = a_file_slow_to_decode(tmp_path)
+    async with a_local_cluster(processes=False) as executor:
+        async with Client("tcp://" + executor.removeprefix("dask://"), asynchronous=True) as client:
+            before = set((await client.scheduler.identity(n_workers=-1))["workers"])
+            async with Classifier(tiny_weights, executor=executor, timeout_s=0.05) as classifier:
+                assert (await classifier.classify(slow)).fallback_reason == FALLBACK_TIMEOUT
+                for _ in range(100):
+                    if any("dask_worker_not_restarted" in r.getMessage() for r in caplog.records):
+                        break
+                    await asyncio.sleep(0.1)
+            assert set((await client.scheduler.identity(n_workers=-1))["workers"]) == before
+    assert any("dask_worker_not_restarted" in r.getMessage() for r in caplog.records)
