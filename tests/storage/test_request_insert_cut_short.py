@@ -18,7 +18,7 @@ import pytest
 from storage import place_tracks
 from storage.database import Database
 from storage.models import MoodRequest, StorageError
-from storage.schema import PLACE_TRACKS, REQUESTS, VALIDATORS, ensure_collection
+from storage.schema import PLACE_REPAIRS, PLACE_TRACKS, REQUESTS, VALIDATORS, ensure_collection
 from tests.abuse.test_forget_cut_short import NAMED, UNNAMED, refusing_writes
 from tests.fakes.wire_gate import gated_database
 from tests.storage.conftest import T0
@@ -88,11 +88,11 @@ async def test_a_request_stored_whose_answer_an_outage_lost_counts_at_the_next_p
     until its member is marked and summed up again from the requests."""
     gate, db = gated
     gate.commands.clear()
-    gate.cut(0, after=True)  # the next data command: the batch's first write
+    gate.cut(1, after=True)  # the batch's second write, after its marks
     with pytest.raises(StorageError):
         await db.requests.add(MoodRequest(BOB, PLACE, "spotify:B", "sad", T0))
     gate.cut(None)
-    assert gate.commands[0] == ("insert", REQUESTS)
+    assert gate.commands[:2] == [("insert", PLACE_REPAIRS), ("insert", REQUESTS)]
     assert await db.db[REQUESTS].count_documents({}) == 1
 
     assert ranking(await db.playlists.playlist(PLACE, "sad")) == [("spotify:B", 1)]
@@ -131,3 +131,31 @@ async def test_a_forget_summing_up_again_beside_a_request_of_the_same_song_keeps
     assert await db.playlists.playlist(PLACE, "sad") == []
     assert await documents_mentioning(db, "Alice") == []
     await assert_summaries_are_the_requests(db)
+
+
+async def test_a_request_stored_then_the_process_killed_before_its_summary_counts_after_the_restart(
+        db, db_server, mongo_uri, db_name):
+    """The batch inserted, its summary's write on its way when the process died (an OOM kill, a
+    power cut): before, no mark said so, and the vote was left out of the playlists until its
+    member was next summed up again. A mark is written before the insert, deleted once the
+    summaries and the member's document are: the next start sums the member up again."""
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, killed):
+        gate.hold("update", PLACE_TRACKS)
+        asked = asyncio.create_task(killed.requests.add(MoodRequest(BOB, PLACE, "spotify:B", "sad", T0)))
+        await asyncio.wait_for(gate.held.wait(), timeout=10)
+        assert await db.db[REQUESTS].count_documents({}) == 1  # stored, not summed up
+        await gate.close()  # the process gone: its summary never sent, nothing of its memory left
+        await asyncio.gather(asked, return_exceptions=True)
+
+    assert await db.requests.recall_unfolded() == 1  # the next start
+    assert ranking(await db.playlists.playlist(PLACE, "sad")) == [("spotify:B", 1)]
+    await assert_summaries_are_the_requests(db)
+    assert await marks(db) == 0
+
+
+async def test_a_batch_summed_up_leaves_no_mark(db):
+    await db.requests.add(MoodRequest(BOB, PLACE, "spotify:B", "sad", T0))
+    await db.requests.add(MoodRequest(ALICE, PLACE, "spotify:B", "sad", T0))
+    await db.requests.settled()
+    assert await marks(db) == 0
+    assert await db.requests.recall_unfolded() == 0
