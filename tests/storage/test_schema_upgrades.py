@@ -8,10 +8,11 @@ import copy
 import logging
 import uuid
 from datetime import timedelta, timezone
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import pytest
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 from pymongo.monitoring import CommandListener
 
@@ -27,9 +28,11 @@ from storage.schema import (
     JOURNAL_BY_PAGE,
     JOURNAL_BY_PLACE_USER,
     JOURNAL_BY_TIME,
+    JOURNAL_MEMBERS,
     JOURNAL_TRACKS,
     LATEST_VERSION,
     META,
+    PLACE_MEMBERS,
     PLACE_TRACKS,
     PLACE_TRACKS_BY_PLACE,
     PROMPTS,
@@ -160,6 +163,7 @@ def indexes_at(version: int) -> dict[str, list[IndexModel]]:
     collections += [DEPARTURES] if version >= 5 else []
     collections += [PLACE_TRACKS] if version >= 7 else []
     collections += [JOURNAL_TRACKS] if version >= 17 else []
+    collections += [PLACE_MEMBERS, JOURNAL_MEMBERS] if version >= 19 else []
     indexes = {}
     for name in collections:
         models = [m for m in INDEXES[name] if added.get(m.document["name"], 0) <= version]
@@ -242,6 +246,8 @@ async def make_database_at(database: Database, version: int) -> None:
         await place_tracks.summarize(db[REQUESTS], db[PLACE_TRACKS])
     if version >= 17:
         await journal_tracks.summarize(db[JOURNAL], db[JOURNAL_TRACKS])
+    if version >= 19:  # members' documents (migration 19): the places' made by `summarize` above
+        await journal_tracks.rebuild_members(db[JOURNAL_TRACKS])
     await db[META].insert_one({"_id": SCHEMA_DOC_ID, "version": version, "updated_at": T0})
 
 
@@ -333,18 +339,23 @@ class StopAt(CommandListener):
         pass
 
 
-async def start_stopped_at(mongo_uri: str, db_name: str, at: int | None) -> int:
+async def start_stopped_at(mongo_uri: str, db_name: str, at: int | None,
+                           run: Callable[[AsyncDatabase], Awaitable[Any]] | None = None) -> int:
     """A start on a version 1 database, stopped as its `at`th write starts (None: not stopped);
-    returns how many writes it began."""
+    returns how many writes it began. `run(db)`, given, is what is stopped instead of the start: a
+    migration's steps outside the start's `pymongo.timeout`, under which the driver takes a cancel
+    during a write for a network error and sends the write again, the cancel lost."""
     stop = StopAt(at)
     client = AsyncMongoClient(mongo_uri, tz_aware=True, tzinfo=timezone.utc, event_listeners=[stop])
     database = Database(client, client[db_name])
     try:
-        stop.task = asyncio.ensure_future(database.init())
+        stop.task = asyncio.ensure_future(database.init() if run is None else run(database.db))
         try:
             await stop.task
         except asyncio.CancelledError:
             assert at is not None and stop.writes == at
+        else:
+            assert run is None or at is None or stop.writes < at, at
     finally:
         await client.close()
     return stop.writes
