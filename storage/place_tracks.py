@@ -310,6 +310,15 @@ async def summed_up_again(requests: AsyncCollection, summary: AsyncCollection,
     (`RequestRepo.folded_in`)."""
     keys = sorted(set(members))
     for (platform, user_id), theirs in groupby(sorted(keys, key=itemgetter(1, 2, 0)), key=itemgetter(1, 2)):
-        await summarize(requests, summary, match={"user_id": user_id, "platform": platform},
-                        among={"place": {"$in": sorted({place for place, _, _ in theirs})}})
+        member = {"user_id": user_id, "platform": platform}
+        among = {"place": {"$in": sorted({place for place, _, _ in theirs})}}
+        # Only those that differ from the summaries read before are written: a member with 10 000
+        # requests of 3 000 songs had 3 000 upserts, 0.8 s of a 1.45-1.58 s repair on SecantusDB
+        # (the aggregate 0.39-0.43 s). Read first: a summary only grows (`$max`), so one found as
+        # the requests make it stays so.
+        held = {told_in(doc) for doc in await summary.find({**member, **among}).to_list()}
+        cursor = await requests.aggregate(summarize_pipeline(None, member, among))
+        rows = [{**row["_id"], "latest": row["latest"], "title": row.get("title"), "source_link": row.get("source_link")}
+                for row in await cursor.to_list()]
+        await write(summary, [summary_update(**row) for row in rows if told_in(row) not in held])
     await rebuild_members(summary, keys)

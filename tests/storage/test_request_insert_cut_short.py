@@ -18,7 +18,7 @@ import pytest
 from storage import place_tracks
 from storage.database import Database
 from storage.models import MoodRequest, StorageError
-from storage.schema import PLACE_REPAIRS, PLACE_TRACKS, REQUESTS, VALIDATORS, ensure_collection
+from storage.schema import PLACE_MEMBERS, PLACE_REPAIRS, PLACE_TRACKS, REQUESTS, VALIDATORS, ensure_collection
 from tests.abuse.test_forget_cut_short import NAMED, UNNAMED, refusing_writes
 from tests.fakes.wire_gate import gated_database
 from tests.storage.conftest import T0
@@ -159,3 +159,22 @@ async def test_a_batch_summed_up_leaves_no_mark(db):
     await db.requests.settled()
     assert await marks(db) == 0
     assert await db.requests.recall_unfolded() == 0
+
+
+async def test_a_member_summed_up_again_whose_summaries_hold_their_requests_has_none_written(gated):
+    """Her document refused, her summaries written: the repair reads her requests and writes none of
+    her summaries again (before, one upsert per song of hers in the place: 3 000 for a member with
+    10 000 requests, 0.8 s of the repair's 1.5 s on SecantusDB)."""
+    gate, db = gated
+    await db.requests.add(MoodRequest(BOB, PLACE, "spotify:A", "sad", T0))
+    await refusing_writes(db, PLACE_MEMBERS)
+    await db.requests.add(MoodRequest(BOB, PLACE, "spotify:B", "sad", T0))
+    await ensure_collection(db.db, PLACE_MEMBERS, VALIDATORS[PLACE_MEMBERS])  # the database back
+    assert await marks(db) == 1
+    gate.commands.clear()
+
+    assert ranking(await db.playlists.playlist(PLACE, "sad")) == [("spotify:A", 1), ("spotify:B", 1)]
+    assert ("aggregate", REQUESTS) in gate.commands  # summed up again
+    assert ("update", PLACE_TRACKS) not in gate.commands
+    await assert_summaries_are_the_requests(db)
+    assert await marks(db) == 0
