@@ -18,7 +18,7 @@ from storage.schema import JOURNAL_REPAIRS, JOURNAL_TRACKS, VALIDATORS, ensure_c
 from tests.abuse.test_forget_cut_short import refusing_writes
 from tests.fakes.wire_gate import gated_database
 from tests.storage.conftest import T0
-from tests.storage.memory import held_in_memory, the_next_process
+from tests.storage.memory import her_forget_leaves_his_repair_alone, the_next_process
 from tests.storage.test_journal_delete_cut_short import SUMMARIES_LEFT, a_playlist_read, marks
 from tests.storage.test_journal_summaries import assert_summaries_are_the_entries
 from tests.storage.test_playlists import ALICE, BOB, PLACE, journal, ranking
@@ -173,13 +173,5 @@ async def test_her_forget_keeps_nothing_of_her_in_memory_while_her_summaries_sti
     rest, but the repair list kept her ids (and her marks') in memory until the next repair pass (a
     playlist read, an export, a /forget, the stop), on a quiet bot until the stop. Bob's are his."""
     await both_cut_short(db)
-    assert held_in_memory(db.journal, ALICE) == ["_unsummed"]
-
-    await db.privacy.forget(ALICE)
-
-    assert held_in_memory(db.journal, ALICE) == []
-    assert held_in_memory(db.journal, BOB) == ["_unsummed"] and await marks(db) == 1  # his, still refused
-    await ensure_collection(db.db, JOURNAL_TRACKS, VALIDATORS[JOURNAL_TRACKS])  # the database back
-    assert ranking(await db.playlists.playlist(PLACE, "sad")) == [("spotify:B", 1)]
-    await assert_summaries_are_the_entries(db)
-    assert await marks(db) == 0
+    await her_forget_leaves_his_repair_alone(db, db.journal, "_unsummed", JOURNAL_TRACKS, her=ALICE, his=BOB,
+                                             his_song="spotify:B", marks=marks, agree=assert_summaries_are_the_entries)

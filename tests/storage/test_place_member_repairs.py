@@ -13,7 +13,7 @@ from storage.schema import PLACE_MEMBERS, PLACE_REPAIRS, REQUESTS, VALIDATORS, e
 from tests.abuse.test_forget_cut_short import NAMED, UNNAMED, refusing_writes
 from tests.fakes.wire_gate import gated_database
 from tests.storage.conftest import T0
-from tests.storage.memory import held_in_memory, the_next_process
+from tests.storage.memory import her_forget_leaves_his_repair_alone, the_next_process
 from tests.storage.test_member_documents import members_view, summaries_view
 from tests.storage.test_journal_summaries import VOICE_NOTE
 from tests.storage.test_playlists import ALICE, BOB, OTHER_PLACE, PLACE, ranking
@@ -154,16 +154,8 @@ async def test_her_forget_keeps_nothing_of_her_in_memory_while_her_document_stil
     await refusing_writes(db, PLACE_MEMBERS)
     await cut_short(db, ALICE, "spotify:A")
     await cut_short(db, BOB, "spotify:B")
-    assert held_in_memory(db.requests, ALICE) == ["_unfolded"]
-
-    await db.privacy.forget(ALICE)
-
-    assert held_in_memory(db.requests, ALICE) == []
-    assert held_in_memory(db.requests, BOB) == ["_unfolded"] and await marks(db) == 1  # his, still refused
-    await ensure_collection(db.db, PLACE_MEMBERS, VALIDATORS[PLACE_MEMBERS])  # the database back
-    assert ranking(await db.playlists.playlist(PLACE, "sad")) == [("spotify:B", 1)]
-    await assert_documents_are_the_summaries(db)
-    assert await marks(db) == 0
+    await her_forget_leaves_his_repair_alone(db, db.requests, "_unfolded", PLACE_MEMBERS, her=ALICE, his=BOB,
+                                             his_song="spotify:B", marks=marks, agree=assert_documents_are_the_summaries)
 
 
 async def test_a_request_whose_member_document_is_refused_is_recorded_and_its_sender_s_forget_unnames_it(db):
