@@ -75,6 +75,7 @@ async def test_a_song_heard_in_a_server_that_never_added_the_bot_counts_in_no_se
     fake, _ = discord_bot
     deferred, answer = await heard(fake, db, b"OggS Alice's demo", guild=GUILD)
     assert "sad" in str(answer.embeds)
+    await db.requests.settled()  # recorded in the background, maybe after the answer
     [upload] = await db.db[REQUESTS].find({"track_key": {"$regex": "^sha256:"}}).to_list()
     assert upload["place"] is None and "source_link" not in upload
 
