@@ -47,7 +47,7 @@ from pymongo.errors import PyMongoError
 from storage import place_tracks
 from storage.codec import request_to_doc
 from storage.failures import described, translated_errors
-from storage.models import MoodRequest, StorageError, UserRef, without_sender
+from storage.models import DatabaseUnavailableError, MoodRequest, StorageError, UserRef, without_sender
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,9 @@ class Premarks(NamedTuple):
 
     batch: ObjectId
     ids: dict[tuple[str, str, str], ObjectId]
+    # False: the database went away on their insert, which it may have done all the same, its
+    # answer lost: not taken for written (`_mark_unfolded`), deleted with the batch's (`_unmarked`).
+    confirmed: bool = True
 
 
 class RequestRepo:
@@ -189,7 +192,11 @@ class RequestRepo:
         batch before its insert, and one after its callers are answered. The marks hold the
         asker's ids and the place, nothing of the request. Returns their ids, or None where there
         is nothing to mark or the database refused them (logged place_tracks.members_not_marked:
-        the batch is written all the same, its failures marked after them as before)."""
+        the batch is written all the same, its failures marked after them as before). The database
+        gone on their insert (DatabaseUnavailableError), they may be written, their answer lost:
+        their ids are returned unconfirmed, so that the batch's end deletes them, its failures
+        marked after them as where they were refused; until 2026-12-07 none were deleted, and
+        such a mark stayed until the next start."""
         if self._repairs is None:
             return None
         members = _members(docs)
@@ -197,13 +204,14 @@ class RequestRepo:
             return None
         batch = ObjectId()
         marks = [{**mark, "batch": batch} for mark in _marks(members)]
+        ids = {(mark["place"], mark["platform"], mark["user_id"]): mark["_id"] for mark in marks}
         try:
             with translated_errors("mark members' place documents to be made again"):
                 await self._repairs.insert_many(marks, ordered=False)
         except StorageError as error:
             log.warning("place_tracks.members_not_marked", extra={"members": len(marks), "reason": str(error)})
-            return None
-        return Premarks(batch, {(mark["place"], mark["platform"], mark["user_id"]): mark["_id"] for mark in marks})
+            return Premarks(batch, ids, confirmed=False) if isinstance(error, DatabaseUnavailableError) else None
+        return Premarks(batch, ids)
 
     async def _unmarked(self, premarks: Premarks | None) -> None:
         """The batch's marks (`_premarked`) deleted, by the batch's id (SecantusDB took 0.29-0.37 s to
@@ -276,7 +284,7 @@ class RequestRepo:
         to the next start. Those the batch's marks written before its insert (`premarks`) cover keep
         them, with no write. A mark the database refuses too is logged (place_tracks.members_not_marked):
         the member is kept in memory alone, made again at this process's repair points."""
-        written = premarks.ids if premarks is not None else {}
+        written = premarks.ids if premarks is not None and premarks.confirmed else {}
         for key in members & written.keys():
             self._unfolded.setdefault(key, set()).add(written[key])
         marks = _marks(members - written.keys())

@@ -178,3 +178,41 @@ async def test_a_member_summed_up_again_whose_summaries_hold_their_requests_has_
     assert ("update", PLACE_TRACKS) not in gate.commands
     await assert_summaries_are_the_requests(db)
     assert await marks(db) == 0
+
+
+async def test_a_batch_s_mark_whose_answer_an_outage_lost_goes_once_the_batch_is_summed_up(gated):
+    """The batch's mark written before its insert, its answer lost on the wire (the database gone
+    right then), the database back for the insert and summaries: before, the batch took the mark
+    for refused (place_tracks.members_not_marked) and deleted none, so it stayed, Bob's ids and the
+    place, until the next start summed him up again for nothing. It is deleted with the batch's."""
+    gate, db = gated
+    gate.commands.clear()
+    gate.cut(0, after=True)  # the batch's mark: written, its answer never arrives
+    await db.requests.add(MoodRequest(BOB, PLACE, "spotify:B", "sad", T0))  # stored and summed up: told so
+    await db.requests.settled()
+    assert gate.commands[0] == ("insert", PLACE_REPAIRS) and gate.was_cut
+    gate.cut(None)
+
+    assert await marks(db) == 0
+    assert ranking(await db.playlists.playlist(PLACE, "sad")) == [("spotify:B", 1)]
+    await assert_summaries_are_the_requests(db)
+
+
+async def test_a_batch_s_mark_an_outage_kept_from_the_database_is_written_again_where_the_batch_fails(gated):
+    """The batch's mark cut before it was sent (none written), then its insert cut on the wire: its
+    member is marked in the database all the same, for a process killed before the next repair
+    point to leave him to the next start; the repair deletes it."""
+    gate, db = gated
+    gate.commands.clear()
+    gate.cut(0)  # the batch's mark, never sent
+    gate.cut_next("insert", REQUESTS)
+    with pytest.raises(StorageError):
+        await db.requests.add(MoodRequest(BOB, PLACE, "spotify:B", "sad", T0))
+    await db.requests.settled()
+    assert gate.commands[0] == ("insert", PLACE_REPAIRS) and gate.was_cut
+    gate.cut(None)
+    assert await db.db[REQUESTS].count_documents({}) == 0
+
+    assert await marks(db) == 1
+    assert await db.playlists.playlist(PLACE, "sad") == []
+    assert await marks(db) == 0
