@@ -285,8 +285,10 @@ class RequestRepo:
         them, with no write. A mark the database refuses too is logged (place_tracks.members_not_marked):
         the member is kept in memory alone, made again at this process's repair points."""
         written = premarks.ids if premarks is not None and premarks.confirmed else {}
-        for key in members & written.keys():
-            self._unfolded.setdefault(key, set()).add(written[key])
+        # Unconfirmed ones (perhaps written) too: kept while the member is, deleted with their marks.
+        held = premarks.ids if premarks is not None else {}
+        for key in members & held.keys():
+            self._unfolded.setdefault(key, set()).add(held[key])
         marks = _marks(members - written.keys())
         for mark in marks:
             self._unfolded.setdefault((mark["place"], mark["platform"], mark["user_id"]), set()).add(mark["_id"])
