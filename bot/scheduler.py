@@ -378,6 +378,7 @@ class PromptScheduler:
             self._cancel_retry(ref)
             return
         self._cancelled_unsent.pop(ref, None)
+        self.journal.forget_unsent(ref)
         if self._scheduler.get_job(retry_job_id(ref)) is not None:
             self._scheduler.remove_job(retry_job_id(ref))
 
@@ -390,7 +391,8 @@ class PromptScheduler:
         the reply said "today's was sent already", and none came that day, though none had arrived.
         Only a prompt known not to have arrived is `unsent` (`_not_sent`; one whose send may have
         got through, `DeliveryUncertain`, stays the day's). Where the database refuses that
-        withdrawal too, the record stays the day's, and the reply and the new time agree on it."""
+        withdrawal too, the journal keeps it, and the user's next delivery withdraws it first
+        (`JournalUseCase.withdraw_unsent`), or their next /journal on."""
         job = self._scheduler.get_job(retry_job_id(ref))
         if job is not None:
             job.remove()
@@ -613,6 +615,9 @@ class PromptScheduler:
                     if unsent is not None:
                         await self.journal.prompt_not_delivered(unsent)
                         unsent = None
+                    # One whose withdrawal the database refused to /journal on, which said "today
+                    # at 20:00" beside its record: withdrawn first, or 20:00 took it for the day's.
+                    await self.journal.withdraw_unsent(ref)
                     made = await self._make_prompt(ref, force=force, day=day, erasures=erasures)
             except StorageError as error:
                 log.warning("scheduler.prompt_not_made", extra={"user": ref.user_id, "reason": str(error)})

@@ -117,11 +117,14 @@ class PromptRepo:
             phrases = await self._prompts.distinct("phrase", query)
         return set(phrases)
 
-    async def sent_for(self, ref: UserRef, local_date: date) -> bool:
-        """Whether the user has a prompt recorded for that local day (any of them, not only the latest)."""
+    async def sent_for(self, ref: UserRef, local_date: date, *, besides: str | None = None) -> bool:
+        """Whether the user has a prompt recorded for that local day (any of them, not only the
+        latest), `besides` that one (a prompt still to withdraw, never arrived) when given."""
+        query = {**user_filter(ref), "local_date": date_text(local_date)}
+        if besides is not None:
+            query["prompt_id"] = {"$ne": besides}
         with translated_errors("find prompt of a day"):
-            doc = await self._prompts.find_one({**user_filter(ref), "local_date": date_text(local_date)},
-                                               projection={"_id": 1})
+            doc = await self._prompts.find_one(query, projection={"_id": 1})
         return doc is not None
 
     async def last_sent_date(self, ref: UserRef) -> date | None:

@@ -911,6 +911,9 @@ class JournalUseCase:
         # Users whose /journal on is withdrawing a failed prompt's record (`enable`): another
         # /journal on of theirs reads the day's prompt once it is done.
         self._withdrawing: weakref.WeakValueDictionary[UserRef, asyncio.Lock] = weakref.WeakValueDictionary()
+        # The failed prompt (known not to have arrived) whose withdrawal the database refused to
+        # /journal on: withdrawn at the user's next /journal on or delivery (`withdraw_unsent`).
+        self._unsent: dict[UserRef, str] = {}
 
     # ---- opting in and out -------------------------------------------------------------------
     async def enable(self, caller: Caller, time_text: str | None = None,
@@ -976,28 +979,34 @@ class JournalUseCase:
                 # The old time's failed prompt, known not to have arrived, whose record the database
                 # kept and whose retry the new time cancelled: withdrawn first, as that retry would
                 # have, or it stood for the day's prompt ("today's was sent already") and none came.
-                # Refused again, it stays the day's: the reply reads it so, and the new time sends none.
-                try:
-                    await self.prompt_not_delivered(unsent)
-                except StorageError as error:
-                    log.warning("journal.prompt_not_withdrawn", extra={"user": caller.user_id, "reason": str(error)})
+                self._unsent[ref] = unsent
+            try:
+                await self.withdraw_unsent(ref)
+            except StorageError as error:
+                log.warning("journal.prompt_not_withdrawn", extra={"user": caller.user_id, "reason": str(error)})
+            # Refused again, it is withdrawn before the user's next prompt is made (the scheduler's
+            # `deliver`): the reply does not count it as the day's. Until 2026-12-07 it stayed the
+            # day's, "today's was sent already", and none came that day, though none had arrived.
+            unsent = self.unsent_prompt(ref)
         log.info("journal.enabled", extra={"user": caller.user_id, "tz": zone, "at": prompt_time.strftime("%H:%M")})
         note = (" " + fixed_offset_note(zone, prompt_time) if is_fixed_offset(zone)
                 else " " + region_note(zone, prompt_time) if zone in REGION_NAMES else "")
-        when = await self._next_prompt(ref, prompt_time, zone)
+        when = await self._next_prompt(ref, prompt_time, zone, besides=unsent)
         return TextReply(f"Journal on: every day at {prompt_time:%H:%M} ({zone_label(zone)}) I'll send you a moment of your day "
                          f"to answer with a song. {when} /journal off stops it.{note}")
 
-    async def _next_prompt(self, ref: UserRef, prompt_time: time, zone: str, *, named: bool = False) -> str:
+    async def _next_prompt(self, ref: UserRef, prompt_time: time, zone: str, *, named: bool = False,
+                           besides: str | None = None) -> str:
         """When the next daily prompt comes, on the user's clock: today's, unless its time has
         passed there or it was sent already (the scheduler sends one a day). `named`: the time
-        with its zone, "21:30 (Europe/Lisbon)", where the reply names it nowhere else."""
+        with its zone, "21:30 (Europe/Lisbon)", where the reply names it nowhere else. `besides`: a
+        prompt recorded but never arrived, which the next delivery withdraws first (`_unsent`)."""
         here = dating_zone(zone)
         now = self.now().astimezone(here)
         named_as = (lambda t: f"{t:%H:%M} ({zone_label(zone)})") if named else (lambda t: f"{t:%H:%M}")
         at = named_as(prompt_time)
         try:
-            sent = await self.db.prompts.sent_for(ref, now.date())
+            sent = await self.db.prompts.sent_for(ref, now.date(), besides=besides)
         except StorageError:
             sent = False  # said as the scheduler will find it, most likely
         if sent:  # first: "/journal prompt sends today's now" would send a second
@@ -1162,6 +1171,26 @@ class JournalUseCase:
         """The prompt never reached the user: it is not the day's prompt, nor open to answers."""
         self._open.pop(prompt_id, None)
         await self.db.prompts.withdraw(prompt_id)
+
+    async def withdraw_unsent(self, ref: UserRef) -> None:
+        """Withdraws the user's failed prompt whose withdrawal the database refused to /journal on
+        (`_unsent`), if any: /journal on and the scheduler's `deliver` call this before they read the
+        day's prompt, which its record would otherwise stand for. Raises StorageError, the prompt
+        still to withdraw, when the database refuses it again."""
+        prompt_id = self._unsent.get(ref)
+        if prompt_id is None:
+            return
+        await self.prompt_not_delivered(prompt_id)
+        if self._unsent.get(ref) == prompt_id:
+            del self._unsent[ref]
+
+    def unsent_prompt(self, ref: UserRef) -> str | None:
+        """The user's failed prompt still to withdraw (`withdraw_unsent`), else None."""
+        return self._unsent.get(ref)
+
+    def forget_unsent(self, ref: UserRef) -> None:
+        """/forget: the user's prompts are deleted, and no failed prompt of theirs is kept to withdraw."""
+        self._unsent.pop(ref, None)
 
     async def prompt_delivered(self, prompt_id: str, message_id: str | None) -> None:
         """The prompt arrived, as the platform's message `message_id` (None: it named none): noted,

@@ -1172,8 +1172,10 @@ async def a_failed_prompt_whose_withdrawal_is_cut(gate, db, counting, name: str)
 async def test_a_new_time_s_reply_and_prompt_agree_where_the_database_refuses_the_failed_prompt_s_withdrawal_again(
         db_server, mongo_uri, db_name, counting):
     """As above, but the database refuses /journal on's withdrawal of the failed prompt's record too
-    (cut on the wire): the record stays the day's, the reply says so, and no prompt comes that day,
-    neither at the old time's retry nor at the new time."""
+    (cut on the wire, once): that withdrawal was never tried again, so the record stood for the
+    day's prompt, though it never arrived: "tomorrow at 20:00: today's was sent already", and no
+    prompt came that day, however soon the database was back. The new time's run now withdraws it
+    first, and the reply says so: "today at 20:00", and 20:00 sends the day's prompt, once."""
     from tests.fakes.wire_gate import gated_database
 
     async with gated_database(db_server, mongo_uri, db_name) as (gate, db):
@@ -1184,8 +1186,94 @@ async def test_a_new_time_s_reply_and_prompt_agree_where_the_database_refuses_th
         told, sent = await journal_on_after_the_failed_prompt(
             scheduler, journal, user.ref, at, time(20, 0), "Europe/Lisbon", time(20, 0))
         assert gate.was_cut  # /journal on tried to withdraw it
-        assert "Your next prompt comes tomorrow at 20:00: today's was sent already" in told
-        assert sent is None and out.getvalue().count("📝") == 0
+        assert "Your next prompt comes today at 20:00" in told, told
+        assert sent is not None and out.getvalue().count("📝") == 1
+        assert [p.prompt_id for p in await db.prompts.open_since(at[0] - timedelta(days=1), 10)] == [sent]
+        assert await scheduler.deliver(user.ref, day=NOV_24) is None  # the day's, once
+
+
+async def test_a_failed_prompt_s_withdrawal_refused_at_journal_on_and_at_the_new_time_is_retried_with_the_prompt(
+        db_server, mongo_uri, db_name, counting):
+    """The database refuses the failed prompt's withdrawal at /journal on 20:00 and once more at
+    20:00: the day's prompt is tried again as one the database could not make (20:05), which
+    withdraws the record first and sends it, once."""
+    from tests.fakes.wire_gate import gated_database
+
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, db):
+        user, at, scheduler, journal, out = await a_failed_prompt_whose_withdrawal_is_cut(
+            gate, db, counting, "moved-refused-twice")
+
+        gate.cut_next("delete", "prompts")
+        told, _ = await journal_on_after_the_failed_prompt(
+            scheduler, journal, user.ref, at, time(20, 0), "Europe/Lisbon", time(20, 0), deliver=False)
+        assert gate.was_cut and "Your next prompt comes today at 20:00" in told, told
+        at[0] = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)
+        gate.cut_next("delete", "prompts")
+        assert await scheduler.deliver(user.ref, day=NOV_24) is None
+        assert gate.was_cut and out.getvalue().count("📝") == 0
+        assert scheduler.retry_at(user.ref) == at[0] + timedelta(minutes=5)
+        sent = await retried_until_sent(scheduler, user.ref, at)
+        assert out.getvalue().count("📝") == 1
+        assert [p.prompt_id for p in await db.prompts.open_since(at[0] - timedelta(days=1), 10)] == [sent]
+
+
+async def test_a_new_time_said_after_one_whose_withdrawal_was_refused_withdraws_the_failed_prompt(
+        db_server, mongo_uri, db_name, counting):
+    """/journal on 20:00, its withdrawal of the failed prompt's record refused, then /journal on
+    21:00 with the database back: the second, handed nothing (the retry was cancelled by the
+    first), read the record as the day's: "tomorrow at 21:00: today's was sent already", and 21:00
+    sent none. It now withdraws it ("today at 21:00"), and 21:00 sends the day's prompt, once."""
+    from tests.fakes.wire_gate import gated_database
+
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, db):
+        user, at, scheduler, journal, out = await a_failed_prompt_whose_withdrawal_is_cut(
+            gate, db, counting, "moved-refused-then-again")
+
+        gate.cut_next("delete", "prompts")
+        await journal_on_after_the_failed_prompt(
+            scheduler, journal, user.ref, at, time(20, 0), "Europe/Lisbon", time(20, 0), deliver=False)
+        assert gate.was_cut
+        told, sent = await journal_on_after_the_failed_prompt(
+            scheduler, journal, user.ref, at, time(21, 0), "Europe/Lisbon", time(21, 0), deliver=False)
+        assert "Your next prompt comes today at 21:00" in told, told
+        assert not await db.prompts.sent_for(user.ref, NOV_24)  # withdrawn by the second /journal on
+        at[0] = datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)
+        assert await scheduler.deliver(user.ref, day=NOV_24) is not None
+        assert await scheduler.deliver(user.ref, day=NOV_24) is None
+    assert out.getvalue().count("📝") == 1
+
+
+async def test_forget_after_a_refused_withdrawal_leaves_nothing_of_the_user_to_withdraw(
+        db_server, mongo_uri, db_name, counting):
+    """/forget after /journal on's withdrawal of the failed prompt's record was refused: the
+    prompt id kept to withdraw at the user's next delivery is not kept for someone deleted."""
+    from tests.fakes.wire_gate import gated_database
+
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, db):
+        user, at, scheduler, journal, _out = await a_failed_prompt_whose_withdrawal_is_cut(
+            gate, db, counting, "forgotten-refused")
+        gate.cut_next("delete", "prompts")
+        await journal_on_after_the_failed_prompt(
+            scheduler, journal, user.ref, at, time(20, 0), "Europe/Lisbon", time(20, 0), deliver=False)
+        assert gate.was_cut and journal.unsent_prompt(user.ref) is not None
+        await PrivacyUseCase(db, schedule=scheduler).forget(Caller("console", user.user_id, chat_id=user.user_id),
+                                                             confirmed=True)
+    assert journal.unsent_prompt(user.ref) is None and scheduler.cancelled_unsent(user.ref) is None
+
+
+async def retried_until_sent(scheduler: PromptScheduler, ref: UserRef, at: list[datetime]) -> str:
+    """The pending retry run at its time, again and again (the client reconnecting after a cut)
+    until it sends a prompt; fails after 10 s, or once the retries give up on the day."""
+    import time as time_module
+
+    deadline = time_module.monotonic() + 10
+    while True:
+        at[0] = scheduler.retry_at(ref)
+        assert at[0] is not None, "the retry gave up on the day"
+        if (sent := await scheduler.retry_now(ref)) is not None:
+            return sent
+        assert time_module.monotonic() < deadline, "no prompt within 10 s"
+        await asyncio.sleep(0.1)
 
 
 async def test_a_second_new_time_said_while_the_first_withdraws_the_failed_prompt_agrees_with_the_prompt(
