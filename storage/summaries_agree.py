@@ -12,9 +12,9 @@ that differ from the summaries the requests make, are made again (`place_tracks.
 
 By batches of the members of `USERS_PER_BATCH` user ids (a range of ids, `_bounds`), in order,
 each batch's last id recorded in `meta` (`PROGRESS_ID`) once done: a start stopped mid-way goes on
-from there, and the mark is deleted at the end. A batch's writes are safe to do again. On
-benchmarks/large_server.py's server (2 000 members, 100 000 requests) it all took 7-9 s where
-everything agreed, 16 s with 1 000 orphans and 1 000 votes left out (docs/running.md). A batch reads its members' summaries first, then their requests (since ce59893 a request
+from there, and the mark is deleted at the end. A batch's writes are safe to do again. Its cost
+on benchmarks/large_server.py's server (2 000 members, 100 000 requests): benchmarks/summaries_agree.py,
+figures in docs/running.md. A batch reads its members' summaries first, then their requests (since ce59893 a request
 is inserted before its summary: a summary read first whose request the read after misses is none's),
 and deletes a summary only as it read it (a bot writing beside it keeps a vote it adds meanwhile).
 """
