@@ -8,7 +8,8 @@ in a worker process of its own (ANN_WORKERS), and `MoodResult.fallback_reason` s
 - "timeout": the main model took longer than `timeout_s`. A job still running STUCK_AFTER_TIMEOUTS
   timeouts later, counted from when a worker was free for it, is stuck: its pool is killed and
   replaced, warm. A job waiting behind others, or for a pool that is still warming up, is not.
-- "worker crashed": the worker died under the job; the pool is replaced, warm, for the next jobs.
+- "worker crashed": the worker died under the job, or the pool broke with the job queued there; the
+  pool is replaced, warm, for the next jobs.
 - "main model unavailable": the main weights are missing or corrupt (logged once at start), or the
   Dask scheduler is not connected (tried again every RECONNECT_EVERY_S).
 - "main model failed": anything else the main model raised.
@@ -88,6 +89,11 @@ WARM_UP_HOLD_S = 0.05  # each warm-up job holds its worker a moment, so that eve
 # 5 s, a bot stopped with a hung worker (its song cut short after the front-ends' 4 s grace) took
 # 9.6 s, at `docker stop`'s 10 s, after which it is killed.
 CLOSE_GRACE_S = 2.0
+# A broken pool's manager thread fails the jobs queued there and ends milliseconds after it saw the
+# pool break; the jobs it left unanswered are failed once it has ended (`_answer_the_rest`), or
+# after this long, its end looked for every BROKEN_POOL_POLL_S.
+BROKEN_POOL_END_S = 2.0
+BROKEN_POOL_POLL_S = 0.01
 # The fallback ANN runs in a process of its own, never behind the main model's queue. Not in a
 # thread of the bot: decoding and the features hold the GIL for up to tens of ms at a time, and in
 # a burst of uncached songs every stall of the event loop past 40 ms came while ANN jobs ran.
@@ -608,7 +614,7 @@ class _ProcessBackend:
         self._workers = workers
         self._threads = threads
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
-        self._warming: set[asyncio.Task] = set()
+        self._after_breaks: set[asyncio.Task] = set()  # a replacement's warm-up, `_answer_the_rest`
         self._stuck_checks: set[asyncio.TimerHandle] = set()
         # When a worker was free for each job, as far as this process can tell: a pool runs its
         # jobs in the order given, so a job starts once fewer than `workers` jobs before it are
@@ -669,19 +675,29 @@ class _ProcessBackend:
         executor = self._executor
         try:
             handle = executor.submit(_as_job, label, predict.classify_main, path, max_seconds=max_seconds)
-        except BrokenProcessPool:  # it broke between two jobs
+            if executor._broken:
+                # Broken as the job was handed to it: submit() checks that the pool is not broken,
+                # then adds the job to the pool's table, and in between its manager thread may have
+                # marked it broken and failed the jobs of the table: this one would be failed by no
+                # one, its song waiting its whole timeout for the ANN.
+                raise BrokenProcessPool(executor._broken)
+        except BrokenProcessPool:  # it broke between two jobs, or as this one was handed to it
             self.recover(executor)
             raise
         self._waiting.append(handle)
         self._start_waiting_jobs()
         loop = asyncio.get_running_loop()
-        handle.add_done_callback(lambda done: _call_soon(loop, self._job_done, done))
+        handle.add_done_callback(lambda done: _call_soon(loop, self._job_done, done, executor))
         return handle, executor
 
-    def _job_done(self, handle: concurrent.futures.Future) -> None:
+    def _job_done(self, handle: concurrent.futures.Future, executor) -> None:
         self._started.pop(handle, None)
         if handle in self._waiting:
             self._waiting.remove(handle)
+        if not handle.cancelled() and isinstance(handle.exception(), BrokenProcessPool):
+            # Replaced now, whether its caller still waits for it or not (one that timed out does
+            # not): the jobs queued behind it are answered (`_answer_the_rest`), not left to time out.
+            self.recover(executor)
         self._start_waiting_jobs()
 
     def _start_waiting_jobs(self) -> None:
@@ -733,16 +749,49 @@ class _ProcessBackend:
         """Replace the broken executor `token` (once, however many jobs saw it break)."""
         if token is not self._executor or self._executor is None:
             return
+        broken = self._executor
         # A broken pool's manager thread has already ended its workers; a stuck one was killed.
         # Its jobs still queued are not cancelled: the manager fails them with BrokenProcessPool,
         # which their callers answer as a crash; a cancelled one raised CancelledError in them.
-        self._executor.shutdown(wait=False)
+        # Those it leaves unanswered are failed once it has ended (`_answer_the_rest`).
+        unanswered, workers = [*self._waiting, *self._started], _live_processes(broken)
+        manager = broken._executor_manager_thread  # before shutdown(), which forgets it
+        broken.shutdown(wait=False)
         self._executor = self._new_executor()
         self._ready, self._waiting, self._started = False, [], {}
         log.warning("A model worker crashed or hung; the worker pool has been replaced.")
-        task = asyncio.get_running_loop().create_task(self._warm_replacement(self._executor))
-        self._warming.add(task)
-        task.add_done_callback(self._warming.discard)
+        loop = asyncio.get_running_loop()
+        for work in (self._warm_replacement(self._executor), self._answer_the_rest(manager, unanswered, workers)):
+            task = loop.create_task(work)
+            self._after_breaks.add(task)
+            task.add_done_callback(self._after_breaks.discard)
+
+    @staticmethod
+    async def _answer_the_rest(manager: threading.Thread | None, jobs: list, workers: list) -> None:
+        """Once the broken pool's manager thread has ended: fail with BrokenProcessPool each of
+        `jobs` it left unanswered, and kill its `workers` still running. On Python 3.11 (CPython
+        gh-107219, unfixed in 3.11.7) the manager ends with InvalidStateError at the first cancelled
+        job of its table (a song taken back while still queued, at its timeout or as its caller gave
+        up), leaving the jobs after it unanswered, each song waiting its whole timeout for the ANN,
+        and the pool's other workers running. Not before the manager has ended: a job failed here
+        first would end it with the same error."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BROKEN_POOL_END_S
+        while manager is not None and manager.is_alive() and loop.time() < deadline:
+            await asyncio.sleep(BROKEN_POOL_POLL_S)  # not a thread to join it: one more for each pool replaced
+        left = 0
+        for job in jobs:
+            try:
+                job.set_exception(BrokenProcessPool("The worker pool broke before this job was answered."))
+            except concurrent.futures.InvalidStateError:  # answered, or taken back
+                continue
+            left += 1
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
+        if left:
+            log.warning("inference.broken_pool_left_jobs: the broken worker pool left %d jobs unanswered; "
+                        "they are answered as crashed", left, extra={"jobs": left})
 
     async def _warm_replacement(self, executor) -> None:
         try:
@@ -757,7 +806,7 @@ class _ProcessBackend:
         return [p.pid for p in _live_processes(self._executor)]
 
     async def close(self) -> None:
-        for task in list(self._warming):
+        for task in list(self._after_breaks):
             task.cancel()
         for timer in list(self._stuck_checks):
             timer.cancel()

@@ -1,0 +1,88 @@
+"""A worker pool that breaks (a worker killed) while songs are queued in it or being handed to it:
+each of them is answered at once, by the fallback ANN as crashed, never after its whole timeout."""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures.process
+import os
+import signal
+import time
+
+import pytest
+
+from inference import Classifier, pool
+from inference.pool import FALLBACK_CRASHED, FALLBACK_TIMEOUT
+from tests.inference.test_pool import assert_is_a_mood, eventually
+from tests.inference.test_predict import clips, tiny_weights  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.timeout(120)
+# A song's timeout far longer than any answer here: a song that waits it out is told from one answered.
+LONG_TIMEOUT_S = 20.0
+PROMPT_S = 5.0
+
+
+# Python 3.11's manager thread still ends with InvalidStateError there (printed, as any thread's error).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+async def test_a_song_queued_behind_one_called_off_is_answered_at_once_when_its_worker_dies(
+    tiny_weights, clips, monkeypatch
+):
+    """A song that timed out while still queued is taken back (its job cancelled), but the pool keeps
+    the job in its table until a worker is free for it. On Python 3.11, a pool that breaks fails the
+    jobs of that table one by one, and its manager thread ended with InvalidStateError at the
+    cancelled one: the songs queued after it were failed by no one, and each waited its whole
+    timeout for the ANN. No caller waited for the jobs the worker died under (they had timed out),
+    so nothing replaced the pool either."""
+    monkeypatch.setattr(pool, "STUCK_AFTER_TIMEOUTS", 60)  # the pool is not replaced as stuck meanwhile
+    async with Classifier(tiny_weights, timeout_s=1.0) as classifier:
+        (pid,) = classifier.worker_pids
+        os.kill(pid, signal.SIGSTOP)  # a song that hangs its worker
+        # Two jobs are handed to the (stopped) worker, which queues one more; the other two wait in
+        # the pool and are taken back at their timeout.
+        timed_out = await asyncio.gather(*(classifier.classify(clip) for clip in (*clips, clips[0])))
+        assert [answer.fallback_reason for answer in timed_out] == [FALLBACK_TIMEOUT] * 4
+        assert classifier.queue_depth == 2  # the two handed over stay
+        classifier.timeout_s = LONG_TIMEOUT_S
+        queued = asyncio.ensure_future(classifier.classify(clips[1]))
+        assert await eventually(lambda: classifier.queue_depth == 3, 5)
+        os.kill(pid, signal.SIGKILL)
+        died = time.monotonic()
+        answer = await queued
+        waited = time.monotonic() - died
+        assert_is_a_mood(answer, "ann", FALLBACK_CRASHED)
+        assert waited < PROMPT_S
+        classifier.timeout_s = 60.0  # the replacement pool may still be warming up
+        assert_is_a_mood(await classifier.classify(clips[2]), "main", None)
+
+
+async def test_a_song_handed_to_the_pool_as_its_worker_dies_is_answered_at_once(tiny_weights, clips, monkeypatch):
+    """ProcessPoolExecutor.submit checks that its pool is not broken, then adds the job to the pool's
+    table; the pool's manager thread, seeing a worker die, marks the pool broken, fails the jobs of
+    its table, and ends. A job added between the two was failed by no one: its song waited its whole
+    timeout for the ANN. Here the worker dies, and the manager is done, just as the job is made."""
+    real_work_item = concurrent.futures.process._WorkItem
+    async with Classifier(tiny_weights, timeout_s=LONG_TIMEOUT_S) as classifier:
+        executor = classifier._backend._executor
+        (pid,) = classifier.worker_pids
+        handed = []
+
+        def made_as_the_worker_dies(*args):
+            if not handed:  # this song's job only: not the replacement's warm-up, nor the ANN's
+                handed.append(args)
+                os.kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + 10.0
+                # The manager has failed the jobs it knew of once it closes its end of the workers' queue.
+                while not executor._call_queue._reader.closed and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert executor._broken
+            return real_work_item(*args)
+
+        monkeypatch.setattr(concurrent.futures.process, "_WorkItem", made_as_the_worker_dies)
+        started = time.monotonic()
+        answer = await classifier.classify(clips[0])
+        waited = time.monotonic() - started
+        assert handed
+        assert_is_a_mood(answer, "ann", FALLBACK_CRASHED)
+        assert waited < PROMPT_S
+        assert await eventually(lambda: classifier.worker_pids and pid not in classifier.worker_pids)
+        classifier.timeout_s = 60.0
+        assert_is_a_mood(await classifier.classify(clips[1]), "main", None)
