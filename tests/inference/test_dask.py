@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import socket
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import soundfile as sf
 
 from inference import Classifier, pool
 from inference.pool import FALLBACK_FAILED, FALLBACK_TIMEOUT, FALLBACK_UNAVAILABLE
-from inference.result import TooLongAudioError, TooShortAudioError
+from inference.result import ModelUnavailableError, TooLongAudioError, TooShortAudioError
 from tests.inference.test_pool_worker_logs import STATES_MORE, cut_short_mp3
 from tests.inference.test_pool_worker_logs import weights_whose_warm_up_fails  # noqa: F401 (fixture)
 from tests.inference.test_predict import TINY_VERSION, clips, tiny_weights  # noqa: F401 (fixtures)
@@ -24,15 +25,17 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @contextlib.asynccontextmanager
-async def a_local_cluster(port: int = 0, processes: bool = True):
+async def a_local_cluster(port: int = 0, processes: bool = True, threads: int = 1, worker_port: int | None = None):
     """A one-worker Dask cluster in processes of its own (its scheduler on `port`, 0: any free
     one), or, `processes` False, in this process, its worker with no nanny; the classifier's
-    executor for it."""
+    executor for it. The worker runs `threads` jobs at once, on `worker_port` (None: any free one,
+    a new one for each restart)."""
     from distributed import LocalCluster
 
+    on_port = {} if worker_port is None else {"worker_port": worker_port}
     async with LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=processes, protocol="tcp://", host="127.0.0.1", scheduler_port=port,
-        dashboard_address=None, asynchronous=True,
+        n_workers=1, threads_per_worker=threads, processes=processes, protocol="tcp://", host="127.0.0.1",
+        scheduler_port=port, dashboard_address=None, asynchronous=True, **on_port,
     ) as cluster:
         yield "dask://" + cluster.scheduler_address.removeprefix("tcp://")
 
@@ -225,3 +228,45 @@ async def test_a_dask_worker_with_no_nanny_is_left_as_it_is_and_said_so(tiny_wei
                     await asyncio.sleep(0.1)
             assert set((await client.scheduler.identity(n_workers=-1))["workers"]) == before
     assert any("dask_worker_not_restarted" in r.getMessage() for r in caplog.records)
+
+
+def a_free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_two_jobs_stuck_on_one_dask_worker_have_it_restarted_once(tiny_weights, clips, tmp_path):
+    """Each abandoned job has a stuck check of its own, and two stuck on one worker each ask Dask to
+    restart it, within milliseconds. One restart serves both: a nanny asked to kill a worker it is
+    already stopping waits for that stop, and the scheduler asks no nanny about a worker it no longer
+    lists (the old one leaves it before its nanny starts the new one). Had the second request come
+    once the first was over, it would have killed the fresh worker, back at the same address (a
+    worker port set, as deployments do), and the scheduler would have seen a third worker join."""
+    from distributed import Client
+
+    slow = a_file_slow_to_decode(tmp_path)
+    async with a_local_cluster(threads=2, worker_port=a_free_port()) as executor:
+        async with Client("tcp://" + executor.removeprefix("dask://"), asynchronous=True) as client:
+            # Both jobs are running when checked, a second after they were sent: the file takes seconds.
+            async with Classifier(tiny_weights, executor=executor, timeout_s=0.25) as classifier:
+                before = await dask_worker_pids(executor)
+                both = await asyncio.gather(*(classifier.classify(slow, model="main") for _ in range(2)),
+                                            return_exceptions=True)
+                assert [type(outcome) for outcome in both] == [ModelUnavailableError] * 2, both
+                checks = classifier._backend._stuck_checks
+                for _ in range(600):  # each ends once its restart has ended, the worker back
+                    if not checks:
+                        break
+                    await asyncio.sleep(0.1)
+                assert not checks
+                classifier.timeout_s = 60.0  # the restarted worker loads the model with its first song
+                answer = await classifier.classify(clips[0])
+                after = await dask_worker_pids(executor)
+            events = [event for _, event in await client.get_events("all") if isinstance(event, dict)]
+    asked = [event for event in events if event.get("action") == "restart-workers"]
+    joined = [event for event in events if event.get("action") == "add-worker"]
+    assert len(asked) == 2  # both stuck checks asked
+    assert len(joined) == 2, joined  # the first worker, then its one replacement
+    assert len(after) == 1 and not after & before
+    assert (answer.model, answer.fallback_reason) == ("main", None)
