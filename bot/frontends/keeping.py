@@ -10,14 +10,19 @@ what is done is cleared in batches (`finished`), never before its own write.
   failure is over (`retry_after_s`), or sooner with the next write or clear; and once more by
   `flush` at the stop, even during the pause. A quiet bot left it failed until the next request,
   and a hard kill meanwhile answered the request again.
+- At the stop, clears are made at once, and `flush` waits (within its time) for those a write
+  ending meanwhile starts. One done after `flush` is left kept, to be answered again by the next
+  start: a clear begun then was left pending when the loop ended.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Awaitable, Callable, Generic, Protocol, Sequence, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 CLEAR_AFTER_S = 0.1
 RETRY_AT_LEAST_S = 1.0  # the shortest wait before a failed clear is tried again on its own
@@ -43,6 +48,8 @@ class KeptUntilAnswered(Generic[T]):
         self._clearing: asyncio.Task | None = None
         self._retry = asyncio.Event()  # set: a clear waiting to be tried again is tried now
         self._stopping = False  # `flush` has begun: a failed clear gets one last try, then none
+        self._stop_now = asyncio.Event()  # set by `flush`: a clear waiting for more to be done goes now
+        self._flushed = False  # `flush` is over: nothing is cleared any more
 
     @property
     def waiting(self) -> bool:
@@ -79,10 +86,16 @@ class KeptUntilAnswered(Generic[T]):
         failed before included, tried even during the pause after that failure."""
         await asyncio.sleep(0)  # a task just done may have its done callbacks (`finished`) still to run
         self._stopping = True
+        self._stop_now.set()
         self._clear_soon()
-        pending = [t for t in (self._keeping, self._clearing) if t is not None and not t.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=timeout_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        # A write that ends meanwhile clears what was done while it was made: in a clear of its own.
+        while pending := [t for t in (self._keeping, self._clearing) if t is not None and not t.done()]:
+            if (left := deadline - loop.time()) <= 0:
+                break
+            await asyncio.wait(pending, timeout=left)
+        self._flushed = True
 
     async def _keep_all(self) -> None:
         while self._unkept:
@@ -91,13 +104,20 @@ class KeptUntilAnswered(Generic[T]):
     def _clear_soon(self) -> None:
         if not self._to_clear:
             return
+        if self._flushed:
+            # Done after the stop's last clear: nothing would await a clear now (the loop ends
+            # with it pending). Left kept, it is handed over again by the next start.
+            log.info("kept.not_cleared_at_stop", extra={"requests": len(self._to_clear)})
+            return
         if self._clearing is None or self._clearing.done():
             self._clearing = asyncio.get_running_loop().create_task(self._clear_done())
         else:
             self._retry.set()  # one waiting to be tried again is tried now
 
     async def _clear_done(self) -> None:
-        await asyncio.sleep(self.clear_after_s)
+        if not self._stopping:  # the stop's clear is made at once, this wait cut short by `flush`
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop_now.wait(), self.clear_after_s)
         while self._to_clear:
             self._retry.clear()
             last = self._stopping

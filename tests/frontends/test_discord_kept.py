@@ -6,6 +6,7 @@ itself is in tests/bot/test_app_stop.py."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 from datetime import datetime, timedelta, timezone
@@ -389,3 +390,25 @@ async def test_the_menu_replayed_after_a_kill_puts_no_answer_over_a_file_answere
     replayed = shown(fake, again)
     assert titles(replayed) == ["take3"]
     assert len(fake.calls_of("followup", after=again)) == 1  # its own (the one sent before was not noted)
+
+
+async def test_a_dm_answered_while_the_bot_stops_is_cleared_by_the_stop(usecases, db, caplog):
+    """A DM's listener is not one of the answers the stop waits for by name (`MoodBot.serve`:
+    a typed command's hint, for one): one that ended after the stop's last clear made a clear
+    nobody awaited, destroyed pending with the loop, and its DM was answered again by the next
+    start. The stop waits for it too (within its grace), and clears it."""
+    fake = FakeDiscord()
+    async with discord_on(fake, usecases) as (_, frontend):
+        frontend.bot.stop_grace_s = 3.0
+        release = fake.hold_next("send_message")  # Discord is slow to take the hint
+        message = await fake.user_dms("/playlist calm")
+        assert await until(lambda: _has(db, int(message["id"])))
+        await fake.wait_for("send_message")  # the hint is sent, not yet taken
+        asyncio.get_running_loop().call_later(1.0, release.set)
+        await frontend.stop()
+        left = [t for t in asyncio.all_tasks() if "_clear_done" in repr(t.get_coro()) and not t.done()]
+        assert not left, left
+        assert await inbox_numbers(db) == [], "the stop left the answered DM to be answered again"
+        assert fake.calls_of("send_message")[-1].status == 200  # the hint was taken, not cut off
+    gc.collect()
+    assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text

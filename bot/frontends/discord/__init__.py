@@ -176,6 +176,7 @@ class MoodBot(commands.AutoShardedBot):
         # The commands and DM answers at work (their tasks), each with how to tell its asker that
         # the stop cut it short (`finish`); `stopping` once it has.
         self.serving: dict[asyncio.Task, Callable[[], Awaitable[None]]] = {}
+        self.clearing_when_done: set[asyncio.Task] = set()  # each cleared from the inbox when done
         self.stopping = False
         self.stop_grace_s = STOP_GRACE_S
         self.settings = settings
@@ -303,7 +304,7 @@ class MoodBot(commands.AutoShardedBot):
         once the task ends."""
         task = asyncio.current_task()
         if self.kept is not None and task is not None:
-            task.add_done_callback(functools.partial(self._command_ended, message.id))
+            self._cleared_when_done(task, message.id)
 
     async def setup_hook(self) -> None:
         limit, longest_s = self.settings.max_audio_bytes, self.settings.max_audio_duration_s
@@ -345,7 +346,7 @@ class MoodBot(commands.AutoShardedBot):
             task.add_done_callback(self._served)
             if (self.kept is not None and interaction is not None
                     and interaction.type is discord.InteractionType.application_command):
-                task.add_done_callback(functools.partial(self._command_ended, interaction.id))
+                self._cleared_when_done(task, interaction.id)
 
     def keep_press(self, interaction: discord.Interaction, *, unnamed: bool = False) -> None:
         """The running task answers the button press `interaction` in the message pressed (a page
@@ -353,14 +354,21 @@ class MoodBot(commands.AutoShardedBot):
         to answer (`KeptCommands.press_taken`; `unnamed`: under no user)."""
         task = asyncio.current_task()
         if self.kept is not None and task is not None and self.kept.press_taken(interaction.id, unnamed=unnamed):
-            task.add_done_callback(functools.partial(self._command_ended, interaction.id))
+            self._cleared_when_done(task, interaction.id)
 
     def press_replayed(self, interaction: discord.Interaction) -> bool:
         """Whether the press was handed over again at this start: the run killed outright had taken it on."""
         return self.kept is not None and self.kept.replayed(interaction.id)
 
-    def _command_ended(self, interaction_id: int, task: asyncio.Task) -> None:
-        self.kept.finished(interaction_id)
+    def _cleared_when_done(self, task: asyncio.Task, number: int) -> None:
+        """`task` handles the kept command, press or DM `number`: cleared from the inbox once it
+        ends, and waited for by the stop (`finish`) as its clears are made before it closes."""
+        self.clearing_when_done.add(task)
+        task.add_done_callback(functools.partial(self._command_ended, number))
+
+    def _command_ended(self, number: int, task: asyncio.Task) -> None:
+        self.clearing_when_done.discard(task)
+        self.kept.finished(number)
 
     def _served(self, task: asyncio.Task) -> None:
         if not self.stopping:  # else `finish` still tells those it cut short
@@ -371,7 +379,10 @@ class MoodBot(commands.AutoShardedBot):
         still at work then is cancelled, and its asker told within `tell_s` (`render.RESTARTING`).
         discord.py does not wait for its handlers: closed, it dropped them unanswered, "thinking…"
         (or a stage) shown until Discord gave up on them. How many were cut short."""
-        running = [task for task in self.serving if not task.done()]
+        # And the kept ones that are not answers by name (a typed command's hint in a DM): one
+        # ending after the stop's last clear (`KeptUntilAnswered.flush`) was answered again by the
+        # next start, and its clear was left pending.
+        running = [task for task in (*self.serving, *self.clearing_when_done) if not task.done()]
         if running:
             await asyncio.wait(running, timeout=grace_s)
         self.stopping = True
