@@ -875,6 +875,7 @@ class _DaskBackend:
         self._client = None
         self._reconnecting: asyncio.Task | None = None
         self._stuck_checks: set[asyncio.Task] = set()  # `_restart_if_stuck`, one per abandoned job
+        self._restarting: set[str] = set()  # the workers `_restart_if_stuck` has asked Dask to restart
         from distributed import KilledWorker
         from distributed.comm.core import CommClosedError
 
@@ -992,10 +993,16 @@ class _DaskBackend:
         if unattended:
             log.warning("inference.dask_worker_not_restarted: a job ran %.4g s past its timeout on %s, "
                         "which has no nanny to restart it: restart it by hand", stuck_after_s, unattended)
-        stuck = [worker for worker in stuck if worker not in unattended]
+        # One restart a worker: two jobs stuck on it each came here (Dask would restart it once
+        # all the same: a nanny asked again waits for the stop under way), and each said so.
+        stuck = [worker for worker in stuck if worker not in unattended and worker not in self._restarting]
         if stuck:
             log.warning("A job ran %.4g s past its timeout on a Dask worker; restarting the worker.", stuck_after_s)
-            await client.restart_workers(stuck, raise_for_error=False)
+            self._restarting.update(stuck)
+            try:
+                await client.restart_workers(stuck, raise_for_error=False)
+            finally:
+                self._restarting.difference_update(stuck)
 
     def recover(self, token: object) -> None:
         pass  # Dask's nannies restart dead workers themselves
