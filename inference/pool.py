@@ -860,6 +860,31 @@ def _reap(processes: list, grace_s: float) -> None:
         relay.wait_for([process.pid for process in processes], LOG_DRAIN_S)
 
 
+def _dask_threads(threads: int | None, jobs_at_once: int) -> int:
+    """A Dask worker's threads for the model: `threads` where the bot was given a number, else its
+    own host's cores shared among the jobs it runs at once (its thread pool). Until 2026-12-07 the
+    bot's share of its own cores was sent: a worker on a larger host used a fraction of it, and
+    one running several jobs at once on a smaller host more threads than cores."""
+    return threads if threads is not None else default_threads(jobs_at_once)
+
+
+def _dask_warm_up(label: str | None, weights_dir: str, threads: int | None, dask_worker=None) -> str:
+    """`client.run`'s warm-up on each worker (Dask hands it the worker as `dask_worker`)."""
+    from inference import predict
+
+    return _as_job(label, predict.main_model_version, weights_dir, _dask_threads(threads, dask_worker.state.nthreads))
+
+
+def _dask_classify(label: str | None, path: str, weights_dir: str, threads: int | None, **kwargs):
+    """A job on a Dask worker: `predict.classify_main` with the worker's threads, as warmed up."""
+    from distributed import get_worker
+
+    from inference import predict
+
+    return _as_job(label, predict.classify_main, path, weights_dir,
+                   _dask_threads(threads, get_worker().state.nthreads), **kwargs)
+
+
 class _DaskBackend:
     """The same job functions on a Dask distributed cluster.
 
@@ -868,7 +893,7 @@ class _DaskBackend:
     same paths (a shared volume), since only paths travel with the jobs.
     """
 
-    def __init__(self, address: str, weights_dir: Path, threads: int) -> None:
+    def __init__(self, address: str, weights_dir: Path, threads: int | None) -> None:
         self._address = address
         self._weights_dir = str(weights_dir)
         self._threads = threads
@@ -890,15 +915,13 @@ class _DaskBackend:
         model; ModelUnavailableError, the client closed, when the scheduler or its workers fail."""
         from distributed import Client
 
-        from inference import predict
-
         try:
             client = await Client(self._address, asynchronous=True, timeout=CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError) as error:  # nothing listens there, or it does not answer
             raise ModelUnavailableError(f"The Dask scheduler at {self._address} cannot be reached ({error}).") from None
         try:
             versions = await asyncio.wait_for(  # as a job: its lines (a failed warm-up) printed as a job's
-                client.run(_as_job, None, predict.main_model_version, self._weights_dir, self._threads),
+                client.run(_dask_warm_up, None, self._weights_dir, self._threads),
                 WARM_UP_TIMEOUT_S,
             )
             if not versions:
@@ -939,11 +962,9 @@ class _DaskBackend:
             return
 
     def submit(self, path: str, max_seconds: float | None, label: str | None = None):
-        from inference import predict
-
         self._check_connected()
         future = self._client.submit(
-            _as_job, label, predict.classify_main, path, self._weights_dir, self._threads,
+            _dask_classify, label, path, self._weights_dir, self._threads,
             max_seconds=max_seconds, key=_dask_key(label),
         )
         return future, None
@@ -1071,6 +1092,7 @@ class Classifier:
         self._shed = 0  # songs shed to the ANN since the main model last took one (an overload)
         self.ann_timeout_s = ANN_TIMEOUT_S
         self.threads_per_worker = threads_per_worker or default_threads(workers)
+        self._threads_given = threads_per_worker  # None: a Dask worker shares its own host's cores
         self._backend = self._make_backend(executor)
         self._ann = None
         self._ann_executor: concurrent.futures.ProcessPoolExecutor | None = None
@@ -1089,7 +1111,7 @@ class Classifier:
             return _ProcessBackend(self.weights_dir, self.workers, self.threads_per_worker)
         if executor.startswith(DASK_SCHEME):
             address = "tcp://" + executor[len(DASK_SCHEME):]
-            return _DaskBackend(address, self.weights_dir, self.threads_per_worker)
+            return _DaskBackend(address, self.weights_dir, self._threads_given)
         raise ValueError(f"Unknown executor {executor!r}: use 'process' or 'dask://host:port'.")
 
     # --- lifecycle ---

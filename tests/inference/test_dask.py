@@ -274,3 +274,43 @@ async def test_two_jobs_stuck_on_one_dask_worker_have_it_restarted_once(tiny_wei
     assert len(joined) == 2, joined  # the first worker, then its one replacement
     assert len(after) == 1 and not after & before
     assert (answer.model, answer.fallback_reason) == ("main", None)
+
+
+def model_loaded_with(weights_dir: str, threads: int) -> bool:
+    """On a worker: whether its main model was loaded with `threads` (asking for it is no load)."""
+    from inference import predict
+
+    before = predict.cached_main_model.cache_info().misses
+    predict.cached_main_model(weights_dir, threads)
+    return predict.cached_main_model.cache_info().misses == before
+
+
+async def test_a_dask_worker_shares_its_own_hosts_cores_among_the_jobs_it_runs_at_once(tiny_weights, clips):
+    """The bot's own share of its cores (its cores over INFERENCE_WORKERS, 1 here) travelled with
+    each job: a worker running as many jobs at once as its host has cores ran each with them all,
+    cores x cores threads. It now takes its host's cores over its jobs at once (1 each here)."""
+    from distributed import Client
+
+    from inference.pool import _usable_cores
+
+    cores = _usable_cores()
+    assert cores >= 2, "needs two cores to tell the bot's share from the worker's"
+    async with a_local_cluster(threads=cores) as executor:
+        async with Classifier(tiny_weights, executor=executor, workers=1) as classifier:
+            assert classifier.threads_per_worker == cores  # the bot's process pool would use them all
+            answer = await classifier.classify(clips[0])
+            assert answer.model == "main"
+        async with Client("tcp://" + executor.removeprefix("dask://"), asynchronous=True) as client:
+            loaded = await client.run(model_loaded_with, str(tiny_weights), 1)
+    assert list(loaded.values()) == [True], loaded
+
+
+async def test_a_number_of_threads_given_is_what_a_dask_worker_uses(tiny_weights, clips):
+    from distributed import Client
+
+    async with a_local_cluster(threads=2) as executor:
+        async with Classifier(tiny_weights, executor=executor, threads_per_worker=3) as classifier:
+            assert (await classifier.classify(clips[0])).model == "main"
+        async with Client("tcp://" + executor.removeprefix("dask://"), asynchronous=True) as client:
+            loaded = await client.run(model_loaded_with, str(tiny_weights), 3)
+    assert list(loaded.values()) == [True], loaded
