@@ -675,12 +675,13 @@ class _ProcessBackend:
         executor = self._executor
         try:
             handle = executor.submit(_as_job, label, predict.classify_main, path, max_seconds=max_seconds)
-            if executor._broken:
+            broken = getattr(executor, "_broken", False)  # CPython's own (3.11 to 3.13); none: not seen broken
+            if broken:
                 # Broken as the job was handed to it: submit() checks that the pool is not broken,
                 # then adds the job to the pool's table, and in between its manager thread may have
                 # marked it broken and failed the jobs of the table: this one would be failed by no
-                # one, its song waiting its whole timeout for the ANN.
-                raise BrokenProcessPool(executor._broken)
+                # one, its song waiting its whole timeout for the ANN (3.11; 3.12 holds a lock).
+                raise BrokenProcessPool(broken)
         except BrokenProcessPool:  # it broke between two jobs, or as this one was handed to it
             self.recover(executor)
             raise
@@ -755,7 +756,10 @@ class _ProcessBackend:
         # which their callers answer as a crash; a cancelled one raised CancelledError in them.
         # Those it leaves unanswered are failed once it has ended (`_answer_the_rest`).
         unanswered, workers = [*self._waiting, *self._started], _live_processes(broken)
-        manager = broken._executor_manager_thread  # before shutdown(), which forgets it
+        # Before shutdown(), which forgets it. CPython's own (3.11 to 3.13); without it (a later
+        # Python's pool), the jobs left are failed at once: its manager, as 3.12's, passes over
+        # the jobs already answered.
+        manager = getattr(broken, "_executor_manager_thread", None)
         broken.shutdown(wait=False)
         self._executor = self._new_executor()
         self._ready, self._waiting, self._started = False, [], {}

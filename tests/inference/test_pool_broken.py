@@ -86,3 +86,39 @@ async def test_a_song_handed_to_the_pool_as_its_worker_dies_is_answered_at_once(
         assert await eventually(lambda: classifier.worker_pids and pid not in classifier.worker_pids)
         classifier.timeout_s = 60.0
         assert_is_a_mood(await classifier.classify(clips[1]), "main", None)
+
+
+class PoolOfALaterPython:
+    """A pool as a later CPython might keep one: its jobs and shutdown(), without the internals
+    (`_broken`, `_executor_manager_thread`, `_processes`) that the 3.11 to 3.13 pools are read by."""
+
+    def submit(self, fn, /, *args, **kwargs) -> concurrent.futures.Future:
+        return concurrent.futures.Future()  # never answered: its worker died under it
+
+    def shutdown(self, wait=True, *, cancel_futures=False) -> None:
+        pass
+
+
+async def test_a_pool_without_the_internals_read_is_still_replaced_and_its_jobs_answered(monkeypatch, tmp_path):
+    """Read as they were, a pool without them (renamed, gone) raised AttributeError at each song's
+    submit, every song 'main model failed', and at its replacement, never replaced: the songs
+    queued there waited their whole timeout."""
+    backend = pool._ProcessBackend(tmp_path, 1, 1)
+    pools = []
+
+    def new_pool() -> PoolOfALaterPython:
+        pools.append(PoolOfALaterPython())
+        return pools[-1]
+
+    async def warm(executor) -> str:
+        return "v"
+
+    monkeypatch.setattr(backend, "_new_executor", new_pool)
+    monkeypatch.setattr(backend, "_warm", warm)
+    await backend.start()
+    job, token = backend.submit("song.ogg", None)
+    backend.recover(token)
+    assert backend._executor is pools[1]
+    with pytest.raises(concurrent.futures.process.BrokenProcessPool):
+        await asyncio.wait_for(asyncio.wrap_future(job), PROMPT_S)
+    await backend.close()
