@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures.process
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -54,6 +55,10 @@ async def test_a_song_queued_behind_one_called_off_is_answered_at_once_when_its_
         assert_is_a_mood(await classifier.classify(clips[2]), "main", None)
 
 
+# 3.12's submit() holds the lock under which the manager marks the pool broken: no job is handed to
+# it in between, and here the worker's death would wait for the job's making (the 10 s below, then
+# the assertion fails inside submit()).
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="the race is Python 3.11's")
 async def test_a_song_handed_to_the_pool_as_its_worker_dies_is_answered_at_once(tiny_weights, clips, monkeypatch):
     """ProcessPoolExecutor.submit checks that its pool is not broken, then adds the job to the pool's
     table; the pool's manager thread, seeing a worker die, marks the pool broken, fails the jobs of
