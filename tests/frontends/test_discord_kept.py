@@ -412,3 +412,26 @@ async def test_a_dm_answered_while_the_bot_stops_is_cleared_by_the_stop(usecases
         assert fake.calls_of("send_message")[-1].status == 200  # the hint was taken, not cut off
     gc.collect()
     assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text
+
+
+async def test_the_stop_s_second_finish_does_not_wait_its_grace_again_for_a_dm_still_answered(usecases, db):
+    """The app runs each front-end's `finish` at once, then its `stop`, which finishes again (safe
+    to call twice). A DM's listener still at work after the first grace (a hint Discord is slow
+    to take) is not cut short, so it was still running at the second, which waited a whole grace
+    for it again: the stop took two graces (4 s + 4 s), past `docker stop`'s 10 s with the rest."""
+    fake = FakeDiscord()
+    async with discord_on(fake, usecases) as (_, frontend):
+        frontend.bot.stop_grace_s = 1.5
+        release = fake.hold_next("send_message")  # Discord takes the hint only after the stop
+        message = await fake.user_dms("/playlist calm")
+        assert await until(lambda: _has(db, int(message["id"])))
+        await fake.wait_for("send_message")
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await frontend.finish()  # the app's first part of the stop
+        finished = loop.time()
+        assert finished - began >= 1.5, "the DM's listener was not waited for"
+        await frontend.stop()  # the app's exit stack
+        stopped = loop.time()
+        release.set()
+        assert stopped - finished < 1.0, f"the stop waited {stopped - finished:.1f} s more, its grace again"

@@ -381,8 +381,10 @@ class MoodBot(commands.AutoShardedBot):
         (or a stage) shown until Discord gave up on them. How many were cut short."""
         # And the kept ones that are not answers by name (a typed command's hint in a DM): one
         # ending after the stop's last clear (`KeptUntilAnswered.flush`) was answered again by the
-        # next start, and its clear was left pending.
-        running = [task for task in (*self.serving, *self.clearing_when_done) if not task.done()]
+        # next start, and its clear was left pending. Only at the first finish: the app's `stop`
+        # finishes again, and one still at work after its grace (never cut short) had it twice.
+        kept = () if self.stopping else self.clearing_when_done
+        running = [task for task in (*self.serving, *kept) if not task.done()]
         if running:
             await asyncio.wait(running, timeout=grace_s)
         self.stopping = True
