@@ -229,12 +229,13 @@ class UploadBudget:
     largest file it may leave, and its file is counted from the end of its download until its
     answer, refused and deleted unheard where others' files took the room meanwhile, unless the
     cache answers it (`MoodUseCase._download`). That room is held while it downloads
-    (`reserving`), so downloads started together, and files sent meanwhile, see each other's."""
+    (`reserving`), so downloads started together, and files sent meanwhile, see each other's; not
+    while it waits for a download worker, when it fetches nothing."""
 
     def __init__(self, limit_bytes: int = DEFAULT_UPLOAD_BYTES) -> None:
         self.limit_bytes = limit_bytes
         self.held_bytes = 0  # reservations included
-        self.reserved_bytes = 0  # of them, the room held for downloads under way (`reserving`)
+        self.reserved_bytes = 0  # of them, the room held for downloads under way (`Reservation.take`)
 
     @classmethod
     def from_settings(cls, settings) -> "UploadBudget":
@@ -255,14 +256,14 @@ class UploadBudget:
         return min(largest, self.limit_bytes // 2)
 
     @contextlib.contextmanager
-    def reserving(self, size: int) -> Iterator["Reservation | None"]:
-        """`size` bytes held for a download of unknown size (`download_room`) until it ends or its
-        `Reservation` is let go (its file then counted at its real size, `holding`); None, nothing
-        held, when there is no room for them. Only looked at, downloads started together all passed
-        and together left more than the budget: each now sees the room the others hold."""
-        if not self.has_room(size):
-            yield None
-            return
+    def reserving(self, size: int) -> Iterator["Reservation"]:
+        """Room of `size` bytes for a download of unknown size (`download_room`), held from its
+        `Reservation.take` (as a download worker takes the download, where there is room) until
+        the block ends or it is let go (its file then counted at its real size, `holding`). Only
+        looked at, downloads started together all passed and together left more than the budget:
+        each now sees the room the others hold. Held from before a download waited for a worker,
+        a burst of links waiting to be fetched took the budget, and users' files were refused busy
+        though almost nothing was held."""
         reservation = Reservation(self, size)
         try:
             yield reservation
@@ -284,15 +285,25 @@ class UploadBudget:
 
 
 class Reservation:
-    """The room an `UploadBudget` holds for one download until `release` (once; a failed or
-    cancelled download's too, as `reserving`'s block ends)."""
+    """The room an `UploadBudget` holds for one download, from `take` until `release` (once; a
+    failed or cancelled download's too, as `reserving`'s block ends)."""
 
     def __init__(self, budget: UploadBudget, size: int) -> None:
         self._budget = budget
         self.size = size
+        self._held = False
+
+    def take(self) -> bool:
+        """True, the room held from now; False, nothing held, where the budget has none for it
+        (`UploadBudget.has_room`)."""
+        if self._held:
+            return True
+        if not self._budget.has_room(self.size):
+            return False
         self._held = True
-        budget.held_bytes += size
-        budget.reserved_bytes += size
+        self._budget.held_bytes += self.size
+        self._budget.reserved_bytes += self.size
+        return True
 
     def release(self) -> None:
         if self._held:

@@ -655,12 +655,16 @@ class AudioFetcher:
         await self.pool.warm_up()
 
     @asynccontextmanager
-    async def fetch(self, item: TrackInfo | Query | SearchHit) -> AsyncIterator[FetchedAudio]:
+    async def fetch(self, item: TrackInfo | Query | SearchHit, *,
+                    starting: Callable[[], object] | None = None) -> AsyncIterator[FetchedAudio]:
         """Download a section of `item`'s audio; the file lives until the `async with` ends. A
-        `SearchHit` (`find`'s) is downloaded as found, not searched for again."""
+        `SearchHit` (`find`'s) is downloaded as found, not searched for again. `starting()` is
+        called once a download worker takes the download, before a byte is fetched, not while it
+        waits for one (all busy): what it raises ends the fetch there (the use case takes the
+        download's room in the files held at once there)."""
         async with temporary_folder("moodbot-audio-", self.tmp_dir) as workdir:
             try:
-                audio = await self._in_worker(item, download, workdir)
+                audio = await self._in_worker(item, download, workdir, starting)
             except SourceError as error:
                 error.quoted = others_words(item)
                 raise
@@ -682,16 +686,18 @@ class AudioFetcher:
             raise
         return None if hit is None else replace(hit, of=item)
 
-    async def _in_worker(self, item: TrackInfo | Query | SearchHit, run: Callable, workdir: Path):
-        """`run(downloader, job)` for `item`'s job in a download worker, within `timeout_s`; errors
-        name the song by `label_of(item)`."""
+    async def _in_worker(self, item: TrackInfo | Query | SearchHit, run: Callable, workdir: Path,
+                         starting: Callable[[], object] | None = None):
+        """`run(downloader, job)` for `item`'s job in a download worker, within `timeout_s`
+        (`starting()` called as the worker takes it, `DownloadPool.run`); errors name the song by
+        `label_of(item)`."""
         try:
             async with asyncio.timeout(self.timeout_s):
                 job = await self.plan(item, workdir)
                 if run is find_hit and (job.connections is not None or not searched(job.source)):
                     return None
                 # A timeout or a cancellation kills the worker: nothing writes to workdir after.
-                return await self.pool.run(run, self.downloader, job)
+                return await self.pool.run(run, self.downloader, job, starting=starting)
         except TimeoutError:
             raise DownloadError(TOO_SLOW) from None
         except WorkerCrashedError as error:

@@ -218,13 +218,27 @@ class DownloadPool:
     def worker_pids(self) -> list[int]:
         return sorted(w.process.pid for w in self._workers)
 
-    async def run(self, function: Callable[..., Any], *args: Any, timeout_s: float | None = None) -> Any:
+    @property
+    def waiting(self) -> int:
+        """The jobs waiting for a worker: every one is busy."""
+        return sum(not waiter.done() for waiter in self._waiters)
+
+    async def run(self, function: Callable[..., Any], *args: Any, timeout_s: float | None = None,
+                  starting: Callable[[], object] | None = None) -> Any:
         """`function(*args)` in a worker. `function` and `args` travel by pickle: a module-level
         function and plain data. Raises what the job raised, `TimeoutError` (its worker killed)
         past `timeout_s` counted from this call (None: the caller's own timeout or cancellation,
-        which kill the worker too), or `WorkerCrashedError`."""
+        which kill the worker too), or `WorkerCrashedError`. `starting()` is called once a worker
+        takes the job, before it is sent, not while it waits for one (every worker busy): what it
+        raises is raised here, nothing of the job run, its worker given to the next job."""
         async with asyncio.timeout(timeout_s):
             worker = await self._acquire()
+            if starting is not None:
+                try:
+                    starting()
+                except BaseException:
+                    self._release(worker)  # it ran nothing: as fit for the next job as before
+                    raise
             try:
                 worker.jobs.send((function, args))
                 ok, value, lines, frames = await _reply_from(worker)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 import os
 import re
@@ -506,12 +507,14 @@ class MoodUseCase:
                         hit: SearchHit | None = None) -> MoodReply:
         """Download and classify `hit`, else the track (a YouTube link: the link itself), else
         what the audio search finds for the name. Not started where the files held at once,
-        bot-wide, leave no room for the largest file a download may leave (`_room_to_download`)."""
+        bot-wide, leave no room for the largest file a download may leave when a download worker
+        takes it (`_room_to_download`)."""
         with self._room_to_download() as reserved:
             await progress(STAGE_DOWNLOADING)
             # A YouTube link is fetched as the link itself; anything else through the search template.
             item = hit or (query if query.kind is QueryKind.YOUTUBE or track is None else track)
-            async with self.fetcher.fetch(item) as audio, self._holding(audio.path, reserved) as room:
+            async with self.fetcher.fetch(item, starting=functools.partial(self._take_room, reserved)) as audio, \
+                    self._holding(audio.path, reserved) as room:
                 if track is None:
                     # No resolver: the audio search found the song; its video id is the cache key.
                     track = await self._track_from_download(query, audio)
@@ -538,17 +541,21 @@ class MoodUseCase:
     def _room_to_download(self) -> Iterator[Reservation]:
         """The room for the largest file a download may leave (MAX_AUDIO_BYTES: a file no section
         could be cut from), as a Telegram file of unstated size is counted, or half the budget where
-        it is under two of them (`UploadBudget.download_room`), held from before a byte is fetched
+        it is under two of them (`UploadBudget.download_room`), held from when a download worker
+        takes the download, before a byte is fetched (`_take_room`, the fetcher's `starting`),
         until the download ends (settled to its file's real size by `_holding`; given back where it
-        fails or is called off); else `UploadsBusyError`, refused before a byte is fetched. It was
-        only looked at: downloads started together (one user's two songs, many users') all passed
-        and could together leave more than the budget. A download waiting for a worker holds it too."""
-        largest = self.fetcher.max_bytes
-        room = self.uploads.download_room(largest)
-        with self.uploads.reserving(room) as reserved:
-            if reserved is None:
-                self._refused_download(largest, downloaded=False, room_bytes=room)
+        fails or is called off). It was only looked at: downloads started together (one user's two
+        songs, many users') all passed and could together leave more than the budget. Held from
+        before the download waited for a worker, a burst of links waiting (every worker busy) took
+        the budget while fetching nothing, and users' files sent meanwhile were refused busy."""
+        with self.uploads.reserving(self.uploads.download_room(self.fetcher.max_bytes)) as reserved:
             yield reserved
+
+    def _take_room(self, reserved: Reservation) -> None:
+        """`reserved`'s room held from now, as a download worker takes its download; else
+        `UploadsBusyError`, refused before a byte is fetched."""
+        if not reserved.take():
+            self._refused_download(self.fetcher.max_bytes, downloaded=False, room_bytes=reserved.size)
 
     def _refused_download(self, size: int, *, downloaded: bool, **extra) -> None:
         log.info("mood.download_refused", extra={"why": "uploads_busy", "bytes": size, "downloaded": downloaded,

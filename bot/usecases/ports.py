@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import AsyncContextManager, Protocol, Sequence
+from typing import AsyncContextManager, Callable, Protocol, Sequence
 
 from bot.replies import PromptMessage
 from bot.sources.models import Query, SearchHit, TrackInfo
@@ -41,10 +41,13 @@ class AudioSource(Protocol):
     # in the cache first); None where nothing is searched. `fetch` takes the hit too.
     async def find(self, track_or_query: TrackInfo | Query) -> SearchHit | None: ...
 
-    def fetch(self, item: TrackInfo | Query | SearchHit) -> AsyncContextManager[FetchedAudioLike]: ...
+    # `starting()` is called once a download worker takes the download, before a byte is fetched,
+    # not while it waits for one (all busy); what it raises ends the fetch there.
+    def fetch(self, item: TrackInfo | Query | SearchHit, *,
+              starting: Callable[[], object] | None = None) -> AsyncContextManager[FetchedAudioLike]: ...
 
     # The largest file a download may leave (MAX_AUDIO_BYTES): the bot-wide budget of files held
-    # must have room for it (half the budget, if that is less) before a download starts.
+    # must have room for it (half the budget, if that is less) as a download starts (`starting`).
     @property
     def max_bytes(self) -> int: ...
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -17,6 +18,7 @@ from bot.config import Settings
 from bot.ratelimit import MoodRateLimiter, UploadBudget
 from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, STAGE_LISTENING, UPLOADS_BUSY, UPLOADS_RETRY_S, ErrorReply, MoodReply
 from bot.sources.audio import MAX_BYTES, AudioFetcher
+from bot.sources.downloadpool import DownloadPool
 from bot.usecases import build_usecases
 from bot.usecases.mood import MoodUseCase
 from tests.abuse.test_rate_limits import caller
@@ -128,22 +130,22 @@ def test_the_budget_comes_from_settings_and_lets_in_a_file_larger_than_itself_al
 
 
 @contextlib.asynccontextmanager
-async def cdn_usecases(db, folder: Path, song: bytes, settings: Settings,
-                       uploads: UploadBudget) -> AsyncIterator[tuple[FakeAudioServer, object]]:
+async def cdn_usecases(db, folder: Path, song: bytes, settings: Settings, uploads: UploadBudget,
+                       pool: DownloadPool | None = None) -> AsyncIterator[tuple[FakeAudioServer, object]]:
     """The use cases, the audio search finding `song` as a plain file on a CDN ("/song.ogg", for
     the name "song"; any other file written to `folder` by its name too), counting downloads'
-    files in `uploads`."""
+    files in `uploads`, downloading in `pool`'s workers (None: the process-wide pool's)."""
     (folder / "song.ogg").write_bytes(song)
     with FakeAudioServer(folder) as cdn:
-        fetcher = AudioFetcher(search_template=cdn.url("/{title}.ogg"), timeout_s=30)
+        fetcher = AudioFetcher(search_template=cdn.url("/{title}.ogg"), timeout_s=30, pool=pool)
         yield cdn, build_usecases(db, None, fetcher, limiter=MoodRateLimiter.from_settings(settings), uploads=uploads)
 
 
 @contextlib.asynccontextmanager
-async def searching_a_cdn(db, folder: Path, song: bytes, settings: Settings,
-                          uploads: UploadBudget) -> AsyncIterator[tuple[FakeAudioServer, MoodUseCase]]:
+async def searching_a_cdn(db, folder: Path, song: bytes, settings: Settings, uploads: UploadBudget,
+                          pool: DownloadPool | None = None) -> AsyncIterator[tuple[FakeAudioServer, MoodUseCase]]:
     """`cdn_usecases`' /mood use case."""
-    async with cdn_usecases(db, folder, song, settings, uploads) as (cdn, usecases):
+    async with cdn_usecases(db, folder, song, settings, uploads, pool) as (cdn, usecases):
         yield cdn, usecases.mood
 
 
@@ -232,32 +234,32 @@ async def test_downloads_started_together_hold_their_room_so_together_they_stay_
     """Each download may leave a file as large as the room it asks (half the budget where that is
     under two of MAX_AUDIO_BYTES). That room was only looked at: Alice's three songs, asked for at
     once, all passed the look before any had downloaded, and could together leave one and a half
-    budgets. It is held from the look until the download ends: the first two hold the budget, the
-    third is refused busy before a byte of it is fetched, and all of it is given back after."""
+    budgets. It is held from when a download worker takes each (at once: workers are free) until
+    it ends: the first two hold the budget as they download, the third is refused busy before a
+    byte of it is fetched, and all of it is given back after (the two called off)."""
     settings = Settings(_env_file=None, uploads_max_bytes=8 * SIZE, mood_concurrent_per_user=3)
-    uploads, names = UploadBudget.from_settings(settings), ("song", "song2", "song3")
-    room = uploads.download_room(MAX_BYTES)
-    for name in names:
-        (tmp_path / f"{name}.ogg").write_bytes(await cache_upload(db, b"OggS Alice's " + name.encode() + bytes(SIZE)))
-    downloading, go = [], asyncio.Event()
+    uploads, names = UploadBudget.from_settings(settings), ("slow", "slow2", "slow3")
+    room, song = uploads.download_room(MAX_BYTES), b"OggS Alice's song" + bytes(SIZE)
 
-    async def progress(stage: str) -> None:
-        if stage == STAGE_DOWNLOADING:
-            downloading.append(stage)
-            await go.wait()  # none downloads before each of the three has been let start or refused
+    def fetching() -> int:
+        return sum(bool(cdn.requests_for(f"/{name}.ogg")) for name in names)
 
-    async with searching_a_cdn(db, tmp_path, (tmp_path / "song.ogg").read_bytes(), settings, uploads) as (cdn, mood):
-        asked = [asyncio.create_task(mood.run(caller(str(ALICE)), name, progress=progress)) for name in names]
+    async with searching_a_cdn(db, tmp_path, song, settings, uploads) as (cdn, mood):
+        for name in names:
+            cdn.add_drip(f"/{name}.ogg", drip_response(body=song), every_s=0.5)  # downloading until called off
+        asked = [asyncio.create_task(mood.run(caller(str(ALICE)), name)) for name in names]
         with caplog.at_level(logging.INFO):
-            assert await until(lambda: len(downloading) + sum(task.done() for task in asked) == len(names))
-            held = uploads.held_bytes
-            go.set()
-            replies = await asyncio.gather(*asked)
-    refused = [name for name, reply in zip(names, replies) if isinstance(reply, ErrorReply)]
-    assert refused and all(reply.message == UPLOADS_BUSY for reply in replies if isinstance(reply, ErrorReply)), replies
-    assert len(refused) == 1 and held == 2 * room <= settings.uploads_max_bytes
-    assert all(reply.cached for reply in replies if isinstance(reply, MoodReply))
-    assert cdn.requests_for(f"/{refused[0]}.ogg") == []  # nothing of it fetched
+            assert await until(lambda: sum(task.done() for task in asked) == 1 and fetching() == 2)
+            held, reserved = uploads.held_bytes, uploads.reserved_bytes
+            (refused,) = [name for name, task in zip(names, asked) if task.done()]
+            reply = asked[names.index(refused)].result()
+            for task in asked:
+                task.cancel()
+            await asyncio.gather(*asked, return_exceptions=True)
+            assert await until(lambda: uploads.held_bytes == 0, timeout=5.0), uploads.held_bytes
+        assert cdn.requests_for(f"/{refused}.ogg") == []  # nothing of it fetched
+    assert isinstance(reply, ErrorReply) and reply.message == UPLOADS_BUSY, reply
+    assert held == reserved == 2 * room <= settings.uploads_max_bytes
     (line,) = [r for r in caplog.records if getattr(r, "why", None) == "uploads_busy"]
     assert not line.downloaded and line.held_bytes == line.reserved_bytes == 2 * room
     assert uploads.held_bytes == uploads.reserved_bytes == 0
@@ -267,23 +269,20 @@ async def test_downloads_started_together_hold_their_room_so_together_they_stay_
 async def test_a_download_that_fails_or_is_called_off_gives_its_room_back(db, tmp_path, ended):
     """The room a download holds (half of a budget of 8 files here) is held while it downloads and
     given back where it fails (a song the CDN does not have) or its asker gives up (a download that
-    drips, called off once under way): two such downloads in a row kept none of it, and Alice's
-    next song is downloaded and answered, not refused busy."""
+    drips, called off once under way, holding its room): two such downloads in a row kept none of
+    it, and Alice's next song is downloaded and answered, not refused busy."""
     settings = Settings(_env_file=None, uploads_max_bytes=8 * SIZE)
     uploads, held = UploadBudget.from_settings(settings), []
     song = await cache_upload(db, b"OggS Alice's song" + bytes(SIZE))
-
-    async def progress(stage: str) -> None:
-        if stage == STAGE_DOWNLOADING:
-            held.append(uploads.held_bytes)
+    path = "/missing.ogg" if ended == "failed" else "/slow.ogg"
 
     async with searching_a_cdn(db, tmp_path, song, settings, uploads) as (cdn, mood):
         cdn.add_drip("/slow.ogg", drip_response(body=song), every_s=0.5)
         for attempt in (1, 2):
-            asked = asyncio.create_task(mood.run(caller(str(ALICE)), "missing" if ended == "failed" else "slow",
-                                                 progress=progress))
+            asked = asyncio.create_task(mood.run(caller(str(ALICE)), path[1:].removesuffix(".ogg")))
+            assert await until(lambda: len(cdn.requests_for(path)) >= attempt)  # let start: its room taken
             if ended == "cancelled":
-                assert await until(lambda: len(cdn.requests_for("/slow.ogg")) == attempt)
+                held.append(uploads.held_bytes)
                 asked.cancel()
             (reply,) = await asyncio.gather(asked, return_exceptions=True)
             assert await until(lambda: uploads.held_bytes == 0, timeout=5.0), uploads.held_bytes
@@ -292,33 +291,99 @@ async def test_a_download_that_fails_or_is_called_off_gives_its_room_back(db, tm
             else:
                 assert isinstance(reply, asyncio.CancelledError), reply
         again = await mood.run(caller(str(ALICE)), "song")
-    assert held == [uploads.download_room(MAX_BYTES)] * 2, held  # held while they downloaded
+    if ended == "cancelled":
+        assert held == [uploads.download_room(MAX_BYTES)] * 2, held  # held while they downloaded
     assert isinstance(again, MoodReply) and again.cached, again
     assert uploads.held_bytes == uploads.reserved_bytes == 0
 
 
 async def test_a_file_sent_while_a_song_of_its_sender_downloads_is_counted_beside_the_room_it_holds(db, tmp_path):
-    """Alice asks for a song and, as it starts downloading, sends a file on Telegram: the room the
+    """Alice asks for a song and, as it downloads (slowly), sends a file on Telegram: the room the
     download holds (half of a budget of one and a half files) and her file would take the files
-    held past the budget, so the file is refused busy before it is fetched; the song, let go on,
-    is answered, and nothing stays counted. Only looked at, that room let the file in beside a
-    download that could leave as much."""
+    held past the budget, so the file is refused busy before it is fetched; the song, called off,
+    gives its room back. Only looked at, that room let the file in beside a download that could
+    leave as much."""
     settings = Settings(_env_file=None, uploads_max_bytes=SIZE + SIZE // 2)
-    uploads, started, go = UploadBudget.from_settings(settings), asyncio.Event(), asyncio.Event()
-    song = await cache_upload(db, b"OggS Alice's song" + bytes(SIZE))
+    uploads = UploadBudget.from_settings(settings)
+    song = b"OggS Alice's song" + bytes(SIZE)
     alices = await cache_upload(db, b"OggS Alice's file" + bytes(SIZE))
 
-    async def progress(stage: str) -> None:
-        if stage == STAGE_DOWNLOADING:
-            started.set()
-            await go.wait()  # her song's download, under way until her file is answered
-
     async with cdn_usecases(db, tmp_path, song, settings, uploads) as (cdn, usecases), on_telegram(usecases) as chats:
-        asked = asyncio.create_task(usecases.mood.run(caller(str(ALICE)), "song", progress=progress))
-        await asyncio.wait_for(started.wait(), 10)
+        cdn.add_drip("/slow.ogg", drip_response(body=song), every_s=0.5)
+        asked = asyncio.create_task(usecases.mood.run(caller(str(ALICE)), "slow"))
+        assert await until(lambda: cdn.requests_for("/slow.ogg"))  # downloading, its room held
         refused = await chats.answer(ALICE, await chats.send(ALICE, alices))
-        go.set()
-        answered = await asked
+        asked.cancel()
+        await asyncio.gather(asked, return_exceptions=True)
+        assert await until(lambda: uploads.held_bytes == 0, timeout=5.0), uploads.held_bytes
     assert refused == UPLOADS_BUSY, refused
-    assert isinstance(answered, MoodReply) and answered.cached, answered
+    assert uploads.held_bytes == uploads.reserved_bytes == 0
+
+
+@pytest.fixture
+def one_worker():
+    """A download pool of one worker: a download or search under way keeps the next waiting."""
+    pool = DownloadPool(max_workers=1, warm_workers=1)
+    yield pool
+    pool.close()
+
+
+async def test_links_waiting_for_a_download_worker_hold_no_room_so_a_file_sent_meanwhile_is_heard(
+        db, tmp_path, one_worker):
+    """Bob's song downloads (slowly) on the only download worker, holding the room for the largest
+    file it may leave (half a budget of four files); Carol's and Dave's links wait for that worker,
+    and Alice sends a file on Telegram meanwhile. Waiting, their links fetch nothing and hold no
+    room: Alice's file is heard. They held their room from before they waited, and took the budget
+    between them (Dave's refused busy at once), so Alice's file was refused busy though almost
+    nothing was held. Once Bob's download ends (called off), each link takes the worker in turn,
+    holding its room from then, and is answered."""
+    settings = Settings(_env_file=None, uploads_max_bytes=4 * SIZE)
+    uploads, room = UploadBudget.from_settings(settings), UploadBudget.from_settings(settings).download_room(MAX_BYTES)
+    song = await cache_upload(db, b"OggS the song" + bytes(SIZE))
+    alices = await cache_upload(db, b"OggS Alice's file" + bytes(SIZE))
+    async with cdn_usecases(db, tmp_path, song, settings, uploads, one_worker) as (cdn, usecases), \
+            on_telegram(usecases) as chats:
+        cdn.add_drip("/slow.ogg", drip_response(body=song), every_s=0.5)
+        bobs = asyncio.create_task(usecases.mood.run(caller("bob"), "slow"))
+        assert await until(lambda: cdn.requests_for("/slow.ogg"))  # on the worker, holding its room
+        (tmp_path / "song2.ogg").write_bytes(await cache_upload(db, b"OggS another song" + bytes(SIZE)))
+        links = [asyncio.create_task(usecases.mood.run(caller(user), name))
+                 for user, name in (("carol", "song"), ("dave", "song2"))]
+        assert await until(lambda: one_worker.waiting == 2 or any(link.done() for link in links))
+        held = uploads.held_bytes
+        answered = await chats.answer(ALICE, await chats.send(ALICE, alices))
+        assert cdn.requests_for("/song.ogg") == cdn.requests_for("/song2.ogg") == []  # the links were still waiting
+        bobs.cancel()
+        replies = await asyncio.gather(*links)
+        await asyncio.gather(bobs, return_exceptions=True)
+        assert await until(lambda: uploads.held_bytes == 0, timeout=5.0), uploads.held_bytes
+    assert held == room and "Mood:" in answered, (held, room, answered)
+    assert all(isinstance(reply, MoodReply) and reply.cached for reply in replies), replies
+    assert uploads.held_bytes == uploads.reserved_bytes == 0
+
+
+async def test_a_link_whose_room_went_while_it_waited_for_a_worker_is_refused_busy_unfetched(db, tmp_path, one_worker):
+    """Carol's link waits for the only download worker (busy with a job holding no room: another
+    user's search), holding nothing; Alice's file, sent meanwhile, takes most of the budget. As
+    the worker takes Carol's download, the budget has no room for the largest file it may leave:
+    refused busy, nothing of it fetched, her /mood quota given back, and the worker goes on to the
+    next job: Carol, asking again once Alice's file is heard, is answered."""
+    settings = Settings(_env_file=None, uploads_max_bytes=4 * SIZE, mood_rate_per_user=1)
+    uploads, go = UploadBudget.from_settings(settings), tmp_path / "go"
+    song = await cache_upload(db, b"OggS Carol's song" + bytes(SIZE))
+    os.mkfifo(go)
+    async with searching_a_cdn(db, tmp_path, song, settings, uploads, one_worker) as (cdn, mood):
+        busy = asyncio.create_task(one_worker.run(go.read_bytes, timeout_s=30))  # until `go` is written
+        assert await until(lambda: one_worker.worker_pids())
+        carols = asyncio.create_task(mood.run(caller("carol"), "song"))
+        assert await until(lambda: one_worker.waiting == 1)
+        with uploads.holding(3 * SIZE) as alices:  # with the room Carol's download asks, past the budget
+            await asyncio.to_thread(go.write_bytes, b"done")
+            refused = await carols
+            assert cdn.requests_for("/song.ogg") == []
+        assert await busy == b"done"
+        again = await mood.run(caller("carol"), "song")
+    assert alices, "Alice's file refused: Carol's waiting link held room"
+    assert isinstance(refused, ErrorReply) and refused.message == UPLOADS_BUSY, refused
+    assert isinstance(again, MoodReply) and again.cached, again
     assert uploads.held_bytes == uploads.reserved_bytes == 0

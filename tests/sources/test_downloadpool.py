@@ -16,6 +16,7 @@ import pytest
 from bot.sources.audio import AudioFetcher
 from bot.sources.downloadpool import DownloadPool, JobFailedError, WorkerCrashedError
 from bot.sources.models import DownloadError, Query, QueryKind
+from tests.frontends.test_telegram_inbox import until
 from tests.proctree import REPOSITORY, descendants, end_all, kill_outright, still_running_after
 
 JOB_TIMEOUT_S = 30.0  # generous: a cold worker imports the download code on a busy machine
@@ -130,6 +131,44 @@ async def test_no_more_than_max_workers_run_at_once(pool):
     pids = await asyncio.gather(*(pool.run(os.getpid, timeout_s=JOB_TIMEOUT_S) for _ in range(8)))
     assert len(set(pids)) <= 2 and os.getpid() not in pids
     assert len(pool.worker_pids()) <= 2
+
+
+class Refused(Exception):
+    pass
+
+
+async def test_a_job_is_started_by_its_worker_not_while_it_waits_and_a_refused_start_runs_nothing(tmp_path):
+    """`starting` is called as a worker takes the job, not while it waits for one (a download's
+    room in the files held is taken there): two jobs wait behind a job holding the only worker,
+    their `starting` not called; as it ends, the first's refuses (raises): nothing of it runs, and
+    the worker, untouched, goes on to the second, whose `starting` is called just before it runs."""
+    pool, go, marker = DownloadPool(max_workers=1), tmp_path / "go", tmp_path / "refused-ran"
+    os.mkfifo(go)
+    started: list[str] = []
+
+    def starting(name: str):
+        def start() -> None:
+            started.append(name)
+            if name == "refused":
+                raise Refused()
+        return start
+
+    try:
+        holding = asyncio.create_task(pool.run(go.read_bytes, timeout_s=JOB_TIMEOUT_S))  # until `go` is written
+        assert await until(lambda: pool.worker_pids())
+        (worker,) = pool.worker_pids()
+        refused = asyncio.create_task(pool.run(os.mkdir, marker, timeout_s=JOB_TIMEOUT_S, starting=starting("refused")))
+        let = asyncio.create_task(pool.run(os.getpid, timeout_s=JOB_TIMEOUT_S, starting=starting("let")))
+        assert await until(lambda: pool.waiting == 2)
+        assert started == []
+        await asyncio.to_thread(go.write_bytes, b"done")
+        assert await holding == b"done"
+        with pytest.raises(Refused):
+            await refused
+        assert await let == worker  # the same worker: a refused start does not cost it
+        assert started == ["refused", "let"] and not marker.exists()
+    finally:
+        pool.close()
 
 
 async def test_the_workers_log_lines_are_logged_again_in_the_bot(pool, caplog):
