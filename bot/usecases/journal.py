@@ -1049,10 +1049,14 @@ class JournalUseCase:
         open, answered (with its entry's song, stored or waiting in the outbox: its name quoted), or
         when the next comes (`_next_prompt`). None when the database can't say."""
         now = self.now()
+        # A failed prompt whose withdrawal the database refused (`_unsent`) never arrived: not
+        # today's, as /journal on said ("today at 20:00"). Read as such, it was "open: answer it".
+        unsent = self.unsent_prompt(ref)
         try:
             sent = await self.db.prompts.latest(ref, since=now - timedelta(days=ANSWER_DAYS))
-            if sent is None or sent.local_date != local_today(user.timezone, now):
-                return TextReply(await self._next_prompt(ref, user.prompt_time, user.timezone))
+            if sent is None or sent.local_date != local_today(user.timezone, now) or (
+                    sent.prompt_id == unsent and sent.answered_at is None):
+                return TextReply(await self._next_prompt(ref, user.prompt_time, user.timezone, besides=unsent))
             entries = [*await self.db.journal.on_day(ref, sent.local_date), *await self._queued(ref)]
         except StorageError:
             return None

@@ -1261,6 +1261,27 @@ async def test_forget_after_a_refused_withdrawal_leaves_nothing_of_the_user_to_w
     assert journal.unsent_prompt(user.ref) is None and scheduler.cancelled_unsent(user.ref) is None
 
 
+async def test_journal_status_after_a_refused_withdrawal_says_when_the_day_s_prompt_comes(
+        db_server, mongo_uri, db_name, counting):
+    """/journal on 20:00, its withdrawal of the failed prompt's record refused: the reply leaves that
+    record out of the day's ("today at 20:00", cd32635), but '/journal' read it as today's prompt,
+    open ("Today's prompt is open: answer it"), though it never arrived. It says what /journal on
+    said: the day's prompt comes at 20:00."""
+    from bot.usecases.journal import TODAY_BY_COMMAND
+    from tests.fakes.wire_gate import gated_database
+
+    async with gated_database(db_server, mongo_uri, db_name) as (gate, db):
+        user, at, scheduler, journal, _out = await a_failed_prompt_whose_withdrawal_is_cut(
+            gate, db, counting, "status-refused")
+        gate.cut_next("delete", "prompts")
+        told, _ = await journal_on_after_the_failed_prompt(
+            scheduler, journal, user.ref, at, time(20, 0), "Europe/Lisbon", time(20, 0), deliver=False)
+        assert gate.was_cut and "Your next prompt comes today at 20:00" in told, told
+        assert await db.prompts.sent_for(user.ref, NOV_24)  # its record is still there
+        status = await journal.status(Caller("console", user.user_id, chat_id=user.user_id), how=TODAY_BY_COMMAND)
+    assert status is not None and "Your next prompt comes today at 20:00" in status.text, status
+
+
 async def retried_until_sent(scheduler: PromptScheduler, ref: UserRef, at: list[datetime]) -> str:
     """The pending retry run at its time, again and again (the client reconnecting after a cut)
     until it sends a prompt; fails after 10 s, or once the retries give up on the day."""
