@@ -216,3 +216,31 @@ async def test_a_batch_s_mark_an_outage_kept_from_the_database_is_written_again_
     assert await marks(db) == 1
     assert await db.playlists.playlist(PLACE, "sad") == []
     assert await marks(db) == 0
+
+
+async def test_a_batch_s_unconfirmed_mark_stays_while_its_member_waits_to_be_summed_up_again(gated):
+    """The batch's mark written, its answer lost (the database gone right then); the insert then cut
+    and the member's new mark too: the member waits in memory to be summed up again, and the mark
+    the database may have written is the only one left for a process killed before the repair.
+    The batch's end deleted it all the same (it was not among the members' marks); it now stays
+    until the repair sums the member up again, and goes with it."""
+    gate, db = gated
+    gate.commands.clear()
+    gate.cut(0, after=True)  # the batch's mark: written, its answer never arrives
+    gate.hold("insert", REQUESTS)
+    adding = asyncio.ensure_future(db.requests.add(MoodRequest(BOB, PLACE, "spotify:B", "sad", T0)))
+    await asyncio.wait_for(gate.held.wait(), timeout=10)
+    assert gate.was_cut
+    gate.cut_next("insert", REQUESTS)  # the insert: never sent
+    gate.cut(0)  # the member's new mark: never sent either
+    gate.release()
+    with pytest.raises(StorageError):
+        await adding
+    await db.requests.settled()
+    assert gate.was_cut and gate.commands[:2] == [("insert", PLACE_REPAIRS)] * 2  # the batch's, the member's
+    gate.cut(None)
+    assert await db.db[REQUESTS].count_documents({}) == 0
+
+    assert await marks(db) == 1, "the only mark of a member left to be summed up again was deleted"
+    assert await db.playlists.playlist(PLACE, "sad") == []  # the repair
+    assert await marks(db) == 0
