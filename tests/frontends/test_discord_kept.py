@@ -434,4 +434,4 @@ async def test_the_stop_s_second_finish_does_not_wait_its_grace_again_for_a_dm_s
         await frontend.stop()  # the app's exit stack
         stopped = loop.time()
         release.set()
-        assert stopped - finished < 1.0, f"the stop waited {stopped - finished:.1f} s more, its grace again"
+        assert stopped - finished < 1.5, f"the stop waited {stopped - finished:.1f} s more, its grace again"
