@@ -3,6 +3,7 @@ worker, a worker that dies is replaced, and no more than `max_workers` run at on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -186,6 +187,27 @@ async def test_a_closed_pool_leaves_no_process_behind():
     assert not any(is_running(pid) for pid in pids)
     with pytest.raises(RuntimeError):
         await pool.run(os.getpid, timeout_s=JOB_TIMEOUT_S)
+
+
+async def test_a_close_does_not_wait_for_an_idle_worker_still_starting():
+    """A job's worker is started with a second one, idle, for the next (a burst has begun). The
+    close asked the idle one to exit and waited for it (CLOSE_WAIT_S, 1 s): one still importing
+    the download code could not read that before its imports were done, and the bot's exit
+    waited (0.9 s of a SIGTERM's 5.3 s with two downloads cut short, on a loaded machine). An
+    idle worker holds nothing: it is now ended at once, as a busy one is."""
+    pool = DownloadPool(max_workers=2, preload=("tests.sources.slow_import",))
+    job = asyncio.create_task(pool.run(os.getpid, timeout_s=JOB_TIMEOUT_S))
+    await asyncio.sleep(0.2)  # both workers started, both importing for seconds
+    workers = [worker.process.pid for worker in pool._workers]
+    assert len(workers) == 2
+    started = time.monotonic()
+    pool.close()
+    took = time.monotonic() - started
+    job.cancel()  # (the pool is closed at the bot's exit, its loop gone: nothing waits on it then)
+    with contextlib.suppress(asyncio.CancelledError):
+        await job
+    assert took < 0.5, took
+    assert not any(is_running(pid) for pid in workers)
 
 
 # -- through the fetcher ---------------------------------------------------------------------
