@@ -1169,6 +1169,18 @@ async def a_failed_prompt_whose_withdrawal_is_cut(gate, db, counting, name: str)
     return user, at, scheduler, journal, out
 
 
+async def journal_on_at_20_with_its_withdrawal_refused(gate, db, counting, name: str):
+    """The failed 07:00 prompt (its withdrawal cut), then `/journal on 20:00 Europe/Lisbon`, whose
+    withdrawal of that record the database refuses too (cut on the wire, once): the user, the clock,
+    the scheduler, the journal, the console's output and what the user was told."""
+    user, at, scheduler, journal, out = await a_failed_prompt_whose_withdrawal_is_cut(gate, db, counting, name)
+    gate.cut_next("delete", "prompts")
+    told, _ = await journal_on_after_the_failed_prompt(
+        scheduler, journal, user.ref, at, time(20, 0), "Europe/Lisbon", time(20, 0), deliver=False)
+    assert gate.was_cut
+    return user, at, scheduler, journal, out, told
+
+
 async def test_a_new_time_s_reply_and_prompt_agree_where_the_database_refuses_the_failed_prompt_s_withdrawal_again(
         db_server, mongo_uri, db_name, counting):
     """As above, but the database refuses /journal on's withdrawal of the failed prompt's record too
@@ -1200,13 +1212,9 @@ async def test_a_failed_prompt_s_withdrawal_refused_at_journal_on_and_at_the_new
     from tests.fakes.wire_gate import gated_database
 
     async with gated_database(db_server, mongo_uri, db_name) as (gate, db):
-        user, at, scheduler, journal, out = await a_failed_prompt_whose_withdrawal_is_cut(
+        user, at, scheduler, journal, out, told = await journal_on_at_20_with_its_withdrawal_refused(
             gate, db, counting, "moved-refused-twice")
-
-        gate.cut_next("delete", "prompts")
-        told, _ = await journal_on_after_the_failed_prompt(
-            scheduler, journal, user.ref, at, time(20, 0), "Europe/Lisbon", time(20, 0), deliver=False)
-        assert gate.was_cut and "Your next prompt comes today at 20:00" in told, told
+        assert "Your next prompt comes today at 20:00" in told, told
         at[0] = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)
         gate.cut_next("delete", "prompts")
         assert await scheduler.deliver(user.ref, day=NOV_24) is None
@@ -1226,13 +1234,8 @@ async def test_a_new_time_said_after_one_whose_withdrawal_was_refused_withdraws_
     from tests.fakes.wire_gate import gated_database
 
     async with gated_database(db_server, mongo_uri, db_name) as (gate, db):
-        user, at, scheduler, journal, out = await a_failed_prompt_whose_withdrawal_is_cut(
+        user, at, scheduler, journal, out, _told = await journal_on_at_20_with_its_withdrawal_refused(
             gate, db, counting, "moved-refused-then-again")
-
-        gate.cut_next("delete", "prompts")
-        await journal_on_after_the_failed_prompt(
-            scheduler, journal, user.ref, at, time(20, 0), "Europe/Lisbon", time(20, 0), deliver=False)
-        assert gate.was_cut
         told, sent = await journal_on_after_the_failed_prompt(
             scheduler, journal, user.ref, at, time(21, 0), "Europe/Lisbon", time(21, 0), deliver=False)
         assert "Your next prompt comes today at 21:00" in told, told
@@ -1250,12 +1253,9 @@ async def test_forget_after_a_refused_withdrawal_leaves_nothing_of_the_user_to_w
     from tests.fakes.wire_gate import gated_database
 
     async with gated_database(db_server, mongo_uri, db_name) as (gate, db):
-        user, at, scheduler, journal, _out = await a_failed_prompt_whose_withdrawal_is_cut(
+        user, at, scheduler, journal, _out, _told = await journal_on_at_20_with_its_withdrawal_refused(
             gate, db, counting, "forgotten-refused")
-        gate.cut_next("delete", "prompts")
-        await journal_on_after_the_failed_prompt(
-            scheduler, journal, user.ref, at, time(20, 0), "Europe/Lisbon", time(20, 0), deliver=False)
-        assert gate.was_cut and journal.unsent_prompt(user.ref) is not None
+        assert journal.unsent_prompt(user.ref) is not None
         await PrivacyUseCase(db, schedule=scheduler).forget(Caller("console", user.user_id, chat_id=user.user_id),
                                                              confirmed=True)
     assert journal.unsent_prompt(user.ref) is None and scheduler.cancelled_unsent(user.ref) is None
@@ -1271,12 +1271,9 @@ async def test_journal_status_after_a_refused_withdrawal_says_when_the_day_s_pro
     from tests.fakes.wire_gate import gated_database
 
     async with gated_database(db_server, mongo_uri, db_name) as (gate, db):
-        user, at, scheduler, journal, _out = await a_failed_prompt_whose_withdrawal_is_cut(
+        user, _at, _scheduler, journal, _out, told = await journal_on_at_20_with_its_withdrawal_refused(
             gate, db, counting, "status-refused")
-        gate.cut_next("delete", "prompts")
-        told, _ = await journal_on_after_the_failed_prompt(
-            scheduler, journal, user.ref, at, time(20, 0), "Europe/Lisbon", time(20, 0), deliver=False)
-        assert gate.was_cut and "Your next prompt comes today at 20:00" in told, told
+        assert "Your next prompt comes today at 20:00" in told, told
         assert await db.prompts.sent_for(user.ref, NOV_24)  # its record is still there
         status = await journal.status(Caller("console", user.user_id, chat_id=user.user_id), how=TODAY_BY_COMMAND)
     assert status is not None and "Your next prompt comes today at 20:00" in status.text, status
