@@ -347,6 +347,8 @@ async def ensure_indexes(collection: AsyncCollection, wanted: list[IndexModel],
     other's index are looked at again. Each process creates after it drops, so whichever finishes
     last leaves the wanted index in place."""
     existing = await _indexes(collection)
+    if wanted and set(existing) <= {"_id_"} and await _created_at_once(collection, wanted):
+        return
     for name in retired:
         if name in existing:
             log.info("index %s.%s dropped: moodbot no longer uses it", collection.name, name)
@@ -369,6 +371,17 @@ async def ensure_indexes(collection: AsyncCollection, wanted: list[IndexModel],
         guard = _guard(model.document)
         if guard is not None and (guard.document["name"] in existing or guards):
             await _drop_index(collection, guard.document["name"])  # the index is there: it holds the key
+
+
+async def _created_at_once(collection: AsyncCollection, wanted: list[IndexModel]) -> bool:
+    """The wanted indexes of a collection that has none of its own (a new one) made in one command,
+    not one command each. False where it is refused (another process making them at once, a unique
+    key a document holds twice): each is then made or converged one by one, as any index is."""
+    try:
+        await collection.create_indexes(wanted)
+    except OperationFailure:
+        return False
+    return True
 
 
 class SchemaError(StorageError):
@@ -448,14 +461,17 @@ async def _converge_index(collection: AsyncCollection, want: Mapping[str, Any],
     return False
 
 
-async def ensure_collection(db: AsyncDatabase, name: str, validator: dict[str, Any] | None) -> None:
+async def ensure_collection(db: AsyncDatabase, name: str, validator: dict[str, Any] | None,
+                            existing: set[str] | None = None) -> None:
     """Create the collection with its validator, or bring an existing one's validator up to date.
-    Safe when two processes start at once: a create that finds the other's collection updates it."""
-    existing = set(await db.list_collection_names(filter={"name": name}))
+    Safe when two processes start at once: a create that finds the other's collection updates it.
+    `existing`: the database's collections as just listed (else listed here)."""
+    if existing is None:
+        existing = set(await db.list_collection_names(filter={"name": name}))
     if name not in existing:
         options = {"validator": validator, "validationLevel": "strict"} if validator else {}
         try:
-            await db.create_collection(name, **options)
+            await db.create_collection(name, check_exists=False, **options)  # the listing is above
             return
         except CollectionInvalid:  # created by another process since the listing
             pass
@@ -467,10 +483,11 @@ async def ensure_collection(db: AsyncDatabase, name: str, validator: dict[str, A
 
 
 async def create_schema(db: AsyncDatabase) -> None:
+    existing = set(await db.list_collection_names(filter={"name": {"$in": [*VALIDATORS, META]}}))
     for name, validator in VALIDATORS.items():
-        await ensure_collection(db, name, validator)
+        await ensure_collection(db, name, validator, existing)
         await ensure_indexes(db[name], INDEXES[name], RETIRED_INDEXES.get(name, ()))
-    await ensure_collection(db, META, None)
+    await ensure_collection(db, META, None, existing)
 
 
 @dataclass(frozen=True)
@@ -670,20 +687,29 @@ async def migrate(db: AsyncDatabase) -> int:
             f"The database {db.name!r} was written by a newer moodbot (schema version {current}; this "
             f"moodbot knows versions up to {LATEST_VERSION}), whose data it could misread or undo. Nothing "
             "was changed: run that newer moodbot, or restore a backup made before it upgraded the database.")
+    if current == 0 and not await db.list_collection_names(filter={"name": {"$in": [*VALIDATORS, META]}}):
+        # A new database: today's collections, validators and indexes are what migration 1 makes
+        # (create_schema); the others would find no document to change, nor an index to add.
+        # Made in one step: about 40 commands, not 170 (0.04 s, not 0.2 s, on SecantusDB here), for
+        # each test's database too.
+        log.info("new database: creating schema version %d", LATEST_VERSION)
+        await create_schema(db)
+        await _record_version(db, LATEST_VERSION)
+        return LATEST_VERSION
     for migration in MIGRATIONS:
         if migration.version <= current:
             continue
         log.info("applying migration %d: %s", migration.version, migration.description)
         await migration.apply(db)
-        await db[META].update_one(
-            {"_id": SCHEMA_DOC_ID},
-            {"$set": {"version": migration.version,
-                      "updated_at": datetime.now(timezone.utc)}},
-            upsert=True,
-        )
+        await _record_version(db, migration.version)
         current = migration.version
     await update_validators(db)
     return current
+
+
+async def _record_version(db: AsyncDatabase, version: int) -> None:
+    await db[META].update_one({"_id": SCHEMA_DOC_ID},
+                              {"$set": {"version": version, "updated_at": datetime.now(timezone.utc)}}, upsert=True)
 
 
 async def update_validators(db: AsyncDatabase) -> None:
