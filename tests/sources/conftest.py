@@ -8,6 +8,7 @@ import soundfile as sf
 
 from tests.fakes.audio_http import FakeAudioServer, make_long_ogg, remux
 from tests.fakes.spotify_api import FakeSpotify
+from tests.run_files import made_once
 
 LONG_CLIPS = 8  # 8 x 30 s clips: a 4-minute song
 
@@ -20,16 +21,18 @@ def audio_root(shared_data, tmp_path_factory) -> Path:
     ffmpeg does)."""
     if shutil.which("ffmpeg") is None:
         pytest.fail("ffmpeg is required (apt-get install -y ffmpeg)")
-    root = tmp_path_factory.mktemp("audio_root")
-    clips = sorted((shared_data / "audio").glob("*.ogg"))[:LONG_CLIPS]
-    shutil.copy(clips[0], root / "clip.ogg")
-    make_long_ogg(clips, root / "long.ogg")
-    remux(root / "long.ogg", root / "long.webm")
-    remux(root / "long.ogg", root / "long.m4a", ("-c:a", "aac", "-b:a", "64k"))
-    remux(root / "long.ogg", root / "long.mp3", ("-c:a", "libmp3lame", "-b:a", "64k"))
-    remux(root / "long.m4a", root / "long.aac")
-    remux(root / "long.ogg", root / "long.wma", ("-c:a", "wmav2", "-b:a", "64k"))
-    return root
+
+    def make(root: Path) -> None:
+        clips = sorted((shared_data / "audio").glob("*.ogg"))[:LONG_CLIPS]
+        shutil.copy(clips[0], root / "clip.ogg")
+        make_long_ogg(clips, root / "long.ogg")
+        remux(root / "long.ogg", root / "long.webm")
+        remux(root / "long.ogg", root / "long.m4a", ("-c:a", "aac", "-b:a", "64k"))
+        remux(root / "long.ogg", root / "long.mp3", ("-c:a", "libmp3lame", "-b:a", "64k"))
+        remux(root / "long.m4a", root / "long.aac")
+        remux(root / "long.ogg", root / "long.wma", ("-c:a", "wmav2", "-b:a", "64k"))
+
+    return made_once(tmp_path_factory, "audio_root", make)  # the test processes' one copy: read it only
 
 
 @pytest.fixture(scope="session")

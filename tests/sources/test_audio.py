@@ -348,16 +348,19 @@ async def test_missing_audio_is_not_found(audio_server, tmp_path):
 
 
 @pytest.mark.parametrize("ext", ["ogg", "mp3"])
-async def test_an_empty_file_on_the_audio_host_is_called_empty(audio_server, audio_root, tmp_path, ext):
-    (audio_root / f"empty.{ext}").write_bytes(b"")
-    for template, item, label in ((f"/{{spotify_id}}.{ext}", song(200.0, spotify_id="empty"), "Band – Long Song"),
-                                  (f"/{{title}}.{ext}", Query(kind=QueryKind.TEXT, text="empty"), "empty")):
-        fetcher = AudioFetcher(search_template=audio_server.base_url + template, tmp_dir=tmp_path)
-        with pytest.raises(TrackNotFoundError) as info:
-            async with fetcher.fetch(item):
-                pass
-        assert str(info.value) == f"The audio host sent an empty file for “{label}”."
-    assert list(tmp_path.iterdir()) == []
+async def test_an_empty_file_on_the_audio_host_is_called_empty(tmp_path, ext):
+    served, downloads = tmp_path / "served", tmp_path / "downloads"
+    served.mkdir(), downloads.mkdir()
+    (served / f"empty.{ext}").write_bytes(b"")
+    with FakeAudioServer(served) as audio_server:
+        for template, item, label in ((f"/{{spotify_id}}.{ext}", song(200.0, spotify_id="empty"), "Band – Long Song"),
+                                      (f"/{{title}}.{ext}", Query(kind=QueryKind.TEXT, text="empty"), "empty")):
+            fetcher = AudioFetcher(search_template=audio_server.base_url + template, tmp_dir=downloads)
+            with pytest.raises(TrackNotFoundError) as info:
+                async with fetcher.fetch(item):
+                    pass
+            assert str(info.value) == f"The audio host sent an empty file for “{label}”."
+    assert list(downloads.iterdir()) == []
 
 
 async def test_server_error_is_named(audio_server, tmp_path):

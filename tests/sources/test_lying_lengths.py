@@ -27,6 +27,7 @@ from bot.sources.models import FetchedAudio, Query, QueryKind
 from bot.sources.spans import StreamTimesLie
 from inference.audio import SAMPLE_RATE, load_audio
 from tests.fakes.audio_http import FakeAudioServer
+from tests.run_files import made_once
 from tests.sources.test_audio import DECODE_RATE, decode, song
 from tests.sources.test_mp4_sections import VARIANTS, ffmpeg
 
@@ -156,30 +157,31 @@ def lying_pair(root, names: tuple[str, str], data: bytes, lie) -> None:
 
 @pytest.fixture(scope="module")
 def served(audio_root, tmp_path_factory):
-    root = tmp_path_factory.mktemp("lying")
-    ffmpeg("-i", str(audio_root / "long.ogg"), "-ar", "44100", "-c:a", "flac", str(root / "song.flac"))
-    (root / "short.ogg").write_bytes(ogg_with_length((audio_root / "long.ogg").read_bytes(), 0.3))
-    (root / "short.flac").write_bytes(flac_with_length((root / "song.flac").read_bytes(), 0.3))
-    (root / "long.ogg").write_bytes(ogg_with_length((audio_root / "long.ogg").read_bytes(), 3))
-    (root / "long.flac").write_bytes(flac_with_length((root / "song.flac").read_bytes(), 3))
-    long_ogg, long_m4a = (audio_root / "long.ogg").read_bytes(), (audio_root / "long.m4a").read_bytes()
-    lying_pair(root, ("slow.ogg", "fast.ogg"), long_ogg, ogg_with_granules)
-    ffmpeg("-i", str(audio_root / "long.ogg"), "-c:a", "libvorbis", "-q:a", "3", str(root / "vorbis.ogg"))
-    lying_pair(root, ("slow_vorbis.ogg", "fast_vorbis.ogg"), (root / "vorbis.ogg").read_bytes(), ogg_with_granules)
-    lying_pair(root, ("fast.m4a", "slow.m4a"), long_m4a, mp4_with_timescale)
-    ffmpeg("-i", str(audio_root / "long.ogg"), "-c:a", "alac", "-ar", "16000", str(root / "alac.m4a"))
-    lying_pair(root, ("fast_alac.m4a", "slow_alac.m4a"), (root / "alac.m4a").read_bytes(), mp4_with_timescale)
-    for kind in ("fragments", "fragments_sidx"):
-        ffmpeg("-i", str(audio_root / "long.m4a"), *VARIANTS[kind], str(root / f"{kind}.m4a"))
-        fragmented = (root / f"{kind}.m4a").read_bytes()
-        lying_pair(root, (f"fast_{kind}.m4a", f"slow_{kind}.m4a"), fragmented, mp4_with_timescale)
-        lying_pair(root, (f"late_{kind}.m4a", f"early_{kind}.m4a"), fragmented, mp4_with_decode_times)
-    lying_pair(root, ("slow.webm", "fast.webm"), (audio_root / "long.webm").read_bytes(), webm_with_timestamp_scale)
-    ffmpeg("-i", str(audio_root / "long.ogg"), "-c:a", "libvorbis", "-q:a", "3", str(root / "vorbis.webm"))
-    lying_pair(root, ("slow_vorbis.webm", "fast_vorbis.webm"), (root / "vorbis.webm").read_bytes(),
-               webm_with_timestamp_scale)
-    (root / "misindexed.m4a").write_bytes(mp4_with_sidx_timescale((root / "fragments_sidx.m4a").read_bytes(), 0.3))
-    return root
+    def make(root: Path) -> None:
+        ffmpeg("-i", str(audio_root / "long.ogg"), "-ar", "44100", "-c:a", "flac", str(root / "song.flac"))
+        (root / "short.ogg").write_bytes(ogg_with_length((audio_root / "long.ogg").read_bytes(), 0.3))
+        (root / "short.flac").write_bytes(flac_with_length((root / "song.flac").read_bytes(), 0.3))
+        (root / "long.ogg").write_bytes(ogg_with_length((audio_root / "long.ogg").read_bytes(), 3))
+        (root / "long.flac").write_bytes(flac_with_length((root / "song.flac").read_bytes(), 3))
+        long_ogg, long_m4a = (audio_root / "long.ogg").read_bytes(), (audio_root / "long.m4a").read_bytes()
+        lying_pair(root, ("slow.ogg", "fast.ogg"), long_ogg, ogg_with_granules)
+        ffmpeg("-i", str(audio_root / "long.ogg"), "-c:a", "libvorbis", "-q:a", "3", str(root / "vorbis.ogg"))
+        lying_pair(root, ("slow_vorbis.ogg", "fast_vorbis.ogg"), (root / "vorbis.ogg").read_bytes(), ogg_with_granules)
+        lying_pair(root, ("fast.m4a", "slow.m4a"), long_m4a, mp4_with_timescale)
+        ffmpeg("-i", str(audio_root / "long.ogg"), "-c:a", "alac", "-ar", "16000", str(root / "alac.m4a"))
+        lying_pair(root, ("fast_alac.m4a", "slow_alac.m4a"), (root / "alac.m4a").read_bytes(), mp4_with_timescale)
+        for kind in ("fragments", "fragments_sidx"):
+            ffmpeg("-i", str(audio_root / "long.m4a"), *VARIANTS[kind], str(root / f"{kind}.m4a"))
+            fragmented = (root / f"{kind}.m4a").read_bytes()
+            lying_pair(root, (f"fast_{kind}.m4a", f"slow_{kind}.m4a"), fragmented, mp4_with_timescale)
+            lying_pair(root, (f"late_{kind}.m4a", f"early_{kind}.m4a"), fragmented, mp4_with_decode_times)
+        lying_pair(root, ("slow.webm", "fast.webm"), (audio_root / "long.webm").read_bytes(), webm_with_timestamp_scale)
+        ffmpeg("-i", str(audio_root / "long.ogg"), "-c:a", "libvorbis", "-q:a", "3", str(root / "vorbis.webm"))
+        lying_pair(root, ("slow_vorbis.webm", "fast_vorbis.webm"), (root / "vorbis.webm").read_bytes(),
+                   webm_with_timestamp_scale)
+        (root / "misindexed.m4a").write_bytes(mp4_with_sidx_timescale((root / "fragments_sidx.m4a").read_bytes(), 0.3))
+
+    return made_once(tmp_path_factory, "lying_lengths", make)  # one copy for the run's test processes: read it only
 
 
 @pytest.mark.parametrize("ext", ["ogg", "flac"])

@@ -12,12 +12,14 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pytest
 
 from bot.sources import webmsection as webm
 from bot.sources.audio import AudioFetcher
 from bot.sources.models import Query, QueryKind
 from tests.fakes.audio_http import FakeAudioServer
+from tests.run_files import made_once
 from tests.sources.test_audio import DECODE_RATE, decode, section_start_in, song
 from tests.sources.test_lying_lengths import ebml_number, segment_children, webm_with_timestamp_scale, whole_from_ytdlp
 from tests.sources.test_mp4_sections import ffmpeg
@@ -122,35 +124,41 @@ def with_sound_late_in_clusters(data: bytes, late: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def made(audio_root, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("matroska")
-    for name, args in {**CODECS, **UNCOUNTED}.items():
-        ffmpeg("-i", str(audio_root / "long.ogg"), *args, str(root / f"{name}.mka"))
-    for name, (inputs, args) in TRACKS.items():
-        ffmpeg("-i", str(audio_root / "long.ogg"), *inputs, "-shortest", *args, "-f", "matroska",
-               str(root / f"{name}.mka"))
-    # Compressed as mkvmerge may: its MP3 frames' first bytes stripped (older versions' default), or zlib
-    mp3, pcm = (root / "mp3.mka").read_bytes(), (root / "pcm.mka").read_bytes()
-    (root / "stripped_mp3.mka").write_bytes(with_content_encoding(mp3, compression(3, MP3_SYNC), stripped))
-    (root / "zlib_pcm.mka").write_bytes(with_content_encoding(pcm, compression(0), zlib.compress))
-    for path in list(root.glob("*.mka")):
-        (root / f"fast_{path.name}").write_bytes(webm_with_timestamp_scale(path.read_bytes(), LYING_SCALE))
-    # mkvmerge leaves out a mono track's Channels, whose default is 1: a Void in its place
-    at = pcm.index(CHANNELS_ONE, pcm.index(webm.TRACKS_ID.to_bytes(4, "big")))
-    (root / "mono_pcm.mka").write_bytes(pcm[:at] + webm.void_element(len(CHANNELS_ONE)) + pcm[at + len(CHANNELS_ONE):])
-    (root / "late_opus.mka").write_bytes(with_sound_late_in_clusters((root / "opus.mka").read_bytes(), LATE_MS))
-    # Cover art: a 600 x 600 PNG of noise (~960 kB), attached before the clusters
-    cover = root / "cover.png"
-    ffmpeg("-f", "lavfi", "-i", "nullsrc=s=600x600,geq=random(1)*255:random(1)*255:128", "-frames:v", "1", str(cover))
-    ffmpeg("-i", str(root / "opus.mka"), "-c", "copy", "-attach", str(cover), "-metadata:s:t", "mimetype=image/png",
-           str(root / "cover_art.mka"))
-    (root / "video.mkv").write_bytes((root / "video.mka").read_bytes())
-    return root
+    """The served songs (~20 s of ffmpeg), and each decoded whole (~10 s: `decoded`), made once for
+    the run's test processes (tests/run_files.py), not in each that took some of these tests."""
+    def make(root: Path) -> None:
+        for name, args in {**CODECS, **UNCOUNTED}.items():
+            ffmpeg("-i", str(audio_root / "long.ogg"), *args, str(root / f"{name}.mka"))
+        for name, (inputs, args) in TRACKS.items():
+            ffmpeg("-i", str(audio_root / "long.ogg"), *inputs, "-shortest", *args, "-f", "matroska",
+                   str(root / f"{name}.mka"))
+        # Compressed as mkvmerge may: its MP3 frames' first bytes stripped (older versions' default), or zlib
+        mp3, pcm = (root / "mp3.mka").read_bytes(), (root / "pcm.mka").read_bytes()
+        (root / "stripped_mp3.mka").write_bytes(with_content_encoding(mp3, compression(3, MP3_SYNC), stripped))
+        (root / "zlib_pcm.mka").write_bytes(with_content_encoding(pcm, compression(0), zlib.compress))
+        for path in list(root.glob("*.mka")):
+            (root / f"fast_{path.name}").write_bytes(webm_with_timestamp_scale(path.read_bytes(), LYING_SCALE))
+        # mkvmerge leaves out a mono track's Channels, whose default is 1: a Void in its place
+        at = pcm.index(CHANNELS_ONE, pcm.index(webm.TRACKS_ID.to_bytes(4, "big")))
+        (root / "mono_pcm.mka").write_bytes(pcm[:at] + webm.void_element(len(CHANNELS_ONE)) + pcm[at + len(CHANNELS_ONE):])
+        (root / "late_opus.mka").write_bytes(with_sound_late_in_clusters((root / "opus.mka").read_bytes(), LATE_MS))
+        # Cover art: a 600 x 600 PNG of noise (~960 kB), attached before the clusters
+        cover = root / "cover.png"
+        ffmpeg("-f", "lavfi", "-i", "nullsrc=s=600x600,geq=random(1)*255:random(1)*255:128", "-frames:v", "1", str(cover))
+        ffmpeg("-i", str(root / "opus.mka"), "-c", "copy", "-attach", str(cover), "-metadata:s:t", "mimetype=image/png",
+               str(root / "cover_art.mka"))
+        (root / "video.mkv").write_bytes((root / "video.mka").read_bytes())
+        for path in root.glob("*.mka"):
+            if not path.name.startswith("fast_"):
+                np.save(root / f"{path.stem}.npy", decode(path))
+
+    return made_once(tmp_path_factory, "matroska", make)  # read it only
 
 
 @pytest.fixture(scope="module")
 def decoded(made) -> dict[str, object]:
     """Each served song decoded whole, to find its sections in."""
-    return {path.stem: decode(path) for path in made.glob("*.mka") if not path.name.startswith("fast_")}
+    return {path.stem: np.load(path) for path in made.glob("*.npy")}
 
 
 async def cut_section(made: Path, tmp_path: Path, name: str, known_s: float | None, ext: str = "mka"):
