@@ -353,6 +353,9 @@ def _copy_at_most(source, target, max_bytes: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "train":
+        from inference.train_args import parse_args as check_train_args
+
+        check_train_args(argv[1:])  # a wrong argument, or --help, is answered before torch's 4-5 s import
         try:
             from inference.train import main as train_main  # torch is only needed here
 

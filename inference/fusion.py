@@ -39,6 +39,7 @@ from inference import calibration as C
 from inference import embedding as E
 from inference.cliargs import at_least
 from inference import train as T
+from inference import train_args as A
 
 log = logging.getLogger(__name__)
 WEIGHT_GRID = np.round(np.linspace(0.0, 1.0, 11), 1)
@@ -248,7 +249,7 @@ def choose_weights(labels: np.ndarray, parts: tuple[np.ndarray, np.ndarray, np.n
 
 
 def three_part_result(data: T.Dataset, embeddings: np.ndarray, folds: int, epochs: int, ann_epochs: int,
-                      cache_dir: Path | None, out: Path = T.DEFAULT_OUT, seed: int = T.SEED,
+                      cache_dir: Path | None, out: Path = A.DEFAULT_OUT, seed: int = T.SEED,
                       split_seed: int = T.SEED) -> dict:
     """Out-of-fold scores of each part and of the best fusion, with the chosen weights; the network is
     refitted on the recipe of the one in `out`/main.json. All three parts share the artist folds of
@@ -281,7 +282,7 @@ def three_part_result(data: T.Dataset, embeddings: np.ndarray, folds: int, epoch
 
 
 def served_calibration(data: T.Dataset, embeddings: np.ndarray, fusion: dict, cache_dir: Path | None,
-                       out: Path = T.DEFAULT_OUT) -> dict:
+                       out: Path = A.DEFAULT_OUT) -> dict:
     """The calibration of the mix `fusion` (main.json's) serves, on out-of-fold parts refitted as
     `three_part_result` does, without choosing the weights again."""
     folds, epochs = fusion["folds"], fusion["epochs"]
@@ -353,7 +354,7 @@ def run(data: T.Dataset, folds: int, epochs: int, cache_dir: Path, out: Path, wo
     """Embeddings, out-of-fold parts, weights; with `write`, the head refitted on all clips is shipped."""
     weights = out / E.WEIGHTS
     if not weights.exists():  # a fresh output folder: ship the same embedding network
-        shutil.copyfile(T.DEFAULT_OUT / E.WEIGHTS, weights)
+        shutil.copyfile(A.DEFAULT_OUT / E.WEIGHTS, weights)
     embeddings = T.served_embedding(T.load_embeddings(data.clips, cache_dir, weights, workers))
     ann_epochs = json.loads((out / "ann.json").read_text())["final_epochs"]  # the final ANN's
     result = three_part_result(data, embeddings, folds, epochs, ann_epochs, cache_dir, out, seed, split_seed)
@@ -391,14 +392,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="fit only the confidence's temperature for the weights main.json serves, and record it")
     args = parser.parse_args(argv)
     if args.epochs is None:
-        args.epochs = json.loads((T.DEFAULT_OUT / "main.json").read_text())["final_epochs"]
+        args.epochs = json.loads((A.DEFAULT_OUT / "main.json").read_text())["final_epochs"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(2)
-    data = T.load_dataset(T.read_labels(T.DEFAULT_DATA), T.DEFAULT_CACHE, workers=1)
+    data = T.load_dataset(T.read_labels(A.DEFAULT_DATA), A.DEFAULT_CACHE, workers=1)
     if args.calibrate:
-        print(json.dumps(calibrate(data, T.DEFAULT_CACHE, T.DEFAULT_OUT, args.workers), indent=2))
+        print(json.dumps(calibrate(data, A.DEFAULT_CACHE, A.DEFAULT_OUT, args.workers), indent=2))
         return 0
-    result = run(data, args.folds, args.epochs, T.DEFAULT_CACHE, T.DEFAULT_OUT, args.workers, args.write)
+    result = run(data, args.folds, args.epochs, A.DEFAULT_CACHE, A.DEFAULT_OUT, args.workers, args.write)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -59,6 +59,25 @@ def test_a_wrong_argument_is_a_usage_error_not_a_traceback(args, says):
     assert "WARNING" not in done.stderr, done.stderr
 
 
+@pytest.mark.parametrize("args, status, says", [
+    (("train", "--folds", "two"), 2, "argument --folds: 'two' is not a whole number"),
+    (("train", "--data", "/nonexistent"), 2, "--data /nonexistent: no labels.csv there"),
+    (("train", "--help"), 0, "usage: python -m inference train"),
+])
+def test_train_s_arguments_are_answered_before_torch_is_imported(monkeypatch, capsys, args, status, says):
+    """A wrong argument to train, or --help, waited for torch's import (4-5 s, 10-15 s as a test
+    on a busy machine) to be answered; it is answered first: here torch cannot be imported at all
+    (without it, train says the train extra is missing, as a `make run` install does)."""
+    from inference.__main__ import main
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` fails
+    monkeypatch.delitem(sys.modules, "inference.train", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    out, err = capsys.readouterr()
+    assert exited.value.code == status and says in (err if status else out), (err, out)
+
+
 def test_help_lists_both_commands():
     done = run_cli("--help")
     assert done.returncode == 0

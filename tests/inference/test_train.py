@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference import calibration, fusion, train
+from inference import calibration, fusion, train, train_args
 from inference.audio import main_model_input
 from inference.features import FEATURE_NAMES
 from inference.result import MOODS
@@ -86,7 +86,7 @@ def test_tiny_training_run_writes_every_artifact(shared_data, tmp_path):
     # The embedding head and the three-part fusion, from embeddings the shipped ONNX graph computed.
     weights = (meta["fusion"]["main_weight"], meta["fusion"]["ann_weight"], meta["fusion"]["embedding_weight"])
     assert weights in fusion.SIMPLEX_GRID and meta["fusion"]["folds"] == 2
-    assert (out / "musicnn.onnx").read_bytes() == (train.DEFAULT_OUT / "musicnn.onnx").read_bytes()
+    assert (out / "musicnn.onnx").read_bytes() == (train_args.DEFAULT_OUT / "musicnn.onnx").read_bytes()
     assert len(meta["embedding_head"]["W"]) == 200 and len(meta["embedding_head"]["W"][0]) == 4
     assert len(list((tmp_path / "cache").glob("musicnn-*/*.npy"))) == 8
     assert fusion.CARD_SECTION in (out / "MODEL_CARD_main.md").read_text()
@@ -163,7 +163,7 @@ def test_a_truncated_cache_entry_is_computed_again_not_a_crash_on_every_run(shar
 
 def test_a_truncated_embedding_cache_entry_is_computed_again(shared_data, tmp_path):
     clip = train.read_labels(shared_data, limit=4)[0]
-    weights = train.DEFAULT_OUT / "musicnn.onnx"
+    weights = train_args.DEFAULT_OUT / "musicnn.onnx"
     patches = train.clip_patch_embeddings(clip, tmp_path, weights)
     target = tmp_path / f"{clip.song_id}.npy"
     with open(target, "r+b") as handle:
@@ -207,7 +207,7 @@ def test_building_the_cache_in_process_keeps_the_training_threads(shared_data, t
     ("cpu", 4, "CPU (4 threads)"), ("cuda", 2, "CUDA GPU"),
 ])
 def test_the_main_card_names_the_device_and_threads_the_run_used(device, threads, says):
-    meta = {**json.loads((train.DEFAULT_OUT / "main.json").read_text()), "device": device, "threads": threads}
+    meta = {**json.loads((train_args.DEFAULT_OUT / "main.json").read_text()), "device": device, "threads": threads}
     card = " ".join(train.main_card(meta, 8).split())
     assert says in card and "CPU (2 threads)" not in card
     assert "per epoch over 8 clips" in card
@@ -216,7 +216,7 @@ def test_the_main_card_names_the_device_and_threads_the_run_used(device, threads
 def _trained_cards(out: Path, schedule_epochs: int, batch: int) -> Path:
     """main.json and ann.json as `train` leaves them in `out` before the fusion step."""
     out.mkdir(parents=True, exist_ok=True)
-    shipped = json.loads((train.DEFAULT_OUT / "main.json").read_text())
+    shipped = json.loads((train_args.DEFAULT_OUT / "main.json").read_text())
     (out / "main.json").write_text(json.dumps({
         "version": "test-main", "input": shipped["input"], "final_epochs": schedule_epochs,
         "hyper_parameters": {"schedule_epochs": schedule_epochs, "batch": batch},

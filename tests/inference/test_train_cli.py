@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference import train
+from inference import train, train_args
 
 REPO = Path(__file__).resolve().parents[2]
 COLUMNS = ["song_id", "file", "quadrant", "mood", "artist", "title", "allmusic_moods", "genres"]
@@ -169,6 +169,7 @@ TORCH_LIBRARY = "libtorch"
 def test_ctrl_c_before_the_run_is_set_up_exits_130_without_a_traceback(tmp_path):
     """Ctrl-C while torch imports (seconds) or the clips are checked is the same quiet exit: a real
     SIGINT to `python -m inference train`, sent once torch's library is loaded."""
+    (tmp_path / "labels.csv").write_text("")  # its arguments pass (they are checked before torch's import)
     run = subprocess.Popen([sys.executable, "-m", "inference", "train", "--model", "ann", "--data", str(tmp_path)],
                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     maps = Path(f"/proc/{run.pid}/maps")
@@ -198,9 +199,9 @@ def test_fusion_refuses_a_wrong_number_before_loading_anything(monkeypatch, caps
 
 
 def test_help_says_where_the_weights_cache_and_log_go():
-    text = " ".join(train.build_parser().format_help().split())
-    for option, default in [("--out", train.DEFAULT_OUT), ("--cache-dir", train.DEFAULT_CACHE),
-                            ("--log-file", train.DEFAULT_LOG), ("--batch-size", train.MAIN_BATCH),
+    text = " ".join(train_args.build_parser().format_help().split())
+    for option, default in [("--out", train_args.DEFAULT_OUT), ("--cache-dir", train_args.DEFAULT_CACHE),
+                            ("--log-file", train_args.DEFAULT_LOG), ("--batch-size", train.MAIN_BATCH),
                             ("--threads", 2), ("--workers", 2), ("--seed", train.SEED),
                             ("--split-seed", train.SEED)]:
         help_of_option = text.split(f"{option} {option.lstrip('-').replace('-', '_').upper()}")[-1]
@@ -389,9 +390,10 @@ def test_a_staging_folder_without_a_lock_goes_once_it_has_not_changed_for_a_day(
 def test_training_without_the_train_extra_says_what_to_install(missing):
     """`make run` installs serving only; `python -m inference train` then names the extra to install
     (one line, exit 2) instead of a ModuleNotFoundError traceback. The package is made missing the
-    way Python sees a package that is not installed (sys.modules[name] = None)."""
+    way Python sees a package that is not installed (sys.modules[name] = None). Its arguments are
+    right (a wrong one, or --help, is answered first)."""
     code = (f"import sys; sys.modules[{missing!r}] = None; from inference.__main__ import main; "
-            "sys.exit(main(['train', '--help']))")
+            "sys.exit(main(['train', '--model', 'ann']))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
