@@ -222,6 +222,11 @@ class DownloadPool:
         """The jobs waiting for a worker: every one is busy."""
         return sum(not waiter.done() for waiter in self._waiters)
 
+    @property
+    def full(self) -> bool:
+        """Whether a job given now waits for a worker: none idle, and no other may start."""
+        return not self._idle and len(self._workers) >= self.max_workers
+
     async def run(self, function: Callable[..., Any], *args: Any, timeout_s: float | None = None,
                   starting: Callable[[], object] | None = None) -> Any:
         """`function(*args)` in a worker. `function` and `args` travel by pickle: a module-level

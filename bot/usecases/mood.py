@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import functools
 import logging
 import os
 import re
@@ -509,32 +508,52 @@ class MoodUseCase:
         what the audio search finds for the name. Not started where the files held at once,
         bot-wide, leave no room for the largest file a download may leave when a download worker
         takes it (`_room_to_download`)."""
-        with self._room_to_download() as reserved:
+        # "Fetching…" is said once a download worker takes the download: at once where one is free,
+        # else when one is (a link waiting behind busy workers was told it while nothing was fetched).
+        taken = asyncio.Event()
+
+        def starting() -> None:
+            self._take_room(reserved)
+            taken.set()
+
+        async def said_when_taken() -> None:
+            await taken.wait()
             await progress(STAGE_DOWNLOADING)
-            # A YouTube link is fetched as the link itself; anything else through the search template.
-            item = hit or (query if query.kind is QueryKind.YOUTUBE or track is None else track)
-            async with self.fetcher.fetch(item, starting=functools.partial(self._take_room, reserved)) as audio, \
-                    self._holding(audio.path, reserved) as room:
-                if track is None:
-                    # No resolver: the audio search found the song; its video id is the cache key.
-                    track = await self._track_from_download(query, audio)
-                    if hit is None or not hit.youtube_id:  # known only now (a file's content), not looked up yet
-                        cached = await self._cached(track.key)
-                        if cached is not None:  # no listening: its file goes now, room or none
-                            return mood_reply(cached, cached=True, source_url=audio.source_url)
-                elif track.key == f"youtube:{query.youtube_id}" and getattr(audio, "title", None):  # the link's own
-                    track = replace(track, title=audio.title[:MAX_TITLE_CHARS])
-                elif audio.youtube_id and not track.youtube_id:
-                    track = replace(track, youtube_id=audio.youtube_id)
-                if not room:
-                    self._refused_download(os.path.getsize(audio.path), downloaded=True)
-                await progress(STAGE_LISTENING)
-                try:
-                    result = await self._classify(audio.path)
-                except AudioError as error:
-                    # The decoder names the file it heard, under the name the download gave it
-                    # ("dQw4w9WgXcQ.webm"): the asker knows the song by its title.
-                    raise error.named(f"downloaded for “{track.title}”", track.title) from None
+
+        with self._room_to_download() as reserved:
+            saying = asyncio.create_task(said_when_taken()) if self.fetcher.workers_busy else None
+            if saying is None:
+                await progress(STAGE_DOWNLOADING)
+            try:
+                # A YouTube link is fetched as the link itself; anything else through the search template.
+                item = hit or (query if query.kind is QueryKind.YOUTUBE or track is None else track)
+                async with self.fetcher.fetch(item, starting=starting) as audio, \
+                        self._holding(audio.path, reserved) as room:
+                    if saying is not None and taken.is_set():  # (a fetcher that calls no `starting`: unsaid)
+                        await saying  # said before any later stage, or the answer
+                    if track is None:
+                        # No resolver: the audio search found the song; its video id is the cache key.
+                        track = await self._track_from_download(query, audio)
+                        if hit is None or not hit.youtube_id:  # known only now (a file's content), not looked up yet
+                            cached = await self._cached(track.key)
+                            if cached is not None:  # no listening: its file goes now, room or none
+                                return mood_reply(cached, cached=True, source_url=audio.source_url)
+                    elif track.key == f"youtube:{query.youtube_id}" and getattr(audio, "title", None):  # the link's own
+                        track = replace(track, title=audio.title[:MAX_TITLE_CHARS])
+                    elif audio.youtube_id and not track.youtube_id:
+                        track = replace(track, youtube_id=audio.youtube_id)
+                    if not room:
+                        self._refused_download(os.path.getsize(audio.path), downloaded=True)
+                    await progress(STAGE_LISTENING)
+                    try:
+                        result = await self._classify(audio.path)
+                    except AudioError as error:
+                        # The decoder names the file it heard, under the name the download gave it
+                        # ("dQw4w9WgXcQ.webm"): the asker knows the song by its title.
+                        raise error.named(f"downloaded for “{track.title}”", track.title) from None
+            finally:
+                if saying is not None:
+                    saying.cancel()  # never taken (refused, failed, called off): nothing to say
         return await self._save(track, result, source_url=audio.source_url)
 
     @contextlib.contextmanager

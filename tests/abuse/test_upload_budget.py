@@ -362,6 +362,33 @@ async def test_links_waiting_for_a_download_worker_hold_no_room_so_a_file_sent_m
     assert uploads.held_bytes == uploads.reserved_bytes == 0
 
 
+async def test_a_link_waiting_for_a_download_worker_is_told_it_is_fetched_only_once_a_worker_takes_it(
+        db, tmp_path, one_worker):
+    """Bob's song downloads (slowly) on the only download worker; Carol's link waits for it. She was
+    told "Fetching a 30 s section…" while it waited, nothing fetched; she is told "Finding the
+    song…" until the worker takes her download, and "Fetching a 30 s section…" from then."""
+    settings = Settings(_env_file=None)
+    song, stages = await cache_upload(db, b"OggS the song" + bytes(SIZE)), []
+
+    async def carols_progress(stage: str) -> None:
+        stages.append(stage)
+
+    async with cdn_usecases(db, tmp_path, song, settings, UploadBudget.from_settings(settings), one_worker) \
+            as (cdn, usecases):
+        cdn.add_drip("/slow.ogg", drip_response(body=song), every_s=0.5)
+        bobs = asyncio.create_task(usecases.mood.run(caller("bob"), "slow"))
+        assert await until(lambda: cdn.requests_for("/slow.ogg"))  # on the worker
+        carols = asyncio.create_task(usecases.mood.run(caller("carol"), "song", progress=carols_progress))
+        assert await until(lambda: one_worker.waiting == 1)
+        while_waiting = list(stages)
+        bobs.cancel()
+        reply = await carols
+        await asyncio.gather(bobs, return_exceptions=True)
+    assert while_waiting == [STAGE_FINDING] and cdn.requests_for("/song.ogg") != [], while_waiting
+    assert stages == [STAGE_FINDING, STAGE_DOWNLOADING], stages
+    assert isinstance(reply, MoodReply) and reply.cached, reply
+
+
 async def test_a_link_whose_room_went_while_it_waited_for_a_worker_is_refused_busy_unfetched(db, tmp_path, one_worker):
     """Carol's link waits for the only download worker (busy with a job holding no room: another
     user's search), holding nothing; Alice's file, sent meanwhile, takes most of the budget. As

@@ -172,6 +172,23 @@ async def test_a_job_is_started_by_its_worker_not_while_it_waits_and_a_refused_s
         pool.close()
 
 
+async def test_the_pool_is_full_while_its_every_worker_is_busy_and_no_other_may_start(tmp_path):
+    """`full` (the bot says "Fetching…" of a download only once a worker takes it, where it is):
+    not before a job, nor with a worker idle; full while the only one runs a job; not once it ends."""
+    pool, go = DownloadPool(max_workers=1, warm_workers=0), tmp_path / "go"
+    os.mkfifo(go)
+    try:
+        assert not pool.full  # none started yet: one may start
+        holding = asyncio.create_task(pool.run(go.read_bytes, timeout_s=JOB_TIMEOUT_S))  # until `go` is written
+        assert await until(lambda: pool.worker_pids())
+        assert pool.full
+        await asyncio.to_thread(go.write_bytes, b"done")
+        assert await holding == b"done"
+        assert not pool.full  # its worker idle
+    finally:
+        pool.close()
+
+
 async def test_the_workers_log_lines_are_logged_again_in_the_bot(pool, caplog):
     with caplog.at_level(logging.INFO, logger="bot.sources.somewhere"):
         await pool.run(logging.getLogger("bot.sources.somewhere").info, "cut %s", "failed",
