@@ -64,19 +64,31 @@ async def first_refusal(fake: FakeTelegramBotAPI, mark: int, timeout: float = 5.
     raise TimeoutError("no 429 was answered")
 
 
+async def paused(caplog, timeout: float = 5.0) -> None:
+    """Once the bot has read the 429 it was answered (the fake records it as it answers, before
+    the answer reaches the bot): a call made from then on is one the pause must hold back."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(r.getMessage().startswith("telegram.flood_wait:") for r in caplog.records):
+            return
+        await asyncio.sleep(0.005)
+    raise TimeoutError("the bot never paused for the 429")
+
+
 def sent(fake: FakeTelegramBotAPI, chat: int, text: str) -> Call:
     return next(c for c in fake.calls_of("sendMessage") if c.chat_id == str(chat) and c.text == text
                 and c.status == 200)
 
 
 @pytest.mark.parametrize("chat_a, chat_b", [(CHAT_A, CHAT_B), (-100501, -100502)], ids=["private", "groups"])
-async def test_a_429_for_one_chat_holds_back_that_chat_only(flooded, chat_a, chat_b):
+async def test_a_429_for_one_chat_holds_back_that_chat_only(flooded, chat_a, chat_b, caplog):
     fake, frontend = flooded
     bot = frontend.app.bot
     fake.flood(chat_a, times=1, retry_after=RETRY_AFTER_S)
     mark = fake.mark()
     first_a = asyncio.create_task(bot.send_message(chat_id=chat_a, text="A 1"))
     refused = await first_refusal(fake, mark)
+    await paused(caplog)
     asked_b = time.monotonic()
     second_a = asyncio.create_task(bot.send_message(chat_id=chat_a, text="A 2"))  # during A's pause
     await asyncio.wait_for(bot.send_message(chat_id=chat_b, text="B"), RETRY_AFTER_S * 3)
@@ -88,7 +100,7 @@ async def test_a_429_for_one_chat_holds_back_that_chat_only(flooded, chat_a, cha
     assert [c.status for c in fake.calls[mark:] if c.chat_id == str(chat_a)] == [429, 200, 200]
 
 
-async def test_a_429_naming_no_chat_holds_back_every_call(flooded, recwarn):
+async def test_a_429_naming_no_chat_holds_back_every_call(flooded, recwarn, caplog):
     """A flood of the bot as a whole (a call without a chat) is waited out by every chat."""
     fake, frontend = flooded
     bot = frontend.app.bot
@@ -96,6 +108,7 @@ async def test_a_429_naming_no_chat_holds_back_every_call(flooded, recwarn):
     mark = fake.mark()
     whole = asyncio.create_task(bot.get_me())
     refused = await first_refusal(fake, mark)
+    await paused(caplog)
     await asyncio.wait_for(bot.send_message(chat_id=CHAT_B, text="B"), 10)
     await asyncio.wait_for(whole, 10)
     assert sent(fake, CHAT_B, "B").at - refused.at >= 1.0
