@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote_plus
@@ -31,6 +32,7 @@ def _server_command() -> str:
 
 USER = "moodbot"
 SELECTION_TIMEOUT_MS = 3000
+PORT_TAKEN = "Address already in use"  # the bind's OSError, as the server prints it
 
 
 class DBServer:
@@ -68,27 +70,46 @@ class DBServer:
             client.admin.command("createUser", USER, pwd=self.password, roles=["root"])
 
     def start(self, timeout: float = 30.0) -> "DBServer":
+        """Started and answering. A server brought back on its port (`Outage.up`) can find the
+        port taken for a moment: while it was down, a client connecting to it from an ephemeral
+        port may have been given that very port (the Linux "self-connect"), and the bind fails.
+        That start is tried again; any other early exit is an error that shows the server's own."""
         command = [_server_command(), "--host", "127.0.0.1", "--port", str(self.port),
                    "--storage-path", self.storage_path, "--log-level", "WARNING"]
         if sys.platform.startswith("linux"):  # killed with the test run, as the bot's is with the bot
             command = [sys.executable, "-c", DIE_WITH_PARENT, str(os.getpid()), *command]
-        self.proc = subprocess.Popen(
-            command,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
         deadline = time.monotonic() + timeout
+        earlier = ""
+        while True:
+            with tempfile.TemporaryFile() as stderr:
+                self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr,
+                                             start_new_session=True)
+                said = self._answering(deadline, stderr)
+            if said is None:
+                return self
+            if PORT_TAKEN in said and time.monotonic() < deadline:
+                earlier = f" (before: {said.strip()[-200:]})"
+                time.sleep(0.2)
+                continue
+            self.proc = None
+            raise RuntimeError(f"secantusd-py did not start on port {self.port}: {said[-2000:]}{earlier}")
+
+    def _answering(self, deadline: float, stderr) -> str | None:
+        """None once the server answers a ping (its user created); else why not: its own words
+        (stderr) when it exited, or a timeout."""
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"secantusd-py exited with {self.proc.returncode}")
+                stderr.seek(0)
+                return f"exited with {self.proc.returncode}: " + stderr.read().decode(errors="replace")
             # Answered, not merely connected: a stop signalled before then could be lost (storage/embedded.py).
             if not answers_ping(self.port, timeout=0.2):
                 time.sleep(0.05)
                 continue
             if self.password is not None:
                 self._create_user()
-            return self
+            return None
         self.stop()
-        raise RuntimeError("secantusd-py did not start in time")
+        return "no answer in time"
 
     def stop(self, kill: bool = False) -> None:
         if self.proc is None:

@@ -5,6 +5,7 @@ go on for nobody."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from bot.sources.audio import AudioFetcher
 from bot.usecases.mood import MoodUseCase
@@ -29,9 +30,10 @@ async def test_a_download_whose_only_asker_gave_up_is_called_off(db, hanging_aud
     # Asked again: were the first download still going on, this asker would wait for it.
     again = asyncio.create_task(mood.run(caller("2"), "slowsong"))
     try:
-        for _ in range(200):
-            if len(hanging_audio.requests_for(PATH)) == 2:
-                break
+        # Well before the first download's own end (timeout_s 20), long enough for a download
+        # worker to start under a loaded machine's test run (4 s was not, once).
+        deadline = time.monotonic() + 12
+        while len(hanging_audio.requests_for(PATH)) < 2 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         assert len(hanging_audio.requests_for(PATH)) == 2, "the first download went on for nobody"
     finally:
