@@ -282,7 +282,7 @@ async def test_the_cron_job_itself_delivers_through_the_event_loop(db, counting)
         scheduler.unschedule(users[2].ref)  # /journal off, /forget
         # Bring the job's next run forward to now, as if their time had come.
         scheduler._scheduler.modify_job(group_id(users[0]), next_run_time=datetime.now(timezone.utc))
-        for _ in range(100):
+        for _ in range(300):
             if out.getvalue().count("📝") >= 2:
                 break
             await asyncio.sleep(0.05)
@@ -603,7 +603,7 @@ async def test_a_prompt_time_that_passes_while_the_jobs_are_rebuilt_is_not_lost(
         db, counting, lambda: next(reads, None) or datetime.now(timezone.utc))
     try:
         assert await scheduler.start() == 0  # not missed when the clock was read: the job's, then
-        for _ in range(100):
+        for _ in range(300):
             if "📝" in out.getvalue():
                 break
             await asyncio.sleep(0.05)

@@ -1053,7 +1053,7 @@ async def test_a_dm_answer_to_a_user_who_blocked_the_bot_meanwhile_is_one_info_l
     fake.fail_next("send_message", times=5, status=403, code=50007, message="Cannot send messages to this user")
     with caplog.at_level(logging.INFO, logger="bot.frontends.discord"):
         await fake.user_dms(VIDEO)
-        for _ in range(100):  # until the answer's refusal is logged, as a failure or not
+        for _ in range(300):  # until the answer's refusal is logged, as a failure or not
             if [r for r in caplog.records if getattr(r, "user", None) == str(ALICE)
                     and r.getMessage() in ("discord command failed", "discord.dm_refused")]:
                 break

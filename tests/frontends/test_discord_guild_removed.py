@@ -46,7 +46,7 @@ async def mood_of_file(fake, attachment: dict, guild: int, user: int = ALICE) ->
 async def removed_from(fake, guild: int, log_stream) -> list[dict[str, str]]:
     """The bot removed from `guild` (GUILD_DELETE, not unavailable): the log's guild_gone lines once one is there."""
     await fake.dispatch("GUILD_DELETE", {"id": str(guild)})
-    for _ in range(100):
+    for _ in range(300):
         if lines := lines_of(log_stream, "discord.guild_gone"):
             return lines
         await asyncio.sleep(0.05)

@@ -115,7 +115,7 @@ async def test_the_bot_removed_from_a_group_deletes_nothing_and_says_so_in_the_l
     await asked(db, BOB, GROUP, "Creep")
     with caplog.at_level(logging.INFO, logger="bot.usecases.playlists"):
         await fake.member_changes(BOT_ID, "member", "kicked", chat=GROUP, by=ALICE, bot=True)
-        for _ in range(50):
+        for _ in range(150):
             if any(r.getMessage() == "server.bot_removed" for r in caplog.records):
                 break
             await asyncio.sleep(0.1)
