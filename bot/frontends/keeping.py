@@ -11,8 +11,9 @@ what is done is cleared in batches (`finished`), never before its own write.
   `flush` at the stop, even during the pause. A quiet bot left it failed until the next request,
   and a hard kill meanwhile answered the request again.
 - At the stop, clears are made at once, and `flush` waits (within its time) for those a write
-  ending meanwhile starts. One done after `flush` is left kept, to be answered again by the next
-  start: a clear begun then was left pending when the loop ended.
+  ending meanwhile starts. A later `flush` clears what was done since the one before. One done
+  after the last `flush` is left kept, to be answered again by the next start: a clear begun then
+  was left pending when the loop ended.
 """
 from __future__ import annotations
 
@@ -83,8 +84,10 @@ class KeptUntilAnswered(Generic[T]):
 
     async def flush(self, timeout_s: float) -> None:
         """The stop's last step: what was answered is cleared (within `timeout_s`), a clear that
-        failed before included, tried even during the pause after that failure."""
+        failed before included, tried even during the pause after that failure. Called again (a
+        front-end's `stop` after the app's `finish` of them all), it clears what was done since."""
         await asyncio.sleep(0)  # a task just done may have its done callbacks (`finished`) still to run
+        self._flushed = False  # (done since an earlier flush: still in `_to_clear`, cleared now)
         self._stopping = True
         self._stop_now.set()
         self._clear_soon()

@@ -71,3 +71,22 @@ async def test_one_done_after_the_stop_is_left_kept_with_no_clear_pending(caplog
     assert not clears_pending()
     assert inbox.kept == {1}
     assert [r.requests for r in caplog.records if r.getMessage() == "kept.not_cleared_at_stop"] == [1]
+
+
+async def test_one_done_between_two_stops_is_cleared_by_the_second(caplog):
+    """The app finishes every front-end at once, then stops each, and a Discord stop flushes
+    again: a request answered between the two flushes was left kept, and answered again by the
+    next start. The second flush clears it."""
+    inbox = Inbox()
+    kept = kept_by(inbox)
+    for number in (1, 2):
+        kept.arrived(number, number)
+    await kept.keep()
+    kept.finished([1])
+    await kept.flush(1.0)
+    assert inbox.kept == {2}
+    with caplog.at_level(logging.INFO, logger="bot.frontends.keeping"):
+        kept.finished([2])  # answered between the app's finish and the front-end's stop
+    await kept.flush(1.0)
+    assert inbox.kept == set(), inbox.clears
+    assert inbox.clears[-1] == ([2], True) and not clears_pending()  # the stop's try, even paused
