@@ -285,8 +285,9 @@ def test_a_disk_that_fills_while_the_server_runs_is_said_and_the_server_recovers
     outcome = json.loads(done.stdout)
     assert (outcome["refused"], outcome["back"]) == (1, True), done.stderr[-3000:]
     # Back once the disk has room, not at the next try its waits, doubling, put up to 60 s away
-    # (here 8 s: 7.5 s after the disk was freed).
-    assert outcome["after_s"] < 3, (outcome, done.stderr[-3000:])
+    # (here 8 s: 7.5 s after the disk was freed). The start again and the client's finding it took
+    # 2.5 s on an idle machine, and 3.2 s in a full test run on 2 busy cores (3 s failed it).
+    assert outcome["after_s"] < 6, (outcome, done.stderr[-3000:])
     said = done.stderr
     assert re.search(r"ERROR embedded database's storage fails every read \(internal server error\); DATA_DIR's "
                      r"disk has \d+ KiB free: starting it again", said), said[-3000:]
