@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import concurrent.futures.process
 import contextlib
 import contextvars
 import copy
@@ -42,6 +43,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -604,6 +606,42 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_log_relay)
 
 
+class _ManagerThread(concurrent.futures.process._ExecutorManagerThread):
+    """The pool's manager thread, passing over the jobs already answered or taken back when its
+    pool breaks, as Python 3.12's does. 3.11's (CPython gh-107219, unfixed in 3.11.7) fails the
+    jobs of its table one by one and stopped at the first job taken back (a song cancelled while
+    still queued), with InvalidStateError and that error's traceback on standard error, leaving
+    the jobs after it to `_answer_the_rest`. A job taken back between this pass and the failing
+    of the others still ends it so, and is answered there."""
+
+    def terminate_broken(self, cause):
+        for work_id, work_item in list(self.pending_work_items.items()):
+            if work_item.future.done():
+                del self.pending_work_items[work_id]
+        super().terminate_broken(cause)
+
+
+class _Executor(concurrent.futures.ProcessPoolExecutor):
+    """A ProcessPoolExecutor whose manager thread is `_ManagerThread` (Python 3.11 only; the
+    method below is 3.11's own, with that class)."""
+
+    def _start_executor_manager_thread(self):
+        if self._executor_manager_thread is None:
+            if not self._safe_to_dynamically_spawn_children:  # the fork start method
+                self._launch_processes()
+            self._executor_manager_thread = _ManagerThread(self)
+            self._executor_manager_thread.start()
+            concurrent.futures.process._threads_wakeups[self._executor_manager_thread] = \
+                self._executor_manager_thread_wakeup
+
+
+def _process_pool(**kwargs) -> concurrent.futures.ProcessPoolExecutor:
+    """A process pool; on Python 3.11 one whose broken pool fails every job still to answer."""
+    if sys.version_info < (3, 12):
+        return _Executor(**kwargs)
+    return concurrent.futures.ProcessPoolExecutor(**kwargs)
+
+
 class _ProcessBackend:
     """A ProcessPoolExecutor that is replaced, warm, when a worker dies."""
 
@@ -624,7 +662,7 @@ class _ProcessBackend:
         self._started: dict[concurrent.futures.Future, float] = {}
 
     def _new_executor(self) -> concurrent.futures.ProcessPoolExecutor:
-        return concurrent.futures.ProcessPoolExecutor(
+        return _process_pool(
             max_workers=self._workers,
             mp_context=worker_context(),
             initializer=_init_worker,
@@ -773,12 +811,14 @@ class _ProcessBackend:
     @staticmethod
     async def _answer_the_rest(manager: threading.Thread | None, jobs: list, workers: list) -> None:
         """Once the broken pool's manager thread has ended: fail with BrokenProcessPool each of
-        `jobs` it left unanswered, and kill its `workers` still running. On Python 3.11 (CPython
-        gh-107219, unfixed in 3.11.7) the manager ends with InvalidStateError at the first cancelled
+        `jobs` it left unanswered, and kill its `workers` still running. Python 3.11's own manager
+        (CPython gh-107219, unfixed in 3.11.7) ended with InvalidStateError at the first cancelled
         job of its table (a song taken back while still queued, at its timeout or as its caller gave
         up), leaving the jobs after it unanswered, each song waiting its whole timeout for the ANN,
-        and the pool's other workers running. Not before the manager has ended: a job failed here
-        first would end it with the same error."""
+        and the pool's other workers running. `_ManagerThread` passes over those, but a job taken
+        back just as it fails the others, or one handed to the pool as it broke, is still left to
+        this. Not before the manager has ended: a job failed here first would end it with the same
+        error."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + BROKEN_POOL_END_S
         while manager is not None and manager.is_alive() and loop.time() < deadline:
@@ -1182,7 +1222,7 @@ class Classifier:
             await _shut_down(ann)
 
     def _new_ann_executor(self) -> concurrent.futures.ProcessPoolExecutor:
-        return concurrent.futures.ProcessPoolExecutor(
+        return _process_pool(
             max_workers=self.ann_workers, mp_context=worker_context(),
             initializer=_init_ann_worker,
             initargs=(str(self.weights_dir), log_relay_address(), worker_scratch_folder()),
