@@ -904,19 +904,56 @@ def _reap(processes: list, grace_s: float) -> None:
         relay.wait_for([process.pid for process in processes], LOG_DRAIN_S)
 
 
-def _dask_threads(threads: int | None, jobs_at_once: int) -> int:
+# A Dask worker's threads per job, by its address, once its host's workers were counted: a worker
+# in processes of its own is one address, in-process workers (no nanny) are several in one process.
+_dask_shares: dict[str, int] = {}
+
+
+def _host_jobs_at_once(identity: dict, address: str, own: int) -> int:
+    """The jobs the Dask workers on the host of the worker at `address` run at once: their threads
+    summed, as the scheduler's `identity` lists them; at least the worker's `own`."""
+    from distributed.comm import get_address_host
+
+    host = get_address_host(address)
+    listed = sum(w.get("nthreads", 0) for w in identity.get("workers", {}).values() if w.get("host") == host)
+    return max(own, listed)
+
+
+def _dask_threads(threads: int | None, worker, identity: dict | None = None) -> int:
     """A Dask worker's threads for the model: `threads` where the bot was given a number, else its
-    own host's cores shared among the jobs it runs at once (its thread pool). Until 2026-12-07 the
+    host's cores shared among the jobs that all the workers on that host run at once (by the
+    scheduler's `identity` of the cluster, asked for once when not given). Until 2026-12-07 the
     bot's share of its own cores was sent: a worker on a larger host used a fraction of it, and
-    one running several jobs at once on a smaller host more threads than cores."""
-    return threads if threads is not None else default_threads(jobs_at_once)
+    one running several jobs at once on a smaller host more threads than cores. Then, until later
+    that day, each worker shared its host's cores among its own jobs alone: N worker processes on
+    a host (`dask worker --nworkers N`) each used all of them. Workers that join a host later are not
+    counted by those already there."""
+    if threads is not None:
+        return threads
+    share = _dask_shares.get(worker.address)
+    if share is not None:
+        return share
+    own = worker.state.nthreads
+    if identity is None:
+        from distributed.utils import sync
+
+        try:  # in a job's thread: the worker's own loop asks the scheduler
+            identity = sync(worker.loop, worker.scheduler.identity, n_workers=-1)
+        except Exception as error:  # noqa: BLE001 - the scheduler is gone: this worker's share alone
+            log.warning("inference.dask_host_unknown: the Dask workers on this host could not be "
+                        "counted (%s): this worker shares its cores among its own jobs only", error)
+            return default_threads(own)
+    share = _dask_shares[worker.address] = default_threads(_host_jobs_at_once(identity, worker.address, own))
+    return share
 
 
-def _dask_warm_up(label: str | None, weights_dir: str, threads: int | None, dask_worker=None) -> str:
-    """`client.run`'s warm-up on each worker (Dask hands it the worker as `dask_worker`)."""
+async def _dask_warm_up(label: str | None, weights_dir: str, threads: int | None, dask_worker=None) -> str:
+    """`client.run`'s warm-up on each worker (Dask hands it the worker as `dask_worker`), on the
+    worker's event loop: it asks the scheduler for its host's other workers first."""
     from inference import predict
 
-    return _as_job(label, predict.main_model_version, weights_dir, _dask_threads(threads, dask_worker.state.nthreads))
+    identity = await dask_worker.scheduler.identity(n_workers=-1) if threads is None else None
+    return _as_job(label, predict.main_model_version, weights_dir, _dask_threads(threads, dask_worker, identity))
 
 
 def _dask_classify(label: str | None, path: str, weights_dir: str, threads: int | None, **kwargs):
@@ -925,8 +962,7 @@ def _dask_classify(label: str | None, path: str, weights_dir: str, threads: int 
 
     from inference import predict
 
-    return _as_job(label, predict.classify_main, path, weights_dir,
-                   _dask_threads(threads, get_worker().state.nthreads), **kwargs)
+    return _as_job(label, predict.classify_main, path, weights_dir, _dask_threads(threads, get_worker()), **kwargs)
 
 
 class _DaskBackend:

@@ -25,16 +25,17 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @contextlib.asynccontextmanager
-async def a_local_cluster(port: int = 0, processes: bool = True, threads: int = 1, worker_port: int | None = None):
-    """A one-worker Dask cluster in processes of its own (its scheduler on `port`, 0: any free
-    one), or, `processes` False, in this process, its worker with no nanny; the classifier's
-    executor for it. The worker runs `threads` jobs at once, on `worker_port` (None: any free one,
-    a new one for each restart)."""
+async def a_local_cluster(port: int = 0, processes: bool = True, threads: int = 1, worker_port: int | None = None,
+                          workers: int = 1):
+    """A Dask cluster of `workers` (one) in processes of their own (its scheduler on `port`, 0: any
+    free one), or, `processes` False, in this process, with no nanny; the classifier's executor
+    for it. Each worker runs `threads` jobs at once, on `worker_port` (None: any free one, a new
+    one for each restart)."""
     from distributed import LocalCluster
 
     on_port = {} if worker_port is None else {"worker_port": worker_port}
     async with LocalCluster(
-        n_workers=1, threads_per_worker=threads, processes=processes, protocol="tcp://", host="127.0.0.1",
+        n_workers=workers, threads_per_worker=threads, processes=processes, protocol="tcp://", host="127.0.0.1",
         scheduler_port=port, dashboard_address=None, asynchronous=True, **on_port,
     ) as cluster:
         yield "dask://" + cluster.scheduler_address.removeprefix("tcp://")
@@ -311,6 +312,24 @@ async def test_a_dask_worker_shares_its_own_hosts_cores_among_the_jobs_it_runs_a
         async with Client("tcp://" + executor.removeprefix("dask://"), asynchronous=True) as client:
             loaded = await client.run(model_loaded_with, str(tiny_weights), 1)
     assert list(loaded.values()) == [True], loaded
+
+
+async def test_dask_workers_on_one_host_share_its_cores_among_all_their_jobs(tiny_weights, clips):
+    """Each worker process shared its host's cores among its own jobs alone: two workers of one job
+    at a time each on a two-core host (`dask worker --nworkers 2`) ran the model on two threads
+    each, four on two cores. Counted together with the host's other workers, each now takes one."""
+    from distributed import Client
+
+    from inference.pool import _usable_cores
+
+    cores = _usable_cores()
+    assert cores >= 2, "needs two cores to tell a worker's own share from the host's"
+    async with a_local_cluster(threads=1, workers=cores) as executor:
+        async with Classifier(tiny_weights, executor=executor, workers=1) as classifier:
+            assert (await classifier.classify(clips[0])).model == "main"
+        async with Client("tcp://" + executor.removeprefix("dask://"), asynchronous=True) as client:
+            loaded = await client.run(model_loaded_with, str(tiny_weights), 1)
+    assert list(loaded.values()) == [True] * cores, loaded
 
 
 async def test_a_number_of_threads_given_is_what_a_dask_worker_uses(tiny_weights, clips):
