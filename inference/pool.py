@@ -653,6 +653,7 @@ class _ProcessBackend:
         self._threads = threads
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
         self._after_breaks: set[asyncio.Task] = set()  # a replacement's warm-up, `_answer_the_rest`
+        self._broken_workers: set = set()  # the workers of pools replaced, until `_answer_the_rest` ends them
         self._stuck_checks: set[asyncio.TimerHandle] = set()
         # When a worker was free for each job, as far as this process can tell: a pool runs its
         # jobs in the order given, so a job starts once fewer than `workers` jobs before it are
@@ -794,6 +795,7 @@ class _ProcessBackend:
         # which their callers answer as a crash; a cancelled one raised CancelledError in them.
         # Those it leaves unanswered are failed once it has ended (`_answer_the_rest`).
         unanswered, workers = [*self._waiting, *self._started], _live_processes(broken)
+        self._broken_workers.update(workers)
         # Before shutdown(), which forgets it. CPython's own (3.11 to 3.13); without it (a later
         # Python's pool), the jobs left are failed at once: its manager, as 3.12's, passes over
         # the jobs already answered.
@@ -803,13 +805,14 @@ class _ProcessBackend:
         self._ready, self._waiting, self._started = False, [], {}
         log.warning("A model worker crashed or hung; the worker pool has been replaced.")
         loop = asyncio.get_running_loop()
-        for work in (self._warm_replacement(self._executor), self._answer_the_rest(manager, unanswered, workers)):
+        for work in (self._warm_replacement(self._executor), self._answer_the_rest(manager, unanswered, workers,
+                                                                                  self._broken_workers)):
             task = loop.create_task(work)
             self._after_breaks.add(task)
             task.add_done_callback(self._after_breaks.discard)
 
     @staticmethod
-    async def _answer_the_rest(manager: threading.Thread | None, jobs: list, workers: list) -> None:
+    async def _answer_the_rest(manager: threading.Thread | None, jobs: list, workers: list, pending: set) -> None:
         """Once the broken pool's manager thread has ended: fail with BrokenProcessPool each of
         `jobs` it left unanswered, and kill its `workers` still running. Python 3.11's own manager
         (CPython gh-107219, unfixed in 3.11.7) ended with InvalidStateError at the first cancelled
@@ -833,6 +836,7 @@ class _ProcessBackend:
         for worker in workers:
             if worker.is_alive():
                 worker.kill()
+            pending.discard(worker)
         if left:
             log.warning("inference.broken_pool_left_jobs: the broken worker pool left %d jobs unanswered; "
                         "they are answered as crashed", left, extra={"jobs": left})
@@ -854,9 +858,15 @@ class _ProcessBackend:
             task.cancel()
         for timer in list(self._stuck_checks):
             timer.cancel()
+        # A replaced pool's workers that `_answer_the_rest`, cancelled, had still to end: one that
+        # ignored the pool's SIGTERM (hung in native code, stopped) lived on, and its pool's manager
+        # thread, waiting for it, held the bot's exit.
+        broken, self._broken_workers = list(self._broken_workers), set()
         executor, self._executor = self._executor, None
         if executor is not None:
             await _shut_down(executor)
+        if broken:
+            await asyncio.to_thread(_reap, broken, 0.0)
 
 
 async def _shut_down(executor: concurrent.futures.ProcessPoolExecutor) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures.process
+import contextlib
 import os
 import signal
 import sys
@@ -129,3 +130,37 @@ async def test_a_pool_without_the_internals_read_is_still_replaced_and_its_jobs_
     with pytest.raises(concurrent.futures.process.BrokenProcessPool):
         await asyncio.wait_for(asyncio.wrap_future(job), PROMPT_S)
     await backend.close()
+
+
+async def test_a_classifier_closed_just_after_its_pool_broke_leaves_none_of_that_pools_workers(
+        tiny_weights, clips, monkeypatch):
+    """A broken pool's workers still running are killed once its manager thread has ended, or
+    after BROKEN_POOL_END_S (`_answer_the_rest`); a close in between cancelled that, and a worker
+    that would not end (stopped, here; hung in native code) lived on, its pool's manager thread
+    waiting for it: one more thread that the bot's exit waits for."""
+    monkeypatch.setattr(pool, "BROKEN_POOL_END_S", 60.0)  # the close comes while it still waits
+    classifier = Classifier(tiny_weights, workers=2, timeout_s=LONG_TIMEOUT_S)
+    await classifier.start()
+    stopped, killed = classifier.worker_pids
+    try:
+        os.kill(stopped, signal.SIGSTOP)
+        os.kill(killed, signal.SIGSTOP)
+        song = asyncio.ensure_future(classifier.classify(clips[0]))  # handed to the pool, taken by neither
+        assert await eventually(lambda: classifier.queue_depth == 1, 5)
+        os.kill(killed, signal.SIGKILL)  # the pool breaks; the other worker ignores its SIGTERM
+        assert_is_a_mood(await song, "ann", FALLBACK_CRASHED)
+        await classifier.close()
+        gone = await eventually(lambda: not os.path.exists(f"/proc/{stopped}") or _a_zombie(stopped), 5)
+        assert gone, "the broken pool's stopped worker is still there after the close"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stopped, signal.SIGKILL)  # its manager thread ends, whatever the outcome
+        await classifier.close()
+
+
+def _a_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
