@@ -53,8 +53,9 @@ check: $(VENV)/.stamp-run
 
 # Many tests wait (on their servers, bots and workers as subprocesses, timers): in one process the
 # suite kept the two cores 34 % busy (when it took 14 minutes), in 4 about 90 %. In the fresh-clone CI
-# run of 2026-12-07 (4 062 tests, 16 minutes) they were 92 % busy on average, sampled every 10 s:
-# more processes would not make it faster, less work would. TEST_PROCESSES=0: one.
+# run of 2026-12-07 (4 062 tests, 16 minutes) they were 92 % busy on average, sampled every 10 s;
+# in a later run here (4 066 tests, 16:02) 95 %, sampled every 5 s, the four processes ending within
+# 11 s of each other: more processes would not make it faster, less work would. TEST_PROCESSES=0: one.
 TEST_PROCESSES ?= 4
 test: system-deps $(VENV)/.stamp-test bytecode
 	$(PY) -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
