@@ -341,3 +341,60 @@ async def test_a_number_of_threads_given_is_what_a_dask_worker_uses(tiny_weights
         async with Client("tcp://" + executor.removeprefix("dask://"), asynchronous=True) as client:
             loaded = await client.run(model_loaded_with, str(tiny_weights), 3)
     assert list(loaded.values()) == [True], loaded
+
+
+class AWorkerJoinedLater:
+    """What `_dask_threads` reads of a Dask worker whose first job comes before any warm-up counted
+    its host (a worker restarted, or added to the cluster): its address, its jobs at once, its
+    event loop (Dask's own, in a thread) and its connection to the scheduler, here one whose
+    `identity` says `workers`, or fails where that is an exception."""
+
+    def __init__(self, loop, workers, nthreads: int = 1) -> None:
+        self.address = "tcp://10.0.0.7:4101"
+        self.state = type("State", (), {"nthreads": nthreads})()
+        self.loop = loop
+
+        async def identity(n_workers: int = 0) -> dict:
+            if isinstance(workers, BaseException):
+                raise workers
+            return {"workers": workers}
+
+        self.scheduler = type("Scheduler", (), {"identity": staticmethod(identity)})()
+
+
+@pytest.fixture
+def dask_loop():
+    from distributed.utils import LoopRunner
+
+    runner = LoopRunner(asynchronous=False)
+    runner.start()
+    yield runner.loop
+    runner.stop()
+
+
+def test_a_worker_that_joined_after_the_warm_up_counts_its_hosts_workers_at_its_first_job(dask_loop, monkeypatch):
+    from inference.pool import _dask_threads
+
+    monkeypatch.setattr(pool, "_dask_shares", {})
+    monkeypatch.setattr(pool, "_usable_cores", lambda: 8)
+    host = {"tcp://10.0.0.7:4101": {"host": "10.0.0.7", "nthreads": 1},
+            "tcp://10.0.0.7:4102": {"host": "10.0.0.7", "nthreads": 3},
+            "tcp://10.0.0.9:4101": {"host": "10.0.0.9", "nthreads": 4}}  # another host's
+    worker = AWorkerJoinedLater(dask_loop, host)
+    assert _dask_threads(None, worker) == 2  # 8 cores over the 4 jobs this host's two workers run at once
+    worker.scheduler = None  # asked once: the next jobs take the same share
+    assert _dask_threads(None, worker) == 2
+    assert _dask_threads(3, worker) == 3  # a number the bot was given wins
+
+
+def test_a_worker_whose_scheduler_cannot_say_takes_its_own_share_and_asks_again_later(dask_loop, monkeypatch, caplog):
+    from inference.pool import _dask_threads
+
+    monkeypatch.setattr(pool, "_dask_shares", {})
+    monkeypatch.setattr(pool, "_usable_cores", lambda: 8)
+    gone = AWorkerJoinedLater(dask_loop, OSError("the scheduler is gone"), nthreads=2)
+    assert _dask_threads(None, gone) == 4  # its 8 cores over its own 2 jobs, as before the count
+    assert "inference.dask_host_unknown" in caplog.text and "the scheduler is gone" in caplog.text
+    back = AWorkerJoinedLater(dask_loop, {gone.address: {"host": "10.0.0.7", "nthreads": 2},
+                                          "tcp://10.0.0.7:4102": {"host": "10.0.0.7", "nthreads": 2}}, nthreads=2)
+    assert _dask_threads(None, back) == 2  # not kept from the failure: asked again, and counted
