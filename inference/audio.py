@@ -27,7 +27,6 @@ from typing import NamedTuple
 
 import av
 import numpy as np
-import scipy.fft
 import soxr
 
 from inference.result import (
@@ -880,6 +879,8 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
     Works on one signal or a stack: segments (3, SEGMENT_SAMPLES) -> (3, N_MELS, N_FRAMES).
     No per-clip normalisation: loudness is part of the mood, and the model normalises its input.
     """
+    import scipy.fft  # here: ~0.4 CPU-s to import, which the bot's own process never needs
+
     audio = np.asarray(audio, dtype=np.float32)
     frames = np.lib.stride_tricks.sliding_window_view(audio, N_FFT, axis=-1)[..., ::HOP_LENGTH, :]
     # scipy's FFT keeps float32 end to end (~3x faster here than numpy's), and a matmul reaches

@@ -48,7 +48,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft
 
 from inference.audio import N_FFT, SAMPLE_RATE, fft_frequencies, mel_filters
 
@@ -189,6 +188,8 @@ def stft_magnitude(y: np.ndarray) -> np.ndarray:
     scipy's float32 FFT on strided frames: ~3x cheaper than librosa.stft, same numbers to float32
     rounding.
     """
+    import scipy.fft  # in the functions: the bot's process loads the ANN and its feature names only
+
     padded = np.pad(np.asarray(y, dtype=np.float32), N_FFT // 2)
     frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::FEATURE_HOP]
     return np.abs(scipy.fft.rfft(frames * _window(), axis=-1)).T
@@ -240,6 +241,8 @@ def amplitude_to_db(amplitude: np.ndarray) -> np.ndarray:
 
 def mfcc(mel_db: np.ndarray) -> np.ndarray:
     """(N_MFCC, frames) librosa.feature.mfcc(S=mel_db): the orthonormal DCT-II over mel bands."""
+    import scipy.fft
+
     return scipy.fft.dct(mel_db, axis=0, type=2, norm="ortho")[:N_MFCC]
 
 
@@ -413,6 +416,8 @@ def onset_detect(onset_env: np.ndarray) -> np.ndarray:
 
 def autocorrelate(y: np.ndarray, max_size: int) -> np.ndarray:
     """librosa.autocorrelate(y, max_size=max_size): the first lags, through one real FFT."""
+    import scipy.fft
+
     size = scipy.fft.next_fast_len(2 * y.size - 1, real=True)
     spectrum = scipy.fft.rfft(y, n=size)
     power = spectrum.real**2 + spectrum.imag**2

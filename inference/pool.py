@@ -71,9 +71,11 @@ FALLBACK_START_METHOD = "spawn"
 # What a worker's job imports, the costly parts named. No librosa (nor numba): serving computes its
 # features in numpy, and librosa's submodules alone took ~1.5 s to import, most of a first pool's
 # start. "__main__" first, as in multiprocessing's own default: the server imports the bot's entry
-# module once, not every worker. An import that fails is skipped.
+# module once, not every worker. An import that fails is skipped. scipy's FFT is named: the
+# inference modules import it in the functions that use it, so that the bot's own process (which
+# loads the ANN, for its version) never pays its ~0.4 CPU-s.
 WORKER_PRELOAD = [
-    "__main__", "inference.predict", "onnxruntime", "threadpoolctl", "inference.embedding",
+    "__main__", "inference.predict", "onnxruntime", "threadpoolctl", "inference.embedding", "scipy.fft",
 ]
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",

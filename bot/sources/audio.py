@@ -44,12 +44,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from itertools import accumulate
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import TYPE_CHECKING, AsyncIterator, Callable
 from urllib.parse import quote, urljoin, urlsplit
-
-import yt_dlp
-from yt_dlp.postprocessor.ffmpeg import EXT_TO_OUT_FORMATS
-from yt_dlp.utils import download_range_func, unsmuggle_url
 
 from bot.config import AUDIO_SEARCH_FIELDS
 from bot.sources import oggsection as ogg
@@ -78,6 +74,13 @@ from bot.sources.spans import StreamTimesLie
 from bot.sources.spotify import UNSPACED_RE, normalise, version_tags
 from bot.sources.urlguard import BLOCKED_MESSAGE, ConnectPolicy, Resolver, URLGuard, reachable_hosts, system_resolver
 from bot.tempfiles import temporary_folder
+
+if TYPE_CHECKING:
+    import yt_dlp
+
+# yt-dlp (~0.45 CPU-s to import) is imported where a download runs: in the download workers
+# (`DownloadPool`, which preload it), never in the bot's own process, which only hands them jobs.
+YTDLP_MODULES = ("yt_dlp",)
 
 log = logging.getLogger(__name__)
 
@@ -310,6 +313,8 @@ def listed_hit(ydl: yt_dlp.YoutubeDL, entry: dict) -> SearchHit | None:
 def hit_video_id(ydl: yt_dlp.YoutubeDL, entry: dict) -> str | None:
     """The YouTube video id of a search hit as the search listed it (a yt-dlp search's entry, an
     RSS item or an embed linking to a video), before its page is read; None for another site's."""
+    from yt_dlp.utils import unsmuggle_url
+
     url = unsmuggle_url(str(entry.get("url") or ""))[0]
     if entry.get("ie_key") == "Youtube" and entry.get("id"):
         return str(entry["id"])
@@ -387,6 +392,8 @@ def container_of(first_bytes: bytes) -> Container | None:
 def cut_local_section(path: Path, window: tuple[float, float], timeout_s: float = CUT_TIMEOUT_S) -> Path | None:
     """`window` of the downloaded file `path`, cut by ffmpeg (a stream copy) into a file beside it;
     None if ffmpeg cannot cut it. ffmpeg may read that file and nothing else."""
+    from yt_dlp.postprocessor.ffmpeg import EXT_TO_OUT_FORMATS
+
     start, end = window
     ext = path.suffix.lstrip(".").lower()
     out = path.with_name(f"section-{path.name}")
@@ -652,7 +659,7 @@ class AudioFetcher:
     @property
     def pool(self) -> DownloadPool:
         if self._pool is None:
-            self._pool = shared_pool(preload=(__name__,))
+            self._pool = shared_pool(preload=(__name__, *YTDLP_MODULES))
         return self._pool
 
     async def warm_up(self) -> None:
@@ -776,6 +783,8 @@ class SectionDownloader:
         read from the search's own listing, the hit's page unread, with the next picks to try
         should it turn out a live stream (`SearchHit.then`). None where the source is no list of
         links (a file, or a playlist of files)."""
+        import yt_dlp
+
         messages = _YtdlpLog()
         try:
             with yt_dlp.YoutubeDL(self._ytdlp_options(job.workdir, messages, None)) as ydl:
@@ -981,6 +990,9 @@ class SectionDownloader:
                youtube_id: str | None = None, watch: Watch | None = None, whole: bool = False) -> FetchedAudio:
         """`watch`: a user's link, whose every connection the connection guard watches. `whole`:
         the file's timestamps are known to lie, and no section is cut by them (nor tried again)."""
+        import yt_dlp
+        from yt_dlp.utils import download_range_func
+
         messages = _YtdlpLog()
         progress = {"bytes": 0}
 
@@ -1109,6 +1121,8 @@ class SectionDownloader:
                      watch: Watch) -> tuple[float, float] | None:
         """Have yt-dlp's HLS downloader fetch only the segments around `window`, by handing it the
         playlist cut to them; the span they cover, or None if the whole stream is to be fetched."""
+        import yt_dlp
+
         url = info["url"]
         try:
             with ydl.urlopen(yt_dlp.networking.Request(url, headers=info.get("http_headers"))) as response:
@@ -1133,8 +1147,10 @@ class SectionDownloader:
         URL goes to an allowed address. True if it is one plain file over HTTP(S), whose section
         is cut from the downloaded copy. A DASH manifest names its fragments' URLs: each of their
         hosts is vetted too, so that a refusal comes before the first fragment."""
+        from yt_dlp.utils import determine_protocol
+
         formats = info.get("requested_formats") or [info]
-        protocols = [f.get("protocol") or yt_dlp.utils.determine_protocol(f) for f in formats]
+        protocols = [f.get("protocol") or determine_protocol(f) for f in formats]
         for fmt, protocol in zip(formats, protocols):
             if protocol not in USER_LINK_PROTOCOLS:
                 watch.refuse(f"a {protocol} download")

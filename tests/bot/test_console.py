@@ -450,6 +450,24 @@ def test_a_wrong_log_level_option_is_named_as_the_option_not_the_setting(tmp_pat
                              "WARNING, ERROR, CRITICAL\n"), result.stderr
 
 
+def test_the_bots_own_process_imports_neither_yt_dlp_nor_scipy_to_answer_a_song(tmp_path, mongo_uri, db_name,
+                                                                              shared_data):
+    """The bot's process hands links to its download workers and songs to its inference workers.
+    It imported yt-dlp (~0.45 CPU-s) and scipy's FFT (~0.4 CPU-s) at every start all the same:
+    most of what a start cost it, in time and memory, for modules only the workers use."""
+    env = console_env(tmp_path / "data")
+    env.update(MONGODB_URI=mongo_uri, MONGODB_DATABASE=db_name)
+    watched = ("yt_dlp", "scipy")
+    script = ("import atexit, runpy, sys; atexit.register(lambda: print('imported:', sorted(m for m in "
+              f"{watched!r} if m in sys.modules), file=sys.stderr)); runpy.run_module('bot', run_name='__main__')")
+    clip = shared_data / "audio" / "MT0000004637.ogg"
+    result = subprocess.run([sys.executable, "-c", script], input=f"/mood {clip}\n/quit\n", capture_output=True,
+                            text=True, cwd=tmp_path, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Mood: 😢 sad\nValence" in result.stdout, result.stdout  # classified by the main model, in its workers
+    assert result.stderr.splitlines()[-1] == "imported: []", result.stderr
+
+
 def test_a_dask_scheduler_without_dasks_client_installed_stops_the_start_with_what_to_install(tmp_path):
     """`make run` and the image installed no Dask: INFERENCE_EXECUTOR=dask://… passed the settings
     and failed the start with "No module named 'distributed'" (the check said the check failed)."""
