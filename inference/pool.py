@@ -98,6 +98,12 @@ CLOSE_GRACE_S = 2.0
 # after this long, its end looked for every BROKEN_POOL_POLL_S.
 BROKEN_POOL_END_S = 2.0
 BROKEN_POOL_POLL_S = 0.01
+# A replacement pool whose worker dies while it warms up (killed for memory, a crash in native code)
+# is replaced again at once, after REPLACEMENT_BACKOFF_S, then twice that, and so on, this many
+# times in a row at most; after that, as any broken pool, when the next song finds it broken. It
+# used to wait for that song, which the ANN answered as crashed.
+REPLACEMENT_TRIES = 3
+REPLACEMENT_BACKOFF_S = 1.0
 # The fallback ANN runs in a process of its own, never behind the main model's queue. Not in a
 # thread of the bot: decoding and the features hold the GIL for up to tens of ms at a time, and in
 # a burst of uncached songs every stall of the event loop past 40 ms came while ANN jobs ran.
@@ -663,6 +669,7 @@ class _ProcessBackend:
         self._ready = False
         self._waiting: list[concurrent.futures.Future] = []
         self._started: dict[concurrent.futures.Future, float] = {}
+        self._broken_warm_ups = 0  # replacements in a row whose worker died while they warmed up
 
     def _new_executor(self) -> concurrent.futures.ProcessPoolExecutor:
         return _process_pool(
@@ -701,7 +708,7 @@ class _ProcessBackend:
             try:
                 answers = await asyncio.wait_for(jobs, remaining)
             except BrokenProcessPool:
-                raise ModelUnavailableError("A model worker died while loading the main model.") from None
+                raise _BrokeWhileWarming("A model worker died while loading the main model.") from None
             except TimeoutError:
                 raise ModelUnavailableError("The model workers did not start in time.") from None
             for pid, version in answers:
@@ -848,6 +855,17 @@ class _ProcessBackend:
             await self._warm(executor)
         except (ModelUnavailableError, RuntimeError) as error:
             log.error("The replacement worker pool did not warm up: %s", error)
+            if isinstance(error, _BrokeWhileWarming) and self._broken_warm_ups < REPLACEMENT_TRIES:
+                self._broken_warm_ups += 1
+                wait_s = REPLACEMENT_BACKOFF_S * 2 ** (self._broken_warm_ups - 1)
+                log.warning("inference.replacement_broke: replacing the pool again in %.3g s (try %d of %d)",
+                            wait_s, self._broken_warm_ups, REPLACEMENT_TRIES,
+                            extra={"try": self._broken_warm_ups, "wait_s": wait_s})
+                await asyncio.sleep(wait_s)
+                self.recover(executor)  # unless a song found it broken meanwhile, and replaced it
+                return
+        else:
+            self._broken_warm_ups = 0
         if executor is self._executor:  # warm, or as warm as it gets: the jobs' clocks start
             self._ready = True
             self._start_waiting_jobs()
@@ -889,6 +907,10 @@ def _call_soon(loop: asyncio.AbstractEventLoop, callback, *args) -> None:
 def _seen(future: asyncio.Future) -> None:
     if not future.cancelled():
         future.exception()
+
+
+class _BrokeWhileWarming(ModelUnavailableError):
+    """A worker of the pool died while the pool warmed up."""
 
 
 def _live_processes(executor: concurrent.futures.ProcessPoolExecutor | None) -> list:

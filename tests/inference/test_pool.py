@@ -453,6 +453,52 @@ async def test_a_replacement_pool_still_warming_up_is_not_killed_as_stuck(tiny_w
     assert "did not warm up" not in caplog.text
 
 
+async def test_a_replacement_pool_whose_worker_dies_while_it_warms_up_is_replaced_again_before_any_song(
+        tiny_weights, clips, caplog, monkeypatch):
+    """A replacement whose worker died as it warmed up (killed for memory, say) stayed broken until
+    the next song found it so, and that song had the ANN's answer, as crashed."""
+    monkeypatch.setattr(pool, "REPLACEMENT_BACKOFF_S", 0.05)
+    async with Classifier(tiny_weights, timeout_s=60.0) as classifier:
+        (first,) = classifier.worker_pids
+        monkeypatch.setattr(pool, "WARM_UP_HOLD_S", 30.0)  # the replacement warms up until it is killed
+        os.kill(first, signal.SIGKILL)
+        assert_is_a_mood(await classifier.classify(clips[0]), "ann", FALLBACK_CRASHED)  # and it is replaced
+        assert await eventually(lambda: classifier.worker_pids)
+        (warming,) = classifier.worker_pids
+        monkeypatch.setattr(pool, "WARM_UP_HOLD_S", 0.05)  # the next replacement warms up at once
+        os.kill(warming, signal.SIGKILL)
+        assert await eventually(lambda: classifier.worker_pids and warming not in classifier.worker_pids)
+        assert await eventually(lambda: classifier._backend._ready)  # warm: no song waits for it
+        assert_is_a_mood(await classifier.classify(clips[1]), "main", None)
+    assert "inference.replacement_broke: replacing the pool again in 0.05 s (try 1 of 3)" in caplog.text
+
+
+async def test_replacements_that_keep_dying_while_they_warm_up_are_left_for_the_next_song_after_the_tries(
+        tiny_weights, clips, caplog, monkeypatch):
+    """A worker that dies at every load (a crash in native code) is not replaced in a loop: after
+    REPLACEMENT_TRIES, the pool is replaced when a song finds it broken, as any broken pool."""
+    monkeypatch.setattr(pool, "REPLACEMENT_BACKOFF_S", 0.05)
+    monkeypatch.setattr(pool, "REPLACEMENT_TRIES", 1)
+    async with Classifier(tiny_weights, timeout_s=60.0) as classifier:
+        (first,) = classifier.worker_pids
+        monkeypatch.setattr(pool, "WARM_UP_HOLD_S", 30.0)  # each replacement warms up until it is killed
+        os.kill(first, signal.SIGKILL)
+        assert_is_a_mood(await classifier.classify(clips[0]), "ann", FALLBACK_CRASHED)
+        killed = [first]
+        for _ in range(2):  # the replacement, then the one tried again in its place
+            assert await eventually(lambda: classifier.worker_pids and not set(classifier.worker_pids) & set(killed))
+            (warming,) = classifier.worker_pids
+            os.kill(warming, signal.SIGKILL)
+            killed.append(warming)
+        await asyncio.sleep(20 * pool.REPLACEMENT_BACKOFF_S)
+        assert classifier.worker_pids == []  # no third try
+        monkeypatch.setattr(pool, "WARM_UP_HOLD_S", 0.05)
+        assert_is_a_mood(await classifier.classify(clips[1]), "ann", FALLBACK_CRASHED)  # it finds it broken
+        assert await eventually(lambda: classifier._backend._ready and classifier.worker_pids)
+        assert_is_a_mood(await classifier.classify(clips[2]), "main", None)
+    assert caplog.text.count("inference.replacement_broke: replacing the pool again") == 1
+
+
 async def test_a_job_still_queued_when_a_stuck_pool_is_replaced_gets_an_answer(tiny_weights, clips):
     """Replacing a stuck pool must not cancel the other callers' jobs: their classify() raised
     CancelledError, which ended the CLI with a traceback and reads as a cancelled task in the bot.
