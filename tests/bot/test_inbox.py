@@ -121,7 +121,7 @@ async def test_a_database_that_is_down_costs_the_fetches_one_wait_then_none(outa
     started = time.monotonic()
     assert not await inbox.keep(SOURCE, [arrival(2)])
     assert not await inbox.done(SOURCE, [1])
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 0.25  # no wait: either one waiting its bound would take 0.5 s
 
 
 async def test_a_payload_the_database_refuses_is_answered_all_the_same(db, caplog):
