@@ -38,7 +38,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CALLER = Caller("discord", "31", place="discord:900", chat_id="31")
 FETCH_TIMEOUT_S = 2.0
-ANSWERING_HOST_TIMEOUT_S = 15.0
+# A host that answers: far above its answer (a fresh download worker, yt-dlp's extractors), which
+# took more than 15 s with the machine loaded far beyond its cores (the suite beside 2 busy loops).
+ANSWERING_HOST_TIMEOUT_S = 60.0
 MAIN_BACK_WITHIN_S = 120.0  # a replacement worker spawns and loads the model on a busy machine
 
 
