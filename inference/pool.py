@@ -50,6 +50,7 @@ import time
 import uuid
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Callable
 
 from inference.result import AudioError, ModelFailedOnFileError, ModelUnavailableError, MoodResult
 
@@ -622,16 +623,25 @@ class _ManagerThread(concurrent.futures.process._ExecutorManagerThread):
     the jobs after it to `_answer_the_rest`. A job taken back between this pass and the failing
     of the others still ends it so, and is answered there."""
 
+    def __init__(self, executor):
+        super().__init__(executor)
+        self._on_broken = getattr(executor, "on_broken", None)
+
     def terminate_broken(self, cause):
         for work_id, work_item in list(self.pending_work_items.items()):
             if work_item.future.done():
                 del self.pending_work_items[work_id]
         super().terminate_broken(cause)
+        if self._on_broken is not None:  # told at once, not when a song next finds it broken
+            self._on_broken()
 
 
 class _Executor(concurrent.futures.ProcessPoolExecutor):
     """A ProcessPoolExecutor whose manager thread is `_ManagerThread` (Python 3.11 only; the
-    method below is 3.11's own, with that class)."""
+    method below is 3.11's own, with that class). Its `on_broken`, set before its first job, is
+    called from that thread once the pool has broken."""
+
+    on_broken: Callable[[], None] | None = None
 
     def _start_executor_manager_thread(self):
         if self._executor_manager_thread is None:
@@ -670,20 +680,35 @@ class _ProcessBackend:
         self._waiting: list[concurrent.futures.Future] = []
         self._started: dict[concurrent.futures.Future, float] = {}
         self._broken_warm_ups = 0  # replacements in a row whose worker died while they warmed up
+        self._warmed: object | None = None  # the executor, once it has warmed up
 
     def _new_executor(self) -> concurrent.futures.ProcessPoolExecutor:
-        return _process_pool(
+        executor = _process_pool(
             max_workers=self._workers,
             mp_context=worker_context(),
             initializer=_init_worker,
             initargs=(str(self._weights_dir), self._threads, log_relay_address(), worker_scratch_folder()),
         )
+        if isinstance(executor, _Executor):
+            loop = asyncio.get_running_loop()
+            executor.on_broken = lambda: _call_soon(loop, self._broke_while_idle, executor)
+        return executor
 
     async def start(self) -> str:
         self._executor = self._new_executor()
         version = await self._warm(self._executor)
-        self._ready = True
+        self._ready, self._warmed = True, self._executor
         return version
+
+    def _broke_while_idle(self, executor) -> None:
+        """A warm pool that broke with no job in it (a worker killed for memory, or by hand): it
+        is replaced now, so that the next song waits for a warm replacement (about half a second)
+        and has the main model's answer, not the ANN's as crashed. A pool that broke under a job
+        is replaced by that job's end (`_job_done`), and one still warming up by `_warm_replacement`."""
+        if executor is not self._executor or executor is not self._warmed or self._started or self._waiting:
+            return
+        log.warning("inference.idle_worker_died: a model worker died while the pool was idle; replacing the pool")
+        self.recover(executor)
 
     async def _warm(self, executor: concurrent.futures.ProcessPoolExecutor) -> str:
         """Wait until every worker has loaded the model; its version, or ModelUnavailableError.
@@ -721,6 +746,11 @@ class _ProcessBackend:
         from inference import predict
 
         executor = self._executor
+        if executor is self._warmed and getattr(executor, "_broken", False) and not (self._started or self._waiting):
+            # It broke while idle, and is not replaced yet (a pool without `on_broken`, or its call
+            # still on its way): replaced now, and this job waits for the replacement to warm up.
+            self._broke_while_idle(executor)
+            executor = self._executor
         try:
             handle = executor.submit(_as_job, label, predict.classify_main, path, max_seconds=max_seconds)
             broken = getattr(executor, "_broken", False)  # CPython's own (3.11 to 3.13); none: not seen broken
@@ -866,6 +896,7 @@ class _ProcessBackend:
                 return
         else:
             self._broken_warm_ups = 0
+            self._warmed = executor
         if executor is self._executor:  # warm, or as warm as it gets: the jobs' clocks start
             self._ready = True
             self._start_waiting_jobs()

@@ -1,5 +1,6 @@
 """A worker pool that breaks (a worker killed) while songs are queued in it or being handed to it:
-each of them is answered at once, by the fallback ANN as crashed, never after its whole timeout."""
+each of them is answered at once, by the fallback ANN as crashed, never after its whole timeout.
+One that breaks while idle is replaced before the next song, which the main model answers."""
 from __future__ import annotations
 
 import asyncio
@@ -96,6 +97,34 @@ async def test_a_song_handed_to_the_pool_as_its_worker_dies_is_answered_at_once(
         assert await eventually(lambda: classifier.worker_pids and pid not in classifier.worker_pids)
         classifier.timeout_s = 60.0
         assert_is_a_mood(await classifier.classify(clips[1]), "main", None)
+
+
+async def test_a_worker_that_dies_while_its_pool_is_idle_is_replaced_before_the_next_song(tiny_weights, clips, caplog):
+    """An idle worker killed (for memory, say) was replaced only when the next song found its pool
+    broken, and that song had the ANN's answer, as crashed. The pool is replaced as it breaks."""
+    async with Classifier(tiny_weights, timeout_s=LONG_TIMEOUT_S) as classifier:
+        (pid,) = classifier.worker_pids
+        os.kill(pid, signal.SIGKILL)
+        assert await eventually(lambda: classifier.worker_pids and pid not in classifier.worker_pids, PROMPT_S)
+        assert await eventually(lambda: classifier._backend._ready, PROMPT_S)  # warm before any song
+        assert_is_a_mood(await classifier.classify(clips[0]), "main", None)
+    assert "inference.idle_worker_died" in caplog.text
+
+
+async def test_a_pool_seen_broken_only_by_the_next_song_is_replaced_for_it_and_the_main_model_answers(
+        tiny_weights, clips, monkeypatch):
+    """A pool that does not say it broke (a later Python's, without `on_broken`; or that call still on
+    its way to the event loop): the next song finds it broken while idle, replaces it, and waits for
+    the replacement rather than being answered by the ANN as crashed."""
+    monkeypatch.setattr(pool, "_process_pool", lambda **kwargs: concurrent.futures.ProcessPoolExecutor(**kwargs))
+    async with Classifier(tiny_weights, timeout_s=LONG_TIMEOUT_S) as classifier:
+        broken = classifier._backend._executor
+        (pid,) = classifier.worker_pids
+        os.kill(pid, signal.SIGKILL)
+        assert await eventually(lambda: broken._broken, PROMPT_S)
+        assert classifier._backend._executor is broken  # not replaced yet: no one said it broke
+        assert_is_a_mood(await classifier.classify(clips[0]), "main", None)
+        assert classifier._backend._executor is not broken and pid not in classifier.worker_pids
 
 
 class PoolOfALaterPython:
