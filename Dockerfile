@@ -5,13 +5,14 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY bot ./bot
 COPY inference ./inference
 COPY storage ./storage
 # Runtime only: ONNX Runtime serves the models, so neither torch nor the GPL test server is installed;
 # Dask's client is, so that INFERENCE_EXECUTOR=dask://host:port (which compose passes on) works.
-RUN pip install ".[dask]"
+# At the releases the suite passed with (constraints.txt, `make lock`), but yt-dlp's newest.
+RUN pip install -c constraints.txt ".[dask]"
 
 # Runtime stage: slim, ffmpeg for decoding and section downloads, no compilers, non-root;
 # fonts-droid-fallback (7.3 MB) for the mood map's song names in Chinese, Japanese and Korean.

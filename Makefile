@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: run test check bench system-deps bytecode clean
+.PHONY: run test check bench lock system-deps bytecode clean
 
 # A venv made without ensurepip has a python but no pip: remove it, so the next try starts clean.
 $(PY):
@@ -28,12 +28,12 @@ system-deps:
 	@command -v ffmpeg >/dev/null 2>&1 || { $(call APT_INSTALL,ffmpeg); }
 	@[ -f $(CJK_FONT) ] || ! command -v apt-get >/dev/null 2>&1 || { $(call APT_INSTALL,fonts-droid-fallback); } || true
 
-$(VENV)/.stamp-run: pyproject.toml | $(PY)
-	@echo 'Installing moodbot and its dependencies into $(VENV) (once; a few minutes)...' >&2; $(PIP) install -q -e '.[embedded]' >&2
+$(VENV)/.stamp-run: pyproject.toml constraints.txt | $(PY)
+	@echo 'Installing moodbot and its dependencies into $(VENV) (once; a few minutes)...' >&2; $(PIP) install -q -c constraints.txt -e '.[embedded]' >&2
 	@touch $@
 
-$(VENV)/.stamp-test: pyproject.toml | $(PY)
-	@echo 'Installing moodbot, its test and training dependencies into $(VENV) (once; a few minutes)...' >&2; $(PIP) install -q -e '.[dev,train,embedded]' >&2
+$(VENV)/.stamp-test: pyproject.toml constraints.txt | $(PY)
+	@echo 'Installing moodbot, its test and training dependencies into $(VENV) (once; a few minutes)...' >&2; $(PIP) install -q -c constraints.txt -e '.[dev,train,embedded]' >&2
 	@touch $@ $(VENV)/.stamp-run
 
 # The project is installed editable, so pip compiled none of its modules. Where Python may not write
@@ -73,3 +73,22 @@ bench: $(VENV)/.stamp-test
 
 clean:
 	rm -rf $(VENV) .pytest_cache cache
+
+# constraints.txt: the release of each package (moodbot's dependencies, and theirs, every extra)
+# that the suite last passed with. `make run`, `make test` and the image install those, so a release
+# made since (PyAV 18.1.1 dropped the AMR encoder a test used) changes nothing until the lock is
+# made again. yt-dlp is left out, and what its extras [default,deno] require: YouTube changes weekly
+# (README, "Updating yt-dlp"), and each yt-dlp raises its floor on some of them (certifi). To take
+# newer releases: make lock, then make test. The lock is made in a throwaway venv, so that nothing
+# added to .venv by hand gets into it (tests/test_lock.py checks what it must hold).
+LOCK_VENV := .lock-venv
+UNLOCKED  := yt-dlp|yt-dlp-ejs|deno|brotli|certifi|mutagen|pycryptodomex|requests|urllib3|websockets
+lock:
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip --disable-pip-version-check install -q -e '.[dev,train,embedded,dask]'
+	{ echo '# make lock: every package `pip install -e ".[dev,train,embedded,dask]"` installed, at the'; \
+	  echo '# release it installed, but for yt-dlp and what its extras [default,deno] require (Makefile,'; \
+	  echo '# UNLOCKED). Installed with pip -c by make run, make test and the image (Dockerfile).'; \
+	  $(LOCK_VENV)/bin/python -m pip --disable-pip-version-check freeze --exclude-editable \
+	    | grep -viE '^($(UNLOCKED))=='; } > constraints.txt
+	rm -rf $(LOCK_VENV)
