@@ -481,11 +481,14 @@ class PromptScheduler:
         job.remove()
         return await job.func(*job.args, **job.kwargs)
 
-    def _retry_later(self, ref: UserRef, day: date, zone: str, attempt: int, *, unsent: str | None = None) -> None:
-        """Tries the day's prompt again later. The retry re-reads the user and skips the day if a
-        prompt of it got through meanwhile (a restart's catch-up, /journal prompt). `unsent`: a
-        failed prompt whose record the database kept (down too), withdrawn first by the retry."""
-        at = retry_time(day, zone, self.now(), attempt, self.grace)
+    def _retry_later(self, ref: UserRef, day: date, attempt: int, at: datetime | None, *,
+                     unsent: str | None = None) -> None:
+        """Tries the day's prompt again at `at` (`retry_time`; None: given up). The retry re-reads
+        the user and skips the day if a prompt of it got through meanwhile (a restart's catch-up,
+        /journal prompt). `unsent`: a failed prompt whose record the database kept (down too),
+        withdrawn first by the retry. The caller works `at` out once: `_not_sent` logs it, and
+        worked out again here, a second's boundary between the two logged one time and scheduled
+        another."""
         if at is None:
             log.warning("scheduler.prompt_given_up", extra={"user": ref.user_id, "tries": attempt})
             return
@@ -526,7 +529,10 @@ class PromptScheduler:
         if job is None or self.db.privacy.erasures(ref) != erasures:
             return
         trigger: DailyAt = job.trigger
-        self._retry_later(ref, day or trigger.due_day(self.now()), trigger.timezone.key, attempt, unsent=unsent)
+        now = self.now()
+        day = day or trigger.due_day(now)
+        self._retry_later(ref, day, attempt, retry_time(day, trigger.timezone.key, now, attempt, self.grace),
+                          unsent=unsent)
 
     def next_fire_time(self, ref: UserRef) -> datetime | None:
         key = self._group_of.get(ref)
@@ -716,4 +722,4 @@ class PromptScheduler:
         if gone:  # their entries are kept; /journal on starts the prompts again, and they are told so
             await self.journal.stop_unreachable(ref)
         else:
-            self._retry_later(ref, day, zone, attempt, unsent=unsent)
+            self._retry_later(ref, day, attempt, retry, unsent=unsent)

@@ -938,6 +938,28 @@ async def test_a_platform_s_outage_is_one_warning_line_and_a_bug_keeps_its_trace
     assert getattr(failed, "reason", None) == (None if traceback else "502 Bad Gateway: platform unreachable")
 
 
+async def test_the_retry_time_logged_is_the_one_scheduled_whatever_the_clock_does_between(db, counting, caplog):
+    """'scheduler.send_failed' worked its retry time out from one reading of the clock, and the
+    retry's job from another, after the failed prompt was withdrawn: a CI run that crossed a
+    second between them logged 21:47:19 and scheduled 21:47:20. One reading, for both. The clock
+    here moves a second each time it is read."""
+    user = lisbon_user(21, 0, "down-at-a-second-s-edge")
+    await db.users.upsert(user)
+    at = [datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc)]
+
+    def ticking() -> datetime:
+        at[0] += timedelta(seconds=1)
+        return at[0]
+
+    scheduler, _journal, _out = scheduler_with_down_console(db, counting, ticking, failures=1)
+    assert await scheduler.deliver(user.ref) is None
+    (failed,) = [r for r in caplog.records if r.getMessage() == "scheduler.send_failed"]
+    (scheduled,) = [r for r in caplog.records if r.getMessage() == "scheduler.prompt_retry_scheduled"]
+    retry = scheduler.retry_at(user.ref)
+    assert retry is not None and failed.retry_at == retry.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert scheduled.at == retry.isoformat()
+
+
 async def test_a_retry_s_lines_are_not_those_of_the_request_its_job_was_made_in(db, counting, log_stream):
     """APScheduler runs a job in the context of whatever woke it last (a /journal on's request, a
     failed prompt's): a retry's lines carried that request's req=. They carry the delivery's own
