@@ -91,6 +91,10 @@ class EmbeddedServerError(StorageError):
     pass
 
 
+class DiskFullError(EmbeddedServerError):
+    """The server exited at start with DATA_DIR's disk full."""
+
+
 def find_executable() -> Path:
     """Next to this interpreter first (a virtual environment), then on PATH."""
     beside = Path(sys.executable).with_name(EXECUTABLE)
@@ -272,20 +276,23 @@ class EmbeddedServer:
                     self._launch(START_TIMEOUT_S)
                 except EmbeddedServerError as error:
                     log.error("embedded database did not start again: %s (next try in %.1f s)", error, delay)
+                    disk_full = isinstance(error, DiskFullError)
                 else:
                     log.warning("embedded database started again on port %d", self.port)
                     return
-            self._wait_before_next_try(delay)
+            self._wait_before_next_try(delay, disk_full)
             delay = min(2 * delay, RESTART_DELAY_MAX_S)
 
-    def _wait_before_next_try(self, delay: float) -> None:
-        """`delay`, cut short as soon as DATA_DIR's disk, full at the last try, has room again."""
+    def _wait_before_next_try(self, delay: float, disk_full: bool = False) -> None:
+        """`delay`, cut short as soon as DATA_DIR's disk, full at the last try (`disk_full`: that
+        try failed for it) or now, has room: at once where it has room already. Looked at only
+        from here, a disk freed between the try's failure and this wait had it waited out whole."""
         deadline = time.monotonic() + delay
-        full = self._disk_full()
+        full = disk_full or self._disk_full()
         while (left := deadline - time.monotonic()) > 0:
-            time.sleep(min(left, DISK_POLL_S))
             if full and not self._disk_full():
                 return
+            time.sleep(min(left, DISK_POLL_S))
 
     def _disk_full(self) -> bool:
         free = free_kib(self.data_dir)
@@ -304,7 +311,7 @@ class EmbeddedServer:
                         f"DATA_DIR {self.data_dir} is in use: another moodbot, or a secantusd-py left "
                         "behind by one, has its database open. Stop it, or give this one another DATA_DIR.")
                 if self._disk_full():
-                    raise EmbeddedServerError(  # its log, on that disk, holds nothing of it
+                    raise DiskFullError(  # its log, on that disk, holds nothing of it
                         f"The embedded database exited at start (code {code}): DATA_DIR's disk is full "
                         f"({free_kib(self.data_dir)} KiB free): free some space there")
                 last = said.splitlines()[-1] if said else "(nothing)"
