@@ -89,6 +89,9 @@ WORKER_NICE = 5
 WARM_UP_TIMEOUT_S = 180.0  # the first pool starts the fork server too: seconds on a busy machine
 CONNECT_TIMEOUT_S = 10.0  # a Dask scheduler that does not answer by then is down
 RECONNECT_EVERY_S = 30.0  # a Dask scheduler lost while serving is asked again this often
+# A Dask worker counts its host's workers again this long after its last count (`_dask_threads`): a
+# worker that joins or leaves the host changes every other's share of its cores.
+DASK_RECOUNT_S = 60.0
 WARM_UP_HOLD_S = 0.05  # each warm-up job holds its worker a moment, so that every worker gets one
 # Then workers still busy (a hung job) are killed. A song takes a worker well under a second; at
 # 5 s, a bot stopped with a hung worker (its song cut short after the front-ends' 4 s grace) took
@@ -969,9 +972,11 @@ def _reap(processes: list, grace_s: float) -> None:
         relay.wait_for([process.pid for process in processes], LOG_DRAIN_S)
 
 
-# A Dask worker's threads per job, by its address, once its host's workers were counted: a worker
-# in processes of its own is one address, in-process workers (no nanny) are several in one process.
-_dask_shares: dict[str, int] = {}
+# A Dask worker's threads per job, by its address, and when its host's workers were last counted
+# (`_dask_clock`): a worker in processes of its own is one address, in-process workers (no nanny)
+# are several in one process.
+_dask_shares: dict[str, tuple[int, float]] = {}
+_dask_clock = time.monotonic
 
 
 def _host_jobs_at_once(identity: dict, address: str, own: int) -> int:
@@ -986,29 +991,45 @@ def _host_jobs_at_once(identity: dict, address: str, own: int) -> int:
 
 def _dask_threads(threads: int | None, worker, identity: dict | None = None) -> int:
     """A Dask worker's threads for the model: `threads` where the bot was given a number, else its
-    host's cores shared among the jobs that all the workers on that host run at once (by the
-    scheduler's `identity` of the cluster, asked for once when not given). Until 2026-12-07 the
-    bot's share of its own cores was sent: a worker on a larger host used a fraction of it, and
-    one running several jobs at once on a smaller host more threads than cores. Then, until later
-    that day, each worker shared its host's cores among its own jobs alone: N worker processes on
-    a host (`dask worker --nworkers N`) each used all of them. Workers that join a host later are not
-    counted by those already there."""
+    host's cores shared among the jobs that all the workers on that host run at once, by the
+    scheduler's `identity` of the cluster (the warm-up's, else asked for here). The count is kept
+    for DASK_RECOUNT_S, then asked for again at the worker's next job: a worker that joins the host
+    later (`dask worker` started again, the cluster scaled up) or leaves it changes every other's
+    share, and the next job loads the model at the new number of threads (`cached_main_model`).
+
+    Until 2026-12-07 the bot's share of its own cores was sent: a worker on a larger host used a
+    fraction of it, and one running several jobs at once on a smaller host more threads than cores.
+    Then, until later that day, each worker shared its host's cores among its own jobs alone: N
+    worker processes on a host (`dask worker --nworkers N`) each used all of them. Until 2026-12-08
+    a worker counted its host once: with two more joining, it went on using all the cores, three
+    workers' threads on them (2 workers x 2 threads ran 3x slower than 2 x 1 on two cores)."""
     if threads is not None:
         return threads
-    share = _dask_shares.get(worker.address)
-    if share is not None:
-        return share
+    counted = _dask_shares.get(worker.address)
+    now = _dask_clock()
+    if identity is None and counted is not None and now - counted[1] < DASK_RECOUNT_S:
+        return counted[0]
     own = worker.state.nthreads
     if identity is None:
         from distributed.utils import sync
 
         try:  # in a job's thread: the worker's own loop asks the scheduler
             identity = sync(worker.loop, worker.scheduler.identity, n_workers=-1)
-        except Exception as error:  # noqa: BLE001 - the scheduler is gone: this worker's share alone
+        except Exception as error:  # noqa: BLE001 - the scheduler is gone
+            if counted is not None:  # the last count stands, asked for again in DASK_RECOUNT_S
+                log.warning("inference.dask_host_unknown: the Dask workers on this host could not be "
+                            "counted again (%s): this worker keeps its share of %d threads", error, counted[0])
+                _dask_shares[worker.address] = (counted[0], now)
+                return counted[0]
             log.warning("inference.dask_host_unknown: the Dask workers on this host could not be "
                         "counted (%s): this worker shares its cores among its own jobs only", error)
             return default_threads(own)
-    share = _dask_shares[worker.address] = default_threads(_host_jobs_at_once(identity, worker.address, own))
+    jobs = _host_jobs_at_once(identity, worker.address, own)
+    share = default_threads(jobs)
+    if counted is not None and counted[0] != share:
+        log.info("inference.dask_share_changed: the Dask workers on this host now run %d jobs at once: "
+                 "this worker's model goes from %d to %d threads", jobs, counted[0], share)
+    _dask_shares[worker.address] = (share, now)
     return share
 
 

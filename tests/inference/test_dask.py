@@ -387,6 +387,78 @@ def test_a_worker_that_joined_after_the_warm_up_counts_its_hosts_workers_at_its_
     assert _dask_threads(3, worker) == 3  # a number the bot was given wins
 
 
+def test_a_worker_counts_its_host_again_and_takes_its_new_share_once_workers_join_or_leave(
+        dask_loop, monkeypatch, caplog):
+    """A worker counted its host once, at its warm-up or first job: with two more workers started
+    on its host later, it went on with all the cores, and the host ran three workers' threads on
+    them. It now counts again DASK_RECOUNT_S after its last count."""
+    from inference.pool import DASK_RECOUNT_S, _dask_threads
+
+    now = [1000.0]
+    monkeypatch.setattr(pool, "_dask_shares", {})
+    monkeypatch.setattr(pool, "_dask_clock", lambda: now[0])
+    monkeypatch.setattr(pool, "_usable_cores", lambda: 8)
+    caplog.set_level(logging.INFO, logger=pool.log.name)
+    alone = {"tcp://10.0.0.7:4101": {"host": "10.0.0.7", "nthreads": 2}}
+    worker = AWorkerJoinedLater(dask_loop, alone, nthreads=2)
+    assert _dask_threads(None, worker) == 4  # 8 cores over its own 2 jobs: alone on its host
+    joined = {**alone, "tcp://10.0.0.7:4102": {"host": "10.0.0.7", "nthreads": 2},
+              "tcp://10.0.0.7:4103": {"host": "10.0.0.7", "nthreads": 4}}
+    worker.scheduler = AWorkerJoinedLater(dask_loop, joined).scheduler
+    now[0] += DASK_RECOUNT_S / 2
+    assert _dask_threads(None, worker) == 4  # counted a moment ago: not asked for each job
+    now[0] += DASK_RECOUNT_S / 2
+    assert _dask_threads(None, worker) == 1  # 8 cores over the 8 jobs of the host's three workers
+    assert "inference.dask_share_changed" in caplog.text and "from 4 to 1 threads" in caplog.text
+    worker.scheduler = AWorkerJoinedLater(dask_loop, alone).scheduler  # the two others stopped
+    now[0] += DASK_RECOUNT_S
+    assert _dask_threads(None, worker) == 4
+    worker.scheduler = AWorkerJoinedLater(dask_loop, OSError("the scheduler is gone")).scheduler
+    now[0] += DASK_RECOUNT_S
+    assert _dask_threads(None, worker) == 4  # the last count stands
+    assert "could not be counted again" in caplog.text and "the scheduler is gone" in caplog.text
+    worker.scheduler = AWorkerJoinedLater(dask_loop, joined).scheduler
+    now[0] += DASK_RECOUNT_S / 2
+    assert _dask_threads(None, worker) == 4  # a failed count waits as long as a count before it asks again
+    now[0] += DASK_RECOUNT_S / 2
+    assert _dask_threads(None, worker) == 1
+
+
+async def test_a_dask_worker_takes_its_share_of_a_worker_started_on_its_host_later(
+        tiny_weights, clips, monkeypatch):
+    """A real scheduler's count: a worker alone on two cores runs the model on both; once a second
+    worker joins its host and DASK_RECOUNT_S has passed, it runs on one, and so does the new one."""
+    from distributed import Client, LocalCluster
+
+    from inference.pool import DASK_RECOUNT_S, _dask_threads, _usable_cores
+
+    cores = _usable_cores()
+    assert cores >= 2, "needs two cores to tell one worker's share from two's"
+    now = [1000.0]
+    monkeypatch.setattr(pool, "_dask_shares", {})
+    monkeypatch.setattr(pool, "_dask_clock", lambda: now[0])
+
+    async def shares(dask_worker=None) -> int:  # on each worker (in this process), as its next job would
+        return await asyncio.to_thread(_dask_threads, None, dask_worker)
+
+    async with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
+                            host="127.0.0.1", dashboard_address=None, asynchronous=True) as cluster:
+        executor = "dask://" + cluster.scheduler_address.removeprefix("tcp://")
+        async with Client(cluster, asynchronous=True) as client:
+            async with Classifier(tiny_weights, executor=executor, workers=1) as classifier:
+                assert (await classifier.classify(clips[0])).model == "main"
+                first = next(iter(cluster.workers.values())).address
+                assert await client.run(shares) == {first: cores}
+                assert await client.run(model_loaded_with, str(tiny_weights), cores) == {first: True}
+                cluster.scale(2)
+                await client.wait_for_workers(2)
+                now[0] += DASK_RECOUNT_S
+                assert set((await client.run(shares)).values()) == {cores // 2}
+                assert (await classifier.classify(clips[1])).model == "main"
+                loaded = await client.run(model_loaded_with, str(tiny_weights), cores // 2)
+    assert loaded[first] is True  # the model at the new share: in this process, any worker's load counts
+
+
 def test_a_worker_whose_scheduler_cannot_say_takes_its_own_share_and_asks_again_later(dask_loop, monkeypatch, caplog):
     from inference.pool import _dask_threads
 
