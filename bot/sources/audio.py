@@ -652,11 +652,6 @@ class AudioFetcher:
         return self.downloader.max_bytes
 
     @property
-    def workers_busy(self) -> bool:
-        """Whether a download asked now waits for a download worker (every one busy)."""
-        return self.pool.full
-
-    @property
     def pool(self) -> DownloadPool:
         if self._pool is None:
             self._pool = shared_pool(preload=(__name__, *YTDLP_MODULES))

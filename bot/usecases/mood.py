@@ -508,8 +508,10 @@ class MoodUseCase:
         what the audio search finds for the name. Not started where the files held at once,
         bot-wide, leave no room for the largest file a download may leave when a download worker
         takes it (`_room_to_download`)."""
-        # "Fetching…" is said once a download worker takes the download: at once where one is free,
-        # else when one is (a link waiting behind busy workers was told it while nothing was fetched).
+        # "Fetching…" is said once a download worker takes the download, not before: a link waiting
+        # behind busy workers was told it while nothing was fetched, and so was one that found a
+        # worker free as it asked, where another song took that worker first (the link waited on,
+        # told "Fetching…").
         taken = asyncio.Event()
 
         def starting() -> None:
@@ -521,15 +523,13 @@ class MoodUseCase:
             await progress(STAGE_DOWNLOADING)
 
         with self._room_to_download() as reserved:
-            saying = asyncio.create_task(said_when_taken()) if self.fetcher.workers_busy else None
-            if saying is None:
-                await progress(STAGE_DOWNLOADING)
+            saying = asyncio.create_task(said_when_taken())
             try:
                 # A YouTube link is fetched as the link itself; anything else through the search template.
                 item = hit or (query if query.kind is QueryKind.YOUTUBE or track is None else track)
                 async with self.fetcher.fetch(item, starting=starting) as audio, \
                         self._holding(audio.path, reserved) as room:
-                    if saying is not None and taken.is_set():  # (a fetcher that calls no `starting`: unsaid)
+                    if taken.is_set():  # (a fetcher that calls no `starting`: unsaid)
                         await saying  # said before any later stage, or the answer
                     if track is None:
                         # No resolver: the audio search found the song; its video id is the cache key.
@@ -551,9 +551,12 @@ class MoodUseCase:
                         # The decoder names the file it heard, under the name the download gave it
                         # ("dQw4w9WgXcQ.webm"): the asker knows the song by its title.
                         raise error.named(f"downloaded for “{track.title}”", track.title) from None
+            except Exception:
+                if taken.is_set():  # taken, then failed (the song unavailable, the model's error): said first
+                    await asyncio.wait({saying})
+                raise
             finally:
-                if saying is not None:
-                    saying.cancel()  # never taken (refused, failed, called off): nothing to say
+                saying.cancel()  # never taken (refused, failed, called off): nothing to say
         return await self._save(track, result, source_url=audio.source_url)
 
     @contextlib.contextmanager

@@ -51,10 +51,6 @@ class AudioSource(Protocol):
     @property
     def max_bytes(self) -> int: ...
 
-    # Whether a download asked now waits for a download worker (every one busy).
-    @property
-    def workers_busy(self) -> bool: ...
-
 
 class PromptSchedule(Protocol):
     """Where the journal use case puts and removes a user's daily prompt job."""

@@ -389,6 +389,40 @@ async def test_a_link_waiting_for_a_download_worker_is_told_it_is_fetched_only_o
     assert isinstance(reply, MoodReply) and reply.cached, reply
 
 
+async def test_of_two_links_asked_at_once_with_one_worker_free_the_one_left_waiting_is_not_told_it_is_fetched(
+        db, tmp_path, one_worker):
+    """Bob and Carol ask for a song each at once, the only download worker idle: each saw it free
+    and was told "Fetching a 30 s section…" at once, and the one whose download the other's beat
+    to it waited under those words, nothing fetched. Each is told so once the worker takes their
+    download: whichever waits reads "Finding the song…" until the other's download ends."""
+    settings = Settings(_env_file=None)
+    song = b"OggS a song" + bytes(SIZE)
+    names, stages = {"bob": "slow", "carol": "slow2"}, {"bob": [], "carol": []}
+
+    def told(user: str):
+        async def progress(stage: str) -> None:
+            stages[user].append(stage)
+        return progress
+
+    async with cdn_usecases(db, tmp_path, song, settings, UploadBudget.from_settings(settings), one_worker) \
+            as (cdn, usecases):
+        for name in names.values():
+            cdn.add_drip(f"/{name}.ogg", drip_response(body=song), every_s=0.5)  # downloading until called off
+        asked = {user: asyncio.create_task(usecases.mood.run(caller(user), name, progress=told(user)))
+                 for user, name in names.items()}
+        assert await until(lambda: one_worker.waiting == 1 and any(cdn.requests_for(f"/{n}.ogg") for n in names.values()))
+        (first,) = [user for user, name in names.items() if cdn.requests_for(f"/{name}.ogg")]
+        (second,) = set(names) - {first}
+        while_waiting = {user: list(said) for user, said in stages.items()}
+        asked[first].cancel()
+        assert await until(lambda: cdn.requests_for(f"/{names[second]}.ogg"))  # the worker took it
+        assert await until(lambda: STAGE_DOWNLOADING in stages[second])
+        asked[second].cancel()
+        await asyncio.gather(*asked.values(), return_exceptions=True)
+    assert while_waiting == {first: [STAGE_FINDING, STAGE_DOWNLOADING], second: [STAGE_FINDING]}, while_waiting
+    assert stages[second] == [STAGE_FINDING, STAGE_DOWNLOADING], stages
+
+
 async def test_a_link_whose_room_went_while_it_waited_for_a_worker_is_refused_busy_unfetched(db, tmp_path, one_worker):
     """Carol's link waits for the only download worker (busy with a job holding no room: another
     user's search), holding nothing; Alice's file, sent meanwhile, takes most of the budget. As

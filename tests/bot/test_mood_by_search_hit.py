@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.replies import STAGE_DOWNLOADING, ErrorReply, MoodReply, Progress
+from bot.replies import STAGE_DOWNLOADING, STAGE_FINDING, ErrorReply, MoodReply, Progress
 from bot.sources.keys import file_cache_key
 from storage.models import StoredMood, TrackRecord
 from tests.bot.conftest import ALICE, BOB
@@ -272,15 +272,32 @@ async def test_a_song_s_youtube_link_and_a_name_finding_its_video_at_once_share_
     under its key, while a name whose search finds the same video is heard under the video's: asked
     at once, each downloaded it. They share one download. The suite has no YouTube, so each route's
     download fails, in words of its own (the link's at its URL check, the search's in yt-dlp): one
-    failure told to both is one download."""
+    failure told to both is one download.
+
+    "Fetching…" is said once a download worker has the download: the link's fails at its URL
+    check, before that, so the name's download is the one shared. The link waits to look its song
+    up until the name's search has found it and a worker has it, the name's listening until the
+    link has joined it (told where it is) or started its own."""
     song = catalog.songs[0]
     await heard_earlier(db, classifier, song, "older weights")
     template = search_listing(catalog, "link-and-name", WATCH)
     mood = usecase(db, counting, catalog, with_spotify=False, template=template)
-    told = downloading_together(10)
+    name_told, link_told = downloading_together(10)
+    name_downloading = asyncio.Event()
 
-    replies = await asyncio.gather(mood.run(ALICE, "radiohead creep", progress=told[0]),
-                                   mood.run(BOB, WATCH, progress=told[1]))
+    async def name_progress(stage):
+        if stage == STAGE_DOWNLOADING:
+            name_downloading.set()
+        await name_told(stage)
+
+    async def link_progress(stage):
+        if stage == STAGE_FINDING:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(name_downloading.wait(), 10)
+        await link_told(stage)
+
+    replies = await asyncio.gather(mood.run(ALICE, "radiohead creep", progress=name_progress),
+                                   mood.run(BOB, WATCH, progress=link_progress))
 
     assert all(isinstance(reply, ErrorReply) for reply in replies), replies
     assert replies[0] == replies[1]
