@@ -24,6 +24,12 @@ SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
 # The folders that hold a user's file while it is heard: a Telegram or Discord attachment, and the
 # link to it that a shared listening hears (bot/usecases/mood.py).
 USER_FILE_PREFIXES = ("moodbot-tg-", "moodbot-dc-", "moodbot-file-")
+# A download's folder: the section of a song fetched for a user's link or name while it is heard
+# (bot/sources/audio.py), a file from the user's own host where they linked one.
+DOWNLOAD_PREFIX = "moodbot-audio-"
+# What a start deletes where a killed process left it (`remove_stale`). Not the inference workers'
+# scratch (`moodbot-workers-`): one per running bot, untouched for hours while it idles.
+STALE_PREFIXES = (*USER_FILE_PREFIXES, DOWNLOAD_PREFIX)
 # A folder left this long ago was left by a process that stopped without deleting it: none is used
 # for minutes (a download ends after 5 s without data, a listening at INFERENCE_TIMEOUT_S).
 STALE_AFTER_S = 3600.0
@@ -40,11 +46,12 @@ _FILES = ThreadPool(FILE_THREADS, "moodbot-files")
 
 
 def remove_stale(parent: Path | None = None, *, older_than_s: float = STALE_AFTER_S) -> int:
-    """Delete the folders of users' files (USER_FILE_PREFIXES) that a process killed while it held
-    them left behind (SIGKILL, an OOM kill, a power cut: `temporary_folder` never deleted them), in
-    `parent` ($TMPDIR by default): a user's upload, their voice memo, stayed there for good, past their
-    /forget. Only those untouched for `older_than_s`: another bot on this machine may be using a newer
-    one. Returns how many went."""
+    """Delete the folders of users' files and downloads (STALE_PREFIXES) that a process killed
+    while it held them left behind (SIGKILL, an OOM kill, a power cut: `temporary_folder` never
+    deleted them), in `parent` ($TMPDIR by default): a user's upload, their voice memo, stayed there
+    for good, past their /forget, and so, until 2026-12-08, did a download's section (up to
+    MAX_AUDIO_BYTES each). Only those untouched for `older_than_s`: another bot on this machine may
+    be using a newer one. Returns how many went."""
     folder = Path(parent or tempfile.gettempdir())
     before = time.time() - older_than_s
     removed = 0
@@ -54,7 +61,7 @@ def remove_stale(parent: Path | None = None, *, older_than_s: float = STALE_AFTE
         return 0
     for entry in entries:
         try:
-            stale = (entry.name.startswith(USER_FILE_PREFIXES) and entry.is_dir() and not entry.is_symlink()
+            stale = (entry.name.startswith(STALE_PREFIXES) and entry.is_dir() and not entry.is_symlink()
                      and entry.stat().st_mtime < before)
         except OSError:  # gone meanwhile
             continue

@@ -73,7 +73,7 @@ from bot.sources.ranged import RANGE_MARGIN, TOO_SLOW, EmptyFileError, RangeRepl
 from bot.sources.spans import StreamTimesLie
 from bot.sources.spotify import UNSPACED_RE, normalise, version_tags
 from bot.sources.urlguard import BLOCKED_MESSAGE, ConnectPolicy, Resolver, URLGuard, reachable_hosts, system_resolver
-from bot.tempfiles import temporary_folder
+from bot.tempfiles import DOWNLOAD_PREFIX, temporary_folder
 
 if TYPE_CHECKING:
     import yt_dlp
@@ -669,7 +669,7 @@ class AudioFetcher:
         called once a download worker takes the download, before a byte is fetched, not while it
         waits for one (all busy): what it raises ends the fetch there (the use case takes the
         download's room in the files held at once there)."""
-        async with temporary_folder("moodbot-audio-", self.tmp_dir) as workdir:
+        async with temporary_folder(DOWNLOAD_PREFIX, self.tmp_dir) as workdir:
             try:
                 audio = await self._in_worker(item, download, workdir, starting)
             except SourceError as error:

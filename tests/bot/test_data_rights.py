@@ -192,16 +192,20 @@ async def test_the_files_a_killed_bot_left_in_its_temporary_folder_are_deleted_a
     """A user's upload (a voice memo sent to the bot) is saved in a temporary folder while it is
     heard, deleted when its answer is sent. A bot killed meanwhile (SIGKILL, an OOM kill, a power
     cut) never deleted it: the audio stayed in $TMPDIR for good, past the user's /forget. The next
-    start deletes such folders an hour old (another bot on the same machine may be using a newer one)."""
+    start deletes such folders an hour old (another bot on the same machine may be using a newer one),
+    and a download's too (the section of a song fetched for a user's link), which it kept for good;
+    not the inference workers' scratch, which a bot running beside it holds for as long as it runs."""
     short = Path(tempfile.mkdtemp(prefix="mbdr", dir="/tmp"))  # the forkserver's socket needs a short $TMPDIR
     try:
         stale, fresh, other = short / "moodbot-tg-crashed", short / "moodbot-dc-in-use", short / "someone-elses"
-        for folder in (stale, fresh, other):
+        download, scratch = short / "moodbot-audio-killed", short / "moodbot-workers-of-another-bot"
+        for folder in (stale, fresh, other, download, scratch):
             folder.mkdir()
             (folder / "audio.ogg").write_bytes(b"OggS a private voice memo")
         hours_ago = time.time() - 2 * 3600
-        for path in (stale / "audio.ogg", stale, other / "audio.ogg", other):
-            os.utime(path, (hours_ago, hours_ago))
+        for folder in (stale, other, download, scratch):
+            for path in (folder / "audio.ogg", folder):
+                os.utime(path, (hours_ago, hours_ago))
         fake = await FakeTelegramBotAPI(TOKEN).start()
         proc = await start_bot(tmp_path, telegram_env(fake, tmp_path / "data", TMPDIR=str(short)))
         try:
@@ -210,8 +214,9 @@ async def test_the_files_a_killed_bot_left_in_its_temporary_folder_are_deleted_a
             await stop_bot(proc, 30)
             await fake.stop()
 
-        assert not stale.exists()
+        assert not stale.exists() and not download.exists()
         assert (fresh / "audio.ogg").exists() and (other / "audio.ogg").exists()  # in use, or not the bot's
+        assert (scratch / "audio.ogg").exists()
     finally:
         shutil.rmtree(short, ignore_errors=True)
 
